@@ -1,0 +1,74 @@
+package domain
+
+import "fmt"
+
+// Kind classifies a domain error; the API layer maps each kind to a status.
+type Kind int
+
+const (
+	// KindInvalid is bad input: a missing, malformed or out-of-range field (400).
+	KindInvalid Kind = iota + 1
+	// KindNotFound means the addressed aggregate does not exist (404).
+	KindNotFound
+	// KindConflict means the aggregate is in a state that forbids the command,
+	// or something already exists (409).
+	KindConflict
+	// KindRule means a business rule refused a well-formed command (422).
+	KindRule
+)
+
+// Error is a domain error: a stable snake_case Code, a human Message and
+// optional Details. Two *Error values match under errors.Is when their
+// codes are equal, so sentinels below can be compared with errors.Is even when
+// the returned error carries details.
+type Error struct {
+	Kind    Kind
+	Code    string
+	Message string
+	Details map[string]any
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Is reports whether target is an *Error with the same code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// With returns a copy of e with the given message and details.
+func (e *Error) With(message string, details map[string]any) *Error {
+	c := *e
+	if message != "" {
+		c.Message = message
+	}
+	c.Details = details
+	return &c
+}
+
+// Invalid returns a KindInvalid error for one request field.
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{
+		Kind:    KindInvalid,
+		Code:    "invalid_input",
+		Message: field + ": " + fmt.Sprintf(format, args...),
+		Details: map[string]any{"field": field},
+	}
+}
+
+// Sentinel errors. Compare with errors.Is.
+var (
+	// ErrInvalidInput matches every error made by Invalid.
+	ErrInvalidInput = &Error{Kind: KindInvalid, Code: "invalid_input", Message: "invalid input"}
+	// ErrUnsupportedCurrency is returned for a currency the engine does not collect.
+	ErrUnsupportedCurrency = &Error{Kind: KindInvalid, Code: "unsupported_currency", Message: "currency is not supported"}
+	// ErrOrderNotFound is returned for a command or query on an unknown order.
+	ErrOrderNotFound = &Error{Kind: KindNotFound, Code: "order_not_found", Message: "order not found"}
+	// ErrOrderExists is returned when submit names an order_id already in use.
+	ErrOrderExists = &Error{Kind: KindConflict, Code: "order_exists", Message: "an order with this order_id already exists"}
+	// ErrWrongState is returned when the order's status forbids the command.
+	ErrWrongState = &Error{Kind: KindConflict, Code: "wrong_state", Message: "the order's status does not allow this command"}
+	// ErrDepositorNamesExhausted is returned when all 1000 suffixes of a
+	// buyer name are held by open orders.
+	ErrDepositorNamesExhausted = &Error{Kind: KindConflict, Code: "depositor_names_exhausted", Message: "every depositor name for this buyer name is in use by an open order"}
+)

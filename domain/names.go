@@ -1,0 +1,89 @@
+package domain
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"unicode"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// DepositorSuffixes is how many distinct three-digit suffixes a buyer name has.
+const DepositorSuffixes = 1000
+
+// MaxBuyerNameLength is the longest buyer name accepted, in runes.
+const MaxBuyerNameLength = 64
+
+var folder = cases.Fold()
+
+// NormalizeName is the form in which depositor names are compared: Unicode
+// NFC, all white space removed, letters case-folded. Two names that a bank
+// clerk would call the same ("김민수 042", "김민수042", or a decomposed
+// Hangul sequence from a macOS keyboard) normalise to the same string.
+func NormalizeName(s string) string {
+	s = norm.NFC.String(s)
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, s)
+	return folder.String(s)
+}
+
+// ValidateBuyerName checks the buyer name of an order.
+func ValidateBuyerName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return Invalid("buyer_name", "is required")
+	}
+	if n := len([]rune(name)); n > MaxBuyerNameLength {
+		return Invalid("buyer_name", "must be at most %d characters, got %d", MaxBuyerNameLength, n)
+	}
+	for _, r := range name {
+		if r == unicode.ReplacementChar || unicode.IsControl(r) {
+			return Invalid("buyer_name", "must be printable UTF-8")
+		}
+	}
+	return nil
+}
+
+// DepositorName builds the name a buyer writes on the transfer: the buyer name
+// in NFC with white space removed, cut so that with the three-digit suffix it
+// fits maxRunes (banks truncate the depositor field, often to 10–20
+// characters, and a truncated suffix could never match), then the suffix.
+func DepositorName(buyerName string, suffix, maxRunes int) string {
+	base := []rune(strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, norm.NFC.String(buyerName)))
+	if keep := maxRunes - 3; keep > 0 && len(base) > keep {
+		base = base[:keep]
+	}
+	return fmt.Sprintf("%s%03d", string(base), suffix%DepositorSuffixes)
+}
+
+// SuffixOrder returns the order in which the suffixes 0..999 are tried for a
+// new order. It is a permutation derived from seed (the order ID), so a retried
+// command tries the same names in the same order and finds its own
+// reservation first.
+func SuffixOrder(seed string) []int {
+	// FNV-1a of the seed picks a start and a stride coprime with 1000 (odd
+	// and not a multiple of 5), which visits every suffix exactly once.
+	f := fnv.New64a()
+	f.Write([]byte(seed))
+	h := f.Sum64()
+	start := int(h % DepositorSuffixes)
+	stride := int((h>>32)%500)*2 + 1
+	if stride%5 == 0 {
+		stride += 2
+	}
+	out := make([]int, DepositorSuffixes)
+	for i := range out {
+		out[i] = (start + i*stride) % DepositorSuffixes
+	}
+	return out
+}

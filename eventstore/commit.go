@@ -1,0 +1,85 @@
+package eventstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Seq is a JetStream stream sequence.
+type Seq uint64
+
+// Ref names one aggregate.
+type Ref struct {
+	Type string
+	ID   string
+}
+
+func (r Ref) String() string { return r.Type + "/" + r.ID }
+
+// Envelope is one stored event with its metadata.
+type Envelope struct {
+	EventID        string    `json:"event_id"`
+	AggregateType  string    `json:"aggregate_type"`
+	AggregateID    string    `json:"aggregate_id"`
+	Version        int       `json:"aggregate_version"` // 1 for the aggregate's first event
+	EventType      string    `json:"event_type"`
+	SchemaVersion  int       `json:"schema_version"`
+	OccurredAt     time.Time `json:"occurred_at"`
+	RecordedAt     time.Time `json:"recorded_at"`
+	CorrelationID  string    `json:"correlation_id,omitempty"`
+	CausationID    string    `json:"causation_id,omitempty"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	Actor          string    `json:"actor,omitempty"`
+	// Data is the event payload, upcast to the current schema version when
+	// the store has an Upcaster.
+	Data json.RawMessage `json:"data"`
+}
+
+// commitFormat is the version of the commit message layout.
+const commitFormat = 1
+
+// Commit is the unit of append: the events of one command on one aggregate,
+// stored as a single message.
+type Commit struct {
+	Format        int        `json:"format"`
+	CommitID      string     `json:"commit_id"`
+	AggregateType string     `json:"aggregate_type"`
+	AggregateID   string     `json:"aggregate_id"`
+	PrevSeq       Seq        `json:"prev_seq"` // sequence of the aggregate's previous commit; 0 for its first
+	Events        []Envelope `json:"events"`
+	// Seq is the stream sequence of this commit (not stored in the body).
+	Seq Seq `json:"-"`
+}
+
+// Ref returns the aggregate this commit belongs to.
+func (c Commit) Ref() Ref { return Ref{Type: c.AggregateType, ID: c.AggregateID} }
+
+// Upcaster brings a stored event payload up to the current schema version.
+// domain.Codec implements it.
+type Upcaster interface {
+	Upcast(eventType string, version int, data json.RawMessage) (json.RawMessage, int, error)
+}
+
+// DecodeCommit parses a stored commit message and upcasts its events.
+func DecodeCommit(data []byte, seq Seq, up Upcaster) (Commit, error) {
+	var c Commit
+	if err := json.Unmarshal(data, &c); err != nil {
+		return Commit{}, fmt.Errorf("%w: seq %d: %v", ErrCorrupt, seq, err)
+	}
+	if c.Format != commitFormat || c.CommitID == "" || len(c.Events) == 0 {
+		return Commit{}, fmt.Errorf("%w: seq %d: format %d, %d events", ErrCorrupt, seq, c.Format, len(c.Events))
+	}
+	c.Seq = seq
+	if up != nil {
+		for i := range c.Events {
+			e := &c.Events[i]
+			data, v, err := up.Upcast(e.EventType, e.SchemaVersion, e.Data)
+			if err != nil {
+				return Commit{}, fmt.Errorf("seq %d event %s: %w", seq, e.EventID, err)
+			}
+			e.Data, e.SchemaVersion = data, v
+		}
+	}
+	return c, nil
+}

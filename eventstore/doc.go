@@ -1,0 +1,38 @@
+// Package eventstore is bankbook's only door to the JetStream event stream.
+//
+// # Layout
+//
+// All events live in one stream (default BANKBOOK_EVENTS) with subjects
+// <prefix>.<aggregate type>.<aggregate id>, one subject per aggregate. The
+// stream denies delete and purge: sequences are gap-free and a projection that
+// reads the stream in order cannot skip an event.
+//
+// # Commits
+//
+// A command's events are appended as one Commit: a single JetStream message
+// whose body carries every event of the command. A commit is therefore visible
+// entirely or not at all, at the cost of one stored message (see
+// docs/decisions/0001-one-message-per-commit.md for the measurements against
+// JetStream atomic batches). Each commit records PrevSeq, the stream sequence
+// of the aggregate's previous commit, so the commits of an aggregate form a
+// chain that Load walks backwards with direct gets by sequence: loading costs
+// O(commits of the aggregate), independent of the size of the stream.
+//
+// # Concurrency
+//
+// Append takes the sequence of the aggregate's last commit as its expectation
+// (Nats-Expected-Last-Subject-Sequence). A stale expectation fails with a
+// *ConflictError matching ErrConflict and nothing is written; the caller
+// reloads and decides again. Every commit carries its CommitID as Nats-Msg-Id.
+// If a publish is retried after a lost acknowledgement, the server may answer
+// with a stale-sequence error before it checks for duplicates (single replica);
+// Append then looks at the aggregate's last commit and, if it is this very
+// commit, reports success instead of a conflict. So an acknowledged append
+// happens exactly once.
+//
+// # Reading
+//
+// Follow delivers commits in stream order to projections, through a durable
+// consumer acknowledged only after the projection has committed, or through an
+// ordered consumer for a one-off replay.
+package eventstore

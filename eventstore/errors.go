@@ -1,0 +1,36 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrConflict means the aggregate changed since it was loaded: the
+	// expected sequence is stale. Nothing was written. Reload and retry.
+	ErrConflict = errors.New("eventstore: concurrent modification")
+	// ErrCorrupt means a stored message is not a valid commit, or the chain of
+	// an aggregate's commits is broken.
+	ErrCorrupt = errors.New("eventstore: corrupt commit")
+	// ErrInvalid means an append request is malformed (no events, bad ID).
+	ErrInvalid = errors.New("eventstore: invalid append")
+	// ErrClosed is returned by Follow when its context ends.
+	ErrClosed = errors.New("eventstore: closed")
+)
+
+// ConflictError is returned by Append when the expectation is stale.
+// It matches ErrConflict.
+type ConflictError struct {
+	Ref      Ref
+	Expected Seq
+	// Actual is the sequence of the aggregate's last commit, when known (0 if
+	// the server did not say).
+	Actual Seq
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("eventstore: concurrent modification of %s: expected last commit %d, found %d", e.Ref, e.Expected, e.Actual)
+}
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }

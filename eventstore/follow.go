@@ -1,0 +1,169 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// FollowOptions says where a Follow starts, stops and how it batches.
+type FollowOptions struct {
+	// Durable names a durable consumer that the server keeps between runs,
+	// acknowledged only after the handler returns nil. Empty means an ordered
+	// consumer, for one-off replays.
+	Durable string
+	// After is the last sequence the caller has already handled; delivery
+	// starts at After+1.
+	After Seq
+	// Until makes Follow return nil once the commit at sequence Until has been
+	// handled. 0 follows until ctx ends.
+	Until Seq
+	// MaxBatch caps the commits handed to one handler call. Default 512.
+	MaxBatch int
+}
+
+// Handler handles commits in stream order. Commits arrive without gaps:
+// each batch starts right after the previous one ends.
+type Handler func(ctx context.Context, batch []Commit) error
+
+// Follow calls fn with batches of commits in stream order, starting after
+// opts.After, until ctx ends (it then returns ErrClosed), fn fails (Follow
+// returns fn's error; nothing of that batch is acknowledged), or opts.Until is
+// reached (nil).
+//
+// With a durable consumer, a batch is acknowledged only after fn returns nil,
+// so a crash between the handler's commit and the ack redelivers commits the
+// handler has already seen: handlers skip sequences at or below their
+// checkpoint. A durable consumer that is not exactly at opts.After (a crash
+// left messages unacknowledged, or the caller's checkpoint went backwards) is
+// recreated at opts.After+1, so nothing is skipped.
+func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) error {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.Until != 0 && opts.Until <= opts.After {
+		return nil
+	}
+	cons, err := s.consumer(ctx, opts)
+	if err != nil {
+		return err
+	}
+	msgs := make(chan jetstream.Msg, 2*opts.MaxBatch)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(2*opts.MaxBatch))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", s.cfg.Stream, err)
+	}
+	defer cc.Stop()
+
+	next := opts.After + 1
+	batch := make([]Commit, 0, opts.MaxBatch)
+	for {
+		var first jetstream.Msg
+		select {
+		case <-ctx.Done():
+			return ErrClosed
+		case first = <-msgs:
+		}
+		raw := []jetstream.Msg{first}
+	drain:
+		for len(raw) < opts.MaxBatch {
+			select {
+			case m := <-msgs:
+				raw = append(raw, m)
+			default:
+				break drain
+			}
+		}
+		batch = batch[:0]
+		var last jetstream.Msg // the last message handled or skipped: what the ack covers
+		for _, m := range raw {
+			last = m
+			meta, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("follow: %w", err)
+			}
+			seq := Seq(meta.Sequence.Stream)
+			if seq < next {
+				continue // redelivered, already handled
+			}
+			if seq > next {
+				return fmt.Errorf("%w: follow expected seq %d, got %d", ErrCorrupt, next, seq)
+			}
+			c, err := DecodeCommit(m.Data(), seq, s.cfg.Upcaster)
+			if err != nil {
+				return err
+			}
+			batch = append(batch, c)
+			next++
+			if opts.Until != 0 && seq >= opts.Until {
+				break
+			}
+		}
+		if len(batch) > 0 {
+			if err := fn(ctx, batch); err != nil {
+				return err
+			}
+		}
+		if opts.Durable != "" {
+			if err := last.Ack(); err != nil {
+				return fmt.Errorf("follow ack: %w", err)
+			}
+		}
+		if opts.Until != 0 && next > opts.Until {
+			return nil
+		}
+	}
+}
+
+func (s *Store) consumer(ctx context.Context, opts FollowOptions) (jetstream.Consumer, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	deliver, start := jetstream.DeliverAllPolicy, uint64(0)
+	if opts.After > 0 {
+		deliver, start = jetstream.DeliverByStartSequencePolicy, uint64(opts.After)+1
+	}
+	if opts.Durable == "" {
+		c, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{DeliverPolicy: deliver, OptStartSeq: start})
+		if err != nil {
+			return nil, fmt.Errorf("ordered consumer on %s: %w", s.cfg.Stream, err)
+		}
+		return c, nil
+	}
+	if c, err := s.stream.Consumer(ctx, opts.Durable); err == nil {
+		info, err := c.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s: %w", opts.Durable, err)
+		}
+		if Seq(info.AckFloor.Stream) == opts.After && Seq(info.Delivered.Stream) == opts.After {
+			return c, nil
+		}
+		if err := s.stream.DeleteConsumer(ctx, opts.Durable); err != nil {
+			return nil, fmt.Errorf("reset consumer %s: %w", opts.Durable, err)
+		}
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("consumer %s: %w", opts.Durable, err)
+	}
+	c, err := s.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:           opts.Durable,
+		Description:       "bankbook read models of one engine instance",
+		DeliverPolicy:     deliver,
+		OptStartSeq:       start,
+		AckPolicy:         jetstream.AckAllPolicy,
+		AckWait:           time.Minute,
+		MaxDeliver:        -1,
+		MaxAckPending:     -1,
+		InactiveThreshold: 7 * 24 * time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s: %w", opts.Durable, err)
+	}
+	return c, nil
+}

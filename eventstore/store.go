@@ -1,0 +1,219 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Store appends commits to, and loads aggregates from, the event stream.
+// It is safe for concurrent use.
+type Store struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	cfg    Config
+}
+
+// StreamConfig returns the JetStream configuration of the event stream.
+// Delete and purge are denied, nothing expires, and direct gets are on for
+// loading aggregates.
+func (c Config) StreamConfig() jetstream.StreamConfig {
+	c.setDefaults()
+	return jetstream.StreamConfig{
+		Name:        c.Stream,
+		Description: "bankbook events: one subject per aggregate, one message per commit",
+		Subjects:    []string{c.SubjectPrefix + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    c.Replicas,
+		Discard:     jetstream.DiscardNew,
+		MaxAge:      0,
+		MaxMsgs:     -1,
+		MaxBytes:    -1,
+		Duplicates:  c.DuplicateWindow,
+		DenyDelete:  true,
+		DenyPurge:   true,
+		AllowDirect: true,
+	}
+}
+
+// Open creates the event stream if it does not exist, or brings an existing
+// one to the configured settings, and returns a Store over it.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("eventstore config: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, max(cfg.Timeout, 10*time.Second))
+	defer cancel()
+	stream, err := js.CreateOrUpdateStream(ctx, cfg.StreamConfig())
+	if err != nil {
+		return nil, fmt.Errorf("create event stream %s: %w", cfg.Stream, err)
+	}
+	return &Store{js: js, stream: stream, cfg: cfg}, nil
+}
+
+// Config returns the store's configuration with defaults filled in.
+func (s *Store) Config() Config { return s.cfg }
+
+// Subject returns the subject of an aggregate.
+func (s *Store) Subject(ref Ref) string {
+	return s.cfg.SubjectPrefix + "." + ref.Type + "." + ref.ID
+}
+
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.cfg.Timeout)
+}
+
+// Append stores events as one commit on ref, provided the aggregate's last
+// commit is still at sequence expected (0: the aggregate has no commits). The
+// events' aggregate fields, versions and RecordedAt are filled in here;
+// prevVersion is the aggregate version before this commit. It returns the
+// stored commit with its sequence.
+//
+// A stale expectation returns a *ConflictError and writes nothing.
+func (s *Store) Append(ctx context.Context, ref Ref, expected Seq, prevVersion int, commitID string, events []Envelope) (Commit, error) {
+	if len(events) == 0 || commitID == "" || !validToken(ref.Type) || !validToken(ref.ID) {
+		return Commit{}, fmt.Errorf("%w: %s: %d events, commit id %q", ErrInvalid, ref, len(events), commitID)
+	}
+	now := s.cfg.Now().UTC()
+	c := Commit{
+		Format:        commitFormat,
+		CommitID:      commitID,
+		AggregateType: ref.Type,
+		AggregateID:   ref.ID,
+		PrevSeq:       expected,
+		Events:        make([]Envelope, len(events)),
+	}
+	for i, e := range events {
+		e.AggregateType, e.AggregateID = ref.Type, ref.ID
+		e.Version = prevVersion + i + 1
+		e.RecordedAt = now
+		c.Events[i] = e
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return Commit{}, fmt.Errorf("encode commit: %w", err)
+	}
+	msg := nats.NewMsg(s.Subject(ref))
+	msg.Data = body
+	msg.Header.Set(jetstream.MsgIDHeader, commitID)
+	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(uint64(expected), 10))
+
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		// Each attempt gets part of the deadline, so that a lost ack leaves
+		// time to publish the same message again.
+		actx, acancel := context.WithTimeout(ctx, s.cfg.Timeout/appendAttempts)
+		ack, err := s.js.PublishMsg(actx, msg)
+		acancel()
+		if err == nil {
+			c.Seq = Seq(ack.Sequence)
+			return c, nil
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			// A retried publish of a commit that was stored but whose ack was
+			// lost lands here on a single replica: the sequence check runs
+			// before the dedup check. If the last commit is ours, it succeeded.
+			last, lerr := s.lastCommit(ctx, ref)
+			if lerr == nil && last.CommitID == commitID {
+				c.Seq = last.Seq
+				return c, nil
+			}
+			return Commit{}, &ConflictError{Ref: ref, Expected: expected, Actual: last.Seq}
+		}
+		// No ack: the message may or may not be stored. Publishing the same
+		// message again is safe: dedup or the check above catches a repeat.
+		if attempt < appendAttempts && ctx.Err() == nil && noAck(err) {
+			continue
+		}
+		return Commit{}, fmt.Errorf("append %s: %w", ref, err)
+	}
+}
+
+// appendAttempts is how many times Append publishes a commit whose ack did not arrive.
+const appendAttempts = 3
+
+// noAck reports whether a publish failed without an answer from the stream.
+func noAck(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+}
+
+// validToken reports whether s can be one subject token.
+func validToken(s string) bool {
+	return s != "" && !strings.ContainsAny(s, ". *>\t\r\n")
+}
+
+// lastCommit returns the aggregate's last commit; a zero Commit when it has none.
+func (s *Store) lastCommit(ctx context.Context, ref Ref) (Commit, error) {
+	msg, err := s.stream.GetLastMsgForSubject(ctx, s.Subject(ref))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Commit{}, nil
+	}
+	if err != nil {
+		return Commit{}, fmt.Errorf("load %s: %w", ref, err)
+	}
+	return s.decode(msg)
+}
+
+func (s *Store) decode(msg *jetstream.RawStreamMsg) (Commit, error) {
+	return DecodeCommit(msg.Data, Seq(msg.Sequence), s.cfg.Upcaster)
+}
+
+// Load returns the aggregate's commits with sequence greater than after, oldest
+// first. After 0 loads the whole aggregate; a caller that holds the state as of
+// some commit passes that commit's sequence and gets only what came since. An
+// aggregate with no commits loads as an empty slice.
+func (s *Store) Load(ctx context.Context, ref Ref, after Seq) ([]Commit, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	last, err := s.lastCommit(ctx, ref)
+	if err != nil || last.Seq <= after {
+		return nil, err
+	}
+	chain := []Commit{last}
+	for c := last; c.PrevSeq > after; {
+		msg, err := s.stream.GetMsg(ctx, uint64(c.PrevSeq))
+		if err != nil {
+			return nil, fmt.Errorf("load %s at seq %d: %w", ref, c.PrevSeq, err)
+		}
+		prev, err := s.decode(msg)
+		if err != nil {
+			return nil, err
+		}
+		if prev.Ref() != ref || prev.PrevSeq >= prev.Seq {
+			return nil, fmt.Errorf("%w: %s: commit at seq %d links to %s at seq %d", ErrCorrupt, ref, c.Seq, prev.Ref(), prev.Seq)
+		}
+		chain = append(chain, prev)
+		c = prev
+	}
+	for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
+		chain[i], chain[j] = chain[j], chain[i]
+	}
+	return chain, nil
+}
+
+// LastSeq returns the stream's last sequence: everything appended so far.
+func (s *Store) LastSeq(ctx context.Context) (Seq, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	info, err := s.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stream info: %w", err)
+	}
+	return Seq(info.State.LastSeq), nil
+}

@@ -1,0 +1,63 @@
+// Package testenv starts real embedded NATS servers for tests. Nothing in
+// bankbook's tests mocks NATS or bbolt.
+package testenv
+
+import (
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/embedded"
+)
+
+// Server is an embedded server for one test.
+type Server struct {
+	*embedded.Server
+	Dir string
+}
+
+// Start starts an embedded JetStream server with its store in dir (a fresh
+// temp dir when dir is ""), listening on a random loopback port. It is shut
+// down when the test ends.
+func Start(t testing.TB, dir string) *Server {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	s, err := embedded.Start(embedded.Config{StoreDir: dir, Listen: "127.0.0.1:0", Durability: embedded.Fast})
+	if err != nil {
+		t.Fatalf("start embedded nats: %v", err)
+	}
+	t.Cleanup(s.Shutdown)
+	return &Server{Server: s, Dir: dir}
+}
+
+// Connect opens an in-process connection and a JetStream context, closed when
+// the test ends.
+func (s *Server) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := s.Server.Connect()
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}
+
+// Eventually polls cond every 10ms until it returns true or timeout passes.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
