@@ -27,6 +27,7 @@ type Envelope struct {
 	SchemaVersion  int       `json:"schema_version"`
 	OccurredAt     time.Time `json:"occurred_at"`
 	RecordedAt     time.Time `json:"recorded_at"`
+	Command        string    `json:"command,omitempty"` // the command that produced the event
 	CorrelationID  string    `json:"correlation_id,omitempty"`
 	CausationID    string    `json:"causation_id,omitempty"`
 	IdempotencyKey string    `json:"idempotency_key,omitempty"`

@@ -217,3 +217,16 @@ func (s *Store) LastSeq(ctx context.Context) (Seq, error) {
 	}
 	return Seq(info.State.LastSeq), nil
 }
+
+// Bind returns a Store over an existing event stream without changing its
+// settings (for tools such as replay that run beside a live engine).
+func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	stream, err := js.Stream(ctx, cfg.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("event stream %s: %w", cfg.Stream, err)
+	}
+	return &Store{js: js, stream: stream, cfg: cfg}, nil
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/engine"
+)
+
+// serveFlags binds every engine.Config field to a flag. Environment variables
+// BANKBOOK_<FLAG> (upper case, '-' as '_') and the JSON file named by --config
+// fill the same struct; precedence is flag > environment > file > default.
+func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.String("config", "", "JSON config file (keys are the flag names with '_' for '-')")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for JetStream files and read models")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "embedded NATS client address HOST:PORT")
+	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "use this external NATS cluster instead of the embedded server")
+	fs.StringVar(&cfg.Durability, "durability", cfg.Durability, "embedded server write durability: safe (fsync every write) or fast")
+	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "stream and bucket replicas (cluster only)")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console (default json; console on a terminal)")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.Var(&cfg.CancelWindow, "cancel-window", "scan window after submit before a reserved cancellation is final")
+	fs.IntVar(&cfg.DepositorNameMax, "depositor-name-max", cfg.DepositorNameMax, "longest depositor name handed out, suffix included")
+	fs.Var(&cfg.IdempotencyTTL, "idempotency-ttl", "how long idempotency keys are kept (at least 168h)")
+	fs.StringVar(&cfg.CollectBank, "collect-bank", cfg.CollectBank, "bank of the collection account")
+	fs.StringVar(&cfg.CollectNumber, "collect-number", cfg.CollectNumber, "number of the collection account")
+	fs.StringVar(&cfg.CollectHolder, "collect-holder", cfg.CollectHolder, "holder of the collection account")
+	fs.Var(&cfg.DuplicateWindow, "duplicate-window", "event stream Nats-Msg-Id dedup window")
+	return fs
+}
+
+// loadServeConfig builds the serve configuration from defaults, the config
+// file, the environment and the command line.
+func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer) (engine.Config, error) {
+	cfg := engine.Defaults()
+	fs := serveFlags(&cfg, stderr)
+	// The config file is read first so that env and flags override it.
+	if path := configPath(args, getenv); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config file: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s: %w", envName(f.Name), err)
+			}
+		}
+	})
+	if envErr != nil {
+		return cfg, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
+	}
+	return cfg, cfg.Validate()
+}
+
+func envName(flagName string) string {
+	return "BANKBOOK_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func configPath(args []string, getenv func(string) string) string {
+	for i, a := range args {
+		for _, p := range []string{"-config", "--config"} {
+			if a == p && i+1 < len(args) {
+				return args[i+1]
+			}
+			if v, ok := strings.CutPrefix(a, p+"="); ok {
+				return v
+			}
+		}
+	}
+	return getenv("BANKBOOK_CONFIG")
+}
+
+func newLogger(cfg engine.Config, w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("log-level: %w", err)
+	}
+	format := strings.ToLower(cfg.LogFormat)
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "console"
+		}
+	}
+	if format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := loadServeConfig(args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	e, err := engine.Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info().Msg("shutting down: draining in-flight commands")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return e.Stop(sctx)
+}
+
+// itoa formats an amount with thousands separators.
+func itoa(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

@@ -1,0 +1,126 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bankbook/bankbook/embedded"
+)
+
+// Duration is a time.Duration that reads and writes as "5m", "30s".
+type Duration time.Duration
+
+// MarshalJSON writes d as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"5m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Config is everything `bankbook serve` can be told. Flags, BANKBOOK_*
+// environment variables and a JSON config file all fill this struct; the
+// JSON names are the flag names with '-' written as '_'.
+type Config struct {
+	// DataDir holds the embedded server's JetStream files (jetstream/) and
+	// the read models (readmodels.db). Default "./data".
+	DataDir string `json:"data_dir"`
+	// Listen is the embedded server's client address. Default 127.0.0.1:4222.
+	Listen string `json:"listen"`
+	// NATSURL connects to an external NATS cluster instead of starting the
+	// embedded server. Durability is then the cluster's own setting.
+	NATSURL string `json:"nats_url"`
+	// Durability is the embedded server's profile: "safe" (fsync every
+	// write, the default) or "fast" (the nats-server default: fsync every 2m).
+	Durability string `json:"durability"`
+	// Replicas of the streams and buckets (1 embedded; 3 on a cluster).
+	Replicas int `json:"replicas"`
+	// LogFormat is "json" or "console"; default json, console on a terminal.
+	LogFormat string `json:"log_format"`
+	// LogLevel is a zerolog level name. Default "info".
+	LogLevel string `json:"log_level"`
+	// CancelWindow is the scan window after submit. Default 5m.
+	CancelWindow Duration `json:"cancel_window"`
+	// DepositorNameMax is the longest depositor name handed out. Default 10.
+	DepositorNameMax int `json:"depositor_name_max"`
+	// IdempotencyTTL is how long idempotency keys are kept. Default 168h.
+	IdempotencyTTL Duration `json:"idempotency_ttl"`
+	// CollectBank, CollectNumber and CollectHolder name the collection account.
+	CollectBank   string `json:"collect_bank"`
+	CollectNumber string `json:"collect_number"`
+	CollectHolder string `json:"collect_holder"`
+	// DuplicateWindow is the event stream's Nats-Msg-Id window. Default 2m.
+	DuplicateWindow Duration `json:"duplicate_window"`
+}
+
+// Defaults returns the configuration `bankbook serve` starts from.
+func Defaults() Config {
+	return Config{
+		DataDir:          "./data",
+		Listen:           "127.0.0.1:4222",
+		Durability:       string(embedded.Safe),
+		Replicas:         1,
+		LogLevel:         "info",
+		CancelWindow:     Duration(5 * time.Minute),
+		DepositorNameMax: 10,
+		IdempotencyTTL:   Duration(7 * 24 * time.Hour),
+		CollectBank:      "KB국민은행",
+		CollectNumber:    "123401-04-567890",
+		CollectHolder:    "(주)뱅크북",
+		DuplicateWindow:  Duration(2 * time.Minute),
+	}
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir is required"))
+	}
+	if c.NATSURL == "" && c.Listen == "" {
+		errs = append(errs, errors.New("listen is required with the embedded server"))
+	}
+	if _, err := embedded.ParseDurability(c.Durability); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, errors.New("replicas must be between 1 and 5"))
+	}
+	if c.NATSURL == "" && c.Replicas != 1 {
+		errs = append(errs, errors.New("the embedded server is a single node: replicas must be 1"))
+	}
+	switch strings.ToLower(c.LogFormat) {
+	case "", "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("log-format must be json or console, not %q", c.LogFormat))
+	}
+	if time.Duration(c.IdempotencyTTL) < 7*24*time.Hour {
+		errs = append(errs, errors.New("idempotency-ttl must be at least 168h (7 days)"))
+	}
+	return errors.Join(errs...)
+}
+
+// String implements flag.Value.
+func (d *Duration) String() string { return time.Duration(*d).String() }
+
+// Set implements flag.Value.
+func (d *Duration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}

@@ -1,0 +1,169 @@
+// Package engine assembles a running bankbook: the NATS connection (an
+// embedded server or an external cluster), the event store, the KV buckets,
+// the command handler, the projection runner and the micro service.
+//
+// Start brings the parts up in dependency order; Stop takes them down in
+// reverse, draining in-flight commands before anything they need goes away.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/embedded"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/idempotency"
+	"github.com/bankbook/bankbook/projections"
+	"github.com/bankbook/bankbook/reservations"
+	"github.com/bankbook/bankbook/server"
+)
+
+// Engine is a running bankbook instance.
+type Engine struct {
+	cfg    Config
+	log    zerolog.Logger
+	ns     *embedded.Server // nil with an external NATS
+	nc     *nats.Conn
+	Events *eventstore.Store
+	Models *projections.Store
+	Runner *projections.Runner
+	server *server.Server
+
+	stopRunner context.CancelFunc
+	runnerDone chan struct{}
+	stopOnce   sync.Once
+	stopErr    error
+}
+
+// Start starts an engine. On error, whatever was started is stopped again.
+func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			_ = e.Stop(context.Background())
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if cfg.NATSURL == "" {
+		durability, _ := embedded.ParseDurability(cfg.Durability)
+		e.ns, err = embedded.Start(embedded.Config{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.Listen, Durability: durability})
+		if err != nil {
+			return nil, err
+		}
+		if e.nc, err = e.ns.Connect(); err != nil {
+			return nil, fmt.Errorf("connect to embedded nats: %w", err)
+		}
+		log.Info().Str("listen", e.ns.ClientURL()).Str("durability", cfg.Durability).
+			Str("store_dir", filepath.Join(cfg.DataDir, "jetstream")).Msg("embedded nats-server with JetStream started")
+		if cfg.Durability == string(embedded.Fast) {
+			log.Warn().Msg("durability profile fast: acknowledged writes are fsynced only every 2 minutes; a machine crash can lose them")
+		}
+	} else {
+		if e.nc, err = nats.Connect(cfg.NATSURL, nats.Name("bankbook-engine"), nats.MaxReconnects(-1)); err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", cfg.NATSURL, err)
+		}
+		log.Info().Str("nats_url", cfg.NATSURL).Int("replicas", cfg.Replicas).
+			Msg("connected to external NATS; durability is the cluster's sync_interval and replica count")
+	}
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		return nil, err
+	}
+	codec := domain.Events()
+	if e.Events, err = eventstore.Open(ctx, js, eventstore.Config{Replicas: cfg.Replicas, Upcaster: codec, DuplicateWindow: time.Duration(cfg.DuplicateWindow)}); err != nil {
+		return nil, err
+	}
+	idem, err := idempotency.Open(ctx, js, idempotency.Config{TTL: time.Duration(cfg.IdempotencyTTL), Replicas: cfg.Replicas})
+	if err != nil {
+		return nil, err
+	}
+	names, err := reservations.Open(ctx, js, reservations.Config{Replicas: cfg.Replicas})
+	if err != nil {
+		return nil, err
+	}
+	cmds, err := commands.New(e.Events, codec, names, commands.Config{
+		CollectAccount:   domain.BankAccount{Bank: cfg.CollectBank, Number: cfg.CollectNumber, Holder: cfg.CollectHolder},
+		CancelWindow:     time.Duration(cfg.CancelWindow),
+		DepositorNameMax: cfg.DepositorNameMax,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	if e.Models, err = projections.Open(filepath.Join(cfg.DataDir, "readmodels.db"), codec); err != nil {
+		return nil, err
+	}
+	e.Runner = projections.NewRunner(e.Events, e.Models, log)
+	rctx, cancel := context.WithCancel(context.Background())
+	e.stopRunner, e.runnerDone = cancel, make(chan struct{})
+	go func() {
+		defer close(e.runnerDone)
+		if err := e.Runner.Run(rctx); err != nil {
+			log.Error().Err(err).Msg("projection runner stopped")
+		}
+	}()
+	e.server, err = server.New(server.Config{
+		Conn: e.nc, Commands: cmds, Events: e.Events, Idempotency: idem,
+		ReadModels: e.Models, Runner: e.Runner, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := e.server.Start(); err != nil {
+		e.server = nil
+		return nil, err
+	}
+	log.Info().Str("service", server.ServiceName).Str("version", server.Version).Msg("bankbook is serving")
+	return e, nil
+}
+
+// ClientURL is the URL clients connect to.
+func (e *Engine) ClientURL() string {
+	if e.ns != nil {
+		return e.ns.ClientURL()
+	}
+	return e.cfg.NATSURL
+}
+
+// Stop drains in-flight commands, stops the projection runner, closes the
+// read models and the connection, and shuts the embedded server down. It is
+// idempotent.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.stopOnce.Do(func() {
+		var errs []error
+		if e.server != nil {
+			errs = append(errs, e.server.Stop(ctx))
+		}
+		if e.stopRunner != nil {
+			e.stopRunner()
+			<-e.runnerDone
+		}
+		if e.Models != nil {
+			errs = append(errs, e.Models.Close())
+		}
+		if e.nc != nil {
+			e.nc.Close()
+		}
+		if e.ns != nil {
+			e.ns.Shutdown()
+		}
+		e.stopErr = errors.Join(errs...)
+		e.log.Info().Msg("bankbook stopped")
+	})
+	return e.stopErr
+}

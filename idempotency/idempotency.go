@@ -1,0 +1,235 @@
+package idempotency
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var (
+	// ErrInProgress means another request with the same key is executing.
+	ErrInProgress = errors.New("idempotency: a request with this key is in progress")
+	// ErrKeyReused means the key was used before with a different request body.
+	ErrKeyReused = errors.New("idempotency: key reused with a different request")
+	// ErrInvalidKey means the key is empty, longer than 255 bytes or not
+	// printable ASCII.
+	ErrInvalidKey = errors.New("idempotency: key must be 1-255 printable ASCII characters")
+)
+
+// ValidKey reports whether key is an acceptable Idempotency-Key.
+func ValidKey(key string) bool {
+	if len(key) == 0 || len(key) > 255 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// Config configures a Store.
+type Config struct {
+	// Bucket is the KV bucket. Default "bankbook_idempotency".
+	Bucket string
+	// TTL is how long a record is kept after it was last written. Default 7 days.
+	TTL time.Duration
+	// Lease is how long a claim may execute before a repeat may take it over.
+	// It must exceed the longest command. Default 30s.
+	Lease time.Duration
+	// Replicas of the bucket. Default 1.
+	Replicas int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.Bucket == "" {
+		c.Bucket = "bankbook_idempotency"
+	}
+	if c.TTL == 0 {
+		c.TTL = 7 * 24 * time.Hour
+	}
+	if c.Lease == 0 {
+		c.Lease = 30 * time.Second
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.TTL < time.Minute {
+		errs = append(errs, errors.New("idempotency TTL must be at least 1m"))
+	}
+	if c.Lease < time.Second || c.Lease >= c.TTL {
+		errs = append(errs, errors.New("idempotency lease must be at least 1s and shorter than the TTL"))
+	}
+	return errors.Join(errs...)
+}
+
+// Reply is a stored command outcome: Status 200 and the reply body, or an
+// error status with the error body.
+type Reply struct {
+	Status int             `json:"status"`
+	Body   json.RawMessage `json:"body"`
+}
+
+type state string
+
+const (
+	stateInProgress state = "in_progress"
+	stateDone       state = "done"
+	stateAbandoned  state = "abandoned"
+)
+
+type record struct {
+	State      state           `json:"state"`
+	BodyHash   string          `json:"body_hash"`
+	Plan       json.RawMessage `json:"plan,omitempty"`
+	LeaseUntil time.Time       `json:"lease_until"`
+	Reply      *Reply          `json:"reply,omitempty"`
+}
+
+// Store keeps idempotency records.
+type Store struct {
+	kv  jetstream.KeyValue
+	cfg Config
+}
+
+// Open creates or binds the KV bucket.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      cfg.Bucket,
+		Description: "bankbook idempotency records",
+		History:     1,
+		TTL:         cfg.TTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("idempotency bucket %s: %w", cfg.Bucket, err)
+	}
+	return &Store{kv: kv, cfg: cfg}, nil
+}
+
+// Claim is the right to execute one request. Plan is what the first attempt
+// planned; Resumed says this claim takes over an earlier attempt that did not
+// finish.
+type Claim struct {
+	key      string
+	bodyHash string
+	revision uint64
+	Plan     json.RawMessage
+	Resumed  bool
+}
+
+// HashBody returns the digest Begin compares to tell repeats from reuse.
+func HashBody(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+
+func kvKey(scope, key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return scope + "." + hex.EncodeToString(sum[:])
+}
+
+// Begin claims (scope, key) for a request whose canonical body hashes to
+// bodyHash (see HashBody). It returns exactly one of:
+//   - a Claim: execute, then Complete or Abandon it;
+//   - a stored Reply: the request already ran; return this reply;
+//   - ErrInProgress or ErrKeyReused.
+//
+// plan is stored with a new claim; a resumed claim returns the first plan.
+func (s *Store) Begin(ctx context.Context, scope, key, bodyHash string, plan json.RawMessage) (*Claim, *Reply, error) {
+	if !ValidKey(key) {
+		return nil, nil, ErrInvalidKey
+	}
+	k := kvKey(scope, key)
+	for range 5 {
+		rec := record{State: stateInProgress, BodyHash: bodyHash, Plan: plan, LeaseUntil: s.cfg.Now().Add(s.cfg.Lease)}
+		val, _ := json.Marshal(rec)
+		rev, err := s.kv.Create(ctx, k, val)
+		if err == nil {
+			return &Claim{key: k, bodyHash: bodyHash, revision: rev, Plan: plan}, nil, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, nil, fmt.Errorf("idempotency claim: %w", err)
+		}
+		entry, err := s.kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // expired or deleted between the two calls
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("idempotency lookup: %w", err)
+		}
+		var old record
+		if err := json.Unmarshal(entry.Value(), &old); err != nil {
+			return nil, nil, fmt.Errorf("idempotency record %s: %w", k, err)
+		}
+		if old.BodyHash != bodyHash {
+			return nil, nil, ErrKeyReused
+		}
+		switch {
+		case old.State == stateDone:
+			return nil, old.Reply, nil
+		case old.State == stateInProgress && s.cfg.Now().Before(old.LeaseUntil):
+			return nil, nil, ErrInProgress
+		}
+		// Abandoned, or the executing instance's lease ran out: take over
+		// with the first attempt's plan.
+		old.State, old.LeaseUntil = stateInProgress, s.cfg.Now().Add(s.cfg.Lease)
+		val, _ = json.Marshal(old)
+		rev, err = s.kv.Update(ctx, k, val, entry.Revision())
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue // someone else took it over first; look again
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("idempotency takeover: %w", err)
+		}
+		return &Claim{key: k, bodyHash: bodyHash, revision: rev, Plan: old.Plan, Resumed: true}, nil, nil
+	}
+	return nil, nil, ErrInProgress
+}
+
+// Complete stores the reply of a claimed request. Repeats get it from now on.
+func (s *Store) Complete(ctx context.Context, c *Claim, reply Reply) error {
+	return s.finish(ctx, c, record{State: stateDone, BodyHash: c.bodyHash, Plan: c.Plan, Reply: &reply})
+}
+
+// Abandon marks a claim whose command failed for a reason that a retry might
+// not meet (a timeout, an unavailable stream). The next repeat takes it over
+// with the same plan.
+func (s *Store) Abandon(ctx context.Context, c *Claim) error {
+	return s.finish(ctx, c, record{State: stateAbandoned, BodyHash: c.bodyHash, Plan: c.Plan})
+}
+
+func (s *Store) finish(ctx context.Context, c *Claim, rec record) error {
+	val, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if _, err := s.kv.Update(ctx, c.key, val, c.revision); err != nil {
+		// The lease ran out and a repeat took the claim over; it executes
+		// with the same plan and will store the reply.
+		return fmt.Errorf("idempotency finish %s: %w", c.key, err)
+	}
+	return nil
+}

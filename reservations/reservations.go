@@ -1,0 +1,162 @@
+// Package reservations holds depositor-name reservations in a JetStream KV
+// bucket, so that a name is unique among open orders across every engine
+// instance on the same NATS.
+//
+// A reservation is a create-if-absent on the normalised name
+// (domain.NormalizeName): of two instances reserving the same name at once,
+// exactly one succeeds. A reservation records the order that holds it; the
+// command layer decides when a holder is stale (its order closed, or never
+// appeared) and takes the name over with a compare-and-swap on the entry's
+// revision, so a takeover races safely too.
+package reservations
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/domain"
+)
+
+// Holder is the order holding a name.
+type Holder struct {
+	OrderID    domain.OrderID `json:"order_id"`
+	ReservedAt time.Time      `json:"reserved_at"`
+}
+
+// TakenError is returned by Reserve when another order holds the name.
+type TakenError struct {
+	Name     string
+	Holder   Holder
+	Revision uint64
+}
+
+func (e *TakenError) Error() string {
+	return fmt.Sprintf("depositor name %q is held by order %s", e.Name, e.Holder.OrderID)
+}
+
+// ErrTaken matches every *TakenError.
+var ErrTaken = errors.New("depositor name taken")
+
+// Is makes errors.Is(err, ErrTaken) true.
+func (e *TakenError) Is(target error) bool { return target == ErrTaken }
+
+// Config configures a Store.
+type Config struct {
+	// Bucket is the KV bucket. Default "bankbook_depositor_names".
+	Bucket string
+	// Replicas of the bucket. Default 1.
+	Replicas int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Store holds reservations.
+type Store struct {
+	kv  jetstream.KeyValue
+	now func() time.Time
+}
+
+// Open creates or binds the bucket.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	if cfg.Bucket == "" {
+		cfg.Bucket = "bankbook_depositor_names"
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      cfg.Bucket,
+		Description: "bankbook depositor names held by open orders",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reservations bucket %s: %w", cfg.Bucket, err)
+	}
+	return &Store{kv: kv, now: cfg.Now}, nil
+}
+
+// key is the KV key of a name: its normalised form, base64url-encoded (KV
+// keys allow only [-/_=.A-Za-z0-9]).
+func key(name string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(domain.NormalizeName(name)))
+}
+
+// Reserve reserves name for order. Reserving a name the order already holds
+// succeeds (a retried command finds its own reservation). A name held by
+// another order returns a *TakenError.
+func (s *Store) Reserve(ctx context.Context, name string, order domain.OrderID) error {
+	val, _ := json.Marshal(Holder{OrderID: order, ReservedAt: s.now().UTC()})
+	_, err := s.kv.Create(ctx, key(name), val)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("reserve %q: %w", name, err)
+	}
+	h, rev, err := s.Holder(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return s.Reserve(ctx, name, order) // released in between
+	}
+	if err != nil {
+		return err
+	}
+	if h.OrderID == order {
+		return nil
+	}
+	return &TakenError{Name: name, Holder: h, Revision: rev}
+}
+
+// TakeOver gives a name whose holder is stale to order, provided the
+// reservation is still at revision rev.
+func (s *Store) TakeOver(ctx context.Context, name string, order domain.OrderID, rev uint64) error {
+	val, _ := json.Marshal(Holder{OrderID: order, ReservedAt: s.now().UTC()})
+	if _, err := s.kv.Update(ctx, key(name), val, rev); err != nil {
+		return fmt.Errorf("take over %q: %w", name, err)
+	}
+	return nil
+}
+
+// Holder returns the current holder of name and the entry's revision.
+// A free name returns an error matching jetstream.ErrKeyNotFound.
+func (s *Store) Holder(ctx context.Context, name string) (Holder, uint64, error) {
+	e, err := s.kv.Get(ctx, key(name))
+	if err != nil {
+		return Holder{}, 0, err
+	}
+	var h Holder
+	if err := json.Unmarshal(e.Value(), &h); err != nil {
+		return Holder{}, 0, fmt.Errorf("reservation %q: %w", name, err)
+	}
+	return h, e.Revision(), nil
+}
+
+// Release frees name if order still holds it. Releasing a free name, or one
+// another order holds, does nothing.
+func (s *Store) Release(ctx context.Context, name string, order domain.OrderID) error {
+	h, rev, err := s.Holder(ctx, name)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if h.OrderID != order {
+		return nil
+	}
+	err = s.kv.Delete(ctx, key(name), jetstream.LastRevision(rev))
+	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return fmt.Errorf("release %q: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/idempotency"
+	"github.com/bankbook/bankbook/projections"
+)
+
+// Request and reply headers beyond micro's error headers.
+const (
+	HeaderIdempotencyKey      = "Idempotency-Key"
+	HeaderIdempotencyReplayed = "Idempotency-Replayed"
+	HeaderCorrelationID       = "Correlation-Id"
+	HeaderActor               = "Actor"
+)
+
+// ServiceName is the micro service name clients and $SRV.* tooling use.
+const ServiceName = "bankbook"
+
+// Version is the engine version reported in $SRV.INFO.
+const Version = "0.1.0"
+
+// Config wires the server to the rest of the engine.
+type Config struct {
+	Conn        *nats.Conn
+	Commands    *commands.Handler
+	Events      *eventstore.Store
+	Idempotency *idempotency.Store
+	ReadModels  *projections.Store
+	Runner      *projections.Runner
+	Log         zerolog.Logger
+	// MaxInFlight bounds the requests executing at once. Default 1024.
+	MaxInFlight int
+	// CommandTimeout bounds one command. Default 10s.
+	CommandTimeout time.Duration
+	// QueryWait bounds how long a query waits for the read models to catch up
+	// with this instance's own writes. Default 2s.
+	QueryWait time.Duration
+}
+
+// Server is the running micro service.
+type Server struct {
+	cfg      Config
+	svc      micro.Service
+	slots    chan struct{}
+	inflight sync.WaitGroup
+	// lastDispatch is the UnixNano of the last request handed to a goroutine;
+	// Stop waits for a quiet period after micro has drained.
+	lastDispatch atomic.Int64
+	// written is the highest stream sequence this instance appended.
+	written atomic.Uint64
+}
+
+// New checks the configuration and returns a server; Start serves.
+func New(cfg Config) (*Server, error) {
+	if cfg.Conn == nil || cfg.Commands == nil || cfg.Events == nil || cfg.Idempotency == nil || cfg.ReadModels == nil || cfg.Runner == nil {
+		return nil, errors.New("server: Conn, Commands, Events, Idempotency, ReadModels and Runner are required")
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = 1024
+	}
+	if cfg.CommandTimeout == 0 {
+		cfg.CommandTimeout = 10 * time.Second
+	}
+	if cfg.QueryWait == 0 {
+		cfg.QueryWait = 2 * time.Second
+	}
+	return &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight)}, nil
+}
+
+// endpoint is one API subject.
+type endpoint struct {
+	name    string // micro endpoint name
+	subject string
+	kind    string // "command" or "query"
+	handle  func(ctx context.Context, r micro.Request) reply
+}
+
+// reply is what a handler answers: a JSON body or an error, plus headers.
+type reply struct {
+	body    []byte
+	err     *apiError
+	headers micro.Headers
+}
+
+func (s *Server) endpoints() []endpoint {
+	return []endpoint{
+		{"order_submit", "bankbook.cmd.order.submit", "command", s.submitOrder},
+		{"order_cancel", "bankbook.cmd.order.cancel", "command", s.cancelOrder},
+		{"order_get", "bankbook.q.order.get", "query", s.getOrder},
+		{"projection_status", "bankbook.q.projection.status", "query", s.projectionStatus},
+	}
+}
+
+// Start registers the micro service and its endpoints.
+func (s *Server) Start() error {
+	svc, err := micro.AddService(s.cfg.Conn, micro.Config{
+		Name:        ServiceName,
+		Version:     Version,
+		Description: "bankbook payments engine: commands and queries",
+	})
+	if err != nil {
+		return fmt.Errorf("server: add service: %w", err)
+	}
+	for _, ep := range s.endpoints() {
+		err := svc.AddEndpoint(ep.name, s.dispatch(ep),
+			micro.WithEndpointSubject(ep.subject),
+			micro.WithEndpointMetadata(map[string]string{"kind": ep.kind}))
+		if err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("server: endpoint %s: %w", ep.subject, err)
+		}
+	}
+	s.svc = svc
+	return nil
+}
+
+// dispatch runs each request on its own goroutine, bounded by MaxInFlight.
+func (s *Server) dispatch(ep endpoint) micro.HandlerFunc {
+	return func(r micro.Request) {
+		s.slots <- struct{}{}
+		s.inflight.Add(1)
+		s.lastDispatch.Store(time.Now().UnixNano())
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					s.cfg.Log.Error().Interface("panic", p).Str("subject", ep.subject).Msg("handler panicked")
+					s.respond(r, ep, reply{err: &apiError{status: 500, Code: "internal", Message: "internal error"}})
+				}
+				<-s.slots
+				s.inflight.Done()
+			}()
+			timeout := s.cfg.CommandTimeout
+			if ep.kind == "query" {
+				timeout = s.cfg.QueryWait + 5*time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			s.respond(r, ep, ep.handle(ctx, r))
+		}()
+	}
+}
+
+func (s *Server) respond(r micro.Request, ep endpoint, rep reply) {
+	opts := []micro.RespondOpt{}
+	if rep.headers != nil {
+		opts = append(opts, micro.WithHeaders(rep.headers))
+	}
+	var err error
+	if rep.err != nil {
+		if rep.err.status >= 500 && rep.err.status != 501 {
+			s.cfg.Log.Error().Str("subject", ep.subject).Str("code", rep.err.Code).Msg(rep.err.Message)
+		}
+		err = r.Error(strconv.Itoa(rep.err.status), rep.err.Code, rep.err.body(), opts...)
+	} else {
+		err = r.Respond(rep.body, opts...)
+	}
+	if err != nil {
+		s.cfg.Log.Warn().Err(err).Str("subject", ep.subject).Msg("reply not sent")
+	}
+}
+
+// Stop stops taking requests and waits until those in flight are answered
+// or ctx ends.
+func (s *Server) Stop(ctx context.Context) error {
+	if s.svc == nil {
+		return nil
+	}
+	if err := s.svc.Stop(); err != nil {
+		return fmt.Errorf("server: stop: %w", err)
+	}
+	// micro drains its subscriptions asynchronously: requests already
+	// received are still dispatched. Wait for a quiet period, then for the
+	// goroutines.
+	const quiet = 100 * time.Millisecond
+	for {
+		done := make(chan struct{})
+		go func() { s.inflight.Wait(); close(done) }()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("server: stop: %w", ctx.Err())
+		case <-done:
+		}
+		if time.Since(time.Unix(0, s.lastDispatch.Load())) > quiet {
+			return nil
+		}
+		time.Sleep(quiet)
+	}
+}
+
+// wrote records that this instance appended up to seq.
+func (s *Server) wrote(seq eventstore.Seq) {
+	for {
+		cur := s.written.Load()
+		if uint64(seq) <= cur || s.written.CompareAndSwap(cur, uint64(seq)) {
+			return
+		}
+	}
+}
+
+// awaitOwnWrites waits until the read models include this instance's writes.
+// A read model that lags longer than QueryWait answers with what it has.
+func (s *Server) awaitOwnWrites(ctx context.Context) {
+	seq := eventstore.Seq(s.written.Load())
+	if s.cfg.Runner.Checkpoint() >= seq {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)
+	defer cancel()
+	if err := s.cfg.Runner.WaitFor(ctx, seq); err != nil {
+		s.cfg.Log.Warn().Uint64("seq", uint64(seq)).Uint64("checkpoint", uint64(s.cfg.Runner.Checkpoint())).Msg("read models lag behind this instance's writes")
+	}
+}
+
+func okJSON(v any) reply {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return reply{err: toAPIError(err)}
+	}
+	return reply{body: b}
+}
