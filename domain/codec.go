@@ -81,11 +81,12 @@ func (c *Codec) Encode(e Event) (string, int, json.RawMessage, error) {
 
 // Upcast brings a stored payload of eventType at version up to the current
 // version, applying each registered upcaster in turn. A payload already at
-// the current version is returned unchanged.
+// the current version, or of a type this Codec does not know (written by a
+// newer engine), is returned unchanged; Decode reports unknown types.
 func (c *Codec) Upcast(eventType string, version int, data json.RawMessage) (json.RawMessage, int, error) {
 	t, ok := c.types[eventType]
 	if !ok {
-		return nil, 0, fmt.Errorf("%w: %s", ErrUnknownEventType, eventType)
+		return data, version, nil
 	}
 	if version > t.version {
 		return nil, 0, fmt.Errorf("%s schema version %d is newer than this engine's %d", eventType, version, t.version)
@@ -105,6 +106,9 @@ func (c *Codec) Upcast(eventType string, version int, data json.RawMessage) (jso
 
 // Decode upcasts a stored payload and decodes it into its registered Go type.
 func (c *Codec) Decode(eventType string, version int, data json.RawMessage) (Event, error) {
+	if _, ok := c.types[eventType]; !ok {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownEventType, eventType)
+	}
 	data, _, err := c.Upcast(eventType, version, data)
 	if err != nil {
 		return nil, err

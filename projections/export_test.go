@@ -1,0 +1,8 @@
+package projections
+
+import "github.com/bankbook/bankbook/eventstore"
+
+// SetAfterCommit installs a hook that runs after each batch is committed to
+// bbolt and before Follow acknowledges it; an error from the hook is returned
+// to Follow, so the batch is not acknowledged. Set it before Run.
+func SetAfterCommit(r *Runner, hook func(eventstore.Seq) error) { r.afterCommit = hook }

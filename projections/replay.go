@@ -1,0 +1,73 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// Replay rebuilds the read models from sequence 1 into a new file at path,
+// up to the stream's last sequence when Replay starts, and returns the
+// checkpoint reached and the file's Hash. Compare the hash with the live
+// Store's Hash at the same checkpoint to check that the live read models are
+// exactly what the events say.
+//
+// path must not exist (ErrExists otherwise). The replay reads through an
+// ordered consumer, so it leaves nothing behind on the server. If it fails,
+// the partial file is removed.
+func Replay(ctx context.Context, es *eventstore.Store, codec *domain.Codec, path string) (checkpoint eventstore.Seq, hash string, err error) {
+	// O_EXCL makes the existence check and the creation one step; bbolt
+	// initialises the empty file.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return 0, "", fmt.Errorf("%w: %s", ErrExists, path)
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("replay: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return 0, "", fmt.Errorf("replay: %w", err)
+	}
+	checkpoint, hash, err = replay(ctx, es, codec, path)
+	if err != nil {
+		_ = os.Remove(path)
+		return 0, "", err
+	}
+	return checkpoint, hash, nil
+}
+
+func replay(ctx context.Context, es *eventstore.Store, codec *domain.Codec, path string) (eventstore.Seq, string, error) {
+	until, err := es.LastSeq(ctx)
+	if err != nil {
+		return 0, "", fmt.Errorf("replay: %w", err)
+	}
+	st, err := Open(path, codec)
+	if err != nil {
+		return 0, "", fmt.Errorf("replay: %w", err)
+	}
+	defer st.Close()
+	if until > 0 {
+		err := es.Follow(ctx, eventstore.FollowOptions{Until: until}, func(_ context.Context, batch []eventstore.Commit) error {
+			return st.Apply(batch)
+		})
+		if err != nil {
+			return 0, "", fmt.Errorf("replay to seq %d: %w", until, err)
+		}
+	}
+	hash, cp, err := st.Hash()
+	if err != nil {
+		return 0, "", fmt.Errorf("replay: %w", err)
+	}
+	if cp != until {
+		return 0, "", fmt.Errorf("replay: reached seq %d, want %d", cp, until)
+	}
+	if err := st.Close(); err != nil {
+		return 0, "", fmt.Errorf("replay: %w", err)
+	}
+	return cp, hash, nil
+}

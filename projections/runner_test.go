@@ -1,0 +1,351 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/projections"
+)
+
+// ackFloor returns the stream sequence up to which the durable consumer has
+// been acknowledged.
+func ackFloor(t testing.TB, f *fixture, durable string) eventstore.Seq {
+	t.Helper()
+	ctx := context.Background()
+	c, err := f.js.Consumer(ctx, f.es.Config().Stream, durable)
+	if err != nil {
+		t.Fatalf("consumer %s: %v", durable, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		t.Fatalf("consumer %s info: %v", durable, err)
+	}
+	return eventstore.Seq(info.AckFloor.Stream)
+}
+
+func TestCrashBetweenCommitAndAck(t *testing.T) {
+	f := newFixture(t)
+	path := tempPath(t, "rm.db")
+	events := map[string]int{} // order → events written
+
+	// Phase 1: ten orders, four of them cancelled.
+	for i := range 10 {
+		id := fmt.Sprintf("o%02d", i)
+		f.submit(t, id, i)
+		events[id]++
+	}
+	for i := range 4 {
+		id := fmt.Sprintf("o%02d", i)
+		f.cancel(t, id, "", t0.Add(time.Hour))
+		events[id]++
+	}
+
+	// The engine commits the first batch to bbolt and dies before the ack.
+	st, err := projections.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1 := projections.NewRunner(f.es, st, testLogger(t))
+	durable := r1.Durable()
+	ctx, die := context.WithCancel(context.Background())
+	var crashedAt eventstore.Seq
+	projections.SetAfterCommit(r1, func(seq eventstore.Seq) error {
+		crashedAt = seq
+		die()
+		return errors.New("simulated crash after the bbolt commit")
+	})
+	if err := r1.Run(ctx); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if crashedAt == 0 {
+		t.Fatal("the runner stopped without committing a batch")
+	}
+	if cp := checkpoint(t, st); cp != crashedAt {
+		t.Fatalf("checkpoint %d on disk, want %d (the batch committed)", cp, crashedAt)
+	}
+	if af := ackFloor(t, f, durable); af >= crashedAt {
+		t.Fatalf("ack floor %d: the batch up to %d was acknowledged before the crash", af, crashedAt)
+	}
+	hashAtCrash, _ := hashOf(t, st)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("crashed after committing up to seq %d; stream at %d", crashedAt, f.lastSeq(t))
+
+	// Phase 2, while the engine is down: ten more orders, and cancellations
+	// of orders from both phases.
+	for i := 10; i < 20; i++ {
+		id := fmt.Sprintf("o%02d", i)
+		f.submit(t, id, i)
+		events[id]++
+	}
+	for _, i := range []int{4, 5, 6, 7, 12, 15} {
+		id := fmt.Sprintf("o%02d", i)
+		f.cancel(t, id, "late", t0.Add(2*time.Hour))
+		events[id]++
+	}
+	last := f.lastSeq(t)
+
+	st = openStore(t, path)
+	if st.InstanceID() == "" || "readmodels-"+st.InstanceID() != durable {
+		t.Fatalf("reopened file has durable readmodels-%s, want %s", st.InstanceID(), durable)
+	}
+
+	t.Run("redelivered batch changes nothing", func(t *testing.T) {
+		// The durable consumer delivers the unacknowledged commits again,
+		// from the start of the stream.
+		err := f.es.Follow(context.Background(), eventstore.FollowOptions{Durable: durable, Until: crashedAt},
+			func(_ context.Context, batch []eventstore.Commit) error { return st.Apply(batch) })
+		if err != nil {
+			t.Fatalf("redelivery: %v", err)
+		}
+		if h, cp := hashOf(t, st); h != hashAtCrash || cp != crashedAt {
+			t.Fatalf("redelivered commits were applied again: checkpoint %d, want %d", cp, crashedAt)
+		}
+	})
+
+	t.Run("restart catches up exactly once", func(t *testing.T) {
+		r2 := projections.NewRunner(f.es, st, testLogger(t))
+		if got := r2.Checkpoint(); got != crashedAt {
+			t.Fatalf("new runner starts at %d, want %d", got, crashedAt)
+		}
+		startRunner(t, r2)
+		waitFor(t, r2, last)
+		if cp := checkpoint(t, st); cp != last {
+			t.Fatalf("checkpoint %d, want the stream's last seq %d", cp, last)
+		}
+		for id, n := range events {
+			v := order(t, st, id)
+			if v.Version != n {
+				t.Errorf("order %s at version %d, but %d events were written for it", id, v.Version, n)
+			}
+		}
+		// The ack follows the commit.
+		testenv.Eventually(t, 5*time.Second, "ack floor to reach the last seq", func() bool {
+			return ackFloor(t, f, durable) == last
+		})
+	})
+}
+
+func TestReplayMatchesLiveModel(t *testing.T) {
+	f := newFixture(t)
+	live := openStore(t, tempPath(t, "live.db"))
+	r := projections.NewRunner(f.es, live, testLogger(t))
+	startRunner(t, r)
+
+	// Fifty orders written by five concurrent writers while the runner
+	// applies them; every third one is cancelled.
+	var wg sync.WaitGroup
+	for w := range 5 {
+		wg.Go(func() {
+			for j := range 10 {
+				i := w*10 + j
+				id := fmt.Sprintf("o%02d", i)
+				ev := submitted(id, i)
+				if _, err := f.tryAppend(id, f.envelope(t, ev, ev.SubmittedAt)); err != nil {
+					t.Errorf("submit %s: %v", id, err)
+					return
+				}
+				if i%3 == 0 {
+					at := t0.Add(time.Hour + time.Duration(i)*time.Second)
+					c := domain.OrderCancelled{OrderID: domain.OrderID(id), Reason: "test", CancelledAt: at}
+					if _, err := f.tryAppend(id, f.envelope(t, c, at)); err != nil {
+						t.Errorf("cancel %s: %v", id, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	last := f.lastSeq(t)
+	if last != 50+17 {
+		t.Fatalf("stream at %d, want 67 commits", last)
+	}
+	waitFor(t, r, last)
+	liveHash, liveCP := hashOf(t, live)
+
+	replayPath := tempPath(t, "replay.db")
+	cp, hash, err := projections.Replay(context.Background(), f.es, f.codec, replayPath)
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	if cp != liveCP || cp != last {
+		t.Fatalf("replay checkpoint %d, live %d, stream %d", cp, liveCP, last)
+	}
+	if hash != liveHash {
+		t.Fatalf("replay hash %s differs from live hash %s at seq %d", hash, liveHash, cp)
+	}
+
+	replayed := openStore(t, replayPath)
+	if replayed.InstanceID() == live.InstanceID() {
+		t.Fatal("replay file has the live file's instance id")
+	}
+
+	t.Run("one more commit changes the hash", func(t *testing.T) {
+		c := f.cancel(t, "o01", "after replay", t0.Add(3*time.Hour))
+		err := f.es.Follow(context.Background(), eventstore.FollowOptions{After: cp, Until: c.Seq},
+			func(_ context.Context, b []eventstore.Commit) error { return replayed.Apply(b) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := hashOf(t, replayed)
+		if h == liveHash {
+			t.Fatal("a model one commit ahead hashes the same")
+		}
+		// Once the live model has applied it too, they agree again.
+		waitFor(t, r, c.Seq)
+		if lh, _ := hashOf(t, live); lh != h {
+			t.Fatalf("live %s and replay %s differ at seq %d", lh, h, c.Seq)
+		}
+	})
+	t.Run("changed content at the same checkpoint changes the hash", func(t *testing.T) {
+		before, cpBefore := hashOf(t, replayed)
+		v := order(t, replayed, "o02")
+		if err := replayed.Apply(nil); err != nil { // sanity: an empty batch is a no-op
+			t.Fatal(err)
+		}
+		if h, _ := hashOf(t, replayed); h != before {
+			t.Fatal("an empty batch changed the hash")
+		}
+		if err := replayed.Close(); err != nil {
+			t.Fatal(err)
+		}
+		v.PaidAmount = 1
+		tamper(t, replayPath, "orders", "o02", v)
+		again := openStore(t, replayPath)
+		h, cp := hashOf(t, again)
+		if cp != cpBefore {
+			t.Fatalf("checkpoint moved from %d to %d", cpBefore, cp)
+		}
+		if h == before {
+			t.Fatal("a changed order view hashes the same")
+		}
+	})
+}
+
+func TestReplay(t *testing.T) {
+	f := newFixture(t)
+	t.Run("empty stream", func(t *testing.T) {
+		path := tempPath(t, "replay.db")
+		cp, hash, err := projections.Replay(context.Background(), f.es, nil, path)
+		if err != nil || cp != 0 {
+			t.Fatalf("replay = %d, %v", cp, err)
+		}
+		if fresh, _ := hashOf(t, openStore(t, tempPath(t, "fresh.db"))); hash != fresh {
+			t.Fatal("replay of an empty stream differs from a fresh file")
+		}
+	})
+	t.Run("existing path is refused", func(t *testing.T) {
+		path := tempPath(t, "replay.db")
+		f.submit(t, "A", 1)
+		st := openStore(t, path)
+		hash, _ := hashOf(t, st)
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := projections.Replay(context.Background(), f.es, nil, path); !errors.Is(err, projections.ErrExists) {
+			t.Fatalf("replay into an existing file: got %v, want ErrExists", err)
+		}
+		if h, cp := hashOf(t, openStore(t, path)); h != hash || cp != 0 {
+			t.Fatal("a refused replay changed the existing file")
+		}
+	})
+}
+
+func TestWaitFor(t *testing.T) {
+	f := newFixture(t)
+	st := openStore(t, tempPath(t, "rm.db"))
+	r := projections.NewRunner(f.es, st, testLogger(t))
+	startRunner(t, r)
+
+	t.Run("read your writes", func(t *testing.T) {
+		// A waiter for a sequence not yet written blocks until it is applied.
+		waited := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			waited <- r.WaitFor(ctx, 2)
+		}()
+		f.submit(t, "A", 1)
+		select {
+		case err := <-waited:
+			t.Fatalf("WaitFor(2) returned %v with only seq 1 written", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		c := f.cancel(t, "A", "", t0.Add(time.Minute))
+		if err := <-waited; err != nil {
+			t.Fatalf("wait: %v", err)
+		}
+		if v := order(t, st, "A"); v.Status != "cancelled" || r.Checkpoint() < c.Seq {
+			t.Fatalf("after WaitFor(%d): order %+v, runner at %d", c.Seq, v, r.Checkpoint())
+		}
+	})
+	t.Run("context ends first", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		err := r.WaitFor(ctx, f.lastSeq(t)+1)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("WaitFor beyond the stream: got %v, want DeadlineExceeded", err)
+		}
+	})
+	t.Run("already applied", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := r.WaitFor(ctx, 1); err != nil {
+			t.Fatalf("WaitFor(1) at %d: %v", r.Checkpoint(), err)
+		}
+	})
+}
+
+func TestRunnerRetriesAFailingBatch(t *testing.T) {
+	f := newFixture(t)
+	st := openStore(t, tempPath(t, "rm.db"))
+	var logs syncBuffer
+	r := projections.NewRunner(f.es, st, zerolog.New(&logs))
+	stop := startRunner(t, r)
+
+	good := f.submit(t, "A", 1)
+	waitFor(t, r, good.Seq)
+	// A cancellation at a schema version this engine does not know cannot be
+	// applied: the runner must keep retrying it, not skip it.
+	e := f.envelope(t, domain.OrderCancelled{OrderID: "A", CancelledAt: t0}, t0)
+	e.SchemaVersion = 9
+	f.append(t, "A", e)
+
+	testenv.Eventually(t, 5*time.Second, "two logged failures", func() bool {
+		return strings.Count(logs.String(), `"level":"error"`) >= 2
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("run after ctx end: %v", err)
+	}
+	if cp := checkpoint(t, st); cp != good.Seq || r.Checkpoint() != good.Seq {
+		t.Fatalf("checkpoint %d (runner %d), want %d: the bad commit was skipped", cp, r.Checkpoint(), good.Seq)
+	}
+	var line string
+	for l := range strings.Lines(logs.String()) {
+		if strings.Contains(l, `"level":"error"`) {
+			line = l
+			break
+		}
+	}
+	if want := fmt.Sprintf(`"seq":%d`, good.Seq); !strings.Contains(line, want) || !strings.Contains(line, "schema version 9") {
+		t.Fatalf("error log %s lacks %s or the cause", line, want)
+	}
+	if v := order(t, st, "A"); v.Status != "awaiting_deposit" {
+		t.Fatalf("order A = %+v", v)
+	}
+}

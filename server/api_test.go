@@ -1,0 +1,326 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/projections"
+	"github.com/bankbook/bankbook/server"
+)
+
+const (
+	subjSubmit = "bankbook.cmd.order.submit"
+	subjCancel = "bankbook.cmd.order.cancel"
+	subjGet    = "bankbook.q.order.get"
+)
+
+func TestServiceInfoListsEveryEndpoint(t *testing.T) {
+	e := startEngine(t)
+	subject, err := micro.ControlSubject(micro.InfoVerb, server.ServiceName, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := e.nc.Request(subject, nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info micro.Info
+	if err := json.Unmarshal(msg.Data, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "bankbook" {
+		t.Fatalf("service name %q", info.Name)
+	}
+	got := map[string]bool{}
+	for _, ep := range info.Endpoints {
+		got[ep.Subject] = true
+	}
+	for _, want := range []string{subjSubmit, subjCancel, subjGet, "bankbook.q.projection.status"} {
+		if !got[want] {
+			t.Errorf("$SRV.INFO.bankbook does not list %s (has %v)", want, got)
+		}
+	}
+	if _, err := e.nc.Request("$SRV.PING.bankbook", nil, 5*time.Second); err != nil {
+		t.Fatalf("$SRV.PING.bankbook: %v", err)
+	}
+}
+
+var depositorName = regexp.MustCompile(`^김민수[0-9]{3}$`)
+
+func TestOrderSubmitGetCancel(t *testing.T) {
+	e := startEngine(t)
+
+	var sub commands.SubmitOrderReply
+	e.call(t, subjSubmit, map[string]any{"buyer_id": "u-1", "buyer_name": "김민수", "amount": 39000}, &sub, nil)
+	if sub.OrderID == "" || sub.Status != "awaiting_deposit" || !depositorName.MatchString(sub.DepositorName) ||
+		sub.CollectAccount.Number != e.cfg.CollectNumber || sub.CancelWindowS != 300 || sub.Amount != 39000 || sub.Currency != "KRW" {
+		t.Fatalf("submit reply %+v", sub)
+	}
+	at, err := time.Parse(time.RFC3339Nano, sub.SubmittedAt)
+	if err != nil || !strings.Contains(sub.SubmittedAt, ".") || !strings.HasSuffix(sub.SubmittedAt, "Z") || time.Since(at) > time.Minute {
+		t.Fatalf("submitted_at %q: %v", sub.SubmittedAt, err)
+	}
+
+	// Read-your-writes: the query right after the command sees it.
+	var got projections.OrderView
+	e.call(t, subjGet, map[string]string{"order_id": sub.OrderID}, &got, nil)
+	if got.OrderID != sub.OrderID || got.Status != "awaiting_deposit" || got.BuyerID != "u-1" || got.Amount != 39000 ||
+		got.DepositorName != sub.DepositorName || got.PaidAmount != 0 || got.DepositIDs == nil || got.Refunds == nil ||
+		got.SubmittedAt != sub.SubmittedAt || got.UpdatedAt != sub.SubmittedAt {
+		t.Fatalf("get = %+v", got)
+	}
+
+	var can commands.CancelOrderReply
+	e.call(t, subjCancel, map[string]any{"order_id": sub.OrderID, "deposited": false, "reason": "옵션 변경"}, &can, nil)
+	if can.OrderID != sub.OrderID || can.Status != "cancelled" || can.CancelAt != "" || can.Refund != nil {
+		t.Fatalf("cancel reply %+v", can)
+	}
+	e.call(t, subjGet, map[string]string{"order_id": sub.OrderID}, &got, nil)
+	if got.Status != "cancelled" || got.CancelReason != "옵션 변경" || got.UpdatedAt == got.SubmittedAt {
+		t.Fatalf("after cancel: %+v", got)
+	}
+
+	before := e.lastSeq(t)
+	if ce := e.callErr(t, subjCancel, map[string]any{"order_id": sub.OrderID, "deposited": false}, nil); ce.Status != 409 || ce.Code != "wrong_state" || ce.Details["status"] != "cancelled" {
+		t.Fatalf("second cancel: %+v", ce)
+	}
+	// Client-chosen order IDs are honoured and unique.
+	e.call(t, subjSubmit, map[string]any{"buyer_id": "u-1", "buyer_name": "김민수", "amount": 1, "order_id": "ord-42"}, &sub, nil)
+	if sub.OrderID != "ord-42" {
+		t.Fatalf("order_id %q", sub.OrderID)
+	}
+	if ce := e.callErr(t, subjSubmit, map[string]any{"buyer_id": "u-2", "buyer_name": "이영희", "amount": 5, "order_id": "ord-42"}, nil); ce.Status != 409 || ce.Code != "order_exists" {
+		t.Fatalf("duplicate order_id: %+v", ce)
+	}
+	// deposited: true is refused honestly until delayed cancellation exists.
+	if ce := e.callErr(t, subjCancel, map[string]any{"order_id": "ord-42", "deposited": true}, nil); ce.Status != 501 || ce.Code != "not_implemented" {
+		t.Fatalf("cancel deposited: %+v", ce)
+	}
+	e.call(t, subjGet, map[string]string{"order_id": "ord-42"}, &got, nil)
+	if got.Status != "awaiting_deposit" {
+		t.Fatalf("a refused cancel changed the order: %+v", got)
+	}
+	if after := e.lastSeq(t); after != before+1 {
+		t.Fatalf("refused commands wrote: last seq %d → %d, want only the one submit", before, after)
+	}
+}
+
+func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
+	e := startEngine(t)
+	var existing commands.SubmitOrderReply
+	e.call(t, subjSubmit, map[string]any{"buyer_id": "u", "buyer_name": "김민수", "amount": 100, "order_id": "exists"}, &existing, nil)
+	before := e.lastSeq(t)
+
+	ok := `"buyer_id":"u-1","buyer_name":"김민수"`
+	cases := []struct {
+		name, subject, body string
+		status              int
+		code                string
+	}{
+		{"malformed json", subjSubmit, `{"buyer_id":`, 400, "invalid_input"},
+		{"not an object", subjSubmit, `[1,2]`, 400, "invalid_input"},
+		{"empty body", subjSubmit, ``, 400, "invalid_input"},
+		{"null", subjSubmit, `null`, 400, "invalid_input"},
+		{"trailing data", subjSubmit, `{` + ok + `,"amount":5} {}`, 400, "invalid_input"},
+		{"unknown field", subjSubmit, `{` + ok + `,"amount":5,"amout":5}`, 400, "invalid_input"},
+		{"missing buyer_id", subjSubmit, `{"buyer_name":"김민수","amount":5}`, 400, "invalid_input"},
+		{"missing buyer_name", subjSubmit, `{"buyer_id":"u","amount":5}`, 400, "invalid_input"},
+		{"blank buyer_name", subjSubmit, `{"buyer_id":"u","buyer_name":"  ","amount":5}`, 400, "invalid_input"},
+		{"missing amount", subjSubmit, `{` + ok + `}`, 400, "invalid_input"},
+		{"zero amount", subjSubmit, `{` + ok + `,"amount":0}`, 400, "invalid_input"},
+		{"negative amount", subjSubmit, `{` + ok + `,"amount":-1}`, 400, "invalid_input"},
+		{"amount over 10^15", subjSubmit, `{` + ok + `,"amount":1000000000000001}`, 400, "invalid_input"},
+		{"amount beyond int64", subjSubmit, `{` + ok + `,"amount":1e30}`, 400, "invalid_input"},
+		{"fractional amount", subjSubmit, `{` + ok + `,"amount":1.5}`, 400, "invalid_input"},
+		{"amount as string", subjSubmit, `{` + ok + `,"amount":"100"}`, 400, "invalid_input"},
+		{"unsupported currency", subjSubmit, `{` + ok + `,"amount":5,"currency":"USD"}`, 400, "unsupported_currency"},
+		{"order_id with a dot", subjSubmit, `{` + ok + `,"amount":5,"order_id":"a.b"}`, 400, "invalid_input"},
+		{"order_id with a wildcard", subjSubmit, `{` + ok + `,"amount":5,"order_id":"a*"}`, 400, "invalid_input"},
+		{"buyer_id too long", subjSubmit, `{"buyer_id":"` + strings.Repeat("x", 65) + `","buyer_name":"a","amount":5}`, 400, "invalid_input"},
+		{"existing order_id", subjSubmit, `{` + ok + `,"amount":5,"order_id":"exists"}`, 409, "order_exists"},
+		{"cancel: missing order_id", subjCancel, `{"deposited":false}`, 400, "invalid_input"},
+		{"cancel: missing deposited", subjCancel, `{"order_id":"exists"}`, 400, "invalid_input"},
+		{"cancel: deposited not a bool", subjCancel, `{"order_id":"exists","deposited":"no"}`, 400, "invalid_input"},
+		{"cancel: unknown order", subjCancel, `{"order_id":"nope","deposited":false}`, 404, "order_not_found"},
+		{"cancel: unknown field", subjCancel, `{"order_id":"exists","deposited":false,"x":1}`, 400, "invalid_input"},
+		{"cancel: reason too long", subjCancel, `{"order_id":"exists","deposited":false,"reason":"` + strings.Repeat("가", 501) + `"}`, 400, "invalid_input"},
+		{"get: unknown order", subjGet, `{"order_id":"nope"}`, 404, "order_not_found"},
+		{"get: missing order_id", subjGet, `{}`, 400, "invalid_input"},
+		{"get: unknown field", subjGet, `{"order_id":"exists","x":1}`, 400, "invalid_input"},
+		{"huge body", subjSubmit, `{` + ok + `,"amount":5,"order_id":"` + strings.Repeat("x", 70000) + `"}`, 400, "invalid_input"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := nats.NewMsg(tc.subject)
+			msg.Data = []byte(tc.body)
+			resp, err := e.nc.RequestMsg(msg, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := resp.Header.Get(micro.ErrorCodeHeader); got != fmt.Sprint(tc.status) {
+				t.Fatalf("status header %q, want %d (body %s)", got, tc.status, resp.Data)
+			}
+			if got := resp.Header.Get(micro.ErrorHeader); got != tc.code {
+				t.Fatalf("Nats-Service-Error %q, want %q", got, tc.code)
+			}
+			var body struct {
+				Error struct {
+					Code    string         `json:"code"`
+					Message string         `json:"message"`
+					Details map[string]any `json:"details"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(resp.Data, &body); err != nil || body.Error.Code != tc.code || body.Error.Message == "" {
+				t.Fatalf("error body %s (%v)", resp.Data, err)
+			}
+		})
+	}
+	// An invalid Idempotency-Key header is refused too.
+	if ce := e.callErr(t, subjSubmit, map[string]any{"buyer_id": "u", "buyer_name": "a", "amount": 5}, nats.Header{"Idempotency-Key": []string{""}}); ce.Status != 400 || ce.Code != "invalid_idempotency_key" {
+		t.Fatalf("empty key: %+v", ce)
+	}
+	if ce := e.callErr(t, subjSubmit, map[string]any{"buyer_id": "u", "buyer_name": "a", "amount": 5}, client.WithIdempotencyKey("키")); ce.Status != 400 {
+		t.Fatalf("non-ASCII key: %+v", ce)
+	}
+	if after := e.lastSeq(t); after != before {
+		t.Fatalf("refused requests wrote events: last seq %d → %d", before, after)
+	}
+}
+
+func TestIdempotentSubmit(t *testing.T) {
+	e := startEngine(t, func(c *engine.Config) { c.DuplicateWindow = engine.Duration(100 * time.Millisecond) })
+	req := map[string]any{"buyer_id": "u-7", "buyer_name": "박지성", "amount": 12000}
+
+	t.Run("100 concurrent repeats make one order", func(t *testing.T) {
+		before := e.lastSeq(t)
+		key := client.WithIdempotencyKey("checkout-1")
+		var mu sync.Mutex
+		orderIDs := map[string]int{}
+		inProgress := 0
+		var wg sync.WaitGroup
+		for range 100 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var rep commands.SubmitOrderReply
+				_, err := e.c.Call(ctxT(t), subjSubmit, req, &rep, key)
+				mu.Lock()
+				defer mu.Unlock()
+				if ce, ok := err.(*client.Error); ok && ce.Status == 409 && ce.Code == "in_progress" {
+					inProgress++
+					return
+				}
+				if err != nil {
+					t.Errorf("repeat: %v", err)
+					return
+				}
+				orderIDs[rep.OrderID]++
+			}()
+		}
+		wg.Wait()
+		if len(orderIDs) != 1 {
+			t.Fatalf("repeats produced orders %v", orderIDs)
+		}
+		if after := e.lastSeq(t); after != before+1 {
+			t.Fatalf("100 repeats appended %d commits, want 1", after-before)
+		}
+		t.Logf("%d repeats answered with the order, %d with 409 in_progress", 100-inProgress, inProgress)
+		// Once finished, every repeat gets the stored reply.
+		var rep commands.SubmitOrderReply
+		r := e.call(t, subjSubmit, req, &rep, key)
+		if !r.Replayed {
+			t.Fatal("repeat after completion lacks Idempotency-Replayed: true")
+		}
+		for id := range orderIDs {
+			if rep.OrderID != id {
+				t.Fatalf("replayed order %s, original %s", rep.OrderID, id)
+			}
+		}
+	})
+
+	t.Run("a different body with the same key is refused", func(t *testing.T) {
+		key := client.WithIdempotencyKey("checkout-2")
+		var first commands.SubmitOrderReply
+		e.call(t, subjSubmit, req, &first, key)
+		before := e.lastSeq(t)
+		other := map[string]any{"buyer_id": "u-7", "buyer_name": "박지성", "amount": 12001}
+		if ce := e.callErr(t, subjSubmit, other, key); ce.Status != 422 || ce.Code != "idempotency_key_reused" {
+			t.Fatalf("reused key: %+v", ce)
+		}
+		// The same body in another JSON layout is the same request.
+		raw := []byte(`{ "amount": 12000, "buyer_name": "박지성", "buyer_id": "u-7" }`)
+		var again commands.SubmitOrderReply
+		r := e.call(t, subjSubmit, raw, &again, key)
+		if !r.Replayed || again.OrderID != first.OrderID {
+			t.Fatalf("reordered body: replayed %v, order %s vs %s", r.Replayed, again.OrderID, first.OrderID)
+		}
+		if after := e.lastSeq(t); after != before {
+			t.Fatal("refused or replayed requests wrote events")
+		}
+	})
+
+	t.Run("a retry after the dedup window gets the original reply", func(t *testing.T) {
+		key := client.WithIdempotencyKey("checkout-3")
+		var first commands.SubmitOrderReply
+		firstRaw := e.call(t, subjSubmit, req, &first, key)
+		time.Sleep(400 * time.Millisecond) // 4× the stream's 100ms dedup window
+		before := e.lastSeq(t)
+		var again commands.SubmitOrderReply
+		r := e.call(t, subjSubmit, req, &again, key)
+		if !r.Replayed || string(r.Data) != string(firstRaw.Data) {
+			t.Fatalf("retry after the window: replayed %v\n%s\nvs\n%s", r.Replayed, r.Data, firstRaw.Data)
+		}
+		if after := e.lastSeq(t); after != before {
+			t.Fatal("retry after the dedup window wrote events")
+		}
+	})
+
+	t.Run("a refusal is replayed too", func(t *testing.T) {
+		key := client.WithIdempotencyKey("cancel-unknown")
+		body := map[string]any{"order_id": "ghost", "deposited": false}
+		first := e.callErr(t, subjCancel, body, key)
+		if first.Status != 404 {
+			t.Fatalf("first: %+v", first)
+		}
+		_, err := e.c.Request(ctxT(t), subjCancel, body, key)
+		ce, ok := err.(*client.Error)
+		if !ok || ce.Status != 404 || ce.Code != "order_not_found" {
+			t.Fatalf("replayed refusal: %v", err)
+		}
+	})
+}
+
+func TestEventsCarryTheirEnvelope(t *testing.T) {
+	e := startEngine(t)
+	h := nats.Header{"Idempotency-Key": []string{"k-env"}, "Correlation-Id": []string{"corr-1"}, "Actor": []string{"buyer:u-9"}}
+	var sub commands.SubmitOrderReply
+	e.call(t, subjSubmit, map[string]any{"buyer_id": "u-9", "buyer_name": "Kim", "amount": 7}, &sub, h)
+	commits, err := e.Events.Load(context.Background(), eventstore.Ref{Type: "order", ID: sub.OrderID}, 0)
+	if err != nil || len(commits) != 1 {
+		t.Fatalf("load: %v %d", err, len(commits))
+	}
+	env := commits[0].Events[0]
+	if env.EventID == "" || env.AggregateType != "order" || env.AggregateID != sub.OrderID || env.Version != 1 ||
+		env.EventType != "order.submitted" || env.SchemaVersion != 1 || env.OccurredAt.IsZero() || env.RecordedAt.IsZero() ||
+		env.CorrelationID != "corr-1" || env.IdempotencyKey != "k-env" || env.Actor != "buyer:u-9" || env.Command != subjSubmit {
+		t.Fatalf("envelope %+v", env)
+	}
+	var ev domain.OrderSubmitted
+	if err := json.Unmarshal(env.Data, &ev); err != nil || ev.DepositorName != sub.DepositorName {
+		t.Fatalf("payload %s: %v", env.Data, err)
+	}
+}

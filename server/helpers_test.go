@@ -1,0 +1,84 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// testEngine is a real engine (embedded NATS, bbolt in a temp dir) and a
+// client connected to it over TCP.
+type testEngine struct {
+	*engine.Engine
+	cfg engine.Config
+	nc  *nats.Conn
+	c   *client.Client
+}
+
+func startEngine(t testing.TB, mutate ...func(*engine.Config)) *testEngine {
+	t.Helper()
+	cfg := engine.Defaults()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Durability = "fast"
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	e, err := engine.Start(context.Background(), cfg, zerolog.New(io.Discard))
+	if err != nil {
+		t.Fatalf("start engine: %v", err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	nc, err := nats.Connect(e.ClientURL())
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return &testEngine{Engine: e, cfg: cfg, nc: nc, c: client.New(nc)}
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// call sends req and decodes a successful reply into resp.
+func (e *testEngine) call(t testing.TB, subject string, req, resp any, header nats.Header) client.Reply {
+	t.Helper()
+	rep, err := e.c.Call(ctxT(t), subject, req, resp, header)
+	if err != nil {
+		t.Fatalf("%s %v: %v", subject, req, err)
+	}
+	return rep
+}
+
+// callErr sends req and returns the *client.Error it must fail with.
+func (e *testEngine) callErr(t testing.TB, subject string, req any, header nats.Header) *client.Error {
+	t.Helper()
+	_, err := e.c.Request(ctxT(t), subject, req, header)
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("%s %s: want an error reply, got %v", subject, req, err)
+	}
+	return ce
+}
+
+func (e *testEngine) lastSeq(t testing.TB) eventstore.Seq {
+	t.Helper()
+	seq, err := e.Events.LastSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
