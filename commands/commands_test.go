@@ -1,0 +1,193 @@
+package commands_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/reservations"
+)
+
+type fixture struct {
+	h     *commands.Handler
+	es    *eventstore.Store
+	names *reservations.Store
+}
+
+func newFixture(t *testing.T, namesNow func() time.Time) fixture {
+	t.Helper()
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	codec := domain.Events()
+	es, err := eventstore.Open(ctx, js, eventstore.Config{Upcaster: codec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := reservations.Open(ctx, js, reservations.Config{Now: namesNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := commands.New(es, codec, names, commands.Config{
+		CollectAccount: domain.BankAccount{Bank: "KB", Number: "1", Holder: "bankbook"},
+	}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fixture{h: h, es: es, names: names}
+}
+
+func (f fixture) commits(t *testing.T, id string) []eventstore.Commit {
+	t.Helper()
+	c, err := f.es.Load(context.Background(), eventstore.Ref{Type: domain.AggregateOrder, ID: id}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestRepeatedAttemptAnswersFromTheFirstAttemptsEvents(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	meta := commands.Meta{Command: "bankbook.cmd.order.submit", IdempotencyKey: "k-1"}
+	req := commands.SubmitOrderRequest{OrderID: "o-1", BuyerID: "u", BuyerName: "김민수", Amount: 1000}
+
+	first, err := f.h.SubmitOrder(ctx, meta, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reply was lost and the idempotency record never completed: the
+	// repeat runs again with the same plan (order ID).
+	again, err := f.h.SubmitOrder(ctx, meta, req)
+	if err != nil {
+		t.Fatalf("repeat: %v", err)
+	}
+	if again != first {
+		t.Fatalf("repeat answered %+v, first %+v", again, first)
+	}
+	if n := len(f.commits(t, "o-1")); n != 1 {
+		t.Fatalf("%d commits after the repeat, want 1", n)
+	}
+	// Without the key, the same order ID is simply taken.
+	if _, err := f.h.SubmitOrder(ctx, commands.Meta{Command: meta.Command}, req); !errors.Is(err, domain.ErrOrderExists) {
+		t.Fatalf("submit without key: %v", err)
+	}
+	// The same key on another command is not mistaken for its first attempt.
+	no := false
+	cmeta := commands.Meta{Command: "bankbook.cmd.order.cancel", IdempotencyKey: "k-1"}
+	c1, err := f.h.CancelOrder(ctx, cmeta, commands.CancelOrderRequest{OrderID: "o-1", Deposited: &no})
+	if err != nil || c1.Status != domain.StatusCancelled {
+		t.Fatalf("cancel: %+v %v", c1, err)
+	}
+	c2, err := f.h.CancelOrder(ctx, cmeta, commands.CancelOrderRequest{OrderID: "o-1", Deposited: &no})
+	if err != nil || c2.Status != domain.StatusCancelled || c2.Seq != c1.Seq {
+		t.Fatalf("repeated cancel: %+v %v (want the first cancel's outcome, not wrong_state)", c2, err)
+	}
+	if n := len(f.commits(t, "o-1")); n != 2 {
+		t.Fatalf("%d commits, want 2", n)
+	}
+}
+
+func TestConcurrentCancelsReloadAndDecideAgain(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	if _, err := f.h.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: "o", BuyerID: "u", BuyerName: "A", Amount: 5}); err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, wrongState := 0, 0
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.h.CancelOrder(ctx, commands.Meta{}, commands.CancelOrderRequest{OrderID: "o", Deposited: &no})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, domain.ErrWrongState):
+				wrongState++
+			default:
+				t.Errorf("cancel: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 1 || wrongState != 15 {
+		t.Fatalf("%d cancels succeeded, %d refused; want 1 and 15", ok, wrongState)
+	}
+	if n := len(f.commits(t, "o")); n != 2 {
+		t.Fatalf("%d commits, want 2", n)
+	}
+}
+
+func TestStaleReservationsAreTakenOver(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	f := newFixture(t, clock)
+	ctx := context.Background()
+	cfg := f.h.Config()
+	firstName := func(order string) string {
+		return domain.DepositorName("박민", domain.SuffixOrder(order)[0], cfg.DepositorNameMax)
+	}
+
+	// A submit that died after reserving: the reservation names an order
+	// that never appeared. While it is young it is respected...
+	if err := f.names.Reserve(ctx, firstName("o-young"), "ghost-1"); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := f.h.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: "o-young", BuyerID: "u", BuyerName: "박민", Amount: 5})
+	if err != nil || rep.DepositorName == firstName("o-young") {
+		t.Fatalf("young orphan reservation was taken: %+v %v", rep, err)
+	}
+	// ...and once older than OrphanReservationAge it is taken over.
+	now = time.Now().Add(-2 * cfg.OrphanReservationAge)
+	if err := f.names.Reserve(ctx, firstName("o-old"), "ghost-2"); err != nil {
+		t.Fatal(err)
+	}
+	now = time.Now()
+	rep, err = f.h.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: "o-old", BuyerID: "u", BuyerName: "박민", Amount: 5})
+	if err != nil || rep.DepositorName != firstName("o-old") {
+		t.Fatalf("old orphan reservation not taken over: %+v %v", rep, err)
+	}
+	if h, _, err := f.names.Holder(ctx, rep.DepositorName); err != nil || h.OrderID != "o-old" {
+		t.Fatalf("holder after takeover: %+v %v", h, err)
+	}
+	// A reservation left behind by a closed order (its release failed) is
+	// taken over at once.
+	no := false
+	if _, err := f.h.CancelOrder(ctx, commands.Meta{}, commands.CancelOrderRequest{OrderID: "o-old", Deposited: &no}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.names.Reserve(ctx, rep.DepositorName, "o-old"); err != nil { // as if the release had failed
+		t.Fatal(err)
+	}
+	// Find an order ID whose first choice is that name.
+	var id string
+	for i := range 100000 {
+		cand := fmt.Sprintf("probe-%d", i)
+		if firstName(cand) == rep.DepositorName {
+			id = cand
+			break
+		}
+	}
+	if id == "" {
+		t.Fatal("no probe order ID tries that name first")
+	}
+	rep2, err := f.h.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: id, BuyerID: "u", BuyerName: "박민", Amount: 5})
+	if err != nil || rep2.DepositorName != rep.DepositorName {
+		t.Fatalf("name left by a cancelled order not taken over: %+v %v", rep2, err)
+	}
+}
