@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+func TestServeConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bankbook.json")
+	if err := os.WriteFile(file, []byte(`{"data_dir":"/from/file","log_level":"debug","cancel_window":"2m","collect_bank":"Shinhan"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"BANKBOOK_DATA_DIR": "/from/env", "BANKBOOK_DURABILITY": "fast", "BANKBOOK_CONFIG": file}
+	cfg, err := loadServeConfig([]string{"--data-dir", "/from/flag"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := engine.Defaults()
+	want.DataDir, want.LogLevel, want.CancelWindow, want.CollectBank, want.Durability = "/from/flag", "debug", engine.Duration(2*time.Minute), "Shinhan", "fast"
+	if cfg != want {
+		t.Fatalf("config\n got %+v\nwant %+v", cfg, want)
+	}
+
+	bad := []struct {
+		name string
+		args []string
+		env  map[string]string
+		file string
+	}{
+		{"unknown key in file", nil, nil, `{"data_dri":"x"}`},
+		{"bad durability", []string{"--durability", "maybe"}, nil, ""},
+		{"replicas with the embedded server", []string{"--replicas", "3"}, nil, ""},
+		{"bad duration in env", nil, map[string]string{"BANKBOOK_CANCEL_WINDOW": "soon"}, ""},
+		{"short idempotency ttl", []string{"--idempotency-ttl", "1h"}, nil, ""},
+		{"stray argument", []string{"now"}, nil, ""},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				f := filepath.Join(t.TempDir(), "c.json")
+				if err := os.WriteFile(f, []byte(tc.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append([]string{"--config", f}, args...)
+			}
+			if _, err := loadServeConfig(args, func(k string) string { return tc.env[k] }, io.Discard); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
+
+// cli runs one bankbook command line and returns its stdout.
+func cli(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := run(ctx, args, &out, &errOut)
+	return out.String(), err
+}
+
+func TestClientCommandsAgainstARunningEngine(t *testing.T) {
+	cfg := engine.Defaults()
+	cfg.DataDir, cfg.Listen, cfg.Durability = t.TempDir(), "127.0.0.1:0", "fast"
+	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	url := "--nats-url=" + e.ClientURL()
+
+	out, err := cli(t, "order", "submit", url, "--buyer-id", "u1", "--buyer-name", "김민수", "--amount", "39000", "--json", "--idempotency-key", "cli-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub commands.SubmitOrderReply
+	if err := json.Unmarshal([]byte(out), &sub); err != nil || sub.Status != "awaiting_deposit" {
+		t.Fatalf("submit --json: %q %v", out, err)
+	}
+	out, err = cli(t, "order", "submit", url, "--buyer-id", "u1", "--buyer-name", "김민수", "--amount", "39000", "--idempotency-key", "cli-1")
+	if err != nil || !strings.Contains(out, sub.OrderID) || !strings.Contains(out, "replayed") || !strings.Contains(out, "39,000 KRW") {
+		t.Fatalf("repeated submit: %q %v", out, err)
+	}
+	out, err = cli(t, "order", "get", url, "--order-id", sub.OrderID)
+	if err != nil || !strings.Contains(out, "awaiting_deposit") || !strings.Contains(out, sub.DepositorName) {
+		t.Fatalf("get: %q %v", out, err)
+	}
+	out, err = cli(t, "order", "cancel", url, "--order-id", sub.OrderID, "--reason", "changed my mind")
+	if err != nil || !strings.Contains(out, "cancelled") {
+		t.Fatalf("cancel: %q %v", out, err)
+	}
+	if _, err := cli(t, "order", "cancel", url, "--order-id", sub.OrderID); err == nil || !strings.Contains(err.Error(), "409 wrong_state") {
+		t.Fatalf("second cancel: %v", err)
+	}
+	if _, err := cli(t, "order", "get", url, "--order-id", "nope"); err == nil || !strings.Contains(err.Error(), "404 order_not_found") {
+		t.Fatalf("get unknown: %v", err)
+	}
+	out, err = cli(t, "projections", "status", url, "--hash")
+	if err != nil || !strings.Contains(out, "lag 0") || !strings.Contains(out, "content hash") {
+		t.Fatalf("projections status: %q %v", out, err)
+	}
+	dir := filepath.Join(t.TempDir(), "rebuilt")
+	out, err = cli(t, "replay", url, "--out", dir)
+	if err != nil || !strings.Contains(out, "replayed sequences 1..2") || !strings.Contains(out, "same content hash") {
+		t.Fatalf("replay: %q %v", out, err)
+	}
+	if _, err := cli(t, "replay", url, "--out", dir); err == nil {
+		t.Fatal("replay into a directory that already holds read models succeeded")
+	}
+	if _, err := cli(t, "order", "frobnicate"); err == nil {
+		t.Fatal("unknown subcommand accepted")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestServeStopsCleanlyWhenSignalled(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--durability", "safe", "--log-format", "json"}, io.Discard, logs)
+	}()
+	testenv.Eventually(t, 20*time.Second, "engine serving", func() bool { return strings.Contains(logs.String(), "bankbook is serving") })
+	cancel() // what SIGINT/SIGTERM do through signal.NotifyContext
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	// JSON logs with the durability profile stated at boot.
+	first := strings.SplitN(logs.String(), "\n", 2)[0]
+	var line map[string]any
+	if err := json.Unmarshal([]byte(first), &line); err != nil || line["durability"] != "safe" {
+		t.Fatalf("first log line %q: %v", first, err)
+	}
+	if !strings.Contains(logs.String(), "bankbook stopped") {
+		t.Fatal("no stop log")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "readmodels.db")); err != nil {
+		t.Fatalf("read models not under the data dir: %v", err)
+	}
+}
