@@ -187,10 +187,7 @@ func (r CancelOrderRequest) Validate() error {
 	if r.Deposited == nil {
 		return domain.Invalid("deposited", "is required: say whether the buyer has already transferred the money")
 	}
-	if n := len([]rune(r.Reason)); n > domain.MaxReasonLength {
-		return domain.Invalid("reason", "must be at most %d characters", domain.MaxReasonLength)
-	}
-	return nil
+	return domain.ValidateReason(r.Reason)
 }
 
 // CancelOrder cancels an order. With Deposited false the order is cancelled

@@ -18,19 +18,26 @@ const MaxBuyerNameLength = 64
 
 var folder = cases.Fold()
 
-// NormalizeName is the form in which depositor names are compared: Unicode
-// NFC, all white space removed, letters case-folded. Two names that a bank
-// clerk would call the same ("김민수 042", "김민수042", or a decomposed
-// Hangul sequence from a macOS keyboard) normalise to the same string.
+// NormalizeName is the form in which depositor names are compared: white
+// space and invisible format characters removed, letters case-folded, Unicode
+// NFC. Two names that a bank clerk would call the same ("김민수 042",
+// "김민수042", or a decomposed Hangul sequence from a macOS keyboard)
+// normalise to the same string. Composition runs last, so characters that
+// only become neighbours once the white space is gone are composed too.
 func NormalizeName(s string) string {
-	s = norm.NFC.String(s)
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
+	return norm.NFC.String(folder.String(stripInvisible(s)))
+}
+
+// stripInvisible removes white space and format characters (zero-width
+// space, byte-order mark, soft hyphen…), which no one can type into a bank's
+// depositor field.
+func stripInvisible(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) {
 			return -1
 		}
 		return r
 	}, s)
-	return folder.String(s)
 }
 
 // ValidateBuyerName checks the buyer name of an order.
@@ -41,25 +48,25 @@ func ValidateBuyerName(name string) error {
 	if n := len([]rune(name)); n > MaxBuyerNameLength {
 		return Invalid("buyer_name", "must be at most %d characters, got %d", MaxBuyerNameLength, n)
 	}
+	visible := false
 	for _, r := range name {
 		if r == unicode.ReplacementChar || unicode.IsControl(r) {
 			return Invalid("buyer_name", "must be printable UTF-8")
 		}
+		visible = visible || unicode.IsLetter(r) || unicode.IsNumber(r)
+	}
+	if !visible {
+		return Invalid("buyer_name", "must contain a letter or a digit")
 	}
 	return nil
 }
 
 // DepositorName builds the name a buyer writes on the transfer: the buyer name
-// in NFC with white space removed, cut so that with the three-digit suffix it
+// with white space and invisible characters removed, in NFC, cut so that with the three-digit suffix it
 // fits maxRunes (banks truncate the depositor field, often to 10–20
 // characters, and a truncated suffix could never match), then the suffix.
 func DepositorName(buyerName string, suffix, maxRunes int) string {
-	base := []rune(strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) {
-			return -1
-		}
-		return r
-	}, norm.NFC.String(buyerName)))
+	base := []rune(norm.NFC.String(stripInvisible(buyerName)))
 	if keep := maxRunes - 3; keep > 0 && len(base) > keep {
 		base = base[:keep]
 	}

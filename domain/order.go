@@ -3,6 +3,7 @@ package domain
 import (
 	"strings"
 	"time"
+	"unicode"
 )
 
 // OrderStatus is where an order is in its life.
@@ -144,6 +145,21 @@ func DecideSubmit(o Order, c SubmitOrder) ([]Event, error) {
 // MaxReasonLength is the longest cancel reason accepted, in runes.
 const MaxReasonLength = 500
 
+// ValidateReason checks a free-text reason: at most MaxReasonLength
+// characters once trimmed, printable.
+func ValidateReason(reason string) error {
+	reason = strings.TrimSpace(reason)
+	if n := len([]rune(reason)); n > MaxReasonLength {
+		return Invalid("reason", "must be at most %d characters", MaxReasonLength)
+	}
+	for _, r := range reason {
+		if r == unicode.ReplacementChar || unicode.IsControl(r) && r != '\n' {
+			return Invalid("reason", "must be printable UTF-8")
+		}
+	}
+	return nil
+}
+
 // CancelOrder asks to cancel an order whose buyer has not transferred money
 // (the "deposited: no" branch of delayed cancellation).
 type CancelOrder struct {
@@ -157,8 +173,8 @@ func DecideCancel(o Order, c CancelOrder) ([]Event, error) {
 	if !o.Exists() {
 		return nil, ErrOrderNotFound.With("", map[string]any{"order_id": string(c.OrderID)})
 	}
-	if n := len([]rune(c.Reason)); n > MaxReasonLength {
-		return nil, Invalid("reason", "must be at most %d characters", MaxReasonLength)
+	if err := ValidateReason(c.Reason); err != nil {
+		return nil, err
 	}
 	if o.Status != StatusAwaitingDeposit {
 		return nil, ErrWrongState.With("order is "+string(o.Status)+"; only an order awaiting deposit can be cancelled",

@@ -81,10 +81,10 @@ func (c Config) Validate() error {
 }
 
 // Reply is a stored command outcome: Status 200 and the reply body, or an
-// error status with the error body.
+// error status with the error body. Body is stored byte for byte.
 type Reply struct {
-	Status int             `json:"status"`
-	Body   json.RawMessage `json:"body"`
+	Status int    `json:"status"`
+	Body   []byte `json:"body"`
 }
 
 type state string

@@ -1,0 +1,296 @@
+package domain_test
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/bankbook/bankbook/domain"
+)
+
+func TestNormalizeNameEquates(t *testing.T) {
+	nfd := norm.NFD.String("김민수042")
+	if n := utf8.RuneCountInString(nfd); n != 11 { // 김 민: 3 jamo each, 수: 2, and 3 digits
+		t.Fatalf("fixture %q has %d runes, want 11 (decomposed)", nfd, n)
+	}
+	tests := []struct {
+		name string
+		a, b string
+	}{
+		{"space before digits", "김민수 042", "김민수042"},
+		{"spaces everywhere", " 김 민 수 0 4 2 ", "김민수042"},
+		{"decomposed Hangul (NFD, macOS keyboard)", nfd, "김민수042"},
+		{"decomposed Hangul with a space", norm.NFD.String("김민수 042"), "김민수042"},
+		{"tab", "김민수\t042", "김민수042"},
+		{"newline", "김민수\n042", "김민수042"},
+		{"no-break space U+00A0", "김민수\u00a0042", "김민수042"},
+		{"ideographic space U+3000", "김민수\u3000042", "김민수042"},
+		{"em space U+2003", "김민수\u2003042", "김민수042"},
+		{"Latin upper and lower case", "KIM", "kim"},
+		{"Latin mixed case with digits", "Kim001", "KIM001"},
+		{"German sharp s folds to ss", "STRASSE", "straße"},
+		{"precomposed and combining accent", "Rene\u0301", "René"},
+		{"Greek final sigma", "ΣΟΦΙΑ", "σοφια"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			na, nb := domain.NormalizeName(tt.a), domain.NormalizeName(tt.b)
+			if na != nb {
+				t.Fatalf("NormalizeName(%q) = %q, NormalizeName(%q) = %q; want equal", tt.a, na, tt.b, nb)
+			}
+		})
+	}
+}
+
+func TestNormalizeNameDistinguishes(t *testing.T) {
+	tests := []struct {
+		name string
+		a, b string
+	}{
+		{"different suffix", "김민수042", "김민수043"},
+		{"different syllable", "김민수042", "김민서042"},
+		{"different Latin letter", "kim001", "kin001"},
+		{"extra digit", "kim001", "kim0010"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if na, nb := domain.NormalizeName(tt.a), domain.NormalizeName(tt.b); na == nb {
+				t.Fatalf("NormalizeName(%q) == NormalizeName(%q) == %q; want different", tt.a, tt.b, na)
+			}
+		})
+	}
+}
+
+func TestNormalizeNameForm(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"Hangul unchanged", "김민수042", "김민수042"},
+		{"NFD composed", norm.NFD.String("김민수"), "김민수"},
+		{"white space removed", "\t김 민\u00a0수\u3000 ", "김민수"},
+		{"Latin folded", "Kim MINSU", "kimminsu"},
+		{"only white space", " \t\u3000", ""},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := domain.NormalizeName(tt.in); got != tt.want {
+				t.Fatalf("NormalizeName(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestNormalizeNameIdempotentAcrossRemovedWhitespace: NormalizeName composes
+// (NFC) before it removes white space, so white space that separated a base
+// character from a combining mark, or two conjoining Hangul jamo, leaves an
+// uncomposed sequence behind. The result is not NFC, is not a fixed point of
+// NormalizeName, and differs from the normal form of the canonically
+// equivalent composed name.
+func TestNormalizeNameIdempotentAcrossRemovedWhitespace(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		composed string
+	}{
+		{"Latin base, space, combining acute", "Rene \u0301", "René"},
+		{"Hangul leading jamo, space, vowel jamo", "\u1100 \u1161", "가"},
+		{"decomposed Hangul name with spaces between jamo", "\u1100 \u1175\u11b7민수", "김민수"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			once := domain.NormalizeName(tt.in)
+			if twice := domain.NormalizeName(once); twice != once {
+				t.Errorf("NormalizeName not idempotent: %q -> %q -> %q", tt.in, once, twice)
+			}
+			if !norm.NFC.IsNormalString(once) {
+				t.Errorf("NormalizeName(%q) = %q is not NFC", tt.in, once)
+			}
+			if want := domain.NormalizeName(tt.composed); once != want {
+				t.Errorf("NormalizeName(%q) = %q, want %q (same as %q once white space is gone)", tt.in, once, want, tt.composed)
+			}
+		})
+	}
+}
+
+func TestDepositorName(t *testing.T) {
+	long := strings.Repeat("김민수박", 7) + "이준" // 30 runes
+	if n := utf8.RuneCountInString(long); n != 30 {
+		t.Fatalf("fixture has %d runes, want 30", n)
+	}
+	tests := []struct {
+		name     string
+		buyer    string
+		suffix   int
+		maxRunes int
+		want     string
+	}{
+		{"short name zero-padded suffix", "김민수", 7, 20, "김민수007"},
+		{"suffix zero", "김민수", 0, 20, "김민수000"},
+		{"suffix 42", "김민수", 42, 20, "김민수042"},
+		{"suffix 999", "김민수", 999, 20, "김민수999"},
+		{"suffix reduced modulo 1000", "김민수", 1042, 20, "김민수042"},
+		{"white space removed", " 김 민\t수\u3000", 42, 20, "김민수042"},
+		{"decomposed Hangul composed", norm.NFD.String("김민수"), 42, 20, "김민수042"},
+		{"Latin case kept", "Kim Minsu", 1, 20, "KimMinsu001"},
+		{"30-rune name cut to 10", long, 42, 10, string([]rune(long)[:7]) + "042"},
+		{"30-rune name cut to 20", long, 42, 20, string([]rune(long)[:17]) + "042"},
+		{"exactly fits", "김민수박이준이", 5, 10, "김민수박이준이005"},
+		{"one rune over", "김민수박이준이김", 5, 10, "김민수박이준이005"},
+		{"white space does not count toward the limit", "김 민 수 박 이 준 이", 5, 10, "김민수박이준이005"},
+		{"max 4 keeps one rune", "김민수", 5, 4, "김005"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := domain.DepositorName(tt.buyer, tt.suffix, tt.maxRunes)
+			if got != tt.want {
+				t.Fatalf("DepositorName(%q, %d, %d) = %q, want %q", tt.buyer, tt.suffix, tt.maxRunes, got, tt.want)
+			}
+			if n := utf8.RuneCountInString(got); n > tt.maxRunes {
+				t.Errorf("result has %d runes, more than %d", n, tt.maxRunes)
+			}
+		})
+	}
+}
+
+// TestDepositorNameProperties checks DepositorName on random names: the
+// result fits maxRunes (for maxRunes ≥ 4), ends with the three-digit suffix,
+// has no white space, is NFC, and is a prefix of the buyer name without white
+// space followed by the suffix.
+func TestDepositorNameProperties(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	alphabet := []rune("김민수박이준서연지우하은 \t\u3000\u00a0abcXYZ-'.0123456789éÅ")
+	for i := range 2000 {
+		var b strings.Builder
+		for range rng.IntN(40) {
+			b.WriteRune(alphabet[rng.IntN(len(alphabet))])
+		}
+		buyer := b.String()
+		if rng.IntN(4) == 0 {
+			buyer = norm.NFD.String(buyer)
+		}
+		maxRunes := 4 + rng.IntN(27)
+		suffix := rng.IntN(5000)
+
+		got := domain.DepositorName(buyer, suffix, maxRunes)
+		fail := func(format string, args ...any) {
+			t.Helper()
+			t.Fatalf("case %d (seed %d): DepositorName(%q, %d, %d) = %q: %s", i, seed, buyer, suffix, maxRunes, got, fmt.Sprintf(format, args...))
+		}
+		if n := utf8.RuneCountInString(got); n > maxRunes {
+			fail("%d runes, more than %d", n, maxRunes)
+		}
+		if len(got) < 3 {
+			fail("shorter than the suffix")
+		}
+		digits := got[len(got)-3:]
+		for _, c := range []byte(digits) {
+			if c < '0' || c > '9' {
+				fail("does not end with three ASCII digits")
+			}
+		}
+		if want := fmt.Sprintf("%03d", suffix%1000); digits != want {
+			fail("suffix %q, want %q", digits, want)
+		}
+		if strings.IndexFunc(got, unicode.IsSpace) >= 0 {
+			fail("contains white space")
+		}
+		if !norm.NFC.IsNormalString(got) {
+			fail("not NFC")
+		}
+		base := strings.Join(strings.Fields(norm.NFC.String(buyer)), "")
+		prefix := got[:len(got)-3]
+		if !strings.HasPrefix(base, prefix) {
+			fail("%q is not a prefix of %q", prefix, base)
+		}
+		if utf8.RuneCountInString(base) <= maxRunes-3 && prefix != base {
+			fail("cut %q although it fits", base)
+		}
+	}
+}
+
+func TestSuffixOrderIsPermutation(t *testing.T) {
+	seeds := []string{"", "o-1", "o-2", "01J9Z8X7W6V5T4S3R2Q1P0N9M8", strings.Repeat("x", 64)}
+	for i := range 300 {
+		seeds = append(seeds, fmt.Sprintf("order-%d", i))
+	}
+	for _, seed := range seeds {
+		order := domain.SuffixOrder(seed)
+		if len(order) != domain.DepositorSuffixes {
+			t.Fatalf("SuffixOrder(%q) has %d values, want %d", seed, len(order), domain.DepositorSuffixes)
+		}
+		seen := make([]bool, domain.DepositorSuffixes)
+		for i, v := range order {
+			if v < 0 || v >= domain.DepositorSuffixes {
+				t.Fatalf("SuffixOrder(%q)[%d] = %d, out of 0..999", seed, i, v)
+			}
+			if seen[v] {
+				t.Fatalf("SuffixOrder(%q) repeats %d at index %d", seed, v, i)
+			}
+			seen[v] = true
+		}
+	}
+}
+
+func TestSuffixOrderDeterministic(t *testing.T) {
+	for _, seed := range []string{"", "o-1", "order-42"} {
+		a, b := domain.SuffixOrder(seed), domain.SuffixOrder(seed)
+		if !slices.Equal(a, b) {
+			t.Fatalf("SuffixOrder(%q) differs between calls", seed)
+		}
+	}
+}
+
+func TestSuffixOrderDependsOnSeed(t *testing.T) {
+	seeds := []string{"o-1", "o-2", "o-3", "o-4", "o-5", "o-6", "o-7", "o-8"}
+	firsts := map[int]bool{}
+	for i, seed := range seeds {
+		order := domain.SuffixOrder(seed)
+		firsts[order[0]] = true
+		for _, other := range seeds[:i] {
+			if slices.Equal(order, domain.SuffixOrder(other)) {
+				t.Errorf("SuffixOrder(%q) == SuffixOrder(%q)", seed, other)
+			}
+		}
+	}
+	if len(firsts) < len(seeds)/2 {
+		t.Errorf("only %d distinct first suffixes for %d seeds: %v", len(firsts), len(seeds), firsts)
+	}
+}
+
+// TestValidateBuyerNameRejectsInvisibleNames: ValidateBuyerName promises
+// "printable UTF-8" and requires a name, but it rejects only white space and
+// Cc controls. A name made only of invisible format characters (Cf: zero-width
+// space, word joiner, byte-order mark, soft hyphen) passes, and its depositor
+// name is just the three digits behind invisible characters that
+// NormalizeName keeps, so a deposit written as the visible "042" never
+// matches it.
+func TestValidateBuyerNameRejectsInvisibleNames(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+	}{
+		{"zero-width space", "\u200b"},
+		{"zero-width space and word joiner", "\u200b\u2060"},
+		{"byte-order mark", "\ufeff"},
+		{"soft hyphen", "\u00ad"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !errors.Is(domain.ValidateBuyerName(tt.input), domain.ErrInvalidInput) {
+				t.Errorf("ValidateBuyerName(%q) accepts an invisible name; its depositor name is %q",
+					tt.input, domain.DepositorName(tt.input, 42, 20))
+			}
+		})
+	}
+}

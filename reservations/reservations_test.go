@@ -1,0 +1,380 @@
+package reservations_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/reservations"
+)
+
+var kst = time.FixedZone("KST", 9*60*60)
+
+// now is the fixed clock of the store, in a non-UTC zone on purpose.
+var now = time.Date(2025, 3, 14, 18, 30, 0, 0, kst)
+
+// openStore starts an embedded JetStream server and opens a Store on it.
+func openStore(t *testing.T) (*reservations.Store, jetstream.JetStream) {
+	t.Helper()
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s, err := reservations.Open(t.Context(), js, reservations.Config{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s, js
+}
+
+// reserve requires Reserve to succeed.
+func reserve(t *testing.T, s *reservations.Store, name string, order domain.OrderID) {
+	t.Helper()
+	if err := s.Reserve(t.Context(), name, order); err != nil {
+		t.Fatalf("Reserve(%q, %s): %v", name, order, err)
+	}
+}
+
+// holder requires name to be held and returns its holder and revision.
+func holder(t *testing.T, s *reservations.Store, name string) (reservations.Holder, uint64) {
+	t.Helper()
+	h, rev, err := s.Holder(t.Context(), name)
+	if err != nil {
+		t.Fatalf("Holder(%q): %v", name, err)
+	}
+	return h, rev
+}
+
+// requireHolder requires name to be held by order.
+func requireHolder(t *testing.T, s *reservations.Store, name string, order domain.OrderID) uint64 {
+	t.Helper()
+	h, rev := holder(t, s, name)
+	if h.OrderID != order {
+		t.Fatalf("Holder(%q) = %s, want %s", name, h.OrderID, order)
+	}
+	return rev
+}
+
+// requireFree requires name to be free.
+func requireFree(t *testing.T, s *reservations.Store, name string) {
+	t.Helper()
+	h, _, err := s.Holder(t.Context(), name)
+	if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("Holder(%q) = %+v, %v; want ErrKeyNotFound", name, h, err)
+	}
+}
+
+// requireTaken requires Reserve to fail with a *TakenError naming holderID.
+func requireTaken(t *testing.T, s *reservations.Store, name string, order, holderID domain.OrderID) *reservations.TakenError {
+	t.Helper()
+	err := s.Reserve(t.Context(), name, order)
+	if !errors.Is(err, reservations.ErrTaken) {
+		t.Fatalf("Reserve(%q, %s) = %v, want ErrTaken", name, order, err)
+	}
+	var te *reservations.TakenError
+	if !errors.As(err, &te) {
+		t.Fatalf("Reserve(%q, %s) error %T is not a *TakenError", name, order, err)
+	}
+	if te.Holder.OrderID != holderID {
+		t.Fatalf("TakenError holder = %s, want %s", te.Holder.OrderID, holderID)
+	}
+	return te
+}
+
+func TestReserveFreeName(t *testing.T) {
+	s, _ := openStore(t)
+	requireFree(t, s, "김민수042")
+	reserve(t, s, "김민수042", "o-1")
+	h, rev := holder(t, s, "김민수042")
+	if h.OrderID != "o-1" {
+		t.Errorf("holder = %s, want o-1", h.OrderID)
+	}
+	if !h.ReservedAt.Equal(now) || h.ReservedAt.Location() != time.UTC {
+		t.Errorf("ReservedAt = %v, want %v in UTC", h.ReservedAt, now.UTC())
+	}
+	if rev == 0 {
+		t.Error("revision is 0")
+	}
+}
+
+func TestReserveIsIdempotentForTheHolder(t *testing.T) {
+	s, _ := openStore(t)
+	reserve(t, s, "김민수042", "o-1")
+	rev := requireHolder(t, s, "김민수042", "o-1")
+	reserve(t, s, "김민수042", "o-1")
+	reserve(t, s, "김민수 042", "o-1") // the same name, differently written
+	if again := requireHolder(t, s, "김민수042", "o-1"); again != rev {
+		t.Errorf("repeated Reserve rewrote the entry: revision %d → %d", rev, again)
+	}
+}
+
+func TestReserveTakenByAnotherOrder(t *testing.T) {
+	s, _ := openStore(t)
+	reserve(t, s, "김민수042", "o-1")
+	_, rev := holder(t, s, "김민수042")
+
+	te := requireTaken(t, s, "김민수042", "o-2", "o-1")
+	if te.Revision != rev {
+		t.Errorf("TakenError revision = %d, want %d", te.Revision, rev)
+	}
+	if te.Name != "김민수042" {
+		t.Errorf("TakenError name = %q", te.Name)
+	}
+	if !te.Holder.ReservedAt.Equal(now) {
+		t.Errorf("TakenError holder reserved at %v, want %v", te.Holder.ReservedAt, now)
+	}
+	if te.Error() == "" {
+		t.Error("empty error text")
+	}
+	// The failed attempt changed nothing.
+	requireHolder(t, s, "김민수042", "o-1")
+}
+
+func TestNormalisedNamesCollide(t *testing.T) {
+	tests := []struct {
+		name  string
+		first string
+		other string
+	}{
+		{"space before digits", "김민수 042", "김민수042"},
+		{"decomposed Hangul", norm.NFD.String("김민수042"), "김민수042"},
+		{"ideographic space and tab", "김민수\u3000042", "김민수\t042"},
+		{"Latin case", "Kim001", "KIM001"},
+		{"Latin case and space", "kim 001", "KIM001"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openStore(t)
+			holderID := domain.OrderID(fmt.Sprintf("o-%d", i))
+			reserve(t, s, tt.first, holderID)
+			requireTaken(t, s, tt.other, "o-other", holderID)
+			requireHolder(t, s, tt.other, holderID)
+		})
+	}
+	t.Run("different names do not collide", func(t *testing.T) {
+		s, _ := openStore(t)
+		reserve(t, s, "김민수042", "o-42")
+		reserve(t, s, "김민수043", "o-43")
+		reserve(t, s, "KIM001", "o-kim1")
+		reserve(t, s, "KIM002", "o-kim2")
+	})
+}
+
+func TestTakeOver(t *testing.T) {
+	s, _ := openStore(t)
+	reserve(t, s, "김민수042", "o-1")
+	te := requireTaken(t, s, "김민수042", "o-2", "o-1")
+
+	// Given the caller decided o-1 is stale, a takeover at the revision it saw succeeds.
+	if err := s.TakeOver(t.Context(), "김민수042", "o-2", te.Revision); err != nil {
+		t.Fatalf("TakeOver: %v", err)
+	}
+	newRev := requireHolder(t, s, "김민수042", "o-2")
+	if newRev == te.Revision {
+		t.Error("revision unchanged by TakeOver")
+	}
+	// The old holder can no longer reserve or release it.
+	requireTaken(t, s, "김민수042", "o-1", "o-2")
+	if err := s.Release(t.Context(), "김민수042", "o-1"); err != nil {
+		t.Fatalf("Release by old holder: %v", err)
+	}
+	requireHolder(t, s, "김민수042", "o-2")
+}
+
+func TestTakeOverStaleRevision(t *testing.T) {
+	s, _ := openStore(t)
+	reserve(t, s, "김민수042", "o-1")
+	stale := requireTaken(t, s, "김민수042", "o-2", "o-1").Revision
+
+	// Someone else takes the name over first,
+	if err := s.TakeOver(t.Context(), "김민수042", "o-3", stale); err != nil {
+		t.Fatalf("first TakeOver: %v", err)
+	}
+	// so a takeover at the revision seen before fails
+	err := s.TakeOver(t.Context(), "김민수042", "o-2", stale)
+	if err == nil {
+		t.Fatal("TakeOver with a stale revision succeeded")
+	}
+	if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		t.Errorf("TakeOver with stale revision: err = %v, want a revision mismatch", err)
+	}
+	// and leaves the holder alone.
+	requireHolder(t, s, "김민수042", "o-3")
+}
+
+func TestTakeOverRacesSafely(t *testing.T) {
+	s, _ := openStore(t)
+	reserve(t, s, "김민수042", "o-stale")
+	rev := requireTaken(t, s, "김민수042", "o-x", "o-stale").Revision
+
+	const n = 10
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		mu    sync.Mutex
+		won   []domain.OrderID
+	)
+	for i := range n {
+		order := domain.OrderID(fmt.Sprintf("o-%d", i))
+		wg.Go(func() {
+			<-start
+			if err := s.TakeOver(t.Context(), "김민수042", order, rev); err == nil {
+				mu.Lock()
+				won = append(won, order)
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(won) != 1 {
+		t.Fatalf("%d takeovers succeeded (%v), want exactly 1", len(won), won)
+	}
+	requireHolder(t, s, "김민수042", won[0])
+}
+
+func TestRelease(t *testing.T) {
+	t.Run("by the holder frees the name", func(t *testing.T) {
+		s, _ := openStore(t)
+		reserve(t, s, "김민수042", "o-1")
+		if err := s.Release(t.Context(), "김민수042", "o-1"); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		requireFree(t, s, "김민수042")
+		reserve(t, s, "김민수042", "o-2")
+		requireHolder(t, s, "김민수042", "o-2")
+	})
+	t.Run("by the holder under another spelling", func(t *testing.T) {
+		s, _ := openStore(t)
+		reserve(t, s, "Kim001", "o-1")
+		if err := s.Release(t.Context(), "KIM 001", "o-1"); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		requireFree(t, s, "kim001")
+	})
+	t.Run("by another order does nothing", func(t *testing.T) {
+		s, _ := openStore(t)
+		reserve(t, s, "김민수042", "o-1")
+		rev := requireHolder(t, s, "김민수042", "o-1")
+		if err := s.Release(t.Context(), "김민수042", "o-2"); err != nil {
+			t.Fatalf("Release by non-holder: %v", err)
+		}
+		if again := requireHolder(t, s, "김민수042", "o-1"); again != rev {
+			t.Errorf("revision changed %d → %d", rev, again)
+		}
+	})
+	t.Run("of a free name", func(t *testing.T) {
+		s, _ := openStore(t)
+		if err := s.Release(t.Context(), "김민수042", "o-1"); err != nil {
+			t.Fatalf("Release of a free name: %v", err)
+		}
+		requireFree(t, s, "김민수042")
+	})
+	t.Run("twice", func(t *testing.T) {
+		s, _ := openStore(t)
+		reserve(t, s, "김민수042", "o-1")
+		for i := range 2 {
+			if err := s.Release(t.Context(), "김민수042", "o-1"); err != nil {
+				t.Fatalf("Release #%d: %v", i+1, err)
+			}
+		}
+		requireFree(t, s, "김민수042")
+	})
+	t.Run("reserve release cycles", func(t *testing.T) {
+		s, _ := openStore(t)
+		for i := range 5 {
+			order := domain.OrderID(fmt.Sprintf("o-%d", i))
+			reserve(t, s, "김민수042", order)
+			requireHolder(t, s, "김민수042", order)
+			if err := s.Release(t.Context(), "김민수042", order); err != nil {
+				t.Fatalf("Release %s: %v", order, err)
+			}
+		}
+		requireFree(t, s, "김민수042")
+	})
+}
+
+// raceReserve lets n orders reserve name at once and returns the winners and
+// the holders named by the losers' TakenErrors.
+func raceReserve(t *testing.T, s *reservations.Store, name string, n int) (winners []domain.OrderID, seen map[domain.OrderID]int) {
+	t.Helper()
+	var (
+		wg     sync.WaitGroup
+		start  = make(chan struct{})
+		mu     sync.Mutex
+		others []error
+	)
+	seen = map[domain.OrderID]int{}
+	for i := range n {
+		order := domain.OrderID(fmt.Sprintf("o-%02d", i))
+		wg.Go(func() {
+			<-start
+			err := s.Reserve(t.Context(), name, order)
+			mu.Lock()
+			defer mu.Unlock()
+			var te *reservations.TakenError
+			switch {
+			case err == nil:
+				winners = append(winners, order)
+			case errors.As(err, &te):
+				seen[te.Holder.OrderID]++
+			default:
+				others = append(others, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(others) > 0 {
+		t.Fatalf("unexpected errors: %v", others)
+	}
+	return winners, seen
+}
+
+func TestConcurrentReserveOneWinner(t *testing.T) {
+	tests := []struct {
+		name  string
+		given func(t *testing.T, s *reservations.Store)
+	}{
+		{"never used name", func(*testing.T, *reservations.Store) {}},
+		{"released name", func(t *testing.T, s *reservations.Store) {
+			reserve(t, s, "김민수042", "o-old")
+			if err := s.Release(t.Context(), "김민수042", "o-old"); err != nil {
+				t.Fatalf("Release: %v", err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openStore(t)
+			tt.given(t, s)
+			const n = 20
+			winners, seen := raceReserve(t, s, "김민수042", n)
+			if len(winners) != 1 {
+				t.Fatalf("%d orders reserved the name (%v), want exactly 1", len(winners), winners)
+			}
+			if seen[winners[0]] != n-1 || len(seen) != 1 {
+				t.Fatalf("losers saw holders %v, want %s %d times", seen, winners[0], n-1)
+			}
+			requireHolder(t, s, "김민수042", winners[0])
+		})
+	}
+}
+
+func TestOpenBindsExistingBucket(t *testing.T) {
+	s, js := openStore(t)
+	reserve(t, s, "김민수042", "o-1")
+	again, err := reservations.Open(t.Context(), js, reservations.Config{})
+	if err != nil {
+		t.Fatalf("second Open: %v", err)
+	}
+	requireHolder(t, again, "김민수042", "o-1")
+	if _, err := js.KeyValue(t.Context(), "bankbook_depositor_names"); err != nil {
+		t.Errorf("default bucket: %v", err)
+	}
+}
