@@ -51,17 +51,23 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 	if err != nil {
 		return err
 	}
+	// done ends the delivery callback when Follow returns for any reason.
+	done := make(chan struct{})
 	msgs := make(chan jetstream.Msg, 2*opts.MaxBatch)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
 		case msgs <- m:
-		case <-ctx.Done():
+		case <-done:
 		}
 	}, jetstream.PullMaxMessages(2*opts.MaxBatch))
 	if err != nil {
+		close(done)
 		return fmt.Errorf("consume %s: %w", s.cfg.Stream, err)
 	}
-	defer cc.Stop()
+	defer func() {
+		close(done) // first release a callback blocked on msgs, then stop
+		cc.Stop()
+	}()
 
 	next := opts.After + 1
 	batch := make([]Commit, 0, opts.MaxBatch)
