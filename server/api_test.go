@@ -289,6 +289,16 @@ func TestIdempotentSubmit(t *testing.T) {
 		}
 	})
 
+	t.Run("header names are case-insensitive", func(t *testing.T) {
+		lower := nats.Header{"idempotency-key": []string{"checkout-lower"}}
+		var first, again commands.SubmitOrderReply
+		e.call(t, subjSubmit, req, &first, lower)
+		r := e.call(t, subjSubmit, req, &again, nats.Header{"IDEMPOTENCY-KEY": []string{"checkout-lower"}})
+		if !r.Replayed || again.OrderID != first.OrderID {
+			t.Fatalf("lower/upper-case header: replayed %v, %s vs %s", r.Replayed, again.OrderID, first.OrderID)
+		}
+	})
+
 	t.Run("a refusal is replayed too", func(t *testing.T) {
 		key := client.WithIdempotencyKey("cancel-unknown")
 		body := map[string]any{"order_id": "ghost", "deposited": false}

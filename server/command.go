@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"strings"
 
 	"github.com/nats-io/nats.go/micro"
 
@@ -35,16 +36,14 @@ func runCommand[Req validator, Rep any](s *Server, ctx context.Context, r micro.
 	if err := req.Validate(); err != nil {
 		return reply{err: toAPIError(err)}
 	}
-	meta := commands.Meta{
-		Command:        spec.subject,
-		CorrelationID:  r.Headers().Get(HeaderCorrelationID),
-		IdempotencyKey: r.Headers().Get(HeaderIdempotencyKey),
-		Actor:          r.Headers().Get(HeaderActor),
-	}
+	key, keyPresent := header(r.Headers(), HeaderIdempotencyKey)
+	correlation, _ := header(r.Headers(), HeaderCorrelationID)
+	actor, _ := header(r.Headers(), HeaderActor)
+	meta := commands.Meta{Command: spec.subject, CorrelationID: correlation, IdempotencyKey: key, Actor: actor}
 	if meta.CorrelationID == "" {
 		meta.CorrelationID = s.cfg.Commands.NewID()
 	}
-	if _, present := r.Headers()[HeaderIdempotencyKey]; present && !idempotency.ValidKey(meta.IdempotencyKey) {
+	if keyPresent && !idempotency.ValidKey(meta.IdempotencyKey) {
 		return reply{err: badRequest("invalid_idempotency_key", "Idempotency-Key must be 1-255 printable ASCII characters", nil)}
 	}
 	if meta.IdempotencyKey == "" {
@@ -89,7 +88,7 @@ func runCommand[Req validator, Rep any](s *Server, ctx context.Context, r micro.
 	switch {
 	case rep.err == nil:
 		ferr = s.cfg.Idempotency.Complete(sctx, claim, idempotency.Reply{Status: 200, Body: rep.body})
-	case definitive(rep.err.status):
+	case definitive(rep.err):
 		ferr = s.cfg.Idempotency.Complete(sctx, claim, idempotency.Reply{Status: rep.err.status, Body: rep.err.body()})
 	default:
 		ferr = s.cfg.Idempotency.Abandon(sctx, claim)
@@ -109,4 +108,18 @@ func execCommand[Req validator, Rep any](s *Server, ctx context.Context, meta co
 	}
 	s.wrote(seq)
 	return okJSON(rep)
+}
+
+// header returns the first value of the named header, matching the name
+// case-insensitively as HTTP does (NATS headers are case-sensitive maps).
+func header(h micro.Headers, name string) (string, bool) {
+	if v, ok := h[name]; ok && len(v) > 0 {
+		return v[0], true
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0], true
+		}
+	}
+	return "", false
 }

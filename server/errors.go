@@ -67,7 +67,9 @@ func toAPIError(err error) *apiError {
 	return &apiError{status: 500, Code: "internal", Message: "internal error"}
 }
 
-// definitive reports whether a command outcome is final, so an idempotent
-// repeat must get it again: success or a 4xx refusal. A 5xx may have failed
-// before or after writing; the repeat executes again (with the same plan).
-func definitive(status int) bool { return status < 500 }
+// definitive reports whether a failed command's outcome is final, so an
+// idempotent repeat must get it again: a 4xx refusal. A 5xx may have failed
+// before or after writing, and a 409 conflict only says that others were
+// writing at the same moment; after those the repeat executes again (with the
+// same plan).
+func definitive(e *apiError) bool { return e.status < 500 && e.Code != "conflict" }

@@ -1,0 +1,209 @@
+package server_test
+
+// BenchmarkSubmit of docs/performance.md:
+//
+//	go test -run '^$' -bench Submit -benchtime 2000x ./server/
+//
+// A real engine (engine.Start: embedded nats-server, bbolt read models and
+// projection runner, in a temp dir) listening on 127.0.0.1:0, driven over TCP
+// by 1 or 64 clients, each on its own connection. The baseline, in the same
+// run and at the same concurrency, is a synchronous JetStream publish of a
+// message the size of the submit's commit, over TCP to the same server, to a
+// scratch stream with the event stream's settings. Nothing is timed in tests.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+const benchSubmitSubject = "bankbook.cmd.order.submit"
+
+// benchRun is the outcome of driving n operations over a pool of workers.
+type benchRun struct {
+	n       int
+	elapsed time.Duration
+	lat     []time.Duration // sorted
+}
+
+func (r benchRun) perSec() float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+// pct returns the p-quantile latency in microseconds.
+func (r benchRun) pct(p float64) float64 {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := min(int(float64(len(r.lat))*p), len(r.lat)-1)
+	return float64(r.lat[i]) / float64(time.Microsecond)
+}
+
+// benchDrive runs op on a fixed pool of workers goroutines, one call for
+// every true from next (b.Loop for the engine, a counter for the baseline).
+// op gets its worker number and a unique operation index. The first error
+// stops the run.
+func benchDrive(workers int, next func() bool, op func(w, i int) error) (benchRun, error) {
+	jobs := make(chan int)
+	lats := make([][]time.Duration, workers)
+	var (
+		wg       sync.WaitGroup
+		failed   atomic.Bool
+		errOnce  sync.Once
+		firstErr error
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				t0 := time.Now()
+				if err := op(w, i); err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("op %d: %w", i, err) })
+					failed.Store(true)
+					continue
+				}
+				lats[w] = append(lats[w], time.Since(t0))
+			}
+		})
+	}
+	start := time.Now()
+	n := 0
+	for !failed.Load() && next() {
+		jobs <- n
+		n++
+	}
+	close(jobs)
+	wg.Wait()
+	r := benchRun{n: n, elapsed: time.Since(start)}
+	for _, l := range lats {
+		r.lat = append(r.lat, l...)
+	}
+	slices.Sort(r.lat)
+	return r, firstErr
+}
+
+// benchBuyer is a buyer name whose first 7 characters (what a depositor name
+// keeps before its 3-digit suffix) differ for every i, so no two orders of a
+// run compete for a depositor name.
+func benchBuyer(i int) string {
+	s := strconv.FormatInt(int64(i), 36)
+	return "b" + strings.Repeat("0", max(0, 6-len(s))) + s
+}
+
+// BenchmarkSubmit submits orders (bankbook.cmd.order.submit, no idempotency
+// key) under the "safe" (fsync every write; the engine default) and "fast"
+// durability profiles. x_baseline is submits/s over raw publishes/s.
+func BenchmarkSubmit(b *testing.B) {
+	for _, profile := range []string{"safe", "fast"} {
+		for _, clients := range []int{1, 64} {
+			b.Run(fmt.Sprintf("%s/clients=%d", profile, clients), func(b *testing.B) {
+				benchSubmit(b, profile, clients)
+			})
+		}
+	}
+}
+
+func benchSubmit(b *testing.B, profile string, clients int) {
+	e := startEngine(b, func(c *engine.Config) { c.Durability = profile })
+	ctx := context.Background()
+
+	// One TCP connection per client, for the engine and for the baseline.
+	conns := make([]*client.Client, clients)
+	pubs := make([]jetstream.JetStream, clients)
+	for w := range clients {
+		nc, err := nats.Connect(e.ClientURL(), nats.Name(fmt.Sprintf("bench-client-%d", w)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(nc.Close)
+		conns[w] = client.New(nc)
+		if pubs[w], err = jetstream.New(nc); err != nil {
+			b.Fatal(err)
+		}
+	}
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	scratchCfg := eventstore.Config{Stream: "BENCH_SCRATCH", SubjectPrefix: "scratch"}.StreamConfig()
+	if _, err := js.CreateStream(ctx, scratchCfg); err != nil {
+		b.Fatal(err)
+	}
+
+	var next atomic.Int64 // operation numbers, unique across warm-up and runs
+	submit := func(w int) (commands.SubmitOrderReply, error) {
+		i := int(next.Add(1))
+		req := map[string]any{"buyer_id": "u-" + strconv.Itoa(i), "buyer_name": benchBuyer(i), "amount": 39000}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		var rep commands.SubmitOrderReply
+		_, err := conns[w].Call(cctx, benchSubmitSubject, req, &rep, nil)
+		if err == nil && rep.DepositorName == "" {
+			err = fmt.Errorf("reply without a depositor name: %+v", rep)
+		}
+		return rep, err
+	}
+
+	// Warm up every connection, and size the baseline message after the
+	// commit a submit stores.
+	var orderID string
+	for w := range clients {
+		rep, err := submit(w)
+		if err != nil {
+			b.Fatalf("warm-up submit: %v", err)
+		}
+		orderID = rep.OrderID
+	}
+	events, err := js.Stream(ctx, e.Events.Config().Stream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stored, err := events.GetLastMsgForSubject(ctx, e.Events.Subject(eventstore.Ref{Type: domain.AggregateOrder, ID: orderID}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, len(stored.Data))
+	copy(body, stored.Data)
+	raw := func(w, i int) error {
+		_, err := pubs[w].PublishMsg(ctx, &nats.Msg{Subject: fmt.Sprintf("scratch.order.%d", i), Data: body})
+		return err
+	}
+	for w := range clients {
+		if err := raw(w, -1-w); err != nil {
+			b.Fatalf("warm-up publish: %v", err)
+		}
+	}
+
+	got, err := benchDrive(clients, b.Loop, func(w, _ int) error {
+		_, err := submit(w)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	base, err := benchDrive(clients, func() bool { n++; return n <= got.n }, raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(got.perSec(), "ops/s")
+	b.ReportMetric(got.pct(0.50), "p50_us")
+	b.ReportMetric(got.pct(0.99), "p99_us")
+	b.ReportMetric(base.perSec(), "base_ops/s")
+	b.ReportMetric(base.pct(0.50), "base_p50_us")
+	b.ReportMetric(base.pct(0.99), "base_p99_us")
+	b.ReportMetric(got.perSec()/base.perSec(), "x_baseline")
+	b.ReportMetric(float64(len(body)), "msg_bytes")
+}
