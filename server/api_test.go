@@ -57,6 +57,32 @@ func TestServiceInfoListsEveryEndpoint(t *testing.T) {
 	if _, err := e.nc.Request("$SRV.PING.bankbook", nil, 5*time.Second); err != nil {
 		t.Fatalf("$SRV.PING.bankbook: %v", err)
 	}
+
+	// $SRV.STATS.bankbook reports what the handlers answered, errors included.
+	e.call(t, subjSubmit, map[string]any{"buyer_id": "u", "buyer_name": "a", "amount": 1}, nil, nil)
+	e.callErr(t, subjGet, map[string]string{"order_id": "missing"}, nil)
+	msg, err = e.nc.Request("$SRV.STATS.bankbook", nil, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stats micro.Stats
+	if err := json.Unmarshal(msg.Data, &stats); err != nil {
+		t.Fatal(err)
+	}
+	data := map[string]server.StatsData{}
+	for _, ep := range stats.Endpoints {
+		var d server.StatsData
+		if err := json.Unmarshal(ep.Data, &d); err != nil {
+			t.Fatalf("%s data %s: %v", ep.Subject, ep.Data, err)
+		}
+		data[ep.Subject] = d
+	}
+	if d := data[subjSubmit]; d.Requests != 1 || d.Errors != 0 || d.AverageProcessingTime == "" {
+		t.Fatalf("submit stats %+v", d)
+	}
+	if d := data[subjGet]; d.Requests != 1 || d.Errors != 1 || d.LastError != "404 order_not_found" {
+		t.Fatalf("get stats %+v", d)
+	}
 }
 
 var depositorName = regexp.MustCompile(`^김민수[0-9]{3}$`)

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nats.go"
 
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/eventstore"
@@ -28,17 +28,17 @@ type commandSpec[Req validator, Rep any] struct {
 
 // runCommand decodes, validates, claims the idempotency key if any,
 // executes, and stores the outcome for repeats.
-func runCommand[Req validator, Rep any](s *Server, ctx context.Context, r micro.Request, spec commandSpec[Req, Rep]) reply {
+func runCommand[Req validator, Rep any](s *Server, ctx context.Context, r *request, spec commandSpec[Req, Rep]) reply {
 	var req Req
-	if err := decodeStrict(r.Data(), &req); err != nil {
+	if err := decodeStrict(r.data, &req); err != nil {
 		return reply{err: toAPIError(err)}
 	}
 	if err := req.Validate(); err != nil {
 		return reply{err: toAPIError(err)}
 	}
-	key, keyPresent := header(r.Headers(), HeaderIdempotencyKey)
-	correlation, _ := header(r.Headers(), HeaderCorrelationID)
-	actor, _ := header(r.Headers(), HeaderActor)
+	key, keyPresent := header(r.headers, HeaderIdempotencyKey)
+	correlation, _ := header(r.headers, HeaderCorrelationID)
+	actor, _ := header(r.headers, HeaderActor)
 	meta := commands.Meta{Command: spec.subject, CorrelationID: correlation, IdempotencyKey: key, Actor: actor}
 	if meta.CorrelationID == "" {
 		meta.CorrelationID = s.cfg.Commands.NewID()
@@ -63,7 +63,7 @@ func runCommand[Req validator, Rep any](s *Server, ctx context.Context, r micro.
 	case err != nil:
 		return reply{err: toAPIError(err)}
 	case stored != nil:
-		h := micro.Headers{HeaderIdempotencyReplayed: []string{"true"}}
+		h := nats.Header{HeaderIdempotencyReplayed: []string{"true"}}
 		if stored.Status != 200 {
 			var body struct{ Error *apiError }
 			if json.Unmarshal(stored.Body, &body) != nil || body.Error == nil {
@@ -112,7 +112,7 @@ func execCommand[Req validator, Rep any](s *Server, ctx context.Context, meta co
 
 // header returns the first value of the named header, matching the name
 // case-insensitively as HTTP does (NATS headers are case-sensitive maps).
-func header(h micro.Headers, name string) (string, bool) {
+func header(h nats.Header, name string) (string, bool) {
 	if v, ok := h[name]; ok && len(v) > 0 {
 		return v[0], true
 	}

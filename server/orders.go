@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 
-	"github.com/nats-io/nats.go/micro"
-
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 )
 
-func (s *Server) submitOrder(ctx context.Context, r micro.Request) reply {
+func (s *Server) submitOrder(ctx context.Context, r *request) reply {
 	type plan struct {
 		OrderID string `json:"order_id"`
 	}
@@ -40,7 +38,7 @@ func (s *Server) submitOrder(ctx context.Context, r micro.Request) reply {
 	})
 }
 
-func (s *Server) cancelOrder(ctx context.Context, r micro.Request) reply {
+func (s *Server) cancelOrder(ctx context.Context, r *request) reply {
 	return runCommand(s, ctx, r, commandSpec[commands.CancelOrderRequest, commands.CancelOrderReply]{
 		subject: "bankbook.cmd.order.cancel",
 		exec: func(ctx context.Context, meta commands.Meta, req commands.CancelOrderRequest) (commands.CancelOrderReply, eventstore.Seq, error) {
@@ -58,9 +56,9 @@ type GetOrderRequest struct {
 // Validate checks the request.
 func (q GetOrderRequest) Validate() error { return domain.ValidateID("order_id", q.OrderID) }
 
-func (s *Server) getOrder(ctx context.Context, r micro.Request) reply {
+func (s *Server) getOrder(ctx context.Context, r *request) reply {
 	var q GetOrderRequest
-	if err := decodeStrict(r.Data(), &q); err != nil {
+	if err := decodeStrict(r.data, &q); err != nil {
 		return reply{err: toAPIError(err)}
 	}
 	if err := q.Validate(); err != nil {
@@ -92,10 +90,10 @@ type ProjectionStatusReply struct {
 	HashAtSeq     eventstore.Seq `json:"hash_at_seq,omitempty"`
 }
 
-func (s *Server) projectionStatus(ctx context.Context, r micro.Request) reply {
+func (s *Server) projectionStatus(ctx context.Context, r *request) reply {
 	var q ProjectionStatusRequest
-	if len(r.Data()) > 0 {
-		if err := decodeStrict(r.Data(), &q); err != nil {
+	if len(r.data) > 0 {
+		if err := decodeStrict(r.data, &q); err != nil {
 			return reply{err: toAPIError(err)}
 		}
 	}

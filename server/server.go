@@ -63,6 +63,7 @@ type Server struct {
 	lastDispatch atomic.Int64
 	// written is the highest stream sequence this instance appended.
 	written atomic.Uint64
+	stats   map[string]*endpointStats // by endpoint name
 }
 
 // New checks the configuration and returns a server; Start serves.
@@ -79,7 +80,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.QueryWait == 0 {
 		cfg.QueryWait = 2 * time.Second
 	}
-	return &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight)}, nil
+	s := &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight), stats: map[string]*endpointStats{}}
+	for _, ep := range s.endpoints() {
+		s.stats[ep.name] = &endpointStats{}
+	}
+	return s, nil
 }
 
 // endpoint is one API subject.
@@ -87,14 +92,43 @@ type endpoint struct {
 	name    string // micro endpoint name
 	subject string
 	kind    string // "command" or "query"
-	handle  func(ctx context.Context, r micro.Request) reply
+	handle  func(ctx context.Context, r *request) reply
+}
+
+// request is an immutable copy of what a handler needs from a micro request.
+// Handlers run on their own goroutines and reply through the connection, never
+// through micro.Request: micro reads the request's state when its (serial)
+// handler returns, which is before ours has answered.
+type request struct {
+	subject string
+	reply   string
+	data    []byte
+	headers nats.Header
+}
+
+// endpointStats are the counters of one endpoint, reported in
+// $SRV.STATS.bankbook as the endpoint's data.
+type endpointStats struct {
+	requests   atomic.Uint64
+	errors     atomic.Uint64
+	processing atomic.Int64 // nanoseconds
+	lastError  atomic.Value // string
+}
+
+// StatsData is the "data" of each endpoint in $SRV.STATS.bankbook: counters
+// of requests answered by this instance's handlers.
+type StatsData struct {
+	Requests              uint64 `json:"requests"`
+	Errors                uint64 `json:"errors"`
+	AverageProcessingTime string `json:"average_processing_time"`
+	LastError             string `json:"last_error,omitempty"`
 }
 
 // reply is what a handler answers: a JSON body or an error, plus headers.
 type reply struct {
 	body    []byte
 	err     *apiError
-	headers micro.Headers
+	headers nats.Header
 }
 
 func (s *Server) endpoints() []endpoint {
@@ -112,6 +146,18 @@ func (s *Server) Start() error {
 		Name:        ServiceName,
 		Version:     Version,
 		Description: "bankbook payments engine: commands and queries",
+		StatsHandler: func(e *micro.Endpoint) any {
+			st, ok := s.stats[e.Name]
+			if !ok {
+				return nil
+			}
+			d := StatsData{Requests: st.requests.Load(), Errors: st.errors.Load()}
+			if d.Requests > 0 {
+				d.AverageProcessingTime = (time.Duration(st.processing.Load()) / time.Duration(d.Requests)).String()
+			}
+			d.LastError, _ = st.lastError.Load().(string)
+			return d
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("server: add service: %w", err)
@@ -125,22 +171,31 @@ func (s *Server) Start() error {
 			return fmt.Errorf("server: endpoint %s: %w", ep.subject, err)
 		}
 	}
+	// Make sure the server has the subscriptions before anyone is told we serve.
+	if err := s.cfg.Conn.Flush(); err != nil {
+		_ = svc.Stop()
+		return fmt.Errorf("server: flush subscriptions: %w", err)
+	}
 	s.svc = svc
 	return nil
 }
 
 // dispatch runs each request on its own goroutine, bounded by MaxInFlight.
 func (s *Server) dispatch(ep endpoint) micro.HandlerFunc {
+	st := s.stats[ep.name]
 	return func(r micro.Request) {
+		req := &request{subject: r.Subject(), reply: r.Reply(), data: r.Data(), headers: nats.Header(r.Headers())}
 		s.slots <- struct{}{}
 		s.inflight.Add(1)
 		s.lastDispatch.Store(time.Now().UnixNano())
 		go func() {
+			start := time.Now()
 			defer func() {
 				if p := recover(); p != nil {
 					s.cfg.Log.Error().Interface("panic", p).Str("subject", ep.subject).Msg("handler panicked")
-					s.respond(r, ep, reply{err: &apiError{status: 500, Code: "internal", Message: "internal error"}})
+					s.respond(req, ep, st, reply{err: &apiError{status: 500, Code: "internal", Message: "internal error"}})
 				}
+				st.processing.Add(int64(time.Since(start)))
 				<-s.slots
 				s.inflight.Done()
 			}()
@@ -150,26 +205,35 @@ func (s *Server) dispatch(ep endpoint) micro.HandlerFunc {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			s.respond(r, ep, ep.handle(ctx, r))
+			s.respond(req, ep, st, ep.handle(ctx, req))
 		}()
 	}
 }
 
-func (s *Server) respond(r micro.Request, ep endpoint, rep reply) {
-	opts := []micro.RespondOpt{}
-	if rep.headers != nil {
-		opts = append(opts, micro.WithHeaders(rep.headers))
+// respond publishes the reply with the headers micro itself would set on an
+// error (Nats-Service-Error-Code, Nats-Service-Error).
+func (s *Server) respond(req *request, ep endpoint, st *endpointStats, rep reply) {
+	st.requests.Add(1)
+	msg := nats.NewMsg(req.reply)
+	for k, v := range rep.headers {
+		msg.Header[k] = v
 	}
-	var err error
 	if rep.err != nil {
+		st.errors.Add(1)
+		st.lastError.Store(strconv.Itoa(rep.err.status) + " " + rep.err.Code)
 		if rep.err.status >= 500 && rep.err.status != 501 {
 			s.cfg.Log.Error().Str("subject", ep.subject).Str("code", rep.err.Code).Msg(rep.err.Message)
 		}
-		err = r.Error(strconv.Itoa(rep.err.status), rep.err.Code, rep.err.body(), opts...)
+		msg.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(rep.err.status))
+		msg.Header.Set(micro.ErrorHeader, rep.err.Code)
+		msg.Data = rep.err.body()
 	} else {
-		err = r.Respond(rep.body, opts...)
+		msg.Data = rep.body
 	}
-	if err != nil {
+	if req.reply == "" {
+		return // a publish without a reply subject: nobody to answer
+	}
+	if err := s.cfg.Conn.PublishMsg(msg); err != nil {
 		s.cfg.Log.Warn().Err(err).Str("subject", ep.subject).Msg("reply not sent")
 	}
 }
