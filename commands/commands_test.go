@@ -66,8 +66,10 @@ func TestRepeatedAttemptAnswersFromTheFirstAttemptsEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The reply was lost and the idempotency record never completed: the
-	// repeat runs again with the same plan (order ID).
-	again, err := f.h.SubmitOrder(ctx, meta, req)
+	// repeat takes the claim over and runs again with the same plan (order ID).
+	resumed := meta
+	resumed.Resumed = true
+	again, err := f.h.SubmitOrder(ctx, resumed, req)
 	if err != nil {
 		t.Fatalf("repeat: %v", err)
 	}
@@ -88,6 +90,7 @@ func TestRepeatedAttemptAnswersFromTheFirstAttemptsEvents(t *testing.T) {
 	if err != nil || c1.Status != domain.StatusCancelled {
 		t.Fatalf("cancel: %+v %v", c1, err)
 	}
+	cmeta.Resumed = true
 	c2, err := f.h.CancelOrder(ctx, cmeta, commands.CancelOrderRequest{OrderID: "o-1", Deposited: &no})
 	if err != nil || c2.Status != domain.StatusCancelled || c2.Seq != c1.Seq {
 		t.Fatalf("repeated cancel: %+v %v (want the first cancel's outcome, not wrong_state)", c2, err)
@@ -189,5 +192,57 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 	rep2, err := f.h.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: id, BuyerID: "u", BuyerName: "박민", Amount: 5})
 	if err != nil || rep2.DepositorName != rep.DepositorName {
 		t.Fatalf("name left by a cancelled order not taken over: %+v %v", rep2, err)
+	}
+}
+
+// TestStaleCachesAcrossInstances runs two handlers, as two engine instances
+// would be, over one event store: each caches what it has seen, and neither
+// acts on, nor refuses because of, a state the other has changed.
+func TestStaleCachesAcrossInstances(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	other, err := commands.New(f.es, domain.Events(), f.names, commands.Config{
+		CollectAccount: domain.BankAccount{Bank: "KB", Number: "1", Holder: "bankbook"},
+	}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	cancel := commands.CancelOrderRequest{OrderID: "shared", Deposited: &no}
+
+	// A submits and caches "awaiting deposit".
+	if _, err := f.h.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: "shared", BuyerID: "u", BuyerName: "정", Amount: 9}); err != nil {
+		t.Fatal(err)
+	}
+	// B has never seen the order: its empty state would refuse the cancel as
+	// "not found", so it reads the order before refusing, and cancels it.
+	if rep, err := other.CancelOrder(ctx, commands.Meta{}, cancel); err != nil || rep.Status != domain.StatusCancelled {
+		t.Fatalf("cancel on an instance that never saw the order: %+v %v", rep, err)
+	}
+	// A's cache is now stale; its append conflicts, it catches up, and
+	// refuses for the real reason.
+	if _, err := f.h.CancelOrder(ctx, commands.Meta{}, cancel); !errors.Is(err, domain.ErrWrongState) {
+		t.Fatalf("cancel on a stale cache: %v, want wrong_state", err)
+	}
+	if n := len(f.commits(t, "shared")); n != 2 {
+		t.Fatalf("%d commits, want 2", n)
+	}
+	// B submitting an order ID it has not seen but A created is refused.
+	if _, err := other.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: "shared", BuyerID: "u", BuyerName: "정", Amount: 9}); !errors.Is(err, domain.ErrOrderExists) {
+		t.Fatalf("submit of an existing ID on another instance: %v", err)
+	}
+}
+
+func TestResumedSubmitWithoutEarlierEventsSubmits(t *testing.T) {
+	f := newFixture(t, nil)
+	// The first attempt died before appending anything.
+	meta := commands.Meta{Command: "bankbook.cmd.order.submit", IdempotencyKey: "k-died", Resumed: true}
+	rep, err := f.h.SubmitOrder(context.Background(), meta, commands.SubmitOrderRequest{OrderID: "o-died", BuyerID: "u", BuyerName: "한", Amount: 3})
+	if err != nil || rep.Status != domain.StatusAwaitingDeposit {
+		t.Fatalf("resumed submit: %+v %v", rep, err)
+	}
+	commits := f.commits(t, "o-died")
+	if len(commits) != 1 || commits[0].Events[0].IdempotencyKey != "k-died" {
+		t.Fatalf("commits %+v", commits)
 	}
 }

@@ -26,6 +26,9 @@ type Config struct {
 	// order never appeared is respected before another order may take the
 	// name (the submit that made it failed). Default 1m.
 	OrphanReservationAge time.Duration
+	// CacheSize is how many aggregates of each type keep their latest
+	// state in memory. Default 100000.
+	CacheSize int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// NewID makes IDs. Default UUIDv7 strings.
@@ -44,6 +47,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.OrphanReservationAge == 0 {
 		c.OrphanReservationAge = time.Minute
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = 100_000
 	}
 	if c.Now == nil {
 		c.Now = time.Now

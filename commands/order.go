@@ -65,25 +65,21 @@ func (h *Handler) SubmitOrder(ctx context.Context, meta Meta, req SubmitOrderReq
 	money, _ := domain.NewMoney(req.Amount, req.Currency)
 	id := domain.OrderID(req.OrderID)
 
-	// Settle the easy refusals before reserving a name.
-	l, err := load(ctx, h, orderAggregate, req.OrderID)
-	if err != nil {
-		return SubmitOrderReply{}, err
+	// An earlier attempt with this key may have appended already: answer
+	// from its events without reserving anything.
+	if meta.Resumed {
+		if prior, ok, err := resume(ctx, h, h.orders, req.OrderID, meta); err != nil || ok {
+			return submitReply(prior), err
+		}
+		meta.Resumed = false
 	}
-	if prior, ok, err := priorAttempt(h, orderAggregate, l, meta.Command, meta.IdempotencyKey); err != nil || ok {
-		return submitReply(prior), err
-	}
-	if l.state.Exists() {
-		return SubmitOrderReply{}, domain.ErrOrderExists.With("", map[string]any{"order_id": req.OrderID})
-	}
-
 	name, err := h.reserveName(ctx, req.BuyerName, id)
 	if err != nil {
 		return SubmitOrderReply{}, err
 	}
 	// A failure from here on leaves the reservation in place; it points at an
 	// order that does not exist and is taken over after OrphanReservationAge.
-	out, err := execute(ctx, h, meta, orderAggregate, req.OrderID, func(o domain.Order) ([]domain.Event, error) {
+	out, err := execute(ctx, h, meta, h.orders, req.OrderID, func(o domain.Order) ([]domain.Event, error) {
 		return domain.DecideSubmit(o, domain.SubmitOrder{
 			OrderID:        id,
 			BuyerID:        domain.UserID(req.BuyerID),
@@ -146,11 +142,10 @@ func (h *Handler) reserveName(ctx context.Context, buyerName string, order domai
 // staleHolder reports whether a reservation no longer protects anything: its
 // order is closed or holds another name, or it never appeared.
 func (h *Handler) staleHolder(ctx context.Context, name string, holder reservations.Holder) (bool, error) {
-	l, err := load(ctx, h, orderAggregate, string(holder.OrderID))
+	o, err := h.orders.current(ctx, h, string(holder.OrderID))
 	if err != nil {
 		return false, err
 	}
-	o := l.state
 	if !o.Exists() {
 		return h.cfg.Now().Sub(holder.ReservedAt) > h.cfg.OrphanReservationAge, nil
 	}
@@ -199,7 +194,7 @@ func (h *Handler) CancelOrder(ctx context.Context, meta Meta, req CancelOrderReq
 	if *req.Deposited {
 		return CancelOrderReply{}, ErrNotImplemented
 	}
-	out, err := execute(ctx, h, meta, orderAggregate, req.OrderID, func(o domain.Order) ([]domain.Event, error) {
+	out, err := execute(ctx, h, meta, h.orders, req.OrderID, func(o domain.Order) ([]domain.Event, error) {
 		return domain.DecideCancel(o, domain.CancelOrder{OrderID: domain.OrderID(req.OrderID), Reason: req.Reason, Now: h.cfg.Now().UTC().Truncate(time.Microsecond)})
 	})
 	if err != nil {

@@ -79,6 +79,7 @@ func runCommand[Req validator, Rep any](s *Server, ctx context.Context, r *reque
 			return reply{err: toAPIError(err)}
 		}
 	}
+	meta.Resumed = claim.Resumed
 	rep := execCommand(s, ctx, meta, req, spec)
 
 	// Store the outcome with a fresh deadline: the command's may be spent.
