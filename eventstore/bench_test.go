@@ -290,9 +290,9 @@ func BenchmarkCommit(b *testing.B) {
 // has 3 commits spread evenly over the whole stream.
 const loadAggregates = 300
 
-// loadNsAt10k and getNsAt10k are the last ns/load and ns/get measured at 10k
-// events, for the 1M case's x_10k and get_x_10k ratios.
-var loadNsAt10k, getNsAt10k float64
+// loadNsAt10k, getNsAt10k and cachedNsAt10k are the last figures measured at 10k
+// events, for the 1M case's ratios.
+var loadNsAt10k, getNsAt10k, cachedNsAt10k float64
 
 // BenchmarkLoad measures Store.Load of an order-like aggregate (3 commits,
 // spread over the stream) when the stream holds 10k and 1M events, beside one
@@ -406,6 +406,25 @@ func benchLoad(b *testing.B, events int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// Catch-up load, as the command layer's aggregate cache does it: only the
+	// commits after the cached state's sequence (here: none new).
+	lastSeq := func(j int) eventstore.Seq { return eventstore.Seq(pos(j, 2) + 1) }
+	cached, err := benchDrive(1, benchCount(got.n), func(_, i int) error {
+		j := i % loadAggregates
+		commits, err := s.Load(ctx, eventstore.Ref{Type: "order", ID: measuredID(j)}, lastSeq(j))
+		if err == nil && len(commits) != 0 {
+			err = errors.New("catch-up from the last commit returned commits")
+		}
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cachedNs := float64(cached.elapsed.Nanoseconds()) / float64(cached.n)
+	b.ReportMetric(cachedNs, "cached_ns/load")
+	b.ReportMetric(cached.pct(0.50), "cached_p50_us")
+	b.ReportMetric(cached.pct(0.99), "cached_p99_us")
+
 	loadNs := float64(got.elapsed.Nanoseconds()) / float64(got.n)
 	getNs := float64(base.elapsed.Nanoseconds()) / float64(base.n)
 	b.ReportMetric(loadNs, "ns/op")
@@ -420,9 +439,10 @@ func benchLoad(b *testing.B, events int) {
 	b.ReportMetric(float64(first.elapsed.Microseconds())/float64(first.n), "first_pass_us")
 	switch {
 	case events == 10_000:
-		loadNsAt10k, getNsAt10k = loadNs, getNs
+		loadNsAt10k, getNsAt10k, cachedNsAt10k = loadNs, getNs, cachedNs
 	case loadNsAt10k > 0:
 		b.ReportMetric(loadNs/loadNsAt10k, "x_10k")
 		b.ReportMetric(getNs/getNsAt10k, "get_x_10k")
+		b.ReportMetric(cachedNs/cachedNsAt10k, "cached_x_10k")
 	}
 }
