@@ -14,9 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,90 +24,21 @@ import (
 	"github.com/synadia-io/orbit.go/jetstreamext"
 
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/benchkit"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
 
-// benchRun is the outcome of driving n operations over a pool of workers.
-type benchRun struct {
-	n       int
-	elapsed time.Duration
-	lat     []time.Duration // sorted
-}
-
-func (r benchRun) perSec() float64 { return float64(r.n) / r.elapsed.Seconds() }
-
-// nsPerOp is wall time over operations, including the last in-flight ones
-// (which the b.Loop timer, stopped when the last one is handed out, misses).
-func (r benchRun) nsPerOp() float64 { return float64(r.elapsed.Nanoseconds()) / float64(r.n) }
-
-// pct returns the p-quantile latency in microseconds.
-func (r benchRun) pct(p float64) float64 {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	i := min(int(float64(len(r.lat))*p), len(r.lat)-1)
-	return float64(r.lat[i]) / float64(time.Microsecond)
-}
-
-// benchDrive runs op on a fixed pool of workers goroutines, one call for
-// every true from next (b.Loop for the measured side, a counter for the
-// baseline). op gets its worker number and a unique operation index. The
-// first error stops the run.
-func benchDrive(workers int, next func() bool, op func(w, i int) error) (benchRun, error) {
-	jobs := make(chan int)
-	lats := make([][]time.Duration, workers)
-	var (
-		wg       sync.WaitGroup
-		failed   atomic.Bool
-		errOnce  sync.Once
-		firstErr error
-	)
-	for w := range workers {
-		wg.Go(func() {
-			for i := range jobs {
-				t0 := time.Now()
-				if err := op(w, i); err != nil {
-					errOnce.Do(func() { firstErr = fmt.Errorf("op %d: %w", i, err) })
-					failed.Store(true)
-					continue
-				}
-				lats[w] = append(lats[w], time.Since(t0))
-			}
-		})
-	}
-	start := time.Now()
-	n := 0
-	for !failed.Load() && next() {
-		jobs <- n
-		n++
-	}
-	close(jobs)
-	wg.Wait()
-	r := benchRun{n: n, elapsed: time.Since(start)}
-	for _, l := range lats {
-		r.lat = append(r.lat, l...)
-	}
-	slices.Sort(r.lat)
-	return r, firstErr
-}
-
-// benchCount returns a next func that is true n times.
-func benchCount(n int) func() bool {
-	i := 0
-	return func() bool { i++; return i <= n }
-}
-
 // benchReport reports a measured run and its baseline: throughput in unit,
 // p50/p99 latency, and x_baseline = measured throughput / baseline throughput.
-func benchReport(b *testing.B, unit string, got, base benchRun) {
-	b.ReportMetric(got.nsPerOp(), "ns/op")
-	b.ReportMetric(got.perSec(), unit)
-	b.ReportMetric(got.pct(0.50), "p50_us")
-	b.ReportMetric(got.pct(0.99), "p99_us")
-	b.ReportMetric(base.perSec(), "base_"+unit)
-	b.ReportMetric(base.pct(0.50), "base_p50_us")
-	b.ReportMetric(base.pct(0.99), "base_p99_us")
-	b.ReportMetric(got.perSec()/base.perSec(), "x_baseline")
+func benchReport(b *testing.B, unit string, got, base benchkit.Run) {
+	b.ReportMetric(got.NsPerOp(), "ns/op")
+	b.ReportMetric(got.PerSec(), unit)
+	b.ReportMetric(got.Pct(0.50), "p50_us")
+	b.ReportMetric(got.Pct(0.99), "p99_us")
+	b.ReportMetric(base.PerSec(), "base_"+unit)
+	b.ReportMetric(base.Pct(0.50), "base_p50_us")
+	b.ReportMetric(base.Pct(0.99), "base_p99_us")
+	b.ReportMetric(got.PerSec()/base.PerSec(), "x_baseline")
 }
 
 // benchOpen opens a Store on a fresh embedded server and returns it with a
@@ -202,7 +131,7 @@ func BenchmarkAppend(b *testing.B) {
 			template := benchEnvelope("order.submitted", benchOrderID(0), 0)
 			body := benchCommitBody(b, benchOrderID(0), benchOrderID(0), 0, 0, template)
 
-			got, err := benchDrive(workers, b.Loop, func(_, i int) error {
+			got, err := benchkit.Drive(workers, b.Loop, func(_, i int) error {
 				id := benchOrderID(i)
 				_, err := s.Append(ctx, eventstore.Ref{Type: "order", ID: id}, 0, 0, id, []eventstore.Envelope{template})
 				return err
@@ -210,7 +139,7 @@ func BenchmarkAppend(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			base, err := benchDrive(workers, benchCount(got.n), func(_, i int) error {
+			base, err := benchkit.Drive(workers, benchkit.Count(got.N), func(_, i int) error {
 				_, err := js.PublishMsg(ctx, &nats.Msg{Subject: "raw.order." + benchOrderID(i), Data: body})
 				return err
 			})
@@ -261,7 +190,7 @@ func BenchmarkCommit(b *testing.B) {
 			}
 			oneBytes = len(benchCommitBody(b, benchOrderID(0), benchOrderID(0), 0, 0, events(benchOrderID(0), 0)...))
 
-			got, err := benchDrive(workers, b.Loop, func(_, i int) error {
+			got, err := benchkit.Drive(workers, b.Loop, func(_, i int) error {
 				id := benchOrderID(i)
 				_, err := s.Append(ctx, eventstore.Ref{Type: "order", ID: id}, 0, 0, id, events(id, i))
 				return err
@@ -269,7 +198,7 @@ func BenchmarkCommit(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			base, err := benchDrive(workers, benchCount(got.n), func(_, i int) error {
+			base, err := benchkit.Drive(workers, benchkit.Count(got.N), func(_, i int) error {
 				ack, err := jetstreamext.PublishMsgBatch(ctx, js, batch(benchOrderID(i), i))
 				if err == nil && ack.BatchSize != 3 {
 					err = fmt.Errorf("batch ack %+v", ack)
@@ -390,16 +319,16 @@ func benchLoad(b *testing.B, events int) {
 		}
 		return nil
 	}
-	first, err := benchDrive(1, benchCount(loadAggregates), func(_, i int) error { return load(i) })
+	first, err := benchkit.Drive(1, benchkit.Count(loadAggregates), func(_, i int) error { return load(i) })
 	if err != nil {
 		b.Fatal(err)
 	}
 
-	got, err := benchDrive(1, b.Loop, func(_, i int) error { return load(i) })
+	got, err := benchkit.Drive(1, b.Loop, func(_, i int) error { return load(i) })
 	if err != nil {
 		b.Fatal(err)
 	}
-	base, err := benchDrive(1, benchCount(got.n), func(_, i int) error {
+	base, err := benchkit.Drive(1, benchkit.Count(got.N), func(_, i int) error {
 		_, err := stream.GetLastMsgForSubject(ctx, subjectPrefix+measuredID(i%loadAggregates))
 		return err
 	})
@@ -409,7 +338,7 @@ func benchLoad(b *testing.B, events int) {
 	// Catch-up load, as the command layer's aggregate cache does it: only the
 	// commits after the cached state's sequence (here: none new).
 	lastSeq := func(j int) eventstore.Seq { return eventstore.Seq(pos(j, 2) + 1) }
-	cached, err := benchDrive(1, benchCount(got.n), func(_, i int) error {
+	cached, err := benchkit.Drive(1, benchkit.Count(got.N), func(_, i int) error {
 		j := i % loadAggregates
 		commits, err := s.Load(ctx, eventstore.Ref{Type: "order", ID: measuredID(j)}, lastSeq(j))
 		if err == nil && len(commits) != 0 {
@@ -420,23 +349,23 @@ func benchLoad(b *testing.B, events int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cachedNs := float64(cached.elapsed.Nanoseconds()) / float64(cached.n)
+	cachedNs := float64(cached.Elapsed.Nanoseconds()) / float64(cached.N)
 	b.ReportMetric(cachedNs, "cached_ns/load")
-	b.ReportMetric(cached.pct(0.50), "cached_p50_us")
-	b.ReportMetric(cached.pct(0.99), "cached_p99_us")
+	b.ReportMetric(cached.Pct(0.50), "cached_p50_us")
+	b.ReportMetric(cached.Pct(0.99), "cached_p99_us")
 
-	loadNs := float64(got.elapsed.Nanoseconds()) / float64(got.n)
-	getNs := float64(base.elapsed.Nanoseconds()) / float64(base.n)
+	loadNs := float64(got.Elapsed.Nanoseconds()) / float64(got.N)
+	getNs := float64(base.Elapsed.Nanoseconds()) / float64(base.N)
 	b.ReportMetric(loadNs, "ns/op")
 	b.ReportMetric(loadNs, "ns/load")
-	b.ReportMetric(got.pct(0.50), "p50_us")
-	b.ReportMetric(got.pct(0.99), "p99_us")
-	b.ReportMetric(got.pct(1), "max_us")
+	b.ReportMetric(got.Pct(0.50), "p50_us")
+	b.ReportMetric(got.Pct(0.99), "p99_us")
+	b.ReportMetric(got.Pct(1), "max_us")
 	b.ReportMetric(getNs, "base_ns/get")
-	b.ReportMetric(base.pct(0.50), "base_p50_us")
-	b.ReportMetric(base.pct(0.99), "base_p99_us")
+	b.ReportMetric(base.Pct(0.50), "base_p50_us")
+	b.ReportMetric(base.Pct(0.99), "base_p99_us")
 	b.ReportMetric(loadNs/getNs, "x_get")
-	b.ReportMetric(float64(first.elapsed.Microseconds())/float64(first.n), "first_pass_us")
+	b.ReportMetric(float64(first.Elapsed.Microseconds())/float64(first.N), "first_pass_us")
 	switch {
 	case events == 10_000:
 		loadNsAt10k, getNsAt10k, cachedNsAt10k = loadNs, getNs, cachedNs

@@ -15,10 +15,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,73 +29,10 @@ import (
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/benchkit"
 )
 
 const benchSubmitSubject = "bankbook.cmd.order.submit"
-
-// benchRun is the outcome of driving n operations over a pool of workers.
-type benchRun struct {
-	n       int
-	elapsed time.Duration
-	lat     []time.Duration // sorted
-}
-
-func (r benchRun) perSec() float64 { return float64(r.n) / r.elapsed.Seconds() }
-
-// nsPerOp is wall time over operations, including the last in-flight ones
-// (which the b.Loop timer, stopped when the last one is handed out, misses).
-func (r benchRun) nsPerOp() float64 { return float64(r.elapsed.Nanoseconds()) / float64(r.n) }
-
-// pct returns the p-quantile latency in microseconds.
-func (r benchRun) pct(p float64) float64 {
-	if len(r.lat) == 0 {
-		return 0
-	}
-	i := min(int(float64(len(r.lat))*p), len(r.lat)-1)
-	return float64(r.lat[i]) / float64(time.Microsecond)
-}
-
-// benchDrive runs op on a fixed pool of workers goroutines, one call for
-// every true from next (b.Loop for the engine, a counter for the baseline).
-// op gets its worker number and a unique operation index. The first error
-// stops the run.
-func benchDrive(workers int, next func() bool, op func(w, i int) error) (benchRun, error) {
-	jobs := make(chan int)
-	lats := make([][]time.Duration, workers)
-	var (
-		wg       sync.WaitGroup
-		failed   atomic.Bool
-		errOnce  sync.Once
-		firstErr error
-	)
-	for w := range workers {
-		wg.Go(func() {
-			for i := range jobs {
-				t0 := time.Now()
-				if err := op(w, i); err != nil {
-					errOnce.Do(func() { firstErr = fmt.Errorf("op %d: %w", i, err) })
-					failed.Store(true)
-					continue
-				}
-				lats[w] = append(lats[w], time.Since(t0))
-			}
-		})
-	}
-	start := time.Now()
-	n := 0
-	for !failed.Load() && next() {
-		jobs <- n
-		n++
-	}
-	close(jobs)
-	wg.Wait()
-	r := benchRun{n: n, elapsed: time.Since(start)}
-	for _, l := range lats {
-		r.lat = append(r.lat, l...)
-	}
-	slices.Sort(r.lat)
-	return r, firstErr
-}
 
 // benchBuyer is a buyer name whose first 7 characters (what a depositor name
 // keeps before its 3-digit suffix) differ for every i, so no two orders of a
@@ -196,7 +131,7 @@ func benchSubmit(b *testing.B, profile string, clients int) {
 		}
 	}
 
-	got, err := benchDrive(clients, b.Loop, func(w, _ int) error {
+	got, err := benchkit.Drive(clients, b.Loop, func(w, _ int) error {
 		_, err := submit(w)
 		return err
 	})
@@ -204,17 +139,17 @@ func benchSubmit(b *testing.B, profile string, clients int) {
 		b.Fatal(err)
 	}
 	n := 0
-	base, err := benchDrive(clients, func() bool { n++; return n <= got.n }, raw)
+	base, err := benchkit.Drive(clients, func() bool { n++; return n <= got.N }, raw)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(got.nsPerOp(), "ns/op")
-	b.ReportMetric(got.perSec(), "ops/s")
-	b.ReportMetric(got.pct(0.50), "p50_us")
-	b.ReportMetric(got.pct(0.99), "p99_us")
-	b.ReportMetric(base.perSec(), "base_ops/s")
-	b.ReportMetric(base.pct(0.50), "base_p50_us")
-	b.ReportMetric(base.pct(0.99), "base_p99_us")
-	b.ReportMetric(got.perSec()/base.perSec(), "x_baseline")
+	b.ReportMetric(got.NsPerOp(), "ns/op")
+	b.ReportMetric(got.PerSec(), "ops/s")
+	b.ReportMetric(got.Pct(0.50), "p50_us")
+	b.ReportMetric(got.Pct(0.99), "p99_us")
+	b.ReportMetric(base.PerSec(), "base_ops/s")
+	b.ReportMetric(base.Pct(0.50), "base_p50_us")
+	b.ReportMetric(base.Pct(0.99), "base_p99_us")
+	b.ReportMetric(got.PerSec()/base.PerSec(), "x_baseline")
 	b.ReportMetric(float64(len(body)), "msg_bytes")
 }
