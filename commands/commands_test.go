@@ -246,3 +246,32 @@ func TestResumedSubmitWithoutEarlierEventsSubmits(t *testing.T) {
 		t.Fatalf("commits %+v", commits)
 	}
 }
+
+// TestAttemptOnAnotherInstanceFindsTheFirstAttempt: the first attempt's
+// commit exists (its instance appended, then its reply was lost), and a repeat
+// runs on an instance that has never seen the order and whose claim is not
+// even marked resumed. Its optimistic append conflicts; the catch-up read
+// finds the commit by key and answers with it instead of "order exists".
+func TestAttemptOnAnotherInstanceFindsTheFirstAttempt(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	other, err := commands.New(f.es, domain.Events(), f.names, commands.Config{
+		CollectAccount: domain.BankAccount{Bank: "KB", Number: "1", Holder: "bankbook"},
+	}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := commands.Meta{Command: "bankbook.cmd.order.submit", IdempotencyKey: "k-x"}
+	req := commands.SubmitOrderRequest{OrderID: "o-x", BuyerID: "u", BuyerName: "윤", Amount: 10}
+	first, err := f.h.SubmitOrder(ctx, meta, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := other.SubmitOrder(ctx, meta, req)
+	if err != nil || again != first {
+		t.Fatalf("repeat on another instance: %+v %v, want %+v", again, err, first)
+	}
+	if n := len(f.commits(t, "o-x")); n != 1 {
+		t.Fatalf("%d commits, want 1", n)
+	}
+}

@@ -70,14 +70,17 @@ func newRepo[S any](typ string, apply func(S, domain.Event) S, size int) *repo[S
 }
 
 // catchUp brings snap up to the aggregate's last commit, reading only the
-// commits after snap.seq, and caches the result. It also returns the commits
-// it read.
-func (r *repo[S]) catchUp(ctx context.Context, h *Handler, id string, snap snapshot[S]) (snapshot[S], []eventstore.Commit, error) {
+// commits after snap.seq, and caches the result. If meta carries an
+// idempotency key and one of the commits read was appended by an attempt of
+// the same command with the same key, prior is that commit's outcome: the
+// command already happened.
+func (r *repo[S]) catchUp(ctx context.Context, h *Handler, id string, snap snapshot[S], meta Meta) (_ snapshot[S], prior *outcome[S], _ error) {
 	commits, err := h.es.Load(ctx, eventstore.Ref{Type: r.typ, ID: id}, snap.seq)
 	if err != nil {
 		return snapshot[S]{}, nil, err
 	}
 	for _, c := range commits {
+		events := make([]domain.Event, 0, len(c.Events))
 		for _, env := range c.Events {
 			ev, err := h.codec.Decode(env.EventType, env.SchemaVersion, env.Data)
 			if err != nil {
@@ -85,17 +88,21 @@ func (r *repo[S]) catchUp(ctx context.Context, h *Handler, id string, snap snaps
 			}
 			snap.state = r.apply(snap.state, ev)
 			snap.version++
+			events = append(events, ev)
 		}
 		snap.seq = c.Seq
+		if prior == nil && meta.IdempotencyKey != "" && c.Events[0].IdempotencyKey == meta.IdempotencyKey && c.Events[0].Command == meta.Command {
+			prior = &outcome[S]{state: snap.state, events: events, seq: c.Seq}
+		}
 	}
 	r.cache.put(id, snap)
-	return snap, commits, nil
+	return snap, prior, nil
 }
 
 // current returns the aggregate's state as of its last commit.
 func (r *repo[S]) current(ctx context.Context, h *Handler, id string) (S, error) {
 	snap, _ := r.cache.get(id)
-	snap, _, err := r.catchUp(ctx, h, id, snap)
+	snap, _, err := r.catchUp(ctx, h, id, snap, Meta{})
 	return snap.state, err
 }
 
@@ -115,16 +122,30 @@ type outcome[S any] struct {
 // commits) and decides again, at most ConflictRetries times. A refusal is
 // never based on a state that was not just read: when decide refuses an
 // unverified state, execute catches up and decides once more.
+//
+// Whenever execute reads, it looks for a commit that an earlier attempt of
+// the same command with the same idempotency key appended; if there is one,
+// that is the outcome (a resumed attempt reads the whole aggregate first).
 func execute[S any](ctx context.Context, h *Handler, meta Meta, r *repo[S], id string, decide func(S) ([]domain.Event, error)) (outcome[S], error) {
 	ref := eventstore.Ref{Type: r.typ, ID: id}
 	snap, _ := r.cache.get(id)
 	verified := false
-	if meta.Resumed {
-		if prior, ok, err := resume(ctx, h, r, id, meta); err != nil || ok {
-			return prior, err
+	refresh := func() (*outcome[S], error) {
+		from := snap
+		if meta.Resumed && !verified {
+			from = snapshot[S]{} // the earlier attempt's commit may be older than the cache
 		}
-		snap, _ = r.cache.get(id) // resume read the whole aggregate
-		verified = true
+		next, prior, err := r.catchUp(ctx, h, id, from, meta)
+		if err != nil {
+			return nil, err
+		}
+		snap, verified = next, true
+		return prior, nil
+	}
+	if meta.Resumed {
+		if prior, err := refresh(); err != nil || prior != nil {
+			return deref(prior), err
+		}
 	}
 	for attempt := 1; ; {
 		events, err := decide(snap.state)
@@ -132,10 +153,9 @@ func execute[S any](ctx context.Context, h *Handler, meta Meta, r *repo[S], id s
 			if verified {
 				return outcome[S]{}, err
 			}
-			if snap, _, err = r.catchUp(ctx, h, id, snap); err != nil {
-				return outcome[S]{}, err
+			if prior, err := refresh(); err != nil || prior != nil {
+				return deref(prior), err
 			}
-			verified = true
 			continue
 		}
 		envs, err := h.envelopes(meta, events)
@@ -168,46 +188,17 @@ func execute[S any](ctx context.Context, h *Handler, meta Meta, r *repo[S], id s
 			}
 		}
 		attempt++
-		if snap, _, err = r.catchUp(ctx, h, id, snap); err != nil {
-			return outcome[S]{}, err
+		if prior, err := refresh(); err != nil || prior != nil {
+			return deref(prior), err
 		}
-		verified = true
 	}
 }
 
-// resume looks for the commit that an earlier attempt of meta's command with
-// meta's idempotency key appended, reading the whole aggregate.
-func resume[S any](ctx context.Context, h *Handler, r *repo[S], id string, meta Meta) (outcome[S], bool, error) {
-	if meta.IdempotencyKey == "" {
-		return outcome[S]{}, false, nil
+func deref[S any](o *outcome[S]) outcome[S] {
+	if o == nil {
+		return outcome[S]{}
 	}
-	_, commits, err := r.catchUp(ctx, h, id, snapshot[S]{})
-	if err != nil {
-		return outcome[S]{}, false, err
-	}
-	return priorAttempt(h, r, commits, meta.Command, meta.IdempotencyKey)
-}
-
-// priorAttempt finds the commit an earlier attempt of the same command with
-// the same idempotency key appended, and returns its events and the state
-// right after it.
-func priorAttempt[S any](h *Handler, r *repo[S], commits []eventstore.Commit, command, key string) (outcome[S], bool, error) {
-	var st S
-	for _, c := range commits {
-		var events []domain.Event
-		for _, env := range c.Events {
-			ev, err := h.codec.Decode(env.EventType, env.SchemaVersion, env.Data)
-			if err != nil {
-				return outcome[S]{}, false, err
-			}
-			st = r.apply(st, ev)
-			events = append(events, ev)
-		}
-		if c.Events[0].IdempotencyKey == key && c.Events[0].Command == command {
-			return outcome[S]{state: st, events: events, seq: c.Seq}, true, nil
-		}
-	}
-	return outcome[S]{}, false, nil
+	return *o
 }
 
 func (h *Handler) envelopes(meta Meta, events []domain.Event) ([]eventstore.Envelope, error) {

@@ -68,10 +68,14 @@ func (h *Handler) SubmitOrder(ctx context.Context, meta Meta, req SubmitOrderReq
 	// An earlier attempt with this key may have appended already: answer
 	// from its events without reserving anything.
 	if meta.Resumed {
-		if prior, ok, err := resume(ctx, h, h.orders, req.OrderID, meta); err != nil || ok {
-			return submitReply(prior), err
+		snap, prior, err := h.orders.catchUp(ctx, h, req.OrderID, snapshot[domain.Order]{}, meta)
+		if err != nil || prior != nil {
+			return submitReply(deref(prior)), err
 		}
-		meta.Resumed = false
+		if snap.state.Exists() {
+			return SubmitOrderReply{}, domain.ErrOrderExists.With("", map[string]any{"order_id": req.OrderID})
+		}
+		meta.Resumed = false // read just now; execute still checks every later read
 	}
 	name, err := h.reserveName(ctx, req.BuyerName, id)
 	if err != nil {
@@ -131,9 +135,15 @@ func (h *Handler) reserveName(ctx context.Context, buyerName string, order domai
 		if err != nil {
 			return "", err
 		}
-		if stale && h.names.TakeOver(ctx, name, order, taken.Revision) == nil {
+		if !stale {
+			continue
+		}
+		switch err := h.names.TakeOver(ctx, name, order, taken.Revision); {
+		case err == nil:
 			h.log.Info().Str("order_id", string(order)).Str("previous_order_id", string(taken.Holder.OrderID)).Msg("took over a stale depositor-name reservation")
 			return name, nil
+		case !errors.Is(err, reservations.ErrTaken): // another submit won the takeover: next suffix
+			return "", err
 		}
 	}
 	return "", domain.ErrDepositorNamesExhausted.With("", map[string]any{"buyer_name": buyerName})

@@ -14,6 +14,10 @@ var (
 	ErrCorrupt = errors.New("eventstore: corrupt commit")
 	// ErrInvalid means an append request is malformed (no events, bad ID).
 	ErrInvalid = errors.New("eventstore: invalid append")
+	// ErrUnavailable means the stream did not answer in time. For an append
+	// the outcome is unknown: the commit may or may not be stored, and a
+	// retry of the same command must find out (idempotency keys do).
+	ErrUnavailable = errors.New("eventstore: stream unavailable")
 	// ErrClosed is returned by Follow when its context ends.
 	ErrClosed = errors.New("eventstore: closed")
 )

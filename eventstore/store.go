@@ -22,8 +22,10 @@ type Store struct {
 }
 
 // StreamConfig returns the JetStream configuration of the event stream.
-// Delete and purge are denied, nothing expires, and direct gets are on for
-// loading aggregates.
+// Delete and purge are denied and nothing expires. Direct gets (fast reads
+// for loading aggregates) are on for a single replica only: on a replicated
+// stream a follower may answer a direct get before it has caught up, and a
+// command must not refuse on a stale read, so reads go to the leader.
 func (c Config) StreamConfig() jetstream.StreamConfig {
 	c.setDefaults()
 	return jetstream.StreamConfig{
@@ -40,7 +42,7 @@ func (c Config) StreamConfig() jetstream.StreamConfig {
 		Duplicates:  c.DuplicateWindow,
 		DenyDelete:  true,
 		DenyPurge:   true,
-		AllowDirect: true,
+		AllowDirect: c.Replicas == 1,
 	}
 }
 
@@ -125,27 +127,57 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Seq, prevVersion i
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			// A retried publish of a commit that was stored but whose ack was
-			// lost lands here on a single replica: the sequence check runs
-			// before the dedup check. If the last commit is ours, it succeeded.
-			last, lerr := s.lastCommit(ctx, ref)
-			if lerr == nil && last.CommitID == commitID {
-				c.Seq = last.Seq
-				return c, nil
-			}
-			return Commit{}, &ConflictError{Ref: ref, Expected: expected, Actual: last.Seq}
+			// The expectation failed. That is a conflict, unless this very
+			// commit was stored by an earlier publish whose ack was lost (on a
+			// single replica the sequence check runs before the dedup check):
+			// the commit that followed our expectation is then ours, whatever
+			// was appended on top of it since.
+			return s.settleConflict(ctx, ref, expected, c)
 		}
 		// No ack: the message may or may not be stored. Publishing the same
 		// message again is safe: dedup or the check above catches a repeat.
 		if attempt < appendAttempts && ctx.Err() == nil && noAck(err) {
 			continue
 		}
+		if noAck(err) || errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrCodeDuplicateInFlight {
+			return Commit{}, fmt.Errorf("append %s: %w: %v", ref, ErrUnavailable, err)
+		}
 		return Commit{}, fmt.Errorf("append %s: %w", ref, err)
 	}
 }
 
+// settleConflict decides what a failed expectation means for commit c.
+func (s *Store) settleConflict(ctx context.Context, ref Ref, expected Seq, c Commit) (Commit, error) {
+	after, err := s.Load(ctx, ref, expected)
+	if err != nil {
+		// We cannot tell whether c was stored.
+		return Commit{}, fmt.Errorf("append %s: %w: checking a failed expectation: %v", ref, ErrUnavailable, err)
+	}
+	if len(after) > 0 && after[0].PrevSeq == expected && after[0].CommitID == c.CommitID {
+		c.Seq = after[0].Seq
+		return c, nil
+	}
+	var actual Seq
+	if len(after) > 0 {
+		actual = after[len(after)-1].Seq
+	}
+	return Commit{}, &ConflictError{Ref: ref, Expected: expected, Actual: actual}
+}
+
+// jsErrCodeDuplicateInFlight is the server's answer, on a replicated stream,
+// to a publish whose Nats-Msg-Id is being stored by another publish.
+const jsErrCodeDuplicateInFlight jetstream.ErrorCode = 10158
+
 // appendAttempts is how many times Append publishes a commit whose ack did not arrive.
 const appendAttempts = 3
+
+// unavailable marks an error of a read that got no answer as ErrUnavailable.
+func unavailable(err error) error {
+	if noAck(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
 
 // noAck reports whether a publish failed without an answer from the stream.
 func noAck(err error) bool {
@@ -165,7 +197,7 @@ func (s *Store) lastCommit(ctx context.Context, ref Ref) (Commit, error) {
 		return Commit{}, nil
 	}
 	if err != nil {
-		return Commit{}, fmt.Errorf("load %s: %w", ref, err)
+		return Commit{}, fmt.Errorf("load %s: %w", ref, unavailable(err))
 	}
 	return s.decode(msg)
 }
@@ -189,7 +221,7 @@ func (s *Store) Load(ctx context.Context, ref Ref, after Seq) ([]Commit, error) 
 	for c := last; c.PrevSeq > after; {
 		msg, err := s.stream.GetMsg(ctx, uint64(c.PrevSeq))
 		if err != nil {
-			return nil, fmt.Errorf("load %s at seq %d: %w", ref, c.PrevSeq, err)
+			return nil, fmt.Errorf("load %s at seq %d: %w", ref, c.PrevSeq, unavailable(err))
 		}
 		prev, err := s.decode(msg)
 		if err != nil {

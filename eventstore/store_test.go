@@ -310,3 +310,40 @@ func TestUpcasterAppliedOnLoad(t *testing.T) {
 		t.Fatalf("follow: %v %+v", err, followed)
 	}
 }
+
+func TestRetriedAppendFindsItsCommitUnderLaterOnes(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s := open(t, js, eventstore.Config{DuplicateWindow: 100 * time.Millisecond})
+	ctx := context.Background()
+	ref := eventstore.Ref{Type: "order", ID: "busy"}
+	events := []eventstore.Envelope{ev("t", 1)}
+	c1, err := s.Append(ctx, ref, 0, 0, "mine", events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another writer appends on top before the lost-ack retry arrives.
+	if _, err := s.Append(ctx, ref, c1.Seq, 1, "theirs", []eventstore.Envelope{ev("t", 2)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // past the dedup window
+	again, err := s.Append(ctx, ref, 0, 0, "mine", events)
+	if err != nil || again.Seq != c1.Seq {
+		t.Fatalf("retry of a stored commit with a later one on top: seq %d, %v; want seq %d", again.Seq, err, c1.Seq)
+	}
+	if commits, _ := s.Load(ctx, ref, 0); len(commits) != 2 {
+		t.Fatalf("%d commits, want 2", len(commits))
+	}
+}
+
+func TestStreamConfigReadsFromTheLeaderWhenReplicated(t *testing.T) {
+	for _, tc := range []struct {
+		replicas int
+		direct   bool
+	}{{1, true}, {3, false}} {
+		cfg := eventstore.Config{Replicas: tc.replicas}.StreamConfig()
+		if cfg.AllowDirect != tc.direct || !cfg.DenyDelete || !cfg.DenyPurge || cfg.MaxAge != 0 {
+			t.Errorf("replicas %d: direct %v deny delete %v deny purge %v max age %v", tc.replicas, cfg.AllowDirect, cfg.DenyDelete, cfg.DenyPurge, cfg.MaxAge)
+		}
+	}
+}

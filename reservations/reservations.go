@@ -93,35 +93,51 @@ func key(name string) string {
 }
 
 // Reserve reserves name for order. Reserving a name the order already holds
-// succeeds (a retried command finds its own reservation). A name held by
-// another order returns a *TakenError.
+// succeeds and renews the reservation's time (a retried command finds its own
+// reservation, and it must not look abandoned while the retry runs). A name
+// held by another order returns a *TakenError.
 func (s *Store) Reserve(ctx context.Context, name string, order domain.OrderID) error {
-	val, _ := json.Marshal(Holder{OrderID: order, ReservedAt: s.now().UTC()})
-	_, err := s.kv.Create(ctx, key(name), val)
-	if err == nil {
-		return nil
+	for range 5 {
+		val, _ := json.Marshal(Holder{OrderID: order, ReservedAt: s.now().UTC()})
+		_, err := s.kv.Create(ctx, key(name), val)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("reserve %q: %w", name, err)
+		}
+		h, rev, err := s.Holder(ctx, name)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // released in between
+		}
+		if err != nil {
+			return err
+		}
+		if h.OrderID != order {
+			return &TakenError{Name: name, Holder: h, Revision: rev}
+		}
+		_, err = s.kv.Update(ctx, key(name), val, rev)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return fmt.Errorf("renew %q: %w", name, err)
+		}
+		// Changed in between (taken over, or released): look again.
 	}
-	if !errors.Is(err, jetstream.ErrKeyExists) {
-		return fmt.Errorf("reserve %q: %w", name, err)
-	}
-	h, rev, err := s.Holder(ctx, name)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return s.Reserve(ctx, name, order) // released in between
-	}
-	if err != nil {
-		return err
-	}
-	if h.OrderID == order {
-		return nil
-	}
-	return &TakenError{Name: name, Holder: h, Revision: rev}
+	return fmt.Errorf("reserve %q: %w: the reservation keeps changing", name, ErrTaken)
 }
 
 // TakeOver gives a name whose holder is stale to order, provided the
-// reservation is still at revision rev.
+// reservation is still at revision rev. If it is not (another order took it
+// first), the error matches ErrTaken.
 func (s *Store) TakeOver(ctx context.Context, name string, order domain.OrderID, rev uint64) error {
 	val, _ := json.Marshal(Holder{OrderID: order, ReservedAt: s.now().UTC()})
-	if _, err := s.kv.Update(ctx, key(name), val, rev); err != nil {
+	_, err := s.kv.Update(ctx, key(name), val, rev)
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return fmt.Errorf("take over %q: %w", name, ErrTaken)
+	}
+	if err != nil {
 		return fmt.Errorf("take over %q: %w", name, err)
 	}
 	return nil

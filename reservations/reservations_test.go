@@ -102,15 +102,33 @@ func TestReserveFreeName(t *testing.T) {
 	}
 }
 
-func TestReserveIsIdempotentForTheHolder(t *testing.T) {
-	s, _ := openStore(t)
-	reserve(t, s, "김민수042", "o-1")
-	rev := requireHolder(t, s, "김민수042", "o-1")
-	reserve(t, s, "김민수042", "o-1")
-	reserve(t, s, "김민수 042", "o-1") // the same name, differently written
-	if again := requireHolder(t, s, "김민수042", "o-1"); again != rev {
-		t.Errorf("repeated Reserve rewrote the entry: revision %d → %d", rev, again)
+func TestReserveAgainByTheHolderRenewsIt(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	clock := now
+	s, err := reservations.Open(t.Context(), js, reservations.Config{Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
 	}
+	reserve(t, s, "김민수042", "o-1")
+	_, rev := holder(t, s, "김민수042")
+
+	// A retry two minutes later finds its own reservation and renews it, so
+	// that it does not look abandoned to other submits while the retry runs.
+	clock = now.Add(2 * time.Minute)
+	reserve(t, s, "김민수 042", "o-1") // the same name, differently written
+	h, again := holder(t, s, "김민수042")
+	if h.OrderID != "o-1" || !h.ReservedAt.Equal(clock) {
+		t.Fatalf("after renewal: %+v, want o-1 reserved at %v", h, clock)
+	}
+	if again == rev {
+		t.Fatal("renewal did not write the entry")
+	}
+	// A takeover decided on the old revision now fails.
+	if err := s.TakeOver(t.Context(), "김민수042", "o-2", rev); !errors.Is(err, reservations.ErrTaken) {
+		t.Fatalf("takeover at the pre-renewal revision: %v", err)
+	}
+	requireHolder(t, s, "김민수042", "o-1")
 }
 
 func TestReserveTakenByAnotherOrder(t *testing.T) {
@@ -200,8 +218,8 @@ func TestTakeOverStaleRevision(t *testing.T) {
 	if err == nil {
 		t.Fatal("TakeOver with a stale revision succeeded")
 	}
-	if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		t.Errorf("TakeOver with stale revision: err = %v, want a revision mismatch", err)
+	if !errors.Is(err, reservations.ErrTaken) {
+		t.Errorf("TakeOver with stale revision: err = %v, want ErrTaken", err)
 	}
 	// and leaves the holder alone.
 	requireHolder(t, s, "김민수042", "o-3")

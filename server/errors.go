@@ -10,6 +10,7 @@ import (
 
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/idempotency"
 )
 
@@ -60,7 +61,7 @@ func toAPIError(err error) *apiError {
 		return &apiError{status: 409, Code: "in_progress", Message: "a request with this Idempotency-Key is still executing; retry later"}
 	case errors.Is(err, idempotency.ErrKeyReused):
 		return &apiError{status: 422, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used with a different request body"}
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
+	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
 		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining):
 		return &apiError{status: 503, Code: "unavailable", Message: "the event store did not answer in time; retry"}
 	}
