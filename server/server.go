@@ -54,13 +54,17 @@ type Config struct {
 
 // Server is the running micro service.
 type Server struct {
-	cfg      Config
-	svc      micro.Service
-	slots    chan struct{}
-	inflight sync.WaitGroup
+	cfg   Config
+	svc   micro.Service
+	slots chan struct{}
 	// lastDispatch is the UnixNano of the last request handed to a goroutine;
 	// Stop waits for a quiet period after micro has drained.
 	lastDispatch atomic.Int64
+
+	mu      sync.Mutex
+	closing bool          // Stop has drained: refuse what still arrives
+	active  int           // requests being handled
+	idle    chan struct{} // closed when closing and active reaches 0
 	// written is the highest stream sequence this instance appended.
 	written atomic.Uint64
 	stats   map[string]*endpointStats // by endpoint name
@@ -185,9 +189,12 @@ func (s *Server) dispatch(ep endpoint) micro.HandlerFunc {
 	st := s.stats[ep.name]
 	return func(r micro.Request) {
 		req := &request{subject: r.Subject(), reply: r.Reply(), data: r.Data(), headers: nats.Header(r.Headers())}
-		s.slots <- struct{}{}
-		s.inflight.Add(1)
+		if !s.enter() {
+			s.respond(req, ep, st, reply{err: &apiError{status: 503, Code: "unavailable", Message: "the engine is shutting down; retry"}})
+			return
+		}
 		s.lastDispatch.Store(time.Now().UnixNano())
+		s.slots <- struct{}{}
 		go func() {
 			start := time.Now()
 			defer func() {
@@ -197,7 +204,7 @@ func (s *Server) dispatch(ep endpoint) micro.HandlerFunc {
 				}
 				st.processing.Add(int64(time.Since(start)))
 				<-s.slots
-				s.inflight.Done()
+				s.leave()
 			}()
 			timeout := s.cfg.CommandTimeout
 			if ep.kind == "query" {
@@ -238,8 +245,36 @@ func (s *Server) respond(req *request, ep endpoint, st *endpointStats, rep reply
 	}
 }
 
+// enter counts a request in, unless Stop has finished draining.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.active++
+	return true
+}
+
+// leave counts a request out and wakes Stop when it was the last.
+func (s *Server) leave() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active--
+	if s.closing && s.active == 0 && s.idle != nil {
+		close(s.idle)
+		s.idle = nil
+	}
+}
+
 // Stop stops taking requests and waits until those in flight are answered
 // or ctx ends.
+//
+// micro drains its subscriptions asynchronously: requests that NATS had
+// already delivered are still dispatched after the service stops. Stop waits
+// until none has been dispatched for a quiet period, then closes the door
+// (anything later is answered 503 unavailable, so it is never acknowledged
+// without being done) and waits for the requests being handled.
 func (s *Server) Stop(ctx context.Context) error {
 	if s.svc == nil {
 		return nil
@@ -247,22 +282,28 @@ func (s *Server) Stop(ctx context.Context) error {
 	if err := s.svc.Stop(); err != nil {
 		return fmt.Errorf("server: stop: %w", err)
 	}
-	// micro drains its subscriptions asynchronously: requests already
-	// received are still dispatched. Wait for a quiet period, then for the
-	// goroutines.
 	const quiet = 100 * time.Millisecond
-	for {
-		done := make(chan struct{})
-		go func() { s.inflight.Wait(); close(done) }()
+	for time.Since(time.Unix(0, s.lastDispatch.Load())) <= quiet {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("server: stop: %w", ctx.Err())
-		case <-done:
+		case <-time.After(quiet):
 		}
-		if time.Since(time.Unix(0, s.lastDispatch.Load())) > quiet {
-			return nil
-		}
-		time.Sleep(quiet)
+	}
+	s.mu.Lock()
+	s.closing = true
+	if s.active == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	idle := make(chan struct{})
+	s.idle = idle
+	s.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("server: stop: %w", ctx.Err())
 	}
 }
 
