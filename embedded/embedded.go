@@ -114,9 +114,6 @@ func (s *Server) ClientURL() string {
 	return s.ns.ClientURL()
 }
 
-// Durability returns the server's durability profile.
-func (s *Server) Durability() Durability { return s.cfg.Durability }
-
 // Connect opens an in-process connection.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	return nats.Connect("", append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("bankbook-engine")}, opts...)...)

@@ -109,6 +109,18 @@ func (c Config) Validate() error {
 	if time.Duration(c.IdempotencyTTL) < 7*24*time.Hour {
 		errs = append(errs, errors.New("idempotency-ttl must be at least 168h (7 days)"))
 	}
+	if time.Duration(c.CancelWindow) < time.Second {
+		errs = append(errs, errors.New("cancel-window must be at least 1s"))
+	}
+	if c.DepositorNameMax < 4 {
+		errs = append(errs, errors.New("depositor-name-max must be at least 4 (one character and three digits)"))
+	}
+	if time.Duration(c.DuplicateWindow) < 100*time.Millisecond {
+		errs = append(errs, errors.New("duplicate-window must be at least 100ms"))
+	}
+	if c.CollectBank == "" || c.CollectNumber == "" || c.CollectHolder == "" {
+		errs = append(errs, errors.New("collect-bank, collect-number and collect-holder are required"))
+	}
 	return errors.Join(errs...)
 }
 

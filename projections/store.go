@@ -107,9 +107,6 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// Path returns the file's path.
-func (s *Store) Path() string { return s.db.Path() }
-
 // InstanceID identifies this read-model file. It is made on the file's first
 // open and never changes, so a wiped data directory gets a new one. The
 // Runner names its durable consumer after it.

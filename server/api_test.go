@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/bankbook/bankbook/client"
@@ -18,6 +19,7 @@ import (
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/idempotency"
 	"github.com/bankbook/bankbook/projections"
 	"github.com/bankbook/bankbook/server"
 )
@@ -322,6 +324,37 @@ func TestIdempotentSubmit(t *testing.T) {
 		r := e.call(t, subjSubmit, req, &again, nats.Header{"IDEMPOTENCY-KEY": []string{"checkout-lower"}})
 		if !r.Replayed || again.OrderID != first.OrderID {
 			t.Fatalf("lower/upper-case header: replayed %v, %s vs %s", r.Replayed, again.OrderID, first.OrderID)
+		}
+	})
+
+	t.Run("a claim left by a failed attempt is resumed with its plan", func(t *testing.T) {
+		// An attempt claimed the key, planned order ID "planned-1", and
+		// failed (a 5xx): its claim is abandoned.
+		js, err := jetstream.New(e.nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idem, err := idempotency.Open(ctxT(t), js, idempotency.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		canonical, _ := json.Marshal(commands.SubmitOrderRequest{BuyerID: "u-7", BuyerName: "박지성", Amount: 12000})
+		claim, _, err := idem.Begin(ctxT(t), subjSubmit, "checkout-failed", idempotency.HashBody(canonical), json.RawMessage(`{"order_id":"planned-1"}`))
+		if err != nil || claim == nil {
+			t.Fatalf("claim: %v", err)
+		}
+		if err := idem.Abandon(ctxT(t), claim); err != nil {
+			t.Fatal(err)
+		}
+		// The client's retry takes the claim over and creates the planned order.
+		var rep commands.SubmitOrderReply
+		r := e.call(t, subjSubmit, req, &rep, client.WithIdempotencyKey("checkout-failed"))
+		if r.Replayed || rep.OrderID != "planned-1" {
+			t.Fatalf("resumed attempt: replayed %v, order %q; want a new order planned-1", r.Replayed, rep.OrderID)
+		}
+		r = e.call(t, subjSubmit, req, &rep, client.WithIdempotencyKey("checkout-failed"))
+		if !r.Replayed || rep.OrderID != "planned-1" {
+			t.Fatalf("repeat after the resumed attempt: replayed %v, order %q", r.Replayed, rep.OrderID)
 		}
 	})
 

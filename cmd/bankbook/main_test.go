@@ -47,6 +47,11 @@ func TestServeConfigPrecedence(t *testing.T) {
 		{"bad duration in env", nil, map[string]string{"BANKBOOK_CANCEL_WINDOW": "soon"}, ""},
 		{"short idempotency ttl", []string{"--idempotency-ttl", "1h"}, nil, ""},
 		{"stray argument", []string{"now"}, nil, ""},
+		{"zero cancel window", []string{"--cancel-window", "0s"}, nil, ""},
+		{"negative cancel window", []string{"--cancel-window", "-1s"}, nil, ""},
+		{"depositor names too short", []string{"--depositor-name-max", "3"}, nil, ""},
+		{"tiny duplicate window", []string{"--duplicate-window", "1ms"}, nil, ""},
+		{"no collection bank", []string{"--collect-bank", ""}, nil, ""},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
