@@ -126,5 +126,10 @@ func Events() *Codec {
 	c := NewCodec()
 	Register[OrderSubmitted](c, 1)
 	Register[OrderCancelled](c, 1)
+	Register[OrderCancelReserved](c, 1)
+	Register[OrderPaid](c, 1)
+	Register[OrderRefunded](c, 1)
+	Register[DepositRecorded](c, 1)
+	Register[WalletCredited](c, 1)
 	return c
 }

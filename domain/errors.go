@@ -68,6 +68,19 @@ var (
 	ErrOrderExists = &Error{Kind: KindConflict, Code: "order_exists", Message: "an order with this order_id already exists"}
 	// ErrWrongState is returned when the order's status forbids the command.
 	ErrWrongState = &Error{Kind: KindConflict, Code: "wrong_state", Message: "the order's status does not allow this command"}
+	// ErrNotDue is returned when a reserved cancellation cannot be finalised
+	// yet: the bank scan has not covered its cancel time.
+	ErrNotDue = &Error{Kind: KindConflict, Code: "not_due", Message: "the bank scan has not yet covered the cancellation time"}
+	// ErrAmountMismatch is returned when a deposit's amount differs from the
+	// open order its depositor name belongs to.
+	ErrAmountMismatch = &Error{Kind: KindRule, Code: "amount_mismatch", Message: "the deposit's amount differs from the order's"}
+	// ErrOrderGone is returned when a deposit names an order that no longer
+	// takes deposits (or never existed).
+	ErrOrderGone = &Error{Kind: KindRule, Code: "order_gone", Message: "the order no longer takes deposits"}
+	// ErrInsufficientFunds is returned for a withdrawal larger than the wallet's balance.
+	ErrInsufficientFunds = &Error{Kind: KindRule, Code: "insufficient_funds", Message: "the wallet's balance is lower than the amount"}
+	// ErrDepositNotFound is returned for a command on an unknown deposit.
+	ErrDepositNotFound = &Error{Kind: KindNotFound, Code: "deposit_not_found", Message: "deposit not found"}
 	// ErrDepositorNamesExhausted is returned when all 1000 suffixes of a
 	// buyer name are held by open orders.
 	ErrDepositorNamesExhausted = &Error{Kind: KindConflict, Code: "depositor_names_exhausted", Message: "every depositor name for this buyer name is in use by an open order"}

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -49,16 +50,61 @@ type OrderSubmitted struct {
 // EventType implements Event.
 func (OrderSubmitted) EventType() string { return "order.submitted" }
 
-// OrderCancelled records that an order was cancelled and released its
-// depositor name.
+// OrderCancelled records that an order was cancelled: at once (the buyer had
+// not paid), when a reserved cancellation became final, or after payment (the
+// paid amount is refunded in the same commit by OrderRefunded).
 type OrderCancelled struct {
 	OrderID     OrderID   `json:"order_id"`
 	Reason      string    `json:"reason,omitempty"`
 	CancelledAt time.Time `json:"cancelled_at"`
+	// AfterReservation is set when a reserved cancellation became final.
+	AfterReservation bool `json:"after_reservation,omitempty"`
 }
 
 // EventType implements Event.
 func (OrderCancelled) EventType() string { return "order.cancelled" }
+
+// OrderCancelReserved records "the buyer may already have transferred": the
+// order is cancelled for real at CancelAt, once the bank scan has covered it.
+// A deposit that arrives meanwhile is refunded to the buyer's wallet.
+type OrderCancelReserved struct {
+	OrderID    OrderID   `json:"order_id"`
+	Reason     string    `json:"reason,omitempty"`
+	CancelAt   time.Time `json:"cancel_at"`
+	ReservedAt time.Time `json:"reserved_at"`
+}
+
+// EventType implements Event.
+func (OrderCancelReserved) EventType() string { return "order.cancel_reserved" }
+
+// OrderPaid records that a deposit paid the order.
+type OrderPaid struct {
+	OrderID   OrderID   `json:"order_id"`
+	DepositID DepositID `json:"deposit_id"`
+	Amount    int64     `json:"amount"`
+	// FromAccount is the ledger account the money comes from: the bank
+	// account it arrived on, or suspense for an orphan assigned later.
+	FromAccount string    `json:"from_account"`
+	PaidAt      time.Time `json:"paid_at"`
+}
+
+// EventType implements Event.
+func (OrderPaid) EventType() string { return "order.paid" }
+
+// OrderRefunded records money for the order credited to the buyer's wallet:
+// a deposit that arrived for a cancelled, cancel-reserved or already paid
+// order (DepositID set), or the paid amount of an order cancelled after
+// payment (DepositID empty).
+type OrderRefunded struct {
+	OrderID    OrderID   `json:"order_id"`
+	BuyerID    UserID    `json:"buyer_id"`
+	DepositID  DepositID `json:"deposit_id,omitempty"`
+	Amount     int64     `json:"amount"`
+	RefundedAt time.Time `json:"refunded_at"`
+}
+
+// EventType implements Event.
+func (OrderRefunded) EventType() string { return "order.refunded" }
 
 // Order is the state of one order, rebuilt from its events.
 type Order struct {
@@ -71,6 +117,11 @@ type Order struct {
 	CancelWindow   time.Duration
 	Status         OrderStatus
 	CancelReason   string
+	CancelAt       time.Time // when a reserved cancellation becomes final
+	ClosedAt       time.Time // when the order left the open statuses
+	PaidAmount     int64
+	DepositIDs     []DepositID // deposits applied to the order: paid it or refunded
+	RefundedAmount int64
 	SubmittedAt    time.Time
 	UpdatedAt      time.Time
 	// Version counts the events applied; 0 means the order does not exist.
@@ -98,9 +149,26 @@ func (o Order) Apply(e Event) Order {
 			Version:        o.Version,
 		}
 	case OrderCancelled:
+		if o.Status != StatusCancelReserved || e.Reason != "" {
+			o.CancelReason = e.Reason
+		}
 		o.Status = StatusCancelled
+		o.ClosedAt, o.UpdatedAt = e.CancelledAt, e.CancelledAt
+	case OrderCancelReserved:
+		o.Status = StatusCancelReserved
 		o.CancelReason = e.Reason
-		o.UpdatedAt = e.CancelledAt
+		o.CancelAt, o.UpdatedAt = e.CancelAt, e.ReservedAt
+	case OrderPaid:
+		o.Status = StatusPaid
+		o.PaidAmount += e.Amount
+		o.DepositIDs = append(slices.Clip(o.DepositIDs), e.DepositID)
+		o.ClosedAt, o.UpdatedAt = e.PaidAt, e.PaidAt
+	case OrderRefunded:
+		o.RefundedAmount += e.Amount
+		if e.DepositID != "" {
+			o.DepositIDs = append(slices.Clip(o.DepositIDs), e.DepositID)
+		}
+		o.UpdatedAt = e.RefundedAt
 	}
 	o.Version++
 	return o
@@ -160,15 +228,21 @@ func ValidateReason(reason string) error {
 	return nil
 }
 
-// CancelOrder asks to cancel an order whose buyer has not transferred money
-// (the "deposited: no" branch of delayed cancellation).
+// CancelOrder asks to cancel an order. Deposited is the buyer's answer to
+// "have you already transferred the money?".
 type CancelOrder struct {
-	OrderID OrderID
-	Reason  string
-	Now     time.Time
+	OrderID   OrderID
+	Deposited bool
+	Reason    string
+	Now       time.Time
 }
 
-// DecideCancel decides an immediate cancellation.
+// DecideCancel decides a cancellation:
+//   - awaiting deposit, not deposited: cancelled now;
+//   - awaiting deposit, deposited: cancel-reserved until submitted_at + the
+//     cancel window (the scan window), when the money, if it came, has been seen;
+//   - paid: cancelled now and the paid amount refunded to the buyer's wallet;
+//   - anything else: wrong state.
 func DecideCancel(o Order, c CancelOrder) ([]Event, error) {
 	if !o.Exists() {
 		return nil, ErrOrderNotFound.With("", map[string]any{"order_id": string(c.OrderID)})
@@ -176,9 +250,91 @@ func DecideCancel(o Order, c CancelOrder) ([]Event, error) {
 	if err := ValidateReason(c.Reason); err != nil {
 		return nil, err
 	}
-	if o.Status != StatusAwaitingDeposit {
-		return nil, ErrWrongState.With("order is "+string(o.Status)+"; only an order awaiting deposit can be cancelled",
-			map[string]any{"order_id": string(o.ID), "status": string(o.Status)})
+	reason := strings.TrimSpace(c.Reason)
+	switch {
+	case o.Status == StatusAwaitingDeposit && !c.Deposited:
+		return []Event{OrderCancelled{OrderID: o.ID, Reason: reason, CancelledAt: c.Now}}, nil
+	case o.Status == StatusAwaitingDeposit:
+		return []Event{OrderCancelReserved{OrderID: o.ID, Reason: reason, CancelAt: o.SubmittedAt.Add(o.CancelWindow), ReservedAt: c.Now}}, nil
+	case o.Status == StatusPaid:
+		return []Event{
+			OrderCancelled{OrderID: o.ID, Reason: reason, CancelledAt: c.Now},
+			OrderRefunded{OrderID: o.ID, BuyerID: o.BuyerID, Amount: o.PaidAmount, RefundedAt: c.Now},
+		}, nil
 	}
-	return []Event{OrderCancelled{OrderID: o.ID, Reason: strings.TrimSpace(c.Reason), CancelledAt: c.Now}}, nil
+	return nil, ErrWrongState.With("order is "+string(o.Status)+"; it cannot be cancelled again",
+		map[string]any{"order_id": string(o.ID), "status": string(o.Status)})
+}
+
+// FinaliseCancel decides what a due cancellation timer does. The reserved
+// cancellation becomes final only once the bank scan is known complete up to
+// CancelAt (watermark); before that it returns ErrNotDue and the timer waits.
+// An order that is no longer cancel-reserved needs nothing (no events).
+func FinaliseCancel(o Order, watermark, now time.Time) ([]Event, error) {
+	if o.Status != StatusCancelReserved {
+		return nil, nil
+	}
+	if watermark.Before(o.CancelAt) {
+		return nil, ErrNotDue.With("the bank scan covers "+FormatTime(watermark)+", not yet "+FormatTime(o.CancelAt),
+			map[string]any{"order_id": string(o.ID), "cancel_at": FormatTime(o.CancelAt)})
+	}
+	return []Event{OrderCancelled{OrderID: o.ID, CancelledAt: now, AfterReservation: true}}, nil
+}
+
+// DepositOutcome is what a deposit did to the order it named.
+type DepositOutcome string
+
+// Deposit outcomes (API.md).
+const (
+	OutcomeMatched          DepositOutcome = "matched"
+	OutcomeRefundedToWallet DepositOutcome = "refunded_to_wallet"
+	OutcomeOrphaned         DepositOutcome = "orphaned"
+	OutcomeDuplicate        DepositOutcome = "duplicate"
+)
+
+// ApplyDeposit is a deposit whose depositor name belongs to the order.
+type ApplyDeposit struct {
+	DepositID DepositID
+	Amount    int64
+	// FromAccount is the ledger account the money is in (see OrderPaid).
+	FromAccount string
+	Now         time.Time
+	// NameGrace is how long a closed order keeps its depositor name: a
+	// deposit within it is refunded to the buyer's wallet.
+	NameGrace time.Duration
+}
+
+// DecideDeposit decides what a deposit under the order's depositor name does:
+//   - awaiting deposit, exact amount: pays the order (matched);
+//   - awaiting deposit, another amount: ErrAmountMismatch (the deposit is an orphan);
+//   - cancel-reserved, paid (a second payment), or closed within the name
+//     grace: refunded in full to the buyer's wallet;
+//   - closed longer than the grace: ErrOrderGone (an orphan).
+//
+// A deposit already applied to the order needs nothing (no events) and
+// reports the outcome it had.
+func DecideDeposit(o Order, d ApplyDeposit) ([]Event, DepositOutcome, error) {
+	if !o.Exists() {
+		return nil, "", ErrOrderGone
+	}
+	if slices.Contains(o.DepositIDs, d.DepositID) {
+		if o.Status == StatusPaid && o.DepositIDs[0] == d.DepositID {
+			return nil, OutcomeMatched, nil
+		}
+		return nil, OutcomeRefundedToWallet, nil
+	}
+	refund := []Event{OrderRefunded{OrderID: o.ID, BuyerID: o.BuyerID, DepositID: d.DepositID, Amount: d.Amount, RefundedAt: d.Now}}
+	switch o.Status {
+	case StatusAwaitingDeposit:
+		if d.Amount != o.Amount.Amount {
+			return nil, "", ErrAmountMismatch.With("", map[string]any{"order_id": string(o.ID), "expected": o.Amount.Amount, "amount": d.Amount})
+		}
+		return []Event{OrderPaid{OrderID: o.ID, DepositID: d.DepositID, Amount: d.Amount, FromAccount: d.FromAccount, PaidAt: d.Now}}, OutcomeMatched, nil
+	case StatusCancelReserved, StatusPaid:
+		return refund, OutcomeRefundedToWallet, nil
+	}
+	if d.Now.Sub(o.ClosedAt) <= d.NameGrace {
+		return refund, OutcomeRefundedToWallet, nil
+	}
+	return nil, "", ErrOrderGone.With("", map[string]any{"order_id": string(o.ID)})
 }

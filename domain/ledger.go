@@ -1,0 +1,50 @@
+package domain
+
+// Chart of accounts (DOMAIN.md §6). Amounts are minor units; balances are
+// debit-positive: an account's balance is its debits minus its credits, so
+// assets and expenses are positive, liabilities and revenue negative, and the
+// sum over all accounts is always 0.
+const (
+	AccountPayableOrders = "liabilities:payable:orders"
+	AccountSuspense      = "liabilities:suspense:unmatched"
+	AccountBankFees      = "expenses:bank-fees"
+)
+
+// AccountBank is the asset account of a bank account of the company.
+func AccountBank(number string) string { return "assets:bank:" + number }
+
+// AccountWallet is the liability account of a user's wallet.
+func AccountWallet(user UserID) string { return "liabilities:wallet:" + string(user) }
+
+// Posting moves Amount from Credit to Debit: one debit and one credit of the
+// same amount, so every posting sums to zero.
+type Posting struct {
+	Debit  string `json:"debit"`
+	Credit string `json:"credit"`
+	Amount int64  `json:"amount"`
+	Memo   string `json:"memo"`
+}
+
+// Postings returns the ledger postings of one event: a pure function, so
+// the ledger can be rebuilt from the log at any time. Each money movement
+// posts from exactly one event — the one that moves the money:
+//
+//	order.paid                    debit from_account (bank, or suspense)  credit liabilities:payable:orders
+//	wallet.credited               debit from_account                      credit liabilities:wallet:<user>
+//	deposit.recorded (orphaned)   debit assets:bank:<account>             credit liabilities:suspense:unmatched
+//
+// Other events post nothing (deposit.recorded with another outcome is
+// posted by the order or wallet event its command wrote).
+func Postings(e Event) []Posting {
+	switch e := e.(type) {
+	case OrderPaid:
+		return []Posting{{Debit: e.FromAccount, Credit: AccountPayableOrders, Amount: e.Amount, Memo: "order " + string(e.OrderID) + " paid by " + string(e.DepositID)}}
+	case WalletCredited:
+		return []Posting{{Debit: e.FromAccount, Credit: AccountWallet(e.UserID), Amount: e.Amount, Memo: e.Kind + " " + e.Ref}}
+	case DepositRecorded:
+		if e.Outcome == OutcomeOrphaned {
+			return []Posting{{Debit: AccountBank(e.AccountNumber), Credit: AccountSuspense, Amount: e.Amount, Memo: "orphan deposit " + string(e.DepositID) + " (" + string(e.Reason) + ")"}}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package domain
+
+import (
+	"maps"
+	"time"
+)
+
+// AggregateWallet is the aggregate type name of wallets (one per user).
+const AggregateWallet = "wallet"
+
+// Wallet credit kinds.
+const (
+	CreditDepositRefund = "deposit_refund" // a deposit for a cancelled or reserved order, or a second payment
+	CreditOrderRefund   = "order_refund"   // the paid amount of an order cancelled after payment
+)
+
+// WalletCredited records money credited to a user's wallet. Ref names what
+// it is for (a deposit or an order); a wallet is credited once per Ref.
+type WalletCredited struct {
+	UserID UserID `json:"user_id"`
+	Amount int64  `json:"amount"`
+	Kind   string `json:"kind"`
+	Ref    string `json:"ref"`
+	// FromAccount is the ledger account the money comes from.
+	FromAccount string    `json:"from_account"`
+	CreditedAt  time.Time `json:"credited_at"`
+}
+
+// EventType implements Event.
+func (WalletCredited) EventType() string { return "wallet.credited" }
+
+// Wallet is the state of one user's wallet.
+type Wallet struct {
+	UserID  UserID
+	Balance int64
+	refs    map[string]bool // credits applied, by Ref
+	Version int
+}
+
+// Apply returns the state after e. The refs map is copied, never shared
+// with the previous state.
+func (w Wallet) Apply(e Event) Wallet {
+	if e, ok := e.(WalletCredited); ok {
+		w.UserID = e.UserID
+		w.Balance += e.Amount
+		w.refs = maps.Clone(w.refs)
+		if w.refs == nil {
+			w.refs = map[string]bool{}
+		}
+		w.refs[e.Ref] = true
+	}
+	w.Version++
+	return w
+}
+
+// Credited reports whether the wallet has a credit for ref.
+func (w Wallet) Credited(ref string) bool { return w.refs[ref] }
+
+// CreditWallet asks to credit a wallet.
+type CreditWallet struct {
+	UserID      UserID
+	Amount      int64
+	Kind        string
+	Ref         string
+	FromAccount string
+	Now         time.Time
+}
+
+// DecideCredit credits the wallet unless it already has a credit for c.Ref.
+func DecideCredit(w Wallet, c CreditWallet) ([]Event, error) {
+	if c.Amount <= 0 || c.Amount > MaxAmount {
+		return nil, Invalid("amount", "must be between 1 and %d", MaxAmount)
+	}
+	if w.Credited(c.Ref) {
+		return nil, nil
+	}
+	return []Event{WalletCredited{UserID: c.UserID, Amount: c.Amount, Kind: c.Kind, Ref: c.Ref, FromAccount: c.FromAccount, CreditedAt: c.Now}}, nil
+}
