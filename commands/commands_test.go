@@ -15,12 +15,16 @@ import (
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/reservations"
+	"github.com/bankbook/bankbook/timers"
+	"github.com/bankbook/bankbook/watermarks"
 )
 
 type fixture struct {
 	h     *commands.Handler
 	es    *eventstore.Store
 	names *reservations.Store
+	deps  commands.Deps
+	marks *watermarks.Store
 }
 
 func newFixture(t *testing.T, namesNow func() time.Time) fixture {
@@ -37,13 +41,30 @@ func newFixture(t *testing.T, namesNow func() time.Time) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := commands.New(es, codec, names, commands.Config{
-		CollectAccount: domain.BankAccount{Bank: "KB", Number: "1", Holder: "bankbook"},
-	}, zerolog.Nop())
+	tm, err := timers.Open(ctx, js, timers.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{h: h, es: es, names: names}
+	marks, err := watermarks.Open(ctx, js, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fixture{es: es, names: names, marks: marks,
+		deps: commands.Deps{Events: es, Codec: codec, Names: names, Timers: tm, Watermarks: marks}}
+	f.h = f.handler(t, commands.Config{})
+	return f
+}
+
+// handler returns a new handler, as another engine instance would have, on
+// the fixture's stores.
+func (f fixture) handler(t *testing.T, cfg commands.Config) *commands.Handler {
+	t.Helper()
+	cfg.CollectAccount = domain.BankAccount{Bank: "KB", Number: "1", Holder: "bankbook"}
+	h, err := commands.New(f.deps, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 func (f fixture) commits(t *testing.T, id string) []eventstore.Commit {
@@ -201,12 +222,7 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 func TestStaleCachesAcrossInstances(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	other, err := commands.New(f.es, domain.Events(), f.names, commands.Config{
-		CollectAccount: domain.BankAccount{Bank: "KB", Number: "1", Holder: "bankbook"},
-	}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := f.handler(t, commands.Config{})
 	no := false
 	cancel := commands.CancelOrderRequest{OrderID: "shared", Deposited: &no}
 
@@ -255,12 +271,7 @@ func TestResumedSubmitWithoutEarlierEventsSubmits(t *testing.T) {
 func TestAttemptOnAnotherInstanceFindsTheFirstAttempt(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	other, err := commands.New(f.es, domain.Events(), f.names, commands.Config{
-		CollectAccount: domain.BankAccount{Bank: "KB", Number: "1", Holder: "bankbook"},
-	}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := f.handler(t, commands.Config{})
 	meta := commands.Meta{Command: "bankbook.cmd.order.submit", IdempotencyKey: "k-x"}
 	req := commands.SubmitOrderRequest{OrderID: "o-x", BuyerID: "u", BuyerName: "윤", Amount: 10}
 	first, err := f.h.SubmitOrder(ctx, meta, req)

@@ -22,6 +22,14 @@ type Config struct {
 	// ConflictRetries is how often a command reloads and decides again after
 	// a concurrent change. Default 8.
 	ConflictRetries int
+	// NameGrace is how long a closed (cancelled or paid) order keeps its
+	// depositor name: a deposit under it within the grace is refunded to the
+	// buyer's wallet instead of becoming an orphan, and no new order gets the
+	// name. 0 frees names at once (bankbook serve's default is 24h).
+	NameGrace time.Duration
+	// FinaliseRetry is how long a due cancellation waits for the bank scan
+	// before it looks again. Default 30s.
+	FinaliseRetry time.Duration
 	// OrphanReservationAge is how long a depositor-name reservation whose
 	// order never appeared is respected before another order may take the
 	// name (the submit that made it failed). Default 1m.
@@ -44,6 +52,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.ConflictRetries == 0 {
 		c.ConflictRetries = 8
+	}
+	if c.NameGrace < 0 {
+		c.NameGrace = 0
+	}
+	if c.FinaliseRetry == 0 {
+		c.FinaliseRetry = 30 * time.Second
 	}
 	if c.OrphanReservationAge == 0 {
 		c.OrphanReservationAge = time.Minute

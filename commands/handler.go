@@ -29,25 +29,55 @@ type Meta struct {
 	Actor          string
 }
 
+// Timers arms delayed work (timers.Timers).
+type Timers interface {
+	Arm(ctx context.Context, kind, id string, at time.Time, payload []byte) error
+}
+
+// Watermarks tells how far the bank's data is known complete, per account
+// (watermarks.Store).
+type Watermarks interface {
+	Watermark(ctx context.Context, account string) (time.Time, error)
+}
+
+// Deps are the stores a Handler works with.
+type Deps struct {
+	Events     *eventstore.Store
+	Codec      *domain.Codec
+	Names      *reservations.Store
+	Timers     Timers
+	Watermarks Watermarks
+}
+
 // Handler executes commands. It is safe for concurrent use.
 type Handler struct {
-	orders *repo[domain.Order]
-	es     *eventstore.Store
-	codec  *domain.Codec
-	names  *reservations.Store
-	cfg    Config
-	log    zerolog.Logger
+	orders   *repo[domain.Order]
+	deposits *repo[domain.Deposit]
+	wallets  *repo[domain.Wallet]
+	es       *eventstore.Store
+	codec    *domain.Codec
+	names    *reservations.Store
+	timers   Timers
+	marks    Watermarks
+	cfg      Config
+	log      zerolog.Logger
 }
 
 // New returns a Handler.
-func New(es *eventstore.Store, codec *domain.Codec, names *reservations.Store, cfg Config, log zerolog.Logger) (*Handler, error) {
+func New(d Deps, cfg Config, log zerolog.Logger) (*Handler, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("commands config: %w", err)
 	}
+	if d.Events == nil || d.Codec == nil || d.Names == nil || d.Timers == nil || d.Watermarks == nil {
+		return nil, errors.New("commands: every dependency is required")
+	}
 	return &Handler{
-		orders: newRepo(domain.AggregateOrder, domain.Order.Apply, cfg.CacheSize),
-		es:     es, codec: codec, names: names, cfg: cfg, log: log,
+		orders:   newRepo(domain.AggregateOrder, domain.Order.Apply, cfg.CacheSize),
+		deposits: newRepo(domain.AggregateDeposit, domain.Deposit.Apply, cfg.CacheSize),
+		wallets:  newRepo(domain.AggregateWallet, domain.Wallet.Apply, cfg.CacheSize),
+		es:       d.Events, codec: d.Codec, names: d.Names, timers: d.Timers, marks: d.Watermarks,
+		cfg: cfg, log: log,
 	}, nil
 }
 
@@ -126,7 +156,12 @@ type outcome[S any] struct {
 // Whenever execute reads, it looks for a commit that an earlier attempt of
 // the same command with the same idempotency key appended; if there is one,
 // that is the outcome (a resumed attempt reads the whole aggregate first).
-func execute[S any](ctx context.Context, h *Handler, meta Meta, r *repo[S], id string, decide func(S) ([]domain.Event, error)) (outcome[S], error) {
+//
+// A decision to append nothing (the command already took effect) is trusted
+// only on a state just read, like a refusal. prepare, if not nil, runs after a
+// decision to append and before the append (to arm a timer the events will
+// need, say); it may run more than once.
+func execute[S any](ctx context.Context, h *Handler, meta Meta, r *repo[S], id string, decide func(S) ([]domain.Event, error), prepare func([]domain.Event) error) (outcome[S], error) {
 	ref := eventstore.Ref{Type: r.typ, ID: id}
 	snap, _ := r.cache.get(id)
 	verified := false
@@ -149,14 +184,19 @@ func execute[S any](ctx context.Context, h *Handler, meta Meta, r *repo[S], id s
 	}
 	for attempt := 1; ; {
 		events, err := decide(snap.state)
-		if err != nil {
+		if err != nil || len(events) == 0 {
 			if verified {
-				return outcome[S]{}, err
+				return outcome[S]{state: snap.state, seq: snap.seq}, err
 			}
 			if prior, err := refresh(); err != nil || prior != nil {
 				return deref(prior), err
 			}
 			continue
+		}
+		if prepare != nil {
+			if err := prepare(events); err != nil {
+				return outcome[S]{}, err
+			}
 		}
 		envs, err := h.envelopes(meta, events)
 		if err != nil {

@@ -94,7 +94,7 @@ func (h *Handler) SubmitOrder(ctx context.Context, meta Meta, req SubmitOrderReq
 			CancelWindow:   h.cfg.CancelWindow,
 			Now:            h.cfg.Now().UTC().Truncate(time.Microsecond),
 		})
-	})
+	}, nil)
 	if err != nil {
 		return SubmitOrderReply{}, err
 	}
@@ -156,10 +156,17 @@ func (h *Handler) staleHolder(ctx context.Context, name string, holder reservati
 	if err != nil {
 		return false, err
 	}
-	if !o.Exists() {
+	switch {
+	case !o.Exists():
 		return h.cfg.Now().Sub(holder.ReservedAt) > h.cfg.OrphanReservationAge, nil
+	case domain.NormalizeName(o.DepositorName) != domain.NormalizeName(name):
+		return true, nil
+	case o.Status.Open():
+		return false, nil
 	}
-	return !o.Status.Open() || domain.NormalizeName(o.DepositorName) != domain.NormalizeName(name), nil
+	// Closed: the name stays reserved through the grace, so that a late
+	// deposit under it is refunded to this order's buyer.
+	return h.cfg.Now().Sub(o.ClosedAt) > h.cfg.NameGrace, nil
 }
 
 // CancelOrderRequest is the body of bankbook.cmd.order.cancel.
@@ -195,26 +202,75 @@ func (r CancelOrderRequest) Validate() error {
 	return domain.ValidateReason(r.Reason)
 }
 
-// CancelOrder cancels an order. With Deposited false the order is cancelled
-// at once and its depositor name released.
+// CancelOrder cancels an order. Deposited false cancels an unpaid order at
+// once. Deposited true reserves the cancellation: it becomes final at
+// submitted_at + the cancel window, once the bank scan has covered that time,
+// and a deposit that arrives meanwhile is refunded to the buyer's wallet. A
+// paid order is cancelled and its paid amount refunded to the wallet.
 func (h *Handler) CancelOrder(ctx context.Context, meta Meta, req CancelOrderRequest) (CancelOrderReply, error) {
 	if err := req.Validate(); err != nil {
 		return CancelOrderReply{}, err
 	}
-	if *req.Deposited {
-		return CancelOrderReply{}, ErrNotImplemented
-	}
+	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
 	out, err := execute(ctx, h, meta, h.orders, req.OrderID, func(o domain.Order) ([]domain.Event, error) {
-		return domain.DecideCancel(o, domain.CancelOrder{OrderID: domain.OrderID(req.OrderID), Reason: req.Reason, Now: h.cfg.Now().UTC().Truncate(time.Microsecond)})
+		return domain.DecideCancel(o, domain.CancelOrder{OrderID: domain.OrderID(req.OrderID), Deposited: *req.Deposited, Reason: req.Reason, Now: now})
+	}, func(events []domain.Event) error {
+		// The timer is armed before the reservation is stored, so every
+		// stored reservation has one (a timer without a reservation does nothing).
+		for _, e := range events {
+			if r, ok := e.(domain.OrderCancelReserved); ok {
+				return h.timers.Arm(ctx, TimerFinaliseCancel, string(r.OrderID), r.CancelAt, nil)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return CancelOrderReply{}, err
 	}
 	o := out.state
-	if err := h.names.Release(ctx, o.DepositorName, o.ID); err != nil {
-		// The reservation is taken over later by staleHolder; nothing is lost.
-		h.log.Warn().Err(err).Str("order_id", req.OrderID).Msg("release depositor name")
+	rep := CancelOrderReply{OrderID: string(o.ID), Status: o.Status, Seq: out.seq}
+	if o.Status == domain.StatusCancelReserved {
+		rep.CancelAt = domain.FormatTime(o.CancelAt)
 	}
-	h.log.Info().Str("order_id", req.OrderID).Str("correlation_id", meta.CorrelationID).Uint64("seq", uint64(out.seq)).Msg("order cancelled")
-	return CancelOrderReply{OrderID: string(o.ID), Status: o.Status, Seq: out.seq}, nil
+	for _, e := range out.events {
+		if r, ok := e.(domain.OrderRefunded); ok {
+			if err := h.creditWallet(ctx, meta, o.BuyerID, r.Amount, domain.CreditOrderRefund, "order:"+string(o.ID), domain.AccountPayableOrders); err != nil {
+				return CancelOrderReply{}, err
+			}
+			rep.Refund = &Refund{To: "wallet", Amount: r.Amount}
+		}
+	}
+	h.log.Info().Str("order_id", req.OrderID).Str("status", string(o.Status)).Str("correlation_id", meta.CorrelationID).Uint64("seq", uint64(out.seq)).Msg("order cancel")
+	return rep, nil
+}
+
+// TimerFinaliseCancel is the timer kind of reserved cancellations.
+const TimerFinaliseCancel = "order_cancel"
+
+// FinaliseCancel is what a due cancellation timer runs. It cancels a
+// cancel-reserved order once the bank scan is known complete up to its cancel
+// time; before that it returns how long to wait before looking again. An order
+// no longer cancel-reserved needs nothing. It is idempotent: timers fire at
+// least once.
+func (h *Handler) FinaliseCancel(ctx context.Context, orderID string) (time.Duration, error) {
+	wm, err := h.marks.Watermark(ctx, h.cfg.CollectAccount.Number)
+	if err != nil {
+		return 0, err
+	}
+	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
+	meta := Meta{Command: "timer." + TimerFinaliseCancel, CorrelationID: h.NewID(), Actor: "timer"}
+	out, err := execute(ctx, h, meta, h.orders, orderID, func(o domain.Order) ([]domain.Event, error) {
+		return domain.FinaliseCancel(o, wm, now)
+	}, nil)
+	if errors.Is(err, domain.ErrNotDue) {
+		h.log.Debug().Str("order_id", orderID).Time("watermark", wm).Msg("cancellation waits for the bank scan")
+		return h.cfg.FinaliseRetry, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(out.events) > 0 {
+		h.log.Info().Str("order_id", orderID).Uint64("seq", uint64(out.seq)).Str("correlation_id", meta.CorrelationID).Msg("reserved cancellation final")
+	}
+	return 0, nil
 }

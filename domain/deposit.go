@@ -29,6 +29,7 @@ const (
 	ReasonAmountMismatch OrphanReason = "amount_mismatch"
 	ReasonAmbiguous      OrphanReason = "ambiguous"
 	ReasonOrderGone      OrphanReason = "order_gone"
+	ReasonUnknownAccount OrphanReason = "unknown_account" // not the collection account
 )
 
 // DepositRecorded records a bank transaction, once, with what it did.

@@ -55,6 +55,18 @@ type Config struct {
 	CancelWindow Duration `json:"cancel_window"`
 	// DepositorNameMax is the longest depositor name handed out. Default 10.
 	DepositorNameMax int `json:"depositor_name_max"`
+	// NameGrace is how long a closed order keeps its depositor name, so that
+	// a late deposit under it is refunded to the buyer's wallet. Default 24h.
+	NameGrace Duration `json:"name_grace"`
+	// ScanInterval is how often the bank scanner polls. Default 5m.
+	ScanInterval Duration `json:"scan_interval"`
+	// FinaliseRetry is how long a due cancellation waits for the bank scan
+	// before it looks again. Default 30s.
+	FinaliseRetry Duration `json:"finalise_retry"`
+	// BankSim runs the simulated bank in-process and scans it.
+	BankSim bool `json:"bank_sim"`
+	// BankSimLag is the simulated bank's refresh lag. Default 2s.
+	BankSimLag Duration `json:"bank_sim_lag"`
 	// IdempotencyTTL is how long idempotency keys are kept. Default 168h.
 	IdempotencyTTL Duration `json:"idempotency_ttl"`
 	// CollectBank, CollectNumber and CollectHolder name the collection account.
@@ -75,6 +87,10 @@ func Defaults() Config {
 		LogLevel:         "info",
 		CancelWindow:     Duration(5 * time.Minute),
 		DepositorNameMax: 10,
+		NameGrace:        Duration(24 * time.Hour),
+		ScanInterval:     Duration(5 * time.Minute),
+		FinaliseRetry:    Duration(30 * time.Second),
+		BankSimLag:       Duration(2 * time.Second),
 		IdempotencyTTL:   Duration(7 * 24 * time.Hour),
 		CollectBank:      "KB국민은행",
 		CollectNumber:    "123401-04-567890",
@@ -111,6 +127,18 @@ func (c Config) Validate() error {
 	}
 	if time.Duration(c.CancelWindow) < time.Second {
 		errs = append(errs, errors.New("cancel-window must be at least 1s"))
+	}
+	if c.NameGrace < 0 {
+		errs = append(errs, errors.New("name-grace must not be negative"))
+	}
+	if time.Duration(c.ScanInterval) < 100*time.Millisecond {
+		errs = append(errs, errors.New("scan-interval must be at least 100ms"))
+	}
+	if time.Duration(c.FinaliseRetry) < 100*time.Millisecond {
+		errs = append(errs, errors.New("finalise-retry must be at least 100ms"))
+	}
+	if c.BankSimLag < 0 {
+		errs = append(errs, errors.New("bank-sim-lag must not be negative"))
 	}
 	if c.DepositorNameMax < 4 {
 		errs = append(errs, errors.New("depositor-name-max must be at least 4 (one character and three digits)"))

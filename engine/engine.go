@@ -27,6 +27,8 @@ import (
 	"github.com/bankbook/bankbook/projections"
 	"github.com/bankbook/bankbook/reservations"
 	"github.com/bankbook/bankbook/server"
+	"github.com/bankbook/bankbook/timers"
+	"github.com/bankbook/bankbook/watermarks"
 )
 
 // Engine is a running bankbook instance.
@@ -37,13 +39,25 @@ type Engine struct {
 	nc     *nats.Conn
 	Events *eventstore.Store
 	Models *projections.Store
-	Runner *projections.Runner
-	server *server.Server
+	Runner   *projections.Runner
+	Commands *commands.Handler
+	server   *server.Server
 
 	stopRunner context.CancelFunc
-	runnerDone chan struct{}
+	workers    sync.WaitGroup // background loops: projections, timers, scanner
 	stopOnce   sync.Once
 	stopErr    error
+}
+
+// background runs a long-lived part until ctx ends.
+func (e *Engine) background(ctx context.Context, name string, run func(context.Context) error) {
+	e.workers.Add(1)
+	go func() {
+		defer e.workers.Done()
+		if err := run(ctx); err != nil {
+			e.log.Error().Err(err).Str("part", name).Msg("stopped with an error")
+		}
+	}()
 }
 
 // Start starts an engine. On error, whatever was started is stopped again.
@@ -97,26 +111,41 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
-	cmds, err := commands.New(e.Events, codec, names, commands.Config{
+	tm, err := timers.Open(ctx, js, timers.Config{Replicas: cfg.Replicas, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	marks, err := watermarks.Open(ctx, js, "", cfg.Replicas)
+	if err != nil {
+		return nil, err
+	}
+	e.Commands, err = commands.New(commands.Deps{Events: e.Events, Codec: codec, Names: names, Timers: tm, Watermarks: marks}, commands.Config{
 		CollectAccount:   domain.BankAccount{Bank: cfg.CollectBank, Number: cfg.CollectNumber, Holder: cfg.CollectHolder},
 		CancelWindow:     time.Duration(cfg.CancelWindow),
 		DepositorNameMax: cfg.DepositorNameMax,
+		NameGrace:        time.Duration(cfg.NameGrace),
+		FinaliseRetry:    time.Duration(cfg.FinaliseRetry),
 	}, log)
 	if err != nil {
 		return nil, err
 	}
+	cmds := e.Commands
 	if e.Models, err = projections.Open(filepath.Join(cfg.DataDir, "readmodels.db"), codec); err != nil {
 		return nil, err
 	}
 	e.Runner = projections.NewRunner(e.Events, e.Models, log)
 	rctx, cancel := context.WithCancel(context.Background())
-	e.stopRunner, e.runnerDone = cancel, make(chan struct{})
-	go func() {
-		defer close(e.runnerDone)
-		if err := e.Runner.Run(rctx); err != nil {
-			log.Error().Err(err).Msg("projection runner stopped")
-		}
-	}()
+	e.stopRunner = cancel
+	e.background(rctx, "projection runner", e.Runner.Run)
+	e.background(rctx, "timers", func(ctx context.Context) error {
+		return tm.Run(ctx, func(ctx context.Context, d timers.Due) (time.Duration, error) {
+			if d.Kind != commands.TimerFinaliseCancel {
+				log.Error().Str("kind", d.Kind).Str("id", d.ID).Msg("timer of an unknown kind; dropped")
+				return 0, nil
+			}
+			return cmds.FinaliseCancel(ctx, d.ID)
+		})
+	})
 	e.server, err = server.New(server.Config{
 		Conn: e.nc, Commands: cmds, Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, Log: log,
@@ -151,7 +180,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 		}
 		if e.stopRunner != nil {
 			e.stopRunner()
-			<-e.runnerDone
+			e.workers.Wait()
 		}
 		if e.Models != nil {
 			errs = append(errs, e.Models.Close())

@@ -19,4 +19,6 @@ var (
 	// cancellation of an order that was never submitted. Nothing of the batch
 	// was applied.
 	ErrInconsistent = errors.New("projections: event does not fit the read model")
+	// ErrBadCursor is returned for a page cursor this store did not hand out.
+	ErrBadCursor = errors.New("projections: invalid cursor")
 )

@@ -31,6 +31,8 @@ type OrderView struct {
 	// Refunds lists money returned for the order; never nil.
 	Refunds      []Refund `json:"refunds"`
 	CancelReason string   `json:"cancel_reason,omitempty"`
+	// CancelAt is when a reserved cancellation becomes final.
+	CancelAt string `json:"cancel_at,omitempty"`
 	// SubmittedAt and UpdatedAt are event times in domain.TimeLayout.
 	SubmittedAt string `json:"submitted_at"`
 	UpdatedAt   string `json:"updated_at"`
@@ -93,20 +95,51 @@ func (orders) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev
 			Version: old.Version + 1,
 		})
 	case domain.OrderCancelled:
-		v, found, err := getOrder(b, string(ev.OrderID))
-		if err != nil {
-			return err
-		}
-		if !found {
-			return fmt.Errorf("%w: order %s cancelled but never submitted", ErrInconsistent, ev.OrderID)
-		}
-		v.Status = string(domain.StatusCancelled)
-		v.CancelReason = ev.Reason
-		v.UpdatedAt = domain.FormatTime(ev.CancelledAt)
-		v.Version++
-		return putOrder(b, v)
+		return updateOrder(b, ev.OrderID, func(v *OrderView) {
+			v.Status = string(domain.StatusCancelled)
+			if ev.Reason != "" || !ev.AfterReservation {
+				v.CancelReason = ev.Reason
+			}
+			v.UpdatedAt = domain.FormatTime(ev.CancelledAt)
+		})
+	case domain.OrderCancelReserved:
+		return updateOrder(b, ev.OrderID, func(v *OrderView) {
+			v.Status = string(domain.StatusCancelReserved)
+			v.CancelReason = ev.Reason
+			v.CancelAt = domain.FormatTime(ev.CancelAt)
+			v.UpdatedAt = domain.FormatTime(ev.ReservedAt)
+		})
+	case domain.OrderPaid:
+		return updateOrder(b, ev.OrderID, func(v *OrderView) {
+			v.Status = string(domain.StatusPaid)
+			v.PaidAmount += ev.Amount
+			v.DepositIDs = append(v.DepositIDs, string(ev.DepositID))
+			v.UpdatedAt = domain.FormatTime(ev.PaidAt)
+		})
+	case domain.OrderRefunded:
+		return updateOrder(b, ev.OrderID, func(v *OrderView) {
+			if ev.DepositID != "" {
+				v.DepositIDs = append(v.DepositIDs, string(ev.DepositID))
+			}
+			v.Refunds = append(v.Refunds, Refund{To: "wallet", Amount: ev.Amount, At: domain.FormatTime(ev.RefundedAt)})
+			v.UpdatedAt = domain.FormatTime(ev.RefundedAt)
+		})
 	}
 	return nil
+}
+
+// updateOrder changes the view of an order that must exist and counts the event.
+func updateOrder(b *bbolt.Bucket, id domain.OrderID, change func(*OrderView)) error {
+	v, found, err := getOrder(b, string(id))
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%w: event for order %s, which was never submitted", ErrInconsistent, id)
+	}
+	change(&v)
+	v.Version++
+	return putOrder(b, v)
 }
 
 func getOrder(b *bbolt.Bucket, id string) (OrderView, bool, error) {

@@ -43,6 +43,9 @@ func (e *TakenError) Error() string {
 // ErrTaken matches every *TakenError.
 var ErrTaken = errors.New("depositor name taken")
 
+// ErrFree is returned by Holder for a name nobody holds.
+var ErrFree = errors.New("depositor name not reserved")
+
 // Is makes errors.Is(err, ErrTaken) true.
 func (e *TakenError) Is(target error) bool { return target == ErrTaken }
 
@@ -107,7 +110,7 @@ func (s *Store) Reserve(ctx context.Context, name string, order domain.OrderID) 
 			return fmt.Errorf("reserve %q: %w", name, err)
 		}
 		h, rev, err := s.Holder(ctx, name)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
+		if errors.Is(err, ErrFree) {
 			continue // released in between
 		}
 		if err != nil {
@@ -144,11 +147,14 @@ func (s *Store) TakeOver(ctx context.Context, name string, order domain.OrderID,
 }
 
 // Holder returns the current holder of name and the entry's revision.
-// A free name returns an error matching jetstream.ErrKeyNotFound.
+// A free name returns ErrFree.
 func (s *Store) Holder(ctx context.Context, name string) (Holder, uint64, error) {
 	e, err := s.kv.Get(ctx, key(name))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Holder{}, 0, ErrFree
+	}
 	if err != nil {
-		return Holder{}, 0, err
+		return Holder{}, 0, fmt.Errorf("reservation %q: %w", name, err)
 	}
 	var h Holder
 	if err := json.Unmarshal(e.Value(), &h); err != nil {
@@ -161,7 +167,7 @@ func (s *Store) Holder(ctx context.Context, name string) (Holder, uint64, error)
 // another order holds, does nothing.
 func (s *Store) Release(ctx context.Context, name string, order domain.OrderID) error {
 	h, rev, err := s.Holder(ctx, name)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	if errors.Is(err, ErrFree) {
 		return nil
 	}
 	if err != nil {

@@ -64,8 +64,8 @@ func requireHolder(t *testing.T, s *reservations.Store, name string, order domai
 func requireFree(t *testing.T, s *reservations.Store, name string) {
 	t.Helper()
 	h, _, err := s.Holder(t.Context(), name)
-	if !errors.Is(err, jetstream.ErrKeyNotFound) {
-		t.Fatalf("Holder(%q) = %+v, %v; want ErrKeyNotFound", name, h, err)
+	if !errors.Is(err, reservations.ErrFree) {
+		t.Fatalf("Holder(%q) = %+v, %v; want ErrFree", name, h, err)
 	}
 }
 

@@ -134,16 +134,22 @@ func TestOrderSubmitGetCancel(t *testing.T) {
 	if ce := e.callErr(t, subjSubmit, map[string]any{"buyer_id": "u-2", "buyer_name": "이영희", "amount": 5, "order_id": "ord-42"}, nil); ce.Status != 409 || ce.Code != "order_exists" {
 		t.Fatalf("duplicate order_id: %+v", ce)
 	}
-	// deposited: true is refused honestly until delayed cancellation exists.
-	if ce := e.callErr(t, subjCancel, map[string]any{"order_id": "ord-42", "deposited": true}, nil); ce.Status != 501 || ce.Code != "not_implemented" {
-		t.Fatalf("cancel deposited: %+v", ce)
+	// deposited: true reserves the cancellation until the scan window ends.
+	var reserved commands.CancelOrderReply
+	e.call(t, subjCancel, map[string]any{"order_id": "ord-42", "deposited": true}, &reserved, nil)
+	submitted, _ := time.Parse(time.RFC3339Nano, sub.SubmittedAt)
+	if reserved.Status != "cancel_reserved" || reserved.CancelAt != domain.FormatTime(submitted.Add(300*time.Second)) {
+		t.Fatalf("cancel deposited: %+v, want cancel_reserved at submitted_at+300s", reserved)
 	}
 	e.call(t, subjGet, map[string]string{"order_id": "ord-42"}, &got, nil)
-	if got.Status != "awaiting_deposit" {
-		t.Fatalf("a refused cancel changed the order: %+v", got)
+	if got.Status != "cancel_reserved" || got.CancelAt != reserved.CancelAt {
+		t.Fatalf("reserved order: %+v", got)
 	}
-	if after := e.lastSeq(t); after != before+1 {
-		t.Fatalf("refused commands wrote: last seq %d → %d, want only the one submit", before, after)
+	if ce := e.callErr(t, subjCancel, map[string]any{"order_id": "ord-42", "deposited": false}, nil); ce.Status != 409 || ce.Code != "wrong_state" {
+		t.Fatalf("cancel of a reserved order: %+v", ce)
+	}
+	if after := e.lastSeq(t); after != before+2 {
+		t.Fatalf("refused commands wrote: last seq %d → %d, want only the submit and the reservation", before, after)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/idempotency"
+	"github.com/bankbook/bankbook/projections"
 )
 
 // apiError is the error body of API.md:
@@ -55,8 +56,8 @@ func toAPIError(err error) *apiError {
 		return &apiError{status: kindStatus[de.Kind], Code: de.Code, Message: de.Message, Details: de.Details}
 	case errors.Is(err, commands.ErrContention):
 		return &apiError{status: 409, Code: "conflict", Message: "the aggregate is being changed concurrently; retry"}
-	case errors.Is(err, commands.ErrNotImplemented):
-		return &apiError{status: 501, Code: "not_implemented", Message: "cancelling an order whose buyer has already transferred the money (deposited: true) is not available in this version"}
+	case errors.Is(err, projections.ErrBadCursor):
+		return badRequest("invalid_input", "cursor: not a cursor this query handed out", map[string]any{"field": "cursor"})
 	case errors.Is(err, idempotency.ErrInProgress):
 		return &apiError{status: 409, Code: "in_progress", Message: "a request with this Idempotency-Key is still executing; retry later"}
 	case errors.Is(err, idempotency.ErrKeyReused):

@@ -24,7 +24,6 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", domain.ErrOrderNotFound), 404, "order_not_found"},
 		{domain.ErrWrongState, 409, "wrong_state"},
 		{commands.ErrContention, 409, "conflict"},
-		{commands.ErrNotImplemented, 501, "not_implemented"},
 		{idempotency.ErrInProgress, 409, "in_progress"},
 		{idempotency.ErrKeyReused, 422, "idempotency_key_reused"},
 		{fmt.Errorf("append order/x: %w: no response", eventstore.ErrUnavailable), 503, "unavailable"},

@@ -58,7 +58,7 @@ func distinctNames(t *testing.T, replies []commands.SubmitOrderReply) {
 }
 
 func TestDepositorNamesExhaustAndFree(t *testing.T) {
-	e := startEngine(t)
+	e := startEngine(t, func(c *engine.Config) { c.NameGrace = 0 })
 	replies := submitMany(t, e.c, domain.DepositorSuffixes, 16, "이 서 연")
 	if t.Failed() {
 		return

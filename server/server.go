@@ -42,7 +42,9 @@ type Config struct {
 	Idempotency *idempotency.Store
 	ReadModels  *projections.Store
 	Runner      *projections.Runner
-	Log         zerolog.Logger
+	// BankSim, when set, serves bankbook.sim.bank.transfer.
+	BankSim BankSim
+	Log     zerolog.Logger
 	// MaxInFlight bounds the requests executing at once. Default 1024.
 	MaxInFlight int
 	// CommandTimeout bounds one command. Default 10s.
@@ -136,12 +138,21 @@ type reply struct {
 }
 
 func (s *Server) endpoints() []endpoint {
-	return []endpoint{
+	eps := []endpoint{
 		{"order_submit", "bankbook.cmd.order.submit", "command", s.submitOrder},
 		{"order_cancel", "bankbook.cmd.order.cancel", "command", s.cancelOrder},
 		{"order_get", "bankbook.q.order.get", "query", s.getOrder},
+		{"deposit_record", "bankbook.cmd.deposit.record", "command", s.recordDeposit},
+		{"deposit_orphans", "bankbook.q.deposit.orphans", "query", s.orphans},
+		{"wallet_get", "bankbook.q.wallet.get", "query", s.getWallet},
+		{"ledger_trial_balance", "bankbook.q.ledger.trial_balance", "query", s.trialBalance},
+		{"ledger_account", "bankbook.q.ledger.account", "query", s.ledgerAccount},
 		{"projection_status", "bankbook.q.projection.status", "query", s.projectionStatus},
 	}
+	if s.cfg.BankSim != nil {
+		eps = append(eps, endpoint{"sim_bank_transfer", "bankbook.sim.bank.transfer", "simulator", s.simTransfer})
+	}
+	return eps
 }
 
 // Start registers the micro service and its endpoints.
@@ -228,7 +239,7 @@ func (s *Server) respond(req *request, ep endpoint, st *endpointStats, rep reply
 	if rep.err != nil {
 		st.errors.Add(1)
 		st.lastError.Store(strconv.Itoa(rep.err.status) + " " + rep.err.Code)
-		if rep.err.status >= 500 && rep.err.status != 501 {
+		if rep.err.status >= 500 {
 			s.cfg.Log.Error().Str("subject", ep.subject).Str("code", rep.err.Code).Msg(rep.err.Message)
 		}
 		msg.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(rep.err.status))

@@ -1,0 +1,168 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/reservations"
+)
+
+// RecordDepositRequest is the body of bankbook.cmd.deposit.record: one bank
+// transaction as the bank reported it.
+type RecordDepositRequest struct {
+	BankTxnID     string    `json:"bank_txn_id"`
+	AccountNumber string    `json:"account_number"`
+	DepositorName string    `json:"depositor_name"`
+	Amount        int64     `json:"amount"`
+	DepositedAt   time.Time `json:"deposited_at"`
+}
+
+// Validate checks the request fields.
+func (r RecordDepositRequest) Validate() error {
+	switch {
+	case r.BankTxnID == "" || len(r.BankTxnID) > 128:
+		return domain.Invalid("bank_txn_id", "must be 1-128 characters")
+	case !printableASCII(r.BankTxnID):
+		return domain.Invalid("bank_txn_id", "must be printable ASCII")
+	case r.AccountNumber == "" || len(r.AccountNumber) > 64:
+		return domain.Invalid("account_number", "must be 1-64 characters")
+	case r.DepositedAt.IsZero():
+		return domain.Invalid("deposited_at", "is required")
+	}
+	if err := domain.ValidateBuyerName(r.DepositorName); err != nil {
+		return domain.Invalid("depositor_name", "%s", err.(*domain.Error).Message)
+	}
+	if _, err := domain.NewMoney(r.Amount, ""); err != nil {
+		return err
+	}
+	return nil
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// RecordDepositReply is the reply of bankbook.cmd.deposit.record.
+type RecordDepositReply struct {
+	DepositID string                `json:"deposit_id"`
+	Outcome   domain.DepositOutcome `json:"outcome"`
+	OrderID   string                `json:"order_id,omitempty"`
+	UserID    string                `json:"user_id,omitempty"`
+	Reason    domain.OrphanReason   `json:"reason,omitempty"`
+	Seq       eventstore.Seq        `json:"-"`
+}
+
+// RecordDeposit records a bank transaction exactly once and does what it
+// means: pays the open order its depositor name belongs to; refunds it to the
+// buyer's wallet if that order is cancel-reserved, already paid, or closed
+// within the name grace; otherwise records it as an orphan with the reason.
+//
+// The steps touch three aggregates — the order, the wallet, the deposit —
+// and each is idempotent on the deposit's ID, so a retry after a crash
+// between them (the scanner repeats every transaction until it is recorded)
+// completes what the first attempt began and never repeats it. The deposit
+// is written last: once it exists, the transaction has been accounted for.
+func (h *Handler) RecordDeposit(ctx context.Context, meta Meta, req RecordDepositRequest) (RecordDepositReply, error) {
+	if err := req.Validate(); err != nil {
+		return RecordDepositReply{}, err
+	}
+	id := domain.NewDepositID(req.AccountNumber, req.BankTxnID)
+	if d, err := h.deposits.current(ctx, h, string(id)); err != nil {
+		return RecordDepositReply{}, err
+	} else if d.Exists() {
+		return duplicateReply(d), nil
+	}
+	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
+	rec := domain.DepositRecorded{
+		DepositID: id, BankTxnID: req.BankTxnID, AccountNumber: req.AccountNumber, DepositorName: req.DepositorName,
+		Amount: req.Amount, DepositedAt: req.DepositedAt.UTC(), RecordedAt: now,
+	}
+	if err := h.matchDeposit(ctx, meta, &rec, now); err != nil {
+		return RecordDepositReply{}, err
+	}
+	out, err := execute(ctx, h, meta, h.deposits, string(id), func(d domain.Deposit) ([]domain.Event, error) {
+		return domain.DecideRecord(d, rec)
+	}, nil)
+	if err != nil {
+		return RecordDepositReply{}, err
+	}
+	if len(out.events) == 0 { // another instance recorded it meanwhile
+		return duplicateReply(out.state), nil
+	}
+	h.log.Info().Str("deposit_id", string(id)).Str("bank_txn_id", req.BankTxnID).Str("outcome", string(rec.Outcome)).
+		Str("order_id", string(rec.OrderID)).Str("reason", string(rec.Reason)).Uint64("seq", uint64(out.seq)).Msg("deposit recorded")
+	return RecordDepositReply{DepositID: string(id), Outcome: rec.Outcome, OrderID: string(rec.OrderID), UserID: string(rec.UserID), Reason: rec.Reason, Seq: out.seq}, nil
+}
+
+func duplicateReply(d domain.Deposit) RecordDepositReply {
+	return RecordDepositReply{DepositID: string(d.ID), Outcome: domain.OutcomeDuplicate, OrderID: string(d.OrderID), UserID: string(d.UserID), Reason: d.Reason}
+}
+
+// matchDeposit applies the deposit to the order its depositor name belongs
+// to (and to the buyer's wallet for a refund), and sets rec's outcome.
+func (h *Handler) matchDeposit(ctx context.Context, meta Meta, rec *domain.DepositRecorded, now time.Time) error {
+	orphan := func(reason domain.OrphanReason) error {
+		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, reason
+		return nil
+	}
+	if rec.AccountNumber != h.cfg.CollectAccount.Number {
+		return orphan(domain.ReasonUnknownAccount)
+	}
+	holder, _, err := h.names.Holder(ctx, rec.DepositorName)
+	if errors.Is(err, reservations.ErrFree) {
+		return orphan(domain.ReasonNoSuchName)
+	}
+	if err != nil {
+		return err
+	}
+	var outcome domain.DepositOutcome
+	out, err := execute(ctx, h, meta, h.orders, string(holder.OrderID), func(o domain.Order) ([]domain.Event, error) {
+		events, oc, err := domain.DecideDeposit(o, domain.ApplyDeposit{
+			DepositID: rec.DepositID, Amount: rec.Amount, FromAccount: domain.AccountBank(rec.AccountNumber), Now: now, NameGrace: h.cfg.NameGrace,
+		})
+		outcome = oc
+		return events, err
+	}, nil)
+	switch {
+	case errors.Is(err, domain.ErrAmountMismatch):
+		rec.OrderID = holder.OrderID
+		return orphan(domain.ReasonAmountMismatch)
+	case errors.Is(err, domain.ErrOrderGone):
+		rec.OrderID = holder.OrderID
+		return orphan(domain.ReasonOrderGone)
+	case err != nil:
+		return err
+	}
+	rec.Outcome, rec.OrderID = outcome, holder.OrderID
+	if outcome == domain.OutcomeRefundedToWallet {
+		rec.UserID = out.state.BuyerID
+		return h.creditWallet(ctx, meta, out.state.BuyerID, rec.Amount, domain.CreditDepositRefund, string(rec.DepositID), domain.AccountBank(rec.AccountNumber))
+	}
+	return nil
+}
+
+// creditWallet credits a wallet once per ref.
+func (h *Handler) creditWallet(ctx context.Context, meta Meta, user domain.UserID, amount int64, kind, ref, from string) error {
+	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
+	out, err := execute(ctx, h, meta, h.wallets, string(user), func(w domain.Wallet) ([]domain.Event, error) {
+		return domain.DecideCredit(w, domain.CreditWallet{UserID: user, Amount: amount, Kind: kind, Ref: ref, FromAccount: from, Now: now})
+	}, nil)
+	if err == nil && len(out.events) > 0 {
+		h.log.Info().Str("user_id", string(user)).Int64("amount", amount).Str("ref", ref).Uint64("seq", uint64(out.seq)).Msg("wallet credited")
+	}
+	return err
+}
+
+// Order returns the current state of an order (reads it if this instance
+// has not seen its latest commit).
+func (h *Handler) Order(ctx context.Context, id string) (domain.Order, error) {
+	return h.orders.current(ctx, h, id)
+}

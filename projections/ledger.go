@@ -1,0 +1,152 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// The ledger: domain.Postings of every event, as per-account balances
+// (debit-positive) and per-account entries.
+var (
+	bucketLedgerBalances = []byte("ledger_balances") // account → int64 balance (8 bytes, big-endian two's complement)
+	bucketLedgerEntries  = []byte("ledger_entries")  // account 0x00 seq(8) version(4) posting(2) → LedgerEntry JSON
+)
+
+// LedgerEntry is one side of a posting on one account.
+type LedgerEntry struct {
+	Seq    eventstore.Seq `json:"seq"`
+	At     string         `json:"at"`
+	Amount int64          `json:"amount"` // debit positive, credit negative
+	TxID   string         `json:"tx_id"`  // the posting: <event id>:<posting index>
+	Memo   string         `json:"memo"`
+}
+
+// AccountBalance is one line of the trial balance.
+type AccountBalance struct {
+	Account string `json:"account"`
+	Balance int64  `json:"balance"`
+}
+
+type ledgerBalances struct{}
+
+func (ledgerBalances) bucket() []byte { return bucketLedgerBalances }
+
+func (ledgerBalances) apply(tx *bbolt.Tx, c eventstore.Commit, e eventstore.Envelope, ev domain.Event) error {
+	bal := tx.Bucket(bucketLedgerBalances)
+	ent := tx.Bucket(bucketLedgerEntries)
+	for i, p := range domain.Postings(ev) {
+		if p.Amount <= 0 || p.Debit == "" || p.Credit == "" || p.Debit == p.Credit {
+			return fmt.Errorf("%w: event %s: posting %+v", ErrInconsistent, e.EventID, p)
+		}
+		for _, side := range []struct {
+			account string
+			amount  int64
+		}{{p.Debit, p.Amount}, {p.Credit, -p.Amount}} {
+			if err := addBalance(bal, side.account, side.amount); err != nil {
+				return err
+			}
+			entry, err := json.Marshal(LedgerEntry{
+				Seq: c.Seq, At: domain.FormatTime(e.OccurredAt), Amount: side.amount,
+				TxID: fmt.Sprintf("%s:%d", e.EventID, i), Memo: p.Memo,
+			})
+			if err != nil {
+				return err
+			}
+			if err := ent.Put(entryKey(side.account, c.Seq, e.Version, i), entry); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ledgerEntries owns the entries bucket; ledgerBalances writes both.
+type ledgerEntries struct{}
+
+func (ledgerEntries) bucket() []byte { return bucketLedgerEntries }
+
+func (ledgerEntries) apply(*bbolt.Tx, eventstore.Commit, eventstore.Envelope, domain.Event) error {
+	return nil
+}
+
+func addBalance(b *bbolt.Bucket, account string, delta int64) error {
+	var cur int64
+	if v := b.Get([]byte(account)); len(v) == 8 {
+		cur = int64(binary.BigEndian.Uint64(v))
+	}
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], uint64(cur+delta))
+	return b.Put([]byte(account), buf[:])
+}
+
+func entryKey(account string, seq eventstore.Seq, version, posting int) []byte {
+	k := make([]byte, 0, len(account)+1+14)
+	k = append(k, account...)
+	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, uint64(seq))
+	k = binary.BigEndian.AppendUint32(k, uint32(version))
+	return binary.BigEndian.AppendUint16(k, uint16(posting))
+}
+
+// TrialBalance returns every account's balance, their sum (0 unless there is
+// a bug) and the stream sequence they are as of, all from one read.
+func (s *Store) TrialBalance() ([]AccountBalance, int64, eventstore.Seq, error) {
+	accounts := []AccountBalance{}
+	var total int64
+	var asOf eventstore.Seq
+	err := s.view(func(tx *bbolt.Tx) error {
+		asOf = checkpoint(tx)
+		return tx.Bucket(bucketLedgerBalances).ForEach(func(k, v []byte) error {
+			bal := int64(binary.BigEndian.Uint64(v))
+			accounts = append(accounts, AccountBalance{Account: string(k), Balance: bal})
+			total += bal
+			return nil
+		})
+	})
+	return accounts, total, asOf, err
+}
+
+// Account returns an account's balance and up to limit entries, oldest
+// first, starting after cursor ("" for the first page). next is the cursor of
+// the following page, "" at the end.
+func (s *Store) Account(account string, limit int, cursor string) (balance int64, entries []LedgerEntry, next string, err error) {
+	entries = []LedgerEntry{}
+	after, err := hex.DecodeString(cursor)
+	if err != nil {
+		return 0, nil, "", fmt.Errorf("%w: cursor", ErrBadCursor)
+	}
+	err = s.view(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketLedgerBalances).Get([]byte(account)); len(v) == 8 {
+			balance = int64(binary.BigEndian.Uint64(v))
+		}
+		prefix := append([]byte(account), 0)
+		c := tx.Bucket(bucketLedgerEntries).Cursor()
+		k, v := c.Seek(append(prefix, after...))
+		if len(after) > 0 && bytes.Equal(k, append(prefix, after...)) {
+			k, v = c.Next()
+		}
+		var last []byte
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(entries) == limit {
+				next = hex.EncodeToString(last)
+				return nil
+			}
+			var e LedgerEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			entries = append(entries, e)
+			last = k[len(prefix):]
+		}
+		return nil
+	})
+	return balance, entries, next, err
+}

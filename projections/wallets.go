@@ -1,0 +1,74 @@
+package projections
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+var bucketWallets = []byte("wallets")
+
+// WalletView is a wallet as bankbook.q.wallet.get shows it.
+type WalletView struct {
+	UserID  string        `json:"user_id"`
+	Balance int64         `json:"balance"`
+	Entries []WalletEntry `json:"entries"`
+}
+
+// WalletEntry is one movement of a wallet.
+type WalletEntry struct {
+	At     string `json:"at"`
+	Amount int64  `json:"amount"` // positive: credit to the user
+	Kind   string `json:"kind"`
+	Ref    string `json:"ref"`
+}
+
+type wallets struct{}
+
+func (wallets) bucket() []byte { return bucketWallets }
+
+func (wallets) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+	e, ok := ev.(domain.WalletCredited)
+	if !ok {
+		return nil
+	}
+	b := tx.Bucket(bucketWallets)
+	v, _, err := getWallet(b, string(e.UserID))
+	if err != nil {
+		return err
+	}
+	v.Balance += e.Amount
+	v.Entries = append(v.Entries, WalletEntry{At: domain.FormatTime(e.CreditedAt), Amount: e.Amount, Kind: e.Kind, Ref: e.Ref})
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(e.UserID), raw)
+}
+
+func getWallet(b *bbolt.Bucket, user string) (WalletView, bool, error) {
+	v := WalletView{UserID: user, Entries: []WalletEntry{}}
+	raw := b.Get([]byte(user))
+	if raw == nil {
+		return v, false, nil
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, false, fmt.Errorf("wallet view %s: %w", user, err)
+	}
+	return v, true, nil
+}
+
+// Wallet returns a user's wallet; a user with no movements has an empty one.
+func (s *Store) Wallet(user string) (WalletView, error) {
+	var v WalletView
+	err := s.view(func(tx *bbolt.Tx) error {
+		var err error
+		v, _, err = getWallet(tx.Bucket(bucketWallets), user)
+		return err
+	})
+	return v, err
+}
