@@ -33,12 +33,12 @@ import (
 
 // Engine is a running bankbook instance.
 type Engine struct {
-	cfg    Config
-	log    zerolog.Logger
-	ns     *embedded.Server // nil with an external NATS
-	nc     *nats.Conn
-	Events *eventstore.Store
-	Models *projections.Store
+	cfg      Config
+	log      zerolog.Logger
+	ns       *embedded.Server // nil with an external NATS
+	nc       *nats.Conn
+	Events   *eventstore.Store
+	Models   *projections.Store
 	Runner   *projections.Runner
 	Commands *commands.Handler
 	server   *server.Server
