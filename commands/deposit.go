@@ -144,13 +144,15 @@ func (h *Handler) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depos
 	rec.Outcome, rec.OrderID = outcome, holder.OrderID
 	if outcome == domain.OutcomeRefundedToWallet {
 		rec.UserID = out.state.BuyerID
-		return h.creditWallet(ctx, meta, out.state.BuyerID, rec.Amount, domain.CreditDepositRefund, string(rec.DepositID), domain.AccountBank(rec.AccountNumber))
+		_, err := h.creditWallet(ctx, meta, out.state.BuyerID, rec.Amount, domain.CreditDepositRefund, string(rec.DepositID), domain.AccountBank(rec.AccountNumber))
+		return err
 	}
 	return nil
 }
 
-// creditWallet credits a wallet once per ref.
-func (h *Handler) creditWallet(ctx context.Context, meta Meta, user domain.UserID, amount int64, kind, ref, from string) error {
+// creditWallet credits a wallet once per ref and returns the sequence of
+// the wallet's commit.
+func (h *Handler) creditWallet(ctx context.Context, meta Meta, user domain.UserID, amount int64, kind, ref, from string) (eventstore.Seq, error) {
 	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
 	out, err := execute(ctx, h, meta, h.wallets, string(user), func(w domain.Wallet) ([]domain.Event, error) {
 		return domain.DecideCredit(w, domain.CreditWallet{UserID: user, Amount: amount, Kind: kind, Ref: ref, FromAccount: from, Now: now})
@@ -158,7 +160,7 @@ func (h *Handler) creditWallet(ctx context.Context, meta Meta, user domain.UserI
 	if err == nil && len(out.events) > 0 {
 		h.log.Info().Str("user_id", string(user)).Int64("amount", amount).Str("ref", ref).Uint64("seq", uint64(out.seq)).Msg("wallet credited")
 	}
-	return err
+	return out.seq, err
 }
 
 // Order returns the current state of an order (reads it if this instance

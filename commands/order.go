@@ -234,9 +234,11 @@ func (h *Handler) CancelOrder(ctx context.Context, meta Meta, req CancelOrderReq
 	}
 	for _, e := range out.events {
 		if r, ok := e.(domain.OrderRefunded); ok {
-			if err := h.creditWallet(ctx, meta, o.BuyerID, r.Amount, domain.CreditOrderRefund, "order:"+string(o.ID), domain.AccountPayableOrders); err != nil {
+			seq, err := h.creditWallet(ctx, meta, o.BuyerID, r.Amount, domain.CreditOrderRefund, "order:"+string(o.ID), domain.AccountPayableOrders)
+			if err != nil {
 				return CancelOrderReply{}, err
 			}
+			rep.Seq = max(rep.Seq, seq)
 			rep.Refund = &Refund{To: "wallet", Amount: r.Amount}
 		}
 	}

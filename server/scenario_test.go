@@ -1,0 +1,297 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/projections"
+	"github.com/bankbook/bankbook/server"
+	"github.com/bankbook/bankbook/watermarks"
+)
+
+const (
+	subjRecord  = "bankbook.cmd.deposit.record"
+	subjWallet  = "bankbook.q.wallet.get"
+	subjTrial   = "bankbook.q.ledger.trial_balance"
+	subjAccount = "bankbook.q.ledger.account"
+	subjOrphans = "bankbook.q.deposit.orphans"
+)
+
+// bank plays the bank feed: it records transactions the way the scanner does
+// and moves the scan watermark.
+type bank struct {
+	t     *testing.T
+	e     *testEngine
+	marks *watermarks.Store
+	n     int
+}
+
+func newBank(t *testing.T, e *testEngine) *bank {
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks, err := watermarks.Open(context.Background(), js, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bank{t: t, e: e, marks: marks}
+}
+
+// deposit records a transfer under name for amount on the collection account.
+func (b *bank) deposit(name string, amount int64) commands.RecordDepositReply {
+	b.t.Helper()
+	b.n++
+	var rep commands.RecordDepositReply
+	b.e.call(b.t, subjRecord, commands.RecordDepositRequest{
+		BankTxnID: fmt.Sprintf("TXN-%04d", b.n), AccountNumber: b.e.cfg.CollectNumber,
+		DepositorName: name, Amount: amount, DepositedAt: time.Now().UTC(),
+	}, &rep, nil)
+	return rep
+}
+
+// scanned says the bank's data is complete up to at.
+func (b *bank) scanned(at time.Time) {
+	b.t.Helper()
+	if err := b.marks.Advance(context.Background(), b.e.cfg.CollectNumber, at); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (e *testEngine) order(t *testing.T, id string) projections.OrderView {
+	t.Helper()
+	var v projections.OrderView
+	e.call(t, subjGet, map[string]string{"order_id": id}, &v, nil)
+	return v
+}
+
+func (e *testEngine) wallet(t *testing.T, user string) projections.WalletView {
+	t.Helper()
+	var w projections.WalletView
+	e.call(t, subjWallet, map[string]string{"user_id": user}, &w, nil)
+	return w
+}
+
+// balanced checks the trial balance and returns the balances by account.
+func (e *testEngine) balanced(t *testing.T) map[string]int64 {
+	t.Helper()
+	var tb server.TrialBalanceReply
+	e.call(t, subjTrial, struct{}{}, &tb, nil)
+	if tb.Total != 0 {
+		t.Fatalf("trial balance total %d at seq %d: %+v", tb.Total, tb.AsOfSeq, tb.Accounts)
+	}
+	out := map[string]int64{}
+	for _, a := range tb.Accounts {
+		out[a.Account] = a.Balance
+	}
+	return out
+}
+
+func (e *testEngine) submit(t *testing.T, buyer, name string, amount int64) commands.SubmitOrderReply {
+	t.Helper()
+	var rep commands.SubmitOrderReply
+	e.call(t, subjSubmit, map[string]any{"buyer_id": buyer, "buyer_name": name, "amount": amount}, &rep, nil)
+	return rep
+}
+
+func scenarioEngine(t *testing.T, mutate ...func(*engine.Config)) (*testEngine, *bank) {
+	e := startEngine(t, append([]func(*engine.Config){func(c *engine.Config) {
+		c.CancelWindow = engine.Duration(time.Second)
+		c.FinaliseRetry = engine.Duration(200 * time.Millisecond)
+	}}, mutate...)...)
+	return e, newBank(t, e)
+}
+
+func TestScenarioDepositPaysTheOrder(t *testing.T) {
+	e, bk := scenarioEngine(t)
+	o := e.submit(t, "u-1", "김민수", 39000)
+	rep := bk.deposit(o.DepositorName, 39000)
+	if rep.Outcome != "matched" || rep.OrderID != o.OrderID {
+		t.Fatalf("deposit: %+v", rep)
+	}
+	v := e.order(t, o.OrderID)
+	if v.Status != "paid" || v.PaidAmount != 39000 || len(v.DepositIDs) != 1 || v.DepositIDs[0] != rep.DepositID {
+		t.Fatalf("order after deposit: %+v", v)
+	}
+	bal := e.balanced(t)
+	if bal[domain.AccountBank(e.cfg.CollectNumber)] != 39000 || bal[domain.AccountPayableOrders] != -39000 {
+		t.Fatalf("ledger: %v", bal)
+	}
+	// The bank reports the transaction again in the next scan.
+	again := bk.e.callErr
+	_ = again
+	var dup commands.RecordDepositReply
+	e.call(t, subjRecord, commands.RecordDepositRequest{BankTxnID: "TXN-0001", AccountNumber: e.cfg.CollectNumber,
+		DepositorName: o.DepositorName, Amount: 39000, DepositedAt: time.Now().UTC()}, &dup, nil)
+	if dup.Outcome != "duplicate" || dup.DepositID != rep.DepositID || dup.OrderID != o.OrderID {
+		t.Fatalf("repeated transaction: %+v", dup)
+	}
+	if after := e.balanced(t); after[domain.AccountBank(e.cfg.CollectNumber)] != 39000 {
+		t.Fatalf("a repeated transaction posted again: %v", after)
+	}
+	// A name written with spaces, as people do, still matches.
+	o2 := e.submit(t, "u-2", "이영희", 5000)
+	spaced := string([]rune(o2.DepositorName)[:2]) + " " + string([]rune(o2.DepositorName)[2:])
+	if rep := bk.deposit(spaced, 5000); rep.Outcome != "matched" || rep.OrderID != o2.OrderID {
+		t.Fatalf("spaced name %q: %+v", spaced, rep)
+	}
+}
+
+func TestScenarioCancelNotDepositedIsImmediate(t *testing.T) {
+	e, _ := scenarioEngine(t)
+	o := e.submit(t, "u-1", "박서준", 12000)
+	var c commands.CancelOrderReply
+	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": false}, &c, nil)
+	if c.Status != "cancelled" || c.CancelAt != "" || e.order(t, o.OrderID).Status != "cancelled" {
+		t.Fatalf("cancel no: %+v", c)
+	}
+}
+
+// TestScenarioCancelBeforeScanRefundsToWallet is the case the delayed
+// cancellation exists for: the buyer transfers, cancels at once, and the
+// deposit arrives with the next scan.
+func TestScenarioCancelBeforeScanRefundsToWallet(t *testing.T) {
+	e, bk := scenarioEngine(t)
+	o := e.submit(t, "u-7", "최유진", 25000)
+	var c commands.CancelOrderReply
+	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": true, "reason": "옵션 추가"}, &c, nil)
+	if c.Status != "cancel_reserved" || c.CancelAt == "" {
+		t.Fatalf("cancel yes: %+v", c)
+	}
+	rep := bk.deposit(o.DepositorName, 25000) // the scan finds the transfer
+	if rep.Outcome != "refunded_to_wallet" || rep.OrderID != o.OrderID || rep.UserID != "u-7" {
+		t.Fatalf("deposit for a reserved order: %+v", rep)
+	}
+	if w := e.wallet(t, "u-7"); w.Balance != 25000 || len(w.Entries) != 1 || w.Entries[0].Ref != rep.DepositID {
+		t.Fatalf("wallet: %+v", w)
+	}
+	bk.scanned(time.Now().Add(time.Second)) // the scan covers cancel_at
+	testenv.Eventually(t, 10*time.Second, "cancellation final", func() bool { return e.order(t, o.OrderID).Status == "cancelled" })
+	v := e.order(t, o.OrderID)
+	if v.PaidAmount != 0 || len(v.Refunds) != 1 || v.Refunds[0].Amount != 25000 || v.CancelReason != "옵션 추가" {
+		t.Fatalf("order: %+v", v)
+	}
+	var orphans server.OrphansReply
+	e.call(t, subjOrphans, struct{}{}, &orphans, nil)
+	if len(orphans.Deposits) != 0 {
+		t.Fatalf("orphans: %+v", orphans.Deposits)
+	}
+	bal := e.balanced(t)
+	if bal[domain.AccountWallet("u-7")] != -25000 || bal[domain.AccountBank(e.cfg.CollectNumber)] != 25000 {
+		t.Fatalf("ledger: %v", bal)
+	}
+}
+
+// TestScenarioFinalisationWaitsForTheScan: the timer falls due but the bank's
+// data lags behind cancel_at, so the order stays reserved until a scan
+// covers it.
+func TestScenarioFinalisationWaitsForTheScan(t *testing.T) {
+	e, bk := scenarioEngine(t)
+	o := e.submit(t, "u-3", "정하늘", 8000)
+	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": true}, nil, nil)
+	bk.scanned(time.Now().Add(-time.Minute)) // scans lag behind
+	time.Sleep(2 * time.Second)              // past cancel_at: the timer has fired and re-armed
+	if st := e.order(t, o.OrderID).Status; st != "cancel_reserved" {
+		t.Fatalf("finalised before the scan covered cancel_at: %s", st)
+	}
+	bk.scanned(time.Now())
+	testenv.Eventually(t, 10*time.Second, "finalised after the scan", func() bool { return e.order(t, o.OrderID).Status == "cancelled" })
+}
+
+func TestScenarioLateDepositAfterCancel(t *testing.T) {
+	e, bk := scenarioEngine(t)
+	o := e.submit(t, "u-4", "한가람", 7000)
+	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": false}, nil, nil)
+	// Within the name grace: refunded to the wallet, not an orphan.
+	if rep := bk.deposit(o.DepositorName, 7000); rep.Outcome != "refunded_to_wallet" || rep.UserID != "u-4" {
+		t.Fatalf("late deposit: %+v", rep)
+	}
+	if w := e.wallet(t, "u-4"); w.Balance != 7000 {
+		t.Fatalf("wallet: %+v", w)
+	}
+	// A name in its grace is not handed to a new order.
+	for range 20 {
+		if n := e.submit(t, "u-5", "한가람", 1); n.DepositorName == o.DepositorName {
+			t.Fatalf("name %q reused during its grace", n.DepositorName)
+		}
+	}
+	e.balanced(t)
+}
+
+func TestScenarioLateDepositAfterTheGraceIsAnOrphan(t *testing.T) {
+	e, bk := scenarioEngine(t, func(c *engine.Config) { c.NameGrace = engine.Duration(time.Millisecond) })
+	o := e.submit(t, "u-4", "한가람", 7000)
+	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": false}, nil, nil)
+	time.Sleep(10 * time.Millisecond)
+	if rep := bk.deposit(o.DepositorName, 7000); rep.Outcome != "orphaned" || rep.Reason != "order_gone" {
+		t.Fatalf("deposit after the grace: %+v", rep)
+	}
+}
+
+func TestScenarioOrphans(t *testing.T) {
+	e, bk := scenarioEngine(t)
+	o := e.submit(t, "u-6", "오세훈", 15000)
+	wrongName := bk.deposit("오세후"+o.DepositorName[len("오세훈"):], 15000)
+	wrongAmount := bk.deposit(o.DepositorName, 15001)
+	if wrongName.Outcome != "orphaned" || wrongName.Reason != "no_such_name" {
+		t.Fatalf("mistyped name: %+v", wrongName)
+	}
+	if wrongAmount.Outcome != "orphaned" || wrongAmount.Reason != "amount_mismatch" || wrongAmount.OrderID != o.OrderID {
+		t.Fatalf("wrong amount: %+v", wrongAmount)
+	}
+	if v := e.order(t, o.OrderID); v.Status != "awaiting_deposit" {
+		t.Fatalf("an orphan changed the order: %+v", v)
+	}
+	var orphans server.OrphansReply
+	e.call(t, subjOrphans, map[string]any{"limit": 1}, &orphans, nil)
+	if len(orphans.Deposits) != 1 || orphans.NextCursor == "" {
+		t.Fatalf("first page: %+v", orphans)
+	}
+	first := orphans.Deposits[0]
+	e.call(t, subjOrphans, map[string]any{"limit": 1, "cursor": orphans.NextCursor}, &orphans, nil)
+	if len(orphans.Deposits) != 1 || orphans.Deposits[0].DepositID == first.DepositID {
+		t.Fatalf("second page: %+v", orphans)
+	}
+	bal := e.balanced(t)
+	if bal[domain.AccountSuspense] != -30001 {
+		t.Fatalf("suspense: %v", bal)
+	}
+	var acct server.LedgerAccountReply
+	e.call(t, subjAccount, map[string]any{"account": domain.AccountSuspense}, &acct, nil)
+	if acct.Balance != -30001 || len(acct.Entries) != 2 {
+		t.Fatalf("suspense account: %+v", acct)
+	}
+}
+
+func TestScenarioCancelAfterPaymentRefunds(t *testing.T) {
+	e, bk := scenarioEngine(t)
+	o := e.submit(t, "u-8", "강다은", 9900)
+	bk.deposit(o.DepositorName, 9900)
+	var c commands.CancelOrderReply
+	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": false, "reason": "품절"}, &c, nil)
+	if c.Status != "cancelled" || c.Refund == nil || c.Refund.To != "wallet" || c.Refund.Amount != 9900 {
+		t.Fatalf("cancel a paid order: %+v", c)
+	}
+	if w := e.wallet(t, "u-8"); w.Balance != 9900 {
+		t.Fatalf("wallet: %+v", w)
+	}
+	bal := e.balanced(t)
+	if bal[domain.AccountPayableOrders] != 0 || bal[domain.AccountWallet("u-8")] != -9900 {
+		t.Fatalf("ledger: %v", bal)
+	}
+	// A second payment for a paid order is refunded too.
+	o2 := e.submit(t, "u-9", "윤지호", 3000)
+	bk.deposit(o2.DepositorName, 3000)
+	if rep := bk.deposit(o2.DepositorName, 3000); rep.Outcome != "refunded_to_wallet" {
+		t.Fatalf("second payment: %+v", rep)
+	}
+	e.balanced(t)
+}
