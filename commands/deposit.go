@@ -144,23 +144,49 @@ func (h *Handler) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depos
 	rec.Outcome, rec.OrderID = outcome, holder.OrderID
 	if outcome == domain.OutcomeRefundedToWallet {
 		rec.UserID = out.state.BuyerID
-		_, err := h.creditWallet(ctx, meta, out.state.BuyerID, rec.Amount, domain.CreditDepositRefund, string(rec.DepositID), domain.AccountBank(rec.AccountNumber))
+		// Settle the refund now (on a repeat, the order appended nothing:
+		// rebuild the refund from the deposit).
+		_, err := h.settleRefund(ctx, meta, domain.OrderRefunded{
+			OrderID: holder.OrderID, BuyerID: out.state.BuyerID, DepositID: rec.DepositID, Amount: rec.Amount,
+			FromAccount: domain.AccountBank(rec.AccountNumber), RefundedAt: now,
+		})
 		return err
 	}
 	return nil
 }
 
-// creditWallet credits a wallet once per ref and returns the sequence of
-// the wallet's commit.
-func (h *Handler) creditWallet(ctx context.Context, meta Meta, user domain.UserID, amount int64, kind, ref, from string) (eventstore.Seq, error) {
-	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
-	out, err := execute(ctx, h, meta, h.wallets, string(user), func(w domain.Wallet) ([]domain.Event, error) {
-		return domain.DecideCredit(w, domain.CreditWallet{UserID: user, Amount: amount, Kind: kind, Ref: ref, FromAccount: from, Now: now})
+// settleRefund credits the buyer's wallet with an order refund, once (the
+// credit is idempotent on the refund's ref), and returns the sequence of the
+// wallet's commit.
+func (h *Handler) settleRefund(ctx context.Context, meta Meta, r domain.OrderRefunded) (eventstore.Seq, error) {
+	credit := r.WalletCredit(h.cfg.Now().UTC().Truncate(time.Microsecond))
+	out, err := execute(ctx, h, meta, h.wallets, string(r.BuyerID), func(w domain.Wallet) ([]domain.Event, error) {
+		return domain.DecideCredit(w, credit)
 	}, nil)
 	if err == nil && len(out.events) > 0 {
-		h.log.Info().Str("user_id", string(user)).Int64("amount", amount).Str("ref", ref).Uint64("seq", uint64(out.seq)).Msg("wallet credited")
+		h.log.Info().Str("user_id", string(r.BuyerID)).Int64("amount", r.Amount).Str("ref", credit.Ref).Uint64("seq", uint64(out.seq)).Msg("wallet credited")
 	}
 	return out.seq, err
+}
+
+// ReactToOrder settles the refunds of an order commit. Commands settle them
+// as they go; this runs for every order commit through a reactor shared by
+// all instances, so that a refund is settled even when the command that
+// wrote it died before it could (the credit is idempotent).
+func (h *Handler) ReactToOrder(ctx context.Context, c eventstore.Commit) error {
+	for _, env := range c.Events {
+		ev, err := h.codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+		if err != nil {
+			return err
+		}
+		if r, ok := ev.(domain.OrderRefunded); ok {
+			meta := Meta{Command: "reactor.order_refund", CorrelationID: env.CorrelationID, CausationID: env.EventID, Actor: "reactor"}
+			if _, err := h.settleRefund(ctx, meta, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Order returns the current state of an order (reads it if this instance

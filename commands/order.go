@@ -234,7 +234,7 @@ func (h *Handler) CancelOrder(ctx context.Context, meta Meta, req CancelOrderReq
 	}
 	for _, e := range out.events {
 		if r, ok := e.(domain.OrderRefunded); ok {
-			seq, err := h.creditWallet(ctx, meta, o.BuyerID, r.Amount, domain.CreditOrderRefund, "order:"+string(o.ID), domain.AccountPayableOrders)
+			seq, err := h.settleRefund(ctx, meta, r)
 			if err != nil {
 				return CancelOrderReply{}, err
 			}

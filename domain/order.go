@@ -96,11 +96,24 @@ func (OrderPaid) EventType() string { return "order.paid" }
 // order (DepositID set), or the paid amount of an order cancelled after
 // payment (DepositID empty).
 type OrderRefunded struct {
-	OrderID    OrderID   `json:"order_id"`
-	BuyerID    UserID    `json:"buyer_id"`
-	DepositID  DepositID `json:"deposit_id,omitempty"`
-	Amount     int64     `json:"amount"`
-	RefundedAt time.Time `json:"refunded_at"`
+	OrderID   OrderID   `json:"order_id"`
+	BuyerID   UserID    `json:"buyer_id"`
+	DepositID DepositID `json:"deposit_id,omitempty"`
+	Amount    int64     `json:"amount"`
+	// FromAccount is the ledger account the refund is paid from: the bank
+	// account a refunded deposit arrived on, or orders payable.
+	FromAccount string    `json:"from_account"`
+	RefundedAt  time.Time `json:"refunded_at"`
+}
+
+// WalletCredit is the wallet credit that settles this refund: once per
+// deposit, or once per order for a paid amount.
+func (e OrderRefunded) WalletCredit(now time.Time) CreditWallet {
+	c := CreditWallet{UserID: e.BuyerID, Amount: e.Amount, Kind: CreditOrderRefund, Ref: "order:" + string(e.OrderID), FromAccount: e.FromAccount, Now: now}
+	if e.DepositID != "" {
+		c.Kind, c.Ref = CreditDepositRefund, string(e.DepositID)
+	}
+	return c
 }
 
 // EventType implements Event.
@@ -259,7 +272,7 @@ func DecideCancel(o Order, c CancelOrder) ([]Event, error) {
 	case o.Status == StatusPaid:
 		return []Event{
 			OrderCancelled{OrderID: o.ID, Reason: reason, CancelledAt: c.Now},
-			OrderRefunded{OrderID: o.ID, BuyerID: o.BuyerID, Amount: o.PaidAmount, RefundedAt: c.Now},
+			OrderRefunded{OrderID: o.ID, BuyerID: o.BuyerID, Amount: o.PaidAmount, FromAccount: AccountPayableOrders, RefundedAt: c.Now},
 		}, nil
 	}
 	return nil, ErrWrongState.With("order is "+string(o.Status)+"; it cannot be cancelled again",
@@ -323,7 +336,7 @@ func DecideDeposit(o Order, d ApplyDeposit) ([]Event, DepositOutcome, error) {
 		}
 		return nil, OutcomeRefundedToWallet, nil
 	}
-	refund := []Event{OrderRefunded{OrderID: o.ID, BuyerID: o.BuyerID, DepositID: d.DepositID, Amount: d.Amount, RefundedAt: d.Now}}
+	refund := []Event{OrderRefunded{OrderID: o.ID, BuyerID: o.BuyerID, DepositID: d.DepositID, Amount: d.Amount, FromAccount: d.FromAccount, RefundedAt: d.Now}}
 	switch o.Status {
 	case StatusAwaitingDeposit:
 		if d.Amount != o.Amount.Amount {

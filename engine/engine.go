@@ -137,6 +137,15 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	rctx, cancel := context.WithCancel(context.Background())
 	e.stopRunner = cancel
 	e.background(rctx, "projection runner", e.Runner.Run)
+	e.background(rctx, "order reactor", func(ctx context.Context) error {
+		return e.Events.React(ctx, eventstore.ReactOptions{
+			Durable: "react-orders",
+			Types:   []string{domain.AggregateOrder},
+			Log: func(err error, c eventstore.Commit) {
+				log.Warn().Err(err).Uint64("seq", uint64(c.Seq)).Str("order_id", c.AggregateID).Msg("order reactor: will retry")
+			},
+		}, cmds.ReactToOrder)
+	})
 	e.background(rctx, "timers", func(ctx context.Context) error {
 		return tm.Run(ctx, func(ctx context.Context, d timers.Due) (time.Duration, error) {
 			if d.Kind != commands.TimerFinaliseCancel {

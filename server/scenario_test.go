@@ -11,6 +11,7 @@ import (
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/projections"
 	"github.com/bankbook/bankbook/server"
@@ -126,8 +127,6 @@ func TestScenarioDepositPaysTheOrder(t *testing.T) {
 		t.Fatalf("ledger: %v", bal)
 	}
 	// The bank reports the transaction again in the next scan.
-	again := bk.e.callErr
-	_ = again
 	var dup commands.RecordDepositReply
 	e.call(t, subjRecord, commands.RecordDepositRequest{BankTxnID: "TXN-0001", AccountNumber: e.cfg.CollectNumber,
 		DepositorName: o.DepositorName, Amount: 39000, DepositedAt: time.Now().UTC()}, &dup, nil)
@@ -292,6 +291,49 @@ func TestScenarioCancelAfterPaymentRefunds(t *testing.T) {
 	bk.deposit(o2.DepositorName, 3000)
 	if rep := bk.deposit(o2.DepositorName, 3000); rep.Outcome != "refunded_to_wallet" {
 		t.Fatalf("second payment: %+v", rep)
+	}
+	e.balanced(t)
+}
+
+// TestReactorSettlesARefundWhoseCommandDied: a cancel of a paid order
+// appended its refund and died before crediting the wallet. The order
+// reactor, shared by every instance, credits it.
+func TestReactorSettlesARefundWhoseCommandDied(t *testing.T) {
+	e, bk := scenarioEngine(t)
+	o := e.submit(t, "u-r", "임하준", 4400)
+	bk.deposit(o.DepositorName, 4400)
+
+	// What the dying command appended: the cancellation and its refund.
+	ctx := context.Background()
+	ref := eventstore.Ref{Type: domain.AggregateOrder, ID: o.OrderID}
+	commits, err := e.Events.Load(ctx, ref, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec := domain.Events()
+	now := time.Now().UTC()
+	var envs []eventstore.Envelope
+	for i, ev := range []domain.Event{
+		domain.OrderCancelled{OrderID: domain.OrderID(o.OrderID), CancelledAt: now},
+		domain.OrderRefunded{OrderID: domain.OrderID(o.OrderID), BuyerID: "u-r", Amount: 4400, FromAccount: domain.AccountPayableOrders, RefundedAt: now},
+	} {
+		typ, v, data, err := codec.Encode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		envs = append(envs, eventstore.Envelope{EventID: fmt.Sprintf("dying-%d", i), EventType: typ, SchemaVersion: v, OccurredAt: now, Data: data})
+	}
+	version := 0
+	for _, c := range commits {
+		version += len(c.Events)
+	}
+	if _, err := e.Events.Append(ctx, ref, commits[len(commits)-1].Seq, version, "dying-commit", envs); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the reactor credited the wallet", func() bool { return e.wallet(t, "u-r").Balance == 4400 })
+	time.Sleep(300 * time.Millisecond) // a second delivery must not credit again
+	if w := e.wallet(t, "u-r"); w.Balance != 4400 || len(w.Entries) != 1 {
+		t.Fatalf("wallet: %+v", w)
 	}
 	e.balanced(t)
 }
