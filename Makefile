@@ -10,9 +10,9 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/bankbook
 
-## run: start the engine with an embedded JetStream server on 127.0.0.1:4222, data under ./data
+## run: start the engine (embedded JetStream on 127.0.0.1:4222, data under ./data) with the simulated bank, scanned every 2s
 run: build
-	./$(BIN) serve --data-dir ./data
+	./$(BIN) serve --data-dir ./data --bank-sim --scan-interval 2s --cancel-window 1m
 
 ## test: formatting, vet, staticcheck, then every test with the race detector
 test: lint unit

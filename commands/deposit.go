@@ -113,7 +113,7 @@ func (h *Handler) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depos
 		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, reason
 		return nil
 	}
-	if rec.AccountNumber != h.cfg.CollectAccount.Number {
+	if domain.NormalizeAccountNumber(rec.AccountNumber) != domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number) {
 		return orphan(domain.ReasonUnknownAccount)
 	}
 	holder, _, err := h.names.Holder(ctx, rec.DepositorName)

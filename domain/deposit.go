@@ -12,11 +12,11 @@ type DepositID string
 // AggregateDeposit is the aggregate type name of deposits.
 const AggregateDeposit = "deposit"
 
-// NewDepositID derives a deposit's ID from the account it arrived on and the
-// bank's transaction ID, so a transaction that scans report again and again
-// always names the same deposit.
+// NewDepositID derives a deposit's ID from the account it arrived on
+// (normalised) and the bank's transaction ID, so a transaction that scans
+// report again and again always names the same deposit.
 func NewDepositID(accountNumber, bankTxnID string) DepositID {
-	sum := sha256.Sum256([]byte(accountNumber + "\x00" + bankTxnID))
+	sum := sha256.Sum256([]byte(NormalizeAccountNumber(accountNumber) + "\x00" + bankTxnID))
 	return DepositID("dep_" + hex.EncodeToString(sum[:16]))
 }
 

@@ -1,5 +1,10 @@
 package domain
 
+import (
+	"strings"
+	"unicode"
+)
+
 // Chart of accounts (DOMAIN.md §6). Amounts are minor units; balances are
 // debit-positive: an account's balance is its debits minus its credits, so
 // assets and expenses are positive, liabilities and revenue negative, and the
@@ -11,7 +16,20 @@ const (
 )
 
 // AccountBank is the asset account of a bank account of the company.
-func AccountBank(number string) string { return "assets:bank:" + number }
+func AccountBank(number string) string { return "assets:bank:" + NormalizeAccountNumber(number) }
+
+// NormalizeAccountNumber is the form in which account numbers are compared:
+// white space and hyphens removed ("123-456 789" and "123456789" are the
+// same account), letters upper-cased. Banks and operators format the number
+// of one account differently.
+func NormalizeAccountNumber(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '-' || unicode.IsSpace(r) {
+			return -1
+		}
+		return unicode.ToUpper(r)
+	}, s)
+}
 
 // AccountWallet is the liability account of a user's wallet.
 func AccountWallet(user UserID) string { return "liabilities:wallet:" + string(user) }

@@ -61,10 +61,15 @@ type Config struct {
 	// ScanInterval is how often the bank scanner polls. Default 5m.
 	ScanInterval Duration `json:"scan_interval"`
 	// FinaliseRetry is how long a due cancellation waits for the bank scan
-	// before it looks again. Default 30s.
+	// before it looks again. Default 0: the scan interval (the next scan is
+	// what it waits for).
 	FinaliseRetry Duration `json:"finalise_retry"`
 	// BankSim runs the simulated bank in-process and scans it.
 	BankSim bool `json:"bank_sim"`
+	// BankURL and BankToken scan a real provider's account-scan API over
+	// HTTP (bankfeed.HTTPSource) instead.
+	BankURL   string `json:"bank_url"`
+	BankToken string `json:"bank_token"`
 	// BankSimLag is the simulated bank's refresh lag. Default 2s.
 	BankSimLag Duration `json:"bank_sim_lag"`
 	// IdempotencyTTL is how long idempotency keys are kept. Default 168h.
@@ -89,7 +94,6 @@ func Defaults() Config {
 		DepositorNameMax: 10,
 		NameGrace:        Duration(24 * time.Hour),
 		ScanInterval:     Duration(5 * time.Minute),
-		FinaliseRetry:    Duration(30 * time.Second),
 		BankSimLag:       Duration(2 * time.Second),
 		IdempotencyTTL:   Duration(7 * 24 * time.Hour),
 		CollectBank:      "KB국민은행",
@@ -134,8 +138,11 @@ func (c Config) Validate() error {
 	if time.Duration(c.ScanInterval) < 100*time.Millisecond {
 		errs = append(errs, errors.New("scan-interval must be at least 100ms"))
 	}
-	if time.Duration(c.FinaliseRetry) < 100*time.Millisecond {
-		errs = append(errs, errors.New("finalise-retry must be at least 100ms"))
+	if c.FinaliseRetry != 0 && time.Duration(c.FinaliseRetry) < 100*time.Millisecond {
+		errs = append(errs, errors.New("finalise-retry must be 0 (the scan interval) or at least 100ms"))
+	}
+	if c.BankSim && c.BankURL != "" {
+		errs = append(errs, errors.New("bank-sim and bank-url exclude each other"))
 	}
 	if c.BankSimLag < 0 {
 		errs = append(errs, errors.New("bank-sim-lag must not be negative"))

@@ -7,6 +7,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/embedded"
@@ -41,7 +43,9 @@ type Engine struct {
 	Models   *projections.Store
 	Runner   *projections.Runner
 	Commands *commands.Handler
-	server   *server.Server
+	// Sim is the simulated bank with --bank-sim.
+	Sim    *bankfeed.SimBank
+	server *server.Server
 
 	stopRunner context.CancelFunc
 	workers    sync.WaitGroup // background loops: projections, timers, scanner
@@ -124,7 +128,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		CancelWindow:     time.Duration(cfg.CancelWindow),
 		DepositorNameMax: cfg.DepositorNameMax,
 		NameGrace:        time.Duration(cfg.NameGrace),
-		FinaliseRetry:    time.Duration(cfg.FinaliseRetry),
+		FinaliseRetry:    cmp.Or(time.Duration(cfg.FinaliseRetry), time.Duration(cfg.ScanInterval)),
 	}, log)
 	if err != nil {
 		return nil, err
@@ -155,9 +159,27 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			return cmds.FinaliseCancel(ctx, d.ID)
 		})
 	})
+	source, err := e.bankSource(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if source != nil {
+		scanner := &bankfeed.Scanner{
+			Source: source, Account: cfg.CollectNumber, Recorder: recorder{cmds}, Watermarks: marks,
+			Interval: time.Duration(cfg.ScanInterval), Log: log,
+		}
+		if err := scanner.Validate(); err != nil {
+			return nil, err
+		}
+		e.background(rctx, "bank scanner", scanner.Run)
+	}
+	var sim server.BankSim
+	if e.Sim != nil {
+		sim = simTransfers{e.Sim}
+	}
 	e.server, err = server.New(server.Config{
 		Conn: e.nc, Commands: cmds, Events: e.Events, Idempotency: idem,
-		ReadModels: e.Models, Runner: e.Runner, Log: log,
+		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Log: log,
 	})
 	if err != nil {
 		return nil, err
@@ -168,6 +190,46 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}
 	log.Info().Str("service", server.ServiceName).Str("version", server.Version).Msg("bankbook is serving")
 	return e, nil
+}
+
+// bankSource returns the account-scan API the scanner polls, if any.
+func (e *Engine) bankSource(cfg Config) (bankfeed.Source, error) {
+	switch {
+	case cfg.BankSim:
+		bank, err := bankfeed.NewSimBank(bankfeed.SimOptions{Lag: time.Duration(cfg.BankSimLag)})
+		if err != nil {
+			return nil, err
+		}
+		e.Sim = bank
+		e.log.Info().Dur("lag", time.Duration(cfg.BankSimLag)).Dur("scan_interval", time.Duration(cfg.ScanInterval)).
+			Msg("simulated bank: transfer with 'bankbook bank-sim transfer' or bankbook.sim.bank.transfer")
+		return bank.Source(cfg.CollectNumber), nil
+	case cfg.BankURL != "":
+		src := &bankfeed.HTTPSource{URL: cfg.BankURL, Token: cfg.BankToken}
+		if err := src.Validate(); err != nil {
+			return nil, fmt.Errorf("bank-url: %w", err)
+		}
+		return src, nil
+	}
+	e.log.Info().Msg("no bank feed configured: deposits arrive through bankbook.cmd.deposit.record and 'bankbook deposit import'")
+	return nil, nil
+}
+
+// recorder records the scanner's transactions as deposits.
+type recorder struct{ h *commands.Handler }
+
+func (r recorder) Record(ctx context.Context, t bankfeed.Transaction) error {
+	_, err := r.h.RecordDeposit(ctx, commands.Meta{Command: "bankbook.cmd.deposit.record", CorrelationID: r.h.NewID(), Actor: "scanner"},
+		commands.RecordDepositRequest{BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt})
+	return err
+}
+
+// simTransfers serves bankbook.sim.bank.transfer from the simulated bank.
+type simTransfers struct{ bank *bankfeed.SimBank }
+
+func (s simTransfers) Transfer(name string, amount int64, account string) (string, time.Time, error) {
+	t, err := s.bank.Transfer(name, amount, account)
+	return t.BankTxnID, t.DepositedAt, err
 }
 
 // ClientURL is the URL clients connect to.

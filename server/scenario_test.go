@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -336,4 +337,21 @@ func TestReactorSettlesARefundWhoseCommandDied(t *testing.T) {
 		t.Fatalf("wallet: %+v", w)
 	}
 	e.balanced(t)
+}
+
+func TestScenarioAccountNumbersMatchHoweverWritten(t *testing.T) {
+	e, _ := scenarioEngine(t)
+	o := e.submit(t, "u-a", "백승호", 1234)
+	spaced := strings.ReplaceAll(e.cfg.CollectNumber, "-", " ")
+	req := commands.RecordDepositRequest{BankTxnID: "TX-ACCT", AccountNumber: spaced, DepositorName: o.DepositorName, Amount: 1234, DepositedAt: time.Now().UTC()}
+	var first, again commands.RecordDepositReply
+	e.call(t, subjRecord, req, &first, nil)
+	if first.Outcome != "matched" {
+		t.Fatalf("account %q: %+v", spaced, first)
+	}
+	req.AccountNumber = e.cfg.CollectNumber // the same transaction, formatted as configured
+	e.call(t, subjRecord, req, &again, nil)
+	if again.Outcome != "duplicate" || again.DepositID != first.DepositID {
+		t.Fatalf("same transaction, other formatting: %+v", again)
+	}
 }

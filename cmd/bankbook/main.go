@@ -26,6 +26,12 @@ usage:
   bankbook order submit [flags]           submit a smart bank-transfer order
   bankbook order cancel [flags]           cancel an order
   bankbook order get --order-id ID        show an order
+  bankbook deposit import FILE.csv        record a bank statement's transactions
+  bankbook deposit orphans                deposits that matched nothing
+  bankbook wallet get --user-id ID        a wallet's balance and movements
+  bankbook ledger trial-balance           every account's balance (sums to 0)
+  bankbook ledger account --account A     an account's entries
+  bankbook bank-sim transfer [flags]      transfer money into the simulated bank (serve --bank-sim)
   bankbook projections status [--hash]    read-model checkpoint, lag and content hash
   bankbook replay --out DIR               rebuild every read model from sequence 0 into DIR
 
@@ -65,6 +71,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "order":
 		return order(ctx, args[1:], stdout, stderr)
+	case "deposit":
+		return deposit(ctx, args[1:], stdout, stderr)
+	case "wallet", "ledger", "bank-sim":
+		return money(ctx, args[0], args[1:], stdout, stderr)
 	case "projections":
 		return projectionsCmd(ctx, args[1:], stdout, stderr)
 	case "replay":

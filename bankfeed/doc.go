@@ -1,0 +1,120 @@
+// Package bankfeed brings the deposits on a bank account into bankbook: the
+// "scan" step of smart bank transfer (domain brief §2).
+//
+// A Transaction is one credit on an account as the bank reports it, keyed by
+// the bank's own BankTxnID. A Source is an account-scan API; a Scanner polls a
+// Source, records every transaction exactly once through a Recorder and keeps
+// a per-account watermark. Three ways in are provided:
+//
+//   - HTTPSource polls a real provider over HTTP (wire contract below);
+//   - SimBank is an in-process simulated bank for demos and tests, and
+//     FakeProvider serves a SimBank over the same HTTP contract, with the
+//     misbehaviour of a real service (401, 429 with Retry-After, 503, hangs,
+//     lag, overlapping and repeated results);
+//   - ParseCSV imports a bank statement file (dialect below), for a manual
+//     import or a nightly reconciliation.
+//
+// The package does no storage of its own: the Recorder and the Watermarks are
+// small interfaces the engine implements over its event store.
+//
+// # Scanner guarantees
+//
+// The watermark of an account is an instant W such that every deposit on the
+// account made before W has been recorded. It only moves forward, and only to
+// a CompleteUpTo that a Source reported. One ScanOnce:
+//
+//  1. reads the watermark W (zero: nothing recorded yet);
+//  2. scans from W − Overlap (from the zero time when W is zero); the Source
+//     promises every transaction deposited in [since, CompleteUpTo) in the
+//     result, so together with the induction hypothesis every deposit before
+//     CompleteUpTo is recorded once step 5 is done. The Overlap (default
+//     10 minutes) is a safety margin for providers whose completeness claim is
+//     a little optimistic (late postings);
+//  3. drops transactions for other accounts (account numbers compared with
+//     NormalizeAccountNumber) and repeats of one BankTxnID within the result;
+//     two different transactions under one BankTxnID are an error
+//     (ErrConflictingDuplicate);
+//  4. validates every transaction: an invalid one ends the scan with an
+//     error rather than being skipped, because skipping it would let the
+//     watermark pass a deposit nobody recorded;
+//  5. records the transactions in DepositedAt order (ties by BankTxnID). The
+//     Recorder must be idempotent on BankTxnID, since overlapping scans hand
+//     it the same transaction many times;
+//  6. only when every Record succeeded, advances the watermark to
+//     CompleteUpTo if that is later than W. A CompleteUpTo later than the
+//     scanner's clock is clamped to it: a watermark in the future would hide
+//     the deposits made before it for good.
+//
+// Any failure leaves the watermark where it was, so the next scan repeats the
+// same ground; that is safe because Record is idempotent. The result is
+// at-least-once delivery to the Recorder and, through its idempotence,
+// exactly-once recording. Run calls ScanOnce immediately and then every
+// Interval (default 5 minutes), logs failures and retries at the next tick;
+// a reserved cancellation can wait for the watermark to pass its due time
+// (the coverage the domain asks for) rather than trusting the wall clock.
+//
+// # CSV statement dialect (ParseCSV)
+//
+//   - UTF-8; a leading byte-order mark (EF BB BF) is ignored. Line ends are
+//     LF or CRLF; blank lines are skipped.
+//   - Comma-separated, quoted as RFC 4180: a field containing a comma, a
+//     double quote or a line break is enclosed in double quotes, and a double
+//     quote inside it is doubled. A quoted field may span lines.
+//   - The first row is a header naming exactly the five columns
+//     bank_txn_id, account_number, depositor_name, amount, deposited_at, in
+//     any order. Names are matched case-insensitively after trimming white
+//     space. An unknown, missing or repeated column is an error (ErrBadHeader)
+//     naming it, and no row is read.
+//   - Every row has as many fields as the header. White space around a field
+//     is removed.
+//   - amount is a positive integer in minor units: ASCII digits only, no
+//     sign, thousands separator, decimal point or currency (12000, not
+//     12,000 or 12000.00).
+//   - deposited_at is RFC 3339 with a UTC offset ("Z" or ±hh:mm), with or
+//     without fractional seconds: 2024-05-01T09:30:00+09:00,
+//     2024-05-01T00:30:00.123456Z. It is returned in UTC.
+//   - Every field must pass Transaction.Validate.
+//   - A bank_txn_id may appear again only on an identical row (same values
+//     after trimming, times compared as instants); the repeat is dropped.
+//     Two different rows under one bank_txn_id are an error.
+//   - An input with no header row at all (empty, or only a BOM and blank
+//     lines) is ErrMissingHeader. A header with no rows is an empty
+//     statement: no transactions and no error (a day without deposits).
+//
+// Parsing is all or nothing: ParseCSV reads the whole file and, if anything is
+// wrong, returns no transactions and the errors.Join of one *LineError per
+// problem (every bad cell of every bad row) with the 1-based line number and
+// the column name.
+//
+// # HTTP wire contract (HTTPSource, FakeProvider)
+//
+// Request:
+//
+//	GET {URL}?since=2024-05-01T00:20:00.123456789Z
+//	Authorization: Bearer {Token}
+//	Accept: application/json
+//
+// since is RFC 3339 in UTC with up to nanoseconds; a query already in URL is
+// kept. A successful answer is 200 with a JSON body (ScanResponse):
+//
+//	{
+//	  "transactions": [
+//	    {"bank_txn_id": "T-20240501-0001", "account_number": "123-456-789",
+//	     "depositor_name": "김민수042", "amount": 35000,
+//	     "deposited_at": "2024-05-01T00:29:59.5Z"}
+//	  ],
+//	  "complete_up_to": "2024-05-01T00:30:00Z"
+//	}
+//
+// transactions holds every transaction deposited in [since, complete_up_to)
+// and possibly older ones and repeats, in any order. complete_up_to is
+// required: the provider's data is complete before that instant (typically the
+// time of its last refresh). Unknown fields are ignored. Any transaction that
+// fails Validate makes the whole answer ErrBadResponse: nothing is accepted.
+//
+// Errors: 401 or 403 is ErrUnauthorized; 408, 429 and 5xx are transient and
+// retried, honouring Retry-After (delay-seconds or an HTTP date) up to
+// MaxRetryAfter; any other status is permanent. Network errors and the
+// per-attempt Timeout are transient. After MaxAttempts transient failures the
+// Scan returns ErrGaveUp wrapping the last one.
+package bankfeed

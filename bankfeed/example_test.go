@@ -1,0 +1,74 @@
+package bankfeed_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bankbook/bankbook/bankfeed"
+)
+
+// mapRecorder records transactions in a map: idempotent on BankTxnID.
+type mapRecorder map[string]bankfeed.Transaction
+
+func (m mapRecorder) Record(_ context.Context, t bankfeed.Transaction) error {
+	m[t.BankTxnID] = t
+	return nil
+}
+
+// mapWatermarks keeps watermarks in a map; they never move backwards.
+type mapWatermarks map[string]time.Time
+
+func (m mapWatermarks) Watermark(_ context.Context, account string) (time.Time, error) {
+	return m[account], nil
+}
+
+func (m mapWatermarks) Advance(_ context.Context, account string, upTo time.Time) error {
+	if upTo.After(m[account]) {
+		m[account] = upTo
+	}
+	return nil
+}
+
+func ExampleScanner() {
+	now := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	bank, _ := bankfeed.NewSimBank(bankfeed.SimOptions{
+		Now:  func() time.Time { return now },
+		Lag:  time.Minute, // the provider refreshes once a minute
+		Seed: 1,
+	})
+	rec, marks := mapRecorder{}, mapWatermarks{}
+	s := &bankfeed.Scanner{Source: bank, Account: "123-456-789", Recorder: rec, Watermarks: marks}
+
+	_, _ = bank.Transfer("김민수042", 35000, "123-456-789")
+	now = now.Add(30 * time.Second)
+	st, _ := s.ScanOnce(context.Background()) // too early: the bank has not refreshed
+	fmt.Println(st.Seen, marks["123-456-789"].Format(time.TimeOnly))
+
+	now = now.Add(time.Minute)
+	st, _ = s.ScanOnce(context.Background())
+	fmt.Println(st.Seen, marks["123-456-789"].Format(time.TimeOnly))
+
+	st, _ = s.ScanOnce(context.Background()) // overlapping scan: seen again, recorded once
+	fmt.Println(st.Seen, len(rec))
+	// Output:
+	// 0 23:59:30
+	// 1 00:00:30
+	// 1 1
+}
+
+func ExampleParseCSV() {
+	statement := "deposited_at,amount,depositor_name,account_number,bank_txn_id\n" +
+		"2024-05-01T09:30:00+09:00,35000,김민수042,123-456-789,T-1\n" +
+		"2024-05-01T09:31:00+09:00,1.5,\"Kim, Minsu\",123-456-789,T-2\n" +
+		"2024-05-01T09:32:00+09:00,0,,123-456-789,T-3\n"
+	txns, err := bankfeed.ParseCSV(strings.NewReader(statement))
+	fmt.Println(len(txns))
+	fmt.Println(err)
+	// Output:
+	// 0
+	// line 3: amount: "1.5" is not an integer in minor units (digits only: no sign, separator or decimals)
+	// line 4: amount: must be greater than 0, got 0
+	// line 4: depositor_name: is required
+}

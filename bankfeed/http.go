@@ -1,0 +1,310 @@
+package bankfeed
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of HTTPSource.
+const (
+	DefaultHTTPTimeout       = 30 * time.Second
+	DefaultHTTPMaxAttempts   = 5
+	DefaultHTTPBaseBackoff   = 500 * time.Millisecond
+	DefaultHTTPMaxBackoff    = 30 * time.Second
+	DefaultHTTPMaxRetryAfter = 2 * time.Minute
+	// MaxResponseBytes bounds the body of a scan answer.
+	MaxResponseBytes = 64 << 20
+)
+
+// ScanResponse is the JSON body of a successful account-scan answer: the
+// wire contract of HTTPSource (see the package documentation).
+type ScanResponse struct {
+	Transactions []Transaction `json:"transactions"`
+	CompleteUpTo time.Time     `json:"complete_up_to"`
+}
+
+// HTTPSource is a Source that polls an account-scan provider over HTTP:
+// GET {URL}?since=<RFC 3339 UTC, nanoseconds> with Authorization: Bearer
+// <Token>, answered by a ScanResponse. Zero-valued fields take the defaults
+// above. A provider whose API differs gets a small translation service (or
+// a Source of its own) in front of this contract.
+//
+// Each attempt has its own Timeout. Network errors, timeouts, 408, 429 and
+// 5xx are retried with exponential backoff and full jitter, up to
+// MaxAttempts attempts; a Retry-After header (delay-seconds or HTTP date) on
+// a retried answer is honoured instead of the backoff. Any other status is a
+// permanent *StatusError, returned at once. A 200 whose body is malformed or
+// carries an invalid transaction is ErrBadResponse: nothing of it is
+// returned.
+type HTTPSource struct {
+	// URL is the scan endpoint, http or https. A query it carries (an
+	// account parameter, say) is kept.
+	URL string
+	// Token is sent as a bearer token. Required.
+	Token string
+	// Client sends the requests; nil means http.DefaultClient. Its own
+	// Timeout, if any, applies on top of Timeout.
+	Client *http.Client
+	// Timeout bounds each attempt, reading the body included.
+	Timeout time.Duration
+	// MaxAttempts is how many requests one Scan sends at most.
+	MaxAttempts int
+	// BaseBackoff and MaxBackoff shape the wait before retry n (n ≥ 1): a
+	// random duration in [0, min(MaxBackoff, BaseBackoff·2^(n−1))).
+	BaseBackoff, MaxBackoff time.Duration
+	// MaxRetryAfter is the longest Retry-After honoured. A provider asking
+	// for more ends the Scan with ErrGaveUp; the caller's next scan comes
+	// later anyway.
+	MaxRetryAfter time.Duration
+
+	// Test hooks; nil means the real thing.
+	sleep  func(ctx context.Context, d time.Duration) error
+	jitter func() float64 // in [0, 1)
+	now    func() time.Time
+}
+
+// Validate checks the configuration (after defaults).
+func (s *HTTPSource) Validate() error {
+	var errs []error
+	if s.URL == "" {
+		errs = append(errs, errors.New("url is required"))
+	} else if u, err := url.Parse(s.URL); err != nil {
+		errs = append(errs, fmt.Errorf("url: %w", err))
+	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("url %q must be an absolute http or https URL", s.URL))
+	}
+	if s.Token == "" {
+		errs = append(errs, errors.New("token is required"))
+	} else if strings.ContainsAny(s.Token, "\r\n") {
+		errs = append(errs, errors.New("token must be one line"))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"timeout", s.Timeout}, {"base backoff", s.BaseBackoff}, {"max backoff", s.MaxBackoff}, {"max retry-after", s.MaxRetryAfter}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", d.name, d.v))
+		}
+	}
+	if s.MaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("max attempts must not be negative, got %d", s.MaxAttempts))
+	}
+	if s.BaseBackoff > 0 && s.MaxBackoff > 0 && s.BaseBackoff > s.MaxBackoff {
+		errs = append(errs, fmt.Errorf("base backoff %v exceeds max backoff %v", s.BaseBackoff, s.MaxBackoff))
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns a copy with every zero field set to its default.
+func (s *HTTPSource) withDefaults() HTTPSource {
+	c := *s
+	if c.Client == nil {
+		c.Client = http.DefaultClient
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultHTTPTimeout
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultHTTPMaxAttempts
+	}
+	if c.BaseBackoff == 0 {
+		c.BaseBackoff = DefaultHTTPBaseBackoff
+		if c.MaxBackoff > 0 {
+			c.BaseBackoff = min(c.BaseBackoff, c.MaxBackoff)
+		}
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = max(DefaultHTTPMaxBackoff, c.BaseBackoff)
+	}
+	if c.MaxRetryAfter == 0 {
+		c.MaxRetryAfter = DefaultHTTPMaxRetryAfter
+	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	if c.jitter == nil {
+		c.jitter = rand.Float64
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c
+}
+
+// Scan implements Source.
+func (s *HTTPSource) Scan(ctx context.Context, since time.Time) (ScanResult, error) {
+	if err := s.Validate(); err != nil {
+		return ScanResult{}, fmt.Errorf("http source: %w", err)
+	}
+	c := s.withDefaults()
+	u, _ := url.Parse(c.URL) // checked by Validate
+	q := u.Query()
+	q.Set("since", since.UTC().Format(time.RFC3339Nano))
+	u.RawQuery = q.Encode()
+	endpoint := u.String()
+
+	var last error
+	for attempt := 1; ; attempt++ {
+		res, retryAfter, err := c.attempt(ctx, endpoint)
+		if err == nil {
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return ScanResult{}, fmt.Errorf("scan %s: %w", c.redacted(u), ctx.Err())
+		}
+		if !retryable(err) {
+			return ScanResult{}, fmt.Errorf("scan %s: %w", c.redacted(u), err)
+		}
+		last = err
+		if attempt >= c.MaxAttempts {
+			return ScanResult{}, fmt.Errorf("scan %s: %w after %d attempts: %w", c.redacted(u), ErrGaveUp, attempt, last)
+		}
+		wait := c.backoff(attempt)
+		if retryAfter >= 0 {
+			if retryAfter > c.MaxRetryAfter {
+				return ScanResult{}, fmt.Errorf("scan %s: %w: the provider asks to wait %v, more than %v: %w",
+					c.redacted(u), ErrGaveUp, retryAfter, c.MaxRetryAfter, last)
+			}
+			wait = retryAfter
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return ScanResult{}, fmt.Errorf("scan %s: %w (while waiting to retry after: %w)", c.redacted(u), err, last)
+		}
+	}
+}
+
+// redacted is the endpoint without its query, for error messages.
+func (s *HTTPSource) redacted(u *url.URL) string {
+	v := *u
+	v.RawQuery = ""
+	v.User = nil
+	return v.String()
+}
+
+// backoff is the full-jitter wait before retry number n (n ≥ 1).
+func (s *HTTPSource) backoff(n int) time.Duration {
+	ceiling := float64(s.BaseBackoff) * math.Pow(2, float64(n-1))
+	ceiling = math.Min(ceiling, float64(s.MaxBackoff))
+	return time.Duration(s.jitter() * ceiling)
+}
+
+// transientError marks an attempt's error as worth retrying.
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+func retryable(err error) bool {
+	var te *transientError
+	if errors.As(err, &te) {
+		return true
+	}
+	var se *StatusError
+	return errors.As(err, &se) && se.Temporary()
+}
+
+// attempt sends one request. retryAfter is the provider's Retry-After, or
+// −1 when it gave none.
+func (s *HTTPSource) attempt(ctx context.Context, endpoint string) (_ ScanResult, retryAfter time.Duration, _ error) {
+	actx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return ScanResult{}, -1, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		return ScanResult{}, -1, &transientError{fmt.Errorf("request: %w", err)}
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		se := &StatusError{StatusCode: resp.StatusCode, Body: strings.TrimSpace(string(body))}
+		retryAfter = -1
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), s.now()); ok && se.Temporary() {
+			se.RetryAfter, retryAfter = d, d
+		}
+		return ScanResult{}, retryAfter, se
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err != nil {
+		return ScanResult{}, -1, &transientError{fmt.Errorf("read response: %w", err)}
+	}
+	if len(body) > MaxResponseBytes {
+		return ScanResult{}, -1, fmt.Errorf("%w: body exceeds %d bytes", ErrBadResponse, MaxResponseBytes)
+	}
+	res, err := DecodeScanResponse(body)
+	return res, -1, err
+}
+
+// DecodeScanResponse parses and checks a ScanResponse body: complete_up_to
+// is required and every transaction must pass Validate. Unknown fields are
+// ignored. Any problem is ErrBadResponse, and nothing is returned.
+func DecodeScanResponse(body []byte) (ScanResult, error) {
+	var wire ScanResponse
+	if err := json.Unmarshal(body, &wire); err != nil {
+		return ScanResult{}, fmt.Errorf("%w: %v", ErrBadResponse, err)
+	}
+	if wire.CompleteUpTo.IsZero() {
+		return ScanResult{}, fmt.Errorf("%w: complete_up_to is missing", ErrBadResponse)
+	}
+	for i := range wire.Transactions {
+		t := &wire.Transactions[i]
+		if err := t.Validate(); err != nil {
+			return ScanResult{}, fmt.Errorf("%w: transaction %d (bank_txn_id %q): %w", ErrBadResponse, i, t.BankTxnID, err)
+		}
+		t.DepositedAt = t.DepositedAt.UTC()
+	}
+	return ScanResult{Transactions: wire.Transactions, CompleteUpTo: wire.CompleteUpTo.UTC()}, nil
+}
+
+// parseRetryAfter reads a Retry-After value: delay-seconds (a decimal
+// fraction is tolerated) or an HTTP date, relative to now. A date in the past
+// is a zero wait.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if math.IsNaN(secs) || secs < 0 {
+			return 0, false
+		}
+		if secs > float64(math.MaxInt64/int64(time.Second)) {
+			return time.Duration(math.MaxInt64), true
+		}
+		return time.Duration(secs * float64(time.Second)), true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(at.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// sleepCtx waits d, or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,249 @@
+package bankfeed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Defaults of Scanner.
+const (
+	DefaultScanInterval = 5 * time.Minute
+	DefaultScanOverlap  = 10 * time.Minute
+)
+
+// Recorder records one bank transaction. It must be idempotent on BankTxnID:
+// recording a transaction already recorded succeeds and changes nothing.
+type Recorder interface {
+	Record(ctx context.Context, t Transaction) error
+}
+
+// Watermarks stores, per account, the instant before which every deposit has
+// been recorded.
+type Watermarks interface {
+	// Watermark returns the account's watermark; zero when there is none.
+	Watermark(ctx context.Context, account string) (time.Time, error)
+	// Advance raises the account's watermark to upTo. It never moves a
+	// watermark backwards: an earlier upTo is a no-op.
+	Advance(ctx context.Context, account string, upTo time.Time) error
+}
+
+// Scanner ingests one account from a Source: each scan records every new
+// transaction through the Recorder and then advances the account's watermark.
+// See the package documentation for its guarantees.
+type Scanner struct {
+	// Source is the account-scan API. Required.
+	Source Source
+	// Account is the account number ingested; transactions for other
+	// accounts are dropped (compared with NormalizeAccountNumber). Required.
+	Account string
+	// Recorder records transactions. Required.
+	Recorder Recorder
+	// Watermarks stores the account's watermark. Required.
+	Watermarks Watermarks
+	// Interval is the time between scans in Run. 0 means DefaultScanInterval.
+	Interval time.Duration
+	// Overlap is how far before the watermark each scan starts, as a margin
+	// against a provider whose CompleteUpTo is optimistic. 0 means
+	// DefaultScanOverlap; a negative value means none.
+	Overlap time.Duration
+	// Now is the scanner's clock; nil means time.Now. A CompleteUpTo later
+	// than Now is clamped to Now before the watermark advances: no provider
+	// can vouch for deposits that have not happened yet, and a watermark
+	// pushed into the future by a bug or a fast clock would hide every
+	// deposit made before it for good.
+	Now func() time.Time
+	// Log receives one line per scan (debug when it went well, warn when it
+	// failed). The zero value logs nothing.
+	Log zerolog.Logger
+}
+
+// ScanStats describes one scan.
+type ScanStats struct {
+	// Seen is how many distinct transactions for the account the scan
+	// returned.
+	Seen int
+	// Recorded is how many of them were handed to the Recorder successfully
+	// (already-recorded ones included: the Recorder is idempotent).
+	Recorded int
+	// Repeats is how many rows of the result repeated a transaction already
+	// in it; OtherAccounts how many were for another account.
+	Repeats, OtherAccounts int
+	// CompleteUpTo is what the Source reported (before any clamping to
+	// Now).
+	CompleteUpTo time.Time
+	// Watermark is the account's watermark after the scan.
+	Watermark time.Time
+}
+
+// Validate checks the configuration.
+func (s *Scanner) Validate() error {
+	var errs []error
+	if s.Source == nil {
+		errs = append(errs, errors.New("source is required"))
+	}
+	if strings.TrimSpace(s.Account) == "" {
+		errs = append(errs, errors.New("account is required"))
+	}
+	if s.Recorder == nil {
+		errs = append(errs, errors.New("recorder is required"))
+	}
+	if s.Watermarks == nil {
+		errs = append(errs, errors.New("watermarks is required"))
+	}
+	if s.Interval < 0 {
+		errs = append(errs, fmt.Errorf("interval must not be negative, got %v", s.Interval))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Scanner) interval() time.Duration {
+	if s.Interval == 0 {
+		return DefaultScanInterval
+	}
+	return s.Interval
+}
+
+func (s *Scanner) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+func (s *Scanner) overlap() time.Duration {
+	switch {
+	case s.Overlap == 0:
+		return DefaultScanOverlap
+	case s.Overlap < 0:
+		return 0
+	}
+	return s.Overlap
+}
+
+// ScanOnce runs one scan: it reads the watermark wm, scans from wm−Overlap
+// (from the zero time when there is no watermark), drops transactions for
+// other accounts and repeats, validates every transaction, records them in
+// DepositedAt order, and only when all are recorded advances the watermark
+// to the result's CompleteUpTo (at most Now) if that is later than wm.
+//
+// Any error (reading the watermark, the scan, an invalid transaction, two
+// different transactions under one BankTxnID, a failed Record, advancing)
+// ends the scan and leaves the watermark where it was, so the next scan
+// covers the same ground again: an invalid transaction stops ingestion until
+// it is fixed at the provider rather than being skipped silently.
+func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
+	var st ScanStats
+	if err := s.Validate(); err != nil {
+		return st, fmt.Errorf("scanner: %w", err)
+	}
+	wm, err := s.Watermarks.Watermark(ctx, s.Account)
+	if err != nil {
+		return st, fmt.Errorf("read watermark of %s: %w", s.Account, err)
+	}
+	st.Watermark = wm
+	var since time.Time
+	if !wm.IsZero() {
+		since = wm.Add(-s.overlap())
+	}
+	res, err := s.Source.Scan(ctx, since)
+	if err != nil {
+		return st, fmt.Errorf("scan %s since %s: %w", s.Account, since.UTC().Format(time.RFC3339Nano), err)
+	}
+	st.CompleteUpTo = res.CompleteUpTo
+
+	account := NormalizeAccountNumber(s.Account)
+	byID := make(map[string]int, len(res.Transactions))
+	var txns []Transaction
+	for _, t := range res.Transactions {
+		// A transaction without an account number is not dropped: it
+		// fails validation below.
+		if n := NormalizeAccountNumber(t.AccountNumber); n != "" && n != account {
+			st.OtherAccounts++
+			continue
+		}
+		if i, ok := byID[t.BankTxnID]; ok {
+			if !txns[i].Equal(t) {
+				return st, fmt.Errorf("scan %s: %w: %q", s.Account, ErrConflictingDuplicate, t.BankTxnID)
+			}
+			st.Repeats++
+			continue
+		}
+		if err := t.Validate(); err != nil {
+			return st, fmt.Errorf("scan %s: bank_txn_id %q: %w", s.Account, t.BankTxnID, err)
+		}
+		byID[t.BankTxnID] = len(txns)
+		txns = append(txns, t)
+	}
+	st.Seen = len(txns)
+	slices.SortStableFunc(txns, func(a, b Transaction) int {
+		if c := a.DepositedAt.Compare(b.DepositedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.BankTxnID, b.BankTxnID)
+	})
+	for _, t := range txns {
+		if err := s.Recorder.Record(ctx, t); err != nil {
+			return st, fmt.Errorf("record bank_txn_id %q: %w", t.BankTxnID, err)
+		}
+		st.Recorded++
+	}
+	upTo := res.CompleteUpTo
+	if now := s.now(); upTo.After(now) {
+		s.Log.Warn().Str("account", s.Account).Time("complete_up_to", upTo).Time("now", now).
+			Msg("provider reports completeness in the future; watermark clamped to now")
+		upTo = now
+	}
+	if upTo.After(wm) {
+		if err := s.Watermarks.Advance(ctx, s.Account, upTo); err != nil {
+			return st, fmt.Errorf("advance watermark of %s: %w", s.Account, err)
+		}
+		st.Watermark = upTo
+	}
+	return st, nil
+}
+
+// Run calls ScanOnce at once and then every Interval until ctx ends, when it
+// returns nil. A failed scan is logged and retried at the next tick; scans
+// never overlap. Run returns an error only for an invalid configuration.
+func (s *Scanner) Run(ctx context.Context) error {
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("scanner: %w", err)
+	}
+	ticker := time.NewTicker(s.interval())
+	defer ticker.Stop()
+	for {
+		st, err := s.ScanOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.logScan(st, err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+func (s *Scanner) logScan(st ScanStats, err error) {
+	if err != nil {
+		s.Log.Warn().Err(err).Str("account", s.Account).Int("seen", st.Seen).Int("recorded", st.Recorded).
+			Msg("bank scan failed; retrying at the next tick")
+		return
+	}
+	ev := s.Log.Debug().Str("account", s.Account).Int("seen", st.Seen).Int("recorded", st.Recorded).
+		Int("repeats", st.Repeats).Int("other_accounts", st.OtherAccounts)
+	if !st.CompleteUpTo.IsZero() {
+		ev = ev.Time("complete_up_to", st.CompleteUpTo)
+	}
+	if !st.Watermark.IsZero() {
+		ev = ev.Time("watermark", st.Watermark)
+	}
+	ev.Msg("bank scan")
+}

@@ -1,0 +1,444 @@
+package bankfeed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// newScanner returns a Scanner of collect over src with in-memory storage.
+func newScanner(src Source) (*Scanner, *memRecorder, *memWatermarks) {
+	rec, wm := newRecorder(), newWatermarks()
+	return &Scanner{Source: src, Account: collect, Recorder: rec, Watermarks: wm}, rec, wm
+}
+
+func scanOnce(t *testing.T, s *Scanner) ScanStats {
+	t.Helper()
+	st, err := s.ScanOnce(context.Background())
+	if err != nil {
+		t.Fatalf("ScanOnce: %v", err)
+	}
+	return st
+}
+
+// TestScannerRecordsEachTransactionOnce drives a lagging, duplicating bank
+// with random transfers between overlapping scans and checks that every
+// deposit ends up recorded exactly once and the watermark is honest.
+func TestScannerRecordsEachTransactionOnce(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	clock := newClock()
+	bank := newBank(t, clock, SimOptions{Lag: 3 * time.Minute, DuplicateRate: 0.3, PageSize: 3, Seed: seed})
+	s, rec, wm := newScanner(bank)
+	s.Overlap = 2 * time.Minute
+
+	for range 40 {
+		for range rng.IntN(4) {
+			account := collect
+			if rng.IntN(4) == 0 {
+				account = "555-0000"
+			}
+			transfer(t, bank, "buyer"+strings.Repeat("x", rng.IntN(5)), 1+rng.Int64N(100000), account)
+			clock.Advance(time.Duration(rng.IntN(90)) * time.Second)
+		}
+		before := wm.get(collect)
+		st := scanOnce(t, s)
+		if want := clock.Now().Add(-3 * time.Minute); !st.CompleteUpTo.Equal(want) || !wm.get(collect).Equal(want) {
+			t.Fatalf("watermark %v, CompleteUpTo %v; want now−lag %v", wm.get(collect), st.CompleteUpTo, want)
+		}
+		if wm.get(collect).Before(before) {
+			t.Fatalf("watermark moved back from %v to %v", before, wm.get(collect))
+		}
+		// The watermark's promise: every deposit before it is recorded.
+		got := rec.recorded()
+		for _, x := range bank.Transactions() {
+			if x.AccountNumber == collect && x.DepositedAt.Before(wm.get(collect)) {
+				if _, ok := got[x.BankTxnID]; !ok {
+					t.Fatalf("%s deposited at %v is before the watermark %v but not recorded", x.BankTxnID, x.DepositedAt, wm.get(collect))
+				}
+			}
+		}
+	}
+	clock.Advance(time.Hour)
+	scanOnce(t, s)
+
+	var want []Transaction
+	for _, x := range bank.Transactions() {
+		if x.AccountNumber == collect {
+			want = append(want, x)
+		}
+	}
+	got := rec.recorded()
+	if len(got) != len(want) {
+		t.Fatalf("recorded %d distinct transactions, the bank has %d", len(got), len(want))
+	}
+	for _, x := range want {
+		if !got[x.BankTxnID].Equal(x) {
+			t.Errorf("recorded %+v, bank has %+v", got[x.BankTxnID], x)
+		}
+	}
+	if rec.calls <= len(want) && len(want) > 0 {
+		t.Logf("only %d Record calls for %d transactions: the scans did not overlap", rec.calls, len(want))
+	}
+}
+
+func TestScannerScanStart(t *testing.T) {
+	res := ScanResult{CompleteUpTo: t0.Add(time.Hour)}
+	for _, tc := range []struct {
+		name      string
+		overlap   time.Duration
+		watermark time.Time
+		want      time.Time
+	}{
+		{"no watermark: from the beginning", 0, time.Time{}, time.Time{}},
+		{"default overlap", 0, t0, t0.Add(-DefaultScanOverlap)},
+		{"own overlap", time.Minute, t0, t0.Add(-time.Minute)},
+		{"no overlap", -1, t0, t0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &scriptedSource{results: []ScanResult{res}}
+			s, _, wm := newScanner(src)
+			s.Overlap = tc.overlap
+			if !tc.watermark.IsZero() {
+				_ = wm.Advance(context.Background(), collect, tc.watermark)
+			}
+			scanOnce(t, s)
+			if !src.sinces[0].Equal(tc.want) {
+				t.Fatalf("since = %v, want %v", src.sinces[0], tc.want)
+			}
+		})
+	}
+}
+
+func TestScannerAdvancesOnlyAfterEveryRecord(t *testing.T) {
+	clock := newClock()
+	bank := newBank(t, clock, SimOptions{})
+	for i := range 3 {
+		transfer(t, bank, "A", int64(1000+i), collect)
+		clock.Advance(time.Second)
+	}
+	s, rec, wm := newScanner(bank)
+	rec.hook = func(Transaction) {
+		if !wm.get(collect).IsZero() {
+			t.Errorf("watermark advanced to %v while recording", wm.get(collect))
+		}
+	}
+	st := scanOnce(t, s)
+	if st.Seen != 3 || st.Recorded != 3 || !st.Watermark.Equal(clock.Now()) || !wm.get(collect).Equal(clock.Now()) {
+		t.Fatalf("stats %+v, watermark %v; want 3 recorded and the watermark at now", st, wm.get(collect))
+	}
+}
+
+func TestScannerFailedRecordLeavesWatermark(t *testing.T) {
+	clock := newClock()
+	bank := newBank(t, clock, SimOptions{})
+	for i := range 3 {
+		transfer(t, bank, "A", int64(1000+i), collect)
+		clock.Advance(time.Second)
+	}
+	s, rec, wm := newScanner(bank)
+	boom := errors.New("event store unavailable")
+	rec.failOn = func(call int, _ Transaction) error {
+		if call == 2 {
+			return boom
+		}
+		return nil
+	}
+	st, err := s.ScanOnce(context.Background())
+	if !errors.Is(err, boom) || st.Recorded != 1 {
+		t.Fatalf("ScanOnce = %+v, %v; want the Recorder's error after 1 record", st, err)
+	}
+	if !wm.get(collect).IsZero() || len(wm.advances) != 0 {
+		t.Fatalf("watermark %v after a failed record; want none", wm.get(collect))
+	}
+
+	// The next scan repeats the same ground and finishes the job.
+	st = scanOnce(t, s)
+	if st.Recorded != 3 || len(rec.recorded()) != 3 || !wm.get(collect).Equal(clock.Now()) {
+		t.Fatalf("second scan %+v, %d recorded, watermark %v", st, len(rec.recorded()), wm.get(collect))
+	}
+}
+
+func TestScannerErrorsLeaveWatermark(t *testing.T) {
+	valid := Transaction{BankTxnID: "T-1", AccountNumber: collect, DepositorName: "A", Amount: 1000, DepositedAt: t0}
+	changed := valid
+	changed.Amount = 2000
+	invalid := valid
+	invalid.BankTxnID, invalid.Amount = "T-2", 0
+	noAccount := valid
+	noAccount.BankTxnID, noAccount.AccountNumber = "T-3", ""
+	outage := errors.New("provider down")
+	later := t0.Add(time.Hour)
+	for _, tc := range []struct {
+		name    string
+		src     Source
+		advErr  error
+		is      error
+		records int
+	}{
+		{"source error", &scriptedSource{errs: []error{outage}}, nil, outage, 0},
+		{"invalid transaction", &scriptedSource{results: []ScanResult{{Transactions: []Transaction{valid, invalid}, CompleteUpTo: later}}}, nil, ErrInvalidTransaction, 0},
+		{"transaction without an account", &scriptedSource{results: []ScanResult{{Transactions: []Transaction{noAccount}, CompleteUpTo: later}}}, nil, ErrInvalidTransaction, 0},
+		{"one id, two transactions", &scriptedSource{results: []ScanResult{{Transactions: []Transaction{valid, changed}, CompleteUpTo: later}}}, nil, ErrConflictingDuplicate, 0},
+		{"advance fails", &scriptedSource{results: []ScanResult{{Transactions: []Transaction{valid}, CompleteUpTo: later}}}, errors.New("kv down"), nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, rec, wm := newScanner(tc.src)
+			wm.marks[collect] = t0
+			wm.err = tc.advErr
+			_, err := s.ScanOnce(context.Background())
+			if err == nil || (tc.is != nil && !errors.Is(err, tc.is)) || (tc.advErr != nil && !errors.Is(err, tc.advErr)) {
+				t.Fatalf("err = %v, want %v", err, tc.is)
+			}
+			if !wm.get(collect).Equal(t0) {
+				t.Errorf("watermark moved to %v", wm.get(collect))
+			}
+			if len(rec.recorded()) != tc.records {
+				t.Errorf("recorded %d, want %d", len(rec.recorded()), tc.records)
+			}
+		})
+	}
+}
+
+func TestScannerSourceOutage(t *testing.T) {
+	clock := newClock()
+	bank := newBank(t, clock, SimOptions{})
+	transfer(t, bank, "A", 1000, collect)
+	clock.Advance(time.Minute)
+	s, rec, wm := newScanner(bank)
+	bank.FailNext(1)
+	if _, err := s.ScanOnce(context.Background()); !errors.Is(err, ErrOutage) {
+		t.Fatalf("err = %v, want ErrOutage", err)
+	}
+	if !wm.get(collect).IsZero() || len(rec.recorded()) != 0 {
+		t.Fatalf("an outage moved the watermark (%v) or recorded something", wm.get(collect))
+	}
+	scanOnce(t, s)
+	if len(rec.recorded()) != 1 || !wm.get(collect).Equal(clock.Now()) {
+		t.Fatalf("after the outage: %d recorded, watermark %v", len(rec.recorded()), wm.get(collect))
+	}
+}
+
+func TestScannerWatermarkNeverMovesBack(t *testing.T) {
+	src := &scriptedSource{results: []ScanResult{
+		{CompleteUpTo: t0.Add(10 * time.Minute)},
+		{CompleteUpTo: t0.Add(5 * time.Minute)}, // a provider whose clock went back
+		{CompleteUpTo: t0.Add(10 * time.Minute)},
+		{}, // no guarantee at all
+		{CompleteUpTo: t0.Add(11 * time.Minute)},
+	}}
+	s, _, wm := newScanner(src)
+	for i, want := range []time.Duration{10, 10, 10, 10, 11} {
+		st := scanOnce(t, s)
+		if w := t0.Add(want * time.Minute); !wm.get(collect).Equal(w) || !st.Watermark.Equal(w) {
+			t.Fatalf("scan %d: watermark %v (stats %v), want %v", i, wm.get(collect), st.Watermark, w)
+		}
+	}
+	if want := []time.Time{t0.Add(10 * time.Minute), t0.Add(11 * time.Minute)}; !slices.EqualFunc(wm.advances, want, time.Time.Equal) {
+		t.Errorf("Advance calls = %v, want only the forward moves %v", wm.advances, want)
+	}
+}
+
+func TestScannerClampsFutureCompleteness(t *testing.T) {
+	clock := newClock()
+	src := &scriptedSource{results: []ScanResult{{CompleteUpTo: t0.Add(24 * time.Hour)}}}
+	s, _, wm := newScanner(src)
+	s.Now = clock.Now
+	st := scanOnce(t, s)
+	if !wm.get(collect).Equal(t0) || !st.Watermark.Equal(t0) || !st.CompleteUpTo.Equal(t0.Add(24*time.Hour)) {
+		t.Fatalf("watermark %v, stats %+v; want the watermark clamped to now %v", wm.get(collect), st, t0)
+	}
+}
+
+func TestScannerFiltersAndOrders(t *testing.T) {
+	mk := func(id, account string, at time.Duration) Transaction {
+		return Transaction{BankTxnID: id, AccountNumber: account, DepositorName: "A", Amount: 1000, DepositedAt: t0.Add(at)}
+	}
+	src := &scriptedSource{results: []ScanResult{{
+		Transactions: []Transaction{
+			mk("T-3", collect, 3*time.Second),
+			mk("T-1", "123 456 789", time.Second), // same account, written differently
+			mk("X-1", "999-000", 0),
+			mk("T-3", collect, 3*time.Second),
+			mk("T-2b", collect, 2*time.Second),
+			mk("T-2a", collect, 2*time.Second),
+			mk("T-1", "123 456 789", time.Second),
+		},
+		CompleteUpTo: t0.Add(time.Minute),
+	}}}
+	s, rec, _ := newScanner(src)
+	st := scanOnce(t, s)
+	if st.Seen != 4 || st.Recorded != 4 || st.Repeats != 2 || st.OtherAccounts != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+	if got, want := strings.Join(rec.order, ","), "T-1,T-2a,T-2b,T-3"; got != want {
+		t.Errorf("record order = %s, want %s (deposit time, then id)", got, want)
+	}
+}
+
+func TestScannerValidate(t *testing.T) {
+	src := &scriptedSource{results: []ScanResult{{}}}
+	for _, tc := range []struct {
+		name   string
+		modify func(*Scanner)
+	}{
+		{"no source", func(s *Scanner) { s.Source = nil }},
+		{"no account", func(s *Scanner) { s.Account = " " }},
+		{"no recorder", func(s *Scanner) { s.Recorder = nil }},
+		{"no watermarks", func(s *Scanner) { s.Watermarks = nil }},
+		{"negative interval", func(s *Scanner) { s.Interval = -time.Second }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, _ := newScanner(src)
+			tc.modify(s)
+			if _, err := s.ScanOnce(context.Background()); err == nil {
+				t.Error("ScanOnce accepted an invalid scanner")
+			}
+			if err := s.Run(context.Background()); err == nil {
+				t.Error("Run accepted an invalid scanner")
+			}
+		})
+	}
+}
+
+// notifySource signals every scan on a channel.
+type notifySource struct {
+	Source
+	scans chan struct{}
+}
+
+func (n notifySource) Scan(ctx context.Context, since time.Time) (ScanResult, error) {
+	res, err := n.Source.Scan(ctx, since)
+	select {
+	case n.scans <- struct{}{}:
+	default:
+	}
+	return res, err
+}
+
+func TestScannerRunScansAtOnceAndStopsOnCancel(t *testing.T) {
+	clock := newClock()
+	bank := newBank(t, clock, SimOptions{})
+	transfer(t, bank, "A", 1000, collect)
+	src := notifySource{Source: bank, scans: make(chan struct{}, 1)}
+	s, rec, _ := newScanner(src)
+	s.Interval = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-src.scans:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not scan at start")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil on cancel", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop when its context ended")
+	}
+	if len(rec.recorded()) != 1 {
+		t.Errorf("recorded %d, want 1", len(rec.recorded()))
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestScannerRunRetriesAfterErrors(t *testing.T) {
+	clock := newClock()
+	bank := newBank(t, clock, SimOptions{})
+	transfer(t, bank, "A", 1000, collect)
+	clock.Advance(time.Minute)
+	bank.FailNext(2)
+	var logs syncBuffer
+	s, rec, wm := newScanner(bank)
+	s.Interval = time.Millisecond
+	s.Log = zerolog.New(&logs).Level(zerolog.DebugLevel)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	eventually(t, 10*time.Second, "the watermark to advance after the outage", func() bool {
+		return wm.get(collect).Equal(clock.Now())
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if len(rec.recorded()) != 1 {
+		t.Errorf("recorded %d, want 1", len(rec.recorded()))
+	}
+	out := logs.String()
+	if strings.Count(out, "bank scan failed") != 2 || !strings.Contains(out, `"account":"`+collect+`"`) {
+		t.Errorf("log does not show the two failed scans:\n%s", out)
+	}
+}
+
+// TestScannerOverHTTP runs the whole path: SimBank → FakeProvider (rate
+// limited, duplicating, hanging once) → HTTPSource → Scanner.
+func TestScannerOverHTTP(t *testing.T) {
+	clock := newClock()
+	bank := newBank(t, clock, SimOptions{Lag: time.Minute, DuplicateRate: 0.5, PageSize: 2})
+	p, srv := newFake(t, bank, FakeOptions{Account: collect, RateLimit: 1, Now: clock.Now})
+	src, _ := newSource(srv.URL, clock)
+	src.Timeout = 200 * time.Millisecond
+	s, rec, wm := newScanner(src)
+	s.Overlap = time.Minute
+
+	var all []Transaction
+	for round := range 6 {
+		for i := range 3 {
+			all = append(all, transfer(t, bank, "buyer", int64(100*round+i+1), collect))
+			clock.Advance(20 * time.Second)
+		}
+		if round == 2 {
+			p.HangNext(1, time.Hour)
+		}
+		scanOnce(t, s) // the second request in a clock second meets the rate limit
+		scanOnce(t, s)
+	}
+	clock.Advance(2 * time.Minute)
+	scanOnce(t, s)
+	got := rec.recorded()
+	if len(got) != len(all) {
+		t.Fatalf("recorded %d, want %d", len(got), len(all))
+	}
+	for _, x := range all {
+		if !got[x.BankTxnID].Equal(x) {
+			t.Errorf("%s not recorded as deposited", x.BankTxnID)
+		}
+	}
+	if !wm.get(collect).Equal(clock.Now().Add(-time.Minute)) {
+		t.Errorf("watermark %v, want %v", wm.get(collect), clock.Now().Add(-time.Minute))
+	}
+	if p.Requests() <= 13+6 {
+		t.Errorf("%d requests for 13 scans; want retries after 429s and the hang", p.Requests())
+	}
+}

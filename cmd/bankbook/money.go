@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/bankbook/bankbook/bankfeed"
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/projections"
+	"github.com/bankbook/bankbook/server"
+)
+
+func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: bankbook deposit import FILE.csv | orphans")
+	}
+	fs, cf := newClientFlagSet("deposit "+args[0], stderr)
+	switch args[0] {
+	case "import":
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return errors.New("usage: bankbook deposit import FILE.csv")
+		}
+		return importCSV(ctx, cf, fs.Arg(0), stdout)
+	case "orphans":
+		var q server.PageRequest
+		fs.IntVar(&q.Limit, "limit", 50, "deposits per page")
+		fs.StringVar(&q.Cursor, "cursor", "", "page cursor from the previous page")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return cf.call(ctx, stdout, "bankbook.q.deposit.orphans", q, nil, func(raw []byte) string {
+			var r server.OrphansReply
+			_ = json.Unmarshal(raw, &r)
+			var b strings.Builder
+			for _, d := range r.Deposits {
+				fmt.Fprintf(&b, "%s  %s  %12s  %-16s %s", d.DepositID, d.DepositedAt, itoa(d.Amount), d.DepositorName, d.Reason)
+				if d.OrderID != "" {
+					fmt.Fprintf(&b, " (order %s)", d.OrderID)
+				}
+				b.WriteString("\n")
+			}
+			if len(r.Deposits) == 0 {
+				b.WriteString("no orphan deposits\n")
+			}
+			if r.NextCursor != "" {
+				fmt.Fprintf(&b, "more: --cursor %s\n", r.NextCursor)
+			}
+			return b.String()
+		})
+	}
+	return fmt.Errorf("unknown deposit command %q (import, orphans)", args[0])
+}
+
+// importCSV records every transaction of a bank statement. The file is
+// checked completely first: if any row is bad, every bad row is reported
+// with its line and nothing is recorded. Recording is idempotent on the
+// bank's transaction ID, so an import that stopped half-way (the engine went
+// away) is finished by running it again.
+func importCSV(ctx context.Context, cf *clientFlags, path string, stdout io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	txns, err := bankfeed.ParseCSV(f)
+	if err != nil {
+		return fmt.Errorf("%s: nothing imported:\n%w", path, err)
+	}
+	nc, err := cf.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	c := client.New(nc)
+	counts := map[string]int{}
+	for _, t := range txns {
+		rctx, cancel := context.WithTimeout(ctx, cf.timeout)
+		var rep commands.RecordDepositReply
+		_, err := c.Call(rctx, "bankbook.cmd.deposit.record", commands.RecordDepositRequest{
+			BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt,
+		}, &rep, nil)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s: transaction %s: %w (the ones before it are recorded; run the import again to finish)", path, t.BankTxnID, err)
+		}
+		counts[string(rep.Outcome)]++
+		if !cf.json {
+			fmt.Fprintf(stdout, "%-20s %12s  %-16s %s %s\n", t.BankTxnID, itoa(t.Amount), t.DepositorName, rep.Outcome, rep.OrderID)
+		}
+	}
+	if cf.json {
+		b, _ := json.Marshal(counts)
+		fmt.Fprintln(stdout, string(b))
+		return nil
+	}
+	fmt.Fprintf(stdout, "%d transactions: %v\n", len(txns), counts)
+	return nil
+}
+
+func money(ctx context.Context, area string, args []string, stdout, stderr io.Writer) error {
+	sub := ""
+	if len(args) > 0 {
+		sub = args[0]
+		args = args[1:]
+	}
+	fs, cf := newClientFlagSet(area+" "+sub, stderr)
+	switch area + " " + sub {
+	case "wallet get":
+		var q server.WalletRequest
+		fs.StringVar(&q.UserID, "user-id", "", "the wallet's user (required)")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return cf.call(ctx, stdout, "bankbook.q.wallet.get", q, nil, func(raw []byte) string {
+			var w projections.WalletView
+			_ = json.Unmarshal(raw, &w)
+			s := fmt.Sprintf("wallet %s  balance %s\n", w.UserID, itoa(w.Balance))
+			for _, e := range w.Entries {
+				s += fmt.Sprintf("  %s  %12s  %s %s\n", e.At, itoa(e.Amount), e.Kind, e.Ref)
+			}
+			return s
+		})
+	case "ledger trial-balance":
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return cf.call(ctx, stdout, "bankbook.q.ledger.trial_balance", struct{}{}, nil, func(raw []byte) string {
+			var r server.TrialBalanceReply
+			_ = json.Unmarshal(raw, &r)
+			s := fmt.Sprintf("trial balance as of seq %d (debit positive)\n", r.AsOfSeq)
+			for _, a := range r.Accounts {
+				s += fmt.Sprintf("  %-44s %15s\n", a.Account, itoa(a.Balance))
+			}
+			return s + fmt.Sprintf("  %-44s %15s\n", "total", itoa(r.Total))
+		})
+	case "ledger account":
+		var q server.LedgerAccountRequest
+		fs.StringVar(&q.Account, "account", "", "the account, e.g. liabilities:suspense:unmatched (required)")
+		fs.IntVar(&q.Limit, "limit", 50, "entries per page")
+		fs.StringVar(&q.Cursor, "cursor", "", "page cursor from the previous page")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return cf.call(ctx, stdout, "bankbook.q.ledger.account", q, nil, func(raw []byte) string {
+			var r server.LedgerAccountReply
+			_ = json.Unmarshal(raw, &r)
+			s := fmt.Sprintf("%s  balance %s\n", r.Account, itoa(r.Balance))
+			for _, e := range r.Entries {
+				s += fmt.Sprintf("  seq %-8d %s  %12s  %s\n", e.Seq, e.At, itoa(e.Amount), e.Memo)
+			}
+			if r.NextCursor != "" {
+				s += "more: --cursor " + r.NextCursor + "\n"
+			}
+			return s
+		})
+	case "bank-sim transfer":
+		var q server.SimTransferRequest
+		fs.StringVar(&q.DepositorName, "depositor", "", "the depositor name written on the transfer (required)")
+		fs.Int64Var(&q.Amount, "amount", 0, "amount (required)")
+		fs.StringVar(&q.AccountNumber, "account", "", "account number (default: the collection account)")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return cf.call(ctx, stdout, "bankbook.sim.bank.transfer", q, nil, func(raw []byte) string {
+			var r server.SimTransferReply
+			_ = json.Unmarshal(raw, &r)
+			return fmt.Sprintf("transferred %s as %q: bank transaction %s at %s\n(the engine sees it after the bank's refresh lag and the next scan)\n", itoa(q.Amount), q.DepositorName, r.BankTxnID, r.DepositedAt)
+		})
+	}
+	return fmt.Errorf("unknown command %q", strings.TrimSpace(area+" "+sub))
+}

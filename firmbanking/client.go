@@ -1,0 +1,363 @@
+package firmbanking
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client defaults, used for zero fields.
+const (
+	DefaultTimeout     = 10 * time.Second
+	DefaultMaxAttempts = 5
+	DefaultBaseBackoff = 200 * time.Millisecond
+	DefaultMaxBackoff  = 10 * time.Second
+)
+
+// maxBody bounds how much of a response body is read.
+const maxBody = 1 << 20
+
+// maxErrBody bounds how much of an error body is kept in errors.
+const maxErrBody = 512
+
+// Client is a Provider that speaks the HTTP wire contract described in the
+// package documentation. Zero fields take the defaults above; the zero HTTP
+// means http.DefaultClient. A Client is safe for concurrent use and must not
+// be modified while in use.
+type Client struct {
+	// BaseURL is the API root, e.g. "https://firmbank.example/v1". Required.
+	BaseURL string
+	// Token is sent as "Authorization: Bearer <Token>". Required.
+	Token string
+	// HTTP sends the requests. Its own Timeout, if any, also applies.
+	HTTP *http.Client
+	// Timeout bounds one attempt, response body included.
+	Timeout time.Duration
+	// MaxAttempts is how many times one call is tried before it fails with
+	// ErrUnavailable.
+	MaxAttempts int
+	// BaseBackoff and MaxBackoff shape the delay before retry n (1-based):
+	// a uniformly random duration in [0, min(MaxBackoff, BaseBackoff·2ⁿ⁻¹)]
+	// ("full jitter"). A Retry-After header replaces it.
+	BaseBackoff time.Duration
+	MaxBackoff  time.Duration
+
+	// Test hooks; nil means the real thing.
+	sleep  func(ctx context.Context, d time.Duration) error // waits between attempts
+	jitter func(ceiling time.Duration) time.Duration        // picks a delay in [0, ceiling]
+	now    func() time.Time                                 // resolves Retry-After dates
+}
+
+var _ Provider = (*Client)(nil)
+
+// withDefaults returns a copy of c with zero fields filled in.
+func (c *Client) withDefaults() Client {
+	d := *c
+	if d.HTTP == nil {
+		d.HTTP = http.DefaultClient
+	}
+	if d.Timeout == 0 {
+		d.Timeout = DefaultTimeout
+	}
+	if d.MaxAttempts == 0 {
+		d.MaxAttempts = DefaultMaxAttempts
+	}
+	if d.BaseBackoff == 0 {
+		d.BaseBackoff = DefaultBaseBackoff
+	}
+	if d.MaxBackoff == 0 {
+		d.MaxBackoff = max(DefaultMaxBackoff, d.BaseBackoff)
+	}
+	if d.sleep == nil {
+		d.sleep = sleep
+	}
+	if d.jitter == nil {
+		d.jitter = fullJitter
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	return d
+}
+
+// Validate reports every problem with c (after defaults), each matching
+// ErrInvalidConfig.
+func (c *Client) Validate() error {
+	d := c.withDefaults()
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	}
+	if d.BaseURL == "" {
+		bad("base URL is required")
+	} else if u, err := url.Parse(d.BaseURL); err != nil {
+		bad("base URL: %v", err)
+	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("base URL %q must be an absolute http or https URL", d.BaseURL)
+	} else if u.RawQuery != "" || u.Fragment != "" {
+		bad("base URL %q must not have a query or fragment", d.BaseURL)
+	}
+	if d.Token == "" {
+		bad("token is required")
+	} else if strings.ContainsAny(d.Token, "\r\n") {
+		bad("token must be a single line")
+	}
+	if d.Timeout < 0 {
+		bad("timeout %v must not be negative", d.Timeout)
+	}
+	if d.MaxAttempts < 0 {
+		bad("max attempts %d must not be negative", d.MaxAttempts)
+	}
+	if d.BaseBackoff < 0 {
+		bad("base backoff %v must not be negative", d.BaseBackoff)
+	}
+	if d.MaxBackoff < d.BaseBackoff {
+		bad("max backoff %v must not be less than base backoff %v", d.MaxBackoff, d.BaseBackoff)
+	}
+	return errors.Join(errs...)
+}
+
+// Send implements Provider: POST {BaseURL}/transfers with Idempotency-Key
+// t.ID, retried on transient failures. Errors: ErrInvalidTransfer or
+// ErrInvalidConfig (nothing sent), ErrPermanent (refused), anything else
+// (ErrUnavailable, the context's error) means the outcome is unknown: the
+// transfer may have been accepted, so retry later with the same ID.
+func (c *Client) Send(ctx context.Context, t Transfer) (Result, error) {
+	if err := t.Validate(); err != nil {
+		return Result{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Result{}, err
+	}
+	body, err := json.Marshal(t)
+	if err != nil {
+		return Result{}, fmt.Errorf("firmbanking: encode transfer: %w", err)
+	}
+	cfg := c.withDefaults()
+	return cfg.do(ctx, request{
+		op:     "send",
+		id:     t.ID,
+		method: http.MethodPost,
+		path:   "/transfers",
+		body:   body,
+		ok:     []int{http.StatusOK, http.StatusCreated, http.StatusAccepted},
+	})
+}
+
+// Status implements Provider: GET {BaseURL}/transfers/{id}, retried on
+// transient failures. A 404 is ErrUnknownTransfer.
+func (c *Client) Status(ctx context.Context, id string) (Result, error) {
+	if err := ValidateID(id); err != nil {
+		return Result{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Result{}, err
+	}
+	cfg := c.withDefaults()
+	return cfg.do(ctx, request{
+		op:       "status",
+		id:       id,
+		method:   http.MethodGet,
+		path:     "/transfers/" + url.PathEscape(id),
+		ok:       []int{http.StatusOK},
+		notFound: true,
+	})
+}
+
+// request is one logical call, tried up to MaxAttempts times.
+type request struct {
+	op, id, method, path string
+	body                 []byte
+	ok                   []int // success statuses
+	notFound             bool  // 404 means ErrUnknownTransfer
+}
+
+// transientError is a failed attempt worth retrying.
+type transientError struct {
+	err        error
+	retryAfter time.Duration // from the Retry-After header
+	hasRetry   bool
+}
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+// do runs r with retries. c has its defaults set.
+func (c Client) do(ctx context.Context, r request) (Result, error) {
+	for attempt := 1; ; attempt++ {
+		res, err := c.attempt(ctx, r)
+		var te *transientError
+		if !errors.As(err, &te) {
+			if err != nil {
+				return Result{}, fmt.Errorf("%w (%s %q)", err, r.op, r.id)
+			}
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return Result{}, fmt.Errorf("firmbanking: %s %q: %w (last error: %w)", r.op, r.id, context.Cause(ctx), te.err)
+		}
+		if attempt >= c.MaxAttempts {
+			return Result{}, fmt.Errorf("%w: %s %q: gave up after %d attempts: %w", ErrUnavailable, r.op, r.id, attempt, te.err)
+		}
+		delay := c.backoff(attempt)
+		if te.hasRetry {
+			delay = te.retryAfter
+		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
+			return Result{}, fmt.Errorf("%w: %s %q: next attempt in %v is past the context deadline: %w", ErrUnavailable, r.op, r.id, delay, te.err)
+		}
+		if err := c.sleep(ctx, delay); err != nil {
+			return Result{}, fmt.Errorf("firmbanking: %s %q: %w (last error: %w)", r.op, r.id, err, te.err)
+		}
+	}
+}
+
+// attempt makes one HTTP request. A *transientError is worth retrying; any
+// other error is final.
+func (c Client) attempt(ctx context.Context, r request) (Result, error) {
+	actx, cancel := context.WithTimeout(ctx, c.Timeout)
+	defer cancel()
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(actx, r.method, strings.TrimSuffix(c.BaseURL, "/")+r.path, body)
+	if err != nil {
+		return Result{}, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "bankbook-firmbanking")
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", r.id)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return Result{}, &transientError{err: err}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		// The provider may have acted on the request; only the answer is lost.
+		return Result{}, &transientError{err: fmt.Errorf("read response (http %d): %w", resp.StatusCode, err)}
+	}
+
+	code := resp.StatusCode
+	switch {
+	case slices.Contains(r.ok, code):
+		res, err := decodeResult(data, r.id)
+		if err != nil {
+			// A garbled success (say, a truncating proxy): asking again is safe.
+			return Result{}, &transientError{err: fmt.Errorf("http %d: %w", code, err)}
+		}
+		return res, nil
+	case code == http.StatusNotFound && r.notFound:
+		return Result{}, ErrUnknownTransfer
+	case retryable(code):
+		te := &transientError{err: fmt.Errorf("http %d %s: %s", code, http.StatusText(code), snippet(data))}
+		te.retryAfter, te.hasRetry = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+		return Result{}, te
+	default:
+		return Result{}, &PermanentError{Status: code, Body: snippet(data)}
+	}
+}
+
+// retryable reports whether an HTTP status is worth another attempt.
+func retryable(code int) bool {
+	switch code {
+	case http.StatusRequestTimeout, http.StatusConflict, http.StatusTooEarly, http.StatusTooManyRequests:
+		return true
+	}
+	return code >= 500 && code <= 599
+}
+
+// decodeResult parses a success body about transfer id.
+func decodeResult(data []byte, id string) (Result, error) {
+	var res Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		return Result{}, fmt.Errorf("decode result: %w", err)
+	}
+	if err := res.check(id); err != nil {
+		return Result{}, fmt.Errorf("decode result: %w", err)
+	}
+	return res, nil
+}
+
+// parseRetryAfter reads a Retry-After value: delay-seconds (a fraction is
+// tolerated) or an HTTP date, resolved against now. A date in the past means
+// no wait.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs != secs || secs < 0 { // NaN or negative
+			return 0, false
+		}
+		const maxSecs = float64(24 * time.Hour / time.Second)
+		return time.Duration(min(secs, maxSecs) * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, t.Sub(now)), true
+	}
+	return 0, false
+}
+
+// backoff is the jittered delay before retry n (1-based).
+func (c Client) backoff(n int) time.Duration {
+	return c.jitter(expDelay(c.BaseBackoff, c.MaxBackoff, 2, n-1))
+}
+
+// expDelay is min(ceiling, base·factorⁿ) without overflow.
+func expDelay(base, ceiling time.Duration, factor float64, n int) time.Duration {
+	d := float64(base)
+	for i := 0; i < n && d < float64(ceiling); i++ {
+		d *= factor
+	}
+	if d >= float64(ceiling) {
+		return ceiling
+	}
+	return time.Duration(d)
+}
+
+func fullJitter(ceiling time.Duration) time.Duration {
+	if ceiling <= 0 {
+		return 0
+	}
+	return rand.N(ceiling + 1)
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+func snippet(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > maxErrBody {
+		s = strings.ToValidUTF8(s[:maxErrBody], "") + "…"
+	}
+	return s
+}
