@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/embedded"
 )
 
@@ -72,6 +73,9 @@ type Config struct {
 	BankToken string `json:"bank_token"`
 	// BankSimLag is the simulated bank's refresh lag. Default 2s.
 	BankSimLag Duration `json:"bank_sim_lag"`
+	// Sim, with BankSim, is the simulated bank to use instead of a new one,
+	// so that several engines in one process (tests) scan the same bank.
+	Sim *bankfeed.SimBank `json:"-"`
 	// IdempotencyTTL is how long idempotency keys are kept. Default 168h.
 	IdempotencyTTL Duration `json:"idempotency_ttl"`
 	// CollectBank, CollectNumber and CollectHolder name the collection account.

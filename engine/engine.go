@@ -196,9 +196,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 func (e *Engine) bankSource(cfg Config) (bankfeed.Source, error) {
 	switch {
 	case cfg.BankSim:
-		bank, err := bankfeed.NewSimBank(bankfeed.SimOptions{Lag: time.Duration(cfg.BankSimLag)})
-		if err != nil {
-			return nil, err
+		bank := cfg.Sim
+		if bank == nil {
+			var err error
+			if bank, err = bankfeed.NewSimBank(bankfeed.SimOptions{Lag: time.Duration(cfg.BankSimLag)}); err != nil {
+				return nil, err
+			}
 		}
 		e.Sim = bank
 		e.log.Info().Dur("lag", time.Duration(cfg.BankSimLag)).Dur("scan_interval", time.Duration(cfg.ScanInterval)).
