@@ -159,12 +159,17 @@ func (h *Handler) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depos
 // credit is idempotent on the refund's ref), and returns the sequence of the
 // wallet's commit.
 func (h *Handler) settleRefund(ctx context.Context, meta Meta, r domain.OrderRefunded) (eventstore.Seq, error) {
-	credit := r.WalletCredit(h.cfg.Now().UTC().Truncate(time.Microsecond))
-	out, err := execute(ctx, h, meta, h.wallets, string(r.BuyerID), func(w domain.Wallet) ([]domain.Event, error) {
+	return h.settleCredit(ctx, meta, r.WalletCredit(h.cfg.Now().UTC().Truncate(time.Microsecond)))
+}
+
+// settleCredit credits a wallet once per credit.Ref and returns the
+// sequence of the wallet's commit.
+func (h *Handler) settleCredit(ctx context.Context, meta Meta, credit domain.CreditWallet) (eventstore.Seq, error) {
+	out, err := execute(ctx, h, meta, h.wallets, string(credit.UserID), func(w domain.Wallet) ([]domain.Event, error) {
 		return domain.DecideCredit(w, credit)
 	}, nil)
 	if err == nil && len(out.events) > 0 {
-		h.log.Info().Str("user_id", string(r.BuyerID)).Int64("amount", r.Amount).Str("ref", credit.Ref).Uint64("seq", uint64(out.seq)).Msg("wallet credited")
+		h.log.Info().Str("user_id", string(credit.UserID)).Int64("amount", credit.Amount).Str("kind", credit.Kind).Str("ref", credit.Ref).Uint64("seq", uint64(out.seq)).Msg("wallet credited")
 	}
 	return out.seq, err
 }

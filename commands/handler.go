@@ -47,20 +47,25 @@ type Deps struct {
 	Names      *reservations.Store
 	Timers     Timers
 	Watermarks Watermarks
+	// Payouts sends money out (withdrawals, refunds to the bank). Optional:
+	// without it payouts stay requested.
+	Payouts Payouts
 }
 
 // Handler executes commands. It is safe for concurrent use.
 type Handler struct {
-	orders   *repo[domain.Order]
-	deposits *repo[domain.Deposit]
-	wallets  *repo[domain.Wallet]
-	es       *eventstore.Store
-	codec    *domain.Codec
-	names    *reservations.Store
-	timers   Timers
-	marks    Watermarks
-	cfg      Config
-	log      zerolog.Logger
+	orders    *repo[domain.Order]
+	deposits  *repo[domain.Deposit]
+	wallets   *repo[domain.Wallet]
+	payoutAgg *repo[domain.Payout]
+	payouts   Payouts
+	es        *eventstore.Store
+	codec     *domain.Codec
+	names     *reservations.Store
+	timers    Timers
+	marks     Watermarks
+	cfg       Config
+	log       zerolog.Logger
 }
 
 // New returns a Handler.
@@ -73,10 +78,12 @@ func New(d Deps, cfg Config, log zerolog.Logger) (*Handler, error) {
 		return nil, errors.New("commands: every dependency is required")
 	}
 	return &Handler{
-		orders:   newRepo(domain.AggregateOrder, domain.Order.Apply, cfg.CacheSize),
-		deposits: newRepo(domain.AggregateDeposit, domain.Deposit.Apply, cfg.CacheSize),
-		wallets:  newRepo(domain.AggregateWallet, domain.Wallet.Apply, cfg.CacheSize),
-		es:       d.Events, codec: d.Codec, names: d.Names, timers: d.Timers, marks: d.Watermarks,
+		orders:    newRepo(domain.AggregateOrder, domain.Order.Apply, cfg.CacheSize),
+		deposits:  newRepo(domain.AggregateDeposit, domain.Deposit.Apply, cfg.CacheSize),
+		wallets:   newRepo(domain.AggregateWallet, domain.Wallet.Apply, cfg.CacheSize),
+		payoutAgg: newRepo(domain.AggregatePayout, domain.Payout.Apply, cfg.CacheSize),
+		payouts:   d.Payouts,
+		es:        d.Events, codec: d.Codec, names: d.Names, timers: d.Timers, marks: d.Watermarks,
 		cfg: cfg, log: log,
 	}, nil
 }

@@ -131,5 +131,11 @@ func Events() *Codec {
 	Register[OrderRefunded](c, 1)
 	Register[DepositRecorded](c, 1)
 	Register[WalletCredited](c, 1)
+	Register[WalletDebited](c, 1)
+	Register[DepositResolved](c, 1)
+	Register[DepositReopened](c, 1)
+	Register[PayoutRequested](c, 1)
+	Register[PayoutSettled](c, 1)
+	Register[PayoutFailed](c, 1)
 	return c
 }

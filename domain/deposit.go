@@ -50,6 +50,42 @@ type DepositRecorded struct {
 // EventType implements Event.
 func (DepositRecorded) EventType() string { return "deposit.recorded" }
 
+// Orphan resolutions (bankbook.cmd.deposit.resolve).
+const (
+	ResolveAssignOrder    = "assign_order"
+	ResolveRefundToWallet = "refund_to_wallet"
+	ResolveRefundToBank   = "refund_to_bank"
+)
+
+// DepositResolved records an operator's resolution of an orphan deposit.
+// For refund_to_bank the money leaves suspense for payouts pending (PayoutID).
+type DepositResolved struct {
+	DepositID  DepositID    `json:"deposit_id"`
+	Action     string       `json:"action"`
+	Amount     int64        `json:"amount"`
+	OrderID    OrderID      `json:"order_id,omitempty"`
+	UserID     UserID       `json:"user_id,omitempty"`
+	PayoutID   PayoutID     `json:"payout_id,omitempty"`
+	To         *BankAccount `json:"to,omitempty"` // refund_to_bank: the sender's account
+	ResolvedAt time.Time    `json:"resolved_at"`
+}
+
+// EventType implements Event.
+func (DepositResolved) EventType() string { return "deposit.resolved" }
+
+// DepositReopened records that a refund to the bank failed: the money is
+// back in suspense and the deposit an orphan again.
+type DepositReopened struct {
+	DepositID  DepositID `json:"deposit_id"`
+	Amount     int64     `json:"amount"`
+	PayoutID   PayoutID  `json:"payout_id"`
+	Reason     string    `json:"reason"`
+	ReopenedAt time.Time `json:"reopened_at"`
+}
+
+// EventType implements Event.
+func (DepositReopened) EventType() string { return "deposit.reopened" }
+
 // Deposit is the state of one deposit.
 type Deposit struct {
 	ID            DepositID
@@ -63,15 +99,32 @@ type Deposit struct {
 	UserID        UserID
 	Reason        OrphanReason
 	RecordedAt    time.Time
-	Version       int
+	// Resolution is the action that resolved an orphan ("" while unresolved).
+	Resolution string
+	PayoutID   PayoutID
+	Version    int
 }
+
+// Unresolved reports whether the deposit is an orphan awaiting an operator.
+func (d Deposit) Unresolved() bool { return d.Outcome == OutcomeOrphaned && d.Resolution == "" }
 
 // Exists reports whether the deposit has been recorded.
 func (d Deposit) Exists() bool { return d.Version > 0 }
 
 // Apply returns the state after e.
 func (d Deposit) Apply(e Event) Deposit {
-	if e, ok := e.(DepositRecorded); ok {
+	switch e := e.(type) {
+	case DepositResolved:
+		d.Resolution, d.PayoutID = e.Action, e.PayoutID
+		if e.OrderID != "" {
+			d.OrderID = e.OrderID
+		}
+		if e.UserID != "" {
+			d.UserID = e.UserID
+		}
+	case DepositReopened:
+		d.Resolution, d.PayoutID = "", ""
+	case DepositRecorded:
 		d = Deposit{
 			ID: e.DepositID, BankTxnID: e.BankTxnID, AccountNumber: e.AccountNumber, DepositorName: e.DepositorName,
 			Amount: e.Amount, DepositedAt: e.DepositedAt, Outcome: e.Outcome, OrderID: e.OrderID, UserID: e.UserID,
@@ -86,6 +139,31 @@ func (d Deposit) Apply(e Event) Deposit {
 // seen; a deposit already recorded needs nothing (a duplicate scan).
 func DecideRecord(d Deposit, r DepositRecorded) ([]Event, error) {
 	if d.Exists() {
+		return nil, nil
+	}
+	return []Event{r}, nil
+}
+
+// DecideResolve records an operator's resolution of an unresolved orphan.
+// Resolving again the same way needs nothing.
+func DecideResolve(d Deposit, r DepositResolved) ([]Event, error) {
+	if !d.Exists() {
+		return nil, ErrDepositNotFound.With("", map[string]any{"deposit_id": string(r.DepositID)})
+	}
+	if d.Resolution == r.Action && d.Resolution != "" {
+		return nil, nil
+	}
+	if !d.Unresolved() {
+		return nil, ErrNotOrphan.With("", map[string]any{"deposit_id": string(d.ID), "outcome": string(d.Outcome), "resolution": d.Resolution})
+	}
+	r.Amount = d.Amount
+	return []Event{r}, nil
+}
+
+// DecideReopen puts a deposit whose refund to the bank failed back in the
+// orphan queue, once.
+func DecideReopen(d Deposit, r DepositReopened) ([]Event, error) {
+	if d.Resolution != ResolveRefundToBank || d.PayoutID != r.PayoutID {
 		return nil, nil
 	}
 	return []Event{r}, nil

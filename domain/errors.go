@@ -79,6 +79,11 @@ var (
 	ErrOrderGone = &Error{Kind: KindRule, Code: "order_gone", Message: "the order no longer takes deposits"}
 	// ErrInsufficientFunds is returned for a withdrawal larger than the wallet's balance.
 	ErrInsufficientFunds = &Error{Kind: KindRule, Code: "insufficient_funds", Message: "the wallet's balance is lower than the amount"}
+	// ErrPayoutNotFound is returned for a result of an unknown payout.
+	ErrPayoutNotFound = &Error{Kind: KindNotFound, Code: "payout_not_found", Message: "payout not found"}
+	// ErrNotOrphan is returned when resolving a deposit that is not an
+	// unresolved orphan.
+	ErrNotOrphan = &Error{Kind: KindConflict, Code: "not_an_orphan", Message: "the deposit is not an unresolved orphan"}
 	// ErrDepositNotFound is returned for a command on an unknown deposit.
 	ErrDepositNotFound = &Error{Kind: KindNotFound, Code: "deposit_not_found", Message: "deposit not found"}
 	// ErrDepositorNamesExhausted is returned when all 1000 suffixes of a

@@ -50,11 +50,30 @@ type Posting struct {
 //	order.paid                    debit from_account (bank, or suspense)  credit liabilities:payable:orders
 //	wallet.credited               debit from_account                      credit liabilities:wallet:<user>
 //	deposit.recorded (orphaned)   debit assets:bank:<account>             credit liabilities:suspense:unmatched
+//	wallet.debited                debit liabilities:wallet:<user>         credit liabilities:payouts:pending
+//	deposit.resolved (to bank)    debit liabilities:suspense:unmatched    credit liabilities:payouts:pending
+//	payout.settled                debit liabilities:payouts:pending       credit assets:bank:<account>
+//	                              debit expenses:bank-fees                credit assets:bank:<account>   (the fee)
+//	deposit.reopened              debit liabilities:payouts:pending       credit liabilities:suspense:unmatched
 //
-// Other events post nothing (deposit.recorded with another outcome is
-// posted by the order or wallet event its command wrote).
+// A failed withdrawal returns through wallet.credited (payout_reversal,
+// from payouts pending). Other events post nothing.
 func Postings(e Event) []Posting {
 	switch e := e.(type) {
+	case WalletDebited:
+		return []Posting{{Debit: AccountWallet(e.UserID), Credit: AccountPayoutsPending, Amount: e.Amount, Memo: "withdrawal " + string(e.PayoutID)}}
+	case DepositResolved:
+		if e.Action == ResolveRefundToBank {
+			return []Posting{{Debit: AccountSuspense, Credit: AccountPayoutsPending, Amount: e.Amount, Memo: "orphan " + string(e.DepositID) + " refunded to the bank by " + string(e.PayoutID)}}
+		}
+	case PayoutSettled:
+		ps := []Posting{{Debit: AccountPayoutsPending, Credit: AccountBank(e.BankAccount), Amount: e.Amount, Memo: "payout " + string(e.PayoutID) + " sent"}}
+		if e.Fee > 0 {
+			ps = append(ps, Posting{Debit: AccountBankFees, Credit: AccountBank(e.BankAccount), Amount: e.Fee, Memo: "firm-banking fee for " + string(e.PayoutID)})
+		}
+		return ps
+	case DepositReopened:
+		return []Posting{{Debit: AccountPayoutsPending, Credit: AccountSuspense, Amount: e.Amount, Memo: "refund " + string(e.PayoutID) + " failed: " + e.Reason}}
 	case OrderPaid:
 		return []Posting{{Debit: e.FromAccount, Credit: AccountPayableOrders, Amount: e.Amount, Memo: "order " + string(e.OrderID) + " paid by " + string(e.DepositID)}}
 	case WalletCredited:

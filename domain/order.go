@@ -297,6 +297,9 @@ func FinaliseCancel(o Order, watermark, now time.Time) ([]Event, error) {
 // DepositOutcome is what a deposit did to the order it named.
 type DepositOutcome string
 
+// String returns the outcome's name.
+func (o DepositOutcome) String() string { return string(o) }
+
 // Deposit outcomes (API.md).
 const (
 	OutcomeMatched          DepositOutcome = "matched"

@@ -10,9 +10,23 @@ const AggregateWallet = "wallet"
 
 // Wallet credit kinds.
 const (
-	CreditDepositRefund = "deposit_refund" // a deposit for a cancelled or reserved order, or a second payment
-	CreditOrderRefund   = "order_refund"   // the paid amount of an order cancelled after payment
+	CreditDepositRefund  = "deposit_refund"  // a deposit for a cancelled or reserved order, or a second payment
+	CreditOrderRefund    = "order_refund"    // the paid amount of an order cancelled after payment
+	CreditOrphanRefund   = "orphan_refund"   // an orphan deposit an operator gave to the user
+	CreditPayoutReversal = "payout_reversal" // a withdrawal the provider failed to send
 )
+
+// WalletDebited records money leaving a wallet for a payout (a withdrawal).
+type WalletDebited struct {
+	UserID   UserID      `json:"user_id"`
+	Amount   int64       `json:"amount"`
+	PayoutID PayoutID    `json:"payout_id"`
+	To       BankAccount `json:"to"`
+	DebitAt  time.Time   `json:"debited_at"`
+}
+
+// EventType implements Event.
+func (WalletDebited) EventType() string { return "wallet.debited" }
 
 // WalletCredited records money credited to a user's wallet. Ref names what
 // it is for (a deposit or an order); a wallet is credited once per Ref.
@@ -40,7 +54,8 @@ type Wallet struct {
 // Apply returns the state after e. The refs map is copied, never shared
 // with the previous state.
 func (w Wallet) Apply(e Event) Wallet {
-	if e, ok := e.(WalletCredited); ok {
+	switch e := e.(type) {
+	case WalletCredited:
 		w.UserID = e.UserID
 		w.Balance += e.Amount
 		w.refs = maps.Clone(w.refs)
@@ -48,6 +63,14 @@ func (w Wallet) Apply(e Event) Wallet {
 			w.refs = map[string]bool{}
 		}
 		w.refs[e.Ref] = true
+	case WalletDebited:
+		w.UserID = e.UserID
+		w.Balance -= e.Amount
+		w.refs = maps.Clone(w.refs)
+		if w.refs == nil {
+			w.refs = map[string]bool{}
+		}
+		w.refs["payout:"+string(e.PayoutID)] = true
 	}
 	w.Version++
 	return w
@@ -75,4 +98,29 @@ func DecideCredit(w Wallet, c CreditWallet) ([]Event, error) {
 		return nil, nil
 	}
 	return []Event{WalletCredited{UserID: c.UserID, Amount: c.Amount, Kind: c.Kind, Ref: c.Ref, FromAccount: c.FromAccount, CreditedAt: c.Now}}, nil
+}
+
+// Withdraw asks to move money out of a wallet to a bank account.
+type Withdraw struct {
+	UserID   UserID
+	Amount   int64
+	PayoutID PayoutID
+	To       BankAccount
+	Now      time.Time
+}
+
+// DecideWithdraw debits the wallet for a payout. A wallet never goes
+// negative: a withdrawal above the balance is refused. The same payout is
+// debited once.
+func DecideWithdraw(w Wallet, c Withdraw) ([]Event, error) {
+	if c.Amount <= 0 || c.Amount > MaxAmount {
+		return nil, Invalid("amount", "must be between 1 and %d", MaxAmount)
+	}
+	if w.refs["payout:"+string(c.PayoutID)] {
+		return nil, nil
+	}
+	if c.Amount > w.Balance {
+		return nil, ErrInsufficientFunds.With("", map[string]any{"balance": w.Balance, "amount": c.Amount})
+	}
+	return []Event{WalletDebited{UserID: c.UserID, Amount: c.Amount, PayoutID: c.PayoutID, To: c.To, DebitAt: c.Now}}, nil
 }

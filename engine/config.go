@@ -73,6 +73,10 @@ type Config struct {
 	BankToken string `json:"bank_token"`
 	// BankSimLag is the simulated bank's refresh lag. Default 2s.
 	BankSimLag Duration `json:"bank_sim_lag"`
+	// FirmbankURL and FirmbankToken reach a real firm-banking provider for
+	// payouts. With BankSim and no URL, a simulated provider runs in-process.
+	FirmbankURL   string `json:"firmbank_url"`
+	FirmbankToken string `json:"firmbank_token"`
 	// Sim, with BankSim, is the simulated bank to use instead of a new one,
 	// so that several engines in one process (tests) scan the same bank.
 	Sim *bankfeed.SimBank `json:"-"`

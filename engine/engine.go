@@ -11,6 +11,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -25,6 +27,7 @@ import (
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/embedded"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/firmbanking"
 	"github.com/bankbook/bankbook/idempotency"
 	"github.com/bankbook/bankbook/projections"
 	"github.com/bankbook/bankbook/reservations"
@@ -47,6 +50,7 @@ type Engine struct {
 	Sim    *bankfeed.SimBank
 	server *server.Server
 
+	closers    []func() error // simulated third parties
 	stopRunner context.CancelFunc
 	workers    sync.WaitGroup // background loops: projections, timers, scanner
 	stopOnce   sync.Once
@@ -123,7 +127,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
-	e.Commands, err = commands.New(commands.Deps{Events: e.Events, Codec: codec, Names: names, Timers: tm, Watermarks: marks}, commands.Config{
+	payouts, err := e.firmBanking(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.Commands, err = commands.New(commands.Deps{Events: e.Events, Codec: codec, Names: names, Timers: tm, Watermarks: marks, Payouts: payouts}, commands.Config{
 		CollectAccount:   domain.BankAccount{Bank: cfg.CollectBank, Number: cfg.CollectNumber, Holder: cfg.CollectHolder},
 		CancelWindow:     time.Duration(cfg.CancelWindow),
 		DepositorNameMax: cfg.DepositorNameMax,
@@ -149,6 +157,15 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 				log.Warn().Err(err).Uint64("seq", uint64(c.Seq)).Str("order_id", c.AggregateID).Msg("order reactor: will retry")
 			},
 		}, cmds.ReactToOrder)
+	})
+	e.background(rctx, "money reactor", func(ctx context.Context) error {
+		return e.Events.React(ctx, eventstore.ReactOptions{
+			Durable: "react-money",
+			Types:   []string{domain.AggregateWallet, domain.AggregateDeposit},
+			Log: func(err error, c eventstore.Commit) {
+				log.Warn().Err(err).Uint64("seq", uint64(c.Seq)).Str("aggregate", c.Ref().String()).Msg("money reactor: will retry")
+			},
+		}, cmds.ReactToMoney)
 	})
 	e.background(rctx, "timers", func(ctx context.Context) error {
 		return tm.Run(ctx, func(ctx context.Context, d timers.Due) (time.Duration, error) {
@@ -218,6 +235,29 @@ func (e *Engine) bankSource(cfg Config) (bankfeed.Source, error) {
 	return nil, nil
 }
 
+// firmBanking returns the payout provider: a real one at --firmbank-url, the
+// simulated one (over loopback HTTP) with --bank-sim, or none.
+func (e *Engine) firmBanking(cfg Config) (commands.Payouts, error) {
+	switch {
+	case cfg.FirmbankURL != "":
+		c := &firmbanking.Client{BaseURL: cfg.FirmbankURL, Token: cfg.FirmbankToken}
+		return c, c.Validate()
+	case cfg.BankSim:
+		fake := firmbanking.NewFakeService(firmbanking.FakeOptions{Token: "sim", Fee: 500, SettleAfter: 2 * time.Second, FailAccounts: []string{"000000000000"}})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("simulated firm banking: %w", err)
+		}
+		srv := &http.Server{Handler: fake.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		e.closers = append(e.closers, srv.Close)
+		e.log.Info().Str("url", "http://"+ln.Addr().String()).Msg("simulated firm banking: fee 500, settles after 2s, account 000000000000 fails")
+		return &firmbanking.Client{BaseURL: "http://" + ln.Addr().String(), Token: "sim"}, nil
+	}
+	e.log.Warn().Msg("no firm-banking provider: withdrawals and refunds to the bank stay requested")
+	return nil, nil
+}
+
 // recorder records the scanner's transactions as deposits.
 type recorder struct{ h *commands.Handler }
 
@@ -255,6 +295,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 		if e.stopRunner != nil {
 			e.stopRunner()
 			e.workers.Wait()
+		}
+		for _, c := range e.closers {
+			errs = append(errs, c())
 		}
 		if e.Models != nil {
 			errs = append(errs, e.Models.Close())

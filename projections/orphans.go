@@ -12,9 +12,13 @@ import (
 	"github.com/bankbook/bankbook/eventstore"
 )
 
-// bucketOrphans holds the deposits that matched nothing and await an
-// operator, keyed by deposited_at and deposit ID (oldest first).
-var bucketOrphans = []byte("orphans")
+var (
+	// bucketDeposits maps deposit_id to the JSON of its OrphanView-shaped
+	// record (every deposit, whatever its outcome).
+	bucketDeposits = []byte("deposits")
+	// bucketOrphans indexes the unresolved orphans: deposited_at|deposit_id → deposit_id.
+	bucketOrphans = []byte("orphans")
+)
 
 // OrphanView is one deposit in the orphan queue (bankbook.q.deposit.orphans).
 type OrphanView struct {
@@ -24,37 +28,96 @@ type OrphanView struct {
 	DepositorName string   `json:"depositor_name"`
 	Amount        int64    `json:"amount"`
 	DepositedAt   string   `json:"deposited_at"`
-	Reason        string   `json:"reason"`
+	Outcome       string   `json:"outcome"`
+	Reason        string   `json:"reason,omitempty"`
 	OrderID       string   `json:"order_id,omitempty"` // the order the name belonged to, if any
+	Resolution    string   `json:"resolution,omitempty"`
 	Candidates    []string `json:"candidates"`
 }
 
-type orphans struct{}
+type deposits struct{}
 
-func (orphans) bucket() []byte { return bucketOrphans }
+func (deposits) bucket() []byte { return bucketDeposits }
 
-func (orphans) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
-	e, ok := ev.(domain.DepositRecorded)
-	if !ok || e.Outcome != domain.OutcomeOrphaned {
-		return nil
+func (deposits) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+	b, idx := tx.Bucket(bucketDeposits), tx.Bucket(bucketOrphans)
+	switch e := ev.(type) {
+	case domain.DepositRecorded:
+		v := OrphanView{
+			DepositID: string(e.DepositID), BankTxnID: e.BankTxnID, AccountNumber: e.AccountNumber,
+			DepositorName: e.DepositorName, Amount: e.Amount, DepositedAt: domain.FormatTime(e.DepositedAt),
+			Outcome: string(e.Outcome), Reason: string(e.Reason), OrderID: string(e.OrderID), Candidates: []string{},
+		}
+		if err := putJSON(b, v.DepositID, v); err != nil {
+			return err
+		}
+		if e.Outcome == domain.OutcomeOrphaned {
+			return idx.Put(orphanKey(v), []byte(v.DepositID))
+		}
+	case domain.DepositResolved:
+		return updateDeposit(b, idx, e.DepositID, func(v *OrphanView) { v.Resolution = e.Action })
+	case domain.DepositReopened:
+		return updateDeposit(b, idx, e.DepositID, func(v *OrphanView) { v.Resolution = "" })
 	}
-	raw, err := json.Marshal(OrphanView{
-		DepositID: string(e.DepositID), BankTxnID: e.BankTxnID, AccountNumber: e.AccountNumber,
-		DepositorName: e.DepositorName, Amount: e.Amount, DepositedAt: domain.FormatTime(e.DepositedAt),
-		Reason: string(e.Reason), OrderID: string(e.OrderID), Candidates: []string{},
-	})
+	return nil
+}
+
+// orphanIndex owns the index bucket; deposits writes it.
+type orphanIndex struct{}
+
+func (orphanIndex) bucket() []byte { return bucketOrphans }
+
+func (orphanIndex) apply(*bbolt.Tx, eventstore.Commit, eventstore.Envelope, domain.Event) error {
+	return nil
+}
+
+func updateDeposit(b, idx *bbolt.Bucket, id domain.DepositID, change func(*OrphanView)) error {
+	raw := b.Get([]byte(id))
+	if raw == nil {
+		return fmt.Errorf("%w: event for deposit %s, which was never recorded", ErrInconsistent, id)
+	}
+	var v OrphanView
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	change(&v)
+	if err := putJSON(b, v.DepositID, v); err != nil {
+		return err
+	}
+	if v.Outcome == domain.OutcomeOrphaned.String() && v.Resolution == "" {
+		return idx.Put(orphanKey(v), []byte(v.DepositID))
+	}
+	return idx.Delete(orphanKey(v))
+}
+
+func putJSON(b *bbolt.Bucket, key string, v any) error {
+	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return tx.Bucket(bucketOrphans).Put(orphanKey(e), raw)
+	return b.Put([]byte(key), raw)
 }
 
-func orphanKey(e domain.DepositRecorded) []byte {
-	return []byte(domain.FormatTime(e.DepositedAt) + "|" + string(e.DepositID))
+func orphanKey(v OrphanView) []byte { return []byte(v.DepositedAt + "|" + v.DepositID) }
+
+// Deposit returns one deposit's view; false if it was never recorded.
+func (s *Store) Deposit(id string) (OrphanView, bool, error) {
+	var v OrphanView
+	var found bool
+	err := s.view(func(tx *bbolt.Tx) error {
+		raw := tx.Bucket(bucketDeposits).Get([]byte(id))
+		if raw == nil {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(raw, &v)
+	})
+	return v, found, err
 }
 
-// Orphans returns up to limit orphan deposits, oldest first, after cursor
-// ("" for the first page); next is the following page's cursor, "" at the end.
+// Orphans returns up to limit unresolved orphan deposits, oldest first, after
+// cursor ("" for the first page); next is the following page's cursor, ""
+// at the end.
 func (s *Store) Orphans(limit int, cursor string) ([]OrphanView, string, error) {
 	out := []OrphanView{}
 	after, err := hex.DecodeString(cursor)
@@ -63,19 +126,20 @@ func (s *Store) Orphans(limit int, cursor string) ([]OrphanView, string, error) 
 	}
 	var next string
 	err = s.view(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketDeposits)
 		c := tx.Bucket(bucketOrphans).Cursor()
-		k, v := c.Seek(after)
+		k, id := c.Seek(after)
 		if len(after) > 0 && bytes.Equal(k, after) {
-			k, v = c.Next()
+			k, id = c.Next()
 		}
 		var last []byte
-		for ; k != nil; k, v = c.Next() {
+		for ; k != nil; k, id = c.Next() {
 			if len(out) == limit {
 				next = hex.EncodeToString(last)
 				return nil
 			}
 			var o OrphanView
-			if err := json.Unmarshal(v, &o); err != nil {
+			if err := json.Unmarshal(b.Get(id), &o); err != nil {
 				return err
 			}
 			out = append(out, o)

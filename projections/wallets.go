@@ -22,7 +22,7 @@ type WalletView struct {
 // WalletEntry is one movement of a wallet.
 type WalletEntry struct {
 	At     string `json:"at"`
-	Amount int64  `json:"amount"` // positive: credit to the user
+	Amount int64  `json:"amount"` // positive: credit to the user; negative: withdrawal
 	Kind   string `json:"kind"`
 	Ref    string `json:"ref"`
 }
@@ -32,22 +32,28 @@ type wallets struct{}
 func (wallets) bucket() []byte { return bucketWallets }
 
 func (wallets) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
-	e, ok := ev.(domain.WalletCredited)
-	if !ok {
+	var user domain.UserID
+	var entry WalletEntry
+	switch e := ev.(type) {
+	case domain.WalletCredited:
+		user, entry = e.UserID, WalletEntry{At: domain.FormatTime(e.CreditedAt), Amount: e.Amount, Kind: e.Kind, Ref: e.Ref}
+	case domain.WalletDebited:
+		user, entry = e.UserID, WalletEntry{At: domain.FormatTime(e.DebitAt), Amount: -e.Amount, Kind: "withdrawal", Ref: "payout:" + string(e.PayoutID)}
+	default:
 		return nil
 	}
 	b := tx.Bucket(bucketWallets)
-	v, _, err := getWallet(b, string(e.UserID))
+	v, _, err := getWallet(b, string(user))
 	if err != nil {
 		return err
 	}
-	v.Balance += e.Amount
-	v.Entries = append(v.Entries, WalletEntry{At: domain.FormatTime(e.CreditedAt), Amount: e.Amount, Kind: e.Kind, Ref: e.Ref})
+	v.Balance += entry.Amount
+	v.Entries = append(v.Entries, entry)
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return b.Put([]byte(e.UserID), raw)
+	return b.Put([]byte(user), raw)
 }
 
 func getWallet(b *bbolt.Bucket, user string) (WalletView, bool, error) {

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/bankbook/bankbook/commands"
@@ -182,4 +184,62 @@ func (s *Server) simTransfer(ctx context.Context, r *request) reply {
 		return reply{err: badRequest("invalid_input", err.Error(), nil)}
 	}
 	return okJSON(SimTransferReply{BankTxnID: id, DepositedAt: domain.FormatTime(at)})
+}
+
+// payoutPlan is the plan of commands that create a payout: its ID.
+type payoutPlan struct {
+	PayoutID string `json:"payout_id"`
+}
+
+func (s *Server) planPayout(id *string) json.RawMessage {
+	if *id == "" {
+		*id = "po_" + s.cfg.Commands.NewID()
+	}
+	b, _ := json.Marshal(payoutPlan{PayoutID: *id})
+	return b
+}
+
+func resumePayout(id *string, raw json.RawMessage) error {
+	var p payoutPlan
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return errors.New("idempotency plan unreadable")
+	}
+	*id = p.PayoutID
+	return nil
+}
+
+func (s *Server) withdraw(ctx context.Context, r *request) reply {
+	return runCommand(s, ctx, r, commandSpec[commands.WithdrawRequest, commands.WithdrawReply]{
+		subject: "bankbook.cmd.wallet.withdraw",
+		plan:    func(req *commands.WithdrawRequest) json.RawMessage { return s.planPayout(&req.PayoutID) },
+		resume: func(req *commands.WithdrawRequest, raw json.RawMessage) error {
+			return resumePayout(&req.PayoutID, raw)
+		},
+		exec: func(ctx context.Context, meta commands.Meta, req commands.WithdrawRequest) (commands.WithdrawReply, eventstore.Seq, error) {
+			rep, err := s.cfg.Commands.Withdraw(ctx, meta, req)
+			return rep, rep.Seq, err
+		},
+	})
+}
+
+func (s *Server) resolveDeposit(ctx context.Context, r *request) reply {
+	return runCommand(s, ctx, r, commandSpec[commands.ResolveDepositRequest, commands.ResolveDepositReply]{
+		subject: "bankbook.cmd.deposit.resolve",
+		plan: func(req *commands.ResolveDepositRequest) json.RawMessage {
+			if req.Action != domain.ResolveRefundToBank {
+				return nil
+			}
+			return s.planPayout(&req.PayoutID)
+		},
+		resume: func(req *commands.ResolveDepositRequest, raw json.RawMessage) error {
+			if len(raw) == 0 {
+				return nil
+			}
+			return resumePayout(&req.PayoutID, raw)
+		},
+		exec: func(ctx context.Context, meta commands.Meta, req commands.ResolveDepositRequest) (commands.ResolveDepositReply, eventstore.Seq, error) {
+			rep, err := s.cfg.Commands.ResolveDeposit(ctx, meta, req)
+			return rep, rep.Seq, err
+		},
+	})
 }

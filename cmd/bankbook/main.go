@@ -28,7 +28,9 @@ usage:
   bankbook order get --order-id ID        show an order
   bankbook deposit import FILE.csv        record a bank statement's transactions
   bankbook deposit orphans                deposits that matched nothing
+  bankbook deposit resolve [flags]        resolve an orphan: assign_order, refund_to_wallet, refund_to_bank
   bankbook wallet get --user-id ID        a wallet's balance and movements
+  bankbook wallet withdraw [flags]        pay a wallet out to a bank account
   bankbook ledger trial-balance           every account's balance (sums to 0)
   bankbook ledger account --account A     an account's entries
   bankbook bank-sim transfer [flags]      transfer money into the simulated bank (serve --bank-sim)

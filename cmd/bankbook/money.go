@@ -12,6 +12,7 @@ import (
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/projections"
 	"github.com/bankbook/bankbook/server"
 )
@@ -56,8 +57,34 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			return b.String()
 		})
+	case "resolve":
+		var q commands.ResolveDepositRequest
+		var to domain.BankAccount
+		fs.StringVar(&q.DepositID, "deposit-id", "", "the orphan deposit (required)")
+		fs.StringVar(&q.Action, "action", "", "assign_order, refund_to_wallet or refund_to_bank (required)")
+		fs.StringVar(&q.OrderID, "order-id", "", "assign_order: the order")
+		fs.StringVar(&q.UserID, "user-id", "", "refund_to_wallet: the user")
+		fs.StringVar(&to.Bank, "bank", "", "refund_to_bank: the sender's bank")
+		fs.StringVar(&to.Number, "number", "", "refund_to_bank: the sender's account number")
+		fs.StringVar(&to.Holder, "holder", "", "refund_to_bank: the account holder")
+		key := fs.String("idempotency-key", "", "Idempotency-Key header")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if to != (domain.BankAccount{}) {
+			q.BankAccount = &to
+		}
+		return cf.call(ctx, stdout, "bankbook.cmd.deposit.resolve", q, client.WithIdempotencyKey(*key), func(raw []byte) string {
+			var r commands.ResolveDepositReply
+			_ = json.Unmarshal(raw, &r)
+			s := fmt.Sprintf("deposit %s  %s", r.DepositID, r.Outcome)
+			if r.PayoutID != "" {
+				s += "  payout " + r.PayoutID
+			}
+			return s + "\n"
+		})
 	}
-	return fmt.Errorf("unknown deposit command %q (import, orphans)", args[0])
+	return fmt.Errorf("unknown deposit command %q (import, orphans, resolve)", args[0])
 }
 
 // importCSV records every transaction of a bank statement. The file is
@@ -128,6 +155,22 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 				s += fmt.Sprintf("  %s  %12s  %s %s\n", e.At, itoa(e.Amount), e.Kind, e.Ref)
 			}
 			return s
+		})
+	case "wallet withdraw":
+		var q commands.WithdrawRequest
+		fs.StringVar(&q.UserID, "user-id", "", "the wallet's user (required)")
+		fs.Int64Var(&q.Amount, "amount", 0, "amount (required)")
+		fs.StringVar(&q.BankAccount.Bank, "bank", "", "destination bank (required)")
+		fs.StringVar(&q.BankAccount.Number, "number", "", "destination account number (required)")
+		fs.StringVar(&q.BankAccount.Holder, "holder", "", "destination account holder (required)")
+		key := fs.String("idempotency-key", "", "Idempotency-Key header")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return cf.call(ctx, stdout, "bankbook.cmd.wallet.withdraw", q, client.WithIdempotencyKey(*key), func(raw []byte) string {
+			var r commands.WithdrawReply
+			_ = json.Unmarshal(raw, &r)
+			return fmt.Sprintf("payout %s  %s (the provider's answer arrives later; see 'bankbook wallet get')\n", r.PayoutID, r.Status)
 		})
 	case "ledger trial-balance":
 		if err := fs.Parse(args); err != nil {

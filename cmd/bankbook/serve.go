@@ -40,6 +40,8 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.BankSimLag, "bank-sim-lag", "the simulated bank's refresh lag")
 	fs.StringVar(&cfg.BankURL, "bank-url", cfg.BankURL, "account-scan API of a real provider (HTTP)")
 	fs.StringVar(&cfg.BankToken, "bank-token", cfg.BankToken, "bearer token of the account-scan API")
+	fs.StringVar(&cfg.FirmbankURL, "firmbank-url", cfg.FirmbankURL, "firm-banking provider for payouts (HTTP); with --bank-sim a simulated one runs")
+	fs.StringVar(&cfg.FirmbankToken, "firmbank-token", cfg.FirmbankToken, "bearer token of the firm-banking provider")
 	fs.Var(&cfg.IdempotencyTTL, "idempotency-ttl", "how long idempotency keys are kept (at least 168h)")
 	fs.StringVar(&cfg.CollectBank, "collect-bank", cfg.CollectBank, "bank of the collection account")
 	fs.StringVar(&cfg.CollectNumber, "collect-number", cfg.CollectNumber, "number of the collection account")

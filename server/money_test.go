@@ -1,0 +1,160 @@
+package server_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/server"
+)
+
+const (
+	subjWithdraw = "bankbook.cmd.wallet.withdraw"
+	subjResolve  = "bankbook.cmd.deposit.resolve"
+)
+
+// moneyEngine runs with the simulated bank and firm-banking provider.
+func moneyEngine(t *testing.T) (*testEngine, *bank) {
+	return scenarioEngine(t, func(c *engine.Config) { c.BankSim = true; c.ScanInterval = engine.Duration(200 * time.Millisecond) })
+}
+
+// fund gives user a wallet balance through a late deposit for a cancelled order.
+func fund(t *testing.T, e *testEngine, bk *bank, user, name string, amount int64) {
+	t.Helper()
+	o := e.submit(t, user, name, amount)
+	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": false}, nil, nil)
+	if rep := bk.deposit(o.DepositorName, amount); rep.Outcome != "refunded_to_wallet" {
+		t.Fatalf("funding %s: %+v", user, rep)
+	}
+}
+
+var payee = domain.BankAccount{Bank: "신한은행", Number: "110-123-456789", Holder: "김민수"}
+
+func TestWithdrawalSettlesWithTheProvidersFee(t *testing.T) {
+	e, bk := moneyEngine(t)
+	fund(t, e, bk, "u-w", "김민수", 25000)
+	var rep commands.WithdrawReply
+	e.call(t, subjWithdraw, map[string]any{"user_id": "u-w", "amount": 20000, "bank_account": payee}, &rep, client.WithIdempotencyKey("wd-1"))
+	if rep.Status != "requested" || rep.PayoutID == "" {
+		t.Fatalf("withdraw: %+v", rep)
+	}
+	if w := e.wallet(t, "u-w"); w.Balance != 5000 {
+		t.Fatalf("wallet after the request: %+v", w)
+	}
+	bankAcct := domain.AccountBank(e.cfg.CollectNumber)
+	testenv.Eventually(t, 20*time.Second, "payout settled", func() bool { return e.balanced(t)[domain.AccountPayoutsPending] == 0 && e.balanced(t)[domain.AccountBankFees] == 500 })
+	bal := e.balanced(t)
+	if bal[bankAcct] != 25000-20000-500 || bal[domain.AccountWallet("u-w")] != -5000 {
+		t.Fatalf("ledger after settlement: %v", bal)
+	}
+	// The same request again is the same payout, not a second one.
+	var again commands.WithdrawReply
+	if r := e.call(t, subjWithdraw, map[string]any{"user_id": "u-w", "amount": 20000, "bank_account": payee}, &again, client.WithIdempotencyKey("wd-1")); !r.Replayed || again.PayoutID != rep.PayoutID {
+		t.Fatalf("repeat: %+v", again)
+	}
+	if w := e.wallet(t, "u-w"); w.Balance != 5000 {
+		t.Fatalf("wallet after a repeat: %+v", w)
+	}
+}
+
+func TestFailedWithdrawalReturnsToTheWallet(t *testing.T) {
+	e, bk := moneyEngine(t)
+	fund(t, e, bk, "u-f", "이영희", 8000)
+	closed := domain.BankAccount{Bank: "우리은행", Number: "000000000000", Holder: "이영희"} // the provider fails it
+	e.call(t, subjWithdraw, map[string]any{"user_id": "u-f", "amount": 8000, "bank_account": closed}, nil, nil)
+	testenv.Eventually(t, 20*time.Second, "reversal", func() bool { return e.wallet(t, "u-f").Balance == 8000 })
+	w := e.wallet(t, "u-f")
+	if len(w.Entries) != 3 || w.Entries[2].Kind != domain.CreditPayoutReversal {
+		t.Fatalf("wallet: %+v", w)
+	}
+	bal := e.balanced(t)
+	if bal[domain.AccountPayoutsPending] != 0 || bal[domain.AccountBankFees] != 0 || bal[domain.AccountWallet("u-f")] != -8000 {
+		t.Fatalf("ledger: %v", bal)
+	}
+}
+
+func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
+	e, bk := moneyEngine(t)
+	fund(t, e, bk, "u-c", "박지성", 10000)
+	var mu sync.Mutex
+	ok, refused := 0, 0
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			_, err := e.c.Call(ctxT(t), subjWithdraw, map[string]any{"user_id": "u-c", "amount": 3000, "bank_account": payee}, nil, nil)
+			mu.Lock()
+			defer mu.Unlock()
+			switch ce, _ := err.(*client.Error); {
+			case err == nil:
+				ok++
+			case ce != nil && ce.Status == 422 && ce.Code == "insufficient_funds":
+				refused++
+			default:
+				t.Errorf("withdraw: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok != 3 || refused != 7 {
+		t.Fatalf("%d withdrawals accepted, %d refused; want 3 and 7", ok, refused)
+	}
+	if w := e.wallet(t, "u-c"); w.Balance != 1000 {
+		t.Fatalf("wallet: %+v", w)
+	}
+}
+
+func TestResolvingOrphans(t *testing.T) {
+	e, bk := moneyEngine(t)
+	o := e.submit(t, "u-o", "오세훈", 15000)
+	// Three orphans: a mistyped name (for the open order), and two strangers.
+	typo := bk.deposit("오세후", 15000)
+	forWallet := bk.deposit("모르는사람", 3000)
+	forBank := bk.deposit("잘못보냄", 4000)
+	for _, d := range []commands.RecordDepositReply{typo, forWallet, forBank} {
+		if d.Outcome != "orphaned" {
+			t.Fatalf("setup: %+v", d)
+		}
+	}
+	var r commands.ResolveDepositReply
+	e.call(t, subjResolve, map[string]any{"deposit_id": typo.DepositID, "action": "assign_order", "order_id": o.OrderID}, &r, nil)
+	if v := e.order(t, o.OrderID); v.Status != "paid" || v.DepositIDs[0] != typo.DepositID {
+		t.Fatalf("assigned order: %+v", v)
+	}
+	e.call(t, subjResolve, map[string]any{"deposit_id": forWallet.DepositID, "action": "refund_to_wallet", "user_id": "u-x"}, &r, nil)
+	if w := e.wallet(t, "u-x"); w.Balance != 3000 {
+		t.Fatalf("wallet: %+v", w)
+	}
+	e.call(t, subjResolve, map[string]any{"deposit_id": forBank.DepositID, "action": "refund_to_bank", "bank_account": payee}, &r, nil)
+	if r.PayoutID == "" {
+		t.Fatalf("refund to bank: %+v", r)
+	}
+	var orphans server.OrphansReply
+	e.call(t, subjOrphans, struct{}{}, &orphans, nil)
+	if len(orphans.Deposits) != 0 {
+		t.Fatalf("orphans left: %+v", orphans.Deposits)
+	}
+	// An orphan is resolved once.
+	if ce := e.callErr(t, subjResolve, map[string]any{"deposit_id": forWallet.DepositID, "action": "assign_order", "order_id": o.OrderID}, nil); ce.Status != 409 || ce.Code != "not_an_orphan" {
+		t.Fatalf("second resolution: %+v", ce)
+	}
+	// Bad input changes nothing.
+	for _, body := range []map[string]any{
+		{"deposit_id": forBank.DepositID, "action": "burn"},
+		{"deposit_id": forBank.DepositID, "action": "refund_to_bank"},
+		{"deposit_id": "nope", "action": "refund_to_wallet", "user_id": "u"},
+	} {
+		if ce := e.callErr(t, subjResolve, body, nil); ce.Status != 400 && ce.Status != 404 {
+			t.Fatalf("%v: %+v", body, ce)
+		}
+	}
+	testenv.Eventually(t, 20*time.Second, "refund to the bank settled", func() bool { return e.balanced(t)[domain.AccountPayoutsPending] == 0 && e.balanced(t)[domain.AccountBankFees] == 500 })
+	bal := e.balanced(t)
+	if bal[domain.AccountSuspense] != 0 || bal[domain.AccountPayableOrders] != -15000 || bal[domain.AccountWallet("u-x")] != -3000 {
+		t.Fatalf("ledger: %v", bal)
+	}
+}
