@@ -47,7 +47,9 @@ func TestWithdrawalSettlesWithTheProvidersFee(t *testing.T) {
 		t.Fatalf("wallet after the request: %+v", w)
 	}
 	bankAcct := domain.AccountBank(e.cfg.CollectNumber)
-	testenv.Eventually(t, 20*time.Second, "payout settled", func() bool { return e.balanced(t)[domain.AccountPayoutsPending] == 0 && e.balanced(t)[domain.AccountBankFees] == 500 })
+	testenv.Eventually(t, 20*time.Second, "payout settled", func() bool {
+		return e.balanced(t)[domain.AccountPayoutsPending] == 0 && e.balanced(t)[domain.AccountBankFees] == 500
+	})
 	bal := e.balanced(t)
 	if bal[bankAcct] != 25000-20000-500 || bal[domain.AccountWallet("u-w")] != -5000 {
 		t.Fatalf("ledger after settlement: %v", bal)
@@ -152,7 +154,9 @@ func TestResolvingOrphans(t *testing.T) {
 			t.Fatalf("%v: %+v", body, ce)
 		}
 	}
-	testenv.Eventually(t, 20*time.Second, "refund to the bank settled", func() bool { return e.balanced(t)[domain.AccountPayoutsPending] == 0 && e.balanced(t)[domain.AccountBankFees] == 500 })
+	testenv.Eventually(t, 20*time.Second, "refund to the bank settled", func() bool {
+		return e.balanced(t)[domain.AccountPayoutsPending] == 0 && e.balanced(t)[domain.AccountBankFees] == 500
+	})
 	bal := e.balanced(t)
 	if bal[domain.AccountSuspense] != 0 || bal[domain.AccountPayableOrders] != -15000 || bal[domain.AccountWallet("u-x")] != -3000 {
 		t.Fatalf("ledger: %v", bal)
