@@ -194,6 +194,55 @@ func (h *Handler) ReactToOrder(ctx context.Context, c eventstore.Commit) error {
 	return nil
 }
 
+// ScanCompleteRequest is the body of bankbook.cmd.deposit.scan_complete: an
+// external bank feed reports that every transaction deposited on the account
+// before CompleteUpTo has been recorded.
+type ScanCompleteRequest struct {
+	AccountNumber string    `json:"account_number"`
+	CompleteUpTo  time.Time `json:"complete_up_to"`
+}
+
+// Validate checks the request.
+func (r ScanCompleteRequest) Validate() error {
+	if r.AccountNumber == "" || len(r.AccountNumber) > 64 {
+		return domain.Invalid("account_number", "must be 1-64 characters")
+	}
+	if r.CompleteUpTo.IsZero() {
+		return domain.Invalid("complete_up_to", "is required")
+	}
+	return nil
+}
+
+// ScanCompleteReply is the reply of bankbook.cmd.deposit.scan_complete.
+type ScanCompleteReply struct {
+	AccountNumber string `json:"account_number"`
+	Watermark     string `json:"watermark"`
+}
+
+// ScanComplete advances the account's scan watermark, which reserved
+// cancellations wait for. It never moves it backwards, nor past now (a
+// feed cannot know the future).
+func (h *Handler) ScanComplete(ctx context.Context, req ScanCompleteRequest) (ScanCompleteReply, error) {
+	if err := req.Validate(); err != nil {
+		return ScanCompleteReply{}, err
+	}
+	if now := h.cfg.Now(); req.CompleteUpTo.After(now) {
+		return ScanCompleteReply{}, domain.Invalid("complete_up_to", "is in the future")
+	}
+	account := domain.NormalizeAccountNumber(req.AccountNumber)
+	if account == domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number) {
+		account = h.cfg.CollectAccount.Number // the key the scanner and the timers use
+	}
+	if err := h.marks.Advance(ctx, account, req.CompleteUpTo.UTC()); err != nil {
+		return ScanCompleteReply{}, err
+	}
+	wm, err := h.marks.Watermark(ctx, account)
+	if err != nil {
+		return ScanCompleteReply{}, err
+	}
+	return ScanCompleteReply{AccountNumber: account, Watermark: domain.FormatTime(wm)}, nil
+}
+
 // Order returns the current state of an order (reads it if this instance
 // has not seen its latest commit).
 func (h *Handler) Order(ctx context.Context, id string) (domain.Order, error) {

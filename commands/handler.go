@@ -38,6 +38,7 @@ type Timers interface {
 // (watermarks.Store).
 type Watermarks interface {
 	Watermark(ctx context.Context, account string) (time.Time, error)
+	Advance(ctx context.Context, account string, upTo time.Time) error
 }
 
 // Deps are the stores a Handler works with.

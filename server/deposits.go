@@ -243,3 +243,15 @@ func (s *Server) resolveDeposit(ctx context.Context, r *request) reply {
 		},
 	})
 }
+
+func (s *Server) scanComplete(ctx context.Context, r *request) reply {
+	var q commands.ScanCompleteRequest
+	if err := decodeStrict(r.data, &q); err != nil {
+		return reply{err: toAPIError(err)}
+	}
+	rep, err := s.cfg.Commands.ScanComplete(ctx, q)
+	if err != nil {
+		return reply{err: toAPIError(err)}
+	}
+	return okJSON(rep)
+}

@@ -144,6 +144,7 @@ func (s *Server) endpoints() []endpoint {
 		{"order_get", "bankbook.q.order.get", "query", s.getOrder},
 		{"deposit_record", "bankbook.cmd.deposit.record", "command", s.recordDeposit},
 		{"deposit_resolve", "bankbook.cmd.deposit.resolve", "command", s.resolveDeposit},
+		{"deposit_scan_complete", "bankbook.cmd.deposit.scan_complete", "command", s.scanComplete},
 		{"deposit_orphans", "bankbook.q.deposit.orphans", "query", s.orphans},
 		{"wallet_get", "bankbook.q.wallet.get", "query", s.getWallet},
 		{"wallet_withdraw", "bankbook.cmd.wallet.withdraw", "command", s.withdraw},

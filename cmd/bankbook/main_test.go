@@ -182,3 +182,73 @@ func TestServeStopsCleanlyWhenSignalled(t *testing.T) {
 		t.Fatalf("read models not under the data dir: %v", err)
 	}
 }
+
+func TestDepositImportFromABankStatement(t *testing.T) {
+	cfg := engine.Defaults()
+	cfg.DataDir, cfg.Listen, cfg.Durability = t.TempDir(), "127.0.0.1:0", "fast"
+	cfg.CancelWindow, cfg.ScanInterval = engine.Duration(time.Second), engine.Duration(200*time.Millisecond)
+	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	url := "--nats-url=" + e.ClientURL()
+	out, err := cli(t, "order", "submit", url, "--buyer-id", "u1", "--buyer-name", "김민수", "--amount", "39000", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub commands.SubmitOrderReply
+	if err := json.Unmarshal([]byte(out), &sub); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, "order", "cancel", url, "--order-id", sub.OrderID, "--deposited"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	header := "bank_txn_id,account_number,depositor_name,amount,deposited_at\n"
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	before, _ := e.Events.LastSeq(context.Background())
+
+	// A statement with a bad row imports nothing and names the line.
+	bad := write("bad.csv", header+"T1,"+cfg.CollectNumber+","+sub.DepositorName+",39000,"+now+"\nT2,"+cfg.CollectNumber+",누군가,12x,"+now+"\n")
+	if _, err := cli(t, "deposit", "import", url, bad); err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("bad statement: %v", err)
+	}
+	if after, _ := e.Events.LastSeq(context.Background()); after != before {
+		t.Fatal("a bad statement recorded something")
+	}
+	// A good one: the transfer for the reserved order goes to the wallet, a
+	// stranger's is an orphan; the statement covers up to now.
+	good := write("good.csv", header+"T1,"+cfg.CollectNumber+","+sub.DepositorName+",39000,"+now+"\nT2,"+cfg.CollectNumber+",누군가,1200,"+now+"\n")
+	out, err = cli(t, "deposit", "import", url, "--complete-up-to", time.Now().UTC().Add(time.Second).Format(time.RFC3339Nano), good)
+	if err == nil || !strings.Contains(err.Error(), "future") {
+		t.Fatalf("a watermark in the future was accepted: %q %v", out, err)
+	}
+	if after, _ := e.Events.LastSeq(context.Background()); after != before {
+		t.Fatal("an import refused for its watermark recorded something")
+	}
+	time.Sleep(1100 * time.Millisecond) // past cancel_at, so the statement can cover it
+	out, err = cli(t, "deposit", "import", url, "--complete-up-to", time.Now().UTC().Format(time.RFC3339Nano), good)
+	if err != nil || !strings.Contains(out, "refunded_to_wallet") || !strings.Contains(out, "orphaned") {
+		t.Fatalf("import: %q %v", out, err)
+	}
+	testenv.Eventually(t, 10*time.Second, "reserved cancellation final", func() bool {
+		out, _ := cli(t, "order", "get", url, "--order-id", sub.OrderID)
+		return strings.Contains(out, "cancelled")
+	})
+	out, err = cli(t, "wallet", "get", url, "--user-id", "u1")
+	if err != nil || !strings.Contains(out, "balance 39,000") {
+		t.Fatalf("wallet: %q %v", out, err)
+	}
+	out, err = cli(t, "ledger", "trial-balance", url)
+	if err != nil || !strings.Contains(out, "total") || !strings.HasSuffix(strings.TrimSpace(out), " 0") {
+		t.Fatalf("trial balance: %q %v", out, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/client"
@@ -24,13 +25,25 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs, cf := newClientFlagSet("deposit "+args[0], stderr)
 	switch args[0] {
 	case "import":
+		upTo := fs.String("complete-up-to", "", "the statement covers every transaction before this RFC 3339 time: advance the scan watermark to it")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
 		if fs.NArg() != 1 {
-			return errors.New("usage: bankbook deposit import FILE.csv")
+			return errors.New("usage: bankbook deposit import [--complete-up-to TIME] FILE.csv")
 		}
-		return importCSV(ctx, cf, fs.Arg(0), stdout)
+		var complete time.Time
+		if *upTo != "" {
+			t, err := time.Parse(time.RFC3339Nano, *upTo)
+			if err != nil {
+				return fmt.Errorf("--complete-up-to: %w", err)
+			}
+			if t.After(time.Now()) {
+				return errors.New("--complete-up-to is in the future: nothing imported")
+			}
+			complete = t
+		}
+		return importCSV(ctx, cf, fs.Arg(0), complete, stdout)
 	case "orphans":
 		var q server.PageRequest
 		fs.IntVar(&q.Limit, "limit", 50, "deposits per page")
@@ -92,7 +105,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // with its line and nothing is recorded. Recording is idempotent on the
 // bank's transaction ID, so an import that stopped half-way (the engine went
 // away) is finished by running it again.
-func importCSV(ctx context.Context, cf *clientFlags, path string, stdout io.Writer) error {
+func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo time.Time, stdout io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -122,6 +135,20 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, stdout io.Writ
 		counts[string(rep.Outcome)]++
 		if !cf.json {
 			fmt.Fprintf(stdout, "%-20s %12s  %-16s %s %s\n", t.BankTxnID, itoa(t.Amount), t.DepositorName, rep.Outcome, rep.OrderID)
+		}
+	}
+	if !completeUpTo.IsZero() {
+		accounts := map[string]bool{}
+		for _, t := range txns {
+			accounts[t.AccountNumber] = true
+		}
+		for account := range accounts {
+			rctx, cancel := context.WithTimeout(ctx, cf.timeout)
+			_, err := c.Call(rctx, "bankbook.cmd.deposit.scan_complete", commands.ScanCompleteRequest{AccountNumber: account, CompleteUpTo: completeUpTo}, nil, nil)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("%s: recorded, but the watermark of %s was not advanced: %w", path, account, err)
+			}
 		}
 	}
 	if cf.json {
