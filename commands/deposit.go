@@ -26,7 +26,7 @@ func (r RecordDepositRequest) Validate() error {
 	case r.BankTxnID == "" || len(r.BankTxnID) > 128:
 		return domain.Invalid("bank_txn_id", "must be 1-128 characters")
 	case !printableASCII(r.BankTxnID):
-		return domain.Invalid("bank_txn_id", "must be printable ASCII")
+		return domain.Invalid("bank_txn_id", "must be printable ASCII without spaces")
 	case r.AccountNumber == "" || len(r.AccountNumber) > 64:
 		return domain.Invalid("account_number", "must be 1-64 characters")
 	case r.DepositedAt.IsZero():
@@ -43,7 +43,7 @@ func (r RecordDepositRequest) Validate() error {
 
 func printableASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
+		if s[i] <= 0x20 || s[i] > 0x7e {
 			return false
 		}
 	}
@@ -126,7 +126,7 @@ func (h *Handler) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depos
 	var outcome domain.DepositOutcome
 	out, err := execute(ctx, h, meta, h.orders, string(holder.OrderID), func(o domain.Order) ([]domain.Event, error) {
 		events, oc, err := domain.DecideDeposit(o, domain.ApplyDeposit{
-			DepositID: rec.DepositID, Amount: rec.Amount, FromAccount: domain.AccountBank(rec.AccountNumber), Now: now, NameGrace: h.cfg.NameGrace,
+			DepositID: rec.DepositID, Amount: rec.Amount, FromAccount: domain.AccountBank(rec.AccountNumber), DepositedAt: rec.DepositedAt, Now: now, NameGrace: h.cfg.NameGrace,
 		})
 		outcome = oc
 		return events, err
@@ -230,9 +230,6 @@ func (h *Handler) ScanComplete(ctx context.Context, req ScanCompleteRequest) (Sc
 		return ScanCompleteReply{}, domain.Invalid("complete_up_to", "is in the future")
 	}
 	account := domain.NormalizeAccountNumber(req.AccountNumber)
-	if account == domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number) {
-		account = h.cfg.CollectAccount.Number // the key the scanner and the timers use
-	}
 	if err := h.marks.Advance(ctx, account, req.CompleteUpTo.UTC()); err != nil {
 		return ScanCompleteReply{}, err
 	}

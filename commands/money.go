@@ -125,7 +125,7 @@ func (h *Handler) ResolveDeposit(ctx context.Context, meta Meta, req ResolveDepo
 		if err != nil {
 			return ResolveDepositReply{}, err
 		}
-		if _, _, err := domain.DecideDeposit(o, domain.ApplyDeposit{DepositID: d.ID, Amount: d.Amount, FromAccount: domain.AccountSuspense, Now: now, NameGrace: h.cfg.NameGrace}); err != nil {
+		if _, _, err := domain.DecideDeposit(o, domain.ApplyDeposit{DepositID: d.ID, Amount: d.Amount, FromAccount: domain.AccountSuspense, DepositedAt: now, Now: now, NameGrace: h.cfg.NameGrace}); err != nil {
 			return ResolveDepositReply{}, err
 		}
 		res.OrderID = domain.OrderID(req.OrderID)
@@ -143,7 +143,8 @@ func (h *Handler) ResolveDeposit(ctx context.Context, meta Meta, req ResolveDepo
 	if err != nil {
 		return ResolveDepositReply{}, err
 	}
-	rep := ResolveDepositReply{DepositID: req.DepositID, Outcome: req.Action, OrderID: req.OrderID, UserID: req.UserID, PayoutID: req.PayoutID, Seq: out.seq}
+	d = out.state // the resolution as recorded
+	rep := ResolveDepositReply{DepositID: req.DepositID, Outcome: d.Resolution, OrderID: string(d.OrderID), UserID: string(d.UserID), PayoutID: string(d.PayoutID), Seq: out.seq}
 	for _, e := range out.events {
 		if r, ok := e.(domain.DepositResolved); ok && r.Action != domain.ResolveRefundToBank {
 			seq, err := h.carryOutResolution(ctx, meta, r)
@@ -167,7 +168,7 @@ func (h *Handler) carryOutResolution(ctx context.Context, meta Meta, r domain.De
 	var buyer domain.UserID
 	out, err := execute(ctx, h, meta, h.orders, string(r.OrderID), func(o domain.Order) ([]domain.Event, error) {
 		buyer = o.BuyerID
-		events, _, err := domain.DecideDeposit(o, domain.ApplyDeposit{DepositID: r.DepositID, Amount: r.Amount, FromAccount: domain.AccountSuspense, Now: now, NameGrace: h.cfg.NameGrace})
+		events, _, err := domain.DecideDeposit(o, domain.ApplyDeposit{DepositID: r.DepositID, Amount: r.Amount, FromAccount: domain.AccountSuspense, DepositedAt: r.ResolvedAt, Now: now, NameGrace: h.cfg.NameGrace})
 		return events, err
 	}, nil)
 	if errors.Is(err, domain.ErrOrderGone) || errors.Is(err, domain.ErrAmountMismatch) {
@@ -207,12 +208,16 @@ func (h *Handler) ReactToMoney(ctx context.Context, c eventstore.Commit) error {
 		meta := Meta{Command: "reactor.money", CorrelationID: env.CorrelationID, CausationID: env.EventID, Actor: "reactor"}
 		switch e := ev.(type) {
 		case domain.WalletDebited:
-			err = h.processPayout(ctx, meta, domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: e.To,
+			err = h.processPayout(ctx, meta, domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: e.To, PayFrom: h.cfg.CollectAccount.Number,
 				Source: domain.PayoutFromWallet, SourceID: string(e.UserID), FromAccount: domain.AccountWallet(e.UserID), RequestedAt: e.DebitAt})
 		case domain.DepositResolved:
 			if e.Action == domain.ResolveRefundToBank {
-				err = h.processPayout(ctx, meta, domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: *e.To,
-					Source: domain.PayoutFromDeposit, SourceID: string(e.DepositID), FromAccount: domain.AccountSuspense, RequestedAt: e.ResolvedAt})
+				// The money goes back from the account it arrived on.
+				var d domain.Deposit
+				if d, err = h.deposits.current(ctx, h, string(e.DepositID)); err == nil {
+					err = h.processPayout(ctx, meta, domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: *e.To, PayFrom: d.AccountNumber,
+						Source: domain.PayoutFromDeposit, SourceID: string(e.DepositID), FromAccount: domain.AccountSuspense, RequestedAt: e.ResolvedAt})
+				}
 			} else {
 				_, err = h.carryOutResolution(ctx, meta, e)
 			}
@@ -230,9 +235,6 @@ func (h *Handler) ReactToMoney(ctx context.Context, c eventstore.Commit) error {
 // source. A payout still pending at the provider returns an error, so the
 // reactor tries again later.
 func (h *Handler) processPayout(ctx context.Context, meta Meta, req domain.PayoutRequested) error {
-	if h.payouts == nil {
-		return errors.New("no firm-banking provider configured")
-	}
 	out, err := execute(ctx, h, meta, h.payoutAgg, string(req.PayoutID), func(p domain.Payout) ([]domain.Event, error) {
 		return domain.DecideRequestPayout(p, req)
 	}, nil)
@@ -240,6 +242,9 @@ func (h *Handler) processPayout(ctx context.Context, meta Meta, req domain.Payou
 		return err
 	}
 	p := out.state
+	if p.Status == domain.PayoutRequestedStatus && h.payouts == nil {
+		return fmt.Errorf("payout %s stays requested: no firm-banking provider is configured", p.ID)
+	}
 	if p.Status == domain.PayoutRequestedStatus {
 		sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		res, err := firmbanking.Settle(sctx, h.payouts, firmbanking.Transfer{ID: string(p.ID), Amount: p.Amount, To: p.To, Memo: "bankbook"},
@@ -249,7 +254,7 @@ func (h *Handler) processPayout(ctx context.Context, meta Meta, req domain.Payou
 			return fmt.Errorf("payout %s: %w", p.ID, err)
 		}
 		now := h.cfg.Now().UTC().Truncate(time.Microsecond)
-		var result domain.Event = domain.PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: res.Fee, BankAccount: h.cfg.CollectAccount.Number, ProviderRef: res.ProviderRef, SettledAt: now}
+		var result domain.Event = domain.PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: res.Fee, BankAccount: p.PayFrom, ProviderRef: res.ProviderRef, SettledAt: now}
 		if res.Status == firmbanking.StatusFailed {
 			result = domain.PayoutFailed{PayoutID: p.ID, Reason: res.Reason, FailedAt: now}
 		}

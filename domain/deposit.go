@@ -102,6 +102,7 @@ type Deposit struct {
 	// Resolution is the action that resolved an orphan ("" while unresolved).
 	Resolution string
 	PayoutID   PayoutID
+	To         *BankAccount // refund_to_bank: where it was sent
 	Version    int
 }
 
@@ -115,7 +116,7 @@ func (d Deposit) Exists() bool { return d.Version > 0 }
 func (d Deposit) Apply(e Event) Deposit {
 	switch e := e.(type) {
 	case DepositResolved:
-		d.Resolution, d.PayoutID = e.Action, e.PayoutID
+		d.Resolution, d.PayoutID, d.To = e.Action, e.PayoutID, e.To
 		if e.OrderID != "" {
 			d.OrderID = e.OrderID
 		}
@@ -123,7 +124,7 @@ func (d Deposit) Apply(e Event) Deposit {
 			d.UserID = e.UserID
 		}
 	case DepositReopened:
-		d.Resolution, d.PayoutID = "", ""
+		d.Resolution, d.PayoutID, d.To = "", "", nil
 	case DepositRecorded:
 		d = Deposit{
 			ID: e.DepositID, BankTxnID: e.BankTxnID, AccountNumber: e.AccountNumber, DepositorName: e.DepositorName,
@@ -150,14 +151,25 @@ func DecideResolve(d Deposit, r DepositResolved) ([]Event, error) {
 	if !d.Exists() {
 		return nil, ErrDepositNotFound.With("", map[string]any{"deposit_id": string(r.DepositID)})
 	}
-	if d.Resolution == r.Action && d.Resolution != "" {
-		return nil, nil
+	if d.Resolution != "" && d.Resolution == r.Action && d.sameTarget(r) {
+		return nil, nil // the same resolution again
 	}
 	if !d.Unresolved() {
 		return nil, ErrNotOrphan.With("", map[string]any{"deposit_id": string(d.ID), "outcome": string(d.Outcome), "resolution": d.Resolution})
 	}
 	r.Amount = d.Amount
 	return []Event{r}, nil
+}
+
+// sameTarget reports whether r names what the deposit was resolved to.
+func (d Deposit) sameTarget(r DepositResolved) bool {
+	switch r.Action {
+	case ResolveAssignOrder:
+		return d.OrderID == r.OrderID
+	case ResolveRefundToWallet:
+		return d.UserID == r.UserID
+	}
+	return d.To != nil && r.To != nil && NormalizeAccountNumber(d.To.Number) == NormalizeAccountNumber(r.To.Number)
 }
 
 // DecideReopen puts a deposit whose refund to the bank failed back in the

@@ -314,6 +314,9 @@ type ApplyDeposit struct {
 	Amount    int64
 	// FromAccount is the ledger account the money is in (see OrderPaid).
 	FromAccount string
+	// DepositedAt is when the buyer transferred: the name grace is measured
+	// to it, not to when a scan got to the transfer.
+	DepositedAt time.Time
 	Now         time.Time
 	// NameGrace is how long a closed order keeps its depositor name: a
 	// deposit within it is refunded to the buyer's wallet.
@@ -349,7 +352,7 @@ func DecideDeposit(o Order, d ApplyDeposit) ([]Event, DepositOutcome, error) {
 	case StatusCancelReserved, StatusPaid:
 		return refund, OutcomeRefundedToWallet, nil
 	}
-	if d.Now.Sub(o.ClosedAt) <= d.NameGrace {
+	if d.DepositedAt.Sub(o.ClosedAt) <= d.NameGrace {
 		return refund, OutcomeRefundedToWallet, nil
 	}
 	return nil, "", ErrOrderGone.With("", map[string]any{"order_id": string(o.ID)})

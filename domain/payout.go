@@ -26,6 +26,7 @@ type PayoutRequested struct {
 	PayoutID    PayoutID    `json:"payout_id"`
 	Amount      int64       `json:"amount"`
 	To          BankAccount `json:"to"`
+	PayFrom     string      `json:"pay_from"`     // the company account the money leaves
 	Source      string      `json:"source"`       // PayoutFromWallet or PayoutFromDeposit
 	SourceID    string      `json:"source_id"`    // the user or the deposit
 	FromAccount string      `json:"from_account"` // ledger account the money came from
@@ -74,6 +75,7 @@ type Payout struct {
 	ID          PayoutID
 	Amount      int64
 	To          BankAccount
+	PayFrom     string
 	Source      string
 	SourceID    string
 	FromAccount string
@@ -87,7 +89,7 @@ type Payout struct {
 func (p Payout) Apply(e Event) Payout {
 	switch e := e.(type) {
 	case PayoutRequested:
-		p = Payout{ID: e.PayoutID, Amount: e.Amount, To: e.To, Source: e.Source, SourceID: e.SourceID, FromAccount: e.FromAccount,
+		p = Payout{ID: e.PayoutID, Amount: e.Amount, To: e.To, PayFrom: e.PayFrom, Source: e.Source, SourceID: e.SourceID, FromAccount: e.FromAccount,
 			Status: PayoutRequestedStatus, Version: p.Version}
 	case PayoutSettled:
 		p.Status, p.Fee = PayoutSettledStatus, e.Fee

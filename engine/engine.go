@@ -254,7 +254,7 @@ func (e *Engine) firmBanking(cfg Config) (commands.Payouts, error) {
 		e.log.Info().Str("url", "http://"+ln.Addr().String()).Msg("simulated firm banking: fee 500, settles after 2s, account 000000000000 fails")
 		return &firmbanking.Client{BaseURL: "http://" + ln.Addr().String(), Token: "sim"}, nil
 	}
-	e.log.Warn().Msg("no firm-banking provider: withdrawals and refunds to the bank stay requested")
+	e.log.Warn().Msg("no firm-banking provider: withdrawals and refunds to the bank are recorded as requested and sent once a provider is configured")
 	return nil, nil
 }
 

@@ -20,9 +20,10 @@ type ReactOptions struct {
 }
 
 // React calls fn for every commit of the given aggregate types, in stream
-// order per aggregate, and acknowledges a commit only after fn returns nil.
-// A failed commit is delivered again after a backoff (also after a crash or
-// restart), so fn must be idempotent: delivery is at least once. React
+// order, and acknowledges a commit only after fn returns nil. A failed commit
+// is delivered again after a backoff (also after a crash or restart), by then
+// possibly after later commits, so fn must be idempotent and must not rely on
+// order: delivery is at least once. React
 // starts from the beginning of the stream the first time a durable is
 // created, so no commit is ever missed. It returns nil when ctx ends.
 //

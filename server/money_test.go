@@ -140,9 +140,22 @@ func TestResolvingOrphans(t *testing.T) {
 	if len(orphans.Deposits) != 0 {
 		t.Fatalf("orphans left: %+v", orphans.Deposits)
 	}
-	// An orphan is resolved once.
-	if ce := e.callErr(t, subjResolve, map[string]any{"deposit_id": forWallet.DepositID, "action": "assign_order", "order_id": o.OrderID}, nil); ce.Status != 409 || ce.Code != "not_an_orphan" {
-		t.Fatalf("second resolution: %+v", ce)
+	// An orphan is resolved once: the same resolution again answers as the
+	// first did; another one is refused.
+	e.call(t, subjResolve, map[string]any{"deposit_id": forWallet.DepositID, "action": "refund_to_wallet", "user_id": "u-x"}, &r, nil)
+	if r.Outcome != "refund_to_wallet" || r.UserID != "u-x" {
+		t.Fatalf("same resolution again: %+v", r)
+	}
+	for _, other := range []map[string]any{
+		{"deposit_id": forWallet.DepositID, "action": "assign_order", "order_id": o.OrderID},
+		{"deposit_id": forWallet.DepositID, "action": "refund_to_wallet", "user_id": "u-y"},
+	} {
+		if ce := e.callErr(t, subjResolve, other, nil); ce.Status != 409 || ce.Code != "not_an_orphan" {
+			t.Fatalf("second resolution %v: %+v", other, ce)
+		}
+	}
+	if w := e.wallet(t, "u-y"); w.Balance != 0 {
+		t.Fatalf("a refused resolution paid out: %+v", w)
 	}
 	// Bad input changes nothing.
 	for _, body := range []map[string]any{

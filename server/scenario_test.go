@@ -234,6 +234,16 @@ func TestScenarioLateDepositAfterTheGraceIsAnOrphan(t *testing.T) {
 	if rep := bk.deposit(o.DepositorName, 7000); rep.Outcome != "orphaned" || rep.Reason != "order_gone" {
 		t.Fatalf("deposit after the grace: %+v", rep)
 	}
+	// A transfer made before the grace ended but scanned after it is still
+	// the buyer's: the grace is measured to when the money was sent.
+	o2 := e.submit(t, "u-4b", "한가을", 6000)
+	e.call(t, subjCancel, map[string]any{"order_id": o2.OrderID, "deposited": false}, nil, nil)
+	var rep commands.RecordDepositReply
+	e.call(t, subjRecord, commands.RecordDepositRequest{BankTxnID: "TX-LATE-SCAN", AccountNumber: e.cfg.CollectNumber,
+		DepositorName: o2.DepositorName, Amount: 6000, DepositedAt: time.Now().UTC().Add(-time.Second)}, &rep, nil)
+	if rep.Outcome != "refunded_to_wallet" {
+		t.Fatalf("transfer made before the order closed, scanned after the grace: %+v", rep)
+	}
 }
 
 func TestScenarioOrphans(t *testing.T) {

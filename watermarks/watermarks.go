@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/domain"
 )
 
 // Store keeps watermarks.
@@ -43,7 +45,10 @@ type record struct {
 	CompleteUpTo time.Time `json:"complete_up_to"`
 }
 
-func key(account string) string { return base64.RawURLEncoding.EncodeToString([]byte(account)) }
+// key is the KV key of an account: its normalised number, base64url-encoded.
+func key(account string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(domain.NormalizeAccountNumber(account)))
+}
 
 // Watermark returns the account's watermark; the zero time if none.
 func (s *Store) Watermark(ctx context.Context, account string) (time.Time, error) {
