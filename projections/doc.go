@@ -39,9 +39,14 @@
 // # Layout
 //
 // Bucket "meta" holds "checkpoint" (uint64, big-endian) and "instance_id".
-// Each read model owns one more top-level bucket:
+// The read models own these top-level buckets:
 //
-//	orders   order_id → JSON of OrderView
+//	orders           order_id → JSON of OrderView
+//	wallets          user_id → JSON of WalletView
+//	ledger_balances  account → balance (int64, big-endian two's complement; debit positive)
+//	ledger_entries   account 0x00 seq version posting → JSON of LedgerEntry
+//	deposits         deposit_id → JSON of OrphanView (every deposit)
+//	orphans          deposited_at|deposit_id → deposit_id (unresolved orphans only)
 //
 // # Content hash
 //

@@ -26,7 +26,8 @@ type OrderView struct {
 	CollectAccount domain.BankAccount `json:"collect_account"`
 	CancelWindowS  int64              `json:"cancel_window_s"`
 	PaidAmount     int64              `json:"paid_amount"`
-	// DepositIDs lists the deposits matched to the order; never nil.
+	// DepositIDs lists the deposits applied to the order (the one that paid
+	// it, and any refunded to the buyer's wallet); never nil.
 	DepositIDs []string `json:"deposit_ids"`
 	// Refunds lists money returned for the order; never nil.
 	Refunds      []Refund `json:"refunds"`
@@ -42,7 +43,7 @@ type OrderView struct {
 
 // Refund is money returned for an order.
 type Refund struct {
-	To     string `json:"to"` // "wallet" or "bank"
+	To     string `json:"to"` // "wallet"
 	Amount int64  `json:"amount"`
 	At     string `json:"at"`
 }

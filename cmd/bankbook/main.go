@@ -1,9 +1,13 @@
 // Command bankbook runs the bankbook payments engine and talks to it.
 //
-//	bankbook serve [flags]                 run the engine
-//	bankbook order submit|cancel|get ...   order commands and queries
-//	bankbook projections status [--hash]   read-model checkpoint and lag
-//	bankbook replay --out DIR              rebuild the read models from the log
+//	bankbook serve [flags]                      run the engine
+//	bankbook order submit|cancel|get ...        orders
+//	bankbook deposit import|orphans|resolve     deposits and the orphan queue
+//	bankbook wallet get|withdraw                wallets and payouts
+//	bankbook ledger trial-balance|account       the double-entry ledger
+//	bankbook bank-sim transfer                  the simulated bank (serve --bank-sim)
+//	bankbook projections status [--hash]        read-model checkpoint and lag
+//	bankbook replay --out DIR                   rebuild the read models from the log
 //
 // Run any command with -h for its flags.
 package main

@@ -20,12 +20,13 @@ import (
 
 func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: bankbook deposit import FILE.csv | orphans")
+		return errors.New("usage: bankbook deposit import FILE.csv | orphans | resolve")
 	}
 	fs, cf := newClientFlagSet("deposit "+args[0], stderr)
 	switch args[0] {
 	case "import":
 		upTo := fs.String("complete-up-to", "", "the statement covers every transaction before this RFC 3339 time: advance the scan watermark to it")
+		account := fs.String("account", "", "with --complete-up-to: the account the statement is for (default: the accounts in its rows; needed for a statement without rows)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -43,7 +44,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			complete = t
 		}
-		return importCSV(ctx, cf, fs.Arg(0), complete, stdout)
+		return importCSV(ctx, cf, fs.Arg(0), complete, *account, stdout)
 	case "orphans":
 		var q server.PageRequest
 		fs.IntVar(&q.Limit, "limit", 50, "deposits per page")
@@ -105,7 +106,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // with its line and nothing is recorded. Recording is idempotent on the
 // bank's transaction ID, so an import that stopped half-way (the engine went
 // away) is finished by running it again.
-func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo time.Time, stdout io.Writer) error {
+func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo time.Time, account string, stdout io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -139,8 +140,14 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 	}
 	if !completeUpTo.IsZero() {
 		accounts := map[string]bool{}
+		if account != "" {
+			accounts[account] = true
+		}
 		for _, t := range txns {
 			accounts[t.AccountNumber] = true
+		}
+		if len(accounts) == 0 {
+			return fmt.Errorf("%s has no transactions: name the account with --account to advance its watermark", path)
 		}
 		for account := range accounts {
 			rctx, cancel := context.WithTimeout(ctx, cf.timeout)
