@@ -42,6 +42,7 @@
 // The read models own these top-level buckets:
 //
 //	orders           order_id → JSON of OrderView
+//	orders_open_by_amount  amount (uint64) order_id → nil, the open orders (orphan candidates)
 //	wallets          user_id → JSON of WalletView
 //	ledger_balances  account → balance (int64, big-endian two's complement; debit positive)
 //	ledger_entries   account 0x00 seq version posting → JSON of LedgerEntry

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 
@@ -77,6 +78,9 @@ func (orders) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev
 			return err
 		}
 		at := domain.FormatTime(ev.SubmittedAt)
+		if err := tx.Bucket(bucketOpenByAmount).Put(openKey(ev.Amount.Amount, string(ev.OrderID)), nil); err != nil {
+			return err
+		}
 		return putOrder(b, OrderView{
 			OrderID:        string(ev.OrderID),
 			BuyerID:        string(ev.BuyerID),
@@ -129,7 +133,8 @@ func (orders) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev
 	return nil
 }
 
-// updateOrder changes the view of an order that must exist and counts the event.
+// updateOrder changes the view of an order that must exist, counts the
+// event, and keeps the index of open orders.
 func updateOrder(b *bbolt.Bucket, id domain.OrderID, change func(*OrderView)) error {
 	v, found, err := getOrder(b, string(id))
 	if err != nil {
@@ -140,7 +145,28 @@ func updateOrder(b *bbolt.Bucket, id domain.OrderID, change func(*OrderView)) er
 	}
 	change(&v)
 	v.Version++
+	if !domain.OrderStatus(v.Status).Open() {
+		if err := b.Tx().Bucket(bucketOpenByAmount).Delete(openKey(v.Amount, v.OrderID)); err != nil {
+			return err
+		}
+	}
 	return putOrder(b, v)
+}
+
+// bucketOpenByAmount indexes the open orders by amount: amount(8) order_id → nil.
+var bucketOpenByAmount = []byte("orders_open_by_amount")
+
+// openIndex owns bucketOpenByAmount; orders writes it.
+type openIndex struct{}
+
+func (openIndex) bucket() []byte { return bucketOpenByAmount }
+
+func (openIndex) apply(*bbolt.Tx, eventstore.Commit, eventstore.Envelope, domain.Event) error {
+	return nil
+}
+
+func openKey(amount int64, id string) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(amount)), id...)
 }
 
 func getOrder(b *bbolt.Bucket, id string) (OrderView, bool, error) {

@@ -2,9 +2,13 @@ package projections
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -22,17 +26,19 @@ var (
 
 // OrphanView is one deposit in the orphan queue (bankbook.q.deposit.orphans).
 type OrphanView struct {
-	DepositID     string   `json:"deposit_id"`
-	BankTxnID     string   `json:"bank_txn_id"`
-	AccountNumber string   `json:"account_number"`
-	DepositorName string   `json:"depositor_name"`
-	Amount        int64    `json:"amount"`
-	DepositedAt   string   `json:"deposited_at"`
-	Outcome       string   `json:"outcome"`
-	Reason        string   `json:"reason,omitempty"`
-	OrderID       string   `json:"order_id,omitempty"` // the order the name belonged to, if any
-	Resolution    string   `json:"resolution,omitempty"`
-	Candidates    []string `json:"candidates"`
+	DepositID     string `json:"deposit_id"`
+	BankTxnID     string `json:"bank_txn_id"`
+	AccountNumber string `json:"account_number"`
+	DepositorName string `json:"depositor_name"`
+	Amount        int64  `json:"amount"`
+	DepositedAt   string `json:"deposited_at"`
+	Outcome       string `json:"outcome"`
+	Reason        string `json:"reason,omitempty"`
+	OrderID       string `json:"order_id,omitempty"` // the order the name belonged to, if any
+	Resolution    string `json:"resolution,omitempty"`
+	// Candidates are the open orders the deposit most likely meant (in the
+	// orphan queue only): same amount, closest name, closest in time.
+	Candidates []string `json:"candidates"`
 }
 
 type deposits struct{}
@@ -142,10 +148,83 @@ func (s *Store) Orphans(limit int, cursor string) ([]OrphanView, string, error) 
 			if err := json.Unmarshal(b.Get(id), &o); err != nil {
 				return err
 			}
+			if o.Candidates, err = candidates(tx, o); err != nil {
+				return err
+			}
 			out = append(out, o)
 			last = k
 		}
 		return nil
 	})
 	return out, next, err
+}
+
+// MaxCandidates is how many orders are suggested for one orphan.
+const MaxCandidates = 3
+
+// candidates suggests the open orders an orphan deposit most likely meant:
+// the same amount, ranked by how close the depositor names are (edit
+// distance of the normalised names, without the order's 3-digit suffix
+// counting against a name that lacks it) and then by how close in time the
+// order was submitted. Open orders of the same amount are found through an
+// index, so the cost does not depend on how many orders there are in all.
+func candidates(tx *bbolt.Tx, o OrphanView) ([]string, error) {
+	type cand struct {
+		id   string
+		dist int
+		gap  time.Duration
+	}
+	var found []cand
+	deposited, _ := time.Parse(domain.TimeLayout, o.DepositedAt)
+	name := domain.NormalizeName(o.DepositorName)
+	prefix := binary.BigEndian.AppendUint64(nil, uint64(o.Amount))
+	orders := tx.Bucket(bucketOrders)
+	c := tx.Bucket(bucketOpenByAmount).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(found) < 1000; k, _ = c.Next() {
+		v, ok, err := getOrder(orders, string(k[8:]))
+		if err != nil || !ok {
+			return nil, err
+		}
+		submitted, _ := time.Parse(domain.TimeLayout, v.SubmittedAt)
+		gap := deposited.Sub(submitted)
+		if gap < 0 {
+			gap = -gap
+		}
+		dn := domain.NormalizeName(v.DepositorName)
+		d := min(editDistance(name, dn), editDistance(name, strings.TrimRight(dn, "0123456789"))+1)
+		found = append(found, cand{id: v.OrderID, dist: d, gap: gap})
+	}
+	slices.SortFunc(found, func(a, b cand) int {
+		if a.dist != b.dist {
+			return a.dist - b.dist
+		}
+		return int(a.gap - b.gap)
+	})
+	out := []string{}
+	for _, f := range found[:min(len(found), MaxCandidates)] {
+		out = append(out, f.id)
+	}
+	return out, nil
+}
+
+// editDistance is the Levenshtein distance between two strings, in runes.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }

@@ -71,7 +71,7 @@ func Open(path string, codec *domain.Codec) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open read models %s: %w", path, err)
 	}
-	s := &Store{db: db, codec: codec, projections: []projection{orders{}, wallets{}, ledgerBalances{}, ledgerEntries{}, deposits{}, orphanIndex{}}}
+	s := &Store{db: db, codec: codec, projections: []projection{orders{}, openIndex{}, wallets{}, ledgerBalances{}, ledgerEntries{}, deposits{}, orphanIndex{}}}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {

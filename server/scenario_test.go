@@ -249,6 +249,7 @@ func TestScenarioLateDepositAfterTheGraceIsAnOrphan(t *testing.T) {
 func TestScenarioOrphans(t *testing.T) {
 	e, bk := scenarioEngine(t)
 	o := e.submit(t, "u-6", "오세훈", 15000)
+	other := e.submit(t, "u-7", "김철수", 15000) // same amount, another name
 	wrongName := bk.deposit("오세후"+o.DepositorName[len("오세훈"):], 15000)
 	wrongAmount := bk.deposit(o.DepositorName, 15001)
 	if wrongName.Outcome != "orphaned" || wrongName.Reason != "no_such_name" {
@@ -261,6 +262,19 @@ func TestScenarioOrphans(t *testing.T) {
 		t.Fatalf("an orphan changed the order: %+v", v)
 	}
 	var orphans server.OrphansReply
+	e.call(t, subjOrphans, struct{}{}, &orphans, nil)
+	for _, d := range orphans.Deposits {
+		switch d.DepositID {
+		case wrongName.DepositID: // the mistyped name suggests its order first
+			if len(d.Candidates) != 2 || d.Candidates[0] != o.OrderID || d.Candidates[1] != other.OrderID {
+				t.Fatalf("candidates of %q: %v, want [%s %s]", d.DepositorName, d.Candidates, o.OrderID, other.OrderID)
+			}
+		case wrongAmount.DepositID: // no open order of 15001
+			if len(d.Candidates) != 0 {
+				t.Fatalf("candidates of the wrong amount: %v", d.Candidates)
+			}
+		}
+	}
 	e.call(t, subjOrphans, map[string]any{"limit": 1}, &orphans, nil)
 	if len(orphans.Deposits) != 1 || orphans.NextCursor == "" {
 		t.Fatalf("first page: %+v", orphans)
