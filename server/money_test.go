@@ -175,3 +175,52 @@ func TestResolvingOrphans(t *testing.T) {
 		t.Fatalf("ledger: %v", bal)
 	}
 }
+
+func TestMoneyEndpointsRefuseBadInputAndWriteNothing(t *testing.T) {
+	e, bk := moneyEngine(t)
+	fund(t, e, bk, "u-b", "조은비", 5000)
+	orphan := bk.deposit("아무도아님", 100)
+	before := e.lastSeq(t)
+	acct := e.cfg.CollectNumber
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	cases := []struct {
+		name, subject, body string
+		status              int
+		code                string
+	}{
+		{"record: missing bank_txn_id", subjRecord, `{"account_number":"` + acct + `","depositor_name":"a","amount":1,"deposited_at":"` + now + `"}`, 400, "invalid_input"},
+		{"record: txn id with a space", subjRecord, `{"bank_txn_id":"T 1","account_number":"` + acct + `","depositor_name":"a","amount":1,"deposited_at":"` + now + `"}`, 400, "invalid_input"},
+		{"record: zero amount", subjRecord, `{"bank_txn_id":"T1","account_number":"` + acct + `","depositor_name":"a","amount":0,"deposited_at":"` + now + `"}`, 400, "invalid_input"},
+		{"record: no time", subjRecord, `{"bank_txn_id":"T1","account_number":"` + acct + `","depositor_name":"a","amount":1}`, 400, "invalid_input"},
+		{"record: bad time", subjRecord, `{"bank_txn_id":"T1","account_number":"` + acct + `","depositor_name":"a","amount":1,"deposited_at":"yesterday"}`, 400, "invalid_input"},
+		{"record: blank name", subjRecord, `{"bank_txn_id":"T1","account_number":"` + acct + `","depositor_name":" ","amount":1,"deposited_at":"` + now + `"}`, 400, "invalid_input"},
+		{"record: unknown field", subjRecord, `{"bank_txn_id":"T1","account_number":"` + acct + `","depositor_name":"a","amount":1,"deposited_at":"` + now + `","memo":"x"}`, 400, "invalid_input"},
+		{"withdraw: more than the balance", subjWithdraw, `{"user_id":"u-b","amount":5001,"bank_account":{"bank":"KB","number":"110-1","holder":"조"}}`, 422, "insufficient_funds"},
+		{"withdraw: empty wallet", subjWithdraw, `{"user_id":"nobody","amount":1,"bank_account":{"bank":"KB","number":"110-1","holder":"조"}}`, 422, "insufficient_funds"},
+		{"withdraw: no bank account", subjWithdraw, `{"user_id":"u-b","amount":1}`, 400, "invalid_input"},
+		{"withdraw: letters in the account number", subjWithdraw, `{"user_id":"u-b","amount":1,"bank_account":{"bank":"KB","number":"12ab","holder":"조"}}`, 400, "invalid_input"},
+		{"withdraw: negative", subjWithdraw, `{"user_id":"u-b","amount":-5,"bank_account":{"bank":"KB","number":"110-1","holder":"조"}}`, 400, "invalid_input"},
+		{"resolve: unknown deposit", subjResolve, `{"deposit_id":"dep_nope","action":"refund_to_wallet","user_id":"u"}`, 404, "deposit_not_found"},
+		{"resolve: unknown action", subjResolve, `{"deposit_id":"` + orphan.DepositID + `","action":"burn"}`, 400, "invalid_input"},
+		{"resolve: assign without order", subjResolve, `{"deposit_id":"` + orphan.DepositID + `","action":"assign_order"}`, 400, "invalid_input"},
+		{"resolve: assign to an unknown order", subjResolve, `{"deposit_id":"` + orphan.DepositID + `","action":"assign_order","order_id":"nope"}`, 422, "order_gone"},
+		{"resolve: to bank without account", subjResolve, `{"deposit_id":"` + orphan.DepositID + `","action":"refund_to_bank"}`, 400, "invalid_input"},
+		{"wallet: bad user id", subjWallet, `{"user_id":"a.b"}`, 400, "invalid_input"},
+		{"ledger: no account", subjAccount, `{}`, 400, "invalid_input"},
+		{"ledger: bad cursor", subjAccount, `{"account":"x","cursor":"zz"}`, 400, "invalid_input"},
+		{"orphans: limit too large", subjOrphans, `{"limit":501}`, 400, "invalid_input"},
+		{"scan_complete: in the future", "bankbook.cmd.deposit.scan_complete", `{"account_number":"` + acct + `","complete_up_to":"2999-01-01T00:00:00Z"}`, 400, "invalid_input"},
+		{"sim transfer: zero", "bankbook.sim.bank.transfer", `{"depositor_name":"a","amount":0}`, 400, "invalid_input"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ce := e.callErr(t, tc.subject, []byte(tc.body), nil)
+			if ce.Status != tc.status || ce.Code != tc.code || ce.Message == "" {
+				t.Fatalf("got %d %s (%s), want %d %s", ce.Status, ce.Code, ce.Message, tc.status, tc.code)
+			}
+		})
+	}
+	if after := e.lastSeq(t); after != before {
+		t.Fatalf("refused requests wrote events: seq %d → %d", before, after)
+	}
+}
