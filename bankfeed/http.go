@@ -10,9 +10,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bankbook/bankbook/internal/retryafter"
 )
 
 // Defaults of HTTPSource.
@@ -271,28 +272,8 @@ func DecodeScanResponse(body []byte) (ScanResult, error) {
 	return ScanResult{Transactions: wire.Transactions, CompleteUpTo: wire.CompleteUpTo.UTC()}, nil
 }
 
-// parseRetryAfter reads a Retry-After value: delay-seconds (a decimal
-// fraction is tolerated) or an HTTP date, relative to now. A date in the past
-// is a zero wait.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if math.IsNaN(secs) || secs < 0 {
-			return 0, false
-		}
-		if secs > float64(math.MaxInt64/int64(time.Second)) {
-			return time.Duration(math.MaxInt64), true
-		}
-		return time.Duration(secs * float64(time.Second)), true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0), true
-	}
-	return 0, false
-}
+// parseRetryAfter is retryafter.Parse.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) { return retryafter.Parse(v, now) }
 
 // sleepCtx waits d, or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -11,9 +11,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bankbook/bankbook/internal/retryafter"
 )
 
 // Client defaults, used for zero fields.
@@ -294,25 +295,10 @@ func decodeResult(data []byte, id string) (Result, error) {
 	return res, nil
 }
 
-// parseRetryAfter reads a Retry-After value: delay-seconds (a fraction is
-// tolerated) or an HTTP date, resolved against now. A date in the past means
-// no wait.
+// parseRetryAfter is retryafter.Parse, capped at a day.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs != secs || secs < 0 { // NaN or negative
-			return 0, false
-		}
-		const maxSecs = float64(24 * time.Hour / time.Second)
-		return time.Duration(min(secs, maxSecs) * float64(time.Second)), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, t.Sub(now)), true
-	}
-	return 0, false
+	d, ok := retryafter.Parse(v, now)
+	return min(d, 24*time.Hour), ok
 }
 
 // backoff is the jittered delay before retry n (1-based).

@@ -61,7 +61,8 @@ type sysNode struct {
 	c  *client.Client
 }
 
-// sysConfig is an engine scanning bank every 200ms, with a cancel window.
+// sysConfig configures an engine that scans bank every 200ms (the bank lags
+// 100ms) and finalises reserved cancellations window after submit.
 func sysConfig(dataDir string, bank *bankfeed.SimBank, window time.Duration) engine.Config {
 	cfg := engine.Defaults()
 	cfg.DataDir = dataDir
@@ -633,10 +634,11 @@ func TestRestartFinalisesEveryReservedCancellationOnce(t *testing.T) {
 		}
 		return true
 	})
+	finalised := time.Since(restartedAt)
 	waitQuiet(t, n)
-	t.Logf("setup %v (first cancel_at %v after the start), stopped before the first cancel_at by %v, down %v, finalised %v after the restart",
+	t.Logf("setup %v (first cancel_at %v after the start), stopped before the first cancel_at by %v, down %v, all finalised %v after the restart",
 		setup.Round(time.Millisecond), firstDue.Sub(began).Round(time.Millisecond), firstDue.Sub(stoppedAt).Round(time.Millisecond),
-		restartedAt.Sub(stoppedAt).Round(time.Millisecond), time.Since(restartedAt).Round(time.Millisecond))
+		restartedAt.Sub(stoppedAt).Round(time.Millisecond), finalised.Round(time.Millisecond))
 
 	// Each order's own history: submitted, reserved once, its deposit (if
 	// any) refunded, cancelled exactly once, by the restarted engine.
