@@ -133,6 +133,7 @@ type Order struct {
 	CancelAt       time.Time // when a reserved cancellation becomes final
 	ClosedAt       time.Time // when the order left the open statuses
 	PaidAmount     int64
+	PaidBy         DepositID   // the deposit that paid the order
 	DepositIDs     []DepositID // deposits applied to the order: paid it or refunded
 	RefundedAmount int64
 	SubmittedAt    time.Time
@@ -173,6 +174,7 @@ func (o Order) Apply(e Event) Order {
 		o.CancelAt, o.UpdatedAt = e.CancelAt, e.ReservedAt
 	case OrderPaid:
 		o.Status = StatusPaid
+		o.PaidBy = e.DepositID
 		o.PaidAmount += e.Amount
 		o.DepositIDs = append(slices.Clip(o.DepositIDs), e.DepositID)
 		o.ClosedAt, o.UpdatedAt = e.PaidAt, e.PaidAt
@@ -337,7 +339,9 @@ func DecideDeposit(o Order, d ApplyDeposit) ([]Event, DepositOutcome, error) {
 		return nil, "", ErrOrderGone
 	}
 	if slices.Contains(o.DepositIDs, d.DepositID) {
-		if o.Status == StatusPaid && o.DepositIDs[0] == d.DepositID {
+		// What the deposit did is a fact of the log, not of the order's
+		// status now: an order paid by it may have been cancelled since.
+		if o.PaidBy == d.DepositID {
 			return nil, OutcomeMatched, nil
 		}
 		return nil, OutcomeRefundedToWallet, nil

@@ -405,3 +405,23 @@ func TestErrorMatching(t *testing.T) {
 		t.Errorf("Error() = %q", got)
 	}
 }
+
+// TestDecideDepositRepeatAfterCancelIsStillThePayment: a deposit that paid
+// the order, recorded again after the order was cancelled (and its paid
+// amount refunded), is still the payment — not a second refund.
+func TestDecideDepositRepeatAfterCancelIsStillThePayment(t *testing.T) {
+	now := time.Date(2026, 11, 22, 1, 0, 0, 0, time.UTC)
+	o := domain.Order{}
+	for _, e := range []domain.Event{
+		domain.OrderSubmitted{OrderID: "o", BuyerID: "u", BuyerName: "김", Amount: domain.Money{Amount: 100, Currency: "KRW"}, DepositorName: "김001", SubmittedAt: now},
+		domain.OrderPaid{OrderID: "o", DepositID: "dep_1", Amount: 100, FromAccount: "assets:bank:1", PaidAt: now},
+		domain.OrderCancelled{OrderID: "o", CancelledAt: now},
+		domain.OrderRefunded{OrderID: "o", BuyerID: "u", Amount: 100, FromAccount: domain.AccountPayableOrders, RefundedAt: now},
+	} {
+		o = o.Apply(e)
+	}
+	events, outcome, err := domain.DecideDeposit(o, domain.ApplyDeposit{DepositID: "dep_1", Amount: 100, DepositedAt: now, Now: now, NameGrace: time.Hour})
+	if err != nil || len(events) != 0 || outcome != domain.OutcomeMatched {
+		t.Fatalf("repeat of the paying deposit: %v %v %v, want matched with no events", events, outcome, err)
+	}
+}

@@ -379,3 +379,45 @@ func TestScenarioAccountNumbersMatchHoweverWritten(t *testing.T) {
 		t.Fatalf("same transaction, other formatting: %+v", again)
 	}
 }
+
+// TestRecordingThatDiedAfterPayingIsNotRefundedLater: recording a transfer
+// died after order.paid and before deposit.recorded; the order was then
+// cancelled (its payment refunded). The scanner's retry of the same
+// transaction must see the payment, not credit the wallet a second time.
+func TestRecordingThatDiedAfterPayingIsNotRefundedLater(t *testing.T) {
+	e, _ := scenarioEngine(t)
+	o := e.submit(t, "u-d", "서지우", 39000)
+	ctx := context.Background()
+	depID := domain.NewDepositID(e.cfg.CollectNumber, "TX-DIED")
+	ref := eventstore.Ref{Type: domain.AggregateOrder, ID: o.OrderID}
+	commits, err := e.Events.Load(ctx, ref, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ, v, data, err := domain.Events().Encode(domain.OrderPaid{OrderID: domain.OrderID(o.OrderID), DepositID: depID, Amount: 39000,
+		FromAccount: domain.AccountBank(e.cfg.CollectNumber), PaidAt: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Events.Append(ctx, ref, commits[0].Seq, 1, "died-commit", []eventstore.Envelope{{EventID: "died-1", EventType: typ, SchemaVersion: v, OccurredAt: time.Now().UTC(), Data: data}}); err != nil {
+		t.Fatal(err)
+	}
+	var c commands.CancelOrderReply
+	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": false}, &c, nil)
+	if c.Refund == nil || c.Refund.Amount != 39000 {
+		t.Fatalf("cancel of the paid order: %+v", c)
+	}
+	var rep commands.RecordDepositReply
+	e.call(t, subjRecord, commands.RecordDepositRequest{BankTxnID: "TX-DIED", AccountNumber: e.cfg.CollectNumber,
+		DepositorName: o.DepositorName, Amount: 39000, DepositedAt: time.Now().UTC()}, &rep, nil)
+	if rep.Outcome != "matched" || rep.DepositID != string(depID) {
+		t.Fatalf("retried recording: %+v, want matched", rep)
+	}
+	time.Sleep(300 * time.Millisecond) // the order reactor must not credit anything more either
+	if w := e.wallet(t, "u-d"); w.Balance != 39000 || len(w.Entries) != 1 {
+		t.Fatalf("wallet: %+v, want the one order refund", w)
+	}
+	if bal := e.balanced(t); bal[domain.AccountBank(e.cfg.CollectNumber)] != 39000 {
+		t.Fatalf("bank: %v", bal)
+	}
+}
