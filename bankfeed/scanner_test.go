@@ -1,17 +1,17 @@
 package bankfeed
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/internal/testenv"
 )
 
 // newScanner returns a Scanner of collect over src with in-memory storage.
@@ -354,31 +354,13 @@ func TestScannerRunScansAtOnceAndStopsOnCancel(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestScannerRunRetriesAfterErrors(t *testing.T) {
 	clock := newClock()
 	bank := newBank(t, clock, SimOptions{})
 	transfer(t, bank, "A", 1000, collect)
 	clock.Advance(time.Minute)
 	bank.FailNext(2)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	s, rec, wm := newScanner(bank)
 	s.Interval = time.Millisecond
 	s.Log = zerolog.New(&logs).Level(zerolog.DebugLevel)

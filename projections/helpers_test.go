@@ -201,22 +201,3 @@ func waitFor(t testing.TB, r *projections.Runner, seq eventstore.Seq) {
 		t.Fatalf("read models did not reach seq %d: %v", seq, err)
 	}
 }
-
-// syncBuffer is a log sink that is safe to write from the Runner's goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
-}

@@ -316,7 +316,7 @@ func TestWaitFor(t *testing.T) {
 func TestRunnerRetriesAFailingBatch(t *testing.T) {
 	f := newFixture(t)
 	st := openStore(t, tempPath(t, "rm.db"))
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	r := projections.NewRunner(f.es, st, zerolog.New(&logs))
 	stop := startRunner(t, r)
 
