@@ -1,6 +1,7 @@
-// Package client is a small Go client for bankbook's NATS API. It sends JSON
-// requests and turns micro error replies (Nats-Service-Error-Code and the
-// {"error":{...}} body) into *Error values.
+// Package client is a small Go client for bankbook's NATS API. Its calls are
+// typed by the endpoints of package api; error replies (micro's
+// Nats-Service-Error-Code header and the {"error":{...}} body) come back as
+// *api.Error values.
 package client
 
 import (
@@ -11,17 +12,12 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+
+	"github.com/bankbook/bankbook/api"
 )
 
 // Error is an error reply from bankbook.
-type Error struct {
-	Status  int            `json:"-"`
-	Code    string         `json:"code"`
-	Message string         `json:"message"`
-	Details map[string]any `json:"details,omitempty"`
-}
-
-func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
+type Error = api.Error
 
 // Client talks to a bankbook engine over a NATS connection.
 type Client struct {
@@ -38,8 +34,30 @@ type Reply struct {
 	Replayed bool
 }
 
+// Do sends req to endpoint ep and decodes the reply. An error reply is
+// returned as *api.Error, together with the raw reply.
+func Do[Req, Rep any](ctx context.Context, c *Client, ep api.Endpoint[Req, Rep], req Req, header nats.Header) (Rep, Reply, error) {
+	var rep Rep
+	raw, err := c.Call(ctx, ep.Subject, req, &rep, header)
+	return rep, raw, err
+}
+
+// Call sends req (any JSON-encodable value, or []byte as is) to subject and
+// decodes the reply into resp (if not nil). Prefer Do, which is typed by
+// the endpoint; Call is for requests that are not, such as malformed ones.
+func (c *Client) Call(ctx context.Context, subject string, req, resp any, header nats.Header) (Reply, error) {
+	rep, err := c.Request(ctx, subject, req, header)
+	if err != nil || resp == nil {
+		return rep, err
+	}
+	if err := json.Unmarshal(rep.Data, resp); err != nil {
+		return rep, fmt.Errorf("%s: decode reply: %w", subject, err)
+	}
+	return rep, nil
+}
+
 // Request sends body (any JSON-encodable value, or []byte as is) to subject
-// with the given headers. An error reply is returned as *Error.
+// with the given headers. An error reply is returned as *api.Error.
 func (c *Client) Request(ctx context.Context, subject string, body any, header nats.Header) (Reply, error) {
 	data, ok := body.([]byte)
 	if !ok {
@@ -57,32 +75,14 @@ func (c *Client) Request(ctx context.Context, subject string, body any, header n
 	if err != nil {
 		return Reply{}, fmt.Errorf("%s: %w", subject, err)
 	}
-	rep := Reply{Data: resp.Data, Header: resp.Header, Replayed: resp.Header.Get("Idempotency-Replayed") == "true"}
+	rep := Reply{Data: resp.Data, Header: resp.Header, Replayed: resp.Header.Get(api.HeaderIdempotencyReplayed) == "true"}
 	if code := resp.Header.Get(micro.ErrorCodeHeader); code != "" {
-		e := &Error{Code: resp.Header.Get(micro.ErrorHeader)}
+		e := api.ParseErrorBody(resp.Data)
+		if e == nil {
+			e = &api.Error{Code: resp.Header.Get(micro.ErrorHeader)}
+		}
 		e.Status, _ = strconv.Atoi(code)
-		var body struct {
-			Error *Error `json:"error"`
-		}
-		if json.Unmarshal(resp.Data, &body) == nil && body.Error != nil {
-			body.Error.Status = e.Status
-			e = body.Error
-		}
 		return rep, e
-	}
-	return rep, nil
-}
-
-// Call sends req to subject and decodes the reply into resp (if not nil).
-func (c *Client) Call(ctx context.Context, subject string, req, resp any, header nats.Header) (Reply, error) {
-	rep, err := c.Request(ctx, subject, req, header)
-	if err != nil {
-		return rep, err
-	}
-	if resp != nil {
-		if err := json.Unmarshal(rep.Data, resp); err != nil {
-			return rep, fmt.Errorf("%s: decode reply: %w", subject, err)
-		}
 	}
 	return rep, nil
 }
@@ -92,5 +92,5 @@ func WithIdempotencyKey(key string) nats.Header {
 	if key == "" {
 		return nil
 	}
-	return nats.Header{"Idempotency-Key": []string{key}}
+	return nats.Header{api.HeaderIdempotencyKey: []string{key}}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
@@ -80,7 +81,7 @@ func TestRepeatedAttemptAnswersFromTheFirstAttemptsEvents(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
 	meta := commands.Meta{Command: "bankbook.cmd.order.submit", IdempotencyKey: "k-1"}
-	req := commands.SubmitOrderRequest{OrderID: "o-1", BuyerID: "u", BuyerName: "김민수", Amount: 1000}
+	req := api.SubmitOrderRequest{OrderID: "o-1", BuyerID: "u", BuyerName: "김민수", Amount: 1000}
 
 	first, err := f.h.SubmitOrder(ctx, meta, req)
 	if err != nil {
@@ -107,12 +108,12 @@ func TestRepeatedAttemptAnswersFromTheFirstAttemptsEvents(t *testing.T) {
 	// The same key on another command is not mistaken for its first attempt.
 	no := false
 	cmeta := commands.Meta{Command: "bankbook.cmd.order.cancel", IdempotencyKey: "k-1"}
-	c1, err := f.h.CancelOrder(ctx, cmeta, commands.CancelOrderRequest{OrderID: "o-1", Deposited: &no})
+	c1, err := f.h.CancelOrder(ctx, cmeta, api.CancelOrderRequest{OrderID: "o-1", Deposited: &no})
 	if err != nil || c1.Status != domain.StatusCancelled {
 		t.Fatalf("cancel: %+v %v", c1, err)
 	}
 	cmeta.Resumed = true
-	c2, err := f.h.CancelOrder(ctx, cmeta, commands.CancelOrderRequest{OrderID: "o-1", Deposited: &no})
+	c2, err := f.h.CancelOrder(ctx, cmeta, api.CancelOrderRequest{OrderID: "o-1", Deposited: &no})
 	if err != nil || c2.Status != domain.StatusCancelled || c2.Seq != c1.Seq {
 		t.Fatalf("repeated cancel: %+v %v (want the first cancel's outcome, not wrong_state)", c2, err)
 	}
@@ -124,7 +125,7 @@ func TestRepeatedAttemptAnswersFromTheFirstAttemptsEvents(t *testing.T) {
 func TestConcurrentCancelsReloadAndDecideAgain(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	if _, err := f.h.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: "o", BuyerID: "u", BuyerName: "A", Amount: 5}); err != nil {
+	if _, err := f.h.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "o", BuyerID: "u", BuyerName: "A", Amount: 5}); err != nil {
 		t.Fatal(err)
 	}
 	no := false
@@ -135,7 +136,7 @@ func TestConcurrentCancelsReloadAndDecideAgain(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := f.h.CancelOrder(ctx, commands.Meta{}, commands.CancelOrderRequest{OrderID: "o", Deposited: &no})
+			_, err := f.h.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o", Deposited: &no})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -172,7 +173,7 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 	if err := f.names.Reserve(ctx, firstName("o-young"), "ghost-1"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.h.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: "o-young", BuyerID: "u", BuyerName: "박민", Amount: 5})
+	rep, err := f.h.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "o-young", BuyerID: "u", BuyerName: "박민", Amount: 5})
 	if err != nil || rep.DepositorName == firstName("o-young") {
 		t.Fatalf("young orphan reservation was taken: %+v %v", rep, err)
 	}
@@ -182,7 +183,7 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	now = time.Now()
-	rep, err = f.h.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: "o-old", BuyerID: "u", BuyerName: "박민", Amount: 5})
+	rep, err = f.h.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "o-old", BuyerID: "u", BuyerName: "박민", Amount: 5})
 	if err != nil || rep.DepositorName != firstName("o-old") {
 		t.Fatalf("old orphan reservation not taken over: %+v %v", rep, err)
 	}
@@ -192,7 +193,7 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 	// A reservation left behind by a closed order (its release failed) is
 	// taken over at once.
 	no := false
-	if _, err := f.h.CancelOrder(ctx, commands.Meta{}, commands.CancelOrderRequest{OrderID: "o-old", Deposited: &no}); err != nil {
+	if _, err := f.h.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-old", Deposited: &no}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.names.Reserve(ctx, rep.DepositorName, "o-old"); err != nil { // as if the release had failed
@@ -210,7 +211,7 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 	if id == "" {
 		t.Fatal("no probe order ID tries that name first")
 	}
-	rep2, err := f.h.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: id, BuyerID: "u", BuyerName: "박민", Amount: 5})
+	rep2, err := f.h.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: id, BuyerID: "u", BuyerName: "박민", Amount: 5})
 	if err != nil || rep2.DepositorName != rep.DepositorName {
 		t.Fatalf("name left by a cancelled order not taken over: %+v %v", rep2, err)
 	}
@@ -224,10 +225,10 @@ func TestStaleCachesAcrossInstances(t *testing.T) {
 	ctx := context.Background()
 	other := f.handler(t, commands.Config{})
 	no := false
-	cancel := commands.CancelOrderRequest{OrderID: "shared", Deposited: &no}
+	cancel := api.CancelOrderRequest{OrderID: "shared", Deposited: &no}
 
 	// A submits and caches "awaiting deposit".
-	if _, err := f.h.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: "shared", BuyerID: "u", BuyerName: "정", Amount: 9}); err != nil {
+	if _, err := f.h.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "shared", BuyerID: "u", BuyerName: "정", Amount: 9}); err != nil {
 		t.Fatal(err)
 	}
 	// B has never seen the order: its empty state would refuse the cancel as
@@ -244,7 +245,7 @@ func TestStaleCachesAcrossInstances(t *testing.T) {
 		t.Fatalf("%d commits, want 2", n)
 	}
 	// B submitting an order ID it has not seen but A created is refused.
-	if _, err := other.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{OrderID: "shared", BuyerID: "u", BuyerName: "정", Amount: 9}); !errors.Is(err, domain.ErrOrderExists) {
+	if _, err := other.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "shared", BuyerID: "u", BuyerName: "정", Amount: 9}); !errors.Is(err, domain.ErrOrderExists) {
 		t.Fatalf("submit of an existing ID on another instance: %v", err)
 	}
 }
@@ -253,7 +254,7 @@ func TestResumedSubmitWithoutEarlierEventsSubmits(t *testing.T) {
 	f := newFixture(t, nil)
 	// The first attempt died before appending anything.
 	meta := commands.Meta{Command: "bankbook.cmd.order.submit", IdempotencyKey: "k-died", Resumed: true}
-	rep, err := f.h.SubmitOrder(context.Background(), meta, commands.SubmitOrderRequest{OrderID: "o-died", BuyerID: "u", BuyerName: "한", Amount: 3})
+	rep, err := f.h.SubmitOrder(context.Background(), meta, api.SubmitOrderRequest{OrderID: "o-died", BuyerID: "u", BuyerName: "한", Amount: 3})
 	if err != nil || rep.Status != domain.StatusAwaitingDeposit {
 		t.Fatalf("resumed submit: %+v %v", rep, err)
 	}
@@ -273,7 +274,7 @@ func TestAttemptOnAnotherInstanceFindsTheFirstAttempt(t *testing.T) {
 	ctx := context.Background()
 	other := f.handler(t, commands.Config{})
 	meta := commands.Meta{Command: "bankbook.cmd.order.submit", IdempotencyKey: "k-x"}
-	req := commands.SubmitOrderRequest{OrderID: "o-x", BuyerID: "u", BuyerName: "윤", Amount: 10}
+	req := api.SubmitOrderRequest{OrderID: "o-x", BuyerID: "u", BuyerName: "윤", Amount: 10}
 	first, err := f.h.SubmitOrder(ctx, meta, req)
 	if err != nil {
 		t.Fatal(err)

@@ -5,60 +5,11 @@ import (
 	"errors"
 	"time"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/reservations"
 )
-
-// RecordDepositRequest is the body of bankbook.cmd.deposit.record: one bank
-// transaction as the bank reported it.
-type RecordDepositRequest struct {
-	BankTxnID     string    `json:"bank_txn_id"`
-	AccountNumber string    `json:"account_number"`
-	DepositorName string    `json:"depositor_name"`
-	Amount        int64     `json:"amount"`
-	DepositedAt   time.Time `json:"deposited_at"`
-}
-
-// Validate checks the request fields.
-func (r RecordDepositRequest) Validate() error {
-	switch {
-	case r.BankTxnID == "" || len(r.BankTxnID) > 128:
-		return domain.Invalid("bank_txn_id", "must be 1-128 characters")
-	case !printableASCII(r.BankTxnID):
-		return domain.Invalid("bank_txn_id", "must be printable ASCII without spaces")
-	case r.AccountNumber == "" || len(r.AccountNumber) > 64:
-		return domain.Invalid("account_number", "must be 1-64 characters")
-	case r.DepositedAt.IsZero():
-		return domain.Invalid("deposited_at", "is required")
-	}
-	if err := domain.ValidateBuyerName(r.DepositorName); err != nil {
-		return domain.Invalid("depositor_name", "%s", err.(*domain.Error).Message)
-	}
-	if _, err := domain.NewMoney(r.Amount, ""); err != nil {
-		return err
-	}
-	return nil
-}
-
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] <= 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-// RecordDepositReply is the reply of bankbook.cmd.deposit.record.
-type RecordDepositReply struct {
-	DepositID string                `json:"deposit_id"`
-	Outcome   domain.DepositOutcome `json:"outcome"`
-	OrderID   string                `json:"order_id,omitempty"`
-	UserID    string                `json:"user_id,omitempty"`
-	Reason    domain.OrphanReason   `json:"reason,omitempty"`
-	Seq       eventstore.Seq        `json:"-"`
-}
 
 // RecordDeposit records a bank transaction exactly once and does what it
 // means: pays the open order its depositor name belongs to; refunds it to the
@@ -70,15 +21,15 @@ type RecordDepositReply struct {
 // between them (the scanner repeats every transaction until it is recorded)
 // completes what the first attempt began and never repeats it. The deposit
 // is written last: once it exists, the transaction has been accounted for.
-func (h *Handler) RecordDeposit(ctx context.Context, meta Meta, req RecordDepositRequest) (RecordDepositReply, error) {
+func (h *Handler) RecordDeposit(ctx context.Context, meta Meta, req api.RecordDepositRequest) (api.RecordDepositReply, error) {
 	if err := req.Validate(); err != nil {
-		return RecordDepositReply{}, err
+		return api.RecordDepositReply{}, err
 	}
 	id := domain.NewDepositID(req.AccountNumber, req.BankTxnID)
-	if d, err := h.deposits.current(ctx, h, string(id)); err != nil {
-		return RecordDepositReply{}, err
-	} else if d.Exists() {
-		return duplicateReply(d), nil
+	if d, err := h.deposits.latest(ctx, h, string(id)); err != nil {
+		return api.RecordDepositReply{}, err
+	} else if d.state.Exists() {
+		return duplicateReply(d.state, d.seq), nil
 	}
 	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
 	rec := domain.DepositRecorded{
@@ -86,24 +37,24 @@ func (h *Handler) RecordDeposit(ctx context.Context, meta Meta, req RecordDeposi
 		Amount: req.Amount, DepositedAt: req.DepositedAt.UTC(), RecordedAt: now,
 	}
 	if err := h.matchDeposit(ctx, meta, &rec, now); err != nil {
-		return RecordDepositReply{}, err
+		return api.RecordDepositReply{}, err
 	}
 	out, err := execute(ctx, h, meta, h.deposits, string(id), func(d domain.Deposit) ([]domain.Event, error) {
 		return domain.DecideRecord(d, rec)
 	}, nil)
 	if err != nil {
-		return RecordDepositReply{}, err
+		return api.RecordDepositReply{}, err
 	}
 	if len(out.events) == 0 { // another instance recorded it meanwhile
-		return duplicateReply(out.state), nil
+		return duplicateReply(out.state, out.seq), nil
 	}
 	h.log.Info().Str("deposit_id", string(id)).Str("bank_txn_id", req.BankTxnID).Str("outcome", string(rec.Outcome)).
 		Str("order_id", string(rec.OrderID)).Str("reason", string(rec.Reason)).Uint64("seq", uint64(out.seq)).Msg("deposit recorded")
-	return RecordDepositReply{DepositID: string(id), Outcome: rec.Outcome, OrderID: string(rec.OrderID), UserID: string(rec.UserID), Reason: rec.Reason, Seq: out.seq}, nil
+	return api.RecordDepositReply{DepositID: string(id), Outcome: rec.Outcome, OrderID: string(rec.OrderID), UserID: string(rec.UserID), Reason: rec.Reason, Written: written(out.seq)}, nil
 }
 
-func duplicateReply(d domain.Deposit) RecordDepositReply {
-	return RecordDepositReply{DepositID: string(d.ID), Outcome: domain.OutcomeDuplicate, OrderID: string(d.OrderID), UserID: string(d.UserID), Reason: d.Reason}
+func duplicateReply(d domain.Deposit, seq eventstore.Seq) api.RecordDepositReply {
+	return api.RecordDepositReply{DepositID: string(d.ID), Outcome: domain.OutcomeDuplicate, OrderID: string(d.OrderID), UserID: string(d.UserID), Reason: d.Reason, Written: written(seq)}
 }
 
 // matchDeposit applies the deposit to the order its depositor name belongs
@@ -194,54 +145,23 @@ func (h *Handler) ReactToOrder(ctx context.Context, c eventstore.Commit) error {
 	return nil
 }
 
-// ScanCompleteRequest is the body of bankbook.cmd.deposit.scan_complete: an
-// external bank feed reports that every transaction deposited on the account
-// before CompleteUpTo has been recorded.
-type ScanCompleteRequest struct {
-	AccountNumber string    `json:"account_number"`
-	CompleteUpTo  time.Time `json:"complete_up_to"`
-}
-
-// Validate checks the request.
-func (r ScanCompleteRequest) Validate() error {
-	if r.AccountNumber == "" || len(r.AccountNumber) > 64 {
-		return domain.Invalid("account_number", "must be 1-64 characters")
-	}
-	if r.CompleteUpTo.IsZero() {
-		return domain.Invalid("complete_up_to", "is required")
-	}
-	return nil
-}
-
-// ScanCompleteReply is the reply of bankbook.cmd.deposit.scan_complete.
-type ScanCompleteReply struct {
-	AccountNumber string `json:"account_number"`
-	Watermark     string `json:"watermark"`
-}
-
 // ScanComplete advances the account's scan watermark, which reserved
 // cancellations wait for. It never moves it backwards, nor past now (a
 // feed cannot know the future).
-func (h *Handler) ScanComplete(ctx context.Context, req ScanCompleteRequest) (ScanCompleteReply, error) {
+func (h *Handler) ScanComplete(ctx context.Context, _ Meta, req api.ScanCompleteRequest) (api.ScanCompleteReply, error) {
 	if err := req.Validate(); err != nil {
-		return ScanCompleteReply{}, err
+		return api.ScanCompleteReply{}, err
 	}
 	if now := h.cfg.Now(); req.CompleteUpTo.After(now) {
-		return ScanCompleteReply{}, domain.Invalid("complete_up_to", "is in the future")
+		return api.ScanCompleteReply{}, domain.Invalid("complete_up_to", "is in the future")
 	}
 	account := domain.NormalizeAccountNumber(req.AccountNumber)
 	if err := h.marks.Advance(ctx, account, req.CompleteUpTo.UTC()); err != nil {
-		return ScanCompleteReply{}, err
+		return api.ScanCompleteReply{}, err
 	}
 	wm, err := h.marks.Watermark(ctx, account)
 	if err != nil {
-		return ScanCompleteReply{}, err
+		return api.ScanCompleteReply{}, err
 	}
-	return ScanCompleteReply{AccountNumber: account, Watermark: domain.FormatTime(wm)}, nil
-}
-
-// Order returns the current state of an order (reads it if this instance
-// has not seen its latest commit).
-func (h *Handler) Order(ctx context.Context, id string) (domain.Order, error) {
-	return h.orders.current(ctx, h, id)
+	return api.ScanCompleteReply{AccountNumber: account, Watermark: domain.FormatTime(wm)}, nil
 }

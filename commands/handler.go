@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/reservations"
@@ -139,9 +140,16 @@ func (r *repo[S]) catchUp(ctx context.Context, h *Handler, id string, snap snaps
 
 // current returns the aggregate's state as of its last commit.
 func (r *repo[S]) current(ctx context.Context, h *Handler, id string) (S, error) {
+	snap, err := r.latest(ctx, h, id)
+	return snap.state, err
+}
+
+// latest returns the aggregate's state as of its last commit, with that
+// commit's sequence.
+func (r *repo[S]) latest(ctx context.Context, h *Handler, id string) (snapshot[S], error) {
 	snap, _ := r.cache.get(id)
 	snap, _, err := r.catchUp(ctx, h, id, snap, Meta{})
-	return snap.state, err
+	return snap, err
 }
 
 // outcome is what a command did: the events it appended (or, for a repeat,
@@ -272,3 +280,6 @@ func (h *Handler) envelopes(meta Meta, events []domain.Event) ([]eventstore.Enve
 	}
 	return envs, nil
 }
+
+// written is the consistency token of a reply: the commit at seq.
+func written(seq eventstore.Seq) api.Written { return api.Written{Seq: api.Seq(seq)} }

@@ -6,97 +6,33 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/firmbanking"
 )
-
-// WithdrawRequest is the body of bankbook.cmd.wallet.withdraw.
-type WithdrawRequest struct {
-	UserID      string             `json:"user_id"`
-	Amount      int64              `json:"amount"`
-	BankAccount domain.BankAccount `json:"bank_account"`
-	PayoutID    string             `json:"-"` // planned by the caller
-}
-
-// Validate checks the request.
-func (r WithdrawRequest) Validate() error {
-	if err := domain.ValidateID("user_id", r.UserID); err != nil {
-		return err
-	}
-	if _, err := domain.NewMoney(r.Amount, ""); err != nil {
-		return err
-	}
-	return domain.ValidateBankAccount("bank_account", r.BankAccount)
-}
-
-// WithdrawReply is the reply of bankbook.cmd.wallet.withdraw.
-type WithdrawReply struct {
-	PayoutID string         `json:"payout_id"`
-	Status   string         `json:"status"`
-	Seq      eventstore.Seq `json:"-"`
-}
 
 // Withdraw debits the wallet (never below zero, also under concurrent
 // withdrawals: the debit is a compare-and-swap on the wallet) and hands the
 // payout to the firm-banking provider. The provider's answer comes later:
 // settled (the fee is the company's) or failed (the money returns to the
 // wallet).
-func (h *Handler) Withdraw(ctx context.Context, meta Meta, req WithdrawRequest) (WithdrawReply, error) {
+func (h *Handler) Withdraw(ctx context.Context, meta Meta, req api.WithdrawRequest) (api.WithdrawReply, error) {
 	if err := req.Validate(); err != nil {
-		return WithdrawReply{}, err
+		return api.WithdrawReply{}, err
 	}
 	if err := domain.ValidateID("payout_id", req.PayoutID); err != nil {
-		return WithdrawReply{}, err
+		return api.WithdrawReply{}, err
 	}
 	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
 	out, err := execute(ctx, h, meta, h.wallets, req.UserID, func(w domain.Wallet) ([]domain.Event, error) {
 		return domain.DecideWithdraw(w, domain.Withdraw{UserID: domain.UserID(req.UserID), Amount: req.Amount, PayoutID: domain.PayoutID(req.PayoutID), To: req.BankAccount, Now: now})
 	}, nil)
 	if err != nil {
-		return WithdrawReply{}, err
+		return api.WithdrawReply{}, err
 	}
 	h.log.Info().Str("user_id", req.UserID).Str("payout_id", req.PayoutID).Int64("amount", req.Amount).Uint64("seq", uint64(out.seq)).Msg("withdrawal requested")
-	return WithdrawReply{PayoutID: req.PayoutID, Status: "requested", Seq: out.seq}, nil
-}
-
-// ResolveDepositRequest is the body of bankbook.cmd.deposit.resolve.
-type ResolveDepositRequest struct {
-	DepositID   string              `json:"deposit_id"`
-	Action      string              `json:"action"`
-	OrderID     string              `json:"order_id,omitempty"`
-	UserID      string              `json:"user_id,omitempty"`
-	BankAccount *domain.BankAccount `json:"bank_account,omitempty"`
-	PayoutID    string              `json:"-"` // planned by the caller for refund_to_bank
-}
-
-// Validate checks the request.
-func (r ResolveDepositRequest) Validate() error {
-	if r.DepositID == "" || len(r.DepositID) > 64 {
-		return domain.Invalid("deposit_id", "is required")
-	}
-	switch r.Action {
-	case domain.ResolveAssignOrder:
-		return domain.ValidateID("order_id", r.OrderID)
-	case domain.ResolveRefundToWallet:
-		return domain.ValidateID("user_id", r.UserID)
-	case domain.ResolveRefundToBank:
-		if r.BankAccount == nil {
-			return domain.Invalid("bank_account", "is required for refund_to_bank")
-		}
-		return domain.ValidateBankAccount("bank_account", *r.BankAccount)
-	}
-	return domain.Invalid("action", "must be assign_order, refund_to_wallet or refund_to_bank")
-}
-
-// ResolveDepositReply is the reply of bankbook.cmd.deposit.resolve.
-type ResolveDepositReply struct {
-	DepositID string         `json:"deposit_id"`
-	Outcome   string         `json:"outcome"`
-	OrderID   string         `json:"order_id,omitempty"`
-	UserID    string         `json:"user_id,omitempty"`
-	PayoutID  string         `json:"payout_id,omitempty"`
-	Seq       eventstore.Seq `json:"-"`
+	return api.WithdrawReply{PayoutID: req.PayoutID, Status: "requested", Written: written(out.seq)}, nil
 }
 
 // ResolveDeposit resolves an orphan deposit in one step: assign it to an
@@ -105,16 +41,16 @@ type ResolveDepositReply struct {
 // sender's bank account through firm banking. The resolution is recorded on
 // the deposit first — an orphan is resolved once — and then carried out,
 // here and, should this instance die, by the money reactor.
-func (h *Handler) ResolveDeposit(ctx context.Context, meta Meta, req ResolveDepositRequest) (ResolveDepositReply, error) {
+func (h *Handler) ResolveDeposit(ctx context.Context, meta Meta, req api.ResolveDepositRequest) (api.ResolveDepositReply, error) {
 	if err := req.Validate(); err != nil {
-		return ResolveDepositReply{}, err
+		return api.ResolveDepositReply{}, err
 	}
 	d, err := h.deposits.current(ctx, h, req.DepositID)
 	if err != nil {
-		return ResolveDepositReply{}, err
+		return api.ResolveDepositReply{}, err
 	}
 	if !d.Exists() {
-		return ResolveDepositReply{}, domain.ErrDepositNotFound.With("", map[string]any{"deposit_id": req.DepositID})
+		return api.ResolveDepositReply{}, domain.ErrDepositNotFound.With("", map[string]any{"deposit_id": req.DepositID})
 	}
 	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
 	res := domain.DepositResolved{DepositID: d.ID, Action: req.Action, ResolvedAt: now}
@@ -123,17 +59,17 @@ func (h *Handler) ResolveDeposit(ctx context.Context, meta Meta, req ResolveDepo
 		// Refuse up front what the order would refuse.
 		o, err := h.orders.current(ctx, h, req.OrderID)
 		if err != nil {
-			return ResolveDepositReply{}, err
+			return api.ResolveDepositReply{}, err
 		}
 		if _, _, err := domain.DecideDeposit(o, domain.ApplyDeposit{DepositID: d.ID, Amount: d.Amount, FromAccount: domain.AccountSuspense, DepositedAt: now, Now: now, NameGrace: h.cfg.NameGrace}); err != nil {
-			return ResolveDepositReply{}, err
+			return api.ResolveDepositReply{}, err
 		}
 		res.OrderID = domain.OrderID(req.OrderID)
 	case domain.ResolveRefundToWallet:
 		res.UserID = domain.UserID(req.UserID)
 	case domain.ResolveRefundToBank:
 		if err := domain.ValidateID("payout_id", req.PayoutID); err != nil {
-			return ResolveDepositReply{}, err
+			return api.ResolveDepositReply{}, err
 		}
 		res.PayoutID, res.To = domain.PayoutID(req.PayoutID), req.BankAccount
 	}
@@ -141,17 +77,17 @@ func (h *Handler) ResolveDeposit(ctx context.Context, meta Meta, req ResolveDepo
 		return domain.DecideResolve(d, res)
 	}, nil)
 	if err != nil {
-		return ResolveDepositReply{}, err
+		return api.ResolveDepositReply{}, err
 	}
 	d = out.state // the resolution as recorded
-	rep := ResolveDepositReply{DepositID: req.DepositID, Outcome: d.Resolution, OrderID: string(d.OrderID), UserID: string(d.UserID), PayoutID: string(d.PayoutID), Seq: out.seq}
+	rep := api.ResolveDepositReply{DepositID: req.DepositID, Outcome: d.Resolution, OrderID: string(d.OrderID), UserID: string(d.UserID), PayoutID: string(d.PayoutID), Written: written(out.seq)}
 	for _, e := range out.events {
 		if r, ok := e.(domain.DepositResolved); ok && r.Action != domain.ResolveRefundToBank {
 			seq, err := h.carryOutResolution(ctx, meta, r)
 			if err != nil {
-				return ResolveDepositReply{}, err
+				return api.ResolveDepositReply{}, err
 			}
-			rep.Seq = max(rep.Seq, seq)
+			rep.Seq = max(rep.Seq, api.Seq(seq))
 		}
 	}
 	h.log.Info().Str("deposit_id", req.DepositID).Str("action", req.Action).Uint64("seq", uint64(out.seq)).Msg("orphan deposit resolved")

@@ -5,62 +5,20 @@ import (
 	"errors"
 	"time"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
-	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/reservations"
 )
-
-// SubmitOrderRequest is the body of bankbook.cmd.order.submit.
-type SubmitOrderRequest struct {
-	BuyerID   string `json:"buyer_id"`
-	BuyerName string `json:"buyer_name"`
-	Amount    int64  `json:"amount"`
-	Currency  string `json:"currency,omitempty"`
-	OrderID   string `json:"order_id,omitempty"`
-}
-
-// SubmitOrderReply is the reply of bankbook.cmd.order.submit.
-type SubmitOrderReply struct {
-	OrderID        string             `json:"order_id"`
-	Status         domain.OrderStatus `json:"status"`
-	DepositorName  string             `json:"depositor_name"`
-	CollectAccount domain.BankAccount `json:"collect_account"`
-	Amount         int64              `json:"amount"`
-	Currency       domain.Currency    `json:"currency"`
-	SubmittedAt    string             `json:"submitted_at"`
-	CancelWindowS  int64              `json:"cancel_window_s"`
-	// Seq is the stream sequence of the commit, for read-your-writes.
-	Seq eventstore.Seq `json:"-"`
-}
-
-// Validate checks the request fields. OrderID may be empty here; the caller
-// fills it in before SubmitOrder.
-func (r SubmitOrderRequest) Validate() error {
-	var errs []error
-	if r.OrderID != "" {
-		errs = append(errs, domain.ValidateID("order_id", r.OrderID))
-	}
-	errs = append(errs, domain.ValidateID("buyer_id", r.BuyerID), domain.ValidateBuyerName(r.BuyerName))
-	if _, err := domain.NewMoney(r.Amount, r.Currency); err != nil {
-		errs = append(errs, err)
-	}
-	for _, err := range errs {
-		if err != nil {
-			return err // the first problem, in field order
-		}
-	}
-	return nil
-}
 
 // SubmitOrder creates an order awaiting a bank transfer and reserves its
 // depositor name. req.OrderID must be set (the caller generates one when the
 // client did not).
-func (h *Handler) SubmitOrder(ctx context.Context, meta Meta, req SubmitOrderRequest) (SubmitOrderReply, error) {
+func (h *Handler) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrderRequest) (api.SubmitOrderReply, error) {
 	if req.OrderID == "" {
-		return SubmitOrderReply{}, domain.Invalid("order_id", "is required")
+		return api.SubmitOrderReply{}, domain.Invalid("order_id", "is required")
 	}
 	if err := req.Validate(); err != nil {
-		return SubmitOrderReply{}, err
+		return api.SubmitOrderReply{}, err
 	}
 	money, _ := domain.NewMoney(req.Amount, req.Currency)
 	id := domain.OrderID(req.OrderID)
@@ -73,13 +31,13 @@ func (h *Handler) SubmitOrder(ctx context.Context, meta Meta, req SubmitOrderReq
 			return submitReply(deref(prior)), err
 		}
 		if snap.state.Exists() {
-			return SubmitOrderReply{}, domain.ErrOrderExists.With("", map[string]any{"order_id": req.OrderID})
+			return api.SubmitOrderReply{}, domain.ErrOrderExists.With("", map[string]any{"order_id": req.OrderID})
 		}
 		meta.Resumed = false // read just now; execute still checks every later read
 	}
 	name, err := h.reserveName(ctx, req.BuyerName, id)
 	if err != nil {
-		return SubmitOrderReply{}, err
+		return api.SubmitOrderReply{}, err
 	}
 	// A failure from here on leaves the reservation in place; it points at an
 	// order that does not exist and is taken over after OrphanReservationAge.
@@ -96,15 +54,15 @@ func (h *Handler) SubmitOrder(ctx context.Context, meta Meta, req SubmitOrderReq
 		})
 	}, nil)
 	if err != nil {
-		return SubmitOrderReply{}, err
+		return api.SubmitOrderReply{}, err
 	}
 	h.log.Info().Str("order_id", req.OrderID).Str("correlation_id", meta.CorrelationID).Uint64("seq", uint64(out.seq)).Msg("order submitted")
 	return submitReply(out), nil
 }
 
-func submitReply(out outcome[domain.Order]) SubmitOrderReply {
+func submitReply(out outcome[domain.Order]) api.SubmitOrderReply {
 	o := out.state
-	return SubmitOrderReply{
+	return api.SubmitOrderReply{
 		OrderID:        string(o.ID),
 		Status:         domain.StatusAwaitingDeposit,
 		DepositorName:  o.DepositorName,
@@ -113,7 +71,7 @@ func submitReply(out outcome[domain.Order]) SubmitOrderReply {
 		Currency:       o.Amount.Currency,
 		SubmittedAt:    domain.FormatTime(o.SubmittedAt),
 		CancelWindowS:  int64(o.CancelWindow / time.Second),
-		Seq:            out.seq,
+		Written:        written(out.seq),
 	}
 }
 
@@ -169,47 +127,14 @@ func (h *Handler) staleHolder(ctx context.Context, name string, holder reservati
 	return h.cfg.Now().Sub(o.ClosedAt) > h.cfg.NameGrace, nil
 }
 
-// CancelOrderRequest is the body of bankbook.cmd.order.cancel.
-type CancelOrderRequest struct {
-	OrderID   string `json:"order_id"`
-	Deposited *bool  `json:"deposited"`
-	Reason    string `json:"reason,omitempty"`
-}
-
-// Refund says where money went back to.
-type Refund struct {
-	To     string `json:"to"`
-	Amount int64  `json:"amount"`
-}
-
-// CancelOrderReply is the reply of bankbook.cmd.order.cancel.
-type CancelOrderReply struct {
-	OrderID  string             `json:"order_id"`
-	Status   domain.OrderStatus `json:"status"`
-	CancelAt string             `json:"cancel_at,omitempty"`
-	Refund   *Refund            `json:"refund,omitempty"`
-	Seq      eventstore.Seq     `json:"-"`
-}
-
-// Validate checks the request fields.
-func (r CancelOrderRequest) Validate() error {
-	if err := domain.ValidateID("order_id", r.OrderID); err != nil {
-		return err
-	}
-	if r.Deposited == nil {
-		return domain.Invalid("deposited", "is required: say whether the buyer has already transferred the money")
-	}
-	return domain.ValidateReason(r.Reason)
-}
-
 // CancelOrder cancels an order. Deposited false cancels an unpaid order at
 // once. Deposited true reserves the cancellation: it becomes final at
 // submitted_at + the cancel window, once the bank scan has covered that time,
 // and a deposit that arrives meanwhile is refunded to the buyer's wallet. A
 // paid order is cancelled and its paid amount refunded to the wallet.
-func (h *Handler) CancelOrder(ctx context.Context, meta Meta, req CancelOrderRequest) (CancelOrderReply, error) {
+func (h *Handler) CancelOrder(ctx context.Context, meta Meta, req api.CancelOrderRequest) (api.CancelOrderReply, error) {
 	if err := req.Validate(); err != nil {
-		return CancelOrderReply{}, err
+		return api.CancelOrderReply{}, err
 	}
 	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
 	out, err := execute(ctx, h, meta, h.orders, req.OrderID, func(o domain.Order) ([]domain.Event, error) {
@@ -225,10 +150,10 @@ func (h *Handler) CancelOrder(ctx context.Context, meta Meta, req CancelOrderReq
 		return nil
 	})
 	if err != nil {
-		return CancelOrderReply{}, err
+		return api.CancelOrderReply{}, err
 	}
 	o := out.state
-	rep := CancelOrderReply{OrderID: string(o.ID), Status: o.Status, Seq: out.seq}
+	rep := api.CancelOrderReply{OrderID: string(o.ID), Status: o.Status, Written: written(out.seq)}
 	if o.Status == domain.StatusCancelReserved {
 		rep.CancelAt = domain.FormatTime(o.CancelAt)
 	}
@@ -236,10 +161,10 @@ func (h *Handler) CancelOrder(ctx context.Context, meta Meta, req CancelOrderReq
 		if r, ok := e.(domain.OrderRefunded); ok {
 			seq, err := h.settleRefund(ctx, meta, r)
 			if err != nil {
-				return CancelOrderReply{}, err
+				return api.CancelOrderReply{}, err
 			}
-			rep.Seq = max(rep.Seq, seq)
-			rep.Refund = &Refund{To: "wallet", Amount: r.Amount}
+			rep.Seq = max(rep.Seq, api.Seq(seq))
+			rep.Refund = &api.Refund{To: "wallet", Amount: r.Amount}
 		}
 	}
 	h.log.Info().Str("order_id", req.OrderID).Str("status", string(o.Status)).Str("correlation_id", meta.CorrelationID).Uint64("seq", uint64(out.seq)).Msg("order cancel")

@@ -425,3 +425,90 @@ func TestDecideDepositRepeatAfterCancelIsStillThePayment(t *testing.T) {
 		t.Fatalf("repeat of the paying deposit: %v %v %v, want matched with no events", events, outcome, err)
 	}
 }
+
+// cancelReserved is the reservation of o-1's cancellation: the buyer said
+// they may have transferred, so it becomes final at submitted_at + 5 min.
+func cancelReserved() domain.OrderCancelReserved {
+	return domain.OrderCancelReserved{OrderID: "o-1", Reason: "changed my mind", CancelAt: t0.Add(5 * time.Minute), ReservedAt: t0.Add(time.Minute)}
+}
+
+func TestFinaliseCancel(t *testing.T) {
+	cancelAt := t0.Add(5 * time.Minute)
+	now := cancelAt.Add(30 * time.Second)
+	final := domain.OrderCancelled{OrderID: "o-1", CancelledAt: now, AfterReservation: true}
+	tests := []struct {
+		name      string
+		given     []domain.Event
+		watermark time.Time
+		then      []domain.Event
+	}{
+		{"watermark at cancel_at", []domain.Event{submitted(), cancelReserved()}, cancelAt, []domain.Event{final}},
+		{"watermark past cancel_at", []domain.Event{submitted(), cancelReserved()}, cancelAt.Add(time.Hour), []domain.Event{final}},
+		{"watermark past now", []domain.Event{submitted(), cancelReserved()}, now.Add(time.Hour), []domain.Event{final}},
+
+		{"cancelled already needs nothing", []domain.Event{submitted(), cancelReserved(), final}, cancelAt, nil},
+		{"cancelled at once needs nothing", []domain.Event{submitted(), domain.OrderCancelled{OrderID: "o-1", CancelledAt: t0.Add(time.Minute)}}, cancelAt, nil},
+		{"paid needs nothing", []domain.Event{submitted(), domain.OrderPaid{OrderID: "o-1", DepositID: "dep_1", Amount: 15000, FromAccount: domain.AccountBank(collect.Number), PaidAt: t0.Add(time.Minute)}}, cancelAt, nil},
+		{"awaiting deposit needs nothing", []domain.Event{submitted()}, cancelAt, nil},
+		// A timer whose reservation was never appended finds nothing to do.
+		{"unknown order needs nothing", nil, cancelAt, nil},
+		{"not reserved needs nothing even before the watermark", []domain.Event{submitted()}, time.Time{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := given(tt.given...)
+			events, err := domain.FinaliseCancel(o, tt.watermark, now)
+			if err != nil {
+				t.Fatalf("FinaliseCancel: %v", err)
+			}
+			if !reflect.DeepEqual(events, tt.then) {
+				t.Fatalf("events\n got %#v\nwant %#v", events, tt.then)
+			}
+			for _, e := range events {
+				o = o.Apply(e)
+			}
+			if len(events) > 0 {
+				// Then the order is cancelled, closed now, with the
+				// reservation's reason.
+				if o.Status != domain.StatusCancelled || !o.ClosedAt.Equal(now) || o.CancelReason != "changed my mind" {
+					t.Errorf("after: status %q closed %v reason %q; want cancelled, %v, %q", o.Status, o.ClosedAt, o.CancelReason, now, "changed my mind")
+				}
+				if o.Status.Open() {
+					t.Error("a finalised order still holds its depositor name")
+				}
+			}
+		})
+	}
+}
+
+func TestFinaliseCancelNotDue(t *testing.T) {
+	cancelAt := t0.Add(5 * time.Minute)
+	tests := []struct {
+		name      string
+		watermark time.Time
+	}{
+		{"no scan yet", time.Time{}},
+		{"scan before the reservation", t0},
+		{"one nanosecond short", cancelAt.Add(-time.Nanosecond)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Given a reserved cancellation, when the timer fires before the
+			// bank scan has covered cancel_at,
+			o := given(submitted(), cancelReserved())
+			events, err := domain.FinaliseCancel(o, tt.watermark, cancelAt.Add(time.Hour))
+			// then it is not due, and the order stays reserved.
+			de := requireDomainError(t, err, domain.ErrNotDue, domain.KindConflict)
+			if events != nil {
+				t.Errorf("events = %#v, want none", events)
+			}
+			want := map[string]any{"order_id": "o-1", "cancel_at": domain.FormatTime(cancelAt)}
+			if !reflect.DeepEqual(de.Details, want) {
+				t.Errorf("details = %v, want %v", de.Details, want)
+			}
+		})
+	}
+	if domain.ErrNotDue.Details != nil {
+		t.Errorf("sentinel ErrNotDue was mutated: %v", domain.ErrNotDue.Details)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
@@ -142,7 +143,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	cmds := e.Commands
-	if e.Models, err = projections.Open(filepath.Join(cfg.DataDir, "readmodels.db"), codec); err != nil {
+	if e.Models, err = projections.Open(filepath.Join(cfg.DataDir, "readmodels.db"), &projections.Options{Codec: codec}); err != nil {
 		return nil, err
 	}
 	e.Runner = projections.NewRunner(e.Events, e.Models, log)
@@ -205,7 +206,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		e.server = nil
 		return nil, err
 	}
-	log.Info().Str("service", server.ServiceName).Str("version", server.Version).Msg("bankbook is serving")
+	log.Info().Str("service", api.ServiceName).Str("version", api.Version).Msg("bankbook is serving")
 	return e, nil
 }
 
@@ -262,8 +263,8 @@ func (e *Engine) firmBanking(cfg Config) (commands.Payouts, error) {
 type recorder struct{ h *commands.Handler }
 
 func (r recorder) Record(ctx context.Context, t bankfeed.Transaction) error {
-	_, err := r.h.RecordDeposit(ctx, commands.Meta{Command: "bankbook.cmd.deposit.record", CorrelationID: r.h.NewID(), Actor: "scanner"},
-		commands.RecordDepositRequest{BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt})
+	_, err := r.h.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject, CorrelationID: r.h.NewID(), Actor: "scanner"},
+		api.RecordDepositRequest{BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt})
 	return err
 }
 

@@ -1,12 +1,15 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/worker"
 )
 
 // FollowOptions says where a Follow starts, stops and how it batches.
@@ -31,8 +34,10 @@ type Handler func(ctx context.Context, batch []Commit) error
 
 // Follow calls fn with batches of commits in stream order, starting after
 // opts.After, until ctx ends (it then returns ErrClosed), fn fails (Follow
-// returns fn's error; nothing of that batch is acknowledged), or opts.Until is
-// reached (nil).
+// returns fn's error; nothing of that batch is acknowledged), the consumer
+// vanishes (deleted, missing, or the connection closed: an error matching
+// worker.ErrConsumerGone; following again recreates it), or opts.Until is
+// reached (nil). Follow never waits on a consumer that is gone.
 //
 // With a durable consumer, a batch is acknowledged only after fn returns nil,
 // so a crash between the handler's commit and the ack redelivers commits the
@@ -54,19 +59,21 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 	// done ends the delivery callback when Follow returns for any reason.
 	done := make(chan struct{})
 	msgs := make(chan jetstream.Msg, 2*opts.MaxBatch)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
+	sub, err := worker.Consume(cons, func(m jetstream.Msg) {
 		select {
 		case msgs <- m:
 		case <-done:
 		}
-	}, jetstream.PullMaxMessages(2*opts.MaxBatch))
+	}, worker.ConsumeOptions{MaxMessages: 2 * opts.MaxBatch, Ordered: opts.Durable == ""})
 	if err != nil {
 		close(done)
 		return fmt.Errorf("consume %s: %w", s.cfg.Stream, err)
 	}
 	defer func() {
 		close(done) // first release a callback blocked on msgs, then stop
-		cc.Stop()
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+		sub.Stop(ctx)
+		cancel()
 	}()
 
 	next := opts.After + 1
@@ -76,6 +83,8 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 		select {
 		case <-ctx.Done():
 			return ErrClosed
+		case <-sub.Done():
+			return fmt.Errorf("follow %s: %w", cmp.Or(opts.Durable, "(ordered)"), sub.Err())
 		case first = <-msgs:
 		}
 		raw := []jetstream.Msg{first}

@@ -1,41 +1,76 @@
 package eventstore
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/worker"
 )
 
-// ReactOptions configures React.
+// ReactOptions configures a reactor.
 type ReactOptions struct {
-	// Durable names the consumer. Every engine instance that reacts with the
-	// same name shares it: each commit is handled by one of them.
+	// Durable names the consumer and the part (in logs and dead letters); it
+	// must be a subject token. Every engine instance that reacts with the
+	// same name shares the consumer: each commit is handled by one of them.
 	Durable string
 	// Types lists the aggregate types whose commits to react to.
 	Types []string
-	// Log receives handler failures (optional).
+	// Log, when set, receives handler failures with their commit.
 	Log func(err error, c Commit)
+	// Logger receives the worker loop's log lines (part=<Durable>).
+	Logger zerolog.Logger
+	// Dead records the commits given up on. Nil opens the default
+	// dead-letter stream (worker.DeadConfig defaults, the store's replicas).
+	Dead *worker.DeadLetters
+	// Concurrency is how many commits are handled at once. Default 1.
+	Concurrency int
+	// MaxAttempts is how many failures of one commit lead to a dead letter.
+	// Default 20 (worker.Config); negative: never by count.
+	MaxAttempts int
+	// MinBackoff and MaxBackoff bound the delay before a failed commit is
+	// handled again. Defaults 1s and 1m.
+	MinBackoff, MaxBackoff time.Duration
+	// HandlerTimeout bounds one call of the handler. Default 20s.
+	HandlerTimeout time.Duration
 }
 
-// React calls fn for every commit of the given aggregate types, in stream
-// order, and acknowledges a commit only after fn returns nil. A failed commit
-// is delivered again after a backoff (also after a crash or restart), by then
-// possibly after later commits, so fn must be idempotent and must not rely on
-// order: delivery is at least once. React
-// starts from the beginning of the stream the first time a durable is
-// created, so no commit is ever missed. It returns nil when ctx ends.
+// Reactor returns the worker loop that calls fn for every commit of the
+// given aggregate types, in stream order, and acknowledges a commit only
+// after fn returns nil. A failed commit is delivered again after a backoff
+// (also after a crash or restart), by then possibly after later commits, so
+// fn must be idempotent and must not rely on order: delivery is at least
+// once. After MaxAttempts failures, or at once for a message that is not a
+// well-formed commit, the commit is dead-lettered (a recorded fact, listed
+// and redriven through the worker package) and the reactor moves on. A panic
+// in fn is recovered into a failure. The consumer is created at the start of
+// the stream the first time, so no commit is ever missed.
 //
-// React is for process managers: work that must follow an event for sure
-// (credit the wallet an order refund names), where the command that wrote
-// the event may have died before doing it.
-func (s *Store) React(ctx context.Context, opts ReactOptions, fn func(context.Context, Commit) error) error {
+// Reactors are for process managers: work that must follow an event for
+// sure (credit the wallet an order refund names), where the command that
+// wrote the event may have died before doing it. Run the loop under a
+// supervisor: its Run returns an error when the consumer vanishes, and the
+// next Run creates it again.
+func (s *Store) Reactor(ctx context.Context, opts ReactOptions, fn func(context.Context, Commit) error) (*worker.Loop, error) {
+	if fn == nil || len(opts.Types) == 0 {
+		return nil, fmt.Errorf("reactor %s: a handler and aggregate types are required", opts.Durable)
+	}
+	if opts.Dead == nil {
+		var err error
+		if opts.Dead, err = worker.OpenDeadLetters(ctx, s.js, worker.DeadConfig{Replicas: s.cfg.Replicas}); err != nil {
+			return nil, fmt.Errorf("reactor %s: %w", opts.Durable, err)
+		}
+	}
 	filters := make([]string, len(opts.Types))
 	for i, t := range opts.Types {
 		filters[i] = s.cfg.SubjectPrefix + "." + t + ".>"
 	}
-	cons, err := s.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	consumer := jetstream.ConsumerConfig{
 		Durable:        opts.Durable,
 		Description:    "bankbook reactor, shared by every engine instance",
 		FilterSubjects: filters,
@@ -44,36 +79,49 @@ func (s *Store) React(ctx context.Context, opts ReactOptions, fn func(context.Co
 		AckWait:        30 * time.Second,
 		MaxDeliver:     -1,
 		MaxAckPending:  1000,
-	})
-	if err != nil {
-		return fmt.Errorf("reactor %s: %w", opts.Durable, err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		meta, err := m.Metadata()
-		if err != nil {
-			_ = m.Nak()
-			return
-		}
-		c, err := DecodeCommit(m.Data(), Seq(meta.Sequence.Stream), s.cfg.Upcaster)
-		if err == nil {
-			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-			err = fn(hctx, c)
-			cancel()
-		}
-		if err != nil {
-			if opts.Log != nil {
+	loop, err := worker.New(worker.Config{
+		Name: opts.Durable,
+		Consumer: func(ctx context.Context) (jetstream.Consumer, error) {
+			ctx, cancel := s.withTimeout(ctx)
+			defer cancel()
+			return s.stream.CreateOrUpdateConsumer(ctx, consumer)
+		},
+		Handler: func(ctx context.Context, m worker.Msg) error {
+			c, err := DecodeCommit(m.Data, Seq(m.Seq), s.cfg.Upcaster)
+			if errors.Is(err, ErrCorrupt) {
+				// Not a commit: no retry can help. An upcast failure is
+				// retried instead (a newer instance may know the event).
+				return worker.Permanent(err)
+			}
+			if err == nil {
+				err = fn(ctx, c)
+			}
+			if err != nil && opts.Log != nil {
 				opts.Log(err, c)
 			}
-			_ = m.NakWithDelay(min(time.Duration(meta.NumDelivered)*time.Second, time.Minute))
-			return
-		}
-		_ = m.Ack()
-	}, jetstream.PullMaxMessages(256))
+			return err
+		},
+		Dead:           opts.Dead,
+		Concurrency:    opts.Concurrency,
+		MaxAttempts:    opts.MaxAttempts,
+		MinBackoff:     opts.MinBackoff,
+		MaxBackoff:     cmp.Or(opts.MaxBackoff, time.Minute),
+		HandlerTimeout: cmp.Or(opts.HandlerTimeout, 20*time.Second),
+		Log:            opts.Logger,
+	})
 	if err != nil {
-		return fmt.Errorf("reactor %s: %w", opts.Durable, err)
+		return nil, fmt.Errorf("reactor %s: %w", opts.Durable, err)
 	}
-	<-ctx.Done()
-	cc.Drain()
-	<-cc.Closed()
-	return nil
+	return loop, nil
+}
+
+// React runs a Reactor until ctx ends (then it returns nil) or its consumer
+// vanishes (then it returns an error matching worker.ErrConsumerGone).
+func (s *Store) React(ctx context.Context, opts ReactOptions, fn func(context.Context, Commit) error) error {
+	loop, err := s.Reactor(ctx, opts, fn)
+	if err != nil {
+		return err
+	}
+	return loop.Run(ctx)
 }

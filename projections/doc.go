@@ -1,53 +1,113 @@
 // Package projections folds the event stream into read models kept in one
 // bbolt file, and answers queries from that file alone.
 //
+// # Registered projections
+//
+// Each read model is a Projection: a name, a version, the top-level buckets
+// it owns and an ApplyFunc that folds one event into them. Options carries
+// the registry (nil: DefaultProjections — orders, wallets, ledger,
+// deposits, payouts). Every projection has its own checkpoint, the stream sequence of
+// the last commit it applied, stored beside its version in bucket "meta".
+//
+// On Open, a projection that is new to the file, or stored at another
+// version, has its buckets dropped and recreated and its checkpoint set to
+// 0; the projections that are unchanged keep their data and checkpoints.
+// Buckets that no registered projection owns are dropped. Runner.Run then
+// first catches every projection that is behind the highest checkpoint in
+// the file up, from its own checkpoint, through an ordered (non-durable)
+// consumer that stops at that checkpoint; only after that does it report
+// ready (Runner.Ready) and follow the stream live with all of them. A
+// rebuild that stops half-way resumes from the checkpoint it reached.
+//
+// Bump a projection's Version whenever its ApplyFunc would write different
+// bytes for the same events.
+//
 // # Guarantees
 //
-//   - Atomic batches. Store.Apply applies a batch of commits to every read
-//     model and writes the stream-sequence checkpoint (the sequence of the
-//     batch's last commit) in ONE bbolt transaction. After a crash the file
-//     holds either the whole batch and its checkpoint, or neither.
-//   - Ack after commit. The Runner reads the stream with eventstore.Follow,
-//     which acknowledges a batch to JetStream only after the handler returned
-//     nil, that is after the bbolt transaction committed. A crash between the
-//     commit and the ack leaves the batch unacknowledged.
-//   - Exactly-once effect. Apply skips every commit at or below the
-//     checkpoint, and the Runner restarts from the checkpoint on disk, so a
-//     batch delivered again after such a crash is never applied twice. A batch
-//     that does not continue right after the checkpoint fails with ErrGap and
-//     writes nothing.
-//   - Forward compatible. Events of a type this engine's domain.Codec does not
-//     know (written by a newer engine) are skipped, and the checkpoint moves
-//     past them. Any other decoding error (say a schema version newer than the
-//     codec's) stops the batch, and the Runner retries it with backoff.
+//   - Atomic batches. Store.Apply applies a batch of commits to every
+//     projection and writes each projection's checkpoint in ONE bbolt
+//     transaction. After a crash the file holds either the whole batch and
+//     its checkpoints, or neither.
+//   - Ack after commit. The Runner follows the stream with eventstore.Follow
+//     and a durable consumer, which acknowledges a batch to JetStream only
+//     after the handler returned nil, that is after the bbolt transaction
+//     committed. A crash between the commit and the ack leaves the batch
+//     unacknowledged.
+//   - Exactly-once effect. Each projection skips every commit at or below
+//     its own checkpoint, and the Runner restarts from the checkpoints on
+//     disk, so a batch delivered again after such a crash is never applied
+//     twice. A batch that does not continue right after a projection's
+//     checkpoint fails with ErrGap and writes nothing.
+//   - Nothing is skipped. An event of a type this engine's domain.Codec does
+//     not know (a newer engine wrote it) fails its batch with ErrUnknownEvent,
+//     as does any other decoding error (say a schema version newer than the
+//     codec's) or an event that does not fit a read model (ErrInconsistent).
+//     Errors name the commit (*CommitError). The Runner commits the batch's
+//     commits before the failing one, does not move past it, and Run returns
+//     the error, so that its supervisor reports the failure and runs it again
+//     (after an upgrade that knows the event, it applies). Replay fails the
+//     same way, so a replay and the live read models never disagree about an
+//     event.
+//   - Projections are pure. An ApplyFunc sees only its own buckets and the
+//     commit, envelope and event: never the clock, randomness, the instance
+//     ID or another projection's buckets (which may stand at another
+//     checkpoint during a rebuild).
 //   - Queries read bbolt only, never JetStream. Runner.WaitFor lets a query
-//     wait until the read models have reached the sequence of a write it has
-//     just made (read-your-writes).
-//   - Deterministic. Read models are built from event data only (never the
-//     clock, randomness or the instance ID), so Replay, a rebuild from
-//     sequence 0 into a fresh file, gives the same Store.Hash as the live file
-//     at the same checkpoint.
+//     wait until every projection has reached the sequence of a write it has
+//     just made (read-your-writes); Runner.Checkpoint is the lowest
+//     projection checkpoint, so during a rebuild it is the rebuild's
+//     progress.
+//   - Every view records its sequence. OrderView, WalletView, OrphanView
+//     (the deposit view) and PayoutView carry "seq", the stream sequence of
+//     the last commit applied to that order, wallet, deposit or payout;
+//     ledger entries carry the seq of their event. The view types are the
+//     wire types of package api.
+//   - Deterministic. Read models are built from event data only, so Replay,
+//     a rebuild from sequence 1 into a fresh file, gives the same Store.Hash
+//     as the live file at the same checkpoint with the same registry.
+//
+// # Readiness and lag
+//
+// Runner.Ready is false, with a reason, until Run has caught every
+// projection up ("rebuilding projections up to seq 500: wallets at seq
+// 120"), and after Run has returned. Runner.Lag(head), with head from
+// eventstore.Store.LastSeq, is the number of commits the read models are
+// behind the stream (bankbook_projection_lag_events).
+//
+// # Read-only
+//
+// OpenReadOnly opens a file with bbolt's read-only mode and a shared lock,
+// for replays and audits: it writes nothing (no bucket, no instance ID, no
+// reset), queries and Hash work, Apply returns ErrReadOnly. A file that does
+// not hold every registered projection at its version is refused with
+// ErrStale. Readers and a writer exclude each other: whoever comes second
+// fails with ErrLocked after one second.
 //
 // # Instances
 //
-// Each file gets a random instance ID (16 hex digits) on its first open. The
-// Runner's durable consumer is "readmodels-<instance ID>": a wiped data
-// directory starts a new durable from sequence 0 instead of resuming one that
-// belongs to files that are gone. Only one Store may have a file open; a
-// second Open fails after one second with ErrLocked.
+// Each file gets a random instance ID (16 hex digits) on its first writable
+// open. The Runner's durable consumer is "readmodels-<instance ID>": a wiped
+// data directory starts a new durable from sequence 0 instead of resuming one
+// that belongs to files that are gone. Only one Store may have a file open
+// for writing; a second Open fails after one second with ErrLocked.
 //
 // # Layout
 //
-// Bucket "meta" holds "checkpoint" (uint64, big-endian) and "instance_id".
-// The read models own these top-level buckets:
+// Bucket "meta" holds "instance_id" and, per registered projection,
+// "projection:<name>" → version (uint64) checkpoint (uint64), both
+// big-endian. (Files from before projections had their own checkpoints hold
+// one shared "checkpoint" key and no projection records: Open removes the
+// key and rebuilds every projection.) The default projections own these
+// top-level buckets:
 //
-//	orders           order_id → JSON of OrderView
-//	orders_open_by_amount  amount (uint64) order_id → nil, the open orders (orphan candidates)
-//	wallets          user_id → JSON of WalletView
-//	ledger_balances  account → balance (int64, big-endian two's complement; debit positive)
-//	ledger_entries   account 0x00 seq version posting → JSON of LedgerEntry
-//	deposits         deposit_id → JSON of OrphanView (every deposit)
-//	orphans          deposited_at|deposit_id → deposit_id (unresolved orphans only)
+//	orders    orders                 order_id → JSON of OrderView
+//	          orders_open_by_amount  amount (uint64) order_id → nil, the open orders (orphan candidates)
+//	wallets   wallets                user_id → JSON of WalletView
+//	ledger    ledger_balances        account → balance (int64, big-endian two's complement; debit positive)
+//	          ledger_entries         account 0x00 seq version posting → JSON of LedgerEntry
+//	deposits  deposits               deposit_id → JSON of OrphanView (every deposit)
+//	          orphans                deposited_at|deposit_id → deposit_id (unresolved orphans only)
+//	payouts   payouts                payout_id → JSON of PayoutView
 //
 // # Content hash
 //
@@ -56,7 +116,7 @@
 //
 //	str("bankbook.readmodels.v1")
 //	checkpoint as a big-endian uint64
-//	for each top-level bucket except "meta", in ascending byte order of name:
+//	for each bucket of a registered projection, in ascending byte order of name:
 //	    str(name) contents(bucket)
 //
 //	contents(b) = for each key of b in bbolt (ascending byte) order:
@@ -64,7 +124,10 @@
 //	                  0x02 str(key) contents(nested)  a nested bucket
 //	              then 0x00
 //
-// The "meta" bucket is left out, and with it the instance ID, so a replay
-// into a fresh file (with its own instance ID) hashes the same as the live
-// file at the same checkpoint; the checkpoint itself is hashed explicitly.
+// The "meta" bucket is left out, and with it the instance ID and the
+// versions, so a replay into a fresh file (with its own instance ID) hashes
+// the same as the live file at the same checkpoint; the checkpoint itself is
+// hashed explicitly. It is the one checkpoint every projection stands at:
+// while they stand at different ones (during a rebuild) Hash returns
+// ErrRebuilding.
 package projections

@@ -1,14 +1,20 @@
 package projections
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/bankbook/bankbook/eventstore"
+)
 
 var (
-	// ErrGap means a batch does not continue right after the checkpoint: a
-	// commit is missing. Nothing of the batch was applied. Streams never have
-	// gaps, so this is a bug in the caller.
+	// ErrGap means a batch does not continue right after a projection's
+	// checkpoint: a commit is missing. Nothing of the batch was applied.
+	// Streams never have gaps, so this is a bug in the caller.
 	ErrGap = errors.New("projections: sequence gap")
 	// ErrLocked means another process (or another Store in this one) holds the
-	// read-model file open. Open gives up after one second instead of waiting.
+	// read-model file open for writing (or, for Open, open at all). Opening
+	// gives up after one second instead of waiting.
 	ErrLocked = errors.New("projections: read-model file is in use")
 	// ErrExists is returned by Replay when its target path already exists: a
 	// replay always starts from an empty file.
@@ -21,4 +27,48 @@ var (
 	ErrInconsistent = errors.New("projections: event does not fit the read model")
 	// ErrBadCursor is returned for a page cursor this store did not hand out.
 	ErrBadCursor = errors.New("projections: invalid cursor")
+	// ErrUnknownEvent means a commit holds an event of a type this engine's
+	// codec does not know (a newer engine wrote it). The batch fails and the
+	// checkpoint does not move past it; an engine that knows the type applies
+	// it. The error also matches domain.ErrUnknownEventType.
+	ErrUnknownEvent = errors.New("projections: event type unknown to this engine")
+	// ErrReadOnly is returned by Apply (and by Runner.Run) on a Store opened
+	// with OpenReadOnly.
+	ErrReadOnly = errors.New("projections: read models opened read-only")
+	// ErrStale is returned by OpenReadOnly when the file does not hold a
+	// registered projection at its version (or is no read-model file at
+	// all): the file needs a rebuild, which only a writable Open starts.
+	ErrStale = errors.New("projections: read-model file does not match the registered projections")
+	// ErrRebuilding is returned by Hash while the projections stand at
+	// different checkpoints (some are being rebuilt): no replay has the
+	// same content.
+	ErrRebuilding = errors.New("projections: projections are at different checkpoints")
+	// ErrNotRegistered is returned by a query that needs a projection the
+	// Store's registry does not have (a custom Options.Projections).
+	ErrNotRegistered = errors.New("projections: query needs a projection that is not registered")
+	// ErrInvalidOptions means the projection registry in Options is not
+	// valid; see Options.Validate.
+	ErrInvalidOptions = errors.New("projections: invalid options")
 )
+
+// CommitError says at which commit a batch failed. Nothing of the batch was
+// applied; the commits before Seq could be. It matches its cause (ErrUnknownEvent,
+// ErrInconsistent, a decoding error, ...) with errors.Is.
+type CommitError struct {
+	Seq       eventstore.Seq
+	EventID   string
+	EventType string
+	// Projection is the projection that refused the event; "" when the
+	// event could not be decoded.
+	Projection string
+	Err        error
+}
+
+func (e *CommitError) Error() string {
+	if e.Projection != "" {
+		return fmt.Sprintf("seq %d event %s (%s), projection %s: %v", e.Seq, e.EventID, e.EventType, e.Projection, e.Err)
+	}
+	return fmt.Sprintf("seq %d event %s (%s): %v", e.Seq, e.EventID, e.EventType, e.Err)
+}
+
+func (e *CommitError) Unwrap() error { return e.Err }

@@ -33,7 +33,7 @@ func newFixture(t *testing.T) *fixture {
 	srv := testenv.Start(t, "")
 	_, js := srv.Connect(t)
 	// No Upcaster on the store: events of unknown types must reach the
-	// projections, which skip them (see TestUnknownEventTypeIsSkipped).
+	// projections, which refuse them (see TestUnknownEventTypeFailsTheBatch).
 	es, err := eventstore.Open(context.Background(), js, eventstore.Config{})
 	if err != nil {
 		t.Fatalf("open event store: %v", err)
@@ -199,5 +199,28 @@ func waitFor(t testing.TB, r *projections.Runner, seq eventstore.Seq) {
 	defer cancel()
 	if err := r.WaitFor(ctx, seq); err != nil {
 		t.Fatalf("read models did not reach seq %d: %v", seq, err)
+	}
+}
+
+// runUntilError runs r until it returns by itself (or the test ends) and
+// hands over Run's result.
+func runUntilError(t testing.TB, r *projections.Runner) <-chan error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(cancel)
+	return done
+}
+
+// runErr waits up to 10 seconds for the result of runUntilError.
+func runErr(t testing.TB, done <-chan error) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+		return nil
 	}
 }

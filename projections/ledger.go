@@ -9,6 +9,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 )
@@ -20,28 +21,17 @@ var (
 	bucketLedgerEntries  = []byte("ledger_entries")  // account 0x00 seq(8) version(4) posting(2) → LedgerEntry JSON
 )
 
-// LedgerEntry is one side of a posting on one account.
-type LedgerEntry struct {
-	Seq    eventstore.Seq `json:"seq"`
-	At     string         `json:"at"`
-	Amount int64          `json:"amount"` // debit positive, credit negative
-	TxID   string         `json:"tx_id"`  // the posting: <event id>:<posting index>
-	Memo   string         `json:"memo"`
-}
+// LedgerEntry is one side of a posting on one account (the wire type of
+// package api).
+type LedgerEntry = api.LedgerEntry
 
 // AccountBalance is one line of the trial balance.
-type AccountBalance struct {
-	Account string `json:"account"`
-	Balance int64  `json:"balance"`
-}
+type AccountBalance = api.AccountBalance
 
-type ledgerBalances struct{}
-
-func (ledgerBalances) bucket() []byte { return bucketLedgerBalances }
-
-func (ledgerBalances) apply(tx *bbolt.Tx, c eventstore.Commit, e eventstore.Envelope, ev domain.Event) error {
-	bal := tx.Bucket(bucketLedgerBalances)
-	ent := tx.Bucket(bucketLedgerEntries)
+// applyLedger is the "ledger" projection: the postings of every event into
+// bucketLedgerBalances (buckets[0]) and bucketLedgerEntries (buckets[1]).
+func applyLedger(buckets []*bbolt.Bucket, c eventstore.Commit, e eventstore.Envelope, ev domain.Event) error {
+	bal, ent := buckets[0], buckets[1]
 	for i, p := range domain.Postings(ev) {
 		if p.Amount <= 0 || p.Debit == "" || p.Credit == "" || p.Debit == p.Credit {
 			return fmt.Errorf("%w: event %s: posting %+v", ErrInconsistent, e.EventID, p)
@@ -54,7 +44,7 @@ func (ledgerBalances) apply(tx *bbolt.Tx, c eventstore.Commit, e eventstore.Enve
 				return err
 			}
 			entry, err := json.Marshal(LedgerEntry{
-				Seq: c.Seq, At: domain.FormatTime(e.OccurredAt), Amount: side.amount,
+				Seq: api.Seq(c.Seq), At: domain.FormatTime(e.OccurredAt), Amount: side.amount,
 				TxID: fmt.Sprintf("%s:%d", e.EventID, i), Memo: p.Memo,
 			})
 			if err != nil {
@@ -65,15 +55,6 @@ func (ledgerBalances) apply(tx *bbolt.Tx, c eventstore.Commit, e eventstore.Enve
 			}
 		}
 	}
-	return nil
-}
-
-// ledgerEntries owns the entries bucket; ledgerBalances writes both.
-type ledgerEntries struct{}
-
-func (ledgerEntries) bucket() []byte { return bucketLedgerEntries }
-
-func (ledgerEntries) apply(*bbolt.Tx, eventstore.Commit, eventstore.Envelope, domain.Event) error {
 	return nil
 }
 
@@ -97,14 +78,19 @@ func entryKey(account string, seq eventstore.Seq, version, posting int) []byte {
 }
 
 // TrialBalance returns every account's balance, their sum (0 unless there is
-// a bug) and the stream sequence they are as of, all from one read.
+// a bug) and the stream sequence they are as of (the ledger projection's
+// checkpoint), all from one read.
 func (s *Store) TrialBalance() ([]AccountBalance, int64, eventstore.Seq, error) {
 	accounts := []AccountBalance{}
 	var total int64
 	var asOf eventstore.Seq
 	err := s.view(func(tx *bbolt.Tx) error {
-		asOf = checkpoint(tx)
-		return tx.Bucket(bucketLedgerBalances).ForEach(func(k, v []byte) error {
+		asOf = s.bucketCheckpoint(tx, bucketLedgerBalances)
+		b, err := queryBucket(tx, bucketLedgerBalances)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
 			bal := int64(binary.BigEndian.Uint64(v))
 			accounts = append(accounts, AccountBalance{Account: string(k), Balance: bal})
 			total += bal
@@ -124,11 +110,19 @@ func (s *Store) Account(account string, limit int, cursor string) (balance int64
 		return 0, nil, "", fmt.Errorf("%w: cursor", ErrBadCursor)
 	}
 	err = s.view(func(tx *bbolt.Tx) error {
-		if v := tx.Bucket(bucketLedgerBalances).Get([]byte(account)); len(v) == 8 {
+		bal, err := queryBucket(tx, bucketLedgerBalances)
+		if err != nil {
+			return err
+		}
+		ent, err := queryBucket(tx, bucketLedgerEntries)
+		if err != nil {
+			return err
+		}
+		if v := bal.Get([]byte(account)); len(v) == 8 {
 			balance = int64(binary.BigEndian.Uint64(v))
 		}
 		prefix := append([]byte(account), 0)
-		c := tx.Bucket(bucketLedgerEntries).Cursor()
+		c := ent.Cursor()
 		k, v := c.Seek(append(prefix, after...))
 		if len(after) > 0 && bytes.Equal(k, append(prefix, after...)) {
 			k, v = c.Next()

@@ -7,6 +7,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 )
@@ -14,40 +15,14 @@ import (
 // bucketOrders maps order_id to the JSON of its OrderView.
 var bucketOrders = []byte("orders")
 
-// OrderView is an order as the bankbook.q.order.get query shows it (API.md).
-// It is built from events only, so a replay rebuilds it byte for byte.
-type OrderView struct {
-	OrderID        string             `json:"order_id"`
-	BuyerID        string             `json:"buyer_id"`
-	BuyerName      string             `json:"buyer_name"`
-	Amount         int64              `json:"amount"`
-	Currency       string             `json:"currency"`
-	Status         string             `json:"status"`
-	DepositorName  string             `json:"depositor_name"`
-	CollectAccount domain.BankAccount `json:"collect_account"`
-	CancelWindowS  int64              `json:"cancel_window_s"`
-	PaidAmount     int64              `json:"paid_amount"`
-	// DepositIDs lists the deposits applied to the order (the one that paid
-	// it, and any refunded to the buyer's wallet); never nil.
-	DepositIDs []string `json:"deposit_ids"`
-	// Refunds lists money returned for the order; never nil.
-	Refunds      []Refund `json:"refunds"`
-	CancelReason string   `json:"cancel_reason,omitempty"`
-	// CancelAt is when a reserved cancellation becomes final.
-	CancelAt string `json:"cancel_at,omitempty"`
-	// SubmittedAt and UpdatedAt are event times in domain.TimeLayout.
-	SubmittedAt string `json:"submitted_at"`
-	UpdatedAt   string `json:"updated_at"`
-	// Version is the number of the order's events applied to the view.
-	Version int `json:"version"`
-}
+// OrderView is an order as the bankbook.q.order.get query shows it (API.md):
+// the wire type of package api. It is built from events only, so a replay
+// rebuilds it byte for byte; Seq is the stream sequence of the last commit
+// applied to the order.
+type OrderView = api.OrderView
 
 // Refund is money returned for an order.
-type Refund struct {
-	To     string `json:"to"` // "wallet"
-	Amount int64  `json:"amount"`
-	At     string `json:"at"`
-}
+type Refund = api.Refund
 
 // Order returns the view of one order; false if no such order has been
 // applied yet.
@@ -57,20 +32,23 @@ func (s *Store) Order(id string) (OrderView, bool, error) {
 		found bool
 	)
 	err := s.view(func(tx *bbolt.Tx) error {
-		var err error
-		v, found, err = getOrder(tx.Bucket(bucketOrders), id)
+		b, err := queryBucket(tx, bucketOrders)
+		if err != nil {
+			return err
+		}
+		v, found, err = getOrder(b, id)
 		return err
 	})
 	return v, found, err
 }
 
-// orders is the projection of order events into bucketOrders.
-type orders struct{}
-
-func (orders) bucket() []byte { return bucketOrders }
-
-func (orders) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
-	b := tx.Bucket(bucketOrders)
+// applyOrders is the "orders" projection: order events into bucketOrders
+// (buckets[0]) and the index of open orders bucketOpenByAmount (buckets[1]).
+func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+	b, open := buckets[0], buckets[1]
+	update := func(id domain.OrderID, change func(*OrderView)) error {
+		return updateOrder(b, open, c.Seq, id, change)
+	}
 	switch ev := ev.(type) {
 	case domain.OrderSubmitted:
 		old, _, err := getOrder(b, string(ev.OrderID))
@@ -78,7 +56,7 @@ func (orders) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev
 			return err
 		}
 		at := domain.FormatTime(ev.SubmittedAt)
-		if err := tx.Bucket(bucketOpenByAmount).Put(openKey(ev.Amount.Amount, string(ev.OrderID)), nil); err != nil {
+		if err := open.Put(openKey(ev.Amount.Amount, string(ev.OrderID)), nil); err != nil {
 			return err
 		}
 		return putOrder(b, OrderView{
@@ -98,9 +76,10 @@ func (orders) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev
 			// Like domain.Order.Apply: a view only ever counts up, so an
 			// event applied twice would show.
 			Version: old.Version + 1,
+			Seq:     api.Seq(c.Seq),
 		})
 	case domain.OrderCancelled:
-		return updateOrder(b, ev.OrderID, func(v *OrderView) {
+		return update(ev.OrderID, func(v *OrderView) {
 			v.Status = string(domain.StatusCancelled)
 			if ev.Reason != "" || !ev.AfterReservation {
 				v.CancelReason = ev.Reason
@@ -108,21 +87,21 @@ func (orders) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev
 			v.UpdatedAt = domain.FormatTime(ev.CancelledAt)
 		})
 	case domain.OrderCancelReserved:
-		return updateOrder(b, ev.OrderID, func(v *OrderView) {
+		return update(ev.OrderID, func(v *OrderView) {
 			v.Status = string(domain.StatusCancelReserved)
 			v.CancelReason = ev.Reason
 			v.CancelAt = domain.FormatTime(ev.CancelAt)
 			v.UpdatedAt = domain.FormatTime(ev.ReservedAt)
 		})
 	case domain.OrderPaid:
-		return updateOrder(b, ev.OrderID, func(v *OrderView) {
+		return update(ev.OrderID, func(v *OrderView) {
 			v.Status = string(domain.StatusPaid)
 			v.PaidAmount += ev.Amount
 			v.DepositIDs = append(v.DepositIDs, string(ev.DepositID))
 			v.UpdatedAt = domain.FormatTime(ev.PaidAt)
 		})
 	case domain.OrderRefunded:
-		return updateOrder(b, ev.OrderID, func(v *OrderView) {
+		return update(ev.OrderID, func(v *OrderView) {
 			if ev.DepositID != "" {
 				v.DepositIDs = append(v.DepositIDs, string(ev.DepositID))
 			}
@@ -134,8 +113,8 @@ func (orders) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev
 }
 
 // updateOrder changes the view of an order that must exist, counts the
-// event, and keeps the index of open orders.
-func updateOrder(b *bbolt.Bucket, id domain.OrderID, change func(*OrderView)) error {
+// event, records the commit's sequence, and keeps the index of open orders.
+func updateOrder(b, open *bbolt.Bucket, seq eventstore.Seq, id domain.OrderID, change func(*OrderView)) error {
 	v, found, err := getOrder(b, string(id))
 	if err != nil {
 		return err
@@ -145,25 +124,18 @@ func updateOrder(b *bbolt.Bucket, id domain.OrderID, change func(*OrderView)) er
 	}
 	change(&v)
 	v.Version++
+	v.Seq = api.Seq(seq)
 	if !domain.OrderStatus(v.Status).Open() {
-		if err := b.Tx().Bucket(bucketOpenByAmount).Delete(openKey(v.Amount, v.OrderID)); err != nil {
+		if err := open.Delete(openKey(v.Amount, v.OrderID)); err != nil {
 			return err
 		}
 	}
 	return putOrder(b, v)
 }
 
-// bucketOpenByAmount indexes the open orders by amount: amount(8) order_id → nil.
+// bucketOpenByAmount indexes the open orders by amount: amount(8) order_id →
+// nil. The "orders" projection owns it.
 var bucketOpenByAmount = []byte("orders_open_by_amount")
-
-// openIndex owns bucketOpenByAmount; orders writes it.
-type openIndex struct{}
-
-func (openIndex) bucket() []byte { return bucketOpenByAmount }
-
-func (openIndex) apply(*bbolt.Tx, eventstore.Commit, eventstore.Envelope, domain.Event) error {
-	return nil
-}
 
 func openKey(amount int64, id string) []byte {
 	return append(binary.BigEndian.AppendUint64(nil, uint64(amount)), id...)

@@ -12,6 +12,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 )
@@ -24,35 +25,24 @@ var (
 	bucketOrphans = []byte("orphans")
 )
 
-// OrphanView is one deposit in the orphan queue (bankbook.q.deposit.orphans).
-type OrphanView struct {
-	DepositID     string `json:"deposit_id"`
-	BankTxnID     string `json:"bank_txn_id"`
-	AccountNumber string `json:"account_number"`
-	DepositorName string `json:"depositor_name"`
-	Amount        int64  `json:"amount"`
-	DepositedAt   string `json:"deposited_at"`
-	Outcome       string `json:"outcome"`
-	Reason        string `json:"reason,omitempty"`
-	OrderID       string `json:"order_id,omitempty"` // the order the name belonged to, if any
-	Resolution    string `json:"resolution,omitempty"`
-	// Candidates are the open orders the deposit most likely meant (in the
-	// orphan queue only): same amount, closest name, closest in time.
-	Candidates []string `json:"candidates"`
-}
+// OrphanView is one deposit as the read models hold it, and an entry of the
+// orphan queue (bankbook.q.deposit.orphans): the wire type of package api.
+// Candidates are worked out when the queue is queried, not stored; Seq is
+// the stream sequence of the last commit applied to the deposit.
+type OrphanView = api.OrphanView
 
-type deposits struct{}
-
-func (deposits) bucket() []byte { return bucketDeposits }
-
-func (deposits) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
-	b, idx := tx.Bucket(bucketDeposits), tx.Bucket(bucketOrphans)
+// applyDeposits is the "deposits" projection: every deposit into
+// bucketDeposits (buckets[0]) and the unresolved orphans into bucketOrphans
+// (buckets[1]).
+func applyDeposits(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+	b, idx := buckets[0], buckets[1]
 	switch e := ev.(type) {
 	case domain.DepositRecorded:
 		v := OrphanView{
 			DepositID: string(e.DepositID), BankTxnID: e.BankTxnID, AccountNumber: e.AccountNumber,
 			DepositorName: e.DepositorName, Amount: e.Amount, DepositedAt: domain.FormatTime(e.DepositedAt),
 			Outcome: string(e.Outcome), Reason: string(e.Reason), OrderID: string(e.OrderID), Candidates: []string{},
+			Seq: api.Seq(c.Seq),
 		}
 		if err := putJSON(b, v.DepositID, v); err != nil {
 			return err
@@ -61,23 +51,14 @@ func (deposits) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, 
 			return idx.Put(orphanKey(v), []byte(v.DepositID))
 		}
 	case domain.DepositResolved:
-		return updateDeposit(b, idx, e.DepositID, func(v *OrphanView) { v.Resolution = e.Action })
+		return updateDeposit(b, idx, c.Seq, e.DepositID, func(v *OrphanView) { v.Resolution = e.Action })
 	case domain.DepositReopened:
-		return updateDeposit(b, idx, e.DepositID, func(v *OrphanView) { v.Resolution = "" })
+		return updateDeposit(b, idx, c.Seq, e.DepositID, func(v *OrphanView) { v.Resolution = "" })
 	}
 	return nil
 }
 
-// orphanIndex owns the index bucket; deposits writes it.
-type orphanIndex struct{}
-
-func (orphanIndex) bucket() []byte { return bucketOrphans }
-
-func (orphanIndex) apply(*bbolt.Tx, eventstore.Commit, eventstore.Envelope, domain.Event) error {
-	return nil
-}
-
-func updateDeposit(b, idx *bbolt.Bucket, id domain.DepositID, change func(*OrphanView)) error {
+func updateDeposit(b, idx *bbolt.Bucket, seq eventstore.Seq, id domain.DepositID, change func(*OrphanView)) error {
 	raw := b.Get([]byte(id))
 	if raw == nil {
 		return fmt.Errorf("%w: event for deposit %s, which was never recorded", ErrInconsistent, id)
@@ -87,6 +68,7 @@ func updateDeposit(b, idx *bbolt.Bucket, id domain.DepositID, change func(*Orpha
 		return err
 	}
 	change(&v)
+	v.Seq = api.Seq(seq)
 	if err := putJSON(b, v.DepositID, v); err != nil {
 		return err
 	}
@@ -111,7 +93,11 @@ func (s *Store) Deposit(id string) (OrphanView, bool, error) {
 	var v OrphanView
 	var found bool
 	err := s.view(func(tx *bbolt.Tx) error {
-		raw := tx.Bucket(bucketDeposits).Get([]byte(id))
+		b, err := queryBucket(tx, bucketDeposits)
+		if err != nil {
+			return err
+		}
+		raw := b.Get([]byte(id))
 		if raw == nil {
 			return nil
 		}
@@ -132,8 +118,15 @@ func (s *Store) Orphans(limit int, cursor string) ([]OrphanView, string, error) 
 	}
 	var next string
 	err = s.view(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketDeposits)
-		c := tx.Bucket(bucketOrphans).Cursor()
+		b, err := queryBucket(tx, bucketDeposits)
+		if err != nil {
+			return err
+		}
+		idx, err := queryBucket(tx, bucketOrphans)
+		if err != nil {
+			return err
+		}
+		c := idx.Cursor()
 		k, id := c.Seek(after)
 		if len(after) > 0 && bytes.Equal(k, after) {
 			k, id = c.Next()
@@ -178,8 +171,15 @@ func candidates(tx *bbolt.Tx, o OrphanView) ([]string, error) {
 	deposited, _ := time.Parse(domain.TimeLayout, o.DepositedAt)
 	name := domain.NormalizeName(o.DepositorName)
 	prefix := binary.BigEndian.AppendUint64(nil, uint64(o.Amount))
-	orders := tx.Bucket(bucketOrders)
-	c := tx.Bucket(bucketOpenByAmount).Cursor()
+	orders, err := queryBucket(tx, bucketOrders)
+	if err != nil {
+		return nil, err
+	}
+	open, err := queryBucket(tx, bucketOpenByAmount)
+	if err != nil {
+		return nil, err
+	}
+	c := open.Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(found) < 1000; k, _ = c.Next() {
 		v, ok, err := getOrder(orders, string(k[8:]))
 		if err != nil || !ok {

@@ -7,20 +7,24 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 )
 
-// Replay rebuilds the read models from sequence 1 into a new file at path,
-// up to the stream's last sequence when Replay starts, and returns the
-// checkpoint reached and the file's Hash. Compare the hash with the live
-// Store's Hash at the same checkpoint to check that the live read models are
-// exactly what the events say.
+// Replay rebuilds the read models of opts (nil: the defaults) from sequence 1
+// into a new file at path, up to the stream's last sequence when Replay
+// starts, and returns the checkpoint reached and the file's Hash. Compare the
+// hash with the live Store's Hash at the same checkpoint to check that the
+// live read models are exactly what the events say; OpenReadOnly queries the
+// result.
 //
 // path must not exist (ErrExists otherwise). The replay reads through an
-// ordered consumer, so it leaves nothing behind on the server. If it fails,
-// the partial file is removed.
-func Replay(ctx context.Context, es *eventstore.Store, codec *domain.Codec, path string) (checkpoint eventstore.Seq, hash string, err error) {
+// ordered consumer, so it leaves nothing behind on the server. It applies
+// exactly as the Runner does, so an event of a type the codec does not know
+// fails it too (ErrUnknownEvent). If it fails, the partial file is removed.
+func Replay(ctx context.Context, es *eventstore.Store, path string, opts *Options) (checkpoint eventstore.Seq, hash string, err error) {
+	if err := opts.Validate(); err != nil {
+		return 0, "", err
+	}
 	// O_EXCL makes the existence check and the creation one step; bbolt
 	// initialises the empty file.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
@@ -33,7 +37,7 @@ func Replay(ctx context.Context, es *eventstore.Store, codec *domain.Codec, path
 	if err := f.Close(); err != nil {
 		return 0, "", fmt.Errorf("replay: %w", err)
 	}
-	checkpoint, hash, err = replay(ctx, es, codec, path)
+	checkpoint, hash, err = replay(ctx, es, path, opts)
 	if err != nil {
 		_ = os.Remove(path)
 		return 0, "", err
@@ -41,12 +45,12 @@ func Replay(ctx context.Context, es *eventstore.Store, codec *domain.Codec, path
 	return checkpoint, hash, nil
 }
 
-func replay(ctx context.Context, es *eventstore.Store, codec *domain.Codec, path string) (eventstore.Seq, string, error) {
+func replay(ctx context.Context, es *eventstore.Store, path string, opts *Options) (eventstore.Seq, string, error) {
 	until, err := es.LastSeq(ctx)
 	if err != nil {
 		return 0, "", fmt.Errorf("replay: %w", err)
 	}
-	st, err := Open(path, codec)
+	st, err := Open(path, opts)
 	if err != nil {
 		return 0, "", fmt.Errorf("replay: %w", err)
 	}

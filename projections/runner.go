@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/eventstore"
-)
-
-// Backoff between attempts after Follow fails.
-const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 5 * time.Second
 )
 
 // Runner keeps a Store current with the event stream and lets queries wait
@@ -26,8 +22,14 @@ type Runner struct {
 	log zerolog.Logger
 
 	mu       sync.Mutex
-	cp       eventstore.Seq // the last checkpoint known to be committed
+	cp       eventstore.Seq // the lowest projection checkpoint known to be committed
 	advanced chan struct{}  // closed and replaced whenever cp grows
+	phase    phase
+	stopErr  error // why the last Run ended (phaseStopped)
+	// rebuilding maps each projection being caught up to its checkpoint
+	// (phaseRebuilding); until is where the catch-up ends.
+	rebuilding map[string]eventstore.Seq
+	until      eventstore.Seq
 
 	// afterCommit, when set (by tests only), runs after each batch is
 	// committed to bbolt and before Follow acknowledges it. An error is
@@ -35,10 +37,20 @@ type Runner struct {
 	afterCommit func(eventstore.Seq) error
 }
 
+// phase is where a Runner is in its life.
+type phase int
+
+const (
+	phaseIdle       phase = iota // Run not called yet
+	phaseRebuilding              // catching projections up to the others
+	phaseLive                    // following the stream with every projection
+	phaseStopped                 // Run returned
+)
+
 // NewRunner returns a Runner that applies the commits of es to st.
 func NewRunner(es *eventstore.Store, st *Store, log zerolog.Logger) *Runner {
 	r := &Runner{es: es, st: st, log: log, advanced: make(chan struct{})}
-	// An error here (a closed store) shows again, and is logged, in Run.
+	// An error here (a closed store) shows again in Run.
 	cp, _ := st.Checkpoint()
 	r.advance(cp)
 	return r
@@ -48,49 +60,115 @@ func NewRunner(es *eventstore.Store, st *Store, log zerolog.Logger) *Runner {
 // "readmodels-" + the Store's instance ID.
 func (r *Runner) Durable() string { return "readmodels-" + r.st.InstanceID() }
 
-// Run follows the stream from the Store's checkpoint and applies every batch,
-// until ctx ends; it then returns nil. When following fails (the server is
-// away, a batch does not apply) Run logs the error and starts again from the
-// checkpoint on disk after a backoff that doubles from 100ms to 5s and starts
-// over once a batch has been applied.
+// Run brings the read models up to date and keeps them so until ctx ends; it
+// then returns nil.
+//
+// First it catches up every projection that is behind the others (one new
+// to the file, or rebuilt after a version change) from its own checkpoint to
+// the highest checkpoint in the file, through an ordered consumer; the
+// projections that are current skip those commits and keep their data. Only
+// then is the Runner ready (see Ready) and follows the stream live, from the
+// common checkpoint, with its durable consumer (see Durable).
+//
+// Run does not retry: when a step fails (the server is away, a batch does
+// not apply, such as one with an event of an unknown type) it returns the
+// error, with the checkpoint on disk right before the failing commit. The
+// caller (the supervisor) runs it again after a backoff; a rebuild resumes
+// where it stopped. Run must not be called again before it has returned.
 func (r *Runner) Run(ctx context.Context) error {
-	backoff := minBackoff
-	for {
-		after, err := r.st.Checkpoint()
-		if err == nil {
-			r.advance(after)
-			err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after}, r.handle)
-			if err == nil {
-				err = errors.New("follow ended without error")
-			}
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if r.Checkpoint() > after {
-			backoff = minBackoff
-		}
-		r.log.Error().Err(err).Uint64("seq", uint64(r.Checkpoint())).Dur("retry_in", backoff).
-			Msg("read models: following the event stream failed")
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		backoff = min(2*backoff, maxBackoff)
+	err := r.run(ctx)
+	if ctx.Err() != nil {
+		err = nil
 	}
+	r.mu.Lock()
+	r.phase, r.stopErr, r.rebuilding = phaseStopped, err, nil
+	r.mu.Unlock()
+	return err
 }
 
-// handle is the Follow handler: it commits the batch and its checkpoint to
-// bbolt; Follow acknowledges the batch only after handle returns nil.
+func (r *Runner) run(ctx context.Context) error {
+	if r.st.ReadOnly() {
+		return ErrReadOnly
+	}
+	states, err := r.st.Projections()
+	if err != nil {
+		return err
+	}
+	var common eventstore.Seq
+	for _, s := range states {
+		common = max(common, s.Checkpoint)
+	}
+	lagging := map[string]eventstore.Seq{}
+	low := common
+	for _, s := range states {
+		if s.Checkpoint >= common {
+			continue
+		}
+		lagging[s.Name] = s.Checkpoint
+		low = min(low, s.Checkpoint)
+		if s.Reset != "" {
+			r.log.Info().Str("projection", s.Name).Int("version", s.Version).Str("reason", s.Reset).
+				Msg("read models: projection reset, rebuilding it from seq 1")
+		}
+	}
+	r.advance(low)
+	if len(lagging) > 0 {
+		if err := r.catchUp(ctx, lagging, low, common); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	r.phase, r.rebuilding = phaseLive, nil
+	r.mu.Unlock()
+	after, err := r.st.Checkpoint()
+	if err != nil {
+		return err
+	}
+	r.advance(after)
+	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after}, r.handle)
+	if err == nil {
+		err = errors.New("follow ended without error")
+	}
+	return fmt.Errorf("read models: follow the event stream after seq %d (now at %d): %w", after, r.Checkpoint(), err)
+}
+
+// catchUp applies the commits after low up to until; only the lagging
+// projections take them, the others are at until already.
+func (r *Runner) catchUp(ctx context.Context, lagging map[string]eventstore.Seq, low, until eventstore.Seq) error {
+	r.mu.Lock()
+	r.phase, r.rebuilding, r.until = phaseRebuilding, lagging, until
+	r.mu.Unlock()
+	names := slices.Sorted(maps.Keys(lagging))
+	r.log.Info().Strs("projections", names).Uint64("from_seq", uint64(low)).Uint64("until_seq", uint64(until)).
+		Msg("read models: catching up projections")
+	err := r.es.Follow(ctx, eventstore.FollowOptions{After: low, Until: until}, r.handle)
+	if err != nil {
+		return fmt.Errorf("read models: rebuild %s from seq %d to %d (now at %d): %w", strings.Join(names, ", "), low, until, r.Checkpoint(), err)
+	}
+	r.log.Info().Strs("projections", names).Uint64("seq", uint64(until)).Msg("read models: projections caught up")
+	return nil
+}
+
+// handle is the Follow handler: it commits the batch and the checkpoints to
+// bbolt; Follow acknowledges the batch only after handle returns nil. When a
+// commit of the batch cannot be applied, handle commits the commits before it
+// and returns the error, so the read models stand right before the failing
+// commit.
 func (r *Runner) handle(_ context.Context, batch []eventstore.Commit) error {
-	if err := r.st.Apply(batch); err != nil {
+	err := r.st.Apply(batch)
+	var ce *CommitError
+	if errors.As(err, &ce) {
+		if i := slices.IndexFunc(batch, func(c eventstore.Commit) bool { return c.Seq == ce.Seq }); i > 0 {
+			if perr := r.st.Apply(batch[:i]); perr == nil {
+				r.applied(batch[i-1].Seq)
+			}
+		}
+	}
+	if err != nil {
 		return err
 	}
 	last := batch[len(batch)-1].Seq
-	r.advance(last)
+	r.applied(last)
 	r.log.Debug().Uint64("seq", uint64(last)).Int("commits", len(batch)).Msg("read models: applied")
 	if r.afterCommit != nil {
 		return r.afterCommit(last)
@@ -98,8 +176,20 @@ func (r *Runner) handle(_ context.Context, batch []eventstore.Commit) error {
 	return nil
 }
 
-// advance records that the Store's checkpoint is at least seq and wakes the
-// waiters.
+// applied records that the Store applied every commit up to seq: batches
+// come in order and without gaps from the lowest checkpoint on, so every
+// projection is at seq or beyond.
+func (r *Runner) applied(seq eventstore.Seq) {
+	r.mu.Lock()
+	for name, cp := range r.rebuilding {
+		r.rebuilding[name] = max(cp, seq)
+	}
+	r.mu.Unlock()
+	r.advance(seq)
+}
+
+// advance records that every projection's checkpoint is at least seq and
+// wakes the waiters.
 func (r *Runner) advance(seq eventstore.Seq) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -110,12 +200,53 @@ func (r *Runner) advance(seq eventstore.Seq) {
 	}
 }
 
-// Checkpoint returns the last sequence the Runner knows to be applied,
-// without touching the file.
+// Checkpoint returns the last sequence the Runner knows every projection to
+// have applied, without touching the file. While a projection is rebuilt it
+// is that projection's progress.
 func (r *Runner) Checkpoint() eventstore.Seq {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.cp
+}
+
+// Lag returns how many commits the read models are behind head, the
+// stream's last sequence (eventstore.Store.LastSeq): the value of
+// bankbook_projection_lag_events. It counts a rebuild's remaining commits
+// too.
+func (r *Runner) Lag(head eventstore.Seq) uint64 {
+	cp := r.Checkpoint()
+	if head <= cp {
+		return 0
+	}
+	return uint64(head - cp)
+}
+
+// Ready reports whether the read models can answer queries: Run has caught
+// every projection up to the others and follows the stream. Otherwise reason
+// says why not: "not started", which projections are rebuilt and at which
+// sequence, or why the last Run ended. Ready says nothing about how far the
+// live stream is ahead; see Lag.
+func (r *Runner) Ready() (ready bool, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch r.phase {
+	case phaseLive:
+		return true, ""
+	case phaseRebuilding:
+		parts := make([]string, 0, len(r.rebuilding))
+		for name, cp := range r.rebuilding {
+			parts = append(parts, fmt.Sprintf("%s at seq %d", name, cp))
+		}
+		slices.Sort(parts)
+		return false, fmt.Sprintf("rebuilding projections up to seq %d: %s", r.until, strings.Join(parts, ", "))
+	case phaseStopped:
+		if r.stopErr != nil {
+			return false, "stopped: " + r.stopErr.Error()
+		}
+		return false, "stopped"
+	default:
+		return false, "not started"
+	}
 }
 
 // WaitFor returns nil once the read models have applied seq, or an error

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
@@ -181,7 +179,7 @@ func TestReplayMatchesLiveModel(t *testing.T) {
 	liveHash, liveCP := hashOf(t, live)
 
 	replayPath := tempPath(t, "replay.db")
-	cp, hash, err := projections.Replay(context.Background(), f.es, f.codec, replayPath)
+	cp, hash, err := projections.Replay(context.Background(), f.es, replayPath, &projections.Options{Codec: f.codec})
 	if err != nil {
 		t.Fatalf("replay: %v", err)
 	}
@@ -243,7 +241,7 @@ func TestReplay(t *testing.T) {
 	f := newFixture(t)
 	t.Run("empty stream", func(t *testing.T) {
 		path := tempPath(t, "replay.db")
-		cp, hash, err := projections.Replay(context.Background(), f.es, nil, path)
+		cp, hash, err := projections.Replay(context.Background(), f.es, path, nil)
 		if err != nil || cp != 0 {
 			t.Fatalf("replay = %d, %v", cp, err)
 		}
@@ -259,7 +257,7 @@ func TestReplay(t *testing.T) {
 		if err := st.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := projections.Replay(context.Background(), f.es, nil, path); !errors.Is(err, projections.ErrExists) {
+		if _, _, err := projections.Replay(context.Background(), f.es, path, nil); !errors.Is(err, projections.ErrExists) {
 			t.Fatalf("replay into an existing file: got %v, want ErrExists", err)
 		}
 		if h, cp := hashOf(t, openStore(t, path)); h != hash || cp != 0 {
@@ -313,39 +311,36 @@ func TestWaitFor(t *testing.T) {
 	})
 }
 
-func TestRunnerRetriesAFailingBatch(t *testing.T) {
+func TestRunnerFailsABatchItCannotApply(t *testing.T) {
 	f := newFixture(t)
 	st := openStore(t, tempPath(t, "rm.db"))
-	var logs testenv.SyncBuffer
-	r := projections.NewRunner(f.es, st, zerolog.New(&logs))
-	stop := startRunner(t, r)
+	r := projections.NewRunner(f.es, st, testLogger(t))
+	done := runUntilError(t, r)
 
 	good := f.submit(t, "A", 1)
 	waitFor(t, r, good.Seq)
 	// A cancellation at a schema version this engine does not know cannot be
-	// applied: the runner must keep retrying it, not skip it.
+	// applied: Run must return the error (its supervisor reports it and runs
+	// it again), not skip the commit.
 	e := f.envelope(t, domain.OrderCancelled{OrderID: "A", CancelledAt: t0}, t0)
 	e.SchemaVersion = 9
-	f.append(t, "A", e)
+	bad := f.append(t, "A", e)
 
-	testenv.Eventually(t, 5*time.Second, "two logged failures", func() bool {
-		return strings.Count(logs.String(), `"level":"error"`) >= 2
-	})
-	if err := stop(); err != nil {
-		t.Fatalf("run after ctx end: %v", err)
+	err := runErr(t, done)
+	var ce *projections.CommitError
+	if !errors.As(err, &ce) || ce.Seq != bad.Seq || !strings.Contains(err.Error(), "schema version 9") {
+		t.Fatalf("Run = %v, want a CommitError at seq %d naming the cause", err, bad.Seq)
+	}
+	if ready, reason := r.Ready(); ready || !strings.Contains(reason, "schema version 9") {
+		t.Fatalf("Ready = %v, %q after Run failed", ready, reason)
 	}
 	if cp := checkpoint(t, st); cp != good.Seq || r.Checkpoint() != good.Seq {
 		t.Fatalf("checkpoint %d (runner %d), want %d: the bad commit was skipped", cp, r.Checkpoint(), good.Seq)
 	}
-	var line string
-	for l := range strings.Lines(logs.String()) {
-		if strings.Contains(l, `"level":"error"`) {
-			line = l
-			break
-		}
-	}
-	if want := fmt.Sprintf(`"seq":%d`, good.Seq); !strings.Contains(line, want) || !strings.Contains(line, "schema version 9") {
-		t.Fatalf("error log %s lacks %s or the cause", line, want)
+
+	// Run again (as the supervisor would): the same commit fails again.
+	if err := runErr(t, runUntilError(t, r)); !errors.As(err, &ce) || ce.Seq != bad.Seq {
+		t.Fatalf("second Run = %v, want the same failure at seq %d", err, bad.Seq)
 	}
 	if v := order(t, st, "A"); v.Status != "awaiting_deposit" {
 		t.Fatalf("order A = %+v", v)

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -8,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,28 +21,23 @@ import (
 	"github.com/bankbook/bankbook/eventstore"
 )
 
-// bucketMeta holds the checkpoint and the instance ID. It is the one bucket
-// that is not a read model: Hash covers only the checkpoint from it.
+// bucketMeta holds the projections' versions and checkpoints and the instance
+// ID. It is the one bucket that is not a read model: Hash leaves it out.
 var bucketMeta = []byte("meta")
 
 var (
-	keyCheckpoint = []byte("checkpoint")  // uint64, big-endian
 	keyInstanceID = []byte("instance_id") // 16 lower-case hex digits
+	// prefixProjection starts the key of each projection's record:
+	// "projection:" name → version (uint64) checkpoint (uint64), big-endian.
+	prefixProjection = []byte("projection:")
+	// keyLegacyCheckpoint is the one shared checkpoint of files written
+	// before projections had their own; Open removes it.
+	keyLegacyCheckpoint = []byte("checkpoint")
 )
 
-// lockTimeout is how long Open waits for the file lock of a read-model file
-// another process holds.
+// lockTimeout is how long opening waits for the file lock of a read-model
+// file another process holds.
 const lockTimeout = time.Second
-
-// projection is one read model: it owns one top-level bucket and folds events
-// into it inside the transaction that Apply gives it. apply must depend only
-// on the bucket's content and on the commit, envelope and event (never on the
-// clock or on randomness), so that a replay writes the same bytes. An error
-// aborts the whole batch.
-type projection interface {
-	bucket() []byte
-	apply(tx *bbolt.Tx, c eventstore.Commit, e eventstore.Envelope, ev domain.Event) error
-}
 
 // Store holds bankbook's read models in one bbolt file. It is safe for
 // concurrent use: Apply writes in one bbolt transaction per batch, and readers
@@ -47,57 +45,218 @@ type projection interface {
 type Store struct {
 	db          *bbolt.DB
 	codec       *domain.Codec
-	projections []projection
+	projections []Projection
+	readOnly    bool
 	instanceID  string
+	reset       map[string]string // projection name → why Open recreated it
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// Open opens the read-model file at path, creating it (mode 0600) and its
-// buckets if needed. On first open it stores a new random instance ID. The
-// codec decodes event payloads; nil means domain.Events().
+// Open opens the read-model file at path for reading and writing, creating
+// it (mode 0600) if needed, with the projections of opts (nil: the defaults).
+// On first open it stores a new random instance ID.
 //
-// Only one Store may have a file open at a time: a second Open of the same
+// Open brings the file in line with the registry, in one transaction: a
+// projection that is new to the file, or stored at another version, has its
+// buckets dropped and recreated and its checkpoint set to 0, so the Runner
+// rebuilds it from sequence 1; the others keep their data and checkpoints.
+// Buckets and records of projections that are no longer registered are
+// dropped, so the file holds exactly what a replay with the same registry
+// writes.
+//
+// Only one Store may have a file open for writing: a second Open of the same
 // file fails with ErrLocked after one second.
-func Open(path string, codec *domain.Codec) (*Store, error) {
-	if codec == nil {
-		codec = domain.Events()
+func Open(path string, opts *Options) (*Store, error) {
+	s, err := open(path, opts, false)
+	if err != nil {
+		return nil, err
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout})
+	if err := s.db.Update(s.init); err != nil {
+		_ = s.db.Close()
+		return nil, fmt.Errorf("init read models %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// OpenReadOnly opens an existing read-model file for queries only (replays,
+// audits), with bbolt's read-only mode and a shared file lock: it writes
+// nothing, not on open either, and several read-only Stores may share a
+// file. It waits up to one second for a file that a writable Store holds,
+// then fails with ErrLocked. Apply returns ErrReadOnly.
+//
+// Every projection of opts (nil: the defaults) must be in the file at its
+// version, or OpenReadOnly fails with ErrStale: only a writable Open starts
+// a rebuild.
+func OpenReadOnly(path string, opts *Options) (*Store, error) {
+	s, err := open(path, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.db.View(s.check); err != nil {
+		_ = s.db.Close()
+		return nil, fmt.Errorf("read models %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func open(path string, opts *Options, readOnly bool) (*Store, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	o := opts.withDefaults()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout, ReadOnly: readOnly})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s: another process has it open", ErrLocked, path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open read models %s: %w", path, err)
 	}
-	s := &Store{db: db, codec: codec, projections: []projection{orders{}, openIndex{}, wallets{}, ledgerBalances{}, ledgerEntries{}, deposits{}, orphanIndex{}}}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
+	return &Store{db: db, codec: o.Codec, projections: o.Projections, readOnly: readOnly, reset: map[string]string{}}, nil
+}
+
+// init brings a writable file in line with the registry (see Open).
+func (s *Store) init(tx *bbolt.Tx) error {
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return err
+	}
+	if err := meta.Delete(keyLegacyCheckpoint); err != nil {
+		return err
+	}
+	registered, owned := map[string]bool{}, map[string]bool{}
+	for _, p := range s.projections {
+		registered[p.Name] = true
+		for _, b := range p.Buckets {
+			owned[b] = true
 		}
-		for _, p := range s.projections {
-			if _, err := tx.CreateBucketIfNotExists(p.bucket()); err != nil {
-				return fmt.Errorf("bucket %s: %w", p.bucket(), err)
-			}
+	}
+	// Drop what no registered projection owns. Keys are collected first:
+	// bbolt forbids changing a bucket while iterating it.
+	var stray, gone [][]byte
+	err = tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
+		if !bytes.Equal(name, bucketMeta) && !owned[string(name)] {
+			stray = append(stray, bytes.Clone(name))
 		}
-		if id := meta.Get(keyInstanceID); id != nil {
-			s.instanceID = string(id)
-			return nil
-		}
-		var b [8]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return fmt.Errorf("instance id: %w", err)
-		}
-		s.instanceID = hex.EncodeToString(b[:])
-		return meta.Put(keyInstanceID, []byte(s.instanceID))
+		return nil
 	})
 	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("init read models %s: %w", path, err)
+		return err
 	}
-	return s, nil
+	for _, name := range stray {
+		if err := tx.DeleteBucket(name); err != nil {
+			return fmt.Errorf("drop bucket %s: %w", name, err)
+		}
+	}
+	err = meta.ForEach(func(k, _ []byte) error {
+		if name, ok := bytes.CutPrefix(k, prefixProjection); ok && !registered[string(name)] {
+			gone = append(gone, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range gone {
+		if err := meta.Delete(k); err != nil {
+			return err
+		}
+	}
+
+	for _, p := range s.projections {
+		version, _, ok := readRecord(meta, p.Name)
+		var reason string
+		switch {
+		case !ok:
+			reason = "new to the file"
+		case version != p.Version:
+			reason = fmt.Sprintf("version %d → %d", version, p.Version)
+		default:
+			for _, b := range p.Buckets {
+				if tx.Bucket([]byte(b)) == nil {
+					reason = "bucket " + b + " missing"
+					break
+				}
+			}
+		}
+		if reason == "" {
+			continue
+		}
+		for _, b := range p.Buckets {
+			if tx.Bucket([]byte(b)) != nil {
+				if err := tx.DeleteBucket([]byte(b)); err != nil {
+					return fmt.Errorf("projection %s: drop bucket %s: %w", p.Name, b, err)
+				}
+			}
+			if _, err := tx.CreateBucket([]byte(b)); err != nil {
+				return fmt.Errorf("projection %s: bucket %s: %w", p.Name, b, err)
+			}
+		}
+		if err := writeRecord(meta, p.Name, p.Version, 0); err != nil {
+			return err
+		}
+		s.reset[p.Name] = reason
+	}
+
+	if id := meta.Get(keyInstanceID); id != nil {
+		s.instanceID = string(id)
+		return nil
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return fmt.Errorf("instance id: %w", err)
+	}
+	s.instanceID = hex.EncodeToString(b[:])
+	return meta.Put(keyInstanceID, []byte(s.instanceID))
+}
+
+// check makes sure a read-only file holds every registered projection at its
+// version (see OpenReadOnly).
+func (s *Store) check(tx *bbolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return fmt.Errorf("%w: no meta bucket (not a read-model file)", ErrStale)
+	}
+	s.instanceID = string(meta.Get(keyInstanceID))
+	var problems []string
+	for _, p := range s.projections {
+		version, _, ok := readRecord(meta, p.Name)
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("projection %s is not in the file", p.Name))
+			continue
+		case version != p.Version:
+			problems = append(problems, fmt.Sprintf("projection %s is at version %d, want %d", p.Name, version, p.Version))
+			continue
+		}
+		for _, b := range p.Buckets {
+			if tx.Bucket([]byte(b)) == nil {
+				problems = append(problems, fmt.Sprintf("projection %s lacks bucket %s", p.Name, b))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrStale, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func recordKey(name string) []byte { return append(slices.Clone(prefixProjection), name...) }
+
+func readRecord(meta *bbolt.Bucket, name string) (version int, cp eventstore.Seq, ok bool) {
+	v := meta.Get(recordKey(name))
+	if len(v) != 16 {
+		return 0, 0, false
+	}
+	return int(binary.BigEndian.Uint64(v[:8])), eventstore.Seq(binary.BigEndian.Uint64(v[8:])), true
+}
+
+func writeRecord(meta *bbolt.Bucket, name string, version int, cp eventstore.Seq) error {
+	var v [16]byte
+	binary.BigEndian.PutUint64(v[:8], uint64(version))
+	binary.BigEndian.PutUint64(v[8:], uint64(cp))
+	return meta.Put(recordKey(name), v[:])
 }
 
 // Close closes the file. It waits for running transactions and may be called
@@ -107,80 +266,172 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
+// ReadOnly reports whether the Store was opened with OpenReadOnly.
+func (s *Store) ReadOnly() bool { return s.readOnly }
+
 // InstanceID identifies this read-model file. It is made on the file's first
-// open and never changes, so a wiped data directory gets a new one. The
-// Runner names its durable consumer after it.
+// (writable) open and never changes, so a wiped data directory gets a new
+// one. The Runner names its durable consumer after it.
 func (s *Store) InstanceID() string { return s.instanceID }
 
-// Checkpoint returns the stream sequence of the last commit applied; 0 for a
-// new file.
+// Checkpoint returns the stream sequence up to which every registered
+// projection has applied the stream: the lowest of their checkpoints. 0 for
+// a new file, and while a projection is rebuilt from the start.
 func (s *Store) Checkpoint() (eventstore.Seq, error) {
 	var cp eventstore.Seq
 	err := s.view(func(tx *bbolt.Tx) error {
-		cp = checkpoint(tx)
+		cp, _ = s.checkpoints(tx)
 		return nil
 	})
 	return cp, err
 }
 
-func checkpoint(tx *bbolt.Tx) eventstore.Seq {
-	v := tx.Bucket(bucketMeta).Get(keyCheckpoint)
-	if len(v) != 8 {
-		return 0
+// checkpoints returns the lowest and the highest checkpoint of the
+// registered projections.
+func (s *Store) checkpoints(tx *bbolt.Tx) (low, high eventstore.Seq) {
+	for i, p := range s.projections {
+		cp := s.projectionCheckpoint(tx, p.Name)
+		if i == 0 || cp < low {
+			low = cp
+		}
+		high = max(high, cp)
 	}
-	return eventstore.Seq(binary.BigEndian.Uint64(v))
+	return low, high
 }
 
-// Apply folds a batch of commits into every read model and moves the
-// checkpoint to the batch's last commit, all in one bbolt transaction: after a
-// crash either the whole batch and its checkpoint are on disk, or none of it.
+func (s *Store) projectionCheckpoint(tx *bbolt.Tx, name string) eventstore.Seq {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return 0
+	}
+	_, cp, _ := readRecord(meta, name)
+	return cp
+}
+
+// bucketCheckpoint returns the checkpoint of the projection that owns the
+// named bucket; 0 if none does.
+func (s *Store) bucketCheckpoint(tx *bbolt.Tx, bucket []byte) eventstore.Seq {
+	for _, p := range s.projections {
+		if slices.Contains(p.Buckets, string(bucket)) {
+			return s.projectionCheckpoint(tx, p.Name)
+		}
+	}
+	return 0
+}
+
+// Projections returns the state of every registered projection, in
+// registration order.
+func (s *Store) Projections() ([]ProjectionState, error) {
+	var out []ProjectionState
+	err := s.view(func(tx *bbolt.Tx) error {
+		out = make([]ProjectionState, 0, len(s.projections))
+		for _, p := range s.projections {
+			out = append(out, ProjectionState{
+				Name: p.Name, Version: p.Version,
+				Checkpoint: s.projectionCheckpoint(tx, p.Name), Reset: s.reset[p.Name],
+			})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Apply folds a batch of commits, in stream order, into every registered
+// projection and moves each projection's checkpoint to the last commit it
+// applied, all in one bbolt transaction: after a crash either the whole
+// batch and the checkpoints are on disk, or none of it.
 //
-// Commits at or below the checkpoint are skipped, so a batch delivered again
-// is harmless. The first commit after the checkpoint must be checkpoint+1 and
-// the rest must follow without gaps, or Apply returns ErrGap and writes
-// nothing. Events of a type the codec does not know are skipped (a newer
-// engine may have written them); any other decoding or projection error
-// aborts the batch.
+// Each projection skips the commits at or below its own checkpoint, so a
+// batch delivered again is harmless and a rebuild can pass commits that the
+// projections that are current already hold. For each projection the first
+// commit after its checkpoint must be checkpoint+1 and the rest must follow
+// without gaps, or Apply returns ErrGap and writes nothing.
+//
+// An event of a type the codec does not know fails the batch with
+// ErrUnknownEvent (it is not skipped: a newer engine wrote it, and this one
+// must not move past it); so does any other decoding or projection error.
+// Such errors are *CommitError values that name the commit. On a Store opened
+// read-only, Apply returns ErrReadOnly.
 func (s *Store) Apply(batch []eventstore.Commit) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
 	if len(batch) == 0 {
 		return nil
 	}
-	return s.update(func(tx *bbolt.Tx) error {
-		cp := checkpoint(tx)
-		next := cp + 1
-		for _, c := range batch {
-			if c.Seq <= cp {
-				continue
-			}
-			if c.Seq != next {
-				return fmt.Errorf("%w: checkpoint %d, next commit expected at %d, got %d", ErrGap, cp, next, c.Seq)
-			}
-			if err := s.applyCommit(tx, c); err != nil {
-				return err
-			}
-			next++
-		}
-		if next == cp+1 {
-			return nil // everything was already applied
-		}
-		var v [8]byte
-		binary.BigEndian.PutUint64(v[:], uint64(next-1))
-		return tx.Bucket(bucketMeta).Put(keyCheckpoint, v[:])
-	})
+	return s.update(func(tx *bbolt.Tx) error { return s.apply(tx, batch) })
 }
 
-func (s *Store) applyCommit(tx *bbolt.Tx, c eventstore.Commit) error {
-	for _, e := range c.Events {
-		ev, err := s.codec.Decode(e.EventType, e.SchemaVersion, e.Data)
-		if errors.Is(err, domain.ErrUnknownEventType) {
+// run is one projection's part in a batch.
+type run struct {
+	p       *Projection
+	buckets []*bbolt.Bucket
+	cp      eventstore.Seq // the projection's checkpoint, moved as commits apply
+	moved   bool
+}
+
+func (s *Store) apply(tx *bbolt.Tx, batch []eventstore.Commit) error {
+	meta := tx.Bucket(bucketMeta)
+	runs := make([]*run, len(s.projections))
+	for i := range s.projections {
+		p := &s.projections[i]
+		r := &run{p: p, cp: s.projectionCheckpoint(tx, p.Name)}
+		for _, name := range p.Buckets {
+			b := tx.Bucket([]byte(name))
+			if b == nil {
+				return fmt.Errorf("projection %s: bucket %s missing", p.Name, name)
+			}
+			r.buckets = append(r.buckets, b)
+		}
+		runs[i] = r
+	}
+	due := make([]*run, 0, len(runs))
+	for _, c := range batch {
+		due = due[:0]
+		for _, r := range runs {
+			if c.Seq <= r.cp {
+				continue
+			}
+			if c.Seq != r.cp+1 {
+				return fmt.Errorf("%w: projection %s at checkpoint %d, next commit expected at %d, got %d", ErrGap, r.p.Name, r.cp, r.cp+1, c.Seq)
+			}
+			due = append(due, r)
+		}
+		if len(due) == 0 {
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("seq %d event %s: %w", c.Seq, e.EventID, err)
+		if err := s.applyCommit(due, c); err != nil {
+			return err
 		}
-		for _, p := range s.projections {
-			if err := p.apply(tx, c, e, ev); err != nil {
-				return fmt.Errorf("seq %d event %s (%s): %w", c.Seq, e.EventID, e.EventType, err)
+		for _, r := range due {
+			r.cp, r.moved = c.Seq, true
+		}
+	}
+	for _, r := range runs {
+		if r.moved {
+			if err := writeRecord(meta, r.p.Name, r.p.Version, r.cp); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyCommit(due []*run, c eventstore.Commit) error {
+	for _, e := range c.Events {
+		fail := func(projection string, err error) error {
+			return &CommitError{Seq: c.Seq, EventID: e.EventID, EventType: e.EventType, Projection: projection, Err: err}
+		}
+		ev, err := s.codec.Decode(e.EventType, e.SchemaVersion, e.Data)
+		if errors.Is(err, domain.ErrUnknownEventType) {
+			return fail("", fmt.Errorf("%w: %w", ErrUnknownEvent, err))
+		}
+		if err != nil {
+			return fail("", err)
+		}
+		for _, r := range due {
+			if err := r.p.Apply(r.buckets, c, e, ev); err != nil {
+				return fail(r.p.Name, err)
 			}
 		}
 	}
@@ -194,28 +445,41 @@ const hashDomain = "bankbook.readmodels.v1"
 // Hash returns a SHA-256 over the read models' content and the checkpoint they
 // are at, in lower-case hex, as doc.go describes. Two files with the same
 // hash hold the same read models at the same checkpoint, whatever their
-// instance IDs.
+// instance IDs. While the projections stand at different checkpoints (one is
+// being rebuilt) Hash returns ErrRebuilding.
 func (s *Store) Hash() (string, eventstore.Seq, error) {
 	var (
 		sum string
 		cp  eventstore.Seq
 	)
 	err := s.view(func(tx *bbolt.Tx) error {
+		low, high := s.checkpoints(tx)
+		if low != high {
+			return fmt.Errorf("%w: from seq %d to %d", ErrRebuilding, low, high)
+		}
+		cp = low
 		h := sha256.New()
-		cp = checkpoint(tx)
 		writeBytes(h, []byte(hashDomain))
 		var v [8]byte
 		binary.BigEndian.PutUint64(v[:], uint64(cp))
 		h.Write(v[:])
-		err := tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
-			if string(name) == string(bucketMeta) {
-				return nil
+		var names []string
+		for _, p := range s.projections {
+			names = append(names, p.Buckets...)
+		}
+		slices.Sort(names) // string order is byte order, bbolt's order
+		for _, name := range names {
+			b := tx.Bucket([]byte(name))
+			if b == nil {
+				return fmt.Errorf("%w: bucket %s missing", ErrStale, name)
 			}
-			writeBytes(h, name)
-			return hashBucket(h, b)
-		})
+			writeBytes(h, []byte(name))
+			if err := hashBucket(h, b); err != nil {
+				return err
+			}
+		}
 		sum = hex.EncodeToString(h.Sum(nil))
-		return err
+		return nil
 	})
 	return sum, cp, err
 }
@@ -263,8 +527,21 @@ func (s *Store) update(fn func(*bbolt.Tx) error) error {
 }
 
 func closedErr(err error) error {
-	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
+	switch {
+	case errors.Is(err, bolterrors.ErrDatabaseNotOpen):
 		return ErrClosed
+	case errors.Is(err, bolterrors.ErrDatabaseReadOnly):
+		return ErrReadOnly
 	}
 	return err
+}
+
+// queryBucket returns the named bucket of tx for a query, or an error
+// matching ErrNotRegistered if the Store's registry lacks the projection
+// that owns it.
+func queryBucket(tx *bbolt.Tx, name []byte) (*bbolt.Bucket, error) {
+	if b := tx.Bucket(name); b != nil {
+		return b, nil
+	}
+	return nil, fmt.Errorf("%w: bucket %s", ErrNotRegistered, name)
 }

@@ -1,13 +1,17 @@
 package projections_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/projections"
@@ -46,6 +50,7 @@ func TestApplyBuildsOrderViews(t *testing.T) {
 			SubmittedAt:    "2026-03-01T09:00:01.123456Z",
 			UpdatedAt:      "2026-03-01T10:00:00.123456Z",
 			Version:        2,
+			Seq:            api.Seq(canA.Seq),
 		}
 		if got := order(t, st, "A"); !reflect.DeepEqual(got, want) {
 			t.Fatalf("order A\n got %+v\nwant %+v", got, want)
@@ -53,7 +58,7 @@ func TestApplyBuildsOrderViews(t *testing.T) {
 	})
 	t.Run("open order", func(t *testing.T) {
 		got := order(t, st, "B")
-		if got.Status != "awaiting_deposit" || got.Version != 1 || got.UpdatedAt != got.SubmittedAt ||
+		if got.Status != "awaiting_deposit" || got.Version != 1 || eventstore.Seq(got.Seq) != subB.Seq || got.UpdatedAt != got.SubmittedAt ||
 			got.SubmittedAt != domain.FormatTime(t0.Add(2*time.Second)) || got.Amount != 10_002 {
 			t.Fatalf("order B = %+v", got)
 		}
@@ -61,7 +66,7 @@ func TestApplyBuildsOrderViews(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{`"deposit_ids":[]`, `"refunds":[]`, `"paid_amount":0`} {
+		for _, want := range []string{`"deposit_ids":[]`, `"refunds":[]`, `"paid_amount":0`, fmt.Sprintf(`"seq":%d`, subB.Seq)} {
 			if !strings.Contains(string(raw), want) {
 				t.Errorf("JSON %s lacks %s", raw, want)
 			}
@@ -149,32 +154,63 @@ func TestApplyRefusesGapAtomically(t *testing.T) {
 	}
 }
 
-func TestUnknownEventTypeIsSkipped(t *testing.T) {
+func TestUnknownEventTypeFailsTheBatch(t *testing.T) {
 	f := newFixture(t)
-	st := openStore(t, tempPath(t, "rm.db"))
-	r := projections.NewRunner(f.es, st, testLogger(t))
-	startRunner(t, r)
-
-	// An engine newer than this one wrote event types this codec lacks: one
-	// between known events of an order, and one alone in the last commit.
-	unknown := func(typ string) eventstore.Envelope {
-		return eventstore.Envelope{EventType: typ, SchemaVersion: 1, OccurredAt: t0, Data: json.RawMessage(`{"order_id":"A","note":"from the future"}`)}
-	}
-	f.submit(t, "A", 1)
-	f.append(t, "A", unknown("order.flagged"))
+	// An engine newer than this one wrote an event type this codec lacks,
+	// between known events of an order.
+	unknown := eventstore.Envelope{EventType: "order.flagged", SchemaVersion: 1, OccurredAt: t0, Data: json.RawMessage(`{"order_id":"A","note":"from the future"}`)}
+	sub := f.submit(t, "A", 1)
+	flagged := f.append(t, "A", unknown)
 	f.cancel(t, "A", "", t0.Add(time.Minute))
-	last := f.append(t, "Z", unknown("order.archived"), unknown("order.flagged"))
 
-	waitFor(t, r, last.Seq)
-	if cp := checkpoint(t, st); cp != last.Seq {
-		t.Fatalf("checkpoint %d, want %d", cp, last.Seq)
+	isUnknownAt := func(t *testing.T, err error) {
+		t.Helper()
+		var ce *projections.CommitError
+		if !errors.Is(err, projections.ErrUnknownEvent) || !errors.Is(err, domain.ErrUnknownEventType) ||
+			!errors.As(err, &ce) || ce.Seq != flagged.Seq || ce.EventType != "order.flagged" {
+			t.Fatalf("got %v, want ErrUnknownEvent at seq %d", err, flagged.Seq)
+		}
 	}
-	if v := order(t, st, "A"); v.Version != 2 || v.Status != "cancelled" {
-		t.Fatalf("order A = %+v, want cancelled at version 2 (unknown events not counted)", v)
-	}
-	if _, ok, _ := st.Order("Z"); ok {
-		t.Fatal("an unknown event made an order view")
-	}
+	t.Run("apply", func(t *testing.T) {
+		st := openStore(t, tempPath(t, "rm.db"))
+		all, err := f.es.Load(context.Background(), eventstore.Ref{Type: domain.AggregateOrder, ID: "A"}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		isUnknownAt(t, st.Apply(all))
+		if cp := checkpoint(t, st); cp != 0 {
+			t.Fatalf("checkpoint %d after a failed batch, want 0", cp)
+		}
+		if _, ok, _ := st.Order("A"); ok {
+			t.Fatal("part of a failed batch was applied")
+		}
+	})
+	t.Run("runner", func(t *testing.T) {
+		st := openStore(t, tempPath(t, "rm.db"))
+		r := projections.NewRunner(f.es, st, testLogger(t))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		// All three commits come in one batch: the runner commits the one
+		// before the unknown event and stops right there.
+		isUnknownAt(t, r.Run(ctx))
+		if cp := checkpoint(t, st); cp != sub.Seq || r.Checkpoint() != sub.Seq {
+			t.Fatalf("checkpoint %d (runner %d), want %d, right before the unknown event", cp, r.Checkpoint(), sub.Seq)
+		}
+		if v := order(t, st, "A"); v.Status != "awaiting_deposit" || v.Version != 1 {
+			t.Fatalf("order A = %+v", v)
+		}
+		if ready, reason := r.Ready(); ready || !strings.Contains(reason, "order.flagged") {
+			t.Fatalf("Ready = %v, %q", ready, reason)
+		}
+	})
+	t.Run("replay", func(t *testing.T) {
+		path := tempPath(t, "replay.db")
+		_, _, err := projections.Replay(context.Background(), f.es, path, nil)
+		isUnknownAt(t, err)
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("a failed replay left its file: %v", err)
+		}
+	})
 }
 
 func TestApplyRefusesNewerSchemaVersion(t *testing.T) {

@@ -6,32 +6,24 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 )
 
 var bucketWallets = []byte("wallets")
 
-// WalletView is a wallet as bankbook.q.wallet.get shows it.
-type WalletView struct {
-	UserID  string        `json:"user_id"`
-	Balance int64         `json:"balance"`
-	Entries []WalletEntry `json:"entries"`
-}
+// WalletView is a wallet as bankbook.q.wallet.get shows it (the wire type of
+// package api); Seq is the stream sequence of the last commit applied to the
+// wallet, 0 for a wallet without movements.
+type WalletView = api.WalletView
 
 // WalletEntry is one movement of a wallet.
-type WalletEntry struct {
-	At     string `json:"at"`
-	Amount int64  `json:"amount"` // positive: credit to the user; negative: withdrawal
-	Kind   string `json:"kind"`
-	Ref    string `json:"ref"`
-}
+type WalletEntry = api.WalletEntry
 
-type wallets struct{}
-
-func (wallets) bucket() []byte { return bucketWallets }
-
-func (wallets) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+// applyWallets is the "wallets" projection: wallet movements into
+// bucketWallets (buckets[0]).
+func applyWallets(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
 	var user domain.UserID
 	var entry WalletEntry
 	switch e := ev.(type) {
@@ -42,11 +34,12 @@ func (wallets) apply(tx *bbolt.Tx, _ eventstore.Commit, _ eventstore.Envelope, e
 	default:
 		return nil
 	}
-	b := tx.Bucket(bucketWallets)
+	b := buckets[0]
 	v, _, err := getWallet(b, string(user))
 	if err != nil {
 		return err
 	}
+	v.Seq = api.Seq(c.Seq)
 	v.Balance += entry.Amount
 	v.Entries = append(v.Entries, entry)
 	raw, err := json.Marshal(v)
@@ -72,8 +65,11 @@ func getWallet(b *bbolt.Bucket, user string) (WalletView, bool, error) {
 func (s *Store) Wallet(user string) (WalletView, error) {
 	var v WalletView
 	err := s.view(func(tx *bbolt.Tx) error {
-		var err error
-		v, _, err = getWallet(tx.Bucket(bucketWallets), user)
+		b, err := queryBucket(tx, bucketWallets)
+		if err != nil {
+			return err
+		}
+		v, _, err = getWallet(b, user)
 		return err
 	})
 	return v, err

@@ -14,14 +14,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/client"
-	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/idempotency"
 	"github.com/bankbook/bankbook/projections"
-	"github.com/bankbook/bankbook/server"
 )
 
 const (
@@ -32,7 +31,7 @@ const (
 
 func TestServiceInfoListsEveryEndpoint(t *testing.T) {
 	e := startEngine(t)
-	subject, err := micro.ControlSubject(micro.InfoVerb, server.ServiceName, "")
+	subject, err := micro.ControlSubject(micro.InfoVerb, api.ServiceName, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,22 +46,30 @@ func TestServiceInfoListsEveryEndpoint(t *testing.T) {
 	if info.Name != "bankbook" {
 		t.Fatalf("service name %q", info.Name)
 	}
-	got := map[string]bool{}
+	got := map[string]string{}
 	for _, ep := range info.Endpoints {
-		got[ep.Subject] = true
+		got[ep.Subject] = ep.Metadata["kind"]
 	}
-	for _, want := range []string{subjSubmit, subjCancel, subjGet, "bankbook.q.projection.status"} {
-		if !got[want] {
-			t.Errorf("$SRV.INFO.bankbook does not list %s (has %v)", want, got)
+	for _, want := range api.Endpoints() {
+		if want.Kind == api.KindSimulator {
+			continue // served only with a simulator
 		}
+		if got[want.Subject] != string(want.Kind) {
+			t.Errorf("$SRV.INFO.bankbook lists %s with kind %q, want %q", want.Subject, got[want.Subject], want.Kind)
+		}
+	}
+	if info.Version != api.Version {
+		t.Errorf("version %q, want %q", info.Version, api.Version)
 	}
 	if _, err := e.nc.Request("$SRV.PING.bankbook", nil, 5*time.Second); err != nil {
 		t.Fatalf("$SRV.PING.bankbook: %v", err)
 	}
 
-	// $SRV.STATS.bankbook reports what the handlers answered, errors included.
+	// $SRV.STATS.bankbook counts what the handlers answered, errors included,
+	// in micro's own fields, as `nats micro stats bankbook` reads them.
 	e.call(t, subjSubmit, map[string]any{"buyer_id": "u", "buyer_name": "a", "amount": 1}, nil, nil)
 	e.callErr(t, subjGet, map[string]string{"order_id": "missing"}, nil)
+	e.callErr(t, subjGet, map[string]string{"order_id": "bad id!"}, nil)
 	msg, err = e.nc.Request("$SRV.STATS.bankbook", nil, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -71,19 +78,50 @@ func TestServiceInfoListsEveryEndpoint(t *testing.T) {
 	if err := json.Unmarshal(msg.Data, &stats); err != nil {
 		t.Fatal(err)
 	}
-	data := map[string]server.StatsData{}
+	byName := map[string]*micro.EndpointStats{}
 	for _, ep := range stats.Endpoints {
-		var d server.StatsData
-		if err := json.Unmarshal(ep.Data, &d); err != nil {
-			t.Fatalf("%s data %s: %v", ep.Subject, ep.Data, err)
-		}
-		data[ep.Subject] = d
+		byName[ep.Subject] = ep
 	}
-	if d := data[subjSubmit]; d.Requests != 1 || d.Errors != 0 || d.AverageProcessingTime == "" {
+	if d := byName[subjSubmit]; d == nil || d.NumRequests != 1 || d.NumErrors != 0 || d.AverageProcessingTime <= 0 || d.QueueGroup != "q" {
 		t.Fatalf("submit stats %+v", d)
 	}
-	if d := data[subjGet]; d.Requests != 1 || d.Errors != 1 || d.LastError != "404 order_not_found" {
+	if d := byName[subjGet]; d == nil || d.NumRequests != 2 || d.NumErrors != 2 || d.LastError != "400 invalid_input" {
 		t.Fatalf("get stats %+v", d)
+	}
+}
+
+func TestConsistencyToken(t *testing.T) {
+	e := startEngine(t)
+	var sub api.SubmitOrderReply
+	e.call(t, subjSubmit, map[string]any{"buyer_id": "u-ct", "buyer_name": "이수진", "amount": 5000}, &sub, nil)
+	if sub.Seq == 0 {
+		t.Fatalf("submit reply carries no seq: %+v", sub)
+	}
+	var cancel api.CancelOrderReply
+	e.call(t, subjCancel, map[string]any{"order_id": sub.OrderID, "deposited": false}, &cancel, nil)
+	if cancel.Seq <= sub.Seq {
+		t.Fatalf("cancel seq %d, submit seq %d", cancel.Seq, sub.Seq)
+	}
+	// A second client (another connection, no writes of its own) reads after
+	// the token and sees the cancellation.
+	other := connect(t, e.ClientURL())
+	var got api.OrderView
+	if _, err := other.Call(ctxT(t), subjGet, map[string]any{"order_id": sub.OrderID, "min_seq": cancel.Seq}, &got, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != "cancelled" || got.Seq != cancel.Seq {
+		t.Fatalf("order after min_seq %d: status %s seq %d", cancel.Seq, got.Status, got.Seq)
+	}
+	// A token the stream has not reached is refused after the bounded wait.
+	ce := e.callErr(t, subjGet, map[string]any{"order_id": sub.OrderID, "min_seq": cancel.Seq + 1000}, nil)
+	if ce.Status != 503 || ce.Code != "not_caught_up" {
+		t.Fatalf("future min_seq: %v", ce)
+	}
+	// Queries without parameters take it too.
+	var tb api.TrialBalanceReply
+	e.call(t, "bankbook.q.ledger.trial_balance", map[string]any{"min_seq": cancel.Seq}, &tb, nil)
+	if tb.AsOfSeq < cancel.Seq {
+		t.Fatalf("trial balance as of %d, want ≥ %d", tb.AsOfSeq, cancel.Seq)
 	}
 }
 
@@ -92,7 +130,7 @@ var depositorName = regexp.MustCompile(`^김민수[0-9]{3}$`)
 func TestOrderSubmitGetCancel(t *testing.T) {
 	e := startEngine(t)
 
-	var sub commands.SubmitOrderReply
+	var sub api.SubmitOrderReply
 	e.call(t, subjSubmit, map[string]any{"buyer_id": "u-1", "buyer_name": "김민수", "amount": 39000}, &sub, nil)
 	if sub.OrderID == "" || sub.Status != "awaiting_deposit" || !depositorName.MatchString(sub.DepositorName) ||
 		sub.CollectAccount.Number != e.cfg.CollectNumber || sub.CancelWindowS != 300 || sub.Amount != 39000 || sub.Currency != "KRW" {
@@ -112,7 +150,7 @@ func TestOrderSubmitGetCancel(t *testing.T) {
 		t.Fatalf("get = %+v", got)
 	}
 
-	var can commands.CancelOrderReply
+	var can api.CancelOrderReply
 	e.call(t, subjCancel, map[string]any{"order_id": sub.OrderID, "deposited": false, "reason": "옵션 변경"}, &can, nil)
 	if can.OrderID != sub.OrderID || can.Status != "cancelled" || can.CancelAt != "" || can.Refund != nil {
 		t.Fatalf("cancel reply %+v", can)
@@ -135,7 +173,7 @@ func TestOrderSubmitGetCancel(t *testing.T) {
 		t.Fatalf("duplicate order_id: %+v", ce)
 	}
 	// deposited: true reserves the cancellation until the scan window ends.
-	var reserved commands.CancelOrderReply
+	var reserved api.CancelOrderReply
 	e.call(t, subjCancel, map[string]any{"order_id": "ord-42", "deposited": true}, &reserved, nil)
 	submitted, _ := time.Parse(time.RFC3339Nano, sub.SubmittedAt)
 	if reserved.Status != "cancel_reserved" || reserved.CancelAt != domain.FormatTime(submitted.Add(300*time.Second)) {
@@ -155,7 +193,7 @@ func TestOrderSubmitGetCancel(t *testing.T) {
 
 func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 	e := startEngine(t)
-	var existing commands.SubmitOrderReply
+	var existing api.SubmitOrderReply
 	e.call(t, subjSubmit, map[string]any{"buyer_id": "u", "buyer_name": "김민수", "amount": 100, "order_id": "exists"}, &existing, nil)
 	before := e.lastSeq(t)
 
@@ -250,7 +288,7 @@ func TestIdempotentSubmit(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				var rep commands.SubmitOrderReply
+				var rep api.SubmitOrderReply
 				_, err := e.c.Call(ctxT(t), subjSubmit, req, &rep, key)
 				mu.Lock()
 				defer mu.Unlock()
@@ -274,7 +312,7 @@ func TestIdempotentSubmit(t *testing.T) {
 		}
 		t.Logf("%d repeats answered with the order, %d with 409 in_progress", 100-inProgress, inProgress)
 		// Once finished, every repeat gets the stored reply.
-		var rep commands.SubmitOrderReply
+		var rep api.SubmitOrderReply
 		r := e.call(t, subjSubmit, req, &rep, key)
 		if !r.Replayed {
 			t.Fatal("repeat after completion lacks Idempotency-Replayed: true")
@@ -288,7 +326,7 @@ func TestIdempotentSubmit(t *testing.T) {
 
 	t.Run("a different body with the same key is refused", func(t *testing.T) {
 		key := client.WithIdempotencyKey("checkout-2")
-		var first commands.SubmitOrderReply
+		var first api.SubmitOrderReply
 		e.call(t, subjSubmit, req, &first, key)
 		before := e.lastSeq(t)
 		other := map[string]any{"buyer_id": "u-7", "buyer_name": "박지성", "amount": 12001}
@@ -297,7 +335,7 @@ func TestIdempotentSubmit(t *testing.T) {
 		}
 		// The same body in another JSON layout is the same request.
 		raw := []byte(`{ "amount": 12000, "buyer_name": "박지성", "buyer_id": "u-7" }`)
-		var again commands.SubmitOrderReply
+		var again api.SubmitOrderReply
 		r := e.call(t, subjSubmit, raw, &again, key)
 		if !r.Replayed || again.OrderID != first.OrderID {
 			t.Fatalf("reordered body: replayed %v, order %s vs %s", r.Replayed, again.OrderID, first.OrderID)
@@ -309,11 +347,11 @@ func TestIdempotentSubmit(t *testing.T) {
 
 	t.Run("a retry after the dedup window gets the original reply", func(t *testing.T) {
 		key := client.WithIdempotencyKey("checkout-3")
-		var first commands.SubmitOrderReply
+		var first api.SubmitOrderReply
 		firstRaw := e.call(t, subjSubmit, req, &first, key)
 		time.Sleep(400 * time.Millisecond) // 4× the stream's 100ms dedup window
 		before := e.lastSeq(t)
-		var again commands.SubmitOrderReply
+		var again api.SubmitOrderReply
 		r := e.call(t, subjSubmit, req, &again, key)
 		if !r.Replayed || string(r.Data) != string(firstRaw.Data) {
 			t.Fatalf("retry after the window: replayed %v\n%s\nvs\n%s", r.Replayed, r.Data, firstRaw.Data)
@@ -325,7 +363,7 @@ func TestIdempotentSubmit(t *testing.T) {
 
 	t.Run("header names are case-insensitive", func(t *testing.T) {
 		lower := nats.Header{"idempotency-key": []string{"checkout-lower"}}
-		var first, again commands.SubmitOrderReply
+		var first, again api.SubmitOrderReply
 		e.call(t, subjSubmit, req, &first, lower)
 		r := e.call(t, subjSubmit, req, &again, nats.Header{"IDEMPOTENCY-KEY": []string{"checkout-lower"}})
 		if !r.Replayed || again.OrderID != first.OrderID {
@@ -344,7 +382,7 @@ func TestIdempotentSubmit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		canonical, _ := json.Marshal(commands.SubmitOrderRequest{BuyerID: "u-7", BuyerName: "박지성", Amount: 12000})
+		canonical, _ := json.Marshal(api.SubmitOrderRequest{BuyerID: "u-7", BuyerName: "박지성", Amount: 12000})
 		claim, _, err := idem.Begin(ctxT(t), subjSubmit, "checkout-failed", idempotency.HashBody(canonical), json.RawMessage(`{"order_id":"planned-1"}`))
 		if err != nil || claim == nil {
 			t.Fatalf("claim: %v", err)
@@ -353,7 +391,7 @@ func TestIdempotentSubmit(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The client's retry takes the claim over and creates the planned order.
-		var rep commands.SubmitOrderReply
+		var rep api.SubmitOrderReply
 		r := e.call(t, subjSubmit, req, &rep, client.WithIdempotencyKey("checkout-failed"))
 		if r.Replayed || rep.OrderID != "planned-1" {
 			t.Fatalf("resumed attempt: replayed %v, order %q; want a new order planned-1", r.Replayed, rep.OrderID)
@@ -382,7 +420,7 @@ func TestIdempotentSubmit(t *testing.T) {
 func TestEventsCarryTheirEnvelope(t *testing.T) {
 	e := startEngine(t)
 	h := nats.Header{"Idempotency-Key": []string{"k-env"}, "Correlation-Id": []string{"corr-1"}, "Actor": []string{"buyer:u-9"}}
-	var sub commands.SubmitOrderReply
+	var sub api.SubmitOrderReply
 	e.call(t, subjSubmit, map[string]any{"buyer_id": "u-9", "buyer_name": "Kim", "amount": 7}, &sub, h)
 	commits, err := e.Events.Load(context.Background(), eventstore.Ref{Type: "order", ID: sub.OrderID}, 0)
 	if err != nil || len(commits) != 1 {

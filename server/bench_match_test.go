@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/engine"
@@ -40,7 +41,7 @@ type countingRecorder struct {
 }
 
 func (r *countingRecorder) Record(ctx context.Context, t bankfeed.Transaction) error {
-	rep, err := r.h.RecordDeposit(ctx, commands.Meta{Command: "bench", Actor: "scanner"}, commands.RecordDepositRequest{
+	rep, err := r.h.RecordDeposit(ctx, commands.Meta{Command: "bench", Actor: "scanner"}, api.RecordDepositRequest{
 		BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt})
 	if err == nil && rep.Outcome == "matched" {
 		r.matched.Add(1)
@@ -89,7 +90,7 @@ func benchMatchScan(b *testing.B, n int) {
 	for range 16 {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				rep, err := e.Commands.SubmitOrder(ctx, commands.Meta{}, commands.SubmitOrderRequest{
+				rep, err := e.Commands.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{
 					OrderID: fmt.Sprintf("o%07d", i), BuyerID: "u" + strconv.Itoa(i), BuyerName: benchBuyer(i), Amount: int64(1000 + i)})
 				if err != nil {
 					b.Errorf("submit %d: %v", i, err)

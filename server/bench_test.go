@@ -24,8 +24,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/client"
-	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
@@ -83,12 +83,12 @@ func benchSubmit(b *testing.B, profile string, clients int) {
 	}
 
 	var next atomic.Int64 // operation numbers, unique across warm-up and runs
-	submit := func(w int) (commands.SubmitOrderReply, error) {
+	submit := func(w int) (api.SubmitOrderReply, error) {
 		i := int(next.Add(1))
 		req := map[string]any{"buyer_id": "u-" + strconv.Itoa(i), "buyer_name": benchBuyer(i), "amount": 39000}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		var rep commands.SubmitOrderReply
+		var rep api.SubmitOrderReply
 		_, err := conns[w].Call(cctx, benchSubmitSubject, req, &rep, nil)
 		if err == nil && rep.DepositorName == "" {
 			err = fmt.Errorf("reply without a depositor name: %+v", rep)

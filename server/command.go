@@ -7,28 +7,38 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
-	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/idempotency"
 )
+
+// headerActor names who sent a command, until identities come from NATS.
+const headerActor = "Actor"
 
 // validator is a request that can check its own fields.
 type validator interface{ Validate() error }
 
+// written is a command reply: it carries the consistency token.
+type written interface{ WrittenSeq() api.Seq }
+
 // commandSpec says how the generic command path runs one command.
-type commandSpec[Req validator, Rep any] struct {
-	subject string
+type commandSpec[Req validator, Rep written] struct {
 	// plan fills in the IDs the engine generates for req and returns them.
 	// A repeat that takes over an unfinished attempt gets them back through
 	// resume, so both attempts address the same aggregate. Nil: no IDs.
 	plan   func(req *Req) json.RawMessage
 	resume func(req *Req, plan json.RawMessage) error
-	exec   func(ctx context.Context, meta commands.Meta, req Req) (Rep, eventstore.Seq, error)
+	exec   func(ctx context.Context, meta commands.Meta, req Req) (Rep, error)
+}
+
+// commandRoute serves ep with the generic command path.
+func commandRoute[Req validator, Rep written](s *Server, ep api.Endpoint[Req, Rep], spec commandSpec[Req, Rep]) route {
+	return route{info: ep.Info, handle: func(ctx context.Context, r *request) reply { return runCommand(s, ctx, r, ep.Subject, spec) }}
 }
 
 // runCommand decodes, validates, claims the idempotency key if any,
 // executes, and stores the outcome for repeats.
-func runCommand[Req validator, Rep any](s *Server, ctx context.Context, r *request, spec commandSpec[Req, Rep]) reply {
+func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *request, subject string, spec commandSpec[Req, Rep]) reply {
 	var req Req
 	if err := decodeStrict(r.data, &req); err != nil {
 		return reply{err: toAPIError(err)}
@@ -36,15 +46,15 @@ func runCommand[Req validator, Rep any](s *Server, ctx context.Context, r *reque
 	if err := req.Validate(); err != nil {
 		return reply{err: toAPIError(err)}
 	}
-	key, keyPresent := header(r.headers, HeaderIdempotencyKey)
-	correlation, _ := header(r.headers, HeaderCorrelationID)
-	actor, _ := header(r.headers, HeaderActor)
-	meta := commands.Meta{Command: spec.subject, CorrelationID: correlation, IdempotencyKey: key, Actor: actor}
+	key, keyPresent := header(r.headers, api.HeaderIdempotencyKey)
+	correlation, _ := header(r.headers, api.HeaderCorrelationID)
+	actor, _ := header(r.headers, headerActor)
+	meta := commands.Meta{Command: subject, CorrelationID: correlation, IdempotencyKey: key, Actor: actor}
 	if meta.CorrelationID == "" {
 		meta.CorrelationID = s.cfg.Commands.NewID()
 	}
 	if keyPresent && !idempotency.ValidKey(meta.IdempotencyKey) {
-		return reply{err: badRequest("invalid_idempotency_key", "Idempotency-Key must be 1-255 printable ASCII characters", nil)}
+		return reply{err: badRequest(api.CodeInvalidIdemKey, "Idempotency-Key must be 1-255 printable ASCII characters", nil)}
 	}
 	if meta.IdempotencyKey == "" {
 		if spec.plan != nil {
@@ -58,19 +68,19 @@ func runCommand[Req validator, Rep any](s *Server, ctx context.Context, r *reque
 	if spec.plan != nil {
 		plan = spec.plan(&req)
 	}
-	claim, stored, err := s.cfg.Idempotency.Begin(ctx, spec.subject, meta.IdempotencyKey, idempotency.HashBody(canonical), plan)
+	claim, stored, err := s.cfg.Idempotency.Begin(ctx, subject, meta.IdempotencyKey, idempotency.HashBody(canonical), plan)
 	switch {
 	case err != nil:
 		return reply{err: toAPIError(err)}
 	case stored != nil:
-		h := nats.Header{HeaderIdempotencyReplayed: []string{"true"}}
+		h := nats.Header{api.HeaderIdempotencyReplayed: []string{"true"}}
 		if stored.Status != 200 {
-			var body struct{ Error *apiError }
-			if json.Unmarshal(stored.Body, &body) != nil || body.Error == nil {
-				return reply{err: &apiError{status: 500, Code: "internal", Message: "stored reply unreadable"}, headers: h}
+			e := api.ParseErrorBody(stored.Body)
+			if e == nil {
+				return reply{err: &api.Error{Status: 500, Code: api.CodeInternal, Message: "stored reply unreadable"}, headers: h}
 			}
-			body.Error.status = stored.Status
-			return reply{err: body.Error, headers: h}
+			e.Status = stored.Status
+			return reply{err: e, headers: h}
 		}
 		return reply{body: stored.Body, headers: h}
 	}
@@ -90,25 +100,57 @@ func runCommand[Req validator, Rep any](s *Server, ctx context.Context, r *reque
 	case rep.err == nil:
 		ferr = s.cfg.Idempotency.Complete(sctx, claim, idempotency.Reply{Status: 200, Body: rep.body})
 	case definitive(rep.err):
-		ferr = s.cfg.Idempotency.Complete(sctx, claim, idempotency.Reply{Status: rep.err.status, Body: rep.err.body()})
+		ferr = s.cfg.Idempotency.Complete(sctx, claim, idempotency.Reply{Status: rep.err.Status, Body: rep.err.Body()})
 	default:
 		ferr = s.cfg.Idempotency.Abandon(sctx, claim)
 	}
 	if ferr != nil {
 		// A repeat resumes with the same plan and finds the events by key.
-		s.cfg.Log.Warn().Err(ferr).Str("subject", spec.subject).Str("correlation_id", meta.CorrelationID).Msg("idempotency record not updated")
+		s.cfg.Log.Warn().Err(ferr).Str("subject", subject).Str("correlation_id", meta.CorrelationID).Msg("idempotency record not updated")
 	}
 	return rep
 }
 
 // execCommand executes a decided-to-run command and encodes its reply.
-func execCommand[Req validator, Rep any](s *Server, ctx context.Context, meta commands.Meta, req Req, spec commandSpec[Req, Rep]) reply {
-	rep, seq, err := spec.exec(ctx, meta, req)
+func execCommand[Req validator, Rep written](s *Server, ctx context.Context, meta commands.Meta, req Req, spec commandSpec[Req, Rep]) reply {
+	rep, err := spec.exec(ctx, meta, req)
 	if err != nil {
 		return reply{err: toAPIError(err)}
 	}
-	s.wrote(seq)
+	s.wrote(rep.WrittenSeq())
 	return okJSON(rep)
+}
+
+// readAfter is a query request: it carries the consistency token it must see.
+type readAfter interface {
+	validator
+	ReadAfterSeq() api.Seq
+}
+
+// queryRoute serves ep: it decodes and validates the query (an empty body is
+// {}), waits until the read models have applied its min_seq, and answers.
+func queryRoute[Req readAfter, Rep any](s *Server, ep api.Endpoint[Req, Rep], answer func(ctx context.Context, q Req) (Rep, error)) route {
+	return route{info: ep.Info, handle: func(ctx context.Context, r *request) reply {
+		var q Req
+		data := r.data
+		if len(data) == 0 {
+			data = []byte("{}")
+		}
+		if err := decodeStrict(data, &q); err != nil {
+			return reply{err: toAPIError(err)}
+		}
+		if err := q.Validate(); err != nil {
+			return reply{err: toAPIError(err)}
+		}
+		if err := s.awaitReadModels(ctx, q.ReadAfterSeq()); err != nil {
+			return reply{err: err}
+		}
+		v, err := answer(ctx, q)
+		if err != nil {
+			return reply{err: toAPIError(err)}
+		}
+		return okJSON(v)
+	}}
 }
 
 // header returns the first value of the named header, matching the name

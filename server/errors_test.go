@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
@@ -33,12 +34,12 @@ func TestErrorMapping(t *testing.T) {
 	}
 	for _, tc := range cases {
 		got := toAPIError(tc.err)
-		if got.status != tc.status || got.Code != tc.code {
-			t.Errorf("%v → %d %s, want %d %s", tc.err, got.status, got.Code, tc.status, tc.code)
+		if got.Status != tc.status || got.Code != tc.code {
+			t.Errorf("%v → %d %s, want %d %s", tc.err, got.Status, got.Code, tc.status, tc.code)
 		}
 	}
-	if definitive(&apiError{status: 409, Code: "conflict"}) || definitive(&apiError{status: 503, Code: "unavailable"}) ||
-		!definitive(&apiError{status: 409, Code: "wrong_state"}) || !definitive(&apiError{status: 404, Code: "order_not_found"}) {
+	if definitive(&api.Error{Status: 409, Code: "conflict"}) || definitive(&api.Error{Status: 503, Code: "unavailable"}) ||
+		!definitive(&api.Error{Status: 409, Code: "wrong_state"}) || !definitive(&api.Error{Status: 404, Code: "order_not_found"}) {
 		t.Error("definitive: only final refusals are stored for repeats")
 	}
 }

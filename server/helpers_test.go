@@ -82,3 +82,14 @@ func (e *testEngine) lastSeq(t testing.TB) eventstore.Seq {
 	}
 	return seq
 }
+
+// connect opens another client connection to the engine.
+func connect(t testing.TB, url string) *client.Client {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return client.New(nc)
+}

@@ -5,12 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/client"
-	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
-	"github.com/bankbook/bankbook/server"
 )
 
 const (
@@ -38,7 +37,7 @@ var payee = domain.BankAccount{Bank: "신한은행", Number: "110-123-456789", H
 func TestWithdrawalSettlesWithTheProvidersFee(t *testing.T) {
 	e, bk := moneyEngine(t)
 	fund(t, e, bk, "u-w", "김민수", 25000)
-	var rep commands.WithdrawReply
+	var rep api.WithdrawReply
 	e.call(t, subjWithdraw, map[string]any{"user_id": "u-w", "amount": 20000, "bank_account": payee}, &rep, client.WithIdempotencyKey("wd-1"))
 	if rep.Status != "requested" || rep.PayoutID == "" {
 		t.Fatalf("withdraw: %+v", rep)
@@ -55,7 +54,7 @@ func TestWithdrawalSettlesWithTheProvidersFee(t *testing.T) {
 		t.Fatalf("ledger after settlement: %v", bal)
 	}
 	// The same request again is the same payout, not a second one.
-	var again commands.WithdrawReply
+	var again api.WithdrawReply
 	if r := e.call(t, subjWithdraw, map[string]any{"user_id": "u-w", "amount": 20000, "bank_account": payee}, &again, client.WithIdempotencyKey("wd-1")); !r.Replayed || again.PayoutID != rep.PayoutID {
 		t.Fatalf("repeat: %+v", again)
 	}
@@ -117,12 +116,12 @@ func TestResolvingOrphans(t *testing.T) {
 	typo := bk.deposit("오세후", 15000)
 	forWallet := bk.deposit("모르는사람", 3000)
 	forBank := bk.deposit("잘못보냄", 4000)
-	for _, d := range []commands.RecordDepositReply{typo, forWallet, forBank} {
+	for _, d := range []api.RecordDepositReply{typo, forWallet, forBank} {
 		if d.Outcome != "orphaned" {
 			t.Fatalf("setup: %+v", d)
 		}
 	}
-	var r commands.ResolveDepositReply
+	var r api.ResolveDepositReply
 	e.call(t, subjResolve, map[string]any{"deposit_id": typo.DepositID, "action": "assign_order", "order_id": o.OrderID}, &r, nil)
 	if v := e.order(t, o.OrderID); v.Status != "paid" || v.DepositIDs[0] != typo.DepositID {
 		t.Fatalf("assigned order: %+v", v)
@@ -135,7 +134,7 @@ func TestResolvingOrphans(t *testing.T) {
 	if r.PayoutID == "" {
 		t.Fatalf("refund to bank: %+v", r)
 	}
-	var orphans server.OrphansReply
+	var orphans api.OrphansReply
 	e.call(t, subjOrphans, struct{}{}, &orphans, nil)
 	if len(orphans.Deposits) != 0 {
 		t.Fatalf("orphans left: %+v", orphans.Deposits)

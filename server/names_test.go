@@ -10,8 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/client"
-	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
@@ -19,9 +19,9 @@ import (
 
 // submitMany submits n orders for buyerName from workers goroutines and
 // returns the replies.
-func submitMany(t *testing.T, c *client.Client, n, workers int, buyerName string) []commands.SubmitOrderReply {
+func submitMany(t *testing.T, c *client.Client, n, workers int, buyerName string) []api.SubmitOrderReply {
 	t.Helper()
-	out := make([]commands.SubmitOrderReply, n)
+	out := make([]api.SubmitOrderReply, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
@@ -45,7 +45,7 @@ func submitMany(t *testing.T, c *client.Client, n, workers int, buyerName string
 	return out
 }
 
-func distinctNames(t *testing.T, replies []commands.SubmitOrderReply) {
+func distinctNames(t *testing.T, replies []api.SubmitOrderReply) {
 	t.Helper()
 	seen := map[string]string{}
 	for _, r := range replies {
@@ -77,7 +77,7 @@ func TestDepositorNamesExhaustAndFree(t *testing.T) {
 	// Cancelling one order frees exactly its name.
 	freed := replies[123]
 	e.call(t, subjCancel, map[string]any{"order_id": freed.OrderID, "deposited": false}, nil, nil)
-	var again commands.SubmitOrderReply
+	var again api.SubmitOrderReply
 	e.call(t, subjSubmit, map[string]any{"buyer_id": "late", "buyer_name": "이서연", "amount": 5}, &again, nil)
 	if again.DepositorName != freed.DepositorName {
 		t.Fatalf("new order got %q, the only free name is %q", again.DepositorName, freed.DepositorName)
@@ -87,7 +87,7 @@ func TestDepositorNamesExhaustAndFree(t *testing.T) {
 func TestLongBuyerNameFitsTheBankField(t *testing.T) {
 	e := startEngine(t, func(c *engine.Config) { c.DepositorNameMax = 10 })
 	long := "가나다라마바사아자차카타파하" // 14 characters
-	var rep commands.SubmitOrderReply
+	var rep api.SubmitOrderReply
 	e.call(t, subjSubmit, map[string]any{"buyer_id": "u", "buyer_name": long, "amount": 5}, &rep, nil)
 	if utf8.RuneCountInString(rep.DepositorName) != 10 || rep.DepositorName[:len("가나다라마바사")] != "가나다라마바사" {
 		t.Fatalf("depositor name %q: want the first 7 characters and 3 digits", rep.DepositorName)

@@ -9,13 +9,12 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/projections"
-	"github.com/bankbook/bankbook/server"
 	"github.com/bankbook/bankbook/watermarks"
 )
 
@@ -49,11 +48,11 @@ func newBank(t *testing.T, e *testEngine) *bank {
 }
 
 // deposit records a transfer under name for amount on the collection account.
-func (b *bank) deposit(name string, amount int64) commands.RecordDepositReply {
+func (b *bank) deposit(name string, amount int64) api.RecordDepositReply {
 	b.t.Helper()
 	b.n++
-	var rep commands.RecordDepositReply
-	b.e.call(b.t, subjRecord, commands.RecordDepositRequest{
+	var rep api.RecordDepositReply
+	b.e.call(b.t, subjRecord, api.RecordDepositRequest{
 		BankTxnID: fmt.Sprintf("TXN-%04d", b.n), AccountNumber: b.e.cfg.CollectNumber,
 		DepositorName: name, Amount: amount, DepositedAt: time.Now().UTC(),
 	}, &rep, nil)
@@ -85,7 +84,7 @@ func (e *testEngine) wallet(t *testing.T, user string) projections.WalletView {
 // balanced checks the trial balance and returns the balances by account.
 func (e *testEngine) balanced(t *testing.T) map[string]int64 {
 	t.Helper()
-	var tb server.TrialBalanceReply
+	var tb api.TrialBalanceReply
 	e.call(t, subjTrial, struct{}{}, &tb, nil)
 	if tb.Total != 0 {
 		t.Fatalf("trial balance total %d at seq %d: %+v", tb.Total, tb.AsOfSeq, tb.Accounts)
@@ -97,9 +96,9 @@ func (e *testEngine) balanced(t *testing.T) map[string]int64 {
 	return out
 }
 
-func (e *testEngine) submit(t *testing.T, buyer, name string, amount int64) commands.SubmitOrderReply {
+func (e *testEngine) submit(t *testing.T, buyer, name string, amount int64) api.SubmitOrderReply {
 	t.Helper()
-	var rep commands.SubmitOrderReply
+	var rep api.SubmitOrderReply
 	e.call(t, subjSubmit, map[string]any{"buyer_id": buyer, "buyer_name": name, "amount": amount}, &rep, nil)
 	return rep
 }
@@ -128,8 +127,8 @@ func TestScenarioDepositPaysTheOrder(t *testing.T) {
 		t.Fatalf("ledger: %v", bal)
 	}
 	// The bank reports the transaction again in the next scan.
-	var dup commands.RecordDepositReply
-	e.call(t, subjRecord, commands.RecordDepositRequest{BankTxnID: "TXN-0001", AccountNumber: e.cfg.CollectNumber,
+	var dup api.RecordDepositReply
+	e.call(t, subjRecord, api.RecordDepositRequest{BankTxnID: "TXN-0001", AccountNumber: e.cfg.CollectNumber,
 		DepositorName: o.DepositorName, Amount: 39000, DepositedAt: time.Now().UTC()}, &dup, nil)
 	if dup.Outcome != "duplicate" || dup.DepositID != rep.DepositID || dup.OrderID != o.OrderID {
 		t.Fatalf("repeated transaction: %+v", dup)
@@ -148,7 +147,7 @@ func TestScenarioDepositPaysTheOrder(t *testing.T) {
 func TestScenarioCancelNotDepositedIsImmediate(t *testing.T) {
 	e, _ := scenarioEngine(t)
 	o := e.submit(t, "u-1", "박서준", 12000)
-	var c commands.CancelOrderReply
+	var c api.CancelOrderReply
 	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": false}, &c, nil)
 	if c.Status != "cancelled" || c.CancelAt != "" || e.order(t, o.OrderID).Status != "cancelled" {
 		t.Fatalf("cancel no: %+v", c)
@@ -161,7 +160,7 @@ func TestScenarioCancelNotDepositedIsImmediate(t *testing.T) {
 func TestScenarioCancelBeforeScanRefundsToWallet(t *testing.T) {
 	e, bk := scenarioEngine(t)
 	o := e.submit(t, "u-7", "최유진", 25000)
-	var c commands.CancelOrderReply
+	var c api.CancelOrderReply
 	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": true, "reason": "옵션 추가"}, &c, nil)
 	if c.Status != "cancel_reserved" || c.CancelAt == "" {
 		t.Fatalf("cancel yes: %+v", c)
@@ -179,7 +178,7 @@ func TestScenarioCancelBeforeScanRefundsToWallet(t *testing.T) {
 	if v.PaidAmount != 0 || len(v.Refunds) != 1 || v.Refunds[0].Amount != 25000 || v.CancelReason != "옵션 추가" {
 		t.Fatalf("order: %+v", v)
 	}
-	var orphans server.OrphansReply
+	var orphans api.OrphansReply
 	e.call(t, subjOrphans, struct{}{}, &orphans, nil)
 	if len(orphans.Deposits) != 0 {
 		t.Fatalf("orphans: %+v", orphans.Deposits)
@@ -238,8 +237,8 @@ func TestScenarioLateDepositAfterTheGraceIsAnOrphan(t *testing.T) {
 	// the buyer's: the grace is measured to when the money was sent.
 	o2 := e.submit(t, "u-4b", "한가을", 6000)
 	e.call(t, subjCancel, map[string]any{"order_id": o2.OrderID, "deposited": false}, nil, nil)
-	var rep commands.RecordDepositReply
-	e.call(t, subjRecord, commands.RecordDepositRequest{BankTxnID: "TX-LATE-SCAN", AccountNumber: e.cfg.CollectNumber,
+	var rep api.RecordDepositReply
+	e.call(t, subjRecord, api.RecordDepositRequest{BankTxnID: "TX-LATE-SCAN", AccountNumber: e.cfg.CollectNumber,
 		DepositorName: o2.DepositorName, Amount: 6000, DepositedAt: time.Now().UTC().Add(-time.Second)}, &rep, nil)
 	if rep.Outcome != "refunded_to_wallet" {
 		t.Fatalf("transfer made before the order closed, scanned after the grace: %+v", rep)
@@ -261,7 +260,7 @@ func TestScenarioOrphans(t *testing.T) {
 	if v := e.order(t, o.OrderID); v.Status != "awaiting_deposit" {
 		t.Fatalf("an orphan changed the order: %+v", v)
 	}
-	var orphans server.OrphansReply
+	var orphans api.OrphansReply
 	e.call(t, subjOrphans, struct{}{}, &orphans, nil)
 	for _, d := range orphans.Deposits {
 		switch d.DepositID {
@@ -288,7 +287,7 @@ func TestScenarioOrphans(t *testing.T) {
 	if bal[domain.AccountSuspense] != -30001 {
 		t.Fatalf("suspense: %v", bal)
 	}
-	var acct server.LedgerAccountReply
+	var acct api.LedgerAccountReply
 	e.call(t, subjAccount, map[string]any{"account": domain.AccountSuspense}, &acct, nil)
 	if acct.Balance != -30001 || len(acct.Entries) != 2 {
 		t.Fatalf("suspense account: %+v", acct)
@@ -299,7 +298,7 @@ func TestScenarioCancelAfterPaymentRefunds(t *testing.T) {
 	e, bk := scenarioEngine(t)
 	o := e.submit(t, "u-8", "강다은", 9900)
 	bk.deposit(o.DepositorName, 9900)
-	var c commands.CancelOrderReply
+	var c api.CancelOrderReply
 	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": false, "reason": "품절"}, &c, nil)
 	if c.Status != "cancelled" || c.Refund == nil || c.Refund.To != "wallet" || c.Refund.Amount != 9900 {
 		t.Fatalf("cancel a paid order: %+v", c)
@@ -367,8 +366,8 @@ func TestScenarioAccountNumbersMatchHoweverWritten(t *testing.T) {
 	e, _ := scenarioEngine(t)
 	o := e.submit(t, "u-a", "백승호", 1234)
 	spaced := strings.ReplaceAll(e.cfg.CollectNumber, "-", " ")
-	req := commands.RecordDepositRequest{BankTxnID: "TX-ACCT", AccountNumber: spaced, DepositorName: o.DepositorName, Amount: 1234, DepositedAt: time.Now().UTC()}
-	var first, again commands.RecordDepositReply
+	req := api.RecordDepositRequest{BankTxnID: "TX-ACCT", AccountNumber: spaced, DepositorName: o.DepositorName, Amount: 1234, DepositedAt: time.Now().UTC()}
+	var first, again api.RecordDepositReply
 	e.call(t, subjRecord, req, &first, nil)
 	if first.Outcome != "matched" {
 		t.Fatalf("account %q: %+v", spaced, first)
@@ -402,13 +401,13 @@ func TestRecordingThatDiedAfterPayingIsNotRefundedLater(t *testing.T) {
 	if _, err := e.Events.Append(ctx, ref, commits[0].Seq, 1, "died-commit", []eventstore.Envelope{{EventID: "died-1", EventType: typ, SchemaVersion: v, OccurredAt: time.Now().UTC(), Data: data}}); err != nil {
 		t.Fatal(err)
 	}
-	var c commands.CancelOrderReply
+	var c api.CancelOrderReply
 	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": false}, &c, nil)
 	if c.Refund == nil || c.Refund.Amount != 39000 {
 		t.Fatalf("cancel of the paid order: %+v", c)
 	}
-	var rep commands.RecordDepositReply
-	e.call(t, subjRecord, commands.RecordDepositRequest{BankTxnID: "TX-DIED", AccountNumber: e.cfg.CollectNumber,
+	var rep api.RecordDepositReply
+	e.call(t, subjRecord, api.RecordDepositRequest{BankTxnID: "TX-DIED", AccountNumber: e.cfg.CollectNumber,
 		DepositorName: o.DepositorName, Amount: 39000, DepositedAt: time.Now().UTC()}, &rep, nil)
 	if rep.Outcome != "matched" || rep.DepositID != string(depID) {
 		t.Fatalf("retried recording: %+v, want matched", rep)

@@ -14,25 +14,17 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/idempotency"
 	"github.com/bankbook/bankbook/projections"
 )
 
-// Request and reply headers beyond micro's error headers.
-const (
-	HeaderIdempotencyKey      = "Idempotency-Key"
-	HeaderIdempotencyReplayed = "Idempotency-Replayed"
-	HeaderCorrelationID       = "Correlation-Id"
-	HeaderActor               = "Actor"
-)
-
-// ServiceName is the micro service name clients and $SRV.* tooling use.
-const ServiceName = "bankbook"
-
-// Version is the engine version reported in $SRV.INFO.
-const Version = "0.1.0"
+// Observer is told about every answered request (ops.Metrics).
+type Observer interface {
+	ObserveRequest(endpoint string, code int, d time.Duration)
+}
 
 // Config wires the server to the rest of the engine.
 type Config struct {
@@ -44,23 +36,26 @@ type Config struct {
 	Runner      *projections.Runner
 	// BankSim, when set, serves bankbook.sim.bank.transfer.
 	BankSim BankSim
-	Log     zerolog.Logger
+	// Observer, when set, is told about every answered request.
+	Observer Observer
+	Log      zerolog.Logger
 	// MaxInFlight bounds the requests executing at once. Default 1024.
 	MaxInFlight int
 	// CommandTimeout bounds one command. Default 10s.
 	CommandTimeout time.Duration
-	// QueryWait bounds how long a query waits for the read models to catch up
-	// with this instance's own writes. Default 2s.
+	// QueryWait bounds how long a query waits for the read models to apply
+	// its min_seq (or this instance's own writes). Default 2s.
 	QueryWait time.Duration
 }
 
 // Server is the running micro service.
 type Server struct {
-	cfg   Config
-	svc   micro.Service
-	slots chan struct{}
+	cfg    Config
+	routes map[string]route // by endpoint name
+	svc    *service
+	slots  chan struct{}
 	// lastDispatch is the UnixNano of the last request handed to a goroutine;
-	// Stop waits for a quiet period after micro has drained.
+	// Stop waits for a quiet period after the subscriptions are drained.
 	lastDispatch atomic.Int64
 
 	mu      sync.Mutex
@@ -69,7 +64,6 @@ type Server struct {
 	idle    chan struct{} // closed when closing and active reaches 0
 	// written is the highest stream sequence this instance appended.
 	written atomic.Uint64
-	stats   map[string]*endpointStats // by endpoint name
 }
 
 // New checks the configuration and returns a server; Start serves.
@@ -86,25 +80,35 @@ func New(cfg Config) (*Server, error) {
 	if cfg.QueryWait == 0 {
 		cfg.QueryWait = 2 * time.Second
 	}
-	s := &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight), stats: map[string]*endpointStats{}}
-	for _, ep := range s.endpoints() {
-		s.stats[ep.name] = &endpointStats{}
+	s := &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight), routes: map[string]route{}}
+	var infos []api.Info
+	for _, r := range s.routeTable() {
+		if r.info.Kind == api.KindSimulator && cfg.BankSim == nil {
+			continue
+		}
+		s.routes[r.info.Name] = r
+		infos = append(infos, r.info)
 	}
+	s.svc = newService("bankbook payments engine: commands and queries", infos)
 	return s, nil
 }
 
-// endpoint is one API subject.
-type endpoint struct {
-	name    string // micro endpoint name
-	subject string
-	kind    string // "command" or "query"
-	handle  func(ctx context.Context, r *request) reply
+// Endpoints lists the endpoints this server serves, as $SRV.INFO reports them.
+func (s *Server) Endpoints() []api.Info {
+	var infos []api.Info
+	for _, e := range s.svc.endpoints {
+		infos = append(infos, e.info)
+	}
+	return infos
 }
 
-// request is an immutable copy of what a handler needs from a micro request.
-// Handlers run on their own goroutines and reply through the connection, never
-// through micro.Request: micro reads the request's state when its (serial)
-// handler returns, which is before ours has answered.
+// route binds an endpoint to its handler.
+type route struct {
+	info   api.Info
+	handle func(ctx context.Context, r *request) reply
+}
+
+// request is an immutable copy of what a handler needs from a message.
 type request struct {
 	subject string
 	reply   string
@@ -112,150 +116,85 @@ type request struct {
 	headers nats.Header
 }
 
-// endpointStats are the counters of one endpoint, reported in
-// $SRV.STATS.bankbook as the endpoint's data.
-type endpointStats struct {
-	requests   atomic.Uint64
-	errors     atomic.Uint64
-	processing atomic.Int64 // nanoseconds
-	lastError  atomic.Value // string
-}
-
-// StatsData is the "data" of each endpoint in $SRV.STATS.bankbook: counters
-// of requests answered by this instance's handlers.
-type StatsData struct {
-	Requests              uint64 `json:"requests"`
-	Errors                uint64 `json:"errors"`
-	AverageProcessingTime string `json:"average_processing_time"`
-	LastError             string `json:"last_error,omitempty"`
-}
-
 // reply is what a handler answers: a JSON body or an error, plus headers.
 type reply struct {
 	body    []byte
-	err     *apiError
+	err     *api.Error
 	headers nats.Header
 }
 
-func (s *Server) endpoints() []endpoint {
-	eps := []endpoint{
-		{"order_submit", "bankbook.cmd.order.submit", "command", s.submitOrder},
-		{"order_cancel", "bankbook.cmd.order.cancel", "command", s.cancelOrder},
-		{"order_get", "bankbook.q.order.get", "query", s.getOrder},
-		{"deposit_record", "bankbook.cmd.deposit.record", "command", s.recordDeposit},
-		{"deposit_resolve", "bankbook.cmd.deposit.resolve", "command", s.resolveDeposit},
-		{"deposit_scan_complete", "bankbook.cmd.deposit.scan_complete", "command", s.scanComplete},
-		{"deposit_orphans", "bankbook.q.deposit.orphans", "query", s.orphans},
-		{"wallet_get", "bankbook.q.wallet.get", "query", s.getWallet},
-		{"wallet_withdraw", "bankbook.cmd.wallet.withdraw", "command", s.withdraw},
-		{"ledger_trial_balance", "bankbook.q.ledger.trial_balance", "query", s.trialBalance},
-		{"ledger_account", "bankbook.q.ledger.account", "query", s.ledgerAccount},
-		{"projection_status", "bankbook.q.projection.status", "query", s.projectionStatus},
-	}
-	if s.cfg.BankSim != nil {
-		eps = append(eps, endpoint{"sim_bank_transfer", "bankbook.sim.bank.transfer", "simulator", s.simTransfer})
-	}
-	return eps
-}
-
-// Start registers the micro service and its endpoints.
+// Start subscribes the service's monitoring verbs and endpoints.
 func (s *Server) Start() error {
-	svc, err := micro.AddService(s.cfg.Conn, micro.Config{
-		Name:        ServiceName,
-		Version:     Version,
-		Description: "bankbook payments engine: commands and queries",
-		StatsHandler: func(e *micro.Endpoint) any {
-			st, ok := s.stats[e.Name]
-			if !ok {
-				return nil
-			}
-			d := StatsData{Requests: st.requests.Load(), Errors: st.errors.Load()}
-			if d.Requests > 0 {
-				d.AverageProcessingTime = (time.Duration(st.processing.Load()) / time.Duration(d.Requests)).String()
-			}
-			d.LastError, _ = st.lastError.Load().(string)
-			return d
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("server: add service: %w", err)
-	}
-	for _, ep := range s.endpoints() {
-		err := svc.AddEndpoint(ep.name, s.dispatch(ep),
-			micro.WithEndpointSubject(ep.subject),
-			micro.WithEndpointMetadata(map[string]string{"kind": ep.kind}))
-		if err != nil {
-			_ = svc.Stop()
-			return fmt.Errorf("server: endpoint %s: %w", ep.subject, err)
-		}
+	if err := s.svc.start(s.cfg.Conn, s.dispatch); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	// Make sure the server has the subscriptions before anyone is told we serve.
 	if err := s.cfg.Conn.Flush(); err != nil {
-		_ = svc.Stop()
+		s.svc.stop()
 		return fmt.Errorf("server: flush subscriptions: %w", err)
 	}
-	s.svc = svc
 	return nil
 }
 
 // dispatch runs each request on its own goroutine, bounded by MaxInFlight.
-func (s *Server) dispatch(ep endpoint) micro.HandlerFunc {
-	st := s.stats[ep.name]
-	return func(r micro.Request) {
-		req := &request{subject: r.Subject(), reply: r.Reply(), data: r.Data(), headers: nats.Header(r.Headers())}
-		if !s.enter() {
-			s.respond(req, ep, st, reply{err: &apiError{status: 503, Code: "unavailable", Message: "the engine is shutting down; retry"}})
-			return
-		}
-		s.lastDispatch.Store(time.Now().UnixNano())
-		s.slots <- struct{}{}
-		go func() {
-			start := time.Now()
-			defer func() {
-				if p := recover(); p != nil {
-					s.cfg.Log.Error().Interface("panic", p).Str("subject", ep.subject).Msg("handler panicked")
-					s.respond(req, ep, st, reply{err: &apiError{status: 500, Code: "internal", Message: "internal error"}})
-				}
-				st.processing.Add(int64(time.Since(start)))
-				<-s.slots
-				s.leave()
-			}()
-			timeout := s.cfg.CommandTimeout
-			if ep.kind == "query" {
-				timeout = s.cfg.QueryWait + 5*time.Second
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			s.respond(req, ep, st, ep.handle(ctx, req))
-		}()
+func (s *Server) dispatch(ep *serviceEndpoint, m *nats.Msg) {
+	rt := s.routes[ep.info.Name]
+	req := &request{subject: m.Subject, reply: m.Reply, data: m.Data, headers: m.Header}
+	start := time.Now()
+	if !s.enter() {
+		s.respond(req, ep, start, reply{err: &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the engine is shutting down; retry"}})
+		return
 	}
+	s.lastDispatch.Store(time.Now().UnixNano())
+	s.slots <- struct{}{}
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				s.cfg.Log.Error().Interface("panic", p).Str("subject", ep.info.Subject).Msg("handler panicked")
+				s.respond(req, ep, start, reply{err: &api.Error{Status: 500, Code: api.CodeInternal, Message: "internal error"}})
+			}
+			<-s.slots
+			s.leave()
+		}()
+		timeout := s.cfg.CommandTimeout
+		if ep.info.Kind == api.KindQuery {
+			timeout = s.cfg.QueryWait + 5*time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		s.respond(req, ep, start, rt.handle(ctx, req))
+	}()
 }
 
-// respond publishes the reply with the headers micro itself would set on an
-// error (Nats-Service-Error-Code, Nats-Service-Error).
-func (s *Server) respond(req *request, ep endpoint, st *endpointStats, rep reply) {
-	st.requests.Add(1)
+// respond publishes the reply, with micro's error headers
+// (Nats-Service-Error-Code, Nats-Service-Error) on an error, and counts it.
+func (s *Server) respond(req *request, ep *serviceEndpoint, start time.Time, rep reply) {
 	msg := nats.NewMsg(req.reply)
 	for k, v := range rep.headers {
 		msg.Header[k] = v
 	}
+	code := 200
 	if rep.err != nil {
-		st.errors.Add(1)
-		st.lastError.Store(strconv.Itoa(rep.err.status) + " " + rep.err.Code)
-		if rep.err.status >= 500 {
-			s.cfg.Log.Error().Str("subject", ep.subject).Str("code", rep.err.Code).Msg(rep.err.Message)
+		code = rep.err.Status
+		if code >= 500 {
+			s.cfg.Log.Error().Str("subject", ep.info.Subject).Str("code", rep.err.Code).Msg(rep.err.Message)
 		}
-		msg.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(rep.err.status))
+		msg.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(code))
 		msg.Header.Set(micro.ErrorHeader, rep.err.Code)
-		msg.Data = rep.err.body()
+		msg.Data = rep.err.Body()
 	} else {
 		msg.Data = rep.body
+	}
+	d := time.Since(start)
+	ep.record(d, rep.err)
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.ObserveRequest(ep.info.Name, code, d)
 	}
 	if req.reply == "" {
 		return // a publish without a reply subject: nobody to answer
 	}
 	if err := s.cfg.Conn.PublishMsg(msg); err != nil {
-		s.cfg.Log.Warn().Err(err).Str("subject", ep.subject).Msg("reply not sent")
+		s.cfg.Log.Warn().Err(err).Str("subject", ep.info.Subject).Msg("reply not sent")
 	}
 }
 
@@ -284,18 +223,13 @@ func (s *Server) leave() {
 // Stop stops taking requests and waits until those in flight are answered
 // or ctx ends.
 //
-// micro drains its subscriptions asynchronously: requests that NATS had
-// already delivered are still dispatched after the service stops. Stop waits
-// until none has been dispatched for a quiet period, then closes the door
-// (anything later is answered 503 unavailable, so it is never acknowledged
-// without being done) and waits for the requests being handled.
+// Draining the subscriptions is asynchronous: requests that NATS had already
+// delivered are still dispatched after it starts. Stop waits until none has
+// been dispatched for a quiet period, then closes the door (anything later
+// is answered 503 unavailable, so it is never acknowledged without being
+// done) and waits for the requests being handled.
 func (s *Server) Stop(ctx context.Context) error {
-	if s.svc == nil {
-		return nil
-	}
-	if err := s.svc.Stop(); err != nil {
-		return fmt.Errorf("server: stop: %w", err)
-	}
+	s.svc.stop()
 	const quiet = 100 * time.Millisecond
 	for time.Since(time.Unix(0, s.lastDispatch.Load())) <= quiet {
 		select {
@@ -322,7 +256,7 @@ func (s *Server) Stop(ctx context.Context) error {
 }
 
 // wrote records that this instance appended up to seq.
-func (s *Server) wrote(seq eventstore.Seq) {
+func (s *Server) wrote(seq api.Seq) {
 	for {
 		cur := s.written.Load()
 		if uint64(seq) <= cur || s.written.CompareAndSwap(cur, uint64(seq)) {
@@ -331,18 +265,29 @@ func (s *Server) wrote(seq eventstore.Seq) {
 	}
 }
 
-// awaitOwnWrites waits until the read models include this instance's writes.
-// A read model that lags longer than QueryWait answers with what it has.
-func (s *Server) awaitOwnWrites(ctx context.Context) {
-	seq := eventstore.Seq(s.written.Load())
-	if s.cfg.Runner.Checkpoint() >= seq {
-		return
+// awaitReadModels waits until the read models have applied minSeq (503
+// not_caught_up after QueryWait), and, briefly, this instance's own writes
+// (a read model that lags longer answers with what it has).
+func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error {
+	if minSeq > 0 && s.cfg.Runner.Checkpoint() < eventstore.Seq(minSeq) {
+		wctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)
+		err := s.cfg.Runner.WaitFor(wctx, eventstore.Seq(minSeq))
+		cancel()
+		if err != nil {
+			return &api.Error{Status: 503, Code: api.CodeNotCaughtUp, Message: "the read models have not applied min_seq yet; retry",
+				Details: map[string]any{"min_seq": minSeq, "applied_seq": s.cfg.Runner.Checkpoint()}}
+		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)
+	own := eventstore.Seq(s.written.Load())
+	if s.cfg.Runner.Checkpoint() >= own {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)
 	defer cancel()
-	if err := s.cfg.Runner.WaitFor(ctx, seq); err != nil {
-		s.cfg.Log.Warn().Uint64("seq", uint64(seq)).Uint64("checkpoint", uint64(s.cfg.Runner.Checkpoint())).Msg("read models lag behind this instance's writes")
+	if err := s.cfg.Runner.WaitFor(wctx, own); err != nil {
+		s.cfg.Log.Warn().Uint64("seq", uint64(own)).Uint64("checkpoint", uint64(s.cfg.Runner.Checkpoint())).Msg("read models lag behind this instance's writes")
 	}
+	return nil
 }
 
 func okJSON(v any) reply {

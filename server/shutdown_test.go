@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/projections"
 )
@@ -50,7 +50,7 @@ func TestStopDrainsInFlightCommands(t *testing.T) {
 	wg.Wait()
 
 	answered := 0
-	var acked []commands.SubmitOrderReply
+	var acked []api.SubmitOrderReply
 	for i := range n {
 		if errs[i] != nil {
 			// Requests that reached NATS after the service unsubscribed have
@@ -69,7 +69,7 @@ func TestStopDrainsInFlightCommands(t *testing.T) {
 			continue
 		}
 		answered++
-		var rep commands.SubmitOrderReply
+		var rep api.SubmitOrderReply
 		if err := json.Unmarshal(replies[i].Data, &rep); err != nil {
 			t.Fatal(err)
 		}

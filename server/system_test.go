@@ -28,15 +28,14 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/client"
-	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/projections"
-	"github.com/bankbook/bankbook/server"
 )
 
 const (
@@ -563,7 +562,7 @@ func TestRestartFinalisesEveryReservedCancellationOnce(t *testing.T) {
 	// scanned before every order is cancel-reserved.
 	bank.FailNext(outage)
 	names := []string{"김민수", "이영희", "박서준", "최유진", "Christopher Robin", "정 하늘", "María José", "강다은"}
-	subs := make([]commands.SubmitOrderReply, orders)
+	subs := make([]api.SubmitOrderReply, orders)
 	buyer := func(i int) string { return fmt.Sprintf("u-rs-%03d", i) }
 	if err := parallel(orders, 8, func(i int) error {
 		return n.call(subjSubmit, map[string]any{"buyer_id": buyer(i), "buyer_name": names[i%len(names)], "amount": 1000 + 10*int64(i)}, &subs[i])
@@ -576,8 +575,8 @@ func TestRestartFinalisesEveryReservedCancellationOnce(t *testing.T) {
 		if i%2 != 0 {
 			return nil
 		}
-		var rep server.SimTransferReply
-		if err := n.call(subjSimTransfer, server.SimTransferRequest{DepositorName: subs[i].DepositorName, Amount: subs[i].Amount}, &rep); err != nil {
+		var rep api.SimTransferReply
+		if err := n.call(subjSimTransfer, api.SimTransferRequest{DepositorName: subs[i].DepositorName, Amount: subs[i].Amount}, &rep); err != nil {
 			return err
 		}
 		transferredMu.Lock()
@@ -589,7 +588,7 @@ func TestRestartFinalisesEveryReservedCancellationOnce(t *testing.T) {
 	}
 	cancelAt := make([]time.Time, orders)
 	if err := parallel(orders, 8, func(i int) error {
-		var rep commands.CancelOrderReply
+		var rep api.CancelOrderReply
 		if err := n.call(subjCancel, map[string]any{"order_id": subs[i].OrderID, "deposited": true, "reason": "옵션 변경"}, &rep); err != nil {
 			return err
 		}
@@ -727,7 +726,7 @@ func TestTwoInstancesShareScansAndTimersWithoutDoubleEffects(t *testing.T) {
 	//	8 exact transfer; cancelled after it is paid → paid amount refunded
 	//	9 exact transfer twice, cancel(deposited) before the scan → both refunded
 	bank.FailNext(outage) // nothing is scanned until the transfers and early cancels are in
-	subs := make([]commands.SubmitOrderReply, orders)
+	subs := make([]api.SubmitOrderReply, orders)
 	buyer := func(i int) string { return fmt.Sprintf("u-2i-%03d", i) }
 	names := []string{"김민수", "이영희", "Christopher Robin", "정 하늘"}
 	if err := parallel(orders, 8, func(i int) error {
@@ -789,7 +788,7 @@ func TestTwoInstancesShareScansAndTimersWithoutDoubleEffects(t *testing.T) {
 		default:
 			return nil
 		}
-		var rep commands.CancelOrderReply
+		var rep api.CancelOrderReply
 		if err := a.call(subjCancel, map[string]any{"order_id": s.OrderID, "deposited": deposited}, &rep); err != nil {
 			return err
 		}
@@ -820,7 +819,7 @@ func TestTwoInstancesShareScansAndTimersWithoutDoubleEffects(t *testing.T) {
 	// The seller cancels the paid kind-8 orders; requests go to both instances.
 	if err := parallel(orders/10, 4, func(k int) error {
 		s := subs[10*k+8]
-		var rep commands.CancelOrderReply
+		var rep api.CancelOrderReply
 		if err := a.call(subjCancel, map[string]any{"order_id": s.OrderID, "deposited": false, "reason": "품절"}, &rep); err != nil {
 			return err
 		}
@@ -912,7 +911,7 @@ func TestTwoInstancesShareScansAndTimersWithoutDoubleEffects(t *testing.T) {
 // and returns how many order.submit requests each has served, by instance.
 func submitsServed(t *testing.T, nc *nats.Conn, instances int) map[string]int {
 	t.Helper()
-	subject, err := micro.ControlSubject(micro.StatsVerb, server.ServiceName, "")
+	subject, err := micro.ControlSubject(micro.StatsVerb, api.ServiceName, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1175,7 +1174,7 @@ func (r *propRun) submit() {
 	r.t.Helper()
 	u := r.rng.IntN(propUsers)
 	amount := int64(1000 * (1 + r.rng.IntN(50)))
-	var rep commands.SubmitOrderReply
+	var rep api.SubmitOrderReply
 	r.n.mustCall(subjSubmit, map[string]any{"buyer_id": fmt.Sprintf("u-p%d", u), "buyer_name": r.users[u], "amount": amount}, &rep)
 	if rep.Status != domain.StatusAwaitingDeposit || rep.Amount != amount {
 		r.t.Fatalf("submit: %+v", rep)
@@ -1193,8 +1192,8 @@ func (r *propRun) transfer(o int, kind, name string, amount int64) {
 		r.bankTransfer(o, kind, name, amount)
 		return
 	}
-	var rep server.SimTransferReply
-	r.n.mustCall(subjSimTransfer, server.SimTransferRequest{DepositorName: name, Amount: amount}, &rep)
+	var rep api.SimTransferReply
+	r.n.mustCall(subjSimTransfer, api.SimTransferRequest{DepositorName: name, Amount: amount}, &rep)
 	r.noteTransfer(rep.BankTxnID, o, kind, name, amount)
 }
 
@@ -1236,7 +1235,7 @@ func (r *propRun) variant(name string) string {
 func (r *propRun) cancel(o int, deposited bool) {
 	r.t.Helper()
 	ord := r.orders[o]
-	var rep commands.CancelOrderReply
+	var rep api.CancelOrderReply
 	err := r.n.call(subjCancel, map[string]any{"order_id": ord.id, "deposited": deposited}, &rep)
 	var ce *client.Error
 	switch {

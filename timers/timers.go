@@ -6,12 +6,14 @@
 // restarts, and one that fell due while the server was down fires when it
 // comes back. Arming the same (kind, id) again replaces the earlier schedule.
 //
-// Run consumes due timers through one durable consumer that every engine
-// instance shares, so each firing is handled by one instance at a time and
-// redelivered if that instance dies before acknowledging it. A handler that
-// asks to wait (the work is not due yet) gets the message redelivered after
-// that delay (NakWithDelay), which also survives restarts. Handlers must be
-// idempotent: delivery is at least once.
+// Run (a worker.Loop, see Worker) consumes due timers through one durable
+// consumer that every engine instance shares, so each firing is handled by
+// one instance at a time and redelivered if that instance dies before
+// acknowledging it. A handler that asks to wait (the work is not due yet)
+// gets the message redelivered after that delay (NakWithDelay), which also
+// survives restarts and never counts as a failure. A firing that keeps
+// failing is dead-lettered: recorded in the dead-letter stream, listable and
+// redrivable. Handlers must be idempotent: delivery is at least once.
 package timers
 
 import (
@@ -24,6 +26,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/worker"
 )
 
 // Config configures Timers. Zero values mean defaults.
@@ -40,6 +44,14 @@ type Config struct {
 	Replicas int
 	// Log receives handler failures.
 	Log zerolog.Logger
+	// Dead records the firings given up on. Nil opens the default
+	// dead-letter stream (worker.DeadConfig defaults, Replicas).
+	Dead *worker.DeadLetters
+	// Concurrency is how many firings are handled at once. Default 1.
+	Concurrency int
+	// MaxAttempts is how many failures (not waits) of one firing lead to a
+	// dead letter. Default 20 (worker.Config); negative: never by count.
+	MaxAttempts int
 }
 
 func (c *Config) setDefaults() {
@@ -117,12 +129,31 @@ type Due struct {
 
 // Handler handles a due timer. It returns 0 and nil when the work is done
 // (the firing is acknowledged), a positive wait to be called again after it,
-// or an error (logged; called again after a backoff).
+// or an error (logged; called again after a backoff, dead-lettered after
+// Config.MaxAttempts failures). An error matching worker.Permanent is
+// dead-lettered at once.
 type Handler func(ctx context.Context, d Due) (wait time.Duration, err error)
 
-// Run handles due timers until ctx ends; it then returns nil.
-func (t *Timers) Run(ctx context.Context, handle Handler) error {
-	cons, err := t.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+// Worker returns the worker loop that handles due timers with handle: a
+// positive wait redelivers the firing after it (not a failure); an error
+// redelivers it after a backoff, and after Config.MaxAttempts failures the
+// firing is dead-lettered (recorded, listable, redrivable through the
+// worker package); a firing on a subject that is not a timer is
+// dead-lettered at once. A panic in handle is recovered into a failure. Run
+// the loop under a supervisor: its Run returns an error when the consumer
+// vanishes, and the next Run creates it again.
+func (t *Timers) Worker(ctx context.Context, handle Handler) (*worker.Loop, error) {
+	if handle == nil {
+		return nil, errors.New("timers: a handler is required")
+	}
+	dead := t.cfg.Dead
+	if dead == nil {
+		var err error
+		if dead, err = worker.OpenDeadLetters(ctx, t.js, worker.DeadConfig{Replicas: t.cfg.Replicas}); err != nil {
+			return nil, fmt.Errorf("timers: %w", err)
+		}
+	}
+	consumer := jetstream.ConsumerConfig{
 		Durable:       t.cfg.Durable,
 		Description:   "due bankbook timers, shared by every engine instance",
 		FilterSubject: t.cfg.Prefix + ".due.>",
@@ -130,45 +161,67 @@ func (t *Timers) Run(ctx context.Context, handle Handler) error {
 		AckWait:       30 * time.Second,
 		MaxDeliver:    -1,
 		MaxAckPending: 10_000,
+	}
+	loop, err := worker.New(worker.Config{
+		Name: t.cfg.Durable,
+		Consumer: func(ctx context.Context) (jetstream.Consumer, error) {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			return t.stream.CreateOrUpdateConsumer(ctx, consumer)
+		},
+		Handler:        func(ctx context.Context, m worker.Msg) error { return t.handle(ctx, m, handle) },
+		Dead:           dead,
+		Concurrency:    t.cfg.Concurrency,
+		MaxAttempts:    t.cfg.MaxAttempts,
+		MaxBackoff:     time.Minute,
+		HandlerTimeout: 20 * time.Second,
+		Log:            t.cfg.Log,
 	})
 	if err != nil {
-		return fmt.Errorf("timers consumer: %w", err)
+		return nil, fmt.Errorf("timers: %w", err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { t.handle(ctx, m, handle) }, jetstream.PullMaxMessages(256))
+	return loop, nil
+}
+
+// Run handles due timers (see Worker) until ctx ends, then returns nil; it
+// returns an error matching worker.ErrConsumerGone if the consumer vanishes.
+func (t *Timers) Run(ctx context.Context, handle Handler) error {
+	loop, err := t.Worker(ctx, handle)
 	if err != nil {
-		return fmt.Errorf("timers consume: %w", err)
+		return err
 	}
-	<-ctx.Done()
-	cc.Drain()
-	<-cc.Closed()
+	return loop.Run(ctx)
+}
+
+func (t *Timers) handle(ctx context.Context, m worker.Msg, handle Handler) error {
+	rest, ok := strings.CutPrefix(m.Subject, t.cfg.Prefix+".due.")
+	kind, id, ok2 := strings.Cut(rest, ".")
+	if !ok || !ok2 {
+		return worker.Permanent(fmt.Errorf("timers: unexpected subject %q", m.Subject))
+	}
+	wait, err := handle(ctx, Due{Kind: kind, ID: id, Payload: m.Data, Delivered: m.Delivered})
+	switch {
+	case err != nil:
+		return fmt.Errorf("timer %s/%s: %w", kind, id, err)
+	case wait > 0:
+		return worker.RetryAfter(wait, nil)
+	}
 	return nil
 }
 
-func (t *Timers) handle(ctx context.Context, m jetstream.Msg, handle Handler) {
-	rest, ok := strings.CutPrefix(m.Subject(), t.cfg.Prefix+".due.")
-	kind, id, ok2 := strings.Cut(rest, ".")
-	if !ok || !ok2 {
-		t.cfg.Log.Error().Str("subject", m.Subject()).Msg("timers: unexpected subject; dropped")
-		_ = m.Term()
-		return
-	}
-	d := Due{Kind: kind, ID: id, Payload: m.Data()}
-	if meta, err := m.Metadata(); err == nil {
-		d.Delivered = meta.NumDelivered
-	}
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+// Armed returns how many timers are armed and not yet due (their schedules
+// in the stream), for the bankbook_timers_pending metric. Timers that fell
+// due and wait to be handled are the worker loop's Pending.
+func (t *Timers) Armed(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	wait, err := handle(hctx, d)
-	switch {
-	case err != nil:
-		backoff := min(time.Duration(d.Delivered)*time.Second, time.Minute)
-		t.cfg.Log.Warn().Err(err).Str("timer", kind+"/"+id).Uint64("delivered", d.Delivered).Dur("retry_in", backoff).Msg("timer handler failed")
-		_ = m.NakWithDelay(backoff)
-	case wait > 0:
-		_ = m.NakWithDelay(wait)
-	default:
-		if err := m.DoubleAck(hctx); err != nil && !errors.Is(err, context.Canceled) {
-			t.cfg.Log.Warn().Err(err).Str("timer", kind+"/"+id).Msg("timer ack failed; it will be delivered again")
-		}
+	info, err := t.stream.Info(ctx, jetstream.WithSubjectFilter(t.cfg.Prefix+".sched.>"))
+	if err != nil {
+		return 0, fmt.Errorf("timers armed: %w", err)
 	}
+	var n uint64
+	for _, c := range info.State.Subjects {
+		n += c
+	}
+	return n, nil
 }

@@ -7,7 +7,13 @@
 //	bankbook ledger trial-balance|account       the double-entry ledger
 //	bankbook bank-sim transfer                  the simulated bank (serve --bank-sim)
 //	bankbook projections status [--hash]        read-model checkpoint and lag
+//	bankbook payout get --payout-id ID          a payout and the provider's answer
 //	bankbook replay --out DIR                   rebuild the read models from the log
+//	bankbook version                            the version of this binary
+//
+// Exit status: 0 done, 1 failed (replay: the rebuilt read models differ),
+// 2 usage error, 3 not found, 4 refused by the engine (400, 403, 409, 422,
+// 429), 5 unavailable (no engine, a timeout, 500, 503).
 //
 // Run any command with -h for its flags.
 package main
@@ -21,6 +27,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
 )
 
 const usage = `bankbook — event-sourced payments engine on NATS JetStream
@@ -35,42 +44,39 @@ usage:
   bankbook deposit resolve [flags]        resolve an orphan: assign_order, refund_to_wallet, refund_to_bank
   bankbook wallet get --user-id ID        a wallet's balance and movements
   bankbook wallet withdraw [flags]        pay a wallet out to a bank account
+  bankbook payout get --payout-id ID      a payout: status, fee, provider reference, failure
   bankbook ledger trial-balance           every account's balance (sums to 0)
   bankbook ledger account --account A     an account's entries
   bankbook bank-sim transfer [flags]      transfer money into the simulated bank (serve --bank-sim)
   bankbook projections status [--hash]    read-model checkpoint, lag and content hash
   bankbook replay --out DIR               rebuild every read model from sequence 0 into DIR
+  bankbook version                        the version of this binary
 
-Run 'bankbook COMMAND -h' for a command's flags.
+Run 'bankbook COMMAND -h' for a command's flags. Queries take --min-seq N to
+answer only once the read models have applied a command reply's seq.
+
+Exit status: 0 done, 1 failed, 2 usage error, 3 not found, 4 refused by the
+engine (400, 403, 409, 422, 429), 5 unavailable (no engine, timeout, 500, 503).
 `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Log lines carry UTC timestamps to the millisecond.
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
+	zerolog.TimestampFunc = func() time.Time { return time.Now().UTC() }
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "bankbook:", err)
-		var ee exitError
-		if errors.As(err, &ee) {
-			os.Exit(int(ee))
-		}
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
 }
-
-// exitError carries a specific exit status.
-type exitError int
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // run executes one bankbook command line; main only adds signals and exit codes.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return usageError("no command given")
 	}
 	switch args[0] {
 	case "serve":
@@ -79,16 +85,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return order(ctx, args[1:], stdout, stderr)
 	case "deposit":
 		return deposit(ctx, args[1:], stdout, stderr)
-	case "wallet", "ledger", "bank-sim":
+	case "wallet", "payout", "ledger", "bank-sim":
 		return money(ctx, args[0], args[1:], stdout, stderr)
 	case "projections":
 		return projectionsCmd(ctx, args[1:], stdout, stderr)
 	case "replay":
 		return replay(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		return version(stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return usageError("unknown command %q", args[0])
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
@@ -93,7 +93,7 @@ func TestClientCommandsAgainstARunningEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sub commands.SubmitOrderReply
+	var sub api.SubmitOrderReply
 	if err := json.Unmarshal([]byte(out), &sub); err != nil || sub.Status != "awaiting_deposit" {
 		t.Fatalf("submit --json: %q %v", out, err)
 	}
@@ -178,7 +178,7 @@ func TestDepositImportFromABankStatement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sub commands.SubmitOrderReply
+	var sub api.SubmitOrderReply
 	if err := json.Unmarshal([]byte(out), &sub); err != nil {
 		t.Fatal(err)
 	}

@@ -3,58 +3,54 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/client"
-	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
-	"github.com/bankbook/bankbook/projections"
-	"github.com/bankbook/bankbook/server"
 )
 
 func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: bankbook deposit import FILE.csv | orphans | resolve")
+		return usageError("usage: bankbook deposit import FILE.csv | orphans | resolve")
 	}
 	fs, cf := newClientFlagSet("deposit "+args[0], stderr)
 	switch args[0] {
 	case "import":
 		upTo := fs.String("complete-up-to", "", "the statement covers every transaction before this RFC 3339 time: advance the scan watermark to it")
 		account := fs.String("account", "", "with --complete-up-to: the account the statement is for (default: the accounts in its rows; needed for a statement without rows)")
-		if err := fs.Parse(args[1:]); err != nil {
+		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
 		if fs.NArg() != 1 {
-			return errors.New("usage: bankbook deposit import [--complete-up-to TIME] FILE.csv")
+			return usageError("usage: bankbook deposit import [--complete-up-to TIME] [--account NUMBER] FILE.csv")
 		}
 		var complete time.Time
 		if *upTo != "" {
 			t, err := time.Parse(time.RFC3339Nano, *upTo)
 			if err != nil {
-				return fmt.Errorf("--complete-up-to: %w", err)
+				return usageError("--complete-up-to: %w", err)
 			}
 			if t.After(time.Now()) {
-				return errors.New("--complete-up-to is in the future: nothing imported")
+				return usageError("--complete-up-to is in the future: nothing imported")
 			}
 			complete = t
 		}
 		return importCSV(ctx, cf, fs.Arg(0), complete, *account, stdout)
 	case "orphans":
-		var q server.PageRequest
+		var q api.PageRequest
 		fs.IntVar(&q.Limit, "limit", 50, "deposits per page")
 		fs.StringVar(&q.Cursor, "cursor", "", "page cursor from the previous page")
-		if err := fs.Parse(args[1:]); err != nil {
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return cf.call(ctx, stdout, "bankbook.q.deposit.orphans", q, nil, func(raw []byte) string {
-			var r server.OrphansReply
-			_ = json.Unmarshal(raw, &r)
+		return call(ctx, cf, stdout, api.DepositOrphans, q, nil, func(r api.OrphansReply) string {
 			var b strings.Builder
 			for _, d := range r.Deposits {
 				fmt.Fprintf(&b, "%s  %s  %12s  %-16s %s", d.DepositID, d.DepositedAt, itoa(d.Amount), d.DepositorName, d.Reason)
@@ -62,6 +58,9 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 					fmt.Fprintf(&b, " (order %s)", d.OrderID)
 				}
 				b.WriteString("\n")
+				if len(d.Candidates) > 0 {
+					fmt.Fprintf(&b, "    candidates: %s\n", strings.Join(d.Candidates, ", "))
+				}
 			}
 			if len(r.Deposits) == 0 {
 				b.WriteString("no orphan deposits\n")
@@ -72,7 +71,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return b.String()
 		})
 	case "resolve":
-		var q commands.ResolveDepositRequest
+		var q api.ResolveDepositRequest
 		var to domain.BankAccount
 		fs.StringVar(&q.DepositID, "deposit-id", "", "the orphan deposit (required)")
 		fs.StringVar(&q.Action, "action", "", "assign_order, refund_to_wallet or refund_to_bank (required)")
@@ -82,23 +81,27 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.StringVar(&to.Number, "number", "", "refund_to_bank: the sender's account number")
 		fs.StringVar(&to.Holder, "holder", "", "refund_to_bank: the account holder")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := fs.Parse(args[1:]); err != nil {
+		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
 		if to != (domain.BankAccount{}) {
 			q.BankAccount = &to
 		}
-		return cf.call(ctx, stdout, "bankbook.cmd.deposit.resolve", q, client.WithIdempotencyKey(*key), func(raw []byte) string {
-			var r commands.ResolveDepositReply
-			_ = json.Unmarshal(raw, &r)
-			s := fmt.Sprintf("deposit %s  %s", r.DepositID, r.Outcome)
+		return call(ctx, cf, stdout, api.DepositResolve, q, client.WithIdempotencyKey(*key), func(r api.ResolveDepositReply) string {
+			s := fmt.Sprintf("deposit %s  %s  (seq %d)", r.DepositID, r.Outcome, r.Seq)
+			if r.OrderID != "" {
+				s += "  order " + r.OrderID
+			}
+			if r.UserID != "" {
+				s += "  user " + r.UserID
+			}
 			if r.PayoutID != "" {
-				s += "  payout " + r.PayoutID
+				s += "  payout " + r.PayoutID + " (see 'bankbook payout get')"
 			}
 			return s + "\n"
 		})
 	}
-	return fmt.Errorf("unknown deposit command %q (import, orphans, resolve)", args[0])
+	return usageError("unknown deposit command %q (import, orphans, resolve)", args[0])
 }
 
 // importCSV records every transaction of a bank statement. The file is
@@ -125,13 +128,12 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 	counts := map[string]int{}
 	for _, t := range txns {
 		rctx, cancel := context.WithTimeout(ctx, cf.timeout)
-		var rep commands.RecordDepositReply
-		_, err := c.Call(rctx, "bankbook.cmd.deposit.record", commands.RecordDepositRequest{
+		rep, _, err := client.Do(rctx, c, api.DepositRecord, api.RecordDepositRequest{
 			BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt,
-		}, &rep, nil)
+		}, nil)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("%s: transaction %s: %w (the ones before it are recorded; run the import again to finish)", path, t.BankTxnID, err)
+			return requestFailed(fmt.Errorf("%s: transaction %s: %w (the ones before it are recorded; run the import again to finish)", path, t.BankTxnID, err))
 		}
 		counts[string(rep.Outcome)]++
 		if !cf.json {
@@ -147,14 +149,14 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 			accounts[t.AccountNumber] = true
 		}
 		if len(accounts) == 0 {
-			return fmt.Errorf("%s has no transactions: name the account with --account to advance its watermark", path)
+			return usageError("%s has no transactions: name the account with --account to advance its watermark", path)
 		}
 		for account := range accounts {
 			rctx, cancel := context.WithTimeout(ctx, cf.timeout)
-			_, err := c.Call(rctx, "bankbook.cmd.deposit.scan_complete", commands.ScanCompleteRequest{AccountNumber: account, CompleteUpTo: completeUpTo}, nil, nil)
+			_, _, err := client.Do(rctx, c, api.DepositScanComplete, api.ScanCompleteRequest{AccountNumber: account, CompleteUpTo: completeUpTo}, nil)
 			cancel()
 			if err != nil {
-				return fmt.Errorf("%s: recorded, but the watermark of %s was not advanced: %w", path, account, err)
+				return requestFailed(fmt.Errorf("%s: recorded, but the watermark of %s was not advanced: %w", path, account, err))
 			}
 		}
 	}
@@ -163,8 +165,22 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 		fmt.Fprintln(stdout, string(b))
 		return nil
 	}
-	fmt.Fprintf(stdout, "%d transactions: %v\n", len(txns), counts)
+	fmt.Fprintf(stdout, "%d transactions:%s\n", len(txns), summary(counts))
 	return nil
+}
+
+// summary prints outcome counts in a fixed order: " matched 2, orphaned 1".
+func summary(counts map[string]int) string {
+	var parts []string
+	for _, o := range []domain.DepositOutcome{domain.OutcomeMatched, domain.OutcomeRefundedToWallet, domain.OutcomeOrphaned, domain.OutcomeDuplicate} {
+		if n := counts[string(o)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", o, n))
+		}
+	}
+	if len(parts) == 0 {
+		return " none recorded"
+	}
+	return " " + strings.Join(parts, ", ")
 }
 
 func money(ctx context.Context, area string, args []string, stdout, stderr io.Writer) error {
@@ -176,14 +192,13 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 	fs, cf := newClientFlagSet(area+" "+sub, stderr)
 	switch area + " " + sub {
 	case "wallet get":
-		var q server.WalletRequest
+		var q api.WalletRequest
 		fs.StringVar(&q.UserID, "user-id", "", "the wallet's user (required)")
-		if err := fs.Parse(args); err != nil {
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args); err != nil {
 			return err
 		}
-		return cf.call(ctx, stdout, "bankbook.q.wallet.get", q, nil, func(raw []byte) string {
-			var w projections.WalletView
-			_ = json.Unmarshal(raw, &w)
+		return call(ctx, cf, stdout, api.WalletGet, q, nil, func(w api.WalletView) string {
 			s := fmt.Sprintf("wallet %s  balance %s\n", w.UserID, itoa(w.Balance))
 			for _, e := range w.Entries {
 				s += fmt.Sprintf("  %s  %12s  %s %s\n", e.At, itoa(e.Amount), e.Kind, e.Ref)
@@ -191,28 +206,44 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 			return s
 		})
 	case "wallet withdraw":
-		var q commands.WithdrawRequest
+		var q api.WithdrawRequest
 		fs.StringVar(&q.UserID, "user-id", "", "the wallet's user (required)")
 		fs.Int64Var(&q.Amount, "amount", 0, "amount (required)")
 		fs.StringVar(&q.BankAccount.Bank, "bank", "", "destination bank (required)")
 		fs.StringVar(&q.BankAccount.Number, "number", "", "destination account number (required)")
 		fs.StringVar(&q.BankAccount.Holder, "holder", "", "destination account holder (required)")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := fs.Parse(args); err != nil {
+		if err := parse(fs, args); err != nil {
 			return err
 		}
-		return cf.call(ctx, stdout, "bankbook.cmd.wallet.withdraw", q, client.WithIdempotencyKey(*key), func(raw []byte) string {
-			var r commands.WithdrawReply
-			_ = json.Unmarshal(raw, &r)
-			return fmt.Sprintf("payout %s  %s (the provider's answer arrives later; see 'bankbook wallet get')\n", r.PayoutID, r.Status)
+		return call(ctx, cf, stdout, api.WalletWithdraw, q, client.WithIdempotencyKey(*key), func(r api.WithdrawReply) string {
+			return fmt.Sprintf("payout %s  %s  (seq %d; the provider's answer arrives later: 'bankbook payout get --payout-id %s')\n", r.PayoutID, r.Status, r.Seq, r.PayoutID)
+		})
+	case "payout get":
+		var q api.PayoutRequest
+		fs.StringVar(&q.PayoutID, "payout-id", "", "the payout (required)")
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.PayoutGet, q, nil, func(p api.PayoutView) string {
+			s := fmt.Sprintf("payout %s  %s  %s to %s %s (%s)\n  from %s %s, paid from %s; requested %s, updated %s\n",
+				p.PayoutID, p.Status, itoa(p.Amount), p.To.Bank, p.To.Number, p.To.Holder, p.Source, p.SourceID, p.PayFrom, p.RequestedAt, p.UpdatedAt)
+			if p.Status == string(domain.PayoutSettledStatus) {
+				s += fmt.Sprintf("  fee %s  provider reference %s\n", itoa(p.Fee), p.ProviderRef)
+			}
+			if p.Failure != "" {
+				s += "  failed: " + p.Failure + " (the money went back to its source)\n"
+			}
+			return s
 		})
 	case "ledger trial-balance":
-		if err := fs.Parse(args); err != nil {
+		var q api.EmptyRequest
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args); err != nil {
 			return err
 		}
-		return cf.call(ctx, stdout, "bankbook.q.ledger.trial_balance", struct{}{}, nil, func(raw []byte) string {
-			var r server.TrialBalanceReply
-			_ = json.Unmarshal(raw, &r)
+		return call(ctx, cf, stdout, api.LedgerTrialBalance, q, nil, func(r api.TrialBalanceReply) string {
 			s := fmt.Sprintf("trial balance as of seq %d (debit positive)\n", r.AsOfSeq)
 			for _, a := range r.Accounts {
 				s += fmt.Sprintf("  %-44s %15s\n", a.Account, itoa(a.Balance))
@@ -220,16 +251,15 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 			return s + fmt.Sprintf("  %-44s %15s\n", "total", itoa(r.Total))
 		})
 	case "ledger account":
-		var q server.LedgerAccountRequest
+		var q api.LedgerAccountRequest
 		fs.StringVar(&q.Account, "account", "", "the account, e.g. liabilities:suspense:unmatched (required)")
 		fs.IntVar(&q.Limit, "limit", 50, "entries per page")
 		fs.StringVar(&q.Cursor, "cursor", "", "page cursor from the previous page")
-		if err := fs.Parse(args); err != nil {
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args); err != nil {
 			return err
 		}
-		return cf.call(ctx, stdout, "bankbook.q.ledger.account", q, nil, func(raw []byte) string {
-			var r server.LedgerAccountReply
-			_ = json.Unmarshal(raw, &r)
+		return call(ctx, cf, stdout, api.LedgerAccount, q, nil, func(r api.LedgerAccountReply) string {
 			s := fmt.Sprintf("%s  balance %s\n", r.Account, itoa(r.Balance))
 			for _, e := range r.Entries {
 				s += fmt.Sprintf("  seq %-8d %s  %12s  %s\n", e.Seq, e.At, itoa(e.Amount), e.Memo)
@@ -240,18 +270,16 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 			return s
 		})
 	case "bank-sim transfer":
-		var q server.SimTransferRequest
+		var q api.SimTransferRequest
 		fs.StringVar(&q.DepositorName, "depositor", "", "the depositor name written on the transfer (required)")
 		fs.Int64Var(&q.Amount, "amount", 0, "amount (required)")
 		fs.StringVar(&q.AccountNumber, "account", "", "account number (default: the collection account)")
-		if err := fs.Parse(args); err != nil {
+		if err := parse(fs, args); err != nil {
 			return err
 		}
-		return cf.call(ctx, stdout, "bankbook.sim.bank.transfer", q, nil, func(raw []byte) string {
-			var r server.SimTransferReply
-			_ = json.Unmarshal(raw, &r)
+		return call(ctx, cf, stdout, api.SimBankTransfer, q, nil, func(r api.SimTransferReply) string {
 			return fmt.Sprintf("transferred %s as %q: bank transaction %s at %s\n(the engine sees it after the bank's refresh lag and the next scan)\n", itoa(q.Amount), q.DepositorName, r.BankTxnID, r.DepositedAt)
 		})
 	}
-	return fmt.Errorf("unknown command %q", strings.TrimSpace(area+" "+sub))
+	return usageError("unknown command %q", strings.TrimSpace(area+" "+sub))
 }

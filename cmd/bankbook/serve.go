@@ -78,7 +78,7 @@ func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer
 	if envErr != nil {
 		return cfg, envErr
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
@@ -118,7 +118,7 @@ func newLogger(cfg engine.Config, w io.Writer) (zerolog.Logger, error) {
 		}
 	}
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
 }

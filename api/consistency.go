@@ -1,0 +1,55 @@
+package api
+
+// Written is embedded in every command reply: the consistency token.
+type Written struct {
+	// Seq is the stream sequence of the commit the command wrote, or of the
+	// commit it found when it had already taken effect; 0 when the command
+	// writes nothing to the event stream.
+	Seq Seq `json:"seq"`
+}
+
+// WrittenSeq returns the reply's consistency token.
+func (w Written) WrittenSeq() Seq { return w.Seq }
+
+// ReadAfter is embedded in every query request.
+type ReadAfter struct {
+	// MinSeq asks the engine to answer only once its read models have applied
+	// at least this sequence (the Seq of an earlier command reply), waiting a
+	// bounded time and then answering 503 not_caught_up.
+	MinSeq Seq `json:"min_seq,omitempty"`
+}
+
+// ReadAfterSeq returns the sequence the query must see.
+func (r ReadAfter) ReadAfterSeq() Seq { return r.MinSeq }
+
+// PageRequest is a paginated query: at most Limit items (default 50, at
+// most 500) after Cursor.
+type PageRequest struct {
+	Limit  int    `json:"limit,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+	ReadAfter
+}
+
+// Validate checks the request.
+func (p PageRequest) Validate() error {
+	if p.Limit < 0 || p.Limit > 500 {
+		return invalid("limit", "must be between 1 and 500")
+	}
+	return nil
+}
+
+// PageLimit is Limit with the default applied.
+func (p PageRequest) PageLimit() int {
+	if p.Limit == 0 {
+		return 50
+	}
+	return p.Limit
+}
+
+// EmptyRequest is the body of queries without parameters ({} or empty).
+type EmptyRequest struct {
+	ReadAfter
+}
+
+// Validate accepts everything.
+func (EmptyRequest) Validate() error { return nil }

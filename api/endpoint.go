@@ -1,0 +1,63 @@
+package api
+
+import "strings"
+
+// Kind says what an endpoint does.
+type Kind string
+
+// Endpoint kinds, reported in $SRV.INFO.bankbook as the endpoint metadata "kind".
+const (
+	KindCommand   Kind = "command"   // bankbook.cmd.<area>.<verb>: may write history
+	KindQuery     Kind = "query"     // bankbook.q.<area>.<verb>: reads the read models
+	KindSimulator Kind = "simulator" // bankbook.sim.<area>.<verb>: development and tests only
+)
+
+// Seq is a position in the event stream: the consistency token of API.md.
+type Seq uint64
+
+// Info describes one endpoint without its Go types: what routes, listings
+// and documentation need.
+type Info struct {
+	// Name is the micro endpoint name (area_verb).
+	Name    string
+	Subject string
+	Kind    Kind
+	// Idempotent says the endpoint honours the Idempotency-Key header.
+	Idempotent bool
+}
+
+// Endpoint is one API endpoint with its request and reply types.
+type Endpoint[Req, Rep any] struct{ Info }
+
+// all is every endpoint in declaration order; the constructors below add
+// to it while the package's variables are initialised, and nothing changes
+// it afterwards.
+var all []Info
+
+// Endpoints lists every endpoint in the order endpoints.go declares them.
+func Endpoints() []Info { return append([]Info(nil), all...) }
+
+func declare[Req, Rep any](kind Kind, subject string, idempotent bool) Endpoint[Req, Rep] {
+	info := Info{Name: nameOf(subject), Subject: subject, Kind: kind, Idempotent: idempotent}
+	all = append(all, info)
+	return Endpoint[Req, Rep]{info}
+}
+
+func command[Req, Rep any](subject string, idempotent bool) Endpoint[Req, Rep] {
+	return declare[Req, Rep](KindCommand, subject, idempotent)
+}
+
+func query[Req, Rep any](subject string) Endpoint[Req, Rep] {
+	return declare[Req, Rep](KindQuery, subject, false)
+}
+
+func simulator[Req, Rep any](subject string) Endpoint[Req, Rep] {
+	return declare[Req, Rep](KindSimulator, subject, false)
+}
+
+// nameOf derives the micro endpoint name from the subject:
+// bankbook.cmd.order.submit → order_submit.
+func nameOf(subject string) string {
+	parts := strings.Split(subject, ".")
+	return strings.Join(parts[2:], "_")
+}

@@ -1,0 +1,26 @@
+package api
+
+// Every endpoint of bankbook's NATS API. Add a line here, a handler method,
+// and a route line in package server; the client, the CLI and $SRV.INFO
+// follow from it.
+var (
+	OrderSubmit = command[SubmitOrderRequest, SubmitOrderReply]("bankbook.cmd.order.submit", true)
+	OrderCancel = command[CancelOrderRequest, CancelOrderReply]("bankbook.cmd.order.cancel", true)
+	OrderGet    = query[GetOrderRequest, OrderView]("bankbook.q.order.get")
+
+	DepositRecord       = command[RecordDepositRequest, RecordDepositReply]("bankbook.cmd.deposit.record", true)
+	DepositResolve      = command[ResolveDepositRequest, ResolveDepositReply]("bankbook.cmd.deposit.resolve", true)
+	DepositScanComplete = command[ScanCompleteRequest, ScanCompleteReply]("bankbook.cmd.deposit.scan_complete", false)
+	DepositOrphans      = query[PageRequest, OrphansReply]("bankbook.q.deposit.orphans")
+
+	WalletGet      = query[WalletRequest, WalletView]("bankbook.q.wallet.get")
+	WalletWithdraw = command[WithdrawRequest, WithdrawReply]("bankbook.cmd.wallet.withdraw", true)
+	PayoutGet      = query[PayoutRequest, PayoutView]("bankbook.q.payout.get")
+
+	LedgerTrialBalance = query[EmptyRequest, TrialBalanceReply]("bankbook.q.ledger.trial_balance")
+	LedgerAccount      = query[LedgerAccountRequest, LedgerAccountReply]("bankbook.q.ledger.account")
+
+	ProjectionStatus = query[ProjectionStatusRequest, ProjectionStatusReply]("bankbook.q.projection.status")
+
+	SimBankTransfer = simulator[SimTransferRequest, SimTransferReply]("bankbook.sim.bank.transfer")
+)

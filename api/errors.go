@@ -1,0 +1,50 @@
+package api
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/bankbook/bankbook/domain"
+)
+
+// Error is an error reply (API.md "Errors"): Status travels in the header
+// Nats-Service-Error-Code, the rest in the body {"error":{...}}.
+type Error struct {
+	Status  int            `json:"-"`
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+func (e *Error) Error() string { return strconv.Itoa(e.Status) + " " + e.Code + ": " + e.Message }
+
+// Body is the error's reply body.
+func (e *Error) Body() []byte {
+	b, _ := json.Marshal(struct {
+		Error *Error `json:"error"`
+	}{e})
+	return b
+}
+
+// ParseErrorBody reads an error body; nil if data is not one.
+func ParseErrorBody(data []byte) *Error {
+	var body struct {
+		Error *Error `json:"error"`
+	}
+	if json.Unmarshal(data, &body) != nil {
+		return nil
+	}
+	return body.Error
+}
+
+// Error codes of the API beyond those of package domain.
+const (
+	CodeInvalidInput   = "invalid_input"
+	CodeInternal       = "internal"
+	CodeUnavailable    = "unavailable"
+	CodeNotCaughtUp    = "not_caught_up"
+	CodeConflict       = "conflict"
+	CodeInvalidIdemKey = "invalid_idempotency_key"
+)
+
+func invalid(field, format string, args ...any) error { return domain.Invalid(field, format, args...) }

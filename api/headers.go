@@ -1,0 +1,16 @@
+package api
+
+// Request and reply headers beyond micro's error headers
+// (Nats-Service-Error-Code, Nats-Service-Error).
+const (
+	HeaderIdempotencyKey      = "Idempotency-Key"
+	HeaderIdempotencyReplayed = "Idempotency-Replayed"
+	HeaderCorrelationID       = "Correlation-Id"
+)
+
+// ServiceName is the micro service name clients and $SRV.* tooling use.
+const ServiceName = "bankbook"
+
+// Version is the engine's version, reported in $SRV.INFO.bankbook and by
+// 'bankbook version'.
+const Version = "0.2.0"

@@ -1,0 +1,250 @@
+package api
+
+import (
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+)
+
+// RecordDepositRequest is the body of bankbook.cmd.deposit.record: one bank
+// transaction as the bank reported it.
+type RecordDepositRequest struct {
+	BankTxnID     string    `json:"bank_txn_id"`
+	AccountNumber string    `json:"account_number"`
+	DepositorName string    `json:"depositor_name"`
+	Amount        int64     `json:"amount"`
+	DepositedAt   time.Time `json:"deposited_at"`
+}
+
+// Validate checks the request fields.
+func (r RecordDepositRequest) Validate() error {
+	switch {
+	case r.BankTxnID == "" || len(r.BankTxnID) > 128:
+		return domain.Invalid("bank_txn_id", "must be 1-128 characters")
+	case !printableASCII(r.BankTxnID):
+		return domain.Invalid("bank_txn_id", "must be printable ASCII without spaces")
+	case r.AccountNumber == "" || len(r.AccountNumber) > 64:
+		return domain.Invalid("account_number", "must be 1-64 characters")
+	case r.DepositedAt.IsZero():
+		return domain.Invalid("deposited_at", "is required")
+	}
+	if err := validateName("depositor_name", r.DepositorName); err != nil {
+		return err
+	}
+	_, err := domain.NewMoney(r.Amount, "")
+	return err
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// validateName checks a depositor name with the buyer-name rules, reporting
+// the problem under field.
+func validateName(field, name string) error {
+	if err := domain.ValidateBuyerName(name); err != nil {
+		if de, ok := err.(*domain.Error); ok {
+			return domain.Invalid(field, "%s", de.Message)
+		}
+		return err
+	}
+	return nil
+}
+
+// RecordDepositReply is the reply of bankbook.cmd.deposit.record.
+type RecordDepositReply struct {
+	DepositID string                `json:"deposit_id"`
+	Outcome   domain.DepositOutcome `json:"outcome"`
+	OrderID   string                `json:"order_id,omitempty"`
+	UserID    string                `json:"user_id,omitempty"`
+	Reason    domain.OrphanReason   `json:"reason,omitempty"`
+	Written
+}
+
+// ScanCompleteRequest is the body of bankbook.cmd.deposit.scan_complete: an
+// external bank feed reports that every transaction deposited on the account
+// before CompleteUpTo has been recorded.
+type ScanCompleteRequest struct {
+	AccountNumber string    `json:"account_number"`
+	CompleteUpTo  time.Time `json:"complete_up_to"`
+}
+
+// Validate checks the request.
+func (r ScanCompleteRequest) Validate() error {
+	if r.AccountNumber == "" || len(r.AccountNumber) > 64 {
+		return domain.Invalid("account_number", "must be 1-64 characters")
+	}
+	if r.CompleteUpTo.IsZero() {
+		return domain.Invalid("complete_up_to", "is required")
+	}
+	return nil
+}
+
+// ScanCompleteReply is the reply of bankbook.cmd.deposit.scan_complete. It
+// writes the scan watermark, not the event stream: its Seq is 0.
+type ScanCompleteReply struct {
+	AccountNumber string `json:"account_number"`
+	Watermark     string `json:"watermark"`
+	Written
+}
+
+// ResolveDepositRequest is the body of bankbook.cmd.deposit.resolve.
+type ResolveDepositRequest struct {
+	DepositID   string              `json:"deposit_id"`
+	Action      string              `json:"action"`
+	OrderID     string              `json:"order_id,omitempty"`
+	UserID      string              `json:"user_id,omitempty"`
+	BankAccount *domain.BankAccount `json:"bank_account,omitempty"`
+	// PayoutID is planned by the engine for refund_to_bank; never sent.
+	PayoutID string `json:"-"`
+}
+
+// Validate checks the request.
+func (r ResolveDepositRequest) Validate() error {
+	if r.DepositID == "" || len(r.DepositID) > 64 {
+		return domain.Invalid("deposit_id", "is required")
+	}
+	switch r.Action {
+	case domain.ResolveAssignOrder:
+		return domain.ValidateID("order_id", r.OrderID)
+	case domain.ResolveRefundToWallet:
+		return domain.ValidateID("user_id", r.UserID)
+	case domain.ResolveRefundToBank:
+		if r.BankAccount == nil {
+			return domain.Invalid("bank_account", "is required for refund_to_bank")
+		}
+		return domain.ValidateBankAccount("bank_account", *r.BankAccount)
+	}
+	return domain.Invalid("action", "must be assign_order, refund_to_wallet or refund_to_bank")
+}
+
+// ResolveDepositReply is the reply of bankbook.cmd.deposit.resolve.
+type ResolveDepositReply struct {
+	DepositID string `json:"deposit_id"`
+	Outcome   string `json:"outcome"`
+	OrderID   string `json:"order_id,omitempty"`
+	UserID    string `json:"user_id,omitempty"`
+	PayoutID  string `json:"payout_id,omitempty"`
+	Written
+}
+
+// WalletRequest is the body of bankbook.q.wallet.get.
+type WalletRequest struct {
+	UserID string `json:"user_id"`
+	ReadAfter
+}
+
+// Validate checks the request.
+func (q WalletRequest) Validate() error { return domain.ValidateID("user_id", q.UserID) }
+
+// WithdrawRequest is the body of bankbook.cmd.wallet.withdraw.
+type WithdrawRequest struct {
+	UserID      string             `json:"user_id"`
+	Amount      int64              `json:"amount"`
+	BankAccount domain.BankAccount `json:"bank_account"`
+	// PayoutID is planned by the engine; never sent.
+	PayoutID string `json:"-"`
+}
+
+// Validate checks the request.
+func (r WithdrawRequest) Validate() error {
+	if err := domain.ValidateID("user_id", r.UserID); err != nil {
+		return err
+	}
+	if _, err := domain.NewMoney(r.Amount, ""); err != nil {
+		return err
+	}
+	return domain.ValidateBankAccount("bank_account", r.BankAccount)
+}
+
+// WithdrawReply is the reply of bankbook.cmd.wallet.withdraw.
+type WithdrawReply struct {
+	PayoutID string `json:"payout_id"`
+	Status   string `json:"status"`
+	Written
+}
+
+// PayoutRequest is the body of bankbook.q.payout.get.
+type PayoutRequest struct {
+	PayoutID string `json:"payout_id"`
+	ReadAfter
+}
+
+// Validate checks the request.
+func (q PayoutRequest) Validate() error { return domain.ValidateID("payout_id", q.PayoutID) }
+
+// TrialBalanceReply is the reply of bankbook.q.ledger.trial_balance.
+type TrialBalanceReply struct {
+	Accounts []AccountBalance `json:"accounts"`
+	Total    int64            `json:"total"`
+	AsOfSeq  Seq              `json:"as_of_seq"`
+}
+
+// LedgerAccountRequest is the body of bankbook.q.ledger.account.
+type LedgerAccountRequest struct {
+	Account string `json:"account"`
+	PageRequest
+}
+
+// Validate checks the request.
+func (q LedgerAccountRequest) Validate() error {
+	if q.Account == "" || len(q.Account) > 200 {
+		return domain.Invalid("account", "is required (at most 200 characters)")
+	}
+	return q.PageRequest.Validate()
+}
+
+// LedgerAccountReply is the reply of bankbook.q.ledger.account.
+type LedgerAccountReply struct {
+	Account    string        `json:"account"`
+	Balance    int64         `json:"balance"`
+	Entries    []LedgerEntry `json:"entries"`
+	NextCursor string        `json:"next_cursor,omitempty"`
+}
+
+// ProjectionStatusRequest is the body of bankbook.q.projection.status.
+type ProjectionStatusRequest struct {
+	// Hash asks for the read models' content hash (reads every record).
+	Hash bool `json:"hash,omitempty"`
+	ReadAfter
+}
+
+// Validate accepts every request.
+func (ProjectionStatusRequest) Validate() error { return nil }
+
+// ProjectionStatusReply is the reply of bankbook.q.projection.status.
+type ProjectionStatusReply struct {
+	Checkpoint    Seq    `json:"checkpoint"`
+	StreamLastSeq Seq    `json:"stream_last_seq"`
+	Lag           uint64 `json:"lag"`
+	Hash          string `json:"hash,omitempty"`
+	HashAtSeq     Seq    `json:"hash_at_seq,omitempty"`
+}
+
+// SimTransferRequest is the body of bankbook.sim.bank.transfer.
+type SimTransferRequest struct {
+	DepositorName string `json:"depositor_name"`
+	Amount        int64  `json:"amount"`
+	// AccountNumber defaults to the collection account.
+	AccountNumber string `json:"account_number,omitempty"`
+}
+
+// Validate checks the request.
+func (q SimTransferRequest) Validate() error {
+	if err := validateName("depositor_name", q.DepositorName); err != nil {
+		return err
+	}
+	_, err := domain.NewMoney(q.Amount, "")
+	return err
+}
+
+// SimTransferReply is the reply of bankbook.sim.bank.transfer.
+type SimTransferReply struct {
+	BankTxnID   string `json:"bank_txn_id"`
+	DepositedAt string `json:"deposited_at"`
+}

@@ -1,0 +1,94 @@
+package api
+
+import "github.com/bankbook/bankbook/domain"
+
+// SubmitOrderRequest is the body of bankbook.cmd.order.submit.
+type SubmitOrderRequest struct {
+	BuyerID   string `json:"buyer_id"`
+	BuyerName string `json:"buyer_name"`
+	Amount    int64  `json:"amount"`
+	Currency  string `json:"currency,omitempty"`
+	// OrderID is optional; the engine generates one when it is empty.
+	OrderID string `json:"order_id,omitempty"`
+}
+
+// Validate checks the request fields, reporting the first problem in field order.
+func (r SubmitOrderRequest) Validate() error {
+	var errs []error
+	if r.OrderID != "" {
+		errs = append(errs, domain.ValidateID("order_id", r.OrderID))
+	}
+	errs = append(errs, domain.ValidateID("buyer_id", r.BuyerID), domain.ValidateBuyerName(r.BuyerName))
+	if _, err := domain.NewMoney(r.Amount, r.Currency); err != nil {
+		errs = append(errs, err)
+	}
+	return first(errs)
+}
+
+// SubmitOrderReply is the reply of bankbook.cmd.order.submit.
+type SubmitOrderReply struct {
+	OrderID        string             `json:"order_id"`
+	Status         domain.OrderStatus `json:"status"`
+	DepositorName  string             `json:"depositor_name"`
+	CollectAccount domain.BankAccount `json:"collect_account"`
+	Amount         int64              `json:"amount"`
+	Currency       domain.Currency    `json:"currency"`
+	SubmittedAt    string             `json:"submitted_at"`
+	CancelWindowS  int64              `json:"cancel_window_s"`
+	Written
+}
+
+// CancelOrderRequest is the body of bankbook.cmd.order.cancel.
+type CancelOrderRequest struct {
+	OrderID string `json:"order_id"`
+	// Deposited says whether the buyer has already transferred the money; required.
+	Deposited *bool  `json:"deposited"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// Validate checks the request fields.
+func (r CancelOrderRequest) Validate() error {
+	if err := domain.ValidateID("order_id", r.OrderID); err != nil {
+		return err
+	}
+	if r.Deposited == nil {
+		return domain.Invalid("deposited", "is required: say whether the buyer has already transferred the money")
+	}
+	return domain.ValidateReason(r.Reason)
+}
+
+// Refund says where money went back to.
+type Refund struct {
+	To     string `json:"to"` // "wallet"
+	Amount int64  `json:"amount"`
+	// At is when the refund was recorded (in the order view).
+	At string `json:"at,omitempty"`
+}
+
+// CancelOrderReply is the reply of bankbook.cmd.order.cancel.
+type CancelOrderReply struct {
+	OrderID  string             `json:"order_id"`
+	Status   domain.OrderStatus `json:"status"`
+	CancelAt string             `json:"cancel_at,omitempty"`
+	Refund   *Refund            `json:"refund,omitempty"`
+	Written
+}
+
+// GetOrderRequest is the body of bankbook.q.order.get.
+type GetOrderRequest struct {
+	OrderID string `json:"order_id"`
+	ReadAfter
+}
+
+// Validate checks the request.
+func (q GetOrderRequest) Validate() error { return domain.ValidateID("order_id", q.OrderID) }
+
+// first returns the first non-nil error.
+func first(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/bankbook/bankbook/api"
+)
+
+// Exit statuses of bankbook, for scripts (docs/operations.md lists them).
+const (
+	exitOK          = 0
+	exitFailed      = 1 // anything else; for replay and audits: findings
+	exitUsage       = 2 // bad command line
+	exitNotFound    = 3 // the engine answered 404
+	exitRefused     = 4 // the engine refused the request: 400, 403, 409, 422, 429
+	exitUnavailable = 5 // no engine to answer, a timeout, or 500/503
+)
+
+// exitError carries a specific exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError is a bad command line.
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func unavailable(err error) error { return &exitError{code: exitUnavailable, err: err} }
+
+// requestFailed classifies the failure of a request to the engine.
+func requestFailed(err error) error {
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae) && ae.Status == 404:
+		return &exitError{code: exitNotFound, err: err}
+	case errors.As(err, &ae) && ae.Status >= 500:
+		return &exitError{code: exitUnavailable, err: err}
+	case errors.As(err, &ae):
+		return &exitError{code: exitRefused, err: err}
+	case errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return &exitError{code: exitUnavailable, err: err}
+	}
+	return err
+}
+
+// exitCode is the exit status for what run returned.
+func exitCode(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	return exitFailed
+}
+
+// parse parses a command's flags; a bad flag is a usage error.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &exitError{code: exitUsage, err: err}
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/client"
+)
+
+func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError("usage: bankbook order submit|cancel|get [flags]")
+	}
+	fs, cf := newClientFlagSet("order "+args[0], stderr)
+	switch args[0] {
+	case "submit":
+		var req api.SubmitOrderRequest
+		fs.StringVar(&req.BuyerID, "buyer-id", "", "buyer's user ID (required)")
+		fs.StringVar(&req.BuyerName, "buyer-name", "", "buyer's name; the depositor name is built from it (required)")
+		fs.Int64Var(&req.Amount, "amount", 0, "amount in minor units (KRW: won) (required)")
+		fs.StringVar(&req.Currency, "currency", "", "currency (default KRW)")
+		fs.StringVar(&req.OrderID, "order-id", "", "order ID (default: generated)")
+		key := fs.String("idempotency-key", "", "Idempotency-Key header")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.OrderSubmit, req, client.WithIdempotencyKey(*key), func(r api.SubmitOrderReply) string {
+			return fmt.Sprintf("order %s  %s  (seq %d)\n  transfer %s %s to %s %s (%s)\n  depositor name: %s\n  submitted at %s; cancel window %ds\n",
+				r.OrderID, r.Status, r.Seq, itoa(r.Amount), r.Currency, r.CollectAccount.Bank, r.CollectAccount.Number, r.CollectAccount.Holder,
+				r.DepositorName, r.SubmittedAt, r.CancelWindowS)
+		})
+	case "cancel":
+		var req api.CancelOrderRequest
+		fs.StringVar(&req.OrderID, "order-id", "", "order to cancel (required)")
+		deposited := fs.Bool("deposited", false, "the buyer says the money was already transferred")
+		fs.StringVar(&req.Reason, "reason", "", "why")
+		key := fs.String("idempotency-key", "", "Idempotency-Key header")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		req.Deposited = deposited
+		return call(ctx, cf, stdout, api.OrderCancel, req, client.WithIdempotencyKey(*key), func(r api.CancelOrderReply) string {
+			s := fmt.Sprintf("order %s  %s  (seq %d)\n", r.OrderID, r.Status, r.Seq)
+			if r.CancelAt != "" {
+				s += "  cancellation final at " + r.CancelAt + "\n"
+			}
+			if r.Refund != nil {
+				s += fmt.Sprintf("  refund %s to the %s\n", itoa(r.Refund.Amount), r.Refund.To)
+			}
+			return s
+		})
+	case "get":
+		var req api.GetOrderRequest
+		fs.StringVar(&req.OrderID, "order-id", "", "order to show (required)")
+		minSeqFlag(fs, &req.ReadAfter)
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.OrderGet, req, nil, func(v api.OrderView) string {
+			var b strings.Builder
+			fmt.Fprintf(&b, "order %s  %s\n", v.OrderID, v.Status)
+			fmt.Fprintf(&b, "  buyer %s (%s)  amount %s %s  paid %s\n", v.BuyerID, v.BuyerName, itoa(v.Amount), v.Currency, itoa(v.PaidAmount))
+			fmt.Fprintf(&b, "  depositor name %s  account %s %s\n", v.DepositorName, v.CollectAccount.Bank, v.CollectAccount.Number)
+			fmt.Fprintf(&b, "  submitted %s  updated %s\n", v.SubmittedAt, v.UpdatedAt)
+			if v.CancelAt != "" {
+				fmt.Fprintf(&b, "  cancellation final at %s\n", v.CancelAt)
+			}
+			if v.CancelReason != "" {
+				fmt.Fprintf(&b, "  cancel reason: %s\n", v.CancelReason)
+			}
+			if len(v.DepositIDs) > 0 {
+				fmt.Fprintf(&b, "  deposits: %s\n", strings.Join(v.DepositIDs, ", "))
+			}
+			for _, r := range v.Refunds {
+				fmt.Fprintf(&b, "  refund %s to the %s at %s\n", itoa(r.Amount), r.To, r.At)
+			}
+			return b.String()
+		})
+	}
+	return usageError("unknown order command %q (submit, cancel, get)", args[0])
+}

@@ -1,0 +1,280 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/worker"
+)
+
+// seen records the commits a reactor handled.
+type seen struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (s *seen) add(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ids = append(s.ids, id)
+}
+
+func (s *seen) has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+func runReactor(t *testing.T, l *worker.Loop) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("reactor run: %v", err)
+		}
+	})
+}
+
+func TestReactorDeadLettersAnUndecodableCommitAndMovesOn(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s := open(t, js, eventstore.Config{})
+	ctx := context.Background()
+	dead, err := worker.OpenDeadLetters(ctx, js, worker.DeadConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got seen
+	l, err := s.Reactor(ctx, eventstore.ReactOptions{Durable: "react-orders", Types: []string{"order"}, Dead: dead},
+		func(_ context.Context, c eventstore.Commit) error { got.add(c.CommitID); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	runReactor(t, l)
+
+	if _, err := appendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "before", ev("t", 1)); err != nil {
+		t.Fatal(err)
+	}
+	// Something that is not a commit lands on an order subject.
+	bad, err := js.Publish(ctx, "bankbook.evt.order.B", []byte("{not a commit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := appendOne(ctx, s, eventstore.Ref{Type: "order", ID: "C"}, "after", ev("t", 2)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "later commits handled", func() bool { return got.has("before") && got.has("after") })
+	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return l.Stats().DeadLettered == 1 })
+
+	letters, _, err := dead.List(ctx, worker.ListOptions{Part: "react-orders"})
+	if err != nil || len(letters) != 1 {
+		t.Fatalf("dead letters %+v, %v", letters, err)
+	}
+	dl := letters[0]
+	if dl.Stream != "BANKBOOK_EVENTS" || dl.Seq != bad.Sequence || dl.Subject != "bankbook.evt.order.B" || !dl.Permanent ||
+		!strings.Contains(dl.Error, "corrupt commit") || dl.Attempts != 1 {
+		t.Fatalf("dead letter %+v", dl)
+	}
+	if counts, err := dead.Count(ctx); err != nil || counts["react-orders"] != 1 {
+		t.Fatalf("count %v, %v", counts, err)
+	}
+	// Still not a commit: redriving fails and the dead letter stays.
+	if err := l.Redrive(ctx, dl.ID); err == nil {
+		t.Fatal("redrive of garbage succeeded")
+	}
+	if _, err := dead.Get(ctx, dl.ID); err != nil {
+		t.Fatalf("dead letter gone: %v", err)
+	}
+}
+
+func TestReactorRecoversAPanicAndRedrivesAfterAFix(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s := open(t, js, eventstore.Config{})
+	ctx := context.Background()
+	var mu sync.Mutex
+	fixed := false
+	var got seen
+	l, err := s.Reactor(ctx, eventstore.ReactOptions{
+		Durable: "react-money", Types: []string{"wallet"}, MaxAttempts: 2, MinBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+	}, func(_ context.Context, c eventstore.Commit) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if c.CommitID == "bug" && !fixed {
+			var to *string
+			_ = *to // the nil dereference of a reactor bug
+		}
+		got.add(c.CommitID)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runReactor(t, l)
+	for _, id := range []string{"bug", "ok"} {
+		if _, err := appendOne(ctx, s, eventstore.Ref{Type: "wallet", ID: id}, id, ev("t", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "panicking commit dead-lettered, the next handled", func() bool {
+		return l.Stats().DeadLettered == 1 && got.has("ok")
+	})
+	if st := l.Stats(); st.Panics != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The default dead-letter stream was opened for us.
+	dead, err := worker.OpenDeadLetters(ctx, js, worker.DeadConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	letters, _, err := dead.List(ctx, worker.ListOptions{Part: "react-money"})
+	if err != nil || len(letters) != 1 || !strings.Contains(letters[0].Error, "nil pointer") {
+		t.Fatalf("dead letters %+v, %v", letters, err)
+	}
+	mu.Lock()
+	fixed = true
+	mu.Unlock()
+	if err := l.Redrive(ctx, letters[0].ID); err != nil {
+		t.Fatalf("redrive: %v", err)
+	}
+	if !got.has("bug") {
+		t.Fatal("redriven commit not handled")
+	}
+	if n, _ := dead.Count(ctx); n["react-money"] != 0 {
+		t.Fatalf("count after redrive %v", n)
+	}
+}
+
+// waitErr waits for a result that must come: a loop that blocks forever on a
+// vanished consumer fails here instead of hanging the test.
+func waitErr(t *testing.T, done <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s still blocked 10s after its consumer was deleted", what)
+		return nil
+	}
+}
+
+func TestReactReturnsWhenItsConsumerIsDeleted(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s := open(t, js, eventstore.Config{})
+	ctx := context.Background()
+	var got seen
+	done := make(chan error, 1)
+	go func() {
+		done <- s.React(ctx, eventstore.ReactOptions{Durable: "react-doomed", Types: []string{"order"}},
+			func(_ context.Context, c eventstore.Commit) error { got.add(c.CommitID); return nil })
+	}()
+	if _, err := appendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "c1", ev("t", 1)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "reacting", func() bool { return got.has("c1") })
+	stream, _ := js.Stream(ctx, "BANKBOOK_EVENTS")
+	if err := stream.DeleteConsumer(ctx, "react-doomed"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitErr(t, done, "React"); !errors.Is(err, worker.ErrConsumerGone) {
+		t.Fatalf("React returned %v, want ErrConsumerGone", err)
+	}
+}
+
+func TestFollowReturnsWhenItsConsumerIsDeleted(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s := open(t, js, eventstore.Config{})
+	ctx := context.Background()
+	if _, err := appendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "c1", ev("t", 1)); err != nil {
+		t.Fatal(err)
+	}
+	batches := make(chan []eventstore.Commit, 10)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Follow(ctx, eventstore.FollowOptions{Durable: "readmodels-x"}, func(_ context.Context, b []eventstore.Commit) error {
+			batches <- b
+			return nil
+		})
+	}()
+	select {
+	case <-batches:
+	case err := <-done:
+		t.Fatalf("follow: %v", err)
+	}
+	stream, _ := js.Stream(ctx, "BANKBOOK_EVENTS")
+	testenv.Eventually(t, 10*time.Second, "batch acknowledged", func() bool {
+		c, err := stream.Consumer(ctx, "readmodels-x")
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.AckFloor.Stream == 1
+	})
+	if err := stream.DeleteConsumer(ctx, "readmodels-x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitErr(t, done, "Follow"); !errors.Is(err, worker.ErrConsumerGone) {
+		t.Fatalf("Follow returned %v, want ErrConsumerGone", err)
+	}
+	// Following again from the checkpoint recreates the consumer and goes on.
+	if _, err := appendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "c2", ev("t", 2)); err != nil {
+		t.Fatal(err)
+	}
+	var again []eventstore.Commit
+	err := s.Follow(ctx, eventstore.FollowOptions{Durable: "readmodels-x", After: 1, Until: 2}, func(_ context.Context, b []eventstore.Commit) error {
+		again = append(again, b...)
+		return nil
+	})
+	if err != nil || len(again) != 1 || again[0].CommitID != "c2" {
+		t.Fatalf("follow again: %v, %+v", err, again)
+	}
+}
+
+func TestReactorConsumerSettings(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s := open(t, js, eventstore.Config{})
+	ctx := context.Background()
+	l, err := s.Reactor(ctx, eventstore.ReactOptions{Durable: "react-cfg", Types: []string{"order", "wallet"}},
+		func(context.Context, eventstore.Commit) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	runReactor(t, l)
+	stream, _ := js.Stream(ctx, "BANKBOOK_EVENTS")
+	var info *jetstream.ConsumerInfo
+	testenv.Eventually(t, 10*time.Second, "consumer created", func() bool {
+		c, err := stream.Consumer(ctx, "react-cfg")
+		if err != nil {
+			return false
+		}
+		info, err = c.Info(ctx)
+		return err == nil
+	})
+	if info.Config.AckPolicy != jetstream.AckExplicitPolicy || info.Config.DeliverPolicy != jetstream.DeliverAllPolicy ||
+		strings.Join(info.Config.FilterSubjects, ",") != "bankbook.evt.order.>,bankbook.evt.wallet.>" {
+		t.Fatalf("consumer config %+v", info.Config)
+	}
+	if _, err := s.Reactor(ctx, eventstore.ReactOptions{Durable: "bad.name", Types: []string{"order"}},
+		func(context.Context, eventstore.Commit) error { return nil }); err == nil {
+		t.Fatal("a durable that is not a subject token was accepted")
+	}
+}

@@ -1,0 +1,383 @@
+package ops
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// durationBuckets are the request duration histogram's upper bounds in
+// seconds: 100µs to 10s, about three per decade.
+var durationBuckets = []float64{
+	0.0001, 0.00025, 0.0005,
+	0.001, 0.0025, 0.005,
+	0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5,
+	1, 2.5, 5, 10,
+}
+
+// MetricsOptions configures NewMetrics. A nil *MetricsOptions means every
+// default.
+type MetricsOptions struct {
+	// Log receives a line for every source that fails or times out during a
+	// scrape. Default: discard.
+	Log zerolog.Logger
+	// SourceTimeout bounds each source during one scrape; sources run
+	// concurrently, so a scrape takes at most about this long. Default 2s.
+	SourceTimeout time.Duration
+	// Now is the clock watermark ages are measured with. Default time.Now.
+	Now func() time.Time
+}
+
+// Sources are where the gauges that other parts own are read from, at
+// scrape time. Every field is optional: a nil source's series are left out.
+// A source that returns an error, or does not return within the source
+// timeout, is logged, counted in bankbook_metrics_source_errors_total{source}
+// and left out of that scrape; the rest of the scrape is unaffected.
+//
+// Sources are called concurrently with each other and with every other
+// scrape, and must return by the time their ctx ends.
+type Sources struct {
+	// ProjectionLag is how many events the read models are behind the event
+	// stream (the most-behind projection). bankbook_projection_lag_events.
+	ProjectionLag func(ctx context.Context) (uint64, error)
+	// ConsumerPending is, per JetStream consumer name, how many messages
+	// wait for it. bankbook_consumer_pending{consumer}.
+	ConsumerPending func(ctx context.Context) (map[string]uint64, error)
+	// TimersPending is how many timers are armed and not yet handled.
+	// bankbook_timers_pending.
+	TimersPending func(ctx context.Context) (uint64, error)
+	// DeadLetters is how many dead-lettered units of work wait for an
+	// operator. bankbook_dead_letters.
+	DeadLetters func(ctx context.Context) (uint64, error)
+	// ScanWatermarks is, per scanned bank account number, the time up to
+	// which that account's bank data is known complete. Each is shown as
+	// its age, bankbook_scan_watermark_age_seconds{account}; an account
+	// with the zero time (never scanned) is left out.
+	ScanWatermarks func(ctx context.Context) (map[string]time.Time, error)
+	// Parts is the supervisor's view of every part:
+	// bankbook_part_up{part} and bankbook_part_restarts_total{part}.
+	// Usually the same source as Config.Readiness.
+	Parts Readiness
+}
+
+// Source names, the source label of bankbook_metrics_source_errors_total.
+const (
+	sourceProjectionLag   = "projection_lag"
+	sourceConsumerPending = "consumer_pending"
+	sourceTimersPending   = "timers_pending"
+	sourceDeadLetters     = "dead_letters"
+	sourceScanWatermarks  = "scan_watermarks"
+	sourceParts           = "parts"
+)
+
+// Metrics is bankbook's Prometheus registry: the Go runtime and process
+// collectors, the request series the API server observes, and the gauges
+// read from Sources at scrape time. It uses its own registry, never the
+// global default one. Its methods are safe for concurrent use.
+type Metrics struct {
+	reg          *prometheus.Registry
+	handler      http.Handler
+	requests     *prometheus.CounterVec
+	durations    *prometheus.HistogramVec
+	sourceErrors *prometheus.CounterVec
+	sources      atomic.Pointer[Sources]
+	log          zerolog.Logger
+	timeout      time.Duration
+	now          func() time.Time
+}
+
+// NewMetrics returns a Metrics with no sources; see SetSources.
+func NewMetrics(opts *MetricsOptions) *Metrics {
+	var o MetricsOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.SourceTimeout <= 0 {
+		o.SourceTimeout = 2 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	m := &Metrics{
+		reg:     prometheus.NewRegistry(),
+		log:     o.Log,
+		timeout: o.SourceTimeout,
+		now:     o.Now,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bankbook_requests_total",
+			Help: "API requests answered, by endpoint and reply code (200 for success).",
+		}, []string{"endpoint", "code"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bankbook_request_duration_seconds",
+			Help:    "Time from receiving an API request to replying, by endpoint, whatever the outcome.",
+			Buckets: durationBuckets,
+		}, []string{"endpoint"}),
+		sourceErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bankbook_metrics_source_errors_total",
+			Help: "Scrapes in which a metrics source failed or timed out, so its series were left out.",
+		}, []string{"source"}),
+	}
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests,
+		m.durations,
+		m.sourceErrors,
+		&sourceCollector{m: m},
+	)
+	m.handler = promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorLog:      promLog{m.log},
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      m.reg,
+	}))
+	return m
+}
+
+// Registry is the registry /metrics serves, for collectors of other parts.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus text format (or OpenMetrics
+// when negotiated). Server mounts it at /metrics.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// ObserveRequest records one answered API request: endpoint is the
+// endpoint's name from the API vocabulary (a fixed set: never request
+// data), code the reply code (200 for success), d the time it took.
+func (m *Metrics) ObserveRequest(endpoint string, code int, d time.Duration) {
+	c, err := m.requests.GetMetricWithLabelValues(endpoint, strconv.Itoa(code))
+	if err != nil {
+		m.log.Warn().Err(err).Str("endpoint", endpoint).Msg("metrics: request not recorded")
+		return
+	}
+	c.Inc()
+	h, err := m.durations.GetMetricWithLabelValues(endpoint)
+	if err != nil {
+		return
+	}
+	h.Observe(d.Seconds())
+}
+
+// DeclareEndpoints makes every given endpoint appear in /metrics before its
+// first request: bankbook_requests_total{code="200"} at 0 and an empty
+// duration histogram, so that rates and alerts see a zero, not a gap.
+func (m *Metrics) DeclareEndpoints(endpoints ...string) {
+	for _, e := range endpoints {
+		if _, err := m.requests.GetMetricWithLabelValues(e, "200"); err != nil {
+			m.log.Warn().Err(err).Str("endpoint", e).Msg("metrics: endpoint not declared")
+			continue
+		}
+		_, _ = m.durations.GetMetricWithLabelValues(e)
+	}
+}
+
+// SetSources replaces the scrape-time sources. It may be called at any time,
+// for example once the parts it reads from have started.
+func (m *Metrics) SetSources(s Sources) {
+	for name, set := range map[string]bool{
+		sourceProjectionLag:   s.ProjectionLag != nil,
+		sourceConsumerPending: s.ConsumerPending != nil,
+		sourceTimersPending:   s.TimersPending != nil,
+		sourceDeadLetters:     s.DeadLetters != nil,
+		sourceScanWatermarks:  s.ScanWatermarks != nil,
+		sourceParts:           s.Parts != nil,
+	} {
+		if set {
+			m.sourceErrors.WithLabelValues(name)
+		}
+	}
+	m.sources.Store(&s)
+}
+
+// promLog adapts zerolog to promhttp's error log.
+type promLog struct{ log zerolog.Logger }
+
+func (l promLog) Println(v ...any) {
+	l.log.Error().Msg("metrics: " + fmt.Sprint(v...))
+}
+
+// sourceCollector reads Sources at scrape time.
+type sourceCollector struct{ m *Metrics }
+
+var (
+	descProjectionLag = prometheus.NewDesc("bankbook_projection_lag_events",
+		"Events the read models are behind the event stream (the most-behind projection).", nil, nil)
+	descConsumerPending = prometheus.NewDesc("bankbook_consumer_pending",
+		"Messages waiting for a JetStream consumer.", []string{"consumer"}, nil)
+	descTimersPending = prometheus.NewDesc("bankbook_timers_pending",
+		"Timers armed and not yet handled.", nil, nil)
+	descDeadLetters = prometheus.NewDesc("bankbook_dead_letters",
+		"Dead-lettered units of work waiting for an operator.", nil, nil)
+	descWatermarkAge = prometheus.NewDesc("bankbook_scan_watermark_age_seconds",
+		"How old a scanned account's watermark is: bank data after it is not known complete.", []string{"account"}, nil)
+	descPartUp = prometheus.NewDesc("bankbook_part_up",
+		"1 while a background part is running, 0 otherwise.", []string{"part"}, nil)
+	descPartRestarts = prometheus.NewDesc("bankbook_part_restarts_total",
+		"Times the supervisor restarted a background part.", []string{"part"}, nil)
+)
+
+func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descProjectionLag, descConsumerPending, descTimersPending,
+		descDeadLetters, descWatermarkAge, descPartUp, descPartRestarts} {
+		ch <- d
+	}
+}
+
+// sourceRead reads one source into metrics.
+type sourceRead struct {
+	name string
+	read func(ctx context.Context) ([]prometheus.Metric, error)
+}
+
+type sourceResult struct {
+	name    string
+	metrics []prometheus.Metric
+	err     error
+}
+
+func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.sources.Load()
+	if s == nil {
+		return
+	}
+	reads := c.reads(s)
+	ctx, cancel := context.WithTimeout(context.Background(), c.m.timeout)
+	defer cancel()
+	results := make(chan sourceResult, len(reads)) // buffered: a late source never blocks
+	for _, r := range reads {
+		go func() {
+			res := sourceResult{name: r.name}
+			defer func() {
+				if p := recover(); p != nil {
+					res.metrics, res.err = nil, fmt.Errorf("panic: %v", p)
+				}
+				results <- res
+			}()
+			res.metrics, res.err = r.read(ctx)
+		}()
+	}
+	pending := make(map[string]bool, len(reads))
+	for _, r := range reads {
+		pending[r.name] = true
+	}
+	for len(pending) > 0 {
+		select {
+		case res := <-results:
+			delete(pending, res.name)
+			if res.err != nil {
+				c.failed(res.name, res.err)
+				continue
+			}
+			for _, m := range res.metrics {
+				ch <- m
+			}
+		case <-ctx.Done():
+			for name := range pending {
+				c.failed(name, fmt.Errorf("no answer within %s", c.m.timeout))
+			}
+			return
+		}
+	}
+}
+
+func (c *sourceCollector) failed(source string, err error) {
+	c.m.sourceErrors.WithLabelValues(source).Inc()
+	c.m.log.Warn().Err(err).Str("source", source).Msg("metrics: source failed; its series are left out of this scrape")
+}
+
+func (c *sourceCollector) reads(s *Sources) []sourceRead {
+	var rs []sourceRead
+	gauge := func(name string, d *prometheus.Desc, f func(context.Context) (uint64, error)) {
+		if f == nil {
+			return
+		}
+		rs = append(rs, sourceRead{name, func(ctx context.Context) ([]prometheus.Metric, error) {
+			v, err := f(ctx)
+			if err != nil {
+				return nil, err
+			}
+			m, err := prometheus.NewConstMetric(d, prometheus.GaugeValue, float64(v))
+			return []prometheus.Metric{m}, err
+		}})
+	}
+	gauge(sourceProjectionLag, descProjectionLag, s.ProjectionLag)
+	gauge(sourceTimersPending, descTimersPending, s.TimersPending)
+	gauge(sourceDeadLetters, descDeadLetters, s.DeadLetters)
+	if f := s.ConsumerPending; f != nil {
+		rs = append(rs, sourceRead{sourceConsumerPending, func(ctx context.Context) ([]prometheus.Metric, error) {
+			pending, err := f(ctx)
+			if err != nil {
+				return nil, err
+			}
+			var ms []prometheus.Metric
+			for consumer, n := range pending {
+				m, err := prometheus.NewConstMetric(descConsumerPending, prometheus.GaugeValue, float64(n), consumer)
+				if err != nil {
+					return nil, fmt.Errorf("consumer %q: %w", consumer, err)
+				}
+				ms = append(ms, m)
+			}
+			return ms, nil
+		}})
+	}
+	if f := s.ScanWatermarks; f != nil {
+		rs = append(rs, sourceRead{sourceScanWatermarks, func(ctx context.Context) ([]prometheus.Metric, error) {
+			marks, err := f(ctx)
+			if err != nil {
+				return nil, err
+			}
+			now := c.m.now()
+			var ms []prometheus.Metric
+			for account, t := range marks {
+				if t.IsZero() {
+					continue
+				}
+				m, err := prometheus.NewConstMetric(descWatermarkAge, prometheus.GaugeValue, now.Sub(t).Seconds(), account)
+				if err != nil {
+					return nil, fmt.Errorf("account %q: %w", account, err)
+				}
+				ms = append(ms, m)
+			}
+			return ms, nil
+		}})
+	}
+	if p := s.Parts; p != nil {
+		rs = append(rs, sourceRead{sourceParts, func(ctx context.Context) ([]prometheus.Metric, error) {
+			parts, err := p.Ready(ctx)
+			if err != nil {
+				return nil, err
+			}
+			seen := make(map[string]bool, len(parts))
+			var ms []prometheus.Metric
+			for _, ps := range parts {
+				if seen[ps.Name] {
+					continue // a duplicate series would fail the whole scrape
+				}
+				seen[ps.Name] = true
+				up := 0.0
+				if ps.State == StateRunning {
+					up = 1
+				}
+				m1, err := prometheus.NewConstMetric(descPartUp, prometheus.GaugeValue, up, ps.Name)
+				if err != nil {
+					return nil, fmt.Errorf("part %q: %w", ps.Name, err)
+				}
+				m2, err := prometheus.NewConstMetric(descPartRestarts, prometheus.CounterValue, float64(ps.Restarts), ps.Name)
+				if err != nil {
+					return nil, fmt.Errorf("part %q: %w", ps.Name, err)
+				}
+				ms = append(ms, m1, m2)
+			}
+			return ms, nil
+		}})
+	}
+	return rs
+}

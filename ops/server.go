@@ -1,0 +1,271 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Server serves /healthz, /readyz, /metrics and, when enabled,
+// /debug/pprof/ over HTTP. Create it with New and run it with Run.
+type Server struct {
+	cfg     Config
+	handler http.Handler
+	started time.Time
+
+	mu      sync.Mutex
+	running bool
+	addr    net.Addr
+
+	readyMu   sync.Mutex
+	lastReady *bool // outcome of the previous /readyz, to log changes only
+}
+
+// New checks cfg and returns a Server that does not listen yet.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, started: time.Now()}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Metrics is the Metrics /metrics serves (the configured one, or the one New
+// made when none was given).
+func (s *Server) Metrics() *Metrics { return s.cfg.Metrics }
+
+// Handler is the server's routing, for mounting elsewhere or testing
+// without a socket.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Addr is the address Run is listening on, or nil when it is not. With
+// port 0 in Config.Listen this is how the chosen port is found.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	// A "GET" pattern also serves HEAD; any other method on these paths is
+	// answered 405 with an Allow header by the mux.
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.cfg.Metrics.Handler())
+	if s.cfg.EnablePprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol) // go tool pprof posts addresses here
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// Run listens on Config.Listen and serves until ctx ends. It then stops
+// accepting, waits up to Config.ShutdownTimeout for requests in flight
+// (their contexts are cancelled, so a readiness check or a CPU profile ends
+// early), closes whatever is still open and returns nil. It returns an error
+// matching ErrListen when the address cannot be bound, ErrRunning when the
+// server is already running, and any other error when serving stops on its
+// own. After Run returns it may be called again, so a supervisor can restart
+// it.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return ErrRunning
+	}
+	s.running = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.running, s.addr = false, nil
+		s.mu.Unlock()
+	}()
+
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("%w on %s: %w", ErrListen, s.cfg.Listen, err)
+	}
+	s.mu.Lock()
+	s.addr = ln.Addr()
+	s.mu.Unlock()
+
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          log.New(zerologWriter{s.cfg.Log}, "", 0),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	s.cfg.Log.Info().Str("addr", ln.Addr().String()).Bool("pprof", s.cfg.EnablePprof).Msg("ops: serving /healthz, /readyz, /metrics")
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("ops: serve on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		s.cfg.Log.Warn().Err(err).Stringer("shutdown_timeout", s.cfg.ShutdownTimeout).Msg("ops: requests still in flight at the shutdown bound; closing their connections")
+		_ = srv.Close()
+	}
+	<-served // http.ErrServerClosed, at once: Shutdown closed the listener
+	s.cfg.Log.Info().Msg("ops: stopped")
+	return nil
+}
+
+// healthReport is the /healthz body.
+type healthReport struct {
+	Status    string    `json:"status"`
+	StartedAt time.Time `json:"started_at"`
+	UptimeS   int64     `json:"uptime_s"`
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, healthReport{
+		Status:    "alive",
+		StartedAt: s.started.UTC(),
+		UptimeS:   int64(time.Since(s.started) / time.Second),
+	})
+}
+
+// ReadyReport is the /readyz body.
+type ReadyReport struct {
+	// Status is "ready" (HTTP 200) or "not_ready" (HTTP 503).
+	Status string `json:"status"`
+	// NotReady names each part that is not ready; its entry in Parts says
+	// why.
+	NotReady []string `json:"not_ready,omitempty"`
+	// Error is set when the readiness source itself failed or timed out.
+	Error string `json:"error,omitempty"`
+	// Parts is every part's status, as the readiness source reported it.
+	Parts []PartStatus `json:"parts"`
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ReadyTimeout)
+	defer cancel()
+	rep := s.check(ctx)
+	code := http.StatusOK
+	if rep.Status != "ready" {
+		code = http.StatusServiceUnavailable
+	}
+	s.noteReadiness(rep)
+	writeJSON(w, code, rep)
+}
+
+// check asks the readiness source, bounded by ctx.
+func (s *Server) check(ctx context.Context) ReadyReport {
+	type result struct {
+		parts []PartStatus
+		err   error
+	}
+	done := make(chan result, 1) // buffered: a late source never blocks
+	go func() {
+		var res result
+		defer func() {
+			if p := recover(); p != nil {
+				res = result{err: fmt.Errorf("readiness source panicked: %v", p)}
+			}
+			done <- res
+		}()
+		res.parts, res.err = s.cfg.Readiness.Ready(ctx)
+	}()
+	var res result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		res.err = fmt.Errorf("readiness source did not answer within %s: %w", s.cfg.ReadyTimeout, ctx.Err())
+	}
+	rep := ReadyReport{Status: "ready", Parts: slices.Clone(res.parts)}
+	if rep.Parts == nil {
+		rep.Parts = []PartStatus{}
+	}
+	if res.err != nil {
+		rep.Status, rep.Error = "not_ready", res.err.Error()
+	}
+	for i := range rep.Parts {
+		p := &rep.Parts[i]
+		if p.Ready {
+			continue
+		}
+		rep.Status = "not_ready"
+		rep.NotReady = append(rep.NotReady, p.Name)
+		if p.Reason == "" {
+			switch {
+			case p.LastError != "":
+				p.Reason = p.LastError
+			case p.State != "":
+				p.Reason = "state " + p.State
+			default:
+				p.Reason = "not ready"
+			}
+		}
+	}
+	return rep
+}
+
+// noteReadiness logs when readiness changes, not on every probe.
+func (s *Server) noteReadiness(rep ReadyReport) {
+	ready := rep.Status == "ready"
+	s.readyMu.Lock()
+	changed := s.lastReady == nil || *s.lastReady != ready
+	s.lastReady = &ready
+	s.readyMu.Unlock()
+	if !changed {
+		return
+	}
+	if ready {
+		s.cfg.Log.Info().Int("parts", len(rep.Parts)).Msg("ops: ready")
+		return
+	}
+	ev := s.cfg.Log.Warn().Strs("not_ready", rep.NotReady)
+	if rep.Error != "" {
+		ev = ev.Str("error", rep.Error)
+	}
+	ev.Msg("ops: not ready")
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"status":"error"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// zerologWriter carries net/http's own error lines (TLS handshakes, broken
+// connections) into zerolog.
+type zerologWriter struct{ log zerolog.Logger }
+
+func (z zerologWriter) Write(p []byte) (int, error) {
+	msg := string(p)
+	if n := len(msg); n > 0 && msg[n-1] == '\n' {
+		msg = msg[:n-1]
+	}
+	z.log.Warn().Str("error", msg).Msg("ops: http server")
+	return len(p), nil
+}

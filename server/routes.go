@@ -1,0 +1,29 @@
+package server
+
+import "github.com/bankbook/bankbook/api"
+
+// routeTable binds every endpoint of package api to its handler: one line
+// per endpoint. Simulator endpoints are served only with a simulator.
+func (s *Server) routeTable() []route {
+	return []route{
+		commandRoute(s, api.OrderSubmit, s.submitOrder()),
+		commandRoute(s, api.OrderCancel, commandSpec[api.CancelOrderRequest, api.CancelOrderReply]{exec: s.cfg.Commands.CancelOrder}),
+		queryRoute(s, api.OrderGet, s.getOrder),
+
+		commandRoute(s, api.DepositRecord, commandSpec[api.RecordDepositRequest, api.RecordDepositReply]{exec: s.cfg.Commands.RecordDeposit}),
+		commandRoute(s, api.DepositResolve, s.resolveDeposit()),
+		commandRoute(s, api.DepositScanComplete, commandSpec[api.ScanCompleteRequest, api.ScanCompleteReply]{exec: s.cfg.Commands.ScanComplete}),
+		queryRoute(s, api.DepositOrphans, s.orphans),
+
+		queryRoute(s, api.WalletGet, s.getWallet),
+		commandRoute(s, api.WalletWithdraw, s.withdraw()),
+		queryRoute(s, api.PayoutGet, s.getPayout),
+
+		queryRoute(s, api.LedgerTrialBalance, s.trialBalance),
+		queryRoute(s, api.LedgerAccount, s.ledgerAccount),
+
+		queryRoute(s, api.ProjectionStatus, s.projectionStatus),
+
+		simRoute(s, api.SimBankTransfer, s.simTransfer),
+	}
+}

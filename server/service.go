@@ -1,0 +1,149 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nuid"
+
+	"github.com/bankbook/bankbook/api"
+)
+
+// queueGroup is the queue group every instance's endpoints join, micro's default.
+const queueGroup = "q"
+
+// service speaks nats.go micro's protocol — $SRV.PING, $SRV.INFO and
+// $SRV.STATS with micro's own reply types — for endpoints whose handlers
+// answer on their own goroutines. micro.AddService calls a handler serially
+// per endpoint and counts an error only when the handler answers before it
+// returns; bankbook answers later, so it keeps the counters itself and
+// reports them here, where standard tooling (nats micro stats) reads them.
+type service struct {
+	id      string
+	started time.Time
+	desc    string
+
+	mu        sync.Mutex
+	endpoints []*serviceEndpoint
+	subs      []*nats.Subscription
+}
+
+// serviceEndpoint is one endpoint and its counters.
+type serviceEndpoint struct {
+	info api.Info
+
+	mu             sync.Mutex
+	requests       int
+	errors         int
+	processingTime time.Duration
+	lastError      string
+}
+
+// record counts one answered request.
+func (e *serviceEndpoint) record(d time.Duration, apiErr *api.Error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.requests++
+	e.processingTime += d
+	if apiErr != nil {
+		e.errors++
+		e.lastError = fmt.Sprintf("%d %s", apiErr.Status, apiErr.Code)
+	}
+}
+
+func (e *serviceEndpoint) stats() *micro.EndpointStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := &micro.EndpointStats{
+		Name: e.info.Name, Subject: e.info.Subject, QueueGroup: queueGroup,
+		NumRequests: e.requests, NumErrors: e.errors, LastError: e.lastError, ProcessingTime: e.processingTime,
+	}
+	if e.requests > 0 {
+		st.AverageProcessingTime = e.processingTime / time.Duration(e.requests)
+	}
+	return st
+}
+
+func newService(description string, infos []api.Info) *service {
+	s := &service{id: nuid.Next(), started: time.Now().UTC(), desc: description}
+	for _, info := range infos {
+		s.endpoints = append(s.endpoints, &serviceEndpoint{info: info})
+	}
+	return s
+}
+
+func (s *service) identity() micro.ServiceIdentity {
+	return micro.ServiceIdentity{Name: api.ServiceName, ID: s.id, Version: api.Version, Metadata: map[string]string{}}
+}
+
+func (s *service) info() micro.Info {
+	eps := make([]micro.EndpointInfo, len(s.endpoints))
+	for i, e := range s.endpoints {
+		eps[i] = micro.EndpointInfo{Name: e.info.Name, Subject: e.info.Subject, QueueGroup: queueGroup, Metadata: map[string]string{"kind": string(e.info.Kind)}}
+	}
+	return micro.Info{ServiceIdentity: s.identity(), Type: micro.InfoResponseType, Description: s.desc, Endpoints: eps}
+}
+
+func (s *service) stats() micro.Stats {
+	st := micro.Stats{ServiceIdentity: s.identity(), Type: micro.StatsResponseType, Started: s.started, Endpoints: []*micro.EndpointStats{}}
+	for _, e := range s.endpoints {
+		st.Endpoints = append(st.Endpoints, e.stats())
+	}
+	return st
+}
+
+// start subscribes the monitoring verbs (for all services, this service's
+// name, and its ID) and then each endpoint with handle.
+func (s *service) start(nc *nats.Conn, handle func(*serviceEndpoint, *nats.Msg)) error {
+	verbs := map[micro.Verb]func() any{
+		micro.PingVerb:  func() any { return micro.Ping{ServiceIdentity: s.identity(), Type: micro.PingResponseType} },
+		micro.InfoVerb:  func() any { return s.info() },
+		micro.StatsVerb: func() any { return s.stats() },
+	}
+	for verb, answer := range verbs {
+		for _, subject := range []string{
+			fmt.Sprintf("$SRV.%s", verb), fmt.Sprintf("$SRV.%s.%s", verb, api.ServiceName), fmt.Sprintf("$SRV.%s.%s.%s", verb, api.ServiceName, s.id),
+		} {
+			answer := answer
+			sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+				b, _ := json.Marshal(answer())
+				_ = m.Respond(b)
+			})
+			if err != nil {
+				s.stop()
+				return fmt.Errorf("subscribe %s: %w", subject, err)
+			}
+			s.add(sub)
+		}
+	}
+	for _, e := range s.endpoints {
+		e := e
+		sub, err := nc.QueueSubscribe(e.info.Subject, queueGroup, func(m *nats.Msg) { handle(e, m) })
+		if err != nil {
+			s.stop()
+			return fmt.Errorf("subscribe %s: %w", e.info.Subject, err)
+		}
+		s.add(sub)
+	}
+	return nil
+}
+
+func (s *service) add(sub *nats.Subscription) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.subs = append(s.subs, sub)
+}
+
+// stop drains every subscription: messages already delivered are still handled.
+func (s *service) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sub := range s.subs {
+		_ = sub.Drain()
+	}
+	s.subs = nil
+}

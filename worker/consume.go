@@ -1,0 +1,222 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ConsumeOptions configures Consume.
+type ConsumeOptions struct {
+	// MaxMessages is how many messages the client pulls ahead. Default 16.
+	MaxMessages int
+	// Expiry of each pull request. The server sends heartbeats every
+	// Expiry/2 (at most 30s); two missed heartbeats make Consume check that
+	// the consumer still exists. Default 30s; at least 1s.
+	Expiry time.Duration
+	// Ordered says the consumer is an ordered consumer, which the client
+	// recreates by itself when it is deleted or stalls: only a closed
+	// connection ends it.
+	Ordered bool
+	// OnHealth, when set, is called with a consumption problem that is not
+	// (yet) the end (missed heartbeats, the server away, a failed check), and
+	// with nil once a check finds the consumer there again.
+	OnHealth func(error)
+}
+
+// Subscription is a running jetstream Consume whose end is noticed: Done is
+// closed when delivery stopped for good (the consumer was deleted or is
+// missing, the connection closed), and Err says why. Every pull-consumer
+// loop in bankbook (worker loops and eventstore.Follow) consumes through it,
+// so none waits forever on a consumer that is gone.
+type Subscription struct {
+	cc     jetstream.ConsumeContext
+	cons   jetstream.Consumer
+	opts   ConsumeOptions
+	closed <-chan struct{} // cc.Closed()
+	errs   chan error      // from the consume error handler
+	stop   chan struct{}   // closed by Stop
+	done   chan struct{}   // closed when delivery ended for good, or by Stop
+
+	mu       sync.Mutex
+	err      error
+	stopOnce sync.Once
+	doneOnce sync.Once
+	checking bool
+}
+
+// Consume starts cons.Consume(handler) and watches it. Stop it with Stop.
+func Consume(cons jetstream.Consumer, handler jetstream.MessageHandler, opts ConsumeOptions) (*Subscription, error) {
+	if opts.MaxMessages <= 0 {
+		opts.MaxMessages = 16
+	}
+	if opts.Expiry == 0 {
+		opts.Expiry = 30 * time.Second
+	}
+	s := &Subscription{
+		cons: cons,
+		opts: opts,
+		errs: make(chan error, 16),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	cc, err := cons.Consume(handler,
+		jetstream.PullMaxMessages(opts.MaxMessages),
+		jetstream.PullExpiry(opts.Expiry),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			// Called with the client's locks held: never block here.
+			select {
+			case s.errs <- err:
+			default:
+			}
+		}))
+	if err != nil {
+		return nil, err
+	}
+	s.cc = cc
+	s.closed = cc.Closed()
+	go s.watch()
+	return s, nil
+}
+
+// Done is closed when delivery has ended for good, or Stop was called.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err returns why delivery ended (matching ErrConsumerGone), or nil while it
+// goes on or after Stop.
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Stop stops delivery and waits until the client has let go of the
+// subscription, at most until ctx ends. Stop is idempotent.
+func (s *Subscription) Stop(ctx context.Context) {
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		s.cc.Stop()
+	})
+	s.doneOnce.Do(func() { close(s.done) })
+	select {
+	case <-s.closed:
+	case <-ctx.Done():
+	}
+}
+
+// end records why delivery ended and closes Done.
+func (s *Subscription) end(err error) {
+	s.mu.Lock()
+	stopped := false
+	select {
+	case <-s.stop:
+		stopped = true
+	default:
+	}
+	if s.err == nil && !stopped {
+		s.err = fmt.Errorf("%w: %w", ErrConsumerGone, err)
+	}
+	s.mu.Unlock()
+	s.cc.Stop()
+	s.doneOnce.Do(func() { close(s.done) })
+}
+
+func (s *Subscription) watch() {
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.closed:
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			// Ended by itself: take the reason the client gave, if any.
+			reason := errors.New("consumption closed by the client")
+			for len(s.errs) > 0 {
+				if err := <-s.errs; terminal(err, s.opts.Ordered) {
+					reason = err
+				}
+			}
+			s.end(reason)
+			return
+		case err := <-s.errs:
+			if terminal(err, s.opts.Ordered) {
+				s.end(err)
+				return
+			}
+			if s.opts.OnHealth != nil {
+				s.opts.OnHealth(err)
+			}
+			if !s.opts.Ordered {
+				s.check()
+			}
+		}
+	}
+}
+
+// terminal reports whether err means the consumer will deliver no more.
+func terminal(err error, ordered bool) bool {
+	if errors.Is(err, jetstream.ErrConnectionClosed) {
+		return true
+	}
+	return !ordered && (errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrBadRequest) || missing(err))
+}
+
+// missing reports whether err says the consumer or its stream does not exist.
+func missing(err error) bool {
+	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
+}
+
+// checkEvery is the pause between consumer checks while the server does not answer.
+const checkEvery = 2 * time.Second
+
+// check asks the server, in the background, whether the consumer still
+// exists, until it answers: missing ends the subscription; present clears
+// the health report.
+func (s *Subscription) check() {
+	s.mu.Lock()
+	if s.checking {
+		s.mu.Unlock()
+		return
+	}
+	s.checking = true
+	s.mu.Unlock()
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			s.checking = false
+			s.mu.Unlock()
+		}()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := s.cons.Info(ctx)
+			cancel()
+			switch {
+			case err == nil:
+				if s.opts.OnHealth != nil {
+					s.opts.OnHealth(nil)
+				}
+				return
+			case missing(err):
+				s.end(err)
+				return
+			}
+			if s.opts.OnHealth != nil {
+				s.opts.OnHealth(fmt.Errorf("checking consumer: %w", err))
+			}
+			t := time.NewTimer(checkEvery)
+			select {
+			case <-s.done:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
