@@ -7,10 +7,10 @@
 // a per-account watermark. Three ways in are provided:
 //
 //   - HTTPSource polls a real provider over HTTP (wire contract below);
-//   - SimBank is an in-process simulated bank for demos and tests, and
-//     FakeProvider serves a SimBank over the same HTTP contract, with the
-//     misbehaviour of a real service (401, 429 with Retry-After, 503, hangs,
-//     lag, overlapping and repeated results);
+//   - SimBank is an in-process simulated bank for demos and tests (the
+//     package's own tests also serve it over the HTTP contract below, with
+//     the misbehaviour of a real service: 401, 429 with Retry-After, 503,
+//     hangs, lag, overlapping and repeated results);
 //   - ParseCSV imports a bank statement file (dialect below), for a manual
 //     import or a nightly reconciliation.
 //
@@ -86,7 +86,7 @@
 // problem (every bad cell of every bad row) with the 1-based line number and
 // the column name.
 //
-// # HTTP wire contract (HTTPSource, FakeProvider)
+// # HTTP wire contract (HTTPSource)
 //
 // Request:
 //

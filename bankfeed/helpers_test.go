@@ -84,18 +84,6 @@ func joined(err error) []error {
 	return []error{err}
 }
 
-// eventually polls cond until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // memRecorder is an in-memory Recorder, idempotent on BankTxnID.
 type memRecorder struct {
 	mu     sync.Mutex

@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/bankbook/bankbook/internal/httpretry"
 	"github.com/bankbook/bankbook/internal/retryafter"
 )
 
@@ -130,9 +130,6 @@ func (s *HTTPSource) withDefaults() HTTPSource {
 	if c.MaxRetryAfter == 0 {
 		c.MaxRetryAfter = DefaultHTTPMaxRetryAfter
 	}
-	if c.sleep == nil {
-		c.sleep = sleepCtx
-	}
 	if c.jitter == nil {
 		c.jitter = rand.Float64
 	}
@@ -154,34 +151,43 @@ func (s *HTTPSource) Scan(ctx context.Context, since time.Time) (ScanResult, err
 	u.RawQuery = q.Encode()
 	endpoint := u.String()
 
-	var last error
-	for attempt := 1; ; attempt++ {
-		res, retryAfter, err := c.attempt(ctx, endpoint)
-		if err == nil {
-			return res, nil
+	policy := httpretry.Policy{
+		MaxAttempts:   c.MaxAttempts,
+		BaseBackoff:   c.BaseBackoff,
+		MaxBackoff:    c.MaxBackoff,
+		MaxRetryAfter: c.MaxRetryAfter,
+		Jitter:        func(ceiling time.Duration) time.Duration { return time.Duration(c.jitter() * float64(ceiling)) },
+		Sleep:         c.sleep,
+	}
+	res, err := httpretry.Do(ctx, policy, func(ctx context.Context, _ int) (ScanResult, error) {
+		res, err := c.attempt(ctx, endpoint)
+		if err != nil && ctx.Err() != nil {
+			return res, httpretry.Retry(err) // Do reports the context's end
 		}
-		if ctx.Err() != nil {
-			return ScanResult{}, fmt.Errorf("scan %s: %w", c.redacted(u), ctx.Err())
-		}
-		if !retryable(err) {
+		return res, err
+	})
+	var giveUp *httpretry.GiveUpError
+	if !errors.As(err, &giveUp) {
+		if err != nil {
 			return ScanResult{}, fmt.Errorf("scan %s: %w", c.redacted(u), err)
 		}
-		last = err
-		if attempt >= c.MaxAttempts {
-			return ScanResult{}, fmt.Errorf("scan %s: %w after %d attempts: %w", c.redacted(u), ErrGaveUp, attempt, last)
-		}
-		wait := c.backoff(attempt)
-		if retryAfter >= 0 {
-			if retryAfter > c.MaxRetryAfter {
-				return ScanResult{}, fmt.Errorf("scan %s: %w: the provider asks to wait %v, more than %v: %w",
-					c.redacted(u), ErrGaveUp, retryAfter, c.MaxRetryAfter, last)
-			}
-			wait = retryAfter
-		}
-		if err := c.sleep(ctx, wait); err != nil {
-			return ScanResult{}, fmt.Errorf("scan %s: %w (while waiting to retry after: %w)", c.redacted(u), err, last)
-		}
+		return res, nil
 	}
+	last := giveUp.Last
+	switch giveUp.Reason {
+	case httpretry.Canceled:
+		return ScanResult{}, fmt.Errorf("scan %s: %w", c.redacted(u), ctx.Err())
+	case httpretry.RetryAfterTooLong:
+		return ScanResult{}, fmt.Errorf("scan %s: %w: the provider asks to wait %v, more than %v: %w",
+			c.redacted(u), ErrGaveUp, giveUp.Wait, c.MaxRetryAfter, last)
+	case httpretry.Interrupted:
+		waitErr := giveUp.Err
+		if ctx.Err() != nil {
+			waitErr = ctx.Err()
+		}
+		return ScanResult{}, fmt.Errorf("scan %s: %w (while waiting to retry after: %w)", c.redacted(u), waitErr, last)
+	}
+	return ScanResult{}, fmt.Errorf("scan %s: %w after %d attempts: %w", c.redacted(u), ErrGaveUp, giveUp.Attempts, last)
 }
 
 // redacted is the endpoint without its query, for error messages.
@@ -192,63 +198,44 @@ func (s *HTTPSource) redacted(u *url.URL) string {
 	return v.String()
 }
 
-// backoff is the full-jitter wait before retry number n (n ≥ 1).
-func (s *HTTPSource) backoff(n int) time.Duration {
-	ceiling := float64(s.BaseBackoff) * math.Pow(2, float64(n-1))
-	ceiling = math.Min(ceiling, float64(s.MaxBackoff))
-	return time.Duration(s.jitter() * ceiling)
-}
-
-// transientError marks an attempt's error as worth retrying.
-type transientError struct{ err error }
-
-func (e *transientError) Error() string { return e.err.Error() }
-func (e *transientError) Unwrap() error { return e.err }
-
-func retryable(err error) bool {
-	var te *transientError
-	if errors.As(err, &te) {
-		return true
-	}
-	var se *StatusError
-	return errors.As(err, &se) && se.Temporary()
-}
-
-// attempt sends one request. retryAfter is the provider's Retry-After, or
-// −1 when it gave none.
-func (s *HTTPSource) attempt(ctx context.Context, endpoint string) (_ ScanResult, retryAfter time.Duration, _ error) {
+// attempt sends one request. An error worth retrying is marked with
+// httpretry.Retry, or httpretry.RetryAfter when the provider said how long
+// to wait.
+func (s *HTTPSource) attempt(ctx context.Context, endpoint string) (ScanResult, error) {
 	actx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, endpoint, nil)
 	if err != nil {
-		return ScanResult{}, -1, fmt.Errorf("build request: %w", err)
+		return ScanResult{}, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+s.Token)
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.Client.Do(req)
 	if err != nil {
-		return ScanResult{}, -1, &transientError{fmt.Errorf("request: %w", err)}
+		return ScanResult{}, httpretry.Retry(fmt.Errorf("request: %w", err))
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		se := &StatusError{StatusCode: resp.StatusCode, Body: strings.TrimSpace(string(body))}
-		retryAfter = -1
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), s.now()); ok && se.Temporary() {
-			se.RetryAfter, retryAfter = d, d
+		if !se.Temporary() {
+			return ScanResult{}, se
 		}
-		return ScanResult{}, retryAfter, se
+		if d, ok := retryafter.Parse(resp.Header.Get("Retry-After"), s.now()); ok {
+			se.RetryAfter = d
+			return ScanResult{}, httpretry.RetryAfter(se, d)
+		}
+		return ScanResult{}, httpretry.Retry(se)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
 	if err != nil {
-		return ScanResult{}, -1, &transientError{fmt.Errorf("read response: %w", err)}
+		return ScanResult{}, httpretry.Retry(fmt.Errorf("read response: %w", err))
 	}
 	if len(body) > MaxResponseBytes {
-		return ScanResult{}, -1, fmt.Errorf("%w: body exceeds %d bytes", ErrBadResponse, MaxResponseBytes)
+		return ScanResult{}, fmt.Errorf("%w: body exceeds %d bytes", ErrBadResponse, MaxResponseBytes)
 	}
-	res, err := DecodeScanResponse(body)
-	return res, -1, err
+	return DecodeScanResponse(body)
 }
 
 // DecodeScanResponse parses and checks a ScanResponse body: complete_up_to
@@ -270,22 +257,4 @@ func DecodeScanResponse(body []byte) (ScanResult, error) {
 		t.DepositedAt = t.DepositedAt.UTC()
 	}
 	return ScanResult{Transactions: wire.Transactions, CompleteUpTo: wire.CompleteUpTo.UTC()}, nil
-}
-
-// parseRetryAfter is retryafter.Parse.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) { return retryafter.Parse(v, now) }
-
-// sleepCtx waits d, or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -418,34 +418,6 @@ func TestHTTPSourceValidate(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"", 0, false},
-		{"0", 0, true},
-		{"5", 5 * time.Second, true},
-		{" 120 ", 2 * time.Minute, true},
-		{"0.165", 165 * time.Millisecond, true},
-		{"-1", 0, false},
-		{"NaN", 0, false},
-		{"soon", 0, false},
-		{"Wed, 01 May 2024 00:00:30 GMT", 30 * time.Second, true},
-		{"Tue, 30 Apr 2024 23:00:00 GMT", 0, true}, // in the past
-		{"1e300", time.Duration(1<<63 - 1), true},
-	} {
-		t.Run(tc.in, func(t *testing.T) {
-			got, ok := parseRetryAfter(tc.in, now)
-			if got != tc.want || ok != tc.ok {
-				t.Fatalf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
-			}
-		})
-	}
-}
-
 func TestFakeProvider(t *testing.T) {
 	clock := newClock()
 	p, srv := newFake(t, newBank(t, clock, SimOptions{}), FakeOptions{RateLimit: 2, Now: clock.Now})

@@ -3,6 +3,7 @@ package bankfeed
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -367,8 +368,11 @@ func TestScannerRunRetriesAfterErrors(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	eventually(t, 10*time.Second, "the watermark to advance after the outage", func() bool {
-		return wm.get(collect).Equal(clock.Now())
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if got := wm.get(collect); !got.Equal(clock.Now()) {
+			return fmt.Errorf("watermark %v after the outage, want %v", got, clock.Now())
+		}
+		return nil
 	})
 	cancel()
 	if err := <-done; err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/embedded"
+	"github.com/bankbook/bankbook/ops"
 )
 
 // Duration is a time.Duration that reads and writes as "5m", "30s".
@@ -88,6 +89,11 @@ type Config struct {
 	CollectHolder string `json:"collect_holder"`
 	// DuplicateWindow is the event stream's Nats-Msg-Id window. Default 2m.
 	DuplicateWindow Duration `json:"duplicate_window"`
+	// HTTPListen is where /healthz, /readyz and /metrics are served.
+	// Default 127.0.0.1:8080; "off" serves none.
+	HTTPListen string `json:"http_listen"`
+	// Pprof serves /debug/pprof on HTTPListen.
+	Pprof bool `json:"pprof"`
 }
 
 // Defaults returns the configuration `bankbook serve` starts from.
@@ -108,6 +114,7 @@ func Defaults() Config {
 		CollectNumber:    "123401-04-567890",
 		CollectHolder:    "(주)뱅크북",
 		DuplicateWindow:  Duration(2 * time.Minute),
+		HTTPListen:       ops.DefaultListen,
 	}
 }
 
@@ -116,6 +123,12 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir is required"))
+	}
+	if c.HTTPListen == "" {
+		errs = append(errs, errors.New(`http-listen is required (HOST:PORT, or "off")`))
+	}
+	if c.Pprof && c.HTTPListen == "off" {
+		errs = append(errs, errors.New("pprof needs http-listen"))
 	}
 	if c.NATSURL == "" && c.Listen == "" {
 		errs = append(errs, errors.New("listen is required with the embedded server"))

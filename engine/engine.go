@@ -30,12 +30,18 @@ import (
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/firmbanking"
 	"github.com/bankbook/bankbook/idempotency"
+	"github.com/bankbook/bankbook/ops"
 	"github.com/bankbook/bankbook/projections"
 	"github.com/bankbook/bankbook/reservations"
 	"github.com/bankbook/bankbook/server"
+	"github.com/bankbook/bankbook/supervisor"
 	"github.com/bankbook/bankbook/timers"
 	"github.com/bankbook/bankbook/watermarks"
+	"github.com/bankbook/bankbook/worker"
 )
+
+// partsStopTimeout bounds how long Stop waits for the background parts.
+const partsStopTimeout = 15 * time.Second
 
 // Engine is a running bankbook instance.
 type Engine struct {
@@ -51,22 +57,22 @@ type Engine struct {
 	Sim    *bankfeed.SimBank
 	server *server.Server
 
-	closers    []func() error // simulated third parties
-	stopRunner context.CancelFunc
-	workers    sync.WaitGroup // background loops: projections, timers, scanner
-	stopOnce   sync.Once
-	stopErr    error
-}
+	// Parts runs every background part: projections, reactors, timers,
+	// the scanner and the HTTP operations server.
+	Parts *supervisor.Supervisor
+	// Loops are the worker loops by part name, for redrives and metrics.
+	Loops map[string]*worker.Loop
+	// DeadLetters holds the work parts gave up on.
+	DeadLetters *worker.DeadLetters
+	Metrics     *ops.Metrics
+	opsServer   *ops.Server
+	// startHead is the stream's last sequence when the engine started: the
+	// read models are caught up once they have applied it.
+	startHead eventstore.Seq
 
-// background runs a long-lived part until ctx ends.
-func (e *Engine) background(ctx context.Context, name string, run func(context.Context) error) {
-	e.workers.Add(1)
-	go func() {
-		defer e.workers.Done()
-		if err := run(ctx); err != nil {
-			e.log.Error().Err(err).Str("part", name).Msg("stopped with an error")
-		}
-	}()
+	closers  []func() error // simulated third parties
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // Start starts an engine. On error, whatever was started is stopped again.
@@ -120,7 +126,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
-	tm, err := timers.Open(ctx, js, timers.Config{Replicas: cfg.Replicas, Log: log})
+	if e.DeadLetters, err = worker.OpenDeadLetters(ctx, js, worker.DeadConfig{Replicas: cfg.Replicas}); err != nil {
+		return nil, err
+	}
+	tm, err := timers.Open(ctx, js, timers.Config{Replicas: cfg.Replicas, Log: log, Dead: e.DeadLetters})
 	if err != nil {
 		return nil, err
 	}
@@ -147,36 +156,39 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	e.Runner = projections.NewRunner(e.Events, e.Models, log)
-	rctx, cancel := context.WithCancel(context.Background())
-	e.stopRunner = cancel
-	e.background(rctx, "projection runner", e.Runner.Run)
-	e.background(rctx, "order reactor", func(ctx context.Context) error {
-		return e.Events.React(ctx, eventstore.ReactOptions{
-			Durable: "react-orders",
-			Types:   []string{domain.AggregateOrder},
-			Log: func(err error, c eventstore.Commit) {
-				log.Warn().Err(err).Uint64("seq", uint64(c.Seq)).Str("order_id", c.AggregateID).Msg("order reactor: will retry")
-			},
-		}, cmds.ReactToOrder)
+	if e.startHead, err = e.Events.LastSeq(ctx); err != nil {
+		return nil, err
+	}
+	if e.Parts, err = supervisor.New(supervisor.Config{Log: log}); err != nil {
+		return nil, err
+	}
+	e.Loops = map[string]*worker.Loop{}
+	orderReactor, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
+		Durable: "react-orders", Types: []string{domain.AggregateOrder}, Dead: e.DeadLetters, Logger: log,
+	}, cmds.ReactToOrder)
+	if err != nil {
+		return nil, err
+	}
+	moneyReactor, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
+		Durable: "react-money", Types: []string{domain.AggregateWallet, domain.AggregateDeposit}, Dead: e.DeadLetters, Logger: log,
+	}, cmds.ReactToMoney)
+	if err != nil {
+		return nil, err
+	}
+	timerLoop, err := tm.Worker(ctx, func(ctx context.Context, d timers.Due) (time.Duration, error) {
+		if d.Kind != commands.TimerFinaliseCancel {
+			return 0, worker.Permanent(fmt.Errorf("timer of unknown kind %q", d.Kind))
+		}
+		return cmds.FinaliseCancel(ctx, d.ID)
 	})
-	e.background(rctx, "money reactor", func(ctx context.Context) error {
-		return e.Events.React(ctx, eventstore.ReactOptions{
-			Durable: "react-money",
-			Types:   []string{domain.AggregateWallet, domain.AggregateDeposit},
-			Log: func(err error, c eventstore.Commit) {
-				log.Warn().Err(err).Uint64("seq", uint64(c.Seq)).Str("aggregate", c.Ref().String()).Msg("money reactor: will retry")
-			},
-		}, cmds.ReactToMoney)
-	})
-	e.background(rctx, "timers", func(ctx context.Context) error {
-		return tm.Run(ctx, func(ctx context.Context, d timers.Due) (time.Duration, error) {
-			if d.Kind != commands.TimerFinaliseCancel {
-				log.Error().Str("kind", d.Kind).Str("id", d.ID).Msg("timer of an unknown kind; dropped")
-				return 0, nil
-			}
-			return cmds.FinaliseCancel(ctx, d.ID)
-		})
-	})
+	if err != nil {
+		return nil, err
+	}
+	parts := []supervisor.Part{{Name: "projections", Run: e.Runner.Run}}
+	for _, l := range []*worker.Loop{orderReactor, moneyReactor, timerLoop} {
+		e.Loops[l.Name()] = l
+		parts = append(parts, supervisor.Part{Name: l.Name(), Run: l.Run})
+	}
 	source, err := e.bankSource(cfg)
 	if err != nil {
 		return nil, err
@@ -189,7 +201,23 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		if err := scanner.Validate(); err != nil {
 			return nil, err
 		}
-		e.background(rctx, "bank scanner", scanner.Run)
+		parts = append(parts, supervisor.Part{Name: "bank-scanner", Run: scanner.Run})
+	}
+	e.Metrics = ops.NewMetrics(&ops.MetricsOptions{Log: log})
+	e.Metrics.SetSources(e.metricSources(tm, marks, cfg.CollectNumber))
+	if cfg.HTTPListen != "off" {
+		if e.opsServer, err = ops.New(ops.Config{Listen: cfg.HTTPListen, Metrics: e.Metrics, Readiness: e.readiness(), EnablePprof: cfg.Pprof, Log: log}); err != nil {
+			return nil, err
+		}
+		parts = append(parts, supervisor.Part{Name: "http", Run: e.opsServer.Run})
+	}
+	for _, p := range parts {
+		if err := e.Parts.Add(p); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.Parts.Start(context.Background()); err != nil {
+		return nil, err
 	}
 	var sim server.BankSim
 	if e.Sim != nil {
@@ -197,7 +225,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}
 	e.server, err = server.New(server.Config{
 		Conn: e.nc, Commands: cmds, Events: e.Events, Idempotency: idem,
-		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Log: log,
+		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log,
 	})
 	if err != nil {
 		return nil, err
@@ -205,6 +233,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err := e.server.Start(); err != nil {
 		e.server = nil
 		return nil, err
+	}
+	for _, ep := range e.server.Endpoints() {
+		e.Metrics.DeclareEndpoints(ep.Name)
 	}
 	log.Info().Str("service", api.ServiceName).Str("version", api.Version).Msg("bankbook is serving")
 	return e, nil
@@ -293,9 +324,12 @@ func (e *Engine) Stop(ctx context.Context) error {
 		if e.server != nil {
 			errs = append(errs, e.server.Stop(ctx))
 		}
-		if e.stopRunner != nil {
-			e.stopRunner()
-			e.workers.Wait()
+		if e.Parts != nil {
+			// Bounded even when ctx is not: a part that ignores its context
+			// is reported, not waited on.
+			pctx, cancel := context.WithTimeout(ctx, partsStopTimeout)
+			errs = append(errs, e.Parts.Stop(pctx))
+			cancel()
 		}
 		for _, c := range e.closers {
 			errs = append(errs, c())
@@ -313,4 +347,78 @@ func (e *Engine) Stop(ctx context.Context) error {
 		e.log.Info().Msg("bankbook stopped")
 	})
 	return e.stopErr
+}
+
+// HTTPAddr is the address /healthz, /readyz and /metrics are served on; nil
+// when the HTTP server is off or not listening yet.
+func (e *Engine) HTTPAddr() net.Addr {
+	if e.opsServer == nil {
+		return nil
+	}
+	return e.opsServer.Addr()
+}
+
+// readiness is what /readyz reports: every supervised part, and the read
+// models, which are caught up once they have applied the stream as it was
+// when the engine started (new and changed projections rebuilt).
+func (e *Engine) readiness() ops.Readiness {
+	return ops.ReadinessFunc(func(context.Context) ([]ops.PartStatus, error) {
+		var out []ops.PartStatus
+		for _, st := range e.Parts.Statuses() {
+			out = append(out, ops.PartStatus{Name: st.Name, Ready: st.OK(), State: string(st.State), Reason: st.Detail,
+				Since: st.Since, Restarts: uint64(st.Restarts), LastError: st.LastError})
+		}
+		rm := ops.PartStatus{Name: "readmodels", State: ops.StateRunning}
+		ready, reason := e.Runner.Ready()
+		cp := e.Runner.Checkpoint()
+		switch {
+		case !ready:
+			rm.Reason = reason
+		case cp < e.startHead:
+			rm.Reason = fmt.Sprintf("catching up: at seq %d of %d", cp, e.startHead)
+		default:
+			rm.Ready = true
+		}
+		return append(out, rm), nil
+	})
+}
+
+// metricSources are the gauges /metrics reads at scrape time.
+func (e *Engine) metricSources(tm *timers.Timers, marks *watermarks.Store, account string) ops.Sources {
+	return ops.Sources{
+		ProjectionLag: func(ctx context.Context) (uint64, error) {
+			head, err := e.Events.LastSeq(ctx)
+			return e.Runner.Lag(head), err
+		},
+		ConsumerPending: func(ctx context.Context) (map[string]uint64, error) {
+			out := map[string]uint64{}
+			for name, l := range e.Loops {
+				n, err := l.Pending(ctx)
+				if errors.Is(err, worker.ErrNotRunning) {
+					continue
+				}
+				if err != nil {
+					return nil, err
+				}
+				out[name] = n
+			}
+			return out, nil
+		},
+		TimersPending: tm.Armed,
+		DeadLetters: func(ctx context.Context) (uint64, error) {
+			counts, err := e.DeadLetters.Count(ctx)
+			var n uint64
+			for _, c := range counts {
+				n += c
+			}
+			return n, err
+		},
+		ScanWatermarks: func(ctx context.Context) (map[string]time.Time, error) {
+			wm, err := marks.Watermark(ctx, domain.NormalizeAccountNumber(account))
+			if err != nil || wm.IsZero() {
+				return nil, err
+			}
+			return map[string]time.Time{account: wm}, nil
+		},
+	}
 }

@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/bankbook/bankbook/internal/httpretry"
 	"github.com/bankbook/bankbook/internal/retryafter"
 )
 
@@ -78,12 +78,6 @@ func (c *Client) withDefaults() Client {
 	}
 	if d.MaxBackoff == 0 {
 		d.MaxBackoff = max(DefaultMaxBackoff, d.BaseBackoff)
-	}
-	if d.sleep == nil {
-		d.sleep = sleep
-	}
-	if d.jitter == nil {
-		d.jitter = fullJitter
 	}
 	if d.now == nil {
 		d.now = time.Now
@@ -183,48 +177,38 @@ type request struct {
 	notFound             bool  // 404 means ErrUnknownTransfer
 }
 
-// transientError is a failed attempt worth retrying.
-type transientError struct {
-	err        error
-	retryAfter time.Duration // from the Retry-After header
-	hasRetry   bool
-}
-
-func (e *transientError) Error() string { return e.err.Error() }
-func (e *transientError) Unwrap() error { return e.err }
-
 // do runs r with retries. c has its defaults set.
 func (c Client) do(ctx context.Context, r request) (Result, error) {
-	for attempt := 1; ; attempt++ {
-		res, err := c.attempt(ctx, r)
-		var te *transientError
-		if !errors.As(err, &te) {
-			if err != nil {
-				return Result{}, fmt.Errorf("%w (%s %q)", err, r.op, r.id)
-			}
-			return res, nil
-		}
-		if ctx.Err() != nil {
-			return Result{}, fmt.Errorf("firmbanking: %s %q: %w (last error: %w)", r.op, r.id, context.Cause(ctx), te.err)
-		}
-		if attempt >= c.MaxAttempts {
-			return Result{}, fmt.Errorf("%w: %s %q: gave up after %d attempts: %w", ErrUnavailable, r.op, r.id, attempt, te.err)
-		}
-		delay := c.backoff(attempt)
-		if te.hasRetry {
-			delay = te.retryAfter
-		}
-		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
-			return Result{}, fmt.Errorf("%w: %s %q: next attempt in %v is past the context deadline: %w", ErrUnavailable, r.op, r.id, delay, te.err)
-		}
-		if err := c.sleep(ctx, delay); err != nil {
-			return Result{}, fmt.Errorf("firmbanking: %s %q: %w (last error: %w)", r.op, r.id, err, te.err)
-		}
+	policy := httpretry.Policy{
+		MaxAttempts:        c.MaxAttempts,
+		BaseBackoff:        c.BaseBackoff,
+		MaxBackoff:         c.MaxBackoff,
+		StopBeforeDeadline: true,
+		Jitter:             c.jitter,
+		Sleep:              c.sleep,
 	}
+	res, err := httpretry.Do(ctx, policy, func(ctx context.Context, _ int) (Result, error) {
+		return c.attempt(ctx, r)
+	})
+	var giveUp *httpretry.GiveUpError
+	if !errors.As(err, &giveUp) {
+		if err != nil {
+			return Result{}, fmt.Errorf("%w (%s %q)", err, r.op, r.id)
+		}
+		return res, nil
+	}
+	last := giveUp.Last
+	switch giveUp.Reason {
+	case httpretry.Canceled, httpretry.Interrupted:
+		return Result{}, fmt.Errorf("firmbanking: %s %q: %w (last error: %w)", r.op, r.id, giveUp.Err, last)
+	case httpretry.PastDeadline:
+		return Result{}, fmt.Errorf("%w: %s %q: next attempt in %v is past the context deadline: %w", ErrUnavailable, r.op, r.id, giveUp.Wait, last)
+	}
+	return Result{}, fmt.Errorf("%w: %s %q: gave up after %d attempts: %w", ErrUnavailable, r.op, r.id, giveUp.Attempts, last)
 }
 
-// attempt makes one HTTP request. A *transientError is worth retrying; any
-// other error is final.
+// attempt makes one HTTP request. An error marked by httpretry.Retry or
+// httpretry.RetryAfter is worth retrying; any other error is final.
 func (c Client) attempt(ctx context.Context, r request) (Result, error) {
 	actx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
@@ -245,13 +229,13 @@ func (c Client) attempt(ctx context.Context, r request) (Result, error) {
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return Result{}, &transientError{err: err}
+		return Result{}, httpretry.Retry(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		// The provider may have acted on the request; only the answer is lost.
-		return Result{}, &transientError{err: fmt.Errorf("read response (http %d): %w", resp.StatusCode, err)}
+		return Result{}, httpretry.Retry(fmt.Errorf("read response (http %d): %w", resp.StatusCode, err))
 	}
 
 	code := resp.StatusCode
@@ -260,15 +244,17 @@ func (c Client) attempt(ctx context.Context, r request) (Result, error) {
 		res, err := decodeResult(data, r.id)
 		if err != nil {
 			// A garbled success (say, a truncating proxy): asking again is safe.
-			return Result{}, &transientError{err: fmt.Errorf("http %d: %w", code, err)}
+			return Result{}, httpretry.Retry(fmt.Errorf("http %d: %w", code, err))
 		}
 		return res, nil
 	case code == http.StatusNotFound && r.notFound:
 		return Result{}, ErrUnknownTransfer
 	case retryable(code):
-		te := &transientError{err: fmt.Errorf("http %d %s: %s", code, http.StatusText(code), snippet(data))}
-		te.retryAfter, te.hasRetry = parseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-		return Result{}, te
+		err := fmt.Errorf("http %d %s: %s", code, http.StatusText(code), snippet(data))
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+			return Result{}, httpretry.RetryAfter(err, d)
+		}
+		return Result{}, httpretry.Retry(err)
 	default:
 		return Result{}, &PermanentError{Status: code, Body: snippet(data)}
 	}
@@ -299,45 +285,6 @@ func decodeResult(data []byte, id string) (Result, error) {
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	d, ok := retryafter.Parse(v, now)
 	return min(d, 24*time.Hour), ok
-}
-
-// backoff is the jittered delay before retry n (1-based).
-func (c Client) backoff(n int) time.Duration {
-	return c.jitter(expDelay(c.BaseBackoff, c.MaxBackoff, 2, n-1))
-}
-
-// expDelay is min(ceiling, base·factorⁿ) without overflow.
-func expDelay(base, ceiling time.Duration, factor float64, n int) time.Duration {
-	d := float64(base)
-	for i := 0; i < n && d < float64(ceiling); i++ {
-		d *= factor
-	}
-	if d >= float64(ceiling) {
-		return ceiling
-	}
-	return time.Duration(d)
-}
-
-func fullJitter(ceiling time.Duration) time.Duration {
-	if ceiling <= 0 {
-		return 0
-	}
-	return rand.N(ceiling + 1)
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-t.C:
-		return nil
-	}
 }
 
 func snippet(b []byte) string {

@@ -426,13 +426,3 @@ func TestParseRetryAfter(t *testing.T) {
 		})
 	}
 }
-
-func TestFullJitterStaysInRange(t *testing.T) {
-	for _, c := range []time.Duration{0, 1, 7, time.Millisecond, time.Hour} {
-		for range 1000 {
-			if d := fullJitter(c); d < 0 || d > c {
-				t.Fatalf("fullJitter(%v) = %v, out of [0, %v]", c, d, c)
-			}
-		}
-	}
-}

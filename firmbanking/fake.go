@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bankbook/bankbook/internal/retryafter"
+	"github.com/bankbook/bankbook/internal/simlimit"
 )
 
 // FakeOptions configures a FakeService. The zero value is a well-behaved,
@@ -64,8 +65,7 @@ type FakeService struct {
 	offset    time.Duration // added by Advance
 	rng       *rand.Rand
 	requests  int
-	window    time.Time // current rate-limit second
-	inWindow  int       // requests seen in window
+	limit     *simlimit.Limiter // RateLimit
 	failNext  int
 	hangNext  int
 	hangFor   time.Duration
@@ -88,6 +88,7 @@ func NewFakeService(opts FakeOptions) *FakeService {
 		fail:      make(map[string]bool, len(opts.FailAccounts)),
 		now:       opts.Now,
 		rng:       rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
+		limit:     simlimit.NewFixed(opts.RateLimit, time.Second),
 		transfers: make(map[string]*fakeTransfer),
 		inflight:  make(map[string]bool),
 	}
@@ -253,24 +254,12 @@ func (s *FakeService) gate(r *http.Request) (rep reply, hang time.Duration) {
 		rep.header = http.Header{"Www-Authenticate": {`Bearer realm="firmbanking"`}}
 		return rep, 0
 	}
-	if s.opts.RateLimit > 0 {
-		now := s.nowLocked()
-		if w := now.Truncate(time.Second); !w.Equal(s.window) {
-			s.window, s.inWindow = w, 0
-		}
-		s.inWindow++
-		if s.inWindow > s.opts.RateLimit {
-			next := s.window.Add(time.Second)
-			wait := next.Sub(now)
-			rep = errReply(http.StatusTooManyRequests, "rate_limited",
-				"Too many requests (limit: %d/s, retry_after: %.3fs)", s.opts.RateLimit, wait.Seconds())
-			ra := strconv.Itoa(int(math.Ceil(wait.Seconds())))
-			if s.opts.RetryAfterDate {
-				ra = next.UTC().Format(http.TimeFormat)
-			}
-			rep.header = http.Header{"Retry-After": {ra}}
-			return rep, 0
-		}
+	now := s.nowLocked()
+	if ok, wait := s.limit.Allow(now); !ok {
+		rep = errReply(http.StatusTooManyRequests, "rate_limited",
+			"Too many requests (limit: %d/s, retry_after: %.3fs)", s.opts.RateLimit, wait.Seconds())
+		rep.header = http.Header{"Retry-After": {retryafter.Format(now, wait, s.opts.RetryAfterDate)}}
+		return rep, 0
 	}
 	if s.failNext > 0 {
 		s.failNext--

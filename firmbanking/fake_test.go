@@ -3,6 +3,7 @@ package firmbanking
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bankbook/bankbook/internal/testenv"
 )
 
 // post sends a raw POST /transfers to the harness's server.
@@ -236,10 +239,13 @@ func TestFakeInProgressConflict(t *testing.T) {
 		code, _, _, err := tryPost(h, "P-1", tr)
 		first <- answer{code, err}
 	}()
-	checkFor(t, 5*time.Second, func() bool {
+	testenv.CheckFor(t, 5*time.Second, func() error {
 		h.fake.mu.Lock()
 		defer h.fake.mu.Unlock()
-		return h.fake.inflight["P-1"]
+		if !h.fake.inflight["P-1"] {
+			return errors.New("the first request is not being processed yet")
+		}
+		return nil
 	})
 	code, _, body := post(t, h, "P-1", tr)
 	if code != http.StatusConflict || errorCode(t, body) != "in_progress" {
@@ -265,8 +271,7 @@ func TestConcurrentSendsOfOneID(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, FakeOptions{Fee: 500, Latency: tc.latency})
-			h.client.sleep = sleep // really wait, so the slow request can finish
-			h.client.jitter = nil
+			h.client.sleep, h.client.jitter = nil, nil // really wait, so the slow request can finish
 			h.client.BaseBackoff = time.Millisecond
 			h.client.MaxBackoff = 10 * time.Millisecond
 			h.client.MaxAttempts = 1000

@@ -145,15 +145,3 @@ func wantSleeps(t *testing.T, h *harness, want ...time.Duration) {
 		}
 	}
 }
-
-// checkFor polls cond until it holds or d passes.
-func checkFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", d)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/bankbook/bankbook/internal/httpretry"
 )
 
 // Backoff defaults, used for zero fields.
@@ -57,7 +59,7 @@ func (b Backoff) Validate() error {
 // Delay is the wait before poll n (0-based), without jitter. b must be valid.
 func (b Backoff) Delay(n int) time.Duration {
 	b = b.withDefaults()
-	return expDelay(b.Initial, b.Max, b.Factor, n)
+	return httpretry.ExpDelay(b.Initial, b.Max, b.Factor, n)
 }
 
 // Settle drives one transfer to a final result: Send (idempotent), then poll
@@ -76,7 +78,7 @@ func (b Backoff) Delay(n int) time.Duration {
 // lags behind its own acceptance, do not stop the polling: only ctx does, so
 // give it a deadline.
 func Settle(ctx context.Context, p Provider, t Transfer, poll Backoff) (Result, error) {
-	return settler{sleep: sleep, jitter: halfJitter}.settle(ctx, p, t, poll)
+	return settler{sleep: httpretry.Sleep, jitter: halfJitter}.settle(ctx, p, t, poll)
 }
 
 // settler holds Settle's clock hooks so tests can replace them.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/internal/kvcas"
 )
 
 var (
@@ -163,50 +165,52 @@ func (s *Store) Begin(ctx context.Context, scope, key, bodyHash string, plan jso
 		return nil, nil, ErrInvalidKey
 	}
 	k := kvKey(scope, key)
-	for range 5 {
-		rec := record{State: stateInProgress, BodyHash: bodyHash, Plan: plan, LeaseUntil: s.cfg.Now().Add(s.cfg.Lease)}
-		val, _ := json.Marshal(rec)
-		rev, err := s.kv.Create(ctx, k, val)
-		if err == nil {
-			return &Claim{key: k, bodyHash: bodyHash, revision: rev, Plan: plan}, nil, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, nil, fmt.Errorf("idempotency claim: %w", err)
-		}
-		entry, err := s.kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // expired or deleted between the two calls
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("idempotency lookup: %w", err)
+	var (
+		claim *Claim
+		reply *Reply
+		done  bool
+	)
+	// A key is usually new: try to create the claim before reading.
+	rev, err := kvcas.Update(ctx, s.kv, k, &kvcas.Options{CreateFirst: true}, func(cur kvcas.Entry) ([]byte, error) {
+		claim, reply, done = nil, nil, false
+		now := s.cfg.Now()
+		if cur.Absent() {
+			claim = &Claim{key: k, bodyHash: bodyHash, Plan: plan}
+			return json.Marshal(record{State: stateInProgress, BodyHash: bodyHash, Plan: plan, LeaseUntil: now.Add(s.cfg.Lease)})
 		}
 		var old record
-		if err := json.Unmarshal(entry.Value(), &old); err != nil {
-			return nil, nil, fmt.Errorf("idempotency record %s: %w", k, err)
+		if err := json.Unmarshal(cur.Value, &old); err != nil {
+			return nil, fmt.Errorf("idempotency record %s: %w", k, err)
 		}
 		if old.BodyHash != bodyHash {
-			return nil, nil, ErrKeyReused
+			return nil, ErrKeyReused
 		}
 		switch {
 		case old.State == stateDone:
-			return nil, old.Reply, nil
-		case old.State == stateInProgress && s.cfg.Now().Before(old.LeaseUntil):
-			return nil, nil, ErrInProgress
+			reply, done = old.Reply, true
+			return nil, kvcas.ErrUnchanged
+		case old.State == stateInProgress && now.Before(old.LeaseUntil):
+			return nil, ErrInProgress
 		}
 		// Abandoned, or the executing instance's lease ran out: take over
 		// with the first attempt's plan.
-		old.State, old.LeaseUntil = stateInProgress, s.cfg.Now().Add(s.cfg.Lease)
-		val, _ = json.Marshal(old)
-		rev, err = s.kv.Update(ctx, k, val, entry.Revision())
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			continue // someone else took it over first; look again
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("idempotency takeover: %w", err)
-		}
-		return &Claim{key: k, bodyHash: bodyHash, revision: rev, Plan: old.Plan, Resumed: true}, nil, nil
+		old.State, old.LeaseUntil = stateInProgress, now.Add(s.cfg.Lease)
+		claim = &Claim{key: k, bodyHash: bodyHash, Plan: old.Plan, Resumed: true}
+		return json.Marshal(old)
+	})
+	switch {
+	case errors.Is(err, kvcas.ErrTooManyConflicts):
+		// Others keep taking the claim over: one of them is executing.
+		return nil, nil, ErrInProgress
+	case errors.Is(err, ErrKeyReused), errors.Is(err, ErrInProgress):
+		return nil, nil, err
+	case err != nil:
+		return nil, nil, fmt.Errorf("idempotency claim: %w", err)
+	case done:
+		return nil, reply, nil
 	}
-	return nil, nil, ErrInProgress
+	claim.revision = rev
+	return claim, nil, nil
 }
 
 // Complete stores the reply of a claimed request. Repeats get it from now on.

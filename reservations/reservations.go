@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/internal/kvcas"
 )
 
 // Holder is the order holding a name.
@@ -100,35 +101,30 @@ func key(name string) string {
 // reservation, and it must not look abandoned while the retry runs). A name
 // held by another order returns a *TakenError.
 func (s *Store) Reserve(ctx context.Context, name string, order domain.OrderID) error {
-	for range 5 {
-		val, _ := json.Marshal(Holder{OrderID: order, ReservedAt: s.now().UTC()})
-		_, err := s.kv.Create(ctx, key(name), val)
-		if err == nil {
-			return nil
+	// A name is usually free: try to create the reservation before reading.
+	_, err := kvcas.Update(ctx, s.kv, key(name), &kvcas.Options{CreateFirst: true}, func(cur kvcas.Entry) ([]byte, error) {
+		if !cur.Absent() {
+			h, err := decodeHolder(name, cur.Value)
+			if err != nil {
+				return nil, err
+			}
+			if h.OrderID != order {
+				return nil, &TakenError{Name: name, Holder: h, Revision: cur.Revision}
+			}
+			// Our own reservation: renew it.
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return fmt.Errorf("reserve %q: %w", name, err)
-		}
-		h, rev, err := s.Holder(ctx, name)
-		if errors.Is(err, ErrFree) {
-			continue // released in between
-		}
-		if err != nil {
-			return err
-		}
-		if h.OrderID != order {
-			return &TakenError{Name: name, Holder: h, Revision: rev}
-		}
-		_, err = s.kv.Update(ctx, key(name), val, rev)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return fmt.Errorf("renew %q: %w", name, err)
-		}
-		// Changed in between (taken over, or released): look again.
+		return json.Marshal(Holder{OrderID: order, ReservedAt: s.now().UTC()})
+	})
+	var taken *TakenError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &taken):
+		return err
+	case errors.Is(err, kvcas.ErrTooManyConflicts):
+		return fmt.Errorf("reserve %q: %w: the reservation keeps changing", name, ErrTaken)
 	}
-	return fmt.Errorf("reserve %q: %w: the reservation keeps changing", name, ErrTaken)
+	return fmt.Errorf("reserve %q: %w", name, err)
 }
 
 // TakeOver gives a name whose holder is stale to order, provided the
@@ -156,11 +152,19 @@ func (s *Store) Holder(ctx context.Context, name string) (Holder, uint64, error)
 	if err != nil {
 		return Holder{}, 0, fmt.Errorf("reservation %q: %w", name, err)
 	}
-	var h Holder
-	if err := json.Unmarshal(e.Value(), &h); err != nil {
-		return Holder{}, 0, fmt.Errorf("reservation %q: %w", name, err)
+	h, err := decodeHolder(name, e.Value())
+	if err != nil {
+		return Holder{}, 0, err
 	}
 	return h, e.Revision(), nil
+}
+
+func decodeHolder(name string, val []byte) (Holder, error) {
+	var h Holder
+	if err := json.Unmarshal(val, &h); err != nil {
+		return Holder{}, fmt.Errorf("reservation %q: %w", name, err)
+	}
+	return h, nil
 }
 
 // Release frees name if order still holds it. Releasing a free name, or one

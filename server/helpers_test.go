@@ -29,7 +29,7 @@ func startEngine(t testing.TB, mutate ...func(*engine.Config)) *testEngine {
 	t.Helper()
 	cfg := engine.Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.Listen = "127.0.0.1:0"
+	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Durability = "fast"
 	for _, m := range mutate {
 		m(&cfg)

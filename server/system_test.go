@@ -65,7 +65,7 @@ type sysNode struct {
 func sysConfig(dataDir string, bank *bankfeed.SimBank, window time.Duration) engine.Config {
 	cfg := engine.Defaults()
 	cfg.DataDir = dataDir
-	cfg.Listen = "127.0.0.1:0"
+	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Durability = "fast"
 	cfg.BankSim = true
 	cfg.Sim = bank

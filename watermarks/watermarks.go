@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/internal/kvcas"
 )
 
 // Store keeps watermarks.
@@ -52,48 +53,43 @@ func key(account string) string {
 
 // Watermark returns the account's watermark; the zero time if none.
 func (s *Store) Watermark(ctx context.Context, account string) (time.Time, error) {
-	t, _, err := s.get(ctx, account)
-	return t, err
-}
-
-func (s *Store) get(ctx context.Context, account string) (time.Time, uint64, error) {
 	e, err := s.kv.Get(ctx, key(account))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return time.Time{}, 0, nil
+		return time.Time{}, nil
 	}
 	if err != nil {
-		return time.Time{}, 0, fmt.Errorf("watermark %s: %w", account, err)
+		return time.Time{}, fmt.Errorf("watermark %s: %w", account, err)
 	}
+	return decode(account, e.Value())
+}
+
+func decode(account string, val []byte) (time.Time, error) {
 	var r record
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return time.Time{}, 0, fmt.Errorf("watermark %s: %w", account, err)
+	if err := json.Unmarshal(val, &r); err != nil {
+		return time.Time{}, fmt.Errorf("watermark %s: %w", account, err)
 	}
-	return r.CompleteUpTo, e.Revision(), nil
+	return r.CompleteUpTo, nil
 }
 
 // Advance moves the account's watermark to upTo if that is later; it never
 // moves a watermark backwards, also when instances advance it concurrently.
 func (s *Store) Advance(ctx context.Context, account string, upTo time.Time) error {
 	val, _ := json.Marshal(record{CompleteUpTo: upTo.UTC()})
-	for range 10 {
-		cur, rev, err := s.get(ctx, account)
-		if err != nil {
-			return err
+	_, err := kvcas.Update(ctx, s.kv, key(account), nil, func(e kvcas.Entry) ([]byte, error) {
+		var cur time.Time // the zero time when there is no watermark yet
+		if !e.Absent() {
+			var err error
+			if cur, err = decode(account, e.Value); err != nil {
+				return nil, err
+			}
 		}
 		if !upTo.After(cur) {
-			return nil
+			return nil, kvcas.ErrUnchanged
 		}
-		if rev == 0 {
-			_, err = s.kv.Create(ctx, key(account), val)
-		} else {
-			_, err = s.kv.Update(ctx, key(account), val, rev)
-		}
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			return fmt.Errorf("advance watermark %s: %w", account, err)
-		}
+		return val, nil
+	})
+	if err != nil {
+		return fmt.Errorf("advance watermark %s: %w", account, err)
 	}
-	return fmt.Errorf("advance watermark %s: too many concurrent updates", account)
+	return nil
 }

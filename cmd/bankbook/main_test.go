@@ -81,7 +81,7 @@ func cli(t *testing.T, args ...string) (string, error) {
 
 func TestClientCommandsAgainstARunningEngine(t *testing.T) {
 	cfg := engine.Defaults()
-	cfg.DataDir, cfg.Listen, cfg.Durability = t.TempDir(), "127.0.0.1:0", "fast"
+	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "fast"
 	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +138,7 @@ func TestServeStopsCleanlyWhenSignalled(t *testing.T) {
 	logs := &testenv.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--durability", "safe", "--log-format", "json"}, io.Discard, logs)
+		done <- run(ctx, []string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--durability", "safe", "--log-format", "json"}, io.Discard, logs)
 	}()
 	testenv.Eventually(t, 20*time.Second, "engine serving", func() bool { return strings.Contains(logs.String(), "bankbook is serving") })
 	cancel() // what SIGINT/SIGTERM do through signal.NotifyContext
@@ -166,7 +166,7 @@ func TestServeStopsCleanlyWhenSignalled(t *testing.T) {
 
 func TestDepositImportFromABankStatement(t *testing.T) {
 	cfg := engine.Defaults()
-	cfg.DataDir, cfg.Listen, cfg.Durability = t.TempDir(), "127.0.0.1:0", "fast"
+	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "fast"
 	cfg.CancelWindow, cfg.ScanInterval = engine.Duration(time.Second), engine.Duration(200*time.Millisecond)
 	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package retryafter reads HTTP Retry-After headers for bankbook's clients of
-// third-party APIs (the bank feed and firm banking).
+// third-party APIs (the bank feed and firm banking), and writes them for the
+// simulators of those APIs.
 package retryafter
 
 import (
@@ -32,4 +33,15 @@ func Parse(v string, now time.Time) (time.Duration, bool) {
 		return max(at.Sub(now), 0), true
 	}
 	return 0, false
+}
+
+// Format writes a Retry-After value for a wait of d from now: whole seconds,
+// rounded up, or with asDate the HTTP date that many seconds after now.
+// Parse(Format(now, d, asDate), now) is d rounded up to a whole second.
+func Format(now time.Time, d time.Duration, asDate bool) string {
+	secs := int64(math.Ceil(d.Seconds()))
+	if asDate {
+		return now.Add(time.Duration(secs) * time.Second).UTC().Format(http.TimeFormat)
+	}
+	return strconv.FormatInt(secs, 10)
 }

@@ -4,6 +4,7 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -52,16 +53,37 @@ func (s *Server) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	return nc, js
 }
 
-// Eventually polls cond every 10ms until it returns true or timeout passes.
-func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+// CheckFor polls check until it returns nil, and fails the test with
+// check's last error if that does not happen within timeout. check runs at
+// least once; polls start 1ms apart and slow down to 10ms. Use it instead of
+// sleeping for a guessed time.
+func CheckFor(t testing.TB, timeout time.Duration, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	pause := time.Millisecond
+	for {
+		err := check()
+		if err == nil {
+			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v: %v", timeout, err)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 10*time.Millisecond)
 	}
+}
+
+// Eventually is CheckFor for a condition: it polls cond until it returns
+// true, and fails the test naming what it waited for after timeout.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	CheckFor(t, timeout, func() error {
+		if !cond() {
+			return fmt.Errorf("waiting for %s", what)
+		}
+		return nil
+	})
 }
 
 // SyncBuffer is a bytes.Buffer that a logger and a test can share.

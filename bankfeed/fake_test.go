@@ -1,3 +1,6 @@
+// Code used only by tests: a fake account-scan provider. It lives in a _test.go
+// file so that it is not compiled into the bankbook binary.
+
 package bankfeed
 
 import (
@@ -6,12 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bankbook/bankbook/internal/retryafter"
+	"github.com/bankbook/bankbook/internal/simlimit"
 )
 
 // FakeOptions configures a FakeProvider.
@@ -34,7 +38,7 @@ type FakeOptions struct {
 }
 
 // FakeProvider is a fake HTTP account-scan service backed by a SimBank, for
-// tests and for the bank-sim demo. It speaks HTTPSource's wire contract and
+// this package's tests. It speaks HTTPSource's wire contract and
 // behaves like a real provider: it refuses a missing or wrong bearer token
 // with 401, rate-limits with 429 and Retry-After, maps a SimBank outage
 // (SimBank.FailNext) to 503 with Retry-After, inherits the bank's lag,
@@ -44,10 +48,10 @@ type FakeProvider struct {
 	bank *SimBank
 	opts FakeOptions
 
+	limit *simlimit.Limiter // RateLimit
+
 	mu             sync.Mutex
 	requests       int
-	window         time.Time
-	inWindow       int
 	failN          int
 	failStatus     int
 	failRetryAfter time.Duration
@@ -61,7 +65,7 @@ func NewFakeProvider(bank *SimBank, opts FakeOptions) *FakeProvider {
 		opts.Now = time.Now
 	}
 	opts.Account = NormalizeAccountNumber(opts.Account)
-	return &FakeProvider{bank: bank, opts: opts}
+	return &FakeProvider{bank: bank, opts: opts, limit: simlimit.NewFixed(opts.RateLimit, time.Second)}
 }
 
 // FailNext makes the next n requests (after authentication and rate
@@ -110,30 +114,21 @@ func (p *FakeProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := p.opts.Now()
+	allowed, limited := p.limit.Allow(now)
 	p.mu.Lock()
-	var limited time.Duration
-	if p.opts.RateLimit > 0 {
-		if win := now.Truncate(time.Second); !win.Equal(p.window) {
-			p.window, p.inWindow = win, 0
-		}
-		p.inWindow++
-		if p.inWindow > p.opts.RateLimit {
-			limited = p.window.Add(time.Second).Sub(now)
-		}
-	}
 	var hang, fail time.Duration = -1, -1
 	failStatus := 0
-	if limited == 0 && p.hangN > 0 {
+	if allowed && p.hangN > 0 {
 		p.hangN--
 		hang = p.hangFor
 	}
-	if limited == 0 && p.failN > 0 {
+	if allowed && p.failN > 0 {
 		p.failN--
 		failStatus, fail = p.failStatus, p.failRetryAfter
 	}
 	p.mu.Unlock()
 
-	if limited > 0 {
+	if !allowed {
 		p.setRetryAfter(w, now, limited)
 		fakeJSON(w, http.StatusTooManyRequests, map[string]any{
 			"error":   true,
@@ -191,12 +186,7 @@ func (p *FakeProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // setRetryAfter writes a Retry-After header for a wait of d: whole seconds
 // rounded up, or an HTTP date.
 func (p *FakeProvider) setRetryAfter(w http.ResponseWriter, now time.Time, d time.Duration) {
-	secs := int64(math.Ceil(d.Seconds()))
-	if p.opts.HTTPDateRetryAfter {
-		w.Header().Set("Retry-After", now.Add(time.Duration(secs)*time.Second).UTC().Format(http.TimeFormat))
-		return
-	}
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	w.Header().Set("Retry-After", retryafter.Format(now, d, p.opts.HTTPDateRetryAfter))
 }
 
 func fakeError(w http.ResponseWriter, status int, msg string) {
