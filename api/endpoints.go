@@ -22,5 +22,9 @@ var (
 
 	ProjectionStatus = query[ProjectionStatusRequest, ProjectionStatusReply]("bankbook.q.projection.status")
 
+	DeadLetterList    = query[DeadLettersRequest, DeadLettersReply]("bankbook.q.deadletter.list")
+	DeadLetterRedrive = command[DeadLetterRequest, DeadLetterReply]("bankbook.cmd.deadletter.redrive", false)
+	DeadLetterDiscard = command[DeadLetterRequest, DeadLetterReply]("bankbook.cmd.deadletter.discard", false)
+
 	SimBankTransfer = simulator[SimTransferRequest, SimTransferReply]("bankbook.sim.bank.transfer")
 )

@@ -226,6 +226,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	e.server, err = server.New(server.Config{
 		Conn: e.nc, Commands: cmds, Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log,
+		DeadLetters: deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
 	})
 	if err != nil {
 		return nil, err
@@ -386,6 +387,7 @@ func (e *Engine) readiness() ops.Readiness {
 // metricSources are the gauges /metrics reads at scrape time.
 func (e *Engine) metricSources(tm *timers.Timers, marks *watermarks.Store, account string) ops.Sources {
 	return ops.Sources{
+		Parts: e.readiness(),
 		ProjectionLag: func(ctx context.Context) (uint64, error) {
 			head, err := e.Events.LastSeq(ctx)
 			return e.Runner.Lag(head), err

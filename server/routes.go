@@ -24,6 +24,10 @@ func (s *Server) routeTable() []route {
 
 		queryRoute(s, api.ProjectionStatus, s.projectionStatus),
 
+		queryRoute(s, api.DeadLetterList, s.deadLetters),
+		commandRoute(s, api.DeadLetterRedrive, s.redriveDeadLetter()),
+		commandRoute(s, api.DeadLetterDiscard, s.discardDeadLetter()),
+
 		simRoute(s, api.SimBankTransfer, s.simTransfer),
 	}
 }

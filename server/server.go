@@ -34,6 +34,8 @@ type Config struct {
 	Idempotency *idempotency.Store
 	ReadModels  *projections.Store
 	Runner      *projections.Runner
+	// DeadLetters is the work background parts gave up on.
+	DeadLetters DeadLetters
 	// BankSim, when set, serves bankbook.sim.bank.transfer.
 	BankSim BankSim
 	// Observer, when set, is told about every answered request.
@@ -68,8 +70,8 @@ type Server struct {
 
 // New checks the configuration and returns a server; Start serves.
 func New(cfg Config) (*Server, error) {
-	if cfg.Conn == nil || cfg.Commands == nil || cfg.Events == nil || cfg.Idempotency == nil || cfg.ReadModels == nil || cfg.Runner == nil {
-		return nil, errors.New("server: Conn, Commands, Events, Idempotency, ReadModels and Runner are required")
+	if cfg.Conn == nil || cfg.Commands == nil || cfg.Events == nil || cfg.Idempotency == nil || cfg.ReadModels == nil || cfg.Runner == nil || cfg.DeadLetters == nil {
+		return nil, errors.New("server: Conn, Commands, Events, Idempotency, ReadModels, Runner and DeadLetters are required")
 	}
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = 1024

@@ -8,6 +8,7 @@
 //	bankbook bank-sim transfer                  the simulated bank (serve --bank-sim)
 //	bankbook projections status [--hash]        read-model checkpoint and lag
 //	bankbook payout get --payout-id ID          a payout and the provider's answer
+//	bankbook deadletter list|redrive|discard    work background parts gave up on
 //	bankbook replay --out DIR                   rebuild the read models from the log
 //	bankbook version                            the version of this binary
 //
@@ -49,6 +50,8 @@ usage:
   bankbook ledger account --account A     an account's entries
   bankbook bank-sim transfer [flags]      transfer money into the simulated bank (serve --bank-sim)
   bankbook projections status [--hash]    read-model checkpoint, lag and content hash
+  bankbook deadletter list|redrive|discard  work background parts gave up on: list it, hand it
+                                          to its part again, or set it aside with --reason
   bankbook replay --out DIR               rebuild every read model from sequence 0 into DIR
   bankbook version                        the version of this binary
 
@@ -87,6 +90,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return deposit(ctx, args[1:], stdout, stderr)
 	case "wallet", "payout", "ledger", "bank-sim":
 		return money(ctx, args[0], args[1:], stdout, stderr)
+	case "deadletter":
+		return deadLetter(ctx, args[1:], stdout, stderr)
 	case "projections":
 		return projectionsCmd(ctx, args[1:], stdout, stderr)
 	case "replay":

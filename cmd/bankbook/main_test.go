@@ -233,3 +233,65 @@ func TestDepositImportFromABankStatement(t *testing.T) {
 		t.Fatalf("trial balance: %q %v", out, err)
 	}
 }
+
+func TestExitStatusesAndVersion(t *testing.T) {
+	cfg := engine.Defaults()
+	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "fast"
+	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	url := "--nats-url=" + e.ClientURL()
+
+	out, err := cli(t, "version")
+	if err != nil || !strings.Contains(out, "bankbook "+api.Version) {
+		t.Fatalf("version: %q %v", out, err)
+	}
+	out, err = cli(t, "order", "submit", url, "--buyer-id", "u9", "--buyer-name", "최유나", "--amount", "7000")
+	if err != nil || !strings.Contains(out, "seq ") {
+		t.Fatalf("submit: %q %v", out, err)
+	}
+	// An orphan shows its candidates in human output, as --json does.
+	if _, err := cli(t, "deposit", "import", url, writeStatement(t, "B-1,123401-04-567890,최유나X,7000,2026-11-30T10:00:00Z\n")); err != nil {
+		t.Fatal(err)
+	}
+	out, err = cli(t, "deposit", "orphans", url)
+	if err != nil || !strings.Contains(out, "candidates: ") {
+		t.Fatalf("orphans: %q %v", out, err)
+	}
+	if _, err := cli(t, "payout", "get", url, "--payout-id", "po_missing"); exitCode(err) != exitNotFound {
+		t.Fatalf("payout get of an unknown payout: exit %d (%v)", exitCode(err), err)
+	}
+
+	cases := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"unknown command", []string{"frobnicate"}, exitUsage},
+		{"bad flag", []string{"order", "get", "--no-such-flag"}, exitUsage},
+		{"not found", []string{"order", "get", url, "--order-id", "nope"}, exitNotFound},
+		{"refused", []string{"order", "submit", url, "--buyer-id", "u9", "--buyer-name", "최유나", "--amount", "0"}, exitRefused},
+		{"unavailable", []string{"order", "get", "--nats-url", "nats://127.0.0.1:1", "--order-id", "x"}, exitUnavailable},
+		{"not caught up", []string{"order", "get", url, "--order-id", "nope", "--min-seq", "999999"}, exitUnavailable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := cli(t, tc.args...)
+			if got := exitCode(err); got != tc.want {
+				t.Fatalf("exit %d, want %d (%v)", got, tc.want, err)
+			}
+		})
+	}
+}
+
+// writeStatement writes a CSV bank statement with the given rows.
+func writeStatement(t *testing.T, rows string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "statement.csv")
+	if err := os.WriteFile(path, []byte("bank_txn_id,account_number,depositor_name,amount,deposited_at\n"+rows), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

@@ -1,0 +1,81 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/worker"
+)
+
+// deadLetterDesk serves the dead-letter endpoints from the dead-letter
+// stream and the worker loops that can handle each part's work again.
+type deadLetterDesk struct {
+	dead  *worker.DeadLetters
+	loops map[string]*worker.Loop
+}
+
+func (d deadLetterDesk) List(ctx context.Context, part string, after uint64, limit int) ([]api.DeadLetter, uint64, error) {
+	list, next, err := d.dead.List(ctx, worker.ListOptions{Part: part, After: after, Limit: limit})
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]api.DeadLetter, len(list))
+	for i, dl := range list {
+		out[i] = wireDeadLetter(dl)
+	}
+	return out, next, nil
+}
+
+func (d deadLetterDesk) Redrive(ctx context.Context, id uint64) (api.DeadLetter, error) {
+	dl, err := d.get(ctx, id)
+	if err != nil {
+		return api.DeadLetter{}, err
+	}
+	loop, ok := d.loops[dl.Part]
+	if !ok {
+		return wireDeadLetter(dl), &api.Error{Status: 409, Code: "part_not_running", Message: "no part named " + dl.Part + " runs on this engine"}
+	}
+	switch err := loop.Redrive(ctx, id); {
+	case errors.Is(err, worker.ErrNotFound):
+		return api.DeadLetter{}, notFound(id)
+	case errors.Is(err, worker.ErrOriginalGone):
+		return wireDeadLetter(dl), &api.Error{Status: 409, Code: "original_gone", Message: "the original message no longer exists; discard the dead letter with a reason"}
+	case err != nil:
+		return wireDeadLetter(dl), &api.Error{Status: 409, Code: "redrive_failed", Message: "the part failed again: " + err.Error()}
+	}
+	return wireDeadLetter(dl), nil
+}
+
+func (d deadLetterDesk) Discard(ctx context.Context, id uint64, reason string) (api.DeadLetter, error) {
+	dl, err := d.get(ctx, id)
+	if err != nil {
+		return api.DeadLetter{}, err
+	}
+	if err := d.dead.Discard(ctx, id, reason); errors.Is(err, worker.ErrNotFound) {
+		return api.DeadLetter{}, notFound(id)
+	} else if err != nil {
+		return api.DeadLetter{}, err
+	}
+	return wireDeadLetter(dl), nil
+}
+
+func (d deadLetterDesk) get(ctx context.Context, id uint64) (worker.DeadLetter, error) {
+	dl, err := d.dead.Get(ctx, id)
+	if errors.Is(err, worker.ErrNotFound) {
+		return worker.DeadLetter{}, notFound(id)
+	}
+	return dl, err
+}
+
+func notFound(id uint64) error {
+	return &api.Error{Status: 404, Code: "dead_letter_not_found", Message: "no such dead letter (redriven or discarded already?)", Details: map[string]any{"id": id}}
+}
+
+func wireDeadLetter(dl worker.DeadLetter) api.DeadLetter {
+	return api.DeadLetter{
+		ID: dl.ID, Part: dl.Part, Stream: dl.Stream, Seq: dl.Seq, Subject: dl.Subject,
+		Attempts: dl.Attempts, Delivered: dl.Delivered, Error: dl.Error, Permanent: dl.Permanent, At: domain.FormatTime(dl.At),
+	}
+}

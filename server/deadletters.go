@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/commands"
+)
+
+// DeadLetters is the work background parts gave up on: listed, redriven
+// (handed to its part again) or discarded with a recorded reason. Errors
+// that are API errors (*api.Error: 404 dead_letter_not_found, ...) pass
+// through as they are.
+type DeadLetters interface {
+	List(ctx context.Context, part string, after uint64, limit int) ([]api.DeadLetter, uint64, error)
+	Redrive(ctx context.Context, id uint64) (api.DeadLetter, error)
+	Discard(ctx context.Context, id uint64, reason string) (api.DeadLetter, error)
+}
+
+func (s *Server) deadLetters(ctx context.Context, q api.DeadLettersRequest) (api.DeadLettersReply, error) {
+	var after uint64
+	if q.Cursor != "" {
+		var err error
+		if after, err = strconv.ParseUint(q.Cursor, 10, 64); err != nil {
+			return api.DeadLettersReply{}, badRequest(api.CodeInvalidInput, "cursor: not a cursor this query handed out", map[string]any{"field": "cursor"})
+		}
+	}
+	list, next, err := s.cfg.DeadLetters.List(ctx, q.Part, after, q.PageLimit())
+	if err != nil {
+		return api.DeadLettersReply{}, err
+	}
+	rep := api.DeadLettersReply{DeadLetters: list}
+	if rep.DeadLetters == nil {
+		rep.DeadLetters = []api.DeadLetter{}
+	}
+	if next != 0 {
+		rep.NextCursor = strconv.FormatUint(next, 10)
+	}
+	return rep, nil
+}
+
+func (s *Server) redriveDeadLetter() commandSpec[api.DeadLetterRequest, api.DeadLetterReply] {
+	return commandSpec[api.DeadLetterRequest, api.DeadLetterReply]{
+		exec: func(ctx context.Context, _ commands.Meta, req api.DeadLetterRequest) (api.DeadLetterReply, error) {
+			if req.Reason != "" {
+				return api.DeadLetterReply{}, badRequest(api.CodeInvalidInput, "reason: only a discard takes a reason", map[string]any{"field": "reason"})
+			}
+			dl, err := s.cfg.DeadLetters.Redrive(ctx, req.ID)
+			return api.DeadLetterReply{DeadLetter: dl, Status: "redriven"}, err
+		},
+	}
+}
+
+func (s *Server) discardDeadLetter() commandSpec[api.DeadLetterRequest, api.DeadLetterReply] {
+	return commandSpec[api.DeadLetterRequest, api.DeadLetterReply]{
+		exec: func(ctx context.Context, _ commands.Meta, req api.DeadLetterRequest) (api.DeadLetterReply, error) {
+			if req.Reason == "" {
+				return api.DeadLetterReply{}, badRequest(api.CodeInvalidInput, "reason: is required to set work aside", map[string]any{"field": "reason"})
+			}
+			dl, err := s.cfg.DeadLetters.Discard(ctx, req.ID, req.Reason)
+			return api.DeadLetterReply{DeadLetter: dl, Status: "discarded"}, err
+		},
+	}
+}

@@ -1,0 +1,194 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/ops"
+)
+
+// get fetches path from the engine's HTTP operations server.
+func (e *testEngine) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + e.HTTPAddr().String() + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// readyz returns /readyz's status and report.
+func (e *testEngine) readyz(t *testing.T) (int, ops.ReadyReport) {
+	t.Helper()
+	code, body := e.get(t, "/readyz")
+	var rep ops.ReadyReport
+	if err := json.Unmarshal([]byte(body), &rep); err != nil {
+		t.Fatalf("/readyz %d %q: %v", code, body, err)
+	}
+	return code, rep
+}
+
+func part(rep ops.ReadyReport, name string) (ops.PartStatus, bool) {
+	for _, p := range rep.Parts {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return ops.PartStatus{}, false
+}
+
+func TestHealthReadinessAndMetricsOverHTTP(t *testing.T) {
+	e := startEngine(t)
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if e.HTTPAddr() == nil {
+			return fmt.Errorf("HTTP server not listening")
+		}
+		return nil
+	})
+	if code, _ := e.get(t, "/healthz"); code != 200 {
+		t.Fatalf("/healthz %d", code)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if code, rep := e.readyz(t); code != 200 {
+			return fmt.Errorf("/readyz %d: not ready %v", code, rep.NotReady)
+		}
+		return nil
+	})
+	_, rep := e.readyz(t)
+	for _, want := range []string{"projections", "react-orders", "react-money", "timers", "readmodels"} {
+		if p, ok := part(rep, want); !ok || !p.Ready {
+			t.Errorf("/readyz part %s: %+v (present %v)", want, p, ok)
+		}
+	}
+
+	var sub api.SubmitOrderReply
+	e.call(t, subjSubmit, map[string]any{"buyer_id": "u-m", "buyer_name": "박지훈", "amount": 1000}, &sub, nil)
+	e.callErr(t, subjGet, map[string]string{"order_id": "nope"}, nil)
+	_, metrics := e.get(t, "/metrics")
+	for _, want := range []string{
+		`bankbook_requests_total{code="200",endpoint="order_submit"} 1`,
+		`bankbook_requests_total{code="404",endpoint="order_get"} 1`,
+		`bankbook_request_duration_seconds_count{endpoint="order_submit"} 1`,
+		`bankbook_projection_lag_events `,
+		`bankbook_consumer_pending{consumer="react-orders"} `,
+		`bankbook_consumer_pending{consumer="timers"} `,
+		`bankbook_timers_pending 0`,
+		`bankbook_dead_letters 0`,
+		`bankbook_part_up{part="react-money"} 1`,
+		`go_goroutines `,
+		`process_resident_memory_bytes `,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func TestDeletedConsumerIsRecreatedAndReported(t *testing.T) {
+	e := startEngine(t)
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if code, rep := e.readyz(t); code != 200 {
+			return fmt.Errorf("/readyz %d: not ready %v", code, rep.NotReady)
+		}
+		return nil
+	})
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctxT(t), "BANKBOOK_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		_, err := stream.Consumer(ctxT(t), "react-orders")
+		return err
+	})
+	if err := stream.DeleteConsumer(ctxT(t), "react-orders"); err != nil {
+		t.Fatal(err)
+	}
+	// The part notices, is restarted, recreates its consumer and is ready again.
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		_, rep := e.readyz(t)
+		p, _ := part(rep, "react-orders")
+		if p.Restarts < 1 || !p.Ready {
+			return fmt.Errorf("react-orders %+v", p)
+		}
+		if _, err := stream.Consumer(ctxT(t), "react-orders"); err != nil {
+			return fmt.Errorf("consumer: %w", err)
+		}
+		return nil
+	})
+}
+
+func TestPoisonMessageIsDeadLetteredListedAndSetAside(t *testing.T) {
+	e := startEngine(t)
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not a commit: the order reactor must record it and go on.
+	if _, err := js.Publish(ctxT(t), "bankbook.evt.order.poison", []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	var list api.DeadLettersReply
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		if _, err := e.c.Call(ctxT(t), "bankbook.q.deadletter.list", map[string]any{"part": "react-orders"}, &list, nil); err != nil {
+			return err
+		}
+		if len(list.DeadLetters) != 1 {
+			return fmt.Errorf("dead letters %+v", list.DeadLetters)
+		}
+		return nil
+	})
+	dl := list.DeadLetters[0]
+	if dl.Stream != "BANKBOOK_EVENTS" || dl.Subject != "bankbook.evt.order.poison" || dl.Error == "" || dl.ID == 0 {
+		t.Fatalf("dead letter %+v", dl)
+	}
+	_, metrics := e.get(t, "/metrics")
+	if !strings.Contains(metrics, "bankbook_dead_letters 1") {
+		t.Error("/metrics does not count the dead letter")
+	}
+	// /readyz names the read models, which cannot apply it either.
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		code, rep := e.readyz(t)
+		if code != 503 || !strings.Contains(strings.Join(rep.NotReady, ","), "projections") {
+			return fmt.Errorf("/readyz %d, not ready %v", code, rep.NotReady)
+		}
+		return nil
+	})
+
+	// Redriving it fails again and keeps it; discarding needs a reason and records it.
+	if ce := e.callErr(t, "bankbook.cmd.deadletter.redrive", map[string]any{"id": dl.ID}, nil); ce.Status != 409 || ce.Code != "redrive_failed" {
+		t.Fatalf("redrive of poison: %v", ce)
+	}
+	if ce := e.callErr(t, "bankbook.cmd.deadletter.discard", map[string]any{"id": dl.ID}, nil); ce.Status != 400 {
+		t.Fatalf("discard without reason: %v", ce)
+	}
+	var rep api.DeadLetterReply
+	e.call(t, "bankbook.cmd.deadletter.discard", map[string]any{"id": dl.ID, "reason": "forged by a test"}, &rep, nil)
+	if rep.Status != "discarded" || rep.DeadLetter.ID != dl.ID {
+		t.Fatalf("discard: %+v", rep)
+	}
+	if ce := e.callErr(t, "bankbook.cmd.deadletter.discard", map[string]any{"id": dl.ID, "reason": "again"}, nil); ce.Status != 404 {
+		t.Fatalf("second discard: %v", ce)
+	}
+	e.call(t, "bankbook.q.deadletter.list", map[string]any{}, &list, nil)
+	if len(list.DeadLetters) != 0 {
+		t.Fatalf("after discard: %+v", list.DeadLetters)
+	}
+}
