@@ -130,7 +130,11 @@ func ValidateBankAccount(field string, a BankAccount) error {
 	case a.Holder == "" || len([]rune(a.Holder)) > 64:
 		return Invalid(field+".holder", "is required (at most 64 characters)")
 	}
-	for _, r := range NormalizeAccountNumber(a.Number) {
+	digits := NormalizeAccountNumber(a.Number)
+	if digits == "" {
+		return Invalid(field+".number", "must contain digits")
+	}
+	for _, r := range digits {
 		if !(r >= '0' && r <= '9') {
 			return Invalid(field+".number", "must be digits, spaces and '-'")
 		}
