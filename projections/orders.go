@@ -2,7 +2,6 @@ package projections
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 
 	"go.etcd.io/bbolt"
@@ -27,19 +26,9 @@ type Refund = api.Refund
 // Order returns the view of one order; false if no such order has been
 // applied yet.
 func (s *Store) Order(id string) (OrderView, bool, error) {
-	var (
-		v     OrderView
-		found bool
-	)
-	err := s.view(func(tx *bbolt.Tx) error {
-		b, err := queryBucket(tx, bucketOrders)
-		if err != nil {
-			return err
-		}
-		v, found, err = getOrder(b, id)
-		return err
-	})
-	return v, found, err
+	var v OrderView
+	found, err := lookup(s, bucketOrders, id, &v)
+	return withSlices(v), found, err
 }
 
 // applyOrders is the "orders" projection: order events into bucketOrders
@@ -142,27 +131,22 @@ func openKey(amount int64, id string) []byte {
 }
 
 func getOrder(b *bbolt.Bucket, id string) (OrderView, bool, error) {
-	raw := b.Get([]byte(id))
-	if raw == nil {
-		return OrderView{}, false, nil
-	}
 	var v OrderView
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return OrderView{}, false, fmt.Errorf("order view %s: %w", id, err)
+	if found, err := getJSON(b, id, &v); !found || err != nil {
+		return OrderView{}, false, err
 	}
+	return withSlices(v), true, nil
+}
+
+// withSlices gives a view read from storage its never-nil lists.
+func withSlices(v OrderView) OrderView {
 	if v.DepositIDs == nil {
 		v.DepositIDs = []string{}
 	}
 	if v.Refunds == nil {
 		v.Refunds = []Refund{}
 	}
-	return v, true, nil
+	return v
 }
 
-func putOrder(b *bbolt.Bucket, v OrderView) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("order view %s: %w", v.OrderID, err)
-	}
-	return b.Put([]byte(v.OrderID), raw)
-}
+func putOrder(b *bbolt.Bucket, v OrderView) error { return putJSON(b, v.OrderID, v) }

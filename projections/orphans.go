@@ -86,24 +86,39 @@ func putJSON(b *bbolt.Bucket, key string, v any) error {
 	return b.Put([]byte(key), raw)
 }
 
+// getJSON decodes the view stored at key into v; false if there is none.
+func getJSON(b *bbolt.Bucket, key string, v any) (bool, error) {
+	raw := b.Get([]byte(key))
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("view %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// lookup reads the view stored at key in bucket into v, in a read
+// transaction of its own; false if there is none.
+func lookup(s *Store, bucket []byte, key string, v any) (bool, error) {
+	var found bool
+	err := s.view(func(tx *bbolt.Tx) error {
+		b, err := queryBucket(tx, bucket)
+		if err != nil {
+			return err
+		}
+		found, err = getJSON(b, key, v)
+		return err
+	})
+	return found, err
+}
+
 func orphanKey(v OrphanView) []byte { return []byte(v.DepositedAt + "|" + v.DepositID) }
 
 // Deposit returns one deposit's view; false if it was never recorded.
 func (s *Store) Deposit(id string) (OrphanView, bool, error) {
 	var v OrphanView
-	var found bool
-	err := s.view(func(tx *bbolt.Tx) error {
-		b, err := queryBucket(tx, bucketDeposits)
-		if err != nil {
-			return err
-		}
-		raw := b.Get([]byte(id))
-		if raw == nil {
-			return nil
-		}
-		found = true
-		return json.Unmarshal(raw, &v)
-	})
+	found, err := lookup(s, bucketDeposits, id, &v)
 	return v, found, err
 }
 

@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"go.etcd.io/bbolt"
@@ -48,7 +47,8 @@ func applyPayouts(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Env
 }
 
 func updatePayout(b *bbolt.Bucket, seq eventstore.Seq, id domain.PayoutID, change func(*PayoutView)) error {
-	v, found, err := getPayout(b, string(id))
+	var v PayoutView
+	found, err := getJSON(b, string(id), &v)
 	if err != nil {
 		return err
 	}
@@ -60,32 +60,10 @@ func updatePayout(b *bbolt.Bucket, seq eventstore.Seq, id domain.PayoutID, chang
 	return putJSON(b, v.PayoutID, v)
 }
 
-func getPayout(b *bbolt.Bucket, id string) (PayoutView, bool, error) {
-	raw := b.Get([]byte(id))
-	if raw == nil {
-		return PayoutView{}, false, nil
-	}
-	var v PayoutView
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return PayoutView{}, false, fmt.Errorf("payout view %s: %w", id, err)
-	}
-	return v, true, nil
-}
-
 // Payout returns the view of one payout; false if no such payout has been
 // applied yet.
 func (s *Store) Payout(id string) (PayoutView, bool, error) {
-	var (
-		v     PayoutView
-		found bool
-	)
-	err := s.view(func(tx *bbolt.Tx) error {
-		b, err := queryBucket(tx, bucketPayouts)
-		if err != nil {
-			return err
-		}
-		v, found, err = getPayout(b, id)
-		return err
-	})
+	var v PayoutView
+	found, err := lookup(s, bucketPayouts, id, &v)
 	return v, found, err
 }

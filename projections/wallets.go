@@ -2,7 +2,6 @@ package projections
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"go.etcd.io/bbolt"
 
@@ -51,26 +50,13 @@ func applyWallets(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Env
 
 func getWallet(b *bbolt.Bucket, user string) (WalletView, bool, error) {
 	v := WalletView{UserID: user, Entries: []WalletEntry{}}
-	raw := b.Get([]byte(user))
-	if raw == nil {
-		return v, false, nil
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return v, false, fmt.Errorf("wallet view %s: %w", user, err)
-	}
-	return v, true, nil
+	found, err := getJSON(b, user, &v)
+	return v, found, err
 }
 
 // Wallet returns a user's wallet; a user with no movements has an empty one.
 func (s *Store) Wallet(user string) (WalletView, error) {
-	var v WalletView
-	err := s.view(func(tx *bbolt.Tx) error {
-		b, err := queryBucket(tx, bucketWallets)
-		if err != nil {
-			return err
-		}
-		v, _, err = getWallet(b, user)
-		return err
-	})
+	v := WalletView{UserID: user, Entries: []WalletEntry{}}
+	_, err := lookup(s, bucketWallets, user, &v)
 	return v, err
 }
