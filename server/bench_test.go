@@ -13,7 +13,6 @@ package server_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,6 +29,7 @@ import (
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/benchkit"
+	"github.com/bankbook/bankbook/internal/testenv"
 )
 
 const benchSubmitSubject = "bankbook.cmd.order.submit"
@@ -100,16 +100,14 @@ func benchSubmit(b *testing.B, profile string, clients int) {
 	// commit a submit stores.
 	var orderID string
 	for w := range clients {
-		rep, err := submit(w)
-		// The service's subscriptions may not have reached the server yet.
-		for deadline := time.Now().Add(5 * time.Second); errors.Is(err, nats.ErrNoResponders) && time.Now().Before(deadline); {
-			time.Sleep(10 * time.Millisecond)
-			rep, err = submit(w)
-		}
-		if err != nil {
-			b.Fatalf("warm-up submit: %v", err)
-		}
-		orderID = rep.OrderID
+		testenv.CheckFor(b, 5*time.Second, func() error {
+			rep, err := submit(w)
+			if err != nil {
+				return fmt.Errorf("warm-up submit: %w", err)
+			}
+			orderID = rep.OrderID
+			return nil
+		})
 	}
 	events, err := js.Stream(ctx, e.Events.Config().Stream)
 	if err != nil {

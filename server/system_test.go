@@ -196,19 +196,6 @@ func waitRecorded(t *testing.T, n *sysNode, bank *bankfeed.SimBank, timeout time
 	return txns
 }
 
-// waitFor is testenv.Eventually with an explanation of what is still
-// missing when it times out.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool, explain func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, explain())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // waitQuiet waits until the stream has not grown for three scan intervals
 // and every node's read models have applied all of it; it returns the
 // stream's last sequence.
@@ -1073,17 +1060,17 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 		r.logf("outage ends (settle)")
 	}
 	txns := waitRecorded(t, r.n, r.bank, 20*time.Second)
-	var reserved []string
-	waitFor(t, 20*time.Second, "no order left cancel_reserved", func() bool {
-		reserved = reserved[:0]
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		var reserved []string
 		for i, o := range r.orders {
 			if v, _ := r.n.orderView(o.id); v.Status == string(domain.StatusCancelReserved) {
 				reserved = append(reserved, fmt.Sprintf("#%d %s (cancel_at %s)", i, o.id, v.CancelAt))
 			}
 		}
-		return len(reserved) == 0
-	}, func() string {
-		return fmt.Sprintf("still reserved at %s: %v", domain.FormatTime(time.Now()), reserved)
+		if len(reserved) > 0 {
+			return fmt.Errorf("orders still cancel_reserved at %s: %v", domain.FormatTime(time.Now()), reserved)
+		}
+		return nil
 	})
 	last := waitQuiet(t, r.n)
 	t.Logf("%d operations (%v), %d orders, %d bank transactions, stream at seq %d", ops, r.counts, len(r.orders), len(txns), last)
