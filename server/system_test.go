@@ -721,9 +721,9 @@ func TestTwoInstancesShareScansAndTimersWithoutDoubleEffects(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("submit: %v", err)
 	}
-	served := submitsServed(t, a.nc, 2)
-	t.Logf("order.submit requests served per instance: %v", served)
-	for id, k := range served {
+	perInstance := served(t, a.nc, 2, api.OrderSubmit.Name)
+	t.Logf("order.submit requests served per instance: %v", perInstance)
+	for id, k := range perInstance {
 		if k == 0 {
 			t.Errorf("instance %s served no submit: the queue group did not spread the requests", id)
 		}
@@ -894,9 +894,9 @@ func TestTwoInstancesShareScansAndTimersWithoutDoubleEffects(t *testing.T) {
 	}
 }
 
-// submitsServed asks every instance of the bankbook service for its stats
-// and returns how many order.submit requests each has served, by instance.
-func submitsServed(t *testing.T, nc *nats.Conn, instances int) map[string]int {
+// served asks every instance of the bankbook service for its stats and
+// returns how many requests of the endpoint each has served, by instance.
+func served(t *testing.T, nc *nats.Conn, instances int, endpoint string) map[string]int {
 	t.Helper()
 	subject, err := micro.ControlSubject(micro.StatsVerb, api.ServiceName, "")
 	if err != nil {
@@ -923,7 +923,7 @@ func submitsServed(t *testing.T, nc *nats.Conn, instances int) map[string]int {
 		}
 		out[st.ID] = 0
 		for _, ep := range st.Endpoints {
-			if ep.Name == "order_submit" {
+			if ep.Name == endpoint {
 				out[st.ID] = ep.NumRequests
 			}
 		}
