@@ -38,7 +38,7 @@ var all []Info
 func Endpoints() []Info { return append([]Info(nil), all...) }
 
 func declare[Req, Rep any](kind Kind, subject string, idempotent bool) Endpoint[Req, Rep] {
-	info := Info{Name: nameOf(subject), Subject: subject, Kind: kind, Idempotent: idempotent}
+	info := Info{Name: nameOf(kind, subject), Subject: subject, Kind: kind, Idempotent: idempotent}
 	all = append(all, info)
 	return Endpoint[Req, Rep]{info}
 }
@@ -56,8 +56,13 @@ func simulator[Req, Rep any](subject string) Endpoint[Req, Rep] {
 }
 
 // nameOf derives the micro endpoint name from the subject:
-// bankbook.cmd.order.submit → order_submit.
-func nameOf(subject string) string {
+// bankbook.cmd.order.submit → order_submit, bankbook.sim.bank.transfer →
+// sim_bank_transfer (simulators keep their prefix).
+func nameOf(kind Kind, subject string) string {
 	parts := strings.Split(subject, ".")
-	return strings.Join(parts[2:], "_")
+	name := strings.Join(parts[2:], "_")
+	if kind == KindSimulator {
+		name = "sim_" + name
+	}
+	return name
 }

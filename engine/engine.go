@@ -254,7 +254,7 @@ func (e *Engine) bankSource(cfg Config) (bankfeed.Source, error) {
 			}
 		}
 		e.Sim = bank
-		e.log.Info().Dur("lag", time.Duration(cfg.BankSimLag)).Dur("scan_interval", time.Duration(cfg.ScanInterval)).
+		e.log.Info().Stringer("lag", time.Duration(cfg.BankSimLag)).Stringer("scan_interval", time.Duration(cfg.ScanInterval)).
 			Msg("simulated bank: transfer with 'bankbook bank-sim transfer' or bankbook.sim.bank.transfer")
 		return bank.Source(cfg.CollectNumber), nil
 	case cfg.BankURL != "":

@@ -120,7 +120,7 @@ func newLogger(cfg engine.Config, w io.Writer) (zerolog.Logger, error) {
 		}
 	}
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000Z", TimeLocation: time.UTC}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
 }
