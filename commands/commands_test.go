@@ -21,7 +21,7 @@ import (
 )
 
 type fixture struct {
-	h     *commands.Handler
+	h     commands.Handlers
 	es    *eventstore.Store
 	names *reservations.Store
 	deps  commands.Deps
@@ -58,7 +58,7 @@ func newFixture(t *testing.T, namesNow func() time.Time) fixture {
 
 // handler returns a new handler, as another engine instance would have, on
 // the fixture's stores.
-func (f fixture) handler(t *testing.T, cfg commands.Config) *commands.Handler {
+func (f fixture) handler(t *testing.T, cfg commands.Config) commands.Handlers {
 	t.Helper()
 	cfg.CollectAccount = domain.BankAccount{Bank: "KB", Number: "1", Holder: "bankbook"}
 	h, err := commands.New(f.deps, cfg, zerolog.Nop())
@@ -83,7 +83,7 @@ func TestRepeatedAttemptAnswersFromTheFirstAttemptsEvents(t *testing.T) {
 	meta := commands.Meta{Command: "bankbook.cmd.order.submit", IdempotencyKey: "k-1"}
 	req := api.SubmitOrderRequest{OrderID: "o-1", BuyerID: "u", BuyerName: "김민수", Amount: 1000}
 
-	first, err := f.h.SubmitOrder(ctx, meta, req)
+	first, err := f.h.Orders.SubmitOrder(ctx, meta, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestRepeatedAttemptAnswersFromTheFirstAttemptsEvents(t *testing.T) {
 	// repeat takes the claim over and runs again with the same plan (order ID).
 	resumed := meta
 	resumed.Resumed = true
-	again, err := f.h.SubmitOrder(ctx, resumed, req)
+	again, err := f.h.Orders.SubmitOrder(ctx, resumed, req)
 	if err != nil {
 		t.Fatalf("repeat: %v", err)
 	}
@@ -102,18 +102,18 @@ func TestRepeatedAttemptAnswersFromTheFirstAttemptsEvents(t *testing.T) {
 		t.Fatalf("%d commits after the repeat, want 1", n)
 	}
 	// Without the key, the same order ID is simply taken.
-	if _, err := f.h.SubmitOrder(ctx, commands.Meta{Command: meta.Command}, req); !errors.Is(err, domain.ErrOrderExists) {
+	if _, err := f.h.Orders.SubmitOrder(ctx, commands.Meta{Command: meta.Command}, req); !errors.Is(err, domain.ErrOrderExists) {
 		t.Fatalf("submit without key: %v", err)
 	}
 	// The same key on another command is not mistaken for its first attempt.
 	no := false
 	cmeta := commands.Meta{Command: "bankbook.cmd.order.cancel", IdempotencyKey: "k-1"}
-	c1, err := f.h.CancelOrder(ctx, cmeta, api.CancelOrderRequest{OrderID: "o-1", Deposited: &no})
+	c1, err := f.h.Orders.CancelOrder(ctx, cmeta, api.CancelOrderRequest{OrderID: "o-1", Deposited: &no})
 	if err != nil || c1.Status != domain.StatusCancelled {
 		t.Fatalf("cancel: %+v %v", c1, err)
 	}
 	cmeta.Resumed = true
-	c2, err := f.h.CancelOrder(ctx, cmeta, api.CancelOrderRequest{OrderID: "o-1", Deposited: &no})
+	c2, err := f.h.Orders.CancelOrder(ctx, cmeta, api.CancelOrderRequest{OrderID: "o-1", Deposited: &no})
 	if err != nil || c2.Status != domain.StatusCancelled || c2.Seq != c1.Seq {
 		t.Fatalf("repeated cancel: %+v %v (want the first cancel's outcome, not wrong_state)", c2, err)
 	}
@@ -125,7 +125,7 @@ func TestRepeatedAttemptAnswersFromTheFirstAttemptsEvents(t *testing.T) {
 func TestConcurrentCancelsReloadAndDecideAgain(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	if _, err := f.h.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "o", BuyerID: "u", BuyerName: "A", Amount: 5}); err != nil {
+	if _, err := f.h.Orders.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "o", BuyerID: "u", BuyerName: "A", Amount: 5}); err != nil {
 		t.Fatal(err)
 	}
 	no := false
@@ -136,7 +136,7 @@ func TestConcurrentCancelsReloadAndDecideAgain(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := f.h.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o", Deposited: &no})
+			_, err := f.h.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o", Deposited: &no})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -163,7 +163,7 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 	clock := func() time.Time { return now }
 	f := newFixture(t, clock)
 	ctx := context.Background()
-	cfg := f.h.Config()
+	cfg := f.h.Orders.Config()
 	firstName := func(order string) string {
 		return domain.DepositorName("박민", domain.SuffixOrder(order)[0], cfg.DepositorNameMax)
 	}
@@ -173,7 +173,7 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 	if err := f.names.Reserve(ctx, firstName("o-young"), "ghost-1"); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.h.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "o-young", BuyerID: "u", BuyerName: "박민", Amount: 5})
+	rep, err := f.h.Orders.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "o-young", BuyerID: "u", BuyerName: "박민", Amount: 5})
 	if err != nil || rep.DepositorName == firstName("o-young") {
 		t.Fatalf("young orphan reservation was taken: %+v %v", rep, err)
 	}
@@ -183,7 +183,7 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	now = time.Now()
-	rep, err = f.h.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "o-old", BuyerID: "u", BuyerName: "박민", Amount: 5})
+	rep, err = f.h.Orders.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "o-old", BuyerID: "u", BuyerName: "박민", Amount: 5})
 	if err != nil || rep.DepositorName != firstName("o-old") {
 		t.Fatalf("old orphan reservation not taken over: %+v %v", rep, err)
 	}
@@ -193,7 +193,7 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 	// A reservation left behind by a closed order (its release failed) is
 	// taken over at once.
 	no := false
-	if _, err := f.h.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-old", Deposited: &no}); err != nil {
+	if _, err := f.h.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-old", Deposited: &no}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.names.Reserve(ctx, rep.DepositorName, "o-old"); err != nil { // as if the release had failed
@@ -211,7 +211,7 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 	if id == "" {
 		t.Fatal("no probe order ID tries that name first")
 	}
-	rep2, err := f.h.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: id, BuyerID: "u", BuyerName: "박민", Amount: 5})
+	rep2, err := f.h.Orders.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: id, BuyerID: "u", BuyerName: "박민", Amount: 5})
 	if err != nil || rep2.DepositorName != rep.DepositorName {
 		t.Fatalf("name left by a cancelled order not taken over: %+v %v", rep2, err)
 	}
@@ -228,24 +228,24 @@ func TestStaleCachesAcrossInstances(t *testing.T) {
 	cancel := api.CancelOrderRequest{OrderID: "shared", Deposited: &no}
 
 	// A submits and caches "awaiting deposit".
-	if _, err := f.h.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "shared", BuyerID: "u", BuyerName: "정", Amount: 9}); err != nil {
+	if _, err := f.h.Orders.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "shared", BuyerID: "u", BuyerName: "정", Amount: 9}); err != nil {
 		t.Fatal(err)
 	}
 	// B has never seen the order: its empty state would refuse the cancel as
 	// "not found", so it reads the order before refusing, and cancels it.
-	if rep, err := other.CancelOrder(ctx, commands.Meta{}, cancel); err != nil || rep.Status != domain.StatusCancelled {
+	if rep, err := other.Orders.CancelOrder(ctx, commands.Meta{}, cancel); err != nil || rep.Status != domain.StatusCancelled {
 		t.Fatalf("cancel on an instance that never saw the order: %+v %v", rep, err)
 	}
 	// A's cache is now stale; its append conflicts, it catches up, and
 	// refuses for the real reason.
-	if _, err := f.h.CancelOrder(ctx, commands.Meta{}, cancel); !errors.Is(err, domain.ErrWrongState) {
+	if _, err := f.h.Orders.CancelOrder(ctx, commands.Meta{}, cancel); !errors.Is(err, domain.ErrWrongState) {
 		t.Fatalf("cancel on a stale cache: %v, want wrong_state", err)
 	}
 	if n := len(f.commits(t, "shared")); n != 2 {
 		t.Fatalf("%d commits, want 2", n)
 	}
 	// B submitting an order ID it has not seen but A created is refused.
-	if _, err := other.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "shared", BuyerID: "u", BuyerName: "정", Amount: 9}); !errors.Is(err, domain.ErrOrderExists) {
+	if _, err := other.Orders.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: "shared", BuyerID: "u", BuyerName: "정", Amount: 9}); !errors.Is(err, domain.ErrOrderExists) {
 		t.Fatalf("submit of an existing ID on another instance: %v", err)
 	}
 }
@@ -254,7 +254,7 @@ func TestResumedSubmitWithoutEarlierEventsSubmits(t *testing.T) {
 	f := newFixture(t, nil)
 	// The first attempt died before appending anything.
 	meta := commands.Meta{Command: "bankbook.cmd.order.submit", IdempotencyKey: "k-died", Resumed: true}
-	rep, err := f.h.SubmitOrder(context.Background(), meta, api.SubmitOrderRequest{OrderID: "o-died", BuyerID: "u", BuyerName: "한", Amount: 3})
+	rep, err := f.h.Orders.SubmitOrder(context.Background(), meta, api.SubmitOrderRequest{OrderID: "o-died", BuyerID: "u", BuyerName: "한", Amount: 3})
 	if err != nil || rep.Status != domain.StatusAwaitingDeposit {
 		t.Fatalf("resumed submit: %+v %v", rep, err)
 	}
@@ -275,11 +275,11 @@ func TestAttemptOnAnotherInstanceFindsTheFirstAttempt(t *testing.T) {
 	other := f.handler(t, commands.Config{})
 	meta := commands.Meta{Command: "bankbook.cmd.order.submit", IdempotencyKey: "k-x"}
 	req := api.SubmitOrderRequest{OrderID: "o-x", BuyerID: "u", BuyerName: "윤", Amount: 10}
-	first, err := f.h.SubmitOrder(ctx, meta, req)
+	first, err := f.h.Orders.SubmitOrder(ctx, meta, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := other.SubmitOrder(ctx, meta, req)
+	again, err := other.Orders.SubmitOrder(ctx, meta, req)
 	if err != nil || again != first {
 		t.Fatalf("repeat on another instance: %+v %v, want %+v", again, err, first)
 	}

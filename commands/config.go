@@ -9,7 +9,7 @@ import (
 	"github.com/bankbook/bankbook/domain"
 )
 
-// Config configures a Handler. Zero values mean defaults.
+// Config configures the command handlers. Zero values mean defaults.
 type Config struct {
 	// CollectAccount is the account buyers transfer to. Required.
 	CollectAccount domain.BankAccount

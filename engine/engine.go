@@ -1,6 +1,7 @@
 // Package engine assembles a running bankbook: the NATS connection (an
 // embedded server or an external cluster), the event store, the KV buckets,
-// the command handler, the projection runner and the micro service.
+// the command handlers, the process managers, the projection runner and the
+// micro service.
 //
 // Start brings the parts up in dependency order; Stop takes them down in
 // reverse, draining in-flight commands before anything they need goes away.
@@ -31,6 +32,7 @@ import (
 	"github.com/bankbook/bankbook/firmbanking"
 	"github.com/bankbook/bankbook/idempotency"
 	"github.com/bankbook/bankbook/ops"
+	"github.com/bankbook/bankbook/process"
 	"github.com/bankbook/bankbook/projections"
 	"github.com/bankbook/bankbook/reservations"
 	"github.com/bankbook/bankbook/server"
@@ -52,7 +54,7 @@ type Engine struct {
 	Events   *eventstore.Store
 	Models   *projections.Store
 	Runner   *projections.Runner
-	Commands *commands.Handler
+	Commands commands.Handlers
 	// Sim is the simulated bank with --bank-sim.
 	Sim    *bankfeed.SimBank
 	server *server.Server
@@ -141,7 +143,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
-	e.Commands, err = commands.New(commands.Deps{Events: e.Events, Codec: codec, Names: names, Timers: tm, Watermarks: marks, Payouts: payouts}, commands.Config{
+	e.Commands, err = commands.New(commands.Deps{Events: e.Events, Codec: codec, Names: names, Timers: tm, Watermarks: marks}, commands.Config{
 		CollectAccount:   domain.BankAccount{Bank: cfg.CollectBank, Number: cfg.CollectNumber, Holder: cfg.CollectHolder},
 		CancelWindow:     time.Duration(cfg.CancelWindow),
 		DepositorNameMax: cfg.DepositorNameMax,
@@ -152,6 +154,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	cmds := e.Commands
+	procs, err := process.New(process.Config{Codec: codec, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Payouts: cmds.Payouts, Provider: payouts, Log: log})
+	if err != nil {
+		return nil, err
+	}
 	if e.Models, err = projections.Open(filepath.Join(cfg.DataDir, "readmodels.db"), &projections.Options{Codec: codec}); err != nil {
 		return nil, err
 	}
@@ -165,13 +171,13 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	e.Loops = map[string]*worker.Loop{}
 	orderReactor, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
 		Durable: "react-orders", Types: []string{domain.AggregateOrder}, Dead: e.DeadLetters, Logger: log,
-	}, cmds.ReactToOrder)
+	}, procs.ReactToOrder)
 	if err != nil {
 		return nil, err
 	}
 	moneyReactor, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
 		Durable: "react-money", Types: []string{domain.AggregateWallet, domain.AggregateDeposit}, Dead: e.DeadLetters, Logger: log,
-	}, cmds.ReactToMoney)
+	}, procs.ReactToMoney)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +185,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		if d.Kind != commands.TimerFinaliseCancel {
 			return 0, worker.Permanent(fmt.Errorf("timer of unknown kind %q", d.Kind))
 		}
-		return cmds.FinaliseCancel(ctx, d.ID)
+		return cmds.Orders.FinaliseCancel(ctx, d.ID)
 	})
 	if err != nil {
 		return nil, err
@@ -195,7 +201,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}
 	if source != nil {
 		scanner := &bankfeed.Scanner{
-			Source: source, Account: cfg.CollectNumber, Recorder: recorder{cmds}, Watermarks: marks,
+			Source: source, Account: cfg.CollectNumber, Recorder: recorder{cmds.Deposits}, Watermarks: marks,
 			Interval: time.Duration(cfg.ScanInterval), Log: log,
 		}
 		if err := scanner.Validate(); err != nil {
@@ -224,7 +230,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		sim = simTransfers{e.Sim}
 	}
 	e.server, err = server.New(server.Config{
-		Conn: e.nc, Commands: cmds, Events: e.Events, Idempotency: idem,
+		Conn: e.nc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log,
 		DeadLetters: deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
 	})
@@ -270,7 +276,7 @@ func (e *Engine) bankSource(cfg Config) (bankfeed.Source, error) {
 
 // firmBanking returns the payout provider: a real one at --firmbank-url, the
 // simulated one (over loopback HTTP) with --bank-sim, or none.
-func (e *Engine) firmBanking(cfg Config) (commands.Payouts, error) {
+func (e *Engine) firmBanking(cfg Config) (firmbanking.Provider, error) {
 	switch {
 	case cfg.FirmbankURL != "":
 		c := &firmbanking.Client{BaseURL: cfg.FirmbankURL, Token: cfg.FirmbankToken}
@@ -292,7 +298,7 @@ func (e *Engine) firmBanking(cfg Config) (commands.Payouts, error) {
 }
 
 // recorder records the scanner's transactions as deposits.
-type recorder struct{ h *commands.Handler }
+type recorder struct{ h *commands.Deposits }
 
 func (r recorder) Record(ctx context.Context, t bankfeed.Transaction) error {
 	_, err := r.h.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject, CorrelationID: r.h.NewID(), Actor: "scanner"},

@@ -3,6 +3,7 @@ package eventstore
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -83,4 +84,57 @@ func DecodeCommit(data []byte, seq Seq, up Upcaster) (Commit, error) {
 		}
 	}
 	return c, nil
+}
+
+// NewCommit builds the commit that appending events to ref stores: the
+// events of one command, after the aggregate's commit at sequence expected
+// (0: none) and at aggregate version prevVersion. The events' aggregate
+// fields, versions and RecordedAt are filled in. A malformed request (no
+// events, no commit ID, a type or ID that is not a subject token) returns
+// an error matching ErrInvalid. Every store implementation builds its
+// commits here, so they store the same commit for the same request.
+func NewCommit(ref Ref, expected Seq, prevVersion int, commitID string, events []Envelope, recordedAt time.Time) (Commit, error) {
+	if len(events) == 0 || commitID == "" || !validToken(ref.Type) || !validToken(ref.ID) {
+		return Commit{}, fmt.Errorf("%w: %s: %d events, commit id %q", ErrInvalid, ref, len(events), commitID)
+	}
+	now := recordedAt.UTC()
+	c := Commit{
+		Format:        commitFormat,
+		CommitID:      commitID,
+		AggregateType: ref.Type,
+		AggregateID:   ref.ID,
+		PrevSeq:       expected,
+		Events:        make([]Envelope, len(events)),
+	}
+	for i, e := range events {
+		e.AggregateType, e.AggregateID = ref.Type, ref.ID
+		e.Version = prevVersion + i + 1
+		e.RecordedAt = now
+		c.Events[i] = e
+	}
+	return c, nil
+}
+
+// SettleConflict decides what a failed expectation means for commit c,
+// given after, the aggregate's commits with sequence greater than c.PrevSeq
+// (oldest first). If the first of them is c itself (an earlier attempt of
+// the same append was stored and its answer lost), that is success: c with
+// its stored sequence, whatever was appended on top since. Otherwise it is a
+// *ConflictError whose Actual is the aggregate's last commit (0 if none
+// follows c.PrevSeq).
+func SettleConflict(c Commit, after []Commit) (Commit, error) {
+	if len(after) > 0 && after[0].PrevSeq == c.PrevSeq && after[0].CommitID == c.CommitID {
+		c.Seq = after[0].Seq
+		return c, nil
+	}
+	var actual Seq
+	if len(after) > 0 {
+		actual = after[len(after)-1].Seq
+	}
+	return Commit{}, &ConflictError{Ref: c.Ref(), Expected: c.PrevSeq, Actual: actual}
+}
+
+// validToken reports whether s can be one subject token.
+func validToken(s string) bool {
+	return s != "" && !strings.ContainsAny(s, ". *>\t\r\n")
 }

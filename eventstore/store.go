@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -85,23 +84,9 @@ func (s *Store) withTimeout(ctx context.Context) (context.Context, context.Cance
 //
 // A stale expectation returns a *ConflictError and writes nothing.
 func (s *Store) Append(ctx context.Context, ref Ref, expected Seq, prevVersion int, commitID string, events []Envelope) (Commit, error) {
-	if len(events) == 0 || commitID == "" || !validToken(ref.Type) || !validToken(ref.ID) {
-		return Commit{}, fmt.Errorf("%w: %s: %d events, commit id %q", ErrInvalid, ref, len(events), commitID)
-	}
-	now := s.cfg.Now().UTC()
-	c := Commit{
-		Format:        commitFormat,
-		CommitID:      commitID,
-		AggregateType: ref.Type,
-		AggregateID:   ref.ID,
-		PrevSeq:       expected,
-		Events:        make([]Envelope, len(events)),
-	}
-	for i, e := range events {
-		e.AggregateType, e.AggregateID = ref.Type, ref.ID
-		e.Version = prevVersion + i + 1
-		e.RecordedAt = now
-		c.Events[i] = e
+	c, err := NewCommit(ref, expected, prevVersion, commitID, events, s.cfg.Now())
+	if err != nil {
+		return Commit{}, err
 	}
 	body, err := json.Marshal(c)
 	if err != nil {
@@ -153,15 +138,7 @@ func (s *Store) settleConflict(ctx context.Context, ref Ref, expected Seq, c Com
 		// We cannot tell whether c was stored.
 		return Commit{}, fmt.Errorf("append %s: %w: checking a failed expectation: %v", ref, ErrUnavailable, err)
 	}
-	if len(after) > 0 && after[0].PrevSeq == expected && after[0].CommitID == c.CommitID {
-		c.Seq = after[0].Seq
-		return c, nil
-	}
-	var actual Seq
-	if len(after) > 0 {
-		actual = after[len(after)-1].Seq
-	}
-	return Commit{}, &ConflictError{Ref: ref, Expected: expected, Actual: actual}
+	return SettleConflict(c, after)
 }
 
 // jsErrCodeDuplicateInFlight is the server's answer, on a replicated stream,
@@ -183,11 +160,6 @@ func unavailable(err error) error {
 func noAck(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
-}
-
-// validToken reports whether s can be one subject token.
-func validToken(s string) bool {
-	return s != "" && !strings.ContainsAny(s, ". *>\t\r\n")
 }
 
 // lastCommit returns the aggregate's last commit; a zero Commit when it has none.

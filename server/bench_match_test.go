@@ -36,7 +36,7 @@ import (
 )
 
 type countingRecorder struct {
-	h       *commands.Handler
+	h       *commands.Deposits
 	matched atomic.Int64
 }
 
@@ -90,7 +90,7 @@ func benchMatchScan(b *testing.B, n int) {
 	for range 16 {
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
-				rep, err := e.Commands.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{
+				rep, err := e.Commands.Orders.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{
 					OrderID: fmt.Sprintf("o%07d", i), BuyerID: "u" + strconv.Itoa(i), BuyerName: benchBuyer(i), Amount: int64(1000 + i)})
 				if err != nil {
 					b.Errorf("submit %d: %v", i, err)
@@ -125,7 +125,7 @@ func benchMatchScan(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rec := &countingRecorder{h: e.Commands}
+	rec := &countingRecorder{h: e.Commands.Deposits}
 	sc := &bankfeed.Scanner{Source: bank.Source(e.cfg.CollectNumber), Account: e.cfg.CollectNumber, Recorder: rec, Watermarks: marks, Overlap: -1}
 
 	runtime.GC()

@@ -51,7 +51,7 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	actor, _ := header(r.headers, headerActor)
 	meta := commands.Meta{Command: subject, CorrelationID: correlation, IdempotencyKey: key, Actor: actor}
 	if meta.CorrelationID == "" {
-		meta.CorrelationID = s.cfg.Commands.NewID()
+		meta.CorrelationID = s.cfg.Orders.NewID() // every area shares one Core, so one ID source
 	}
 	if keyPresent && !idempotency.ValidKey(meta.IdempotencyKey) {
 		return reply{err: badRequest(api.CodeInvalidIdemKey, "Idempotency-Key must be 1-255 printable ASCII characters", nil)}

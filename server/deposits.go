@@ -64,7 +64,7 @@ func simRoute[Req validator, Rep any](s *Server, ep api.Endpoint[Req, Rep], answ
 func (s *Server) simTransfer(_ context.Context, q api.SimTransferRequest) (api.SimTransferReply, error) {
 	account := q.AccountNumber
 	if account == "" {
-		account = s.cfg.Commands.Config().CollectAccount.Number
+		account = s.cfg.Deposits.Config().CollectAccount.Number
 	}
 	id, at, err := s.cfg.BankSim.Transfer(q.DepositorName, q.Amount, account)
 	if err != nil {
@@ -80,7 +80,7 @@ type payoutPlan struct {
 
 func (s *Server) planPayout(id *string) json.RawMessage {
 	if *id == "" {
-		*id = "po_" + s.cfg.Commands.NewID()
+		*id = "po_" + s.cfg.Wallets.NewID()
 	}
 	b, _ := json.Marshal(payoutPlan{PayoutID: *id})
 	return b
@@ -99,7 +99,7 @@ func (s *Server) withdraw() commandSpec[api.WithdrawRequest, api.WithdrawReply] 
 	return commandSpec[api.WithdrawRequest, api.WithdrawReply]{
 		plan:   func(req *api.WithdrawRequest) json.RawMessage { return s.planPayout(&req.PayoutID) },
 		resume: func(req *api.WithdrawRequest, raw json.RawMessage) error { return resumePayout(&req.PayoutID, raw) },
-		exec:   s.cfg.Commands.Withdraw,
+		exec:   s.cfg.Wallets.Withdraw,
 	}
 }
 
@@ -117,6 +117,6 @@ func (s *Server) resolveDeposit() commandSpec[api.ResolveDepositRequest, api.Res
 			}
 			return resumePayout(&req.PayoutID, raw)
 		},
-		exec: s.cfg.Commands.ResolveDeposit,
+		exec: s.cfg.Deposits.ResolveDeposit,
 	}
 }

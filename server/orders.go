@@ -19,7 +19,7 @@ func (s *Server) submitOrder() commandSpec[api.SubmitOrderRequest, api.SubmitOrd
 	return commandSpec[api.SubmitOrderRequest, api.SubmitOrderReply]{
 		plan: func(req *api.SubmitOrderRequest) json.RawMessage {
 			if req.OrderID == "" {
-				req.OrderID = s.cfg.Commands.NewID()
+				req.OrderID = s.cfg.Orders.NewID()
 			}
 			b, _ := json.Marshal(plan{OrderID: req.OrderID})
 			return b
@@ -32,7 +32,7 @@ func (s *Server) submitOrder() commandSpec[api.SubmitOrderRequest, api.SubmitOrd
 			req.OrderID = p.OrderID
 			return nil
 		},
-		exec: s.cfg.Commands.SubmitOrder,
+		exec: s.cfg.Orders.SubmitOrder,
 	}
 }
 

@@ -7,12 +7,12 @@ import "github.com/bankbook/bankbook/api"
 func (s *Server) routeTable() []route {
 	return []route{
 		commandRoute(s, api.OrderSubmit, s.submitOrder()),
-		commandRoute(s, api.OrderCancel, commandSpec[api.CancelOrderRequest, api.CancelOrderReply]{exec: s.cfg.Commands.CancelOrder}),
+		commandRoute(s, api.OrderCancel, commandSpec[api.CancelOrderRequest, api.CancelOrderReply]{exec: s.cfg.Orders.CancelOrder}),
 		queryRoute(s, api.OrderGet, s.getOrder),
 
-		commandRoute(s, api.DepositRecord, commandSpec[api.RecordDepositRequest, api.RecordDepositReply]{exec: s.cfg.Commands.RecordDeposit}),
+		commandRoute(s, api.DepositRecord, commandSpec[api.RecordDepositRequest, api.RecordDepositReply]{exec: s.cfg.Deposits.RecordDeposit}),
 		commandRoute(s, api.DepositResolve, s.resolveDeposit()),
-		commandRoute(s, api.DepositScanComplete, commandSpec[api.ScanCompleteRequest, api.ScanCompleteReply]{exec: s.cfg.Commands.ScanComplete}),
+		commandRoute(s, api.DepositScanComplete, commandSpec[api.ScanCompleteRequest, api.ScanCompleteReply]{exec: s.cfg.Deposits.ScanComplete}),
 		queryRoute(s, api.DepositOrphans, s.orphans),
 
 		queryRoute(s, api.WalletGet, s.getWallet),

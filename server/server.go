@@ -29,7 +29,9 @@ type Observer interface {
 // Config wires the server to the rest of the engine.
 type Config struct {
 	Conn        *nats.Conn
-	Commands    *commands.Handler
+	Orders      *commands.Orders
+	Deposits    *commands.Deposits
+	Wallets     *commands.Wallets
 	Events      *eventstore.Store
 	Idempotency *idempotency.Store
 	ReadModels  *projections.Store
@@ -70,8 +72,8 @@ type Server struct {
 
 // New checks the configuration and returns a server; Start serves.
 func New(cfg Config) (*Server, error) {
-	if cfg.Conn == nil || cfg.Commands == nil || cfg.Events == nil || cfg.Idempotency == nil || cfg.ReadModels == nil || cfg.Runner == nil || cfg.DeadLetters == nil {
-		return nil, errors.New("server: Conn, Commands, Events, Idempotency, ReadModels, Runner and DeadLetters are required")
+	if cfg.Conn == nil || cfg.Orders == nil || cfg.Deposits == nil || cfg.Wallets == nil || cfg.Events == nil || cfg.Idempotency == nil || cfg.ReadModels == nil || cfg.Runner == nil || cfg.DeadLetters == nil {
+		return nil, errors.New("server: Conn, Orders, Deposits, Wallets, Events, Idempotency, ReadModels, Runner and DeadLetters are required")
 	}
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = 1024

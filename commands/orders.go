@@ -10,10 +10,20 @@ import (
 	"github.com/bankbook/bankbook/reservations"
 )
 
+// Orders handles the commands on orders. It is safe for concurrent use.
+type Orders struct {
+	*Core
+	orders  *Repository[domain.Order]
+	wallets *Wallets // refunds of paid orders
+	names   Names
+	timers  Timers
+	marks   Watermarks
+}
+
 // SubmitOrder creates an order awaiting a bank transfer and reserves its
 // depositor name. req.OrderID must be set (the caller generates one when the
 // client did not).
-func (h *Handler) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrderRequest) (api.SubmitOrderReply, error) {
+func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrderRequest) (api.SubmitOrderReply, error) {
 	if req.OrderID == "" {
 		return api.SubmitOrderReply{}, domain.Invalid("order_id", "is required")
 	}
@@ -26,7 +36,7 @@ func (h *Handler) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrde
 	// An earlier attempt with this key may have appended already: answer
 	// from its events without reserving anything.
 	if meta.Resumed {
-		snap, prior, err := h.orders.catchUp(ctx, h, req.OrderID, snapshot[domain.Order]{}, meta)
+		snap, prior, err := h.orders.catchUp(ctx, req.OrderID, snapshot[domain.Order]{}, meta)
 		if err != nil || prior != nil {
 			return submitReply(deref(prior)), err
 		}
@@ -41,7 +51,7 @@ func (h *Handler) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrde
 	}
 	// A failure from here on leaves the reservation in place; it points at an
 	// order that does not exist and is taken over after OrphanReservationAge.
-	out, err := execute(ctx, h, meta, h.orders, req.OrderID, func(o domain.Order) ([]domain.Event, error) {
+	out, err := h.orders.Execute(ctx, meta, req.OrderID, func(o domain.Order) ([]domain.Event, error) {
 		return domain.DecideSubmit(o, domain.SubmitOrder{
 			OrderID:        id,
 			BuyerID:        domain.UserID(req.BuyerID),
@@ -50,18 +60,18 @@ func (h *Handler) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrde
 			DepositorName:  name,
 			CollectAccount: h.cfg.CollectAccount,
 			CancelWindow:   h.cfg.CancelWindow,
-			Now:            h.cfg.Now().UTC().Truncate(time.Microsecond),
+			Now:            h.Now(),
 		})
 	}, nil)
 	if err != nil {
 		return api.SubmitOrderReply{}, err
 	}
-	h.log.Info().Str("order_id", req.OrderID).Str("correlation_id", meta.CorrelationID).Uint64("seq", uint64(out.seq)).Msg("order submitted")
+	h.log.Info().Str("order_id", req.OrderID).Str("correlation_id", meta.CorrelationID).Uint64("seq", uint64(out.Seq)).Msg("order submitted")
 	return submitReply(out), nil
 }
 
-func submitReply(out outcome[domain.Order]) api.SubmitOrderReply {
-	o := out.state
+func submitReply(out Outcome[domain.Order]) api.SubmitOrderReply {
+	o := out.State
 	return api.SubmitOrderReply{
 		OrderID:        string(o.ID),
 		Status:         domain.StatusAwaitingDeposit,
@@ -71,14 +81,14 @@ func submitReply(out outcome[domain.Order]) api.SubmitOrderReply {
 		Currency:       o.Amount.Currency,
 		SubmittedAt:    domain.FormatTime(o.SubmittedAt),
 		CancelWindowS:  int64(o.CancelWindow / time.Second),
-		Written:        written(out.seq),
+		Written:        written(out.Seq),
 	}
 }
 
 // reserveName finds a free depositor name for buyerName and reserves it for
 // order. Suffixes are tried in an order derived from the order ID, so a
 // retried submit finds its own reservation first.
-func (h *Handler) reserveName(ctx context.Context, buyerName string, order domain.OrderID) (string, error) {
+func (h *Orders) reserveName(ctx context.Context, buyerName string, order domain.OrderID) (string, error) {
 	for _, suffix := range domain.SuffixOrder(string(order)) {
 		name := domain.DepositorName(buyerName, suffix, h.cfg.DepositorNameMax)
 		err := h.names.Reserve(ctx, name, order)
@@ -109,8 +119,8 @@ func (h *Handler) reserveName(ctx context.Context, buyerName string, order domai
 
 // staleHolder reports whether a reservation no longer protects anything: its
 // order is closed or holds another name, or it never appeared.
-func (h *Handler) staleHolder(ctx context.Context, name string, holder reservations.Holder) (bool, error) {
-	o, err := h.orders.current(ctx, h, string(holder.OrderID))
+func (h *Orders) staleHolder(ctx context.Context, name string, holder reservations.Holder) (bool, error) {
+	o, _, err := h.orders.Get(ctx, string(holder.OrderID))
 	if err != nil {
 		return false, err
 	}
@@ -132,12 +142,12 @@ func (h *Handler) staleHolder(ctx context.Context, name string, holder reservati
 // submitted_at + the cancel window, once the bank scan has covered that time,
 // and a deposit that arrives meanwhile is refunded to the buyer's wallet. A
 // paid order is cancelled and its paid amount refunded to the wallet.
-func (h *Handler) CancelOrder(ctx context.Context, meta Meta, req api.CancelOrderRequest) (api.CancelOrderReply, error) {
+func (h *Orders) CancelOrder(ctx context.Context, meta Meta, req api.CancelOrderRequest) (api.CancelOrderReply, error) {
 	if err := req.Validate(); err != nil {
 		return api.CancelOrderReply{}, err
 	}
-	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
-	out, err := execute(ctx, h, meta, h.orders, req.OrderID, func(o domain.Order) ([]domain.Event, error) {
+	now := h.Now()
+	out, err := h.orders.Execute(ctx, meta, req.OrderID, func(o domain.Order) ([]domain.Event, error) {
 		return domain.DecideCancel(o, domain.CancelOrder{OrderID: domain.OrderID(req.OrderID), Deposited: *req.Deposited, Reason: req.Reason, Now: now})
 	}, func(events []domain.Event) error {
 		// The timer is armed before the reservation is stored, so every
@@ -152,14 +162,14 @@ func (h *Handler) CancelOrder(ctx context.Context, meta Meta, req api.CancelOrde
 	if err != nil {
 		return api.CancelOrderReply{}, err
 	}
-	o := out.state
-	rep := api.CancelOrderReply{OrderID: string(o.ID), Status: o.Status, Written: written(out.seq)}
+	o := out.State
+	rep := api.CancelOrderReply{OrderID: string(o.ID), Status: o.Status, Written: written(out.Seq)}
 	if o.Status == domain.StatusCancelReserved {
 		rep.CancelAt = domain.FormatTime(o.CancelAt)
 	}
-	for _, e := range out.events {
+	for _, e := range out.Events {
 		if r, ok := e.(domain.OrderRefunded); ok {
-			seq, err := h.settleRefund(ctx, meta, r)
+			seq, err := h.wallets.SettleRefund(ctx, meta, r)
 			if err != nil {
 				return api.CancelOrderReply{}, err
 			}
@@ -167,7 +177,7 @@ func (h *Handler) CancelOrder(ctx context.Context, meta Meta, req api.CancelOrde
 			rep.Refund = &api.Refund{To: "wallet", Amount: r.Amount}
 		}
 	}
-	h.log.Info().Str("order_id", req.OrderID).Str("status", string(o.Status)).Str("correlation_id", meta.CorrelationID).Uint64("seq", uint64(out.seq)).Msg("order cancel")
+	h.log.Info().Str("order_id", req.OrderID).Str("status", string(o.Status)).Str("correlation_id", meta.CorrelationID).Uint64("seq", uint64(out.Seq)).Msg("order cancel")
 	return rep, nil
 }
 
@@ -179,14 +189,14 @@ const TimerFinaliseCancel = "order_cancel"
 // time; before that it returns how long to wait before looking again. An order
 // no longer cancel-reserved needs nothing. It is idempotent: timers fire at
 // least once.
-func (h *Handler) FinaliseCancel(ctx context.Context, orderID string) (time.Duration, error) {
+func (h *Orders) FinaliseCancel(ctx context.Context, orderID string) (time.Duration, error) {
 	wm, err := h.marks.Watermark(ctx, h.cfg.CollectAccount.Number)
 	if err != nil {
 		return 0, err
 	}
-	now := h.cfg.Now().UTC().Truncate(time.Microsecond)
+	now := h.Now()
 	meta := Meta{Command: "timer." + TimerFinaliseCancel, CorrelationID: h.NewID(), Actor: "timer"}
-	out, err := execute(ctx, h, meta, h.orders, orderID, func(o domain.Order) ([]domain.Event, error) {
+	out, err := h.orders.Execute(ctx, meta, orderID, func(o domain.Order) ([]domain.Event, error) {
 		return domain.FinaliseCancel(o, wm, now)
 	}, nil)
 	if errors.Is(err, domain.ErrNotDue) {
@@ -196,8 +206,8 @@ func (h *Handler) FinaliseCancel(ctx context.Context, orderID string) (time.Dura
 	if err != nil {
 		return 0, err
 	}
-	if len(out.events) > 0 {
-		h.log.Info().Str("order_id", orderID).Uint64("seq", uint64(out.seq)).Str("correlation_id", meta.CorrelationID).Msg("reserved cancellation final")
+	if len(out.Events) > 0 {
+		h.log.Info().Str("order_id", orderID).Uint64("seq", uint64(out.Seq)).Str("correlation_id", meta.CorrelationID).Msg("reserved cancellation final")
 	}
 	return 0, nil
 }

@@ -1,0 +1,136 @@
+// Package commandstest holds in-memory implementations of the command
+// layer's narrow store interfaces — commands.Names, commands.Timers and
+// commands.Watermarks — for unit tests of the command handlers and the
+// process managers over the in-memory event store (eventstore/inmem).
+//
+// They keep the semantics the handlers rely on (a name held by another
+// order is a *reservations.TakenError, a take-over checks the revision,
+// watermarks only move forward); the storage behaviour of the real ones
+// (reservations, timers, watermarks) is tested against JetStream in their
+// own packages. Only tests import this package.
+package commandstest
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/reservations"
+)
+
+// Names keeps depositor-name reservations in memory, like
+// reservations.Store. It is safe for concurrent use.
+type Names struct {
+	now func() time.Time
+	mu  sync.Mutex
+	m   map[string]held // by normalised name
+}
+
+type held struct {
+	h   reservations.Holder
+	rev uint64
+}
+
+// NewNames returns an empty set of reservations; now stamps them (nil:
+// time.Now).
+func NewNames(now func() time.Time) *Names {
+	if now == nil {
+		now = time.Now
+	}
+	return &Names{now: now, m: map[string]held{}}
+}
+
+// Reserve reserves name for order, or renews the order's own reservation;
+// a name another order holds returns a *reservations.TakenError.
+func (n *Names) Reserve(_ context.Context, name string, order domain.OrderID) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := domain.NormalizeName(name)
+	cur, ok := n.m[k]
+	if ok && cur.h.OrderID != order {
+		return &reservations.TakenError{Name: name, Holder: cur.h, Revision: cur.rev}
+	}
+	n.m[k] = held{h: reservations.Holder{OrderID: order, ReservedAt: n.now().UTC()}, rev: cur.rev + 1}
+	return nil
+}
+
+// TakeOver gives name to order if its reservation is still at revision
+// rev; otherwise the error matches reservations.ErrTaken.
+func (n *Names) TakeOver(_ context.Context, name string, order domain.OrderID, rev uint64) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := domain.NormalizeName(name)
+	if n.m[k].rev != rev {
+		return reservations.ErrTaken
+	}
+	n.m[k] = held{h: reservations.Holder{OrderID: order, ReservedAt: n.now().UTC()}, rev: rev + 1}
+	return nil
+}
+
+// Holder returns name's holder and revision, or reservations.ErrFree.
+func (n *Names) Holder(_ context.Context, name string) (reservations.Holder, uint64, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	cur, ok := n.m[domain.NormalizeName(name)]
+	if !ok {
+		return reservations.Holder{}, 0, reservations.ErrFree
+	}
+	return cur.h, cur.rev, nil
+}
+
+// Timers records the timers armed; nothing fires. It is safe for
+// concurrent use.
+type Timers struct {
+	mu    sync.Mutex
+	armed []Armed
+}
+
+// Armed is one armed timer.
+type Armed struct {
+	Kind, ID string
+	At       time.Time
+}
+
+// Arm records the timer.
+func (t *Timers) Arm(_ context.Context, kind, id string, at time.Time, _ []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.armed = append(t.armed, Armed{Kind: kind, ID: id, At: at})
+	return nil
+}
+
+// Armed returns the timers armed so far, oldest first.
+func (t *Timers) Armed() []Armed {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]Armed(nil), t.armed...)
+}
+
+// Watermarks keeps scan watermarks per normalised account number; they
+// only move forward. It is safe for concurrent use.
+type Watermarks struct {
+	mu sync.Mutex
+	m  map[string]time.Time
+}
+
+// Watermark returns the account's watermark; the zero time if none.
+func (w *Watermarks) Watermark(_ context.Context, account string) (time.Time, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.m[domain.NormalizeAccountNumber(account)], nil
+}
+
+// Advance moves the account's watermark to upTo, never backwards.
+func (w *Watermarks) Advance(_ context.Context, account string, upTo time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[string]time.Time{}
+	}
+	k := domain.NormalizeAccountNumber(account)
+	if upTo.After(w.m[k]) {
+		w.m[k] = upTo
+	}
+	return nil
+}

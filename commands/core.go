@@ -1,0 +1,86 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// Meta is what a command knows about the request that carried it.
+type Meta struct {
+	// Command names the command (its API subject); it is stamped on the
+	// events together with IdempotencyKey.
+	Command string
+	// Resumed says an earlier attempt with the same IdempotencyKey did not
+	// finish: it may have appended already, so the command first looks for
+	// its events.
+	Resumed        bool
+	CorrelationID  string
+	CausationID    string
+	IdempotencyKey string
+	Actor          string
+}
+
+// Core is the plumbing every area's handler shares: the event store and
+// codec, the configuration, IDs and the clock. Handlers embed it.
+type Core struct {
+	events EventStore
+	codec  *domain.Codec
+	cfg    Config
+	log    zerolog.Logger
+}
+
+// NewCore checks cfg (filling in defaults) and returns a Core over events.
+func NewCore(events EventStore, codec *domain.Codec, cfg Config, log zerolog.Logger) (*Core, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("commands config: %w", err)
+	}
+	if events == nil || codec == nil {
+		return nil, errors.New("commands: an event store and a codec are required")
+	}
+	return &Core{events: events, codec: codec, cfg: cfg, log: log}, nil
+}
+
+// NewID returns a fresh time-ordered ID.
+func (c *Core) NewID() string { return c.cfg.NewID() }
+
+// Config returns the configuration with defaults filled in.
+func (c *Core) Config() Config { return c.cfg }
+
+// Now returns the clock's time as events record it: UTC, to the microsecond.
+func (c *Core) Now() time.Time { return c.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+// envelopes encodes a command's events with its metadata.
+func (c *Core) envelopes(meta Meta, events []domain.Event) ([]eventstore.Envelope, error) {
+	now := c.cfg.Now().UTC()
+	envs := make([]eventstore.Envelope, len(events))
+	for i, e := range events {
+		typ, version, data, err := c.codec.Encode(e)
+		if err != nil {
+			return nil, err
+		}
+		envs[i] = eventstore.Envelope{
+			EventID:        c.cfg.NewID(),
+			EventType:      typ,
+			SchemaVersion:  version,
+			OccurredAt:     now,
+			Command:        meta.Command,
+			CorrelationID:  meta.CorrelationID,
+			CausationID:    meta.CausationID,
+			IdempotencyKey: meta.IdempotencyKey,
+			Actor:          meta.Actor,
+			Data:           data,
+		}
+	}
+	return envs, nil
+}
+
+// written is the consistency token of a reply: the commit at seq.
+func written(seq eventstore.Seq) api.Written { return api.Written{Seq: api.Seq(seq)} }

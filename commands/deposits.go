@@ -1,0 +1,251 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/reservations"
+)
+
+// Deposits handles the commands on deposits: money that arrived on a bank
+// account, matched to orders or kept as orphans for an operator. It is
+// safe for concurrent use.
+type Deposits struct {
+	*Core
+	deposits *Repository[domain.Deposit]
+	orders   *Repository[domain.Order] // shared with Orders: deposits pay orders
+	wallets  *Wallets                  // refunds
+	names    Names
+	marks    Watermarks
+}
+
+// RecordDeposit records a bank transaction exactly once and does what it
+// means: pays the open order its depositor name belongs to; refunds it to the
+// buyer's wallet if that order is cancel-reserved, already paid, or closed
+// within the name grace; otherwise records it as an orphan with the reason.
+//
+// The steps touch three aggregates — the order, the wallet, the deposit —
+// and each is idempotent on the deposit's ID, so a retry after a crash
+// between them (the scanner repeats every transaction until it is recorded)
+// completes what the first attempt began and never repeats it. The deposit
+// is written last: once it exists, the transaction has been accounted for.
+func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordDepositRequest) (api.RecordDepositReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.RecordDepositReply{}, err
+	}
+	id := domain.NewDepositID(req.AccountNumber, req.BankTxnID)
+	if d, seq, err := h.deposits.Get(ctx, string(id)); err != nil {
+		return api.RecordDepositReply{}, err
+	} else if d.Exists() {
+		return duplicateReply(d, seq), nil
+	}
+	now := h.Now()
+	rec := domain.DepositRecorded{
+		DepositID: id, BankTxnID: req.BankTxnID, AccountNumber: req.AccountNumber, DepositorName: req.DepositorName,
+		Amount: req.Amount, DepositedAt: req.DepositedAt.UTC(), RecordedAt: now,
+	}
+	if err := h.matchDeposit(ctx, meta, &rec, now); err != nil {
+		return api.RecordDepositReply{}, err
+	}
+	out, err := h.deposits.Execute(ctx, meta, string(id), func(d domain.Deposit) ([]domain.Event, error) {
+		return domain.DecideRecord(d, rec)
+	}, nil)
+	if err != nil {
+		return api.RecordDepositReply{}, err
+	}
+	if len(out.Events) == 0 { // another instance recorded it meanwhile
+		return duplicateReply(out.State, out.Seq), nil
+	}
+	h.log.Info().Str("deposit_id", string(id)).Str("bank_txn_id", req.BankTxnID).Str("outcome", string(rec.Outcome)).
+		Str("order_id", string(rec.OrderID)).Str("reason", string(rec.Reason)).Uint64("seq", uint64(out.Seq)).Msg("deposit recorded")
+	return api.RecordDepositReply{DepositID: string(id), Outcome: rec.Outcome, OrderID: string(rec.OrderID), UserID: string(rec.UserID), Reason: rec.Reason, Written: written(out.Seq)}, nil
+}
+
+func duplicateReply(d domain.Deposit, seq eventstore.Seq) api.RecordDepositReply {
+	return api.RecordDepositReply{DepositID: string(d.ID), Outcome: domain.OutcomeDuplicate, OrderID: string(d.OrderID), UserID: string(d.UserID), Reason: d.Reason, Written: written(seq)}
+}
+
+// matchDeposit applies the deposit to the order its depositor name belongs
+// to (and to the buyer's wallet for a refund), and sets rec's outcome.
+func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.DepositRecorded, now time.Time) error {
+	orphan := func(reason domain.OrphanReason) error {
+		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, reason
+		return nil
+	}
+	if domain.NormalizeAccountNumber(rec.AccountNumber) != domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number) {
+		return orphan(domain.ReasonUnknownAccount)
+	}
+	holder, _, err := h.names.Holder(ctx, rec.DepositorName)
+	if errors.Is(err, reservations.ErrFree) {
+		return orphan(domain.ReasonNoSuchName)
+	}
+	if err != nil {
+		return err
+	}
+	var outcome domain.DepositOutcome
+	out, err := h.orders.Execute(ctx, meta, string(holder.OrderID), func(o domain.Order) ([]domain.Event, error) {
+		events, oc, err := domain.DecideDeposit(o, domain.ApplyDeposit{
+			DepositID: rec.DepositID, Amount: rec.Amount, FromAccount: domain.AccountBank(rec.AccountNumber), DepositedAt: rec.DepositedAt, Now: now, NameGrace: h.cfg.NameGrace,
+		})
+		outcome = oc
+		return events, err
+	}, nil)
+	switch {
+	case errors.Is(err, domain.ErrAmountMismatch):
+		rec.OrderID = holder.OrderID
+		return orphan(domain.ReasonAmountMismatch)
+	case errors.Is(err, domain.ErrOrderGone):
+		rec.OrderID = holder.OrderID
+		return orphan(domain.ReasonOrderGone)
+	case err != nil:
+		return err
+	}
+	rec.Outcome, rec.OrderID = outcome, holder.OrderID
+	if outcome == domain.OutcomeRefundedToWallet {
+		rec.UserID = out.State.BuyerID
+		// Settle the refund now (on a repeat, the order appended nothing:
+		// rebuild the refund from the deposit).
+		_, err := h.wallets.SettleRefund(ctx, meta, domain.OrderRefunded{
+			OrderID: holder.OrderID, BuyerID: out.State.BuyerID, DepositID: rec.DepositID, Amount: rec.Amount,
+			FromAccount: domain.AccountBank(rec.AccountNumber), RefundedAt: now,
+		})
+		return err
+	}
+	return nil
+}
+
+// ScanComplete advances the account's scan watermark, which reserved
+// cancellations wait for. It never moves it backwards, nor past now (a
+// feed cannot know the future).
+func (h *Deposits) ScanComplete(ctx context.Context, _ Meta, req api.ScanCompleteRequest) (api.ScanCompleteReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.ScanCompleteReply{}, err
+	}
+	if now := h.cfg.Now(); req.CompleteUpTo.After(now) {
+		return api.ScanCompleteReply{}, domain.Invalid("complete_up_to", "is in the future")
+	}
+	account := domain.NormalizeAccountNumber(req.AccountNumber)
+	if err := h.marks.Advance(ctx, account, req.CompleteUpTo.UTC()); err != nil {
+		return api.ScanCompleteReply{}, err
+	}
+	wm, err := h.marks.Watermark(ctx, account)
+	if err != nil {
+		return api.ScanCompleteReply{}, err
+	}
+	return api.ScanCompleteReply{AccountNumber: account, Watermark: domain.FormatTime(wm)}, nil
+}
+
+// ResolveDeposit resolves an orphan deposit in one step: assign it to an
+// order (which it pays, or, if that order no longer takes it, whose buyer's
+// wallet it credits), refund it to a user's wallet, or refund it to the
+// sender's bank account through firm banking. The resolution is recorded on
+// the deposit first — an orphan is resolved once — and then carried out,
+// here and, should this instance die, by the money process manager.
+func (h *Deposits) ResolveDeposit(ctx context.Context, meta Meta, req api.ResolveDepositRequest) (api.ResolveDepositReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.ResolveDepositReply{}, err
+	}
+	d, _, err := h.deposits.Get(ctx, req.DepositID)
+	if err != nil {
+		return api.ResolveDepositReply{}, err
+	}
+	if !d.Exists() {
+		return api.ResolveDepositReply{}, domain.ErrDepositNotFound.With("", map[string]any{"deposit_id": req.DepositID})
+	}
+	now := h.Now()
+	res := domain.DepositResolved{DepositID: d.ID, Action: req.Action, ResolvedAt: now}
+	switch req.Action {
+	case domain.ResolveAssignOrder:
+		// Refuse up front what the order would refuse.
+		o, _, err := h.orders.Get(ctx, req.OrderID)
+		if err != nil {
+			return api.ResolveDepositReply{}, err
+		}
+		if _, _, err := domain.DecideDeposit(o, domain.ApplyDeposit{DepositID: d.ID, Amount: d.Amount, FromAccount: domain.AccountSuspense, DepositedAt: now, Now: now, NameGrace: h.cfg.NameGrace}); err != nil {
+			return api.ResolveDepositReply{}, err
+		}
+		res.OrderID = domain.OrderID(req.OrderID)
+	case domain.ResolveRefundToWallet:
+		res.UserID = domain.UserID(req.UserID)
+	case domain.ResolveRefundToBank:
+		if err := domain.ValidateID("payout_id", req.PayoutID); err != nil {
+			return api.ResolveDepositReply{}, err
+		}
+		res.PayoutID, res.To = domain.PayoutID(req.PayoutID), req.BankAccount
+	}
+	out, err := h.deposits.Execute(ctx, meta, req.DepositID, func(d domain.Deposit) ([]domain.Event, error) {
+		return domain.DecideResolve(d, res)
+	}, nil)
+	if err != nil {
+		return api.ResolveDepositReply{}, err
+	}
+	d = out.State // the resolution as recorded
+	rep := api.ResolveDepositReply{DepositID: req.DepositID, Outcome: d.Resolution, OrderID: string(d.OrderID), UserID: string(d.UserID), PayoutID: string(d.PayoutID), Written: written(out.Seq)}
+	for _, e := range out.Events {
+		if r, ok := e.(domain.DepositResolved); ok && r.Action != domain.ResolveRefundToBank {
+			seq, err := h.CarryOut(ctx, meta, r)
+			if err != nil {
+				return api.ResolveDepositReply{}, err
+			}
+			rep.Seq = max(rep.Seq, api.Seq(seq))
+		}
+	}
+	h.log.Info().Str("deposit_id", req.DepositID).Str("action", req.Action).Uint64("seq", uint64(out.Seq)).Msg("orphan deposit resolved")
+	return rep, nil
+}
+
+// CarryOut moves a resolved orphan's money out of suspense: to the order
+// it was assigned to (or its buyer's wallet, if the order no longer takes
+// it), or to a wallet. ResolveDeposit runs it, and the money process
+// manager runs it again for every resolution, in case the command died
+// first. Idempotent. It returns the sequence of the last commit written.
+func (h *Deposits) CarryOut(ctx context.Context, meta Meta, r domain.DepositResolved) (eventstore.Seq, error) {
+	now := h.Now()
+	if r.Action == domain.ResolveRefundToWallet {
+		return h.wallets.Credit(ctx, meta, domain.CreditWallet{UserID: r.UserID, Amount: r.Amount, Kind: domain.CreditOrphanRefund, Ref: string(r.DepositID), FromAccount: domain.AccountSuspense, Now: now})
+	}
+	var buyer domain.UserID
+	out, err := h.orders.Execute(ctx, meta, string(r.OrderID), func(o domain.Order) ([]domain.Event, error) {
+		buyer = o.BuyerID
+		events, _, err := domain.DecideDeposit(o, domain.ApplyDeposit{DepositID: r.DepositID, Amount: r.Amount, FromAccount: domain.AccountSuspense, DepositedAt: r.ResolvedAt, Now: now, NameGrace: h.cfg.NameGrace})
+		return events, err
+	}, nil)
+	if errors.Is(err, domain.ErrOrderGone) || errors.Is(err, domain.ErrAmountMismatch) {
+		// The order changed since the operator chose it: its buyer gets the money.
+		return h.wallets.Credit(ctx, meta, domain.CreditWallet{UserID: buyer, Amount: r.Amount, Kind: domain.CreditOrphanRefund, Ref: string(r.DepositID), FromAccount: domain.AccountSuspense, Now: now})
+	}
+	if err != nil {
+		return 0, err
+	}
+	seq := out.Seq
+	for _, e := range out.Events {
+		if rf, ok := e.(domain.OrderRefunded); ok {
+			s, err := h.wallets.SettleRefund(ctx, meta, rf)
+			if err != nil {
+				return 0, err
+			}
+			seq = max(seq, s)
+		}
+	}
+	return seq, nil
+}
+
+// Get returns the deposit as of its last commit (the zero Deposit if it was
+// never recorded).
+func (h *Deposits) Get(ctx context.Context, id domain.DepositID) (domain.Deposit, error) {
+	d, _, err := h.deposits.Get(ctx, string(id))
+	return d, err
+}
+
+// Reopen puts a deposit whose refund to the bank failed back in the orphan
+// queue, once.
+func (h *Deposits) Reopen(ctx context.Context, meta Meta, r domain.DepositReopened) error {
+	_, err := h.deposits.Execute(ctx, meta, string(r.DepositID), func(d domain.Deposit) ([]domain.Event, error) {
+		return domain.DecideReopen(d, r)
+	}, nil)
+	return err
+}

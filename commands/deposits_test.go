@@ -1,0 +1,145 @@
+package commands_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+)
+
+// TestRecordDepositOutcomes: what a bank transaction does, by where it
+// arrived, the name it carries and the state of the order holding the name.
+func TestRecordDepositOutcomes(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnit(t, es)
+		ctx := context.Background()
+		open := u.submit(t, "o-open", 1000)
+		short := u.submit(t, "o-short", 2000)
+		reserved := u.submit(t, "o-reserved", 3000)
+		yes := true
+		if _, err := u.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-reserved", Deposited: &yes}); err != nil {
+			t.Fatal(err)
+		}
+		at := u.clock.Now()
+		for _, c := range []struct {
+			name    string
+			req     api.RecordDepositRequest
+			outcome domain.DepositOutcome
+			reason  domain.OrphanReason
+			order   string
+			user    string
+		}{
+			{"exact amount pays the order", api.RecordDepositRequest{BankTxnID: "t1", AccountNumber: collect.Number, DepositorName: open.DepositorName, Amount: 1000},
+				domain.OutcomeMatched, "", "o-open", ""},
+			{"the same transaction again is a duplicate", api.RecordDepositRequest{BankTxnID: "t1", AccountNumber: collect.Number, DepositorName: open.DepositorName, Amount: 1000},
+				domain.OutcomeDuplicate, "", "o-open", ""},
+			{"another account is an orphan", api.RecordDepositRequest{BankTxnID: "t2", AccountNumber: "555", DepositorName: short.DepositorName, Amount: 2000},
+				domain.OutcomeOrphaned, domain.ReasonUnknownAccount, "", ""},
+			{"an unknown name is an orphan", api.RecordDepositRequest{BankTxnID: "t3", AccountNumber: collect.Number, DepositorName: "아무개", Amount: 2000},
+				domain.OutcomeOrphaned, domain.ReasonNoSuchName, "", ""},
+			{"another amount is an orphan naming the order", api.RecordDepositRequest{BankTxnID: "t4", AccountNumber: collect.Number, DepositorName: short.DepositorName, Amount: 1999},
+				domain.OutcomeOrphaned, domain.ReasonAmountMismatch, "o-short", ""},
+			{"a cancel-reserved order's deposit goes to its buyer's wallet", api.RecordDepositRequest{BankTxnID: "t5", AccountNumber: collect.Number, DepositorName: reserved.DepositorName, Amount: 3000},
+				domain.OutcomeRefundedToWallet, "", "o-reserved", "buyer-o-reserved"},
+			{"a second payment goes to the buyer's wallet", api.RecordDepositRequest{BankTxnID: "t6", AccountNumber: collect.Number, DepositorName: open.DepositorName, Amount: 1000},
+				domain.OutcomeRefundedToWallet, "", "o-open", "buyer-o-open"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				c.req.DepositedAt = at
+				rep, err := u.Deposits.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject}, c.req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rep.Outcome != c.outcome || rep.Reason != c.reason || rep.OrderID != c.order || rep.UserID != c.user || rep.Seq == 0 {
+					t.Fatalf("reply %+v, want outcome %s reason %q order %q user %q", rep, c.outcome, c.reason, c.order, c.user)
+				}
+			})
+		}
+		// Each refund credited its wallet once.
+		assertBalance(t, u, "buyer-o-reserved", 3000)
+		assertBalance(t, u, "buyer-o-open", 1000)
+		if n := len(u.commits(t, domain.AggregateOrder, "o-open")); n != 3 {
+			t.Fatalf("o-open has %d commits, want submit, paid, second payment refunded", n)
+		}
+	})
+}
+
+// TestResolveOrphanToAWalletCreditsItOnce: given an orphan, when an
+// operator refunds it to a wallet, then the wallet is credited; the same
+// resolution again answers the same and credits nothing more; another
+// resolution is refused.
+func TestResolveOrphanToAWalletCreditsItOnce(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnit(t, es)
+		ctx := context.Background()
+		rec, err := u.Deposits.RecordDeposit(ctx, commands.Meta{}, api.RecordDepositRequest{BankTxnID: "t1", AccountNumber: collect.Number, DepositorName: "모름", Amount: 4000, DepositedAt: u.clock.Now()})
+		if err != nil || rec.Outcome != domain.OutcomeOrphaned {
+			t.Fatalf("record: %+v %v", rec, err)
+		}
+		req := api.ResolveDepositRequest{DepositID: rec.DepositID, Action: domain.ResolveRefundToWallet, UserID: "u-7"}
+		first, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, req)
+		if err != nil || first.Outcome != domain.ResolveRefundToWallet || first.UserID != "u-7" {
+			t.Fatalf("resolve: %+v %v", first, err)
+		}
+		again, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, req)
+		if err != nil || again.Outcome != first.Outcome || again.UserID != "u-7" {
+			t.Fatalf("same resolution again: %+v %v", again, err)
+		}
+		if _, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, api.ResolveDepositRequest{DepositID: rec.DepositID, Action: domain.ResolveRefundToWallet, UserID: "u-8"}); !errors.Is(err, domain.ErrNotOrphan) {
+			t.Fatalf("another resolution: %v, want not an orphan", err)
+		}
+		if n := len(u.commits(t, domain.AggregateWallet, "u-7")); n != 1 {
+			t.Fatalf("%d wallet commits, want 1", n)
+		}
+		assertBalance(t, u, "u-7", 4000)
+	})
+}
+
+// TestResolveOrphanToAnOrderPaysIt, and an order that would refuse the
+// money is refused up front, with nothing written.
+func TestResolveOrphanToAnOrderPaysIt(t *testing.T) {
+	u := newUnit(t, storeOpeners[0].open(t))
+	ctx := context.Background()
+	u.submit(t, "o-9", 2500)
+	u.submit(t, "o-other", 9999)
+	rec, err := u.Deposits.RecordDeposit(ctx, commands.Meta{}, api.RecordDepositRequest{BankTxnID: "t9", AccountNumber: collect.Number, DepositorName: "오타", Amount: 2500, DepositedAt: u.clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, api.ResolveDepositRequest{DepositID: rec.DepositID, Action: domain.ResolveAssignOrder, OrderID: "o-other"}); !errors.Is(err, domain.ErrAmountMismatch) {
+		t.Fatalf("assign to an order of another amount: %v", err)
+	}
+	if n := len(u.commits(t, domain.AggregateDeposit, rec.DepositID)); n != 1 {
+		t.Fatalf("a refused resolution wrote: %d deposit commits", n)
+	}
+	rep, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, api.ResolveDepositRequest{DepositID: rec.DepositID, Action: domain.ResolveAssignOrder, OrderID: "o-9"})
+	if err != nil || rep.OrderID != "o-9" {
+		t.Fatalf("assign: %+v %v", rep, err)
+	}
+	order := u.commits(t, domain.AggregateOrder, "o-9")
+	if len(order) != 2 || order[1].Events[0].EventType != "order.paid" || rep.Seq != api.Seq(order[1].Seq) {
+		t.Fatalf("order commits %+v, reply seq %d", order, rep.Seq)
+	}
+	if _, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, api.ResolveDepositRequest{DepositID: "dep_missing", Action: domain.ResolveRefundToWallet, UserID: "u"}); !errors.Is(err, domain.ErrDepositNotFound) {
+		t.Fatalf("resolve of an unknown deposit: %v", err)
+	}
+}
+
+// TestScanCompleteRefusesTheFuture: a feed cannot know what has not
+// happened; an accepted watermark is answered for the normalised account.
+func TestScanCompleteRefusesTheFuture(t *testing.T) {
+	u := newUnit(t, storeOpeners[0].open(t))
+	ctx := context.Background()
+	now := u.clock.Now()
+	if _, err := u.Deposits.ScanComplete(ctx, commands.Meta{}, api.ScanCompleteRequest{AccountNumber: collect.Number, CompleteUpTo: now.Add(time.Second)}); !errors.Is(err, domain.ErrInvalidInput) {
+		t.Fatalf("a watermark in the future: %v", err)
+	}
+	rep, err := u.Deposits.ScanComplete(ctx, commands.Meta{}, api.ScanCompleteRequest{AccountNumber: collect.Number, CompleteUpTo: now})
+	if err != nil || rep.AccountNumber != domain.NormalizeAccountNumber(collect.Number) || rep.Watermark != domain.FormatTime(now) {
+		t.Fatalf("scan complete: %+v %v", rep, err)
+	}
+}

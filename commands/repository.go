@@ -1,0 +1,178 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// Repository loads, decides on and appends the aggregates of one type,
+// declared by a domain.Aggregate value. It caches the latest state of each
+// aggregate it has seen, with the sequence of the commit that state is at
+// (at most Config.CacheSize of them). It is safe for concurrent use; share
+// one per aggregate type between the handlers of an instance.
+type Repository[S any] struct {
+	core  *Core
+	agg   domain.Aggregate[S]
+	cache *lru[S]
+}
+
+// NewRepository returns a repository of the aggregate type agg.
+func NewRepository[S any](core *Core, agg domain.Aggregate[S]) *Repository[S] {
+	return &Repository[S]{core: core, agg: agg, cache: newLRU[S](core.cfg.CacheSize)}
+}
+
+// Outcome is what a command did: the events it appended (or, for a repeat,
+// the events its first attempt appended), the state after them, and the
+// sequence of the commit that state is at. A command that appended nothing
+// has no events, and Seq is the aggregate's last commit.
+type Outcome[S any] struct {
+	State  S
+	Events []domain.Event
+	Seq    eventstore.Seq
+}
+
+// Get returns the aggregate's state as of its last commit, with that
+// commit's sequence (0: no commits, the zero state). It reads the commits
+// the cache has not seen.
+func (r *Repository[S]) Get(ctx context.Context, id string) (S, eventstore.Seq, error) {
+	snap, _ := r.cache.get(id)
+	snap, _, err := r.catchUp(ctx, id, snap, Meta{})
+	return snap.state, snap.seq, err
+}
+
+// catchUp brings snap up to the aggregate's last commit, reading only the
+// commits after snap.seq, and caches the result. If meta carries an
+// idempotency key and one of the commits read was appended by an attempt of
+// the same command with the same key, prior is that commit's outcome: the
+// command already happened.
+func (r *Repository[S]) catchUp(ctx context.Context, id string, snap snapshot[S], meta Meta) (_ snapshot[S], prior *Outcome[S], _ error) {
+	commits, err := r.core.events.Load(ctx, eventstore.Ref{Type: r.agg.Type, ID: id}, snap.seq)
+	if err != nil {
+		return snapshot[S]{}, nil, err
+	}
+	for _, c := range commits {
+		events := make([]domain.Event, 0, len(c.Events))
+		for _, env := range c.Events {
+			ev, err := r.core.codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+			if err != nil {
+				return snapshot[S]{}, nil, fmt.Errorf("load %s/%s: %w", r.agg.Type, id, err)
+			}
+			snap.state = r.agg.Apply(snap.state, ev)
+			snap.version++
+			events = append(events, ev)
+		}
+		snap.seq = c.Seq
+		if prior == nil && meta.IdempotencyKey != "" && c.Events[0].IdempotencyKey == meta.IdempotencyKey && c.Events[0].Command == meta.Command {
+			prior = &Outcome[S]{State: snap.state, Events: events, Seq: c.Seq}
+		}
+	}
+	r.cache.put(id, snap)
+	return snap, prior, nil
+}
+
+// Execute runs one command on aggregate id: decide returns the events for
+// a state (or a domain error), and Execute appends them as one commit.
+//
+// It decides and appends optimistically: on the cached state (or, for an
+// aggregate this instance has not seen, on the empty state), with that
+// state's sequence as the expectation, so a command on a known or new
+// aggregate reads nothing before its append. If the state was stale the
+// append conflicts; Execute then catches up (reading only the newer
+// commits) and decides again, at most Config.ConflictRetries times, then
+// fails with ErrContention. A refusal is never based on a state that was
+// not just read: when decide refuses an unverified state, Execute catches
+// up and decides once more.
+//
+// Whenever Execute reads, it looks for a commit that an earlier attempt of
+// the same command with the same idempotency key appended; if there is one,
+// that is the outcome (a resumed attempt reads the whole aggregate first).
+//
+// A decision to append nothing (the command already took effect) is trusted
+// only on a state just read, like a refusal. prepare, if not nil, runs after
+// a decision to append and before the append (to arm a timer the events
+// will need, say); it may run more than once.
+func (r *Repository[S]) Execute(ctx context.Context, meta Meta, id string, decide func(S) ([]domain.Event, error), prepare func([]domain.Event) error) (Outcome[S], error) {
+	ref := eventstore.Ref{Type: r.agg.Type, ID: id}
+	snap, _ := r.cache.get(id)
+	verified := false
+	refresh := func() (*Outcome[S], error) {
+		from := snap
+		if meta.Resumed && !verified {
+			from = snapshot[S]{} // the earlier attempt's commit may be older than the cache
+		}
+		next, prior, err := r.catchUp(ctx, id, from, meta)
+		if err != nil {
+			return nil, err
+		}
+		snap, verified = next, true
+		return prior, nil
+	}
+	if meta.Resumed {
+		if prior, err := refresh(); err != nil || prior != nil {
+			return deref(prior), err
+		}
+	}
+	for attempt := 1; ; {
+		events, err := decide(snap.state)
+		if err != nil || len(events) == 0 {
+			if verified {
+				return Outcome[S]{State: snap.state, Seq: snap.seq}, err
+			}
+			if prior, err := refresh(); err != nil || prior != nil {
+				return deref(prior), err
+			}
+			continue
+		}
+		if prepare != nil {
+			if err := prepare(events); err != nil {
+				return Outcome[S]{}, err
+			}
+		}
+		envs, err := r.core.envelopes(meta, events)
+		if err != nil {
+			return Outcome[S]{}, err
+		}
+		c, err := r.core.events.Append(ctx, ref, snap.seq, snap.version, r.core.cfg.NewID(), envs)
+		if err == nil {
+			next := snapshot[S]{state: snap.state, seq: c.Seq, version: snap.version + len(events)}
+			for _, e := range events {
+				next.state = r.agg.Apply(next.state, e)
+			}
+			r.cache.put(id, next)
+			return Outcome[S]{State: next.state, Events: events, Seq: c.Seq}, nil
+		}
+		if !errors.Is(err, eventstore.ErrConflict) {
+			return Outcome[S]{}, err
+		}
+		if attempt >= r.core.cfg.ConflictRetries {
+			r.core.log.Warn().Str("aggregate", ref.String()).Int("attempts", attempt).Msg("giving up after conflicts")
+			return Outcome[S]{}, ErrContention
+		}
+		if attempt > 1 {
+			// Jittered backoff so that colliding writers spread out.
+			delay := time.Duration(rand.Int64N(int64(attempt) * int64(2*time.Millisecond)))
+			select {
+			case <-ctx.Done():
+				return Outcome[S]{}, ctx.Err()
+			case <-time.After(delay):
+			}
+		}
+		attempt++
+		if prior, err := refresh(); err != nil || prior != nil {
+			return deref(prior), err
+		}
+	}
+}
+
+func deref[S any](o *Outcome[S]) Outcome[S] {
+	if o == nil {
+		return Outcome[S]{}
+	}
+	return *o
+}

@@ -1,0 +1,40 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/reservations"
+)
+
+// EventStore is what commands need of the event store: an aggregate's
+// commits after a sequence, and one commit appended under the expectation
+// of the aggregate's last sequence, with the semantics of the storetest
+// contract. *eventstore.Store (JetStream) and *inmem.Store implement it.
+type EventStore interface {
+	Load(ctx context.Context, ref eventstore.Ref, after eventstore.Seq) ([]eventstore.Commit, error)
+	Append(ctx context.Context, ref eventstore.Ref, expected eventstore.Seq, prevVersion int, commitID string, events []eventstore.Envelope) (eventstore.Commit, error)
+}
+
+// Names reserves depositor names for orders (reservations.Store). Reserve
+// returns a *reservations.TakenError when another order holds the name;
+// Holder returns reservations.ErrFree for a name nobody holds.
+type Names interface {
+	Reserve(ctx context.Context, name string, order domain.OrderID) error
+	TakeOver(ctx context.Context, name string, order domain.OrderID, revision uint64) error
+	Holder(ctx context.Context, name string) (reservations.Holder, uint64, error)
+}
+
+// Timers arms delayed work (timers.Timers).
+type Timers interface {
+	Arm(ctx context.Context, kind, id string, at time.Time, payload []byte) error
+}
+
+// Watermarks tells how far the bank's data is known complete, per account
+// (watermarks.Store).
+type Watermarks interface {
+	Watermark(ctx context.Context, account string) (time.Time, error)
+	Advance(ctx context.Context, account string, upTo time.Time) error
+}

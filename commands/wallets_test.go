@@ -1,0 +1,99 @@
+package commands_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+)
+
+// TestConcurrentWithdrawalsNeverOverdraw: eight withdrawals of 300 from a
+// wallet of 1000 at once: exactly three succeed.
+func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnit(t, es)
+		ctx := context.Background()
+		if _, err := u.Wallets.Credit(ctx, commands.Meta{}, domain.CreditWallet{UserID: "u", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: "gift", FromAccount: domain.AccountSuspense, Now: u.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok, refused := 0, 0
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := u.Wallets.Withdraw(ctx, commands.Meta{}, api.WithdrawRequest{UserID: "u", Amount: 300, PayoutID: fmt.Sprint("po-", i),
+					BankAccount: domain.BankAccount{Bank: "KB", Number: "1", Holder: "u"}})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					ok++
+				case errors.Is(err, domain.ErrInsufficientFunds):
+					refused++
+				default:
+					t.Errorf("withdraw: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if ok != 3 || refused != 5 {
+			t.Fatalf("%d withdrawals succeeded, %d refused; want 3 and 5", ok, refused)
+		}
+		assertBalance(t, u, "u", 100)
+	})
+}
+
+// TestCreditIsOncePerRef: crediting the same ref again appends nothing and
+// answers the wallet's last commit.
+func TestCreditIsOncePerRef(t *testing.T) {
+	u := newUnit(t, storeOpeners[0].open(t))
+	ctx := context.Background()
+	credit := domain.CreditWallet{UserID: "u", Amount: 500, Kind: domain.CreditOrderRefund, Ref: "order-1", FromAccount: domain.AccountPayableOrders, Now: u.clock.Now()}
+	first, err := u.Wallets.Credit(ctx, commands.Meta{}, credit)
+	if err != nil || first == 0 {
+		t.Fatalf("credit: %d %v", first, err)
+	}
+	again, err := u.Wallets.Credit(ctx, commands.Meta{}, credit)
+	if err != nil || again != first {
+		t.Fatalf("credit again: seq %d %v, want %d", again, err, first)
+	}
+	assertBalance(t, u, "u", 500)
+}
+
+// TestPayoutRequestAndResultAreRecordedOnce: a payout is requested once,
+// and its first final result stands.
+func TestPayoutRequestAndResultAreRecordedOnce(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnit(t, es)
+		ctx := context.Background()
+		if _, err := u.Payouts.RecordResult(ctx, commands.Meta{}, "po-none", domain.PayoutFailed{PayoutID: "po-none", Reason: "x", FailedAt: u.clock.Now()}); !errors.Is(err, domain.ErrPayoutNotFound) {
+			t.Fatalf("result of an unknown payout: %v", err)
+		}
+		req := domain.PayoutRequested{PayoutID: "po-1", Amount: 800, To: domain.BankAccount{Bank: "KB", Number: "2", Holder: "h"}, PayFrom: collect.Number,
+			Source: domain.PayoutFromWallet, SourceID: "u", FromAccount: domain.AccountWallet("u"), RequestedAt: u.clock.Now()}
+		for range 2 {
+			p, err := u.Payouts.Request(ctx, commands.Meta{}, req)
+			if err != nil || p.Status != domain.PayoutRequestedStatus || p.Amount != 800 {
+				t.Fatalf("request: %+v %v", p, err)
+			}
+		}
+		p, err := u.Payouts.RecordResult(ctx, commands.Meta{}, "po-1", domain.PayoutSettled{PayoutID: "po-1", Amount: 800, Fee: 50, BankAccount: collect.Number, SettledAt: u.clock.Now()})
+		if err != nil || p.Status != domain.PayoutSettledStatus || p.Fee != 50 {
+			t.Fatalf("settle: %+v %v", p, err)
+		}
+		p, err = u.Payouts.RecordResult(ctx, commands.Meta{}, "po-1", domain.PayoutFailed{PayoutID: "po-1", Reason: "late", FailedAt: u.clock.Now()})
+		if err != nil || p.Status != domain.PayoutSettledStatus {
+			t.Fatalf("a second result: %+v %v, want it settled still", p, err)
+		}
+		if n := len(u.commits(t, domain.AggregatePayout, "po-1")); n != 2 {
+			t.Fatalf("%d payout commits, want 2", n)
+		}
+	})
+}

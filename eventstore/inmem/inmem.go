@@ -1,0 +1,107 @@
+package inmem
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// Config configures a Store. Zero values mean defaults.
+type Config struct {
+	// Upcaster, when set, is applied to every event read back.
+	Upcaster eventstore.Upcaster
+	// Now is the clock used for RecordedAt. Default time.Now.
+	Now func() time.Time
+}
+
+// Store is an in-memory event store. It is safe for concurrent use.
+type Store struct {
+	cfg Config
+
+	mu     sync.Mutex
+	bodies [][]byte                            // stored commits by sequence - 1
+	chains map[eventstore.Ref][]eventstore.Seq // each aggregate's commit sequences, oldest first
+}
+
+// New returns an empty store.
+func New(cfg Config) *Store {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Store{cfg: cfg, chains: map[eventstore.Ref][]eventstore.Seq{}}
+}
+
+// Append stores events as one commit on ref, provided the aggregate's last
+// commit is still at sequence expected (0: the aggregate has no commits),
+// with the semantics of eventstore.Store.Append.
+func (s *Store) Append(ctx context.Context, ref eventstore.Ref, expected eventstore.Seq, prevVersion int, commitID string, events []eventstore.Envelope) (eventstore.Commit, error) {
+	c, err := eventstore.NewCommit(ref, expected, prevVersion, commitID, events, s.cfg.Now())
+	if err != nil {
+		return eventstore.Commit{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return eventstore.Commit{}, fmt.Errorf("append %s: %w", ref, err)
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return eventstore.Commit{}, fmt.Errorf("encode commit: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	chain := s.chains[ref]
+	var last eventstore.Seq
+	if len(chain) > 0 {
+		last = chain[len(chain)-1]
+	}
+	if last != expected {
+		after, err := s.loadLocked(ref, expected)
+		if err != nil {
+			return eventstore.Commit{}, err
+		}
+		return eventstore.SettleConflict(c, after)
+	}
+	s.bodies = append(s.bodies, body)
+	c.Seq = eventstore.Seq(len(s.bodies))
+	s.chains[ref] = append(chain, c.Seq)
+	return c, nil
+}
+
+// Load returns the aggregate's commits with sequence greater than after,
+// oldest first; an aggregate with no commits loads as an empty slice.
+func (s *Store) Load(ctx context.Context, ref eventstore.Ref, after eventstore.Seq) ([]eventstore.Commit, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load %s: %w", ref, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loadLocked(ref, after)
+}
+
+func (s *Store) loadLocked(ref eventstore.Ref, after eventstore.Seq) ([]eventstore.Commit, error) {
+	var out []eventstore.Commit
+	for _, seq := range s.chains[ref] {
+		if seq <= after {
+			continue
+		}
+		c, err := eventstore.DecodeCommit(s.bodies[seq-1], seq, s.cfg.Upcaster)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// LastSeq returns the last sequence: everything appended so far.
+func (s *Store) LastSeq(ctx context.Context) (eventstore.Seq, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return eventstore.Seq(len(s.bodies)), nil
+}

@@ -1,0 +1,17 @@
+// Package process holds bankbook's process managers: the work that must
+// follow an event for sure, run by reactors (eventstore.Store.Reactor) shared
+// by every engine instance, outside the request path.
+//
+// ReactToOrder settles the wallet refunds order commits name. ReactToMoney
+// sends withdrawals and refunds to the bank through the firm-banking
+// provider and records their result (a failed payout returns the money to
+// its source), and carries out orphan resolutions out of suspense.
+//
+// Delivery is at least once and in no guaranteed order, so every step is
+// idempotent: each is a command (package commands) that decides on the
+// aggregate's recorded state and appends nothing when it already took
+// effect, and payouts are idempotent at the provider on the payout ID. A
+// handler error means the commit is delivered again after a backoff (and
+// dead-lettered after the reactor's attempts run out); a payout still
+// pending at the provider, or one without a provider, is such an error.
+package process
