@@ -99,7 +99,10 @@ func (s *Subscription) Err() error {
 func (s *Subscription) Stop(ctx context.Context) {
 	s.stopOnce.Do(func() {
 		close(s.stop)
-		s.cc.Stop()
+		// Drain, not Stop: messages the client library has pulled but not
+		// yet handed over still reach the callback, which hands them back
+		// (Nak) instead of leaving them to AckWait.
+		s.cc.Drain()
 	})
 	s.doneOnce.Do(func() { close(s.done) })
 	select {

@@ -104,6 +104,9 @@ func (l *Loop) Pending(ctx context.Context) (uint64, error) {
 func (l *Loop) Run(ctx context.Context) error {
 	h := supervisor.From(ctx)
 	cons, err := l.cfg.Consumer(ctx)
+	if ctx.Err() != nil {
+		return nil // stopped while setting up: not a failure
+	}
 	if err != nil {
 		return fmt.Errorf("%s: consumer: %w", l.cfg.Name, err)
 	}
@@ -243,6 +246,13 @@ func (r *run) work(ctx context.Context) {
 		case <-r.stop:
 			return
 		case m := <-r.jobs:
+			select {
+			case <-r.stop: // both were ready: no new work once stopping
+				r.release(m)
+				_ = m.Nak()
+				return
+			default:
+			}
 			r.handle(ctx, m)
 			r.release(m)
 		}
