@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,6 +96,9 @@ type Config struct {
 	HTTPListen string `json:"http_listen"`
 	// Pprof serves /debug/pprof on HTTPListen.
 	Pprof bool `json:"pprof"`
+	// PartConcurrency is how many units of work a background part handles
+	// at once (default 1 each).
+	PartConcurrency Concurrency `json:"part_concurrency"`
 }
 
 // Defaults returns the configuration `bankbook serve` starts from.
@@ -123,6 +128,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir is required"))
+	}
+	if err := c.PartConcurrency.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.HTTPListen == "" {
 		errs = append(errs, errors.New(`http-listen is required (HOST:PORT, or "off")`))
@@ -191,4 +199,58 @@ func (d *Duration) Set(s string) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// Concurrency is how many units of work each background part handles at
+// once, by part name (react-orders, react-money, timers); a part not named
+// handles one at a time. As a flag: "react-money=4,timers=8".
+type Concurrency map[string]int
+
+// concurrentParts are the parts whose concurrency can be set.
+var concurrentParts = []string{"react-orders", "react-money", "timers"}
+
+// String implements flag.Value.
+func (c *Concurrency) String() string {
+	if c == nil || len(*c) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(*c))
+	for _, name := range concurrentParts {
+		if n, ok := (*c)[name]; ok {
+			parts = append(parts, fmt.Sprintf("%s=%d", name, n))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// Set implements flag.Value: "part=N,part=N".
+func (c *Concurrency) Set(s string) error {
+	out := Concurrency{}
+	for _, item := range strings.Split(s, ",") {
+		name, n, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok {
+			return fmt.Errorf("%q: want part=N", item)
+		}
+		v, err := strconv.Atoi(n)
+		if err != nil {
+			return fmt.Errorf("%q: %w", item, err)
+		}
+		out[name] = v
+	}
+	*c = out
+	return nil
+}
+
+// validate reports unknown parts and counts outside 1..256.
+func (c Concurrency) validate() error {
+	var errs []error
+	for name, n := range c {
+		if !slices.Contains(concurrentParts, name) {
+			errs = append(errs, fmt.Errorf("part-concurrency: unknown part %q (one of %s)", name, strings.Join(concurrentParts, ", ")))
+		}
+		if n < 1 || n > 256 {
+			errs = append(errs, fmt.Errorf("part-concurrency: %s=%d must be between 1 and 256", name, n))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -131,7 +131,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if e.DeadLetters, err = worker.OpenDeadLetters(ctx, js, worker.DeadConfig{Replicas: cfg.Replicas}); err != nil {
 		return nil, err
 	}
-	tm, err := timers.Open(ctx, js, timers.Config{Replicas: cfg.Replicas, Log: log, Dead: e.DeadLetters})
+	tm, err := timers.Open(ctx, js, timers.Config{Replicas: cfg.Replicas, Log: log, Dead: e.DeadLetters, Concurrency: cfg.PartConcurrency["timers"]})
 	if err != nil {
 		return nil, err
 	}
@@ -171,12 +171,14 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	e.Loops = map[string]*worker.Loop{}
 	orderReactor, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
 		Durable: "react-orders", Types: []string{domain.AggregateOrder}, Dead: e.DeadLetters, Logger: log,
+		Concurrency: cfg.PartConcurrency["react-orders"],
 	}, procs.ReactToOrder)
 	if err != nil {
 		return nil, err
 	}
 	moneyReactor, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
 		Durable: "react-money", Types: []string{domain.AggregateWallet, domain.AggregateDeposit}, Dead: e.DeadLetters, Logger: log,
+		Concurrency: cfg.PartConcurrency["react-money"],
 	}, procs.ReactToMoney)
 	if err != nil {
 		return nil, err

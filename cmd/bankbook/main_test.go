@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +24,15 @@ func TestServeConfigPrecedence(t *testing.T) {
 	if err := os.WriteFile(file, []byte(`{"data_dir":"/from/file","log_level":"debug","cancel_window":"2m","collect_bank":"Shinhan"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"BANKBOOK_DATA_DIR": "/from/env", "BANKBOOK_DURABILITY": "fast", "BANKBOOK_CONFIG": file}
-	cfg, err := loadServeConfig([]string{"--data-dir", "/from/flag"}, func(k string) string { return env[k] }, io.Discard)
+	env := map[string]string{"BANKBOOK_DATA_DIR": "/from/env", "BANKBOOK_DURABILITY": "fast", "BANKBOOK_CONFIG": file, "BANKBOOK_PART_CONCURRENCY": "react-money=4"}
+	cfg, err := loadServeConfig([]string{"--data-dir", "/from/flag", "--part-concurrency", "react-money=2,timers=8"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := engine.Defaults()
 	want.DataDir, want.LogLevel, want.CancelWindow, want.CollectBank, want.Durability = "/from/flag", "debug", engine.Duration(2*time.Minute), "Shinhan", "fast"
-	if cfg != want {
+	want.PartConcurrency = engine.Concurrency{"react-money": 2, "timers": 8}
+	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("config\n got %+v\nwant %+v", cfg, want)
 	}
 
@@ -51,6 +53,10 @@ func TestServeConfigPrecedence(t *testing.T) {
 		{"depositor names too short", []string{"--depositor-name-max", "3"}, nil, ""},
 		{"tiny duplicate window", []string{"--duplicate-window", "1ms"}, nil, ""},
 		{"no collection bank", []string{"--collect-bank", ""}, nil, ""},
+		{"concurrency of an unknown part", []string{"--part-concurrency", "scanner=2"}, nil, ""},
+		{"zero concurrency", []string{"--part-concurrency", "timers=0"}, nil, ""},
+		{"malformed concurrency", []string{"--part-concurrency", "timers"}, nil, ""},
+		{"no http listen", []string{"--http-listen", ""}, nil, ""},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

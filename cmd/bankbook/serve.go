@@ -49,6 +49,7 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.DuplicateWindow, "duplicate-window", "event stream Nats-Msg-Id dedup window")
 	fs.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, `HOST:PORT of /healthz, /readyz and /metrics ("off": none)`)
 	fs.BoolVar(&cfg.Pprof, "pprof", cfg.Pprof, "also serve /debug/pprof on --http-listen")
+	fs.Var(&cfg.PartConcurrency, "part-concurrency", "work handled at once per background part, e.g. react-money=4,timers=8 (default 1 each)")
 	return fs
 }
 
