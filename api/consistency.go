@@ -33,7 +33,7 @@ type PageRequest struct {
 // Validate checks the request.
 func (p PageRequest) Validate() error {
 	if p.Limit < 0 || p.Limit > 500 {
-		return invalid("limit", "must be between 1 and 500")
+		return invalid("limit", "must be between 1 and 500 (0 or absent: 50)")
 	}
 	return nil
 }

@@ -194,8 +194,35 @@ func (h *Deposits) ResolveDeposit(ctx context.Context, meta Meta, req api.Resolv
 			rep.Seq = max(rep.Seq, api.Seq(seq))
 		}
 	}
+	if len(out.Events) == 0 {
+		// A repeat: its token must cover what the first resolution did too.
+		seq, err := h.effectsSeq(ctx, d)
+		if err != nil {
+			return api.ResolveDepositReply{}, err
+		}
+		rep.Seq = max(rep.Seq, api.Seq(seq))
+	}
 	h.log.Info().Str("deposit_id", req.DepositID).Str("action", req.Action).Uint64("seq", uint64(out.Seq)).Msg("orphan deposit resolved")
 	return rep, nil
+}
+
+// effectsSeq is the last sequence of the aggregates a recorded resolution
+// moves money into: the wallet, or the order and its buyer's wallet.
+func (h *Deposits) effectsSeq(ctx context.Context, d domain.Deposit) (eventstore.Seq, error) {
+	user := d.UserID
+	var seq eventstore.Seq
+	if d.Resolution == domain.ResolveAssignOrder {
+		o, s, err := h.orders.Get(ctx, string(d.OrderID))
+		if err != nil {
+			return 0, err
+		}
+		user, seq = o.BuyerID, s
+	}
+	if user == "" {
+		return seq, nil
+	}
+	_, s, err := h.wallets.wallets.Get(ctx, string(user))
+	return max(seq, s), err
 }
 
 // CarryOut moves a resolved orphan's money out of suspense: to the order

@@ -89,6 +89,10 @@ func TestResolveOrphanToAWalletCreditsItOnce(t *testing.T) {
 		if err != nil || again.Outcome != first.Outcome || again.UserID != "u-7" {
 			t.Fatalf("same resolution again: %+v %v", again, err)
 		}
+		// The repeat's token covers the wallet credit the first one made.
+		if first.Seq <= rec.Seq || again.Seq != first.Seq {
+			t.Fatalf("tokens: record %d, first resolution %d, repeat %d", rec.Seq, first.Seq, again.Seq)
+		}
 		if _, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, api.ResolveDepositRequest{DepositID: rec.DepositID, Action: domain.ResolveRefundToWallet, UserID: "u-8"}); !errors.Is(err, domain.ErrNotOrphan) {
 			t.Fatalf("another resolution: %v, want not an orphan", err)
 		}

@@ -42,6 +42,9 @@ import (
 	"github.com/bankbook/bankbook/worker"
 )
 
+// partProjections is the part that keeps the read models current.
+const partProjections = "projections"
+
 // partsStopTimeout bounds how long Stop waits for the background parts.
 const partsStopTimeout = 15 * time.Second
 
@@ -192,7 +195,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
-	parts := []supervisor.Part{{Name: "projections", Run: e.Runner.Run}}
+	parts := []supervisor.Part{{Name: partProjections, Run: e.Runner.Run}}
 	for _, l := range []*worker.Loop{orderReactor, moneyReactor, timerLoop} {
 		e.Loops[l.Name()] = l
 		parts = append(parts, supervisor.Part{Name: l.Name(), Run: l.Run})
@@ -218,6 +221,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			return nil, err
 		}
 		parts = append(parts, supervisor.Part{Name: "http", Run: e.opsServer.Run})
+	}
+	if e.opsServer != nil {
+		// A port in use fails the start instead of a part that keeps failing.
+		if err := e.opsServer.Listen(ctx); err != nil {
+			return nil, err
+		}
 	}
 	for _, p := range parts {
 		if err := e.Parts.Add(p); err != nil {
@@ -373,11 +382,14 @@ func (e *Engine) HTTPAddr() net.Addr {
 func (e *Engine) readiness() ops.Readiness {
 	return ops.ReadinessFunc(func(context.Context) ([]ops.PartStatus, error) {
 		var out []ops.PartStatus
+		rm := ops.PartStatus{Name: "readmodels", State: ops.StateStarting}
 		for _, st := range e.Parts.Statuses() {
 			out = append(out, ops.PartStatus{Name: st.Name, Ready: st.OK(), State: string(st.State), Reason: st.Detail,
 				Since: st.Since, Restarts: uint64(st.Restarts), LastError: st.LastError})
+			if st.Name == partProjections && st.State == supervisor.Failing {
+				rm.State, rm.Since = ops.StateFailing, st.Since // the runner that feeds them fails
+			}
 		}
-		rm := ops.PartStatus{Name: "readmodels", State: ops.StateRunning}
 		ready, reason := e.Runner.Ready()
 		cp := e.Runner.Checkpoint()
 		switch {
@@ -386,7 +398,7 @@ func (e *Engine) readiness() ops.Readiness {
 		case cp < e.startHead:
 			rm.Reason = fmt.Sprintf("catching up: at seq %d of %d", cp, e.startHead)
 		default:
-			rm.Ready = true
+			rm.Ready, rm.State = true, ops.StateRunning
 		}
 		return append(out, rm), nil
 	})

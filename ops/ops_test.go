@@ -553,3 +553,40 @@ func TestReadinesses(t *testing.T) {
 		t.Errorf("Readinesses error = %v, want b's", err)
 	}
 }
+
+func TestListenBindsBeforeRun(t *testing.T) {
+	srv, err := ops.New(ops.Config{Listen: "127.0.0.1:0", Readiness: ops.ReadinessFunc(func(context.Context) ([]ops.PartStatus, error) { return nil, nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr()
+	if addr == nil {
+		t.Fatal("no address after Listen")
+	}
+	// The address is taken: a second server on it fails at Listen.
+	other, err := ops.New(ops.Config{Listen: addr.String(), Readiness: ops.ReadinessFunc(func(context.Context) ([]ops.PartStatus, error) { return nil, nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Listen(context.Background()); !errors.Is(err, ops.ErrListen) {
+		t.Fatalf("second Listen on %s: %v, want ErrListen", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	testenv.CheckFor(t, 5*time.Second, func() error {
+		resp, err := http.Get("http://" + addr.String() + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -25,6 +25,7 @@ type Server struct {
 	mu      sync.Mutex
 	running bool
 	addr    net.Addr
+	bound   net.Listener // bound by Listen, served by the next Run
 
 	readyMu   sync.Mutex
 	lastReady *bool // outcome of the previous /readyz, to log changes only
@@ -75,6 +76,33 @@ func (s *Server) routes() http.Handler {
 	return mux
 }
 
+// Listen binds the listen address now, so that a port in use is an error
+// at start rather than a part that keeps failing; the next Run serves on
+// it. Without Listen, Run binds the address itself.
+func (s *Server) Listen(ctx context.Context) error {
+	ln, err := listen(ctx, s.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bound != nil {
+		_ = ln.Close()
+		return ErrRunning
+	}
+	s.bound, s.addr = ln, ln.Addr()
+	return nil
+}
+
+func listen(ctx context.Context, addr string) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w on %s: %w", ErrListen, addr, err)
+	}
+	return ln, nil
+}
+
 // Run listens on Config.Listen and serves until ctx ends. It then stops
 // accepting, waits up to Config.ShutdownTimeout for requests in flight
 // (their contexts are cancelled, so a readiness check or a CPU profile ends
@@ -97,10 +125,15 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Unlock()
 	}()
 
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("%w on %s: %w", ErrListen, s.cfg.Listen, err)
+	s.mu.Lock()
+	ln := s.bound
+	s.bound = nil
+	s.mu.Unlock()
+	if ln == nil {
+		var err error
+		if ln, err = listen(ctx, s.cfg.Listen); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	s.addr = ln.Addr()

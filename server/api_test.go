@@ -117,6 +117,21 @@ func TestConsistencyToken(t *testing.T) {
 	if ce.Status != 503 || ce.Code != "not_caught_up" {
 		t.Fatalf("future min_seq: %v", ce)
 	}
+	// A malformed token is bad input, named as the client wrote it.
+	for _, tc := range []struct {
+		subject string
+		req     map[string]any
+		field   string
+	}{
+		{subjGet, map[string]any{"order_id": sub.OrderID, "min_seq": "soon"}, "min_seq"},
+		{subjGet, map[string]any{"order_id": sub.OrderID, "min_seq": -1}, "min_seq"},
+		{"bankbook.q.ledger.account", map[string]any{"account": "x", "min_seq": 1.5}, "min_seq"},
+		{"bankbook.q.ledger.account", map[string]any{"account": "x", "limit": "ten"}, "limit"},
+	} {
+		if ce := e.callErr(t, tc.subject, tc.req, nil); ce.Status != 400 || ce.Details["field"] != tc.field {
+			t.Errorf("%s %v: %v %v, want 400 naming %s", tc.subject, tc.req, ce, ce.Details, tc.field)
+		}
+	}
 	// Queries without parameters take it too.
 	var tb api.TrialBalanceReply
 	e.call(t, "bankbook.q.ledger.trial_balance", map[string]any{"min_seq": cancel.Seq}, &tb, nil)

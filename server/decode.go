@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"unicode"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -30,7 +31,8 @@ func decodeStrict(data []byte, v any) error {
 		case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
 			return badRequest("invalid_input", "malformed JSON: "+err.Error(), nil)
 		case errors.As(err, &typ):
-			return badRequest("invalid_input", typ.Field+": must be "+jsonKind(typ.Type.Kind().String()), map[string]any{"field": typ.Field})
+			field := jsonPath(typ.Field)
+			return badRequest("invalid_input", field+": must be "+jsonKind(typ.Type.Kind().String()), map[string]any{"field": field})
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			// encoding/json has no typed error for unknown fields.
 			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
@@ -54,4 +56,18 @@ func jsonKind(goKind string) string {
 		return "true or false"
 	}
 	return "of another type"
+}
+
+// jsonPath turns encoding/json's field path into the request's: the names
+// of embedded Go structs (PageRequest.ReadAfter.min_seq) are not part of the
+// JSON, whose names are lower-case.
+func jsonPath(field string) string {
+	parts := strings.Split(field, ".")
+	kept := parts[:0]
+	for _, p := range parts {
+		if p != "" && !unicode.IsUpper(rune(p[0])) {
+			kept = append(kept, p)
+		}
+	}
+	return strings.Join(kept, ".")
 }

@@ -1,17 +1,23 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/ops"
 )
@@ -190,5 +196,24 @@ func TestPoisonMessageIsDeadLetteredListedAndSetAside(t *testing.T) {
 	e.call(t, "bankbook.q.deadletter.list", map[string]any{}, &list, nil)
 	if len(list.DeadLetters) != 0 {
 		t.Fatalf("after discard: %+v", list.DeadLetters)
+	}
+}
+
+func TestStartFailsWhenTheHTTPPortIsTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := engine.Defaults()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.Listen, cfg.HTTPListen, cfg.Durability = "127.0.0.1:0", ln.Addr().String(), "fast"
+	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err == nil {
+		_ = e.Stop(context.Background())
+		t.Fatal("started with its HTTP port taken")
+	}
+	if !errors.Is(err, ops.ErrListen) {
+		t.Fatalf("start: %v, want ops.ErrListen", err)
 	}
 }

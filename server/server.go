@@ -180,7 +180,11 @@ func (s *Server) respond(req *request, ep *serviceEndpoint, start time.Time, rep
 	code := 200
 	if rep.err != nil {
 		code = rep.err.Status
-		if code >= 500 {
+		switch {
+		case code == 503:
+			// Retryable by design (not caught up, shutting down, the store away).
+			s.cfg.Log.Warn().Str("subject", ep.info.Subject).Str("code", rep.err.Code).Msg(rep.err.Message)
+		case code >= 500:
 			s.cfg.Log.Error().Str("subject", ep.info.Subject).Str("code", rep.err.Code).Msg(rep.err.Message)
 		}
 		msg.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(code))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,8 +43,12 @@ func newClientFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *clientFlag
 // models have applied that sequence (the seq of an earlier command reply).
 func minSeqFlag(fs *flag.FlagSet, r *api.ReadAfter) {
 	fs.Func("min-seq", "answer only once the read models have applied this stream sequence (a command reply's seq)", func(s string) error {
-		_, err := fmt.Sscan(s, (*uint64)(&r.MinSeq))
-		return err
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return errors.New("must be a stream sequence: a whole number, 0 or more")
+		}
+		r.MinSeq = api.Seq(n)
+		return nil
 	})
 }
 

@@ -11,8 +11,8 @@ import (
 
 // deadLetter lists, redrives and discards the work background parts gave up on.
 func deadLetter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError("usage: bankbook deadletter list|redrive|discard [flags]")
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(args, stdout, "usage: bankbook deadletter list|redrive|discard [flags]")
 	}
 	fs, cf := newClientFlagSet("deadletter "+args[0], stderr)
 	switch args[0] {

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -71,8 +74,20 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
-// parse parses a command's flags; a bad flag is a usage error.
+// parse parses a command's flags; a bad flag or a stray argument is a
+// usage error.
 func parse(fs *flag.FlagSet, args []string) error {
+	if err := parseWithArgs(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError("%s takes no arguments, got %q", fs.Name(), fs.Args())
+	}
+	return nil
+}
+
+// parseWithArgs parses a command's flags and leaves its arguments in fs.Args.
+func parseWithArgs(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -81,3 +96,33 @@ func parse(fs *flag.FlagSet, args []string) error {
 	}
 	return nil
 }
+
+// describe is how the CLI prints an error: an API error with its details.
+func describe(err error) string {
+	var ae *api.Error
+	if errors.As(err, &ae) && len(ae.Details) > 0 {
+		keys := make([]string, 0, len(ae.Details))
+		for k := range ae.Details {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var b strings.Builder
+		for _, k := range keys {
+			fmt.Fprintf(&b, " %s=%v", k, ae.Details[k])
+		}
+		return err.Error() + " (" + strings.TrimSpace(b.String()) + ")"
+	}
+	return err.Error()
+}
+
+// groupUsage answers a command group called without a subcommand or with
+// -h: its usage, on stdout for -h (exit 0), else as a usage error.
+func groupUsage(args []string, stdout io.Writer, usage string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return usageError("%s", usage)
+}
+
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "help" }

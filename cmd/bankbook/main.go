@@ -52,7 +52,7 @@ usage:
   bankbook projections status [--hash]    read-model checkpoint, lag and content hash
   bankbook deadletter list|redrive|discard  work background parts gave up on: list it, hand it
                                           to its part again, or set it aside with --reason
-  bankbook replay --out DIR               rebuild every read model from sequence 0 into DIR
+  bankbook replay --out DIR               rebuild every read model from sequence 1 into DIR
   bankbook version                        the version of this binary
 
 Run 'bankbook COMMAND -h' for a command's flags. Queries take --min-seq N to
@@ -70,7 +70,7 @@ func main() {
 	zerolog.TimestampFunc = func() time.Time { return time.Now().UTC() }
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "bankbook:", err)
+		fmt.Fprintln(os.Stderr, "bankbook:", describe(err))
 	}
 	os.Exit(exitCode(err))
 }

@@ -111,11 +111,14 @@ func TestClientCommandsAgainstARunningEngine(t *testing.T) {
 	if err != nil || !strings.Contains(out, "awaiting_deposit") || !strings.Contains(out, sub.DepositorName) {
 		t.Fatalf("get: %q %v", out, err)
 	}
-	out, err = cli(t, "order", "cancel", url, "--order-id", sub.OrderID, "--reason", "changed my mind")
+	if _, err := cli(t, "order", "cancel", url, "--order-id", sub.OrderID); exitCode(err) != exitUsage {
+		t.Fatalf("cancel without --deposited: exit %d (%v)", exitCode(err), err)
+	}
+	out, err = cli(t, "order", "cancel", url, "--order-id", sub.OrderID, "--deposited=false", "--reason", "changed my mind")
 	if err != nil || !strings.Contains(out, "cancelled") {
 		t.Fatalf("cancel: %q %v", out, err)
 	}
-	if _, err := cli(t, "order", "cancel", url, "--order-id", sub.OrderID); err == nil || !strings.Contains(err.Error(), "409 wrong_state") {
+	if _, err := cli(t, "order", "cancel", url, "--order-id", sub.OrderID, "--deposited=false"); err == nil || !strings.Contains(err.Error(), "409 wrong_state") {
 		t.Fatalf("second cancel: %v", err)
 	}
 	if _, err := cli(t, "order", "get", url, "--order-id", "nope"); err == nil || !strings.Contains(err.Error(), "404 order_not_found") {
@@ -223,8 +226,22 @@ func TestDepositImportFromABankStatement(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond) // past cancel_at, so the statement can cover it
 	out, err = cli(t, "deposit", "import", url, "--complete-up-to", time.Now().UTC().Format(time.RFC3339Nano), good)
-	if err != nil || !strings.Contains(out, "refunded_to_wallet") || !strings.Contains(out, "orphaned") {
+	if err != nil || !strings.Contains(out, "refunded_to_wallet") || !strings.Contains(out, "orphaned  reason no_such_name") || !strings.Contains(out, "dep_") {
 		t.Fatalf("import: %q %v", out, err)
+	}
+	// Again, as JSON: every row is a duplicate now, with its deposit.
+	out, err = cli(t, "deposit", "import", url, "--json", good)
+	var imported struct {
+		Transactions []struct {
+			BankTxnID string `json:"bank_txn_id"`
+			DepositID string `json:"deposit_id"`
+			Outcome   string `json:"outcome"`
+		} `json:"transactions"`
+		Counts map[string]int `json:"counts"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &imported) != nil || len(imported.Transactions) != 2 ||
+		imported.Transactions[0].BankTxnID != "T1" || imported.Transactions[0].DepositID == "" || imported.Counts["duplicate"] != 2 {
+		t.Fatalf("import --json: %q %v", out, err)
 	}
 	testenv.Eventually(t, 10*time.Second, "reserved cancellation final", func() bool {
 		out, _ := cli(t, "order", "get", url, "--order-id", sub.OrderID)
@@ -276,6 +293,11 @@ func TestExitStatusesAndVersion(t *testing.T) {
 		want int
 	}{
 		{"unknown command", []string{"frobnicate"}, exitUsage},
+		{"help of a group", []string{"wallet", "-h"}, exitOK},
+		{"group without a subcommand", []string{"ledger"}, exitUsage},
+		{"unknown subcommand", []string{"payout", "list"}, exitUsage},
+		{"stray argument", []string{"order", "get", url, "--order-id", "x", "extra"}, exitUsage},
+		{"bad min-seq", []string{"order", "get", url, "--order-id", "x", "--min-seq", "-5"}, exitUsage},
 		{"bad flag", []string{"order", "get", "--no-such-flag"}, exitUsage},
 		{"not found", []string{"order", "get", url, "--order-id", "nope"}, exitNotFound},
 		{"refused", []string{"order", "submit", url, "--buyer-id", "u9", "--buyer-name", "최유나", "--amount", "0"}, exitRefused},

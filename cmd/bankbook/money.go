@@ -16,15 +16,15 @@ import (
 )
 
 func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError("usage: bankbook deposit import FILE.csv | orphans | resolve")
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(args, stdout, "usage: bankbook deposit import FILE.csv | orphans | resolve [flags]")
 	}
 	fs, cf := newClientFlagSet("deposit "+args[0], stderr)
 	switch args[0] {
 	case "import":
 		upTo := fs.String("complete-up-to", "", "the statement covers every transaction before this RFC 3339 time: advance the scan watermark to it")
 		account := fs.String("account", "", "with --complete-up-to: the account the statement is for (default: the accounts in its rows; needed for a statement without rows)")
-		if err := parse(fs, args[1:]); err != nil {
+		if err := parseWithArgs(fs, args[1:]); err != nil {
 			return err
 		}
 		if fs.NArg() != 1 {
@@ -126,6 +126,7 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 	defer nc.Close()
 	c := client.New(nc)
 	counts := map[string]int{}
+	var recorded []importedRow
 	for _, t := range txns {
 		rctx, cancel := context.WithTimeout(ctx, cf.timeout)
 		rep, _, err := client.Do(rctx, c, api.DepositRecord, api.RecordDepositRequest{
@@ -136,8 +137,10 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 			return requestFailed(fmt.Errorf("%s: transaction %s: %w (the ones before it are recorded; run the import again to finish)", path, t.BankTxnID, err))
 		}
 		counts[string(rep.Outcome)]++
+		row := importedRow{BankTxnID: t.BankTxnID, RecordDepositReply: rep}
+		recorded = append(recorded, row)
 		if !cf.json {
-			fmt.Fprintf(stdout, "%-20s %12s  %-16s %s %s\n", t.BankTxnID, itoa(t.Amount), t.DepositorName, rep.Outcome, rep.OrderID)
+			fmt.Fprintln(stdout, row)
 		}
 	}
 	if !completeUpTo.IsZero() {
@@ -161,12 +164,32 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 		}
 	}
 	if cf.json {
-		b, _ := json.Marshal(counts)
+		b, _ := json.Marshal(struct {
+			Transactions []importedRow `json:"transactions"`
+			Counts       map[string]int `json:"counts"`
+		}{recorded, counts})
 		fmt.Fprintln(stdout, string(b))
 		return nil
 	}
 	fmt.Fprintf(stdout, "%d transactions:%s\n", len(txns), summary(counts))
 	return nil
+}
+
+// importedRow is one recorded transaction of an import: the bank's ID and
+// the engine's reply.
+type importedRow struct {
+	BankTxnID string `json:"bank_txn_id"`
+	api.RecordDepositReply
+}
+
+func (r importedRow) String() string {
+	s := fmt.Sprintf("%-20s %s  %s", r.BankTxnID, r.DepositID, r.Outcome)
+	for _, kv := range [][2]string{{"order", r.OrderID}, {"user", r.UserID}, {"reason", string(r.Reason)}} {
+		if kv[1] != "" {
+			s += "  " + kv[0] + " " + kv[1]
+		}
+	}
+	return s
 }
 
 // summary prints outcome counts in a fixed order: " matched 2, orphaned 1".
@@ -184,11 +207,17 @@ func summary(counts map[string]int) string {
 }
 
 func money(ctx context.Context, area string, args []string, stdout, stderr io.Writer) error {
-	sub := ""
-	if len(args) > 0 {
-		sub = args[0]
-		args = args[1:]
+	usages := map[string]string{
+		"wallet":   "usage: bankbook wallet get|withdraw [flags]",
+		"payout":   "usage: bankbook payout get --payout-id ID",
+		"ledger":   "usage: bankbook ledger trial-balance|account [flags]",
+		"bank-sim": "usage: bankbook bank-sim transfer [flags]",
 	}
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(args, stdout, usages[area])
+	}
+	sub := args[0]
+	args = args[1:]
 	fs, cf := newClientFlagSet(area+" "+sub, stderr)
 	switch area + " " + sub {
 	case "wallet get":
@@ -281,5 +310,5 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 			return fmt.Sprintf("transferred %s as %q: bank transaction %s at %s\n(the engine sees it after the bank's refresh lag and the next scan)\n", itoa(q.Amount), q.DepositorName, r.BankTxnID, r.DepositedAt)
 		})
 	}
-	return usageError("unknown command %q", strings.TrimSpace(area+" "+sub))
+	return usageError("unknown %s command %q; %s", area, sub, usages[area])
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/bankbook/bankbook/api"
@@ -11,8 +12,8 @@ import (
 )
 
 func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError("usage: bankbook order submit|cancel|get [flags]")
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(args, stdout, "usage: bankbook order submit|cancel|get [flags]")
 	}
 	fs, cf := newClientFlagSet("order "+args[0], stderr)
 	switch args[0] {
@@ -35,13 +36,17 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "cancel":
 		var req api.CancelOrderRequest
 		fs.StringVar(&req.OrderID, "order-id", "", "order to cancel (required)")
-		deposited := fs.Bool("deposited", false, "the buyer says the money was already transferred")
+		var deposited optionalBool
+		fs.Var(&deposited, "deposited", "required: true if the buyer says the money was already transferred (the cancellation waits for the bank scan), false if not")
 		fs.StringVar(&req.Reason, "reason", "", "why")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		req.Deposited = deposited
+		if deposited.v == nil {
+			return usageError("order cancel: --deposited=true|false is required: say whether the buyer has already transferred the money")
+		}
+		req.Deposited = deposited.v
 		return call(ctx, cf, stdout, api.OrderCancel, req, client.WithIdempotencyKey(*key), func(r api.CancelOrderReply) string {
 			s := fmt.Sprintf("order %s  %s  (seq %d)\n", r.OrderID, r.Status, r.Seq)
 			if r.CancelAt != "" {
@@ -82,3 +87,26 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	return usageError("unknown order command %q (submit, cancel, get)", args[0])
 }
+
+// optionalBool is a boolean flag that knows whether it was given:
+// --deposited (true), --deposited=false, or absent (nil).
+type optionalBool struct{ v *bool }
+
+func (o *optionalBool) String() string {
+	if o == nil || o.v == nil {
+		return ""
+	}
+	return strconv.FormatBool(*o.v)
+}
+
+func (o *optionalBool) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	o.v = &b
+	return nil
+}
+
+// IsBoolFlag lets --deposited stand alone for true.
+func (o *optionalBool) IsBoolFlag() bool { return true }

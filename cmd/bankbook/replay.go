@@ -20,7 +20,7 @@ import (
 
 func projectionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "status" {
-		return usageError("usage: bankbook projections status [--hash]")
+		return groupUsage(args, stdout, "usage: bankbook projections status [--hash] [--min-seq N]")
 	}
 	fs, cf := newClientFlagSet("projections status", stderr)
 	var q api.ProjectionStatusRequest
@@ -38,7 +38,7 @@ func projectionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	})
 }
 
-// replay rebuilds the read models from sequence 0 into a fresh directory and
+// replay rebuilds the read models from sequence 1 into a fresh directory and
 // compares the result with the live engine's read models.
 func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cf := newClientFlagSet("replay", stderr)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -128,8 +129,11 @@ func newLogger(cfg engine.Config, w io.Writer) (zerolog.Logger, error) {
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := loadServeConfig(args, os.Getenv, stderr)
-	if err != nil {
+	if errors.Is(err, flag.ErrHelp) {
 		return err
+	}
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
 	}
 	log, err := newLogger(cfg, stderr)
 	if err != nil {
