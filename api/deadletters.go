@@ -2,6 +2,8 @@ package api
 
 // DeadLetter is work a background part gave up on (API.md "Operations"):
 // the original message stays where it was, and the dead letter points at it.
+// It mirrors worker.DeadLetter on purpose: api speaks to clients and imports
+// nothing of the engine, so the engine converts one into the other.
 type DeadLetter struct {
 	ID uint64 `json:"id"`
 	// Part is the background part that gave up (react-orders, timers, ...).

@@ -106,8 +106,8 @@ type ResolveDepositRequest struct {
 
 // Validate checks the request.
 func (r ResolveDepositRequest) Validate() error {
-	if r.DepositID == "" || len(r.DepositID) > 64 {
-		return domain.Invalid("deposit_id", "is required")
+	if err := domain.ValidateID("deposit_id", r.DepositID); err != nil {
+		return err
 	}
 	switch r.Action {
 	case domain.ResolveAssignOrder:

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/supervisor"
 )
 
 // Defaults of Scanner.
@@ -208,21 +210,40 @@ func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
 	return st, nil
 }
 
+// failingAfter is how many scans in a row must fail before the scanner
+// reports itself failing to its supervisor (and /readyz): one lost scan is
+// weather, three are an outage.
+const failingAfter = 3
+
 // Run calls ScanOnce at once and then every Interval until ctx ends, when it
 // returns nil. A failed scan is logged and retried at the next tick; scans
-// never overlap. Run returns an error only for an invalid configuration.
+// never overlap. Under a supervisor, failingAfter failed scans in a row
+// report the part failing, and the next good scan reports it running again.
+// Run returns an error only for an invalid configuration.
 func (s *Scanner) Run(ctx context.Context) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("scanner: %w", err)
 	}
+	health := supervisor.From(ctx)
 	ticker := time.NewTicker(s.interval())
 	defer ticker.Stop()
+	failed := 0
 	for {
 		st, err := s.ScanOnce(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		s.logScan(st, err)
+		switch {
+		case err == nil:
+			failed = 0
+			health.Report(nil)
+		case failed+1 >= failingAfter:
+			health.Report(fmt.Errorf("%d bank scans in a row failed: %w", failed+1, err))
+			failed++
+		default:
+			failed++
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/supervisor"
 )
 
 // newScanner returns a Scanner of collect over src with in-memory storage.
@@ -386,6 +387,42 @@ func TestScannerRunRetriesAfterErrors(t *testing.T) {
 		t.Errorf("log does not show the two failed scans:\n%s", out)
 	}
 }
+
+// Under a supervisor, an outage of failingAfter scans or more shows as the
+// part failing, and the first good scan shows it running again.
+func TestScannerReportsAnOutageToItsSupervisor(t *testing.T) {
+	clock := newClock()
+	bank := newBank(t, clock, SimOptions{})
+	bank.FailNext(outageScans)
+	s, _, wm := newScanner(bank)
+	s.Interval = 20 * time.Millisecond
+	sup, err := supervisor.New(supervisor.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.Add(supervisor.Part{Name: "bank-scanner", Run: s.Run}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sup.Stop(context.Background()) })
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if st, _ := sup.Status("bank-scanner"); st.State != supervisor.Failing || !strings.Contains(st.LastError, "bank scans in a row failed") {
+			return fmt.Errorf("status during the outage %+v", st)
+		}
+		return nil
+	})
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if st, _ := sup.Status("bank-scanner"); st.State != supervisor.Running || wm.get(collect).IsZero() {
+			return fmt.Errorf("status after the outage %+v, watermark %v", st, wm.get(collect))
+		}
+		return nil
+	})
+}
+
+// outageScans is long enough an outage to report: more than failingAfter scans.
+const outageScans = failingAfter + 2
 
 // TestScannerOverHTTP runs the whole path: SimBank → FakeProvider (rate
 // limited, duplicating, hanging once) → HTTPSource → Scanner.

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,8 +46,9 @@ import (
 // partProjections is the part that keeps the read models current.
 const partProjections = "projections"
 
-// partsStopTimeout bounds how long Stop waits for the background parts.
-const partsStopTimeout = 15 * time.Second
+// partsStopTimeout bounds how long Stop waits for the background parts: more
+// than a reactor's or a timer's handler may take (20s).
+const partsStopTimeout = 25 * time.Second
 
 // Engine is a running bankbook instance.
 type Engine struct {
@@ -74,6 +76,8 @@ type Engine struct {
 	// startHead is the stream's last sequence when the engine started: the
 	// read models are caught up once they have applied it.
 	startHead eventstore.Seq
+	// serving is true from the moment the API answers until Stop begins.
+	serving atomic.Bool
 
 	closers  []func() error // simulated third parties
 	stopOnce sync.Once
@@ -198,7 +202,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	parts := []supervisor.Part{{Name: partProjections, Run: e.Runner.Run}}
 	for _, l := range []*worker.Loop{orderReactor, moneyReactor, timerLoop} {
 		e.Loops[l.Name()] = l
-		parts = append(parts, supervisor.Part{Name: l.Name(), Run: l.Run})
+		parts = append(parts, supervisor.Part{Name: l.Name(), Run: l.Run, ReportsReady: true}) // ready once its consumer is there
 	}
 	source, err := e.bankSource(cfg)
 	if err != nil {
@@ -255,6 +259,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	for _, ep := range e.server.Endpoints() {
 		e.Metrics.DeclareEndpoints(ep.Name)
 	}
+	e.serving.Store(true)
 	log.Info().Str("service", api.ServiceName).Str("version", api.Version).Msg("bankbook is serving")
 	return e, nil
 }
@@ -338,16 +343,22 @@ func (e *Engine) ClientURL() string {
 // idempotent.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopOnce.Do(func() {
+		e.serving.Store(false) // /readyz says so at once
 		var errs []error
 		if e.server != nil {
 			errs = append(errs, e.server.Stop(ctx))
 		}
 		if e.Parts != nil {
-			// Bounded even when ctx is not: a part that ignores its context
-			// is reported, not waited on.
-			pctx, cancel := context.WithTimeout(ctx, partsStopTimeout)
+			// A budget of their own, longer than any handler's timeout, so
+			// work in flight (a payout) can finish even when the drain used
+			// ctx up; and bounded: a part that ignores its context is
+			// reported, not waited on.
+			pctx, cancel := context.WithTimeout(context.Background(), partsStopTimeout)
 			errs = append(errs, e.Parts.Stop(pctx))
 			cancel()
+		}
+		if e.opsServer != nil {
+			errs = append(errs, e.opsServer.Close())
 		}
 		for _, c := range e.closers {
 			errs = append(errs, c())
@@ -382,6 +393,11 @@ func (e *Engine) HTTPAddr() net.Addr {
 func (e *Engine) readiness() ops.Readiness {
 	return ops.ReadinessFunc(func(context.Context) ([]ops.PartStatus, error) {
 		var out []ops.PartStatus
+		service := ops.PartStatus{Name: "api", State: ops.StateStarting, Reason: "not serving yet, or stopping"}
+		if e.serving.Load() {
+			service = ops.PartStatus{Name: "api", State: ops.StateRunning, Ready: true}
+		}
+		out = append(out, service)
 		rm := ops.PartStatus{Name: "readmodels", State: ops.StateStarting}
 		for _, st := range e.Parts.Statuses() {
 			out = append(out, ops.PartStatus{Name: st.Name, Ready: st.OK(), State: string(st.State), Reason: st.Detail,

@@ -94,6 +94,19 @@ func (s *Server) Listen(ctx context.Context) error {
 	return nil
 }
 
+// Close releases an address bound by Listen that no Run has served (an
+// engine that failed to start). A Run in progress is ended by its context.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	ln := s.bound
+	s.bound = nil
+	s.mu.Unlock()
+	if ln == nil {
+		return nil
+	}
+	return ln.Close()
+}
+
 func listen(ctx context.Context, addr string) (net.Listener, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)

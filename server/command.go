@@ -127,9 +127,21 @@ type readAfter interface {
 	ReadAfterSeq() api.Seq
 }
 
-// queryRoute serves ep: it decodes and validates the query (an empty body is
-// {}), waits until the read models have applied its min_seq, and answers.
+// queryRoute serves a read-model query: it answers once the read models
+// have applied the query's min_seq (and are not being rebuilt).
 func queryRoute[Req readAfter, Rep any](s *Server, ep api.Endpoint[Req, Rep], answer func(ctx context.Context, q Req) (Rep, error)) route {
+	return requestRoute(ep, func(ctx context.Context, q Req) *api.Error { return s.awaitReadModels(ctx, q.ReadAfterSeq()) }, answer)
+}
+
+// plainRoute serves a request that reads no read model (statuses,
+// simulators): decoded, validated, answered.
+func plainRoute[Req validator, Rep any](ep api.Endpoint[Req, Rep], answer func(ctx context.Context, q Req) (Rep, error)) route {
+	return requestRoute(ep, nil, answer)
+}
+
+// requestRoute decodes and validates a request (an empty body is {}), lets
+// gate refuse it, and answers.
+func requestRoute[Req validator, Rep any](ep api.Endpoint[Req, Rep], gate func(context.Context, Req) *api.Error, answer func(ctx context.Context, q Req) (Rep, error)) route {
 	return route{info: ep.Info, handle: func(ctx context.Context, r *request) reply {
 		var q Req
 		data := r.data
@@ -142,8 +154,10 @@ func queryRoute[Req readAfter, Rep any](s *Server, ep api.Endpoint[Req, Rep], an
 		if err := q.Validate(); err != nil {
 			return reply{err: toAPIError(err)}
 		}
-		if err := s.awaitReadModels(ctx, q.ReadAfterSeq()); err != nil {
-			return reply{err: err}
+		if gate != nil {
+			if err := gate(ctx, q); err != nil {
+				return reply{err: err}
+			}
 		}
 		v, err := answer(ctx, q)
 		if err != nil {

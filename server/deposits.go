@@ -42,25 +42,6 @@ type BankSim interface {
 	Transfer(depositorName string, amount int64, account string) (txnID string, depositedAt time.Time, err error)
 }
 
-// simRoute serves a simulator endpoint: decoded and validated like a
-// command, without idempotency or consistency tokens.
-func simRoute[Req validator, Rep any](s *Server, ep api.Endpoint[Req, Rep], answer func(ctx context.Context, q Req) (Rep, error)) route {
-	return route{info: ep.Info, handle: func(ctx context.Context, r *request) reply {
-		var q Req
-		if err := decodeStrict(r.data, &q); err != nil {
-			return reply{err: toAPIError(err)}
-		}
-		if err := q.Validate(); err != nil {
-			return reply{err: toAPIError(err)}
-		}
-		v, err := answer(ctx, q)
-		if err != nil {
-			return reply{err: toAPIError(err)}
-		}
-		return okJSON(v)
-	}}
-}
-
 func (s *Server) simTransfer(_ context.Context, q api.SimTransferRequest) (api.SimTransferReply, error) {
 	account := q.AccountNumber
 	if account == "" {

@@ -200,6 +200,8 @@ func TestMoneyEndpointsRefuseBadInputAndWriteNothing(t *testing.T) {
 		{"withdraw: letters in the account number", subjWithdraw, `{"user_id":"u-b","amount":1,"bank_account":{"bank":"KB","number":"12ab","holder":"조"}}`, 400, "invalid_input"},
 		{"withdraw: negative", subjWithdraw, `{"user_id":"u-b","amount":-5,"bank_account":{"bank":"KB","number":"110-1","holder":"조"}}`, 400, "invalid_input"},
 		{"resolve: unknown deposit", subjResolve, `{"deposit_id":"dep_nope","action":"refund_to_wallet","user_id":"u"}`, 404, "deposit_not_found"},
+		{"resolve: wildcard deposit id", subjResolve, `{"deposit_id":">","action":"refund_to_wallet","user_id":"u"}`, 400, "invalid_input"},
+		{"resolve: deposit id with a space", subjResolve, `{"deposit_id":"a b","action":"refund_to_wallet","user_id":"u"}`, 400, "invalid_input"},
 		{"resolve: unknown action", subjResolve, `{"deposit_id":"` + orphan.DepositID + `","action":"burn"}`, 400, "invalid_input"},
 		{"resolve: assign without order", subjResolve, `{"deposit_id":"` + orphan.DepositID + `","action":"assign_order"}`, 400, "invalid_input"},
 		{"resolve: assign to an unknown order", subjResolve, `{"deposit_id":"` + orphan.DepositID + `","action":"assign_order","order_id":"nope"}`, 422, "order_gone"},

@@ -22,12 +22,12 @@ func (s *Server) routeTable() []route {
 		queryRoute(s, api.LedgerTrialBalance, s.trialBalance),
 		queryRoute(s, api.LedgerAccount, s.ledgerAccount),
 
-		queryRoute(s, api.ProjectionStatus, s.projectionStatus),
+		plainRoute(api.ProjectionStatus, s.projectionStatus),
 
-		queryRoute(s, api.DeadLetterList, s.deadLetters),
+		plainRoute(api.DeadLetterList, s.deadLetters),
 		commandRoute(s, api.DeadLetterRedrive, s.redriveDeadLetter()),
 		commandRoute(s, api.DeadLetterDiscard, s.discardDeadLetter()),
 
-		simRoute(s, api.SimBankTransfer, s.simTransfer),
+		plainRoute(api.SimBankTransfer, s.simTransfer),
 	}
 }

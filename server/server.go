@@ -277,6 +277,10 @@ func (s *Server) wrote(seq api.Seq) {
 // not_caught_up after QueryWait), and, briefly, this instance's own writes
 // (a read model that lags longer answers with what it has).
 func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error {
+	if s.cfg.Runner.Rebuilding() {
+		// Half-rebuilt views would answer wrong balances and missing orders.
+		return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the read models are being rebuilt; retry"}
+	}
 	if minSeq > 0 && s.cfg.Runner.Checkpoint() < eventstore.Seq(minSeq) {
 		wctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)
 		err := s.cfg.Runner.WaitFor(wctx, eventstore.Seq(minSeq))

@@ -133,8 +133,18 @@ func TestClientCommandsAgainstARunningEngine(t *testing.T) {
 	if err != nil || !strings.Contains(out, "replayed sequences 1..2") || !strings.Contains(out, "same content hash") {
 		t.Fatalf("replay: %q %v", out, err)
 	}
-	if _, err := cli(t, "replay", url, "--out", dir); err == nil {
-		t.Fatal("replay into a directory that already holds read models succeeded")
+	if _, err := cli(t, "replay", url, "--out", dir); exitCode(err) != exitUsage {
+		t.Fatalf("replay into a directory that already holds read models: exit %d (%v), want 2 (could not run)", exitCode(err), err)
+	}
+	out, err = cli(t, "replay", url, "--json", "--out", filepath.Join(t.TempDir(), "again"))
+	var res struct {
+		LastSeq     uint64 `json:"last_seq"`
+		ContentHash string `json:"content_hash"`
+		Compared    bool   `json:"compared"`
+		Same        bool   `json:"same"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &res) != nil || res.LastSeq == 0 || res.ContentHash == "" || !res.Compared || !res.Same {
+		t.Fatalf("replay --json: %q %v", out, err)
 	}
 	if _, err := cli(t, "order", "frobnicate"); err == nil {
 		t.Fatal("unknown subcommand accepted")

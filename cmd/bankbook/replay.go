@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -39,8 +41,33 @@ func projectionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 // replay rebuilds the read models from sequence 1 into a fresh directory and
-// compares the result with the live engine's read models.
+// compares the result with the live engine's read models. Like the audit
+// commands (API.md), it exits 0 when clean, 1 on findings (the rebuilt read
+// models differ from the live ones) and 2 when it could not run.
 func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := runReplay(ctx, args, stdout, stderr)
+	var ee *exitError
+	if err == nil || errors.Is(err, flag.ErrHelp) || (errors.As(err, &ee) && ee.code == exitFailed) {
+		return err
+	}
+	return &exitError{code: exitUsage, err: fmt.Errorf("replay could not run: %w", err)}
+}
+
+// replayResult is replay's --json output.
+type replayResult struct {
+	Out         string `json:"out"`
+	LastSeq     uint64 `json:"last_seq"`
+	ContentHash string `json:"content_hash"`
+	DurationS   string `json:"duration"`
+	// Compared says the live read models were at the same sequence and
+	// their hash was compared; Same is the outcome.
+	Compared  bool   `json:"compared"`
+	Same      bool   `json:"same,omitempty"`
+	LiveSeq   uint64 `json:"live_seq,omitempty"`
+	LiveHash  string `json:"live_hash,omitempty"`
+}
+
+func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cf := newClientFlagSet("replay", stderr)
 	out := fs.String("out", "", "fresh directory to write the rebuilt read models to (required)")
 	compare := fs.Bool("compare", true, "compare the content hash with the live engine's")
@@ -68,27 +95,40 @@ func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	start := time.Now()
-	seq, hash, err := projections.Replay(ctx, es, filepath.Join(*out, "readmodels.db"), &projections.Options{Codec: codec})
+	path := filepath.Join(*out, "readmodels.db")
+	seq, hash, err := projections.Replay(ctx, es, path, &projections.Options{Codec: codec})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "replayed sequences 1..%d into %s in %s\ncontent hash %s\n", seq, filepath.Join(*out, "readmodels.db"), time.Since(start).Round(time.Millisecond), hash)
-	if !*compare {
-		return nil
+	res := replayResult{Out: path, LastSeq: uint64(seq), ContentHash: hash, DurationS: time.Since(start).Round(time.Millisecond).String()}
+	if *compare {
+		ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+		defer cancel()
+		live, _, err := client.Do(ctx, client.New(nc), api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true}, nil)
+		if err != nil {
+			return fmt.Errorf("live read models: %w", err)
+		}
+		res.LiveSeq, res.LiveHash = uint64(live.HashAtSeq), live.Hash
+		if live.HashAtSeq == api.Seq(seq) {
+			res.Compared, res.Same = true, live.Hash == hash
+		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	live, _, err := client.Do(ctx, client.New(nc), api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true}, nil)
-	if err != nil {
-		return requestFailed(fmt.Errorf("live read models: %w", err))
+	if cf.json {
+		b, _ := json.Marshal(res)
+		fmt.Fprintln(stdout, string(b))
+	} else {
+		fmt.Fprintf(stdout, "replayed sequences 1..%d into %s in %s\ncontent hash %s\n", res.LastSeq, res.Out, res.DurationS, res.ContentHash)
+		switch {
+		case !*compare:
+		case !res.Compared:
+			fmt.Fprintf(stdout, "live read models are at seq %d, not %d: not compared (run again when the engine is idle)\n", res.LiveSeq, res.LastSeq)
+		case res.Same:
+			fmt.Fprintf(stdout, "live read models at seq %d: same content hash\n", res.LastSeq)
+		default:
+			fmt.Fprintf(stdout, "live read models at seq %d: DIFFERENT content hash %s\n", res.LastSeq, res.LiveHash)
+		}
 	}
-	switch {
-	case live.HashAtSeq != api.Seq(seq):
-		fmt.Fprintf(stdout, "live read models are at seq %d, not %d: not compared (run again when the engine is idle)\n", live.HashAtSeq, seq)
-	case live.Hash == hash:
-		fmt.Fprintf(stdout, "live read models at seq %d: same content hash\n", seq)
-	default:
-		fmt.Fprintf(stdout, "live read models at seq %d: DIFFERENT content hash %s\n", seq, live.Hash)
+	if res.Compared && !res.Same {
 		return &exitError{code: exitFailed, err: errors.New("the rebuilt read models differ from the live ones")}
 	}
 	return nil
