@@ -443,6 +443,15 @@ func (e *Engine) metricSources(tm *timers.Timers, marks *watermarks.Store, accou
 			return out, nil
 		},
 		TimersPending: tm.Armed,
+		PartWork: func(context.Context) (map[string]map[string]uint64, error) {
+			out := map[string]map[string]uint64{}
+			for name, l := range e.Loops {
+				st := l.Stats()
+				out[name] = map[string]uint64{"processed": st.Processed, "retried": st.Retried, "deferred": st.Deferred,
+					"dead_lettered": st.DeadLettered, "panics": st.Panics}
+			}
+			return out, nil
+		},
 		DeadLetters: func(ctx context.Context) (uint64, error) {
 			counts, err := e.DeadLetters.Count(ctx)
 			var n uint64

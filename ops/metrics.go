@@ -63,6 +63,10 @@ type Sources struct {
 	// its age, bankbook_scan_watermark_age_seconds{account}; an account
 	// with the zero time (never scanned) is left out.
 	ScanWatermarks func(ctx context.Context) (map[string]time.Time, error)
+	// PartWork is, per worker part and outcome (processed, retried,
+	// deferred, dead_lettered, panics), how many units of work it has
+	// settled since the process started: bankbook_part_work_total{part,outcome}.
+	PartWork func(ctx context.Context) (map[string]map[string]uint64, error)
 	// Parts is the supervisor's view of every part:
 	// bankbook_part_up{part} and bankbook_part_restarts_total{part}.
 	// Usually the same source as Config.Readiness.
@@ -77,6 +81,7 @@ const (
 	sourceDeadLetters     = "dead_letters"
 	sourceScanWatermarks  = "scan_watermarks"
 	sourceParts           = "parts"
+	sourcePartWork        = "part_work"
 )
 
 // Metrics is bankbook's Prometheus registry: the Go runtime and process
@@ -222,11 +227,13 @@ var (
 		"1 while a background part is running, 0 otherwise.", []string{"part"}, nil)
 	descPartRestarts = prometheus.NewDesc("bankbook_part_restarts_total",
 		"Times the supervisor restarted a background part.", []string{"part"}, nil)
+	descPartWork = prometheus.NewDesc("bankbook_part_work_total",
+		"Units of work a worker part settled, by outcome (processed, retried, deferred, dead_lettered, panics).", []string{"part", "outcome"}, nil)
 )
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descProjectionLag, descConsumerPending, descTimersPending,
-		descDeadLetters, descWatermarkAge, descPartUp, descPartRestarts} {
+		descDeadLetters, descWatermarkAge, descPartUp, descPartRestarts, descPartWork} {
 		ch <- d
 	}
 }
@@ -311,6 +318,25 @@ func (c *sourceCollector) reads(s *Sources) []sourceRead {
 	gauge(sourceProjectionLag, descProjectionLag, s.ProjectionLag)
 	gauge(sourceTimersPending, descTimersPending, s.TimersPending)
 	gauge(sourceDeadLetters, descDeadLetters, s.DeadLetters)
+	if f := s.PartWork; f != nil {
+		rs = append(rs, sourceRead{sourcePartWork, func(ctx context.Context) ([]prometheus.Metric, error) {
+			work, err := f(ctx)
+			if err != nil {
+				return nil, err
+			}
+			var ms []prometheus.Metric
+			for part, outcomes := range work {
+				for outcome, n := range outcomes {
+					m, err := prometheus.NewConstMetric(descPartWork, prometheus.CounterValue, float64(n), part, outcome)
+					if err != nil {
+						return nil, fmt.Errorf("part %q: %w", part, err)
+					}
+					ms = append(ms, m)
+				}
+			}
+			return ms, nil
+		}})
+	}
 	if f := s.ConsumerPending; f != nil {
 		rs = append(rs, sourceRead{sourceConsumerPending, func(ctx context.Context) ([]prometheus.Metric, error) {
 			pending, err := f(ctx)

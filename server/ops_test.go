@@ -95,6 +95,7 @@ func TestHealthReadinessAndMetricsOverHTTP(t *testing.T) {
 		`bankbook_timers_pending 0`,
 		`bankbook_dead_letters 0`,
 		`bankbook_part_up{part="react-money"} 1`,
+		`bankbook_part_work_total{outcome="dead_lettered",part="react-orders"} 0`,
 		`go_goroutines `,
 		`process_resident_memory_bytes `,
 	} {
@@ -166,7 +167,7 @@ func TestPoisonMessageIsDeadLetteredListedAndSetAside(t *testing.T) {
 		t.Fatalf("dead letter %+v", dl)
 	}
 	_, metrics := e.get(t, "/metrics")
-	if !strings.Contains(metrics, "bankbook_dead_letters 1") {
+	if !strings.Contains(metrics, "bankbook_dead_letters 1") || !strings.Contains(metrics, `bankbook_part_work_total{outcome="dead_lettered",part="react-orders"} 1`) {
 		t.Error("/metrics does not count the dead letter")
 	}
 	// /readyz names the read models, which cannot apply it either.
