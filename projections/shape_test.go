@@ -1,0 +1,68 @@
+package projections_test
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/projections"
+)
+
+// The views are stored as JSON of the api types. A change of their shape
+// changes what a projection writes, so it must come with a new version of
+// that projection (which rebuilds it): this table pins both together.
+func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
+	pinned := map[string]struct {
+		version int
+		shapes  map[string]string
+	}{
+		"orders": {1, map[string]string{
+			"OrderView": "amount buyer_id buyer_name cancel_at cancel_reason cancel_window_s collect_account currency deposit_ids depositor_name order_id paid_amount refunds seq status submitted_at updated_at version",
+			"Refund":    "amount at to",
+		}},
+		"wallets":  {1, map[string]string{"WalletView": "balance entries seq user_id", "WalletEntry": "amount at kind ref"}},
+		"ledger":   {1, map[string]string{"LedgerEntry": "amount at memo seq tx_id"}},
+		"deposits": {1, map[string]string{"OrphanView": "account_number amount bank_txn_id candidates deposit_id deposited_at depositor_name order_id outcome reason resolution seq"}},
+		"payouts":  {1, map[string]string{"PayoutView": "amount failure fee pay_from payout_id provider_ref requested_at seq source source_id status to updated_at"}},
+	}
+	views := map[string]any{
+		"OrderView": api.OrderView{}, "Refund": api.Refund{}, "WalletView": api.WalletView{}, "WalletEntry": api.WalletEntry{},
+		"LedgerEntry": api.LedgerEntry{}, "OrphanView": api.OrphanView{}, "PayoutView": api.PayoutView{},
+	}
+	for _, p := range projections.DefaultProjections() {
+		pin, ok := pinned[p.Name]
+		if !ok {
+			t.Errorf("projection %s is not pinned here: add its version and view shapes", p.Name)
+			continue
+		}
+		for view, want := range pin.shapes {
+			if got := jsonFields(reflect.TypeOf(views[view])); got != want && p.Version == pin.version {
+				t.Errorf("%s changed shape (%q, was %q) but projection %s is still version %d: bump it, then update this table",
+					view, got, want, p.Name, p.Version)
+			}
+		}
+		if p.Version != pin.version {
+			t.Errorf("projection %s is version %d, pinned %d: update this table with its new shapes", p.Name, p.Version, pin.version)
+		}
+	}
+}
+
+// jsonFields lists a struct's JSON field names, sorted.
+func jsonFields(t reflect.Type) string {
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return strings.Join(names, " ")
+}
