@@ -3,8 +3,9 @@ package eventstore
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/bankbook/bankbook/internal/subject"
 )
 
 // Seq is a JetStream stream sequence.
@@ -17,6 +18,17 @@ type Ref struct {
 }
 
 func (r Ref) String() string { return r.Type + "/" + r.ID }
+
+// Validate reports an error matching ErrInvalid unless the type and the ID
+// are each one subject token (no '.', '*', '>' or whitespace): the aggregate's
+// subject is built from them, and a wildcard there would read or write other
+// aggregates. Append and Load of every store check it.
+func (r Ref) Validate() error {
+	if !subject.Token(r.Type) || !subject.Token(r.ID) {
+		return fmt.Errorf("%w: aggregate %q/%q: type and id must be subject tokens", ErrInvalid, r.Type, r.ID)
+	}
+	return nil
+}
 
 // Envelope is one stored event with its metadata.
 type Envelope struct {
@@ -94,7 +106,10 @@ func DecodeCommit(data []byte, seq Seq, up Upcaster) (Commit, error) {
 // an error matching ErrInvalid. Every store implementation builds its
 // commits here, so they store the same commit for the same request.
 func NewCommit(ref Ref, expected Seq, prevVersion int, commitID string, events []Envelope, recordedAt time.Time) (Commit, error) {
-	if len(events) == 0 || commitID == "" || !validToken(ref.Type) || !validToken(ref.ID) {
+	if err := ref.Validate(); err != nil {
+		return Commit{}, err
+	}
+	if len(events) == 0 || commitID == "" {
 		return Commit{}, fmt.Errorf("%w: %s: %d events, commit id %q", ErrInvalid, ref, len(events), commitID)
 	}
 	now := recordedAt.UTC()
@@ -132,9 +147,4 @@ func SettleConflict(c Commit, after []Commit) (Commit, error) {
 		actual = after[len(after)-1].Seq
 	}
 	return Commit{}, &ConflictError{Ref: c.Ref(), Expected: c.PrevSeq, Actual: actual}
-}
-
-// validToken reports whether s can be one subject token.
-func validToken(s string) bool {
-	return s != "" && !strings.ContainsAny(s, ". *>\t\r\n")
 }

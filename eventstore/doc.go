@@ -5,7 +5,10 @@
 // All events live in one stream (default BANKBOOK_EVENTS) with subjects
 // <prefix>.<aggregate type>.<aggregate id>, one subject per aggregate. The
 // stream denies delete and purge: sequences are gap-free and a projection that
-// reads the stream in order cannot skip an event.
+// reads the stream in order cannot skip an event. An aggregate's type and ID
+// are one subject token each (Ref.Validate): Append and Load refuse anything
+// else with ErrInvalid, so a wildcard can never read or write another
+// aggregate.
 //
 // # Commits
 //
@@ -35,4 +38,12 @@
 // Follow delivers commits in stream order to projections, through a durable
 // consumer acknowledged only after the projection has committed, or through an
 // ordered consumer for a one-off replay.
+//
+// # Reacting
+//
+// Reactor returns a worker loop (package worker) that hands every commit of
+// some aggregate types to a process manager, at least once, shared by every
+// engine instance. A message that is not a commit is dead-lettered at once; a
+// commit with an event schema this instance cannot upcast (written by a newer
+// version) waits for an instance that can, and is never dead-lettered for it.
 package eventstore

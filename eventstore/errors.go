@@ -12,8 +12,10 @@ var (
 	// ErrCorrupt means a stored message is not a valid commit, or the chain of
 	// an aggregate's commits is broken.
 	ErrCorrupt = errors.New("eventstore: corrupt commit")
-	// ErrInvalid means an append request is malformed (no events, bad ID).
-	ErrInvalid = errors.New("eventstore: invalid append")
+	// ErrInvalid means a request is malformed: an append without events or
+	// commit ID, or an append or load of an aggregate whose type or ID is not
+	// a subject token (see Ref.Validate). Nothing was read or written.
+	ErrInvalid = errors.New("eventstore: invalid request")
 	// ErrUnavailable means the stream did not answer in time. For an append
 	// the outcome is unknown: the commit may or may not be stored, and a
 	// retry of the same command must find out (idempotency keys do).

@@ -21,7 +21,8 @@ type ReactOptions struct {
 	Durable string
 	// Types lists the aggregate types whose commits to react to.
 	Types []string
-	// Log, when set, receives handler failures with their commit.
+	// Log, when set, receives handler failures with their commit (not the
+	// handler's waits: worker.RetryAfter with a nil error).
 	Log func(err error, c Commit)
 	// Logger receives the worker loop's log lines (part=<Durable>).
 	Logger zerolog.Logger
@@ -38,6 +39,12 @@ type ReactOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 	// HandlerTimeout bounds one call of the handler. Default 20s.
 	HandlerTimeout time.Duration
+	// UndecodableWait is how long a commit waits before it is delivered
+	// again when this instance cannot upcast one of its events (a schema
+	// version written by a newer engine, during a rolling upgrade): a wait,
+	// not a failure, so a newer instance takes it and it is never
+	// dead-lettered for being newer. Default 30s.
+	UndecodableWait time.Duration
 }
 
 // Reactor returns the worker loop that calls fn for every commit of the
@@ -47,9 +54,13 @@ type ReactOptions struct {
 // fn must be idempotent and must not rely on order: delivery is at least
 // once. After MaxAttempts failures, or at once for a message that is not a
 // well-formed commit, the commit is dead-lettered (a recorded fact, listed
-// and redriven through the worker package) and the reactor moves on. A panic
-// in fn is recovered into a failure. The consumer is created at the start of
-// the stream the first time, so no commit is ever missed.
+// and redriven through the worker package) and the reactor moves on. A
+// commit whose events this instance cannot upcast (written by a newer
+// version) is not a failure: it is delivered again after UndecodableWait,
+// for as long as it takes, and logged as a warning. fn may wait too, by
+// returning worker.RetryAfter(d, nil). A panic in fn is recovered into a
+// failure. The consumer is created at the start of the stream the first
+// time, so no commit is ever missed.
 //
 // Reactors are for process managers: work that must follow an event for
 // sure (credit the wallet an order refund names), where the command that
@@ -66,6 +77,7 @@ func (s *Store) Reactor(ctx context.Context, opts ReactOptions, fn func(context.
 			return nil, fmt.Errorf("reactor %s: %w", opts.Durable, err)
 		}
 	}
+	undecodableWait := cmp.Or(opts.UndecodableWait, 30*time.Second)
 	filters := make([]string, len(opts.Types))
 	for i, t := range opts.Types {
 		filters[i] = s.cfg.SubjectPrefix + "." + t + ".>"
@@ -90,14 +102,19 @@ func (s *Store) Reactor(ctx context.Context, opts ReactOptions, fn func(context.
 		Handler: func(ctx context.Context, m worker.Msg) error {
 			c, err := DecodeCommit(m.Data, Seq(m.Seq), s.cfg.Upcaster)
 			if errors.Is(err, ErrCorrupt) {
-				// Not a commit: no retry can help. An upcast failure is
-				// retried instead (a newer instance may know the event).
+				// Not a commit: no retry can help.
 				return worker.Permanent(err)
 			}
-			if err == nil {
-				err = fn(ctx, c)
+			if err != nil {
+				// A commit whose events this instance cannot upcast: written
+				// by a newer engine. Wait for a newer instance (or this one,
+				// upgraded) to take it.
+				opts.Logger.Warn().Err(err).Str("part", opts.Durable).Str("subject", m.Subject).Uint64("seq", m.Seq).
+					Str("retry_in", undecodableWait.String()).Msg("commit this engine cannot decode (from a newer version?); waiting")
+				return worker.RetryAfter(undecodableWait, nil)
 			}
-			if err != nil && opts.Log != nil {
+			err = fn(ctx, c)
+			if err != nil && opts.Log != nil && !isWait(err) {
 				opts.Log(err, c)
 			}
 			return err
@@ -116,12 +133,9 @@ func (s *Store) Reactor(ctx context.Context, opts ReactOptions, fn func(context.
 	return loop, nil
 }
 
-// React runs a Reactor until ctx ends (then it returns nil) or its consumer
-// vanishes (then it returns an error matching worker.ErrConsumerGone).
-func (s *Store) React(ctx context.Context, opts ReactOptions, fn func(context.Context, Commit) error) error {
-	loop, err := s.Reactor(ctx, opts, fn)
-	if err != nil {
-		return err
-	}
-	return loop.Run(ctx)
+// isWait reports whether err is a handler's wait (worker.RetryAfter with a
+// nil error): no failure.
+func isWait(err error) bool {
+	ra, ok := errors.AsType[*worker.RetryAfterError](err)
+	return ok && ra.Err == nil
 }

@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -9,8 +10,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/eventstore/storetest"
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/worker"
 )
@@ -68,7 +72,7 @@ func TestReactorDeadLettersAnUndecodableCommitAndMovesOn(t *testing.T) {
 	}
 	runReactor(t, l)
 
-	if _, err := appendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "before", ev("t", 1)); err != nil {
+	if _, err := storetest.AppendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "before", storetest.Event("t", 1)); err != nil {
 		t.Fatal(err)
 	}
 	// Something that is not a commit lands on an order subject.
@@ -76,7 +80,7 @@ func TestReactorDeadLettersAnUndecodableCommitAndMovesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := appendOne(ctx, s, eventstore.Ref{Type: "order", ID: "C"}, "after", ev("t", 2)); err != nil {
+	if _, err := storetest.AppendOne(ctx, s, eventstore.Ref{Type: "order", ID: "C"}, "after", storetest.Event("t", 2)); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, "later commits handled", func() bool { return got.has("before") && got.has("after") })
@@ -128,7 +132,7 @@ func TestReactorRecoversAPanicAndRedrivesAfterAFix(t *testing.T) {
 	}
 	runReactor(t, l)
 	for _, id := range []string{"bug", "ok"} {
-		if _, err := appendOne(ctx, s, eventstore.Ref{Type: "wallet", ID: id}, id, ev("t", 1)); err != nil {
+		if _, err := storetest.AppendOne(ctx, s, eventstore.Ref{Type: "wallet", ID: id}, id, storetest.Event("t", 1)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -174,18 +178,20 @@ func waitErr(t *testing.T, done <-chan error, what string) error {
 	}
 }
 
-func TestReactReturnsWhenItsConsumerIsDeleted(t *testing.T) {
+func TestReactorRunReturnsWhenItsConsumerIsDeleted(t *testing.T) {
 	srv := testenv.Start(t, "")
 	_, js := srv.Connect(t)
 	s := open(t, js, eventstore.Config{})
 	ctx := context.Background()
 	var got seen
+	l, err := s.Reactor(ctx, eventstore.ReactOptions{Durable: "react-doomed", Types: []string{"order"}},
+		func(_ context.Context, c eventstore.Commit) error { got.add(c.CommitID); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() {
-		done <- s.React(ctx, eventstore.ReactOptions{Durable: "react-doomed", Types: []string{"order"}},
-			func(_ context.Context, c eventstore.Commit) error { got.add(c.CommitID); return nil })
-	}()
-	if _, err := appendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "c1", ev("t", 1)); err != nil {
+	go func() { done <- l.Run(ctx) }()
+	if _, err := storetest.AppendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "c1", storetest.Event("t", 1)); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, "reacting", func() bool { return got.has("c1") })
@@ -193,8 +199,80 @@ func TestReactReturnsWhenItsConsumerIsDeleted(t *testing.T) {
 	if err := stream.DeleteConsumer(ctx, "react-doomed"); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitErr(t, done, "React"); !errors.Is(err, worker.ErrConsumerGone) {
-		t.Fatalf("React returned %v, want ErrConsumerGone", err)
+	if err := waitErr(t, done, "the reactor"); !errors.Is(err, worker.ErrConsumerGone) {
+		t.Fatalf("Run returned %v, want ErrConsumerGone", err)
+	}
+}
+
+// codecAt returns a codec that knows test.renamed up to schema version v.
+func codecAt(v int) *domain.Codec {
+	c := domain.NewCodec()
+	domain.Register[renamed](c, v)
+	for from := 1; from < v; from++ {
+		c.AddUpcaster("test.renamed", from, func(data json.RawMessage) (json.RawMessage, error) { return data, nil })
+	}
+	return c
+}
+
+// TestReactorWaitsOnACommitFromANewerVersion: during a rolling upgrade an
+// old instance sees a commit with an event schema it cannot upcast. It waits
+// (no failure, never dead-lettered however often it comes back, logged as a
+// warning) and goes on with later commits; a newer instance sharing the
+// consumer takes it.
+func TestReactorWaitsOnACommitFromANewerVersion(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	dead, err := worker.OpenDeadLetters(ctx, js, worker.DeadConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The newer engine writes test.renamed at schema version 2.
+	newer := open(t, js, eventstore.Config{Upcaster: codecAt(2)})
+	e := storetest.Event("test.renamed", map[string]string{"full_name": "김민수"})
+	e.SchemaVersion = 2
+	if _, err := newer.Append(ctx, eventstore.Ref{Type: "order", ID: "new"}, 0, 0, "from-newer", []eventstore.Envelope{e}); err != nil {
+		t.Fatal(err)
+	}
+
+	old := open(t, js, eventstore.Config{Upcaster: codecAt(1)})
+	logs := &testenv.SyncBuffer{}
+	var oldSeen seen
+	opts := eventstore.ReactOptions{Durable: "react-orders", Types: []string{"order"}, Dead: dead, MaxAttempts: 1,
+		UndecodableWait: 20 * time.Millisecond, Logger: zerolog.New(logs)}
+	oldLoop, err := old.Reactor(ctx, opts, func(_ context.Context, c eventstore.Commit) error { oldSeen.add(c.CommitID); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	runReactor(t, oldLoop)
+	if _, err := storetest.AppendOne(ctx, old, eventstore.Ref{Type: "order", ID: "B"}, "later", storetest.Event("t", 1)); err != nil {
+		t.Fatal(err)
+	}
+	// With MaxAttempts 1, one counted failure would dead-letter it.
+	testenv.Eventually(t, 10*time.Second, "the old instance waited several times and handled the later commit", func() bool {
+		return oldLoop.Stats().Deferred >= 5 && oldSeen.has("later")
+	})
+	if st := oldLoop.Stats(); st.DeadLettered != 0 || st.Retried != 0 || oldSeen.has("from-newer") {
+		t.Fatalf("old instance stats %+v, handled %v", st, oldSeen.ids)
+	}
+	if n, err := dead.Count(ctx); err != nil || len(n) != 0 {
+		t.Fatalf("dead letters %v, %v", n, err)
+	}
+	if out := logs.String(); !strings.Contains(out, `"level":"warn"`) || !strings.Contains(out, "newer than this engine") ||
+		!strings.Contains(out, `"part":"react-orders"`) || strings.Contains(out, `"level":"error"`) {
+		t.Fatalf("logs:\n%s", out)
+	}
+
+	// A newer instance shares the consumer and takes the commit.
+	var newSeen seen
+	newLoop, err := newer.Reactor(ctx, opts, func(_ context.Context, c eventstore.Commit) error { newSeen.add(c.CommitID); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	runReactor(t, newLoop)
+	testenv.Eventually(t, 10*time.Second, "the newer instance handled it", func() bool { return newSeen.has("from-newer") })
+	if st := oldLoop.Stats(); st.DeadLettered != 0 || oldSeen.has("from-newer") {
+		t.Fatalf("old instance stats %+v, handled %v", st, oldSeen.ids)
 	}
 }
 
@@ -203,7 +281,7 @@ func TestFollowReturnsWhenItsConsumerIsDeleted(t *testing.T) {
 	_, js := srv.Connect(t)
 	s := open(t, js, eventstore.Config{})
 	ctx := context.Background()
-	if _, err := appendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "c1", ev("t", 1)); err != nil {
+	if _, err := storetest.AppendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "c1", storetest.Event("t", 1)); err != nil {
 		t.Fatal(err)
 	}
 	batches := make(chan []eventstore.Commit, 10)
@@ -235,7 +313,7 @@ func TestFollowReturnsWhenItsConsumerIsDeleted(t *testing.T) {
 		t.Fatalf("Follow returned %v, want ErrConsumerGone", err)
 	}
 	// Following again from the checkpoint recreates the consumer and goes on.
-	if _, err := appendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "c2", ev("t", 2)); err != nil {
+	if _, err := storetest.AppendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "c2", storetest.Event("t", 2)); err != nil {
 		t.Fatal(err)
 	}
 	var again []eventstore.Commit

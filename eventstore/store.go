@@ -181,8 +181,12 @@ func (s *Store) decode(msg *jetstream.RawStreamMsg) (Commit, error) {
 // Load returns the aggregate's commits with sequence greater than after, oldest
 // first. After 0 loads the whole aggregate; a caller that holds the state as of
 // some commit passes that commit's sequence and gets only what came since. An
-// aggregate with no commits loads as an empty slice.
+// aggregate with no commits loads as an empty slice. A ref that is not valid
+// (Ref.Validate) returns an error matching ErrInvalid.
 func (s *Store) Load(ctx context.Context, ref Ref, after Seq) ([]Commit, error) {
+	if err := ref.Validate(); err != nil {
+		return nil, err
+	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	last, err := s.lastCommit(ctx, ref)

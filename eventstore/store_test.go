@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/eventstore/storetest"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
 
@@ -26,187 +26,6 @@ func open(t testing.TB, js jetstream.JetStream, cfg eventstore.Config) *eventsto
 	return s
 }
 
-func ev(typ string, data any) eventstore.Envelope {
-	b, _ := json.Marshal(data)
-	return eventstore.Envelope{EventID: fmt.Sprintf("e-%d", time.Now().UnixNano()), EventType: typ, SchemaVersion: 1, OccurredAt: time.Now().UTC(), Data: b}
-}
-
-// appendOne loads ref and appends one event with the right expectation.
-func appendOne(ctx context.Context, s *eventstore.Store, ref eventstore.Ref, commitID string, e eventstore.Envelope) (eventstore.Commit, error) {
-	commits, err := s.Load(ctx, ref, 0)
-	if err != nil {
-		return eventstore.Commit{}, err
-	}
-	var last eventstore.Seq
-	version := 0
-	for _, c := range commits {
-		last = c.Seq
-		version += len(c.Events)
-	}
-	return s.Append(ctx, ref, last, version, commitID, []eventstore.Envelope{e})
-}
-
-func TestAppendLoadChain(t *testing.T) {
-	srv := testenv.Start(t, "")
-	_, js := srv.Connect(t)
-	s := open(t, js, eventstore.Config{})
-	ctx := context.Background()
-	a := eventstore.Ref{Type: "order", ID: "A"}
-	b := eventstore.Ref{Type: "order", ID: "B"}
-
-	// Interleave two aggregates so each one's chain skips the other's commits.
-	for i := range 5 {
-		for _, ref := range []eventstore.Ref{a, b} {
-			if _, err := appendOne(ctx, s, ref, fmt.Sprintf("%s-%d", ref.ID, i), ev("t", map[string]int{"i": i})); err != nil {
-				t.Fatalf("append %s %d: %v", ref, i, err)
-			}
-		}
-	}
-	commits, err := s.Load(ctx, a, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(commits) != 5 {
-		t.Fatalf("loaded %d commits, want 5", len(commits))
-	}
-	for i, c := range commits {
-		if c.CommitID != fmt.Sprintf("A-%d", i) || c.Events[0].Version != i+1 || c.AggregateID != "A" {
-			t.Fatalf("commit %d = %+v", i, c)
-		}
-		if i > 0 && c.PrevSeq != commits[i-1].Seq {
-			t.Fatalf("commit %d links to %d, want %d", i, c.PrevSeq, commits[i-1].Seq)
-		}
-		if c.Events[0].RecordedAt.IsZero() {
-			t.Fatal("recorded_at not set")
-		}
-	}
-	// Load with a start sequence returns only what came after it.
-	tail, err := s.Load(ctx, a, commits[2].Seq)
-	if err != nil || len(tail) != 2 || tail[0].CommitID != "A-3" {
-		t.Fatalf("load after %d = %d commits, %v", commits[2].Seq, len(tail), err)
-	}
-	none, err := s.Load(ctx, eventstore.Ref{Type: "order", ID: "nobody"}, 0)
-	if err != nil || len(none) != 0 {
-		t.Fatalf("load of unknown aggregate = %v, %v", none, err)
-	}
-}
-
-func TestAppendStaleExpectationConflicts(t *testing.T) {
-	srv := testenv.Start(t, "")
-	_, js := srv.Connect(t)
-	s := open(t, js, eventstore.Config{})
-	ctx := context.Background()
-	ref := eventstore.Ref{Type: "order", ID: "X"}
-	first, err := s.Append(ctx, ref, 0, 0, "c1", []eventstore.Envelope{ev("t", 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Append(ctx, ref, 0, 0, "c2", []eventstore.Envelope{ev("t", 2), ev("t", 3)})
-	var ce *eventstore.ConflictError
-	if !errors.Is(err, eventstore.ErrConflict) || !errors.As(err, &ce) {
-		t.Fatalf("stale append: got %v, want ErrConflict", err)
-	}
-	if ce.Actual != first.Seq || ce.Expected != 0 {
-		t.Fatalf("conflict = %+v, want actual %d", ce, first.Seq)
-	}
-	commits, _ := s.Load(ctx, ref, 0)
-	if len(commits) != 1 {
-		t.Fatalf("a refused multi-event commit left %d commits, want 1", len(commits))
-	}
-}
-
-func TestConcurrentAppendersLoseNoUpdate(t *testing.T) {
-	srv := testenv.Start(t, "")
-	_, js := srv.Connect(t)
-	s := open(t, js, eventstore.Config{})
-	ctx := context.Background()
-	ref := eventstore.Ref{Type: "counter", ID: "shared"}
-
-	const writers, perWriter = 16, 5
-	var mu sync.Mutex
-	conflicts := 0
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < perWriter; {
-				_, err := appendOne(ctx, s, ref, fmt.Sprintf("w%d-%d", w, i), ev("incr", map[string]int{"writer": w, "i": i}))
-				switch {
-				case err == nil:
-					i++
-				case errors.Is(err, eventstore.ErrConflict):
-					mu.Lock()
-					conflicts++
-					mu.Unlock()
-				default:
-					t.Errorf("writer %d: %v", w, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	commits, err := s.Load(ctx, ref, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(commits) != writers*perWriter {
-		t.Fatalf("%d commits stored, want %d (lost update)", len(commits), writers*perWriter)
-	}
-	seen := map[string]bool{}
-	for i, c := range commits {
-		if c.Events[0].Version != i+1 {
-			t.Fatalf("commit %d has version %d", i, c.Events[0].Version)
-		}
-		if seen[c.CommitID] {
-			t.Fatalf("commit %s stored twice", c.CommitID)
-		}
-		seen[c.CommitID] = true
-	}
-	info, _ := js.Stream(ctx, "BANKBOOK_EVENTS")
-	st, _ := info.Info(ctx)
-	if st.State.Msgs != uint64(writers*perWriter) {
-		t.Fatalf("stream holds %d messages, want %d", st.State.Msgs, writers*perWriter)
-	}
-	t.Logf("%d appends, %d conflicts surfaced and retried", writers*perWriter, conflicts)
-	if conflicts == 0 {
-		t.Fatal("16 concurrent writers produced no conflict: the expectation is not being checked")
-	}
-}
-
-func TestRetriedAppendAfterLostAckIsNotDoubled(t *testing.T) {
-	srv := testenv.Start(t, "")
-	_, js := srv.Connect(t)
-	// A dedup window far shorter than the retry delay shows that the
-	// outcome does not depend on JetStream's dedup.
-	s := open(t, js, eventstore.Config{DuplicateWindow: 100 * time.Millisecond})
-	ctx := context.Background()
-	ref := eventstore.Ref{Type: "order", ID: "retry"}
-	events := []eventstore.Envelope{ev("t", 1)}
-	c1, err := s.Append(ctx, ref, 0, 0, "commit-1", events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	// The same commit published again, as a retry after a lost ack would.
-	c2, err := s.Append(ctx, ref, 0, 0, "commit-1", events)
-	if err != nil {
-		t.Fatalf("retried append: %v", err)
-	}
-	if c2.Seq != c1.Seq {
-		t.Fatalf("retry stored at %d, original at %d", c2.Seq, c1.Seq)
-	}
-	commits, _ := s.Load(ctx, ref, 0)
-	if len(commits) != 1 {
-		t.Fatalf("%d commits after retry, want 1", len(commits))
-	}
-	// A different commit with the same stale expectation is still a conflict.
-	if _, err := s.Append(ctx, ref, 0, 0, "commit-2", events); !errors.Is(err, eventstore.ErrConflict) {
-		t.Fatalf("different commit with stale expectation: %v", err)
-	}
-}
-
 func TestLoadAfterServerRestart(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -216,7 +35,7 @@ func TestLoadAfterServerRestart(t *testing.T) {
 		_, js := srv.Connect(t)
 		s := open(t, js, eventstore.Config{})
 		for i := range 3 {
-			if _, err := appendOne(ctx, s, ref, fmt.Sprint(i), ev("t", i)); err != nil {
+			if _, err := storetest.AppendOne(ctx, s, ref, fmt.Sprint(i), storetest.Event("t", i)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -229,7 +48,7 @@ func TestLoadAfterServerRestart(t *testing.T) {
 	if err != nil || len(commits) != 3 {
 		t.Fatalf("after restart: %d commits, %v", len(commits), err)
 	}
-	if _, err := appendOne(ctx, s, ref, "3", ev("t", 3)); err != nil {
+	if _, err := storetest.AppendOne(ctx, s, ref, "3", storetest.Event("t", 3)); err != nil {
 		t.Fatalf("append after restart: %v", err)
 	}
 }
@@ -239,7 +58,7 @@ func TestStreamDeniesDeleteAndPurge(t *testing.T) {
 	_, js := srv.Connect(t)
 	s := open(t, js, eventstore.Config{})
 	ctx := context.Background()
-	c, err := s.Append(ctx, eventstore.Ref{Type: "order", ID: "keep"}, 0, 0, "c", []eventstore.Envelope{ev("t", 1)})
+	c, err := s.Append(ctx, eventstore.Ref{Type: "order", ID: "keep"}, 0, 0, "c", []eventstore.Envelope{storetest.Event("t", 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +81,9 @@ type renamed struct {
 
 func (renamed) EventType() string { return "test.renamed" }
 
-func TestUpcasterAppliedOnLoad(t *testing.T) {
+// TestFollowAppliesTheUpcaster: Load's upcasting is in the contract suite;
+// Follow (JetStream only) upcasts too, with the domain's codec.
+func TestFollowAppliesTheUpcaster(t *testing.T) {
 	srv := testenv.Start(t, "")
 	_, js := srv.Connect(t)
 	ctx := context.Background()
@@ -270,8 +91,8 @@ func TestUpcasterAppliedOnLoad(t *testing.T) {
 
 	// Written by an engine at schema version 1: {"name": ...}.
 	old := open(t, js, eventstore.Config{})
-	e := ev("test.renamed", map[string]string{"name": "김민수"})
-	if _, err := old.Append(ctx, ref, 0, 0, "c1", []eventstore.Envelope{e}); err != nil {
+	c, err := old.Append(ctx, ref, 0, 0, "c1", []eventstore.Envelope{storetest.Event("test.renamed", map[string]string{"name": "김민수"})})
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -288,51 +109,56 @@ func TestUpcasterAppliedOnLoad(t *testing.T) {
 		return json.Marshal(renamed{FullName: v1.Name})
 	})
 	s := open(t, js, eventstore.Config{Upcaster: codec})
-	commits, err := s.Load(ctx, ref, 0)
-	if err != nil {
-		t.Fatal(err)
+	var followed []eventstore.Commit
+	err = s.Follow(ctx, eventstore.FollowOptions{Until: c.Seq}, func(_ context.Context, b []eventstore.Commit) error {
+		followed = append(followed, b...)
+		return nil
+	})
+	if err != nil || len(followed) != 1 {
+		t.Fatalf("follow: %v %+v", err, followed)
 	}
-	got := commits[0].Events[0]
+	got := followed[0].Events[0]
 	if got.SchemaVersion != 2 || !strings.Contains(string(got.Data), `"full_name":"김민수"`) {
-		t.Fatalf("loaded %d %s, want version 2 with full_name", got.SchemaVersion, got.Data)
+		t.Fatalf("followed %d %s, want version 2 with full_name", got.SchemaVersion, got.Data)
 	}
 	decoded, err := codec.Decode(got.EventType, got.SchemaVersion, got.Data)
 	if err != nil || decoded.(renamed).FullName != "김민수" {
 		t.Fatalf("decode: %v %v", decoded, err)
 	}
-	// Follow applies the upcaster too.
-	var followed []eventstore.Commit
-	err = s.Follow(ctx, eventstore.FollowOptions{Until: commits[0].Seq}, func(_ context.Context, b []eventstore.Commit) error {
-		followed = append(followed, b...)
-		return nil
-	})
-	if err != nil || len(followed) != 1 || followed[0].Events[0].SchemaVersion != 2 {
-		t.Fatalf("follow: %v %+v", err, followed)
-	}
 }
 
-func TestRetriedAppendFindsItsCommitUnderLaterOnes(t *testing.T) {
+// TestRetriedAppendPastTheDedupWindow: the contract suite has retried
+// appends; on JetStream a retry can come after the stream's duplicate window
+// (a long lost-ack recovery), so the outcome must not depend on dedup.
+func TestRetriedAppendPastTheDedupWindow(t *testing.T) {
 	srv := testenv.Start(t, "")
 	_, js := srv.Connect(t)
 	s := open(t, js, eventstore.Config{DuplicateWindow: 100 * time.Millisecond})
 	ctx := context.Background()
-	ref := eventstore.Ref{Type: "order", ID: "busy"}
-	events := []eventstore.Envelope{ev("t", 1)}
+	ref := eventstore.Ref{Type: "order", ID: "retry"}
+	events := []eventstore.Envelope{storetest.Event("t", 1)}
 	c1, err := s.Append(ctx, ref, 0, 0, "mine", events)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Another writer appends on top before the lost-ack retry arrives.
-	if _, err := s.Append(ctx, ref, c1.Seq, 1, "theirs", []eventstore.Envelope{ev("t", 2)}); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond) // past the dedup window
+	time.Sleep(300 * time.Millisecond) // past the dedup window (a longer pause only helps)
 	again, err := s.Append(ctx, ref, 0, 0, "mine", events)
 	if err != nil || again.Seq != c1.Seq {
-		t.Fatalf("retry of a stored commit with a later one on top: seq %d, %v; want seq %d", again.Seq, err, c1.Seq)
+		t.Fatalf("retry past the dedup window: seq %d, %v; want seq %d", again.Seq, err, c1.Seq)
+	}
+	// Another writer appends on top before a later retry arrives.
+	if _, err := s.Append(ctx, ref, c1.Seq, 1, "theirs", []eventstore.Envelope{storetest.Event("t", 2)}); err != nil {
+		t.Fatal(err)
+	}
+	late, err := s.Append(ctx, ref, 0, 0, "mine", events)
+	if err != nil || late.Seq != c1.Seq {
+		t.Fatalf("retry of a stored commit with a later one on top: seq %d, %v; want seq %d", late.Seq, err, c1.Seq)
 	}
 	if commits, _ := s.Load(ctx, ref, 0); len(commits) != 2 {
 		t.Fatalf("%d commits, want 2", len(commits))
+	}
+	if _, err := s.Append(ctx, ref, 0, 0, "someone-else", events); !errors.Is(err, eventstore.ErrConflict) {
+		t.Fatalf("different commit with a stale expectation: %v", err)
 	}
 }
 

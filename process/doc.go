@@ -10,8 +10,14 @@
 // Delivery is at least once and in no guaranteed order, so every step is
 // idempotent: each is a command (package commands) that decides on the
 // aggregate's recorded state and appends nothing when it already took
-// effect, and payouts are idempotent at the provider on the payout ID. A
-// handler error means the commit is delivered again after a backoff (and
-// dead-lettered after the reactor's attempts run out); a payout still
-// pending at the provider, or one without a provider, is such an error.
+// effect, and payouts are idempotent at the provider on the payout ID.
+//
+// Each handler error is an outcome of the worker contract (package worker):
+//   - a wait (worker.RetryAfter with a nil error), never dead-lettered: a
+//     payout still pending at the provider, a payout without a provider, an
+//     event type this engine does not know (a newer version wrote it);
+//   - worker.Permanent, dead-lettered at once: a refund to the bank without
+//     a bank account;
+//   - any other error, a failure: delivered again after a backoff and
+//     dead-lettered after the reactor's attempts run out.
 package process

@@ -12,6 +12,7 @@ import (
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/firmbanking"
+	"github.com/bankbook/bankbook/worker"
 )
 
 // Config configures the process managers.
@@ -24,19 +25,40 @@ type Config struct {
 	Wallets  *commands.Wallets
 	Payouts  *commands.Payouts
 	// Provider sends payouts (withdrawals, refunds to the bank). Optional:
-	// without it payouts stay requested and are retried until one is
-	// configured.
+	// without it payouts stay requested, and their commits wait
+	// (NoProviderRetry) until an instance with a provider takes them.
 	Provider firmbanking.Provider
 	// SettleTimeout bounds how long one payout waits for the provider's final
 	// answer before the reactor tries again later. Default 15s.
 	SettleTimeout time.Duration
-	// Log receives one line per payout result.
+	// PendingRetry is how long a commit whose payout is still pending at the
+	// provider after SettleTimeout waits before it is handled again. A wait,
+	// not a failure: it never leads to a dead letter. Default 30s.
+	PendingRetry time.Duration
+	// NoProviderRetry is how long a commit whose payout cannot be sent (no
+	// provider configured) waits before it is handled again, by this or
+	// another instance. A wait, not a failure. Default 1m.
+	NoProviderRetry time.Duration
+	// UnknownEventRetry is how long a commit with an event type this engine
+	// does not know (written by a newer version during a rolling upgrade)
+	// waits for an instance that knows it. A wait, not a failure. Default 30s.
+	UnknownEventRetry time.Duration
+	// Log receives one line per payout result and per wait.
 	Log zerolog.Logger
 }
 
 func (c *Config) setDefaults() {
 	if c.SettleTimeout == 0 {
 		c.SettleTimeout = 15 * time.Second
+	}
+	if c.PendingRetry == 0 {
+		c.PendingRetry = 30 * time.Second
+	}
+	if c.NoProviderRetry == 0 {
+		c.NoProviderRetry = time.Minute
+	}
+	if c.UnknownEventRetry == 0 {
+		c.UnknownEventRetry = 30 * time.Second
 	}
 }
 
@@ -51,6 +73,9 @@ func (c Config) Validate() error {
 	}
 	if c.SettleTimeout < 0 {
 		errs = append(errs, errors.New("settle timeout must not be negative"))
+	}
+	if c.PendingRetry < 0 || c.NoProviderRetry < 0 || c.UnknownEventRetry < 0 {
+		errs = append(errs, errors.New("retry delays must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -72,13 +97,26 @@ func New(cfg Config) (*Managers, error) {
 // settlePoll is how often a payout's status is asked while it is pending.
 var settlePoll = firmbanking.Backoff{Initial: 200 * time.Millisecond, Max: 2 * time.Second, Factor: 2, Jitter: true}
 
+// decode decodes one event of c. An event type this engine does not know
+// (written by a newer version) is a wait for an instance that knows it, not
+// a failure.
+func (m *Managers) decode(c eventstore.Commit, env eventstore.Envelope) (domain.Event, error) {
+	ev, err := m.cfg.Codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+	if errors.Is(err, domain.ErrUnknownEventType) {
+		m.cfg.Log.Warn().Err(err).Str("aggregate", c.Ref().String()).Uint64("seq", uint64(c.Seq)).Str("event_id", env.EventID).
+			Str("retry_in", m.cfg.UnknownEventRetry.String()).Msg("event this engine does not know (from a newer version?); waiting")
+		return nil, worker.RetryAfter(m.cfg.UnknownEventRetry, nil)
+	}
+	return ev, err
+}
+
 // ReactToOrder settles the refunds of an order commit. Commands settle them
 // as they go; this runs for every order commit through a reactor shared by
 // all instances, so that a refund is settled even when the command that
 // wrote it died before it could (the credit is idempotent).
 func (m *Managers) ReactToOrder(ctx context.Context, c eventstore.Commit) error {
 	for _, env := range c.Events {
-		ev, err := m.cfg.Codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+		ev, err := m.decode(c, env)
 		if err != nil {
 			return err
 		}
@@ -97,9 +135,15 @@ func (m *Managers) ReactToOrder(ctx context.Context, c eventstore.Commit) error 
 // provider and their result recorded (a failed one returns the money), and
 // resolved orphans are paid out of suspense. It runs through a reactor
 // shared by all instances; every step is idempotent.
+//
+// A payout still pending at the provider after SettleTimeout, or one that
+// cannot be sent for want of a provider, returns worker.RetryAfter with a
+// nil error: the commit waits (PendingRetry, NoProviderRetry) and is never
+// dead-lettered for it. A refund to the bank without a bank account returns
+// worker.Permanent: it can never succeed.
 func (m *Managers) ReactToMoney(ctx context.Context, c eventstore.Commit) error {
 	for _, env := range c.Events {
-		ev, err := m.cfg.Codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+		ev, err := m.decode(c, env)
 		if err != nil {
 			return err
 		}
@@ -126,7 +170,7 @@ func (m *Managers) ReactToMoney(ctx context.Context, c eventstore.Commit) error 
 // it arrived on.
 func (m *Managers) refundToBank(ctx context.Context, meta commands.Meta, e domain.DepositResolved) error {
 	if e.To == nil {
-		return fmt.Errorf("deposit %s resolved to a refund to the bank without a bank account", e.DepositID)
+		return worker.Permanent(fmt.Errorf("deposit %s resolved to a refund to the bank without a bank account", e.DepositID))
 	}
 	d, err := m.cfg.Deposits.Get(ctx, e.DepositID)
 	if err != nil {
@@ -139,20 +183,28 @@ func (m *Managers) refundToBank(ctx context.Context, meta commands.Meta, e domai
 // payout records the payout, has the provider send it (idempotent on the
 // payout ID: a resend after a lost answer never sends twice), records the
 // final result once, and returns the money of a failed payout to its
-// source. A payout still pending at the provider returns an error, so the
-// reactor tries again later.
+// source. A payout still pending at the provider, or without a provider,
+// returns a wait (worker.RetryAfter with a nil error): the reactor tries
+// again later, and never gives up on it.
 func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.PayoutRequested) error {
 	p, err := m.cfg.Payouts.Request(ctx, meta, req)
 	if err != nil {
 		return err
 	}
 	if p.Status == domain.PayoutRequestedStatus && m.cfg.Provider == nil {
-		return fmt.Errorf("payout %s stays requested: %w", p.ID, ErrNoProvider)
+		m.cfg.Log.Info().Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Str("retry_in", m.cfg.NoProviderRetry.String()).
+			Msg("payout waits: no firm-banking provider is configured")
+		return worker.RetryAfter(m.cfg.NoProviderRetry, nil)
 	}
 	if p.Status == domain.PayoutRequestedStatus {
 		sctx, cancel := context.WithTimeout(ctx, m.cfg.SettleTimeout)
 		res, err := firmbanking.Settle(sctx, m.cfg.Provider, firmbanking.Transfer{ID: string(p.ID), Amount: p.Amount, To: p.To, Memo: "bankbook"}, settlePoll)
 		cancel()
+		if errors.Is(err, firmbanking.ErrPending) {
+			m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("provider_ref", res.ProviderRef).Str("retry_in", m.cfg.PendingRetry.String()).
+				Msg("payout still pending at the provider; asking again later")
+			return worker.RetryAfter(m.cfg.PendingRetry, nil)
+		}
 		if err != nil {
 			return fmt.Errorf("payout %s: %w", p.ID, err)
 		}

@@ -3,7 +3,8 @@ package process_test
 import (
 	"context"
 	"errors"
-	"sync"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/eventstore/inmem"
 	"github.com/bankbook/bankbook/firmbanking"
+	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/process"
+	"github.com/bankbook/bankbook/worker"
 )
 
 var collect = domain.BankAccount{Bank: "KB", Number: "100-200", Holder: "bankbook"}
@@ -24,73 +27,116 @@ var collect = domain.BankAccount{Bank: "KB", Number: "100-200", Holder: "bankboo
 // closed is an account number the provider fails transfers to.
 const closed = "000000"
 
-// provider is an in-memory firm-banking provider: idempotent on the
-// transfer ID, settling at once with a fee of 500, failing transfers to
-// the closed account.
-type provider struct {
-	mu      sync.Mutex
-	results map[string]firmbanking.Result
-	sent    []firmbanking.Transfer // distinct transfers, in order
-}
-
-func (p *provider) Send(_ context.Context, t firmbanking.Transfer) (firmbanking.Result, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if r, ok := p.results[t.ID]; ok {
-		return r, nil
-	}
-	r := firmbanking.Result{ID: t.ID, Status: firmbanking.StatusSettled, Fee: 500, ProviderRef: "ref-" + t.ID}
-	if t.To.Number == closed {
-		r = firmbanking.Result{ID: t.ID, Status: firmbanking.StatusFailed, Reason: "account closed"}
-	}
-	if p.results == nil {
-		p.results = map[string]firmbanking.Result{}
-	}
-	p.results[t.ID] = r
-	p.sent = append(p.sent, t)
-	return r, nil
-}
-
-func (p *provider) Status(_ context.Context, id string) (firmbanking.Result, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if r, ok := p.results[id]; ok {
-		return r, nil
-	}
-	return firmbanking.Result{}, firmbanking.ErrUnknownTransfer
-}
-
-func (p *provider) transfers() []firmbanking.Transfer {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]firmbanking.Transfer(nil), p.sent...)
+// options shape a fixture.
+type options struct {
+	// noProvider leaves the process managers without a firm-banking provider.
+	noProvider bool
+	// bank configures the fake provider; the zero value settles at once with
+	// a fee of 500 and fails transfers to the closed account.
+	bank firmbanking.FakeOptions
+	// jetstream runs the commands on the real event store of an embedded
+	// server, so that reactor loops can run over it (the in-memory store
+	// serves no consumers).
+	jetstream bool
+	// cfg sets the process config's timings.
+	cfg process.Config
+	// log receives the process managers' lines (and the reactor's).
+	log zerolog.Logger
 }
 
 type fixture struct {
 	commands.Handlers
-	es    *inmem.Store
+	es    commands.EventStore
+	real  *eventstore.Store // with options.jetstream
+	dead  *worker.DeadLetters
 	codec *domain.Codec
 	m     *process.Managers
-	bank  *provider
+	bank  *firmbanking.FakeService // nil without a provider
+	log   zerolog.Logger
 }
 
-func newFixture(t *testing.T, withProvider bool) *fixture {
+// fakeBank serves the firm-banking fake over loopback HTTP, as the engine
+// does with --bank-sim, and returns it with a client of it.
+func fakeBank(t *testing.T, opts firmbanking.FakeOptions) (*firmbanking.FakeService, firmbanking.Provider) {
 	t.Helper()
-	f := &fixture{es: inmem.New(inmem.Config{Upcaster: domain.Events()}), codec: domain.Events(), bank: &provider{}}
+	if opts.Fee == 0 {
+		opts.Fee = 500
+	}
+	if opts.FailAccounts == nil {
+		opts.FailAccounts = []string{closed}
+	}
+	opts.Token = "test"
+	fake := firmbanking.NewFakeService(opts)
+	srv := httptest.NewServer(fake.Handler())
+	t.Cleanup(srv.Close)
+	return fake, &firmbanking.Client{BaseURL: srv.URL, Token: "test"}
+}
+
+func newFixture(t *testing.T, o options) *fixture {
+	t.Helper()
+	f := &fixture{codec: domain.Events(), log: o.log}
+	if o.jetstream {
+		srv := testenv.Start(t, "")
+		_, js := srv.Connect(t)
+		var err error
+		if f.real, err = eventstore.Open(context.Background(), js, eventstore.Config{Upcaster: f.codec}); err != nil {
+			t.Fatal(err)
+		}
+		if f.dead, err = worker.OpenDeadLetters(context.Background(), js, worker.DeadConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		f.es = f.real
+	} else {
+		f.es = inmem.New(inmem.Config{Upcaster: f.codec})
+	}
 	var err error
 	f.Handlers, err = commands.New(commands.Deps{Events: f.es, Codec: f.codec, Names: commandstest.NewNames(nil), Timers: &commandstest.Timers{}, Watermarks: &commandstest.Watermarks{}},
 		commands.Config{CollectAccount: collect}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := process.Config{Codec: f.codec, Deposits: f.Deposits, Wallets: f.Wallets, Payouts: f.Payouts, Log: zerolog.Nop()}
-	if withProvider {
-		cfg.Provider = f.bank
+	cfg := o.cfg
+	cfg.Codec, cfg.Deposits, cfg.Wallets, cfg.Payouts, cfg.Log = f.codec, f.Deposits, f.Wallets, f.Payouts, o.log
+	if !o.noProvider {
+		f.bank, cfg.Provider = fakeBank(t, o.bank)
 	}
 	if f.m, err = process.New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// moneyReactor runs ReactToMoney in a reactor loop over the JetStream store
+// until the test ends, dead-lettering after maxAttempts failures.
+func (f *fixture) moneyReactor(t *testing.T, maxAttempts int) *worker.Loop {
+	t.Helper()
+	l, err := f.real.Reactor(context.Background(), eventstore.ReactOptions{
+		Durable: "react-money", Types: []string{domain.AggregateWallet, domain.AggregateDeposit}, Dead: f.dead,
+		MaxAttempts: maxAttempts, MinBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Millisecond, Logger: f.log,
+	}, f.m.ReactToMoney)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("reactor run: %v", err)
+		}
+	})
+	return l
+}
+
+// wait asserts that err is a wait of d: worker.RetryAfter with a nil error,
+// which the worker loop never counts as a failure.
+func wait(t *testing.T, err error, d time.Duration) {
+	t.Helper()
+	ra, ok := errors.AsType[*worker.RetryAfterError](err)
+	if !ok || ra.Err != nil || ra.Delay != d {
+		t.Fatalf("error %v, want a wait of %v (worker.RetryAfter(%v, nil))", err, d, d)
+	}
 }
 
 func (f *fixture) commits(t *testing.T, typ, id string) []eventstore.Commit {
@@ -158,15 +204,15 @@ func (f *fixture) assertBalance(t *testing.T, user string, balance int64) {
 // reactor sees the wallet's commits (twice), then the provider got one
 // transfer and the payout is settled with its fee.
 func TestWithdrawalIsSentOnceAndSettled(t *testing.T) {
-	f := newFixture(t, true)
+	f := newFixture(t, options{})
 	f.credit(t, "u", 1000)
 	if err := f.withdraw("u", 600, "po-1", "111"); err != nil {
 		t.Fatal(err)
 	}
 	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
-	sent := f.bank.transfers()
+	sent := f.bank.Sent()
 	if len(sent) != 1 || sent[0].ID != "po-1" || sent[0].Amount != 600 || sent[0].To.Number != "111" {
-		t.Fatalf("transfers sent %+v, want po-1 once", sent)
+		t.Fatalf("transfers sent %+v, want po-1", sent)
 	}
 	p := f.payout(t, "po-1")
 	if p.Status != domain.PayoutSettledStatus || p.Fee != 500 || p.PayFrom != collect.Number || p.Source != domain.PayoutFromWallet {
@@ -181,13 +227,13 @@ func TestWithdrawalIsSentOnceAndSettled(t *testing.T) {
 // TestFailedWithdrawalReturnsTheMoneyOnce: a transfer the provider fails
 // returns the money to the wallet, once however often the commit is seen.
 func TestFailedWithdrawalReturnsTheMoneyOnce(t *testing.T) {
-	f := newFixture(t, true)
+	f := newFixture(t, options{})
 	f.credit(t, "u", 1000)
 	if err := f.withdraw("u", 700, "po-2", closed); err != nil {
 		t.Fatal(err)
 	}
 	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
-	if p := f.payout(t, "po-2"); p.Status != domain.PayoutFailedStatus || p.Reason != "account closed" {
+	if p := f.payout(t, "po-2"); p.Status != domain.PayoutFailedStatus || p.Reason != "account_closed" {
 		t.Fatalf("payout %+v, want failed", p)
 	}
 	f.assertBalance(t, "u", 1000)
@@ -206,7 +252,7 @@ func TestRefundToBankLeavesTheAccountTheMoneyArrivedOn(t *testing.T) {
 		{"failed", closed, domain.PayoutFailedStatus, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := newFixture(t, true)
+			f := newFixture(t, options{})
 			ctx := context.Background()
 			rec, err := f.Deposits.RecordDeposit(ctx, commands.Meta{}, api.RecordDepositRequest{BankTxnID: "t1", AccountNumber: "100 200", DepositorName: "모름", Amount: 3000, DepositedAt: time.Now()})
 			if err != nil || rec.Outcome != domain.OutcomeOrphaned {
@@ -216,7 +262,7 @@ func TestRefundToBankLeavesTheAccountTheMoneyArrivedOn(t *testing.T) {
 				BankAccount: &domain.BankAccount{Bank: "KB", Number: c.to, Holder: "보낸이"}}); err != nil {
 				t.Fatal(err)
 			}
-			if len(f.bank.transfers()) != 0 {
+			if _, sent := f.bank.Result("po-d"); sent || f.bank.Requests() != 0 {
 				t.Fatal("the command sent the refund itself; the reactor sends it")
 			}
 			f.react(t, f.m.ReactToMoney, domain.AggregateDeposit, rec.DepositID)
@@ -224,8 +270,8 @@ func TestRefundToBankLeavesTheAccountTheMoneyArrivedOn(t *testing.T) {
 			if p.Status != c.status || p.PayFrom != "100 200" || p.Source != domain.PayoutFromDeposit || p.SourceID != rec.DepositID || p.Amount != 3000 {
 				t.Fatalf("payout %+v", p)
 			}
-			if n := len(f.bank.transfers()); n != 1 {
-				t.Fatalf("%d transfers, want 1", n)
+			if r, ok := f.bank.Result("po-d"); !ok || r.Status != firmbanking.Status(c.status) {
+				t.Fatalf("provider's result %+v (%v), want %s", r, ok, c.status)
 			}
 			d, err := f.Deposits.Get(ctx, domain.DepositID(rec.DepositID))
 			if err != nil || d.Unresolved() != c.orphan {
@@ -235,20 +281,124 @@ func TestRefundToBankLeavesTheAccountTheMoneyArrivedOn(t *testing.T) {
 	}
 }
 
-// TestWithoutAProviderPayoutsStayRequested: the reactor records the
-// payout and fails, so the commit is tried again later.
-func TestWithoutAProviderPayoutsStayRequested(t *testing.T) {
-	f := newFixture(t, false)
+// TestWithoutAProviderPayoutsWait: the reactor records the payout and
+// waits (NoProviderRetry), which the worker loop never counts as a failure.
+func TestWithoutAProviderPayoutsWait(t *testing.T) {
+	f := newFixture(t, options{noProvider: true, cfg: process.Config{NoProviderRetry: 7 * time.Second}})
 	f.credit(t, "u", 1000)
 	if err := f.withdraw("u", 100, "po-3", "333"); err != nil {
 		t.Fatal(err)
 	}
 	commits := f.commits(t, domain.AggregateWallet, "u")
-	if err := f.m.ReactToMoney(context.Background(), commits[len(commits)-1]); !errors.Is(err, process.ErrNoProvider) {
-		t.Fatalf("react without a provider: %v, want ErrNoProvider", err)
-	}
+	wait(t, f.m.ReactToMoney(context.Background(), commits[len(commits)-1]), 7*time.Second)
 	if p := f.payout(t, "po-3"); p.Status != domain.PayoutRequestedStatus {
 		t.Fatalf("payout %+v, want requested", p)
+	}
+}
+
+// TestPendingPayoutWaitsAndIsNeverDeadLettered: a payout the provider keeps
+// pending longer than SettleTimeout is a wait, not a failure: on a real
+// reactor loop that dead-letters at the first failure, the commit comes back
+// again and again, nothing is dead-lettered or logged as a failure, and the
+// payout settles once the provider has settled it.
+func TestPendingPayoutWaitsAndIsNeverDeadLettered(t *testing.T) {
+	logs := &testenv.SyncBuffer{}
+	f := newFixture(t, options{
+		jetstream: true,
+		bank:      firmbanking.FakeOptions{SettleAfter: time.Hour}, // on the fake's clock
+		cfg:       process.Config{SettleTimeout: time.Second, PendingRetry: 50 * time.Millisecond},
+		log:       zerolog.New(logs),
+	})
+	loop := f.moneyReactor(t, 1)
+	f.credit(t, "u", 1000)
+	if err := f.withdraw("u", 600, "po-p", "111"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the pending payout waited twice (or failed)", func() bool {
+		st := loop.Stats()
+		return st.Deferred >= 2 || st.Retried > 0 || st.DeadLettered > 0
+	})
+	if st := loop.Stats(); st.DeadLettered != 0 || st.Retried != 0 {
+		t.Fatalf("reactor stats %+v: a wait was counted as a failure", st)
+	}
+	if p := f.payout(t, "po-p"); p.Status != domain.PayoutRequestedStatus {
+		t.Fatalf("payout %+v, want requested", p)
+	}
+	if r, ok := f.bank.Result("po-p"); !ok || r.Status != firmbanking.StatusPending {
+		t.Fatalf("provider's result %+v (%v), want pending", r, ok)
+	}
+
+	f.bank.Advance(time.Hour) // the bank settles it
+	testenv.Eventually(t, 30*time.Second, "payout settled", func() bool {
+		return f.payout(t, "po-p").Status == domain.PayoutSettledStatus
+	})
+	if p := f.payout(t, "po-p"); p.Fee != 500 {
+		t.Fatalf("payout %+v", p)
+	}
+	if st := loop.Stats(); st.DeadLettered != 0 || st.Retried != 0 {
+		t.Fatalf("reactor stats %+v", st)
+	}
+	if n, err := f.dead.Count(context.Background()); err != nil || len(n) != 0 {
+		t.Fatalf("dead letters %v, %v", n, err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"level":"info","payout_id":"po-p"`) || !strings.Contains(out, "still pending") {
+		t.Fatalf("the wait is not logged at info:\n%s", out)
+	}
+	if strings.Contains(out, `"level":"warn"`) || strings.Contains(out, `"level":"error"`) {
+		t.Fatalf("a wait was logged as a failure:\n%s", out)
+	}
+}
+
+// TestRefundToBankWithoutAnAccountIsDeadLetteredAtOnce: a resolution to a
+// refund to the bank that names no account can never be paid: on a real
+// reactor loop it is dead-lettered at the first attempt, as permanent.
+func TestRefundToBankWithoutAnAccountIsDeadLetteredAtOnce(t *testing.T) {
+	f := newFixture(t, options{jetstream: true})
+	loop := f.moneyReactor(t, 20)
+	ctx := context.Background()
+	resolved := domain.DepositResolved{DepositID: "d-1", Action: domain.ResolveRefundToBank, Amount: 3000, PayoutID: "po-x", ResolvedAt: time.Now().UTC()}
+	typ, version, data, err := f.codec.Encode(resolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.es.Append(ctx, eventstore.Ref{Type: domain.AggregateDeposit, ID: "d-1"}, 0, 0, "c-1",
+		[]eventstore.Envelope{{EventID: "e-1", EventType: typ, SchemaVersion: version, OccurredAt: time.Now(), Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return loop.Stats().DeadLettered == 1 })
+	letters, _, err := f.dead.List(ctx, worker.ListOptions{Part: "react-money"})
+	if err != nil || len(letters) != 1 {
+		t.Fatalf("dead letters %+v, %v", letters, err)
+	}
+	if dl := letters[0]; !dl.Permanent || dl.Attempts != 1 || dl.Seq != uint64(c.Seq) || !strings.Contains(dl.Error, "without a bank account") {
+		t.Fatalf("dead letter %+v", dl)
+	}
+	if st := loop.Stats(); st.Retried != 0 {
+		t.Fatalf("reactor stats %+v: retried before dead-lettering", st)
+	}
+	if _, sent := f.bank.Result("po-x"); sent {
+		t.Fatal("a refund without an account reached the provider")
+	}
+}
+
+// TestEventTypeFromANewerVersionWaits: an old instance during a rolling
+// upgrade meets an event type it does not know; it waits for an instance
+// that knows it instead of failing (and dead-lettering) the commit.
+func TestEventTypeFromANewerVersionWaits(t *testing.T) {
+	f := newFixture(t, options{cfg: process.Config{UnknownEventRetry: 9 * time.Second}})
+	c := eventstore.Commit{AggregateType: domain.AggregateWallet, AggregateID: "u", Seq: 7, Events: []eventstore.Envelope{
+		{EventID: "e-1", EventType: "wallet.frozen", SchemaVersion: 1, Data: []byte(`{"user_id":"u"}`)},
+	}}
+	wait(t, f.m.ReactToMoney(context.Background(), c), 9*time.Second)
+	c.AggregateType = domain.AggregateOrder
+	wait(t, f.m.ReactToOrder(context.Background(), c), 9*time.Second)
+	// A known type with a payload that does not decode is a failure.
+	c.Events[0].EventType, c.Events[0].Data = "wallet.debited", []byte(`{"amount":"many"}`)
+	err := f.m.ReactToMoney(context.Background(), c)
+	if _, ok := errors.AsType[*worker.RetryAfterError](err); err == nil || ok {
+		t.Fatalf("undecodable payload of a known type: %v, want a failure", err)
 	}
 }
 
@@ -256,7 +406,7 @@ func TestWithoutAProviderPayoutsStayRequested(t *testing.T) {
 // refund whose command died before crediting the wallet: the reactor
 // credits it, once.
 func TestReactToOrderSettlesARefundTheCommandDidNot(t *testing.T) {
-	f := newFixture(t, true)
+	f := newFixture(t, options{})
 	ctx := context.Background()
 	refund := domain.OrderRefunded{OrderID: "o-1", BuyerID: "b", Amount: 1200, FromAccount: domain.AccountPayableOrders, RefundedAt: time.Now().UTC()}
 	typ, version, data, err := f.codec.Encode(refund)
@@ -278,7 +428,7 @@ func TestReactToOrderSettlesARefundTheCommandDidNot(t *testing.T) {
 // TestResolvedOrphanIsCarriedOutOnce: the command carries out a resolution
 // to a wallet; the reactor seeing it again credits nothing more.
 func TestResolvedOrphanIsCarriedOutOnce(t *testing.T) {
-	f := newFixture(t, true)
+	f := newFixture(t, options{})
 	ctx := context.Background()
 	rec, err := f.Deposits.RecordDeposit(ctx, commands.Meta{}, api.RecordDepositRequest{BankTxnID: "t1", AccountNumber: collect.Number, DepositorName: "모름", Amount: 900, DepositedAt: time.Now()})
 	if err != nil {
@@ -296,7 +446,10 @@ func TestResolvedOrphanIsCarriedOutOnce(t *testing.T) {
 
 // TestNewRefusesAnIncompleteConfig.
 func TestNewRefusesAnIncompleteConfig(t *testing.T) {
-	if _, err := process.New(process.Config{}); err == nil {
-		t.Fatal("New accepted an empty config")
+	_, err := process.New(process.Config{PendingRetry: -time.Second})
+	for _, want := range []string{"codec", "handlers", "retry delays"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("New: %v, does not mention %q", err, want)
+		}
 	}
 }

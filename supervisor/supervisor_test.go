@@ -114,13 +114,17 @@ func TestPartReturningEarlyIsRestartedWithBackoff(t *testing.T) {
 	}
 }
 
+// TestBackoffStartsOverAfterAHealthyRun: runs 1 and 2 fail at once (well
+// under ResetAfter, however busy the machine), run 3 lasts twice ResetAfter:
+// the backoff doubles after run 2 and starts over after run 3.
 func TestBackoffStartsOverAfterAHealthyRun(t *testing.T) {
 	var runs atomic.Int32
-	s, logs := start(t, supervisor.Config{MinBackoff: 10 * time.Millisecond, MaxBackoff: time.Second, ResetAfter: 50 * time.Millisecond},
+	const resetAfter = 500 * time.Millisecond
+	s, logs := start(t, supervisor.Config{MinBackoff: 10 * time.Millisecond, MaxBackoff: time.Second, ResetAfter: resetAfter},
 		supervisor.Part{Name: "steady", Run: func(ctx context.Context) error {
 			n := runs.Add(1)
 			if n == 3 {
-				time.Sleep(80 * time.Millisecond) // a healthy run, longer than ResetAfter
+				time.Sleep(2 * resetAfter) // a healthy run, longer than ResetAfter
 			}
 			if n <= 3 {
 				return errors.New("boom")
@@ -142,7 +146,9 @@ func TestStopIsBoundedForAPartThatIgnoresCtx(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, "both running", func() bool {
 		return status(t, s, "polite").State == supervisor.Running && status(t, s, "stubborn").State == supervisor.Running
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	// Long enough for the polite part to stop on a busy machine; the
+	// stubborn one never does.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := s.Stop(ctx)
 	var se *supervisor.StopError

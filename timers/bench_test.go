@@ -66,19 +66,21 @@ func timerPrecision(b *testing.B, pending int) (p50, p99 float64) {
 	var mu sync.Mutex
 	var late []time.Duration
 	done := make(chan struct{})
+	loop, err := tm.Worker(ctx, func(_ context.Context, d timers.Due) (time.Duration, error) {
+		due := time.Unix(0, int64(binary.BigEndian.Uint64(d.Payload)))
+		mu.Lock()
+		late = append(late, time.Since(due))
+		if len(late) == measured {
+			close(done)
+		}
+		mu.Unlock()
+		return 0, nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
 	rctx, cancel := context.WithCancel(ctx)
-	go func() {
-		_ = tm.Run(rctx, func(_ context.Context, d timers.Due) (time.Duration, error) {
-			due := time.Unix(0, int64(binary.BigEndian.Uint64(d.Payload)))
-			mu.Lock()
-			late = append(late, time.Since(due))
-			if len(late) == measured {
-				close(done)
-			}
-			mu.Unlock()
-			return 0, nil
-		})
-	}()
+	go func() { _ = loop.Run(rctx) }()
 	defer cancel()
 	start := time.Now().Add(2 * time.Second)
 	b.StartTimer()

@@ -6,7 +6,7 @@
 // restarts, and one that fell due while the server was down fires when it
 // comes back. Arming the same (kind, id) again replaces the earlier schedule.
 //
-// Run (a worker.Loop, see Worker) consumes due timers through one durable
+// Worker returns the worker.Loop that consumes due timers through one durable
 // consumer that every engine instance shares, so each firing is handled by
 // one instance at a time and redelivered if that instance dies before
 // acknowledging it. A handler that asks to wait (the work is not due yet)
@@ -21,12 +21,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/internal/subject"
 	"github.com/bankbook/bankbook/worker"
 )
 
@@ -72,11 +74,15 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Timers arms and runs timers.
+// Timers arms timers and runs their worker loop. It is safe for concurrent
+// use.
 type Timers struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	cfg    Config
+
+	mu    sync.Mutex
+	armed jetstream.Consumer // counts the schedules (Armed); nil until first asked
 }
 
 // Open creates or updates the timers stream.
@@ -105,7 +111,7 @@ func scheduleAt(t time.Time) string { return "@at " + t.UTC().Format(time.RFC333
 // Arm schedules (kind, id) to fall due at at with payload, replacing any
 // schedule for the same (kind, id). kind and id must be subject tokens.
 func (t *Timers) Arm(ctx context.Context, kind, id string, at time.Time, payload []byte) error {
-	if !token(kind) || !token(id) {
+	if !subject.Token(kind) || !subject.Token(id) {
 		return fmt.Errorf("timers: kind %q and id %q must be subject tokens", kind, id)
 	}
 	msg := nats.NewMsg(t.cfg.Prefix + ".sched." + kind + "." + id)
@@ -117,8 +123,6 @@ func (t *Timers) Arm(ctx context.Context, kind, id string, at time.Time, payload
 	}
 	return nil
 }
-
-func token(s string) bool { return s != "" && !strings.ContainsAny(s, ". *>\t\r\n") }
 
 // Due is a timer that fell due.
 type Due struct {
@@ -183,16 +187,6 @@ func (t *Timers) Worker(ctx context.Context, handle Handler) (*worker.Loop, erro
 	return loop, nil
 }
 
-// Run handles due timers (see Worker) until ctx ends, then returns nil; it
-// returns an error matching worker.ErrConsumerGone if the consumer vanishes.
-func (t *Timers) Run(ctx context.Context, handle Handler) error {
-	loop, err := t.Worker(ctx, handle)
-	if err != nil {
-		return err
-	}
-	return loop.Run(ctx)
-}
-
 func (t *Timers) handle(ctx context.Context, m worker.Msg, handle Handler) error {
 	rest, ok := strings.CutPrefix(m.Subject, t.cfg.Prefix+".due.")
 	kind, id, ok2 := strings.Cut(rest, ".")
@@ -212,16 +206,51 @@ func (t *Timers) handle(ctx context.Context, m worker.Msg, handle Handler) error
 // Armed returns how many timers are armed and not yet due (their schedules
 // in the stream), for the bankbook_timers_pending metric. Timers that fell
 // due and wait to be handled are the worker loop's Pending.
+//
+// It asks the server for the num_pending of a durable consumer on the
+// schedules (<Durable>-armed, created on first use and shared by every
+// instance) that is never pulled: the server keeps that count current as
+// schedules are stored, replaced and fired, so a scrape costs one small
+// request however many timers are armed.
 func (t *Timers) Armed(ctx context.Context) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	info, err := t.stream.Info(ctx, jetstream.WithSubjectFilter(t.cfg.Prefix+".sched.>"))
+	for attempt := 0; ; attempt++ {
+		cons, err := t.armedConsumer(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("timers armed: %w", err)
+		}
+		info, err := cons.Info(ctx)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) && attempt == 0 {
+			t.mu.Lock()
+			t.armed = nil // deleted: create it again
+			t.mu.Unlock()
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("timers armed: %w", err)
+		}
+		return info.NumPending, nil
+	}
+}
+
+// armedConsumer returns the consumer whose num_pending counts the schedules.
+func (t *Timers) armedConsumer(ctx context.Context) (jetstream.Consumer, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.armed != nil {
+		return t.armed, nil
+	}
+	cons, err := t.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       t.cfg.Durable + "-armed",
+		Description:   "counts armed bankbook timers (num_pending); never consumed",
+		FilterSubject: t.cfg.Prefix + ".sched.>",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckNonePolicy,
+	})
 	if err != nil {
-		return 0, fmt.Errorf("timers armed: %w", err)
+		return nil, err
 	}
-	var n uint64
-	for _, c := range info.State.Subjects {
-		n += c
-	}
-	return n, nil
+	t.armed = cons
+	return cons, nil
 }

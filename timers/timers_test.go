@@ -10,6 +10,7 @@ import (
 
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/timers"
+	"github.com/bankbook/bankbook/worker"
 )
 
 type recorder struct {
@@ -40,17 +41,15 @@ func (r *recorder) all() []firing {
 	return append([]firing(nil), r.fired...)
 }
 
-func run(t *testing.T, tm *timers.Timers, h timers.Handler) {
+// run runs tm's worker loop with h until the test ends.
+func run(t *testing.T, tm *timers.Timers, h timers.Handler) *worker.Loop {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tm.Run(ctx, h) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
+	loop, err := tm.Worker(context.Background(), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runLoop(t, loop)
+	return loop
 }
 
 func open(t *testing.T, srv *testenv.Server) *timers.Timers {
@@ -74,7 +73,9 @@ func TestTimerFiresNotEarlyAndWaitsWhenAsked(t *testing.T) {
 		return 0
 	}))
 	ctx := context.Background()
-	at := time.Now().Add(700 * time.Millisecond).Truncate(time.Millisecond).Add(123 * time.Microsecond)
+	// Far enough ahead that arming (and re-arming o2) is done before any
+	// timer falls due, even on a busy machine.
+	at := time.Now().Add(3 * time.Second).Truncate(time.Millisecond).Add(123 * time.Microsecond)
 	if err := tm.Arm(ctx, "order", "o1", at, []byte(`{"x":1}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -85,12 +86,12 @@ func TestTimerFiresNotEarlyAndWaitsWhenAsked(t *testing.T) {
 	if err := tm.Arm(ctx, "order", "o2", at, nil); err != nil {
 		t.Fatal(err)
 	}
-	later := at.Add(400 * time.Millisecond)
+	later := at.Add(time.Second)
 	if err := tm.Arm(ctx, "order", "o2", later, []byte("second")); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 10*time.Second, "timers fired", func() bool { return len(rec.all()) >= 4 })
-	time.Sleep(600 * time.Millisecond) // nothing else may fire
+	time.Sleep(time.Second) // nothing else may fire: a replaced o2, a third "wait"
 	count := map[string]int{}
 	for _, f := range rec.all() {
 		count[f.d.ID]++

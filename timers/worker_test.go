@@ -70,14 +70,18 @@ func TestFailingTimerIsDeadLetteredAndRedriven(t *testing.T) {
 	}
 }
 
-func TestTimersRunReturnsWhenItsConsumerIsDeleted(t *testing.T) {
+func TestWorkerRunReturnsWhenItsConsumerIsDeleted(t *testing.T) {
 	srv := testenv.Start(t, "")
 	_, js := srv.Connect(t)
 	tm := open(t, srv)
 	ctx := context.Background()
 	rec := &recorder{}
+	loop, err := tm.Worker(ctx, rec.handler(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
-	go func() { done <- tm.Run(ctx, rec.handler(nil)) }()
+	go func() { done <- loop.Run(ctx) }()
 	if err := tm.Arm(ctx, "order", "o1", time.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -116,20 +120,42 @@ func TestArmedCountsSchedulesNotYetDue(t *testing.T) {
 	srv := testenv.Start(t, "")
 	tm := open(t, srv)
 	ctx := context.Background()
+	armed := func(want uint64) func() bool {
+		return func() bool {
+			n, err := tm.Armed(ctx)
+			return err == nil && n == want
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "nothing armed", armed(0))
 	for _, id := range []string{"later1", "later2"} {
 		if err := tm.Arm(ctx, "order", id, time.Now().Add(time.Hour), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := tm.Arm(ctx, "order", "soon", time.Now().Add(100*time.Millisecond), nil); err != nil {
+	if err := tm.Arm(ctx, "order", "soon", time.Now().Add(3*time.Second), nil); err != nil {
 		t.Fatal(err)
 	}
 	// Re-arming replaces: still one schedule for later1.
 	if err := tm.Arm(ctx, "order", "later1", time.Now().Add(2*time.Hour), nil); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 10*time.Second, "the soon timer no longer armed", func() bool {
-		n, err := tm.Armed(ctx)
-		return err == nil && n == 2
-	})
+	testenv.Eventually(t, 10*time.Second, "three armed", armed(3))
+	testenv.Eventually(t, 10*time.Second, "the soon timer no longer armed", armed(2))
+	// Another instance (its own Timers) counts the same.
+	other := open(t, srv)
+	if n, err := other.Armed(ctx); err != nil || n != 2 {
+		t.Fatalf("another instance counts %d, %v; want 2", n, err)
+	}
+	// The counting consumer, deleted, is created again.
+	_, js := srv.Connect(t)
+	stream, err := js.Stream(ctx, "BANKBOOK_TIMERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.DeleteConsumer(ctx, "timers-armed"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tm.Armed(ctx); err != nil || n != 2 {
+		t.Fatalf("after the counting consumer was deleted: %d, %v; want 2", n, err)
+	}
 }

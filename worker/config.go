@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/internal/subject"
 )
 
 // Config configures a Loop. The zero value of every optional field means
@@ -82,7 +84,7 @@ func (c *Config) setDefaults() {
 // Validate reports every problem with c (after defaults are filled in).
 func (c Config) Validate() error {
 	var errs []error
-	if !validToken(c.Name) {
+	if !subject.Token(c.Name) {
 		errs = append(errs, fmt.Errorf("name %q must be a subject token", c.Name))
 	}
 	if c.Consumer == nil {

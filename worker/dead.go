@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/internal/subject"
 )
 
 // DeadConfig configures the dead-letter stream. Zero values mean defaults.
@@ -139,7 +141,7 @@ func (d *DeadLetters) withTimeout(ctx context.Context) (context.Context, context
 // Recording the same delivery twice (same part, stream, seq and delivered)
 // within two minutes stores it once.
 func (d *DeadLetters) Record(ctx context.Context, dl DeadLetter) (DeadLetter, error) {
-	if !validToken(dl.Part) {
+	if !subject.Token(dl.Part) {
 		return DeadLetter{}, fmt.Errorf("dead letter: part %q must be a subject token", dl.Part)
 	}
 	if dl.At.IsZero() {
@@ -163,9 +165,9 @@ func (d *DeadLetters) Record(ctx context.Context, dl DeadLetter) (DeadLetter, er
 }
 
 // part returns the part of a dead letter's subject, or "" for any other subject.
-func (d *DeadLetters) part(subject string) string {
-	p, ok := strings.CutPrefix(subject, d.cfg.Prefix+".")
-	if !ok || !validToken(p) {
+func (d *DeadLetters) part(subj string) string {
+	p, ok := strings.CutPrefix(subj, d.cfg.Prefix+".")
+	if !ok || !subject.Token(p) {
 		return ""
 	}
 	return p
@@ -216,7 +218,7 @@ func (d *DeadLetters) List(ctx context.Context, opts ListOptions) ([]DeadLetter,
 	opts.Limit = min(opts.Limit, 1000)
 	filter := d.cfg.Prefix + ".*"
 	if opts.Part != "" {
-		if !validToken(opts.Part) {
+		if !subject.Token(opts.Part) {
 			return nil, 0, fmt.Errorf("dead letters: part %q must be a subject token", opts.Part)
 		}
 		filter = d.cfg.Prefix + "." + opts.Part

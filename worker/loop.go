@@ -234,28 +234,41 @@ func (r *run) keepAlive(every time.Duration) {
 	}
 }
 
-// work handles queued messages until the run stops.
+// work handles queued messages until the run stops. It watches ctx as well
+// as r.stop: Run closes r.stop only after it saw ctx end, and in between no
+// new message may be started.
 func (r *run) work(ctx context.Context) {
 	for {
-		select {
-		case <-r.stop:
+		if r.stopping(ctx) {
 			return
-		default:
 		}
 		select {
 		case <-r.stop:
 			return
+		case <-ctx.Done():
+			return
 		case m := <-r.jobs:
-			select {
-			case <-r.stop: // both were ready: no new work once stopping
+			if r.stopping(ctx) { // both were ready: no new work once stopping
 				r.release(m)
 				_ = m.Nak()
 				return
-			default:
 			}
 			r.handle(ctx, m)
 			r.release(m)
 		}
+	}
+}
+
+// stopping reports whether the run is stopping: its context ended or Run
+// closed r.stop.
+func (r *run) stopping(ctx context.Context) bool {
+	select {
+	case <-r.stop:
+		return true
+	case <-ctx.Done():
+		return true
+	default:
+		return false
 	}
 }
 

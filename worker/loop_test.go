@@ -256,18 +256,22 @@ func TestConcurrencyHandlesNAtOnce(t *testing.T) {
 	}
 }
 
+// TestLongWorkIsKeptInProgress: work twice as long as the consumer's AckWait
+// is handled once, because the loop tells the server it is in progress
+// (every AckWait/3 by default). Without that, the server would redeliver the
+// message after AckWait and the second handler would take it.
 func TestLongWorkIsKeptInProgress(t *testing.T) {
 	e := newEnv(t)
 	var c calls
-	const ackWait = time.Second
+	const ackWait = 3 * time.Second
 	l := e.loop("slow", func(_ context.Context, m worker.Msg) error {
 		c.add(m)
-		time.Sleep(3 * ackWait) // long work: without InProgress it would be redelivered twice
+		time.Sleep(2 * ackWait)
 		return nil
 	}, worker.Config{Concurrency: 2, Consumer: e.consumer("slow", ackWait), HandlerTimeout: time.Minute})
 	e.run(l)
 	e.publish("work.x", "x")
-	testenv.Eventually(t, 20*time.Second, "processed", func() bool { return l.Stats().Processed == 1 })
+	testenv.Eventually(t, 30*time.Second, "processed", func() bool { return l.Stats().Processed == 1 })
 	if n := c.count("x"); n != 1 {
 		t.Fatalf("long work handled %d times, want once: %s", n, &c)
 	}

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,6 +44,3 @@ type Msg struct {
 // (InProgress), so long work is not handed to another instance.
 // Delivery is at least once: handlers must be idempotent.
 type Handler func(ctx context.Context, m Msg) error
-
-// validToken reports whether s can be one subject token.
-func validToken(s string) bool { return s != "" && !strings.ContainsAny(s, ". *>\t\r\n") }

@@ -71,8 +71,12 @@ func (s *Store) Append(ctx context.Context, ref eventstore.Ref, expected eventst
 }
 
 // Load returns the aggregate's commits with sequence greater than after,
-// oldest first; an aggregate with no commits loads as an empty slice.
+// oldest first; an aggregate with no commits loads as an empty slice. A ref
+// that is not valid (eventstore.Ref.Validate) returns eventstore.ErrInvalid.
 func (s *Store) Load(ctx context.Context, ref eventstore.Ref, after eventstore.Seq) ([]eventstore.Commit, error) {
+	if err := ref.Validate(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("load %s: %w", ref, err)
 	}

@@ -11,6 +11,9 @@
 // succeeds with its stored sequence. Sequences are global, gap-free and
 // increasing across aggregates. Load returns an aggregate's commits after a
 // sequence, oldest first, with every envelope field as appended, upcast by
-// the store's Upcaster, as copies the caller may change. Malformed appends
-// fail with eventstore.ErrInvalid.
+// the store's Upcaster, as copies the caller may change. Malformed requests
+// fail with eventstore.ErrInvalid and neither read nor write anything: an
+// append without events or commit ID, and an append or load of an aggregate
+// whose type or ID is not one subject token (a wildcard such as ">" must not
+// reach another aggregate's commits).
 package storetest

@@ -38,7 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"ExpectationOfAMissingCommitConflicts", missingExpectation},
 		{"RetriedAppendIsStoredOnce", retriedAppend},
 		{"ConcurrentAppendersLoseNoUpdate", concurrentAppenders},
-		{"MalformedAppendsAreInvalid", malformed},
+		{"MalformedRequestsAreInvalid", malformed},
 		{"LoadedCommitsAreCopies", loadedCopies},
 		{"UpcasterAppliedOnLoad", upcast},
 	} {
@@ -46,13 +46,16 @@ func Run(t *testing.T, open Opener) {
 	}
 }
 
-func ev(typ string, data any) eventstore.Envelope {
+// Event returns an envelope of event type typ with data as its JSON payload
+// and a fresh event ID, at schema version 1.
+func Event(typ string, data any) eventstore.Envelope {
 	b, _ := json.Marshal(data)
 	return eventstore.Envelope{EventID: fmt.Sprintf("e-%d", time.Now().UnixNano()), EventType: typ, SchemaVersion: 1, OccurredAt: time.Now().UTC(), Data: b}
 }
 
-// appendOne loads ref and appends one event with the right expectation.
-func appendOne(ctx context.Context, s Store, ref eventstore.Ref, commitID string, e eventstore.Envelope) (eventstore.Commit, error) {
+// AppendOne loads ref and appends e as one commit with the expectation and
+// version the load found, as a command would.
+func AppendOne(ctx context.Context, s Store, ref eventstore.Ref, commitID string, e eventstore.Envelope) (eventstore.Commit, error) {
 	commits, err := s.Load(ctx, ref, 0)
 	if err != nil {
 		return eventstore.Commit{}, err
@@ -83,7 +86,7 @@ func appendThenLoad(t *testing.T, open Opener) {
 	// Interleave two aggregates so each one's chain skips the other's commits.
 	for i := range 4 {
 		for _, ref := range []eventstore.Ref{a, b} {
-			if _, err := appendOne(ctx, s, ref, fmt.Sprintf("%s-%d", ref.ID, i), ev("t", map[string]int{"i": i})); err != nil {
+			if _, err := AppendOne(ctx, s, ref, fmt.Sprintf("%s-%d", ref.ID, i), Event("t", map[string]int{"i": i})); err != nil {
 				t.Fatalf("append %s %d: %v", ref, i, err)
 			}
 		}
@@ -124,7 +127,7 @@ func globalSequence(t *testing.T, open Opener) {
 	refs := []eventstore.Ref{{Type: "order", ID: "1"}, {Type: "wallet", ID: "1"}, {Type: "order", ID: "2"}}
 	var prev eventstore.Seq
 	for i := range 6 {
-		c, err := appendOne(ctx, s, refs[i%len(refs)], fmt.Sprint("c", i), ev("t", i))
+		c, err := AppendOne(ctx, s, refs[i%len(refs)], fmt.Sprint("c", i), Event("t", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,12 +185,12 @@ func staleExpectation(t *testing.T, open Opener) {
 	s := open(t, nil)
 	ctx := context.Background()
 	ref := eventstore.Ref{Type: "order", ID: "X"}
-	first, err := s.Append(ctx, ref, 0, 0, "c1", []eventstore.Envelope{ev("t", 1)})
+	first, err := s.Append(ctx, ref, 0, 0, "c1", []eventstore.Envelope{Event("t", 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Two writers that loaded the same state: the second one's expectation is stale.
-	_, err = s.Append(ctx, ref, 0, 0, "c2", []eventstore.Envelope{ev("t", 2), ev("t", 3)})
+	_, err = s.Append(ctx, ref, 0, 0, "c2", []eventstore.Envelope{Event("t", 2), Event("t", 3)})
 	var ce *eventstore.ConflictError
 	if !errors.Is(err, eventstore.ErrConflict) || !errors.As(err, &ce) {
 		t.Fatalf("stale append: %v, want a *ConflictError matching ErrConflict", err)
@@ -202,7 +205,7 @@ func staleExpectation(t *testing.T, open Opener) {
 		t.Fatalf("last seq %d after a refused append, want %d", last, first.Seq)
 	}
 	// The fresh expectation succeeds.
-	second, err := s.Append(ctx, ref, first.Seq, 1, "c3", []eventstore.Envelope{ev("t", 4)})
+	second, err := s.Append(ctx, ref, first.Seq, 1, "c3", []eventstore.Envelope{Event("t", 4)})
 	if err != nil || second.PrevSeq != first.Seq || second.Events[0].Version != 2 {
 		t.Fatalf("append with the fresh expectation: %+v %v", second, err)
 	}
@@ -211,13 +214,13 @@ func staleExpectation(t *testing.T, open Opener) {
 func missingExpectation(t *testing.T, open Opener) {
 	s := open(t, nil)
 	ctx := context.Background()
-	other, err := s.Append(ctx, eventstore.Ref{Type: "order", ID: "other"}, 0, 0, "o1", []eventstore.Envelope{ev("t", 1)})
+	other, err := s.Append(ctx, eventstore.Ref{Type: "order", ID: "other"}, 0, 0, "o1", []eventstore.Envelope{Event("t", 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// An aggregate without commits expected to be at another's commit.
 	ref := eventstore.Ref{Type: "order", ID: "new"}
-	if _, err := s.Append(ctx, ref, other.Seq, 1, "n1", []eventstore.Envelope{ev("t", 1)}); !errors.Is(err, eventstore.ErrConflict) {
+	if _, err := s.Append(ctx, ref, other.Seq, 1, "n1", []eventstore.Envelope{Event("t", 1)}); !errors.Is(err, eventstore.ErrConflict) {
 		t.Fatalf("append to an empty aggregate expecting seq %d: %v", other.Seq, err)
 	}
 	if commits := load(t, s, ref, 0); len(commits) != 0 {
@@ -229,7 +232,7 @@ func retriedAppend(t *testing.T, open Opener) {
 	s := open(t, nil)
 	ctx := context.Background()
 	ref := eventstore.Ref{Type: "order", ID: "retry"}
-	events := []eventstore.Envelope{ev("t", 1)}
+	events := []eventstore.Envelope{Event("t", 1)}
 	c1, err := s.Append(ctx, ref, 0, 0, "mine", events)
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +243,7 @@ func retriedAppend(t *testing.T, open Opener) {
 		t.Fatalf("retried append: seq %d, %v; want seq %d", again.Seq, err, c1.Seq)
 	}
 	// Another writer appends on top; a late retry still finds its commit.
-	if _, err := s.Append(ctx, ref, c1.Seq, 1, "theirs", []eventstore.Envelope{ev("t", 2)}); err != nil {
+	if _, err := s.Append(ctx, ref, c1.Seq, 1, "theirs", []eventstore.Envelope{Event("t", 2)}); err != nil {
 		t.Fatal(err)
 	}
 	late, err := s.Append(ctx, ref, 0, 0, "mine", events)
@@ -267,7 +270,7 @@ func concurrentAppenders(t *testing.T, open Opener) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < perWriter; {
-				_, err := appendOne(ctx, s, ref, fmt.Sprintf("w%d-%d", w, i), ev("incr", map[string]int{"writer": w, "i": i}))
+				_, err := AppendOne(ctx, s, ref, fmt.Sprintf("w%d-%d", w, i), Event("incr", map[string]int{"writer": w, "i": i}))
 				switch {
 				case err == nil:
 					i++
@@ -291,13 +294,22 @@ func concurrentAppenders(t *testing.T, open Opener) {
 		}
 		seen[c.CommitID] = true
 	}
+	// Nothing was stored beside the chain: refused appends write nothing.
+	if last, err := s.LastSeq(ctx); err != nil || last != commits[len(commits)-1].Seq || last != writers*perWriter {
+		t.Fatalf("last seq %d, %v; want %d", last, err, writers*perWriter)
+	}
 }
 
 func malformed(t *testing.T, open Opener) {
 	s := open(t, nil)
 	ctx := context.Background()
 	ok := eventstore.Ref{Type: "order", ID: "o"}
-	one := []eventstore.Envelope{ev("t", 1)}
+	// A stored aggregate that a wildcard would match.
+	stored, err := s.Append(ctx, ok, 0, 0, "c0", []eventstore.Envelope{Event("t", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := []eventstore.Envelope{Event("t", 1)}
 	for _, c := range []struct {
 		name     string
 		ref      eventstore.Ref
@@ -306,19 +318,46 @@ func malformed(t *testing.T, open Opener) {
 	}{
 		{"no events", ok, "c", nil},
 		{"no commit id", ok, "", one},
-		{"no aggregate id", eventstore.Ref{Type: "order"}, "c", one},
-		{"dotted id", eventstore.Ref{Type: "order", ID: "a.b"}, "c", one},
-		{"wildcard type", eventstore.Ref{Type: "*", ID: "o"}, "c", one},
-		{"space in id", eventstore.Ref{Type: "order", ID: "a b"}, "c", one},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := s.Append(ctx, c.ref, 0, 0, c.commitID, c.events); !errors.Is(err, eventstore.ErrInvalid) {
+			if _, err := s.Append(ctx, c.ref, stored.Seq, 1, c.commitID, c.events); !errors.Is(err, eventstore.ErrInvalid) {
 				t.Fatalf("append: %v, want ErrInvalid", err)
 			}
 		})
 	}
-	if last, err := s.LastSeq(ctx); err != nil || last != 0 {
-		t.Fatalf("last seq %d, %v after malformed appends; want 0", last, err)
+	for _, c := range []struct {
+		name string
+		ref  eventstore.Ref
+	}{
+		{"no aggregate id", eventstore.Ref{Type: "order"}},
+		{"no aggregate type", eventstore.Ref{ID: "o"}},
+		{"dotted id", eventstore.Ref{Type: "order", ID: "a.b"}},
+		{"dotted type", eventstore.Ref{Type: "order.x", ID: "o"}},
+		{"full wildcard id", eventstore.Ref{Type: "order", ID: ">"}},
+		{"wildcard id", eventstore.Ref{Type: "order", ID: "*"}},
+		{"wildcard type", eventstore.Ref{Type: "*", ID: "o"}},
+		{"full wildcard type", eventstore.Ref{Type: ">", ID: "o"}},
+		{"space in id", eventstore.Ref{Type: "order", ID: "a b"}},
+		{"space in type", eventstore.Ref{Type: "or der", ID: "o"}},
+		{"tab in id", eventstore.Ref{Type: "order", ID: "a\tb"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := s.Append(ctx, c.ref, 0, 0, "c-"+c.name, one); !errors.Is(err, eventstore.ErrInvalid) {
+				t.Fatalf("append: %v, want ErrInvalid", err)
+			}
+			if _, err := s.Append(ctx, c.ref, stored.Seq, 1, "c-"+c.name, one); !errors.Is(err, eventstore.ErrInvalid) {
+				t.Fatalf("append after seq %d: %v, want ErrInvalid", stored.Seq, err)
+			}
+			if got, err := s.Load(ctx, c.ref, 0); !errors.Is(err, eventstore.ErrInvalid) || len(got) != 0 {
+				t.Fatalf("load: %d commits, %v; want ErrInvalid", len(got), err)
+			}
+		})
+	}
+	if last, err := s.LastSeq(ctx); err != nil || last != stored.Seq {
+		t.Fatalf("last seq %d, %v after malformed appends; want %d", last, err, stored.Seq)
+	}
+	if commits := load(t, s, ok, 0); len(commits) != 1 || commits[0].CommitID != "c0" {
+		t.Fatalf("the stored aggregate changed: %+v", commits)
 	}
 }
 
@@ -326,7 +365,7 @@ func loadedCopies(t *testing.T, open Opener) {
 	s := open(t, nil)
 	ctx := context.Background()
 	ref := eventstore.Ref{Type: "order", ID: "copy"}
-	in := []eventstore.Envelope{ev("t", map[string]string{"v": "original"})}
+	in := []eventstore.Envelope{Event("t", map[string]string{"v": "original"})}
 	appended, err := s.Append(ctx, ref, 0, 0, "c", in)
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +405,7 @@ func upcast(t *testing.T, open Opener) {
 	s := open(t, renamer{})
 	ctx := context.Background()
 	ref := eventstore.Ref{Type: "person", ID: "p1"}
-	if _, err := s.Append(ctx, ref, 0, 0, "c1", []eventstore.Envelope{ev("test.renamed", map[string]string{"name": "김민수"})}); err != nil {
+	if _, err := s.Append(ctx, ref, 0, 0, "c1", []eventstore.Envelope{Event("test.renamed", map[string]string{"name": "김민수"})}); err != nil {
 		t.Fatal(err)
 	}
 	got := load(t, s, ref, 0)[0].Events[0]
