@@ -30,10 +30,18 @@ type PageRequest struct {
 	ReadAfter
 }
 
-// Validate checks the request.
+// MaxCursorLength is the longest page cursor accepted.
+const MaxCursorLength = 1024
+
+// Validate checks the request. A cursor is opaque, but it is always at most
+// MaxCursorLength characters of printable ASCII; the query refuses one it
+// did not hand out.
 func (p PageRequest) Validate() error {
 	if p.Limit < 0 || p.Limit > 500 {
 		return invalid("limit", "must be between 1 and 500 (0 or absent: 50)")
+	}
+	if len(p.Cursor) > MaxCursorLength || !printableASCII(p.Cursor) {
+		return invalid("cursor", "not a cursor this query handed out")
 	}
 	return nil
 }

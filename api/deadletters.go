@@ -1,5 +1,7 @@
 package api
 
+import "github.com/bankbook/bankbook/domain"
+
 // DeadLetter is work a background part gave up on (API.md "Operations"):
 // the original message stays where it was, and the dead letter points at it.
 // It mirrors worker.DeadLetter on purpose: api speaks to clients and imports
@@ -30,8 +32,10 @@ type DeadLettersRequest struct {
 
 // Validate checks the request.
 func (q DeadLettersRequest) Validate() error {
-	if q.Part != "" && len(q.Part) > 64 {
-		return invalid("part", "must be at most 64 characters")
+	if q.Part != "" {
+		if err := domain.ValidateID("part", q.Part); err != nil {
+			return err
+		}
 	}
 	return q.PageRequest.Validate()
 }
@@ -55,10 +59,7 @@ func (r DeadLetterRequest) Validate() error {
 	if r.ID == 0 {
 		return invalid("id", "is required")
 	}
-	if len(r.Reason) > 500 {
-		return invalid("reason", "must be at most 500 characters")
-	}
-	return nil
+	return domain.ValidateReason(r.Reason)
 }
 
 // DeadLetterReply is the reply of bankbook.cmd.deadletter.redrive and

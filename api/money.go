@@ -16,23 +16,32 @@ type RecordDepositRequest struct {
 	DepositedAt   time.Time `json:"deposited_at"`
 }
 
-// Validate checks the request fields.
+// Validate checks the request fields. deposited_at must lie in the window
+// of domain.ValidateBankTime (from 2000 to a few minutes ahead of now).
 func (r RecordDepositRequest) Validate() error {
 	switch {
 	case r.BankTxnID == "" || len(r.BankTxnID) > 128:
 		return domain.Invalid("bank_txn_id", "must be 1-128 characters")
 	case !printableASCII(r.BankTxnID):
 		return domain.Invalid("bank_txn_id", "must be printable ASCII without spaces")
-	case r.AccountNumber == "" || len(r.AccountNumber) > 64:
-		return domain.Invalid("account_number", "must be 1-64 characters")
-	case r.DepositedAt.IsZero():
-		return domain.Invalid("deposited_at", "is required")
+	}
+	if err := domain.ValidateAccountNumber("account_number", r.AccountNumber); err != nil {
+		return err
 	}
 	if err := validateName("depositor_name", r.DepositorName); err != nil {
 		return err
 	}
-	_, err := domain.NewMoney(r.Amount, "")
-	return err
+	if _, err := domain.NewMoney(r.Amount, ""); err != nil {
+		return err
+	}
+	return domain.ValidateBankTime("deposited_at", r.DepositedAt, time.Now())
+}
+
+// Canonical returns the request as the engine compares and executes it:
+// deposited_at in UTC.
+func (r RecordDepositRequest) Canonical() RecordDepositRequest {
+	r.DepositedAt = r.DepositedAt.UTC()
+	return r
 }
 
 func printableASCII(s string) bool {
@@ -74,15 +83,19 @@ type ScanCompleteRequest struct {
 	CompleteUpTo  time.Time `json:"complete_up_to"`
 }
 
-// Validate checks the request.
+// Validate checks the request: complete_up_to must lie in the window of
+// domain.ValidateBankTime (the handler then refuses any time after now).
 func (r ScanCompleteRequest) Validate() error {
-	if r.AccountNumber == "" || len(r.AccountNumber) > 64 {
-		return domain.Invalid("account_number", "must be 1-64 characters")
+	if err := domain.ValidateAccountNumber("account_number", r.AccountNumber); err != nil {
+		return err
 	}
-	if r.CompleteUpTo.IsZero() {
-		return domain.Invalid("complete_up_to", "is required")
-	}
-	return nil
+	return domain.ValidateBankTime("complete_up_to", r.CompleteUpTo, time.Now())
+}
+
+// Canonical returns the request with complete_up_to in UTC.
+func (r ScanCompleteRequest) Canonical() ScanCompleteRequest {
+	r.CompleteUpTo = r.CompleteUpTo.UTC()
+	return r
 }
 
 // ScanCompleteReply is the reply of bankbook.cmd.deposit.scan_complete. It
@@ -104,23 +117,50 @@ type ResolveDepositRequest struct {
 	PayoutID string `json:"-"`
 }
 
-// Validate checks the request.
+// Validate checks the request: the action's own target is required and
+// valid, and the targets of other actions are refused (a request says one
+// thing). The bank account must be canonical (see Canonical).
 func (r ResolveDepositRequest) Validate() error {
 	if err := domain.ValidateID("deposit_id", r.DepositID); err != nil {
 		return err
 	}
+	present := map[string]bool{"order_id": r.OrderID != "", "user_id": r.UserID != "", "bank_account": r.BankAccount != nil}
+	var target string
 	switch r.Action {
 	case domain.ResolveAssignOrder:
-		return domain.ValidateID("order_id", r.OrderID)
+		target = "order_id"
 	case domain.ResolveRefundToWallet:
-		return domain.ValidateID("user_id", r.UserID)
+		target = "user_id"
 	case domain.ResolveRefundToBank:
-		if r.BankAccount == nil {
-			return domain.Invalid("bank_account", "is required for refund_to_bank")
-		}
-		return domain.ValidateBankAccount("bank_account", *r.BankAccount)
+		target = "bank_account"
+	default:
+		return domain.Invalid("action", "must be assign_order, refund_to_wallet or refund_to_bank")
 	}
-	return domain.Invalid("action", "must be assign_order, refund_to_wallet or refund_to_bank")
+	for _, field := range []string{"order_id", "user_id", "bank_account"} {
+		if field != target && present[field] {
+			return domain.Invalid(field, "is not used by %s (send only %s)", r.Action, target)
+		}
+	}
+	if !present[target] {
+		return domain.Invalid(target, "is required for %s", r.Action)
+	}
+	switch target {
+	case "order_id":
+		return domain.ValidateID("order_id", r.OrderID)
+	case "user_id":
+		return domain.ValidateID("user_id", r.UserID)
+	}
+	return domain.ValidateBankAccount("bank_account", *r.BankAccount)
+}
+
+// Canonical returns the request as the engine compares and executes it:
+// the bank account in domain.CanonicalBankAccount form.
+func (r ResolveDepositRequest) Canonical() ResolveDepositRequest {
+	if r.BankAccount != nil {
+		a := domain.CanonicalBankAccount(*r.BankAccount)
+		r.BankAccount = &a
+	}
+	return r
 }
 
 // ResolveDepositReply is the reply of bankbook.cmd.deposit.resolve.
@@ -133,14 +173,20 @@ type ResolveDepositReply struct {
 	Written
 }
 
-// WalletRequest is the body of bankbook.q.wallet.get.
+// WalletRequest is the body of bankbook.q.wallet.get: a user's balance and
+// one page of its movements, oldest first.
 type WalletRequest struct {
 	UserID string `json:"user_id"`
-	ReadAfter
+	PageRequest
 }
 
 // Validate checks the request.
-func (q WalletRequest) Validate() error { return domain.ValidateID("user_id", q.UserID) }
+func (q WalletRequest) Validate() error {
+	if err := domain.ValidateID("user_id", q.UserID); err != nil {
+		return err
+	}
+	return q.PageRequest.Validate()
+}
 
 // WithdrawRequest is the body of bankbook.cmd.wallet.withdraw.
 type WithdrawRequest struct {
@@ -151,7 +197,8 @@ type WithdrawRequest struct {
 	PayoutID string `json:"-"`
 }
 
-// Validate checks the request.
+// Validate checks the request. The bank account must be canonical (see
+// Canonical): what firm banking accepts.
 func (r WithdrawRequest) Validate() error {
 	if err := domain.ValidateID("user_id", r.UserID); err != nil {
 		return err
@@ -160,6 +207,13 @@ func (r WithdrawRequest) Validate() error {
 		return err
 	}
 	return domain.ValidateBankAccount("bank_account", r.BankAccount)
+}
+
+// Canonical returns the request as the engine compares and executes it:
+// the bank account in domain.CanonicalBankAccount form.
+func (r WithdrawRequest) Canonical() WithdrawRequest {
+	r.BankAccount = domain.CanonicalBankAccount(r.BankAccount)
+	return r
 }
 
 // WithdrawReply is the reply of bankbook.cmd.wallet.withdraw.
@@ -193,8 +247,8 @@ type LedgerAccountRequest struct {
 
 // Validate checks the request.
 func (q LedgerAccountRequest) Validate() error {
-	if q.Account == "" || len(q.Account) > 200 {
-		return domain.Invalid("account", "is required (at most 200 characters)")
+	if err := domain.ValidateLedgerAccount("account", q.Account); err != nil {
+		return err
 	}
 	return q.PageRequest.Validate()
 }
@@ -239,8 +293,13 @@ func (q SimTransferRequest) Validate() error {
 	if err := validateName("depositor_name", q.DepositorName); err != nil {
 		return err
 	}
-	_, err := domain.NewMoney(q.Amount, "")
-	return err
+	if _, err := domain.NewMoney(q.Amount, ""); err != nil {
+		return err
+	}
+	if q.AccountNumber != "" {
+		return domain.ValidateAccountNumber("account_number", q.AccountNumber)
+	}
+	return nil
 }
 
 // SimTransferReply is the reply of bankbook.sim.bank.transfer.

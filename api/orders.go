@@ -25,6 +25,16 @@ func (r SubmitOrderRequest) Validate() error {
 	return first(errs)
 }
 
+// Canonical returns the request as the engine compares and executes it:
+// the default currency written as its absence, so that a request with
+// "currency":"KRW" and one without are the same request for idempotency.
+func (r SubmitOrderRequest) Canonical() SubmitOrderRequest {
+	if r.Currency == string(domain.KRW) {
+		r.Currency = ""
+	}
+	return r
+}
+
 // SubmitOrderReply is the reply of bankbook.cmd.order.submit.
 type SubmitOrderReply struct {
 	OrderID        string             `json:"order_id"`
@@ -35,6 +45,8 @@ type SubmitOrderReply struct {
 	Currency       domain.Currency    `json:"currency"`
 	SubmittedAt    string             `json:"submitted_at"`
 	CancelWindowS  int64              `json:"cancel_window_s"`
+	// ExpiresAt is the payment deadline: unpaid then, the order expires.
+	ExpiresAt string `json:"expires_at,omitempty"`
 	Written
 }
 

@@ -23,6 +23,9 @@ type OrderView struct {
 	CancelReason string   `json:"cancel_reason,omitempty"`
 	// CancelAt is when a reserved cancellation becomes final.
 	CancelAt string `json:"cancel_at,omitempty"`
+	// ExpiresAt is the payment deadline: an order still awaiting its
+	// deposit then expires. Absent on orders submitted before orders expired.
+	ExpiresAt string `json:"expires_at,omitempty"`
 	// SubmittedAt and UpdatedAt are event times in domain.TimeLayout.
 	SubmittedAt string `json:"submitted_at"`
 	UpdatedAt   string `json:"updated_at"`
@@ -58,12 +61,17 @@ type OrphansReply struct {
 	NextCursor string       `json:"next_cursor,omitempty"`
 }
 
-// WalletView is a wallet as bankbook.q.wallet.get shows it.
+// WalletView is a wallet as bankbook.q.wallet.get shows it: the balance
+// and one page of movements, oldest first.
 type WalletView struct {
-	UserID  string        `json:"user_id"`
-	Balance int64         `json:"balance"`
+	UserID  string `json:"user_id"`
+	Balance int64  `json:"balance"`
+	// Entries is one page of the wallet's movements, oldest first; never
+	// nil.
 	Entries []WalletEntry `json:"entries"`
-	// Seq is the stream sequence of the last commit applied to the view.
+	// NextCursor asks for the following page; "" on the last one.
+	NextCursor string `json:"next_cursor,omitempty"`
+	// Seq is the stream sequence of the last commit applied to the wallet.
 	Seq Seq `json:"seq"`
 }
 

@@ -9,9 +9,13 @@ import (
 
 // snapshot is an aggregate's state as of one of its commits.
 type snapshot[S any] struct {
-	state   S
-	seq     eventstore.Seq // the commit's stream sequence; 0: no commits
-	version int            // events applied
+	state    S
+	seq      eventstore.Seq // the commit's stream sequence; 0: no commits
+	version  int            // events applied
+	commitID string         // the commit's ID
+	// unsaved counts the commits applied since the state was last stored
+	// as, or loaded from, a stored snapshot (Config.Snapshots).
+	unsaved int
 }
 
 // lru is a bounded, least-recently-used cache of snapshots by aggregate ID.

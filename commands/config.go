@@ -2,6 +2,7 @@ package commands
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,15 +21,41 @@ type Config struct {
 	// characters, suffix included; banks truncate longer ones. Default 10.
 	DepositorNameMax int
 	// ConflictRetries is how often a command reloads and decides again after
-	// a concurrent change. Default 8.
+	// a concurrent change by another instance (the commands of one instance
+	// on one aggregate take turns, so they do not conflict), with a growing,
+	// jittered pause between attempts. Default 8.
 	ConflictRetries int
+	// Snapshots stores aggregate snapshots (snapshots.Store); nil: none,
+	// and a cold load reads every commit of the aggregate.
+	Snapshots Snapshots
+	// SnapshotEvery is after how many commits a repository stores an
+	// aggregate's state again: commits it read or appended since the last
+	// snapshot it stored or loaded. Default 100.
+	SnapshotEvery int
 	// NameGrace is how long a closed (cancelled or paid) order keeps its
 	// depositor name: a deposit under it within the grace is refunded to the
 	// buyer's wallet instead of becoming an orphan, and no new order gets the
 	// name. 0 frees names at once (bankbook serve's default is 24h).
 	NameGrace time.Duration
-	// FinaliseRetry is how long a due cancellation waits for the bank scan
-	// before it looks again. Default 30s.
+	// PaymentDeadline is how long after submission an order waits for its
+	// deposit: an order still awaiting it then expires (once the bank scan
+	// has covered the deadline) and its depositor name is freed after the
+	// name grace. Recorded on each order at submit. Default 24h.
+	PaymentDeadline time.Duration
+	// MaxUnpaidOrders is how many unpaid orders one buyer may hold
+	// (domain.Order.HoldsUnpaidName: open, or cancelled or expired unpaid
+	// within the name grace); a submit beyond it is refused with
+	// domain.ErrTooManyUnpaidOrders. It keeps one buyer from using up the
+	// depositor names of a buyer name. Default 20.
+	MaxUnpaidOrders int
+	// NameProbes is how many of a buyer name's 1000 depositor names a
+	// submit tries before it is refused with
+	// domain.ErrDepositorNamesExhausted, which bounds what a refused submit
+	// costs. Default 64: a submit is refused only when about 90 % of the
+	// names are held (0.9^64 ≈ 0.1 %). 1000 tries every name.
+	NameProbes int
+	// FinaliseRetry is how long a due cancellation or expiry waits for the
+	// bank scan before it looks again. Default 30s.
 	FinaliseRetry time.Duration
 	// OrphanReservationAge is how long a depositor-name reservation whose
 	// order never appeared is respected before another order may take the
@@ -53,8 +80,20 @@ func (c *Config) setDefaults() {
 	if c.ConflictRetries == 0 {
 		c.ConflictRetries = 8
 	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = 100
+	}
 	if c.NameGrace < 0 {
 		c.NameGrace = 0
+	}
+	if c.PaymentDeadline == 0 {
+		c.PaymentDeadline = 24 * time.Hour
+	}
+	if c.MaxUnpaidOrders == 0 {
+		c.MaxUnpaidOrders = 20
+	}
+	if c.NameProbes == 0 {
+		c.NameProbes = 64
 	}
 	if c.FinaliseRetry == 0 {
 		c.FinaliseRetry = 30 * time.Second
@@ -87,6 +126,18 @@ func (c Config) Validate() error {
 	}
 	if c.ConflictRetries < 1 {
 		errs = append(errs, errors.New("conflict retries must be at least 1"))
+	}
+	if c.SnapshotEvery < 1 {
+		errs = append(errs, errors.New("snapshot every must be at least 1 commit"))
+	}
+	if c.PaymentDeadline < time.Second || c.PaymentDeadline > 30*24*time.Hour {
+		errs = append(errs, errors.New("payment deadline must be between 1s and 30 days"))
+	}
+	if c.MaxUnpaidOrders < 1 {
+		errs = append(errs, errors.New("max unpaid orders must be at least 1"))
+	}
+	if c.NameProbes < 1 || c.NameProbes > domain.DepositorSuffixes {
+		errs = append(errs, fmt.Errorf("name probes must be between 1 and %d", domain.DepositorSuffixes))
 	}
 	return errors.Join(errs...)
 }

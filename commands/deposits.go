@@ -88,6 +88,11 @@ func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depo
 	}
 	var outcome domain.DepositOutcome
 	out, err := h.orders.Execute(ctx, meta, string(holder.OrderID), func(o domain.Order) ([]domain.Event, error) {
+		if o.Exists() && !domain.SameName(o.DepositorName, rec.DepositorName) {
+			// A reservation left behind for an order that holds another
+			// name (a refused or superseded submit): the name is nobody's.
+			return nil, errNotItsName
+		}
 		events, oc, err := domain.DecideDeposit(o, domain.ApplyDeposit{
 			DepositID: rec.DepositID, Amount: rec.Amount, FromAccount: domain.AccountBank(rec.AccountNumber), DepositedAt: rec.DepositedAt, Now: now, NameGrace: h.cfg.NameGrace,
 		})
@@ -95,6 +100,8 @@ func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depo
 		return events, err
 	}, nil)
 	switch {
+	case errors.Is(err, errNotItsName):
+		return orphan(domain.ReasonNoSuchName)
 	case errors.Is(err, domain.ErrAmountMismatch):
 		rec.OrderID = holder.OrderID
 		return orphan(domain.ReasonAmountMismatch)
@@ -117,6 +124,10 @@ func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depo
 	}
 	return nil
 }
+
+// errNotItsName refuses a deposit to the holder of a reservation that is
+// not that order's depositor name.
+var errNotItsName = errors.New("the reservation's order holds another depositor name")
 
 // ScanComplete advances the account's scan watermark, which reserved
 // cancellations wait for. It never moves it backwards, nor past now (a

@@ -22,11 +22,47 @@
 //
 // # Conflicts
 //
-// A stale load (another command appended to the same aggregate meanwhile)
-// surfaces as eventstore.ErrConflict; the command reloads and decides again,
-// up to Config.ConflictRetries times, then fails with ErrContention (409).
-// Commands on different aggregates never wait for each other. A refusal,
-// or a decision to append nothing, is only ever made on a state just read.
+// The commands of one instance on one aggregate take turns (in arrival
+// order), so a burst on one hot aggregate — 200 withdrawals from one wallet
+// at once — runs one after the other and never conflicts. A stale load
+// (another instance appended to the same aggregate meanwhile) surfaces as
+// eventstore.ErrConflict; the command reloads and decides again, with a
+// growing, jittered pause, up to Config.ConflictRetries times, then fails
+// with ErrContention (409). Commands on different aggregates never wait for
+// each other. A refusal, or a decision to append nothing, is only ever made
+// on a state just read.
+//
+// # Snapshots
+//
+// With Config.Snapshots (package snapshots), a repository stores an
+// aggregate's state every Config.SnapshotEvery commits (default 100) under
+// "<type>/<id>", and a cold load starts there and reads only the later
+// commits, so loading a long-lived aggregate (a wallet with 10,000
+// movements) stays bounded. A snapshot records the sequence, ID and version
+// of the commit its state is at, which the load checks against the stream
+// (it reads that commit again): a snapshot that is ahead of the stream or
+// from another one, unreadable, of another state type (a hash of the Go
+// type's structure) or of another format is ignored and every commit is
+// read. Only states of commits that are in the stream are stored. A resumed
+// command reads every commit, since its first attempt may be older than the
+// snapshot. Aggregate states round-trip through encoding/json
+// (domain.Wallet encodes its applied refs); a change to an Apply that
+// builds other states from the same events without changing the state's
+// type must raise snapshotFormat.
+//
+// # Timers and names
+//
+// A timer an event will need is armed before the event is appended, so
+// every stored order has its expiry (TimerExpireOrder, at the payment
+// deadline) and every cancel reservation its finalisation
+// (TimerFinaliseCancel); a timer whose event never got stored finds nothing
+// to do. ExpireOrder and FinaliseCancel are idempotent and wait, rather
+// than act, until the bank scan covers their time.
+//
+// A submit refuses what it may refuse — an order ID in use, a buyer at
+// Config.MaxUnpaidOrders, depositor names all held among Config.NameProbes
+// tried — before it writes anything, and a submit refused after reserving
+// a name (it lost a race for its order ID) frees that name.
 //
 // # Idempotency
 //

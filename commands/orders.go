@@ -20,9 +20,15 @@ type Orders struct {
 	marks   Watermarks
 }
 
-// SubmitOrder creates an order awaiting a bank transfer and reserves its
-// depositor name. req.OrderID must be set (the caller generates one when the
-// client did not).
+// SubmitOrder creates an order awaiting a bank transfer, reserves its
+// depositor name and arms its expiry. req.OrderID must be set (the caller
+// generates one when the client did not).
+//
+// What a submit may refuse it refuses before it reserves anything: an
+// order ID in use (order_exists), a buyer at the limit of unpaid orders
+// (too_many_unpaid_orders), then depositor names all held among the
+// Config.NameProbes it tries (depositor_names_exhausted); so a refused
+// submit costs at most that many lookups and leaves no name behind.
 func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrderRequest) (api.SubmitOrderReply, error) {
 	if req.OrderID == "" {
 		return api.SubmitOrderReply{}, domain.Invalid("order_id", "is required")
@@ -32,18 +38,23 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	}
 	money, _ := domain.NewMoney(req.Amount, req.Currency)
 	id := domain.OrderID(req.OrderID)
+	buyer := domain.UserID(req.BuyerID)
 
-	// An earlier attempt with this key may have appended already: answer
-	// from its events without reserving anything.
-	if meta.Resumed {
-		snap, prior, err := h.orders.catchUp(ctx, req.OrderID, snapshot[domain.Order]{}, meta)
-		if err != nil || prior != nil {
-			return submitReply(deref(prior)), err
-		}
-		if snap.state.Exists() {
-			return api.SubmitOrderReply{}, domain.ErrOrderExists.With("", map[string]any{"order_id": req.OrderID})
-		}
-		meta.Resumed = false // read just now; execute still checks every later read
+	// Read the order first: an earlier attempt with this key may have
+	// appended already (answer from its events), or the ID is in use by
+	// another request (refuse it before reserving a name that would then
+	// point at that order and pay it).
+	snap, prior, err := h.orders.catchUp(ctx, req.OrderID, snapshot[domain.Order]{}, meta)
+	if err != nil || prior != nil {
+		return submitReply(deref(prior)), err
+	}
+	if snap.state.Exists() {
+		return api.SubmitOrderReply{}, domain.ErrOrderExists.With("", map[string]any{"order_id": req.OrderID})
+	}
+	meta.Resumed = false // read just now; execute still checks every later read
+
+	if err := h.admit(ctx, buyer, id); err != nil {
+		return api.SubmitOrderReply{}, err
 	}
 	name, err := h.reserveName(ctx, req.BuyerName, id)
 	if err != nil {
@@ -53,16 +64,33 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	// order that does not exist and is taken over after OrphanReservationAge.
 	out, err := h.orders.Execute(ctx, meta, req.OrderID, func(o domain.Order) ([]domain.Event, error) {
 		return domain.DecideSubmit(o, domain.SubmitOrder{
-			OrderID:        id,
-			BuyerID:        domain.UserID(req.BuyerID),
-			BuyerName:      req.BuyerName,
-			Amount:         money,
-			DepositorName:  name,
-			CollectAccount: h.cfg.CollectAccount,
-			CancelWindow:   h.cfg.CancelWindow,
-			Now:            h.Now(),
+			OrderID:         id,
+			BuyerID:         buyer,
+			BuyerName:       req.BuyerName,
+			Amount:          money,
+			DepositorName:   name,
+			CollectAccount:  h.cfg.CollectAccount,
+			CancelWindow:    h.cfg.CancelWindow,
+			PaymentDeadline: h.cfg.PaymentDeadline,
+			Now:             h.Now(),
 		})
-	}, nil)
+	}, func(events []domain.Event) error {
+		// The expiry is armed before the order is stored, so every stored
+		// order has one (an expiry without an order does nothing).
+		for _, e := range events {
+			if s, ok := e.(domain.OrderSubmitted); ok {
+				return h.timers.Arm(ctx, TimerExpireOrder, string(s.OrderID), s.SubmittedAt.Add(time.Duration(s.PaymentDeadlineS)*time.Second), nil)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, domain.ErrOrderExists) {
+		// Another request submitted this ID since it was read: the name
+		// reserved above names that order. Unless it is that order's own
+		// name (same buyer name, same first suffix), free it.
+		h.releaseUnlessHeld(ctx, name, id)
+		return api.SubmitOrderReply{}, err
+	}
 	if err != nil {
 		return api.SubmitOrderReply{}, err
 	}
@@ -81,15 +109,69 @@ func submitReply(out Outcome[domain.Order]) api.SubmitOrderReply {
 		Currency:       o.Amount.Currency,
 		SubmittedAt:    domain.FormatTime(o.SubmittedAt),
 		CancelWindowS:  int64(o.CancelWindow / time.Second),
+		ExpiresAt:      formatOptional(o.ExpiresAt),
 		Written:        written(out.Seq),
 	}
 }
 
+// releaseUnlessHeld frees name, reserved for order by a submit that was
+// then refused, unless order exists and that is its depositor name. A
+// failure is logged: the reservation is then stale (its order holds
+// another name), a deposit under it is an orphan and the next submit that
+// wants the name takes it over.
+func (h *Orders) releaseUnlessHeld(ctx context.Context, name string, order domain.OrderID) {
+	o, _, err := h.orders.Get(ctx, string(order))
+	if err == nil && o.Exists() && domain.SameName(o.DepositorName, name) {
+		return
+	}
+	if err == nil {
+		err = h.names.Release(ctx, name, order)
+	}
+	if err != nil {
+		h.log.Warn().Err(err).Str("order_id", string(order)).Msg("releasing the depositor name of a refused submit")
+	}
+}
+
+// formatOptional formats t, or returns "" for the zero time.
+func formatOptional(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return domain.FormatTime(t)
+}
+
+// admit counts order against buyer's limit of unpaid orders. An order
+// admitted whose submit then fails (names exhausted, a crash) never
+// appears, and stops counting after Config.OrphanReservationAge.
+func (h *Orders) admit(ctx context.Context, buyer domain.UserID, order domain.OrderID) error {
+	err := h.names.Admit(ctx, buyer, order, h.cfg.MaxUnpaidOrders, func(ctx context.Context, u reservations.Unpaid) (bool, error) {
+		o, _, err := h.orders.Get(ctx, string(u.OrderID))
+		if err != nil {
+			return false, err
+		}
+		now := h.cfg.Now()
+		if !o.Exists() { // its submit is running, or died before appending
+			return now.Sub(u.AdmittedAt) <= h.cfg.OrphanReservationAge, nil
+		}
+		return o.BuyerID == buyer && o.HoldsUnpaidName(now, h.cfg.NameGrace), nil
+	})
+	var le *reservations.LimitError
+	if errors.As(err, &le) {
+		ids := make([]string, len(le.Orders))
+		for i, o := range le.Orders {
+			ids[i] = string(o)
+		}
+		return domain.ErrTooManyUnpaidOrders.With("", map[string]any{"buyer_id": string(buyer), "limit": le.Limit, "order_ids": ids})
+	}
+	return err
+}
+
 // reserveName finds a free depositor name for buyerName and reserves it for
 // order. Suffixes are tried in an order derived from the order ID, so a
-// retried submit finds its own reservation first.
+// retried submit finds its own reservation first; at most
+// Config.NameProbes of them.
 func (h *Orders) reserveName(ctx context.Context, buyerName string, order domain.OrderID) (string, error) {
-	for _, suffix := range domain.SuffixOrder(string(order)) {
+	for _, suffix := range domain.SuffixOrder(string(order))[:h.cfg.NameProbes] {
 		name := domain.DepositorName(buyerName, suffix, h.cfg.DepositorNameMax)
 		err := h.names.Reserve(ctx, name, order)
 		if err == nil {
@@ -114,7 +196,7 @@ func (h *Orders) reserveName(ctx context.Context, buyerName string, order domain
 			return "", err
 		}
 	}
-	return "", domain.ErrDepositorNamesExhausted.With("", map[string]any{"buyer_name": buyerName})
+	return "", domain.ErrDepositorNamesExhausted.With("", map[string]any{"buyer_name": buyerName, "tried": h.cfg.NameProbes})
 }
 
 // staleHolder reports whether a reservation no longer protects anything: its
@@ -127,8 +209,15 @@ func (h *Orders) staleHolder(ctx context.Context, name string, holder reservatio
 	switch {
 	case !o.Exists():
 		return h.cfg.Now().Sub(holder.ReservedAt) > h.cfg.OrphanReservationAge, nil
-	case domain.NormalizeName(o.DepositorName) != domain.NormalizeName(name):
+	case !domain.SameName(o.DepositorName, name):
 		return true, nil
+	case o.Status == domain.StatusAwaitingDeposit && o.ExpiresAt.IsZero() && !h.cfg.Now().Before(o.ExpiryTime(h.cfg.PaymentDeadline)):
+		// Submitted before orders expired, so no expiry was armed for it,
+		// and overdue: arm it now (at once; it waits for the scan itself).
+		if err := h.timers.Arm(ctx, TimerExpireOrder, string(o.ID), h.Now(), nil); err != nil {
+			return false, err
+		}
+		return false, nil
 	case o.Status.Open():
 		return false, nil
 	}
@@ -208,6 +297,43 @@ func (h *Orders) FinaliseCancel(ctx context.Context, orderID string) (time.Durat
 	}
 	if len(out.Events) > 0 {
 		h.log.Info().Str("order_id", orderID).Uint64("seq", uint64(out.Seq)).Str("correlation_id", meta.CorrelationID).Msg("reserved cancellation final")
+	}
+	return 0, nil
+}
+
+// TimerExpireOrder is the timer kind of payment deadlines.
+const TimerExpireOrder = "order_expire"
+
+// ExpireOrder is what a due expiry timer runs. It expires an order still
+// awaiting its deposit once its deadline has passed and the bank scan is
+// known complete up to it; before that it returns how long to wait before
+// looking again (until the deadline, or Config.FinaliseRetry for the
+// scan). An order no longer awaiting its deposit needs nothing. It is
+// idempotent: timers fire at least once.
+func (h *Orders) ExpireOrder(ctx context.Context, orderID string) (time.Duration, error) {
+	wm, err := h.marks.Watermark(ctx, h.cfg.CollectAccount.Number)
+	if err != nil {
+		return 0, err
+	}
+	now := h.Now()
+	meta := Meta{Command: "timer." + TimerExpireOrder, CorrelationID: h.NewID(), Actor: "timer"}
+	var at time.Time
+	out, err := h.orders.Execute(ctx, meta, orderID, func(o domain.Order) ([]domain.Event, error) {
+		at = o.ExpiryTime(h.cfg.PaymentDeadline)
+		return domain.DecideExpire(o, domain.ExpiryCheck{Watermark: wm, Now: now, Deadline: h.cfg.PaymentDeadline})
+	}, nil)
+	if errors.Is(err, domain.ErrNotDue) {
+		if now.Before(at) {
+			return at.Sub(now), nil
+		}
+		h.log.Debug().Str("order_id", orderID).Time("watermark", wm).Msg("expiry waits for the bank scan")
+		return h.cfg.FinaliseRetry, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(out.Events) > 0 {
+		h.log.Info().Str("order_id", orderID).Uint64("seq", uint64(out.Seq)).Str("correlation_id", meta.CorrelationID).Msg("order expired unpaid")
 	}
 	return 0, nil
 }

@@ -37,7 +37,7 @@ func TestReservedCancellationWaitsForTheScanThenIsFinalOnce(t *testing.T) {
 			t.Fatalf("cancel: %+v %v", rep, err)
 		}
 		cancelAt := u.clock.Now().Add(cfg.CancelWindow)
-		if got := u.timers.Armed(); len(got) != 1 || got[0] != (commandstest.Armed{Kind: commands.TimerFinaliseCancel, ID: "o-1", At: cancelAt}) {
+		if got := armedOf(u.timers, commands.TimerFinaliseCancel); len(got) != 1 || got[0] != (commandstest.Armed{Kind: commands.TimerFinaliseCancel, ID: "o-1", At: cancelAt}) {
 			t.Fatalf("timers armed %+v, want one %s timer at %v", got, commands.TimerFinaliseCancel, cancelAt)
 		}
 

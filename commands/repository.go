@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"time"
 
 	"github.com/bankbook/bankbook/domain"
@@ -16,15 +17,25 @@ import (
 // aggregate it has seen, with the sequence of the commit that state is at
 // (at most Config.CacheSize of them). It is safe for concurrent use; share
 // one per aggregate type between the handlers of an instance.
+//
+// With Config.Snapshots, it also stores an aggregate's state (as JSON, so S
+// must round-trip through encoding/json) every Config.SnapshotEvery commits,
+// and a cold load (an aggregate not in the cache) starts from the stored
+// snapshot and reads only the commits after it. A snapshot is only an
+// optimisation: one that is missing, unreadable, of another state type or
+// that does not match the event stream is ignored, and the load reads every
+// commit.
 type Repository[S any] struct {
 	core  *Core
 	agg   domain.Aggregate[S]
 	cache *lru[S]
+	turns turns
+	shape string // typeShape of S
 }
 
 // NewRepository returns a repository of the aggregate type agg.
 func NewRepository[S any](core *Core, agg domain.Aggregate[S]) *Repository[S] {
-	return &Repository[S]{core: core, agg: agg, cache: newLRU[S](core.cfg.CacheSize)}
+	return &Repository[S]{core: core, agg: agg, cache: newLRU[S](core.cfg.CacheSize), shape: typeShape(reflect.TypeFor[S]())}
 }
 
 // Outcome is what a command did: the events it appended (or, for a repeat,
@@ -47,14 +58,27 @@ func (r *Repository[S]) Get(ctx context.Context, id string) (S, eventstore.Seq, 
 }
 
 // catchUp brings snap up to the aggregate's last commit, reading only the
-// commits after snap.seq, and caches the result. If meta carries an
-// idempotency key and one of the commits read was appended by an attempt of
-// the same command with the same key, prior is that commit's outcome: the
-// command already happened.
+// commits after snap.seq, and caches the result. From the empty state (a
+// cold load) it starts at the aggregate's stored snapshot, if there is a
+// usable one, unless meta.Resumed. If meta carries an idempotency key and
+// one of the commits read was appended by an attempt of the same command
+// with the same key, prior is that commit's outcome: the command already
+// happened. (So a resumed command, whose first attempt may be older than
+// any snapshot, reads every commit.)
 func (r *Repository[S]) catchUp(ctx context.Context, id string, snap snapshot[S], meta Meta) (_ snapshot[S], prior *Outcome[S], _ error) {
-	commits, err := r.core.events.Load(ctx, eventstore.Ref{Type: r.agg.Type, ID: id}, snap.seq)
-	if err != nil {
-		return snapshot[S]{}, nil, err
+	var commits []eventstore.Commit
+	fromSnapshot := false
+	if snap.seq == 0 && !meta.Resumed && r.core.cfg.Snapshots != nil {
+		var saved snapshot[S]
+		if saved, commits, fromSnapshot = r.fromSnapshot(ctx, id); fromSnapshot {
+			snap = saved
+		}
+	}
+	if !fromSnapshot {
+		var err error
+		if commits, err = r.core.events.Load(ctx, eventstore.Ref{Type: r.agg.Type, ID: id}, snap.seq); err != nil {
+			return snapshot[S]{}, nil, err
+		}
 	}
 	for _, c := range commits {
 		events := make([]domain.Event, 0, len(c.Events))
@@ -67,11 +91,13 @@ func (r *Repository[S]) catchUp(ctx context.Context, id string, snap snapshot[S]
 			snap.version++
 			events = append(events, ev)
 		}
-		snap.seq = c.Seq
+		snap.seq, snap.commitID = c.Seq, c.CommitID
+		snap.unsaved++
 		if prior == nil && meta.IdempotencyKey != "" && c.Events[0].IdempotencyKey == meta.IdempotencyKey && c.Events[0].Command == meta.Command {
 			prior = &Outcome[S]{State: snap.state, Events: events, Seq: c.Seq}
 		}
 	}
+	r.maybeSave(ctx, id, &snap)
 	r.cache.put(id, snap)
 	return snap, prior, nil
 }
@@ -79,19 +105,26 @@ func (r *Repository[S]) catchUp(ctx context.Context, id string, snap snapshot[S]
 // Execute runs one command on aggregate id: decide returns the events for
 // a state (or a domain error), and Execute appends them as one commit.
 //
+// The commands of this repository on one aggregate take turns (in arrival
+// order; waiting ends with ctx), so they never conflict with each other: a
+// burst of commands on one hot aggregate, say withdrawals from one wallet,
+// is carried out one after the other.
+//
 // It decides and appends optimistically: on the cached state (or, for an
 // aggregate this instance has not seen, on the empty state), with that
 // state's sequence as the expectation, so a command on a known or new
-// aggregate reads nothing before its append. If the state was stale the
-// append conflicts; Execute then catches up (reading only the newer
-// commits) and decides again, at most Config.ConflictRetries times, then
-// fails with ErrContention. A refusal is never based on a state that was
-// not just read: when decide refuses an unverified state, Execute catches
-// up and decides once more.
+// aggregate reads nothing before its append. If the state was stale (a
+// command on another instance appended meanwhile) the append conflicts;
+// Execute then catches up (reading only the newer commits) and decides
+// again, pausing for a growing, jittered time between attempts, at most
+// Config.ConflictRetries times, then fails with ErrContention. A refusal is
+// never based on a state that was not just read: when decide refuses an
+// unverified state, Execute catches up and decides once more.
 //
 // Whenever Execute reads, it looks for a commit that an earlier attempt of
-// the same command with the same idempotency key appended; if there is one,
-// that is the outcome (a resumed attempt reads the whole aggregate first).
+// the same command with the same idempotency key appended among the commits
+// it reads; if there is one, that is the outcome (a resumed attempt reads
+// the whole aggregate first, never starting at a snapshot).
 //
 // A decision to append nothing (the command already took effect) is trusted
 // only on a state just read, like a refusal. prepare, if not nil, runs after
@@ -99,6 +132,11 @@ func (r *Repository[S]) catchUp(ctx context.Context, id string, snap snapshot[S]
 // will need, say); it may run more than once.
 func (r *Repository[S]) Execute(ctx context.Context, meta Meta, id string, decide func(S) ([]domain.Event, error), prepare func([]domain.Event) error) (Outcome[S], error) {
 	ref := eventstore.Ref{Type: r.agg.Type, ID: id}
+	release, err := r.turns.take(ctx, id)
+	if err != nil {
+		return Outcome[S]{}, err
+	}
+	defer release()
 	snap, _ := r.cache.get(id)
 	verified := false
 	refresh := func() (*Outcome[S], error) {
@@ -140,10 +178,11 @@ func (r *Repository[S]) Execute(ctx context.Context, meta Meta, id string, decid
 		}
 		c, err := r.core.events.Append(ctx, ref, snap.seq, snap.version, r.core.cfg.NewID(), envs)
 		if err == nil {
-			next := snapshot[S]{state: snap.state, seq: c.Seq, version: snap.version + len(events)}
+			next := snapshot[S]{state: snap.state, seq: c.Seq, version: snap.version + len(events), commitID: c.CommitID, unsaved: snap.unsaved + 1}
 			for _, e := range events {
 				next.state = r.agg.Apply(next.state, e)
 			}
+			r.maybeSave(ctx, id, &next)
 			r.cache.put(id, next)
 			return Outcome[S]{State: next.state, Events: events, Seq: c.Seq}, nil
 		}
@@ -155,12 +194,12 @@ func (r *Repository[S]) Execute(ctx context.Context, meta Meta, id string, decid
 			return Outcome[S]{}, ErrContention
 		}
 		if attempt > 1 {
-			// Jittered backoff so that colliding writers spread out.
-			delay := time.Duration(rand.Int64N(int64(attempt) * int64(2*time.Millisecond)))
+			// The first retry only catches up with a stale cache; after
+			// that, colliding writers spread out.
 			select {
 			case <-ctx.Done():
 				return Outcome[S]{}, ctx.Err()
-			case <-time.After(delay):
+			case <-time.After(conflictBackoff(attempt)):
 			}
 		}
 		attempt++
@@ -168,6 +207,13 @@ func (r *Repository[S]) Execute(ctx context.Context, meta Meta, id string, decid
 			return deref(prior), err
 		}
 	}
+}
+
+// conflictBackoff is the pause before attempt (2 or more) after a conflict:
+// random ("full jitter") up to 1ms·2^(attempt-1), at most 100ms.
+func conflictBackoff(attempt int) time.Duration {
+	ceiling := min(time.Millisecond<<min(attempt-1, 20), 100*time.Millisecond)
+	return rand.N(ceiling) + 1
 }
 
 func deref[S any](o *Outcome[S]) Outcome[S] {

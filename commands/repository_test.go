@@ -38,7 +38,7 @@ func counterCodec() *domain.Codec {
 }
 
 // instance is a repository of counters as one engine instance has it.
-func instance(t *testing.T, es commands.EventStore, cfg commands.Config) *commands.Repository[counter] {
+func instance(t testing.TB, es commands.EventStore, cfg commands.Config) *commands.Repository[counter] {
 	t.Helper()
 	cfg.CollectAccount = collect
 	core, err := commands.NewCore(es, counterCodec(), cfg, zerolog.Nop())

@@ -20,11 +20,16 @@ type EventStore interface {
 
 // Names reserves depositor names for orders (reservations.Store). Reserve
 // returns a *reservations.TakenError when another order holds the name;
-// Holder returns reservations.ErrFree for a name nobody holds.
+// Holder returns reservations.ErrFree for a name nobody holds; Release
+// frees a name only if order still holds it. Admit counts an order against
+// its buyer's limit of unpaid orders, or returns a
+// *reservations.LimitError.
 type Names interface {
 	Reserve(ctx context.Context, name string, order domain.OrderID) error
 	TakeOver(ctx context.Context, name string, order domain.OrderID, revision uint64) error
 	Holder(ctx context.Context, name string) (reservations.Holder, uint64, error)
+	Release(ctx context.Context, name string, order domain.OrderID) error
+	Admit(ctx context.Context, buyer domain.UserID, order domain.OrderID, limit int, counts reservations.Counts) error
 }
 
 // Timers arms delayed work (timers.Timers).

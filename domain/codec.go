@@ -129,6 +129,7 @@ func Events() *Codec {
 	Register[OrderCancelReserved](c, 1)
 	Register[OrderPaid](c, 1)
 	Register[OrderRefunded](c, 1)
+	Register[OrderExpired](c, 1)
 	Register[DepositRecorded](c, 1)
 	Register[WalletCredited](c, 1)
 	Register[WalletDebited](c, 1)

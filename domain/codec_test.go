@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bankbook/bankbook/domain"
 )
@@ -20,6 +21,8 @@ func TestEventsRoundTrip(t *testing.T) {
 		{"order submitted", submitted(), "order.submitted"},
 		{"order cancelled with reason", domain.OrderCancelled{OrderID: "o-1", Reason: "forgot an option", CancelledAt: t0}, "order.cancelled"},
 		{"order cancelled without reason", domain.OrderCancelled{OrderID: "o-1", CancelledAt: t0}, "order.cancelled"},
+		{"order submitted with a payment deadline", submittedWithDeadline(), "order.submitted"},
+		{"order expired", domain.OrderExpired{OrderID: "o-1", ExpiresAt: t0, ExpiredAt: t0.Add(time.Minute)}, "order.expired"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,7 +255,7 @@ func TestCodecUpcastErrors(t *testing.T) {
 
 func TestEventsRegistersEveryEvent(t *testing.T) {
 	c := domain.Events()
-	for _, e := range []domain.Event{domain.OrderSubmitted{}, domain.OrderCancelled{}} {
+	for _, e := range []domain.Event{domain.OrderSubmitted{}, domain.OrderCancelled{}, domain.OrderExpired{}} {
 		if _, ok := c.Version(e.EventType()); !ok {
 			t.Errorf("Events() does not register %s", e.EventType())
 		}

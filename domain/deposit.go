@@ -20,6 +20,62 @@ func NewDepositID(accountNumber, bankTxnID string) DepositID {
 	return DepositID("dep_" + hex.EncodeToString(sum[:16]))
 }
 
+// MaxAccountNumberLength is the longest account number a deposit may name
+// (as the bank reports it, separators included).
+const MaxAccountNumberLength = 64
+
+// ValidateAccountNumber checks the number of an account money arrives on,
+// as a bank feed or an operator writes it, supplied in field: 1–64
+// characters of letters A-Z a-z and digits, grouped with spaces or '-', with
+// at least one letter or digit. Accounts are compared normalised
+// (NormalizeAccountNumber), and the normalised number names the account's
+// ledger account (AccountBank), so nothing else may appear in it.
+func ValidateAccountNumber(field, number string) error {
+	if len(number) > MaxAccountNumberLength {
+		return Invalid(field, "must be at most %d characters", MaxAccountNumberLength)
+	}
+	alnum := 0
+	for i := 0; i < len(number); i++ {
+		switch c := number[i]; {
+		case c >= '0' && c <= '9', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
+			alnum++
+		case c == ' ' || c == '-':
+		default:
+			return Invalid(field, "may contain only letters, digits, spaces and '-'")
+		}
+	}
+	if alnum == 0 {
+		return Invalid(field, "is required: letters or digits, grouped with spaces or '-'")
+	}
+	return nil
+}
+
+// EarliestBankYear starts the window of plausible bank times (when money was
+// deposited, up to when a feed is complete): 2000-01-01T00:00:00Z. A time
+// outside the window is a typo or a broken feed, never a transaction, and a
+// deposit dated in the far past or future would sort before or after
+// everything else for ever.
+const EarliestBankYear = 2000
+
+// MaxClockSkew is how far in the future of the engine's clock a bank time
+// may be: clocks of banks and engines differ by a little.
+const MaxClockSkew = 5 * time.Minute
+
+// ValidateBankTime checks a bank time supplied in field against the window
+// [EarliestBankYear-01-01T00:00:00Z, now + MaxClockSkew].
+func ValidateBankTime(field string, t, now time.Time) error {
+	earliest := time.Date(EarliestBankYear, 1, 1, 0, 0, 0, 0, time.UTC)
+	switch {
+	case t.IsZero():
+		return Invalid(field, "is required")
+	case t.Before(earliest):
+		return Invalid(field, "must not be before %s", earliest.Format(time.RFC3339))
+	case t.After(now.Add(MaxClockSkew)):
+		return Invalid(field, "must not be more than %s in the future (the engine's clock says %s)", MaxClockSkew, FormatTime(now))
+	}
+	return nil
+}
+
 // OrphanReason says why a deposit matched nothing.
 type OrphanReason string
 

@@ -68,8 +68,8 @@ var (
 	ErrOrderExists = &Error{Kind: KindConflict, Code: "order_exists", Message: "an order with this order_id already exists"}
 	// ErrWrongState is returned when the order's status forbids the command.
 	ErrWrongState = &Error{Kind: KindConflict, Code: "wrong_state", Message: "the order's status does not allow this command"}
-	// ErrNotDue is returned when a reserved cancellation cannot be finalised
-	// yet: the bank scan has not covered its cancel time.
+	// ErrNotDue is returned when a reserved cancellation cannot be finalised,
+	// or an order cannot expire, yet: the bank scan has not covered its time.
 	ErrNotDue = &Error{Kind: KindConflict, Code: "not_due", Message: "the bank scan has not yet covered the cancellation time"}
 	// ErrAmountMismatch is returned when a deposit's amount differs from the
 	// open order its depositor name belongs to.
@@ -86,7 +86,12 @@ var (
 	ErrNotOrphan = &Error{Kind: KindConflict, Code: "not_an_orphan", Message: "the deposit is not an unresolved orphan"}
 	// ErrDepositNotFound is returned for a command on an unknown deposit.
 	ErrDepositNotFound = &Error{Kind: KindNotFound, Code: "deposit_not_found", Message: "deposit not found"}
-	// ErrDepositorNamesExhausted is returned when all 1000 suffixes of a
-	// buyer name are held by open orders.
-	ErrDepositorNamesExhausted = &Error{Kind: KindConflict, Code: "depositor_names_exhausted", Message: "every depositor name for this buyer name is in use by an open order"}
+	// ErrDepositorNamesExhausted is returned when every depositor name a
+	// submit tried for the buyer name (a bounded number of its 1000
+	// suffixes) is held by another order.
+	ErrDepositorNamesExhausted = &Error{Kind: KindConflict, Code: "depositor_names_exhausted", Message: "the depositor names for this buyer name are in use by other orders"}
+	// ErrTooManyUnpaidOrders is returned when a buyer already holds the
+	// most unpaid orders allowed (Order.HoldsUnpaidName), so that no buyer
+	// can use up the depositor names of a buyer name.
+	ErrTooManyUnpaidOrders = &Error{Kind: KindRule, Code: "too_many_unpaid_orders", Message: "the buyer has too many unpaid orders; pay or cancel one first"}
 )

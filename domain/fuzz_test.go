@@ -19,6 +19,7 @@ func FuzzNormalizeName(f *testing.F) {
 	for _, s := range []string{
 		"", "김민수042", "김민수 042", norm.NFD.String("김민수 042"), "KIM minsu",
 		"\t\u00a0\u3000", "Straße", "İstanbul", "ΣΟΦΙΑ", "René", "\xff\xfe", "j\u030C",
+		"ＢＯＢ１２３", "ｷﾑ\u202e042", "Ꭰꭰ", "\u00a8x", "ᴮ㈜ﬁ",
 	} {
 		f.Add(s)
 	}

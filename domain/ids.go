@@ -1,5 +1,11 @@
 package domain
 
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
 // OrderID identifies an order. IDs are used as NATS subject tokens, so they
 // are restricted to 1–64 characters of [A-Za-z0-9_-].
 type OrderID string
@@ -19,9 +25,63 @@ func ValidateID(field, id string) error {
 		return Invalid(field, "must be at most %d characters", MaxIDLength)
 	}
 	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+		if !idByte(id[i]) {
 			return Invalid(field, "may contain only letters A-Z a-z, digits, '_' and '-'")
+		}
+	}
+	return nil
+}
+
+func idByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+// MaxLedgerAccountLength is the longest ledger account name accepted.
+const MaxLedgerAccountLength = 200
+
+// ValidateLedgerAccount checks a ledger account name supplied in field: at
+// most 200 characters, segments of [A-Za-z0-9_.-] separated by ':'
+// ("liabilities:wallet:u-1", "assets:bank:110123456789"). Every account the
+// engine posts to has this shape.
+func ValidateLedgerAccount(field, name string) error {
+	if name == "" {
+		return Invalid(field, "is required")
+	}
+	if len(name) > MaxLedgerAccountLength {
+		return Invalid(field, "must be at most %d characters", MaxLedgerAccountLength)
+	}
+	for _, seg := range strings.Split(name, ":") {
+		if seg == "" {
+			return Invalid(field, "must be names separated by ':' (an empty name found)")
+		}
+		for i := 0; i < len(seg); i++ {
+			if !idByte(seg[i]) && seg[i] != '.' {
+				return Invalid(field, "may contain only letters A-Z a-z, digits, '_', '-', '.' and ':'")
+			}
+		}
+	}
+	return nil
+}
+
+// ValidateText checks a required free-text label supplied in field (a bank
+// name, an account holder, a memo): not blank, valid UTF-8, at most
+// maxRunes characters, and nothing invisible or layout-changing: no control
+// characters (newlines, tabs, NUL), no format characters (zero-width and
+// bidirectional controls) and no line or paragraph separators, which a bank
+// would refuse or print misleadingly.
+func ValidateText(field, s string, maxRunes int) error {
+	if strings.TrimSpace(s) == "" {
+		return Invalid(field, "is required")
+	}
+	if !utf8.ValidString(s) {
+		return Invalid(field, "must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(s); n > maxRunes {
+		return Invalid(field, "must be at most %d characters, got %d", maxRunes, n)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return Invalid(field, "must not contain control, format or separator characters (found %U)", r)
 		}
 	}
 	return nil

@@ -18,19 +18,44 @@ const MaxBuyerNameLength = 64
 
 var folder = cases.Fold()
 
-// NormalizeName is the form in which depositor names are compared: white
-// space and invisible format characters removed, letters case-folded, Unicode
-// NFC. Two names that a bank clerk would call the same ("김민수 042",
-// "김민수042", or a decomposed Hangul sequence from a macOS keyboard)
-// normalise to the same string. Composition runs last, so characters that
-// only become neighbours once the white space is gone are composed too.
+// NormalizeName is the form in which depositor names are compared:
+// compatibility forms mapped to their plain characters (Unicode NFKC:
+// full-width "ＢＯＢ１２３" is "BOB123", half-width katakana is full-width,
+// Hangul compatibility jamo are jamo, ligatures are letters), letters
+// case-folded, white space and invisible format characters (zero-width
+// space, byte-order mark, soft hyphen, bidi controls…) removed. Two names
+// that a bank clerk would call the same ("김민수 042", "김민수042", a
+// decomposed Hangul sequence from a macOS keyboard, or a name a bank app
+// typed in full-width) normalise to the same string.
+//
+// NFKC runs first, because it can produce white space (U+00A8 "¨" is a
+// space and a combining diaeresis), and again last, so characters that only
+// become neighbours once the white space is gone are composed too; the
+// result is a fixed point.
 func NormalizeName(s string) string {
-	return norm.NFC.String(folder.String(stripInvisible(s)))
+	return norm.NFKC.String(strings.Map(foldCherokee, stripInvisible(folder.String(norm.NFKC.String(s)))))
 }
 
+// foldCherokee finishes case folding for Cherokee, which Unicode folds to
+// its upper case (CaseFolding.txt) and golang.org/x/text/cases.Fold swaps
+// with its lower case, so that folding twice would undo it.
+func foldCherokee(r rune) rune {
+	switch {
+	case r >= 0xAB70 && r <= 0xABBF:
+		return r - 0xAB70 + 0x13A0
+	case r >= 0x13F8 && r <= 0x13FD:
+		return r - 8
+	}
+	return r
+}
+
+// SameName reports whether two depositor names are the same name once
+// normalised.
+func SameName(a, b string) bool { return NormalizeName(a) == NormalizeName(b) }
+
 // stripInvisible removes white space and format characters (zero-width
-// space, byte-order mark, soft hyphen…), which no one can type into a bank's
-// depositor field.
+// space, byte-order mark, soft hyphen, bidi controls…), which no one can
+// type into a bank's depositor field.
 func stripInvisible(s string) string {
 	return strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) {
@@ -40,7 +65,11 @@ func stripInvisible(s string) string {
 	}, s)
 }
 
-// ValidateBuyerName checks the buyer name of an order.
+// ValidateBuyerName checks the buyer name of an order: 1 to
+// MaxBuyerNameLength characters, printable, at least one letter or digit,
+// and no bidirectional control characters (Unicode Bidi_Control: U+061C,
+// U+200E, U+200F, U+202A–U+202E, U+2066–U+2069). The name is kept as
+// given; the depositor name made from it has no invisible characters.
 func ValidateBuyerName(name string) error {
 	if strings.TrimSpace(name) == "" {
 		return Invalid("buyer_name", "is required")
@@ -53,6 +82,11 @@ func ValidateBuyerName(name string) error {
 		if r == unicode.ReplacementChar || unicode.IsControl(r) {
 			return Invalid("buyer_name", "must be printable UTF-8")
 		}
+		if unicode.Is(unicode.Bidi_Control, r) {
+			// They reorder how the name is shown (U+202E shows "BOB123"
+			// as "321BOB"); no name needs them.
+			return Invalid("buyer_name", "must not contain bidirectional control characters (U+%04X)", r)
+		}
 		visible = visible || unicode.IsLetter(r) || unicode.IsNumber(r)
 	}
 	if !visible {
@@ -61,12 +95,15 @@ func ValidateBuyerName(name string) error {
 	return nil
 }
 
-// DepositorName builds the name a buyer writes on the transfer: the buyer name
-// with white space and invisible characters removed, in NFC, cut so that with the three-digit suffix it
-// fits maxRunes (banks truncate the depositor field, often to 10–20
-// characters, and a truncated suffix could never match), then the suffix.
+// DepositorName builds the name a buyer writes on the transfer: the buyer
+// name in NFKC (full-width and other compatibility forms become the plain
+// characters any bank keyboard types) with white space and invisible
+// characters removed, cut so that with the three-digit suffix it fits
+// maxRunes (banks truncate the depositor field, often to 10–20 characters,
+// and a truncated suffix could never match), then the suffix. Letter case is
+// kept: it is what the buyer sees.
 func DepositorName(buyerName string, suffix, maxRunes int) string {
-	base := []rune(norm.NFC.String(stripInvisible(buyerName)))
+	base := []rune(norm.NFKC.String(stripInvisible(norm.NFKC.String(buyerName))))
 	if keep := maxRunes - 3; keep > 0 && len(base) > keep {
 		base = base[:keep]
 	}

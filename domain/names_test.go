@@ -39,6 +39,19 @@ func TestNormalizeNameEquates(t *testing.T) {
 		{"German sharp s folds to ss", "STRASSE", "straße"},
 		{"precomposed and combining accent", "Rene\u0301", "René"},
 		{"Greek final sigma", "ΣΟΦΙΑ", "σοφια"},
+		// NFKC: what a bank app or an IME may type instead of the plain form.
+		{"full-width Latin and digits (NFKC)", "ＢＯＢ１２３", "BOB123"},
+		{"full-width Latin, folded", "ｂｏｂ１２３", "BOB123"},
+		{"full-width digits after Hangul", "김민수０４２", "김민수042"},
+		{"half-width katakana", "ｷﾑﾗ042", "キムラ042"},
+		{"ligature", "ﬁona001", "fiona001"},
+		{"modifier capital letter folds after NFKC", "ᴮob001", "bob001"},
+		{"Cherokee upper and lower case", "ᏣᎳᎩ001", "ꮳꮃꭹ001"},
+		// Invisible and bidi controls are removed.
+		{"right-to-left override", "BOB\u202e123", "BOB123"},
+		{"left-to-right mark", "\u200eBOB123", "BOB123"},
+		{"isolates", "\u2066BOB\u2069123", "BOB123"},
+		{"zero-width space", "BOB\u200b123", "BOB123"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,6 +72,7 @@ func TestNormalizeNameDistinguishes(t *testing.T) {
 		{"different syllable", "김민수042", "김민서042"},
 		{"different Latin letter", "kim001", "kin001"},
 		{"extra digit", "kim001", "kim0010"},
+		{"full-width and another name", "ＢＯＢ１２３", "BOB124"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +92,8 @@ func TestNormalizeNameForm(t *testing.T) {
 		{"white space removed", "\t김 민\u00a0수\u3000 ", "김민수"},
 		{"Latin folded", "Kim MINSU", "kimminsu"},
 		{"only white space", " \t\u3000", ""},
+		{"full-width to ASCII, folded", "ＢＯＢ１２３", "bob123"},
+		{"bidi controls removed", "\u202bBOB\u202c\u200f123", "bob123"},
 		{"empty", "", ""},
 	}
 	for _, tt := range tests {
@@ -147,6 +163,10 @@ func TestDepositorName(t *testing.T) {
 		{"one rune over", "김민수박이준이김", 5, 10, "김민수박이준이005"},
 		{"white space does not count toward the limit", "김 민 수 박 이 준 이", 5, 10, "김민수박이준이005"},
 		{"max 4 keeps one rune", "김민수", 5, 4, "김005"},
+		{"full-width becomes ASCII (NFKC), case kept", "ＢＯＢ", 42, 10, "BOB042"},
+		{"compatibility form expanded before the cut", "㈜뱅크북", 1, 10, "(주)뱅크북001"},
+		{"expansion counts toward the limit", "㈜뱅크북입니다", 1, 10, "(주)뱅크북입001"},
+		{"bidi controls removed", "\u202eBOB\u202c", 7, 10, "BOB007"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,7 +189,7 @@ func TestDepositorNameProperties(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	alphabet := []rune("김민수박이준서연지우하은 \t\u3000\u00a0abcXYZ-'.0123456789éÅ")
+	alphabet := []rune("김민수박이준서연지우하은 \t\u3000\u00a0abcXYZ-'.0123456789éÅＢｏ１ｷﾑ㈜\u202e\u200b")
 	for i := range 2000 {
 		var b strings.Builder
 		for range rng.IntN(40) {
@@ -205,10 +225,10 @@ func TestDepositorNameProperties(t *testing.T) {
 		if strings.IndexFunc(got, unicode.IsSpace) >= 0 {
 			fail("contains white space")
 		}
-		if !norm.NFC.IsNormalString(got) {
-			fail("not NFC")
+		if !norm.NFKC.IsNormalString(got) {
+			fail("not NFKC")
 		}
-		base := strings.Join(strings.Fields(norm.NFC.String(buyer)), "")
+		base := strings.Join(strings.Fields(strings.NewReplacer("\u202e", "", "\u200b", "").Replace(norm.NFKC.String(buyer))), "")
 		prefix := got[:len(got)-3]
 		if !strings.HasPrefix(base, prefix) {
 			fail("%q is not a prefix of %q", prefix, base)
@@ -292,5 +312,53 @@ func TestValidateBuyerNameRejectsInvisibleNames(t *testing.T) {
 					tt.input, domain.DepositorName(tt.input, 42, 20))
 			}
 		})
+	}
+}
+
+// TestValidateBuyerNameRefusesBidiControls: bidi controls change how a
+// name is shown ("BOB\u202e321" shows as "BOB123"), so a buyer name must not
+// hold them; other invisible characters are accepted in a visible name and
+// removed from its depositor name.
+func TestValidateBuyerNameRefusesBidiControls(t *testing.T) {
+	refused := []struct{ name, input string }{
+		{"right-to-left override", "BOB\u202e321"},
+		{"left-to-right embedding", "\u202aBOB\u202c"},
+		{"right-to-left isolate", "\u2067김민수\u2069"},
+		{"right-to-left mark", "김민수\u200f"},
+		{"left-to-right mark", "\u200e김민수"},
+		{"Arabic letter mark", "BOB\u061c"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			err := domain.ValidateBuyerName(tt.input)
+			de := requireDomainError(t, err, domain.ErrInvalidInput, domain.KindInvalid)
+			if de.Details["field"] != "buyer_name" {
+				t.Errorf("details = %v, want field buyer_name", de.Details)
+			}
+		})
+	}
+	accepted := []struct{ name, input, depositor string }{
+		{"full-width", "ＢＯＢ", "BOB042"},
+		{"zero-width space inside", "BOB\u200b", "BOB042"},
+		{"zero-width joiner in an emoji", "Kim👩\u200d💻", "Kim👩💻042"},
+	}
+	for _, tt := range accepted {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := domain.ValidateBuyerName(tt.input); err != nil {
+				t.Fatalf("ValidateBuyerName(%q) = %v", tt.input, err)
+			}
+			if got := domain.DepositorName(tt.input, 42, 20); got != tt.depositor {
+				t.Errorf("DepositorName(%q) = %q, want %q", tt.input, got, tt.depositor)
+			}
+		})
+	}
+}
+
+func TestSameName(t *testing.T) {
+	if !domain.SameName("ＢＯＢ１２３", "bob 123") {
+		t.Error(`SameName("ＢＯＢ１２３", "bob 123") = false`)
+	}
+	if domain.SameName("BOB123", "BOB124") {
+		t.Error(`SameName("BOB123", "BOB124") = true`)
 	}
 }

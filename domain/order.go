@@ -44,7 +44,11 @@ type OrderSubmitted struct {
 	DepositorName  string      `json:"depositor_name"`
 	CollectAccount BankAccount `json:"collect_account"`
 	CancelWindowS  int64       `json:"cancel_window_s"`
-	SubmittedAt    time.Time   `json:"submitted_at"`
+	// PaymentDeadlineS is how long after submission the order waits for
+	// its deposit before it expires. Absent (0) on orders submitted before
+	// orders expired: those expire under the configured deadline.
+	PaymentDeadlineS int64     `json:"payment_deadline_s,omitempty"`
+	SubmittedAt      time.Time `json:"submitted_at"`
 }
 
 // EventType implements Event.
@@ -76,6 +80,21 @@ type OrderCancelReserved struct {
 
 // EventType implements Event.
 func (OrderCancelReserved) EventType() string { return "order.cancel_reserved" }
+
+// OrderExpired records that an order was still awaiting its deposit at its
+// payment deadline, once the bank scan had covered that time: nothing was
+// paid, so nothing is posted. The order is closed and its depositor name is
+// kept for the name grace, like a cancelled order's.
+type OrderExpired struct {
+	OrderID OrderID `json:"order_id"`
+	// ExpiresAt is the deadline: submitted_at + the payment deadline.
+	ExpiresAt time.Time `json:"expires_at"`
+	// ExpiredAt is when the expiry was decided, the order's closing time.
+	ExpiredAt time.Time `json:"expired_at"`
+}
+
+// EventType implements Event.
+func (OrderExpired) EventType() string { return "order.expired" }
 
 // OrderPaid records that a deposit paid the order.
 type OrderPaid struct {
@@ -128,6 +147,9 @@ type Order struct {
 	DepositorName  string
 	CollectAccount BankAccount
 	CancelWindow   time.Duration
+	// ExpiresAt is the payment deadline; zero for an order submitted
+	// before orders expired (ExpiryCheck.Deadline applies to it).
+	ExpiresAt      time.Time
 	Status         OrderStatus
 	CancelReason   string
 	CancelAt       time.Time // when a reserved cancellation becomes final
@@ -144,6 +166,22 @@ type Order struct {
 
 // Exists reports whether the order has been submitted.
 func (o Order) Exists() bool { return o.Version > 0 }
+
+// HoldsUnpaidName reports whether the order counts against its buyer's
+// limit of unpaid orders at now: it holds its depositor name without having
+// been paid — it is open (awaiting its deposit, or cancel-reserved), or it
+// was cancelled or expired unpaid less than grace (the name grace) ago.
+func (o Order) HoldsUnpaidName(now time.Time, grace time.Duration) bool {
+	switch {
+	case !o.Exists():
+		return false
+	case o.Status.Open():
+		return true
+	case o.Status == StatusCancelled || o.Status == StatusExpired:
+		return o.PaidAmount == 0 && now.Sub(o.ClosedAt) <= grace
+	}
+	return false
+}
 
 // Apply returns the state after e. It never fails: events are facts.
 func (o Order) Apply(e Event) Order {
@@ -162,6 +200,12 @@ func (o Order) Apply(e Event) Order {
 			UpdatedAt:      e.SubmittedAt,
 			Version:        o.Version,
 		}
+		if e.PaymentDeadlineS > 0 {
+			o.ExpiresAt = e.SubmittedAt.Add(time.Duration(e.PaymentDeadlineS) * time.Second)
+		}
+	case OrderExpired:
+		o.Status = StatusExpired
+		o.ClosedAt, o.UpdatedAt = e.ExpiredAt, e.ExpiredAt
 	case OrderCancelled:
 		if o.Status != StatusCancelReserved || e.Reason != "" {
 			o.CancelReason = e.Reason
@@ -199,7 +243,10 @@ type SubmitOrder struct {
 	DepositorName  string
 	CollectAccount BankAccount
 	CancelWindow   time.Duration
-	Now            time.Time
+	// PaymentDeadline is how long the order waits for its deposit before it
+	// expires; whole seconds are recorded.
+	PaymentDeadline time.Duration
+	Now             time.Time
 }
 
 // DecideSubmit decides a submit against the current state of that order ID.
@@ -214,14 +261,15 @@ func DecideSubmit(o Order, c SubmitOrder) ([]Event, error) {
 		return nil, Invalid("depositor_name", "is required")
 	}
 	return []Event{OrderSubmitted{
-		OrderID:        c.OrderID,
-		BuyerID:        c.BuyerID,
-		BuyerName:      c.BuyerName,
-		Amount:         c.Amount,
-		DepositorName:  c.DepositorName,
-		CollectAccount: c.CollectAccount,
-		CancelWindowS:  int64(c.CancelWindow / time.Second),
-		SubmittedAt:    c.Now,
+		OrderID:          c.OrderID,
+		BuyerID:          c.BuyerID,
+		BuyerName:        c.BuyerName,
+		Amount:           c.Amount,
+		DepositorName:    c.DepositorName,
+		CollectAccount:   c.CollectAccount,
+		CancelWindowS:    int64(c.CancelWindow / time.Second),
+		PaymentDeadlineS: int64(c.PaymentDeadline / time.Second),
+		SubmittedAt:      c.Now,
 	}}, nil
 }
 
@@ -257,7 +305,7 @@ type CancelOrder struct {
 //   - awaiting deposit, deposited: cancel-reserved until submitted_at + the
 //     cancel window (the scan window), when the money, if it came, has been seen;
 //   - paid: cancelled now and the paid amount refunded to the buyer's wallet;
-//   - anything else: wrong state.
+//   - anything else (cancel-reserved, cancelled, expired): wrong state.
 func DecideCancel(o Order, c CancelOrder) ([]Event, error) {
 	if !o.Exists() {
 		return nil, ErrOrderNotFound.With("", map[string]any{"order_id": string(c.OrderID)})
@@ -296,6 +344,48 @@ func FinaliseCancel(o Order, watermark, now time.Time) ([]Event, error) {
 	return []Event{OrderCancelled{OrderID: o.ID, CancelledAt: now, AfterReservation: true}}, nil
 }
 
+// ExpiryCheck is what a due expiry timer knows.
+type ExpiryCheck struct {
+	// Watermark is how far the bank scan is known complete.
+	Watermark time.Time
+	Now       time.Time
+	// Deadline is the payment deadline of an order that recorded none
+	// (submitted before orders expired).
+	Deadline time.Duration
+}
+
+// DecideExpire decides what a due expiry timer does. An order still
+// awaiting its deposit expires at its deadline (submitted_at + the payment
+// deadline), but only once the bank scan is known complete up to the
+// deadline: a transfer made in time and not yet scanned must still pay the
+// order. Before that it returns ErrNotDue and the timer waits. An order that
+// no longer awaits its deposit (paid, cancelled, cancel-reserved, expired),
+// or that never appeared, needs nothing (no events).
+func DecideExpire(o Order, c ExpiryCheck) ([]Event, error) {
+	if !o.Exists() || o.Status != StatusAwaitingDeposit {
+		return nil, nil
+	}
+	at := o.ExpiryTime(c.Deadline)
+	details := map[string]any{"order_id": string(o.ID), "expires_at": FormatTime(at)}
+	if c.Now.Before(at) {
+		return nil, ErrNotDue.With("the order expires at "+FormatTime(at), details)
+	}
+	if c.Watermark.Before(at) {
+		return nil, ErrNotDue.With("the bank scan covers "+FormatTime(c.Watermark)+", not yet "+FormatTime(at), details)
+	}
+	return []Event{OrderExpired{OrderID: o.ID, ExpiresAt: at, ExpiredAt: c.Now}}, nil
+}
+
+// ExpiryTime is when the order expires if still unpaid: its recorded
+// deadline, or, for an order submitted before deadlines were recorded,
+// submitted_at + fallback.
+func (o Order) ExpiryTime(fallback time.Duration) time.Time {
+	if !o.ExpiresAt.IsZero() {
+		return o.ExpiresAt
+	}
+	return o.SubmittedAt.Add(fallback)
+}
+
 // DepositOutcome is what a deposit did to the order it named.
 type DepositOutcome string
 
@@ -328,8 +418,8 @@ type ApplyDeposit struct {
 // DecideDeposit decides what a deposit under the order's depositor name does:
 //   - awaiting deposit, exact amount: pays the order (matched);
 //   - awaiting deposit, another amount: ErrAmountMismatch (the deposit is an orphan);
-//   - cancel-reserved, paid (a second payment), or closed within the name
-//     grace: refunded in full to the buyer's wallet;
+//   - cancel-reserved, paid (a second payment), or closed (cancelled or
+//     expired) within the name grace: refunded in full to the buyer's wallet;
 //   - closed longer than the grace: ErrOrderGone (an orphan).
 //
 // A deposit already applied to the order needs nothing (no events) and

@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // AggregatePayout is the aggregate type name of payouts: money sent out of
 // the company's account through the firm-banking provider.
@@ -120,24 +123,75 @@ func DecidePayoutResult(p Payout, result Event) ([]Event, error) {
 	return []Event{result}, nil
 }
 
-// ValidateBankAccount checks a bank account a payout is sent to.
+// Limits of a bank account a payout is sent to: what firm banking accepts.
+const (
+	// MaxBankTextLength is the longest bank or holder name, in characters.
+	MaxBankTextLength = 64
+	// MaxAccountDigitsLength is the longest payout account number in
+	// canonical form, hyphens included.
+	MaxAccountDigitsLength = 32
+)
+
+// CanonicalBankAccount returns a in the form bankbook records and sends:
+// spaces removed from the number (people group digits with spaces or '-';
+// firm banking takes digits and '-', so "110 123 456789" becomes
+// "110123456789" and "110-123-456789" stays as it is), and bank and holder
+// without leading or trailing white space. It changes nothing else: what is
+// still not canonical fails ValidateBankAccount. CanonicalBankAccount of a
+// canonical account is the account itself.
+func CanonicalBankAccount(a BankAccount) BankAccount {
+	return BankAccount{
+		Bank:   strings.TrimSpace(a.Bank),
+		Number: strings.ReplaceAll(a.Number, " ", ""),
+		Holder: strings.TrimSpace(a.Holder),
+	}
+}
+
+// ValidateBankAccount checks a bank account a payout is sent to, in
+// canonical form (CanonicalBankAccount). It is the one rule for that shape:
+// the API checks requests with it and the firm-banking adapter checks
+// transfers with it, so every account the API accepts is one firm banking
+// accepts. Bank and holder: ValidateText with at most 64 characters. Number:
+// 1–32 characters of digits and '-', with at least one digit.
 func ValidateBankAccount(field string, a BankAccount) error {
-	switch {
-	case a.Bank == "" || len([]rune(a.Bank)) > 64:
-		return Invalid(field+".bank", "is required (at most 64 characters)")
-	case a.Number == "" || len(a.Number) > 32:
-		return Invalid(field+".number", "is required (at most 32 characters)")
-	case a.Holder == "" || len([]rune(a.Holder)) > 64:
-		return Invalid(field+".holder", "is required (at most 64 characters)")
+	if err := ValidateText(field+".bank", a.Bank, MaxBankTextLength); err != nil {
+		return err
 	}
-	digits := NormalizeAccountNumber(a.Number)
-	if digits == "" {
-		return Invalid(field+".number", "must contain digits")
+	if a.Bank != strings.TrimSpace(a.Bank) {
+		return Invalid(field+".bank", "must not start or end with white space")
 	}
-	for _, r := range digits {
-		if !(r >= '0' && r <= '9') {
-			return Invalid(field+".number", "must be digits, spaces and '-'")
+	if err := validateAccountDigits(field+".number", a.Number); err != nil {
+		return err
+	}
+	if err := ValidateText(field+".holder", a.Holder, MaxBankTextLength); err != nil {
+		return err
+	}
+	if a.Holder != strings.TrimSpace(a.Holder) {
+		return Invalid(field+".holder", "must not start or end with white space")
+	}
+	return nil
+}
+
+// validateAccountDigits checks a payout account number in canonical form.
+func validateAccountDigits(field, n string) error {
+	if n == "" {
+		return Invalid(field, "is required")
+	}
+	if len(n) > MaxAccountDigitsLength {
+		return Invalid(field, "must be at most %d characters", MaxAccountDigitsLength)
+	}
+	digits := 0
+	for i := 0; i < len(n); i++ {
+		switch c := n[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '-':
+		default:
+			return Invalid(field, "must be digits, optionally grouped with spaces or '-'")
 		}
+	}
+	if digits == 0 {
+		return Invalid(field, "must contain digits")
 	}
 	return nil
 }

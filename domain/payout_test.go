@@ -165,7 +165,6 @@ func TestValidateBankAccount(t *testing.T) {
 	}{
 		{name: "valid", account: valid},
 		{name: "digits only", account: with(func(a *domain.BankAccount) { a.Number = "110123456789" })},
-		{name: "digits with spaces", account: with(func(a *domain.BankAccount) { a.Number = "110 123 456789" })},
 		{name: "one digit", account: with(func(a *domain.BankAccount) { a.Number = "7" })},
 		{name: "number of 32 characters", account: with(func(a *domain.BankAccount) { a.Number = strings.Repeat("1", 32) })},
 		{name: "bank of 64 runes", account: with(func(a *domain.BankAccount) { a.Bank = strings.Repeat("은", 64) })},
@@ -184,6 +183,19 @@ func TestValidateBankAccount(t *testing.T) {
 
 		{name: "number of hyphens only", account: with(func(a *domain.BankAccount) { a.Number = "---" }), field: "bank_account.number"},
 		{name: "number of spaces only", account: with(func(a *domain.BankAccount) { a.Number = "   " }), field: "bank_account.number"},
+
+		// Firm banking refuses these: the API must too (issue 7).
+		{name: "digits with spaces (not canonical)", account: with(func(a *domain.BankAccount) { a.Number = "110 123 456789" }), field: "bank_account.number"},
+		{name: "digits with a tab", account: with(func(a *domain.BankAccount) { a.Number = "1\t2" }), field: "bank_account.number"},
+		{name: "blank bank", account: with(func(a *domain.BankAccount) { a.Bank = "   " }), field: "bank_account.bank"},
+		{name: "bank with surrounding space", account: with(func(a *domain.BankAccount) { a.Bank = " 신한은행" }), field: "bank_account.bank"},
+		{name: "bank with a newline", account: with(func(a *domain.BankAccount) { a.Bank = "신한\n은행" }), field: "bank_account.bank"},
+		{name: "holder with a control character", account: with(func(a *domain.BankAccount) { a.Holder = "김\x07민수" }), field: "bank_account.holder"},
+		{name: "holder with a bidi override", account: with(func(a *domain.BankAccount) { a.Holder = "김\u202e민수" }), field: "bank_account.holder"},
+		{name: "holder with a zero-width space", account: with(func(a *domain.BankAccount) { a.Holder = "김\u200b민수" }), field: "bank_account.holder"},
+		{name: "holder with a line separator", account: with(func(a *domain.BankAccount) { a.Holder = "김\u2028민수" }), field: "bank_account.holder"},
+		{name: "holder not UTF-8", account: with(func(a *domain.BankAccount) { a.Holder = "\xff" }), field: "bank_account.holder"},
+		{name: "blank holder", account: with(func(a *domain.BankAccount) { a.Holder = " " }), field: "bank_account.holder"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -199,5 +211,37 @@ func TestValidateBankAccount(t *testing.T) {
 				t.Errorf("details = %v, want field %s", de.Details, tt.field)
 			}
 		})
+	}
+}
+
+// CanonicalBankAccount turns what people write into what firm banking
+// takes: grouping spaces out of the number, white space around bank and
+// holder. Whatever it cannot make canonical still fails ValidateBankAccount.
+func TestCanonicalBankAccount(t *testing.T) {
+	tests := []struct {
+		in, want domain.BankAccount
+		valid    bool
+	}{
+		{domain.BankAccount{Bank: "신한은행", Number: "110 123 456789", Holder: "김민수"}, domain.BankAccount{Bank: "신한은행", Number: "110123456789", Holder: "김민수"}, true},
+		{domain.BankAccount{Bank: " 신한은행 ", Number: "110-123-456789", Holder: "김민수\t"}, domain.BankAccount{Bank: "신한은행", Number: "110-123-456789", Holder: "김민수"}, true},
+		{domain.BankAccount{Bank: "KB", Number: "1 2", Holder: "a"}, domain.BankAccount{Bank: "KB", Number: "12", Holder: "a"}, true},
+		{domain.BankAccount{Bank: "KB", Number: "110 - 123", Holder: "a"}, domain.BankAccount{Bank: "KB", Number: "110-123", Holder: "a"}, true},
+		{domain.BankAccount{Bank: "KB", Number: "   ", Holder: "a"}, domain.BankAccount{Bank: "KB", Number: "", Holder: "a"}, false},
+		{domain.BankAccount{Bank: "KB", Number: "- - -", Holder: "a"}, domain.BankAccount{Bank: "KB", Number: "---", Holder: "a"}, false},
+		{domain.BankAccount{Bank: "KB", Number: "1\t2", Holder: "a"}, domain.BankAccount{Bank: "KB", Number: "1\t2", Holder: "a"}, false},
+		{domain.BankAccount{Bank: "  ", Number: "1", Holder: "a"}, domain.BankAccount{Bank: "", Number: "1", Holder: "a"}, false},
+		{domain.BankAccount{Bank: "KB", Number: "1", Holder: "a\u202eb"}, domain.BankAccount{Bank: "KB", Number: "1", Holder: "a\u202eb"}, false},
+	}
+	for _, tt := range tests {
+		got := domain.CanonicalBankAccount(tt.in)
+		if got != tt.want {
+			t.Errorf("CanonicalBankAccount(%+q) = %+q, want %+q", tt.in, got, tt.want)
+		}
+		if again := domain.CanonicalBankAccount(got); again != got {
+			t.Errorf("CanonicalBankAccount is not idempotent on %+q: %+q", got, again)
+		}
+		if err := domain.ValidateBankAccount("a", got); (err == nil) != tt.valid {
+			t.Errorf("ValidateBankAccount(%+q) = %v, want valid %v", got, err, tt.valid)
+		}
 	}
 }

@@ -1,7 +1,9 @@
 package domain
 
 import (
+	"encoding/json"
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -74,6 +76,41 @@ func (w Wallet) Apply(e Event) Wallet {
 	}
 	w.Version++
 	return w
+}
+
+// walletJSON is the JSON form of a Wallet (aggregate snapshots store it):
+// the movements it has applied, by ref, as a sorted list.
+type walletJSON struct {
+	UserID  UserID   `json:"user_id"`
+	Balance int64    `json:"balance"`
+	Refs    []string `json:"refs"`
+	Version int      `json:"version"`
+}
+
+// MarshalJSON encodes the whole state, the refs of the movements applied
+// included, so that UnmarshalJSON restores an equal Wallet.
+func (w Wallet) MarshalJSON() ([]byte, error) {
+	var refs []string
+	if w.refs != nil {
+		refs = slices.Sorted(maps.Keys(w.refs))
+	}
+	return json.Marshal(walletJSON{UserID: w.UserID, Balance: w.Balance, Refs: refs, Version: w.Version})
+}
+
+// UnmarshalJSON restores a Wallet that MarshalJSON encoded.
+func (w *Wallet) UnmarshalJSON(b []byte) error {
+	var v walletJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*w = Wallet{UserID: v.UserID, Balance: v.Balance, Version: v.Version}
+	if v.Refs != nil {
+		w.refs = make(map[string]bool, len(v.Refs))
+		for _, r := range v.Refs {
+			w.refs[r] = true
+		}
+	}
+	return nil
 }
 
 // Credited reports whether the wallet has a credit for ref.

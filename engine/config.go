@@ -62,6 +62,14 @@ type Config struct {
 	// NameGrace is how long a closed order keeps its depositor name, so that
 	// a late deposit under it is refunded to the buyer's wallet. Default 24h.
 	NameGrace Duration `json:"name_grace"`
+	// PaymentDeadline is how long after submission an order waits for its
+	// deposit before it expires (once the bank scan covers the deadline),
+	// which starts its name grace. Default 24h.
+	PaymentDeadline Duration `json:"payment_deadline"`
+	// MaxUnpaidOrders is how many unpaid orders (open, or cancelled or
+	// expired unpaid within the name grace) one buyer may hold; more are
+	// refused with too_many_unpaid_orders. Default 20.
+	MaxUnpaidOrders int `json:"max_unpaid_orders"`
 	// ScanInterval is how often the bank scanner polls. Default 5m.
 	ScanInterval Duration `json:"scan_interval"`
 	// FinaliseRetry is how long a due cancellation waits for the bank scan
@@ -97,7 +105,7 @@ type Config struct {
 	// Pprof serves /debug/pprof on HTTPListen.
 	Pprof bool `json:"pprof"`
 	// PartConcurrency is how many units of work a background part handles
-	// at once (default 1 each).
+	// at once (default 1 each, payouts 8: see Concurrency.Of).
 	PartConcurrency Concurrency `json:"part_concurrency"`
 }
 
@@ -112,6 +120,8 @@ func Defaults() Config {
 		CancelWindow:     Duration(5 * time.Minute),
 		DepositorNameMax: 10,
 		NameGrace:        Duration(24 * time.Hour),
+		PaymentDeadline:  Duration(24 * time.Hour),
+		MaxUnpaidOrders:  20,
 		ScanInterval:     Duration(5 * time.Minute),
 		BankSimLag:       Duration(2 * time.Second),
 		IdempotencyTTL:   Duration(7 * 24 * time.Hour),
@@ -164,6 +174,13 @@ func (c Config) Validate() error {
 	if c.NameGrace < 0 {
 		errs = append(errs, errors.New("name-grace must not be negative"))
 	}
+	if d := time.Duration(c.PaymentDeadline); d < time.Second || d > 30*24*time.Hour {
+		// Its timer is a schedule in BANKBOOK_TIMERS, whose messages age out after 90 days.
+		errs = append(errs, errors.New("payment-deadline must be between 1s and 720h (30 days)"))
+	}
+	if c.MaxUnpaidOrders < 1 {
+		errs = append(errs, errors.New("max-unpaid-orders must be at least 1"))
+	}
 	if time.Duration(c.ScanInterval) < 100*time.Millisecond {
 		errs = append(errs, errors.New("scan-interval must be at least 100ms"))
 	}
@@ -202,12 +219,29 @@ func (d *Duration) Set(s string) error {
 }
 
 // Concurrency is how many units of work each background part handles at
-// once, by part name (react-orders, react-money, timers); a part not named
-// handles one at a time. As a flag: "react-money=4,timers=8".
+// once, by part name (react-orders, react-money, payouts, timers); a part
+// not named takes its default (Of). As a flag: "react-money=4,timers=8".
 type Concurrency map[string]int
 
 // concurrentParts are the parts whose concurrency can be set.
-var concurrentParts = []string{"react-orders", "react-money", "timers"}
+var concurrentParts = []string{"react-orders", "react-money", "payouts", "timers"}
+
+// defaultConcurrency is the concurrency of the parts that do not handle one
+// unit of work at a time by default: payouts wait seconds on the provider
+// each, and are independent of one another.
+var defaultConcurrency = map[string]int{"payouts": 8}
+
+// Of returns how many units of work part handles at once: as set, or the
+// part's default (payouts 8, the others 1).
+func (c Concurrency) Of(part string) int {
+	if n, ok := c[part]; ok {
+		return n
+	}
+	if n, ok := defaultConcurrency[part]; ok {
+		return n
+	}
+	return 1
+}
 
 // String implements flag.Value.
 func (c *Concurrency) String() string {

@@ -37,6 +37,7 @@ import (
 	"github.com/bankbook/bankbook/projections"
 	"github.com/bankbook/bankbook/reservations"
 	"github.com/bankbook/bankbook/server"
+	"github.com/bankbook/bankbook/snapshots"
 	"github.com/bankbook/bankbook/supervisor"
 	"github.com/bankbook/bankbook/timers"
 	"github.com/bankbook/bankbook/watermarks"
@@ -45,6 +46,9 @@ import (
 
 // partProjections is the part that keeps the read models current.
 const partProjections = "projections"
+
+// partPayouts is the part that sends payouts through the provider.
+const partPayouts = "payouts"
 
 // partsStopTimeout bounds how long Stop waits for the background parts: more
 // than a reactor's or a timer's handler may take (20s).
@@ -146,6 +150,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
+	snaps, err := snapshots.Open(ctx, js, snapshots.Config{Replicas: cfg.Replicas})
+	if err != nil {
+		return nil, err
+	}
 	payouts, err := e.firmBanking(cfg)
 	if err != nil {
 		return nil, err
@@ -155,7 +163,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		CancelWindow:     time.Duration(cfg.CancelWindow),
 		DepositorNameMax: cfg.DepositorNameMax,
 		NameGrace:        time.Duration(cfg.NameGrace),
+		PaymentDeadline:  time.Duration(cfg.PaymentDeadline),
+		MaxUnpaidOrders:  cfg.MaxUnpaidOrders,
 		FinaliseRetry:    cmp.Or(time.Duration(cfg.FinaliseRetry), time.Duration(cfg.ScanInterval)),
+		Snapshots:        snaps,
 	}, log)
 	if err != nil {
 		return nil, err
@@ -165,7 +176,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
-	if e.Models, err = projections.Open(filepath.Join(cfg.DataDir, "readmodels.db"), &projections.Options{Codec: codec}); err != nil {
+	if e.Models, err = openReadModels(filepath.Join(cfg.DataDir, "readmodels.db"), codec, log); err != nil {
 		return nil, err
 	}
 	e.Runner = projections.NewRunner(e.Events, e.Models, log)
@@ -190,17 +201,29 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
+	// Payouts have a part of their own: each waits seconds on the provider,
+	// several run at once, and no wallet or deposit reaction waits for them.
+	payoutReactor, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
+		Durable: partPayouts, Types: []string{domain.AggregatePayout}, Dead: e.DeadLetters, Logger: log,
+		Concurrency: cfg.PartConcurrency.Of(partPayouts),
+	}, procs.ReactToPayout)
+	if err != nil {
+		return nil, err
+	}
 	timerLoop, err := tm.Worker(ctx, func(ctx context.Context, d timers.Due) (time.Duration, error) {
-		if d.Kind != commands.TimerFinaliseCancel {
-			return 0, worker.Permanent(fmt.Errorf("timer of unknown kind %q", d.Kind))
+		switch d.Kind {
+		case commands.TimerFinaliseCancel:
+			return cmds.Orders.FinaliseCancel(ctx, d.ID)
+		case commands.TimerExpireOrder:
+			return cmds.Orders.ExpireOrder(ctx, d.ID)
 		}
-		return cmds.Orders.FinaliseCancel(ctx, d.ID)
+		return 0, worker.Permanent(fmt.Errorf("timer of unknown kind %q", d.Kind))
 	})
 	if err != nil {
 		return nil, err
 	}
 	parts := []supervisor.Part{{Name: partProjections, Run: e.Runner.Run}}
-	for _, l := range []*worker.Loop{orderReactor, moneyReactor, timerLoop} {
+	for _, l := range []*worker.Loop{orderReactor, moneyReactor, payoutReactor, timerLoop} {
 		e.Loops[l.Name()] = l
 		parts = append(parts, supervisor.Part{Name: l.Name(), Run: l.Run, ReportsReady: true}) // ready once its consumer is there
 	}
@@ -311,6 +334,24 @@ func (e *Engine) firmBanking(cfg Config) (firmbanking.Provider, error) {
 	}
 	e.log.Warn().Msg("no firm-banking provider: withdrawals and refunds to the bank are recorded as requested and sent once a provider is configured")
 	return nil, nil
+}
+
+// openReadModels opens the read-model file. A damaged one (truncated,
+// overwritten) is moved aside, kept for inspection, and replaced by a new
+// file that the Runner rebuilds from the event log: the read models are
+// derived data, and the log is the truth.
+func openReadModels(path string, codec *domain.Codec, log zerolog.Logger) (*projections.Store, error) {
+	models, err := projections.Open(path, &projections.Options{Codec: codec})
+	if !errors.Is(err, projections.ErrDamaged) {
+		return models, err
+	}
+	aside, merr := projections.MoveAside(path, time.Now())
+	if merr != nil {
+		return nil, fmt.Errorf("%w (%v)", err, merr)
+	}
+	log.Error().Err(err).Str("file", path).Str("moved_to", aside).
+		Msg("read-model file damaged: moved aside; rebuilding the read models from the event log (delete the damaged copy once inspected)")
+	return projections.Open(path, &projections.Options{Codec: codec})
 }
 
 // recorder records the scanner's transactions as deposits.

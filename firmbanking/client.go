@@ -123,13 +123,17 @@ func (c *Client) Validate() error {
 }
 
 // Send implements Provider: POST {BaseURL}/transfers with Idempotency-Key
-// t.ID, retried on transient failures. Errors: ErrInvalidTransfer or
-// ErrInvalidConfig (nothing sent), ErrPermanent (refused), anything else
-// (ErrUnavailable, the context's error) means the outcome is unknown: the
-// transfer may have been accepted, so retry later with the same ID.
+// t.ID, retried on transient failures. Errors: ErrInvalidConfig (nothing
+// sent); ErrRefused, the transfer can never be sent as it is (nothing sent):
+// it matches ErrInvalidTransfer when t failed Validate, or ErrPermanent for
+// a 400 answer; ErrPermanent (any other 4xx: refused, but the transfer
+// itself may be fine, e.g. a wrong token, or a 422 ErrIdempotencyMismatch);
+// anything else (ErrUnavailable, the context's error) means the outcome is
+// unknown: the transfer may have been accepted, so retry later with the
+// same ID.
 func (c *Client) Send(ctx context.Context, t Transfer) (Result, error) {
 	if err := t.Validate(); err != nil {
-		return Result{}, err
+		return Result{}, &refusal{err}
 	}
 	if err := c.Validate(); err != nil {
 		return Result{}, err
@@ -139,7 +143,7 @@ func (c *Client) Send(ctx context.Context, t Transfer) (Result, error) {
 		return Result{}, fmt.Errorf("firmbanking: encode transfer: %w", err)
 	}
 	cfg := c.withDefaults()
-	return cfg.do(ctx, request{
+	res, err := cfg.do(ctx, request{
 		op:     "send",
 		id:     t.ID,
 		method: http.MethodPost,
@@ -147,6 +151,10 @@ func (c *Client) Send(ctx context.Context, t Transfer) (Result, error) {
 		body:   body,
 		ok:     []int{http.StatusOK, http.StatusCreated, http.StatusAccepted},
 	})
+	if err != nil && refuses(err) {
+		return Result{}, &refusal{err}
+	}
+	return res, err
 }
 
 // Status implements Provider: GET {BaseURL}/transfers/{id}, retried on

@@ -25,6 +25,11 @@
 //     ErrInvalidConfig or ErrPermanent has an unknown outcome: the provider
 //     may have accepted the transfer. Never treat it as "not sent"; repeat
 //     the same Transfer later (Settle does).
+//   - A Send that returns ErrRefused (the transfer failed Validate, or the
+//     provider answered 400) will never be carried out: no money was or will
+//     be sent under that ID, so the payout can be failed and its money
+//     returned. Other permanent answers (401, 403, 422 ...) are about the
+//     caller or the ID, not the transfer: they do not match ErrRefused.
 //   - A transfer is final only when its Status is settled (money sent, Fee
 //     charged) or failed (definitively not sent, Reason says why). Pending
 //     transfers become final later; Settle polls Status with a Backoff until
@@ -57,7 +62,7 @@
 //
 // Errors carry {"error":"<code>","message":"..."}:
 //
-//	400 bad_request            malformed or invalid transfer          permanent
+//	400 bad_request            malformed or invalid transfer          permanent; ErrRefused on Send
 //	401 unauthorized           missing or wrong token                 permanent
 //	404 unknown_transfer       GET of an unknown ID                   ErrUnknownTransfer
 //	409 in_progress            the same ID is being processed         retried

@@ -22,6 +22,15 @@ var (
 	// was already used for a different transfer. That earlier transfer stands
 	// and may well have been sent; this one was not.
 	ErrIdempotencyMismatch = errors.New("firmbanking: transfer ID already used for a different transfer")
+	// ErrRefused means a Send will never carry out this transfer as it is,
+	// and the provider holds no transfer with its ID: the transfer failed
+	// Validate (it also matches ErrInvalidTransfer; nothing was sent), or the
+	// provider answered the Send 400 (it also matches ErrPermanent). The
+	// money was not sent, so the caller may record the transfer as failed.
+	// Only Send returns it: a 400 to Status says nothing about the transfer.
+	// It relies on the same ID always being sent with the same body (a
+	// provider checks the body before the ID's history).
+	ErrRefused = errors.New("firmbanking: transfer refused")
 	// ErrUnavailable means every attempt failed transiently (network error,
 	// timeout, 5xx, 429, 409 in progress). The outcome of a Send is unknown:
 	// retry later with the same ID.
@@ -59,4 +68,22 @@ func (e *PermanentError) Is(target error) bool {
 		return e.Status == http.StatusUnprocessableEntity
 	}
 	return false
+}
+
+// refusal marks the error of a Send the provider will never carry out: it
+// matches ErrRefused as well as its cause, and reads as its cause.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string        { return r.err.Error() }
+func (r *refusal) Unwrap() error        { return r.err }
+func (r *refusal) Is(target error) bool { return target == ErrRefused }
+
+// refuses reports whether a Send's error means the transfer was refused for
+// good (ErrRefused): invalid before sending, or a 400 answer.
+func refuses(err error) bool {
+	if errors.Is(err, ErrInvalidTransfer) {
+		return true
+	}
+	pe, ok := errors.AsType[*PermanentError](err)
+	return ok && pe.Status == http.StatusBadRequest
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,10 @@ type FakeOptions struct {
 	// whose transfers fail once SettleAfter has passed, with reason
 	// "account_closed". No money is sent to them.
 	FailAccounts []string
+	// RefuseAccounts lists account numbers (as written in Transfer.To.Number)
+	// the provider refuses outright: a Send to one is answered 400
+	// invalid_account and nothing is accepted (Send returns ErrRefused).
+	RefuseAccounts []string
 	// RateLimit is how many requests per second of the fake's clock are
 	// answered; the rest get 429 with Retry-After until the next second.
 	// Zero is unlimited.
@@ -320,6 +325,9 @@ func (s *FakeService) send(r *http.Request) reply {
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != t.ID {
 		return errReply(http.StatusBadRequest, "bad_idempotency_key", "Idempotency-Key %q must equal the transfer id %q", key, t.ID)
+	}
+	if slices.Contains(s.opts.RefuseAccounts, t.To.Number) {
+		return errReply(http.StatusBadRequest, "invalid_account", "account %q cannot receive transfers", t.To.Number)
 	}
 
 	s.mu.Lock()

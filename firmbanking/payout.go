@@ -69,10 +69,11 @@ func (b Backoff) Delay(n int) time.Duration {
 //
 // Only a returned Result whose Status is StatusFailed means the money was
 // definitively not sent. With ErrPending the last pending Result is returned
-// as well. Any other error comes from Send and leaves the outcome unknown
-// unless it matches ErrInvalidTransfer or ErrPermanent (and even then, see
-// ErrIdempotencyMismatch); calling Settle again with the same transfer is
-// always safe.
+// as well. An error matching ErrRefused (from Send) also means the money was
+// not sent and never will be. Any other error comes from Send and leaves the
+// outcome unknown unless it matches ErrInvalidConfig or ErrPermanent (and
+// even then, see ErrIdempotencyMismatch); calling Settle again with the same
+// transfer is always safe.
 //
 // Transient Status errors, including ErrUnknownTransfer from a provider that
 // lags behind its own acceptance, do not stop the polling: only ctx does, so

@@ -3,9 +3,6 @@ package firmbanking
 import (
 	"context"
 	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/bankbook/bankbook/domain"
 )
@@ -13,11 +10,11 @@ import (
 // Limits checked by Transfer.Validate.
 const (
 	// MaxIDLen is the longest transfer ID.
-	MaxIDLen = 64
+	MaxIDLen = domain.MaxIDLength
 	// MaxNameLen is the longest bank name or holder name, in characters.
-	MaxNameLen = 64
+	MaxNameLen = domain.MaxBankTextLength
 	// MaxNumberLen is the longest account number, hyphens included.
-	MaxNumberLen = 32
+	MaxNumberLen = domain.MaxAccountDigitsLength
 	// MaxMemoLen is the longest memo, in characters.
 	MaxMemoLen = 40
 )
@@ -37,7 +34,12 @@ type Transfer struct {
 }
 
 // Validate reports the first problem with t as an error matching both
-// ErrInvalidTransfer and domain.ErrInvalidInput.
+// ErrInvalidTransfer and domain.ErrInvalidInput. The receiving account is
+// checked with domain.ValidateBankAccount, the rule the API checks payout
+// requests with, so a payout the engine accepted is a transfer this package
+// sends: bank and holder 1–64 characters without control, format or
+// separator characters and without surrounding white space, number 1–32
+// digits and '-' with at least one digit.
 func (t Transfer) Validate() error {
 	if err := ValidateID(t.ID); err != nil {
 		return err
@@ -48,79 +50,23 @@ func (t Transfer) Validate() error {
 	case t.Amount > domain.MaxAmount:
 		return invalid("amount", "must not exceed %d", domain.MaxAmount)
 	}
-	if err := checkText("to.bank", t.To.Bank, MaxNameLen, true); err != nil {
-		return err
+	if err := domain.ValidateBankAccount("to", t.To); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidTransfer, err)
 	}
-	if err := checkNumber(t.To.Number); err != nil {
-		return err
+	if t.Memo == "" {
+		return nil
 	}
-	if err := checkText("to.holder", t.To.Holder, MaxNameLen, true); err != nil {
-		return err
+	if err := domain.ValidateText("memo", t.Memo, MaxMemoLen); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidTransfer, err)
 	}
-	return checkText("memo", t.Memo, MaxMemoLen, false)
+	return nil
 }
 
-// ValidateID reports whether id is a valid transfer ID: 1-64 characters of
-// [A-Za-z0-9_-]. The error matches ErrInvalidTransfer.
+// ValidateID reports whether id is a valid transfer ID: domain.ValidateID,
+// 1-64 characters of [A-Za-z0-9_-]. The error matches ErrInvalidTransfer.
 func ValidateID(id string) error {
-	if id == "" {
-		return invalid("id", "is required")
-	}
-	if len(id) > MaxIDLen {
-		return invalid("id", "must be at most %d characters", MaxIDLen)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return invalid("id", "must contain only A-Z, a-z, 0-9, '_' and '-'")
-		}
-	}
-	return nil
-}
-
-func checkNumber(n string) error {
-	if n == "" {
-		return invalid("to.number", "is required")
-	}
-	if len(n) > MaxNumberLen {
-		return invalid("to.number", "must be at most %d characters", MaxNumberLen)
-	}
-	digits := 0
-	for i := 0; i < len(n); i++ {
-		switch c := n[i]; {
-		case '0' <= c && c <= '9':
-			digits++
-		case c == '-':
-		default:
-			return invalid("to.number", "must contain only digits and '-'")
-		}
-	}
-	if digits == 0 {
-		return invalid("to.number", "must contain digits")
-	}
-	return nil
-}
-
-func checkText(field, s string, max int, required bool) error {
-	if strings.TrimSpace(s) == "" {
-		if required {
-			return invalid(field, "is required")
-		}
-		if s == "" {
-			return nil
-		}
-		return invalid(field, "must not be blank")
-	}
-	if !utf8.ValidString(s) {
-		return invalid(field, "must be valid UTF-8")
-	}
-	if utf8.RuneCountInString(s) > max {
-		return invalid(field, "must be at most %d characters", max)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return invalid(field, "must not contain control characters")
-		}
+	if err := domain.ValidateID("id", id); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidTransfer, err)
 	}
 	return nil
 }

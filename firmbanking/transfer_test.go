@@ -1,6 +1,7 @@
 package firmbanking
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -45,6 +46,11 @@ func TestTransferValidate(t *testing.T) {
 		{name: "memo of 40 characters", tr: with(func(t *Transfer) { t.Memo = strings.Repeat("출", 40) })},
 		{name: "memo too long", tr: with(func(t *Transfer) { t.Memo = strings.Repeat("출", 41) }), wantField: "memo"},
 		{name: "blank memo", tr: with(func(t *Transfer) { t.Memo = " " }), wantField: "memo"},
+		{name: "number with spaces", tr: with(func(t *Transfer) { t.To.Number = "1 2" }), wantField: "to.number"},
+		{name: "bank with surrounding space", tr: with(func(t *Transfer) { t.To.Bank = "KB " }), wantField: "to.bank"},
+		{name: "holder with a bidi override", tr: with(func(t *Transfer) { t.To.Holder = "김\u202e민수" }), wantField: "to.holder"},
+		{name: "holder with a zero-width space", tr: with(func(t *Transfer) { t.To.Holder = "김\u200b민수" }), wantField: "to.holder"},
+		{name: "memo with a newline", tr: with(func(t *Transfer) { t.Memo = "a\nb" }), wantField: "memo"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,5 +110,60 @@ func TestPermanentErrorMatching(t *testing.T) {
 		if errors.Is(err, ErrUnavailable) {
 			t.Errorf("%d: matches ErrUnavailable", tc.status)
 		}
+	}
+}
+
+// One rule for a payout's bank account: every account the API accepts for a
+// withdrawal or a refund to the bank (domain.ValidateBankAccount of its
+// canonical form) is a transfer this package validates and the provider's
+// strict decoder takes, and every other is refused by both (issue 7: "1 2",
+// "110 123 456789", a blank bank or a holder with control characters were
+// accepted and then refused by firm banking for ever).
+func TestTransferAcceptsWhatTheAPIAccepts(t *testing.T) {
+	for _, a := range []domain.BankAccount{
+		{Bank: "신한은행", Number: "110 123 456789", Holder: "이영희"},
+		{Bank: "KB", Number: "1 2", Holder: "a"},
+		{Bank: "KB", Number: "110-123-456789", Holder: "김민수"},
+		{Bank: " KB ", Number: " 1 ", Holder: " a "},
+		{Bank: "KB", Number: "---", Holder: "a"},
+		{Bank: "KB", Number: "   ", Holder: "a"},
+		{Bank: "   ", Number: "1", Holder: "a"},
+		{Bank: "KB", Number: "1", Holder: "a\x01"},
+		{Bank: "KB", Number: "1", Holder: "a\u202e"},
+		{Bank: "KB", Number: "1\t2", Holder: "a"},
+		{Bank: "KB", Number: "１２", Holder: "a"},
+	} {
+		checkAcceptedIsExecutable(t, a)
+	}
+}
+
+func FuzzAcceptedIsExecutable(f *testing.F) {
+	f.Add("신한은행", "110 123 456789", "이영희")
+	f.Add("KB", "1 2", "a")
+	f.Add("  ", "---", "a\x00")
+	f.Fuzz(func(t *testing.T, bank, number, holder string) {
+		checkAcceptedIsExecutable(t, domain.BankAccount{Bank: bank, Number: number, Holder: holder})
+	})
+}
+
+func checkAcceptedIsExecutable(t *testing.T, written domain.BankAccount) {
+	t.Helper()
+	a := domain.CanonicalBankAccount(written)
+	apiErr := domain.ValidateBankAccount("bank_account", a)
+	tr := transfer("P-1")
+	tr.To = a
+	trErr := tr.Validate()
+	if (apiErr == nil) != (trErr == nil) {
+		t.Fatalf("%+q: the API says %v, firm banking says %v", written, apiErr, trErr)
+	}
+	if apiErr != nil {
+		return
+	}
+	data, err := json.Marshal(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := decodeTransfer(data); err != nil || back != tr {
+		t.Fatalf("%+q: the provider decodes %s as %+v, %v", written, data, back, err)
 	}
 }

@@ -15,4 +15,9 @@
 // then finds the first attempt's events by their idempotency key instead of
 // acting twice. This is why the outcome does not depend on JetStream's
 // message-dedup window.
+//
+// The lease (Config.Lease, 15s by default) bounds how long a key stays in
+// progress after the instance executing it died: at most that long after
+// the attempt began, a repeat executes. ErrInProgress comes as an
+// *InProgressError whose RetryAfter is the time left on the lease.
 package idempotency

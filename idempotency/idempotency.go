@@ -15,7 +15,9 @@ import (
 )
 
 var (
-	// ErrInProgress means another request with the same key is executing.
+	// ErrInProgress means another request with the same key is executing,
+	// or was executing when its instance died and its lease has not run out.
+	// Begin returns it as an *InProgressError, which says when to retry.
 	ErrInProgress = errors.New("idempotency: a request with this key is in progress")
 	// ErrKeyReused means the key was used before with a different request body.
 	ErrKeyReused = errors.New("idempotency: key reused with a different request")
@@ -23,6 +25,34 @@ var (
 	// printable ASCII.
 	ErrInvalidKey = errors.New("idempotency: key must be 1-255 printable ASCII characters")
 )
+
+// InProgressError is ErrInProgress with a retry hint.
+type InProgressError struct {
+	// RetryAfter is how long until the executing claim's lease runs out (at
+	// least a second): by then the request has stored its reply, or a repeat
+	// takes the claim over. A repeat before then is harmless, and is
+	// answered the stored reply as soon as there is one.
+	RetryAfter time.Duration
+}
+
+func (e *InProgressError) Error() string {
+	return fmt.Sprintf("%v (retry after %v)", ErrInProgress, e.RetryAfter)
+}
+
+// Is reports whether target is ErrInProgress.
+func (e *InProgressError) Is(target error) bool { return target == ErrInProgress }
+
+// inProgress returns an *InProgressError for a lease that runs out in d,
+// rounded up to whole seconds.
+func inProgress(d time.Duration) *InProgressError {
+	secs := max(1, (d+time.Second-1)/time.Second)
+	return &InProgressError{RetryAfter: secs * time.Second}
+}
+
+// DefaultLease is Config.Lease's default. It must exceed the longest
+// command (the server's CommandTimeout, 10s by default); it bounds how long
+// a key answers ErrInProgress after the instance executing it died.
+const DefaultLease = 15 * time.Second
 
 // ValidKey reports whether key is an acceptable Idempotency-Key.
 func ValidKey(key string) bool {
@@ -44,7 +74,9 @@ type Config struct {
 	// TTL is how long a record is kept after it was last written. Default 7 days.
 	TTL time.Duration
 	// Lease is how long a claim may execute before a repeat may take it over.
-	// It must exceed the longest command. Default 30s.
+	// It must exceed the longest command. It is also how long, at most, a
+	// key answers ErrInProgress after the instance executing it died.
+	// Default DefaultLease (15s).
 	Lease time.Duration
 	// Replicas of the bucket. Default 1.
 	Replicas int
@@ -60,7 +92,7 @@ func (c *Config) setDefaults() {
 		c.TTL = 7 * 24 * time.Hour
 	}
 	if c.Lease == 0 {
-		c.Lease = 30 * time.Second
+		c.Lease = DefaultLease
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
@@ -157,7 +189,7 @@ func kvKey(scope, key string) string {
 // bodyHash (see HashBody). It returns exactly one of:
 //   - a Claim: execute, then Complete or Abandon it;
 //   - a stored Reply: the request already ran; return this reply;
-//   - ErrInProgress or ErrKeyReused.
+//   - an *InProgressError (matching ErrInProgress) or ErrKeyReused.
 //
 // plan is stored with a new claim; a resumed claim returns the first plan.
 func (s *Store) Begin(ctx context.Context, scope, key, bodyHash string, plan json.RawMessage) (*Claim, *Reply, error) {
@@ -190,7 +222,7 @@ func (s *Store) Begin(ctx context.Context, scope, key, bodyHash string, plan jso
 			reply, done = old.Reply, true
 			return nil, kvcas.ErrUnchanged
 		case old.State == stateInProgress && now.Before(old.LeaseUntil):
-			return nil, ErrInProgress
+			return nil, inProgress(old.LeaseUntil.Sub(now))
 		}
 		// Abandoned, or the executing instance's lease ran out: take over
 		// with the first attempt's plan.
@@ -201,7 +233,7 @@ func (s *Store) Begin(ctx context.Context, scope, key, bodyHash string, plan jso
 	switch {
 	case errors.Is(err, kvcas.ErrTooManyConflicts):
 		// Others keep taking the claim over: one of them is executing.
-		return nil, nil, ErrInProgress
+		return nil, nil, inProgress(time.Second)
 	case errors.Is(err, ErrKeyReused), errors.Is(err, ErrInProgress):
 		return nil, nil, err
 	case err != nil:

@@ -525,3 +525,37 @@ func TestOpenRejectsInvalidConfig(t *testing.T) {
 		}
 	}
 }
+
+// After the executing instance died, a key answers ErrInProgress for at most
+// the default lease (15s), each time saying how long is left, rounded up to
+// whole seconds; then a repeat takes the claim over.
+func TestInProgressIsBoundedByTheDefaultLease(t *testing.T) {
+	clk := newClock()
+	s, _ := openStore(t, idempotency.Config{Now: clk.Now})
+	mustClaim(t, s, scope, "key-1", bodyA, planA) // its instance dies now
+
+	for _, step := range []struct {
+		after, retry time.Duration
+	}{
+		{0, 15 * time.Second},
+		{4500 * time.Millisecond, 11 * time.Second},
+		{10 * time.Second, 1 * time.Second}, // 0.5s left
+	} {
+		clk.Advance(step.after)
+		_, _, err := s.Begin(t.Context(), scope, "key-1", bodyA, planB)
+		var ip *idempotency.InProgressError
+		if !errors.Is(err, idempotency.ErrInProgress) || !errors.As(err, &ip) {
+			t.Fatalf("Begin = %v, want an *InProgressError", err)
+		}
+		if ip.RetryAfter != step.retry {
+			t.Errorf("RetryAfter = %v, want %v", ip.RetryAfter, step.retry)
+		}
+	}
+	clk.Advance(500 * time.Millisecond) // 15s after the claim
+	if c := mustClaim(t, s, scope, "key-1", bodyA, planB); !c.Resumed || string(c.Plan) != string(planA) {
+		t.Fatalf("after the lease: resumed %v, plan %s", c.Resumed, c.Plan)
+	}
+	if idempotency.DefaultLease != 15*time.Second {
+		t.Errorf("DefaultLease = %v; docs/api.md says 15s", idempotency.DefaultLease)
+	}
+}

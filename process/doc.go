@@ -3,21 +3,31 @@
 // by every engine instance, outside the request path.
 //
 // ReactToOrder settles the wallet refunds order commits name. ReactToMoney
-// sends withdrawals and refunds to the bank through the firm-banking
-// provider and records their result (a failed payout returns the money to
-// its source), and carries out orphan resolutions out of suspense.
+// records the payouts that withdrawals and refunds to the bank call for
+// (payout.requested), and carries out orphan resolutions out of suspense; it
+// never calls the provider. ReactToPayout, on the payouts' own reactor, sends
+// each requested payout through the firm-banking provider and records its
+// result; a failed payout returns the money to its source. So payouts run as
+// concurrently as their reactor allows, and a slow or refusing provider
+// holds up no wallet or deposit reaction.
 //
 // Delivery is at least once and in no guaranteed order, so every step is
 // idempotent: each is a command (package commands) that decides on the
 // aggregate's recorded state and appends nothing when it already took
-// effect, and payouts are idempotent at the provider on the payout ID.
+// effect (a payout's result is recorded once, its money returned once), and
+// payouts are idempotent at the provider on the payout ID.
 //
 // Each handler error is an outcome of the worker contract (package worker):
+//   - done (nil), also for a payout the provider fails or refuses
+//     (firmbanking.ErrRefused: invalid, or an account it will not pay): it
+//     is recorded as payout.failed and its money returned, never retried;
 //   - a wait (worker.RetryAfter with a nil error), never dead-lettered: a
 //     payout still pending at the provider, a payout without a provider, an
 //     event type this engine does not know (a newer version wrote it);
 //   - worker.Permanent, dead-lettered at once: a refund to the bank without
-//     a bank account;
-//   - any other error, a failure: delivered again after a backoff and
-//     dead-lettered after the reactor's attempts run out.
+//     a bank account, a payout ID the provider knows for a different
+//     transfer (firmbanking.ErrIdempotencyMismatch: it may have been sent);
+//   - any other error, a failure (the provider unavailable, timeouts, 429):
+//     delivered again after a backoff and dead-lettered after the reactor's
+//     attempts run out.
 package process

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -131,16 +132,14 @@ func (m *Managers) ReactToOrder(ctx context.Context, c eventstore.Commit) error 
 }
 
 // ReactToMoney carries out, for every wallet and deposit commit, what must
-// follow for sure: withdrawals and refunds to the bank are sent through the
-// provider and their result recorded (a failed one returns the money), and
-// resolved orphans are paid out of suspense. It runs through a reactor
-// shared by all instances; every step is idempotent.
+// follow for sure: withdrawals and refunds to the bank are recorded as
+// payouts (payout.requested), which ReactToPayout sends, and resolved
+// orphans are paid out of suspense. It never calls the provider, so a slow
+// or refusing provider delays no wallet or deposit reaction. It runs
+// through a reactor shared by all instances; every step is idempotent.
 //
-// A payout still pending at the provider after SettleTimeout, or one that
-// cannot be sent for want of a provider, returns worker.RetryAfter with a
-// nil error: the commit waits (PendingRetry, NoProviderRetry) and is never
-// dead-lettered for it. A refund to the bank without a bank account returns
-// worker.Permanent: it can never succeed.
+// A refund to the bank without a bank account returns worker.Permanent: it
+// can never succeed.
 func (m *Managers) ReactToMoney(ctx context.Context, c eventstore.Commit) error {
 	for _, env := range c.Events {
 		ev, err := m.decode(c, env)
@@ -150,11 +149,11 @@ func (m *Managers) ReactToMoney(ctx context.Context, c eventstore.Commit) error 
 		meta := commands.Meta{Command: "reactor.money", CorrelationID: env.CorrelationID, CausationID: env.EventID, Actor: "reactor"}
 		switch e := ev.(type) {
 		case domain.WalletDebited:
-			err = m.payout(ctx, meta, domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: e.To, PayFrom: m.cfg.Wallets.Config().CollectAccount.Number,
+			_, err = m.cfg.Payouts.Request(ctx, meta, domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: e.To, PayFrom: m.cfg.Wallets.Config().CollectAccount.Number,
 				Source: domain.PayoutFromWallet, SourceID: string(e.UserID), FromAccount: domain.AccountWallet(e.UserID), RequestedAt: e.DebitAt})
 		case domain.DepositResolved:
 			if e.Action == domain.ResolveRefundToBank {
-				err = m.refundToBank(ctx, meta, e)
+				err = m.requestRefundToBank(ctx, meta, e)
 			} else {
 				_, err = m.cfg.Deposits.CarryOut(ctx, meta, e)
 			}
@@ -166,9 +165,9 @@ func (m *Managers) ReactToMoney(ctx context.Context, c eventstore.Commit) error 
 	return nil
 }
 
-// refundToBank sends a resolved orphan back to its sender: from the account
-// it arrived on.
-func (m *Managers) refundToBank(ctx context.Context, meta commands.Meta, e domain.DepositResolved) error {
+// requestRefundToBank records the payout that sends a resolved orphan back
+// to its sender: from the account it arrived on.
+func (m *Managers) requestRefundToBank(ctx context.Context, meta commands.Meta, e domain.DepositResolved) error {
 	if e.To == nil {
 		return worker.Permanent(fmt.Errorf("deposit %s resolved to a refund to the bank without a bank account", e.DepositID))
 	}
@@ -176,18 +175,52 @@ func (m *Managers) refundToBank(ctx context.Context, meta commands.Meta, e domai
 	if err != nil {
 		return err
 	}
-	return m.payout(ctx, meta, domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: *e.To, PayFrom: d.AccountNumber,
+	_, err = m.cfg.Payouts.Request(ctx, meta, domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: *e.To, PayFrom: d.AccountNumber,
 		Source: domain.PayoutFromDeposit, SourceID: string(e.DepositID), FromAccount: domain.AccountSuspense, RequestedAt: e.ResolvedAt})
+	return err
 }
 
-// payout records the payout, has the provider send it (idempotent on the
-// payout ID: a resend after a lost answer never sends twice), records the
-// final result once, and returns the money of a failed payout to its
-// source. A payout still pending at the provider, or without a provider,
-// returns a wait (worker.RetryAfter with a nil error): the reactor tries
-// again later, and never gives up on it.
+// ReactToPayout sends, for every payout commit that requests one, the
+// payout through the provider (idempotent on the payout ID: a resend after
+// a lost answer never sends twice), records its final result once, and
+// returns the money of a failed payout to its source, once. Commits of
+// settled and failed payouts need nothing: their requested commit is acked
+// only once the money of a failure is back. It runs through a reactor of
+// its own, shared by all instances, that handles several payouts at once.
+//
+// Outcomes (package worker):
+//   - settled, or failed by the provider (a failed status, or a refusal:
+//     firmbanking.ErrRefused, the transfer is invalid or its account is
+//     refused) → payout.settled or payout.failed, done. A refusal is never
+//     retried: the money was not sent and is returned;
+//   - still pending after SettleTimeout, or no provider → a wait
+//     (worker.RetryAfter with a nil error), never dead-lettered;
+//   - the ID already used for a different transfer
+//     (firmbanking.ErrIdempotencyMismatch) → worker.Permanent: that transfer
+//     may have been sent, so an operator decides;
+//   - anything else (provider unavailable, timeouts, 429, a wrong token) →
+//     a failure, retried after a backoff and dead-lettered when the
+//     reactor's attempts run out.
+func (m *Managers) ReactToPayout(ctx context.Context, c eventstore.Commit) error {
+	for _, env := range c.Events {
+		ev, err := m.decode(c, env)
+		if err != nil {
+			return err
+		}
+		if r, ok := ev.(domain.PayoutRequested); ok {
+			meta := commands.Meta{Command: "reactor.payout", CorrelationID: env.CorrelationID, CausationID: env.EventID, Actor: "reactor"}
+			if err := m.payout(ctx, meta, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// payout has the provider send a recorded payout, records the final result
+// once, and returns the money of a failed payout to its source.
 func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.PayoutRequested) error {
-	p, err := m.cfg.Payouts.Request(ctx, meta, req)
+	p, err := m.cfg.Payouts.Request(ctx, meta, req) // recorded already: its current state
 	if err != nil {
 		return err
 	}
@@ -197,21 +230,9 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 		return worker.RetryAfter(m.cfg.NoProviderRetry, nil)
 	}
 	if p.Status == domain.PayoutRequestedStatus {
-		sctx, cancel := context.WithTimeout(ctx, m.cfg.SettleTimeout)
-		res, err := firmbanking.Settle(sctx, m.cfg.Provider, firmbanking.Transfer{ID: string(p.ID), Amount: p.Amount, To: p.To, Memo: "bankbook"}, settlePoll)
-		cancel()
-		if errors.Is(err, firmbanking.ErrPending) {
-			m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("provider_ref", res.ProviderRef).Str("retry_in", m.cfg.PendingRetry.String()).
-				Msg("payout still pending at the provider; asking again later")
-			return worker.RetryAfter(m.cfg.PendingRetry, nil)
-		}
+		result, err := m.send(ctx, p)
 		if err != nil {
-			return fmt.Errorf("payout %s: %w", p.ID, err)
-		}
-		now := m.cfg.Payouts.Now()
-		var result domain.Event = domain.PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: res.Fee, BankAccount: p.PayFrom, ProviderRef: res.ProviderRef, SettledAt: now}
-		if res.Status == firmbanking.StatusFailed {
-			result = domain.PayoutFailed{PayoutID: p.ID, Reason: res.Reason, FailedAt: now}
+			return err
 		}
 		if p, err = m.cfg.Payouts.RecordResult(ctx, meta, p.ID, result); err != nil {
 			return err
@@ -221,6 +242,46 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 		return nil
 	}
 	return m.returnMoney(ctx, meta, p)
+}
+
+// send drives payout p to its final result at the provider: the
+// payout.settled or payout.failed to record, or the outcome to return.
+func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, error) {
+	sctx, cancel := context.WithTimeout(ctx, m.cfg.SettleTimeout)
+	res, err := firmbanking.Settle(sctx, m.cfg.Provider, firmbanking.Transfer{ID: string(p.ID), Amount: p.Amount, To: p.To, Memo: "bankbook"}, settlePoll)
+	cancel()
+	now := m.cfg.Payouts.Now()
+	switch {
+	case errors.Is(err, firmbanking.ErrPending):
+		m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("provider_ref", res.ProviderRef).Str("retry_in", m.cfg.PendingRetry.String()).
+			Msg("payout still pending at the provider; asking again later")
+		return nil, worker.RetryAfter(m.cfg.PendingRetry, nil)
+	case errors.Is(err, firmbanking.ErrRefused):
+		// Nothing was sent under this ID, and nothing ever will be.
+		m.cfg.Log.Warn().Err(err).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Str("source", p.Source).Str("source_id", p.SourceID).
+			Msg("payout refused by the provider; failing it and returning the money")
+		return domain.PayoutFailed{PayoutID: p.ID, Reason: refusalReason(err), FailedAt: now}, nil
+	case errors.Is(err, firmbanking.ErrIdempotencyMismatch):
+		return nil, worker.Permanent(fmt.Errorf("payout %s: %w", p.ID, err))
+	case err != nil:
+		return nil, fmt.Errorf("payout %s: %w", p.ID, err)
+	case res.Status == firmbanking.StatusFailed:
+		return domain.PayoutFailed{PayoutID: p.ID, Reason: res.Reason, FailedAt: now}, nil
+	}
+	return domain.PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: res.Fee, BankAccount: p.PayFrom, ProviderRef: res.ProviderRef, SettledAt: now}, nil
+}
+
+// maxReasonLen bounds the provider's words kept in a refusal's reason.
+const maxReasonLen = 200
+
+// refusalReason is the failure reason recorded for a refused payout:
+// "refused: " and the refusal, shortened.
+func refusalReason(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "firmbanking: ")
+	if r := []rune(msg); len(r) > maxReasonLen {
+		msg = string(r[:maxReasonLen]) + "…"
+	}
+	return "refused: " + msg
 }
 
 // returnMoney gives the money of a failed payout back to its source, once.

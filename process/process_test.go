@@ -52,12 +52,14 @@ type fixture struct {
 	codec *domain.Codec
 	m     *process.Managers
 	bank  *firmbanking.FakeService // nil without a provider
-	log   zerolog.Logger
+	// provider is the client of bank the process managers use.
+	provider firmbanking.Provider
+	log      zerolog.Logger
 }
 
 // fakeBank serves the firm-banking fake over loopback HTTP, as the engine
 // does with --bank-sim, and returns it with a client of it.
-func fakeBank(t *testing.T, opts firmbanking.FakeOptions) (*firmbanking.FakeService, firmbanking.Provider) {
+func fakeBank(t testing.TB, opts firmbanking.FakeOptions) (*firmbanking.FakeService, firmbanking.Provider) {
 	t.Helper()
 	if opts.Fee == 0 {
 		opts.Fee = 500
@@ -72,7 +74,7 @@ func fakeBank(t *testing.T, opts firmbanking.FakeOptions) (*firmbanking.FakeServ
 	return fake, &firmbanking.Client{BaseURL: srv.URL, Token: "test"}
 }
 
-func newFixture(t *testing.T, o options) *fixture {
+func newFixture(t testing.TB, o options) *fixture {
 	t.Helper()
 	f := &fixture{codec: domain.Events(), log: o.log}
 	if o.jetstream {
@@ -98,7 +100,8 @@ func newFixture(t *testing.T, o options) *fixture {
 	cfg := o.cfg
 	cfg.Codec, cfg.Deposits, cfg.Wallets, cfg.Payouts, cfg.Log = f.codec, f.Deposits, f.Wallets, f.Payouts, o.log
 	if !o.noProvider {
-		f.bank, cfg.Provider = fakeBank(t, o.bank)
+		f.bank, f.provider = fakeBank(t, o.bank)
+		cfg.Provider = f.provider
 	}
 	if f.m, err = process.New(cfg); err != nil {
 		t.Fatal(err)
@@ -108,12 +111,25 @@ func newFixture(t *testing.T, o options) *fixture {
 
 // moneyReactor runs ReactToMoney in a reactor loop over the JetStream store
 // until the test ends, dead-lettering after maxAttempts failures.
-func (f *fixture) moneyReactor(t *testing.T, maxAttempts int) *worker.Loop {
+func (f *fixture) moneyReactor(t testing.TB, maxAttempts int) *worker.Loop {
 	t.Helper()
-	l, err := f.real.Reactor(context.Background(), eventstore.ReactOptions{
-		Durable: "react-money", Types: []string{domain.AggregateWallet, domain.AggregateDeposit}, Dead: f.dead,
-		MaxAttempts: maxAttempts, MinBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Millisecond, Logger: f.log,
-	}, f.m.ReactToMoney)
+	return f.run(t, eventstore.ReactOptions{Durable: "react-money", Types: []string{domain.AggregateWallet, domain.AggregateDeposit}, MaxAttempts: maxAttempts}, f.m.ReactToMoney)
+}
+
+// payoutsReactor runs ReactToPayout in a reactor loop over the JetStream
+// store until the test ends, concurrency payouts at once, dead-lettering
+// after maxAttempts failures.
+func (f *fixture) payoutsReactor(t testing.TB, maxAttempts, concurrency int) *worker.Loop {
+	t.Helper()
+	return f.run(t, eventstore.ReactOptions{Durable: "payouts", Types: []string{domain.AggregatePayout}, MaxAttempts: maxAttempts, Concurrency: concurrency}, f.m.ReactToPayout)
+}
+
+// run runs a reactor loop with short backoffs until the test ends.
+func (f *fixture) run(t testing.TB, opts eventstore.ReactOptions, fn func(context.Context, eventstore.Commit) error) *worker.Loop {
+	t.Helper()
+	opts.Dead, opts.Logger = f.dead, f.log
+	opts.MinBackoff, opts.MaxBackoff = 10*time.Millisecond, 10*time.Millisecond
+	l, err := f.real.Reactor(context.Background(), opts, fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +155,7 @@ func wait(t *testing.T, err error, d time.Duration) {
 	}
 }
 
-func (f *fixture) commits(t *testing.T, typ, id string) []eventstore.Commit {
+func (f *fixture) commits(t testing.TB, typ, id string) []eventstore.Commit {
 	t.Helper()
 	c, err := f.es.Load(context.Background(), eventstore.Ref{Type: typ, ID: id}, 0)
 	if err != nil {
@@ -162,7 +178,7 @@ func (f *fixture) react(t *testing.T, fn func(context.Context, eventstore.Commit
 }
 
 // payout returns the payout as its commits record it.
-func (f *fixture) payout(t *testing.T, id string) domain.Payout {
+func (f *fixture) payout(t testing.TB, id string) domain.Payout {
 	t.Helper()
 	var p domain.Payout
 	for _, c := range f.commits(t, domain.AggregatePayout, id) {
@@ -177,7 +193,7 @@ func (f *fixture) payout(t *testing.T, id string) domain.Payout {
 	return p
 }
 
-func (f *fixture) credit(t *testing.T, user string, amount int64) {
+func (f *fixture) credit(t testing.TB, user string, amount int64) {
 	t.Helper()
 	if _, err := f.Wallets.Credit(context.Background(), commands.Meta{}, domain.CreditWallet{UserID: domain.UserID(user), Amount: amount, Kind: domain.CreditOrphanRefund, Ref: "gift", FromAccount: domain.AccountSuspense, Now: time.Now()}); err != nil {
 		t.Fatal(err)
@@ -201,8 +217,10 @@ func (f *fixture) assertBalance(t *testing.T, user string, balance int64) {
 }
 
 // TestWithdrawalIsSentOnceAndSettled: given a withdrawal, when the money
-// reactor sees the wallet's commits (twice), then the provider got one
-// transfer and the payout is settled with its fee.
+// reactor sees the wallet's commits (twice), then the payout is requested
+// and nothing sent yet; when the payouts reactor sees the payout's commits
+// (twice), then the provider got one transfer and the payout is settled
+// with its fee.
 func TestWithdrawalIsSentOnceAndSettled(t *testing.T) {
 	f := newFixture(t, options{})
 	f.credit(t, "u", 1000)
@@ -210,6 +228,13 @@ func TestWithdrawalIsSentOnceAndSettled(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	if n := f.bank.Requests(); n != 0 {
+		t.Fatalf("the money reactor made %d provider requests; only the payouts reactor may", n)
+	}
+	if p := f.payout(t, "po-1"); p.Status != domain.PayoutRequestedStatus || p.Amount != 600 {
+		t.Fatalf("payout after the money reactor %+v, want requested", p)
+	}
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-1")
 	sent := f.bank.Sent()
 	if len(sent) != 1 || sent[0].ID != "po-1" || sent[0].Amount != 600 || sent[0].To.Number != "111" {
 		t.Fatalf("transfers sent %+v, want po-1", sent)
@@ -233,6 +258,7 @@ func TestFailedWithdrawalReturnsTheMoneyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-2")
 	if p := f.payout(t, "po-2"); p.Status != domain.PayoutFailedStatus || p.Reason != "account_closed" {
 		t.Fatalf("payout %+v, want failed", p)
 	}
@@ -266,6 +292,7 @@ func TestRefundToBankLeavesTheAccountTheMoneyArrivedOn(t *testing.T) {
 				t.Fatal("the command sent the refund itself; the reactor sends it")
 			}
 			f.react(t, f.m.ReactToMoney, domain.AggregateDeposit, rec.DepositID)
+			f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-d")
 			p := f.payout(t, "po-d")
 			if p.Status != c.status || p.PayFrom != "100 200" || p.Source != domain.PayoutFromDeposit || p.SourceID != rec.DepositID || p.Amount != 3000 {
 				t.Fatalf("payout %+v", p)
@@ -281,16 +308,21 @@ func TestRefundToBankLeavesTheAccountTheMoneyArrivedOn(t *testing.T) {
 	}
 }
 
-// TestWithoutAProviderPayoutsWait: the reactor records the payout and
-// waits (NoProviderRetry), which the worker loop never counts as a failure.
+// TestWithoutAProviderPayoutsWait: the money reactor records the payout
+// and is done; the payouts reactor waits (NoProviderRetry), which the
+// worker loop never counts as a failure.
 func TestWithoutAProviderPayoutsWait(t *testing.T) {
 	f := newFixture(t, options{noProvider: true, cfg: process.Config{NoProviderRetry: 7 * time.Second}})
 	f.credit(t, "u", 1000)
 	if err := f.withdraw("u", 100, "po-3", "333"); err != nil {
 		t.Fatal(err)
 	}
-	commits := f.commits(t, domain.AggregateWallet, "u")
-	wait(t, f.m.ReactToMoney(context.Background(), commits[len(commits)-1]), 7*time.Second)
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	if p := f.payout(t, "po-3"); p.Status != domain.PayoutRequestedStatus {
+		t.Fatalf("payout %+v, want requested", p)
+	}
+	commits := f.commits(t, domain.AggregatePayout, "po-3")
+	wait(t, f.m.ReactToPayout(context.Background(), commits[0]), 7*time.Second)
 	if p := f.payout(t, "po-3"); p.Status != domain.PayoutRequestedStatus {
 		t.Fatalf("payout %+v, want requested", p)
 	}
@@ -309,7 +341,8 @@ func TestPendingPayoutWaitsAndIsNeverDeadLettered(t *testing.T) {
 		cfg:       process.Config{SettleTimeout: time.Second, PendingRetry: 50 * time.Millisecond},
 		log:       zerolog.New(logs),
 	})
-	loop := f.moneyReactor(t, 1)
+	money := f.moneyReactor(t, 1)
+	loop := f.payoutsReactor(t, 1, 1)
 	f.credit(t, "u", 1000)
 	if err := f.withdraw("u", 600, "po-p", "111"); err != nil {
 		t.Fatal(err)
@@ -337,6 +370,9 @@ func TestPendingPayoutWaitsAndIsNeverDeadLettered(t *testing.T) {
 	}
 	if st := loop.Stats(); st.DeadLettered != 0 || st.Retried != 0 {
 		t.Fatalf("reactor stats %+v", st)
+	}
+	if st := money.Stats(); st.DeadLettered != 0 || st.Retried != 0 || st.Deferred != 0 {
+		t.Fatalf("money reactor stats %+v: it waited on a payout", st)
 	}
 	if n, err := f.dead.Count(context.Background()); err != nil || len(n) != 0 {
 		t.Fatalf("dead letters %v, %v", n, err)
@@ -394,6 +430,8 @@ func TestEventTypeFromANewerVersionWaits(t *testing.T) {
 	wait(t, f.m.ReactToMoney(context.Background(), c), 9*time.Second)
 	c.AggregateType = domain.AggregateOrder
 	wait(t, f.m.ReactToOrder(context.Background(), c), 9*time.Second)
+	c.AggregateType = domain.AggregatePayout
+	wait(t, f.m.ReactToPayout(context.Background(), c), 9*time.Second)
 	// A known type with a payload that does not decode is a failure.
 	c.Events[0].EventType, c.Events[0].Data = "wallet.debited", []byte(`{"amount":"many"}`)
 	err := f.m.ReactToMoney(context.Background(), c)

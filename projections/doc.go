@@ -6,7 +6,7 @@
 // Each read model is a Projection: a name, a version, the top-level buckets
 // it owns and an ApplyFunc that folds one event into them. Options carries
 // the registry (nil: DefaultProjections — orders, wallets, ledger,
-// deposits, payouts). Every projection has its own checkpoint, the stream sequence of
+// deposits, candidates, payouts). Every projection has its own checkpoint, the stream sequence of
 // the last commit it applied, stored beside its version in bucket "meta".
 //
 // On Open, a projection that is new to the file, or stored at another
@@ -83,6 +83,17 @@
 // ErrStale. Readers and a writer exclude each other: whoever comes second
 // fails with ErrLocked after one second.
 //
+// # Damaged files
+//
+// Open and OpenReadOnly check an existing file before using it: it must be
+// at least as long as its pages say (a truncated file would otherwise kill
+// the process with SIGBUS when a missing page is read), every bucket, key
+// and value must be readable, and bbolt's consistency check must pass. The
+// check reads the whole file once, with faults turned into errors. A file
+// that fails it is refused with a *DamagedError (ErrDamaged) naming it;
+// since the read models are derived from the log, MoveAside it and Open
+// starts a new file that the Runner rebuilds from sequence 1.
+//
 // # Instances
 //
 // Each file gets a random instance ID (16 hex digits) on its first writable
@@ -102,11 +113,18 @@
 //
 //	orders    orders                 order_id → JSON of OrderView
 //	          orders_open_by_amount  amount (uint64) order_id → nil, the open orders (orphan candidates)
-//	wallets   wallets                user_id → JSON of WalletView
+//	wallets   wallets                user_id → JSON {user_id, balance, entries (count), seq}
+//	          wallet_entries         user_id 0x00 seq(8) version(4) → JSON of WalletEntry
 //	ledger    ledger_balances        account → balance (int64, big-endian two's complement; debit positive)
 //	          ledger_entries         account 0x00 seq version posting → JSON of LedgerEntry
 //	deposits  deposits               deposit_id → JSON of OrphanView (every deposit)
 //	          orphans                deposited_at|deposit_id → deposit_id (unresolved orphans only)
+//	candidates candidate_orders      amount(8) order_id → submitted (Unix µs, 8) normalised name: the open orders
+//	          candidate_order_ids    order_id → amount(8) status: the open orders
+//	          candidate_orphans      deposit_id → JSON {amount, name, at, open, ranked, more}: every orphan, with the
+//	                                 best open orders of its amount (the orphan queue's candidates)
+//	          candidate_orphans_by_amount  amount(8) deposit_id → nil (unresolved orphans only)
+//	          candidate_refs         order_id 0x00 deposit_id → nil: the orphans that rank an order
 //	payouts   payouts                payout_id → JSON of PayoutView
 //
 // # Content hash

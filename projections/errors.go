@@ -49,7 +49,29 @@ var (
 	// ErrInvalidOptions means the projection registry in Options is not
 	// valid; see Options.Validate.
 	ErrInvalidOptions = errors.New("projections: invalid options")
+	// ErrDamaged means the read-model file is not a whole bbolt file: it was
+	// truncated, overwritten or is no bbolt file at all. Open and
+	// OpenReadOnly detect it before anything reads the data (which would
+	// crash the process on a truncated file). The read models are derived
+	// data: move the file aside (MoveAside) or delete it, and a writable Open
+	// creates a new one that the Runner rebuilds from the event log. The
+	// error is a *DamagedError.
+	ErrDamaged = errors.New("projections: read-model file is damaged")
 )
+
+// DamagedError says which read-model file is damaged and how.
+type DamagedError struct {
+	Path   string
+	Reason string
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("%v: %s: %s; it holds only data derived from the event log: delete it or move it aside, and the engine rebuilds it from the log",
+		ErrDamaged, e.Path, e.Reason)
+}
+
+// Is reports whether target is ErrDamaged.
+func (e *DamagedError) Is(target error) bool { return target == ErrDamaged }
 
 // CommitError says at which commit a batch failed. Nothing of the batch was
 // applied; the commits before Seq could be. It matches its cause (ErrUnknownEvent,

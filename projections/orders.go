@@ -3,6 +3,7 @@ package projections
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -48,6 +49,10 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 		if err := open.Put(openKey(ev.Amount.Amount, string(ev.OrderID)), nil); err != nil {
 			return err
 		}
+		var expiresAt string
+		if ev.PaymentDeadlineS > 0 {
+			expiresAt = domain.FormatTime(ev.SubmittedAt.Add(time.Duration(ev.PaymentDeadlineS) * time.Second))
+		}
 		return putOrder(b, OrderView{
 			OrderID:        string(ev.OrderID),
 			BuyerID:        string(ev.BuyerID),
@@ -58,6 +63,7 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 			DepositorName:  ev.DepositorName,
 			CollectAccount: ev.CollectAccount,
 			CancelWindowS:  ev.CancelWindowS,
+			ExpiresAt:      expiresAt,
 			DepositIDs:     []string{},
 			Refunds:        []Refund{},
 			SubmittedAt:    at,
@@ -81,6 +87,11 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 			v.CancelReason = ev.Reason
 			v.CancelAt = domain.FormatTime(ev.CancelAt)
 			v.UpdatedAt = domain.FormatTime(ev.ReservedAt)
+		})
+	case domain.OrderExpired:
+		return update(ev.OrderID, func(v *OrderView) {
+			v.Status = string(domain.StatusExpired)
+			v.UpdatedAt = domain.FormatTime(ev.ExpiredAt)
 		})
 	case domain.OrderPaid:
 		return update(ev.OrderID, func(v *OrderView) {

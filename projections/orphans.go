@@ -2,13 +2,9 @@ package projections
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
-	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -27,8 +23,9 @@ var (
 
 // OrphanView is one deposit as the read models hold it, and an entry of the
 // orphan queue (bankbook.q.deposit.orphans): the wire type of package api.
-// Candidates are worked out when the queue is queried, not stored; Seq is
-// the stream sequence of the last commit applied to the deposit.
+// Candidates are filled in from the "candidates" projection when the queue
+// is queried (they are [] in the stored view); Seq is the stream sequence
+// of the last commit applied to the deposit.
 type OrphanView = api.OrphanView
 
 // applyDeposits is the "deposits" projection: every deposit into
@@ -124,7 +121,8 @@ func (s *Store) Deposit(id string) (OrphanView, bool, error) {
 
 // Orphans returns up to limit unresolved orphan deposits, oldest first, after
 // cursor ("" for the first page); next is the following page's cursor, ""
-// at the end.
+// at the end. Each carries its candidates as the "candidates" projection
+// keeps them, so a page costs the same whatever the number of open orders.
 func (s *Store) Orphans(limit int, cursor string) ([]OrphanView, string, error) {
 	out := []OrphanView{}
 	after, err := hex.DecodeString(cursor)
@@ -138,6 +136,10 @@ func (s *Store) Orphans(limit int, cursor string) ([]OrphanView, string, error) 
 			return err
 		}
 		idx, err := queryBucket(tx, bucketOrphans)
+		if err != nil {
+			return err
+		}
+		ranked, err := queryBucket(tx, bucketCandOrphans)
 		if err != nil {
 			return err
 		}
@@ -156,7 +158,7 @@ func (s *Store) Orphans(limit int, cursor string) ([]OrphanView, string, error) 
 			if err := json.Unmarshal(b.Get(id), &o); err != nil {
 				return err
 			}
-			if o.Candidates, err = candidates(tx, o); err != nil {
+			if o.Candidates, err = candidatesOf(ranked, string(id)); err != nil {
 				return err
 			}
 			out = append(out, o)
@@ -165,81 +167,4 @@ func (s *Store) Orphans(limit int, cursor string) ([]OrphanView, string, error) 
 		return nil
 	})
 	return out, next, err
-}
-
-// MaxCandidates is how many orders are suggested for one orphan.
-const MaxCandidates = 3
-
-// candidates suggests the open orders an orphan deposit most likely meant:
-// the same amount, ranked by how close the depositor names are (edit
-// distance of the normalised names, without the order's 3-digit suffix
-// counting against a name that lacks it) and then by how close in time the
-// order was submitted. Open orders of the same amount are found through an
-// index, so the cost does not depend on how many orders there are in all.
-func candidates(tx *bbolt.Tx, o OrphanView) ([]string, error) {
-	type cand struct {
-		id   string
-		dist int
-		gap  time.Duration
-	}
-	var found []cand
-	deposited, _ := time.Parse(domain.TimeLayout, o.DepositedAt)
-	name := domain.NormalizeName(o.DepositorName)
-	prefix := binary.BigEndian.AppendUint64(nil, uint64(o.Amount))
-	orders, err := queryBucket(tx, bucketOrders)
-	if err != nil {
-		return nil, err
-	}
-	open, err := queryBucket(tx, bucketOpenByAmount)
-	if err != nil {
-		return nil, err
-	}
-	c := open.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(found) < 1000; k, _ = c.Next() {
-		v, ok, err := getOrder(orders, string(k[8:]))
-		if err != nil || !ok {
-			return nil, err
-		}
-		submitted, _ := time.Parse(domain.TimeLayout, v.SubmittedAt)
-		gap := deposited.Sub(submitted)
-		if gap < 0 {
-			gap = -gap
-		}
-		dn := domain.NormalizeName(v.DepositorName)
-		d := min(editDistance(name, dn), editDistance(name, strings.TrimRight(dn, "0123456789"))+1)
-		found = append(found, cand{id: v.OrderID, dist: d, gap: gap})
-	}
-	slices.SortFunc(found, func(a, b cand) int {
-		if a.dist != b.dist {
-			return a.dist - b.dist
-		}
-		return int(a.gap - b.gap)
-	})
-	out := []string{}
-	for _, f := range found[:min(len(found), MaxCandidates)] {
-		out = append(out, f.id)
-	}
-	return out, nil
-}
-
-// editDistance is the Levenshtein distance between two strings, in runes.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

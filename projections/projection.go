@@ -48,17 +48,22 @@ type Projection struct {
 // call (a caller may change its copy):
 //
 //	name      version  buckets
-//	orders    1        orders, orders_open_by_amount
-//	wallets   1        wallets
+//	orders    2        orders, orders_open_by_amount
+//	wallets   2        wallets, wallet_entries
 //	ledger    1        ledger_balances, ledger_entries
 //	deposits  1        deposits, orphans
+//	candidates 1       candidate_orders, candidate_order_ids, candidate_orphans,
+//	                   candidate_orphans_by_amount, candidate_refs
 //	payouts   1        payouts
 func DefaultProjections() []Projection {
 	return []Projection{
-		{Name: "orders", Version: 1, Buckets: []string{string(bucketOrders), string(bucketOpenByAmount)}, Apply: applyOrders},
-		{Name: "wallets", Version: 1, Buckets: []string{string(bucketWallets)}, Apply: applyWallets},
+		{Name: "orders", Version: 2, Buckets: []string{string(bucketOrders), string(bucketOpenByAmount)}, Apply: applyOrders},
+		{Name: "wallets", Version: 2, Buckets: []string{string(bucketWallets), string(bucketWalletEntries)}, Apply: applyWallets},
 		{Name: "ledger", Version: 1, Buckets: []string{string(bucketLedgerBalances), string(bucketLedgerEntries)}, Apply: applyLedger},
 		{Name: "deposits", Version: 1, Buckets: []string{string(bucketDeposits), string(bucketOrphans)}, Apply: applyDeposits},
+		{Name: "candidates", Version: 1, Buckets: []string{
+			string(bucketCandOrders), string(bucketCandOrderIDs), string(bucketCandOrphans), string(bucketCandByAmount), string(bucketCandRefs),
+		}, Apply: applyCandidates},
 		{Name: "payouts", Version: 1, Buckets: []string{string(bucketPayouts)}, Apply: applyPayouts},
 	}
 }

@@ -196,7 +196,7 @@ func TestNewProjectionIsRebuiltWhileTheOthersKeepTheirs(t *testing.T) {
 	registry, count := counted(append(projections.DefaultProjections(), g.wrap(buyers())))
 	st := openWith(t, path, registry)
 	before := order(t, st, "o03")
-	wallet, err := st.Wallet("u00")
+	wallet, err := st.Wallet("u00", 500, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestNewProjectionIsRebuiltWhileTheOthersKeepTheirs(t *testing.T) {
 		if got := order(t, st, "o03"); !reflect.DeepEqual(got, before) {
 			t.Errorf("order o03 changed: %+v, was %+v", got, before)
 		}
-		if got, _ := st.Wallet("u00"); !reflect.DeepEqual(got, wallet) {
+		if got, _ := st.Wallet("u00", 500, ""); !reflect.DeepEqual(got, wallet) {
 			t.Errorf("wallet u00 changed: %+v, was %+v", got, wallet)
 		}
 	})
@@ -303,7 +303,7 @@ func TestVersionBumpRebuildsOnlyThatProjection(t *testing.T) {
 	buildFile(t, f, path)
 
 	st := openStore(t, path)
-	wallet, err := st.Wallet("u00")
+	wallet, err := st.Wallet("u00", 500, "")
 	if err != nil || wallet.Balance != 3_000 {
 		t.Fatalf("wallet u00 = %+v, %v", wallet, err)
 	}
@@ -312,22 +312,24 @@ func TestVersionBumpRebuildsOnlyThatProjection(t *testing.T) {
 	}
 
 	bumped := projections.DefaultProjections()
+	var from int
 	for i := range bumped {
 		if bumped[i].Name == "wallets" {
-			bumped[i].Version = 2
+			from = bumped[i].Version
+			bumped[i].Version++
 		}
 	}
 	registry, count := counted(bumped)
 	st = openWith(t, path, registry)
 	for name, s := range states(t, st) {
 		switch {
-		case name == "wallets" && (s.Reset != "version 1 → 2" || s.Checkpoint != 0 || s.Version != 2):
-			t.Errorf("wallets = %+v, want reset to version 2 at checkpoint 0", s)
+		case name == "wallets" && (s.Reset != fmt.Sprintf("version %d → %d", from, from+1) || s.Checkpoint != 0 || s.Version != from+1):
+			t.Errorf("wallets = %+v, want reset to version %d at checkpoint 0", s, from+1)
 		case name != "wallets" && (s.Reset != "" || s.Checkpoint != last):
 			t.Errorf("%s = %+v, want kept at checkpoint %d", name, s, last)
 		}
 	}
-	if w, _ := st.Wallet("u00"); w.Balance != 0 || len(w.Entries) != 0 {
+	if w, _ := st.Wallet("u00", 500, ""); w.Balance != 0 || len(w.Entries) != 0 {
 		t.Fatalf("wallet u00 before the rebuild = %+v, want the dropped bucket empty", w)
 	}
 
@@ -347,7 +349,7 @@ func TestVersionBumpRebuildsOnlyThatProjection(t *testing.T) {
 			t.Errorf("%s applied %d events, want %d", name, got, want)
 		}
 	}
-	if got, _ := st.Wallet("u00"); !reflect.DeepEqual(got, wallet) {
+	if got, _ := st.Wallet("u00", 500, ""); !reflect.DeepEqual(got, wallet) {
 		t.Fatalf("rebuilt wallet %+v, was %+v", got, wallet)
 	}
 	live, cp := hashOf(t, st)
@@ -506,7 +508,7 @@ func TestOpenReadOnly(t *testing.T) {
 
 	t.Run("a file that needs a rebuild is refused", func(t *testing.T) {
 		bumped := projections.DefaultProjections()
-		bumped[0].Version = 2
+		bumped[0].Version++
 		for name, ps := range map[string][]projections.Projection{
 			"new projection": append(projections.DefaultProjections(), buyers()),
 			"version bump":   bumped,
@@ -568,12 +570,12 @@ func TestViewsCarrySeq(t *testing.T) {
 		}
 	}
 	t.Run("wallet", func(t *testing.T) {
-		w, err := st.Wallet("u1")
+		w, err := st.Wallet("u1", 500, "")
 		if err != nil || eventstore.Seq(w.Seq) != c4.Seq || w.Balance != 3_000 {
 			t.Fatalf("wallet = %+v, %v; want seq %d", w, err, c4.Seq)
 		}
 		jsonHas(t, w, c4.Seq)
-		if empty, _ := st.Wallet("nobody"); empty.Seq != 0 {
+		if empty, _ := st.Wallet("nobody", 500, ""); empty.Seq != 0 {
 			t.Fatalf("a wallet without movements has seq %d", empty.Seq)
 		}
 	})

@@ -18,18 +18,22 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		version int
 		shapes  map[string]string
 	}{
-		"orders": {1, map[string]string{
-			"OrderView": "amount buyer_id buyer_name cancel_at cancel_reason cancel_window_s collect_account currency deposit_ids depositor_name order_id paid_amount refunds seq status submitted_at updated_at version",
+		"orders": {2, map[string]string{
+			"OrderView": "amount buyer_id buyer_name cancel_at cancel_reason cancel_window_s collect_account currency deposit_ids depositor_name expires_at order_id paid_amount refunds seq status submitted_at updated_at version",
 			"Refund":    "amount at to",
 		}},
-		"wallets":  {1, map[string]string{"WalletView": "balance entries seq user_id", "WalletEntry": "amount at kind ref"}},
+		"wallets":  {2, map[string]string{"WalletSummary": "balance entries seq user_id", "WalletEntry": "amount at kind ref"}},
 		"ledger":   {1, map[string]string{"LedgerEntry": "amount at memo seq tx_id"}},
 		"deposits": {1, map[string]string{"OrphanView": "account_number amount bank_txn_id candidates deposit_id deposited_at depositor_name order_id outcome reason resolution seq"}},
-		"payouts":  {1, map[string]string{"PayoutView": "amount failure fee pay_from payout_id provider_ref requested_at seq source source_id status to updated_at"}},
+		"candidates": {1, map[string]string{
+			"CandOrphan": "amount at more name open ranked", "RankedOrder": "dist gap order_id",
+		}},
+		"payouts": {1, map[string]string{"PayoutView": "amount failure fee pay_from payout_id provider_ref requested_at seq source source_id status to updated_at"}},
 	}
 	views := map[string]any{
-		"OrderView": api.OrderView{}, "Refund": api.Refund{}, "WalletView": api.WalletView{}, "WalletEntry": api.WalletEntry{},
+		"OrderView": api.OrderView{}, "Refund": api.Refund{}, "WalletSummary": projections.WalletSummary{}, "WalletEntry": api.WalletEntry{},
 		"LedgerEntry": api.LedgerEntry{}, "OrphanView": api.OrphanView{}, "PayoutView": api.PayoutView{},
+		"CandOrphan": projections.CandOrphan{}, "RankedOrder": projections.RankedOrder{},
 	}
 	for _, p := range projections.DefaultProjections() {
 		pin, ok := pinned[p.Name]

@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"os"
+	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +71,11 @@ type Store struct {
 //
 // Only one Store may have a file open for writing: a second Open of the same
 // file fails with ErrLocked after one second.
+//
+// Before using an existing file, Open (and OpenReadOnly) checks that it is a
+// whole bbolt file, reading it once; a truncated or overwritten file fails
+// with a *DamagedError (ErrDamaged) that names it, instead of crashing the
+// process. MoveAside it, and Open starts a new file to rebuild.
 func Open(path string, opts *Options) (*Store, error) {
 	s, err := open(path, opts, false)
 	if err != nil {
@@ -106,6 +114,43 @@ func open(path string, opts *Options, readOnly bool) (*Store, error) {
 		return nil, err
 	}
 	o := opts.withDefaults()
+	db, err := openWhole(path, readOnly)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{db: db, codec: o.Codec, projections: o.Projections, readOnly: readOnly, reset: map[string]string{}}, nil
+}
+
+// minFileSize is the size below which a non-empty file cannot be a bbolt
+// file: bbolt writes four pages (two meta pages, a freelist and a leaf) of
+// at least 4 KiB when it creates one. An empty file is a new one.
+const minFileSize = 4 * 4096
+
+// openWhole opens the bbolt file at path, after checking that it is whole,
+// and returns a *DamagedError if it is not:
+//
+//   - it is shorter than any bbolt file, or bbolt refuses it (no valid meta
+//     page: not a bbolt file, overwritten);
+//   - it is shorter than its own high-water mark says (truncated: reading
+//     the missing pages through the memory map would kill the process
+//     with SIGBUS);
+//   - reading every bucket, key and value faults or panics, or bbolt's
+//     consistency check (Tx.Check) finds a fault.
+//
+// The check opens the file read-only first, where bbolt reads nothing but
+// the meta pages before the size is checked (a writable open reads the
+// freelist, which a truncated file may have lost), and runs with
+// debug.SetPanicOnFault, so that a fault on a damaged page is an error here
+// rather than a crash. It reads the whole file once.
+func openWhole(path string, readOnly bool) (*bbolt.DB, error) {
+	if info, err := os.Stat(path); err == nil && info.Size() > 0 { // an empty file is a new one
+		if info.Size() < minFileSize {
+			return nil, &DamagedError{Path: path, Reason: fmt.Sprintf("it has %d bytes, fewer than any bbolt file", info.Size())}
+		}
+		if err := checkFile(path); err != nil {
+			return nil, err
+		}
+	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout, ReadOnly: readOnly})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s: another process has it open", ErrLocked, path)
@@ -113,7 +158,104 @@ func open(path string, opts *Options, readOnly bool) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open read models %s: %w", path, err)
 	}
-	return &Store{db: db, codec: o.Codec, projections: o.Projections, readOnly: readOnly, reset: map[string]string{}}, nil
+	return db, nil
+}
+
+// checkFile opens the existing file at path read-only and checks it (see
+// openWhole).
+func checkFile(path string) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	var db *bbolt.DB
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				_ = db.Close()
+			}
+			err = &DamagedError{Path: path, Reason: fmt.Sprintf("reading it failed: %v", r)}
+		}
+	}()
+	db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout, ReadOnly: true})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return fmt.Errorf("%w: %s: another process has it open", ErrLocked, path)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch):
+		return &DamagedError{Path: path, Reason: err.Error()}
+	case err != nil:
+		return fmt.Errorf("open read models %s: %w", path, err)
+	}
+	err = checkWhole(db, path)
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("open read models %s: %w", path, cerr)
+	}
+	db = nil
+	return err
+}
+
+// checkWhole checks an open file (see openWhole).
+func checkWhole(db *bbolt.DB, path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("open read models %s: %w", path, err)
+	}
+	return db.View(func(tx *bbolt.Tx) error {
+		if need := tx.Size(); info.Size() < need {
+			return &DamagedError{Path: path, Reason: fmt.Sprintf("it has %d bytes but its pages need %d (truncated)", info.Size(), need)}
+		}
+		if err := readAll(tx.Cursor()); err != nil {
+			return &DamagedError{Path: path, Reason: err.Error()}
+		}
+		// Check sends every fault it finds and then closes the channel: read
+		// to the end, so that it is done with tx when View ends.
+		var faults []string
+		for err := range tx.Check() {
+			if len(faults) < 3 {
+				faults = append(faults, err.Error())
+			}
+		}
+		if len(faults) > 0 {
+			return &DamagedError{Path: path, Reason: "consistency check: " + strings.Join(faults, "; ")}
+		}
+		return nil
+	})
+}
+
+// readAll reads every key and value under c, recursively, touching the
+// first and last byte of each so that every page is read.
+func readAll(c *bbolt.Cursor) error {
+	var sink byte
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		sink ^= k[0] ^ k[len(k)-1]
+		if v == nil { // a nested bucket
+			b := c.Bucket().Bucket(k)
+			if b == nil {
+				return fmt.Errorf("bucket %q cannot be read", k)
+			}
+			if err := readAll(b.Cursor()); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(v) > 0 {
+			sink ^= v[0] ^ v[len(v)-1]
+		}
+	}
+	_ = sink
+	return nil
+}
+
+// MoveAside renames the damaged read-model file at path to
+// <path>.damaged-<UTC time, 20060102T150405Z>, so that a writable Open
+// creates a new one, and returns the new name. The damaged file is kept for
+// inspection; nothing reads it again.
+func MoveAside(path string, now time.Time) (string, error) {
+	aside := path + ".damaged-" + now.UTC().Format("20060102T150405Z")
+	if _, err := os.Stat(aside); err == nil {
+		aside += "-" + strconv.FormatInt(now.UnixNano(), 10)
+	}
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("move damaged read models aside: %w", err)
+	}
+	return aside, nil
 }
 
 // init brings a writable file in line with the registry (see Open).

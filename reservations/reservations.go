@@ -8,6 +8,12 @@
 // command layer decides when a holder is stale (its order closed, or never
 // appeared) and takes the name over with a compare-and-swap on the entry's
 // revision, so a takeover races safely too.
+//
+// The same bucket holds, per buyer, the orders admitted against the
+// buyer's limit of unpaid orders (Admit), under keys "unpaid.<buyer>" that
+// no name's key can be. The limit is what keeps one buyer from using up the
+// depositor names of a buyer name; the command layer says which admitted
+// orders still count, and Admit drops the others as it writes.
 package reservations
 
 import (

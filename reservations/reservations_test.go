@@ -1,9 +1,11 @@
 package reservations_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -394,5 +396,122 @@ func TestOpenBindsExistingBucket(t *testing.T) {
 	requireHolder(t, again, "김민수042", "o-1")
 	if _, err := js.KeyValue(t.Context(), "bankbook_depositor_names"); err != nil {
 		t.Errorf("default bucket: %v", err)
+	}
+}
+
+// countAll counts every admitted order; countNone none.
+func countAll(context.Context, reservations.Unpaid) (bool, error)  { return true, nil }
+func countNone(context.Context, reservations.Unpaid) (bool, error) { return false, nil }
+
+func unpaidIDs(t *testing.T, s *reservations.Store, buyer domain.UserID) []domain.OrderID {
+	t.Helper()
+	list, err := s.UnpaidOrders(t.Context(), buyer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []domain.OrderID
+	for _, u := range list {
+		ids = append(ids, u.OrderID)
+	}
+	return ids
+}
+
+func TestAdmitUpToTheLimit(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := t.Context()
+	for _, o := range []domain.OrderID{"o-1", "o-2", "o-3"} {
+		if err := s.Admit(ctx, "u-1", o, 3, countAll); err != nil {
+			t.Fatalf("Admit(%s): %v", o, err)
+		}
+	}
+	// A retried submit is admitted again without counting twice.
+	if err := s.Admit(ctx, "u-1", "o-2", 3, countAll); err != nil {
+		t.Fatalf("Admit of an admitted order: %v", err)
+	}
+	err := s.Admit(ctx, "u-1", "o-4", 3, countAll)
+	var le *reservations.LimitError
+	if !errors.Is(err, reservations.ErrLimit) || !errors.As(err, &le) {
+		t.Fatalf("Admit over the limit: %v, want a *LimitError", err)
+	}
+	if le.BuyerID != "u-1" || le.Limit != 3 || fmt.Sprint(le.Orders) != "[o-1 o-2 o-3]" {
+		t.Fatalf("LimitError = %+v", le)
+	}
+	if got := fmt.Sprint(unpaidIDs(t, s, "u-1")); got != "[o-1 o-2 o-3]" {
+		t.Fatalf("unpaid orders after a refusal: %s", got)
+	}
+	// Another buyer has a limit of its own.
+	if err := s.Admit(ctx, "u-2", "o-5", 3, countAll); err != nil {
+		t.Fatalf("Admit for another buyer: %v", err)
+	}
+	// Orders that no longer count are dropped, which makes room.
+	if err := s.Admit(ctx, "u-1", "o-6", 3, func(_ context.Context, u reservations.Unpaid) (bool, error) {
+		return u.OrderID != "o-2", nil
+	}); err != nil {
+		t.Fatalf("Admit once an order stopped counting: %v", err)
+	}
+	if got := fmt.Sprint(unpaidIDs(t, s, "u-1")); got != "[o-1 o-3 o-6]" {
+		t.Fatalf("unpaid orders: %s, want o-2 dropped and o-6 added", got)
+	}
+	if err := s.Admit(ctx, "u-1", "o-7", 3, countNone); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(unpaidIDs(t, s, "u-1")); got != "[o-7]" {
+		t.Fatalf("unpaid orders: %s, want only o-7", got)
+	}
+	// An error from counts is returned and nothing is written.
+	boom := errors.New("boom")
+	if err := s.Admit(ctx, "u-1", "o-8", 3, func(context.Context, reservations.Unpaid) (bool, error) { return false, boom }); !errors.Is(err, boom) {
+		t.Fatalf("Admit with a failing counts: %v", err)
+	}
+	if got := fmt.Sprint(unpaidIDs(t, s, "u-1")); got != "[o-7]" {
+		t.Fatalf("unpaid orders after a failed admit: %s", got)
+	}
+}
+
+// TestAdmitConcurrentlyKeepsTheLimit: many submits of one buyer at once,
+// on two stores over one bucket as two instances would be, admit exactly
+// the limit.
+func TestAdmitConcurrentlyKeepsTheLimit(t *testing.T) {
+	s, js := openStore(t)
+	other, err := reservations.Open(t.Context(), js, reservations.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const limit, tries = 5, 40
+	var admitted, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := range tries {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := []*reservations.Store{s, other}[i%2]
+			switch err := st.Admit(t.Context(), "u-hot", domain.OrderID(fmt.Sprintf("o-%d", i)), limit, countAll); {
+			case err == nil:
+				admitted.Add(1)
+			case errors.Is(err, reservations.ErrLimit):
+				refused.Add(1)
+			default:
+				t.Errorf("Admit: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if admitted.Load() != limit || refused.Load() != tries-limit {
+		t.Fatalf("admitted %d, refused %d; want %d and %d", admitted.Load(), refused.Load(), limit, tries-limit)
+	}
+	if n := len(unpaidIDs(t, s, "u-hot")); n != limit {
+		t.Fatalf("%d unpaid orders stored, want %d", n, limit)
+	}
+}
+
+// TestUnpaidEntriesAreNotNames: a buyer's entry never reads as a depositor
+// name's reservation.
+func TestUnpaidEntriesAreNotNames(t *testing.T) {
+	s, _ := openStore(t)
+	if err := s.Admit(t.Context(), "unpaid", "o-1", 1, countAll); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"unpaid", "unpaid.dW5wYWlk", "o-1"} {
+		requireFree(t, s, name)
 	}
 }

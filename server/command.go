@@ -18,6 +18,21 @@ const headerActor = "Actor"
 // validator is a request that can check its own fields.
 type validator interface{ Validate() error }
 
+// canonicaler is a request with a canonical form (api's Canonical methods):
+// defaults written one way, bank accounts without their grouping spaces,
+// times in UTC. The engine validates, compares (Idempotency-Key) and
+// executes the canonical form, so two requests that mean the same are the
+// same request.
+type canonicaler[Req any] interface{ Canonical() Req }
+
+// canonical returns req's canonical form (req itself if it has none).
+func canonical[Req any](req Req) Req {
+	if c, ok := any(req).(canonicaler[Req]); ok {
+		return c.Canonical()
+	}
+	return req
+}
+
 // written is a command reply: it carries the consistency token.
 type written interface{ WrittenSeq() api.Seq }
 
@@ -43,6 +58,7 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	if err := decodeStrict(r.data, &req); err != nil {
 		return reply{err: toAPIError(err)}
 	}
+	req = canonical(req)
 	if err := req.Validate(); err != nil {
 		return reply{err: toAPIError(err)}
 	}
@@ -63,12 +79,12 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 		return execCommand(s, ctx, meta, req, spec)
 	}
 
-	canonical, _ := json.Marshal(req) // the client's request, before planned IDs
+	body, _ := json.Marshal(req) // the client's request, canonical, before planned IDs
 	var plan json.RawMessage
 	if spec.plan != nil {
 		plan = spec.plan(&req)
 	}
-	claim, stored, err := s.cfg.Idempotency.Begin(ctx, subject, meta.IdempotencyKey, idempotency.HashBody(canonical), plan)
+	claim, stored, err := s.cfg.Idempotency.Begin(ctx, subject, meta.IdempotencyKey, idempotency.HashBody(body), plan)
 	switch {
 	case err != nil:
 		return reply{err: toAPIError(err)}
@@ -151,6 +167,7 @@ func requestRoute[Req validator, Rep any](ep api.Endpoint[Req, Rep], gate func(c
 		if err := decodeStrict(data, &q); err != nil {
 			return reply{err: toAPIError(err)}
 		}
+		q = canonical(q)
 		if err := q.Validate(); err != nil {
 			return reply{err: toAPIError(err)}
 		}

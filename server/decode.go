@@ -5,22 +5,47 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // MaxBodyBytes is the largest request body accepted.
 const MaxBodyBytes = 64 << 10
 
-// decodeStrict decodes one JSON object into v, rejecting unknown fields,
-// wrong types and trailing data with a 400 that names the problem.
+// maxDepth bounds how deeply a request body may nest objects and arrays.
+// No request type nests more than three levels.
+const maxDepth = 16
+
+// decodeStrict decodes one JSON object into v, with a 400 invalid_input that
+// names the problem (details.field: its JSON path) for anything but exactly
+// one well-formed object of v's shape:
+//   - a body that is not valid UTF-8, not an object, or has trailing data;
+//   - a member name that is not exactly a field name of v — encoding/json
+//     would match "Amount" to "amount"; here names are case-sensitive;
+//   - a member that appears twice in one object, at any depth — encoding/json
+//     would silently keep the last;
+//   - a value of the wrong type.
+//
+// Names and repeats are checked by one pass over the tokens (checkMembers)
+// against v's type, before encoding/json decodes the body.
 func decodeStrict(data []byte, v any) error {
 	if len(data) > MaxBodyBytes {
 		return badRequest("invalid_input", "request body is larger than 64 KiB", nil)
 	}
+	if !utf8.Valid(data) {
+		return badRequest("invalid_input", "request body must be valid UTF-8", nil)
+	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return badRequest("invalid_input", "request body must be a JSON object", nil)
+	}
+	if err := checkMembers(trimmed, reflect.TypeOf(v)); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
@@ -29,21 +54,211 @@ func decodeStrict(data []byte, v any) error {
 		var typ *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
-			return badRequest("invalid_input", "malformed JSON: "+err.Error(), nil)
+			return malformed(err)
 		case errors.As(err, &typ):
 			field := jsonPath(typ.Field)
 			return badRequest("invalid_input", field+": must be "+jsonKind(typ.Type.Kind().String()), map[string]any{"field": field})
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			// encoding/json has no typed error for unknown fields.
-			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return badRequest("invalid_input", "unknown field "+field, map[string]any{"field": field})
 		}
 		return badRequest("invalid_input", "invalid request: "+err.Error(), nil)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	return nil
+}
+
+func malformed(err error) error {
+	return badRequest("invalid_input", "malformed JSON: "+err.Error(), nil)
+}
+
+// checkMembers reads the one JSON value of data and refuses member names
+// that are not fields of t (compared exactly), members repeated within an
+// object, values that t's own decoders refuse (a malformed time), nesting
+// deeper than maxDepth, malformed JSON and trailing data.
+func checkMembers(data []byte, t reflect.Type) error {
+	c := checker{dec: json.NewDecoder(bytes.NewReader(data)), data: data}
+	c.dec.UseNumber()
+	if err := c.value(t, "", 0); err != nil {
+		return err
+	}
+	if _, err := c.dec.Token(); err != io.EOF {
 		return badRequest("invalid_input", "unexpected data after the JSON object", nil)
 	}
 	return nil
+}
+
+// checker walks a request body's tokens.
+type checker struct {
+	dec  *json.Decoder
+	data []byte
+}
+
+// value reads one value. t is the Go type it decodes into; nil means a
+// type whose members are not known here (an interface, a map's unknown
+// element), where only repeats are refused.
+func (c *checker) value(t reflect.Type, path string, depth int) error {
+	start := c.dec.InputOffset()
+	tok, err := c.dec.Token()
+	if err != nil {
+		return malformed(err)
+	}
+	delim, isDelim := tok.(json.Delim)
+	t, self := shapeOf(t)
+	if isDelim {
+		if depth >= maxDepth {
+			return badRequest("invalid_input", "request body nests deeper than "+strconv.Itoa(maxDepth)+" levels", nil)
+		}
+		if err := c.members(delim, t, path, depth); err != nil {
+			return err
+		}
+	}
+	if self == nil {
+		return nil
+	}
+	// A type that decodes itself (time.Time): decode the value here, where
+	// its field is known, so the error names it.
+	raw := bytes.TrimLeft(c.data[start:c.dec.InputOffset()], " \t\r\n:,")
+	if err := reflect.New(self).Interface().(json.Unmarshaler).UnmarshalJSON(raw); err != nil {
+		msg := "is not valid: " + err.Error()
+		if self == reflect.TypeFor[time.Time]() {
+			msg = "must be an RFC 3339 time with an offset, such as 2026-11-22T01:14:44Z"
+		}
+		return badRequest("invalid_input", path+": "+msg, map[string]any{"field": path})
+	}
+	return nil
+}
+
+// members reads the rest of an object or array whose opening delim was read.
+func (c *checker) members(delim json.Delim, t reflect.Type, path string, depth int) error {
+	switch delim {
+	case '{':
+		var fields map[string]reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			fields = fieldsOf(t)
+		}
+		seen := map[string]bool{}
+		for c.dec.More() {
+			tok, err := c.dec.Token()
+			if err != nil {
+				return malformed(err)
+			}
+			name, _ := tok.(string)
+			field := joinPath(path, name)
+			if seen[name] {
+				return badRequest("invalid_input", "field "+strconv.Quote(field)+" appears more than once", map[string]any{"field": field})
+			}
+			seen[name] = true
+			var ft reflect.Type
+			switch {
+			case fields != nil:
+				var known bool
+				if ft, known = fields[name]; !known {
+					return unknownField(field, name, fields)
+				}
+			case t != nil && t.Kind() == reflect.Map:
+				ft = t.Elem()
+			}
+			if err := c.value(ft, field, depth+1); err != nil {
+				return err
+			}
+		}
+	case '[':
+		var elem reflect.Type
+		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			elem = t.Elem()
+		}
+		for i := 0; c.dec.More(); i++ {
+			if err := c.value(elem, path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := c.dec.Token(); err != nil { // the closing delimiter
+		return malformed(err)
+	}
+	return nil
+}
+
+func unknownField(field, name string, fields map[string]reflect.Type) error {
+	for known := range fields {
+		if strings.EqualFold(known, name) {
+			return badRequest("invalid_input", "unknown field "+strconv.Quote(field)+": field names are case-sensitive (did you mean "+strconv.Quote(known)+"?)",
+				map[string]any{"field": field})
+		}
+	}
+	return badRequest("invalid_input", "unknown field "+field, map[string]any{"field": field})
+}
+
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+var jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
+// shapeOf returns, for a value decoded into t, the type whose members are
+// checked (pointers followed; nil for a type that decodes itself or is not
+// known) and the type that decodes itself (nil if none), whose
+// UnmarshalJSON then checks the value.
+func shapeOf(t reflect.Type) (shape, self reflect.Type) {
+	for t != nil {
+		if reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+			return nil, t
+		}
+		if t.Kind() != reflect.Pointer {
+			return t, nil
+		}
+		t = t.Elem()
+	}
+	return nil, nil
+}
+
+// structFields caches fieldsOf by type.
+var structFields sync.Map // reflect.Type → map[string]reflect.Type
+
+// fieldsOf returns the JSON member names of struct type t and their types,
+// as encoding/json names them: the json tag's name or the Go name, "-"
+// left out, and the fields of untagged embedded structs promoted (a field
+// of the outer struct wins over a promoted one of the same name).
+func fieldsOf(t reflect.Type) map[string]reflect.Type {
+	if m, ok := structFields.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
+	m := map[string]reflect.Type{}
+	var promoted []map[string]reflect.Type
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		ft := f.Type
+		if f.Anonymous && name == "" {
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				promoted = append(promoted, fieldsOf(ft))
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = f.Type
+	}
+	for _, p := range promoted {
+		for name, ft := range p {
+			if _, ok := m[name]; !ok {
+				m[name] = ft
+			}
+		}
+	}
+	structFields.Store(t, m)
+	return m
 }
 
 func jsonKind(goKind string) string {

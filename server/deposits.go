@@ -16,7 +16,7 @@ func (s *Server) orphans(_ context.Context, q api.PageRequest) (api.OrphansReply
 }
 
 func (s *Server) getWallet(_ context.Context, q api.WalletRequest) (api.WalletView, error) {
-	return s.cfg.ReadModels.Wallet(q.UserID)
+	return s.cfg.ReadModels.Wallet(q.UserID, q.PageLimit(), q.Cursor)
 }
 
 func (s *Server) getPayout(_ context.Context, q api.PayoutRequest) (api.PayoutView, error) {

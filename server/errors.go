@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -42,7 +43,12 @@ func toAPIError(err error) *api.Error {
 	case errors.Is(err, projections.ErrBadCursor):
 		return badRequest("invalid_input", "cursor: not a cursor this query handed out", map[string]any{"field": "cursor"})
 	case errors.Is(err, idempotency.ErrInProgress):
-		return &api.Error{Status: 409, Code: "in_progress", Message: "a request with this Idempotency-Key is still executing; retry later"}
+		e := &api.Error{Status: 409, Code: "in_progress", Message: "a request with this Idempotency-Key is still executing; retry later"}
+		var ip *idempotency.InProgressError
+		if errors.As(err, &ip) {
+			e.Details = map[string]any{"retry_after_s": int64(ip.RetryAfter / time.Second)}
+		}
+		return e
 	case errors.Is(err, idempotency.ErrKeyReused):
 		return &api.Error{Status: 422, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used with a different request body"}
 	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),

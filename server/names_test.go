@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -57,11 +58,38 @@ func distinctNames(t *testing.T, replies []api.SubmitOrderReply) {
 	}
 }
 
+// TestDepositorNamesExhaustAndFree: 1000 submits for one buyer name fill
+// its names (a submit tries 64 of them, in an order derived from its order
+// ID, so the last ones may be refused while a few are free: every refusal
+// is 409 depositor_names_exhausted); submits that try a free name first
+// fill the rest; then every submit is refused without writing anything,
+// and cancelling one order frees exactly its name.
 func TestDepositorNamesExhaustAndFree(t *testing.T) {
 	e := startEngine(t, func(c *engine.Config) { c.NameGrace = 0 })
-	replies := submitMany(t, e.c, domain.DepositorSuffixes, 16, "이 서 연")
+	const buyerName = "이 서 연"
+	replies, exhausted := submitAll(t, e.c, domain.DepositorSuffixes, 16, buyerName)
 	if t.Failed() {
 		return
+	}
+	if len(replies) < 800 {
+		t.Fatalf("%d of 1000 submits got a name (%d refused), want most", len(replies), exhausted)
+	}
+	held := map[string]bool{}
+	for _, r := range replies {
+		held[r.DepositorName] = true
+	}
+	for s := range domain.DepositorSuffixes {
+		name := domain.DepositorName(buyerName, s, e.cfg.DepositorNameMax)
+		if held[name] {
+			continue
+		}
+		var rep api.SubmitOrderReply
+		id := orderIDFirstTrying(t, "fill", name, buyerName, e.cfg.DepositorNameMax)
+		e.call(t, subjSubmit, map[string]any{"order_id": id, "buyer_id": "filler-" + id, "buyer_name": buyerName, "amount": 5}, &rep, nil)
+		if rep.DepositorName != name {
+			t.Fatalf("order %s got %q, want the free %q", id, rep.DepositorName, name)
+		}
+		replies = append(replies, rep)
 	}
 	distinctNames(t, replies)
 
@@ -78,10 +106,51 @@ func TestDepositorNamesExhaustAndFree(t *testing.T) {
 	freed := replies[123]
 	e.call(t, subjCancel, map[string]any{"order_id": freed.OrderID, "deposited": false}, nil, nil)
 	var again api.SubmitOrderReply
-	e.call(t, subjSubmit, map[string]any{"buyer_id": "late", "buyer_name": "이서연", "amount": 5}, &again, nil)
+	id := orderIDFirstTrying(t, "again", freed.DepositorName, buyerName, e.cfg.DepositorNameMax)
+	e.call(t, subjSubmit, map[string]any{"order_id": id, "buyer_id": "late", "buyer_name": "이서연", "amount": 5}, &again, nil)
 	if again.DepositorName != freed.DepositorName {
 		t.Fatalf("new order got %q, the only free name is %q", again.DepositorName, freed.DepositorName)
 	}
+}
+
+// submitAll submits n orders for buyerName, each by its own buyer, from
+// workers goroutines, and returns the replies of those that got a name and
+// how many were refused with depositor_names_exhausted (any other error
+// fails the test).
+func submitAll(t *testing.T, c *client.Client, n, workers int, buyerName string) ([]api.SubmitOrderReply, int) {
+	t.Helper()
+	var mu sync.Mutex
+	var out []api.SubmitOrderReply
+	exhausted := 0
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				var rep api.SubmitOrderReply
+				_, err := c.Call(ctxT(t), subjSubmit, map[string]any{"buyer_id": fmt.Sprintf("u%d", i), "buyer_name": buyerName, "amount": 1000 + i}, &rep, nil)
+				mu.Lock()
+				var ce *client.Error
+				switch {
+				case err == nil:
+					out = append(out, rep)
+				case errors.As(err, &ce) && ce.Status == 409 && ce.Code == "depositor_names_exhausted":
+					exhausted++
+				default:
+					t.Errorf("submit %d: %v", i, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return out, exhausted
 }
 
 func TestLongBuyerNameFitsTheBankField(t *testing.T) {

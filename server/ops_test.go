@@ -92,7 +92,7 @@ func TestHealthReadinessAndMetricsOverHTTP(t *testing.T) {
 		`bankbook_projection_lag_events `,
 		`bankbook_consumer_pending{consumer="react-orders"} `,
 		`bankbook_consumer_pending{consumer="timers"} `,
-		`bankbook_timers_pending 0`,
+		`bankbook_timers_pending 1`, // the order's expiry
 		`bankbook_dead_letters 0`,
 		`bankbook_part_up{part="react-money"} 1`,
 		`bankbook_part_work_total{outcome="dead_lettered",part="react-orders"} 0`,

@@ -501,7 +501,7 @@ func checkMoney(t *testing.T, n *sysNode, txns []bankfeed.Transaction, f facts) 
 		if !ok {
 			continue
 		}
-		w, err := n.Models.Wallet(user)
+		w, err := n.Models.Wallet(user, 500, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -513,7 +513,7 @@ func checkMoney(t *testing.T, n *sysNode, txns []bankfeed.Transaction, f facts) 
 		}
 	}
 	for user, sum := range f.byUser {
-		w, err := n.Models.Wallet(string(user))
+		w, err := n.Models.Wallet(string(user), 500, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -658,7 +658,7 @@ func TestRestartFinalisesEveryReservedCancellationOnce(t *testing.T) {
 		if v.PaidAmount != 0 || len(v.Refunds) != wantRefunds || v.CancelReason != "옵션 변경" {
 			t.Errorf("order view %+v", v)
 		}
-		w, err := n.Models.Wallet(buyer(i))
+		w, err := n.Models.Wallet(buyer(i), 500, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -863,7 +863,7 @@ func TestTwoInstancesShareScansAndTimersWithoutDoubleEffects(t *testing.T) {
 			t.Errorf("order %s: reserved cancellation not finalised by the timer: %+v", oid, f.cancelled[oid][0])
 		}
 		for _, n := range []*sysNode{a, b} {
-			w, err := n.Models.Wallet(buyer(i))
+			w, err := n.Models.Wallet(buyer(i), 500, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1504,7 +1504,7 @@ func (r *propRun) checkOrders(txns []bankfeed.Transaction, f facts) {
 	}
 	for u := range propUsers {
 		user := fmt.Sprintf("u-p%d", u)
-		w, err := r.n.Models.Wallet(user)
+		w, err := r.n.Models.Wallet(user, 500, "")
 		if err != nil {
 			t.Fatal(err)
 		}

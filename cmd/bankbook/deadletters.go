@@ -18,7 +18,7 @@ func deadLetter(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch args[0] {
 	case "list":
 		var q api.DeadLettersRequest
-		fs.StringVar(&q.Part, "part", "", "only this part's dead letters (react-orders, react-money, timers)")
+		fs.StringVar(&q.Part, "part", "", "only this part's dead letters (react-orders, react-money, payouts, timers)")
 		fs.IntVar(&q.Limit, "limit", 50, "dead letters per page")
 		fs.StringVar(&q.Cursor, "cursor", "", "page cursor from the previous page")
 		if err := parse(fs, args[1:]); err != nil {

@@ -165,7 +165,7 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 	}
 	if cf.json {
 		b, _ := json.Marshal(struct {
-			Transactions []importedRow `json:"transactions"`
+			Transactions []importedRow  `json:"transactions"`
 			Counts       map[string]int `json:"counts"`
 		}{recorded, counts})
 		fmt.Fprintln(stdout, string(b))
@@ -223,16 +223,22 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 	case "wallet get":
 		var q api.WalletRequest
 		fs.StringVar(&q.UserID, "user-id", "", "the wallet's user (required)")
+		fs.IntVar(&q.Limit, "limit", 50, "movements per page (oldest first)")
+		fs.StringVar(&q.Cursor, "cursor", "", "page cursor from the previous page")
 		minSeqFlag(fs, &q.ReadAfter)
 		if err := parse(fs, args); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.WalletGet, q, nil, func(w api.WalletView) string {
-			s := fmt.Sprintf("wallet %s  balance %s\n", w.UserID, itoa(w.Balance))
+			var b strings.Builder
+			fmt.Fprintf(&b, "wallet %s  balance %s\n", w.UserID, itoa(w.Balance))
 			for _, e := range w.Entries {
-				s += fmt.Sprintf("  %s  %12s  %s %s\n", e.At, itoa(e.Amount), e.Kind, e.Ref)
+				fmt.Fprintf(&b, "  %s  %12s  %s %s\n", e.At, itoa(e.Amount), e.Kind, e.Ref)
 			}
-			return s
+			if w.NextCursor != "" {
+				fmt.Fprintf(&b, "more: --cursor %s\n", w.NextCursor)
+			}
+			return b.String()
 		})
 	case "wallet withdraw":
 		var q api.WithdrawRequest

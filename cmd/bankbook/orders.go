@@ -29,9 +29,13 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return call(ctx, cf, stdout, api.OrderSubmit, req, client.WithIdempotencyKey(*key), func(r api.SubmitOrderReply) string {
-			return fmt.Sprintf("order %s  %s  (seq %d)\n  transfer %s %s to %s %s (%s)\n  depositor name: %s\n  submitted at %s; cancel window %ds\n",
+			s := fmt.Sprintf("order %s  %s  (seq %d)\n  transfer %s %s to %s %s (%s)\n  depositor name: %s\n  submitted at %s; cancel window %ds\n",
 				r.OrderID, r.Status, r.Seq, itoa(r.Amount), r.Currency, r.CollectAccount.Bank, r.CollectAccount.Number, r.CollectAccount.Holder,
 				r.DepositorName, r.SubmittedAt, r.CancelWindowS)
+			if r.ExpiresAt != "" {
+				s += "  pay by " + r.ExpiresAt + " (unpaid then, the order expires)\n"
+			}
+			return s
 		})
 	case "cancel":
 		var req api.CancelOrderRequest
@@ -70,6 +74,9 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(&b, "  buyer %s (%s)  amount %s %s  paid %s\n", v.BuyerID, v.BuyerName, itoa(v.Amount), v.Currency, itoa(v.PaidAmount))
 			fmt.Fprintf(&b, "  depositor name %s  account %s %s\n", v.DepositorName, v.CollectAccount.Bank, v.CollectAccount.Number)
 			fmt.Fprintf(&b, "  submitted %s  updated %s\n", v.SubmittedAt, v.UpdatedAt)
+			if v.ExpiresAt != "" {
+				fmt.Fprintf(&b, "  payment deadline %s\n", v.ExpiresAt)
+			}
 			if v.CancelAt != "" {
 				fmt.Fprintf(&b, "  cancellation final at %s\n", v.CancelAt)
 			}

@@ -61,10 +61,10 @@ type replayResult struct {
 	DurationS   string `json:"duration"`
 	// Compared says the live read models were at the same sequence and
 	// their hash was compared; Same is the outcome.
-	Compared  bool   `json:"compared"`
-	Same      bool   `json:"same,omitempty"`
-	LiveSeq   uint64 `json:"live_seq,omitempty"`
-	LiveHash  string `json:"live_hash,omitempty"`
+	Compared bool   `json:"compared"`
+	Same     bool   `json:"same,omitempty"`
+	LiveSeq  uint64 `json:"live_seq,omitempty"`
+	LiveHash string `json:"live_hash,omitempty"`
 }
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {

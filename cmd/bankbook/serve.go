@@ -35,6 +35,8 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.CancelWindow, "cancel-window", "scan window after submit before a reserved cancellation is final")
 	fs.IntVar(&cfg.DepositorNameMax, "depositor-name-max", cfg.DepositorNameMax, "longest depositor name handed out, suffix included")
 	fs.Var(&cfg.NameGrace, "name-grace", "how long a closed order keeps its depositor name (late deposits go to the wallet)")
+	fs.Var(&cfg.PaymentDeadline, "payment-deadline", "how long after submission an unpaid order waits for its deposit before it expires")
+	fs.IntVar(&cfg.MaxUnpaidOrders, "max-unpaid-orders", cfg.MaxUnpaidOrders, "unpaid orders one buyer may hold (open, or closed unpaid within the name grace)")
 	fs.Var(&cfg.ScanInterval, "scan-interval", "how often the bank feed is scanned")
 	fs.Var(&cfg.FinaliseRetry, "finalise-retry", "how long a due cancellation waits for the bank scan before looking again (0: the scan interval)")
 	fs.BoolVar(&cfg.BankSim, "bank-sim", cfg.BankSim, "run the simulated bank in-process and scan it (demos, tests)")
@@ -50,7 +52,7 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.DuplicateWindow, "duplicate-window", "event stream Nats-Msg-Id dedup window")
 	fs.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, `HOST:PORT of /healthz, /readyz and /metrics ("off": none)`)
 	fs.BoolVar(&cfg.Pprof, "pprof", cfg.Pprof, "also serve /debug/pprof on --http-listen")
-	fs.Var(&cfg.PartConcurrency, "part-concurrency", "work handled at once per background part, e.g. react-money=4,timers=8 (default 1 each)")
+	fs.Var(&cfg.PartConcurrency, "part-concurrency", "work handled at once per background part, e.g. payouts=16,timers=4 (default payouts=8, the others 1)")
 	return fs
 }
 

@@ -22,9 +22,11 @@ import (
 // Names keeps depositor-name reservations in memory, like
 // reservations.Store. It is safe for concurrent use.
 type Names struct {
-	now func() time.Time
-	mu  sync.Mutex
-	m   map[string]held // by normalised name
+	now      func() time.Time
+	mu       sync.Mutex
+	m        map[string]held // by normalised name
+	unpaid   map[domain.UserID][]reservations.Unpaid
+	reserves int
 }
 
 type held struct {
@@ -38,7 +40,7 @@ func NewNames(now func() time.Time) *Names {
 	if now == nil {
 		now = time.Now
 	}
-	return &Names{now: now, m: map[string]held{}}
+	return &Names{now: now, m: map[string]held{}, unpaid: map[domain.UserID][]reservations.Unpaid{}}
 }
 
 // Reserve reserves name for order, or renews the order's own reservation;
@@ -46,6 +48,7 @@ func NewNames(now func() time.Time) *Names {
 func (n *Names) Reserve(_ context.Context, name string, order domain.OrderID) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.reserves++
 	k := domain.NormalizeName(name)
 	cur, ok := n.m[k]
 	if ok && cur.h.OrderID != order {
@@ -77,6 +80,55 @@ func (n *Names) Holder(_ context.Context, name string) (reservations.Holder, uin
 		return reservations.Holder{}, 0, reservations.ErrFree
 	}
 	return cur.h, cur.rev, nil
+}
+
+// Reserves returns how many times Reserve was called: what submits cost.
+func (n *Names) Reserves() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.reserves
+}
+
+// Release frees name if order holds it.
+func (n *Names) Release(_ context.Context, name string, order domain.OrderID) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	k := domain.NormalizeName(name)
+	if cur, ok := n.m[k]; ok && cur.h.OrderID == order {
+		delete(n.m, k)
+	}
+	return nil
+}
+
+// Admit counts order against buyer's limit, like reservations.Store.Admit:
+// entries counts reports false for are dropped; at the limit it returns a
+// *reservations.LimitError. counts runs under the lock (it must not call
+// back into Names).
+func (n *Names) Admit(ctx context.Context, buyer domain.UserID, order domain.OrderID, limit int, counts reservations.Counts) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var kept []reservations.Unpaid
+	for _, u := range n.unpaid[buyer] {
+		if u.OrderID == order {
+			return nil
+		}
+		c, err := counts(ctx, u)
+		if err != nil {
+			return err
+		}
+		if c {
+			kept = append(kept, u)
+		}
+	}
+	if len(kept) >= limit {
+		le := &reservations.LimitError{BuyerID: buyer, Limit: limit}
+		for _, u := range kept {
+			le.Orders = append(le.Orders, u.OrderID)
+		}
+		return le
+	}
+	n.unpaid[buyer] = append(kept, reservations.Unpaid{OrderID: order, AdmittedAt: n.now().UTC()})
+	return nil
 }
 
 // Timers records the timers armed; nothing fires. It is safe for

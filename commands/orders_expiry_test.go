@@ -1,0 +1,452 @@
+package commands_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/commands/commandstest"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/reservations"
+)
+
+// armedOf returns the timers of one kind armed so far.
+func armedOf(tm *commandstest.Timers, kind string) []commandstest.Armed {
+	var out []commandstest.Armed
+	for _, a := range tm.Armed() {
+		if a.Kind == kind {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// newUnitWith is newUnit with cfg changed by mutate.
+func newUnitWith(t *testing.T, es commands.EventStore, mutate func(*commands.Config)) *unit {
+	t.Helper()
+	u := &unit{es: es, clock: &clock{now: time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)}, timers: &commandstest.Timers{}, marks: &commandstest.Watermarks{}}
+	u.names = commandstest.NewNames(u.clock.Now)
+	cfg := commands.Config{CollectAccount: collect, Now: u.clock.Now, NameGrace: time.Hour}
+	mutate(&cfg)
+	h, err := commands.New(commands.Deps{Events: es, Codec: domain.Events(), Names: u.names, Timers: u.timers, Watermarks: u.marks}, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Handlers = h
+	return u
+}
+
+func (u *unit) submitAs(t *testing.T, id, buyer, name string, amount int64) (api.SubmitOrderReply, error) {
+	t.Helper()
+	return u.Orders.SubmitOrder(context.Background(), commands.Meta{}, api.SubmitOrderRequest{OrderID: id, BuyerID: buyer, BuyerName: name, Amount: amount})
+}
+
+func (u *unit) deposit(t *testing.T, txn, name string, amount int64) api.RecordDepositReply {
+	t.Helper()
+	rep, err := u.Deposits.RecordDeposit(context.Background(), commands.Meta{}, api.RecordDepositRequest{BankTxnID: txn, AccountNumber: collect.Number, DepositorName: name, Amount: amount, DepositedAt: u.clock.Now()})
+	if err != nil {
+		t.Fatalf("deposit %s under %q: %v", txn, name, err)
+	}
+	return rep
+}
+
+func (u *unit) scanned(t *testing.T, upTo time.Time) {
+	t.Helper()
+	if _, err := u.Deposits.ScanComplete(context.Background(), commands.Meta{}, api.ScanCompleteRequest{AccountNumber: collect.Number, CompleteUpTo: upTo}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (u *unit) order(t *testing.T, id string) domain.Order {
+	t.Helper()
+	var o domain.Order
+	for _, c := range u.commits(t, domain.AggregateOrder, id) {
+		for _, env := range c.Events {
+			ev, err := domain.Events().Decode(env.EventType, env.SchemaVersion, env.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o = o.Apply(ev)
+		}
+	}
+	return o
+}
+
+// orderIDTrying returns an order ID starting with prefix whose first
+// depositor name for buyer name is name.
+func orderIDTrying(t *testing.T, prefix, name, buyerName string, maxRunes int) string {
+	t.Helper()
+	for i := range 100000 {
+		id := fmt.Sprintf("%s-%d", prefix, i)
+		if domain.DepositorName(buyerName, domain.SuffixOrder(id)[0], maxRunes) == name {
+			return id
+		}
+	}
+	t.Fatalf("no order ID tries %q first", name)
+	return ""
+}
+
+// TestOrderExpiresAtItsDeadlineOnceTheScanCoversIt: given an unpaid order,
+// its expiry is armed at submit for submitted_at + the payment deadline;
+// when the timer fires early or before the bank scan covers the deadline it
+// waits; then the order expires, once; a late deposit within the name grace
+// is refunded to the buyer's wallet, and after the grace the name is free.
+func TestOrderExpiresAtItsDeadlineOnceTheScanCoversIt(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnitWith(t, es, func(c *commands.Config) {})
+		ctx := context.Background()
+		cfg := u.Orders.Config()
+		if cfg.PaymentDeadline != 24*time.Hour {
+			t.Fatalf("default payment deadline %v, want 24h", cfg.PaymentDeadline)
+		}
+		sub, err := u.submitAs(t, "o-1", "u-1", "김민수", 5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		due := u.clock.Now().Add(cfg.PaymentDeadline)
+		if sub.ExpiresAt != domain.FormatTime(due) {
+			t.Fatalf("reply expires_at %q, want %s", sub.ExpiresAt, domain.FormatTime(due))
+		}
+		if got := armedOf(u.timers, commands.TimerExpireOrder); len(got) != 1 || got[0] != (commandstest.Armed{Kind: commands.TimerExpireOrder, ID: "o-1", At: due}) {
+			t.Fatalf("expiry timers %+v, want one at %v", got, due)
+		}
+
+		// Early (a timer armed again for an overdue order fires at once).
+		u.clock.Set(due.Add(-time.Minute))
+		if wait, err := u.Orders.ExpireOrder(ctx, "o-1"); err != nil || wait != time.Minute {
+			t.Fatalf("expire a minute early: wait %v, %v; want 1m", wait, err)
+		}
+		// Due, but the scan lags behind the deadline.
+		u.clock.Set(due.Add(time.Minute))
+		u.scanned(t, due.Add(-time.Second))
+		if wait, err := u.Orders.ExpireOrder(ctx, "o-1"); err != nil || wait != cfg.FinaliseRetry {
+			t.Fatalf("expire before the scan: wait %v, %v; want %v", wait, err, cfg.FinaliseRetry)
+		}
+		if n := len(u.commits(t, domain.AggregateOrder, "o-1")); n != 1 {
+			t.Fatalf("%d order commits before the expiry, want 1", n)
+		}
+		u.scanned(t, due)
+		for range 2 { // timers fire at least once
+			if wait, err := u.Orders.ExpireOrder(ctx, "o-1"); err != nil || wait != 0 {
+				t.Fatalf("expire: wait %v, %v", wait, err)
+			}
+		}
+		commits := u.commits(t, domain.AggregateOrder, "o-1")
+		if len(commits) != 2 || commits[1].Events[0].EventType != "order.expired" || commits[1].Events[0].Actor != "timer" || commits[1].Events[0].Command != "timer.order_expire" {
+			t.Fatalf("order commits %+v, want submit and one expiry by the timer", commits)
+		}
+		if o := u.order(t, "o-1"); o.Status != domain.StatusExpired {
+			t.Fatalf("status %s, want expired", o.Status)
+		}
+		// A cancel now is refused.
+		no := false
+		if _, err := u.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-1", Deposited: &no}); !errors.Is(err, domain.ErrWrongState) {
+			t.Fatalf("cancel of an expired order: %v", err)
+		}
+
+		// A late transfer within the name grace goes to the wallet.
+		u.clock.Set(due.Add(30 * time.Minute))
+		if rep := u.deposit(t, "late-1", sub.DepositorName, 5000); rep.Outcome != domain.OutcomeRefundedToWallet || rep.OrderID != "o-1" || rep.UserID != "u-1" {
+			t.Fatalf("late deposit: %+v", rep)
+		}
+		assertBalance(t, u, "u-1", 5000)
+		// During the grace no other order gets the name.
+		id := orderIDTrying(t, "during", sub.DepositorName, "김민수", cfg.DepositorNameMax)
+		if rep, err := u.submitAs(t, id, "u-2", "김민수", 700); err != nil || rep.DepositorName == sub.DepositorName {
+			t.Fatalf("submit during the grace: %+v %v", rep, err)
+		}
+		// After it the name is free.
+		u.clock.Set(due.Add(time.Minute + cfg.NameGrace + time.Second))
+		id = orderIDTrying(t, "after", sub.DepositorName, "김민수", cfg.DepositorNameMax)
+		if rep, err := u.submitAs(t, id, "u-3", "김민수", 800); err != nil || rep.DepositorName != sub.DepositorName {
+			t.Fatalf("submit after the grace: %+v %v, want the expired order's name %q", rep, err, sub.DepositorName)
+		}
+	})
+}
+
+// TestExpiryOfAnOrderNoLongerAwaitingItsDepositDoesNothing: the timer of a
+// paid order, of a cancelled one and of one that never appeared writes
+// nothing and does not wait.
+func TestExpiryOfAnOrderNoLongerAwaitingItsDepositDoesNothing(t *testing.T) {
+	u := newUnitWith(t, storeOpeners[0].open(t), func(c *commands.Config) { c.PaymentDeadline = time.Hour })
+	ctx := context.Background()
+	paid, _ := u.submitAs(t, "o-paid", "u", "박서준", 100)
+	u.deposit(t, "t-1", paid.DepositorName, 100)
+	if _, err := u.submitAs(t, "o-cancelled", "u", "박서준", 200); err != nil {
+		t.Fatal(err)
+	}
+	no := false
+	if _, err := u.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-cancelled", Deposited: &no}); err != nil {
+		t.Fatal(err)
+	}
+	u.clock.Set(u.clock.Now().Add(2 * time.Hour))
+	u.scanned(t, u.clock.Now())
+	for _, id := range []string{"o-paid", "o-cancelled", "o-never"} {
+		before := len(u.commits(t, domain.AggregateOrder, id))
+		if wait, err := u.Orders.ExpireOrder(ctx, id); err != nil || wait != 0 {
+			t.Fatalf("expire %s: wait %v, %v", id, wait, err)
+		}
+		if n := len(u.commits(t, domain.AggregateOrder, id)); n != before {
+			t.Fatalf("expire %s wrote %d commits", id, n-before)
+		}
+	}
+}
+
+// TestBuyerUnpaidOrderLimit: a buyer holds at most MaxUnpaidOrders unpaid
+// orders; one more is refused before anything is reserved or written; a
+// paid order frees its slot at once, a cancelled unpaid one after the name
+// grace; other buyers are not affected.
+func TestBuyerUnpaidOrderLimit(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnitWith(t, es, func(c *commands.Config) { c.MaxUnpaidOrders = 3 })
+		ctx := context.Background()
+		var subs []api.SubmitOrderReply
+		for i := range 3 {
+			rep, err := u.submitAs(t, fmt.Sprintf("o-%d", i), "greedy", "김민수", int64(100+i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			subs = append(subs, rep)
+		}
+		reserves, timers := u.names.Reserves(), len(u.timers.Armed())
+		_, err := u.submitAs(t, "o-3", "greedy", "김민수", 103)
+		de := requireErr(t, err, domain.ErrTooManyUnpaidOrders)
+		if de.Kind != domain.KindRule || de.Details["limit"] != 3 || fmt.Sprint(de.Details["order_ids"]) != "[o-0 o-1 o-2]" || de.Details["buyer_id"] != "greedy" {
+			t.Fatalf("refusal: %+v", de)
+		}
+		if u.names.Reserves() != reserves || len(u.timers.Armed()) != timers || len(u.commits(t, domain.AggregateOrder, "o-3")) != 0 {
+			t.Fatal("the refused submit reserved a name, armed a timer or wrote")
+		}
+		// Another buyer is not limited by it.
+		if _, err := u.submitAs(t, "other-0", "modest", "김민수", 100); err != nil {
+			t.Fatalf("another buyer: %v", err)
+		}
+		// A paid order no longer counts.
+		u.deposit(t, "t-0", subs[0].DepositorName, 100)
+		if _, err := u.submitAs(t, "o-3", "greedy", "김민수", 103); err != nil {
+			t.Fatalf("submit after paying one: %v", err)
+		}
+		// A cancelled unpaid order counts through the name grace (cancelling
+		// does not hand its name to anyone else meanwhile)...
+		no := false
+		if _, err := u.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-1", Deposited: &no}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.submitAs(t, "o-4", "greedy", "김민수", 104); !errors.Is(err, domain.ErrTooManyUnpaidOrders) {
+			t.Fatalf("submit after cancelling one, within the grace: %v", err)
+		}
+		// ...and not after it.
+		u.clock.Set(u.clock.Now().Add(u.Orders.Config().NameGrace + time.Second))
+		if _, err := u.submitAs(t, "o-4", "greedy", "김민수", 104); err != nil {
+			t.Fatalf("submit after the grace of the cancelled one: %v", err)
+		}
+	})
+}
+
+// requireErr checks err matches want and returns it as a *domain.Error.
+func requireErr(t *testing.T, err error, want *domain.Error) *domain.Error {
+	t.Helper()
+	var de *domain.Error
+	if !errors.Is(err, want) || !errors.As(err, &de) {
+		t.Fatalf("error %v, want %s", err, want.Code)
+	}
+	return de
+}
+
+// TestRefusedSubmitsAreCheap: with every depositor name of a buyer name
+// held, a submit is refused after Config.NameProbes tries, not 1000; a
+// submit of an order ID in use, or of a buyer at the limit, tries none.
+func TestRefusedSubmitsAreCheap(t *testing.T) {
+	u := newUnitWith(t, storeOpeners[0].open(t), func(c *commands.Config) { c.MaxUnpaidOrders = 1 })
+	ctx := context.Background()
+	cfg := u.Orders.Config()
+	if cfg.NameProbes != 64 {
+		t.Fatalf("default name probes %d, want 64", cfg.NameProbes)
+	}
+	if _, err := u.submitAs(t, "mine", "u-0", "이서연", 10); err != nil {
+		t.Fatal(err)
+	}
+	for s := range domain.DepositorSuffixes { // held by submits still running
+		name := domain.DepositorName("이서연", s, cfg.DepositorNameMax)
+		if _, _, err := u.names.Holder(ctx, name); errors.Is(err, reservations.ErrFree) {
+			if err := u.names.Reserve(ctx, name, domain.OrderID(fmt.Sprintf("ghost-%d", s))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tests := []struct {
+		name, id, buyer string
+		want            *domain.Error
+		maxTries        int
+	}{
+		{"every name held", "new", "u-1", domain.ErrDepositorNamesExhausted, cfg.NameProbes},
+		{"order ID in use", "mine", "u-2", domain.ErrOrderExists, 0},
+		{"buyer at the limit", "mine-2", "u-0", domain.ErrTooManyUnpaidOrders, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := u.names.Reserves()
+			_, err := u.submitAs(t, tt.id, tt.buyer, "이서연", 10)
+			requireErr(t, err, tt.want)
+			if tries := u.names.Reserves() - before; tries > tt.maxTries {
+				t.Fatalf("the refused submit tried %d names, want at most %d", tries, tt.maxTries)
+			}
+		})
+	}
+}
+
+// TestRefusedSubmitLeavesNoNameBehind (issue 7, finding 6): a submit of an
+// order ID in use, under another buyer name, is refused (order_exists) and
+// reserves nothing, so a transfer under the name it would have had does not
+// pay the existing order.
+func TestRefusedSubmitLeavesNoNameBehind(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnitWith(t, es, func(c *commands.Config) {})
+		ctx := context.Background()
+		if _, err := u.submitAs(t, "o-x", "alice", "ALICE", 39000); err != nil {
+			t.Fatal(err)
+		}
+		_, err := u.submitAs(t, "o-x", "bob", "BOB", 39000)
+		requireErr(t, err, domain.ErrOrderExists)
+		bobs := domain.DepositorName("BOB", domain.SuffixOrder("o-x")[0], u.Orders.Config().DepositorNameMax)
+		if h, _, err := u.names.Holder(ctx, bobs); !errors.Is(err, reservations.ErrFree) {
+			t.Fatalf("%q after the refused submit: held by %+v (%v)", bobs, h, err)
+		}
+		if rep := u.deposit(t, "t-bob", bobs, 39000); rep.Outcome != domain.OutcomeOrphaned || rep.Reason != domain.ReasonNoSuchName {
+			t.Fatalf("transfer under %q: %+v, want an orphan (no_such_name)", bobs, rep)
+		}
+		if o := u.order(t, "o-x"); o.Status != domain.StatusAwaitingDeposit {
+			t.Fatalf("order o-x is %s", o.Status)
+		}
+	})
+}
+
+// racingStore lets another submit of the same order ID happen right after
+// the first read of that order: the case the existence check before
+// reserving cannot see.
+type racingStore struct {
+	commands.EventStore
+	id    string
+	fired atomic.Bool
+	other func()
+}
+
+func (s *racingStore) Load(ctx context.Context, ref eventstore.Ref, after eventstore.Seq) ([]eventstore.Commit, error) {
+	commits, err := s.EventStore.Load(ctx, ref, after)
+	if ref.ID == s.id && s.fired.CompareAndSwap(false, true) {
+		s.other() // its own loads pass through
+	}
+	return commits, err
+}
+
+// TestSubmitThatLosesARaceForItsIDReleasesItsName: two submits of one order
+// ID under different buyer names; the loser is refused (order_exists) and
+// frees the name it reserved, and the winner keeps its own.
+func TestSubmitThatLosesARaceForItsIDReleasesItsName(t *testing.T) {
+	race := &racingStore{EventStore: storeOpeners[0].open(t), id: "o-race"}
+	u := newUnitWith(t, race, func(c *commands.Config) {})
+	var winner api.SubmitOrderReply
+	race.other = func() {
+		var err error
+		if winner, err = u.submitAs(t, "o-race", "alice", "ALICE", 500); err != nil {
+			t.Errorf("winning submit: %v", err)
+		}
+	}
+	_, err := u.submitAs(t, "o-race", "bob", "BOB", 500)
+	requireErr(t, err, domain.ErrOrderExists)
+	ctx := context.Background()
+	bobs := domain.DepositorName("BOB", domain.SuffixOrder("o-race")[0], u.Orders.Config().DepositorNameMax)
+	if h, _, err := u.names.Holder(ctx, bobs); !errors.Is(err, reservations.ErrFree) {
+		t.Fatalf("%q after the lost race: held by %+v (%v)", bobs, h, err)
+	}
+	if h, _, err := u.names.Holder(ctx, winner.DepositorName); err != nil || h.OrderID != "o-race" {
+		t.Fatalf("winner's name %q: %+v %v", winner.DepositorName, h, err)
+	}
+}
+
+// TestDepositUnderAReservationOfAnotherNameIsAnOrphan: a reservation that
+// points at an order holding another depositor name (left behind by a
+// refused submit before the fix) does not make a transfer under it pay
+// that order.
+func TestDepositUnderAReservationOfAnotherNameIsAnOrphan(t *testing.T) {
+	u := newUnitWith(t, storeOpeners[0].open(t), func(c *commands.Config) {})
+	sub, err := u.submitAs(t, "o-y", "alice", "ALICE", 1200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.names.Reserve(context.Background(), "BOB001", "o-y"); err != nil {
+		t.Fatal(err)
+	}
+	if rep := u.deposit(t, "t-1", "BOB001", 1200); rep.Outcome != domain.OutcomeOrphaned || rep.Reason != domain.ReasonNoSuchName {
+		t.Fatalf("transfer under a stale reservation: %+v", rep)
+	}
+	if rep := u.deposit(t, "t-2", sub.DepositorName, 1200); rep.Outcome != domain.OutcomeMatched {
+		t.Fatalf("transfer under the order's own name: %+v", rep)
+	}
+}
+
+// TestOverdueOrderFromBeforeExpiryIsArmedWhenItsNameIsWanted: an order
+// submitted before orders expired has no expiry timer; when a submit finds
+// it holding a wanted name past the configured deadline, its expiry is
+// armed, and it expires like any other.
+func TestOverdueOrderFromBeforeExpiryIsArmedWhenItsNameIsWanted(t *testing.T) {
+	es := storeOpeners[0].open(t)
+	u := newUnitWith(t, es, func(c *commands.Config) { c.PaymentDeadline = time.Hour })
+	ctx := context.Background()
+	cfg := u.Orders.Config()
+	submittedAt := u.clock.Now()
+	name := domain.DepositorName("정하늘", 7, cfg.DepositorNameMax)
+	data, _ := json.Marshal(map[string]any{
+		"order_id": "o-old", "buyer_id": "u-old", "buyer_name": "정하늘", "amount": map[string]any{"amount": 900, "currency": "KRW"},
+		"depositor_name": name, "collect_account": collect, "cancel_window_s": 300, "submitted_at": submittedAt,
+	})
+	if _, err := es.Append(ctx, eventstore.Ref{Type: domain.AggregateOrder, ID: "o-old"}, 0, 0, "c-old", []eventstore.Envelope{{
+		EventID: "e-old", EventType: "order.submitted", SchemaVersion: 1, OccurredAt: submittedAt, Data: data,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.names.Reserve(ctx, name, "o-old"); err != nil {
+		t.Fatal(err)
+	}
+	armedOld := func() []commandstest.Armed {
+		var out []commandstest.Armed
+		for _, a := range armedOf(u.timers, commands.TimerExpireOrder) {
+			if a.ID == "o-old" {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+
+	// Not yet overdue: a submit wanting its name arms nothing for it.
+	if rep, err := u.submitAs(t, orderIDTrying(t, "early", name, "정하늘", cfg.DepositorNameMax), "u-new", "정하늘", 100); err != nil || rep.DepositorName == name {
+		t.Fatalf("submit: %+v %v", rep, err)
+	}
+	if got := armedOld(); len(got) != 0 {
+		t.Fatalf("expiry of an order not yet overdue armed: %+v", got)
+	}
+	// Overdue: the collision arms it, due at once.
+	u.clock.Set(submittedAt.Add(time.Hour + time.Minute))
+	if rep, err := u.submitAs(t, orderIDTrying(t, "late", name, "정하늘", cfg.DepositorNameMax), "u-new2", "정하늘", 100); err != nil || rep.DepositorName == name {
+		t.Fatalf("submit: %+v %v", rep, err)
+	}
+	if got := armedOld(); len(got) != 1 || !got[0].At.Equal(u.clock.Now()) {
+		t.Fatalf("expiry of the overdue order: %+v, want one due now (%v)", got, u.clock.Now())
+	}
+	u.scanned(t, u.clock.Now())
+	if wait, err := u.Orders.ExpireOrder(ctx, "o-old"); err != nil || wait != 0 {
+		t.Fatalf("expire the old order: %v %v", wait, err)
+	}
+	if o := u.order(t, "o-old"); o.Status != domain.StatusExpired {
+		t.Fatalf("old order is %s, want expired", o.Status)
+	}
+}

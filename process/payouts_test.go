@@ -1,0 +1,208 @@
+package process_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/firmbanking"
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/process"
+	"github.com/bankbook/bankbook/worker"
+)
+
+// refused is an account number the provider refuses outright (400).
+const refused = "777-777"
+
+// appendEvent writes ev as the first commit of ref, as a command (or an
+// older version of one) would have.
+func (f *fixture) appendEvent(t testing.TB, ref eventstore.Ref, ev domain.Event) eventstore.Commit {
+	t.Helper()
+	typ, version, data, err := f.codec.Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.es.Append(context.Background(), ref, 0, 0, "c-"+ref.ID,
+		[]eventstore.Envelope{{EventID: "e-" + ref.ID, EventType: typ, SchemaVersion: version, OccurredAt: time.Now(), Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestRefusedPayoutFailsAndReturnsTheMoneyOnce: given a payout the provider
+// refuses for good — a 400 for its account, or a transfer the client finds
+// invalid before sending — when the payouts reactor sees its commits
+// (twice), then it is recorded as failed once, with a "refused" reason, the
+// money is back at its source once, and nothing was sent.
+func TestRefusedPayoutFailsAndReturnsTheMoneyOnce(t *testing.T) {
+	t.Run("withdrawal to an account the provider refuses", func(t *testing.T) {
+		f := newFixture(t, options{bank: firmbanking.FakeOptions{RefuseAccounts: []string{refused}}})
+		f.credit(t, "u", 1000)
+		if err := f.withdraw("u", 700, "po-r", refused); err != nil {
+			t.Fatal(err)
+		}
+		f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+		f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-r")
+		p := f.payout(t, "po-r")
+		if p.Status != domain.PayoutFailedStatus || !strings.HasPrefix(p.Reason, "refused: ") || !strings.Contains(p.Reason, "invalid_account") {
+			t.Fatalf("payout %+v, want failed as refused", p)
+		}
+		if n := len(f.commits(t, domain.AggregatePayout, "po-r")); n != 2 {
+			t.Fatalf("%d payout commits, want requested and failed", n)
+		}
+		if n := f.bank.Requests(); n != 1 {
+			t.Fatalf("%d provider requests, want 1: a refusal is not asked again", n)
+		}
+		if sent := f.bank.Sent(); len(sent) != 0 {
+			t.Fatalf("sent %+v", sent)
+		}
+		f.assertBalance(t, "u", 1000)
+	})
+	t.Run("transfer invalid before sending", func(t *testing.T) {
+		// A payout an older version accepted: a control character in the
+		// holder, which no provider takes.
+		f := newFixture(t, options{})
+		f.credit(t, "u", 1000)
+		f.appendEvent(t, eventstore.Ref{Type: domain.AggregatePayout, ID: "po-i"}, domain.PayoutRequested{
+			PayoutID: "po-i", Amount: 700, To: domain.BankAccount{Bank: "KB", Number: "1-2", Holder: "김\a민수"}, PayFrom: collect.Number,
+			Source: domain.PayoutFromWallet, SourceID: "u", FromAccount: domain.AccountWallet("u"), RequestedAt: time.Now().UTC(),
+		})
+		f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-i")
+		p := f.payout(t, "po-i")
+		if p.Status != domain.PayoutFailedStatus || !strings.HasPrefix(p.Reason, "refused: invalid transfer") {
+			t.Fatalf("payout %+v, want failed as refused", p)
+		}
+		if n := f.bank.Requests(); n != 0 {
+			t.Fatalf("%d provider requests, want none", n)
+		}
+		f.assertBalance(t, "u", 1700) // the reversal, once
+	})
+	t.Run("refund to the bank the provider refuses", func(t *testing.T) {
+		f := newFixture(t, options{bank: firmbanking.FakeOptions{RefuseAccounts: []string{refused}}})
+		ctx := context.Background()
+		rec, err := f.Deposits.RecordDeposit(ctx, commands.Meta{}, api.RecordDepositRequest{BankTxnID: "t1", AccountNumber: collect.Number, DepositorName: "모름", Amount: 3000, DepositedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Deposits.ResolveDeposit(ctx, commands.Meta{}, api.ResolveDepositRequest{DepositID: rec.DepositID, Action: domain.ResolveRefundToBank, PayoutID: "po-d",
+			BankAccount: &domain.BankAccount{Bank: "KB", Number: refused, Holder: "보낸이"}}); err != nil {
+			t.Fatal(err)
+		}
+		f.react(t, f.m.ReactToMoney, domain.AggregateDeposit, rec.DepositID)
+		f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-d")
+		if p := f.payout(t, "po-d"); p.Status != domain.PayoutFailedStatus || !strings.HasPrefix(p.Reason, "refused: ") {
+			t.Fatalf("payout %+v, want failed as refused", p)
+		}
+		d, err := f.Deposits.Get(ctx, domain.DepositID(rec.DepositID))
+		if err != nil || !d.Unresolved() {
+			t.Fatalf("deposit %+v %v, want back in the orphan queue", d, err)
+		}
+		if n := len(f.commits(t, domain.AggregateDeposit, rec.DepositID)); n != 3 {
+			t.Fatalf("%d deposit commits, want recorded, resolved and reopened once", n)
+		}
+	})
+}
+
+// TestRefusedPayoutsAreNeverRetriedNorBlockOthers: on real reactor loops
+// that dead-letter at the first failure, payouts the provider refuses are
+// done at once — failed, money returned, neither retried nor dead-lettered —
+// and a payout requested after them settles.
+func TestRefusedPayoutsAreNeverRetriedNorBlockOthers(t *testing.T) {
+	f := newFixture(t, options{jetstream: true, bank: firmbanking.FakeOptions{RefuseAccounts: []string{refused}}})
+	money := f.moneyReactor(t, 1)
+	payouts := f.payoutsReactor(t, 1, 1)
+	f.credit(t, "u", 10000)
+	ids := []string{"po-1", "po-2", "po-3", "po-4", "po-5"}
+	for _, id := range ids {
+		if err := f.withdraw("u", 1000, id, refused); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.withdraw("u", 2000, "po-ok", "111"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the good payout settled", func() bool {
+		return f.payout(t, "po-ok").Status == domain.PayoutSettledStatus
+	})
+	testenv.Eventually(t, 30*time.Second, "the refused payouts failed", func() bool {
+		for _, id := range ids {
+			if f.payout(t, id).Status != domain.PayoutFailedStatus {
+				return false
+			}
+		}
+		return true
+	})
+	testenv.Eventually(t, 10*time.Second, "every payout commit handled", func() bool {
+		return payouts.Stats().Processed == uint64(2*(len(ids)+1)) // requested, then the result
+	})
+	for name, l := range map[string]*worker.Loop{"react-money": money, "payouts": payouts} {
+		if st := l.Stats(); st.Retried != 0 || st.DeadLettered != 0 || st.Deferred != 0 {
+			t.Fatalf("%s stats %+v: a refusal was retried, waited on or dead-lettered", name, st)
+		}
+	}
+	if n, err := f.dead.Count(context.Background()); err != nil || len(n) != 0 {
+		t.Fatalf("dead letters %v, %v", n, err)
+	}
+	if sent := f.bank.Sent(); len(sent) != 1 || sent[0].ID != "po-ok" {
+		t.Fatalf("sent %+v, want po-ok only", sent)
+	}
+	f.assertBalance(t, "u", 8000)
+}
+
+// TestReusedPayoutIDIsDeadLetteredAtOnce: the provider already holds a
+// different transfer under the payout's ID, which may have been sent: the
+// payout is neither failed nor its money returned; the commit goes to an
+// operator (worker.Permanent) at once.
+func TestReusedPayoutIDIsDeadLetteredAtOnce(t *testing.T) {
+	f := newFixture(t, options{})
+	f.credit(t, "u", 1000)
+	if _, err := f.provider.Send(context.Background(), firmbanking.Transfer{ID: "po-m", Amount: 1, To: domain.BankAccount{Bank: "KB", Number: "9", Holder: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.withdraw("u", 700, "po-m", "111"); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	err := f.m.ReactToPayout(context.Background(), f.commits(t, domain.AggregatePayout, "po-m")[0])
+	if _, ok := errors.AsType[*worker.PermanentError](err); !ok || !errors.Is(err, firmbanking.ErrIdempotencyMismatch) {
+		t.Fatalf("error %v, want worker.Permanent of an idempotency mismatch", err)
+	}
+	if p := f.payout(t, "po-m"); p.Status != domain.PayoutRequestedStatus {
+		t.Fatalf("payout %+v, want still requested", p)
+	}
+	f.assertBalance(t, "u", 300)
+}
+
+// TestTransientProviderFailuresAreRetried: a provider that is down is a
+// failure (retried, and in the end dead-lettered), never a refusal: the
+// payout stays requested and its money stays out.
+func TestTransientProviderFailuresAreRetried(t *testing.T) {
+	f := newFixture(t, options{cfg: process.Config{SettleTimeout: 2 * time.Second}})
+	f.credit(t, "u", 1000)
+	if err := f.withdraw("u", 700, "po-t", "111"); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	f.bank.FailNext(1000)
+	err := f.m.ReactToPayout(context.Background(), f.commits(t, domain.AggregatePayout, "po-t")[0])
+	_, wait := errors.AsType[*worker.RetryAfterError](err)
+	_, permanent := errors.AsType[*worker.PermanentError](err)
+	if err == nil || wait || permanent || errors.Is(err, firmbanking.ErrRefused) {
+		t.Fatalf("error %v, want a plain failure", err)
+	}
+	if p := f.payout(t, "po-t"); p.Status != domain.PayoutRequestedStatus {
+		t.Fatalf("payout %+v, want still requested", p)
+	}
+	f.bank.FailNext(0)
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-t")
+	if p := f.payout(t, "po-t"); p.Status != domain.PayoutSettledStatus {
+		t.Fatalf("payout %+v, want settled once the provider is back", p)
+	}
+}

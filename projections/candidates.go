@@ -1,0 +1,423 @@
+package projections
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// The "candidates" projection ranks, for every unresolved orphan deposit,
+// the open orders it most likely meant, and keeps that ranking current as
+// orders open and close and orphans are resolved or reopened. The orphan
+// queue then reads each orphan's candidates instead of searching the open
+// orders, so a page costs the same however many open orders there are; the
+// search is made once, when an orphan is recorded, over every open order of
+// its amount (no cap, so the best is always found).
+//
+// It follows order events by itself (it cannot read the "orders"
+// projection's buckets): an order is open while domain.Order's status
+// after its events is Open, the same rule the order view follows.
+//
+// Its stored ranking depends on domain.NormalizeName: a change of the name
+// normalisation needs a new Version of this projection.
+var (
+	// bucketCandOrders holds the open orders by amount: amount(8) order_id →
+	// submitted (Unix microseconds, 8 bytes) and the normalised depositor
+	// name.
+	bucketCandOrders = []byte("candidate_orders")
+	// bucketCandOrderIDs finds an open order's amount and status: order_id →
+	// amount(8) status.
+	bucketCandOrderIDs = []byte("candidate_order_ids")
+	// bucketCandOrphans holds every orphan deposit (resolved or not) with
+	// its ranking: deposit_id → JSON of candOrphan.
+	bucketCandOrphans = []byte("candidate_orphans")
+	// bucketCandByAmount indexes the unresolved orphans by amount:
+	// amount(8) deposit_id → nil.
+	bucketCandByAmount = []byte("candidate_orphans_by_amount")
+	// bucketCandRefs says which orphans rank which order: order_id 0x00
+	// deposit_id → nil.
+	bucketCandRefs = []byte("candidate_refs")
+)
+
+// MaxCandidates is how many orders are suggested for one orphan.
+const MaxCandidates = 3
+
+// keptCandidates is how many ranked orders an orphan keeps: more than it
+// shows, so that the closing of a ranked order seldom calls for a new search.
+const keptCandidates = 8
+
+// candOrder is an open order as the ranking needs it.
+type candOrder struct {
+	Name string // the depositor name, normalised
+	At   int64  // submitted, Unix microseconds
+}
+
+func (c candOrder) encode() []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(c.At)), c.Name...)
+}
+
+func decodeCandOrder(v []byte) (candOrder, error) {
+	if len(v) < 8 {
+		return candOrder{}, fmt.Errorf("%w: open order record of %d bytes", ErrInconsistent, len(v))
+	}
+	return candOrder{At: int64(binary.BigEndian.Uint64(v)), Name: string(v[8:])}, nil
+}
+
+// rankedOrder is one open order ranked for an orphan.
+type rankedOrder struct {
+	OrderID string `json:"order_id"`
+	Dist    int    `json:"dist"` // edit distance of the names
+	Gap     int64  `json:"gap"`  // |deposited − submitted|, microseconds
+}
+
+// compareRanked orders the candidates: closest name, then closest in time,
+// then order ID (so that the ranking, and the stored bytes, are the same on
+// every rebuild).
+func compareRanked(a, b rankedOrder) int {
+	return cmp.Or(cmp.Compare(a.Dist, b.Dist), cmp.Compare(a.Gap, b.Gap), strings.Compare(a.OrderID, b.OrderID))
+}
+
+// candOrphan is an orphan deposit and its ranking.
+type candOrphan struct {
+	Amount int64  `json:"amount"`
+	Name   string `json:"name"` // the depositor name, normalised
+	At     int64  `json:"at"`   // deposited, Unix microseconds
+	// Open says the orphan is unresolved; a resolved one keeps its record
+	// (without a ranking) in case it is reopened.
+	Open bool `json:"open"`
+	// Ranked are the best open orders of the amount, best first, at most
+	// keptCandidates. More says other open orders of the amount may exist
+	// (all ranked below these); without it, Ranked are all of them.
+	Ranked []rankedOrder `json:"ranked"`
+	More   bool          `json:"more"`
+}
+
+// ranker ranks open orders for one orphan, reusing its buffers.
+type ranker struct {
+	o         *candOrphan
+	a, b      []rune
+	prev, cur []int
+}
+
+func newRanker(o *candOrphan) *ranker { return &ranker{o: o, a: []rune(o.Name)} }
+
+// rank ranks order id for the orphan: the edit distance of the normalised
+// names, where the order's trailing digits (its 3-digit suffix) do not count
+// against a name that lacks them (dropping them costs 1), then the time
+// between submission and transfer.
+func (r *ranker) rank(id string, c candOrder) rankedOrder {
+	r.b = r.b[:0]
+	for _, x := range c.Name {
+		r.b = append(r.b, x)
+	}
+	trimmed := len(r.b)
+	for trimmed > 0 && r.b[trimmed-1] >= '0' && r.b[trimmed-1] <= '9' {
+		trimmed--
+	}
+	// One table gives both distances: its last row holds the distance
+	// from the orphan's name to every prefix of the order's.
+	row := r.distances()
+	gap := r.o.At - c.At
+	if gap < 0 {
+		gap = -gap
+	}
+	return rankedOrder{OrderID: id, Dist: min(row[len(r.b)], row[trimmed]+1), Gap: gap}
+}
+
+// distances returns the Levenshtein distances, in runes, from r.a to each
+// prefix of r.b.
+func (r *ranker) distances() []int {
+	n := len(r.b) + 1
+	if cap(r.prev) < n {
+		r.prev, r.cur = make([]int, n), make([]int, n)
+	}
+	prev, cur := r.prev[:n], r.cur[:n]
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(r.a); i++ {
+		cur[0] = i
+		for j := 1; j < n; j++ {
+			cost := 1
+			if r.a[i-1] == r.b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	r.prev, r.cur = prev, cur
+	return prev
+}
+
+// offer puts a newly opened order into the ranking if it belongs there. It
+// returns whether it was added and the ID of an order it pushed out ("" if
+// none).
+func (o *candOrphan) offer(r rankedOrder) (added bool, dropped string) {
+	pos, _ := slices.BinarySearchFunc(o.Ranked, r, compareRanked)
+	switch {
+	case len(o.Ranked) == keptCandidates && pos == keptCandidates:
+		o.More = true
+		return false, ""
+	case o.More && pos == len(o.Ranked):
+		// Below every ranked order, and unranked ones exist: where it
+		// stands among those is unknown, and it is not needed yet.
+		return false, ""
+	}
+	o.Ranked = slices.Insert(o.Ranked, pos, r)
+	if len(o.Ranked) > keptCandidates {
+		dropped = o.Ranked[keptCandidates].OrderID
+		o.Ranked, o.More = o.Ranked[:keptCandidates], true
+	}
+	return true, dropped
+}
+
+// candBuckets are the projection's buckets in one write transaction.
+type candBuckets struct {
+	orders, ids, orphans, byAmount, refs *bbolt.Bucket
+}
+
+// applyCandidates is the "candidates" projection, over bucketCandOrders,
+// bucketCandOrderIDs, bucketCandOrphans, bucketCandByAmount and
+// bucketCandRefs (buckets[0..4]).
+func applyCandidates(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+	b := candBuckets{orders: buckets[0], ids: buckets[1], orphans: buckets[2], byAmount: buckets[3], refs: buckets[4]}
+	switch e := ev.(type) {
+	case domain.OrderSubmitted:
+		return b.orderSubmitted(e)
+	case domain.DepositRecorded:
+		if e.Outcome != domain.OutcomeOrphaned {
+			return nil
+		}
+		if _, found, err := b.orphan(string(e.DepositID)); err != nil || found {
+			return err // a deposit is recorded once
+		}
+		o := candOrphan{Amount: e.Amount, Name: domain.NormalizeName(e.DepositorName), At: e.DepositedAt.UnixMicro()}
+		return b.reopen(string(e.DepositID), o)
+	case domain.DepositResolved:
+		return b.resolved(string(e.DepositID))
+	case domain.DepositReopened:
+		o, found, err := b.orphan(string(e.DepositID))
+		if err != nil || !found {
+			return err // a deposit that never was an orphan cannot be one again
+		}
+		return b.reopen(string(e.DepositID), o)
+	}
+	if c.AggregateType == domain.AggregateOrder {
+		return b.orderChanged(c.AggregateID, ev)
+	}
+	return nil
+}
+
+func amountKey(amount int64, id string) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(amount)), id...)
+}
+
+func refKey(order, deposit string) []byte {
+	k := make([]byte, 0, len(order)+1+len(deposit))
+	k = append(k, order...)
+	k = append(k, 0)
+	return append(k, deposit...)
+}
+
+func (b candBuckets) orphan(id string) (candOrphan, bool, error) {
+	var o candOrphan
+	found, err := getJSON(b.orphans, id, &o)
+	return o, found, err
+}
+
+// orderSubmitted adds an open order and offers it to every unresolved
+// orphan of its amount.
+func (b candBuckets) orderSubmitted(e domain.OrderSubmitted) error {
+	id, amount := string(e.OrderID), e.Amount.Amount
+	if err := b.orderClosed(id); err != nil { // an order submitted twice counts once
+		return err
+	}
+	c := candOrder{Name: domain.NormalizeName(e.DepositorName), At: e.SubmittedAt.UnixMicro()}
+	if err := b.orders.Put(amountKey(amount, id), c.encode()); err != nil {
+		return err
+	}
+	if err := b.ids.Put([]byte(id), amountKey(amount, string(domain.StatusAwaitingDeposit))); err != nil {
+		return err
+	}
+	prefix := amountKey(amount, "")
+	var deposits []string
+	cur := b.byAmount.Cursor()
+	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+		deposits = append(deposits, string(k[len(prefix):]))
+	}
+	for _, dep := range deposits {
+		o, found, err := b.orphan(dep)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("%w: orphan %s indexed but not recorded", ErrInconsistent, dep)
+		}
+		added, dropped := o.offer(newRanker(&o).rank(id, c))
+		if !added {
+			if err := putJSON(b.orphans, dep, o); err != nil { // More may have changed
+				return err
+			}
+			continue
+		}
+		if err := b.refs.Put(refKey(id, dep), nil); err != nil {
+			return err
+		}
+		if dropped != "" {
+			if err := b.refs.Delete(refKey(dropped, dep)); err != nil {
+				return err
+			}
+		}
+		if err := putJSON(b.orphans, dep, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// orderChanged follows an order's status; once the order is no longer
+// open, it leaves the rankings.
+func (b candBuckets) orderChanged(id string, ev domain.Event) error {
+	v := b.ids.Get([]byte(id))
+	if len(v) < 8 {
+		return nil // not an open order (closed already, or not an order event at all)
+	}
+	status := domain.OrderStatus(v[8:])
+	next := domain.Order{Status: status}.Apply(ev).Status
+	switch {
+	case next == status:
+		return nil
+	case next.Open():
+		return b.ids.Put([]byte(id), append(bytes.Clone(v[:8]), next...))
+	}
+	return b.orderClosed(id)
+}
+
+// orderClosed removes an open order (if it is one) from the open orders and
+// from every ranking that holds it, searching again for an orphan left
+// with fewer than MaxCandidates while other open orders may exist.
+func (b candBuckets) orderClosed(id string) error {
+	v := b.ids.Get([]byte(id))
+	if len(v) < 8 {
+		return nil
+	}
+	amount := int64(binary.BigEndian.Uint64(v[:8]))
+	if err := b.ids.Delete([]byte(id)); err != nil {
+		return err
+	}
+	if err := b.orders.Delete(amountKey(amount, id)); err != nil {
+		return err
+	}
+	prefix := refKey(id, "")
+	var deposits []string
+	cur := b.refs.Cursor()
+	for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+		deposits = append(deposits, string(k[len(prefix):]))
+	}
+	for _, dep := range deposits {
+		if err := b.refs.Delete(refKey(id, dep)); err != nil {
+			return err
+		}
+		o, found, err := b.orphan(dep)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("%w: orphan %s ranks order %s but is not recorded", ErrInconsistent, dep, id)
+		}
+		o.Ranked = slices.DeleteFunc(o.Ranked, func(r rankedOrder) bool { return r.OrderID == id })
+		if o.More && len(o.Ranked) < MaxCandidates {
+			if err := b.search(dep, &o); err != nil {
+				return err
+			}
+		}
+		if err := putJSON(b.orphans, dep, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// search ranks every open order of the orphan's amount anew, keeping the
+// best keptCandidates, and updates which orders the orphan ranks.
+func (b candBuckets) search(dep string, o *candOrphan) error {
+	for _, r := range o.Ranked {
+		if err := b.refs.Delete(refKey(r.OrderID, dep)); err != nil {
+			return err
+		}
+	}
+	o.Ranked, o.More = o.Ranked[:0], false
+	prefix := amountKey(o.Amount, "")
+	r := newRanker(o)
+	cur := b.orders.Cursor()
+	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		c, err := decodeCandOrder(v)
+		if err != nil {
+			return err
+		}
+		o.offer(r.rank(string(k[len(prefix):]), c))
+	}
+	for _, r := range o.Ranked {
+		if err := b.refs.Put(refKey(r.OrderID, dep), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reopen makes o (a recorded or reopened orphan) unresolved and ranks the
+// open orders for it.
+func (b candBuckets) reopen(dep string, o candOrphan) error {
+	if o.Open {
+		return nil
+	}
+	o.Open = true
+	if err := b.search(dep, &o); err != nil {
+		return err
+	}
+	if err := b.byAmount.Put(amountKey(o.Amount, dep), nil); err != nil {
+		return err
+	}
+	return putJSON(b.orphans, dep, o)
+}
+
+// resolved takes a resolved orphan out of the rankings.
+func (b candBuckets) resolved(dep string) error {
+	o, found, err := b.orphan(dep)
+	if err != nil || !found || !o.Open {
+		return err
+	}
+	for _, r := range o.Ranked {
+		if err := b.refs.Delete(refKey(r.OrderID, dep)); err != nil {
+			return err
+		}
+	}
+	o.Open, o.Ranked, o.More = false, nil, false
+	if err := b.byAmount.Delete(amountKey(o.Amount, dep)); err != nil {
+		return err
+	}
+	return putJSON(b.orphans, dep, o)
+}
+
+// candidatesOf returns the IDs of an orphan's best MaxCandidates open
+// orders, best first ([] for none).
+func candidatesOf(orphans *bbolt.Bucket, dep string) ([]string, error) {
+	var o candOrphan
+	if _, err := getJSON(orphans, dep, &o); err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, r := range o.Ranked[:min(len(o.Ranked), MaxCandidates)] {
+		out = append(out, r.OrderID)
+	}
+	return out, nil
+}

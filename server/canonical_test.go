@@ -1,0 +1,109 @@
+package server_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/idempotency"
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+// Two requests that mean the same are one request for an Idempotency-Key:
+// the default currency written or not, an account number grouped with
+// spaces or not, a bank name with surrounding spaces or not.
+func TestIdempotencyComparesCanonicalRequests(t *testing.T) {
+	e, bk := moneyEngine(t)
+
+	t.Run("explicit default currency", func(t *testing.T) {
+		key := client.WithIdempotencyKey("same-order")
+		var first, again api.SubmitOrderReply
+		e.call(t, subjSubmit, map[string]any{"buyer_id": "u-c", "buyer_name": "김민수", "amount": 5000}, &first, key)
+		before := e.lastSeq(t)
+		r := e.call(t, subjSubmit, map[string]any{"buyer_id": "u-c", "buyer_name": "김민수", "amount": 5000, "currency": "KRW"}, &again, key)
+		if !r.Replayed || again.OrderID != first.OrderID {
+			t.Fatalf("with \"currency\":\"KRW\": replayed %v, order %s vs %s", r.Replayed, again.OrderID, first.OrderID)
+		}
+		if after := e.lastSeq(t); after != before {
+			t.Fatalf("the repeat wrote: %d → %d", before, after)
+		}
+	})
+
+	t.Run("bank account written differently", func(t *testing.T) {
+		fund(t, e, bk, "u-g", "박지성", 9000)
+		key := client.WithIdempotencyKey("same-payout")
+		var first, again api.WithdrawReply
+		e.call(t, subjWithdraw, map[string]any{"user_id": "u-g", "amount": 1000,
+			"bank_account": map[string]string{"bank": " 신한은행 ", "number": "110 123 456789", "holder": "박지성"}}, &first, key)
+		r := e.call(t, subjWithdraw, map[string]any{"user_id": "u-g", "amount": 1000,
+			"bank_account": map[string]string{"bank": "신한은행", "number": "110123456789", "holder": "박지성 "}}, &again, key)
+		if !r.Replayed || again.PayoutID != first.PayoutID {
+			t.Fatalf("same account, other writing: replayed %v, payout %s vs %s", r.Replayed, again.PayoutID, first.PayoutID)
+		}
+		// Another account is another request.
+		if ce := e.callErr(t, subjWithdraw, map[string]any{"user_id": "u-g", "amount": 1000,
+			"bank_account": map[string]string{"bank": "신한은행", "number": "110123456780", "holder": "박지성"}}, key); ce.Status != 422 || ce.Code != "idempotency_key_reused" {
+			t.Fatalf("another account under the same key: %+v", ce)
+		}
+	})
+}
+
+// An account number grouped with spaces is accepted, recorded and sent in
+// canonical form, and the firm-banking provider pays it: what the API
+// accepts, firm banking executes (a payout to "1 2" used to be retried for
+// ever and hold its money in payouts pending).
+func TestWithdrawalToGroupedAccountNumberIsPaid(t *testing.T) {
+	e, bk := moneyEngine(t)
+	fund(t, e, bk, "u-s", "손흥민", 30000)
+	want := map[string]string{}
+	for _, number := range []string{"1 2", "110 123 456789", "110-123 456789"} {
+		var rep api.WithdrawReply
+		e.call(t, subjWithdraw, map[string]any{"user_id": "u-s", "amount": 5000,
+			"bank_account": map[string]string{"bank": "신한은행", "number": number, "holder": "손흥민"}}, &rep, nil)
+		want[rep.PayoutID] = domain.CanonicalBankAccount(domain.BankAccount{Number: number}).Number
+	}
+	testenv.Eventually(t, 30*time.Second, "payouts settled", func() bool {
+		return e.balanced(t)[domain.AccountPayoutsPending] == 0 && e.balanced(t)[domain.AccountBankFees] == 3*500
+	})
+	for id, number := range want {
+		var p api.PayoutView
+		e.call(t, api.PayoutGet.Subject, map[string]string{"payout_id": id}, &p, nil)
+		if p.Status != "settled" || p.To.Number != number {
+			t.Errorf("payout %s: status %s, to %q; want settled to %q", id, p.Status, p.To.Number, number)
+		}
+	}
+}
+
+// A repeat while the first attempt is in progress (or its instance died
+// and its lease runs) is told when to retry.
+func TestInProgressSaysWhenToRetry(t *testing.T) {
+	e := startEngine(t)
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idem, err := idempotency.Open(ctxT(t), js, idempotency.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An attempt claimed the key and died before finishing.
+	canonical, _ := json.Marshal(api.SubmitOrderRequest{BuyerID: "u-7", BuyerName: "박지성", Amount: 12000})
+	if _, _, err := idem.Begin(ctxT(t), subjSubmit, "died", idempotency.HashBody(canonical), json.RawMessage(`{"order_id":"planned-9"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.c.Request(ctxT(t), subjSubmit, map[string]any{"buyer_id": "u-7", "buyer_name": "박지성", "amount": 12000, "currency": "KRW"}, client.WithIdempotencyKey("died"))
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Status != 409 || ae.Code != "in_progress" {
+		t.Fatalf("repeat during the lease: %v", err)
+	}
+	retry, ok := ae.Details["retry_after_s"].(float64)
+	if !ok || retry < 1 || retry > idempotency.DefaultLease.Seconds() {
+		t.Fatalf("details %v: want retry_after_s between 1 and %v", ae.Details, idempotency.DefaultLease.Seconds())
+	}
+}

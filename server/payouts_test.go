@@ -1,0 +1,248 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/firmbanking"
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/ops"
+)
+
+const subjPayout = "bankbook.q.payout.get"
+
+// refusedAccount is an account the firm-banking provider refuses outright
+// (400 invalid_account), although bankbook's own checks accept it.
+var refusedAccount = domain.BankAccount{Bank: "하나은행", Number: "999-000-999", Holder: "최거절"}
+
+// gatedBank is a fake firm-banking provider over loopback HTTP whose
+// requests can be held at the door: while held, a request waits (without
+// reaching the fake) until the gate opens or its caller gives up.
+type gatedBank struct {
+	fake *firmbanking.FakeService
+	url  string
+
+	mu      sync.Mutex
+	gate    chan struct{} // closed: open
+	waiting int           // requests held right now
+}
+
+func newGatedBank(t *testing.T, opts firmbanking.FakeOptions) *gatedBank {
+	t.Helper()
+	opts.Token, opts.Fee = "test", 500
+	g := &gatedBank{fake: firmbanking.NewFakeService(opts), gate: make(chan struct{})}
+	close(g.gate)
+	next := g.fake.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.mu.Lock()
+		gate := g.gate
+		g.waiting++
+		g.mu.Unlock()
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+		}
+		g.mu.Lock()
+		g.waiting--
+		g.mu.Unlock()
+		if r.Context().Err() != nil {
+			return // the caller gave up: the request never reached the bank
+		}
+		next.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(g.open) // before srv.Close, which waits for held requests
+	g.url = srv.URL
+	return g
+}
+
+// hold holds every request from now until open.
+func (g *gatedBank) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gate = make(chan struct{})
+}
+
+// open lets the held requests, and every later one, through.
+func (g *gatedBank) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.gate:
+	default:
+		close(g.gate)
+	}
+}
+
+// held is how many requests are waiting at the gate.
+func (g *gatedBank) held() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.waiting
+}
+
+// payoutEngine runs an engine whose payouts go to g.
+func payoutEngine(t *testing.T, g *gatedBank) (*testEngine, *bank) {
+	return scenarioEngine(t, func(c *engine.Config) { c.FirmbankURL, c.FirmbankToken = g.url, "test" })
+}
+
+// payout returns a payout's view; ok is false while it is not there yet.
+func (e *testEngine) payout(t *testing.T, id string) (api.PayoutView, bool) {
+	t.Helper()
+	var v api.PayoutView
+	_, err := e.c.Call(ctxT(t), subjPayout, map[string]string{"payout_id": id}, &v, nil)
+	return v, err == nil
+}
+
+func (e *testEngine) withdraw(t *testing.T, user string, amount int64, to domain.BankAccount) string {
+	t.Helper()
+	var rep api.WithdrawReply
+	e.call(t, subjWithdraw, map[string]any{"user_id": user, "amount": amount, "bank_account": to}, &rep, nil)
+	if rep.PayoutID == "" || rep.Status != "requested" {
+		t.Fatalf("withdraw: %+v", rep)
+	}
+	return rep.PayoutID
+}
+
+// waitPayouts waits until every payout of ids has status.
+func (e *testEngine) waitPayouts(t *testing.T, status string, ids ...string) {
+	t.Helper()
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		for _, id := range ids {
+			if v, ok := e.payout(t, id); !ok || v.Status != status {
+				return fmt.Errorf("payout %s: %+v, want %s", id, v, status)
+			}
+		}
+		return nil
+	})
+}
+
+// TestWithdrawalToARefusedAccountFailsAndReturnsTheMoney: withdrawals to an
+// account the firm-banking provider refuses are accepted and debited, then
+// end failed — never retried, never dead-lettered — with the money back in
+// the wallet, and another user's payout requested after them settles.
+func TestWithdrawalToARefusedAccountFailsAndReturnsTheMoney(t *testing.T) {
+	g := newGatedBank(t, firmbanking.FakeOptions{RefuseAccounts: []string{refusedAccount.Number}})
+	e, bk := payoutEngine(t, g)
+	fund(t, e, bk, "u-r", "최거절", 10000)
+	fund(t, e, bk, "u-ok", "김민수", 5000)
+	var refused []string
+	for range 10 {
+		refused = append(refused, e.withdraw(t, "u-r", 1000, refusedAccount))
+	}
+	ok := e.withdraw(t, "u-ok", 3000, payee)
+
+	e.waitPayouts(t, "settled", ok)
+	e.waitPayouts(t, "failed", refused...)
+	for _, id := range refused {
+		if v, _ := e.payout(t, id); !strings.HasPrefix(v.Failure, "refused: ") || !strings.Contains(v.Failure, "invalid_account") {
+			t.Fatalf("payout %s: %+v, want a refusal as its failure", id, v)
+		}
+	}
+	testenv.Eventually(t, 20*time.Second, "the refused money back in the wallet", func() bool { return e.wallet(t, "u-r").Balance == 10000 })
+	testenv.Eventually(t, 20*time.Second, "payouts pending drained", func() bool { return e.balanced(t)[domain.AccountPayoutsPending] == 0 })
+	if bal := e.balanced(t); bal[domain.AccountWallet("u-r")] != -10000 || bal[domain.AccountWallet("u-ok")] != -2000 || bal[domain.AccountBankFees] != 500 {
+		t.Fatalf("ledger: %v", bal)
+	}
+	if st := e.Loops["payouts"].Stats(); st.Retried != 0 || st.DeadLettered != 0 {
+		t.Fatalf("payouts part %+v: a refusal was retried or dead-lettered", st)
+	}
+	if n, err := e.DeadLetters.Count(context.Background()); err != nil || len(n) != 0 {
+		t.Fatalf("dead letters %v, %v", n, err)
+	}
+	if sent := g.fake.Sent(); len(sent) != 1 || sent[0].ID != ok {
+		t.Fatalf("sent %+v, want %s only", sent, ok)
+	}
+	// The payouts part is supervised and reported like every other.
+	if _, rep := e.readyz(t); !ready(rep, "payouts") {
+		t.Fatalf("/readyz: %+v", rep)
+	}
+	_, metrics := e.get(t, "/metrics")
+	for _, want := range []string{
+		`bankbook_part_up{part="payouts"} 1`,
+		`bankbook_consumer_pending{consumer="payouts"} 0`,
+		`bankbook_part_work_total{outcome="retried",part="payouts"} 0`,
+		`bankbook_part_work_total{outcome="dead_lettered",part="payouts"} 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func ready(rep ops.ReadyReport, name string) bool {
+	p, ok := part(rep, name)
+	return ok && p.Ready
+}
+
+// TestSlowPayoutsHoldUpNoWalletOrDepositReaction: while the provider holds
+// every transfer, 50 withdrawals are recorded as requested payouts, several
+// are at the provider at once, and the money reactor works off every
+// wallet and deposit commit — an orphan refunded to a wallet included — with
+// nothing left pending or unacknowledged. Once the provider answers, every
+// payout settles.
+func TestSlowPayoutsHoldUpNoWalletOrDepositReaction(t *testing.T) {
+	g := newGatedBank(t, firmbanking.FakeOptions{})
+	e, bk := payoutEngine(t, g)
+	fund(t, e, bk, "u-s", "박지성", 50000)
+	g.hold()
+	var ids []string
+	for range 50 {
+		ids = append(ids, e.withdraw(t, "u-s", 1000, payee))
+	}
+	orphan := bk.deposit("모르는사람", 3000)
+	if orphan.Outcome != "orphaned" {
+		t.Fatalf("orphan: %+v", orphan)
+	}
+	e.call(t, subjResolve, map[string]any{"deposit_id": orphan.DepositID, "action": "refund_to_wallet", "user_id": "u-x"}, nil, nil)
+	fund(t, e, bk, "u-y", "이영희", 2000) // a late deposit refunded to a wallet
+
+	concurrency := e.cfg.PartConcurrency.Of("payouts")
+	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("%d transfers at the provider at once", concurrency), func() bool { return g.held() == concurrency })
+	e.waitPayouts(t, "requested", ids...)
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		c, err := js.Consumer(ctxT(t), "BANKBOOK_EVENTS", "react-money")
+		if err != nil {
+			return err
+		}
+		info, err := c.Info(ctxT(t))
+		if err != nil {
+			return err
+		}
+		if info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("react-money: %d commits pending, %d unacknowledged", info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+	if e.wallet(t, "u-x").Balance != 3000 || e.wallet(t, "u-y").Balance != 2000 {
+		t.Fatalf("wallets u-x %+v, u-y %+v", e.wallet(t, "u-x"), e.wallet(t, "u-y"))
+	}
+	if sent := g.fake.Sent(); len(sent) != 0 {
+		t.Fatalf("%d transfers reached the bank through a closed gate", len(sent))
+	}
+
+	g.open()
+	e.waitPayouts(t, "settled", ids...)
+	testenv.Eventually(t, 20*time.Second, "payouts pending drained", func() bool { return e.balanced(t)[domain.AccountPayoutsPending] == 0 })
+	if bal := e.balanced(t); bal[domain.AccountBankFees] != 50*500 {
+		t.Fatalf("ledger: %v", bal)
+	}
+	if sent := g.fake.Sent(); len(sent) != 50 {
+		t.Fatalf("%d transfers sent, want 50", len(sent))
+	}
+}

@@ -1,0 +1,80 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/projections"
+)
+
+// A damaged readmodels.db (truncated, overwritten) no longer kills the
+// engine at start (a truncated file ended it with a SIGBUS dump): the engine
+// moves it aside as readmodels.db.damaged-<time>, starts a new file, and
+// rebuilds the read models from the event log.
+func TestDamagedReadModelsAreRebuiltFromTheLog(t *testing.T) {
+	for _, damage := range []struct {
+		name  string
+		apply func(t *testing.T, path string)
+	}{
+		{"truncated", func(t *testing.T, path string) {
+			info, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, info.Size()/2); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"garbage", func(t *testing.T, path string) {
+			junk := make([]byte, 64<<10)
+			r := rand.New(rand.NewPCG(7, 7))
+			for i := range junk {
+				junk[i] = byte(r.UintN(256))
+			}
+			if err := os.WriteFile(path, junk, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(damage.name, func(t *testing.T) {
+			e := startEngine(t)
+			var orders []api.SubmitOrderReply
+			for i := range 30 {
+				var rep api.SubmitOrderReply
+				e.call(t, subjSubmit, map[string]any{"buyer_id": fmt.Sprintf("u-%d", i), "buyer_name": fmt.Sprintf("구매자%d", i), "amount": 1000 + i}, &rep, nil)
+				orders = append(orders, rep)
+			}
+			last := orders[len(orders)-1].Seq
+			var view projections.OrderView
+			e.call(t, subjGet, map[string]any{"order_id": orders[0].OrderID, "min_seq": last}, &view, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := e.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			path := filepath.Join(e.cfg.DataDir, "readmodels.db")
+			damage.apply(t, path)
+			again := startEngine(t, func(c *engine.Config) { c.DataDir = e.cfg.DataDir })
+
+			aside, err := filepath.Glob(path + ".damaged-*")
+			if err != nil || len(aside) != 1 {
+				t.Fatalf("damaged copies: %v %v", aside, err)
+			}
+			for _, o := range orders {
+				var v projections.OrderView
+				again.call(t, subjGet, map[string]any{"order_id": o.OrderID, "min_seq": last}, &v, nil)
+				if v.DepositorName != o.DepositorName || v.Amount != o.Amount {
+					t.Fatalf("order %s after the rebuild: %+v", o.OrderID, v)
+				}
+			}
+		})
+	}
+}
