@@ -128,6 +128,10 @@ func TestParseCSVBadRows(t *testing.T) {
 		/* 24 */ "T-24,123,Too,many,fields,2024-05-01T00:00:00Z",
 		/* 25 */ "T-25,123,Fine,1000,2024-05-01T00:00:00Z",
 		/* 26 */ "T-26,123,Plus sign,+5,2024-05-01T00:00:00Z",
+		/* 27 */ "T-27,123,Far future,1000,9999-01-01T00:00:00Z",
+		/* 28 */ "T-28,123,Long ago,1000,0001-01-01T00:00:00Z",
+		/* 29 */ "T-29,12\x0134,Control in account,1000,2024-05-01T00:00:00Z",
+		/* 30 */ "T-30,12.34,Dot in account,1000,2024-05-01T00:00:00Z",
 	}
 	got, err := ParseCSV(strings.NewReader(strings.Join(lines, "\n") + "\n"))
 	if got != nil {
@@ -158,6 +162,10 @@ func TestParseCSVBadRows(t *testing.T) {
 		{23, "depositor_name", inv},
 		{24, "", bad},
 		{26, "amount", inv},
+		{27, "deposited_at", inv},
+		{28, "deposited_at", inv},
+		{29, "account_number", inv},
+		{30, "account_number", inv},
 	})
 	if !strings.Contains(err.Error(), "line 22: bank_txn_id: ") || !strings.Contains(err.Error(), "differs from line 2") {
 		t.Errorf("the duplicate error does not point at both lines:\n%v", err)

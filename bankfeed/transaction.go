@@ -73,11 +73,10 @@ func (t Transaction) fieldErrors() []*FieldError {
 	switch {
 	case strings.TrimSpace(t.AccountNumber) == "":
 		bad("account_number", "is required")
-	case len(t.AccountNumber) > MaxAccountNumberLength:
-		bad("account_number", "must be at most %d bytes, got %d", MaxAccountNumberLength, len(t.AccountNumber))
 	default:
-		if reason := textProblem(t.AccountNumber); reason != "" {
-			bad("account_number", "%s", reason)
+		// The engine's rule, so that what a feed accepts can be recorded.
+		if err := domain.ValidateAccountNumber("account_number", t.AccountNumber); err != nil {
+			bad("account_number", "%s", domainReason(err))
 		}
 	}
 	switch n := utf8.RuneCountInString(t.DepositorName); {
@@ -96,13 +95,19 @@ func (t Transaction) fieldErrors() []*FieldError {
 	case t.Amount > domain.MaxAmount:
 		bad("amount", "must not exceed %d, got %d", domain.MaxAmount, t.Amount)
 	}
-	switch {
-	case t.DepositedAt.IsZero():
-		bad("deposited_at", "is required")
-	case t.DepositedAt.Year() < 1 || t.DepositedAt.Year() > 9999:
-		bad("deposited_at", "must be between the years 1 and 9999")
+	if err := domain.ValidateBankTime("deposited_at", t.DepositedAt, time.Now()); err != nil {
+		bad("deposited_at", "%s", domainReason(err))
 	}
 	return out
+}
+
+// domainReason is the message of a domain validation error, without its field.
+func domainReason(err error) string {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return de.Message
+	}
+	return err.Error()
 }
 
 // textProblem says why s is not printable UTF-8, or returns "".
