@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin/bankbook
 
-.PHONY: all build run test unit lint fmt bench clean
+.PHONY: all build run test unit lint fmt bench soak clean
 
 all: build
 
@@ -32,6 +32,13 @@ fmt:
 ## bench: the benchmarks of docs/performance.md (minutes; not part of test)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x -timeout 60m ./eventstore/ ./server/
+
+## soak: the kill -9 reliability run (docs/operations.md): 24 clients, 20 SIGKILL cycles of a
+## separate engine process, then nothing lost or duplicated, books balanced, replay equal to
+## live. Minutes; not part of test (a 3-cycle smoke is). SOAK_FLAGS="-cycles 5 -v" to adjust.
+soak: build
+	$(GO) build -o bin/bankbook-soak ./cmd/bankbook-soak
+	./bin/bankbook-soak -bin $(BIN) $(SOAK_FLAGS)
 
 clean:
 	rm -rf bin

@@ -41,6 +41,19 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 	if d, seq, err := h.deposits.Get(ctx, string(id)); err != nil {
 		return api.RecordDepositReply{}, err
 	} else if d.Exists() {
+		if meta.Resumed {
+			// An earlier attempt with this key may be what recorded it: then
+			// this is its repeat, and answers what it did, not "duplicate".
+			out, err := h.deposits.Execute(ctx, meta, string(id), func(domain.Deposit) ([]domain.Event, error) { return nil, nil }, nil)
+			if err != nil {
+				return api.RecordDepositReply{}, err
+			}
+			for _, e := range out.Events {
+				if r, ok := e.(domain.DepositRecorded); ok {
+					return recordedReply(r, out.Seq), nil
+				}
+			}
+		}
 		return duplicateReply(d, seq), nil
 	}
 	now := h.Now()
@@ -62,7 +75,11 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 	}
 	h.log.Info().Str("deposit_id", string(id)).Str("bank_txn_id", req.BankTxnID).Str("outcome", string(rec.Outcome)).
 		Str("order_id", string(rec.OrderID)).Str("reason", string(rec.Reason)).Uint64("seq", uint64(out.Seq)).Msg("deposit recorded")
-	return api.RecordDepositReply{DepositID: string(id), Outcome: rec.Outcome, OrderID: string(rec.OrderID), UserID: string(rec.UserID), Reason: rec.Reason, Written: written(out.Seq)}, nil
+	return recordedReply(rec, out.Seq), nil
+}
+
+func recordedReply(r domain.DepositRecorded, seq eventstore.Seq) api.RecordDepositReply {
+	return api.RecordDepositReply{DepositID: string(r.DepositID), Outcome: r.Outcome, OrderID: string(r.OrderID), UserID: string(r.UserID), Reason: r.Reason, Written: written(seq)}
 }
 
 func duplicateReply(d domain.Deposit, seq eventstore.Seq) api.RecordDepositReply {

@@ -147,3 +147,29 @@ func TestScanCompleteRefusesTheFuture(t *testing.T) {
 		t.Fatalf("scan complete: %+v %v", rep, err)
 	}
 }
+
+// TestResumedRecordAnswersWhatItsFirstAttemptDid: given a deposit recorded
+// by an attempt that died before its reply was stored, when the client
+// repeats it with the same key, then it gets the recorded outcome, not
+// "duplicate"; another key's request for the same transaction is a duplicate.
+func TestResumedRecordAnswersWhatItsFirstAttemptDid(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnit(t, es)
+		ctx := context.Background()
+		req := api.RecordDepositRequest{BankTxnID: "t-r", AccountNumber: collect.Number, DepositorName: "모름", Amount: 3000, DepositedAt: u.clock.Now()}
+		meta := commands.Meta{Command: api.DepositRecord.Subject, IdempotencyKey: "k-rec"}
+		first, err := u.Deposits.RecordDeposit(ctx, meta, req)
+		if err != nil || first.Outcome != domain.OutcomeOrphaned {
+			t.Fatalf("first: %+v %v", first, err)
+		}
+		meta.Resumed = true
+		again, err := u.Deposits.RecordDeposit(ctx, meta, req)
+		if err != nil || again.Outcome != domain.OutcomeOrphaned || again.Reason != first.Reason || again.Seq != first.Seq {
+			t.Fatalf("resumed repeat: %+v %v, want %+v", again, err, first)
+		}
+		other, err := u.Deposits.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject, IdempotencyKey: "k-other", Resumed: true}, req)
+		if err != nil || other.Outcome != domain.OutcomeDuplicate {
+			t.Fatalf("another key: %+v %v, want duplicate", other, err)
+		}
+	})
+}

@@ -1,0 +1,39 @@
+// Package soak is bankbook's kill -9 reliability run: a separate engine
+// process (the real bankbook binary, 'bankbook serve --bank-sim'), clients
+// that retry every request with the same Idempotency-Key until it gets a
+// definitive answer, and SIGKILL of the engine every few seconds, restarted
+// on the same data directory each time. When the traffic stops and the
+// engine is idle, it checks what the run promised.
+//
+// What it guarantees, as a test:
+//   - An acknowledged reply is appended to the ack log and fsynced before it
+//     is counted, and the checks read the acks back from that log, not from
+//     memory: an ack the run counts is one the log holds.
+//   - Nothing lost: every acknowledged command's effect is in the event
+//     stream and the read models (orders with their acknowledged status or a
+//     later one, recorded deposits with their outcome, resolutions,
+//     withdrawals with their payout, finished); every simulated bank transfer
+//     made long enough before a kill is recorded.
+//   - Nothing duplicated: per (command, Idempotency-Key, aggregate) at most
+//     one commit; each bank transaction recorded once; each order paid at
+//     most once; each wallet credited once per reference and debited once
+//     per payout; each payout requested and finished at most once; a command
+//     refused with a definitive error wrote nothing under its key; a repeat
+//     with the same key gets the same answer.
+//   - The books: the trial balance sums to 0; every wallet's balance is
+//     minus its ledger account and what the stream's credits and debits say;
+//     'bankbook replay' rebuilds the same content hash as the live read
+//     models; no background work was dead-lettered; the engine exits
+//     cleanly on SIGTERM at the end and (built with -race) reports no data
+//     race.
+//
+// A run is bounded: a fixed number of kill cycles within a time limit,
+// requests retried within a budget, and every wait has a timeout. Traffic
+// goes to 127.0.0.1 only. The engine process is killed when Run returns, on
+// a panic too, and the child dies with the run's process (Pdeathsig).
+//
+// The simulated bank and firm-banking provider live inside the engine
+// process and die with it: a transfer the simulated bank acknowledged but
+// the scanner had not yet recorded is lost with it, as a real bank's would
+// not be. Those transfers are counted, not failed.
+package soak

@@ -1,0 +1,244 @@
+package soak
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/client"
+)
+
+// Run does one reliability run as cfg says and checks it. The error is
+// nil when every check passed; it matches ErrChecksFailed when the run
+// completed and a check failed (the Report says which; an engine that did
+// not come back after a kill is one, matching ErrEngine too), ErrEngine
+// alone when the engine could not be started at all, and is ctx's error
+// when ctx ended first. The Report is never nil.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	began := time.Now()
+	cfg.setDefaults()
+	if cfg.Seed == 0 {
+		cfg.Seed = rand.Uint64()
+	}
+	rep := &Report{Seed: cfg.Seed, RunID: fmt.Sprintf("%06x", cfg.Seed&0xffffff), Dir: cfg.Dir, Clients: cfg.Clients, Cycles: cfg.Cycles}
+	defer func() { rep.Elapsed = time.Since(began) }()
+	if err := cfg.Validate(); err != nil {
+		return rep, fmt.Errorf("soak config: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return rep, err
+	}
+	acks, err := openAckLog(filepath.Join(cfg.Dir, "acks.jsonl"))
+	if err != nil {
+		return rep, err
+	}
+	defer acks.Close()
+	eng, err := newEngineProc(cfg.Binary, filepath.Join(cfg.Dir, "data"), filepath.Join(cfg.Dir, "engine.log"), cfg.ServeArgs)
+	if err != nil {
+		return rep, err
+	}
+	defer eng.kill() // whatever happens, panics included, no engine outlives the run
+	log := cfg.Log.With().Str("run_id", rep.RunID).Logger()
+	log.Info().Str("dir", cfg.Dir).Uint64("seed", cfg.Seed).Int("clients", cfg.Clients).Int("cycles", cfg.Cycles).Str("nats", eng.URL()).Msg("soak: starting the engine")
+	if err := eng.start(); err != nil {
+		return rep, err
+	}
+	if err := eng.waitReady(ctx, cfg.ReadyTimeout); err != nil {
+		return rep, err
+	}
+
+	conns := make([]*nats.Conn, 0, cfg.Clients+1)
+	defer func() {
+		for _, nc := range conns {
+			nc.Close()
+		}
+	}()
+	for i := range cfg.Clients + 1 {
+		nc, err := nats.Connect(eng.URL(), nats.Name(fmt.Sprintf("bankbook-soak-%d", i)), nats.MaxReconnects(-1),
+			nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true), nats.NoCallbacksAfterClientClose())
+		if err != nil {
+			return rep, fmt.Errorf("connect client %d: %w", i, err)
+		}
+		conns = append(conns, nc)
+	}
+	v := &verifier{c: client.New(conns[cfg.Clients]), timeout: 30 * time.Second}
+
+	// The traffic: workers stop at their next iteration once stop closes;
+	// wctx ends their requests too (on an early return).
+	tr := &traffic{cfg: cfg, runID: rep.RunID, log: acks, n: &counters{}}
+	wctx, cancelWorkers := context.WithCancel(ctx)
+	defer cancelWorkers()
+	stop := make(chan struct{})
+	stopTraffic := sync.OnceFunc(func() { close(stop) })
+	var wg sync.WaitGroup
+	for i := range cfg.Clients {
+		w := newWorker(tr, i+1, conns[i], cfg.Seed)
+		wg.Go(func() { w.run(wctx, stop) })
+	}
+	defer func() {
+		stopTraffic()
+		cancelWorkers()
+		wg.Wait()
+	}()
+	trafficBegan := time.Now()
+	restarts := rep.check("engine restarts")
+	if err := killCycles(ctx, cfg, eng, rep, restarts, log); err != nil {
+		rep.finish()
+		if ctx.Err() == nil && errors.Is(err, ErrEngine) {
+			// An engine that does not come back after a kill is a finding.
+			return rep, fmt.Errorf("%w: %w", ErrChecksFailed, err)
+		}
+		return rep, err
+	}
+	// A last stretch on a live engine, so that requests caught by the last
+	// kill finish; then the clients stop at their next iteration.
+	select {
+	case <-ctx.Done():
+		return rep, ctx.Err()
+	case <-time.After(cfg.MinUp):
+	}
+	stopTraffic()
+	stopped := time.Now()
+	if !waitGroup(&wg, cfg.RequestBudget+cfg.AttemptTimeout+30*time.Second) {
+		rep.note("clients still busy after their request budget; stopped")
+		cancelWorkers()
+		wg.Wait()
+	}
+	rep.Traffic = time.Since(trafficBegan)
+	log.Info().Str("stopping_took", time.Since(stopped).Round(time.Millisecond).String()).Msg("soak: clients stopped")
+	tr.n.collect(rep)
+	log.Info().Int("kills", rep.Kills).Int64("requests", rep.Requests).Int64("acks", rep.Acks).Msg("soak: traffic done; waiting for the engine to go idle")
+
+	logged := rep.check("acks logged before counted")
+	all, err := ReadAcks(filepath.Join(cfg.Dir, "acks.jsonl"))
+	if err != nil {
+		logged.fail("read the ack log: %v", err)
+	}
+	logged.expect(int64(len(all)) == rep.Acks, "%d acks counted, %d in the log", rep.Acks, len(all))
+	clean := rep.check("clients ran cleanly")
+	clean.Checked = cfg.Clients
+	tr.n.mu.Lock()
+	for _, e := range tr.n.errs {
+		clean.fail("%v", e) // a panic, an ack log that failed, a query refused
+	}
+	tr.n.mu.Unlock()
+	answered := rep.check("every request answered")
+	answered.expect(rep.Unresolved == 0, "%d requests got no definitive answer within %v: %v", rep.Unresolved, cfg.RequestBudget, tr.n.lost)
+
+	idle := rep.check("engine drained")
+	idle.Checked = 1
+	drainBegan := time.Now()
+	if err := drain(ctx, v, all, cfg.DrainTimeout); err != nil {
+		idle.fail("%v", err)
+	}
+	rep.Drain = time.Since(drainBegan)
+	f, err := readStream(ctx, conns[cfg.Clients])
+	if err != nil {
+		rep.check("event stream read").fail("%v", err)
+		rep.finish()
+		return rep, fmt.Errorf("%w: %v", ErrChecksFailed, err)
+	}
+	rep.StreamLastSeq, rep.Commits = uint64(f.lastSeq), f.commits
+	verify(ctx, rep, v, all, f)
+	checkReplay(ctx, rep, cfg.Binary, eng.URL(), cfg.Dir, uint64(f.lastSeq))
+
+	shutdown := rep.check("clean shutdown")
+	shutdown.Checked = 1
+	if err := eng.stop(45 * time.Second); err != nil {
+		shutdown.fail("bankbook serve after SIGTERM: %v", err)
+	}
+	races := rep.check("no data races in the engine")
+	races.Checked = eng.starts
+	if n, first := eng.logCount("WARNING: DATA RACE"); n > 0 {
+		races.fail("engine.log reports %d data races (an engine built with -race), the first at line %d", n, first)
+	}
+	rep.finish()
+	if ctx.Err() != nil {
+		return rep, ctx.Err()
+	}
+	if !rep.OK() {
+		return rep, fmt.Errorf("%w: %v", ErrChecksFailed, rep.Failed())
+	}
+	return rep, nil
+}
+
+// killCycles kills the engine with SIGKILL every MinUp–MaxUp while the
+// clients run, and restarts it on the same data directory, until Cycles
+// kills or MaxDuration. An engine that ends on its own is restarted and
+// counted; one that does not come back ends the run.
+func killCycles(ctx context.Context, cfg Config, eng *engineProc, rep *Report, c *Check, log zerolog.Logger) error {
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x50a4))
+	deadline := time.Now().Add(cfg.MaxDuration)
+	kills := rep.check("kills done")
+	defer func() {
+		kills.expect(rep.Kills == cfg.Cycles, "%d of %d kills within %v", rep.Kills, cfg.Cycles, cfg.MaxDuration)
+		kills.expect(rep.UnexpectedExits == 0, "the engine ended on its own %d times (see engine.log)", rep.UnexpectedExits)
+	}()
+	for rep.Kills < cfg.Cycles && time.Now().Before(deadline) {
+		up := cfg.MinUp + time.Duration(rng.Int64N(int64(cfg.MaxUp-cfg.MinUp)+1))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-eng.exited():
+			rep.UnexpectedExits++
+			log.Warn().Int("exits", rep.UnexpectedExits).Msg("soak: the engine ended on its own; restarting it")
+		case <-time.After(up):
+			if err := eng.kill(); err != nil {
+				return err
+			}
+			rep.Kills++
+			rep.kills = append(rep.kills, time.Now())
+		}
+		began := time.Now()
+		if err := eng.start(); err != nil {
+			c.fail("restart %d: %v", rep.Kills, err)
+			return err
+		}
+		err := eng.waitReady(ctx, cfg.ReadyTimeout)
+		c.expect(err == nil, "restart after kill %d: %v", rep.Kills, err)
+		if err != nil {
+			return err
+		}
+		took := time.Since(began)
+		rep.Recovery += took
+		rep.MaxRecovery = max(rep.MaxRecovery, took)
+		log.Info().Int("kill", rep.Kills).Str("ready_after", took.Round(time.Millisecond).String()).Msg("soak: killed and restarted")
+	}
+	c.Note = fmt.Sprintf("ready again after each kill, %s at most", rep.MaxRecovery.Round(time.Millisecond))
+	return nil
+}
+
+// waitGroup waits for wg at most d.
+func waitGroup(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// collect copies the counters into the report.
+func (c *counters) collect(rep *Report) {
+	rep.Requests, rep.Acks, rep.Refusals = c.requests.Load(), c.acks.Load(), c.refusals.Load()
+	rep.Repeats, rep.Unresolved, rep.SimUnknown = c.repeats.Load(), c.unresolved.Load(), c.simUnknown.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rep.Retries = map[string]int64{}
+	for k, n := range c.retries {
+		rep.Retries[k] = n
+	}
+}

@@ -1,0 +1,261 @@
+package soak
+
+import (
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
+)
+
+// TestSmoke is the kill -9 run in small: a real engine process, four
+// clients, three SIGKILLs with restarts, then every check. 'make soak' is
+// the long one.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds bankbook and kills it three times: about a minute")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bankbook")
+	if err := Build(t.Context(), bin, raceEnabled); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Smoke(bin, filepath.Join(dir, "run"))
+	cfg.Log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	rep, err := Run(t.Context(), cfg)
+	var out strings.Builder
+	rep.WriteTo(&out)
+	t.Log("\n" + out.String())
+	if err != nil {
+		if errors.Is(err, ErrChecksFailed) || errors.Is(err, ErrEngine) {
+			eng := &engineProc{logPath: filepath.Join(cfg.Dir, "engine.log")}
+			t.Logf("engine.log ends:\n%s", eng.logTail(6000))
+		}
+		t.Fatalf("soak smoke run: %v", err)
+	}
+	if rep.Kills != cfg.Cycles || rep.Acks == 0 {
+		t.Fatalf("the run did %d kills and got %d acks; want %d kills and some acks", rep.Kills, rep.Acks, cfg.Cycles)
+	}
+	acks, err := ReadAcks(filepath.Join(cfg.Dir, "acks.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[string]int{}
+	for _, a := range acks {
+		ops[a.Op]++
+	}
+	for _, op := range []string{api.OrderSubmit.Name, api.OrderCancel.Name, api.DepositRecord.Name} {
+		if ops[op] == 0 {
+			t.Errorf("no %s acknowledged in the run (acks by endpoint: %v)", op, ops)
+		}
+	}
+}
+
+// The checks fail on what they look for: each case doctors the acks or
+// the stream's facts and names the check that must fail.
+func TestChecksFail(t *testing.T) {
+	reply := func(v any) json.RawMessage { b, _ := json.Marshal(v); return b }
+	submit := api.SubmitOrderReply{OrderID: "o-1", DepositorName: "SK01123", Amount: 1000}
+	tests := []struct {
+		name  string
+		acks  []Ack
+		facts func(f *facts)
+		check string
+	}{
+		{
+			name: "a repeat answered differently",
+			acks: []Ack{
+				{N: 1, Op: api.OrderSubmit.Name, Key: "k1", Status: 200, Reply: reply(submit)},
+				{N: 2, Op: api.OrderSubmit.Name, Key: "k1", Status: 200, Reply: reply(api.SubmitOrderReply{OrderID: "o-2"}), Replayed: true, Repeat: true},
+			},
+			check: "same key, same answer",
+		},
+		{
+			name: "a repeat not marked replayed",
+			acks: []Ack{
+				{N: 1, Op: api.OrderSubmit.Name, Key: "k1", Status: 200, Reply: reply(submit)},
+				{N: 2, Op: api.OrderSubmit.Name, Key: "k1", Status: 200, Reply: reply(submit), Repeat: true},
+			},
+			check: "same key, same answer",
+		},
+		{
+			name:  "a refusal that wrote",
+			acks:  []Ack{{N: 1, Op: api.WalletWithdraw.Name, Key: "k1", Status: 422, Code: "insufficient_funds"}},
+			facts: func(f *facts) { f.used[api.WalletWithdraw.Subject+"\x00k1"] = 1 },
+			check: "refusals expected, wrote nothing",
+		},
+		{
+			name:  "an unexpected refusal",
+			acks:  []Ack{{N: 1, Op: api.OrderCancel.Name, Key: "k1", Status: 404, Code: "order_not_found", Request: reply(map[string]any{"order_id": "o-1"})}},
+			check: "refusals expected, wrote nothing",
+		},
+		{
+			name:  "two commits under one key",
+			facts: func(f *facts) { f.keyed[keyedCommit{api.OrderSubmit.Subject, "k1", "order/o-1"}] = 2 },
+			check: "one commit per key and aggregate",
+		},
+		{
+			name: "a bank transaction recorded twice",
+			facts: func(f *facts) {
+				f.recorded["T1"] = []domain.DepositRecorded{{BankTxnID: "T1"}, {BankTxnID: "T1"}}
+			},
+			check: "bank transactions recorded once",
+		},
+		{
+			name:  "an order paid twice",
+			facts: func(f *facts) { f.paid["o-1"] = 2 },
+			check: "orders paid at most once",
+		},
+		{
+			name:  "a wallet credited twice for one reference",
+			facts: func(f *facts) { f.credits[creditRef("u1", "dep_1")] = 2 },
+			check: "wallet moves once per reference",
+		},
+		{
+			name:  "a payout never finished",
+			facts: func(f *facts) { f.requested["p1"] = 1 },
+			check: "payouts requested and finished once",
+		},
+		{
+			name: "an acknowledged deposit not in the stream",
+			acks: []Ack{{N: 1, Op: api.DepositRecord.Name, Key: "k1", Status: 200,
+				Request: reply(api.RecordDepositRequest{BankTxnID: "T9", AccountNumber: "123", DepositorName: "A", Amount: 1}),
+				Reply:   reply(api.RecordDepositReply{DepositID: string(domain.NewDepositID("123", "T9")), Outcome: domain.OutcomeOrphaned})}},
+			check: "recorded deposits kept",
+		},
+		{
+			name: "a simulated transfer lost far from any kill",
+			acks: []Ack{{N: 1, Op: api.SimBankTransfer.Name, Status: 200, At: time.Now(),
+				Request: reply(api.SimTransferRequest{DepositorName: "A", Amount: 1}), Reply: reply(api.SimTransferReply{BankTxnID: "SIM-1"})}},
+			check: "simulated transfers recorded",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFacts()
+			if tt.facts != nil {
+				tt.facts(f)
+			}
+			rep := &Report{}
+			sameAnswers(rep, tt.acks)
+			checkAcks(rep, tt.acks, f)
+			checkDuplicates(rep, f)
+			rep.finish()
+			if failed := rep.Failed(); !slices.Contains(failed, tt.check) {
+				t.Fatalf("failed checks %v, want %q among them", failed, tt.check)
+			}
+		})
+	}
+}
+
+// The same checks pass on a consistent history, so the failures above are
+// the doctored parts'.
+func TestChecksPass(t *testing.T) {
+	reply := func(v any) json.RawMessage { b, _ := json.Marshal(v); return b }
+	submit := reply(api.SubmitOrderReply{OrderID: "o-1", DepositorName: "SK01123", Amount: 1000})
+	dep := domain.NewDepositID("123", "T1")
+	acks := []Ack{
+		{N: 1, Op: api.OrderSubmit.Name, Key: "k1", Status: 200, Request: reply(api.SubmitOrderRequest{BuyerID: "u1"}), Reply: submit},
+		{N: 2, Op: api.DepositRecord.Name, Key: "k2", Status: 200,
+			Request: reply(api.RecordDepositRequest{BankTxnID: "T1", AccountNumber: "123", DepositorName: "SK01123", Amount: 1000}),
+			Reply:   reply(api.RecordDepositReply{DepositID: string(dep), Outcome: domain.OutcomeMatched, OrderID: "o-1"})},
+		{N: 3, Op: api.OrderSubmit.Name, Key: "k1", Status: 200, Request: reply(api.SubmitOrderRequest{BuyerID: "u1"}), Reply: submit, Replayed: true, Repeat: true},
+		{N: 4, Op: api.WalletWithdraw.Name, Key: "k3", Status: 422, Code: "insufficient_funds"},
+		{N: 5, Op: api.SimBankTransfer.Name, Status: 200, At: time.Now(),
+			Request: reply(api.SimTransferRequest{DepositorName: "SK01123", Amount: 1000}), Reply: reply(api.SimTransferReply{BankTxnID: "SIM-1"})},
+	}
+	f := newFacts()
+	f.keyed[keyedCommit{api.OrderSubmit.Subject, "k1", "order/o-1"}] = 1
+	f.recorded["T1"] = []domain.DepositRecorded{{DepositID: dep, BankTxnID: "T1", Outcome: domain.OutcomeMatched}}
+	f.recorded["SIM-1"] = []domain.DepositRecorded{{BankTxnID: "SIM-1", Outcome: domain.OutcomeMatched}}
+	f.paid["o-1"] = 1
+	f.requested["p1"], f.finished["p1"] = 1, 1
+	rep := &Report{}
+	sameAnswers(rep, acks)
+	seen := checkAcks(rep, acks, f)
+	checkDuplicates(rep, f)
+	rep.finish()
+	if failed := rep.Failed(); len(failed) > 0 {
+		var out strings.Builder
+		rep.WriteTo(&out)
+		t.Fatalf("checks failed on a consistent history: %v\n%s", failed, out.String())
+	}
+	if o := seen.orders["o-1"]; o == nil || o.buyer != "u1" || len(o.deposits) != 1 {
+		t.Fatalf("what the acks say about order o-1: %+v", o)
+	}
+}
+
+// A transfer is excused only by a kill soon after it (or just before: the
+// reply may be read a moment after the engine died).
+func TestKilledNear(t *testing.T) {
+	t0 := time.Now()
+	rep := &Report{kills: []time.Time{t0}}
+	for _, tc := range []struct {
+		at   time.Time
+		want bool
+	}{
+		{t0.Add(-recordMargin + time.Second), true},
+		{t0.Add(-recordMargin - time.Second), false},
+		{t0.Add(500 * time.Millisecond), true},
+		{t0.Add(2 * time.Second), false},
+	} {
+		if got := rep.killedNear(tc.at); got != tc.want {
+			t.Errorf("ack %v from the kill: killedNear = %v, want %v", tc.at.Sub(t0), got, tc.want)
+		}
+	}
+}
+
+func TestDefinitive(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		code   string
+		want   bool
+	}{
+		{400, "invalid_input", true},
+		{404, "order_not_found", true},
+		{409, "wrong_state", true},
+		{422, "insufficient_funds", true},
+		{409, "conflict", false},
+		{409, "in_progress", false},
+		{429, "throttled", false},
+		{503, "not_caught_up", false},
+		{500, "internal", false},
+	} {
+		if got := definitive(&api.Error{Status: tc.status, Code: tc.code}); got != tc.want {
+			t.Errorf("definitive(%d %s) = %v, want %v", tc.status, tc.code, got, tc.want)
+		}
+	}
+}
+
+func TestAckLogRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "acks.jsonl")
+	l, err := openAckLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := l.Append(Ack{Client: i, Op: "order_submit", Key: "k", Request: json.RawMessage(`{"a":1}`), Status: 200, Reply: json.RawMessage(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openAckLog(path); err == nil {
+		t.Fatal("a second run reused an existing ack log")
+	}
+	acks, err := ReadAcks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(acks) != 3 || acks[0].N != 1 || acks[2].N != 3 || acks[1].Client != 1 {
+		t.Fatalf("read back %+v", acks)
+	}
+}

@@ -1,0 +1,126 @@
+package soak
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// keyedCommit names the commits one attempt of a command may write: at
+// most one per aggregate for a command and its idempotency key.
+type keyedCommit struct {
+	command, key, aggregate string
+}
+
+// facts is what the whole event stream says, as far as the checks need it.
+type facts struct {
+	lastSeq eventstore.Seq
+	commits int
+	unknown int // events the codec does not know
+	// keyed counts commits per (command, key, aggregate); used counts them
+	// per command + "\x00" + key.
+	keyed map[keyedCommit]int
+	used  map[string]int
+	// recorded lists deposit.recorded by bank transaction ID; recordedKey
+	// is the idempotency key of the commit that recorded a deposit.
+	recorded    map[string][]domain.DepositRecorded
+	recordedKey map[domain.DepositID]string
+	paid        map[domain.OrderID]int
+	// credits counts wallet.credited per user + "\x00" + ref.
+	credits   map[string]int
+	debits    map[domain.PayoutID]int
+	requested map[domain.PayoutID]int
+	finished  map[domain.PayoutID]int
+	failed    map[domain.PayoutID]bool
+	resolved  map[domain.DepositID][]domain.DepositResolved
+	reopened  map[domain.DepositID]int
+	// balance is every wallet's credits minus debits.
+	balance map[domain.UserID]int64
+}
+
+func creditRef(user domain.UserID, ref string) string { return string(user) + "\x00" + ref }
+
+func newFacts() *facts {
+	return &facts{
+		keyed: map[keyedCommit]int{}, used: map[string]int{},
+		recorded: map[string][]domain.DepositRecorded{}, recordedKey: map[domain.DepositID]string{},
+		paid: map[domain.OrderID]int{}, credits: map[string]int{}, debits: map[domain.PayoutID]int{},
+		requested: map[domain.PayoutID]int{}, finished: map[domain.PayoutID]int{}, failed: map[domain.PayoutID]bool{},
+		resolved: map[domain.DepositID][]domain.DepositResolved{}, reopened: map[domain.DepositID]int{},
+		balance: map[domain.UserID]int64{},
+	}
+}
+
+// readStream reads the event stream from sequence 1 to its last sequence.
+func readStream(ctx context.Context, nc *nats.Conn) (*facts, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	codec := domain.Events()
+	es, err := eventstore.Bind(ctx, js, eventstore.Config{Upcaster: codec})
+	if err != nil {
+		return nil, err
+	}
+	f := newFacts()
+	if f.lastSeq, err = es.LastSeq(ctx); err != nil || f.lastSeq == 0 {
+		return f, err
+	}
+	err = es.Follow(ctx, eventstore.FollowOptions{Until: f.lastSeq}, func(_ context.Context, batch []eventstore.Commit) error {
+		for _, c := range batch {
+			f.add(codec, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the event stream: %w", err)
+	}
+	return f, nil
+}
+
+func (f *facts) add(codec *domain.Codec, c eventstore.Commit) {
+	f.commits++
+	if len(c.Events) == 0 {
+		return
+	}
+	if first := c.Events[0]; first.IdempotencyKey != "" {
+		f.keyed[keyedCommit{first.Command, first.IdempotencyKey, c.Ref().String()}]++
+		f.used[first.Command+"\x00"+first.IdempotencyKey]++
+	}
+	for _, env := range c.Events {
+		ev, err := codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+		if err != nil {
+			f.unknown++
+			continue
+		}
+		switch e := ev.(type) {
+		case domain.DepositRecorded:
+			f.recorded[e.BankTxnID] = append(f.recorded[e.BankTxnID], e)
+			f.recordedKey[e.DepositID] = env.IdempotencyKey
+		case domain.OrderPaid:
+			f.paid[e.OrderID]++
+		case domain.WalletCredited:
+			f.credits[creditRef(e.UserID, e.Ref)]++
+			f.balance[e.UserID] += e.Amount
+		case domain.WalletDebited:
+			f.debits[e.PayoutID]++
+			f.balance[e.UserID] -= e.Amount
+		case domain.PayoutRequested:
+			f.requested[e.PayoutID]++
+		case domain.PayoutSettled:
+			f.finished[e.PayoutID]++
+		case domain.PayoutFailed:
+			f.finished[e.PayoutID]++
+			f.failed[e.PayoutID] = true
+		case domain.DepositResolved:
+			f.resolved[e.DepositID] = append(f.resolved[e.DepositID], e)
+		case domain.DepositReopened:
+			f.reopened[e.DepositID]++
+		}
+	}
+}
