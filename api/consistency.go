@@ -40,7 +40,12 @@ func (p PageRequest) Validate() error {
 	if p.Limit < 0 || p.Limit > 500 {
 		return invalid("limit", "must be between 1 and 500 (0 or absent: 50)")
 	}
-	if len(p.Cursor) > MaxCursorLength || !printableASCII(p.Cursor) {
+	return validateCursor(p.Cursor)
+}
+
+// validateCursor refuses what cannot be a cursor this engine handed out.
+func validateCursor(cursor string) error {
+	if len(cursor) > MaxCursorLength || !printableASCII(cursor) {
 		return invalid("cursor", "not a cursor this query handed out")
 	}
 	return nil

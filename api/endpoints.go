@@ -17,7 +17,7 @@ var (
 	WalletWithdraw = command[WithdrawRequest, WithdrawReply]("bankbook.cmd.wallet.withdraw", true)
 	PayoutGet      = query[PayoutRequest, PayoutView]("bankbook.q.payout.get")
 
-	LedgerTrialBalance = query[EmptyRequest, TrialBalanceReply]("bankbook.q.ledger.trial_balance")
+	LedgerTrialBalance = query[TrialBalanceRequest, TrialBalanceReply]("bankbook.q.ledger.trial_balance")
 	LedgerAccount      = query[LedgerAccountRequest, LedgerAccountReply]("bankbook.q.ledger.account")
 
 	ProjectionStatus = query[ProjectionStatusRequest, ProjectionStatusReply]("bankbook.q.projection.status")

@@ -232,11 +232,43 @@ type PayoutRequest struct {
 // Validate checks the request.
 func (q PayoutRequest) Validate() error { return domain.ValidateID("payout_id", q.PayoutID) }
 
-// TrialBalanceReply is the reply of bankbook.q.ledger.trial_balance.
+// TrialBalanceRequest is the body of bankbook.q.ledger.trial_balance ({} or
+// empty for the first page).
+type TrialBalanceRequest struct {
+	// Limit caps the accounts of one page: 1 to MaxTrialBalancePage, 0 or
+	// absent for MaxTrialBalancePage (one wallet account per user makes the
+	// list grow with the users; a page always fits a NATS message).
+	Limit  int    `json:"limit,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+	ReadAfter
+}
+
+// MaxTrialBalancePage is the largest (and the default) trial-balance page.
+const MaxTrialBalancePage = 5000
+
+// Validate checks the request.
+func (q TrialBalanceRequest) Validate() error {
+	if q.Limit < 0 || q.Limit > MaxTrialBalancePage {
+		return invalid("limit", "must be between 1 and %d (0 or absent: %d)", MaxTrialBalancePage, MaxTrialBalancePage)
+	}
+	return validateCursor(q.Cursor)
+}
+
+// PageLimit is Limit with the default applied.
+func (q TrialBalanceRequest) PageLimit() int {
+	if q.Limit == 0 {
+		return MaxTrialBalancePage
+	}
+	return q.Limit
+}
+
+// TrialBalanceReply is the reply of bankbook.q.ledger.trial_balance: one
+// page of accounts in name order; Total is the sum over every account.
 type TrialBalanceReply struct {
-	Accounts []AccountBalance `json:"accounts"`
-	Total    int64            `json:"total"`
-	AsOfSeq  Seq              `json:"as_of_seq"`
+	Accounts   []AccountBalance `json:"accounts"`
+	Total      int64            `json:"total"`
+	AsOfSeq    Seq              `json:"as_of_seq"`
+	NextCursor string           `json:"next_cursor,omitempty"`
 }
 
 // LedgerAccountRequest is the body of bankbook.q.ledger.account.

@@ -77,14 +77,20 @@ func entryKey(account string, seq eventstore.Seq, version, posting int) []byte {
 	return binary.BigEndian.AppendUint16(k, uint16(posting))
 }
 
-// TrialBalance returns every account's balance, their sum (0 unless there is
-// a bug) and the stream sequence they are as of (the ledger projection's
-// checkpoint), all from one read.
-func (s *Store) TrialBalance() ([]AccountBalance, int64, eventstore.Seq, error) {
-	accounts := []AccountBalance{}
-	var total int64
-	var asOf eventstore.Seq
-	err := s.view(func(tx *bbolt.Tx) error {
+// TrialBalance returns accounts' balances, the sum of all of them (0 unless
+// there is a bug) and the stream sequence they are as of (the ledger
+// projection's checkpoint), all from one read.
+//
+// It returns at most limit accounts (0: all) after cursor ("" for the
+// first page), in account name order, and the cursor of the next page ("" at
+// the end); total is the sum over every account, whatever the page.
+func (s *Store) TrialBalance(limit int, cursor string) (accounts []AccountBalance, total int64, asOf eventstore.Seq, next string, err error) {
+	accounts = []AccountBalance{}
+	after, err := hex.DecodeString(cursor)
+	if err != nil {
+		return nil, 0, 0, "", fmt.Errorf("%w: cursor", ErrBadCursor)
+	}
+	err = s.view(func(tx *bbolt.Tx) error {
 		asOf = s.bucketCheckpoint(tx, bucketLedgerBalances)
 		b, err := queryBucket(tx, bucketLedgerBalances)
 		if err != nil {
@@ -92,12 +98,18 @@ func (s *Store) TrialBalance() ([]AccountBalance, int64, eventstore.Seq, error) 
 		}
 		return b.ForEach(func(k, v []byte) error {
 			bal := int64(binary.BigEndian.Uint64(v))
-			accounts = append(accounts, AccountBalance{Account: string(k), Balance: bal})
 			total += bal
+			switch {
+			case len(after) > 0 && bytes.Compare(k, after) <= 0:
+			case limit > 0 && len(accounts) == limit:
+				next = hex.EncodeToString([]byte(accounts[len(accounts)-1].Account))
+			default:
+				accounts = append(accounts, AccountBalance{Account: string(k), Balance: bal})
+			}
 			return nil
 		})
 	})
-	return accounts, total, asOf, err
+	return accounts, total, asOf, next, err
 }
 
 // Account returns an account's balance and up to limit entries, oldest

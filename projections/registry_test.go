@@ -470,7 +470,7 @@ func TestOpenReadOnly(t *testing.T) {
 		if h, _ := hashOf(t, ro); h != wantHash {
 			t.Fatal("read-only hash differs")
 		}
-		if _, _, _, err := ro.TrialBalance(); err != nil {
+		if _, _, _, _, err := ro.TrialBalance(0, ""); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -27,9 +27,9 @@ func (s *Server) getPayout(_ context.Context, q api.PayoutRequest) (api.PayoutVi
 	return view, err
 }
 
-func (s *Server) trialBalance(_ context.Context, _ api.EmptyRequest) (api.TrialBalanceReply, error) {
-	accounts, total, asOf, err := s.cfg.ReadModels.TrialBalance()
-	return api.TrialBalanceReply{Accounts: accounts, Total: total, AsOfSeq: api.Seq(asOf)}, err
+func (s *Server) trialBalance(_ context.Context, q api.TrialBalanceRequest) (api.TrialBalanceReply, error) {
+	accounts, total, asOf, next, err := s.cfg.ReadModels.TrialBalance(q.PageLimit(), q.Cursor)
+	return api.TrialBalanceReply{Accounts: accounts, Total: total, AsOfSeq: api.Seq(asOf), NextCursor: next}, err
 }
 
 func (s *Server) ledgerAccount(_ context.Context, q api.LedgerAccountRequest) (api.LedgerAccountReply, error) {

@@ -467,7 +467,7 @@ func checkMoney(t *testing.T, n *sysNode, txns []bankfeed.Transaction, f facts) 
 	}
 
 	// Ledger.
-	accounts, total, _, err := n.Models.TrialBalance()
+	accounts, total, _, _, err := n.Models.TrialBalance(0, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -273,7 +273,9 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 			return s
 		})
 	case "ledger trial-balance":
-		var q api.EmptyRequest
+		var q api.TrialBalanceRequest
+		fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("accounts per page (default %d)", api.MaxTrialBalancePage))
+		fs.StringVar(&q.Cursor, "cursor", "", "page cursor from the previous page")
 		minSeqFlag(fs, &q.ReadAfter)
 		if err := parse(fs, args); err != nil {
 			return err
@@ -283,7 +285,10 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 			for _, a := range r.Accounts {
 				s += fmt.Sprintf("  %-44s %15s\n", a.Account, itoa(a.Balance))
 			}
-			return s + fmt.Sprintf("  %-44s %15s\n", "total", itoa(r.Total))
+			if r.NextCursor != "" {
+				s += "  more accounts: --cursor " + r.NextCursor + "\n"
+			}
+			return s + fmt.Sprintf("  %-44s %15s\n", "total (every account)", itoa(r.Total))
 		})
 	case "ledger account":
 		var q api.LedgerAccountRequest

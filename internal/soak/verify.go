@@ -479,7 +479,7 @@ func checkDuplicates(rep *Report, f *facts) {
 // wallet is minus its ledger account and what the stream says.
 func checkBooks(ctx context.Context, rep *Report, v *verifier, f *facts) {
 	tb := rep.check("trial balance 0")
-	bal, err := ask(ctx, v, api.LedgerTrialBalance, api.EmptyRequest{})
+	bal, err := ask(ctx, v, api.LedgerTrialBalance, api.TrialBalanceRequest{})
 	if err != nil {
 		tb.fail("trial_balance: %v", err)
 		return
