@@ -86,13 +86,7 @@ func cli(t *testing.T, args ...string) (string, error) {
 }
 
 func TestClientCommandsAgainstARunningEngine(t *testing.T) {
-	cfg := engine.Defaults()
-	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "fast"
-	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	e, _ := startEngine(t)
 	url := "--nats-url=" + e.ClientURL()
 
 	out, err := cli(t, "order", "submit", url, "--buyer-id", "u1", "--buyer-name", "김민수", "--amount", "39000", "--json", "--idempotency-key", "cli-1")
@@ -184,14 +178,9 @@ func TestServeStopsCleanlyWhenSignalled(t *testing.T) {
 }
 
 func TestDepositImportFromABankStatement(t *testing.T) {
-	cfg := engine.Defaults()
-	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "fast"
-	cfg.CancelWindow, cfg.ScanInterval = engine.Duration(time.Second), engine.Duration(200*time.Millisecond)
-	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	e, cfg := startEngine(t, func(cfg *engine.Config) {
+		cfg.CancelWindow, cfg.ScanInterval = engine.Duration(time.Second), engine.Duration(200*time.Millisecond)
+	})
 	url := "--nats-url=" + e.ClientURL()
 	out, err := cli(t, "order", "submit", url, "--buyer-id", "u1", "--buyer-name", "김민수", "--amount", "39000", "--json")
 	if err != nil {
@@ -268,13 +257,7 @@ func TestDepositImportFromABankStatement(t *testing.T) {
 }
 
 func TestExitStatusesAndVersion(t *testing.T) {
-	cfg := engine.Defaults()
-	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "fast"
-	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	e, _ := startEngine(t)
 	url := "--nats-url=" + e.ClientURL()
 
 	out, err := cli(t, "version")
@@ -332,4 +315,21 @@ func writeStatement(t *testing.T, rows string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// startEngine starts a real engine (embedded NATS, bbolt in a temp dir, on
+// free ports), stopped when the test ends.
+func startEngine(t *testing.T, mutate ...func(*engine.Config)) (*engine.Engine, engine.Config) {
+	t.Helper()
+	cfg := engine.Defaults()
+	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "fast"
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	return e, cfg
 }

@@ -7,23 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
-	"github.com/bankbook/bankbook/engine"
 )
 
 // TestWalletGetPages: `wallet get` shows one page of movements, oldest
 // first, and says how to ask for the next one.
 func TestWalletGetPages(t *testing.T) {
-	cfg := engine.Defaults()
-	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", "fast"
-	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	e, _ := startEngine(t)
 	url := "--nats-url=" + e.ClientURL()
 	var last uint64
 	for i := range 3 {
