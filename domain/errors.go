@@ -93,5 +93,5 @@ var (
 	// ErrTooManyUnpaidOrders is returned when a buyer already holds the
 	// most unpaid orders allowed (Order.HoldsUnpaidName), so that no buyer
 	// can use up the depositor names of a buyer name.
-	ErrTooManyUnpaidOrders = &Error{Kind: KindRule, Code: "too_many_unpaid_orders", Message: "the buyer has too many unpaid orders; pay or cancel one first"}
+	ErrTooManyUnpaidOrders = &Error{Kind: KindRule, Code: "too_many_unpaid_orders", Message: "the buyer has too many unpaid orders; pay one, or wait until the name grace of a cancelled or expired one ends"}
 )

@@ -271,6 +271,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		Conn: e.nc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log,
 		DeadLetters: deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
+		ReadModelsReady: e.readModelsCaughtUp,
 	})
 	if err != nil {
 		return nil, err
@@ -447,18 +448,29 @@ func (e *Engine) readiness() ops.Readiness {
 				rm.State, rm.Since = ops.StateFailing, st.Since // the runner that feeds them fails
 			}
 		}
-		ready, reason := e.Runner.Ready()
-		cp := e.Runner.Checkpoint()
-		switch {
-		case !ready:
-			rm.Reason = reason
-		case cp < e.startHead:
-			rm.Reason = fmt.Sprintf("catching up: at seq %d of %d", cp, e.startHead)
-		default:
+		if err := e.readModelsCaughtUp(); err != nil {
+			rm.Reason = err.Error()
+		} else {
 			rm.Ready, rm.State = true, ops.StateRunning
 		}
 		return append(out, rm), nil
 	})
+}
+
+// readModelsCaughtUp is nil once the read models have applied the stream as
+// it was when the engine started, new and changed projections rebuilt: what
+// /readyz calls caught up. Until then read-model queries answer 503 (a
+// rebuilt or new file would show empty or partial views).
+func (e *Engine) readModelsCaughtUp() error {
+	ready, reason := e.Runner.Ready()
+	cp := e.Runner.Checkpoint()
+	switch {
+	case !ready:
+		return errors.New(reason)
+	case cp < e.startHead:
+		return fmt.Errorf("catching up: at seq %d of %d", cp, e.startHead)
+	}
+	return nil
 }
 
 // metricSources are the gauges /metrics reads at scrape time.

@@ -221,14 +221,6 @@ func (r *Runner) Lag(head eventstore.Seq) uint64 {
 	return uint64(head - cp)
 }
 
-// Rebuilding reports whether projections new to the file (or of a new
-// version) are being rebuilt: their views are incomplete until it ends.
-func (r *Runner) Rebuilding() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.phase == phaseRebuilding
-}
-
 // Ready reports whether the read models can answer queries: Run has caught
 // every projection up to the others and follows the stream. Otherwise reason
 // says why not: "not started", which projections are rebuilt and at which

@@ -38,6 +38,10 @@ type Config struct {
 	Runner      *projections.Runner
 	// DeadLetters is the work background parts gave up on.
 	DeadLetters DeadLetters
+	// ReadModelsReady says why the read models cannot answer yet (nil once
+	// they have caught up after the engine started); until then read-model
+	// queries answer 503. Nil: always ready.
+	ReadModelsReady func() error
 	// BankSim, when set, serves bankbook.sim.bank.transfer.
 	BankSim BankSim
 	// Observer, when set, is told about every answered request.
@@ -68,6 +72,8 @@ type Server struct {
 	idle    chan struct{} // closed when closing and active reaches 0
 	// written is the highest stream sequence this instance appended.
 	written atomic.Uint64
+	// caughtUp latches ReadModelsReady's first nil.
+	caughtUp atomic.Bool
 }
 
 // New checks the configuration and returns a server; Start serves.
@@ -263,6 +269,43 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 }
 
+// awaitCaughtUp waits, at most QueryWait, until the read models have caught
+// up after the engine started.
+func (s *Server) awaitCaughtUp(ctx context.Context) error {
+	err := s.readModelsReady()
+	if err == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-tick.C:
+		}
+		if err = s.readModelsReady(); err == nil {
+			return nil
+		}
+	}
+}
+
+// readModelsReady is nil once the read models have caught up after start.
+// It latches: afterwards a stall is reported by /readyz, and queries answer
+// with what the read models hold (and min_seq still refuses what they lack).
+func (s *Server) readModelsReady() error {
+	if s.cfg.ReadModelsReady == nil || s.caughtUp.Load() {
+		return nil
+	}
+	if err := s.cfg.ReadModelsReady(); err != nil {
+		return err
+	}
+	s.caughtUp.Store(true)
+	return nil
+}
+
 // wrote records that this instance appended up to seq.
 func (s *Server) wrote(seq api.Seq) {
 	for {
@@ -277,9 +320,9 @@ func (s *Server) wrote(seq api.Seq) {
 // not_caught_up after QueryWait), and, briefly, this instance's own writes
 // (a read model that lags longer answers with what it has).
 func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error {
-	if s.cfg.Runner.Rebuilding() {
-		// Half-rebuilt views would answer wrong balances and missing orders.
-		return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the read models are being rebuilt; retry"}
+	if err := s.awaitCaughtUp(ctx); err != nil {
+		// Empty or half-rebuilt views would answer wrong balances and missing orders.
+		return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the read models are not caught up yet (" + err.Error() + "); retry"}
 	}
 	if minSeq > 0 && s.cfg.Runner.Checkpoint() < eventstore.Seq(minSeq) {
 		wctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)

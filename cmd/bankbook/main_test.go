@@ -57,6 +57,7 @@ func TestServeConfigPrecedence(t *testing.T) {
 		{"zero concurrency", []string{"--part-concurrency", "timers=0"}, nil, ""},
 		{"malformed concurrency", []string{"--part-concurrency", "timers"}, nil, ""},
 		{"no http listen", []string{"--http-listen", ""}, nil, ""},
+		{"--listen with a NATS URL from the environment", []string{"--listen", "127.0.0.1:14222"}, map[string]string{"BANKBOOK_NATS_URL": "nats://127.0.0.1:14222"}, ""},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,6 +91,12 @@ func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("serve takes no arguments, got %q", fs.Args())
 	}
+	// BANKBOOK_NATS_URL is also what the client commands read: exported for
+	// them, it would silently turn an embedded server asked for with
+	// --listen into a connection to that URL.
+	if slices.ContainsFunc(args, isFlag("listen")) && cfg.NATSURL != "" && !slices.ContainsFunc(args, isFlag("nats-url")) {
+		return cfg, fmt.Errorf("--listen asks for the embedded server, but %s=%s asks to join that NATS instead: unset it, or drop --listen", envName("nats-url"), cfg.NATSURL)
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -168,4 +175,16 @@ func itoa(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// isFlag matches a command-line argument that sets the named flag.
+func isFlag(name string) func(string) bool {
+	return func(a string) bool {
+		for _, p := range []string{"-" + name, "--" + name} {
+			if a == p || strings.HasPrefix(a, p+"=") {
+				return true
+			}
+		}
+		return false
+	}
 }
