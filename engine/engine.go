@@ -270,7 +270,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	e.server, err = server.New(server.Config{
 		Conn: e.nc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log,
-		DeadLetters: deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
+		DeadLetters:     deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
 		ReadModelsReady: e.readModelsCaughtUp,
 	})
 	if err != nil {
