@@ -42,19 +42,6 @@ func (s *seen) has(id string) bool {
 	return false
 }
 
-func runReactor(t *testing.T, l *worker.Loop) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("reactor run: %v", err)
-		}
-	})
-}
-
 func TestReactorDeadLettersAnUndecodableCommitAndMovesOn(t *testing.T) {
 	srv := testenv.Start(t, "")
 	_, js := srv.Connect(t)
@@ -70,7 +57,7 @@ func TestReactorDeadLettersAnUndecodableCommitAndMovesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runReactor(t, l)
+	testenv.Run(t, l.Run)
 
 	if _, err := storetest.AppendOne(ctx, s, eventstore.Ref{Type: "order", ID: "A"}, "before", storetest.Event("t", 1)); err != nil {
 		t.Fatal(err)
@@ -130,7 +117,7 @@ func TestReactorRecoversAPanicAndRedrivesAfterAFix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runReactor(t, l)
+	testenv.Run(t, l.Run)
 	for _, id := range []string{"bug", "ok"} {
 		if _, err := storetest.AppendOne(ctx, s, eventstore.Ref{Type: "wallet", ID: id}, id, storetest.Event("t", 1)); err != nil {
 			t.Fatal(err)
@@ -244,7 +231,7 @@ func TestReactorWaitsOnACommitFromANewerVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runReactor(t, oldLoop)
+	testenv.Run(t, oldLoop.Run)
 	if _, err := storetest.AppendOne(ctx, old, eventstore.Ref{Type: "order", ID: "B"}, "later", storetest.Event("t", 1)); err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +256,7 @@ func TestReactorWaitsOnACommitFromANewerVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runReactor(t, newLoop)
+	testenv.Run(t, newLoop.Run)
 	testenv.Eventually(t, 10*time.Second, "the newer instance handled it", func() bool { return newSeen.has("from-newer") })
 	if st := oldLoop.Stats(); st.DeadLettered != 0 || oldSeen.has("from-newer") {
 		t.Fatalf("old instance stats %+v, handled %v", st, oldSeen.ids)
@@ -336,7 +323,7 @@ func TestReactorConsumerSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runReactor(t, l)
+	testenv.Run(t, l.Run)
 	stream, _ := js.Stream(ctx, "BANKBOOK_EVENTS")
 	var info *jetstream.ConsumerInfo
 	testenv.Eventually(t, 10*time.Second, "consumer created", func() bool {

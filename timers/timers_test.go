@@ -48,7 +48,7 @@ func run(t *testing.T, tm *timers.Timers, h timers.Handler) *worker.Loop {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runLoop(t, loop)
+	testenv.Run(t, loop.Run)
 	return loop
 }
 

@@ -44,7 +44,7 @@ func TestFailingTimerIsDeadLetteredAndRedriven(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runLoop(t, loop)
+	testenv.Run(t, loop.Run)
 	if err := tm.Arm(ctx, "order", "o1", time.Now(), []byte("p")); err != nil {
 		t.Fatal(err)
 	}
@@ -101,19 +101,6 @@ func TestWorkerRunReturnsWhenItsConsumerIsDeleted(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run still blocked 10s after its consumer was deleted")
 	}
-}
-
-func runLoop(t *testing.T, l *worker.Loop) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
 }
 
 func TestArmedCountsSchedulesNotYetDue(t *testing.T) {
