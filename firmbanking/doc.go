@@ -26,10 +26,12 @@
 //     may have accepted the transfer. Never treat it as "not sent"; repeat
 //     the same Transfer later (Settle does).
 //   - A Send that returns ErrRefused (the transfer failed Validate, or the
-//     provider answered 400) will never be carried out: no money was or will
-//     be sent under that ID, so the payout can be failed and its money
-//     returned. Other permanent answers (401, 403, 422 ...) are about the
-//     caller or the ID, not the transfer: they do not match ErrRefused.
+//     provider answered 400) will not be carried out as sent now. An
+//     earlier attempt under the same ID may still have been accepted (a
+//     rule or an account changed since), so the payout can be failed and its
+//     money returned only when Status answers ErrUnknownTransfer. Other
+//     permanent answers (401, 403, 422 ...) are about the caller or the ID,
+//     not the transfer: they do not match ErrRefused.
 //   - A transfer is final only when its Status is settled (money sent, Fee
 //     charged) or failed (definitively not sent, Reason says why). Pending
 //     transfers become final later; Settle polls Status with a Backoff until

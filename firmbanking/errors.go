@@ -22,14 +22,14 @@ var (
 	// was already used for a different transfer. That earlier transfer stands
 	// and may well have been sent; this one was not.
 	ErrIdempotencyMismatch = errors.New("firmbanking: transfer ID already used for a different transfer")
-	// ErrRefused means a Send will never carry out this transfer as it is,
-	// and the provider holds no transfer with its ID: the transfer failed
-	// Validate (it also matches ErrInvalidTransfer; nothing was sent), or the
-	// provider answered the Send 400 (it also matches ErrPermanent). The
-	// money was not sent, so the caller may record the transfer as failed.
-	// Only Send returns it: a 400 to Status says nothing about the transfer.
-	// It relies on the same ID always being sent with the same body (a
-	// provider checks the body before the ID's history).
+	// ErrRefused means this Send will never carry out the transfer as it
+	// is: the transfer failed Validate (it also matches ErrInvalidTransfer;
+	// nothing was sent this time), or the provider answered the Send 400 (it
+	// also matches ErrPermanent). It says nothing about earlier attempts
+	// under the same ID — a rule or an account may have changed since one
+	// was accepted — so before recording the transfer as failed, ask Status:
+	// only ErrUnknownTransfer means nothing was ever accepted. Only Send
+	// returns it: a 400 to Status says nothing about the transfer.
 	ErrRefused = errors.New("firmbanking: transfer refused")
 	// ErrUnavailable means every attempt failed transiently (network error,
 	// timeout, 5xx, 429, 409 in progress). The outcome of a Send is unknown:

@@ -3,6 +3,7 @@ package process_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -57,8 +58,8 @@ func TestRefusedPayoutFailsAndReturnsTheMoneyOnce(t *testing.T) {
 		if n := len(f.commits(t, domain.AggregatePayout, "po-r")); n != 2 {
 			t.Fatalf("%d payout commits, want requested and failed", n)
 		}
-		if n := f.bank.Requests(); n != 1 {
-			t.Fatalf("%d provider requests, want 1: a refusal is not asked again", n)
+		if n := f.bank.Requests(); n != 2 {
+			t.Fatalf("%d provider requests, want 2 (the refused send, and the status that shows nothing was ever accepted): a refusal is not asked again", n)
 		}
 		if sent := f.bank.Sent(); len(sent) != 0 {
 			t.Fatalf("sent %+v", sent)
@@ -79,8 +80,8 @@ func TestRefusedPayoutFailsAndReturnsTheMoneyOnce(t *testing.T) {
 		if p.Status != domain.PayoutFailedStatus || !strings.HasPrefix(p.Reason, "refused: invalid transfer") {
 			t.Fatalf("payout %+v, want failed as refused", p)
 		}
-		if n := f.bank.Requests(); n != 0 {
-			t.Fatalf("%d provider requests, want none", n)
+		if n := f.bank.Requests(); n != 1 {
+			t.Fatalf("%d provider requests, want 1: the status that shows nothing was ever accepted", n)
 		}
 		f.assertBalance(t, "u", 1700) // the reversal, once
 	})
@@ -205,4 +206,35 @@ func TestTransientProviderFailuresAreRetried(t *testing.T) {
 	if p := f.payout(t, "po-t"); p.Status != domain.PayoutSettledStatus {
 		t.Fatalf("payout %+v, want settled once the provider is back", p)
 	}
+}
+
+// refusingNow refuses every send, as a provider does for an account that
+// has changed since, or a client whose rules have tightened since.
+type refusingNow struct{ firmbanking.Provider }
+
+func (refusingNow) Send(context.Context, firmbanking.Transfer) (firmbanking.Result, error) {
+	return firmbanking.Result{}, fmt.Errorf("%w: the account no longer takes transfers", firmbanking.ErrRefused)
+}
+
+// TestRefusalOfATransferAcceptedEarlierFollowsTheProvider: given a payout an
+// earlier attempt sent (the provider holds it), when a later attempt is
+// refused, then the payout follows the provider's result — settled here —
+// and no money is returned: failing it would pay the money out twice.
+func TestRefusalOfATransferAcceptedEarlierFollowsTheProvider(t *testing.T) {
+	f := newFixture(t, options{provider: func(p firmbanking.Provider) firmbanking.Provider { return refusingNow{p} }})
+	f.credit(t, "u", 1000)
+	to := domain.BankAccount{Bank: "KB", Number: "110-1", Holder: "김민수"}
+	if _, err := f.Wallets.Withdraw(context.Background(), commands.Meta{}, api.WithdrawRequest{UserID: "u", Amount: 700, BankAccount: to, PayoutID: "po-e"}); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	// The earlier attempt, which reached the provider.
+	if _, err := f.provider.Send(context.Background(), firmbanking.Transfer{ID: "po-e", Amount: 700, To: to, Memo: "bankbook"}); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-e")
+	if p := f.payout(t, "po-e"); p.Status != domain.PayoutSettledStatus {
+		t.Fatalf("payout %+v, want settled as the provider says", p)
+	}
+	f.assertBalance(t, "u", 300)
 }

@@ -257,9 +257,26 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 			Msg("payout still pending at the provider; asking again later")
 		return nil, worker.RetryAfter(m.cfg.PendingRetry, nil)
 	case errors.Is(err, firmbanking.ErrRefused):
-		// Nothing was sent under this ID, and nothing ever will be.
+		// Refused as it is now. Whether anything was ever sent under this
+		// ID is the provider's to say: an earlier attempt (an older
+		// version's, before a validation rule tightened, or before the
+		// account changed) may have been accepted, and failing the payout
+		// then would pay the money out twice.
+		st, serr := m.cfg.Provider.Status(ctx, string(p.ID))
+		switch {
+		case errors.Is(serr, firmbanking.ErrUnknownTransfer):
+		case serr != nil:
+			return nil, fmt.Errorf("payout %s refused; asking the provider whether an earlier attempt was accepted: %w", p.ID, serr)
+		case st.Status == firmbanking.StatusFailed:
+			return domain.PayoutFailed{PayoutID: p.ID, Reason: st.Reason, FailedAt: now}, nil
+		case st.Status == firmbanking.StatusSettled:
+			return domain.PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: st.Fee, BankAccount: p.PayFrom, ProviderRef: st.ProviderRef, SettledAt: now}, nil
+		default:
+			m.cfg.Log.Info().Str("payout_id", string(p.ID)).Msg("payout refused now, but an earlier attempt is pending at the provider; asking again later")
+			return nil, worker.RetryAfter(m.cfg.PendingRetry, nil)
+		}
 		m.cfg.Log.Warn().Err(err).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Str("source", p.Source).Str("source_id", p.SourceID).
-			Msg("payout refused by the provider; failing it and returning the money")
+			Msg("payout refused by the provider, which never accepted it; failing it and returning the money")
 		return domain.PayoutFailed{PayoutID: p.ID, Reason: refusalReason(err), FailedAt: now}, nil
 	case errors.Is(err, firmbanking.ErrIdempotencyMismatch):
 		return nil, worker.Permanent(fmt.Errorf("payout %s: %w", p.ID, err))

@@ -42,6 +42,9 @@ type options struct {
 	cfg process.Config
 	// log receives the process managers' lines (and the reactor's).
 	log zerolog.Logger
+	// provider, when set, stands between the process managers and the fake
+	// provider's client.
+	provider func(firmbanking.Provider) firmbanking.Provider
 }
 
 type fixture struct {
@@ -102,6 +105,9 @@ func newFixture(t testing.TB, o options) *fixture {
 	if !o.noProvider {
 		f.bank, f.provider = fakeBank(t, o.bank)
 		cfg.Provider = f.provider
+		if o.provider != nil {
+			cfg.Provider = o.provider(f.provider)
+		}
 	}
 	if f.m, err = process.New(cfg); err != nil {
 		t.Fatal(err)
