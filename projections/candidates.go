@@ -262,10 +262,13 @@ func (b candBuckets) orderSubmitted(e domain.OrderSubmitted) error {
 		if !found {
 			return fmt.Errorf("%w: orphan %s indexed but not recorded", ErrInconsistent, dep)
 		}
+		more := o.More
 		added, dropped := o.offer(newRanker(&o).rank(id, c))
 		if !added {
-			if err := putJSON(b.orphans, dep, o); err != nil { // More may have changed
-				return err
+			if o.More != more { // now known to have unranked candidates
+				if err := putJSON(b.orphans, dep, o); err != nil {
+					return err
+				}
 			}
 			continue
 		}
