@@ -44,6 +44,10 @@ import (
 	"github.com/bankbook/bankbook/worker"
 )
 
+// payoutsMaxAckPending is how many payouts may wait on the provider at once
+// before new ones wait too.
+const payoutsMaxAckPending = 100_000
+
 // partProjections is the part that keeps the read models current.
 const partProjections = "projections"
 
@@ -206,6 +210,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	payoutReactor, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
 		Durable: partPayouts, Types: []string{domain.AggregatePayout}, Dead: e.DeadLetters, Logger: log,
 		Concurrency: cfg.PartConcurrency.Of(partPayouts),
+		// A payout pending at the provider waits unacknowledged, for hours
+		// if the provider takes that long: room for many, so pending ones
+		// never stop new payouts.
+		MaxAckPending: payoutsMaxAckPending,
 	}, procs.ReactToPayout)
 	if err != nil {
 		return nil, err

@@ -45,6 +45,11 @@ type ReactOptions struct {
 	// not a failure, so a newer instance takes it and it is never
 	// dead-lettered for being newer. Default 30s.
 	UndecodableWait time.Duration
+	// MaxAckPending is how many commits may be delivered and not yet
+	// acknowledged at once, waits included (a commit told to wait stays
+	// unacknowledged until it is done). Default 1000; a reactor whose work
+	// waits long (payouts pending at a provider) needs more.
+	MaxAckPending int
 }
 
 // Reactor returns the worker loop that calls fn for every commit of the
@@ -90,7 +95,7 @@ func (s *Store) Reactor(ctx context.Context, opts ReactOptions, fn func(context.
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		AckWait:        30 * time.Second,
 		MaxDeliver:     -1,
-		MaxAckPending:  1000,
+		MaxAckPending:  cmp.Or(opts.MaxAckPending, 1000),
 	}
 	loop, err := worker.New(worker.Config{
 		Name: opts.Durable,

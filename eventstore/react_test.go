@@ -318,7 +318,7 @@ func TestReactorConsumerSettings(t *testing.T) {
 	_, js := srv.Connect(t)
 	s := open(t, js, eventstore.Config{})
 	ctx := context.Background()
-	l, err := s.Reactor(ctx, eventstore.ReactOptions{Durable: "react-cfg", Types: []string{"order", "wallet"}},
+	l, err := s.Reactor(ctx, eventstore.ReactOptions{Durable: "react-cfg", Types: []string{"order", "wallet"}, MaxAckPending: 5000},
 		func(context.Context, eventstore.Commit) error { return nil })
 	if err != nil {
 		t.Fatal(err)
@@ -335,7 +335,7 @@ func TestReactorConsumerSettings(t *testing.T) {
 		return err == nil
 	})
 	if info.Config.AckPolicy != jetstream.AckExplicitPolicy || info.Config.DeliverPolicy != jetstream.DeliverAllPolicy ||
-		strings.Join(info.Config.FilterSubjects, ",") != "bankbook.evt.order.>,bankbook.evt.wallet.>" {
+		strings.Join(info.Config.FilterSubjects, ",") != "bankbook.evt.order.>,bankbook.evt.wallet.>" || info.Config.MaxAckPending != 5000 {
 		t.Fatalf("consumer config %+v", info.Config)
 	}
 	if _, err := s.Reactor(ctx, eventstore.ReactOptions{Durable: "bad.name", Types: []string{"order"}},
