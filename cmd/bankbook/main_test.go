@@ -224,7 +224,12 @@ func TestDepositImportFromABankStatement(t *testing.T) {
 	if after, _ := e.Events.LastSeq(context.Background()); after != before {
 		t.Fatal("an import refused for its watermark recorded something")
 	}
-	time.Sleep(1100 * time.Millisecond) // past cancel_at, so the statement can cover it
+	// The statement must cover cancel_at (submitted_at + the 1s window).
+	submitted, err := time.Parse(time.RFC3339Nano, sub.SubmittedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(submitted.Add(time.Second + time.Millisecond)))
 	out, err = cli(t, "deposit", "import", url, "--complete-up-to", time.Now().UTC().Format(time.RFC3339Nano), good)
 	if err != nil || !strings.Contains(out, "refunded_to_wallet") || !strings.Contains(out, "orphaned  reason no_such_name") || !strings.Contains(out, "dep_") {
 		t.Fatalf("import: %q %v", out, err)
