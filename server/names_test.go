@@ -19,30 +19,13 @@ import (
 )
 
 // submitMany submits n orders for buyerName from workers goroutines and
-// returns the replies.
+// returns the replies; every submit must succeed.
 func submitMany(t *testing.T, c *client.Client, n, workers int, buyerName string) []api.SubmitOrderReply {
 	t.Helper()
-	out := make([]api.SubmitOrderReply, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				req := map[string]any{"buyer_id": fmt.Sprintf("u%d", i), "buyer_name": buyerName, "amount": 1000 + i}
-				if _, err := c.Call(ctxT(t), subjSubmit, req, &out[i], nil); err != nil {
-					t.Errorf("submit %d: %v", i, err)
-					return
-				}
-			}
-		}()
+	out, exhausted := submitAll(t, c, n, workers, buyerName)
+	if exhausted > 0 || len(out) != n {
+		t.Fatalf("%d of %d submits succeeded, %d found the names exhausted", len(out), n, exhausted)
 	}
-	wg.Wait()
 	return out
 }
 
