@@ -17,8 +17,14 @@ run: build
 ## test: formatting, vet, staticcheck, then every test with the race detector
 test: lint unit
 
+## unit: on failure the race reports (if any) are printed again last, so a truncated log still shows them
 unit:
-	$(GO) test -race -count=1 -timeout 20m ./...
+	@out=$$(mktemp); \
+	{ $(GO) test -race -count=1 -timeout 20m ./... 2>&1; echo $$? > $$out.rc; } | tee $$out; status=$$(cat $$out.rc); \
+	if [ $$status -ne 0 ] && grep -q 'WARNING: DATA RACE' $$out; then \
+	  echo '--- race reports (repeated) ---'; \
+	  awk '/WARNING: DATA RACE/{p=1;n=0} p{print; n++} /^==================$$/{if(n>1)p=0}' $$out | grep -v '^\s*$$' | head -n 150; \
+	fi; rm -f $$out $$out.rc; exit $$status
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
