@@ -45,6 +45,10 @@ const (
 	CodeNotCaughtUp    = "not_caught_up"
 	CodeConflict       = "conflict"
 	CodeInvalidIdemKey = "invalid_idempotency_key"
+	// CodeForbidden (403) is a request the NATS server refused to carry:
+	// the caller's identity may not send it. The engine never saw it; the
+	// Go client (client.Connect) reports it at once.
+	CodeForbidden = "forbidden"
 )
 
 func invalid(field, format string, args ...any) error { return domain.Invalid(field, format, args...) }

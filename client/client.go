@@ -22,6 +22,7 @@ type Error = api.Error
 // Client talks to a bankbook engine over a NATS connection.
 type Client struct {
 	nc *nats.Conn
+	r  *refusals // nil: refused requests end at their deadline
 }
 
 // New returns a client using nc.
@@ -71,7 +72,13 @@ func (c *Client) Request(ctx context.Context, subject string, body any, header n
 	for k, v := range header {
 		msg.Header[k] = v
 	}
-	resp, err := c.nc.RequestMsgWithContext(ctx, msg)
+	var refused <-chan error
+	if c.r != nil {
+		var done func()
+		refused, done = c.r.watch(subject)
+		defer done()
+	}
+	resp, err := c.request(ctx, msg, refused)
 	if err != nil {
 		return Reply{}, fmt.Errorf("%s: %w", subject, err)
 	}

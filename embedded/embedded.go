@@ -1,7 +1,10 @@
 // Package embedded runs bankbook's in-process nats-server with JetStream.
 //
 // The engine talks to it over an in-process connection; clients (the CLI,
-// other languages) reach it on the configured TCP address. The durability
+// other languages) reach it on the configured TCP address. Every connection,
+// in-process ones too, authenticates: the server runs the accounts and
+// permissions that package auth renders, and Connect uses the engine's own
+// seed. The durability
 // profile is a server-wide setting: Safe fsyncs every write before the
 // publish is acknowledged, Fast flushes to the OS and fsyncs every two
 // minutes (the nats-server default).
@@ -16,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
 )
 
 // Durability is the write durability profile of the embedded server.
@@ -49,6 +53,14 @@ type Config struct {
 	// ServerName must stay the same across restarts of one data directory.
 	// Default "bankbook".
 	ServerName string
+	// Accounts is the accounts block the server runs (auth.Render). Required:
+	// the embedded server never runs without authentication.
+	Accounts []byte
+	// EngineSeed is the engine identity's seed file, used by Connect.
+	// Required.
+	EngineSeed string
+	// Log receives the server's own warnings and errors. Default: discarded.
+	Log *zerolog.Logger
 }
 
 // Server is a running embedded nats-server.
@@ -68,16 +80,20 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.ServerName == "" {
 		cfg.ServerName = "bankbook"
 	}
-	opts := &server.Options{
-		ServerName:         cfg.ServerName,
-		JetStream:          true,
-		StoreDir:           cfg.StoreDir,
-		NoSigs:             true,
-		NoLog:              true,
-		SyncAlways:         cfg.Durability == Safe,
-		JetStreamMaxMemory: 256 << 20,
-		MaxPayload:         1 << 20,
+	if len(cfg.Accounts) == 0 || cfg.EngineSeed == "" {
+		return nil, errors.New("embedded: accounts and the engine seed are required (the server always authenticates)")
 	}
+	opts := &server.Options{}
+	if err := opts.ProcessConfigString(string(cfg.Accounts)); err != nil {
+		return nil, fmt.Errorf("embedded: accounts: %w", err)
+	}
+	opts.ServerName = cfg.ServerName
+	opts.JetStream = true
+	opts.StoreDir = cfg.StoreDir
+	opts.NoSigs = true
+	opts.SyncAlways = cfg.Durability == Safe
+	opts.JetStreamMaxMemory = 256 << 20
+	opts.MaxPayload = 1 << 20
 	if cfg.Listen == "" {
 		opts.DontListen = true
 	} else {
@@ -98,13 +114,61 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
+	logs := &serverLog{fatal: make(chan string, 1)}
+	if cfg.Log != nil {
+		logs.log = *cfg.Log
+	} else {
+		logs.log = zerolog.Nop()
+	}
+	ns.SetLoggerV2(logs, false, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		ns.Shutdown()
-		return nil, errors.New("embedded: nats-server did not become ready in 30s")
+	deadline := time.Now().Add(30 * time.Second)
+	for !ns.ReadyForConnections(50 * time.Millisecond) {
+		select {
+		case msg := <-logs.fatal:
+			ns.Shutdown()
+			return nil, fmt.Errorf("%w: %s", ErrStart, msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			ns.Shutdown()
+			return nil, fmt.Errorf("%w: not ready in 30s", ErrStart)
+		}
 	}
 	return &Server{ns: ns, cfg: cfg}, nil
 }
+
+// ErrStart means the embedded server could not start (a taken port, an
+// unusable store directory); the message says why.
+var ErrStart = errors.New("embedded: nats-server did not start")
+
+// serverLog sends the server's own messages to zerolog: notices at debug,
+// warnings and errors as such. A fatal message (a port already taken) ends
+// Start at once.
+type serverLog struct {
+	log   zerolog.Logger
+	fatal chan string
+}
+
+func (l *serverLog) Noticef(format string, v ...any) {
+	l.log.Debug().Str("component", "nats-server").Msgf(format, v...)
+}
+func (l *serverLog) Warnf(format string, v ...any) {
+	l.log.Warn().Str("component", "nats-server").Msgf(format, v...)
+}
+func (l *serverLog) Errorf(format string, v ...any) {
+	l.log.Error().Str("component", "nats-server").Msgf(format, v...)
+}
+func (l *serverLog) Fatalf(format string, v ...any) {
+	msg := fmt.Sprintf(format, v...)
+	l.log.Error().Str("component", "nats-server").Msg(msg)
+	select {
+	case l.fatal <- msg:
+	default:
+	}
+}
+func (l *serverLog) Debugf(string, ...any) {}
+func (l *serverLog) Tracef(string, ...any) {}
 
 // ClientURL is the TCP URL clients use ("" when not listening).
 func (s *Server) ClientURL() string {
@@ -114,9 +178,18 @@ func (s *Server) ClientURL() string {
 	return s.ns.ClientURL()
 }
 
-// Connect opens an in-process connection.
+// Connect opens an in-process connection as the engine.
 func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
-	return nats.Connect("", append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("bankbook-engine")}, opts...)...)
+	return s.ConnectAs(s.cfg.EngineSeed, opts...)
+}
+
+// ConnectAs opens an in-process connection with the seed in seedFile.
+func (s *Server) ConnectAs(seedFile string, opts ...nats.Option) (*nats.Conn, error) {
+	nkey, err := nats.NkeyOptionFromSeed(seedFile)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: %w", err)
+	}
+	return nats.Connect("", append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("bankbook-engine"), nkey}, opts...)...)
 }
 
 // Shutdown stops the server and waits until it has stopped. It is idempotent.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/embedded"
 	"github.com/bankbook/bankbook/ops"
@@ -46,6 +47,15 @@ type Config struct {
 	// NATSURL connects to an external NATS cluster instead of starting the
 	// embedded server. Durability is then the cluster's own setting.
 	NATSURL string `json:"nats_url"`
+	// Credentials authenticate to the external cluster (NATSURL): a creds
+	// file, an NKey seed file, or a user and a password file, and TLS files.
+	auth.Credentials
+	// AuthFile replaces the embedded server's generated identities (other
+	// than the engine's) with the operator's own users (auth.LoadFile).
+	AuthFile string `json:"auth_file"`
+	// Tenant names the tenant whose engine this is on a shared NATS
+	// deployment (auth.Tenant); "" for a deployment of one business.
+	Tenant string `json:"tenant"`
 	// Durability is the embedded server's profile: "safe" (fsync every
 	// write, the default) or "fast" (the nats-server default: fsync every 2m).
 	Durability string `json:"durability"`
@@ -82,12 +92,16 @@ type Config struct {
 	// HTTP (bankfeed.HTTPSource) instead.
 	BankURL   string `json:"bank_url"`
 	BankToken string `json:"bank_token"`
+	// BankTokenFile holds BankToken instead (secrets stay out of `ps`).
+	BankTokenFile string `json:"bank_token_file"`
 	// BankSimLag is the simulated bank's refresh lag. Default 2s.
 	BankSimLag Duration `json:"bank_sim_lag"`
 	// FirmbankURL and FirmbankToken reach a real firm-banking provider for
 	// payouts. With BankSim and no URL, a simulated provider runs in-process.
 	FirmbankURL   string `json:"firmbank_url"`
 	FirmbankToken string `json:"firmbank_token"`
+	// FirmbankTokenFile holds FirmbankToken instead.
+	FirmbankTokenFile string `json:"firmbank_token_file"`
 	// Sim, with BankSim, is the simulated bank to use instead of a new one,
 	// so that several engines in one process (tests) scan the same bank.
 	Sim *bankfeed.SimBank `json:"-"`
@@ -156,6 +170,22 @@ func (c Config) Validate() error {
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, errors.New("replicas must be between 1 and 5"))
+	}
+	if c.NATSURL != "" {
+		if err := auth.CheckURL(c.NATSURL); err != nil {
+			errs = append(errs, err)
+		}
+		if c.Credentials.Empty() {
+			errs = append(errs, errors.New("nats-url needs credentials: nats-creds, nats-nkey, or nats-user with nats-password-file"))
+		}
+		if c.AuthFile != "" {
+			errs = append(errs, errors.New("auth-file configures the embedded server; an external cluster's own configuration governs (bankbook auth config)"))
+		}
+	} else if !c.Credentials.Empty() {
+		errs = append(errs, errors.New("nats-creds, nats-nkey and nats-user are for an external cluster (nats-url); the embedded server uses the engine identity in data-dir/auth"))
+	}
+	if c.Tenant != "" && c.NATSURL == "" {
+		errs = append(errs, errors.New("tenant names an engine on a shared external deployment (nats-url)"))
 	}
 	if c.NATSURL == "" && c.Replicas != 1 {
 		errs = append(errs, errors.New("the embedded server is a single node: replicas must be 1"))

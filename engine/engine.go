@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
@@ -107,24 +109,28 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
 	if cfg.NATSURL == "" {
-		durability, _ := embedded.ParseDurability(cfg.Durability)
-		e.ns, err = embedded.Start(embedded.Config{StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.Listen, Durability: durability})
-		if err != nil {
+		if e.ns, err = startEmbedded(cfg, log); err != nil {
 			return nil, err
 		}
-		if e.nc, err = e.ns.Connect(); err != nil {
+		if e.nc, err = e.ns.Connect(connLogging(log)...); err != nil {
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
 		}
 		log.Info().Str("listen", e.ns.ClientURL()).Str("durability", cfg.Durability).
-			Str("store_dir", filepath.Join(cfg.DataDir, "jetstream")).Msg("embedded nats-server with JetStream started")
+			Str("store_dir", filepath.Join(cfg.DataDir, "jetstream")).Str("auth_dir", filepath.Join(cfg.DataDir, "auth")).
+			Msg("embedded nats-server with JetStream started; clients authenticate with the seeds in auth_dir")
 		if cfg.Durability == string(embedded.Fast) {
 			log.Warn().Msg("durability profile fast: acknowledged writes are fsynced only every 2 minutes; a machine crash can lose them")
 		}
 	} else {
-		if e.nc, err = nats.Connect(cfg.NATSURL, nats.Name("bankbook-engine"), nats.MaxReconnects(-1)); err != nil {
-			return nil, fmt.Errorf("connect to %s: %w", cfg.NATSURL, err)
+		creds, err := cfg.Credentials.Options()
+		if err != nil {
+			return nil, err
 		}
-		log.Info().Str("nats_url", cfg.NATSURL).Int("replicas", cfg.Replicas).
+		opts := append([]nats.Option{nats.Name("bankbook-engine"), nats.MaxReconnects(-1)}, creds...)
+		if e.nc, err = nats.Connect(cfg.NATSURL, append(opts, connLogging(log)...)...); err != nil {
+			return nil, fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)
+		}
+		log.Info().Str("nats_url", auth.Redact(cfg.NATSURL)).Int("replicas", cfg.Replicas).Str("tenant", cfg.Tenant).
 			Msg("connected to external NATS; durability is the cluster's sync_interval and replica count")
 	}
 	js, err := jetstream.New(e.nc)
@@ -277,7 +283,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}
 	e.server, err = server.New(server.Config{
 		Conn: e.nc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Events: e.Events, Idempotency: idem,
-		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log,
+		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log, Tenant: cfg.Tenant,
 		DeadLetters:     deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
 		ReadModelsReady: e.readModelsCaughtUp,
 	})
@@ -312,7 +318,11 @@ func (e *Engine) bankSource(cfg Config) (bankfeed.Source, error) {
 			Msg("simulated bank: transfer with 'bankbook bank-sim transfer' or bankbook.sim.bank.transfer")
 		return bank.Source(cfg.CollectNumber), nil
 	case cfg.BankURL != "":
-		src := &bankfeed.HTTPSource{URL: cfg.BankURL, Token: cfg.BankToken}
+		token, err := secret(cfg.BankToken, cfg.BankTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("bank-token-file: %w", err)
+		}
+		src := &bankfeed.HTTPSource{URL: cfg.BankURL, Token: token}
 		if err := src.Validate(); err != nil {
 			return nil, fmt.Errorf("bank-url: %w", err)
 		}
@@ -327,7 +337,11 @@ func (e *Engine) bankSource(cfg Config) (bankfeed.Source, error) {
 func (e *Engine) firmBanking(cfg Config) (firmbanking.Provider, error) {
 	switch {
 	case cfg.FirmbankURL != "":
-		c := &firmbanking.Client{BaseURL: cfg.FirmbankURL, Token: cfg.FirmbankToken}
+		token, err := secret(cfg.FirmbankToken, cfg.FirmbankTokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("firmbank-token-file: %w", err)
+		}
+		c := &firmbanking.Client{BaseURL: cfg.FirmbankURL, Token: token}
 		return c, c.Validate()
 	case cfg.BankSim:
 		fake := firmbanking.NewFakeService(firmbanking.FakeOptions{Token: "sim", Fee: 500, SettleAfter: 2 * time.Second, FailAccounts: []string{"000000000000"}})
@@ -378,6 +392,12 @@ type simTransfers struct{ bank *bankfeed.SimBank }
 func (s simTransfers) Transfer(name string, amount int64, account string) (string, time.Time, error) {
 	t, err := s.bank.Transfer(name, amount, account)
 	return t.BankTxnID, t.DepositedAt, err
+}
+
+// SeedFile is where the embedded server's generated seed of role is kept
+// (<data-dir>/auth/<role>.nk).
+func (e *Engine) SeedFile(role auth.Role) string {
+	return auth.SeedFile(filepath.Join(e.cfg.DataDir, "auth"), role)
 }
 
 // ClientURL is the URL clients connect to.
@@ -529,4 +549,54 @@ func (e *Engine) metricSources(tm *timers.Timers, marks *watermarks.Store, accou
 			return map[string]time.Time{account: wm}, nil
 		},
 	}
+}
+
+// startEmbedded starts the embedded server with the identities in
+// <data-dir>/auth (created on first start) or the operator's --auth-file.
+func startEmbedded(cfg Config, log zerolog.Logger) (*embedded.Server, error) {
+	dir := filepath.Join(cfg.DataDir, "auth")
+	ids, err := auth.Identities(dir, cfg.AuthFile)
+	if err != nil {
+		return nil, err
+	}
+	accounts, err := auth.Render(auth.Tenant{Users: ids, Simulators: cfg.BankSim})
+	if err != nil {
+		return nil, err
+	}
+	durability, _ := embedded.ParseDurability(cfg.Durability)
+	return embedded.Start(embedded.Config{
+		StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.Listen, Durability: durability,
+		Accounts: accounts, EngineSeed: auth.SeedFile(dir, auth.Engine), Log: &log,
+	})
+}
+
+// connLogging logs what happens to the engine's NATS connection.
+func connLogging(log zerolog.Logger) []nats.Option {
+	return []nats.Option{
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info().Str("server", auth.Redact(nc.ConnectedUrl())).Msg("reconnected to NATS")
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			ev := log.Error().Err(err)
+			if sub != nil {
+				ev = ev.Str("subject", sub.Subject)
+			}
+			ev.Msg("NATS reported an error")
+		}),
+	}
+}
+
+// secret is value, or the contents of file when one is named.
+func secret(value, file string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }

@@ -8,12 +8,10 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/idempotency"
 )
-
-// headerActor names who sent a command, until identities come from NATS.
-const headerActor = "Actor"
 
 // validator is a request that can check its own fields.
 type validator interface{ Validate() error }
@@ -64,7 +62,9 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	}
 	key, keyPresent := header(r.headers, api.HeaderIdempotencyKey)
 	correlation, _ := header(r.headers, api.HeaderCorrelationID)
-	actor, _ := header(r.headers, headerActor)
+	// The actor is who the NATS server says sent the request, never what
+	// the request says of itself.
+	actor := auth.Actor(r.headers, s.cfg.Tenant)
 	meta := commands.Meta{Command: subject, CorrelationID: correlation, IdempotencyKey: key, Actor: actor}
 	if meta.CorrelationID == "" {
 		meta.CorrelationID = s.cfg.Orders.NewID() // every area shares one Core, so one ID source
@@ -84,7 +84,8 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	if spec.plan != nil {
 		plan = spec.plan(&req)
 	}
-	claim, stored, err := s.cfg.Idempotency.Begin(ctx, subject, meta.IdempotencyKey, idempotency.HashBody(body), plan)
+	// Keys are per identity: nobody can replay, or block, another's key.
+	claim, stored, err := s.cfg.Idempotency.Begin(ctx, subject+"."+actor, meta.IdempotencyKey, idempotency.HashBody(body), plan)
 	switch {
 	case err != nil:
 		return reply{err: toAPIError(err)}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
 )
 
@@ -17,12 +18,12 @@ func TestReadYourWritesOnEveryInstance(t *testing.T) {
 	dir := t.TempDir()
 	a := startSysNode(t, sysConfig(filepath.Join(dir, "a", "data"), newSimBank(t, bankfeed.SimOptions{}), time.Minute))
 	cfgB := sysConfig(filepath.Join(dir, "b", "data"), newSimBank(t, bankfeed.SimOptions{}), time.Minute)
-	cfgB.NATSURL = a.ClientURL()
+	joinEngine(&cfgB, a.Engine)
 	b := startSysNode(t, cfgB)
 
 	// Separate connections for writing and reading: neither instance's
 	// "own writes" wait can help the reader.
-	writer, reader := connect(t, a.ClientURL()), connect(t, b.ClientURL())
+	writer, reader := connect(t, a.Engine), connectAs(t, b.ClientURL(), a.SeedFile(auth.Operator))
 	for i := range 60 {
 		var sub api.SubmitOrderReply
 		if _, err := writer.Call(ctxT(t), subjSubmit, map[string]any{"buyer_id": fmt.Sprintf("u-%d", i), "buyer_name": "정하늘", "amount": 1000 + i}, &sub, nil); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
@@ -39,12 +40,30 @@ func startEngine(t testing.TB, mutate ...func(*engine.Config)) *testEngine {
 		t.Fatalf("start engine: %v", err)
 	}
 	t.Cleanup(func() { _ = e.Stop(context.Background()) })
-	nc, err := nats.Connect(e.ClientURL())
+	c := connectAs(t, e.ClientURL(), operatorSeed(cfg, e))
+	return &testEngine{Engine: e, cfg: cfg, nc: c.Conn(), c: c}
+}
+
+// connectAs opens a client connection with the seed file's identity (the
+// refusal-aware client.Connect), closed when the test ends.
+func connectAs(t testing.TB, url, seedFile string) *client.Client {
+	t.Helper()
+	nkey, err := nats.NkeyOptionFromSeed(seedFile)
 	if err != nil {
-		t.Fatalf("connect: %v", err)
+		t.Fatalf("seed %s: %v", seedFile, err)
 	}
-	t.Cleanup(nc.Close)
-	return &testEngine{Engine: e, cfg: cfg, nc: nc, c: client.New(nc)}
+	c, err := client.Connect(url, nkey)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", filepath.Base(seedFile), err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// joinEngine points cfg at engine a's embedded server, with the engine
+// identity, as a further instance.
+func joinEngine(cfg *engine.Config, a *engine.Engine) {
+	cfg.NATSURL, cfg.Listen, cfg.NKey = a.ClientURL(), "", a.SeedFile(auth.Engine)
 }
 
 func ctxT(t testing.TB) context.Context {
@@ -83,13 +102,8 @@ func (e *testEngine) lastSeq(t testing.TB) eventstore.Seq {
 	return seq
 }
 
-// connect opens another client connection to the engine.
-func connect(t testing.TB, url string) *client.Client {
+// connect opens another operator connection to the engine.
+func connect(t testing.TB, e *engine.Engine) *client.Client {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	return client.New(nc)
+	return connectAs(t, e.ClientURL(), e.SeedFile(auth.Operator))
 }

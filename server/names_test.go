@@ -152,7 +152,7 @@ func TestLongBuyerNameFitsTheBankField(t *testing.T) {
 func TestDepositorNamesUniqueAcrossInstances(t *testing.T) {
 	a := startEngine(t)
 	b := startEngine(t, func(c *engine.Config) {
-		c.NATSURL = a.ClientURL()
+		joinEngine(c, a.Engine)
 		c.DataDir = filepath.Join(t.TempDir(), "b")
 	})
 	// 300 orders for one buyer name, so suffixes collide often.

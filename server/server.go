@@ -47,6 +47,9 @@ type Config struct {
 	// Observer, when set, is told about every answered request.
 	Observer Observer
 	Log      zerolog.Logger
+	// Tenant is the tenant this engine serves on a shared deployment
+	// (auth.Tenant); it is stripped from the requester's account name.
+	Tenant string
 	// MaxInFlight bounds the requests executing at once. Default 1024.
 	MaxInFlight int
 	// CommandTimeout bounds one command. Default 10s.

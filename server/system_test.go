@@ -29,6 +29,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
@@ -110,12 +111,8 @@ func (n *sysNode) start() {
 	if err != nil {
 		n.t.Fatalf("start engine on %s: %v", n.cfg.DataDir, err)
 	}
-	nc, err := nats.Connect(e.ClientURL())
-	if err != nil {
-		_ = e.Stop(context.Background())
-		n.t.Fatalf("connect: %v", err)
-	}
-	n.Engine, n.nc, n.c = e, nc, client.New(nc)
+	c := connectAs(n.t, e.ClientURL(), operatorSeed(n.cfg, e))
+	n.Engine, n.nc, n.c = e, c.Conn(), c
 }
 
 func (n *sysNode) stop() {
@@ -695,7 +692,7 @@ func TestTwoInstancesShareScansAndTimersWithoutDoubleEffects(t *testing.T) {
 	root := t.TempDir()
 	a := startSysNode(t, sysConfig(filepath.Join(root, "a", "data"), bank, window))
 	cfgB := sysConfig(filepath.Join(root, "b", "data"), bank, window)
-	cfgB.NATSURL, cfgB.Listen = a.ClientURL(), ""
+	joinEngine(&cfgB, a.Engine)
 	b := startSysNode(t, cfgB)
 	if b.Models.InstanceID() == a.Models.InstanceID() {
 		t.Fatal("both instances have the same read-model instance ID")
@@ -1512,4 +1509,14 @@ func (r *propRun) checkOrders(txns []bankfeed.Transaction, f facts) {
 			t.Errorf("wallet %s: %d, refunds of the user's orders %d", user, w.Balance, byUser[user])
 		}
 	}
+}
+
+// operatorSeed is the operator seed of the embedded server e runs or, for
+// an instance that joined another's server, of that server (its engine seed
+// lives next to the operator's).
+func operatorSeed(cfg engine.Config, e *engine.Engine) string {
+	if cfg.NKey != "" {
+		return filepath.Join(filepath.Dir(cfg.NKey), string(auth.Operator)+".nk")
+	}
+	return e.SeedFile(auth.Operator)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
 )
 
@@ -23,7 +25,15 @@ type clientFlags struct {
 	natsURL string
 	json    bool
 	timeout time.Duration
+	creds   auth.Credentials
+	// role is whose generated seed under ./data/auth is used when no
+	// credentials are given (operator, or auditor for replay).
+	role auth.Role
 }
+
+// defaultAuthDir is where `make run` (bankbook serve --data-dir ./data)
+// keeps the generated seeds.
+const defaultAuthDir = "./data/auth"
 
 func newClientFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *clientFlags) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -36,7 +46,25 @@ func newClientFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *clientFlag
 	fs.StringVar(&cf.natsURL, "nats-url", url, "NATS URL of the engine")
 	fs.BoolVar(&cf.json, "json", false, "print the raw JSON reply")
 	fs.DurationVar(&cf.timeout, "timeout", 15*time.Second, "request timeout")
+	cf.role = auth.Operator
+	credentialFlags(fs, &cf.creds, "nkey", os.Getenv)
 	return fs, cf
+}
+
+// credentialFlags binds the NATS credential flags; nkeyFlag names the seed
+// file flag ("nkey" for client commands, "nats-nkey" for serve). Each also
+// reads BANKBOOK_<FLAG>. Secrets are only ever read from files.
+func credentialFlags(fs *flag.FlagSet, c *auth.Credentials, nkeyFlag string, getenv func(string) string) {
+	str := func(p *string, name, usage string) {
+		fs.StringVar(p, name, cmp.Or(*p, getenv(envName(name))), usage+" (env "+envName(name)+")")
+	}
+	str(&c.NKey, nkeyFlag, "NKey seed file to authenticate with")
+	str(&c.Creds, "nats-creds", "NATS .creds file (JWT) to authenticate with")
+	str(&c.User, "nats-user", "NATS user name (with --nats-password-file)")
+	str(&c.PasswordFile, "nats-password-file", "file holding the NATS user's password")
+	str(&c.CA, "nats-ca", "CA certificate file for TLS")
+	str(&c.Cert, "nats-cert", "client certificate file for TLS")
+	str(&c.Key, "nats-key", "client key file for TLS")
 }
 
 // minSeqFlag adds --min-seq to a query's flags: answer only once the read
@@ -52,25 +80,49 @@ func minSeqFlag(fs *flag.FlagSet, r *api.ReadAfter) {
 	})
 }
 
-func (cf *clientFlags) connect() (*nats.Conn, error) {
-	nc, err := nats.Connect(cf.natsURL, nats.Name("bankbook-cli"))
-	if err != nil {
-		return nil, unavailable(fmt.Errorf("connect to %s: %w (is 'bankbook serve' running?)", cf.natsURL, err))
+// connect connects with the credentials given or, when none are, with
+// ./data/auth/<role>.nk if it exists (what `make run` generates).
+func (cf *clientFlags) connect() (*client.Client, error) {
+	if err := auth.CheckURL(cf.natsURL); err != nil {
+		return nil, usageError("%v", err)
 	}
-	return nc, nil
+	creds := cf.creds
+	if creds.Empty() {
+		if seed := auth.SeedFile(defaultAuthDir, cf.role); fileExists(seed) {
+			creds.NKey = seed
+		}
+	}
+	opts, err := creds.Options()
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	c, err := client.Connect(cf.natsURL, append(opts, nats.Name("bankbook-cli"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))...)
+	if err != nil {
+		hint := "is 'bankbook serve' running?"
+		if errors.Is(err, nats.ErrAuthorization) {
+			hint = "give credentials: --nkey FILE, or run where ./data/auth/" + string(cf.role) + ".nk exists"
+		}
+		return nil, unavailable(fmt.Errorf("connect to %s: %w (%s)", auth.Redact(cf.natsURL), err, hint))
+	}
+	return c, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // call connects, sends req to ep and prints the reply: the raw JSON with
 // --json, otherwise what human makes of it, followed by the replay note.
 func call[Req, Rep any](ctx context.Context, cf *clientFlags, stdout io.Writer, ep api.Endpoint[Req, Rep], req Req, header nats.Header, human func(Rep) string) error {
-	nc, err := cf.connect()
+	c, err := cf.connect()
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
+	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
-	rep, raw, err := client.Do(ctx, client.New(nc), ep, req, header)
+	rep, raw, err := client.Do(ctx, c, ep, req, header)
 	if err != nil {
 		var ae *api.Error
 		if errors.As(err, &ae) && cf.json {

@@ -119,12 +119,11 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 	if err != nil {
 		return fmt.Errorf("%s: nothing imported:\n%w", path, err)
 	}
-	nc, err := cf.connect()
+	c, err := cf.connect()
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	c := client.New(nc)
+	defer c.Close()
 	counts := map[string]int{}
 	var recorded []importedRow
 	for _, t := range txns {

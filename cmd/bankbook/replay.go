@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
@@ -69,6 +70,7 @@ type replayResult struct {
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cf := newClientFlagSet("replay", stderr)
+	cf.role = auth.Auditor // reading the event stream is the auditor's
 	out := fs.String("out", "", "fresh directory to write the rebuilt read models to (required)")
 	compare := fs.Bool("compare", true, "compare the content hash with the live engine's")
 	if err := parse(fs, args); err != nil {
@@ -80,12 +82,12 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := os.MkdirAll(*out, 0o700); err != nil {
 		return err
 	}
-	nc, err := cf.connect()
+	c, err := cf.connect()
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	defer c.Close()
+	js, err := jetstream.New(c.Conn())
 	if err != nil {
 		return err
 	}
@@ -104,7 +106,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *compare {
 		ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 		defer cancel()
-		live, _, err := client.Do(ctx, client.New(nc), api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true}, nil)
+		live, _, err := client.Do(ctx, c, api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true}, nil)
 		if err != nil {
 			return fmt.Errorf("live read models: %w", err)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,7 +29,16 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.String("config", "", "JSON config file (keys are the flag names with '_' for '-')")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for JetStream files and read models")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "embedded NATS client address HOST:PORT")
-	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "use this external NATS cluster instead of the embedded server")
+	fs.StringVar(&cfg.NATSURL, "nats-url", cfg.NATSURL, "use this external NATS cluster instead of the embedded server (no credentials in the URL)")
+	fs.StringVar(&cfg.NKey, "nats-nkey", cfg.NKey, "external NATS: the engine identity's NKey seed file")
+	fs.StringVar(&cfg.Creds, "nats-creds", cfg.Creds, "external NATS: .creds file (JWT)")
+	fs.StringVar(&cfg.User, "nats-user", cfg.User, "external NATS: user name (with --nats-password-file)")
+	fs.StringVar(&cfg.PasswordFile, "nats-password-file", cfg.PasswordFile, "external NATS: file holding the user's password")
+	fs.StringVar(&cfg.CA, "nats-ca", cfg.CA, "external NATS: CA certificate file for TLS")
+	fs.StringVar(&cfg.Cert, "nats-cert", cfg.Cert, "external NATS: client certificate file for TLS")
+	fs.StringVar(&cfg.Key, "nats-key", cfg.Key, "external NATS: client key file for TLS")
+	fs.StringVar(&cfg.Tenant, "tenant", cfg.Tenant, "external NATS: the tenant this engine serves (bankbook auth config --tenant)")
+	fs.StringVar(&cfg.AuthFile, "auth-file", cfg.AuthFile, "embedded server: the operator's own users and roles instead of the generated identities (docs/security.md)")
 	fs.StringVar(&cfg.Durability, "durability", cfg.Durability, "embedded server write durability: safe (fsync every write) or fast")
 	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "stream and bucket replicas (cluster only)")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console (default json; console on a terminal)")
@@ -43,9 +53,9 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&cfg.BankSim, "bank-sim", cfg.BankSim, "run the simulated bank in-process and scan it (demos, tests)")
 	fs.Var(&cfg.BankSimLag, "bank-sim-lag", "the simulated bank's refresh lag")
 	fs.StringVar(&cfg.BankURL, "bank-url", cfg.BankURL, "account-scan API of a real provider (HTTP)")
-	fs.StringVar(&cfg.BankToken, "bank-token", cfg.BankToken, "bearer token of the account-scan API")
+	fs.StringVar(&cfg.BankTokenFile, "bank-token-file", cfg.BankTokenFile, "file holding the account-scan API's bearer token (or env BANKBOOK_BANK_TOKEN)")
 	fs.StringVar(&cfg.FirmbankURL, "firmbank-url", cfg.FirmbankURL, "firm-banking provider for payouts (HTTP); with --bank-sim a simulated one runs")
-	fs.StringVar(&cfg.FirmbankToken, "firmbank-token", cfg.FirmbankToken, "bearer token of the firm-banking provider")
+	fs.StringVar(&cfg.FirmbankTokenFile, "firmbank-token-file", cfg.FirmbankTokenFile, "file holding the firm-banking provider's bearer token (or env BANKBOOK_FIRMBANK_TOKEN)")
 	fs.Var(&cfg.IdempotencyTTL, "idempotency-ttl", "how long idempotency keys are kept (at least 168h)")
 	fs.StringVar(&cfg.CollectBank, "collect-bank", cfg.CollectBank, "bank of the collection account")
 	fs.StringVar(&cfg.CollectNumber, "collect-number", cfg.CollectNumber, "number of the collection account")
@@ -85,6 +95,9 @@ func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer
 	if envErr != nil {
 		return cfg, envErr
 	}
+	// Secrets come from files or the environment, never from flags.
+	cfg.BankToken = cmp.Or(getenv("BANKBOOK_BANK_TOKEN"), cfg.BankToken)
+	cfg.FirmbankToken = cmp.Or(getenv("BANKBOOK_FIRMBANK_TOKEN"), cfg.FirmbankToken)
 	if err := parse(fs, args); err != nil {
 		return cfg, err
 	}

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/embedded"
 )
 
@@ -20,6 +22,8 @@ import (
 type Server struct {
 	*embedded.Server
 	Dir string
+	// AuthDir holds the generated seeds, one per role (auth.SeedFile).
+	AuthDir string
 }
 
 // Start starts an embedded JetStream server with its store in dir (a fresh
@@ -30,12 +34,34 @@ func Start(t testing.TB, dir string) *Server {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	s, err := embedded.Start(embedded.Config{StoreDir: dir, Listen: "127.0.0.1:0", Durability: embedded.Fast})
+	authDir := filepath.Join(t.TempDir(), "auth")
+	ids, err := auth.Ensure(authDir)
+	if err != nil {
+		t.Fatalf("identities: %v", err)
+	}
+	accounts, err := auth.Render(auth.Tenant{Users: ids, Simulators: true})
+	if err != nil {
+		t.Fatalf("accounts: %v", err)
+	}
+	s, err := embedded.Start(embedded.Config{StoreDir: dir, Listen: "127.0.0.1:0", Durability: embedded.Fast,
+		Accounts: accounts, EngineSeed: auth.SeedFile(authDir, auth.Engine)})
 	if err != nil {
 		t.Fatalf("start embedded nats: %v", err)
 	}
 	t.Cleanup(s.Shutdown)
-	return &Server{Server: s, Dir: dir}
+	return &Server{Server: s, Dir: dir, AuthDir: authDir}
+}
+
+// ConnectRole opens an in-process connection with role's generated seed,
+// closed when the test ends.
+func (s *Server) ConnectRole(t testing.TB, role auth.Role, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := s.ConnectAs(auth.SeedFile(s.AuthDir, role), opts...)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", role, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
 }
 
 // Connect opens an in-process connection and a JetStream context, closed when

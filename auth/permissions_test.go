@@ -1,0 +1,271 @@
+package auth_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+// engineDesk stands where the engine would: in the ENGINE account it answers
+// every service subject and remembers what reached it and who sent it.
+type engineDesk struct {
+	mu   sync.Mutex
+	seen map[string][]nats.Header
+}
+
+func (d *engineDesk) reached(subject string) []nats.Header {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.seen[subject]
+}
+
+func startDesk(t *testing.T, nc *nats.Conn) *engineDesk {
+	d := &engineDesk{seen: map[string][]nats.Header{}}
+	for _, subj := range []string{"bankbook.>", "$SRV.>"} {
+		if _, err := nc.QueueSubscribe(subj, "bankbook", func(m *nats.Msg) {
+			d.mu.Lock()
+			d.seen[m.Subject] = append(d.seen[m.Subject], m.Header)
+			d.mu.Unlock()
+			if m.Reply != "" && !strings.HasPrefix(m.Subject, "bankbook.evt.") {
+				_ = m.Respond([]byte(`{"ok":true}`))
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// The permissions table of API.md "Access and identity", request by request,
+// against a real server running the rendered configuration.
+func TestRolePermissions(t *testing.T) {
+	srv := testenv.Start(t, "")
+	enc, js := srv.Connect(t)
+	desk := startDesk(t, enc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: auth.DefaultStream, Subjects: []string{"bankbook.evt.>"}, AllowDirect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "bankbook.evt.order.o-1", []byte(`{"v":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "bankbook_names"}); err != nil {
+		t.Fatal(err)
+	}
+
+	const (
+		app = 1 << iota
+		feed
+		op
+		aud
+		all = app | feed | op | aud
+	)
+	roles := map[auth.Role]int{auth.App: app, auth.Feed: feed, auth.Operator: op, auth.Auditor: aud}
+	requests := []struct {
+		subject string
+		allowed int
+	}{
+		{"bankbook.cmd.order.submit", app | op},
+		{"bankbook.cmd.order.cancel", app | op},
+		{"bankbook.cmd.wallet.withdraw", app | op},
+		{"bankbook.cmd.store.link", app | op},
+		{"bankbook.cmd.bill.issue", app | op},
+		{"bankbook.cmd.deposit.record", feed | op},
+		{"bankbook.cmd.deposit.scan_complete", feed | op},
+		{"bankbook.cmd.deposit.resolve", op},
+		{"bankbook.cmd.notify.send", op},
+		{"bankbook.cmd.reconcile.run", op},
+		{"bankbook.cmd.deadletter.redrive", op},
+		{"bankbook.q.order.get", app | op | aud},
+		{"bankbook.q.wallet.get", app | op | aud},
+		{"bankbook.q.audit.verify", op | aud},
+		{"$SRV.PING.bankbook", all},
+		{"$SRV.INFO.bankbook", all},
+		{"bankbook.sim.bank.transfer", app | op},
+		{"bankbook.evt.order.o-1", 0},
+		{"$JS.API.STREAM.DELETE." + auth.DefaultStream, 0},
+		{"$JS.API.STREAM.PURGE." + auth.DefaultStream, 0},
+		{"$JS.API.CONSUMER.CREATE." + auth.DefaultStream, 0},
+		{"$JS.API.STREAM.INFO." + auth.DefaultStream, aud},
+		{"$JS.API.DIRECT.GET." + auth.DefaultStream, aud},
+		{"$KV.bankbook_names.x", 0},
+		{"$JS.API.STREAM.CREATE.MINE", 0},
+	}
+	before := lastSeq(t, stream)
+	for role, bit := range roles {
+		c := connectRole(t, srv, role)
+		for _, r := range requests {
+			body := []byte(`{}`)
+			if strings.HasPrefix(r.subject, "$JS.API.DIRECT.GET.") {
+				body = []byte(`{"seq":1}`)
+			}
+			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := c.Request(rctx, r.subject, body, nil)
+			rcancel()
+			var ae *api.Error
+			refused := errors.As(err, &ae) && ae.Status == 403 && ae.Code == api.CodeForbidden
+			want := r.allowed&bit != 0
+			switch {
+			case want && err != nil:
+				t.Errorf("%s → %s: want allowed, got %v", role, r.subject, err)
+			case !want && !refused:
+				t.Errorf("%s → %s: want refused by the server, got %v", role, r.subject, err)
+			}
+		}
+	}
+	for _, r := range requests {
+		if r.allowed == 0 && len(desk.reached(r.subject)) > 1 { // the engine's own publish is the one
+			t.Errorf("%s reached the engine although no role may send it", r.subject)
+		}
+	}
+	if after := lastSeq(t, stream); after != before {
+		t.Errorf("refused writes changed the event stream: last seq %d → %d", before, after)
+	}
+	if _, err := stream.Info(ctx); err != nil {
+		t.Errorf("the event stream is gone: %v", err)
+	}
+}
+
+// No role may listen on the engine's subjects or answer for the service.
+func TestRolesCannotSubscribeToEngineSubjects(t *testing.T) {
+	srv := testenv.Start(t, "")
+	for _, role := range []auth.Role{auth.App, auth.Feed, auth.Operator, auth.Auditor} {
+		for _, sub := range []struct{ subject, queue string }{
+			{"bankbook.>", ""},
+			{"bankbook.cmd.order.submit", "bankbook"},
+			{"bankbook.evt.>", ""},
+			{"$JS.API.>", ""},
+			{">", ""},
+		} {
+			errs := make(chan error, 4)
+			nc := srv.ConnectRole(t, role, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+			var err error
+			if sub.queue != "" {
+				_, err = nc.QueueSubscribe(sub.subject, sub.queue, func(*nats.Msg) {})
+			} else {
+				_, err = nc.Subscribe(sub.subject, func(*nats.Msg) {})
+			}
+			if err == nil {
+				err = nc.Flush()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-errs:
+				if !errors.Is(err, nats.ErrPermissionViolation) {
+					t.Errorf("%s subscribe %s: want a permissions violation, got %v", role, sub.subject, err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Errorf("%s subscribe %s: the server accepted the subscription", role, sub.subject)
+			}
+			nc.Close()
+		}
+	}
+}
+
+// A queue subscriber outside the engine account never answers a command:
+// a buyer is never told to pay a stranger's account.
+func TestNobodyElseAnswersCommands(t *testing.T) {
+	srv := testenv.Start(t, "")
+	enc, _ := srv.Connect(t)
+	startDesk(t, enc)
+	thief := srv.ConnectRole(t, auth.App, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	var stolen sync.Map
+	_, _ = thief.QueueSubscribe("bankbook.cmd.order.submit", "bankbook", func(m *nats.Msg) {
+		stolen.Store(m.Subject, true)
+		_ = m.Respond([]byte(`{"collect_account":{"number":"stranger"}}`))
+	})
+	c := connectRole(t, srv, auth.App)
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		rep, err := c.Request(ctx, "bankbook.cmd.order.submit", []byte(`{}`), nil)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(rep.Data), "stranger") {
+			t.Fatal("a client in another account answered a command")
+		}
+	}
+	if _, ok := stolen.Load("bankbook.cmd.order.submit"); ok {
+		t.Error("the thief's subscription received a command")
+	}
+}
+
+// The actor is what the server asserts: a client cannot claim another
+// identity, not with an Actor header, not with a forged Nats-Request-Info.
+func TestActorIsAssertedByTheServer(t *testing.T) {
+	srv := testenv.Start(t, "")
+	enc, _ := srv.Connect(t)
+	desk := startDesk(t, enc)
+	for _, role := range []auth.Role{auth.App, auth.Feed, auth.Operator} {
+		c := connectRole(t, srv, role)
+		subject := map[auth.Role]string{auth.App: "bankbook.cmd.order.submit", auth.Feed: "bankbook.cmd.deposit.record", auth.Operator: "bankbook.cmd.deposit.resolve"}[role]
+		forged := nats.Header{
+			"Actor":                []string{"operator"},
+			auth.RequestInfoHeader: []string{`{"acc":"ENGINE","user":"someone"}`},
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.Request(ctx, subject, []byte(`{}`), forged)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := desk.reached(subject)
+		if len(hs) == 0 {
+			t.Fatalf("%s did not reach the engine", subject)
+		}
+		h := hs[len(hs)-1]
+		if got := auth.Actor(h, ""); got != string(role) {
+			t.Errorf("%s: actor %q, want %q (header %q)", role, got, role, h.Get(auth.RequestInfoHeader))
+		}
+		var info struct {
+			User string `json:"user"`
+		}
+		_ = json.Unmarshal([]byte(h.Get(auth.RequestInfoHeader)), &info)
+		if info.User == "someone" {
+			t.Errorf("%s: the client's forged Nats-Request-Info reached the engine", role)
+		}
+	}
+}
+
+func connectRole(t *testing.T, srv *testenv.Server, role auth.Role) *client.Client {
+	t.Helper()
+	nkey, err := nats.NkeyOptionFromSeed(auth.SeedFile(srv.AuthDir, role))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Connect(srv.ClientURL(), nkey)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", role, err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func lastSeq(t *testing.T, s jetstream.Stream) uint64 {
+	t.Helper()
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
+}

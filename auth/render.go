@@ -1,0 +1,147 @@
+package auth
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// EngineAccount is the name of the account that owns JetStream and serves
+// the API (prefixed with the tenant's name on a shared deployment).
+const EngineAccount = "ENGINE"
+
+// Tenant is one business's bankbook on a NATS deployment: its identities and
+// what its engine offers. Tenants on one deployment share nothing: each has
+// its own engine account, so its own streams and buckets.
+type Tenant struct {
+	// Name is "" for a deployment that serves one business; otherwise 1-16
+	// characters a-z, 0-9, starting with a letter, prefixed with "_" to every
+	// account name of the tenant.
+	Name string
+	// Users are the tenant's identities, engine identities included.
+	Users []Identity
+	// Simulators grants the simulator subjects (development and tests).
+	Simulators bool
+	// Stream is the event stream's name (DefaultStream when "").
+	Stream string
+}
+
+var tenantRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
+
+// Account names the account of identity name in tenant; engine identities
+// share the tenant's engine account.
+func Account(tenant string, id Identity) string {
+	name := id.Name
+	if id.Role == Engine {
+		name = EngineAccount
+	}
+	if tenant == "" {
+		return name
+	}
+	return tenant + "_" + name
+}
+
+// Render returns the accounts block of a nats-server configuration for the
+// tenants: what the embedded server runs and what `bankbook auth config`
+// prints for an external cluster.
+func Render(tenants ...Tenant) ([]byte, error) {
+	var b strings.Builder
+	b.WriteString("# bankbook identities and permissions (docs/security.md).\n")
+	b.WriteString("# Generated: regenerate with `bankbook auth config` rather than editing.\n")
+	b.WriteString("accounts {\n")
+	seenTenant := map[string]bool{}
+	for _, t := range tenants {
+		if t.Name != "" && !tenantRE.MatchString(t.Name) {
+			return nil, fmt.Errorf("%w: tenant %q: 1-16 characters a-z, 0-9, starting with a letter", ErrInvalidUser, t.Name)
+		}
+		if seenTenant[t.Name] {
+			return nil, fmt.Errorf("%w: tenant %q appears twice", ErrInvalidUser, t.Name)
+		}
+		seenTenant[t.Name] = true
+		if err := renderTenant(&b, t); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteString("}\n")
+	return []byte(b.String()), nil
+}
+
+func renderTenant(b *strings.Builder, t Tenant) error {
+	stream := t.Stream
+	if stream == "" {
+		stream = DefaultStream
+	}
+	engine := Account(t.Name, Identity{Role: Engine})
+	var engines, others []Identity
+	seen := map[string]bool{}
+	for _, id := range t.Users {
+		if err := id.Validate(); err != nil {
+			return err
+		}
+		if seen[id.Name] {
+			return fmt.Errorf("%w: user %q appears twice", ErrInvalidUser, id.Name)
+		}
+		seen[id.Name] = true
+		if id.Role == Engine {
+			engines = append(engines, id)
+		} else {
+			others = append(others, id)
+		}
+	}
+	if len(engines) == 0 {
+		return fmt.Errorf("%w: tenant %q has no engine identity", ErrInvalidUser, t.Name)
+	}
+
+	fmt.Fprintf(b, "  %s {\n    jetstream: enabled\n    users: [\n", q(engine))
+	for _, id := range engines {
+		fmt.Fprintf(b, "      {%s}  # %s\n", credential(id), id.Name)
+	}
+	b.WriteString("    ]\n    exports: [\n")
+	for _, g := range exports(t.Simulators, stream) {
+		fmt.Fprintf(b, "      {service: %s%s}\n", q(g.subject), response(g))
+	}
+	b.WriteString("    ]\n  }\n")
+
+	for _, id := range others {
+		gs, err := grants(id.Role, t.Simulators, stream)
+		if err != nil {
+			return err
+		}
+		var allow, deny []string
+		for _, g := range gs {
+			allow = append(allow, q(g.subject))
+			for _, e := range g.except {
+				deny = append(deny, q(e))
+			}
+		}
+		perms := fmt.Sprintf("publish: {allow: [%s]", strings.Join(allow, ", "))
+		if len(deny) > 0 {
+			perms += fmt.Sprintf(", deny: [%s]", strings.Join(deny, ", "))
+		}
+		perms += `}, subscribe: {allow: ["_INBOX.>"]}`
+		fmt.Fprintf(b, "  %s {  # role %s\n    users: [\n      {%s, permissions: {%s}}\n    ]\n    imports: [\n",
+			q(Account(t.Name, id)), id.Role, credential(id), perms)
+		for _, g := range gs {
+			fmt.Fprintf(b, "      {service: {account: %s, subject: %s}, share: true}\n", q(engine), q(g.subject))
+		}
+		b.WriteString("    ]\n  }\n")
+	}
+	return nil
+}
+
+func credential(id Identity) string {
+	if id.NKey != "" {
+		return "nkey: " + q(id.NKey)
+	}
+	return fmt.Sprintf("user: %s, password: %s", q(id.Name), q(id.Password))
+}
+
+func response(g grant) string {
+	if g.stream {
+		return ", response: stream"
+	}
+	return ""
+}
+
+func q(s string) string { return strconv.Quote(s) }

@@ -1,0 +1,101 @@
+package auth
+
+import "fmt"
+
+// Role is what an identity may do. API.md's "Access and identity" table is
+// the contract; grants below is its only implementation.
+type Role string
+
+// The roles.
+const (
+	App      Role = "app"
+	Feed     Role = "feed"
+	Operator Role = "operator"
+	Auditor  Role = "auditor"
+	Engine   Role = "engine"
+)
+
+// Roles lists every role, in the order their seeds are created.
+var Roles = []Role{App, Feed, Operator, Auditor, Engine}
+
+// Valid reports whether r is one of Roles.
+func (r Role) Valid() bool {
+	for _, x := range Roles {
+		if r == x {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultStream is the event stream's name (eventstore's default).
+const DefaultStream = "BANKBOOK"
+
+// grant is one subject an identity's account imports from ENGINE and its
+// user may publish to.
+type grant struct {
+	subject string   // imported from ENGINE and allowed to publish
+	except  []string // refused although under subject
+	stream  bool     // a request may get several replies (several instances, a batch)
+}
+
+// grants returns what role r may request. simulators adds the simulator
+// subjects where the role may use them; stream names the event stream.
+func grants(r Role, simulators bool, stream string) ([]grant, error) {
+	var (
+		srv        = grant{subject: "$SRV.>", stream: true}
+		queries    = grant{subject: "bankbook.q.>", except: []string{"bankbook.q.audit.>"}}
+		allQueries = grant{subject: "bankbook.q.>"}
+		sims       []grant
+	)
+	if simulators {
+		sims = []grant{{subject: "bankbook.sim.>"}}
+	}
+	switch r {
+	case App:
+		return append([]grant{
+			{subject: "bankbook.cmd.order.>"},
+			{subject: "bankbook.cmd.wallet.withdraw"},
+			{subject: "bankbook.cmd.store.link"},
+			{subject: "bankbook.cmd.bill.>"},
+			queries, srv,
+		}, sims...), nil
+	case Feed:
+		return []grant{
+			{subject: "bankbook.cmd.deposit.record"},
+			{subject: "bankbook.cmd.deposit.scan_complete"},
+			srv,
+		}, nil
+	case Operator:
+		// What app and feed may, every other command (deposit.resolve,
+		// notify.*, reconcile.*, dead letters, setting a damaged commit
+		// aside) and the audit queries.
+		return append([]grant{{subject: "bankbook.cmd.>"}, allQueries, srv}, sims...), nil
+	case Auditor:
+		// Queries, and read-only access to the event stream: its info and
+		// direct gets (one message, or a batch for replay and audit).
+		return []grant{
+			allQueries, srv,
+			{subject: "$JS.API.STREAM.INFO." + stream},
+			{subject: "$JS.API.DIRECT.GET." + stream, stream: true},
+			{subject: "$JS.API.DIRECT.GET." + stream + ".>"},
+		}, nil
+	}
+	return nil, fmt.Errorf("%w: role %q has no grants (the engine is not granted, it owns)", ErrInvalidUser, r)
+}
+
+// exports is what ENGINE offers; every grant is under one of them.
+func exports(simulators bool, stream string) []grant {
+	out := []grant{
+		{subject: "bankbook.cmd.>"},
+		{subject: "bankbook.q.>"},
+		{subject: "$SRV.>", stream: true},
+		{subject: "$JS.API.STREAM.INFO." + stream},
+		{subject: "$JS.API.DIRECT.GET." + stream, stream: true},
+		{subject: "$JS.API.DIRECT.GET." + stream + ".>"},
+	}
+	if simulators {
+		out = append(out, grant{subject: "bankbook.sim.>"})
+	}
+	return out
+}
