@@ -29,7 +29,7 @@ func (r Role) Valid() bool {
 }
 
 // DefaultStream is the event stream's name (eventstore's default).
-const DefaultStream = "BANKBOOK"
+const DefaultStream = "BANKBOOK_EVENTS"
 
 // grant is one subject an identity's account imports from ENGINE and its
 // user may publish to.

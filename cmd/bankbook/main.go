@@ -53,13 +53,20 @@ usage:
   bankbook deadletter list|redrive|discard  work background parts gave up on: list it, hand it
                                           to its part again, or set it aside with --reason
   bankbook replay --out DIR               rebuild every read model from sequence 1 into DIR
+  bankbook auth config                    the nats-server accounts and permissions of every role,
+                                          for an external cluster (docs/security.md)
   bankbook version                        the version of this binary
 
 Run 'bankbook COMMAND -h' for a command's flags. Queries take --min-seq N to
 answer only once the read models have applied a command reply's seq.
 
+Client commands authenticate with --nkey FILE (env BANKBOOK_NKEY) or
+--nats-creds / --nats-user with --nats-password-file; without them, with
+./data/auth/operator.nk (replay: auditor.nk) when it exists.
+
 Exit status: 0 done, 1 failed, 2 usage error, 3 not found, 4 refused by the
-engine (400, 403, 409, 422, 429), 5 unavailable (no engine, timeout, 500, 503).
+engine or the NATS server (400, 403, 409, 422, 429), 5 unavailable (no
+engine, timeout, 500, 503).
 `
 
 func main() {
@@ -96,6 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return projectionsCmd(ctx, args[1:], stdout, stderr)
 	case "replay":
 		return replay(ctx, args[1:], stdout, stderr)
+	case "auth":
+		return authCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		return version(stdout)
 	case "help", "-h", "--help":

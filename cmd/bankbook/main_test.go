@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
@@ -124,14 +125,14 @@ func TestClientCommandsAgainstARunningEngine(t *testing.T) {
 		t.Fatalf("projections status: %q %v", out, err)
 	}
 	dir := filepath.Join(t.TempDir(), "rebuilt")
-	out, err = cli(t, "replay", url, "--out", dir)
+	out, err = cli(t, "replay", url, "--nkey", e.SeedFile(auth.Auditor), "--out", dir)
 	if err != nil || !strings.Contains(out, "replayed sequences 1..2") || !strings.Contains(out, "same content hash") {
 		t.Fatalf("replay: %q %v", out, err)
 	}
-	if _, err := cli(t, "replay", url, "--out", dir); exitCode(err) != exitUsage {
+	if _, err := cli(t, "replay", url, "--nkey", e.SeedFile(auth.Auditor), "--out", dir); exitCode(err) != exitUsage {
 		t.Fatalf("replay into a directory that already holds read models: exit %d (%v), want 2 (could not run)", exitCode(err), err)
 	}
-	out, err = cli(t, "replay", url, "--json", "--out", filepath.Join(t.TempDir(), "again"))
+	out, err = cli(t, "replay", url, "--nkey", e.SeedFile(auth.Auditor), "--json", "--out", filepath.Join(t.TempDir(), "again"))
 	var res struct {
 		LastSeq     uint64 `json:"last_seq"`
 		ContentHash string `json:"content_hash"`
@@ -337,5 +338,10 @@ func startEngine(t *testing.T, mutate ...func(*engine.Config)) (*engine.Engine, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	if cfg.NATSURL == "" {
+		// Client commands authenticate as the operator (replay passes the
+		// auditor's seed itself).
+		t.Setenv("BANKBOOK_NKEY", e.SeedFile(auth.Operator))
+	}
 	return e, cfg
 }
