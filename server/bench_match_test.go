@@ -23,10 +23,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/engine"
@@ -115,12 +115,7 @@ func benchMatchScan(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 	}
-	nc, err := nats.Connect(e.ClientURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js, _ := jetstream.New(dial(b, e.ClientURL(), e.SeedFile(auth.Engine), "bench-scanner"))
 	marks, err := watermarks.Open(ctx, js, "bench_watermarks", 1)
 	if err != nil {
 		b.Fatal(err)

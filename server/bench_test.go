@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
@@ -63,13 +64,12 @@ func benchSubmit(b *testing.B, profile string, clients int) {
 	conns := make([]*client.Client, clients)
 	pubs := make([]jetstream.JetStream, clients)
 	for w := range clients {
-		nc, err := nats.Connect(e.ClientURL(), nats.Name(fmt.Sprintf("bench-client-%d", w)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(nc.Close)
+		// Clients are the app; the baseline publishes to JetStream itself,
+		// which only the engine identity may.
+		nc := dial(b, e.ClientURL(), e.SeedFile(auth.App), fmt.Sprintf("bench-client-%d", w))
 		conns[w] = client.New(nc)
-		if pubs[w], err = jetstream.New(nc); err != nil {
+		var err error
+		if pubs[w], err = jetstream.New(dial(b, e.ClientURL(), e.SeedFile(auth.Engine), fmt.Sprintf("bench-baseline-%d", w))); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -150,4 +150,20 @@ func benchSubmit(b *testing.B, profile string, clients int) {
 	b.ReportMetric(base.Pct(0.99), "base_p99_us")
 	b.ReportMetric(got.PerSec()/base.PerSec(), "x_baseline")
 	b.ReportMetric(float64(len(body)), "msg_bytes")
+}
+
+// dial opens a TCP connection with the seed file's identity, closed when
+// the benchmark ends.
+func dial(b *testing.B, url, seed, name string) *nats.Conn {
+	b.Helper()
+	nkey, err := nats.NkeyOptionFromSeed(seed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	nc, err := nats.Connect(url, nats.Name(name), nkey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	return nc
 }

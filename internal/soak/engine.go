@@ -10,9 +10,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bankbook/bankbook/auth"
 )
 
 // engineProc is the engine under test: one 'bankbook serve' child process at
@@ -97,6 +100,12 @@ func (p *engineProc) start() error {
 
 // engineEnv is the run's environment without BANKBOOK_* variables, which
 // would change the engine's configuration behind the run's back.
+// seed is the engine's generated seed file of role (created at its first
+// start).
+func (p *engineProc) seed(role auth.Role) string {
+	return auth.SeedFile(filepath.Join(p.dataDir, "auth"), role)
+}
+
 func engineEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {

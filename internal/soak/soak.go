@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
 )
 
@@ -62,7 +63,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}()
 	for i := range cfg.Clients + 1 {
-		nc, err := nats.Connect(eng.URL(), nats.Name(fmt.Sprintf("bankbook-soak-%d", i)), nats.MaxReconnects(-1),
+		// Clients act as the operator (orders, deposits, payouts, the
+		// simulated bank); the last connection reads the event stream for
+		// the verdict, so it is the engine's.
+		role := auth.Operator
+		if i == cfg.Clients {
+			role = auth.Engine
+		}
+		nkey, err := nats.NkeyOptionFromSeed(eng.seed(role))
+		if err != nil {
+			return rep, fmt.Errorf("client %d: %w", i, err)
+		}
+		nc, err := nats.Connect(eng.URL(), nats.Name(fmt.Sprintf("bankbook-soak-%d", i)), nats.MaxReconnects(-1), nkey,
 			nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true), nats.NoCallbacksAfterClientClose())
 		if err != nil {
 			return rep, fmt.Errorf("connect client %d: %w", i, err)
@@ -148,7 +160,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.StreamLastSeq, rep.Commits = uint64(f.lastSeq), f.commits
 	verify(ctx, rep, v, all, f)
-	checkReplay(ctx, rep, cfg.Binary, eng.URL(), cfg.Dir, uint64(f.lastSeq))
+	checkReplay(ctx, rep, cfg.Binary, eng.URL(), eng.seed(auth.Auditor), cfg.Dir, uint64(f.lastSeq))
 
 	shutdown := rep.check("clean shutdown")
 	shutdown.Checked = 1

@@ -538,12 +538,12 @@ type replayResult struct {
 // checkReplay runs 'bankbook replay' against the idle engine: the rebuilt
 // read models must have the live ones' content hash. An engine that moved
 // on during the replay is asked again, a few times.
-func checkReplay(ctx context.Context, rep *Report, bin, url, dir string, lastSeq uint64) {
+func checkReplay(ctx context.Context, rep *Report, bin, url, seed, dir string, lastSeq uint64) {
 	c := rep.check("replay equals live")
 	for attempt := 1; attempt <= 3; attempt++ {
 		out := filepath.Join(dir, fmt.Sprintf("replay-%d", attempt))
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		cmd := exec.CommandContext(rctx, bin, "replay", "--out", out, "--json", "--nats-url", url, "--timeout", "60s")
+		cmd := exec.CommandContext(rctx, bin, "replay", "--out", out, "--json", "--nats-url", url, "--nkey", seed, "--timeout", "60s")
 		cmd.Env = engineEnv()
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
