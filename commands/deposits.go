@@ -28,6 +28,14 @@ type Deposits struct {
 // buyer's wallet if that order is cancel-reserved, already paid, or closed
 // within the name grace; otherwise records it as an orphan with the reason.
 //
+// The depositor-name reservation only says which order to look at. Whatever
+// it says, the money goes to that order (or its buyer) only if the order's
+// own depositor name is the deposit's (normalised), and it pays the order
+// only at the order's exact amount: a reservation pointing at an order that
+// holds another name makes the deposit an orphan (no_such_name, logged as a
+// warning), one at another amount an orphan naming the order
+// (amount_mismatch).
+//
 // The steps touch three aggregates — the order, the wallet, the deposit —
 // and each is idempotent on the deposit's ID, so a retry after a crash
 // between them (the scanner repeats every transaction until it is recorded)
@@ -118,6 +126,11 @@ func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depo
 	}, nil)
 	switch {
 	case errors.Is(err, errNotItsName):
+		// Legitimately left behind by a refused submit (rare: it frees its
+		// name), or written by someone who should not write the bucket. The
+		// order's own name decides either way: the money is not its.
+		h.log.Warn().Str("deposit_id", string(rec.DepositID)).Str("bank_txn_id", rec.BankTxnID).Str("reservation_order_id", string(holder.OrderID)).
+			Msg("depositor-name reservation points at an order that holds another name: deposit kept as an orphan (no_such_name), not paid to that order")
 		return orphan(domain.ReasonNoSuchName)
 	case errors.Is(err, domain.ErrAmountMismatch):
 		rec.OrderID = holder.OrderID

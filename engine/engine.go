@@ -29,6 +29,7 @@ import (
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/datadir"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/embedded"
 	"github.com/bankbook/bankbook/eventstore"
@@ -89,9 +90,13 @@ type Engine struct {
 	// serving is true from the moment the API answers until Stop begins.
 	serving atomic.Bool
 
-	closers  []func() error // simulated third parties
-	stopOnce sync.Once
-	stopErr  error
+	closers []func() error // simulated third parties
+	unlock  func() error   // releases the data directory
+	// stopRearm ends the start-up re-arming of timers; rearmDone waits for it.
+	stopRearm func()
+	rearmDone sync.WaitGroup
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // Start starts an engine. On error, whatever was started is stopped again.
@@ -107,6 +112,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	// Before anything opens a file in it: two engines on one directory
+	// would corrupt each other's JetStream store and read models.
+	if e.unlock, err = datadir.Lock(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	if cfg.NATSURL == "" {
 		if e.ns, err = startEmbedded(cfg, log); err != nil {
@@ -187,6 +197,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	if e.Models, err = openReadModels(filepath.Join(cfg.DataDir, "readmodels.db"), codec, log); err != nil {
+		return nil, err
+	}
+	if err := e.checkStream(ctx, js); err != nil {
+		log.Error().Err(err).Msg("refusing to start: the event stream was replaced or emptied since these read models were built")
 		return nil, err
 	}
 	e.Runner = projections.NewRunner(e.Events, e.Models, log)
@@ -298,6 +312,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		e.Metrics.DeclareEndpoints(ep.Name)
 	}
 	e.serving.Store(true)
+	e.rearmTimers(cmds.Orders)
 	log.Info().Str("service", api.ServiceName).Str("version", api.Version).Msg("bankbook is serving")
 	return e, nil
 }
@@ -414,6 +429,10 @@ func (e *Engine) ClientURL() string {
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopOnce.Do(func() {
 		e.serving.Store(false) // /readyz says so at once
+		if e.stopRearm != nil {
+			e.stopRearm()
+			e.rearmDone.Wait()
+		}
 		var errs []error
 		if e.server != nil {
 			errs = append(errs, e.server.Stop(ctx))
@@ -441,6 +460,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 		}
 		if e.ns != nil {
 			e.ns.Shutdown()
+		}
+		if e.unlock != nil {
+			errs = append(errs, e.unlock())
 		}
 		e.stopErr = errors.Join(errs...)
 		e.log.Info().Msg("bankbook stopped")
@@ -599,4 +621,44 @@ func secret(value, file string) (string, error) {
 		return "", err
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// checkStream refuses read models built from another event stream (deleted
+// and recreated) or from more of it than it now holds (emptied).
+func (e *Engine) checkStream(ctx context.Context, js jetstream.JetStream) error {
+	st, err := js.Stream(ctx, e.Events.Config().Stream)
+	if err != nil {
+		return err
+	}
+	si, err := st.Info(ctx)
+	if err != nil {
+		return err
+	}
+	return e.Models.CheckStream(projections.StreamInfo{Name: si.Config.Name, Created: si.Created,
+		FirstSeq: eventstore.Seq(si.State.FirstSeq), LastSeq: eventstore.Seq(si.State.LastSeq)})
+}
+
+// rearmTimers re-arms, in the background once the read models have caught
+// up, the timer of every open order (a reserved cancellation, an expiry):
+// a purged or lost timers stream is repaired from state. Arming is
+// idempotent: a timer still scheduled is replaced, not doubled.
+func (e *Engine) rearmTimers(orders *commands.Orders) {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stopRearm = cancel
+	e.rearmDone.Add(1)
+	go func() {
+		defer e.rearmDone.Done()
+		if err := e.Runner.WaitFor(ctx, e.startHead); err != nil {
+			return
+		}
+		ids, err := e.Models.OpenOrderIDs()
+		if err == nil {
+			var n int
+			n, err = orders.RearmTimers(ctx, ids)
+			e.log.Info().Int("orders", len(ids)).Int("armed", n).Msg("timers of open orders re-armed")
+		}
+		if err != nil && ctx.Err() == nil {
+			e.log.Error().Err(err).Msg("re-arming the timers of open orders")
+		}
+	}()
 }

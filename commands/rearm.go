@@ -1,0 +1,85 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bankbook/bankbook/domain"
+)
+
+// RearmTimers arms again the timer each open order among ids needs, from
+// the order's state in the event store: a cancel-reserved order its
+// finalisation (TimerFinaliseCancel at its cancel_at), an order awaiting
+// its deposit its expiry (TimerExpireOrder at its payment deadline). An
+// order that is not open, or does not exist, needs none and is skipped, so
+// ids may be a stale list (the read models' open orders). It returns how
+// many timers it armed.
+//
+// It repairs a timers stream that was purged, deleted or lost: the timers
+// live only there, while the orders that need them are in the event log.
+// Run it at start, once the list covers every order stored before the
+// start (the read models caught up); orders stored later armed their own
+// timers. A timer time that has passed fires at once.
+//
+// It is idempotent: arming a (kind, order) again replaces its schedule
+// (timers.Timers.Arm), so where the timers are all present it changes
+// nothing but their schedules, which keep their times. A timer that
+// already fell due and waits to be looked at again (for the bank scan)
+// may fire once more; FinaliseCancel and ExpireOrder are idempotent.
+//
+// It goes on past an order it cannot load or arm (logged), and then
+// returns an error counting them, wrapping the first; it stops at once
+// when ctx ends.
+func (h *Orders) RearmTimers(ctx context.Context, ids []domain.OrderID) (int, error) {
+	var (
+		armed, failed int
+		first         error
+	)
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return armed, fmt.Errorf("rearm timers: %d of %d orders done: %w", armed, len(ids), err)
+		}
+		ok, err := h.rearm(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return armed, fmt.Errorf("rearm timers: %d of %d orders done: %w", armed, len(ids), err)
+			}
+			h.log.Warn().Err(err).Str("order_id", string(id)).Msg("re-arming the order's timer")
+			failed++
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		if ok {
+			armed++
+		}
+	}
+	h.log.Info().Int("orders", len(ids)).Int("armed", armed).Int("failed", failed).Msg("timers of open orders re-armed")
+	if failed > 0 {
+		return armed, fmt.Errorf("rearm timers: %d of %d orders failed, the first: %w", failed, len(ids), first)
+	}
+	return armed, nil
+}
+
+// rearm arms the timer order id needs, if any, and reports whether it
+// armed one.
+func (h *Orders) rearm(ctx context.Context, id domain.OrderID) (bool, error) {
+	o, _, err := h.orders.Get(ctx, string(id))
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case !o.Exists():
+		return false, nil
+	case o.Status == domain.StatusCancelReserved:
+		if o.CancelAt.IsZero() {
+			return false, errors.New("cancel-reserved order without a cancel time")
+		}
+		return true, h.timers.Arm(ctx, TimerFinaliseCancel, string(o.ID), o.CancelAt, nil)
+	case o.Status == domain.StatusAwaitingDeposit:
+		return true, h.timers.Arm(ctx, TimerExpireOrder, string(o.ID), o.ExpiryTime(h.cfg.PaymentDeadline), nil)
+	}
+	return false, nil
+}

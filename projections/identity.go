@@ -1,0 +1,153 @@
+package projections
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// The read models are derived from one event stream. If that stream is
+// deleted and created again, or emptied, the file still holds what the old
+// stream said: serving it would answer from history that no longer exists,
+// and the commands (which read the stream) would disagree with every query.
+// CheckStream detects it at start.
+
+var (
+	// ErrStreamReplaced means the event stream is not the one the read
+	// models were built from: it was deleted and created again (its
+	// creation time changed) or the engine points at another stream.
+	ErrStreamReplaced = errors.New("projections: the event stream is not the one the read models were built from")
+	// ErrStreamTruncated means the event stream no longer starts at
+	// sequence 1: it was purged, and the commits before its first sequence
+	// are gone. The event stream never expires or deletes anything.
+	ErrStreamTruncated = errors.New("projections: the event stream has lost its first commits")
+	// ErrCheckpointAhead means a projection has applied commits beyond the
+	// stream's last sequence: the stream lost commits the read models hold.
+	ErrCheckpointAhead = errors.New("projections: the read models are ahead of the event stream")
+)
+
+// StreamInfo is what CheckStream needs to know of the event stream, from
+// JetStream's stream info: Name is Config.Name, Created is Created,
+// FirstSeq and LastSeq are State.FirstSeq and State.LastSeq.
+type StreamInfo struct {
+	Name     string
+	Created  time.Time
+	FirstSeq eventstore.Seq
+	LastSeq  eventstore.Seq
+}
+
+// StreamError says what CheckStream found wrong. It matches its Kind
+// (ErrStreamReplaced, ErrStreamTruncated or ErrCheckpointAhead) with
+// errors.Is.
+type StreamError struct {
+	Kind error
+	// File is the read-model file.
+	File string
+	// Stream is the stream as it is now.
+	Stream StreamInfo
+	// RecordedName and RecordedCreated are the stream the read models were
+	// built from (zero if the file has not recorded one yet).
+	RecordedName    string
+	RecordedCreated time.Time
+	// Checkpoint is the highest projection checkpoint in the file.
+	Checkpoint eventstore.Seq
+}
+
+func (e *StreamError) Error() string {
+	var what string
+	switch e.Kind {
+	case ErrStreamReplaced:
+		what = fmt.Sprintf("read models %s were built from stream %s created %s; stream %s now was created %s (deleted and created again?)",
+			e.File, e.RecordedName, e.RecordedCreated.UTC().Format(time.RFC3339Nano), e.Stream.Name, e.Stream.Created.UTC().Format(time.RFC3339Nano))
+	case ErrStreamTruncated:
+		what = fmt.Sprintf("stream %s starts at seq %d, not 1 (purged?): commits 1 to %d are gone", e.Stream.Name, e.Stream.FirstSeq, e.Stream.FirstSeq-1)
+	default:
+		what = fmt.Sprintf("read models %s have applied up to seq %d, stream %s ends at seq %d (emptied, or created again?)",
+			e.File, e.Checkpoint, e.Stream.Name, e.Stream.LastSeq)
+	}
+	return fmt.Sprintf("%v: %s; the event log is the truth and it is not what it was: restore the stream from a backup; "+
+		"to serve from the stream as it is now instead, move the read-model file aside and it is rebuilt from the stream", e.Kind, what)
+}
+
+// Is makes errors.Is(err, e.Kind) true.
+func (e *StreamError) Is(target error) bool { return target == e.Kind }
+
+// keyStream is the "meta" record of the stream the read models are built
+// from: JSON of streamIdentity.
+var keyStream = []byte("stream")
+
+type streamIdentity struct {
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+// CheckStream makes sure the read models were built from the event stream
+// described by info, and that it still holds everything they applied. Call
+// it after the stream is opened and before anything applies or serves the
+// read models. It returns a *StreamError if
+//
+//   - the file recorded another stream: another name, or the same name
+//     created at another time (ErrStreamReplaced);
+//   - the stream no longer starts at sequence 1 (ErrStreamTruncated);
+//   - a projection's checkpoint is beyond the stream's last sequence
+//     (ErrCheckpointAhead).
+//
+// Otherwise, on a writable Store that has not recorded a stream yet (a new
+// file, or one from before this check), it records info's name and creation
+// time in the "meta" bucket, so that every later start compares with it.
+// A read-only Store only compares.
+func (s *Store) CheckStream(info StreamInfo) error {
+	if info.Name == "" || info.Created.IsZero() {
+		return fmt.Errorf("projections: check stream: the stream's name and creation time are required, got %q, %v", info.Name, info.Created)
+	}
+	check := func(tx *bbolt.Tx) (recorded bool, err error) {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return false, fmt.Errorf("%w: no meta bucket (not a read-model file)", ErrStale)
+		}
+		_, high := s.checkpoints(tx)
+		serr := &StreamError{File: s.db.Path(), Stream: info, Checkpoint: high}
+		if v := meta.Get(keyStream); v != nil {
+			var id streamIdentity
+			if err := json.Unmarshal(v, &id); err != nil {
+				return false, fmt.Errorf("read models %s: stream record: %w", s.db.Path(), err)
+			}
+			serr.RecordedName, serr.RecordedCreated, recorded = id.Name, id.Created, true
+			if id.Name != info.Name || !id.Created.Equal(info.Created) {
+				serr.Kind = ErrStreamReplaced
+				return recorded, serr
+			}
+		}
+		switch {
+		case info.LastSeq > 0 && info.FirstSeq > 1:
+			serr.Kind = ErrStreamTruncated
+			return recorded, serr
+		case high > info.LastSeq:
+			serr.Kind = ErrCheckpointAhead
+			return recorded, serr
+		}
+		return recorded, nil
+	}
+	if s.readOnly {
+		return s.view(func(tx *bbolt.Tx) error {
+			_, err := check(tx)
+			return err
+		})
+	}
+	return s.update(func(tx *bbolt.Tx) error {
+		recorded, err := check(tx)
+		if err != nil || recorded {
+			return err
+		}
+		v, err := json.Marshal(streamIdentity{Name: info.Name, Created: info.Created.UTC()})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(keyStream, v)
+	})
+}
