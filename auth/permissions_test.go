@@ -103,7 +103,7 @@ func TestRolePermissions(t *testing.T) {
 		{"$JS.API.STREAM.DELETE." + auth.DefaultStream, 0},
 		{"$JS.API.STREAM.PURGE." + auth.DefaultStream, 0},
 		{"$JS.API.CONSUMER.CREATE." + auth.DefaultStream, 0},
-		{"$JS.API.STREAM.INFO." + auth.DefaultStream, aud},
+		{"$JS.API.STREAM.INFO." + auth.DefaultStream, 0},
 		{"$JS.API.DIRECT.GET." + auth.DefaultStream, aud},
 		{"$KV.bankbook_names.x", 0},
 		{"$JS.API.STREAM.CREATE.MINE", 0},
@@ -117,7 +117,7 @@ func TestRolePermissions(t *testing.T) {
 				body = []byte(`{"seq":1}`)
 			}
 			rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := c.Request(rctx, r.subject, body, nil)
+			rep, err := c.Request(rctx, r.subject, body, nil)
 			rcancel()
 			var ae *api.Error
 			refused := errors.As(err, &ae) && ae.Status == 403 && ae.Code == api.CodeForbidden
@@ -127,6 +127,8 @@ func TestRolePermissions(t *testing.T) {
 				t.Errorf("%s → %s: want allowed, got %v", role, r.subject, err)
 			case !want && !refused:
 				t.Errorf("%s → %s: want refused by the server, got %v", role, r.subject, err)
+			case want && strings.HasPrefix(r.subject, "$JS.API.DIRECT.GET.") && rep.Header.Get(jetstream.SequenceHeader) != "1":
+				t.Errorf("%s → %s: want the stream's first message, got %q %v", role, r.subject, rep.Data, rep.Header)
 			}
 		}
 	}

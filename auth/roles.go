@@ -72,11 +72,12 @@ func grants(r Role, simulators bool, stream string) ([]grant, error) {
 		// aside) and the audit queries.
 		return append([]grant{{subject: "bankbook.cmd.>"}, allQueries, srv}, sims...), nil
 	case Auditor:
-		// Queries, and read-only access to the event stream: its info and
-		// direct gets (one message, or a batch for replay and audit).
+		// Queries, and read-only access to the event stream: direct gets
+		// (one message, or a batch for replay and audit). Other JetStream
+		// API calls made across accounts are answered for the caller's own
+		// account, which has no JetStream; direct gets are the stream's.
 		return []grant{
 			allQueries, srv,
-			{subject: "$JS.API.STREAM.INFO." + stream},
 			{subject: "$JS.API.DIRECT.GET." + stream, stream: true},
 			{subject: "$JS.API.DIRECT.GET." + stream + ".>"},
 		}, nil
@@ -90,7 +91,6 @@ func exports(simulators bool, stream string) []grant {
 		{subject: "bankbook.cmd.>"},
 		{subject: "bankbook.q.>"},
 		{subject: "$SRV.>", stream: true},
-		{subject: "$JS.API.STREAM.INFO." + stream},
 		{subject: "$JS.API.DIRECT.GET." + stream, stream: true},
 		{subject: "$JS.API.DIRECT.GET." + stream + ".>"},
 	}
