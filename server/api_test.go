@@ -389,7 +389,7 @@ func TestIdempotentSubmit(t *testing.T) {
 	t.Run("a claim left by a failed attempt is resumed with its plan", func(t *testing.T) {
 		// An attempt claimed the key, planned order ID "planned-1", and
 		// failed (a 5xx): its claim is abandoned.
-		js, err := jetstream.New(e.nc)
+		js, err := jetstream.New(e.engineConn(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -398,7 +398,7 @@ func TestIdempotentSubmit(t *testing.T) {
 			t.Fatal(err)
 		}
 		canonical, _ := json.Marshal(api.SubmitOrderRequest{BuyerID: "u-7", BuyerName: "박지성", Amount: 12000})
-		claim, _, err := idem.Begin(ctxT(t), subjSubmit, "checkout-failed", idempotency.HashBody(canonical), json.RawMessage(`{"order_id":"planned-1"}`))
+		claim, _, err := idem.Begin(ctxT(t), subjSubmit+".operator", "checkout-failed", idempotency.HashBody(canonical), json.RawMessage(`{"order_id":"planned-1"}`))
 		if err != nil || claim == nil {
 			t.Fatalf("claim: %v", err)
 		}

@@ -84,7 +84,7 @@ func TestWithdrawalToGroupedAccountNumberIsPaid(t *testing.T) {
 // and its lease runs) is told when to retry.
 func TestInProgressSaysWhenToRetry(t *testing.T) {
 	e := startEngine(t)
-	js, err := jetstream.New(e.nc)
+	js, err := jetstream.New(e.engineConn(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestInProgressSaysWhenToRetry(t *testing.T) {
 	}
 	// An attempt claimed the key and died before finishing.
 	canonical, _ := json.Marshal(api.SubmitOrderRequest{BuyerID: "u-7", BuyerName: "박지성", Amount: 12000})
-	if _, _, err := idem.Begin(ctxT(t), subjSubmit, "died", idempotency.HashBody(canonical), json.RawMessage(`{"order_id":"planned-9"}`)); err != nil {
+	if _, _, err := idem.Begin(ctxT(t), subjSubmit+".operator", "died", idempotency.HashBody(canonical), json.RawMessage(`{"order_id":"planned-9"}`)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.c.Request(ctxT(t), subjSubmit, map[string]any{"buyer_id": "u-7", "buyer_name": "박지성", "amount": 12000, "currency": "KRW"}, client.WithIdempotencyKey("died"))

@@ -44,6 +44,13 @@ func startEngine(t testing.TB, mutate ...func(*engine.Config)) *testEngine {
 	return &testEngine{Engine: e, cfg: cfg, nc: c.Conn(), c: c}
 }
 
+// engineConn opens a connection with the engine's identity: only it may
+// touch the streams and buckets, as the tests below do to set the scene.
+func (e *testEngine) engineConn(t testing.TB) *nats.Conn {
+	t.Helper()
+	return connectAs(t, e.ClientURL(), filepath.Join(filepath.Dir(operatorSeed(e.cfg, e.Engine)), string(auth.Engine)+".nk")).Conn()
+}
+
 // connectAs opens a client connection with the seed file's identity (the
 // refusal-aware client.Connect), closed when the test ends.
 func connectAs(t testing.TB, url, seedFile string) *client.Client {

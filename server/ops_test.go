@@ -113,7 +113,7 @@ func TestDeletedConsumerIsRecreatedAndReported(t *testing.T) {
 		}
 		return nil
 	})
-	js, err := jetstream.New(e.nc)
+	js, err := jetstream.New(e.engineConn(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestDeletedConsumerIsRecreatedAndReported(t *testing.T) {
 
 func TestPoisonMessageIsDeadLetteredListedAndSetAside(t *testing.T) {
 	e := startEngine(t)
-	js, err := jetstream.New(e.nc)
+	js, err := jetstream.New(e.engineConn(t))
 	if err != nil {
 		t.Fatal(err)
 	}

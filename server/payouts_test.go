@@ -211,7 +211,7 @@ func TestSlowPayoutsHoldUpNoWalletOrDepositReaction(t *testing.T) {
 	concurrency := e.cfg.PartConcurrency.Of("payouts")
 	testenv.Eventually(t, 20*time.Second, fmt.Sprintf("%d transfers at the provider at once", concurrency), func() bool { return g.held() == concurrency })
 	e.waitPayouts(t, "requested", ids...)
-	js, err := jetstream.New(e.nc)
+	js, err := jetstream.New(e.engineConn(t))
 	if err != nil {
 		t.Fatal(err)
 	}

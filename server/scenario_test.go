@@ -36,7 +36,7 @@ type bank struct {
 }
 
 func newBank(t *testing.T, e *testEngine) *bank {
-	js, err := jetstream.New(e.nc)
+	js, err := jetstream.New(e.engineConn(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,206 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// The attacks an anonymous client could make before the engine required
+// authentication, each made now by every client role against a real engine:
+// each is refused by the NATS server, and the books, the streams and the
+// buckets are as they were.
+func TestAttacksAreRefused(t *testing.T) {
+	e := startEngine(t)
+	victim := e.submit(t, "u-victim", "김민수", 39000)
+	js, err := jetstream.New(e.engineConn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	names, err := js.KeyValue(ctx, "bankbook_depositor_names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nameKeys, err := names.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nameKey string
+	for k := range nameKeys.Keys() {
+		if !strings.HasPrefix(k, "unpaid.") {
+			nameKey = k
+		}
+	}
+	before, err := names.Get(ctx, nameKey)
+	if err != nil {
+		t.Fatalf("the victim's name reservation %q: %v", nameKey, err)
+	}
+	seq := e.lastSeq(t)
+	books := e.balanced(t)
+
+	forgedCredit := `{"commit_id":"x","aggregate_type":"wallet","aggregate_id":"u-thief","events":[{"event_type":"wallet.credited","data":{"amount":1000000}}]}`
+	attacks := []struct {
+		name, subject, body string
+	}{
+		{"forged wallet.credited commit", "bankbook.evt.wallet.u-thief", forgedCredit},
+		{"forged order.paid commit", "bankbook.evt.order." + victim.OrderID, `{"events":[{"event_type":"order.paid"}]}`},
+		{"made-up deposit", api.DepositRecord.Subject, `{"bank_txn_id":"t-1","account_number":"123401-04-567890","depositor_name":"x","amount":1000000,"deposited_at":"2026-01-01T00:00:00Z"}`},
+		{"scan watermark advanced", api.DepositScanComplete.Subject, `{"account_number":"123401-04-567890","complete_up_to":"2099-01-01T00:00:00Z"}`},
+		{"depositor name rewritten", "$KV.bankbook_depositor_names." + nameKey, `{"order_id":"o-thief"}`},
+		{"event stream deleted", "$JS.API.STREAM.DELETE.BANKBOOK_EVENTS", ""},
+		{"timers purged", "$JS.API.STREAM.PURGE.BANKBOOK_TIMERS", ""},
+		{"idempotency bucket purged", "$JS.API.STREAM.PURGE.KV_bankbook_idempotency", ""},
+	}
+	// Who may legitimately send some of these: feed records deposits and
+	// reports scans; the operator may do what feed does.
+	legit := map[string][]auth.Role{
+		"made-up deposit":         {auth.Feed, auth.Operator},
+		"scan watermark advanced": {auth.Feed, auth.Operator},
+	}
+	for _, role := range []auth.Role{auth.App, auth.Feed, auth.Operator, auth.Auditor} {
+		c := connectAs(t, e.ClientURL(), e.SeedFile(role))
+		for _, a := range attacks {
+			if containsRole(legit[a.name], role) {
+				continue
+			}
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := c.Request(rctx, a.subject, []byte(a.body), nil)
+			cancel()
+			var ae *api.Error
+			if !errors.As(err, &ae) || ae.Code != api.CodeForbidden {
+				t.Errorf("%s as %s: want refused by the NATS server, got %v", a.name, role, err)
+			}
+		}
+	}
+	if got := e.lastSeq(t); got != seq {
+		t.Errorf("the event stream moved from %d to %d", seq, got)
+	}
+	for _, stream := range []string{"BANKBOOK_EVENTS", "BANKBOOK_TIMERS", "KV_bankbook_idempotency"} {
+		if _, err := js.Stream(ctx, stream); err != nil {
+			t.Errorf("stream %s: %v", stream, err)
+		}
+	}
+	after, err := names.Get(ctx, nameKey)
+	if err != nil || string(after.Value()) != string(before.Value()) || after.Revision() != before.Revision() {
+		t.Errorf("the name reservation changed: %q → %v %v", before.Value(), after, err)
+	}
+	if got := e.balanced(t); len(got) != len(books) {
+		t.Errorf("the books changed: %v → %v", books, got)
+	}
+	var ord api.OrderView
+	e.call(t, subjGet, map[string]any{"order_id": victim.OrderID}, &ord, nil)
+	if ord.Status != "awaiting_deposit" {
+		t.Errorf("the victim's order is %s", ord.Status)
+	}
+}
+
+// A client that queue-subscribes to a command subject in its own account
+// gets nothing: buyers are always told the engine's collection account.
+func TestQueueSubscriberCannotAnswerCommands(t *testing.T) {
+	e := startEngine(t)
+	var refusals atomic.Int32
+	thief := connectAs(t, e.ClientURL(), e.SeedFile(auth.App))
+	thiefNC, err := nats.Connect(e.ClientURL(), nkeyOf(t, e.SeedFile(auth.App)),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				refusals.Add(1)
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer thiefNC.Close()
+	var answered atomic.Int32
+	if _, err := thiefNC.QueueSubscribe(api.OrderSubmit.Subject, "bankbook", func(m *nats.Msg) {
+		answered.Add(1)
+		_ = m.Respond([]byte(`{"collect_account":{"number":"stranger"}}`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_ = thiefNC.Flush()
+	for i := range 20 {
+		var rep api.SubmitOrderReply
+		if _, err := thief.Call(ctxT(t), subjSubmit, map[string]any{"buyer_id": "u-q", "buyer_name": "정하늘", "amount": 1000 + i}, &rep, nil); err != nil {
+			t.Fatal(err)
+		}
+		if rep.CollectAccount.Number != e.cfg.CollectNumber {
+			t.Fatalf("told to pay %q", rep.CollectAccount.Number)
+		}
+	}
+	if answered.Load() != 0 {
+		t.Errorf("the thief's subscription answered %d commands", answered.Load())
+	}
+	if refusals.Load() == 0 {
+		t.Error("the server did not refuse the subscription")
+	}
+}
+
+// The recorded actor is the identity the server asserts, not the Actor
+// header nor a forged Nats-Request-Info.
+func TestActorIsTheAuthenticatedIdentity(t *testing.T) {
+	e := startEngine(t)
+	app := connectAs(t, e.ClientURL(), e.SeedFile(auth.App))
+	forged := nats.Header{"Actor": []string{"operator"}, auth.RequestInfoHeader: []string{`{"acc":"operator"}`}}
+	var sub api.SubmitOrderReply
+	if _, err := app.Call(ctxT(t), subjSubmit, map[string]any{"buyer_id": "u-a", "buyer_name": "Kim", "amount": 7}, &sub, forged); err != nil {
+		t.Fatal(err)
+	}
+	commits, err := e.Events.Load(context.Background(), eventstore.Ref{Type: "order", ID: sub.OrderID}, 0)
+	if err != nil || len(commits) != 1 {
+		t.Fatalf("load: %v", err)
+	}
+	if actor := commits[0].Events[0].Actor; actor != "app" {
+		t.Errorf("actor %q, want app", actor)
+	}
+}
+
+// One identity's Idempotency-Key is its own: another identity using the
+// same key neither replays the first's reply nor is refused by it.
+func TestIdempotencyKeysArePerIdentity(t *testing.T) {
+	e := startEngine(t)
+	app := connectAs(t, e.ClientURL(), e.SeedFile(auth.App))
+	op := connectAs(t, e.ClientURL(), e.SeedFile(auth.Operator))
+	body := map[string]any{"buyer_id": "u-k", "buyer_name": "Kim", "amount": 7}
+	key := client.WithIdempotencyKey("same-key")
+	var a, b api.SubmitOrderReply
+	if _, err := app.Call(ctxT(t), subjSubmit, body, &a, key); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := op.Call(ctxT(t), subjSubmit, body, &b, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Replayed || a.OrderID == b.OrderID {
+		t.Errorf("the operator got the app's reply for its key (replayed %v, orders %s %s)", rep.Replayed, a.OrderID, b.OrderID)
+	}
+}
+
+func containsRole(rs []auth.Role, r auth.Role) bool {
+	for _, x := range rs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+func nkeyOf(t *testing.T, seed string) nats.Option {
+	t.Helper()
+	o, err := nats.NkeyOptionFromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
