@@ -31,8 +31,9 @@ type Credentials struct {
 // Empty reports whether no way to authenticate is given.
 func (c Credentials) Empty() bool { return c.Creds == "" && c.NKey == "" && c.User == "" }
 
-// Options returns the nats.go options that authenticate with c.
-func (c Credentials) Options() ([]nats.Option, error) {
+// Check reports credentials that cannot be used together, without reading
+// any file.
+func (c Credentials) Check() error {
 	n := 0
 	for _, s := range []string{c.Creds, c.NKey, c.User} {
 		if s != "" {
@@ -40,13 +41,21 @@ func (c Credentials) Options() ([]nats.Option, error) {
 		}
 	}
 	if n > 1 {
-		return nil, fmt.Errorf("%w: give one of a creds file, an nkey seed file, or a user with a password file", ErrCredentials)
+		return fmt.Errorf("%w: give one of a creds file, an nkey seed file, or a user with a password file", ErrCredentials)
 	}
 	if (c.User == "") != (c.PasswordFile == "") {
-		return nil, fmt.Errorf("%w: a user needs a password file, and a password file a user", ErrCredentials)
+		return fmt.Errorf("%w: a user needs a password file, and a password file a user", ErrCredentials)
 	}
 	if (c.Cert == "") != (c.Key == "") {
-		return nil, fmt.Errorf("%w: a client certificate needs its key, and a key its certificate", ErrCredentials)
+		return fmt.Errorf("%w: a client certificate needs its key, and a key its certificate", ErrCredentials)
+	}
+	return nil
+}
+
+// Options returns the nats.go options that authenticate with c.
+func (c Credentials) Options() ([]nats.Option, error) {
+	if err := c.Check(); err != nil {
+		return nil, err
 	}
 	var opts []nats.Option
 	switch {

@@ -175,7 +175,9 @@ func (c Config) Validate() error {
 		if err := auth.CheckURL(c.NATSURL); err != nil {
 			errs = append(errs, err)
 		}
-		if c.Credentials.Empty() {
+		if err := c.Credentials.Check(); err != nil {
+			errs = append(errs, err)
+		} else if c.Credentials.Empty() {
 			errs = append(errs, errors.New("nats-url needs credentials: nats-creds, nats-nkey, or nats-user with nats-password-file"))
 		}
 		if c.AuthFile != "" {

@@ -59,6 +59,12 @@ func TestServeConfigPrecedence(t *testing.T) {
 		{"malformed concurrency", []string{"--part-concurrency", "timers"}, nil, ""},
 		{"no http listen", []string{"--http-listen", ""}, nil, ""},
 		{"--listen with a NATS URL from the environment", []string{"--listen", "127.0.0.1:14222"}, map[string]string{"BANKBOOK_NATS_URL": "nats://127.0.0.1:14222"}, ""},
+		{"a NATS URL without credentials", []string{"--nats-url", "nats://127.0.0.1:14222"}, nil, ""},
+		{"a password in the NATS URL", []string{"--nats-url", "nats://bank:s3cret@127.0.0.1:14222", "--nats-nkey", "/x.nk"}, nil, ""},
+		{"two kinds of credentials", []string{"--nats-url", "nats://127.0.0.1:14222", "--nats-nkey", "/x.nk", "--nats-creds", "/x.creds"}, nil, ""},
+		{"credentials for the embedded server", []string{"--nats-nkey", "/x.nk"}, nil, ""},
+		{"an auth file for an external cluster", []string{"--nats-url", "nats://127.0.0.1:14222", "--nats-nkey", "/x.nk", "--auth-file", "/u.json"}, nil, ""},
+		{"a bank token as a flag", []string{"--bank-token", "s3cret"}, nil, ""},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,8 +76,12 @@ func TestServeConfigPrecedence(t *testing.T) {
 				}
 				args = append([]string{"--config", f}, args...)
 			}
-			if _, err := loadServeConfig(args, func(k string) string { return tc.env[k] }, io.Discard); err == nil {
+			_, err := loadServeConfig(args, func(k string) string { return tc.env[k] }, io.Discard)
+			if err == nil {
 				t.Fatal("accepted")
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("the error shows the secret: %v", err)
 			}
 		})
 	}

@@ -1,0 +1,116 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/datadir"
+	"github.com/bankbook/bankbook/engine"
+)
+
+func testConfig(t *testing.T) engine.Config {
+	cfg := engine.Defaults()
+	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "127.0.0.1:0", "fast"
+	return cfg
+}
+
+// A second engine on a data directory another holds is refused at once,
+// before it opens anything in it.
+func TestSecondEngineOnOneDataDirIsRefused(t *testing.T) {
+	cfg := testConfig(t)
+	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Stop(context.Background()) }()
+	_, err = engine.Start(context.Background(), cfg, zerolog.Nop())
+	if !errors.Is(err, datadir.ErrLocked) || !strings.Contains(err.Error(), cfg.DataDir) {
+		t.Fatalf("second engine: want %v naming %s, got %v", datadir.ErrLocked, cfg.DataDir, err)
+	}
+	// The first is unharmed.
+	nc, err := nats.Connect(e.ClientURL(), nkey(t, e.SeedFile(auth.Operator)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.Request("$SRV.PING.bankbook", nil, 5*time.Second); err != nil {
+		t.Fatalf("the first engine stopped answering: %v", err)
+	}
+}
+
+// A taken port fails the start at once, naming the port.
+func TestTakenPortFailsAtOnce(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := testConfig(t)
+	cfg.Listen = l.Addr().String()
+	start := time.Now()
+	_, err = engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err == nil || !strings.Contains(err.Error(), cfg.Listen) {
+		t.Fatalf("want an error naming %s, got %v", cfg.Listen, err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took %v: it waited for the server instead of failing", d)
+	}
+}
+
+// The embedded server accepts no connection without credentials, on
+// loopback and in-process alike, and seeds stay the same across restarts.
+func TestEmbeddedServerRequiresAuthentication(t *testing.T) {
+	cfg := testConfig(t)
+	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc, err := nats.Connect(e.ClientURL()); err == nil {
+		nc.Close()
+		t.Fatal("an anonymous client connected")
+	} else if !errors.Is(err, nats.ErrAuthorization) {
+		t.Errorf("anonymous: want an authorization violation, got %v", err)
+	}
+	seed := e.SeedFile(auth.App)
+	st, err := os.Stat(seed)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("seed %s: %v %v", seed, st.Mode(), err)
+	}
+	before, _ := os.ReadFile(seed)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e, err = engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Stop(context.Background()) }()
+	after, _ := os.ReadFile(seed)
+	if string(before) != string(after) {
+		t.Error("the app seed changed across a restart")
+	}
+	nc, err := nats.Connect(e.ClientURL(), nkey(t, seed))
+	if err != nil {
+		t.Fatalf("the app seed no longer connects: %v", err)
+	}
+	nc.Close()
+}
+
+func nkey(t *testing.T, seed string) nats.Option {
+	t.Helper()
+	o, err := nats.NkeyOptionFromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
