@@ -20,4 +20,11 @@
 // progress after the instance executing it died: at most that long after
 // the attempt began, a repeat executes. ErrInProgress comes as an
 // *InProgressError whose RetryAfter is the time left on the lease.
+//
+// Every KV request has a timeout of its own (Config.AttemptTimeout, 1s): a
+// read that gets no answer, or a transient refusal (no leader), is made
+// again, and a write whose answer was lost is checked by reading the record,
+// all within the caller's deadline. An error that remains matches
+// transient.ErrUnavailable: the claim may or may not be stored, and the
+// next repeat finds out (it sees its own claim in progress, or claims).
 package idempotency

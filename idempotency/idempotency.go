@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/internal/kvcas"
+	"github.com/bankbook/bankbook/internal/transient"
 )
 
 var (
@@ -24,6 +25,10 @@ var (
 	// ErrInvalidKey means the key is empty, longer than 255 bytes or not
 	// printable ASCII.
 	ErrInvalidKey = errors.New("idempotency: key must be 1-255 printable ASCII characters")
+	// ErrClaimLost is returned by Complete and Abandon when the claim's lease
+	// ran out and a repeat took the key over: that repeat executes with the
+	// same plan and stores the reply.
+	ErrClaimLost = errors.New("idempotency: the claim was taken over by a repeat")
 )
 
 // InProgressError is ErrInProgress with a retry hint.
@@ -80,6 +85,14 @@ type Config struct {
 	Lease time.Duration
 	// Replicas of the bucket. Default 1.
 	Replicas int
+	// AttemptTimeout bounds one KV read or write. A read that gets no
+	// answer in time, or a transient refusal (no leader), is made again; a
+	// write, whose outcome is then unknown, is checked by reading the
+	// record (see internal/kvcas). Default 1s.
+	AttemptTimeout time.Duration
+	// Timeout bounds Begin, Complete and Abandon, all attempts together,
+	// when their context has no deadline. Default 5s.
+	Timeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -97,6 +110,12 @@ func (c *Config) setDefaults() {
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
+	if c.Timeout == 0 {
+		c.Timeout = transient.DefaultBudget
+	}
+	if c.AttemptTimeout == 0 {
+		c.AttemptTimeout = min(transient.DefaultAttemptTimeout, c.Timeout)
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -111,7 +130,14 @@ func (c Config) Validate() error {
 	if c.Lease < time.Second || c.Lease >= c.TTL {
 		errs = append(errs, errors.New("idempotency lease must be at least 1s and shorter than the TTL"))
 	}
+	if err := c.retry().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("idempotency: %w", err))
+	}
 	return errors.Join(errs...)
+}
+
+func (c Config) retry() transient.Policy {
+	return transient.Policy{AttemptTimeout: c.AttemptTimeout, Budget: c.Timeout}
 }
 
 // Reply is a stored command outcome: Status 200 and the reply body, or an
@@ -203,7 +229,7 @@ func (s *Store) Begin(ctx context.Context, scope, key, bodyHash string, plan jso
 		done  bool
 	)
 	// A key is usually new: try to create the claim before reading.
-	rev, err := kvcas.Update(ctx, s.kv, k, &kvcas.Options{CreateFirst: true}, func(cur kvcas.Entry) ([]byte, error) {
+	rev, err := kvcas.Update(ctx, s.kv, k, &kvcas.Options{CreateFirst: true, Retry: s.cfg.retry()}, func(cur kvcas.Entry) ([]byte, error) {
 		claim, reply, done = nil, nil, false
 		now := s.cfg.Now()
 		if cur.Absent() {
@@ -257,14 +283,24 @@ func (s *Store) Abandon(ctx context.Context, c *Claim) error {
 	return s.finish(ctx, c, record{State: stateAbandoned, BodyHash: c.bodyHash, Plan: c.Plan})
 }
 
+// finish writes rec over the claim, provided the record is still at the
+// claim's revision. A write whose answer is lost is checked by reading the
+// record (kvcas).
 func (s *Store) finish(ctx context.Context, c *Claim, rec record) error {
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	if _, err := s.kv.Update(ctx, c.key, val, c.revision); err != nil {
-		// The lease ran out and a repeat took the claim over; it executes
-		// with the same plan and will store the reply.
+	_, err = kvcas.Update(ctx, s.kv, c.key, &kvcas.Options{Known: &kvcas.Entry{Revision: c.revision}, Retry: s.cfg.retry()},
+		func(cur kvcas.Entry) ([]byte, error) {
+			if cur.Revision != c.revision {
+				// The lease ran out and a repeat took the claim over; it
+				// executes with the same plan and will store the reply.
+				return nil, ErrClaimLost
+			}
+			return val, nil
+		})
+	if err != nil {
 		return fmt.Errorf("idempotency finish %s: %w", c.key, err)
 	}
 	return nil

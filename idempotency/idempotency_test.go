@@ -2,6 +2,7 @@ package idempotency_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/bankbook/bankbook/idempotency"
 	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/internal/transient"
 )
 
 // clock is a controllable Config.Now.
@@ -253,11 +255,11 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 	// The stale claim can neither complete nor abandon: its revision is gone.
 	if err := s.Complete(t.Context(), first, idempotency.Reply{Status: 200, Body: json.RawMessage(`{"by":"first"}`)}); err == nil {
 		t.Fatal("Complete of a claim taken over by someone else succeeded")
-	} else if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		t.Errorf("Complete of stale claim: err = %v, want a revision mismatch", err)
+	} else if !errors.Is(err, idempotency.ErrClaimLost) {
+		t.Errorf("Complete of stale claim: err = %v, want ErrClaimLost", err)
 	}
-	if err := s.Abandon(t.Context(), first); err == nil {
-		t.Fatal("Abandon of a claim taken over by someone else succeeded")
+	if err := s.Abandon(t.Context(), first); !errors.Is(err, idempotency.ErrClaimLost) {
+		t.Fatalf("Abandon of a claim taken over by someone else: %v, want ErrClaimLost", err)
 	}
 	// and did not disturb the record: the takeover is still in progress
 	requireBeginErr(t, s, scope, "key-1", bodyA, idempotency.ErrInProgress)
@@ -496,6 +498,8 @@ func TestConfigValidate(t *testing.T) {
 		{"lease equal to TTL", idempotency.Config{TTL: time.Minute, Lease: time.Minute}, false},
 		{"lease over TTL", idempotency.Config{TTL: time.Minute, Lease: time.Hour}, false},
 		{"lease under a second", idempotency.Config{TTL: time.Hour, Lease: time.Millisecond}, false},
+		{"attempt timeout within the timeout", idempotency.Config{TTL: time.Hour, Lease: time.Second, AttemptTimeout: time.Second, Timeout: 3 * time.Second}, true},
+		{"attempt timeout over the timeout", idempotency.Config{TTL: time.Hour, Lease: time.Second, AttemptTimeout: 4 * time.Second, Timeout: 3 * time.Second}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -557,5 +561,32 @@ func TestInProgressIsBoundedByTheDefaultLease(t *testing.T) {
 	}
 	if idempotency.DefaultLease != 15*time.Second {
 		t.Errorf("DefaultLease = %v; docs/api.md says 15s", idempotency.DefaultLease)
+	}
+}
+
+// TestUnavailableWhenNATSIsGone: with the server shut down, Begin,
+// Complete and Abandon try until their deadline and fail with an error
+// matching transient.ErrUnavailable (the API's 503), never another.
+func TestUnavailableWhenNATSIsGone(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s, err := idempotency.Open(t.Context(), js, idempotency.Config{AttemptTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := mustClaim(t, s, scope, "key-1", bodyA, planA)
+	srv.Shutdown()
+	within := func() context.Context {
+		ctx, cancel := context.WithTimeout(t.Context(), 400*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	_, _, beginErr := s.Begin(within(), scope, "key-2", bodyA, planA)
+	completeErr := s.Complete(within(), c, idempotency.Reply{Status: 200, Body: json.RawMessage(`{}`)})
+	abandonErr := s.Abandon(within(), c)
+	for name, err := range map[string]error{"Begin": beginErr, "Complete": completeErr, "Abandon": abandonErr} {
+		if !errors.Is(err, transient.ErrUnavailable) {
+			t.Errorf("%s with NATS gone: %v, want transient.ErrUnavailable", name, err)
+		}
 	}
 }

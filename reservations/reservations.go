@@ -14,6 +14,12 @@
 // no name's key can be. The limit is what keeps one buyer from using up the
 // depositor names of a buyer name; the command layer says which admitted
 // orders still count, and Admit drops the others as it writes.
+//
+// Every KV request has a timeout of its own (Config.AttemptTimeout, 1s): a
+// read that gets no answer, or a transient refusal (no leader), is made
+// again, and a write whose answer was lost is checked by reading the entry,
+// within the caller's deadline. An error that remains matches
+// transient.ErrUnavailable.
 package reservations
 
 import (
@@ -28,6 +34,7 @@ import (
 
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/internal/kvcas"
+	"github.com/bankbook/bankbook/internal/transient"
 )
 
 // Holder is the order holding a name.
@@ -62,14 +69,23 @@ type Config struct {
 	Bucket string
 	// Replicas of the bucket. Default 1.
 	Replicas int
+	// AttemptTimeout bounds one KV read or write. A read that gets no
+	// answer in time, or a transient refusal (no leader), is made again; a
+	// write, whose outcome is then unknown, is checked by reading the entry
+	// (see internal/kvcas). Default 1s.
+	AttemptTimeout time.Duration
+	// Timeout bounds a call, all attempts together, when its context has
+	// no deadline. Default 5s.
+	Timeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
 
 // Store holds reservations.
 type Store struct {
-	kv  jetstream.KeyValue
-	now func() time.Time
+	kv    jetstream.KeyValue
+	now   func() time.Time
+	retry transient.Policy
 }
 
 // Open creates or binds the bucket.
@@ -83,6 +99,16 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = transient.DefaultBudget
+	}
+	if cfg.AttemptTimeout == 0 {
+		cfg.AttemptTimeout = min(transient.DefaultAttemptTimeout, cfg.Timeout)
+	}
+	retry := transient.Policy{AttemptTimeout: cfg.AttemptTimeout, Budget: cfg.Timeout}
+	if err := retry.Validate(); err != nil {
+		return nil, fmt.Errorf("reservations config: %w", err)
+	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
 		Description: "bankbook depositor names held by open orders",
@@ -93,7 +119,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("reservations bucket %s: %w", cfg.Bucket, err)
 	}
-	return &Store{kv: kv, now: cfg.Now}, nil
+	return &Store{kv: kv, now: cfg.Now, retry: retry}, nil
 }
 
 // key is the KV key of a name: its normalised form, base64url-encoded (KV
@@ -108,7 +134,7 @@ func key(name string) string {
 // held by another order returns a *TakenError.
 func (s *Store) Reserve(ctx context.Context, name string, order domain.OrderID) error {
 	// A name is usually free: try to create the reservation before reading.
-	_, err := kvcas.Update(ctx, s.kv, key(name), &kvcas.Options{CreateFirst: true}, func(cur kvcas.Entry) ([]byte, error) {
+	_, err := kvcas.Update(ctx, s.kv, key(name), &kvcas.Options{CreateFirst: true, Retry: s.retry}, func(cur kvcas.Entry) ([]byte, error) {
 		if !cur.Absent() {
 			h, err := decodeHolder(name, cur.Value)
 			if err != nil {
@@ -138,10 +164,13 @@ func (s *Store) Reserve(ctx context.Context, name string, order domain.OrderID) 
 // first), the error matches ErrTaken.
 func (s *Store) TakeOver(ctx context.Context, name string, order domain.OrderID, rev uint64) error {
 	val, _ := json.Marshal(Holder{OrderID: order, ReservedAt: s.now().UTC()})
-	_, err := s.kv.Update(ctx, key(name), val, rev)
-	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return fmt.Errorf("take over %q: %w", name, ErrTaken)
-	}
+	_, err := kvcas.Update(ctx, s.kv, key(name), &kvcas.Options{Known: &kvcas.Entry{Revision: rev}, Retry: s.retry},
+		func(cur kvcas.Entry) ([]byte, error) {
+			if cur.Revision != rev {
+				return nil, ErrTaken // another order took it first
+			}
+			return val, nil
+		})
 	if err != nil {
 		return fmt.Errorf("take over %q: %w", name, err)
 	}
@@ -151,7 +180,7 @@ func (s *Store) TakeOver(ctx context.Context, name string, order domain.OrderID,
 // Holder returns the current holder of name and the entry's revision.
 // A free name returns ErrFree.
 func (s *Store) Holder(ctx context.Context, name string) (Holder, uint64, error) {
-	e, err := s.kv.Get(ctx, key(name))
+	e, err := transient.Do(ctx, s.retry, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, key(name)) })
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return Holder{}, 0, ErrFree
 	}
@@ -174,21 +203,30 @@ func decodeHolder(name string, val []byte) (Holder, error) {
 }
 
 // Release frees name if order still holds it. Releasing a free name, or one
-// another order holds, does nothing.
+// another order holds, does nothing. A delete whose answer is lost is
+// checked by looking at the name again.
 func (s *Store) Release(ctx context.Context, name string, order domain.OrderID) error {
-	h, rev, err := s.Holder(ctx, name)
-	if errors.Is(err, ErrFree) {
-		return nil
+	ctx, cancel := s.retry.Bound(ctx)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		h, rev, err := s.Holder(ctx, name)
+		if errors.Is(err, ErrFree) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if h.OrderID != order {
+			return nil
+		}
+		actx, acancel := s.retry.Attempt(ctx)
+		err = s.kv.Delete(actx, key(name), jetstream.LastRevision(rev))
+		acancel()
+		if err == nil || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return nil
+		}
+		if !transient.Retryable(err) || ctx.Err() != nil || !s.retry.Wait(ctx, attempt) {
+			return fmt.Errorf("release %q: %w", name, transient.Mark(err))
+		}
 	}
-	if err != nil {
-		return err
-	}
-	if h.OrderID != order {
-		return nil
-	}
-	err = s.kv.Delete(ctx, key(name), jetstream.LastRevision(rev))
-	if err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return fmt.Errorf("release %q: %w", name, err)
-	}
-	return nil
 }

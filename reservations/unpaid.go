@@ -13,6 +13,7 @@ import (
 
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/internal/kvcas"
+	"github.com/bankbook/bankbook/internal/transient"
 )
 
 // Unpaid is an order counted against its buyer's limit of unpaid orders.
@@ -67,7 +68,7 @@ func unpaidKey(buyer domain.UserID) string {
 // across every engine instance.
 func (s *Store) Admit(ctx context.Context, buyer domain.UserID, order domain.OrderID, limit int, counts Counts) error {
 	memo := map[domain.OrderID]bool{} // decide may run again after a conflict
-	_, err := kvcas.Update(ctx, s.kv, unpaidKey(buyer), &kvcas.Options{CreateFirst: true}, func(cur kvcas.Entry) ([]byte, error) {
+	_, err := kvcas.Update(ctx, s.kv, unpaidKey(buyer), &kvcas.Options{CreateFirst: true, Retry: s.retry}, func(cur kvcas.Entry) ([]byte, error) {
 		var list unpaidList
 		if !cur.Absent() {
 			if err := json.Unmarshal(cur.Value, &list); err != nil {
@@ -110,7 +111,7 @@ func (s *Store) Admit(ctx context.Context, buyer domain.UserID, order domain.Ord
 // UnpaidOrders returns the orders admitted for buyer and not yet dropped,
 // oldest first (some may no longer count: entries are dropped by Admit).
 func (s *Store) UnpaidOrders(ctx context.Context, buyer domain.UserID) ([]Unpaid, error) {
-	e, err := s.kv.Get(ctx, unpaidKey(buyer))
+	e, err := transient.Do(ctx, s.retry, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, unpaidKey(buyer)) })
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, nil

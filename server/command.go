@@ -54,11 +54,11 @@ func commandRoute[Req validator, Rep written](s *Server, ep api.Endpoint[Req, Re
 func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *request, subject string, spec commandSpec[Req, Rep]) reply {
 	var req Req
 	if err := decodeStrict(r.data, &req); err != nil {
-		return reply{err: toAPIError(err)}
+		return failed(err)
 	}
 	req = canonical(req)
 	if err := req.Validate(); err != nil {
-		return reply{err: toAPIError(err)}
+		return failed(err)
 	}
 	key, keyPresent := header(r.headers, api.HeaderIdempotencyKey)
 	correlation, _ := header(r.headers, api.HeaderCorrelationID)
@@ -88,7 +88,7 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	claim, stored, err := s.cfg.Idempotency.Begin(ctx, subject+"."+actor, meta.IdempotencyKey, idempotency.HashBody(body), plan)
 	switch {
 	case err != nil:
-		return reply{err: toAPIError(err)}
+		return failed(err)
 	case stored != nil:
 		h := nats.Header{api.HeaderIdempotencyReplayed: []string{"true"}}
 		if stored.Status != 200 {
@@ -103,7 +103,7 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	}
 	if claim.Resumed && spec.resume != nil {
 		if err := spec.resume(&req, claim.Plan); err != nil {
-			return reply{err: toAPIError(err)}
+			return failed(err)
 		}
 	}
 	meta.Resumed = claim.Resumed
@@ -132,7 +132,7 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 func execCommand[Req validator, Rep written](s *Server, ctx context.Context, meta commands.Meta, req Req, spec commandSpec[Req, Rep]) reply {
 	rep, err := spec.exec(ctx, meta, req)
 	if err != nil {
-		return reply{err: toAPIError(err)}
+		return failed(err)
 	}
 	s.wrote(rep.WrittenSeq())
 	return okJSON(rep)
@@ -166,11 +166,11 @@ func requestRoute[Req validator, Rep any](ep api.Endpoint[Req, Rep], gate func(c
 			data = []byte("{}")
 		}
 		if err := decodeStrict(data, &q); err != nil {
-			return reply{err: toAPIError(err)}
+			return failed(err)
 		}
 		q = canonical(q)
 		if err := q.Validate(); err != nil {
-			return reply{err: toAPIError(err)}
+			return failed(err)
 		}
 		if gate != nil {
 			if err := gate(ctx, q); err != nil {
@@ -179,7 +179,7 @@ func requestRoute[Req validator, Rep any](ep api.Endpoint[Req, Rep], gate func(c
 		}
 		v, err := answer(ctx, q)
 		if err != nil {
-			return reply{err: toAPIError(err)}
+			return failed(err)
 		}
 		return okJSON(v)
 	}}

@@ -1,17 +1,14 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
-	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/idempotency"
+	"github.com/bankbook/bankbook/internal/transient"
 	"github.com/bankbook/bankbook/projections"
 )
 
@@ -51,12 +48,20 @@ func toAPIError(err error) *api.Error {
 		return e
 	case errors.Is(err, idempotency.ErrKeyReused):
 		return &api.Error{Status: 422, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used with a different request body"}
-	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
-		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining):
-		return &api.Error{Status: 503, Code: "unavailable", Message: "the event store did not answer in time; retry"}
+	case transient.Is(err):
+		// NATS did not answer in time (a lost ack, a leader election), had
+		// no leader or quorum, or the connection is down: eventstore's and
+		// the KV stores' ErrUnavailable, and any NATS error transient.Is
+		// knows, from whichever layer.
+		return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: unavailableMessage}
 	}
-	return &api.Error{Status: 500, Code: "internal", Message: "internal error"}
+	return &api.Error{Status: 500, Code: api.CodeInternal, Message: "internal error"}
 }
+
+// unavailableMessage is the 503 answer to a transient NATS failure. The
+// command may or may not have been recorded: a repeat with the same
+// Idempotency-Key finds out and never acts twice.
+const unavailableMessage = "the event store did not answer in time or is electing a leader; retry with the same Idempotency-Key"
 
 // definitive reports whether a failed command's outcome is final, so an
 // idempotent repeat must get it again: a 4xx refusal. A 5xx may have failed

@@ -134,7 +134,13 @@ type reply struct {
 	body    []byte
 	err     *api.Error
 	headers nats.Header
+	// cause is what err was made of, logged with a 5xx (never sent).
+	cause error
 }
+
+// failed answers err, mapped to its API status and code (toAPIError); the
+// error itself is kept as the cause of a 5xx for the log.
+func failed(err error) reply { return reply{err: toAPIError(err), cause: err} }
 
 // Start subscribes the service's monitoring verbs and endpoints.
 func (s *Server) Start() error {
@@ -179,6 +185,20 @@ func (s *Server) dispatch(ep *serviceEndpoint, m *nats.Msg) {
 	}()
 }
 
+// logFailure logs a 5xx reply with its cause: a 503 (retryable by design:
+// not caught up, shutting down, NATS away or electing a leader) as a
+// warning, any other 5xx as an error. Nothing else is logged here.
+func (s *Server) logFailure(subject, correlationID string, rep reply) {
+	if rep.err == nil || rep.err.Status < 500 {
+		return
+	}
+	ev := s.cfg.Log.Error()
+	if rep.err.Status == 503 {
+		ev = s.cfg.Log.Warn()
+	}
+	ev.Err(rep.cause).Str("subject", subject).Str("code", rep.err.Code).Str("correlation_id", correlationID).Msg(rep.err.Message)
+}
+
 // respond publishes the reply, with micro's error headers
 // (Nats-Service-Error-Code, Nats-Service-Error) on an error, and counts it.
 func (s *Server) respond(req *request, ep *serviceEndpoint, start time.Time, rep reply) {
@@ -189,13 +209,7 @@ func (s *Server) respond(req *request, ep *serviceEndpoint, start time.Time, rep
 	code := 200
 	if rep.err != nil {
 		code = rep.err.Status
-		switch {
-		case code == 503:
-			// Retryable by design (not caught up, shutting down, the store away).
-			s.cfg.Log.Warn().Str("subject", ep.info.Subject).Str("code", rep.err.Code).Msg(rep.err.Message)
-		case code >= 500:
-			s.cfg.Log.Error().Str("subject", ep.info.Subject).Str("code", rep.err.Code).Msg(rep.err.Message)
-		}
+		s.logFailure(ep.info.Subject, req.headers.Get(api.HeaderCorrelationID), rep)
 		msg.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(code))
 		msg.Header.Set(micro.ErrorHeader, rep.err.Code)
 		msg.Data = rep.err.Body()
@@ -351,7 +365,7 @@ func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error
 func okJSON(v any) reply {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return reply{err: toAPIError(err)}
+		return failed(err)
 	}
 	return reply{body: b}
 }

@@ -12,6 +12,11 @@
 // falls back to reading the events. Deleting the bucket loses nothing but
 // time.
 //
+// Every KV request has a timeout of its own (Config.AttemptTimeout, 1s) and
+// is made again after a transient failure (no answer, no leader) while the
+// deadline allows; every request here may be repeated. An error that
+// remains matches transient.ErrUnavailable.
+//
 // # Layout
 //
 // For a key k (stored base64url-encoded as K): "K" holds the header (JSON:

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/internal/transient"
 )
 
 // Config configures Open. Zero values mean defaults.
@@ -23,6 +25,11 @@ type Config struct {
 	// Timeout bounds each Get, Put and Delete whose context has no
 	// deadline. Default 5s.
 	Timeout time.Duration
+	// AttemptTimeout bounds one KV request. One that gets no answer in
+	// time, or a transient refusal (no leader), is made again while the
+	// deadline allows: every request here may be repeated (reads, puts of
+	// the same value, purges). Default 1s (or Timeout, if that is shorter).
+	AttemptTimeout time.Duration
 	// ChunkSize is the largest value written, in bytes. Default 512 KiB
 	// (below the default 1 MiB max payload).
 	ChunkSize int
@@ -34,7 +41,10 @@ func (c *Config) setDefaults() {
 	}
 	c.Replicas = max(c.Replicas, 1)
 	if c.Timeout <= 0 {
-		c.Timeout = 5 * time.Second
+		c.Timeout = transient.DefaultBudget
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = min(transient.DefaultAttemptTimeout, c.Timeout)
 	}
 	if c.ChunkSize <= 0 {
 		c.ChunkSize = 512 << 10
@@ -79,14 +89,31 @@ func chunkKey(key, slot string, i int) string {
 }
 
 func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.cfg.Timeout)
+	return s.retry().Bound(ctx)
+}
+
+func (s *Store) retry() transient.Policy {
+	return transient.Policy{AttemptTimeout: s.cfg.AttemptTimeout, Budget: s.cfg.Timeout}
+}
+
+// get reads one KV entry, retrying transient failures.
+func (s *Store) get(ctx context.Context, k string) (jetstream.KeyValueEntry, error) {
+	return transient.Do(ctx, s.retry(), func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, k) })
+}
+
+// put writes one KV value, retrying transient failures (a repeated put
+// stores the same value again).
+func (s *Store) put(ctx context.Context, k string, v []byte) error {
+	return transient.Run(ctx, s.retry(), func(ctx context.Context) error { _, err := s.kv.Put(ctx, k, v); return err })
+}
+
+// purge removes one KV key, retrying transient failures.
+func (s *Store) purge(ctx context.Context, k string) error {
+	return transient.Run(ctx, s.retry(), func(ctx context.Context) error { return s.kv.Purge(ctx, k) })
 }
 
 func (s *Store) header(ctx context.Context, key string) (header, bool, error) {
-	e, err := s.kv.Get(ctx, headerKey(key))
+	e, err := s.get(ctx, headerKey(key))
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return header{}, false, nil
@@ -111,7 +138,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	}
 	data := make([]byte, 0, h.Size)
 	for i := range h.Chunks {
-		e, err := s.kv.Get(ctx, chunkKey(key, h.Slot, i))
+		e, err := s.get(ctx, chunkKey(key, h.Slot, i))
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 			return nil, false, fmt.Errorf("snapshot %s: chunk %d missing: %w", key, i, ErrChanged)
@@ -142,7 +169,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	sum := sha256.Sum256(data)
 	h := header{Slot: slot, Size: len(data), SHA256: hex.EncodeToString(sum[:])}
 	for chunk := range chunks(data, s.cfg.ChunkSize) {
-		if _, err := s.kv.Put(ctx, chunkKey(key, slot, h.Chunks), chunk); err != nil {
+		if err := s.put(ctx, chunkKey(key, slot, h.Chunks), chunk); err != nil {
 			return fmt.Errorf("store snapshot %s: %w", key, err)
 		}
 		h.Chunks++
@@ -151,7 +178,7 @@ func (s *Store) Put(ctx context.Context, key string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.kv.Put(ctx, headerKey(key), raw); err != nil {
+	if err := s.put(ctx, headerKey(key), raw); err != nil {
 		return fmt.Errorf("store snapshot %s: %w", key, err)
 	}
 	return nil
@@ -178,11 +205,11 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err != nil || !ok {
 		return err
 	}
-	if err := s.kv.Purge(ctx, headerKey(key)); err != nil {
+	if err := s.purge(ctx, headerKey(key)); err != nil {
 		return fmt.Errorf("delete snapshot %s: %w", key, err)
 	}
 	for i := range h.Chunks {
-		if err := s.kv.Purge(ctx, chunkKey(key, h.Slot, i)); err != nil {
+		if err := s.purge(ctx, chunkKey(key, h.Slot, i)); err != nil {
 			return fmt.Errorf("delete snapshot %s: %w", key, err)
 		}
 	}

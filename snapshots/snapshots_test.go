@@ -7,8 +7,10 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/internal/transient"
 	"github.com/bankbook/bankbook/snapshots"
 )
 
@@ -106,4 +108,33 @@ func TestReadersNeverSeeATornSnapshot(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
+}
+
+// TestUnavailableWhenNATSIsGone: with the server shut down, Get, Put and
+// Delete try until their deadline and fail with an error matching
+// transient.ErrUnavailable.
+func TestUnavailableWhenNATSIsGone(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s, err := snapshots.Open(t.Context(), js, snapshots.Config{AttemptTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(t.Context(), "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown()
+	calls := map[string]func(ctx context.Context) error{
+		"Get":    func(ctx context.Context) error { _, _, err := s.Get(ctx, "k"); return err },
+		"Put":    func(ctx context.Context) error { return s.Put(ctx, "k", []byte("w")) },
+		"Delete": func(ctx context.Context) error { return s.Delete(ctx, "k") },
+	}
+	for name, call := range calls {
+		ctx, cancel := context.WithTimeout(t.Context(), 400*time.Millisecond)
+		err := call(ctx)
+		cancel()
+		if !errors.Is(err, transient.ErrUnavailable) {
+			t.Errorf("%s with NATS gone: %v, want transient.ErrUnavailable", name, err)
+		}
+	}
 }

@@ -3,6 +3,12 @@
 // watermark has been recorded. The bank scanner advances it after ingesting
 // a scan; delayed cancellations wait for it. Watermarks live in a JetStream KV
 // bucket shared by every engine instance and only ever move forward.
+//
+// Every KV request has a timeout of its own (Config.AttemptTimeout, 1s): a
+// read that gets no answer, or a transient refusal (no leader), is made
+// again, and a write whose answer was lost is checked by reading the entry,
+// within the caller's deadline. An error that remains matches
+// transient.ErrUnavailable.
 package watermarks
 
 import (
@@ -17,29 +23,78 @@ import (
 
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/internal/kvcas"
+	"github.com/bankbook/bankbook/internal/transient"
 )
 
 // Store keeps watermarks.
 type Store struct {
-	kv jetstream.KeyValue
+	kv    jetstream.KeyValue
+	retry transient.Policy
 }
 
-// Open creates or binds the bucket (default "bankbook_scan_watermarks").
+// Config configures OpenWith. Zero values mean defaults.
+type Config struct {
+	// Bucket is the KV bucket. Default "bankbook_scan_watermarks".
+	Bucket string
+	// Replicas of the bucket. Default 1.
+	Replicas int
+	// AttemptTimeout bounds one KV read or write. A read that gets no
+	// answer in time, or a transient refusal (no leader), is made again; a
+	// write, whose outcome is then unknown, is checked by reading the entry
+	// (see internal/kvcas). Default 1s (or Timeout, if that is shorter).
+	AttemptTimeout time.Duration
+	// Timeout bounds a call, all attempts together, when its context has
+	// no deadline. Default 5s.
+	Timeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Bucket == "" {
+		c.Bucket = "bankbook_scan_watermarks"
+	}
+	c.Replicas = max(c.Replicas, 1)
+	if c.Timeout <= 0 {
+		c.Timeout = transient.DefaultBudget
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = min(transient.DefaultAttemptTimeout, c.Timeout)
+	}
+}
+
+// Validate reports every problem with c (after defaults).
+func (c Config) Validate() error {
+	c.setDefaults()
+	return c.retry().Validate()
+}
+
+func (c Config) retry() transient.Policy {
+	return transient.Policy{AttemptTimeout: c.AttemptTimeout, Budget: c.Timeout}
+}
+
+// Open creates or binds the bucket (default "bankbook_scan_watermarks")
+// with the default timeouts. It is OpenWith(ctx, js, Config{Bucket: bucket,
+// Replicas: replicas}).
 func Open(ctx context.Context, js jetstream.JetStream, bucket string, replicas int) (*Store, error) {
-	if bucket == "" {
-		bucket = "bankbook_scan_watermarks"
+	return OpenWith(ctx, js, Config{Bucket: bucket, Replicas: replicas})
+}
+
+// OpenWith creates or binds the bucket.
+func OpenWith(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("watermarks config: %w", err)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      bucket,
+		Bucket:      cfg.Bucket,
 		Description: "bankbook: bank data known complete up to, per account",
 		History:     1,
 		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
+		Replicas:    cfg.Replicas,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("watermarks bucket %s: %w", bucket, err)
+		return nil, fmt.Errorf("watermarks bucket %s: %w", cfg.Bucket, err)
 	}
-	return &Store{kv: kv}, nil
+	return &Store{kv: kv, retry: cfg.retry()}, nil
 }
 
 type record struct {
@@ -53,7 +108,7 @@ func key(account string) string {
 
 // Watermark returns the account's watermark; the zero time if none.
 func (s *Store) Watermark(ctx context.Context, account string) (time.Time, error) {
-	e, err := s.kv.Get(ctx, key(account))
+	e, err := transient.Do(ctx, s.retry, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, key(account)) })
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return time.Time{}, nil
 	}
@@ -75,7 +130,7 @@ func decode(account string, val []byte) (time.Time, error) {
 // moves a watermark backwards, also when instances advance it concurrently.
 func (s *Store) Advance(ctx context.Context, account string, upTo time.Time) error {
 	val, _ := json.Marshal(record{CompleteUpTo: upTo.UTC()})
-	_, err := kvcas.Update(ctx, s.kv, key(account), nil, func(e kvcas.Entry) ([]byte, error) {
+	_, err := kvcas.Update(ctx, s.kv, key(account), &kvcas.Options{Retry: s.retry}, func(e kvcas.Entry) ([]byte, error) {
 		var cur time.Time // the zero time when there is no watermark yet
 		if !e.Absent() {
 			var err error

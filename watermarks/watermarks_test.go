@@ -1,11 +1,14 @@
 package watermarks_test
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/internal/transient"
 	"github.com/bankbook/bankbook/watermarks"
 )
 
@@ -127,5 +130,50 @@ func TestOpenBindsTheExistingBucket(t *testing.T) {
 	}
 	if w := watermark(t, b, "1"); !w.Equal(t0) {
 		t.Fatalf("watermark through a second Open = %v, want %v", w, t0)
+	}
+}
+
+// TestUnavailableWhenNATSIsGone: with the server shut down, Watermark and
+// Advance try until their deadline and fail with an error matching
+// transient.ErrUnavailable.
+func TestUnavailableWhenNATSIsGone(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s, err := watermarks.OpenWith(t.Context(), js, watermarks.Config{AttemptTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	advance(t, s, "111-222", t0)
+	srv.Shutdown()
+	calls := map[string]func(ctx context.Context) error{
+		"Watermark": func(ctx context.Context) error { _, err := s.Watermark(ctx, "111-222"); return err },
+		"Advance":   func(ctx context.Context) error { return s.Advance(ctx, "111-222", t0.Add(time.Hour)) },
+	}
+	for name, call := range calls {
+		ctx, cancel := context.WithTimeout(t.Context(), 400*time.Millisecond)
+		err := call(ctx)
+		cancel()
+		if !errors.Is(err, transient.ErrUnavailable) {
+			t.Errorf("%s with NATS gone: %v, want transient.ErrUnavailable", name, err)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  watermarks.Config
+		ok   bool
+	}{
+		{"defaults", watermarks.Config{}, true},
+		{"attempt timeout within the timeout", watermarks.Config{AttemptTimeout: time.Second, Timeout: 2 * time.Second}, true},
+		{"attempt timeout over the timeout", watermarks.Config{AttemptTimeout: 3 * time.Second, Timeout: 2 * time.Second}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.cfg.Validate(); (err == nil) != c.ok {
+				t.Fatalf("Validate(%+v) = %v, want ok %v", c.cfg, err, c.ok)
+			}
+		})
 	}
 }

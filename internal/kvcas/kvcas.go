@@ -1,11 +1,14 @@
 package kvcas
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/internal/transient"
 )
 
 // DefaultMaxAttempts is Options.MaxAttempts when it is 0.
@@ -32,14 +35,25 @@ func (e Entry) Absent() bool { return e.Revision == 0 }
 
 // Options tunes Update. A nil *Options means the defaults.
 type Options struct {
-	// MaxAttempts bounds how many writes Update tries. 0 means
-	// DefaultMaxAttempts.
+	// MaxAttempts bounds how many writes Update tries that lose to a
+	// concurrent writer. 0 means DefaultMaxAttempts. Writes that get no
+	// answer are not counted: they are bounded by Retry.
 	MaxAttempts int
 	// CreateFirst skips the first read: decide is first shown an absent
 	// entry and its answer created; only if the key exists is it read. It
 	// saves a round trip for keys that are usually absent (a claim, a
 	// reservation).
 	CreateFirst bool
+	// Known, when set, skips the first read too: decide is first shown
+	// *Known, the entry as the caller last read it (its Value may be nil
+	// if decide does not look at it). If the entry has changed since, the
+	// write fails as a conflict and the entry is read. CreateFirst is
+	// Known = &Entry{}.
+	Known *Entry
+	// Retry bounds each read and write (Policy.AttemptTimeout) and, when
+	// ctx has no deadline, the whole Update (Policy.Budget). The zero
+	// value means transient's defaults.
+	Retry transient.Policy
 }
 
 // Update reads key, asks decide what it should become and writes that:
@@ -48,27 +62,60 @@ type Options struct {
 // or the revision read when decide answered ErrUnchanged. See the package
 // documentation for what is guaranteed.
 func Update(ctx context.Context, kv KV, key string, opts *Options, decide func(Entry) ([]byte, error)) (uint64, error) {
-	attempts, createFirst := DefaultMaxAttempts, false
+	attempts, read, cur := DefaultMaxAttempts, true, Entry{}
+	var retry transient.Policy
 	if opts != nil {
 		if opts.MaxAttempts > 0 {
 			attempts = opts.MaxAttempts
 		}
-		createFirst = opts.CreateFirst
-	}
-	read := !createFirst
-	for range attempts {
-		if err := ctx.Err(); err != nil {
-			return 0, fmt.Errorf("kv %s: %w", key, err)
+		switch {
+		case opts.Known != nil:
+			read, cur = false, *opts.Known
+		case opts.CreateFirst:
+			read = false
 		}
-		var cur Entry
+		retry = opts.Retry
+	}
+	ctx, cancel := retry.Bound(ctx)
+	defer cancel()
+	var (
+		conflicts, waits int
+		unknown          [][]byte // values written whose outcome is unknown
+		conflicted       bool     // the last write lost: at revision triedAt
+		triedAt          uint64
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("kv %s: %w", key, transient.Mark(err))
+		}
 		if read {
-			e, err := kv.Get(ctx, key)
+			e, err := transient.Do(ctx, retry, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return kv.Get(ctx, key) })
 			switch {
 			case errors.Is(err, jetstream.ErrKeyNotFound):
+				cur = Entry{}
 			case err != nil:
 				return 0, fmt.Errorf("kv get %s: %w", key, err)
 			default:
 				cur = Entry{Value: e.Value(), Revision: e.Revision()}
+			}
+			for _, v := range unknown {
+				if !cur.Absent() && bytes.Equal(cur.Value, v) {
+					return cur.Revision, nil // a write whose answer was lost was stored
+				}
+			}
+			if conflicted {
+				conflicted = false
+				if cur.Revision != triedAt {
+					// Another writer made progress: decide again on top.
+					if conflicts++; conflicts >= attempts {
+						return 0, fmt.Errorf("kv %s: %w after %d attempts", key, ErrTooManyConflicts, attempts)
+					}
+				} else if waits++; !retry.Wait(ctx, waits) {
+					// No visible progress: a write is being stored (ours,
+					// if its answer was lost) while the stream has no
+					// quorum, or this read lags. Wait for it.
+					return 0, fmt.Errorf("kv %s: %w: a conflicting write at revision %d is still being stored", key, transient.ErrUnavailable, triedAt)
+				}
 			}
 		}
 		read = true
@@ -79,24 +126,34 @@ func Update(ctx context.Context, kv KV, key string, opts *Options, decide func(E
 		if err != nil {
 			return 0, err
 		}
+		actx, acancel := retry.Attempt(ctx)
 		var rev uint64
 		if cur.Absent() {
-			rev, err = kv.Create(ctx, key, next)
+			rev, err = kv.Create(actx, key, next)
 		} else {
-			rev, err = kv.Update(ctx, key, next, cur.Revision)
+			rev, err = kv.Update(actx, key, next, cur.Revision)
 		}
+		acancel()
 		switch {
 		case err == nil:
 			return rev, nil
 		case conflict(err):
-			continue // someone else wrote first: look again
-		case cur.Absent():
-			return 0, fmt.Errorf("kv create %s: %w", key, err)
-		default:
-			return 0, fmt.Errorf("kv update %s at revision %d: %w", key, cur.Revision, err)
+			// Someone else wrote first, or is writing: look again.
+			conflicted, triedAt = true, cur.Revision
+			continue
+		case transient.Retryable(err) && ctx.Err() == nil:
+			// The write may or may not be stored: read to find out, and
+			// decide again if it was not.
+			unknown = append(unknown, next)
+			if waits++; retry.Wait(ctx, waits) {
+				continue
+			}
 		}
+		if cur.Absent() {
+			return 0, fmt.Errorf("kv create %s: %w", key, transient.Mark(err))
+		}
+		return 0, fmt.Errorf("kv update %s at revision %d: %w", key, cur.Revision, transient.Mark(err))
 	}
-	return 0, fmt.Errorf("kv %s: %w after %d attempts", key, ErrTooManyConflicts, attempts)
 }
 
 // conflict reports whether a create or update lost to another writer.
