@@ -26,5 +26,8 @@ var (
 	DeadLetterRedrive = command[DeadLetterRequest, DeadLetterReply]("bankbook.cmd.deadletter.redrive", false)
 	DeadLetterDiscard = command[DeadLetterRequest, DeadLetterReply]("bankbook.cmd.deadletter.discard", false)
 
+	EventSetAside  = command[SetAsideRequest, SetAsideReply]("bankbook.cmd.event.set_aside", false)
+	EventSetAsides = query[SetAsidesRequest, SetAsidesReply]("bankbook.q.event.set_asides")
+
 	SimBankTransfer = simulator[SimTransferRequest, SimTransferReply]("bankbook.sim.bank.transfer")
 )

@@ -74,18 +74,27 @@ func (r *Repository[S]) catchUp(ctx context.Context, id string, snap snapshot[S]
 			snap = saved
 		}
 	}
+	ref := eventstore.Ref{Type: r.agg.Type, ID: id}
 	if !fromSnapshot {
 		var err error
-		if commits, err = r.core.events.Load(ctx, eventstore.Ref{Type: r.agg.Type, ID: id}, snap.seq); err != nil {
-			return snapshot[S]{}, nil, err
+		if commits, err = r.core.events.Load(ctx, ref, snap.seq); err != nil {
+			return snapshot[S]{}, nil, damaged(ref, err)
 		}
 	}
 	for _, c := range commits {
+		if c.Damaged != nil {
+			// A damaged commit an operator set aside: not history. Its
+			// sequence is the aggregate's last one the next append expects.
+			snap.seq = c.Seq
+			continue
+		}
 		events := make([]domain.Event, 0, len(c.Events))
 		for _, env := range c.Events {
 			ev, err := r.core.codec.Decode(env.EventType, env.SchemaVersion, env.Data)
 			if err != nil {
-				return snapshot[S]{}, nil, fmt.Errorf("load %s/%s: %w", r.agg.Type, id, err)
+				// A commit this engine cannot decode (an unknown event
+				// type): the aggregate is refused, not half-loaded.
+				return snapshot[S]{}, nil, &DamagedError{Ref: ref, Seq: c.Seq, Err: fmt.Errorf("load %s: event %s (%s): %w", ref, env.EventID, env.EventType, err)}
 			}
 			snap.state = r.agg.Apply(snap.state, ev)
 			snap.version++
@@ -187,7 +196,7 @@ func (r *Repository[S]) Execute(ctx context.Context, meta Meta, id string, decid
 			return Outcome[S]{State: next.state, Events: events, Seq: c.Seq}, nil
 		}
 		if !errors.Is(err, eventstore.ErrConflict) {
-			return Outcome[S]{}, err
+			return Outcome[S]{}, damaged(ref, err)
 		}
 		if attempt >= r.core.cfg.ConflictRetries {
 			r.core.log.Warn().Str("aggregate", ref.String()).Int("attempts", attempt).Msg("giving up after conflicts")

@@ -148,7 +148,15 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	codec := domain.Events()
-	if e.Events, err = eventstore.Open(ctx, js, eventstore.Config{Replicas: cfg.Replicas, Upcaster: codec, DuplicateWindow: time.Duration(cfg.DuplicateWindow)}); err != nil {
+	if e.Events, err = eventstore.Open(ctx, js, eventstore.Config{
+		Replicas: cfg.Replicas, Upcaster: codec, DuplicateWindow: time.Duration(cfg.DuplicateWindow),
+		// An event this version cannot decode makes its commit damaged: refused
+		// on load, skipped by projections, until an operator sets it aside.
+		Check: func(env eventstore.Envelope) error {
+			_, err := codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+			return err
+		},
+	}); err != nil {
 		return nil, err
 	}
 	idem, err := idempotency.Open(ctx, js, idempotency.Config{TTL: time.Duration(cfg.IdempotencyTTL), Replicas: cfg.Replicas})
@@ -204,6 +212,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	e.Runner = projections.NewRunner(e.Events, e.Models, log)
+	e.Runner.SetDeadLetters(e.DeadLetters)
 	if e.startHead, err = e.Events.LastSeq(ctx); err != nil {
 		return nil, err
 	}

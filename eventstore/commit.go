@@ -64,6 +64,11 @@ type Commit struct {
 	Events        []Envelope `json:"events"`
 	// Seq is the stream sequence of this commit (not stored in the body).
 	Seq Seq `json:"-"`
+	// Damaged is set, and Events empty, when the message at Seq is not a
+	// commit this engine can read: a placeholder that Load returns for a
+	// message an operator set aside, and Follow (FollowOptions.DeliverDamaged)
+	// for any damaged message. Never stored.
+	Damaged *DamagedError `json:"-"`
 }
 
 // Ref returns the aggregate this commit belongs to.

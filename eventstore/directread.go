@@ -59,6 +59,56 @@ func ReadDirect(ctx context.Context, js jetstream.JetStream, stream string, fn f
 	return until, nil
 }
 
+// Reader reads the event stream's commits with direct gets only: what the
+// auditor identity may do (ADR 0006). It makes no request until Read.
+type Reader struct {
+	js  jetstream.JetStream
+	cfg Config
+}
+
+// NewReader returns a Reader of the stream cfg names (defaults filled in).
+func NewReader(js jetstream.JetStream, cfg Config) *Reader {
+	cfg.setDefaults()
+	return &Reader{js: js, cfg: cfg}
+}
+
+// Reader returns a Reader of the store's stream.
+func (s *Store) Reader() *Reader { return &Reader{js: s.js, cfg: s.cfg} }
+
+// Read hands fn the stream's commits in order, in batches, from sequence 1
+// to the last sequence when it starts, and returns that sequence. A message
+// that is not a readable commit is delivered as a Commit with Damaged set,
+// as Follow with DeliverDamaged does, but without its set-aside record
+// (the set-aside bucket is the engine's): projections skip a damaged commit
+// either way.
+func (r *Reader) Read(ctx context.Context, fn Handler) (Seq, error) {
+	dec := &Store{cfg: r.cfg}
+	batch := make([]Commit, 0, directBatch)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := fn(ctx, batch)
+		batch = make([]Commit, 0, directBatch)
+		return err
+	}
+	last, err := ReadDirect(ctx, r.js, r.cfg.Stream, func(m RawMessage) error {
+		c, derr := dec.read(m.Subject, m.Data, m.Seq)
+		if derr != nil {
+			c = Commit{Seq: m.Seq, AggregateType: derr.Ref.Type, AggregateID: derr.Ref.ID, Damaged: derr}
+		}
+		batch = append(batch, c)
+		if len(batch) == directBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return last, flush()
+}
+
 // directLastSeq is the stream's last sequence, from a direct get of the last
 // message on any subject.
 func directLastSeq(ctx context.Context, nc *nats.Conn, stream string) (Seq, error) {

@@ -33,6 +33,18 @@
 // commit, reports success instead of a conflict. So an acknowledged append
 // happens exactly once.
 //
+// # Availability
+//
+// Every JetStream request of Append, Load and LastSeq has a timeout of its
+// own (Config.AttemptTimeout, 2s by default), shorter than a command's
+// deadline: an attempt that gets no answer (a lost ack during a leader
+// change) or a transient refusal (no leader, no quorum; see package
+// internal/transient) is made again while the deadline allows. Reads are
+// repeated as they are; an append is published again with the same
+// Nats-Msg-Id, which the dedup window or the conflict check above resolves.
+// When the deadline runs out the error matches ErrUnavailable: for an
+// append, the commit may or may not be stored.
+//
 // # Reading
 //
 // Follow delivers commits in stream order to projections, through a durable
@@ -46,4 +58,23 @@
 // engine instance. A message that is not a commit is dead-lettered at once; a
 // commit with an event schema this instance cannot upcast (written by a newer
 // version) waits for an instance that can, and is never dead-lettered for it.
+//
+// # Damaged messages
+//
+// A message this engine cannot read as a commit is damaged (ErrDamaged, a
+// *DamagedError naming its sequence): not a commit, a commit of another
+// aggregate than its subject names, an event that cannot be upcast, or one
+// that Config.Check refuses (the engine's codec: an unknown event type).
+// Load refuses an aggregate whose chain or subject holds one, and Append to
+// it fails the same way, so a command is refused with the sequence instead
+// of timing out. Follow fails on one, or with FollowOptions.DeliverDamaged
+// hands it to the handler in its place (the projections skip and report
+// it). SetAside records an operator's decision, with a reason, that a
+// damaged message is not history, in the KV bucket Config.SetAsideBucket
+// (once; a valid commit cannot be set aside): Load then walks past it to
+// the aggregate's message before it, returning a placeholder (Commit.Damaged
+// set, no events) whose sequence the next Append expects; Follow marks it
+// set aside; reactors acknowledge it without handling it. The message stays
+// in the stream, which denies delete. Only damaged messages ever make a read
+// of the set-aside bucket, so a healthy stream costs nothing.
 package eventstore

@@ -3,6 +3,8 @@ package eventstore
 import (
 	"errors"
 	"fmt"
+
+	"github.com/bankbook/bankbook/internal/transient"
 )
 
 var (
@@ -16,12 +18,28 @@ var (
 	// commit ID, or an append or load of an aggregate whose type or ID is not
 	// a subject token (see Ref.Validate). Nothing was read or written.
 	ErrInvalid = errors.New("eventstore: invalid request")
-	// ErrUnavailable means the stream did not answer in time. For an append
-	// the outcome is unknown: the commit may or may not be stored, and a
-	// retry of the same command must find out (idempotency keys do).
-	ErrUnavailable = errors.New("eventstore: stream unavailable")
+	// ErrUnavailable means the stream did not answer in time, or could not
+	// serve the request for now (no leader during an election, no quorum,
+	// the connection re-establishing), after every attempt the deadline
+	// allowed (Config.AttemptTimeout). For an append the outcome is
+	// unknown: the commit may or may not be stored, and a retry of the same
+	// command must find out (idempotency keys do). It matches
+	// transient.ErrUnavailable, and the error it wraps stays in the chain.
+	ErrUnavailable = transient.Sentinel("eventstore: stream unavailable")
 	// ErrClosed is returned by Follow when its context ends.
 	ErrClosed = errors.New("eventstore: closed")
+	// ErrDamaged means a message of the event stream is not a commit this
+	// engine can read: not a commit at all, a commit on another aggregate's
+	// subject, or one holding an event this engine cannot decode (an
+	// unknown type, a newer schema). The error is a *DamagedError naming
+	// the sequence. Until an operator sets the message aside (SetAside),
+	// Load refuses the aggregate it belongs to.
+	ErrDamaged = errors.New("eventstore: damaged commit")
+	// ErrNotDamaged is returned by SetAside for a message that is a commit
+	// this engine reads: only damaged messages may be set aside.
+	ErrNotDamaged = errors.New("eventstore: not a damaged commit")
+	// ErrNoMessage means the stream holds no message at that sequence.
+	ErrNoMessage = errors.New("eventstore: no message at that sequence")
 )
 
 // ConflictError is returned by Append when the expectation is stale.

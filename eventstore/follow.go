@@ -26,6 +26,13 @@ type FollowOptions struct {
 	Until Seq
 	// MaxBatch caps the commits handed to one handler call. Default 512.
 	MaxBatch int
+	// DeliverDamaged hands a message that is not a commit this store can
+	// read (not a commit, a commit on another aggregate's subject, an event
+	// that cannot be upcast) to the handler in its place in the batch, as a
+	// Commit with its sequence, the aggregate its subject names, no events
+	// and Damaged set (with the SetAside record if an operator set it
+	// aside). Without it, Follow fails with the *DamagedError.
+	DeliverDamaged bool
 }
 
 // Handler handles commits in stream order. Commits arrive without gaps:
@@ -45,6 +52,11 @@ type Handler func(ctx context.Context, batch []Commit) error
 // checkpoint. A durable consumer that is not exactly at opts.After (a crash
 // left messages unacknowledged, or the caller's checkpoint went backwards) is
 // recreated at opts.After+1, so nothing is skipped.
+//
+// A message that is not a commit this store can read fails Follow with a
+// *DamagedError (ErrDamaged) naming its sequence, before the batch reaches
+// fn; with opts.DeliverDamaged it is delivered in its place instead, so the
+// handler can report it and go on.
 func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) error {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
@@ -112,7 +124,7 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 			if seq > next {
 				return fmt.Errorf("%w: follow expected seq %d, got %d", ErrCorrupt, next, seq)
 			}
-			c, err := DecodeCommit(m.Data(), seq, s.cfg.Upcaster)
+			c, err := s.followed(ctx, m.Subject(), m.Data(), seq, opts.DeliverDamaged)
 			if err != nil {
 				return err
 			}
@@ -181,4 +193,23 @@ func (s *Store) consumer(ctx context.Context, opts FollowOptions) (jetstream.Con
 		return nil, fmt.Errorf("create consumer %s: %w", opts.Durable, err)
 	}
 	return c, nil
+}
+
+// followed decodes a message Follow delivers; see FollowOptions.DeliverDamaged.
+func (s *Store) followed(ctx context.Context, subj string, data []byte, seq Seq, deliverDamaged bool) (Commit, error) {
+	c, derr := s.read(subj, data, seq)
+	if derr == nil {
+		return c, nil
+	}
+	if !deliverDamaged {
+		return Commit{}, derr
+	}
+	sa, ok, err := s.SetAsideAt(ctx, seq)
+	if err != nil {
+		return Commit{}, fmt.Errorf("follow: %w (looking up whether it is set aside: %v)", derr, err)
+	}
+	if ok {
+		derr.SetAside = &sa
+	}
+	return Commit{Seq: seq, AggregateType: derr.Ref.Type, AggregateID: derr.Ref.ID, PrevSeq: sa.PrevSeq, Damaged: derr}, nil
 }

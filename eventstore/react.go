@@ -62,9 +62,10 @@ type ReactOptions struct {
 // and redriven through the worker package) and the reactor moves on. A
 // commit whose events this instance cannot upcast (written by a newer
 // version) is not a failure: it is delivered again after UndecodableWait,
-// for as long as it takes, and logged as a warning. fn may wait too, by
-// returning worker.RetryAfter(d, nil). A panic in fn is recovered into a
-// failure. The consumer is created at the start of the stream the first
+// for as long as it takes, and logged as a warning. A damaged message an
+// operator set aside (Store.SetAside) is acknowledged without calling fn.
+// fn may wait too, by returning worker.RetryAfter(d, nil). A panic in fn is
+// recovered into a failure. The consumer is created at the start of the stream the first
 // time, so no commit is ever missed.
 //
 // Reactors are for process managers: work that must follow an event for
@@ -78,7 +79,7 @@ func (s *Store) Reactor(ctx context.Context, opts ReactOptions, fn func(context.
 	}
 	if opts.Dead == nil {
 		var err error
-		if opts.Dead, err = worker.OpenDeadLetters(ctx, s.js, worker.DeadConfig{Replicas: s.cfg.Replicas}); err != nil {
+		if opts.Dead, err = s.OpenDeadLetters(ctx); err != nil {
 			return nil, fmt.Errorf("reactor %s: %w", opts.Durable, err)
 		}
 	}
@@ -106,6 +107,14 @@ func (s *Store) Reactor(ctx context.Context, opts ReactOptions, fn func(context.
 		},
 		Handler: func(ctx context.Context, m worker.Msg) error {
 			c, err := DecodeCommit(m.Data, Seq(m.Seq), s.cfg.Upcaster)
+			if err != nil || s.known(c, m.Subject) != nil {
+				// Damaged: skipped once an operator has set it aside.
+				if sa, ok, lerr := s.SetAsideAt(ctx, Seq(m.Seq)); lerr == nil && ok {
+					opts.Logger.Info().Str("part", opts.Durable).Str("subject", m.Subject).Uint64("seq", m.Seq).
+						Str("reason", sa.Reason).Msg("damaged commit set aside by an operator; skipped")
+					return nil
+				}
+			}
 			if errors.Is(err, ErrCorrupt) {
 				// Not a commit: no retry can help.
 				return worker.Permanent(err)
@@ -143,4 +152,12 @@ func (s *Store) Reactor(ctx context.Context, opts ReactOptions, fn func(context.
 func isWait(err error) bool {
 	ra, ok := errors.AsType[*worker.RetryAfterError](err)
 	return ok && ra.Err == nil
+}
+
+// OpenDeadLetters opens the default dead-letter stream (worker.DeadConfig
+// defaults) with the store's replicas, on the store's connection: where
+// reactors and the projection runner record what they give up on when
+// given no other.
+func (s *Store) OpenDeadLetters(ctx context.Context) (*worker.DeadLetters, error) {
+	return worker.OpenDeadLetters(ctx, s.js, worker.DeadConfig{Replicas: s.cfg.Replicas})
 }

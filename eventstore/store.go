@@ -10,21 +10,25 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/internal/transient"
 )
 
 // Store appends commits to, and loads aggregates from, the event stream.
 // It is safe for concurrent use.
 type Store struct {
-	js     jetstream.JetStream
-	stream jetstream.Stream
-	cfg    Config
+	js        jetstream.JetStream
+	stream    jetstream.Stream
+	cfg       Config
+	setAsides *setAsides
 }
 
 // StreamConfig returns the JetStream configuration of the event stream.
-// Delete and purge are denied and nothing expires. Direct gets (fast reads
-// for loading aggregates) are on for a single replica only: on a replicated
-// stream a follower may answer a direct get before it has caught up, and a
-// command must not refuse on a stale read, so reads go to the leader.
+// Delete and purge are denied and nothing expires. Direct gets are allowed:
+// they are how auditors read the stream (ADR 0006) and how a single-replica
+// engine loads aggregates. On a replicated stream a follower may answer a
+// direct get before it has caught up, and a command must not refuse on a
+// stale read, so the engine reads from the leader there (leaderGet).
 func (c Config) StreamConfig() jetstream.StreamConfig {
 	c.setDefaults()
 	return jetstream.StreamConfig{
@@ -41,7 +45,7 @@ func (c Config) StreamConfig() jetstream.StreamConfig {
 		Duplicates:  c.DuplicateWindow,
 		DenyDelete:  true,
 		DenyPurge:   true,
-		AllowDirect: c.Replicas == 1,
+		AllowDirect: true,
 	}
 }
 
@@ -58,7 +62,11 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("create event stream %s: %w", cfg.Stream, err)
 	}
-	return &Store{js: js, stream: stream, cfg: cfg}, nil
+	s := &Store{js: js, stream: stream, cfg: cfg}
+	if err := s.openSetAsides(ctx, true); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Config returns the store's configuration with defaults filled in.
@@ -100,9 +108,10 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Seq, prevVersion i
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		// Each attempt gets part of the deadline, so that a lost ack leaves
-		// time to publish the same message again.
-		actx, acancel := context.WithTimeout(ctx, s.cfg.Timeout/appendAttempts)
+		// Each attempt has a timeout of its own (Config.AttemptTimeout), so
+		// that a lost ack (a leader change, say) leaves time to publish the
+		// same message again.
+		actx, acancel := s.retry().Attempt(ctx)
 		ack, err := s.js.PublishMsg(actx, msg)
 		acancel()
 		if err == nil {
@@ -119,13 +128,15 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Seq, prevVersion i
 			// was appended on top of it since.
 			return s.settleConflict(ctx, ref, expected, c)
 		}
-		// No ack: the message may or may not be stored. Publishing the same
-		// message again is safe: dedup or the check above catches a repeat.
-		if attempt < appendAttempts && ctx.Err() == nil && noAck(err) {
+		// No ack, or the stream cannot take it now (no leader, the same
+		// Nats-Msg-Id still being stored): the message may or may not be
+		// stored. Publishing the same message again is safe: dedup or the
+		// check above catches a repeat. Retry while the deadline allows.
+		if transient.Retryable(err) && ctx.Err() == nil && s.retry().Wait(ctx, attempt) {
 			continue
 		}
-		if noAck(err) || errors.As(err, &apiErr) && apiErr.ErrorCode == jsErrCodeDuplicateInFlight {
-			return Commit{}, fmt.Errorf("append %s: %w: %v", ref, ErrUnavailable, err)
+		if transient.Is(err) {
+			return Commit{}, fmt.Errorf("append %s: %w: %w", ref, ErrUnavailable, err)
 		}
 		return Commit{}, fmt.Errorf("append %s: %w", ref, err)
 	}
@@ -134,6 +145,11 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Seq, prevVersion i
 // settleConflict decides what a failed expectation means for commit c.
 func (s *Store) settleConflict(ctx context.Context, ref Ref, expected Seq, c Commit) (Commit, error) {
 	after, err := s.Load(ctx, ref, expected)
+	if errors.Is(err, ErrDamaged) {
+		// A damaged message took the aggregate's subject: c was not stored,
+		// and the aggregate is refused until the message is set aside.
+		return Commit{}, fmt.Errorf("append %s: %w", ref, err)
+	}
 	if err != nil {
 		// We cannot tell whether c was stored.
 		return Commit{}, fmt.Errorf("append %s: %w: checking a failed expectation: %v", ref, ErrUnavailable, err)
@@ -141,41 +157,16 @@ func (s *Store) settleConflict(ctx context.Context, ref Ref, expected Seq, c Com
 	return SettleConflict(c, after)
 }
 
-// jsErrCodeDuplicateInFlight is the server's answer, on a replicated stream,
-// to a publish whose Nats-Msg-Id is being stored by another publish.
-const jsErrCodeDuplicateInFlight jetstream.ErrorCode = 10158
-
-// appendAttempts is how many times Append publishes a commit whose ack did not arrive.
-const appendAttempts = 3
-
-// unavailable marks an error of a read that got no answer as ErrUnavailable.
-func unavailable(err error) error {
-	if noAck(err) {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return err
-}
-
-// noAck reports whether a publish failed without an answer from the stream.
-func noAck(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
-}
-
 // lastCommit returns the aggregate's last commit; a zero Commit when it has none.
 func (s *Store) lastCommit(ctx context.Context, ref Ref) (Commit, error) {
-	msg, err := s.stream.GetLastMsgForSubject(ctx, s.Subject(ref))
+	msg, err := s.getLastMsg(ctx, s.Subject(ref))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return Commit{}, nil
 	}
 	if err != nil {
 		return Commit{}, fmt.Errorf("load %s: %w", ref, unavailable(err))
 	}
-	return s.decode(msg)
-}
-
-func (s *Store) decode(msg *jetstream.RawStreamMsg) (Commit, error) {
-	return DecodeCommit(msg.Data, Seq(msg.Sequence), s.cfg.Upcaster)
+	return s.checked(ctx, ref, msg)
 }
 
 // Load returns the aggregate's commits with sequence greater than after, oldest
@@ -183,6 +174,13 @@ func (s *Store) decode(msg *jetstream.RawStreamMsg) (Commit, error) {
 // some commit passes that commit's sequence and gets only what came since. An
 // aggregate with no commits loads as an empty slice. A ref that is not valid
 // (Ref.Validate) returns an error matching ErrInvalid.
+//
+// A message on the aggregate's subject that is not a commit this engine can
+// read (see ErrDamaged) fails the load with a *DamagedError naming its
+// sequence, until an operator sets it aside (SetAside). A set-aside message
+// loads as a placeholder: a Commit with its sequence, no events and Damaged
+// set, linked to the aggregate's message before it. Its sequence is what
+// the next Append must expect when it is the aggregate's last message.
 func (s *Store) Load(ctx context.Context, ref Ref, after Seq) ([]Commit, error) {
 	if err := ref.Validate(); err != nil {
 		return nil, err
@@ -195,11 +193,11 @@ func (s *Store) Load(ctx context.Context, ref Ref, after Seq) ([]Commit, error) 
 	}
 	chain := []Commit{last}
 	for c := last; c.PrevSeq > after; {
-		msg, err := s.stream.GetMsg(ctx, uint64(c.PrevSeq))
+		msg, err := s.getMsg(ctx, uint64(c.PrevSeq))
 		if err != nil {
 			return nil, fmt.Errorf("load %s at seq %d: %w", ref, c.PrevSeq, unavailable(err))
 		}
-		prev, err := s.decode(msg)
+		prev, err := s.checked(ctx, ref, msg)
 		if err != nil {
 			return nil, err
 		}
@@ -219,9 +217,9 @@ func (s *Store) Load(ctx context.Context, ref Ref, after Seq) ([]Commit, error) 
 func (s *Store) LastSeq(ctx context.Context) (Seq, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
-	info, err := s.stream.Info(ctx)
+	info, err := s.streamInfo(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("stream info: %w", err)
+		return 0, fmt.Errorf("stream info: %w", unavailable(err))
 	}
 	return Seq(info.State.LastSeq), nil
 }
@@ -236,5 +234,7 @@ func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("event stream %s: %w", cfg.Stream, err)
 	}
-	return &Store{js: js, stream: stream, cfg: cfg}, nil
+	s := &Store{js: js, stream: stream, cfg: cfg}
+	_ = s.openSetAsides(ctx, false) // binds the bucket when first needed; never fails
+	return s, nil
 }

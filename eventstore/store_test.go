@@ -162,11 +162,11 @@ func TestRetriedAppendPastTheDedupWindow(t *testing.T) {
 	}
 }
 
-func TestStreamConfigReadsFromTheLeaderWhenReplicated(t *testing.T) {
+func TestStreamConfigAllowsDirectGetsAndDeniesDeletes(t *testing.T) {
 	for _, tc := range []struct {
 		replicas int
 		direct   bool
-	}{{1, true}, {3, false}} {
+	}{{1, true}, {3, true}} {
 		cfg := eventstore.Config{Replicas: tc.replicas}.StreamConfig()
 		if cfg.AllowDirect != tc.direct || !cfg.DenyDelete || !cfg.DenyPurge || cfg.MaxAge != 0 {
 			t.Errorf("replicas %d: direct %v deny delete %v deny purge %v max age %v", tc.replicas, cfg.AllowDirect, cfg.DenyDelete, cfg.DenyPurge, cfg.MaxAge)

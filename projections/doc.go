@@ -38,16 +38,28 @@
 //     disk, so a batch delivered again after such a crash is never applied
 //     twice. A batch that does not continue right after a projection's
 //     checkpoint fails with ErrGap and writes nothing.
-//   - Nothing is skipped. An event of a type this engine's domain.Codec does
-//     not know (a newer engine wrote it) fails its batch with ErrUnknownEvent,
-//     as does any other decoding error (say a schema version newer than the
-//     codec's) or an event that does not fit a read model (ErrInconsistent).
-//     Errors name the commit (*CommitError). The Runner commits the batch's
-//     commits before the failing one, does not move past it, and Run returns
-//     the error, so that its supervisor reports the failure and runs it again
-//     (after an upgrade that knows the event, it applies). Replay fails the
-//     same way, so a replay and the live read models never disagree about an
-//     event.
+//   - Nothing is skipped silently, and nothing freezes them. A damaged
+//     commit — a message on the event stream that is not a commit
+//     (eventstore.ErrDamaged), or a commit holding an event the codec cannot
+//     decode: an unknown type, a newer schema version, a payload that does
+//     not fit — is skipped: no projection applies any of it, the
+//     checkpoints move past it and the later commits apply, so every other
+//     aggregate is served. It is recorded in the file (Store.Skipped), and
+//     the Runner reports it with its sequence until an operator sets it
+//     aside (eventstore.Store.SetAside): an error log line (seq, subject,
+//     aggregate, problem), a dead letter of part "projections", and its
+//     part not ready in /readyz (supervisor Handle), naming the sequence.
+//     Queries keep being answered meanwhile (Runner.Ready stays true). Once
+//     the set-aside record is there (the Runner looks every second), the
+//     dead letter is resolved and the part is ready again. If a later run
+//     finds that it can read a skipped commit after all (an upgrade taught
+//     it the event type), it rebuilds every projection from sequence 1, so
+//     the commit is applied in its place. An event that does not fit a read
+//     model (ErrInconsistent) is not damage but a bug: it fails its batch
+//     with a *CommitError naming the commit, the Runner commits the
+//     commits before it and Run returns the error for the supervisor to
+//     report and retry. Replay skips exactly as the Runner does, so a
+//     replay and the live read models never disagree about a commit.
 //   - Projections are pure. An ApplyFunc sees only its own buckets and the
 //     commit, envelope and event: never the clock, randomness, the instance
 //     ID or another projection's buckets (which may stand at another

@@ -28,9 +28,9 @@ var (
 	// ErrBadCursor is returned for a page cursor this store did not hand out.
 	ErrBadCursor = errors.New("projections: invalid cursor")
 	// ErrUnknownEvent means a commit holds an event of a type this engine's
-	// codec does not know (a newer engine wrote it). The batch fails and the
-	// checkpoint does not move past it; an engine that knows the type applies
-	// it. The error also matches domain.ErrUnknownEventType.
+	// codec does not know (a newer engine wrote it). Apply no longer fails
+	// with it: such a commit is skipped and reported as a SkippedCommit (an
+	// engine that knows the type rebuilds and applies it).
 	ErrUnknownEvent = errors.New("projections: event type unknown to this engine")
 	// ErrReadOnly is returned by Apply (and by Runner.Run) on a Store opened
 	// with OpenReadOnly.
@@ -74,14 +74,13 @@ func (e *DamagedError) Error() string {
 func (e *DamagedError) Is(target error) bool { return target == ErrDamaged }
 
 // CommitError says at which commit a batch failed. Nothing of the batch was
-// applied; the commits before Seq could be. It matches its cause (ErrUnknownEvent,
-// ErrInconsistent, a decoding error, ...) with errors.Is.
+// applied; the commits before Seq could be. It matches its cause
+// (ErrInconsistent, ...) with errors.Is.
 type CommitError struct {
 	Seq       eventstore.Seq
 	EventID   string
 	EventType string
-	// Projection is the projection that refused the event; "" when the
-	// event could not be decoded.
+	// Projection is the projection that refused the event.
 	Projection string
 	Err        error
 }

@@ -33,7 +33,7 @@ func newFixture(t *testing.T) *fixture {
 	srv := testenv.Start(t, "")
 	_, js := srv.Connect(t)
 	// No Upcaster on the store: events of unknown types must reach the
-	// projections, which refuse them (see TestUnknownEventTypeFailsTheBatch).
+	// projections, which skip and report them (see TestDamagedCommitsAreSkippedReportedAndSetAside).
 	es, err := eventstore.Open(context.Background(), js, eventstore.Config{})
 	if err != nil {
 		t.Fatalf("open event store: %v", err)

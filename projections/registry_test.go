@@ -177,7 +177,7 @@ func states(t testing.TB, st *projections.Store) map[string]projections.Projecti
 // replayHash rebuilds the registry into a fresh file and returns its hash.
 func replayHash(t testing.TB, f *fixture, ps []projections.Projection) (string, eventstore.Seq) {
 	t.Helper()
-	cp, h, err := projections.Replay(context.Background(), f.es, tempPath(t, "replay.db"), &projections.Options{Projections: ps})
+	cp, h, err := projections.Replay(context.Background(), f.es.Reader(), tempPath(t, "replay.db"), &projections.Options{Projections: ps})
 	if err != nil {
 		t.Fatalf("replay: %v", err)
 	}

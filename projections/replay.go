@@ -17,11 +17,14 @@ import (
 // live read models are exactly what the events say; OpenReadOnly queries the
 // result.
 //
-// path must not exist (ErrExists otherwise). The replay reads through an
-// ordered consumer, so it leaves nothing behind on the server. It applies
-// exactly as the Runner does, so an event of a type the codec does not know
-// fails it too (ErrUnknownEvent). If it fails, the partial file is removed.
-func Replay(ctx context.Context, es *eventstore.Store, path string, opts *Options) (checkpoint eventstore.Seq, hash string, err error) {
+// path must not exist (ErrExists otherwise). The replay reads with direct
+// gets only (eventstore.Reader: what the auditor identity may do), so it
+// leaves nothing behind on the server. It applies
+// exactly as the Runner does: a damaged commit (not a commit, or an event
+// the codec cannot decode) is skipped and recorded (Store.Skipped of the
+// result), so the replay has the live read models' content. If it fails,
+// the partial file is removed.
+func Replay(ctx context.Context, r *eventstore.Reader, path string, opts *Options) (checkpoint eventstore.Seq, hash string, err error) {
 	if err := opts.Validate(); err != nil {
 		return 0, "", err
 	}
@@ -37,7 +40,7 @@ func Replay(ctx context.Context, es *eventstore.Store, path string, opts *Option
 	if err := f.Close(); err != nil {
 		return 0, "", fmt.Errorf("replay: %w", err)
 	}
-	checkpoint, hash, err = replay(ctx, es, path, opts)
+	checkpoint, hash, err = replay(ctx, r, path, opts)
 	if err != nil {
 		_ = os.Remove(path)
 		return 0, "", err
@@ -45,23 +48,17 @@ func Replay(ctx context.Context, es *eventstore.Store, path string, opts *Option
 	return checkpoint, hash, nil
 }
 
-func replay(ctx context.Context, es *eventstore.Store, path string, opts *Options) (eventstore.Seq, string, error) {
-	until, err := es.LastSeq(ctx)
-	if err != nil {
-		return 0, "", fmt.Errorf("replay: %w", err)
-	}
+func replay(ctx context.Context, r *eventstore.Reader, path string, opts *Options) (eventstore.Seq, string, error) {
 	st, err := Open(path, opts)
 	if err != nil {
 		return 0, "", fmt.Errorf("replay: %w", err)
 	}
 	defer st.Close()
-	if until > 0 {
-		err := es.Follow(ctx, eventstore.FollowOptions{Until: until}, func(_ context.Context, batch []eventstore.Commit) error {
-			return st.Apply(batch)
-		})
-		if err != nil {
-			return 0, "", fmt.Errorf("replay to seq %d: %w", until, err)
-		}
+	until, err := r.Read(ctx, func(_ context.Context, batch []eventstore.Commit) error {
+		return st.Apply(batch)
+	})
+	if err != nil {
+		return 0, "", fmt.Errorf("replay: %w", err)
 	}
 	hash, cp, err := st.Hash()
 	if err != nil {

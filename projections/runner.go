@@ -8,10 +8,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/supervisor"
+	"github.com/bankbook/bankbook/worker"
 )
 
 // Runner keeps a Store current with the event stream and lets queries wait
@@ -35,6 +38,13 @@ type Runner struct {
 	// committed to bbolt and before Follow acknowledges it. An error is
 	// returned to Follow in place of success, so the batch is not acked.
 	afterCommit func(eventstore.Seq) error
+
+	// The damaged commits skipped and not set aside yet (see skipped.go).
+	dead     *worker.DeadLetters // where they are recorded; nil: opened on first need
+	health   *supervisor.Handle  // the current run's, for readiness
+	damaged  map[eventstore.Seq]SkippedCommit
+	unfiled  map[eventstore.Seq]bool // damaged commits whose dead letter is not recorded yet
+	checkInt time.Duration           // how often the set-aside records are read while damaged is not empty
 }
 
 // phase is where a Runner is in its life.
@@ -49,7 +59,8 @@ const (
 
 // NewRunner returns a Runner that applies the commits of es to st.
 func NewRunner(es *eventstore.Store, st *Store, log zerolog.Logger) *Runner {
-	r := &Runner{es: es, st: st, log: log, advanced: make(chan struct{})}
+	r := &Runner{es: es, st: st, log: log, advanced: make(chan struct{}),
+		damaged: map[eventstore.Seq]SkippedCommit{}, unfiled: map[eventstore.Seq]bool{}, checkInt: time.Second}
 	// An error here (a closed store) shows again in Run.
 	cp, _ := st.Checkpoint()
 	r.advance(cp)
@@ -75,8 +86,23 @@ func (r *Runner) Durable() string { return "readmodels-" + r.st.InstanceID() }
 // error, with the checkpoint on disk right before the failing commit. The
 // caller (the supervisor) runs it again after a backoff; a rebuild resumes
 // where it stopped. Run must not be called again before it has returned.
+//
+// A damaged commit does not stop Run: it is skipped and reported (see
+// SkippedCommit and Damaged) through the supervisor Handle of ctx, whose part
+// Run marks not ready, naming the sequences, until every one is set aside.
 func (r *Runner) Run(ctx context.Context) error {
+	r.mu.Lock()
+	r.health = supervisor.From(ctx)
+	r.mu.Unlock()
+	watch, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		r.watchDamaged(watch)
+	}()
 	err := r.run(ctx)
+	stopWatch()
+	<-watched
 	if ctx.Err() != nil {
 		err = nil
 	}
@@ -89,6 +115,9 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) run(ctx context.Context) error {
 	if r.st.ReadOnly() {
 		return ErrReadOnly
+	}
+	if err := r.loadDamaged(ctx); err != nil {
+		return err
 	}
 	states, err := r.st.Projections()
 	if err != nil {
@@ -125,7 +154,7 @@ func (r *Runner) run(ctx context.Context) error {
 		return err
 	}
 	r.advance(after)
-	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after}, r.handle)
+	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after, DeliverDamaged: true}, r.handle)
 	if err == nil {
 		err = errors.New("follow ended without error")
 	}
@@ -141,7 +170,7 @@ func (r *Runner) catchUp(ctx context.Context, lagging map[string]eventstore.Seq,
 	names := slices.Sorted(maps.Keys(lagging))
 	r.log.Info().Strs("projections", names).Uint64("from_seq", uint64(low)).Uint64("until_seq", uint64(until)).
 		Msg("read models: catching up projections")
-	err := r.es.Follow(ctx, eventstore.FollowOptions{After: low, Until: until}, r.handle)
+	err := r.es.Follow(ctx, eventstore.FollowOptions{After: low, Until: until, DeliverDamaged: true}, r.handle)
 	if err != nil {
 		return fmt.Errorf("read models: rebuild %s from seq %d to %d (now at %d): %w", strings.Join(names, ", "), low, until, r.Checkpoint(), err)
 	}
@@ -154,12 +183,13 @@ func (r *Runner) catchUp(ctx context.Context, lagging map[string]eventstore.Seq,
 // commit of the batch cannot be applied, handle commits the commits before it
 // and returns the error, so the read models stand right before the failing
 // commit.
-func (r *Runner) handle(_ context.Context, batch []eventstore.Commit) error {
-	err := r.st.Apply(batch)
+func (r *Runner) handle(ctx context.Context, batch []eventstore.Commit) error {
+	skipped, err := r.st.applyBatch(batch)
 	var ce *CommitError
 	if errors.As(err, &ce) {
 		if i := slices.IndexFunc(batch, func(c eventstore.Commit) bool { return c.Seq == ce.Seq }); i > 0 {
-			if perr := r.st.Apply(batch[:i]); perr == nil {
+			if skipped, perr := r.st.applyBatch(batch[:i]); perr == nil {
+				r.noteSkipped(ctx, skipped)
 				r.applied(batch[i-1].Seq)
 			}
 		}
@@ -167,6 +197,9 @@ func (r *Runner) handle(_ context.Context, batch []eventstore.Commit) error {
 	if err != nil {
 		return err
 	}
+	// Reported before the Runner says it is past them: whoever sees the
+	// read models beyond a damaged commit sees its report too.
+	r.noteSkipped(ctx, skipped)
 	last := batch[len(batch)-1].Seq
 	r.applied(last)
 	r.log.Debug().Uint64("seq", uint64(last)).Int("commits", len(batch)).Msg("read models: applied")

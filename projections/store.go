@@ -489,19 +489,38 @@ func (s *Store) Projections() ([]ProjectionState, error) {
 // commit after its checkpoint must be checkpoint+1 and the rest must follow
 // without gaps, or Apply returns ErrGap and writes nothing.
 //
-// An event of a type the codec does not know fails the batch with
-// ErrUnknownEvent (it is not skipped: a newer engine wrote it, and this one
-// must not move past it); so does any other decoding or projection error.
-// Such errors are *CommitError values that name the commit. On a Store opened
+// A damaged commit (Commit.Damaged, from eventstore.Follow with
+// DeliverDamaged) or one holding an event the codec cannot decode (an
+// unknown type, a newer schema version, a payload that does not fit) is
+// skipped: no projection applies any of its events, every due projection's
+// checkpoint moves past it, and a SkippedCommit record stays in the file
+// (see Skipped), so the later commits apply and the Runner reports it. An
+// event that does not fit a read model (ErrInconsistent) still fails the
+// batch, as a *CommitError that names the commit. On a Store opened
 // read-only, Apply returns ErrReadOnly.
 func (s *Store) Apply(batch []eventstore.Commit) error {
+	_, err := s.applyBatch(batch)
+	return err
+}
+
+// applyBatch is Apply; it also returns the skipped commits it recorded for
+// the first time.
+func (s *Store) applyBatch(batch []eventstore.Commit) ([]SkippedCommit, error) {
 	if s.readOnly {
-		return ErrReadOnly
+		return nil, ErrReadOnly
 	}
 	if len(batch) == 0 {
-		return nil
+		return nil, nil
 	}
-	return s.update(func(tx *bbolt.Tx) error { return s.apply(tx, batch) })
+	var skipped []SkippedCommit
+	err := s.update(func(tx *bbolt.Tx) error {
+		skipped = skipped[:0]
+		return s.apply(tx, batch, &skipped)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return skipped, nil
 }
 
 // run is one projection's part in a batch.
@@ -512,7 +531,7 @@ type run struct {
 	moved   bool
 }
 
-func (s *Store) apply(tx *bbolt.Tx, batch []eventstore.Commit) error {
+func (s *Store) apply(tx *bbolt.Tx, batch []eventstore.Commit, skipped *[]SkippedCommit) error {
 	meta := tx.Bucket(bucketMeta)
 	runs := make([]*run, len(s.projections))
 	for i := range s.projections {
@@ -542,7 +561,16 @@ func (s *Store) apply(tx *bbolt.Tx, batch []eventstore.Commit) error {
 		if len(due) == 0 {
 			continue
 		}
-		if err := s.applyCommit(due, c); err != nil {
+		events, sc := s.skipped(c)
+		if sc != nil {
+			fresh, err := recordSkipped(meta, sc)
+			if err != nil {
+				return err
+			}
+			if fresh {
+				*skipped = append(*skipped, *sc)
+			}
+		} else if err := s.applyCommit(due, c, events); err != nil {
 			return err
 		}
 		for _, r := range due {
@@ -559,21 +587,13 @@ func (s *Store) apply(tx *bbolt.Tx, batch []eventstore.Commit) error {
 	return nil
 }
 
-func (s *Store) applyCommit(due []*run, c eventstore.Commit) error {
-	for _, e := range c.Events {
-		fail := func(projection string, err error) error {
-			return &CommitError{Seq: c.Seq, EventID: e.EventID, EventType: e.EventType, Projection: projection, Err: err}
-		}
-		ev, err := s.codec.Decode(e.EventType, e.SchemaVersion, e.Data)
-		if errors.Is(err, domain.ErrUnknownEventType) {
-			return fail("", fmt.Errorf("%w: %w", ErrUnknownEvent, err))
-		}
-		if err != nil {
-			return fail("", err)
-		}
+// applyCommit applies c, whose events decoded to events, to the due
+// projections.
+func (s *Store) applyCommit(due []*run, c eventstore.Commit, events []domain.Event) error {
+	for i, e := range c.Events {
 		for _, r := range due {
-			if err := r.p.Apply(r.buckets, c, e, ev); err != nil {
-				return fail(r.p.Name, err)
+			if err := r.p.Apply(r.buckets, c, e, events[i]); err != nil {
+				return &CommitError{Seq: c.Seq, EventID: e.EventID, EventType: e.EventType, Projection: r.p.Name, Err: err}
 			}
 		}
 	}

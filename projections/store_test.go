@@ -1,11 +1,9 @@
 package projections_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -154,77 +152,30 @@ func TestApplyRefusesGapAtomically(t *testing.T) {
 	}
 }
 
-func TestUnknownEventTypeFailsTheBatch(t *testing.T) {
-	f := newFixture(t)
-	// An engine newer than this one wrote an event type this codec lacks,
-	// between known events of an order.
-	unknown := eventstore.Envelope{EventType: "order.flagged", SchemaVersion: 1, OccurredAt: t0, Data: json.RawMessage(`{"order_id":"A","note":"from the future"}`)}
-	sub := f.submit(t, "A", 1)
-	flagged := f.append(t, "A", unknown)
-	f.cancel(t, "A", "", t0.Add(time.Minute))
-
-	isUnknownAt := func(t *testing.T, err error) {
-		t.Helper()
-		var ce *projections.CommitError
-		if !errors.Is(err, projections.ErrUnknownEvent) || !errors.Is(err, domain.ErrUnknownEventType) ||
-			!errors.As(err, &ce) || ce.Seq != flagged.Seq || ce.EventType != "order.flagged" {
-			t.Fatalf("got %v, want ErrUnknownEvent at seq %d", err, flagged.Seq)
-		}
-	}
-	t.Run("apply", func(t *testing.T) {
-		st := openStore(t, tempPath(t, "rm.db"))
-		all, err := f.es.Load(context.Background(), eventstore.Ref{Type: domain.AggregateOrder, ID: "A"}, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		isUnknownAt(t, st.Apply(all))
-		if cp := checkpoint(t, st); cp != 0 {
-			t.Fatalf("checkpoint %d after a failed batch, want 0", cp)
-		}
-		if _, ok, _ := st.Order("A"); ok {
-			t.Fatal("part of a failed batch was applied")
-		}
-	})
-	t.Run("runner", func(t *testing.T) {
-		st := openStore(t, tempPath(t, "rm.db"))
-		r := projections.NewRunner(f.es, st, testLogger(t))
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		// All three commits come in one batch: the runner commits the one
-		// before the unknown event and stops right there.
-		isUnknownAt(t, r.Run(ctx))
-		if cp := checkpoint(t, st); cp != sub.Seq || r.Checkpoint() != sub.Seq {
-			t.Fatalf("checkpoint %d (runner %d), want %d, right before the unknown event", cp, r.Checkpoint(), sub.Seq)
-		}
-		if v := order(t, st, "A"); v.Status != "awaiting_deposit" || v.Version != 1 {
-			t.Fatalf("order A = %+v", v)
-		}
-		if ready, reason := r.Ready(); ready || !strings.Contains(reason, "order.flagged") {
-			t.Fatalf("Ready = %v, %q", ready, reason)
-		}
-	})
-	t.Run("replay", func(t *testing.T) {
-		path := tempPath(t, "replay.db")
-		_, _, err := projections.Replay(context.Background(), f.es, path, nil)
-		isUnknownAt(t, err)
-		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-			t.Fatalf("a failed replay left its file: %v", err)
-		}
-	})
-}
-
-func TestApplyRefusesNewerSchemaVersion(t *testing.T) {
+// A known event type at a schema version newer than the codec's cannot be
+// decoded: its commit is skipped whole, recorded, and the batch goes on.
+func TestApplySkipsNewerSchemaVersion(t *testing.T) {
 	f := newFixture(t)
 	st := openStore(t, tempPath(t, "rm.db"))
 	c1 := f.submit(t, "A", 1)
 	e := f.envelope(t, domain.OrderCancelled{OrderID: "A", CancelledAt: t0}, t0)
 	e.SchemaVersion = 2 // this codec knows version 1
 	c2 := f.append(t, "A", e)
-	if err := st.Apply([]eventstore.Commit{c1, c2}); err == nil {
-		t.Fatal("a known event type at a schema version newer than the codec's was applied")
+	c3 := f.submit(t, "B", 2)
+	if err := st.Apply([]eventstore.Commit{c1, c2, c3}); err != nil {
+		t.Fatalf("apply: %v", err)
 	}
-	if cp := checkpoint(t, st); cp != 0 {
-		t.Fatalf("checkpoint %d after a failed batch, want 0", cp)
+	if cp := checkpoint(t, st); cp != c3.Seq {
+		t.Fatalf("checkpoint %d, want %d", cp, c3.Seq)
+	}
+	if v := order(t, st, "A"); v.Status != "awaiting_deposit" || v.Seq != api.Seq(c1.Seq) {
+		t.Fatalf("order A = %+v: the newer event was applied", v)
+	}
+	order(t, st, "B")
+	skipped, err := st.Skipped()
+	if err != nil || len(skipped) != 1 || skipped[0].Seq != c2.Seq || skipped[0].AggregateID != "A" ||
+		!strings.Contains(skipped[0].Problem, "schema version 2") || skipped[0].SetAside {
+		t.Fatalf("skipped %+v, %v", skipped, err)
 	}
 }
 

@@ -183,6 +183,8 @@ func TestBadInputTable(t *testing.T) {
 		api.DeadLetterList.Subject:     {valid: []member{{"part", `"react-money"`}}, ids: []string{"part?"}, page: true},
 		api.DeadLetterRedrive.Subject:  {valid: []member{{"id", `1`}}},
 		api.DeadLetterDiscard.Subject:  {valid: []member{{"id", `1`}, {"reason", `"duplicate"`}}},
+		api.EventSetAside.Subject:      {valid: []member{{"seq", `1`}, {"reason", `"forged"`}}},
+		api.EventSetAsides.Subject:     {valid: []member{{"min_seq", `0`}}},
 		api.SimBankTransfer.Subject:    {valid: []member{{"depositor_name", `"아무개"`}, {"amount", `5000`}, {"account_number", jsonString(e.cfg.CollectNumber)}}, amounts: []string{"amount"}, accounts: []string{"account_number?"}},
 	}
 
@@ -304,6 +306,10 @@ func TestBadInputTable(t *testing.T) {
 		{name: "deadletter_redrive: id 0", subject: api.DeadLetterRedrive.Subject, body: `{"id":0}`, field: "id"},
 		{name: "deadletter_redrive: negative id", subject: api.DeadLetterRedrive.Subject, body: `{"id":-1}`, field: "id"},
 		{name: "deadletter_discard: reason with a control", subject: api.DeadLetterDiscard.Subject, body: `{"id":1,"reason":"a\u0000"}`, field: "reason"},
+		{name: "event_set_aside: seq 0", subject: api.EventSetAside.Subject, body: `{"seq":0,"reason":"forged"}`, field: "seq"},
+		{name: "event_set_aside: no reason", subject: api.EventSetAside.Subject, body: `{"seq":1}`, field: "reason"},
+		{name: "event_set_aside: blank reason", subject: api.EventSetAside.Subject, body: `{"seq":1,"reason":"  "}`, field: "reason"},
+		{name: "event_set_aside: reason with a control", subject: api.EventSetAside.Subject, body: `{"seq":1,"reason":"a\u0000"}`, field: "reason"},
 		{name: "sim_bank_transfer: blank depositor_name", subject: api.SimBankTransfer.Subject, body: `{"depositor_name":" ","amount":5}`, field: "depositor_name"},
 	} {
 		add(c)

@@ -68,4 +68,8 @@ const unavailableMessage = "the event store did not answer in time or is electin
 // before or after writing, and a 409 conflict only says that others were
 // writing at the same moment; after those the repeat executes again (with the
 // same plan).
-func definitive(e *api.Error) bool { return e.Status < 500 && e.Code != "conflict" }
+// A damaged aggregate is not final either: once the commit is set aside, the
+// same key executes.
+func definitive(e *api.Error) bool {
+	return e.Status < 500 && e.Code != "conflict" && e.Code != api.CodeAggregateDamaged
+}

@@ -27,6 +27,8 @@ func (s *Server) routeTable() []route {
 		plainRoute(api.DeadLetterList, s.deadLetters),
 		commandRoute(s, api.DeadLetterRedrive, s.redriveDeadLetter()),
 		commandRoute(s, api.DeadLetterDiscard, s.discardDeadLetter()),
+		commandRoute(s, api.EventSetAside, s.setAsideEvent()),
+		plainRoute(api.EventSetAsides, s.setAsides),
 
 		plainRoute(api.SimBankTransfer, s.simTransfer),
 	}

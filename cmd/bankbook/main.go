@@ -9,6 +9,7 @@
 //	bankbook projections status [--hash]        read-model checkpoint and lag
 //	bankbook payout get --payout-id ID          a payout and the provider's answer
 //	bankbook deadletter list|redrive|discard    work background parts gave up on
+//	bankbook event set-aside|set-asides         set a damaged commit aside; list those set aside
 //	bankbook replay --out DIR                   rebuild the read models from the log
 //	bankbook version                            the version of this binary
 //
@@ -52,6 +53,10 @@ usage:
   bankbook projections status [--hash]    read-model checkpoint, lag and content hash
   bankbook deadletter list|redrive|discard  work background parts gave up on: list it, hand it
                                           to its part again, or set it aside with --reason
+  bankbook event set-aside --seq N --reason TEXT
+                                          set a damaged commit of the event stream aside, so
+                                          its aggregate works again (/readyz names the seq)
+  bankbook event set-asides               the damaged commits set aside, with who, when and why
   bankbook replay --out DIR               rebuild every read model from sequence 1 into DIR
   bankbook auth config                    the nats-server accounts and permissions of every role,
                                           for an external cluster (docs/security.md)
@@ -99,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return money(ctx, args[0], args[1:], stdout, stderr)
 	case "deadletter":
 		return deadLetter(ctx, args[1:], stdout, stderr)
+	case "event":
+		return event(ctx, args[1:], stdout, stderr)
 	case "projections":
 		return projectionsCmd(ctx, args[1:], stdout, stderr)
 	case "replay":

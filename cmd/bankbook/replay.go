@@ -92,13 +92,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	codec := domain.Events()
-	es, err := eventstore.Bind(ctx, js, eventstore.Config{Upcaster: codec})
-	if err != nil {
-		return err
-	}
 	start := time.Now()
 	path := filepath.Join(*out, "readmodels.db")
-	seq, hash, err := projections.Replay(ctx, es, path, &projections.Options{Codec: codec})
+	seq, hash, err := projections.Replay(ctx, eventstore.NewReader(js, eventstore.Config{Upcaster: codec}), path, &projections.Options{Codec: codec})
 	if err != nil {
 		return err
 	}
