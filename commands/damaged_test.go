@@ -153,3 +153,17 @@ func lastSeq(t *testing.T, u *unit, id string) eventstore.Seq {
 	commits := u.commits(t, domain.AggregateOrder, id)
 	return commits[len(commits)-1].Seq
 }
+
+// A deposit for an order whose history holds a damaged commit is kept as an
+// orphan naming the order (order_gone), not an error that would stop the
+// bank scan behind it.
+func TestDepositForADamagedOrderIsKeptAsAnOrphan(t *testing.T) {
+	f := newDamagedFixture(t)
+	u := newUnit(t, f.es)
+	sub := u.submit(t, "o-d", 4000)
+	f.publish(t, "bankbook.evt.order.o-d", []byte("junk!"))
+	rep := u.deposit(t, "t-d", sub.DepositorName, 4000)
+	if rep.Outcome != domain.OutcomeOrphaned || rep.OrderID != "o-d" {
+		t.Fatalf("deposit: %+v, want an orphan naming o-d", rep)
+	}
+}

@@ -138,6 +138,15 @@ func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depo
 	case errors.Is(err, domain.ErrOrderGone):
 		rec.OrderID = holder.OrderID
 		return orphan(domain.ReasonOrderGone)
+	case errors.Is(err, ErrAggregateDamaged):
+		// The order's history holds a damaged commit: nobody can say what
+		// it accepts until an operator sets that aside. The money waits in
+		// suspense as an orphan naming the order (resolve it then) rather
+		// than stopping the bank scan behind it.
+		h.log.Error().Err(err).Str("deposit_id", string(rec.DepositID)).Str("order_id", string(holder.OrderID)).
+			Msg("deposit for an order with a damaged commit kept as an orphan (order_gone)")
+		rec.OrderID = holder.OrderID
+		return orphan(domain.ReasonOrderGone)
 	case err != nil:
 		return err
 	}

@@ -3,9 +3,11 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/projections"
 	"github.com/bankbook/bankbook/worker"
 )
 
@@ -32,6 +34,12 @@ func (d deadLetterDesk) Redrive(ctx context.Context, id uint64) (api.DeadLetter,
 	dl, err := d.get(ctx, id)
 	if err != nil {
 		return api.DeadLetter{}, err
+	}
+	if dl.Part == projections.DeadLetterPart {
+		// The read models skipped a damaged commit: there is nothing to run
+		// again until the commit is set aside, which resolves this.
+		return wireDeadLetter(dl), &api.Error{Status: 409, Code: "redrive_failed",
+			Message: fmt.Sprintf("seq %d is a damaged commit the read models skipped: set it aside (bankbook event set-aside --seq %d --reason ...), which resolves this dead letter", dl.Seq, dl.Seq)}
 	}
 	loop, ok := d.loops[dl.Part]
 	if !ok {

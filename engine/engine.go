@@ -248,13 +248,24 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	timerLoop, err := tm.Worker(ctx, func(ctx context.Context, d timers.Due) (time.Duration, error) {
+		var (
+			wait time.Duration
+			err  error
+		)
 		switch d.Kind {
 		case commands.TimerFinaliseCancel:
-			return cmds.Orders.FinaliseCancel(ctx, d.ID)
+			wait, err = cmds.Orders.FinaliseCancel(ctx, d.ID)
 		case commands.TimerExpireOrder:
-			return cmds.Orders.ExpireOrder(ctx, d.ID)
+			wait, err = cmds.Orders.ExpireOrder(ctx, d.ID)
+		default:
+			return 0, worker.Permanent(fmt.Errorf("timer of unknown kind %q", d.Kind))
 		}
-		return 0, worker.Permanent(fmt.Errorf("timer of unknown kind %q", d.Kind))
+		if errors.Is(err, commands.ErrAggregateDamaged) {
+			// Not a failure of the timer: it fires once an operator has set
+			// the damaged commit aside (reported already), not dead-lettered.
+			return damagedTimerWait, nil
+		}
+		return wait, err
 	})
 	if err != nil {
 		return nil, err
@@ -581,6 +592,10 @@ func (e *Engine) metricSources(tm *timers.Timers, marks *watermarks.Store, accou
 		},
 	}
 }
+
+// damagedTimerWait is how long a timer of an order with a damaged commit
+// waits before it looks again.
+const damagedTimerWait = time.Minute
 
 // startEmbedded starts the embedded server with the identities in
 // <data-dir>/auth (created on first start) or the operator's --auth-file.

@@ -102,6 +102,15 @@ func TestDamagedCommitsDoNotStopTheEngine(t *testing.T) {
 		}
 		return nil
 	})
+	// Redriving one says what to do instead.
+	{
+		var list api.DeadLettersReply
+		e.call(t, "bankbook.q.deadletter.list", map[string]any{"part": "projections"}, &list, nil)
+		ce := e.callErr(t, "bankbook.cmd.deadletter.redrive", map[string]any{"id": list.DeadLetters[0].ID}, nil)
+		if ce.Status != 409 || !strings.Contains(ce.Message, "set-aside") {
+			t.Errorf("redrive of a skipped commit: %+v, want 409 pointing at set-aside", ce)
+		}
+	}
 	if _, metrics := e.get(t, "/metrics"); !strings.Contains(metrics, "bankbook_dead_letters ") || strings.Contains(metrics, "bankbook_dead_letters 0") {
 		t.Error("/metrics does not count the dead letters")
 	}
