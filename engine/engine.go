@@ -677,9 +677,7 @@ func (e *Engine) rearmTimers(orders *commands.Orders) {
 		}
 		ids, err := e.Models.OpenOrderIDs()
 		if err == nil {
-			var n int
-			n, err = orders.RearmTimers(ctx, ids)
-			e.log.Info().Int("orders", len(ids)).Int("armed", n).Msg("timers of open orders re-armed")
+			_, err = orders.RearmTimers(ctx, ids) // logs what it armed
 		}
 		if err != nil && ctx.Err() == nil {
 			e.log.Error().Err(err).Msg("re-arming the timers of open orders")
