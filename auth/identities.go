@@ -26,10 +26,17 @@ type Identity struct {
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
+// reserved are the actors the engine records for its own work: no user may
+// take one, or its actions would read as the engine's.
+var reserved = map[string]bool{"engine": true, "timer": true, "reactor": true, "scanner": true, "unknown": true}
+
 // Validate checks the name, the role and the credential.
 func (id Identity) Validate() error {
 	if !nameRE.MatchString(id.Name) {
 		return fmt.Errorf("%w: name %q: 1-32 characters a-z, 0-9, '_' or '-', starting with a letter", ErrInvalidUser, id.Name)
+	}
+	if reserved[id.Name] && !(id.Name == string(Engine) && id.Role == Engine) {
+		return fmt.Errorf("%w: name %q is what the engine records for its own work", ErrInvalidUser, id.Name)
 	}
 	if !id.Role.Valid() {
 		return fmt.Errorf("%w: %s: role %q is not one of app, feed, operator, auditor, engine", ErrInvalidUser, id.Name, id.Role)

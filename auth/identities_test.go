@@ -117,6 +117,7 @@ func TestLoadFileRefusesWhatIsNotAUser(t *testing.T) {
 		"bad name":            `{"users":[{"name":"A B","role":"app","nkey":"` + pub + `"}]}`,
 		"repeated name":       `{"users":[{"name":"a","role":"app","nkey":"` + pub + `"},{"name":"a","role":"feed","nkey":"` + pub + `"}]}`,
 		"no users":            `{"users":[]}`,
+		"an engine's actor":   `{"users":[{"name":"timer","role":"operator","nkey":"` + pub + `"}]}`,
 	} {
 		f := filepath.Join(t.TempDir(), "u.json")
 		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
