@@ -73,7 +73,7 @@ func benchSubmit(b *testing.B, profile string, clients int) {
 			b.Fatal(err)
 		}
 	}
-	js, err := jetstream.New(e.nc)
+	js, err := jetstream.New(e.engineConn(b))
 	if err != nil {
 		b.Fatal(err)
 	}
