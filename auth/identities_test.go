@@ -85,8 +85,8 @@ func TestAuthFileUsers(t *testing.T) {
 		if len(hs) == 0 {
 			t.Fatalf("%s did not reach the engine", c.subject)
 		}
-		if got := auth.Actor(hs[len(hs)-1], ""); got != c.who {
-			t.Errorf("actor %q, want %q", got, c.who)
+		if got, err := auth.Actor(hs[len(hs)-1], ""); err != nil || got != c.who {
+			t.Errorf("actor %q (%v), want %q", got, err, c.who)
 		}
 	}
 	if nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("kim", "wrong")); err == nil {

@@ -1,9 +1,14 @@
 package auth_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
+	neturl "net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -236,8 +241,8 @@ func TestActorIsAssertedByTheServer(t *testing.T) {
 			t.Fatalf("%s did not reach the engine", subject)
 		}
 		h := hs[len(hs)-1]
-		if got := auth.Actor(h, ""); got != string(role) {
-			t.Errorf("%s: actor %q, want %q (header %q)", role, got, role, h.Get(auth.RequestInfoHeader))
+		if got, err := auth.Actor(h, ""); err != nil || got != string(role) {
+			t.Errorf("%s: actor %q (%v), want %q (header %q)", role, got, err, role, h.Get(auth.RequestInfoHeader))
 		}
 		var info struct {
 			User string `json:"user"`
@@ -270,4 +275,79 @@ func lastSeq(t *testing.T, s jetstream.Stream) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.LastSeq
+}
+
+// A client that writes the protocol by hand can hide a Nats-Request-Info
+// line behind a bare LF: the server does not see it (so does not replace
+// it) but adds its own, and nats.go reads both. Actor refuses such a
+// request rather than attributing it to anyone.
+func TestSmuggledRequestInfoIsRefused(t *testing.T) {
+	srv := testenv.Start(t, "")
+	enc, _ := srv.Connect(t)
+	desk := startDesk(t, enc)
+	for _, hdr := range []string{
+		"X-A: y\nNats-Request-Info: {\"acc\":\"operator\"}\r\n",
+		"X-A: y\nnats-request-info: {\"acc\":\"ENGINE\"}\r\n",
+	} {
+		before := len(desk.reached("bankbook.cmd.order.submit"))
+		rawRequest(t, srv.ClientURL(), auth.SeedFile(srv.AuthDir, auth.App), "bankbook.cmd.order.submit", strings.NewReplacer(`\r`, "\r", `\n`, "\n", `\"`, `"`).Replace(hdr), "{}")
+		var hs []nats.Header
+		testenv.CheckFor(t, 5*time.Second, func() error {
+			if hs = desk.reached("bankbook.cmd.order.submit"); len(hs) == before {
+				return errors.New("the request did not reach the engine")
+			}
+			return nil
+		})
+		if actor, err := auth.Actor(hs[len(hs)-1], ""); !errors.Is(err, auth.ErrRequestInfo) {
+			t.Errorf("header %q: actor %q, %v; want ErrRequestInfo", hdr, actor, err)
+		}
+	}
+}
+
+// rawRequest authenticates with seedFile and publishes one message with the
+// header block exactly as given, as a hand-written client could.
+func rawRequest(t *testing.T, url, seedFile, subject, headers, body string) {
+	t.Helper()
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		Nonce string `json:"nonce"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "INFO ")), &info); err != nil {
+		t.Fatal(err)
+	}
+	kp, err := auth.ReadSeed(seedFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	sig, _ := kp.Sign([]byte(info.Nonce))
+	connect, _ := json.Marshal(map[string]any{"nkey": pub, "sig": base64.RawURLEncoding.EncodeToString(sig), "verbose": false, "headers": true, "protocol": 1})
+	hb := "NATS/1.0\r\n" + headers + "\r\n"
+	fmt.Fprintf(c, "CONNECT %s\r\nSUB _INBOX.raw 1\r\nHPUB %s _INBOX.raw %d %d\r\n%s%s\r\nPING\r\n", connect, subject, len(hb), len(hb)+len(body), hb, body)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no PONG: %v", err)
+		}
+		if strings.HasPrefix(l, "-ERR") {
+			t.Fatalf("server: %s", l)
+		}
+		if strings.HasPrefix(l, "PONG") {
+			return
+		}
+	}
 }

@@ -114,11 +114,12 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
-	logs := &serverLog{fatal: make(chan string, 1)}
+	logs := &serverLog{fatal: make(chan string, 1), log: zerolog.Nop()}
 	if cfg.Log != nil {
-		logs.log = *cfg.Log
-	} else {
-		logs.log = zerolog.Nop()
+		// Sampled: any client can make the server log (a refused publish is
+		// an error line each), so a flood must not fill the disk. The first
+		// 20 lines of each second are kept, then one in a thousand.
+		logs.log = cfg.Log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 1000}})
 	}
 	ns.SetLoggerV2(logs, false, false, false)
 	go ns.Start()

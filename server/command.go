@@ -64,7 +64,10 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	correlation, _ := header(r.headers, api.HeaderCorrelationID)
 	// The actor is who the NATS server says sent the request, never what
 	// the request says of itself.
-	actor := auth.Actor(r.headers, s.cfg.Tenant)
+	actor, err := auth.Actor(r.headers, s.cfg.Tenant)
+	if err != nil {
+		return reply{err: badRequest(api.CodeInvalidInput, err.Error(), nil)}
+	}
 	meta := commands.Meta{Command: subject, CorrelationID: correlation, IdempotencyKey: key, Actor: actor}
 	if meta.CorrelationID == "" {
 		meta.CorrelationID = s.cfg.Orders.NewID() // every area shares one Core, so one ID source

@@ -186,14 +186,20 @@ func (s *Server) dispatch(ep *serviceEndpoint, m *nats.Msg) {
 }
 
 // logFailure logs a 5xx reply with its cause: a 503 (retryable by design:
-// not caught up, shutting down, NATS away or electing a leader) as a
-// warning, any other 5xx as an error. Nothing else is logged here.
+// shutting down, NATS away or electing a leader) as a warning, not caught
+// up at debug, any other 5xx as an error. Nothing else is logged here.
 func (s *Server) logFailure(subject, correlationID string, rep reply) {
 	if rep.err == nil || rep.err.Status < 500 {
 		return
 	}
 	ev := s.cfg.Log.Error()
-	if rep.err.Status == 503 {
+	switch {
+	case rep.err.Code == api.CodeNotCaughtUp:
+		// The client asked for a sequence the read models had not applied
+		// in time: its retry, not an engine fault (the projection lag is a
+		// metric). Any client can cause these, so they stay at debug.
+		ev = s.cfg.Log.Debug()
+	case rep.err.Status == 503:
 		ev = s.cfg.Log.Warn()
 	}
 	ev.Err(rep.cause).Str("subject", subject).Str("code", rep.err.Code).Str("correlation_id", correlationID).Msg(rep.err.Message)
@@ -342,6 +348,12 @@ func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error
 		return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the read models are not caught up yet (" + err.Error() + "); retry"}
 	}
 	if minSeq > 0 && s.cfg.Runner.Checkpoint() < eventstore.Seq(minSeq) {
+		// A sequence the stream has not reached yet cannot be applied within
+		// the wait: answer at once rather than hold a request slot for it.
+		if last, err := s.cfg.Events.LastSeq(ctx); err == nil && eventstore.Seq(minSeq) > last {
+			return &api.Error{Status: 503, Code: api.CodeNotCaughtUp, Message: fmt.Sprintf("min_seq %d is beyond the event stream's last sequence %d; use the seq of a command reply", minSeq, last),
+				Details: map[string]any{"min_seq": minSeq, "applied_seq": s.cfg.Runner.Checkpoint(), "last_seq": uint64(last)}}
+		}
 		wctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)
 		err := s.cfg.Runner.WaitFor(wctx, eventstore.Seq(minSeq))
 		cancel()
