@@ -24,7 +24,14 @@ type Info struct {
 	Kind    Kind
 	// Idempotent says the endpoint honours the Idempotency-Key header.
 	Idempotent bool
+	// MaxBodyBytes is the largest request body it accepts (DefaultMaxBody
+	// unless the endpoint needs more, as a bulk command does).
+	MaxBodyBytes int
 }
+
+// DefaultMaxBody is the largest request body an endpoint accepts unless it
+// says otherwise: 64 KiB.
+const DefaultMaxBody = 64 << 10
 
 // Endpoint is one API endpoint with its request and reply types.
 type Endpoint[Req, Rep any] struct{ Info }
@@ -38,13 +45,22 @@ var all []Info
 func Endpoints() []Info { return append([]Info(nil), all...) }
 
 func declare[Req, Rep any](kind Kind, subject string, idempotent bool) Endpoint[Req, Rep] {
-	info := Info{Name: nameOf(kind, subject), Subject: subject, Kind: kind, Idempotent: idempotent}
+	info := Info{Name: nameOf(kind, subject), Subject: subject, Kind: kind, Idempotent: idempotent, MaxBodyBytes: DefaultMaxBody}
 	all = append(all, info)
 	return Endpoint[Req, Rep]{info}
 }
 
 func command[Req, Rep any](subject string, idempotent bool) Endpoint[Req, Rep] {
 	return declare[Req, Rep](KindCommand, subject, idempotent)
+}
+
+// bulkCommand is a command whose body may be up to maxBody bytes (below
+// NATS's 1 MiB payload limit).
+func bulkCommand[Req, Rep any](subject string, idempotent bool, maxBody int) Endpoint[Req, Rep] {
+	ep := declare[Req, Rep](KindCommand, subject, idempotent)
+	ep.MaxBodyBytes = maxBody
+	all[len(all)-1] = ep.Info
+	return ep
 }
 
 func query[Req, Rep any](subject string) Endpoint[Req, Rep] {

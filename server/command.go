@@ -46,14 +46,15 @@ type commandSpec[Req validator, Rep written] struct {
 
 // commandRoute serves ep with the generic command path.
 func commandRoute[Req validator, Rep written](s *Server, ep api.Endpoint[Req, Rep], spec commandSpec[Req, Rep]) route {
-	return route{info: ep.Info, handle: func(ctx context.Context, r *request) reply { return runCommand(s, ctx, r, ep.Subject, spec) }}
+	return route{info: ep.Info, handle: func(ctx context.Context, r *request) reply { return runCommand(s, ctx, r, ep.Info, spec) }}
 }
 
 // runCommand decodes, validates, claims the idempotency key if any,
 // executes, and stores the outcome for repeats.
-func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *request, subject string, spec commandSpec[Req, Rep]) reply {
+func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *request, ep api.Info, spec commandSpec[Req, Rep]) reply {
+	subject := ep.Subject
 	var req Req
-	if err := decodeStrict(r.data, &req); err != nil {
+	if err := decodeStrict(r.data, &req, ep.MaxBodyBytes); err != nil {
 		return failed(err)
 	}
 	req = canonical(req)
@@ -168,7 +169,7 @@ func requestRoute[Req validator, Rep any](ep api.Endpoint[Req, Rep], gate func(c
 		if len(data) == 0 {
 			data = []byte("{}")
 		}
-		if err := decodeStrict(data, &q); err != nil {
+		if err := decodeStrict(data, &q, ep.MaxBodyBytes); err != nil {
 			return failed(err)
 		}
 		q = canonical(q)

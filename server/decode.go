@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strconv"
@@ -13,9 +14,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 )
-
-// MaxBodyBytes is the largest request body accepted.
-const MaxBodyBytes = 64 << 10
 
 // maxDepth bounds how deeply a request body may nest objects and arrays.
 // No request type nests more than three levels.
@@ -33,9 +31,11 @@ const maxDepth = 16
 //
 // Names and repeats are checked by one pass over the tokens (checkMembers)
 // against v's type, before encoding/json decodes the body.
-func decodeStrict(data []byte, v any) error {
-	if len(data) > MaxBodyBytes {
-		return badRequest("invalid_input", "request body is larger than 64 KiB", nil)
+//
+// maxBody is the endpoint's limit on the body's size (api.Info.MaxBodyBytes).
+func decodeStrict(data []byte, v any, maxBody int) error {
+	if len(data) > maxBody {
+		return badRequest("invalid_input", fmt.Sprintf("request body is larger than %d KiB", maxBody>>10), nil)
 	}
 	if !utf8.Valid(data) {
 		return badRequest("invalid_input", "request body must be valid UTF-8", nil)

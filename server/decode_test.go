@@ -37,7 +37,7 @@ func TestDecodeStrict(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var req api.WithdrawRequest
-			err := decodeStrict([]byte(tc.body), &req)
+			err := decodeStrict([]byte(tc.body), &req, api.DefaultMaxBody)
 			if tc.field == "-" {
 				if err != nil {
 					t.Fatalf("decodeStrict(%s) = %v", tc.body, err)
@@ -59,17 +59,17 @@ func TestDecodeStrict(t *testing.T) {
 // members; a time that does not parse names its field.
 func TestDecodeStrictEmbeddedAndTimes(t *testing.T) {
 	var q api.LedgerAccountRequest
-	if err := decodeStrict([]byte(`{"account":"a","limit":5,"cursor":"00","min_seq":3}`), &q); err != nil || q.Limit != 5 || q.MinSeq != 3 {
+	if err := decodeStrict([]byte(`{"account":"a","limit":5,"cursor":"00","min_seq":3}`), &q, api.DefaultMaxBody); err != nil || q.Limit != 5 || q.MinSeq != 3 {
 		t.Fatalf("embedded members: %+v %v", q, err)
 	}
 	for _, body := range []string{`{"account":"a","min_seq":1,"min_seq":2}`, `{"account":"a","Min_seq":1}`} {
-		if err := decodeStrict([]byte(body), &q); err == nil {
+		if err := decodeStrict([]byte(body), &q, api.DefaultMaxBody); err == nil {
 			t.Errorf("%s decoded", body)
 		}
 	}
 	for _, at := range []string{`"2026-13-01T00:00:00Z"`, `"2026-01-01T00:00:00"`, `{}`, `5`} {
 		var r api.RecordDepositRequest
-		err := decodeStrict([]byte(`{"deposited_at":`+at+`}`), &r)
+		err := decodeStrict([]byte(`{"deposited_at":`+at+`}`), &r, api.DefaultMaxBody)
 		var ae *api.Error
 		if !errors.As(err, &ae) || ae.Details["field"] != "deposited_at" || !strings.Contains(ae.Message, "RFC 3339") {
 			t.Errorf("deposited_at %s: %v", at, err)
@@ -77,7 +77,7 @@ func TestDecodeStrictEmbeddedAndTimes(t *testing.T) {
 	}
 	deep := `{"bank_account":` + strings.Repeat(`[`, 40) + strings.Repeat(`]`, 40) + `}`
 	var w api.WithdrawRequest
-	if err := decodeStrict([]byte(deep), &w); err == nil {
+	if err := decodeStrict([]byte(deep), &w, api.DefaultMaxBody); err == nil {
 		t.Error("deep nesting decoded")
 	}
 }

@@ -1,0 +1,333 @@
+package api
+
+import (
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+)
+
+// MaxBulkBills is the most lines one bill.issue_bulk request may carry.
+const MaxBulkBills = 1000
+
+// MaxMemo is the longest bill memo, in characters.
+const MaxMemo = 200
+
+// LinkStoreRequest is the body of bankbook.cmd.store.link.
+type LinkStoreRequest struct {
+	DistributorID string `json:"distributor_id"`
+	StoreID       string `json:"store_id"`
+	StoreName     string `json:"store_name"`
+}
+
+// Validate checks the request fields.
+func (r LinkStoreRequest) Validate() error {
+	return first([]error{
+		domain.ValidateID("distributor_id", r.DistributorID),
+		domain.ValidateID("store_id", r.StoreID),
+		domain.ValidateText("store_name", r.StoreName, 100),
+	})
+}
+
+// LinkStoreReply is the reply of bankbook.cmd.store.link.
+type LinkStoreReply struct {
+	LinkID           string             `json:"link_id"`
+	DistributorID    string             `json:"distributor_id"`
+	StoreID          string             `json:"store_id"`
+	StoreName        string             `json:"store_name"`
+	DedicatedAccount domain.BankAccount `json:"dedicated_account"`
+	LinkedAt         string             `json:"linked_at"`
+	Written
+}
+
+// BillLine is one bill to issue: a line of bill.issue_bulk, and the bill
+// part of bill.issue.
+type BillLine struct {
+	StoreID  string `json:"store_id"`
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency,omitempty"`
+	Memo     string `json:"memo,omitempty"`
+}
+
+// Validate checks the line's fields.
+func (l BillLine) Validate() error {
+	errs := []error{domain.ValidateID("store_id", l.StoreID)}
+	if _, err := domain.NewMoney(l.Amount, l.Currency); err != nil {
+		errs = append(errs, err)
+	}
+	if l.Memo != "" {
+		errs = append(errs, domain.ValidateText("memo", l.Memo, MaxMemo))
+	}
+	return first(errs)
+}
+
+// Canonical writes the default currency as its absence.
+func (l BillLine) Canonical() BillLine {
+	if l.Currency == string(domain.KRW) {
+		l.Currency = ""
+	}
+	return l
+}
+
+// IssueBillRequest is the body of bankbook.cmd.bill.issue.
+type IssueBillRequest struct {
+	DistributorID string `json:"distributor_id"`
+	StoreID       string `json:"store_id"`
+	Amount        int64  `json:"amount"`
+	Currency      string `json:"currency,omitempty"`
+	Memo          string `json:"memo,omitempty"`
+}
+
+// Line is the request's bill.
+func (r IssueBillRequest) Line() BillLine {
+	return BillLine{StoreID: r.StoreID, Amount: r.Amount, Currency: r.Currency, Memo: r.Memo}
+}
+
+// Validate checks the request fields.
+func (r IssueBillRequest) Validate() error {
+	if err := domain.ValidateID("distributor_id", r.DistributorID); err != nil {
+		return err
+	}
+	return r.Line().Validate()
+}
+
+// Canonical writes the default currency as its absence.
+func (r IssueBillRequest) Canonical() IssueBillRequest {
+	r.Currency = r.Line().Canonical().Currency
+	return r
+}
+
+// IssueBillReply is the reply of bankbook.cmd.bill.issue.
+type IssueBillReply struct {
+	BillID           string             `json:"bill_id"`
+	Status           string             `json:"status"`
+	SupersededBillID string             `json:"superseded_bill_id,omitempty"`
+	StoreID          string             `json:"store_id"`
+	Amount           int64              `json:"amount"`
+	DedicatedAccount domain.BankAccount `json:"dedicated_account"`
+	IssuedAt         string             `json:"issued_at"`
+	Written
+}
+
+// IssueBulkRequest is the body of bankbook.cmd.bill.issue_bulk.
+type IssueBulkRequest struct {
+	DistributorID string     `json:"distributor_id"`
+	Bills         []BillLine `json:"bills"`
+}
+
+// Validate checks what concerns the whole request; each line is validated
+// on its own and a bad line gets its own error in the reply.
+func (r IssueBulkRequest) Validate() error {
+	if err := domain.ValidateID("distributor_id", r.DistributorID); err != nil {
+		return err
+	}
+	if len(r.Bills) == 0 || len(r.Bills) > MaxBulkBills {
+		return invalid("bills", "must hold 1 to %d lines, got %d", MaxBulkBills, len(r.Bills))
+	}
+	return nil
+}
+
+// Canonical writes every line's default currency as its absence.
+func (r IssueBulkRequest) Canonical() IssueBulkRequest {
+	lines := make([]BillLine, len(r.Bills))
+	for i, l := range r.Bills {
+		lines[i] = l.Canonical()
+	}
+	r.Bills = lines
+	return r
+}
+
+// LineError is why one line of a bulk request was not done.
+type LineError struct {
+	Code    string         `json:"code"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details,omitempty"`
+}
+
+// BulkResult is the outcome of one line of bill.issue_bulk, in request
+// order: a bill, or an error.
+type BulkResult struct {
+	Line             int        `json:"line"`
+	StoreID          string     `json:"store_id"`
+	BillID           string     `json:"bill_id,omitempty"`
+	Status           string     `json:"status,omitempty"`
+	SupersededBillID string     `json:"superseded_bill_id,omitempty"`
+	Seq              Seq        `json:"seq,omitempty"`
+	Error            *LineError `json:"error,omitempty"`
+}
+
+// IssueBulkReply is the reply of bankbook.cmd.bill.issue_bulk. Its seq is
+// the highest of the lines' commits.
+type IssueBulkReply struct {
+	Results []BulkResult `json:"results"`
+	Issued  int          `json:"issued"`
+	Failed  int          `json:"failed"`
+	Written
+}
+
+// CancelBillRequest is the body of bankbook.cmd.bill.cancel.
+type CancelBillRequest struct {
+	BillID string `json:"bill_id"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Validate checks the request fields.
+func (r CancelBillRequest) Validate() error {
+	if err := domain.ValidateID("bill_id", r.BillID); err != nil {
+		return err
+	}
+	return domain.ValidateReason(r.Reason)
+}
+
+// CancelBillReply is the reply of bankbook.cmd.bill.cancel.
+type CancelBillReply struct {
+	BillID string `json:"bill_id"`
+	Status string `json:"status"`
+	Written
+}
+
+// RemindUnpaidRequest is the body of bankbook.cmd.bill.remind_unpaid.
+type RemindUnpaidRequest struct {
+	DistributorID string `json:"distributor_id"`
+}
+
+// Validate checks the request fields.
+func (r RemindUnpaidRequest) Validate() error {
+	return domain.ValidateID("distributor_id", r.DistributorID)
+}
+
+// RemindUnpaidReply is the reply of bankbook.cmd.bill.remind_unpaid: the
+// stores reminded, one reminder event each.
+type RemindUnpaidReply struct {
+	Reminded []string `json:"reminded"`
+	Written
+}
+
+// GetBillRequest is the body of bankbook.q.bill.get.
+type GetBillRequest struct {
+	BillID string `json:"bill_id"`
+	ReadAfter
+}
+
+// Validate checks the request fields.
+func (r GetBillRequest) Validate() error { return domain.ValidateID("bill_id", r.BillID) }
+
+// BillPayment is one payment to a bill, or to a store (lists).
+type BillPayment struct {
+	DepositID      string `json:"deposit_id"`
+	DistributorID  string `json:"distributor_id,omitempty"`
+	StoreID        string `json:"store_id,omitempty"`
+	BillID         string `json:"bill_id,omitempty"`
+	Amount         int64  `json:"amount"`
+	Fee            int64  `json:"fee"`
+	Net            int64  `json:"net"`
+	PaidAt         string `json:"paid_at"`
+	SettlementDate string `json:"settlement_date"`
+}
+
+// BillView is a bill as bankbook.q.bill.get and bankbook.q.bill.active
+// answer it.
+type BillView struct {
+	BillID           string             `json:"bill_id"`
+	LinkID           string             `json:"link_id"`
+	DistributorID    string             `json:"distributor_id"`
+	StoreID          string             `json:"store_id"`
+	StoreName        string             `json:"store_name"`
+	Amount           int64              `json:"amount"`
+	PaidAmount       int64              `json:"paid_amount"`
+	Outstanding      int64              `json:"outstanding"`
+	Status           string             `json:"status"`
+	Memo             string             `json:"memo,omitempty"`
+	DedicatedAccount domain.BankAccount `json:"dedicated_account"`
+	IssuedAt         string             `json:"issued_at"`
+	ClosedAt         string             `json:"closed_at,omitempty"`
+	SupersededBy     string             `json:"superseded_by,omitempty"`
+	Payments         []BillPayment      `json:"payments"`
+	Seq              Seq                `json:"seq"`
+}
+
+// ActiveBillsRequest is the body of bankbook.q.bill.active.
+type ActiveBillsRequest struct {
+	DistributorID string `json:"distributor_id"`
+	PageRequest
+}
+
+// Validate checks the request fields.
+func (r ActiveBillsRequest) Validate() error {
+	if err := domain.ValidateID("distributor_id", r.DistributorID); err != nil {
+		return err
+	}
+	return r.PageRequest.Validate()
+}
+
+// ActiveBillsReply is the reply of bankbook.q.bill.active: the distributor's
+// current bills (active, partially paid or paid, not yet superseded).
+type ActiveBillsReply struct {
+	Bills      []BillView `json:"bills"`
+	NextCursor string     `json:"next_cursor,omitempty"`
+}
+
+// PaymentsByDistributorRequest is the body of bankbook.q.payment.by_distributor.
+type PaymentsByDistributorRequest struct {
+	DistributorID string `json:"distributor_id"`
+	// From and To bound paid_at: From inclusive, To exclusive (RFC 3339).
+	From *time.Time `json:"from,omitempty"`
+	To   *time.Time `json:"to,omitempty"`
+	PageRequest
+}
+
+// Validate checks the request fields.
+func (r PaymentsByDistributorRequest) Validate() error {
+	if err := domain.ValidateID("distributor_id", r.DistributorID); err != nil {
+		return err
+	}
+	if r.From != nil && r.To != nil && !r.To.After(*r.From) {
+		return invalid("to", "must be after from")
+	}
+	return r.PageRequest.Validate()
+}
+
+// PaymentsByStoreRequest is the body of bankbook.q.payment.by_store.
+type PaymentsByStoreRequest struct {
+	StoreID string `json:"store_id"`
+	PageRequest
+}
+
+// Validate checks the request fields.
+func (r PaymentsByStoreRequest) Validate() error {
+	if err := domain.ValidateID("store_id", r.StoreID); err != nil {
+		return err
+	}
+	return r.PageRequest.Validate()
+}
+
+// PaymentsReply is the reply of the payment lists, oldest first.
+type PaymentsReply struct {
+	Payments   []BillPayment `json:"payments"`
+	NextCursor string        `json:"next_cursor,omitempty"`
+}
+
+// SettlementRequest is the body of bankbook.q.settlement.expected.
+type SettlementRequest struct {
+	DistributorID string `json:"distributor_id"`
+	ReadAfter
+}
+
+// Validate checks the request fields.
+func (r SettlementRequest) Validate() error {
+	return domain.ValidateID("distributor_id", r.DistributorID)
+}
+
+// Settlement is what a distributor is paid on one date.
+type Settlement struct {
+	Date     string `json:"date"`
+	Gross    int64  `json:"gross"`
+	Fee      int64  `json:"fee"`
+	Net      int64  `json:"net"`
+	Payments int    `json:"payments"`
+}
+
+// SettlementReply is the reply of bankbook.q.settlement.expected, by date.
+type SettlementReply struct {
+	DistributorID string       `json:"distributor_id"`
+	Settlements   []Settlement `json:"settlements"`
+}
