@@ -33,7 +33,11 @@
 //  3. drops transactions for other accounts (account numbers compared with
 //     NormalizeAccountNumber) and repeats of one BankTxnID within the result;
 //     two different transactions under one BankTxnID are an error
-//     (ErrConflictingDuplicate);
+//     (ErrConflictingDuplicate). When Scanner.IsSubAccount is set, the
+//     transactions for the numbers it accepts (virtual sub-accounts that
+//     route money into the account, such as dedicated accounts allocated
+//     from a range) are kept like the account's own and recorded with their
+//     own AccountNumber;
 //  4. validates every transaction: an invalid one ends the scan with an
 //     error rather than being skipped, because skipping it would let the
 //     watermark pass a deposit nobody recorded;
@@ -44,6 +48,13 @@
 //     CompleteUpTo if that is later than W. A CompleteUpTo later than the
 //     scanner's clock is clamped to it: a watermark in the future would hide
 //     the deposits made before it for good.
+//
+// An account and its sub-accounts are one feed with one watermark, the
+// account's: the sub-accounts have none of their own, and CompleteUpTo
+// vouches for every transaction of the feed, whichever number it names. The
+// Source must therefore answer for the sub-accounts too (a provider's feed of
+// the account with its virtual accounts; SimBank.SourceWith); a Source that
+// left them out would let the watermark pass transfers it never showed.
 //
 // Any failure leaves the watermark where it was, so the next scan repeats the
 // same ground; that is safe because Record is idempotent. The result is
@@ -77,6 +88,9 @@
 //   - A bank_txn_id may appear again only on an identical row (same values
 //     after trimming, times compared as instants); the repeat is dropped.
 //     Two different rows under one bank_txn_id are an error.
+//   - Rows may name different accounts (a statement of an account with its
+//     virtual accounts lists each row under the number it was paid to);
+//     ParseCSV keeps them all and leaves routing to the caller.
 //   - An input with no header row at all (empty, or only a BOM and blank
 //     lines) is ErrMissingHeader. A header with no rows is an empty
 //     statement: no transactions and no error (a day without deposits).
@@ -107,7 +121,10 @@
 //	}
 //
 // transactions holds every transaction deposited in [since, complete_up_to)
-// and possibly older ones and repeats, in any order. complete_up_to is
+// and possibly older ones and repeats, in any order; each carries the account
+// number it was paid to, so one feed may cover an account with its virtual
+// accounts (or several accounts: the Scanner keeps its own and drops the
+// rest). complete_up_to is
 // required: the provider's data is complete before that instant (typically the
 // time of its last refresh). Unknown fields are ignored. Any transaction that
 // fails Validate makes the whole answer ErrBadResponse: nothing is accepted.

@@ -3,6 +3,7 @@ package bankfeed_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,6 +57,35 @@ func ExampleScanner() {
 	// 0 23:59:30
 	// 1 00:00:30
 	// 1 1
+}
+
+// A collection account scanned with its virtual sub-accounts: the dedicated
+// account numbers of a range route money into it, so their transfers are
+// kept, under the account's one watermark.
+func ExampleScanner_subAccounts() {
+	now := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	bank, _ := bankfeed.NewSimBank(bankfeed.SimOptions{Now: func() time.Time { return now }, Seed: 1})
+	dedicated := func(n string) bool { // 5001000000–5001999999, ten digits
+		v, err := strconv.ParseUint(n, 10, 64)
+		return err == nil && len(n) == 10 && v >= 5001000000 && v <= 5001999999
+	}
+	rec, marks := mapRecorder{}, mapWatermarks{}
+	s := &bankfeed.Scanner{
+		Source:       bank.SourceWith("123-456-789", dedicated),
+		Account:      "123-456-789",
+		IsSubAccount: dedicated,
+		Recorder:     rec,
+		Watermarks:   marks,
+	}
+
+	_, _ = bank.Transfer("김민수042", 35000, "123-456-789") // an order
+	_, _ = bank.Transfer("행복마트", 480000, "5001000042")   // a store's dedicated account
+	_, _ = bank.Transfer("someone", 1000, "999-000")     // not ours
+	now = now.Add(time.Second)
+	st, _ := s.ScanOnce(context.Background())
+	fmt.Println(st.Seen, st.SubAccounts, len(rec), len(marks))
+	// Output:
+	// 2 1 2 1
 }
 
 func ExampleParseCSV() {

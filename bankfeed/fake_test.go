@@ -26,6 +26,9 @@ type FakeOptions struct {
 	// Account, when set, restricts answers to that account, like a
 	// provider endpoint per account. "" serves every account of the bank.
 	Account string
+	// SubAccounts, with Account, adds the numbers it accepts (normalised)
+	// to the answers: the feed of an account with its virtual accounts.
+	SubAccounts func(number string) bool
 	// RateLimit is how many requests are served per second of the clock
 	// (fixed one-second windows); the rest get 429 with a Retry-After up to
 	// the end of the window. 0 means no limit.
@@ -45,8 +48,9 @@ type FakeOptions struct {
 // overlap and duplicates, and can be told to answer errors (FailNext) or to
 // hang (HangNext). It is safe for concurrent use.
 type FakeProvider struct {
-	bank *SimBank
-	opts FakeOptions
+	bank  *SimBank
+	opts  FakeOptions
+	match func(normalised string) bool // nil: every account
 
 	limit *simlimit.Limiter // RateLimit
 
@@ -64,8 +68,11 @@ func NewFakeProvider(bank *SimBank, opts FakeOptions) *FakeProvider {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	opts.Account = NormalizeAccountNumber(opts.Account)
-	return &FakeProvider{bank: bank, opts: opts, limit: simlimit.NewFixed(opts.RateLimit, time.Second)}
+	p := &FakeProvider{bank: bank, opts: opts, limit: simlimit.NewFixed(opts.RateLimit, time.Second)}
+	if opts.Account != "" {
+		p.match = bank.SourceWith(opts.Account, opts.SubAccounts).(simSource).match
+	}
+	return p
 }
 
 // FailNext makes the next n requests (after authentication and rate
@@ -164,7 +171,7 @@ func (p *FakeProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fakeError(w, http.StatusBadRequest, "since must be an RFC 3339 time")
 		return
 	}
-	res, err := p.bank.scan(r.Context(), since, p.opts.Account)
+	res, err := p.bank.scan(r.Context(), since, p.match)
 	switch {
 	case errors.Is(err, ErrOutage):
 		p.setRetryAfter(w, now, time.Second)

@@ -49,7 +49,9 @@ type ScanResponse struct {
 // returned.
 type HTTPSource struct {
 	// URL is the scan endpoint, http or https. A query it carries (an
-	// account parameter, say) is kept.
+	// account parameter, say) is kept. HTTPSource filters nothing: when the
+	// Scanner has sub-accounts, the endpoint must be the account's feed
+	// with its virtual accounts, or the transfers to them never arrive.
 	URL string
 	// Token is sent as a bearer token. Required.
 	Token string

@@ -35,15 +35,34 @@ type Watermarks interface {
 	Advance(ctx context.Context, account string, upTo time.Time) error
 }
 
-// Scanner ingests one account from a Source: each scan records every new
+// Scanner ingests one account feed from a Source: each scan records every new
 // transaction through the Recorder and then advances the account's watermark.
-// See the package documentation for its guarantees.
+// The feed is one account, optionally with its virtual sub-accounts (see
+// IsSubAccount). See the package documentation for its guarantees.
 type Scanner struct {
 	// Source is the account-scan API. Required.
 	Source Source
-	// Account is the account number ingested; transactions for other
-	// accounts are dropped (compared with NormalizeAccountNumber). Required.
+	// Account is the account number ingested, and the key of the feed's one
+	// watermark; transactions for other accounts are dropped (compared with
+	// NormalizeAccountNumber) unless IsSubAccount keeps them. Required.
 	Account string
+	// IsSubAccount, when set, reports whether a normalised account number
+	// other than Account's is one of its virtual sub-accounts: numbers that
+	// route money into Account (dedicated accounts allocated from a range,
+	// say). Transactions for such numbers are kept and recorded like
+	// Account's own, with their own AccountNumber, and are covered by
+	// Account's watermark: a provider's feed of an account with its virtual
+	// accounts is one feed. nil means no sub-accounts: every other account
+	// is dropped.
+	//
+	// It is called for every row of a scan result whose account is not
+	// Account (repeats included), with the number in NormalizeAccountNumber
+	// form (never ""), from the goroutine running the scan; so it should be
+	// a cheap, pure test such as a range check. Prefer the whole range to a
+	// directory of allocated numbers: a transfer to a number of the range
+	// that nobody holds still landed in Account, and the Recorder should
+	// record it (as an orphan, say) rather than the scanner drop it.
+	IsSubAccount func(number string) bool
 	// Recorder records transactions. Required.
 	Recorder Recorder
 	// Watermarks stores the account's watermark. Required.
@@ -67,14 +86,18 @@ type Scanner struct {
 
 // ScanStats describes one scan.
 type ScanStats struct {
-	// Seen is how many distinct transactions for the account the scan
-	// returned.
+	// Seen is how many distinct transactions for the account (its
+	// sub-accounts included) the scan returned.
 	Seen int
+	// SubAccounts is how many of Seen were for a sub-account rather than
+	// the account itself (see Scanner.IsSubAccount).
+	SubAccounts int
 	// Recorded is how many of them were handed to the Recorder successfully
 	// (already-recorded ones included: the Recorder is idempotent).
 	Recorded int
 	// Repeats is how many rows of the result repeated a transaction already
-	// in it; OtherAccounts how many were for another account.
+	// kept from it; OtherAccounts how many rows were for another account
+	// (neither the account nor one of its sub-accounts) and were dropped.
 	Repeats, OtherAccounts int
 	// CompleteUpTo is what the Source reported (before any clamping to
 	// Now).
@@ -130,9 +153,10 @@ func (s *Scanner) overlap() time.Duration {
 
 // ScanOnce runs one scan: it reads the watermark wm, scans from wm−Overlap
 // (from the zero time when there is no watermark), drops transactions for
-// other accounts and repeats, validates every transaction, records them in
-// DepositedAt order, and only when all are recorded advances the watermark
-// to the result's CompleteUpTo (at most Now) if that is later than wm.
+// other accounts (keeping the sub-accounts IsSubAccount accepts) and
+// repeats, validates every transaction, records them in DepositedAt order,
+// and only when all are recorded advances the watermark to the result's
+// CompleteUpTo (at most Now) if that is later than wm.
 //
 // Any error (reading the watermark, the scan, an invalid transaction, two
 // different transactions under one BankTxnID, a failed Record, advancing)
@@ -165,9 +189,13 @@ func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
 	for _, t := range res.Transactions {
 		// A transaction without an account number is not dropped: it
 		// fails validation below.
+		sub := false
 		if n := NormalizeAccountNumber(t.AccountNumber); n != "" && n != account {
-			st.OtherAccounts++
-			continue
+			if s.IsSubAccount == nil || !s.IsSubAccount(n) {
+				st.OtherAccounts++
+				continue
+			}
+			sub = true
 		}
 		if i, ok := byID[t.BankTxnID]; ok {
 			if !txns[i].Equal(t) {
@@ -181,6 +209,9 @@ func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
 		}
 		byID[t.BankTxnID] = len(txns)
 		txns = append(txns, t)
+		if sub {
+			st.SubAccounts++
+		}
 	}
 	st.Seen = len(txns)
 	slices.SortStableFunc(txns, func(a, b Transaction) int {
@@ -259,7 +290,7 @@ func (s *Scanner) logScan(st ScanStats, err error) {
 		return
 	}
 	ev := s.Log.Debug().Str("account", s.Account).Int("seen", st.Seen).Int("recorded", st.Recorded).
-		Int("repeats", st.Repeats).Int("other_accounts", st.OtherAccounts)
+		Int("sub_accounts", st.SubAccounts).Int("repeats", st.Repeats).Int("other_accounts", st.OtherAccounts)
 	if !st.CompleteUpTo.IsZero() {
 		ev = ev.Time("complete_up_to", st.CompleteUpTo)
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -463,5 +465,303 @@ func TestScannerOverHTTP(t *testing.T) {
 	}
 	if p.Requests() <= 13+6 {
 		t.Errorf("%d requests for 13 scans; want retries after 429s and the hang", p.Requests())
+	}
+}
+
+// The store-account range of the tests: dedicated account numbers are the
+// integers of [subFrom, subTo] zero-padded to the width of subTo, as the
+// engine allocates them.
+const subFrom, subTo = 5001000000, 5001999999
+
+// inRange is Scanner.IsSubAccount for the numbers of [from, to] written
+// with the width of to. It records every number it is asked about.
+type inRange struct {
+	from, to uint64
+	mu       sync.Mutex
+	asked    []string
+}
+
+func subAccounts() *inRange { return &inRange{from: subFrom, to: subTo} }
+
+func (r *inRange) contains(number string) bool {
+	r.mu.Lock()
+	r.asked = append(r.asked, number)
+	r.mu.Unlock()
+	if len(number) != len(strconv.FormatUint(r.to, 10)) {
+		return false
+	}
+	n, err := strconv.ParseUint(number, 10, 64)
+	return err == nil && n >= r.from && n <= r.to
+}
+
+// sub is the dedicated account number n of the test range.
+func sub(n uint64) string { return fmt.Sprintf("%010d", subFrom+n) }
+
+// onePerScan returns a Recorder hook that fails the test when one scan hands
+// the Recorder the same transaction twice, and a function to call before
+// each scan.
+func onePerScan(t *testing.T) (hook func(Transaction), next func()) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	hook = func(x Transaction) {
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[x.BankTxnID] {
+			t.Errorf("%s handed to the Recorder twice in one scan", x.BankTxnID)
+		}
+		seen[x.BankTxnID] = true
+	}
+	next = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		clear(seen)
+	}
+	return hook, next
+}
+
+// TestScannerSubAccounts: with IsSubAccount, the transfers to the collection
+// account and to its sub-accounts are each recorded once (repeats within a
+// result and overlapping scans included), those to any other account are
+// dropped and counted, and the only watermark is the collection account's.
+// Without it, today's behaviour: every other account is dropped.
+func TestScannerSubAccounts(t *testing.T) {
+	mk := func(id, account string, at time.Duration) Transaction {
+		return Transaction{BankTxnID: id, AccountNumber: account, DepositorName: "가게", Amount: 50000, DepositedAt: t0.Add(at)}
+	}
+	rows := []Transaction{
+		mk("S-2", sub(7), 4*time.Second),
+		mk("C-1", collect, time.Second),
+		mk("S-1", "5001-000-000", 2*time.Second), // sub(0), written with hyphens
+		mk("X-1", "999-000", 0),                  // an unrelated account
+		mk("S-3", "5001 999 999", 3*time.Second), // the end of the range
+		mk("X-2", "5002000000", 0),               // the right width, past the range
+		mk("X-3", "05001000001", 0),              // in the range by value, not of its width
+		mk("S-2", sub(7), 4*time.Second),         // repeats
+		mk("C-1", collect, time.Second),
+		mk("X-1", "999-000", 0),
+		mk("C-2", "123 456 789", 5*time.Second),
+	}
+	res := ScanResult{Transactions: rows, CompleteUpTo: t0.Add(time.Minute)}
+	for _, tc := range []struct {
+		name      string
+		subs      bool
+		recorded  string // in record order
+		want      ScanStats
+		wantAsked int
+	}{
+		{
+			name:     "with sub-accounts",
+			subs:     true,
+			recorded: "C-1,S-1,S-3,S-2,C-2",
+			want:     ScanStats{Seen: 5, SubAccounts: 3, Recorded: 5, Repeats: 2, OtherAccounts: 4},
+			// every row not for collect: S-2 twice, S-1, X-1 twice, S-3, X-2, X-3
+			wantAsked: 8,
+		},
+		{
+			name:     "nil IsSubAccount: today's behaviour",
+			recorded: "C-1,C-2",
+			want:     ScanStats{Seen: 2, Recorded: 2, Repeats: 1, OtherAccounts: 8},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &scriptedSource{results: []ScanResult{res}}
+			s, rec, wm := newScanner(src)
+			r := subAccounts()
+			if tc.subs {
+				s.IsSubAccount = r.contains
+			}
+			hook, next := onePerScan(t)
+			rec.hook = hook
+			for scan := range 3 { // overlapping scans: the same result again
+				next()
+				st := scanOnce(t, s)
+				want := tc.want
+				want.CompleteUpTo, want.Watermark = res.CompleteUpTo, res.CompleteUpTo
+				if st != want {
+					t.Fatalf("scan %d: stats %+v, want %+v", scan, st, want)
+				}
+			}
+			if got := strings.Join(rec.order, ","); got != tc.recorded {
+				t.Errorf("recorded %s, want %s (each once, by deposit time)", got, tc.recorded)
+			}
+			for _, x := range rows {
+				if got, ok := rec.recorded()[x.BankTxnID]; ok && !got.Equal(x) {
+					t.Errorf("recorded %+v, want it as the bank reported it %+v", got, x)
+				}
+			}
+			if len(wm.marks) != 1 || !wm.get(collect).Equal(res.CompleteUpTo) {
+				t.Errorf("watermarks %v; want only the collection account's, at %v", wm.marks, res.CompleteUpTo)
+			}
+			if len(r.asked) != tc.wantAsked*3 {
+				t.Errorf("IsSubAccount asked %d times in 3 scans, want %d", len(r.asked), tc.wantAsked*3)
+			}
+			for _, n := range r.asked {
+				if n != NormalizeAccountNumber(n) || n == "" || n == NormalizeAccountNumber(collect) {
+					t.Errorf("IsSubAccount asked about %q: want normalised numbers other than the account's", n)
+				}
+			}
+		})
+	}
+}
+
+// TestScannerSubAccountErrors: the kept sub-account transactions obey the
+// same rules as the account's own, and a failure leaves the one watermark.
+func TestScannerSubAccountErrors(t *testing.T) {
+	valid := Transaction{BankTxnID: "T-1", AccountNumber: collect, DepositorName: "A", Amount: 1000, DepositedAt: t0}
+	invalidSub := Transaction{BankTxnID: "S-1", AccountNumber: sub(1), DepositorName: "A", DepositedAt: t0}
+	sameIDOnSub := valid
+	sameIDOnSub.AccountNumber = sub(1)
+	noAccount := valid
+	noAccount.BankTxnID, noAccount.AccountNumber = "T-3", " - "
+	for _, tc := range []struct {
+		name string
+		txns []Transaction
+		is   error
+	}{
+		{"invalid sub-account transaction", []Transaction{valid, invalidSub}, ErrInvalidTransaction},
+		{"one id on the account and a sub-account", []Transaction{valid, sameIDOnSub}, ErrConflictingDuplicate},
+		{"transaction without an account", []Transaction{noAccount}, ErrInvalidTransaction},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &scriptedSource{results: []ScanResult{{Transactions: tc.txns, CompleteUpTo: t0.Add(time.Hour)}}}
+			s, rec, wm := newScanner(src)
+			r := subAccounts()
+			s.IsSubAccount = r.contains
+			wm.marks[collect] = t0
+			if _, err := s.ScanOnce(context.Background()); !errors.Is(err, tc.is) {
+				t.Fatalf("err = %v, want %v", err, tc.is)
+			}
+			if !wm.get(collect).Equal(t0) || len(wm.advances) != 0 || len(wm.marks) != 1 {
+				t.Errorf("watermarks %v after a failed scan", wm.marks)
+			}
+			if n := len(rec.recorded()); n != 0 {
+				t.Errorf("recorded %d", n)
+			}
+			if slices.Contains(r.asked, "") {
+				t.Error("IsSubAccount was asked about an empty account number")
+			}
+		})
+	}
+}
+
+// TestScannerSubAccountsEachRecordedOnce drives a lagging, duplicating bank
+// serving the collection account with its sub-accounts: random transfers to
+// the account, to numbers of the range, and to numbers outside it, between
+// overlapping scans. Every transfer to the account or the range is recorded
+// exactly once, none other is, and the one watermark keeps its promise for
+// the sub-accounts too.
+func TestScannerSubAccountsEachRecordedOnce(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	clock := newClock()
+	bank := newBank(t, clock, SimOptions{Lag: 3 * time.Minute, DuplicateRate: 0.3, PageSize: 3, Seed: seed})
+	r := subAccounts()
+	s, rec, wm := newScanner(bank.SourceWith(collect, r.contains))
+	s.IsSubAccount = r.contains
+	s.Overlap = 2 * time.Minute
+	hook, next := onePerScan(t)
+	rec.hook = hook
+
+	kept := func(x Transaction) bool {
+		n := NormalizeAccountNumber(x.AccountNumber)
+		return n == NormalizeAccountNumber(collect) || r.contains(n)
+	}
+	var subs, others int
+	for range 40 {
+		for range rng.IntN(5) {
+			var account string
+			switch rng.IntN(5) {
+			case 0, 1:
+				account = collect
+			case 2, 3:
+				account = sub(uint64(rng.IntN(20))) // few numbers: several payments each
+				subs++
+			default:
+				account = []string{"555-0000", "5002000000", "0005001000"}[rng.IntN(3)]
+				others++
+			}
+			transfer(t, bank, "store"+strings.Repeat("x", rng.IntN(5)), 1+rng.Int64N(100000), account)
+			clock.Advance(time.Duration(rng.IntN(90)) * time.Second)
+		}
+		next()
+		st := scanOnce(t, s)
+		if want := clock.Now().Add(-3 * time.Minute); !st.CompleteUpTo.Equal(want) || !wm.get(collect).Equal(want) {
+			t.Fatalf("watermark %v, CompleteUpTo %v; want now−lag %v", wm.get(collect), st.CompleteUpTo, want)
+		}
+		if st.OtherAccounts != 0 {
+			t.Fatalf("the source answered %d transactions of other accounts", st.OtherAccounts)
+		}
+		got := rec.recorded()
+		for _, x := range bank.Transactions() {
+			if kept(x) && x.DepositedAt.Before(wm.get(collect)) {
+				if _, ok := got[x.BankTxnID]; !ok {
+					t.Fatalf("%s to %s at %v is before the watermark %v but not recorded", x.BankTxnID, x.AccountNumber, x.DepositedAt, wm.get(collect))
+				}
+			}
+		}
+	}
+	clock.Advance(time.Hour)
+	next()
+	scanOnce(t, s)
+
+	got := rec.recorded()
+	want := 0
+	for _, x := range bank.Transactions() {
+		if !kept(x) {
+			if _, ok := got[x.BankTxnID]; ok {
+				t.Errorf("%s to %s recorded; it is not the collection account's", x.BankTxnID, x.AccountNumber)
+			}
+			continue
+		}
+		want++
+		if !got[x.BankTxnID].Equal(x) {
+			t.Errorf("recorded %+v, bank has %+v", got[x.BankTxnID], x)
+		}
+	}
+	if len(got) != want {
+		t.Fatalf("recorded %d distinct transactions, want %d", len(got), want)
+	}
+	if len(wm.marks) != 1 {
+		t.Errorf("watermarks %v; want only the collection account's", wm.marks)
+	}
+	t.Logf("%d transactions recorded (%d to sub-accounts), %d to other accounts left out", want, subs, others)
+}
+
+// TestScannerSubAccountsOverHTTP: a provider's feed of the collection account
+// with its virtual accounts, over the HTTP contract, through a Scanner with
+// the same range. HTTPSource itself filters nothing.
+func TestScannerSubAccountsOverHTTP(t *testing.T) {
+	clock := newClock()
+	bank := newBank(t, clock, SimOptions{DuplicateRate: 0.5, PageSize: 2})
+	r := subAccounts()
+	_, srv := newFake(t, bank, FakeOptions{Account: collect, SubAccounts: r.contains, Now: clock.Now})
+	src, _ := newSource(srv.URL, clock)
+	s, rec, wm := newScanner(src)
+	s.IsSubAccount = r.contains
+
+	want := []Transaction{
+		transfer(t, bank, "buyer", 1000, collect),
+		transfer(t, bank, "store", 2000, sub(1)),
+		transfer(t, bank, "store", 3000, sub(1)),
+		transfer(t, bank, "store", 4000, sub(999999)),
+	}
+	transfer(t, bank, "someone", 5000, "999-000")
+	clock.Advance(time.Second)
+	st := scanOnce(t, s)
+	if st.Seen != 4 || st.SubAccounts != 3 || st.OtherAccounts != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	got := rec.recorded()
+	if len(got) != len(want) {
+		t.Fatalf("recorded %d, want %d", len(got), len(want))
+	}
+	for _, x := range want {
+		if !got[x.BankTxnID].Equal(x) {
+			t.Errorf("%s not recorded as deposited", x.BankTxnID)
+		}
+	}
+	if len(wm.marks) != 1 || !wm.get(collect).Equal(clock.Now()) {
+		t.Errorf("watermarks %v, want only %s at %v", wm.marks, collect, clock.Now())
 	}
 }

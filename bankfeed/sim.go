@@ -80,7 +80,8 @@ func (o SimOptions) Validate() error {
 // safe for concurrent use.
 //
 // SimBank.Scan covers every account (like a provider feed for all of a
-// customer's accounts); Source narrows it to one account.
+// customer's accounts); Source narrows it to one account, and SourceWith to
+// one account with its virtual sub-accounts.
 type SimBank struct {
 	now      func() time.Time
 	lag      time.Duration
@@ -168,27 +169,41 @@ func (b *SimBank) Transfer(depositorName string, amount int64, account string) (
 // Scan answers an account scan over every account. See Source for one
 // account.
 func (b *SimBank) Scan(ctx context.Context, since time.Time) (ScanResult, error) {
-	return b.scan(ctx, since, "")
+	return b.scan(ctx, since, nil)
 }
 
 // Source returns the account-scan API of one account. Account numbers are
 // compared with NormalizeAccountNumber.
 func (b *SimBank) Source(account string) Source {
-	return simSource{bank: b, account: NormalizeAccountNumber(account)}
+	return b.SourceWith(account, nil)
+}
+
+// SourceWith returns the account-scan API of account with its virtual
+// sub-accounts, like a provider's feed of a collection account that issues
+// virtual account numbers: a scan answers the transfers to account and to
+// every number for which isSubAccount is true (nil: none, as Source). Account
+// numbers are compared with NormalizeAccountNumber, and isSubAccount is
+// given the normalised number. It is called with the bank's lock held, so it
+// must not call the bank.
+func (b *SimBank) SourceWith(account string, isSubAccount func(number string) bool) Source {
+	account = NormalizeAccountNumber(account)
+	return simSource{bank: b, match: func(n string) bool {
+		return n == account || (isSubAccount != nil && isSubAccount(n))
+	}}
 }
 
 type simSource struct {
-	bank    *SimBank
-	account string
+	bank  *SimBank
+	match func(normalised string) bool
 }
 
 func (s simSource) Scan(ctx context.Context, since time.Time) (ScanResult, error) {
-	return s.bank.scan(ctx, since, s.account)
+	return s.bank.scan(ctx, since, s.match)
 }
 
-// scan serves one scan; account "" means every account, otherwise a
-// normalised account number.
-func (b *SimBank) scan(ctx context.Context, since time.Time, account string) (ScanResult, error) {
+// scan serves one scan; match, when not nil, selects the transactions by
+// their normalised account number (nil: every account).
+func (b *SimBank) scan(ctx context.Context, since time.Time, match func(normalised string) bool) (ScanResult, error) {
 	if err := ctx.Err(); err != nil {
 		return ScanResult{}, err
 	}
@@ -220,7 +235,7 @@ func (b *SimBank) scan(ctx context.Context, since time.Time, account string) (Sc
 	from := since.Add(-b.overlap)
 	var hits []Transaction
 	for _, t := range b.txns {
-		if account != "" && NormalizeAccountNumber(t.AccountNumber) != account {
+		if match != nil && !match(NormalizeAccountNumber(t.AccountNumber)) {
 			continue
 		}
 		if t.DepositedAt.Before(from) || t.DepositedAt.After(complete) {

@@ -264,6 +264,52 @@ func TestSimBankSourceFiltersAccount(t *testing.T) {
 	}
 }
 
+// SourceWith answers for the account and the sub-accounts it accepts, like a
+// provider's feed of a collection account with its virtual accounts; nil is
+// Source.
+func TestSimBankSourceWithSubAccounts(t *testing.T) {
+	bank := newBank(t, newClock(), SimOptions{})
+	own := transfer(t, bank, "A", 1000, "123-456-789")
+	subA := transfer(t, bank, "B", 2000, "5001-000-001")
+	subB := transfer(t, bank, "C", 3000, "5001999999")
+	transfer(t, bank, "D", 4000, "999-000")
+	transfer(t, bank, "E", 5000, "5002000000")
+	var asked []string
+	isSub := func(n string) bool {
+		asked = append(asked, n)
+		return strings.HasPrefix(n, "5001") && len(n) == 10
+	}
+	for _, tc := range []struct {
+		name string
+		src  Source
+		want []Transaction
+	}{
+		{"with sub-accounts", bank.SourceWith("123 456789", isSub), []Transaction{own, subA, subB}},
+		{"nil is Source", bank.SourceWith("123 456789", nil), []Transaction{own}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := tc.src.Scan(context.Background(), time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, want := countIDs(res.Transactions), countIDs(tc.want)
+			if len(res.Transactions) != len(tc.want) || len(got) != len(want) {
+				t.Fatalf("Scan = %v, want %v", ids(res.Transactions), ids(tc.want))
+			}
+			for id := range want {
+				if got[id] != 1 {
+					t.Errorf("%s appears %d times, want once", id, got[id])
+				}
+			}
+		})
+	}
+	for _, n := range asked {
+		if n != NormalizeAccountNumber(n) {
+			t.Errorf("isSubAccount asked about %q, want a normalised number", n)
+		}
+	}
+}
+
 func TestSimOptionsValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string

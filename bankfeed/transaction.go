@@ -145,8 +145,9 @@ type ScanResult struct {
 	CompleteUpTo time.Time
 }
 
-// Source is a bank's account-scan API for one account (or for several: the
-// Scanner drops transactions for other accounts).
+// Source is a bank's account-scan API for one account, possibly with its
+// virtual sub-accounts (or for several accounts: the Scanner keeps its
+// account and sub-accounts and drops the others' transactions).
 type Source interface {
 	// Scan returns transactions deposited at or after since (it may return
 	// older ones too, and repeats). Every transaction deposited in
