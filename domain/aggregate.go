@@ -19,4 +19,5 @@ var (
 	DepositAggregate = Aggregate[Deposit]{Type: AggregateDeposit, Apply: Deposit.Apply}
 	WalletAggregate  = Aggregate[Wallet]{Type: AggregateWallet, Apply: Wallet.Apply}
 	PayoutAggregate  = Aggregate[Payout]{Type: AggregatePayout, Apply: Payout.Apply}
+	LinkAggregate    = Aggregate[Link]{Type: AggregateLink, Apply: Link.Apply}
 )

@@ -138,5 +138,11 @@ func Events() *Codec {
 	Register[PayoutRequested](c, 1)
 	Register[PayoutSettled](c, 1)
 	Register[PayoutFailed](c, 1)
+	Register[StoreLinked](c, 1)
+	Register[BillIssued](c, 1)
+	Register[BillExpired](c, 1)
+	Register[BillCancelled](c, 1)
+	Register[StorePaymentReceived](c, 1)
+	Register[BillReminded](c, 1)
 	return c
 }

@@ -23,6 +23,14 @@ func TestEventsRoundTrip(t *testing.T) {
 		{"order cancelled without reason", domain.OrderCancelled{OrderID: "o-1", CancelledAt: t0}, "order.cancelled"},
 		{"order submitted with a payment deadline", submittedWithDeadline(), "order.submitted"},
 		{"order expired", domain.OrderExpired{OrderID: "o-1", ExpiresAt: t0, ExpiredAt: t0.Add(time.Minute)}, "order.expired"},
+		{"store linked", linked(), "store.linked"},
+		{"bill issued", billIssued(), "bill.issued"},
+		{"bill issued superseding another", domain.BillIssued{LinkID: lnk, BillID: bill(2), DistributorID: distributor, StoreID: store, StoreName: "행복식당", Amount: 1, DedicatedAccount: dedicated, IssuedAt: t0, SupersededBillID: bill(1)}, "bill.issued"},
+		{"bill expired", billExpired(), "bill.expired"},
+		{"bill cancelled", billCancelled(), "bill.cancelled"},
+		{"store payment received on a bill", billedPayment(), "store.payment_received"},
+		{"store payment received, unbilled", unbilledPayment(), "store.payment_received"},
+		{"bill reminded", billReminded(), "bill.reminded"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +71,53 @@ func TestEventsWireFormat(t *testing.T) {
 	}
 	if fields["submitted_at"] != "2025-03-14T09:26:53.589Z" {
 		t.Errorf("submitted_at = %v, want RFC 3339 UTC", fields["submitted_at"])
+	}
+}
+
+// TestLinkEventsWireFormat: the link events carry the fields of
+// docs/events.md under those names, optional ones only when set.
+func TestLinkEventsWireFormat(t *testing.T) {
+	tests := []struct {
+		event  domain.Event
+		fields []string
+		absent []string
+	}{
+		{linked(), []string{"link_id", "distributor_id", "store_id", "store_name", "dedicated_account", "linked_at"}, nil},
+		{billIssued(), []string{"link_id", "bill_id", "distributor_id", "store_id", "store_name", "amount", "memo", "dedicated_account", "issued_at"}, []string{"superseded_bill_id"}},
+		{billExpired(), []string{"link_id", "bill_id", "distributor_id", "store_id", "superseded_by", "amount", "paid_amount", "outstanding", "expired_at"}, nil},
+		{billCancelled(), []string{"link_id", "bill_id", "distributor_id", "store_id", "reason", "amount", "paid_amount", "cancelled_at"}, nil},
+		{billedPayment(), []string{"link_id", "deposit_id", "distributor_id", "store_id", "store_name", "amount", "fee", "net", "fee_bps", "settlement_date", "paid_at", "collect_account", "dedicated_account", "bill_id", "bill_amount", "bill_paid_amount", "bill_outstanding", "bill_status"}, nil},
+		{unbilledPayment(), []string{"fee", "net", "fee_bps", "settlement_date"}, []string{"bill_id", "bill_amount", "bill_paid_amount", "bill_outstanding", "bill_status"}},
+		{billReminded(), []string{"link_id", "bill_id", "distributor_id", "store_id", "store_name", "amount", "paid_amount", "outstanding", "dedicated_account", "reminded_at"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.event.EventType(), func(t *testing.T) {
+			_, _, data, err := domain.Events().Encode(tt.event)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fields map[string]any
+			if err := json.Unmarshal(data, &fields); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range tt.fields {
+				if _, ok := fields[k]; !ok {
+					t.Errorf("payload %s lacks %q", data, k)
+				}
+			}
+			for _, k := range tt.absent {
+				if _, ok := fields[k]; ok {
+					t.Errorf("payload %s has %q", data, k)
+				}
+			}
+			if tt.absent == nil && len(fields) != len(tt.fields) { // every field is listed
+				t.Errorf("payload %s has %d fields, want %d", data, len(fields), len(tt.fields))
+			}
+		})
+	}
+	_, _, data, _ := domain.Events().Encode(billedPayment())
+	if !strings.Contains(string(data), `"settlement_date":"2025-03-17"`) || !strings.Contains(string(data), `"dedicated_account":{"bank":"KB","number":"5001000042","holder":"bankbook"}`) {
+		t.Errorf("store.payment_received payload %s", data)
 	}
 }
 
@@ -255,7 +310,10 @@ func TestCodecUpcastErrors(t *testing.T) {
 
 func TestEventsRegistersEveryEvent(t *testing.T) {
 	c := domain.Events()
-	for _, e := range []domain.Event{domain.OrderSubmitted{}, domain.OrderCancelled{}, domain.OrderExpired{}} {
+	for _, e := range []domain.Event{
+		domain.OrderSubmitted{}, domain.OrderCancelled{}, domain.OrderExpired{},
+		domain.StoreLinked{}, domain.BillIssued{}, domain.BillExpired{}, domain.BillCancelled{}, domain.StorePaymentReceived{}, domain.BillReminded{},
+	} {
 		if _, ok := c.Version(e.EventType()); !ok {
 			t.Errorf("Events() does not register %s", e.EventType())
 		}

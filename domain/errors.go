@@ -66,7 +66,8 @@ var (
 	ErrOrderNotFound = &Error{Kind: KindNotFound, Code: "order_not_found", Message: "order not found"}
 	// ErrOrderExists is returned when submit names an order_id already in use.
 	ErrOrderExists = &Error{Kind: KindConflict, Code: "order_exists", Message: "an order with this order_id already exists"}
-	// ErrWrongState is returned when the order's status forbids the command.
+	// ErrWrongState is returned when the order's or the bill's status
+	// forbids the command; its details carry the status.
 	ErrWrongState = &Error{Kind: KindConflict, Code: "wrong_state", Message: "the order's status does not allow this command"}
 	// ErrNotDue is returned when a reserved cancellation cannot be finalised,
 	// or an order cannot expire, yet: the bank scan has not covered its time.
@@ -94,4 +95,9 @@ var (
 	// most unpaid orders allowed (Order.HoldsUnpaidName), so that no buyer
 	// can use up the depositor names of a buyer name.
 	ErrTooManyUnpaidOrders = &Error{Kind: KindRule, Code: "too_many_unpaid_orders", Message: "the buyer has too many unpaid orders; pay one, or wait until the name grace of a cancelled or expired one ends"}
+	// ErrStoreNotLinked is returned for a bill or a payment of a
+	// (distributor, store) pair that store.link has not linked.
+	ErrStoreNotLinked = &Error{Kind: KindNotFound, Code: "store_not_linked", Message: "the store is not linked to the distributor"}
+	// ErrBillNotFound is returned for a bill ID that names no bill issued.
+	ErrBillNotFound = &Error{Kind: KindNotFound, Code: "bill_not_found", Message: "bill not found"}
 )

@@ -62,7 +62,7 @@ func FuzzDepositorName(f *testing.F) {
 // decodes re-encodes to an equal event.
 func FuzzDecode(f *testing.F) {
 	c := domain.Events()
-	for _, e := range []domain.Event{submitted(), domain.OrderCancelled{OrderID: "o-1", Reason: "r", CancelledAt: t0}} {
+	for _, e := range []domain.Event{submitted(), domain.OrderCancelled{OrderID: "o-1", Reason: "r", CancelledAt: t0}, billIssued(), billedPayment(), unbilledPayment()} {
 		typ, v, data, err := c.Encode(e)
 		if err != nil {
 			f.Fatal(err)
@@ -90,6 +90,33 @@ func FuzzDecode(f *testing.F) {
 		var m map[string]any
 		if err := json.Unmarshal(data2, &m); err != nil {
 			t.Fatalf("encoded payload is not an object: %v", err)
+		}
+	})
+}
+
+// FuzzParseBillID: parsing never panics, and whatever parses is the one ID
+// BillID makes of its parts.
+// Run with: go test -fuzz FuzzParseBillID ./domain/
+func FuzzParseBillID(f *testing.F) {
+	for _, s := range []string{bill(1), bill(123456789), "", "bill_", "bill__1", "bill_" + strings.Repeat("a", 24) + "_01", lnk} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		link, n, err := domain.ParseBillID(s)
+		if err != nil {
+			if link != "" || n != 0 {
+				t.Fatalf("ParseBillID(%q) = %q, %d with error %v", s, link, n, err)
+			}
+			return
+		}
+		if n < 1 {
+			t.Fatalf("ParseBillID(%q): n = %d", s, n)
+		}
+		if back := domain.BillID(link, n); back != s {
+			t.Fatalf("ParseBillID(%q) = %q, %d, which BillID makes %q", s, link, n, back)
+		}
+		if err := domain.ValidateID("bill_id", s); err != nil {
+			t.Fatalf("bill ID %q parses but is not a valid ID: %v", s, err)
 		}
 	})
 }

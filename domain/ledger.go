@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -13,7 +14,16 @@ const (
 	AccountPayableOrders = "liabilities:payable:orders"
 	AccountSuspense      = "liabilities:suspense:unmatched"
 	AccountBankFees      = "expenses:bank-fees"
+	// AccountRevenueFees is the platform's revenue: the fees on store payments.
+	AccountRevenueFees = "revenue:fees"
 )
+
+// AccountPayableDistributor is the liability account of what the engine
+// owes a distributor: its stores' payments, net of the platform fee, until
+// they are settled.
+func AccountPayableDistributor(id DistributorID) string {
+	return "liabilities:payable:distributor:" + string(id)
+}
 
 // AccountBank is the asset account of a bank account of the company.
 func AccountBank(number string) string { return "assets:bank:" + NormalizeAccountNumber(number) }
@@ -55,6 +65,13 @@ type Posting struct {
 //	payout.settled                debit liabilities:payouts:pending       credit assets:bank:<account>
 //	                              debit expenses:bank-fees                credit assets:bank:<account>   (the fee)
 //	deposit.reopened              debit liabilities:payouts:pending       credit liabilities:suspense:unmatched
+//	store.payment_received        debit assets:bank:<collect_account>     credit liabilities:payable:distributor:<id>   (net)
+//	                              debit assets:bank:<collect_account>     credit revenue:fees                          (the fee)
+//
+// A dedicated account is a virtual sub-account of the collection account,
+// a number that routes money into it, not a bank account of its own: a
+// store payment posts to the collection account. Zero amounts (no fee, or
+// a 100% fee) are not posted.
 //
 // A failed withdrawal returns through wallet.credited (payout_reversal,
 // from payouts pending). Other events post nothing.
@@ -78,10 +95,29 @@ func Postings(e Event) []Posting {
 		return []Posting{{Debit: e.FromAccount, Credit: AccountPayableOrders, Amount: e.Amount, Memo: "order " + string(e.OrderID) + " paid by " + string(e.DepositID)}}
 	case WalletCredited:
 		return []Posting{{Debit: e.FromAccount, Credit: AccountWallet(e.UserID), Amount: e.Amount, Memo: e.Kind + " " + e.Ref}}
+	case StorePaymentReceived:
+		var ps []Posting
+		bank := AccountBank(e.CollectAccount)
+		if e.Net > 0 {
+			ps = append(ps, Posting{Debit: bank, Credit: AccountPayableDistributor(e.DistributorID), Amount: e.Net, Memo: "store " + string(e.StoreID) + " paid " + string(e.DepositID) + storePaymentBill(e)})
+		}
+		if e.Fee > 0 {
+			ps = append(ps, Posting{Debit: bank, Credit: AccountRevenueFees, Amount: e.Fee, Memo: "fee on " + string(e.DepositID) + " (" + strconv.Itoa(e.FeeBps) + " bps)"})
+		}
+		return ps
 	case DepositRecorded:
 		if e.Outcome == OutcomeOrphaned {
 			return []Posting{{Debit: AccountBank(e.AccountNumber), Credit: AccountSuspense, Amount: e.Amount, Memo: "orphan deposit " + string(e.DepositID) + " (" + string(e.Reason) + ")"}}
 		}
 	}
 	return nil
+}
+
+// storePaymentBill is the end of a store payment's memo: the bill it went
+// to, or that it was unbilled.
+func storePaymentBill(e StorePaymentReceived) string {
+	if e.BillID == "" {
+		return " (unbilled)"
+	}
+	return " for " + e.BillID
 }

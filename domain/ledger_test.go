@@ -14,8 +14,8 @@ import (
 // The accounts of the chart in docs/domain.md ("Chart of accounts"), by name
 // or, for families, by prefix.
 var (
-	chartAccounts = []string{domain.AccountPayableOrders, domain.AccountSuspense, domain.AccountPayoutsPending, domain.AccountBankFees}
-	chartFamilies = []string{"assets:bank:", "liabilities:wallet:"}
+	chartAccounts = []string{domain.AccountPayableOrders, domain.AccountSuspense, domain.AccountPayoutsPending, domain.AccountBankFees, domain.AccountRevenueFees}
+	chartFamilies = []string{"assets:bank:", "liabilities:wallet:", "liabilities:payable:distributor:"}
 )
 
 func inChart(account string) bool {
@@ -78,6 +78,8 @@ func TestAccountNames(t *testing.T) {
 		{"suspense", domain.AccountSuspense, "liabilities:suspense:unmatched"},
 		{"payouts pending", domain.AccountPayoutsPending, "liabilities:payouts:pending"},
 		{"bank fees", domain.AccountBankFees, "expenses:bank-fees"},
+		{"revenue from fees", domain.AccountRevenueFees, "revenue:fees"},
+		{"payable to a distributor", domain.AccountPayableDistributor("dist-1"), "liabilities:payable:distributor:dist-1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,6 +122,8 @@ func TestPostings(t *testing.T) {
 	credit := func(kind, ref, from string) domain.WalletCredited {
 		return domain.WalletCredited{UserID: "u-1", Amount: 15000, Kind: kind, Ref: ref, FromAccount: from, CreditedAt: t0}
 	}
+	allFee := unbilledPayment()
+	allFee.FeeBps, allFee.Fee, allFee.Net = 10000, 7_000, 0
 	tests := []struct {
 		name  string
 		event domain.Event
@@ -166,6 +170,16 @@ func TestPostings(t *testing.T) {
 		{"deposit.reopened", reopened("po_1"), []domain.Posting{
 			{Debit: "liabilities:payouts:pending", Credit: "liabilities:suspense:unmatched", Amount: 15000, Memo: "refund po_1 failed: account closed"},
 		}},
+		{"store.payment_received on a bill, with a fee: to the collection account", billedPayment(), []domain.Posting{
+			{Debit: bank, Credit: "liabilities:payable:distributor:dist-1", Amount: 19_500, Memo: "store store-1 paid dep_1 for " + bill(1)},
+			{Debit: bank, Credit: "revenue:fees", Amount: 500, Memo: "fee on dep_1 (250 bps)"},
+		}},
+		{"store.payment_received unbilled, no fee", unbilledPayment(), []domain.Posting{
+			{Debit: bank, Credit: "liabilities:payable:distributor:dist-1", Amount: 7_000, Memo: "store store-1 paid dep_2 (unbilled)"},
+		}},
+		{"store.payment_received with a fee of 100%", allFee, []domain.Posting{
+			{Debit: bank, Credit: "revenue:fees", Amount: 7_000, Memo: "fee on dep_2 (10000 bps)"},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,6 +217,12 @@ func TestPostingsNothing(t *testing.T) {
 		{"deposit.resolved, refund_to_wallet", resolvedToWallet("u-2")},
 		{"payout.requested", payoutRequested()},
 		{"payout.failed", payoutFailed()},
+		{"order.expired", domain.OrderExpired{OrderID: "o-1", ExpiresAt: t0, ExpiredAt: t0}},
+		{"store.linked", linked()},
+		{"bill.issued", billIssued()},
+		{"bill.expired", billExpired()},
+		{"bill.cancelled", billCancelled()},
+		{"bill.reminded", billReminded()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -217,8 +237,9 @@ func TestPostingsNothing(t *testing.T) {
 // TestPostingsNothing speak of every event type the codec registers. The
 // list is the one in docs/domain.md; each name must be registered.
 func TestPostingsCoverEveryEvent(t *testing.T) {
-	posting := []domain.Event{orphanRecorded(), paidBy("dep_1", t0), credited(1, "dep_1"), debited(1, "po_1"), resolvedToBank("po_1", senderAccount), payoutSettled(0), reopened("po_1")}
-	silent := []domain.Event{submitted(), cancelReserved(), domain.OrderCancelled{}, domain.OrderRefunded{}, payoutRequested(), payoutFailed()}
+	posting := []domain.Event{orphanRecorded(), paidBy("dep_1", t0), credited(1, "dep_1"), debited(1, "po_1"), resolvedToBank("po_1", senderAccount), payoutSettled(0), reopened("po_1"), billedPayment()}
+	silent := []domain.Event{submitted(), cancelReserved(), domain.OrderCancelled{}, domain.OrderRefunded{}, payoutRequested(), payoutFailed(),
+		domain.OrderExpired{}, linked(), billIssued(), billExpired(), billCancelled(), billReminded()}
 	seen := map[string]bool{}
 	for _, e := range append(posting, silent...) {
 		seen[e.EventType()] = true
@@ -229,6 +250,8 @@ func TestPostingsCoverEveryEvent(t *testing.T) {
 		"deposit.recorded", "deposit.resolved", "deposit.reopened",
 		"wallet.credited", "wallet.debited",
 		"payout.requested", "payout.settled", "payout.failed",
+		"order.expired",
+		"store.linked", "bill.issued", "bill.expired", "bill.cancelled", "store.payment_received", "bill.reminded",
 	} {
 		if _, ok := codec.Version(name); !ok {
 			t.Errorf("%s is not registered", name)
@@ -248,6 +271,7 @@ type flow struct {
 	deposit  domain.Deposit
 	payout   domain.Payout
 	wallets  map[domain.UserID]domain.Wallet
+	link     domain.Link
 }
 
 func newFlow(t *testing.T) *flow {
@@ -275,6 +299,8 @@ func (f *flow) commit(events []domain.Event, err error) []domain.Event {
 			f.wallets[e.UserID] = f.wallets[e.UserID].Apply(e)
 		case domain.WalletDebited:
 			f.wallets[e.UserID] = f.wallets[e.UserID].Apply(e)
+		case domain.StoreLinked, domain.BillIssued, domain.BillExpired, domain.BillCancelled, domain.StorePaymentReceived, domain.BillReminded:
+			f.link = f.link.Apply(e)
 		default:
 			f.t.Fatalf("unexpected event %T", e)
 		}
@@ -355,6 +381,9 @@ func TestLedgerFlows(t *testing.T) {
 	withdrawalPayout := func(e domain.WalletDebited) domain.PayoutRequested {
 		return domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: e.To, PayFrom: collect.Number, Source: domain.PayoutFromWallet,
 			SourceID: string(e.UserID), FromAccount: domain.AccountWallet(e.UserID), RequestedAt: e.DebitAt}
+	}
+	storePay := func(f *flow, id domain.DepositID, amount int64, bps int) {
+		f.commit(domain.DecideStorePayment(f.link, domain.StorePayment{DepositID: id, Amount: amount, PaidAt: at, CollectAccount: collect.Number, FeeBps: bps, SettlementDays: 1, Now: at}))
 	}
 	refundPayout := func(f *flow, e domain.DepositResolved) domain.PayoutRequested {
 		return domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: *e.To, PayFrom: f.deposit.AccountNumber, Source: domain.PayoutFromDeposit,
@@ -482,6 +511,26 @@ func TestLedgerFlows(t *testing.T) {
 				f.credit(domain.CreditWallet{UserID: r.UserID, Amount: r.Amount, Kind: domain.CreditOrphanRefund, Ref: string(r.DepositID), FromAccount: domain.AccountSuspense, Now: at})
 			},
 			map[string]int64{bank: 15000, domain.AccountWallet("u-2"): -15000},
+		},
+		{
+			"store payments: billed, several, overpaying, superseded, cancelled and unbilled, across a fee change",
+			func(f *flow) {
+				f.commit(domain.DecideLink(f.link, linkCmd()))
+				f.commit(domain.DecideIssueBill(f.link, domain.IssueBill{Amount: 50_000, Now: at}))
+				storePay(f, "dep_1", 20_000, 100)                                                   // fee 200
+				storePay(f, "dep_2", 40_001, 250)                                                   // fee 1000, overpays
+				f.commit(domain.DecideIssueBill(f.link, domain.IssueBill{Amount: 10_000, Now: at})) // expires bill 1
+				f.commit(domain.DecideRemind(f.link, domain.Remind{Now: at}))
+				f.commit(domain.DecideCancelBill(f.link, domain.CancelBill{BillID: f.link.Current.ID, Now: at}))
+				storePay(f, "dep_3", 999, 0) // unbilled, no fee
+				// A repeated deposit needs nothing and posts nothing.
+				storePay(f, "dep_2", 40_001, 250)
+			},
+			map[string]int64{
+				bank:                      20_000 + 40_001 + 999,
+				domain.AccountRevenueFees: -(200 + 1_000),
+				domain.AccountPayableDistributor(distributor): -(19_800 + 39_001 + 999),
+			},
 		},
 	}
 	for _, tt := range tests {

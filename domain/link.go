@@ -1,0 +1,432 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// AggregateLink is the aggregate type name of links: one per (distributor,
+// store) pair, with ID LinkID(distributor, store). A link is the
+// consistency boundary of its store's bills: issuing, cancelling, paying and
+// reminding are each one optimistic append on it, so a store never has two
+// current bills.
+const AggregateLink = "link"
+
+// RecentDeposits is how many of its latest payments a link remembers by
+// deposit ID, so that a retried payment is recognised without an unbounded
+// set. An older deposit is recognised by the deposit aggregate, which is
+// written after the payment.
+const RecentDeposits = 64
+
+// RecentCancels is how many of its latest cancelled bills a link remembers,
+// to tell a cancelled bill from an expired one in a refusal.
+const RecentCancels = 32
+
+// CurrentBill is the bill a store pays now: the latest one issued, until
+// it is superseded by the next or cancelled. Its ID is "" when there is
+// none.
+type CurrentBill struct {
+	ID         string
+	Amount     int64
+	PaidAmount int64
+	Memo       string
+	IssuedAt   time.Time
+}
+
+// Status is the bill's status: active, partially paid or paid.
+func (b CurrentBill) Status() BillStatus { return BillStatusOf(b.Amount, b.PaidAmount) }
+
+// Outstanding is what remains to pay (0 once paid in full or overpaid).
+func (b CurrentBill) Outstanding() int64 { return BillOutstanding(b.Amount, b.PaidAmount) }
+
+// recentPayment is a payment a link remembers: its deposit and the bill it
+// went to ("" when unbilled).
+type recentPayment struct {
+	deposit DepositID
+	bill    string
+}
+
+// Link is the state of one (distributor, store) link. It is bounded: it
+// holds the current bill only, counts and totals of the rest, and rings of
+// the last RecentDeposits payments and RecentCancels cancellations, so a
+// link with any number of bills and payments loads in the same time from a
+// snapshot. Link is a value: its rings are arrays, so Apply, which works on
+// a copy, never changes the state it was given.
+type Link struct {
+	ID               string
+	DistributorID    DistributorID
+	StoreID          StoreID
+	StoreName        string // as first linked: linking again does not rename
+	DedicatedAccount BankAccount
+	LinkedAt         time.Time
+	// BillsIssued counts bills issued; the next is BillID(ID, BillsIssued+1).
+	BillsIssued    int
+	BillsCancelled int
+	Current        CurrentBill
+	// Payments counts the payments received, billed or not; PaidTotal sums them.
+	Payments  int
+	PaidTotal int64
+	// Version counts the events applied; 0 means the link does not exist.
+	Version int
+
+	recent    [RecentDeposits]recentPayment // payment i is at recent[i % RecentDeposits]
+	cancelled [RecentCancels]int            // cancellation i's bill number is at cancelled[i % RecentCancels]
+}
+
+// Exists reports whether the pair has been linked.
+func (l Link) Exists() bool { return l.Version > 0 }
+
+// HasCurrentBill reports whether the store has a current bill.
+func (l Link) HasCurrentBill() bool { return l.Current.ID != "" }
+
+// PaymentApplied reports whether deposit is one of the link's last
+// RecentDeposits payments, and the bill it went to ("" when unbilled).
+func (l Link) PaymentApplied(deposit DepositID) (billID string, ok bool) {
+	for _, p := range l.recent {
+		if p.deposit == deposit && deposit != "" {
+			return p.bill, true
+		}
+	}
+	return "", false
+}
+
+// BillStatus is the status of bill n of the link (1 ≤ n ≤ BillsIssued):
+// the current bill's, or, for a bill no longer current, cancelled or
+// expired. The link remembers its last RecentCancels cancellations only: an
+// older bill cancelled before them is reported expired. ok is false for a
+// bill never issued.
+func (l Link) BillStatus(n int) (status BillStatus, ok bool) {
+	switch {
+	case n < 1 || n > l.BillsIssued:
+		return "", false
+	case BillID(l.ID, n) == l.Current.ID:
+		return l.Current.Status(), true
+	case n == l.BillsIssued:
+		// The latest bill stops being current only when it is cancelled.
+		return BillStatusCancelled, true
+	}
+	for i := max(0, l.BillsCancelled-RecentCancels); i < l.BillsCancelled; i++ {
+		if l.cancelled[i%RecentCancels] == n {
+			return BillStatusCancelled, true
+		}
+	}
+	return BillStatusExpired, true
+}
+
+// Apply returns the state after e. It never fails and never changes l.
+func (l Link) Apply(e Event) Link {
+	switch e := e.(type) {
+	case StoreLinked:
+		l.ID, l.DistributorID, l.StoreID, l.StoreName = e.LinkID, e.DistributorID, e.StoreID, e.StoreName
+		l.DedicatedAccount, l.LinkedAt = e.DedicatedAccount, e.LinkedAt
+	case BillIssued:
+		l.BillsIssued++
+		l.Current = CurrentBill{ID: e.BillID, Amount: e.Amount, Memo: e.Memo, IssuedAt: e.IssuedAt}
+	case BillExpired:
+		if l.Current.ID == e.BillID {
+			l.Current = CurrentBill{}
+		}
+	case BillCancelled:
+		if l.Current.ID == e.BillID {
+			l.Current = CurrentBill{}
+		}
+		_, n, _ := parseBillID(e.BillID)
+		l.cancelled[l.BillsCancelled%RecentCancels] = n
+		l.BillsCancelled++
+	case StorePaymentReceived:
+		l.recent[l.Payments%RecentDeposits] = recentPayment{deposit: e.DepositID, bill: e.BillID}
+		l.Payments++
+		l.PaidTotal += e.Amount
+		if e.BillID != "" && e.BillID == l.Current.ID {
+			l.Current.PaidAmount += e.Amount
+		}
+	case BillReminded:
+	}
+	l.Version++
+	return l
+}
+
+// linkJSON is the JSON form of a Link (aggregate snapshots store it). The
+// rings are lists, oldest first; their positions follow from the counts.
+type linkJSON struct {
+	ID               string           `json:"id"`
+	DistributorID    DistributorID    `json:"distributor_id"`
+	StoreID          StoreID          `json:"store_id"`
+	StoreName        string           `json:"store_name"`
+	DedicatedAccount BankAccount      `json:"dedicated_account"`
+	LinkedAt         time.Time        `json:"linked_at"`
+	BillsIssued      int              `json:"bills_issued"`
+	BillsCancelled   int              `json:"bills_cancelled"`
+	Current          *currentBillJSON `json:"current,omitempty"`
+	Payments         int              `json:"payments"`
+	PaidTotal        int64            `json:"paid_total"`
+	RecentPayments   []recentPayJSON  `json:"recent_payments"`
+	RecentCancelled  []int            `json:"recent_cancelled_bills"`
+	Version          int              `json:"version"`
+}
+
+type currentBillJSON struct {
+	ID         string    `json:"id"`
+	Amount     int64     `json:"amount"`
+	PaidAmount int64     `json:"paid_amount"`
+	Memo       string    `json:"memo,omitempty"`
+	IssuedAt   time.Time `json:"issued_at"`
+}
+
+type recentPayJSON struct {
+	DepositID DepositID `json:"deposit_id"`
+	BillID    string    `json:"bill_id,omitempty"`
+}
+
+// MarshalJSON encodes the whole state, the rings included, so that
+// UnmarshalJSON restores an equal Link.
+func (l Link) MarshalJSON() ([]byte, error) {
+	v := linkJSON{
+		ID: l.ID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName,
+		DedicatedAccount: l.DedicatedAccount, LinkedAt: l.LinkedAt,
+		BillsIssued: l.BillsIssued, BillsCancelled: l.BillsCancelled,
+		Payments: l.Payments, PaidTotal: l.PaidTotal, Version: l.Version,
+		RecentPayments:  []recentPayJSON{},
+		RecentCancelled: []int{},
+	}
+	if l.HasCurrentBill() {
+		c := l.Current
+		v.Current = &currentBillJSON{ID: c.ID, Amount: c.Amount, PaidAmount: c.PaidAmount, Memo: c.Memo, IssuedAt: c.IssuedAt}
+	}
+	for i := max(0, l.Payments-RecentDeposits); i < l.Payments; i++ {
+		p := l.recent[i%RecentDeposits]
+		v.RecentPayments = append(v.RecentPayments, recentPayJSON{DepositID: p.deposit, BillID: p.bill})
+	}
+	for i := max(0, l.BillsCancelled-RecentCancels); i < l.BillsCancelled; i++ {
+		v.RecentCancelled = append(v.RecentCancelled, l.cancelled[i%RecentCancels])
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON restores a Link that MarshalJSON encoded.
+func (l *Link) UnmarshalJSON(b []byte) error {
+	var v linkJSON
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if n := len(v.RecentPayments); n != min(v.Payments, RecentDeposits) {
+		return fmt.Errorf("link %s: %d recent payments for %d payments", v.ID, n, v.Payments)
+	}
+	if n := len(v.RecentCancelled); n != min(v.BillsCancelled, RecentCancels) {
+		return fmt.Errorf("link %s: %d recent cancellations for %d cancelled bills", v.ID, n, v.BillsCancelled)
+	}
+	*l = Link{
+		ID: v.ID, DistributorID: v.DistributorID, StoreID: v.StoreID, StoreName: v.StoreName,
+		DedicatedAccount: v.DedicatedAccount, LinkedAt: v.LinkedAt,
+		BillsIssued: v.BillsIssued, BillsCancelled: v.BillsCancelled,
+		Payments: v.Payments, PaidTotal: v.PaidTotal, Version: v.Version,
+	}
+	if c := v.Current; c != nil {
+		l.Current = CurrentBill{ID: c.ID, Amount: c.Amount, PaidAmount: c.PaidAmount, Memo: c.Memo, IssuedAt: c.IssuedAt}
+	}
+	first := v.Payments - len(v.RecentPayments)
+	for i, p := range v.RecentPayments {
+		l.recent[(first+i)%RecentDeposits] = recentPayment{deposit: p.DepositID, bill: p.BillID}
+	}
+	first = v.BillsCancelled - len(v.RecentCancelled)
+	for i, n := range v.RecentCancelled {
+		l.cancelled[(first+i)%RecentCancels] = n
+	}
+	return nil
+}
+
+// LinkStore asks to link a (distributor, store) pair. Account is the
+// dedicated account the caller allocated for LinkID (the same number on
+// every retry).
+type LinkStore struct {
+	LinkID        string
+	DistributorID DistributorID
+	StoreID       StoreID
+	StoreName     string
+	Account       BankAccount
+	Now           time.Time
+}
+
+// DecideLink links a pair the first time. Linking a pair already linked
+// needs nothing (no events): the link keeps its dedicated account and the
+// store name it was first linked with (a different name is not an update;
+// the reply shows the name on record).
+func DecideLink(l Link, c LinkStore) ([]Event, error) {
+	if err := ValidateID("distributor_id", string(c.DistributorID)); err != nil {
+		return nil, err
+	}
+	if err := ValidateID("store_id", string(c.StoreID)); err != nil {
+		return nil, err
+	}
+	if err := ValidateText("store_name", c.StoreName, MaxStoreNameLength); err != nil {
+		return nil, err
+	}
+	if c.LinkID != LinkID(c.DistributorID, c.StoreID) {
+		return nil, Invalid("link_id", "is not the link of distributor_id and store_id")
+	}
+	if l.Exists() {
+		return nil, nil
+	}
+	if NormalizeAccountNumber(c.Account.Number) == "" {
+		return nil, Invalid("dedicated_account", "is required")
+	}
+	return []Event{StoreLinked{
+		LinkID: c.LinkID, DistributorID: c.DistributorID, StoreID: c.StoreID, StoreName: c.StoreName,
+		DedicatedAccount: c.Account, LinkedAt: c.Now,
+	}}, nil
+}
+
+// IssueBill asks to issue a bill to the link's store. Amount is what the
+// distributor typed: nothing computes or checks it beyond its range.
+type IssueBill struct {
+	Amount int64
+	Memo   string
+	Now    time.Time
+}
+
+// DecideIssueBill issues bill BillID(l.ID, l.BillsIssued+1). A current bill
+// (active, partially paid or paid) expires in the same commit, before the
+// new bill: [bill.expired, bill.issued], or [bill.issued] alone. The
+// amount must be between 1 and MaxAmount; the memo, trimmed, is optional.
+// An unlinked pair is refused with ErrStoreNotLinked.
+func DecideIssueBill(l Link, c IssueBill) ([]Event, error) {
+	if _, err := NewMoney(c.Amount, ""); err != nil {
+		return nil, err
+	}
+	memo := strings.TrimSpace(c.Memo)
+	if memo != "" {
+		if err := ValidateText("memo", memo, MaxMemoLength); err != nil {
+			return nil, err
+		}
+	}
+	if !l.Exists() {
+		return nil, ErrStoreNotLinked.With("", nil)
+	}
+	id := BillID(l.ID, l.BillsIssued+1)
+	issued := BillIssued{
+		LinkID: l.ID, BillID: id, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName,
+		Amount: c.Amount, Memo: memo, DedicatedAccount: l.DedicatedAccount, IssuedAt: c.Now,
+	}
+	if !l.HasCurrentBill() {
+		return []Event{issued}, nil
+	}
+	old := l.Current
+	issued.SupersededBillID = old.ID
+	return []Event{
+		BillExpired{
+			LinkID: l.ID, BillID: old.ID, DistributorID: l.DistributorID, StoreID: l.StoreID, SupersededBy: id,
+			Amount: old.Amount, PaidAmount: old.PaidAmount, Outstanding: old.Outstanding(), ExpiredAt: c.Now,
+		},
+		issued,
+	}, nil
+}
+
+// CancelBill asks to cancel a bill.
+type CancelBill struct {
+	BillID string
+	Reason string
+	Now    time.Time
+}
+
+// DecideCancelBill cancels the store's current bill, whatever it has been
+// paid. A bill ID that names no bill of this link is ErrBillNotFound (404);
+// a bill no longer current (expired, or cancelled already) is ErrWrongState
+// (409) with details bill_id and status.
+func DecideCancelBill(l Link, c CancelBill) ([]Event, error) {
+	linkID, n, err := ParseBillID(c.BillID)
+	if err != nil {
+		return nil, err
+	}
+	if !l.Exists() || linkID != l.ID || n > l.BillsIssued {
+		return nil, ErrBillNotFound.With("", map[string]any{"bill_id": c.BillID})
+	}
+	if err := ValidateReason(c.Reason); err != nil {
+		return nil, err
+	}
+	if c.BillID != l.Current.ID {
+		status, _ := l.BillStatus(n)
+		return nil, ErrWrongState.With("bill is "+string(status)+"; only the current bill can be cancelled",
+			map[string]any{"bill_id": c.BillID, "status": string(status)})
+	}
+	return []Event{BillCancelled{
+		LinkID: l.ID, BillID: c.BillID, DistributorID: l.DistributorID, StoreID: l.StoreID,
+		Reason: strings.TrimSpace(c.Reason), Amount: l.Current.Amount, PaidAmount: l.Current.PaidAmount, CancelledAt: c.Now,
+	}}, nil
+}
+
+// StorePayment is a transfer to the link's dedicated account. The caller
+// has validated the deposit (an amount between 1 and MaxAmount). FeeBps and
+// SettlementDays are the engine's configuration at the time: they are
+// recorded in the event.
+type StorePayment struct {
+	DepositID DepositID
+	Amount    int64
+	// PaidAt is when the store transferred (the bank's time); zero means Now.
+	PaidAt time.Time
+	// CollectAccount is the number of the collection account the dedicated
+	// account is a virtual sub-account of: the money lands there.
+	CollectAccount string
+	FeeBps         int
+	SettlementDays int
+	Now            time.Time
+}
+
+// DecideStorePayment records a payment of any amount: it goes to the
+// current bill (which becomes partially paid, or paid — overpayment
+// included), or, without one, it is unbilled. Fee and net are computed
+// here (Fee), and the settlement date (SettlementDate of PaidAt). A deposit
+// among the link's last RecentDeposits payments needs nothing (no events;
+// PaymentApplied tells which bill it went to). A payment to an unlinked
+// pair is ErrStoreNotLinked. Nothing is refused for its amount.
+func DecideStorePayment(l Link, c StorePayment) ([]Event, error) {
+	if c.FeeBps < 0 || c.FeeBps > MaxFeeBps {
+		return nil, Invalid("fee_bps", "must be between 0 and %d", MaxFeeBps)
+	}
+	if c.SettlementDays < 0 {
+		return nil, Invalid("settlement_days", "must not be negative")
+	}
+	if !l.Exists() {
+		return nil, ErrStoreNotLinked.With("", map[string]any{"deposit_id": string(c.DepositID)})
+	}
+	if _, ok := l.PaymentApplied(c.DepositID); ok {
+		return nil, nil
+	}
+	paidAt := c.PaidAt
+	if paidAt.IsZero() {
+		paidAt = c.Now
+	}
+	fee := Fee(c.Amount, c.FeeBps)
+	e := StorePaymentReceived{
+		LinkID: l.ID, DepositID: c.DepositID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName,
+		Amount: c.Amount, Fee: fee, Net: c.Amount - fee, FeeBps: c.FeeBps, SettlementDate: SettlementDate(paidAt, c.SettlementDays),
+		PaidAt: paidAt, CollectAccount: c.CollectAccount, DedicatedAccount: l.DedicatedAccount,
+	}
+	if b := l.Current; b.ID != "" {
+		b.PaidAmount += c.Amount
+		e.BillID, e.BillAmount, e.BillPaidAmount = b.ID, b.Amount, b.PaidAmount
+		e.BillOutstanding, e.BillStatus = b.Outstanding(), b.Status()
+	}
+	return []Event{e}, nil
+}
+
+// Remind asks to remind the link's store of its outstanding balance.
+type Remind struct {
+	Now time.Time
+}
+
+// DecideRemind reminds the store when its current bill has an outstanding
+// balance; with no current bill, a bill paid in full, or no link, it needs
+// nothing (no events). It never refuses.
+func DecideRemind(l Link, c Remind) ([]Event, error) {
+	b := l.Current
+	if !l.Exists() || b.ID == "" || b.Outstanding() == 0 {
+		return nil, nil
+	}
+	return []Event{BillReminded{
+		LinkID: l.ID, BillID: b.ID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName,
+		Amount: b.Amount, PaidAmount: b.PaidAmount, Outstanding: b.Outstanding(), DedicatedAccount: l.DedicatedAccount,
+		RemindedAt: c.Now,
+	}}, nil
+}
