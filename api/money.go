@@ -72,6 +72,9 @@ type RecordDepositReply struct {
 	OrderID   string                `json:"order_id,omitempty"`
 	UserID    string                `json:"user_id,omitempty"`
 	Reason    domain.OrphanReason   `json:"reason,omitempty"`
+	// BillID is the bill a store payment went to (outcome store_payment;
+	// absent for an unbilled payment).
+	BillID string `json:"bill_id,omitempty"`
 	Written
 }
 

@@ -61,6 +61,13 @@ type Config struct {
 	// order never appeared is respected before another order may take the
 	// name (the submit that made it failed). Default 1m.
 	OrphanReservationAge time.Duration
+	// StoreFeeBps is the platform fee on a store payment, in basis points
+	// of its amount (0–10000, rounded down). Recorded on each payment.
+	StoreFeeBps int
+	// SettlementDays is after how many business days a store payment is
+	// settled to its distributor (D+N, Asia/Seoul, weekends skipped).
+	// Recorded on each payment.
+	SettlementDays int
 	// CacheSize is how many aggregates of each type keep their latest
 	// state in memory. Default 100000.
 	CacheSize int
@@ -126,6 +133,12 @@ func (c Config) Validate() error {
 	}
 	if c.ConflictRetries < 1 {
 		errs = append(errs, errors.New("conflict retries must be at least 1"))
+	}
+	if c.StoreFeeBps < 0 || c.StoreFeeBps > domain.MaxFeeBps {
+		errs = append(errs, fmt.Errorf("store fee must be between 0 and %d basis points", domain.MaxFeeBps))
+	}
+	if c.SettlementDays < 0 || c.SettlementDays > 30 {
+		errs = append(errs, errors.New("settlement days must be between 0 and 30"))
 	}
 	if c.SnapshotEvery < 1 {
 		errs = append(errs, errors.New("snapshot every must be at least 1 commit"))

@@ -21,6 +21,7 @@ type Deposits struct {
 	wallets  *Wallets                  // refunds
 	names    Names
 	marks    Watermarks
+	links    *Links // nil: no store links
 }
 
 // RecordDeposit records a bank transaction exactly once and does what it
@@ -87,7 +88,7 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 }
 
 func recordedReply(r domain.DepositRecorded, seq eventstore.Seq) api.RecordDepositReply {
-	return api.RecordDepositReply{DepositID: string(r.DepositID), Outcome: r.Outcome, OrderID: string(r.OrderID), UserID: string(r.UserID), Reason: r.Reason, Written: written(seq)}
+	return api.RecordDepositReply{DepositID: string(r.DepositID), Outcome: r.Outcome, OrderID: string(r.OrderID), UserID: string(r.UserID), Reason: r.Reason, BillID: r.BillID, Written: written(seq)}
 }
 
 func duplicateReply(d domain.Deposit, seq eventstore.Seq) api.RecordDepositReply {
@@ -101,8 +102,8 @@ func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depo
 		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, reason
 		return nil
 	}
-	if domain.NormalizeAccountNumber(rec.AccountNumber) != domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number) {
-		return orphan(domain.ReasonUnknownAccount)
+	if number := domain.NormalizeAccountNumber(rec.AccountNumber); number != domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number) {
+		return h.storePayment(ctx, meta, rec, number)
 	}
 	holder, _, err := h.names.Holder(ctx, rec.DepositorName)
 	if errors.Is(err, reservations.ErrFree) {
@@ -161,6 +162,32 @@ func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depo
 		})
 		return err
 	}
+	return nil
+}
+
+// storePayment records a deposit on a store's dedicated account as a
+// payment to its distributor, whatever its amount; a deposit on an account
+// that is neither the collection account nor a dedicated one is an orphan.
+// Nothing about it is matched against orders, and no order deposit ever
+// reaches a bill.
+func (h *Deposits) storePayment(ctx context.Context, meta Meta, rec *domain.DepositRecorded, number string) error {
+	if h.links == nil {
+		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, domain.ReasonUnknownAccount
+		return nil
+	}
+	link, ok, err := h.links.accounts.Lookup(ctx, number)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, domain.ReasonUnknownAccount
+		return nil
+	}
+	bill, err := h.links.recordStorePayment(ctx, meta, link, *rec)
+	if err != nil {
+		return err
+	}
+	rec.Outcome, rec.LinkID, rec.BillID = domain.OutcomeStorePayment, link, bill
 	return nil
 }
 

@@ -15,6 +15,10 @@ type Deps struct {
 	Names      Names
 	Timers     Timers
 	Watermarks Watermarks
+	// Accounts is the dedicated account directory of store links; nil: no
+	// links (Handlers.Links is nil, and every deposit not on the collection
+	// account is an unknown_account orphan).
+	Accounts Accounts
 }
 
 // Handlers are the command handlers of every area of one instance, over one
@@ -24,6 +28,7 @@ type Handlers struct {
 	Deposits *Deposits
 	Wallets  *Wallets
 	Payouts  *Payouts
+	Links    *Links
 }
 
 // New returns the handlers of every area.
@@ -38,10 +43,15 @@ func New(d Deps, cfg Config, log zerolog.Logger) (Handlers, error) {
 	orders := NewRepository(core, domain.OrderAggregate)
 	deposits := NewRepository(core, domain.DepositAggregate)
 	wallets := &Wallets{Core: core, wallets: NewRepository(core, domain.WalletAggregate)}
+	var links *Links
+	if d.Accounts != nil {
+		links = &Links{Core: core, links: NewRepository(core, domain.LinkAggregate), accounts: d.Accounts}
+	}
 	return Handlers{
 		Orders:   &Orders{Core: core, orders: orders, wallets: wallets, names: d.Names, timers: d.Timers, marks: d.Watermarks},
-		Deposits: &Deposits{Core: core, deposits: deposits, orders: orders, wallets: wallets, names: d.Names, marks: d.Watermarks},
+		Deposits: &Deposits{Core: core, deposits: deposits, orders: orders, wallets: wallets, names: d.Names, marks: d.Watermarks, links: links},
 		Wallets:  wallets,
 		Payouts:  &Payouts{Core: core, payouts: NewRepository(core, domain.PayoutAggregate)},
+		Links:    links,
 	}, nil
 }

@@ -69,16 +69,29 @@ type unit struct {
 	names  *commandstest.Names
 	timers *commandstest.Timers
 	marks  *commandstest.Watermarks
+	accts  *commandstest.Accounts
 }
 
 var collect = domain.BankAccount{Bank: "KB", Number: "100-200", Holder: "bankbook"}
 
 func newUnit(t *testing.T, es commands.EventStore) *unit {
 	t.Helper()
-	u := &unit{es: es, clock: &clock{now: time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)}, timers: &commandstest.Timers{}, marks: &commandstest.Watermarks{}}
+	return newUnitOn(t, es, &commandstest.Accounts{From: 5001000000}, nil)
+}
+
+// newUnitOn is newUnit with a given account directory (several units over
+// one store and one directory are several engine instances) and its
+// configuration changed by mutate (nil: none).
+func newUnitOn(t *testing.T, es commands.EventStore, accts *commandstest.Accounts, mutate func(*commands.Config)) *unit {
+	t.Helper()
+	u := &unit{es: es, clock: &clock{now: time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)}, timers: &commandstest.Timers{}, marks: &commandstest.Watermarks{}, accts: accts}
 	u.names = commandstest.NewNames(u.clock.Now)
-	h, err := commands.New(commands.Deps{Events: es, Codec: domain.Events(), Names: u.names, Timers: u.timers, Watermarks: u.marks},
-		commands.Config{CollectAccount: collect, Now: u.clock.Now}, zerolog.Nop())
+	cfg := commands.Config{CollectAccount: collect, Now: u.clock.Now}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	h, err := commands.New(commands.Deps{Events: es, Codec: domain.Events(), Names: u.names, Timers: u.timers, Watermarks: u.marks, Accounts: accts},
+		cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

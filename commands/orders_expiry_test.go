@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/commands/commandstest"
@@ -30,19 +28,14 @@ func armedOf(tm *commandstest.Timers, kind string) []commandstest.Armed {
 	return out
 }
 
-// newUnitWith is newUnit with cfg changed by mutate.
+// newUnitWith is newUnit with a name grace of an hour and cfg changed by
+// mutate.
 func newUnitWith(t *testing.T, es commands.EventStore, mutate func(*commands.Config)) *unit {
 	t.Helper()
-	u := &unit{es: es, clock: &clock{now: time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)}, timers: &commandstest.Timers{}, marks: &commandstest.Watermarks{}}
-	u.names = commandstest.NewNames(u.clock.Now)
-	cfg := commands.Config{CollectAccount: collect, Now: u.clock.Now, NameGrace: time.Hour}
-	mutate(&cfg)
-	h, err := commands.New(commands.Deps{Events: es, Codec: domain.Events(), Names: u.names, Timers: u.timers, Watermarks: u.marks}, cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Handlers = h
-	return u
+	return newUnitOn(t, es, &commandstest.Accounts{From: 5001000000}, func(c *commands.Config) {
+		c.NameGrace = time.Hour
+		mutate(c)
+	})
 }
 
 func (u *unit) submitAs(t *testing.T, id, buyer, name string, amount int64) (api.SubmitOrderReply, error) {

@@ -32,6 +32,15 @@ type Names interface {
 	Admit(ctx context.Context, buyer domain.UserID, order domain.OrderID, limit int, counts reservations.Counts) error
 }
 
+// Accounts is the dedicated account directory (accounts.Directory).
+type Accounts interface {
+	// Allocate returns the link's dedicated account number, claiming one
+	// the first time.
+	Allocate(ctx context.Context, linkID string) (string, error)
+	// Lookup returns the link a dedicated account number belongs to.
+	Lookup(ctx context.Context, number string) (linkID string, ok bool, err error)
+}
+
 // Timers arms delayed work (timers.Timers).
 type Timers interface {
 	Arm(ctx context.Context, kind, id string, at time.Time, payload []byte) error

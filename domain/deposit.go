@@ -100,7 +100,11 @@ type DepositRecorded struct {
 	OrderID       OrderID        `json:"order_id,omitempty"`
 	UserID        UserID         `json:"user_id,omitempty"`
 	Reason        OrphanReason   `json:"reason,omitempty"`
-	RecordedAt    time.Time      `json:"recorded_at"`
+	// LinkID and BillID: a store payment's link, and the bill it went to
+	// (none for an unbilled payment).
+	LinkID     string    `json:"link_id,omitempty"`
+	BillID     string    `json:"bill_id,omitempty"`
+	RecordedAt time.Time `json:"recorded_at"`
 }
 
 // EventType implements Event.

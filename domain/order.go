@@ -398,6 +398,9 @@ const (
 	OutcomeRefundedToWallet DepositOutcome = "refunded_to_wallet"
 	OutcomeOrphaned         DepositOutcome = "orphaned"
 	OutcomeDuplicate        DepositOutcome = "duplicate"
+	// OutcomeStorePayment is a deposit on a store's dedicated account: a
+	// payment to its distributor (store.payment_received on the link).
+	OutcomeStorePayment DepositOutcome = "store_payment"
 )
 
 // ApplyDeposit is a deposit whose depositor name belongs to the order.

@@ -12,6 +12,7 @@ package commandstest
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
@@ -185,4 +186,39 @@ func (w *Watermarks) Advance(_ context.Context, account string, upTo time.Time) 
 		w.m[k] = upTo
 	}
 	return nil
+}
+
+// Accounts hands out dedicated account numbers in memory, like
+// accounts.Directory: one per link, stable, from From upwards. It is safe
+// for concurrent use.
+type Accounts struct {
+	From   uint64
+	mu     sync.Mutex
+	next   uint64
+	byLink map[string]string
+	byNum  map[string]string
+}
+
+// Allocate returns the link's number, giving it the next one the first time.
+func (a *Accounts) Allocate(_ context.Context, linkID string) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.byLink == nil {
+		a.byLink, a.byNum = map[string]string{}, map[string]string{}
+	}
+	if n, ok := a.byLink[linkID]; ok {
+		return n, nil
+	}
+	n := strconv.FormatUint(a.From+a.next, 10)
+	a.next++
+	a.byLink[linkID], a.byNum[n] = n, linkID
+	return n, nil
+}
+
+// Lookup returns the link a number belongs to.
+func (a *Accounts) Lookup(_ context.Context, number string) (string, bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id, ok := a.byNum[domain.NormalizeAccountNumber(number)]
+	return id, ok, nil
 }

@@ -1,0 +1,236 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
+)
+
+// Links handles B2B bills: a (distributor, store) link with its dedicated
+// account, the bills issued on it and the payments made to it. Each command
+// is one optimistic append on the link, so a store never has two current
+// bills, whatever runs concurrently on which instance.
+type Links struct {
+	*Core
+	links    *Repository[domain.Link]
+	accounts Accounts
+}
+
+// bulkConcurrency is how many lines of a bulk issue run at once: lines of
+// different stores are different links, so they do not contend.
+const bulkConcurrency = 16
+
+// LinkStore links a store to a distributor and gives the pair its dedicated
+// account (the same one on every repeat).
+func (h *Links) LinkStore(ctx context.Context, meta Meta, req api.LinkStoreRequest) (api.LinkStoreReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.LinkStoreReply{}, err
+	}
+	dist, store := domain.DistributorID(req.DistributorID), domain.StoreID(req.StoreID)
+	id := domain.LinkID(dist, store)
+	// The number first: the event records it, and a repeat gets the same.
+	number, err := h.accounts.Allocate(ctx, id)
+	if err != nil {
+		return api.LinkStoreReply{}, err
+	}
+	account := domain.BankAccount{Bank: h.cfg.CollectAccount.Bank, Number: number, Holder: h.cfg.CollectAccount.Holder}
+	out, err := h.links.Execute(ctx, meta, id, func(l domain.Link) ([]domain.Event, error) {
+		return domain.DecideLink(l, domain.LinkStore{LinkID: id, DistributorID: dist, StoreID: store, StoreName: req.StoreName, Account: account, Now: h.cfg.Now()})
+	}, nil)
+	if err != nil {
+		return api.LinkStoreReply{}, err
+	}
+	l := out.State
+	return api.LinkStoreReply{
+		LinkID: l.ID, DistributorID: string(l.DistributorID), StoreID: string(l.StoreID), StoreName: l.StoreName,
+		DedicatedAccount: l.DedicatedAccount, LinkedAt: domain.FormatTime(l.LinkedAt), Written: written(out.Seq),
+	}, nil
+}
+
+// IssueBill issues a bill to a linked store; the store's current bill, if
+// any, expires in the same commit.
+func (h *Links) IssueBill(ctx context.Context, meta Meta, req api.IssueBillRequest) (api.IssueBillReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.IssueBillReply{}, err
+	}
+	return h.issue(ctx, meta, domain.DistributorID(req.DistributorID), req.Line())
+}
+
+func (h *Links) issue(ctx context.Context, meta Meta, dist domain.DistributorID, line api.BillLine) (api.IssueBillReply, error) {
+	store := domain.StoreID(line.StoreID)
+	id := domain.LinkID(dist, store)
+	out, err := h.links.Execute(ctx, meta, id, func(l domain.Link) ([]domain.Event, error) {
+		events, err := domain.DecideIssueBill(l, domain.IssueBill{Amount: line.Amount, Memo: line.Memo, Now: h.cfg.Now()})
+		if errors.Is(err, domain.ErrStoreNotLinked) {
+			return nil, domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": string(dist), "store_id": string(store)})
+		}
+		return events, err
+	}, nil)
+	if err != nil {
+		return api.IssueBillReply{}, err
+	}
+	for _, e := range out.Events {
+		if b, ok := e.(domain.BillIssued); ok {
+			return api.IssueBillReply{
+				BillID: b.BillID, Status: string(domain.BillStatusActive), SupersededBillID: b.SupersededBillID, StoreID: string(b.StoreID),
+				Amount: b.Amount, DedicatedAccount: b.DedicatedAccount, IssuedAt: domain.FormatTime(b.IssuedAt), Written: written(out.Seq),
+			}, nil
+		}
+	}
+	return api.IssueBillReply{}, fmt.Errorf("issue bill on %s: the commit holds no bill.issued", id)
+}
+
+// IssueBulk issues one bill per line, in request order. A bad line gets its
+// own error and does not stop the others. With an Idempotency-Key, each line
+// carries the key and its line number, so a repeat after a crash finds the
+// lines that were done and issues only the rest.
+func (h *Links) IssueBulk(ctx context.Context, meta Meta, req api.IssueBulkRequest) (api.IssueBulkReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.IssueBulkReply{}, err
+	}
+	dist := domain.DistributorID(req.DistributorID)
+	results := make([]api.BulkResult, len(req.Bills))
+	var (
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, bulkConcurrency)
+		mu   sync.Mutex
+		fail error // a failure that is not the line's fault (NATS away)
+	)
+	// Lines of one store run in request order (a later line supersedes an
+	// earlier one); stores run concurrently.
+	var stores []string
+	byStore := map[string][]int{}
+	for i, line := range req.Bills {
+		results[i] = api.BulkResult{Line: i + 1, StoreID: line.StoreID}
+		if err := line.Validate(); err != nil {
+			results[i].Error = lineError(err)
+			continue
+		}
+		if byStore[line.StoreID] == nil {
+			stores = append(stores, line.StoreID)
+		}
+		byStore[line.StoreID] = append(byStore[line.StoreID], i)
+	}
+	for _, store := range stores {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(lines []int) {
+			defer func() { <-sem; wg.Done() }()
+			for _, i := range lines {
+				m := meta
+				if m.IdempotencyKey != "" {
+					m.IdempotencyKey += "#" + strconv.Itoa(i+1)
+				}
+				rep, err := h.issue(ctx, m, dist, req.Bills[i])
+				if err != nil {
+					var de *domain.Error
+					if !errors.As(err, &de) {
+						mu.Lock()
+						fail = errors.Join(fail, fmt.Errorf("line %d: %w", i+1, err))
+						mu.Unlock()
+					}
+					results[i].Error = lineError(err)
+					continue
+				}
+				results[i].BillID, results[i].Status, results[i].SupersededBillID, results[i].Seq = rep.BillID, rep.Status, rep.SupersededBillID, rep.Seq
+			}
+		}(byStore[store])
+	}
+	wg.Wait()
+	if fail != nil {
+		// Not a per-line refusal: the whole request failed and its repeat
+		// (same key) finishes what is missing.
+		return api.IssueBulkReply{}, fail
+	}
+	reply := api.IssueBulkReply{Results: results}
+	for _, r := range results {
+		if r.Error != nil {
+			reply.Failed++
+			continue
+		}
+		reply.Issued++
+		reply.Seq = max(reply.Seq, r.Seq)
+	}
+	return reply, nil
+}
+
+// lineError is a refused line's error as the reply carries it.
+func lineError(err error) *api.LineError {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return &api.LineError{Code: de.Code, Message: de.Message, Details: de.Details}
+	}
+	return &api.LineError{Code: api.CodeInternal, Message: "internal error"}
+}
+
+// CancelBill cancels a store's current bill.
+func (h *Links) CancelBill(ctx context.Context, meta Meta, req api.CancelBillRequest) (api.CancelBillReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.CancelBillReply{}, err
+	}
+	id, _, err := domain.ParseBillID(req.BillID)
+	if err != nil {
+		return api.CancelBillReply{}, err
+	}
+	out, err := h.links.Execute(ctx, meta, id, func(l domain.Link) ([]domain.Event, error) {
+		return domain.DecideCancelBill(l, domain.CancelBill{BillID: req.BillID, Reason: req.Reason, Now: h.cfg.Now()})
+	}, nil)
+	if err != nil {
+		return api.CancelBillReply{}, err
+	}
+	return api.CancelBillReply{BillID: req.BillID, Status: string(domain.BillStatusCancelled), Written: written(out.Seq)}, nil
+}
+
+// RemindUnpaid records one reminder per link of links whose current bill
+// has an outstanding balance (decided on each link's own state), and
+// returns the stores reminded.
+func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (api.RemindUnpaidReply, error) {
+	reply := api.RemindUnpaidReply{Reminded: []string{}}
+	for _, id := range links {
+		m := meta
+		if m.IdempotencyKey != "" {
+			m.IdempotencyKey += "#" + id
+		}
+		out, err := h.links.Execute(ctx, m, id, func(l domain.Link) ([]domain.Event, error) {
+			return domain.DecideRemind(l, domain.Remind{Now: h.cfg.Now()})
+		}, nil)
+		if err != nil {
+			return api.RemindUnpaidReply{}, err
+		}
+		for _, e := range out.Events {
+			if r, ok := e.(domain.BillReminded); ok {
+				reply.Reminded = append(reply.Reminded, string(r.StoreID))
+				reply.Seq = max(reply.Seq, written(out.Seq).Seq)
+			}
+		}
+	}
+	return reply, nil
+}
+
+// recordStorePayment records a deposit on link's dedicated account as a
+// payment to the distributor, and returns the bill it went to ("" for an
+// unbilled payment). A repeat for the same deposit changes nothing and
+// returns the same bill.
+func (h *Links) recordStorePayment(ctx context.Context, meta Meta, link string, rec domain.DepositRecorded) (string, error) {
+	out, err := h.links.Execute(ctx, meta, link, func(l domain.Link) ([]domain.Event, error) {
+		return domain.DecideStorePayment(l, domain.StorePayment{
+			DepositID: rec.DepositID, Amount: rec.Amount, PaidAt: rec.DepositedAt, CollectAccount: domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number),
+			FeeBps: h.cfg.StoreFeeBps, SettlementDays: h.cfg.SettlementDays, Now: h.cfg.Now(),
+		})
+	}, nil)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range out.Events {
+		if p, ok := e.(domain.StorePaymentReceived); ok && p.DepositID == rec.DepositID {
+			return p.BillID, nil
+		}
+	}
+	bill, _ := out.State.PaymentApplied(rec.DepositID)
+	return bill, nil
+}

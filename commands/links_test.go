@@ -1,0 +1,264 @@
+package commands_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/commands/commandstest"
+	"github.com/bankbook/bankbook/domain"
+)
+
+func (u *unit) link(t *testing.T, dist, store string) api.LinkStoreReply {
+	t.Helper()
+	rep, err := u.Links.LinkStore(context.Background(), commands.Meta{}, api.LinkStoreRequest{DistributorID: dist, StoreID: store, StoreName: "가게 " + store})
+	if err != nil {
+		t.Fatalf("link %s/%s: %v", dist, store, err)
+	}
+	return rep
+}
+
+func (u *unit) issue(t *testing.T, dist, store string, amount int64) api.IssueBillReply {
+	t.Helper()
+	rep, err := u.Links.IssueBill(context.Background(), commands.Meta{}, api.IssueBillRequest{DistributorID: dist, StoreID: store, Amount: amount})
+	if err != nil {
+		t.Fatalf("issue %s/%s %d: %v", dist, store, amount, err)
+	}
+	return rep
+}
+
+func (u *unit) pay(t *testing.T, txn, account string, amount int64) api.RecordDepositReply {
+	t.Helper()
+	rep, err := u.Deposits.RecordDeposit(context.Background(), commands.Meta{}, api.RecordDepositRequest{
+		BankTxnID: txn, AccountNumber: account, DepositorName: "가게", Amount: amount, DepositedAt: u.clock.Now()})
+	if err != nil {
+		t.Fatalf("deposit %s on %s: %v", txn, account, err)
+	}
+	return rep
+}
+
+func (u *unit) linkState(t *testing.T, dist, store string) domain.Link {
+	t.Helper()
+	var l domain.Link
+	for _, c := range u.commits(t, domain.AggregateLink, domain.LinkID(domain.DistributorID(dist), domain.StoreID(store))) {
+		for _, env := range c.Events {
+			ev, err := domain.Events().Decode(env.EventType, env.SchemaVersion, env.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l = l.Apply(ev)
+		}
+	}
+	return l
+}
+
+func domainCode(err error) string {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return de.Code
+	}
+	return fmt.Sprint(err)
+}
+
+// The three flows of DOMAIN.md §4: a bill paid exactly, a bill paid in
+// parts (and over), and payments with no bill at all.
+func TestBillFlows(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnit(t, es)
+		ctx := context.Background()
+		acct := u.link(t, "d-1", "s-1").DedicatedAccount
+		if again := u.link(t, "d-1", "s-1"); again.DedicatedAccount != acct {
+			t.Fatalf("linking again gave %+v, want %+v", again.DedicatedAccount, acct)
+		}
+		if other := u.link(t, "d-1", "s-2"); other.DedicatedAccount.Number == acct.Number {
+			t.Fatal("two stores share a dedicated account")
+		}
+
+		// Normal: issued, paid exactly.
+		b1 := u.issue(t, "d-1", "s-1", 100_000)
+		if b1.Status != "active" || b1.DedicatedAccount != acct {
+			t.Fatalf("issue: %+v", b1)
+		}
+		if rep := u.pay(t, "t-1", acct.Number, 100_000); rep.Outcome != domain.OutcomeStorePayment || rep.BillID != b1.BillID {
+			t.Fatalf("exact payment: %+v", rep)
+		}
+		if l := u.linkState(t, "d-1", "s-1"); l.Current.ID != b1.BillID || l.Current.Status() != domain.BillStatusPaid {
+			t.Fatalf("after the exact payment: %+v", l.Current)
+		}
+
+		// Partial: the next bill supersedes the paid one; two transfers and
+		// an overpayment.
+		b2 := u.issue(t, "d-1", "s-1", 50_000)
+		if b2.SupersededBillID != b1.BillID {
+			t.Fatalf("second bill superseded %q, want %q", b2.SupersededBillID, b1.BillID)
+		}
+		u.pay(t, "t-2", acct.Number, 20_000)
+		if l := u.linkState(t, "d-1", "s-1"); l.Current.Status() != domain.BillStatusPartiallyPaid || l.Current.Outstanding() != 30_000 {
+			t.Fatalf("after a partial payment: %+v", l.Current)
+		}
+		u.pay(t, "t-3", acct.Number, 40_000)
+		if l := u.linkState(t, "d-1", "s-1"); l.Current.Status() != domain.BillStatusPaid || l.Current.PaidAmount != 60_000 {
+			t.Fatalf("after overpaying: %+v", l.Current)
+		}
+
+		// No bill: cancelled, then paid anyway.
+		if _, err := u.Links.CancelBill(ctx, commands.Meta{}, api.CancelBillRequest{BillID: b2.BillID, Reason: "typo"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Links.CancelBill(ctx, commands.Meta{}, api.CancelBillRequest{BillID: b2.BillID}); domainCode(err) != "wrong_state" {
+			t.Fatalf("cancel twice: %v", err)
+		}
+		if _, err := u.Links.CancelBill(ctx, commands.Meta{}, api.CancelBillRequest{BillID: b1.BillID}); domainCode(err) != "wrong_state" {
+			t.Fatalf("cancel a superseded bill: %v", err)
+		}
+		if rep := u.pay(t, "t-4", acct.Number, 7_000); rep.Outcome != domain.OutcomeStorePayment || rep.BillID != "" {
+			t.Fatalf("unbilled payment: %+v", rep)
+		}
+		// The same bank transaction again changes nothing.
+		if rep := u.pay(t, "t-4", acct.Number, 7_000); rep.Outcome != domain.OutcomeDuplicate {
+			t.Fatalf("repeat: %+v", rep)
+		}
+		if l := u.linkState(t, "d-1", "s-1"); l.Payments != 4 || l.PaidTotal != 167_000 {
+			t.Fatalf("payments %d total %d, want 4 and 167000", l.Payments, l.PaidTotal)
+		}
+
+		// Unlinked stores and unknown bills.
+		if _, err := u.Links.IssueBill(ctx, commands.Meta{}, api.IssueBillRequest{DistributorID: "d-1", StoreID: "s-9", Amount: 1}); domainCode(err) != "store_not_linked" {
+			t.Fatalf("issue to an unlinked store: %v", err)
+		}
+		if _, err := u.Links.CancelBill(ctx, commands.Meta{}, api.CancelBillRequest{BillID: "bill_000000000000000000000000_1"}); domainCode(err) != "bill_not_found" {
+			t.Fatalf("cancel an unknown bill: %v", err)
+		}
+	})
+}
+
+// A deposit on a dedicated account never pays an order, even one whose
+// depositor name and amount it carries; an order deposit never pays a bill.
+func TestStorePaymentsAndOrdersNeverMix(t *testing.T) {
+	u := newUnit(t, storeOpeners[0].open(t))
+	acct := u.link(t, "d-1", "s-1").DedicatedAccount
+	b := u.issue(t, "d-1", "s-1", 5000)
+	sub := u.submit(t, "o-1", 5000)
+	rep, err := u.Deposits.RecordDeposit(context.Background(), commands.Meta{}, api.RecordDepositRequest{
+		BankTxnID: "t-1", AccountNumber: acct.Number, DepositorName: sub.DepositorName, Amount: 5000, DepositedAt: u.clock.Now()})
+	if err != nil || rep.Outcome != domain.OutcomeStorePayment || rep.BillID != b.BillID || rep.OrderID != "" {
+		t.Fatalf("dedicated-account deposit under the order's name: %+v %v", rep, err)
+	}
+	if o := u.order(t, "o-1"); o.Status != domain.StatusAwaitingDeposit {
+		t.Fatalf("the order is %s", o.Status)
+	}
+	if rep := u.deposit(t, "t-2", sub.DepositorName, 5000); rep.Outcome != domain.OutcomeMatched || rep.BillID != "" {
+		t.Fatalf("order deposit: %+v", rep)
+	}
+	if l := u.linkState(t, "d-1", "s-1"); l.Payments != 1 {
+		t.Fatalf("the bill got %d payments", l.Payments)
+	}
+	// An account that is neither is an orphan, as before.
+	if rep := u.pay(t, "t-3", "999-999", 100); rep.Outcome != domain.OutcomeOrphaned || rep.Reason != domain.ReasonUnknownAccount {
+		t.Fatalf("unknown account: %+v", rep)
+	}
+}
+
+// Concurrent issues for one store on two instances: exactly one bill is
+// current, every other one expired by the next.
+func TestConcurrentIssuesLeaveOneCurrentBill(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		accts := &commandstest.Accounts{From: 5001000000}
+		a, b := newUnitOn(t, es, accts, nil), newUnitOn(t, es, accts, nil)
+		a.link(t, "d-1", "s-1")
+		const n = 40
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				u := a
+				if i%2 == 1 {
+					u = b
+				}
+				if _, err := u.Links.IssueBill(context.Background(), commands.Meta{}, api.IssueBillRequest{DistributorID: "d-1", StoreID: "s-1", Amount: int64(1000 + i)}); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		issued, expired := 0, 0
+		for _, c := range a.commits(t, domain.AggregateLink, domain.LinkID("d-1", "s-1")) {
+			for _, env := range c.Events {
+				switch env.EventType {
+				case "bill.issued":
+					issued++
+				case "bill.expired":
+					expired++
+				}
+			}
+		}
+		l := a.linkState(t, "d-1", "s-1")
+		if issued != n || expired != n-1 || !l.HasCurrentBill() || l.BillsIssued != n {
+			t.Fatalf("issued %d expired %d, link %+v: want %d issued, %d expired, one current", issued, expired, l, n, n-1)
+		}
+	})
+}
+
+// A bulk issue answers every line in order; bad lines do not stop the
+// others, and the same request (same key) again issues nothing new.
+func TestIssueBulk(t *testing.T) {
+	u := newUnit(t, storeOpeners[0].open(t))
+	for i := range 5 {
+		u.link(t, "d-1", fmt.Sprintf("s-%d", i))
+	}
+	req := api.IssueBulkRequest{DistributorID: "d-1", Bills: []api.BillLine{
+		{StoreID: "s-0", Amount: 1000},
+		{StoreID: "s-1", Amount: 0},           // bad amount
+		{StoreID: "s-unlinked", Amount: 1000}, // not linked
+		{StoreID: "s-2", Amount: 2000, Memo: "5월분"},
+		{StoreID: "bad id!", Amount: 1000}, // bad store ID
+		{StoreID: "s-2", Amount: 2500},     // the same store again: supersedes line 4
+	}}
+	meta := commands.Meta{IdempotencyKey: "erp-2025-05"}
+	rep, err := u.Links.IssueBulk(context.Background(), meta, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr := []string{"", "invalid_input", "store_not_linked", "", "invalid_input", ""}
+	for i, r := range rep.Results {
+		got := ""
+		if r.Error != nil {
+			got = r.Error.Code
+		}
+		if r.Line != i+1 || r.StoreID != req.Bills[i].StoreID || got != wantErr[i] || (got == "") != (r.BillID != "") {
+			t.Errorf("line %d: %+v, want error %q", i+1, r, wantErr[i])
+		}
+	}
+	if rep.Issued != 3 || rep.Failed != 3 {
+		t.Fatalf("issued %d failed %d", rep.Issued, rep.Failed)
+	}
+	if rep.Results[5].SupersededBillID != rep.Results[3].BillID {
+		t.Errorf("line 6 superseded %q, want line 4's bill %q", rep.Results[5].SupersededBillID, rep.Results[3].BillID)
+	}
+	// The instance died before the reply was stored: the repeat resumes and
+	// finds every line's commit by its key and line number.
+	before := len(u.commits(t, domain.AggregateLink, domain.LinkID("d-1", "s-2")))
+	meta.Resumed = true
+	again, err := u.Links.IssueBulk(context.Background(), meta, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range again.Results {
+		if again.Results[i].BillID != rep.Results[i].BillID {
+			t.Errorf("line %d again: bill %q, first %q", i+1, again.Results[i].BillID, rep.Results[i].BillID)
+		}
+	}
+	if after := len(u.commits(t, domain.AggregateLink, domain.LinkID("d-1", "s-2"))); after != before {
+		t.Errorf("the repeat appended %d commits", after-before)
+	}
+}
