@@ -17,6 +17,11 @@ var (
 	WalletWithdraw = command[WithdrawRequest, WithdrawReply]("bankbook.cmd.wallet.withdraw", true)
 	PayoutGet      = query[PayoutRequest, PayoutView]("bankbook.q.payout.get")
 
+	StoreLink     = command[LinkStoreRequest, LinkStoreReply]("bankbook.cmd.store.link", true)
+	BillIssue     = command[IssueBillRequest, IssueBillReply]("bankbook.cmd.bill.issue", true)
+	BillIssueBulk = bulkCommand[IssueBulkRequest, IssueBulkReply]("bankbook.cmd.bill.issue_bulk", true, 768<<10)
+	BillCancel    = command[CancelBillRequest, CancelBillReply]("bankbook.cmd.bill.cancel", true)
+
 	LedgerTrialBalance = query[TrialBalanceRequest, TrialBalanceReply]("bankbook.q.ledger.trial_balance")
 	LedgerAccount      = query[LedgerAccountRequest, LedgerAccountReply]("bankbook.q.ledger.account")
 

@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bankbook/bankbook/accounts"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/embedded"
 	"github.com/bankbook/bankbook/ops"
 )
@@ -111,6 +113,18 @@ type Config struct {
 	CollectBank   string `json:"collect_bank"`
 	CollectNumber string `json:"collect_number"`
 	CollectHolder string `json:"collect_holder"`
+	// StoreAccountRange is the range dedicated account numbers of store
+	// links are allocated from, "FROM-TO" (digits; numbers have the width
+	// of TO). Widen it, never move it: a number never changes once given.
+	// Default 5001000000-5001999999.
+	StoreAccountRange string `json:"store_account_range"`
+	// StoreFeeBps is the platform fee on a store payment in basis points
+	// (30 = 0.3 %). Recorded on each payment. Default 30.
+	StoreFeeBps int `json:"store_fee_bps"`
+	// SettlementDays is after how many business days a store payment is
+	// paid out to its distributor (D+N, Asia/Seoul, weekends skipped).
+	// Recorded on each payment. Default 1.
+	SettlementDays int `json:"settlement_days"`
 	// DuplicateWindow is the event stream's Nats-Msg-Id window. Default 2m.
 	DuplicateWindow Duration `json:"duplicate_window"`
 	// HTTPListen is where /healthz, /readyz and /metrics are served.
@@ -126,24 +140,27 @@ type Config struct {
 // Defaults returns the configuration `bankbook serve` starts from.
 func Defaults() Config {
 	return Config{
-		DataDir:          "./data",
-		Listen:           "127.0.0.1:4222",
-		Durability:       string(embedded.Safe),
-		Replicas:         1,
-		LogLevel:         "info",
-		CancelWindow:     Duration(5 * time.Minute),
-		DepositorNameMax: 10,
-		NameGrace:        Duration(24 * time.Hour),
-		PaymentDeadline:  Duration(24 * time.Hour),
-		MaxUnpaidOrders:  20,
-		ScanInterval:     Duration(5 * time.Minute),
-		BankSimLag:       Duration(2 * time.Second),
-		IdempotencyTTL:   Duration(7 * 24 * time.Hour),
-		CollectBank:      "KB국민은행",
-		CollectNumber:    "123401-04-567890",
-		CollectHolder:    "(주)뱅크북",
-		DuplicateWindow:  Duration(2 * time.Minute),
-		HTTPListen:       ops.DefaultListen,
+		DataDir:           "./data",
+		Listen:            "127.0.0.1:4222",
+		Durability:        string(embedded.Safe),
+		Replicas:          1,
+		LogLevel:          "info",
+		CancelWindow:      Duration(5 * time.Minute),
+		DepositorNameMax:  10,
+		NameGrace:         Duration(24 * time.Hour),
+		PaymentDeadline:   Duration(24 * time.Hour),
+		MaxUnpaidOrders:   20,
+		ScanInterval:      Duration(5 * time.Minute),
+		BankSimLag:        Duration(2 * time.Second),
+		IdempotencyTTL:    Duration(7 * 24 * time.Hour),
+		CollectBank:       "KB국민은행",
+		CollectNumber:     "123401-04-567890",
+		CollectHolder:     "(주)뱅크북",
+		DuplicateWindow:   Duration(2 * time.Minute),
+		StoreAccountRange: fmt.Sprintf("%d-%d", accounts.DefaultFrom, accounts.DefaultTo),
+		StoreFeeBps:       30,
+		SettlementDays:    1,
+		HTTPListen:        ops.DefaultListen,
 	}
 }
 
@@ -230,6 +247,15 @@ func (c Config) Validate() error {
 	}
 	if time.Duration(c.DuplicateWindow) < 100*time.Millisecond {
 		errs = append(errs, errors.New("duplicate-window must be at least 100ms"))
+	}
+	if _, _, err := accounts.ParseRange(c.StoreAccountRange); err != nil {
+		errs = append(errs, fmt.Errorf("store-account-range: %w", err))
+	}
+	if c.StoreFeeBps < 0 || c.StoreFeeBps > domain.MaxFeeBps {
+		errs = append(errs, fmt.Errorf("store-fee-bps must be between 0 and %d", domain.MaxFeeBps))
+	}
+	if c.SettlementDays < 0 || c.SettlementDays > 30 {
+		errs = append(errs, errors.New("settlement-days must be between 0 and 30"))
 	}
 	if c.CollectBank == "" || c.CollectNumber == "" || c.CollectHolder == "" {
 		errs = append(errs, errors.New("collect-bank, collect-number and collect-holder are required"))

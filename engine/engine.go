@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/accounts"
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
@@ -71,6 +72,8 @@ type Engine struct {
 	Models   *projections.Store
 	Runner   *projections.Runner
 	Commands commands.Handlers
+	// Accounts is the dedicated account directory of store links.
+	Accounts *accounts.Directory
 	// Sim is the simulated bank with --bank-sim.
 	Sim    *bankfeed.SimBank
 	server *server.Server
@@ -178,6 +181,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
+	from, to, _ := accounts.ParseRange(cfg.StoreAccountRange) // validated
+	if e.Accounts, err = accounts.Open(ctx, js, accounts.Config{Replicas: cfg.Replicas, From: from, To: to}); err != nil {
+		return nil, err
+	}
 	snaps, err := snapshots.Open(ctx, js, snapshots.Config{Replicas: cfg.Replicas})
 	if err != nil {
 		return nil, err
@@ -186,7 +193,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
-	e.Commands, err = commands.New(commands.Deps{Events: e.Events, Codec: codec, Names: names, Timers: tm, Watermarks: marks}, commands.Config{
+	e.Commands, err = commands.New(commands.Deps{Events: e.Events, Codec: codec, Names: names, Timers: tm, Watermarks: marks, Accounts: e.Accounts}, commands.Config{
+		StoreFeeBps:      cfg.StoreFeeBps,
+		SettlementDays:   cfg.SettlementDays,
 		CollectAccount:   domain.BankAccount{Bank: cfg.CollectBank, Number: cfg.CollectNumber, Holder: cfg.CollectHolder},
 		CancelWindow:     time.Duration(cfg.CancelWindow),
 		DepositorNameMax: cfg.DepositorNameMax,
@@ -281,7 +290,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}
 	if source != nil {
 		scanner := &bankfeed.Scanner{
-			Source: source, Account: cfg.CollectNumber, Recorder: recorder{cmds.Deposits}, Watermarks: marks,
+			Source: source, Account: cfg.CollectNumber, IsSubAccount: e.Accounts.InRange, Recorder: recorder{cmds.Deposits}, Watermarks: marks,
 			Interval: time.Duration(cfg.ScanInterval), Log: log,
 		}
 		if err := scanner.Validate(); err != nil {
@@ -316,7 +325,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		sim = simTransfers{e.Sim}
 	}
 	e.server, err = server.New(server.Config{
-		Conn: e.nc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Events: e.Events, Idempotency: idem,
+		Conn: e.nc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log, Tenant: cfg.Tenant,
 		DeadLetters:     deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
 		ReadModelsReady: e.readModelsCaughtUp,
@@ -351,7 +360,7 @@ func (e *Engine) bankSource(cfg Config) (bankfeed.Source, error) {
 		e.Sim = bank
 		e.log.Info().Stringer("lag", time.Duration(cfg.BankSimLag)).Stringer("scan_interval", time.Duration(cfg.ScanInterval)).
 			Msg("simulated bank: transfer with 'bankbook bank-sim transfer' or bankbook.sim.bank.transfer")
-		return bank.Source(cfg.CollectNumber), nil
+		return bank.SourceWith(cfg.CollectNumber, e.Accounts.InRange), nil
 	case cfg.BankURL != "":
 		token, err := secret(cfg.BankToken, cfg.BankTokenFile)
 		if err != nil {

@@ -19,6 +19,11 @@ func (s *Server) routeTable() []route {
 		commandRoute(s, api.WalletWithdraw, s.withdraw()),
 		queryRoute(s, api.PayoutGet, s.getPayout),
 
+		commandRoute(s, api.StoreLink, commandSpec[api.LinkStoreRequest, api.LinkStoreReply]{exec: s.cfg.Links.LinkStore}),
+		commandRoute(s, api.BillIssue, commandSpec[api.IssueBillRequest, api.IssueBillReply]{exec: s.cfg.Links.IssueBill}),
+		commandRoute(s, api.BillIssueBulk, commandSpec[api.IssueBulkRequest, api.IssueBulkReply]{exec: s.cfg.Links.IssueBulk}),
+		commandRoute(s, api.BillCancel, commandSpec[api.CancelBillRequest, api.CancelBillReply]{exec: s.cfg.Links.CancelBill}),
+
 		queryRoute(s, api.LedgerTrialBalance, s.trialBalance),
 		queryRoute(s, api.LedgerAccount, s.ledgerAccount),
 

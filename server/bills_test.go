@@ -1,0 +1,63 @@
+package server_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+// A distributor's day over NATS, as the app identity: link a store, issue
+// a bill, the store pays part of it by transfer to its dedicated account
+// (the simulated bank, scanned with its sub-accounts), then the rest; the
+// ledger shows the distributor's payable and the platform's fee, and the
+// trial balance stays 0.
+func TestBillsOverNATS(t *testing.T) {
+	e := startEngine(t, func(c *engine.Config) {
+		c.BankSim, c.ScanInterval, c.BankSimLag = true, engine.Duration(100*time.Millisecond), 0
+		c.StoreFeeBps = 100 // 1 %
+	})
+	app := connectAs(t, e.ClientURL(), e.SeedFile(auth.App))
+	var link api.LinkStoreReply
+	if _, err := app.Call(ctxT(t), api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: "d-1", StoreID: "s-1", StoreName: "한울식당"}, &link, nil); err != nil {
+		t.Fatal(err)
+	}
+	if link.DedicatedAccount.Number == "" || link.DedicatedAccount.Number == e.cfg.CollectNumber {
+		t.Fatalf("dedicated account %+v", link.DedicatedAccount)
+	}
+	var bill api.IssueBillReply
+	if _, err := app.Call(ctxT(t), api.BillIssue.Subject, api.IssueBillRequest{DistributorID: "d-1", StoreID: "s-1", Amount: 100_000}, &bill, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, amount := range []int64{40_000, 60_000} {
+		var tr api.SimTransferReply
+		e.call(t, api.SimBankTransfer.Subject, map[string]any{"depositor_name": "한울식당", "amount": amount, "account_number": link.DedicatedAccount.Number}, &tr, nil)
+	}
+	payable := domain.AccountPayableDistributor("d-1")
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		var acct api.LedgerAccountReply
+		e.call(t, api.LedgerAccount.Subject, map[string]any{"account": payable}, &acct, nil)
+		if acct.Balance != -99_000 {
+			return fmt.Errorf("%s balance %d, want -99000 (100000 less the 1%% fee)", payable, acct.Balance)
+		}
+		return nil
+	})
+	books := e.balanced(t)
+	if books[domain.AccountRevenueFees] != -1_000 {
+		t.Errorf("fees %d, want -1000: %v", books[domain.AccountRevenueFees], books)
+	}
+	// The feed cannot issue bills; an unlinked store cannot get one.
+	feed := connectAs(t, e.ClientURL(), e.SeedFile(auth.Feed))
+	if _, err := feed.Call(ctxT(t), api.BillIssue.Subject, api.IssueBillRequest{DistributorID: "d-1", StoreID: "s-1", Amount: 1}, nil, nil); err == nil {
+		t.Error("the feed issued a bill")
+	}
+	ce := e.callErr(t, api.BillIssue.Subject, api.IssueBillRequest{DistributorID: "d-1", StoreID: "s-2", Amount: 1}, nil)
+	if ce.Status != 404 || ce.Code != "store_not_linked" {
+		t.Errorf("unlinked store: %+v", ce)
+	}
+}
