@@ -21,6 +21,13 @@ var (
 	BillIssue     = command[IssueBillRequest, IssueBillReply]("bankbook.cmd.bill.issue", true)
 	BillIssueBulk = bulkCommand[IssueBulkRequest, IssueBulkReply]("bankbook.cmd.bill.issue_bulk", true, 768<<10)
 	BillCancel    = command[CancelBillRequest, CancelBillReply]("bankbook.cmd.bill.cancel", true)
+	BillRemind    = command[RemindUnpaidRequest, RemindUnpaidReply]("bankbook.cmd.bill.remind_unpaid", true)
+	BillGet       = query[GetBillRequest, BillView]("bankbook.q.bill.get")
+	BillActive    = query[ActiveBillsRequest, ActiveBillsReply]("bankbook.q.bill.active")
+
+	PaymentsByDistributor = query[PaymentsByDistributorRequest, PaymentsReply]("bankbook.q.payment.by_distributor")
+	PaymentsByStore       = query[PaymentsByStoreRequest, PaymentsReply]("bankbook.q.payment.by_store")
+	SettlementExpected    = query[SettlementRequest, SettlementReply]("bankbook.q.settlement.expected")
 
 	LedgerTrialBalance = query[TrialBalanceRequest, TrialBalanceReply]("bankbook.q.ledger.trial_balance")
 	LedgerAccount      = query[LedgerAccountRequest, LedgerAccountReply]("bankbook.q.ledger.account")

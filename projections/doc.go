@@ -6,7 +6,8 @@
 // Each read model is a Projection: a name, a version, the top-level buckets
 // it owns and an ApplyFunc that folds one event into them. Options carries
 // the registry (nil: DefaultProjections — orders, wallets, ledger,
-// deposits, candidates, payouts). Every projection has its own checkpoint, the stream sequence of
+// deposits, candidates, payouts, bills, links, store_payments,
+// settlements). Every projection has its own checkpoint, the stream sequence of
 // the last commit it applied, stored beside its version in bucket "meta".
 //
 // On Open, a projection that is new to the file, or stored at another
@@ -70,10 +71,11 @@
 //     projection checkpoint, so during a rebuild it is the rebuild's
 //     progress.
 //   - Every view records its sequence. OrderView, WalletView, OrphanView
-//     (the deposit view) and PayoutView carry "seq", the stream sequence of
-//     the last commit applied to that order, wallet, deposit or payout;
-//     ledger entries carry the seq of their event. The view types are the
-//     wire types of package api.
+//     (the deposit view), PayoutView and BillView carry "seq", the stream
+//     sequence of the last commit applied to that order, wallet, deposit,
+//     payout or bill; ledger entries carry the seq of their event. (Payment
+//     lists and settlements carry none: their wire types have no seq.) The
+//     view types are the wire types of package api.
 //   - Deterministic. Read models are built from event data only, so Replay,
 //     a rebuild from sequence 1 into a fresh file, gives the same Store.Hash
 //     as the live file at the same checkpoint with the same registry.
@@ -138,6 +140,16 @@
 //	          candidate_orphans_by_amount  amount(8) deposit_id → nil (unresolved orphans only)
 //	          candidate_refs         order_id 0x00 deposit_id → nil: the orphans that rank an order
 //	payouts   payouts                payout_id → JSON of PayoutView
+//	bills     bills                  bill_id → JSON of BillView (payments [] there)
+//	          bill_payments          bill_id 0x00 seq(8) version(4) → JSON of BillPayment, in recording order
+//	          bills_current          distributor_id 0x00 store_id → bill_id (current bills only)
+//	links     links_by_distributor   distributor_id 0x00 store_id → link_id
+//	store_payments store_payments_by_distributor  distributor_id 0x00 paid_at(8) deposit_id → JSON of BillPayment
+//	          store_payments_by_store             store_id 0x00 paid_at(8) deposit_id → JSON of BillPayment
+//	settlements settlements          distributor_id 0x00 date (YYYY-MM-DD) → JSON of Settlement
+//
+// paid_at(8) is Unix microseconds as a big-endian uint64 with the sign bit
+// flipped, so that byte order is time order.
 //
 // # Content hash
 //

@@ -55,6 +55,10 @@ type Projection struct {
 //	candidates 1       candidate_orders, candidate_order_ids, candidate_orphans,
 //	                   candidate_orphans_by_amount, candidate_refs
 //	payouts   1        payouts
+//	bills     1        bills, bill_payments, bills_current
+//	links     1        links_by_distributor
+//	store_payments 1   store_payments_by_distributor, store_payments_by_store
+//	settlements 1      settlements
 func DefaultProjections() []Projection {
 	return []Projection{
 		{Name: "orders", Version: 2, Buckets: []string{string(bucketOrders), string(bucketOpenByAmount)}, Apply: applyOrders},
@@ -65,6 +69,10 @@ func DefaultProjections() []Projection {
 			string(bucketCandOrders), string(bucketCandOrderIDs), string(bucketCandOrphans), string(bucketCandByAmount), string(bucketCandRefs),
 		}, Apply: applyCandidates},
 		{Name: "payouts", Version: 1, Buckets: []string{string(bucketPayouts)}, Apply: applyPayouts},
+		{Name: "bills", Version: 1, Buckets: []string{string(bucketBills), string(bucketBillPayments), string(bucketBillsCurrent)}, Apply: applyBills},
+		{Name: "links", Version: 1, Buckets: []string{string(bucketLinks)}, Apply: applyLinks},
+		{Name: "store_payments", Version: 1, Buckets: []string{string(bucketPaymentsByDistributor), string(bucketPaymentsByStore)}, Apply: applyStorePayments},
+		{Name: "settlements", Version: 1, Buckets: []string{string(bucketSettlements)}, Apply: applySettlements},
 	}
 }
 

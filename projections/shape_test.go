@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/projections"
 )
 
@@ -29,11 +30,20 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 			"CandOrphan": "amount at more name open ranked", "RankedOrder": "dist gap order_id",
 		}},
 		"payouts": {1, map[string]string{"PayoutView": "amount failure fee pay_from payout_id provider_ref requested_at seq source source_id status to updated_at"}},
+		"bills": {1, map[string]string{
+			"BillView":    "amount bill_id closed_at dedicated_account distributor_id issued_at link_id memo outstanding paid_amount payments seq status store_id store_name superseded_by",
+			"BillPayment": "amount bill_id deposit_id distributor_id fee net paid_at settlement_date store_id",
+			"BankAccount": "bank holder number",
+		}},
+		"links":          {1, map[string]string{}}, // link_id as raw bytes
+		"store_payments": {1, map[string]string{"BillPayment": "amount bill_id deposit_id distributor_id fee net paid_at settlement_date store_id"}},
+		"settlements":    {1, map[string]string{"Settlement": "date fee gross net payments"}},
 	}
 	views := map[string]any{
 		"OrderView": api.OrderView{}, "Refund": api.Refund{}, "WalletSummary": projections.WalletSummary{}, "WalletEntry": api.WalletEntry{},
 		"LedgerEntry": api.LedgerEntry{}, "OrphanView": api.OrphanView{}, "PayoutView": api.PayoutView{},
 		"CandOrphan": projections.CandOrphan{}, "RankedOrder": projections.RankedOrder{},
+		"BillView": api.BillView{}, "BillPayment": api.BillPayment{}, "BankAccount": domain.BankAccount{}, "Settlement": api.Settlement{},
 	}
 	for _, p := range projections.DefaultProjections() {
 		pin, ok := pinned[p.Name]

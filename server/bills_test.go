@@ -47,6 +47,46 @@ func TestBillsOverNATS(t *testing.T) {
 		}
 		return nil
 	})
+	// The read models: the bill, the distributor's active list, the payment
+	// lists and the expected settlement.
+	var view api.BillView
+	e.call(t, api.BillGet.Subject, map[string]any{"bill_id": bill.BillID}, &view, nil)
+	if view.Status != "paid" || view.PaidAmount != 100_000 || view.Outstanding != 0 || len(view.Payments) != 2 || view.Payments[0].Fee != 400 {
+		t.Errorf("bill view: %+v", view)
+	}
+	var active api.ActiveBillsReply
+	e.call(t, api.BillActive.Subject, map[string]any{"distributor_id": "d-1"}, &active, nil)
+	if len(active.Bills) != 1 || active.Bills[0].BillID != bill.BillID {
+		t.Errorf("active bills: %+v", active)
+	}
+	var byDist, byStore api.PaymentsReply
+	e.call(t, api.PaymentsByDistributor.Subject, map[string]any{"distributor_id": "d-1"}, &byDist, nil)
+	e.call(t, api.PaymentsByStore.Subject, map[string]any{"store_id": "s-1"}, &byStore, nil)
+	if len(byDist.Payments) != 2 || len(byStore.Payments) != 2 || byDist.Payments[1].BillID != bill.BillID {
+		t.Errorf("payments: by distributor %+v, by store %+v", byDist, byStore)
+	}
+	var settle api.SettlementReply
+	e.call(t, api.SettlementExpected.Subject, map[string]any{"distributor_id": "d-1"}, &settle, nil)
+	if len(settle.Settlements) != 1 || settle.Settlements[0].Gross != 100_000 || settle.Settlements[0].Fee != 1_000 || settle.Settlements[0].Net != 99_000 {
+		t.Errorf("settlement: %+v", settle)
+	}
+	// A new bill, partly paid: the reminder names the store; the paid
+	// bill before it is expired.
+	var next api.IssueBillReply
+	if _, err := app.Call(ctxT(t), api.BillIssue.Subject, api.IssueBillRequest{DistributorID: "d-1", StoreID: "s-1", Amount: 30_000}, &next, nil); err != nil {
+		t.Fatal(err)
+	}
+	var remind api.RemindUnpaidReply
+	if _, err := app.Call(ctxT(t), api.BillRemind.Subject, api.RemindUnpaidRequest{DistributorID: "d-1"}, &remind, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(remind.Reminded) != 1 || remind.Reminded[0] != "s-1" {
+		t.Errorf("reminded %v, want [s-1]", remind.Reminded)
+	}
+	e.call(t, api.BillGet.Subject, map[string]any{"bill_id": bill.BillID, "min_seq": next.Seq}, &view, nil)
+	if view.Status != "expired" || view.SupersededBy != next.BillID {
+		t.Errorf("the first bill after the second: %+v", view)
+	}
 	books := e.balanced(t)
 	if books[domain.AccountRevenueFees] != -1_000 {
 		t.Errorf("fees %d, want -1000: %v", books[domain.AccountRevenueFees], books)

@@ -23,6 +23,12 @@ func (s *Server) routeTable() []route {
 		commandRoute(s, api.BillIssue, commandSpec[api.IssueBillRequest, api.IssueBillReply]{exec: s.cfg.Links.IssueBill}),
 		commandRoute(s, api.BillIssueBulk, commandSpec[api.IssueBulkRequest, api.IssueBulkReply]{exec: s.cfg.Links.IssueBulk}),
 		commandRoute(s, api.BillCancel, commandSpec[api.CancelBillRequest, api.CancelBillReply]{exec: s.cfg.Links.CancelBill}),
+		commandRoute(s, api.BillRemind, s.remindUnpaid()),
+		queryRoute(s, api.BillGet, s.getBill),
+		queryRoute(s, api.BillActive, s.activeBills),
+		queryRoute(s, api.PaymentsByDistributor, s.paymentsByDistributor),
+		queryRoute(s, api.PaymentsByStore, s.paymentsByStore),
+		queryRoute(s, api.SettlementExpected, s.expectedSettlements),
 
 		queryRoute(s, api.LedgerTrialBalance, s.trialBalance),
 		queryRoute(s, api.LedgerAccount, s.ledgerAccount),

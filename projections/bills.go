@@ -1,0 +1,317 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// The "bills" projection: every bill of every link, its payments, and which
+// bill is current for each (distributor, store) pair. It follows the link
+// aggregate's events (bill.issued, bill.expired, bill.cancelled and the
+// billed store.payment_received); bill.reminded changes no view.
+//
+// A bill's figures (paid_amount, outstanding, status) are the ones recorded
+// in its events, never recomputed: a payment sets them to the event's
+// bill_paid_amount, bill_outstanding and bill_status, an expiry to the
+// expired event's paid_amount and outstanding. A closed bill (expired or
+// cancelled) keeps the outstanding it had when it closed; it takes no more
+// payments.
+var (
+	// bucketBills maps bill_id to the JSON of its BillView, with
+	// "payments": [] (the payments are in bucketBillPayments, so a bill
+	// that receives many payments is not rewritten whole for each).
+	bucketBills = []byte("bills")
+	// bucketBillPayments holds each bill's payments in the order they were
+	// recorded: bill_id 0x00 seq(8) version(4) → JSON of BillPayment
+	// (deposit_id, amount, fee, net, paid_at, settlement_date).
+	bucketBillPayments = []byte("bill_payments")
+	// bucketBillsCurrent indexes the current bills (active, partially paid
+	// or paid, not yet superseded or cancelled) by distributor, in store
+	// order: distributor_id 0x00 store_id → bill_id. A pair has at most one
+	// current bill, and a new bill for a store takes its predecessor's
+	// place, so a page cursor stays valid while bills are issued.
+	bucketBillsCurrent = []byte("bills_current")
+)
+
+// BillView is a bill as bankbook.q.bill.get and bankbook.q.bill.active
+// answer it (the wire type of package api). Seq is the stream sequence of
+// the last commit that changed the bill.
+type BillView = api.BillView
+
+// BillPayment is one payment to a bill, or one entry of the payment lists.
+type BillPayment = api.BillPayment
+
+// applyBills is the "bills" projection: bills into bucketBills
+// (buckets[0]), their payments into bucketBillPayments (buckets[1]) and the
+// current bills into bucketBillsCurrent (buckets[2]).
+func applyBills(buckets []*bbolt.Bucket, c eventstore.Commit, env eventstore.Envelope, ev domain.Event) error {
+	bills, payments, current := buckets[0], buckets[1], buckets[2]
+	switch e := ev.(type) {
+	case domain.BillIssued:
+		if bills.Get([]byte(e.BillID)) != nil {
+			return fmt.Errorf("%w: bill %s issued twice", ErrInconsistent, e.BillID)
+		}
+		key := pairKey(string(e.DistributorID), string(e.StoreID))
+		if other := current.Get(key); other != nil {
+			return fmt.Errorf("%w: bill %s issued while bill %s is current for store %s", ErrInconsistent, e.BillID, other, e.StoreID)
+		}
+		if err := current.Put(key, []byte(e.BillID)); err != nil {
+			return err
+		}
+		return putJSON(bills, e.BillID, BillView{
+			BillID: e.BillID, LinkID: e.LinkID, DistributorID: string(e.DistributorID), StoreID: string(e.StoreID),
+			StoreName: e.StoreName, Amount: e.Amount, Outstanding: e.Amount, Status: string(domain.BillStatusActive),
+			Memo: e.Memo, DedicatedAccount: e.DedicatedAccount, IssuedAt: domain.FormatTime(e.IssuedAt),
+			Payments: []BillPayment{}, Seq: api.Seq(c.Seq),
+		})
+	case domain.BillExpired:
+		return closeBill(bills, current, c.Seq, e.BillID, func(v *BillView) {
+			v.Status = string(domain.BillStatusExpired)
+			v.PaidAmount, v.Outstanding = e.PaidAmount, e.Outstanding
+			v.ClosedAt, v.SupersededBy = domain.FormatTime(e.ExpiredAt), e.SupersededBy
+		})
+	case domain.BillCancelled:
+		return closeBill(bills, current, c.Seq, e.BillID, func(v *BillView) {
+			v.Status = string(domain.BillStatusCancelled)
+			v.PaidAmount, v.Outstanding = e.PaidAmount, domain.BillOutstanding(e.Amount, e.PaidAmount)
+			v.ClosedAt = domain.FormatTime(e.CancelledAt)
+		})
+	case domain.StorePaymentReceived:
+		if e.BillID == "" {
+			return nil // unbilled: in the payment lists and the settlements only
+		}
+		v, err := currentBill(bills, e.BillID)
+		if err != nil {
+			return err
+		}
+		v.PaidAmount, v.Outstanding, v.Status = e.BillPaidAmount, e.BillOutstanding, string(e.BillStatus)
+		v.Seq = api.Seq(c.Seq)
+		if err := putJSON(bills, v.BillID, v); err != nil {
+			return err
+		}
+		raw, err := json.Marshal(BillPayment{
+			DepositID: string(e.DepositID), Amount: e.Amount, Fee: e.Fee, Net: e.Net,
+			PaidAt: domain.FormatTime(e.PaidAt), SettlementDate: e.SettlementDate,
+		})
+		if err != nil {
+			return err
+		}
+		return payments.Put(billPaymentKey(e.BillID, c.Seq, env.Version), raw)
+	}
+	return nil
+}
+
+// currentBill reads a bill that must exist and be current.
+func currentBill(bills *bbolt.Bucket, id string) (BillView, error) {
+	var v BillView
+	found, err := getJSON(bills, id, &v)
+	switch {
+	case err != nil:
+		return BillView{}, err
+	case !found:
+		return BillView{}, fmt.Errorf("%w: event for bill %s, which was never issued", ErrInconsistent, id)
+	case !domain.BillStatus(v.Status).Current():
+		return BillView{}, fmt.Errorf("%w: event for bill %s, which is %s", ErrInconsistent, id, v.Status)
+	}
+	return v, nil
+}
+
+// closeBill expires or cancels a current bill: it changes the view and
+// takes the bill out of the index of current bills.
+func closeBill(bills, current *bbolt.Bucket, seq eventstore.Seq, id string, change func(*BillView)) error {
+	v, err := currentBill(bills, id)
+	if err != nil {
+		return err
+	}
+	change(&v)
+	v.Seq = api.Seq(seq)
+	if err := putJSON(bills, v.BillID, v); err != nil {
+		return err
+	}
+	key := pairKey(v.DistributorID, v.StoreID)
+	if !bytes.Equal(current.Get(key), []byte(id)) {
+		return fmt.Errorf("%w: bill %s is not the current bill of store %s", ErrInconsistent, id, v.StoreID)
+	}
+	return current.Delete(key)
+}
+
+// pairKey is the key a 0x00 b (distributor_id and store_id, or
+// distributor_id and a date): the entries of one a are one contiguous
+// range, in the order of b. IDs never contain 0x00 (domain.ValidateID).
+func pairKey(distributor, store string) []byte {
+	k := make([]byte, 0, len(distributor)+1+len(store))
+	k = append(k, distributor...)
+	k = append(k, 0)
+	return append(k, store...)
+}
+
+// billPaymentKey is bill_id 0x00 seq version: a bill's payments are one
+// contiguous range, in the order they were recorded.
+func billPaymentKey(bill string, seq eventstore.Seq, version int) []byte {
+	k := make([]byte, 0, len(bill)+1+12)
+	k = append(k, bill...)
+	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, uint64(seq))
+	return binary.BigEndian.AppendUint32(k, uint32(version))
+}
+
+// withPayments fills v.Payments from bucketBillPayments: every payment of
+// the bill, in the order they were recorded; never nil.
+func withPayments(payments *bbolt.Bucket, v *BillView) error {
+	v.Payments = []BillPayment{}
+	prefix := append([]byte(v.BillID), 0)
+	c := payments.Cursor()
+	for k, raw := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, raw = c.Next() {
+		var p BillPayment
+		if err := json.Unmarshal(raw, &p); err != nil {
+			return fmt.Errorf("bill %s payment: %w", v.BillID, err)
+		}
+		v.Payments = append(v.Payments, p)
+	}
+	return nil
+}
+
+// Bill returns the view of one bill with all its payments (bankbook.q.bill.get);
+// false if no such bill has been issued.
+func (s *Store) Bill(billID string) (BillView, bool, error) {
+	var (
+		v     BillView
+		found bool
+	)
+	err := s.view(func(tx *bbolt.Tx) error {
+		bills, err := queryBucket(tx, bucketBills)
+		if err != nil {
+			return err
+		}
+		payments, err := queryBucket(tx, bucketBillPayments)
+		if err != nil {
+			return err
+		}
+		if found, err = getJSON(bills, billID, &v); !found || err != nil {
+			return err
+		}
+		return withPayments(payments, &v)
+	})
+	if err != nil || !found {
+		return BillView{}, false, err
+	}
+	return v, true, nil
+}
+
+// ActiveBills returns up to limit of a distributor's current bills
+// (bankbook.q.bill.active: active, partially paid or paid, not superseded
+// or cancelled), each with its payments, in store_id order, after cursor
+// ("" for the first page); NextCursor is the following page's cursor, ""
+// at the end. Ordering by store keeps a cursor valid while bills are
+// issued: a store's new bill takes the place of the one it supersedes. A
+// limit below 1 means 1; a cursor this method did not hand out is
+// ErrBadCursor.
+func (s *Store) ActiveBills(distributorID string, limit int, cursor string) (api.ActiveBillsReply, error) {
+	out := api.ActiveBillsReply{Bills: []BillView{}}
+	limit = max(limit, 1)
+	after, err := hex.DecodeString(cursor)
+	if err != nil {
+		return api.ActiveBillsReply{}, fmt.Errorf("%w: cursor", ErrBadCursor)
+	}
+	err = s.view(func(tx *bbolt.Tx) error {
+		bills, err := queryBucket(tx, bucketBills)
+		if err != nil {
+			return err
+		}
+		payments, err := queryBucket(tx, bucketBillPayments)
+		if err != nil {
+			return err
+		}
+		current, err := queryBucket(tx, bucketBillsCurrent)
+		if err != nil {
+			return err
+		}
+		prefix := append([]byte(distributorID), 0)
+		start := append(bytes.Clone(prefix), after...)
+		c := current.Cursor()
+		k, id := c.Seek(start)
+		if len(after) > 0 && bytes.Equal(k, start) {
+			k, id = c.Next()
+		}
+		var last []byte
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
+			if len(out.Bills) == limit {
+				out.NextCursor = hex.EncodeToString(last)
+				return nil
+			}
+			var v BillView
+			found, err := getJSON(bills, string(id), &v)
+			if err != nil {
+				return err
+			}
+			if !found {
+				return fmt.Errorf("%w: current bill %s has no view", ErrInconsistent, id)
+			}
+			if err := withPayments(payments, &v); err != nil {
+				return err
+			}
+			out.Bills = append(out.Bills, v)
+			last = k[len(prefix):]
+		}
+		return nil
+	})
+	if err != nil {
+		return api.ActiveBillsReply{}, err
+	}
+	return out, nil
+}
+
+// The "links" projection: the links of each distributor, from
+// store.linked.
+//
+// bucketLinks maps distributor_id 0x00 store_id → link_id.
+var bucketLinks = []byte("links_by_distributor")
+
+// LinkRef is one link of a distributor: the link aggregate's ID and its
+// store.
+type LinkRef struct {
+	LinkID  string
+	StoreID string
+}
+
+// applyLinks is the "links" projection: store.linked into bucketLinks
+// (buckets[0]). A pair is linked once; the link ID is derived from the pair.
+func applyLinks(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+	e, ok := ev.(domain.StoreLinked)
+	if !ok {
+		return nil
+	}
+	return buckets[0].Put(pairKey(string(e.DistributorID), string(e.StoreID)), []byte(e.LinkID))
+}
+
+// LinksOf returns every link of a distributor, in store_id order; none (an
+// empty slice) for a distributor that has linked no store. The
+// bill.remind_unpaid command visits them.
+func (s *Store) LinksOf(distributorID string) ([]LinkRef, error) {
+	out := []LinkRef{}
+	err := s.view(func(tx *bbolt.Tx) error {
+		b, err := queryBucket(tx, bucketLinks)
+		if err != nil {
+			return err
+		}
+		prefix := append([]byte(distributorID), 0)
+		c := b.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			out = append(out, LinkRef{LinkID: string(v), StoreID: string(k[len(prefix):])})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

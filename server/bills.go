@@ -1,0 +1,67 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+)
+
+// remindUnpaid reminds the distributor's stores whose current bill has an
+// outstanding balance. The distributor's links come from the read models
+// (a store linked a moment ago may be missed until they apply it); whether
+// a store is reminded is decided on its link's own state.
+func (s *Server) remindUnpaid() commandSpec[api.RemindUnpaidRequest, api.RemindUnpaidReply] {
+	return commandSpec[api.RemindUnpaidRequest, api.RemindUnpaidReply]{exec: func(ctx context.Context, meta commands.Meta, req api.RemindUnpaidRequest) (api.RemindUnpaidReply, error) {
+		links, err := s.cfg.ReadModels.LinksOf(req.DistributorID)
+		if err != nil {
+			return api.RemindUnpaidReply{}, err
+		}
+		ids := make([]string, len(links))
+		for i, l := range links {
+			ids[i] = l.LinkID
+		}
+		return s.cfg.Links.RemindUnpaid(ctx, meta, ids)
+	}}
+}
+
+func (s *Server) getBill(_ context.Context, q api.GetBillRequest) (api.BillView, error) {
+	view, ok, err := s.cfg.ReadModels.Bill(q.BillID)
+	if err == nil && !ok {
+		err = domain.ErrBillNotFound.With("", map[string]any{"bill_id": q.BillID})
+	}
+	return view, err
+}
+
+func (s *Server) activeBills(_ context.Context, q api.ActiveBillsRequest) (api.ActiveBillsReply, error) {
+	return s.cfg.ReadModels.ActiveBills(q.DistributorID, q.PageLimit(), q.Cursor)
+}
+
+func (s *Server) paymentsByDistributor(_ context.Context, q api.PaymentsByDistributorRequest) (api.PaymentsReply, error) {
+	return s.cfg.ReadModels.PaymentsByDistributor(q.DistributorID, q.From, q.To, q.PageLimit(), q.Cursor)
+}
+
+func (s *Server) paymentsByStore(_ context.Context, q api.PaymentsByStoreRequest) (api.PaymentsReply, error) {
+	return s.cfg.ReadModels.PaymentsByStore(q.StoreID, q.PageLimit(), q.Cursor)
+}
+
+// expectedSettlements answers the settlements still to come: dates from
+// today (Asia/Seoul) on. Each date's figures are the fees and dates the
+// payments recorded.
+func (s *Server) expectedSettlements(_ context.Context, q api.SettlementRequest) (api.SettlementReply, error) {
+	rep, err := s.cfg.ReadModels.Settlements(q.DistributorID)
+	if err != nil {
+		return rep, err
+	}
+	today := time.Now().In(domain.Seoul()).Format(domain.DateLayout)
+	kept := rep.Settlements[:0]
+	for _, st := range rep.Settlements {
+		if st.Date >= today {
+			kept = append(kept, st)
+		}
+	}
+	rep.Settlements = kept
+	return rep, nil
+}
