@@ -96,13 +96,13 @@ func Postings(e Event) []Posting {
 	case WalletCredited:
 		return []Posting{{Debit: e.FromAccount, Credit: AccountWallet(e.UserID), Amount: e.Amount, Memo: e.Kind + " " + e.Ref}}
 	case StorePaymentReceived:
-		var ps []Posting
-		bank := AccountBank(e.CollectAccount)
-		if e.Net > 0 {
-			ps = append(ps, Posting{Debit: bank, Credit: AccountPayableDistributor(e.DistributorID), Amount: e.Net, Memo: "store " + string(e.StoreID) + " paid " + string(e.DepositID) + storePaymentBill(e)})
-		}
+		// The whole amount lands in the collection account and is owed to
+		// the distributor (one bank entry per transfer); the platform's fee
+		// is then charged to the distributor, who is owed the net.
+		payable := AccountPayableDistributor(e.DistributorID)
+		ps := []Posting{{Debit: AccountBank(e.CollectAccount), Credit: payable, Amount: e.Amount, Memo: "store " + string(e.StoreID) + " paid " + string(e.DepositID) + storePaymentBill(e)}}
 		if e.Fee > 0 {
-			ps = append(ps, Posting{Debit: bank, Credit: AccountRevenueFees, Amount: e.Fee, Memo: "fee on " + string(e.DepositID) + " (" + strconv.Itoa(e.FeeBps) + " bps)"})
+			ps = append(ps, Posting{Debit: payable, Credit: AccountRevenueFees, Amount: e.Fee, Memo: "fee on " + string(e.DepositID) + " (" + strconv.Itoa(e.FeeBps) + " bps)"})
 		}
 		return ps
 	case DepositRecorded:

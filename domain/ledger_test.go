@@ -171,14 +171,15 @@ func TestPostings(t *testing.T) {
 			{Debit: "liabilities:payouts:pending", Credit: "liabilities:suspense:unmatched", Amount: 15000, Memo: "refund po_1 failed: account closed"},
 		}},
 		{"store.payment_received on a bill, with a fee: to the collection account", billedPayment(), []domain.Posting{
-			{Debit: bank, Credit: "liabilities:payable:distributor:dist-1", Amount: 19_500, Memo: "store store-1 paid dep_1 for " + bill(1)},
-			{Debit: bank, Credit: "revenue:fees", Amount: 500, Memo: "fee on dep_1 (250 bps)"},
+			{Debit: bank, Credit: "liabilities:payable:distributor:dist-1", Amount: 20_000, Memo: "store store-1 paid dep_1 for " + bill(1)},
+			{Debit: "liabilities:payable:distributor:dist-1", Credit: "revenue:fees", Amount: 500, Memo: "fee on dep_1 (250 bps)"},
 		}},
 		{"store.payment_received unbilled, no fee", unbilledPayment(), []domain.Posting{
 			{Debit: bank, Credit: "liabilities:payable:distributor:dist-1", Amount: 7_000, Memo: "store store-1 paid dep_2 (unbilled)"},
 		}},
 		{"store.payment_received with a fee of 100%", allFee, []domain.Posting{
-			{Debit: bank, Credit: "revenue:fees", Amount: 7_000, Memo: "fee on dep_2 (10000 bps)"},
+			{Debit: bank, Credit: "liabilities:payable:distributor:dist-1", Amount: 7_000, Memo: "store store-1 paid dep_2 (unbilled)"},
+			{Debit: "liabilities:payable:distributor:dist-1", Credit: "revenue:fees", Amount: 7_000, Memo: "fee on dep_2 (10000 bps)"},
 		}},
 	}
 	for _, tt := range tests {
