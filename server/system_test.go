@@ -267,6 +267,7 @@ type facts struct {
 	reserved  map[domain.OrderID][]domain.OrderCancelReserved
 	credits   map[string][]domain.WalletCredited // by user + " " + ref
 	byUser    map[domain.UserID]int64            // sum of wallet credits
+	storePaid map[domain.DepositID][]domain.StorePaymentReceived
 }
 
 // readFacts reads every commit of the stream up to its last sequence with
@@ -281,6 +282,7 @@ func readFacts(t *testing.T, es *eventstore.Store) facts {
 		refunds: map[domain.OrderID][]domain.OrderRefunded{}, depRefund: map[domain.DepositID][]domain.OrderRefunded{},
 		cancelled: map[domain.OrderID][]domain.OrderCancelled{}, reserved: map[domain.OrderID][]domain.OrderCancelReserved{},
 		credits: map[string][]domain.WalletCredited{}, byUser: map[domain.UserID]int64{},
+		storePaid: map[domain.DepositID][]domain.StorePaymentReceived{},
 	}
 	last, err := es.LastSeq(ctx)
 	if err != nil {
@@ -318,6 +320,8 @@ func readFacts(t *testing.T, es *eventstore.Store) facts {
 					f.cancelled[e.OrderID] = append(f.cancelled[e.OrderID], e)
 				case domain.OrderCancelReserved:
 					f.reserved[e.OrderID] = append(f.reserved[e.OrderID], e)
+				case domain.StorePaymentReceived:
+					f.storePaid[e.DepositID] = append(f.storePaid[e.DepositID], e)
 				case domain.WalletCredited:
 					k := string(e.UserID) + " " + e.Ref
 					f.credits[k] = append(f.credits[k], e)
@@ -400,6 +404,10 @@ func checkMoney(t *testing.T, n *sysNode, txns []bankfeed.Transaction, f facts) 
 				t.Errorf("deposit %s (%s, %d) refunded to %s for order %s: order.paid %+v, refunds %+v",
 					id, r.BankTxnID, r.Amount, r.UserID, r.OrderID, paid, refunded)
 			}
+		case domain.OutcomeStorePayment:
+			if sp := f.storePaid[id]; len(sp) != 1 || sp[0].Amount != r.Amount || sp[0].LinkID != r.LinkID || sp[0].BillID != r.BillID || len(paid) != 0 || len(refunded) != 0 {
+				t.Errorf("store payment %s (%d to %s, bill %q): store.payment_received %+v, order.paid %+v, refunds %+v", id, r.Amount, r.LinkID, r.BillID, sp, paid, refunded)
+			}
 		case domain.OutcomeOrphaned:
 			if len(paid) != 0 || len(refunded) != 0 {
 				t.Errorf("orphan deposit %s: order.paid %+v, refunds %+v", id, paid, refunded)
@@ -417,6 +425,11 @@ func checkMoney(t *testing.T, n *sysNode, txns []bankfeed.Transaction, f facts) 
 	for id, paid := range f.paidBy {
 		if len(f.recorded[id]) == 0 {
 			t.Errorf("order.paid by deposit %s, which was never recorded: %+v", id, paid)
+		}
+	}
+	for id, sp := range f.storePaid {
+		if recs := f.recorded[id]; len(recs) == 0 || recs[0].Outcome != domain.OutcomeStorePayment {
+			t.Errorf("store.payment_received of deposit %s, which was not recorded as a store payment: %+v", id, sp)
 		}
 	}
 	for id, ref := range f.depRefund {
@@ -943,8 +956,8 @@ type propOrder struct {
 
 // propTransfer is a transfer the test made at the bank.
 type propTransfer struct {
-	kind  string // "exact", "wrong_amount", "wrong_name", "duplicate"
-	order int    // index in orders; -1 for a wrong name
+	kind  string // "exact", "wrong_amount", "wrong_name", "duplicate", "store"
+	order int    // index in orders; -1 for a wrong name or a store payment
 }
 
 type propRun struct {
@@ -958,9 +971,11 @@ type propRun struct {
 	outage    bool
 	log       []string
 	counts    map[string]int
+	stores    []api.LinkStoreReply // linked stores, paid to their dedicated accounts
 }
 
 const (
+	propStores    = 3
 	propMaxOrders = 30
 	propUsers     = 8
 )
@@ -1009,6 +1024,11 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "prop", "data")
 	r.n = startSysNode(t, sysConfig(dir, r.bank, time.Second))
+	for i := range propStores {
+		var link api.LinkStoreReply
+		r.n.mustCall(api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: "d-p", StoreID: fmt.Sprintf("s-p%d", i), StoreName: "가게"}, &link)
+		r.stores = append(r.stores, link)
+	}
 	defer func() {
 		if t.Failed() || os.Getenv("BANKBOOK_TEST_LOG") != "" {
 			t.Logf("operations (seed %d):\n%s", seed, strings.Join(r.log, "\n"))
@@ -1027,6 +1047,7 @@ func TestPropertyRandomInterleavings(t *testing.T) {
 		{"submit", 6}, {"transfer_exact", 6}, {"transfer_wrong_amount", 2}, {"transfer_wrong_name", 2},
 		{"transfer_duplicate", 2}, {"cancel_deposited", 3}, {"cancel_not_deposited", 3}, {"cancel_paid", 2},
 		{"wait_recorded", 2}, {"sleep", 2}, {"outage", 1},
+		{"store_payment", 3}, {"issue_bill", 1},
 	}
 	var total int
 	for _, w := range weights {
@@ -1129,6 +1150,22 @@ func (r *propRun) do(op string) {
 			return
 		}
 		r.cancel(o, rng.IntN(2) == 0)
+	case "store_payment": // any amount to a dedicated account, billed or not
+		s := r.stores[rng.IntN(len(r.stores))]
+		tx, err := r.bank.Transfer(s.StoreName, int64(1000*(1+rng.IntN(80))), s.DedicatedAccount.Number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.noteTransfer(tx.BankTxnID, -1, "store", s.StoreName, tx.Amount)
+	case "issue_bill":
+		if !r.n.up() {
+			r.do("store_payment")
+			return
+		}
+		s := r.stores[rng.IntN(len(r.stores))]
+		var rep api.IssueBillReply
+		r.n.mustCall(api.BillIssue.Subject, api.IssueBillRequest{DistributorID: "d-p", StoreID: s.StoreID, Amount: int64(1000 * (1 + rng.IntN(80)))}, &rep)
+		r.logf("bill %s for %s: %d (superseding %q)", rep.BillID, s.StoreID, rep.Amount, rep.SupersededBillID)
 	case "wait_recorded":
 		if r.outage {
 			r.do("sleep")
@@ -1395,6 +1432,11 @@ func (r *propRun) checkOrders(txns []bankfeed.Transaction, f facts) {
 		}
 		d := recs[0]
 		switch tr.kind {
+		case "store":
+			if d.Outcome != domain.OutcomeStorePayment || d.OrderID != "" {
+				t.Errorf("transfer %s to a dedicated account: %+v, want a store payment", tx.BankTxnID, d)
+			}
+			continue
 		case "wrong_name":
 			if d.Outcome != domain.OutcomeOrphaned || d.Reason != domain.ReasonNoSuchName {
 				t.Errorf("transfer %s under an unknown name: %+v, want an orphan (no_such_name)", tx.BankTxnID, d)
