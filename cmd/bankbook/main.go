@@ -4,6 +4,8 @@
 //	bankbook order submit|cancel|get ...        orders
 //	bankbook deposit import|orphans|resolve     deposits and the orphan queue
 //	bankbook wallet get|withdraw                wallets and payouts
+//	bankbook store link ...                     link a distributor's store: its dedicated account
+//	bankbook bill issue|cancel|import ...       B2B bills; import issues an ERP export's bills
 //	bankbook ledger trial-balance|account       the double-entry ledger
 //	bankbook bank-sim transfer                  the simulated bank (serve --bank-sim)
 //	bankbook projections status [--hash]        read-model checkpoint and lag
@@ -47,6 +49,12 @@ usage:
   bankbook wallet get --user-id ID        a wallet's balance and movements
   bankbook wallet withdraw [flags]        pay a wallet out to a bank account
   bankbook payout get --payout-id ID      a payout: status, fee, provider reference, failure
+  bankbook store link [flags]             link a distributor's store; prints its dedicated account
+  bankbook bill issue [flags]             issue a store's bill (its current bill, if any, expires)
+  bankbook bill cancel --bill-id ID       cancel a store's current bill
+  bankbook bill import --distributor-id D ERP.csv
+                                          issue the bills of an ERP export (store_id,amount,memo);
+                                          running the same file again changes nothing
   bankbook ledger trial-balance           every account's balance (sums to 0)
   bankbook ledger account --account A     an account's entries
   bankbook bank-sim transfer [flags]      transfer money into the simulated bank (serve --bank-sim)
@@ -102,6 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return deposit(ctx, args[1:], stdout, stderr)
 	case "wallet", "payout", "ledger", "bank-sim":
 		return money(ctx, args[0], args[1:], stdout, stderr)
+	case "store", "bill":
+		return billing(ctx, args[0], args[1:], stdout, stderr)
 	case "deadletter":
 		return deadLetter(ctx, args[1:], stdout, stderr)
 	case "event":

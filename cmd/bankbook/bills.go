@@ -1,0 +1,499 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/domain"
+)
+
+// B2B bills: `store link`, `bill issue|cancel`, and `bill import`, which
+// issues the bills of a distributor's ERP export through
+// bankbook.cmd.bill.issue_bulk. The CSV dialect is in docs/operations.md
+// ("Bills from ERP") and in parseBillCSV.
+
+const (
+	storeUsage = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME"
+	billUsage  = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv"
+)
+
+func billing(ctx context.Context, area string, args []string, stdout, stderr io.Writer) error {
+	usages := map[string]string{"store": storeUsage, "bill": billUsage}
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(args, stdout, usages[area])
+	}
+	sub := args[0]
+	args = args[1:]
+	fs, cf := newClientFlagSet(area+" "+sub, stderr)
+	switch area + " " + sub {
+	case "store link":
+		var q api.LinkStoreRequest
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")
+		fs.StringVar(&q.StoreID, "store-id", "", "the distributor's store (required)")
+		fs.StringVar(&q.StoreName, "store-name", "", "the store's name, 1-100 characters (required; a repeat keeps the first)")
+		key := fs.String("idempotency-key", "", "Idempotency-Key header")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.StoreLink, q, client.WithIdempotencyKey(*key), func(r api.LinkStoreReply) string {
+			return fmt.Sprintf("store %s (%s) of distributor %s: link %s  (seq %d)\n  dedicated account: %s %s (%s)\n  linked at %s\n",
+				r.StoreID, r.StoreName, r.DistributorID, r.LinkID, r.Seq, r.DedicatedAccount.Bank, r.DedicatedAccount.Number, r.DedicatedAccount.Holder, r.LinkedAt)
+		})
+	case "bill issue":
+		var q api.IssueBillRequest
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")
+		fs.StringVar(&q.StoreID, "store-id", "", "the linked store (required)")
+		fs.Int64Var(&q.Amount, "amount", 0, "amount in won, as the distributor's ERP has it (required)")
+		fs.StringVar(&q.Memo, "memo", "", fmt.Sprintf("a note for the store, 1-%d characters", api.MaxMemo))
+		key := fs.String("idempotency-key", "", "Idempotency-Key header")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.BillIssue, q, client.WithIdempotencyKey(*key), func(r api.IssueBillReply) string {
+			s := fmt.Sprintf("bill %s  %s  %s for store %s  (seq %d)\n  pay to %s %s (%s)\n  issued at %s\n",
+				r.BillID, r.Status, itoa(r.Amount), r.StoreID, r.Seq, r.DedicatedAccount.Bank, r.DedicatedAccount.Number, r.DedicatedAccount.Holder, r.IssuedAt)
+			if r.SupersededBillID != "" {
+				s += "  supersedes " + r.SupersededBillID + " (now expired)\n"
+			}
+			return s
+		})
+	case "bill cancel":
+		var q api.CancelBillRequest
+		fs.StringVar(&q.BillID, "bill-id", "", "the store's current bill (required)")
+		fs.StringVar(&q.Reason, "reason", "", "why")
+		key := fs.String("idempotency-key", "", "Idempotency-Key header")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.BillCancel, q, client.WithIdempotencyKey(*key), func(r api.CancelBillReply) string {
+			return fmt.Sprintf("bill %s  %s  (seq %d)\n", r.BillID, r.Status, r.Seq)
+		})
+	case "bill import":
+		dist := fs.String("distributor-id", "", "the distributor whose stores the file bills (required)")
+		key := fs.String("idempotency-key", "", "base Idempotency-Key of the requests (default: derived from the distributor and the file's bills; give a new one only to issue the same bills again)")
+		if err := parseWithArgs(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() != 1 {
+			return usageError("usage: bankbook bill import --distributor-id D [--idempotency-key K] ERP.csv")
+		}
+		if err := domain.ValidateID("distributor_id", *dist); err != nil {
+			return usageError("--distributor-id: %s", reasonOf(err, "distributor_id"))
+		}
+		return importBills(ctx, cf, *dist, fs.Arg(0), *key, stdout)
+	}
+	return usageError("unknown %s command %q; %s", area, sub, usages[area])
+}
+
+// The columns of a bill file, as they appear in its header row.
+const (
+	colStoreID = "store_id"
+	colAmount  = "amount"
+	colMemo    = "memo"
+)
+
+// errBadBillFile matches every problem parseBillCSV reports.
+var errBadBillFile = errors.New("bad bill file")
+
+// billLineError is one problem of a bill file: Line is the 1-based line of
+// the file (the header is line 1; a quoted field spanning lines counts from
+// the line it starts on), Column the offending column or "" for the row.
+type billLineError struct {
+	Line   int
+	Column string
+	Reason string
+}
+
+func (e *billLineError) Error() string {
+	if e.Column == "" {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Reason)
+	}
+	return fmt.Sprintf("line %d: %s: %s", e.Line, e.Column, e.Reason)
+}
+
+func (e *billLineError) Is(target error) bool { return target == errBadBillFile }
+
+// csvBill is one bill of a file with the line it came from.
+type csvBill struct {
+	Line int
+	api.BillLine
+}
+
+// parseBillCSV reads a distributor's ERP export: UTF-8 (a leading BOM is
+// ignored), comma-separated, RFC 4180 quoting, LF or CRLF, blank lines
+// skipped; a header naming store_id and amount, and optionally memo, in any
+// order, case-insensitive, nothing else. Cells are trimmed of surrounding
+// spaces. amount is whole won: digits ("39000"), or digits grouped by
+// threes with commas in a quoted field ("39,000"), as spreadsheets export
+// them; no sign, decimals, spaces or currency symbol. An empty memo is no
+// memo.
+//
+// It is all or nothing: when anything is wrong it returns the errors.Join
+// of one *billLineError per problem of the whole file, every bad cell of
+// every bad row, in file order.
+func parseBillCSV(r io.Reader) ([]csvBill, error) {
+	br := bufio.NewReader(r)
+	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte("\uFEFF")) {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1 // counted here, so that the error names the line
+
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, &billLineError{Line: 1, Reason: "the file is empty: want a header row " + colStoreID + "," + colAmount + "," + colMemo}
+	}
+	if err != nil {
+		return nil, csvLineError(err)
+	}
+	index, err := billHeader(header)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		bills []csvBill
+		errs  []error
+	)
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				return nil, fmt.Errorf("read CSV: %w", err)
+			}
+			errs = append(errs, csvLineError(err))
+			continue
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rec) != len(header) {
+			reason := fmt.Sprintf("the row has %d fields, the header %d", len(rec), len(header))
+			if len(rec) > len(header) {
+				reason += ` (a value holding a comma, such as the amount 1,000, must be quoted: "1,000")`
+			}
+			errs = append(errs, &billLineError{Line: line, Reason: reason})
+			continue
+		}
+		lineOf := func(col string) int { l, _ := cr.FieldPos(index[col]); return l }
+		b, rowErrs := billRow(rec, index, lineOf)
+		if len(rowErrs) > 0 {
+			errs = append(errs, rowErrs...)
+			continue
+		}
+		b.Line = line
+		bills = append(bills, b)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(bills) == 0 {
+		return nil, &billLineError{Line: 2, Reason: "the file holds no bills: a header and no rows"}
+	}
+	return bills, nil
+}
+
+// billHeader maps each column to its field index.
+func billHeader(header []string) (map[string]int, error) {
+	index := make(map[string]int, len(header))
+	var errs []error
+	for i, h := range header {
+		name := strings.ToLower(strings.TrimSpace(h))
+		_, seen := index[name]
+		switch {
+		case name != colStoreID && name != colAmount && name != colMemo:
+			errs = append(errs, &billLineError{Line: 1, Reason: fmt.Sprintf("unknown column %q (want %s,%s and optionally %s)", h, colStoreID, colAmount, colMemo)})
+		case seen:
+			errs = append(errs, &billLineError{Line: 1, Column: name, Reason: "appears twice in the header"})
+		default:
+			index[name] = i
+		}
+	}
+	for _, c := range []string{colStoreID, colAmount} {
+		if _, ok := index[c]; !ok {
+			errs = append(errs, &billLineError{Line: 1, Column: c, Reason: "missing from the header"})
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return index, nil
+}
+
+// billRow converts one record; its errors come in column order of the
+// dialect (store_id, amount, memo).
+func billRow(rec []string, index map[string]int, lineOf func(string) int) (csvBill, []error) {
+	var (
+		b    csvBill
+		errs []error
+	)
+	fail := func(col string, err error) {
+		errs = append(errs, &billLineError{Line: lineOf(col), Column: col, Reason: reasonOf(err, col)})
+	}
+	b.StoreID = strings.TrimSpace(rec[index[colStoreID]])
+	if err := domain.ValidateID(colStoreID, b.StoreID); err != nil {
+		fail(colStoreID, err)
+	}
+	if n, err := parseBillAmount(strings.TrimSpace(rec[index[colAmount]])); err != nil {
+		fail(colAmount, err)
+	} else if _, err := domain.NewMoney(n, ""); err != nil {
+		fail(colAmount, err)
+	} else {
+		b.Amount = n
+	}
+	if i, ok := index[colMemo]; ok {
+		if b.Memo = strings.TrimSpace(rec[i]); b.Memo != "" {
+			if err := domain.ValidateText(colMemo, b.Memo, api.MaxMemo); err != nil {
+				fail(colMemo, err)
+			}
+		}
+	}
+	return b, errs
+}
+
+// parseBillAmount reads whole won: "39000", or "39,000" (every group after
+// the first exactly three digits, the first one to three without a leading
+// zero). Anything else is refused rather than guessed at.
+func parseBillAmount(s string) (int64, error) {
+	bad := fmt.Errorf("%q is not an amount in won: want digits, optionally grouped by threes with commas (39000 or \"39,000\"); no sign, decimals, spaces or currency symbol", s)
+	if s == "" {
+		return 0, errors.New("is required")
+	}
+	digits := s
+	if strings.Contains(s, ",") {
+		groups := strings.Split(s, ",")
+		if len(groups[0]) < 1 || len(groups[0]) > 3 || groups[0][0] == '0' {
+			return 0, bad
+		}
+		for _, g := range groups[1:] {
+			if len(g) != 3 {
+				return 0, bad
+			}
+		}
+		digits = strings.Join(groups, "")
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, bad
+		}
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is out of range", s)
+	}
+	return n, nil
+}
+
+// reasonOf is an error's message without its field prefix, for a line
+// error that names the column itself.
+func reasonOf(err error, field string) string {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return strings.TrimPrefix(de.Message, field+": ")
+	}
+	return err.Error()
+}
+
+// csvLineError turns an encoding/csv error into a *billLineError.
+func csvLineError(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return &billLineError{Line: pe.StartLine, Reason: fmt.Sprintf("malformed CSV: %v (line %d, character %d)", pe.Err, pe.Line, pe.Column)}
+	}
+	return fmt.Errorf("read CSV: %w", err)
+}
+
+// billChunk is one bill.issue_bulk request of an import.
+type billChunk struct {
+	req   api.IssueBulkRequest
+	lines []int // the file line of each bill
+}
+
+// chunkBills splits an import into requests of at most api.MaxBulkBills
+// lines whose bodies fit the endpoint's limit (200-character memos can
+// make 1,000 lines too big). The split depends only on the bills, so a
+// repeat of the same import sends the same requests.
+func chunkBills(dist string, bills []csvBill) []billChunk {
+	empty, _ := json.Marshal(api.IssueBulkRequest{DistributorID: dist, Bills: []api.BillLine{}})
+	limit := api.BillIssueBulk.MaxBodyBytes
+	var (
+		chunks []billChunk
+		cur    billChunk
+		size   int
+	)
+	for _, b := range bills {
+		line, _ := json.Marshal(b.BillLine)
+		add := len(line)
+		if len(cur.lines) > 0 {
+			add++ // the comma
+		}
+		if len(cur.lines) == api.MaxBulkBills || (len(cur.lines) > 0 && size+add > limit) {
+			chunks = append(chunks, cur)
+			cur, add = billChunk{}, len(line)
+		}
+		if len(cur.lines) == 0 {
+			cur.req.DistributorID, size = dist, len(empty)
+		}
+		cur.req.Bills = append(cur.req.Bills, b.BillLine)
+		cur.lines = append(cur.lines, b.Line)
+		size += add
+	}
+	return append(chunks, cur)
+}
+
+// importKey is the base Idempotency-Key of an import: the distributor and
+// a hash of the bills it issues (store, amount, memo, in file order), so
+// that running the same file again, or the same bills saved with other
+// line endings, quotes or a BOM, sends the same keys and the engine
+// replays its stored replies instead of issuing anything.
+func importKey(dist string, bills []csvBill) string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	_ = enc.Encode(dist)
+	for _, b := range bills {
+		_ = enc.Encode(b.BillLine)
+	}
+	return "bill-import:" + dist + ":" + hex.EncodeToString(h.Sum(nil))
+}
+
+// importedBill is the outcome of one line of a bill file.
+type importedBill struct{ api.BulkResult }
+
+func (b importedBill) String() string {
+	s := fmt.Sprintf("line %-6d %-24s ", b.Line, b.StoreID)
+	if b.Error != nil {
+		return s + "refused " + b.Error.Code + ": " + b.Error.Message
+	}
+	s += b.BillID + "  " + b.Status
+	if b.SupersededBillID != "" {
+		s += "  supersedes " + b.SupersededBillID
+	}
+	return s
+}
+
+// importBills issues every bill of an ERP export. The file is checked
+// completely first; if any line is bad, every bad line is reported and
+// nothing is sent. The bills then go as bill.issue_bulk requests in file
+// order, each with a key derived from the import and its index: a repeat
+// of the same file replays the stored replies (nothing new is issued), and
+// a repeat after a failure half-way finishes the import.
+func importBills(ctx context.Context, cf *clientFlags, dist, path, key string, stdout io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	bills, err := parseBillCSV(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: nothing imported:\n%w", path, err)
+	}
+	if key == "" {
+		key = importKey(dist, bills)
+	}
+	chunks := chunkBills(dist, bills)
+	c, err := cf.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	var (
+		results  []importedBill
+		replayed int
+		refused  []int
+	)
+	for i, ch := range chunks {
+		rctx, cancel := context.WithTimeout(ctx, cf.timeout)
+		rep, raw, err := client.Do(rctx, c, api.BillIssueBulk, ch.req, client.WithIdempotencyKey(fmt.Sprintf("%s:%d", key, i+1)))
+		cancel()
+		if err == nil && len(rep.Results) != len(ch.lines) {
+			err = fmt.Errorf("the engine answered %d results for %d lines", len(rep.Results), len(ch.lines))
+		}
+		if err != nil {
+			done := ""
+			if i > 0 {
+				done = fmt.Sprintf("; lines %d to %d are issued", chunks[0].lines[0], chunks[i-1].lines[len(chunks[i-1].lines)-1])
+			}
+			return requestFailed(fmt.Errorf("%s: request %d of %d (lines %d to %d): %w%s; run the same import again to finish (what was done is replayed, not issued twice)",
+				path, i+1, len(chunks), ch.lines[0], ch.lines[len(ch.lines)-1], err, done))
+		}
+		if raw.Replayed {
+			replayed++
+		}
+		for j, r := range rep.Results {
+			r.Line = ch.lines[j]
+			b := importedBill{r}
+			if r.Error != nil {
+				refused = append(refused, r.Line)
+			}
+			results = append(results, b)
+			if !cf.json {
+				fmt.Fprintln(stdout, b)
+			}
+		}
+	}
+
+	issued := len(results) - len(refused)
+	if cf.json {
+		lines := make([]api.BulkResult, len(results))
+		for i, r := range results {
+			lines[i] = r.BulkResult
+		}
+		out, _ := json.Marshal(struct {
+			DistributorID string           `json:"distributor_id"`
+			Lines         []api.BulkResult `json:"lines"`
+			Issued        int              `json:"issued"`
+			Failed        int              `json:"failed"`
+			Requests      int              `json:"requests"`
+			Replayed      int              `json:"replayed"`
+		}{dist, lines, issued, len(refused), len(chunks), replayed})
+		fmt.Fprintln(stdout, string(out))
+	} else {
+		requests := "1 request"
+		if len(chunks) > 1 {
+			requests = fmt.Sprintf("%d requests", len(chunks))
+		}
+		fmt.Fprintf(stdout, "%d lines: %d issued, %d refused (in %s)\n", len(results), issued, len(refused), requests)
+		switch {
+		case replayed == len(chunks):
+			fmt.Fprintln(stdout, "(replayed: this file was imported before; nothing new happened)")
+		case replayed > 0:
+			fmt.Fprintf(stdout, "(replayed: %d of %d requests were done before and changed nothing now)\n", replayed, len(chunks))
+		}
+	}
+	if len(refused) > 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("%s: %d of %d lines refused by the engine (%s); the others are issued. Running this file again replays the same answers: issue the corrected lines on their own (bill issue, or a file of only those lines)",
+			path, len(refused), len(results), lineList(refused))}
+	}
+	return nil
+}
+
+// lineList names lines for a message: "lines 4, 9" (at most 20, then "…").
+func lineList(lines []int) string {
+	parts := make([]string, 0, min(len(lines), 21))
+	for i, l := range lines {
+		if i == 20 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(lines)-20))
+			break
+		}
+		parts = append(parts, strconv.Itoa(l))
+	}
+	if len(lines) == 1 {
+		return "line " + parts[0]
+	}
+	return "lines " + strings.Join(parts, ", ")
+}

@@ -1,0 +1,421 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/engine"
+)
+
+func TestParseBillCSV(t *testing.T) {
+	good := []struct {
+		name string
+		in   string
+		want []csvBill
+	}{
+		{"plain", "store_id,amount,memo\ns-1,39000,11월분\ns-2,1200,\n",
+			[]csvBill{{2, api.BillLine{StoreID: "s-1", Amount: 39000, Memo: "11월분"}}, {3, api.BillLine{StoreID: "s-2", Amount: 1200}}}},
+		{"no memo column, any order, any case, BOM, CRLF, blank lines", "\uFEFFAmount, Store_ID\r\n39000,s-1\r\n\r\n 7 , s-2 \r\n",
+			[]csvBill{{2, api.BillLine{StoreID: "s-1", Amount: 39000}}, {4, api.BillLine{StoreID: "s-2", Amount: 7}}}},
+		{"quoted thousands separators", "store_id,amount\ns-1,\"39,000\"\ns-2,\"1,234,567\"\ns-3,\"100\"\n",
+			[]csvBill{{2, api.BillLine{StoreID: "s-1", Amount: 39000}}, {3, api.BillLine{StoreID: "s-2", Amount: 1234567}}, {4, api.BillLine{StoreID: "s-3", Amount: 100}}}},
+		{"quoted memo with a comma and a doubled quote", "store_id,amount,memo\ns-1,5000,\"쌀, 20kg \"\"특\"\"\"\n",
+			[]csvBill{{2, api.BillLine{StoreID: "s-1", Amount: 5000, Memo: `쌀, 20kg "특"`}}}},
+		{"the example of docs/operations.md", "store_id,amount,memo\ns-1001,\"39,000\",12월 식자재\ns-1002,1200000,\ns-1003,58000,\"쌀 20kg, 2포\"\n",
+			[]csvBill{{2, api.BillLine{StoreID: "s-1001", Amount: 39000, Memo: "12월 식자재"}}, {3, api.BillLine{StoreID: "s-1002", Amount: 1200000}}, {4, api.BillLine{StoreID: "s-1003", Amount: 58000, Memo: "쌀 20kg, 2포"}}}},
+		{"no final newline", "store_id,amount\ns-1,1", []csvBill{{2, api.BillLine{StoreID: "s-1", Amount: 1}}}},
+	}
+	for _, tc := range good {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseBillCSV(strings.NewReader(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("got  %v\nwant %v", got, tc.want)
+			}
+		})
+	}
+
+	bad := []struct {
+		name string
+		in   string
+		want []string // every problem, in file order
+	}{
+		{"empty", "", []string{"line 1: the file is empty"}},
+		{"header only", "store_id,amount,memo\n", []string{"line 2: the file holds no bills"}},
+		{"unknown and missing columns", "store,amount,amount\n", []string{`line 1: unknown column "store"`, "line 1: amount: appears twice", "line 1: store_id: missing"}},
+		{"malformed amounts", "store_id,amount\ns-1,39000\ns-2,12x\ns-3,\"1,00\"\ns-4,\"39.000\"\ns-5,-5\ns-6,0\ns-7,\n",
+			[]string{`line 3: amount: "12x" is not an amount`, `line 4: amount: "1,00" is not an amount`, `line 5: amount: "39.000" is not an amount`,
+				`line 6: amount: "-5" is not an amount`, "line 7: amount: must be greater than 0", "line 8: amount: is required"}},
+		{"more groupings refused", "store_id,amount\ns-1,\"039,000\"\ns-2,\",000\"\ns-3,\"1,0000\"\ns-4,\"1 000\"\ns-5,99999999999999999999\n",
+			[]string{`line 2: amount: "039,000"`, `line 3: amount: ",000"`, `line 4: amount: "1,0000"`, `line 5: amount: "1 000"`, "line 6: amount: \"99999999999999999999\" is out of range"}},
+		{"an unquoted thousands separator", "store_id,amount,memo\ns-1,39,000,x\n", []string{"line 2: the row has 4 fields, the header 3 (a value holding a comma"}},
+		{"too few fields", "store_id,amount,memo\ns-1\n", []string{"line 2: the row has 1 fields, the header 3"}},
+		{"every bad cell of a row", "store_id,amount,memo\nS 1,0,\"\x01\"\n", []string{"line 2: store_id: may contain only", "line 2: amount: must be greater than 0", "line 2: memo: must not contain control"}},
+		{"memo too long", "store_id,amount,memo\ns-1,5," + strings.Repeat("가", api.MaxMemo+1) + "\n", []string{"line 2: memo: must be at most 200 characters"}},
+		{"a multi-line memo, a stray quote, and lines counted after them", "store_id,amount,memo\ns-1,5,\"a\nb\"\ns-2,5,x\"y\ns-3,x,\n",
+			[]string{"line 2: memo: must not contain control", "line 4: malformed CSV", "line 5: amount:"}},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseBillCSV(strings.NewReader(tc.in))
+			if err == nil {
+				t.Fatalf("accepted: %v", got)
+			}
+			if got != nil || !errors.Is(err, errBadBillFile) {
+				t.Fatalf("got %v, %v", got, err)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tc.want) {
+				t.Fatalf("%d problems, want %d:\n%v", len(lines), len(tc.want), err)
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(lines[i], w) {
+					t.Errorf("problem %d = %q, want it to start with %q", i+1, lines[i], w)
+				}
+			}
+		})
+	}
+}
+
+// FuzzParseBillCSV: any input is either refused with line-numbered
+// problems or gives bills that the engine's validation accepts, in file
+// order.
+func FuzzParseBillCSV(f *testing.F) {
+	for _, s := range []string{"store_id,amount,memo\ns-1,39000,11월분\n", "\uFEFFamount,store_id\r\n\"1,000\",s\r\n", "store_id,amount\ns,\"1,00\"\n", "store_id,amount,memo\ns,1,\"a\nb\"\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		bills, err := parseBillCSV(strings.NewReader(in))
+		if err != nil {
+			if bills != nil || !strings.HasPrefix(err.Error(), "line ") {
+				t.Fatalf("refused as %v with %v", err, bills)
+			}
+			return
+		}
+		last := 1
+		for _, b := range bills {
+			if err := b.Validate(); err != nil {
+				t.Fatalf("line %d accepted but invalid: %v", b.Line, err)
+			}
+			if b.Line <= last {
+				t.Fatalf("line %d after line %d", b.Line, last)
+			}
+			last = b.Line
+		}
+	})
+}
+
+func TestChunkBills(t *testing.T) {
+	t.Run("by line count", func(t *testing.T) {
+		chunks := chunkBills("d-1", makeBills(2500, ""))
+		if len(chunks) != 3 || len(chunks[0].lines) != 1000 || len(chunks[1].lines) != 1000 || len(chunks[2].lines) != 500 {
+			t.Fatalf("chunks of %v", chunkSizes(chunks))
+		}
+		if chunks[1].lines[0] != 1002 || chunks[1].req.Bills[0].StoreID != "s-1000" || chunks[2].req.DistributorID != "d-1" {
+			t.Fatalf("second chunk starts at line %d with %+v", chunks[1].lines[0], chunks[1].req.Bills[0])
+		}
+	})
+	t.Run("by body size", func(t *testing.T) {
+		// 200 characters that JSON escapes (6 bytes each) make a line
+		// too big for 1,000 of them to fit one request.
+		chunks := chunkBills("d-1", makeBills(1500, strings.Repeat("<", api.MaxMemo)))
+		total := 0
+		for _, ch := range chunks {
+			body, err := json.Marshal(ch.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(body) > api.BillIssueBulk.MaxBodyBytes || len(ch.lines) > api.MaxBulkBills || len(ch.lines) != len(ch.req.Bills) {
+				t.Fatalf("a chunk of %d lines is %d bytes", len(ch.lines), len(body))
+			}
+			total += len(ch.lines)
+		}
+		if len(chunks) < 3 || total != 1500 {
+			t.Fatalf("chunks of %v", chunkSizes(chunks))
+		}
+	})
+}
+
+func TestImportKeyFollowsTheBillsNotTheBytes(t *testing.T) {
+	parse := func(s string) []csvBill {
+		t.Helper()
+		b, err := parseBillCSV(strings.NewReader(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a := parse("store_id,amount,memo\ns-1,39000,x\ns-2,5,\n")
+	same := parse("\uFEFFstore_id,amount\r\n\r\n\"s-1\",\"39,000\"\r\ns-2,5\r\n")
+	same[0].Memo = "x" // the second file has no memo column; give it the same memo
+	if importKey("d-1", a) != importKey("d-1", same) {
+		t.Fatal("the same bills in another spelling give another key")
+	}
+	if importKey("d-1", a) == importKey("d-2", a) {
+		t.Fatal("two distributors share a key")
+	}
+	if k := importKey("d-1", a); k == importKey("d-1", parse("store_id,amount,memo\ns-1,39001,x\ns-2,5,\n")) || len(k) > 200 {
+		t.Fatalf("key %q", k)
+	}
+}
+
+func TestBillCommandsAgainstARunningEngine(t *testing.T) {
+	e, _ := startEngine(t)
+	url := "--nats-url=" + e.ClientURL()
+
+	var links [2]api.LinkStoreReply
+	for i, store := range []string{"s-1", "s-2"} {
+		out, err := cli(t, "store", "link", url, "--distributor-id", "d-1", "--store-id", store, "--store-name", "한울식당 "+store, "--json")
+		if err != nil || json.Unmarshal([]byte(out), &links[i]) != nil || links[i].DedicatedAccount.Number == "" {
+			t.Fatalf("link %s: %q %v", store, out, err)
+		}
+	}
+	if links[0].DedicatedAccount.Number == links[1].DedicatedAccount.Number {
+		t.Fatal("two stores share a dedicated account")
+	}
+	out, err := cli(t, "store", "link", url, "--distributor-id", "d-1", "--store-id", "s-1", "--store-name", "other name")
+	if err != nil || !strings.Contains(out, "dedicated account: ") || !strings.Contains(out, links[0].DedicatedAccount.Number) || !strings.Contains(out, links[0].LinkID) {
+		t.Fatalf("link again: %q %v", out, err)
+	}
+
+	out, err = cli(t, "bill", "issue", url, "--distributor-id", "d-1", "--store-id", "s-1", "--amount", "39000", "--memo", "11월분", "--json")
+	var first api.IssueBillReply
+	if err != nil || json.Unmarshal([]byte(out), &first) != nil || first.Status != "active" || first.Amount != 39000 {
+		t.Fatalf("issue: %q %v", out, err)
+	}
+	out, err = cli(t, "bill", "issue", url, "--distributor-id", "d-1", "--store-id", "s-1", "--amount", "41000", "--idempotency-key", "b-2")
+	if err != nil || !strings.Contains(out, "41,000") || !strings.Contains(out, "supersedes "+first.BillID) || !strings.Contains(out, links[0].DedicatedAccount.Number) {
+		t.Fatalf("issue the next bill: %q %v", out, err)
+	}
+	second := strings.Fields(out)[1]
+	out, err = cli(t, "bill", "issue", url, "--distributor-id", "d-1", "--store-id", "s-1", "--amount", "41000", "--idempotency-key", "b-2")
+	if err != nil || !strings.Contains(out, second) || !strings.Contains(out, "replayed") {
+		t.Fatalf("repeated issue: %q %v", out, err)
+	}
+
+	out, err = cli(t, "bill", "cancel", url, "--bill-id", second, "--reason", "wrong amount")
+	if err != nil || out != fmt.Sprintf("bill %s  cancelled  (seq %d)\n", second, seqOf(t, out)) {
+		t.Fatalf("cancel: %q %v", out, err)
+	}
+
+	cases := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"cancel a bill no longer current", []string{"bill", "cancel", url, "--bill-id", first.BillID}, exitRefused},
+		{"cancel again", []string{"bill", "cancel", url, "--bill-id", second}, exitRefused},
+		{"issue to a store not linked", []string{"bill", "issue", url, "--distributor-id", "d-1", "--store-id", "s-9", "--amount", "1000"}, exitNotFound},
+		{"issue to another distributor's store", []string{"bill", "issue", url, "--distributor-id", "d-2", "--store-id", "s-1", "--amount", "1000"}, exitNotFound},
+		{"issue without an amount", []string{"bill", "issue", url, "--distributor-id", "d-1", "--store-id", "s-1"}, exitRefused},
+		{"link without a name", []string{"store", "link", url, "--distributor-id", "d-1", "--store-id", "s-3"}, exitRefused},
+		{"an amount with a separator on the command line", []string{"bill", "issue", url, "--distributor-id", "d-1", "--store-id", "s-1", "--amount", "1,000"}, exitUsage},
+		{"import without a file", []string{"bill", "import", url, "--distributor-id", "d-1"}, exitUsage},
+		{"import without a distributor", []string{"bill", "import", url, "x.csv"}, exitUsage},
+		{"import with no engine", []string{"bill", "import", "--nats-url", "nats://127.0.0.1:1", "--distributor-id", "d-1", writeBills(t, "store_id,amount\ns-1,5\n")}, exitUnavailable},
+		{"import of a missing file", []string{"bill", "import", url, "--distributor-id", "d-1", filepath.Join(t.TempDir(), "none.csv")}, exitFailed},
+		{"unknown subcommand", []string{"bill", "frobnicate"}, exitUsage},
+		{"group help", []string{"store", "-h"}, exitOK},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := cli(t, tc.args...)
+			if got := exitCode(err); got != tc.want {
+				t.Fatalf("exit %d, want %d (%v)", got, tc.want, err)
+			}
+		})
+	}
+}
+
+func TestBillImport(t *testing.T) {
+	e, _ := startEngine(t, func(c *engine.Config) { c.BankSim = false })
+	url := "--nats-url=" + e.ClientURL()
+	ctx := context.Background()
+	const stores = 49
+	for i := 1; i <= stores; i++ {
+		if _, err := e.Commands.Links.LinkStore(ctx, commands.Meta{}, api.LinkStoreRequest{DistributorID: "d-1", StoreID: fmt.Sprintf("s-%d", i), StoreName: fmt.Sprintf("가게 %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lastSeq := func() uint64 {
+		t.Helper()
+		seq, err := e.Events.LastSeq(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return uint64(seq)
+	}
+
+	// A file with a malformed line sends nothing and lists every bad line.
+	before := lastSeq()
+	bad := writeBills(t, "store_id,amount,memo\ns-1,39000,ok\ns-2,39.000,\ns-3,\"12,000\",ok\ns-4,,\n")
+	_, err := cli(t, "bill", "import", url, "--distributor-id", "d-1", bad)
+	if exitCode(err) != exitFailed || err == nil || !strings.Contains(err.Error(), "nothing imported") ||
+		!strings.Contains(err.Error(), `line 3: amount: "39.000"`) || !strings.Contains(err.Error(), "line 5: amount: is required") || strings.Contains(err.Error(), "line 4") {
+		t.Fatalf("bad file: exit %d: %v", exitCode(err), err)
+	}
+	if lastSeq() != before {
+		t.Fatal("a bad file issued something")
+	}
+
+	// 50 lines, line 27 for a store that is not linked: refused, the
+	// others issued, exit 1 naming it.
+	var b strings.Builder
+	b.WriteString("store_id,amount,memo\n")
+	for i := 1; i <= 50; i++ {
+		store := fmt.Sprintf("s-%d", i)
+		switch {
+		case i == 26:
+			store = "s-unlinked"
+		case i > 26:
+			store = fmt.Sprintf("s-%d", i-1)
+		}
+		fmt.Fprintf(&b, "%s,\"%s\",12월 %d\n", store, itoa(int64(1000*i)), i)
+	}
+	file := writeBills(t, b.String())
+	out, err := cli(t, "bill", "import", url, "--distributor-id", "d-1", file)
+	if exitCode(err) != exitFailed || err == nil || !strings.Contains(err.Error(), "1 of 50 lines refused by the engine (line 27)") {
+		t.Fatalf("import: exit %d: %v\n%s", exitCode(err), err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 51 || !strings.HasPrefix(lines[25], "line 27 ") || !strings.Contains(lines[25], "s-unlinked") || !strings.Contains(lines[25], "refused store_not_linked") ||
+		!strings.Contains(lines[0], "line 2 ") || !strings.Contains(lines[0], "bill_") || lines[50] != "50 lines: 49 issued, 1 refused (in 1 request)" {
+		t.Fatalf("import output:\n%s", out)
+	}
+	afterFirst := lastSeq()
+	if afterFirst != before+49 {
+		t.Fatalf("the import appended %d commits, want 49", afterFirst-before)
+	}
+
+	// The same file again: the same bills, nothing appended.
+	out, err = cli(t, "bill", "import", url, "--distributor-id", "d-1", "--json", file)
+	var again struct {
+		Lines    []api.BulkResult `json:"lines"`
+		Issued   int              `json:"issued"`
+		Failed   int              `json:"failed"`
+		Replayed int              `json:"replayed"`
+	}
+	if exitCode(err) != exitFailed || json.Unmarshal([]byte(out), &again) != nil || len(again.Lines) != 50 || again.Issued != 49 || again.Failed != 1 || again.Replayed != 1 {
+		t.Fatalf("import again: exit %d %v: %s", exitCode(err), err, tail(out))
+	}
+	for i, l := range again.Lines {
+		if l.Line != i+2 {
+			t.Fatalf("result %d is for line %d", i, l.Line)
+		}
+		if l.Error == nil && !strings.Contains(lines[i], " "+l.BillID+" ") {
+			t.Fatalf("line %d: bill %s now, first %q", l.Line, l.BillID, lines[i])
+		}
+	}
+	if got := lastSeq(); got != afterFirst {
+		t.Fatalf("importing the same file again appended %d commits", got-afterFirst)
+	}
+
+	// The refused line, linked and issued on its own, in another file.
+	if _, err := cli(t, "store", "link", url, "--distributor-id", "d-1", "--store-id", "s-unlinked", "--store-name", "새 가게"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = cli(t, "bill", "import", url, "--distributor-id", "d-1", writeBills(t, "store_id,amount,memo\ns-unlinked,\"26,000\",12월 26\n"))
+	if err != nil || !strings.Contains(out, "1 lines: 1 issued, 0 refused") || strings.Contains(out, "replayed") {
+		t.Fatalf("the corrected line: %q %v", out, err)
+	}
+}
+
+// TestBillImportOfMoreThanOneRequest: 1,001 lines go as two requests, and
+// the same file again replays both.
+func TestBillImportOfMoreThanOneRequest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("issues 1,001 bills")
+	}
+	e, _ := startEngine(t)
+	url := "--nats-url=" + e.ClientURL()
+	ctx := context.Background()
+	const stores = 8
+	for i := range stores {
+		if _, err := e.Commands.Links.LinkStore(ctx, commands.Meta{}, api.LinkStoreRequest{DistributorID: "d-1", StoreID: fmt.Sprintf("s-%d", i), StoreName: "가게"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("store_id,amount\n")
+	for i := range api.MaxBulkBills + 1 {
+		fmt.Fprintf(&b, "s-%d,%d\n", i%stores, 1000+i)
+	}
+	file := writeBills(t, b.String())
+	out, err := cli(t, "bill", "import", url, "--distributor-id", "d-1", file)
+	if err != nil || !strings.HasSuffix(out, "1001 lines: 1001 issued, 0 refused (in 2 requests)\n") {
+		t.Fatalf("import: %v\n%s", err, tail(out))
+	}
+	// The last line of each store is its current bill: the 1,001st line
+	// (s-0) supersedes the one 8 lines before it.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if last := lines[api.MaxBulkBills]; !strings.HasPrefix(last, "line 1002 ") || !strings.Contains(last, "supersedes "+strings.Fields(lines[api.MaxBulkBills-stores])[3]) {
+		t.Fatalf("line 1002: %q, line 994: %q", last, lines[api.MaxBulkBills-stores])
+	}
+	seq, _ := e.Events.LastSeq(ctx)
+	out, err = cli(t, "bill", "import", url, "--distributor-id", "d-1", file)
+	again := strings.Split(strings.TrimSpace(out), "\n")
+	if err != nil || !strings.Contains(out, "this file was imported before; nothing new happened") || len(again) != len(lines)+1 || !slices.Equal(again[:len(lines)], lines) {
+		t.Fatalf("import again: %v\n%s", err, tail(out))
+	}
+	if again, _ := e.Events.LastSeq(ctx); again != seq {
+		t.Fatalf("importing the same file again appended %d commits", again-seq)
+	}
+}
+
+func makeBills(n int, memo string) []csvBill {
+	bills := make([]csvBill, n)
+	for i := range bills {
+		bills[i] = csvBill{Line: i + 2, BillLine: api.BillLine{StoreID: fmt.Sprintf("s-%d", i), Amount: int64(1000 + i), Memo: memo}}
+	}
+	return bills
+}
+
+func chunkSizes(chunks []billChunk) []int {
+	sizes := make([]int, len(chunks))
+	for i, ch := range chunks {
+		sizes[i] = len(ch.lines)
+	}
+	return sizes
+}
+
+// writeBills writes a bill file.
+func writeBills(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "erp.csv")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// seqOf is the seq a command's human output names.
+func seqOf(t *testing.T, out string) uint64 {
+	t.Helper()
+	_, rest, ok := strings.Cut(out, "(seq ")
+	var seq uint64
+	if !ok {
+		t.Fatalf("no seq in %q", out)
+	}
+	if _, err := fmt.Sscanf(rest, "%d)", &seq); err != nil {
+		t.Fatalf("no seq in %q: %v", out, err)
+	}
+	return seq
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "…" + s[len(s)-2000:]
+	}
+	return s
+}
