@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/client"
@@ -26,12 +27,14 @@ import (
 // ("Bills from ERP") and in parseBillCSV.
 
 const (
-	storeUsage = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME"
-	billUsage  = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv"
+	storeUsage      = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME"
+	billUsage       = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv | get --bill-id B | active --distributor-id D | remind --distributor-id D"
+	paymentUsage    = "usage: bankbook payment list --distributor-id D [--from T] [--to T] | --store-id S"
+	settlementUsage = "usage: bankbook settlement expected --distributor-id D"
 )
 
 func billing(ctx context.Context, area string, args []string, stdout, stderr io.Writer) error {
-	usages := map[string]string{"store": storeUsage, "bill": billUsage}
+	usages := map[string]string{"store": storeUsage, "bill": billUsage, "payment": paymentUsage, "settlement": settlementUsage}
 	if len(args) == 0 || isHelp(args[0]) {
 		return groupUsage(args, stdout, usages[area])
 	}
@@ -80,6 +83,82 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		}
 		return call(ctx, cf, stdout, api.BillCancel, q, client.WithIdempotencyKey(*key), func(r api.CancelBillReply) string {
 			return fmt.Sprintf("bill %s  %s  (seq %d)\n", r.BillID, r.Status, r.Seq)
+		})
+	case "bill get":
+		var q api.GetBillRequest
+		fs.StringVar(&q.BillID, "bill-id", "", "the bill (required)")
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.BillGet, q, nil, billText)
+	case "bill active":
+		var q api.ActiveBillsRequest
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")
+		pageFlags(fs, &q.PageRequest)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.BillActive, q, nil, func(r api.ActiveBillsReply) string {
+			var b strings.Builder
+			for _, v := range r.Bills {
+				fmt.Fprintf(&b, "%-10s %-32s %-14s amount %12s  paid %12s  outstanding %12s\n", v.StoreID, v.BillID, v.Status, itoa(v.Amount), itoa(v.PaidAmount), itoa(v.Outstanding))
+			}
+			if len(r.Bills) == 0 {
+				b.WriteString("no current bills\n")
+			}
+			return b.String() + nextPage(r.NextCursor)
+		})
+	case "bill remind":
+		var q api.RemindUnpaidRequest
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")
+		key := fs.String("idempotency-key", "", "Idempotency-Key header")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.BillRemind, q, client.WithIdempotencyKey(*key), func(r api.RemindUnpaidReply) string {
+			if len(r.Reminded) == 0 {
+				return "no store has an outstanding balance\n"
+			}
+			return fmt.Sprintf("reminded %d store(s): %s  (seq %d)\n", len(r.Reminded), strings.Join(r.Reminded, ", "), r.Seq)
+		})
+	case "payment list":
+		var (
+			dist  api.PaymentsByDistributorRequest
+			store string
+		)
+		fs.StringVar(&dist.DistributorID, "distributor-id", "", "a distributor's payments")
+		fs.StringVar(&store, "store-id", "", "or a store's payments (to every distributor)")
+		fs.Func("from", "paid at or after (RFC 3339)", timeFlag(&dist.From))
+		fs.Func("to", "paid before (RFC 3339)", timeFlag(&dist.To))
+		pageFlags(fs, &dist.PageRequest)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		if (dist.DistributorID == "") == (store == "") {
+			return usageError("%s", paymentUsage)
+		}
+		if store != "" {
+			q := api.PaymentsByStoreRequest{StoreID: store, PageRequest: dist.PageRequest}
+			return call(ctx, cf, stdout, api.PaymentsByStore, q, nil, paymentsText)
+		}
+		return call(ctx, cf, stdout, api.PaymentsByDistributor, dist, nil, paymentsText)
+	case "settlement expected":
+		var q api.SettlementRequest
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.SettlementExpected, q, nil, func(r api.SettlementReply) string {
+			var b strings.Builder
+			for _, st := range r.Settlements {
+				fmt.Fprintf(&b, "%s  gross %12s  fee %10s  net %12s  (%d payments)\n", st.Date, itoa(st.Gross), itoa(st.Fee), itoa(st.Net), st.Payments)
+			}
+			if len(r.Settlements) == 0 {
+				b.WriteString("nothing to settle\n")
+			}
+			return b.String()
 		})
 	case "bill import":
 		dist := fs.String("distributor-id", "", "the distributor whose stores the file bills (required)")
@@ -496,4 +575,48 @@ func lineList(lines []int) string {
 		return "line " + parts[0]
 	}
 	return "lines " + strings.Join(parts, ", ")
+}
+
+func billText(v api.BillView) string {
+	s := fmt.Sprintf("bill %s  %s  store %s (%s) of %s\n  amount %s  paid %s  outstanding %s\n  pay to %s %s (%s)\n  issued at %s\n",
+		v.BillID, v.Status, v.StoreID, v.StoreName, v.DistributorID, itoa(v.Amount), itoa(v.PaidAmount), itoa(v.Outstanding),
+		v.DedicatedAccount.Bank, v.DedicatedAccount.Number, v.DedicatedAccount.Holder, v.IssuedAt)
+	if v.ClosedAt != "" {
+		s += "  closed at " + v.ClosedAt
+		if v.SupersededBy != "" {
+			s += " by " + v.SupersededBy
+		}
+		s += "\n"
+	}
+	for _, p := range v.Payments {
+		s += fmt.Sprintf("  payment %s  %s at %s (fee %s, settled %s)\n", p.DepositID, itoa(p.Amount), p.PaidAt, itoa(p.Fee), p.SettlementDate)
+	}
+	return s
+}
+
+func paymentsText(r api.PaymentsReply) string {
+	var b strings.Builder
+	for _, p := range r.Payments {
+		bill := p.BillID
+		if bill == "" {
+			bill = "(unbilled)"
+		}
+		fmt.Fprintf(&b, "%s  %-10s %-10s %12s  fee %8s  settled %s  %s  %s\n", p.PaidAt, p.DistributorID, p.StoreID, itoa(p.Amount), itoa(p.Fee), p.SettlementDate, bill, p.DepositID)
+	}
+	if len(r.Payments) == 0 {
+		b.WriteString("no payments\n")
+	}
+	return b.String() + nextPage(r.NextCursor)
+}
+
+// timeFlag parses an RFC 3339 time into *t.
+func timeFlag(t **time.Time) func(string) error {
+	return func(s string) error {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return errors.New("must be an RFC 3339 time, such as 2026-12-01T00:00:00+09:00")
+		}
+		*t = &v
+		return nil
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
@@ -418,4 +419,58 @@ func tail(s string) string {
 		return "…" + s[len(s)-2000:]
 	}
 	return s
+}
+
+// What a distributor reads: a bill, its current bills, the payments and the
+// expected settlement; and the unpaid reminder.
+func TestBillQueriesAgainstARunningEngine(t *testing.T) {
+	e, _ := startEngine(t, func(c *engine.Config) { c.StoreFeeBps = 100 })
+	url := "--nats-url=" + e.ClientURL()
+	out, err := cli(t, "store", "link", url, "--distributor-id", "d-q", "--store-id", "s-q", "--store-name", "한울식당", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var link api.LinkStoreReply
+	if err := json.Unmarshal([]byte(out), &link); err != nil {
+		t.Fatal(err)
+	}
+	out, err = cli(t, "bill", "issue", url, "--distributor-id", "d-q", "--store-id", "s-q", "--amount", "50000", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bill api.IssueBillReply
+	if err := json.Unmarshal([]byte(out), &bill); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.Commands.Deposits.RecordDeposit(context.Background(), commands.Meta{}, api.RecordDepositRequest{
+		BankTxnID: "t-q1", AccountNumber: link.DedicatedAccount.Number, DepositorName: "한울식당", Amount: 20000, DepositedAt: time.Now().UTC()})
+	if err != nil || rep.BillID != bill.BillID {
+		t.Fatalf("payment: %+v %v", rep, err)
+	}
+	seq := fmt.Sprint(rep.Seq)
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"bill", "get", "--bill-id", bill.BillID, "--min-seq", seq}, []string{"partially_paid", "outstanding 30,000", "fee 200"}},
+		{[]string{"bill", "active", "--distributor-id", "d-q", "--min-seq", seq}, []string{bill.BillID, "partially_paid"}},
+		{[]string{"payment", "list", "--distributor-id", "d-q", "--min-seq", seq}, []string{"20,000", bill.BillID}},
+		{[]string{"payment", "list", "--store-id", "s-q", "--min-seq", seq}, []string{"20,000"}},
+		{[]string{"settlement", "expected", "--distributor-id", "d-q", "--min-seq", seq}, []string{"gross       20,000", "net       19,800"}},
+		{[]string{"bill", "remind", "--distributor-id", "d-q"}, []string{"reminded 1 store(s): s-q"}},
+	} {
+		out, err := cli(t, append(c.args, url)...)
+		if err != nil {
+			t.Errorf("%v: %v", c.args, err)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: %q lacks %q", c.args, out, w)
+			}
+		}
+	}
+	if _, err := cli(t, "payment", "list", url); exitCode(err) != exitUsage {
+		t.Errorf("payment list without a distributor or a store: %v", err)
+	}
 }

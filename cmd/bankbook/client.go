@@ -141,3 +141,18 @@ func call[Req, Rep any](ctx context.Context, cf *clientFlags, stdout io.Writer, 
 	fmt.Fprint(stdout, out)
 	return nil
 }
+
+// pageFlags binds --limit, --cursor and --min-seq of a paginated query.
+func pageFlags(fs *flag.FlagSet, p *api.PageRequest) {
+	fs.IntVar(&p.Limit, "limit", 50, "items per page")
+	fs.StringVar(&p.Cursor, "cursor", "", "page cursor from the previous page")
+	minSeqFlag(fs, &p.ReadAfter)
+}
+
+// nextPage is the line that tells how to get the next page ("" on the last).
+func nextPage(cursor string) string {
+	if cursor == "" {
+		return ""
+	}
+	return "more: --cursor " + cursor + "\n"
+}

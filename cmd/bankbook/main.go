@@ -5,7 +5,8 @@
 //	bankbook deposit import|orphans|resolve     deposits and the orphan queue
 //	bankbook wallet get|withdraw                wallets and payouts
 //	bankbook store link ...                     link a distributor's store: its dedicated account
-//	bankbook bill issue|cancel|import ...       B2B bills; import issues an ERP export's bills
+//	bankbook bill issue|cancel|import|get|active|remind  B2B bills; import issues an ERP export's bills
+//	bankbook payment list, settlement expected  store payments and what distributors are paid
 //	bankbook ledger trial-balance|account       the double-entry ledger
 //	bankbook bank-sim transfer                  the simulated bank (serve --bank-sim)
 //	bankbook projections status [--hash]        read-model checkpoint and lag
@@ -55,6 +56,13 @@ usage:
   bankbook bill import --distributor-id D ERP.csv
                                           issue the bills of an ERP export (store_id,amount,memo);
                                           running the same file again changes nothing
+  bankbook bill get --bill-id ID          a bill: status, paid, outstanding, payments
+  bankbook bill active --distributor-id D a distributor's current bills
+  bankbook bill remind --distributor-id D remind every store with an outstanding balance
+  bankbook payment list --distributor-id D [--from T --to T] | --store-id S
+                                          payments received, oldest first
+  bankbook settlement expected --distributor-id D
+                                          what the distributor is paid, by settlement date
   bankbook ledger trial-balance           every account's balance (sums to 0)
   bankbook ledger account --account A     an account's entries
   bankbook bank-sim transfer [flags]      transfer money into the simulated bank (serve --bank-sim)
@@ -110,7 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return deposit(ctx, args[1:], stdout, stderr)
 	case "wallet", "payout", "ledger", "bank-sim":
 		return money(ctx, args[0], args[1:], stdout, stderr)
-	case "store", "bill":
+	case "store", "bill", "payment", "settlement":
 		return billing(ctx, args[0], args[1:], stdout, stderr)
 	case "deadletter":
 		return deadLetter(ctx, args[1:], stdout, stderr)
