@@ -147,8 +147,12 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 		if account != "" {
 			accounts[account] = true
 		}
-		for _, t := range txns {
-			accounts[t.AccountNumber] = true
+		for i, t := range txns {
+			// A store's dedicated account shares the collection account's
+			// feed and watermark: it has none of its own to advance.
+			if recorded[i].Outcome != domain.OutcomeStorePayment {
+				accounts[t.AccountNumber] = true
+			}
 		}
 		if len(accounts) == 0 {
 			return usageError("%s has no transactions: name the account with --account to advance its watermark", path)
