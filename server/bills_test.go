@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"fmt"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -99,5 +101,60 @@ func TestBillsOverNATS(t *testing.T) {
 	ce := e.callErr(t, api.BillIssue.Subject, api.IssueBillRequest{DistributorID: "d-1", StoreID: "s-2", Amount: 1}, nil)
 	if ce.Status != 404 || ce.Code != "store_not_linked" {
 		t.Errorf("unlinked store: %+v", ce)
+	}
+}
+
+// Two engine instances issue bills for one store at once (the queue group
+// spreads the requests over both): exactly one bill is current, and every
+// other one expired when the next was issued.
+func TestTwoInstancesIssuingForOneStoreLeaveOneCurrentBill(t *testing.T) {
+	a := startEngine(t)
+	b := startEngine(t, func(c *engine.Config) {
+		joinEngine(c, a.Engine)
+		c.DataDir = filepath.Join(t.TempDir(), "b")
+	})
+	a.call(t, api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: "d-2", StoreID: "s-2", StoreName: "두리분식"}, nil, nil)
+	const n = 40
+	replies := make([]api.IssueBillReply, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := a.c
+			if i%2 == 1 {
+				c = b.c
+			}
+			if _, err := c.Call(ctxT(t), api.BillIssue.Subject, api.IssueBillRequest{DistributorID: "d-2", StoreID: "s-2", Amount: int64(10_000 + i)}, &replies[i], nil); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var last api.Seq
+	superseded := map[string]bool{}
+	for _, r := range replies {
+		last = max(last, r.Seq)
+		if r.SupersededBillID != "" {
+			if superseded[r.SupersededBillID] {
+				t.Errorf("%s superseded twice", r.SupersededBillID)
+			}
+			superseded[r.SupersededBillID] = true
+		}
+	}
+	if len(superseded) != n-1 {
+		t.Errorf("%d bills superseded, want %d", len(superseded), n-1)
+	}
+	for _, e := range []*testEngine{a, b} {
+		var active api.ActiveBillsReply
+		e.call(t, api.BillActive.Subject, map[string]any{"distributor_id": "d-2", "min_seq": last}, &active, nil)
+		if len(active.Bills) != 1 || superseded[active.Bills[0].BillID] {
+			t.Errorf("current bills on one instance: %+v", active.Bills)
+		}
 	}
 }
