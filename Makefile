@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin/bankbook
 
-.PHONY: all build run test unit lint fmt bench soak clean
+.PHONY: all build run test unit lint fmt bench bench-bills soak clean
 
 all: build
 
@@ -35,9 +35,14 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## bench: the benchmarks of docs/performance.md (minutes; not part of test)
+## bench: the engine-core benchmarks of docs/performance.md (minutes; not part of test)
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2000x -timeout 60m ./eventstore/ ./server/
+	$(GO) test -run '^$$' -bench '^Benchmark(Append|Commit|Load|Submit|MatchScan)$$' -benchtime 2000x -timeout 60m ./eventstore/ ./server/
+
+## bench-bills: the bills benchmarks of docs/performance.md ("Bills"; a minute or more each)
+bench-bills:
+	$(GO) test -run '^$$' -bench '^Benchmark(BillIssueBulk|StorePaymentScan)$$' -benchtime 1x -timeout 60m ./server/
+	$(GO) test -run '^$$' -bench '^BenchmarkLinkLoad$$' -benchtime 3s ./commands/
 
 ## soak: the kill -9 reliability run (docs/operations.md): 24 clients, 20 SIGKILL cycles of a
 ## separate engine process, then nothing lost or duplicated, books balanced, replay equal to
