@@ -37,7 +37,7 @@ fmt:
 
 ## bench: the engine-core benchmarks of docs/performance.md (minutes; not part of test)
 bench:
-	$(GO) test -run '^$$' -bench '^Benchmark(Append|Commit|Load|Submit|MatchScan)$$' -benchtime 2000x -timeout 60m ./eventstore/ ./server/
+	$(GO) test -run '^$$' -bench '^Benchmark(Append|Commit|Load|Submit)$$' -benchtime 2000x -timeout 60m ./eventstore/ ./server/
 
 ## bench-bills: the bills benchmarks of docs/performance.md ("Bills"; a minute or more each)
 bench-bills:
