@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/accounts"
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
@@ -190,7 +191,11 @@ func startCommandPath(t *testing.T) *commandPath {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmds, err := commands.New(commands.Deps{Events: events, Codec: codec, Names: names, Timers: tm, Watermarks: marks},
+	accts, err := accounts.Open(ctx, js, accounts.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, err := commands.New(commands.Deps{Events: events, Codec: codec, Names: names, Timers: tm, Watermarks: marks, Accounts: accts},
 		commands.Config{CollectAccount: domain.BankAccount{Bank: "KB", Number: "123-456-789", Holder: "bankbook"}}, log)
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +206,7 @@ func startCommandPath(t *testing.T) *commandPath {
 	}
 	t.Cleanup(func() { _ = models.Close() })
 	srv, err := New(Config{
-		Conn: nc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Events: events, Idempotency: idem,
+		Conn: nc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Events: events, Idempotency: idem,
 		ReadModels: models, Runner: projections.NewRunner(events, models, log), DeadLetters: noDeadLetters{}, Log: log,
 		CommandTimeout: 1500 * time.Millisecond,
 	})
