@@ -95,7 +95,8 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 	case "bill active":
 		var q api.ActiveBillsRequest
 		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")
-		pageFlags(fs, &q.PageRequest)
+		pageFlags(fs, &q.PageRequest, "bills")
+		minSeqFlag(fs, &q.ReadAfter)
 		if err := parse(fs, args); err != nil {
 			return err
 		}
@@ -131,7 +132,8 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		fs.StringVar(&store, "store-id", "", "or a store's payments (to every distributor)")
 		fs.Func("from", "paid at or after (RFC 3339)", timeFlag(&dist.From))
 		fs.Func("to", "paid before (RFC 3339)", timeFlag(&dist.To))
-		pageFlags(fs, &dist.PageRequest)
+		pageFlags(fs, &dist.PageRequest, "payments")
+		minSeqFlag(fs, &dist.ReadAfter)
 		if err := parse(fs, args); err != nil {
 			return err
 		}

@@ -142,11 +142,11 @@ func call[Req, Rep any](ctx context.Context, cf *clientFlags, stdout io.Writer, 
 	return nil
 }
 
-// pageFlags binds --limit, --cursor and --min-seq of a paginated query.
-func pageFlags(fs *flag.FlagSet, p *api.PageRequest) {
-	fs.IntVar(&p.Limit, "limit", 50, "items per page")
+// pageFlags binds --limit and --cursor of a paginated query; what counts
+// as one item says what (deposits, movements, entries).
+func pageFlags(fs *flag.FlagSet, p *api.PageRequest, what string) {
+	fs.IntVar(&p.Limit, "limit", 50, what+" per page")
 	fs.StringVar(&p.Cursor, "cursor", "", "page cursor from the previous page")
-	minSeqFlag(fs, &p.ReadAfter)
 }
 
 // nextPage is the line that tells how to get the next page ("" on the last).

@@ -19,8 +19,7 @@ func deadLetter(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case "list":
 		var q api.DeadLettersRequest
 		fs.StringVar(&q.Part, "part", "", "only this part's dead letters (react-orders, react-money, payouts, timers)")
-		fs.IntVar(&q.Limit, "limit", 50, "dead letters per page")
-		fs.StringVar(&q.Cursor, "cursor", "", "page cursor from the previous page")
+		pageFlags(fs, &q.PageRequest, "dead letters")
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
@@ -32,10 +31,7 @@ func deadLetter(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			if len(r.DeadLetters) == 0 {
 				b.WriteString("no dead letters\n")
 			}
-			if r.NextCursor != "" {
-				fmt.Fprintf(&b, "more: --cursor %s\n", r.NextCursor)
-			}
-			return b.String()
+			return b.String() + nextPage(r.NextCursor)
 		})
 	case "redrive", "discard":
 		var req api.DeadLetterRequest

@@ -44,8 +44,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return importCSV(ctx, cf, fs.Arg(0), complete, *account, stdout)
 	case "orphans":
 		var q api.PageRequest
-		fs.IntVar(&q.Limit, "limit", 50, "deposits per page")
-		fs.StringVar(&q.Cursor, "cursor", "", "page cursor from the previous page")
+		pageFlags(fs, &q, "deposits")
 		minSeqFlag(fs, &q.ReadAfter)
 		if err := parse(fs, args[1:]); err != nil {
 			return err
@@ -65,10 +64,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if len(r.Deposits) == 0 {
 				b.WriteString("no orphan deposits\n")
 			}
-			if r.NextCursor != "" {
-				fmt.Fprintf(&b, "more: --cursor %s\n", r.NextCursor)
-			}
-			return b.String()
+			return b.String() + nextPage(r.NextCursor)
 		})
 	case "resolve":
 		var q api.ResolveDepositRequest
@@ -226,8 +222,7 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 	case "wallet get":
 		var q api.WalletRequest
 		fs.StringVar(&q.UserID, "user-id", "", "the wallet's user (required)")
-		fs.IntVar(&q.Limit, "limit", 50, "movements per page (oldest first)")
-		fs.StringVar(&q.Cursor, "cursor", "", "page cursor from the previous page")
+		pageFlags(fs, &q.PageRequest, "movements (oldest first)")
 		minSeqFlag(fs, &q.ReadAfter)
 		if err := parse(fs, args); err != nil {
 			return err
@@ -238,10 +233,7 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 			for _, e := range w.Entries {
 				fmt.Fprintf(&b, "  %s  %12s  %s %s\n", e.At, itoa(e.Amount), e.Kind, e.Ref)
 			}
-			if w.NextCursor != "" {
-				fmt.Fprintf(&b, "more: --cursor %s\n", w.NextCursor)
-			}
-			return b.String()
+			return b.String() + nextPage(w.NextCursor)
 		})
 	case "wallet withdraw":
 		var q api.WithdrawRequest
@@ -296,8 +288,7 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 	case "ledger account":
 		var q api.LedgerAccountRequest
 		fs.StringVar(&q.Account, "account", "", "the account, e.g. liabilities:suspense:unmatched (required)")
-		fs.IntVar(&q.Limit, "limit", 50, "entries per page")
-		fs.StringVar(&q.Cursor, "cursor", "", "page cursor from the previous page")
+		pageFlags(fs, &q.PageRequest, "entries")
 		minSeqFlag(fs, &q.ReadAfter)
 		if err := parse(fs, args); err != nil {
 			return err
@@ -307,10 +298,7 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 			for _, e := range r.Entries {
 				s += fmt.Sprintf("  seq %-8d %s  %12s  %s\n", e.Seq, e.At, itoa(e.Amount), e.Memo)
 			}
-			if r.NextCursor != "" {
-				s += "more: --cursor " + r.NextCursor + "\n"
-			}
-			return s
+			return s + nextPage(r.NextCursor)
 		})
 	case "bank-sim transfer":
 		var q api.SimTransferRequest
