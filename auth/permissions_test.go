@@ -256,11 +256,7 @@ func TestActorIsAssertedByTheServer(t *testing.T) {
 
 func connectRole(t *testing.T, srv *testenv.Server, role auth.Role) *client.Client {
 	t.Helper()
-	nkey, err := nats.NkeyOptionFromSeed(auth.SeedFile(srv.AuthDir, role))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.Connect(srv.ClientURL(), nkey)
+	c, err := client.Connect(srv.ClientURL(), testenv.NKey(t, auth.SeedFile(srv.AuthDir, role)))
 	if err != nil {
 		t.Fatalf("connect as %s: %v", role, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/datadir"
 	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testenv"
 )
 
 func testConfig(t *testing.T) engine.Config {
@@ -38,7 +39,7 @@ func TestSecondEngineOnOneDataDirIsRefused(t *testing.T) {
 		t.Fatalf("second engine: want %v naming %s, got %v", datadir.ErrLocked, cfg.DataDir, err)
 	}
 	// The first is unharmed.
-	nc, err := nats.Connect(e.ClientURL(), nkey(t, e.SeedFile(auth.Operator)))
+	nc, err := nats.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Operator)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,18 +100,9 @@ func TestEmbeddedServerRequiresAuthentication(t *testing.T) {
 	if string(before) != string(after) {
 		t.Error("the app seed changed across a restart")
 	}
-	nc, err := nats.Connect(e.ClientURL(), nkey(t, seed))
+	nc, err := nats.Connect(e.ClientURL(), testenv.NKey(t, seed))
 	if err != nil {
 		t.Fatalf("the app seed no longer connects: %v", err)
 	}
 	nc.Close()
-}
-
-func nkey(t *testing.T, seed string) nats.Option {
-	t.Helper()
-	o, err := nats.NkeyOptionFromSeed(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
 }

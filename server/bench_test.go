@@ -156,11 +156,7 @@ func benchSubmit(b *testing.B, profile string, clients int) {
 // the benchmark ends.
 func dial(b *testing.B, url, seed, name string) *nats.Conn {
 	b.Helper()
-	nkey, err := nats.NkeyOptionFromSeed(seed)
-	if err != nil {
-		b.Fatal(err)
-	}
-	nc, err := nats.Connect(url, nats.Name(name), nkey)
+	nc, err := nats.Connect(url, nats.Name(name), testenv.NKey(b, seed))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/testenv"
 )
 
 // testEngine is a real engine (embedded NATS, bbolt in a temp dir) and a
@@ -55,11 +56,7 @@ func (e *testEngine) engineConn(t testing.TB) *nats.Conn {
 // refusal-aware client.Connect), closed when the test ends.
 func connectAs(t testing.TB, url, seedFile string) *client.Client {
 	t.Helper()
-	nkey, err := nats.NkeyOptionFromSeed(seedFile)
-	if err != nil {
-		t.Fatalf("seed %s: %v", seedFile, err)
-	}
-	c, err := client.Connect(url, nkey)
+	c, err := client.Connect(url, testenv.NKey(t, seedFile))
 	if err != nil {
 		t.Fatalf("connect as %s: %v", filepath.Base(seedFile), err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/testenv"
 )
 
 // The attacks an anonymous client could make before the engine required
@@ -112,7 +113,7 @@ func TestQueueSubscriberCannotAnswerCommands(t *testing.T) {
 	e := startEngine(t)
 	var refusals atomic.Int32
 	thief := connectAs(t, e.ClientURL(), e.SeedFile(auth.App))
-	thiefNC, err := nats.Connect(e.ClientURL(), nkeyOf(t, e.SeedFile(auth.App)),
+	thiefNC, err := nats.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.App)),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrPermissionViolation) {
 				refusals.Add(1)
@@ -194,13 +195,4 @@ func containsRole(rs []auth.Role, r auth.Role) bool {
 		}
 	}
 	return false
-}
-
-func nkeyOf(t *testing.T, seed string) nats.Option {
-	t.Helper()
-	o, err := nats.NkeyOptionFromSeed(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
 }

@@ -148,3 +148,13 @@ func Run(t testing.TB, run func(context.Context) error) {
 		}
 	})
 }
+
+// NKey is the option that authenticates with the seed in seedFile.
+func NKey(t testing.TB, seedFile string) nats.Option {
+	t.Helper()
+	o, err := nats.NkeyOptionFromSeed(seedFile)
+	if err != nil {
+		t.Fatalf("seed %s: %v", seedFile, err)
+	}
+	return o
+}
