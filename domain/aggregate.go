@@ -20,4 +20,6 @@ var (
 	WalletAggregate  = Aggregate[Wallet]{Type: AggregateWallet, Apply: Wallet.Apply}
 	PayoutAggregate  = Aggregate[Payout]{Type: AggregatePayout, Apply: Payout.Apply}
 	LinkAggregate    = Aggregate[Link]{Type: AggregateLink, Apply: Link.Apply}
+	// NotificationAggregate is the outbox of messages (notification.go).
+	NotificationAggregate = Aggregate[Notification]{Type: AggregateNotification, Apply: Notification.Apply}
 )

@@ -144,5 +144,11 @@ func Events() *Codec {
 	Register[BillCancelled](c, 1)
 	Register[StorePaymentReceived](c, 1)
 	Register[BillReminded](c, 1)
+	Register[NotificationCreated](c, 1)
+	Register[NotificationAttempted](c, 1)
+	Register[NotificationSent](c, 1)
+	Register[NotificationFailed](c, 1)
+	Register[NotificationDeadLettered](c, 1)
+	Register[NotificationRedriven](c, 1)
 	return c
 }

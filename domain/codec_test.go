@@ -31,6 +31,20 @@ func TestEventsRoundTrip(t *testing.T) {
 		{"store payment received on a bill", billedPayment(), "store.payment_received"},
 		{"store payment received, unbilled", unbilledPayment(), "store.payment_received"},
 		{"bill reminded", billReminded(), "bill.reminded"},
+		{"order cancelled with its buyer", orderCancelled(), "order.cancelled"},
+		{"order expired with its buyer", orderExpired(), "order.expired"},
+		{"wallet credited with its order", refundCredited(domain.CreditOrderRefund, "order:o-1", "o-1"), "wallet.credited"},
+		{"notification created", ntfCreated(), "notification.created"},
+		{"notification created without data", domain.NotificationCreated{NotificationID: ntfID, Kind: "k", Recipient: "r", Message: "m", SourceEventID: "e", SourceType: "t", CreatedAt: t0}, "notification.created"},
+		{"notification attempted", ntfAttempted(1), "notification.attempted"},
+		{"notification sent", ntfSent(1), "notification.sent"},
+		{"notification sent, confirmed by a check", domain.NotificationSent{NotificationID: ntfID, Attempt: 2, ConfirmedByCheck: true, SentAt: t0}, "notification.sent"},
+		{"notification failed", ntfFailed(1, false), "notification.failed"},
+		{"notification failed for good", ntfFailed(1, true), "notification.failed"},
+		{"notification throttled", ntfThrottled(1), "notification.failed"},
+		{"notification dead-lettered", ntfDead(3), "notification.dead_lettered"},
+		{"notification redriven", ntfRedriven(), "notification.redriven"},
+		{"notification redriven without a reason", domain.NotificationRedriven{NotificationID: ntfID, RedrivenAt: t0}, "notification.redriven"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -313,6 +327,7 @@ func TestEventsRegistersEveryEvent(t *testing.T) {
 	for _, e := range []domain.Event{
 		domain.OrderSubmitted{}, domain.OrderCancelled{}, domain.OrderExpired{},
 		domain.StoreLinked{}, domain.BillIssued{}, domain.BillExpired{}, domain.BillCancelled{}, domain.StorePaymentReceived{}, domain.BillReminded{},
+		domain.NotificationCreated{}, domain.NotificationAttempted{}, domain.NotificationSent{}, domain.NotificationFailed{}, domain.NotificationDeadLettered{}, domain.NotificationRedriven{},
 	} {
 		if _, ok := c.Version(e.EventType()); !ok {
 			t.Errorf("Events() does not register %s", e.EventType())

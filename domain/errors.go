@@ -100,4 +100,15 @@ var (
 	ErrStoreNotLinked = &Error{Kind: KindNotFound, Code: "store_not_linked", Message: "the store is not linked to the distributor"}
 	// ErrBillNotFound is returned for a bill ID that names no bill issued.
 	ErrBillNotFound = &Error{Kind: KindNotFound, Code: "bill_not_found", Message: "bill not found"}
+	// ErrNotificationNotFound is returned for a command on a notification
+	// that was never created (notify.redrive of an unknown ID: 404).
+	ErrNotificationNotFound = &Error{Kind: KindNotFound, Code: "notification_not_found", Message: "notification not found"}
+	// ErrNotificationNotPending is returned when a notification that is
+	// not pending is attempted or reported failed, or a dead one is
+	// reported sent; its details carry the status.
+	ErrNotificationNotPending = &Error{Kind: KindConflict, Code: "notification_not_pending", Message: "the notification is not pending"}
+	// ErrNotificationNotDead is returned when notify.redrive names a
+	// notification that is pending or sent (409); its details carry the
+	// status.
+	ErrNotificationNotDead = &Error{Kind: KindConflict, Code: "notification_not_dead", Message: "only a dead-lettered notification can be redriven"}
 )

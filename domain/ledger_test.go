@@ -224,6 +224,12 @@ func TestPostingsNothing(t *testing.T) {
 		{"bill.expired", billExpired()},
 		{"bill.cancelled", billCancelled()},
 		{"bill.reminded", billReminded()},
+		{"notification.created", ntfCreated()},
+		{"notification.attempted", ntfAttempted(1)},
+		{"notification.sent", ntfSent(1)},
+		{"notification.failed", ntfFailed(1, false)},
+		{"notification.dead_lettered", ntfDead(1)},
+		{"notification.redriven", ntfRedriven()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,20 +246,14 @@ func TestPostingsNothing(t *testing.T) {
 func TestPostingsCoverEveryEvent(t *testing.T) {
 	posting := []domain.Event{orphanRecorded(), paidBy("dep_1", t0), credited(1, "dep_1"), debited(1, "po_1"), resolvedToBank("po_1", senderAccount), payoutSettled(0), reopened("po_1"), billedPayment()}
 	silent := []domain.Event{submitted(), cancelReserved(), domain.OrderCancelled{}, domain.OrderRefunded{}, payoutRequested(), payoutFailed(),
-		domain.OrderExpired{}, linked(), billIssued(), billExpired(), billCancelled(), billReminded()}
+		domain.OrderExpired{}, linked(), billIssued(), billExpired(), billCancelled(), billReminded(),
+		ntfCreated(), ntfAttempted(1), ntfSent(1), ntfFailed(1, false), ntfDead(1), ntfRedriven()}
 	seen := map[string]bool{}
 	for _, e := range append(posting, silent...) {
 		seen[e.EventType()] = true
 	}
 	codec := domain.Events()
-	for _, name := range []string{
-		"order.submitted", "order.cancelled", "order.cancel_reserved", "order.paid", "order.refunded",
-		"deposit.recorded", "deposit.resolved", "deposit.reopened",
-		"wallet.credited", "wallet.debited",
-		"payout.requested", "payout.settled", "payout.failed",
-		"order.expired",
-		"store.linked", "bill.issued", "bill.expired", "bill.cancelled", "store.payment_received", "bill.reminded",
-	} {
+	for _, name := range eventTypes {
 		if _, ok := codec.Version(name); !ok {
 			t.Errorf("%s is not registered", name)
 		}

@@ -63,6 +63,10 @@ type OrderCancelled struct {
 	CancelledAt time.Time `json:"cancelled_at"`
 	// AfterReservation is set when a reserved cancellation became final.
 	AfterReservation bool `json:"after_reservation,omitempty"`
+	// BuyerID and Amount are the order's, for the message to the buyer.
+	// Absent on events written before notifications: those notify no one.
+	BuyerID UserID `json:"buyer_id,omitempty"`
+	Amount  int64  `json:"amount,omitempty"`
 }
 
 // EventType implements Event.
@@ -91,6 +95,10 @@ type OrderExpired struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	// ExpiredAt is when the expiry was decided, the order's closing time.
 	ExpiredAt time.Time `json:"expired_at"`
+	// BuyerID and Amount are the order's, for the message to the buyer.
+	// Absent on events written before notifications: those notify no one.
+	BuyerID UserID `json:"buyer_id,omitempty"`
+	Amount  int64  `json:"amount,omitempty"`
 }
 
 // EventType implements Event.
@@ -128,7 +136,7 @@ type OrderRefunded struct {
 // WalletCredit is the wallet credit that settles this refund: once per
 // deposit, or once per order for a paid amount.
 func (e OrderRefunded) WalletCredit(now time.Time) CreditWallet {
-	c := CreditWallet{UserID: e.BuyerID, Amount: e.Amount, Kind: CreditOrderRefund, Ref: "order:" + string(e.OrderID), FromAccount: e.FromAccount, Now: now}
+	c := CreditWallet{UserID: e.BuyerID, Amount: e.Amount, Kind: CreditOrderRefund, Ref: "order:" + string(e.OrderID), OrderID: e.OrderID, FromAccount: e.FromAccount, Now: now}
 	if e.DepositID != "" {
 		c.Kind, c.Ref = CreditDepositRefund, string(e.DepositID)
 	}
@@ -316,12 +324,12 @@ func DecideCancel(o Order, c CancelOrder) ([]Event, error) {
 	reason := strings.TrimSpace(c.Reason)
 	switch {
 	case o.Status == StatusAwaitingDeposit && !c.Deposited:
-		return []Event{OrderCancelled{OrderID: o.ID, Reason: reason, CancelledAt: c.Now}}, nil
+		return []Event{OrderCancelled{OrderID: o.ID, Reason: reason, CancelledAt: c.Now, BuyerID: o.BuyerID, Amount: o.Amount.Amount}}, nil
 	case o.Status == StatusAwaitingDeposit:
 		return []Event{OrderCancelReserved{OrderID: o.ID, Reason: reason, CancelAt: o.SubmittedAt.Add(o.CancelWindow), ReservedAt: c.Now}}, nil
 	case o.Status == StatusPaid:
 		return []Event{
-			OrderCancelled{OrderID: o.ID, Reason: reason, CancelledAt: c.Now},
+			OrderCancelled{OrderID: o.ID, Reason: reason, CancelledAt: c.Now, BuyerID: o.BuyerID, Amount: o.Amount.Amount},
 			OrderRefunded{OrderID: o.ID, BuyerID: o.BuyerID, Amount: o.PaidAmount, FromAccount: AccountPayableOrders, RefundedAt: c.Now},
 		}, nil
 	}
@@ -341,7 +349,7 @@ func FinaliseCancel(o Order, watermark, now time.Time) ([]Event, error) {
 		return nil, ErrNotDue.With("the bank scan covers "+FormatTime(watermark)+", not yet "+FormatTime(o.CancelAt),
 			map[string]any{"order_id": string(o.ID), "cancel_at": FormatTime(o.CancelAt)})
 	}
-	return []Event{OrderCancelled{OrderID: o.ID, CancelledAt: now, AfterReservation: true}}, nil
+	return []Event{OrderCancelled{OrderID: o.ID, CancelledAt: now, AfterReservation: true, BuyerID: o.BuyerID, Amount: o.Amount.Amount}}, nil
 }
 
 // ExpiryCheck is what a due expiry timer knows.
@@ -373,7 +381,7 @@ func DecideExpire(o Order, c ExpiryCheck) ([]Event, error) {
 	if c.Watermark.Before(at) {
 		return nil, ErrNotDue.With("the bank scan covers "+FormatTime(c.Watermark)+", not yet "+FormatTime(at), details)
 	}
-	return []Event{OrderExpired{OrderID: o.ID, ExpiresAt: at, ExpiredAt: c.Now}}, nil
+	return []Event{OrderExpired{OrderID: o.ID, ExpiresAt: at, ExpiredAt: c.Now, BuyerID: o.BuyerID, Amount: o.Amount.Amount}}, nil
 }
 
 // ExpiryTime is when the order expires if still unpaid: its recorded

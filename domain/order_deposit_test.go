@@ -34,7 +34,7 @@ func TestDecideCancelBranches(t *testing.T) {
 			"paid, not deposited: cancelled and the paid amount refunded",
 			[]domain.Event{submitted(), paidBy("dep_1", t0.Add(time.Minute))}, false,
 			[]domain.Event{
-				domain.OrderCancelled{OrderID: "o-1", Reason: "r", CancelledAt: now},
+				domain.OrderCancelled{OrderID: "o-1", Reason: "r", CancelledAt: now, BuyerID: "u-1", Amount: 15000},
 				domain.OrderRefunded{OrderID: "o-1", BuyerID: "u-1", Amount: 15000, FromAccount: domain.AccountPayableOrders, RefundedAt: now},
 			},
 			domain.StatusCancelled,
@@ -43,7 +43,7 @@ func TestDecideCancelBranches(t *testing.T) {
 			"paid, deposited is not looked at",
 			[]domain.Event{submitted(), paidBy("dep_1", t0.Add(time.Minute))}, true,
 			[]domain.Event{
-				domain.OrderCancelled{OrderID: "o-1", Reason: "r", CancelledAt: now},
+				domain.OrderCancelled{OrderID: "o-1", Reason: "r", CancelledAt: now, BuyerID: "u-1", Amount: 15000},
 				domain.OrderRefunded{OrderID: "o-1", BuyerID: "u-1", Amount: 15000, FromAccount: domain.AccountPayableOrders, RefundedAt: now},
 			},
 			domain.StatusCancelled,
@@ -167,12 +167,12 @@ func TestOrderRefundedWalletCredit(t *testing.T) {
 		{
 			"a refunded deposit is credited once per deposit",
 			domain.OrderRefunded{OrderID: "o-1", BuyerID: "u-1", DepositID: "dep_2", Amount: 15000, FromAccount: domain.AccountBank(collect.Number), RefundedAt: t0},
-			domain.CreditWallet{UserID: "u-1", Amount: 15000, Kind: domain.CreditDepositRefund, Ref: "dep_2", FromAccount: domain.AccountBank(collect.Number), Now: now},
+			domain.CreditWallet{UserID: "u-1", Amount: 15000, Kind: domain.CreditDepositRefund, Ref: "dep_2", OrderID: "o-1", FromAccount: domain.AccountBank(collect.Number), Now: now},
 		},
 		{
 			"a paid amount is credited once per order",
 			domain.OrderRefunded{OrderID: "o-1", BuyerID: "u-1", Amount: 15000, FromAccount: domain.AccountPayableOrders, RefundedAt: t0},
-			domain.CreditWallet{UserID: "u-1", Amount: 15000, Kind: domain.CreditOrderRefund, Ref: "order:o-1", FromAccount: domain.AccountPayableOrders, Now: now},
+			domain.CreditWallet{UserID: "u-1", Amount: 15000, Kind: domain.CreditOrderRefund, Ref: "order:o-1", OrderID: "o-1", FromAccount: domain.AccountPayableOrders, Now: now},
 		},
 	}
 	for _, tt := range tests {

@@ -51,7 +51,7 @@ func TestDecideSubmitRecordsThePaymentDeadline(t *testing.T) {
 func TestDecideExpire(t *testing.T) {
 	due := t0.Add(deadline)
 	late := due.Add(3 * time.Minute)
-	expired := domain.OrderExpired{OrderID: "o-1", ExpiresAt: due, ExpiredAt: late}
+	expired := domain.OrderExpired{OrderID: "o-1", ExpiresAt: due, ExpiredAt: late, BuyerID: "u-1", Amount: 15000}
 	legacy := submitted() // recorded no deadline: the configured one applies
 	tests := []struct {
 		name  string

@@ -265,7 +265,7 @@ func TestDecideCancel(t *testing.T) {
 				t.Fatalf("DecideCancel: %v", err)
 			}
 			// then the order is cancelled with the trimmed reason.
-			want := domain.OrderCancelled{OrderID: "o-1", Reason: tt.wantReason, CancelledAt: later}
+			want := domain.OrderCancelled{OrderID: "o-1", Reason: tt.wantReason, CancelledAt: later, BuyerID: "u-1", Amount: 15000}
 			if len(events) != 1 || !reflect.DeepEqual(events[0], want) {
 				t.Fatalf("events\n got %#v\nwant [%#v]", events, want)
 			}
@@ -435,7 +435,7 @@ func cancelReserved() domain.OrderCancelReserved {
 func TestFinaliseCancel(t *testing.T) {
 	cancelAt := t0.Add(5 * time.Minute)
 	now := cancelAt.Add(30 * time.Second)
-	final := domain.OrderCancelled{OrderID: "o-1", CancelledAt: now, AfterReservation: true}
+	final := domain.OrderCancelled{OrderID: "o-1", CancelledAt: now, AfterReservation: true, BuyerID: "u-1", Amount: 15000}
 	tests := []struct {
 		name      string
 		given     []domain.Event

@@ -37,6 +37,10 @@ type WalletCredited struct {
 	Amount int64  `json:"amount"`
 	Kind   string `json:"kind"`
 	Ref    string `json:"ref"`
+	// OrderID is the order a deposit_refund or order_refund is for, for
+	// the message to the user. Absent for other kinds, and on refunds
+	// written before notifications.
+	OrderID OrderID `json:"order_id,omitempty"`
 	// FromAccount is the ledger account the money comes from.
 	FromAccount string    `json:"from_account"`
 	CreditedAt  time.Time `json:"credited_at"`
@@ -118,10 +122,12 @@ func (w Wallet) Credited(ref string) bool { return w.refs[ref] }
 
 // CreditWallet asks to credit a wallet.
 type CreditWallet struct {
-	UserID      UserID
-	Amount      int64
-	Kind        string
-	Ref         string
+	UserID UserID
+	Amount int64
+	Kind   string
+	Ref    string
+	// OrderID is the order a refund is for (optional).
+	OrderID     OrderID
 	FromAccount string
 	Now         time.Time
 }
@@ -134,7 +140,7 @@ func DecideCredit(w Wallet, c CreditWallet) ([]Event, error) {
 	if w.Credited(c.Ref) {
 		return nil, nil
 	}
-	return []Event{WalletCredited{UserID: c.UserID, Amount: c.Amount, Kind: c.Kind, Ref: c.Ref, FromAccount: c.FromAccount, CreditedAt: c.Now}}, nil
+	return []Event{WalletCredited{UserID: c.UserID, Amount: c.Amount, Kind: c.Kind, Ref: c.Ref, OrderID: c.OrderID, FromAccount: c.FromAccount, CreditedAt: c.Now}}, nil
 }
 
 // Withdraw asks to move money out of a wallet to a bank account.

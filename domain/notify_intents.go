@@ -1,0 +1,270 @@
+package domain
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Notification kinds (API.md "Notifications"): the provider's custom_type.
+const (
+	// NotifyBillIssued tells a store of a new bill: amount, the dedicated
+	// account number and holder.
+	NotifyBillIssued = "bill_issued"
+	// NotifyPaymentReceived tells a distributor that a store paid.
+	NotifyPaymentReceived = "payment_received"
+	// NotifyPaymentComplete confirms to a store that its transfer arrived.
+	NotifyPaymentComplete = "payment_complete"
+	// NotifyUnpaidReminder reminds a store of the outstanding amount of
+	// its current bill, and the account to pay to.
+	NotifyUnpaidReminder = "unpaid_reminder"
+	// NotifyOrderCancelled tells a buyer that an order was cancelled or
+	// expired.
+	NotifyOrderCancelled = "order_cancelled"
+	// NotifyWalletRefund tells a buyer that money was refunded to the
+	// wallet.
+	NotifyWalletRefund = "wallet_refund"
+)
+
+// StoreRecipient is the recipient (the provider's channel) of a store.
+func StoreRecipient(id StoreID) string { return "store:" + string(id) }
+
+// DistributorRecipient is the recipient of a distributor.
+func DistributorRecipient(id DistributorID) string { return "distributor:" + string(id) }
+
+// UserRecipient is the recipient of a buyer (a wallet owner).
+func UserRecipient(id UserID) string { return "user:" + string(id) }
+
+// NotificationIntent is a message an event calls for, before it is
+// recorded: what NotificationIntents returns and DecideCreateNotification
+// records.
+type NotificationIntent struct {
+	// ID is NewNotificationID(SourceEventID, Kind, Recipient).
+	ID NotificationID
+	// Kind is one of the Notify* kinds.
+	Kind string
+	// Recipient is "store:<id>", "distributor:<id>" or "user:<id>".
+	Recipient string
+	// Message is the rendered text, in Korean.
+	Message string
+	// Data holds the fields a client app shows beside the text (amount,
+	// bill_id, account_number ...), all as strings; amounts are plain
+	// integers. The provider adapters add notification_id.
+	Data map[string]string
+	// SourceEventID is the event_id of the envelope of the event.
+	SourceEventID string
+	// SourceType is the event's type (bill.issued ...).
+	SourceType string
+}
+
+// NotificationIntents returns the messages an event calls for, at most one
+// per recipient, in a fixed order. It is pure and deterministic: the same
+// event and sourceEventID (the envelope's event_id) give the same intents,
+// with the same IDs, on every engine instance and after any replay.
+//
+//	bill.issued             bill_issued       store        amount, dedicated account (bank, number, holder), memo
+//	store.payment_received  payment_received  distributor  amount, fee, net, settlement date, the bill's balance
+//	                        payment_complete  store        amount, the bill's balance
+//	bill.reminded           unpaid_reminder   store        outstanding of amount, dedicated account
+//	order.cancelled         order_cancelled   user (buyer) order, amount, reason
+//	order.expired           order_cancelled   user (buyer) order, amount (the payment deadline passed)
+//	wallet.credited         wallet_refund     user         amount, what it refunds (kind deposit_refund,
+//	                                                       order_refund or orphan_refund; not payout_reversal)
+//
+// Every other event calls for nothing. An event without the recipient's ID
+// calls for no message to it: order.cancelled and order.expired written
+// before they carried buyer_id notify no one.
+func NotificationIntents(sourceEventID string, ev Event) []NotificationIntent {
+	var out []NotificationIntent
+	add := func(kind, recipientID, recipient, message string, data map[string]string) {
+		if recipientID == "" {
+			return
+		}
+		out = append(out, NotificationIntent{
+			ID: NewNotificationID(sourceEventID, kind, recipient), Kind: kind, Recipient: recipient,
+			Message: message, Data: data, SourceEventID: sourceEventID, SourceType: ev.EventType(),
+		})
+	}
+	switch e := ev.(type) {
+	case BillIssued:
+		add(NotifyBillIssued, string(e.StoreID), StoreRecipient(e.StoreID), billIssuedText(e), billIssuedData(e))
+	case StorePaymentReceived:
+		add(NotifyPaymentReceived, string(e.DistributorID), DistributorRecipient(e.DistributorID), paymentReceivedText(e), paymentData(e, true))
+		add(NotifyPaymentComplete, string(e.StoreID), StoreRecipient(e.StoreID), paymentCompleteText(e), paymentData(e, false))
+	case BillReminded:
+		add(NotifyUnpaidReminder, string(e.StoreID), StoreRecipient(e.StoreID), reminderText(e), reminderData(e))
+	case OrderCancelled:
+		add(NotifyOrderCancelled, string(e.BuyerID), UserRecipient(e.BuyerID), orderClosedText("주문이 취소되었습니다.", e.OrderID, e.Amount, e.Reason),
+			orderClosedData(e.OrderID, e.Amount, string(StatusCancelled), e.Reason))
+	case OrderExpired:
+		add(NotifyOrderCancelled, string(e.BuyerID), UserRecipient(e.BuyerID), orderClosedText("입금 기한이 지나 주문이 취소되었습니다.", e.OrderID, e.Amount, ""),
+			orderClosedData(e.OrderID, e.Amount, string(StatusExpired), ""))
+	case WalletCredited:
+		if why, ok := refundReason(e.Kind); ok {
+			add(NotifyWalletRefund, string(e.UserID), UserRecipient(e.UserID), walletRefundText(e, why), walletRefundData(e))
+		}
+	}
+	return out
+}
+
+// refundReason is how a refund's message names what it refunds; ok is
+// false for a wallet credit that is not a refund (payout_reversal: a
+// withdrawal the bank did not send).
+func refundReason(kind string) (why string, ok bool) {
+	switch kind {
+	case CreditDepositRefund:
+		return "취소·만료되었거나 이미 결제된 주문으로 보내신 입금", true
+	case CreditOrderRefund:
+		return "취소된 주문의 결제 금액", true
+	case CreditOrphanRefund:
+		return "주문과 연결되지 않은 입금", true
+	}
+	return "", false
+}
+
+func billIssuedText(e BillIssued) string {
+	var b strings.Builder
+	b.WriteString("[청구서] " + e.StoreName + " 님, " + Won(e.Amount) + " 청구서가 발행되었습니다.\n")
+	b.WriteString("입금 계좌: " + accountText(e.DedicatedAccount))
+	if e.Memo != "" {
+		b.WriteString("\n메모: " + e.Memo)
+	}
+	return b.String()
+}
+
+func billIssuedData(e BillIssued) map[string]string {
+	d := map[string]string{
+		"bill_id": e.BillID, "distributor_id": string(e.DistributorID), "store_id": string(e.StoreID), "store_name": e.StoreName,
+		"amount": itoa(e.Amount), "issued_at": FormatTime(e.IssuedAt),
+	}
+	accountData(d, e.DedicatedAccount)
+	if e.Memo != "" {
+		d["memo"] = e.Memo
+	}
+	return d
+}
+
+// billBalanceText is the line about the bill a payment went to.
+func billBalanceText(e StorePaymentReceived) string {
+	switch {
+	case e.BillID == "":
+		return "청구서 없이 받은 입금입니다."
+	case e.BillOutstanding == 0:
+		return "청구서 " + Won(e.BillAmount) + "이 모두 입금되었습니다."
+	}
+	return "청구서 " + Won(e.BillAmount) + " 중 남은 금액: " + Won(e.BillOutstanding)
+}
+
+func paymentReceivedText(e StorePaymentReceived) string {
+	var b strings.Builder
+	b.WriteString("[입금 알림] " + e.StoreName + "에서 " + Won(e.Amount) + "을 입금했습니다.\n")
+	if e.Fee > 0 {
+		b.WriteString("수수료 " + Won(e.Fee) + "을 뺀 ")
+	}
+	b.WriteString(Won(e.Net) + "이 " + e.SettlementDate + "에 정산됩니다.\n")
+	b.WriteString(billBalanceText(e))
+	return b.String()
+}
+
+func paymentCompleteText(e StorePaymentReceived) string {
+	return "[입금 완료] " + e.StoreName + " 님, " + Won(e.Amount) + " 입금이 확인되었습니다.\n" + billBalanceText(e)
+}
+
+// paymentData is the data of a payment's message; the distributor's has
+// the fee and the settlement.
+func paymentData(e StorePaymentReceived, distributor bool) map[string]string {
+	d := map[string]string{
+		"deposit_id": string(e.DepositID), "distributor_id": string(e.DistributorID), "store_id": string(e.StoreID), "store_name": e.StoreName,
+		"amount": itoa(e.Amount), "paid_at": FormatTime(e.PaidAt),
+	}
+	if distributor {
+		d["fee"], d["net"], d["settlement_date"] = itoa(e.Fee), itoa(e.Net), e.SettlementDate
+	}
+	if e.BillID != "" {
+		d["bill_id"], d["bill_amount"], d["bill_paid_amount"] = e.BillID, itoa(e.BillAmount), itoa(e.BillPaidAmount)
+		d["bill_outstanding"], d["bill_status"] = itoa(e.BillOutstanding), string(e.BillStatus)
+	}
+	return d
+}
+
+func reminderText(e BillReminded) string {
+	return "[미납 안내] " + e.StoreName + " 님, 청구 금액 " + Won(e.Amount) + " 중 " + Won(e.Outstanding) + "이 아직 입금되지 않았습니다.\n" +
+		"입금 계좌: " + accountText(e.DedicatedAccount)
+}
+
+func reminderData(e BillReminded) map[string]string {
+	d := map[string]string{
+		"bill_id": e.BillID, "distributor_id": string(e.DistributorID), "store_id": string(e.StoreID), "store_name": e.StoreName,
+		"amount": itoa(e.Amount), "paid_amount": itoa(e.PaidAmount), "outstanding": itoa(e.Outstanding),
+	}
+	accountData(d, e.DedicatedAccount)
+	return d
+}
+
+func orderClosedText(headline string, order OrderID, amount int64, reason string) string {
+	var b strings.Builder
+	b.WriteString("[주문 취소] " + headline + "\n주문번호: " + string(order))
+	if amount > 0 {
+		b.WriteString("\n금액: " + Won(amount))
+	}
+	if reason != "" {
+		b.WriteString("\n사유: " + reason)
+	}
+	return b.String()
+}
+
+func orderClosedData(order OrderID, amount int64, status, reason string) map[string]string {
+	d := map[string]string{"order_id": string(order), "status": status}
+	if amount > 0 {
+		d["amount"] = itoa(amount)
+	}
+	if reason != "" {
+		d["reason"] = reason
+	}
+	return d
+}
+
+func walletRefundText(e WalletCredited, why string) string {
+	s := "[환불] " + Won(e.Amount) + "이 지갑으로 환불되었습니다.\n사유: " + why
+	if e.OrderID != "" {
+		s += "\n주문번호: " + string(e.OrderID)
+	}
+	return s
+}
+
+func walletRefundData(e WalletCredited) map[string]string {
+	d := map[string]string{"user_id": string(e.UserID), "amount": itoa(e.Amount), "refund_kind": e.Kind, "ref": e.Ref, "credited_at": FormatTime(e.CreditedAt)}
+	if e.OrderID != "" {
+		d["order_id"] = string(e.OrderID)
+	}
+	return d
+}
+
+// accountText is an account as a message shows it: "KB 5001000042 (예금주 bankbook)".
+func accountText(a BankAccount) string {
+	return a.Bank + " " + a.Number + " (예금주 " + a.Holder + ")"
+}
+
+func accountData(d map[string]string, a BankAccount) {
+	d["bank"], d["account_number"], d["account_holder"] = a.Bank, a.Number, a.Holder
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Won formats an amount of KRW as messages show it: digits grouped by
+// thousands and the unit, "1,234,500원".
+func Won(amount int64) string {
+	s := strconv.FormatInt(amount, 10)
+	sign := ""
+	if amount < 0 {
+		sign, s = "-", s[1:]
+	}
+	var b strings.Builder
+	b.WriteString(sign)
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String() + "원"
+}
