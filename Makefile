@@ -3,16 +3,17 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin/bankbook
 
-.PHONY: all build run test unit lint fmt bench bench-bills soak clean
+.PHONY: all build run test unit lint fmt bench bench-bills bench-limiter soak clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/bankbook
 
-## run: start the engine (embedded JetStream on 127.0.0.1:4222, data under ./data) with the simulated bank, scanned every 2s
+## run: start the engine (embedded JetStream on 127.0.0.1:4222, data under ./data) with the simulated bank,
+## scanned every 2s, and the fake chat provider (5 messages a second) on 127.0.0.1:8091
 run: build
-	./$(BIN) serve --data-dir ./data --bank-sim --scan-interval 2s --cancel-window 1m
+	./$(BIN) serve --data-dir ./data --bank-sim --scan-interval 2s --cancel-window 1m --chat-sim --chat-sim-listen 127.0.0.1:8091
 
 ## test: formatting, vet, staticcheck, then every test with the race detector
 test: lint unit
@@ -43,6 +44,12 @@ bench:
 bench-bills:
 	$(GO) test -run '^$$' -bench '^Benchmark(BillIssueBulk|StorePaymentScan)$$' -benchtime 1x -timeout 60m ./server/
 	$(GO) test -run '^$$' -bench '^BenchmarkLinkLoad$$' -benchtime 3s ./commands/
+
+## bench-limiter: the shared notification limiter's CAS contention curve and its 60s three-process
+## utilisation run (docs/performance.md "Notifications"). BANKBOOK_LIMITER_SECONDS and _RATE adjust it.
+bench-limiter:
+	$(GO) test -run '^$$' -bench '^BenchmarkReserve$$' -benchtime 3s -timeout 30m ./ratelimit/
+	BANKBOOK_LIMITER_SECONDS=$${BANKBOOK_LIMITER_SECONDS:-60} $(GO) test -run '^$$' -bench '^BenchmarkLimiterUtilisation$$' -benchtime 1x -timeout 30m ./ratelimit/
 
 ## soak: the kill -9 reliability run (docs/operations.md): 24 clients, 20 SIGKILL cycles of a
 ## separate engine process, then nothing lost or duplicated, books balanced, replay equal to

@@ -41,5 +41,10 @@ var (
 	EventSetAside  = command[SetAsideRequest, SetAsideReply]("bankbook.cmd.event.set_aside", false)
 	EventSetAsides = query[SetAsidesRequest, SetAsidesReply]("bankbook.q.event.set_asides")
 
+	NotifyList    = query[NotifyListRequest, NotifyListReply]("bankbook.q.notify.list")
+	NotifyRedrive = command[NotifyRedriveRequest, NotifyRedriveReply]("bankbook.cmd.notify.redrive", true)
+	NotifyLimiter = query[EmptyRequest, NotifyLimiterReply]("bankbook.q.notify.limiter")
+
 	SimBankTransfer = simulator[SimTransferRequest, SimTransferReply]("bankbook.sim.bank.transfer")
+	SimChatMessages = simulator[SimChatMessagesRequest, SimChatMessagesReply]("bankbook.sim.chat.messages")
 )

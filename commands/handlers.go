@@ -29,6 +29,8 @@ type Handlers struct {
 	Wallets  *Wallets
 	Payouts  *Payouts
 	Links    *Links
+	// Notifications are the messages to stores, distributors and buyers.
+	Notifications *Notifications
 }
 
 // New returns the handlers of every area.
@@ -48,10 +50,11 @@ func New(d Deps, cfg Config, log zerolog.Logger) (Handlers, error) {
 		links = &Links{Core: core, links: NewRepository(core, domain.LinkAggregate), accounts: d.Accounts}
 	}
 	return Handlers{
-		Orders:   &Orders{Core: core, orders: orders, wallets: wallets, names: d.Names, timers: d.Timers, marks: d.Watermarks},
-		Deposits: &Deposits{Core: core, deposits: deposits, orders: orders, wallets: wallets, names: d.Names, marks: d.Watermarks, links: links},
-		Wallets:  wallets,
-		Payouts:  &Payouts{Core: core, payouts: NewRepository(core, domain.PayoutAggregate)},
-		Links:    links,
+		Orders:        &Orders{Core: core, orders: orders, wallets: wallets, names: d.Names, timers: d.Timers, marks: d.Watermarks},
+		Deposits:      &Deposits{Core: core, deposits: deposits, orders: orders, wallets: wallets, names: d.Names, marks: d.Watermarks, links: links},
+		Wallets:       wallets,
+		Payouts:       &Payouts{Core: core, payouts: NewRepository(core, domain.PayoutAggregate)},
+		Links:         links,
+		Notifications: &Notifications{Core: core, notifications: NewRepository(core, domain.NotificationAggregate)},
 	}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/bankbook/bankbook/accounts"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
+	"github.com/bankbook/bankbook/chat"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/embedded"
 	"github.com/bankbook/bankbook/ops"
@@ -107,6 +108,43 @@ type Config struct {
 	// Sim, with BankSim, is the simulated bank to use instead of a new one,
 	// so that several engines in one process (tests) scan the same bank.
 	Sim *bankfeed.SimBank `json:"-"`
+	// ChatURL reaches a Sendbird-compatible chat provider for notifications
+	// (API.md "Notifications"); ChatToken, or ChatTokenFile, is its API token.
+	ChatURL       string `json:"chat_url"`
+	ChatToken     string `json:"chat_token"`
+	ChatTokenFile string `json:"chat_token_file"`
+	// ChatSender is the user_id messages are sent as (it must exist at the
+	// provider). Default "bankbook".
+	ChatSender string `json:"chat_sender"`
+	// ChatSafeChannels maps recipients to channel URLs real Sendbird
+	// accepts (letters, digits, '_': store:s-1 → bb_store_3As_2D1;
+	// chat.SafeChannelURL) instead of using the recipient as it is.
+	ChatSafeChannels bool `json:"chat_safe_channels"`
+	// NotifyWebhookURL posts notifications as JSON to a webhook instead
+	// (chat.Webhook); NotifyWebhookToken(File) is its optional bearer token.
+	NotifyWebhookURL       string `json:"notify_webhook_url"`
+	NotifyWebhookToken     string `json:"notify_webhook_token"`
+	NotifyWebhookTokenFile string `json:"notify_webhook_token_file"`
+	// NotifyRate is the provider's send rate per second, shared by every
+	// dispatcher of every instance on the same NATS. Default 5.
+	NotifyRate float64 `json:"notify_rate"`
+	// NotifyBurst is how many sends may go at once after a quiet spell.
+	// Default 1: with more, a provider that counts any rolling second can
+	// be exceeded (docs/notifications.md).
+	NotifyBurst int `json:"notify_burst"`
+	// NotifyMaxAttempts is how many failed sends since the last redrive
+	// dead-letter a notification. Default 10.
+	NotifyMaxAttempts int `json:"notify_max_attempts"`
+	// ChatSim runs the fake chat provider in-process and sends to it
+	// (unless ChatURL names another); ChatSimListen is where it listens
+	// (default 127.0.0.1:0, a free port), ChatSimRate how many messages it
+	// accepts in any rolling second (default 5).
+	ChatSim       bool   `json:"chat_sim"`
+	ChatSimListen string `json:"chat_sim_listen"`
+	ChatSimRate   int    `json:"chat_sim_rate"`
+	// ChatSimInstance, with ChatSim, is the fake provider to use instead of
+	// a new one (tests).
+	ChatSimInstance *chat.Sim `json:"-"`
 	// IdempotencyTTL is how long idempotency keys are kept. Default 168h.
 	IdempotencyTTL Duration `json:"idempotency_ttl"`
 	// CollectBank, CollectNumber and CollectHolder name the collection account.
@@ -161,6 +199,11 @@ func Defaults() Config {
 		StoreFeeBps:       30,
 		SettlementDays:    1,
 		HTTPListen:        ops.DefaultListen,
+		NotifyRate:        5,
+		NotifyBurst:       1,
+		NotifyMaxAttempts: 10,
+		ChatSimListen:     "127.0.0.1:0",
+		ChatSimRate:       5,
 	}
 }
 
@@ -257,6 +300,21 @@ func (c Config) Validate() error {
 	if c.SettlementDays < 0 || c.SettlementDays > 30 {
 		errs = append(errs, errors.New("settlement-days must be between 0 and 30"))
 	}
+	if c.ChatURL != "" && c.NotifyWebhookURL != "" {
+		errs = append(errs, errors.New("chat-url and notify-webhook-url exclude each other"))
+	}
+	if c.NotifyRate <= 0 || c.NotifyRate > 10_000 {
+		errs = append(errs, errors.New("notify-rate must be above 0 and at most 10000 per second"))
+	}
+	if c.NotifyBurst < 1 || c.NotifyBurst > 10_000 {
+		errs = append(errs, errors.New("notify-burst must be between 1 and 10000"))
+	}
+	if c.NotifyMaxAttempts < 1 || c.NotifyMaxAttempts > 100 {
+		errs = append(errs, errors.New("notify-max-attempts must be between 1 and 100"))
+	}
+	if c.ChatSim && c.ChatSimRate < 1 {
+		errs = append(errs, errors.New("chat-sim-rate must be at least 1"))
+	}
 	if c.CollectBank == "" || c.CollectNumber == "" || c.CollectHolder == "" {
 		errs = append(errs, errors.New("collect-bank, collect-number and collect-holder are required"))
 	}
@@ -282,15 +340,15 @@ func (d *Duration) Set(s string) error {
 type Concurrency map[string]int
 
 // concurrentParts are the parts whose concurrency can be set.
-var concurrentParts = []string{"react-orders", "react-money", "payouts", "timers"}
+var concurrentParts = []string{"react-orders", "react-money", "payouts", "timers", "react-notify", "notify"}
 
 // defaultConcurrency is the concurrency of the parts that do not handle one
 // unit of work at a time by default: payouts wait seconds on the provider
 // each, and are independent of one another.
-var defaultConcurrency = map[string]int{"payouts": 8}
+var defaultConcurrency = map[string]int{"payouts": 8, "notify": 4}
 
 // Of returns how many units of work part handles at once: as set, or the
-// part's default (payouts 8, the others 1).
+// part's default (payouts 8, notify 4, the others 1).
 func (c Concurrency) Of(part string) int {
 	if n, ok := c[part]; ok {
 		return n

@@ -29,6 +29,7 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
+	"github.com/bankbook/bankbook/chat"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/datadir"
 	"github.com/bankbook/bankbook/domain"
@@ -39,6 +40,7 @@ import (
 	"github.com/bankbook/bankbook/ops"
 	"github.com/bankbook/bankbook/process"
 	"github.com/bankbook/bankbook/projections"
+	"github.com/bankbook/bankbook/ratelimit"
 	"github.com/bankbook/bankbook/reservations"
 	"github.com/bankbook/bankbook/server"
 	"github.com/bankbook/bankbook/snapshots"
@@ -94,7 +96,12 @@ type Engine struct {
 	serving atomic.Bool
 
 	closers []func() error // simulated third parties
-	unlock  func() error   // releases the data directory
+	// Limiter is the notification rate limit shared by every instance.
+	Limiter *ratelimit.Limiter
+	// ChatSim is the fake chat provider (--chat-sim); chatSimURL its address.
+	ChatSim    *chat.Sim
+	chatSimURL string
+	unlock     func() error // releases the data directory
 	// stopRearm ends the start-up re-arming of timers; rearmDone waits for it.
 	stopRearm func()
 	rearmDone sync.WaitGroup
@@ -279,8 +286,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
+	notifyLoops, err := e.startNotifications(ctx, cfg, js, codec, cmds.Notifications)
+	if err != nil {
+		return nil, err
+	}
 	parts := []supervisor.Part{{Name: partProjections, Run: e.Runner.Run}}
-	for _, l := range []*worker.Loop{orderReactor, moneyReactor, payoutReactor, timerLoop} {
+	for _, l := range append([]*worker.Loop{orderReactor, moneyReactor, payoutReactor, timerLoop}, notifyLoops...) {
 		e.Loops[l.Name()] = l
 		parts = append(parts, supervisor.Part{Name: l.Name(), Run: l.Run, ReportsReady: true}) // ready once its consumer is there
 	}
@@ -324,9 +335,14 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if e.Sim != nil {
 		sim = simTransfers{e.Sim}
 	}
+	var chatSim server.ChatSim
+	if e.ChatSim != nil {
+		chatSim = chatSimMessages{e.ChatSim}
+	}
 	e.server, err = server.New(server.Config{
 		Conn: e.nc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log, Tenant: cfg.Tenant,
+		Notifications: cmds.Notifications, Limiter: limiterState{e.Limiter}, ChatSim: chatSim,
 		DeadLetters:     deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
 		ReadModelsReady: e.readModelsCaughtUp,
 	})
@@ -575,6 +591,14 @@ func (e *Engine) metricSources(tm *timers.Timers, marks *watermarks.Store, accou
 			return out, nil
 		},
 		TimersPending: tm.Armed,
+		Notifications: func(context.Context) (map[string]uint64, error) {
+			counts, err := e.Models.NotificationCounts()
+			out := make(map[string]uint64, len(counts))
+			for status, n := range counts {
+				out[status] = uint64(n)
+			}
+			return out, err
+		},
 		PartWork: func(context.Context) (map[string]map[string]uint64, error) {
 			out := map[string]map[string]uint64{}
 			for name, l := range e.Loops {
@@ -614,7 +638,7 @@ func startEmbedded(cfg Config, log zerolog.Logger) (*embedded.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := auth.Render(auth.Tenant{Users: ids, Simulators: cfg.BankSim})
+	accounts, err := auth.Render(auth.Tenant{Users: ids, Simulators: cfg.BankSim || cfg.ChatSim})
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,15 @@ type ReactOptions struct {
 	// unacknowledged until it is done). Default 1000; a reactor whose work
 	// waits long (payouts pending at a provider) needs more.
 	MaxAckPending int
+	// StartSeq, above 1, makes a new consumer start at that stream sequence
+	// instead of the first: for a reactor added to a deployment with
+	// history, which must not act on the past. It must stay the same for
+	// the consumer's life (a recreated consumer starts there again).
+	StartSeq Seq
+	// AckWait is how long a delivered commit may go unacknowledged, with no
+	// in-progress signal, before the server delivers it again (to another
+	// instance, when this one died). Default 30s.
+	AckWait time.Duration
 }
 
 // Reactor returns the worker loop that calls fn for every commit of the
@@ -65,8 +74,8 @@ type ReactOptions struct {
 // for as long as it takes, and logged as a warning. A damaged message an
 // operator set aside (Store.SetAside) is acknowledged without calling fn.
 // fn may wait too, by returning worker.RetryAfter(d, nil). A panic in fn is
-// recovered into a failure. The consumer is created at the start of the stream the first
-// time, so no commit is ever missed.
+// recovered into a failure. The consumer is created at the start of the stream (or at
+// StartSeq) the first time, so no commit is ever missed.
 //
 // Reactors are for process managers: work that must follow an event for
 // sure (credit the wallet an order refund names), where the command that
@@ -88,13 +97,18 @@ func (s *Store) Reactor(ctx context.Context, opts ReactOptions, fn func(context.
 	for i, t := range opts.Types {
 		filters[i] = s.cfg.SubjectPrefix + "." + t + ".>"
 	}
+	deliver, start := jetstream.DeliverAllPolicy, uint64(0)
+	if opts.StartSeq > 1 {
+		deliver, start = jetstream.DeliverByStartSequencePolicy, uint64(opts.StartSeq)
+	}
 	consumer := jetstream.ConsumerConfig{
 		Durable:        opts.Durable,
 		Description:    "bankbook reactor, shared by every engine instance",
 		FilterSubjects: filters,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		DeliverPolicy:  deliver,
+		OptStartSeq:    start,
 		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        30 * time.Second,
+		AckWait:        cmp.Or(opts.AckWait, 30*time.Second),
 		MaxDeliver:     -1,
 		MaxAckPending:  cmp.Or(opts.MaxAckPending, 1000),
 	}

@@ -343,3 +343,34 @@ func TestReactorConsumerSettings(t *testing.T) {
 		t.Fatal("a durable that is not a subject token was accepted")
 	}
 }
+
+// TestReactorStartSeqLeavesThePastAlone: a reactor added to a stream with
+// history, told to start at the stream's end, handles only what comes
+// after, also once its consumer is deleted and created again.
+func TestReactorStartSeqLeavesThePastAlone(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s := open(t, js, eventstore.Config{})
+	ctx := context.Background()
+	if _, err := storetest.AppendOne(ctx, s, eventstore.Ref{Type: "order", ID: "old"}, "c-old", storetest.Event("t", 1)); err != nil {
+		t.Fatal(err)
+	}
+	last, err := s.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got seen
+	l, err := s.Reactor(ctx, eventstore.ReactOptions{Durable: "react-new", Types: []string{"order"}, StartSeq: last + 1},
+		func(_ context.Context, c eventstore.Commit) error { got.add(c.CommitID); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Run(t, l.Run)
+	if _, err := storetest.AppendOne(ctx, s, eventstore.Ref{Type: "order", ID: "new"}, "c-new", storetest.Event("t", 2)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the new commit handled", func() bool { return got.has("c-new") })
+	if got.has("c-old") {
+		t.Fatal("the reactor handled a commit from before its start")
+	}
+}

@@ -63,6 +63,9 @@ type Sources struct {
 	// its age, bankbook_scan_watermark_age_seconds{account}; an account
 	// with the zero time (never scanned) is left out.
 	ScanWatermarks func(ctx context.Context) (map[string]time.Time, error)
+	// Notifications is, per status (pending, sent, dead), how many
+	// notifications the read models hold: bankbook_notifications{status}.
+	Notifications func(ctx context.Context) (map[string]uint64, error)
 	// PartWork is, per worker part and outcome (processed, retried,
 	// deferred, dead_lettered, panics), how many units of work it has
 	// settled since the process started: bankbook_part_work_total{part,outcome}.
@@ -82,6 +85,7 @@ const (
 	sourceScanWatermarks  = "scan_watermarks"
 	sourceParts           = "parts"
 	sourcePartWork        = "part_work"
+	sourceNotifications   = "notifications"
 )
 
 // Metrics is bankbook's Prometheus registry: the Go runtime and process
@@ -194,6 +198,7 @@ func (m *Metrics) SetSources(s Sources) {
 		sourceDeadLetters:     s.DeadLetters != nil,
 		sourceScanWatermarks:  s.ScanWatermarks != nil,
 		sourceParts:           s.Parts != nil,
+		sourceNotifications:   s.Notifications != nil,
 	} {
 		if set {
 			m.sourceErrors.WithLabelValues(name)
@@ -227,13 +232,15 @@ var (
 		"1 while a background part is running, 0 otherwise.", []string{"part"}, nil)
 	descPartRestarts = prometheus.NewDesc("bankbook_part_restarts_total",
 		"Times the supervisor restarted a background part.", []string{"part"}, nil)
+	descNotifications = prometheus.NewDesc("bankbook_notifications",
+		"Notifications by status: pending (waiting or retried), sent, dead (given up on; bankbook notify redrive).", []string{"status"}, nil)
 	descPartWork = prometheus.NewDesc("bankbook_part_work_total",
 		"Units of work a worker part settled, by outcome (processed, retried, deferred, dead_lettered, panics).", []string{"part", "outcome"}, nil)
 )
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descProjectionLag, descConsumerPending, descTimersPending,
-		descDeadLetters, descWatermarkAge, descPartUp, descPartRestarts, descPartWork} {
+		descDeadLetters, descWatermarkAge, descPartUp, descPartRestarts, descPartWork, descNotifications} {
 		ch <- d
 	}
 }
@@ -337,23 +344,29 @@ func (c *sourceCollector) reads(s *Sources) []sourceRead {
 			return ms, nil
 		}})
 	}
-	if f := s.ConsumerPending; f != nil {
-		rs = append(rs, sourceRead{sourceConsumerPending, func(ctx context.Context) ([]prometheus.Metric, error) {
-			pending, err := f(ctx)
+	// labelled is a gauge per label value.
+	labelled := func(name string, d *prometheus.Desc, f func(context.Context) (map[string]uint64, error)) {
+		if f == nil {
+			return
+		}
+		rs = append(rs, sourceRead{name, func(ctx context.Context) ([]prometheus.Metric, error) {
+			values, err := f(ctx)
 			if err != nil {
 				return nil, err
 			}
 			var ms []prometheus.Metric
-			for consumer, n := range pending {
-				m, err := prometheus.NewConstMetric(descConsumerPending, prometheus.GaugeValue, float64(n), consumer)
+			for label, n := range values {
+				m, err := prometheus.NewConstMetric(d, prometheus.GaugeValue, float64(n), label)
 				if err != nil {
-					return nil, fmt.Errorf("consumer %q: %w", consumer, err)
+					return nil, fmt.Errorf("%q: %w", label, err)
 				}
 				ms = append(ms, m)
 			}
 			return ms, nil
 		}})
 	}
+	labelled(sourceConsumerPending, descConsumerPending, s.ConsumerPending)
+	labelled(sourceNotifications, descNotifications, s.Notifications)
 	if f := s.ScanWatermarks; f != nil {
 		rs = append(rs, sourceRead{sourceScanWatermarks, func(ctx context.Context) ([]prometheus.Metric, error) {
 			marks, err := f(ctx)

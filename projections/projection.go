@@ -59,6 +59,8 @@ type Projection struct {
 //	links     1        links_by_distributor
 //	store_payments 1   store_payments_by_distributor, store_payments_by_store
 //	settlements 1      settlements
+//	notifications 1    notifications, notifications_by_status,
+//	                   notifications_by_recipient, notification_counts
 func DefaultProjections() []Projection {
 	return []Projection{
 		{Name: "orders", Version: 2, Buckets: []string{string(bucketOrders), string(bucketOpenByAmount)}, Apply: applyOrders},
@@ -73,6 +75,9 @@ func DefaultProjections() []Projection {
 		{Name: "links", Version: 1, Buckets: []string{string(bucketLinks)}, Apply: applyLinks},
 		{Name: "store_payments", Version: 1, Buckets: []string{string(bucketPaymentsByDistributor), string(bucketPaymentsByStore)}, Apply: applyStorePayments},
 		{Name: "settlements", Version: 1, Buckets: []string{string(bucketSettlements)}, Apply: applySettlements},
+		{Name: "notifications", Version: 1, Buckets: []string{
+			string(bucketNotifications), string(bucketNotificationIndex), string(bucketNotificationRecipients), string(bucketNotificationCounts),
+		}, Apply: applyNotifications},
 	}
 }
 

@@ -38,12 +38,16 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		"links":          {1, map[string]string{}}, // link_id as raw bytes
 		"store_payments": {1, map[string]string{"BillPayment": "amount bill_id deposit_id distributor_id fee net paid_at settlement_date store_id"}},
 		"settlements":    {1, map[string]string{"Settlement": "date fee gross net payments"}},
+		"notifications": {1, map[string]string{
+			"NotificationView": "attempts created_at kind last_error message notification_id recipient retry_at sent_at seq source_event_id status",
+		}},
 	}
 	views := map[string]any{
 		"OrderView": api.OrderView{}, "Refund": api.Refund{}, "WalletSummary": projections.WalletSummary{}, "WalletEntry": api.WalletEntry{},
 		"LedgerEntry": api.LedgerEntry{}, "OrphanView": api.OrphanView{}, "PayoutView": api.PayoutView{},
 		"CandOrphan": projections.CandOrphan{}, "RankedOrder": projections.RankedOrder{},
 		"BillView": api.BillView{}, "BillPayment": api.BillPayment{}, "BankAccount": domain.BankAccount{}, "Settlement": api.Settlement{},
+		"NotificationView": api.NotificationView{},
 	}
 	for _, p := range projections.DefaultProjections() {
 		pin, ok := pinned[p.Name]

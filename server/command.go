@@ -160,6 +160,13 @@ func plainRoute[Req validator, Rep any](ep api.Endpoint[Req, Rep], answer func(c
 	return requestRoute(ep, nil, answer)
 }
 
+// simulatorRoute serves a simulator's endpoint when it runs (present).
+func simulatorRoute[Req validator, Rep any](ep api.Endpoint[Req, Rep], answer func(ctx context.Context, q Req) (Rep, error), present bool) route {
+	r := requestRoute(ep, nil, answer)
+	r.off = !present
+	return r
+}
+
 // requestRoute decodes and validates a request (an empty body is {}), lets
 // gate refuse it, and answers.
 func requestRoute[Req validator, Rep any](ep api.Endpoint[Req, Rep], gate func(context.Context, Req) *api.Error, answer func(ctx context.Context, q Req) (Rep, error)) route {

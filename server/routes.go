@@ -41,6 +41,11 @@ func (s *Server) routeTable() []route {
 		commandRoute(s, api.EventSetAside, s.setAsideEvent()),
 		plainRoute(api.EventSetAsides, s.setAsides),
 
-		plainRoute(api.SimBankTransfer, s.simTransfer),
+		queryRoute(s, api.NotifyList, s.notifications),
+		commandRoute(s, api.NotifyRedrive, commandSpec[api.NotifyRedriveRequest, api.NotifyRedriveReply]{exec: s.redriveNotification}),
+		queryRoute(s, api.NotifyLimiter, s.notifyLimiter),
+
+		simulatorRoute(api.SimBankTransfer, s.simTransfer, s.cfg.BankSim != nil),
+		simulatorRoute(api.SimChatMessages, s.simChatMessages, s.cfg.ChatSim != nil),
 	}
 }

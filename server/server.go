@@ -45,6 +45,12 @@ type Config struct {
 	ReadModelsReady func() error
 	// BankSim, when set, serves bankbook.sim.bank.transfer.
 	BankSim BankSim
+	// Notifications records redrives; nil answers notify.redrive 503.
+	Notifications *commands.Notifications
+	// Limiter answers bankbook.q.notify.limiter; nil answers it 503.
+	Limiter Limiter
+	// ChatSim, when set, serves bankbook.sim.chat.messages.
+	ChatSim ChatSim
 	// Observer, when set, is told about every answered request.
 	Observer Observer
 	Log      zerolog.Logger
@@ -97,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight), routes: map[string]route{}}
 	var infos []api.Info
 	for _, r := range s.routeTable() {
-		if r.info.Kind == api.KindSimulator && cfg.BankSim == nil {
+		if r.off {
 			continue
 		}
 		s.routes[r.info.Name] = r
@@ -120,6 +126,8 @@ func (s *Server) Endpoints() []api.Info {
 type route struct {
 	info   api.Info
 	handle func(ctx context.Context, r *request) reply
+	// off leaves the endpoint out: a simulator that is not running.
+	off bool
 }
 
 // request is an immutable copy of what a handler needs from a message.

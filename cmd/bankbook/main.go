@@ -12,6 +12,8 @@
 //	bankbook projections status [--hash]        read-model checkpoint and lag
 //	bankbook payout get --payout-id ID          a payout and the provider's answer
 //	bankbook deadletter list|redrive|discard    work background parts gave up on
+//	bankbook notify list|redrive|limiter        messages to stores, distributors and buyers
+//	bankbook chat-sim messages                  what the fake chat provider accepted (serve --chat-sim)
 //	bankbook event set-aside|set-asides         set a damaged commit aside; list those set aside
 //	bankbook replay --out DIR                   rebuild the read models from the log
 //	bankbook version                            the version of this binary
@@ -69,6 +71,13 @@ usage:
   bankbook projections status [--hash]    read-model checkpoint, lag and content hash
   bankbook deadletter list|redrive|discard  work background parts gave up on: list it, hand it
                                           to its part again, or set it aside with --reason
+  bankbook notify list [--status S] [--recipient R]
+                                          notifications: pending, sent, dead (with their last error)
+  bankbook notify redrive --notification-id ID
+                                          try a dead notification again
+  bankbook notify limiter                 the shared send rate, a provider pause, pending count
+  bankbook chat-sim messages [--channel C]
+                                          what the fake chat provider accepted (serve --chat-sim)
   bankbook event set-aside --seq N --reason TEXT
                                           set a damaged commit of the event stream aside, so
                                           its aggregate works again (/readyz names the seq)
@@ -122,6 +131,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return billing(ctx, args[0], args[1:], stdout, stderr)
 	case "deadletter":
 		return deadLetter(ctx, args[1:], stdout, stderr)
+	case "notify":
+		return notifyCmd(ctx, args[1:], stdout, stderr)
+	case "chat-sim":
+		return chatSim(ctx, args[1:], stdout, stderr)
 	case "event":
 		return event(ctx, args[1:], stdout, stderr)
 	case "projections":

@@ -56,6 +56,18 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.BankTokenFile, "bank-token-file", cfg.BankTokenFile, "file holding the account-scan API's bearer token (or env BANKBOOK_BANK_TOKEN)")
 	fs.StringVar(&cfg.FirmbankURL, "firmbank-url", cfg.FirmbankURL, "firm-banking provider for payouts (HTTP); with --bank-sim a simulated one runs")
 	fs.StringVar(&cfg.FirmbankTokenFile, "firmbank-token-file", cfg.FirmbankTokenFile, "file holding the firm-banking provider's bearer token (or env BANKBOOK_FIRMBANK_TOKEN)")
+	fs.StringVar(&cfg.ChatURL, "chat-url", cfg.ChatURL, "Sendbird-compatible chat provider for notifications (HTTP); with --chat-sim and no URL, the fake one")
+	fs.StringVar(&cfg.ChatTokenFile, "chat-token-file", cfg.ChatTokenFile, "file holding the chat provider's API token (or env BANKBOOK_CHAT_TOKEN)")
+	fs.StringVar(&cfg.ChatSender, "chat-sender", cfg.ChatSender, `user_id the chat provider sends messages as (must exist there; default "bankbook")`)
+	fs.BoolVar(&cfg.ChatSafeChannels, "chat-safe-channels", cfg.ChatSafeChannels, "map recipients to channel URLs real Sendbird accepts (store:s-1 → bb_store_...) instead of using them as they are")
+	fs.StringVar(&cfg.NotifyWebhookURL, "notify-webhook-url", cfg.NotifyWebhookURL, "post notifications as JSON to this webhook instead of a chat provider")
+	fs.StringVar(&cfg.NotifyWebhookTokenFile, "notify-webhook-token-file", cfg.NotifyWebhookTokenFile, "file holding the webhook's bearer token (or env BANKBOOK_NOTIFY_WEBHOOK_TOKEN)")
+	fs.Float64Var(&cfg.NotifyRate, "notify-rate", cfg.NotifyRate, "notifications sent per second, shared by every engine instance on the same NATS")
+	fs.IntVar(&cfg.NotifyBurst, "notify-burst", cfg.NotifyBurst, "notifications that may go at once after a quiet spell (1 keeps any rolling second within the rate)")
+	fs.IntVar(&cfg.NotifyMaxAttempts, "notify-max-attempts", cfg.NotifyMaxAttempts, "failed sends since the last redrive before a notification is dead-lettered")
+	fs.BoolVar(&cfg.ChatSim, "chat-sim", cfg.ChatSim, "run the fake chat provider in-process and send notifications to it (demos, tests)")
+	fs.StringVar(&cfg.ChatSimListen, "chat-sim-listen", cfg.ChatSimListen, "HOST:PORT of the fake chat provider, for other engine instances' --chat-url")
+	fs.IntVar(&cfg.ChatSimRate, "chat-sim-rate", cfg.ChatSimRate, "messages the fake chat provider accepts in any rolling second (the rest get 429)")
 	fs.Var(&cfg.IdempotencyTTL, "idempotency-ttl", "how long idempotency keys are kept (at least 168h)")
 	fs.StringVar(&cfg.CollectBank, "collect-bank", cfg.CollectBank, "bank of the collection account")
 	fs.StringVar(&cfg.CollectNumber, "collect-number", cfg.CollectNumber, "number of the collection account")
@@ -66,7 +78,7 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.SettlementDays, "settlement-days", cfg.SettlementDays, "business days until a store payment is settled to its distributor (D+N, Asia/Seoul; recorded on each payment)")
 	fs.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, `HOST:PORT of /healthz, /readyz and /metrics ("off": none)`)
 	fs.BoolVar(&cfg.Pprof, "pprof", cfg.Pprof, "also serve /debug/pprof on --http-listen")
-	fs.Var(&cfg.PartConcurrency, "part-concurrency", "work handled at once per background part, e.g. payouts=16,timers=4 (default payouts=8, the others 1)")
+	fs.Var(&cfg.PartConcurrency, "part-concurrency", "work handled at once per background part, e.g. payouts=16,timers=4 (default payouts=8, notify=4, the others 1)")
 	return fs
 }
 
@@ -101,6 +113,8 @@ func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer
 	// Secrets come from files or the environment, never from flags.
 	cfg.BankToken = cmp.Or(getenv("BANKBOOK_BANK_TOKEN"), cfg.BankToken)
 	cfg.FirmbankToken = cmp.Or(getenv("BANKBOOK_FIRMBANK_TOKEN"), cfg.FirmbankToken)
+	cfg.ChatToken = cmp.Or(getenv("BANKBOOK_CHAT_TOKEN"), cfg.ChatToken)
+	cfg.NotifyWebhookToken = cmp.Or(getenv("BANKBOOK_NOTIFY_WEBHOOK_TOKEN"), cfg.NotifyWebhookToken)
 	if err := parse(fs, args); err != nil {
 		return cfg, err
 	}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/client"
+)
+
+// notifyCmd lists notifications, redrives a dead one and shows the shared
+// rate limit.
+func notifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(args, stdout, "usage: bankbook notify list|redrive|limiter [flags]")
+	}
+	fs, cf := newClientFlagSet("notify "+args[0], stderr)
+	switch args[0] {
+	case "list":
+		var q api.NotifyListRequest
+		fs.StringVar(&q.Status, "status", "", "only this status: pending, sent or dead")
+		fs.StringVar(&q.Recipient, "recipient", "", "only this recipient: store:ID, distributor:ID or user:ID")
+		pageFlags(fs, &q.PageRequest, "notifications")
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.NotifyList, q, nil, func(r api.NotifyListReply) string {
+			var b strings.Builder
+			for _, n := range r.Notifications {
+				fmt.Fprintf(&b, "%s  %-7s %-16s %-24s attempts %d  created %s", n.NotificationID, n.Status, n.Kind, n.Recipient, n.Attempts, n.CreatedAt)
+				if n.SentAt != "" {
+					fmt.Fprintf(&b, "  sent %s", n.SentAt)
+				}
+				if n.RetryAt != "" {
+					fmt.Fprintf(&b, "  retry %s", n.RetryAt)
+				}
+				b.WriteString("\n")
+				if n.LastError != "" {
+					fmt.Fprintf(&b, "    last error: %s\n", n.LastError)
+				}
+			}
+			if len(r.Notifications) == 0 {
+				b.WriteString("no notifications\n")
+			}
+			return b.String() + nextPage(r.NextCursor)
+		})
+	case "redrive":
+		var req api.NotifyRedriveRequest
+		fs.StringVar(&req.NotificationID, "notification-id", "", "the dead notification (required)")
+		fs.StringVar(&req.Reason, "reason", "", "why it is tried again")
+		key := fs.String("idempotency-key", "", "Idempotency-Key header")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.NotifyRedrive, req, client.WithIdempotencyKey(*key), func(r api.NotifyRedriveReply) string {
+			return fmt.Sprintf("notification %s  %s  (seq %d)\n", r.NotificationID, r.Status, r.Seq)
+		})
+	case "limiter":
+		var q api.EmptyRequest
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.NotifyLimiter, q, nil, func(r api.NotifyLimiterReply) string {
+			s := fmt.Sprintf("scope %s: %g per second, burst %d; %d notifications pending\n", r.Scope, r.RatePerS, r.Burst, r.Pending)
+			if r.PausedUntil != "" {
+				s += "paused by the provider until " + r.PausedUntil + "\n"
+			}
+			return s
+		})
+	}
+	return usageError("unknown notify command %q (list, redrive, limiter)", args[0])
+}
+
+// chatSim shows what the fake chat provider accepted (serve --chat-sim).
+func chatSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(args, stdout, "usage: bankbook chat-sim messages [--channel C]")
+	}
+	if args[0] != "messages" {
+		return usageError("unknown chat-sim command %q (messages)", args[0])
+	}
+	fs, cf := newClientFlagSet("chat-sim messages", stderr)
+	var q api.SimChatMessagesRequest
+	fs.StringVar(&q.Channel, "channel", "", "only this channel (the recipient: store:ID, distributor:ID, user:ID)")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	return call(ctx, cf, stdout, api.SimChatMessages, q, nil, func(r api.SimChatMessagesReply) string {
+		var b strings.Builder
+		for _, m := range r.Messages {
+			fmt.Fprintf(&b, "%s  %-24s %-16s %s\n", m.ReceivedAt, m.Channel, m.CustomType, m.Message)
+		}
+		fmt.Fprintf(&b, "%d messages accepted, %d requests refused with 429\n", len(r.Messages), r.Refused)
+		return b.String()
+	})
+}

@@ -1,0 +1,61 @@
+// Package notify delivers bankbook's notifications: messages to stores,
+// distributors and buyers through a chat provider that allows a few
+// requests per second (DOMAIN.md §4).
+//
+// Two parts, each a reactor (eventstore.Store.Reactor) shared by every
+// engine instance:
+//
+//   - Record (part react-notify) turns the events that call for a message
+//     (domain.NotificationIntents: bills issued and reminded, store
+//     payments, cancelled and expired orders, wallet refunds) into
+//     notification aggregates. Each is created with the expectation that
+//     its aggregate has no commit yet, and its ID is derived from the
+//     source event, the kind and the recipient, so one event gives one
+//     notification per recipient however often it is delivered and however
+//     many instances run. Nothing is sent here, and no command waits for a
+//     message.
+//   - Dispatch (part notify) sends them. It handles the commit that makes a
+//     notification pending (notification.created, notification.redriven),
+//     and keeps that commit until the notification is sent or dead; every
+//     other notification commit is acknowledged at once. Any number of
+//     dispatchers in any number of processes share the consumer, so a
+//     crashed dispatcher's notification is delivered to another after the
+//     consumer's AckWait.
+//
+// # Sending one notification
+//
+//  1. If the last attempt is in doubt (notification.attempted without an
+//     outcome: a process died while sending, or the provider did not answer
+//     in time), the dispatcher asks the provider whether the message
+//     arrived (chat.Provider.Delivered, by the notification ID carried in
+//     the message's data) and records it sent if it did. A provider that
+//     cannot tell (a webhook) gets it again, with the same ID as its
+//     Idempotency-Key.
+//  2. It reserves a slot from the shared limiter (package ratelimit: one KV
+//     key per provider scope, the same for every dispatcher of every
+//     process), sleeping for it when it is near (Config.MaxSlotWait) and
+//     otherwise giving the commit back until then. The limiter failing
+//     (KV unavailable) fails closed: the notification waits.
+//  3. It records notification.attempted, calls the provider and records
+//     the result: sent; a 429 pauses every dispatcher through the limiter's
+//     shared pause and records a throttled failure, which is not counted as
+//     an attempt; a refusal (4xx) dead-letters the notification at once; a
+//     5xx, a connection error or a timeout is a failure, tried again after
+//     an exponential backoff with jitter (half of each wait random), until Config.MaxAttempts
+//     failures since the last redrive dead-letter it. A timeout leaves the
+//     attempt in doubt (step 1 runs before the next). Just before the
+//     send, the dispatcher checks that its attempt is still the
+//     notification's last: one that stalled past the consumer's AckWait
+//     finds that another dispatcher took over, and sends nothing.
+//
+// Every step is a command on the notification aggregate that appends
+// nothing when it already took effect, so any step may run again. A
+// recipient sees a message twice only if a send timed out after the
+// provider accepted it and the provider cannot be asked (webhooks); its
+// notification_id then lets the receiver drop the copy.
+//
+// A dead notification is listed by bankbook.q.notify.list (status dead)
+// and counted in bankbook_notifications{status="dead"};
+// bankbook.cmd.notify.redrive makes it pending again, and its
+// notification.redriven commit brings it back to the dispatchers.
+package notify

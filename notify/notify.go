@@ -1,0 +1,365 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/chat"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/httpretry"
+	"github.com/bankbook/bankbook/ratelimit"
+	"github.com/bankbook/bankbook/worker"
+)
+
+// Config configures the notification parts.
+type Config struct {
+	// Codec decodes the events of the commits handled. Required.
+	Codec *domain.Codec
+	// Notifications records notifications and their attempts. Required.
+	Notifications *commands.Notifications
+	// Provider sends the messages. Optional: without it notifications are
+	// recorded and wait (NoProviderRetry) for an instance that has one.
+	Provider chat.Provider
+	// Limiter is the shared limit every dispatcher keeps to. Required with a
+	// Provider.
+	Limiter *ratelimit.Limiter
+	// MaxAttempts is how many failed sends since the last redrive
+	// dead-letter a notification. Default 10: with the default backoff, a
+	// provider down for about ten minutes dead-letters nothing.
+	MaxAttempts int
+	// MinBackoff and MaxBackoff bound the wait after a failed send: it
+	// doubles from MinBackoff with each failure, up to MaxBackoff, half of
+	// it random ("equal jitter"). Defaults 2s and 10m.
+	MinBackoff, MaxBackoff time.Duration
+	// SendTimeout bounds one call of the provider. Default 10s.
+	SendTimeout time.Duration
+	// MaxSlotWait is how long a dispatcher sleeps for its limiter slot;
+	// further slots are waited for with the commit given back. Default 2s.
+	MaxSlotWait time.Duration
+	// LimiterRetry is how long a notification waits when the limiter cannot
+	// be asked (KV unavailable: fail closed). Default 1s.
+	LimiterRetry time.Duration
+	// NoProviderRetry is how long a notification waits on an instance
+	// without a provider. Default 1m.
+	NoProviderRetry time.Duration
+	// UnknownEventRetry is how long a commit with an event type this engine
+	// does not know waits for an instance that knows it. Default 30s.
+	UnknownEventRetry time.Duration
+	// Log receives a line per result and per wait worth knowing.
+	Log zerolog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 10
+	}
+	if c.MinBackoff == 0 {
+		c.MinBackoff = 2 * time.Second
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 10 * time.Minute
+	}
+	if c.SendTimeout == 0 {
+		c.SendTimeout = 10 * time.Second
+	}
+	if c.MaxSlotWait == 0 {
+		c.MaxSlotWait = 2 * time.Second
+	}
+	if c.LimiterRetry == 0 {
+		c.LimiterRetry = time.Second
+	}
+	if c.NoProviderRetry == 0 {
+		c.NoProviderRetry = time.Minute
+	}
+	if c.UnknownEventRetry == 0 {
+		c.UnknownEventRetry = 30 * time.Second
+	}
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Codec == nil || c.Notifications == nil {
+		errs = append(errs, errors.New("a codec and the notifications handler are required"))
+	}
+	if c.Provider != nil && c.Limiter == nil {
+		errs = append(errs, errors.New("a provider needs a limiter"))
+	}
+	if c.MaxAttempts < 1 {
+		errs = append(errs, errors.New("max attempts must be at least 1"))
+	}
+	if c.MinBackoff < 0 || c.MaxBackoff < c.MinBackoff {
+		errs = append(errs, errors.New("backoff must satisfy 0 <= min <= max"))
+	}
+	if c.SendTimeout < 0 || c.MaxSlotWait < 0 || c.LimiterRetry < 0 || c.NoProviderRetry < 0 || c.UnknownEventRetry < 0 {
+		errs = append(errs, errors.New("timeouts and waits must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Notifier records and dispatches notifications. It is safe for concurrent
+// use.
+type Notifier struct {
+	cfg Config
+}
+
+// New returns a Notifier.
+func New(cfg Config) (*Notifier, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("notify config: %w", err)
+	}
+	return &Notifier{cfg: cfg}, nil
+}
+
+// Config returns the configuration in use, defaults filled in.
+func (n *Notifier) Config() Config { return n.cfg }
+
+// actor is who the notification commands are recorded as: engine work, as
+// for the other reactors.
+const actor = "reactor"
+
+func meta(command string, env eventstore.Envelope) commands.Meta {
+	return commands.Meta{Command: command, CorrelationID: env.CorrelationID, CausationID: env.EventID, Actor: actor}
+}
+
+// decode decodes one event of c; an event type this engine does not know
+// is a wait for an instance that knows it.
+func (n *Notifier) decode(c eventstore.Commit, env eventstore.Envelope) (domain.Event, error) {
+	ev, err := n.cfg.Codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+	if errors.Is(err, domain.ErrUnknownEventType) {
+		n.cfg.Log.Warn().Err(err).Str("aggregate", c.Ref().String()).Uint64("seq", uint64(c.Seq)).
+			Msg("event this engine does not know (from a newer version?); waiting")
+		return nil, worker.RetryAfter(n.cfg.UnknownEventRetry, nil)
+	}
+	return ev, err
+}
+
+// SourceTypes are the aggregate types whose events can call for a message:
+// the ones Record reacts to.
+var SourceTypes = []string{domain.AggregateLink, domain.AggregateOrder, domain.AggregateWallet}
+
+// Record records the notifications the events of c call for, each once.
+func (n *Notifier) Record(ctx context.Context, c eventstore.Commit) error {
+	for _, env := range c.Events {
+		ev, err := n.decode(c, env)
+		if err != nil {
+			return err
+		}
+		for _, in := range domain.NotificationIntents(env.EventID, ev) {
+			if _, err := n.cfg.Notifications.Create(ctx, meta("reactor.notify", env), in); err != nil {
+				return fmt.Errorf("record notification %s (%s to %s): %w", in.ID, in.Kind, in.Recipient, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Dispatch drives the notification of c to sent or dead when c is the
+// commit that made it pending (created or redriven); other commits need
+// nothing. Until then it returns a wait (worker.RetryAfter with a nil
+// error), so the commit stays with the dispatchers and is never
+// dead-lettered by the worker loop: the notification's own attempts decide.
+func (n *Notifier) Dispatch(ctx context.Context, c eventstore.Commit) error {
+	for _, env := range c.Events {
+		ev, err := n.decode(c, env)
+		if err != nil {
+			return err
+		}
+		var id domain.NotificationID
+		switch e := ev.(type) {
+		case domain.NotificationCreated:
+			id = e.NotificationID
+		case domain.NotificationRedriven:
+			id = e.NotificationID
+		default:
+			continue
+		}
+		if err := n.deliver(ctx, meta("dispatcher.notify", env), id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deliver takes one step towards delivering notification id; nil once it
+// is sent or dead.
+func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.NotificationID) error {
+	note, err := n.cfg.Notifications.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if note.ID == "" || note.Status != domain.NotificationStatusPending {
+		return nil
+	}
+	if n.cfg.Provider == nil {
+		return worker.RetryAfter(n.cfg.NoProviderRetry, nil)
+	}
+	now := n.cfg.Notifications.Now()
+	if wait := note.RetryAt.Sub(now); wait > 0 {
+		return worker.RetryAfter(wait, nil)
+	}
+	msg := chat.Message{ID: string(note.ID), Kind: note.Kind, Recipient: note.Recipient, Text: note.Message, Data: note.Data}
+	if note.InDoubt {
+		done, err := n.settleDoubt(ctx, m, note, msg)
+		if done || err != nil {
+			return err
+		}
+	}
+	// The slot first, then the attempt is recorded while its time comes,
+	// so that the send follows the slot as closely as it can.
+	r, err := n.reserve(ctx, note)
+	if err != nil {
+		return err
+	}
+	reserved := time.Now()
+	attempt, err := n.cfg.Notifications.Attempt(ctx, m, id)
+	if err != nil {
+		return err
+	}
+	for {
+		if err := httpretry.Sleep(ctx, r.Delay-time.Since(reserved)); err != nil {
+			return err
+		}
+		if r.Valid(time.Now()) {
+			break
+		}
+		// The process stalled past the slot: sending now could crowd the
+		// slots after it, so take a new one. The attempt stays recorded,
+		// and one send follows it.
+		if r, err = n.reserve(ctx, note); err != nil {
+			return err
+		}
+		reserved = time.Now()
+	}
+	// Another dispatcher takes a notification over when this one stalls past
+	// the consumer's AckWait: send only while this attempt is still the
+	// notification's last.
+	if cur, err := n.cfg.Notifications.Get(ctx, id); err != nil {
+		return err
+	} else if cur.Status != domain.NotificationStatusPending || cur.Attempts != attempt.Attempts {
+		// Kept, not acknowledged: should the other dispatcher die too, the
+		// notification still has a commit with the dispatchers.
+		n.cfg.Log.Info().Str("notification_id", string(id)).Msg("another dispatcher took the notification over meanwhile; not sending")
+		return worker.RetryAfter(n.cfg.MaxSlotWait, nil)
+	}
+	sctx, cancel := context.WithTimeout(ctx, n.cfg.SendTimeout)
+	receipt, err := n.cfg.Provider.Send(sctx, msg)
+	cancel()
+	if err == nil {
+		_, err = n.cfg.Notifications.Sent(ctx, m, id, receipt.Ref, false)
+		if err == nil {
+			n.cfg.Log.Debug().Str("notification_id", string(id)).Str("kind", note.Kind).Str("recipient", note.Recipient).Msg("notification sent")
+		}
+		return err
+	}
+	return n.failed(ctx, m, note, err)
+}
+
+// settleDoubt asks the provider whether an in-doubt attempt arrived, and
+// records it sent if it did (done). A provider that cannot tell gets the
+// message again.
+func (n *Notifier) settleDoubt(ctx context.Context, m commands.Meta, note domain.Notification, msg chat.Message) (done bool, _ error) {
+	cctx, cancel := context.WithTimeout(ctx, n.cfg.SendTimeout)
+	receipt, found, err := n.cfg.Provider.Delivered(cctx, msg, note.CreatedAt.Add(-deliveredSkew))
+	cancel()
+	switch {
+	case errors.Is(err, chat.ErrCannotCheck):
+		return false, nil
+	case err != nil:
+		n.cfg.Log.Info().Err(err).Str("notification_id", string(note.ID)).Msg("cannot ask the provider whether an in-doubt message arrived; asking again later")
+		return true, worker.RetryAfter(n.backoff(1), nil)
+	case found:
+		_, err := n.cfg.Notifications.Sent(ctx, m, note.ID, receipt.Ref, true)
+		n.cfg.Log.Info().Str("notification_id", string(note.ID)).Msg("in-doubt message had arrived; recorded as sent, not sent again")
+		return true, err
+	}
+	return false, nil
+}
+
+// reserve claims this dispatcher's slot of the shared limit when it is at
+// most MaxSlotWait away, or returns the wait for one (a wait, never a
+// failure). A limiter that cannot be asked fails closed: the notification
+// waits.
+func (n *Notifier) reserve(ctx context.Context, note domain.Notification) (ratelimit.Reservation, error) {
+	r, err := n.cfg.Limiter.Reserve(ctx, n.cfg.MaxSlotWait)
+	if wait, ok := errors.AsType[*ratelimit.WaitError](err); ok {
+		return r, worker.RetryAfter(wait.Wait, nil)
+	}
+	if err != nil && ctx.Err() == nil {
+		n.cfg.Log.Warn().Err(err).Str("notification_id", string(note.ID)).Msg("rate limiter unavailable; the notification waits (fail closed)")
+		return r, worker.RetryAfter(n.cfg.LimiterRetry, nil)
+	}
+	return r, err
+}
+
+// failed records a failed send: a 429 pauses every dispatcher and is not
+// counted; a refusal dead-letters; anything else is retried after a
+// backoff, a timeout with the attempt left in doubt.
+func (n *Notifier) failed(ctx context.Context, m commands.Meta, note domain.Notification, sendErr error) error {
+	now := n.cfg.Notifications.Now()
+	reason := shorten(sendErr.Error())
+	if limited, ok := errors.AsType[*chat.RateLimitedError](sendErr); ok {
+		if err := n.cfg.Limiter.Pause(ctx, limited.RetryAfter); err != nil {
+			n.cfg.Log.Warn().Err(err).Msg("could not share the provider's pause with the other dispatchers")
+		}
+		n.cfg.Log.Info().Str("notification_id", string(note.ID)).Str("retry_after", limited.RetryAfter.String()).Msg("provider throttled; every dispatcher pauses")
+		if _, err := n.cfg.Notifications.Throttled(ctx, m, note.ID, reason, now.Add(limited.RetryAfter)); err != nil {
+			return err
+		}
+		return worker.RetryAfter(limited.RetryAfter, nil)
+	}
+	// A refusal is the message's own (a bad channel, say): dead at once.
+	// A refused token is the deployment's, not the message's: retried like
+	// an outage, so fixing the token needs no redrive of every message.
+	rejected := errors.Is(sendErr, chat.ErrInvalidMessage)
+	if r, ok := errors.AsType[*chat.RejectedError](sendErr); ok {
+		rejected = r.Status != http.StatusUnauthorized && r.Status != http.StatusForbidden
+	}
+	unknown := errors.Is(sendErr, chat.ErrTimeout) || errors.Is(sendErr, context.DeadlineExceeded)
+	delay := n.backoff(note.AttemptsSinceRedrive + 1)
+	after, err := n.cfg.Notifications.Failed(ctx, m, note.ID, domain.SendFailure{
+		Reason: reason, Permanent: rejected, Unknown: unknown, RetryAt: now.Add(delay), MaxAttempts: n.cfg.MaxAttempts,
+	})
+	if err != nil {
+		return err
+	}
+	if after.Status == domain.NotificationStatusDead {
+		n.cfg.Log.Warn().Str("notification_id", string(note.ID)).Str("kind", note.Kind).Str("recipient", note.Recipient).
+			Int("attempts", after.Attempts).Str("last_error", reason).Msg("notification dead-lettered; bankbook notify redrive brings it back")
+		return nil
+	}
+	n.cfg.Log.Info().Str("notification_id", string(note.ID)).Str("error", reason).Str("retry_in", delay.String()).Msg("notification send failed; trying again later")
+	return worker.RetryAfter(delay, nil)
+}
+
+// backoff is the wait after the nth failure: doubling from MinBackoff up
+// to MaxBackoff, half of it random.
+func (n *Notifier) backoff(failures int) time.Duration {
+	d := httpretry.ExpDelay(n.cfg.MinBackoff, n.cfg.MaxBackoff, 2, max(failures-1, 0))
+	return d/2 + httpretry.FullJitter(d/2)
+}
+
+// maxReasonLen bounds the provider's words kept in a failure.
+const maxReasonLen = 300
+
+func shorten(msg string) string {
+	// One line, whatever the provider answered (an HTML error page, say).
+	msg = strings.Join(strings.Fields(strings.TrimPrefix(msg, "chat: ")), " ")
+	if r := []rune(msg); len(r) > maxReasonLen {
+		msg = string(r[:maxReasonLen]) + "…"
+	}
+	return msg
+}
+
+// deliveredSkew widens the in-doubt check's window before the
+// notification's creation: the provider's clock may be behind ours.
+const deliveredSkew = 5 * time.Minute

@@ -1,0 +1,242 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// The "notifications" projection: every notification with its status, in
+// the order they were created, listed by status and by recipient, and
+// counted by status (bankbook.q.notify.list, the limiter's pending count,
+// the bankbook_notifications metric).
+var (
+	// bucketNotifications maps notification_id to the JSON of a
+	// notificationRecord.
+	bucketNotifications = []byte("notifications")
+	// bucketNotificationIndex lists notifications by status and all
+	// together: status 0x00 created_seq(8) notification_id, and the same
+	// under "*" for every status → empty.
+	bucketNotificationIndex = []byte("notifications_by_status")
+	// bucketNotificationRecipients lists each recipient's notifications:
+	// recipient 0x00 created_seq(8) notification_id → empty.
+	bucketNotificationRecipients = []byte("notifications_by_recipient")
+	// bucketNotificationCounts maps a status to its count (uint64,
+	// big-endian).
+	bucketNotificationCounts = []byte("notification_counts")
+)
+
+// NotificationView is a notification as bankbook.q.notify.list shows it.
+type NotificationView = api.NotificationView
+
+// notificationRecord is what bucketNotifications holds: the view and the
+// sequence of the commit that created the notification, its place in the
+// indexes.
+type notificationRecord struct {
+	View       NotificationView `json:"view"`
+	CreatedSeq eventstore.Seq   `json:"created_seq"`
+}
+
+// allStatuses is the index prefix under which every notification is listed.
+const allStatuses = "*"
+
+func notificationKey(prefix string, created eventstore.Seq, id string) []byte {
+	k := make([]byte, 0, len(prefix)+1+8+len(id))
+	k = append(k, prefix...)
+	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, uint64(created))
+	return append(k, id...)
+}
+
+// applyNotifications is the "notifications" projection: notification
+// events into bucketNotifications (buckets[0]), bucketNotificationIndex
+// (buckets[1]), bucketNotificationRecipients (buckets[2]) and
+// bucketNotificationCounts (buckets[3]).
+func applyNotifications(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+	records, index, recipients, counts := buckets[0], buckets[1], buckets[2], buckets[3]
+	if e, ok := ev.(domain.NotificationCreated); ok {
+		id := string(e.NotificationID)
+		if records.Get([]byte(id)) != nil {
+			return fmt.Errorf("%w: notification %s created twice", ErrInconsistent, id)
+		}
+		rec := notificationRecord{CreatedSeq: c.Seq, View: NotificationView{
+			NotificationID: id, Kind: e.Kind, Recipient: e.Recipient, Status: api.NotificationPending,
+			CreatedAt: domain.FormatTime(e.CreatedAt), Message: e.Message, SourceEventID: e.SourceEventID, Seq: api.Seq(c.Seq),
+		}}
+		for _, k := range [][]byte{notificationKey(allStatuses, c.Seq, id), notificationKey(api.NotificationPending, c.Seq, id)} {
+			if err := index.Put(k, nil); err != nil {
+				return err
+			}
+		}
+		if err := recipients.Put(notificationKey(e.Recipient, c.Seq, id), nil); err != nil {
+			return err
+		}
+		if err := addCount(counts, api.NotificationPending, 1); err != nil {
+			return err
+		}
+		return putJSON(records, id, rec)
+	}
+	var (
+		id     domain.NotificationID
+		change func(*NotificationView)
+	)
+	switch e := ev.(type) {
+	case domain.NotificationAttempted:
+		id, change = e.NotificationID, func(v *NotificationView) { v.Attempts = e.Attempt }
+	case domain.NotificationSent:
+		id, change = e.NotificationID, func(v *NotificationView) {
+			v.Status, v.SentAt, v.RetryAt = api.NotificationSent, domain.FormatTime(e.SentAt), ""
+		}
+	case domain.NotificationFailed:
+		id, change = e.NotificationID, func(v *NotificationView) {
+			v.LastError, v.RetryAt = e.Error, ""
+			if !e.RetryAt.IsZero() {
+				v.RetryAt = domain.FormatTime(e.RetryAt)
+			}
+		}
+	case domain.NotificationDeadLettered:
+		id, change = e.NotificationID, func(v *NotificationView) {
+			v.Status, v.RetryAt = api.NotificationDead, ""
+			if e.LastError != "" {
+				v.LastError = e.LastError
+			}
+		}
+	case domain.NotificationRedriven:
+		id, change = e.NotificationID, func(v *NotificationView) { v.Status, v.RetryAt = api.NotificationPending, "" }
+	default:
+		return nil
+	}
+	var rec notificationRecord
+	found, err := getJSON(records, string(id), &rec)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%w: event for notification %s, which was never created", ErrInconsistent, id)
+	}
+	before := rec.View.Status
+	change(&rec.View)
+	rec.View.Seq = api.Seq(c.Seq)
+	if after := rec.View.Status; after != before {
+		if err := index.Delete(notificationKey(before, rec.CreatedSeq, string(id))); err != nil {
+			return err
+		}
+		if err := index.Put(notificationKey(after, rec.CreatedSeq, string(id)), nil); err != nil {
+			return err
+		}
+		if err := addCount(counts, before, -1); err != nil {
+			return err
+		}
+		if err := addCount(counts, after, 1); err != nil {
+			return err
+		}
+	}
+	return putJSON(records, string(id), rec)
+}
+
+func addCount(b *bbolt.Bucket, status string, delta int64) error {
+	var n uint64
+	if raw := b.Get([]byte(status)); len(raw) == 8 {
+		n = binary.BigEndian.Uint64(raw)
+	}
+	n = uint64(int64(n) + delta)
+	return b.Put([]byte(status), binary.BigEndian.AppendUint64(nil, n))
+}
+
+// Notifications lists notifications oldest first (bankbook.q.notify.list):
+// of one status and one recipient when given ("" for any), up to limit,
+// after cursor ("" for the first page; a cursor this method did not hand out
+// is ErrBadCursor). NextCursor is "" at the end.
+func (s *Store) Notifications(status, recipient string, limit int, cursor string) (api.NotifyListReply, error) {
+	out := api.NotifyListReply{Notifications: []NotificationView{}}
+	limit = max(limit, 1)
+	after, err := hex.DecodeString(cursor)
+	if err != nil || (len(after) > 0 && len(after) <= 8) {
+		return api.NotifyListReply{}, fmt.Errorf("%w: cursor", ErrBadCursor)
+	}
+	bucket, prefixKey := bucketNotificationIndex, allStatuses
+	switch {
+	case recipient != "":
+		bucket, prefixKey = bucketNotificationRecipients, recipient
+	case status != "":
+		prefixKey = status
+	}
+	err = s.view(func(tx *bbolt.Tx) error {
+		b, err := queryBucket(tx, bucket)
+		if err != nil {
+			return err
+		}
+		records, err := queryBucket(tx, bucketNotifications)
+		if err != nil {
+			return err
+		}
+		prefix := append([]byte(prefixKey), 0)
+		start := append(bytes.Clone(prefix), after...)
+		c := b.Cursor()
+		k, _ := c.Seek(start)
+		if len(after) > 0 && bytes.Equal(k, start) {
+			k, _ = c.Next()
+		}
+		var last []byte
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			id := k[len(prefix)+8:]
+			var rec notificationRecord
+			raw := records.Get(id)
+			if raw == nil {
+				return fmt.Errorf("%w: notification %s indexed but not stored", ErrInconsistent, id)
+			}
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return fmt.Errorf("notification %s: %w", id, err)
+			}
+			if status != "" && rec.View.Status != status {
+				continue
+			}
+			if len(out.Notifications) == limit {
+				out.NextCursor = hex.EncodeToString(last)
+				return nil
+			}
+			out.Notifications = append(out.Notifications, rec.View)
+			last = k[len(prefix):]
+		}
+		return nil
+	})
+	if err != nil {
+		return api.NotifyListReply{}, err
+	}
+	return out, nil
+}
+
+// Notification returns one notification; false if none has been applied
+// with that ID.
+func (s *Store) Notification(id string) (NotificationView, bool, error) {
+	var rec notificationRecord
+	found, err := lookup(s, bucketNotifications, id, &rec)
+	return rec.View, found, err
+}
+
+// NotificationCounts returns how many notifications are in each status
+// (pending, sent, dead; a status with none is 0).
+func (s *Store) NotificationCounts() (map[string]int, error) {
+	out := map[string]int{api.NotificationPending: 0, api.NotificationSent: 0, api.NotificationDead: 0}
+	err := s.view(func(tx *bbolt.Tx) error {
+		b, err := queryBucket(tx, bucketNotificationCounts)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(v) == 8 {
+				out[string(k)] = int(binary.BigEndian.Uint64(v))
+			}
+			return nil
+		})
+	})
+	return out, err
+}

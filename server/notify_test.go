@@ -1,0 +1,288 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/chat"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+// chatEngine starts an engine that sends notifications to sim at rate per
+// second.
+func chatEngine(t *testing.T, sim *chat.Sim, rate float64, mutate ...func(*engine.Config)) *testEngine {
+	t.Helper()
+	return startEngine(t, append([]func(*engine.Config){func(c *engine.Config) {
+		c.ChatSim, c.ChatSimInstance, c.NotifyRate = true, sim, rate
+	}}, mutate...)...)
+}
+
+func newChatSim(t *testing.T, rate int) *chat.Sim {
+	t.Helper()
+	sim, err := chat.NewSim(chat.SimConfig{Rate: rate, Token: "sim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim
+}
+
+// linkAndIssue links n stores of distributor d and issues each a bill in
+// one bulk request; store i is fmt.Sprintf("%s-st-%03d", d, i).
+func linkAndIssue(t *testing.T, e *testEngine, d string, n int) []string {
+	t.Helper()
+	stores := make([]string, n)
+	lines := make([]api.BillLine, n)
+	if err := parallel(n, 8, func(i int) error {
+		stores[i] = fmt.Sprintf("%s-st-%03d", d, i)
+		lines[i] = api.BillLine{StoreID: stores[i], Amount: 10_000 + int64(i)}
+		var rep api.LinkStoreReply
+		_, err := e.c.Call(ctxT(t), api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: d, StoreID: stores[i], StoreName: "가게 " + stores[i]}, &rep, nil)
+		return err
+	}); err != nil {
+		t.Fatalf("link: %v", err)
+	}
+	var rep api.IssueBulkReply
+	e.call(t, api.BillIssueBulk.Subject, api.IssueBulkRequest{DistributorID: d, Bills: lines}, &rep, nil)
+	for _, r := range rep.Results {
+		if r.Error != nil {
+			t.Fatalf("bulk issue: %s: %+v", r.StoreID, r.Error)
+		}
+	}
+	return stores
+}
+
+// delivered waits until sim holds a message of kind for every store
+// (channel store:<id>) and returns them all.
+func delivered(t *testing.T, sim *chat.Sim, kind string, stores []string, timeout time.Duration) []chat.SimMessage {
+	t.Helper()
+	want := map[string]bool{}
+	for _, s := range stores {
+		want["store:"+s] = true
+	}
+	var got []chat.SimMessage
+	testenv.CheckFor(t, timeout, func() error {
+		got = got[:0]
+		seen := map[string]bool{}
+		for _, m := range sim.Messages("") {
+			if m.CustomType == kind && want[m.Channel] {
+				got = append(got, m)
+				seen[m.Channel] = true
+			}
+		}
+		if len(seen) < len(want) {
+			return fmt.Errorf("%d of %d stores have their %s message", len(seen), len(want), kind)
+		}
+		return nil
+	})
+	return got
+}
+
+// onceEach fails the test if any notification or any channel got a
+// message of one kind twice.
+func onceEach(t *testing.T, msgs []chat.SimMessage) {
+	t.Helper()
+	for what, n := range chat.Repeats(msgs) {
+		t.Errorf("%s: %d messages", what, n)
+	}
+}
+
+// TestBulkIssueNotifiesEveryStoreOnceWithinTheRate is the source company's
+// failure, scaled up: 200 bills issued at once, dispatched by two engine
+// instances sharing one limiter, to a provider that accepts 5 messages in
+// any rolling second. Every store gets its message once, the provider never
+// answers 429, and the run takes within 10 % of 200 / 5 seconds.
+func TestBulkIssueNotifiesEveryStoreOnceWithinTheRate(t *testing.T) {
+	const (
+		bills = 200
+		rate  = 5
+	)
+	sim := newChatSim(t, rate)
+	a := chatEngine(t, sim, rate)
+	b := chatEngine(t, sim, rate, func(c *engine.Config) { joinEngine(c, a.Engine) })
+
+	start := time.Now()
+	stores := linkAndIssue(t, a, "d-bulk", bills)
+	msgs := delivered(t, sim, "bill_issued", stores, 3*time.Minute)
+	onceEach(t, msgs)
+	if n := sim.Refused(); n != 0 {
+		t.Errorf("the provider refused %d requests with 429; want 0", n)
+	}
+	if most := chat.MostInWindow(msgs, time.Second); most > rate {
+		t.Errorf("%d messages accepted within one rolling second; the provider allows %d", most, rate)
+	}
+	first, last := msgs[0].ReceivedAt, msgs[0].ReceivedAt
+	for _, m := range msgs {
+		if m.ReceivedAt.Before(first) {
+			first = m.ReceivedAt
+		}
+		if m.ReceivedAt.After(last) {
+			last = m.ReceivedAt
+		}
+	}
+	ideal := time.Duration(bills) * time.Second / rate
+	took := last.Sub(first)
+	t.Logf("%d messages in %s from the first to the last (%.3f of %d/%d s); %s after the bills were issued",
+		bills, took.Round(time.Millisecond), took.Seconds()/ideal.Seconds(), bills, rate, last.Sub(start).Round(time.Millisecond))
+	if took > ideal*11/10 {
+		t.Errorf("the messages took %s from the first to the last; want within 10%% of %s", took, ideal)
+	}
+	for _, e := range []*testEngine{a, b} {
+		if st := e.Loops["notify"].Stats(); st.Processed == 0 {
+			t.Errorf("instance %s dispatched nothing: the dispatchers did not share the work", e.Models.InstanceID())
+		}
+	}
+	var list api.NotifyListReply
+	a.call(t, api.NotifyList.Subject, api.NotifyListRequest{Status: api.NotificationSent, PageRequest: api.PageRequest{Limit: 500}}, &list, nil)
+	if len(list.Notifications) != bills {
+		t.Errorf("notify.list status=sent: %d notifications, want %d", len(list.Notifications), bills)
+	}
+}
+
+// TestNotificationsSurviveProviderTroubles: the provider answers 429 with a
+// retry-after, then 500s, then takes messages without answering; every
+// message still arrives once. A recipient the provider refuses is
+// dead-lettered, listed, counted in /metrics, and redriven once the
+// provider takes it.
+func TestNotificationsSurviveProviderTroubles(t *testing.T) {
+	const bills = 12
+	sim := newChatSim(t, 50)
+	e := chatEngine(t, sim, 20)
+	bad := "d-trouble-st-011"
+	sim.RefuseChannel("store:" + bad)
+	sim.Force429(3, 700*time.Millisecond)
+	sim.FailNext(3, http.StatusInternalServerError)
+	sim.HangNext(2, 12*time.Second, true) // taken, but the answer never comes in time
+
+	stores := linkAndIssue(t, e, "d-trouble", bills)
+	good := stores[:bills-1]
+	msgs := delivered(t, sim, "bill_issued", good, 2*time.Minute)
+	onceEach(t, msgs)
+	if sim.Refused() < 3 {
+		t.Errorf("the provider refused %d requests with 429; want the 3 forced", sim.Refused())
+	}
+
+	var dead api.NotifyListReply
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		dead = api.NotifyListReply{}
+		if _, err := e.c.Call(ctxT(t), api.NotifyList.Subject, api.NotifyListRequest{Status: api.NotificationDead}, &dead, nil); err != nil {
+			return err
+		}
+		if len(dead.Notifications) != 1 {
+			return fmt.Errorf("%d dead notifications, want 1", len(dead.Notifications))
+		}
+		return nil
+	})
+	d := dead.Notifications[0]
+	if d.Recipient != "store:"+bad || d.Kind != "bill_issued" || !strings.Contains(d.LastError, "400") || d.Attempts < 1 {
+		t.Errorf("dead notification: %+v; want the refused store's bill_issued, with its 400", d)
+	}
+	if got := metric(t, e, `bankbook_notifications{status="dead"}`); got != "1" {
+		t.Errorf(`bankbook_notifications{status="dead"} = %q, want 1`, got)
+	}
+
+	sim.AllowChannel("store:" + bad)
+	var rep api.NotifyRedriveReply
+	e.call(t, api.NotifyRedrive.Subject, api.NotifyRedriveRequest{NotificationID: d.NotificationID, Reason: "channel fixed"}, &rep, nil)
+	if rep.Status != api.NotificationPending || rep.Seq == 0 {
+		t.Errorf("redrive: %+v", rep)
+	}
+	// Every notification is recorded sent (the ones whose answer never came
+	// after the provider asked whether they arrived), and none was sent twice.
+	testenv.CheckFor(t, time.Minute, func() error {
+		var sent api.NotifyListReply
+		if _, err := e.c.Call(ctxT(t), api.NotifyList.Subject, api.NotifyListRequest{Status: api.NotificationSent}, &sent, nil); err != nil {
+			return err
+		}
+		if len(sent.Notifications) != bills {
+			return fmt.Errorf("%d of %d notifications sent", len(sent.Notifications), bills)
+		}
+		return nil
+	})
+	onceEach(t, delivered(t, sim, "bill_issued", stores, time.Minute))
+	// A redrive of a notification that is not dead is refused.
+	if ce := e.callErr(t, api.NotifyRedrive.Subject, api.NotifyRedriveRequest{NotificationID: d.NotificationID}, nil); ce.Status != 409 || ce.Code != "notification_not_dead" {
+		t.Errorf("redrive of a sent notification: %d %s, want 409 notification_not_dead", ce.Status, ce.Code)
+	}
+	if ce := e.callErr(t, api.NotifyRedrive.Subject, api.NotifyRedriveRequest{NotificationID: "ntf_000000000000000000000000"}, nil); ce.Status != 404 || ce.Code != "notification_not_found" {
+		t.Errorf("redrive of an unknown notification: %d %s, want 404 notification_not_found", ce.Status, ce.Code)
+	}
+
+	var lim api.NotifyLimiterReply
+	e.call(t, api.NotifyLimiter.Subject, api.EmptyRequest{}, &lim, nil)
+	if lim.RatePerS != 20 || lim.Burst != 1 || lim.Scope == "" {
+		t.Errorf("notify.limiter: %+v, want rate 20, burst 1", lim)
+	}
+	var simRep api.SimChatMessagesReply
+	e.call(t, api.SimChatMessages.Subject, api.SimChatMessagesRequest{Channel: "store:" + bad}, &simRep, nil)
+	if len(simRep.Messages) != 1 || simRep.Refused < 3 {
+		t.Errorf("sim.chat.messages for %s: %d messages, %d refused; want 1 and at least 3", bad, len(simRep.Messages), simRep.Refused)
+	}
+}
+
+// metric returns the value of one series of the engine's /metrics.
+func metric(t *testing.T, e *testEngine, series string) string {
+	t.Helper()
+	res, err := http.Get("http://" + e.HTTPAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestNotifyListFiltersAndPages: the list pages, filters by recipient and
+// status, and refuses bad filters.
+func TestNotifyListFiltersAndPages(t *testing.T) {
+	sim := newChatSim(t, 100)
+	e := chatEngine(t, sim, 50)
+	stores := linkAndIssue(t, e, "d-list", 5)
+	delivered(t, sim, "bill_issued", stores, time.Minute)
+	var all []api.NotificationView
+	cursor := ""
+	for {
+		var page api.NotifyListReply
+		e.call(t, api.NotifyList.Subject, api.NotifyListRequest{PageRequest: api.PageRequest{Limit: 2, Cursor: cursor}}, &page, nil)
+		all = append(all, page.Notifications...)
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if len(all) != 5 {
+		t.Fatalf("paged list: %d notifications, want 5", len(all))
+	}
+	var one api.NotifyListReply
+	e.call(t, api.NotifyList.Subject, api.NotifyListRequest{Recipient: "store:" + stores[2]}, &one, nil)
+	if len(one.Notifications) != 1 || one.Notifications[0].Recipient != "store:"+stores[2] || one.Notifications[0].Status != api.NotificationSent {
+		t.Errorf("list by recipient: %+v", one.Notifications)
+	}
+	raw, err := json.Marshal(one.Notifications[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"notification_id", "kind", "recipient", "status", "attempts", "created_at", "sent_at"} {
+		if !strings.Contains(string(raw), `"`+field+`"`) {
+			t.Errorf("notification view lacks %q: %s", field, raw)
+		}
+	}
+	for _, bad := range []api.NotifyListRequest{{Status: "gone"}, {Recipient: "shop:1"}, {Recipient: "store:a b"}} {
+		if ce := e.callErr(t, api.NotifyList.Subject, bad, nil); ce.Status != 400 {
+			t.Errorf("notify.list %+v: %d %s, want 400", bad, ce.Status, ce.Code)
+		}
+	}
+}
