@@ -224,6 +224,26 @@ func (s *Store) LastSeq(ctx context.Context) (Seq, error) {
 	return Seq(info.State.LastSeq), nil
 }
 
+// LastSeqOf returns the stream sequence of the last commit of any aggregate
+// of the given types (0 if they have none): what the commands on those
+// types wrote last, whatever other types' commits came after.
+func (s *Store) LastSeqOf(ctx context.Context, types ...string) (Seq, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	var last Seq
+	for _, typ := range types {
+		msg, err := s.stream.GetLastMsgForSubject(ctx, s.cfg.SubjectPrefix+"."+typ+".>")
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("last commit of %s: %w", typ, unavailable(err))
+		}
+		last = max(last, Seq(msg.Sequence))
+	}
+	return last, nil
+}
+
 // Bind returns a Store over an existing event stream without changing its
 // settings (for tools such as replay that run beside a live engine).
 func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {

@@ -26,33 +26,41 @@
 //
 //  1. If the last attempt is in doubt (notification.attempted without an
 //     outcome: a process died while sending, or the provider did not answer
-//     in time), the dispatcher asks the provider whether the message
-//     arrived (chat.Provider.Delivered, by the notification ID carried in
-//     the message's data) and records it sent if it did. A provider that
-//     cannot tell (a webhook) gets it again, with the same ID as its
-//     Idempotency-Key.
+//     in time), the dispatcher first waits until that attempt's lease, the
+//     send timeout and the allowed clock skew have passed since it was
+//     recorded (its sender can no longer be sending it), then asks the
+//     provider whether the message arrived (chat.Provider.Delivered, by the
+//     notification ID carried in the message's data) and records it sent
+//     if it did. A provider that cannot tell (a webhook) gets it again,
+//     with the same ID as its Idempotency-Key.
 //  2. It reserves a slot from the shared limiter (package ratelimit: one KV
 //     key per provider scope, the same for every dispatcher of every
 //     process), sleeping for it when it is near (Config.MaxSlotWait) and
 //     otherwise giving the commit back until then. The limiter failing
-//     (KV unavailable) fails closed: the notification waits.
-//  3. It records notification.attempted, calls the provider and records
-//     the result: sent; a 429 pauses every dispatcher through the limiter's
-//     shared pause and records a throttled failure, which is not counted as
-//     an attempt; a refusal (4xx) dead-letters the notification at once; a
-//     5xx, a connection error or a timeout is a failure, tried again after
-//     an exponential backoff with jitter (half of each wait random), until Config.MaxAttempts
-//     failures since the last redrive dead-letter it. A timeout leaves the
-//     attempt in doubt (step 1 runs before the next). Just before the
-//     send, the dispatcher checks that its attempt is still the
-//     notification's last: one that stalled past the consumer's AckWait
-//     finds that another dispatcher took over, and sends nothing.
+//     (KV unavailable) fails closed: the notification waits. A dispatcher
+//     that wakes more than Config.MaxLateness after its slot takes a new
+//     one, so a stall never crowds the provider's window.
+//  3. It records notification.attempted, which starts the attempt's lease
+//     (Config.AttemptLease), and sends only while the lease runs: a
+//     dispatcher that stalled past it leaves the attempt in doubt for
+//     step 1, so it and a dispatcher taking over never both send.
+//  4. It calls the provider and records the result: sent; a 429 pauses
+//     every dispatcher through the limiter's shared pause and records a
+//     throttled failure, which does not count towards dead-lettering; a
+//     refusal of the message (a 4xx other than 401 and 403, or a message
+//     the adapter finds invalid) dead-letters it at once; a refused token
+//     (401, 403: the deployment's fault, not the message's), a 5xx, a
+//     connection error or a timeout is a failure, tried again after an
+//     exponential backoff with jitter (half of each wait random), until
+//     Config.MaxAttempts failures since the last redrive dead-letter it. A
+//     timeout leaves the attempt in doubt (step 1 runs before the next).
 //
 // Every step is a command on the notification aggregate that appends
 // nothing when it already took effect, so any step may run again. A
 // recipient sees a message twice only if a send timed out after the
-// provider accepted it and the provider cannot be asked (webhooks); its
-// notification_id then lets the receiver drop the copy.
+// provider accepted it and the provider cannot be asked (webhooks; the
+// receiver drops the copy by its notification_id), or if the clocks of two
+// engine hosts differ by more than Config.ClockSkew.
 //
 // A dead notification is listed by bankbook.q.notify.list (status dead)
 // and counted in bankbook_notifications{status="dead"};

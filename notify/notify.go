@@ -33,7 +33,7 @@ type Config struct {
 	Limiter *ratelimit.Limiter
 	// MaxAttempts is how many failed sends since the last redrive
 	// dead-letter a notification. Default 10: with the default backoff, a
-	// provider down for about ten minutes dead-letters nothing.
+	// provider down for less than about 8½ minutes dead-letters nothing.
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the wait after a failed send: it
 	// doubles from MinBackoff with each failure, up to MaxBackoff, half of
@@ -44,6 +44,18 @@ type Config struct {
 	// MaxSlotWait is how long a dispatcher sleeps for its limiter slot;
 	// further slots are waited for with the commit given back. Default 2s.
 	MaxSlotWait time.Duration
+	// AttemptLease is how long after recording an attempt a dispatcher
+	// may still start sending it. Another dispatcher takes an attempt left
+	// in doubt over only after AttemptLease + SendTimeout + ClockSkew, so
+	// the two never both send. More than MaxSlotWait. Default 3s.
+	AttemptLease time.Duration
+	// ClockSkew is how far apart the clocks of engine hosts may be.
+	// Default 2s.
+	ClockSkew time.Duration
+	// MaxLateness is how late after its slot a send may still start; a
+	// later one takes a new slot. It must leave part of the limiter's
+	// margin for the request's own way to the provider. Default 20ms.
+	MaxLateness time.Duration
 	// LimiterRetry is how long a notification waits when the limiter cannot
 	// be asked (KV unavailable: fail closed). Default 1s.
 	LimiterRetry time.Duration
@@ -73,6 +85,15 @@ func (c *Config) setDefaults() {
 	if c.MaxSlotWait == 0 {
 		c.MaxSlotWait = 2 * time.Second
 	}
+	if c.AttemptLease == 0 {
+		c.AttemptLease = 3 * time.Second
+	}
+	if c.ClockSkew == 0 {
+		c.ClockSkew = 2 * time.Second
+	}
+	if c.MaxLateness == 0 {
+		c.MaxLateness = 20 * time.Millisecond
+	}
 	if c.LimiterRetry == 0 {
 		c.LimiterRetry = time.Second
 	}
@@ -99,7 +120,10 @@ func (c Config) Validate() error {
 	if c.MinBackoff < 0 || c.MaxBackoff < c.MinBackoff {
 		errs = append(errs, errors.New("backoff must satisfy 0 <= min <= max"))
 	}
-	if c.SendTimeout < 0 || c.MaxSlotWait < 0 || c.LimiterRetry < 0 || c.NoProviderRetry < 0 || c.UnknownEventRetry < 0 {
+	if c.AttemptLease <= c.MaxSlotWait {
+		errs = append(errs, errors.New("the attempt lease must be longer than the slot wait"))
+	}
+	if c.SendTimeout < 0 || c.MaxSlotWait < 0 || c.MaxLateness < 0 || c.ClockSkew < 0 || c.LimiterRetry < 0 || c.NoProviderRetry < 0 || c.UnknownEventRetry < 0 {
 		errs = append(errs, errors.New("timeouts and waits must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -209,6 +233,12 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 	}
 	msg := chat.Message{ID: string(note.ID), Kind: note.Kind, Recipient: note.Recipient, Text: note.Message, Data: note.Data}
 	if note.InDoubt {
+		// The dispatcher that recorded the attempt may still be sending
+		// it: not before its lease and the send's timeout have run out
+		// can the provider's answer be final.
+		if wait := note.LastAttemptAt.Add(n.cfg.AttemptLease + n.cfg.SendTimeout + n.cfg.ClockSkew).Sub(now); wait > 0 {
+			return worker.RetryAfter(wait, nil)
+		}
 		done, err := n.settleDoubt(ctx, m, note, msg)
 		if done || err != nil {
 			return err
@@ -221,15 +251,15 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		return err
 	}
 	reserved := time.Now()
-	attempt, err := n.cfg.Notifications.Attempt(ctx, m, id)
-	if err != nil {
+	leased := reserved // the attempt's time is taken in Attempt, after this
+	if _, err := n.cfg.Notifications.Attempt(ctx, m, id); err != nil {
 		return err
 	}
 	for {
 		if err := httpretry.Sleep(ctx, r.Delay-time.Since(reserved)); err != nil {
 			return err
 		}
-		if r.Valid(time.Now()) {
+		if late := time.Since(reserved) - r.Delay; late <= n.cfg.MaxLateness && r.Valid(time.Now()) {
 			break
 		}
 		// The process stalled past the slot: sending now could crowd the
@@ -240,16 +270,12 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		}
 		reserved = time.Now()
 	}
-	// Another dispatcher takes a notification over when this one stalls past
-	// the consumer's AckWait: send only while this attempt is still the
-	// notification's last.
-	if cur, err := n.cfg.Notifications.Get(ctx, id); err != nil {
-		return err
-	} else if cur.Status != domain.NotificationStatusPending || cur.Attempts != attempt.Attempts {
-		// Kept, not acknowledged: should the other dispatcher die too, the
-		// notification still has a commit with the dispatchers.
-		n.cfg.Log.Info().Str("notification_id", string(id)).Msg("another dispatcher took the notification over meanwhile; not sending")
-		return worker.RetryAfter(n.cfg.MaxSlotWait, nil)
+	// Past its lease another dispatcher may take the attempt over (it
+	// waits for the lease and the send's timeout, then asks the provider):
+	// a send now could be a second one. It stays in doubt instead.
+	if time.Since(leased) > n.cfg.AttemptLease {
+		n.cfg.Log.Info().Str("notification_id", string(id)).Msg("attempt's lease ran out before its slot came (a stall?); not sending, the attempt stays in doubt")
+		return worker.RetryAfter(n.cfg.AttemptLease+n.cfg.SendTimeout+n.cfg.ClockSkew, nil)
 	}
 	sctx, cancel := context.WithTimeout(ctx, n.cfg.SendTimeout)
 	receipt, err := n.cfg.Provider.Send(sctx, msg)

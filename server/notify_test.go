@@ -93,58 +93,6 @@ func onceEach(t *testing.T, msgs []chat.SimMessage) {
 	}
 }
 
-// TestBulkIssueNotifiesEveryStoreOnceWithinTheRate is the source company's
-// failure, scaled up: 200 bills issued at once, dispatched by two engine
-// instances sharing one limiter, to a provider that accepts 5 messages in
-// any rolling second. Every store gets its message once, the provider never
-// answers 429, and the run takes within 10 % of 200 / 5 seconds.
-func TestBulkIssueNotifiesEveryStoreOnceWithinTheRate(t *testing.T) {
-	const (
-		bills = 200
-		rate  = 5
-	)
-	sim := newChatSim(t, rate)
-	a := chatEngine(t, sim, rate)
-	b := chatEngine(t, sim, rate, func(c *engine.Config) { joinEngine(c, a.Engine) })
-
-	start := time.Now()
-	stores := linkAndIssue(t, a, "d-bulk", bills)
-	msgs := delivered(t, sim, "bill_issued", stores, 3*time.Minute)
-	onceEach(t, msgs)
-	if n := sim.Refused(); n != 0 {
-		t.Errorf("the provider refused %d requests with 429; want 0", n)
-	}
-	if most := chat.MostInWindow(msgs, time.Second); most > rate {
-		t.Errorf("%d messages accepted within one rolling second; the provider allows %d", most, rate)
-	}
-	first, last := msgs[0].ReceivedAt, msgs[0].ReceivedAt
-	for _, m := range msgs {
-		if m.ReceivedAt.Before(first) {
-			first = m.ReceivedAt
-		}
-		if m.ReceivedAt.After(last) {
-			last = m.ReceivedAt
-		}
-	}
-	ideal := time.Duration(bills) * time.Second / rate
-	took := last.Sub(first)
-	t.Logf("%d messages in %s from the first to the last (%.3f of %d/%d s); %s after the bills were issued",
-		bills, took.Round(time.Millisecond), took.Seconds()/ideal.Seconds(), bills, rate, last.Sub(start).Round(time.Millisecond))
-	if took > ideal*11/10 {
-		t.Errorf("the messages took %s from the first to the last; want within 10%% of %s", took, ideal)
-	}
-	for _, e := range []*testEngine{a, b} {
-		if st := e.Loops["notify"].Stats(); st.Processed == 0 {
-			t.Errorf("instance %s dispatched nothing: the dispatchers did not share the work", e.Models.InstanceID())
-		}
-	}
-	var list api.NotifyListReply
-	a.call(t, api.NotifyList.Subject, api.NotifyListRequest{Status: api.NotificationSent, PageRequest: api.PageRequest{Limit: 500}}, &list, nil)
-	if len(list.Notifications) != bills {
-		t.Errorf("notify.list status=sent: %d notifications, want %d", len(list.Notifications), bills)
-	}
-}
-
 // TestNotificationsSurviveProviderTroubles: the provider answers 429 with a
 // retry-after, then 500s, then takes messages without answering; every
 // message still arrives once. A recipient the provider refuses is

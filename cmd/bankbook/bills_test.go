@@ -15,6 +15,7 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testenv"
 )
 
 func TestParseBillCSV(t *testing.T) {
@@ -251,7 +252,7 @@ func TestBillImport(t *testing.T) {
 	}
 	lastSeq := func() uint64 {
 		t.Helper()
-		seq, err := e.Events.LastSeq(ctx)
+		seq, err := e.Events.LastSeqOf(ctx, testenv.BusinessAggregates...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -369,13 +370,13 @@ func TestBillImportOfMoreThanOneRequest(t *testing.T) {
 	if last := lines[api.MaxBulkBills]; !strings.HasPrefix(last, "line 1002 ") || !strings.Contains(last, "supersedes "+strings.Fields(lines[api.MaxBulkBills-stores])[3]) {
 		t.Fatalf("line 1002: %q, line 994: %q", last, lines[api.MaxBulkBills-stores])
 	}
-	seq, _ := e.Events.LastSeq(ctx)
+	seq, _ := e.Events.LastSeqOf(ctx, testenv.BusinessAggregates...)
 	out, err = cli(t, "bill", "import", url, "--distributor-id", "d-1", file)
 	again := strings.Split(strings.TrimSpace(out), "\n")
 	if exitCode(err) != exitFailed || !strings.Contains(out, "this file was imported before; nothing new happened") || len(again) != len(lines)+1 || !slices.Equal(again[:len(lines)], lines) {
 		t.Fatalf("import again: %v\n%s", err, tail(out))
 	}
-	if again, _ := e.Events.LastSeq(ctx); again != seq {
+	if again, _ := e.Events.LastSeqOf(ctx, testenv.BusinessAggregates...); again != seq {
 		t.Fatalf("importing the same file again appended %d commits", again-seq)
 	}
 }

@@ -215,14 +215,14 @@ func TestDepositImportFromABankStatement(t *testing.T) {
 	}
 	header := "bank_txn_id,account_number,depositor_name,amount,deposited_at\n"
 	now := time.Now().UTC().Format(time.RFC3339Nano)
-	before, _ := e.Events.LastSeq(context.Background())
+	before, _ := e.Events.LastSeqOf(context.Background(), testenv.BusinessAggregates...)
 
 	// A statement with a bad row imports nothing and names the line.
 	bad := write("bad.csv", header+"T1,"+cfg.CollectNumber+","+sub.DepositorName+",39000,"+now+"\nT2,"+cfg.CollectNumber+",누군가,12x,"+now+"\n")
 	if _, err := cli(t, "deposit", "import", url, bad); err == nil || !strings.Contains(err.Error(), "line 3") {
 		t.Fatalf("bad statement: %v", err)
 	}
-	if after, _ := e.Events.LastSeq(context.Background()); after != before {
+	if after, _ := e.Events.LastSeqOf(context.Background(), testenv.BusinessAggregates...); after != before {
 		t.Fatal("a bad statement recorded something")
 	}
 	// A good one: the transfer for the reserved order goes to the wallet, a
@@ -232,7 +232,7 @@ func TestDepositImportFromABankStatement(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "future") {
 		t.Fatalf("a watermark in the future was accepted: %q %v", out, err)
 	}
-	if after, _ := e.Events.LastSeq(context.Background()); after != before {
+	if after, _ := e.Events.LastSeqOf(context.Background(), testenv.BusinessAggregates...); after != before {
 		t.Fatal("an import refused for its watermark recorded something")
 	}
 	// The statement must cover cancel_at (submitted_at + the 1s window).
