@@ -244,6 +244,25 @@ func (s *Store) LastSeqOf(ctx context.Context, types ...string) (Seq, error) {
 	return last, nil
 }
 
+// CountOf returns how many commits the aggregates of the given types hold
+// in the stream (set-aside and damaged messages on their subjects
+// included).
+func (s *Store) CountOf(ctx context.Context, types ...string) (uint64, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	var n uint64
+	for _, typ := range types {
+		info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.cfg.SubjectPrefix+"."+typ+".>"))
+		if err != nil {
+			return 0, fmt.Errorf("commits of %s: %w", typ, unavailable(err))
+		}
+		for _, k := range info.State.Subjects {
+			n += k
+		}
+	}
+	return n, nil
+}
+
 // Bind returns a Store over an existing event stream without changing its
 // settings (for tools such as replay that run beside a live engine).
 func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {

@@ -177,7 +177,7 @@ func TestOrderSubmitGetCancel(t *testing.T) {
 		t.Fatalf("after cancel: %+v", got)
 	}
 
-	before := e.lastSeq(t)
+	before := e.written(t)
 	if ce := e.callErr(t, subjCancel, map[string]any{"order_id": sub.OrderID, "deposited": false}, nil); ce.Status != 409 || ce.Code != "wrong_state" || ce.Details["status"] != "cancelled" {
 		t.Fatalf("second cancel: %+v", ce)
 	}
@@ -203,8 +203,8 @@ func TestOrderSubmitGetCancel(t *testing.T) {
 	if ce := e.callErr(t, subjCancel, map[string]any{"order_id": "ord-42", "deposited": false}, nil); ce.Status != 409 || ce.Code != "wrong_state" {
 		t.Fatalf("cancel of a reserved order: %+v", ce)
 	}
-	if after := e.lastSeq(t); after != before+2 {
-		t.Fatalf("refused commands wrote: last seq %d → %d, want only the submit and the reservation", before, after)
+	if after := e.written(t); after != before+2 {
+		t.Fatalf("refused commands wrote: %d commits → %d, want only the submit and the reservation", before, after)
 	}
 }
 
@@ -295,7 +295,7 @@ func TestIdempotentSubmit(t *testing.T) {
 	req := map[string]any{"buyer_id": "u-7", "buyer_name": "박지성", "amount": 12000}
 
 	t.Run("100 concurrent repeats make one order", func(t *testing.T) {
-		before := e.lastSeq(t)
+		before := e.written(t)
 		key := client.WithIdempotencyKey("checkout-1")
 		var mu sync.Mutex
 		orderIDs := map[string]int{}
@@ -324,7 +324,7 @@ func TestIdempotentSubmit(t *testing.T) {
 		if len(orderIDs) != 1 {
 			t.Fatalf("repeats produced orders %v", orderIDs)
 		}
-		if after := e.lastSeq(t); after != before+1 {
+		if after := e.written(t); after != before+1 {
 			t.Fatalf("100 repeats appended %d commits, want 1", after-before)
 		}
 		t.Logf("%d repeats answered with the order, %d with 409 in_progress", 100-inProgress, inProgress)

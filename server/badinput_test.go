@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,9 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/eventstore"
 )
 
 // member is one member of a request body: its name and its JSON value.
@@ -151,7 +154,11 @@ var (
 // documented status and code, name the field where there is one, and leave
 // the event stream exactly as it was.
 func TestBadInputTable(t *testing.T) {
-	e := startEngine(t, func(c *engine.Config) { c.BankSim = true; c.ScanInterval = engine.Duration(time.Hour) })
+	// Both simulators run, so their endpoints are served and in the table
+	// (TestChatSimulatorIsServedOnlyWithChatSim: without --chat-sim it is not).
+	e := startEngine(t, func(c *engine.Config) {
+		c.BankSim, c.ChatSim, c.ScanInterval = true, true, engine.Duration(time.Hour)
+	})
 	var order api.SubmitOrderReply
 	e.call(t, api.OrderSubmit.Subject, map[string]any{"buyer_id": "u-1", "buyer_name": "김민수", "amount": 5000, "order_id": "exists"}, &order, nil)
 	recent := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
@@ -199,7 +206,12 @@ func TestBadInputTable(t *testing.T) {
 		api.DeadLetterDiscard.Subject:  {valid: []member{{"id", `1`}, {"reason", `"duplicate"`}}},
 		api.EventSetAside.Subject:      {valid: []member{{"seq", `1`}, {"reason", `"forged"`}}},
 		api.EventSetAsides.Subject:     {valid: []member{{"min_seq", `0`}}},
-		api.SimBankTransfer.Subject:    {valid: []member{{"depositor_name", `"아무개"`}, {"amount", `5000`}, {"account_number", jsonString(e.cfg.CollectNumber)}}, amounts: []string{"amount"}, accounts: []string{"account_number?"}},
+		api.NotifyList.Subject:         {valid: []member{{"status", `"dead"`}, {"recipient", `"store:s-1"`}, {"limit", `10`}, {"min_seq", `0`}}, page: true},
+		api.NotifyRedrive.Subject: {valid: []member{{"notification_id", `"ntf_000000000000000000000000"`}, {"reason", `"channel fixed"`}},
+			ids: []string{"notification_id"}},
+		api.NotifyLimiter.Subject:   {valid: []member{{"min_seq", `0`}}},
+		api.SimBankTransfer.Subject: {valid: []member{{"depositor_name", `"아무개"`}, {"amount", `5000`}, {"account_number", jsonString(e.cfg.CollectNumber)}}, amounts: []string{"amount"}, accounts: []string{"account_number?"}},
+		api.SimChatMessages.Subject: {valid: []member{{"channel", `"store:s-1"`}}},
 	}
 
 	var cases []badCase
@@ -291,6 +303,20 @@ func TestBadInputTable(t *testing.T) {
 	}
 	// Endpoint-specific rules.
 	resolve := shapes[api.DepositResolve.Subject].valid
+	notifyList := shapes[api.NotifyList.Subject].valid
+	for what, v := range map[string]string{
+		"shop:1": `"shop:1"`, "store:": `"store:"`, "store:a b": `"store:a b"`, "store:*": `"store:*"`, "store:>": `"store:>"`,
+		"store:a.b": `"store:a.b"`, "no kind": `"s-1"`, "STORE:s-1": `"STORE:s-1"`, "store:s-1 with a control": `"store:s\u00001"`,
+		"store: of 65 characters": jsonString("store:" + strings.Repeat("x", 65)), "a number": `1`,
+	} {
+		add(badCase{name: "notify_list: recipient " + what, subject: api.NotifyList.Subject, body: body(with(notifyList, "recipient", v)...), field: "recipient"})
+	}
+	for what, v := range map[string]string{"gone": `"gone"`, "in upper case": `"DEAD"`, "failed": `"failed"`, "a number": `1`} {
+		add(badCase{name: "notify_list: status " + what, subject: api.NotifyList.Subject, body: body(with(notifyList, "status", v)...), field: "status"})
+	}
+	for what, v := range map[string]string{"shop:1": `"shop:1"`, "store:a b": `"store:a b"`, "store:*": `"store:*"`, "store:": `"store:"`} {
+		add(badCase{name: "sim_chat_messages: channel " + what, subject: api.SimChatMessages.Subject, body: body(member{"channel", v}), field: "channel"})
+	}
 	for _, c := range []badCase{
 		{name: "order_submit: currency USD", subject: api.OrderSubmit.Subject, body: body(with(shapes[api.OrderSubmit.Subject].valid, "currency", `"USD"`)...), status: 400, code: "unsupported_currency", field: "currency"},
 		{name: "order_submit: currency krw", subject: api.OrderSubmit.Subject, body: body(with(shapes[api.OrderSubmit.Subject].valid, "currency", `"krw"`)...), status: 400, code: "unsupported_currency", field: "currency"},
@@ -332,6 +358,19 @@ func TestBadInputTable(t *testing.T) {
 		{name: "event_set_aside: blank reason", subject: api.EventSetAside.Subject, body: `{"seq":1,"reason":"  "}`, field: "reason"},
 		{name: "event_set_aside: reason with a control", subject: api.EventSetAside.Subject, body: `{"seq":1,"reason":"a\u0000"}`, field: "reason"},
 		{name: "sim_bank_transfer: blank depositor_name", subject: api.SimBankTransfer.Subject, body: `{"depositor_name":" ","amount":5}`, field: "depositor_name"},
+		{name: "notify_list: limit 501 with a status", subject: api.NotifyList.Subject, body: `{"status":"dead","limit":501}`, field: "limit"},
+		{name: "notify_list: cursor 00, not handed out", subject: api.NotifyList.Subject, body: `{"cursor":"00"}`, field: "cursor"},
+		{name: "notify_list: status given twice, differently", subject: api.NotifyList.Subject, body: `{"status":"dead","status":"sent"}`, field: "status"},
+		{name: "notify_list: recipient given twice, differently", subject: api.NotifyList.Subject, body: `{"recipient":"store:s-1","recipient":"store:s-2"}`, field: "recipient"},
+		{name: "notify_list: a misspelt field", subject: api.NotifyList.Subject, body: `{"state":"dead"}`, field: "state"},
+		{name: "notify_redrive: missing notification_id", subject: api.NotifyRedrive.Subject, body: `{}`, field: "notification_id"},
+		{name: "notify_redrive: only a reason", subject: api.NotifyRedrive.Subject, body: `{"reason":"channel fixed"}`, field: "notification_id"},
+		{name: "notify_redrive: notification_id a b", subject: api.NotifyRedrive.Subject, body: `{"notification_id":"a b"}`, field: "notification_id"},
+		{name: "notify_redrive: notification_id *", subject: api.NotifyRedrive.Subject, body: `{"notification_id":"*"}`, field: "notification_id"},
+		{name: "notify_redrive: reason with a control", subject: api.NotifyRedrive.Subject, body: `{"notification_id":"ntf_000000000000000000000000","reason":"a\u0007b"}`, field: "reason"},
+		{name: "notify_redrive: reason of 501 characters", subject: api.NotifyRedrive.Subject, body: `{"notification_id":"ntf_000000000000000000000000","reason":` + jsonString(strings.Repeat("가", 501)) + `}`, field: "reason"},
+		{name: "notify_redrive: a misspelt field", subject: api.NotifyRedrive.Subject, body: `{"notification":"ntf_000000000000000000000000"}`, field: "notification"},
+		{name: "notify_limiter: a field it does not take", subject: api.NotifyLimiter.Subject, body: `{"scope":"chat"}`, field: "scope"},
 	} {
 		add(c)
 	}
@@ -342,7 +381,7 @@ func TestBadInputTable(t *testing.T) {
 
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := e.lastSeq(t)
+			before, notesBefore := e.lastSeq(t), e.notificationSeq(t)
 			msg := nats.NewMsg(tc.subject)
 			msg.Data = []byte(tc.body)
 			for k, v := range tc.header {
@@ -366,6 +405,11 @@ func TestBadInputTable(t *testing.T) {
 			if after := e.lastSeq(t); after != before {
 				t.Fatalf("a refused request wrote: last seq %d → %d", before, after)
 			}
+			// lastSeq counts the business aggregates only; a refused
+			// notify.redrive must not write a notification commit either.
+			if after := e.notificationSeq(t); after != notesBefore {
+				t.Fatalf("a refused request wrote a notification commit: last seq %d → %d", notesBefore, after)
+			}
 		})
 	}
 
@@ -381,5 +425,62 @@ func TestBadInputTable(t *testing.T) {
 		if errors.As(err, &ae) && ae.Status == 400 {
 			t.Errorf("%s: the valid request %s is refused: %v", ep.Subject, body(sh.valid...), err)
 		}
+	}
+}
+
+// notificationSeq is the last sequence of a notification commit (0: none
+// yet). The table's setup calls for no message, so it stays put unless a
+// request writes one.
+func (e *testEngine) notificationSeq(t testing.TB) eventstore.Seq {
+	t.Helper()
+	seq, err := e.Events.LastSeqOf(context.Background(), domain.AggregateNotification)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
+}
+
+// TestChatSimulatorIsServedOnlyWithChatSim: bankbook.sim.chat.messages is
+// served, and listed in $SRV.INFO.bankbook, only by an engine running the
+// fake chat provider (--chat-sim); the bank simulator alone does not bring
+// it, nor the fake chat provider the bank simulator.
+func TestChatSimulatorIsServedOnlyWithChatSim(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		bankSim, chatSim bool
+	}{
+		{"bank simulator only", true, false},
+		{"chat simulator only", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEngine(t, func(c *engine.Config) { c.BankSim, c.ChatSim = tc.bankSim, tc.chatSim })
+			msg, err := e.nc.Request("$SRV.INFO.bankbook", nil, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var info micro.Info
+			if err := json.Unmarshal(msg.Data, &info); err != nil {
+				t.Fatal(err)
+			}
+			listed := map[string]bool{}
+			for _, ep := range info.Endpoints {
+				listed[ep.Subject] = true
+			}
+			for subject, served := range map[string]bool{api.SimBankTransfer.Subject: tc.bankSim, api.SimChatMessages.Subject: tc.chatSim} {
+				if listed[subject] != served {
+					t.Errorf("$SRV.INFO.bankbook lists %s: %v, want %v", subject, listed[subject], served)
+				}
+				_, err := e.c.Request(ctxT(t), subject, []byte(`{}`), nil)
+				switch {
+				case served && err != nil:
+					var ae *api.Error
+					if !errors.As(err, &ae) || ae.Status >= 500 || ae.Status == 403 {
+						t.Errorf("%s: want served, got %v", subject, err)
+					}
+				case !served && !errors.Is(err, nats.ErrNoResponders):
+					t.Errorf("%s without its simulator: got %v, want no responders", subject, err)
+				}
+			}
+		})
 	}
 }

@@ -110,6 +110,17 @@ func (e *testEngine) lastSeq(t testing.TB) eventstore.Seq {
 	return seq
 }
 
+// written is how many commits business aggregates hold: what requests
+// wrote, notifications left out (see lastSeq).
+func (e *testEngine) written(t testing.TB) uint64 {
+	t.Helper()
+	n, err := e.Events.CountOf(context.Background(), testenv.BusinessAggregates...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // connect opens another operator connection to the engine.
 func connect(t testing.TB, e *engine.Engine) *client.Client {
 	t.Helper()

@@ -166,10 +166,12 @@ func TestPoisonMessageIsDeadLetteredListedAndSetAside(t *testing.T) {
 	if dl.Stream != "BANKBOOK_EVENTS" || dl.Subject != "bankbook.evt.order.poison" || dl.Error == "" || dl.ID == 0 {
 		t.Fatalf("dead letter %+v", dl)
 	}
-	// The read models record it too (part projections): two dead letters.
+	// The read models and the notify reactor (which reads order commits
+	// too) record it as well: three dead letters.
 	testenv.CheckFor(t, 20*time.Second, func() error {
 		_, metrics := e.get(t, "/metrics")
-		if !strings.Contains(metrics, "bankbook_dead_letters 2") || !strings.Contains(metrics, `bankbook_part_work_total{outcome="dead_lettered",part="react-orders"} 1`) {
+		if !strings.Contains(metrics, "bankbook_dead_letters 3") || !strings.Contains(metrics, `bankbook_part_work_total{outcome="dead_lettered",part="react-orders"} 1`) ||
+			!strings.Contains(metrics, `bankbook_part_work_total{outcome="dead_lettered",part="react-notify"} 1`) {
 			return errors.New("/metrics does not count the dead letters")
 		}
 		return nil

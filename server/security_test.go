@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -195,4 +196,97 @@ func containsRole(rs []auth.Role, r auth.Role) bool {
 		}
 	}
 	return false
+}
+
+// TestNotifyEndpointsByRole: against a real engine with a dead-lettered
+// notification, each role requests the notification endpoints. Only the
+// operator may redrive; app, operator and auditor may list and read the
+// limiter; feed may do neither; the fake chat provider's messages are for
+// app and operator (the simulator grant). A refused redrive is refused by
+// the NATS server (403 forbidden) and writes nothing, notification commits
+// included; the operator's redrive then brings the notification back.
+func TestNotifyEndpointsByRole(t *testing.T) {
+	sim := newChatSim(t, 100)
+	e := chatEngine(t, sim, 50)
+	sim.RefuseChannel("store:d-roles-st-000")
+	linkAndIssue(t, e, "d-roles", 1)
+	var dead api.NotifyListReply
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		dead = api.NotifyListReply{}
+		if _, err := e.c.Call(ctxT(t), api.NotifyList.Subject, api.NotifyListRequest{Status: api.NotificationDead}, &dead, nil); err != nil {
+			return err
+		}
+		if len(dead.Notifications) != 1 {
+			return fmt.Errorf("%d dead notifications, want 1", len(dead.Notifications))
+		}
+		return nil
+	})
+	id := dead.Notifications[0].NotificationID
+	sim.AllowChannel("store:d-roles-st-000") // once redriven, it can be sent
+	redrive := api.NotifyRedriveRequest{NotificationID: id, Reason: "channel fixed"}
+
+	type request struct {
+		subject string
+		body    any
+		allowed []auth.Role
+	}
+	requests := []request{
+		{api.NotifyRedrive.Subject, redrive, []auth.Role{auth.Operator}},
+		{api.NotifyList.Subject, api.NotifyListRequest{Status: api.NotificationDead}, []auth.Role{auth.App, auth.Operator, auth.Auditor}},
+		{api.NotifyLimiter.Subject, api.EmptyRequest{}, []auth.Role{auth.App, auth.Operator, auth.Auditor}},
+		{api.SimChatMessages.Subject, api.SimChatMessagesRequest{}, []auth.Role{auth.App, auth.Operator}},
+	}
+	seq := e.streamSeq(t)
+	for _, role := range []auth.Role{auth.App, auth.Feed, auth.Auditor, auth.Operator} { // the operator last: its redrive writes
+		c := connectAs(t, e.ClientURL(), e.SeedFile(role))
+		for _, r := range requests {
+			_, err := c.Request(ctxT(t), r.subject, r.body, nil)
+			var ae *api.Error
+			refused := errors.As(err, &ae) && ae.Status == 403 && ae.Code == api.CodeForbidden
+			switch allowed := containsRole(r.allowed, role); {
+			case allowed && err != nil:
+				t.Errorf("%s → %s: want allowed, got %v", role, r.subject, err)
+			case !allowed && !refused:
+				t.Errorf("%s → %s: want 403 forbidden from the NATS server, got %v", role, r.subject, err)
+			}
+		}
+		if role == auth.Operator {
+			break
+		}
+		if got := e.streamSeq(t); got != seq {
+			t.Fatalf("after %s's requests the event stream moved from %d to %d", role, seq, got)
+		}
+		var still api.NotifyListReply
+		e.call(t, api.NotifyList.Subject, api.NotifyListRequest{Status: api.NotificationDead}, &still, nil)
+		if len(still.Notifications) != 1 || still.Notifications[0].NotificationID != id {
+			t.Fatalf("after %s's requests the dead list is %+v", role, still.Notifications)
+		}
+	}
+	if got := e.streamSeq(t); got <= seq {
+		t.Fatalf("the operator's redrive wrote nothing: last seq %d", got)
+	}
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		var sent api.NotifyListReply
+		if _, err := e.c.Call(ctxT(t), api.NotifyList.Subject, api.NotifyListRequest{Status: api.NotificationSent}, &sent, nil); err != nil {
+			return err
+		}
+		if len(sent.Notifications) != 1 || sent.Notifications[0].NotificationID != id {
+			return fmt.Errorf("sent after the operator's redrive: %+v", sent.Notifications)
+		}
+		return nil
+	})
+	if msgs := sim.Messages("store:d-roles-st-000"); len(msgs) != 1 {
+		t.Errorf("the provider has %d messages for the store, want 1", len(msgs))
+	}
+}
+
+// streamSeq is the event stream's last sequence, notification commits
+// included (lastSeq counts only the business aggregates).
+func (e *testEngine) streamSeq(t testing.TB) eventstore.Seq {
+	t.Helper()
+	seq, err := e.Events.LastSeq(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seq
 }

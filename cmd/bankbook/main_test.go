@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -130,13 +131,21 @@ func TestClientCommandsAgainstARunningEngine(t *testing.T) {
 	if _, err := cli(t, "order", "get", url, "--order-id", "nope"); err == nil || !strings.Contains(err.Error(), "404 order_not_found") {
 		t.Fatalf("get unknown: %v", err)
 	}
+	// The cancel calls for a message to the buyer: the notify reactor
+	// records it (seq 3), and nothing is written after it.
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if seq, err := e.Events.LastSeq(context.Background()); err != nil || seq != 3 {
+			return fmt.Errorf("last seq %d (%v), want 3: submit, cancel, notification", seq, err)
+		}
+		return nil
+	})
 	out, err = cli(t, "projections", "status", url, "--hash")
 	if err != nil || !strings.Contains(out, "lag 0") || !strings.Contains(out, "content hash") {
 		t.Fatalf("projections status: %q %v", out, err)
 	}
 	dir := filepath.Join(t.TempDir(), "rebuilt")
 	out, err = cli(t, "replay", url, "--nkey", e.SeedFile(auth.Auditor), "--out", dir)
-	if err != nil || !strings.Contains(out, "replayed sequences 1..2") || !strings.Contains(out, "same content hash") {
+	if err != nil || !strings.Contains(out, "replayed sequences 1..3") || !strings.Contains(out, "same content hash") {
 		t.Fatalf("replay: %q %v", out, err)
 	}
 	if _, err := cli(t, "replay", url, "--nkey", e.SeedFile(auth.Auditor), "--out", dir); exitCode(err) != exitUsage {
