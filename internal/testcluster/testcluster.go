@@ -63,7 +63,6 @@ func Start(t testing.TB, n int, extra string) *Cluster {
 		routes[i] = strconv.Quote(fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 	}
 	c := &Cluster{t: t, nodes: map[string]*node{}}
-	t.Cleanup(c.shutdownAll)
 	confDir := t.TempDir()
 	for i := range n {
 		name := fmt.Sprintf("n%d", i+1)
@@ -77,6 +76,9 @@ func Start(t testing.TB, n int, extra string) *Cluster {
 		c.names = append(c.names, name)
 		c.nodes[name] = &node{name: name, clientPort: clientPorts[i], configFile: file}
 	}
+	// Registered after the directories: cleanups run last first, so the
+	// servers stop before their store directories are removed.
+	t.Cleanup(c.shutdownAll)
 	for _, name := range c.names {
 		c.run(c.nodes[name])
 	}
