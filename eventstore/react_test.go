@@ -374,3 +374,19 @@ func TestReactorStartSeqLeavesThePastAlone(t *testing.T) {
 		t.Fatal("the reactor handled a commit from before its start")
 	}
 }
+
+// TestOpenLeavesAnUnchangedStreamAlone: a second Open (another instance
+// starting) sends the server no stream update when nothing changed.
+func TestOpenLeavesAnUnchangedStreamAlone(t *testing.T) {
+	srv := testenv.Start(t, "")
+	nc, js := srv.Connect(t)
+	open(t, js, eventstore.Config{})
+	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED.BANKBOOK_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open(t, js, eventstore.Config{})
+	if msg, err := updates.NextMsg(300 * time.Millisecond); err == nil {
+		t.Fatalf("reopening updated the unchanged stream: %s", msg.Data)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bankbook/bankbook/internal/streams"
 	"github.com/bankbook/bankbook/internal/transient"
 )
 
@@ -58,7 +59,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, max(cfg.Timeout, 10*time.Second))
 	defer cancel()
-	stream, err := js.CreateOrUpdateStream(ctx, cfg.StreamConfig())
+	stream, err := streams.Ensure(ctx, js, cfg.StreamConfig())
 	if err != nil {
 		return nil, fmt.Errorf("create event stream %s: %w", cfg.Stream, err)
 	}

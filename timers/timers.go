@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/internal/streams"
 	"github.com/bankbook/bankbook/internal/subject"
 	"github.com/bankbook/bankbook/worker"
 )
@@ -88,7 +89,7 @@ type Timers struct {
 // Open creates or updates the timers stream.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Timers, error) {
 	cfg.setDefaults()
-	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	stream, err := streams.Ensure(ctx, js, jetstream.StreamConfig{
 		Name:              cfg.Stream,
 		Description:       "bankbook timers: schedules and their firings",
 		Subjects:          []string{cfg.Prefix + ".>"},

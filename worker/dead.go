@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bankbook/bankbook/internal/streams"
 	"github.com/bankbook/bankbook/internal/subject"
 )
 
@@ -113,7 +114,7 @@ func OpenDeadLetters(ctx context.Context, js jetstream.JetStream, cfg DeadConfig
 	d := &DeadLetters{js: js, cfg: cfg}
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	stream, err := streams.Ensure(ctx, js, jetstream.StreamConfig{
 		Name:        cfg.Stream,
 		Description: "bankbook dead letters: work a background part gave up on, until redriven or discarded",
 		Subjects:    []string{cfg.Prefix + ".>"},
