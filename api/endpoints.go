@@ -45,6 +45,8 @@ var (
 	NotifyRedrive = command[NotifyRedriveRequest, NotifyRedriveReply]("bankbook.cmd.notify.redrive", true)
 	NotifyLimiter = query[EmptyRequest, NotifyLimiterReply]("bankbook.q.notify.limiter")
 
+	AuditHistory = query[AuditHistoryRequest, AuditHistoryReply]("bankbook.q.audit.history")
+
 	SimBankTransfer = simulator[SimTransferRequest, SimTransferReply]("bankbook.sim.bank.transfer")
 	SimChatMessages = simulator[SimChatMessagesRequest, SimChatMessagesReply]("bankbook.sim.chat.messages")
 )

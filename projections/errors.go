@@ -19,6 +19,10 @@ var (
 	// ErrExists is returned by Replay when its target path already exists: a
 	// replay always starts from an empty file.
 	ErrExists = errors.New("projections: replay target exists")
+	// ErrBeyondEnd is returned by ReplayWith when ReplayOptions.UntilSeq is
+	// beyond the stream's last sequence: there is no such point to replay
+	// to (yet).
+	ErrBeyondEnd = errors.New("projections: replay end beyond the stream's last sequence")
 	// ErrClosed is returned by a Store's methods after Close.
 	ErrClosed = errors.New("projections: store closed")
 	// ErrInconsistent means an event does not fit the read model, such as a
@@ -47,7 +51,7 @@ var (
 	// Store's registry does not have (a custom Options.Projections).
 	ErrNotRegistered = errors.New("projections: query needs a projection that is not registered")
 	// ErrInvalidOptions means the projection registry in Options is not
-	// valid; see Options.Validate.
+	// valid (see Options.Validate), or ReplayOptions ask for two ends.
 	ErrInvalidOptions = errors.New("projections: invalid options")
 	// ErrDamaged means the read-model file is not a whole bbolt file: it was
 	// truncated, overwritten or is no bbolt file at all. Open and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/bankbook/bankbook/eventstore"
 )
@@ -15,60 +16,192 @@ import (
 // starts, and returns the checkpoint reached and the file's Hash. Compare the
 // hash with the live Store's Hash at the same checkpoint to check that the
 // live read models are exactly what the events say; OpenReadOnly queries the
-// result.
+// result. It is ReplayWith without ReplayOptions.
+func Replay(ctx context.Context, r *eventstore.Reader, path string, opts *Options) (checkpoint eventstore.Seq, hash string, err error) {
+	res, err := ReplayWith(ctx, r, path, opts, nil)
+	return res.Checkpoint, res.Hash, err
+}
+
+// ReplayOptions say where a replay ends and who watches it. A nil
+// *ReplayOptions, or the zero value, replays up to the stream's last
+// sequence when the replay starts.
+type ReplayOptions struct {
+	// UntilSeq, if not 0, ends the replay with the commit at that stream
+	// sequence: the result holds the read models as they were once the
+	// live engine had applied it. If the stream's last sequence (when the
+	// replay starts) is lower, the replay fails with ErrBeyondEnd.
+	UntilSeq eventstore.Seq
+	// UntilTime, if not zero, ends the replay right before the first commit
+	// recorded after it (the envelopes' RecordedAt, the engine's clock when
+	// it appended the commit, which is part of the stored commit): every
+	// commit of the result was recorded at or before UntilTime, and the
+	// result is a prefix of the stream. Commits are recorded in stream order
+	// except when two are appended at the same moment, so a commit recorded
+	// at or before UntilTime that was stored after one recorded later is
+	// left out with everything after it. A damaged commit (no envelopes, so
+	// no time) goes with the commits around it. A time before the first
+	// commit gives the empty read models at checkpoint 0.
+	UntilTime time.Time
+	// Progress, if not nil, is called after each batch is applied, on the
+	// goroutine that called ReplayWith.
+	Progress func(ReplayProgress)
+}
+
+// Validate reports an error matching ErrInvalidOptions when both UntilSeq
+// and UntilTime are set.
+func (o *ReplayOptions) Validate() error {
+	if o != nil && o.UntilSeq != 0 && !o.UntilTime.IsZero() {
+		return fmt.Errorf("%w: a replay ends at a sequence or at a time, not both", ErrInvalidOptions)
+	}
+	return nil
+}
+
+// ReplayProgress is how far a replay got: the checkpoint it reached and how
+// many commits (damaged ones included) and events it applied.
+type ReplayProgress struct {
+	Seq     eventstore.Seq
+	Commits int
+	Events  int
+}
+
+// ReplayResult is what a replay built.
+type ReplayResult struct {
+	// Checkpoint is the stream sequence the read models are at, and Hash
+	// their Store.Hash there.
+	Checkpoint eventstore.Seq
+	Hash       string
+	// Commits and Events count what the replay applied.
+	Commits int
+	Events  int
+	// LastRecordedAt is the RecordedAt of the last readable commit applied
+	// (zero if none was).
+	LastRecordedAt time.Time
+}
+
+// ReplayWith rebuilds the read models of opts (nil: the defaults) from
+// sequence 1 into a new file at path, up to where ro says (nil: the stream's
+// last sequence when it starts), and returns the checkpoint reached and the
+// file's Hash. The result equals the live read models at the same checkpoint
+// (same Hash, same query answers); OpenReadOnly queries it.
 //
 // path must not exist (ErrExists otherwise). The replay reads with direct
 // gets only (eventstore.Reader: what the auditor identity may do), so it
-// leaves nothing behind on the server. It applies
-// exactly as the Runner does: a damaged commit (not a commit, or an event
-// the codec cannot decode) is skipped and recorded (Store.Skipped of the
-// result), so the replay has the live read models' content. If it fails,
-// the partial file is removed.
-func Replay(ctx context.Context, r *eventstore.Reader, path string, opts *Options) (checkpoint eventstore.Seq, hash string, err error) {
+// leaves nothing behind on the server, and it stops reading once it has
+// passed the end ro asks for. It applies exactly as the Runner does: a
+// damaged commit (not a commit, or an event the codec cannot decode) is
+// skipped and recorded (Store.Skipped of the result), so the replay has the
+// live read models' content. If it fails, the partial file is removed.
+func ReplayWith(ctx context.Context, r *eventstore.Reader, path string, opts *Options, ro *ReplayOptions) (ReplayResult, error) {
 	if err := opts.Validate(); err != nil {
-		return 0, "", err
+		return ReplayResult{}, err
+	}
+	if err := ro.Validate(); err != nil {
+		return ReplayResult{}, err
 	}
 	// O_EXCL makes the existence check and the creation one step; bbolt
 	// initialises the empty file.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return 0, "", fmt.Errorf("%w: %s", ErrExists, path)
+		return ReplayResult{}, fmt.Errorf("%w: %s", ErrExists, path)
 	}
 	if err != nil {
-		return 0, "", fmt.Errorf("replay: %w", err)
+		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return 0, "", fmt.Errorf("replay: %w", err)
+		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
-	checkpoint, hash, err = replay(ctx, r, path, opts)
+	var o ReplayOptions
+	if ro != nil {
+		o = *ro
+	}
+	res, err := replay(ctx, r, path, opts, o)
 	if err != nil {
 		_ = os.Remove(path)
-		return 0, "", err
+		return ReplayResult{}, err
 	}
-	return checkpoint, hash, nil
+	return res, nil
 }
 
-func replay(ctx context.Context, r *eventstore.Reader, path string, opts *Options) (eventstore.Seq, string, error) {
+// errEnd stops the Reader once the replay has applied what it asked for.
+var errEnd = errors.New("projections: replay reached its end")
+
+func replay(ctx context.Context, r *eventstore.Reader, path string, opts *Options, o ReplayOptions) (ReplayResult, error) {
 	st, err := Open(path, opts)
 	if err != nil {
-		return 0, "", fmt.Errorf("replay: %w", err)
+		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
 	defer st.Close()
+	var (
+		res     ReplayResult
+		applied eventstore.Seq
+	)
 	until, err := r.Read(ctx, func(_ context.Context, batch []eventstore.Commit) error {
-		return st.Apply(batch)
+		n, stop := cut(batch, o)
+		if err := st.Apply(batch[:n]); err != nil {
+			return err
+		}
+		for _, c := range batch[:n] {
+			res.Commits++
+			res.Events += len(c.Events)
+			if len(c.Events) > 0 {
+				res.LastRecordedAt = c.Events[len(c.Events)-1].RecordedAt
+			}
+			applied = c.Seq
+		}
+		if o.Progress != nil && n > 0 {
+			o.Progress(ReplayProgress{Seq: applied, Commits: res.Commits, Events: res.Events})
+		}
+		if stop {
+			return errEnd
+		}
+		return nil
 	})
-	if err != nil {
-		return 0, "", fmt.Errorf("replay: %w", err)
+	switch {
+	case errors.Is(err, errEnd):
+		until = applied
+	case err != nil:
+		return ReplayResult{}, fmt.Errorf("replay: %w", err)
+	case o.UntilSeq > until:
+		return ReplayResult{}, fmt.Errorf("%w: until seq %d, but the stream's last sequence is %d", ErrBeyondEnd, o.UntilSeq, until)
 	}
 	hash, cp, err := st.Hash()
 	if err != nil {
-		return 0, "", fmt.Errorf("replay: %w", err)
+		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
 	if cp != until {
-		return 0, "", fmt.Errorf("replay: reached seq %d, want %d", cp, until)
+		return ReplayResult{}, fmt.Errorf("replay: reached seq %d, want %d", cp, until)
 	}
 	if err := st.Close(); err != nil {
-		return 0, "", fmt.Errorf("replay: %w", err)
+		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
-	return cp, hash, nil
+	res.Checkpoint, res.Hash = cp, hash
+	return res, nil
+}
+
+// cut returns how many commits of batch the replay applies and whether it
+// ends with them.
+func cut(batch []eventstore.Commit, o ReplayOptions) (n int, end bool) {
+	for i, c := range batch {
+		if o.UntilSeq != 0 && c.Seq > o.UntilSeq {
+			return i, true
+		}
+		if !o.UntilTime.IsZero() && recordedAfter(c, o.UntilTime) {
+			return i, true
+		}
+		if o.UntilSeq != 0 && c.Seq == o.UntilSeq {
+			return i + 1, true
+		}
+	}
+	return len(batch), false
+}
+
+// recordedAfter reports whether c was recorded after t. The events of a
+// commit share its RecordedAt; a damaged commit has none.
+func recordedAfter(c eventstore.Commit, t time.Time) bool {
+	for _, e := range c.Events {
+		if e.RecordedAt.After(t) {
+			return true
+		}
+	}
+	return false
 }

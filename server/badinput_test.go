@@ -212,6 +212,8 @@ func TestBadInputTable(t *testing.T) {
 		api.NotifyLimiter.Subject:   {valid: []member{{"min_seq", `0`}}},
 		api.SimBankTransfer.Subject: {valid: []member{{"depositor_name", `"아무개"`}, {"amount", `5000`}, {"account_number", jsonString(e.cfg.CollectNumber)}}, amounts: []string{"amount"}, accounts: []string{"account_number?"}},
 		api.SimChatMessages.Subject: {valid: []member{{"channel", `"store:s-1"`}}},
+		api.AuditHistory.Subject: {valid: []member{{"aggregate_type", `"order"`}, {"aggregate_id", `"exists"`}, {"limit", `10`}, {"min_seq", `0`}},
+			ids: []string{"aggregate_id"}, page: true},
 	}
 
 	var cases []badCase
@@ -314,6 +316,13 @@ func TestBadInputTable(t *testing.T) {
 	for what, v := range map[string]string{"gone": `"gone"`, "in upper case": `"DEAD"`, "failed": `"failed"`, "a number": `1`} {
 		add(badCase{name: "notify_list: status " + what, subject: api.NotifyList.Subject, body: body(with(notifyList, "status", v)...), field: "status"})
 	}
+	history := shapes[api.AuditHistory.Subject].valid
+	for what, v := range map[string]string{
+		"in upper case": `"ORDER"`, "plural": `"orders"`, "bill (not an aggregate)": `"bill"`, "empty": `""`, "null": `null`,
+		"wildcard *": `"*"`, "wildcard >": `">"`, "dotted": `"order.x"`, "with a space": `"order "`, "a number": `1`,
+	} {
+		add(badCase{name: "audit_history: aggregate_type " + what, subject: api.AuditHistory.Subject, body: body(with(history, "aggregate_type", v)...), field: "aggregate_type"})
+	}
 	for what, v := range map[string]string{"shop:1": `"shop:1"`, "store:a b": `"store:a b"`, "store:*": `"store:*"`, "store:": `"store:"`} {
 		add(badCase{name: "sim_chat_messages: channel " + what, subject: api.SimChatMessages.Subject, body: body(member{"channel", v}), field: "channel"})
 	}
@@ -371,6 +380,11 @@ func TestBadInputTable(t *testing.T) {
 		{name: "notify_redrive: reason of 501 characters", subject: api.NotifyRedrive.Subject, body: `{"notification_id":"ntf_000000000000000000000000","reason":` + jsonString(strings.Repeat("가", 501)) + `}`, field: "reason"},
 		{name: "notify_redrive: a misspelt field", subject: api.NotifyRedrive.Subject, body: `{"notification":"ntf_000000000000000000000000"}`, field: "notification"},
 		{name: "notify_limiter: a field it does not take", subject: api.NotifyLimiter.Subject, body: `{"scope":"chat"}`, field: "scope"},
+		{name: "audit_history: missing aggregate_type", subject: api.AuditHistory.Subject, body: `{"aggregate_id":"exists"}`, field: "aggregate_type"},
+		{name: "audit_history: missing aggregate_id", subject: api.AuditHistory.Subject, body: `{"aggregate_type":"order"}`, field: "aggregate_id"},
+		{name: "audit_history: cursor not hex", subject: api.AuditHistory.Subject, body: `{"aggregate_type":"order","aggregate_id":"exists","cursor":"00000000000000zz00000000"}`, field: "cursor"},
+		{name: "audit_history: cursor of 23 digits", subject: api.AuditHistory.Subject, body: `{"aggregate_type":"order","aggregate_id":"exists","cursor":"00000000000000010000000"}`, field: "cursor"},
+		{name: "audit_history: an empty body", subject: api.AuditHistory.Subject, body: ``, field: "aggregate_type"},
 	} {
 		add(c)
 	}

@@ -45,6 +45,8 @@ func (s *Server) routeTable() []route {
 		commandRoute(s, api.NotifyRedrive, commandSpec[api.NotifyRedriveRequest, api.NotifyRedriveReply]{exec: s.redriveNotification}),
 		queryRoute(s, api.NotifyLimiter, s.notifyLimiter),
 
+		requestRoute(api.AuditHistory, s.streamHas, s.auditHistory),
+
 		simulatorRoute(api.SimBankTransfer, s.simTransfer, s.cfg.BankSim != nil),
 		simulatorRoute(api.SimChatMessages, s.simChatMessages, s.cfg.ChatSim != nil),
 	}

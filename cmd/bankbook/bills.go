@@ -28,7 +28,7 @@ import (
 
 const (
 	storeUsage      = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME"
-	billUsage       = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv | get --bill-id B | active --distributor-id D | remind --distributor-id D"
+	billUsage       = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv | get --bill-id B [--offline DIR] | active --distributor-id D | remind --distributor-id D"
 	paymentUsage    = "usage: bankbook payment list --distributor-id D [--from T] [--to T] | --store-id S"
 	settlementUsage = "usage: bankbook settlement expected --distributor-id D"
 )
@@ -88,10 +88,11 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		var q api.GetBillRequest
 		fs.StringVar(&q.BillID, "bill-id", "", "the bill (required)")
 		minSeqFlag(fs, &q.ReadAfter)
+		offline := offlineFlag(fs)
 		if err := parse(fs, args); err != nil {
 			return err
 		}
-		return call(ctx, cf, stdout, api.BillGet, q, nil, billText)
+		return query(ctx, cf, *offline, stdout, api.BillGet, q, billText)
 	case "bill active":
 		var q api.ActiveBillsRequest
 		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")

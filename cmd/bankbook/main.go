@@ -15,7 +15,8 @@
 //	bankbook notify list|redrive|limiter        messages to stores, distributors and buyers
 //	bankbook chat-sim messages                  what the fake chat provider accepted (serve --chat-sim)
 //	bankbook event set-aside|set-asides         set a damaged commit aside; list those set aside
-//	bankbook replay --out DIR                   rebuild the read models from the log
+//	bankbook audit history TYPE ID              an aggregate's events, envelopes and commit hashes
+//	bankbook replay --out DIR [--until-seq N|--until-time T]  rebuild the read models from the log (up to a point)
 //	bankbook version                            the version of this binary
 //
 // Exit status: 0 done, 1 failed (replay: the rebuilt read models differ),
@@ -82,13 +83,21 @@ usage:
                                           set a damaged commit of the event stream aside, so
                                           its aggregate works again (/readyz names the seq)
   bankbook event set-asides               the damaged commits set aside, with who, when and why
-  bankbook replay --out DIR               rebuild every read model from sequence 1 into DIR
+  bankbook audit history TYPE ID [--all]  an aggregate's events from the event stream, with
+                                          actor, times, correlation, idempotency key and commit
+                                          hash (TYPE: order, deposit, wallet, payout, link,
+                                          notification; operator or auditor identity)
+  bankbook replay --out DIR [--until-seq N | --until-time T]
+                                          rebuild every read model from sequence 1 (up to a point) into DIR;
+                                          query it with --offline DIR
   bankbook auth config                    the nats-server accounts and permissions of every role,
                                           for an external cluster (docs/security.md)
   bankbook version                        the version of this binary
 
 Run 'bankbook COMMAND -h' for a command's flags. Queries take --min-seq N to
 answer only once the read models have applied a command reply's seq.
+ledger, order get, wallet get and bill get take --offline DIR to answer from
+a replay's read models, without NATS.
 
 Client commands authenticate with --nkey FILE (env BANKBOOK_NKEY) or
 --nats-creds / --nats-user with --nats-password-file; without them, with
@@ -139,6 +148,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return event(ctx, args[1:], stdout, stderr)
 	case "projections":
 		return projectionsCmd(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return audit(ctx, args[1:], stdout, stderr)
 	case "replay":
 		return replay(ctx, args[1:], stdout, stderr)
 	case "auth":

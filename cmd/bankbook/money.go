@@ -224,10 +224,11 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		fs.StringVar(&q.UserID, "user-id", "", "the wallet's user (required)")
 		pageFlags(fs, &q.PageRequest, "movements (oldest first)")
 		minSeqFlag(fs, &q.ReadAfter)
+		offline := offlineFlag(fs)
 		if err := parse(fs, args); err != nil {
 			return err
 		}
-		return call(ctx, cf, stdout, api.WalletGet, q, nil, func(w api.WalletView) string {
+		return query(ctx, cf, *offline, stdout, api.WalletGet, q, func(w api.WalletView) string {
 			var b strings.Builder
 			fmt.Fprintf(&b, "wallet %s  balance %s\n", w.UserID, itoa(w.Balance))
 			for _, e := range w.Entries {
@@ -272,10 +273,11 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("accounts per page (default %d)", api.MaxTrialBalancePage))
 		fs.StringVar(&q.Cursor, "cursor", "", "page cursor from the previous page")
 		minSeqFlag(fs, &q.ReadAfter)
+		offline := offlineFlag(fs)
 		if err := parse(fs, args); err != nil {
 			return err
 		}
-		return call(ctx, cf, stdout, api.LedgerTrialBalance, q, nil, func(r api.TrialBalanceReply) string {
+		return query(ctx, cf, *offline, stdout, api.LedgerTrialBalance, q, func(r api.TrialBalanceReply) string {
 			s := fmt.Sprintf("trial balance as of seq %d (debit positive)\n", r.AsOfSeq)
 			for _, a := range r.Accounts {
 				s += fmt.Sprintf("  %-44s %15s\n", a.Account, itoa(a.Balance))
@@ -290,10 +292,11 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		fs.StringVar(&q.Account, "account", "", "the account, e.g. liabilities:suspense:unmatched (required)")
 		pageFlags(fs, &q.PageRequest, "entries")
 		minSeqFlag(fs, &q.ReadAfter)
+		offline := offlineFlag(fs)
 		if err := parse(fs, args); err != nil {
 			return err
 		}
-		return call(ctx, cf, stdout, api.LedgerAccount, q, nil, func(r api.LedgerAccountReply) string {
+		return query(ctx, cf, *offline, stdout, api.LedgerAccount, q, func(r api.LedgerAccountReply) string {
 			s := fmt.Sprintf("%s  balance %s\n", r.Account, itoa(r.Balance))
 			for _, e := range r.Entries {
 				s += fmt.Sprintf("  seq %-8d %s  %12s  %s\n", e.Seq, e.At, itoa(e.Amount), e.Memo)

@@ -65,10 +65,11 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var req api.GetOrderRequest
 		fs.StringVar(&req.OrderID, "order-id", "", "order to show (required)")
 		minSeqFlag(fs, &req.ReadAfter)
+		offline := offlineFlag(fs)
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return call(ctx, cf, stdout, api.OrderGet, req, nil, func(v api.OrderView) string {
+		return query(ctx, cf, *offline, stdout, api.OrderGet, req, func(v api.OrderView) string {
 			var b strings.Builder
 			fmt.Fprintf(&b, "order %s  %s\n", v.OrderID, v.Status)
 			fmt.Fprintf(&b, "  buyer %s (%s)  amount %s %s  paid %s\n", v.BuyerID, v.BuyerName, itoa(v.Amount), v.Currency, itoa(v.PaidAmount))

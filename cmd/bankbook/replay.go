@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/api"
@@ -41,10 +43,13 @@ func projectionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	})
 }
 
-// replay rebuilds the read models from sequence 1 into a fresh directory and
-// compares the result with the live engine's read models. Like the audit
-// commands (API.md), it exits 0 when clean, 1 on findings (the rebuilt read
-// models differ from the live ones) and 2 when it could not run.
+// replay rebuilds the read models from sequence 1 into a fresh directory,
+// up to the stream's last sequence or to the point --until-seq or
+// --until-time names, and, for a whole-stream replay, compares the result
+// with the live engine's read models. Like the audit commands (API.md), it
+// exits 0 when clean, 1 on findings (the rebuilt read models differ from
+// the live ones) and 2 when it could not run. The rebuilt directory answers
+// queries offline (offline.go).
 func replay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err := runReplay(ctx, args, stdout, stderr)
 	var ee *exitError
@@ -60,28 +65,60 @@ type replayResult struct {
 	LastSeq     uint64 `json:"last_seq"`
 	ContentHash string `json:"content_hash"`
 	DurationS   string `json:"duration"`
+	// Events is how many events the replay applied.
+	Events int `json:"events"`
+	// UntilSeq and UntilTime echo --until-seq and --until-time;
+	// LastRecordedAt is when the last commit replayed was recorded.
+	UntilSeq       uint64 `json:"until_seq,omitempty"`
+	UntilTime      string `json:"until_time,omitempty"`
+	LastRecordedAt string `json:"last_recorded_at,omitempty"`
 	// Compared says the live read models were at the same sequence and
-	// their hash was compared; Same is the outcome.
-	Compared bool   `json:"compared"`
-	Same     bool   `json:"same,omitempty"`
-	LiveSeq  uint64 `json:"live_seq,omitempty"`
-	LiveHash string `json:"live_hash,omitempty"`
+	// their hash was compared; Same is the outcome. NotCompared says why
+	// they were not.
+	Compared    bool   `json:"compared"`
+	Same        bool   `json:"same,omitempty"`
+	LiveSeq     uint64 `json:"live_seq,omitempty"`
+	LiveHash    string `json:"live_hash,omitempty"`
+	NotCompared string `json:"not_compared,omitempty"`
 }
+
+// notComparedPointInTime is why a replay with --until-seq or --until-time
+// is not compared.
+const notComparedPointInTime = "point-in-time replay: the live read models have no state at an earlier point to compare with"
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cf := newClientFlagSet("replay", stderr)
 	cf.role = auth.Auditor // reading the event stream is the auditor's
 	out := fs.String("out", "", "fresh directory to write the rebuilt read models to (required)")
-	compare := fs.Bool("compare", true, "compare the content hash with the live engine's")
+	compare := fs.Bool("compare", true, "compare the content hash with the live engine's (whole-stream replays only)")
+	untilSeq := fs.Uint64("until-seq", 0, "end the replay with the commit at this stream sequence (1 or more; at most the stream's last)")
+	untilTime := fs.String("until-time", "", "end the replay with the last commit recorded at or before this RFC 3339 time (the commits' recorded_at)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
 		return usageError("replay: --out DIR is required")
 	}
-	if err := os.MkdirAll(*out, 0o700); err != nil {
-		return err
+	var ro projections.ReplayOptions
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if given["until-seq"] && given["until-time"] {
+		return usageError("replay: give --until-seq or --until-time, not both")
 	}
+	if given["until-seq"] {
+		if *untilSeq == 0 {
+			return usageError("replay: --until-seq must be a stream sequence, 1 or more")
+		}
+		ro.UntilSeq = eventstore.Seq(*untilSeq)
+	}
+	if given["until-time"] {
+		t, err := time.Parse(time.RFC3339Nano, *untilTime)
+		if err != nil || t.IsZero() {
+			return usageError("replay: --until-time must be an RFC 3339 time such as 2026-11-30T18:00:00+09:00 (%q)", *untilTime)
+		}
+		ro.UntilTime = t
+	}
+	pointInTime := ro.UntilSeq != 0 || !ro.UntilTime.IsZero()
 	c, err := cf.connect()
 	if err != nil {
 		return err
@@ -91,15 +128,50 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+
+	bar := newProgressBar(stderr)
+	if bar != nil || ro.UntilSeq != 0 {
+		// The stream's last sequence from the engine, if one answers: the
+		// bar's total, and an early refusal of a sequence beyond it. The
+		// replay checks the end itself anyway, from the stream.
+		if last, ok := streamLastSeq(ctx, cf, c); ok {
+			if ro.UntilSeq > last {
+				return fmt.Errorf("%w: until seq %d, but the stream's last sequence is %d", projections.ErrBeyondEnd, ro.UntilSeq, last)
+			}
+			bar.setTotal(uint64(last))
+		}
+		if ro.UntilSeq != 0 {
+			bar.setTotal(uint64(ro.UntilSeq))
+		}
+	}
+	ro.Progress = bar.update
+
+	if err := os.MkdirAll(*out, 0o700); err != nil {
+		return err
+	}
 	codec := domain.Events()
 	start := time.Now()
-	path := filepath.Join(*out, "readmodels.db")
-	seq, hash, err := projections.Replay(ctx, eventstore.NewReader(js, eventstore.Config{Upcaster: codec}), path, &projections.Options{Codec: codec})
+	bar.begin(start)
+	path := filepath.Join(*out, readModelsFile)
+	rep, err := projections.ReplayWith(ctx, eventstore.NewReader(js, eventstore.Config{Upcaster: codec}), path, &projections.Options{Codec: codec}, &ro)
+	bar.finish(err == nil)
 	if err != nil {
 		return err
 	}
-	res := replayResult{Out: path, LastSeq: uint64(seq), ContentHash: hash, DurationS: time.Since(start).Round(time.Millisecond).String()}
-	if *compare {
+	res := replayResult{Out: path, LastSeq: uint64(rep.Checkpoint), ContentHash: rep.Hash, Events: rep.Events,
+		DurationS: time.Since(start).Round(time.Millisecond).String(), UntilSeq: uint64(ro.UntilSeq)}
+	if !ro.UntilTime.IsZero() {
+		res.UntilTime = ro.UntilTime.Format(time.RFC3339Nano)
+	}
+	if !rep.LastRecordedAt.IsZero() {
+		res.LastRecordedAt = rep.LastRecordedAt.UTC().Format(time.RFC3339Nano) // exact: usable as --until-time
+	}
+	switch {
+	case pointInTime:
+		res.NotCompared = notComparedPointInTime
+	case !*compare:
+		res.NotCompared = "--compare=false"
+	default:
 		ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 		defer cancel()
 		live, _, err := client.Do(ctx, c, api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true}, nil)
@@ -107,27 +179,148 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("live read models: %w", err)
 		}
 		res.LiveSeq, res.LiveHash = uint64(live.HashAtSeq), live.Hash
-		if live.HashAtSeq == api.Seq(seq) {
-			res.Compared, res.Same = true, live.Hash == hash
+		if live.HashAtSeq == api.Seq(rep.Checkpoint) {
+			res.Compared, res.Same = true, live.Hash == rep.Hash
+		} else {
+			res.NotCompared = fmt.Sprintf("the live read models are at seq %d, not %d", res.LiveSeq, res.LastSeq)
 		}
 	}
 	if cf.json {
 		b, _ := json.Marshal(res)
 		fmt.Fprintln(stdout, string(b))
 	} else {
-		fmt.Fprintf(stdout, "replayed sequences 1..%d into %s in %s\ncontent hash %s\n", res.LastSeq, res.Out, res.DurationS, res.ContentHash)
-		switch {
-		case !*compare:
-		case !res.Compared:
-			fmt.Fprintf(stdout, "live read models are at seq %d, not %d: not compared (run again when the engine is idle)\n", res.LiveSeq, res.LastSeq)
-		case res.Same:
-			fmt.Fprintf(stdout, "live read models at seq %d: same content hash\n", res.LastSeq)
-		default:
-			fmt.Fprintf(stdout, "live read models at seq %d: DIFFERENT content hash %s\n", res.LastSeq, res.LiveHash)
-		}
+		fmt.Fprint(stdout, res.text())
 	}
 	if res.Compared && !res.Same {
 		return &exitError{code: exitFailed, err: errors.New("the rebuilt read models differ from the live ones")}
 	}
 	return nil
+}
+
+// text is replay's human output.
+func (r replayResult) text() string {
+	var b strings.Builder
+	switch {
+	case r.LastSeq == 0 && r.UntilTime != "":
+		fmt.Fprintf(&b, "replayed nothing into %s: no commit was recorded at or before %s\n", r.Out, r.UntilTime)
+	case r.LastSeq == 0:
+		fmt.Fprintf(&b, "replayed nothing into %s: the event stream is empty\n", r.Out)
+	default:
+		fmt.Fprintf(&b, "replayed sequences 1..%d (%d events) into %s in %s\n", r.LastSeq, r.Events, r.Out, r.DurationS)
+	}
+	if r.LastRecordedAt != "" {
+		fmt.Fprintf(&b, "last commit recorded at %s\n", r.LastRecordedAt)
+	}
+	fmt.Fprintf(&b, "content hash %s\n", r.ContentHash)
+	switch {
+	case r.NotCompared == notComparedPointInTime:
+		b.WriteString("not compared: " + r.NotCompared + "\n")
+	case r.NotCompared == "--compare=false":
+	case !r.Compared:
+		fmt.Fprintf(&b, "live read models are at seq %d, not %d: not compared (run again when the engine is idle)\n", r.LiveSeq, r.LastSeq)
+	case r.Same:
+		fmt.Fprintf(&b, "live read models at seq %d: same content hash\n", r.LastSeq)
+	default:
+		fmt.Fprintf(&b, "live read models at seq %d: DIFFERENT content hash %s\n", r.LastSeq, r.LiveHash)
+	}
+	fmt.Fprintf(&b, "query it offline: bankbook ledger trial-balance --offline %s\n", filepath.Dir(r.Out))
+	return b.String()
+}
+
+// streamLastSeq asks the engine for the event stream's last sequence; ok is
+// false when no engine answers.
+func streamLastSeq(ctx context.Context, cf *clientFlags, c *client.Client) (eventstore.Seq, bool) {
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	st, _, err := client.Do(ctx, c, api.ProjectionStatus, api.ProjectionStatusRequest{}, nil)
+	if err != nil {
+		return 0, false
+	}
+	return eventstore.Seq(st.StreamLastSeq), true
+}
+
+// progressBar draws a replay's progress on a terminal, on one line redrawn
+// in place at most every progressEvery: a bar and percentage when the end
+// is known, the sequence reached, the events applied and events per second.
+// A nil *progressBar draws nothing.
+type progressBar struct {
+	w     io.Writer
+	now   func() time.Time
+	start time.Time
+	total uint64 // the sequence the replay ends at, at most; 0: unknown
+	drawn time.Time
+	last  projections.ReplayProgress
+}
+
+const (
+	progressEvery = 100 * time.Millisecond
+	progressWidth = 30
+)
+
+// newProgressBar returns a bar drawing on stderr if it is a terminal, and
+// nil otherwise (a pipe, a file, a test's buffer).
+func newProgressBar(stderr io.Writer) *progressBar {
+	f, ok := stderr.(*os.File)
+	if !ok || !(isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())) {
+		return nil
+	}
+	return &progressBar{w: stderr, now: time.Now}
+}
+
+// begin starts the clock of events/s.
+func (p *progressBar) begin(t time.Time) {
+	if p != nil {
+		p.start = t
+	}
+}
+
+func (p *progressBar) setTotal(total uint64) {
+	if p != nil {
+		p.total = total
+	}
+}
+
+// update is the replay's ReplayOptions.Progress.
+func (p *progressBar) update(pr projections.ReplayProgress) {
+	if p == nil {
+		return
+	}
+	p.last = pr
+	if now := p.now(); now.Sub(p.drawn) >= progressEvery {
+		p.drawn = now
+		fmt.Fprint(p.w, "\r"+p.line(now)+"\x1b[K")
+	}
+}
+
+// finish draws the final state and ends the line (ok), or erases the bar so
+// that the error is printed on a clean line.
+func (p *progressBar) finish(ok bool) {
+	if p == nil {
+		return
+	}
+	if !ok {
+		fmt.Fprint(p.w, "\r\x1b[K")
+		return
+	}
+	p.total = uint64(p.last.Seq) // it ended here: 100%
+	fmt.Fprint(p.w, "\r"+p.line(p.now())+"\x1b[K\n")
+}
+
+// line is the bar as of now.
+func (p *progressBar) line(now time.Time) string {
+	var b strings.Builder
+	seq := uint64(p.last.Seq)
+	if p.total > 0 {
+		done := min(seq, p.total)
+		filled := int(done * progressWidth / p.total)
+		fmt.Fprintf(&b, "[%s%s] %3d%%  seq %s/%s", strings.Repeat("#", filled), strings.Repeat(".", progressWidth-filled), done*100/p.total, itoa(int64(seq)), itoa(int64(p.total)))
+	} else {
+		fmt.Fprintf(&b, "seq %s", itoa(int64(seq)))
+	}
+	rate := 0.0
+	if s := now.Sub(p.start).Seconds(); s > 0 {
+		rate = float64(p.last.Events) / s
+	}
+	fmt.Fprintf(&b, "  %s events  %s events/s", itoa(int64(p.last.Events)), itoa(int64(rate)))
+	return b.String()
 }
