@@ -43,7 +43,11 @@ var (
 	ErrTimeout = errors.New("chat: no answer from the provider")
 	// ErrCannotCheck is returned by Delivered when the provider cannot tell
 	// whether a message arrived (a webhook; too many messages to scan).
-	ErrCannotCheck = errors.New("chat: provider cannot tell whether the message arrived")
+	// ErrChannelCreated means the recipient's channel did not exist and
+	// was created: the message was not stored; send it again, in a new
+	// slot of the provider's rate.
+	ErrChannelCreated = errors.New("chat: channel created; send again")
+	ErrCannotCheck    = errors.New("chat: provider cannot tell whether the message arrived")
 )
 
 // DefaultRetryAfter is the wait of a 429 that says nothing about it.
@@ -117,8 +121,9 @@ func (e *RejectedError) Error() string {
 func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
 
 // Permanent reports whether err, from Send, means sending the same message
-// again will not help: anything but ErrRateLimited and ErrUnavailable
-// (a *RejectedError, ErrInvalidMessage, ErrInvalidConfig). nil is not.
+// again will not help: anything but ErrRateLimited, ErrUnavailable and
+// ErrChannelCreated (a *RejectedError, ErrInvalidMessage,
+// ErrInvalidConfig). nil is not.
 func Permanent(err error) bool {
-	return err != nil && !errors.Is(err, ErrRateLimited) && !errors.Is(err, ErrUnavailable)
+	return err != nil && !errors.Is(err, ErrRateLimited) && !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrChannelCreated)
 }

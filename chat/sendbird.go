@@ -148,8 +148,10 @@ type sendbirdMessageOut struct {
 // Send implements Provider: POST {URL}/v3/group_channels/{channel_url}/messages.
 // When the channel does not exist (HTTP 400, code 400201) it creates it
 // (POST {URL}/v3/group_channels, the sender as its only member; a channel
-// that meanwhile appeared, code 400202, will do) and sends again: the first
-// message to a recipient costs three requests. No other retries.
+// that meanwhile appeared, code 400202, will do) and answers
+// ErrChannelCreated: the message was not stored, and the caller sends it
+// again in a slot of its own, so a provider that counts the refused send
+// too is never asked twice in one slot. No retries.
 func (s *Sendbird) Send(ctx context.Context, m Message) (Receipt, error) {
 	if err := m.Validate(); err != nil {
 		return Receipt{}, err
@@ -173,7 +175,7 @@ func (s *Sendbird) Send(ctx context.Context, m Message) (Receipt, error) {
 		if err := s.createChannel(ctx, channel, m.Recipient); err != nil {
 			return Receipt{}, fmt.Errorf("send %q: create channel %q: %w", m.ID, channel, err)
 		}
-		rec, err = s.post(ctx, channel, body)
+		return Receipt{}, fmt.Errorf("send %q: %w: %q", m.ID, ErrChannelCreated, channel)
 	}
 	if err != nil {
 		return Receipt{}, fmt.Errorf("send %q to %q: %w", m.ID, channel, err)

@@ -52,6 +52,9 @@ func TestSendbirdSend(t *testing.T) {
 func TestSendbirdCreatesMissingChannel(t *testing.T) {
 	h := startSim(t, SimConfig{Rate: 100, RequireChannels: true})
 	sb := h.sendbird(t, func(c *SendbirdConfig) { c.ChannelURL = SafeChannelURL; c.SenderID = "bankbook_bot" })
+	if _, err := sb.Send(t.Context(), message("ntf_1", "store:st_1")); !errors.Is(err, ErrChannelCreated) {
+		t.Fatalf("first send to a new channel: %v, want ErrChannelCreated", err)
+	}
 	mustSend(t, sb, message("ntf_1", "store:st_1"))
 	mustSend(t, sb, message("ntf_2", "store:st_1"))
 
@@ -91,6 +94,9 @@ func TestSendbirdChannelCreatedMeanwhile(t *testing.T) {
 	sb, err := NewSendbird(SendbirdConfig{URL: srv.URL, Token: "any"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := sb.Send(t.Context(), message("ntf_1", "store_1")); !errors.Is(err, ErrChannelCreated) {
+		t.Fatalf("send while another creates the channel: %v, want ErrChannelCreated", err)
 	}
 	mustSend(t, sb, message("ntf_1", "store_1"))
 	if got := notificationIDs(sim.Messages("store_1")); got != "ntf_1" {

@@ -37,13 +37,15 @@ func (h *Notifications) Get(ctx context.Context, id domain.NotificationID) (doma
 	return n, err
 }
 
-// Attempt records that a send of a pending notification starts: until its
-// outcome is recorded, the attempt is in doubt (the process may die while
-// the provider accepts it).
-func (h *Notifications) Attempt(ctx context.Context, meta Meta, id domain.NotificationID) (domain.Notification, error) {
+// Attempt records that a send of a pending notification starts, provided
+// the notification still has the seen attempts it had when the dispatcher
+// read it (domain.ErrAttemptTaken otherwise: another dispatcher is at it).
+// Until its outcome is recorded, the attempt is in doubt (the process may
+// die while the provider accepts it).
+func (h *Notifications) Attempt(ctx context.Context, meta Meta, id domain.NotificationID, seen int) (domain.Notification, error) {
 	now := h.Now()
 	out, err := h.notifications.Execute(ctx, meta, string(id), func(n domain.Notification) ([]domain.Event, error) {
-		return domain.DecideAttempt(n, now)
+		return domain.DecideAttemptAfter(n, seen, now)
 	}, nil)
 	return out.State, err
 }
@@ -70,14 +72,10 @@ func (h *Notifications) Failed(ctx context.Context, meta Meta, id domain.Notific
 	return out.State, err
 }
 
-// Throttled records a send the provider refused for its rate (429): not a
-// failure of the notification, which is tried again at retryAt.
-func (h *Notifications) Throttled(ctx context.Context, meta Meta, id domain.NotificationID, reason string, retryAt time.Time) (domain.Notification, error) {
-	now := h.Now()
-	out, err := h.notifications.Execute(ctx, meta, string(id), func(n domain.Notification) ([]domain.Event, error) {
-		return domain.DecideNotificationThrottled(n, reason, retryAt, now)
-	}, nil)
-	return out.State, err
+// Throttled records that the provider refused attempt for its rate (429):
+// not a failure of the notification, which is tried again at retryAt.
+func (h *Notifications) Throttled(ctx context.Context, meta Meta, id domain.NotificationID, attempt int, reason string, retryAt time.Time) (domain.Notification, error) {
+	return h.Failed(ctx, meta, id, domain.SendFailure{Reason: reason, Attempt: attempt, Throttled: true, RetryAt: retryAt})
 }
 
 // Redrive brings a dead notification back (bankbook.cmd.notify.redrive):

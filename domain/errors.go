@@ -111,4 +111,7 @@ var (
 	// notification that is pending or sent (409); its details carry the
 	// status.
 	ErrNotificationNotDead = &Error{Kind: KindConflict, Code: "notification_not_dead", Message: "only a dead-lettered notification can be redriven"}
+	// ErrAttemptTaken is returned when another dispatcher recorded an
+	// attempt of the notification after this one read it.
+	ErrAttemptTaken = &Error{Kind: KindConflict, Code: "attempt_taken", Message: "another dispatcher is attempting this notification"}
 )

@@ -294,6 +294,17 @@ func DecideAttempt(n Notification, at time.Time) ([]Event, error) {
 	return []Event{NotificationAttempted{NotificationID: n.ID, Attempt: n.Attempts + 1, AttemptedAt: at}}, nil
 }
 
+// DecideAttemptAfter records the next attempt, as DecideAttempt, only if
+// the notification has had exactly seen attempts: a dispatcher that read
+// it before another dispatcher's attempt gets ErrAttemptTaken instead of
+// sending a second time.
+func DecideAttemptAfter(n Notification, seen int, at time.Time) ([]Event, error) {
+	if n.Exists() && n.Attempts != seen {
+		return nil, ErrAttemptTaken.With("", map[string]any{"notification_id": string(n.ID), "attempts": n.Attempts})
+	}
+	return DecideAttempt(n, at)
+}
+
 // DecideNotificationSent records that the provider has the message: it
 // accepted the last attempt (ref is its message id, if any), or confirmed
 // is set and a check found the message there. A notification sent already
@@ -326,6 +337,13 @@ type SendFailure struct {
 	// MaxAttempts is how many counted attempts since creation or the last
 	// redrive dead-letter the notification; at least 1.
 	MaxAttempts int
+	// Attempt is the attempt that failed; 0 means the latest. A failure of
+	// an attempt that is no longer the latest (another dispatcher attempted
+	// since) records nothing: it must not settle the newer one.
+	Attempt int
+	// Throttled: the provider refused the send for its rate (429). Not
+	// counted; tried again at RetryAt (DecideNotificationThrottled).
+	Throttled bool
 }
 
 // hasOpenAttempt reports whether n has an attempt whose failure is not
@@ -345,6 +363,12 @@ func (n Notification) hasOpenAttempt() bool {
 // notification fails (ErrNotificationNotPending; an unknown one
 // ErrNotificationNotFound).
 func DecideSendFailure(n Notification, f SendFailure, at time.Time) ([]Event, error) {
+	if f.Attempt != 0 && n.Exists() && f.Attempt != n.Attempts {
+		return nil, nil
+	}
+	if f.Throttled {
+		return DecideNotificationThrottled(n, f.Reason, f.RetryAt, at)
+	}
 	if f.MaxAttempts < 1 {
 		return nil, Invalid("max_attempts", "must be at least 1")
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"regexp"
 	"strings"
@@ -724,5 +725,35 @@ func TestNotificationAggregate(t *testing.T) {
 	}
 	if n := domain.NotificationAggregate.Apply(domain.Notification{}, ntfCreated()); n.ID != ntfID || n.Version != 1 {
 		t.Errorf("NotificationAggregate.Apply = %+v", n)
+	}
+}
+
+// TestTwoDispatchersNeverBothAttempt: a dispatcher that read the
+// notification before another recorded its attempt is refused its own, and
+// a failure reported for an attempt that is no longer the latest records
+// nothing (it must not settle the newer attempt's doubt).
+func TestTwoDispatchersNeverBothAttempt(t *testing.T) {
+	at := t0.Add(time.Hour)
+	read := givenNotification(ntfCreated()) // both dispatchers read this
+	first, err := domain.DecideAttemptAfter(read, read.Attempts, at)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("first attempt: %v %v", first, err)
+	}
+	now := givenNotification(ntfCreated(), ntfAttempted(1))
+	if _, err := domain.DecideAttemptAfter(now, read.Attempts, at); !errors.Is(err, domain.ErrAttemptTaken) {
+		t.Fatalf("second dispatcher's attempt on a stale read: %v, want ErrAttemptTaken", err)
+	}
+	newer := givenNotification(ntfCreated(), ntfAttempted(1), ntfAttempted(2))
+	events, err := domain.DecideSendFailure(newer, domain.SendFailure{Reason: "500", Attempt: 1, MaxAttempts: 5, RetryAt: at}, at)
+	if err != nil || len(events) != 0 {
+		t.Fatalf("failure of attempt 1 after attempt 2: %v %v, want nothing", events, err)
+	}
+	events, err = domain.DecideSendFailure(newer, domain.SendFailure{Reason: "429", Attempt: 1, Throttled: true, RetryAt: at}, at)
+	if err != nil || len(events) != 0 {
+		t.Fatalf("throttle of attempt 1 after attempt 2: %v %v, want nothing", events, err)
+	}
+	events, err = domain.DecideSendFailure(newer, domain.SendFailure{Reason: "429", Attempt: 2, Throttled: true, RetryAt: at}, at)
+	if err != nil || len(events) != 1 || !events[0].(domain.NotificationFailed).Throttled {
+		t.Fatalf("throttle of the latest attempt: %v %v, want one throttled failure", events, err)
 	}
 }

@@ -88,6 +88,9 @@ func (e *Engine) startNotifications(ctx context.Context, cfg Config, js jetstrea
 		Concurrency: cfg.PartConcurrency.Of(partNotify), MaxAckPending: notifyMaxAckPending, HandlerTimeout: notifyHandlerTimeout,
 		// A crashed dispatcher's notifications go to another soon.
 		AckWait: notifyAckWait,
+		// The notification's own attempts decide when it is dead (and
+		// it stays redrivable); the loop never dead-letters its commit.
+		MaxAttempts: -1,
 	}, n.Dispatch)
 	if err != nil {
 		return nil, err

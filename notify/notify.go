@@ -236,7 +236,7 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		// The dispatcher that recorded the attempt may still be sending
 		// it: not before its lease and the send's timeout have run out
 		// can the provider's answer be final.
-		if wait := note.LastAttemptAt.Add(n.cfg.AttemptLease + n.cfg.SendTimeout + n.cfg.ClockSkew).Sub(now); wait > 0 {
+		if wait := note.LastAttemptAt.Add(n.doubtWait()).Sub(now); wait > 0 {
 			return worker.RetryAfter(wait, nil)
 		}
 		done, err := n.settleDoubt(ctx, m, note, msg)
@@ -252,7 +252,14 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 	}
 	reserved := time.Now()
 	leased := reserved // the attempt's time is taken in Attempt, after this
-	if _, err := n.cfg.Notifications.Attempt(ctx, m, id); err != nil {
+	attempt, err := n.cfg.Notifications.Attempt(ctx, m, id, note.Attempts)
+	if errors.Is(err, domain.ErrAttemptTaken) {
+		// Another dispatcher got the commit too (a redelivery after a
+		// stall, a redrive) and is at it: its attempt settles first.
+		n.cfg.Log.Info().Str("notification_id", string(id)).Msg("another dispatcher is attempting the notification; waiting for its outcome")
+		return worker.RetryAfter(n.doubtWait(), nil)
+	}
+	if err != nil {
 		return err
 	}
 	for {
@@ -275,7 +282,7 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 	// a send now could be a second one. It stays in doubt instead.
 	if time.Since(leased) > n.cfg.AttemptLease {
 		n.cfg.Log.Info().Str("notification_id", string(id)).Msg("attempt's lease ran out before its slot came (a stall?); not sending, the attempt stays in doubt")
-		return worker.RetryAfter(n.cfg.AttemptLease+n.cfg.SendTimeout+n.cfg.ClockSkew, nil)
+		return worker.RetryAfter(n.doubtWait(), nil)
 	}
 	sctx, cancel := context.WithTimeout(ctx, n.cfg.SendTimeout)
 	receipt, err := n.cfg.Provider.Send(sctx, msg)
@@ -287,7 +294,14 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		}
 		return err
 	}
-	return n.failed(ctx, m, note, err)
+	return n.failed(ctx, m, attempt, err)
+}
+
+// doubtWait is how long after an attempt was recorded its dispatcher may
+// still be sending it: the lease, the send's timeout and the clock skew
+// allowed between hosts. Only then is its outcome the provider's to tell.
+func (n *Notifier) doubtWait() time.Duration {
+	return n.cfg.AttemptLease + n.cfg.SendTimeout + n.cfg.ClockSkew
 }
 
 // settleDoubt asks the provider whether an in-doubt attempt arrived, and
@@ -316,7 +330,9 @@ func (n *Notifier) settleDoubt(ctx context.Context, m commands.Meta, note domain
 // failure). A limiter that cannot be asked fails closed: the notification
 // waits.
 func (n *Notifier) reserve(ctx context.Context, note domain.Notification) (ratelimit.Reservation, error) {
-	r, err := n.cfg.Limiter.Reserve(ctx, n.cfg.MaxSlotWait)
+	rctx, cancel := context.WithTimeout(ctx, limiterTimeout)
+	r, err := n.cfg.Limiter.Reserve(rctx, n.cfg.MaxSlotWait)
+	cancel()
 	if wait, ok := errors.AsType[*ratelimit.WaitError](err); ok {
 		return r, worker.RetryAfter(wait.Wait, nil)
 	}
@@ -333,12 +349,20 @@ func (n *Notifier) reserve(ctx context.Context, note domain.Notification) (ratel
 func (n *Notifier) failed(ctx context.Context, m commands.Meta, note domain.Notification, sendErr error) error {
 	now := n.cfg.Notifications.Now()
 	reason := shorten(sendErr.Error())
+	if errors.Is(sendErr, chat.ErrChannelCreated) {
+		// Not stored: the recipient's channel was missing and is there now.
+		// Sent again in a slot of its own, not counted.
+		if _, err := n.cfg.Notifications.Throttled(ctx, m, note.ID, note.Attempts, reason, now); err != nil {
+			return err
+		}
+		return worker.RetryAfter(channelCreatedRetry, nil)
+	}
 	if limited, ok := errors.AsType[*chat.RateLimitedError](sendErr); ok {
 		if err := n.cfg.Limiter.Pause(ctx, limited.RetryAfter); err != nil {
 			n.cfg.Log.Warn().Err(err).Msg("could not share the provider's pause with the other dispatchers")
 		}
 		n.cfg.Log.Info().Str("notification_id", string(note.ID)).Str("retry_after", limited.RetryAfter.String()).Msg("provider throttled; every dispatcher pauses")
-		if _, err := n.cfg.Notifications.Throttled(ctx, m, note.ID, reason, now.Add(limited.RetryAfter)); err != nil {
+		if _, err := n.cfg.Notifications.Throttled(ctx, m, note.ID, note.Attempts, reason, now.Add(limited.RetryAfter)); err != nil {
 			return err
 		}
 		return worker.RetryAfter(limited.RetryAfter, nil)
@@ -348,12 +372,12 @@ func (n *Notifier) failed(ctx context.Context, m commands.Meta, note domain.Noti
 	// an outage, so fixing the token needs no redrive of every message.
 	rejected := errors.Is(sendErr, chat.ErrInvalidMessage)
 	if r, ok := errors.AsType[*chat.RejectedError](sendErr); ok {
-		rejected = r.Status != http.StatusUnauthorized && r.Status != http.StatusForbidden
+		rejected = !deploymentError(r)
 	}
 	unknown := errors.Is(sendErr, chat.ErrTimeout) || errors.Is(sendErr, context.DeadlineExceeded)
 	delay := n.backoff(note.AttemptsSinceRedrive + 1)
 	after, err := n.cfg.Notifications.Failed(ctx, m, note.ID, domain.SendFailure{
-		Reason: reason, Permanent: rejected, Unknown: unknown, RetryAt: now.Add(delay), MaxAttempts: n.cfg.MaxAttempts,
+		Reason: reason, Permanent: rejected, Unknown: unknown, RetryAt: now.Add(delay), MaxAttempts: n.cfg.MaxAttempts, Attempt: note.Attempts,
 	})
 	if err != nil {
 		return err
@@ -366,6 +390,24 @@ func (n *Notifier) failed(ctx context.Context, m commands.Meta, note domain.Noti
 	n.cfg.Log.Info().Str("notification_id", string(note.ID)).Str("error", reason).Str("retry_in", delay.String()).Msg("notification send failed; trying again later")
 	return worker.RetryAfter(delay, nil)
 }
+
+// deploymentError reports whether a refusal is the deployment's fault, not
+// the message's: a refused token (401, 403), or a 404/405 without a
+// provider error code (a wrong --chat-url path). Those are retried like an
+// outage, so fixing the deployment needs no redrive of every message.
+func deploymentError(r *chat.RejectedError) bool {
+	switch r.Status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return true
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return r.Code == 0
+	}
+	return false
+}
+
+// channelCreatedRetry is how soon a message whose channel was just created
+// is sent again (in a new slot).
+const channelCreatedRetry = 100 * time.Millisecond
 
 // backoff is the wait after the nth failure: doubling from MinBackoff up
 // to MaxBackoff, half of it random.
@@ -385,6 +427,11 @@ func shorten(msg string) string {
 	}
 	return msg
 }
+
+// limiterTimeout bounds one reservation: the limiter retries within its
+// caller's deadline, and a dispatcher must not sit on a limiter that cannot
+// answer (KV unavailable) for its whole handler time.
+const limiterTimeout = 2 * time.Second
 
 // deliveredSkew widens the in-doubt check's window before the
 // notification's creation: the provider's clock may be behind ours.
