@@ -48,7 +48,7 @@ func (c SendbirdConfig) withDefaults() SendbirdConfig {
 		c.Timeout = DefaultTimeout
 	}
 	if c.Client == nil {
-		c.Client = &http.Client{}
+		c.Client = newClient()
 	}
 	if c.ChannelURL == nil {
 		c.ChannelURL = sameChannel

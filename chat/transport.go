@@ -278,3 +278,16 @@ func (f *flexID) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// idleConnsPerHost is how many idle connections to the provider a client
+// keeps: more than the dispatchers of one process (4 by default), so that
+// a send rarely pays for a new connection (a TLS handshake) after its slot,
+// which the limiter's margin does not cover. Go's default keeps 2.
+const idleConnsPerHost = 16
+
+// newClient is the HTTP client of an adapter given none.
+func newClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = idleConnsPerHost
+	return &http.Client{Transport: t}
+}

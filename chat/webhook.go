@@ -28,7 +28,7 @@ func (c WebhookConfig) withDefaults() WebhookConfig {
 		c.Timeout = DefaultTimeout
 	}
 	if c.Client == nil {
-		c.Client = &http.Client{}
+		c.Client = newClient()
 	}
 	return c
 }

@@ -315,8 +315,14 @@ func (n *Notifier) settleDoubt(ctx context.Context, m commands.Meta, note domain
 	case errors.Is(err, chat.ErrCannotCheck):
 		return false, nil
 	case err != nil:
-		n.cfg.Log.Info().Err(err).Str("notification_id", string(note.ID)).Msg("cannot ask the provider whether an in-doubt message arrived; asking again later")
-		return true, worker.RetryAfter(n.backoff(1), nil)
+		// Asked again later, and later the longer the doubt has lasted: a
+		// quarter of its age, between the backoff's bounds, half of it
+		// random. A provider that stays down is asked less and less often.
+		d := min(max(n.cfg.Notifications.Now().Sub(note.LastAttemptAt)/4, n.cfg.MinBackoff), n.cfg.MaxBackoff)
+		d = d/2 + httpretry.FullJitter(d/2)
+		n.cfg.Log.Info().Err(err).Str("notification_id", string(note.ID)).Str("retry_in", d.String()).
+			Msg("cannot ask the provider whether an in-doubt message arrived; asking again later")
+		return true, worker.RetryAfter(d, nil)
 	case found:
 		_, err := n.cfg.Notifications.Sent(ctx, m, note.ID, receipt.Ref, true)
 		n.cfg.Log.Info().Str("notification_id", string(note.ID)).Msg("in-doubt message had arrived; recorded as sent, not sent again")
