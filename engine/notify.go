@@ -43,9 +43,10 @@ const notifyMargin = 0.07
 // for its slot or its retry unacknowledged.
 const notifyMaxAckPending = 100_000
 
-// notifyHandlerTimeout bounds one dispatch: an in-doubt check, a slot
-// wait, a send and three appends.
-const notifyHandlerTimeout = 20 * time.Second
+// notifyHandlerTimeout bounds one dispatch: an in-doubt check (10 s at
+// most), a reservation (2 s) and the wait for its slot (2 s), a send (10 s)
+// and three appends.
+const notifyHandlerTimeout = 30 * time.Second
 
 // notifyAckWait is how soon another instance takes over the notifications
 // of a dispatcher that died (the loop signals progress every third of it).
