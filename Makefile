@@ -45,11 +45,13 @@ bench-bills:
 	$(GO) test -run '^$$' -bench '^Benchmark(BillIssueBulk|StorePaymentScan)$$' -benchtime 1x -timeout 60m ./server/
 	$(GO) test -run '^$$' -bench '^BenchmarkLinkLoad$$' -benchtime 3s ./commands/
 
-## bench-limiter: the shared notification limiter's CAS contention curve and its 60s three-process
-## utilisation run (docs/performance.md "Notifications"). BANKBOOK_LIMITER_SECONDS and _RATE adjust it.
+## bench-limiter: the shared notification limiter's CAS contention curve, its 60s three-process
+## utilisation run, and 200 bills notified by two engine processes (docs/performance.md "Notifications").
+## BANKBOOK_LIMITER_SECONDS and _RATE adjust the utilisation run.
 bench-limiter:
 	$(GO) test -run '^$$' -bench '^BenchmarkReserve$$' -benchtime 3s -timeout 30m ./ratelimit/
 	BANKBOOK_LIMITER_SECONDS=$${BANKBOOK_LIMITER_SECONDS:-60} $(GO) test -run '^$$' -bench '^BenchmarkLimiterUtilisation$$' -benchtime 1x -timeout 30m ./ratelimit/
+	$(GO) test -run '^$$' -bench '^BenchmarkBulkIssueOverTwoProcesses$$' -benchtime 1x -timeout 30m ./notify/
 
 ## soak: the kill -9 reliability run (docs/operations.md): 24 clients, 20 SIGKILL cycles of a
 ## separate engine process, then nothing lost or duplicated, books balanced, replay equal to
