@@ -86,8 +86,8 @@ func (s *Store) known(c Commit, subj string) *DamagedError {
 // checked decodes msg, a message Load reached for aggregate ref. A message
 // this engine cannot read is a *DamagedError, unless an operator set it
 // aside: it then loads as a placeholder, a Commit with the message's
-// sequence, no events, Damaged set, and PrevSeq the aggregate's message
-// before it, so that the load walks on past it.
+// sequence and hash, no events, Damaged set, and PrevSeq the aggregate's
+// message before it, so that the load walks on past it.
 func (s *Store) checked(ctx context.Context, ref Ref, msg *jetstream.RawStreamMsg) (Commit, error) {
 	seq := Seq(msg.Sequence)
 	c, derr := s.read(msg.Subject, msg.Data, seq)
@@ -95,6 +95,7 @@ func (s *Store) checked(ctx context.Context, ref Ref, msg *jetstream.RawStreamMs
 		derr = s.known(c, msg.Subject)
 	}
 	if derr == nil {
+		s.hashes.put(seq, c.Hash)
 		return c, nil
 	}
 	if msg.Subject != s.Subject(ref) {
@@ -108,7 +109,9 @@ func (s *Store) checked(ctx context.Context, ref Ref, msg *jetstream.RawStreamMs
 		return Commit{}, derr
 	}
 	derr.SetAside = &sa
-	return Commit{Seq: seq, AggregateType: ref.Type, AggregateID: ref.ID, PrevSeq: sa.PrevSeq, Damaged: derr}, nil
+	h := HashOf(msg.Data)
+	s.hashes.put(seq, h)
+	return Commit{Seq: seq, AggregateType: ref.Type, AggregateID: ref.ID, PrevSeq: sa.PrevSeq, Hash: h, Damaged: derr}, nil
 }
 
 // Get returns the commit at seq, checked as Load checks the commits it

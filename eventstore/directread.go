@@ -32,31 +32,40 @@ func ReadDirect(ctx context.Context, js jetstream.JetStream, stream string, fn f
 	if err != nil || until == 0 {
 		return 0, err
 	}
+	if err := readDirect(ctx, js, stream, until, fn); err != nil {
+		return 0, err
+	}
+	return until, nil
+}
+
+// readDirect hands fn the stream's messages 1..until (until ≥ 1, at most
+// the last sequence) in order, with direct batch gets.
+func readDirect(ctx context.Context, js jetstream.JetStream, stream string, until Seq, fn func(RawMessage) error) error {
 	next := uint64(1)
 	for next <= uint64(until) {
 		msgs, err := jetstreamext.GetBatch(ctx, js, stream, directBatch, jetstreamext.GetBatchSeq(next))
 		if err != nil {
-			return 0, fmt.Errorf("eventstore: direct get from %d: %w", next, err)
+			return fmt.Errorf("eventstore: direct get from %d: %w", next, err)
 		}
 		got := false
 		for m, err := range msgs {
 			if err != nil {
-				return 0, fmt.Errorf("eventstore: direct get from %d: %w", next, err)
+				return fmt.Errorf("eventstore: direct get from %d: %w", next, err)
 			}
 			if m.Sequence > uint64(until) {
 				break
 			}
 			got = true
 			if err := fn(RawMessage{Seq: Seq(m.Sequence), Subject: m.Subject, Data: m.Data}); err != nil {
-				return 0, err
+				return err
 			}
 			next = m.Sequence + 1
 		}
 		if !got {
-			return 0, fmt.Errorf("eventstore: direct get from %d returned nothing before the last sequence %d", next, until)
+			return fmt.Errorf("eventstore: direct get from %d returned nothing before the last sequence %d", next, until)
 		}
 	}
-	return until, nil
+	return nil
 }
 
 // Reader reads the event stream's commits with direct gets only: what the
@@ -95,7 +104,7 @@ func (r *Reader) Read(ctx context.Context, fn Handler) (Seq, error) {
 	last, err := ReadDirect(ctx, r.js, r.cfg.Stream, func(m RawMessage) error {
 		c, derr := dec.read(m.Subject, m.Data, m.Seq)
 		if derr != nil {
-			c = Commit{Seq: m.Seq, AggregateType: derr.Ref.Type, AggregateID: derr.Ref.ID, Damaged: derr}
+			c = Commit{Seq: m.Seq, AggregateType: derr.Ref.Type, AggregateID: derr.Ref.ID, Hash: HashOf(m.Data), Damaged: derr}
 		}
 		batch = append(batch, c)
 		if len(batch) == directBatch {

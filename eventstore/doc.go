@@ -21,6 +21,21 @@
 // chain that Load walks backwards with direct gets by sequence: loading costs
 // O(commits of the aggregate), independent of the size of the stream.
 //
+// # Hash chain and digest
+//
+// A commit's hash (Hash) is the SHA-256 of its stored message bytes. Append
+// writes commit format 2: each commit also records PrevHash, the hash of
+// the message at its PrevSeq (from a bounded cache of what the Store
+// appended or read, or read by sequence), so an aggregate's commits form a
+// hash chain that VerifyChain checks: an edited, removed or reordered
+// commit breaks the next link, unless every later commit of the aggregate
+// is rewritten too. Format 1 commits are still read, unchained. Digest
+// hashes every message up to a sequence; against a digest the verifier
+// trusts, any rewrite or truncation up to that sequence is detected. No
+// signatures: see docs/decisions/0009-commit-hash-chain.md for what this
+// proves and what it does not. ParseCommit reads a commit as stored (Seq
+// and Hash set); Commit.Upcast is the separate upcasting step.
+//
 // # Concurrency
 //
 // Append takes the sequence of the aggregate's last commit as its expectation

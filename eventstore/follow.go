@@ -211,5 +211,5 @@ func (s *Store) followed(ctx context.Context, subj string, data []byte, seq Seq,
 	if ok {
 		derr.SetAside = &sa
 	}
-	return Commit{Seq: seq, AggregateType: derr.Ref.Type, AggregateID: derr.Ref.ID, PrevSeq: sa.PrevSeq, Damaged: derr}, nil
+	return Commit{Seq: seq, AggregateType: derr.Ref.Type, AggregateID: derr.Ref.ID, PrevSeq: sa.PrevSeq, Hash: HashOf(data), Damaged: derr}, nil
 }

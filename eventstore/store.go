@@ -22,6 +22,7 @@ type Store struct {
 	stream    jetstream.Stream
 	cfg       Config
 	setAsides *setAsides
+	hashes    *hashCache // hashes of messages appended or read, for PrevHash
 }
 
 // StreamConfig returns the JetStream configuration of the event stream.
@@ -63,7 +64,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("create event stream %s: %w", cfg.Stream, err)
 	}
-	s := &Store{js: js, stream: stream, cfg: cfg}
+	s := &Store{js: js, stream: stream, cfg: cfg, hashes: &hashCache{}}
 	if err := s.openSetAsides(ctx, true); err != nil {
 		return nil, err
 	}
@@ -91,23 +92,39 @@ func (s *Store) withTimeout(ctx context.Context) (context.Context, context.Cance
 // prevVersion is the aggregate version before this commit. It returns the
 // stored commit with its sequence.
 //
+// The commit (format 2) records PrevHash, the hash of the stored bytes of
+// the message at expected: remembered from an earlier append or read of
+// this Store (a bounded cache), or else read by sequence.
+//
 // A stale expectation returns a *ConflictError and writes nothing.
 func (s *Store) Append(ctx context.Context, ref Ref, expected Seq, prevVersion int, commitID string, events []Envelope) (Commit, error) {
-	c, err := NewCommit(ref, expected, prevVersion, commitID, events, s.cfg.Now())
+	c, err := NewCommit(ref, expected, Hash{}, prevVersion, commitID, events, s.cfg.Now())
 	if err != nil {
 		return Commit{}, err
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	if expected != 0 {
+		prev, err := s.hashAt(ctx, expected)
+		if errors.Is(err, ErrNoMessage) {
+			// Nothing at the expectation: a failed expectation.
+			return s.settleConflict(ctx, ref, expected, c)
+		}
+		if err != nil {
+			return Commit{}, fmt.Errorf("append %s: %w", ref, err)
+		}
+		c.PrevHash = prev.String()
 	}
 	body, err := json.Marshal(c)
 	if err != nil {
 		return Commit{}, fmt.Errorf("encode commit: %w", err)
 	}
+	c.Hash = HashOf(body)
 	msg := nats.NewMsg(s.Subject(ref))
 	msg.Data = body
 	msg.Header.Set(jetstream.MsgIDHeader, commitID)
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(uint64(expected), 10))
 
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
 	for attempt := 1; ; attempt++ {
 		// Each attempt has a timeout of its own (Config.AttemptTimeout), so
 		// that a lost ack (a leader change, say) leaves time to publish the
@@ -117,6 +134,18 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Seq, prevVersion i
 		acancel()
 		if err == nil {
 			c.Seq = Seq(ack.Sequence)
+			if ack.Duplicate {
+				// An earlier publish stored it: its bytes are that
+				// publish's, which another Append call with the same
+				// commit ID may have built at another time.
+				h, err := s.hashAt(ctx, c.Seq)
+				if err != nil {
+					return Commit{}, fmt.Errorf("append %s: %w: reading the stored commit at seq %d: %v", ref, ErrUnavailable, c.Seq, err)
+				}
+				c.Hash = h
+				return c, nil
+			}
+			s.hashes.put(c.Seq, c.Hash)
 			return c, nil
 		}
 		var apiErr *jetstream.APIError
@@ -155,7 +184,29 @@ func (s *Store) settleConflict(ctx context.Context, ref Ref, expected Seq, c Com
 		// We cannot tell whether c was stored.
 		return Commit{}, fmt.Errorf("append %s: %w: checking a failed expectation: %v", ref, ErrUnavailable, err)
 	}
-	return SettleConflict(c, after)
+	settled, err := SettleConflict(c, after)
+	if err == nil {
+		s.hashes.put(settled.Seq, settled.Hash)
+	}
+	return settled, err
+}
+
+// hashAt returns the hash of the stored bytes of the message at seq, from
+// the cache or read by sequence; ErrNoMessage when the stream holds none.
+func (s *Store) hashAt(ctx context.Context, seq Seq) (Hash, error) {
+	if h, ok := s.hashes.get(seq); ok {
+		return h, nil
+	}
+	msg, err := s.getMsg(ctx, uint64(seq))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return Hash{}, fmt.Errorf("%w: seq %d", ErrNoMessage, seq)
+	}
+	if err != nil {
+		return Hash{}, fmt.Errorf("reading seq %d for its hash: %w", seq, unavailable(err))
+	}
+	h := HashOf(msg.Data)
+	s.hashes.put(seq, h)
+	return h, nil
 }
 
 // lastCommit returns the aggregate's last commit; a zero Commit when it has none.
@@ -274,7 +325,7 @@ func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("event stream %s: %w", cfg.Stream, err)
 	}
-	s := &Store{js: js, stream: stream, cfg: cfg}
+	s := &Store{js: js, stream: stream, cfg: cfg, hashes: &hashCache{}}
 	_ = s.openSetAsides(ctx, false) // binds the bucket when first needed; never fails
 	return s, nil
 }

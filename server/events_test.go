@@ -38,7 +38,15 @@ func TestDamagedCommitsDoNotStopTheEngine(t *testing.T) {
 	// A commit as a newer engine would write it, with an event type this
 	// one does not know, on the victim's chain.
 	ref := eventstore.Ref{Type: "order", ID: "o-victim"}
-	c, err := eventstore.NewCommit(ref, eventstore.Seq(victim.Seq), 1, "c-flagged", []eventstore.Envelope{{
+	stream, err := js.Stream(ctxT(t), e.Events.Config().Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, err := stream.GetMsg(ctxT(t), uint64(victim.Seq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := eventstore.NewCommit(ref, eventstore.Seq(victim.Seq), eventstore.HashOf(prev.Data), 1, "c-flagged", []eventstore.Envelope{{
 		EventID: "e-flagged", EventType: "order.flagged", SchemaVersion: 1, OccurredAt: time.Now().UTC(),
 		Data: json.RawMessage(`{"order_id":"o-victim","note":"from a newer engine"}`),
 	}}, time.Now())

@@ -39,19 +39,25 @@ func New(cfg Config) *Store {
 // commit is still at sequence expected (0: the aggregate has no commits),
 // with the semantics of eventstore.Store.Append.
 func (s *Store) Append(ctx context.Context, ref eventstore.Ref, expected eventstore.Seq, prevVersion int, commitID string, events []eventstore.Envelope) (eventstore.Commit, error) {
-	c, err := eventstore.NewCommit(ref, expected, prevVersion, commitID, events, s.cfg.Now())
-	if err != nil {
+	now := s.cfg.Now()
+	if _, err := eventstore.NewCommit(ref, expected, eventstore.Hash{}, prevVersion, commitID, events, now); err != nil {
 		return eventstore.Commit{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return eventstore.Commit{}, fmt.Errorf("append %s: %w", ref, err)
 	}
-	body, err := json.Marshal(c)
-	if err != nil {
-		return eventstore.Commit{}, fmt.Errorf("encode commit: %w", err)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// PrevHash: the hash of the stored bytes at expected, as the
+	// JetStream store records it.
+	var prev eventstore.Hash
+	if expected != 0 && int(expected) <= len(s.bodies) {
+		prev = eventstore.HashOf(s.bodies[expected-1])
+	}
+	c, err := eventstore.NewCommit(ref, expected, prev, prevVersion, commitID, events, now)
+	if err != nil {
+		return eventstore.Commit{}, err
+	}
 	chain := s.chains[ref]
 	var last eventstore.Seq
 	if len(chain) > 0 {
@@ -64,8 +70,13 @@ func (s *Store) Append(ctx context.Context, ref eventstore.Ref, expected eventst
 		}
 		return eventstore.SettleConflict(c, after)
 	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		return eventstore.Commit{}, fmt.Errorf("encode commit: %w", err)
+	}
 	s.bodies = append(s.bodies, body)
 	c.Seq = eventstore.Seq(len(s.bodies))
+	c.Hash = eventstore.HashOf(body)
 	s.chains[ref] = append(chain, c.Seq)
 	return c, nil
 }

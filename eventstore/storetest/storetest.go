@@ -41,6 +41,7 @@ func Run(t *testing.T, open Opener) {
 		{"MalformedRequestsAreInvalid", malformed},
 		{"LoadedCommitsAreCopies", loadedCopies},
 		{"UpcasterAppliedOnLoad", upcast},
+		{"CommitsChainToThePreviousCommitsHash", hashChain},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open) })
 	}
@@ -411,5 +412,61 @@ func upcast(t *testing.T, open Opener) {
 	got := load(t, s, ref, 0)[0].Events[0]
 	if got.SchemaVersion != 2 || !strings.Contains(string(got.Data), `"full_name":"김민수"`) {
 		t.Fatalf("loaded schema %d %s, want 2 with full_name", got.SchemaVersion, got.Data)
+	}
+}
+
+// hashChain: every commit (format 2) records the hash of the stored bytes
+// of its aggregate's previous commit, and its own Hash is the hash of its
+// stored bytes, as Append returned it and as Load reads it back.
+func hashChain(t *testing.T, open Opener) {
+	s := open(t, nil)
+	ctx := context.Background()
+	a := eventstore.Ref{Type: "order", ID: "chained"}
+	b := eventstore.Ref{Type: "order", ID: "other"}
+	appended := map[eventstore.Seq]eventstore.Commit{}
+	for i := range 3 {
+		for _, ref := range []eventstore.Ref{a, b} {
+			c, err := AppendOne(ctx, s, ref, fmt.Sprintf("%s-%d", ref.ID, i), Event("t", i))
+			if err != nil {
+				t.Fatalf("append %s %d: %v", ref, i, err)
+			}
+			if c.Hash == (eventstore.Hash{}) {
+				t.Fatalf("append %s %d returned no hash", ref, i)
+			}
+			appended[c.Seq] = c
+		}
+	}
+	// A retried append returns the stored commit's hash.
+	first := load(t, s, a, 0)[0]
+	again, err := s.Append(ctx, a, 0, 0, "chained-0", []eventstore.Envelope{Event("t", 0)})
+	if err != nil || again.Seq != first.Seq || again.Hash != first.Hash {
+		t.Fatalf("retried append: seq %d hash %s, %v; want seq %d hash %s", again.Seq, again.Hash, err, first.Seq, first.Hash)
+	}
+	for _, ref := range []eventstore.Ref{a, b} {
+		commits := load(t, s, ref, 0)
+		if len(commits) != 3 {
+			t.Fatalf("%s: %d commits, want 3", ref, len(commits))
+		}
+		for i, c := range commits {
+			if c.Format != 2 {
+				t.Fatalf("%s commit %d: format %d, want 2", ref, i, c.Format)
+			}
+			if c.Hash != appended[c.Seq].Hash {
+				t.Fatalf("%s commit %d: loaded hash %s, appended %s", ref, i, c.Hash, appended[c.Seq].Hash)
+			}
+			if c.PrevHash != appended[c.Seq].PrevHash {
+				t.Fatalf("%s commit %d: loaded prev hash %q, appended %q", ref, i, c.PrevHash, appended[c.Seq].PrevHash)
+			}
+			want := ""
+			if i > 0 {
+				want = commits[i-1].Hash.String()
+			}
+			if c.PrevHash != want {
+				t.Fatalf("%s commit %d at seq %d: prev hash %q, want %q (the hash of seq %d)", ref, i, c.Seq, c.PrevHash, want, c.PrevSeq)
+			}
+		}
+		if breaks := eventstore.VerifyChain(commits); len(breaks) != 0 {
+			t.Fatalf("%s: %v", ref, breaks)
+		}
 	}
 }
