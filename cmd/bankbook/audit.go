@@ -3,26 +3,40 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/eventstore"
 )
 
 func auditUsage() string {
 	return "usage: bankbook audit history TYPE ID [--limit N] [--cursor C | --all] [--min-seq N] [--json]\n" +
+		"       bankbook audit digest [--at N | --check N:HEX] [--json]\n" +
+		"       bankbook audit verify [--data-dir DIR] [--json]\n" +
 		"  TYPE is one of " + strings.Join(api.AggregateTypes(), ", ")
 }
 
 // audit reads what the event stream says happened: `audit history` lists an
 // aggregate's events with their envelopes and commit hashes
-// (bankbook.q.audit.history; operator and auditor identities).
+// (bankbook.q.audit.history; operator and auditor identities); `audit
+// digest` computes the stream digest at a sequence, or checks it against
+// one the auditor trusts (ADR 0009).
 func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || isHelp(args[0]) {
 		return groupUsage(args, stdout, auditUsage())
+	}
+	if args[0] == "verify" {
+		return auditVerify(ctx, args[1:], stdout, stderr)
 	}
 	fs, cf := newClientFlagSet("audit "+args[0], stderr)
 	switch args[0] {
@@ -51,8 +65,138 @@ func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return call(ctx, cf, stdout, api.AuditHistory, q, nil, func(r api.AuditHistoryReply) string {
 			return formatHistory(r, true) + nextPage(r.NextCursor)
 		})
+	case "digest":
+		return auditDigest(ctx, fs, cf, args[1:], stdout)
 	}
-	return usageError("unknown audit command %q (history)", args[0])
+	return usageError("unknown audit command %q (history, digest, verify)", args[0])
+}
+
+// digestResult is `audit digest`'s --json output: the stream digest at
+// seq, and with --check what it was compared with.
+type digestResult struct {
+	Seq     uint64 `json:"seq"`
+	Digest  string `json:"digest,omitempty"`
+	Commits int    `json:"commits"`
+	// Expected is the digest --check gave; Match whether the stream's
+	// digest at Seq equals it; Problem why there is none (the stream ends
+	// before Seq).
+	Expected string `json:"expected,omitempty"`
+	Match    *bool  `json:"match,omitempty"`
+	Problem  string `json:"problem,omitempty"`
+}
+
+// auditDigest is `audit digest`: the stream digest (eventstore.Digest) at
+// --at N (default: the last sequence), read with direct gets as the
+// auditor; with --check N:HEX, exit 1 unless the stream's digest at N is
+// HEX (a rewritten or truncated stream). Like replay and the other audit
+// checks it exits 2 when it could not run.
+func auditDigest(ctx context.Context, fs *flag.FlagSet, cf *clientFlags, args []string, stdout io.Writer) error {
+	cf.role = auth.Auditor // reading the event stream is the auditor's
+	at := fs.Uint64("at", 0, "the sequence to digest up to (default: the stream's last)")
+	check := fs.String("check", "", "N:HEX: compare the stream's digest at sequence N with HEX, a digest you trust; exit 1 if they differ")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var until eventstore.Seq
+	var want string
+	switch {
+	case given["at"] && given["check"]:
+		return usageError("audit digest: give --at or --check, not both")
+	case given["at"]:
+		if *at == 0 {
+			return usageError("audit digest: --at must be a stream sequence, 1 or more")
+		}
+		until = eventstore.Seq(*at)
+	case given["check"]:
+		n, hex, ok := strings.Cut(*check, ":")
+		seq, err := strconv.ParseUint(n, 10, 64)
+		hex = strings.ToLower(hex)
+		if !ok || err != nil || seq == 0 || !isDigestHex(hex) {
+			return usageError("audit digest: --check takes N:HEX, a sequence and a digest of 64 hex digits (%q)", *check)
+		}
+		until, want = eventstore.Seq(seq), hex
+	}
+	res, err := computeDigest(ctx, cf, until)
+	var out digestResult
+	switch {
+	case err == nil:
+		out = digestResult{Seq: uint64(res.Seq), Digest: res.Digest, Commits: res.Commits}
+	case want != "" && errors.Is(err, eventstore.ErrNoMessage):
+		out = digestResult{Seq: uint64(until), Problem: err.Error()}
+	case errors.Is(err, eventstore.ErrNoMessage):
+		return &exitError{code: exitUsage, err: fmt.Errorf("audit digest: %w", err)}
+	default:
+		return &exitError{code: exitUsage, err: fmt.Errorf("audit digest could not run: %w", err)}
+	}
+	if want != "" {
+		match := out.Digest == want
+		out.Expected, out.Match = want, &match
+	}
+	if cf.json {
+		b, _ := json.Marshal(out)
+		fmt.Fprintln(stdout, string(b))
+	} else {
+		fmt.Fprint(stdout, out.text())
+	}
+	if out.Match != nil && !*out.Match {
+		if out.Problem != "" {
+			return &exitError{code: exitFailed, err: fmt.Errorf("the stream has no digest at seq %d: truncated", out.Seq)}
+		}
+		return &exitError{code: exitFailed, err: fmt.Errorf("the stream's digest at seq %d differs from the one given: the stream was rewritten", out.Seq)}
+	}
+	return nil
+}
+
+// computeDigest connects as the auditor and digests the stream up to until.
+func computeDigest(ctx context.Context, cf *clientFlags, until eventstore.Seq) (eventstore.DigestResult, error) {
+	c, err := cf.connect()
+	if err != nil {
+		return eventstore.DigestResult{}, err
+	}
+	defer c.Close()
+	js, err := jetstream.New(c.Conn())
+	if err != nil {
+		return eventstore.DigestResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, max(cf.timeout, 10*time.Minute))
+	defer cancel()
+	return eventstore.Digest(ctx, eventstore.NewReader(js, eventstore.Config{}), until)
+}
+
+func isDigestHex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && (r < 'a' || r > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// text is `audit digest`'s human output.
+func (r digestResult) text() string {
+	var b strings.Builder
+	switch {
+	case r.Problem != "":
+		fmt.Fprintf(&b, "NO DIGEST at seq %d: %s\nthe stream ends before the trusted digest's sequence: it was truncated\n", r.Seq, r.Problem)
+		return b.String()
+	case r.Seq == 0:
+		fmt.Fprintf(&b, "the event stream is empty; digest %s\n", r.Digest)
+	default:
+		fmt.Fprintf(&b, "digest at seq %d (%d messages): %s\n", r.Seq, r.Commits, r.Digest)
+	}
+	switch {
+	case r.Match == nil:
+	case *r.Match:
+		b.WriteString("matches the digest given\n")
+	default:
+		fmt.Fprintf(&b, "DIFFERENT from the digest given %s: the stream up to seq %d was rewritten\n", r.Expected, r.Seq)
+	}
+	return b.String()
 }
 
 // parseInterspersed parses flags that may come before, between or after

@@ -1,0 +1,308 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/projections"
+)
+
+// Check names, as findings carry them.
+const (
+	CheckTrialBalance     = "trial_balance"
+	CheckBankTransactions = "bank_transactions"
+	CheckWallets          = "wallets"
+	CheckClearing         = "clearing"
+	CheckAggregates       = "aggregates"
+	CheckChains           = "chains"
+	CheckNoEventSkipped   = "no_event_skipped"
+	CheckReadModels       = "read_models"
+)
+
+// Options configure Verify. Reader is required; the zero value of every
+// other field means its default.
+type Options struct {
+	// Reader reads the event stream (direct gets only).
+	Reader *eventstore.Reader
+	// Codec decodes events. Default domain.Events().
+	Codec *domain.Codec
+	// ReadModels is the path of the live read-model file (the engine's
+	// DATA-DIR/readmodels.db), opened read-only. Empty: the file is not
+	// opened, and Live alone says what the live read models hold.
+	ReadModels string
+	// Live, if not nil, reports the live read models' content hash and the
+	// checkpoint it was computed at, as the running engine computes it:
+	// Verify asks it when ReadModels is empty or held by the engine
+	// (projections.ErrLocked). Without either, the read_models check is
+	// not run (Checked.ReadModels says so).
+	Live func(ctx context.Context) (LiveState, error)
+	// SetAside, if not nil, reports whether an operator set the damaged
+	// commit at seq aside. The skipped-commit records of the live read
+	// models (when ReadModels can be opened) are consulted first.
+	SetAside func(ctx context.Context, seq eventstore.Seq) (bool, error)
+	// TempDir is where the fresh replay is built (and removed). Default
+	// os.TempDir().
+	TempDir string
+	// Now is the clock for the ages of open items. Default time.Now.
+	Now func() time.Time
+}
+
+// LiveState is what the live read models hold: their content hash at
+// checkpoint Seq.
+type LiveState struct {
+	Hash string
+	Seq  eventstore.Seq
+}
+
+func (o *Options) setDefaults() {
+	if o.Codec == nil {
+		o.Codec = domain.Events()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.TempDir == "" {
+		o.TempDir = os.TempDir()
+	}
+}
+
+// Validate reports what makes o unusable.
+func (o Options) Validate() error {
+	if o.Reader == nil {
+		return fmt.Errorf("%w: no event stream Reader", ErrInvalidOptions)
+	}
+	return nil
+}
+
+// Finding is one thing a check found wrong.
+type Finding struct {
+	Check   string `json:"check"`
+	Message string `json:"message"`
+	// Seq is the stream sequence of the commit the finding is about; 0
+	// when it has none.
+	Seq eventstore.Seq `json:"seq,omitempty"`
+	// Aggregate ("type/id") and Account name what it is about, when known.
+	Aggregate string `json:"aggregate,omitempty"`
+	Account   string `json:"account,omitempty"`
+	// Deltas are the account deltas of the commit at Seq (trial_balance).
+	Deltas map[string]int64 `json:"deltas,omitempty"`
+}
+
+// OpenItem is an item that explains part of a clearing account's balance.
+type OpenItem struct {
+	Account string `json:"account"`
+	// Kind is "orphan_deposit" (suspense) or "payout" (payouts pending);
+	// ID is the deposit's or the payout's.
+	Kind   string `json:"kind"`
+	ID     string `json:"id"`
+	Amount int64  `json:"amount"`
+	// Status says where the item is (payouts: requested, or failed and
+	// not yet returned to its source).
+	Status string `json:"status,omitempty"`
+	// Seq is the commit that opened the item, Since when it happened,
+	// Age how long ago that is (AgeSeconds in whole seconds).
+	Seq        eventstore.Seq `json:"seq"`
+	Since      time.Time      `json:"since"`
+	Age        string         `json:"age"`
+	AgeSeconds int64          `json:"age_seconds"`
+}
+
+// Checked counts what Verify looked at.
+type Checked struct {
+	// LastSeq is the stream sequence the verification read up to.
+	LastSeq    eventstore.Seq `json:"last_seq"`
+	Commits    int            `json:"commits"`
+	Events     int            `json:"events"`
+	Postings   int            `json:"postings"`
+	Accounts   int            `json:"accounts"`
+	Aggregates int            `json:"aggregates"`
+	Wallets    int            `json:"wallets"`
+	// BankTransactions is how many distinct bank transactions the
+	// deposits name.
+	BankTransactions int `json:"bank_transactions"`
+	Damaged          int `json:"damaged"`
+	// Unchained counts the format 1 commits: no hash links, so the
+	// chains check followed their sequence links only.
+	Unchained int `json:"unchained"`
+	SetAside  int `json:"set_aside"`
+	OpenItems int `json:"open_items"`
+	// ReadModels says how the live read models were compared: "file"
+	// (opened read-only), "engine" (the engine's hash, the file being
+	// held), or "not checked" with why.
+	ReadModels string `json:"read_models"`
+	// ReadModelsSeq is the live checkpoint compared at.
+	ReadModelsSeq eventstore.Seq `json:"read_models_seq,omitempty"`
+	// Checks are the checks run.
+	Checks []string `json:"checks"`
+}
+
+// Report is the outcome of a verification: OK when there is no finding.
+type Report struct {
+	OK        bool       `json:"ok"`
+	Findings  []Finding  `json:"findings"`
+	Checked   Checked    `json:"checked"`
+	OpenItems []OpenItem `json:"open_items"`
+}
+
+// Verify runs every check (see the package documentation) and returns the
+// report. An error (ErrCannotRun, ErrInvalidOptions) means it could not run;
+// findings are in the Report.
+func Verify(ctx context.Context, opts Options) (Report, error) {
+	if err := opts.Validate(); err != nil {
+		return Report{}, err
+	}
+	opts.setDefaults()
+	rep := Report{Findings: []Finding{}, OpenItems: []OpenItem{}}
+
+	// The live read models first: their skipped-commit records say which
+	// damaged commits an operator set aside.
+	live, liveErr := liveState(ctx, opts, &rep)
+	if liveErr != nil {
+		return Report{}, liveErr
+	}
+
+	f := newFolder(opts, live.setAside)
+	last, err := opts.Reader.Read(ctx, func(ctx context.Context, batch []eventstore.Commit) error {
+		for _, c := range batch {
+			if err := f.commit(ctx, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Report{}, fmt.Errorf("%w: read the event stream: %w", ErrCannotRun, err)
+	}
+	f.finish(&rep)
+	rep.Checked.LastSeq = last
+	rep.Checked.Checks = []string{CheckTrialBalance, CheckBankTransactions, CheckWallets, CheckClearing, CheckChains, CheckAggregates, CheckNoEventSkipped}
+
+	if live.ok {
+		rep.Checked.Checks = append(rep.Checked.Checks, CheckReadModels)
+		if err := compareReadModels(ctx, opts, live.state, &rep); err != nil {
+			return Report{}, err
+		}
+	}
+	// By sequence; findings without one (end-of-stream balances) last.
+	sort.SliceStable(rep.Findings, func(i, j int) bool {
+		a, b := rep.Findings[i].Seq, rep.Findings[j].Seq
+		return a != 0 && (b == 0 || a < b)
+	})
+	rep.OK = len(rep.Findings) == 0
+	return rep, nil
+}
+
+// live is what liveState learnt.
+type live struct {
+	ok       bool // state is known: compare
+	state    LiveState
+	setAside map[eventstore.Seq]bool
+}
+
+// liveState opens the live read models read-only, or asks Options.Live
+// while the engine holds them. A damaged or stale file is a finding.
+func liveState(ctx context.Context, opts Options, rep *Report) (live, error) {
+	l := live{setAside: map[eventstore.Seq]bool{}}
+	if opts.ReadModels != "" {
+		st, err := projections.OpenReadOnly(opts.ReadModels, &projections.Options{Codec: opts.Codec})
+		switch {
+		case err == nil:
+			defer st.Close()
+			skipped, err := st.Skipped()
+			if err != nil {
+				return l, fmt.Errorf("%w: live read models: %w", ErrCannotRun, err)
+			}
+			for _, sc := range skipped {
+				if sc.SetAside {
+					l.setAside[sc.Seq] = true
+				}
+			}
+			hash, cp, err := st.Hash()
+			if err != nil {
+				rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Message: fmt.Sprintf("the live read models %s have no content hash: %v", opts.ReadModels, err)})
+				rep.Checked.ReadModels = "file"
+				return l, nil
+			}
+			rep.Checked.ReadModels = "file"
+			l.ok, l.state = true, LiveState{Hash: hash, Seq: cp}
+			return l, nil
+		case errors.Is(err, projections.ErrLocked) && opts.Live != nil:
+			// The engine holds the file: its own hash instead.
+		case errors.Is(err, projections.ErrDamaged), errors.Is(err, projections.ErrStale):
+			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Message: fmt.Sprintf("the live read models cannot be read: %v", err)})
+			rep.Checked.ReadModels = "file"
+			return l, nil
+		default:
+			return l, fmt.Errorf("%w: live read models: %w", ErrCannotRun, err)
+		}
+	}
+	if opts.Live == nil {
+		rep.Checked.ReadModels = "not checked: no live read models given"
+		return l, nil
+	}
+	st, err := opts.Live(ctx)
+	if err != nil {
+		return l, fmt.Errorf("%w: live read models from the engine: %w", ErrCannotRun, err)
+	}
+	rep.Checked.ReadModels = "engine"
+	l.ok, l.state = true, st
+	return l, nil
+}
+
+// compareReadModels replays the stream up to the live checkpoint into a
+// temporary file and compares the content hashes.
+func compareReadModels(ctx context.Context, opts Options, live LiveState, rep *Report) error {
+	rep.Checked.ReadModelsSeq = live.Seq
+	dir, err := os.MkdirTemp(opts.TempDir, "bankbook-verify-")
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCannotRun, err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "readmodels.db")
+	po := &projections.Options{Codec: opts.Codec}
+	var hash string
+	if live.Seq == 0 {
+		st, err := projections.Open(path, po)
+		if err != nil {
+			return fmt.Errorf("%w: empty read models: %w", ErrCannotRun, err)
+		}
+		hash, _, err = st.Hash()
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("%w: empty read models: %w", ErrCannotRun, err)
+		}
+	} else {
+		res, err := projections.ReplayWith(ctx, opts.Reader, path, po, &projections.ReplayOptions{UntilSeq: live.Seq})
+		if errors.Is(err, projections.ErrBeyondEnd) {
+			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: live.Seq,
+				Message: fmt.Sprintf("the live read models are at checkpoint %d, beyond the end of the event stream: %v", live.Seq, err)})
+			return nil
+		}
+		var ce *projections.CommitError
+		if errors.As(err, &ce) {
+			// An event that does not fit the read models: the live ones
+			// cannot hold what the events say either.
+			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: ce.Seq,
+				Message: fmt.Sprintf("a fresh replay fails at seq %d: %v", ce.Seq, ce)})
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: replay up to seq %d: %w", ErrCannotRun, live.Seq, err)
+		}
+		hash = res.Hash
+	}
+	if hash != live.Hash {
+		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: live.Seq,
+			Message: fmt.Sprintf("the live read models at checkpoint %d have content hash %s; a fresh replay up to seq %d has %s", live.Seq, live.Hash, live.Seq, hash)})
+	}
+	return nil
+}

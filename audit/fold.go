@@ -1,0 +1,385 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// Open item kinds.
+const (
+	KindOrphanDeposit = "orphan_deposit"
+	KindPayout        = "payout"
+)
+
+// walletPrefix is the ledger account prefix of wallets (domain.AccountWallet).
+var walletPrefix = domain.AccountWallet("")
+
+// folder folds the stream, commit by commit, into what the checks compare.
+type folder struct {
+	opts     Options
+	setAside map[eventstore.Seq]bool
+	findings []Finding
+	checked  Checked
+
+	// trial_balance
+	balances   map[string]int64
+	unbalanced bool // the first imbalance is reported, not the ones after
+
+	// bank_transactions: (account, bank txn id) → the seq of its deposit
+	bankTxns map[string]eventstore.Seq
+
+	// wallets
+	wallets map[domain.UserID]*walletState
+
+	// clearing: open items by account, then ID
+	open map[string]map[string]*OpenItem
+
+	// aggregates: each aggregate's last version
+	aggs map[eventstore.Ref]*aggState
+
+	// chains: each aggregate's commits (without their events), in order
+	chains map[eventstore.Ref][]eventstore.Commit
+}
+
+type walletState struct {
+	w domain.Wallet
+	// diverged is the seq from which the wallet and its ledger account
+	// have differed (0: they agree).
+	diverged eventstore.Seq
+}
+
+type aggState struct {
+	version int // the last event's; -1: unknown (after a damaged commit)
+}
+
+func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
+	return &folder{
+		opts: opts, setAside: setAside,
+		balances: map[string]int64{},
+		bankTxns: map[string]eventstore.Seq{},
+		wallets:  map[domain.UserID]*walletState{},
+		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
+		aggs:     map[eventstore.Ref]*aggState{},
+		chains:   map[eventstore.Ref][]eventstore.Commit{},
+	}
+}
+
+func (f *folder) add(fd Finding) { f.findings = append(f.findings, fd) }
+
+// commit folds one commit.
+func (f *folder) commit(ctx context.Context, c eventstore.Commit) error {
+	f.checked.Commits++
+	ref := c.Ref()
+	if ref.Type != "" {
+		// The links only: the events are not needed again.
+		link := c
+		link.Events = nil
+		f.chains[ref] = append(f.chains[ref], link)
+	}
+	agg := f.aggs[ref]
+	if agg == nil && ref.Type != "" {
+		agg = &aggState{}
+		f.aggs[ref] = agg
+	}
+
+	// no_event_skipped: a damaged commit, or an event the codec cannot
+	// decode.
+	problem := ""
+	var events []domain.Event
+	if c.Damaged != nil {
+		problem = c.Damaged.Err.Error()
+	} else {
+		events = make([]domain.Event, len(c.Events))
+		for i, e := range c.Events {
+			ev, err := f.opts.Codec.Decode(e.EventType, e.SchemaVersion, e.Data)
+			if err != nil {
+				problem = fmt.Sprintf("event %s (%s): %v", e.EventID, e.EventType, err)
+				break
+			}
+			events[i] = ev
+		}
+	}
+	if problem != "" {
+		f.checked.Damaged++
+		aside, err := f.isSetAside(ctx, c.Seq)
+		if err != nil {
+			return err
+		}
+		if aside {
+			f.checked.SetAside++
+		} else {
+			f.add(Finding{Check: CheckNoEventSkipped, Seq: c.Seq, Aggregate: refString(ref),
+				Message: fmt.Sprintf("commit at seq %d is skipped by every projection and not set aside: %s", c.Seq, problem)})
+		}
+		if agg != nil {
+			agg.version = -1
+		}
+		return nil
+	}
+	f.checked.Events += len(c.Events)
+
+	// aggregates: versions (the links are the chains check's)
+	for i, e := range c.Events {
+		if agg.version >= 0 && e.Version != agg.version+1+i {
+			f.add(Finding{Check: CheckAggregates, Seq: c.Seq, Aggregate: ref.String(),
+				Message: fmt.Sprintf("event %s at seq %d is version %d of %s, want %d", e.EventID, c.Seq, e.Version, ref, agg.version+1+i)})
+			break
+		}
+	}
+	if n := len(c.Events); n > 0 {
+		agg.version = c.Events[n-1].Version
+	}
+
+	deltas := map[string]int64{}
+	touched := map[domain.UserID]bool{}
+	for i, ev := range events {
+		f.postings(c, ev, deltas)
+		f.deposit(c, c.Events[i], ev)
+		f.wallet(c, ev, touched)
+		f.clearing(c, ev)
+	}
+	f.trialBalance(c, deltas)
+	for acct := range deltas {
+		if u, ok := strings.CutPrefix(acct, walletPrefix); ok {
+			touched[domain.UserID(u)] = true
+		}
+	}
+	for u := range touched {
+		ws := f.walletOf(u)
+		if ws.w.Balance+f.balances[domain.AccountWallet(u)] != 0 {
+			if ws.diverged == 0 {
+				ws.diverged = c.Seq
+			}
+		} else {
+			ws.diverged = 0
+		}
+	}
+	return nil
+}
+
+func refString(r eventstore.Ref) string {
+	if r.Type == "" {
+		return ""
+	}
+	return r.String()
+}
+
+func (f *folder) isSetAside(ctx context.Context, seq eventstore.Seq) (bool, error) {
+	if f.setAside[seq] {
+		return true, nil
+	}
+	if f.opts.SetAside == nil {
+		return false, nil
+	}
+	ok, err := f.opts.SetAside(ctx, seq)
+	if err != nil {
+		return false, fmt.Errorf("%w: whether seq %d is set aside: %w", ErrCannotRun, seq, err)
+	}
+	return ok, nil
+}
+
+// postings folds an event's postings into the balances and the commit's
+// deltas, and reports a malformed posting (trial_balance).
+func (f *folder) postings(c eventstore.Commit, ev domain.Event, deltas map[string]int64) {
+	for _, p := range domain.Postings(ev) {
+		f.checked.Postings++
+		if p.Debit == "" || p.Credit == "" || p.Debit == p.Credit || p.Amount <= 0 {
+			f.add(Finding{Check: CheckTrialBalance, Seq: c.Seq, Aggregate: c.Ref().String(),
+				Message: fmt.Sprintf("%s at seq %d posts a malformed entry: debit %q, credit %q, amount %d", ev.EventType(), c.Seq, p.Debit, p.Credit, p.Amount)})
+		}
+		deltas[p.Debit] += p.Amount
+		deltas[p.Credit] -= p.Amount
+	}
+}
+
+// trialBalance applies a commit's deltas and checks the sum of all
+// balances.
+func (f *folder) trialBalance(c eventstore.Commit, deltas map[string]int64) {
+	var sum int64
+	for acct, d := range deltas {
+		f.balances[acct] += d
+		sum += d
+	}
+	if sum != 0 && !f.unbalanced {
+		f.unbalanced = true
+		f.add(Finding{Check: CheckTrialBalance, Seq: c.Seq, Aggregate: c.Ref().String(), Deltas: maps.Clone(deltas),
+			Message: fmt.Sprintf("the trial balance is %d after the commit at seq %d, not 0", sum, c.Seq)})
+	}
+}
+
+// deposit checks that no bank transaction is recorded twice.
+func (f *folder) deposit(c eventstore.Commit, env eventstore.Envelope, ev domain.Event) {
+	d, ok := ev.(domain.DepositRecorded)
+	if !ok {
+		return
+	}
+	key := domain.NormalizeAccountNumber(d.AccountNumber) + "\x00" + d.BankTxnID
+	if first, dup := f.bankTxns[key]; dup {
+		f.add(Finding{Check: CheckBankTransactions, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountBank(d.AccountNumber),
+			Message: fmt.Sprintf("bank transaction %s of account %s is recorded again at seq %d (deposit %s); it was first recorded at seq %d", d.BankTxnID, d.AccountNumber, c.Seq, d.DepositID, first)})
+		return
+	}
+	f.bankTxns[key] = c.Seq
+}
+
+func (f *folder) walletOf(u domain.UserID) *walletState {
+	ws := f.wallets[u]
+	if ws == nil {
+		ws = &walletState{}
+		f.wallets[u] = ws
+	}
+	return ws
+}
+
+// wallet folds the events of wallet aggregates into their wallets.
+func (f *folder) wallet(c eventstore.Commit, ev domain.Event, touched map[domain.UserID]bool) {
+	if c.AggregateType != domain.AggregateWallet {
+		return
+	}
+	u := domain.UserID(c.AggregateID)
+	ws := f.walletOf(u)
+	touched[u] = true
+	switch e := ev.(type) {
+	case domain.WalletCredited:
+		if ws.w.Credited(e.Ref) {
+			f.add(Finding{Check: CheckWallets, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountWallet(u),
+				Message: fmt.Sprintf("wallet %s is credited again for %s (%d) at seq %d: a wallet is credited once per ref", u, e.Ref, e.Amount, c.Seq)})
+		}
+		if e.UserID != u {
+			f.add(Finding{Check: CheckWallets, Seq: c.Seq, Aggregate: c.Ref().String(),
+				Message: fmt.Sprintf("wallet.credited at seq %d names user %s on wallet %s", c.Seq, e.UserID, u)})
+		}
+	case domain.WalletDebited:
+		if e.UserID != u {
+			f.add(Finding{Check: CheckWallets, Seq: c.Seq, Aggregate: c.Ref().String(),
+				Message: fmt.Sprintf("wallet.debited at seq %d names user %s on wallet %s", c.Seq, e.UserID, u)})
+		}
+	}
+	ws.w = ws.w.Apply(ev)
+}
+
+// eventTime is when an event's envelope says it occurred.
+func eventTime(c eventstore.Commit) time.Time {
+	if len(c.Events) > 0 {
+		return c.Events[0].OccurredAt
+	}
+	return time.Time{}
+}
+
+// clearing opens and closes the items of the suspense and payouts-pending
+// accounts, the way their postings move money (domain.Postings).
+func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
+	suspense, pending := f.open[domain.AccountSuspense], f.open[domain.AccountPayoutsPending]
+	openItem := func(m map[string]*OpenItem, acct, kind, id string, amount int64, since time.Time, status string) {
+		if since.IsZero() {
+			since = eventTime(c)
+		}
+		m[id] = &OpenItem{Account: acct, Kind: kind, ID: id, Amount: amount, Since: since, Seq: c.Seq, Status: status}
+	}
+	switch e := ev.(type) {
+	case domain.DepositRecorded:
+		if e.Outcome == domain.OutcomeOrphaned {
+			openItem(suspense, domain.AccountSuspense, KindOrphanDeposit, string(e.DepositID), e.Amount, e.DepositedAt, "orphaned")
+		}
+	case domain.DepositResolved:
+		// Refunded to the bank, the money moves now; assigned to an order
+		// or a wallet, it moves with the order.paid or wallet.credited
+		// that follows.
+		if e.Action == domain.ResolveRefundToBank {
+			delete(suspense, string(e.DepositID))
+			openItem(pending, domain.AccountPayoutsPending, KindPayout, string(e.PayoutID), e.Amount, e.ResolvedAt, "requested")
+		} else if it := suspense[string(e.DepositID)]; it != nil {
+			it.Status = "resolved (" + e.Action + "), money not yet moved"
+		}
+	case domain.OrderPaid:
+		if e.FromAccount == domain.AccountSuspense {
+			delete(suspense, string(e.DepositID))
+		}
+	case domain.DepositReopened:
+		delete(pending, string(e.PayoutID))
+		openItem(suspense, domain.AccountSuspense, KindOrphanDeposit, string(e.DepositID), e.Amount, e.ReopenedAt, "reopened")
+	case domain.WalletDebited:
+		openItem(pending, domain.AccountPayoutsPending, KindPayout, string(e.PayoutID), e.Amount, e.DebitAt, "requested")
+	case domain.PayoutSettled:
+		delete(pending, string(e.PayoutID))
+	case domain.PayoutFailed:
+		if it := pending[string(e.PayoutID)]; it != nil {
+			it.Status = "failed, not yet returned"
+		}
+	case domain.WalletCredited:
+		if e.FromAccount == domain.AccountPayoutsPending {
+			delete(pending, strings.TrimPrefix(e.Ref, "reversal:"))
+		}
+		if e.FromAccount == domain.AccountSuspense {
+			delete(suspense, e.Ref) // an orphan refund's ref is the deposit
+		}
+	}
+}
+
+// finish reports what can only be checked at the end of the stream and
+// fills rep.
+func (f *folder) finish(rep *Report) {
+	// wallets: every wallet, and every wallet account of the ledger.
+	users := map[domain.UserID]bool{}
+	for u := range f.wallets {
+		users[u] = true
+	}
+	for acct := range f.balances {
+		if u, ok := strings.CutPrefix(acct, walletPrefix); ok {
+			users[domain.UserID(u)] = true
+		}
+	}
+	for _, u := range slices.Sorted(maps.Keys(users)) {
+		ws := f.walletOf(u)
+		ledger := -f.balances[domain.AccountWallet(u)]
+		if ws.w.Balance != ledger {
+			f.add(Finding{Check: CheckWallets, Seq: ws.diverged, Aggregate: domain.AggregateWallet + "/" + string(u), Account: domain.AccountWallet(u),
+				Message: fmt.Sprintf("wallet %s holds %d by its events but its ledger account %s holds %d (they differ since seq %d)", u, ws.w.Balance, domain.AccountWallet(u), ledger, ws.diverged)})
+		}
+	}
+	f.checked.Wallets = len(f.wallets)
+
+	// clearing: each account's balance is the sum of its open items.
+	now := f.opts.Now()
+	for _, acct := range []string{domain.AccountSuspense, domain.AccountPayoutsPending} {
+		items := slices.SortedFunc(maps.Values(f.open[acct]), func(a, b *OpenItem) int { return int(a.Seq) - int(b.Seq) })
+		var sum int64
+		for _, it := range items {
+			sum += it.Amount
+			age := now.Sub(it.Since)
+			if it.Since.IsZero() || age < 0 {
+				age = 0
+			}
+			it.Age, it.AgeSeconds = age.Round(time.Second).String(), int64(age/time.Second)
+			rep.OpenItems = append(rep.OpenItems, *it)
+		}
+		if bal := -f.balances[acct]; bal != sum {
+			f.add(Finding{Check: CheckClearing, Account: acct,
+				Message: fmt.Sprintf("%s holds %d but its %d open items sum to %d: %d unexplained", acct, bal, len(items), sum, bal-sum)})
+		}
+	}
+	// chains: every aggregate's links (eventstore.VerifyChain).
+	refs := slices.SortedFunc(maps.Keys(f.chains), func(a, b eventstore.Ref) int { return strings.Compare(a.String(), b.String()) })
+	for _, ref := range refs {
+		commits := f.chains[ref]
+		for _, b := range eventstore.VerifyChain(commits) {
+			f.add(Finding{Check: CheckChains, Seq: b.Seq, Aggregate: ref.String(), Message: b.String()})
+		}
+		f.checked.Unchained += len(eventstore.Unchained(commits))
+	}
+	f.checked.OpenItems = len(rep.OpenItems)
+	f.checked.Accounts = len(f.balances)
+	f.checked.Aggregates = len(f.aggs)
+	f.checked.BankTransactions = len(f.bankTxns)
+	rep.Findings = append(rep.Findings, f.findings...)
+	rv := rep.Checked.ReadModels
+	rep.Checked = f.checked
+	rep.Checked.ReadModels = rv
+}

@@ -1,0 +1,236 @@
+package audit_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/audit"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/projections"
+)
+
+// stream is a real embedded JetStream event stream that a test writes
+// commits to, as the engine's command handlers would.
+type stream struct {
+	t     *testing.T
+	js    jetstream.JetStream
+	store *eventstore.Store
+	last  map[eventstore.Ref]eventstore.Commit
+	n     int
+}
+
+func newStream(t *testing.T) *stream {
+	t.Helper()
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	st, err := eventstore.Open(context.Background(), js, eventstore.Config{Upcaster: domain.Events()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stream{t: t, js: js, store: st, last: map[eventstore.Ref]eventstore.Commit{}}
+}
+
+var t0 = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+
+// append appends one commit of events to the aggregate and returns its seq.
+func (s *stream) append(typ, id string, events ...domain.Event) eventstore.Seq {
+	s.t.Helper()
+	ref := eventstore.Ref{Type: typ, ID: id}
+	prev := s.last[ref]
+	version := 0
+	if n := len(prev.Events); n > 0 {
+		version = prev.Events[n-1].Version
+	}
+	var envs []eventstore.Envelope
+	for _, ev := range events {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		s.n++
+		envs = append(envs, eventstore.Envelope{EventID: fmt.Sprintf("ev-%d", s.n), EventType: ev.EventType(), SchemaVersion: 1, OccurredAt: t0, Data: data})
+	}
+	c, err := s.store.Append(context.Background(), ref, prev.Seq, version, fmt.Sprintf("c-%d", s.n), envs)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.last[ref] = c
+	return c.Seq
+}
+
+// raw publishes data on the aggregate's subject, as a tamperer would.
+func (s *stream) raw(typ, id string, data []byte) eventstore.Seq {
+	s.t.Helper()
+	ack, err := s.js.Publish(context.Background(), "bankbook.evt."+typ+"."+id, data)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return eventstore.Seq(ack.Sequence)
+}
+
+func (s *stream) verify(mutate ...func(*audit.Options)) audit.Report {
+	s.t.Helper()
+	opts := audit.Options{Reader: s.store.Reader(), Now: func() time.Time { return t0.Add(90 * time.Minute) }, TempDir: s.t.TempDir()}
+	for _, m := range mutate {
+		m(&opts)
+	}
+	rep, err := audit.Verify(context.Background(), opts)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return rep
+}
+
+func findings(rep audit.Report, check string) []audit.Finding {
+	var out []audit.Finding
+	for _, f := range rep.Findings {
+		if f.Check == check {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+const bankAcct = "100-200-300"
+
+// money writes orphans, a refund to a wallet, a failed withdrawal returned
+// to the wallet and a withdrawal still pending.
+func money(s *stream) {
+	s.append(domain.AggregateDeposit, "d1", domain.DepositRecorded{DepositID: "d1", BankTxnID: "X1", AccountNumber: bankAcct, DepositorName: "누군가", Amount: 1000, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	s.append(domain.AggregateDeposit, "d2", domain.DepositRecorded{DepositID: "d2", BankTxnID: "X2", AccountNumber: bankAcct, DepositorName: "아무개", Amount: 500, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	s.append(domain.AggregateDeposit, "d2", domain.DepositResolved{DepositID: "d2", Action: domain.ResolveRefundToWallet, Amount: 500, UserID: "u1", ResolvedAt: t0})
+	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 500, Kind: domain.CreditOrphanRefund, Ref: "d2", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+	s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 300, PayoutID: "p1", DebitAt: t0})
+	s.append(domain.AggregatePayout, "p1", domain.PayoutRequested{PayoutID: "p1", Amount: 300, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+	s.append(domain.AggregatePayout, "p1", domain.PayoutFailed{PayoutID: "p1", Reason: "closed account", FailedAt: t0})
+	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 300, Kind: domain.CreditPayoutReversal, Ref: "reversal:p1", FromAccount: domain.AccountPayoutsPending, CreditedAt: t0})
+	s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 200, PayoutID: "p2", DebitAt: t0.Add(30 * time.Minute)})
+	s.append(domain.AggregatePayout, "p2", domain.PayoutRequested{PayoutID: "p2", Amount: 200, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+}
+
+func TestVerifyCleanStreamListsOpenItems(t *testing.T) {
+	s := newStream(t)
+	money(s)
+	rep := s.verify()
+	if !rep.OK || len(rep.Findings) != 0 {
+		t.Fatalf("findings on a clean stream: %+v", rep.Findings)
+	}
+	if rep.Checked.Commits != 10 || rep.Checked.Wallets != 1 || rep.Checked.BankTransactions != 2 || rep.Checked.ReadModels != "not checked: no live read models given" {
+		t.Fatalf("checked: %+v", rep.Checked)
+	}
+	want := []audit.OpenItem{
+		{Account: domain.AccountSuspense, Kind: audit.KindOrphanDeposit, ID: "d1", Amount: 1000, Status: "orphaned", Seq: 1, Since: t0, Age: "1h30m0s", AgeSeconds: 5400},
+		{Account: domain.AccountPayoutsPending, Kind: audit.KindPayout, ID: "p2", Amount: 200, Status: "requested", Seq: 9, Since: t0.Add(30 * time.Minute), Age: "1h0m0s", AgeSeconds: 3600},
+	}
+	if len(rep.OpenItems) != len(want) {
+		t.Fatalf("open items: %+v", rep.OpenItems)
+	}
+	for i := range want {
+		if got := rep.OpenItems[i]; got != want[i] {
+			t.Fatalf("open item %d: %+v, want %+v", i, got, want[i])
+		}
+	}
+}
+
+func TestVerifyComparesAReadModelFile(t *testing.T) {
+	s := newStream(t)
+	money(s)
+	path := filepath.Join(t.TempDir(), "readmodels.db")
+	if _, _, err := projections.Replay(context.Background(), s.store.Reader(), path, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep := s.verify(func(o *audit.Options) { o.ReadModels = path })
+	if !rep.OK || rep.Checked.ReadModels != "file" || rep.Checked.ReadModelsSeq != 10 {
+		t.Fatalf("report: %+v", rep)
+	}
+	// The stream moves on; the file does not.
+	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 5, Kind: domain.CreditOrderRefund, Ref: "o-1", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
+	rep = s.verify(func(o *audit.Options) { o.ReadModels = path })
+	if !rep.OK || rep.Checked.ReadModelsSeq != 10 || rep.Checked.LastSeq != 11 {
+		t.Fatalf("a file behind the stream is compared at its own checkpoint: %+v", rep)
+	}
+	// A live hash that no replay gives.
+	rep = s.verify(func(o *audit.Options) {
+		o.Live = func(context.Context) (audit.LiveState, error) { return audit.LiveState{Hash: "feed", Seq: 11}, nil }
+	})
+	if f := findings(rep, audit.CheckReadModels); len(f) != 1 || f[0].Seq != 11 || rep.Checked.ReadModels != "engine" {
+		t.Fatalf("read_models findings: %+v", rep.Findings)
+	}
+}
+
+func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(s *stream) eventstore.Seq
+		check  string
+	}{
+		{"clearing: a payout settled that was never pending", func(s *stream) eventstore.Seq {
+			s.append(domain.AggregatePayout, "p9", domain.PayoutSettled{PayoutID: "p9", Amount: 50, BankAccount: bankAcct, SettledAt: t0})
+			return 0 // an end-of-stream balance has no sequence
+		}, audit.CheckClearing},
+		{"aggregates: an event version skipped", func(s *stream) eventstore.Seq {
+			last := s.last[eventstore.Ref{Type: domain.AggregateWallet, ID: "u1"}]
+			data, _ := json.Marshal(domain.WalletCredited{UserID: "u1", Amount: 1, Kind: domain.CreditOrderRefund, Ref: "o-2", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
+			c, err := eventstore.NewCommit(last.Ref(), last.Seq, last.Hash, last.Events[len(last.Events)-1].Version+1, "c-skip",
+				[]eventstore.Envelope{{EventID: "ev-skip", EventType: "wallet.credited", SchemaVersion: 1, OccurredAt: t0, Data: data}}, t0)
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			b, _ := json.Marshal(c)
+			return s.raw(domain.AggregateWallet, "u1", b)
+		}, audit.CheckAggregates},
+		{"chains: a commit linked to the wrong message", func(s *stream) eventstore.Seq {
+			first := s.last[eventstore.Ref{Type: domain.AggregateDeposit, ID: "d1"}]
+			data, _ := json.Marshal(domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u1", ResolvedAt: t0})
+			c, err := eventstore.NewCommit(first.Ref(), first.Seq+1, first.Hash, 1, "c-link",
+				[]eventstore.Envelope{{EventID: "ev-link", EventType: "deposit.resolved", SchemaVersion: 1, OccurredAt: t0, Data: data}}, t0)
+			if err != nil {
+				s.t.Fatal(err)
+			}
+			b, _ := json.Marshal(c)
+			return s.raw(domain.AggregateDeposit, "d1", b)
+		}, audit.CheckChains},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStream(t)
+			money(s)
+			seq := tt.tamper(s)
+			rep := s.verify()
+			f := findings(rep, tt.check)
+			if rep.OK || len(f) == 0 || f[0].Seq != seq {
+				t.Fatalf("want a %s finding at seq %d: %+v", tt.check, seq, rep.Findings)
+			}
+		})
+	}
+}
+
+func TestVerifyAcceptsSetAsideDamage(t *testing.T) {
+	s := newStream(t)
+	money(s)
+	seq := s.raw(domain.AggregateOrder, "o-x", []byte("{not a commit"))
+	rep := s.verify()
+	if f := findings(rep, audit.CheckNoEventSkipped); len(f) != 1 || f[0].Seq != seq || f[0].Aggregate != "order/o-x" {
+		t.Fatalf("no_event_skipped: %+v", rep.Findings)
+	}
+	rep = s.verify(func(o *audit.Options) {
+		o.SetAside = func(_ context.Context, at eventstore.Seq) (bool, error) { return at == seq, nil }
+	})
+	if !rep.OK || rep.Checked.Damaged != 1 || rep.Checked.SetAside != 1 {
+		t.Fatalf("set aside: %+v", rep)
+	}
+}
+
+func TestVerifyNeedsAReader(t *testing.T) {
+	if _, err := audit.Verify(context.Background(), audit.Options{}); err == nil {
+		t.Fatal("Verify without a Reader ran")
+	}
+}
