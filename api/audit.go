@@ -19,7 +19,7 @@ const CodeAggregateNotFound = "aggregate_not_found"
 // list them.
 var auditTypes = []string{
 	domain.AggregateOrder, domain.AggregateDeposit, domain.AggregateWallet,
-	domain.AggregatePayout, domain.AggregateLink, domain.AggregateNotification,
+	domain.AggregatePayout, domain.AggregateLink, domain.AggregateNotification, domain.AggregateReconciliation,
 }
 
 // AggregateTypes returns the aggregate types whose history

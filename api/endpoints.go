@@ -47,6 +47,10 @@ var (
 
 	AuditHistory = query[AuditHistoryRequest, AuditHistoryReply]("bankbook.q.audit.history")
 
+	ReconcileBank    = bulkCommand[ReconcileBankRequest, ReconcileReply]("bankbook.cmd.reconcile.bank", true, 768<<10)
+	ReconcilePayouts = bulkCommand[ReconcilePayoutsRequest, ReconcileReply]("bankbook.cmd.reconcile.payouts", true, 768<<10)
+	ReconcileGet     = query[ReconcileGetRequest, ReconcileReply]("bankbook.q.reconcile.get")
+
 	SimBankTransfer = simulator[SimTransferRequest, SimTransferReply]("bankbook.sim.bank.transfer")
 	SimChatMessages = simulator[SimChatMessagesRequest, SimChatMessagesReply]("bankbook.sim.chat.messages")
 )

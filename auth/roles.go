@@ -43,8 +43,9 @@ type grant struct {
 // subjects where the role may use them; stream names the event stream.
 func grants(r Role, simulators bool, stream string) ([]grant, error) {
 	var (
-		srv        = grant{subject: "$SRV.>", stream: true}
-		queries    = grant{subject: "bankbook.q.>", except: []string{"bankbook.q.audit.>"}}
+		srv = grant{subject: "$SRV.>", stream: true}
+		// app reads neither the audit trail nor reconciliation results.
+		queries    = grant{subject: "bankbook.q.>", except: []string{"bankbook.q.audit.>", "bankbook.q.reconcile.>"}}
 		allQueries = grant{subject: "bankbook.q.>"}
 		sims       []grant
 	)

@@ -21,7 +21,8 @@ type Deposits struct {
 	wallets  *Wallets                  // refunds
 	names    Names
 	marks    Watermarks
-	links    *Links // nil: no store links
+	links    *Links                             // nil: no store links
+	runs     *Repository[domain.Reconciliation] // bank reconciliation runs (reconcile.go)
 }
 
 // RecordDeposit records a bank transaction exactly once and does what it

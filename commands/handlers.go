@@ -50,8 +50,9 @@ func New(d Deps, cfg Config, log zerolog.Logger) (Handlers, error) {
 		links = &Links{Core: core, links: NewRepository(core, domain.LinkAggregate), accounts: d.Accounts}
 	}
 	return Handlers{
-		Orders:        &Orders{Core: core, orders: orders, wallets: wallets, names: d.Names, timers: d.Timers, marks: d.Watermarks},
-		Deposits:      &Deposits{Core: core, deposits: deposits, orders: orders, wallets: wallets, names: d.Names, marks: d.Watermarks, links: links},
+		Orders: &Orders{Core: core, orders: orders, wallets: wallets, names: d.Names, timers: d.Timers, marks: d.Watermarks},
+		Deposits: &Deposits{Core: core, deposits: deposits, orders: orders, wallets: wallets, names: d.Names, marks: d.Watermarks, links: links,
+			runs: NewRepository(core, domain.ReconciliationAggregate)},
 		Wallets:       wallets,
 		Payouts:       &Payouts{Core: core, payouts: NewRepository(core, domain.PayoutAggregate)},
 		Links:         links,

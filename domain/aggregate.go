@@ -22,4 +22,6 @@ var (
 	LinkAggregate    = Aggregate[Link]{Type: AggregateLink, Apply: Link.Apply}
 	// NotificationAggregate is the outbox of messages (notification.go).
 	NotificationAggregate = Aggregate[Notification]{Type: AggregateNotification, Apply: Notification.Apply}
+	// ReconciliationAggregate is a reconciliation run (reconcile.go).
+	ReconciliationAggregate = Aggregate[Reconciliation]{Type: AggregateReconciliation, Apply: Reconciliation.Apply}
 )

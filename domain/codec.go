@@ -150,5 +150,6 @@ func Events() *Codec {
 	Register[NotificationFailed](c, 1)
 	Register[NotificationDeadLettered](c, 1)
 	Register[NotificationRedriven](c, 1)
+	Register[ReconciliationCompleted](c, 1)
 	return c
 }

@@ -114,4 +114,7 @@ var (
 	// ErrAttemptTaken is returned when another dispatcher recorded an
 	// attempt of the notification after this one read it.
 	ErrAttemptTaken = &Error{Kind: KindConflict, Code: "attempt_taken", Message: "another dispatcher is attempting this notification"}
+	// ErrReconciliationNotFound is returned for a run_id that names no
+	// reconciliation run (bankbook.q.reconcile.get: 404).
+	ErrReconciliationNotFound = &Error{Kind: KindNotFound, Code: "reconciliation_not_found", Message: "reconciliation run not found"}
 )

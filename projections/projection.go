@@ -61,6 +61,8 @@ type Projection struct {
 //	settlements 1      settlements
 //	notifications 1    notifications, notifications_by_status,
 //	                   notifications_by_recipient, notification_counts
+//	deposit_index 1    deposits_by_account, deposits_by_txn
+//	payout_index 1     payouts_by_final
 func DefaultProjections() []Projection {
 	return []Projection{
 		{Name: "orders", Version: 2, Buckets: []string{string(bucketOrders), string(bucketOpenByAmount)}, Apply: applyOrders},
@@ -78,6 +80,8 @@ func DefaultProjections() []Projection {
 		{Name: "notifications", Version: 1, Buckets: []string{
 			string(bucketNotifications), string(bucketNotificationIndex), string(bucketNotificationRecipients), string(bucketNotificationCounts),
 		}, Apply: applyNotifications},
+		{Name: "deposit_index", Version: 1, Buckets: []string{string(bucketDepositsByAccount), string(bucketDepositsByTxn)}, Apply: applyDepositIndex},
+		{Name: "payout_index", Version: 1, Buckets: []string{string(bucketPayoutsByFinal)}, Apply: applyPayoutIndex},
 	}
 }
 

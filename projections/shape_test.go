@@ -41,13 +41,15 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		"notifications": {1, map[string]string{
 			"NotificationView": "attempts created_at kind last_error message notification_id recipient retry_at sent_at seq source_event_id status",
 		}},
+		"deposit_index": {1, map[string]string{"RecordedDeposit": "account_number amount bank_txn_id deposit_id deposited_at recorded_at"}},
+		"payout_index":  {1, map[string]string{}}, // payout_id as raw bytes
 	}
 	views := map[string]any{
 		"OrderView": api.OrderView{}, "Refund": api.Refund{}, "WalletSummary": projections.WalletSummary{}, "WalletEntry": api.WalletEntry{},
 		"LedgerEntry": api.LedgerEntry{}, "OrphanView": api.OrphanView{}, "PayoutView": api.PayoutView{},
 		"CandOrphan": projections.CandOrphan{}, "RankedOrder": projections.RankedOrder{},
 		"BillView": api.BillView{}, "BillPayment": api.BillPayment{}, "BankAccount": domain.BankAccount{}, "Settlement": api.Settlement{},
-		"NotificationView": api.NotificationView{},
+		"NotificationView": api.NotificationView{}, "RecordedDeposit": domain.RecordedDeposit{},
 	}
 	for _, p := range projections.DefaultProjections() {
 		pin, ok := pinned[p.Name]

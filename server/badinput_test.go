@@ -167,6 +167,15 @@ func TestBadInputTable(t *testing.T) {
 		"depositor_name": "아무개", "amount": 7000, "deposited_at": recent}, &orphan, nil)
 
 	bank := `{"bank":"신한은행","number":"110-123-456789","holder":"이영희"}`
+	lineOf := func(field, value string) string {
+		fields := []member{{"bank_txn_id", `"T-r"`}, {"account_number", jsonString(e.cfg.CollectNumber)}, {"depositor_name", `"아무개"`},
+			{"amount", `5000`}, {"deposited_at", jsonString(recent)}}
+		if field != "" {
+			fields = with(fields, field, value)
+		}
+		return "[" + body(fields...) + "]"
+	}
+	reconcileLine := lineOf("", "")
 	shapes := map[string]shape{
 		api.OrderSubmit.Subject: {valid: []member{{"buyer_id", `"u-1"`}, {"buyer_name", `"김민수"`}, {"amount", `5000`}, {"currency", `"KRW"`}, {"order_id", `"o-new"`}},
 			ids: []string{"buyer_id", "order_id?"}, amounts: []string{"amount"}},
@@ -214,6 +223,10 @@ func TestBadInputTable(t *testing.T) {
 		api.SimChatMessages.Subject: {valid: []member{{"channel", `"store:s-1"`}}},
 		api.AuditHistory.Subject: {valid: []member{{"aggregate_type", `"order"`}, {"aggregate_id", `"exists"`}, {"limit", `10`}, {"min_seq", `0`}},
 			ids: []string{"aggregate_id"}, page: true},
+		api.ReconcileBank.Subject: {valid: []member{{"file_sha256", jsonString(strings.Repeat("ab", 32))}, {"lines", reconcileLine}}},
+		api.ReconcilePayouts.Subject: {valid: []member{{"file_sha256", jsonString(strings.Repeat("cd", 32))},
+			{"lines", `[{"payout_id":"po-1","status":"settled","amount":5000,"fee":500,"settled_at":` + jsonString(recent) + `}]`}}},
+		api.ReconcileGet.Subject: {valid: []member{{"run_id", `"rec_000000000000000000000000"`}, {"min_seq", `0`}}, ids: []string{"run_id"}},
 	}
 
 	var cases []badCase
@@ -385,6 +398,22 @@ func TestBadInputTable(t *testing.T) {
 		{name: "audit_history: cursor not hex", subject: api.AuditHistory.Subject, body: `{"aggregate_type":"order","aggregate_id":"exists","cursor":"00000000000000zz00000000"}`, field: "cursor"},
 		{name: "audit_history: cursor of 23 digits", subject: api.AuditHistory.Subject, body: `{"aggregate_type":"order","aggregate_id":"exists","cursor":"00000000000000010000000"}`, field: "cursor"},
 		{name: "audit_history: an empty body", subject: api.AuditHistory.Subject, body: ``, field: "aggregate_type"},
+		{name: "reconcile_payouts: status pending", subject: api.ReconcilePayouts.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("cd", 32))}, member{"lines", `[{"payout_id":"po-1","status":"pending","amount":5,"fee":0,"settled_at":` + jsonString(recent) + `}]`}), field: "lines[0].status"},
+		{name: "reconcile_payouts: negative fee", subject: api.ReconcilePayouts.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("cd", 32))}, member{"lines", `[{"payout_id":"po-1","status":"settled","amount":5,"fee":-1,"settled_at":` + jsonString(recent) + `}]`}), field: "lines[0].fee"},
+		{name: "reconcile_payouts: amount 0", subject: api.ReconcilePayouts.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("cd", 32))}, member{"lines", `[{"payout_id":"po-1","status":"settled","amount":0,"fee":0,"settled_at":` + jsonString(recent) + `}]`}), field: "lines[0].amount"},
+		{name: "reconcile_payouts: a wildcard payout_id", subject: api.ReconcilePayouts.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("cd", 32))}, member{"lines", `[{"payout_id":"po.*","status":"settled","amount":5,"fee":0,"settled_at":` + jsonString(recent) + `}]`}), field: "lines[0].payout_id"},
+		{name: "reconcile_payouts: no settled_at", subject: api.ReconcilePayouts.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("cd", 32))}, member{"lines", `[{"payout_id":"po-1","status":"settled","amount":5,"fee":0}]`}), field: "lines[0].settled_at"},
+		{name: "reconcile_payouts: no lines", subject: api.ReconcilePayouts.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("cd", 32))}, member{"lines", `[]`}), field: "lines"},
+		{name: "reconcile_bank: file_sha256 missing", subject: api.ReconcileBank.Subject, body: body(member{"lines", reconcileLine}), field: "file_sha256"},
+		{name: "reconcile_bank: file_sha256 in upper case", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("AB", 32))}, member{"lines", reconcileLine}), field: "file_sha256"},
+		{name: "reconcile_bank: file_sha256 of 63 digits", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("a", 63))}, member{"lines", reconcileLine}), field: "file_sha256"},
+		{name: "reconcile_bank: no lines", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", `[]`}), field: "lines"},
+		{name: "reconcile_bank: lines missing", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}), field: "lines"},
+		{name: "reconcile_bank: a line with amount 0", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", lineOf("amount", `0`)}), field: "lines[0].amount"},
+		{name: "reconcile_bank: a line with a bad account", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", lineOf("account_number", `"a.b"`)}), field: "lines[0].account_number"},
+		{name: "reconcile_bank: a line in the far future", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", lineOf("deposited_at", `"2999-01-01T00:00:00Z"`)}), field: "lines[0].deposited_at"},
+		{name: "reconcile_bank: a line with a space in bank_txn_id", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", lineOf("bank_txn_id", `"T 1"`)}), field: "lines[0].bank_txn_id"},
+		{name: "reconcile_bank: a line with an unknown field", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", lineOf("amout", `1`)}), field: "lines[0].amout"},
 	} {
 		add(c)
 	}

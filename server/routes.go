@@ -47,6 +47,10 @@ func (s *Server) routeTable() []route {
 
 		requestRoute(api.AuditHistory, s.streamHas, s.auditHistory),
 
+		commandRoute(s, api.ReconcileBank, s.reconcileBank()),
+		commandRoute(s, api.ReconcilePayouts, s.reconcilePayouts()),
+		queryRoute(s, api.ReconcileGet, s.getReconciliation),
+
 		simulatorRoute(api.SimBankTransfer, s.simTransfer, s.cfg.BankSim != nil),
 		simulatorRoute(api.SimChatMessages, s.simChatMessages, s.cfg.ChatSim != nil),
 	}

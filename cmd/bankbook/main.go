@@ -16,6 +16,8 @@
 //	bankbook chat-sim messages                  what the fake chat provider accepted (serve --chat-sim)
 //	bankbook event set-aside|set-asides         set a damaged commit aside; list those set aside
 //	bankbook audit history TYPE ID              an aggregate's events, envelopes and commit hashes
+//	bankbook audit digest|verify                the stream digest; verify the log and the read models
+//	bankbook reconcile bank|payouts|get         a bank statement or payout report against the ledger
 //	bankbook replay --out DIR [--until-seq N|--until-time T]  rebuild the read models from the log (up to a point)
 //	bankbook version                            the version of this binary
 //
@@ -86,7 +88,21 @@ usage:
   bankbook audit history TYPE ID [--all]  an aggregate's events from the event stream, with
                                           actor, times, correlation, idempotency key and commit
                                           hash (TYPE: order, deposit, wallet, payout, link,
-                                          notification; operator or auditor identity)
+                                          notification, reconciliation; operator or auditor)
+  bankbook audit digest [--at N | --check N:HEX]
+                                          the stream's digest at a sequence, or a check against one
+                                          you trust (exit 1: rewritten or truncated; ADR 0009)
+  bankbook audit verify [--data-dir DIR]  hash chains, trial balance at every commit, bank
+                                          transactions once, wallets = ledger, open suspense and
+                                          clearing items, no skipped event, live = rebuilt read
+                                          models; exit 0 clean, 1 findings, 2 not run
+  bankbook reconcile bank --statement FILE.csv
+                                          compare a bank statement (the deposit import dialect) with
+                                          the recorded deposits; exit 0 clean, 1 findings, 2 not run
+  bankbook reconcile payouts --report FILE.csv
+                                          compare the payout provider's report (payout_id,status,
+                                          amount,fee,settled_at) with the recorded payouts
+  bankbook reconcile get RUN_ID           a recorded reconciliation run
   bankbook replay --out DIR [--until-seq N | --until-time T]
                                           rebuild every read model from sequence 1 (up to a point) into DIR;
                                           query it with --offline DIR
@@ -152,6 +168,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return audit(ctx, args[1:], stdout, stderr)
 	case "replay":
 		return replay(ctx, args[1:], stdout, stderr)
+	case "reconcile":
+		return reconcile(ctx, args[1:], stdout, stderr)
 	case "auth":
 		return authCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":

@@ -6,4 +6,4 @@ import "github.com/bankbook/bankbook/domain"
 // check what a request wrote count only these: the notify reactor records a
 // notification a moment after the event that calls for it, whenever that
 // happens to be.
-var BusinessAggregates = []string{domain.AggregateOrder, domain.AggregateDeposit, domain.AggregateWallet, domain.AggregatePayout, domain.AggregateLink}
+var BusinessAggregates = []string{domain.AggregateOrder, domain.AggregateDeposit, domain.AggregateWallet, domain.AggregatePayout, domain.AggregateLink, domain.AggregateReconciliation}

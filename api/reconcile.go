@@ -1,0 +1,177 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+)
+
+// Reconciliation (API.md "Audit and reconciliation"): a bank statement
+// compared with the recorded deposits. Each run is an aggregate of type
+// "reconciliation" whose one event, reconcile.completed, is its result; the
+// run's ID derives from the input file's SHA-256, so the same file is the
+// same run and running it again answers the recorded result.
+
+// CodeReconciliationNotFound (404): bankbook.q.reconcile.get of a run_id
+// that names no run; details run_id.
+const CodeReconciliationNotFound = "reconciliation_not_found"
+
+// MaxReconcileLines bounds the lines of one statement (the body is also
+// bounded, to 768 KiB).
+const MaxReconcileLines = 10000
+
+// StatementLine is one transaction of a bank statement: the columns of the
+// CSV dialect of `bankbook deposit import`.
+type StatementLine = domain.StatementLine
+
+// ReconcileBankRequest is the body of bankbook.cmd.reconcile.bank: the
+// statement's transactions in file order (a bank_txn_id may repeat: that
+// is a duplicate finding) and the SHA-256 of the file they were read from,
+// which identifies the run.
+type ReconcileBankRequest struct {
+	FileSHA256 string          `json:"file_sha256"`
+	Lines      []StatementLine `json:"lines"`
+}
+
+// Validate checks the request: file_sha256 is 64 lower-case hex digits;
+// 1 to MaxReconcileLines lines, each as bankbook.cmd.deposit.record checks
+// a transaction (details.field names the line: "lines[3].amount").
+func (r ReconcileBankRequest) Validate() error {
+	if err := validateSHA256("file_sha256", r.FileSHA256); err != nil {
+		return err
+	}
+	if len(r.Lines) == 0 || len(r.Lines) > MaxReconcileLines {
+		return invalid("lines", "must hold 1 to %d transactions, got %d", MaxReconcileLines, len(r.Lines))
+	}
+	for i, l := range r.Lines {
+		err := RecordDepositRequest{BankTxnID: l.BankTxnID, AccountNumber: l.AccountNumber, DepositorName: l.DepositorName,
+			Amount: l.Amount, DepositedAt: l.DepositedAt}.Validate()
+		var de *domain.Error
+		if errors.As(err, &de) {
+			field, _ := de.Details["field"].(string)
+			msg := strings.TrimPrefix(de.Message, field+": ")
+			if field == "" {
+				field = "amount" // domain.NewMoney's refusals name no field
+			}
+			return invalid(fmt.Sprintf("lines[%d].%s", i, field), "%s", msg)
+		}
+		if err != nil {
+			return invalid(fmt.Sprintf("lines[%d]", i), "%v", err)
+		}
+	}
+	return nil
+}
+
+// Canonical writes every time in UTC.
+func (r ReconcileBankRequest) Canonical() ReconcileBankRequest {
+	lines := make([]StatementLine, len(r.Lines))
+	for i, l := range r.Lines {
+		l.DepositedAt = l.DepositedAt.UTC()
+		lines[i] = l
+	}
+	r.Lines = lines
+	return r
+}
+
+func validateSHA256(field, s string) error {
+	if len(s) != 64 {
+		return invalid(field, "must be the SHA-256 of the file: 64 lower-case hex digits")
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return invalid(field, "must be the SHA-256 of the file: 64 lower-case hex digits")
+		}
+	}
+	return nil
+}
+
+// ReconcileItem is one item of a run (domain.ReconcileItem).
+type ReconcileItem = domain.ReconcileItem
+
+// ReconcileReply is the reply of bankbook.cmd.reconcile.bank and
+// bankbook.q.reconcile.get: the run as recorded — run_id, kind,
+// file_sha256, accounts (each with its period), lines, ledger_as_of_seq,
+// counts, one list per category (matched, missing_in_ledger,
+// missing_at_bank, amount_mismatch, duplicate, timing_difference),
+// truncated, completed_at — and whether it is clean.
+type ReconcileReply struct {
+	domain.ReconciliationCompleted
+	// Findings counts the items that need an operator (every category but
+	// matched and timing_difference); Clean is Findings == 0.
+	Findings int  `json:"findings"`
+	Clean    bool `json:"clean"`
+	// Repeated: the run had been recorded before (the same file again);
+	// this is that run, and nothing was written.
+	Repeated bool `json:"repeated"`
+	Written
+}
+
+// ReconcileGetRequest is the body of bankbook.q.reconcile.get.
+type ReconcileGetRequest struct {
+	RunID string `json:"run_id"`
+	ReadAfter
+}
+
+// Validate checks the request.
+func (q ReconcileGetRequest) Validate() error {
+	return domain.ValidateID("run_id", q.RunID)
+}
+
+// PayoutReportLine is one line of a payout provider's report.
+type PayoutReportLine = domain.PayoutReportLine
+
+// ReconcilePayoutsRequest is the body of bankbook.cmd.reconcile.payouts:
+// the provider's report lines in file order (a payout_id may repeat: that
+// is a duplicate finding) and the SHA-256 of the file, which identifies the
+// run.
+type ReconcilePayoutsRequest struct {
+	FileSHA256 string             `json:"file_sha256"`
+	Lines      []PayoutReportLine `json:"lines"`
+}
+
+// Validate checks the request: file_sha256 is 64 lower-case hex digits;
+// 1 to MaxReconcileLines lines, each with a payout_id (an ID), status
+// settled or failed, 0 < amount ≤ domain.MaxAmount, 0 ≤ fee ≤
+// domain.MaxAmount, and a plausible settled_at (details.field names the
+// line: "lines[3].fee").
+func (r ReconcilePayoutsRequest) Validate() error {
+	if err := validateSHA256("file_sha256", r.FileSHA256); err != nil {
+		return err
+	}
+	if len(r.Lines) == 0 || len(r.Lines) > MaxReconcileLines {
+		return invalid("lines", "must hold 1 to %d payouts, got %d", MaxReconcileLines, len(r.Lines))
+	}
+	now := time.Now()
+	for i, l := range r.Lines {
+		field := func(name string) string { return fmt.Sprintf("lines[%d].%s", i, name) }
+		if err := domain.ValidateID(field("payout_id"), l.PayoutID); err != nil {
+			return err
+		}
+		switch {
+		case l.Status != string(domain.PayoutSettledStatus) && l.Status != string(domain.PayoutFailedStatus):
+			return invalid(field("status"), "must be settled or failed")
+		case l.Amount <= 0 || l.Amount > domain.MaxAmount:
+			return invalid(field("amount"), "must be 1 to %d", domain.MaxAmount)
+		case l.Fee < 0 || l.Fee > domain.MaxAmount:
+			return invalid(field("fee"), "must be 0 to %d", domain.MaxAmount)
+		}
+		if err := domain.ValidateBankTime(field("settled_at"), l.SettledAt, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Canonical writes every time in UTC.
+func (r ReconcilePayoutsRequest) Canonical() ReconcilePayoutsRequest {
+	lines := make([]PayoutReportLine, len(r.Lines))
+	for i, l := range r.Lines {
+		l.SettledAt = l.SettledAt.UTC()
+		lines[i] = l
+	}
+	r.Lines = lines
+	return r
+}

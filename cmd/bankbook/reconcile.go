@@ -1,0 +1,359 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/bankfeed"
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/domain"
+)
+
+const reconcileUsage = "usage: bankbook reconcile bank --statement FILE.csv [--json]\n" +
+	"       bankbook reconcile payouts --report FILE.csv [--json]\n" +
+	"       bankbook reconcile get RUN_ID [--json]\n" +
+	"  exit status 0: clean; 1: findings; 2: could not run"
+
+// Exit statuses of reconcile (API.md "Audit and reconciliation").
+const (
+	exitReconcileFindings = exitFailed // 1
+	exitReconcileNotRun   = 2
+)
+
+// reconcile compares a bank statement with the recorded deposits
+// (bankbook.cmd.reconcile.bank; operator identity) or shows a recorded run
+// (bankbook.q.reconcile.get; operator or auditor).
+func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || isHelp(args[0]) {
+		return groupUsage(args, stdout, reconcileUsage)
+	}
+	fs, cf := newClientFlagSet("reconcile "+args[0], stderr)
+	switch args[0] {
+	case "bank":
+		statement := fs.String("statement", "", "the bank statement: a CSV file in the dialect of 'deposit import'")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		if *statement == "" {
+			return usageError("%s", reconcileUsage)
+		}
+		req, err := readStatement(*statement)
+		if err != nil {
+			return &exitError{code: exitReconcileNotRun, err: err}
+		}
+		return runReconcile(ctx, cf, stdout, api.ReconcileBank, req)
+	case "payouts":
+		report := fs.String("report", "", "the payout provider's report: a CSV file with columns "+strings.Join(payoutReportColumns, ","))
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		if *report == "" {
+			return usageError("%s", reconcileUsage)
+		}
+		req, err := readPayoutReport(*report)
+		if err != nil {
+			return &exitError{code: exitReconcileNotRun, err: err}
+		}
+		return runReconcile(ctx, cf, stdout, api.ReconcilePayouts, req)
+	case "get":
+		pos, err := parseInterspersed(fs, args[1:])
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return usageError("%s", reconcileUsage)
+		}
+		return runReconcile(ctx, cf, stdout, api.ReconcileGet, api.ReconcileGetRequest{RunID: pos[0]})
+	}
+	return usageError("unknown reconcile command %q (bank, payouts, get)", args[0])
+}
+
+// readStatement reads a statement file: its SHA-256 and its lines, checked
+// as 'deposit import' checks them (bankfeed.ParseCSV), with a transaction
+// the file repeats identically sent once per repeat, so the engine reports
+// it as a duplicate. (ParseCSV refuses a bank_txn_id repeated with other
+// data: such a file is not reconciled.)
+func readStatement(path string) (api.ReconcileBankRequest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return api.ReconcileBankRequest{}, err
+	}
+	txns, err := bankfeed.ParseCSV(bytes.NewReader(data))
+	if err != nil {
+		return api.ReconcileBankRequest{}, fmt.Errorf("%s: not reconciled:\n%w", path, err)
+	}
+	if len(txns) == 0 {
+		return api.ReconcileBankRequest{}, fmt.Errorf("%s: the statement has no transactions", path)
+	}
+	repeats, err := txnRepeats(data)
+	if err != nil {
+		return api.ReconcileBankRequest{}, fmt.Errorf("%s: %w", path, err)
+	}
+	sum := sha256.Sum256(data)
+	req := api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:])}
+	for _, t := range txns {
+		l := api.StatementLine{BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt}
+		for range max(repeats[t.BankTxnID], 1) {
+			req.Lines = append(req.Lines, l)
+		}
+	}
+	return req, nil
+}
+
+// txnRepeats counts the rows of each bank_txn_id of a statement that
+// bankfeed.ParseCSV accepted.
+func txnRepeats(data []byte) (map[string]int, error) {
+	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\uFEFF"))))
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err != nil {
+		return nil, err
+	}
+	col := -1
+	for i, h := range header {
+		if strings.ToLower(strings.TrimSpace(h)) == bankfeed.ColBankTxnID {
+			col = i
+		}
+	}
+	if col < 0 {
+		return nil, errors.New("no bank_txn_id column")
+	}
+	out := map[string]int{}
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[strings.TrimSpace(rec[col])]++
+	}
+}
+
+// payoutReportColumns are the columns of a payout provider's report
+// (docs/api.md, bankbook.cmd.reconcile.payouts), in any order.
+var payoutReportColumns = []string{"payout_id", "status", "amount", "fee", "settled_at"}
+
+// readPayoutReport reads a payout provider's report: its SHA-256 and its
+// lines in file order, repeats included. It is all or nothing: every bad
+// cell of the file is reported with its line, and then nothing is sent.
+func readPayoutReport(path string) (api.ReconcilePayoutsRequest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return api.ReconcilePayoutsRequest{}, err
+	}
+	req, err := parsePayoutReport(data)
+	if err != nil {
+		return api.ReconcilePayoutsRequest{}, fmt.Errorf("%s: not reconciled:\n%w", path, err)
+	}
+	return req, nil
+}
+
+// parsePayoutReport parses the bytes of a payout report (see
+// readPayoutReport); the request it returns passes Validate.
+func parsePayoutReport(data []byte) (api.ReconcilePayoutsRequest, error) {
+	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\uFEFF"))))
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if errors.Is(err, io.EOF) {
+		return api.ReconcilePayoutsRequest{}, fmt.Errorf("no header row (%s)", strings.Join(payoutReportColumns, ","))
+	}
+	if err != nil {
+		return api.ReconcilePayoutsRequest{}, err
+	}
+	index := map[string]int{}
+	var errs []error
+	for i, h := range header {
+		name := strings.ToLower(strings.TrimSpace(h))
+		if _, dup := index[name]; dup || !slices.Contains(payoutReportColumns, name) {
+			errs = append(errs, fmt.Errorf("line 1: column %q unknown or repeated (want %s)", h, strings.Join(payoutReportColumns, ",")))
+			continue
+		}
+		index[name] = i
+	}
+	for _, c := range payoutReportColumns {
+		if _, ok := index[c]; !ok {
+			errs = append(errs, fmt.Errorf("line 1: missing column %q", c))
+		}
+	}
+	if len(errs) > 0 {
+		return api.ReconcilePayoutsRequest{}, errors.Join(errs...)
+	}
+	sum := sha256.Sum256(data)
+	req := api.ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(sum[:])}
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			errs = append(errs, err)
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				break // not a syntax error: reading stopped
+			}
+			continue
+		}
+		line, _ := r.FieldPos(0)
+		if len(rec) != len(header) {
+			errs = append(errs, fmt.Errorf("line %d: %d fields, the header has %d", line, len(rec), len(header)))
+			continue
+		}
+		field := func(c string) string { return strings.TrimSpace(rec[index[c]]) }
+		l := api.PayoutReportLine{PayoutID: field("payout_id"), Status: strings.ToLower(field("status"))}
+		for _, n := range []struct {
+			col string
+			to  *int64
+		}{{"amount", &l.Amount}, {"fee", &l.Fee}} {
+			v, err := strconv.ParseInt(field(n.col), 10, 64)
+			if err != nil || !digitsOnly(field(n.col)) {
+				errs = append(errs, fmt.Errorf("line %d: %s %q is not an integer in minor units", line, n.col, field(n.col)))
+			}
+			*n.to = v
+		}
+		at, err := time.Parse(time.RFC3339Nano, field("settled_at"))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("line %d: settled_at %q is not an RFC 3339 time with an offset", line, field("settled_at")))
+		}
+		l.SettledAt = at.UTC()
+		req.Lines = append(req.Lines, l)
+	}
+	if len(errs) > 0 {
+		return api.ReconcilePayoutsRequest{}, errors.Join(errs...)
+	}
+	if len(req.Lines) == 0 {
+		return api.ReconcilePayoutsRequest{}, errors.New("the report has no payouts")
+	}
+	if err := req.Validate(); err != nil {
+		return api.ReconcilePayoutsRequest{}, err
+	}
+	return req, nil
+}
+
+func digitsOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// runReconcile sends a reconcile request and prints the run; its findings
+// set the exit status.
+func runReconcile[Req any](ctx context.Context, cf *clientFlags, stdout io.Writer, ep api.Endpoint[Req, api.ReconcileReply], req Req) error {
+	c, err := cf.connect()
+	if err != nil {
+		return &exitError{code: exitReconcileNotRun, err: err}
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	rep, raw, err := client.Do(ctx, c, ep, req, nil)
+	if err != nil {
+		var ae *api.Error
+		if errors.As(err, &ae) && cf.json {
+			fmt.Fprintln(stdout, string(raw.Data))
+		}
+		return &exitError{code: exitReconcileNotRun, err: err}
+	}
+	if cf.json {
+		b, _ := json.Marshal(rep)
+		fmt.Fprintln(stdout, string(b))
+	} else {
+		fmt.Fprint(stdout, formatRun(rep))
+	}
+	if !rep.Clean {
+		return &exitError{code: exitReconcileFindings, err: fmt.Errorf("reconciliation %s: %d findings", rep.RunID, rep.Findings)}
+	}
+	return nil
+}
+
+// formatRun is the human form of a run: a summary, the counts, and every
+// item recorded except the matches.
+func formatRun(r api.ReconcileReply) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "run %s (%s), file sha256 %s, %d lines, ledger as of seq %d, %s\n",
+		r.RunID, r.Kind, r.FileSHA256, r.Lines, r.LedgerAsOfSeq, domain.FormatTime(r.CompletedAt))
+	if r.Repeated {
+		b.WriteString("(this file was reconciled before: the recorded run)\n")
+	}
+	if r.Period != nil {
+		fmt.Fprintf(&b, "period %s to %s\n", domain.FormatTime(r.Period.From), domain.FormatTime(r.Period.To))
+	}
+	for _, a := range r.Accounts {
+		wm := "never scanned"
+		if a.ScanWatermark != nil {
+			wm = "scanned up to " + domain.FormatTime(*a.ScanWatermark)
+		}
+		fmt.Fprintf(&b, "account %s: %s to %s (%s)\n", a.AccountNumber, domain.FormatTime(a.From), domain.FormatTime(a.To), wm)
+	}
+	c := r.Counts
+	missingAt := "missing_at_bank"
+	if r.Kind == domain.ReconcileKindPayouts {
+		missingAt = "missing_at_provider" // the JSON's missing_at_bank
+	}
+	fmt.Fprintf(&b, "matched %d, missing_in_ledger %d, %s %d, amount_mismatch %d, duplicate %d, timing_difference %d\n",
+		c.Matched, c.MissingInLedger, missingAt, c.MissingAtBank, c.AmountMismatch, c.Duplicate, c.TimingDifference)
+	for _, cat := range []struct {
+		name  string
+		items []api.ReconcileItem
+	}{
+		{"duplicate", r.Duplicate}, {"amount_mismatch", r.AmountMismatch}, {"missing_in_ledger", r.MissingInLedger},
+		{missingAt, r.MissingAtBank}, {"timing_difference", r.TimingDifference},
+	} {
+		for _, it := range cat.items {
+			if it.PayoutID != "" {
+				fmt.Fprintf(&b, "%-18s %-20s %s", cat.name, it.PayoutID, domain.FormatTime(it.At))
+				if it.StatementStatus != "" {
+					fmt.Fprintf(&b, "  provider %s %d fee %d", it.StatementStatus, it.StatementAmount, it.StatementFee)
+				}
+				if it.LedgerStatus != "" {
+					fmt.Fprintf(&b, "  ledger %s %d fee %d", it.LedgerStatus, it.LedgerAmount, it.LedgerFee)
+				}
+				if it.Note != "" {
+					fmt.Fprintf(&b, "  (%s)", it.Note)
+				}
+				b.WriteString("\n")
+				continue
+			}
+			fmt.Fprintf(&b, "%-18s %-20s %s  %s", cat.name, it.BankTxnID, it.AccountNumber, domain.FormatTime(it.At))
+			if it.StatementAmount != 0 {
+				fmt.Fprintf(&b, "  bank %d", it.StatementAmount)
+			}
+			if it.LedgerAmount != 0 {
+				fmt.Fprintf(&b, "  ledger %d", it.LedgerAmount)
+			}
+			if len(it.DepositIDs) > 0 {
+				fmt.Fprintf(&b, "  %s", strings.Join(it.DepositIDs, ","))
+			}
+			if it.Note != "" {
+				fmt.Fprintf(&b, "  (%s)", it.Note)
+			}
+			b.WriteString("\n")
+		}
+	}
+	if r.Truncated {
+		fmt.Fprintf(&b, "(more items than a run records: the counts are complete, the items the first %d)\n", domain.MaxReconcileItems)
+	}
+	if r.Clean {
+		b.WriteString("clean\n")
+	} else {
+		fmt.Fprintf(&b, "%d findings\n", r.Findings)
+	}
+	return b.String()
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
+)
+
+// `reconcile bank --statement FILE` compares a statement with the deposits
+// the engine recorded: exit 1 with findings, the same run again for the
+// same file, 0 for a clean statement, 2 when it cannot run.
+func TestReconcileBankCommand(t *testing.T) {
+	e, cfg := startEngine(t)
+	url := "--nats-url=" + e.ClientURL()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t0 := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)
+	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
+	const header = "bank_txn_id,account_number,depositor_name,amount,deposited_at\n"
+	acct := cfg.CollectNumber
+	recorded := write("recorded.csv", header+
+		"T-1,"+acct+",가,5000,"+at(0)+"\n"+
+		"T-2,"+acct+",나,8000,"+at(time.Hour)+"\n"+
+		"T-3,"+acct+",다,1000,"+at(2*time.Hour)+"\n")
+	if _, err := cli(t, "deposit", "import", url, recorded); err != nil {
+		t.Fatal(err)
+	}
+	statement := write("statement.csv", header+
+		"T-1,"+acct+",가,5000,"+at(0)+"\n"+
+		"T-2,"+acct+",나,9000,"+at(time.Hour)+"\n"+
+		"T-4,"+acct+",라,7000,"+at(90*time.Minute)+"\n"+
+		"T-5,"+acct+",마,100,"+at(3*time.Hour)+"\n"+
+		"T-5,"+acct+",마,100,"+at(3*time.Hour)+"\n")
+
+	var runs []api.ReconcileReply
+	for range 2 {
+		out, err := cli(t, "reconcile", "bank", url, "--statement", statement, "--json")
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != 1 {
+			t.Fatalf("findings: exit %v, want 1\n%s", err, out)
+		}
+		var run api.ReconcileReply
+		if err := json.Unmarshal([]byte(out), &run); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		runs = append(runs, run)
+	}
+	first, again := runs[0], runs[1]
+	if first.RunID == "" || again.RunID != first.RunID || first.Repeated || !again.Repeated {
+		t.Fatalf("runs %s (repeated %v) and %s (repeated %v): want one run, recorded once", first.RunID, first.Repeated, again.RunID, again.Repeated)
+	}
+	for name, got := range map[string][]api.ReconcileItem{
+		"matched T-1": first.Matched, "amount_mismatch T-2": first.AmountMismatch, "missing_in_ledger T-4": first.MissingInLedger,
+		"missing_at_bank T-3": first.MissingAtBank, "duplicate T-5": first.Duplicate,
+	} {
+		if want := strings.Fields(name)[1]; len(got) != 1 || got[0].BankTxnID != want {
+			t.Errorf("%s: got %+v", name, got)
+		}
+	}
+
+	out, err := cli(t, "reconcile", "bank", url, "--statement", statement)
+	if err == nil || !strings.Contains(out, "amount_mismatch    T-2") || !strings.Contains(out, "4 findings") || !strings.Contains(out, "reconciled before") {
+		t.Fatalf("human output (%v):\n%s", err, out)
+	}
+	out, err = cli(t, "reconcile", "get", url, string(first.RunID), "--nkey", e.SeedFile(auth.Auditor), "--json")
+	var got api.ReconcileReply
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 1 || json.Unmarshal([]byte(out), &got) != nil || got.RunID != first.RunID || got.Counts != first.Counts {
+		t.Fatalf("get as the auditor: %v\n%s", err, out)
+	}
+
+	clean := write("clean.csv", header+"T-1,"+acct+",가,5000,"+at(0)+"\n")
+	if out, err := cli(t, "reconcile", "bank", url, "--statement", clean); err != nil || !strings.Contains(out, "clean") {
+		t.Fatalf("clean statement: %v\n%s", err, out)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"the app may not", []string{"reconcile", "bank", url, "--statement", statement, "--nkey", e.SeedFile(auth.App)}, 2},
+		{"a bad statement", []string{"reconcile", "bank", url, "--statement", write("bad.csv", header+"T-1,"+acct+",가,12x,"+at(0)+"\n")}, 2},
+		{"no such file", []string{"reconcile", "bank", url, "--statement", filepath.Join(dir, "none.csv")}, 2},
+		{"no engine", []string{"reconcile", "bank", "--nats-url", "nats://127.0.0.1:1", "--statement", statement}, 2},
+		{"no statement", []string{"reconcile", "bank", url}, exitUsage},
+		{"unknown run", []string{"reconcile", "get", url, "rec_000000000000000000000000"}, 2},
+		{"unknown subcommand", []string{"reconcile", "payroll"}, exitUsage},
+		{"help", []string{"reconcile", "-h"}, exitOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := cli(t, tc.args...)
+			if got := exitCode(err); got != tc.want {
+				t.Fatalf("exit %d (%v), want %d", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// `reconcile payouts --report FILE` reads the provider's report dialect and
+// reports payouts the engine never made; the same file is the same run; a
+// bad report is not sent.
+func TestReconcilePayoutsCommand(t *testing.T) {
+	e, _ := startEngine(t)
+	url := "--nats-url=" + e.ClientURL()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Format(time.RFC3339)
+	report := write("report.csv", "\uFEFFsettled_at,payout_id,status,amount,fee\n"+
+		at+",po-1,settled,5000,500\n"+
+		at+",po-2,SETTLED,6000,500\n"+
+		at+",po-2,settled,6000,500\n")
+	var runs []api.ReconcileReply
+	for range 2 {
+		out, err := cli(t, "reconcile", "payouts", url, "--report", report, "--json")
+		var run api.ReconcileReply
+		if exitCode(err) != 1 || json.Unmarshal([]byte(out), &run) != nil {
+			t.Fatalf("exit %d (%v), want 1\n%s", exitCode(err), err, out)
+		}
+		runs = append(runs, run)
+	}
+	if runs[0].RunID != runs[1].RunID || runs[0].Repeated || !runs[1].Repeated || runs[0].Kind != "payouts" {
+		t.Fatalf("runs %+v / %+v", runs[0].Counts, runs[1].Counts)
+	}
+	if m, d := runs[0].MissingInLedger, runs[0].Duplicate; len(m) != 1 || m[0].PayoutID != "po-1" || len(d) != 1 || d[0].PayoutID != "po-2" || d[0].StatementCount != 2 {
+		t.Fatalf("missing_in_ledger %+v duplicate %+v", m, d)
+	}
+	out, err := cli(t, "reconcile", "payouts", url, "--report", report)
+	if exitCode(err) != 1 || !strings.Contains(out, "missing_in_ledger  po-1") || !strings.Contains(out, "missing_at_provider 0") {
+		t.Fatalf("human output (%v):\n%s", err, out)
+	}
+	for name, content := range map[string]string{
+		"a fee with a sign":     "payout_id,status,amount,fee,settled_at\npo-1,settled,5000,-5," + at + "\n",
+		"a status unknown":      "payout_id,status,amount,fee,settled_at\npo-1,pending,5000,5," + at + "\n",
+		"a column missing":      "payout_id,status,amount,settled_at\npo-1,settled,5000," + at + "\n",
+		"a time without offset": "payout_id,status,amount,fee,settled_at\npo-1,settled,5000,5,2026-01-01T00:00:00\n",
+		"no payouts":            "payout_id,status,amount,fee,settled_at\n",
+		"an empty file":         "",
+		"a wildcard payout_id":  "payout_id,status,amount,fee,settled_at\npo.>,settled,5000,5," + at + "\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := cli(t, "reconcile", "payouts", url, "--report", write("bad.csv", content))
+			if exitCode(err) != 2 {
+				t.Fatalf("exit %d (%v), want 2", exitCode(err), err)
+			}
+		})
+	}
+}
+
+// FuzzParsePayoutReport: any bytes either parse into a request that passes
+// validation, with one line per data row, or are refused; never a panic.
+func FuzzParsePayoutReport(f *testing.F) {
+	at := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	f.Add([]byte("payout_id,status,amount,fee,settled_at\npo-1,settled,5000,500," + at + "\n"))
+	f.Add([]byte("\uFEFFfee,settled_at,status,payout_id,amount\n0," + at + ",failed,po-2,1\n0," + at + ",failed,po-2,1\n"))
+	f.Add([]byte("payout_id,status,amount,fee,settled_at\npo-1,settled,-5,500," + at + "\n"))
+	f.Add([]byte("payout_id,status\n\"po-1,settled\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		req, err := parsePayoutReport(data)
+		if err != nil {
+			return
+		}
+		if verr := req.Validate(); verr != nil {
+			t.Fatalf("parsed a request that does not validate: %v", verr)
+		}
+		if len(req.FileSHA256) != 64 {
+			t.Fatalf("file_sha256 %q", req.FileSHA256)
+		}
+	})
+}

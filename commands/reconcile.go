@@ -1,0 +1,168 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// DepositLedger is where bank reconciliation reads the recorded deposits
+// from: the read models (projections.Store, projection "deposit_index").
+type DepositLedger interface {
+	// DepositsOn returns the deposits recorded on account (compared
+	// normalised) deposited from from to to, both inclusive.
+	DepositsOn(account string, from, to time.Time) ([]domain.RecordedDeposit, error)
+	// DepositsWithTxn returns every deposit recorded under one of the bank
+	// transaction IDs, on any account.
+	DepositsWithTxn(bankTxnIDs []string) ([]domain.RecordedDeposit, error)
+}
+
+// ReconcileBank compares a bank statement with the recorded deposits of
+// the accounts and periods it covers (domain.ReconcileBank says how) and
+// records the result as the run's one event, reconcile.completed.
+//
+// The run's ID derives from req.FileSHA256: if that run was recorded
+// before, it is answered as recorded (Repeated) and nothing is compared or
+// written. The run is created with the expectation that the aggregate has
+// no commit, so two runs of the same file at once record one result, which
+// both answer. ledger is read as it is when called: asOf is the stream
+// sequence its read models had applied, recorded in the run.
+func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.ReconcileBankRequest, ledger DepositLedger, asOf eventstore.Seq) (api.ReconcileReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.ReconcileReply{}, err
+	}
+	id := domain.NewReconciliationID(domain.ReconcileKindBank, req.FileSHA256)
+	if r, seq, err := h.runs.Get(ctx, string(id)); err != nil {
+		return api.ReconcileReply{}, err
+	} else if r.Exists() {
+		return reconcileReply(r.Run, seq, true), nil
+	}
+
+	in := domain.BankReconcileInput{RunID: id, FileSHA256: req.FileSHA256, Lines: req.Lines,
+		Watermarks: map[string]time.Time{}, LedgerAsOfSeq: uint64(asOf), Now: h.Now()}
+	txns := make([]string, 0, len(req.Lines))
+	for _, l := range req.Lines {
+		txns = append(txns, l.BankTxnID)
+	}
+	recorded, err := ledger.DepositsWithTxn(txns)
+	if err != nil {
+		return api.ReconcileReply{}, fmt.Errorf("read recorded deposits: %w", err)
+	}
+	in.Recorded = recorded
+	for _, a := range domain.StatementAccounts(req.Lines) {
+		on, err := ledger.DepositsOn(a.AccountNumber, a.From, a.To.Add(domain.ReconcileTimingWindow))
+		if err != nil {
+			return api.ReconcileReply{}, fmt.Errorf("read recorded deposits of %s: %w", a.AccountNumber, err)
+		}
+		in.Recorded = append(in.Recorded, on...)
+		wm, err := h.marks.Watermark(ctx, a.AccountNumber)
+		if err != nil {
+			return api.ReconcileReply{}, fmt.Errorf("scan watermark of %s: %w", a.AccountNumber, err)
+		}
+		in.Watermarks[a.AccountNumber] = wm
+	}
+	return h.recordRun(ctx, meta, id, domain.ReconcileBank(in))
+}
+
+// recordRun records a run once (expected sequence 0: a new aggregate) and
+// answers it; if the run was recorded meanwhile, it answers that one.
+func (h *Deposits) recordRun(ctx context.Context, meta Meta, id domain.ReconciliationID, run domain.ReconciliationCompleted) (api.ReconcileReply, error) {
+	out, err := h.runs.Execute(ctx, meta, string(id), func(r domain.Reconciliation) ([]domain.Event, error) {
+		return domain.DecideReconcile(r, run)
+	}, nil)
+	if err != nil {
+		return api.ReconcileReply{}, err
+	}
+	if len(out.Events) == 0 { // recorded meanwhile, by another attempt
+		return reconcileReply(out.State.Run, out.Seq, true), nil
+	}
+	c := run.Counts
+	h.log.Info().Str("run_id", string(id)).Str("kind", run.Kind).Str("file_sha256", run.FileSHA256).Int("lines", run.Lines).
+		Int("matched", c.Matched).Int("missing_in_ledger", c.MissingInLedger).Int("missing_at_bank", c.MissingAtBank).
+		Int("amount_mismatch", c.AmountMismatch).Int("duplicate", c.Duplicate).Int("timing_difference", c.TimingDifference).
+		Bool("truncated", run.Truncated).Uint64("seq", uint64(out.Seq)).Msg("reconciliation recorded")
+	return reconcileReply(out.State.Run, out.Seq, false), nil
+}
+
+// Reconciliation returns a recorded run; domain.ErrReconciliationNotFound
+// for an ID that names none.
+func (h *Deposits) Reconciliation(ctx context.Context, runID string) (api.ReconcileReply, error) {
+	r, seq, err := h.runs.Get(ctx, runID)
+	if err != nil {
+		return api.ReconcileReply{}, err
+	}
+	if !r.Exists() {
+		return api.ReconcileReply{}, domain.ErrReconciliationNotFound.With("", map[string]any{"run_id": runID})
+	}
+	return reconcileReply(r.Run, seq, false), nil
+}
+
+func reconcileReply(run domain.ReconciliationCompleted, seq eventstore.Seq, repeated bool) api.ReconcileReply {
+	n := run.Counts.Findings()
+	return api.ReconcileReply{ReconciliationCompleted: run, Findings: n, Clean: n == 0, Repeated: repeated, Written: written(seq)}
+}
+
+// PayoutLedger is where payout reconciliation reads the recorded payouts
+// from: the read models (projections.Store, projections "payouts" and
+// "payout_index").
+type PayoutLedger interface {
+	// Payout returns one payout; false if it is not recorded.
+	Payout(id string) (api.PayoutView, bool, error)
+	// PayoutsFinalIn returns the payouts settled or failed from from to to,
+	// both inclusive.
+	PayoutsFinalIn(from, to time.Time) ([]api.PayoutView, error)
+}
+
+// ReconcilePayouts compares a payout provider's report with the recorded
+// payouts (domain.ReconcilePayouts says how) and records the result as the
+// run's one event, like ReconcileBank.
+func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.ReconcilePayoutsRequest, ledger PayoutLedger, asOf eventstore.Seq) (api.ReconcileReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.ReconcileReply{}, err
+	}
+	id := domain.NewReconciliationID(domain.ReconcileKindPayouts, req.FileSHA256)
+	if r, seq, err := h.runs.Get(ctx, string(id)); err != nil {
+		return api.ReconcileReply{}, err
+	} else if r.Exists() {
+		return reconcileReply(r.Run, seq, true), nil
+	}
+	in := domain.PayoutReconcileInput{RunID: id, FileSHA256: req.FileSHA256, Lines: req.Lines, LedgerAsOfSeq: uint64(asOf), Now: h.Now()}
+	add := func(v api.PayoutView) error {
+		p := domain.RecordedPayout{PayoutID: v.PayoutID, Status: domain.PayoutStatus(v.Status), Amount: v.Amount, Fee: v.Fee}
+		if p.Status != domain.PayoutRequestedStatus {
+			at, err := time.Parse(time.RFC3339Nano, v.UpdatedAt)
+			if err != nil {
+				return fmt.Errorf("payout %s: updated_at %q: %w", v.PayoutID, v.UpdatedAt, err)
+			}
+			p.FinalAt = at.UTC()
+		}
+		in.Recorded = append(in.Recorded, p)
+		return nil
+	}
+	for _, l := range req.Lines {
+		v, ok, err := ledger.Payout(l.PayoutID)
+		if err != nil {
+			return api.ReconcileReply{}, fmt.Errorf("read payout %s: %w", l.PayoutID, err)
+		}
+		if ok {
+			if err := add(v); err != nil {
+				return api.ReconcileReply{}, err
+			}
+		}
+	}
+	period := domain.ReportPeriod(req.Lines)
+	final, err := ledger.PayoutsFinalIn(period.From, period.To.Add(domain.ReconcileTimingWindow))
+	if err != nil {
+		return api.ReconcileReply{}, fmt.Errorf("read payouts of the period: %w", err)
+	}
+	for _, v := range final {
+		if err := add(v); err != nil {
+			return api.ReconcileReply{}, err
+		}
+	}
+	return h.recordRun(ctx, meta, id, domain.ReconcilePayouts(in))
+}

@@ -1,0 +1,403 @@
+package domain
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// AggregateReconciliation is the aggregate type name of reconciliation
+// runs: one comparison of an outside party's file (a bank statement, a
+// payout provider's report) with what the event stream recorded. A run is
+// its own aggregate so that reconciliation is itself auditable: its result
+// is an event.
+const AggregateReconciliation = "reconciliation"
+
+// ReconciliationID identifies a run: NewReconciliationID.
+type ReconciliationID string
+
+// Kinds of reconciliation run.
+const (
+	ReconcileKindBank    = "bank"    // a bank statement against the recorded deposits
+	ReconcileKindPayouts = "payouts" // a provider's report against the payouts
+)
+
+// NewReconciliationID derives a run's ID from its kind and the SHA-256 (lower
+// case hex) of its input file's bytes: "rec_" and the first 24 hex digits of
+// SHA-256(kind NUL file_sha256). The same file of the same kind is the same
+// run.
+func NewReconciliationID(kind, fileSHA256 string) ReconciliationID {
+	sum := sha256.Sum256([]byte(kind + "\x00" + fileSHA256))
+	return ReconciliationID("rec_" + hex.EncodeToString(sum[:])[:24])
+}
+
+// ReconcileTimingWindow is how close to the end of the period a statement
+// covers a recorded deposit missing from the statement is taken for a
+// timing difference (the bank dated it into its next statement) rather
+// than a finding.
+const ReconcileTimingWindow = 5 * time.Minute
+
+// MaxReconcileItems bounds the items a run records (all categories
+// together; its counts are always complete). A run with more records the
+// first MaxReconcileItems, findings before matches, and says Truncated: the
+// event, and the reply that carries it, must fit in one NATS message (1 MiB).
+const MaxReconcileItems = 1000
+
+// StatementLine is one transaction of a bank statement (the CSV dialect of
+// `bankbook deposit import`, package bankfeed).
+type StatementLine struct {
+	BankTxnID     string    `json:"bank_txn_id"`
+	AccountNumber string    `json:"account_number"`
+	DepositorName string    `json:"depositor_name"`
+	Amount        int64     `json:"amount"`
+	DepositedAt   time.Time `json:"deposited_at"`
+}
+
+// RecordedDeposit is a deposit as the event stream recorded it
+// (deposit.recorded), as much of it as reconciliation compares.
+type RecordedDeposit struct {
+	DepositID     string    `json:"deposit_id"`
+	BankTxnID     string    `json:"bank_txn_id"`
+	AccountNumber string    `json:"account_number"`
+	Amount        int64     `json:"amount"`
+	DepositedAt   time.Time `json:"deposited_at"`
+	RecordedAt    time.Time `json:"recorded_at"`
+}
+
+// ReconcileAccount is one account a statement covers, and the period: from
+// its first to its last transaction on that account (inclusive).
+type ReconcileAccount struct {
+	AccountNumber string    `json:"account_number"` // normalised
+	From          time.Time `json:"from"`
+	To            time.Time `json:"to"`
+	// ScanWatermark is the account's scan watermark when the run was made
+	// (nil: the engine never completed a scan of it).
+	ScanWatermark *time.Time `json:"scan_watermark,omitempty"`
+}
+
+// ReconcilePeriod is the period an input covers, both ends inclusive.
+type ReconcilePeriod struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// ReconcileItem is one finding or match of a run.
+type ReconcileItem struct {
+	// BankTxnID and AccountNumber (normalised) name the transaction of a
+	// bank run; PayoutID the payout of a payouts run.
+	BankTxnID     string `json:"bank_txn_id,omitempty"`
+	AccountNumber string `json:"account_number,omitempty"`
+	PayoutID      string `json:"payout_id,omitempty"`
+	// StatementAmount is the amount on the statement (0: not on it);
+	// LedgerAmount the recorded one (0: not recorded).
+	StatementAmount int64 `json:"statement_amount,omitempty"`
+	LedgerAmount    int64 `json:"ledger_amount,omitempty"`
+	// Payouts runs: the fee and status the provider reports and the
+	// recorded ones.
+	StatementFee    int64  `json:"statement_fee,omitempty"`
+	LedgerFee       int64  `json:"ledger_fee,omitempty"`
+	StatementStatus string `json:"statement_status,omitempty"`
+	LedgerStatus    string `json:"ledger_status,omitempty"`
+	// At is when the money arrived, as the statement (or, for an item not
+	// on it, the recorded deposit) says.
+	At time.Time `json:"at"`
+	// DepositIDs are the recorded deposits of the transaction.
+	DepositIDs []string `json:"deposit_ids,omitempty"`
+	// StatementCount is how many times the transaction is on the statement
+	// (duplicates).
+	StatementCount int `json:"statement_count,omitempty"`
+	// Note says why the item is in its category, when that is not obvious.
+	Note string `json:"note,omitempty"`
+}
+
+// ReconcileCounts are the number of items of each category of a run
+// (complete even when the items are truncated).
+type ReconcileCounts struct {
+	Matched          int `json:"matched"`
+	MissingInLedger  int `json:"missing_in_ledger"`
+	MissingAtBank    int `json:"missing_at_bank"`
+	AmountMismatch   int `json:"amount_mismatch"`
+	Duplicate        int `json:"duplicate"`
+	TimingDifference int `json:"timing_difference"`
+}
+
+// Findings is the number of items that need an operator: every category
+// but matched and timing_difference.
+func (c ReconcileCounts) Findings() int {
+	return c.MissingInLedger + c.MissingAtBank + c.AmountMismatch + c.Duplicate
+}
+
+// ReconcileItems are a run's items per category, each never nil.
+type ReconcileItems struct {
+	Matched []ReconcileItem `json:"matched"`
+	// MissingInLedger: at the bank, not recorded (or recorded only on
+	// another account: never matched across accounts).
+	MissingInLedger []ReconcileItem `json:"missing_in_ledger"`
+	// MissingAtBank: recorded on an account in the period, not on the
+	// statement (payouts runs: settled or failed in the period, not on the
+	// provider's report).
+	MissingAtBank []ReconcileItem `json:"missing_at_bank"`
+	// AmountMismatch: the same transaction at another amount.
+	AmountMismatch []ReconcileItem `json:"amount_mismatch"`
+	// Duplicate: the same bank_txn_id twice on the statement, or recorded
+	// as more than one deposit. Ambiguous: never matched.
+	Duplicate []ReconcileItem `json:"duplicate"`
+	// TimingDifference: not a finding; carried to the next run, whose
+	// statement should cover it.
+	TimingDifference []ReconcileItem `json:"timing_difference"`
+}
+
+// ReconciliationCompleted records a run: what it compared and what it found.
+type ReconciliationCompleted struct {
+	RunID      ReconciliationID `json:"run_id"`
+	Kind       string           `json:"kind"`
+	FileSHA256 string           `json:"file_sha256"`
+	// Accounts are the accounts and periods a bank statement covers (none
+	// for a payouts run).
+	Accounts []ReconcileAccount `json:"accounts"`
+	// Period is the period a payouts report covers: its first to its last
+	// settled_at (nil for a bank run).
+	Period *ReconcilePeriod `json:"period,omitempty"`
+	// Lines is the number of lines of the input.
+	Lines int `json:"lines"`
+	// LedgerAsOfSeq is the stream sequence the read models compared had
+	// applied.
+	LedgerAsOfSeq uint64          `json:"ledger_as_of_seq"`
+	Counts        ReconcileCounts `json:"counts"`
+	ReconcileItems
+	// Truncated: more than MaxReconcileItems items; the counts are complete,
+	// the lists hold the first MaxReconcileItems (findings first).
+	Truncated   bool      `json:"truncated"`
+	CompletedAt time.Time `json:"completed_at"`
+}
+
+// EventType implements Event.
+func (ReconciliationCompleted) EventType() string { return "reconcile.completed" }
+
+// Reconciliation is the state of one run.
+type Reconciliation struct {
+	Run     ReconciliationCompleted
+	Version int
+}
+
+// Exists reports whether the run was recorded.
+func (r Reconciliation) Exists() bool { return r.Version > 0 }
+
+// Apply returns the state after e.
+func (r Reconciliation) Apply(e Event) Reconciliation {
+	if c, ok := e.(ReconciliationCompleted); ok {
+		r.Run = c
+	}
+	r.Version++
+	return r
+}
+
+// DecideReconcile records a run once: a run already recorded (the same
+// file again) needs nothing, and keeps its first result.
+func DecideReconcile(r Reconciliation, c ReconciliationCompleted) ([]Event, error) {
+	if r.Exists() {
+		return nil, nil
+	}
+	return []Event{c}, nil
+}
+
+// BankReconcileInput is what ReconcileBank compares.
+type BankReconcileInput struct {
+	RunID      ReconciliationID
+	FileSHA256 string
+	// Lines are the statement's transactions in file order; a bank_txn_id
+	// may repeat (a duplicate).
+	Lines []StatementLine
+	// Recorded are the recorded deposits of the statement's accounts from
+	// the start of each account's period to ReconcileTimingWindow after its
+	// end, and every recorded deposit of a bank_txn_id on the statement
+	// (any account, any time). Repeats are ignored.
+	Recorded []RecordedDeposit
+	// Watermarks are the scan watermarks by normalised account number
+	// (absent or zero: never scanned).
+	Watermarks    map[string]time.Time
+	LedgerAsOfSeq uint64
+	Now           time.Time
+}
+
+// StatementAccounts returns the accounts lines cover, each with its period,
+// sorted by account number.
+func StatementAccounts(lines []StatementLine) []ReconcileAccount {
+	byAcct := map[string]*ReconcileAccount{}
+	for _, l := range lines {
+		n := NormalizeAccountNumber(l.AccountNumber)
+		a := byAcct[n]
+		if a == nil {
+			a = &ReconcileAccount{AccountNumber: n, From: l.DepositedAt.UTC(), To: l.DepositedAt.UTC()}
+			byAcct[n] = a
+		}
+		if l.DepositedAt.Before(a.From) {
+			a.From = l.DepositedAt.UTC()
+		}
+		if l.DepositedAt.After(a.To) {
+			a.To = l.DepositedAt.UTC()
+		}
+	}
+	out := make([]ReconcileAccount, 0, len(byAcct))
+	for _, a := range byAcct {
+		out = append(out, *a)
+	}
+	slices.SortFunc(out, func(a, b ReconcileAccount) int { return cmp.Compare(a.AccountNumber, b.AccountNumber) })
+	return out
+}
+
+// ReconcileBank compares a bank statement with the recorded deposits. It
+// matches a statement line only to the one deposit recorded under its
+// bank_txn_id on its account, at its amount; everything else is a finding
+// or a timing difference, never a guess:
+//
+//   - duplicate: the bank_txn_id is on the statement more than once, or
+//     recorded as more than one deposit (on several accounts);
+//   - amount_mismatch: recorded once on the account, at another amount;
+//   - missing_in_ledger: not recorded on the account (the note names a
+//     deposit recorded under that bank_txn_id on another account);
+//   - timing_difference (statement side): not recorded, and deposited at
+//     or after the account's scan watermark: the scanner has not covered
+//     it yet;
+//   - missing_at_bank: recorded on a covered account within its period,
+//     not on the statement;
+//   - timing_difference (ledger side): recorded, not on the statement,
+//     within ReconcileTimingWindow of the end of the period.
+func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
+	accounts := StatementAccounts(in.Lines)
+	period := map[string]ReconcileAccount{}
+	for i, a := range accounts {
+		if wm := in.Watermarks[a.AccountNumber]; !wm.IsZero() {
+			wm = wm.UTC()
+			accounts[i].ScanWatermark = &wm
+		}
+		period[a.AccountNumber] = accounts[i]
+	}
+	byTxn := map[string][]RecordedDeposit{}
+	seen := map[string]bool{}
+	var recorded []RecordedDeposit
+	for _, d := range in.Recorded {
+		if seen[d.DepositID] {
+			continue
+		}
+		seen[d.DepositID] = true
+		byTxn[d.BankTxnID] = append(byTxn[d.BankTxnID], d)
+		recorded = append(recorded, d)
+	}
+	count := map[string]int{}
+	for _, l := range in.Lines {
+		count[l.BankTxnID]++
+	}
+
+	items := ReconcileItems{
+		Matched: []ReconcileItem{}, MissingInLedger: []ReconcileItem{}, MissingAtBank: []ReconcileItem{},
+		AmountMismatch: []ReconcileItem{}, Duplicate: []ReconcileItem{}, TimingDifference: []ReconcileItem{},
+	}
+	done := map[string]bool{} // bank_txn_ids accounted for
+	for _, l := range in.Lines {
+		if done[l.BankTxnID] {
+			continue
+		}
+		done[l.BankTxnID] = true
+		acct := NormalizeAccountNumber(l.AccountNumber)
+		recs := byTxn[l.BankTxnID]
+		it := ReconcileItem{BankTxnID: l.BankTxnID, AccountNumber: acct, StatementAmount: l.Amount, At: l.DepositedAt.UTC(), DepositIDs: depositIDs(recs)}
+		switch {
+		case count[l.BankTxnID] > 1:
+			it.StatementCount = count[l.BankTxnID]
+			it.Note = fmt.Sprintf("on the statement %d times", it.StatementCount)
+			items.Duplicate = append(items.Duplicate, it)
+		case len(recs) > 1:
+			it.Note = fmt.Sprintf("recorded as %d deposits", len(recs))
+			items.Duplicate = append(items.Duplicate, it)
+		case len(recs) == 1 && NormalizeAccountNumber(recs[0].AccountNumber) == acct:
+			it.LedgerAmount = recs[0].Amount
+			if recs[0].Amount != l.Amount {
+				items.AmountMismatch = append(items.AmountMismatch, it)
+			} else {
+				items.Matched = append(items.Matched, it)
+			}
+		default:
+			if len(recs) == 1 {
+				it.Note = fmt.Sprintf("recorded only on account %s (%s): not matched across accounts", NormalizeAccountNumber(recs[0].AccountNumber), recs[0].DepositID)
+				items.MissingInLedger = append(items.MissingInLedger, it)
+				break
+			}
+			if wm := period[acct].ScanWatermark; wm != nil && !l.DepositedAt.Before(*wm) {
+				it.Note = "deposited at or after the scan watermark " + FormatTime(*wm) + ": not scanned yet, carried to the next run"
+				items.TimingDifference = append(items.TimingDifference, it)
+				break
+			}
+			items.MissingInLedger = append(items.MissingInLedger, it)
+		}
+	}
+
+	slices.SortFunc(recorded, func(a, b RecordedDeposit) int {
+		return cmp.Or(cmp.Compare(NormalizeAccountNumber(a.AccountNumber), NormalizeAccountNumber(b.AccountNumber)),
+			a.DepositedAt.Compare(b.DepositedAt), cmp.Compare(a.DepositID, b.DepositID))
+	})
+	for _, d := range recorded {
+		if done[d.BankTxnID] {
+			continue
+		}
+		acct := NormalizeAccountNumber(d.AccountNumber)
+		p, covered := period[acct]
+		if !covered || d.DepositedAt.Before(p.From) || d.DepositedAt.After(p.To.Add(ReconcileTimingWindow)) {
+			continue
+		}
+		done[d.BankTxnID] = true
+		recs := byTxn[d.BankTxnID]
+		it := ReconcileItem{BankTxnID: d.BankTxnID, AccountNumber: acct, LedgerAmount: d.Amount, At: d.DepositedAt.UTC(), DepositIDs: depositIDs(recs)}
+		switch {
+		case len(recs) > 1:
+			it.Note = fmt.Sprintf("recorded as %d deposits", len(recs))
+			items.Duplicate = append(items.Duplicate, it)
+		case d.DepositedAt.After(p.To.Add(-ReconcileTimingWindow)):
+			it.Note = fmt.Sprintf("recorded within %s of the end of the statement's period (%s): carried to the next run", ReconcileTimingWindow, FormatTime(p.To))
+			items.TimingDifference = append(items.TimingDifference, it)
+		default:
+			items.MissingAtBank = append(items.MissingAtBank, it)
+		}
+	}
+
+	out := ReconciliationCompleted{
+		RunID: in.RunID, Kind: ReconcileKindBank, FileSHA256: in.FileSHA256, Accounts: accounts, Lines: len(in.Lines),
+		LedgerAsOfSeq: in.LedgerAsOfSeq, CompletedAt: in.Now.UTC(),
+		Counts: ReconcileCounts{
+			Matched: len(items.Matched), MissingInLedger: len(items.MissingInLedger), MissingAtBank: len(items.MissingAtBank),
+			AmountMismatch: len(items.AmountMismatch), Duplicate: len(items.Duplicate), TimingDifference: len(items.TimingDifference),
+		},
+	}
+	out.ReconcileItems, out.Truncated = items.bounded(MaxReconcileItems)
+	return out
+}
+
+// bounded keeps at most limit items, findings first: duplicate,
+// amount_mismatch, missing_in_ledger, missing_at_bank, timing_difference,
+// matched. It reports whether any was dropped.
+func (it ReconcileItems) bounded(limit int) (ReconcileItems, bool) {
+	truncated := false
+	for _, list := range []*[]ReconcileItem{&it.Duplicate, &it.AmountMismatch, &it.MissingInLedger, &it.MissingAtBank, &it.TimingDifference, &it.Matched} {
+		if len(*list) > limit {
+			*list = (*list)[:limit:limit]
+			truncated = true
+		}
+		limit -= len(*list)
+	}
+	return it, truncated
+}
+
+func depositIDs(recs []RecordedDeposit) []string {
+	if len(recs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(recs))
+	for i, d := range recs {
+		ids[i] = d.DepositID
+	}
+	slices.Sort(ids)
+	return ids
+}

@@ -1,0 +1,158 @@
+package domain
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// PayoutReportLine is one line of the payout provider's report (the CSV
+// dialect payout_id,status,amount,fee,settled_at of `bankbook reconcile
+// payouts`): a payout the provider finalised, settled or failed, and when.
+type PayoutReportLine struct {
+	PayoutID  string    `json:"payout_id"`
+	Status    string    `json:"status"` // settled or failed
+	Amount    int64     `json:"amount"`
+	Fee       int64     `json:"fee"`
+	SettledAt time.Time `json:"settled_at"`
+}
+
+// RecordedPayout is a payout as the event stream recorded it, as much of it
+// as reconciliation compares.
+type RecordedPayout struct {
+	PayoutID string
+	Status   PayoutStatus
+	Amount   int64
+	Fee      int64
+	// FinalAt is when it was settled or failed (zero while requested).
+	FinalAt time.Time
+}
+
+// PayoutReconcileInput is what ReconcilePayouts compares.
+type PayoutReconcileInput struct {
+	RunID      ReconciliationID
+	FileSHA256 string
+	// Lines are the report's lines in file order; a payout_id may repeat
+	// (a duplicate).
+	Lines []PayoutReportLine
+	// Recorded are the recorded payouts of the report's payout_ids and
+	// every payout settled or failed from the start of the report's period
+	// to ReconcileTimingWindow after its end. Repeats are ignored.
+	Recorded      []RecordedPayout
+	LedgerAsOfSeq uint64
+	Now           time.Time
+}
+
+// ReportPeriod is the period a provider's report covers: its first to its
+// last settled_at.
+func ReportPeriod(lines []PayoutReportLine) ReconcilePeriod {
+	var p ReconcilePeriod
+	for i, l := range lines {
+		at := l.SettledAt.UTC()
+		if i == 0 || at.Before(p.From) {
+			p.From = at
+		}
+		if i == 0 || at.After(p.To) {
+			p.To = at
+		}
+	}
+	return p
+}
+
+// ReconcilePayouts compares a payout provider's report with the recorded
+// payouts, by payout_id only:
+//
+//   - duplicate: the payout_id is on the report more than once;
+//   - missing_in_ledger: no such payout recorded, or recorded without its
+//     result more than ReconcileTimingWindow before the end of the
+//     report's period;
+//   - timing_difference: recorded without its result, reported within
+//     ReconcileTimingWindow of the end of the period (the result is on its
+//     way); or recorded settled or failed within that window of the end,
+//     not on the report;
+//   - amount_mismatch: another status, amount or (settled) fee;
+//   - matched: the same status and amount, and for a settlement the fee;
+//   - missing_at_bank (at the provider): recorded settled or failed in the
+//     period, not on the report.
+func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
+	period := ReportPeriod(in.Lines)
+	byID := map[string]RecordedPayout{}
+	var recorded []RecordedPayout
+	for _, p := range in.Recorded {
+		if _, ok := byID[p.PayoutID]; ok {
+			continue
+		}
+		byID[p.PayoutID] = p
+		recorded = append(recorded, p)
+	}
+	count := map[string]int{}
+	for _, l := range in.Lines {
+		count[l.PayoutID]++
+	}
+	items := ReconcileItems{
+		Matched: []ReconcileItem{}, MissingInLedger: []ReconcileItem{}, MissingAtBank: []ReconcileItem{},
+		AmountMismatch: []ReconcileItem{}, Duplicate: []ReconcileItem{}, TimingDifference: []ReconcileItem{},
+	}
+	nearEnd := func(at time.Time) bool { return at.After(period.To.Add(-ReconcileTimingWindow)) }
+	done := map[string]bool{}
+	for _, l := range in.Lines {
+		if done[l.PayoutID] {
+			continue
+		}
+		done[l.PayoutID] = true
+		it := ReconcileItem{PayoutID: l.PayoutID, StatementAmount: l.Amount, StatementFee: l.Fee, StatementStatus: l.Status, At: l.SettledAt.UTC()}
+		p, ok := byID[l.PayoutID]
+		if ok {
+			it.LedgerAmount, it.LedgerFee, it.LedgerStatus = p.Amount, p.Fee, string(p.Status)
+		}
+		switch {
+		case count[l.PayoutID] > 1:
+			it.StatementCount = count[l.PayoutID]
+			it.Note = fmt.Sprintf("on the report %d times", it.StatementCount)
+			items.Duplicate = append(items.Duplicate, it)
+		case !ok:
+			items.MissingInLedger = append(items.MissingInLedger, it)
+		case p.Status == PayoutRequestedStatus && nearEnd(l.SettledAt):
+			it.Note = fmt.Sprintf("the result is not recorded yet, reported within %s of the end of the report's period: carried to the next run", ReconcileTimingWindow)
+			items.TimingDifference = append(items.TimingDifference, it)
+		case p.Status == PayoutRequestedStatus:
+			it.Note = "the provider's result is not recorded"
+			items.MissingInLedger = append(items.MissingInLedger, it)
+		case string(p.Status) != l.Status:
+			it.Note = fmt.Sprintf("%s at the provider, %s in the ledger", l.Status, p.Status)
+			items.AmountMismatch = append(items.AmountMismatch, it)
+		case p.Amount != l.Amount || p.Status == PayoutSettledStatus && p.Fee != l.Fee:
+			items.AmountMismatch = append(items.AmountMismatch, it)
+		default:
+			items.Matched = append(items.Matched, it)
+		}
+	}
+	slices.SortFunc(recorded, func(a, b RecordedPayout) int {
+		return cmp.Or(a.FinalAt.Compare(b.FinalAt), cmp.Compare(a.PayoutID, b.PayoutID))
+	})
+	for _, p := range recorded {
+		if done[p.PayoutID] || p.FinalAt.IsZero() || len(in.Lines) == 0 ||
+			p.FinalAt.Before(period.From) || p.FinalAt.After(period.To.Add(ReconcileTimingWindow)) {
+			continue
+		}
+		done[p.PayoutID] = true
+		it := ReconcileItem{PayoutID: p.PayoutID, LedgerAmount: p.Amount, LedgerFee: p.Fee, LedgerStatus: string(p.Status), At: p.FinalAt.UTC()}
+		if nearEnd(p.FinalAt) {
+			it.Note = fmt.Sprintf("recorded within %s of the end of the report's period (%s): carried to the next run", ReconcileTimingWindow, FormatTime(period.To))
+			items.TimingDifference = append(items.TimingDifference, it)
+			continue
+		}
+		items.MissingAtBank = append(items.MissingAtBank, it)
+	}
+	out := ReconciliationCompleted{
+		RunID: in.RunID, Kind: ReconcileKindPayouts, FileSHA256: in.FileSHA256, Accounts: []ReconcileAccount{}, Period: &period,
+		Lines: len(in.Lines), LedgerAsOfSeq: in.LedgerAsOfSeq, CompletedAt: in.Now.UTC(),
+		Counts: ReconcileCounts{
+			Matched: len(items.Matched), MissingInLedger: len(items.MissingInLedger), MissingAtBank: len(items.MissingAtBank),
+			AmountMismatch: len(items.AmountMismatch), Duplicate: len(items.Duplicate), TimingDifference: len(items.TimingDifference),
+		},
+	}
+	out.ReconcileItems, out.Truncated = items.bounded(MaxReconcileItems)
+	return out
+}

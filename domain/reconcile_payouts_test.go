@@ -1,0 +1,79 @@
+package domain_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+)
+
+func payoutRefs(items []domain.ReconcileItem) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.PayoutID
+	}
+	return out
+}
+
+// Given a provider's report and recorded payouts that hold every category,
+// when they are reconciled, then each payout lands in exactly its category.
+func TestReconcilePayoutsEveryCategory(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	end := t0.Add(10 * time.Hour)
+	line := func(id, status string, amount, fee int64, at time.Time) domain.PayoutReportLine {
+		return domain.PayoutReportLine{PayoutID: id, Status: status, Amount: amount, Fee: fee, SettledAt: at}
+	}
+	rec := func(id string, status domain.PayoutStatus, amount, fee int64, at time.Time) domain.RecordedPayout {
+		return domain.RecordedPayout{PayoutID: id, Status: status, Amount: amount, Fee: fee, FinalAt: at}
+	}
+	got := domain.ReconcilePayouts(domain.PayoutReconcileInput{
+		Lines: []domain.PayoutReportLine{
+			line("po-match", "settled", 5000, 500, t0),
+			line("po-failed", "failed", 3000, 0, t0.Add(time.Hour)),
+			line("po-unknown", "settled", 7000, 500, t0.Add(2*time.Hour)),
+			line("po-fee", "settled", 9000, 400, t0.Add(3*time.Hour)),
+			line("po-status", "settled", 1000, 500, t0.Add(4*time.Hour)),
+			line("po-twice", "settled", 1000, 500, t0.Add(5*time.Hour)),
+			line("po-twice", "settled", 1000, 500, t0.Add(5*time.Hour)),
+			line("po-stuck", "settled", 2000, 500, t0.Add(6*time.Hour)),
+			line("po-pending", "settled", 2000, 500, end.Add(-time.Minute)),
+			line("po-end", "settled", 100, 0, end),
+		},
+		Recorded: []domain.RecordedPayout{
+			rec("po-match", domain.PayoutSettledStatus, 5000, 500, t0),
+			rec("po-failed", domain.PayoutFailedStatus, 3000, 0, t0.Add(time.Hour)),
+			rec("po-fee", domain.PayoutSettledStatus, 9000, 500, t0.Add(3*time.Hour)),
+			rec("po-status", domain.PayoutFailedStatus, 1000, 0, t0.Add(4*time.Hour)),
+			rec("po-twice", domain.PayoutSettledStatus, 1000, 500, t0.Add(5*time.Hour)),
+			rec("po-stuck", domain.PayoutRequestedStatus, 2000, 0, time.Time{}),
+			rec("po-pending", domain.PayoutRequestedStatus, 2000, 0, time.Time{}),
+			rec("po-end", domain.PayoutSettledStatus, 100, 0, end),
+			rec("po-not-reported", domain.PayoutSettledStatus, 6000, 500, t0.Add(7*time.Hour)),
+			rec("po-just-after", domain.PayoutSettledStatus, 600, 0, end.Add(2*time.Minute)),
+			rec("po-long-after", domain.PayoutSettledStatus, 600, 0, end.Add(time.Hour)),
+			rec("po-before", domain.PayoutSettledStatus, 600, 0, t0.Add(-time.Hour)),
+		},
+	})
+	for _, tc := range []struct {
+		category string
+		items    []domain.ReconcileItem
+		want     []string
+	}{
+		{"matched", got.Matched, []string{"po-match", "po-failed", "po-end"}},
+		{"missing_in_ledger", got.MissingInLedger, []string{"po-unknown", "po-stuck"}},
+		{"missing_at_provider", got.MissingAtBank, []string{"po-not-reported"}},
+		{"amount_mismatch", got.AmountMismatch, []string{"po-fee", "po-status"}},
+		{"duplicate", got.Duplicate, []string{"po-twice"}},
+		{"timing_difference", got.TimingDifference, []string{"po-pending", "po-just-after"}},
+	} {
+		t.Run(tc.category, func(t *testing.T) {
+			if r := payoutRefs(tc.items); !slices.Equal(r, tc.want) {
+				t.Errorf("%s = %v, want %v", tc.category, r, tc.want)
+			}
+		})
+	}
+	if got.Kind != domain.ReconcileKindPayouts || got.Period == nil || !got.Period.From.Equal(t0) || !got.Period.To.Equal(end) || got.Counts.Findings() != 6 {
+		t.Errorf("kind %s period %+v findings %d", got.Kind, got.Period, got.Counts.Findings())
+	}
+}

@@ -1,0 +1,219 @@
+package domain_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+)
+
+func refsOf(items []domain.ReconcileItem) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.BankTxnID
+	}
+	return out
+}
+
+// Given a statement and recorded deposits that hold every category, when
+// they are reconciled, then each transaction lands in exactly its category.
+func TestReconcileBankEveryCategory(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	const acct, other = "110-123-456789", "220-000-1111"
+	line := func(id, account string, amount int64, at time.Time) domain.StatementLine {
+		return domain.StatementLine{BankTxnID: id, AccountNumber: account, DepositorName: "아무개", Amount: amount, DepositedAt: at}
+	}
+	rec := func(id, account string, amount int64, at time.Time) domain.RecordedDeposit {
+		return domain.RecordedDeposit{DepositID: string(domain.NewDepositID(account, id)), BankTxnID: id, AccountNumber: account,
+			Amount: amount, DepositedAt: at, RecordedAt: at.Add(time.Minute)}
+	}
+	wm := t0.Add(10 * time.Hour)
+	in := domain.BankReconcileInput{
+		RunID: domain.NewReconciliationID(domain.ReconcileKindBank, strings.Repeat("a", 64)), FileSHA256: strings.Repeat("a", 64),
+		Lines: []domain.StatementLine{
+			line("T-match", acct, 5000, t0),
+			line("T-unrecorded", acct, 7000, t0.Add(time.Hour)),
+			line("T-amount", acct, 9000, t0.Add(2*time.Hour)),
+			line("T-twice", acct, 1000, t0.Add(3*time.Hour)),
+			line("T-twice", acct, 1000, t0.Add(3*time.Hour)),
+			line("T-recorded-twice", acct, 2000, t0.Add(4*time.Hour)),
+			line("T-elsewhere", acct, 3000, t0.Add(5*time.Hour)),
+			line("T-late", acct, 4000, wm.Add(time.Minute)), // after the scan watermark: not scanned yet
+			line("T-end", acct, 100, t0.Add(12*time.Hour)),  // the period's end
+		},
+		Recorded: []domain.RecordedDeposit{
+			rec("T-match", acct, 5000, t0),
+			rec("T-match", acct, 5000, t0), // read twice (both queries): ignored
+			rec("T-amount", acct, 8000, t0.Add(2*time.Hour)),
+			rec("T-twice", acct, 1000, t0.Add(3*time.Hour)),
+			rec("T-recorded-twice", acct, 2000, t0.Add(4*time.Hour)),
+			rec("T-recorded-twice", other, 2000, t0.Add(4*time.Hour)),
+			rec("T-elsewhere", other, 3000, t0.Add(5*time.Hour)),
+			rec("T-not-at-bank", acct, 6000, t0.Add(6*time.Hour)),
+			rec("T-end", acct, 100, t0.Add(12*time.Hour)),
+			rec("T-just-after", acct, 500, t0.Add(12*time.Hour+2*time.Minute)), // within the window after the end
+			rec("T-long-after", acct, 500, t0.Add(13*time.Hour)),               // outside the period: not compared
+			rec("T-other-account", other, 500, t0.Add(6*time.Hour)),            // an account the statement does not cover
+		},
+		Watermarks: map[string]time.Time{domain.NormalizeAccountNumber(acct): wm},
+		Now:        t0.Add(24 * time.Hour), LedgerAsOfSeq: 42,
+	}
+	got := domain.ReconcileBank(in)
+
+	for _, tc := range []struct {
+		category string
+		items    []domain.ReconcileItem
+		want     []string
+	}{
+		{"matched", got.Matched, []string{"T-match", "T-end"}},
+		{"missing_in_ledger", got.MissingInLedger, []string{"T-unrecorded", "T-elsewhere"}},
+		{"missing_at_bank", got.MissingAtBank, []string{"T-not-at-bank"}},
+		{"amount_mismatch", got.AmountMismatch, []string{"T-amount"}},
+		{"duplicate", got.Duplicate, []string{"T-twice", "T-recorded-twice"}},
+		{"timing_difference", got.TimingDifference, []string{"T-late", "T-just-after"}},
+	} {
+		t.Run(tc.category, func(t *testing.T) {
+			if r := refsOf(tc.items); !slices.Equal(r, tc.want) {
+				t.Errorf("%s = %v, want %v", tc.category, r, tc.want)
+			}
+		})
+	}
+	want := domain.ReconcileCounts{Matched: 2, MissingInLedger: 2, MissingAtBank: 1, AmountMismatch: 1, Duplicate: 2, TimingDifference: 2}
+	if got.Counts != want {
+		t.Errorf("counts %+v, want %+v", got.Counts, want)
+	}
+	if got.Counts.Findings() != 6 || got.Truncated || got.Lines != 9 || got.LedgerAsOfSeq != 42 {
+		t.Errorf("findings %d truncated %v lines %d as of %d", got.Counts.Findings(), got.Truncated, got.Lines, got.LedgerAsOfSeq)
+	}
+	if a := got.AmountMismatch[0]; a.StatementAmount != 9000 || a.LedgerAmount != 8000 {
+		t.Errorf("amount_mismatch amounts %d/%d, want 9000/8000", a.StatementAmount, a.LedgerAmount)
+	}
+	if d := got.Duplicate[0]; d.StatementCount != 2 {
+		t.Errorf("duplicate on the statement: count %d, want 2", d.StatementCount)
+	}
+	if d := got.Duplicate[1]; len(d.DepositIDs) != 2 {
+		t.Errorf("recorded twice: deposit_ids %v, want 2", d.DepositIDs)
+	}
+	if len(got.Accounts) != 1 || !got.Accounts[0].From.Equal(t0) || !got.Accounts[0].To.Equal(t0.Add(12*time.Hour)) ||
+		got.Accounts[0].ScanWatermark == nil || !got.Accounts[0].ScanWatermark.Equal(wm) {
+		t.Errorf("accounts %+v", got.Accounts)
+	}
+}
+
+// An account never scanned has no statement-side timing differences: what
+// is not recorded is missing.
+func TestReconcileBankWithoutWatermark(t *testing.T) {
+	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	got := domain.ReconcileBank(domain.BankReconcileInput{Lines: []domain.StatementLine{
+		{BankTxnID: "T-1", AccountNumber: "1", DepositorName: "a", Amount: 1, DepositedAt: at},
+	}})
+	if len(got.MissingInLedger) != 1 || len(got.TimingDifference) != 0 || got.Accounts[0].ScanWatermark != nil {
+		t.Errorf("got %+v", got)
+	}
+}
+
+// A run with more items than MaxReconcileItems records counts for all and
+// the first items, findings before matches.
+func TestReconcileBankBoundsItems(t *testing.T) {
+	at := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	n := domain.MaxReconcileItems + 10
+	in := domain.BankReconcileInput{}
+	for i := range n {
+		id := fmt.Sprintf("T-%05d", i)
+		in.Lines = append(in.Lines, domain.StatementLine{BankTxnID: id, AccountNumber: "1", DepositorName: "a", Amount: 1, DepositedAt: at})
+		if i >= 5 {
+			in.Recorded = append(in.Recorded, domain.RecordedDeposit{DepositID: "dep_" + id, BankTxnID: id, AccountNumber: "1", Amount: 1, DepositedAt: at})
+		}
+	}
+	got := domain.ReconcileBank(in)
+	if !got.Truncated || got.Counts.Matched != n-5 || got.Counts.MissingInLedger != 5 {
+		t.Fatalf("truncated %v counts %+v", got.Truncated, got.Counts)
+	}
+	if len(got.MissingInLedger) != 5 || len(got.Matched) != domain.MaxReconcileItems-5 {
+		t.Errorf("recorded %d missing, %d matched; want 5 and %d", len(got.MissingInLedger), len(got.Matched), domain.MaxReconcileItems-5)
+	}
+}
+
+// The same kind and file hash is the same run; another kind or file is not.
+func TestNewReconciliationID(t *testing.T) {
+	a := domain.NewReconciliationID(domain.ReconcileKindBank, strings.Repeat("a", 64))
+	if a != domain.NewReconciliationID(domain.ReconcileKindBank, strings.Repeat("a", 64)) || len(a) != 4+24 || !strings.HasPrefix(string(a), "rec_") {
+		t.Errorf("id %q", a)
+	}
+	if a == domain.NewReconciliationID(domain.ReconcileKindPayouts, strings.Repeat("a", 64)) ||
+		a == domain.NewReconciliationID(domain.ReconcileKindBank, strings.Repeat("b", 64)) {
+		t.Error("different runs share an ID")
+	}
+}
+
+// A run is recorded once: deciding again on a recorded run writes nothing.
+func TestDecideReconcileOnce(t *testing.T) {
+	run := domain.ReconciliationCompleted{RunID: "rec_1", Kind: domain.ReconcileKindBank}
+	evs, err := domain.DecideReconcile(domain.Reconciliation{}, run)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("first: %v %v", evs, err)
+	}
+	state := domain.ReconciliationAggregate.Apply(domain.Reconciliation{}, evs[0])
+	if evs, err := domain.DecideReconcile(state, domain.ReconciliationCompleted{RunID: "rec_1", Lines: 9}); err != nil || len(evs) != 0 {
+		t.Fatalf("again: %v %v", evs, err)
+	}
+	if state.Run.RunID != "rec_1" || !state.Exists() {
+		t.Errorf("state %+v", state)
+	}
+}
+
+// TestReconcileBankProperty: for random statements and ledgers, every
+// bank_txn_id of the statement is in exactly one category, no
+// bank_txn_id is in two, and the counts are the lengths of the lists.
+func TestReconcileBankProperty(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	accounts := []string{"110-1", "220-2"}
+	for range 200 {
+		var in domain.BankReconcileInput
+		at := func() time.Time { return t0.Add(time.Duration(rng.IntN(600)) * time.Minute) }
+		for range rng.IntN(30) {
+			id := fmt.Sprintf("T-%d", rng.IntN(40))
+			in.Lines = append(in.Lines, domain.StatementLine{BankTxnID: id, AccountNumber: accounts[rng.IntN(2)], DepositorName: "a", Amount: int64(1 + rng.IntN(3)), DepositedAt: at()})
+		}
+		for range rng.IntN(30) {
+			id, acct := fmt.Sprintf("T-%d", rng.IntN(40)), accounts[rng.IntN(2)]
+			in.Recorded = append(in.Recorded, domain.RecordedDeposit{DepositID: string(domain.NewDepositID(acct, id)), BankTxnID: id, AccountNumber: acct, Amount: int64(1 + rng.IntN(3)), DepositedAt: at()})
+		}
+		if rng.IntN(2) == 0 {
+			in.Watermarks = map[string]time.Time{domain.NormalizeAccountNumber(accounts[0]): at()}
+		}
+		got := domain.ReconcileBank(in)
+		seen := map[string]string{}
+		for _, cat := range []struct {
+			name  string
+			items []domain.ReconcileItem
+			n     int
+		}{
+			{"matched", got.Matched, got.Counts.Matched}, {"missing_in_ledger", got.MissingInLedger, got.Counts.MissingInLedger},
+			{"missing_at_bank", got.MissingAtBank, got.Counts.MissingAtBank}, {"amount_mismatch", got.AmountMismatch, got.Counts.AmountMismatch},
+			{"duplicate", got.Duplicate, got.Counts.Duplicate}, {"timing_difference", got.TimingDifference, got.Counts.TimingDifference},
+		} {
+			if len(cat.items) != cat.n {
+				t.Fatalf("seed %d: %s has %d items, counts say %d", seed, cat.name, len(cat.items), cat.n)
+			}
+			for _, it := range cat.items {
+				if prev, dup := seen[it.BankTxnID]; dup {
+					t.Fatalf("seed %d: %s in %s and %s", seed, it.BankTxnID, prev, cat.name)
+				}
+				seen[it.BankTxnID] = cat.name
+			}
+		}
+		for _, l := range in.Lines {
+			if _, ok := seen[l.BankTxnID]; !ok {
+				t.Fatalf("seed %d: statement line %s in no category", seed, l.BankTxnID)
+			}
+		}
+	}
+}

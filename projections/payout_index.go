@@ -1,0 +1,67 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// bucketPayoutsByFinal indexes the payouts settled or failed by when:
+// settled_at or failed_at (domain.TimeLayout) NUL payout_id → payout_id.
+var bucketPayoutsByFinal = []byte("payouts_by_final")
+
+// applyPayoutIndex is the "payout_index" projection, what payout
+// reconciliation compares a provider's report with: every payout's result
+// by its time (buckets[0]).
+func applyPayoutIndex(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+	var id domain.PayoutID
+	var at time.Time
+	switch e := ev.(type) {
+	case domain.PayoutSettled:
+		id, at = e.PayoutID, e.SettledAt
+	case domain.PayoutFailed:
+		id, at = e.PayoutID, e.FailedAt
+	default:
+		return nil
+	}
+	return buckets[0].Put([]byte(domain.FormatTime(at)+"\x00"+string(id)), []byte(id))
+}
+
+// PayoutsFinalIn returns the payouts settled or failed from from to to,
+// both inclusive, in that order, as bankbook.q.payout.get shows them.
+func (s *Store) PayoutsFinalIn(from, to time.Time) ([]PayoutView, error) {
+	start, last := []byte(domain.FormatTime(from)), domain.FormatTime(to)
+	out := []PayoutView{}
+	err := s.view(func(tx *bbolt.Tx) error {
+		idx, err := queryBucket(tx, bucketPayoutsByFinal)
+		if err != nil {
+			return err
+		}
+		payouts, err := queryBucket(tx, bucketPayouts)
+		if err != nil {
+			return err
+		}
+		c := idx.Cursor()
+		for k, id := c.Seek(start); k != nil; k, id = c.Next() {
+			if at, _, _ := bytes.Cut(k, []byte{0}); string(at) > last {
+				break
+			}
+			raw := payouts.Get(id)
+			if raw == nil {
+				continue // the payouts projection has not applied it yet
+			}
+			var v PayoutView
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
+}
