@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/internal/transient"
@@ -129,36 +127,5 @@ func (s *Store) nextOn(ctx context.Context, subj string, from Seq) (*jetstream.R
 // from: JetStream's message get API with next_by_subj, which the stream
 // leader answers.
 func (s *Store) leaderNext(ctx context.Context, subj string, from Seq) (*jetstream.RawStreamMsg, error) {
-	body, err := json.Marshal(struct {
-		Seq     uint64 `json:"seq"`
-		NextFor string `json:"next_by_subj"`
-	}{uint64(from), subj})
-	if err != nil {
-		return nil, err
-	}
-	reply, err := s.js.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+s.cfg.Stream, body)
-	if err != nil {
-		return nil, err
-	}
-	var resp msgGetResponse
-	if err := json.Unmarshal(reply.Data, &resp); err != nil {
-		return nil, fmt.Errorf("message get: %w", err)
-	}
-	if resp.Error != nil {
-		if resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
-			return nil, jetstream.ErrMsgNotFound
-		}
-		return nil, resp.Error
-	}
-	if resp.Message == nil {
-		return nil, jetstream.ErrInvalidJetStreamResponse
-	}
-	m := resp.Message
-	var hdr nats.Header
-	if len(m.Header) > 0 {
-		if hdr, err = nats.DecodeHeadersMsg(m.Header); err != nil {
-			return nil, err
-		}
-	}
-	return &jetstream.RawStreamMsg{Subject: m.Subject, Sequence: m.Sequence, Header: hdr, Data: m.Data, Time: m.Time}, nil
+	return s.leaderGet(ctx, msgGetRequest{Seq: uint64(from), NextFor: subj})
 }

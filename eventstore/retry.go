@@ -46,6 +46,7 @@ func (s *Store) getMsg(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg
 type msgGetRequest struct {
 	Seq     uint64 `json:"seq,omitempty"`
 	LastFor string `json:"last_by_subj,omitempty"`
+	NextFor string `json:"next_by_subj,omitempty"`
 }
 
 type msgGetResponse struct {
