@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin/bankbook
 
-.PHONY: all build run test unit lint fmt bench bench-bills bench-limiter soak clean
+.PHONY: all build run test unit lint fmt bench bench-bills bench-limiter bench-replay soak clean
 
 all: build
 
@@ -52,6 +52,12 @@ bench-limiter:
 	$(GO) test -run '^$$' -bench '^BenchmarkReserve$$' -benchtime 3s -timeout 30m ./ratelimit/
 	BANKBOOK_LIMITER_SECONDS=$${BANKBOOK_LIMITER_SECONDS:-60} $(GO) test -run '^$$' -bench '^BenchmarkLimiterUtilisation$$' -benchtime 1x -timeout 30m ./ratelimit/
 	$(GO) test -run '^$$' -bench '^BenchmarkBulkIssueOverTwoProcesses$$' -benchtime 1x -timeout 30m ./notify/
+
+## bench-replay: replay and audit verify beside a raw ordered-consumer read of the same stream
+## (docs/performance.md "Replay and audit verify"; BANKBOOK_REPLAY_EVENTS / BANKBOOK_VERIFY_EVENTS=1000000 for 1M)
+bench-replay:
+	$(GO) test -run '^$$' -bench '^BenchmarkReplay$$' -benchtime 1x -timeout 60m ./projections/
+	$(GO) test -run '^$$' -bench '^BenchmarkAuditVerify$$' -benchtime 1x -timeout 60m ./audit/
 
 ## soak: the kill -9 reliability run (docs/operations.md): 24 clients, 20 SIGKILL cycles of a
 ## separate engine process, then nothing lost or duplicated, books balanced, replay equal to
