@@ -15,6 +15,7 @@ import (
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/httpretry"
+	"github.com/bankbook/bankbook/process"
 	"github.com/bankbook/bankbook/ratelimit"
 	"github.com/bankbook/bankbook/worker"
 )
@@ -155,16 +156,9 @@ func meta(command string, env eventstore.Envelope) commands.Meta {
 	return commands.Meta{Command: command, CorrelationID: env.CorrelationID, CausationID: env.EventID, Actor: actor}
 }
 
-// decode decodes one event of c; an event type this engine does not know
-// is a wait for an instance that knows it.
+// decode decodes one event of c (process.Decode, with this notifier's wait).
 func (n *Notifier) decode(c eventstore.Commit, env eventstore.Envelope) (domain.Event, error) {
-	ev, err := n.cfg.Codec.Decode(env.EventType, env.SchemaVersion, env.Data)
-	if errors.Is(err, domain.ErrUnknownEventType) {
-		n.cfg.Log.Warn().Err(err).Str("aggregate", c.Ref().String()).Uint64("seq", uint64(c.Seq)).
-			Msg("event this engine does not know (from a newer version?); waiting")
-		return nil, worker.RetryAfter(n.cfg.UnknownEventRetry, nil)
-	}
-	return ev, err
+	return process.Decode(n.cfg.Codec, c, env, n.cfg.UnknownEventRetry, n.cfg.Log)
 }
 
 // SourceTypes are the aggregate types whose events can call for a message:

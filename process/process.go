@@ -98,15 +98,21 @@ func New(cfg Config) (*Managers, error) {
 // settlePoll is how often a payout's status is asked while it is pending.
 var settlePoll = firmbanking.Backoff{Initial: 200 * time.Millisecond, Max: 2 * time.Second, Factor: 2, Jitter: true}
 
-// decode decodes one event of c. An event type this engine does not know
-// (written by a newer version) is a wait for an instance that knows it, not
-// a failure.
+// decode decodes one event of c (Decode, with this manager's wait).
 func (m *Managers) decode(c eventstore.Commit, env eventstore.Envelope) (domain.Event, error) {
-	ev, err := m.cfg.Codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+	return Decode(m.cfg.Codec, c, env, m.cfg.UnknownEventRetry, m.cfg.Log)
+}
+
+// Decode decodes one event of commit c for a reactor. An event type this
+// engine does not know (written by a newer version during a rolling
+// upgrade) is a wait of wait for an instance that knows it
+// (worker.RetryAfter with a nil error), not a failure.
+func Decode(codec *domain.Codec, c eventstore.Commit, env eventstore.Envelope, wait time.Duration, log zerolog.Logger) (domain.Event, error) {
+	ev, err := codec.Decode(env.EventType, env.SchemaVersion, env.Data)
 	if errors.Is(err, domain.ErrUnknownEventType) {
-		m.cfg.Log.Warn().Err(err).Str("aggregate", c.Ref().String()).Uint64("seq", uint64(c.Seq)).Str("event_id", env.EventID).
-			Str("retry_in", m.cfg.UnknownEventRetry.String()).Msg("event this engine does not know (from a newer version?); waiting")
-		return nil, worker.RetryAfter(m.cfg.UnknownEventRetry, nil)
+		log.Warn().Err(err).Str("aggregate", c.Ref().String()).Uint64("seq", uint64(c.Seq)).Str("event_id", env.EventID).
+			Str("retry_in", wait.String()).Msg("event this engine does not know (from a newer version?); waiting")
+		return nil, worker.RetryAfter(wait, nil)
 	}
 	return ev, err
 }
