@@ -276,45 +276,6 @@ func (s *Store) LastSeq(ctx context.Context) (Seq, error) {
 	return Seq(info.State.LastSeq), nil
 }
 
-// LastSeqOf returns the stream sequence of the last commit of any aggregate
-// of the given types (0 if they have none): what the commands on those
-// types wrote last, whatever other types' commits came after.
-func (s *Store) LastSeqOf(ctx context.Context, types ...string) (Seq, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	var last Seq
-	for _, typ := range types {
-		msg, err := s.stream.GetLastMsgForSubject(ctx, s.cfg.SubjectPrefix+"."+typ+".>")
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("last commit of %s: %w", typ, unavailable(err))
-		}
-		last = max(last, Seq(msg.Sequence))
-	}
-	return last, nil
-}
-
-// CountOf returns how many commits the aggregates of the given types hold
-// in the stream (set-aside and damaged messages on their subjects
-// included).
-func (s *Store) CountOf(ctx context.Context, types ...string) (uint64, error) {
-	ctx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	var n uint64
-	for _, typ := range types {
-		info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.cfg.SubjectPrefix+"."+typ+".>"))
-		if err != nil {
-			return 0, fmt.Errorf("commits of %s: %w", typ, unavailable(err))
-		}
-		for _, k := range info.State.Subjects {
-			n += k
-		}
-	}
-	return n, nil
-}
-
 // Bind returns a Store over an existing event stream without changing its
 // settings (for tools such as replay that run beside a live engine).
 func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -476,11 +475,7 @@ func TestBadInputTable(t *testing.T) {
 // request writes one.
 func (e *testEngine) notificationSeq(t testing.TB) eventstore.Seq {
 	t.Helper()
-	seq, err := e.Events.LastSeqOf(context.Background(), domain.AggregateNotification)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return seq
+	return eventstore.Seq(e.writes(t, domain.AggregateNotification).Last)
 }
 
 // TestChatSimulatorIsServedOnlyWithChatSim: bankbook.sim.chat.messages is

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/auth"
@@ -25,6 +26,7 @@ type testEngine struct {
 	cfg engine.Config
 	nc  *nats.Conn
 	c   *client.Client
+	js  jetstream.JetStream // the engine identity's: reads the stream's state
 }
 
 func startEngine(t testing.TB, mutate ...func(*engine.Config)) *testEngine {
@@ -42,7 +44,13 @@ func startEngine(t testing.TB, mutate ...func(*engine.Config)) *testEngine {
 	}
 	t.Cleanup(func() { _ = e.Stop(context.Background()) })
 	c := connectAs(t, e.ClientURL(), operatorSeed(cfg, e))
-	return &testEngine{Engine: e, cfg: cfg, nc: c.Conn(), c: c}
+	te := &testEngine{Engine: e, cfg: cfg, nc: c.Conn(), c: c}
+	js, err := jetstream.New(te.engineConn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	te.js = js
+	return te
 }
 
 // engineConn opens a connection with the engine's identity: only it may
@@ -97,29 +105,25 @@ func (e *testEngine) callErr(t testing.TB, subject string, req any, header nats.
 	return ce
 }
 
-// lastSeq is the stream sequence of the last commit of a business
-// aggregate: what a request writes. Notifications are left out: the notify
-// reactor records them a moment after the event that calls for one, so a
-// test that counts commits would count them or not by chance.
-func (e *testEngine) lastSeq(t testing.TB) eventstore.Seq {
+// writes is what the business aggregates hold in the event stream: the
+// sequence of their last commit (Last) and how many commits (Count), what
+// requests wrote. Notifications are left out: the notify reactor records
+// them a moment after the event that calls for one, so a test that counts
+// commits would count them or not by chance.
+func (e *testEngine) writes(t testing.TB, types ...string) testenv.Writes {
 	t.Helper()
-	seq, err := e.Events.LastSeqOf(context.Background(), testenv.BusinessAggregates...)
-	if err != nil {
-		t.Fatal(err)
+	if len(types) == 0 {
+		types = testenv.BusinessAggregates
 	}
-	return seq
+	cfg := e.Events.Config()
+	return testenv.StreamWrites(t, e.js, cfg.Stream, cfg.SubjectPrefix, types...)
 }
 
-// written is how many commits business aggregates hold: what requests
-// wrote, notifications left out (see lastSeq).
-func (e *testEngine) written(t testing.TB) uint64 {
-	t.Helper()
-	n, err := e.Events.CountOf(context.Background(), testenv.BusinessAggregates...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
+// lastSeq is the sequence of the last commit of a business aggregate.
+func (e *testEngine) lastSeq(t testing.TB) eventstore.Seq { return eventstore.Seq(e.writes(t).Last) }
+
+// written is how many commits business aggregates hold.
+func (e *testEngine) written(t testing.TB) uint64 { return e.writes(t).Count }
 
 // connect opens another operator connection to the engine.
 func connect(t testing.TB, e *engine.Engine) *client.Client {

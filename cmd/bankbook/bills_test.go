@@ -15,7 +15,6 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/engine"
-	"github.com/bankbook/bankbook/internal/testenv"
 )
 
 func TestParseBillCSV(t *testing.T) {
@@ -254,11 +253,7 @@ func TestBillImport(t *testing.T) {
 	// moment after each bill, whenever the reactor gets to it).
 	written := func() uint64 {
 		t.Helper()
-		n, err := e.Events.CountOf(ctx, testenv.BusinessAggregates...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
+		return engineWrites(t, e).Count
 	}
 
 	// A file with a malformed line sends nothing and lists every bad line.
@@ -372,13 +367,13 @@ func TestBillImportOfMoreThanOneRequest(t *testing.T) {
 	if last := lines[api.MaxBulkBills]; !strings.HasPrefix(last, "line 1002 ") || !strings.Contains(last, "supersedes "+strings.Fields(lines[api.MaxBulkBills-stores])[3]) {
 		t.Fatalf("line 1002: %q, line 994: %q", last, lines[api.MaxBulkBills-stores])
 	}
-	seq, _ := e.Events.LastSeqOf(ctx, testenv.BusinessAggregates...)
+	seq := engineWrites(t, e).Last
 	out, err = cli(t, "bill", "import", url, "--distributor-id", "d-1", file)
 	again := strings.Split(strings.TrimSpace(out), "\n")
 	if exitCode(err) != exitFailed || !strings.Contains(out, "this file was imported before; nothing new happened") || len(again) != len(lines)+1 || !slices.Equal(again[:len(lines)], lines) {
 		t.Fatalf("import again: %v\n%s", err, tail(out))
 	}
-	if again, _ := e.Events.LastSeqOf(ctx, testenv.BusinessAggregates...); again != seq {
+	if again := engineWrites(t, e).Last; again != seq {
 		t.Fatalf("importing the same file again appended %d commits", again-seq)
 	}
 }
