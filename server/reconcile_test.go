@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -208,6 +209,13 @@ func TestReconcilePayoutsTwice(t *testing.T) {
 		if at.After(last) {
 			last = at
 		}
+	}
+	// The payouts settle concurrently: the report holds the two that
+	// settled first, so the third settles within its period (a timing
+	// difference), whatever their order.
+	slices.SortFunc(views, func(a, b api.PayoutView) int { return strings.Compare(a.UpdatedAt, b.UpdatedAt) })
+	for i, v := range views {
+		ids[i] = v.PayoutID
 	}
 	line := func(v api.PayoutView, fee int64) api.PayoutReportLine {
 		at, _ := time.Parse(time.RFC3339Nano, v.UpdatedAt)
