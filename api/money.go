@@ -313,6 +313,10 @@ type ProjectionStatusReply struct {
 	Lag           uint64 `json:"lag"`
 	Hash          string `json:"hash,omitempty"`
 	HashAtSeq     Seq    `json:"hash_at_seq,omitempty"`
+	// BlockedAt is the commit the read models cannot apply, which holds
+	// them at Checkpoint until an operator acts; Blocked says why.
+	BlockedAt Seq    `json:"blocked_at,omitempty"`
+	Blocked   string `json:"blocked,omitempty"`
 }
 
 // SimTransferRequest is the body of bankbook.sim.bank.transfer.

@@ -59,6 +59,10 @@ type Options struct {
 type LiveState struct {
 	Hash string
 	Seq  eventstore.Seq
+	// BlockedAt, if not 0, is a commit the engine's read models cannot
+	// apply, which holds them at Seq; Blocked says why.
+	BlockedAt eventstore.Seq
+	Blocked   string
 }
 
 func (o *Options) setDefaults() {
@@ -188,6 +192,10 @@ func Verify(ctx context.Context, opts Options) (Report, error) {
 		rep.Checked.Checks = append(rep.Checked.Checks, CheckReadModels)
 		if err := compareReadModels(ctx, opts, live.state, &rep); err != nil {
 			return Report{}, err
+		}
+		if b := live.state.BlockedAt; b != 0 {
+			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: b,
+				Message: fmt.Sprintf("the live read models cannot apply the commit at seq %d and stay at checkpoint %d: %s", b, live.state.Seq, live.state.Blocked)})
 		}
 	}
 	// By sequence; findings without one (end-of-stream balances) last.

@@ -62,7 +62,10 @@
 //     file is opened read-only; while the engine holds it (bbolt's file
 //     lock refuses a reader while a writer has it open, ErrLocked), the
 //     live hash comes from Options.Live (the engine's
-//     bankbook.q.projection.status with hash) instead.
+//     bankbook.q.projection.status with hash) instead, and with it the
+//     commit, if any, that the engine's read models cannot apply (a
+//     finding at that commit's sequence), and the set-aside records
+//     (Options.SetAside).
 //
 // Verify returns an error (ErrCannotRun) only when it could not run; a
 // Report with findings is the normal outcome of a failed verification.

@@ -54,6 +54,9 @@ func (s *Server) projectionStatus(ctx context.Context, q api.ProjectionStatusReq
 	if last > cp {
 		rep.Lag = uint64(last - cp)
 	}
+	if ce, ok := s.cfg.Runner.Blocked(); ok {
+		rep.BlockedAt, rep.Blocked = api.Seq(ce.Seq), ce.Error()
+	}
 	if q.Hash {
 		var at eventstore.Seq
 		if rep.Hash, at, err = s.cfg.ReadModels.Hash(); err != nil {

@@ -56,6 +56,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	codec := domain.Events()
+	var setAside map[eventstore.Seq]bool
 	opts := verification.Options{
 		Reader: eventstore.NewReader(js, eventstore.Config{Upcaster: codec}),
 		Codec:  codec,
@@ -66,7 +67,25 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			if err != nil {
 				return verification.LiveState{}, err
 			}
-			return verification.LiveState{Hash: st.Hash, Seq: eventstore.Seq(st.HashAtSeq)}, nil
+			return verification.LiveState{Hash: st.Hash, Seq: eventstore.Seq(st.HashAtSeq), BlockedAt: eventstore.Seq(st.BlockedAt), Blocked: st.Blocked}, nil
+		},
+		// When the engine holds the read-model file, its set-aside records
+		// come from the engine too (read once, when the first damaged
+		// commit is met).
+		SetAside: func(ctx context.Context, seq eventstore.Seq) (bool, error) {
+			if setAside == nil {
+				ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+				defer cancel()
+				rep, _, err := client.Do(ctx, c, api.EventSetAsides, api.SetAsidesRequest{}, nil)
+				if err != nil {
+					return false, fmt.Errorf("set-aside records: %w", err)
+				}
+				setAside = map[eventstore.Seq]bool{}
+				for _, sa := range rep.SetAsides {
+					setAside[eventstore.Seq(sa.Seq)] = true
+				}
+			}
+			return setAside[seq], nil
 		},
 	}
 	if path := filepath.Join(*dataDir, readModelsFile); fileExists(path) {

@@ -430,6 +430,14 @@ func TestAuditVerify(t *testing.T) {
 		if !ok || !strings.Contains(f.Message, "-500") {
 			t.Fatalf("no trial_balance finding at seq %d: %+v", seq, rep.Findings)
 		}
+		// The engine's read models stop there, and say so.
+		testenv.CheckFor(t, 20*time.Second, func() error {
+			rep, out, _ := runAuditVerify(t, url, auditor, dataDir, "--json")
+			if f, ok := findingAt(rep, verification.CheckReadModels, seq); !ok || !strings.Contains(f.Message, "cannot apply") {
+				return fmt.Errorf("no read_models finding at seq %d: %s", seq, out)
+			}
+			return nil
+		})
 	})
 
 	t.Run("a bank transaction recorded twice", func(t *testing.T) {
@@ -466,6 +474,22 @@ func TestAuditVerify(t *testing.T) {
 		if !strings.Contains(text, fmt.Sprintf("[no_event_skipped] seq %d:", damaged)) {
 			t.Fatalf("human output:\n%s", text)
 		}
+
+		// Set aside by an operator, they are no longer findings, also while
+		// the engine holds the read-model file (whose set-aside records the
+		// auditor then reads through the API).
+		for _, seq := range []eventstore.Seq{damaged, unknown} {
+			do("event", "set-aside", "--seq", fmt.Sprint(seq), "--reason", "forged in a test")
+		}
+		rep, out, _ = runAuditVerify(t, url, auditor, dataDir, "--json")
+		for _, seq := range []eventstore.Seq{damaged, unknown} {
+			if f, ok := findingAt(rep, verification.CheckNoEventSkipped, seq); ok {
+				t.Fatalf("set aside, still a finding: %+v\n%s", f, out)
+			}
+		}
+		if rep.Checked.ReadModels != "engine" || rep.Checked.SetAside != 2 {
+			t.Fatalf("checked: %+v", rep.Checked)
+		}
 	})
 
 	t.Run("a broken hash chain", func(t *testing.T) {
@@ -481,6 +505,23 @@ func TestAuditVerify(t *testing.T) {
 		f, ok := findingAt(rep, verification.CheckChains, seq)
 		if !ok || !strings.Contains(f.Message, "hash") {
 			t.Fatalf("no chains finding at seq %d: %+v", seq, rep.Findings)
+		}
+	})
+
+	t.Run("a commit cannot be deleted", func(t *testing.T) {
+		// The stream denies deletes and purges, even to the engine's
+		// identity: a commit can only be removed by editing the server's
+		// files, which the chains check names (eventstore's chain tests).
+		last := fg.last(domain.AggregateOrder, orderB.OrderID)
+		stream, err := fg.js.Stream(context.Background(), "BANKBOOK_EVENTS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.DeleteMsg(context.Background(), uint64(last.PrevSeq)); err == nil || !strings.Contains(err.Error(), "not permitted") {
+			t.Fatalf("delete of seq %d: %v, want refused", last.PrevSeq, err)
+		}
+		if err := stream.Purge(context.Background()); err == nil || !strings.Contains(err.Error(), "not permitted") {
+			t.Fatalf("purge: %v, want refused", err)
 		}
 	})
 
