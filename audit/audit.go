@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/bankbook/bankbook/domain"
@@ -24,6 +25,7 @@ const (
 	CheckChains           = "chains"
 	CheckNoEventSkipped   = "no_event_skipped"
 	CheckReadModels       = "read_models"
+	CheckDigest           = "digest"
 )
 
 // Options configure Verify. Reader is required; the zero value of every
@@ -47,6 +49,12 @@ type Options struct {
 	// commit at seq aside. The skipped-commit records of the live read
 	// models (when ReadModels can be opened) are consulted first.
 	SetAside func(ctx context.Context, seq eventstore.Seq) (bool, error)
+	// Digest, if not nil, is a stream digest the verifier trusts (kept
+	// elsewhere when it was computed, eventstore.Digest): the stream's
+	// digest at Digest.Seq must equal Digest.Digest. It names a stream
+	// rewritten consistently, or truncated before that sequence, which
+	// nothing inside the stream can (ADR 0009).
+	Digest *eventstore.DigestResult
 	// TempDir is where the fresh replay is built (and removed). Default
 	// os.TempDir().
 	TempDir string
@@ -173,8 +181,10 @@ func Verify(ctx context.Context, opts Options) (Report, error) {
 	}
 
 	f := newFolder(opts, live.setAside)
+	dg := digestCheck{want: opts.Digest, d: eventstore.NewDigester()}
 	last, err := opts.Reader.Read(ctx, func(ctx context.Context, batch []eventstore.Commit) error {
 		for _, c := range batch {
+			dg.add(c, &rep)
 			if err := f.commit(ctx, c); err != nil {
 				return err
 			}
@@ -187,6 +197,10 @@ func Verify(ctx context.Context, opts Options) (Report, error) {
 	f.finish(&rep)
 	rep.Checked.LastSeq = last
 	rep.Checked.Checks = []string{CheckTrialBalance, CheckBankTransactions, CheckWallets, CheckClearing, CheckChains, CheckAggregates, CheckNoEventSkipped}
+	if opts.Digest != nil {
+		rep.Checked.Checks = append(rep.Checked.Checks, CheckDigest)
+		dg.finish(last, &rep)
+	}
 
 	if live.ok {
 		rep.Checked.Checks = append(rep.Checked.Checks, CheckReadModels)
@@ -205,6 +219,48 @@ func Verify(ctx context.Context, opts Options) (Report, error) {
 	})
 	rep.OK = len(rep.Findings) == 0
 	return rep, nil
+}
+
+// digestCheck computes the stream digest as the stream is read and
+// compares it with a trusted one at its sequence.
+type digestCheck struct {
+	want *eventstore.DigestResult
+	d    *eventstore.Digester
+	done bool
+}
+
+func (g *digestCheck) add(c eventstore.Commit, rep *Report) {
+	if g.want == nil || g.done || c.Seq > g.want.Seq {
+		return
+	}
+	g.d.Add(c.Seq, c.Hash)
+	if c.Seq == g.want.Seq {
+		g.compare(c.Seq, rep)
+	}
+}
+
+func (g *digestCheck) compare(at eventstore.Seq, rep *Report) {
+	g.done = true
+	if got := g.d.Result(g.want.Seq); !strings.EqualFold(got.Digest, g.want.Digest) {
+		rep.Findings = append(rep.Findings, Finding{Check: CheckDigest, Seq: at,
+			Message: fmt.Sprintf("the stream's digest at seq %d is %s, not the trusted %s: a message up to seq %d was changed, removed, inserted or reordered", g.want.Seq, got.Digest, g.want.Digest, g.want.Seq)})
+	}
+}
+
+// finish covers a trusted digest the stream never reached: truncated,
+// unless the last messages before it were deleted (the digest covers
+// what is there: compare).
+func (g *digestCheck) finish(last eventstore.Seq, rep *Report) {
+	if g.done {
+		return
+	}
+	if last < g.want.Seq {
+		rep.Findings = append(rep.Findings, Finding{Check: CheckDigest, Seq: last,
+			Message: fmt.Sprintf("the stream ends at seq %d, before the trusted digest's seq %d: it was truncated", last, g.want.Seq)})
+		g.done = true
+		return
+	}
+	g.compare(g.want.Seq, rep)
 }
 
 // live is what liveState learnt.

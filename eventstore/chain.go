@@ -152,35 +152,40 @@ func Digest(ctx context.Context, r *Reader, until Seq) (DigestResult, error) {
 	if until > last {
 		return DigestResult{}, fmt.Errorf("%w: digest at seq %d: the stream's last sequence is %d", ErrNoMessage, until, last)
 	}
-	d := newDigester()
+	d := NewDigester()
 	if until > 0 {
 		if err := readDirect(ctx, r.js, r.cfg.Stream, until, func(m RawMessage) error {
-			d.add(m.Seq, m.Data)
+			d.Add(m.Seq, HashOf(m.Data))
 			return nil
 		}); err != nil {
 			return DigestResult{}, err
 		}
 	}
-	return d.result(until), nil
+	return d.Result(until), nil
 }
 
-// digester accumulates a stream digest.
-type digester struct {
+// Digester accumulates a stream digest message by message, for a reader
+// that already has each message's hash (Commit.Hash): Digest's result
+// without reading the stream a second time.
+type Digester struct {
 	h hash.Hash
 	n int
 }
 
-func newDigester() *digester { return &digester{h: sha256.New()} }
+// NewDigester returns a Digester of nothing yet.
+func NewDigester() *Digester { return &Digester{h: sha256.New()} }
 
-func (d *digester) add(seq Seq, data []byte) {
+// Add adds the message at seq, whose stored bytes hash to sum (HashOf).
+// Messages must be added in stream order, every one from sequence 1.
+func (d *Digester) Add(seq Seq, sum Hash) {
 	var buf [8 + sha256.Size]byte
 	binary.BigEndian.PutUint64(buf[:8], uint64(seq))
-	sum := sha256.Sum256(data)
 	copy(buf[8:], sum[:])
 	d.h.Write(buf[:])
 	d.n++
 }
 
-func (d *digester) result(seq Seq) DigestResult {
+// Result is the digest of what was added, covering 1..seq.
+func (d *Digester) Result(seq Seq) DigestResult {
 	return DigestResult{Seq: seq, Digest: hex.EncodeToString(d.h.Sum(nil)), Commits: d.n}
 }

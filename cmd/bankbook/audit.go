@@ -110,13 +110,11 @@ func auditDigest(ctx context.Context, fs *flag.FlagSet, cf *clientFlags, args []
 		}
 		until = eventstore.Seq(*at)
 	case given["check"]:
-		n, hex, ok := strings.Cut(*check, ":")
-		seq, err := strconv.ParseUint(n, 10, 64)
-		hex = strings.ToLower(hex)
-		if !ok || err != nil || seq == 0 || !isDigestHex(hex) {
-			return usageError("audit digest: --check takes N:HEX, a sequence and a digest of 64 hex digits (%q)", *check)
+		d, err := parseTrustedDigest(*check)
+		if err != nil {
+			return usageError("audit digest: --check %v", err)
 		}
-		until, want = eventstore.Seq(seq), hex
+		until, want = d.Seq, d.Digest
 	}
 	res, err := computeDigest(ctx, cf, until)
 	var out digestResult
@@ -163,6 +161,18 @@ func computeDigest(ctx context.Context, cf *clientFlags, until eventstore.Seq) (
 	ctx, cancel := context.WithTimeout(ctx, max(cf.timeout, 10*time.Minute))
 	defer cancel()
 	return eventstore.Digest(ctx, eventstore.NewReader(js, eventstore.Config{}), until)
+}
+
+// parseTrustedDigest parses N:HEX, a stream sequence (1 or more) and a
+// digest of 64 hex digits (any case).
+func parseTrustedDigest(s string) (eventstore.DigestResult, error) {
+	n, hex, ok := strings.Cut(s, ":")
+	seq, err := strconv.ParseUint(n, 10, 64)
+	hex = strings.ToLower(hex)
+	if !ok || err != nil || seq == 0 || !isDigestHex(hex) {
+		return eventstore.DigestResult{}, fmt.Errorf("takes N:HEX, a sequence and a digest of 64 hex digits (%q)", s)
+	}
+	return eventstore.DigestResult{Seq: eventstore.Seq(seq), Digest: hex}, nil
 }
 
 func isDigestHex(s string) bool {

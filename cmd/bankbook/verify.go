@@ -43,8 +43,17 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs, cf := newClientFlagSet("audit verify", stderr)
 	cf.role = auth.Auditor // reading the event stream is the auditor's
 	dataDir := fs.String("data-dir", "./data", "the engine's data directory: its live read models are DATA-DIR/"+readModelsFile)
+	digest := fs.String("digest", "", "N:HEX: a stream digest you trust ('audit digest' at the time): a finding unless the stream's digest at sequence N is HEX")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	var trusted *eventstore.DigestResult
+	if *digest != "" {
+		d, err := parseTrustedDigest(*digest)
+		if err != nil {
+			return usageError("audit verify: --digest %v", err)
+		}
+		trusted = &d
 	}
 	c, err := cf.connect()
 	if err != nil {
@@ -60,6 +69,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	opts := verification.Options{
 		Reader: eventstore.NewReader(js, eventstore.Config{Upcaster: codec}),
 		Codec:  codec,
+		Digest: trusted,
 		Live: func(ctx context.Context) (verification.LiveState, error) {
 			ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 			defer cancel()

@@ -255,6 +255,24 @@ func TestAuditVerify(t *testing.T) {
 		if err != nil || !strings.Contains(text, "OK: no findings") || !strings.Contains(text, open.DepositID) || !strings.Contains(text, "compared with a fresh replay at seq") {
 			t.Fatalf("human output (%v):\n%s", err, text)
 		}
+
+		// A digest taken now, trusted later: equal now; a different one
+		// is a finding; a malformed one is a usage error.
+		out, err = cli(t, "audit", "digest", url, auditor, "--json")
+		var d digestResult
+		if err != nil || json.Unmarshal([]byte(out), &d) != nil {
+			t.Fatalf("audit digest: %q %v", out, err)
+		}
+		if rep, out, err := runAuditVerify(t, url, auditor, dataDir, "--json", fmt.Sprintf("--digest=%d:%s", d.Seq, d.Digest)); err != nil || !rep.OK {
+			t.Fatalf("--digest of the stream as it is: exit %d: %s", exitCode(err), out)
+		}
+		wrong := fmt.Sprintf("--digest=%d:%s", d.Seq, strings.Repeat("0", 64))
+		if rep, out, err := runAuditVerify(t, url, auditor, dataDir, "--json", wrong); exitCode(err) != exitFailed || len(rep.Findings) != 1 || rep.Findings[0].Check != verification.CheckDigest {
+			t.Fatalf("--digest of another stream: exit %d: %s", exitCode(err), out)
+		}
+		if _, _, err := runAuditVerify(t, url, auditor, "--digest=12"); exitCode(err) != exitUsage {
+			t.Fatalf("--digest without a digest: exit %d (%v)", exitCode(err), err)
+		}
 	})
 
 	fg := newForger(t, e)

@@ -1,0 +1,110 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/audit"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// copyStream copies s's event stream, message by message, through edit
+// into a new stream with the event stream's settings, and returns a
+// Reader of the copy: a stream tampered with below the engine, which no
+// engine identity could do.
+func copyStream(t *testing.T, s *stream, name string, edit func([]eventstore.RawMessage) []eventstore.RawMessage) *eventstore.Reader {
+	t.Helper()
+	ctx := context.Background()
+	var msgs []eventstore.RawMessage
+	if _, err := eventstore.ReadDirect(ctx, s.js, "BANKBOOK_EVENTS", func(m eventstore.RawMessage) error {
+		msgs = append(msgs, eventstore.RawMessage{Seq: m.Seq, Subject: m.Subject, Data: bytes.Clone(m.Data)})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	prefix := strings.ToLower(name) + ".evt"
+	if _, err := s.js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{prefix + ".>"}, AllowDirect: true, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range edit(msgs) {
+		if _, err := s.js.Publish(ctx, prefix+strings.TrimPrefix(m.Subject, "bankbook.evt"), m.Data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return eventstore.NewReader(s.js, eventstore.Config{Stream: name, SubjectPrefix: prefix, Upcaster: domain.Events()})
+}
+
+// Tampering with a copy of the stream, below the engine: audit verify
+// names each change by its check and sequence, and the digest the verifier
+// trusts (taken before) names what no link inside the stream can, the
+// truncated tail.
+func TestVerifyNamesTamperingInACopyOfTheStream(t *testing.T) {
+	s := newStream(t)
+	money(s) // 10 commits: seq 2 d2 recorded, 3 d2 resolved, 4 u1 credited, 5 u1 debited, ...
+	trusted, err := eventstore.Digest(context.Background(), s.store.Reader(), 0)
+	if err != nil || trusted.Seq != 10 {
+		t.Fatalf("digest: %+v %v", trusted, err)
+	}
+	tests := []struct {
+		name   string
+		edit   func([]eventstore.RawMessage) []eventstore.RawMessage
+		chains []eventstore.Seq // the chains findings, by sequence
+		digest eventstore.Seq   // the digest finding's sequence
+	}{
+		{"an event payload edited", func(m []eventstore.RawMessage) []eventstore.RawMessage {
+			m[1].Data = bytes.Replace(m[1].Data, []byte(`"amount":500,`), []byte(`"amount":5000,`), 1) // d2's deposit
+			return m
+		}, []eventstore.Seq{3}, 10},
+		{"a commit removed", func(m []eventstore.RawMessage) []eventstore.RawMessage {
+			// u1's first credit: every later commit now sits one sequence
+			// lower than its successor's link says.
+			return slices.Delete(m, 3, 4)
+		}, []eventstore.Seq{4, 6, 7, 8}, 9},
+		{"two commits reordered", func(m []eventstore.RawMessage) []eventstore.RawMessage {
+			m[3], m[4] = m[4], m[3] // u1 debited before it was credited
+			return m
+		}, []eventstore.Seq{4, 5, 8}, 10}, // 8: u1's next commit links to seq 5 by a hash that is now seq 4's
+		{"the tail truncated", func(m []eventstore.RawMessage) []eventstore.RawMessage {
+			return m[:8]
+		}, nil, 8},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := copyStream(t, s, fmt.Sprintf("COPY%d", i), tt.edit)
+			rep, err := audit.Verify(context.Background(), audit.Options{Reader: r, Digest: &trusted, TempDir: t.TempDir(),
+				Now: func() time.Time { return t0.Add(time.Hour) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var chains []eventstore.Seq
+			for _, f := range findings(rep, audit.CheckChains) {
+				chains = append(chains, f.Seq)
+			}
+			if !slices.Equal(chains, tt.chains) {
+				t.Errorf("chains findings at %v, want %v: %+v", chains, tt.chains, rep.Findings)
+			}
+			if f := findings(rep, audit.CheckDigest); len(f) != 1 || f[0].Seq != tt.digest {
+				t.Errorf("digest findings %+v, want one at seq %d", f, tt.digest)
+			}
+			if rep.OK {
+				t.Error("a tampered copy verified OK")
+			}
+		})
+	}
+	t.Run("an untouched copy", func(t *testing.T) {
+		r := copyStream(t, s, "COPYCLEAN", func(m []eventstore.RawMessage) []eventstore.RawMessage { return m })
+		rep, err := audit.Verify(context.Background(), audit.Options{Reader: r, Digest: &trusted, TempDir: t.TempDir(),
+			Now: func() time.Time { return t0.Add(time.Hour) }})
+		if err != nil || !rep.OK || !slices.Contains(rep.Checked.Checks, audit.CheckDigest) {
+			t.Fatalf("clean copy: %v %+v", err, rep)
+		}
+	})
+}
