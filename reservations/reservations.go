@@ -79,13 +79,23 @@ type Config struct {
 	Timeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// ReleasedTTL is how long a released name leaves a purge marker in
+	// the bucket before its subject is gone from the stream altogether, so
+	// that names used once do not accumulate (each subject costs the
+	// server memory for as long as it has a message). Default
+	// DefaultReleasedTTL; at least 1s.
+	ReleasedTTL time.Duration
 }
+
+// DefaultReleasedTTL is Config.ReleasedTTL's default.
+const DefaultReleasedTTL = time.Minute
 
 // Store holds reservations.
 type Store struct {
-	kv    jetstream.KeyValue
-	now   func() time.Time
-	retry transient.Policy
+	kv          jetstream.KeyValue
+	now         func() time.Time
+	retry       transient.Policy
+	releasedTTL time.Duration
 }
 
 // Open creates or binds the bucket.
@@ -105,6 +115,12 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if cfg.AttemptTimeout == 0 {
 		cfg.AttemptTimeout = min(transient.DefaultAttemptTimeout, cfg.Timeout)
 	}
+	if cfg.ReleasedTTL == 0 {
+		cfg.ReleasedTTL = DefaultReleasedTTL
+	}
+	if cfg.ReleasedTTL < time.Second {
+		return nil, fmt.Errorf("reservations config: released TTL %v is under 1s", cfg.ReleasedTTL)
+	}
 	retry := transient.Policy{AttemptTimeout: cfg.AttemptTimeout, Budget: cfg.Timeout}
 	if err := retry.Validate(); err != nil {
 		return nil, fmt.Errorf("reservations config: %w", err)
@@ -115,11 +131,13 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		History:     1,
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
+		// Per-message TTLs, for the markers Release leaves.
+		LimitMarkerTTL: cfg.ReleasedTTL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reservations bucket %s: %w", cfg.Bucket, err)
 	}
-	return &Store{kv: kv, now: cfg.Now, retry: retry}, nil
+	return &Store{kv: kv, now: cfg.Now, retry: retry, releasedTTL: cfg.ReleasedTTL}, nil
 }
 
 // key is the KV key of a name: its normalised form, base64url-encoded (KV
@@ -203,8 +221,9 @@ func decodeHolder(name string, val []byte) (Holder, error) {
 }
 
 // Release frees name if order still holds it. Releasing a free name, or one
-// another order holds, does nothing. A delete whose answer is lost is
-// checked by looking at the name again.
+// another order holds, does nothing. A purge whose answer is lost is
+// checked by looking at the name again. The purge marker it leaves expires
+// after Config.ReleasedTTL, and the name's subject with it.
 func (s *Store) Release(ctx context.Context, name string, order domain.OrderID) error {
 	ctx, cancel := s.retry.Bound(ctx)
 	defer cancel()
@@ -220,7 +239,7 @@ func (s *Store) Release(ctx context.Context, name string, order domain.OrderID) 
 			return nil
 		}
 		actx, acancel := s.retry.Attempt(ctx)
-		err = s.kv.Delete(actx, key(name), jetstream.LastRevision(rev))
+		err = s.kv.Purge(actx, key(name), jetstream.LastRevision(rev), jetstream.PurgeTTL(s.releasedTTL))
 		acancel()
 		if err == nil || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			return nil

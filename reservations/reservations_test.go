@@ -515,3 +515,56 @@ func TestUnpaidEntriesAreNotNames(t *testing.T) {
 		requireFree(t, s, name)
 	}
 }
+
+// Released names leave the bucket altogether once their marker expires, so
+// names used once do not pile up in the server's memory; a name is free at
+// once on release, and reusable both before and after its marker expires.
+// The bucket of an earlier engine (no per-message TTLs) is updated to allow
+// them.
+func TestReleasedNamesLeaveTheBucket(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	if _, err := js.CreateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: "bankbook_depositor_names", History: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := reservations.Open(t.Context(), js, reservations.Config{ReleasedTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(t.Context(), "KV_bankbook_depositor_names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects := func() uint64 {
+		t.Helper()
+		info, err := stream.Info(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.NumSubjects
+	}
+	const n = 50
+	for i := range n {
+		name := fmt.Sprintf("김민수%02d", i)
+		order := domain.OrderID(fmt.Sprintf("o-%d", i))
+		reserve(t, s, name, order)
+		if err := s.Release(t.Context(), name, order); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Holder(t.Context(), name); !errors.Is(err, reservations.ErrFree) {
+			t.Fatalf("%s released: %v, want free", name, err)
+		}
+	}
+	reserve(t, s, "김민수00", "o-again") // reused while its marker stands
+	if got := subjects(); got != n {
+		t.Fatalf("%d subjects right after release, want %d (markers, and the reused name)", got, n)
+	}
+	testenv.CheckFor(t, 15*time.Second, func() error {
+		if got := subjects(); got != 1 {
+			return fmt.Errorf("%d subjects, want 1 (the name held again)", got)
+		}
+		return nil
+	})
+	requireHolder(t, s, "김민수00", "o-again")
+	reserve(t, s, "김민수01", "o-later") // reused after its marker expired
+}
