@@ -7,6 +7,7 @@ var (
 	OrderSubmit = command[SubmitOrderRequest, SubmitOrderReply]("bankbook.cmd.order.submit", true)
 	OrderCancel = command[CancelOrderRequest, CancelOrderReply]("bankbook.cmd.order.cancel", true)
 	OrderGet    = query[GetOrderRequest, OrderView]("bankbook.q.order.get")
+	OrderSearch = query[OrderSearchRequest, OrderSearchReply]("bankbook.q.order.search")
 
 	DepositRecord       = command[RecordDepositRequest, RecordDepositReply]("bankbook.cmd.deposit.record", true)
 	DepositResolve      = command[ResolveDepositRequest, ResolveDepositReply]("bankbook.cmd.deposit.resolve", true)
@@ -16,6 +17,7 @@ var (
 	WalletGet      = query[WalletRequest, WalletView]("bankbook.q.wallet.get")
 	WalletWithdraw = command[WithdrawRequest, WithdrawReply]("bankbook.cmd.wallet.withdraw", true)
 	PayoutGet      = query[PayoutRequest, PayoutView]("bankbook.q.payout.get")
+	PayoutList     = query[PayoutListRequest, PayoutListReply]("bankbook.q.payout.list")
 
 	StoreLink     = command[LinkStoreRequest, LinkStoreReply]("bankbook.cmd.store.link", true)
 	BillIssue     = command[IssueBillRequest, IssueBillReply]("bankbook.cmd.bill.issue", true)
@@ -31,6 +33,7 @@ var (
 
 	LedgerTrialBalance = query[TrialBalanceRequest, TrialBalanceReply]("bankbook.q.ledger.trial_balance")
 	LedgerAccount      = query[LedgerAccountRequest, LedgerAccountReply]("bankbook.q.ledger.account")
+	LedgerSeries       = query[LedgerSeriesRequest, LedgerSeriesReply]("bankbook.q.ledger.series")
 
 	ProjectionStatus = query[ProjectionStatusRequest, ProjectionStatusReply]("bankbook.q.projection.status")
 
@@ -50,6 +53,7 @@ var (
 	ReconcileBank    = bulkCommand[ReconcileBankRequest, ReconcileReply]("bankbook.cmd.reconcile.bank", true, 768<<10)
 	ReconcilePayouts = bulkCommand[ReconcilePayoutsRequest, ReconcileReply]("bankbook.cmd.reconcile.payouts", true, 768<<10)
 	ReconcileGet     = query[ReconcileGetRequest, ReconcileReply]("bankbook.q.reconcile.get")
+	ReconcileList    = query[ReconcileListRequest, ReconcileListReply]("bankbook.q.reconcile.list")
 
 	SimBankTransfer = simulator[SimTransferRequest, SimTransferReply]("bankbook.sim.bank.transfer")
 	SimChatMessages = simulator[SimChatMessagesRequest, SimChatMessagesReply]("bankbook.sim.chat.messages")

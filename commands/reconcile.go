@@ -19,6 +19,16 @@ type DepositLedger interface {
 	// DepositsWithTxn returns every deposit recorded under one of the bank
 	// transaction IDs, on any account.
 	DepositsWithTxn(bankTxnIDs []string) ([]domain.RecordedDeposit, error)
+	CarriedLedger
+}
+
+// CarriedLedger is where a run finds the timing differences the latest
+// earlier run of its scope left open (projection "reconcile_carry").
+type CarriedLedger interface {
+	// CarriedTimingDifferences returns them for a bank account
+	// (domain.ReconcileKindBank) or for the payout provider
+	// (domain.ReconcileKindPayouts, account ignored).
+	CarriedTimingDifferences(kind, account string) ([]domain.ReconcileItem, error)
 }
 
 // ReconcileBank compares a bank statement with the recorded deposits of
@@ -47,6 +57,16 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 	txns := make([]string, 0, len(req.Lines))
 	for _, l := range req.Lines {
 		txns = append(txns, l.BankTxnID)
+	}
+	for _, a := range domain.StatementAccounts(req.Lines) {
+		carried, err := ledger.CarriedTimingDifferences(domain.ReconcileKindBank, a.AccountNumber)
+		if err != nil {
+			return api.ReconcileReply{}, fmt.Errorf("read the timing differences carried on %s: %w", a.AccountNumber, err)
+		}
+		for _, c := range carried {
+			in.Carried = append(in.Carried, c)
+			txns = append(txns, c.BankTxnID)
+		}
 	}
 	recorded, err := ledger.DepositsWithTxn(txns)
 	if err != nil {
@@ -115,6 +135,7 @@ type PayoutLedger interface {
 	// PayoutsFinalIn returns the payouts settled or failed from from to to,
 	// both inclusive.
 	PayoutsFinalIn(from, to time.Time) ([]api.PayoutView, error)
+	CarriedLedger
 }
 
 // ReconcilePayouts compares a payout provider's report with the recorded
@@ -143,10 +164,22 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 		in.Recorded = append(in.Recorded, p)
 		return nil
 	}
+	carried, err := ledger.CarriedTimingDifferences(domain.ReconcileKindPayouts, "")
+	if err != nil {
+		return api.ReconcileReply{}, fmt.Errorf("read the timing differences carried: %w", err)
+	}
+	in.Carried = carried
+	ids := make([]string, 0, len(req.Lines)+len(carried))
 	for _, l := range req.Lines {
-		v, ok, err := ledger.Payout(l.PayoutID)
+		ids = append(ids, l.PayoutID)
+	}
+	for _, c := range carried {
+		ids = append(ids, c.PayoutID)
+	}
+	for _, id := range ids {
+		v, ok, err := ledger.Payout(id)
 		if err != nil {
-			return api.ReconcileReply{}, fmt.Errorf("read payout %s: %w", l.PayoutID, err)
+			return api.ReconcileReply{}, fmt.Errorf("read payout %s: %w", id, err)
 		}
 		if ok {
 			if err := add(v); err != nil {

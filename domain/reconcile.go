@@ -111,6 +111,9 @@ type ReconcileItem struct {
 	StatementCount int `json:"statement_count,omitempty"`
 	// Note says why the item is in its category, when that is not obvious.
 	Note string `json:"note,omitempty"`
+	// CarriedFrom names the run that first reported the item as a timing
+	// difference, when an earlier run carried it into this one.
+	CarriedFrom ReconciliationID `json:"carried_from,omitempty"`
 }
 
 // ReconcileCounts are the number of items of each category of a run
@@ -145,8 +148,10 @@ type ReconcileItems struct {
 	// Duplicate: the same bank_txn_id twice on the statement, or recorded
 	// as more than one deposit. Ambiguous: never matched.
 	Duplicate []ReconcileItem `json:"duplicate"`
-	// TimingDifference: not a finding; carried to the next run, whose
-	// statement should cover it.
+	// TimingDifference: not a finding; carried to the next run of the
+	// account (bank) or of the provider (payouts), which settles it:
+	// matched or a finding once its input covers the item, carried again
+	// while it does not.
 	TimingDifference []ReconcileItem `json:"timing_difference"`
 }
 
@@ -218,7 +223,11 @@ type BankReconcileInput struct {
 	Recorded []RecordedDeposit
 	// Watermarks are the scan watermarks by normalised account number
 	// (absent or zero: never scanned).
-	Watermarks    map[string]time.Time
+	Watermarks map[string]time.Time
+	// Carried are the timing differences the latest earlier run of each of
+	// the statement's accounts left open. Recorded must also
+	// hold every deposit recorded under their bank_txn_ids.
+	Carried       []ReconcileItem
 	LedgerAsOfSeq uint64
 	Now           time.Time
 }
@@ -335,6 +344,55 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		}
 	}
 
+	// Carried items the statement does not name are settled by what is
+	// recorded now: the statement covers their time, or they are carried
+	// again.
+	for _, c := range in.Carried {
+		if done[c.BankTxnID] {
+			continue
+		}
+		done[c.BankTxnID] = true
+		acct := NormalizeAccountNumber(c.AccountNumber)
+		recs := byTxn[c.BankTxnID]
+		it := c
+		it.DepositIDs, it.Note = depositIDs(recs), ""
+		if c.StatementAmount != 0 { // on an earlier statement, not recorded then
+			switch {
+			case len(recs) > 1:
+				it.Note = fmt.Sprintf("recorded as %d deposits", len(recs))
+				items.Duplicate = append(items.Duplicate, it)
+			case len(recs) == 1 && NormalizeAccountNumber(recs[0].AccountNumber) == acct:
+				it.LedgerAmount = recs[0].Amount
+				if recs[0].Amount != c.StatementAmount {
+					items.AmountMismatch = append(items.AmountMismatch, it)
+				} else {
+					items.Matched = append(items.Matched, it)
+				}
+			case len(recs) == 1:
+				it.Note = fmt.Sprintf("recorded only on account %s (%s): not matched across accounts", NormalizeAccountNumber(recs[0].AccountNumber), recs[0].DepositID)
+				items.MissingInLedger = append(items.MissingInLedger, it)
+			default:
+				if wm := period[acct].ScanWatermark; wm == nil || !c.At.Before(*wm) {
+					it.Note = "still not scanned: carried to the next run"
+					items.TimingDifference = append(items.TimingDifference, it)
+				} else {
+					it.Note = "the scanner has passed it since, and it was never recorded"
+					items.MissingInLedger = append(items.MissingInLedger, it)
+				}
+			}
+			continue
+		}
+		// Recorded, not on an earlier statement: it belongs on this one
+		// once this one ends past it.
+		if p, covered := period[acct]; covered && p.To.After(c.At.Add(ReconcileTimingWindow)) {
+			it.Note = "not on the next statement either"
+			items.MissingAtBank = append(items.MissingAtBank, it)
+			continue
+		}
+		it.Note = "not covered yet: carried to the next run"
+		items.TimingDifference = append(items.TimingDifference, it)
+	}
+
 	slices.SortFunc(recorded, func(a, b RecordedDeposit) int {
 		return cmp.Or(cmp.Compare(NormalizeAccountNumber(a.AccountNumber), NormalizeAccountNumber(b.AccountNumber)),
 			a.DepositedAt.Compare(b.DepositedAt), cmp.Compare(a.DepositID, b.DepositID))
@@ -363,6 +421,7 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		}
 	}
 
+	items.markCarried(in.Carried, func(it ReconcileItem) string { return it.BankTxnID })
 	out := ReconciliationCompleted{
 		RunID: in.RunID, Kind: ReconcileKindBank, FileSHA256: in.FileSHA256, Accounts: accounts, Lines: len(in.Lines),
 		LedgerAsOfSeq: in.LedgerAsOfSeq, CompletedAt: in.Now.UTC(),
@@ -373,6 +432,26 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 	}
 	out.ReconcileItems, out.Truncated = items.bounded(MaxReconcileItems)
 	return out
+}
+
+// markCarried sets CarriedFrom on every item that settles or carries again
+// one of carried (matched by key); items this run found first keep it
+// unset.
+func (it *ReconcileItems) markCarried(carried []ReconcileItem, key func(ReconcileItem) string) {
+	if len(carried) == 0 {
+		return
+	}
+	from := make(map[string]ReconciliationID, len(carried))
+	for _, c := range carried {
+		from[key(c)] = c.CarriedFrom
+	}
+	for _, list := range []*[]ReconcileItem{&it.Matched, &it.MissingInLedger, &it.MissingAtBank, &it.AmountMismatch, &it.Duplicate, &it.TimingDifference} {
+		for i := range *list {
+			if run, ok := from[key((*list)[i])]; ok {
+				(*list)[i].CarriedFrom = run
+			}
+		}
+	}
 }
 
 // bounded keeps at most limit items, findings first: duplicate,

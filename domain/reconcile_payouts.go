@@ -39,7 +39,10 @@ type PayoutReconcileInput struct {
 	// Recorded are the recorded payouts of the report's payout_ids and
 	// every payout settled or failed from the start of the report's period
 	// to ReconcileTimingWindow after its end. Repeats are ignored.
-	Recorded      []RecordedPayout
+	Recorded []RecordedPayout
+	// Carried are the timing differences the latest earlier payouts run
+	// left open; Recorded must also hold their payouts.
+	Carried       []ReconcileItem
 	LedgerAsOfSeq uint64
 	Now           time.Time
 }
@@ -128,6 +131,49 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 			items.Matched = append(items.Matched, it)
 		}
 	}
+	// Carried items the report does not name are settled by what is
+	// recorded now once the report covers their time, or carried again.
+	covers := func(at time.Time) bool { return len(in.Lines) > 0 && period.To.After(at.Add(ReconcileTimingWindow)) }
+	for _, c := range in.Carried {
+		if done[c.PayoutID] {
+			continue
+		}
+		done[c.PayoutID] = true
+		it := c
+		it.Note = ""
+		p, ok := byID[c.PayoutID]
+		if ok {
+			it.LedgerAmount, it.LedgerFee, it.LedgerStatus = p.Amount, p.Fee, string(p.Status)
+		}
+		if c.StatementStatus == "" { // recorded final, not on an earlier report
+			if covers(c.At) {
+				it.Note = "not on the next report either"
+				items.MissingAtBank = append(items.MissingAtBank, it)
+			} else {
+				it.Note = "not covered yet: carried to the next run"
+				items.TimingDifference = append(items.TimingDifference, it)
+			}
+			continue
+		}
+		// On an earlier report, its result not recorded then.
+		switch {
+		case !ok:
+			items.MissingInLedger = append(items.MissingInLedger, it)
+		case p.Status == PayoutRequestedStatus && covers(c.At):
+			it.Note = "the provider's result is still not recorded"
+			items.MissingInLedger = append(items.MissingInLedger, it)
+		case p.Status == PayoutRequestedStatus:
+			it.Note = "the result is not recorded yet: carried to the next run"
+			items.TimingDifference = append(items.TimingDifference, it)
+		case string(p.Status) != c.StatementStatus:
+			it.Note = fmt.Sprintf("%s at the provider, %s in the ledger", c.StatementStatus, p.Status)
+			items.AmountMismatch = append(items.AmountMismatch, it)
+		case p.Amount != c.StatementAmount || p.Status == PayoutSettledStatus && p.Fee != c.StatementFee:
+			items.AmountMismatch = append(items.AmountMismatch, it)
+		default:
+			items.Matched = append(items.Matched, it)
+		}
+	}
 	slices.SortFunc(recorded, func(a, b RecordedPayout) int {
 		return cmp.Or(a.FinalAt.Compare(b.FinalAt), cmp.Compare(a.PayoutID, b.PayoutID))
 	})
@@ -145,6 +191,7 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 		}
 		items.MissingAtBank = append(items.MissingAtBank, it)
 	}
+	items.markCarried(in.Carried, func(it ReconcileItem) string { return it.PayoutID })
 	out := ReconciliationCompleted{
 		RunID: in.RunID, Kind: ReconcileKindPayouts, FileSHA256: in.FileSHA256, Accounts: []ReconcileAccount{}, Period: &period,
 		Lines: len(in.Lines), LedgerAsOfSeq: in.LedgerAsOfSeq, CompletedAt: in.Now.UTC(),

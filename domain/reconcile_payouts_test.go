@@ -77,3 +77,66 @@ func TestReconcilePayoutsEveryCategory(t *testing.T) {
 		t.Errorf("kind %s period %+v findings %d", got.Kind, got.Period, got.Counts.Findings())
 	}
 }
+
+// Given the timing differences a first provider report left open, when the
+// next report is reconciled, then each is settled by what is recorded now,
+// or carried again while the report does not cover its time.
+func TestReconcilePayoutsSettlesCarriedTimingDifferences(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	carried := []domain.ReconcileItem{
+		{PayoutID: "po-reported-now-settled", StatementStatus: "settled", StatementAmount: 1000, StatementFee: 500, At: t0, CarriedFrom: "rec_first"},
+		{PayoutID: "po-reported-still-requested", StatementStatus: "settled", StatementAmount: 2000, StatementFee: 500, At: t0, CarriedFrom: "rec_first"},
+		{PayoutID: "po-reported-other-fee", StatementStatus: "settled", StatementAmount: 3000, StatementFee: 500, At: t0, CarriedFrom: "rec_first"},
+		{PayoutID: "po-settled-never-reported", LedgerStatus: "settled", LedgerAmount: 4000, LedgerFee: 500, At: t0, CarriedFrom: "rec_first"},
+		{PayoutID: "po-settled-reported-now", LedgerStatus: "settled", LedgerAmount: 6000, LedgerFee: 500, At: t0, CarriedFrom: "rec_first"},
+	}
+	rec := func(id string, status domain.PayoutStatus, amount, fee int64, at time.Time) domain.RecordedPayout {
+		return domain.RecordedPayout{PayoutID: id, Status: status, Amount: amount, Fee: fee, FinalAt: at}
+	}
+	t1 := t0.Add(24 * time.Hour)
+	in := domain.PayoutReconcileInput{
+		RunID: "rec_second",
+		Lines: []domain.PayoutReportLine{
+			{PayoutID: "po-settled-reported-now", Status: "settled", Amount: 6000, Fee: 500, SettledAt: t1},
+			{PayoutID: "po-new", Status: "settled", Amount: 100, Fee: 500, SettledAt: t1.Add(time.Hour)},
+		},
+		Recorded: []domain.RecordedPayout{
+			rec("po-reported-now-settled", domain.PayoutSettledStatus, 1000, 500, t1),
+			rec("po-reported-still-requested", domain.PayoutRequestedStatus, 2000, 500, time.Time{}),
+			rec("po-reported-other-fee", domain.PayoutSettledStatus, 3000, 400, t1),
+			rec("po-settled-never-reported", domain.PayoutSettledStatus, 4000, 500, t0),
+			rec("po-settled-reported-now", domain.PayoutSettledStatus, 6000, 500, t0),
+			rec("po-new", domain.PayoutSettledStatus, 100, 500, t1.Add(time.Hour)),
+		},
+		Carried: carried,
+		Now:     t1.Add(2 * time.Hour),
+	}
+	got := domain.ReconcilePayouts(in)
+	for _, tc := range []struct {
+		category string
+		items    []domain.ReconcileItem
+		want     []string
+	}{
+		{"matched", got.Matched, []string{"po-settled-reported-now", "po-new", "po-reported-now-settled"}},
+		{"missing_in_ledger", got.MissingInLedger, []string{"po-reported-still-requested"}},
+		{"missing_at_bank", got.MissingAtBank, []string{"po-settled-never-reported"}},
+		{"amount_mismatch", got.AmountMismatch, []string{"po-reported-other-fee"}},
+		{"timing_difference", got.TimingDifference, []string{}},
+	} {
+		if r := payoutRefs(tc.items); !slices.Equal(r, tc.want) {
+			t.Errorf("%s = %v, want %v", tc.category, r, tc.want)
+		}
+		for _, it := range tc.items {
+			if want := map[bool]domain.ReconciliationID{true: "rec_first"}[it.PayoutID != "po-new"]; it.CarriedFrom != want {
+				t.Errorf("%s %s: carried_from %q, want %q", tc.category, it.PayoutID, it.CarriedFrom, want)
+			}
+		}
+	}
+
+	// A report that does not reach past them yet carries them again.
+	in.Lines = []domain.PayoutReportLine{{PayoutID: "po-new", Status: "settled", Amount: 100, Fee: 500, SettledAt: t0.Add(time.Minute)}}
+	got = domain.ReconcilePayouts(in)
+	if r, want := payoutRefs(got.TimingDifference), []string{"po-reported-still-requested", "po-settled-never-reported", "po-settled-reported-now"}; !slices.Equal(r, want) {
+		t.Errorf("carried again = %v, want %v", r, want)
+	}
+}

@@ -217,3 +217,85 @@ func TestReconcileBankProperty(t *testing.T) {
 		}
 	}
 }
+
+// Given the timing differences a first statement left open, when the next
+// statement of the account is reconciled, then each is settled by what the
+// stream recorded since (matched, or a finding once the statement covers
+// its time) or carried again, and names the run that first reported it.
+func TestReconcileBankSettlesCarriedTimingDifferences(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	const acct = "110-123-456789"
+	n := domain.NormalizeAccountNumber(acct)
+	line := func(id string, amount int64, at time.Time) domain.StatementLine {
+		return domain.StatementLine{BankTxnID: id, AccountNumber: acct, DepositorName: "아무개", Amount: amount, DepositedAt: at}
+	}
+	rec := func(id string, amount int64, at time.Time) domain.RecordedDeposit {
+		return domain.RecordedDeposit{DepositID: string(domain.NewDepositID(acct, id)), BankTxnID: id, AccountNumber: acct,
+			Amount: amount, DepositedAt: at, RecordedAt: at.Add(time.Minute)}
+	}
+	first := domain.ReconcileBank(domain.BankReconcileInput{
+		RunID: "rec_first", FileSHA256: strings.Repeat("a", 64),
+		Lines: []domain.StatementLine{
+			line("T-a", 1000, t0),
+			line("T-unscanned-then-recorded", 2000, t0.Add(9*time.Hour)),
+			line("T-unscanned-never-recorded", 3000, t0.Add(9*time.Hour+time.Minute)),
+			line("T-unscanned-still", 3500, t0.Add(9*time.Hour+2*time.Minute)),
+			line("T-end", 100, t0.Add(10*time.Hour)),
+		},
+		Recorded: []domain.RecordedDeposit{
+			rec("T-a", 1000, t0), rec("T-end", 100, t0.Add(10*time.Hour)),
+			rec("T-next-day", 4000, t0.Add(10*time.Hour+time.Minute)),     // the bank dates it into the next statement
+			rec("T-never-at-bank", 5000, t0.Add(10*time.Hour+2*time.Minute)), // on no statement ever
+		},
+		Watermarks: map[string]time.Time{n: t0.Add(8 * time.Hour)},
+		Now:        t0.Add(11 * time.Hour),
+	})
+	if got, want := refsOf(first.TimingDifference), []string{"T-unscanned-then-recorded", "T-unscanned-never-recorded", "T-unscanned-still", "T-next-day", "T-never-at-bank"}; !slices.Equal(got, want) {
+		t.Fatalf("first run's timing differences = %v, want %v", got, want)
+	}
+	carried := slices.Clone(first.TimingDifference)
+	for i := range carried {
+		carried[i].CarriedFrom = first.RunID // as the reconcile_carry projection keeps them
+	}
+
+	t1 := t0.Add(24 * time.Hour)
+	second := domain.ReconcileBank(domain.BankReconcileInput{
+		RunID: "rec_second", FileSHA256: strings.Repeat("b", 64),
+		Lines: []domain.StatementLine{
+			line("T-next-day", 4000, t1), // dated into this statement
+			line("T-b", 700, t1.Add(time.Hour)),
+		},
+		Recorded: []domain.RecordedDeposit{
+			rec("T-next-day", 4000, t0.Add(10*time.Hour+time.Minute)),
+			rec("T-never-at-bank", 5000, t0.Add(10*time.Hour+2*time.Minute)),
+			rec("T-unscanned-then-recorded", 2000, t0.Add(9*time.Hour)),
+			rec("T-b", 700, t1.Add(time.Hour)),
+		},
+		// The scanner passed the first two unscanned transactions, not the third.
+		Watermarks: map[string]time.Time{n: t0.Add(9*time.Hour + 2*time.Minute)},
+		Carried:    carried,
+		Now:        t1.Add(2 * time.Hour),
+	})
+	for _, tc := range []struct {
+		category string
+		items    []domain.ReconcileItem
+		want     []string
+	}{
+		{"matched", second.Matched, []string{"T-next-day", "T-b", "T-unscanned-then-recorded"}},
+		{"missing_in_ledger", second.MissingInLedger, []string{"T-unscanned-never-recorded"}},
+		{"missing_at_bank", second.MissingAtBank, []string{"T-never-at-bank"}},
+		{"timing_difference", second.TimingDifference, []string{"T-unscanned-still"}},
+	} {
+		if got := refsOf(tc.items); !slices.Equal(got, tc.want) {
+			t.Errorf("%s = %v, want %v", tc.category, got, tc.want)
+		}
+		for _, it := range tc.items {
+			if want := map[bool]domain.ReconciliationID{true: first.RunID}[it.BankTxnID != "T-b"]; it.CarriedFrom != want {
+				t.Errorf("%s %s: carried_from %q, want %q", tc.category, it.BankTxnID, it.CarriedFrom, want)
+			}
+		}
+	}
+	if second.Counts.Findings() != 2 {
+		t.Errorf("findings = %d, want 2 (%+v)", second.Counts.Findings(), second.Counts)
+	}
+}

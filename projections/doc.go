@@ -7,7 +7,7 @@
 // it owns and an ApplyFunc that folds one event into them. Options carries
 // the registry (nil: DefaultProjections — orders, wallets, ledger,
 // deposits, candidates, payouts, bills, links, store_payments,
-// settlements, notifications, deposit_index, payout_index). Every projection has its own checkpoint, the stream sequence of
+// settlements, notifications, deposit_index, payout_index, reconcile_carry). Every projection has its own checkpoint, the stream sequence of
 // the last commit it applied, stored beside its version in bucket "meta".
 //
 // On Open, a projection that is new to the file, or stored at another

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -33,17 +34,24 @@ func (s *Store) Order(id string) (OrderView, bool, error) {
 }
 
 // applyOrders is the "orders" projection: order events into bucketOrders
-// (buckets[0]) and the index of open orders bucketOpenByAmount (buckets[1]).
+// (buckets[0]), the index of open orders bucketOpenByAmount (buckets[1])
+// and the search indexes bucketOrdersByStatus (buckets[2]) and
+// bucketOrdersByDepositor (buckets[3]).
 func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
-	b, open := buckets[0], buckets[1]
+	b, open, byStatus, byName := buckets[0], buckets[1], buckets[2], buckets[3]
 	update := func(id domain.OrderID, change func(*OrderView)) error {
-		return updateOrder(b, open, c.Seq, id, change)
+		return updateOrder(b, open, byStatus, byName, c.Seq, id, change)
 	}
 	switch ev := ev.(type) {
 	case domain.OrderSubmitted:
-		old, _, err := getOrder(b, string(ev.OrderID))
+		old, found, err := getOrder(b, string(ev.OrderID))
 		if err != nil {
 			return err
+		}
+		if found {
+			if err := unindexOrder(byStatus, byName, old); err != nil {
+				return err
+			}
 		}
 		at := domain.FormatTime(ev.SubmittedAt)
 		if err := open.Put(openKey(ev.Amount.Amount, string(ev.OrderID)), nil); err != nil {
@@ -53,7 +61,7 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 		if ev.PaymentDeadlineS > 0 {
 			expiresAt = domain.FormatTime(ev.SubmittedAt.Add(time.Duration(ev.PaymentDeadlineS) * time.Second))
 		}
-		return putOrder(b, OrderView{
+		return putIndexedOrder(b, byStatus, byName, OrderView{
 			OrderID:        string(ev.OrderID),
 			BuyerID:        string(ev.BuyerID),
 			BuyerName:      ev.BuyerName,
@@ -114,13 +122,16 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 
 // updateOrder changes the view of an order that must exist, counts the
 // event, records the commit's sequence, and keeps the index of open orders.
-func updateOrder(b, open *bbolt.Bucket, seq eventstore.Seq, id domain.OrderID, change func(*OrderView)) error {
+func updateOrder(b, open, byStatus, byName *bbolt.Bucket, seq eventstore.Seq, id domain.OrderID, change func(*OrderView)) error {
 	v, found, err := getOrder(b, string(id))
 	if err != nil {
 		return err
 	}
 	if !found {
 		return fmt.Errorf("%w: event for order %s, which was never submitted", ErrInconsistent, id)
+	}
+	if err := unindexOrder(byStatus, byName, v); err != nil {
+		return err
 	}
 	change(&v)
 	v.Version++
@@ -130,7 +141,7 @@ func updateOrder(b, open *bbolt.Bucket, seq eventstore.Seq, id domain.OrderID, c
 			return err
 		}
 	}
-	return putOrder(b, v)
+	return putIndexedOrder(b, byStatus, byName, v)
 }
 
 // bucketOpenByAmount indexes the open orders by amount: amount(8) order_id →
@@ -161,3 +172,120 @@ func withSlices(v OrderView) OrderView {
 }
 
 func putOrder(b *bbolt.Bucket, v OrderView) error { return putJSON(b, v.OrderID, v) }
+
+// The search indexes of the "orders" projection (bankbook.q.order.search):
+// the orders by status and by normalised depositor name, both in order of
+// submission.
+var (
+	// bucketOrdersByStatus lists the orders by status, and all of them under
+	// "*": status 0x00 submitted_at (domain.TimeLayout) 0x00 order_id → nil.
+	bucketOrdersByStatus = []byte("orders_by_status")
+	// bucketOrdersByDepositor lists the orders by depositor name
+	// (domain.NormalizeName): name 0x00 submitted_at 0x00 order_id → nil.
+	bucketOrdersByDepositor = []byte("orders_by_depositor")
+)
+
+// orderSearchKey is an order's key under prefix in a search index.
+func orderSearchKey(prefix string, v OrderView) []byte {
+	return []byte(prefix + "\x00" + v.SubmittedAt + "\x00" + v.OrderID)
+}
+
+// indexKeys are the search-index keys of an order as its view stands.
+func indexKeys(v OrderView) (status [][]byte, name []byte) {
+	return [][]byte{orderSearchKey(allStatuses, v), orderSearchKey(v.Status, v)},
+		orderSearchKey(domain.NormalizeName(v.DepositorName), v)
+}
+
+func unindexOrder(byStatus, byName *bbolt.Bucket, v OrderView) error {
+	status, name := indexKeys(v)
+	for _, k := range status {
+		if err := byStatus.Delete(k); err != nil {
+			return err
+		}
+	}
+	return byName.Delete(name)
+}
+
+// putIndexedOrder stores the view and its search-index keys.
+func putIndexedOrder(b, byStatus, byName *bbolt.Bucket, v OrderView) error {
+	status, name := indexKeys(v)
+	for _, k := range status {
+		if err := byStatus.Put(k, nil); err != nil {
+			return err
+		}
+	}
+	if err := byName.Put(name, nil); err != nil {
+		return err
+	}
+	return putOrder(b, v)
+}
+
+// OrderSearch is what SearchOrders looks for; an empty field does not
+// narrow the search.
+type OrderSearch struct {
+	OrderID string
+	// DepositorName matches after domain.NormalizeName.
+	DepositorName string
+	Status        string
+}
+
+// SearchOrders returns up to limit orders that match q, newest submission
+// first (ties in order ID order, descending), after cursor ("" for the
+// first page; a cursor this method did not hand out is ErrBadCursor), and
+// the next page's cursor ("" at the end). A search by order ID has one page.
+func (s *Store) SearchOrders(q OrderSearch, limit int, cursor string) ([]OrderView, string, error) {
+	out := []OrderView{}
+	limit = max(limit, 1)
+	after, err := hex.DecodeString(cursor)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: cursor", ErrBadCursor)
+	}
+	name := ""
+	if q.DepositorName != "" {
+		name = domain.NormalizeName(q.DepositorName)
+	}
+	matches := func(v OrderView) bool {
+		return (q.Status == "" || v.Status == q.Status) && (name == "" || domain.NormalizeName(v.DepositorName) == name)
+	}
+	var next string
+	err = s.view(func(tx *bbolt.Tx) error {
+		orders, err := queryBucket(tx, bucketOrders)
+		if err != nil {
+			return err
+		}
+		if q.OrderID != "" {
+			v, found, err := getOrder(orders, q.OrderID)
+			if found && matches(v) && len(after) == 0 {
+				out = append(out, v)
+			}
+			return err
+		}
+		index, prefix := bucketOrdersByStatus, allStatuses
+		switch {
+		case name != "":
+			index, prefix = bucketOrdersByDepositor, name
+		case q.Status != "":
+			prefix = q.Status
+		}
+		b, err := queryBucket(tx, index)
+		if err != nil {
+			return err
+		}
+		out, next, err = newestFirst(b, []byte(prefix+"\x00"), after, limit, func(k []byte) (OrderView, bool, error) {
+			_, id := cutLast(k)
+			v, found, err := getOrder(orders, string(id))
+			if err != nil {
+				return v, false, err
+			}
+			if !found {
+				return v, false, fmt.Errorf("%w: order %s indexed but not stored", ErrInconsistent, id)
+			}
+			return v, matches(v), nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}

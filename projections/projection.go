@@ -48,13 +48,14 @@ type Projection struct {
 // call (a caller may change its copy):
 //
 //	name      version  buckets
-//	orders    2        orders, orders_open_by_amount
+//	orders    3        orders, orders_open_by_amount, orders_by_status,
+//	                   orders_by_depositor
 //	wallets   2        wallets, wallet_entries
 //	ledger    1        ledger_balances, ledger_entries
 //	deposits  1        deposits, orphans
 //	candidates 1       candidate_orders, candidate_order_ids, candidate_orphans,
 //	                   candidate_orphans_by_amount, candidate_refs
-//	payouts   1        payouts
+//	payouts   2        payouts, payouts_by_status
 //	bills     1        bills, bill_payments, bills_current
 //	links     1        links_by_distributor
 //	store_payments 1   store_payments_by_distributor, store_payments_by_store
@@ -63,16 +64,22 @@ type Projection struct {
 //	                   notifications_by_recipient, notification_counts
 //	deposit_index 1    deposits_by_account, deposits_by_txn
 //	payout_index 1     payouts_by_final
+//	reconciliations 1  reconcile_runs
+//	series    1        series_state, series_open, series_open_by_since,
+//	                   series_points
+//	reconcile_carry 1  reconcile_carry
 func DefaultProjections() []Projection {
 	return []Projection{
-		{Name: "orders", Version: 2, Buckets: []string{string(bucketOrders), string(bucketOpenByAmount)}, Apply: applyOrders},
+		{Name: "orders", Version: 3, Buckets: []string{
+			string(bucketOrders), string(bucketOpenByAmount), string(bucketOrdersByStatus), string(bucketOrdersByDepositor),
+		}, Apply: applyOrders},
 		{Name: "wallets", Version: 2, Buckets: []string{string(bucketWallets), string(bucketWalletEntries)}, Apply: applyWallets},
 		{Name: "ledger", Version: 1, Buckets: []string{string(bucketLedgerBalances), string(bucketLedgerEntries)}, Apply: applyLedger},
 		{Name: "deposits", Version: 1, Buckets: []string{string(bucketDeposits), string(bucketOrphans)}, Apply: applyDeposits},
 		{Name: "candidates", Version: 1, Buckets: []string{
 			string(bucketCandOrders), string(bucketCandOrderIDs), string(bucketCandOrphans), string(bucketCandByAmount), string(bucketCandRefs),
 		}, Apply: applyCandidates},
-		{Name: "payouts", Version: 1, Buckets: []string{string(bucketPayouts)}, Apply: applyPayouts},
+		{Name: "payouts", Version: 2, Buckets: []string{string(bucketPayouts), string(bucketPayoutsByStatus)}, Apply: applyPayouts},
 		{Name: "bills", Version: 1, Buckets: []string{string(bucketBills), string(bucketBillPayments), string(bucketBillsCurrent)}, Apply: applyBills},
 		{Name: "links", Version: 1, Buckets: []string{string(bucketLinks)}, Apply: applyLinks},
 		{Name: "store_payments", Version: 1, Buckets: []string{string(bucketPaymentsByDistributor), string(bucketPaymentsByStore)}, Apply: applyStorePayments},
@@ -82,6 +89,11 @@ func DefaultProjections() []Projection {
 		}, Apply: applyNotifications},
 		{Name: "deposit_index", Version: 1, Buckets: []string{string(bucketDepositsByAccount), string(bucketDepositsByTxn)}, Apply: applyDepositIndex},
 		{Name: "payout_index", Version: 1, Buckets: []string{string(bucketPayoutsByFinal)}, Apply: applyPayoutIndex},
+		{Name: "reconciliations", Version: 1, Buckets: []string{string(bucketReconcileRuns)}, Apply: applyReconciliations},
+		{Name: "series", Version: 1, Buckets: []string{
+			string(bucketSeriesState), string(bucketSeriesOpen), string(bucketSeriesOpenBySince), string(bucketSeriesPoints),
+		}, Apply: applySeries},
+		{Name: "reconcile_carry", Version: 1, Buckets: []string{string(bucketReconcileCarry)}, Apply: applyReconcileCarry},
 	}
 }
 

@@ -19,7 +19,7 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		version int
 		shapes  map[string]string
 	}{
-		"orders": {2, map[string]string{
+		"orders": {3, map[string]string{
 			"OrderView": "amount buyer_id buyer_name cancel_at cancel_reason cancel_window_s collect_account currency deposit_ids depositor_name expires_at order_id paid_amount refunds seq status submitted_at updated_at version",
 			"Refund":    "amount at to",
 		}},
@@ -29,7 +29,7 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		"candidates": {1, map[string]string{
 			"CandOrphan": "amount at more name open ranked", "RankedOrder": "dist gap order_id",
 		}},
-		"payouts": {1, map[string]string{"PayoutView": "amount failure fee pay_from payout_id provider_ref requested_at seq source source_id status to updated_at"}},
+		"payouts": {2, map[string]string{"PayoutView": "amount failure fee pay_from payout_id provider_ref requested_at seq source source_id status to updated_at"}},
 		"bills": {1, map[string]string{
 			"BillView":    "amount bill_id closed_at dedicated_account distributor_id issued_at link_id memo outstanding paid_amount payments seq status store_id store_name superseded_by",
 			"BillPayment": "amount bill_id deposit_id distributor_id fee net paid_at settlement_date store_id",
@@ -43,6 +43,13 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		}},
 		"deposit_index": {1, map[string]string{"RecordedDeposit": "account_number amount bank_txn_id deposit_id deposited_at recorded_at"}},
 		"payout_index":  {1, map[string]string{}}, // payout_id as raw bytes
+		"reconciliations": {1, map[string]string{
+			"ReconcileRunSummary": "completed_at counts file_sha256 findings kind lines run_id seq",
+		}},
+		"series": {1, map[string]string{"SeriesPoint": "at balance oldest_open_since open_count seq", "OpenItem": "amount key since"}},
+		"reconcile_carry": {1, map[string]string{
+			"ReconcileItem": "account_number at bank_txn_id carried_from deposit_ids ledger_amount ledger_fee ledger_status note payout_id statement_amount statement_count statement_fee statement_status",
+		}},
 	}
 	views := map[string]any{
 		"OrderView": api.OrderView{}, "Refund": api.Refund{}, "WalletSummary": projections.WalletSummary{}, "WalletEntry": api.WalletEntry{},
@@ -50,6 +57,8 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		"CandOrphan": projections.CandOrphan{}, "RankedOrder": projections.RankedOrder{},
 		"BillView": api.BillView{}, "BillPayment": api.BillPayment{}, "BankAccount": domain.BankAccount{}, "Settlement": api.Settlement{},
 		"NotificationView": api.NotificationView{}, "RecordedDeposit": domain.RecordedDeposit{},
+		"ReconcileRunSummary": api.ReconcileRunSummary{}, "SeriesPoint": api.SeriesPoint{}, "OpenItem": api.OpenItem{},
+		"ReconcileItem": domain.ReconcileItem{},
 	}
 	for _, p := range projections.DefaultProjections() {
 		pin, ok := pinned[p.Name]

@@ -180,6 +180,8 @@ func TestBadInputTable(t *testing.T) {
 			ids: []string{"buyer_id", "order_id?"}, amounts: []string{"amount"}},
 		api.OrderCancel.Subject: {valid: []member{{"order_id", `"exists"`}, {"deposited", `false`}, {"reason", `"변심"`}}, ids: []string{"order_id"}},
 		api.OrderGet.Subject:    {valid: []member{{"order_id", `"exists"`}, {"min_seq", `0`}}, ids: []string{"order_id"}},
+		api.OrderSearch.Subject: {valid: []member{{"depositor_name", `"김민수"`}, {"status", `"awaiting_deposit"`}, {"limit", `10`}, {"min_seq", `0`}},
+			ids: []string{"order_id?"}, page: true},
 		api.DepositRecord.Subject: {valid: []member{{"bank_txn_id", `"T-new"`}, {"account_number", jsonString(e.cfg.CollectNumber)}, {"depositor_name", `"아무개"`},
 			{"amount", `5000`}, {"deposited_at", jsonString(recent)}},
 			accounts: []string{"account_number"}, times: []string{"deposited_at"}, amounts: []string{"amount"}},
@@ -191,7 +193,8 @@ func TestBadInputTable(t *testing.T) {
 		api.WalletGet.Subject:      {valid: []member{{"user_id", `"u-9"`}, {"limit", `10`}}, ids: []string{"user_id"}, page: true},
 		api.WalletWithdraw.Subject: {valid: []member{{"user_id", `"u-9"`}, {"amount", `1000`}, {"bank_account", bank}},
 			ids: []string{"user_id"}, amounts: []string{"amount"}, bank: "bank_account"},
-		api.PayoutGet.Subject: {valid: []member{{"payout_id", `"po-1"`}}, ids: []string{"payout_id"}},
+		api.PayoutGet.Subject:  {valid: []member{{"payout_id", `"po-1"`}}, ids: []string{"payout_id"}},
+		api.PayoutList.Subject: {valid: []member{{"status", `"settled"`}, {"limit", `10`}}, page: true},
 		api.StoreLink.Subject: {valid: []member{{"distributor_id", `"d-1"`}, {"store_id", `"s-1"`}, {"store_name", `"한울식당"`}},
 			ids: []string{"distributor_id", "store_id"}},
 		api.BillIssue.Subject: {valid: []member{{"distributor_id", `"d-1"`}, {"store_id", `"s-1"`}, {"amount", `5000`}, {"currency", `"KRW"`}, {"memo", `"5월분"`}},
@@ -208,6 +211,7 @@ func TestBadInputTable(t *testing.T) {
 		api.SettlementExpected.Subject: {valid: []member{{"distributor_id", `"d-1"`}}, ids: []string{"distributor_id"}},
 		api.LedgerTrialBalance.Subject: {valid: []member{{"min_seq", `0`}}},
 		api.LedgerAccount.Subject:      {valid: []member{{"account", `"liabilities:suspense:unmatched"`}, {"limit", `5`}}, page: true},
+		api.LedgerSeries.Subject:       {valid: []member{{"account", `"liabilities:payouts:pending"`}, {"limit", `100`}, {"min_seq", `0`}}},
 		api.ProjectionStatus.Subject:   {valid: []member{{"hash", `false`}}},
 		api.DeadLetterList.Subject:     {valid: []member{{"part", `"react-money"`}}, ids: []string{"part?"}, page: true},
 		api.DeadLetterRedrive.Subject:  {valid: []member{{"id", `1`}}},
@@ -225,7 +229,8 @@ func TestBadInputTable(t *testing.T) {
 		api.ReconcileBank.Subject: {valid: []member{{"file_sha256", jsonString(strings.Repeat("ab", 32))}, {"lines", reconcileLine}}},
 		api.ReconcilePayouts.Subject: {valid: []member{{"file_sha256", jsonString(strings.Repeat("cd", 32))},
 			{"lines", `[{"payout_id":"po-1","status":"settled","amount":5000,"fee":500,"settled_at":` + jsonString(recent) + `}]`}}},
-		api.ReconcileGet.Subject: {valid: []member{{"run_id", `"rec_000000000000000000000000"`}, {"min_seq", `0`}}, ids: []string{"run_id"}},
+		api.ReconcileGet.Subject:  {valid: []member{{"run_id", `"rec_000000000000000000000000"`}, {"min_seq", `0`}}, ids: []string{"run_id"}},
+		api.ReconcileList.Subject: {valid: []member{{"limit", `10`}, {"min_seq", `0`}}, page: true},
 	}
 
 	var cases []badCase

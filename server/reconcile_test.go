@@ -130,6 +130,51 @@ func TestReconcileBankEveryCategoryTwice(t *testing.T) {
 	}
 }
 
+// The timing differences of one statement are carried to the account's
+// next statement, which settles them: the transaction the scanner had not
+// reached is recorded since and matches; the deposit the bank dated into
+// the next statement is on it and matches; both name the first run.
+func TestReconcileBankCarriesTimingDifferencesToTheNextStatement(t *testing.T) {
+	e := startEngine(t)
+	req := statementScene(t, e)
+	first, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := itemIDs(first.TimingDifference); !slices.Equal(got, []string{"T-late", "T-just-after"}) {
+		t.Fatalf("first run's timing differences = %v", got)
+	}
+	late := first.TimingDifference[0]
+	var rep api.RecordDepositReply
+	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-late", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개",
+		Amount: late.StatementAmount, DepositedAt: late.At}, &rep, nil)
+	next := late.At.Add(6 * time.Hour)
+	var sc api.ScanCompleteReply
+	e.call(t, api.DepositScanComplete.Subject, api.ScanCompleteRequest{AccountNumber: e.cfg.CollectNumber, CompleteUpTo: next}, &sc, nil)
+	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-next", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개",
+		Amount: 300, DepositedAt: next.Add(-time.Hour)}, &rep, nil)
+
+	sum := sha256.Sum256([]byte(t.Name() + "next"))
+	second, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: []api.StatementLine{
+		{BankTxnID: "T-just-after", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개", Amount: 500, DepositedAt: next.Add(-2 * time.Hour)},
+		{BankTxnID: "T-next", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개", Amount: 300, DepositedAt: next.Add(-time.Hour)},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := itemIDs(second.Matched), []string{"T-just-after", "T-next", "T-late"}; !slices.Equal(got, want) {
+		t.Errorf("matched = %v, want %v (counts %+v)", got, want, second.Counts)
+	}
+	if !second.Clean || second.Counts.TimingDifference != 0 {
+		t.Errorf("clean %v counts %+v", second.Clean, second.Counts)
+	}
+	for _, it := range second.Matched {
+		if want := map[bool]domain.ReconciliationID{true: first.RunID}[it.BankTxnID != "T-next"]; it.CarriedFrom != want {
+			t.Errorf("%s: carried_from %q, want %q", it.BankTxnID, it.CarriedFrom, want)
+		}
+	}
+}
+
 // A statement whose every transaction is recorded at its amount is clean.
 func TestReconcileBankClean(t *testing.T) {
 	e := startEngine(t)

@@ -9,6 +9,7 @@ func (s *Server) routeTable() []route {
 		commandRoute(s, api.OrderSubmit, s.submitOrder()),
 		commandRoute(s, api.OrderCancel, commandSpec[api.CancelOrderRequest, api.CancelOrderReply]{exec: s.cfg.Orders.CancelOrder}),
 		queryRoute(s, api.OrderGet, s.getOrder),
+		queryRoute(s, api.OrderSearch, s.searchOrders),
 
 		commandRoute(s, api.DepositRecord, commandSpec[api.RecordDepositRequest, api.RecordDepositReply]{exec: s.cfg.Deposits.RecordDeposit}),
 		commandRoute(s, api.DepositResolve, s.resolveDeposit()),
@@ -18,6 +19,7 @@ func (s *Server) routeTable() []route {
 		queryRoute(s, api.WalletGet, s.getWallet),
 		commandRoute(s, api.WalletWithdraw, s.withdraw()),
 		queryRoute(s, api.PayoutGet, s.getPayout),
+		queryRoute(s, api.PayoutList, s.listPayouts),
 
 		commandRoute(s, api.StoreLink, commandSpec[api.LinkStoreRequest, api.LinkStoreReply]{exec: s.cfg.Links.LinkStore}),
 		commandRoute(s, api.BillIssue, commandSpec[api.IssueBillRequest, api.IssueBillReply]{exec: s.cfg.Links.IssueBill}),
@@ -32,6 +34,7 @@ func (s *Server) routeTable() []route {
 
 		queryRoute(s, api.LedgerTrialBalance, s.trialBalance),
 		queryRoute(s, api.LedgerAccount, s.ledgerAccount),
+		queryRoute(s, api.LedgerSeries, s.ledgerSeries),
 
 		plainRoute(api.ProjectionStatus, s.projectionStatus),
 
@@ -50,6 +53,7 @@ func (s *Server) routeTable() []route {
 		commandRoute(s, api.ReconcileBank, s.reconcileBank()),
 		commandRoute(s, api.ReconcilePayouts, s.reconcilePayouts()),
 		queryRoute(s, api.ReconcileGet, s.getReconciliation),
+		queryRoute(s, api.ReconcileList, s.listReconciliations),
 
 		simulatorRoute(api.SimBankTransfer, s.simTransfer, s.cfg.BankSim != nil),
 		simulatorRoute(api.SimChatMessages, s.simChatMessages, s.cfg.ChatSim != nil),

@@ -208,8 +208,8 @@ func summary(counts map[string]int) string {
 func money(ctx context.Context, area string, args []string, stdout, stderr io.Writer) error {
 	usages := map[string]string{
 		"wallet":   "usage: bankbook wallet get|withdraw [flags]",
-		"payout":   "usage: bankbook payout get --payout-id ID",
-		"ledger":   "usage: bankbook ledger trial-balance|account [flags]",
+		"payout":   "usage: bankbook payout get --payout-id ID | payout list [--status S]",
+		"ledger":   "usage: bankbook ledger trial-balance|account|series [flags]",
 		"bank-sim": "usage: bankbook bank-sim transfer [flags]",
 	}
 	if len(args) == 0 || isHelp(args[0]) {
@@ -268,6 +268,31 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 			}
 			return s
 		})
+	case "payout list":
+		var q api.PayoutListRequest
+		fs.StringVar(&q.Status, "status", "", "requested, settled or failed (default: every payout)")
+		pageFlags(fs, &q.PageRequest, "payouts (newest first)")
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.PayoutList, q, nil, func(r api.PayoutListReply) string {
+			var b strings.Builder
+			for _, p := range r.Payouts {
+				fmt.Fprintf(&b, "%s  %-9s %12s  to %s %s  requested %s", p.PayoutID, p.Status, itoa(p.Amount), p.To.Bank, p.To.Number, p.RequestedAt)
+				if p.ProviderRef != "" {
+					fmt.Fprintf(&b, "  ref %s", p.ProviderRef)
+				}
+				if p.Failure != "" {
+					fmt.Fprintf(&b, "  failed: %s", p.Failure)
+				}
+				b.WriteString("\n")
+			}
+			if len(r.Payouts) == 0 {
+				b.WriteString("no payouts\n")
+			}
+			return b.String() + nextPage(r.NextCursor)
+		})
 	case "ledger trial-balance":
 		var q api.TrialBalanceRequest
 		fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("accounts per page (default %d)", api.MaxTrialBalancePage))
@@ -302,6 +327,30 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 				s += fmt.Sprintf("  seq %-8d %s  %12s  %s\n", e.Seq, e.At, itoa(e.Amount), e.Memo)
 			}
 			return s + nextPage(r.NextCursor)
+		})
+	case "ledger series":
+		var q api.LedgerSeriesRequest
+		fs.StringVar(&q.Account, "account", "", strings.Join(api.SeriesAccounts(), " or ")+" (required)")
+		fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("the most recent points (default %d, at most %d)", api.DefaultSeriesPoints, api.MaxSeriesPoints))
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.LedgerSeries, q, nil, func(r api.LedgerSeriesReply) string {
+			var b strings.Builder
+			fmt.Fprintf(&b, "%s as of seq %d (debit positive)\n", r.Account, r.AsOfSeq)
+			for _, p := range r.Points {
+				fmt.Fprintf(&b, "  seq %-8d %s  %15s  open %d", p.Seq, p.At, itoa(p.Balance), p.OpenCount)
+				if p.OldestOpenSince != "" {
+					fmt.Fprintf(&b, " since %s", p.OldestOpenSince)
+				}
+				b.WriteString("\n")
+			}
+			fmt.Fprintf(&b, "open items (%d):\n", r.OpenCount)
+			for _, it := range r.OpenItems {
+				fmt.Fprintf(&b, "  %-40s %12s  since %s\n", it.Key, itoa(it.Amount), it.Since)
+			}
+			return b.String()
 		})
 	case "bank-sim transfer":
 		var q api.SimTransferRequest

@@ -13,7 +13,7 @@ import (
 
 func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || isHelp(args[0]) {
-		return groupUsage(args, stdout, "usage: bankbook order submit|cancel|get [flags]")
+		return groupUsage(args, stdout, "usage: bankbook order submit|cancel|get|search [flags]")
 	}
 	fs, cf := newClientFlagSet("order "+args[0], stderr)
 	switch args[0] {
@@ -92,8 +92,32 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			return b.String()
 		})
+	case "search":
+		var q api.OrderSearchRequest
+		fs.StringVar(&q.OrderID, "order-id", "", "the order with this ID")
+		fs.StringVar(&q.DepositorName, "depositor-name", "", "orders with this depositor name (compared as the engine compares names)")
+		fs.StringVar(&q.Status, "status", "", "awaiting_deposit, paid, cancel_reserved, cancelled or expired")
+		pageFlags(fs, &q.PageRequest, "orders (newest first)")
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.OrderSearch, q, nil, func(r api.OrderSearchReply) string {
+			var b strings.Builder
+			for _, v := range r.Orders {
+				fmt.Fprintf(&b, "%s  %-16s %12s  %-16s submitted %s", v.OrderID, v.Status, itoa(v.Amount), v.DepositorName, v.SubmittedAt)
+				if v.Status == "cancel_reserved" && v.CancelAt != "" {
+					fmt.Fprintf(&b, "  final at %s", v.CancelAt)
+				}
+				b.WriteString("\n")
+			}
+			if len(r.Orders) == 0 {
+				b.WriteString("no orders\n")
+			}
+			return b.String() + nextPage(r.NextCursor)
+		})
 	}
-	return usageError("unknown order command %q (submit, cancel, get)", args[0])
+	return usageError("unknown order command %q (submit, cancel, get, search)", args[0])
 }
 
 // optionalBool is a boolean flag that knows whether it was given:

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 const reconcileUsage = "usage: bankbook reconcile bank --statement FILE.csv [--json]\n" +
 	"       bankbook reconcile payouts --report FILE.csv [--json]\n" +
 	"       bankbook reconcile get RUN_ID [--json]\n" +
+	"       bankbook reconcile list [--limit N] [--cursor C] [--json]\n" +
 	"  exit status 0: clean; 1: findings; 2: could not run"
 
 // Exit statuses of reconcile (API.md "Audit and reconciliation").
@@ -77,8 +79,32 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return usageError("%s", reconcileUsage)
 		}
 		return runReconcile(ctx, cf, stdout, api.ReconcileGet, api.ReconcileGetRequest{RunID: pos[0]})
+	case "list":
+		var q api.ReconcileListRequest
+		pageFlags(fs, &q.PageRequest, "runs (newest first)")
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.ReconcileList, q, nil, func(r api.ReconcileListReply) string {
+			var b strings.Builder
+			for _, run := range r.Runs {
+				fmt.Fprintf(&b, "%s  %-7s %s  %5d lines  %d findings  (", run.RunID, run.Kind, run.CompletedAt, run.Lines, run.Findings)
+				for i, c := range slices.Sorted(maps.Keys(run.Counts)) {
+					if i > 0 {
+						b.WriteString(", ")
+					}
+					fmt.Fprintf(&b, "%s %d", c, run.Counts[c])
+				}
+				b.WriteString(")\n")
+			}
+			if len(r.Runs) == 0 {
+				b.WriteString("no reconciliation runs\n")
+			}
+			return b.String() + nextPage(r.NextCursor)
+		})
 	}
-	return usageError("unknown reconcile command %q (bank, payouts, get)", args[0])
+	return usageError("unknown reconcile command %q (bank, payouts, get, list)", args[0])
 }
 
 // readStatement reads a statement file: its SHA-256 and its lines, checked

@@ -1,0 +1,67 @@
+package projections
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// bucketReconcileRuns lists the reconciliation runs in the order they were
+// recorded (bankbook.q.reconcile.list): seq(8) run_id → JSON of
+// ReconcileRunSummary. The items stay in the event (bankbook.q.reconcile.get
+// reads them from the stream).
+var bucketReconcileRuns = []byte("reconcile_runs")
+
+// ReconcileRunSummary is one run without its items (the wire type of
+// package api).
+type ReconcileRunSummary = api.ReconcileRunSummary
+
+// applyReconciliations is the "reconciliations" projection: every
+// reconcile.completed into bucketReconcileRuns (buckets[0]).
+func applyReconciliations(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+	run, ok := ev.(domain.ReconciliationCompleted)
+	if !ok {
+		return nil
+	}
+	k := binary.BigEndian.AppendUint64(nil, uint64(c.Seq))
+	return putJSON(buckets[0], string(append(k, run.RunID...)), api.NewReconcileRunSummary(run, api.Seq(c.Seq)))
+}
+
+// ReconcileRuns returns up to limit runs, the most recently recorded first,
+// after cursor ("" for the first page; a cursor this method did not hand out
+// is ErrBadCursor), and the next page's cursor ("" at the end).
+func (s *Store) ReconcileRuns(limit int, cursor string) ([]ReconcileRunSummary, string, error) {
+	after, err := hex.DecodeString(cursor)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: cursor", ErrBadCursor)
+	}
+	var (
+		out  []ReconcileRunSummary
+		next string
+	)
+	err = s.view(func(tx *bbolt.Tx) error {
+		b, err := queryBucket(tx, bucketReconcileRuns)
+		if err != nil {
+			return err
+		}
+		out, next, err = newestFirst(b, nil, after, max(limit, 1), func(k []byte) (ReconcileRunSummary, bool, error) {
+			var r ReconcileRunSummary
+			if err := json.Unmarshal(b.Get(k), &r); err != nil {
+				return r, false, fmt.Errorf("reconciliation run %x: %w", k, err)
+			}
+			return r, true, nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
