@@ -5,16 +5,23 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bankbook/bankbook/bankfeed"
 )
 
-// mapRecorder records transactions in a map: idempotent on BankTxnID.
-type mapRecorder map[string]bankfeed.Transaction
+// mapRecorder records transactions in a map: idempotent on BankTxnID, and
+// safe for the scanner's concurrent calls.
+type mapRecorder struct {
+	mu  sync.Mutex
+	got map[string]bankfeed.Transaction
+}
 
-func (m mapRecorder) Record(_ context.Context, t bankfeed.Transaction) error {
-	m[t.BankTxnID] = t
+func (m *mapRecorder) Record(_ context.Context, t bankfeed.Transaction) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.got[t.BankTxnID] = t
 	return nil
 }
 
@@ -39,7 +46,7 @@ func ExampleScanner() {
 		Lag:  time.Minute, // the provider refreshes once a minute
 		Seed: 1,
 	})
-	rec, marks := mapRecorder{}, mapWatermarks{}
+	rec, marks := &mapRecorder{got: map[string]bankfeed.Transaction{}}, mapWatermarks{}
 	s := &bankfeed.Scanner{Source: bank, Account: "123-456-789", Recorder: rec, Watermarks: marks}
 
 	_, _ = bank.Transfer("김민수042", 35000, "123-456-789")
@@ -52,7 +59,7 @@ func ExampleScanner() {
 	fmt.Println(st.Seen, marks["123-456-789"].Format(time.TimeOnly))
 
 	st, _ = s.ScanOnce(context.Background()) // overlapping scan: seen again, recorded once
-	fmt.Println(st.Seen, len(rec))
+	fmt.Println(st.Seen, len(rec.got))
 	// Output:
 	// 0 23:59:30
 	// 1 00:00:30
@@ -69,7 +76,7 @@ func ExampleScanner_subAccounts() {
 		v, err := strconv.ParseUint(n, 10, 64)
 		return err == nil && len(n) == 10 && v >= 5001000000 && v <= 5001999999
 	}
-	rec, marks := mapRecorder{}, mapWatermarks{}
+	rec, marks := &mapRecorder{got: map[string]bankfeed.Transaction{}}, mapWatermarks{}
 	s := &bankfeed.Scanner{
 		Source:       bank.SourceWith("123-456-789", dedicated),
 		Account:      "123-456-789",
@@ -83,7 +90,7 @@ func ExampleScanner_subAccounts() {
 	_, _ = bank.Transfer("someone", 1000, "999-000")     // not ours
 	now = now.Add(time.Second)
 	st, _ := s.ScanOnce(context.Background())
-	fmt.Println(st.Seen, st.SubAccounts, len(rec), len(marks))
+	fmt.Println(st.Seen, st.SubAccounts, len(rec.got), len(marks))
 	// Output:
 	// 2 1 2 1
 }

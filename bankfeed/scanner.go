@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/supervisor"
 )
 
@@ -21,6 +24,7 @@ const (
 
 // Recorder records one bank transaction. It must be idempotent on BankTxnID:
 // recording a transaction already recorded succeeds and changes nothing.
+// The Scanner calls it from several goroutines at once (Concurrency).
 type Recorder interface {
 	Record(ctx context.Context, t Transaction) error
 }
@@ -82,7 +86,17 @@ type Scanner struct {
 	// Log receives one line per scan (debug when it went well, warn when it
 	// failed). The zero value logs nothing.
 	Log zerolog.Logger
+	// Concurrency is how many transactions of one scan are recorded at
+	// once. Transactions that can touch the same order or bill are
+	// recorded one after another in deposit order: those with the same
+	// depositor name (compared as domain.NormalizeName does) on the
+	// account itself, and those on the same sub-account. 0 means
+	// DefaultScanConcurrency; 1 records every transaction in turn.
+	Concurrency int
 }
+
+// DefaultScanConcurrency is Scanner.Concurrency's default.
+const DefaultScanConcurrency = 8
 
 // ScanStats describes one scan.
 type ScanStats struct {
@@ -220,11 +234,10 @@ func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
 		}
 		return strings.Compare(a.BankTxnID, b.BankTxnID)
 	})
-	for _, t := range txns {
-		if err := s.Recorder.Record(ctx, t); err != nil {
-			return st, fmt.Errorf("record bank_txn_id %q: %w", t.BankTxnID, err)
-		}
-		st.Recorded++
+	recorded, err := s.record(ctx, account, txns)
+	st.Recorded = recorded
+	if err != nil {
+		return st, err
 	}
 	upTo := res.CompleteUpTo
 	if now := s.now(); upTo.After(now) {
@@ -239,6 +252,75 @@ func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
 		st.Watermark = upTo
 	}
 	return st, nil
+}
+
+// record hands txns (in deposit order) to the Recorder on Concurrency
+// lanes at once. Each partition (partitionKey) belongs to one lane, given
+// out in turn in the order the partitions first appear, and each lane
+// records its transactions in deposit order: those that can touch the same
+// order or bill one after another, in deposit order; with one lane, every
+// transaction in deposit order. The first error stops every lane (after the
+// transaction each is recording) and is returned with how many were
+// recorded.
+func (s *Scanner) record(ctx context.Context, account string, txns []Transaction) (int, error) {
+	lanes := s.Concurrency
+	if lanes <= 0 {
+		lanes = DefaultScanConcurrency
+	}
+	laneOf := map[string]int{}
+	queues := make([][]Transaction, lanes)
+	for _, t := range txns {
+		k := partitionKey(account, t)
+		l, ok := laneOf[k]
+		if !ok {
+			l = len(laneOf) % lanes
+			laneOf[k] = l
+		}
+		queues[l] = append(queues[l], t)
+	}
+	var (
+		mu       sync.Mutex
+		recorded int
+		firstErr error
+		failed   atomic.Bool
+		wg       sync.WaitGroup
+	)
+	for _, q := range queues {
+		if len(q) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			for _, t := range q {
+				if failed.Load() {
+					return
+				}
+				err := s.Recorder.Record(ctx, t)
+				mu.Lock()
+				if err == nil {
+					recorded++
+				} else if firstErr == nil {
+					firstErr = fmt.Errorf("record bank_txn_id %q: %w", t.BankTxnID, err)
+				}
+				mu.Unlock()
+				if err != nil {
+					failed.Store(true)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return recorded, firstErr
+}
+
+// partitionKey is what a transaction shares with those it must be recorded
+// after: its sub-account (a bill's dedicated account), or on the account
+// itself its depositor name, which picks the one order it can pay.
+func partitionKey(account string, t Transaction) string {
+	if n := NormalizeAccountNumber(t.AccountNumber); n != "" && n != account {
+		return "account\x00" + n
+	}
+	return "name\x00" + domain.NormalizeName(t.DepositorName)
 }
 
 // failingAfter is how many scans in a row must fail before the scanner

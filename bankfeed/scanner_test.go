@@ -566,6 +566,7 @@ func TestScannerSubAccounts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &scriptedSource{results: []ScanResult{res}}
 			s, rec, wm := newScanner(src)
+			s.Concurrency = 1 // every transaction in turn: the global order is the deposit order
 			r := subAccounts()
 			if tc.subs {
 				s.IsSubAccount = r.contains
@@ -763,5 +764,98 @@ func TestScannerSubAccountsOverHTTP(t *testing.T) {
 	}
 	if len(wm.marks) != 1 || !wm.get(collect).Equal(clock.Now()) {
 		t.Errorf("watermarks %v, want only %s at %v", wm.marks, collect, clock.Now())
+	}
+}
+
+// recorderFunc is a Recorder made of a function.
+type recorderFunc func(context.Context, Transaction) error
+
+func (f recorderFunc) Record(ctx context.Context, t Transaction) error { return f(ctx, t) }
+
+// One scan's transactions are recorded several at once, except those that
+// can touch the same order or bill: the same depositor name (as names are
+// compared: "김 민수" is "김민수") on the account, or the same sub-account,
+// which are recorded one after another in deposit order.
+func TestScannerRecordsUnrelatedTransactionsAtOnce(t *testing.T) {
+	mk := func(id, account, name string, at time.Duration) Transaction {
+		return Transaction{BankTxnID: id, AccountNumber: account, DepositorName: name, Amount: 1000, DepositedAt: t0.Add(at)}
+	}
+	const dedicated = "5001000042"
+	src := &scriptedSource{results: []ScanResult{{
+		Transactions: []Transaction{
+			mk("K-1", collect, "김민수", time.Second),
+			mk("L-1", collect, "이영희", 2*time.Second),
+			mk("K-2", collect, "김 민수", 3*time.Second),
+			mk("D-1", dedicated, "가게", 4*time.Second),
+			mk("D-2", dedicated, "다른 가게", 5*time.Second),
+		},
+		CompleteUpTo: t0.Add(time.Minute),
+	}}}
+	var (
+		mu      sync.Mutex
+		order   []string
+		started = map[string]chan struct{}{"K-1": make(chan struct{}), "L-1": make(chan struct{})}
+	)
+	rec := recorderFunc(func(_ context.Context, tx Transaction) error {
+		mu.Lock()
+		order = append(order, tx.BankTxnID)
+		mu.Unlock()
+		// K-1 and L-1 each wait for the other to start: recorded one
+		// after the other, neither would ever finish.
+		if ch, ok := started[tx.BankTxnID]; ok {
+			close(ch)
+			other := map[string]string{"K-1": "L-1", "L-1": "K-1"}[tx.BankTxnID]
+			select {
+			case <-started[other]:
+			case <-time.After(10 * time.Second):
+				return fmt.Errorf("%s: %s never started beside it", tx.BankTxnID, other)
+			}
+		}
+		return nil
+	})
+	s := &Scanner{Source: src, Account: collect, IsSubAccount: func(n string) bool { return n == dedicated },
+		Recorder: rec, Watermarks: newWatermarks()}
+	st := scanOnce(t, s)
+	if st.Recorded != 5 {
+		t.Fatalf("recorded %d, want 5", st.Recorded)
+	}
+	before := func(a, b string) bool { return slices.Index(order, a) < slices.Index(order, b) }
+	if !before("K-1", "K-2") || !before("D-1", "D-2") {
+		t.Fatalf("recorded in the order %v: K-1 before K-2 (one name) and D-1 before D-2 (one sub-account)", order)
+	}
+}
+
+// A failed transaction stops the scan: later transactions of its lane are
+// not recorded, the error names it, and the watermark stays.
+func TestScannerStopsAtAFailedRecord(t *testing.T) {
+	mk := func(id, name string, at time.Duration) Transaction {
+		return Transaction{BankTxnID: id, AccountNumber: collect, DepositorName: name, Amount: 1000, DepositedAt: t0.Add(at)}
+	}
+	src := &scriptedSource{results: []ScanResult{{
+		Transactions: []Transaction{mk("A-1", "가", time.Second), mk("A-2", "가", 2*time.Second), mk("B-1", "나", 3*time.Second)},
+		CompleteUpTo: t0.Add(time.Minute),
+	}}}
+	var mu sync.Mutex
+	var got []string
+	rec := recorderFunc(func(_ context.Context, tx Transaction) error {
+		if tx.BankTxnID == "A-1" {
+			return errors.New("store unavailable")
+		}
+		mu.Lock()
+		got = append(got, tx.BankTxnID)
+		mu.Unlock()
+		return nil
+	})
+	wm := newWatermarks()
+	s := &Scanner{Source: src, Account: collect, Recorder: rec, Watermarks: wm}
+	st, err := s.ScanOnce(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `"A-1"`) {
+		t.Fatalf("ScanOnce = %v, want the failure of A-1", err)
+	}
+	if slices.Contains(got, "A-2") || st.Recorded != len(got) {
+		t.Fatalf("recorded %v (stats %d): A-2 must wait for A-1", got, st.Recorded)
+	}
+	if w, _ := wm.Watermark(context.Background(), collect); !w.IsZero() {
+		t.Fatalf("watermark advanced to %v after a failed record", w)
 	}
 }
