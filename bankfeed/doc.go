@@ -41,9 +41,14 @@
 //  4. validates every transaction: an invalid one ends the scan with an
 //     error rather than being skipped, because skipping it would let the
 //     watermark pass a deposit nobody recorded;
-//  5. records the transactions in DepositedAt order (ties by BankTxnID). The
-//     Recorder must be idempotent on BankTxnID, since overlapping scans hand
-//     it the same transaction many times;
+//  5. records the transactions in DepositedAt order (ties by BankTxnID),
+//     Scanner.Concurrency (8) at once: the transactions that can touch the
+//     same order or bill (one depositor name on the account, as
+//     domain.NormalizeName compares names, or one sub-account) are recorded
+//     one after another in that order, the others side by side. The
+//     Recorder must be safe for concurrent calls and idempotent on
+//     BankTxnID, since overlapping scans hand it the same transaction many
+//     times;
 //  6. only when every Record succeeded, advances the watermark to
 //     CompleteUpTo if that is later than W. A CompleteUpTo later than the
 //     scanner's clock is clamped to it: a watermark in the future would hide
