@@ -274,51 +274,26 @@ func eventTime(c eventstore.Commit) time.Time {
 }
 
 // clearing opens and closes the items of the suspense and payouts-pending
-// accounts, the way their postings move money (domain.Postings).
+// accounts (domain.Clearing).
 func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
-	suspense, pending := f.open[domain.AccountSuspense], f.open[domain.AccountPayoutsPending]
-	openItem := func(m map[string]*OpenItem, acct, kind, id string, amount int64, since time.Time, status string) {
+	mv := domain.Clearing(ev)
+	if mv.Close.Account != "" {
+		delete(f.open[mv.Close.Account], mv.Close.Key)
+	}
+	if o := mv.Open; o.Account != "" {
+		since := o.Since
 		if since.IsZero() {
 			since = eventTime(c)
 		}
-		m[id] = &OpenItem{Account: acct, Kind: kind, ID: id, Amount: amount, Since: since, Seq: c.Seq, Status: status}
+		kind := KindPayout
+		if o.Account == domain.AccountSuspense {
+			kind = KindOrphanDeposit
+		}
+		f.open[o.Account][o.Key] = &OpenItem{Account: o.Account, Kind: kind, ID: o.Key, Amount: o.Amount, Since: since, Seq: c.Seq, Status: o.Status}
 	}
-	switch e := ev.(type) {
-	case domain.DepositRecorded:
-		if e.Outcome == domain.OutcomeOrphaned {
-			openItem(suspense, domain.AccountSuspense, KindOrphanDeposit, string(e.DepositID), e.Amount, e.DepositedAt, "orphaned")
-		}
-	case domain.DepositResolved:
-		// Refunded to the bank, the money moves now; assigned to an order
-		// or a wallet, it moves with the order.paid or wallet.credited
-		// that follows.
-		if e.Action == domain.ResolveRefundToBank {
-			delete(suspense, string(e.DepositID))
-			openItem(pending, domain.AccountPayoutsPending, KindPayout, string(e.PayoutID), e.Amount, e.ResolvedAt, "requested")
-		} else if it := suspense[string(e.DepositID)]; it != nil {
-			it.Status = "resolved (" + e.Action + "), money not yet moved"
-		}
-	case domain.OrderPaid:
-		if e.FromAccount == domain.AccountSuspense {
-			delete(suspense, string(e.DepositID))
-		}
-	case domain.DepositReopened:
-		delete(pending, string(e.PayoutID))
-		openItem(suspense, domain.AccountSuspense, KindOrphanDeposit, string(e.DepositID), e.Amount, e.ReopenedAt, "reopened")
-	case domain.WalletDebited:
-		openItem(pending, domain.AccountPayoutsPending, KindPayout, string(e.PayoutID), e.Amount, e.DebitAt, "requested")
-	case domain.PayoutSettled:
-		delete(pending, string(e.PayoutID))
-	case domain.PayoutFailed:
-		if it := pending[string(e.PayoutID)]; it != nil {
-			it.Status = "failed, not yet returned"
-		}
-	case domain.WalletCredited:
-		if e.FromAccount == domain.AccountPayoutsPending {
-			delete(pending, strings.TrimPrefix(e.Ref, "reversal:"))
-		}
-		if e.FromAccount == domain.AccountSuspense {
-			delete(suspense, e.Ref) // an orphan refund's ref is the deposit
+	if n := mv.Note; n.Account != "" {
+		if it := f.open[n.Account][n.Key]; it != nil {
+			it.Status = n.Status
 		}
 	}
 }

@@ -7,8 +7,10 @@
 // it owns and an ApplyFunc that folds one event into them. Options carries
 // the registry (nil: DefaultProjections — orders, wallets, ledger,
 // deposits, candidates, payouts, bills, links, store_payments,
-// settlements, notifications, deposit_index, payout_index, reconcile_carry). Every projection has its own checkpoint, the stream sequence of
-// the last commit it applied, stored beside its version in bucket "meta".
+// settlements, notifications, deposit_index, payout_index, reconciliations,
+// series, reconcile_carry). Every projection has its own checkpoint, the
+// stream sequence of the last commit it applied, stored beside its version
+// in bucket "meta".
 //
 // On Open, a projection that is new to the file, or stored at another
 // version, has its buckets dropped and recreated and its checkpoint set to
@@ -127,6 +129,8 @@
 //
 //	orders    orders                 order_id → JSON of OrderView
 //	          orders_open_by_amount  amount (uint64) order_id → nil, the open orders (orphan candidates)
+//	          orders_by_status       status or "*" 0x00 submitted_at 0x00 order_id → nil (order.search)
+//	          orders_by_depositor    normalised name 0x00 submitted_at 0x00 order_id → nil
 //	wallets   wallets                user_id → JSON {user_id, balance, entries (count), seq}
 //	          wallet_entries         user_id 0x00 seq(8) version(4) → JSON of WalletEntry
 //	ledger    ledger_balances        account → balance (int64, big-endian two's complement; debit positive)
@@ -140,6 +144,7 @@
 //	          candidate_orphans_by_amount  amount(8) deposit_id → nil (unresolved orphans only)
 //	          candidate_refs         order_id 0x00 deposit_id → nil: the orphans that rank an order
 //	payouts   payouts                payout_id → JSON of PayoutView
+//	          payouts_by_status      status or "*" 0x00 requested_at 0x00 payout_id → nil (payout.list)
 //	bills     bills                  bill_id → JSON of BillView (payments [] there)
 //	          bill_payments          bill_id 0x00 seq(8) version(4) → JSON of BillPayment, in recording order
 //	          bills_current          distributor_id 0x00 store_id → bill_id (current bills only)
@@ -147,6 +152,13 @@
 //	store_payments store_payments_by_distributor  distributor_id 0x00 paid_at(8) deposit_id → JSON of BillPayment
 //	          store_payments_by_store             store_id 0x00 paid_at(8) deposit_id → JSON of BillPayment
 //	settlements settlements          distributor_id 0x00 date (YYYY-MM-DD) → JSON of Settlement
+//	notifications, deposit_index, payout_index: see their files
+//	reconciliations reconcile_runs   seq(8) run_id → JSON of ReconcileRunSummary (reconcile.list)
+//	series    series_state           account → balance(8) open count(8), for the suspense and payouts-pending accounts
+//	          series_open            account 0x00 key → JSON of OpenItem (domain.Clearing keys them)
+//	          series_open_by_since   account 0x00 since 0x00 key → nil
+//	          series_points          account 0x00 seq(8) → JSON of SeriesPoint (ledger.series)
+//	reconcile_carry reconcile_carry  "bank" 0x00 account, or "payouts" → JSON of the open timing differences
 //
 // paid_at(8) is Unix microseconds as a big-endian uint64 with the sign bit
 // flipped, so that byte order is time order.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -50,54 +49,6 @@ type (
 	SeriesPoint = api.SeriesPoint
 	OpenItem    = api.OpenItem
 )
-
-// clearingChange is what one event does to the open items: close one, open
-// one, or both (a deposit refunded to the bank leaves suspense for payouts
-// pending).
-type clearingChange struct {
-	closeAcct, closeKey string
-	openAcct, openKey   string
-	amount              int64
-	since               time.Time
-}
-
-// clearing is the open-item rule of the suspense and clearing accounts, the
-// way their postings move money (domain.Postings); audit's clearing check
-// follows the same rule.
-func clearing(ev domain.Event) clearingChange {
-	switch e := ev.(type) {
-	case domain.DepositRecorded:
-		if e.Outcome == domain.OutcomeOrphaned {
-			return clearingChange{openAcct: domain.AccountSuspense, openKey: string(e.DepositID), amount: e.Amount, since: e.DepositedAt}
-		}
-	case domain.DepositResolved:
-		// Assigned to an order or a wallet, the money moves with the
-		// order.paid or wallet.credited that follows.
-		if e.Action == domain.ResolveRefundToBank {
-			return clearingChange{closeAcct: domain.AccountSuspense, closeKey: string(e.DepositID),
-				openAcct: domain.AccountPayoutsPending, openKey: string(e.PayoutID), amount: e.Amount, since: e.ResolvedAt}
-		}
-	case domain.OrderPaid:
-		if e.FromAccount == domain.AccountSuspense {
-			return clearingChange{closeAcct: domain.AccountSuspense, closeKey: string(e.DepositID)}
-		}
-	case domain.DepositReopened:
-		return clearingChange{closeAcct: domain.AccountPayoutsPending, closeKey: string(e.PayoutID),
-			openAcct: domain.AccountSuspense, openKey: string(e.DepositID), amount: e.Amount, since: e.ReopenedAt}
-	case domain.WalletDebited:
-		return clearingChange{openAcct: domain.AccountPayoutsPending, openKey: string(e.PayoutID), amount: e.Amount, since: e.DebitAt}
-	case domain.PayoutSettled:
-		return clearingChange{closeAcct: domain.AccountPayoutsPending, closeKey: string(e.PayoutID)}
-	case domain.WalletCredited:
-		switch e.FromAccount {
-		case domain.AccountPayoutsPending:
-			return clearingChange{closeAcct: domain.AccountPayoutsPending, closeKey: strings.TrimPrefix(e.Ref, "reversal:")}
-		case domain.AccountSuspense:
-			return clearingChange{closeAcct: domain.AccountSuspense, closeKey: e.Ref} // an orphan refund's ref is the deposit
-		}
-	}
-	return clearingChange{}
-}
 
 // seriesState is an account's running state.
 type seriesState struct {
@@ -143,35 +94,35 @@ func applySeries(buckets []*bbolt.Bucket, c eventstore.Commit, e eventstore.Enve
 			get(p.Credit).balance -= p.Amount
 		}
 	}
-	ch := clearing(ev)
-	if ch.closeAcct != "" {
-		closed, err := closeItem(open, bySince, ch.closeAcct, ch.closeKey)
+	mv := domain.Clearing(ev)
+	if cl := mv.Close; cl.Account != "" {
+		closed, err := closeItem(open, bySince, cl.Account, cl.Key)
 		if err != nil {
 			return err
 		}
 		if closed {
-			get(ch.closeAcct).open--
+			get(cl.Account).open--
 		}
 	}
-	if ch.openAcct != "" {
-		since := ch.since
+	if o := mv.Open; o.Account != "" {
+		since := o.Since
 		if since.IsZero() {
 			since = e.OccurredAt
 		}
 		// An item opened again (audit replaces it too) is counted once.
-		reopened, err := closeItem(open, bySince, ch.openAcct, ch.openKey)
+		reopened, err := closeItem(open, bySince, o.Account, o.Key)
 		if err != nil {
 			return err
 		}
-		it := OpenItem{Key: ch.openKey, Amount: ch.amount, Since: domain.FormatTime(since)}
-		if err := putJSON(open, string(seriesKey(ch.openAcct, it.Key)), it); err != nil {
+		it := OpenItem{Key: o.Key, Amount: o.Amount, Since: domain.FormatTime(since)}
+		if err := putJSON(open, string(seriesKey(o.Account, it.Key)), it); err != nil {
 			return err
 		}
-		if err := bySince.Put(seriesKey(ch.openAcct, it.Since+"\x00"+it.Key), nil); err != nil {
+		if err := bySince.Put(seriesKey(o.Account, it.Since+"\x00"+it.Key), nil); err != nil {
 			return err
 		}
 		if !reopened {
-			get(ch.openAcct).open++
+			get(o.Account).open++
 		}
 	}
 	for _, account := range api.SeriesAccounts() { // a fixed order: the same bytes on every rebuild
