@@ -244,7 +244,7 @@ func TestReconcileBankSettlesCarriedTimingDifferences(t *testing.T) {
 		},
 		Recorded: []domain.RecordedDeposit{
 			rec("T-a", 1000, t0), rec("T-end", 100, t0.Add(10*time.Hour)),
-			rec("T-next-day", 4000, t0.Add(10*time.Hour+time.Minute)),     // the bank dates it into the next statement
+			rec("T-next-day", 4000, t0.Add(10*time.Hour+time.Minute)),        // the bank dates it into the next statement
 			rec("T-never-at-bank", 5000, t0.Add(10*time.Hour+2*time.Minute)), // on no statement ever
 		},
 		Watermarks: map[string]time.Time{n: t0.Add(8 * time.Hour)},
