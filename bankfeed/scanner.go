@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -137,6 +138,9 @@ func (s *Scanner) Validate() error {
 	}
 	if s.Interval < 0 {
 		errs = append(errs, fmt.Errorf("interval must not be negative, got %v", s.Interval))
+	}
+	if s.Concurrency < 0 {
+		errs = append(errs, fmt.Errorf("concurrency must not be negative, got %d", s.Concurrency))
 	}
 	return errors.Join(errs...)
 }
@@ -281,7 +285,7 @@ func (s *Scanner) record(ctx context.Context, account string, txns []Transaction
 	var (
 		mu       sync.Mutex
 		recorded int
-		firstErr error
+		errs     []error
 		failed   atomic.Bool
 		wg       sync.WaitGroup
 	)
@@ -294,12 +298,12 @@ func (s *Scanner) record(ctx context.Context, account string, txns []Transaction
 				if failed.Load() {
 					return
 				}
-				err := s.Recorder.Record(ctx, t)
+				err := s.recordOne(ctx, t)
 				mu.Lock()
 				if err == nil {
 					recorded++
-				} else if firstErr == nil {
-					firstErr = fmt.Errorf("record bank_txn_id %q: %w", t.BankTxnID, err)
+				} else {
+					errs = append(errs, fmt.Errorf("record bank_txn_id %q: %w", t.BankTxnID, err))
 				}
 				mu.Unlock()
 				if err != nil {
@@ -310,7 +314,19 @@ func (s *Scanner) record(ctx context.Context, account string, txns []Transaction
 		})
 	}
 	wg.Wait()
-	return recorded, firstErr
+	return recorded, errors.Join(errs...)
+}
+
+// recordOne records t, turning a panic of the Recorder into an error (with
+// its stack) as the supervisor would for the scanner's own goroutine: a
+// lane is a goroutine of its own.
+func (s *Scanner) recordOne(ctx context.Context, t Transaction) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &supervisor.PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return s.Recorder.Record(ctx, t)
 }
 
 // partitionKey is what a transaction shares with those it must be recorded

@@ -859,3 +859,24 @@ func TestScannerStopsAtAFailedRecord(t *testing.T) {
 		t.Fatalf("watermark advanced to %v after a failed record", w)
 	}
 }
+
+// A Recorder that panics fails the scan like any failed record (with the
+// panic and its stack), instead of taking the process down from a lane's
+// goroutine.
+func TestScannerRecorderPanicIsAnError(t *testing.T) {
+	src := &scriptedSource{results: []ScanResult{{
+		Transactions: []Transaction{{BankTxnID: "P-1", AccountNumber: collect, DepositorName: "가", Amount: 1000, DepositedAt: t0}},
+		CompleteUpTo: t0.Add(time.Minute),
+	}}}
+	s := &Scanner{Source: src, Account: collect, Watermarks: newWatermarks(),
+		Recorder: recorderFunc(func(context.Context, Transaction) error { panic("boom") })}
+	_, err := s.ScanOnce(context.Background())
+	var pe *supervisor.PanicError
+	if !errors.As(err, &pe) || pe.Value != "boom" || len(pe.Stack) == 0 {
+		t.Fatalf("ScanOnce = %v, want the recorder's panic as an error", err)
+	}
+	s.Concurrency = -1
+	if _, err := s.ScanOnce(context.Background()); err == nil {
+		t.Fatal("a negative concurrency was accepted")
+	}
+}
