@@ -46,8 +46,9 @@ type Options struct {
 	// not run (Checked.ReadModels says so).
 	Live func(ctx context.Context) (LiveState, error)
 	// SetAside, if not nil, reports whether an operator set the damaged
-	// commit at seq aside. The skipped-commit records of the live read
-	// models (when ReadModels can be opened) are consulted first.
+	// commit at seq aside, when the skipped-commit records of the live
+	// read models cannot be read (ReadModels empty, or held by the
+	// engine): when they can, they alone say so.
 	SetAside func(ctx context.Context, seq eventstore.Seq) (bool, error)
 	// Digest, if not nil, is a stream digest the verifier trusts (kept
 	// elsewhere when it was computed, eventstore.Digest): the stream's
@@ -180,6 +181,9 @@ func Verify(ctx context.Context, opts Options) (Report, error) {
 		return Report{}, liveErr
 	}
 
+	if live.fromFile {
+		opts.SetAside = nil // the file's own records are the answer
+	}
 	f := newFolder(opts, live.setAside)
 	dg := digestCheck{want: opts.Digest, d: eventstore.NewDigester()}
 	last, err := opts.Reader.Read(ctx, func(ctx context.Context, batch []eventstore.Commit) error {
@@ -268,6 +272,7 @@ type live struct {
 	ok       bool // state is known: compare
 	state    LiveState
 	setAside map[eventstore.Seq]bool
+	fromFile bool // setAside holds the file's skipped-commit records
 }
 
 // liveState opens the live read models read-only, or asks Options.Live
@@ -288,6 +293,7 @@ func liveState(ctx context.Context, opts Options, rep *Report) (live, error) {
 					l.setAside[sc.Seq] = true
 				}
 			}
+			l.fromFile = true
 			hash, cp, err := st.Hash()
 			if err != nil {
 				rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Message: fmt.Sprintf("the live read models %s have no content hash: %v", opts.ReadModels, err)})

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -232,5 +233,27 @@ func TestVerifyAcceptsSetAsideDamage(t *testing.T) {
 func TestVerifyNeedsAReader(t *testing.T) {
 	if _, err := audit.Verify(context.Background(), audit.Options{}); err == nil {
 		t.Fatal("Verify without a Reader ran")
+	}
+}
+
+// With a readable read-model file, its skipped-commit records alone say
+// what is set aside: Options.SetAside (the engine's API, which may not
+// answer) is not asked.
+func TestVerifyReadsSetAsideFromAReadableFile(t *testing.T) {
+	s := newStream(t)
+	money(s)
+	seq := s.raw(domain.AggregateOrder, "o-x", []byte("{not a commit"))
+	path := filepath.Join(t.TempDir(), "readmodels.db")
+	if _, _, err := projections.Replay(context.Background(), s.store.Reader(), path, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep := s.verify(func(o *audit.Options) {
+		o.ReadModels = path
+		o.SetAside = func(context.Context, eventstore.Seq) (bool, error) {
+			return false, errors.New("no responders: the engine is down")
+		}
+	})
+	if f := findings(rep, audit.CheckNoEventSkipped); len(f) != 1 || f[0].Seq != seq {
+		t.Fatalf("no_event_skipped: %+v", rep.Findings)
 	}
 }
