@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -27,8 +28,9 @@ type DepositLedger interface {
 type CarriedLedger interface {
 	// CarriedTimingDifferences returns them for a bank account
 	// (domain.ReconcileKindBank) or for the payout provider
-	// (domain.ReconcileKindPayouts, account ignored).
-	CarriedTimingDifferences(kind, account string) ([]domain.ReconcileItem, error)
+	// (domain.ReconcileKindPayouts, account ignored), and the run they are
+	// the carry of ("" when none is open).
+	CarriedTimingDifferences(kind, account string) ([]domain.ReconcileItem, domain.ReconciliationID, error)
 }
 
 // ReconcileBank compares a bank statement with the recorded deposits of
@@ -58,11 +60,13 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 	for _, l := range req.Lines {
 		txns = append(txns, l.BankTxnID)
 	}
+	in.CarryBases = map[string]domain.ReconciliationID{}
 	for _, a := range domain.StatementAccounts(req.Lines) {
-		carried, err := ledger.CarriedTimingDifferences(domain.ReconcileKindBank, a.AccountNumber)
+		carried, base, err := ledger.CarriedTimingDifferences(domain.ReconcileKindBank, a.AccountNumber)
 		if err != nil {
 			return api.ReconcileReply{}, fmt.Errorf("read the timing differences carried on %s: %w", a.AccountNumber, err)
 		}
+		in.CarryBases[a.AccountNumber] = base
 		for _, c := range carried {
 			in.Carried = append(in.Carried, c)
 			txns = append(txns, c.BankTxnID)
@@ -91,6 +95,14 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 // recordRun records a run once (expected sequence 0: a new aggregate) and
 // answers it; if the run was recorded meanwhile, it answers that one.
 func (h *Deposits) recordRun(ctx context.Context, meta Meta, id domain.ReconciliationID, run domain.ReconciliationCompleted) (api.ReconcileReply, error) {
+	// Every timing difference is kept (the next run settles them from this
+	// event), so a run with very many must be refused rather than cut.
+	if b, err := json.Marshal(run); err != nil {
+		return api.ReconcileReply{}, err
+	} else if len(b) > maxRunBytes {
+		return api.ReconcileReply{}, domain.Invalid("lines", "the run's %d timing differences do not fit in one message (%d KiB of at most %d): reconcile a shorter period",
+			run.Counts.TimingDifference, len(b)>>10, maxRunBytes>>10)
+	}
 	out, err := h.runs.Execute(ctx, meta, string(id), func(r domain.Reconciliation) ([]domain.Event, error) {
 		return domain.DecideReconcile(r, run)
 	}, nil)
@@ -107,6 +119,10 @@ func (h *Deposits) recordRun(ctx context.Context, meta Meta, id domain.Reconcili
 		Bool("truncated", run.Truncated).Uint64("seq", uint64(out.Seq)).Msg("reconciliation recorded")
 	return reconcileReply(out.State.Run, out.Seq, false), nil
 }
+
+// maxRunBytes bounds a run's event, which its reply carries too: both must
+// fit in one NATS message (1 MiB) with their envelopes.
+const maxRunBytes = 900 << 10
 
 // Reconciliation returns a recorded run; domain.ErrReconciliationNotFound
 // for an ID that names none.
@@ -164,11 +180,11 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 		in.Recorded = append(in.Recorded, p)
 		return nil
 	}
-	carried, err := ledger.CarriedTimingDifferences(domain.ReconcileKindPayouts, "")
+	carried, base, err := ledger.CarriedTimingDifferences(domain.ReconcileKindPayouts, "")
 	if err != nil {
 		return api.ReconcileReply{}, fmt.Errorf("read the timing differences carried: %w", err)
 	}
-	in.Carried = carried
+	in.Carried, in.CarryBase = carried, base
 	ids := make([]string, 0, len(req.Lines)+len(carried))
 	for _, l := range req.Lines {
 		ids = append(ids, l.PayoutID)

@@ -40,10 +40,13 @@ func NewReconciliationID(kind, fileSHA256 string) ReconciliationID {
 // than a finding.
 const ReconcileTimingWindow = 5 * time.Minute
 
-// MaxReconcileItems bounds the items a run records (all categories
-// together; its counts are always complete). A run with more records the
-// first MaxReconcileItems, findings before matches, and says Truncated: the
-// event, and the reply that carries it, must fit in one NATS message (1 MiB).
+// MaxReconcileItems bounds the items a run records of every category but
+// timing_difference (its counts are always complete). A run with more
+// records the first MaxReconcileItems, findings before matches, and says
+// Truncated: the event, and the reply that carries it, must fit in one NATS
+// message (1 MiB). Timing differences are never left out: the next run
+// settles them from this one's event (a run whose timing differences do not
+// fit is refused).
 const MaxReconcileItems = 1000
 
 // StatementLine is one transaction of a bank statement (the CSV dialect of
@@ -76,6 +79,9 @@ type ReconcileAccount struct {
 	// ScanWatermark is the account's scan watermark when the run was made
 	// (nil: the engine never completed a scan of it).
 	ScanWatermark *time.Time `json:"scan_watermark,omitempty"`
+	// CarryBase is the run whose open timing differences of the account
+	// this run took in and settled (empty: none were open).
+	CarryBase ReconciliationID `json:"carry_base,omitempty"`
 }
 
 // ReconcilePeriod is the period an input covers, both ends inclusive.
@@ -166,6 +172,10 @@ type ReconciliationCompleted struct {
 	// Period is the period a payouts report covers: its first to its last
 	// settled_at (nil for a bank run).
 	Period *ReconcilePeriod `json:"period,omitempty"`
+	// CarryBase, on a payouts run, is the run whose open timing
+	// differences it took in and settled (empty: none were open); a bank
+	// run says it per account.
+	CarryBase ReconciliationID `json:"carry_base,omitempty"`
 	// Lines is the number of lines of the input.
 	Lines int `json:"lines"`
 	// LedgerAsOfSeq is the stream sequence the read models compared had
@@ -225,9 +235,11 @@ type BankReconcileInput struct {
 	// (absent or zero: never scanned).
 	Watermarks map[string]time.Time
 	// Carried are the timing differences the latest earlier run of each of
-	// the statement's accounts left open. Recorded must also
-	// hold every deposit recorded under their bank_txn_ids.
+	// the statement's accounts left open, and CarryBases those runs by
+	// normalised account number. Recorded must also hold every deposit
+	// recorded under their bank_txn_ids.
 	Carried       []ReconcileItem
+	CarryBases    map[string]ReconciliationID
 	LedgerAsOfSeq uint64
 	Now           time.Time
 }
@@ -283,6 +295,7 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 			wm = wm.UTC()
 			accounts[i].ScanWatermark = &wm
 		}
+		accounts[i].CarryBase = in.CarryBases[a.AccountNumber]
 		period[a.AccountNumber] = accounts[i]
 	}
 	byTxn := map[string][]RecordedDeposit{}
@@ -305,8 +318,10 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		Matched: []ReconcileItem{}, MissingInLedger: []ReconcileItem{}, MissingAtBank: []ReconcileItem{},
 		AmountMismatch: []ReconcileItem{}, Duplicate: []ReconcileItem{}, TimingDifference: []ReconcileItem{},
 	}
-	done := map[string]bool{} // bank_txn_ids accounted for
+	done := map[string]bool{}   // bank_txn_ids accounted for
+	onAcct := map[string]bool{} // account NUL bank_txn_id of the lines, for the carried items
 	for _, l := range in.Lines {
+		onAcct[NormalizeAccountNumber(l.AccountNumber)+"\x00"+l.BankTxnID] = true
 		if done[l.BankTxnID] {
 			continue
 		}
@@ -348,11 +363,13 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 	// recorded now: the statement covers their time, or they are carried
 	// again.
 	for _, c := range in.Carried {
-		if done[c.BankTxnID] {
-			continue
+		acct := NormalizeAccountNumber(c.AccountNumber)
+		if k := acct + "\x00" + c.BankTxnID; onAcct[k] {
+			continue // on the statement: matched or reported with the lines
+		} else {
+			onAcct[k] = true
 		}
 		done[c.BankTxnID] = true
-		acct := NormalizeAccountNumber(c.AccountNumber)
 		recs := byTxn[c.BankTxnID]
 		it := c
 		it.DepositIDs, it.Note = depositIDs(recs), ""
@@ -421,7 +438,9 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		}
 	}
 
-	items.markCarried(in.Carried, func(it ReconcileItem) string { return it.BankTxnID })
+	items.markCarried(in.Carried, func(it ReconcileItem) string {
+		return NormalizeAccountNumber(it.AccountNumber) + "\x00" + it.BankTxnID
+	})
 	out := ReconciliationCompleted{
 		RunID: in.RunID, Kind: ReconcileKindBank, FileSHA256: in.FileSHA256, Accounts: accounts, Lines: len(in.Lines),
 		LedgerAsOfSeq: in.LedgerAsOfSeq, CompletedAt: in.Now.UTC(),
@@ -454,12 +473,14 @@ func (it *ReconcileItems) markCarried(carried []ReconcileItem, key func(Reconcil
 	}
 }
 
-// bounded keeps at most limit items, findings first: duplicate,
-// amount_mismatch, missing_in_ledger, missing_at_bank, timing_difference,
-// matched. It reports whether any was dropped.
+// bounded keeps every timing difference, which the next run of the scope
+// settles (they are carried from the event itself), and at most limit items
+// of the other categories, findings first: duplicate, amount_mismatch,
+// missing_in_ledger, missing_at_bank, matched. It reports whether any was
+// dropped.
 func (it ReconcileItems) bounded(limit int) (ReconcileItems, bool) {
 	truncated := false
-	for _, list := range []*[]ReconcileItem{&it.Duplicate, &it.AmountMismatch, &it.MissingInLedger, &it.MissingAtBank, &it.TimingDifference, &it.Matched} {
+	for _, list := range []*[]ReconcileItem{&it.Duplicate, &it.AmountMismatch, &it.MissingInLedger, &it.MissingAtBank, &it.Matched} {
 		if len(*list) > limit {
 			*list = (*list)[:limit:limit]
 			truncated = true

@@ -40,9 +40,10 @@ type PayoutReconcileInput struct {
 	// every payout settled or failed from the start of the report's period
 	// to ReconcileTimingWindow after its end. Repeats are ignored.
 	Recorded []RecordedPayout
-	// Carried are the timing differences the latest earlier payouts run
-	// left open; Recorded must also hold their payouts.
+	// Carried are the timing differences the latest earlier payouts run,
+	// CarryBase, left open; Recorded must also hold their payouts.
 	Carried       []ReconcileItem
+	CarryBase     ReconciliationID
 	LedgerAsOfSeq uint64
 	Now           time.Time
 }
@@ -193,7 +194,7 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 	}
 	items.markCarried(in.Carried, func(it ReconcileItem) string { return it.PayoutID })
 	out := ReconciliationCompleted{
-		RunID: in.RunID, Kind: ReconcileKindPayouts, FileSHA256: in.FileSHA256, Accounts: []ReconcileAccount{}, Period: &period,
+		RunID: in.RunID, Kind: ReconcileKindPayouts, FileSHA256: in.FileSHA256, Accounts: []ReconcileAccount{}, Period: &period, CarryBase: in.CarryBase,
 		Lines: len(in.Lines), LedgerAsOfSeq: in.LedgerAsOfSeq, CompletedAt: in.Now.UTC(),
 		Counts: ReconcileCounts{
 			Matched: len(items.Matched), MissingInLedger: len(items.MissingInLedger), MissingAtBank: len(items.MissingAtBank),

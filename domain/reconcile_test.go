@@ -299,3 +299,44 @@ func TestReconcileBankSettlesCarriedTimingDifferences(t *testing.T) {
 		t.Errorf("findings = %d, want 2 (%+v)", second.Counts.Findings(), second.Counts)
 	}
 }
+
+// A carried item is one transaction of one account: the same bank_txn_id
+// on another account's statement line (bank transaction IDs are unique per
+// account only) neither settles it nor takes its carried_from.
+func TestReconcileBankCarriedItemsAreKeyedByAccount(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	const a, b = "110-123-456789", "220-000-1111"
+	carried := []domain.ReconcileItem{{BankTxnID: "T-1", AccountNumber: domain.NormalizeAccountNumber(a), StatementAmount: 500, At: t0, CarriedFrom: "rec_a"}}
+	got := domain.ReconcileBank(domain.BankReconcileInput{
+		RunID: "rec_next",
+		Lines: []domain.StatementLine{
+			{BankTxnID: "T-1", AccountNumber: b, DepositorName: "가", Amount: 700, DepositedAt: t0.Add(time.Hour)},
+			{BankTxnID: "T-2", AccountNumber: a, DepositorName: "나", Amount: 100, DepositedAt: t0.Add(2 * time.Hour)},
+		},
+		Recorded: []domain.RecordedDeposit{
+			{DepositID: "d-b1", BankTxnID: "T-1", AccountNumber: b, Amount: 700, DepositedAt: t0.Add(time.Hour)},
+			{DepositID: "d-a2", BankTxnID: "T-2", AccountNumber: a, Amount: 100, DepositedAt: t0.Add(2 * time.Hour)},
+		},
+		Carried: carried,
+		Now:     t0.Add(3 * time.Hour),
+	})
+	var onA, onB *domain.ReconcileItem
+	for _, list := range [][]domain.ReconcileItem{got.Matched, got.MissingInLedger, got.TimingDifference, got.Duplicate, got.AmountMismatch, got.MissingAtBank} {
+		for i, it := range list {
+			if it.BankTxnID != "T-1" {
+				continue
+			}
+			if it.AccountNumber == domain.NormalizeAccountNumber(a) {
+				onA = &list[i]
+			} else {
+				onB = &list[i]
+			}
+		}
+	}
+	if onA == nil || onB == nil {
+		t.Fatalf("T-1 on each account: a %+v b %+v (run %+v)", onA, onB, got.ReconcileItems)
+	}
+	if onA.CarriedFrom != "rec_a" || onB.CarriedFrom != "" {
+		t.Fatalf("carried_from: a %q b %q, want rec_a and none", onA.CarriedFrom, onB.CarriedFrom)
+	}
+}

@@ -10,25 +10,40 @@ import (
 )
 
 // bucketReconcileCarry holds the timing differences each reconciliation
-// scope's latest run left open, what its next run settles: "bank" NUL
-// normalised account number, or "payouts" → JSON of []domain.ReconcileItem,
-// each with CarriedFrom set (the run that first reported it).
+// scope's runs left open, what its next run settles: "bank" NUL normalised
+// account number, or "payouts" → JSON of carryRecord.
 var bucketReconcileCarry = []byte("reconcile_carry")
 
-// applyReconcileCarry is the "reconcile_carry" projection. A run replaces
-// the open items of every scope it covers (a bank run: each account of its
-// statement; a payouts run: the provider) with its own timing differences,
-// which include those it carried again.
+// carryRecord is a scope's open timing differences, each with CarriedFrom
+// set (the run that first reported it), and the run that last wrote them.
+type carryRecord struct {
+	RunID domain.ReconciliationID `json:"run_id"`
+	Items []domain.ReconcileItem  `json:"items"`
+}
+
+// applyReconcileCarry is the "reconcile_carry" projection. A run took in the
+// open items of each scope it covers (a bank run: each account of its
+// statement; a payouts run: the provider) as its CarryBase, settled or
+// carried again every one of them, and found its own timing differences: so
+// when the scope's record is still the carry it took in, its timing
+// differences replace it. When another run wrote the scope since (two runs
+// at once), nothing may be lost: the record keeps its items but those this
+// run settled, and gains this run's timing differences.
 func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
 	e, ok := ev.(domain.ReconciliationCompleted)
 	if !ok {
 		return nil
 	}
+	type scope struct {
+		key  string
+		base domain.ReconciliationID
+	}
+	var scopes []scope
 	open := map[string][]domain.ReconcileItem{}
 	switch e.Kind {
 	case domain.ReconcileKindBank:
 		for _, a := range e.Accounts {
-			open[carryKey(e.Kind, a.AccountNumber)] = []domain.ReconcileItem{}
+			scopes = append(scopes, scope{carryKey(e.Kind, a.AccountNumber), a.CarryBase})
 		}
 		for _, it := range e.TimingDifference {
 			k := carryKey(e.Kind, it.AccountNumber)
@@ -36,23 +51,69 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 		}
 	case domain.ReconcileKindPayouts:
 		k := carryKey(e.Kind, "")
-		open[k] = []domain.ReconcileItem{}
+		scopes = append(scopes, scope{k, e.CarryBase})
 		for _, it := range e.TimingDifference {
 			open[k] = append(open[k], carried(it, e.RunID))
 		}
 	default:
 		return nil
 	}
-	for k, items := range open {
-		raw, err := json.Marshal(items)
+	for _, sc := range scopes {
+		rec := carryRecord{RunID: e.RunID, Items: open[sc.key]}
+		if raw := buckets[0].Get([]byte(sc.key)); raw != nil {
+			var stored carryRecord
+			if err := json.Unmarshal(raw, &stored); err != nil {
+				return err
+			}
+			if stored.RunID != sc.base {
+				rec.Items = mergeCarry(e, stored.Items, rec.Items)
+			}
+		}
+		if rec.Items == nil {
+			rec.Items = []domain.ReconcileItem{}
+		}
+		raw, err := json.Marshal(rec)
 		if err != nil {
 			return err
 		}
-		if err := buckets[0].Put([]byte(k), raw); err != nil {
+		if err := buckets[0].Put([]byte(sc.key), raw); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// mergeCarry is what stays open when run e did not take in the scope's
+// latest carry: the stored items but those e settled (reported with
+// CarriedFrom in a category other than timing_difference), then e's own
+// timing differences, which replace a stored item of the same key.
+func mergeCarry(e domain.ReconciliationCompleted, stored, own []domain.ReconcileItem) []domain.ReconcileItem {
+	gone := map[string]bool{}
+	for _, list := range [][]domain.ReconcileItem{e.Matched, e.MissingInLedger, e.MissingAtBank, e.AmountMismatch, e.Duplicate, e.TimingDifference} {
+		for _, it := range list {
+			if it.CarriedFrom != "" {
+				gone[carryItemKey(it)] = true
+			}
+		}
+	}
+	for _, it := range own {
+		gone[carryItemKey(it)] = true
+	}
+	var out []domain.ReconcileItem
+	for _, it := range stored {
+		if !gone[carryItemKey(it)] {
+			out = append(out, it)
+		}
+	}
+	return append(out, own...)
+}
+
+// carryItemKey identifies an item within its scope.
+func carryItemKey(it domain.ReconcileItem) string {
+	if it.PayoutID != "" {
+		return it.PayoutID
+	}
+	return domain.NormalizeAccountNumber(it.AccountNumber) + "\x00" + it.BankTxnID
 }
 
 func carried(it domain.ReconcileItem, run domain.ReconciliationID) domain.ReconcileItem {
@@ -69,12 +130,12 @@ func carryKey(kind, account string) string {
 	return kind
 }
 
-// CarriedTimingDifferences returns the timing differences the latest run of
-// a scope left open: kind domain.ReconcileKindBank and an account number,
-// or domain.ReconcileKindPayouts (account ignored). None if no run covered
-// the scope.
-func (s *Store) CarriedTimingDifferences(kind, account string) ([]domain.ReconcileItem, error) {
-	var out []domain.ReconcileItem
+// CarriedTimingDifferences returns the timing differences a scope's runs
+// left open, and the run that last wrote them: kind domain.ReconcileKindBank
+// and an account number, or domain.ReconcileKindPayouts (account ignored).
+// None, and "", if no run covered the scope.
+func (s *Store) CarriedTimingDifferences(kind, account string) ([]domain.ReconcileItem, domain.ReconciliationID, error) {
+	var rec carryRecord
 	err := s.view(func(tx *bbolt.Tx) error {
 		b, err := queryBucket(tx, bucketReconcileCarry)
 		if err != nil {
@@ -84,7 +145,7 @@ func (s *Store) CarriedTimingDifferences(kind, account string) ([]domain.Reconci
 		if raw == nil {
 			return nil
 		}
-		return json.Unmarshal(raw, &out)
+		return json.Unmarshal(raw, &rec)
 	})
-	return out, err
+	return rec.Items, rec.RunID, err
 }

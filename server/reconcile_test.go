@@ -347,3 +347,40 @@ func TestReconcileBankLargeStatementIsTruncated(t *testing.T) {
 		t.Fatalf("get: %d items, %v", len(got.Duplicate), err)
 	}
 }
+
+// Timing differences are never cut from a run (the next run settles them
+// from its event): a run with more than MaxReconcileItems keeps them all,
+// and one whose timing differences cannot fit in a message is refused,
+// writing nothing.
+func TestReconcileKeepsEveryTimingDifference(t *testing.T) {
+	e := startEngine(t)
+	wm := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	var sc api.ScanCompleteReply
+	e.call(t, api.DepositScanComplete.Subject, api.ScanCompleteRequest{AccountNumber: e.cfg.CollectNumber, CompleteUpTo: wm}, &sc, nil)
+	statement := func(n, idLen int) api.ReconcileBankRequest {
+		var lines []api.StatementLine
+		for i := range n { // after the watermark: not scanned yet
+			lines = append(lines, api.StatementLine{BankTxnID: fmt.Sprintf("%0*d", idLen, i), AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개",
+				Amount: 1000, DepositedAt: wm.Add(time.Minute)})
+		}
+		sum := sha256.Sum256(fmt.Appendf(nil, "%s %d %d", t.Name(), n, idLen))
+		return api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: lines}
+	}
+	n := domain.MaxReconcileItems + 100
+	run, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, statement(n, 8), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Counts.TimingDifference != n || len(run.TimingDifference) != n || run.Truncated {
+		t.Fatalf("timing differences %d of %d (truncated %v)", len(run.TimingDifference), run.Counts.TimingDifference, run.Truncated)
+	}
+
+	before := e.lastSeq(t)
+	var ae *api.Error
+	if _, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, statement(3000, 120), nil); !errors.As(err, &ae) || ae.Status != 400 || ae.Code != api.CodeInvalidInput {
+		t.Fatalf("a run whose timing differences cannot fit: %v, want 400 %s", err, api.CodeInvalidInput)
+	}
+	if after := e.lastSeq(t); after != before {
+		t.Fatalf("the refused run wrote: last seq %d → %d", before, after)
+	}
+}
