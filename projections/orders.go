@@ -231,7 +231,8 @@ type OrderSearch struct {
 
 // SearchOrders returns up to limit orders that match q, newest submission
 // first (ties in order ID order, descending), after cursor ("" for the
-// first page; a cursor this method did not hand out is ErrBadCursor), and
+// first page; a cursor that is not hex is ErrBadCursor, and any other is a
+// position in the index to continue from), and
 // the next page's cursor ("" at the end). A search by order ID has one page.
 func (s *Store) SearchOrders(q OrderSearch, limit int, cursor string) ([]OrderView, string, error) {
 	out := []OrderView{}

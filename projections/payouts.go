@@ -107,8 +107,9 @@ func putPayout(b, idx *bbolt.Bucket, v PayoutView) error {
 
 // Payouts returns up to limit payouts of status ("" for every status),
 // newest request first (ties in payout ID order, descending), after cursor
-// ("" for the first page; a cursor this method did not hand out is
-// ErrBadCursor), and the next page's cursor ("" at the end).
+// ("" for the first page; a cursor that is not hex is ErrBadCursor, and any
+// other is a position in the index to continue from), and the next page's
+// cursor ("" at the end).
 func (s *Store) Payouts(status string, limit int, cursor string) ([]PayoutView, string, error) {
 	after, err := hex.DecodeString(cursor)
 	if err != nil {

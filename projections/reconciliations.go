@@ -35,8 +35,9 @@ func applyReconciliations(buckets []*bbolt.Bucket, c eventstore.Commit, _ events
 }
 
 // ReconcileRuns returns up to limit runs, the most recently recorded first,
-// after cursor ("" for the first page; a cursor this method did not hand out
-// is ErrBadCursor), and the next page's cursor ("" at the end).
+// after cursor ("" for the first page; a cursor that is not hex is
+// ErrBadCursor, and any other is a position in the index to continue from),
+// and the next page's cursor ("" at the end).
 func (s *Store) ReconcileRuns(limit int, cursor string) ([]ReconcileRunSummary, string, error) {
 	after, err := hex.DecodeString(cursor)
 	if err != nil {
