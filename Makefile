@@ -3,7 +3,7 @@ GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin/bankbook
 
-.PHONY: all build run test unit lint fmt bench bench-bills bench-limiter bench-replay soak clean
+.PHONY: all build run test unit lint chromium fmt bench bench-engine bench-bills bench-limiter bench-replay soak clean
 
 all: build
 
@@ -15,8 +15,23 @@ build:
 run: build
 	./$(BIN) serve --data-dir ./data --bank-sim --scan-interval 2s --cancel-window 1m --chat-sim --chat-sim-listen 127.0.0.1:8091
 
-## test: formatting, vet, staticcheck, then every test with the race detector
-test: lint unit
+## test: formatting, vet, staticcheck, then every test with the race detector (the console's browser
+## tests need Chromium: installed here when missing; screenshots land in test-artifacts/console)
+test: lint chromium unit
+
+## chromium: Debian's chromium (and a Korean font, for the screenshots) for the console's browser
+## tests, installed with apt-get when missing and this runs as root; otherwise it says how (the
+## browser tests then fail and say so too)
+BROWSER_PKGS := chromium fonts-nanum
+chromium:
+	@if { command -v chromium >/dev/null 2>&1 || [ -n "$$BANKBOOK_CHROMIUM" ]; } && [ -d /usr/share/fonts/truetype/nanum ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing $(BROWSER_PKGS) for the browser tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS) >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PKGS) >/dev/null; }; \
+	else \
+	  echo "for the browser tests run 'apt-get install $(BROWSER_PKGS)' as root, or set BANKBOOK_CHROMIUM to a Chromium or Chrome binary"; \
+	fi
 
 ## unit: on failure the race reports (if any) are printed again last, so a truncated log still shows them
 unit:
@@ -39,6 +54,13 @@ fmt:
 ## bench: the engine-core benchmarks of docs/performance.md (minutes; not part of test)
 bench:
 	$(GO) test -run '^$$' -bench '^Benchmark(Append|Commit|Load|Submit)$$' -benchtime 2000x -timeout 60m ./eventstore/ ./server/
+
+## bench-engine: 'bankbook bench', the performance table of docs/performance.md: a separate engine
+## process per durability profile driven over TCP by 1, 16 and 64 clients, each issue-13 target beside
+## a raw JetStream publish on the same server in the same run (about 5½ minutes on 2 vCPUs).
+## BENCH_FLAGS="--rounds 5 --pprof-dir ./bench-pprof -v" to adjust.
+bench-engine: build
+	./$(BIN) bench $(BENCH_FLAGS)
 
 ## bench-bills: the bills benchmarks of docs/performance.md ("Bills"; a minute or more each)
 bench-bills:

@@ -170,6 +170,10 @@ type Config struct {
 	HTTPListen string `json:"http_listen"`
 	// Pprof serves /debug/pprof on HTTPListen.
 	Pprof bool `json:"pprof"`
+	// Console serves the ops console at /console/ on HTTPListen (package
+	// console, docs/console.md). Default true; it needs the embedded
+	// server, whose identities it logs people in with.
+	Console bool `json:"console"`
 	// PartConcurrency is how many units of work a background part handles
 	// at once (default 1 each, payouts 8: see Concurrency.Of).
 	PartConcurrency Concurrency `json:"part_concurrency"`
@@ -199,6 +203,7 @@ func Defaults() Config {
 		StoreFeeBps:       30,
 		SettlementDays:    1,
 		HTTPListen:        ops.DefaultListen,
+		Console:           true,
 		NotifyRate:        5,
 		NotifyBurst:       1,
 		NotifyMaxAttempts: 10,

@@ -31,6 +31,7 @@ import (
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/chat"
 	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/console"
 	"github.com/bankbook/bankbook/datadir"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/embedded"
@@ -89,6 +90,11 @@ type Engine struct {
 	DeadLetters *worker.DeadLetters
 	Metrics     *ops.Metrics
 	opsServer   *ops.Server
+	// console is the ops console on the HTTP listener (nil when off).
+	console *console.Console
+	// firmFee is the simulated firm-banking provider's fee per transfer
+	// (0: a real provider, whose fee is known on settlement).
+	firmFee int64
 	// startHead is the stream's last sequence when the engine started: the
 	// read models are caught up once they have applied it.
 	startHead eventstore.Seq
@@ -312,7 +318,14 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	e.Metrics = ops.NewMetrics(&ops.MetricsOptions{Log: log})
 	e.Metrics.SetSources(e.metricSources(tm, marks, cfg.CollectNumber))
 	if cfg.HTTPListen != "off" {
-		if e.opsServer, err = ops.New(ops.Config{Listen: cfg.HTTPListen, Metrics: e.Metrics, Readiness: e.readiness(), EnablePprof: cfg.Pprof, Log: log}); err != nil {
+		var consoleHandler http.Handler
+		if e.console, err = e.newConsole(cfg, log); err != nil {
+			return nil, err
+		} else if e.console != nil {
+			consoleHandler = e.console.Handler()
+		}
+		if e.opsServer, err = ops.New(ops.Config{Listen: cfg.HTTPListen, Metrics: e.Metrics, Readiness: e.readiness(), EnablePprof: cfg.Pprof,
+			Console: consoleHandler, Log: log}); err != nil {
 			return nil, err
 		}
 		parts = append(parts, supervisor.Part{Name: "http", Run: e.opsServer.Run})
@@ -404,7 +417,8 @@ func (e *Engine) firmBanking(cfg Config) (firmbanking.Provider, error) {
 		c := &firmbanking.Client{BaseURL: cfg.FirmbankURL, Token: token}
 		return c, c.Validate()
 	case cfg.BankSim:
-		fake := firmbanking.NewFakeService(firmbanking.FakeOptions{Token: "sim", Fee: 500, SettleAfter: 2 * time.Second, FailAccounts: []string{"000000000000"}})
+		e.firmFee = 500
+		fake := firmbanking.NewFakeService(firmbanking.FakeOptions{Token: "sim", Fee: e.firmFee, SettleAfter: 2 * time.Second, FailAccounts: []string{"000000000000"}})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("simulated firm banking: %w", err)
@@ -494,6 +508,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 		if e.opsServer != nil {
 			errs = append(errs, e.opsServer.Close())
 		}
+		if e.console != nil {
+			errs = append(errs, e.console.Close()) // the sessions' NATS connections
+		}
 		for _, c := range e.closers {
 			errs = append(errs, c())
 		}
@@ -513,6 +530,30 @@ func (e *Engine) Stop(ctx context.Context) error {
 		e.log.Info().Msg("bankbook stopped")
 	})
 	return e.stopErr
+}
+
+// newConsole makes the ops console (cfg.Console), or returns nil: it logs
+// people in with the embedded server's identities, so with an external
+// NATS it is not served.
+func (e *Engine) newConsole(cfg Config, log zerolog.Logger) (*console.Console, error) {
+	if !cfg.Console {
+		return nil, nil
+	}
+	if e.ns == nil {
+		log.Warn().Msg("ops console not served: it logs people in with the embedded server's identities, and this engine uses an external NATS (--console=false silences this)")
+		return nil, nil
+	}
+	ids, err := auth.Identities(filepath.Join(cfg.DataDir, "auth"), cfg.AuthFile)
+	if err != nil {
+		return nil, err
+	}
+	c, err := console.New(console.Config{URL: e.ClientURL(), Identities: ids, Readiness: e.readiness(), FirmBankingFee: e.firmFee,
+		Log: log.With().Str("part", "console").Logger()})
+	if err != nil {
+		return nil, fmt.Errorf("ops console: %w", err)
+	}
+	log.Info().Str("path", console.Prefix).Msg("ops console served on the HTTP listener; log in as operator or auditor")
+	return c, nil
 }
 
 // HTTPAddr is the address /healthz, /readyz and /metrics are served on; nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -13,6 +14,9 @@ import (
 // DefaultListen is the address the operations server listens on when Config
 // leaves Listen empty. See the package documentation for why this one.
 const DefaultListen = "127.0.0.1:8080"
+
+// ConsolePath is where Config.Console is mounted.
+const ConsolePath = "/console/"
 
 // Config configures a Server. The zero value of every field but Readiness
 // means its default.
@@ -29,6 +33,9 @@ type Config struct {
 	// EnablePprof serves net/http/pprof under /debug/pprof/. Off by
 	// default: profiles reveal internals and cost CPU.
 	EnablePprof bool
+	// Console, when set, is served under ConsolePath (the ops console,
+	// package console, whose routes keep the prefix). Nil: no console.
+	Console http.Handler
 	// Log receives the server's own lines (start, stop, failed readiness
 	// checks). Default: discard.
 	Log zerolog.Logger

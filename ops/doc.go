@@ -5,10 +5,12 @@
 //	GET /readyz         200 when every part is ready, else 503 naming each part that is not and why
 //	GET /metrics        Prometheus text format (OpenMetrics when asked for)
 //	GET /debug/pprof/   net/http/pprof, only with Config.EnablePprof
+//	    /console/       the ops console (package console), only with Config.Console
 //
 // A GET route also answers HEAD; any other method on these paths is answered
 // 405 (pprof's symbol lookup also takes POST, as go tool pprof expects).
-// Anything else is 404.
+// Anything else is 404. The console answers its own paths, GET and POST,
+// and keeps its own headers, sessions and CSRF checks (docs/console.md).
 //
 // # Default address
 //

@@ -16,7 +16,7 @@ import (
 )
 
 // Server serves /healthz, /readyz, /metrics and, when enabled,
-// /debug/pprof/ over HTTP. Create it with New and run it with Run.
+// /debug/pprof/ and the ops console (/console/) over HTTP. Create it with New and run it with Run.
 type Server struct {
 	cfg     Config
 	handler http.Handler
@@ -72,6 +72,11 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol) // go tool pprof posts addresses here
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	if s.cfg.Console != nil {
+		// The console's own routes all start with ConsolePath; the mux
+		// redirects /console to /console/.
+		mux.Handle(ConsolePath, s.cfg.Console)
 	}
 	return mux
 }
@@ -221,6 +226,20 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 // check asks the readiness source, bounded by ctx.
 func (s *Server) check(ctx context.Context) ReadyReport {
+	rep := Check(ctx, s.cfg.Readiness)
+	if rep.Error != "" && ctx.Err() != nil {
+		rep.Error = fmt.Sprintf("readiness source did not answer within %s: %v", s.cfg.ReadyTimeout, ctx.Err())
+	}
+	return rep
+}
+
+// Check asks r for every part's status, bounded by ctx, and returns the
+// report /readyz answers with: Status "ready" only when r answered without
+// an error and every part is Ready; each part that is not is named in
+// NotReady with a reason. A source that panics or does not answer by the
+// time ctx ends makes the report not ready. The ops console shows the
+// same report in-process with it.
+func Check(ctx context.Context, r Readiness) ReadyReport {
 	type result struct {
 		parts []PartStatus
 		err   error
@@ -234,13 +253,13 @@ func (s *Server) check(ctx context.Context) ReadyReport {
 			}
 			done <- res
 		}()
-		res.parts, res.err = s.cfg.Readiness.Ready(ctx)
+		res.parts, res.err = r.Ready(ctx)
 	}()
 	var res result
 	select {
 	case res = <-done:
 	case <-ctx.Done():
-		res.err = fmt.Errorf("readiness source did not answer within %s: %w", s.cfg.ReadyTimeout, ctx.Err())
+		res.err = fmt.Errorf("readiness source did not answer: %w", ctx.Err())
 	}
 	rep := ReadyReport{Status: "ready", Parts: slices.Clone(res.parts)}
 	if rep.Parts == nil {

@@ -76,8 +76,9 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.StoreAccountRange, "store-account-range", cfg.StoreAccountRange, "FROM-TO: the numbers dedicated store accounts are allocated from (widen it, never move it)")
 	fs.IntVar(&cfg.StoreFeeBps, "store-fee-bps", cfg.StoreFeeBps, "platform fee on a store payment, in basis points (recorded on each payment)")
 	fs.IntVar(&cfg.SettlementDays, "settlement-days", cfg.SettlementDays, "business days until a store payment is settled to its distributor (D+N, Asia/Seoul; recorded on each payment)")
-	fs.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, `HOST:PORT of /healthz, /readyz and /metrics ("off": none)`)
+	fs.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, `HOST:PORT of /healthz, /readyz, /metrics and the console /console/ ("off": none)`)
 	fs.BoolVar(&cfg.Pprof, "pprof", cfg.Pprof, "also serve /debug/pprof on --http-listen")
+	fs.BoolVar(&cfg.Console, "console", cfg.Console, "serve the ops console at /console/ on --http-listen (embedded server only; docs/console.md)")
 	fs.Var(&cfg.PartConcurrency, "part-concurrency", "work handled at once per background part, e.g. payouts=16,timers=4 (default payouts=8, notify=4, the others 1)")
 	return fs
 }

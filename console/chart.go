@@ -1,0 +1,110 @@
+package console
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+)
+
+// Chart geometry, in SVG user units.
+const (
+	chartW, chartH = 600, 140
+	chartPad       = 4
+)
+
+// chart is one account's series drawn as two inline SVG polylines: the
+// balance (shown as the amount held, so a liability's credit balance
+// reads positive) and the age of its oldest open item.
+type chart struct {
+	Account string
+	TestID  string
+	// Width and Height are the SVG viewBox.
+	Width, Height int
+	// BalancePoints and AgePoints are polyline "x,y x,y" lists.
+	BalancePoints string
+	AgePoints     string
+	// Max labels of each line's scale; Last the latest values.
+	MaxBalance int64
+	// LastHeld is the latest balance held (the balance with a liability's
+	// sign turned).
+	LastHeld int64
+	MaxAge   string
+	LastAge  string
+	LastOpen int
+	Points   int
+	From, To string
+	// OpenItems are the items open now (oldest first); OpenCount counts all.
+	OpenItems []api.OpenItem
+	OpenCount int
+	Err       *errView
+}
+
+// drawChart scales the points into the chart's box. The x axis is the
+// points' order (one per commit that moved the account).
+func drawChart(account string, pts []api.SeriesPoint, now time.Time) chart {
+	ch := chart{Account: account, TestID: "chart-" + strings.NewReplacer(":", "-").Replace(account), Width: chartW, Height: chartH, Points: len(pts)}
+	if len(pts) == 0 {
+		return ch
+	}
+	held := make([]int64, len(pts))
+	ages := make([]time.Duration, len(pts))
+	var maxAge time.Duration
+	for i, p := range pts {
+		held[i] = p.Balance
+		if held[i] < 0 {
+			held[i] = -held[i]
+		}
+		ch.MaxBalance = max(ch.MaxBalance, held[i])
+		if p.OldestOpenSince != "" {
+			since, err1 := time.Parse(time.RFC3339Nano, p.OldestOpenSince)
+			at, err2 := time.Parse(time.RFC3339Nano, p.At)
+			if err1 == nil && err2 == nil && at.After(since) {
+				ages[i] = at.Sub(since)
+			}
+		}
+		maxAge = max(maxAge, ages[i])
+	}
+	last := pts[len(pts)-1]
+	ch.LastHeld, ch.LastOpen = held[len(held)-1], last.OpenCount
+	if last.OldestOpenSince != "" {
+		if since, err := time.Parse(time.RFC3339Nano, last.OldestOpenSince); err == nil && now.After(since) {
+			ch.LastAge = roundAge(now.Sub(since))
+		}
+	}
+	ch.MaxAge = roundAge(maxAge)
+	ch.From, ch.To = ts(pts[0].At), ts(last.At)
+	x := func(i int) float64 {
+		if len(pts) == 1 {
+			return chartW / 2
+		}
+		return chartPad + float64(i)*(chartW-2*chartPad)/float64(len(pts)-1)
+	}
+	y := func(v, maxV float64) float64 {
+		if maxV <= 0 {
+			return chartH - chartPad
+		}
+		return chartH - chartPad - v/maxV*(chartH-2*chartPad)
+	}
+	var b, a strings.Builder
+	for i := range pts {
+		fmt.Fprintf(&b, "%.1f,%.1f ", x(i), y(float64(held[i]), float64(ch.MaxBalance)))
+		fmt.Fprintf(&a, "%.1f,%.1f ", x(i), y(float64(ages[i]), float64(maxAge)))
+	}
+	ch.BalancePoints, ch.AgePoints = strings.TrimSpace(b.String()), strings.TrimSpace(a.String())
+	return ch
+}
+
+// roundAge shows a duration to the minute ("3h12m", "2h", "0m").
+func roundAge(d time.Duration) string {
+	d = d.Round(time.Minute)
+	if d == 0 {
+		return "0m"
+	}
+	s := strings.TrimSuffix(d.String(), "0s") // "1h5m0s" → "1h5m"
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m") // "1h0m" → "1h"
+	}
+	return s
+}

@@ -1,0 +1,64 @@
+package console
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+)
+
+// A series is drawn inside the chart's box: the balance held (a liability's
+// credit balance reads positive) and the oldest open item's age, scaled to
+// their maxima.
+func TestDrawChart(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339Nano) }
+	pts := []api.SeriesPoint{
+		{Seq: 1, At: at(0), Balance: -1000, OpenCount: 1, OldestOpenSince: at(0)},
+		{Seq: 2, At: at(time.Hour), Balance: -3000, OpenCount: 2, OldestOpenSince: at(0)},
+		{Seq: 3, At: at(2 * time.Hour), Balance: 0, OpenCount: 0},
+	}
+	ch := drawChart("liabilities:suspense:unmatched", pts, t0.Add(3*time.Hour))
+	if ch.TestID != "chart-liabilities-suspense-unmatched" || ch.MaxBalance != 3000 || ch.LastHeld != 0 || ch.LastOpen != 0 || ch.MaxAge != "1h" || ch.LastAge != "" {
+		t.Errorf("chart %+v", ch)
+	}
+	want := "4.0,92.0 300.0,4.0 596.0,136.0"
+	if ch.BalancePoints != want {
+		t.Errorf("balance points %q, want %q", ch.BalancePoints, want)
+	}
+	if got := strings.Fields(ch.AgePoints); len(got) != 3 || got[1] != "300.0,4.0" {
+		t.Errorf("age points %q", ch.AgePoints)
+	}
+	if empty := drawChart("liabilities:payouts:pending", nil, t0); empty.Points != 0 || empty.BalancePoints != "" {
+		t.Errorf("empty chart %+v", empty)
+	}
+	one := drawChart("liabilities:payouts:pending", pts[:1], t0.Add(90*time.Minute))
+	if one.BalancePoints != "300.0,4.0" || one.LastAge != "1h30m" {
+		t.Errorf("one point: %+v", one)
+	}
+}
+
+// The throttle locks a key out after max failures within the window, until
+// the oldest failure leaves it; success forgets the key.
+func TestThrottle(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	th := newThrottle(2, 10*time.Minute, func() time.Time { return now })
+	th.fail("name:a", "ip:1")
+	if th.lockedFor("name:a") != 0 {
+		t.Fatal("locked after one failure")
+	}
+	now = now.Add(time.Minute)
+	th.fail("name:a", "ip:1")
+	if got := th.lockedFor("name:b", "ip:1"); got != 9*time.Minute {
+		t.Errorf("locked for %v, want 9m (until the first failure leaves the window)", got)
+	}
+	th.succeed("name:a")
+	if th.lockedFor("name:a") != 0 || th.lockedFor("ip:1") == 0 {
+		t.Error("success should forget the name, not the address")
+	}
+	now = now.Add(9 * time.Minute)
+	if th.lockedFor("ip:1") != 0 {
+		t.Error("still locked after the window")
+	}
+}

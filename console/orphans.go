@@ -1,0 +1,178 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
+)
+
+// orphanPageLimit is how many orphans one page lists.
+const orphanPageLimit = 25
+
+type orphansData struct {
+	Deposits []api.OrphanView
+	Pager    pager
+}
+
+// orphans lists the orphan queue (미아 입금) with each deposit's candidates
+// and the forms that lead to a resolution's confirmation.
+func (c *Console) orphans(w http.ResponseWriter, r *http.Request, s *session) {
+	cursor := r.URL.Query().Get("cursor")
+	rep, _, err := call(c, r, s, api.DepositOrphans, api.PageRequest{Limit: pageLimit(r, orphanPageLimit), Cursor: cursor}, "")
+	v := view{Title: "Orphan deposits 미아 입금", Nav: "orphans", Err: apiError(err)}
+	if err == nil {
+		v.Data = orphansData{Deposits: rep.Deposits, Pager: newPager(Prefix+"orphans", r.URL.Query(), cursor, rep.NextCursor)}
+	}
+	c.render(w, r, s, statusOf(v.Err), "orphans", v)
+}
+
+// findOrphan looks the deposit up in the orphan queue (the API has no
+// single-deposit query), reading at most maxOrphanScan pages.
+func (c *Console) findOrphan(r *http.Request, s *session, id string) (*api.OrphanView, error) {
+	const maxOrphanScan = 20
+	cursor := ""
+	for range maxOrphanScan {
+		rep, _, err := call(c, r, s, api.DepositOrphans, api.PageRequest{Limit: 500, Cursor: cursor}, "")
+		if err != nil {
+			return nil, err
+		}
+		for i := range rep.Deposits {
+			if rep.Deposits[i].DepositID == id {
+				return &rep.Deposits[i], nil
+			}
+		}
+		if rep.NextCursor == "" {
+			break
+		}
+		cursor = rep.NextCursor
+	}
+	return nil, nil
+}
+
+// resolveData is the confirmation page of one resolution.
+type resolveData struct {
+	Orphan  *api.OrphanView
+	Action  string
+	Request api.ResolveDepositRequest
+	// Order is the order an assign_order pays (as it is now).
+	Order *api.OrderView
+	// OrderWarning says why the engine will likely refuse the assignment.
+	OrderWarning string
+	// Wallet is the wallet a refund_to_wallet credits (as it is now);
+	// WalletAfter its balance after.
+	Wallet      *api.WalletView
+	WalletAfter int64
+	// Fee is the firm-banking fee of a refund_to_bank (0: unknown).
+	Fee            int64
+	SuspenseAfter  int64
+	SuspenseBefore int64
+	IdempotencyKey string
+	Reply          *api.ResolveDepositReply
+}
+
+// resolveRequest reads a resolution from the form (or query) values.
+func resolveRequest(deposit string, v url.Values) api.ResolveDepositRequest {
+	req := api.ResolveDepositRequest{DepositID: deposit, Action: v.Get("action")}
+	switch req.Action {
+	case domain.ResolveAssignOrder:
+		req.OrderID = v.Get("order_id")
+	case domain.ResolveRefundToWallet:
+		req.UserID = v.Get("user_id")
+	case domain.ResolveRefundToBank:
+		req.BankAccount = &domain.BankAccount{Bank: v.Get("bank"), Number: v.Get("number"), Holder: v.Get("holder")}
+	}
+	return req.Canonical()
+}
+
+// confirmResolve states the exact effect of a resolution and carries the
+// POST form that makes it, with a fresh Idempotency-Key.
+func (c *Console) confirmResolve(w http.ResponseWriter, r *http.Request, s *session) {
+	deposit := r.PathValue("deposit")
+	req := resolveRequest(deposit, r.URL.Query())
+	v := view{Title: "Confirm resolution 미아 입금 처리", Nav: "orphans"}
+	if err := req.Validate(); err != nil {
+		v.Err = &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidInput, Message: err.Error()}
+		c.render(w, r, s, http.StatusBadRequest, "resolve", v)
+		return
+	}
+	d, status, ev := c.resolveEffect(r, s, req)
+	v.Err = ev
+	d.IdempotencyKey = idempotencyKey()
+	v.Data = d
+	c.render(w, r, s, status, "resolve", v)
+}
+
+// resolveEffect gathers what the confirmation states.
+func (c *Console) resolveEffect(r *http.Request, s *session, req api.ResolveDepositRequest) (resolveData, int, *errView) {
+	d := resolveData{Action: req.Action, Request: req, Fee: c.cfg.FirmBankingFee}
+	o, err := c.findOrphan(r, s, req.DepositID)
+	if err != nil {
+		return d, statusOf(apiError(err)), apiError(err)
+	}
+	if o == nil {
+		return d, http.StatusNotFound, &errView{Status: http.StatusNotFound, Code: "not_in_orphan_queue",
+			Message: "Deposit " + req.DepositID + " is not in the orphan queue (already resolved, or never an orphan)."}
+	}
+	d.Orphan = o
+	if bal, err := c.accountBalance(r, s, domain.AccountSuspense); err == nil {
+		d.SuspenseBefore, d.SuspenseAfter = bal, bal+o.Amount // a liability: credit-negative, so it rises to 0
+	}
+	switch req.Action {
+	case domain.ResolveAssignOrder:
+		ov, _, err := call(c, r, s, api.OrderGet, api.GetOrderRequest{OrderID: req.OrderID}, "")
+		if err != nil {
+			return d, statusOf(apiError(err)), apiError(err)
+		}
+		d.Order = &ov
+		switch {
+		case ov.Status != string(domain.StatusAwaitingDeposit):
+			d.OrderWarning = "The order is " + ov.Status + ", not awaiting_deposit: the engine will refuse to assign the deposit to it."
+		case ov.Amount != o.Amount:
+			d.OrderWarning = "The order's amount (" + won(ov.Amount) + ") differs from the deposit's (" + won(o.Amount) + "): the engine will refuse."
+		}
+	case domain.ResolveRefundToWallet:
+		wv, _, err := call(c, r, s, api.WalletGet, api.WalletRequest{UserID: req.UserID, PageRequest: api.PageRequest{Limit: 1}}, "")
+		if err != nil {
+			if ae := apiError(err); ae.Status != http.StatusNotFound {
+				return d, statusOf(ae), ae
+			}
+			wv = api.WalletView{UserID: req.UserID} // a wallet the refund opens
+		}
+		d.Wallet, d.WalletAfter = &wv, wv.Balance+o.Amount
+	}
+	return d, http.StatusOK, nil
+}
+
+// accountBalance is a ledger account's balance (debit positive).
+func (c *Console) accountBalance(r *http.Request, s *session, account string) (int64, error) {
+	rep, _, err := call(c, r, s, api.LedgerAccount, api.LedgerAccountRequest{Account: account, PageRequest: api.PageRequest{Limit: 1}}, "")
+	return rep.Balance, err
+}
+
+// resolve sends the resolution with the form's Idempotency-Key: a double
+// click or a resubmit replays the first answer instead of acting twice.
+func (c *Console) resolve(w http.ResponseWriter, r *http.Request, s *session) {
+	req := resolveRequest(r.PathValue("deposit"), r.PostForm)
+	key := r.PostFormValue("idempotency_key")
+	v := view{Title: "Resolution 미아 입금 처리", Nav: "orphans"}
+	d := resolveData{Action: req.Action, Request: req, Fee: c.cfg.FirmBankingFee, IdempotencyKey: key}
+	if key == "" {
+		v.Err = &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidIdemKey, Message: "the form carries no Idempotency-Key; open the confirmation again"}
+		v.Data = d
+		c.render(w, r, s, http.StatusBadRequest, "resolve", v)
+		return
+	}
+	rep, raw, err := call(c, r, s, api.DepositResolve, req, key)
+	if err != nil {
+		v.Err = apiError(err)
+		c.cfg.Log.Info().Str("user", s.name).Str("deposit_id", req.DepositID).Str("action", req.Action).Str("code", v.Err.Code).Msg("console: resolution refused")
+	} else {
+		d.Reply = &rep
+		v.Result = &resultView{What: "Deposit " + rep.DepositID + " resolved: " + rep.Outcome, Seq: rep.Seq, Replayed: raw.Replayed}
+		c.cfg.Log.Info().Str("user", s.name).Str("deposit_id", req.DepositID).Str("action", req.Action).Uint64("seq", uint64(rep.Seq)).Bool("replayed", raw.Replayed).Msg("console: deposit resolved")
+	}
+	v.Data = d
+	c.render(w, r, s, statusOf(v.Err), "resolve", v)
+}

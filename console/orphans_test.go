@@ -1,0 +1,180 @@
+package console_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+var seqRE = regexp.MustCompile(`data-testid="result-seq">(\d+)<`)
+
+// An operator resolves an orphan through its candidate: the confirmation
+// states the effect, the POST resolves it once however often the form is
+// sent (one deposit.resolved event, the order paid once), the suspense
+// account drains, and a later stale form gets the API's error.
+func TestResolveOrphanThroughItsCandidateOnce(t *testing.T) {
+	env := start(t, nil)
+	order, dep := env.orphanScene(t, "buyer-1", 12000, "txn-1")
+	env.waitOrphans(t, 1)
+	b := env.browser(t)
+	b.loginOK(opsName, env.seeds[opsName]).must(t, http.StatusOK, `data-testid="count-orphans-value">1<`)
+
+	list := b.get("/console/orphans").must(t, http.StatusOK, `data-deposit-id="`+dep.DepositID+`"`, `data-testid="orphan-candidate"`,
+		`data-testid="assign-candidate" data-order-id="`+order.OrderID+`"`, "₩12,000")
+
+	confirm := b.get("/console/orphans/" + dep.DepositID + "/resolve?" + url.Values{"action": {"assign_order"}, "order_id": {order.OrderID}}.Encode())
+	confirm.must(t, http.StatusOK, `data-testid="effect-order-id">`+order.OrderID+`<`, `data-testid="effect-order-status">awaiting_deposit<`,
+		`data-testid="effect-suspense-after">₩0<`, `data-testid="resolve-confirm"`)
+	form := url.Values{"csrf": {confirm.field(t, csrfRE)}, "idempotency_key": {confirm.field(t, keyRE)}, "action": {"assign_order"}, "order_id": {order.OrderID}}
+	_ = list
+
+	first := b.post("/console/orphans/"+dep.DepositID+"/resolve", form).must(t, http.StatusOK, `data-testid="result"`, `data-testid="resolve-order-link">`+order.OrderID+`<`)
+	if first.has(`data-testid="result-replayed"`) {
+		t.Error("the first submission says it was replayed")
+	}
+	second := b.post("/console/orphans/"+dep.DepositID+"/resolve", form).must(t, http.StatusOK, `data-testid="result-replayed"`)
+	if a, b := first.field(t, seqRE), second.field(t, seqRE); a != b {
+		t.Errorf("the double submission answered seq %s and %s; want the first's, replayed", a, b)
+	}
+	if n := count(env.history(t, "deposit", dep.DepositID), "deposit.resolved"); n != 1 {
+		t.Errorf("%d deposit.resolved events, want 1", n)
+	}
+	if n := count(env.history(t, "order", order.OrderID), "order.paid"); n != 1 {
+		t.Errorf("%d order.paid events, want 1", n)
+	}
+	env.waitOrphans(t, 0)
+	b.get("/console/orders/"+order.OrderID).must(t, http.StatusOK, `data-testid="order-status">paid<`)
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		rep, _, err := client.Do(ctxT(t), env.op, api.LedgerAccount, api.LedgerAccountRequest{Account: "liabilities:suspense:unmatched"}, nil)
+		if err == nil && rep.Balance != 0 {
+			return errNotDrained
+		}
+		return err
+	})
+
+	// A stale form from another tab, another resolution with its own key:
+	// the engine refuses, the page says why.
+	stale := url.Values{"csrf": form["csrf"], "idempotency_key": {"console-stale-tab"}, "action": {"refund_to_wallet"}, "user_id": {"buyer-1"}}
+	p := b.post("/console/orphans/"+dep.DepositID+"/resolve", stale).must(t, http.StatusConflict, `data-testid="error-code">not_an_orphan<`)
+	if p.has(`data-testid="result"`) {
+		t.Error("a refused resolution shows a result")
+	}
+	// The confirmation of a resolved deposit says it is no longer queued.
+	b.get("/console/orphans/"+dep.DepositID+"/resolve?action=assign_order&order_id="+order.OrderID).must(t, http.StatusNotFound, "not_in_orphan_queue")
+	if n := count(env.history(t, "deposit", dep.DepositID), "deposit.resolved"); n != 1 {
+		t.Errorf("%d deposit.resolved events after the stale form, want 1", n)
+	}
+}
+
+// The refund confirmations state the wallet's balance after, and the bank
+// account with the firm-banking fee; a refund by bank transfer leads to
+// its payout.
+func TestRefundConfirmations(t *testing.T) {
+	env := start(t, nil)
+	_, dep := env.orphanScene(t, "buyer-2", 30000, "txn-2")
+	env.waitOrphans(t, 1)
+	b := env.browser(t)
+	b.loginOK(kimName, kimPassword)
+
+	b.get("/console/orphans/"+dep.DepositID+"/resolve?action=refund_to_wallet&user_id=buyer-2").must(t, http.StatusOK,
+		`data-testid="effect-user-id">buyer-2<`, `data-testid="effect-wallet-after">₩30,000<`, "No firm-banking fee")
+	q := url.Values{"action": {"refund_to_bank"}, "bank": {"신한은행"}, "number": {"110-123-456789"}, "holder": {"김민수"}}
+	confirm := b.get("/console/orphans/"+dep.DepositID+"/resolve?"+q.Encode()).must(t, http.StatusOK,
+		`data-testid="effect-bank-account">신한은행`, "₩500", "expenses:bank-fees", "110-123-456789")
+	form := url.Values{"csrf": {confirm.field(t, csrfRE)}, "idempotency_key": {confirm.field(t, keyRE)}}
+	for k, v := range q {
+		form[k] = v
+	}
+	done := b.post("/console/orphans/"+dep.DepositID+"/resolve", form).must(t, http.StatusOK, `data-testid="resolve-payout-link">`)
+	payout := regexp.MustCompile(`data-testid="resolve-payout-link">([^<]+)<`).FindStringSubmatch(done.body)[1]
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if p := b.get("/console/payouts/" + payout); p.status != http.StatusOK {
+			return errNotYet
+		}
+		return nil
+	})
+	b.get("/console/payouts/"+payout).must(t, http.StatusOK, `data-testid="payout-status">requested<`, "110-123-456789", `data-testid="payout-fee"`)
+	b.get("/console/payouts?status=requested").must(t, http.StatusOK, `data-payout-id="`+payout+`"`)
+	b.get("/console/").must(t, http.StatusOK, `data-testid="count-payouts-requested-value">1<`)
+
+	// Input the API refuses is shown with its code before anything is sent.
+	b.get("/console/orphans/"+dep.DepositID+"/resolve?action=refund_to_moon").must(t, http.StatusBadRequest, `data-testid="error-code">invalid_input<`)
+}
+
+// An auditor sees the orphans but no action form; a forged POST (with the
+// auditor's own valid CSRF token) is refused by the NATS server's
+// permissions, shown as such, and changes nothing.
+func TestAuditorSeesButCannotAct(t *testing.T) {
+	env := start(t, nil)
+	order, dep := env.orphanScene(t, "buyer-3", 9000, "txn-3")
+	env.waitOrphans(t, 1)
+	b := env.browser(t)
+	home := b.loginOK(audreyName, env.seeds[audreyName])
+	list := b.get("/console/orphans").must(t, http.StatusOK, `data-deposit-id="`+dep.DepositID+`"`, `data-testid="orphan-candidate"`)
+	for _, button := range []string{`data-testid="assign-candidate"`, `data-testid="refund-wallet"`, `data-testid="refund-bank"`, `data-testid="resolve-confirm"`} {
+		if list.has(button) {
+			t.Errorf("the auditor's orphan page carries %s", button)
+		}
+	}
+	confirm := b.get("/console/orphans/"+dep.DepositID+"/resolve?action=assign_order&order_id="+order.OrderID).must(t, http.StatusOK, `data-testid="read-only"`)
+	if confirm.has(`data-testid="resolve-form"`) {
+		t.Error("the auditor's confirmation carries the resolve form")
+	}
+	forged := url.Values{"csrf": {home.field(t, csrfRE)}, "idempotency_key": {"console-forged"}, "action": {"assign_order"}, "order_id": {order.OrderID}}
+	b.post("/console/orphans/"+dep.DepositID+"/resolve", forged).must(t, http.StatusForbidden, `data-testid="error-code">forbidden<`, "refused by the NATS server")
+	if n := count(env.history(t, "deposit", dep.DepositID), "deposit.resolved"); n != 0 {
+		t.Errorf("the auditor's forged POST resolved the deposit (%d events)", n)
+	}
+	env.waitOrphans(t, 1)
+}
+
+// Every action POST needs the session's CSRF token: without it, or with
+// another session's, the console answers 403 and sends nothing.
+func TestActionWithoutCSRFIsRefused(t *testing.T) {
+	env := start(t, nil)
+	order, dep := env.orphanScene(t, "buyer-4", 7000, "txn-4")
+	env.waitOrphans(t, 1)
+	a, other := env.browser(t), env.browser(t)
+	a.loginOK(opsName, env.seeds[opsName])
+	otherToken := other.loginOK(kimName, kimPassword).field(t, csrfRE)
+	for name, token := range map[string]string{"missing": "", "another session's": otherToken, "forged": strings.Repeat("A", 43)} {
+		form := url.Values{"idempotency_key": {"console-" + name}, "action": {"assign_order"}, "order_id": {order.OrderID}}
+		if token != "" {
+			form.Set("csrf", token)
+		}
+		a.post("/console/orphans/"+dep.DepositID+"/resolve", form).must(t, http.StatusForbidden, `data-testid="error-code">csrf<`)
+	}
+	a.post("/console/notifications/ntf_x/redrive", url.Values{}).must(t, http.StatusForbidden, `data-testid="error-code">csrf<`)
+	a.post("/console/deadletters/1/redrive", url.Values{}).must(t, http.StatusForbidden, `data-testid="error-code">csrf<`)
+	if n := count(env.history(t, "deposit", dep.DepositID), "deposit.resolved"); n != 0 {
+		t.Errorf("a POST without a valid CSRF token resolved the deposit (%d events)", n)
+	}
+}
+
+// The orphan list pages with the API's cursors: a next link while there is
+// more, and a link back to the first page.
+func TestOrphanPagination(t *testing.T) {
+	env := start(t, nil)
+	for i, buyer := range []string{"buyer-a", "buyer-b", "buyer-c"} {
+		env.orphanScene(t, buyer, int64(1000*(i+1)), "txn-p"+buyer)
+	}
+	env.waitOrphans(t, 3)
+	b := env.browser(t)
+	b.loginOK(opsName, env.seeds[opsName])
+	first := b.get("/console/orphans?limit=2").must(t, http.StatusOK, `data-testid="page-next"`)
+	if n := strings.Count(first.body, `data-testid="orphan-row"`); n != 2 || first.has(`data-testid="page-first"`) {
+		t.Fatalf("first page: %d rows (want 2), first-page link %v", n, first.has(`data-testid="page-first"`))
+	}
+	next := regexp.MustCompile(`href="([^"]+)" id="page-next"`).FindStringSubmatch(first.body)[1]
+	second := b.get(strings.ReplaceAll(next, "&amp;", "&")).must(t, http.StatusOK, `data-testid="page-first"`)
+	if n := strings.Count(second.body, `data-testid="orphan-row"`); n != 1 || second.has(`data-testid="page-next"`) {
+		t.Errorf("second page: %d rows (want 1), next link %v", n, second.has(`data-testid="page-next"`))
+	}
+}
