@@ -7,18 +7,19 @@
 //	bankbook store link ...                     link a distributor's store: its dedicated account
 //	bankbook bill issue|cancel|import|get|active|remind  B2B bills; import issues an ERP export's bills
 //	bankbook payment list, settlement expected  store payments and what distributors are paid
-//	bankbook ledger trial-balance|account       the double-entry ledger
+//	bankbook ledger trial-balance|account|series  the double-entry ledger
 //	bankbook bank-sim transfer                  the simulated bank (serve --bank-sim)
 //	bankbook projections status [--hash]        read-model checkpoint and lag
-//	bankbook payout get --payout-id ID          a payout and the provider's answer
+//	bankbook payout get|list                    payouts and the provider's answers
 //	bankbook deadletter list|redrive|discard    work background parts gave up on
 //	bankbook notify list|redrive|limiter        messages to stores, distributors and buyers
 //	bankbook chat-sim messages                  what the fake chat provider accepted (serve --chat-sim)
 //	bankbook event set-aside|set-asides         set a damaged commit aside; list those set aside
 //	bankbook audit history TYPE ID              an aggregate's events, envelopes and commit hashes
 //	bankbook audit digest|verify                the stream digest; verify the log and the read models
-//	bankbook reconcile bank|payouts|get         a bank statement or payout report against the ledger
+//	bankbook reconcile bank|payouts|get|list    a bank statement or payout report against the ledger
 //	bankbook replay --out DIR [--until-seq N|--until-time T]  rebuild the read models from the log (up to a point)
+//	bankbook bench [--profiles safe,fast --clients 1,16,64]  the performance table (docs/performance.md)
 //	bankbook version                            the version of this binary
 //
 // Exit status: 0 done, 1 failed (replay: the rebuilt read models differ),
@@ -49,12 +50,15 @@ usage:
   bankbook order submit [flags]           submit a smart bank-transfer order
   bankbook order cancel [flags]           cancel an order
   bankbook order get --order-id ID        show an order
+  bankbook order search [--order-id ID] [--depositor-name N] [--status S]
+                                          orders, newest first
   bankbook deposit import FILE.csv        record a bank statement's transactions
   bankbook deposit orphans                deposits that matched nothing
   bankbook deposit resolve [flags]        resolve an orphan: assign_order, refund_to_wallet, refund_to_bank
   bankbook wallet get --user-id ID        a wallet's balance and movements
   bankbook wallet withdraw [flags]        pay a wallet out to a bank account
   bankbook payout get --payout-id ID      a payout: status, fee, provider reference, failure
+  bankbook payout list [--status S]       payouts, newest first
   bankbook store link [flags]             link a distributor's store; prints its dedicated account
   bankbook bill issue [flags]             issue a store's bill (its current bill, if any, expires)
   bankbook bill cancel --bill-id ID       cancel a store's current bill
@@ -70,6 +74,8 @@ usage:
                                           what the distributor is paid, by settlement date
   bankbook ledger trial-balance           every account's balance (sums to 0)
   bankbook ledger account --account A     an account's entries
+  bankbook ledger series --account A      a suspense or clearing account's balance and open
+                                          items over time, and the items open now
   bankbook bank-sim transfer [flags]      transfer money into the simulated bank (serve --bank-sim)
   bankbook projections status [--hash]    read-model checkpoint, lag and content hash
   bankbook deadletter list|redrive|discard  work background parts gave up on: list it, hand it
@@ -92,7 +98,8 @@ usage:
   bankbook audit digest [--at N | --check N:HEX]
                                           the stream's digest at a sequence, or a check against one
                                           you trust (exit 1: rewritten or truncated; ADR 0009)
-  bankbook audit verify [--data-dir DIR]  hash chains, trial balance at every commit, bank
+  bankbook audit verify [--data-dir DIR] [--digest N:HEX]
+                                          hash chains, trial balance at every commit, bank
                                           transactions once, wallets = ledger, open suspense and
                                           clearing items, no skipped event, live = rebuilt read
                                           models; exit 0 clean, 1 findings, 2 not run
@@ -103,11 +110,15 @@ usage:
                                           compare the payout provider's report (payout_id,status,
                                           amount,fee,settled_at) with the recorded payouts
   bankbook reconcile get RUN_ID           a recorded reconciliation run
+  bankbook reconcile list                 the recorded runs, newest first, with their counts
   bankbook replay --out DIR [--until-seq N | --until-time T]
                                           rebuild every read model from sequence 1 (up to a point) into DIR;
                                           query it with --offline DIR
   bankbook auth config                    the nats-server accounts and permissions of every role,
                                           for an external cluster (docs/security.md)
+  bankbook bench [flags]                  start 'bankbook serve' as a separate process, drive it over
+                                          TCP and print each performance target beside a raw
+                                          JetStream publish baseline (docs/performance.md)
   bankbook version                        the version of this binary
 
 Run 'bankbook COMMAND -h' for a command's flags. Queries take --min-seq N to
@@ -168,6 +179,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return audit(ctx, args[1:], stdout, stderr)
 	case "replay":
 		return replay(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return bench(ctx, args[1:], stdout, stderr)
 	case "reconcile":
 		return reconcile(ctx, args[1:], stdout, stderr)
 	case "auth":

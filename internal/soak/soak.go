@@ -168,7 +168,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		shutdown.fail("bankbook serve after SIGTERM: %v", err)
 	}
 	races := rep.check("no data races in the engine")
-	races.Checked = eng.starts
+	races.Checked = eng.Starts()
 	if n, first := eng.logCount("WARNING: DATA RACE"); n > 0 {
 		races.fail("engine.log reports %d data races (an engine built with -race), the first at line %d", n, first)
 	}

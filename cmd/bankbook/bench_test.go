@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bankbook/bankbook/internal/engineproc"
+)
+
+// TestBenchSmoke runs 'bankbook bench' end to end with tiny operation
+// counts: a real engine process per profile, driven over TCP, and the
+// memory comparison with a bare server. It checks that every row of the
+// report is printed, never how fast anything was.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and starts three engine processes")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bankbook")
+	if err := engineproc.Build(t.Context(), bin, false); err != nil {
+		t.Fatal(err)
+	}
+	run1 := filepath.Join(dir, "run")
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"bench", "--bin", bin, "--dir", run1,
+		"--ops", "4", "--rounds", "1", "--clients", "1,2", "--visibility", "300ms", "--rss-orders", "12",
+		"--pprof-dir", filepath.Join(dir, "pprof"), "--pprof-seconds", "1"}, &stdout, &stderr)
+	out := stdout.String()
+	t.Log("\n" + out)
+	if err != nil {
+		for _, log := range []string{"safe/engine.log", "fast/engine.log", "memory/engine.log", "memory/bare-server.log"} {
+			t.Logf("%s ends:\n%s", log, engineproc.LogTail(filepath.Join(run1, log), 3000))
+		}
+		t.Fatalf("bench: %v\nstderr: %s", err, stderr.String())
+	}
+	rows := []string{
+		"| safe, submit with key, 2 clients | ", "| safe, submit with key, 1 client | ", "| fast, submit with key, 2 clients | ",
+		"| engine CPU per submit with key, safe, 2 clients | ", "| engine CPU per submit with key, fast, 2 clients | ",
+		"| command → query visibility, safe, ", "| command → query visibility, fast, ",
+		"| replay and projection rebuild | ", "| bank scan of 100,000 transfers | ",
+		"| engine RSS after ", "| safe group commit: ",
+		"| safe, submit | ", "| safe, submit with key | ", "| fast, submit | ", "| fast, submit with key | ",
+		"| safe | no | 1 | ", "| safe | yes | 1 | ", "| safe | no | 2 | ", "| safe | yes | 2 | ",
+		"| fast | no | 1 | ", "| fast | yes | 1 | ", "| fast | no | 2 | ", "| fast | yes | 2 | ",
+		"| BANKBOOK_EVENTS | ", "Profiles: ",
+	}
+	for _, row := range rows {
+		if !strings.Contains(out, row) {
+			t.Errorf("no row %q in the report", row)
+		}
+	}
+	if strings.Contains(out, "not measured (") || strings.Contains(out, "| engine RSS vs a bare") {
+		t.Errorf("a target the run should have measured is missing")
+	}
+	for _, p := range []string{"cpu-safe-submit-key-2clients.pprof", "heap-safe-submit-key-2clients.pprof"} {
+		if st, err := os.Stat(filepath.Join(dir, "pprof", p)); err != nil || st.Size() == 0 {
+			t.Errorf("profile %s: %v", p, err)
+		}
+	}
+}
+
+// TestBenchUsage refuses bad flags before starting anything.
+func TestBenchUsage(t *testing.T) {
+	for name, args := range map[string][]string{
+		"clients not a number": {"bench", "--clients", "1,x"},
+		"unknown profile":      {"bench", "--profiles", "turbo", "--bin", "/nonexistent"},
+		"zero clients":         {"bench", "--clients", "0", "--bin", "/nonexistent"},
+		"bare server no dir":   {"bench", "bare-server"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(t.Context(), args, &stdout, &stderr)
+			if exitCode(err) != exitUsage {
+				t.Fatalf("exit %d (%v), want %d", exitCode(err), err, exitUsage)
+			}
+		})
+	}
+}
+
+// TestBenchJSONShape checks that the --json report carries the targets.
+func TestBenchJSONShape(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	// A binary that cannot start: the report is printed with the error.
+	err := run(t.Context(), []string{"bench", "--bin", "/nonexistent/bankbook", "--dir", t.TempDir(), "--json", "--profiles", "safe"}, &stdout, &stderr)
+	if err == nil {
+		t.Fatal("bench with a missing binary succeeded")
+	}
+	var rep struct {
+		Targets []struct{ Name, Goal string } `json:"targets"`
+		Error   string                        `json:"error"`
+	}
+	if jerr := json.Unmarshal(stdout.Bytes(), &rep); jerr != nil {
+		t.Fatalf("--json output: %v\n%s", jerr, stdout.String())
+	}
+	if len(rep.Targets) < 10 || rep.Error == "" {
+		t.Errorf("targets %d, error %q; want every target and the error", len(rep.Targets), rep.Error)
+	}
+}

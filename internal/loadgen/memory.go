@@ -1,0 +1,216 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/internal/benchkit"
+	"github.com/bankbook/bankbook/internal/engineproc"
+)
+
+// Memory compares the engine's RSS after Orders keyed orders with a bare
+// nats-server's holding the same data directory.
+type Memory struct {
+	Orders     int64 `json:"orders"`
+	EngineIdle int64 `json:"engine_rss_start_bytes"` // after its warm-up
+	Engine     int64 `json:"engine_rss_bytes"`
+	Bare       int64 `json:"bare_server_rss_bytes"`
+	// The same figures split: anonymous memory (heap, stacks) and mapped
+	// files (the engine's bbolt read models are memory-mapped).
+	EngineMem   engineproc.Memory `json:"engine_memory"`
+	BareMem     engineproc.Memory `json:"bare_server_memory"`
+	Ratio       float64           `json:"ratio"`
+	StreamBytes uint64            `json:"stream_bytes"` // all streams
+	StreamMsgs  uint64            `json:"stream_msgs"`  // all streams
+	Subjects    uint64            `json:"subjects"`     // all streams
+	Streams     []StreamSize      `json:"streams"`
+}
+
+// StreamSize is one stream's size.
+type StreamSize struct {
+	Name     string `json:"name"`
+	Msgs     uint64 `json:"msgs"`
+	Bytes    uint64 `json:"bytes"`
+	Subjects uint64 `json:"subjects"`
+}
+
+// BareServerCommand is the bankbook subcommand that runs the embedded
+// nats-server alone on a data directory, with the engine's accounts: it
+// takes --data-dir, --listen and --http-listen like serve, and answers 200
+// on /readyz once the server accepts connections.
+var BareServerCommand = []string{"bench", "bare-server"}
+
+// memory submits cfg.RSSOrders keyed orders to a fresh fast-profile engine
+// at the largest concurrency, reads its RSS once idle, stops it, and reads
+// the RSS of a bare nats-server started on its data directory.
+func memory(ctx context.Context, cfg Config) (*Memory, error) {
+	clients := cfg.maxClients()
+	h, err := startHarness(ctx, cfg, "fast", "memory", clients)
+	if err != nil {
+		return nil, err
+	}
+	defer h.close()
+	// The scratch stream is not the engine's data: gone before anything
+	// is measured.
+	if err := h.js.DeleteStream(ctx, scratchStream.Stream); err != nil {
+		return nil, fmt.Errorf("delete scratch stream: %w", err)
+	}
+	m := &Memory{}
+	h.settle(ctx)
+	idle, err := h.eng.RSS()
+	if err != nil {
+		return nil, err
+	}
+	m.EngineIdle = idle.RSS
+	todo := max(0, cfg.RSSOrders-int(h.accepted.Load()))
+	h.log.Info().Int("orders", todo).Msg("bench: orders for the memory figure")
+	if _, err := benchkit.Drive(clients, benchkit.Count(todo), func(w, _ int) error { _, err := h.submit(ctx, w, true); return err }); err != nil {
+		return nil, fmt.Errorf("memory orders: %w", err)
+	}
+	h.settle(ctx)
+	m.Orders = h.accepted.Load()
+	if m.EngineMem, err = h.eng.RSS(); err != nil {
+		return nil, err
+	}
+	m.Engine = m.EngineMem.RSS
+	if err := streamSizes(ctx, h.js, m); err != nil {
+		return nil, err
+	}
+	h.close()
+
+	bare, err := engineproc.New(engineproc.Config{
+		Binary: cfg.Binary, DataDir: h.eng.DataDir(), LogPath: filepath.Join(cfg.Dir, "memory", "bare-server.log"),
+		Command: BareServerCommand, Label: "bench",
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := bare.Start(); err != nil {
+		return nil, fmt.Errorf("%w: bare server: %w", ErrEngine, err)
+	}
+	defer bare.Kill()
+	if err := bare.WaitReady(ctx, cfg.ReadyTimeout); err != nil {
+		return nil, fmt.Errorf("%w: bare server: %w", ErrEngine, err)
+	}
+	// Ask for every stream's state, as a client of the data would, and
+	// check it holds what the engine had.
+	nkey, err := nats.NkeyOptionFromSeed(bare.Seed(auth.Engine))
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(bare.URL(), nkey, nats.Name("bench-bare"))
+	if err != nil {
+		return nil, fmt.Errorf("connect to the bare server: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	var check Memory
+	if err := streamSizes(ctx, js, &check); err != nil {
+		return nil, fmt.Errorf("bare server: %w", err)
+	}
+	if check.StreamMsgs != m.StreamMsgs {
+		return nil, fmt.Errorf("the bare server holds %d messages, the engine held %d", check.StreamMsgs, m.StreamMsgs)
+	}
+	time.Sleep(time.Second)
+	if m.BareMem, err = bare.RSS(); err != nil {
+		return nil, err
+	}
+	m.Bare = m.BareMem.RSS
+	m.Ratio = safeDiv(float64(m.Engine), float64(m.Bare))
+	_ = bare.Stop(10 * time.Second)
+	return m, nil
+}
+
+func streamSizes(ctx context.Context, js jetstream.JetStream, m *Memory) error {
+	names := js.StreamNames(ctx)
+	var all []string
+	for n := range names.Name() {
+		all = append(all, n)
+	}
+	if err := names.Err(); err != nil {
+		return fmt.Errorf("stream names: %w", err)
+	}
+	for _, n := range all {
+		s, err := js.Stream(ctx, n)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", n, err)
+		}
+		st := s.CachedInfo().State
+		m.Streams = append(m.Streams, StreamSize{Name: n, Msgs: st.Msgs, Bytes: st.Bytes, Subjects: uint64(st.NumSubjects)})
+		m.StreamMsgs += st.Msgs
+		m.StreamBytes += st.Bytes
+		m.Subjects += uint64(st.NumSubjects)
+	}
+	return nil
+}
+
+// captureProfiles takes a CPU profile of the engine (serve --pprof) while
+// load runs, then a heap profile, into dir.
+func captureProfiles(ctx context.Context, h *harness, dir string, seconds int, load func(context.Context) error) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	name := fmt.Sprintf("%s-submit-key-%dclients", h.profile, len(h.clients))
+	cpuPath := filepath.Join(dir, "cpu-"+name+".pprof")
+	heapPath := filepath.Join(dir, "heap-"+name+".pprof")
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	loadErr := make(chan error, 1)
+	go func() { loadErr <- load(lctx) }()
+	time.Sleep(500 * time.Millisecond) // under load before the profile starts
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", h.eng.HTTPAddr(), seconds)
+	if err := fetch(ctx, url, cpuPath, time.Duration(seconds+30)*time.Second); err != nil {
+		stop()
+		<-loadErr
+		return nil, err
+	}
+	// The heap as the load left it (no forced GC: what the process holds).
+	err := fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/heap", h.eng.HTTPAddr()), heapPath, 30*time.Second)
+	stop()
+	if lerr := <-loadErr; lerr != nil && ctx.Err() == nil && lctx.Err() == nil {
+		return nil, lerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []string{cpuPath, heapPath}, nil
+}
+
+func fetch(ctx context.Context, url, path string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("pprof: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("pprof %s: %s %s", url, resp.Status, b)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("pprof: %w", err)
+	}
+	return f.Close()
+}

@@ -1,0 +1,229 @@
+package loadgen
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Report is what a run measured.
+type Report struct {
+	Started    time.Time `json:"started"`
+	Elapsed    string    `json:"elapsed"`
+	Machine    string    `json:"machine"`
+	LoadBefore string    `json:"loadavg_before"`
+	LoadAfter  string    `json:"loadavg_after"`
+	Config     string    `json:"config"`
+	// TopClients is the largest concurrency of the run: the targets'
+	// "64 clients".
+	TopClients int          `json:"top_clients"`
+	Cells      []Cell       `json:"cells"`
+	Visibility []Visibility `json:"visibility"`
+	Memory     *Memory      `json:"memory,omitempty"`
+	Profiles   []string     `json:"profiles,omitempty"`
+}
+
+// Target is one line of the targets table: an issue 13 target next to its
+// baseline.
+type Target struct {
+	Name     string `json:"name"`
+	Engine   string `json:"engine"`
+	Baseline string `json:"baseline"`
+	Ratio    string `json:"ratio"`
+	Goal     string `json:"goal"`
+	Met      string `json:"met"` // yes, no, or - (not measured here)
+}
+
+func (r *Report) cell(profile string, key bool, clients int) (Cell, bool) {
+	i := slices.IndexFunc(r.Cells, func(c Cell) bool { return c.Profile == profile && c.Key == key && c.Clients == clients })
+	if i < 0 {
+		return Cell{}, false
+	}
+	return r.Cells[i], true
+}
+
+func (r *Report) maxClients() int {
+	n := r.TopClients
+	for _, c := range r.Cells {
+		n = max(n, c.Clients)
+	}
+	return n
+}
+
+func met(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "no"
+}
+
+func clientsLabel(n int) string {
+	if n == 1 {
+		return "1 client"
+	}
+	return fmt.Sprintf("%d clients", n)
+}
+
+// Targets are the issue's targets, in its order, with what this run
+// measured of each.
+func (r *Report) Targets() []Target {
+	var ts []Target
+	top := r.maxClients()
+	ratio := func(name, profile string, clients int, goal float64, moonshot string) {
+		t := Target{Name: fmt.Sprintf("%s, submit with key, %s", profile, clientsLabel(clients)), Goal: fmt.Sprintf("≥ %.1f×%s", goal, moonshot), Met: "-"}
+		if name != "" {
+			t.Name = name
+		}
+		if c, ok := r.cell(profile, true, clients); ok {
+			t.Engine = fmt.Sprintf("%.0f submits/s", c.Submit.PerSec)
+			t.Baseline = fmt.Sprintf("%.0f publishes/s", c.Raw.PerSec)
+			t.Ratio = fmt.Sprintf("%.2f×", c.Ratio)
+			t.Met = met(c.Ratio >= goal)
+		} else {
+			t.Engine = "not measured (profile or concurrency not in this run)"
+		}
+		ts = append(ts, t)
+	}
+	ratio("", "safe", top, 0.5, " (moonshot 0.8×)")
+	ratio("", "safe", 1, 0.4, "")
+	ratio("", "fast", top, 0.3, "")
+	for _, p := range []string{"safe", "fast"} {
+		t := Target{Name: fmt.Sprintf("engine CPU per submit with key, %s, %s", p, clientsLabel(top)), Goal: "≤ 5× a raw publish's", Met: "-"}
+		if c, ok := r.cell(p, true, top); ok {
+			t.Engine = fmt.Sprintf("%.0f µs", c.Submit.CPUus)
+			t.Baseline = fmt.Sprintf("%.0f µs", c.Raw.CPUus)
+			t.Ratio = fmt.Sprintf("%.1f×", c.CPURatio)
+			t.Met = met(c.CPURatio > 0 && c.CPURatio <= 5)
+		} else {
+			t.Engine = "not measured"
+		}
+		ts = append(ts, t)
+	}
+	for _, v := range r.Visibility {
+		ts = append(ts, Target{
+			Name:   fmt.Sprintf("command → query visibility, %s, at half load (%.0f/s of %.0f/s sustained)", v.Profile, v.Rate, 2*v.TargetRate),
+			Engine: fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", v.P50us/1000, v.P99us/1000), Baseline: "-", Ratio: "-",
+			Goal: "p99 ≤ 10 ms", Met: met(v.P99us <= 10_000),
+		})
+	}
+	if len(r.Visibility) == 0 {
+		ts = append(ts, Target{Name: "command → query visibility at half load", Engine: "not measured", Goal: "p99 ≤ 10 ms", Met: "-"})
+	}
+	ts = append(ts, Target{Name: "replay and projection rebuild", Engine: "not measured here: make bench-replay", Goal: "≥ 0.5× raw ordered-consumer read", Met: "-"})
+	ts = append(ts, Target{Name: "bank scan of 100,000 transfers", Engine: "not measured here", Goal: "≥ 0.5× raw publish", Met: "-"})
+	if m := r.Memory; m != nil {
+		ts = append(ts, Target{
+			Name:     fmt.Sprintf("engine RSS after %d orders (fast; streams %d MiB, %d subjects)", m.Orders, m.StreamBytes>>20, m.Subjects),
+			Engine:   fmt.Sprintf("%d MiB", m.Engine>>20),
+			Baseline: fmt.Sprintf("%d MiB (bare nats-server, same data)", m.Bare>>20),
+			Ratio:    fmt.Sprintf("%.2f×", m.Ratio), Goal: "≤ 1.5× (after 500k orders)", Met: met(m.Ratio <= 1.5),
+		})
+	} else {
+		ts = append(ts, Target{Name: "engine RSS vs a bare nats-server", Engine: "not measured", Goal: "≤ 1.5×", Met: "-"})
+	}
+	gc := Target{Name: fmt.Sprintf("safe group commit: submit with key vs raw per-message-fsync publish, %s", clientsLabel(top)),
+		Goal: "> 1× (moonshot ≥ 2×)", Met: "-"}
+	if c, ok := r.cell("safe", true, top); ok {
+		gc.Engine = fmt.Sprintf("%.0f submits/s (no group-commit mode yet)", c.Submit.PerSec)
+		gc.Baseline = fmt.Sprintf("%.0f publishes/s", c.Raw.PerSec)
+		gc.Ratio = fmt.Sprintf("%.2f×", c.Ratio)
+		gc.Met = met(c.Ratio > 1)
+	} else {
+		gc.Engine = "not measured"
+	}
+	return append(ts, gc)
+}
+
+// WriteTo prints the report as Markdown tables.
+func (r *Report) WriteTo(w io.Writer) (int64, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "bankbook bench — %s, %s (took %s)\n", r.Machine, r.Started.Format("2006-01-02 15:04 UTC"), r.Elapsed)
+	fmt.Fprintf(&b, "load average before %s, after %s; %s\n\n", r.LoadBefore, r.LoadAfter, r.Config)
+
+	b.WriteString("Targets (issue 13), each beside its baseline from the same run:\n\n")
+	b.WriteString("| target | engine | baseline | ratio | goal | met |\n|---|---|---|---|---|---|\n")
+	for _, t := range r.Targets() {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", t.Name, t.Engine, t.Baseline, t.Ratio, t.Goal, t.Met)
+	}
+
+	var clients []int
+	for _, c := range r.Cells {
+		if !slices.Contains(clients, c.Clients) {
+			clients = append(clients, c.Clients)
+		}
+	}
+	slices.Sort(clients)
+	b.WriteString("\nSubmits/s over raw JetStream sync publishes/s (median of interleaved rounds):\n\n|  |")
+	for _, n := range clients {
+		fmt.Fprintf(&b, " %s |", clientsLabel(n))
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(clients)) + "\n")
+	for _, p := range []string{"safe", "fast"} {
+		for _, key := range []bool{false, true} {
+			label := p + ", submit"
+			if key {
+				label += " with key"
+			}
+			var cells []string
+			seen := false
+			for _, n := range clients {
+				if c, ok := r.cell(p, key, n); ok {
+					cells = append(cells, fmt.Sprintf("%.2f", c.Ratio))
+					seen = true
+				} else {
+					cells = append(cells, "-")
+				}
+			}
+			if seen {
+				fmt.Fprintf(&b, "| %s | %s |\n", label, strings.Join(cells, " | "))
+			}
+		}
+	}
+
+	b.WriteString("\nEvery cell (medians; latency in ms; CPU is the engine process's, per operation, until it is idle again):\n\n")
+	b.WriteString("| profile | key | clients | submits/s | raw/s | ratio | submit p50 / p99 | raw p50 / p99 | CPU µs/submit | CPU µs/raw | CPU ratio |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range r.Cells {
+		key := "no"
+		if c.Key {
+			key = "yes"
+		}
+		note := ""
+		if !c.Submit.Idle || !c.Raw.Idle {
+			note = " (engine not idle between phases)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %.0f | %.0f | %.2f | %.2f / %.2f | %.2f / %.2f | %.0f | %.0f | %.1f×%s |\n",
+			c.Profile, key, c.Clients, c.Submit.PerSec, c.Raw.PerSec, c.Ratio,
+			c.Submit.P50us/1000, c.Submit.P99us/1000, c.Raw.P50us/1000, c.Raw.P99us/1000,
+			c.Submit.CPUus, c.Raw.CPUus, c.CPURatio, note)
+	}
+
+	if len(r.Visibility) > 0 {
+		b.WriteString("\nCommand → query visibility (submit with key, then order.get with min_seq = the reply's seq; reply → answer, ms):\n\n")
+		b.WriteString("| profile | clients | offered/s | done/s | queries | p50 | p99 | max | submit p50 / p99 |\n|---|---|---|---|---|---|---|---|---|\n")
+		for _, v := range r.Visibility {
+			fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %d | %.2f | %.2f | %.2f | %.2f / %.2f |\n",
+				v.Profile, v.Clients, v.TargetRate, v.Rate, v.Ops, v.P50us/1000, v.P99us/1000, v.MaxUs/1000, v.SubmitP50/1000, v.SubmitP99/1000)
+		}
+	}
+	if m := r.Memory; m != nil {
+		fmt.Fprintf(&b, "\nMemory after %d keyed orders (fast profile): engine RSS %d MiB (%d MiB after warm-up), bare nats-server on the same data %d MiB (%.2f×); ",
+			m.Orders, m.Engine>>20, m.EngineIdle>>20, m.Bare>>20, m.Ratio)
+		if m.Orders > 0 {
+			fmt.Fprintf(&b, "engine growth %.0f MiB per 100k orders.\n\n", float64(m.Engine-m.EngineIdle)/float64(1<<20)/float64(m.Orders)*100_000)
+		}
+		fmt.Fprintf(&b, "Resident memory split (MiB): engine anon %d, file %d, shmem %d; bare server anon %d, file %d, shmem %d.\n\n",
+			m.EngineMem.Anon>>20, m.EngineMem.File>>20, m.EngineMem.Shm>>20, m.BareMem.Anon>>20, m.BareMem.File>>20, m.BareMem.Shm>>20)
+		b.WriteString("| stream | messages | MiB | subjects |\n|---|---|---|---|\n")
+		for _, s := range m.Streams {
+			fmt.Fprintf(&b, "| %s | %d | %.1f | %d |\n", s.Name, s.Msgs, float64(s.Bytes)/(1<<20), s.Subjects)
+		}
+	}
+	if len(r.Profiles) > 0 {
+		fmt.Fprintf(&b, "\nProfiles: %s\n", strings.Join(r.Profiles, ", "))
+	}
+	n, err := io.WriteString(w, b.String())
+	return int64(n), err
+}

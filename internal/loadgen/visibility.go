@@ -1,0 +1,107 @@
+package loadgen
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Visibility is the command-to-query figure of a profile: keyed submits at
+// a fixed rate, each followed by bankbook.q.order.get with min_seq = the
+// reply's seq; the latency is from the submit's reply to the query's.
+type Visibility struct {
+	Profile    string  `json:"profile"`
+	Clients    int     `json:"clients"`
+	TargetRate float64 `json:"target_per_sec"` // half the sustained keyed submit rate
+	Rate       float64 `json:"per_sec"`        // what the run did
+	Ops        int     `json:"ops"`
+	P50us      float64 `json:"p50_us"`
+	P99us      float64 `json:"p99_us"`
+	MaxUs      float64 `json:"max_us"`
+	SubmitP50  float64 `json:"submit_p50_us"`
+	SubmitP99  float64 `json:"submit_p99_us"`
+}
+
+// visibility runs submits paced at rate per second (open loop: a late
+// client does not delay the next arrival) on clients connections for d.
+func (h *harness) visibility(ctx context.Context, rate float64, clients int, d time.Duration) (Visibility, error) {
+	v := Visibility{Profile: h.profile, Clients: clients, TargetRate: rate}
+	h.settle(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	interval := time.Duration(float64(time.Second) / rate)
+	arrivals := make(chan struct{}, 100_000)
+	var (
+		mu       sync.Mutex
+		vis, sub []time.Duration
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	for w := range clients {
+		wg.Go(func() {
+			for range arrivals {
+				t0 := time.Now()
+				rep, err := h.submit(ctx, w, true)
+				t1 := time.Now()
+				if err == nil {
+					err = h.getOrder(ctx, w, rep.OrderID, rep.Seq)
+				}
+				t2 := time.Now()
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+						cancel()
+					}
+				} else {
+					sub = append(sub, t1.Sub(t0))
+					vis = append(vis, t2.Sub(t1))
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	start := time.Now()
+	n := 0
+	for ctx.Err() == nil {
+		due := start.Add(time.Duration(n) * interval)
+		if due.Sub(start) >= d {
+			break
+		}
+		if wait := time.Until(due); wait > 0 {
+			time.Sleep(wait)
+		}
+		select {
+		case arrivals <- struct{}{}:
+			n++
+		default: // the clients are 100,000 arrivals behind: this one is dropped
+			n++
+		}
+	}
+	close(arrivals)
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		return v, firstErr
+	}
+	slices.Sort(vis)
+	slices.Sort(sub)
+	v.Ops = len(vis)
+	v.Rate = float64(len(vis)) / elapsed.Seconds()
+	v.P50us, v.P99us = pct(vis, 0.50), pct(vis, 0.99)
+	if len(vis) > 0 {
+		v.MaxUs = float64(vis[len(vis)-1].Microseconds())
+	}
+	v.SubmitP50, v.SubmitP99 = pct(sub, 0.50), pct(sub, 0.99)
+	return v, nil
+}
+
+// pct is the p-quantile of sorted latencies, in microseconds.
+func pct(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := min(int(float64(len(sorted))*p), len(sorted)-1)
+	return float64(sorted[i]) / float64(time.Microsecond)
+}
