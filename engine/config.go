@@ -174,6 +174,14 @@ type Config struct {
 	// console, docs/console.md). Default true; it needs the embedded
 	// server, whose identities it logs people in with.
 	Console bool `json:"console"`
+	// ConsoleHosts are the host names (comma-separated) the console
+	// answers to besides IP addresses and localhost: the name browsers use
+	// when a proxy forwards their Host header (console.Config.AllowedHosts).
+	ConsoleHosts string `json:"console_hosts"`
+	// ConsoleSecureCookies marks the console's cookies Secure although
+	// requests arrive without TLS: browsers reach it through a
+	// TLS-terminating proxy.
+	ConsoleSecureCookies bool `json:"console_secure_cookies"`
 	// PartConcurrency is how many units of work a background part handles
 	// at once (default 1 each, payouts 8: see Concurrency.Of).
 	PartConcurrency Concurrency `json:"part_concurrency"`

@@ -64,6 +64,22 @@ func TestConsoleOnTheHTTPListener(t *testing.T) {
 		t.Errorf("/readyz beside the console: %d", code)
 	}
 
+	// A host name is answered only when configured (--console-hosts).
+	byName := func(base, host string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, base+"/console/login", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := byName(base, "console.example"); code != http.StatusMisdirectedRequest {
+		t.Errorf("an unconfigured host name: %d, want 421", code)
+	}
+
 	cfg2 := testConfig(t)
 	cfg2.Console = false
 	e2, err := engine.Start(context.Background(), cfg2, zerolog.Nop())
@@ -73,5 +89,15 @@ func TestConsoleOnTheHTTPListener(t *testing.T) {
 	defer func() { _ = e2.Stop(context.Background()) }()
 	if code, _ := get("http://" + e2.HTTPAddr().String() + "/console/"); code != http.StatusNotFound {
 		t.Errorf("--console=false: /console/ answered %d, want 404", code)
+	}
+	cfg3 := testConfig(t)
+	cfg3.ConsoleHosts = "console.example, ops.example"
+	e3, err := engine.Start(context.Background(), cfg3, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e3.Stop(context.Background()) }()
+	if code := byName("http://"+e3.HTTPAddr().String(), "ops.example"); code != http.StatusOK {
+		t.Errorf("a configured host name: %d, want 200", code)
 	}
 }

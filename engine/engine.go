@@ -547,8 +547,14 @@ func (e *Engine) newConsole(cfg Config, log zerolog.Logger) (*console.Console, e
 	if err != nil {
 		return nil, err
 	}
+	var hosts []string
+	for h := range strings.SplitSeq(cfg.ConsoleHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
 	c, err := console.New(console.Config{URL: e.ClientURL(), Identities: ids, Readiness: e.readiness(), FirmBankingFee: e.firmFee,
-		Log: log.With().Str("part", "console").Logger()})
+		AllowedHosts: hosts, SecureCookies: cfg.ConsoleSecureCookies, Log: log.With().Str("part", "console").Logger()})
 	if err != nil {
 		return nil, fmt.Errorf("ops console: %w", err)
 	}

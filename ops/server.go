@@ -160,9 +160,12 @@ func (s *Server) Run(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ErrorLog:          log.New(zerologWriter{s.cfg.Log}, "", 0),
+		// A body sent slowly (a console form) cannot hold a connection
+		// for long; /metrics and pprof profiles are answered, not read.
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: time.Minute,
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    log.New(zerologWriter{s.cfg.Log}, "", 0),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -79,6 +79,8 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, `HOST:PORT of /healthz, /readyz, /metrics and the console /console/ ("off": none)`)
 	fs.BoolVar(&cfg.Pprof, "pprof", cfg.Pprof, "also serve /debug/pprof on --http-listen")
 	fs.BoolVar(&cfg.Console, "console", cfg.Console, "serve the ops console at /console/ on --http-listen (embedded server only; docs/console.md)")
+	fs.StringVar(&cfg.ConsoleHosts, "console-hosts", cfg.ConsoleHosts, "host names the console answers to besides IP addresses and localhost (comma-separated: the name a proxy forwards)")
+	fs.BoolVar(&cfg.ConsoleSecureCookies, "console-secure-cookies", cfg.ConsoleSecureCookies, "mark the console's cookies Secure (browsers reach it through a TLS-terminating proxy)")
 	fs.Var(&cfg.PartConcurrency, "part-concurrency", "work handled at once per background part, e.g. payouts=16,timers=4 (default payouts=8, notify=4, the others 1)")
 	return fs
 }
