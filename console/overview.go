@@ -2,10 +2,10 @@ package console
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/ops"
 )
 
@@ -29,9 +29,9 @@ type count struct {
 // Text is the figure as shown.
 func (c count) Text() string {
 	if c.More {
-		return fmt.Sprintf("%s+", group(fmt.Sprint(c.N)))
+		return domain.GroupThousands(int64(c.N)) + "+"
 	}
-	return group(fmt.Sprint(c.N))
+	return domain.GroupThousands(int64(c.N))
 }
 
 type overviewData struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
 )
 
 // view is what every page template gets.
@@ -56,7 +57,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
-	"num": func(n int) string { return group(strconv.Itoa(n)) },
+	"num": func(n int) string { return domain.GroupThousands(int64(n)) },
 	"q": func(kv ...string) template.URL { // a query string from pairs
 		v := url.Values{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -126,25 +127,9 @@ func statusOf(e *errView) int {
 // won formats an amount of KRW: ₩12,000.
 func won(n int64) string {
 	if n < 0 {
-		return "-₩" + group(strconv.FormatInt(-n, 10))
+		return "-₩" + domain.GroupThousands(-n)
 	}
-	return "₩" + group(strconv.FormatInt(n, 10))
-}
-
-func group(s string) string {
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
+	return "₩" + domain.GroupThousands(n)
 }
 
 // ts shows an API time (RFC 3339) to the second, in UTC.

@@ -252,10 +252,13 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // Won formats an amount of KRW as messages show it: digits grouped by
 // thousands and the unit, "1,234,500원".
-func Won(amount int64) string {
-	s := strconv.FormatInt(amount, 10)
+func Won(amount int64) string { return GroupThousands(amount) + "원" }
+
+// GroupThousands writes n with its digits grouped by thousands: "-1,234,500".
+func GroupThousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
 	sign := ""
-	if amount < 0 {
+	if n < 0 {
 		sign, s = "-", s[1:]
 	}
 	var b strings.Builder
@@ -266,5 +269,5 @@ func Won(amount int64) string {
 		}
 		b.WriteRune(c)
 	}
-	return b.String() + "원"
+	return b.String()
 }

@@ -334,22 +334,8 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 			it.StatementCount = count[l.BankTxnID]
 			it.Note = fmt.Sprintf("on the statement %d times", it.StatementCount)
 			items.Duplicate = append(items.Duplicate, it)
-		case len(recs) > 1:
-			it.Note = fmt.Sprintf("recorded as %d deposits", len(recs))
-			items.Duplicate = append(items.Duplicate, it)
-		case len(recs) == 1 && NormalizeAccountNumber(recs[0].AccountNumber) == acct:
-			it.LedgerAmount = recs[0].Amount
-			if recs[0].Amount != l.Amount {
-				items.AmountMismatch = append(items.AmountMismatch, it)
-			} else {
-				items.Matched = append(items.Matched, it)
-			}
+		case items.placeRecorded(it, acct, recs):
 		default:
-			if len(recs) == 1 {
-				it.Note = fmt.Sprintf("recorded only on account %s (%s): not matched across accounts", NormalizeAccountNumber(recs[0].AccountNumber), recs[0].DepositID)
-				items.MissingInLedger = append(items.MissingInLedger, it)
-				break
-			}
 			if wm := period[acct].ScanWatermark; wm != nil && !l.DepositedAt.Before(*wm) {
 				it.Note = "deposited at or after the scan watermark " + FormatTime(*wm) + ": not scanned yet, carried to the next run"
 				items.TimingDifference = append(items.TimingDifference, it)
@@ -375,19 +361,7 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		it.DepositIDs, it.Note = depositIDs(recs), ""
 		if c.StatementAmount != 0 { // on an earlier statement, not recorded then
 			switch {
-			case len(recs) > 1:
-				it.Note = fmt.Sprintf("recorded as %d deposits", len(recs))
-				items.Duplicate = append(items.Duplicate, it)
-			case len(recs) == 1 && NormalizeAccountNumber(recs[0].AccountNumber) == acct:
-				it.LedgerAmount = recs[0].Amount
-				if recs[0].Amount != c.StatementAmount {
-					items.AmountMismatch = append(items.AmountMismatch, it)
-				} else {
-					items.Matched = append(items.Matched, it)
-				}
-			case len(recs) == 1:
-				it.Note = fmt.Sprintf("recorded only on account %s (%s): not matched across accounts", NormalizeAccountNumber(recs[0].AccountNumber), recs[0].DepositID)
-				items.MissingInLedger = append(items.MissingInLedger, it)
+			case items.placeRecorded(it, acct, recs):
 			default:
 				if wm := period[acct].ScanWatermark; wm == nil || !c.At.Before(*wm) {
 					it.Note = "still not scanned: carried to the next run"
@@ -451,6 +425,34 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 	}
 	out.ReconcileItems, out.Truncated = items.bounded(MaxReconcileItems)
 	return out
+}
+
+// placeRecorded files a transaction of a statement (it, on account acct)
+// whose category its recorded deposits recs decide: duplicate (recorded more
+// than once), amount_mismatch or matched (recorded once on acct),
+// missing_in_ledger (recorded only on another account: never matched
+// across accounts). It reports false, filing nothing, when nothing is
+// recorded: the caller decides between timing_difference and
+// missing_in_ledger.
+func (items *ReconcileItems) placeRecorded(it ReconcileItem, acct string, recs []RecordedDeposit) bool {
+	switch {
+	case len(recs) > 1:
+		it.Note = fmt.Sprintf("recorded as %d deposits", len(recs))
+		items.Duplicate = append(items.Duplicate, it)
+	case len(recs) == 1 && NormalizeAccountNumber(recs[0].AccountNumber) == acct:
+		it.LedgerAmount = recs[0].Amount
+		if recs[0].Amount != it.StatementAmount {
+			items.AmountMismatch = append(items.AmountMismatch, it)
+		} else {
+			items.Matched = append(items.Matched, it)
+		}
+	case len(recs) == 1:
+		it.Note = fmt.Sprintf("recorded only on account %s (%s): not matched across accounts", NormalizeAccountNumber(recs[0].AccountNumber), recs[0].DepositID)
+		items.MissingInLedger = append(items.MissingInLedger, it)
+	default:
+		return false
+	}
+	return true
 }
 
 // markCarried sets CarriedFrom on every item that settles or carries again

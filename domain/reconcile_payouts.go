@@ -123,13 +123,8 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 		case p.Status == PayoutRequestedStatus:
 			it.Note = "the provider's result is not recorded"
 			items.MissingInLedger = append(items.MissingInLedger, it)
-		case string(p.Status) != l.Status:
-			it.Note = fmt.Sprintf("%s at the provider, %s in the ledger", l.Status, p.Status)
-			items.AmountMismatch = append(items.AmountMismatch, it)
-		case p.Amount != l.Amount || p.Status == PayoutSettledStatus && p.Fee != l.Fee:
-			items.AmountMismatch = append(items.AmountMismatch, it)
 		default:
-			items.Matched = append(items.Matched, it)
+			items.compareResult(it, p)
 		}
 	}
 	// Carried items the report does not name are settled by what is
@@ -166,13 +161,8 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 		case p.Status == PayoutRequestedStatus:
 			it.Note = "the result is not recorded yet: carried to the next run"
 			items.TimingDifference = append(items.TimingDifference, it)
-		case string(p.Status) != c.StatementStatus:
-			it.Note = fmt.Sprintf("%s at the provider, %s in the ledger", c.StatementStatus, p.Status)
-			items.AmountMismatch = append(items.AmountMismatch, it)
-		case p.Amount != c.StatementAmount || p.Status == PayoutSettledStatus && p.Fee != c.StatementFee:
-			items.AmountMismatch = append(items.AmountMismatch, it)
 		default:
-			items.Matched = append(items.Matched, it)
+			items.compareResult(it, p)
 		}
 	}
 	slices.SortFunc(recorded, func(a, b RecordedPayout) int {
@@ -203,4 +193,20 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 	}
 	out.ReconcileItems, out.Truncated = items.bounded(MaxReconcileItems)
 	return out
+}
+
+// compareResult files a payout the provider reported (it: its status,
+// amount and fee on the report) whose result is recorded (p): matched when
+// the status and amount agree, and for a settlement the fee;
+// amount_mismatch otherwise.
+func (items *ReconcileItems) compareResult(it ReconcileItem, p RecordedPayout) {
+	switch {
+	case string(p.Status) != it.StatementStatus:
+		it.Note = fmt.Sprintf("%s at the provider, %s in the ledger", it.StatementStatus, p.Status)
+		items.AmountMismatch = append(items.AmountMismatch, it)
+	case p.Amount != it.StatementAmount || p.Status == PayoutSettledStatus && p.Fee != it.StatementFee:
+		items.AmountMismatch = append(items.AmountMismatch, it)
+	default:
+		items.Matched = append(items.Matched, it)
+	}
 }

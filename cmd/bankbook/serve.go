@@ -10,13 +10,13 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 )
 
@@ -193,22 +193,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // itoa formats an amount with thousands separators.
-func itoa(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
+func itoa(n int64) string { return domain.GroupThousands(n) }
 
 // isFlag matches a command-line argument that sets the named flag.
 func isFlag(name string) func(string) bool {
