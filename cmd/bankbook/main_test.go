@@ -316,7 +316,7 @@ func TestExitStatusesAndVersion(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, exitUsage},
 		{"help of a group", []string{"wallet", "-h"}, exitOK},
 		{"group without a subcommand", []string{"ledger"}, exitUsage},
-		{"unknown subcommand", []string{"payout", "list"}, exitUsage},
+		{"unknown subcommand", []string{"payout", "frobnicate"}, exitUsage},
 		{"stray argument", []string{"order", "get", url, "--order-id", "x", "extra"}, exitUsage},
 		{"bad min-seq", []string{"order", "get", url, "--order-id", "x", "--min-seq", "-5"}, exitUsage},
 		{"bad flag", []string{"order", "get", "--no-such-flag"}, exitUsage},
