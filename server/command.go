@@ -3,7 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -89,7 +92,13 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 		plan = spec.plan(&req)
 	}
 	// Keys are per identity: nobody can replay, or block, another's key.
-	claim, stored, err := s.cfg.Idempotency.Begin(ctx, subject+"."+actor, meta.IdempotencyKey, idempotency.HashBody(body), plan)
+	scope := subject + "." + actor
+	claim, stored, err := s.cfg.Idempotency.Begin(ctx, scope, meta.IdempotencyKey, idempotency.HashBody(body), plan)
+	if errors.Is(err, idempotency.ErrInProgress) && s.awaitCompletion(ctx, scope, meta.IdempotencyKey) {
+		// This instance answered the first attempt and is storing its
+		// outcome: the repeat gets that.
+		claim, stored, err = s.cfg.Idempotency.Begin(ctx, scope, meta.IdempotencyKey, idempotency.HashBody(body), plan)
+	}
 	switch {
 	case err != nil:
 		return failed(err)
@@ -112,24 +121,66 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	}
 	meta.Resumed = claim.Resumed
 	rep := execCommand(s, ctx, meta, req, spec)
-
-	// Store the outcome with a fresh deadline: the command's may be spent.
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommandTimeout)
-	defer cancel()
-	var ferr error
-	switch {
-	case rep.err == nil:
-		ferr = s.cfg.Idempotency.Complete(sctx, claim, idempotency.Reply{Status: 200, Body: rep.body})
-	case definitive(rep.err):
-		ferr = s.cfg.Idempotency.Complete(sctx, claim, idempotency.Reply{Status: rep.err.Status, Body: rep.err.Body()})
-	default:
-		ferr = s.cfg.Idempotency.Abandon(sctx, claim)
-	}
-	if ferr != nil {
-		// A repeat resumes with the same plan and finds the events by key.
-		s.cfg.Log.Warn().Err(ferr).Str("subject", subject).Str("correlation_id", meta.CorrelationID).Msg("idempotency record not updated")
-	}
+	s.finishClaim(scope, meta, claim, rep)
 	return rep
+}
+
+// finishClaim stores the outcome of a claimed command (or gives the claim
+// up), after the reply: the events are stored, so the outcome is safe
+// without the record, and the reply need not wait for one more write. If
+// this instance dies before the record is written, a repeat takes the
+// claim over once its lease runs out and finds the events by their key; a
+// repeat this instance receives meanwhile waits for the record
+// (awaitCompletion). Stop waits for the records being written.
+func (s *Server) finishClaim(scope string, meta commands.Meta, claim *idempotency.Claim, rep reply) {
+	k := scope + "\x00" + meta.IdempotencyKey
+	done := make(chan struct{})
+	s.completing.Store(k, done)
+	s.mu.Lock()
+	s.active++ // the request is still active: Stop cannot have finished
+	s.mu.Unlock()
+	go func() {
+		defer s.leave()
+		defer func() { s.completing.Delete(k); close(done) }()
+		if d := completeDelay.Load(); d > 0 { // tests only
+			time.Sleep(time.Duration(d))
+		}
+		// A fresh deadline: the command's may be spent.
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommandTimeout)
+		defer cancel()
+		var err error
+		switch {
+		case rep.err == nil:
+			err = s.cfg.Idempotency.Complete(ctx, claim, idempotency.Reply{Status: 200, Body: rep.body})
+		case definitive(rep.err):
+			err = s.cfg.Idempotency.Complete(ctx, claim, idempotency.Reply{Status: rep.err.Status, Body: rep.err.Body()})
+		default:
+			err = s.cfg.Idempotency.Abandon(ctx, claim)
+		}
+		if err != nil {
+			// A repeat resumes with the same plan and finds the events by key.
+			s.cfg.Log.Warn().Err(err).Str("subject", meta.Command).Str("correlation_id", meta.CorrelationID).Msg("idempotency record not updated")
+		}
+	}()
+}
+
+// completeDelay, set by tests only, delays storing outcomes, so that a
+// repeat is sure to arrive while one is being stored.
+var completeDelay atomic.Int64
+
+// awaitCompletion waits while this instance stores the outcome of the
+// command with key in scope, and reports whether it was storing one.
+func (s *Server) awaitCompletion(ctx context.Context, scope, key string) bool {
+	v, ok := s.completing.Load(scope + "\x00" + key)
+	if !ok {
+		return false
+	}
+	select {
+	case <-v.(chan struct{}):
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // execCommand executes a decided-to-run command and encodes its reply.
