@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -90,32 +92,138 @@ func (s *Store) Reader() *Reader { return &Reader{js: s.js, cfg: s.cfg} }
 // as Follow with DeliverDamaged does, but without its set-aside record
 // (the set-aside bucket is the engine's): projections skip a damaged commit
 // either way.
+//
+// fn runs on the goroutine that called Read, one batch at a time. Read
+// fetches the next messages and decodes them (in parallel, see ReadPrepared)
+// while fn handles a batch.
 func (r *Reader) Read(ctx context.Context, fn Handler) (Seq, error) {
-	dec := &Store{cfg: r.cfg}
-	batch := make([]Commit, 0, directBatch)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := fn(ctx, batch)
-		batch = make([]Commit, 0, directBatch)
-		return err
-	}
-	last, err := ReadDirect(ctx, r.js, r.cfg.Stream, func(m RawMessage) error {
-		c, derr := dec.read(m.Subject, m.Data, m.Seq)
-		if derr != nil {
-			c = Commit{Seq: m.Seq, AggregateType: derr.Ref.Type, AggregateID: derr.Ref.ID, Hash: HashOf(m.Data), Damaged: derr}
-		}
-		batch = append(batch, c)
-		if len(batch) == directBatch {
-			return flush()
-		}
-		return nil
+	return ReadPrepared(ctx, r, nil, func(ctx context.Context, batch []Commit, _ []struct{}) error {
+		return fn(ctx, batch)
 	})
-	if err != nil {
+}
+
+// PreparedHandler handles commits in stream order, with what ReadPrepared's
+// prepare step returned for each: prepared[i] belongs to batch[i].
+type PreparedHandler[T any] func(ctx context.Context, batch []Commit, prepared []T) error
+
+// readBatch is how many commits ReadPrepared decodes as one unit of work
+// and hands fn at once.
+const readBatch = 256
+
+// ReadPrepared is Read with a step of the caller's run on every commit
+// before its batch reaches fn: decoding what the caller needs from the
+// events, say, so that each commit is decoded once. The commits and prepare
+// (nil: none) run on up to GOMAXPROCS goroutines at once, in no particular
+// order, while the next messages are fetched and fn handles earlier
+// batches; so prepare must be safe for concurrent use and must not depend
+// on other commits. fn gets the batches in stream order, without gaps, on
+// the goroutine that called ReadPrepared, one at a time.
+//
+// When fn returns an error, ReadPrepared stops reading and returns it
+// (after every goroutine it started has ended); the commits already
+// fetched or prepared after that batch are dropped. Memory stays bounded:
+// at most a few batches per goroutine are held ahead of fn.
+func ReadPrepared[T any](ctx context.Context, r *Reader, prepare func(Commit) T, fn PreparedHandler[T]) (Seq, error) {
+	until, err := directLastSeq(ctx, r.js.Conn(), r.cfg.Stream)
+	if err != nil || until == 0 {
 		return 0, err
 	}
-	return last, flush()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	workers := max(1, runtime.GOMAXPROCS(0))
+	type job struct {
+		msgs     []RawMessage
+		commits  []Commit
+		prepared []T
+		done     chan struct{}
+	}
+	// A job goes to work (a worker decodes it) before it goes to order
+	// (fn waits for it there), so every job fn waits for is decoded.
+	work := make(chan *job, 2*workers)
+	order := make(chan *job, 2*workers+2)
+	fetched := make(chan error, 1)
+	go func() {
+		defer close(order)
+		defer close(work)
+		msgs := make([]RawMessage, 0, readBatch)
+		send := func() error {
+			j := &job{msgs: msgs, done: make(chan struct{})}
+			msgs = make([]RawMessage, 0, readBatch)
+			for _, ch := range []chan *job{work, order} {
+				select {
+				case ch <- j:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		}
+		err := readDirect(ctx, r.js, r.cfg.Stream, until, func(m RawMessage) error {
+			msgs = append(msgs, m)
+			if len(msgs) == readBatch {
+				return send()
+			}
+			return nil
+		})
+		if err == nil && len(msgs) > 0 {
+			err = send()
+		}
+		fetched <- err
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range work {
+				j.commits = make([]Commit, len(j.msgs))
+				if prepare != nil {
+					j.prepared = make([]T, len(j.msgs))
+				}
+				for i, m := range j.msgs {
+					j.commits[i] = r.decode(m)
+					if prepare != nil {
+						j.prepared[i] = prepare(j.commits[i])
+					}
+				}
+				j.msgs = nil
+				close(j.done)
+			}
+		})
+	}
+	var fnErr error
+	for j := range order {
+		<-j.done
+		if fnErr != nil {
+			continue // drain, so that the fetcher ends
+		}
+		prepared := j.prepared
+		if prepared == nil {
+			prepared = make([]T, len(j.commits))
+		}
+		if err := fn(ctx, j.commits, prepared); err != nil {
+			fnErr = err
+			cancel()
+		}
+	}
+	wg.Wait()
+	fetchErr := <-fetched
+	switch {
+	case fnErr != nil:
+		return 0, fnErr
+	case fetchErr != nil:
+		return 0, fetchErr
+	}
+	return until, nil
+}
+
+// decode reads m as Read delivers it: a commit, upcast, or a damaged one.
+// It is safe for concurrent use.
+func (r *Reader) decode(m RawMessage) Commit {
+	dec := Store{cfg: r.cfg}
+	c, derr := dec.read(m.Subject, m.Data, m.Seq)
+	if derr != nil {
+		return Commit{Seq: m.Seq, AggregateType: derr.Ref.Type, AggregateID: derr.Ref.ID, Hash: HashOf(m.Data), Damaged: derr}
+	}
+	return c
 }
 
 // directLastSeq is the stream's last sequence, from a direct get of the last

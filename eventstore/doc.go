@@ -64,7 +64,13 @@
 //
 // Follow delivers commits in stream order to projections, through a durable
 // consumer acknowledged only after the projection has committed, or through an
-// ordered consumer for a one-off replay.
+// ordered consumer for a one-off replay. FollowOptions.Linger trades a little
+// latency for fewer, larger batches.
+//
+// Reader reads the whole stream with direct gets only (what the auditor
+// identity may do). Its Read and ReadPrepared fetch ahead and decode commits
+// on every core while the caller handles earlier ones, and still hand them
+// over in stream order, without gaps, on the caller's goroutine.
 //
 // # Reacting
 //

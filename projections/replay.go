@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/bankbook/bankbook/eventstore"
 )
 
@@ -91,6 +93,12 @@ type ReplayResult struct {
 // damaged commit (not a commit, or an event the codec cannot decode) is
 // skipped and recorded (Store.Skipped of the result), so the replay has the
 // live read models' content. If it fails, the partial file is removed.
+//
+// A replay reads ahead and decodes every commit (its events too) on all
+// cores while it applies the earlier ones, and it applies several thousand
+// commits per bbolt transaction without syncing the file; it syncs once, at
+// the end, before it returns the Hash. A replay cut short by a crash leaves
+// a file that is not to be used: replay again into a new one.
 func ReplayWith(ctx context.Context, r *eventstore.Reader, path string, opts *Options, ro *ReplayOptions) (ReplayResult, error) {
 	if err := opts.Validate(); err != nil {
 		return ReplayResult{}, err
@@ -126,18 +134,22 @@ func ReplayWith(ctx context.Context, r *eventstore.Reader, path string, opts *Op
 var errEnd = errors.New("projections: replay reached its end")
 
 func replay(ctx context.Context, r *eventstore.Reader, path string, opts *Options, o ReplayOptions) (ReplayResult, error) {
-	st, err := Open(path, opts)
+	st, err := openFresh(path, opts)
 	if err != nil {
 		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
 	defer st.Close()
+	w := &bulk{s: st}
+	defer w.rollback()
 	var (
 		res     ReplayResult
 		applied eventstore.Seq
 	)
-	until, err := r.Read(ctx, func(_ context.Context, batch []eventstore.Commit) error {
+	// The commits are fetched and decoded, events too, ahead of the
+	// transaction, on every core; only applying them is serial.
+	until, err := eventstore.ReadPrepared(ctx, r, st.decode, func(_ context.Context, batch []eventstore.Commit, dec []decoded) error {
 		n, stop := cut(batch, o)
-		if err := st.Apply(batch[:n]); err != nil {
+		if err := w.apply(batch[:n], dec[:n]); err != nil {
 			return err
 		}
 		for _, c := range batch[:n] {
@@ -164,6 +176,13 @@ func replay(ctx context.Context, r *eventstore.Reader, path string, opts *Option
 	case o.UntilSeq > until:
 		return ReplayResult{}, fmt.Errorf("%w: until seq %d, but the stream's last sequence is %d", ErrBeyondEnd, o.UntilSeq, until)
 	}
+	if err := w.commit(); err != nil {
+		return ReplayResult{}, fmt.Errorf("replay: %w", err)
+	}
+	// The transactions were written without fsync: one for the whole file.
+	if err := st.db.Sync(); err != nil {
+		return ReplayResult{}, fmt.Errorf("replay: sync %s: %w", path, err)
+	}
 	hash, cp, err := st.Hash()
 	if err != nil {
 		return ReplayResult{}, fmt.Errorf("replay: %w", err)
@@ -176,6 +195,95 @@ func replay(ctx context.Context, r *eventstore.Reader, path string, opts *Option
 	}
 	res.Checkpoint, res.Hash = cp, hash
 	return res, nil
+}
+
+// Replays write a new file that nothing reads before they end, so they
+// trade durability between transactions for speed: no fsync per
+// transaction (one Sync at the end), and many batches per transaction.
+const (
+	// bulkCommits is how many commits a replay applies in one transaction.
+	bulkCommits = 4096
+	// replayMmapSize is the memory map a replay starts with, so that bbolt
+	// seldom remaps (and copies the open transaction's nodes) as it grows.
+	replayMmapSize = 1 << 30
+)
+
+// bulkEvery is bulkCommits, but for tests (SetBulkCommits).
+var bulkEvery = bulkCommits
+
+// openFresh opens the new, empty file at path for a replay, without fsync
+// (see bulk).
+func openFresh(path string, opts *Options) (*Store, error) {
+	o := opts.withDefaults()
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: lockTimeout, NoSync: true, NoGrowSync: true,
+		FreelistType: bbolt.FreelistMapType, InitialMmapSize: replayMmapSize})
+	if err != nil {
+		return nil, fmt.Errorf("open read models %s: %w", path, err)
+	}
+	s := &Store{db: db, codec: o.Codec, projections: o.Projections, reset: map[string]string{}}
+	if err := s.db.Update(s.init); err != nil {
+		_ = s.db.Close()
+		return nil, fmt.Errorf("init read models %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// bulk applies batches of decoded commits to a Store in large
+// transactions: one is committed every bulkCommits commits and by commit.
+// It reuses the transaction's bucket handles across batches. Every
+// transaction holds the checkpoints of what it applied, as Apply's do.
+type bulk struct {
+	s       *Store
+	tx      *bbolt.Tx
+	meta    *bbolt.Bucket
+	runs    []*run
+	pending int
+	skipped []SkippedCommit
+}
+
+func (b *bulk) apply(batch []eventstore.Commit, dec []decoded) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	if b.tx == nil {
+		tx, err := b.s.db.Begin(true)
+		if err != nil {
+			return closedErr(err)
+		}
+		runs, err := b.s.runs(tx)
+		if err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		b.tx, b.meta, b.runs = tx, tx.Bucket(bucketMeta), runs
+	}
+	if err := b.s.applyRuns(b.meta, b.runs, batch, dec, &b.skipped); err != nil {
+		b.rollback()
+		return err
+	}
+	b.pending += len(batch)
+	if b.pending >= bulkEvery {
+		return b.commit()
+	}
+	return nil
+}
+
+// commit commits the open transaction, if any.
+func (b *bulk) commit() error {
+	if b.tx == nil {
+		return nil
+	}
+	tx := b.tx
+	b.tx, b.meta, b.runs, b.pending = nil, nil, nil, 0
+	return closedErr(tx.Commit())
+}
+
+// rollback drops the open transaction, if any.
+func (b *bulk) rollback() {
+	if b.tx != nil {
+		_ = b.tx.Rollback()
+		b.tx, b.meta, b.runs, b.pending = nil, nil, nil, 0
+	}
 }
 
 // cut returns how many commits of batch the replay applies and whether it

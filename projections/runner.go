@@ -47,6 +47,20 @@ type Runner struct {
 	checkInt time.Duration           // how often the set-aside records are read while damaged is not empty
 }
 
+// Each batch the Runner applies is one bbolt transaction and one fsync,
+// holding the checkpoints, acknowledged only once committed.
+const (
+	// liveLinger is how long the live Runner waits for more commits once
+	// one has arrived, so that a burst of commands costs one fsync rather
+	// than one each. Queries that wait for their write (WaitFor) see it
+	// that much later at most.
+	liveLinger = 2 * time.Millisecond
+	// maxBatch is the largest batch: when the Runner is behind (a rebuild,
+	// a catch-up, a burst) the commits are there already, and each batch
+	// costs an fsync.
+	maxBatch = 4096
+)
+
 // phase is where a Runner is in its life.
 type phase int
 
@@ -154,7 +168,7 @@ func (r *Runner) run(ctx context.Context) error {
 		return err
 	}
 	r.advance(after)
-	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after, DeliverDamaged: true}, r.handle)
+	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after, DeliverDamaged: true, MaxBatch: maxBatch, Linger: liveLinger}, r.handle)
 	if err == nil {
 		err = errors.New("follow ended without error")
 	}
@@ -170,7 +184,7 @@ func (r *Runner) catchUp(ctx context.Context, lagging map[string]eventstore.Seq,
 	names := slices.Sorted(maps.Keys(lagging))
 	r.log.Info().Strs("projections", names).Uint64("from_seq", uint64(low)).Uint64("until_seq", uint64(until)).
 		Msg("read models: catching up projections")
-	err := r.es.Follow(ctx, eventstore.FollowOptions{After: low, Until: until, DeliverDamaged: true}, r.handle)
+	err := r.es.Follow(ctx, eventstore.FollowOptions{After: low, Until: until, DeliverDamaged: true, MaxBatch: maxBatch}, r.handle)
 	if err != nil {
 		return fmt.Errorf("read models: rebuild %s from seq %d to %d (now at %d): %w", strings.Join(names, ", "), low, until, r.Checkpoint(), err)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -512,10 +513,15 @@ func (s *Store) applyBatch(batch []eventstore.Commit) ([]SkippedCommit, error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
+	dec := s.decodeAll(batch) // before the transaction: it holds the write lock
 	var skipped []SkippedCommit
 	err := s.update(func(tx *bbolt.Tx) error {
 		skipped = skipped[:0]
-		return s.apply(tx, batch, &skipped)
+		runs, err := s.runs(tx)
+		if err != nil {
+			return err
+		}
+		return s.applyRuns(tx.Bucket(bucketMeta), runs, batch, dec, &skipped)
 	})
 	if err != nil {
 		return nil, err
@@ -531,23 +537,73 @@ type run struct {
 	moved   bool
 }
 
-func (s *Store) apply(tx *bbolt.Tx, batch []eventstore.Commit, skipped *[]SkippedCommit) error {
-	meta := tx.Bucket(bucketMeta)
+// decoded is what applying a commit needs besides the commit: its events,
+// decoded by the codec, or why the projections skip it (see skipped).
+// Replays decode commits in parallel ahead of the transaction.
+type decoded struct {
+	events []domain.Event
+	skip   *SkippedCommit
+}
+
+// decode decodes c's events for apply; it is safe for concurrent use.
+func (s *Store) decode(c eventstore.Commit) decoded {
+	events, sc := s.skipped(c)
+	return decoded{events: events, skip: sc}
+}
+
+// parallelDecode is the batch size from which Apply decodes a batch's
+// events on every core before its transaction: a rebuild's batches, or the
+// live Runner's under load.
+const parallelDecode = 64
+
+// decodeAll decodes the events of a batch of parallelDecode commits or more
+// on up to GOMAXPROCS goroutines (dec[i] is batch[i]'s); for a smaller batch
+// it returns nil, and applyRuns decodes each commit as it comes.
+func (s *Store) decodeAll(batch []eventstore.Commit) []decoded {
+	if len(batch) < parallelDecode {
+		return nil
+	}
+	dec := make([]decoded, len(batch))
+	workers := min(runtime.GOMAXPROCS(0), len(batch)/(parallelDecode/2))
+	per := (len(batch) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < len(batch); lo += per {
+		hi := min(lo+per, len(batch))
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				dec[i] = s.decode(batch[i])
+			}
+		})
+	}
+	wg.Wait()
+	return dec
+}
+
+// runs returns every projection's part in the batches that tx applies:
+// its bucket handles and its checkpoint.
+func (s *Store) runs(tx *bbolt.Tx) ([]*run, error) {
 	runs := make([]*run, len(s.projections))
 	for i := range s.projections {
 		p := &s.projections[i]
-		r := &run{p: p, cp: s.projectionCheckpoint(tx, p.Name)}
+		r := &run{p: p, cp: s.projectionCheckpoint(tx, p.Name), buckets: make([]*bbolt.Bucket, 0, len(p.Buckets))}
 		for _, name := range p.Buckets {
 			b := tx.Bucket([]byte(name))
 			if b == nil {
-				return fmt.Errorf("projection %s: bucket %s missing", p.Name, name)
+				return nil, fmt.Errorf("projection %s: bucket %s missing", p.Name, name)
 			}
 			r.buckets = append(r.buckets, b)
 		}
 		runs[i] = r
 	}
+	return runs, nil
+}
+
+// applyRuns applies batch to runs, of the transaction that holds meta, and
+// writes the checkpoints that moved. dec, if not nil, holds the batch's
+// commits decoded (dec[i] is batch[i]'s); otherwise they are decoded here.
+func (s *Store) applyRuns(meta *bbolt.Bucket, runs []*run, batch []eventstore.Commit, dec []decoded, skipped *[]SkippedCommit) error {
 	due := make([]*run, 0, len(runs))
-	for _, c := range batch {
+	for i, c := range batch {
 		due = due[:0]
 		for _, r := range runs {
 			if c.Seq <= r.cp {
@@ -561,8 +617,13 @@ func (s *Store) apply(tx *bbolt.Tx, batch []eventstore.Commit, skipped *[]Skippe
 		if len(due) == 0 {
 			continue
 		}
-		events, sc := s.skipped(c)
-		if sc != nil {
+		var d decoded
+		if dec != nil {
+			d = dec[i]
+		} else {
+			d = s.decode(c)
+		}
+		if sc := d.skip; sc != nil {
 			fresh, err := recordSkipped(meta, sc)
 			if err != nil {
 				return err
@@ -570,7 +631,7 @@ func (s *Store) apply(tx *bbolt.Tx, batch []eventstore.Commit, skipped *[]Skippe
 			if fresh {
 				*skipped = append(*skipped, *sc)
 			}
-		} else if err := s.applyCommit(due, c, events); err != nil {
+		} else if err := s.applyCommit(due, c, d.events); err != nil {
 			return err
 		}
 		for _, r := range due {
@@ -582,6 +643,7 @@ func (s *Store) apply(tx *bbolt.Tx, batch []eventstore.Commit, skipped *[]Skippe
 			if err := writeRecord(meta, r.p.Name, r.p.Version, r.cp); err != nil {
 				return err
 			}
+			r.moved = false
 		}
 	}
 	return nil

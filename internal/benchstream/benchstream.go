@@ -143,6 +143,13 @@ func Prefill(b testing.TB, events int) (jetstream.JetStream, *eventstore.Store) 
 // RawRead reads the whole stream with an ordered consumer, as fast as
 // JetStream delivers it, and returns the messages and bytes read.
 func RawRead(b testing.TB, js jetstream.JetStream, streamName string) (msgs int, bytes int64, elapsed time.Duration) {
+	msgs, bytes, elapsed, _ = RawReadCPU(b, js, streamName)
+	return msgs, bytes, elapsed
+}
+
+// RawReadCPU is RawRead that also returns the CPU time the read took (see
+// CPUTime), the server's included.
+func RawReadCPU(b testing.TB, js jetstream.JetStream, streamName string) (msgs int, bytes int64, elapsed, cpu time.Duration) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
@@ -155,7 +162,7 @@ func RawRead(b testing.TB, js jetstream.JetStream, streamName string) (msgs int,
 		b.Fatal(err)
 	}
 	want := int(info.State.Msgs)
-	start := time.Now()
+	start, cpu0 := time.Now(), CPUTime()
 	cons, err := js.OrderedConsumer(ctx, streamName, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
 	if err != nil {
 		b.Fatal(err)
@@ -173,5 +180,5 @@ func RawRead(b testing.TB, js jetstream.JetStream, streamName string) (msgs int,
 		msgs++
 		bytes += int64(len(m.Data()))
 	}
-	return msgs, bytes, time.Since(start)
+	return msgs, bytes, time.Since(start), CPUTime() - cpu0
 }
