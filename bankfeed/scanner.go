@@ -264,8 +264,8 @@ func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
 // records its transactions in deposit order: those that can touch the same
 // order or bill one after another, in deposit order; with one lane, every
 // transaction in deposit order. The first error stops every lane (after the
-// transaction each is recording) and is returned with how many were
-// recorded.
+// transaction each is recording); every lane's error is returned, joined,
+// with how many were recorded.
 func (s *Scanner) record(ctx context.Context, account string, txns []Transaction) (int, error) {
 	lanes := s.Concurrency
 	if lanes <= 0 {

@@ -41,7 +41,8 @@ func NewReconciliationID(kind, fileSHA256 string) ReconciliationID {
 const ReconcileTimingWindow = 5 * time.Minute
 
 // MaxReconcileItems bounds the items a run records of every category but
-// timing_difference (its counts are always complete). A run with more
+// timing_difference, carried items left aside (its counts are always
+// complete). A run with more
 // records the first MaxReconcileItems, findings before matches, and says
 // Truncated: the event, and the reply that carries it, must fit in one NATS
 // message (1 MiB). Timing differences are never left out: the next run
@@ -475,19 +476,27 @@ func (it *ReconcileItems) markCarried(carried []ReconcileItem, key func(Reconcil
 	}
 }
 
-// bounded keeps every timing difference, which the next run of the scope
-// settles (they are carried from the event itself), and at most limit items
-// of the other categories, findings first: duplicate, amount_mismatch,
-// missing_in_ledger, missing_at_bank, matched. It reports whether any was
-// dropped.
+// bounded keeps every timing difference and every item carried in from an
+// earlier run (CarriedFrom set), which the scope's carry is settled from,
+// and at most limit other items, findings first: duplicate,
+// amount_mismatch, missing_in_ledger, missing_at_bank, matched. It reports
+// whether any was dropped.
 func (it ReconcileItems) bounded(limit int) (ReconcileItems, bool) {
 	truncated := false
 	for _, list := range []*[]ReconcileItem{&it.Duplicate, &it.AmountMismatch, &it.MissingInLedger, &it.MissingAtBank, &it.Matched} {
-		if len(*list) > limit {
-			*list = (*list)[:limit:limit]
-			truncated = true
+		kept := make([]ReconcileItem, 0, len(*list))
+		for _, x := range *list {
+			switch {
+			case x.CarriedFrom != "":
+				kept = append(kept, x)
+			case limit > 0:
+				kept = append(kept, x)
+				limit--
+			default:
+				truncated = true
+			}
 		}
-		limit -= len(*list)
+		*list = kept
 	}
 	return it, truncated
 }

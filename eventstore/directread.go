@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 
@@ -135,6 +136,7 @@ func ReadPrepared[T any](ctx context.Context, r *Reader, prepare func(Commit) T,
 		msgs     []RawMessage
 		commits  []Commit
 		prepared []T
+		err      error // a panic of decode or prepare
 		done     chan struct{}
 	}
 	// A job goes to work (a worker decodes it) before it goes to order
@@ -174,18 +176,25 @@ func ReadPrepared[T any](ctx context.Context, r *Reader, prepare func(Commit) T,
 	for range workers {
 		wg.Go(func() {
 			for j := range work {
-				j.commits = make([]Commit, len(j.msgs))
-				if prepare != nil {
-					j.prepared = make([]T, len(j.msgs))
-				}
-				for i, m := range j.msgs {
-					j.commits[i] = r.decode(m)
+				func() {
+					defer close(j.done)
+					defer func() {
+						if v := recover(); v != nil {
+							j.err = fmt.Errorf("eventstore: decoding seq %d..: panic: %v\n%s", j.msgs[0].Seq, v, debug.Stack())
+						}
+					}()
+					j.commits = make([]Commit, len(j.msgs))
 					if prepare != nil {
-						j.prepared[i] = prepare(j.commits[i])
+						j.prepared = make([]T, len(j.msgs))
 					}
-				}
+					for i, m := range j.msgs {
+						j.commits[i] = r.decode(m)
+						if prepare != nil {
+							j.prepared[i] = prepare(j.commits[i])
+						}
+					}
+				}()
 				j.msgs = nil
-				close(j.done)
 			}
 		})
 	}
@@ -194,6 +203,11 @@ func ReadPrepared[T any](ctx context.Context, r *Reader, prepare func(Commit) T,
 		<-j.done
 		if fnErr != nil {
 			continue // drain, so that the fetcher ends
+		}
+		if j.err != nil {
+			fnErr = j.err
+			cancel()
+			continue
 		}
 		prepared := j.prepared
 		if prepared == nil {

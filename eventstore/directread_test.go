@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,4 +133,24 @@ func TestReadPreparedStopsWhenTheHandlerFails(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A panic while preparing a commit is ReadPrepared's error, not a crash
+// of the process from a worker goroutine.
+func TestReadPreparedPanicIsAnError(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	st, err := eventstore.Open(t.Context(), js, eventstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(t.Context(), eventstore.Ref{Type: "order", ID: "o1"}, 0, 0, "c1",
+		[]eventstore.Envelope{{EventID: "e1", EventType: "order.submitted", SchemaVersion: 1, OccurredAt: time.Now(), Data: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = eventstore.ReadPrepared(t.Context(), st.Reader(), func(eventstore.Commit) int { panic("boom") },
+		func(context.Context, []eventstore.Commit, []int) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("ReadPrepared = %v, want the panic as an error", err)
+	}
 }

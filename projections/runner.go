@@ -55,10 +55,13 @@ const (
 	// than one each. Queries that wait for their write (WaitFor) see it
 	// that much later at most.
 	liveLinger = 2 * time.Millisecond
-	// maxBatch is the largest batch: when the Runner is behind (a rebuild,
-	// a catch-up, a burst) the commits are there already, and each batch
-	// costs an fsync.
+	// maxBatch is the largest batch of a catch-up or a rebuild: the
+	// commits are there already, and each batch costs an fsync.
 	maxBatch = 4096
+	// liveMaxBatch is the largest batch of the live Runner, whose durable
+	// consumer holds twice that many messages delivered and not yet
+	// acknowledged.
+	liveMaxBatch = 512
 )
 
 // phase is where a Runner is in its life.
@@ -168,7 +171,7 @@ func (r *Runner) run(ctx context.Context) error {
 		return err
 	}
 	r.advance(after)
-	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after, DeliverDamaged: true, MaxBatch: maxBatch, Linger: liveLinger}, r.handle)
+	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after, DeliverDamaged: true, MaxBatch: liveMaxBatch, Linger: liveLinger}, r.handle)
 	if err == nil {
 		err = errors.New("follow ended without error")
 	}

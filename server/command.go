@@ -45,6 +45,12 @@ type commandSpec[Req validator, Rep written] struct {
 	plan   func(req *Req) json.RawMessage
 	resume func(req *Req, plan json.RawMessage) error
 	exec   func(ctx context.Context, meta commands.Meta, req Req) (Rep, error)
+	// recoverable says a success is always a commit stamped with the
+	// request's Idempotency-Key, which a repeat that takes the claim over
+	// finds by its key: so the outcome of a success may be recorded after
+	// the reply. Every other outcome (a refusal, a success that wrote
+	// nothing, a command that writes no event) is recorded before it.
+	recoverable bool
 }
 
 // commandRoute serves ep with the generic command path.
@@ -121,18 +127,47 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	}
 	meta.Resumed = claim.Resumed
 	rep := execCommand(s, ctx, meta, req, spec)
-	s.finishClaim(scope, meta, claim, rep)
+	if spec.recoverable && rep.err == nil {
+		s.finishClaimLater(scope, meta, claim, rep)
+	} else {
+		s.finishClaim(meta, claim, rep)
+	}
 	return rep
 }
 
-// finishClaim stores the outcome of a claimed command (or gives the claim
-// up), after the reply: the events are stored, so the outcome is safe
-// without the record, and the reply need not wait for one more write. If
-// this instance dies before the record is written, a repeat takes the
-// claim over once its lease runs out and finds the events by their key; a
+// finishClaim stores the outcome of a claimed command, or gives the claim
+// up when the outcome is not definitive.
+func (s *Server) finishClaim(meta commands.Meta, claim *idempotency.Claim, rep reply) {
+	if d := completeDelay.Load(); d > 0 { // tests only
+		time.Sleep(time.Duration(d))
+	}
+	// A fresh deadline: the command's may be spent.
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommandTimeout)
+	defer cancel()
+	var err error
+	switch {
+	case rep.err == nil:
+		err = s.cfg.Idempotency.Complete(ctx, claim, idempotency.Reply{Status: 200, Body: rep.body})
+	case definitive(rep.err):
+		err = s.cfg.Idempotency.Complete(ctx, claim, idempotency.Reply{Status: rep.err.Status, Body: rep.err.Body()})
+	default:
+		err = s.cfg.Idempotency.Abandon(ctx, claim)
+	}
+	if err != nil {
+		// A repeat resumes with the same plan and finds the events by key.
+		s.cfg.Log.Warn().Err(err).Str("subject", meta.Command).Str("correlation_id", meta.CorrelationID).Msg("idempotency record not updated")
+	}
+}
+
+// finishClaimLater stores the outcome of a recoverable success after the
+// reply: its commit is stored, and the reply need not wait for one more
+// write. If this instance dies before the record is written, a repeat takes
+// the claim over once its lease runs out and finds the commit by its key. A
 // repeat this instance receives meanwhile waits for the record
-// (awaitCompletion). Stop waits for the records being written.
-func (s *Server) finishClaim(scope string, meta commands.Meta, claim *idempotency.Claim, rep reply) {
+// (awaitCompletion); one that reaches another instance in that moment is
+// answered 409 in_progress and retries. Stop waits for the records being
+// written.
+func (s *Server) finishClaimLater(scope string, meta commands.Meta, claim *idempotency.Claim, rep reply) {
 	k := scope + "\x00" + meta.IdempotencyKey
 	done := make(chan struct{})
 	s.completing.Store(k, done)
@@ -141,28 +176,16 @@ func (s *Server) finishClaim(scope string, meta commands.Meta, claim *idempotenc
 	s.mu.Unlock()
 	go func() {
 		defer s.leave()
-		defer func() { s.completing.Delete(k); close(done) }()
-		if d := completeDelay.Load(); d > 0 { // tests only
-			time.Sleep(time.Duration(d))
-		}
-		// A fresh deadline: the command's may be spent.
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommandTimeout)
-		defer cancel()
-		var err error
-		switch {
-		case rep.err == nil:
-			err = s.cfg.Idempotency.Complete(ctx, claim, idempotency.Reply{Status: 200, Body: rep.body})
-		case definitive(rep.err):
-			err = s.cfg.Idempotency.Complete(ctx, claim, idempotency.Reply{Status: rep.err.Status, Body: rep.err.Body()})
-		default:
-			err = s.cfg.Idempotency.Abandon(ctx, claim)
-		}
-		if err != nil {
-			// A repeat resumes with the same plan and finds the events by key.
-			s.cfg.Log.Warn().Err(err).Str("subject", meta.Command).Str("correlation_id", meta.CorrelationID).Msg("idempotency record not updated")
-		}
+		s.finishClaim(meta, claim, rep)
+		close(done)
+		// Kept a moment longer: a repeat whose claim attempt saw the
+		// record in progress just before it was written finds it here.
+		time.AfterFunc(completedGrace, func() { s.completing.CompareAndDelete(k, done) })
 	}()
 }
+
+// completedGrace is how long a stored outcome's entry stays in completing.
+const completedGrace = time.Second
 
 // completeDelay, set by tests only, delays storing outcomes, so that a
 // repeat is sure to arrive while one is being stored.
