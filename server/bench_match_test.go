@@ -139,13 +139,14 @@ func benchMatchScan(b *testing.B, n int) {
 	runtime.ReadMemStats(&ms)
 	rss := rssMB()
 
-	// Baseline: as many raw synchronous publishes from one worker.
+	// Baseline: as many raw synchronous publishes, from as many workers as
+	// the scanner records with at once.
 	scratch := eventstore.Config{Stream: "BENCH_MATCH_SCRATCH", SubjectPrefix: "scratchm"}.StreamConfig()
 	if _, err := js.CreateStream(ctx, scratch); err != nil {
 		b.Fatal(err)
 	}
 	body := make([]byte, 900)
-	base, err := benchkit.Drive(1, benchkit.Count(n), func(_, i int) error {
+	base, err := benchkit.Drive(bankfeed.DefaultScanConcurrency, benchkit.Count(n), func(_, i int) error {
 		_, err := js.Publish(ctx, "scratchm.x."+strconv.Itoa(i), body)
 		return err
 	})
