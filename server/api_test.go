@@ -21,7 +21,6 @@ import (
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/idempotency"
 	"github.com/bankbook/bankbook/projections"
-	"github.com/bankbook/bankbook/server"
 )
 
 const (
@@ -455,29 +454,5 @@ func TestEventsCarryTheirEnvelope(t *testing.T) {
 	var ev domain.OrderSubmitted
 	if err := json.Unmarshal(env.Data, &ev); err != nil || ev.DepositorName != sub.DepositorName {
 		t.Fatalf("payload %s: %v", env.Data, err)
-	}
-}
-
-// The outcome of a command with an Idempotency-Key is stored after the
-// reply: a repeat that this instance receives at once, while that record
-// is still being written, waits for it and gets the same reply, replayed,
-// never 409 in_progress.
-func TestRepeatRightAfterTheReplyIsReplayed(t *testing.T) {
-	e := startEngine(t)
-	t.Cleanup(server.SetCompleteDelay(50 * time.Millisecond)) // the repeat arrives while the record is written
-	for i := range 5 {
-		h := nats.Header{api.HeaderIdempotencyKey: []string{fmt.Sprintf("at-once-%d", i)}}
-		req := api.SubmitOrderRequest{BuyerID: fmt.Sprintf("u-%d", i), BuyerName: "김민수", Amount: 39000}
-		first, raw, err := client.Do(ctxT(t), e.c, api.OrderSubmit, req, h)
-		if err != nil || raw.Replayed {
-			t.Fatalf("first %d: %v (replayed %v)", i, err, raw.Replayed)
-		}
-		again, raw, err := client.Do(ctxT(t), e.c, api.OrderSubmit, req, h)
-		if err != nil {
-			t.Fatalf("repeat %d right after the reply: %v", i, err)
-		}
-		if !raw.Replayed || again.OrderID != first.OrderID || again.Seq != first.Seq {
-			t.Fatalf("repeat %d: %+v (replayed %v), want %+v replayed", i, again, raw.Replayed, first)
-		}
 	}
 }

@@ -3,10 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -45,12 +42,6 @@ type commandSpec[Req validator, Rep written] struct {
 	plan   func(req *Req) json.RawMessage
 	resume func(req *Req, plan json.RawMessage) error
 	exec   func(ctx context.Context, meta commands.Meta, req Req) (Rep, error)
-	// recoverable says a success is always a commit stamped with the
-	// request's Idempotency-Key, which a repeat that takes the claim over
-	// finds by its key: so the outcome of a success may be recorded after
-	// the reply. Every other outcome (a refusal, a success that wrote
-	// nothing, a command that writes no event) is recorded before it.
-	recoverable bool
 }
 
 // commandRoute serves ep with the generic command path.
@@ -98,13 +89,7 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 		plan = spec.plan(&req)
 	}
 	// Keys are per identity: nobody can replay, or block, another's key.
-	scope := subject + "." + actor
-	claim, stored, err := s.cfg.Idempotency.Begin(ctx, scope, meta.IdempotencyKey, idempotency.HashBody(body), plan)
-	if errors.Is(err, idempotency.ErrInProgress) && s.awaitCompletion(ctx, scope, meta.IdempotencyKey) {
-		// This instance answered the first attempt and is storing its
-		// outcome: the repeat gets that.
-		claim, stored, err = s.cfg.Idempotency.Begin(ctx, scope, meta.IdempotencyKey, idempotency.HashBody(body), plan)
-	}
+	claim, stored, err := s.cfg.Idempotency.Begin(ctx, subject+"."+actor, meta.IdempotencyKey, idempotency.HashBody(body), plan)
 	switch {
 	case err != nil:
 		return failed(err)
@@ -127,83 +112,24 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	}
 	meta.Resumed = claim.Resumed
 	rep := execCommand(s, ctx, meta, req, spec)
-	if spec.recoverable && rep.err == nil {
-		s.finishClaimLater(scope, meta, claim, rep)
-	} else {
-		s.finishClaim(meta, claim, rep)
-	}
-	return rep
-}
 
-// finishClaim stores the outcome of a claimed command, or gives the claim
-// up when the outcome is not definitive.
-func (s *Server) finishClaim(meta commands.Meta, claim *idempotency.Claim, rep reply) {
-	if d := completeDelay.Load(); d > 0 { // tests only
-		time.Sleep(time.Duration(d))
-	}
-	// A fresh deadline: the command's may be spent.
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommandTimeout)
+	// Store the outcome with a fresh deadline: the command's may be spent.
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommandTimeout)
 	defer cancel()
-	var err error
+	var ferr error
 	switch {
 	case rep.err == nil:
-		err = s.cfg.Idempotency.Complete(ctx, claim, idempotency.Reply{Status: 200, Body: rep.body})
+		ferr = s.cfg.Idempotency.Complete(sctx, claim, idempotency.Reply{Status: 200, Body: rep.body})
 	case definitive(rep.err):
-		err = s.cfg.Idempotency.Complete(ctx, claim, idempotency.Reply{Status: rep.err.Status, Body: rep.err.Body()})
+		ferr = s.cfg.Idempotency.Complete(sctx, claim, idempotency.Reply{Status: rep.err.Status, Body: rep.err.Body()})
 	default:
-		err = s.cfg.Idempotency.Abandon(ctx, claim)
+		ferr = s.cfg.Idempotency.Abandon(sctx, claim)
 	}
-	if err != nil {
+	if ferr != nil {
 		// A repeat resumes with the same plan and finds the events by key.
-		s.cfg.Log.Warn().Err(err).Str("subject", meta.Command).Str("correlation_id", meta.CorrelationID).Msg("idempotency record not updated")
+		s.cfg.Log.Warn().Err(ferr).Str("subject", subject).Str("correlation_id", meta.CorrelationID).Msg("idempotency record not updated")
 	}
-}
-
-// finishClaimLater stores the outcome of a recoverable success after the
-// reply: its commit is stored, and the reply need not wait for one more
-// write. If this instance dies before the record is written, a repeat takes
-// the claim over once its lease runs out and finds the commit by its key. A
-// repeat this instance receives meanwhile waits for the record
-// (awaitCompletion); one that reaches another instance in that moment is
-// answered 409 in_progress and retries. Stop waits for the records being
-// written.
-func (s *Server) finishClaimLater(scope string, meta commands.Meta, claim *idempotency.Claim, rep reply) {
-	k := scope + "\x00" + meta.IdempotencyKey
-	done := make(chan struct{})
-	s.completing.Store(k, done)
-	s.mu.Lock()
-	s.active++ // the request is still active: Stop cannot have finished
-	s.mu.Unlock()
-	go func() {
-		defer s.leave()
-		s.finishClaim(meta, claim, rep)
-		close(done)
-		// Kept a moment longer: a repeat whose claim attempt saw the
-		// record in progress just before it was written finds it here.
-		time.AfterFunc(completedGrace, func() { s.completing.CompareAndDelete(k, done) })
-	}()
-}
-
-// completedGrace is how long a stored outcome's entry stays in completing.
-const completedGrace = time.Second
-
-// completeDelay, set by tests only, delays storing outcomes, so that a
-// repeat is sure to arrive while one is being stored.
-var completeDelay atomic.Int64
-
-// awaitCompletion waits while this instance stores the outcome of the
-// command with key in scope, and reports whether it was storing one.
-func (s *Server) awaitCompletion(ctx context.Context, scope, key string) bool {
-	v, ok := s.completing.Load(scope + "\x00" + key)
-	if !ok {
-		return false
-	}
-	select {
-	case <-v.(chan struct{}):
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return rep
 }
 
 // execCommand executes a decided-to-run command and encodes its reply.

@@ -32,8 +32,7 @@ func (s *Server) submitOrder() commandSpec[api.SubmitOrderRequest, api.SubmitOrd
 			req.OrderID = p.OrderID
 			return nil
 		},
-		exec:        s.cfg.Orders.SubmitOrder,
-		recoverable: true, // a submit that succeeds appends the order, stamped with the key
+		exec: s.cfg.Orders.SubmitOrder,
 	}
 }
 

@@ -84,9 +84,6 @@ type Server struct {
 	written atomic.Uint64
 	// caughtUp latches ReadModelsReady's first nil.
 	caughtUp atomic.Bool
-	// completing maps scope NUL idempotency key to a channel closed once
-	// the outcome of that command is stored (finishClaim).
-	completing sync.Map
 }
 
 // New checks the configuration and returns a server; Start serves.
