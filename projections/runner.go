@@ -48,13 +48,12 @@ type Runner struct {
 }
 
 // Each batch the Runner applies is one bbolt transaction and one fsync,
-// holding the checkpoints, acknowledged only once committed.
+// holding the checkpoints, acknowledged only once committed. The live
+// Runner applies what has arrived at once: lingering for more commits
+// (eventstore.FollowOptions.Linger) was measured to make command → query
+// visibility worse (p99 7.9 → 21.8 ms, safe, 64 clients) for no gain in
+// throughput.
 const (
-	// liveLinger is how long the live Runner waits for more commits once
-	// one has arrived, so that a burst of commands costs one fsync rather
-	// than one each. Queries that wait for their write (WaitFor) see it
-	// that much later at most.
-	liveLinger = 2 * time.Millisecond
 	// maxBatch is the largest batch of a catch-up or a rebuild: the
 	// commits are there already, and each batch costs an fsync.
 	maxBatch = 4096
@@ -171,7 +170,7 @@ func (r *Runner) run(ctx context.Context) error {
 		return err
 	}
 	r.advance(after)
-	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after, DeliverDamaged: true, MaxBatch: liveMaxBatch, Linger: liveLinger}, r.handle)
+	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after, DeliverDamaged: true, MaxBatch: liveMaxBatch}, r.handle)
 	if err == nil {
 		err = errors.New("follow ended without error")
 	}
