@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -97,8 +98,9 @@ type ReplayResult struct {
 // A replay reads ahead and decodes every commit (its events too) on all
 // cores while it applies the earlier ones, and it applies several thousand
 // commits per bbolt transaction without syncing the file; it syncs once, at
-// the end, before it returns the Hash. A replay cut short by a crash leaves
-// a file that is not to be used: replay again into a new one.
+// the end, before it returns the Hash. It writes PATH.partial and links it
+// to path only once it is synced, so a replay cut short by a crash leaves
+// no file at path (the next replay replaces the partial one).
 func ReplayWith(ctx context.Context, r *eventstore.Reader, path string, opts *Options, ro *ReplayOptions) (ReplayResult, error) {
 	if err := opts.Validate(); err != nil {
 		return ReplayResult{}, err
@@ -106,28 +108,51 @@ func ReplayWith(ctx context.Context, r *eventstore.Reader, path string, opts *Op
 	if err := ro.Validate(); err != nil {
 		return ReplayResult{}, err
 	}
-	// O_EXCL makes the existence check and the creation one step; bbolt
-	// initialises the empty file.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
+	if _, err := os.Lstat(path); err == nil {
 		return ReplayResult{}, fmt.Errorf("%w: %s", ErrExists, path)
-	}
-	if err != nil {
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
-	if err := f.Close(); err != nil {
+	// The replay writes a file beside path, without syncing until its end,
+	// and links it to path only once it is synced: path never holds a
+	// file a crash cut short. A partial file is a crashed replay's: it is
+	// nobody's, and is replaced.
+	partial := path + ".partial"
+	if err := os.Remove(partial); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
 	var o ReplayOptions
 	if ro != nil {
 		o = *ro
 	}
-	res, err := replay(ctx, r, path, opts, o)
+	res, err := replay(ctx, r, partial, opts, o)
+	if err == nil {
+		// Link refuses an existing path: a file made there meanwhile is
+		// kept, and this replay fails with ErrExists.
+		if err = os.Link(partial, path); errors.Is(err, fs.ErrExist) {
+			err = fmt.Errorf("%w: %s", ErrExists, path)
+		} else if err == nil {
+			err = syncDir(filepath.Dir(path))
+		}
+	}
+	_ = os.Remove(partial)
 	if err != nil {
-		_ = os.Remove(path)
 		return ReplayResult{}, err
 	}
 	return res, nil
+}
+
+// syncDir makes a new name in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("replay: sync %s: %w", dir, err)
+	}
+	return nil
 }
 
 // errEnd stops the Reader once the replay has applied what it asked for.

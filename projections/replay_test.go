@@ -169,6 +169,26 @@ func TestReplayUntilEqualsTheLiveModelAtEachSeq(t *testing.T) {
 			t.Fatalf("a refused replay left %s behind: %v", path, err)
 		}
 	})
+	t.Run("a crashed replay's partial file is replaced, and none is left", func(t *testing.T) {
+		path := tempPath(t, "replay.db")
+		if err := os.WriteFile(path+".partial", []byte("cut short by a crash"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := projections.ReplayWith(context.Background(), f.es.Reader(), path, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(path + ".partial"); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the partial file is still there: %v", err)
+		}
+		st, err := projections.OpenReadOnly(path, nil)
+		if err != nil {
+			t.Fatalf("the replayed file: %v", err)
+		}
+		_ = st.Close()
+		if _, err := projections.ReplayWith(context.Background(), f.es.Reader(), path, nil, nil); !errors.Is(err, projections.ErrExists) {
+			t.Fatalf("a replay onto an existing file: %v, want ErrExists", err)
+		}
+	})
 	t.Run("a sequence and a time are refused before anything is read", func(t *testing.T) {
 		path := tempPath(t, "replay.db")
 		_, err := projections.ReplayWith(context.Background(), f.es.Reader(), path, nil, &projections.ReplayOptions{UntilSeq: 2, UntilTime: recorded[2]})
