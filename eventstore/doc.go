@@ -64,8 +64,7 @@
 //
 // Follow delivers commits in stream order to projections, through a durable
 // consumer acknowledged only after the projection has committed, or through an
-// ordered consumer for a one-off replay. FollowOptions.Linger trades a little
-// latency for fewer, larger batches.
+// ordered consumer for a one-off replay.
 //
 // Reader reads the whole stream with direct gets only (what the auditor
 // identity may do). Its Read and ReadPrepared fetch ahead and decode commits

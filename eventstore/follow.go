@@ -26,12 +26,6 @@ type FollowOptions struct {
 	Until Seq
 	// MaxBatch caps the commits handed to one handler call. Default 512.
 	MaxBatch int
-	// Linger is how long Follow waits, once a message has arrived, for more
-	// to fill the batch (up to MaxBatch) before it calls the handler. A
-	// handler that pays for each call (a durable write) is called less often
-	// when commits arrive one by one, and each commit reaches it at most
-	// Linger later. 0 hands the handler what has arrived at once.
-	Linger time.Duration
 	// DeliverDamaged hands a message that is not a commit this store can
 	// read (not a commit, a commit on another aggregate's subject, an event
 	// that cannot be upcast) to the handler in its place in the batch, as a
@@ -96,11 +90,6 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 
 	next := opts.After + 1
 	batch := make([]Commit, 0, opts.MaxBatch)
-	var linger *time.Timer
-	if opts.Linger > 0 {
-		linger = time.NewTimer(opts.Linger)
-		defer linger.Stop()
-	}
 	for {
 		var first jetstream.Msg
 		select {
@@ -111,36 +100,13 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 		case first = <-msgs:
 		}
 		raw := []jetstream.Msg{first}
-		var lingered <-chan time.Time
-		if linger != nil {
-			linger.Reset(opts.Linger)
-			lingered = linger.C
-		}
 	drain:
 		for len(raw) < opts.MaxBatch {
 			select {
 			case m := <-msgs:
 				raw = append(raw, m)
-				continue
 			default:
-			}
-			if lingered == nil {
 				break drain
-			}
-			select {
-			case m := <-msgs:
-				raw = append(raw, m)
-				if opts.Until != 0 {
-					if meta, err := m.Metadata(); err == nil && Seq(meta.Sequence.Stream) >= opts.Until {
-						break drain // nothing more to wait for
-					}
-				}
-			case <-lingered:
-				break drain
-			case <-ctx.Done():
-				return ErrClosed
-			case <-sub.Done():
-				break drain // handle what arrived; the next wait reports why
 			}
 		}
 		batch = batch[:0]
