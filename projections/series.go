@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.etcd.io/bbolt"
@@ -69,6 +70,10 @@ func putSeriesState(b *bbolt.Bucket, account string, st seriesState) error {
 	return b.Put([]byte(account), binary.BigEndian.AppendUint64(v, st.open))
 }
 
+// seriesAccounts are the accounts the series follows, in the order their
+// points are written.
+var seriesAccounts = api.SeriesAccounts()
+
 func seriesKey(account, rest string) []byte { return []byte(account + "\x00" + rest) }
 
 // applySeries is the "series" projection: bucketSeriesState (buckets[0]),
@@ -76,6 +81,12 @@ func seriesKey(account, rest string) []byte { return []byte(account + "\x00" + r
 // bucketSeriesPoints (buckets[3]). The events of one commit write one point
 // per account: each event rewrites the commit's point.
 func applySeries(buckets []*bbolt.Bucket, c eventstore.Commit, e eventstore.Envelope, ev domain.Event) error {
+	postings, mv := domain.Postings(ev), domain.Clearing(ev)
+	if mv == (domain.ClearingMove{}) && !slices.ContainsFunc(postings, func(p domain.Posting) bool {
+		return api.IsSeriesAccount(p.Debit) || api.IsSeriesAccount(p.Credit)
+	}) {
+		return nil // most events: nothing to write, nothing to allocate
+	}
 	state, open, bySince, points := buckets[0], buckets[1], buckets[2], buckets[3]
 	touched := map[string]*seriesState{}
 	get := func(account string) *seriesState {
@@ -86,7 +97,7 @@ func applySeries(buckets []*bbolt.Bucket, c eventstore.Commit, e eventstore.Enve
 		touched[account] = &st
 		return &st
 	}
-	for _, p := range domain.Postings(ev) {
+	for _, p := range postings {
 		if api.IsSeriesAccount(p.Debit) {
 			get(p.Debit).balance += p.Amount
 		}
@@ -94,7 +105,6 @@ func applySeries(buckets []*bbolt.Bucket, c eventstore.Commit, e eventstore.Enve
 			get(p.Credit).balance -= p.Amount
 		}
 	}
-	mv := domain.Clearing(ev)
 	if cl := mv.Close; cl.Account != "" {
 		closed, err := closeItem(open, bySince, cl.Account, cl.Key)
 		if err != nil {
@@ -125,7 +135,7 @@ func applySeries(buckets []*bbolt.Bucket, c eventstore.Commit, e eventstore.Enve
 			get(o.Account).open++
 		}
 	}
-	for _, account := range api.SeriesAccounts() { // a fixed order: the same bytes on every rebuild
+	for _, account := range seriesAccounts { // a fixed order: the same bytes on every rebuild
 		st := touched[account]
 		if st == nil {
 			continue

@@ -17,7 +17,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,6 +31,7 @@ import (
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/benchkit"
+	"github.com/bankbook/bankbook/internal/engineproc"
 	"github.com/bankbook/bankbook/watermarks"
 )
 
@@ -56,18 +56,13 @@ func benchOrders() int {
 	return 100_000
 }
 
+// rssMB is this process's resident memory in MiB (0 if unknown).
 func rssMB() float64 {
-	raw, err := os.ReadFile("/proc/self/status")
+	m, err := engineproc.ProcessMemory(os.Getpid())
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	return float64(m.RSS) / (1 << 20)
 }
 
 func BenchmarkMatchScan(b *testing.B) {

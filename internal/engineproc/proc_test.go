@@ -30,12 +30,12 @@ func TestProcfsOfThisProcess(t *testing.T) {
 	if cpu <= 0 {
 		t.Errorf("CPU %v, want more than 0 after busy work", cpu)
 	}
-	rss, err := ProcessRSS(os.Getpid())
+	m, err := ProcessMemory(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rss < 1<<20 {
-		t.Errorf("RSS %d bytes, want at least 1 MiB for a Go test binary", rss)
+	if m.RSS < 1<<20 || m.Anon == 0 || m.Anon > m.RSS {
+		t.Errorf("memory %+v, want at least 1 MiB resident for a Go test binary, some of it anonymous", m)
 	}
 }
 

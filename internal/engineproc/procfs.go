@@ -57,12 +57,6 @@ func ProcessCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * clockTick, nil
 }
 
-// ProcessRSS is VmRSS of process pid, in bytes.
-func ProcessRSS(pid int) (int64, error) {
-	m, err := ProcessMemory(pid)
-	return m.RSS, err
-}
-
 // Memory is a process's resident memory, in bytes, from
 // /proc/<pid>/status.
 type Memory struct {
