@@ -62,6 +62,14 @@ type Config struct {
 	// Durability is the embedded server's profile: "safe" (fsync every
 	// write, the default) or "fast" (the nats-server default: fsync every 2m).
 	Durability string `json:"durability"`
+	// GroupCommit groups the writes that concurrent commands make to one
+	// stream (appends, idempotency records, name reservations and unpaid
+	// counts, timers) into atomic batches, which the server stores with one
+	// fsync each instead of one per write (internal/groupcommit). Every
+	// ack still comes after the fsync. Off by default: a batch costs the
+	// server about a dozen plain writes, so it pays only with many
+	// concurrent writers under "safe" (docs/performance.md, ADR 0010).
+	GroupCommit bool `json:"group_commit"`
 	// Replicas of the streams and buckets (1 embedded; 3 on a cluster).
 	Replicas int `json:"replicas"`
 	// LogFormat is "json" or "console"; default json, console on a terminal.

@@ -141,7 +141,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		if e.nc, err = e.ns.Connect(connLogging(log)...); err != nil {
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
 		}
-		log.Info().Str("listen", e.ns.ClientURL()).Str("durability", cfg.Durability).
+		log.Info().Str("listen", e.ns.ClientURL()).Str("durability", cfg.Durability).Bool("group_commit", cfg.GroupCommit).
 			Str("store_dir", filepath.Join(cfg.DataDir, "jetstream")).Str("auth_dir", filepath.Join(cfg.DataDir, "auth")).
 			Msg("embedded nats-server with JetStream started; clients authenticate with the seeds in auth_dir")
 		if cfg.Durability == string(embedded.Fast) {
@@ -165,7 +165,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}
 	codec := domain.Events()
 	if e.Events, err = eventstore.Open(ctx, js, eventstore.Config{
-		Replicas: cfg.Replicas, Upcaster: codec, DuplicateWindow: time.Duration(cfg.DuplicateWindow),
+		Replicas: cfg.Replicas, Upcaster: codec, DuplicateWindow: time.Duration(cfg.DuplicateWindow), GroupCommit: cfg.GroupCommit,
 		// An event this version cannot decode makes its commit damaged: refused
 		// on load, skipped by projections, until an operator sets it aside.
 		Check: func(env eventstore.Envelope) error {
@@ -175,18 +175,18 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}); err != nil {
 		return nil, err
 	}
-	idem, err := idempotency.Open(ctx, js, idempotency.Config{TTL: time.Duration(cfg.IdempotencyTTL), Replicas: cfg.Replicas})
+	idem, err := idempotency.Open(ctx, js, idempotency.Config{TTL: time.Duration(cfg.IdempotencyTTL), Replicas: cfg.Replicas, GroupCommit: cfg.GroupCommit})
 	if err != nil {
 		return nil, err
 	}
-	names, err := reservations.Open(ctx, js, reservations.Config{Replicas: cfg.Replicas})
+	names, err := reservations.Open(ctx, js, reservations.Config{Replicas: cfg.Replicas, GroupCommit: cfg.GroupCommit})
 	if err != nil {
 		return nil, err
 	}
 	if e.DeadLetters, err = worker.OpenDeadLetters(ctx, js, worker.DeadConfig{Replicas: cfg.Replicas}); err != nil {
 		return nil, err
 	}
-	tm, err := timers.Open(ctx, js, timers.Config{Replicas: cfg.Replicas, Log: log, Dead: e.DeadLetters, Concurrency: cfg.PartConcurrency["timers"]})
+	tm, err := timers.Open(ctx, js, timers.Config{Replicas: cfg.Replicas, GroupCommit: cfg.GroupCommit, Log: log, Dead: e.DeadLetters, Concurrency: cfg.PartConcurrency["timers"]})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bankbook/bankbook/internal/groupcommit"
 	"github.com/bankbook/bankbook/internal/streams"
 	"github.com/bankbook/bankbook/internal/transient"
 )
@@ -19,6 +20,7 @@ import (
 // It is safe for concurrent use.
 type Store struct {
 	js        jetstream.JetStream
+	pub       groupcommit.Writer // appends: js, or a Publisher (Config.GroupCommit)
 	stream    jetstream.Stream
 	cfg       Config
 	setAsides *setAsides
@@ -48,6 +50,9 @@ func (c Config) StreamConfig() jetstream.StreamConfig {
 		DenyDelete:  true,
 		DenyPurge:   true,
 		AllowDirect: true,
+		// Set only for group commit: a false here would not be compared
+		// (streams.Ensure), so a stream that has it keeps it.
+		AllowAtomicPublish: c.GroupCommit,
 	}
 }
 
@@ -64,7 +69,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("create event stream %s: %w", cfg.Stream, err)
 	}
-	s := &Store{js: js, stream: stream, cfg: cfg, hashes: &hashCache{}}
+	s := &Store{js: js, pub: groupcommit.Choose(js, cfg.GroupCommit), stream: stream, cfg: cfg, hashes: &hashCache{}}
 	if err := s.openSetAsides(ctx, true); err != nil {
 		return nil, err
 	}
@@ -130,7 +135,7 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Seq, prevVersion i
 		// that a lost ack (a leader change, say) leaves time to publish the
 		// same message again.
 		actx, acancel := s.retry().Attempt(ctx)
-		ack, err := s.js.PublishMsg(actx, msg)
+		ack, err := s.pub.PublishMsg(actx, msg)
 		acancel()
 		if err == nil {
 			c.Seq = Seq(ack.Sequence)

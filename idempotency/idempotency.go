@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bankbook/bankbook/internal/groupcommit"
 	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/internal/transient"
 )
@@ -85,6 +86,9 @@ type Config struct {
 	Lease time.Duration
 	// Replicas of the bucket. Default 1.
 	Replicas int
+	// GroupCommit groups concurrent writes of records into atomic batches,
+	// one fsync each (internal/groupcommit).
+	GroupCommit bool
 	// AttemptTimeout bounds one KV read or write. A read that gets no
 	// answer in time, or a transient refusal (no leader), is made again; a
 	// write, whose outcome is then unknown, is checked by reading the
@@ -184,6 +188,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		Replicas:    cfg.Replicas,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("idempotency bucket %s: %w", cfg.Bucket, err)
+	}
+	if kv, err = groupcommit.Bucket(ctx, js, kv, cfg.GroupCommit); err != nil {
 		return nil, fmt.Errorf("idempotency bucket %s: %w", cfg.Bucket, err)
 	}
 	return &Store{kv: kv, cfg: cfg}, nil

@@ -33,6 +33,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/internal/groupcommit"
 	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/internal/transient"
 )
@@ -69,6 +70,9 @@ type Config struct {
 	Bucket string
 	// Replicas of the bucket. Default 1.
 	Replicas int
+	// GroupCommit groups concurrent writes (reservations, unpaid counts)
+	// into atomic batches, one fsync each (internal/groupcommit).
+	GroupCommit bool
 	// AttemptTimeout bounds one KV read or write. A read that gets no
 	// answer in time, or a transient refusal (no leader), is made again; a
 	// write, whose outcome is then unknown, is checked by reading the entry
@@ -135,6 +139,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		LimitMarkerTTL: cfg.ReleasedTTL,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("reservations bucket %s: %w", cfg.Bucket, err)
+	}
+	if kv, err = groupcommit.Bucket(ctx, js, kv, cfg.GroupCommit); err != nil {
 		return nil, fmt.Errorf("reservations bucket %s: %w", cfg.Bucket, err)
 	}
 	return &Store{kv: kv, now: cfg.Now, retry: retry, releasedTTL: cfg.ReleasedTTL}, nil

@@ -45,7 +45,7 @@ on the same server at the same concurrency (docs/performance.md).
 	var cfg loadgen.Config
 	bin := fs.String("bin", "", "the bankbook binary to run as the engine (default: this one)")
 	dir := fs.String("dir", "", "directory for the engines' data and logs (default: a temporary one, removed afterwards)")
-	profiles := fs.String("profiles", "safe,fast", "durability profiles to measure: safe, fast")
+	profiles := fs.String("profiles", "safe,safe-grouped,fast", "durability profiles to measure: safe, safe-grouped (safe with --group-commit), fast")
 	clients := fs.String("clients", "1,16,64", "concurrent clients to measure, each on its own connection")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "interleaved baseline/engine rounds per cell (the report gives medians)")
 	fs.DurationVar(&cfg.Duration, "duration", 3*time.Second, "how long each side of a round runs")

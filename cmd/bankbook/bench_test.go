@@ -32,7 +32,7 @@ func TestBenchSmoke(t *testing.T) {
 	out := stdout.String()
 	t.Log("\n" + out)
 	if err != nil {
-		for _, log := range []string{"safe/engine.log", "fast/engine.log", "memory/engine.log", "memory/bare-server.log"} {
+		for _, log := range []string{"safe/engine.log", "safe-grouped/engine.log", "fast/engine.log", "memory/engine.log", "memory/bare-server.log"} {
 			t.Logf("%s ends:\n%s", log, engineproc.LogTail(filepath.Join(run1, log), 3000))
 		}
 		t.Fatalf("bench: %v\nstderr: %s", err, stderr.String())
@@ -46,6 +46,7 @@ func TestBenchSmoke(t *testing.T) {
 		"| safe, submit | ", "| safe, submit with key | ", "| fast, submit | ", "| fast, submit with key | ",
 		"| safe | no | 1 | ", "| safe | yes | 1 | ", "| safe | no | 2 | ", "| safe | yes | 2 | ",
 		"| fast | no | 1 | ", "| fast | yes | 1 | ", "| fast | no | 2 | ", "| fast | yes | 2 | ",
+		"| safe-grouped | yes | 2 | ", "| safe-grouped, submit with key | ",
 		"| BANKBOOK_EVENTS | ", "Profiles: ",
 	}
 	for _, row := range rows {
@@ -53,7 +54,7 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("no row %q in the report", row)
 		}
 	}
-	if strings.Contains(out, "not measured (") || strings.Contains(out, "| engine RSS vs a bare") {
+	if strings.Contains(out, "not measured (") || strings.Contains(out, "| engine RSS vs a bare") || strings.Contains(out, "2 clients | not measured |") {
 		t.Errorf("a target the run should have measured is missing")
 	}
 	for _, p := range []string{"cpu-safe-submit-key-2clients.pprof", "heap-safe-submit-key-2clients.pprof"} {

@@ -18,7 +18,8 @@ type Config struct {
 	// if missing.
 	Dir string
 	// Profiles are the durability profiles measured, each on its own
-	// engine: "safe" (fsync every write) and "fast". Default both.
+	// engine: "safe" (every write synced before its ack), "safe-grouped"
+	// (safe with group commit) and "fast". Default all three.
 	Profiles []string
 	// Clients are the concurrencies measured, each client on its own
 	// connection. Default 1, 16, 64.
@@ -59,7 +60,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if len(c.Profiles) == 0 {
-		c.Profiles = []string{"safe", "fast"}
+		c.Profiles = []string{"safe", ProfileSafeGrouped, "fast"}
 	}
 	if len(c.Clients) == 0 {
 		c.Clients = []int{1, 16, 64}
@@ -100,8 +101,8 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("dir is required"))
 	}
 	for _, p := range c.Profiles {
-		if p != "safe" && p != "fast" {
-			errs = append(errs, fmt.Errorf("profile %q: want safe or fast", p))
+		if p != "safe" && p != ProfileSafeGrouped && p != "fast" {
+			errs = append(errs, fmt.Errorf("profile %q: want safe, %s or fast", p, ProfileSafeGrouped))
 		}
 	}
 	for _, n := range c.Clients {

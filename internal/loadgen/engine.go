@@ -47,13 +47,26 @@ type harness struct {
 	accepted atomic.Int64
 }
 
+// profileArgs are the serve flags of a profile: "safe" and "fast" are the
+// durability profiles as serve runs them by default, "safe-grouped" is
+// safe with group commit (--group-commit).
+func profileArgs(profile string) []string {
+	if profile == ProfileSafeGrouped {
+		return []string{"--durability", "safe", "--group-commit"}
+	}
+	return []string{"--durability", profile}
+}
+
+// ProfileSafeGrouped is the safe profile with group commit.
+const ProfileSafeGrouped = "safe-grouped"
+
 // startHarness starts an engine of profile with extra serve flags and
 // connects clients connections of each kind.
 func startHarness(ctx context.Context, cfg Config, profile, name string, clients int, extra ...string) (*harness, error) {
 	dir := filepath.Join(cfg.Dir, name)
 	eng, err := engineproc.New(engineproc.Config{
 		Binary: cfg.Binary, DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "engine.log"), Label: "bench",
-		Args: append([]string{"--durability", profile, "--log-format", "json", "--log-level", "warn"}, extra...),
+		Args: append(append(profileArgs(profile), "--log-format", "json", "--log-level", "warn"), extra...),
 	})
 	if err != nil {
 		return nil, err

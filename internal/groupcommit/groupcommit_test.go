@@ -1,0 +1,243 @@
+package groupcommit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/internal/groupcommit"
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+func stream(t *testing.T, name string) (jetstream.JetStream, jetstream.Stream) {
+	t.Helper()
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s, err := js.CreateStream(context.Background(), jetstream.StreamConfig{
+		Name: name, Subjects: []string{name + ".>"}, Storage: jetstream.FileStorage, AllowAtomicPublish: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, s
+}
+
+// publishAll publishes msgs at once, one writer each, and returns their
+// acks and errors.
+func publishAll(p *groupcommit.Publisher, msgs []*nats.Msg) ([]*jetstream.PubAck, []error) {
+	acks, errs := make([]*jetstream.PubAck, len(msgs)), make([]error, len(msgs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, m := range msgs {
+		wg.Go(func() {
+			<-start
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			acks[i], errs[i] = p.PublishMsg(ctx, m)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return acks, errs
+}
+
+// Concurrent writers share batches, and each ack names the sequence where
+// that writer's own message is stored.
+func TestConcurrentWritersShareBatchesAndEachAckIsItsOwn(t *testing.T) {
+	js, s := stream(t, "GC1")
+	p := groupcommit.New(js, groupcommit.Options{})
+	ctx := context.Background()
+	for round := 0; p.Stats().Grouped == 0; round++ {
+		if round == 50 {
+			t.Fatalf("64 concurrent writers never shared a batch in 50 rounds: %+v", p.Stats())
+		}
+		msgs := make([]*nats.Msg, 64)
+		for i := range msgs {
+			msgs[i] = nats.NewMsg(fmt.Sprintf("GC1.%d.%d", round, i))
+			msgs[i].Data = []byte(fmt.Sprintf("round %d writer %d", round, i))
+			msgs[i].Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+		}
+		acks, errs := publishAll(p, msgs)
+		for i, m := range msgs {
+			if errs[i] != nil {
+				t.Fatalf("writer %d: %v", i, errs[i])
+			}
+			if m.Header.Get("Nats-Batch-Id") != "" {
+				t.Fatalf("the caller's message was changed: %v", m.Header)
+			}
+			stored, err := s.GetMsg(ctx, acks[i].Sequence)
+			if err != nil {
+				t.Fatalf("writer %d: seq %d: %v", i, acks[i].Sequence, err)
+			}
+			if stored.Subject != m.Subject || string(stored.Data) != string(m.Data) {
+				t.Fatalf("writer %d's ack says seq %d, which holds %s %q", i, acks[i].Sequence, stored.Subject, stored.Data)
+			}
+		}
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if info.State.Msgs != st.Messages {
+		t.Fatalf("the stream holds %d messages, the publisher acked %d", info.State.Msgs, st.Messages)
+	}
+	t.Logf("%+v", st)
+}
+
+// A batch one message of which fails its expectation stores nothing; each
+// message then goes alone, so the others are stored and the stale one gets
+// the server's own refusal.
+func TestARefusedBatchGivesEachWriterItsOwnAnswer(t *testing.T) {
+	js, s := stream(t, "GC2")
+	p := groupcommit.New(js, groupcommit.Options{})
+	ctx := context.Background()
+	for round := 0; p.Stats().Refused == 0; round++ {
+		if round == 50 {
+			t.Fatalf("no batch was refused in 50 rounds: %+v", p.Stats())
+		}
+		msgs := make([]*nats.Msg, 32)
+		for i := range msgs {
+			msgs[i] = nats.NewMsg(fmt.Sprintf("GC2.%d.%d", round, i))
+			msgs[i].Data = []byte("x")
+			msgs[i].Header.Set(jetstream.ExpectedLastSubjSeqHeader, "0")
+		}
+		msgs[7].Header.Set(jetstream.ExpectedLastSubjSeqHeader, "1") // nothing is there yet
+		acks, errs := publishAll(p, msgs)
+		for i := range msgs {
+			if i == 7 {
+				var apiErr *jetstream.APIError
+				if !errors.As(errs[i], &apiErr) || apiErr.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence {
+					t.Fatalf("the stale writer got %v, want the server's wrong-last-sequence", errs[i])
+				}
+				if _, err := s.GetLastMsgForSubject(ctx, msgs[i].Subject); !errors.Is(err, jetstream.ErrMsgNotFound) {
+					t.Fatalf("the stale message was stored: %v", err)
+				}
+				continue
+			}
+			if errs[i] != nil {
+				t.Fatalf("writer %d: %v", i, errs[i])
+			}
+			stored, err := s.GetMsg(ctx, acks[i].Sequence)
+			if err != nil || stored.Subject != msgs[i].Subject {
+				t.Fatalf("writer %d: seq %d: %v %v", i, acks[i].Sequence, stored, err)
+			}
+		}
+	}
+}
+
+// A message ID seen before is a duplicate, grouped or not.
+func TestADuplicateMessageIDIsAckedAsADuplicate(t *testing.T) {
+	js, _ := stream(t, "GC3")
+	p := groupcommit.New(js, groupcommit.Options{})
+	first := nats.NewMsg("GC3.a")
+	first.Header.Set(jetstream.MsgIDHeader, "m-1")
+	ack, err := p.PublishMsg(context.Background(), first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]*nats.Msg, 16)
+	for i := range msgs {
+		msgs[i] = nats.NewMsg("GC3.b." + strconv.Itoa(i))
+		msgs[i].Header.Set(jetstream.MsgIDHeader, "n-"+strconv.Itoa(i))
+	}
+	msgs[3] = first
+	acks, errs := publishAll(p, msgs)
+	for i := range msgs {
+		if errs[i] != nil {
+			t.Fatalf("writer %d: %v", i, errs[i])
+		}
+	}
+	if !acks[3].Duplicate || acks[3].Sequence != ack.Sequence {
+		t.Fatalf("the repeat got %+v, want a duplicate of seq %d", acks[3], ack.Sequence)
+	}
+}
+
+// A writer whose context has ended gets its error and nothing is stored.
+func TestAnEndedContextStoresNothing(t *testing.T) {
+	js, s := stream(t, "GC4")
+	p := groupcommit.New(js, groupcommit.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.PublishMsg(ctx, nats.NewMsg("GC4.a")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if _, err := p.PublishMsg(context.Background(), nats.NewMsg("GC4.a"), jetstream.WithMsgID("x")); !errors.Is(err, groupcommit.ErrOptions) {
+		t.Fatalf("publish options: got %v, want ErrOptions", err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil || info.State.Msgs != 0 {
+		t.Fatalf("stream state %+v, %v; want nothing stored", info.State, err)
+	}
+}
+
+// A KV bucket through a Publisher keeps the bucket's answers: one of many
+// concurrent creates of a key wins, a stale update is ErrKeyExists, and a
+// deleted key can be created again.
+func TestKeyValueKeepsTheBucketsAnswers(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	raw, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "gckv", Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := groupcommit.Allow(ctx, js, "KV_gckv"); err != nil {
+		t.Fatal(err)
+	}
+	p := groupcommit.New(js, groupcommit.Options{})
+	kv := groupcommit.NewKeyValue(raw, p)
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won, exists := 0, 0
+	for i := range 24 {
+		wg.Go(func() {
+			_, err := kv.Create(ctx, "k"+strconv.Itoa(i%3), []byte(strconv.Itoa(i)))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, jetstream.ErrKeyExists):
+				exists++
+			default:
+				t.Errorf("create: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if won != 3 || exists != 21 {
+		t.Fatalf("24 creates of 3 keys: %d won, %d found the key, want 3 and 21", won, exists)
+	}
+	e, err := raw.Get(ctx, "k0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Update(ctx, "k0", []byte("stale"), e.Revision()-1); !errors.Is(err, jetstream.ErrKeyExists) {
+		t.Fatalf("a stale update got %v, want ErrKeyExists", err)
+	}
+	rev, err := kv.Update(ctx, "k0", []byte("next"), e.Revision())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := raw.Get(ctx, "k0"); err != nil || got.Revision() != rev || string(got.Value()) != "next" {
+		t.Fatalf("after the update: %v %v, want revision %d holding next", got, err, rev)
+	}
+	if err := raw.Delete(ctx, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, "k1", []byte("again")); err != nil {
+		t.Fatalf("creating a deleted key: %v", err)
+	}
+	if _, err := kv.Create(ctx, "bad..key", nil); !errors.Is(err, jetstream.ErrInvalidKey) {
+		t.Fatalf("an invalid key got %v, want ErrInvalidKey", err)
+	}
+}
