@@ -64,11 +64,12 @@ type Config struct {
 	Durability string `json:"durability"`
 	// GroupCommit groups the writes that concurrent commands make to one
 	// stream (appends, idempotency records, name reservations and unpaid
-	// counts, timers) into atomic batches, which the server stores with one
+	// counts) into atomic batches, which the server stores with one
 	// fsync each instead of one per write (internal/groupcommit). Every
 	// ack still comes after the fsync. Off by default: a batch costs the
 	// server about a dozen plain writes, so it pays only with many
-	// concurrent writers under "safe" (docs/performance.md, ADR 0010).
+	// concurrent writers, and it needs "safe" (docs/performance.md, ADR
+	// 0010). Timers are not grouped.
 	GroupCommit bool `json:"group_commit"`
 	// Replicas of the streams and buckets (1 embedded; 3 on a cluster).
 	Replicas int `json:"replicas"`
@@ -248,6 +249,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := embedded.ParseDurability(c.Durability); err != nil {
 		errs = append(errs, err)
+	}
+	if c.GroupCommit && c.NATSURL == "" && c.Durability == string(embedded.Fast) {
+		// Nothing is synced per write there: a batch would only add its
+		// staging, and a refusal part way through a commit is possible.
+		errs = append(errs, errors.New("group-commit needs durability safe (under fast nothing is synced per write)"))
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, errors.New("replicas must be between 1 and 5"))

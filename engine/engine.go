@@ -186,7 +186,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if e.DeadLetters, err = worker.OpenDeadLetters(ctx, js, worker.DeadConfig{Replicas: cfg.Replicas}); err != nil {
 		return nil, err
 	}
-	tm, err := timers.Open(ctx, js, timers.Config{Replicas: cfg.Replicas, GroupCommit: cfg.GroupCommit, Log: log, Dead: e.DeadLetters, Concurrency: cfg.PartConcurrency["timers"]})
+	tm, err := timers.Open(ctx, js, timers.Config{Replicas: cfg.Replicas, Log: log, Dead: e.DeadLetters, Concurrency: cfg.PartConcurrency["timers"]})
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("create event stream %s: %w", cfg.Stream, err)
 	}
+	if cfg.GroupCommit && !stream.CachedInfo().Config.AllowAtomicPublish {
+		return nil, fmt.Errorf("event stream %s: %w", cfg.Stream, groupcommit.ErrNotAtomic)
+	}
 	s := &Store{js: js, pub: groupcommit.Choose(js, cfg.GroupCommit), stream: stream, cfg: cfg, hashes: &hashCache{}}
 	if err := s.openSetAsides(ctx, true); err != nil {
 		return nil, err
@@ -291,7 +294,7 @@ func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("event stream %s: %w", cfg.Stream, err)
 	}
-	s := &Store{js: js, stream: stream, cfg: cfg, hashes: &hashCache{}}
+	s := &Store{js: js, pub: groupcommit.Choose(js, cfg.GroupCommit), stream: stream, cfg: cfg, hashes: &hashCache{}}
 	_ = s.openSetAsides(ctx, false) // binds the bucket when first needed; never fails
 	return s, nil
 }

@@ -15,11 +15,12 @@ import (
 	"github.com/bankbook/bankbook/engine"
 )
 
-// With group commit on, concurrent keyed submits (each sent twice at once)
-// still make exactly one order per key, with its own depositor name and
-// expiry timer, and the writes really went through shared batches.
+// With group commit on (under safe, where every write is synced and a batch
+// is acked after its one fsync), concurrent keyed submits (each sent twice
+// at once) still make exactly one order per key, with its own depositor
+// name and expiry timer, and the writes really went through shared batches.
 func TestGroupCommitKeepsEverySubmitsAnswer(t *testing.T) {
-	e := startEngine(t, func(c *engine.Config) { c.GroupCommit = true })
+	e := startEngine(t, func(c *engine.Config) { c.GroupCommit, c.Durability = true, "safe" })
 	const keys = 96
 	type answer struct {
 		rep api.SubmitOrderReply

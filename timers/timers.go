@@ -28,7 +28,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/bankbook/bankbook/internal/groupcommit"
 	"github.com/bankbook/bankbook/internal/streams"
 	"github.com/bankbook/bankbook/internal/subject"
 	"github.com/bankbook/bankbook/worker"
@@ -56,9 +55,6 @@ type Config struct {
 	// MaxAttempts is how many failures (not waits) of one firing lead to a
 	// dead letter. Default 20 (worker.Config); negative: never by count.
 	MaxAttempts int
-	// GroupCommit groups the schedules armed at the same time into atomic
-	// batches, one fsync each (internal/groupcommit).
-	GroupCommit bool
 }
 
 func (c *Config) setDefaults() {
@@ -83,7 +79,6 @@ func (c *Config) setDefaults() {
 // use.
 type Timers struct {
 	js     jetstream.JetStream
-	pub    groupcommit.Writer // Arm's: js, or a Publisher (Config.GroupCommit)
 	stream jetstream.Stream
 	cfg    Config
 
@@ -95,20 +90,19 @@ type Timers struct {
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Timers, error) {
 	cfg.setDefaults()
 	stream, err := streams.Ensure(ctx, js, jetstream.StreamConfig{
-		Name:               cfg.Stream,
-		Description:        "bankbook timers: schedules and their firings",
-		Subjects:           []string{cfg.Prefix + ".>"},
-		Retention:          jetstream.LimitsPolicy,
-		Storage:            jetstream.FileStorage,
-		Replicas:           cfg.Replicas,
-		MaxAge:             cfg.MaxAge,
-		AllowMsgSchedules:  true,
-		AllowAtomicPublish: cfg.GroupCommit,
+		Name:              cfg.Stream,
+		Description:       "bankbook timers: schedules and their firings",
+		Subjects:          []string{cfg.Prefix + ".>"},
+		Retention:         jetstream.LimitsPolicy,
+		Storage:           jetstream.FileStorage,
+		Replicas:          cfg.Replicas,
+		MaxAge:            cfg.MaxAge,
+		AllowMsgSchedules: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("timers stream %s: %w", cfg.Stream, err)
 	}
-	return &Timers{js: js, pub: groupcommit.Choose(js, cfg.GroupCommit), stream: stream, cfg: cfg}, nil
+	return &Timers{js: js, stream: stream, cfg: cfg}, nil
 }
 
 // scheduleAt formats t for Nats-Schedule. Nanoseconds are kept: nats.go's
@@ -125,7 +119,7 @@ func (t *Timers) Arm(ctx context.Context, kind, id string, at time.Time, payload
 	msg.Data = payload
 	msg.Header.Set(jetstream.ScheduleHeader, scheduleAt(at))
 	msg.Header.Set(jetstream.ScheduleTargetHeader, t.cfg.Prefix+".due."+kind+"."+id)
-	if _, err := t.pub.PublishMsg(ctx, msg); err != nil {
+	if _, err := t.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("arm timer %s/%s: %w", kind, id, err)
 	}
 	return nil

@@ -1,24 +1,3 @@
-// Package groupcommit lets many concurrent writers share the fsyncs of one
-// JetStream stream.
-//
-// On a server that syncs every write (the safe durability profile), each
-// publish to a stream waits for an fsync of its own, and the disk's fsync
-// rate bounds the writes per second of the whole engine: a command that
-// writes five times costs five fsyncs. A Publisher groups the messages that
-// arrive for one stream while an earlier write is in flight into one atomic
-// batch (ADR-50, the stream needs AllowAtomicPublish), which the server
-// stores with a single fsync and acknowledges only after it. Every message
-// is as durable when its ack comes as it is without grouping.
-//
-// A lone message is published as it is. If the server refuses a batch (one
-// message's expectation failed, a duplicate message ID, batch limits), the
-// batch wrote nothing, and each of its messages is published again on its
-// own, so that each writer gets exactly the answer, and the effect, that a
-// plain publish would have given. If no answer comes for a batch (a
-// timeout, a lost connection), each writer gets that error, as a plain
-// publish whose ack was lost: the batch may or may not be stored, all of it
-// or none, and a writer's usual retry rules (message IDs, expectations)
-// apply.
 package groupcommit
 
 import (
@@ -40,7 +19,7 @@ import (
 const (
 	DefaultMaxMsgs  = 256
 	DefaultMaxBytes = 4 << 20
-	DefaultTimeout  = 5 * time.Second
+	DefaultTimeout  = transient.DefaultAttemptTimeout
 )
 
 // Options tune a Publisher. The zero value means the defaults.
@@ -50,7 +29,9 @@ type Options struct {
 	// MaxBytes bounds the payload and header bytes of one batch; a message
 	// larger than it goes alone.
 	MaxBytes int
-	// Timeout is how long a batch waits for its commit's answer.
+	// Timeout is how long a batch waits for each of its answers (message
+	// 1's and the commit's), and a message published on its own for its
+	// ack. Default DefaultTimeout.
 	Timeout time.Duration
 }
 
@@ -65,6 +46,8 @@ type Publisher struct {
 	mu       sync.Mutex
 	queue    []*pending
 	batching bool // a batch is in flight
+
+	off atomic.Bool // the stream refused atomic publish: message by message from now on
 
 	messages, batches, grouped, refused atomic.Uint64
 }
@@ -147,9 +130,6 @@ func (p *Publisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetst
 	}
 }
 
-// ErrOptions: a Publisher takes expectations as headers, not options.
-var ErrOptions = errors.New("groupcommit: set expectations and message IDs as headers, not publish options")
-
 // pumpLocked sends everything waiting, as one batch, unless a batch is in
 // flight, with p.mu held. One batch at a time: what arrives meanwhile is
 // the next batch.
@@ -164,9 +144,12 @@ func (p *Publisher) pumpLocked() {
 }
 
 // takeLocked takes the next batch off the queue, answering the writers that
-// gave up before it was sent.
+// gave up before it was sent. A message with the same message ID as one
+// already in the batch, or to the same subject with an expectation, stays
+// for the next batch: the server would refuse the whole batch for it.
 func (p *Publisher) takeLocked() []*pending {
-	var batch []*pending
+	var batch, later []*pending
+	ids, expecting := map[string]bool{}, map[string]bool{}
 	bytes, n := 0, 0
 	for _, pd := range p.queue {
 		if pd.ctx.Err() != nil {
@@ -177,12 +160,29 @@ func (p *Publisher) takeLocked() []*pending {
 		if len(batch) > 0 && (len(batch) == p.opts.MaxMsgs || bytes+pd.size > p.opts.MaxBytes) {
 			break
 		}
+		n++
+		id, expects := pd.msg.Header.Get(jetstream.MsgIDHeader), expectation(pd.msg)
+		if id != "" && ids[id] || expects && expecting[pd.msg.Subject] {
+			later = append(later, pd)
+			continue
+		}
+		if id != "" {
+			ids[id] = true
+		}
+		if expects {
+			expecting[pd.msg.Subject] = true
+		}
 		batch = append(batch, pd)
 		bytes += pd.size
-		n++
 	}
-	p.queue = slices.Delete(p.queue, 0, n)
+	p.queue = append(later, p.queue[n:]...)
 	return batch
+}
+
+// expectation reports whether m carries an expectation on its subject.
+func expectation(m *nats.Msg) bool {
+	return m.Header.Get(jetstream.ExpectedLastSubjSeqHeader) != "" || m.Header.Get(jetstream.ExpectedLastSeqHeader) != "" ||
+		m.Header.Get(jetstream.ExpectedLastMsgIDHeader) != ""
 }
 
 // sendBatch publishes batch, then starts what waits meanwhile.
@@ -198,15 +198,15 @@ func (p *Publisher) sendBatch(batch []*pending) {
 func (p *Publisher) send(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.opts.Timeout)
 	defer cancel()
-	if len(batch) == 1 {
-		p.each(ctx, batch)
+	if len(batch) == 1 || p.off.Load() {
+		p.each(batch)
 		return
 	}
 	msgs := make([]*nats.Msg, len(batch))
 	for i, pd := range batch {
 		msgs[i] = clone(pd.msg) // the batch headers go on copies
 	}
-	ack, err := jetstreamext.PublishMsgBatch(ctx, p.js, msgs)
+	ack, err := jetstreamext.PublishMsgBatch(ctx, p.js, msgs, jetstreamext.BatchFlowControl{AckFirst: true, AckTimeout: p.opts.Timeout})
 	var apiErr *jetstream.APIError
 	switch {
 	case err == nil && ack != nil && ack.BatchSize == uint64(len(batch)):
@@ -216,18 +216,24 @@ func (p *Publisher) send(batch []*pending) {
 		for i, pd := range batch {
 			p.answer(pd, result{ack: &jetstream.PubAck{Stream: ack.Stream, Sequence: first + uint64(i), Domain: ack.Domain}})
 		}
-	case err == nil:
-		// A commit that does not account for the batch: nothing here can
-		// say which message is where. Each writer checks, as after a lost
-		// ack.
-		for _, pd := range batch {
-			p.answer(pd, result{err: ErrUnexpectedAck})
-		}
-	case errors.As(err, &apiErr):
-		// Refused: nothing of the batch was stored. Each message again on
-		// its own, for its own answer.
+	case errors.As(err, &apiErr) && refusedWhole(apiErr.ErrorCode):
+		// Refused before the commit: nothing of the batch was stored.
+		// Each message again on its own, for its own answer.
 		p.refused.Add(1)
-		p.each(ctx, batch)
+		if apiErr.ErrorCode == codeAtomicDisabled {
+			// An engine without --group-commit reopened the stream (a
+			// bucket's create-or-update turns the flag off): message by
+			// message from now on, rather than a refused batch each time.
+			p.off.Store(true)
+		}
+		p.each(batch)
+	case err == nil, errors.Is(err, jetstreamext.ErrInvalidBatchAck), errors.Is(err, jetstream.ErrInvalidJSAck), apiErr != nil:
+		// An answer that does not account for the batch, or a refusal
+		// while committing (a storage limit met part way): some of it may
+		// be stored. Each writer checks, as after a lost ack.
+		for _, pd := range batch {
+			p.answer(pd, result{err: fmt.Errorf("%w (%v)", ErrUnexpectedAck, err)})
+		}
 	default:
 		for _, pd := range batch {
 			p.answer(pd, result{err: err})
@@ -235,28 +241,39 @@ func (p *Publisher) send(batch []*pending) {
 	}
 }
 
-// each publishes every message of batch on its own, all at once.
-func (p *Publisher) each(ctx context.Context, batch []*pending) {
-	if len(batch) == 1 {
-		ack, err := p.js.PublishMsg(ctx, batch[0].msg)
-		p.answer(batch[0], result{ack, err})
-		return
+// Codes of the refusals that nats-server gives before it commits a batch
+// (server/errors.json): the batch stored nothing.
+const codeAtomicDisabled = 10174
+
+func refusedWhole(code jetstream.ErrorCode) bool {
+	switch code {
+	case jetstream.JSErrCodeStreamWrongLastSequence, // 10071
+		jetstream.JSErrCodeStreamWrongLastSequenceConstant, // 10164
+		10060, // expected stream does not match
+		10070, // wrong last msg ID
+		codeAtomicDisabled,
+		10175, 10176, 10177, 10179, 10199, 10200, // malformed or oversized batch
+		10201, // duplicate message ID
+		10210: // too many batches in flight
+		return true
 	}
+	return false
+}
+
+// each publishes every message of batch on its own, all at once, each
+// with a Timeout of its own.
+func (p *Publisher) each(batch []*pending) {
 	var wg sync.WaitGroup
 	for _, pd := range batch {
 		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), p.opts.Timeout)
+			defer cancel()
 			ack, err := p.js.PublishMsg(ctx, pd.msg)
 			p.answer(pd, result{ack, err})
 		})
 	}
 	wg.Wait()
 }
-
-// ErrUnexpectedAck: a batch's commit was acknowledged for another number of
-// messages than the batch held. Whether a message is stored is unknown, as
-// after a lost ack.
-// It matches transient.ErrUnavailable, so writers retry as they do then.
-var ErrUnexpectedAck = fmt.Errorf("%w: groupcommit: the batch ack does not match the batch", transient.ErrUnavailable)
 
 func clone(m *nats.Msg) *nats.Msg {
 	c := nats.NewMsg(m.Subject)

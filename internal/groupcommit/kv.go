@@ -16,7 +16,10 @@ import (
 // options) go through a Publisher, so that concurrent writes share fsyncs.
 // Everything else, and every refusal, is the bucket's own: a grouped write
 // the server refuses is made again through the bucket, which gives exactly
-// its usual answer (ErrKeyExists, a create over a deleted key).
+// its usual answer (ErrKeyExists, a create over a deleted key). A grouped
+// write that gets no answer returns that error as it is, where the bucket's
+// Create would go on to look for a deleted key: the caller checks, as after
+// any lost ack.
 type KeyValue struct {
 	jetstream.KeyValue
 	pub    *Publisher
@@ -95,8 +98,12 @@ func Allow(ctx context.Context, js jetstream.JetStream, stream string) error {
 		return nil
 	}
 	cfg.AllowAtomicPublish = true
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+	s, err = js.UpdateStream(ctx, cfg)
+	if err != nil {
 		return fmt.Errorf("groupcommit: allow atomic publish on %s: %w", stream, err)
+	}
+	if !s.CachedInfo().Config.AllowAtomicPublish {
+		return fmt.Errorf("%s: %w", stream, ErrNotAtomic)
 	}
 	return nil
 }

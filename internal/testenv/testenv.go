@@ -27,9 +27,16 @@ type Server struct {
 }
 
 // Start starts an embedded JetStream server with its store in dir (a fresh
-// temp dir when dir is ""), listening on a random loopback port. It is shut
-// down when the test ends.
+// temp dir when dir is ""), listening on a random loopback port, with the
+// fast durability profile. It is shut down when the test ends.
 func Start(t testing.TB, dir string) *Server {
+	t.Helper()
+	return StartWith(t, dir, embedded.Fast)
+}
+
+// StartWith is Start with the durability profile d (embedded.Safe syncs
+// every write before its ack).
+func StartWith(t testing.TB, dir string, d embedded.Durability) *Server {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
@@ -43,7 +50,7 @@ func Start(t testing.TB, dir string) *Server {
 	if err != nil {
 		t.Fatalf("accounts: %v", err)
 	}
-	s, err := embedded.Start(embedded.Config{StoreDir: dir, Listen: "127.0.0.1:0", Durability: embedded.Fast,
+	s, err := embedded.Start(embedded.Config{StoreDir: dir, Listen: "127.0.0.1:0", Durability: d,
 		Accounts: accounts, EngineSeed: auth.SeedFile(authDir, auth.Engine)})
 	if err != nil {
 		t.Fatalf("start embedded nats: %v", err)
