@@ -324,6 +324,7 @@ func TestExitStatusesAndVersion(t *testing.T) {
 		{"refused", []string{"order", "submit", url, "--buyer-id", "u9", "--buyer-name", "최유나", "--amount", "0"}, exitRefused},
 		{"unavailable", []string{"order", "get", "--nats-url", "nats://127.0.0.1:1", "--order-id", "x"}, exitUnavailable},
 		{"not caught up", []string{"order", "get", url, "--order-id", "nope", "--min-seq", "999999"}, exitUnavailable},
+		{"group commit under fast", []string{"serve", "--data-dir", t.TempDir(), "--durability", "fast", "--group-commit"}, exitUsage},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
