@@ -9,10 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bankbook/bankbook/internal/transient"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
+
+	"github.com/bankbook/bankbook/internal/transient"
 )
 
 // Defaults of Options.
@@ -241,10 +242,11 @@ func (p *Publisher) send(batch []*pending) {
 	}
 }
 
-// Codes of the refusals that nats-server gives before it commits a batch
-// (server/errors.json): the batch stored nothing.
+// codeAtomicDisabled is nats-server's "atomic publish is disabled".
 const codeAtomicDisabled = 10174
 
+// refusedWhole reports whether code is one of the refusals nats-server gives
+// before it commits a batch (server/errors.json): the batch stored nothing.
 func refusedWhole(code jetstream.ErrorCode) bool {
 	switch code {
 	case jetstream.JSErrCodeStreamWrongLastSequence, // 10071
