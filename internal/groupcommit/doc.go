@@ -10,9 +10,11 @@
 // stores with a single fsync and acknowledges only after it. Every message
 // is as durable when its ack comes as it is without grouping.
 //
-// A lone message is published as it is. Two messages with the same message
-// ID, or to the same subject with an expectation, never share a batch (the
-// server would refuse it): the second waits for the next one. If the server
+// A lone message is published as it is, and so is one that a batch cannot
+// carry (larger than the payload limit, or expecting the stream's last
+// sequence or message ID). A message with the same message ID as one in the
+// batch, or with an expectation on a subject the batch already writes,
+// waits for the next batch (the server would refuse the whole batch). If the server
 // refuses a batch before committing it (one message's expectation failed, a
 // duplicate message ID, batch limits, atomic publish turned off), the batch
 // wrote nothing, and each of its messages is published again on its own, so
@@ -25,8 +27,9 @@
 // may or may not be stored, and the writer's usual rules for that (message
 // IDs, expectations, reading back) apply.
 //
-// Every engine instance on one NATS should run with the same setting: an
-// instance without group commit that reopens a KV bucket turns its atomic
-// publish off, and a Publisher that meets that refusal publishes message
-// by message until restart.
+// A KV bucket reopened with create-or-update (by any engine instance, at
+// its start) has atomic publish off until an instance with group commit
+// sets it again. A Publisher that meets that refusal publishes message by
+// message for Options.Pause, then tries a batch again. Every instance on
+// one NATS should run with the same setting.
 package groupcommit

@@ -21,6 +21,7 @@ const (
 	DefaultMaxMsgs  = 256
 	DefaultMaxBytes = 4 << 20
 	DefaultTimeout  = transient.DefaultAttemptTimeout
+	DefaultPause    = 30 * time.Second
 )
 
 // Options tune a Publisher. The zero value means the defaults.
@@ -30,10 +31,14 @@ type Options struct {
 	// MaxBytes bounds the payload and header bytes of one batch; a message
 	// larger than it goes alone.
 	MaxBytes int
-	// Timeout is how long a batch waits for each of its answers (message
-	// 1's and the commit's), and a message published on its own for its
-	// ack. Default DefaultTimeout.
+	// Timeout bounds a batch, from its first message to the commit's
+	// answer, and a message published on its own. Default DefaultTimeout.
 	Timeout time.Duration
+	// Pause is how long a Publisher publishes message by message after its
+	// stream refused atomic publish (a bucket reopened by create-or-update
+	// has it off until the group-commit instance sets it again) before it
+	// tries a batch again. Default DefaultPause.
+	Pause time.Duration
 }
 
 // Publisher publishes messages to one stream, grouping concurrent ones into
@@ -48,7 +53,7 @@ type Publisher struct {
 	queue    []*pending
 	batching bool // a batch is in flight
 
-	off atomic.Bool // the stream refused atomic publish: message by message from now on
+	offUntil atomic.Int64 // unix ns: the stream refused atomic publish; message by message until then
 
 	messages, batches, grouped, refused atomic.Uint64
 }
@@ -102,6 +107,9 @@ func New(js jetstream.JetStream, opts Options) *Publisher {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
+	if opts.Pause <= 0 {
+		opts.Pause = DefaultPause
+	}
 	return &Publisher{js: js, opts: opts}
 }
 
@@ -145,34 +153,40 @@ func (p *Publisher) pumpLocked() {
 }
 
 // takeLocked takes the next batch off the queue, answering the writers that
-// gave up before it was sent. A message with the same message ID as one
-// already in the batch, or to the same subject with an expectation, stays
-// for the next batch: the server would refuse the whole batch for it.
+// gave up before it was sent. What would make the server refuse the whole
+// batch waits for a later one: a message with a message ID already in the
+// batch, or with an expectation on a subject the batch already writes. A
+// message that can only go alone (larger than the connection's payload
+// limit, or expecting the stream's last sequence or message ID) does.
 func (p *Publisher) takeLocked() []*pending {
 	var batch, later []*pending
-	ids, expecting := map[string]bool{}, map[string]bool{}
+	ids, written := map[string]bool{}, map[string]bool{}
 	bytes, n := 0, 0
+	limit := int(p.js.Conn().MaxPayload())
 	for _, pd := range p.queue {
 		if pd.ctx.Err() != nil {
 			pd.done <- result{err: pd.ctx.Err()}
 			n++
 			continue
 		}
-		if len(batch) > 0 && (len(batch) == p.opts.MaxMsgs || bytes+pd.size > p.opts.MaxBytes) {
+		alone := alone(pd.msg, pd.size, limit)
+		if len(batch) > 0 && (alone || len(batch) == p.opts.MaxMsgs || bytes+pd.size > p.opts.MaxBytes) {
 			break
 		}
 		n++
-		id, expects := pd.msg.Header.Get(jetstream.MsgIDHeader), expectation(pd.msg)
-		if id != "" && ids[id] || expects && expecting[pd.msg.Subject] {
+		if alone {
+			batch = append(batch, pd)
+			break
+		}
+		id := pd.msg.Header.Get(jetstream.MsgIDHeader)
+		if id != "" && ids[id] || written[pd.msg.Subject] && pd.msg.Header.Get(jetstream.ExpectedLastSubjSeqHeader) != "" {
 			later = append(later, pd)
 			continue
 		}
 		if id != "" {
 			ids[id] = true
 		}
-		if expects {
-			expecting[pd.msg.Subject] = true
-		}
+		written[pd.msg.Subject] = true
 		batch = append(batch, pd)
 		bytes += pd.size
 	}
@@ -180,10 +194,13 @@ func (p *Publisher) takeLocked() []*pending {
 	return batch
 }
 
-// expectation reports whether m carries an expectation on its subject.
-func expectation(m *nats.Msg) bool {
-	return m.Header.Get(jetstream.ExpectedLastSubjSeqHeader) != "" || m.Header.Get(jetstream.ExpectedLastSeqHeader) != "" ||
-		m.Header.Get(jetstream.ExpectedLastMsgIDHeader) != ""
+// alone reports whether m, of size bytes, must be published on its own:
+// larger than the connection's payload limit (its writer alone gets that
+// error), or with an expectation a batch cannot carry past its first
+// message.
+func alone(m *nats.Msg, size, limit int) bool {
+	return limit > 0 && size > limit-1024 || m.Header.Get(jetstream.ExpectedLastSeqHeader) != "" ||
+		m.Header.Get(jetstream.ExpectedLastMsgIDHeader) != "" || m.Header.Get(jetstream.ExpectedLastSubjSeqSubjHeader) != ""
 }
 
 // sendBatch publishes batch, then starts what waits meanwhile.
@@ -199,7 +216,7 @@ func (p *Publisher) sendBatch(batch []*pending) {
 func (p *Publisher) send(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.opts.Timeout)
 	defer cancel()
-	if len(batch) == 1 || p.off.Load() {
+	if len(batch) == 1 || time.Now().UnixNano() < p.offUntil.Load() {
 		p.each(batch)
 		return
 	}
@@ -222,10 +239,11 @@ func (p *Publisher) send(batch []*pending) {
 		// Each message again on its own, for its own answer.
 		p.refused.Add(1)
 		if apiErr.ErrorCode == codeAtomicDisabled {
-			// An engine without --group-commit reopened the stream (a
-			// bucket's create-or-update turns the flag off): message by
-			// message from now on, rather than a refused batch each time.
-			p.off.Store(true)
+			// An engine reopened the stream (a bucket's create-or-update
+			// turns the flag off until the group-commit instance sets it
+			// again): message by message for a while, rather than a
+			// refused batch each time.
+			p.offUntil.Store(time.Now().Add(p.opts.Pause).UnixNano())
 		}
 		p.each(batch)
 	case err == nil, errors.Is(err, jetstreamext.ErrInvalidBatchAck), errors.Is(err, jetstream.ErrInvalidJSAck), apiErr != nil:

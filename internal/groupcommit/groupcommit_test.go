@@ -307,3 +307,78 @@ func TestAnAckThatDoesNotAccountForTheBatchIsUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// A stream whose atomic publish is turned off (a bucket reopened by
+// create-or-update) refuses a batch; the Publisher then publishes message
+// by message for its pause, and groups again once the stream allows it.
+func TestAPublisherGroupsAgainOnceTheStreamAllowsIt(t *testing.T) {
+	js, s := stream(t, "GC6")
+	ctx := context.Background()
+	cfg := s.CachedInfo().Config
+	cfg.AllowAtomicPublish = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	p := groupcommit.New(js, groupcommit.Options{Pause: 200 * time.Millisecond})
+	round := 0
+	publish := func() {
+		msgs := make([]*nats.Msg, 32)
+		for i := range msgs {
+			msgs[i] = nats.NewMsg(fmt.Sprintf("GC6.%d.%d", round, i))
+		}
+		round++
+		_, errs := publishAll(p, msgs)
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, writer %d: %v", round, i, err)
+			}
+		}
+	}
+	for p.Stats().Refused == 0 {
+		if round == 50 {
+			t.Fatalf("no batch met the refusal in 50 rounds: %+v", p.Stats())
+		}
+		publish()
+	}
+	if err := groupcommit.Allow(ctx, js, "GC6"); err != nil {
+		t.Fatal(err)
+	}
+	before := p.Stats().Batches
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().Batches == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("no batch 10 s after the stream allowed atomic publish again: %+v", p.Stats())
+		}
+		publish()
+	}
+	info, err := s.Info(ctx)
+	if err != nil || info.State.Msgs != p.Stats().Messages {
+		t.Fatalf("the stream holds %v messages (%v), the publisher acked %d", info.State.Msgs, err, p.Stats().Messages)
+	}
+}
+
+// A message over the payload limit fails alone: the writers that would
+// have shared its batch are stored.
+func TestAnOversizedMessageFailsAlone(t *testing.T) {
+	js, _ := stream(t, "GC7")
+	p := groupcommit.New(js, groupcommit.Options{})
+	for round := 0; p.Stats().Batches == 0; round++ {
+		if round == 50 {
+			t.Fatalf("no batch in 50 rounds: %+v", p.Stats())
+		}
+		msgs := make([]*nats.Msg, 32)
+		for i := range msgs {
+			msgs[i] = nats.NewMsg(fmt.Sprintf("GC7.%d.%d", round, i))
+		}
+		msgs[5].Data = make([]byte, 2<<20)
+		_, errs := publishAll(p, msgs)
+		for i, err := range errs {
+			switch {
+			case i == 5 && !errors.Is(err, nats.ErrMaxPayload):
+				t.Fatalf("the oversized message got %v, want nats.ErrMaxPayload", err)
+			case i != 5 && err != nil:
+				t.Fatalf("writer %d, beside an oversized message: %v", i, err)
+			}
+		}
+	}
+}
