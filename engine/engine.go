@@ -38,6 +38,7 @@ import (
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/firmbanking"
 	"github.com/bankbook/bankbook/idempotency"
+	"github.com/bankbook/bankbook/internal/groupcommit"
 	"github.com/bankbook/bankbook/ops"
 	"github.com/bankbook/bankbook/process"
 	"github.com/bankbook/bankbook/projections"
@@ -316,7 +317,20 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		parts = append(parts, supervisor.Part{Name: "bank-scanner", Run: scanner.Run})
 	}
 	e.Metrics = ops.NewMetrics(&ops.MetricsOptions{Log: log})
-	e.Metrics.SetSources(e.metricSources(tm, marks, cfg.CollectNumber))
+	sources := e.metricSources(tm, marks, cfg.CollectNumber)
+	if cfg.GroupCommit {
+		writers := map[string]func() (groupcommit.Stats, bool){"events": e.Events.GroupCommit, "idempotency": idem.GroupCommit, "names": names.GroupCommit}
+		sources.GroupCommit = func(context.Context) (map[string]map[string]uint64, error) {
+			out := make(map[string]map[string]uint64, len(writers))
+			for name, stats := range writers {
+				if st, ok := stats(); ok {
+					out[name] = st.Counts()
+				}
+			}
+			return out, nil
+		}
+	}
+	e.Metrics.SetSources(sources)
 	if cfg.HTTPListen != "off" {
 		var consoleHandler http.Handler
 		if e.console, err = e.newConsole(cfg, log); err != nil {

@@ -79,6 +79,10 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	return s, nil
 }
 
+// GroupCommit returns the counts of the appends' group commit, and false
+// when it is off.
+func (s *Store) GroupCommit() (groupcommit.Stats, bool) { return groupcommit.StatsOf(s.pub) }
+
 // Config returns the store's configuration with defaults filled in.
 func (s *Store) Config() Config { return s.cfg }
 

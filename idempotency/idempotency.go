@@ -196,6 +196,10 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	return &Store{kv: kv, cfg: cfg}, nil
 }
 
+// GroupCommit returns the counts of the records' group commit, and false
+// when it is off.
+func (s *Store) GroupCommit() (groupcommit.Stats, bool) { return groupcommit.StatsOf(s.kv) }
+
 // Claim is the right to execute one request. Plan is what the first attempt
 // planned; Resumed says this claim takes over an earlier attempt that did not
 // finish.

@@ -70,6 +70,11 @@ type Sources struct {
 	// deferred, dead_lettered, panics), how many units of work it has
 	// settled since the process started: bankbook_part_work_total{part,outcome}.
 	PartWork func(ctx context.Context) (map[string]map[string]uint64, error)
+	// GroupCommit is, per grouped writer (events, idempotency, names) and
+	// count (messages, batches, grouped, refused), what group commit did
+	// since the process started: bankbook_group_commit_total{writer,count}.
+	// Nil when group commit is off.
+	GroupCommit func(ctx context.Context) (map[string]map[string]uint64, error)
 	// Parts is the supervisor's view of every part:
 	// bankbook_part_up{part} and bankbook_part_restarts_total{part}.
 	// Usually the same source as Config.Readiness.
@@ -85,6 +90,7 @@ const (
 	sourceScanWatermarks  = "scan_watermarks"
 	sourceParts           = "parts"
 	sourcePartWork        = "part_work"
+	sourceGroupCommit     = "group_commit"
 	sourceNotifications   = "notifications"
 )
 
@@ -236,11 +242,13 @@ var (
 		"Notifications by status: pending (waiting or retried), sent, dead (given up on; bankbook notify redrive).", []string{"status"}, nil)
 	descPartWork = prometheus.NewDesc("bankbook_part_work_total",
 		"Units of work a worker part settled, by outcome (processed, retried, deferred, dead_lettered, panics).", []string{"part", "outcome"}, nil)
+	descGroupCommit = prometheus.NewDesc("bankbook_group_commit_total",
+		"With --group-commit, per grouped writer: messages stored, batches stored, messages in them (grouped), batches refused and published message by message.", []string{"writer", "count"}, nil)
 )
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descProjectionLag, descConsumerPending, descTimersPending,
-		descDeadLetters, descWatermarkAge, descPartUp, descPartRestarts, descPartWork, descNotifications} {
+		descDeadLetters, descWatermarkAge, descPartUp, descPartRestarts, descPartWork, descGroupCommit, descNotifications} {
 		ch <- d
 	}
 }
@@ -325,18 +333,22 @@ func (c *sourceCollector) reads(s *Sources) []sourceRead {
 	gauge(sourceProjectionLag, descProjectionLag, s.ProjectionLag)
 	gauge(sourceTimersPending, descTimersPending, s.TimersPending)
 	gauge(sourceDeadLetters, descDeadLetters, s.DeadLetters)
-	if f := s.PartWork; f != nil {
-		rs = append(rs, sourceRead{sourcePartWork, func(ctx context.Context) ([]prometheus.Metric, error) {
-			work, err := f(ctx)
+	// counters is a counter per pair of label values.
+	counters := func(name string, d *prometheus.Desc, f func(context.Context) (map[string]map[string]uint64, error)) {
+		if f == nil {
+			return
+		}
+		rs = append(rs, sourceRead{name, func(ctx context.Context) ([]prometheus.Metric, error) {
+			counts, err := f(ctx)
 			if err != nil {
 				return nil, err
 			}
 			var ms []prometheus.Metric
-			for part, outcomes := range work {
-				for outcome, n := range outcomes {
-					m, err := prometheus.NewConstMetric(descPartWork, prometheus.CounterValue, float64(n), part, outcome)
+			for a, bs := range counts {
+				for b, n := range bs {
+					m, err := prometheus.NewConstMetric(d, prometheus.CounterValue, float64(n), a, b)
 					if err != nil {
-						return nil, fmt.Errorf("part %q: %w", part, err)
+						return nil, fmt.Errorf("%q: %w", a, err)
 					}
 					ms = append(ms, m)
 				}
@@ -344,6 +356,8 @@ func (c *sourceCollector) reads(s *Sources) []sourceRead {
 			return ms, nil
 		}})
 	}
+	counters(sourcePartWork, descPartWork, s.PartWork)
+	counters(sourceGroupCommit, descGroupCommit, s.GroupCommit)
 	// labelled is a gauge per label value.
 	labelled := func(name string, d *prometheus.Desc, f func(context.Context) (map[string]uint64, error)) {
 		if f == nil {

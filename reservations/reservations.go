@@ -147,6 +147,10 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	return &Store{kv: kv, now: cfg.Now, retry: retry, releasedTTL: cfg.ReleasedTTL}, nil
 }
 
+// GroupCommit returns the counts of the bucket's group commit, and false
+// when it is off.
+func (s *Store) GroupCommit() (groupcommit.Stats, bool) { return groupcommit.StatsOf(s.kv) }
+
 // key is the KV key of a name: its normalised form, base64url-encoded (KV
 // keys allow only [-/_=.A-Za-z0-9]).
 func key(name string) string {

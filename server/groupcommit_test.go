@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -109,6 +111,28 @@ func TestGroupCommitKeepsEverySubmitsAnswer(t *testing.T) {
 		t.Fatal("no commit was stored in a batch: group commit did not group")
 	}
 	t.Logf("%d of %d commits were stored in shared batches", batched, keys)
+
+	// /metrics shows what each grouped writer did.
+	_, metrics := e.get(t, "/metrics")
+	counts := map[string]float64{}
+	for _, line := range strings.Split(metrics, "\n") {
+		if rest, ok := strings.CutPrefix(line, "bankbook_group_commit_total{"); ok {
+			labels, value, _ := strings.Cut(rest, "} ")
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("metric line %q: %v", line, err)
+			}
+			counts[labels] = v
+		}
+	}
+	if n := counts[`count="batches",writer="events"`]; n < 1 || counts[`count="grouped",writer="events"`] < float64(batched) {
+		t.Fatalf("group commit metrics %v: want the events writer's batches (%d commits in them)", counts, batched)
+	}
+	for _, w := range []string{"idempotency", "names"} {
+		if counts[`count="messages",writer="`+w+`"`] < keys {
+			t.Fatalf("group commit metrics %v: the %s writer stored fewer than %d messages", counts, w, keys)
+		}
+	}
 
 	// A later repeat replays the stored answer.
 	var rep api.SubmitOrderReply

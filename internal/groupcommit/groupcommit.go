@@ -328,3 +328,20 @@ func Choose(js jetstream.JetStream, group bool) Writer {
 	}
 	return js
 }
+
+// StatsOf returns the counts of w if it is a Publisher or a grouped
+// KeyValue, and false otherwise (group commit is off).
+func StatsOf(w any) (Stats, bool) {
+	switch w := w.(type) {
+	case *Publisher:
+		return w.Stats(), true
+	case *KeyValue:
+		return w.Stats(), true
+	}
+	return Stats{}, false
+}
+
+// Counts are s by name, as metrics show them.
+func (s Stats) Counts() map[string]uint64 {
+	return map[string]uint64{"messages": s.Messages, "batches": s.Batches, "grouped": s.Grouped, "refused": s.Refused}
+}

@@ -33,6 +33,9 @@ func NewKeyValue(kv jetstream.KeyValue, pub *Publisher) *KeyValue {
 	return &KeyValue{KeyValue: kv, pub: pub, prefix: "$KV." + kv.Bucket() + "."}
 }
 
+// Stats returns the counts of the bucket's Publisher.
+func (kv *KeyValue) Stats() Stats { return kv.pub.Stats() }
+
 // Create creates key, grouped with other writes.
 func (kv *KeyValue) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
 	if len(opts) > 0 || !keyValid(key) {
