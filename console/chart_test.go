@@ -38,27 +38,3 @@ func TestDrawChart(t *testing.T) {
 		t.Errorf("one point: %+v", one)
 	}
 }
-
-// The throttle locks a key out after max failures within the window, until
-// the oldest failure leaves it; success forgets the key.
-func TestThrottle(t *testing.T) {
-	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	th := newThrottle(2, 10*time.Minute, func() time.Time { return now })
-	th.fail("name:a", "ip:1")
-	if th.lockedFor("name:a") != 0 {
-		t.Fatal("locked after one failure")
-	}
-	now = now.Add(time.Minute)
-	th.fail("name:a", "ip:1")
-	if got := th.lockedFor("name:b", "ip:1"); got != 9*time.Minute {
-		t.Errorf("locked for %v, want 9m (until the first failure leaves the window)", got)
-	}
-	th.succeed("name:a")
-	if th.lockedFor("name:a") != 0 || th.lockedFor("ip:1") == 0 {
-		t.Error("success should forget the name, not the address")
-	}
-	now = now.Add(9 * time.Minute)
-	if th.lockedFor("ip:1") != 0 {
-		t.Error("still locked after the window")
-	}
-}

@@ -3,7 +3,6 @@ package console
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -116,8 +115,6 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("url is required: the engine's NATS client URL"))
 	} else if err := auth.CheckURL(c.URL); err != nil {
 		errs = append(errs, err)
-	} else if _, err := url.Parse(c.URL); err != nil {
-		errs = append(errs, fmt.Errorf("url: %w", err))
 	}
 	if len(c.Identities) == 0 {
 		errs = append(errs, errors.New("identities are required: the console matches logins against them"))

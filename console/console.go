@@ -213,7 +213,6 @@ type errView struct {
 	Status  int
 	Code    string
 	Message string
-	Details map[string]any
 }
 
 // apiError turns an API call's error into what the page shows. An error
@@ -227,7 +226,7 @@ func apiError(err error) *errView {
 	}
 	var ae *api.Error
 	if errors.As(err, &ae) {
-		return &errView{Status: ae.Status, Code: ae.Code, Message: ae.Message, Details: ae.Details}
+		return &errView{Status: ae.Status, Code: ae.Code, Message: ae.Message}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return &errView{Status: http.StatusGatewayTimeout, Code: "timeout", Message: "The engine did not answer in time. Try again; an action retried with the same form acts at most once."}

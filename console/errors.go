@@ -13,9 +13,6 @@ var (
 	// ErrRoleRefused means the identity authenticated but its role may not
 	// use the console (only operator and auditor may).
 	ErrRoleRefused = errors.New("console: role may not use the console")
-	// ErrThrottled means too many failed logins for the name or the client
-	// address; logins are refused until the lockout ends.
-	ErrThrottled = errors.New("console: too many failed logins")
 	// ErrTooManySessions means a login was refused because the console
 	// holds Config.MaxSessions sessions already.
 	ErrTooManySessions = errors.New("console: too many open sessions")

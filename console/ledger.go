@@ -44,7 +44,6 @@ func (c *Console) chartOf(r *http.Request, s *session, account string) chart {
 type ledgerAccountData struct {
 	Account string
 	Reply   *api.LedgerAccountReply
-	Watched bool
 	Chart   *chart
 	Pager   pager
 }
@@ -62,7 +61,7 @@ func (c *Console) ledgerAccount(w http.ResponseWriter, r *http.Request, s *sessi
 			d.Reply = &rep
 			d.Pager = newPager(Prefix+"ledger/account", q, cursor, rep.NextCursor)
 		}
-		if d.Watched = api.IsSeriesAccount(d.Account); d.Watched && err == nil {
+		if api.IsSeriesAccount(d.Account) && err == nil {
 			ch := c.chartOf(r, s, d.Account)
 			d.Chart = &ch
 		}

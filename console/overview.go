@@ -37,7 +37,6 @@ func (c count) Text() string {
 type overviewData struct {
 	Counts []count
 	Health ops.ReadyReport
-	Ready  bool
 }
 
 // countPages counts the items of a paged list, up to countCap.
@@ -85,7 +84,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 	})
 	health := c.health(r.Context())
 	c.render(w, r, s, http.StatusOK, "overview", view{Title: "Overview 개요", Nav: "overview",
-		Data: overviewData{Counts: counts, Health: health, Ready: health.Status == "ready"}})
+		Data: overviewData{Counts: counts, Health: health}})
 }
 
 // health asks the readiness source in-process, as /readyz does.

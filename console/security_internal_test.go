@@ -156,3 +156,38 @@ func TestConcurrentDeadLetterRedriveRefused(t *testing.T) {
 		t.Error("the letter stays in flight after its redrive ended")
 	}
 }
+
+// An attempt counts against the name and the address until it is forgiven
+// (the secret was right); at the limit both are locked until the oldest
+// attempt leaves the window, and a success forgets the name, not the
+// address.
+func TestThrottle(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	th := newThrottle(2, 10*time.Minute, func() time.Time { return now })
+	if _, wait := th.begin("name:a", "ip:1"); wait != 0 {
+		t.Fatal("locked before any attempt")
+	}
+	if th.lockedFor("name:a") != 0 {
+		t.Fatal("locked after one attempt")
+	}
+	now = now.Add(time.Minute)
+	at, _ := th.begin("name:a", "ip:1")
+	if got := th.lockedFor("name:b", "ip:1"); got != 9*time.Minute {
+		t.Errorf("locked for %v, want 9m (until the first attempt leaves the window)", got)
+	}
+	if _, wait := th.begin("name:a", "ip:2"); wait != 9*time.Minute {
+		t.Errorf("a third attempt for the name waits %v, want 9m", wait)
+	}
+	th.forgive(at, "ip:1")
+	if th.lockedFor("ip:1") != 0 {
+		t.Error("a forgiven attempt still counts against the address")
+	}
+	th.succeed("name:a")
+	if th.lockedFor("name:a") != 0 {
+		t.Error("success should forget the name")
+	}
+	now = now.Add(9 * time.Minute)
+	if th.lockedFor("name:b", "ip:1") != 0 {
+		t.Error("still locked after the window")
+	}
+}

@@ -88,17 +88,6 @@ func (t *throttle) lockedForLocked(now time.Time, keys ...string) time.Duration 
 	return wait
 }
 
-// fail counts a failed login against every key.
-func (t *throttle) fail(keys ...string) {
-	now := t.now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		t.failures[k] = append(t.pruneLocked(k, now), now)
-	}
-	t.boundLocked(now)
-}
-
 // boundLocked keeps the map within maxKeys, forgetting the keys with the
 // fewest attempts first.
 func (t *throttle) boundLocked(now time.Time) {
