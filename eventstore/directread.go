@@ -75,17 +75,17 @@ func readDirect(ctx context.Context, js jetstream.JetStream, stream string, unti
 // auditor identity may do (ADR 0006). It makes no request until Read.
 type Reader struct {
 	js  jetstream.JetStream
-	cfg Config
+	dec *Store // decodes commits: only its cfg is used, safe for concurrent use
 }
 
 // NewReader returns a Reader of the stream cfg names (defaults filled in).
 func NewReader(js jetstream.JetStream, cfg Config) *Reader {
 	cfg.setDefaults()
-	return &Reader{js: js, cfg: cfg}
+	return &Reader{js: js, dec: &Store{cfg: cfg}}
 }
 
 // Reader returns a Reader of the store's stream.
-func (s *Store) Reader() *Reader { return &Reader{js: s.js, cfg: s.cfg} }
+func (s *Store) Reader() *Reader { return &Reader{js: s.js, dec: &Store{cfg: s.cfg}} }
 
 // Read hands fn the stream's commits in order, in batches, from sequence 1
 // to the last sequence when it starts, and returns that sequence. A message
@@ -125,7 +125,7 @@ const readBatch = 256
 // fetched or prepared after that batch are dropped. Memory stays bounded:
 // at most a few batches per goroutine are held ahead of fn.
 func ReadPrepared[T any](ctx context.Context, r *Reader, prepare func(Commit) T, fn PreparedHandler[T]) (Seq, error) {
-	until, err := directLastSeq(ctx, r.js.Conn(), r.cfg.Stream)
+	until, err := directLastSeq(ctx, r.js.Conn(), r.dec.cfg.Stream)
 	if err != nil || until == 0 {
 		return 0, err
 	}
@@ -160,7 +160,7 @@ func ReadPrepared[T any](ctx context.Context, r *Reader, prepare func(Commit) T,
 			}
 			return nil
 		}
-		err := readDirect(ctx, r.js, r.cfg.Stream, until, func(m RawMessage) error {
+		err := readDirect(ctx, r.js, r.dec.cfg.Stream, until, func(m RawMessage) error {
 			msgs = append(msgs, m)
 			if len(msgs) == readBatch {
 				return send()
@@ -232,8 +232,7 @@ func ReadPrepared[T any](ctx context.Context, r *Reader, prepare func(Commit) T,
 // decode reads m as Read delivers it: a commit, upcast, or a damaged one.
 // It is safe for concurrent use.
 func (r *Reader) decode(m RawMessage) Commit {
-	dec := Store{cfg: r.cfg}
-	c, derr := dec.read(m.Subject, m.Data, m.Seq)
+	c, derr := r.dec.read(m.Subject, m.Data, m.Seq)
 	if derr != nil {
 		return Commit{Seq: m.Seq, AggregateType: derr.Ref.Type, AggregateID: derr.Ref.ID, Hash: HashOf(m.Data), Damaged: derr}
 	}

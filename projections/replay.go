@@ -263,7 +263,6 @@ type bulk struct {
 	meta    *bbolt.Bucket
 	runs    []*run
 	pending int
-	skipped []SkippedCommit
 }
 
 func (b *bulk) apply(batch []eventstore.Commit, dec []decoded) error {
@@ -282,7 +281,7 @@ func (b *bulk) apply(batch []eventstore.Commit, dec []decoded) error {
 		}
 		b.tx, b.meta, b.runs = tx, tx.Bucket(bucketMeta), runs
 	}
-	if err := b.s.applyRuns(b.meta, b.runs, batch, dec, &b.skipped); err != nil {
+	if err := b.s.applyRuns(b.meta, b.runs, batch, dec, nil); err != nil {
 		b.rollback()
 		return err
 	}

@@ -628,7 +628,7 @@ func (s *Store) applyRuns(meta *bbolt.Bucket, runs []*run, batch []eventstore.Co
 			if err != nil {
 				return err
 			}
-			if fresh {
+			if fresh && skipped != nil {
 				*skipped = append(*skipped, *sc)
 			}
 		} else if err := s.applyCommit(due, c, d.events); err != nil {

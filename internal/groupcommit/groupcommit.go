@@ -214,12 +214,12 @@ func (p *Publisher) sendBatch(batch []*pending) {
 
 // send publishes batch and answers each of its writers.
 func (p *Publisher) send(batch []*pending) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.opts.Timeout)
-	defer cancel()
 	if len(batch) == 1 || time.Now().UnixNano() < p.offUntil.Load() {
 		p.each(batch)
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.opts.Timeout)
+	defer cancel()
 	msgs := make([]*nats.Msg, len(batch))
 	for i, pd := range batch {
 		msgs[i] = clone(pd.msg) // the batch headers go on copies
@@ -283,16 +283,23 @@ func refusedWhole(code jetstream.ErrorCode) bool {
 // each publishes every message of batch on its own, all at once, each
 // with a Timeout of its own.
 func (p *Publisher) each(batch []*pending) {
+	if len(batch) == 1 {
+		p.publishOne(batch[0])
+		return
+	}
 	var wg sync.WaitGroup
 	for _, pd := range batch {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), p.opts.Timeout)
-			defer cancel()
-			ack, err := p.js.PublishMsg(ctx, pd.msg)
-			p.answer(pd, result{ack, err})
-		})
+		wg.Go(func() { p.publishOne(pd) })
 	}
 	wg.Wait()
+}
+
+// publishOne publishes pd's message on its own, with a Timeout of its own.
+func (p *Publisher) publishOne(pd *pending) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.opts.Timeout)
+	defer cancel()
+	ack, err := p.js.PublishMsg(ctx, pd.msg)
+	p.answer(pd, result{ack, err})
 }
 
 func clone(m *nats.Msg) *nats.Msg {

@@ -12,14 +12,13 @@ import (
 // Phase is one side of one round of a cell: operations driven over a pool
 // of clients for a while.
 type Phase struct {
-	Ops       int     `json:"ops"`
-	Seconds   float64 `json:"seconds"`
-	PerSec    float64 `json:"per_sec"`
-	P50us     float64 `json:"p50_us"`
-	P99us     float64 `json:"p99_us"`
-	CPUus     float64 `json:"cpu_us_per_op"` // engine process CPU per operation, tail included
-	Idle      bool    `json:"idle"`          // the engine went idle after the phase
-	cpuSample time.Duration
+	Ops     int     `json:"ops"`
+	Seconds float64 `json:"seconds"`
+	PerSec  float64 `json:"per_sec"`
+	P50us   float64 `json:"p50_us"`
+	P99us   float64 `json:"p99_us"`
+	CPUus   float64 `json:"cpu_us_per_op"` // engine process CPU per operation, tail included
+	Idle    bool    `json:"idle"`          // the engine went idle after the phase
 }
 
 // phase drives op on clients workers for the configured duration (or
@@ -49,7 +48,7 @@ func (h *harness) phase(ctx context.Context, clients int, op func(w int) error) 
 		return Phase{}, err
 	}
 	p := Phase{Ops: run.N, Seconds: run.Elapsed.Seconds(), PerSec: run.PerSec(), P50us: run.Pct(0.50), P99us: run.Pct(0.99),
-		Idle: idle, cpuSample: cpu1 - cpu0}
+		Idle: idle}
 	if run.N > 0 {
 		p.CPUus = float64((cpu1 - cpu0).Microseconds()) / float64(run.N)
 	}

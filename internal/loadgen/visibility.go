@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/bankbook/bankbook/internal/benchkit"
 )
 
 // Visibility is the command-to-query figure of a profile: keyed submits at
@@ -89,19 +91,10 @@ func (h *harness) visibility(ctx context.Context, rate float64, clients int, d t
 	slices.Sort(sub)
 	v.Ops = len(vis)
 	v.Rate = float64(len(vis)) / elapsed.Seconds()
-	v.P50us, v.P99us = pct(vis, 0.50), pct(vis, 0.99)
+	v.P50us, v.P99us = benchkit.Run{Lat: vis}.Pct(0.50), benchkit.Run{Lat: vis}.Pct(0.99)
 	if len(vis) > 0 {
 		v.MaxUs = float64(vis[len(vis)-1].Microseconds())
 	}
-	v.SubmitP50, v.SubmitP99 = pct(sub, 0.50), pct(sub, 0.99)
+	v.SubmitP50, v.SubmitP99 = benchkit.Run{Lat: sub}.Pct(0.50), benchkit.Run{Lat: sub}.Pct(0.99)
 	return v, nil
-}
-
-// pct is the p-quantile of sorted latencies, in microseconds.
-func pct(sorted []time.Duration, p float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := min(int(float64(len(sorted))*p), len(sorted)-1)
-	return float64(sorted[i]) / float64(time.Microsecond)
 }
