@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/internal/engineproc"
 )
 
@@ -14,7 +13,6 @@ import (
 // (engineproc.Proc, with the run's flags and its errors).
 type engineProc struct {
 	*engineproc.Proc
-	logPath string
 }
 
 // newEngineProc picks two free loopback ports for the engine.
@@ -29,7 +27,7 @@ func newEngineProc(bin, dataDir, logPath string, extra []string) (*engineProc, e
 	if err != nil {
 		return nil, err
 	}
-	return &engineProc{Proc: p, logPath: logPath}, nil
+	return &engineProc{Proc: p}, nil
 }
 
 // start starts the engine; its output goes to the log file, after a marker line.
@@ -48,19 +46,3 @@ func (p *engineProc) waitReady(ctx context.Context, timeout time.Duration) error
 	}
 	return nil
 }
-
-func (p *engineProc) seed(role auth.Role) string { return p.Seed(role) }
-func (p *engineProc) exited() <-chan struct{}    { return p.Exited() }
-func (p *engineProc) kill() error                { return p.Kill() }
-func (p *engineProc) stop(grace time.Duration) error {
-	return p.Stop(grace)
-}
-func (p *engineProc) logCount(s string) (n, first int) { return p.LogCount(s) }
-
-// logTail returns about the last n bytes of the engine's output (the log
-// file may outlive the process, or never have had one).
-func (p *engineProc) logTail(n int64) string { return engineproc.LogTail(p.logPath, n) }
-
-// engineEnv is the run's environment without BANKBOOK_* variables, which
-// would change the engine's configuration behind the run's back.
-func engineEnv() []string { return engineproc.Env() }

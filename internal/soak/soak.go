@@ -46,7 +46,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	defer eng.kill() // whatever happens, panics included, no engine outlives the run
+	defer eng.Kill() // whatever happens, panics included, no engine outlives the run
 	log := cfg.Log.With().Str("run_id", rep.RunID).Logger()
 	log.Info().Str("dir", cfg.Dir).Uint64("seed", cfg.Seed).Int("clients", cfg.Clients).Int("cycles", cfg.Cycles).Str("nats", eng.URL()).Msg("soak: starting the engine")
 	if err := eng.start(); err != nil {
@@ -70,7 +70,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if i == cfg.Clients {
 			role = auth.Engine
 		}
-		nkey, err := nats.NkeyOptionFromSeed(eng.seed(role))
+		nkey, err := nats.NkeyOptionFromSeed(eng.Seed(role))
 		if err != nil {
 			return rep, fmt.Errorf("client %d: %w", i, err)
 		}
@@ -160,16 +160,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.StreamLastSeq, rep.Commits = uint64(f.lastSeq), f.commits
 	verify(ctx, rep, v, all, f)
-	checkReplay(ctx, rep, cfg.Binary, eng.URL(), eng.seed(auth.Auditor), cfg.Dir, uint64(f.lastSeq))
+	checkReplay(ctx, rep, cfg.Binary, eng.URL(), eng.Seed(auth.Auditor), cfg.Dir, uint64(f.lastSeq))
 
 	shutdown := rep.check("clean shutdown")
 	shutdown.Checked = 1
-	if err := eng.stop(45 * time.Second); err != nil {
+	if err := eng.Stop(45 * time.Second); err != nil {
 		shutdown.fail("bankbook serve after SIGTERM: %v", err)
 	}
 	races := rep.check("no data races in the engine")
 	races.Checked = eng.Starts()
-	if n, first := eng.logCount("WARNING: DATA RACE"); n > 0 {
+	if n, first := eng.LogCount("WARNING: DATA RACE"); n > 0 {
 		races.fail("engine.log reports %d data races (an engine built with -race), the first at line %d", n, first)
 	}
 	rep.finish()
@@ -199,11 +199,11 @@ func killCycles(ctx context.Context, cfg Config, eng *engineProc, rep *Report, c
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-eng.exited():
+		case <-eng.Exited():
 			rep.UnexpectedExits++
 			log.Warn().Int("exits", rep.UnexpectedExits).Msg("soak: the engine ended on its own; restarting it")
 		case <-time.After(up):
-			if err := eng.kill(); err != nil {
+			if err := eng.Kill(); err != nil {
 				return err
 			}
 			rep.Kills++

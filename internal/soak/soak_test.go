@@ -13,6 +13,7 @@ import (
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/internal/engineproc"
 )
 
 // TestSmoke is the kill -9 run in small: a real engine process, four
@@ -35,8 +36,7 @@ func TestSmoke(t *testing.T) {
 	t.Log("\n" + out.String())
 	if err != nil {
 		if errors.Is(err, ErrChecksFailed) || errors.Is(err, ErrEngine) {
-			eng := &engineProc{logPath: filepath.Join(cfg.Dir, "engine.log")}
-			t.Logf("engine.log ends:\n%s", eng.logTail(6000))
+			t.Logf("engine.log ends:\n%s", engineproc.LogTail(filepath.Join(cfg.Dir, "engine.log"), 6000))
 		}
 		t.Fatalf("soak smoke run: %v", err)
 	}

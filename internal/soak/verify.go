@@ -16,6 +16,7 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/internal/engineproc"
 )
 
 // verifier asks the engine what the checks need, once the traffic is over.
@@ -544,7 +545,7 @@ func checkReplay(ctx context.Context, rep *Report, bin, url, seed, dir string, l
 		out := filepath.Join(dir, fmt.Sprintf("replay-%d", attempt))
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		cmd := exec.CommandContext(rctx, bin, "replay", "--out", out, "--json", "--nats-url", url, "--nkey", seed, "--timeout", "60s")
-		cmd.Env = engineEnv()
+		cmd.Env = engineproc.Env()
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		stdout, err := cmd.Output()
