@@ -274,10 +274,12 @@ func StatementAccounts(lines []StatementLine) []ReconcileAccount {
 // ReconcileBank compares a bank statement with the recorded deposits. It
 // matches a statement line only to the one deposit recorded under its
 // bank_txn_id on its account, at its amount; everything else is a finding
-// or a timing difference, never a guess:
+// or a timing difference, never a guess. A transaction is an account's
+// bank_txn_id (banks number transactions per account, as NewDepositID
+// does), so one bank_txn_id on two accounts is two transactions:
 //
-//   - duplicate: the bank_txn_id is on the statement more than once, or
-//     recorded as more than one deposit (on several accounts);
+//   - duplicate: the transaction is on the statement more than once, or
+//     recorded as more than one deposit;
 //   - amount_mismatch: recorded once on the account, at another amount;
 //   - missing_in_ledger: not recorded on the account (the note names a
 //     deposit recorded under that bank_txn_id on another account);
@@ -299,6 +301,10 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		accounts[i].CarryBase = in.CarryBases[a.AccountNumber]
 		period[a.AccountNumber] = accounts[i]
 	}
+	// A bank transaction is its account and its bank_txn_id (the bank
+	// numbers transactions per account, as deposit IDs do); byTxn, by
+	// bank_txn_id alone, only names a deposit on another account in a note.
+	byKey := map[string][]RecordedDeposit{}
 	byTxn := map[string][]RecordedDeposit{}
 	seen := map[string]bool{}
 	var recorded []RecordedDeposit
@@ -307,35 +313,36 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 			continue
 		}
 		seen[d.DepositID] = true
+		k := txnKey(d.AccountNumber, d.BankTxnID)
+		byKey[k] = append(byKey[k], d)
 		byTxn[d.BankTxnID] = append(byTxn[d.BankTxnID], d)
 		recorded = append(recorded, d)
 	}
 	count := map[string]int{}
 	for _, l := range in.Lines {
-		count[l.BankTxnID]++
+		count[txnKey(l.AccountNumber, l.BankTxnID)]++
 	}
 
 	items := ReconcileItems{
 		Matched: []ReconcileItem{}, MissingInLedger: []ReconcileItem{}, MissingAtBank: []ReconcileItem{},
 		AmountMismatch: []ReconcileItem{}, Duplicate: []ReconcileItem{}, TimingDifference: []ReconcileItem{},
 	}
-	done := map[string]bool{}   // bank_txn_ids accounted for
-	onAcct := map[string]bool{} // account NUL bank_txn_id of the lines, for the carried items
+	done := map[string]bool{} // transactions (txnKey) accounted for
 	for _, l := range in.Lines {
-		onAcct[NormalizeAccountNumber(l.AccountNumber)+"\x00"+l.BankTxnID] = true
-		if done[l.BankTxnID] {
+		k := txnKey(l.AccountNumber, l.BankTxnID)
+		if done[k] {
 			continue
 		}
-		done[l.BankTxnID] = true
+		done[k] = true
 		acct := NormalizeAccountNumber(l.AccountNumber)
-		recs := byTxn[l.BankTxnID]
+		recs := byKey[k]
 		it := ReconcileItem{BankTxnID: l.BankTxnID, AccountNumber: acct, StatementAmount: l.Amount, At: l.DepositedAt.UTC(), DepositIDs: depositIDs(recs)}
 		switch {
-		case count[l.BankTxnID] > 1:
-			it.StatementCount = count[l.BankTxnID]
+		case count[k] > 1:
+			it.StatementCount = count[k]
 			it.Note = fmt.Sprintf("on the statement %d times", it.StatementCount)
 			items.Duplicate = append(items.Duplicate, it)
-		case items.placeRecorded(it, acct, recs):
+		case items.placeRecorded(it, recs, byTxn[l.BankTxnID]):
 		default:
 			if wm := period[acct].ScanWatermark; wm != nil && !l.DepositedAt.Before(*wm) {
 				it.Note = "deposited at or after the scan watermark " + FormatTime(*wm) + ": not scanned yet, carried to the next run"
@@ -350,19 +357,18 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 	// recorded now: the statement covers their time, or they are carried
 	// again.
 	for _, c := range in.Carried {
-		acct := NormalizeAccountNumber(c.AccountNumber)
-		if k := acct + "\x00" + c.BankTxnID; onAcct[k] {
+		k := txnKey(c.AccountNumber, c.BankTxnID)
+		if done[k] {
 			continue // on the statement: matched or reported with the lines
-		} else {
-			onAcct[k] = true
 		}
-		done[c.BankTxnID] = true
-		recs := byTxn[c.BankTxnID]
+		done[k] = true
+		acct := NormalizeAccountNumber(c.AccountNumber)
+		recs := byKey[k]
 		it := c
 		it.DepositIDs, it.Note = depositIDs(recs), ""
 		if c.StatementAmount != 0 { // on an earlier statement, not recorded then
 			switch {
-			case items.placeRecorded(it, acct, recs):
+			case items.placeRecorded(it, recs, byTxn[c.BankTxnID]):
 			default:
 				if wm := period[acct].ScanWatermark; wm == nil || !c.At.Before(*wm) {
 					it.Note = "still not scanned: carried to the next run"
@@ -390,7 +396,8 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 			a.DepositedAt.Compare(b.DepositedAt), cmp.Compare(a.DepositID, b.DepositID))
 	})
 	for _, d := range recorded {
-		if done[d.BankTxnID] {
+		k := txnKey(d.AccountNumber, d.BankTxnID)
+		if done[k] {
 			continue
 		}
 		acct := NormalizeAccountNumber(d.AccountNumber)
@@ -398,8 +405,8 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		if !covered || d.DepositedAt.Before(p.From) || d.DepositedAt.After(p.To.Add(ReconcileTimingWindow)) {
 			continue
 		}
-		done[d.BankTxnID] = true
-		recs := byTxn[d.BankTxnID]
+		done[k] = true
+		recs := byKey[k]
 		it := ReconcileItem{BankTxnID: d.BankTxnID, AccountNumber: acct, LedgerAmount: d.Amount, At: d.DepositedAt.UTC(), DepositIDs: depositIDs(recs)}
 		switch {
 		case len(recs) > 1:
@@ -413,9 +420,7 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		}
 	}
 
-	items.markCarried(in.Carried, func(it ReconcileItem) string {
-		return NormalizeAccountNumber(it.AccountNumber) + "\x00" + it.BankTxnID
-	})
+	items.markCarried(in.Carried, func(it ReconcileItem) string { return txnKey(it.AccountNumber, it.BankTxnID) })
 	out := ReconciliationCompleted{
 		RunID: in.RunID, Kind: ReconcileKindBank, FileSHA256: in.FileSHA256, Accounts: accounts, Lines: len(in.Lines),
 		LedgerAsOfSeq: in.LedgerAsOfSeq, CompletedAt: in.Now.UTC(),
@@ -428,32 +433,41 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 	return out
 }
 
-// placeRecorded files a transaction of a statement (it, on account acct)
-// whose category its recorded deposits recs decide: duplicate (recorded more
-// than once), amount_mismatch or matched (recorded once on acct),
-// missing_in_ledger (recorded only on another account: never matched
+// placeRecorded files a transaction of a statement (it) whose category its
+// recorded deposits decide: recs, those recorded for it (its account and
+// bank_txn_id), and sameTxn, every deposit recorded under its bank_txn_id
+// on any account. It files duplicate (recorded more than once),
+// amount_mismatch or matched (recorded once), or missing_in_ledger
+// (recorded only on another account, which the note names: never matched
 // across accounts). It reports false, filing nothing, when nothing is
-// recorded: the caller decides between timing_difference and
-// missing_in_ledger.
-func (items *ReconcileItems) placeRecorded(it ReconcileItem, acct string, recs []RecordedDeposit) bool {
+// recorded under the bank_txn_id: the caller decides between
+// timing_difference and missing_in_ledger.
+func (items *ReconcileItems) placeRecorded(it ReconcileItem, recs, sameTxn []RecordedDeposit) bool {
 	switch {
 	case len(recs) > 1:
 		it.Note = fmt.Sprintf("recorded as %d deposits", len(recs))
 		items.Duplicate = append(items.Duplicate, it)
-	case len(recs) == 1 && NormalizeAccountNumber(recs[0].AccountNumber) == acct:
+	case len(recs) == 1:
 		it.LedgerAmount = recs[0].Amount
 		if recs[0].Amount != it.StatementAmount {
 			items.AmountMismatch = append(items.AmountMismatch, it)
 		} else {
 			items.Matched = append(items.Matched, it)
 		}
-	case len(recs) == 1:
-		it.Note = fmt.Sprintf("recorded only on account %s (%s): not matched across accounts", NormalizeAccountNumber(recs[0].AccountNumber), recs[0].DepositID)
+	case len(sameTxn) > 0:
+		other := sameTxn[0]
+		it.Note = fmt.Sprintf("recorded only on account %s (%s): not matched across accounts", NormalizeAccountNumber(other.AccountNumber), other.DepositID)
 		items.MissingInLedger = append(items.MissingInLedger, it)
 	default:
 		return false
 	}
 	return true
+}
+
+// txnKey names a bank transaction: its account (normalised) and its
+// bank_txn_id.
+func txnKey(account, bankTxnID string) string {
+	return NormalizeAccountNumber(account) + "\x00" + bankTxnID
 }
 
 // markCarried sets CarriedFrom on every item that settles or carries again

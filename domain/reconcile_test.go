@@ -41,6 +41,7 @@ func TestReconcileBankEveryCategory(t *testing.T) {
 			line("T-twice", acct, 1000, t0.Add(3*time.Hour)),
 			line("T-twice", acct, 1000, t0.Add(3*time.Hour)),
 			line("T-recorded-twice", acct, 2000, t0.Add(4*time.Hour)),
+			line("T-both-accounts", acct, 2500, t0.Add(4*time.Hour)),
 			line("T-elsewhere", acct, 3000, t0.Add(5*time.Hour)),
 			line("T-late", acct, 4000, wm.Add(time.Minute)), // after the scan watermark: not scanned yet
 			line("T-end", acct, 100, t0.Add(12*time.Hour)),  // the period's end
@@ -50,8 +51,13 @@ func TestReconcileBankEveryCategory(t *testing.T) {
 			rec("T-match", acct, 5000, t0), // read twice (both queries): ignored
 			rec("T-amount", acct, 8000, t0.Add(2*time.Hour)),
 			rec("T-twice", acct, 1000, t0.Add(3*time.Hour)),
-			rec("T-recorded-twice", acct, 2000, t0.Add(4*time.Hour)),
-			rec("T-recorded-twice", other, 2000, t0.Add(4*time.Hour)),
+			// two deposits for one transaction of one account: ambiguous
+			{DepositID: "dep_first", BankTxnID: "T-recorded-twice", AccountNumber: acct, Amount: 2000, DepositedAt: t0.Add(4 * time.Hour)},
+			{DepositID: "dep_second", BankTxnID: "T-recorded-twice", AccountNumber: acct, Amount: 2000, DepositedAt: t0.Add(4 * time.Hour)},
+			// the bank numbers transactions per account: another account's
+			// T-both-accounts is another transaction
+			rec("T-both-accounts", acct, 2500, t0.Add(4*time.Hour)),
+			rec("T-both-accounts", other, 2500, t0.Add(4*time.Hour)),
 			rec("T-elsewhere", other, 3000, t0.Add(5*time.Hour)),
 			rec("T-not-at-bank", acct, 6000, t0.Add(6*time.Hour)),
 			rec("T-end", acct, 100, t0.Add(12*time.Hour)),
@@ -69,7 +75,7 @@ func TestReconcileBankEveryCategory(t *testing.T) {
 		items    []domain.ReconcileItem
 		want     []string
 	}{
-		{"matched", got.Matched, []string{"T-match", "T-end"}},
+		{"matched", got.Matched, []string{"T-match", "T-both-accounts", "T-end"}},
 		{"missing_in_ledger", got.MissingInLedger, []string{"T-unrecorded", "T-elsewhere"}},
 		{"missing_at_bank", got.MissingAtBank, []string{"T-not-at-bank"}},
 		{"amount_mismatch", got.AmountMismatch, []string{"T-amount"}},
@@ -82,11 +88,11 @@ func TestReconcileBankEveryCategory(t *testing.T) {
 			}
 		})
 	}
-	want := domain.ReconcileCounts{Matched: 2, MissingInLedger: 2, MissingAtBank: 1, AmountMismatch: 1, Duplicate: 2, TimingDifference: 2}
+	want := domain.ReconcileCounts{Matched: 3, MissingInLedger: 2, MissingAtBank: 1, AmountMismatch: 1, Duplicate: 2, TimingDifference: 2}
 	if got.Counts != want {
 		t.Errorf("counts %+v, want %+v", got.Counts, want)
 	}
-	if got.Counts.Findings() != 6 || got.Truncated || got.Lines != 9 || got.LedgerAsOfSeq != 42 {
+	if got.Counts.Findings() != 6 || got.Truncated || got.Lines != 10 || got.LedgerAsOfSeq != 42 {
 		t.Errorf("findings %d truncated %v lines %d as of %d", got.Counts.Findings(), got.Truncated, got.Lines, got.LedgerAsOfSeq)
 	}
 	if a := got.AmountMismatch[0]; a.StatementAmount != 9000 || a.LedgerAmount != 8000 {
@@ -167,8 +173,9 @@ func TestDecideReconcileOnce(t *testing.T) {
 }
 
 // TestReconcileBankProperty: for random statements and ledgers, every
-// bank_txn_id of the statement is in exactly one category, no
-// bank_txn_id is in two, and the counts are the lengths of the lists.
+// transaction of the statement (its account and bank_txn_id) is in exactly
+// one category, no transaction is in two, and the counts are the lengths
+// of the lists.
 func TestReconcileBankProperty(t *testing.T) {
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
@@ -204,15 +211,35 @@ func TestReconcileBankProperty(t *testing.T) {
 				t.Fatalf("seed %d: %s has %d items, counts say %d", seed, cat.name, len(cat.items), cat.n)
 			}
 			for _, it := range cat.items {
-				if prev, dup := seen[it.BankTxnID]; dup {
-					t.Fatalf("seed %d: %s in %s and %s", seed, it.BankTxnID, prev, cat.name)
+				k := domain.NormalizeAccountNumber(it.AccountNumber) + " " + it.BankTxnID
+				if prev, dup := seen[k]; dup {
+					t.Fatalf("seed %d: %s in %s and %s", seed, k, prev, cat.name)
 				}
-				seen[it.BankTxnID] = cat.name
+				seen[k] = cat.name
 			}
 		}
 		for _, l := range in.Lines {
-			if _, ok := seen[l.BankTxnID]; !ok {
-				t.Fatalf("seed %d: statement line %s in no category", seed, l.BankTxnID)
+			if _, ok := seen[domain.NormalizeAccountNumber(l.AccountNumber)+" "+l.BankTxnID]; !ok {
+				t.Fatalf("seed %d: statement line %s on %s in no category", seed, l.BankTxnID, l.AccountNumber)
+			}
+		}
+		// Every recorded deposit on a statement's account within its
+		// period (and the timing window after it) is in a category too (a
+		// deposit ID read twice counts once, as first read).
+		first := map[string]bool{}
+		for _, d := range in.Recorded {
+			if first[d.DepositID] {
+				continue
+			}
+			first[d.DepositID] = true
+			k := domain.NormalizeAccountNumber(d.AccountNumber) + " " + d.BankTxnID
+			for _, a := range got.Accounts {
+				if a.AccountNumber == domain.NormalizeAccountNumber(d.AccountNumber) && !d.DepositedAt.Before(a.From) &&
+					!d.DepositedAt.After(a.To.Add(domain.ReconcileTimingWindow)) {
+					if _, ok := seen[k]; !ok {
+						t.Fatalf("seed %d: deposit %s on %s in no category", seed, d.BankTxnID, d.AccountNumber)
+					}
+				}
 			}
 		}
 	}
@@ -338,5 +365,41 @@ func TestReconcileBankCarriedItemsAreKeyedByAccount(t *testing.T) {
 	}
 	if onA.CarriedFrom != "rec_a" || onB.CarriedFrom != "" {
 		t.Fatalf("carried_from: a %q b %q, want rec_a and none", onA.CarriedFrom, onB.CarriedFrom)
+	}
+}
+
+// A carried item of one account settles on that account only: a deposit
+// under the same bank_txn_id on another covered account is its own
+// transaction, reported on its own (missing_at_bank here), not absorbed by
+// the carried item.
+func TestReconcileBankCarriedItemLeavesAnotherAccountsDeposit(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	const a, b = "110-123-456789", "220-000-1111"
+	na, nb := domain.NormalizeAccountNumber(a), domain.NormalizeAccountNumber(b)
+	got := domain.ReconcileBank(domain.BankReconcileInput{
+		RunID: "rec_next",
+		Lines: []domain.StatementLine{
+			{BankTxnID: "T-a", AccountNumber: a, DepositorName: "가", Amount: 100, DepositedAt: t0},
+			{BankTxnID: "T-b", AccountNumber: b, DepositorName: "나", Amount: 100, DepositedAt: t0},
+			{BankTxnID: "T-b2", AccountNumber: b, DepositorName: "다", Amount: 100, DepositedAt: t0.Add(5 * time.Hour)},
+		},
+		Recorded: []domain.RecordedDeposit{
+			{DepositID: "d-a", BankTxnID: "T-a", AccountNumber: a, Amount: 100, DepositedAt: t0},
+			{DepositID: "d-b", BankTxnID: "T-b", AccountNumber: b, Amount: 100, DepositedAt: t0},
+			{DepositID: "d-b2", BankTxnID: "T-b2", AccountNumber: b, Amount: 100, DepositedAt: t0.Add(5 * time.Hour)},
+			// B's T-1: within B's period, not on the statement
+			{DepositID: "d-b1", BankTxnID: "T-1", AccountNumber: b, Amount: 700, DepositedAt: t0.Add(time.Hour)},
+		},
+		// A's T-1 was on A's last statement and not recorded then
+		Carried: []domain.ReconcileItem{{BankTxnID: "T-1", AccountNumber: na, StatementAmount: 500, At: t0.Add(-time.Hour), CarriedFrom: "rec_a"}},
+		Now:     t0.Add(6 * time.Hour),
+	})
+	if len(got.MissingAtBank) != 1 || got.MissingAtBank[0].AccountNumber != nb || got.MissingAtBank[0].BankTxnID != "T-1" ||
+		!slices.Equal(got.MissingAtBank[0].DepositIDs, []string{"d-b1"}) || got.MissingAtBank[0].CarriedFrom != "" {
+		t.Fatalf("missing_at_bank = %+v, want B's T-1 (d-b1), not carried", got.MissingAtBank)
+	}
+	if len(got.MissingInLedger) != 1 || got.MissingInLedger[0].AccountNumber != na || got.MissingInLedger[0].CarriedFrom != "rec_a" ||
+		len(got.MissingInLedger[0].DepositIDs) != 0 || !strings.Contains(got.MissingInLedger[0].Note, "d-b1") {
+		t.Fatalf("missing_in_ledger = %+v, want A's carried T-1, naming B's deposit in its note only", got.MissingInLedger)
 	}
 }
