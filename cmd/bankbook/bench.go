@@ -53,7 +53,7 @@ on the same server at the same concurrency (docs/performance.md).
 	fs.IntVar(&cfg.MsgSize, "msg-size", 900, "baseline message size in bytes")
 	fs.DurationVar(&cfg.Visibility, "visibility", 10*time.Second, "how long the command → query visibility phase runs per profile (negative: skip)")
 	fs.IntVar(&cfg.RSSOrders, "rss-orders", 20000, "orders before the engine's RSS is compared with a bare nats-server's (negative: skip)")
-	fs.StringVar(&cfg.ProfileDir, "pprof-dir", "", "write CPU and heap profiles of the engine (safe, submit with key, most clients) here")
+	fs.StringVar(&cfg.ProfileDir, "pprof-dir", "", "write CPU and heap profiles of the engine (each profile, submit with key, most clients) here")
 	fs.IntVar(&cfg.ProfileSeconds, "pprof-seconds", 10, "length of the CPU profile")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	verbose := fs.Bool("v", false, "log progress to stderr")

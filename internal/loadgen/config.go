@@ -46,7 +46,7 @@ type Config struct {
 	RSSOrders int
 	// ProfileDir, when set, receives CPU and heap profiles of the engine
 	// (serve --pprof) taken during keyed submits at the largest
-	// concurrency, safe profile.
+	// concurrency, one pair per durability profile measured.
 	ProfileDir string
 	// ProfileSeconds is how long the CPU profile runs. Default 10.
 	ProfileSeconds int

@@ -50,7 +50,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // profiles (pprof) and the visibility figure.
 func runProfile(ctx context.Context, cfg Config, profile string, rep *Report) error {
 	var extra []string
-	pprof := profile == "safe" && cfg.ProfileDir != ""
+	pprof := cfg.ProfileDir != ""
 	if pprof {
 		extra = append(extra, "--pprof")
 	}
