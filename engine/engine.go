@@ -146,7 +146,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			Str("store_dir", filepath.Join(cfg.DataDir, "jetstream")).Str("auth_dir", filepath.Join(cfg.DataDir, "auth")).
 			Msg("embedded nats-server with JetStream started; clients authenticate with the seeds in auth_dir")
 		if cfg.Durability == string(embedded.Fast) {
-			log.Warn().Msg("durability profile fast: acknowledged writes are fsynced only every 2 minutes; a machine crash can lose them")
+			log.Warn().Msg("durability profile fast: acknowledged writes are fsynced only every 2 minutes, and the read models only when the engine stops; a machine crash can lose writes, and the read models are then rebuilt from the event log")
 		}
 	} else {
 		creds, err := cfg.Credentials.Options()
@@ -227,7 +227,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
-	if e.Models, err = openReadModels(filepath.Join(cfg.DataDir, "readmodels.db"), codec, log); err != nil {
+	// Under the embedded server's "fast" profile the event stream is not
+	// fsynced on every write, and neither are the read models.
+	unsynced := cfg.NATSURL == "" && cfg.Durability == string(embedded.Fast)
+	if e.Models, err = openReadModels(filepath.Join(cfg.DataDir, "readmodels.db"), &projections.Options{Codec: codec, Unsynced: unsynced}, log); err != nil {
 		return nil, err
 	}
 	if err := e.checkStream(ctx, js); err != nil {
@@ -451,8 +454,11 @@ func (e *Engine) firmBanking(cfg Config) (firmbanking.Provider, error) {
 // overwritten) is moved aside, kept for inspection, and replaced by a new
 // file that the Runner rebuilds from the event log: the read models are
 // derived data, and the log is the truth.
-func openReadModels(path string, codec *domain.Codec, log zerolog.Logger) (*projections.Store, error) {
-	models, err := projections.Open(path, &projections.Options{Codec: codec})
+func openReadModels(path string, opts *projections.Options, log zerolog.Logger) (*projections.Store, error) {
+	models, err := projections.Open(path, opts)
+	if err == nil && opts.Unsynced != models.Unsynced() {
+		log.Warn().Str("file", path).Msg("the machine's boot ID cannot be read: the read models are fsynced on every batch, as under durability safe")
+	}
 	if !errors.Is(err, projections.ErrDamaged) {
 		return models, err
 	}
@@ -462,7 +468,7 @@ func openReadModels(path string, codec *domain.Codec, log zerolog.Logger) (*proj
 	}
 	log.Error().Err(err).Str("file", path).Str("moved_to", aside).
 		Msg("read-model file damaged: moved aside; rebuilding the read models from the event log (delete the damaged copy once inspected)")
-	return projections.Open(path, &projections.Options{Codec: codec})
+	return projections.Open(path, opts)
 }
 
 // recorder records the scanner's transactions as deposits.

@@ -1,6 +1,10 @@
 package projections
 
-import "github.com/bankbook/bankbook/eventstore"
+import (
+	"errors"
+
+	"github.com/bankbook/bankbook/eventstore"
+)
 
 // SetAfterCommit installs a hook that runs after each batch is committed to
 // bbolt and before Follow acknowledges it; an error from the hook is returned
@@ -15,3 +19,16 @@ type (
 	CandOrphan  = candOrphan
 	RankedOrder = rankedOrder
 )
+
+// SetBootID makes the Store see id as the machine's boot ID until the test
+// ends; "" makes it unreadable, as on a system without one.
+func SetBootID(t interface{ Cleanup(func()) }, id string) {
+	was := bootID
+	bootID = func() (string, error) {
+		if id == "" {
+			return "", errors.New("no boot ID here")
+		}
+		return id, nil
+	}
+	t.Cleanup(func() { bootID = was })
+}

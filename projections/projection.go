@@ -107,6 +107,13 @@ type Options struct {
 	// ...) need the default projections' buckets; a registry without them
 	// serves only the queries whose buckets it has.
 	Projections []Projection
+	// Unsynced commits a writable file's batches without fsync, for the
+	// embedded server's "fast" durability, which does not fsync the event
+	// stream either. A process exit loses nothing; after a machine restart
+	// the next Open fails with ErrDamaged so that the file is rebuilt from
+	// the event log (unsynced.go). Ignored where the machine's boot ID
+	// cannot be read: see Store.Unsynced.
+	Unsynced bool
 }
 
 // withDefaults returns a copy of o (which may be nil) with the defaults

@@ -132,7 +132,9 @@ func ReplayWith(ctx context.Context, r *eventstore.Reader, path string, opts *Op
 		if err = os.Link(partial, path); errors.Is(err, fs.ErrExist) {
 			err = fmt.Errorf("%w: %s", ErrExists, path)
 		} else if err == nil {
-			err = syncDir(filepath.Dir(path))
+			if err = syncDir(filepath.Dir(path)); err != nil {
+				err = fmt.Errorf("replay: %w", err)
+			}
 		}
 	}
 	_ = os.Remove(partial)
@@ -140,19 +142,6 @@ func ReplayWith(ctx context.Context, r *eventstore.Reader, path string, opts *Op
 		return ReplayResult{}, err
 	}
 	return res, nil
-}
-
-// syncDir makes a new name in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("replay: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("replay: sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // errEnd stops the Reader once the replay has applied what it asked for.

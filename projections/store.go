@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io/fs"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -53,6 +54,7 @@ type Store struct {
 	readOnly    bool
 	instanceID  string
 	reset       map[string]string // projection name → why Open recreated it
+	unsynced    bool              // commits are not fsynced (unsynced.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -115,11 +117,22 @@ func open(path string, opts *Options, readOnly bool) (*Store, error) {
 		return nil, err
 	}
 	o := opts.withDefaults()
+	marked, err := checkMarker(path)
+	if err != nil {
+		return nil, err
+	}
 	db, err := openWhole(path, readOnly)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, codec: o.Codec, projections: o.Projections, readOnly: readOnly, reset: map[string]string{}}, nil
+	s := &Store{db: db, codec: o.Codec, projections: o.Projections, readOnly: readOnly, reset: map[string]string{}}
+	if !readOnly {
+		if err := s.startSyncMode(o.Unsynced, marked); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // minFileSize is the size below which a non-empty file cannot be a bbolt
@@ -254,6 +267,10 @@ func MoveAside(path string, now time.Time) (string, error) {
 		aside += "-" + strconv.FormatInt(now.UnixNano(), 10)
 	}
 	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("move damaged read models aside: %w", err)
+	}
+	// The new file starts without the old one's marker (unsynced.go).
+	if err := os.Rename(path+markerSuffix, aside+markerSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("move damaged read models aside: %w", err)
 	}
 	return aside, nil
@@ -405,7 +422,18 @@ func writeRecord(meta *bbolt.Bucket, name string, version int, cp eventstore.Seq
 // Close closes the file. It waits for running transactions and may be called
 // more than once; later calls return the first call's result.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	s.closeOnce.Do(func() {
+		if !s.unsynced {
+			s.closeErr = s.db.Close()
+			return
+		}
+		// Synced and unmarked, the file is trusted by any later boot.
+		err := s.db.Sync()
+		if err == nil {
+			err = removeMarker(s.db.Path())
+		}
+		s.closeErr = errors.Join(err, s.db.Close())
+	})
 	return s.closeErr
 }
 

@@ -18,7 +18,9 @@ import (
 // A damaged readmodels.db (truncated, overwritten) no longer kills the
 // engine at start (a truncated file ended it with a SIGBUS dump): the engine
 // moves it aside as readmodels.db.damaged-<time>, starts a new file, and
-// rebuilds the read models from the event log.
+// rebuilds the read models from the event log. So does a file the engine
+// wrote without fsync (durability fast) when the machine has restarted
+// since: its marker names another boot.
 func TestDamagedReadModelsAreRebuiltFromTheLog(t *testing.T) {
 	for _, damage := range []struct {
 		name  string
@@ -43,6 +45,12 @@ func TestDamagedReadModelsAreRebuiltFromTheLog(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"unsynced before a machine restart", func(t *testing.T, path string) {
+			// What an engine killed with the machine leaves: its marker.
+			if err := os.WriteFile(path+".unsynced", []byte("boot-before-the-restart\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
 	} {
 		t.Run(damage.name, func(t *testing.T) {
 			e := startEngine(t)
@@ -55,13 +63,22 @@ func TestDamagedReadModelsAreRebuiltFromTheLog(t *testing.T) {
 			last := orders[len(orders)-1].Seq
 			var view projections.OrderView
 			e.call(t, subjGet, map[string]any{"order_id": orders[0].OrderID, "min_seq": last}, &view, nil)
+			path := filepath.Join(e.cfg.DataDir, "readmodels.db")
+			if !e.Models.Unsynced() {
+				t.Fatal("a fast engine's read models are synced on every batch")
+			}
+			if _, err := os.Stat(path + ".unsynced"); err != nil {
+				t.Fatalf("a fast engine runs without its unsynced marker: %v", err)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			if err := e.Stop(ctx); err != nil {
 				t.Fatal(err)
 			}
+			if _, err := os.Stat(path + ".unsynced"); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the marker outlived a clean stop: %v", err)
+			}
 
-			path := filepath.Join(e.cfg.DataDir, "readmodels.db")
 			damage.apply(t, path)
 			again := startEngine(t, func(c *engine.Config) { c.DataDir = e.cfg.DataDir })
 
@@ -80,7 +97,7 @@ func TestDamagedReadModelsAreRebuiltFromTheLog(t *testing.T) {
 					t.Fatalf("order %s right after the start: %+v", o.OrderID, v)
 				}
 			}
-			aside, err := filepath.Glob(path + ".damaged-*")
+			aside, err := filepath.Glob(path + ".damaged-*[0-9Z]") // the copy, not its marker
 			if err != nil || len(aside) != 1 {
 				t.Fatalf("damaged copies: %v %v", aside, err)
 			}

@@ -2,14 +2,49 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/bankbook/bankbook/internal/engineproc"
 )
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// testBinary builds bankbook once for the tests that run it as a separate
+// process, and returns its path.
+func testBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "bankbook-cmd-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "bankbook")
+		buildErr = engineproc.Build(context.Background(), binPath, false)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
 
 // TestBenchSmoke runs 'bankbook bench' end to end with tiny operation
 // counts: a real engine process per profile, driven over TCP, and the
@@ -20,10 +55,7 @@ func TestBenchSmoke(t *testing.T) {
 		t.Skip("builds the binary and starts three engine processes")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bankbook")
-	if err := engineproc.Build(t.Context(), bin, false); err != nil {
-		t.Fatal(err)
-	}
+	bin := testBinary(t)
 	run1 := filepath.Join(dir, "run")
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"bench", "--bin", bin, "--dir", run1,
