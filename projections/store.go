@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -56,6 +57,12 @@ type Store struct {
 	reset       map[string]string // projection name → why Open recreated it
 	unsynced    bool              // commits are not fsynced (unsynced.go)
 
+	// writing is held (read) by every write transaction and (write) by
+	// Close, so that no write lands between Close's sync and the file's
+	// close; closed, under it, refuses the writes that come later.
+	writing sync.RWMutex
+	closed  bool
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -99,7 +106,8 @@ func Open(path string, opts *Options) (*Store, error) {
 //
 // Every projection of opts (nil: the defaults) must be in the file at its
 // version, or OpenReadOnly fails with ErrStale: only a writable Open starts
-// a rebuild.
+// a rebuild. A file an unsynced Store (Options.Unsynced) was writing when
+// the machine restarted fails with ErrDamaged, as a torn file does.
 func OpenReadOnly(path string, opts *Options) (*Store, error) {
 	s, err := open(path, opts, true)
 	if err != nil {
@@ -269,9 +277,20 @@ func MoveAside(path string, now time.Time) (string, error) {
 	if err := os.Rename(path, aside); err != nil {
 		return "", fmt.Errorf("move damaged read models aside: %w", err)
 	}
-	// The new file starts without the old one's marker (unsynced.go).
-	if err := os.Rename(path+markerSuffix, aside+markerSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	// The new file starts without the old one's marker (unsynced.go). The
+	// file's move is made durable first: a marker gone from a path that
+	// still held the old file would make a torn file trusted.
+	if err := syncDir(filepath.Dir(path)); err != nil {
 		return "", fmt.Errorf("move damaged read models aside: %w", err)
+	}
+	switch err := os.Rename(path+markerSuffix, aside+markerSuffix); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return "", fmt.Errorf("move damaged read models aside: %w", err)
+	default:
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return "", fmt.Errorf("move damaged read models aside: %w", err)
+		}
 	}
 	return aside, nil
 }
@@ -423,6 +442,9 @@ func writeRecord(meta *bbolt.Bucket, name string, version int, cp eventstore.Seq
 // more than once; later calls return the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.writing.Lock()
+		defer s.writing.Unlock()
+		s.closed = true
 		if !s.unsynced {
 			s.closeErr = s.db.Close()
 			return
@@ -775,6 +797,11 @@ func (s *Store) view(fn func(*bbolt.Tx) error) error {
 }
 
 func (s *Store) update(fn func(*bbolt.Tx) error) error {
+	s.writing.RLock()
+	defer s.writing.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
 	return closedErr(s.db.Update(fn))
 }
 

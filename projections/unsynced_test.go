@@ -5,8 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"go.etcd.io/bbolt"
+
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/projections"
 )
@@ -147,5 +152,52 @@ func TestUnsyncedNeedsABootID(t *testing.T) {
 	}
 	if id, ok := markerOf(t, path); ok {
 		t.Fatalf("marker %q left", id)
+	}
+}
+
+// Close waits for a write transaction that is running, and only then syncs
+// the file and removes the marker: no unsynced write lands after the sync.
+// A write that comes after Close is refused with ErrClosed.
+func TestUnsyncedCloseWaitsForARunningWrite(t *testing.T) {
+	f := newFixture(t)
+	projections.SetBootID(t, "boot-1")
+	inside, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	blocking := projections.Projection{Name: "blocking", Version: 1, Buckets: []string{"blocking"},
+		Apply: func(b []*bbolt.Bucket, _ eventstore.Commit, _ eventstore.Envelope, _ domain.Event) error {
+			once.Do(func() { close(inside) })
+			<-release
+			return b[0].Put([]byte("k"), []byte("v"))
+		}}
+	path := tempPath(t, "readmodels.db")
+	st, err := projections.Open(path, &projections.Options{Unsynced: true, Projections: []projections.Projection{blocking}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := make(chan error, 1)
+	go func() { applied <- st.Apply([]eventstore.Commit{f.submit(t, "ord-1", 1)}) }()
+	<-inside
+	closed := make(chan error, 1)
+	go func() { closed <- st.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a write transaction ran", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if _, ok := markerOf(t, path); !ok {
+		t.Fatal("the marker went while a write transaction ran")
+	}
+	close(release)
+	if err := <-applied; err != nil {
+		t.Fatalf("the running write: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := markerOf(t, path); ok {
+		t.Fatal("marker left after Close")
+	}
+	if err := st.Apply([]eventstore.Commit{f.submit(t, "ord-2", 2)}); !errors.Is(err, projections.ErrClosed) {
+		t.Fatalf("Apply after Close = %v, want ErrClosed", err)
 	}
 }
