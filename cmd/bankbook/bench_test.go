@@ -73,7 +73,7 @@ func TestBenchSmoke(t *testing.T) {
 		"| safe, submit with key, 2 clients | ", "| safe, submit with key, 1 client | ", "| fast, submit with key, 2 clients | ",
 		"| engine CPU per submit with key, safe, 2 clients | ", "| engine CPU per submit with key, fast, 2 clients | ",
 		"| command → query visibility, safe, ", "| command → query visibility, fast, ",
-		"| replay and projection rebuild | ", "| bank scan of 100,000 transfers | ",
+		"| replay ('bankbook replay' over TCP) of ", "| bank scan of 100,000 transfers | ",
 		"| engine RSS after ", "| safe group commit: ",
 		"| safe, submit | ", "| safe, submit with key | ", "| fast, submit | ", "| fast, submit with key | ",
 		"| safe | no | 1 | ", "| safe | yes | 1 | ", "| safe | no | 2 | ", "| safe | yes | 2 | ",

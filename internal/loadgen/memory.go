@@ -33,6 +33,9 @@ type Memory struct {
 	StreamMsgs  uint64            `json:"stream_msgs"`  // all streams
 	Subjects    uint64            `json:"subjects"`     // all streams
 	Streams     []StreamSize      `json:"streams"`
+	// Replay is 'bankbook replay' of the event stream these orders wrote
+	// against a raw read of it.
+	Replay *Replay `json:"replay,omitempty"`
 }
 
 // StreamSize is one stream's size.
@@ -50,8 +53,9 @@ type StreamSize struct {
 var BareServerCommand = []string{"bench", "bare-server"}
 
 // memory submits cfg.RSSOrders keyed orders to a fresh fast-profile engine
-// at the largest concurrency, reads its RSS once idle, stops it, and reads
-// the RSS of a bare nats-server started on its data directory.
+// at the largest concurrency, reads its RSS once idle, measures replays of
+// its event stream, stops it, and reads the RSS of a bare nats-server
+// started on its data directory.
 func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	clients := cfg.maxClients()
 	h, err := startHarness(ctx, cfg, "fast", "memory", clients)
@@ -83,6 +87,11 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	}
 	m.Engine = m.EngineMem.RSS
 	if err := streamSizes(ctx, h.js, m); err != nil {
+		return nil, err
+	}
+	// Replay the stream the orders wrote while the engine serves it idle
+	// (after its RSS is read: the replays are separate processes anyway).
+	if m.Replay, err = replayRounds(ctx, cfg, h.eng, h.js, filepath.Join(cfg.Dir, "memory", "replays")); err != nil {
 		return nil, err
 	}
 	h.close()

@@ -28,18 +28,19 @@ func TestTargets(t *testing.T) {
 		{Profile: "safe", Key: true, Clients: 64, Ratio: 0.55, CPURatio: 6, Submit: Phase{PerSec: 550, CPUus: 60}, Raw: Phase{PerSec: 1000, CPUus: 10}},
 		{Profile: "safe", Key: true, Clients: 1, Ratio: 0.3},
 		{Profile: "fast", Key: true, Clients: 64, Ratio: 0.31, CPURatio: 4.9},
-	}, Visibility: []Visibility{{Profile: "safe", P99us: 9_000}}, Memory: &Memory{Orders: 10, Engine: 3 << 20, Bare: 2 << 20, Ratio: 1.5}}
+	}, Visibility: []Visibility{{Profile: "safe", P99us: 9_000}}, Memory: &Memory{Orders: 10, Engine: 3 << 20, Bare: 2 << 20, Ratio: 1.5,
+		Replay: &Replay{Commits: 10, PerSec: 40, RawPerSec: 100, Ratio: 0.4}}}
 	got := map[string]string{}
 	for _, tg := range r.Targets() {
 		got[tg.Name] = tg.Met
 	}
 	want := map[string]string{
-		"safe, submit with key, 64 clients":                "yes",
-		"safe, submit with key, 1 client":                  "no",
-		"fast, submit with key, 64 clients":                "yes",
-		"engine CPU per submit with key, safe, 64 clients": "no",
-		"engine CPU per submit with key, fast, 64 clients": "yes",
-		"replay and projection rebuild":                    "-",
+		"safe, submit with key, 64 clients":                                                        "yes",
+		"safe, submit with key, 1 client":                                                          "no",
+		"fast, submit with key, 64 clients":                                                        "yes",
+		"engine CPU per submit with key, safe, 64 clients":                                         "no",
+		"engine CPU per submit with key, fast, 64 clients":                                         "yes",
+		"replay ('bankbook replay' over TCP) of 10 commits; projection rebuild: make bench-replay": "no",
 	}
 	for name, met := range want {
 		if got[name] != met {
