@@ -9,13 +9,16 @@ package server_test
 // scanner into the engine's deposit recording (name lookup, order payment,
 // deposit record). The baseline, in the same run, is synchronous raw
 // JetStream publishes from one worker (the scanner records one transaction
-// at a time), for as many messages.
+// at a time), for as many messages. BANKBOOK_BENCH_SCAN_CPUPROFILE=FILE
+// writes a CPU profile of the scan alone (the process's, embedded server
+// included) to FILE.
 
 import (
 	"context"
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -54,6 +57,28 @@ func benchOrders() int {
 		return n
 	}
 	return 100_000
+}
+
+// scanProfile starts the CPU profile BANKBOOK_BENCH_SCAN_CPUPROFILE asks
+// for, and returns what stops it.
+func scanProfile(b *testing.B) (stop func()) {
+	path := os.Getenv("BANKBOOK_BENCH_SCAN_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
 }
 
 // rssMB is this process's resident memory in MiB (0 if unknown).
@@ -119,11 +144,13 @@ func benchMatchScan(b *testing.B, n int) {
 	sc := &bankfeed.Scanner{Source: bank.Source(e.cfg.CollectNumber), Account: e.cfg.CollectNumber, Recorder: rec, Watermarks: marks, Overlap: -1}
 
 	runtime.GC()
+	stopProfile := scanProfile(b)
 	b.StartTimer()
 	t0 := time.Now()
 	stats, err := sc.ScanOnce(ctx)
 	elapsed := time.Since(t0)
 	b.StopTimer()
+	stopProfile()
 	if err != nil {
 		b.Fatal(err)
 	}
