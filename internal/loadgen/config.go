@@ -40,6 +40,10 @@ type Config struct {
 	// profile, at half the sustained rate of keyed submits at the largest
 	// concurrency. Default 10s; negative skips it.
 	Visibility time.Duration
+	// ScanTransfers is how many orders a fresh fast-profile engine takes,
+	// each then paid by a transfer the bench records as a bank scan does.
+	// Default 20000; negative skips it.
+	ScanTransfers int
 	// RSSOrders is how many keyed orders a fresh fast-profile engine takes
 	// before its RSS is compared with a bare nats-server's on the same
 	// data. Default 20000; negative skips it.
@@ -80,6 +84,9 @@ func (c *Config) setDefaults() {
 	if c.RSSOrders == 0 {
 		c.RSSOrders = 20000
 	}
+	if c.ScanTransfers == 0 {
+		c.ScanTransfers = 20000
+	}
 	if c.ProfileSeconds == 0 {
 		c.ProfileSeconds = 10
 	}
@@ -118,6 +125,9 @@ func (c Config) Validate() error {
 	}
 	if c.MsgSize < 1 || c.MsgSize > 1<<20 {
 		errs = append(errs, errors.New("msg size: want 1 byte to 1 MiB"))
+	}
+	if c.ScanTransfers > 0 && c.ScanTransfers < c.Rounds {
+		errs = append(errs, errors.New("scan transfers: want at least one per round"))
 	}
 	if c.ProfileSeconds < 1 {
 		errs = append(errs, errors.New("profile seconds: want 1 or more"))

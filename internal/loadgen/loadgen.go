@@ -43,6 +43,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Memory = m
 	}
+	if cfg.ScanTransfers > 0 {
+		s, err := scan(ctx, cfg)
+		if err != nil {
+			return rep, fmt.Errorf("bank scan: %w", err)
+		}
+		rep.Scan = s
+	}
 	return rep, nil
 }
 
@@ -141,6 +148,6 @@ func summary(cfg Config) string {
 	if cfg.Ops > 0 {
 		per = fmt.Sprintf("%d ops", cfg.Ops)
 	}
-	return fmt.Sprintf("profiles %s, clients %v, %d rounds of %s per side, %d-byte baseline messages, visibility %s, %d orders for memory",
-		strings.Join(cfg.Profiles, ","), cfg.Clients, cfg.Rounds, per, cfg.MsgSize, cfg.Visibility, cfg.RSSOrders)
+	return fmt.Sprintf("profiles %s, clients %v, %d rounds of %s per side, %d-byte baseline messages, visibility %s, %d orders for memory, %d transfers for the bank scan",
+		strings.Join(cfg.Profiles, ","), cfg.Clients, cfg.Rounds, per, cfg.MsgSize, cfg.Visibility, cfg.RSSOrders, cfg.ScanTransfers)
 }

@@ -25,15 +25,25 @@ type Phase struct {
 // number of operations) and reads the engine's CPU from the idle engine
 // before to the idle engine after.
 func (h *harness) phase(ctx context.Context, clients int, op func(w int) error) (Phase, error) {
+	next := benchkit.Count(h.cfg.Ops)
+	if h.cfg.Ops == 0 {
+		var end time.Time // from the first operation: phaseOf settles first
+		next = func() bool {
+			if end.IsZero() {
+				end = time.Now().Add(h.cfg.Duration)
+			}
+			return ctx.Err() == nil && time.Now().Before(end)
+		}
+	}
+	return h.phaseOf(ctx, clients, next, op)
+}
+
+// phaseOf is phase for as long as next says.
+func (h *harness) phaseOf(ctx context.Context, clients int, next func() bool, op func(w int) error) (Phase, error) {
 	h.settle(ctx)
 	cpu0, err := h.eng.CPU()
 	if err != nil {
 		return Phase{}, err
-	}
-	next := benchkit.Count(h.cfg.Ops)
-	if h.cfg.Ops == 0 {
-		end := time.Now().Add(h.cfg.Duration)
-		next = func() bool { return ctx.Err() == nil && time.Now().Before(end) }
 	}
 	run, err := benchkit.Drive(clients, next, func(w, _ int) error { return op(w) })
 	if err != nil {
@@ -94,28 +104,34 @@ func (h *harness) cell(ctx context.Context, key bool, clients int) (Cell, error)
 		h.log.Info().Bool("key", key).Int("clients", clients).Int("round", r+1).
 			Float64("raw_per_s", raw.PerSec).Float64("submit_per_s", sub.PerSec).Msg("bench: round")
 	}
-	pick := func(f func(Round) float64) float64 {
-		v := make([]float64, len(c.Rounds))
-		for i, r := range c.Rounds {
-			v[i] = f(r)
-		}
-		return median(v)
-	}
-	c.Submit = Phase{
-		Ops: int(pick(func(r Round) float64 { return float64(r.Submit.Ops) })), Seconds: pick(func(r Round) float64 { return r.Submit.Seconds }),
-		PerSec: pick(func(r Round) float64 { return r.Submit.PerSec }), P50us: pick(func(r Round) float64 { return r.Submit.P50us }),
-		P99us: pick(func(r Round) float64 { return r.Submit.P99us }), CPUus: pick(func(r Round) float64 { return r.Submit.CPUus }),
-		Idle: !slices.ContainsFunc(c.Rounds, func(r Round) bool { return !r.Submit.Idle }),
-	}
-	c.Raw = Phase{
-		Ops: int(pick(func(r Round) float64 { return float64(r.Raw.Ops) })), Seconds: pick(func(r Round) float64 { return r.Raw.Seconds }),
-		PerSec: pick(func(r Round) float64 { return r.Raw.PerSec }), P50us: pick(func(r Round) float64 { return r.Raw.P50us }),
-		P99us: pick(func(r Round) float64 { return r.Raw.P99us }), CPUus: pick(func(r Round) float64 { return r.Raw.CPUus }),
-		Idle: !slices.ContainsFunc(c.Rounds, func(r Round) bool { return !r.Raw.Idle }),
-	}
-	c.Ratio = pick(func(r Round) float64 { return safeDiv(r.Submit.PerSec, r.Raw.PerSec) })
+	c.Submit = medianPhase(c.Rounds, func(r Round) Phase { return r.Submit })
+	c.Raw = medianPhase(c.Rounds, func(r Round) Phase { return r.Raw })
+	c.Ratio = medianOf(c.Rounds, func(r Round) float64 { return safeDiv(r.Submit.PerSec, r.Raw.PerSec) })
 	c.CPURatio = safeDiv(c.Submit.CPUus, c.Raw.CPUus)
 	return c, nil
+}
+
+// medianOf is the median of f over rounds.
+func medianOf(rounds []Round, f func(Round) float64) float64 {
+	v := make([]float64, len(rounds))
+	for i, r := range rounds {
+		v[i] = f(r)
+	}
+	return median(v)
+}
+
+// medianPhase is the phase of rounds (which side, side says) whose every
+// figure is the median of the rounds' (idle if every round's was).
+func medianPhase(rounds []Round, side func(Round) Phase) Phase {
+	of := func(f func(Phase) float64) float64 {
+		return medianOf(rounds, func(r Round) float64 { return f(side(r)) })
+	}
+	return Phase{
+		Ops: int(of(func(p Phase) float64 { return float64(p.Ops) })), Seconds: of(func(p Phase) float64 { return p.Seconds }),
+		PerSec: of(func(p Phase) float64 { return p.PerSec }), P50us: of(func(p Phase) float64 { return p.P50us }),
+		P99us: of(func(p Phase) float64 { return p.P99us }), CPUus: of(func(p Phase) float64 { return p.CPUus }),
+		Idle: !slices.ContainsFunc(rounds, func(r Round) bool { return !side(r).Idle }),
+	}
 }
 
 func median(v []float64) float64 {

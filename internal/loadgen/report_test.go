@@ -29,18 +29,20 @@ func TestTargets(t *testing.T) {
 		{Profile: "safe", Key: true, Clients: 1, Ratio: 0.3},
 		{Profile: "fast", Key: true, Clients: 64, Ratio: 0.31, CPURatio: 4.9},
 	}, Visibility: []Visibility{{Profile: "safe", P99us: 9_000}}, Memory: &Memory{Orders: 10, Engine: 3 << 20, Bare: 2 << 20, Ratio: 1.5,
-		Replay: &Replay{Commits: 10, PerSec: 40, RawPerSec: 100, Ratio: 0.4}}}
+		Replay: &Replay{Commits: 10, PerSec: 40, RawPerSec: 100, Ratio: 0.4}},
+		Scan: &Scan{Transfers: 6, Workers: 8, Ratio: 0.5, Rounds: []Round{{}}}}
 	got := map[string]string{}
 	for _, tg := range r.Targets() {
 		got[tg.Name] = tg.Met
 	}
 	want := map[string]string{
-		"safe, submit with key, 64 clients":                                                        "yes",
-		"safe, submit with key, 1 client":                                                          "no",
-		"fast, submit with key, 64 clients":                                                        "yes",
-		"engine CPU per submit with key, safe, 64 clients":                                         "no",
-		"engine CPU per submit with key, fast, 64 clients":                                         "yes",
-		"replay ('bankbook replay' over TCP) of 10 commits; projection rebuild: make bench-replay": "no",
+		"safe, submit with key, 64 clients":                                                                    "yes",
+		"safe, submit with key, 1 client":                                                                      "no",
+		"fast, submit with key, 64 clients":                                                                    "yes",
+		"engine CPU per submit with key, safe, 64 clients":                                                     "no",
+		"engine CPU per submit with key, fast, 64 clients":                                                     "yes",
+		"replay ('bankbook replay' over TCP) of 10 commits; projection rebuild: make bench-replay":             "no",
+		"bank scan: 6 transfers recorded (deposit.record over TCP, 8 feed connections), each paying its order": "yes",
 	}
 	for name, met := range want {
 		if got[name] != met {
