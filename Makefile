@@ -57,7 +57,7 @@ bench:
 
 ## bench-engine: 'bankbook bench', the performance table of docs/performance.md: a separate engine
 ## process per durability profile driven over TCP by 1, 16 and 64 clients, each issue-13 target beside
-## a raw JetStream publish on the same server in the same run (about 5½ minutes on 2 vCPUs).
+## a raw JetStream publish on the same server in the same run, then memory, replay and bank scan (about 9 minutes on 2 vCPUs).
 ## BENCH_FLAGS="--rounds 5 --pprof-dir ./bench-pprof -v" to adjust.
 bench-engine: build
 	./$(BIN) bench $(BENCH_FLAGS)

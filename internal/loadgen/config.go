@@ -10,7 +10,7 @@ import (
 )
 
 // Config configures a run. Zero fields take the defaults of 'make
-// bench-engine' (about 8 minutes on 2 vCPUs).
+// bench-engine' (about 9 minutes on 2 vCPUs).
 type Config struct {
 	// Binary is the bankbook binary run as the engine. Required.
 	Binary string
