@@ -143,8 +143,9 @@ func (c ReconcileCounts) Findings() int {
 // ReconcileItems are a run's items per category, each never nil.
 type ReconcileItems struct {
 	Matched []ReconcileItem `json:"matched"`
-	// MissingInLedger: at the bank, not recorded (or recorded only on
-	// another account: never matched across accounts).
+	// MissingInLedger: at the bank, not recorded on its account, and not
+	// waiting for the scanner (a deposit under the bank_txn_id on another
+	// account is never matched across accounts).
 	MissingInLedger []ReconcileItem `json:"missing_in_ledger"`
 	// MissingAtBank: recorded on an account in the period, not on the
 	// statement (payouts runs: settled or failed in the period, not on the
@@ -152,8 +153,9 @@ type ReconcileItems struct {
 	MissingAtBank []ReconcileItem `json:"missing_at_bank"`
 	// AmountMismatch: the same transaction at another amount.
 	AmountMismatch []ReconcileItem `json:"amount_mismatch"`
-	// Duplicate: the same bank_txn_id twice on the statement, or recorded
-	// as more than one deposit. Ambiguous: never matched.
+	// Duplicate: the same transaction (account and bank_txn_id) twice on
+	// the statement (or recorded as more than one deposit, which
+	// bankbook's deposit IDs never produce). Ambiguous: never matched.
 	Duplicate []ReconcileItem `json:"duplicate"`
 	// TimingDifference: not a finding; carried to the next run of the
 	// account (bank) or of the provider (payouts), which settles it:
@@ -281,8 +283,9 @@ func StatementAccounts(lines []StatementLine) []ReconcileAccount {
 //   - duplicate: the transaction is on the statement more than once, or
 //     recorded as more than one deposit;
 //   - amount_mismatch: recorded once on the account, at another amount;
-//   - missing_in_ledger: not recorded on the account (the note names a
-//     deposit recorded under that bank_txn_id on another account);
+//   - missing_in_ledger: not recorded on the account, and not waiting for
+//     the scanner (the note names a deposit recorded under that
+//     bank_txn_id on another account, if any);
 //   - timing_difference (statement side): not recorded, and deposited at
 //     or after the account's scan watermark: the scanner has not covered
 //     it yet;
@@ -342,13 +345,14 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 			it.StatementCount = count[k]
 			it.Note = fmt.Sprintf("on the statement %d times", it.StatementCount)
 			items.Duplicate = append(items.Duplicate, it)
-		case items.placeRecorded(it, recs, byTxn[l.BankTxnID]):
+		case items.placeRecorded(it, recs):
 		default:
 			if wm := period[acct].ScanWatermark; wm != nil && !l.DepositedAt.Before(*wm) {
 				it.Note = "deposited at or after the scan watermark " + FormatTime(*wm) + ": not scanned yet, carried to the next run"
 				items.TimingDifference = append(items.TimingDifference, it)
 				break
 			}
+			it.Note = elsewhere(byTxn[l.BankTxnID])
 			items.MissingInLedger = append(items.MissingInLedger, it)
 		}
 	}
@@ -368,13 +372,16 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		it.DepositIDs, it.Note = depositIDs(recs), ""
 		if c.StatementAmount != 0 { // on an earlier statement, not recorded then
 			switch {
-			case items.placeRecorded(it, recs, byTxn[c.BankTxnID]):
+			case items.placeRecorded(it, recs):
 			default:
 				if wm := period[acct].ScanWatermark; wm == nil || !c.At.Before(*wm) {
 					it.Note = "still not scanned: carried to the next run"
 					items.TimingDifference = append(items.TimingDifference, it)
 				} else {
 					it.Note = "the scanner has passed it since, and it was never recorded"
+					if e := elsewhere(byTxn[c.BankTxnID]); e != "" {
+						it.Note += "; " + e
+					}
 					items.MissingInLedger = append(items.MissingInLedger, it)
 				}
 			}
@@ -433,16 +440,14 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 	return out
 }
 
-// placeRecorded files a transaction of a statement (it) whose category its
-// recorded deposits decide: recs, those recorded for it (its account and
-// bank_txn_id), and sameTxn, every deposit recorded under its bank_txn_id
-// on any account. It files duplicate (recorded more than once),
-// amount_mismatch or matched (recorded once), or missing_in_ledger
-// (recorded only on another account, which the note names: never matched
-// across accounts). It reports false, filing nothing, when nothing is
-// recorded under the bank_txn_id: the caller decides between
+// placeRecorded files a transaction of a statement (it) whose category the
+// deposits recorded for it (recs: its account and bank_txn_id) decide:
+// duplicate (recorded more than once, which bankbook's deposit IDs, one per
+// account and bank_txn_id, never produce; kept for any input that holds
+// more), amount_mismatch or matched (recorded once). It reports false,
+// filing nothing, when nothing is recorded: the caller decides between
 // timing_difference and missing_in_ledger.
-func (items *ReconcileItems) placeRecorded(it ReconcileItem, recs, sameTxn []RecordedDeposit) bool {
+func (items *ReconcileItems) placeRecorded(it ReconcileItem, recs []RecordedDeposit) bool {
 	switch {
 	case len(recs) > 1:
 		it.Note = fmt.Sprintf("recorded as %d deposits", len(recs))
@@ -454,14 +459,22 @@ func (items *ReconcileItems) placeRecorded(it ReconcileItem, recs, sameTxn []Rec
 		} else {
 			items.Matched = append(items.Matched, it)
 		}
-	case len(sameTxn) > 0:
-		other := sameTxn[0]
-		it.Note = fmt.Sprintf("recorded only on account %s (%s): not matched across accounts", NormalizeAccountNumber(other.AccountNumber), other.DepositID)
-		items.MissingInLedger = append(items.MissingInLedger, it)
 	default:
 		return false
 	}
 	return true
+}
+
+// elsewhere is the note of a transaction missing in the ledger whose
+// bank_txn_id is recorded on other accounts (sameTxn: every deposit under
+// it; none on the transaction's own account, or it would not be missing):
+// it names one, never matched across accounts. "" when there is none.
+func elsewhere(sameTxn []RecordedDeposit) string {
+	if len(sameTxn) == 0 {
+		return ""
+	}
+	d := sameTxn[0]
+	return fmt.Sprintf("a deposit under this bank_txn_id is recorded on account %s (%s): not matched across accounts", NormalizeAccountNumber(d.AccountNumber), d.DepositID)
 }
 
 // txnKey names a bank transaction: its account (normalised) and its

@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -172,6 +173,21 @@ func TestDecideReconcileOnce(t *testing.T) {
 	}
 }
 
+// categories maps each item of a run (account and bank_txn_id) to its
+// category.
+func categories(r domain.ReconciliationCompleted) map[string]string {
+	out := map[string]string{}
+	for name, items := range map[string][]domain.ReconcileItem{
+		"matched": r.Matched, "missing_in_ledger": r.MissingInLedger, "missing_at_bank": r.MissingAtBank,
+		"amount_mismatch": r.AmountMismatch, "duplicate": r.Duplicate, "timing_difference": r.TimingDifference,
+	} {
+		for _, it := range items {
+			out[it.AccountNumber+" "+it.BankTxnID] = name
+		}
+	}
+	return out
+}
+
 // TestReconcileBankProperty: for random statements and ledgers, every
 // transaction of the statement (its account and bank_txn_id) is in exactly
 // one category, no transaction is in two, and the counts are the lengths
@@ -197,6 +213,17 @@ func TestReconcileBankProperty(t *testing.T) {
 			in.Watermarks = map[string]time.Time{domain.NormalizeAccountNumber(accounts[0]): at()}
 		}
 		got := domain.ReconcileBank(in)
+		// A third account the statement does not cover, recording every
+		// bank_txn_id: other transactions, which change no category.
+		other := in
+		other.Recorded = slices.Clone(in.Recorded)
+		for i := range 40 {
+			id := fmt.Sprintf("T-%d", i)
+			other.Recorded = append(other.Recorded, domain.RecordedDeposit{DepositID: string(domain.NewDepositID("330-3", id)), BankTxnID: id, AccountNumber: "330-3", Amount: 1, DepositedAt: at()})
+		}
+		if a, b := categories(got), categories(domain.ReconcileBank(other)); !maps.Equal(a, b) {
+			t.Fatalf("seed %d: deposits on an account the statement does not cover changed categories:\n%v\n%v", seed, a, b)
+		}
 		seen := map[string]string{}
 		for _, cat := range []struct {
 			name  string
@@ -371,35 +398,51 @@ func TestReconcileBankCarriedItemsAreKeyedByAccount(t *testing.T) {
 // A carried item of one account settles on that account only: a deposit
 // under the same bank_txn_id on another covered account is its own
 // transaction, reported on its own (missing_at_bank here), not absorbed by
-// the carried item.
+// the carried item, and it does not turn the carried item into a finding
+// while the scanner has not passed it.
 func TestReconcileBankCarriedItemLeavesAnotherAccountsDeposit(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 	const a, b = "110-123-456789", "220-000-1111"
 	na, nb := domain.NormalizeAccountNumber(a), domain.NormalizeAccountNumber(b)
-	got := domain.ReconcileBank(domain.BankReconcileInput{
-		RunID: "rec_next",
-		Lines: []domain.StatementLine{
-			{BankTxnID: "T-a", AccountNumber: a, DepositorName: "가", Amount: 100, DepositedAt: t0},
-			{BankTxnID: "T-b", AccountNumber: b, DepositorName: "나", Amount: 100, DepositedAt: t0},
-			{BankTxnID: "T-b2", AccountNumber: b, DepositorName: "다", Amount: 100, DepositedAt: t0.Add(5 * time.Hour)},
-		},
-		Recorded: []domain.RecordedDeposit{
-			{DepositID: "d-a", BankTxnID: "T-a", AccountNumber: a, Amount: 100, DepositedAt: t0},
-			{DepositID: "d-b", BankTxnID: "T-b", AccountNumber: b, Amount: 100, DepositedAt: t0},
-			{DepositID: "d-b2", BankTxnID: "T-b2", AccountNumber: b, Amount: 100, DepositedAt: t0.Add(5 * time.Hour)},
-			// B's T-1: within B's period, not on the statement
-			{DepositID: "d-b1", BankTxnID: "T-1", AccountNumber: b, Amount: 700, DepositedAt: t0.Add(time.Hour)},
-		},
-		// A's T-1 was on A's last statement and not recorded then
-		Carried: []domain.ReconcileItem{{BankTxnID: "T-1", AccountNumber: na, StatementAmount: 500, At: t0.Add(-time.Hour), CarriedFrom: "rec_a"}},
-		Now:     t0.Add(6 * time.Hour),
-	})
-	if len(got.MissingAtBank) != 1 || got.MissingAtBank[0].AccountNumber != nb || got.MissingAtBank[0].BankTxnID != "T-1" ||
-		!slices.Equal(got.MissingAtBank[0].DepositIDs, []string{"d-b1"}) || got.MissingAtBank[0].CarriedFrom != "" {
-		t.Fatalf("missing_at_bank = %+v, want B's T-1 (d-b1), not carried", got.MissingAtBank)
+	run := func(watermarks map[string]time.Time) domain.ReconciliationCompleted {
+		return domain.ReconcileBank(domain.BankReconcileInput{
+			RunID: "rec_next",
+			Lines: []domain.StatementLine{
+				{BankTxnID: "T-a", AccountNumber: a, DepositorName: "가", Amount: 100, DepositedAt: t0},
+				{BankTxnID: "T-b", AccountNumber: b, DepositorName: "나", Amount: 100, DepositedAt: t0},
+				{BankTxnID: "T-b2", AccountNumber: b, DepositorName: "다", Amount: 100, DepositedAt: t0.Add(5 * time.Hour)},
+			},
+			Recorded: []domain.RecordedDeposit{
+				{DepositID: "d-a", BankTxnID: "T-a", AccountNumber: a, Amount: 100, DepositedAt: t0},
+				{DepositID: "d-b", BankTxnID: "T-b", AccountNumber: b, Amount: 100, DepositedAt: t0},
+				{DepositID: "d-b2", BankTxnID: "T-b2", AccountNumber: b, Amount: 100, DepositedAt: t0.Add(5 * time.Hour)},
+				// B's T-1: within B's period, not on the statement
+				{DepositID: "d-b1", BankTxnID: "T-1", AccountNumber: b, Amount: 700, DepositedAt: t0.Add(time.Hour)},
+			},
+			// A's T-1 was on A's last statement and not recorded then
+			Carried:    []domain.ReconcileItem{{BankTxnID: "T-1", AccountNumber: na, StatementAmount: 500, At: t0.Add(-time.Hour), CarriedFrom: "rec_a"}},
+			Watermarks: watermarks,
+			Now:        t0.Add(6 * time.Hour),
+		})
 	}
-	if len(got.MissingInLedger) != 1 || got.MissingInLedger[0].AccountNumber != na || got.MissingInLedger[0].CarriedFrom != "rec_a" ||
-		len(got.MissingInLedger[0].DepositIDs) != 0 || !strings.Contains(got.MissingInLedger[0].Note, "d-b1") {
-		t.Fatalf("missing_in_ledger = %+v, want A's carried T-1, naming B's deposit in its note only", got.MissingInLedger)
+	for name, wm := range map[string]map[string]time.Time{
+		"A scanned past it": {na: t0}, "A not scanned": nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := run(wm)
+			if len(got.MissingAtBank) != 1 || got.MissingAtBank[0].AccountNumber != nb || got.MissingAtBank[0].BankTxnID != "T-1" ||
+				!slices.Equal(got.MissingAtBank[0].DepositIDs, []string{"d-b1"}) || got.MissingAtBank[0].CarriedFrom != "" {
+				t.Fatalf("missing_at_bank = %+v, want B's T-1 (d-b1), not carried", got.MissingAtBank)
+			}
+			onA := got.MissingInLedger
+			if wm == nil {
+				onA = got.TimingDifference
+			} else if !strings.Contains(onA[0].Note, "d-b1") {
+				t.Errorf("note %q does not name B's deposit", onA[0].Note)
+			}
+			if len(onA) != 1 || onA[0].AccountNumber != na || onA[0].CarriedFrom != "rec_a" || len(onA[0].DepositIDs) != 0 {
+				t.Fatalf("A's carried T-1 = %+v (run %+v)", onA, got.ReconcileItems)
+			}
+		})
 	}
 }

@@ -69,6 +69,9 @@ func replayRounds(ctx context.Context, cfg Config, eng *engineproc.Proc, js jets
 	return r, nil
 }
 
+// rawReadLimit bounds one raw read of the stream.
+const rawReadLimit = 5 * time.Minute
+
 // rawRead reads the stream's first last messages with an ordered consumer
 // and returns how long that took.
 func rawRead(ctx context.Context, stream jetstream.Stream, last uint64) (time.Duration, error) {
@@ -82,6 +85,11 @@ func rawRead(ctx context.Context, stream jetstream.Stream, last uint64) (time.Du
 		return 0, fmt.Errorf("%w: raw read: %w", ErrRequest, err)
 	}
 	defer it.Stop()
+	// Next has no deadline: a stalled read ends with ctx, or after
+	// rawReadLimit.
+	ctx, cancel := context.WithTimeout(ctx, rawReadLimit)
+	defer cancel()
+	defer context.AfterFunc(ctx, it.Stop)()
 	for {
 		m, err := it.Next()
 		if err != nil {

@@ -128,7 +128,7 @@ func (r *Report) Targets() []Target {
 			Name:     fmt.Sprintf("bank scan: %d transfers recorded (deposit.record over TCP, %d feed connections), each paying its order", sc.Transfers, sc.Workers),
 			Engine:   fmt.Sprintf("%.0f deposits/s", sc.Deposits.PerSec),
 			Baseline: fmt.Sprintf("%.0f publishes/s (%d connections)", sc.Raw.PerSec, sc.Workers),
-			Ratio:    fmt.Sprintf("%.2f×", sc.Ratio), Goal: "≥ 0.5× raw publish (100,000 transfers)", Met: met(sc.Ratio >= 0.5),
+			Ratio:    fmt.Sprintf("%.2f×", sc.Ratio), Goal: "≥ 0.5× raw publish", Met: met(sc.Ratio >= 0.5),
 		})
 	} else {
 		ts = append(ts, Target{Name: "bank scan", Engine: "not measured", Goal: "≥ 0.5× raw publish", Met: "-"})
