@@ -20,7 +20,13 @@ type Meta struct {
 	// Resumed says an earlier attempt with the same IdempotencyKey did not
 	// finish: it may have appended already, so the command first looks for
 	// its events.
-	Resumed        bool
+	Resumed bool
+	// FreshID says the ID of the aggregate the command creates was
+	// generated for this request just now (not the client's, not an
+	// earlier attempt's): nothing can be recorded under it, so the command
+	// need not read it before it decides. Its append still expects no
+	// earlier commit.
+	FreshID        bool
 	CorrelationID  string
 	CausationID    string
 	IdempotencyKey string

@@ -43,13 +43,16 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	// Read the order first: an earlier attempt with this key may have
 	// appended already (answer from its events), or the ID is in use by
 	// another request (refuse it before reserving a name that would then
-	// point at that order and pay it).
-	snap, prior, err := h.orders.catchUp(ctx, req.OrderID, snapshot[domain.Order]{}, meta)
-	if err != nil || prior != nil {
-		return submitReply(deref(prior)), err
-	}
-	if snap.state.Exists() {
-		return api.SubmitOrderReply{}, domain.ErrOrderExists.With("", map[string]any{"order_id": req.OrderID})
+	// point at that order and pay it). An ID generated for this request
+	// names nothing yet: no read.
+	if !meta.FreshID {
+		snap, prior, err := h.orders.catchUp(ctx, req.OrderID, snapshot[domain.Order]{}, meta)
+		if err != nil || prior != nil {
+			return submitReply(deref(prior)), err
+		}
+		if snap.state.Exists() {
+			return api.SubmitOrderReply{}, domain.ErrOrderExists.With("", map[string]any{"order_id": req.OrderID})
+		}
 	}
 	meta.Resumed = false // read just now; execute still checks every later read
 

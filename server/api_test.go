@@ -16,6 +16,7 @@ import (
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
@@ -416,6 +417,64 @@ func TestIdempotentSubmit(t *testing.T) {
 		r = e.call(t, subjSubmit, req, &rep, client.WithIdempotencyKey("checkout-failed"))
 		if !r.Replayed || rep.OrderID != "planned-1" {
 			t.Fatalf("repeat after the resumed attempt: replayed %v, order %q", r.Replayed, rep.OrderID)
+		}
+	})
+
+	t.Run("a claim left by an attempt that appended is answered from its events", func(t *testing.T) {
+		// An attempt claimed the key, planned order ID "planned-2",
+		// appended the order and died before recording the reply.
+		js, err := jetstream.New(e.engineConn(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		idem, err := idempotency.Open(ctxT(t), js, idempotency.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := api.SubmitOrderRequest{BuyerID: "u-8", BuyerName: "차범근", Amount: 13000}
+		canonical, _ := json.Marshal(req)
+		claim, _, err := idem.Begin(ctxT(t), subjSubmit+".operator", "checkout-appended", idempotency.HashBody(canonical), json.RawMessage(`{"order_id":"planned-2"}`))
+		if err != nil || claim == nil {
+			t.Fatalf("claim: %v", err)
+		}
+		planned := req
+		planned.OrderID = "planned-2"
+		first, err := e.Commands.Orders.SubmitOrder(ctxT(t), commands.Meta{Command: subjSubmit, IdempotencyKey: "checkout-appended", Actor: "operator"}, planned)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := idem.Abandon(ctxT(t), claim); err != nil {
+			t.Fatal(err)
+		}
+		// The retry takes the claim over with the plan's ID (not a fresh
+		// one): it reads the order and answers what the attempt did,
+		// without reserving another depositor name.
+		names, err := js.KeyValue(ctxT(t), "bankbook_depositor_names")
+		if err != nil {
+			t.Fatal(err)
+		}
+		countNames := func() int {
+			keys, err := names.ListKeys(ctxT(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for range keys.Keys() {
+				n++
+			}
+			return n
+		}
+		before, namesBefore := e.lastSeq(t), countNames()
+		var rep api.SubmitOrderReply
+		e.call(t, subjSubmit, req, &rep, client.WithIdempotencyKey("checkout-appended"))
+		if rep.OrderID != "planned-2" || rep.DepositorName != first.DepositorName || rep.Seq != first.Seq {
+			t.Fatalf("resumed attempt answered %+v, want the first attempt's %+v", rep, first)
+		}
+		if after := e.lastSeq(t); after != before {
+			t.Fatalf("the resumed attempt wrote: stream at %d, was %d", after, before)
+		}
+		if n := countNames(); n != namesBefore {
+			t.Fatalf("the resumed attempt reserved names: %d keys, were %d", n, namesBefore)
 		}
 	})
 

@@ -36,10 +36,12 @@ type written interface{ WrittenSeq() api.Seq }
 
 // commandSpec says how the generic command path runs one command.
 type commandSpec[Req validator, Rep written] struct {
-	// plan fills in the IDs the engine generates for req and returns them.
-	// A repeat that takes over an unfinished attempt gets them back through
-	// resume, so both attempts address the same aggregate. Nil: no IDs.
-	plan   func(req *Req) json.RawMessage
+	// plan fills in the IDs the engine generates for req and returns them,
+	// and whether it generated the ID of the aggregate the command creates
+	// (the client gave none). A repeat that takes over an unfinished
+	// attempt gets them back through resume, so both attempts address the
+	// same aggregate. Nil: no IDs.
+	plan   func(req *Req) (ids json.RawMessage, generated bool)
 	resume func(req *Req, plan json.RawMessage) error
 	exec   func(ctx context.Context, meta commands.Meta, req Req) (Rep, error)
 }
@@ -78,15 +80,18 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	}
 	if meta.IdempotencyKey == "" {
 		if spec.plan != nil {
-			spec.plan(&req)
+			_, meta.FreshID = spec.plan(&req)
 		}
 		return execCommand(s, ctx, meta, req, spec)
 	}
 
 	body, _ := json.Marshal(req) // the client's request, canonical, before planned IDs
-	var plan json.RawMessage
+	var (
+		plan      json.RawMessage
+		generated bool
+	)
 	if spec.plan != nil {
-		plan = spec.plan(&req)
+		plan, generated = spec.plan(&req)
 	}
 	// Keys are per identity: nobody can replay, or block, another's key.
 	claim, stored, err := s.cfg.Idempotency.Begin(ctx, subject+"."+actor, meta.IdempotencyKey, idempotency.HashBody(body), plan)
@@ -111,6 +116,9 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 		}
 	}
 	meta.Resumed = claim.Resumed
+	// A resumed claim runs with the first attempt's IDs, which it may have
+	// written under.
+	meta.FreshID = generated && !claim.Resumed
 	rep := execCommand(s, ctx, meta, req, spec)
 
 	// Store the outcome with a fresh deadline: the command's may be spent.

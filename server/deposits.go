@@ -59,12 +59,13 @@ type payoutPlan struct {
 	PayoutID string `json:"payout_id"`
 }
 
-func (s *Server) planPayout(id *string) json.RawMessage {
-	if *id == "" {
+func (s *Server) planPayout(id *string) (json.RawMessage, bool) {
+	generated := *id == ""
+	if generated {
 		*id = "po_" + s.cfg.Wallets.NewID()
 	}
 	b, _ := json.Marshal(payoutPlan{PayoutID: *id})
-	return b
+	return b, generated
 }
 
 func resumePayout(id *string, raw json.RawMessage) error {
@@ -78,7 +79,7 @@ func resumePayout(id *string, raw json.RawMessage) error {
 
 func (s *Server) withdraw() commandSpec[api.WithdrawRequest, api.WithdrawReply] {
 	return commandSpec[api.WithdrawRequest, api.WithdrawReply]{
-		plan:   func(req *api.WithdrawRequest) json.RawMessage { return s.planPayout(&req.PayoutID) },
+		plan:   func(req *api.WithdrawRequest) (json.RawMessage, bool) { return s.planPayout(&req.PayoutID) },
 		resume: func(req *api.WithdrawRequest, raw json.RawMessage) error { return resumePayout(&req.PayoutID, raw) },
 		exec:   s.cfg.Wallets.Withdraw,
 	}
@@ -86,9 +87,9 @@ func (s *Server) withdraw() commandSpec[api.WithdrawRequest, api.WithdrawReply] 
 
 func (s *Server) resolveDeposit() commandSpec[api.ResolveDepositRequest, api.ResolveDepositReply] {
 	return commandSpec[api.ResolveDepositRequest, api.ResolveDepositReply]{
-		plan: func(req *api.ResolveDepositRequest) json.RawMessage {
+		plan: func(req *api.ResolveDepositRequest) (json.RawMessage, bool) {
 			if req.Action != domain.ResolveRefundToBank {
-				return nil
+				return nil, false
 			}
 			return s.planPayout(&req.PayoutID)
 		},

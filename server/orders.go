@@ -17,12 +17,13 @@ func (s *Server) submitOrder() commandSpec[api.SubmitOrderRequest, api.SubmitOrd
 		OrderID string `json:"order_id"`
 	}
 	return commandSpec[api.SubmitOrderRequest, api.SubmitOrderReply]{
-		plan: func(req *api.SubmitOrderRequest) json.RawMessage {
-			if req.OrderID == "" {
+		plan: func(req *api.SubmitOrderRequest) (json.RawMessage, bool) {
+			generated := req.OrderID == ""
+			if generated {
 				req.OrderID = s.cfg.Orders.NewID()
 			}
 			b, _ := json.Marshal(plan{OrderID: req.OrderID})
-			return b
+			return b, generated
 		},
 		resume: func(req *api.SubmitOrderRequest, raw json.RawMessage) error {
 			var p plan
