@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/bankbook/bankbook/api"
@@ -392,14 +391,7 @@ func TestIdempotentSubmit(t *testing.T) {
 	t.Run("a claim left by a failed attempt is resumed with its plan", func(t *testing.T) {
 		// An attempt claimed the key, planned order ID "planned-1", and
 		// failed (a 5xx): its claim is abandoned.
-		js, err := jetstream.New(e.engineConn(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		idem, err := idempotency.Open(ctxT(t), js, idempotency.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		idem, _ := e.idempotencyStore(t)
 		canonical, _ := json.Marshal(api.SubmitOrderRequest{BuyerID: "u-7", BuyerName: "박지성", Amount: 12000})
 		claim, _, err := idem.Begin(ctxT(t), subjSubmit+".operator", "checkout-failed", idempotency.HashBody(canonical), json.RawMessage(`{"order_id":"planned-1"}`))
 		if err != nil || claim == nil {
@@ -423,14 +415,7 @@ func TestIdempotentSubmit(t *testing.T) {
 	t.Run("a claim left by an attempt that appended is answered from its events", func(t *testing.T) {
 		// An attempt claimed the key, planned order ID "planned-2",
 		// appended the order and died before recording the reply.
-		js, err := jetstream.New(e.engineConn(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		idem, err := idempotency.Open(ctxT(t), js, idempotency.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		idem, js := e.idempotencyStore(t)
 		req := api.SubmitOrderRequest{BuyerID: "u-8", BuyerName: "차범근", Amount: 13000}
 		canonical, _ := json.Marshal(req)
 		claim, _, err := idem.Begin(ctxT(t), subjSubmit+".operator", "checkout-appended", idempotency.HashBody(canonical), json.RawMessage(`{"order_id":"planned-2"}`))

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
@@ -84,20 +82,13 @@ func TestWithdrawalToGroupedAccountNumberIsPaid(t *testing.T) {
 // and its lease runs) is told when to retry.
 func TestInProgressSaysWhenToRetry(t *testing.T) {
 	e := startEngine(t)
-	js, err := jetstream.New(e.engineConn(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	idem, err := idempotency.Open(ctxT(t), js, idempotency.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	idem, _ := e.idempotencyStore(t)
 	// An attempt claimed the key and died before finishing.
 	canonical, _ := json.Marshal(api.SubmitOrderRequest{BuyerID: "u-7", BuyerName: "박지성", Amount: 12000})
 	if _, _, err := idem.Begin(ctxT(t), subjSubmit+".operator", "died", idempotency.HashBody(canonical), json.RawMessage(`{"order_id":"planned-9"}`)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.c.Request(ctxT(t), subjSubmit, map[string]any{"buyer_id": "u-7", "buyer_name": "박지성", "amount": 12000, "currency": "KRW"}, client.WithIdempotencyKey("died"))
+	_, err := e.c.Request(ctxT(t), subjSubmit, map[string]any{"buyer_id": "u-7", "buyer_name": "박지성", "amount": 12000, "currency": "KRW"}, client.WithIdempotencyKey("died"))
 	var ae *api.Error
 	if !errors.As(err, &ae) || ae.Status != 409 || ae.Code != "in_progress" {
 		t.Fatalf("repeat during the lease: %v", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/idempotency"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
 
@@ -58,6 +59,22 @@ func startEngine(t testing.TB, mutate ...func(*engine.Config)) *testEngine {
 func (e *testEngine) engineConn(t testing.TB) *nats.Conn {
 	t.Helper()
 	return connectAs(t, e.ClientURL(), filepath.Join(filepath.Dir(operatorSeed(e.cfg, e.Engine)), string(auth.Engine)+".nk")).Conn()
+}
+
+// idempotencyStore opens the engine's idempotency records as the engine
+// identity, for tests that set up a claim an attempt left behind; js is
+// that identity's JetStream.
+func (e *testEngine) idempotencyStore(t testing.TB) (*idempotency.Store, jetstream.JetStream) {
+	t.Helper()
+	js, err := jetstream.New(e.engineConn(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idem, err := idempotency.Open(ctxT(t), js, idempotency.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idem, js
 }
 
 // connectAs opens a client connection with the seed file's identity (the
