@@ -2,6 +2,9 @@ package projections
 
 import (
 	"errors"
+	"fmt"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/bankbook/bankbook/eventstore"
 )
@@ -31,4 +34,18 @@ func SetBootID(t interface{ Cleanup(func()) }, id string) {
 		return id, nil
 	}
 	t.Cleanup(func() { bootID = was })
+}
+
+// BucketLen counts the keys of a bucket of the file.
+func BucketLen(s *Store, name string) (int, error) {
+	n := 0
+	err := s.view(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte(name))
+		if b == nil {
+			return fmt.Errorf("no bucket %s", name)
+		}
+		n = b.Stats().KeyN
+		return nil
+	})
+	return n, err
 }

@@ -1,9 +1,11 @@
 package projections
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -48,10 +50,9 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 		if err != nil {
 			return err
 		}
+		var before *OrderView
 		if found {
-			if err := unindexOrder(byStatus, byName, old); err != nil {
-				return err
-			}
+			before = &old
 		}
 		at := domain.FormatTime(ev.SubmittedAt)
 		if err := open.Put(openKey(ev.Amount.Amount, string(ev.OrderID)), nil); err != nil {
@@ -61,7 +62,7 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 		if ev.PaymentDeadlineS > 0 {
 			expiresAt = domain.FormatTime(ev.SubmittedAt.Add(time.Duration(ev.PaymentDeadlineS) * time.Second))
 		}
-		return putIndexedOrder(b, byStatus, byName, OrderView{
+		v := OrderView{
 			OrderID:        string(ev.OrderID),
 			BuyerID:        string(ev.BuyerID),
 			BuyerName:      ev.BuyerName,
@@ -80,7 +81,11 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 			// event applied twice would show.
 			Version: old.Version + 1,
 			Seq:     api.Seq(c.Seq),
-		})
+		}
+		if err := reindexOrder(byStatus, byName, before, v); err != nil {
+			return err
+		}
+		return putOrder(b, v)
 	case domain.OrderCancelled:
 		return update(ev.OrderID, func(v *OrderView) {
 			v.Status = string(domain.StatusCancelled)
@@ -130,9 +135,7 @@ func updateOrder(b, open, byStatus, byName *bbolt.Bucket, seq eventstore.Seq, id
 	if !found {
 		return fmt.Errorf("%w: event for order %s, which was never submitted", ErrInconsistent, id)
 	}
-	if err := unindexOrder(byStatus, byName, v); err != nil {
-		return err
-	}
+	before := v
 	change(&v)
 	v.Version++
 	v.Seq = api.Seq(seq)
@@ -141,7 +144,44 @@ func updateOrder(b, open, byStatus, byName *bbolt.Bucket, seq eventstore.Seq, id
 			return err
 		}
 	}
-	return putIndexedOrder(b, byStatus, byName, v)
+	if err := reindexOrder(byStatus, byName, &before, v); err != nil {
+		return err
+	}
+	return putOrder(b, v)
+}
+
+// reindexOrder moves an order's search-index keys from its view before a
+// change (nil: a new order) to its view after it, touching only the keys
+// that differ (usually the status key alone: the "*" and depositor keys
+// stay).
+func reindexOrder(byStatus, byName *bbolt.Bucket, before *OrderView, after OrderView) error {
+	var oldStatus, oldName [][]byte
+	if before != nil {
+		status, name := indexKeys(*before)
+		oldStatus, oldName = status, [][]byte{name}
+	}
+	newStatus, newName := indexKeys(after)
+	move := func(b *bbolt.Bucket, old, new [][]byte) error {
+		for _, k := range old {
+			if !slices.ContainsFunc(new, func(n []byte) bool { return bytes.Equal(n, k) }) {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		for _, k := range new {
+			if !slices.ContainsFunc(old, func(o []byte) bool { return bytes.Equal(o, k) }) {
+				if err := b.Put(k, nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := move(byStatus, oldStatus, newStatus); err != nil {
+		return err
+	}
+	return move(byName, oldName, [][]byte{newName})
 }
 
 // bucketOpenByAmount indexes the open orders by amount: amount(8) order_id →
@@ -194,30 +234,6 @@ func orderSearchKey(prefix string, v OrderView) []byte {
 func indexKeys(v OrderView) (status [][]byte, name []byte) {
 	return [][]byte{orderSearchKey(allStatuses, v), orderSearchKey(v.Status, v)},
 		orderSearchKey(domain.NormalizeName(v.DepositorName), v)
-}
-
-func unindexOrder(byStatus, byName *bbolt.Bucket, v OrderView) error {
-	status, name := indexKeys(v)
-	for _, k := range status {
-		if err := byStatus.Delete(k); err != nil {
-			return err
-		}
-	}
-	return byName.Delete(name)
-}
-
-// putIndexedOrder stores the view and its search-index keys.
-func putIndexedOrder(b, byStatus, byName *bbolt.Bucket, v OrderView) error {
-	status, name := indexKeys(v)
-	for _, k := range status {
-		if err := byStatus.Put(k, nil); err != nil {
-			return err
-		}
-	}
-	if err := byName.Put(name, nil); err != nil {
-		return err
-	}
-	return putOrder(b, v)
 }
 
 // OrderSearch is what SearchOrders looks for; an empty field does not

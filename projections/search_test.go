@@ -86,6 +86,15 @@ func TestSearchOrders(t *testing.T) {
 		})
 	}
 
+	t.Run("each order has exactly its index keys", func(t *testing.T) {
+		// "*" and its status per order in one index, its name in the other:
+		// a status change leaves no key behind.
+		for bucket, want := range map[string]int{"orders_by_status": 2 * 6, "orders_by_depositor": 6} {
+			if n, err := projections.BucketLen(st, bucket); err != nil || n != want {
+				t.Errorf("%s holds %d keys (%v), want %d", bucket, n, err, want)
+			}
+		}
+	})
 	t.Run("pages", func(t *testing.T) {
 		var all []string
 		cursor, pages := "", 0
