@@ -165,7 +165,7 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 	ctx := context.Background()
 	cfg := f.h.Orders.Config()
 	firstName := func(order string) string {
-		return domain.DepositorName("박민", domain.SuffixOrder(order)[0], cfg.DepositorNameMax)
+		return domain.DepositorName("박민", domain.SuffixOrder(order, 1)[0], cfg.DepositorNameMax)
 	}
 
 	// A submit that died after reserving: the reservation names an order

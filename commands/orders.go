@@ -174,7 +174,7 @@ func (h *Orders) admit(ctx context.Context, buyer domain.UserID, order domain.Or
 // retried submit finds its own reservation first; at most
 // Config.NameProbes of them.
 func (h *Orders) reserveName(ctx context.Context, buyerName string, order domain.OrderID) (string, error) {
-	for _, suffix := range domain.SuffixOrder(string(order))[:h.cfg.NameProbes] {
+	for _, suffix := range domain.SuffixOrder(string(order), h.cfg.NameProbes) {
 		name := domain.DepositorName(buyerName, suffix, h.cfg.DepositorNameMax)
 		err := h.names.Reserve(ctx, name, order)
 		if err == nil {

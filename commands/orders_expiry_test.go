@@ -80,7 +80,7 @@ func orderIDTrying(t *testing.T, prefix, name, buyerName string, maxRunes int) s
 	t.Helper()
 	for i := range 100000 {
 		id := fmt.Sprintf("%s-%d", prefix, i)
-		if domain.DepositorName(buyerName, domain.SuffixOrder(id)[0], maxRunes) == name {
+		if domain.DepositorName(buyerName, domain.SuffixOrder(id, 1)[0], maxRunes) == name {
 			return id
 		}
 	}
@@ -310,7 +310,7 @@ func TestRefusedSubmitLeavesNoNameBehind(t *testing.T) {
 		}
 		_, err := u.submitAs(t, "o-x", "bob", "BOB", 39000)
 		requireErr(t, err, domain.ErrOrderExists)
-		bobs := domain.DepositorName("BOB", domain.SuffixOrder("o-x")[0], u.Orders.Config().DepositorNameMax)
+		bobs := domain.DepositorName("BOB", domain.SuffixOrder("o-x", 1)[0], u.Orders.Config().DepositorNameMax)
 		if h, _, err := u.names.Holder(ctx, bobs); !errors.Is(err, reservations.ErrFree) {
 			t.Fatalf("%q after the refused submit: held by %+v (%v)", bobs, h, err)
 		}
@@ -357,7 +357,7 @@ func TestSubmitThatLosesARaceForItsIDReleasesItsName(t *testing.T) {
 	_, err := u.submitAs(t, "o-race", "bob", "BOB", 500)
 	requireErr(t, err, domain.ErrOrderExists)
 	ctx := context.Background()
-	bobs := domain.DepositorName("BOB", domain.SuffixOrder("o-race")[0], u.Orders.Config().DepositorNameMax)
+	bobs := domain.DepositorName("BOB", domain.SuffixOrder("o-race", 1)[0], u.Orders.Config().DepositorNameMax)
 	if h, _, err := u.names.Holder(ctx, bobs); !errors.Is(err, reservations.ErrFree) {
 		t.Fatalf("%q after the lost race: held by %+v (%v)", bobs, h, err)
 	}

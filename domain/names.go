@@ -110,11 +110,11 @@ func DepositorName(buyerName string, suffix, maxRunes int) string {
 	return fmt.Sprintf("%s%03d", string(base), suffix%DepositorSuffixes)
 }
 
-// SuffixOrder returns the order in which the suffixes 0..999 are tried for a
-// new order. It is a permutation derived from seed (the order ID), so a retried
-// command tries the same names in the same order and finds its own
-// reservation first.
-func SuffixOrder(seed string) []int {
+// SuffixOrder returns the first n (at most DepositorSuffixes) of the order
+// in which the suffixes 0..999 are tried for a new order. It is a
+// permutation derived from seed (the order ID), so a retried command tries
+// the same names in the same order and finds its own reservation first.
+func SuffixOrder(seed string, n int) []int {
 	// FNV-1a of the seed picks a start and a stride coprime with 1000 (odd
 	// and not a multiple of 5), which visits every suffix exactly once.
 	f := fnv.New64a()
@@ -125,7 +125,7 @@ func SuffixOrder(seed string) []int {
 	if stride%5 == 0 {
 		stride += 2
 	}
-	out := make([]int, DepositorSuffixes)
+	out := make([]int, min(max(n, 0), DepositorSuffixes))
 	for i := range out {
 		out[i] = (start + i*stride) % DepositorSuffixes
 	}

@@ -245,7 +245,7 @@ func TestSuffixOrderIsPermutation(t *testing.T) {
 		seeds = append(seeds, fmt.Sprintf("order-%d", i))
 	}
 	for _, seed := range seeds {
-		order := domain.SuffixOrder(seed)
+		order := domain.SuffixOrder(seed, domain.DepositorSuffixes)
 		if len(order) != domain.DepositorSuffixes {
 			t.Fatalf("SuffixOrder(%q) has %d values, want %d", seed, len(order), domain.DepositorSuffixes)
 		}
@@ -264,9 +264,19 @@ func TestSuffixOrderIsPermutation(t *testing.T) {
 
 func TestSuffixOrderDeterministic(t *testing.T) {
 	for _, seed := range []string{"", "o-1", "order-42"} {
-		a, b := domain.SuffixOrder(seed), domain.SuffixOrder(seed)
+		a, b := domain.SuffixOrder(seed, domain.DepositorSuffixes), domain.SuffixOrder(seed, domain.DepositorSuffixes)
 		if !slices.Equal(a, b) {
 			t.Fatalf("SuffixOrder(%q) differs between calls", seed)
+		}
+		// A prefix is the start of the whole order; n is clamped.
+		if p := domain.SuffixOrder(seed, 64); !slices.Equal(p, a[:64]) {
+			t.Fatalf("SuffixOrder(%q, 64) = %v, want the first 64 of %v", seed, p, a)
+		}
+		if n := len(domain.SuffixOrder(seed, 5000)); n != domain.DepositorSuffixes {
+			t.Fatalf("SuffixOrder(%q, 5000) has %d values", seed, n)
+		}
+		if n := len(domain.SuffixOrder(seed, -1)); n != 0 {
+			t.Fatalf("SuffixOrder(%q, -1) has %d values", seed, n)
 		}
 	}
 }
@@ -275,10 +285,10 @@ func TestSuffixOrderDependsOnSeed(t *testing.T) {
 	seeds := []string{"o-1", "o-2", "o-3", "o-4", "o-5", "o-6", "o-7", "o-8"}
 	firsts := map[int]bool{}
 	for i, seed := range seeds {
-		order := domain.SuffixOrder(seed)
+		order := domain.SuffixOrder(seed, domain.DepositorSuffixes)
 		firsts[order[0]] = true
 		for _, other := range seeds[:i] {
-			if slices.Equal(order, domain.SuffixOrder(other)) {
+			if slices.Equal(order, domain.SuffixOrder(other, domain.DepositorSuffixes)) {
 				t.Errorf("SuffixOrder(%q) == SuffixOrder(%q)", seed, other)
 			}
 		}

@@ -17,7 +17,7 @@ func orderIDFirstTrying(t *testing.T, prefix, name, buyerName string, maxRunes i
 	t.Helper()
 	for i := range 100000 {
 		id := fmt.Sprintf("%s-%d", prefix, i)
-		if domain.DepositorName(buyerName, domain.SuffixOrder(id)[0], maxRunes) == name {
+		if domain.DepositorName(buyerName, domain.SuffixOrder(id, 1)[0], maxRunes) == name {
 			return id
 		}
 	}
@@ -159,7 +159,7 @@ func TestRefusedSubmitDoesNotPayTheExistingOrder(t *testing.T) {
 	if ce.Status != 409 || ce.Code != "order_exists" {
 		t.Fatalf("second submit of %s: %+v", id, ce)
 	}
-	bobs := domain.DepositorName("BOB", domain.SuffixOrder(id)[0], e.cfg.DepositorNameMax)
+	bobs := domain.DepositorName("BOB", domain.SuffixOrder(id, 1)[0], e.cfg.DepositorNameMax)
 	if rep := bk.deposit(bobs, 39000); rep.Outcome != "orphaned" || rep.Reason != "no_such_name" {
 		t.Fatalf("transfer under %q: %+v, want an orphan", bobs, rep)
 	}
