@@ -13,6 +13,7 @@ var (
 	DepositResolve      = command[ResolveDepositRequest, ResolveDepositReply]("bankbook.cmd.deposit.resolve", true)
 	DepositScanComplete = command[ScanCompleteRequest, ScanCompleteReply]("bankbook.cmd.deposit.scan_complete", false)
 	DepositOrphans      = query[PageRequest, OrphansReply]("bankbook.q.deposit.orphans")
+	DepositGet          = query[DepositRequest, OrphanView]("bankbook.q.deposit.get")
 
 	WalletGet      = query[WalletRequest, WalletView]("bankbook.q.wallet.get")
 	WalletWithdraw = command[WithdrawRequest, WithdrawReply]("bankbook.cmd.wallet.withdraw", true)

@@ -226,6 +226,15 @@ type WithdrawReply struct {
 	Written
 }
 
+// DepositRequest is the body of bankbook.q.deposit.get.
+type DepositRequest struct {
+	DepositID string `json:"deposit_id"`
+	ReadAfter
+}
+
+// Validate checks the request.
+func (q DepositRequest) Validate() error { return domain.ValidateID("deposit_id", q.DepositID) }
+
 // PayoutRequest is the body of bankbook.q.payout.get.
 type PayoutRequest struct {
 	PayoutID string `json:"payout_id"`

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -28,27 +29,20 @@ func (c *Console) orphans(w http.ResponseWriter, r *http.Request, s *session) {
 	c.render(w, r, s, statusOf(v.Err), "orphans", v)
 }
 
-// findOrphan looks the deposit up in the orphan queue (the API has no
-// single-deposit query), reading at most maxOrphanScan pages.
+// findOrphan returns the deposit if it waits in the orphan queue (an
+// unresolved orphan), nil if it is unknown or not waiting there.
 func (c *Console) findOrphan(r *http.Request, s *session, id string) (*api.OrphanView, error) {
-	const maxOrphanScan = 20
-	cursor := ""
-	for range maxOrphanScan {
-		rep, _, err := call(c, r, s, api.DepositOrphans, api.PageRequest{Limit: 500, Cursor: cursor}, "")
-		if err != nil {
-			return nil, err
-		}
-		for i := range rep.Deposits {
-			if rep.Deposits[i].DepositID == id {
-				return &rep.Deposits[i], nil
-			}
-		}
-		if rep.NextCursor == "" {
-			break
-		}
-		cursor = rep.NextCursor
+	d, _, err := call(c, r, s, api.DepositGet, api.DepositRequest{DepositID: id}, "")
+	if ae := (*api.Error)(nil); errors.As(err, &ae) && ae.Code == domain.ErrDepositNotFound.Code {
+		return nil, nil
 	}
-	return nil, nil
+	if err != nil {
+		return nil, err
+	}
+	if d.Outcome != string(domain.OutcomeOrphaned) || d.Resolution != "" {
+		return nil, nil
+	}
+	return &d, nil
 }
 
 // resolveData is the confirmation page of one resolution.

@@ -112,10 +112,28 @@ func lookup(s *Store, bucket []byte, key string, v any) (bool, error) {
 
 func orphanKey(v OrphanView) []byte { return []byte(v.DepositedAt + "|" + v.DepositID) }
 
-// Deposit returns one deposit's view; false if it was never recorded.
+// Deposit returns one deposit's view, with its candidates while it waits
+// in the orphan queue ([] otherwise); false if it was never recorded.
 func (s *Store) Deposit(id string) (OrphanView, bool, error) {
-	var v OrphanView
-	found, err := lookup(s, bucketDeposits, id, &v)
+	var (
+		v     OrphanView
+		found bool
+	)
+	err := s.view(func(tx *bbolt.Tx) error {
+		b, err := queryBucket(tx, bucketDeposits)
+		if err != nil {
+			return err
+		}
+		ranked, err := queryBucket(tx, bucketCandOrphans)
+		if err != nil {
+			return err
+		}
+		if found, err = getJSON(b, id, &v); !found || err != nil {
+			return err
+		}
+		v.Candidates, err = candidatesOf(ranked, id)
+		return err
+	})
 	return v, found, err
 }
 

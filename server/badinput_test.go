@@ -190,6 +190,7 @@ func TestBadInputTable(t *testing.T) {
 		api.DepositScanComplete.Subject: {valid: []member{{"account_number", jsonString(e.cfg.CollectNumber)}, {"complete_up_to", jsonString(recent)}},
 			accounts: []string{"account_number"}, times: []string{"complete_up_to"}},
 		api.DepositOrphans.Subject: {valid: []member{{"limit", `10`}, {"min_seq", `1`}}, page: true},
+		api.DepositGet.Subject:     {valid: []member{{"deposit_id", jsonString(orphan.DepositID)}, {"min_seq", `1`}}, ids: []string{"deposit_id"}},
 		api.WalletGet.Subject:      {valid: []member{{"user_id", `"u-9"`}, {"limit", `10`}}, ids: []string{"user_id"}, page: true},
 		api.WalletWithdraw.Subject: {valid: []member{{"user_id", `"u-9"`}, {"amount", `1000`}, {"bank_account", bank}},
 			ids: []string{"user_id"}, amounts: []string{"amount"}, bank: "bank_account"},

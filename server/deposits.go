@@ -15,6 +15,14 @@ func (s *Server) orphans(_ context.Context, q api.PageRequest) (api.OrphansReply
 	return api.OrphansReply{Deposits: deps, NextCursor: next}, err
 }
 
+func (s *Server) getDeposit(_ context.Context, q api.DepositRequest) (api.OrphanView, error) {
+	view, ok, err := s.cfg.ReadModels.Deposit(q.DepositID)
+	if err == nil && !ok {
+		err = domain.ErrDepositNotFound.With("", map[string]any{"deposit_id": q.DepositID})
+	}
+	return view, err
+}
+
 func (s *Server) getWallet(_ context.Context, q api.WalletRequest) (api.WalletView, error) {
 	return s.cfg.ReadModels.Wallet(q.UserID, q.PageLimit(), q.Cursor)
 }

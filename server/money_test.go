@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -223,5 +224,39 @@ func TestMoneyEndpointsRefuseBadInputAndWriteNothing(t *testing.T) {
 	}
 	if after := e.lastSeq(t); after != before {
 		t.Fatalf("refused requests wrote events: seq %d → %d", before, after)
+	}
+}
+
+// deposit.get answers one deposit whatever became of it: an orphan with its
+// candidates while it waits, then its resolution; a matched deposit with
+// the order it paid; 404 for one never recorded.
+func TestDepositGet(t *testing.T) {
+	e, bk := moneyEngine(t)
+	paid := e.submit(t, "u-g1", "한지민", 12000)
+	open := e.submit(t, "u-g2", "서강준", 3000)
+	matched := bk.deposit(paid.DepositorName, 12000)
+	orphan := bk.deposit("모르는사람", 3000)
+	if matched.Outcome != "matched" || orphan.Outcome != "orphaned" {
+		t.Fatalf("setup: %+v %+v", matched, orphan)
+	}
+	get := func(id string, minSeq api.Seq) api.OrphanView {
+		t.Helper()
+		var v api.OrphanView
+		e.call(t, api.DepositGet.Subject, api.DepositRequest{DepositID: id, ReadAfter: api.ReadAfter{MinSeq: minSeq}}, &v, nil)
+		return v
+	}
+	if v := get(orphan.DepositID, orphan.Seq); v.Outcome != "orphaned" || v.Resolution != "" || !slices.Contains(v.Candidates, open.OrderID) || v.Amount != 3000 {
+		t.Fatalf("orphan: %+v, want orphaned with candidate %s", v, open.OrderID)
+	}
+	if v := get(matched.DepositID, matched.Seq); v.Outcome != "matched" || v.OrderID != paid.OrderID || len(v.Candidates) != 0 || v.Candidates == nil {
+		t.Fatalf("matched: %+v, want matched to %s, candidates []", v, paid.OrderID)
+	}
+	var r api.ResolveDepositReply
+	e.call(t, subjResolve, map[string]any{"deposit_id": orphan.DepositID, "action": "refund_to_wallet", "user_id": "u-g3"}, &r, nil)
+	if v := get(orphan.DepositID, r.Seq); v.Resolution != "refund_to_wallet" || len(v.Candidates) != 0 {
+		t.Fatalf("resolved orphan: %+v", v)
+	}
+	if ce := e.callErr(t, api.DepositGet.Subject, api.DepositRequest{DepositID: "dep_never"}, nil); ce.Status != 404 || ce.Code != "deposit_not_found" {
+		t.Fatalf("unknown deposit: %+v", ce)
 	}
 }

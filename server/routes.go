@@ -15,6 +15,7 @@ func (s *Server) routeTable() []route {
 		commandRoute(s, api.DepositResolve, s.resolveDeposit()),
 		commandRoute(s, api.DepositScanComplete, commandSpec[api.ScanCompleteRequest, api.ScanCompleteReply]{exec: s.cfg.Deposits.ScanComplete}),
 		queryRoute(s, api.DepositOrphans, s.orphans),
+		queryRoute(s, api.DepositGet, s.getDeposit),
 
 		queryRoute(s, api.WalletGet, s.getWallet),
 		commandRoute(s, api.WalletWithdraw, s.withdraw()),

@@ -19,6 +19,7 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
@@ -303,6 +304,14 @@ func TestExitStatusesAndVersion(t *testing.T) {
 	out, err = cli(t, "deposit", "orphans", url)
 	if err != nil || !strings.Contains(out, "candidates: ") {
 		t.Fatalf("orphans: %q %v", out, err)
+	}
+	id := domain.NewDepositID("123401-04-567890", "B-1")
+	out, err = cli(t, "deposit", "get", url, "--deposit-id", string(id))
+	if err != nil || !strings.Contains(out, string(id)) || !strings.Contains(out, "orphaned") || !strings.Contains(out, "candidates: ") {
+		t.Fatalf("deposit get: %q %v", out, err)
+	}
+	if _, err := cli(t, "deposit", "get", url, "--deposit-id", "dep_missing"); exitCode(err) != exitNotFound {
+		t.Fatalf("deposit get of an unknown deposit: exit %d (%v)", exitCode(err), err)
 	}
 	if _, err := cli(t, "payout", "get", url, "--payout-id", "po_missing"); exitCode(err) != exitNotFound {
 		t.Fatalf("payout get of an unknown payout: exit %d (%v)", exitCode(err), err)

@@ -17,7 +17,7 @@ import (
 
 func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || isHelp(args[0]) {
-		return groupUsage(args, stdout, "usage: bankbook deposit import FILE.csv | orphans | resolve [flags]")
+		return groupUsage(args, stdout, "usage: bankbook deposit import FILE.csv | orphans | get | resolve [flags]")
 	}
 	fs, cf := newClientFlagSet("deposit "+args[0], stderr)
 	switch args[0] {
@@ -66,6 +66,31 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			return b.String() + nextPage(r.NextCursor)
 		})
+	case "get":
+		var q api.DepositRequest
+		fs.StringVar(&q.DepositID, "deposit-id", "", "the deposit (required)")
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.DepositGet, q, nil, func(d api.OrphanView) string {
+			var b strings.Builder
+			fmt.Fprintf(&b, "deposit %s  %s  %s on %s  %s  %s", d.DepositID, d.DepositedAt, itoa(d.Amount), d.AccountNumber, d.DepositorName, d.Outcome)
+			if d.Reason != "" {
+				fmt.Fprintf(&b, " (%s)", d.Reason)
+			}
+			if d.OrderID != "" {
+				fmt.Fprintf(&b, "  order %s", d.OrderID)
+			}
+			if d.Resolution != "" {
+				fmt.Fprintf(&b, "  resolved: %s", d.Resolution)
+			}
+			fmt.Fprintf(&b, "  (seq %d)\n", d.Seq)
+			if len(d.Candidates) > 0 {
+				fmt.Fprintf(&b, "    candidates: %s\n", strings.Join(d.Candidates, ", "))
+			}
+			return b.String()
+		})
 	case "resolve":
 		var q api.ResolveDepositRequest
 		var to domain.BankAccount
@@ -97,7 +122,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return s + "\n"
 		})
 	}
-	return usageError("unknown deposit command %q (import, orphans, resolve)", args[0])
+	return usageError("unknown deposit command %q (import, orphans, get, resolve)", args[0])
 }
 
 // importCSV records every transaction of a bank statement. The file is
