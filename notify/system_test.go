@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,7 +23,7 @@ import (
 	"github.com/bankbook/bankbook/chat"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/engine"
-	"github.com/bankbook/bankbook/internal/soak"
+	"github.com/bankbook/bankbook/internal/engineproc"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
 
@@ -40,36 +39,24 @@ type twoProcesses struct {
 	exited chan struct{}
 }
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
+// built is the bankbook command the tests that run a second engine
+// process share.
+var built = engineproc.Built{Race: raceEnabled}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
+	built.Remove()
 	os.Exit(code)
 }
 
 // bankbookBinary builds the bankbook command once for the package's tests.
 func bankbookBinary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "bankbook-notify-test")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "bankbook")
-		buildErr = soak.Build(context.Background(), binPath, raceEnabled)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin, err := built.Path(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return bin
 }
 
 func startTwo(t testing.TB, sim *chat.Sim, rate int) *twoProcesses {

@@ -7,42 +7,28 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/bankbook/bankbook/internal/engineproc"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
+// built is the bankbook binary the tests that run it as a separate process
+// share.
+var built engineproc.Built
 
-// testBinary builds bankbook once for the tests that run it as a separate
-// process, and returns its path.
+// testBinary builds bankbook once for those tests and returns its path.
 func testBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "bankbook-cmd-test")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "bankbook")
-		buildErr = engineproc.Build(context.Background(), binPath, false)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin, err := built.Path(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return bin
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		_ = os.RemoveAll(filepath.Dir(binPath))
-	}
+	built.Remove()
 	os.Exit(code)
 }
 

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Build compiles the bankbook command (./cmd/bankbook of the module that
@@ -49,4 +50,37 @@ func goTool() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%w: the go command is not on PATH", ErrBuild)
+}
+
+// Built is the bankbook command built at most once per process into a
+// temporary directory: what a package's tests share to run the engine as a
+// separate process. Remove it after the tests (TestMain).
+type Built struct {
+	// Race builds with the race detector.
+	Race bool
+
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// Path builds the command on the first call and returns its path; later
+// calls return the first call's outcome.
+func (b *Built) Path(ctx context.Context) (string, error) {
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "bankbook-built-"); b.err != nil {
+			return
+		}
+		b.path = filepath.Join(b.dir, "bankbook")
+		b.err = Build(ctx, b.path, b.Race)
+	})
+	return b.path, b.err
+}
+
+// Remove deletes the directory Path built into, if any.
+func (b *Built) Remove() {
+	if b.dir != "" {
+		_ = os.RemoveAll(b.dir)
+	}
 }
