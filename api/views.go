@@ -55,6 +55,12 @@ type OrphanView struct {
 	Seq Seq `json:"seq"`
 }
 
+// Waiting reports whether the deposit waits in the orphan queue: orphaned
+// and not (or no longer) resolved.
+func (v OrphanView) Waiting() bool {
+	return v.Outcome == string(domain.OutcomeOrphaned) && v.Resolution == ""
+}
+
 // OrphansReply is the reply of bankbook.q.deposit.orphans.
 type OrphansReply struct {
 	Deposits   []OrphanView `json:"deposits"`

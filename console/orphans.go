@@ -39,7 +39,7 @@ func (c *Console) findOrphan(r *http.Request, s *session, id string) (*api.Orpha
 	if err != nil {
 		return nil, err
 	}
-	if d.Outcome != string(domain.OutcomeOrphaned) || d.Resolution != "" {
+	if !d.Waiting() {
 		return nil, nil
 	}
 	return &d, nil

@@ -24,7 +24,7 @@ var (
 // OrphanView is one deposit as the read models hold it, and an entry of the
 // orphan queue (bankbook.q.deposit.orphans): the wire type of package api.
 // Candidates are filled in from the "candidates" projection when the queue
-// is queried (they are [] in the stored view); Seq is the stream sequence
+// or one deposit (Deposit) is queried (they are [] in the stored view); Seq is the stream sequence
 // of the last commit applied to the deposit.
 type OrphanView = api.OrphanView
 
@@ -69,7 +69,7 @@ func updateDeposit(b, idx *bbolt.Bucket, seq eventstore.Seq, id domain.DepositID
 	if err := putJSON(b, v.DepositID, v); err != nil {
 		return err
 	}
-	if v.Outcome == domain.OutcomeOrphaned.String() && v.Resolution == "" {
+	if v.Waiting() {
 		return idx.Put(orphanKey(v), []byte(v.DepositID))
 	}
 	return idx.Delete(orphanKey(v))

@@ -57,12 +57,6 @@ type Store struct {
 	reset       map[string]string // projection name → why Open recreated it
 	unsynced    bool              // commits are not fsynced (unsynced.go)
 
-	// writing is held (read) by every write transaction and (write) by
-	// Close, so that no write lands between Close's sync and the file's
-	// close; closed, under it, refuses the writes that come later.
-	writing sync.RWMutex
-	closed  bool
-
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -442,19 +436,16 @@ func writeRecord(meta *bbolt.Bucket, name string, version int, cp eventstore.Seq
 // more than once; later calls return the first call's result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.writing.Lock()
-		defer s.writing.Unlock()
-		s.closed = true
-		if !s.unsynced {
-			s.closeErr = s.db.Close()
+		// bbolt's Close waits for a running write and refuses later ones,
+		// so nothing is written after the sync below.
+		path := s.db.Path()
+		if s.closeErr = s.db.Close(); s.closeErr != nil || !s.unsynced {
 			return
 		}
 		// Synced and unmarked, the file is trusted by any later boot.
-		err := s.db.Sync()
-		if err == nil {
-			err = removeMarker(s.db.Path())
+		if s.closeErr = syncFile(path); s.closeErr == nil {
+			s.closeErr = removeMarker(path)
 		}
-		s.closeErr = errors.Join(err, s.db.Close())
 	})
 	return s.closeErr
 }
@@ -797,11 +788,6 @@ func (s *Store) view(fn func(*bbolt.Tx) error) error {
 }
 
 func (s *Store) update(fn func(*bbolt.Tx) error) error {
-	s.writing.RLock()
-	defer s.writing.RUnlock()
-	if s.closed {
-		return ErrClosed
-	}
 	return closedErr(s.db.Update(fn))
 }
 

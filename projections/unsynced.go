@@ -18,7 +18,8 @@ import (
 //
 // So before its first unsynced write the Store records the machine's boot
 // ID in a marker beside the file (<file>.unsynced), fsynced, and a clean
-// Close syncs the file and removes the marker. An Open that finds a marker
+// Close closes the file (bbolt waits for a running write and refuses
+// later ones), then syncs it and removes the marker. An Open that finds a marker
 // naming another boot knows the machine restarted while writes may not
 // have reached the disk, and fails with ErrDamaged: the engine moves the
 // file aside and rebuilds the read models from the event log, as it does
@@ -96,6 +97,22 @@ func removeMarker(path string) error {
 		return fmt.Errorf("unsynced read models %s: %w", path, err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// syncFile fsyncs the file at path: every write any process made to it.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("sync read models %s: %w", path, err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync read models %s: %w", path, err)
+	}
+	return nil
 }
 
 // syncDir makes the new and removed names in dir durable.

@@ -29,10 +29,7 @@ func (s *Server) remindUnpaid() commandSpec[api.RemindUnpaidRequest, api.RemindU
 
 func (s *Server) getBill(_ context.Context, q api.GetBillRequest) (api.BillView, error) {
 	view, ok, err := s.cfg.ReadModels.Bill(q.BillID)
-	if err == nil && !ok {
-		err = domain.ErrBillNotFound.With("", map[string]any{"bill_id": q.BillID})
-	}
-	return view, err
+	return found(view, ok, err, domain.ErrBillNotFound, "bill_id", q.BillID)
 }
 
 func (s *Server) activeBills(_ context.Context, q api.ActiveBillsRequest) (api.ActiveBillsReply, error) {

@@ -10,6 +10,15 @@ import (
 	"github.com/bankbook/bankbook/domain"
 )
 
+// found turns a read model's lookup (view, ok, err) into a query's answer:
+// the view, or nf naming the missing ID (field: id) when it was not found.
+func found[V any](view V, ok bool, err error, nf *domain.Error, field, id string) (V, error) {
+	if err == nil && !ok {
+		err = nf.With("", map[string]any{field: id})
+	}
+	return view, err
+}
+
 func (s *Server) orphans(_ context.Context, q api.PageRequest) (api.OrphansReply, error) {
 	deps, next, err := s.cfg.ReadModels.Orphans(q.PageLimit(), q.Cursor)
 	return api.OrphansReply{Deposits: deps, NextCursor: next}, err
@@ -17,10 +26,7 @@ func (s *Server) orphans(_ context.Context, q api.PageRequest) (api.OrphansReply
 
 func (s *Server) getDeposit(_ context.Context, q api.DepositRequest) (api.OrphanView, error) {
 	view, ok, err := s.cfg.ReadModels.Deposit(q.DepositID)
-	if err == nil && !ok {
-		err = domain.ErrDepositNotFound.With("", map[string]any{"deposit_id": q.DepositID})
-	}
-	return view, err
+	return found(view, ok, err, domain.ErrDepositNotFound, "deposit_id", q.DepositID)
 }
 
 func (s *Server) getWallet(_ context.Context, q api.WalletRequest) (api.WalletView, error) {
@@ -29,10 +35,7 @@ func (s *Server) getWallet(_ context.Context, q api.WalletRequest) (api.WalletVi
 
 func (s *Server) getPayout(_ context.Context, q api.PayoutRequest) (api.PayoutView, error) {
 	view, ok, err := s.cfg.ReadModels.Payout(q.PayoutID)
-	if err == nil && !ok {
-		err = domain.ErrPayoutNotFound.With("", map[string]any{"payout_id": q.PayoutID})
-	}
-	return view, err
+	return found(view, ok, err, domain.ErrPayoutNotFound, "payout_id", q.PayoutID)
 }
 
 func (s *Server) trialBalance(_ context.Context, q api.TrialBalanceRequest) (api.TrialBalanceReply, error) {

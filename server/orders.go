@@ -39,10 +39,7 @@ func (s *Server) submitOrder() commandSpec[api.SubmitOrderRequest, api.SubmitOrd
 
 func (s *Server) getOrder(_ context.Context, q api.GetOrderRequest) (api.OrderView, error) {
 	view, ok, err := s.cfg.ReadModels.Order(q.OrderID)
-	if err == nil && !ok {
-		err = domain.ErrOrderNotFound.With("", map[string]any{"order_id": q.OrderID})
-	}
-	return view, err
+	return found(view, ok, err, domain.ErrOrderNotFound, "order_id", q.OrderID)
 }
 
 func (s *Server) projectionStatus(ctx context.Context, q api.ProjectionStatusRequest) (api.ProjectionStatusReply, error) {

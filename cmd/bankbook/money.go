@@ -57,9 +57,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 					fmt.Fprintf(&b, " (order %s)", d.OrderID)
 				}
 				b.WriteString("\n")
-				if len(d.Candidates) > 0 {
-					fmt.Fprintf(&b, "    candidates: %s\n", strings.Join(d.Candidates, ", "))
-				}
+				writeCandidates(&b, d)
 			}
 			if len(r.Deposits) == 0 {
 				b.WriteString("no orphan deposits\n")
@@ -86,9 +84,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				fmt.Fprintf(&b, "  resolved: %s", d.Resolution)
 			}
 			fmt.Fprintf(&b, "  (seq %d)\n", d.Seq)
-			if len(d.Candidates) > 0 {
-				fmt.Fprintf(&b, "    candidates: %s\n", strings.Join(d.Candidates, ", "))
-			}
+			writeCandidates(&b, d)
 			return b.String()
 		})
 	case "resolve":
@@ -123,6 +119,14 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		})
 	}
 	return usageError("unknown deposit command %q (import, orphans, get, resolve)", args[0])
+}
+
+// writeCandidates lists a waiting orphan's candidates on a line of their
+// own.
+func writeCandidates(b *strings.Builder, d api.OrphanView) {
+	if len(d.Candidates) > 0 {
+		fmt.Fprintf(b, "    candidates: %s\n", strings.Join(d.Candidates, ", "))
+	}
 }
 
 // importCSV records every transaction of a bank statement. The file is
