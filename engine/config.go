@@ -250,7 +250,7 @@ func (c Config) Validate() error {
 	if _, err := embedded.ParseDurability(c.Durability); err != nil {
 		errs = append(errs, err)
 	}
-	if c.GroupCommit && c.NATSURL == "" && c.Durability == string(embedded.Fast) {
+	if c.GroupCommit && c.embeddedFast() {
 		// Nothing is synced per write there: a batch would only add its
 		// staging, and a refusal part way through a commit is possible.
 		errs = append(errs, errors.New("group-commit needs durability safe (under fast nothing is synced per write)"))
@@ -430,4 +430,10 @@ func (c Concurrency) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// embeddedFast reports whether the engine runs the embedded server under
+// the "fast" profile, which fsyncs nothing on write.
+func (c Config) embeddedFast() bool {
+	return c.NATSURL == "" && c.Durability == string(embedded.Fast)
 }

@@ -229,8 +229,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}
 	// Under the embedded server's "fast" profile the event stream is not
 	// fsynced on every write, and neither are the read models.
-	unsynced := cfg.NATSURL == "" && cfg.Durability == string(embedded.Fast)
-	if e.Models, err = openReadModels(filepath.Join(cfg.DataDir, "readmodels.db"), &projections.Options{Codec: codec, Unsynced: unsynced}, log); err != nil {
+	if e.Models, err = openReadModels(filepath.Join(cfg.DataDir, "readmodels.db"), &projections.Options{Codec: codec, Unsynced: cfg.embeddedFast()}, log); err != nil {
 		return nil, err
 	}
 	if err := e.checkStream(ctx, js); err != nil {

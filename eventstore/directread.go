@@ -85,7 +85,7 @@ func NewReader(js jetstream.JetStream, cfg Config) *Reader {
 }
 
 // Reader returns a Reader of the store's stream.
-func (s *Store) Reader() *Reader { return &Reader{js: s.js, dec: &Store{cfg: s.cfg}} }
+func (s *Store) Reader() *Reader { return &Reader{js: s.js, dec: s} }
 
 // Read hands fn the stream's commits in order, in batches, from sequence 1
 // to the last sequence when it starts, and returns that sequence. A message

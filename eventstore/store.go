@@ -298,7 +298,9 @@ func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("event stream %s: %w", cfg.Stream, err)
 	}
-	s := &Store{js: js, pub: groupcommit.Choose(js, cfg.GroupCommit), stream: stream, cfg: cfg, hashes: &hashCache{}}
+	// Appends go one by one: grouping needs the stream setting Bind does
+	// not change (Config.GroupCommit is for Open).
+	s := &Store{js: js, pub: js, stream: stream, cfg: cfg, hashes: &hashCache{}}
 	_ = s.openSetAsides(ctx, false) // binds the bucket when first needed; never fails
 	return s, nil
 }

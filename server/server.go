@@ -358,25 +358,10 @@ func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error
 		// Empty or half-rebuilt views would answer wrong balances and missing orders.
 		return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the read models are not caught up yet (" + err.Error() + "); retry"}
 	}
-	if minSeq > 0 && s.cfg.Runner.Checkpoint() < eventstore.Seq(minSeq) {
-		// A sequence the stream has not reached yet cannot be applied within
-		// the wait: answer at once rather than hold a request slot for it.
-		if last, err := s.cfg.Events.LastSeq(ctx); err == nil && eventstore.Seq(minSeq) > last {
-			return &api.Error{Status: 503, Code: api.CodeNotCaughtUp, Message: fmt.Sprintf("min_seq %d is beyond the event stream's last sequence %d; use the seq of a command reply", minSeq, last),
-				Details: map[string]any{"min_seq": minSeq, "applied_seq": s.cfg.Runner.Checkpoint(), "last_seq": uint64(last)}}
-		}
-		wctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)
-		err := s.cfg.Runner.WaitFor(wctx, eventstore.Seq(minSeq))
-		cancel()
-		if err != nil {
-			return &api.Error{Status: 503, Code: api.CodeNotCaughtUp, Message: "the read models have not applied min_seq yet; retry",
-				Details: map[string]any{"min_seq": minSeq, "applied_seq": s.cfg.Runner.Checkpoint()}}
-		}
-	}
 	if minSeq > 0 {
 		// The client said what it needs to see; later writes of others
 		// are not worth a wait.
-		return nil
+		return s.awaitSeq(ctx, minSeq)
 	}
 	own := eventstore.Seq(s.written.Load())
 	if s.cfg.Runner.Checkpoint() >= own {
@@ -386,6 +371,27 @@ func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error
 	defer cancel()
 	if err := s.cfg.Runner.WaitFor(wctx, own); err != nil {
 		s.cfg.Log.Warn().Uint64("seq", uint64(own)).Uint64("checkpoint", uint64(s.cfg.Runner.Checkpoint())).Msg("read models lag behind this instance's writes")
+	}
+	return nil
+}
+
+// awaitSeq waits until the read models have applied minSeq, at most
+// QueryWait; a sequence the stream has not reached yet is refused at once.
+func (s *Server) awaitSeq(ctx context.Context, minSeq api.Seq) *api.Error {
+	if s.cfg.Runner.Checkpoint() >= eventstore.Seq(minSeq) {
+		return nil
+	}
+	// A sequence the stream has not reached yet cannot be applied within
+	// the wait: answer at once rather than hold a request slot for it.
+	if last, err := s.cfg.Events.LastSeq(ctx); err == nil && eventstore.Seq(minSeq) > last {
+		return &api.Error{Status: 503, Code: api.CodeNotCaughtUp, Message: fmt.Sprintf("min_seq %d is beyond the event stream's last sequence %d; use the seq of a command reply", minSeq, last),
+			Details: map[string]any{"min_seq": minSeq, "applied_seq": s.cfg.Runner.Checkpoint(), "last_seq": uint64(last)}}
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)
+	defer cancel()
+	if err := s.cfg.Runner.WaitFor(wctx, eventstore.Seq(minSeq)); err != nil {
+		return &api.Error{Status: 503, Code: api.CodeNotCaughtUp, Message: "the read models have not applied min_seq yet; retry",
+			Details: map[string]any{"min_seq": minSeq, "applied_seq": s.cfg.Runner.Checkpoint()}}
 	}
 	return nil
 }

@@ -18,19 +18,19 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultMaxMsgs  = 256
-	DefaultMaxBytes = 4 << 20
-	DefaultTimeout  = transient.DefaultAttemptTimeout
-	DefaultPause    = 30 * time.Second
+	DefaultTimeout = transient.DefaultAttemptTimeout
+	DefaultPause   = 30 * time.Second
+)
+
+// The bounds of one batch: its messages (the server allows 1000), and its
+// subjects, headers and payloads together.
+const (
+	maxMsgs  = 256
+	maxBytes = 4 << 20
 )
 
 // Options tune a Publisher. The zero value means the defaults.
 type Options struct {
-	// MaxMsgs is the most messages in one batch (the server allows 1000).
-	MaxMsgs int
-	// MaxBytes bounds the payload and header bytes of one batch; a message
-	// larger than it goes alone.
-	MaxBytes int
 	// Timeout bounds a batch, from its first message to the commit's
 	// answer, and a message published on its own. Default DefaultTimeout.
 	Timeout time.Duration
@@ -98,12 +98,6 @@ type result struct {
 // New returns a Publisher that writes through js. Every message given to
 // one Publisher must be for the same stream.
 func New(js jetstream.JetStream, opts Options) *Publisher {
-	if opts.MaxMsgs <= 0 || opts.MaxMsgs > 1000 {
-		opts.MaxMsgs = DefaultMaxMsgs
-	}
-	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = DefaultMaxBytes
-	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
@@ -126,7 +120,7 @@ func (p *Publisher) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetst
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	pd := &pending{ctx: ctx, msg: msg, size: msgSize(msg), done: make(chan result, 1)}
+	pd := &pending{ctx: ctx, msg: msg, size: msg.Size(), done: make(chan result, 1)}
 	p.mu.Lock()
 	p.queue = append(p.queue, pd)
 	p.pumpLocked()
@@ -170,7 +164,7 @@ func (p *Publisher) takeLocked() []*pending {
 			continue
 		}
 		alone := alone(pd.msg, pd.size, limit)
-		if len(batch) > 0 && (alone || len(batch) == p.opts.MaxMsgs || bytes+pd.size > p.opts.MaxBytes) {
+		if len(batch) > 0 && (alone || len(batch) == maxMsgs || bytes+pd.size > maxBytes) {
 			break
 		}
 		n++
@@ -309,16 +303,6 @@ func clone(m *nats.Msg) *nats.Msg {
 		c.Header[k] = slices.Clone(v)
 	}
 	return c
-}
-
-func msgSize(m *nats.Msg) int {
-	n := len(m.Subject) + len(m.Data)
-	for k, vs := range m.Header {
-		for _, v := range vs {
-			n += len(k) + len(v) + 4
-		}
-	}
-	return n
 }
 
 // Writer publishes one message to a stream: a jetstream.JetStream, or a

@@ -231,6 +231,10 @@ func TestKeyValueKeepsTheBucketsAnswers(t *testing.T) {
 	if won != 3 || exists != 21 {
 		t.Fatalf("24 creates of 3 keys: %d won, %d found the key, want 3 and 21", won, exists)
 	}
+	// The writes went through the Publisher, not around it.
+	if st := kv.Stats(); st.Messages != 3 {
+		t.Fatalf("the Publisher stored %d messages, want the 3 winning creates (%+v)", st.Messages, st)
+	}
 	e, err := raw.Get(ctx, "k0")
 	if err != nil {
 		t.Fatal(err)
@@ -241,6 +245,9 @@ func TestKeyValueKeepsTheBucketsAnswers(t *testing.T) {
 	rev, err := kv.Update(ctx, "k0", []byte("next"), e.Revision())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st := kv.Stats(); st.Messages != 4 {
+		t.Fatalf("the update did not go through the Publisher: %d messages stored, want 4", st.Messages)
 	}
 	if got, err := raw.Get(ctx, "k0"); err != nil || got.Revision() != rev || string(got.Value()) != "next" {
 		t.Fatalf("after the update: %v %v, want revision %d holding next", got, err, rev)

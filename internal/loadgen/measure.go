@@ -104,11 +104,18 @@ func (h *harness) cell(ctx context.Context, key bool, clients int) (Cell, error)
 		h.log.Info().Bool("key", key).Int("clients", clients).Int("round", r+1).
 			Float64("raw_per_s", raw.PerSec).Float64("submit_per_s", sub.PerSec).Msg("bench: round")
 	}
-	c.Submit = medianPhase(c.Rounds, func(r Round) Phase { return r.Submit })
-	c.Raw = medianPhase(c.Rounds, func(r Round) Phase { return r.Raw })
-	c.Ratio = medianOf(c.Rounds, func(r Round) float64 { return safeDiv(r.Submit.PerSec, r.Raw.PerSec) })
-	c.CPURatio = safeDiv(c.Submit.CPUus, c.Raw.CPUus)
+	c.Submit, c.Raw, c.Ratio, c.CPURatio = summarize(c.Rounds)
 	return c, nil
+}
+
+// summarize gives interleaved rounds' medians: each side's phase, the
+// ratio of their rates (the median of the rounds' ratios) and of their CPU
+// per operation.
+func summarize(rounds []Round) (engine, raw Phase, ratio, cpuRatio float64) {
+	engine = medianPhase(rounds, func(r Round) Phase { return r.Submit })
+	raw = medianPhase(rounds, func(r Round) Phase { return r.Raw })
+	ratio = medianOf(rounds, func(r Round) float64 { return safeDiv(r.Submit.PerSec, r.Raw.PerSec) })
+	return engine, raw, ratio, safeDiv(engine.CPUus, raw.CPUus)
 }
 
 // medianOf is the median of f over rounds.

@@ -101,9 +101,6 @@ func scan(ctx context.Context, cfg Config) (*Scan, error) {
 	if m := matched.Load(); m != int64(len(orders)) {
 		return nil, fmt.Errorf("%w: %d of %d transfers matched their order", ErrRequest, m, len(orders))
 	}
-	s.Deposits = medianPhase(s.Rounds, func(r Round) Phase { return r.Submit })
-	s.Raw = medianPhase(s.Rounds, func(r Round) Phase { return r.Raw })
-	s.Ratio = medianOf(s.Rounds, func(r Round) float64 { return safeDiv(r.Submit.PerSec, r.Raw.PerSec) })
-	s.CPURatio = safeDiv(s.Deposits.CPUus, s.Raw.CPUus)
+	s.Deposits, s.Raw, s.Ratio, s.CPURatio = summarize(s.Rounds)
 	return s, nil
 }
