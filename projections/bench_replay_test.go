@@ -37,7 +37,7 @@ import (
 // CPU per event ÷ replay CPU per event. Then a Runner rebuilds a fresh read-model file from the same stream, as
 // the engine does after its file was lost: rebuild_events/s and
 // rebuild_x_raw. BANKBOOK_REPLAY_EVENTS sets the stream size (default
-// 100000).
+// 100000); BANKBOOK_REPLAY_CPUPROFILE=FILE profiles the replay alone.
 func BenchmarkReplay(b *testing.B) {
 	events := benchstream.Size(b, "BANKBOOK_REPLAY_EVENTS", 100_000)
 	js, es := benchstream.Prefill(b, events)
@@ -60,8 +60,10 @@ func BenchmarkReplay(b *testing.B) {
 		path := filepath.Join(dir, fmt.Sprintf("replay-%d.db", iter))
 		b.StartTimer()
 
+		stopProfile := benchstream.CPUProfile(b, "BANKBOOK_REPLAY_CPUPROFILE")
 		start, cpu0 := time.Now(), benchstream.CPUTime()
 		res, err := projections.ReplayWith(context.Background(), eventstore.NewReader(js, eventstore.Config{Upcaster: codec}), path, &projections.Options{Codec: codec}, nil)
+		stopProfile()
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,6 +33,7 @@ import (
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/benchkit"
+	"github.com/bankbook/bankbook/internal/benchstream"
 	"github.com/bankbook/bankbook/internal/engineproc"
 	"github.com/bankbook/bankbook/watermarks"
 )
@@ -57,28 +57,6 @@ func benchOrders() int {
 		return n
 	}
 	return 100_000
-}
-
-// scanProfile starts the CPU profile BANKBOOK_BENCH_SCAN_CPUPROFILE asks
-// for, and returns what stops it.
-func scanProfile(b *testing.B) (stop func()) {
-	path := os.Getenv("BANKBOOK_BENCH_SCAN_CPUPROFILE")
-	if path == "" {
-		return func() {}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		b.Fatal(err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		if err := f.Close(); err != nil {
-			b.Error(err)
-		}
-	}
 }
 
 // rssMB is this process's resident memory in MiB (0 if unknown).
@@ -144,7 +122,7 @@ func benchMatchScan(b *testing.B, n int) {
 	sc := &bankfeed.Scanner{Source: bank.Source(e.cfg.CollectNumber), Account: e.cfg.CollectNumber, Recorder: rec, Watermarks: marks, Overlap: -1}
 
 	runtime.GC()
-	stopProfile := scanProfile(b)
+	stopProfile := benchstream.CPUProfile(b, "BANKBOOK_BENCH_SCAN_CPUPROFILE")
 	b.StartTimer()
 	t0 := time.Now()
 	stats, err := sc.ScanOnce(ctx)
