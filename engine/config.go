@@ -194,6 +194,10 @@ type Config struct {
 	// PartConcurrency is how many units of work a background part handles
 	// at once (default 1 each, payouts 8: see Concurrency.Of).
 	PartConcurrency Concurrency `json:"part_concurrency"`
+	// IdleTrim is how long the engine must be idle before it returns the
+	// memory a burst left behind to the operating system (memtrim.go).
+	// Default 15s; 0 never.
+	IdleTrim Duration `json:"idle_trim"`
 }
 
 // Defaults returns the configuration `bankbook serve` starts from.
@@ -226,6 +230,7 @@ func Defaults() Config {
 		NotifyMaxAttempts: 10,
 		ChatSimListen:     "127.0.0.1:0",
 		ChatSimRate:       5,
+		IdleTrim:          Duration(idleTrimAfter),
 	}
 }
 
@@ -314,6 +319,9 @@ func (c Config) Validate() error {
 	}
 	if c.DepositorNameMax < 4 {
 		errs = append(errs, errors.New("depositor-name-max must be at least 4 (one character and three digits)"))
+	}
+	if d := time.Duration(c.IdleTrim); d < 0 || d != 0 && d < 100*time.Millisecond {
+		errs = append(errs, errors.New("idle-trim must be 0 (never) or at least 100ms"))
 	}
 	if time.Duration(c.DuplicateWindow) < 100*time.Millisecond {
 		errs = append(errs, errors.New("duplicate-window must be at least 100ms"))

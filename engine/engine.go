@@ -114,6 +114,8 @@ type Engine struct {
 	rearmDone sync.WaitGroup
 	stopOnce  sync.Once
 	stopErr   error
+	// trims counts the memory-trim part's trims (memtrim.go).
+	trims atomic.Uint64
 }
 
 // Start starts an engine. On error, whatever was started is stopped again.
@@ -300,6 +302,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	parts := []supervisor.Part{{Name: partProjections, Run: e.Runner.Run}}
+	if cfg.IdleTrim > 0 {
+		parts = append(parts, supervisor.Part{Name: partMemory, Run: e.trimMemory})
+	}
 	for _, l := range append([]*worker.Loop{orderReactor, moneyReactor, payoutReactor, timerLoop}, notifyLoops...) {
 		e.Loops[l.Name()] = l
 		parts = append(parts, supervisor.Part{Name: l.Name(), Run: l.Run, ReportsReady: true}) // ready once its consumer is there
@@ -671,6 +676,9 @@ func (e *Engine) metricSources(tm *timers.Timers, marks *watermarks.Store, accou
 				st := l.Stats()
 				out[name] = map[string]uint64{"processed": st.Processed, "retried": st.Retried, "deferred": st.Deferred,
 					"dead_lettered": st.DeadLettered, "panics": st.Panics}
+			}
+			if e.cfg.IdleTrim > 0 {
+				out[partMemory] = map[string]uint64{"processed": e.trims.Load()}
 			}
 			return out, nil
 		},

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,4 +224,39 @@ func TestStartFailsWhenTheHTTPPortIsTaken(t *testing.T) {
 	if !errors.Is(err, ops.ErrListen) {
 		t.Fatalf("start: %v, want ops.ErrListen", err)
 	}
+}
+
+// TestIdleEngineReturnsMemory checks the memory-trim part end to end: it runs
+// under the supervisor, trims once the engine is idle, counts each trim in
+// /metrics, and trims again after new work.
+func TestIdleEngineReturnsMemory(t *testing.T) {
+	e := startEngine(t, func(c *engine.Config) { c.IdleTrim = engine.Duration(300 * time.Millisecond) })
+	trims := func() (int, error) {
+		_, metrics := e.get(t, "/metrics")
+		const series = `bankbook_part_work_total{outcome="processed",part="memory-trim"} `
+		i := strings.Index(metrics, series)
+		if i < 0 {
+			return 0, fmt.Errorf("/metrics lacks %s", series)
+		}
+		line, _, _ := strings.Cut(metrics[i+len(series):], "\n")
+		return strconv.Atoi(line)
+	}
+	atLeast := func(n int) int {
+		t.Helper()
+		var got int
+		testenv.CheckFor(t, 20*time.Second, func() (err error) {
+			if got, err = trims(); err == nil && got < n {
+				err = fmt.Errorf("%d trims, want %d or more", got, n)
+			}
+			return err
+		})
+		return got
+	}
+	first := atLeast(1)
+	if _, rep := e.readyz(t); !func() bool { p, ok := part(rep, "memory-trim"); return ok && p.Ready }() {
+		t.Errorf("/readyz: part memory-trim not ready: %+v", rep.Parts)
+	}
+	var sub api.SubmitOrderReply
+	e.call(t, subjSubmit, map[string]any{"buyer_id": "u-trim", "buyer_name": "박지훈", "amount": 1000}, &sub, nil)
+	atLeast(first + 1)
 }

@@ -45,7 +45,7 @@ func TestBenchSmoke(t *testing.T) {
 	run1 := filepath.Join(dir, "run")
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"bench", "--bin", bin, "--dir", run1,
-		"--ops", "4", "--rounds", "1", "--clients", "1,2", "--visibility", "300ms", "--rss-orders", "12", "--scan-transfers", "6",
+		"--ops", "4", "--rounds", "1", "--clients", "1,2", "--visibility", "300ms", "--rss-orders", "12", "--idle-trim", "300ms", "--scan-transfers", "6",
 		"--pprof-dir", filepath.Join(dir, "pprof"), "--pprof-seconds", "1"}, &stdout, &stderr)
 	out := stdout.String()
 	t.Log("\n" + out)
@@ -60,7 +60,7 @@ func TestBenchSmoke(t *testing.T) {
 		"| engine CPU per submit with key, safe, 2 clients | ", "| engine CPU per submit with key, fast, 2 clients | ",
 		"| command → query visibility, safe, ", "| command → query visibility, fast, ",
 		"| replay ('bankbook replay' over TCP) of ", "| bank scan: 6 transfers recorded ", "Bank scan (fast profile, 6 transfers",
-		"| engine RSS after ", "| safe group commit: ",
+		"| engine RSS after ", "once idle (trimmed;", "| safe group commit: ",
 		"| safe, submit | ", "| safe, submit with key | ", "| fast, submit | ", "| fast, submit with key | ",
 		"| safe | no | 1 | ", "| safe | yes | 1 | ", "| safe | no | 2 | ", "| safe | yes | 2 | ",
 		"| fast | no | 1 | ", "| fast | yes | 1 | ", "| fast | no | 2 | ", "| fast | yes | 2 | ",

@@ -57,6 +57,8 @@ func TestServeConfigPrecedence(t *testing.T) {
 		{"negative cancel window", []string{"--cancel-window", "-1s"}, nil, ""},
 		{"depositor names too short", []string{"--depositor-name-max", "3"}, nil, ""},
 		{"tiny duplicate window", []string{"--duplicate-window", "1ms"}, nil, ""},
+		{"tiny idle trim", []string{"--idle-trim", "1ms"}, nil, ""},
+		{"negative idle trim", []string{"--idle-trim", "-1s"}, nil, ""},
 		{"no collection bank", []string{"--collect-bank", ""}, nil, ""},
 		{"concurrency of an unknown part", []string{"--part-concurrency", "scanner=2"}, nil, ""},
 		{"zero concurrency", []string{"--part-concurrency", "timers=0"}, nil, ""},

@@ -48,6 +48,9 @@ type Config struct {
 	// before its RSS is compared with a bare nats-server's on the same
 	// data. Default 20000; negative skips it.
 	RSSOrders int
+	// IdleTrim, if not 0, is the memory engine's --idle-trim; 0 leaves
+	// serve's default. Its RSS is read once it has trimmed.
+	IdleTrim time.Duration
 	// ProfileDir, when set, receives CPU and heap profiles of the engine
 	// (serve --pprof) taken during keyed submits at the largest
 	// concurrency, one pair per durability profile measured.

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,21 +20,33 @@ import (
 )
 
 // Memory compares the engine's RSS after Orders keyed orders with a bare
-// nats-server's holding the same data directory.
+// nats-server's holding the same data directory. The engine is read twice:
+// right after the orders (AfterLoad), and once it has been idle long enough
+// to return what the burst left behind (Engine, the figure compared: the
+// memory-trim part, docs/operations.md). The bare server is read a second
+// after it is ready and again after as long a wait; Bare is the lower.
 type Memory struct {
 	Orders     int64 `json:"orders"`
 	EngineIdle int64 `json:"engine_rss_start_bytes"` // after its warm-up
+	AfterLoad  int64 `json:"engine_rss_after_load_bytes"`
 	Engine     int64 `json:"engine_rss_bytes"`
 	Bare       int64 `json:"bare_server_rss_bytes"`
+	// IdleWait is how long after the orders (and the engine's settling)
+	// Engine was read; Trimmed says whether the engine had trimmed its
+	// memory by then (false: an engine without the memory-trim part, read
+	// after idleWaitMax).
+	IdleWait float64 `json:"idle_wait_seconds"`
+	Trimmed  bool    `json:"trimmed"`
 	// The same figures split: anonymous memory (heap, stacks) and mapped
 	// files (the engine's bbolt read models are memory-mapped).
-	EngineMem   engineproc.Memory `json:"engine_memory"`
-	BareMem     engineproc.Memory `json:"bare_server_memory"`
-	Ratio       float64           `json:"ratio"`
-	StreamBytes uint64            `json:"stream_bytes"` // all streams
-	StreamMsgs  uint64            `json:"stream_msgs"`  // all streams
-	Subjects    uint64            `json:"subjects"`     // all streams
-	Streams     []StreamSize      `json:"streams"`
+	AfterLoadMem engineproc.Memory `json:"engine_memory_after_load"`
+	EngineMem    engineproc.Memory `json:"engine_memory"`
+	BareMem      engineproc.Memory `json:"bare_server_memory"`
+	Ratio        float64           `json:"ratio"`
+	StreamBytes  uint64            `json:"stream_bytes"` // all streams
+	StreamMsgs   uint64            `json:"stream_msgs"`  // all streams
+	Subjects     uint64            `json:"subjects"`     // all streams
+	Streams      []StreamSize      `json:"streams"`
 	// Replay is 'bankbook replay' of the event stream these orders wrote
 	// against a raw read of it.
 	Replay *Replay `json:"replay,omitempty"`
@@ -52,13 +66,21 @@ type StreamSize struct {
 // on /readyz once the server accepts connections.
 var BareServerCommand = []string{"bench", "bare-server"}
 
+// idleWaitMax bounds the wait for the engine's memory trim: its --idle-trim
+// (15 s by default) after the reactors finish a burst's work, and a tick.
+const idleWaitMax = 60 * time.Second
+
 // memory submits cfg.RSSOrders keyed orders to a fresh fast-profile engine
 // at the largest concurrency, reads its RSS once idle, measures replays of
 // its event stream, stops it, and reads the RSS of a bare nats-server
 // started on its data directory.
 func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	clients := cfg.maxClients()
-	h, err := startHarness(ctx, cfg, "fast", "memory", clients)
+	var extra []string
+	if cfg.IdleTrim != 0 {
+		extra = append(extra, "--idle-trim", cfg.IdleTrim.String())
+	}
+	h, err := startHarness(ctx, cfg, "fast", "memory", clients, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -70,11 +92,15 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	}
 	m := &Memory{}
 	h.settle(ctx)
-	idle, err := h.eng.RSS()
+	warm, err := h.eng.RSS()
 	if err != nil {
 		return nil, err
 	}
-	m.EngineIdle = idle.RSS
+	m.EngineIdle = warm.RSS
+	trims, _, err := h.trims(ctx)
+	if err != nil {
+		return nil, err
+	}
 	todo := max(0, cfg.RSSOrders-int(h.accepted.Load()))
 	h.log.Info().Int("orders", todo).Msg("bench: orders for the memory figure")
 	if _, err := benchkit.Drive(clients, benchkit.Count(todo), func(w, _ int) error { _, err := h.submit(ctx, w, true); return err }); err != nil {
@@ -82,6 +108,16 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	}
 	h.settle(ctx)
 	m.Orders = h.accepted.Load()
+	if m.AfterLoadMem, err = h.eng.RSS(); err != nil {
+		return nil, err
+	}
+	m.AfterLoad = m.AfterLoadMem.RSS
+	start := time.Now()
+	if m.Trimmed, err = h.awaitTrim(ctx, trims); err != nil {
+		return nil, err
+	}
+	idle := time.Since(start)
+	m.IdleWait = idle.Seconds()
 	if m.EngineMem, err = h.eng.RSS(); err != nil {
 		return nil, err
 	}
@@ -132,11 +168,16 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	if check.StreamMsgs != m.StreamMsgs {
 		return nil, fmt.Errorf("the bare server holds %d messages, the engine held %d", check.StreamMsgs, m.StreamMsgs)
 	}
-	time.Sleep(time.Second)
-	if m.BareMem, err = bare.RSS(); err != nil {
-		return nil, err
+	for _, wait := range []time.Duration{time.Second, idle} {
+		time.Sleep(wait)
+		mem, err := bare.RSS()
+		if err != nil {
+			return nil, err
+		}
+		if m.Bare == 0 || mem.RSS < m.Bare {
+			m.Bare, m.BareMem = mem.RSS, mem
+		}
 	}
-	m.Bare = m.BareMem.RSS
 	m.Ratio = safeDiv(float64(m.Engine), float64(m.Bare))
 	_ = bare.Stop(10 * time.Second)
 	return m, nil
@@ -198,6 +239,19 @@ func captureProfiles(ctx context.Context, h *harness, dir string, seconds int, l
 }
 
 func fetch(ctx context.Context, url, path string, timeout time.Duration) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := get(ctx, url, timeout, f); err != nil {
+		f.Close()
+		return fmt.Errorf("pprof: %w", err)
+	}
+	return f.Close()
+}
+
+// get copies the body of a GET of url to w.
+func get(ctx context.Context, url string, timeout time.Duration, w io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -206,20 +260,55 @@ func fetch(ctx context.Context, url, path string, timeout time.Duration) error {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("pprof: %w", err)
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("pprof %s: %s %s", url, resp.Status, b)
+		return fmt.Errorf("%s: %s %s", url, resp.Status, b)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// trimSeries is the engine's count of memory trims (engine/memtrim.go).
+const trimSeries = `bankbook_part_work_total{outcome="processed",part="memory-trim"}`
+
+// trims reads how many times the engine has returned its idle memory; ok is
+// false for an engine without the memory-trim part (an older --bin, or
+// --idle-trim 0).
+func (h *harness) trims(ctx context.Context) (n uint64, ok bool, err error) {
+	var b strings.Builder
+	if err := get(ctx, fmt.Sprintf("http://%s/metrics", h.eng.HTTPAddr()), 10*time.Second, &b); err != nil {
+		return 0, false, fmt.Errorf("metrics: %w", err)
 	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return fmt.Errorf("pprof: %w", err)
+	for line := range strings.Lines(b.String()) {
+		if v, found := strings.CutPrefix(line, trimSeries+" "); found {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n, err == nil, err
+		}
 	}
-	return f.Close()
+	return 0, false, nil
+}
+
+// awaitTrim waits, up to idleWaitMax, until the engine has trimmed its
+// memory more than before times, and reports whether it did. An engine
+// without the part is given idleWaitMax.
+func (h *harness) awaitTrim(ctx context.Context, before uint64) (bool, error) {
+	deadline := time.Now().Add(idleWaitMax)
+	for time.Now().Before(deadline) {
+		n, ok, err := h.trims(ctx)
+		if err != nil {
+			return false, err
+		}
+		if ok && n > before {
+			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return false, nil
 }
