@@ -124,6 +124,7 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 			if seq > next {
 				return fmt.Errorf("%w: follow expected seq %d, got %d", ErrCorrupt, next, seq)
 			}
+			s.head.note(seq)
 			c, err := s.followed(ctx, m.Subject(), m.Data(), seq, opts.DeliverDamaged)
 			if err != nil {
 				return err

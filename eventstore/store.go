@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,6 +26,7 @@ type Store struct {
 	cfg       Config
 	setAsides *setAsides
 	hashes    *hashCache // hashes of messages appended or read, for PrevHash
+	head      seqMark    // the highest sequence seen to exist: KnownSeq
 }
 
 // StreamConfig returns the JetStream configuration of the event stream.
@@ -146,6 +148,7 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Seq, prevVersion i
 		acancel()
 		if err == nil {
 			c.Seq = Seq(ack.Sequence)
+			s.head.note(c.Seq)
 			if ack.Duplicate {
 				// An earlier publish stored it: its bytes are that
 				// publish's, which another Append call with the same
@@ -285,7 +288,29 @@ func (s *Store) LastSeq(ctx context.Context) (Seq, error) {
 	if err != nil {
 		return 0, fmt.Errorf("stream info: %w", unavailable(err))
 	}
+	s.head.note(Seq(info.State.LastSeq))
 	return Seq(info.State.LastSeq), nil
+}
+
+// KnownSeq returns the highest stream sequence this Store has seen exist,
+// without asking the server: its own appends' sequences, the commits it has
+// followed, and LastSeq's answers. The stream's last sequence is at least
+// this (nothing is ever deleted from the event stream); it may be higher,
+// through other instances' appends this Store has not seen yet.
+func (s *Store) KnownSeq() Seq { return s.head.get() }
+
+// seqMark is a sequence that only moves up, safe for concurrent use.
+type seqMark struct{ v atomic.Uint64 }
+
+func (m *seqMark) get() Seq { return Seq(m.v.Load()) }
+
+func (m *seqMark) note(q Seq) {
+	for {
+		cur := m.v.Load()
+		if uint64(q) <= cur || m.v.CompareAndSwap(cur, uint64(q)) {
+			return
+		}
+	}
 }
 
 // Bind returns a Store over an existing event stream without changing its

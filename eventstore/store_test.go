@@ -173,3 +173,45 @@ func TestStreamConfigAllowsDirectGetsAndDeniesDeletes(t *testing.T) {
 		}
 	}
 }
+
+// TestKnownSeq checks what a Store knows of the stream's head without asking
+// the server: its own appends, the commits it follows and LastSeq's answers,
+// never more than the stream holds; another Store's appends only once it has
+// seen them.
+func TestKnownSeq(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	a, b := open(t, js, eventstore.Config{}), open(t, js, eventstore.Config{})
+	if got := a.KnownSeq(); got != 0 {
+		t.Fatalf("a new Store knows seq %d", got)
+	}
+	c1, err := storetest.AppendOne(ctx, a, eventstore.Ref{Type: "order", ID: "k1"}, "c1", storetest.Event("t", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.KnownSeq(); got != c1.Seq {
+		t.Fatalf("after its append at %d, a knows %d", c1.Seq, got)
+	}
+	if got := b.KnownSeq(); got != 0 {
+		t.Fatalf("b knows %d before it has seen a's append", got)
+	}
+	c2, err := storetest.AppendOne(ctx, b, eventstore.Ref{Type: "order", ID: "k2"}, "c2", storetest.Event("t", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.KnownSeq(); got != c1.Seq {
+		t.Fatalf("a knows %d, want %d: b's append at %d is not a's to know yet", got, c1.Seq, c2.Seq)
+	}
+	if last, err := a.LastSeq(ctx); err != nil || last != c2.Seq || a.KnownSeq() != c2.Seq {
+		t.Fatalf("LastSeq %d (%v), then a knows %d; want %d", last, err, a.KnownSeq(), c2.Seq)
+	}
+	// A follower learns the head from what it is delivered.
+	f := open(t, js, eventstore.Config{})
+	if err := f.Follow(ctx, eventstore.FollowOptions{Until: c2.Seq}, func(context.Context, []eventstore.Commit) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.KnownSeq(); got != c2.Seq {
+		t.Fatalf("after following to %d, the follower knows %d", c2.Seq, got)
+	}
+}

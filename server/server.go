@@ -382,10 +382,14 @@ func (s *Server) awaitSeq(ctx context.Context, minSeq api.Seq) *api.Error {
 		return nil
 	}
 	// A sequence the stream has not reached yet cannot be applied within
-	// the wait: answer at once rather than hold a request slot for it.
-	if last, err := s.cfg.Events.LastSeq(ctx); err == nil && eventstore.Seq(minSeq) > last {
-		return &api.Error{Status: 503, Code: api.CodeNotCaughtUp, Message: fmt.Sprintf("min_seq %d is beyond the event stream's last sequence %d; use the seq of a command reply", minSeq, last),
-			Details: map[string]any{"min_seq": minSeq, "applied_seq": s.cfg.Runner.Checkpoint(), "last_seq": uint64(last)}}
+	// the wait: answer at once rather than hold a request slot for it. A
+	// sequence this instance has seen exist (its own appends, the commits
+	// its read models follow) needs no question to the server.
+	if eventstore.Seq(minSeq) > s.cfg.Events.KnownSeq() {
+		if last, err := s.cfg.Events.LastSeq(ctx); err == nil && eventstore.Seq(minSeq) > last {
+			return &api.Error{Status: 503, Code: api.CodeNotCaughtUp, Message: fmt.Sprintf("min_seq %d is beyond the event stream's last sequence %d; use the seq of a command reply", minSeq, last),
+				Details: map[string]any{"min_seq": minSeq, "applied_seq": s.cfg.Runner.Checkpoint(), "last_seq": uint64(last)}}
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)
 	defer cancel()
