@@ -19,7 +19,9 @@ import (
 
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/embedded"
+	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/loadgen"
+	"github.com/bankbook/bankbook/internal/memtrim"
 )
 
 // bench runs 'bankbook bench': the performance table of issue 13 (package
@@ -132,13 +134,17 @@ func parseInts(s string) ([]int, error) {
 // bareServer runs the embedded nats-server alone on a data directory, with
 // the accounts and identities the engine generated there, until ctx ends:
 // what the engine's memory is compared with. /readyz answers 200 once the
-// server accepts connections (it has recovered its streams by then).
+// server accepts connections (it has recovered its streams by then). Like
+// the engine, it returns its idle memory to the operating system once, after
+// --idle-trim (nothing writes to it, so it is idle from the start).
 func bareServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench bare-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", "", "the engine's data directory")
 	listen := fs.String("listen", "127.0.0.1:4222", "client address HOST:PORT")
 	httpListen := fs.String("http-listen", "127.0.0.1:8080", "HOST:PORT of /readyz")
+	idleTrim := engine.Defaults().IdleTrim
+	fs.Var(&idleTrim, "idle-trim", "return the idle memory to the operating system after this long (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return usageError("%v", err)
 	}
@@ -170,6 +176,10 @@ func bareServer(ctx context.Context, args []string, stderr io.Writer) error {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
+	if every := time.Duration(idleTrim) / 3; every > 0 {
+		idle := &memtrim.Idle{Activity: func() (uint64, bool) { return 0, false }, Trim: func() { memtrim.Free() }, Quiet: 3}
+		go func() { _ = idle.Run(ctx, every) }()
+	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

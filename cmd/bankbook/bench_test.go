@@ -45,7 +45,7 @@ func TestBenchSmoke(t *testing.T) {
 	run1 := filepath.Join(dir, "run")
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"bench", "--bin", bin, "--dir", run1,
-		"--ops", "4", "--rounds", "1", "--clients", "1,2", "--visibility", "300ms", "--rss-orders", "12", "--idle-trim", "300ms", "--scan-transfers", "6",
+		"--ops", "4", "--rounds", "1", "--clients", "1,2", "--visibility", "300ms", "--rss-orders", "12", "--idle-trim", "1s", "--scan-transfers", "6",
 		"--pprof-dir", filepath.Join(dir, "pprof"), "--pprof-seconds", "1"}, &stdout, &stderr)
 	out := stdout.String()
 	t.Log("\n" + out)
@@ -89,6 +89,7 @@ func TestBenchUsage(t *testing.T) {
 		"unknown profile":      {"bench", "--profiles", "turbo", "--bin", "/nonexistent"},
 		"zero clients":         {"bench", "--clients", "0", "--bin", "/nonexistent"},
 		"bare server no dir":   {"bench", "bare-server"},
+		"idle trim under 1s":   {"bench", "--idle-trim", "300ms", "--bin", "/nonexistent"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

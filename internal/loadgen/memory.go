@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,8 +24,10 @@ import (
 // nats-server's holding the same data directory. The engine is read twice:
 // right after the orders (AfterLoad), and once it has been idle long enough
 // to return what the burst left behind (Engine, the figure compared: the
-// memory-trim part, docs/operations.md). The bare server is read a second
-// after it is ready and again after as long a wait; Bare is the lower.
+// memory-trim part, docs/operations.md). The bare server, which trims its
+// idle memory the same way, is read a second after it is ready and again
+// once it has trimmed and at least as long after as the engine was; Bare
+// is the lower.
 type Memory struct {
 	Orders     int64 `json:"orders"`
 	EngineIdle int64 `json:"engine_rss_start_bytes"` // after its warm-up
@@ -34,7 +37,7 @@ type Memory struct {
 	// IdleWait is how long after the orders (and the engine's settling)
 	// Engine was read; Trimmed says whether the engine had trimmed its
 	// memory by then (false: an engine without the memory-trim part, read
-	// after idleWaitMax).
+	// after Config.trimWait).
 	IdleWait float64 `json:"idle_wait_seconds"`
 	Trimmed  bool    `json:"trimmed"`
 	// The same figures split: anonymous memory (heap, stacks) and mapped
@@ -62,13 +65,29 @@ type StreamSize struct {
 
 // BareServerCommand is the bankbook subcommand that runs the embedded
 // nats-server alone on a data directory, with the engine's accounts: it
-// takes --data-dir, --listen and --http-listen like serve, and answers 200
-// on /readyz once the server accepts connections.
+// takes --data-dir, --listen, --http-listen and --idle-trim like serve,
+// answers 200 on /readyz once the server accepts connections, and returns
+// its idle memory to the operating system once, after --idle-trim.
 var BareServerCommand = []string{"bench", "bare-server"}
 
-// idleWaitMax bounds the wait for the engine's memory trim: its --idle-trim
-// (15 s by default) after the reactors finish a burst's work, and a tick.
-const idleWaitMax = 60 * time.Second
+// DefaultIdleTrim is serve's --idle-trim when Config.IdleTrim leaves it.
+const DefaultIdleTrim = 15 * time.Second
+
+// idleTrim is the memory engine's and the bare server's --idle-trim. A
+// process trims between one and 4/3 of it after it last worked (it looks
+// three times per --idle-trim).
+func (c Config) idleTrim() time.Duration {
+	if c.IdleTrim == 0 {
+		return DefaultIdleTrim
+	}
+	return c.IdleTrim
+}
+
+// trimWait bounds the wait for the engine's trim after it has settled: its
+// reactors may still work through the orders' commits for a while.
+func (c Config) trimWait() time.Duration {
+	return max(time.Minute, 2*c.idleTrim()*4/3)
+}
 
 // memory submits cfg.RSSOrders keyed orders to a fresh fast-profile engine
 // at the largest concurrency, reads its RSS once idle, measures replays of
@@ -76,11 +95,11 @@ const idleWaitMax = 60 * time.Second
 // started on its data directory.
 func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	clients := cfg.maxClients()
-	var extra []string
+	var trimFlag []string
 	if cfg.IdleTrim != 0 {
-		extra = append(extra, "--idle-trim", cfg.IdleTrim.String())
+		trimFlag = []string{"--idle-trim", cfg.IdleTrim.String()}
 	}
-	h, err := startHarness(ctx, cfg, "fast", "memory", clients, extra...)
+	h, err := startHarness(ctx, cfg, "fast", "memory", clients, trimFlag...)
 	if err != nil {
 		return nil, err
 	}
@@ -97,10 +116,6 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 		return nil, err
 	}
 	m.EngineIdle = warm.RSS
-	trims, _, err := h.trims(ctx)
-	if err != nil {
-		return nil, err
-	}
 	todo := max(0, cfg.RSSOrders-int(h.accepted.Load()))
 	h.log.Info().Int("orders", todo).Msg("bench: orders for the memory figure")
 	if _, err := benchkit.Drive(clients, benchkit.Count(todo), func(w, _ int) error { _, err := h.submit(ctx, w, true); return err }); err != nil {
@@ -108,12 +123,19 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	}
 	h.settle(ctx)
 	m.Orders = h.accepted.Load()
+	// The trims so far, counted once the engine has settled: a trim
+	// takes at least a second of quiet (Config.IdleTrim), so none has
+	// come since the orders, and the next one is the one awaited.
+	trims, _, err := h.trims(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if m.AfterLoadMem, err = h.eng.RSS(); err != nil {
 		return nil, err
 	}
 	m.AfterLoad = m.AfterLoadMem.RSS
 	start := time.Now()
-	if m.Trimmed, err = h.awaitTrim(ctx, trims); err != nil {
+	if m.Trimmed, err = h.awaitTrim(ctx, trims, cfg.trimWait()); err != nil {
 		return nil, err
 	}
 	idle := time.Since(start)
@@ -134,7 +156,7 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 
 	bare, err := engineproc.New(engineproc.Config{
 		Binary: cfg.Binary, DataDir: h.eng.DataDir(), LogPath: filepath.Join(cfg.Dir, "memory", "bare-server.log"),
-		Command: BareServerCommand, Label: "bench",
+		Command: BareServerCommand, Label: "bench", Args: trimFlag,
 	})
 	if err != nil {
 		return nil, err
@@ -168,8 +190,12 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	if check.StreamMsgs != m.StreamMsgs {
 		return nil, fmt.Errorf("the bare server holds %d messages, the engine held %d", check.StreamMsgs, m.StreamMsgs)
 	}
-	for _, wait := range []time.Duration{time.Second, idle} {
-		time.Sleep(wait)
+	// Read a second after it is ready, and once it has trimmed its own
+	// idle memory as the engine did (it trims after its --idle-trim; it
+	// has no trim counter to wait for) and as long after as the engine.
+	ready := time.Now()
+	for _, at := range []time.Duration{time.Second, max(idle, cfg.idleTrim()*4/3+time.Second)} {
+		time.Sleep(time.Until(ready.Add(at)))
 		mem, err := bare.RSS()
 		if err != nil {
 			return nil, err
@@ -239,15 +265,11 @@ func captureProfiles(ctx context.Context, h *harness, dir string, seconds int, l
 }
 
 func fetch(ctx context.Context, url, path string, timeout time.Duration) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := get(ctx, url, timeout, f); err != nil {
-		f.Close()
+	var b bytes.Buffer
+	if err := get(ctx, url, timeout, &b); err != nil {
 		return fmt.Errorf("pprof: %w", err)
 	}
-	return f.Close()
+	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
 // get copies the body of a GET of url to w.
@@ -291,11 +313,11 @@ func (h *harness) trims(ctx context.Context) (n uint64, ok bool, err error) {
 	return 0, false, nil
 }
 
-// awaitTrim waits, up to idleWaitMax, until the engine has trimmed its
-// memory more than before times, and reports whether it did. An engine
-// without the part is given idleWaitMax.
-func (h *harness) awaitTrim(ctx context.Context, before uint64) (bool, error) {
-	deadline := time.Now().Add(idleWaitMax)
+// awaitTrim waits, up to wait, until the engine has trimmed its memory more
+// than before times, and reports whether it did. An engine without the part
+// is given the whole wait.
+func (h *harness) awaitTrim(ctx context.Context, before uint64, wait time.Duration) (bool, error) {
+	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		n, ok, err := h.trims(ctx)
 		if err != nil {

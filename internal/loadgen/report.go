@@ -236,7 +236,7 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 		fmt.Fprintf(&b, "\nMemory after %d keyed orders (fast profile): engine RSS %d MiB right after them, %d MiB %.0f s later once idle (%s; %d MiB after warm-up), bare nats-server on the same data %d MiB (%.2f×); ",
 			m.Orders, m.AfterLoad>>20, m.Engine>>20, m.IdleWait, trimmed, m.EngineIdle>>20, m.Bare>>20, m.Ratio)
 		if m.Orders > 0 {
-			fmt.Fprintf(&b, "engine growth %.0f MiB per 100k orders.\n\n", float64(m.Engine-m.EngineIdle)/float64(1<<20)/float64(m.Orders)*100_000)
+			fmt.Fprintf(&b, "engine growth right after the orders %.0f MiB per 100k orders.\n\n", float64(m.AfterLoad-m.EngineIdle)/float64(1<<20)/float64(m.Orders)*100_000)
 		}
 		fmt.Fprintf(&b, "Resident memory split (MiB): engine after the orders anon %d, file %d, shmem %d; idle anon %d, file %d, shmem %d; bare server anon %d, file %d, shmem %d.\n\n",
 			m.AfterLoadMem.Anon>>20, m.AfterLoadMem.File>>20, m.AfterLoadMem.Shm>>20,
