@@ -90,7 +90,7 @@ func (t *Idle) Tick() bool {
 	return true
 }
 
-// Run ticks every interval until ctx ends, and returns nil then.
+// Run ticks every so often until ctx ends, and returns nil then.
 func (t *Idle) Run(ctx context.Context, every time.Duration) error {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
