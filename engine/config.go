@@ -196,7 +196,8 @@ type Config struct {
 	PartConcurrency Concurrency `json:"part_concurrency"`
 	// IdleTrim is how long the engine must be idle before it returns the
 	// memory a burst left behind to the operating system (memtrim.go).
-	// Default 15s; 0 never.
+	// Default 15s; 0 never. Under memtrim.BufferExpiry (10s) the engine
+	// warns: a trim then comes before nats-server lets its write buffers go.
 	IdleTrim Duration `json:"idle_trim"`
 }
 

@@ -16,12 +16,17 @@ import (
 const (
 	partMemory    = "memory-trim"
 	idleTrimAfter = 15 * time.Second // over memtrim.BufferExpiry, so nats-server's write buffers go too
-	idleTrimTicks = 3                // looks at the engine's activity three times per IdleTrim
 )
 
 // trimMemory is the memory-trim part.
 func (e *Engine) trimMemory(ctx context.Context) error {
+	after := time.Duration(e.cfg.IdleTrim)
+	if after < memtrim.BufferExpiry {
+		e.log.Warn().Dur("idle_trim", after).Dur("buffer_expiry", memtrim.BufferExpiry).
+			Msg("idle-trim is shorter than nats-server keeps its write buffers: a trim leaves them")
+	}
 	t := &memtrim.Idle{
+		After:    after,
 		Activity: e.activity,
 		Trim: func() {
 			r := memtrim.Free()
@@ -29,9 +34,8 @@ func (e *Engine) trimMemory(ctx context.Context) error {
 			e.log.Debug().Uint64("heap_before", r.HeapInuse).Uint64("heap_after", r.HeapInuseAfter).Uint64("released", r.Released).
 				Dur("took", r.Took).Msg("idle: memory returned to the operating system")
 		},
-		Quiet: idleTrimTicks,
 	}
-	return t.Run(ctx, time.Duration(e.cfg.IdleTrim)/idleTrimTicks)
+	return t.Run(ctx)
 }
 
 // activity is a count that grows whenever the engine works: the read

@@ -202,6 +202,7 @@ func (s *Store) settleConflict(ctx context.Context, ref Ref, expected Seq, c Com
 	settled, err := SettleConflict(c, after)
 	if err == nil {
 		s.hashes.put(settled.Seq, settled.Hash)
+		s.head.note(settled.Seq)
 	}
 	return settled, err
 }
@@ -293,8 +294,8 @@ func (s *Store) LastSeq(ctx context.Context) (Seq, error) {
 }
 
 // KnownSeq returns the highest stream sequence this Store has seen exist,
-// without asking the server: its own appends' sequences, the commits it has
-// followed, and LastSeq's answers. The stream's last sequence is at least
+// without asking the server: its own appends' sequences (a retried commit's
+// too), the commits it has followed, and LastSeq's answers. The stream's last sequence is at least
 // this (nothing is ever deleted from the event stream); it may be higher,
 // through other instances' appends this Store has not seen yet.
 func (s *Store) KnownSeq() Seq { return s.head.get() }

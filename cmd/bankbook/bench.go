@@ -55,7 +55,7 @@ on the same server at the same concurrency (docs/performance.md).
 	fs.IntVar(&cfg.MsgSize, "msg-size", 900, "baseline message size in bytes")
 	fs.DurationVar(&cfg.Visibility, "visibility", 10*time.Second, "how long the command → query visibility phase runs per profile (negative: skip)")
 	fs.IntVar(&cfg.RSSOrders, "rss-orders", 20000, "orders before the engine's RSS is compared with a bare nats-server's (negative: skip)")
-	fs.DurationVar(&cfg.IdleTrim, "idle-trim", 0, "the memory engine's --idle-trim (default: serve's); its RSS is read once it has trimmed")
+	fs.DurationVar(&cfg.IdleTrim, "idle-trim", time.Duration(engine.Defaults().IdleTrim), "the memory engine's and the bare server's --idle-trim (1s or more); both are read once they have trimmed")
 	fs.IntVar(&cfg.ScanTransfers, "scan-transfers", 20000, "orders, each paid by a transfer recorded as a bank scan does, for the bank scan figure (negative: skip; the issue's figure is 100000)")
 	fs.StringVar(&cfg.ProfileDir, "pprof-dir", "", "write CPU and heap profiles of the engine (each profile, submit with key, most clients) here")
 	fs.IntVar(&cfg.ProfileSeconds, "pprof-seconds", 10, "length of the CPU profile")
@@ -176,9 +176,9 @@ func bareServer(ctx context.Context, args []string, stderr io.Writer) error {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
-	if every := time.Duration(idleTrim) / 3; every > 0 {
-		idle := &memtrim.Idle{Activity: func() (uint64, bool) { return 0, false }, Trim: func() { memtrim.Free() }, Quiet: 3}
-		go func() { _ = idle.Run(ctx, every) }()
+	if idleTrim > 0 {
+		idle := &memtrim.Idle{After: time.Duration(idleTrim), Activity: func() (uint64, bool) { return 0, false }, Trim: func() { memtrim.Free() }}
+		go func() { _ = idle.Run(ctx) }()
 	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

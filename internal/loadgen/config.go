@@ -48,10 +48,9 @@ type Config struct {
 	// before its RSS is compared with a bare nats-server's on the same
 	// data. Default 20000; negative skips it.
 	RSSOrders int
-	// IdleTrim, if not 0, is the memory engine's and the bare server's
-	// --idle-trim (1s or more: the engine must not trim while the bench
-	// waits for it to settle); 0 leaves their default, DefaultIdleTrim.
-	// Both are read once they have trimmed.
+	// IdleTrim is the memory engine's and the bare server's --idle-trim,
+	// 1s or more (serve's default is 15s). Both are read once they have
+	// trimmed.
 	IdleTrim time.Duration
 	// ProfileDir, when set, receives CPU and heap profiles of the engine
 	// (serve --pprof) taken during keyed submits at the largest
@@ -137,8 +136,8 @@ func (c Config) Validate() error {
 	if c.ProfileSeconds < 1 {
 		errs = append(errs, errors.New("profile seconds: want 1 or more"))
 	}
-	if c.IdleTrim != 0 && c.IdleTrim < time.Second {
-		errs = append(errs, errors.New("idle trim: want 0 (serve's default) or 1s or more"))
+	if c.IdleTrim < time.Second {
+		errs = append(errs, errors.New("idle trim: want 1s or more"))
 	}
 	return errors.Join(errs...)
 }

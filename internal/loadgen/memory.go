@@ -18,6 +18,7 @@ import (
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/internal/benchkit"
 	"github.com/bankbook/bankbook/internal/engineproc"
+	"github.com/bankbook/bankbook/internal/memtrim"
 )
 
 // Memory compares the engine's RSS after Orders keyed orders with a bare
@@ -30,14 +31,14 @@ import (
 // is the lower.
 type Memory struct {
 	Orders     int64 `json:"orders"`
-	EngineIdle int64 `json:"engine_rss_start_bytes"` // after its warm-up
+	EngineIdle int64 `json:"engine_rss_start_bytes"` // after its warm-up and the trim that follows it
 	AfterLoad  int64 `json:"engine_rss_after_load_bytes"`
 	Engine     int64 `json:"engine_rss_bytes"`
 	Bare       int64 `json:"bare_server_rss_bytes"`
 	// IdleWait is how long after the orders (and the engine's settling)
 	// Engine was read; Trimmed says whether the engine had trimmed its
 	// memory by then (false: an engine without the memory-trim part, read
-	// after Config.trimWait).
+	// at once, or one that did not trim within Config.trimWait).
 	IdleWait float64 `json:"idle_wait_seconds"`
 	Trimmed  bool    `json:"trimmed"`
 	// The same figures split: anonymous memory (heap, stacks) and mapped
@@ -70,23 +71,10 @@ type StreamSize struct {
 // its idle memory to the operating system once, after --idle-trim.
 var BareServerCommand = []string{"bench", "bare-server"}
 
-// DefaultIdleTrim is serve's --idle-trim when Config.IdleTrim leaves it.
-const DefaultIdleTrim = 15 * time.Second
-
-// idleTrim is the memory engine's and the bare server's --idle-trim. A
-// process trims between one and 4/3 of it after it last worked (it looks
-// three times per --idle-trim).
-func (c Config) idleTrim() time.Duration {
-	if c.IdleTrim == 0 {
-		return DefaultIdleTrim
-	}
-	return c.IdleTrim
-}
-
 // trimWait bounds the wait for the engine's trim after it has settled: its
 // reactors may still work through the orders' commits for a while.
 func (c Config) trimWait() time.Duration {
-	return max(time.Minute, 2*c.idleTrim()*4/3)
+	return max(time.Minute, 2*memtrim.Latest(c.IdleTrim))
 }
 
 // memory submits cfg.RSSOrders keyed orders to a fresh fast-profile engine
@@ -95,10 +83,7 @@ func (c Config) trimWait() time.Duration {
 // started on its data directory.
 func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	clients := cfg.maxClients()
-	var trimFlag []string
-	if cfg.IdleTrim != 0 {
-		trimFlag = []string{"--idle-trim", cfg.IdleTrim.String()}
-	}
+	trimFlag := []string{"--idle-trim", cfg.IdleTrim.String()}
 	h, err := startHarness(ctx, cfg, "fast", "memory", clients, trimFlag...)
 	if err != nil {
 		return nil, err
@@ -111,6 +96,13 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	}
 	m := &Memory{}
 	h.settle(ctx)
+	// The warm-up's trim: the count after it is exact however long the
+	// settling after the orders takes, since an idle engine trims again
+	// only after new work.
+	trims, _, err := h.awaitTrim(ctx, 0, cfg.trimWait())
+	if err != nil {
+		return nil, err
+	}
 	warm, err := h.eng.RSS()
 	if err != nil {
 		return nil, err
@@ -123,19 +115,12 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	}
 	h.settle(ctx)
 	m.Orders = h.accepted.Load()
-	// The trims so far, counted once the engine has settled: a trim
-	// takes at least a second of quiet (Config.IdleTrim), so none has
-	// come since the orders, and the next one is the one awaited.
-	trims, _, err := h.trims(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if m.AfterLoadMem, err = h.eng.RSS(); err != nil {
 		return nil, err
 	}
 	m.AfterLoad = m.AfterLoadMem.RSS
 	start := time.Now()
-	if m.Trimmed, err = h.awaitTrim(ctx, trims, cfg.trimWait()); err != nil {
+	if _, m.Trimmed, err = h.awaitTrim(ctx, trims, cfg.trimWait()); err != nil {
 		return nil, err
 	}
 	idle := time.Since(start)
@@ -194,8 +179,12 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	// idle memory as the engine did (it trims after its --idle-trim; it
 	// has no trim counter to wait for) and as long after as the engine.
 	ready := time.Now()
-	for _, at := range []time.Duration{time.Second, max(idle, cfg.idleTrim()*4/3+time.Second)} {
-		time.Sleep(time.Until(ready.Add(at)))
+	for _, at := range []time.Duration{time.Second, max(idle, memtrim.Latest(cfg.IdleTrim)+time.Second)} {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Until(ready.Add(at))):
+		}
 		mem, err := bare.RSS()
 		if err != nil {
 			return nil, err
@@ -314,23 +303,25 @@ func (h *harness) trims(ctx context.Context) (n uint64, ok bool, err error) {
 }
 
 // awaitTrim waits, up to wait, until the engine has trimmed its memory more
-// than before times, and reports whether it did. An engine without the part
-// is given the whole wait.
-func (h *harness) awaitTrim(ctx context.Context, before uint64, wait time.Duration) (bool, error) {
+// than before times, and returns the count and whether it did. An engine
+// without the memory-trim part (an older --bin) is not waited for.
+func (h *harness) awaitTrim(ctx context.Context, before uint64, wait time.Duration) (uint64, bool, error) {
 	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
+	for {
 		n, ok, err := h.trims(ctx)
-		if err != nil {
-			return false, err
+		if err != nil || !ok {
+			return n, false, err
 		}
-		if ok && n > before {
-			return true, nil
+		if n > before {
+			return n, true, nil
+		}
+		if time.Now().After(deadline) {
+			return n, false, nil
 		}
 		select {
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return n, false, ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	return false, nil
 }

@@ -1,18 +1,3 @@
-// Package memtrim returns the memory a burst of work left behind to the
-// operating system once a process has been idle.
-//
-// A busy Go process grows its heap to about twice what it holds live (the
-// collector's default GOGC=100), and an embedded nats-server keeps a write
-// buffer per stream block (up to 8 MB) that expires 10 s after its last use,
-// is handed back to a pool by a cleanup after the next collection, and leaves
-// the pool over two more. Go returns freed memory to the operating system
-// slowly, so after a burst the process keeps well over what it holds for
-// minutes (docs/performance.md, "Memory returned once idle"). Idle decides
-// when a process is idle; Free collects and returns the free pages.
-//
-// Both act on the whole process: in a process that runs several engines,
-// one engine's trim pauses the others for its collections (milliseconds on
-// an idle heap).
 package memtrim
 
 import (
@@ -26,6 +11,15 @@ import (
 // after its last use: an idle time shorter than this trims before the
 // buffers can go.
 const BufferExpiry = 10 * time.Second
+
+// Ticks is how many times per Idle.After Run looks at the activity. A
+// process that stops working is trimmed between After and Latest(After)
+// later.
+const Ticks = 3
+
+// Latest is how long after its last work a process idle for after at most
+// waits for its trim (the ticks are After/Ticks apart).
+func Latest(after time.Duration) time.Duration { return after * (Ticks + 1) / Ticks }
 
 const (
 	passes = 3 // collections before the one debug.FreeOSMemory runs: see the package doc
@@ -55,17 +49,17 @@ func Free() Result {
 	return Result{HeapInuse: before.HeapInuse, HeapInuseAfter: after.HeapInuse, Released: after.HeapReleased, Took: time.Since(start)}
 }
 
-// Idle trims once a process has been idle for Quiet ticks in a row, once per
-// idle spell.
+// Idle trims once a process has been idle for After, once per idle spell:
+// Run looks at the activity Ticks times per After, and Ticks looks in a row
+// without activity make the process idle.
 type Idle struct {
+	// After is how long the process must be idle.
+	After time.Duration
 	// Activity returns a count that grows whenever the process works, and
 	// whether work is under way now (a handler still running).
 	Activity func() (count uint64, busy bool)
 	// Trim trims (Free, and whatever the caller counts).
 	Trim func()
-	// Quiet is how many ticks in a row without activity make the process
-	// idle.
-	Quiet int
 
 	last    uint64
 	still   int
@@ -73,7 +67,7 @@ type Idle struct {
 }
 
 // Tick looks at the activity once and trims if the process has been idle for
-// Quiet ticks and has not been trimmed since it last worked. It reports
+// Ticks looks and has not been trimmed since it last worked. It reports
 // whether it trimmed.
 func (t *Idle) Tick() bool {
 	a, busy := t.Activity()
@@ -82,7 +76,7 @@ func (t *Idle) Tick() bool {
 		return false
 	}
 	t.still++
-	if t.trimmed || t.still < t.Quiet {
+	if t.trimmed || t.still < Ticks {
 		return false
 	}
 	t.Trim()
@@ -90,9 +84,9 @@ func (t *Idle) Tick() bool {
 	return true
 }
 
-// Run ticks every so often until ctx ends, and returns nil then.
-func (t *Idle) Run(ctx context.Context, every time.Duration) error {
-	tick := time.NewTicker(every)
+// Run ticks every After/Ticks until ctx ends, and returns nil then.
+func (t *Idle) Run(ctx context.Context) error {
+	tick := time.NewTicker(t.After / Ticks)
 	defer tick.Stop()
 	for {
 		select {
