@@ -324,6 +324,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		parts = append(parts, supervisor.Part{Name: "bank-scanner", Run: scanner.Run})
 	}
 	e.Metrics = ops.NewMetrics(&ops.MetricsOptions{Log: log})
+	e.Runner.ObserveBatches(e.Metrics.ObserveProjectionBatch)
 	sources := e.metricSources(tm, marks, cfg.CollectNumber)
 	if cfg.GroupCommit {
 		writers := map[string]func() (groupcommit.Stats, bool){"events": e.Events.GroupCommit, "idempotency": idem.GroupCommit, "names": names.GroupCommit}

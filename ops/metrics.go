@@ -104,6 +104,8 @@ type Metrics struct {
 	requests     *prometheus.CounterVec
 	durations    *prometheus.HistogramVec
 	sourceErrors *prometheus.CounterVec
+	batches      prometheus.Histogram
+	batchCommits prometheus.Counter
 	sources      atomic.Pointer[Sources]
 	log          zerolog.Logger
 	timeout      time.Duration
@@ -140,6 +142,15 @@ func NewMetrics(opts *MetricsOptions) *Metrics {
 			Name: "bankbook_metrics_source_errors_total",
 			Help: "Scrapes in which a metrics source failed or timed out, so its series were left out.",
 		}, []string{"source"}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "bankbook_projection_batch_seconds",
+			Help:    "Time the projection runner took to apply and commit one batch of commits to the read models.",
+			Buckets: durationBuckets,
+		}),
+		batchCommits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bankbook_projection_batch_commits_total",
+			Help: "Commits in the batches of bankbook_projection_batch_seconds: divided by its count, the mean batch size.",
+		}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -147,6 +158,8 @@ func NewMetrics(opts *MetricsOptions) *Metrics {
 		m.requests,
 		m.durations,
 		m.sourceErrors,
+		m.batches,
+		m.batchCommits,
 		&sourceCollector{m: m},
 	)
 	m.handler = promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
@@ -179,6 +192,13 @@ func (m *Metrics) ObserveRequest(endpoint string, code int, d time.Duration) {
 		return
 	}
 	h.Observe(d.Seconds())
+}
+
+// ObserveProjectionBatch records one batch the projection runner applied:
+// its commits and how long applying and committing it took.
+func (m *Metrics) ObserveProjectionBatch(commits int, d time.Duration) {
+	m.batches.Observe(d.Seconds())
+	m.batchCommits.Add(float64(commits))
 }
 
 // DeclareEndpoints makes every given endpoint appear in /metrics before its

@@ -38,6 +38,8 @@ type Runner struct {
 	// committed to bbolt and before Follow acknowledges it. An error is
 	// returned to Follow in place of success, so the batch is not acked.
 	afterCommit func(eventstore.Seq) error
+	// observe, when set (ObserveBatches), hears of every batch applied.
+	observe func(commits int, took time.Duration)
 
 	// The damaged commits skipped and not set aside yet (see skipped.go).
 	dead     *worker.DeadLetters // where they are recorded; nil: opened on first need
@@ -82,6 +84,11 @@ func NewRunner(es *eventstore.Store, st *Store, log zerolog.Logger) *Runner {
 	r.advance(cp)
 	return r
 }
+
+// ObserveBatches makes the Runner call f after each batch it has applied and
+// committed, with the batch's commits and how long applying and committing
+// took (bankbook_projection_batch_seconds). Call it before Run.
+func (r *Runner) ObserveBatches(f func(commits int, took time.Duration)) { r.observe = f }
 
 // Durable returns the name of the Runner's durable consumer:
 // "readmodels-" + the Store's instance ID.
@@ -200,6 +207,7 @@ func (r *Runner) catchUp(ctx context.Context, lagging map[string]eventstore.Seq,
 // and returns the error, so the read models stand right before the failing
 // commit.
 func (r *Runner) handle(ctx context.Context, batch []eventstore.Commit) error {
+	start := time.Now()
 	skipped, err := r.st.applyBatch(batch)
 	var ce *CommitError
 	if errors.As(err, &ce) {
@@ -216,6 +224,9 @@ func (r *Runner) handle(ctx context.Context, batch []eventstore.Commit) error {
 	// Reported before the Runner says it is past them: whoever sees the
 	// read models beyond a damaged commit sees its report too.
 	r.noteSkipped(ctx, skipped)
+	if r.observe != nil {
+		r.observe(len(batch), time.Since(start))
+	}
 	last := batch[len(batch)-1].Seq
 	r.applied(last)
 	r.log.Debug().Uint64("seq", uint64(last)).Int("commits", len(batch)).Msg("read models: applied")

@@ -104,6 +104,28 @@ func TestHealthReadinessAndMetricsOverHTTP(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	// The runner's batches: the order's commit is in one of them.
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		_, metrics := e.get(t, "/metrics")
+		for _, series := range []string{"bankbook_projection_batch_seconds_count", "bankbook_projection_batch_commits_total"} {
+			if v, ok := metricValue(metrics, series); !ok || v < 1 {
+				return fmt.Errorf("%s = %v (present %v), want 1 or more", series, v, ok)
+			}
+		}
+		return nil
+	})
+}
+
+// metricValue is the value of the series named exactly series (with its
+// labels, if any) in a Prometheus text exposition.
+func metricValue(metrics, series string) (float64, bool) {
+	for line := range strings.Lines(metrics) {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
 }
 
 func TestDeletedConsumerIsRecreatedAndReported(t *testing.T) {
@@ -234,13 +256,12 @@ func TestIdleEngineReturnsMemory(t *testing.T) {
 	e := startEngine(t, func(c *engine.Config) { c.IdleTrim = engine.Duration(300 * time.Millisecond) })
 	trims := func() (int, error) {
 		_, metrics := e.get(t, "/metrics")
-		const series = `bankbook_part_work_total{outcome="processed",part="memory-trim"} `
-		i := strings.Index(metrics, series)
-		if i < 0 {
+		const series = `bankbook_part_work_total{outcome="processed",part="memory-trim"}`
+		v, ok := metricValue(metrics, series)
+		if !ok {
 			return 0, fmt.Errorf("/metrics lacks %s", series)
 		}
-		line, _, _ := strings.Cut(metrics[i+len(series):], "\n")
-		return strconv.Atoi(line)
+		return int(v), nil
 	}
 	atLeast := func(n int) int {
 		t.Helper()

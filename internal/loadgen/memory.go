@@ -282,6 +282,15 @@ func get(ctx context.Context, url string, timeout time.Duration, w io.Writer) er
 	return err
 }
 
+// metrics scrapes the engine's /metrics.
+func (h *harness) metrics(ctx context.Context) (string, error) {
+	var b strings.Builder
+	if err := get(ctx, fmt.Sprintf("http://%s/metrics", h.eng.HTTPAddr()), 10*time.Second, &b); err != nil {
+		return "", fmt.Errorf("metrics: %w", err)
+	}
+	return b.String(), nil
+}
+
 // trimSeries is the engine's count of memory trims (engine/memtrim.go).
 const trimSeries = `bankbook_part_work_total{outcome="processed",part="memory-trim"}`
 
@@ -289,11 +298,11 @@ const trimSeries = `bankbook_part_work_total{outcome="processed",part="memory-tr
 // false for an engine without the memory-trim part (an older --bin, or
 // --idle-trim 0).
 func (h *harness) trims(ctx context.Context) (n uint64, ok bool, err error) {
-	var b strings.Builder
-	if err := get(ctx, fmt.Sprintf("http://%s/metrics", h.eng.HTTPAddr()), 10*time.Second, &b); err != nil {
-		return 0, false, fmt.Errorf("metrics: %w", err)
+	text, err := h.metrics(ctx)
+	if err != nil {
+		return 0, false, err
 	}
-	for line := range strings.Lines(b.String()) {
+	for line := range strings.Lines(text) {
 		if v, found := strings.CutPrefix(line, trimSeries+" "); found {
 			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
 			return n, err == nil, err

@@ -222,10 +222,14 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 
 	if len(r.Visibility) > 0 {
 		b.WriteString("\nCommand → query visibility (submit with key, then order.get with min_seq = the reply's seq; reply → answer, ms):\n\n")
-		b.WriteString("| profile | clients | offered/s | done/s | queries | p50 | p99 | max | submit p50 / p99 |\n|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("| profile | clients | offered/s | done/s | queries | p50 | p99 | max | submit p50 / p99 | runner batches: commits each, mean, p50 ≤, p99 ≤ |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, v := range r.Visibility {
-			fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %d | %.2f | %.2f | %.2f | %.2f / %.2f |\n",
-				v.Profile, v.Clients, v.TargetRate, v.Rate, v.Ops, v.P50us/1000, v.P99us/1000, v.MaxUs/1000, v.SubmitP50/1000, v.SubmitP99/1000)
+			batches := "-"
+			if bt := v.Batches; bt != nil && bt.Count > 0 {
+				batches = fmt.Sprintf("%.1f, %.2f, %.2f, %.2f", bt.Commits/bt.Count, bt.MeanUs/1000, bt.P50leUs/1000, bt.P99leUs/1000)
+			}
+			fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %d | %.2f | %.2f | %.2f | %.2f / %.2f | %s |\n",
+				v.Profile, v.Clients, v.TargetRate, v.Rate, v.Ops, v.P50us/1000, v.P99us/1000, v.MaxUs/1000, v.SubmitP50/1000, v.SubmitP99/1000, batches)
 		}
 	}
 	if m := r.Memory; m != nil {

@@ -3,6 +3,8 @@ package loadgen
 import (
 	"context"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +25,21 @@ type Visibility struct {
 	MaxUs      float64 `json:"max_us"`
 	SubmitP50  float64 `json:"submit_p50_us"`
 	SubmitP99  float64 `json:"submit_p99_us"`
+	// Batches is how the engine's projection runner applied the phase's
+	// commits (bankbook_projection_batch_seconds, scraped before and
+	// after); nil from an engine without that histogram.
+	Batches *Batches `json:"runner_batches,omitempty"`
+}
+
+// Batches sums the projection runner's batches over a phase.
+type Batches struct {
+	Count   float64 `json:"count"`
+	Commits float64 `json:"commits"`
+	MeanUs  float64 `json:"mean_us"`
+	// P50leUs and P99leUs are the upper bounds of the histogram buckets
+	// the median and the 99th percentile batch fell in.
+	P50leUs float64 `json:"p50_le_us"`
+	P99leUs float64 `json:"p99_le_us"`
 }
 
 // visibility runs submits paced at rate per second (open loop: a late
@@ -30,6 +47,10 @@ type Visibility struct {
 func (h *harness) visibility(ctx context.Context, rate float64, clients int, d time.Duration) (Visibility, error) {
 	v := Visibility{Profile: h.profile, Clients: clients, TargetRate: rate}
 	h.settle(ctx)
+	before, err := h.metrics(ctx)
+	if err != nil {
+		return v, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	interval := time.Duration(float64(time.Second) / rate)
@@ -96,5 +117,82 @@ func (h *harness) visibility(ctx context.Context, rate float64, clients int, d t
 		v.MaxUs = float64(vis[len(vis)-1].Microseconds())
 	}
 	v.SubmitP50, v.SubmitP99 = benchkit.Run{Lat: sub}.Pct(0.50), benchkit.Run{Lat: sub}.Pct(0.99)
+	h.settle(context.WithoutCancel(ctx))
+	after, err := h.metrics(context.WithoutCancel(ctx))
+	if err != nil {
+		return v, err
+	}
+	v.Batches = batchesBetween(before, after)
 	return v, nil
+}
+
+// batchSeries names the projection runner's batch histogram.
+const batchSeries = "bankbook_projection_batch_seconds"
+
+// batchesBetween is what the runner's batch histogram gained from one
+// scrape to the next; nil if either lacks it.
+func batchesBetween(before, after string) *Batches {
+	b0, ok0 := parseBatches(before)
+	b1, ok1 := parseBatches(after)
+	if !ok0 || !ok1 {
+		return nil
+	}
+	count := b1.count - b0.count
+	out := &Batches{Count: count, Commits: b1.commits - b0.commits}
+	if count <= 0 {
+		return out
+	}
+	out.MeanUs = (b1.sum - b0.sum) / count * 1e6
+	// Buckets are cumulative: the first whose gain reaches a share of
+	// the batches holds that percentile.
+	for _, le := range b1.bounds {
+		gained := b1.buckets[le] - b0.buckets[le]
+		if out.P50leUs == 0 && gained >= 0.50*count {
+			out.P50leUs = le * 1e6
+		}
+		if out.P99leUs == 0 && gained >= 0.99*count {
+			out.P99leUs = le * 1e6
+		}
+	}
+	return out
+}
+
+type batchHistogram struct {
+	count, sum, commits float64
+	buckets             map[float64]float64 // upper bound (s) → cumulative count
+	bounds              []float64           // in increasing order, +Inf last
+}
+
+// parseBatches reads the runner's batch histogram from a Prometheus text
+// exposition.
+func parseBatches(text string) (batchHistogram, bool) {
+	h := batchHistogram{buckets: map[float64]float64{}}
+	found := false
+	for line := range strings.Lines(text) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case name == batchSeries+"_count":
+			h.count, found = v, true
+		case name == batchSeries+"_sum":
+			h.sum = v
+		case name == "bankbook_projection_batch_commits_total":
+			h.commits = v
+		case strings.HasPrefix(name, batchSeries+`_bucket{le="`):
+			le, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(name, batchSeries+`_bucket{le="`), `"}`), 64)
+			if err != nil {
+				continue
+			}
+			h.buckets[le] = v
+			h.bounds = append(h.bounds, le)
+		}
+	}
+	slices.Sort(h.bounds)
+	return h, found
 }
