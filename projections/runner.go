@@ -209,6 +209,7 @@ func (r *Runner) catchUp(ctx context.Context, lagging map[string]eventstore.Seq,
 func (r *Runner) handle(ctx context.Context, batch []eventstore.Commit) error {
 	start := time.Now()
 	skipped, err := r.st.applyBatch(batch)
+	took := time.Since(start)
 	var ce *CommitError
 	if errors.As(err, &ce) {
 		if i := slices.IndexFunc(batch, func(c eventstore.Commit) bool { return c.Seq == ce.Seq }); i > 0 {
@@ -225,7 +226,7 @@ func (r *Runner) handle(ctx context.Context, batch []eventstore.Commit) error {
 	// read models beyond a damaged commit sees its report too.
 	r.noteSkipped(ctx, skipped)
 	if r.observe != nil {
-		r.observe(len(batch), time.Since(start))
+		r.observe(len(batch), took)
 	}
 	last := batch[len(batch)-1].Seq
 	r.applied(last)
