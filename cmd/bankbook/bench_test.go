@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -74,6 +75,11 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	if strings.Contains(out, "not measured (") || strings.Contains(out, "| engine RSS vs a bare") || strings.Contains(out, "2 clients | not measured |") {
 		t.Errorf("a target the run should have measured is missing")
+	}
+	// Every visibility row carries the runner's batches of its phase.
+	batches := regexp.MustCompile(`(?m)^\| (safe|safe-grouped|fast) \| 2 \| .* \| [0-9.]+, [0-9.]+, [0-9.]+, [0-9.]+ \|$`)
+	if n := len(batches.FindAllString(out, -1)); n != 3 {
+		t.Errorf("%d visibility rows with the runner's batches, want 3", n)
 	}
 	for _, p := range []string{"cpu-safe-submit-key-2clients.pprof", "heap-safe-submit-key-2clients.pprof"} {
 		if st, err := os.Stat(filepath.Join(dir, "pprof", p)); err != nil || st.Size() == 0 {

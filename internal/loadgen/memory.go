@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -282,33 +280,20 @@ func get(ctx context.Context, url string, timeout time.Duration, w io.Writer) er
 	return err
 }
 
-// metrics scrapes the engine's /metrics.
-func (h *harness) metrics(ctx context.Context) (string, error) {
-	var b strings.Builder
-	if err := get(ctx, fmt.Sprintf("http://%s/metrics", h.eng.HTTPAddr()), 10*time.Second, &b); err != nil {
-		return "", fmt.Errorf("metrics: %w", err)
-	}
-	return b.String(), nil
-}
-
-// trimSeries is the engine's count of memory trims (engine/memtrim.go).
-const trimSeries = `bankbook_part_work_total{outcome="processed",part="memory-trim"}`
-
-// trims reads how many times the engine has returned its idle memory; ok is
+// trims reads how many times the engine has returned its idle memory
+// (bankbook_part_work_total{part="memory-trim"}, engine/memtrim.go); ok is
 // false for an engine without the memory-trim part (an older --bin, or
 // --idle-trim 0).
 func (h *harness) trims(ctx context.Context) (n uint64, ok bool, err error) {
-	text, err := h.metrics(ctx)
+	s, err := h.metrics(ctx)
 	if err != nil {
 		return 0, false, err
 	}
-	for line := range strings.Lines(text) {
-		if v, found := strings.CutPrefix(line, trimSeries+" "); found {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			return n, err == nil, err
-		}
+	m := s.metric("bankbook_part_work_total", map[string]string{"part": "memory-trim", "outcome": "processed"})
+	if m == nil {
+		return 0, false, nil
 	}
-	return 0, false, nil
+	return uint64(m.GetCounter().GetValue()), true, nil
 }
 
 // awaitTrim waits, up to wait, until the engine has trimmed its memory more

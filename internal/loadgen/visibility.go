@@ -3,8 +3,6 @@ package loadgen
 import (
 	"context"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -126,73 +124,39 @@ func (h *harness) visibility(ctx context.Context, rate float64, clients int, d t
 	return v, nil
 }
 
-// batchSeries names the projection runner's batch histogram.
-const batchSeries = "bankbook_projection_batch_seconds"
-
-// batchesBetween is what the runner's batch histogram gained from one
-// scrape to the next; nil if either lacks it.
-func batchesBetween(before, after string) *Batches {
-	b0, ok0 := parseBatches(before)
-	b1, ok1 := parseBatches(after)
-	if !ok0 || !ok1 {
+// batchesBetween is what the projection runner's batch histogram
+// (bankbook_projection_batch_seconds) gained from one scrape to the next;
+// nil if either lacks it.
+func batchesBetween(before, after scrape) *Batches {
+	const name = "bankbook_projection_batch_seconds"
+	m0, m1 := before.metric(name, nil), after.metric(name, nil)
+	if m0 == nil || m1 == nil {
 		return nil
 	}
-	count := b1.count - b0.count
-	out := &Batches{Count: count, Commits: b1.commits - b0.commits}
+	h0, h1 := m0.GetHistogram(), m1.GetHistogram()
+	count := float64(h1.GetSampleCount() - h0.GetSampleCount())
+	out := &Batches{Count: count}
+	if c0, c1 := before.metric("bankbook_projection_batch_commits_total", nil), after.metric("bankbook_projection_batch_commits_total", nil); c0 != nil && c1 != nil {
+		out.Commits = c1.GetCounter().GetValue() - c0.GetCounter().GetValue()
+	}
 	if count <= 0 {
 		return out
 	}
-	out.MeanUs = (b1.sum - b0.sum) / count * 1e6
-	// Buckets are cumulative: the first whose gain reaches a share of
-	// the batches holds that percentile.
-	for _, le := range b1.bounds {
-		gained := b1.buckets[le] - b0.buckets[le]
+	out.MeanUs = (h1.GetSampleSum() - h0.GetSampleSum()) / count * 1e6
+	// Buckets are cumulative and in increasing order: the first whose gain
+	// reaches a share of the batches holds that percentile.
+	b0 := h0.GetBucket()
+	for i, b := range h1.GetBucket() {
+		gained := float64(b.GetCumulativeCount())
+		if i < len(b0) {
+			gained -= float64(b0[i].GetCumulativeCount())
+		}
 		if out.P50leUs == 0 && gained >= 0.50*count {
-			out.P50leUs = le * 1e6
+			out.P50leUs = b.GetUpperBound() * 1e6
 		}
 		if out.P99leUs == 0 && gained >= 0.99*count {
-			out.P99leUs = le * 1e6
+			out.P99leUs = b.GetUpperBound() * 1e6
 		}
 	}
 	return out
-}
-
-type batchHistogram struct {
-	count, sum, commits float64
-	buckets             map[float64]float64 // upper bound (s) → cumulative count
-	bounds              []float64           // in increasing order, +Inf last
-}
-
-// parseBatches reads the runner's batch histogram from a Prometheus text
-// exposition.
-func parseBatches(text string) (batchHistogram, bool) {
-	h := batchHistogram{buckets: map[float64]float64{}}
-	found := false
-	for line := range strings.Lines(text) {
-		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
-			continue
-		}
-		switch {
-		case name == batchSeries+"_count":
-			h.count, found = v, true
-		case name == batchSeries+"_sum":
-			h.sum = v
-		case name == "bankbook_projection_batch_commits_total":
-			h.commits = v
-		case strings.HasPrefix(name, batchSeries+`_bucket{le="`):
-			le, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(name, batchSeries+`_bucket{le="`), `"}`), 64)
-			if err != nil {
-				continue
-			}
-			h.buckets[le] = v
-			h.bounds = append(h.bounds, le)
-		}
-	}
-	slices.Sort(h.bounds)
-	return h, found
 }
