@@ -32,6 +32,13 @@ const markerSuffix = ".unsynced"
 // bootIDPath holds the kernel's random ID of the current boot (Linux).
 const bootIDPath = "/proc/sys/kernel/random/boot_id"
 
+// Unsyncable reports whether this machine has the boot ID an unsynced file
+// needs: without it Options.Unsynced is ignored and every batch is synced.
+func Unsyncable() bool {
+	_, err := bootID()
+	return err == nil
+}
+
 // bootID returns an ID that changes whenever the machine starts. Tests
 // replace it.
 var bootID = func() (string, error) {

@@ -12,15 +12,9 @@ import (
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/projections"
 )
-
-// bootIDReadable reports whether this system has the boot ID the unsynced
-// read models need (Linux).
-func bootIDReadable() bool {
-	_, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	return err == nil
-}
 
 // A damaged readmodels.db (truncated, overwritten) no longer kills the
 // engine at start (a truncated file ended it with a SIGBUS dump): the engine
@@ -61,8 +55,8 @@ func TestDamagedReadModelsAreRebuiltFromTheLog(t *testing.T) {
 		}, true},
 	} {
 		t.Run(damage.name, func(t *testing.T) {
-			if damage.unsynced && !bootIDReadable() {
-				t.Skip("no boot ID on this system: the read models are synced on every batch")
+			if damage.unsynced {
+				testenv.RequireOnLinux(t, projections.Unsyncable(), "the boot ID unsynced read models need")
 			}
 			e := startEngine(t)
 			var orders []api.SubmitOrderReply

@@ -24,9 +24,7 @@ func TestKilledFastEngineKeepsItsReadModels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs the engine as a process")
 	}
-	if _, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err != nil {
-		t.Skip("no boot ID on this system: the read models are synced on every batch")
-	}
+	testenv.RequireOnLinux(t, projections.Unsyncable(), "the boot ID unsynced read models need")
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	p, err := engineproc.New(engineproc.Config{Binary: testBinary(t), DataDir: data, LogPath: filepath.Join(dir, "engine.log"),

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -164,4 +165,18 @@ func NKey(t testing.TB, seedFile string) nats.Option {
 		t.Fatalf("seed %s: %v", seedFile, err)
 	}
 	return o
+}
+
+// RequireOnLinux fails the test on Linux unless ok, and skips it elsewhere:
+// for what every Linux machine has (so CI, on Linux, always runs the test)
+// and other systems may lack.
+func RequireOnLinux(t testing.TB, ok bool, what string) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if runtime.GOOS == "linux" {
+		t.Fatalf("%s: missing on this Linux machine", what)
+	}
+	t.Skipf("%s: missing on %s", what, runtime.GOOS)
 }

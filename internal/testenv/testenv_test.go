@@ -3,6 +3,7 @@ package testenv_test
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +81,18 @@ func TestEventuallyNamesWhatItWaitedFor(t *testing.T) {
 		testenv.Eventually(tb, time.Millisecond, "nothing", func() bool { return true })
 	}); msg != "" {
 		t.Fatalf("Eventually of a true condition failed: %q", msg)
+	}
+}
+
+// On Linux a missing requirement fails the test instead of skipping it.
+func TestRequireOnLinuxFailsOnLinux(t *testing.T) {
+	if msg := failure(t, func(tb testing.TB) { testenv.RequireOnLinux(tb, true, "x") }); msg != "" {
+		t.Fatalf("a requirement that is there failed: %s", msg)
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("the failing case is for Linux")
+	}
+	if msg := failure(t, func(tb testing.TB) { testenv.RequireOnLinux(tb, false, "the boot ID") }); !strings.Contains(msg, "the boot ID") {
+		t.Fatalf("a missing requirement on Linux: %q, want a failure naming it", msg)
 	}
 }
