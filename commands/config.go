@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -75,6 +76,11 @@ type Config struct {
 	Now func() time.Time
 	// NewID makes IDs. Default UUIDv7 strings.
 	NewID func() string
+	// BeforeAppend, when set (group commit), is waited for right before
+	// each append: what the command wrote before it (a key's claim, a
+	// name, a timer) and what it read must be durable before the commit
+	// that relies on them is written (groupcommit.Syncer.WaitDirty).
+	BeforeAppend func(context.Context) error
 }
 
 func (c *Config) setDefaults() {

@@ -185,6 +185,11 @@ func (r *Repository[S]) Execute(ctx context.Context, meta Meta, id string, decid
 		if err != nil {
 			return Outcome[S]{}, err
 		}
+		if wait := r.core.cfg.BeforeAppend; wait != nil {
+			if err := wait(ctx); err != nil {
+				return Outcome[S]{}, err
+			}
+		}
 		c, err := r.core.events.Append(ctx, ref, snap.seq, snap.version, r.core.cfg.NewID(), envs)
 		if err == nil {
 			next := snapshot[S]{state: snap.state, seq: c.Seq, version: snap.version + len(events), commitID: c.CommitID, unsaved: snap.unsaved + 1}

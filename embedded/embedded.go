@@ -50,6 +50,11 @@ type Config struct {
 	Listen string
 	// Durability is the write durability profile. Default Safe.
 	Durability Durability
+	// EngineSyncs, under Safe, has the server write each message to the
+	// operating system before its ack without syncing it, as under Fast:
+	// the engine syncs the store's file system itself before it relies on
+	// a write (internal/groupcommit).
+	EngineSyncs bool
 	// ServerName must stay the same across restarts of one data directory.
 	// Default "bankbook".
 	ServerName string
@@ -91,7 +96,7 @@ func Start(cfg Config) (*Server, error) {
 	opts.JetStream = true
 	opts.StoreDir = cfg.StoreDir
 	opts.NoSigs = true
-	opts.SyncAlways = cfg.Durability == Safe
+	opts.SyncAlways = cfg.Durability == Safe && !cfg.EngineSyncs
 	opts.JetStreamMaxMemory = 256 << 20
 	opts.MaxPayload = 1 << 20
 	if cfg.Listen == "" {

@@ -62,14 +62,13 @@ type Config struct {
 	// Durability is the embedded server's profile: "safe" (fsync every
 	// write, the default) or "fast" (the nats-server default: fsync every 2m).
 	Durability string `json:"durability"`
-	// GroupCommit groups the writes that concurrent commands make to one
-	// stream (appends, idempotency records, name reservations and unpaid
-	// counts) into atomic batches, which the server stores with one
-	// fsync each instead of one per write (internal/groupcommit). Every
-	// ack still comes after the fsync. Off by default: a batch costs the
-	// server about a dozen plain writes, so it pays only with many
-	// concurrent writers, and it needs "safe" (docs/performance.md, ADR
-	// 0010). Timers are not grouped.
+	// GroupCommit, under "safe" with the embedded server, lets concurrent
+	// writers share syncs: the server writes each message to the operating
+	// system without syncing it, and the engine syncs the store's file
+	// system once for every write waiting at that moment, before any of
+	// them returns (internal/groupcommit, ADR 0012). Every write is still
+	// durable before the engine relies on it or answers a client. Linux
+	// only (syncfs); off by default.
 	GroupCommit bool `json:"group_commit"`
 	// Replicas of the streams and buckets (1 embedded; 3 on a cluster).
 	Replicas int `json:"replicas"`
@@ -256,10 +255,12 @@ func (c Config) Validate() error {
 	if _, err := embedded.ParseDurability(c.Durability); err != nil {
 		errs = append(errs, err)
 	}
-	if c.GroupCommit && c.embeddedFast() {
-		// Nothing is synced per write there: a batch would only add its
-		// staging, and a refusal part way through a commit is possible.
-		errs = append(errs, errors.New("group-commit needs durability safe (under fast nothing is synced per write)"))
+	switch {
+	case c.GroupCommit && c.NATSURL != "":
+		// The engine syncs the server's store itself: it must reach it.
+		errs = append(errs, errors.New("group-commit needs the embedded server (an external NATS syncs by its own sync_interval)"))
+	case c.GroupCommit && c.embeddedFast():
+		errs = append(errs, errors.New("group-commit needs durability safe (under fast nothing is synced before the ack)"))
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, errors.New("replicas must be between 1 and 5"))

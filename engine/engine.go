@@ -116,6 +116,9 @@ type Engine struct {
 	stopErr   error
 	// trims counts the memory-trim part's trims (memtrim.go).
 	trims atomic.Uint64
+	// syncs makes writes durable under group commit; nil otherwise
+	// (every wait on it returns at once).
+	syncs *groupcommit.Syncer
 }
 
 // Start starts an engine. On error, whatever was started is stopped again.
@@ -140,6 +143,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if cfg.NATSURL == "" {
 		if e.ns, err = startEmbedded(cfg, log); err != nil {
 			return nil, err
+		}
+		if cfg.GroupCommit {
+			if e.syncs, err = groupcommit.Open(filepath.Join(cfg.DataDir, "jetstream")); err != nil {
+				return nil, err
+			}
 		}
 		if e.nc, err = e.ns.Connect(connLogging(log)...); err != nil {
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
@@ -166,9 +174,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
+	// Under group commit every write of the engine returns once durable.
+	js = groupcommit.Wrap(js, e.syncs)
 	codec := domain.Events()
 	if e.Events, err = eventstore.Open(ctx, js, eventstore.Config{
-		Replicas: cfg.Replicas, Upcaster: codec, DuplicateWindow: time.Duration(cfg.DuplicateWindow), GroupCommit: cfg.GroupCommit,
+		Replicas: cfg.Replicas, Upcaster: codec, DuplicateWindow: time.Duration(cfg.DuplicateWindow),
 		// An event this version cannot decode makes its commit damaged: refused
 		// on load, skipped by projections, until an operator sets it aside.
 		Check: func(env eventstore.Envelope) error {
@@ -178,11 +188,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}); err != nil {
 		return nil, err
 	}
-	idem, err := idempotency.Open(ctx, js, idempotency.Config{TTL: time.Duration(cfg.IdempotencyTTL), Replicas: cfg.Replicas, GroupCommit: cfg.GroupCommit})
+	idem, err := idempotency.Open(ctx, js, idempotency.Config{TTL: time.Duration(cfg.IdempotencyTTL), Replicas: cfg.Replicas})
 	if err != nil {
 		return nil, err
 	}
-	names, err := reservations.Open(ctx, js, reservations.Config{Replicas: cfg.Replicas, GroupCommit: cfg.GroupCommit})
+	names, err := reservations.Open(ctx, js, reservations.Config{Replicas: cfg.Replicas})
 	if err != nil {
 		return nil, err
 	}
@@ -220,6 +230,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		MaxUnpaidOrders:  cfg.MaxUnpaidOrders,
 		FinaliseRetry:    cmp.Or(time.Duration(cfg.FinaliseRetry), time.Duration(cfg.ScanInterval)),
 		Snapshots:        snaps,
+		BeforeAppend:     e.syncs.WaitDirtyFunc(),
 	}, log)
 	if err != nil {
 		return nil, err
@@ -240,6 +251,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}
 	e.Runner = projections.NewRunner(e.Events, e.Models, log)
 	e.Runner.SetDeadLetters(e.DeadLetters)
+	// The read models are synced: never ahead of the durable stream.
+	e.Runner.BeforeCommit(e.syncs.WaitDirtyFunc())
 	if e.startHead, err = e.Events.LastSeq(ctx); err != nil {
 		return nil, err
 	}
@@ -270,7 +283,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		// if the provider takes that long: room for many, so pending ones
 		// never stop new payouts.
 		MaxAckPending: payoutsMaxAckPending,
-	}, procs.ReactToPayout)
+	}, e.durableFirst(procs.ReactToPayout))
 	if err != nil {
 		return nil, err
 	}
@@ -326,17 +339,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	e.Metrics = ops.NewMetrics(&ops.MetricsOptions{Log: log})
 	e.Runner.ObserveBatches(e.Metrics.ObserveProjectionBatch)
 	sources := e.metricSources(tm, marks, cfg.CollectNumber)
-	if cfg.GroupCommit {
-		writers := map[string]func() (groupcommit.Stats, bool){"events": e.Events.GroupCommit, "idempotency": idem.GroupCommit, "names": names.GroupCommit}
-		sources.GroupCommit = func(context.Context) (map[string]map[string]uint64, error) {
-			out := make(map[string]map[string]uint64, len(writers))
-			for name, stats := range writers {
-				if st, ok := stats(); ok {
-					out[name] = st.Counts()
-				}
-			}
-			return out, nil
-		}
+	if e.syncs != nil {
+		sources.GroupCommit = func(context.Context) (map[string]uint64, error) { return e.syncs.Stats().Counts(), nil }
 	}
 	e.Metrics.SetSources(sources)
 	if cfg.HTTPListen != "off" {
@@ -380,6 +384,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		Notifications: cmds.Notifications, Limiter: limiterState{e.Limiter}, ChatSim: chatSim,
 		DeadLetters:     deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
 		ReadModelsReady: e.readModelsCaughtUp,
+		Durable:         e.syncs.WaitDirtyFunc(),
 	})
 	if err != nil {
 		return nil, err
@@ -547,6 +552,10 @@ func (e *Engine) Stop(ctx context.Context) error {
 		}
 		if e.ns != nil {
 			e.ns.Shutdown()
+		}
+		if e.syncs != nil {
+			// What the server wrote while shutting down.
+			errs = append(errs, e.syncs.Wait(context.Background()), e.syncs.Close())
 		}
 		if e.unlock != nil {
 			errs = append(errs, e.unlock())
@@ -719,7 +728,7 @@ func startEmbedded(cfg Config, log zerolog.Logger) (*embedded.Server, error) {
 	}
 	durability, _ := embedded.ParseDurability(cfg.Durability)
 	return embedded.Start(embedded.Config{
-		StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.Listen, Durability: durability,
+		StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.Listen, Durability: durability, EngineSyncs: cfg.GroupCommit,
 		Accounts: accounts, EngineSeed: auth.SeedFile(dir, auth.Engine), Log: &log,
 	})
 }

@@ -92,7 +92,7 @@ func (e *Engine) startNotifications(ctx context.Context, cfg Config, js jetstrea
 		// The notification's own attempts decide when it is dead (and
 		// it stays redrivable); the loop never dead-letters its commit.
 		MaxAttempts: -1,
-	}, n.Dispatch)
+	}, e.durableFirst(n.Dispatch))
 	if err != nil {
 		return nil, err
 	}

@@ -46,10 +46,6 @@ type Config struct {
 	SetAsideBucket string
 	// Now is the clock used for RecordedAt. Default time.Now.
 	Now func() time.Time
-	// GroupCommit groups the appends that arrive while another is being
-	// stored into atomic batches, one fsync each (internal/groupcommit);
-	// the stream then allows atomic publish.
-	GroupCommit bool
 }
 
 func (c *Config) setDefaults() {

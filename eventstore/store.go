@@ -21,7 +21,6 @@ import (
 // It is safe for concurrent use.
 type Store struct {
 	js        jetstream.JetStream
-	pub       groupcommit.Writer // appends: js, or a Publisher (Config.GroupCommit)
 	stream    jetstream.Stream
 	cfg       Config
 	setAsides *setAsides
@@ -52,9 +51,6 @@ func (c Config) StreamConfig() jetstream.StreamConfig {
 		DenyDelete:  true,
 		DenyPurge:   true,
 		AllowDirect: true,
-		// Set only for group commit: a false here would not be compared
-		// (streams.Ensure), so a stream that has it keeps it.
-		AllowAtomicPublish: c.GroupCommit,
 	}
 }
 
@@ -71,19 +67,12 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("create event stream %s: %w", cfg.Stream, err)
 	}
-	if cfg.GroupCommit && !stream.CachedInfo().Config.AllowAtomicPublish {
-		return nil, fmt.Errorf("event stream %s: %w", cfg.Stream, groupcommit.ErrNotAtomic)
-	}
-	s := &Store{js: js, pub: groupcommit.Choose(js, cfg.GroupCommit), stream: stream, cfg: cfg, hashes: &hashCache{}}
+	s := &Store{js: js, stream: stream, cfg: cfg, hashes: &hashCache{}}
 	if err := s.openSetAsides(ctx, true); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
-
-// GroupCommit returns the counts of the appends' group commit, and false
-// when it is off.
-func (s *Store) GroupCommit() (groupcommit.Stats, bool) { return groupcommit.StatsOf(s.pub) }
 
 // Config returns the store's configuration with defaults filled in.
 func (s *Store) Config() Config { return s.cfg }
@@ -144,7 +133,7 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Seq, prevVersion i
 		// that a lost ack (a leader change, say) leaves time to publish the
 		// same message again.
 		actx, acancel := s.retry().Attempt(ctx)
-		ack, err := s.pub.PublishMsg(actx, msg)
+		ack, err := s.js.PublishMsg(actx, msg)
 		acancel()
 		if err == nil {
 			c.Seq = Seq(ack.Sequence)
@@ -201,6 +190,11 @@ func (s *Store) settleConflict(ctx context.Context, ref Ref, expected Seq, c Com
 	}
 	settled, err := SettleConflict(c, after)
 	if err == nil {
+		// Found by reading, not by an ack: under group commit, durable
+		// before it is relied on.
+		if err := groupcommit.Settle(ctx, s.js); err != nil {
+			return Commit{}, fmt.Errorf("append %s: %w: %v", ref, ErrUnavailable, err)
+		}
 		s.hashes.put(settled.Seq, settled.Hash)
 		s.head.note(settled.Seq)
 	}
@@ -324,9 +318,7 @@ func Bind(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("event stream %s: %w", cfg.Stream, err)
 	}
-	// Appends go one by one: grouping needs the stream setting Bind does
-	// not change (Config.GroupCommit is for Open).
-	s := &Store{js: js, pub: js, stream: stream, cfg: cfg, hashes: &hashCache{}}
+	s := &Store{js: js, stream: stream, cfg: cfg, hashes: &hashCache{}}
 	_ = s.openSetAsides(ctx, false) // binds the bucket when first needed; never fails
 	return s, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bankbook/bankbook/internal/groupcommit"
 	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/internal/transient"
 )
@@ -86,9 +85,6 @@ type Config struct {
 	Lease time.Duration
 	// Replicas of the bucket. Default 1.
 	Replicas int
-	// GroupCommit groups concurrent writes of records into atomic batches,
-	// one fsync each (internal/groupcommit).
-	GroupCommit bool
 	// AttemptTimeout bounds one KV read or write. A read that gets no
 	// answer in time, or a transient refusal (no leader), is made again; a
 	// write, whose outcome is then unknown, is checked by reading the
@@ -190,15 +186,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("idempotency bucket %s: %w", cfg.Bucket, err)
 	}
-	if kv, err = groupcommit.Bucket(ctx, js, kv, cfg.GroupCommit); err != nil {
-		return nil, fmt.Errorf("idempotency bucket %s: %w", cfg.Bucket, err)
-	}
 	return &Store{kv: kv, cfg: cfg}, nil
 }
-
-// GroupCommit returns the counts of the records' group commit, and false
-// when it is off.
-func (s *Store) GroupCommit() (groupcommit.Stats, bool) { return groupcommit.StatsOf(s.kv) }
 
 // Claim is the right to execute one request. Plan is what the first attempt
 // planned; Resumed says this claim takes over an earlier attempt that did not

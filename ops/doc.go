@@ -48,7 +48,7 @@
 //	bankbook_part_up{part}                          gauge, 1 while State is "running", Sources.Parts
 //	bankbook_part_restarts_total{part}              counter, Sources.Parts
 //	bankbook_part_work_total{part,outcome}          counter, Sources.PartWork
-//	bankbook_group_commit_total{writer,count}       counter, Sources.GroupCommit
+//	bankbook_group_commit_total{count}              counter, Sources.GroupCommit
 //	bankbook_metrics_source_errors_total{source}    counter, scrapes in which a source failed
 //
 // The gauges are read at scrape time from Sources, concurrently, each bounded

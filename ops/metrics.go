@@ -70,11 +70,10 @@ type Sources struct {
 	// deferred, dead_lettered, panics), how many units of work it has
 	// settled since the process started: bankbook_part_work_total{part,outcome}.
 	PartWork func(ctx context.Context) (map[string]map[string]uint64, error)
-	// GroupCommit is, per grouped writer (events, idempotency, names) and
-	// count (messages, batches, grouped, refused), what group commit did
-	// since the process started: bankbook_group_commit_total{writer,count}.
-	// Nil when group commit is off.
-	GroupCommit func(ctx context.Context) (map[string]map[string]uint64, error)
+	// GroupCommit is, per count (writes made durable, waits that needed a
+	// sync, syncs run), what group commit did since the process started:
+	// bankbook_group_commit_total{count}. Nil when group commit is off.
+	GroupCommit func(ctx context.Context) (map[string]uint64, error)
 	// Parts is the supervisor's view of every part:
 	// bankbook_part_up{part} and bankbook_part_restarts_total{part}.
 	// Usually the same source as Config.Readiness.
@@ -263,7 +262,7 @@ var (
 	descPartWork = prometheus.NewDesc("bankbook_part_work_total",
 		"Units of work a worker part settled, by outcome (processed, retried, deferred, dead_lettered, panics).", []string{"part", "outcome"}, nil)
 	descGroupCommit = prometheus.NewDesc("bankbook_group_commit_total",
-		"With --group-commit, per grouped writer: messages stored, batches stored, messages in them (grouped), batches refused and published message by message.", []string{"writer", "count"}, nil)
+		"With --group-commit: writes made durable, waits (writes and readers) that needed a sync, and syncs of the store's file system run; waits per sync is how many shared one.", []string{"count"}, nil)
 )
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -377,9 +376,8 @@ func (c *sourceCollector) reads(s *Sources) []sourceRead {
 		}})
 	}
 	counters(sourcePartWork, descPartWork, s.PartWork)
-	counters(sourceGroupCommit, descGroupCommit, s.GroupCommit)
-	// labelled is a gauge per label value.
-	labelled := func(name string, d *prometheus.Desc, f func(context.Context) (map[string]uint64, error)) {
+	// labelled is a metric of type t per label value.
+	labelled := func(name string, d *prometheus.Desc, t prometheus.ValueType, f func(context.Context) (map[string]uint64, error)) {
 		if f == nil {
 			return
 		}
@@ -390,7 +388,7 @@ func (c *sourceCollector) reads(s *Sources) []sourceRead {
 			}
 			var ms []prometheus.Metric
 			for label, n := range values {
-				m, err := prometheus.NewConstMetric(d, prometheus.GaugeValue, float64(n), label)
+				m, err := prometheus.NewConstMetric(d, t, float64(n), label)
 				if err != nil {
 					return nil, fmt.Errorf("%q: %w", label, err)
 				}
@@ -399,8 +397,9 @@ func (c *sourceCollector) reads(s *Sources) []sourceRead {
 			return ms, nil
 		}})
 	}
-	labelled(sourceConsumerPending, descConsumerPending, s.ConsumerPending)
-	labelled(sourceNotifications, descNotifications, s.Notifications)
+	labelled(sourceConsumerPending, descConsumerPending, prometheus.GaugeValue, s.ConsumerPending)
+	labelled(sourceNotifications, descNotifications, prometheus.GaugeValue, s.Notifications)
+	labelled(sourceGroupCommit, descGroupCommit, prometheus.CounterValue, s.GroupCommit)
 	if f := s.ScanWatermarks; f != nil {
 		rs = append(rs, sourceRead{sourceScanWatermarks, func(ctx context.Context) ([]prometheus.Metric, error) {
 			marks, err := f(ctx)

@@ -40,6 +40,8 @@ type Runner struct {
 	afterCommit func(eventstore.Seq) error
 	// observe, when set (ObserveBatches), hears of every batch applied.
 	observe func(commits int, took time.Duration)
+	// beforeCommit, when set (BeforeCommit), runs before each batch.
+	beforeCommit func(context.Context) error
 
 	// The damaged commits skipped and not set aside yet (see skipped.go).
 	dead     *worker.DeadLetters // where they are recorded; nil: opened on first need
@@ -89,6 +91,13 @@ func NewRunner(es *eventstore.Store, st *Store, log zerolog.Logger) *Runner {
 // committed, with the batch's commits and how long applying and committing
 // took (bankbook_projection_batch_seconds). Call it before Run.
 func (r *Runner) ObserveBatches(f func(commits int, took time.Duration)) { r.observe = f }
+
+// BeforeCommit makes the Runner call f (if not nil) before it commits each
+// batch to bbolt; an error fails the batch (Run returns it, and the supervisor runs
+// the Runner again). Under group commit f waits until the commits read are
+// durable, so the synced read models never get ahead of the stream. Call it
+// before Run.
+func (r *Runner) BeforeCommit(f func(context.Context) error) { r.beforeCommit = f }
 
 // Durable returns the name of the Runner's durable consumer:
 // "readmodels-" + the Store's instance ID.
@@ -207,6 +216,11 @@ func (r *Runner) catchUp(ctx context.Context, lagging map[string]eventstore.Seq,
 // and returns the error, so the read models stand right before the failing
 // commit.
 func (r *Runner) handle(ctx context.Context, batch []eventstore.Commit) error {
+	if r.beforeCommit != nil {
+		if err := r.beforeCommit(ctx); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	skipped, err := r.st.applyBatch(batch)
 	took := time.Since(start)

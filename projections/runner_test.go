@@ -346,3 +346,47 @@ func TestRunnerFailsABatchItCannotApply(t *testing.T) {
 		t.Fatalf("order A = %+v", v)
 	}
 }
+
+// BeforeCommit runs before each batch reaches bbolt: while it has not
+// returned the read models do not move, and its error fails the batch,
+// which is then neither committed nor acknowledged.
+func TestRunnerWaitsBeforeCommit(t *testing.T) {
+	f := newFixture(t)
+	st := openStore(t, tempPath(t, "rm.db"))
+	r := projections.NewRunner(f.es, st, testLogger(t))
+	entered, release := make(chan struct{}, 16), make(chan error)
+	r.BeforeCommit(func(ctx context.Context) error {
+		entered <- struct{}{}
+		select {
+		case err := <-release:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	done := runUntilError(t, r)
+	f.submit(t, "o01", 1)
+	<-entered
+	if cp := checkpoint(t, st); cp != 0 {
+		t.Fatalf("checkpoint %d while BeforeCommit had not returned, want 0", cp)
+	}
+	release <- errors.New("sync failed")
+	if err := runErr(t, done); err == nil || !strings.Contains(err.Error(), "sync failed") {
+		t.Fatalf("Run after BeforeCommit failed: %v, want that failure", err)
+	}
+	if cp := checkpoint(t, st); cp != 0 {
+		t.Fatalf("checkpoint %d after BeforeCommit failed, want 0", cp)
+	}
+	if af := ackFloor(t, f, r.Durable()); af != 0 {
+		t.Fatalf("ack floor %d after BeforeCommit failed, want 0", af)
+	}
+
+	// Run again: this time BeforeCommit lets the batch through.
+	runUntilError(t, r)
+	<-entered
+	release <- nil
+	waitFor(t, r, 1)
+	if cp := checkpoint(t, st); cp != 1 {
+		t.Fatalf("checkpoint %d once BeforeCommit returned, want 1", cp)
+	}
+}

@@ -33,7 +33,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/domain"
-	"github.com/bankbook/bankbook/internal/groupcommit"
 	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/internal/transient"
 )
@@ -70,9 +69,6 @@ type Config struct {
 	Bucket string
 	// Replicas of the bucket. Default 1.
 	Replicas int
-	// GroupCommit groups concurrent writes (reservations, unpaid counts)
-	// into atomic batches, one fsync each (internal/groupcommit).
-	GroupCommit bool
 	// AttemptTimeout bounds one KV read or write. A read that gets no
 	// answer in time, or a transient refusal (no leader), is made again; a
 	// write, whose outcome is then unknown, is checked by reading the entry
@@ -141,15 +137,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("reservations bucket %s: %w", cfg.Bucket, err)
 	}
-	if kv, err = groupcommit.Bucket(ctx, js, kv, cfg.GroupCommit); err != nil {
-		return nil, fmt.Errorf("reservations bucket %s: %w", cfg.Bucket, err)
-	}
 	return &Store{kv: kv, now: cfg.Now, retry: retry, releasedTTL: cfg.ReleasedTTL}, nil
 }
-
-// GroupCommit returns the counts of the bucket's group commit, and false
-// when it is off.
-func (s *Store) GroupCommit() (groupcommit.Stats, bool) { return groupcommit.StatsOf(s.kv) }
 
 // key is the KV key of a name: its normalised form, base64url-encoded (KV
 // keys allow only [-/_=.A-Za-z0-9]).

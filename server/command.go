@@ -11,6 +11,7 @@ import (
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/idempotency"
+	"github.com/bankbook/bankbook/internal/groupcommit"
 )
 
 // validator is a request that can check its own fields.
@@ -78,6 +79,10 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	if keyPresent && !idempotency.ValidKey(meta.IdempotencyKey) {
 		return reply{err: badRequest(api.CodeInvalidIdemKey, "Idempotency-Key must be 1-255 printable ASCII characters", nil)}
 	}
+	// Under group commit the command's writes wait for no sync of their own:
+	// it syncs before its append (commands.Config.BeforeAppend) and before
+	// it answers (execCommand).
+	ctx = s.deferred(ctx)
 	if meta.IdempotencyKey == "" {
 		if spec.plan != nil {
 			_, meta.FreshID = spec.plan(&req)
@@ -99,6 +104,9 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	case err != nil:
 		return failed(err)
 	case stored != nil:
+		if err := s.durable(ctx); err != nil {
+			return failed(err) // the first attempt may not have synced its record yet
+		}
 		h := nats.Header{api.HeaderIdempotencyReplayed: []string{"true"}}
 		if stored.Status != 200 {
 			e := api.ParseErrorBody(stored.Body)
@@ -127,11 +135,16 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	var ferr error
 	switch {
 	case rep.err == nil:
-		ferr = s.cfg.Idempotency.Complete(sctx, claim, idempotency.Reply{Status: 200, Body: rep.body})
+		// What the reply tells is durable (execCommand synced), so under
+		// group commit it goes before its record is: a repeat after a
+		// crash that lost the record resumes and finds the commit by key.
+		ferr = s.cfg.Idempotency.Complete(s.deferred(sctx), claim, idempotency.Reply{Status: 200, Body: rep.body})
 	case definitive(rep.err):
+		// A refusal leaves no commit to find again: its record is durable
+		// before the reply, so a repeat gets the same refusal.
 		ferr = s.cfg.Idempotency.Complete(sctx, claim, idempotency.Reply{Status: rep.err.Status, Body: rep.err.Body()})
 	default:
-		ferr = s.cfg.Idempotency.Abandon(sctx, claim)
+		ferr = s.cfg.Idempotency.Abandon(s.deferred(sctx), claim)
 	}
 	if ferr != nil {
 		// A repeat resumes with the same plan and finds the events by key.
@@ -143,6 +156,9 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 // execCommand executes a decided-to-run command and encodes its reply.
 func execCommand[Req validator, Rep written](s *Server, ctx context.Context, meta commands.Meta, req Req, spec commandSpec[Req, Rep]) reply {
 	rep, err := spec.exec(ctx, meta, req)
+	if derr := s.durable(ctx); derr != nil {
+		return failed(derr) // the outcome is not durable yet: unknown to the client, as after a timeout
+	}
 	if err != nil {
 		return failed(err)
 	}
@@ -216,4 +232,22 @@ func header(h nats.Header, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// deferred returns ctx whose writes wait for no sync (groupcommit.Deferred)
+// when the engine runs group commit; the command syncs at its own points.
+func (s *Server) deferred(ctx context.Context) context.Context {
+	if s.cfg.Durable == nil {
+		return ctx
+	}
+	return groupcommit.Deferred(ctx)
+}
+
+// durable waits, under group commit, until everything the command wrote or
+// read is durable; without group commit everything already is.
+func (s *Server) durable(ctx context.Context) error {
+	if s.cfg.Durable == nil {
+		return nil
+	}
+	return s.cfg.Durable(ctx)
 }

@@ -64,6 +64,11 @@ type Config struct {
 	// QueryWait bounds how long a query waits for the read models to apply
 	// its min_seq (or this instance's own writes). Default 2s.
 	QueryWait time.Duration
+	// Durable, when set (group commit), is waited for before a command
+	// replies: the command's own writes are durable already, but what it
+	// read of other commands' writes may not be yet, and its answer must
+	// not show what a crash could take back (groupcommit.Syncer.WaitDirty).
+	Durable func(context.Context) error
 }
 
 // Server is the running micro service.

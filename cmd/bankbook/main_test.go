@@ -336,6 +336,7 @@ func TestExitStatusesAndVersion(t *testing.T) {
 		{"unavailable", []string{"order", "get", "--nats-url", "nats://127.0.0.1:1", "--order-id", "x"}, exitUnavailable},
 		{"not caught up", []string{"order", "get", url, "--order-id", "nope", "--min-seq", "999999"}, exitUnavailable},
 		{"group commit under fast", []string{"serve", "--data-dir", t.TempDir(), "--durability", "fast", "--group-commit"}, exitUsage},
+		{"group commit on an external NATS", []string{"serve", "--data-dir", t.TempDir(), "--nats-url", "nats://127.0.0.1:1", "--group-commit"}, exitUsage},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,7 +40,7 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.Tenant, "tenant", cfg.Tenant, "external NATS: the tenant this engine serves (bankbook auth config --tenant)")
 	fs.StringVar(&cfg.AuthFile, "auth-file", cfg.AuthFile, "embedded server: the operator's own users and roles instead of the generated identities (docs/security.md)")
 	fs.StringVar(&cfg.Durability, "durability", cfg.Durability, "embedded server write durability: safe (fsync every write) or fast")
-	fs.BoolVar(&cfg.GroupCommit, "group-commit", cfg.GroupCommit, "group concurrent commands' writes to each stream into atomic batches, one fsync each (pays only with many concurrent clients under safe: docs/performance.md)")
+	fs.BoolVar(&cfg.GroupCommit, "group-commit", cfg.GroupCommit, "under safe with the embedded server: concurrent writes share syncs of the store's file system (Linux syncfs) instead of one fsync each; every write is still durable before it is relied on (docs/performance.md, ADR 0012)")
 	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "stream and bucket replicas (cluster only)")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console (default json; console on a terminal)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")

@@ -1,35 +1,40 @@
-// Package groupcommit lets many concurrent writers share the fsyncs of one
-// JetStream stream.
+// Package groupcommit lets concurrent writers share the syncs that make
+// their JetStream writes durable.
 //
-// On a server that syncs every write (the safe durability profile), each
-// publish to a stream waits for an fsync of its own, and the disk's fsync
-// rate bounds the writes per second of the whole engine: a command that
-// writes five times costs five fsyncs. A Publisher groups the messages that
-// arrive for one stream while an earlier write is in flight into one atomic
-// batch (ADR-50, the stream needs AllowAtomicPublish), which the server
-// stores with a single fsync and acknowledges only after it. Every message
-// is as durable when its ack comes as it is without grouping.
+// Under the safe durability profile the embedded server fsyncs every write
+// before it acknowledges it, and the disk's sync rate (a few thousand a
+// second, whatever the stream) bounds the engine: a command that writes six
+// times costs six fsyncs, one after the other. With group commit the
+// embedded server does not sync per write: it writes each message to the
+// operating system before its ack, as under fast. The engine then makes the
+// write durable itself before anyone relies on it: a Syncer syncs the file
+// system that holds the server's store (syncfs(2), Linux only) and every
+// writer that was waiting when that sync started is released by it. One
+// sync covers every write of every stream that reached the operating
+// system before it started, so at 64 concurrent clients one sync serves
+// dozens of writes.
 //
-// A lone message is published as it is, and so is one that a batch cannot
-// carry (larger than the payload limit, or expecting the stream's last
-// sequence or message ID). A message with the same message ID as one in the
-// batch, or with an expectation on a subject the batch already writes,
-// waits for the next batch (the server would refuse the whole batch). If the server
-// refuses a batch before committing it (one message's expectation failed, a
-// duplicate message ID, batch limits, atomic publish turned off), the batch
-// wrote nothing, and each of its messages is published again on its own, so
-// that each writer gets exactly the answer, and the effect, that a plain
-// publish would have given. Any other outcome that does not account for
-// the batch (no answer in time, an ack that does not match the batch, a
-// refusal while committing, after which part of it may be stored) reaches
-// each writer as a transient error (the timeout itself, or
-// ErrUnexpectedAck), like a plain publish whose ack was lost: the message
-// may or may not be stored, and the writer's usual rules for that (message
-// IDs, expectations, reading back) apply.
+// What a writer sees is what the safe profile gives it:
 //
-// A KV bucket reopened with create-or-update (by any engine instance, at
-// its start) has atomic publish off until an instance with group commit
-// sets it again. A Publisher that meets that refusal publishes message by
-// message for Options.Pause, then tries a batch again. Every instance on
-// one NATS should run with the same setting.
+//   - Wrap returns a jetstream.JetStream whose publishes and KV writes
+//     return only after a sync that started after the server acknowledged
+//     them: an ack means the write is on disk. A write's successor (the
+//     commit after the key's claim, the key's outcome after the commit) is
+//     sent only after that, so a crash keeps a prefix of each chain of
+//     writes, as with a sync per write.
+//   - A reader that acts on what it read beyond its own writes waits first:
+//     the projection runner before it commits a batch to its synced bbolt
+//     file (read models never get ahead of the stream), the worker loops
+//     that call a third party (payouts, notifications) before the call,
+//     and a command before it replies (it may have read another command's
+//     write that is not synced yet). WaitDirty costs nothing when no write
+//     is waiting for a sync.
+//   - A sync that fails fails every later Wait as well (after a failed
+//     fsync, Linux may drop the dirty pages and a later sync can succeed
+//     without them): the engine stops acknowledging writes until it is
+//     restarted.
+//
+// Syncer only works where the engine can reach the server's store: with the
+// embedded server. docs/decisions/0012-group-commit-by-syncing-the-file-system.md
+// says why it replaced atomic batches.
 package groupcommit

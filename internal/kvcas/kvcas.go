@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/bankbook/bankbook/internal/groupcommit"
 	"github.com/bankbook/bankbook/internal/transient"
 )
 
@@ -100,7 +101,8 @@ func Update(ctx context.Context, kv KV, key string, opts *Options, decide func(E
 			}
 			for _, v := range unknown {
 				if !cur.Absent() && bytes.Equal(cur.Value, v) {
-					return cur.Revision, nil // a write whose answer was lost was stored
+					// A write whose answer was lost was stored.
+					return cur.Revision, settle(ctx, kv, key)
 				}
 			}
 			if conflicted {
@@ -121,7 +123,7 @@ func Update(ctx context.Context, kv KV, key string, opts *Options, decide func(E
 		read = true
 		next, err := decide(cur)
 		if errors.Is(err, ErrUnchanged) {
-			return cur.Revision, nil
+			return cur.Revision, settle(ctx, kv, key) // what was read is relied on
 		}
 		if err != nil {
 			return 0, err
@@ -154,6 +156,15 @@ func Update(ctx context.Context, kv KV, key string, opts *Options, decide func(E
 		}
 		return 0, fmt.Errorf("kv update %s at revision %d: %w", key, cur.Revision, transient.Mark(err))
 	}
+}
+
+// settle makes what Update read durable before it is relied on, under
+// group commit (groupcommit.Settle).
+func settle(ctx context.Context, kv KV, key string) error {
+	if err := groupcommit.Settle(ctx, kv); err != nil {
+		return fmt.Errorf("kv %s: %w", key, transient.Mark(err))
+	}
+	return nil
 }
 
 // conflict reports whether a create or update lost to another writer.

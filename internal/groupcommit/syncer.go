@@ -1,0 +1,171 @@
+package groupcommit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrUnsupported: this operating system has no way to sync one file system
+// (syncfs(2) is Linux's).
+var ErrUnsupported = errors.New("groupcommit: syncing a file system needs Linux (syncfs)")
+
+// ErrSyncFailed wraps the error of a failed sync. Once a sync failed, every
+// later Wait returns it too.
+var ErrSyncFailed = errors.New("groupcommit: sync failed")
+
+// Syncer runs the syncs that concurrent writers share. Its zero value is
+// not usable; a nil *Syncer's waits return at once (no group commit).
+// It is safe for concurrent use and holds no goroutine: the first writer to
+// wait while no sync runs runs the next one itself.
+type Syncer struct {
+	sync  func() error
+	close func() error
+
+	mu      sync.Mutex
+	started uint64        // syncs started
+	done    uint64        // syncs finished (the highest; they run one at a time)
+	running bool          // a sync is running
+	wake    chan struct{} // closed when the running sync finishes
+	// covered is how many writes had been answered when the last finished
+	// sync started: while no more have begun (writes), every write made is
+	// durable.
+	covered uint64
+	err     error // the first failure, for good
+
+	writes   atomic.Uint64 // writes begun through Wrap
+	answered atomic.Uint64 // writes the server answered (stored or refused)
+	syncs    atomic.Uint64
+	waits    atomic.Uint64
+}
+
+// New returns a Syncer whose syncs call sync. Open is the file-system one.
+func New(sync func() error) *Syncer {
+	return &Syncer{sync: sync, close: func() error { return nil }, wake: make(chan struct{})}
+}
+
+// Stats counts what a Syncer did since it was made.
+type Stats struct {
+	// Writes is how many writes were made through Wrap (publishes and KV
+	// writes), refused ones included.
+	Writes uint64
+	// Waits is how many waits needed a sync (writes and readers).
+	Waits uint64
+	// Syncs is how many syncs ran: Waits ÷ Syncs is how many waits one
+	// sync served.
+	Syncs uint64
+}
+
+// Stats returns the counts so far; a nil Syncer has none.
+func (s *Syncer) Stats() Stats {
+	if s == nil {
+		return Stats{}
+	}
+	return Stats{Writes: s.writes.Load(), Waits: s.waits.Load(), Syncs: s.syncs.Load()}
+}
+
+// Counts returns Stats by name, for bankbook_group_commit_total.
+func (st Stats) Counts() map[string]uint64 {
+	return map[string]uint64{"writes": st.Writes, "waits": st.Waits, "syncs": st.Syncs}
+}
+
+// Close releases the Syncer's file descriptor. Waits after Close fail.
+func (s *Syncer) Close() error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = errors.New("groupcommit: syncer closed")
+	}
+	closeFn := s.close
+	s.close = func() error { return nil }
+	return closeFn()
+}
+
+// Wait returns once a sync that started after Wait was called has finished:
+// everything written to the file system before the call is then durable.
+// Concurrent callers share syncs. It returns ctx's error if ctx ends first
+// (the sync it waited for goes on), and the first sync failure for good.
+func (s *Syncer) Wait(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
+	s.waits.Add(1)
+	s.mu.Lock()
+	want := s.started + 1 // a sync running now may have started before the caller's writes
+	for {
+		if s.err != nil {
+			err := s.err
+			s.mu.Unlock()
+			return err
+		}
+		if s.done >= want {
+			s.mu.Unlock()
+			return nil
+		}
+		if !s.running {
+			s.runLocked()
+			continue
+		}
+		wake := s.wake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
+}
+
+// WaitDirty is Wait, except that it returns at once when every write
+// started so far through Wrap was covered by a sync that finished: a
+// reader that saw only such writes needs no sync of its own. Writes the server
+// makes by itself (a timer firing) are not counted; a reader that must not
+// act before those are durable calls Wait.
+func (s *Syncer) WaitDirty(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	clean := s.err == nil && s.writes.Load() <= s.covered // covered first: writes only grow
+	s.mu.Unlock()
+	if clean {
+		return nil
+	}
+	return s.Wait(ctx)
+}
+
+// WaitDirtyFunc returns s.WaitDirty, or nil for a nil Syncer: for the
+// hooks that a nil function turns off.
+func (s *Syncer) WaitDirtyFunc() func(context.Context) error {
+	if s == nil {
+		return nil
+	}
+	return s.WaitDirty
+}
+
+// runLocked runs one sync with s.mu released around it, and wakes its
+// waiters. s.mu is held on entry and on return.
+func (s *Syncer) runLocked() {
+	s.running = true
+	s.started++
+	gen, answered := s.started, s.answered.Load()
+	s.mu.Unlock()
+	err := s.sync()
+	s.syncs.Add(1)
+	s.mu.Lock()
+	s.running, s.done = false, gen
+	if err != nil && s.err == nil {
+		s.err = fmt.Errorf("%w: %w", ErrSyncFailed, err)
+	}
+	if err == nil {
+		s.covered = answered
+	}
+	close(s.wake)
+	s.wake = make(chan struct{})
+}

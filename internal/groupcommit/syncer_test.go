@@ -1,0 +1,231 @@
+package groupcommit
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Concurrent waiters share syncs, and every one of them returns only after
+// a sync that started after it called.
+func TestWaitSharesSyncs(t *testing.T) {
+	var calls atomic.Int64
+	s := New(func() error { calls.Add(1); time.Sleep(2 * time.Millisecond); return nil })
+	const waiters = 64
+	var wg sync.WaitGroup
+	for range waiters {
+		wg.Go(func() {
+			if err := s.Wait(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	st := s.Stats()
+	if st.Waits != waiters || st.Syncs != uint64(calls.Load()) {
+		t.Fatalf("stats %+v after %d waits and %d syncs", st, waiters, calls.Load())
+	}
+	if st.Syncs == 0 || st.Syncs >= waiters {
+		t.Fatalf("%d waiters ran %d syncs: none shared", waiters, st.Syncs)
+	}
+}
+
+// A wait that begins while a sync runs is not released by that sync (it
+// may have started before the waiter's write), but by the next.
+func TestWaitNeedsASyncStartedAfterIt(t *testing.T) {
+	started := make(chan int, 4)
+	release := make(chan struct{})
+	var n atomic.Int64
+	s := New(func() error {
+		started <- int(n.Add(1))
+		<-release
+		return nil
+	})
+	first := make(chan error, 1)
+	go func() { first <- s.Wait(context.Background()) }()
+	if got := <-started; got != 1 {
+		t.Fatalf("sync %d started first", got)
+	}
+	second := make(chan int64, 1)
+	go func() {
+		if err := s.Wait(context.Background()); err != nil {
+			t.Error(err)
+		}
+		second <- n.Load()
+	}()
+	// The second waiter is queued behind sync 1 once its Wait counted.
+	for s.Stats().Waits < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	release <- struct{}{} // sync 1 ends
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if got := <-started; got != 2 {
+		t.Fatalf("sync %d started after sync 1, want 2", got)
+	}
+	select {
+	case <-second:
+		t.Fatal("the second waiter returned before the sync that started after it ended")
+	default:
+	}
+	release <- struct{}{} // sync 2 ends
+	if syncs := <-second; syncs != 2 {
+		t.Fatalf("the second waiter returned after %d syncs, want 2", syncs)
+	}
+}
+
+// After a sync fails every wait fails, even when syncs would succeed again:
+// the pages it failed to write may be gone.
+func TestFailedSyncFailsEveryLaterWait(t *testing.T) {
+	fail := errors.New("EIO")
+	var calls atomic.Int64
+	s := New(func() error {
+		if calls.Add(1) == 2 {
+			return fail
+		}
+		return nil
+	})
+	ctx := context.Background()
+	if err := s.Wait(ctx); err != nil {
+		t.Fatalf("first wait: %v", err)
+	}
+	for i := range 3 {
+		if err := s.Wait(ctx); !errors.Is(err, ErrSyncFailed) || !errors.Is(err, fail) {
+			t.Fatalf("wait %d after the failed sync: %v, want ErrSyncFailed wrapping EIO", i, err)
+		}
+		if err := s.WaitDirty(ctx); !errors.Is(err, ErrSyncFailed) {
+			t.Fatalf("WaitDirty %d after the failed sync: %v, want ErrSyncFailed", i, err)
+		}
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("%d syncs ran; none should after the failure", calls.Load())
+	}
+}
+
+// A waiter whose context ends stops waiting; the sync goes on for the others.
+func TestWaitEndsWithItsContext(t *testing.T) {
+	release := make(chan struct{})
+	running := make(chan struct{}, 1)
+	s := New(func() error { running <- struct{}{}; <-release; return nil })
+	done := make(chan error, 1)
+	go func() { done <- s.Wait(context.Background()) }()
+	<-running
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait with an ended context: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WaitDirty syncs only while a write has begun that no finished sync
+// covers, including one the server has not answered yet (a reader may see
+// it delivered before its writer gets the ack).
+func TestWaitDirty(t *testing.T) {
+	s := New(func() error { return nil })
+	ctx := context.Background()
+	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != 0 {
+		t.Fatalf("WaitDirty with no write: %v, %d syncs, want none", err, s.Stats().Syncs)
+	}
+	if _, err := durable(ctx, s, func() (int, error) { return 1, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats(); got.Writes != 1 || got.Syncs != 1 {
+		t.Fatalf("after one write: %+v, want 1 write and its sync", got)
+	}
+	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != 1 {
+		t.Fatalf("WaitDirty after a synced write: %v, %d syncs, want still 1", err, s.Stats().Syncs)
+	}
+
+	// A write in flight: sent, not answered.
+	sent, answer := make(chan struct{}), make(chan struct{})
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := durable(ctx, s, func() (int, error) { close(sent); <-answer; return 2, nil })
+		wrote <- err
+	}()
+	<-sent
+	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != 2 {
+		t.Fatalf("WaitDirty with a write in flight: %v, %d syncs, want a sync of its own (2)", err, s.Stats().Syncs)
+	}
+	// That sync started before the write was answered: it does not cover it.
+	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != 3 {
+		t.Fatalf("WaitDirty again, the write still in flight: %v, %d syncs, want 3", err, s.Stats().Syncs)
+	}
+	close(answer)
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	syncs := s.Stats().Syncs
+	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != syncs {
+		t.Fatalf("WaitDirty once the write is durable: %v, %d syncs, want %d", err, s.Stats().Syncs, syncs)
+	}
+	// A refused write stored nothing: it returns its error without a sync.
+	if _, err := durable(ctx, s, func() (int, error) { return 0, errors.New("wrong last sequence") }); err == nil || s.Stats().Syncs != syncs {
+		t.Fatalf("a refused write: %v, %d syncs, want its error and still %d", err, s.Stats().Syncs, syncs)
+	}
+}
+
+// A nil Syncer is group commit off: waits return at once.
+func TestNilSyncer(t *testing.T) {
+	var s *Syncer
+	if err := s.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitDirty(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s.Stats() != (Stats{}) || s.Close() != nil {
+		t.Fatal("a nil Syncer has stats or fails to close")
+	}
+}
+
+// A write the server stored returns only once it is durable, even when its
+// context ends meanwhile: a writer whose attempt timed out reads the write
+// back, and must not find it before it is synced.
+func TestStoredWriteOutlivesItsContext(t *testing.T) {
+	release := make(chan struct{})
+	running := make(chan struct{}, 1)
+	s := New(func() error { running <- struct{}{}; <-release; return nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := durable(ctx, s, func() (int, error) { return 1, nil })
+		done <- err
+	}()
+	<-running
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("the write returned (%v) before its sync ended", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the write, once synced: %v", err)
+	}
+}
+
+// Deferred writes wait for no sync; they still count, so WaitDirty syncs.
+func TestDeferredWrites(t *testing.T) {
+	s := New(func() error { return nil })
+	ctx := Deferred(context.Background())
+	for range 3 {
+		if _, err := durable(ctx, s, func() (int, error) { return 1, nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.Writes != 3 || st.Syncs != 0 {
+		t.Fatalf("after three deferred writes: %+v, want 3 writes and no sync", st)
+	}
+	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != 1 {
+		t.Fatalf("WaitDirty after deferred writes: %v, %d syncs, want one", err, s.Stats().Syncs)
+	}
+}
