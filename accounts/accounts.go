@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/internal/groupcommit"
 	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/internal/transient"
 )
@@ -268,6 +269,12 @@ func (d *Directory) Allocate(ctx context.Context, linkID string) (string, error)
 		}
 		if d.afterClaim != nil {
 			d.afterClaim(ctx, number)
+		}
+		// Under group commit, the counter and the claim are durable before
+		// the binding that relies on them: a binding kept by a crash
+		// without its claim would let the number be handed out again.
+		if err := groupcommit.Settle(ctx, d.kv); err != nil {
+			return "", fmt.Errorf("allocate for %s: %w", linkID, transient.Mark(err))
 		}
 		won, err := d.bind(ctx, linkID, number)
 		if err != nil {

@@ -148,6 +148,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			if e.syncs, err = groupcommit.Open(filepath.Join(cfg.DataDir, "jetstream")); err != nil {
 				return nil, err
 			}
+			if fs := e.syncs.FileSystem(); fs != "ext4" {
+				// nats-server replaces some files by an unsynced rename
+				// when it does not sync per write; ext4 (data=ordered, its
+				// default) writes a file's data before such a rename.
+				log.Warn().Str("file_system", fs).Msg("group commit: the data directory is not on ext4, the file system its durability was argued and measured on")
+			}
 		}
 		if e.nc, err = e.ns.Connect(connLogging(log)...); err != nil {
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
@@ -230,7 +236,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		MaxUnpaidOrders:  cfg.MaxUnpaidOrders,
 		FinaliseRetry:    cmp.Or(time.Duration(cfg.FinaliseRetry), time.Duration(cfg.ScanInterval)),
 		Snapshots:        snaps,
-		BeforeAppend:     e.syncs.WaitDirtyFunc(),
+		BeforeAppend:     e.syncs.SyncPointFunc(),
 	}, log)
 	if err != nil {
 		return nil, err

@@ -19,9 +19,9 @@ const syncFailedWait = time.Minute
 // it is handed is durable: for the reactions that act outside the engine
 // (a payout sent to the bank, a notification to the chat provider), which
 // must never act on a commit that a crash could still take back. Reactions
-// that only write to the engine need no such wait: each of their writes is
-// durable before it returns, and the commit they read, written before, with
-// it.
+// that only write to the engine need no such wait: each of their writes
+// first waits for what was answered before it, the commit they react to
+// included (groupcommit.Wrap).
 func (e *Engine) durableFirst(fn func(context.Context, eventstore.Commit) error) func(context.Context, eventstore.Commit) error {
 	if e.syncs == nil {
 		return fn

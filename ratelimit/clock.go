@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/internal/groupcommit"
 	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/internal/transient"
 )
@@ -196,6 +197,9 @@ type observed struct {
 }
 
 var _ kvcas.KV = (*observed)(nil)
+
+// Settle forwards to the bucket (groupcommit.Settler).
+func (o *observed) Settle(ctx context.Context) error { return groupcommit.Settle(ctx, o.kv) }
 
 func (o *observed) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
 	e, err := o.kv.Get(ctx, key)

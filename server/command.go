@@ -102,6 +102,9 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	claim, stored, err := s.cfg.Idempotency.Begin(ctx, subject+"."+actor, meta.IdempotencyKey, idempotency.HashBody(body), plan)
 	switch {
 	case err != nil:
+		if derr := s.durable(ctx); derr != nil {
+			return failed(derr) // a refusal (key reused, in progress) may rest on a claim not synced yet
+		}
 		return failed(err)
 	case stored != nil:
 		if err := s.durable(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testenv"
 )
 
 // With group commit on (under safe: the server does not sync per write, the
@@ -21,6 +23,7 @@ import (
 // key, with its own depositor name and expiry timer, and the writes really
 // shared syncs.
 func TestGroupCommitKeepsEverySubmitsAnswer(t *testing.T) {
+	testenv.RequireOnLinux(t, runtime.GOOS == "linux", "syncfs")
 	e := startEngine(t, func(c *engine.Config) { c.GroupCommit, c.Durability = true, "safe" })
 	const keys = 96
 	type answer struct {

@@ -4,9 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
+
+// UnknownWindow is how long after a write that got no answer (a timeout, a
+// lost connection) WaitDirty takes nothing for clean: the server may still
+// store that write, after any sync so far. It is far longer than one
+// write's attempt (1 s).
+const UnknownWindow = 30 * time.Second
 
 // ErrUnsupported: this operating system has no way to sync one file system
 // (syncfs(2) is Linux's).
@@ -23,6 +32,7 @@ var ErrSyncFailed = errors.New("groupcommit: sync failed")
 type Syncer struct {
 	sync  func() error
 	close func() error
+	fs    string // the file system's type, by name (Open)
 
 	mu      sync.Mutex
 	started uint64        // syncs started
@@ -36,15 +46,21 @@ type Syncer struct {
 	err     error // the first failure, for good
 
 	writes   atomic.Uint64 // writes begun through Wrap
-	answered atomic.Uint64 // writes the server answered (stored or refused)
+	answered atomic.Uint64 // writes the server answered (stored or refused), or that got no answer
+	unknown  atomic.Int64  // unix ns of the last write that got no answer: it may be stored later
+	now      func() time.Time
 	syncs    atomic.Uint64
 	waits    atomic.Uint64
 }
 
 // New returns a Syncer whose syncs call sync. Open is the file-system one.
 func New(sync func() error) *Syncer {
-	return &Syncer{sync: sync, close: func() error { return nil }, wake: make(chan struct{})}
+	return &Syncer{sync: sync, close: func() error { return nil }, wake: make(chan struct{}), now: time.Now}
 }
+
+// FileSystem names the type of the file system Open syncs ("ext4", "xfs",
+// ..., or its magic number in hex); "" for New's.
+func (s *Syncer) FileSystem() string { return s.fs }
 
 // Stats counts what a Syncer did since it was made.
 type Stats struct {
@@ -134,6 +150,9 @@ func (s *Syncer) WaitDirty(ctx context.Context) error {
 	s.mu.Lock()
 	clean := s.err == nil && s.writes.Load() <= s.covered // covered first: writes only grow
 	s.mu.Unlock()
+	if u := s.unknown.Load(); u != 0 && s.now().Sub(time.Unix(0, u)) < UnknownWindow {
+		clean = false // a write without an answer may be stored after any sync so far
+	}
 	if clean {
 		return nil
 	}
@@ -147,6 +166,22 @@ func (s *Syncer) WaitDirtyFunc() func(context.Context) error {
 		return nil
 	}
 	return s.WaitDirty
+}
+
+// SyncPointFunc returns the wait of a sync point in a chain of writes, or
+// nil for a nil Syncer: WaitDirty for a Deferred context, whose writes
+// waited for nothing; nothing for any other, each of whose writes waited
+// before and after itself.
+func (s *Syncer) SyncPointFunc() func(context.Context) error {
+	if s == nil {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		if ctx.Value(deferKey{}) == nil {
+			return nil
+		}
+		return s.WaitDirty(ctx)
+	}
 }
 
 // runLocked runs one sync with s.mu released around it, and wakes its
@@ -168,4 +203,23 @@ func (s *Syncer) runLocked() {
 	}
 	close(s.wake)
 	s.wake = make(chan struct{})
+}
+
+// atLeast reports whether a kernel release ("6.18.44-fc") is major.minor
+// or later.
+func atLeast(release string, major, minor int) bool {
+	parts := strings.SplitN(release, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	gotMajor, err1 := strconv.Atoi(parts[0])
+	digits := parts[1]
+	if i := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		digits = digits[:i]
+	}
+	gotMinor, err2 := strconv.Atoi(digits)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return gotMajor > major || gotMajor == major && gotMinor >= minor
 }

@@ -3,6 +3,7 @@ package groupcommit
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,6 +174,46 @@ func TestWaitDirty(t *testing.T) {
 	}
 }
 
+// A write that got no answer may be stored after any sync: for
+// UnknownWindow after it, WaitDirty syncs whatever the counts say.
+func TestWriteWithoutAnswerKeepsWaitDirtySyncing(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := New(func() error { return nil })
+	s.now = func() time.Time { return now }
+	ctx := context.Background()
+	if _, err := durable(ctx, s, func() (int, error) { return 0, context.DeadlineExceeded }); err == nil {
+		t.Fatal("a write without an answer returned no error")
+	}
+	for i := range 3 {
+		before := s.Stats().Syncs
+		if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != before+1 {
+			t.Fatalf("WaitDirty %d after a write without an answer: %v, syncs %d → %d, want one more", i, err, before, s.Stats().Syncs)
+		}
+	}
+	now = now.Add(UnknownWindow)
+	before := s.Stats().Syncs
+	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != before {
+		t.Fatalf("WaitDirty once the window passed: %v, syncs %d → %d, want none", err, before, s.Stats().Syncs)
+	}
+}
+
+// A write of a context that is not Deferred first waits for what was
+// written before it (its writer may have read it) to be durable.
+func TestWriteWaitsForEarlierWrites(t *testing.T) {
+	var order []string
+	s := New(func() error { order = append(order, "sync"); return nil })
+	ctx := context.Background()
+	if _, err := durable(Deferred(ctx), s, func() (int, error) { order = append(order, "a"); return 1, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := durable(ctx, s, func() (int, error) { order = append(order, "b"); return 1, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(order, " "); got != "a sync b sync" {
+		t.Fatalf("order %q, want a deferred write, a sync, the next write, its sync", got)
+	}
+}
+
 // A nil Syncer is group commit off: waits return at once.
 func TestNilSyncer(t *testing.T) {
 	var s *Syncer
@@ -227,5 +268,16 @@ func TestDeferredWrites(t *testing.T) {
 	}
 	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != 1 {
 		t.Fatalf("WaitDirty after deferred writes: %v, %d syncs, want one", err, s.Stats().Syncs)
+	}
+}
+
+func TestAtLeast(t *testing.T) {
+	for release, want := range map[string]bool{
+		"6.18.44-fc-v782": true, "5.8.0": true, "5.10.0-21-amd64": true, "5.7.19": false,
+		"4.19.0": false, "5.8": true, "6": false, "x.y": false, "5.8-rc1": true,
+	} {
+		if got := atLeast(release, 5, 8); got != want {
+			t.Errorf("atLeast(%q, 5, 8) = %v, want %v", release, got, want)
+		}
 	}
 }

@@ -64,6 +64,51 @@ func (j *syncedJS) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.Key
 	return j.kv(j.JetStream.CreateOrUpdateKeyValue(ctx, cfg))
 }
 
+func (j *syncedJS) Stream(ctx context.Context, name string) (jetstream.Stream, error) {
+	return j.stream(j.JetStream.Stream(ctx, name))
+}
+
+func (j *syncedJS) CreateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	return j.stream(j.JetStream.CreateStream(ctx, cfg))
+}
+
+func (j *syncedJS) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	return j.stream(j.JetStream.UpdateStream(ctx, cfg))
+}
+
+func (j *syncedJS) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	return j.stream(j.JetStream.CreateOrUpdateStream(ctx, cfg))
+}
+
+func (j *syncedJS) stream(st jetstream.Stream, err error) (jetstream.Stream, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &syncedStream{Stream: st, s: j.s}, nil
+}
+
+// syncedStream is a stream handle whose message deletions and purges are
+// writes like any other.
+type syncedStream struct {
+	jetstream.Stream
+	s *Syncer
+}
+
+func (st *syncedStream) DeleteMsg(ctx context.Context, seq uint64) error {
+	_, err := durable(ctx, st.s, func() (struct{}, error) { return struct{}{}, st.Stream.DeleteMsg(ctx, seq) })
+	return err
+}
+
+func (st *syncedStream) SecureDeleteMsg(ctx context.Context, seq uint64) error {
+	_, err := durable(ctx, st.s, func() (struct{}, error) { return struct{}{}, st.Stream.SecureDeleteMsg(ctx, seq) })
+	return err
+}
+
+func (st *syncedStream) Purge(ctx context.Context, opts ...jetstream.StreamPurgeOpt) error {
+	_, err := durable(ctx, st.s, func() (struct{}, error) { return struct{}{}, st.Stream.Purge(ctx, opts...) })
+	return err
+}
+
 func (j *syncedJS) kv(kv jetstream.KeyValue, err error) (jetstream.KeyValue, error) {
 	if err != nil {
 		return nil, err
@@ -71,27 +116,30 @@ func (j *syncedJS) kv(kv jetstream.KeyValue, err error) (jetstream.KeyValue, err
 	return &syncedKV{KeyValue: kv, s: j.s}, nil
 }
 
-// Settle waits until everything read so far is durable, when v (a
-// jetstream.JetStream or a KeyValue) came from Wrap and ctx is not
-// Deferred; otherwise it returns nil at once. It is for a writer that
-// learned from a read, not from an ack, that its write was stored (the ack
-// was lost, and a retry found the write there): the read may show it
-// before it is synced.
-func Settle(ctx context.Context, v any) error {
-	var s *Syncer
-	switch w := v.(type) {
-	case *syncedJS:
-		s = w.s
-	case *syncedKV:
-		s = w.s
-	default:
-		return nil
-	}
-	if ctx.Value(deferKey{}) != nil {
-		return nil
-	}
-	return s.Wait(ctx)
+// Settler is what Wrap's JetStream, buckets and streams are: Settle waits
+// until everything read so far is durable. A type that wraps one of them
+// forwards it.
+type Settler interface {
+	Settle(ctx context.Context) error
 }
+
+// Settle waits until everything read so far is durable, when v (a
+// JetStream, a bucket or a stream) is a Settler, as Wrap's are; otherwise
+// it returns nil at once. It is for a writer that learned from a read, not
+// from an ack, that a write was stored (its own, whose ack was lost, found
+// by a retry; or another writer's, found already as wanted), and relies
+// on it: the read may show the write before it is synced. Deferred
+// contexts wait too: the writes counted cannot tell that one apart.
+func Settle(ctx context.Context, v any) error {
+	if st, ok := v.(Settler); ok {
+		return st.Settle(ctx)
+	}
+	return nil
+}
+
+func (j *syncedJS) Settle(ctx context.Context) error      { return j.s.Wait(ctx) }
+func (kv *syncedKV) Settle(ctx context.Context) error     { return kv.s.Wait(ctx) }
+func (st *syncedStream) Settle(ctx context.Context) error { return st.s.Wait(ctx) }
 
 type deferKey struct{}
 
@@ -108,15 +156,35 @@ func Deferred(ctx context.Context) context.Context {
 	return context.WithValue(ctx, deferKey{}, struct{}{})
 }
 
-// durable makes a write and passes its answer on once it is durable. The
-// write counts as begun before it is sent, and as done once answered: a
-// reader may see it (a consumer's delivery) before its ack comes back, and
-// WaitDirty must not take it for synced then (see Syncer.covered).
+// durable makes a write and passes its answer on once it is durable.
+//
+// Unless ctx is Deferred, the write first waits until what the writer may
+// have read is durable (WaitDirty): a write decided on another writer's
+// unsynced write must not outlive it in a crash, which the sync after it
+// alone would not prevent (both reach the operating system before it).
+//
+// The write counts as begun before it is sent, and as answered once the
+// server answered it (stored or refused): a reader may see it (a
+// consumer's delivery) before its ack comes back, and WaitDirty must not
+// take it for synced then (see Syncer.covered). A write that got no answer
+// (a timeout, a lost connection) may still be stored later: it counts as
+// answered, and WaitDirty takes nothing for clean for a while
+// (Syncer.unknown).
 func durable[T any](ctx context.Context, s *Syncer, write func() (T, error)) (T, error) {
+	deferred := ctx.Value(deferKey{}) != nil
+	if !deferred {
+		if err := s.WaitDirty(ctx); err != nil {
+			var zero T
+			return zero, err
+		}
+	}
 	s.writes.Add(1)
 	v, err := write()
+	if err != nil && !answered(err) {
+		s.unknown.Store(s.now().UnixNano())
+	}
 	s.answered.Add(1)
-	if err == nil && ctx.Value(deferKey{}) == nil {
+	if err == nil && !deferred {
 		// Not cut short by ctx: a write the server stored returns only
 		// once it is durable (or the sync failed), so a writer whose
 		// attempt timed out never reads it back before it is.
@@ -127,6 +195,14 @@ func durable[T any](ctx context.Context, s *Syncer, write func() (T, error)) (T,
 		return zero, err
 	}
 	return v, nil
+}
+
+// answered reports whether err is the server's answer to a write (a
+// refusal: a failed expectation, a key that exists), after which the
+// write is known not to be stored; any other error leaves it unknown.
+func answered(err error) bool {
+	var je jetstream.JetStreamError
+	return errors.As(err, &je) && je.APIError() != nil
 }
 
 type syncedKV struct {
