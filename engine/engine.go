@@ -148,11 +148,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			if e.syncs, err = groupcommit.Open(filepath.Join(cfg.DataDir, "jetstream")); err != nil {
 				return nil, err
 			}
-			if fs := e.syncs.FileSystem(); fs != "ext4" {
+			if fs := e.syncs.FileSystem(); fs != "ext2/3/4" {
 				// nats-server replaces some files by an unsynced rename
 				// when it does not sync per write; ext4 (data=ordered, its
 				// default) writes a file's data before such a rename.
-				log.Warn().Str("file_system", fs).Msg("group commit: the data directory is not on ext4, the file system its durability was argued and measured on")
+				log.Warn().Str("file_system", fs).Msg("group commit: the data directory is not on ext4, the file system its durability was argued and measured on (ADR 0012)")
 			}
 		}
 		if e.nc, err = e.ns.Connect(connLogging(log)...); err != nil {

@@ -16,12 +16,17 @@
 //
 // What a writer sees is what the safe profile gives it:
 //
-//   - Wrap returns a jetstream.JetStream whose publishes and KV writes
-//     return only after a sync that started after the server acknowledged
-//     them: an ack means the write is on disk. A write's successor (the
-//     commit after the key's claim, the key's outcome after the commit) is
-//     sent only after that, so a crash keeps a prefix of each chain of
-//     writes, as with a sync per write.
+//   - Wrap returns a jetstream.JetStream whose publishes, KV writes and
+//     stream deletions first wait until what was answered before them is
+//     durable (their writer may have read it), and return only after a
+//     sync that started after the server answered them: an ack means the
+//     write is on disk, and nothing is written on top of what is not. A
+//     write that got no answer may be stored late: WaitDirty takes nothing
+//     for clean until a sync that started UnknownWindow after it.
+//   - A Deferred context (a command) skips both waits: the chain has sync
+//     points of its own (SyncPointFunc before its append, WaitDirty before
+//     its answer). A writer that learns from a read rather than an ack
+//     that a write was stored waits with Settle.
 //   - A reader that acts on what it read beyond its own writes waits first:
 //     the projection runner before it commits a batch to its synced bbolt
 //     file (read models never get ahead of the stream), the worker loops

@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-// UnknownWindow is how long after a write that got no answer (a timeout, a
-// lost connection) WaitDirty takes nothing for clean: the server may still
-// store that write, after any sync so far. It is far longer than one
-// write's attempt (1 s).
+// UnknownWindow bounds how late the server may store a write that got no
+// answer (a timeout, a lost connection): until a sync that started this
+// long after such a write has finished, WaitDirty takes nothing for clean.
+// It is far longer than one write's attempt (1 s).
 const UnknownWindow = 30 * time.Second
 
 // ErrUnsupported: this operating system has no way to sync one file system
@@ -44,10 +44,12 @@ type Syncer struct {
 	// durable.
 	covered uint64
 	err     error // the first failure, for good
+	// unknown is when the last write that got no answer (it may be stored
+	// later) did; lastStart when the last finished sync started.
+	unknown, lastStart time.Time
 
 	writes   atomic.Uint64 // writes begun through Wrap
 	answered atomic.Uint64 // writes the server answered (stored or refused), or that got no answer
-	unknown  atomic.Int64  // unix ns of the last write that got no answer: it may be stored later
 	now      func() time.Time
 	syncs    atomic.Uint64
 	waits    atomic.Uint64
@@ -58,7 +60,7 @@ func New(sync func() error) *Syncer {
 	return &Syncer{sync: sync, close: func() error { return nil }, wake: make(chan struct{}), now: time.Now}
 }
 
-// FileSystem names the type of the file system Open syncs ("ext4", "xfs",
+// FileSystem names the type of the file system Open syncs ("ext2/3/4", "xfs",
 // ..., or its magic number in hex); "" for New's.
 func (s *Syncer) FileSystem() string { return s.fs }
 
@@ -148,11 +150,11 @@ func (s *Syncer) WaitDirty(ctx context.Context) error {
 		return nil
 	}
 	s.mu.Lock()
-	clean := s.err == nil && s.writes.Load() <= s.covered // covered first: writes only grow
+	clean := s.err == nil && s.writes.Load() <= s.covered && // covered first: writes only grow
+		// A write without an answer may be stored after any sync that
+		// started less than UnknownWindow after it.
+		(s.unknown.IsZero() || s.lastStart.Sub(s.unknown) >= UnknownWindow)
 	s.mu.Unlock()
-	if u := s.unknown.Load(); u != 0 && s.now().Sub(time.Unix(0, u)) < UnknownWindow {
-		clean = false // a write without an answer may be stored after any sync so far
-	}
 	if clean {
 		return nil
 	}
@@ -184,12 +186,19 @@ func (s *Syncer) SyncPointFunc() func(context.Context) error {
 	}
 }
 
+// noAnswer records a write that got no answer.
+func (s *Syncer) noAnswer() {
+	s.mu.Lock()
+	s.unknown = s.now()
+	s.mu.Unlock()
+}
+
 // runLocked runs one sync with s.mu released around it, and wakes its
 // waiters. s.mu is held on entry and on return.
 func (s *Syncer) runLocked() {
 	s.running = true
 	s.started++
-	gen, answered := s.started, s.answered.Load()
+	gen, answered, start := s.started, s.answered.Load(), s.now()
 	s.mu.Unlock()
 	err := s.sync()
 	s.syncs.Add(1)
@@ -199,7 +208,7 @@ func (s *Syncer) runLocked() {
 		s.err = fmt.Errorf("%w: %w", ErrSyncFailed, err)
 	}
 	if err == nil {
-		s.covered = answered
+		s.covered, s.lastStart = answered, start
 	}
 	close(s.wake)
 	s.wake = make(chan struct{})

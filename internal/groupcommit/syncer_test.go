@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Concurrent waiters share syncs, and every one of them returns only after
@@ -169,8 +171,15 @@ func TestWaitDirty(t *testing.T) {
 		t.Fatalf("WaitDirty once the write is durable: %v, %d syncs, want %d", err, s.Stats().Syncs, syncs)
 	}
 	// A refused write stored nothing: it returns its error without a sync.
-	if _, err := durable(ctx, s, func() (int, error) { return 0, errors.New("wrong last sequence") }); err == nil || s.Stats().Syncs != syncs {
+	refusal := &jetstream.APIError{Code: 400, ErrorCode: jetstream.JSErrCodeStreamWrongLastSequence, Description: "wrong last sequence"}
+	if _, err := durable(Deferred(ctx), s, func() (int, error) { return 0, refusal }); err == nil || s.Stats().Syncs != syncs {
 		t.Fatalf("a refused write: %v, %d syncs, want its error and still %d", err, s.Stats().Syncs, syncs)
+	}
+	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != syncs+1 {
+		t.Fatalf("WaitDirty after a refused write: %v, %d syncs, want one more (counted, not yet covered)", err, s.Stats().Syncs)
+	}
+	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != syncs+1 {
+		t.Fatalf("WaitDirty again: %v, %d syncs, want none more: a refusal is an answer, not an unknown", err, s.Stats().Syncs)
 	}
 }
 
@@ -190,10 +199,15 @@ func TestWriteWithoutAnswerKeepsWaitDirtySyncing(t *testing.T) {
 			t.Fatalf("WaitDirty %d after a write without an answer: %v, syncs %d → %d, want one more", i, err, before, s.Stats().Syncs)
 		}
 	}
+	// Once the window has passed, one more sync (started after it) is
+	// needed; then WaitDirty is clean again.
 	now = now.Add(UnknownWindow)
 	before := s.Stats().Syncs
-	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != before {
-		t.Fatalf("WaitDirty once the window passed: %v, syncs %d → %d, want none", err, before, s.Stats().Syncs)
+	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != before+1 {
+		t.Fatalf("WaitDirty once the window passed: %v, syncs %d → %d, want one more", err, before, s.Stats().Syncs)
+	}
+	if err := s.WaitDirty(ctx); err != nil || s.Stats().Syncs != before+1 {
+		t.Fatalf("WaitDirty after a sync that started past the window: %v, syncs %d → %d, want none", err, before+1, s.Stats().Syncs)
 	}
 }
 
@@ -279,5 +293,34 @@ func TestAtLeast(t *testing.T) {
 		if got := atLeast(release, 5, 8); got != want {
 			t.Errorf("atLeast(%q, 5, 8) = %v, want %v", release, got, want)
 		}
+	}
+}
+
+// A write whose context ends while it waits for the writes before it to be
+// durable is not sent: it returns its context's error once that wait ends.
+func TestWriteWhoseContextEndsBeforeItIsSent(t *testing.T) {
+	release := make(chan struct{})
+	running := make(chan struct{}, 1)
+	s := New(func() error { running <- struct{}{}; <-release; return nil })
+	if _, err := durable(Deferred(context.Background()), s, func() (int, error) { return 1, nil }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sent := false
+	done := make(chan error, 1)
+	go func() {
+		_, err := durable(ctx, s, func() (int, error) { sent = true; return 1, nil })
+		done <- err
+	}()
+	<-running // the wait for the deferred write's sync
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("the write returned (%v) before the sync it waited for ended", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; !errors.Is(err, context.Canceled) || sent {
+		t.Fatalf("write after its context ended: %v, sent %v; want context.Canceled, not sent", err, sent)
 	}
 }

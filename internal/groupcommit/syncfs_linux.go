@@ -8,7 +8,7 @@ import (
 
 // File-system magic numbers (statfs f_type) Open knows.
 var fileSystems = map[int64]string{
-	0xEF53:     "ext4", // ext2, ext3 and ext4 share it
+	0xEF53:     "ext2/3/4", // one magic number for the three
 	0x58465342: "xfs",
 	0x9123683E: "btrfs",
 	0x794C7630: "overlayfs",

@@ -13,13 +13,17 @@ import (
 var ErrAsync = errors.New("groupcommit: asynchronous publishes are not durable under group commit")
 
 // Wrap returns js whose writes return only once they are durable: every
-// synchronous publish, and every write (Put, Create, Update, Delete,
-// Purge, PurgeDeletes) of a KV bucket it opens, waits for s after the
-// server's ack (the write reached the operating system). A write whose
-// wait ends with its context, or with a failed sync, returns that error,
-// like a publish whose ack was lost: it may be stored, and the writer's
-// rules for a lost ack apply (message IDs, expectations, reading back).
-// With a nil s, Wrap returns js.
+// synchronous publish, every write (Put, Create, Update, Delete, Purge,
+// PurgeDeletes) of a KV bucket it opens, and every deletion or purge
+// through a stream handle it returns. Unless its context is Deferred, a
+// write first waits until what was answered before it is durable, then
+// waits for s after the server's answer (the write reached the operating
+// system); neither wait is cut short by the context. A write that gets no
+// answer keeps WaitDirty syncing for UnknownWindow. A write whose wait
+// ends with a failed sync returns that error, like a publish whose ack was
+// lost: it may be stored, and the writer's rules for a lost ack apply
+// (message IDs, expectations, reading back). With a nil s, Wrap returns
+// js.
 func Wrap(js jetstream.JetStream, s *Syncer) jetstream.JetStream {
 	if s == nil {
 		return js
@@ -171,17 +175,23 @@ func Deferred(ctx context.Context) context.Context {
 // answered, and WaitDirty takes nothing for clean for a while
 // (Syncer.unknown).
 func durable[T any](ctx context.Context, s *Syncer, write func() (T, error)) (T, error) {
+	var zero T
 	deferred := ctx.Value(deferKey{}) != nil
 	if !deferred {
-		if err := s.WaitDirty(ctx); err != nil {
-			var zero T
+		// Not cut short by ctx either (a write attempt has 1 s): under a
+		// slow disk the write waits, as it would behind sync_always, rather
+		// than time out unsent.
+		if err := s.WaitDirty(context.WithoutCancel(ctx)); err != nil {
 			return zero, err
+		}
+		if err := ctx.Err(); err != nil {
+			return zero, err // not sent
 		}
 	}
 	s.writes.Add(1)
 	v, err := write()
 	if err != nil && !answered(err) {
-		s.unknown.Store(s.now().UnixNano())
+		s.noAnswer()
 	}
 	s.answered.Add(1)
 	if err == nil && !deferred {
@@ -191,18 +201,18 @@ func durable[T any](ctx context.Context, s *Syncer, write func() (T, error)) (T,
 		err = s.Wait(context.WithoutCancel(ctx))
 	}
 	if err != nil {
-		var zero T
 		return zero, err
 	}
 	return v, nil
 }
 
 // answered reports whether err is the server's answer to a write (a
-// refusal: a failed expectation, a key that exists), after which the
-// write is known not to be stored; any other error leaves it unknown.
+// refusal: a failed expectation, a key that exists, a message to delete
+// that is not there), after which the write is known not to be stored;
+// any other error leaves it unknown.
 func answered(err error) bool {
 	var je jetstream.JetStreamError
-	return errors.As(err, &je) && je.APIError() != nil
+	return errors.As(err, &je) && je.APIError() != nil || errors.Is(err, jetstream.ErrMsgDeleteUnsuccessful)
 }
 
 type syncedKV struct {
