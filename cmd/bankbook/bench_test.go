@@ -65,7 +65,8 @@ func TestBenchSmoke(t *testing.T) {
 		"| safe, submit | ", "| safe, submit with key | ", "| fast, submit | ", "| fast, submit with key | ",
 		"| safe | no | 1 | ", "| safe | yes | 1 | ", "| safe | no | 2 | ", "| safe | yes | 2 | ",
 		"| fast | no | 1 | ", "| fast | yes | 1 | ", "| fast | no | 2 | ", "| fast | yes | 2 | ",
-		"| safe-grouped | yes | 2 | ", "| safe-grouped, submit with key | ",
+		"| safe-grouped | yes | 2 | ", "| safe-grouped, submit with key ÷ safe's raw | ",
+		"| safe with group commit, submit with key, 2 clients | ", "| safe with group commit, submit with key, 1 client | ",
 		"| BANKBOOK_EVENTS | ", "Profiles: ",
 	}
 	for _, row := range rows {
