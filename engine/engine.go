@@ -180,7 +180,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
-	// Under group commit every write of the engine returns once durable.
+	// Under group commit every write of the engine returns once durable,
+	// except a command's, which syncs at its own points (ADR 0012).
 	js = groupcommit.Wrap(js, e.syncs)
 	codec := domain.Events()
 	if e.Events, err = eventstore.Open(ctx, js, eventstore.Config{

@@ -19,7 +19,8 @@ var ErrAsync = errors.New("groupcommit: asynchronous publishes are not durable u
 // write first waits until what was answered before it is durable, then
 // waits for s after the server's answer (the write reached the operating
 // system); neither wait is cut short by the context. A write that gets no
-// answer keeps WaitDirty syncing for UnknownWindow. A write whose wait
+// answer keeps WaitDirty syncing until a sync that started UnknownWindow
+// after it. A write whose wait
 // ends with a failed sync returns that error, like a publish whose ack was
 // lost: it may be stored, and the writer's rules for a lost ack apply
 // (message IDs, expectations, reading back). With a nil s, Wrap returns
