@@ -94,6 +94,7 @@ func TestBenchUsage(t *testing.T) {
 	for name, args := range map[string][]string{
 		"clients not a number": {"bench", "--clients", "1,x"},
 		"unknown profile":      {"bench", "--profiles", "turbo", "--bin", "/nonexistent"},
+		"unknown scan profile": {"bench", "--scan-profile", "turbo", "--bin", "/nonexistent"},
 		"zero clients":         {"bench", "--clients", "0", "--bin", "/nonexistent"},
 		"bare server no dir":   {"bench", "bare-server"},
 		"idle trim under 1s":   {"bench", "--idle-trim", "300ms", "--bin", "/nonexistent"},

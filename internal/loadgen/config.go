@@ -40,10 +40,13 @@ type Config struct {
 	// profile, at half the sustained rate of keyed submits at the largest
 	// concurrency. Default 10s; negative skips it.
 	Visibility time.Duration
-	// ScanTransfers is how many orders a fresh fast-profile engine takes,
+	// ScanTransfers is how many orders a fresh engine of ScanProfile takes,
 	// each then paid by a transfer the bench records as a bank scan does.
 	// Default 20000; negative skips it.
 	ScanTransfers int
+	// ScanProfile is the durability profile of the bank scan's engine.
+	// Default "fast".
+	ScanProfile string
 	// RSSOrders is how many keyed orders a fresh fast-profile engine takes
 	// before its RSS is compared with a bare nats-server's on the same
 	// data. Default 20000; negative skips it.
@@ -88,6 +91,9 @@ func (c *Config) setDefaults() {
 	if c.RSSOrders == 0 {
 		c.RSSOrders = 20000
 	}
+	if c.ScanProfile == "" {
+		c.ScanProfile = "fast"
+	}
 	if c.ScanTransfers == 0 {
 		c.ScanTransfers = 20000
 	}
@@ -111,7 +117,7 @@ func (c Config) Validate() error {
 	if c.Dir == "" {
 		errs = append(errs, errors.New("dir is required"))
 	}
-	for _, p := range c.Profiles {
+	for _, p := range append(slices.Clone(c.Profiles), c.ScanProfile) {
 		if p != "safe" && p != ProfileSafeGrouped && p != "fast" {
 			errs = append(errs, fmt.Errorf("profile %q: want safe, %s or fast", p, ProfileSafeGrouped))
 		}

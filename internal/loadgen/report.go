@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -142,8 +143,12 @@ func (r *Report) Targets() []Target {
 		ts = append(ts, Target{Name: "replay and projection rebuild", Engine: "not measured (it replays the memory phase's stream): make bench-replay", Goal: "≥ 0.5× raw ordered-consumer read", Met: "-"})
 	}
 	if sc := r.Scan; sc != nil {
+		name := fmt.Sprintf("bank scan: %d transfers recorded (deposit.record over TCP, %d feed connections), each paying its order", sc.Transfers, sc.Workers)
+		if sc.Profile != "" && sc.Profile != "fast" {
+			name += ", " + sc.Profile
+		}
 		ts = append(ts, Target{
-			Name:     fmt.Sprintf("bank scan: %d transfers recorded (deposit.record over TCP, %d feed connections), each paying its order", sc.Transfers, sc.Workers),
+			Name:     name,
 			Engine:   fmt.Sprintf("%.0f deposits/s", sc.Deposits.PerSec),
 			Baseline: fmt.Sprintf("%.0f publishes/s (%d connections)", sc.Raw.PerSec, sc.Workers),
 			Ratio:    fmt.Sprintf("%.2f×", sc.Ratio), Goal: "≥ 0.5× raw publish", Met: met(sc.Ratio >= 0.5),
@@ -278,9 +283,9 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	if sc := r.Scan; sc != nil {
-		fmt.Fprintf(&b, "\nBank scan (fast profile, %d transfers over %d rounds, %d feed connections; medians): %.0f deposits/s, p50 / p99 %.2f / %.2f ms, "+
+		fmt.Fprintf(&b, "\nBank scan (%s profile, %d transfers over %d rounds, %d feed connections; medians): %.0f deposits/s, p50 / p99 %.2f / %.2f ms, "+
 			"engine CPU %.0f µs per deposit; raw publish %.0f/s, p50 / p99 %.2f / %.2f ms, %.0f µs (CPU %.1f×).\n",
-			sc.Transfers, len(sc.Rounds), sc.Workers, sc.Deposits.PerSec, sc.Deposits.P50us/1000, sc.Deposits.P99us/1000, sc.Deposits.CPUus,
+			cmp.Or(sc.Profile, "fast"), sc.Transfers, len(sc.Rounds), sc.Workers, sc.Deposits.PerSec, sc.Deposits.P50us/1000, sc.Deposits.P99us/1000, sc.Deposits.CPUus,
 			sc.Raw.PerSec, sc.Raw.P50us/1000, sc.Raw.P99us/1000, sc.Raw.CPUus, sc.CPURatio)
 	}
 	if len(r.Profiles) > 0 {

@@ -13,15 +13,16 @@ import (
 	"github.com/bankbook/bankbook/internal/benchkit"
 )
 
-// Scan is the bank scan target measured from outside: a fresh fast-profile
-// engine takes Transfers orders (not measured), then the bench records one
+// Scan is the bank scan target measured from outside: a fresh engine of
+// Config.ScanProfile (fast by default) takes Transfers orders (not measured), then the bench records one
 // exact transfer for each through bankbook.cmd.deposit.record as the feed
 // identity, as a bank-feed scanner does, from Workers connections (as many
 // as bankbook's scanner records at once), against raw publishes from as
 // many connections, in interleaved rounds of Transfers/Rounds each.
 type Scan struct {
-	Transfers int `json:"transfers"`
-	Workers   int `json:"workers"`
+	Profile   string `json:"profile"`
+	Transfers int    `json:"transfers"`
+	Workers   int    `json:"workers"`
 	// Deposits and Raw are the medians of the rounds' figures; Ratio is
 	// the median of the rounds' ratios.
 	Deposits Phase   `json:"deposits"`
@@ -40,7 +41,7 @@ type paidBy struct {
 // scan measures Scan on its own engine.
 func scan(ctx context.Context, cfg Config) (*Scan, error) {
 	workers := bankfeed.DefaultScanConcurrency
-	h, err := startHarness(ctx, cfg, "fast", "scan", workers)
+	h, err := startHarness(ctx, cfg, cfg.ScanProfile, "scan", workers)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +64,7 @@ func scan(ctx context.Context, cfg Config) (*Scan, error) {
 		feed[w] = client.New(nc)
 	}
 
-	s := &Scan{Transfers: len(orders), Workers: workers}
+	s := &Scan{Profile: cfg.ScanProfile, Transfers: len(orders), Workers: workers}
 	var next, matched atomic.Int64
 	record := func(w int) error {
 		i := next.Add(1) - 1
