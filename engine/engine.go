@@ -258,8 +258,13 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}
 	e.Runner = projections.NewRunner(e.Events, e.Models, log)
 	e.Runner.SetDeadLetters(e.DeadLetters)
-	// The read models are synced: never ahead of the durable stream.
-	e.Runner.BeforeCommit(e.syncs.WaitDirtyFunc())
+	if e.syncs != nil {
+		// The read models are synced: never ahead of the durable stream.
+		stream := e.Events.Config().Stream
+		e.Runner.BeforeCommit(func(ctx context.Context, last eventstore.Seq) error {
+			return e.syncs.WaitSeq(ctx, stream, uint64(last))
+		})
+	}
 	if e.startHead, err = e.Events.LastSeq(ctx); err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ type Runner struct {
 	// observe, when set (ObserveBatches), hears of every batch applied.
 	observe func(commits int, took time.Duration)
 	// beforeCommit, when set (BeforeCommit), runs before each batch.
-	beforeCommit func(context.Context) error
+	beforeCommit func(context.Context, eventstore.Seq) error
 
 	// The damaged commits skipped and not set aside yet (see skipped.go).
 	dead     *worker.DeadLetters // where they are recorded; nil: opened on first need
@@ -92,12 +92,14 @@ func NewRunner(es *eventstore.Store, st *Store, log zerolog.Logger) *Runner {
 // took (bankbook_projection_batch_seconds). Call it before Run.
 func (r *Runner) ObserveBatches(f func(commits int, took time.Duration)) { r.observe = f }
 
-// BeforeCommit makes the Runner call f (if not nil) before it commits each
-// batch to bbolt; an error fails the batch (Run returns it, and the supervisor runs
-// the Runner again). Under group commit f waits until the commits read are
-// durable, so the synced read models never get ahead of the stream. Call it
-// before Run.
-func (r *Runner) BeforeCommit(f func(context.Context) error) { r.beforeCommit = f }
+// BeforeCommit makes the Runner call f (if not nil) with the sequence of a
+// batch's last commit before it commits the batch to bbolt; an error fails
+// the batch (Run returns it, and the supervisor runs the Runner again).
+// Under group commit f waits until the commits up to last are durable, so
+// the synced read models never get ahead of the stream. Call it before Run.
+func (r *Runner) BeforeCommit(f func(ctx context.Context, last eventstore.Seq) error) {
+	r.beforeCommit = f
+}
 
 // Durable returns the name of the Runner's durable consumer:
 // "readmodels-" + the Store's instance ID.
@@ -217,7 +219,7 @@ func (r *Runner) catchUp(ctx context.Context, lagging map[string]eventstore.Seq,
 // commit.
 func (r *Runner) handle(ctx context.Context, batch []eventstore.Commit) error {
 	if r.beforeCommit != nil {
-		if err := r.beforeCommit(ctx); err != nil {
+		if err := r.beforeCommit(ctx, batch[len(batch)-1].Seq); err != nil {
 			return err
 		}
 	}

@@ -354,9 +354,9 @@ func TestRunnerWaitsBeforeCommit(t *testing.T) {
 	f := newFixture(t)
 	st := openStore(t, tempPath(t, "rm.db"))
 	r := projections.NewRunner(f.es, st, testLogger(t))
-	entered, release := make(chan struct{}, 16), make(chan error)
-	r.BeforeCommit(func(ctx context.Context) error {
-		entered <- struct{}{}
+	entered, release := make(chan eventstore.Seq, 16), make(chan error)
+	r.BeforeCommit(func(ctx context.Context, last eventstore.Seq) error {
+		entered <- last
 		select {
 		case err := <-release:
 			return err
@@ -366,7 +366,9 @@ func TestRunnerWaitsBeforeCommit(t *testing.T) {
 	})
 	done := runUntilError(t, r)
 	f.submit(t, "o01", 1)
-	<-entered
+	if last := <-entered; last != 1 {
+		t.Fatalf("BeforeCommit told of a batch ending at %d, want 1", last)
+	}
 	if cp := checkpoint(t, st); cp != 0 {
 		t.Fatalf("checkpoint %d while BeforeCommit had not returned, want 0", cp)
 	}

@@ -11,8 +11,8 @@
 // system that holds the server's store (syncfs(2), Linux only) and every
 // writer that was waiting when that sync started is released by it. One
 // sync covers every write of every stream that reached the operating
-// system before it started, so at 64 concurrent clients one sync serves
-// dozens of writes.
+// system before it started, so at 64 concurrent clients one sync serves a
+// dozen writes or more.
 //
 // What a writer sees is what the safe profile gives it:
 //
@@ -29,7 +29,7 @@
 //     that a write was stored waits with Settle.
 //   - A reader that acts on what it read beyond its own writes waits first:
 //     the projection runner before it commits a batch to its synced bbolt
-//     file (read models never get ahead of the stream), the worker loops
+//     file (WaitSeq: read models never get ahead of the stream), the worker loops
 //     that call a third party (payouts, notifications) before the call,
 //     and a command before it replies (it may have read another command's
 //     write that is not synced yet). WaitDirty costs nothing when no write

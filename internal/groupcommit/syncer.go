@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,10 @@ type Syncer struct {
 	// unknown is when the last write that got no answer (it may be stored
 	// later) did; lastStart when the last finished sync started.
 	unknown, lastStart time.Time
+	// acked is, per stream, the highest sequence a publish through Wrap was
+	// acknowledged at; runningAcked is acked as the running sync started,
+	// and synced as the last finished one did: those are durable.
+	acked, runningAcked, synced map[string]uint64
 
 	writes   atomic.Uint64 // writes begun through Wrap
 	answered atomic.Uint64 // writes the server answered (stored or refused), or that got no answer
@@ -57,7 +62,8 @@ type Syncer struct {
 
 // New returns a Syncer whose syncs call sync. Open is the file-system one.
 func New(sync func() error) *Syncer {
-	return &Syncer{sync: sync, close: func() error { return nil }, wake: make(chan struct{}), now: time.Now}
+	return &Syncer{sync: sync, close: func() error { return nil }, wake: make(chan struct{}), now: time.Now,
+		acked: map[string]uint64{}, synced: map[string]uint64{}}
 }
 
 // FileSystem names the type of the file system Open syncs ("ext2/3/4", "xfs",
@@ -161,6 +167,51 @@ func (s *Syncer) WaitDirty(ctx context.Context) error {
 	return s.Wait(ctx)
 }
 
+// WaitSeq returns once the message at seq of stream is durable: at once if
+// a finished sync covered its publish's ack, after the running sync if that
+// one started after the ack; otherwise it is Wait (the caller has seen the
+// message, so it reached the operating system before a sync that starts
+// now). Only publishes through Wrap are known by sequence.
+func (s *Syncer) WaitSeq(ctx context.Context, stream string, seq uint64) error {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	for {
+		switch {
+		case s.err != nil:
+			err := s.err
+			s.mu.Unlock()
+			return err
+		case s.synced[stream] >= seq:
+			s.mu.Unlock()
+			return nil
+		case s.running && s.runningAcked[stream] >= seq:
+			s.waits.Add(1)
+			wake := s.wake
+			s.mu.Unlock()
+			select {
+			case <-wake:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			s.mu.Lock()
+		default:
+			s.mu.Unlock()
+			return s.Wait(ctx)
+		}
+	}
+}
+
+// acknowledged records that a publish through Wrap was acked at seq.
+func (s *Syncer) acknowledged(stream string, seq uint64) {
+	s.mu.Lock()
+	if seq > s.acked[stream] {
+		s.acked[stream] = seq
+	}
+	s.mu.Unlock()
+}
+
 // WaitDirtyFunc returns s.WaitDirty, or nil for a nil Syncer: for the
 // hooks that a nil function turns off.
 func (s *Syncer) WaitDirtyFunc() func(context.Context) error {
@@ -199,16 +250,18 @@ func (s *Syncer) runLocked() {
 	s.running = true
 	s.started++
 	gen, answered, start := s.started, s.answered.Load(), s.now()
+	s.runningAcked = maps.Clone(s.acked)
 	s.mu.Unlock()
 	err := s.sync()
 	s.syncs.Add(1)
 	s.mu.Lock()
-	s.running, s.done = false, gen
+	covers := s.runningAcked
+	s.running, s.runningAcked, s.done = false, nil, gen
 	if err != nil && s.err == nil {
 		s.err = fmt.Errorf("%w: %w", ErrSyncFailed, err)
 	}
 	if err == nil {
-		s.covered, s.lastStart = answered, start
+		s.covered, s.lastStart, s.synced = answered, start, covers
 	}
 	close(s.wake)
 	s.wake = make(chan struct{})

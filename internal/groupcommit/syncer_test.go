@@ -324,3 +324,50 @@ func TestWriteWhoseContextEndsBeforeItIsSent(t *testing.T) {
 		t.Fatalf("write after its context ended: %v, sent %v; want context.Canceled, not sent", err, sent)
 	}
 }
+
+// WaitSeq returns at once for a message a finished sync covered, waits for
+// the running sync if that one started after the message's ack, and
+// otherwise waits for a sync of its own.
+func TestWaitSeq(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 4)
+	block := false
+	s := New(func() error {
+		if block {
+			started <- struct{}{}
+			<-release
+		}
+		return nil
+	})
+	ctx := context.Background()
+	s.acknowledged("S", 5)
+	if err := s.WaitSeq(ctx, "S", 5); err != nil || s.Stats().Syncs != 1 {
+		t.Fatalf("WaitSeq of an ack no sync covered: %v, %d syncs, want a sync", err, s.Stats().Syncs)
+	}
+	if err := s.WaitSeq(ctx, "S", 4); err != nil || s.Stats().Syncs != 1 {
+		t.Fatalf("WaitSeq of a covered message: %v, %d syncs, want none more", err, s.Stats().Syncs)
+	}
+	if err := s.WaitSeq(ctx, "T", 1); err != nil || s.Stats().Syncs != 2 {
+		t.Fatalf("WaitSeq of another stream's unacked message: %v, %d syncs, want one more", err, s.Stats().Syncs)
+	}
+
+	// A sync running since after the ack of 7 covers 7: WaitSeq waits for
+	// it, not for the next.
+	block = true
+	s.acknowledged("S", 7)
+	first := make(chan error, 1)
+	go func() { first <- s.Wait(ctx) }()
+	<-started
+	seq7 := make(chan error, 1)
+	go func() { seq7 <- s.WaitSeq(ctx, "S", 7) }()
+	for s.Stats().Waits < 4 { // the Wait above and WaitSeq's, after three earlier
+		time.Sleep(time.Millisecond)
+	}
+	close(release) // a further sync would not block: it would be counted
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-seq7; err != nil || s.Stats().Syncs != 3 {
+		t.Fatalf("WaitSeq covered by the running sync: %v, %d syncs, want it to end with that sync (3)", err, s.Stats().Syncs)
+	}
+}

@@ -38,11 +38,19 @@ type syncedJS struct {
 }
 
 func (j *syncedJS) Publish(ctx context.Context, subject string, payload []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	return durable(ctx, j.s, func() (*jetstream.PubAck, error) { return j.JetStream.Publish(ctx, subject, payload, opts...) })
+	return durable(ctx, j.s, func() (*jetstream.PubAck, error) { return j.acked(j.JetStream.Publish(ctx, subject, payload, opts...)) })
 }
 
 func (j *syncedJS) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	return durable(ctx, j.s, func() (*jetstream.PubAck, error) { return j.JetStream.PublishMsg(ctx, msg, opts...) })
+	return durable(ctx, j.s, func() (*jetstream.PubAck, error) { return j.acked(j.JetStream.PublishMsg(ctx, msg, opts...)) })
+}
+
+// acked records a publish's ack for WaitSeq.
+func (j *syncedJS) acked(ack *jetstream.PubAck, err error) (*jetstream.PubAck, error) {
+	if err == nil && ack != nil {
+		j.s.acknowledged(ack.Stream, ack.Sequence)
+	}
+	return ack, err
 }
 
 func (j *syncedJS) PublishAsync(string, []byte, ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
