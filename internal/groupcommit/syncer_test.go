@@ -327,10 +327,11 @@ func TestWriteWhoseContextEndsBeforeItIsSent(t *testing.T) {
 
 // WaitSeq returns at once for a message a finished sync covered, waits for
 // the running sync if that one started after the message's ack, and
-// otherwise waits for a sync of its own.
+// otherwise waits for a sync of its own; an ack recorded while a sync runs
+// is not covered by it.
 func TestWaitSeq(t *testing.T) {
 	release := make(chan struct{})
-	started := make(chan struct{}, 4)
+	started := make(chan struct{}, 8)
 	block := false
 	s := New(func() error {
 		if block {
@@ -340,6 +341,16 @@ func TestWaitSeq(t *testing.T) {
 		return nil
 	})
 	ctx := context.Background()
+	recv := func(what string, ch <-chan error) error {
+		t.Helper()
+		select {
+		case err := <-ch:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not return", what)
+			return nil
+		}
+	}
 	s.acknowledged("S", 5)
 	if err := s.WaitSeq(ctx, "S", 5); err != nil || s.Stats().Syncs != 1 {
 		t.Fatalf("WaitSeq of an ack no sync covered: %v, %d syncs, want a sync", err, s.Stats().Syncs)
@@ -351,23 +362,73 @@ func TestWaitSeq(t *testing.T) {
 		t.Fatalf("WaitSeq of another stream's unacked message: %v, %d syncs, want one more", err, s.Stats().Syncs)
 	}
 
-	// A sync running since after the ack of 7 covers 7: WaitSeq waits for
-	// it, not for the next.
+	// Sync 3 starts after the ack of 7; 8 is acked while it runs.
 	block = true
 	s.acknowledged("S", 7)
 	first := make(chan error, 1)
 	go func() { first <- s.Wait(ctx) }()
-	<-started
-	seq7 := make(chan error, 1)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("sync 3 did not start")
+	}
+	s.acknowledged("S", 8)
+	seq7, seq8 := make(chan error, 1), make(chan error, 1)
 	go func() { seq7 <- s.WaitSeq(ctx, "S", 7) }()
-	for s.Stats().Waits < 4 { // the Wait above and WaitSeq's, after three earlier
+	go func() { seq8 <- s.WaitSeq(ctx, "S", 8) }()
+	// Both are waiting (two earlier waits, sync 3's, and these two).
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Waits < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("waits %d: WaitSeq returned while sync 3 ran", s.Stats().Waits)
+		}
 		time.Sleep(time.Millisecond)
 	}
-	close(release) // a further sync would not block: it would be counted
-	if err := <-first; err != nil {
+	select {
+	case err := <-seq7:
+		t.Fatalf("WaitSeq of 7 returned (%v) before sync 3, which covers it, ended", err)
+	default:
+	}
+	close(release) // further syncs do not block: each is counted
+	if err := recv("sync 3's Wait", first); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-seq7; err != nil || s.Stats().Syncs != 3 {
-		t.Fatalf("WaitSeq covered by the running sync: %v, %d syncs, want it to end with that sync (3)", err, s.Stats().Syncs)
+	if err := recv("WaitSeq of 7", seq7); err != nil {
+		t.Fatal(err)
+	}
+	if err := recv("WaitSeq of 8", seq8); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats().Syncs; got != 4 {
+		t.Fatalf("%d syncs, want 4: 7 covered by sync 3, 8 (acked while it ran) by one of its own", got)
+	}
+	if err := s.WaitSeq(ctx, "S", 8); err != nil || s.Stats().Syncs != 4 {
+		t.Fatalf("WaitSeq of 8 after sync 4: %v, %d syncs, want none more", err, s.Stats().Syncs)
+	}
+
+	// A finished sync covers the acks as it started, not as it ended: 9,
+	// acked while sync 5 ran, needs sync 6.
+	release2, running := make(chan struct{}), make(chan struct{})
+	s.sync = func() error {
+		if s.Stats().Syncs == 4 { // sync 5
+			close(running)
+			<-release2
+		}
+		return nil
+	}
+	fifth := make(chan error, 1)
+	go func() { fifth <- s.Wait(ctx) }()
+	select {
+	case <-running:
+	case <-time.After(10 * time.Second):
+		t.Fatal("sync 5 did not start")
+	}
+	s.acknowledged("S", 9)
+	close(release2)
+	if err := recv("sync 5's Wait", fifth); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitSeq(ctx, "S", 9); err != nil || s.Stats().Syncs != 6 {
+		t.Fatalf("WaitSeq of 9, acked while sync 5 ran: %v, %d syncs, want a sync of its own (6)", err, s.Stats().Syncs)
 	}
 }
