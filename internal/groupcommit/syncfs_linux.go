@@ -1,6 +1,7 @@
 package groupcommit
 
 import (
+	"context"
 	"fmt"
 
 	"golang.org/x/sys/unix"
@@ -18,6 +19,9 @@ var fileSystems = map[int64]string{
 
 // Open returns a Syncer that syncs the file system holding dir (syncfs(2)):
 // every file on it, the server's store and anything else written there.
+// It syncs once before it returns: what an earlier process left unsynced
+// (one that crashed, or ran under fast) is durable before anyone reads it,
+// since the Syncer counts only its own writes.
 // It refuses a kernel before Linux 5.8, whose syncfs does not report
 // write-back errors, and a FUSE file system, whose syncfs may do nothing.
 func Open(dir string) (*Syncer, error) {
@@ -47,5 +51,9 @@ func Open(dir string) (*Syncer, error) {
 	s := New(func() error { return unix.Syncfs(fd) })
 	s.close = func() error { return unix.Close(fd) }
 	s.fs = fs
+	if err := s.Wait(context.Background()); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	return s, nil
 }
