@@ -135,15 +135,25 @@ func (s *Syncer) Wait(ctx context.Context) error {
 			s.runLocked()
 			continue
 		}
-		wake := s.wake
-		s.mu.Unlock()
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := s.awaitRunningLocked(ctx); err != nil {
+			return err
 		}
-		s.mu.Lock()
 	}
+}
+
+// awaitRunningLocked waits, with s.mu released, until the running sync
+// finishes, or returns ctx's error (s.mu then released). s.mu is held on
+// entry and, without an error, on return.
+func (s *Syncer) awaitRunningLocked(ctx context.Context) error {
+	wake := s.wake
+	s.mu.Unlock()
+	select {
+	case <-wake:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.mu.Lock()
+	return nil
 }
 
 // WaitDirty is Wait, except that it returns at once when every write
@@ -188,14 +198,9 @@ func (s *Syncer) WaitSeq(ctx context.Context, stream string, seq uint64) error {
 			return nil
 		case s.running && s.runningAcked[stream] >= seq:
 			s.waits.Add(1)
-			wake := s.wake
-			s.mu.Unlock()
-			select {
-			case <-wake:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := s.awaitRunningLocked(ctx); err != nil {
+				return err
 			}
-			s.mu.Lock()
 		default:
 			s.mu.Unlock()
 			return s.Wait(ctx)
