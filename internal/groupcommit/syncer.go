@@ -72,8 +72,8 @@ func (s *Syncer) FileSystem() string { return s.fs }
 
 // Stats counts what a Syncer did since it was made.
 type Stats struct {
-	// Writes is how many writes were made through Wrap (publishes and KV
-	// writes), refused ones included.
+	// Writes is how many writes were made through Wrap (publishes, KV
+	// writes, stream deletions and purges), refused ones included.
 	Writes uint64
 	// Waits is how many waits needed a sync (writes and readers).
 	Waits uint64

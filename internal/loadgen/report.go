@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -144,7 +143,7 @@ func (r *Report) Targets() []Target {
 	}
 	if sc := r.Scan; sc != nil {
 		name := fmt.Sprintf("bank scan: %d transfers recorded (deposit.record over TCP, %d feed connections), each paying its order", sc.Transfers, sc.Workers)
-		if sc.Profile != "" && sc.Profile != "fast" {
+		if sc.Profile != "fast" {
 			name += ", " + sc.Profile
 		}
 		ts = append(ts, Target{
@@ -285,7 +284,7 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 	if sc := r.Scan; sc != nil {
 		fmt.Fprintf(&b, "\nBank scan (%s profile, %d transfers over %d rounds, %d feed connections; medians): %.0f deposits/s, p50 / p99 %.2f / %.2f ms, "+
 			"engine CPU %.0f µs per deposit; raw publish %.0f/s, p50 / p99 %.2f / %.2f ms, %.0f µs (CPU %.1f×).\n",
-			cmp.Or(sc.Profile, "fast"), sc.Transfers, len(sc.Rounds), sc.Workers, sc.Deposits.PerSec, sc.Deposits.P50us/1000, sc.Deposits.P99us/1000, sc.Deposits.CPUus,
+			sc.Profile, sc.Transfers, len(sc.Rounds), sc.Workers, sc.Deposits.PerSec, sc.Deposits.P50us/1000, sc.Deposits.P99us/1000, sc.Deposits.CPUus,
 			sc.Raw.PerSec, sc.Raw.P50us/1000, sc.Raw.P99us/1000, sc.Raw.CPUus, sc.CPURatio)
 	}
 	if len(r.Profiles) > 0 {

@@ -36,7 +36,7 @@ func TestTargets(t *testing.T) {
 		{Profile: ProfileSafeGrouped, Key: false, Clients: 64, Ratio: 0.08, Submit: Phase{PerSec: 1800}, Raw: Phase{PerSec: 22000}},
 	}, Visibility: []Visibility{{Profile: "safe", P99us: 9_000}}, Memory: &Memory{Orders: 10, Engine: 3 << 20, Bare: 2 << 20, Ratio: 1.5,
 		Replay: &Replay{Commits: 10, PerSec: 40, RawPerSec: 100, Ratio: 0.4}},
-		Scan: &Scan{Transfers: 6, Workers: 8, Ratio: 0.5, Rounds: []Round{{}}}}
+		Scan: &Scan{Profile: "fast", Transfers: 6, Workers: 8, Ratio: 0.5, Rounds: []Round{{}}}}
 	got, ratios := map[string]string{}, map[string]string{}
 	for _, tg := range r.Targets() {
 		got[tg.Name], ratios[tg.Name] = tg.Met, tg.Ratio
