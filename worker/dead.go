@@ -295,10 +295,19 @@ func (d *DeadLetters) resolve(ctx context.Context, dl DeadLetter, action, reason
 	if _, err := d.js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("record %s dead letter %d: %w", action, dl.ID, err)
 	}
-	if err := d.stream.DeleteMsg(ctx, dl.ID); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+	if err := d.stream.DeleteMsg(ctx, dl.ID); err != nil && !d.gone(ctx, dl.ID) {
 		return fmt.Errorf("remove %s dead letter %d: %w", action, dl.ID, err)
 	}
 	return nil
+}
+
+// gone reports whether the dead letter with that ID is no longer stored:
+// another resolve of it (a second operator, a redrive) removed it first.
+// A refused deletion does not say why (nats.go keeps only the server's
+// text), so gone asks the stream.
+func (d *DeadLetters) gone(ctx context.Context, id uint64) bool {
+	_, err := d.stream.GetMsg(ctx, id)
+	return errors.Is(err, jetstream.ErrMsgNotFound)
 }
 
 // original fetches the message dl refers to.

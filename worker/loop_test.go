@@ -433,3 +433,28 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// Two operators resolving one dead letter at once both read it before
+// either removes it. The second removal then finds nothing to remove: it
+// is the outcome both wanted, not an error.
+func TestResolveOfARemovedDeadLetter(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dl, err := e.dead.Record(ctx, worker.DeadLetter{Part: "a", Stream: "WORK", Seq: 1, Error: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := e.dead.Get(ctx, dl.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dead.Discard(ctx, dl.ID, "operator one"); err != nil {
+		t.Fatal(err)
+	}
+	if err := worker.Resolve(e.dead, ctx, read, "discarded", "operator two"); err != nil {
+		t.Fatalf("second resolve of a removed dead letter: %v", err)
+	}
+	if _, err := e.dead.Get(ctx, dl.ID); !errors.Is(err, worker.ErrNotFound) {
+		t.Fatalf("dead letter after both resolves: %v", err)
+	}
+}
