@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bankbook/bankbook/api"
 )
@@ -42,5 +43,15 @@ func TestDocsDescribeEveryEndpoint(t *testing.T) {
 		if !strings.Contains(string(doc), "### `"+ep.Subject+"`") {
 			t.Errorf("docs/api.md has no section \"### `%s`\"", ep.Subject)
 		}
+	}
+}
+
+// A name field that breaks the buyer-name rules is reported under its own
+// name, once.
+func TestNameFieldErrorsNameTheirField(t *testing.T) {
+	r := api.RecordDepositRequest{BankTxnID: "t-1", AccountNumber: "110-234-567890", DepositorName: "김\u0001", Amount: 5, DepositedAt: time.Now()}
+	err := r.Validate()
+	if err == nil || err.Error() != "invalid_input: depositor_name: must be printable UTF-8" {
+		t.Fatalf("error %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"time"
 
 	"github.com/bankbook/bankbook/domain"
@@ -58,7 +59,8 @@ func printableASCII(s string) bool {
 func validateName(field, name string) error {
 	if err := domain.ValidateBuyerName(name); err != nil {
 		if de, ok := err.(*domain.Error); ok {
-			return domain.Invalid(field, "%s", de.Message)
+			// The rule is the buyer name's; the field is this one.
+			return domain.Invalid(field, "%s", strings.TrimPrefix(de.Message, "buyer_name: "))
 		}
 		return err
 	}

@@ -20,29 +20,36 @@ type requestInfo struct {
 	User    string `json:"user"`
 }
 
-// ErrRequestInfo means a request carries more than one Nats-Request-Info
-// header, or one that does not name an account: a client tried to smuggle
-// its own past the server's (a header line ended by a bare LF is not seen,
-// and so not replaced, by the server, but is read by clients). Such a
-// request is refused, not attributed.
-var ErrRequestInfo = errors.New("auth: a request may carry only the Nats-Request-Info header the NATS server sets")
+// ErrRequestInfo means a request does not carry exactly one
+// Nats-Request-Info header, spelled as the NATS server spells it, that names
+// an account. The server adds that header to every request that crosses a
+// service import, so every client's command has one, and it removes any
+// the client wrote in that spelling. A request without it, or with another
+// spelling, or with two, is a client hiding the server's header or
+// smuggling its own past it, with a hand-written header block: a line
+// ended by a bare LF, or a blank line inside the block, after which
+// clients stop reading the block while the server appends its header
+// behind it. Such a request is refused, not attributed.
+var ErrRequestInfo = errors.New("auth: a command must carry exactly the Nats-Request-Info header the NATS server sets")
 
-// Actor returns the identity that sent a request to tenant's engine, as
-// the NATS server asserts it: the name of the requester's account, without
-// the tenant prefix. A request without the header came from inside the
-// engine account, so from an engine identity: Actor returns "engine".
+// Actor returns the identity that sent a command to tenant's engine, as the
+// NATS server asserts it: the name of the requester's account, without the
+// tenant prefix. Commands come from client identities, through the
+// service imports of their accounts; the engine's own account sends none
+// over NATS, so a request without the server's header is refused
+// (ErrRequestInfo), never taken for the engine's.
 func Actor(h nats.Header, tenant string) (string, error) {
 	var values []string
 	for k, v := range h {
-		if strings.EqualFold(k, RequestInfoHeader) {
-			values = append(values, v...)
+		if !strings.EqualFold(strings.TrimSpace(k), RequestInfoHeader) {
+			continue
 		}
+		if k != RequestInfoHeader {
+			return "", ErrRequestInfo // the server writes and removes only its spelling
+		}
+		values = append(values, v...)
 	}
-	switch len(values) {
-	case 0:
-		return string(Engine), nil
-	case 1:
-	default:
+	if len(values) != 1 {
 		return "", ErrRequestInfo
 	}
 	var ri requestInfo

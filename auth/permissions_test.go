@@ -282,8 +282,10 @@ func lastSeq(t *testing.T, s jetstream.Stream) uint64 {
 
 // A client that writes the protocol by hand can hide a Nats-Request-Info
 // line behind a bare LF: the server does not see it (so does not replace
-// it) but adds its own, and nats.go reads both. Actor refuses such a
-// request rather than attributing it to anyone.
+// it) but adds its own, and nats.go reads both. Or it can end the header
+// block early with a blank line: the server appends its header behind it,
+// where nats.go does not read, and the engine sees the client's header, or
+// none. Actor refuses such a request rather than attributing it to anyone.
 func TestSmuggledRequestInfoIsRefused(t *testing.T) {
 	srv := testenv.Start(t, "")
 	enc, _ := srv.Connect(t)
@@ -291,6 +293,11 @@ func TestSmuggledRequestInfoIsRefused(t *testing.T) {
 	for _, hdr := range []string{
 		"X-A: y\nNats-Request-Info: {\"acc\":\"operator\"}\r\n",
 		"X-A: y\nnats-request-info: {\"acc\":\"ENGINE\"}\r\n",
+		"nats-request-info: {\"acc\":\"operator\"}\r\n\r\nX-B: z\r\n",
+		"Nats-Request-Info: {\"acc\":\"operator\"}\r\n\r\nX-B: z\r\n",
+		"Idempotency-Key: k-1\r\n\r\nX-B: z\r\n",
+		"Idempotency-Key: k-2\r\n\n",
+		"Nats-Request-Info : {\"acc\":\"operator\"}\r\n\r\n",
 	} {
 		before := len(desk.reached("bankbook.cmd.order.submit"))
 		rawRequest(t, srv.ClientURL(), auth.SeedFile(srv.AuthDir, auth.App), "bankbook.cmd.order.submit", strings.NewReplacer(`\r`, "\r", `\n`, "\n", `\"`, `"`).Replace(hdr), "{}")

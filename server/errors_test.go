@@ -18,6 +18,7 @@ import (
 
 	"github.com/bankbook/bankbook/accounts"
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
@@ -75,7 +76,8 @@ func TestTransientNATSFailuresAre503(t *testing.T) {
 	submit := func(key string) reply {
 		t.Helper()
 		body, _ := json.Marshal(api.SubmitOrderRequest{BuyerID: "u-1", BuyerName: "Kim", Amount: 15000})
-		hdr := nats.Header{}
+		// As the NATS server asserts a client's request.
+		hdr := nats.Header{auth.RequestInfoHeader: []string{`{"acc":"operator"}`}}
 		if key != "" {
 			hdr.Set(api.HeaderIdempotencyKey, key)
 		}
@@ -88,7 +90,7 @@ func TestTransientNATSFailuresAre503(t *testing.T) {
 	if rep := submit("k-0"); rep.err != nil {
 		t.Fatalf("submit before the outage: %v", rep.err)
 	}
-	msg, err := h.nc.Request(api.OrderSubmit.Subject, []byte(`{"buyer_id":"u-2","buyer_name":"Lee","amount":15000}`), 5*time.Second)
+	msg, err := h.ns.ConnectRole(t, auth.App).Request(api.OrderSubmit.Subject, []byte(`{"buyer_id":"u-2","buyer_name":"Lee","amount":15000}`), 5*time.Second)
 	if err != nil || msg.Header.Get(micro.ErrorCodeHeader) != "" {
 		t.Fatalf("submit over NATS before the outage: %v %s %s", err, msg.Header, msg.Data)
 	}
