@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -20,7 +21,9 @@ import (
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/idempotency"
+	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/projections"
+	"github.com/bankbook/bankbook/server"
 )
 
 const (
@@ -359,6 +362,56 @@ func TestIdempotentSubmit(t *testing.T) {
 		}
 		if after := e.lastSeq(t); after != before {
 			t.Fatal("refused or replayed requests wrote events")
+		}
+	})
+
+	t.Run("the reply goes before the record; a repeat meanwhile gets it", func(t *testing.T) {
+		release := make(chan struct{})
+		var releaseOnce sync.Once
+		free := func() { releaseOnce.Do(func() { close(release) }) }
+		held, undo := server.HoldCompletion("checkout-4", release)
+		defer undo()
+		defer free() // a failing test must not hold the engine's Stop
+		key := client.WithIdempotencyKey("checkout-4")
+		var first api.SubmitOrderReply
+		// Answered while the record is held: the reply does not wait for it.
+		firstRaw := e.call(t, subjSubmit, req, &first, key)
+		select {
+		case <-held:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the record was not written after the reply")
+		}
+		before := e.lastSeq(t)
+		var again api.SubmitOrderReply
+		r := e.call(t, subjSubmit, req, &again, key)
+		if !r.Replayed || string(r.Data) != string(firstRaw.Data) {
+			t.Fatalf("repeat before the record: replayed %v\n%s\nvs\n%s", r.Replayed, r.Data, firstRaw.Data)
+		}
+		other := map[string]any{"buyer_id": "u-7", "buyer_name": "박지성", "amount": 12002}
+		if ce := e.callErr(t, subjSubmit, other, key); ce.Status != 422 || ce.Code != "idempotency_key_reused" {
+			t.Fatalf("reused key before the record: %+v", ce)
+		}
+		// The record is still in progress: the repeat above was answered
+		// from the completion this instance holds.
+		idem, _ := e.idempotencyStore(t)
+		canonical, _ := json.Marshal(api.SubmitOrderRequest{BuyerID: "u-7", BuyerName: "박지성", Amount: 12000})
+		if _, _, err := idem.Begin(ctxT(t), subjSubmit+".operator", "checkout-4", idempotency.HashBody(canonical), nil); !errors.Is(err, idempotency.ErrInProgress) {
+			t.Fatalf("record while held: %v, want in progress", err)
+		}
+		free()
+		testenv.CheckFor(t, 10*time.Second, func() error {
+			_, stored, err := idem.Begin(ctxT(t), subjSubmit+".operator", "checkout-4", idempotency.HashBody(canonical), nil)
+			if err != nil || stored == nil {
+				return fmt.Errorf("record not written yet: %v", err)
+			}
+			return nil
+		})
+		r = e.call(t, subjSubmit, req, &again, key)
+		if !r.Replayed || string(r.Data) != string(firstRaw.Data) {
+			t.Fatalf("repeat after the record: replayed %v\n%s", r.Replayed, r.Data)
+		}
+		if after := e.lastSeq(t); after != before {
+			t.Fatal("repeats wrote events")
 		}
 	})
 

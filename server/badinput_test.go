@@ -319,6 +319,18 @@ func TestBadInputTable(t *testing.T) {
 				add(badCase{name: name("Idempotency-Key %s", what), subject: subj, body: body(sh.valid...),
 					header: nats.Header{api.HeaderIdempotencyKey: []string{k}}, status: 400, code: api.CodeInvalidIdemKey})
 			}
+			add(badCase{name: name("Idempotency-Key in two spellings"), subject: subj, body: body(sh.valid...),
+				header: nats.Header{api.HeaderIdempotencyKey: []string{"k-a"}, "idempotency-key": []string{"k-b"}}, status: 400, code: api.CodeInvalidIdemKey})
+			add(badCase{name: name("Idempotency-Key twice"), subject: subj, body: body(sh.valid...),
+				header: nats.Header{api.HeaderIdempotencyKey: []string{"k-a", "k-a"}}, status: 400, code: api.CodeInvalidIdemKey})
+		}
+		if ep.Kind == api.KindCommand {
+			// Stamped on every event of the command, and logged.
+			for what, v := range map[string][]string{"empty": {""}, "256 characters": {strings.Repeat("c", 256)}, "with an escape": {"a\x1b[31m"},
+				"non-ASCII": {"상관-1"}, "twice": {"c-1", "c-2"}} {
+				add(badCase{name: name("Correlation-Id %s", what), subject: subj, body: body(sh.valid...),
+					header: nats.Header{api.HeaderCorrelationID: v}, field: api.HeaderCorrelationID})
+			}
 		}
 	}
 	// Endpoint-specific rules.

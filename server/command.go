@@ -3,13 +3,17 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/idempotency"
 	"github.com/bankbook/bankbook/internal/groupcommit"
 )
@@ -64,8 +68,18 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	if err := req.Validate(); err != nil {
 		return failed(err)
 	}
-	key, keyPresent := header(r.headers, api.HeaderIdempotencyKey)
-	correlation, _ := header(r.headers, api.HeaderCorrelationID)
+	key, keyPresent, err := header(r.headers, api.HeaderIdempotencyKey)
+	if err != nil {
+		return reply{err: badRequest(api.CodeInvalidIdemKey, err.Error(), nil)}
+	}
+	correlation, correlationPresent, err := header(r.headers, api.HeaderCorrelationID)
+	if err != nil {
+		return failed(domain.Invalid(api.HeaderCorrelationID, "%v", err))
+	}
+	if correlationPresent && !idempotency.ValidKey(correlation) {
+		// It is stamped on every event of the command and logged.
+		return failed(domain.Invalid(api.HeaderCorrelationID, "must be 1-255 printable ASCII characters"))
+	}
 	// The actor is who the NATS server says sent the request, never what
 	// the request says of itself.
 	actor, err := auth.Actor(r.headers, s.cfg.Tenant)
@@ -99,9 +113,14 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 		plan, generated = spec.plan(&req)
 	}
 	// Keys are per identity: nobody can replay, or block, another's key.
-	claim, stored, err := s.cfg.Idempotency.Begin(ctx, subject+"."+actor, meta.IdempotencyKey, idempotency.HashBody(body), plan)
+	scope, bodyHash := subject+"."+actor, idempotency.HashBody(body)
+	claim, stored, err := s.cfg.Idempotency.Begin(ctx, scope, meta.IdempotencyKey, bodyHash, plan)
 	switch {
 	case err != nil:
+		if c, ok := s.completing.Load(completionKey(scope, meta.IdempotencyKey)); ok && errors.Is(err, idempotency.ErrInProgress) && c.(*completion).bodyHash == bodyHash {
+			// Answered, its record not written yet: the same answer.
+			return reply{body: c.(*completion).body, headers: nats.Header{api.HeaderIdempotencyReplayed: []string{"true"}}}
+		}
 		if derr := s.durable(ctx); derr != nil {
 			return failed(derr) // a refusal (key reused, in progress) may rest on a claim not synced yet
 		}
@@ -133,27 +152,62 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	rep := execCommand(s, ctx, meta, req, spec)
 
 	// Store the outcome with a fresh deadline: the command's may be spent.
-	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommandTimeout)
-	defer cancel()
-	var ferr error
+	finish := func(store func(context.Context) error) {
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommandTimeout)
+		defer cancel()
+		if err := store(sctx); err != nil {
+			// A repeat resumes with the same plan and finds the events by key.
+			s.cfg.Log.Warn().Err(err).Str("subject", subject).Str("correlation_id", meta.CorrelationID).Msg("idempotency record not updated")
+		}
+	}
 	switch {
 	case rep.err == nil:
-		// What the reply tells is durable (execCommand synced), so under
-		// group commit it goes before its record is: a repeat after a
-		// crash that lost the record resumes and finds the commit by key.
-		ferr = s.cfg.Idempotency.Complete(s.deferred(sctx), claim, idempotency.Reply{Status: 200, Body: rep.body})
+		// What the reply tells is durable (execCommand waited for its
+		// append, and synced under group commit), so the reply goes
+		// before its record is written: a repeat after a crash that lost
+		// the record resumes and finds the commit by key, and a repeat
+		// meanwhile gets the reply from completing.
+		k, c := completionKey(scope, meta.IdempotencyKey), &completion{bodyHash: bodyHash, body: rep.body}
+		s.completing.Store(k, c)
+		rep.after = func() {
+			defer s.completing.CompareAndDelete(k, c)
+			completeHook(meta.IdempotencyKey)
+			finish(func(ctx context.Context) error {
+				return s.cfg.Idempotency.Complete(s.deferred(ctx), claim, idempotency.Reply{Status: 200, Body: rep.body})
+			})
+		}
 	case definitive(rep.err):
 		// A refusal leaves no commit to find again: its record is durable
 		// before the reply, so a repeat gets the same refusal.
-		ferr = s.cfg.Idempotency.Complete(sctx, claim, idempotency.Reply{Status: rep.err.Status, Body: rep.err.Body()})
+		finish(func(ctx context.Context) error {
+			return s.cfg.Idempotency.Complete(ctx, claim, idempotency.Reply{Status: rep.err.Status, Body: rep.err.Body()})
+		})
 	default:
-		ferr = s.cfg.Idempotency.Abandon(s.deferred(sctx), claim)
-	}
-	if ferr != nil {
-		// A repeat resumes with the same plan and finds the events by key.
-		s.cfg.Log.Warn().Err(ferr).Str("subject", subject).Str("correlation_id", meta.CorrelationID).Msg("idempotency record not updated")
+		// Before the reply, so that the client's retry can take over.
+		finish(func(ctx context.Context) error { return s.cfg.Idempotency.Abandon(s.deferred(ctx), claim) })
 	}
 	return rep
+}
+
+// completion is a success answered to a keyed request whose idempotency
+// record is still being written.
+type completion struct {
+	bodyHash string
+	body     []byte
+}
+
+// completionKey is the key of a completion in Server.completing.
+func completionKey(scope, key string) string { return scope + "\x00" + key }
+
+// testCompleteHook, if set (tests only), runs before a success's
+// idempotency record is written, with its key.
+var testCompleteHook atomic.Pointer[func(key string)]
+
+// completeHook runs testCompleteHook, if set.
+func completeHook(key string) {
+	if h := testCompleteHook.Load(); h != nil {
+		(*h)(key)
+	}
 }
 
 // execCommand executes a decided-to-run command and encodes its reply.
@@ -223,18 +277,23 @@ func requestRoute[Req validator, Rep any](ep api.Endpoint[Req, Rep], gate func(c
 	}}
 }
 
-// header returns the first value of the named header, matching the name
+// header returns the value of the named header, matching the name
 // case-insensitively as HTTP does (NATS headers are case-sensitive maps).
-func header(h nats.Header, name string) (string, bool) {
-	if v, ok := h[name]; ok && len(v) > 0 {
-		return v[0], true
-	}
+// A request that carries it twice (in one spelling or two) is refused: which
+// of them counts would be a guess.
+func header(h nats.Header, name string) (value string, present bool, err error) {
 	for k, v := range h {
-		if strings.EqualFold(k, name) && len(v) > 0 {
-			return v[0], true
+		if !strings.EqualFold(strings.TrimSpace(k), name) {
+			continue
+		}
+		for _, x := range v {
+			if present {
+				return "", false, fmt.Errorf("a request carries one %s header, not several", name)
+			}
+			value, present = x, true
 		}
 	}
-	return "", false
+	return value, present, nil
 }
 
 // deferred returns ctx whose writes wait for no sync (groupcommit.Deferred)

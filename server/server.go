@@ -89,6 +89,9 @@ type Server struct {
 	written atomic.Uint64
 	// caughtUp latches ReadModelsReady's first nil.
 	caughtUp atomic.Bool
+	// completing holds the successes this instance has answered whose
+	// idempotency record is still being written (completion).
+	completing sync.Map
 }
 
 // New checks the configuration and returns a server; Start serves.
@@ -150,6 +153,10 @@ type reply struct {
 	headers nats.Header
 	// cause is what err was made of, logged with a 5xx (never sent).
 	cause error
+	// after, if set, runs once the reply is sent, before the request
+	// counts as finished (Stop waits for it): the bookkeeping a client
+	// need not wait for.
+	after func()
 }
 
 // failed answers err, mapped to its API status and code (toAPIError); the
@@ -195,7 +202,11 @@ func (s *Server) dispatch(ep *serviceEndpoint, m *nats.Msg) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		s.respond(req, ep, start, rt.handle(ctx, req))
+		rep := rt.handle(ctx, req)
+		s.respond(req, ep, start, rep)
+		if rep.after != nil {
+			rep.after()
+		}
 	}()
 }
 
