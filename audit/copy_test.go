@@ -24,7 +24,7 @@ func copyStream(t *testing.T, s *stream, name string, edit func([]eventstore.Raw
 	t.Helper()
 	ctx := context.Background()
 	var msgs []eventstore.RawMessage
-	if _, err := eventstore.ReadDirect(ctx, s.js, "BANKBOOK_EVENTS", func(m eventstore.RawMessage) error {
+	if _, err := eventstore.ReadDirect(ctx, s.js, "BANKBOOK_EVENTS", 5*time.Second, func(m eventstore.RawMessage) error {
 		msgs = append(msgs, eventstore.RawMessage{Seq: m.Seq, Subject: m.Subject, Data: bytes.Clone(m.Data)})
 		return nil
 	}); err != nil {

@@ -142,7 +142,7 @@ type DigestResult struct {
 // An until beyond the stream's last sequence returns an error matching
 // ErrNoMessage; an empty stream digests at 0 to the SHA-256 of nothing.
 func Digest(ctx context.Context, r *Reader, until Seq) (DigestResult, error) {
-	last, err := directLastSeq(ctx, r.js.Conn(), r.dec.cfg.Stream)
+	last, err := directLastSeq(ctx, r.js.Conn(), r.dec.cfg.Stream, r.dec.cfg.Timeout)
 	if err != nil {
 		return DigestResult{}, err
 	}
@@ -154,7 +154,7 @@ func Digest(ctx context.Context, r *Reader, until Seq) (DigestResult, error) {
 	}
 	d := NewDigester()
 	if until > 0 {
-		if err := readDirect(ctx, r.js, r.dec.cfg.Stream, until, func(m RawMessage) error {
+		if err := readDirect(ctx, r.js, r.dec.cfg.Stream, until, r.dec.cfg.Timeout, func(m RawMessage) error {
 			d.Add(m.Seq, HashOf(m.Data))
 			return nil
 		}); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -20,7 +21,7 @@ import (
 func rawMessages(t *testing.T, js jetstream.JetStream, stream string) []eventstore.RawMessage {
 	t.Helper()
 	var out []eventstore.RawMessage
-	if _, err := eventstore.ReadDirect(context.Background(), js, stream, func(m eventstore.RawMessage) error {
+	if _, err := eventstore.ReadDirect(context.Background(), js, stream, 5*time.Second, func(m eventstore.RawMessage) error {
 		out = append(out, m)
 		return nil
 	}); err != nil {

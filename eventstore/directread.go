@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,46 +30,64 @@ const directBatch = 500
 // the last sequence when it starts, with direct batch gets only: no stream
 // info, no consumer. That is all the auditor identity may do with the event
 // stream (ADR 0006), so `bankbook replay` and audit tooling read this way.
-// It returns the last sequence it read up to (0 for an empty stream).
-func ReadDirect(ctx context.Context, js jetstream.JetStream, stream string, fn func(RawMessage) error) (Seq, error) {
-	until, err := directLastSeq(ctx, js.Conn(), stream)
+// It returns the last sequence it read up to (0 for an empty stream). Each
+// request gets its answer within timeout (see readDirect).
+func ReadDirect(ctx context.Context, js jetstream.JetStream, stream string, timeout time.Duration, fn func(RawMessage) error) (Seq, error) {
+	until, err := directLastSeq(ctx, js.Conn(), stream, timeout)
 	if err != nil || until == 0 {
 		return 0, err
 	}
-	if err := readDirect(ctx, js, stream, until, fn); err != nil {
+	if err := readDirect(ctx, js, stream, until, timeout, fn); err != nil {
 		return 0, err
 	}
 	return until, nil
 }
 
 // readDirect hands fn the stream's messages 1..until (until ≥ 1, at most
-// the last sequence) in order, with direct batch gets.
-func readDirect(ctx context.Context, js jetstream.JetStream, stream string, until Seq, fn func(RawMessage) error) error {
+// the last sequence) in order, with direct batch gets. Each batch must
+// arrive within timeout: NATS drops a request the identity may not publish
+// without answering it, so a reader without the right would otherwise wait
+// for ever. fn runs once a batch has arrived, outside that time.
+func readDirect(ctx context.Context, js jetstream.JetStream, stream string, until Seq, timeout time.Duration, fn func(RawMessage) error) error {
 	next := uint64(1)
+	batch := make([]RawMessage, 0, directBatch)
 	for next <= uint64(until) {
-		msgs, err := jetstreamext.GetBatch(ctx, js, stream, directBatch, jetstreamext.GetBatchSeq(next))
-		if err != nil {
-			return fmt.Errorf("eventstore: direct get from %d: %w", next, err)
+		var err error
+		if batch, err = getDirectBatch(ctx, js, stream, next, until, timeout, batch[:0]); err != nil {
+			return err
 		}
-		got := false
-		for m, err := range msgs {
-			if err != nil {
-				return fmt.Errorf("eventstore: direct get from %d: %w", next, err)
-			}
-			if m.Sequence > uint64(until) {
-				break
-			}
-			got = true
-			if err := fn(RawMessage{Seq: Seq(m.Sequence), Subject: m.Subject, Data: m.Data}); err != nil {
-				return err
-			}
-			next = m.Sequence + 1
-		}
-		if !got {
+		if len(batch) == 0 {
 			return fmt.Errorf("eventstore: direct get from %d returned nothing before the last sequence %d", next, until)
 		}
+		for _, m := range batch {
+			if err := fn(m); err != nil {
+				return err
+			}
+		}
+		next = uint64(batch[len(batch)-1].Seq) + 1
 	}
 	return nil
+}
+
+// getDirectBatch appends to batch the messages of one direct batch get
+// from sequence next, up to until, within timeout.
+func getDirectBatch(ctx context.Context, js jetstream.JetStream, stream string, next uint64, until Seq, timeout time.Duration, batch []RawMessage) ([]RawMessage, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	msgs, err := jetstreamext.GetBatch(ctx, js, stream, directBatch, jetstreamext.GetBatchSeq(next))
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: direct get from %d: %w", next, err)
+	}
+	for m, err := range msgs {
+		if err != nil {
+			return nil, fmt.Errorf("eventstore: direct get from %d: %w", next, err)
+		}
+		if m.Sequence > uint64(until) {
+			break
+		}
+		batch = append(batch, RawMessage{Seq: Seq(m.Sequence), Subject: m.Subject, Data: m.Data})
+	}
+	return batch, nil
 }
 
 // Reader reads the event stream's commits with direct gets only: what the
@@ -125,7 +144,7 @@ const readBatch = 256
 // fetched or prepared after that batch are dropped. Memory stays bounded:
 // at most a few batches per goroutine are held ahead of fn.
 func ReadPrepared[T any](ctx context.Context, r *Reader, prepare func(Commit) T, fn PreparedHandler[T]) (Seq, error) {
-	until, err := directLastSeq(ctx, r.js.Conn(), r.dec.cfg.Stream)
+	until, err := directLastSeq(ctx, r.js.Conn(), r.dec.cfg.Stream, r.dec.cfg.Timeout)
 	if err != nil || until == 0 {
 		return 0, err
 	}
@@ -160,7 +179,7 @@ func ReadPrepared[T any](ctx context.Context, r *Reader, prepare func(Commit) T,
 			}
 			return nil
 		}
-		err := readDirect(ctx, r.js, r.dec.cfg.Stream, until, func(m RawMessage) error {
+		err := readDirect(ctx, r.js, r.dec.cfg.Stream, until, r.dec.cfg.Timeout, func(m RawMessage) error {
 			msgs = append(msgs, m)
 			if len(msgs) == readBatch {
 				return send()
@@ -241,7 +260,9 @@ func (r *Reader) decode(m RawMessage) Commit {
 
 // directLastSeq is the stream's last sequence, from a direct get of the last
 // message on any subject.
-func directLastSeq(ctx context.Context, nc *nats.Conn, stream string) (Seq, error) {
+func directLastSeq(ctx context.Context, nc *nats.Conn, stream string, timeout time.Duration) (Seq, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	req, _ := json.Marshal(map[string]string{"last_by_subj": ">"})
 	msg, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+stream, req)
 	if err != nil {

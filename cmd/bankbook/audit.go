@@ -160,7 +160,11 @@ func computeDigest(ctx context.Context, cf *clientFlags, until eventstore.Seq) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, max(cf.timeout, 10*time.Minute))
 	defer cancel()
-	return eventstore.Digest(ctx, eventstore.NewReader(js, eventstore.Config{}), until)
+	d, err := eventstore.Digest(ctx, eventstore.NewReader(js, eventstore.Config{Timeout: cf.timeout}), until)
+	if err != nil {
+		return eventstore.DigestResult{}, connError(err, c.Conn())
+	}
+	return d, nil
 }
 
 // parseTrustedDigest parses N:HEX, a stream sequence (1 or more) and a

@@ -156,3 +156,13 @@ func nextPage(cursor string) string {
 	}
 	return "more: --cursor " + cursor + "\n"
 }
+
+// connError adds to err what the NATS server last reported on nc: a
+// request the identity may not make is dropped without an answer, and the
+// only sign of why is this asynchronous permissions violation.
+func connError(err error, nc *nats.Conn) error {
+	if last := nc.LastError(); last != nil && !errors.Is(err, last) {
+		return fmt.Errorf("%w (the NATS server reported: %v)", err, last)
+	}
+	return err
+}

@@ -153,10 +153,10 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	start := time.Now()
 	bar.begin(start)
 	path := filepath.Join(*out, readModelsFile)
-	rep, err := projections.ReplayWith(ctx, eventstore.NewReader(js, eventstore.Config{Upcaster: codec}), path, &projections.Options{Codec: codec}, &ro)
+	rep, err := projections.ReplayWith(ctx, eventstore.NewReader(js, eventstore.Config{Upcaster: codec, Timeout: cf.timeout}), path, &projections.Options{Codec: codec}, &ro)
 	bar.finish(err == nil)
 	if err != nil {
-		return err
+		return connError(err, c.Conn())
 	}
 	res := replayResult{Out: path, LastSeq: uint64(rep.Checkpoint), ContentHash: rep.Hash, Events: rep.Events,
 		DurationS: time.Since(start).Round(time.Millisecond).String(), UntilSeq: uint64(ro.UntilSeq)}

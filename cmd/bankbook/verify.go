@@ -67,7 +67,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	codec := domain.Events()
 	var setAside map[eventstore.Seq]bool
 	opts := verification.Options{
-		Reader: eventstore.NewReader(js, eventstore.Config{Upcaster: codec}),
+		Reader: eventstore.NewReader(js, eventstore.Config{Upcaster: codec, Timeout: cf.timeout}),
 		Codec:  codec,
 		Digest: trusted,
 		Live: func(ctx context.Context) (verification.LiveState, error) {
@@ -103,7 +103,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	rep, err := verification.Verify(ctx, opts)
 	if err != nil {
-		return err
+		return connError(err, c.Conn())
 	}
 	if cf.json {
 		b, _ := json.Marshal(rep)

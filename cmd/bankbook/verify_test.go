@@ -275,6 +275,25 @@ func TestAuditVerify(t *testing.T) {
 		}
 	})
 
+	t.Run("an identity that may not read the stream", func(t *testing.T) {
+		// NATS drops its direct gets without an answer: audit verify must
+		// give up within --timeout (runAuditVerify allows 60 s) and say why.
+		start := time.Now()
+		_, _, err := runAuditVerify(t, url, "--nkey="+e.SeedFile(auth.Operator), dataDir, "--timeout=2s")
+		if exitCode(err) != exitUsage || err == nil || !strings.Contains(err.Error(), "permissions violation") {
+			t.Fatalf("audit verify as the operator: exit %d (%v), want 2 naming the permissions violation", exitCode(err), err)
+		}
+		if d := time.Since(start); d > 30*time.Second { // a functional bound, 15 times the timeout: it waited for its caller's context
+			t.Fatalf("audit verify as the operator gave up after %v, with --timeout=2s", d)
+		}
+		for _, args := range [][]string{{"audit", "digest"}, {"replay", "--out", t.TempDir() + "/r"}} {
+			_, err := cli(t, append(args, url, "--nkey="+e.SeedFile(auth.Operator), "--timeout=2s")...)
+			if err == nil || !strings.Contains(err.Error(), "permissions violation") {
+				t.Fatalf("%v as the operator: %v, want the permissions violation", args, err)
+			}
+		}
+	})
+
 	fg := newForger(t, e)
 
 	t.Run("a wallet credited twice", func(t *testing.T) {
