@@ -15,7 +15,9 @@
 //     from the log is double-entry at every commit; a forged event whose
 //     postings are well-formed balances too and is caught (if at all) by
 //     the checks below. The first failing sequence is named with the
-//     commit's account deltas.
+//     commit's account deltas. An account whose balance leaves the 64-bit
+//     range (it wraps around, and the sum still comes to 0) is named at
+//     the commit where it does.
 //   - bank_transactions: no two deposit.recorded events name the same bank
 //     transaction (normalized account number, bank_txn_id): every bank
 //     transaction the log holds is accounted for once. It does not prove

@@ -31,6 +31,9 @@ type folder struct {
 	// trial_balance
 	balances   map[string]int64
 	unbalanced bool // the first imbalance is reported, not the ones after
+	// overflowed are the accounts whose balance left the 64-bit range
+	// (each reported once): the books no longer hold their sums.
+	overflowed map[string]bool
 
 	// bank_transactions: (account, bank txn id) → the seq of its deposit
 	bankTxns map[string]eventstore.Seq
@@ -62,7 +65,7 @@ type aggState struct {
 func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 	return &folder{
 		opts: opts, setAside: setAside,
-		balances: map[string]int64{},
+		balances: map[string]int64{}, overflowed: map[string]bool{},
 		bankTxns: map[string]eventstore.Seq{},
 		wallets:  map[domain.UserID]*walletState{},
 		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
@@ -204,8 +207,16 @@ func (f *folder) postings(c eventstore.Commit, ev domain.Event, deltas map[strin
 func (f *folder) trialBalance(c eventstore.Commit, deltas map[string]int64) {
 	var sum int64
 	for acct, d := range deltas {
-		f.balances[acct] += d
+		b := f.balances[acct]
+		f.balances[acct] = b + d
 		sum += d
+		if (d > 0 && b+d < b) || (d < 0 && b+d > b) {
+			if !f.overflowed[acct] {
+				f.overflowed[acct] = true
+				f.add(Finding{Check: CheckTrialBalance, Seq: c.Seq, Aggregate: c.Ref().String(), Account: acct,
+					Message: fmt.Sprintf("the balance of %s leaves the 64-bit range at seq %d (%d + %d): the books cannot hold it, and every sum over it after this is wrong", acct, c.Seq, b, d)})
+			}
+		}
 	}
 	if sum != 0 && !f.unbalanced {
 		f.unbalanced = true
