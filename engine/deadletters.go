@@ -50,6 +50,8 @@ func (d deadLetterDesk) Redrive(ctx context.Context, id uint64) (api.DeadLetter,
 		return api.DeadLetter{}, notFound(id)
 	case errors.Is(err, worker.ErrOriginalGone):
 		return wireDeadLetter(dl), &api.Error{Status: 409, Code: "original_gone", Message: "the original message no longer exists; discard the dead letter with a reason"}
+	case errors.Is(err, worker.ErrResolvedOtherwise):
+		return wireDeadLetter(dl), resolvedOtherwise(err)
 	case err != nil:
 		return wireDeadLetter(dl), &api.Error{Status: 409, Code: "redrive_failed", Message: "the part failed again: " + err.Error()}
 	}
@@ -61,12 +63,21 @@ func (d deadLetterDesk) Discard(ctx context.Context, id uint64, reason string) (
 	if err != nil {
 		return api.DeadLetter{}, err
 	}
-	if err := d.dead.Discard(ctx, id, reason); errors.Is(err, worker.ErrNotFound) {
+	switch err := d.dead.Discard(ctx, id, reason); {
+	case errors.Is(err, worker.ErrNotFound):
 		return api.DeadLetter{}, notFound(id)
-	} else if err != nil {
+	case errors.Is(err, worker.ErrResolvedOtherwise):
+		return wireDeadLetter(dl), resolvedOtherwise(err)
+	case err != nil:
 		return api.DeadLetter{}, err
 	}
 	return wireDeadLetter(dl), nil
+}
+
+// resolvedOtherwise answers a resolve that lost the race to another (a
+// discard during a redrive, say): the first one's record stands.
+func resolvedOtherwise(err error) *api.Error {
+	return &api.Error{Status: 409, Code: "already_resolved", Message: "resolved otherwise meanwhile, by someone else: " + err.Error()}
 }
 
 func (d deadLetterDesk) get(ctx context.Context, id uint64) (worker.DeadLetter, error) {

@@ -23,8 +23,13 @@ type RawMessage struct {
 	Data    []byte
 }
 
-// directBatch is how many messages one direct batch get asks for.
-const directBatch = 500
+// directBatch is how many messages one direct batch get asks for, and
+// directBatchBytes how many bytes at most (a batch of large commits is
+// shorter), so that a batch arrives within a request's timeout.
+const (
+	directBatch      = 500
+	directBatchBytes = 4 << 20
+)
 
 // ReadDirect reads the stream's messages in order, from sequence 1 up to
 // the last sequence when it starts, with direct batch gets only: no stream
@@ -33,6 +38,9 @@ const directBatch = 500
 // It returns the last sequence it read up to (0 for an empty stream). Each
 // request gets its answer within timeout (see readDirect).
 func ReadDirect(ctx context.Context, js jetstream.JetStream, stream string, timeout time.Duration, fn func(RawMessage) error) (Seq, error) {
+	if timeout <= 0 {
+		return 0, fmt.Errorf("eventstore: ReadDirect needs a timeout above 0, got %v", timeout)
+	}
 	until, err := directLastSeq(ctx, js.Conn(), stream, timeout)
 	if err != nil || until == 0 {
 		return 0, err
@@ -74,7 +82,7 @@ func readDirect(ctx context.Context, js jetstream.JetStream, stream string, unti
 func getDirectBatch(ctx context.Context, js jetstream.JetStream, stream string, next uint64, until Seq, timeout time.Duration, batch []RawMessage) ([]RawMessage, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	msgs, err := jetstreamext.GetBatch(ctx, js, stream, directBatch, jetstreamext.GetBatchSeq(next))
+	msgs, err := jetstreamext.GetBatch(ctx, js, stream, directBatch, jetstreamext.GetBatchSeq(next), jetstreamext.GetBatchMaxBytes(directBatchBytes))
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: direct get from %d: %w", next, err)
 	}

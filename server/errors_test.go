@@ -83,7 +83,11 @@ func TestTransientNATSFailuresAre503(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), h.srv.cfg.CommandTimeout)
 		defer cancel()
-		return h.srv.routes[api.OrderSubmit.Name].handle(ctx, &request{subject: api.OrderSubmit.Subject, data: body, headers: hdr})
+		rep := h.srv.routes[api.OrderSubmit.Name].handle(ctx, &request{subject: api.OrderSubmit.Subject, data: body, headers: hdr})
+		if rep.after != nil {
+			rep.after() // what dispatch runs once the reply is out
+		}
+		return rep
 	}
 
 	// Healthy: the command goes through, over NATS too.

@@ -205,9 +205,20 @@ func (s *Server) dispatch(ep *serviceEndpoint, m *nats.Msg) {
 		rep := rt.handle(ctx, req)
 		s.respond(req, ep, start, rep)
 		if rep.after != nil {
-			rep.after()
+			s.runAfter(ep, rep.after)
 		}
 	}()
+}
+
+// runAfter runs a reply's bookkeeping; the reply is out, so a panic there
+// is logged, not answered a second time.
+func (s *Server) runAfter(ep *serviceEndpoint, after func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.cfg.Log.Error().Interface("panic", p).Str("subject", ep.info.Subject).Msg("bookkeeping after a reply panicked")
+		}
+	}()
+	after()
 }
 
 // logFailure logs a 5xx reply with its cause: a 503 (retryable by design:
@@ -240,7 +251,11 @@ func (s *Server) respond(req *request, ep *serviceEndpoint, start time.Time, rep
 	code := 200
 	if rep.err != nil {
 		code = rep.err.Status
-		s.logFailure(ep.info.Subject, req.headers.Get(api.HeaderCorrelationID), rep)
+		correlation := req.headers.Get(api.HeaderCorrelationID)
+		if !idempotency.ValidKey(correlation) {
+			correlation = "" // a query's is not checked: never log what a client may put there
+		}
+		s.logFailure(ep.info.Subject, correlation, rep)
 		msg.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(code))
 		msg.Header.Set(micro.ErrorHeader, rep.err.Code)
 		msg.Data = rep.err.Body()

@@ -292,8 +292,20 @@ func (d *DeadLetters) resolve(ctx context.Context, dl DeadLetter, action, reason
 	msg.Header.Set(jetstream.MsgIDHeader, "resolved."+strconv.FormatUint(dl.ID, 10))
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	if _, err := d.js.PublishMsg(ctx, msg); err != nil {
+	ack, err := d.js.PublishMsg(ctx, msg)
+	if err != nil {
 		return fmt.Errorf("record %s dead letter %d: %w", action, dl.ID, err)
+	}
+	if ack.Duplicate {
+		// Resolved before (within the dedup window): by this same action
+		// (a retry), or otherwise by someone else, whose record stands.
+		first, err := d.stream.GetMsg(ctx, ack.Sequence)
+		if err != nil {
+			return fmt.Errorf("dead letter %d: its earlier resolution: %w", dl.ID, err)
+		}
+		if !strings.HasSuffix(first.Subject, "."+action) {
+			return fmt.Errorf("%w: dead letter %d (%s), not %s", ErrResolvedOtherwise, dl.ID, first.Subject[strings.LastIndexByte(first.Subject, '.')+1:], action)
+		}
 	}
 	if err := d.stream.DeleteMsg(ctx, dl.ID); err != nil && !d.gone(ctx, dl.ID) {
 		return fmt.Errorf("remove %s dead letter %d: %w", action, dl.ID, err)

@@ -16,6 +16,10 @@ var (
 	// ErrOriginalGone means the message a dead letter refers to is no longer
 	// in its stream (it aged out or was deleted), so it cannot be redriven.
 	ErrOriginalGone = errors.New("worker: original message no longer in its stream")
+	// ErrResolvedOtherwise means a dead letter was resolved in another way
+	// (discarded while it was being redriven, say) by someone else first:
+	// their record stands.
+	ErrResolvedOtherwise = errors.New("worker: dead letter already resolved otherwise")
 	// ErrNotRunning means the loop has no consumer yet (Run has not created it).
 	ErrNotRunning = errors.New("worker: not running")
 )

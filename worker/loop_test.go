@@ -457,4 +457,9 @@ func TestResolveOfARemovedDeadLetter(t *testing.T) {
 	if _, err := e.dead.Get(ctx, dl.ID); !errors.Is(err, worker.ErrNotFound) {
 		t.Fatalf("dead letter after both resolves: %v", err)
 	}
+	// A redrive that lost the race to the discard is told so: the record
+	// says discarded, and the redrive must not report success.
+	if err := worker.Resolve(e.dead, ctx, read, "redriven", ""); !errors.Is(err, worker.ErrResolvedOtherwise) {
+		t.Fatalf("redrive after a discard: %v, want ErrResolvedOtherwise", err)
+	}
 }

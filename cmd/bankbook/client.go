@@ -86,6 +86,9 @@ func (cf *clientFlags) connect() (*client.Client, error) {
 	if err := auth.CheckURL(cf.natsURL); err != nil {
 		return nil, usageError("%v", err)
 	}
+	if cf.timeout <= 0 {
+		return nil, usageError("--timeout must be above 0, got %v", cf.timeout)
+	}
 	creds := cf.creds
 	if creds.Empty() {
 		if seed := auth.SeedFile(defaultAuthDir, cf.role); fileExists(seed) {
@@ -161,6 +164,9 @@ func nextPage(cursor string) string {
 // request the identity may not make is dropped without an answer, and the
 // only sign of why is this asynchronous permissions violation.
 func connError(err error, nc *nats.Conn) error {
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+		return err // answered: the reason is in err
+	}
 	if last := nc.LastError(); last != nil && !errors.Is(err, last) {
 		return fmt.Errorf("%w (the NATS server reported: %v)", err, last)
 	}

@@ -331,6 +331,8 @@ func TestExitStatusesAndVersion(t *testing.T) {
 		{"stray argument", []string{"order", "get", url, "--order-id", "x", "extra"}, exitUsage},
 		{"bad min-seq", []string{"order", "get", url, "--order-id", "x", "--min-seq", "-5"}, exitUsage},
 		{"bad flag", []string{"order", "get", "--no-such-flag"}, exitUsage},
+		{"timeout of 0", []string{"order", "get", url, "--order-id", "x", "--timeout", "0s"}, exitUsage},
+		{"negative timeout", []string{"audit", "verify", url, "--timeout", "-1s"}, exitUsage},
 		{"not found", []string{"order", "get", url, "--order-id", "nope"}, exitNotFound},
 		{"refused", []string{"order", "submit", url, "--buyer-id", "u9", "--buyer-name", "최유나", "--amount", "0"}, exitRefused},
 		{"unavailable", []string{"order", "get", "--nats-url", "nats://127.0.0.1:1", "--order-id", "x"}, exitUnavailable},
