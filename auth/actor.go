@@ -1,62 +1,51 @@
 package auth
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
-
-	"github.com/nats-io/nats.go"
 )
 
 // RequestInfoHeader is the header the NATS server sets on a request that
-// crosses a service import with shared requester information. A client
-// cannot choose its value: the server replaces whatever the client sent.
+// crosses a service import with shared requester information. It is not
+// what names the actor (see Actor): a client that writes its own header
+// block can hide the server's copy from nats.go and show its own.
 const RequestInfoHeader = "Nats-Request-Info"
 
-// requestInfo is the part of the server's ClientInfo that names the
-// requester.
-type requestInfo struct {
-	Account string `json:"acc"`
-	User    string `json:"user"`
+// fromPrefix starts the subject a command arrives on in the engine's
+// account: each identity's account imports the command subjects mapped
+// under its own name (Render), so the server, not the client, writes who
+// sent it into the subject.
+const fromPrefix = "bankbook.from."
+
+// FromSubject is the subject in the engine's account on which a command
+// sent by account on subject ("bankbook.cmd.order.submit") arrives:
+// "bankbook.from.<account>.cmd.order.submit". subject may end in a
+// wildcard.
+func FromSubject(account, subject string) string {
+	return fromPrefix + account + "." + strings.TrimPrefix(subject, "bankbook.")
 }
 
-// ErrRequestInfo means a request does not carry exactly one
-// Nats-Request-Info header, spelled as the NATS server spells it, that names
-// an account. The server adds that header to every request that crosses a
-// service import, so every client's command has one, and it removes any
-// the client wrote in that spelling. A request without it, or with another
-// spelling, or with two, is a client hiding the server's header or
-// smuggling its own past it, with a hand-written header block: a line
-// ended by a bare LF, or a blank line inside the block, after which
-// clients stop reading the block while the server appends its header
-// behind it. Such a request is refused, not attributed.
-var ErrRequestInfo = errors.New("auth: a command must carry exactly the Nats-Request-Info header the NATS server sets")
+// FromAnySubject is what the engine subscribes to for the command on
+// subject: FromSubject of every account.
+func FromAnySubject(subject string) string { return FromSubject("*", subject) }
 
-// Actor returns the identity that sent a command to tenant's engine, as the
-// NATS server asserts it: the name of the requester's account, without the
-// tenant prefix. Commands come from client identities, through the
-// service imports of their accounts; the engine's own account sends none
-// over NATS, so a request without the server's header is refused
-// (ErrRequestInfo), never taken for the engine's.
-func Actor(h nats.Header, tenant string) (string, error) {
-	var values []string
-	for k, v := range h {
-		if !strings.EqualFold(strings.TrimSpace(k), RequestInfoHeader) {
-			continue
-		}
-		if k != RequestInfoHeader {
-			return "", ErrRequestInfo // the server writes and removes only its spelling
-		}
-		values = append(values, v...)
+// ErrNotFromAnIdentity means a command arrived on a subject that no
+// identity's import maps to (the engine's own account publishing the
+// client-facing subject, say).
+var ErrNotFromAnIdentity = errors.New("auth: a command must come through an identity's account")
+
+// Actor returns the identity that sent a command to tenant's engine: the
+// account that FromSubject put into the subject it arrived on, without the
+// tenant prefix ("engine" for the engine's own account). The NATS server
+// maps each account's import to its own name, and an account cannot
+// publish the engine's subjects, so a client cannot choose it, whatever
+// headers it writes.
+func Actor(subject, tenant string) (string, error) {
+	rest, ok := strings.CutPrefix(subject, fromPrefix)
+	acc, cmd, found := strings.Cut(rest, ".")
+	if !ok || !found || acc == "" || !strings.HasPrefix(cmd, "cmd.") {
+		return "", ErrNotFromAnIdentity
 	}
-	if len(values) != 1 {
-		return "", ErrRequestInfo
-	}
-	var ri requestInfo
-	if err := json.Unmarshal([]byte(values[0]), &ri); err != nil || ri.Account == "" {
-		return "", ErrRequestInfo
-	}
-	acc := ri.Account
 	if tenant != "" {
 		acc = strings.TrimPrefix(acc, tenant+"_")
 	}

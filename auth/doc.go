@@ -10,16 +10,18 @@
 //
 //   - account ENGINE holds the engine identities only. It owns JetStream
 //     (the event stream, the buckets, the timers) and exports the service
-//     subjects (bankbook.cmd.>, bankbook.q.>, bankbook.sim.>, $SRV.>) and the
-//     read-only event-stream API the auditors need;
+//     subjects (bankbook.q.>, bankbook.sim.>, $SRV.>), the read-only
+//     event-stream API the auditors need, and to each other account alone
+//     that account's commands (bankbook.from.<account>.cmd.>);
 //   - every other identity has an account of its own, named after it, that
-//     imports only its role's subjects from ENGINE, with shared requester
-//     information; its user may publish exactly those subjects and subscribe
-//     only to its inbox. It cannot see another identity's replies, the
-//     engine's subjects, or any JetStream or KV API beyond what it imports.
+//     imports only its role's subjects from ENGINE, the commands mapped
+//     under its own name (FromSubject); its user may publish exactly those
+//     subjects and subscribe only to its inbox. It cannot see another
+//     identity's replies, the engine's subjects, or any JetStream or KV API
+//     beyond what it imports.
 //
-// Because imports share requester information, the NATS server adds the
-// Nats-Request-Info header to every request that crosses into ENGINE, naming
-// the requester's account. Actor reads the acting identity from that header:
-// a client cannot choose it.
+// Because each account's command import is mapped under its own name, a
+// command arrives in ENGINE on a subject that names its sender, written by
+// the server: Actor reads the acting identity from it, and no header a
+// client writes changes it (ADR 0013).
 package auth

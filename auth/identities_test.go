@@ -81,11 +81,11 @@ func TestAuthFileUsers(t *testing.T) {
 			t.Fatalf("%s → %s: %v", c.who, c.subject, err)
 		}
 		nc.Close()
-		hs := desk.reached(c.subject)
-		if len(hs) == 0 {
-			t.Fatalf("%s did not reach the engine", c.subject)
+		arrived := auth.FromSubject(c.who, c.subject)
+		if len(desk.reached(arrived)) == 0 {
+			t.Fatalf("%s did not reach the engine as %s", c.subject, arrived)
 		}
-		if got, err := auth.Actor(hs[len(hs)-1], ""); err != nil || got != c.who {
+		if got, err := auth.Actor(arrived, ""); err != nil || got != c.who {
 			t.Errorf("actor %q (%v), want %q", got, err, c.who)
 		}
 	}

@@ -243,20 +243,57 @@ func TestActorIsAssertedByTheServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs := desk.reached(subject)
-		if len(hs) == 0 {
-			t.Fatalf("%s did not reach the engine", subject)
+		arrived := auth.FromSubject(string(role), subject)
+		if len(desk.reached(arrived)) == 0 {
+			t.Fatalf("%s did not reach the engine as %s", subject, arrived)
 		}
-		h := hs[len(hs)-1]
-		if got, err := auth.Actor(h, ""); err != nil || got != string(role) {
-			t.Errorf("%s: actor %q (%v), want %q (header %q)", role, got, err, role, h.Get(auth.RequestInfoHeader))
+		if got, err := auth.Actor(arrived, ""); err != nil || got != string(role) {
+			t.Errorf("%s: actor %q (%v), want %q", role, got, err, role)
 		}
-		var info struct {
-			User string `json:"user"`
+		if len(desk.reached(subject)) != 0 {
+			t.Errorf("%s reached the engine on the client's subject, without its sender", subject)
 		}
-		_ = json.Unmarshal([]byte(h.Get(auth.RequestInfoHeader)), &info)
-		if info.User == "someone" {
-			t.Errorf("%s: the client's forged Nats-Request-Info reached the engine", role)
+	}
+	if _, err := auth.Actor("bankbook.cmd.order.submit", ""); !errors.Is(err, auth.ErrNotFromAnIdentity) {
+		t.Errorf("a command on the client-facing subject (the engine's own account): %v", err)
+	}
+}
+
+// A client that writes the protocol by hand can hide a Nats-Request-Info
+// line behind a bare LF (the server does not see it, so does not replace
+// it), and hide the server's own behind a blank line inside its header
+// block (nats.go stops reading there, the server appends behind it). None
+// of it matters: the actor is in the subject the server mapped the request
+// to, which no header changes.
+func TestSmuggledRequestInfoChangesNoActor(t *testing.T) {
+	srv := testenv.Start(t, "")
+	enc, _ := srv.Connect(t)
+	desk := startDesk(t, enc)
+	arrived := auth.FromSubject(string(auth.App), "bankbook.cmd.order.submit")
+	for _, hdr := range []string{
+		"X-A: y\nNats-Request-Info: {\"acc\":\"operator\"}\r\n",
+		"X-A: y\nnats-request-info: {\"acc\":\"ENGINE\"}\r\n",
+		"nats-request-info: {\"acc\":\"operator\"}\r\n\r\nX-B: z\r\n",
+		"Nats-Request-Info: {\"acc\":\"operator\"}\r\n\r\nX-B: z\r\n",
+		"X-A: y\nNats-Request-Info: {\"acc\":\"operator\"}\r\n\r\nX-B: z\r\n",
+		"X-A: y\nNats-Request-Info: {\"acc\":\"ENGINE\"}\r\n\r\nX-B: z\r\n",
+		"Idempotency-Key: k-1\r\n\r\nX-B: z\r\n",
+	} {
+		before := len(desk.reached(arrived))
+		rawRequest(t, srv.ClientURL(), auth.SeedFile(srv.AuthDir, auth.App), "bankbook.cmd.order.submit", strings.NewReplacer(`\r`, "\r", `\n`, "\n", `\"`, `"`).Replace(hdr), "{}")
+		testenv.CheckFor(t, 5*time.Second, func() error {
+			if len(desk.reached(arrived)) == before {
+				return fmt.Errorf("header %q: the request did not reach the engine as %s", hdr, arrived)
+			}
+			return nil
+		})
+		if actor, err := auth.Actor(arrived, ""); err != nil || actor != string(auth.App) {
+			t.Errorf("header %q: actor %q, %v; want app", hdr, actor, err)
+		}
+	}
+	for _, subject := range []string{"bankbook.cmd.order.submit", auth.FromSubject("operator", "bankbook.cmd.order.submit"), auth.FromSubject("ENGINE", "bankbook.cmd.order.submit")} {
+		if n := len(desk.reached(subject)); n != 0 {
+			t.Errorf("%d requests reached the engine as %s", n, subject)
 		}
 	}
 }
@@ -278,40 +315,6 @@ func lastSeq(t *testing.T, s jetstream.Stream) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.LastSeq
-}
-
-// A client that writes the protocol by hand can hide a Nats-Request-Info
-// line behind a bare LF: the server does not see it (so does not replace
-// it) but adds its own, and nats.go reads both. Or it can end the header
-// block early with a blank line: the server appends its header behind it,
-// where nats.go does not read, and the engine sees the client's header, or
-// none. Actor refuses such a request rather than attributing it to anyone.
-func TestSmuggledRequestInfoIsRefused(t *testing.T) {
-	srv := testenv.Start(t, "")
-	enc, _ := srv.Connect(t)
-	desk := startDesk(t, enc)
-	for _, hdr := range []string{
-		"X-A: y\nNats-Request-Info: {\"acc\":\"operator\"}\r\n",
-		"X-A: y\nnats-request-info: {\"acc\":\"ENGINE\"}\r\n",
-		"nats-request-info: {\"acc\":\"operator\"}\r\n\r\nX-B: z\r\n",
-		"Nats-Request-Info: {\"acc\":\"operator\"}\r\n\r\nX-B: z\r\n",
-		"Idempotency-Key: k-1\r\n\r\nX-B: z\r\n",
-		"Idempotency-Key: k-2\r\n\n",
-		"Nats-Request-Info : {\"acc\":\"operator\"}\r\n\r\n",
-	} {
-		before := len(desk.reached("bankbook.cmd.order.submit"))
-		rawRequest(t, srv.ClientURL(), auth.SeedFile(srv.AuthDir, auth.App), "bankbook.cmd.order.submit", strings.NewReplacer(`\r`, "\r", `\n`, "\n", `\"`, `"`).Replace(hdr), "{}")
-		var hs []nats.Header
-		testenv.CheckFor(t, 5*time.Second, func() error {
-			if hs = desk.reached("bankbook.cmd.order.submit"); len(hs) == before {
-				return errors.New("the request did not reach the engine")
-			}
-			return nil
-		})
-		if actor, err := auth.Actor(hs[len(hs)-1], ""); !errors.Is(err, auth.ErrRequestInfo) {
-			t.Errorf("header %q: actor %q, %v; want ErrRequestInfo", hdr, actor, err)
-		}
-	}
 }
 
 // rawRequest authenticates with seedFile and publishes one message with the

@@ -3,6 +3,7 @@ package auth
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -101,6 +102,18 @@ func renderTenant(b *strings.Builder, t Tenant) error {
 	for _, g := range exports(t.Simulators, stream) {
 		fmt.Fprintf(b, "      {service: %s%s}\n", q(g.subject), response(g))
 	}
+	// Each account's commands arrive under its own name, from an export
+	// only that account may import.
+	for _, id := range others {
+		gs, err := grants(id.Role, t.Simulators, stream)
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(gs, func(g grant) bool { return commandSubject(g.subject) }) {
+			acc := Account(t.Name, id)
+			fmt.Fprintf(b, "      {service: %s, accounts: [%s]}\n", q(FromSubject(acc, "bankbook.cmd.>")), q(acc))
+		}
+	}
 	b.WriteString("    ]\n  }\n")
 
 	for _, id := range others {
@@ -123,6 +136,11 @@ func renderTenant(b *strings.Builder, t Tenant) error {
 		fmt.Fprintf(b, "  %s {  # role %s\n    users: [\n      {%s, permissions: {%s}}\n    ]\n    imports: [\n",
 			q(Account(t.Name, id)), id.Role, credential(id), perms)
 		for _, g := range gs {
+			if commandSubject(g.subject) {
+				// Arrives as FromSubject: the actor is in the subject.
+				fmt.Fprintf(b, "      {service: {account: %s, subject: %s}, to: %s, share: true}\n", q(engine), q(FromSubject(Account(t.Name, id), g.subject)), q(g.subject))
+				continue
+			}
 			fmt.Fprintf(b, "      {service: {account: %s, subject: %s}, share: true}\n", q(engine), q(g.subject))
 		}
 		b.WriteString("    ]\n  }\n")

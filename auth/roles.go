@@ -1,6 +1,9 @@
 package auth
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Role is what an identity may do. API.md's "Access and identity" table is
 // the contract; grants below is its only implementation.
@@ -86,10 +89,15 @@ func grants(r Role, simulators bool, stream string) ([]grant, error) {
 	return nil, fmt.Errorf("%w: role %q has no grants (the engine is not granted, it owns)", ErrInvalidUser, r)
 }
 
-// exports is what ENGINE offers; every grant is under one of them.
+// commandSubject reports whether a grant is a command subject, which an
+// account imports mapped under its own name (FromSubject).
+func commandSubject(subject string) bool { return strings.HasPrefix(subject, "bankbook.cmd.") }
+
+// exports is what ENGINE offers every account; every grant is under one of
+// them, but for the commands, which each account imports from an export of
+// its own (Render).
 func exports(simulators bool, stream string) []grant {
 	out := []grant{
-		{subject: "bankbook.cmd.>"},
 		{subject: "bankbook.q.>"},
 		{subject: "$SRV.>", stream: true},
 		{subject: "$JS.API.DIRECT.GET." + stream, stream: true},

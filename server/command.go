@@ -80,11 +80,11 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 		// It is stamped on every event of the command and logged.
 		return failed(domain.Invalid(api.HeaderCorrelationID, "must be 1-255 printable ASCII characters"))
 	}
-	// The actor is who the NATS server says sent the request, never what
-	// the request says of itself.
-	actor, err := auth.Actor(r.headers, s.cfg.Tenant)
+	// The actor is the account the NATS server mapped the request under,
+	// never what the request says of itself.
+	actor, err := auth.Actor(r.subject, s.cfg.Tenant)
 	if err != nil {
-		return reply{err: badRequest(api.CodeInvalidInput, err.Error(), nil)}
+		return reply{err: &api.Error{Status: 403, Code: api.CodeForbidden, Message: err.Error()}}
 	}
 	meta := commands.Meta{Command: subject, CorrelationID: correlation, IdempotencyKey: key, Actor: actor}
 	if meta.CorrelationID == "" {

@@ -76,14 +76,14 @@ func TestTransientNATSFailuresAre503(t *testing.T) {
 	submit := func(key string) reply {
 		t.Helper()
 		body, _ := json.Marshal(api.SubmitOrderRequest{BuyerID: "u-1", BuyerName: "Kim", Amount: 15000})
-		// As the NATS server asserts a client's request.
-		hdr := nats.Header{auth.RequestInfoHeader: []string{`{"acc":"operator"}`}}
+		hdr := nats.Header{}
 		if key != "" {
 			hdr.Set(api.HeaderIdempotencyKey, key)
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), h.srv.cfg.CommandTimeout)
 		defer cancel()
-		rep := h.srv.routes[api.OrderSubmit.Name].handle(ctx, &request{subject: api.OrderSubmit.Subject, data: body, headers: hdr})
+		// On the subject the operator's import maps it to.
+		rep := h.srv.routes[api.OrderSubmit.Name].handle(ctx, &request{subject: auth.FromSubject("operator", api.OrderSubmit.Subject), data: body, headers: hdr})
 		if rep.after != nil {
 			rep.after() // what dispatch runs once the reply is out
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 )
 
 // queueGroup is the queue group every instance's endpoints join, micro's default.
@@ -122,10 +123,16 @@ func (s *service) start(nc *nats.Conn, handle func(*serviceEndpoint, *nats.Msg))
 	}
 	for _, e := range s.endpoints {
 		e := e
-		sub, err := nc.QueueSubscribe(e.info.Subject, queueGroup, func(m *nats.Msg) { handle(e, m) })
+		subject := e.info.Subject
+		if e.info.Kind == api.KindCommand {
+			// Each identity's account maps the command under its own
+			// name: that is who sent it (auth.Actor).
+			subject = auth.FromAnySubject(subject)
+		}
+		sub, err := nc.QueueSubscribe(subject, queueGroup, func(m *nats.Msg) { handle(e, m) })
 		if err != nil {
 			s.stop()
-			return fmt.Errorf("subscribe %s: %w", e.info.Subject, err)
+			return fmt.Errorf("subscribe %s: %w", subject, err)
 		}
 		s.add(sub)
 	}

@@ -160,7 +160,7 @@ func computeDigest(ctx context.Context, cf *clientFlags, until eventstore.Seq) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, max(cf.timeout, 10*time.Minute))
 	defer cancel()
-	d, err := eventstore.Digest(ctx, eventstore.NewReader(js, eventstore.Config{Timeout: cf.timeout}), until)
+	d, err := eventstore.Digest(ctx, eventstore.NewReader(js, eventstore.Config{Timeout: cf.streamTimeout()}), until)
 	if err != nil {
 		return eventstore.DigestResult{}, connError(err, c.Conn())
 	}

@@ -172,3 +172,8 @@ func connError(err error, nc *nats.Conn) error {
 	}
 	return err
 }
+
+// streamTimeout bounds each direct batch get of a stream read (replay,
+// audit): --timeout, but at least a second, since a batch carries up to
+// 4 MiB.
+func (cf *clientFlags) streamTimeout() time.Duration { return max(cf.timeout, time.Second) }

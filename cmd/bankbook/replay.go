@@ -153,7 +153,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	start := time.Now()
 	bar.begin(start)
 	path := filepath.Join(*out, readModelsFile)
-	rep, err := projections.ReplayWith(ctx, eventstore.NewReader(js, eventstore.Config{Upcaster: codec, Timeout: cf.timeout}), path, &projections.Options{Codec: codec}, &ro)
+	rep, err := projections.ReplayWith(ctx, eventstore.NewReader(js, eventstore.Config{Upcaster: codec, Timeout: cf.streamTimeout()}), path, &projections.Options{Codec: codec}, &ro)
 	bar.finish(err == nil)
 	if err != nil {
 		return connError(err, c.Conn())

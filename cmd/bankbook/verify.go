@@ -67,7 +67,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	codec := domain.Events()
 	var setAside map[eventstore.Seq]bool
 	opts := verification.Options{
-		Reader: eventstore.NewReader(js, eventstore.Config{Upcaster: codec, Timeout: cf.timeout}),
+		Reader: eventstore.NewReader(js, eventstore.Config{Upcaster: codec, Timeout: cf.streamTimeout()}),
 		Codec:  codec,
 		Digest: trusted,
 		Live: func(ctx context.Context) (verification.LiveState, error) {
