@@ -29,17 +29,19 @@ func FromSubject(account, subject string) string {
 // subject: FromSubject of every account.
 func FromAnySubject(subject string) string { return FromSubject("*", subject) }
 
-// ErrNotFromAnIdentity means a command arrived on a subject that no
-// identity's import maps to (the engine's own account publishing the
-// client-facing subject, say).
-var ErrNotFromAnIdentity = errors.New("auth: a command must come through an identity's account")
+// ErrNotFromAnIdentity means a command arrived on a subject that does not
+// name one of this tenant's identities: not mapped by an import, another
+// tenant's account, or a name the engine records for its own work.
+var ErrNotFromAnIdentity = errors.New("auth: a command must come through one of this engine's identities' accounts")
 
 // Actor returns the identity that sent a command to tenant's engine: the
 // account that FromSubject put into the subject it arrived on, without the
 // tenant prefix ("engine" for the engine's own account). The NATS server
 // maps each account's import to its own name, and an account cannot
 // publish the engine's subjects, so a client cannot choose it, whatever
-// headers it writes.
+// headers it writes. With a tenant, the account must carry its prefix; a
+// name the engine records for its own work (timer, scanner, …) is refused,
+// whatever the configuration let through.
 func Actor(subject, tenant string) (string, error) {
 	rest, ok := strings.CutPrefix(subject, fromPrefix)
 	acc, cmd, found := strings.Cut(rest, ".")
@@ -47,10 +49,15 @@ func Actor(subject, tenant string) (string, error) {
 		return "", ErrNotFromAnIdentity
 	}
 	if tenant != "" {
-		acc = strings.TrimPrefix(acc, tenant+"_")
+		if acc, ok = strings.CutPrefix(acc, tenant+"_"); !ok {
+			return "", ErrNotFromAnIdentity
+		}
 	}
 	if acc == EngineAccount {
 		return string(Engine), nil
+	}
+	if reserved[acc] {
+		return "", ErrNotFromAnIdentity
 	}
 	return acc, nil
 }

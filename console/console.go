@@ -200,7 +200,7 @@ func (c *Console) notFound(w http.ResponseWriter, r *http.Request) {
 		s, _ = c.sessions.get(ck.Value)
 	}
 	c.render(w, r, s, http.StatusNotFound, "error", view{Title: "Not found",
-		Err: &errView{Status: http.StatusNotFound, Code: "not_found", Message: "No console page at " + r.URL.Path}})
+		Err: &errView{Status: http.StatusNotFound, Code: "not_found", Message: "No such console page."}})
 }
 
 // ctx is the context of one API call of a page.

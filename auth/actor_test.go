@@ -1,0 +1,42 @@
+package auth_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/bankbook/bankbook/auth"
+)
+
+func TestActorIsTheAccountInTheSubject(t *testing.T) {
+	for _, tc := range []struct {
+		subject, tenant, want string
+	}{
+		{auth.FromSubject("app", "bankbook.cmd.order.submit"), "", "app"},
+		{auth.FromSubject("kim", "bankbook.cmd.deposit.resolve"), "", "kim"},
+		{auth.FromSubject("ENGINE", "bankbook.cmd.order.submit"), "", "engine"},
+		{auth.FromSubject("acme_app", "bankbook.cmd.order.submit"), "acme", "app"},
+		{auth.FromSubject("acme_ENGINE", "bankbook.cmd.order.submit"), "acme", "engine"},
+		// An account without this tenant's prefix is another tenant's.
+		{auth.FromSubject("bolt_app", "bankbook.cmd.order.submit"), "acme", ""},
+		{auth.FromSubject("app", "bankbook.cmd.order.submit"), "acme", ""},
+		// Names the engine records for its own work.
+		{auth.FromSubject("timer", "bankbook.cmd.order.cancel"), "", ""},
+		{auth.FromSubject("acme_scanner", "bankbook.cmd.deposit.record"), "acme", ""},
+		// Not a mapped command.
+		{"bankbook.cmd.order.submit", "", ""},
+		{"bankbook.from.app.q.order.get", "", ""},
+		{"bankbook.from..cmd.order.submit", "", ""},
+		{"bankbook.from.app", "", ""},
+	} {
+		got, err := auth.Actor(tc.subject, tc.tenant)
+		if tc.want == "" {
+			if !errors.Is(err, auth.ErrNotFromAnIdentity) {
+				t.Errorf("Actor(%q, %q) = %q, %v; want ErrNotFromAnIdentity", tc.subject, tc.tenant, got, err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("Actor(%q, %q) = %q, %v; want %q", tc.subject, tc.tenant, got, err, tc.want)
+		}
+	}
+}
