@@ -357,6 +357,14 @@ func compareReadModels(ctx context.Context, opts Options, live LiveState, rep *R
 				Message: fmt.Sprintf("the live read models are at checkpoint %d, beyond the end of the event stream: %v", live.Seq, err)})
 			return nil
 		}
+		var ge *projections.GapError
+		if errors.As(err, &ge) {
+			// A commit is missing from the stream (chains names what
+			// pointed at it): no replay gets past it.
+			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: ge.Checkpoint + 1,
+				Message: fmt.Sprintf("the event stream has no message at seq %d (the next is %d): a fresh replay cannot rebuild the read models past it, so the live ones at checkpoint %d are not compared", ge.Checkpoint+1, ge.Got, live.Seq)})
+			return nil
+		}
 		var ce *projections.CommitError
 		if errors.As(err, &ce) {
 			// An event that does not fit the read models: the live ones

@@ -10,7 +10,8 @@ import (
 var (
 	// ErrGap means a batch does not continue right after a projection's
 	// checkpoint: a commit is missing. Nothing of the batch was applied.
-	// Streams never have gaps, so this is a bug in the caller.
+	// Streams never have gaps, so this is a bug in the caller, or a stream
+	// whose files were edited (a message removed). It comes as a *GapError.
 	ErrGap = errors.New("projections: sequence gap")
 	// ErrLocked means another process (or another Store in this one) holds the
 	// read-model file open for writing (or, for Open, open at all). Opening
@@ -97,3 +98,18 @@ func (e *CommitError) Error() string {
 }
 
 func (e *CommitError) Unwrap() error { return e.Err }
+
+// GapError is ErrGap with where: Projection stood at Checkpoint, and the
+// next commit it was handed was Got instead of Checkpoint+1.
+type GapError struct {
+	Projection string
+	Checkpoint eventstore.Seq
+	Got        eventstore.Seq
+}
+
+func (e *GapError) Error() string {
+	return fmt.Sprintf("%v: projection %s at checkpoint %d, next commit expected at %d, got %d", ErrGap, e.Projection, e.Checkpoint, e.Checkpoint+1, e.Got)
+}
+
+// Is makes errors.Is(err, ErrGap) true.
+func (e *GapError) Is(target error) bool { return target == ErrGap }

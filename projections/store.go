@@ -651,7 +651,7 @@ func (s *Store) applyRuns(meta *bbolt.Bucket, runs []*run, batch []eventstore.Co
 				continue
 			}
 			if c.Seq != r.cp+1 {
-				return fmt.Errorf("%w: projection %s at checkpoint %d, next commit expected at %d, got %d", ErrGap, r.p.Name, r.cp, r.cp+1, c.Seq)
+				return &GapError{Projection: r.p.Name, Checkpoint: r.cp, Got: c.Seq}
 			}
 			due = append(due, r)
 		}
