@@ -83,13 +83,23 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 			return api.ReconcileReply{}, fmt.Errorf("read recorded deposits of %s: %w", a.AccountNumber, err)
 		}
 		in.Recorded = append(in.Recorded, on...)
-		wm, err := h.marks.Watermark(ctx, a.AccountNumber)
+		wm, err := h.marks.Watermark(ctx, h.feedAccount(a.AccountNumber))
 		if err != nil {
 			return api.ReconcileReply{}, fmt.Errorf("scan watermark of %s: %w", a.AccountNumber, err)
 		}
 		in.Watermarks[a.AccountNumber] = wm
 	}
 	return h.recordRun(ctx, meta, id, domain.ReconcileBank(in))
+}
+
+// feedAccount is the account whose scan watermark covers number: the
+// collection account for its dedicated sub-accounts (one feed, one
+// watermark: bankfeed), number itself otherwise.
+func (h *Deposits) feedAccount(number string) string {
+	if h.links != nil && h.links.accounts.InRange(number) {
+		return domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number)
+	}
+	return number
 }
 
 // recordRun records a run once (expected sequence 0: a new aggregate) and

@@ -39,6 +39,10 @@ type Accounts interface {
 	Allocate(ctx context.Context, linkID string) (string, error)
 	// Lookup returns the link a dedicated account number belongs to.
 	Lookup(ctx context.Context, number string) (linkID string, ok bool, err error)
+	// InRange reports whether number is in the range dedicated accounts
+	// are allocated from: a sub-account of the collection account, which
+	// the collection account's feed and scan watermark cover.
+	InRange(number string) bool
 }
 
 // Timers arms delayed work (timers.Timers).

@@ -386,3 +386,33 @@ func TestReconcileKeepsEveryTimingDifference(t *testing.T) {
 		t.Fatalf("the refused run wrote: last seq %d → %d", before, after)
 	}
 }
+
+// A store's dedicated account is a sub-account of the collection account:
+// one feed, one scan watermark, the collection account's. A statement line
+// on it after that watermark is not scanned yet, a timing difference, not
+// missing from the ledger.
+func TestReconcileBankUsesTheFeedsWatermarkForDedicatedAccounts(t *testing.T) {
+	e := startEngine(t)
+	var link api.LinkStoreReply
+	e.call(t, api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: "d-1", StoreID: "s-1", StoreName: "한울식당"}, &link, nil)
+	wm := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var sc api.ScanCompleteReply
+	e.call(t, api.DepositScanComplete.Subject, api.ScanCompleteRequest{AccountNumber: e.cfg.CollectNumber, CompleteUpTo: wm}, &sc, nil)
+	sum := sha256.Sum256([]byte(t.Name()))
+	rep, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: []api.StatementLine{
+		{BankTxnID: "D-late", AccountNumber: link.DedicatedAccount.Number, DepositorName: "한울식당", Amount: 666, DepositedAt: wm.Add(time.Minute)},
+		{BankTxnID: "D-early", AccountNumber: link.DedicatedAccount.Number, DepositorName: "한울식당", Amount: 555, DepositedAt: wm.Add(-time.Minute)},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := itemIDs(rep.TimingDifference); !slices.Equal(got, []string{"D-late"}) {
+		t.Errorf("timing differences %v, want [D-late] (counts %+v)", got, rep.Counts)
+	}
+	if got := itemIDs(rep.MissingInLedger); !slices.Equal(got, []string{"D-early"}) {
+		t.Errorf("missing in ledger %v, want [D-early]", got)
+	}
+	if len(rep.Accounts) != 1 || rep.Accounts[0].ScanWatermark == nil || !rep.Accounts[0].ScanWatermark.Equal(wm) {
+		t.Errorf("accounts %+v, want the dedicated account with the collection account's watermark %v", rep.Accounts, wm)
+	}
+}

@@ -222,3 +222,11 @@ func (a *Accounts) Lookup(_ context.Context, number string) (string, bool, error
 	id, ok := a.byNum[domain.NormalizeAccountNumber(number)]
 	return id, ok, nil
 }
+
+// InRange reports whether number is one Allocate could hand out: as many
+// digits as From, and From or above.
+func (a *Accounts) InRange(number string) bool {
+	n := domain.NormalizeAccountNumber(number)
+	v, err := strconv.ParseUint(n, 10, 64)
+	return err == nil && len(n) == len(strconv.FormatUint(a.From, 10)) && v >= a.From
+}
