@@ -36,10 +36,22 @@ type Reply struct {
 }
 
 // Do sends req to endpoint ep and decodes the reply. An error reply is
-// returned as *api.Error, together with the raw reply.
+// returned as *api.Error, together with the raw reply. A request larger
+// than the endpoint accepts (api.Info.MaxBodyBytes) is not sent: Do
+// returns the 400 invalid_input the engine would answer.
 func Do[Req, Rep any](ctx context.Context, c *Client, ep api.Endpoint[Req, Rep], req Req, header nats.Header) (Rep, Reply, error) {
 	var rep Rep
-	raw, err := c.Call(ctx, ep.Subject, req, &rep, header)
+	data, err := json.Marshal(req)
+	if err != nil {
+		return rep, Reply{}, err
+	}
+	if len(data) > ep.MaxBodyBytes {
+		// The engine would refuse it, and above NATS's payload limit the
+		// server would drop it with a less telling error: say it here.
+		return rep, Reply{}, &api.Error{Status: 400, Code: api.CodeInvalidInput,
+			Message: fmt.Sprintf("request body is larger than %d KiB (%d KiB): send less at once", ep.MaxBodyBytes>>10, len(data)>>10)}
+	}
+	raw, err := c.Call(ctx, ep.Subject, data, &rep, header)
 	return rep, raw, err
 }
 

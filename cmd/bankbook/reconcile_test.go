@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,6 +82,17 @@ func TestReconcileBankCommand(t *testing.T) {
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 1 || json.Unmarshal([]byte(out), &got) != nil || got.RunID != first.RunID || got.Counts != first.Counts {
 		t.Fatalf("get as the auditor: %v\n%s", err, out)
+	}
+
+	// A statement larger than one request may carry is refused before it
+	// is sent, saying so (it used to reach NATS's payload limit).
+	var big strings.Builder
+	big.WriteString(header)
+	for i := range 10_000 {
+		fmt.Fprintf(&big, "B-%05d,%s,누군가,%d,%s\n", i, acct, 1000+i, at(time.Duration(i)*time.Second))
+	}
+	if _, err := cli(t, "reconcile", "bank", url, "--statement", write("big.csv", big.String())); exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "request body is larger than 768 KiB") {
+		t.Fatalf("a statement of 10,000 lines: exit %d (%v), want 2 saying the body is too large", exitCode(err), err)
 	}
 
 	clean := write("clean.csv", header+"T-1,"+acct+",가,5000,"+at(0)+"\n")
