@@ -146,6 +146,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	ro.Progress = bar.update
 
+	_, statErr := os.Stat(*out)
 	if err := os.MkdirAll(*out, 0o700); err != nil {
 		return err
 	}
@@ -156,6 +157,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	rep, err := projections.ReplayWith(ctx, eventstore.NewReader(js, eventstore.Config{Upcaster: codec, Timeout: cf.streamTimeout()}), path, &projections.Options{Codec: codec}, &ro)
 	bar.finish(err == nil)
 	if err != nil {
+		if errors.Is(statErr, os.ErrNotExist) {
+			_ = os.Remove(*out) // made for this replay, and empty (a failed replay removes its file)
+		}
 		return connError(err, c.Conn())
 	}
 	res := replayResult{Out: path, LastSeq: uint64(rep.Checkpoint), ContentHash: rep.Hash, Events: rep.Events,
