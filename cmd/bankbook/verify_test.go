@@ -286,11 +286,15 @@ func TestAuditVerify(t *testing.T) {
 		if d := time.Since(start); d > 30*time.Second { // a functional bound, 15 times the timeout: it waited for its caller's context
 			t.Fatalf("audit verify as the operator gave up after %v, with --timeout=2s", d)
 		}
-		for _, args := range [][]string{{"audit", "digest"}, {"replay", "--out", t.TempDir() + "/r"}} {
+		out := t.TempDir() + "/r"
+		for _, args := range [][]string{{"audit", "digest"}, {"replay", "--out", out}} {
 			_, err := cli(t, append(args, url, "--nkey="+e.SeedFile(auth.Operator), "--timeout=2s")...)
 			if err == nil || !strings.Contains(err.Error(), "permissions violation") {
 				t.Fatalf("%v as the operator: %v, want the permissions violation", args, err)
 			}
+		}
+		if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the failed replay left its --out directory behind: %v", err)
 		}
 	})
 
