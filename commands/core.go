@@ -3,6 +3,7 @@ package commands
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,7 +27,11 @@ type Meta struct {
 	// earlier attempt's): nothing can be recorded under it, so the command
 	// need not read it before it decides. Its append still expects no
 	// earlier commit.
-	FreshID        bool
+	FreshID bool
+	// FoundEarlier, if set, is set to true when the command finds a commit
+	// an earlier attempt with the same Command and IdempotencyKey appended,
+	// and answers from it: the command had already happened.
+	FoundEarlier   *atomic.Bool
 	CorrelationID  string
 	CausationID    string
 	IdempotencyKey string

@@ -104,6 +104,9 @@ func (r *Repository[S]) catchUp(ctx context.Context, id string, snap snapshot[S]
 		snap.unsaved++
 		if prior == nil && meta.IdempotencyKey != "" && c.Events[0].IdempotencyKey == meta.IdempotencyKey && c.Events[0].Command == meta.Command {
 			prior = &Outcome[S]{State: snap.state, Events: events, Seq: c.Seq}
+			if meta.FoundEarlier != nil {
+				meta.FoundEarlier.Store(true)
+			}
 		}
 	}
 	r.maybeSave(ctx, id, &snap)

@@ -504,9 +504,14 @@ func TestIdempotentSubmit(t *testing.T) {
 		}
 		before, namesBefore := e.lastSeq(t), countNames()
 		var rep api.SubmitOrderReply
-		e.call(t, subjSubmit, req, &rep, client.WithIdempotencyKey("checkout-appended"))
+		r := e.call(t, subjSubmit, req, &rep, client.WithIdempotencyKey("checkout-appended"))
 		if rep.OrderID != "planned-2" || rep.DepositorName != first.DepositorName || rep.Seq != first.Seq {
 			t.Fatalf("resumed attempt answered %+v, want the first attempt's %+v", rep, first)
+		}
+		// The first attempt may have answered before it died (its reply
+		// goes before its record): this is that reply again.
+		if !r.Replayed {
+			t.Fatal("the reply found again by key lacks Idempotency-Replayed: true")
 		}
 		if after := e.lastSeq(t); after != before {
 			t.Fatalf("the resumed attempt wrote: stream at %d, was %d", after, before)

@@ -149,7 +149,13 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	// A resumed claim runs with the first attempt's IDs, which it may have
 	// written under.
 	meta.FreshID = generated && !claim.Resumed
+	meta.FoundEarlier = new(atomic.Bool)
 	rep := execCommand(s, ctx, meta, req, spec)
+	if rep.err == nil && meta.FoundEarlier.Load() {
+		// The first attempt appended (and may have answered) before it
+		// died: this is its reply, found again by key.
+		rep.headers = nats.Header{api.HeaderIdempotencyReplayed: []string{"true"}}
+	}
 
 	// Store the outcome with a fresh deadline: the command's may be spent.
 	finish := func(store func(context.Context) error) {
