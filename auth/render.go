@@ -98,29 +98,30 @@ func renderTenant(b *strings.Builder, t Tenant) error {
 	for _, id := range engines {
 		fmt.Fprintf(b, "      {%s}  # %s\n", credential(id), id.Name)
 	}
+	granted := make([][]grant, len(others))
+	for i, id := range others {
+		gs, err := grants(id.Role, t.Simulators, stream)
+		if err != nil {
+			return err
+		}
+		granted[i] = gs
+	}
 	b.WriteString("    ]\n    exports: [\n")
 	for _, g := range exports(t.Simulators, stream) {
 		fmt.Fprintf(b, "      {service: %s%s}\n", q(g.subject), response(g))
 	}
 	// Each account's commands arrive under its own name, from an export
 	// only that account may import.
-	for _, id := range others {
-		gs, err := grants(id.Role, t.Simulators, stream)
-		if err != nil {
-			return err
-		}
-		if slices.ContainsFunc(gs, func(g grant) bool { return commandSubject(g.subject) }) {
+	for i, id := range others {
+		if slices.ContainsFunc(granted[i], func(g grant) bool { return commandSubject(g.subject) }) {
 			acc := Account(t.Name, id)
 			fmt.Fprintf(b, "      {service: %s, accounts: [%s]}\n", q(FromSubject(acc, "bankbook.cmd.>")), q(acc))
 		}
 	}
 	b.WriteString("    ]\n  }\n")
 
-	for _, id := range others {
-		gs, err := grants(id.Role, t.Simulators, stream)
-		if err != nil {
-			return err
-		}
+	for i, id := range others {
+		gs := granted[i]
 		var allow, deny []string
 		for _, g := range gs {
 			allow = append(allow, q(g.subject))

@@ -108,18 +108,15 @@ type syncedStream struct {
 }
 
 func (st *syncedStream) DeleteMsg(ctx context.Context, seq uint64) error {
-	_, err := durable(ctx, st.s, func() (struct{}, error) { return struct{}{}, st.Stream.DeleteMsg(ctx, seq) })
-	return err
+	return durableErr(ctx, st.s, func() error { return st.Stream.DeleteMsg(ctx, seq) })
 }
 
 func (st *syncedStream) SecureDeleteMsg(ctx context.Context, seq uint64) error {
-	_, err := durable(ctx, st.s, func() (struct{}, error) { return struct{}{}, st.Stream.SecureDeleteMsg(ctx, seq) })
-	return err
+	return durableErr(ctx, st.s, func() error { return st.Stream.SecureDeleteMsg(ctx, seq) })
 }
 
 func (st *syncedStream) Purge(ctx context.Context, opts ...jetstream.StreamPurgeOpt) error {
-	_, err := durable(ctx, st.s, func() (struct{}, error) { return struct{}{}, st.Stream.Purge(ctx, opts...) })
-	return err
+	return durableErr(ctx, st.s, func() error { return st.Stream.Purge(ctx, opts...) })
 }
 
 func (j *syncedJS) kv(kv jetstream.KeyValue, err error) (jetstream.KeyValue, error) {
@@ -215,6 +212,12 @@ func durable[T any](ctx context.Context, s *Syncer, write func() (T, error)) (T,
 	return v, nil
 }
 
+// durableErr is durable for a write that answers only an error.
+func durableErr(ctx context.Context, s *Syncer, write func() error) error {
+	_, err := durable(ctx, s, func() (struct{}, error) { return struct{}{}, write() })
+	return err
+}
+
 // answered reports whether err is the server's answer to a write (a
 // refusal: a failed expectation, a key that exists, a message to delete
 // that is not there), after which the write is known not to be stored;
@@ -246,16 +249,13 @@ func (kv *syncedKV) Update(ctx context.Context, key string, value []byte, revisi
 }
 
 func (kv *syncedKV) Delete(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
-	_, err := durable(ctx, kv.s, func() (struct{}, error) { return struct{}{}, kv.KeyValue.Delete(ctx, key, opts...) })
-	return err
+	return durableErr(ctx, kv.s, func() error { return kv.KeyValue.Delete(ctx, key, opts...) })
 }
 
 func (kv *syncedKV) Purge(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
-	_, err := durable(ctx, kv.s, func() (struct{}, error) { return struct{}{}, kv.KeyValue.Purge(ctx, key, opts...) })
-	return err
+	return durableErr(ctx, kv.s, func() error { return kv.KeyValue.Purge(ctx, key, opts...) })
 }
 
 func (kv *syncedKV) PurgeDeletes(ctx context.Context, opts ...jetstream.KVPurgeOpt) error {
-	_, err := durable(ctx, kv.s, func() (struct{}, error) { return struct{}{}, kv.KeyValue.PurgeDeletes(ctx, opts...) })
-	return err
+	return durableErr(ctx, kv.s, func() error { return kv.KeyValue.PurgeDeletes(ctx, opts...) })
 }
