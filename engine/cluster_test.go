@@ -204,6 +204,19 @@ func TestClusterLeaderLoss(t *testing.T) {
 // its log goes to logs. It is stopped when the test ends.
 func startClusterEngine(t *testing.T, cl *testcluster.Cluster, access clusterAccess, name string, logs *testenv.SyncBuffer) *engine.Engine {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	e, err := engine.Start(ctx, clusterEngineConfig(t, cl, access, name), engineLog(logs, name))
+	if err != nil {
+		t.Fatalf("start engine %s: %v", name, err)
+	}
+	stopAtCleanup(t, e, name)
+	return e
+}
+
+// clusterEngineConfig is the configuration of an engine named name on the
+// cluster with three replicas.
+func clusterEngineConfig(t *testing.T, cl *testcluster.Cluster, access clusterAccess, name string) engine.Config {
 	cfg := engine.Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), name)
 	cfg.NATSURL = cl.URL()
@@ -211,13 +224,16 @@ func startClusterEngine(t *testing.T, cl *testcluster.Cluster, access clusterAcc
 	cfg.HTTPListen = "off"
 	cfg.MaxUnpaidOrders = 1 << 20
 	access.engine(&cfg)
-	log := zerolog.New(logs).Level(zerolog.InfoLevel).With().Timestamp().Str("engine", name).Logger()
-	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-	defer cancel()
-	e, err := engine.Start(ctx, cfg, log)
-	if err != nil {
-		t.Fatalf("start engine %s: %v", name, err)
-	}
+	return cfg
+}
+
+// engineLog is the log of the engine named name, written to logs.
+func engineLog(logs *testenv.SyncBuffer, name string) zerolog.Logger {
+	return zerolog.New(logs).Level(zerolog.InfoLevel).With().Timestamp().Str("engine", name).Logger()
+}
+
+// stopAtCleanup stops e when the test ends.
+func stopAtCleanup(t *testing.T, e *engine.Engine, name string) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 		defer cancel()
@@ -225,7 +241,6 @@ func startClusterEngine(t *testing.T, cl *testcluster.Cluster, access clusterAcc
 			t.Errorf("stop engine %s: %v", name, err)
 		}
 	})
-	return e
 }
 
 // dial connects to url, retrying reconnects forever, until the test ends.

@@ -72,6 +72,11 @@ type Config struct {
 	GroupCommit bool `json:"group_commit"`
 	// Replicas of the streams and buckets (1 embedded; 3 on a cluster).
 	Replicas int `json:"replicas"`
+	// StartTimeout is how long Start keeps starting again, with an external
+	// NATS (NATSURL), while NATS or JetStream is temporarily unavailable: no
+	// server reachable yet, a cluster electing the leaders of the engine's
+	// streams and buckets. Default 1m; 0 gives up at the first failure.
+	StartTimeout Duration `json:"start_timeout"`
 	// LogFormat is "json" or "console"; default json, console on a terminal.
 	LogFormat string `json:"log_format"`
 	// LogLevel is a zerolog level name. Default "info".
@@ -207,6 +212,7 @@ func Defaults() Config {
 		Listen:            "127.0.0.1:4222",
 		Durability:        string(embedded.Safe),
 		Replicas:          1,
+		StartTimeout:      Duration(time.Minute),
 		LogLevel:          "info",
 		CancelWindow:      Duration(5 * time.Minute),
 		DepositorNameMax:  10,
@@ -261,6 +267,9 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("group-commit needs the embedded server (an external NATS syncs by its own sync_interval)"))
 	case c.GroupCommit && c.embeddedFast():
 		errs = append(errs, errors.New("group-commit needs durability safe (under fast nothing is synced before the ack)"))
+	}
+	if c.StartTimeout < 0 {
+		errs = append(errs, errors.New("start-timeout must not be negative"))
 	}
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, errors.New("replicas must be between 1 and 5"))

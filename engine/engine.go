@@ -39,6 +39,7 @@ import (
 	"github.com/bankbook/bankbook/firmbanking"
 	"github.com/bankbook/bankbook/idempotency"
 	"github.com/bankbook/bankbook/internal/groupcommit"
+	"github.com/bankbook/bankbook/internal/transient"
 	"github.com/bankbook/bankbook/ops"
 	"github.com/bankbook/bankbook/process"
 	"github.com/bankbook/bankbook/projections"
@@ -122,10 +123,48 @@ type Engine struct {
 }
 
 // Start starts an engine. On error, whatever was started is stopped again.
-func Start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err error) {
+// With an external NATS, a start that fails because NATS or JetStream is
+// temporarily unavailable (transient.Retryable: no server reachable yet, a
+// cluster electing leaders) is stopped and made again, with growing pauses,
+// until cfg.StartTimeout has passed or ctx ends; each failure is logged.
+// Every step of a start creates or binds what it needs, so a repeated one
+// finds what an earlier attempt made.
+func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	deadline := time.Now().Add(time.Duration(cfg.StartTimeout))
+	for attempt := 1; ; attempt++ {
+		e, err := start(ctx, cfg, log)
+		if err == nil || cfg.NATSURL == "" || !transient.Retryable(err) || ctx.Err() != nil {
+			return e, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			if attempt == 1 {
+				return nil, err
+			}
+			return nil, fmt.Errorf("NATS still unavailable after %d attempts in %v (start-timeout): %w", attempt, time.Duration(cfg.StartTimeout), err)
+		}
+		pause := min(startPause<<min(attempt-1, 4), maxStartPause, left)
+		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", pause).
+			Msg("NATS or JetStream is not ready for the engine yet (a server not up, a cluster electing leaders); starting again")
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause):
+		}
+	}
+}
+
+// The pause after a failed start (first and largest).
+const (
+	startPause    = 500 * time.Millisecond
+	maxStartPause = 5 * time.Second
+)
+
+// start is one attempt of Start.
+func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err error) {
 	e := &Engine{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {

@@ -91,15 +91,8 @@ func TestAppendOutlastsALostQuorum(t *testing.T) {
 		t.Fatalf("append without quorum returned %+v, %v; want it to wait for a quorum", r.c, r.err)
 	case <-time.After(2 * time.Second): // several attempts of 300ms each went unanswered
 	}
-	// Bring the stopped nodes back (Restart returns once the whole cluster
-	// is ready, so both at once).
-	restarted := make(chan struct{})
-	go func() {
-		defer close(restarted)
-		c.Restart(down[1])
-	}()
-	c.Restart(down[0])
-	<-restarted
+	// Bring the stopped nodes back.
+	c.Restart(down...)
 	r := <-done
 	if r.err != nil {
 		t.Fatalf("append after the quorum came back: %v", r.err)

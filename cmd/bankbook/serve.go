@@ -42,6 +42,7 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.Durability, "durability", cfg.Durability, "embedded server write durability: safe (fsync every write) or fast")
 	fs.BoolVar(&cfg.GroupCommit, "group-commit", cfg.GroupCommit, "under safe with the embedded server: concurrent writes share syncs of the store's file system (Linux syncfs) instead of one fsync each; every write is still durable before it is relied on (docs/performance.md, ADR 0012)")
 	fs.IntVar(&cfg.Replicas, "replicas", cfg.Replicas, "stream and bucket replicas (cluster only)")
+	fs.Var(&cfg.StartTimeout, "start-timeout", "external NATS: how long to keep starting again while NATS or JetStream is temporarily unavailable (a node not up yet, a cluster electing leaders); 0: exit at the first failure")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "json or console (default json; console on a terminal)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.Var(&cfg.CancelWindow, "cancel-window", "scan window after submit before a reserved cancellation is final")

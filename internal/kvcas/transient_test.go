@@ -180,13 +180,7 @@ func TestUpdateOutlastsALostQuorum(t *testing.T) {
 		t.Fatalf("Update without a quorum returned %v; want it to wait for one", err)
 	case <-time.After(2 * time.Second):
 	}
-	restarted := make(chan struct{})
-	go func() {
-		defer close(restarted)
-		c.Restart(down[1])
-	}()
-	c.Restart(down[0])
-	<-restarted
+	c.Restart(down...)
 	if err := <-done; err != nil {
 		t.Fatalf("Update after the quorum came back: %v", err)
 	}

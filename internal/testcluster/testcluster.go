@@ -192,16 +192,19 @@ func (c *Cluster) Shutdown(name string) {
 	}
 }
 
-// Restart starts the named node again, from the same configuration and
-// store directory, and waits until the cluster is ready again (WaitReady).
-// Restarting a running node fails the test.
-func (c *Cluster) Restart(name string) {
+// Restart starts the named nodes again, each from its own configuration
+// and store directory, and waits until the cluster is ready again
+// (WaitReady: every node a peer of the meta leader, so name every node
+// that is down). Restarting a running node fails the test.
+func (c *Cluster) Restart(names ...string) {
 	c.t.Helper()
-	nd := c.node(name)
-	if c.Server(name) != nil {
-		c.t.Fatalf("testcluster: restart %s: it is running", name)
+	for _, name := range names {
+		nd := c.node(name)
+		if c.Server(name) != nil {
+			c.t.Fatalf("testcluster: restart %s: it is running", name)
+		}
+		c.run(nd)
 	}
-	c.run(nd)
 	c.WaitReady()
 }
 

@@ -1,0 +1,133 @@
+package engine_test
+
+// Start with an external NATS that is not ready yet: a cluster without
+// quorum, and no server at all.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testcluster"
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+// startAgainLog is what the engine logs when it starts again.
+const startAgainLog = "starting again"
+
+// An engine started while two of its cluster's three nodes are down (no
+// JetStream meta leader, no placement for its R3 streams) waits, logging
+// each attempt, and serves once the nodes are back.
+func TestStartWaitsForTheCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three-node cluster")
+	}
+	access := authenticated(t)
+	cl := testcluster.Start(t, 3, access.extra)
+	names := cl.Names()
+	cl.Shutdown(names[1])
+	cl.Shutdown(names[2])
+
+	logs := &testenv.SyncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("engine log:\n%s", tail(logs.String(), 20000))
+		}
+	})
+	cfg := clusterEngineConfig(t, cl, access, "e1")
+	cfg.StartTimeout = engine.Duration(3 * time.Minute)
+	type started struct {
+		e   *engine.Engine
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		e, err := engine.Start(context.Background(), cfg, engineLog(logs, "e1"))
+		done <- started{e, err}
+	}()
+	testenv.Eventually(t, settleTimeout, "the engine logs that it starts again", func() bool {
+		return strings.Count(logs.String(), startAgainLog) >= 2
+	})
+	select {
+	case r := <-done:
+		if r.e != nil {
+			stopAtCleanup(t, r.e, "e1")
+		}
+		t.Fatalf("Start returned while the cluster had no quorum: %v", r.err)
+	default:
+	}
+
+	cl.Restart(names[1:]...)
+	var r started
+	select {
+	case r = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the engine did not start within 2m of the cluster's return")
+	}
+	if r.err != nil {
+		t.Fatalf("start: %v", r.err)
+	}
+	stopAtCleanup(t, r.e, "e1")
+
+	_, nc := dial(t, cl.URL(), access.client...)
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	rep, _, err := client.Do(ctx, client.New(nc), api.OrderSubmit,
+		api.SubmitOrderRequest{BuyerID: "b-1", BuyerName: "waited", Amount: 10_000}, client.WithIdempotencyKey("after-the-wait"))
+	if err != nil || rep.OrderID == "" {
+		t.Fatalf("submit after the wait: %+v, %v", rep, err)
+	}
+}
+
+// With no server at the URL, Start tries again until the start timeout and
+// then names it; with a start timeout of 0 it gives up at once.
+func TestStartGivesUpAfterTheStartTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "nats://" + l.Addr().String()
+	l.Close() // nothing listens there now
+	dir := t.TempDir()
+	if _, err := auth.Ensure(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, wait := range []time.Duration{0, 2 * time.Second} {
+		t.Run(fmt.Sprint(wait), func(t *testing.T) {
+			cfg := engine.Defaults()
+			cfg.DataDir = filepath.Join(t.TempDir(), "data")
+			cfg.NATSURL, cfg.HTTPListen = url, "off"
+			cfg.NKey = auth.SeedFile(dir, auth.Engine)
+			cfg.StartTimeout = engine.Duration(wait)
+			logs := &testenv.SyncBuffer{}
+			began := time.Now()
+			e, err := engine.Start(context.Background(), cfg, engineLog(logs, "e"))
+			took := time.Since(began)
+			if err == nil {
+				stopAtCleanup(t, e, "e")
+				t.Fatal("started with no server")
+			}
+			if !errors.Is(err, nats.ErrNoServers) {
+				t.Errorf("want %v in the chain, got %v", nats.ErrNoServers, err)
+			}
+			attempts := strings.Count(logs.String(), startAgainLog)
+			switch {
+			case wait == 0 && attempts != 0:
+				t.Errorf("start-timeout 0 started again %d times", attempts)
+			case wait > 0 && (attempts < 2 || took < wait || !strings.Contains(err.Error(), "start-timeout")):
+				t.Errorf("start-timeout %v: gave up after %v and %d logged attempts: %v", wait, took, attempts, err)
+			}
+		})
+	}
+}
