@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -134,6 +135,9 @@ func wantSample(t *testing.T, body, series string, want float64) {
 	}
 }
 
+// microseconds matches a time as bankbook writes it (domain.TimeLayout).
+var microseconds = regexp.MustCompile(`"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"`)
+
 func TestHealthz(t *testing.T) {
 	s := start(t, ops.Config{Readiness: &parts{}})
 
@@ -153,6 +157,9 @@ func TestHealthz(t *testing.T) {
 	}
 	if rep.Status != "alive" || rep.StartedAt.IsZero() {
 		t.Errorf("body = %s, want status alive and started_at", body)
+	}
+	if !microseconds.MatchString(body) {
+		t.Errorf("body = %s, want started_at in UTC with microseconds", body)
 	}
 
 	if code, _, body := do(t, http.MethodHead, s.base+"/healthz"); code != http.StatusOK || body != "" {
@@ -227,6 +234,11 @@ func TestReadyz(t *testing.T) {
 		}
 		if r := rep.Parts[2].Reason; r != "rebuilding orders v2: at seq 40 of 90" {
 			t.Errorf("readmodels reason = %q", r)
+		}
+		// Times as everywhere else: UTC with microseconds; none when unknown.
+		_, _, body := do(t, http.MethodGet, s.base+"/readyz")
+		if !strings.Contains(body, `"since":"2031-05-06T07:08:09.000000Z"`) || strings.Count(body, `"since"`) != 1 {
+			t.Errorf("/readyz = %s, want the timers' since with microseconds and no other", body)
 		}
 	})
 

@@ -2,7 +2,10 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"time"
+
+	"github.com/bankbook/bankbook/domain"
 )
 
 // Part states as the supervisor reports them. /metrics shows a part as up
@@ -37,6 +40,20 @@ type PartStatus struct {
 	Restarts uint64 `json:"restarts"`
 	// LastError is the last error the part returned, if any.
 	LastError string `json:"last_error,omitempty"`
+}
+
+// MarshalJSON writes p with Since as every bankbook time is written
+// (domain.TimeLayout: UTC, always with microseconds), omitted when zero.
+func (p PartStatus) MarshalJSON() ([]byte, error) {
+	type plain PartStatus
+	var since string
+	if !p.Since.IsZero() {
+		since = domain.FormatTime(p.Since)
+	}
+	return json.Marshal(struct {
+		plain
+		Since string `json:"since,omitempty"`
+	}{plain(p), since})
 }
 
 // Readiness reports the status of every part. It is called on each /readyz

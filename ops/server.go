@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bankbook/bankbook/domain"
 	"github.com/rs/zerolog"
 )
 
@@ -189,15 +190,15 @@ func (s *Server) Run(ctx context.Context) error {
 
 // healthReport is the /healthz body.
 type healthReport struct {
-	Status    string    `json:"status"`
-	StartedAt time.Time `json:"started_at"`
-	UptimeS   int64     `json:"uptime_s"`
+	Status    string `json:"status"`
+	StartedAt string `json:"started_at"` // domain.TimeLayout
+	UptimeS   int64  `json:"uptime_s"`
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, healthReport{
 		Status:    "alive",
-		StartedAt: s.started.UTC(),
+		StartedAt: domain.FormatTime(s.started),
 		UptimeS:   int64(time.Since(s.started) / time.Second),
 	})
 }
