@@ -29,13 +29,22 @@ type Meta struct {
 	// earlier commit.
 	FreshID bool
 	// FoundEarlier, if set, is set to true when the command finds a commit
-	// an earlier attempt with the same Command and IdempotencyKey appended,
+	// an earlier attempt with the same Command, IdempotencyKey and Actor appended,
 	// and answers from it: the command had already happened.
 	FoundEarlier   *atomic.Bool
 	CorrelationID  string
 	CausationID    string
 	IdempotencyKey string
 	Actor          string
+}
+
+// earlierAttempt reports whether env (a commit's first event) was written
+// by an earlier attempt of this command: the same command, idempotency key
+// and actor. Keys are per identity (the idempotency records are scoped by
+// actor), so a commit another identity wrote under the same key on an
+// aggregate both reach (a store link and its bills) is not this command's.
+func (m Meta) earlierAttempt(env eventstore.Envelope) bool {
+	return m.IdempotencyKey != "" && env.IdempotencyKey == m.IdempotencyKey && env.Command == m.Command && env.Actor == m.Actor
 }
 
 // Core is the plumbing every area's handler shares: the event store and

@@ -102,7 +102,7 @@ func (r *Repository[S]) catchUp(ctx context.Context, id string, snap snapshot[S]
 		}
 		snap.seq, snap.commitID = c.Seq, c.CommitID
 		snap.unsaved++
-		if prior == nil && meta.IdempotencyKey != "" && c.Events[0].IdempotencyKey == meta.IdempotencyKey && c.Events[0].Command == meta.Command {
+		if prior == nil && meta.earlierAttempt(c.Events[0]) {
 			prior = &Outcome[S]{State: snap.state, Events: events, Seq: c.Seq}
 			if meta.FoundEarlier != nil {
 				meta.FoundEarlier.Store(true)

@@ -39,6 +39,21 @@ func startEngine(t testing.TB, mutate ...func(*engine.Config)) *testEngine {
 	for _, m := range mutate {
 		m(&cfg)
 	}
+	return startEngineWith(t, cfg)
+}
+
+// restart stops e and starts an engine again on its data directory: the
+// same streams and read models, nothing in memory.
+func (e *testEngine) restart(t testing.TB) *testEngine {
+	t.Helper()
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatalf("stop engine: %v", err)
+	}
+	return startEngineWith(t, e.cfg)
+}
+
+func startEngineWith(t testing.TB, cfg engine.Config) *testEngine {
+	t.Helper()
 	e, err := engine.Start(context.Background(), cfg, zerolog.New(io.Discard))
 	if err != nil {
 		t.Fatalf("start engine: %v", err)

@@ -189,6 +189,63 @@ func TestIdempotencyKeysArePerIdentity(t *testing.T) {
 	}
 }
 
+// Commands on an aggregate two identities share (a store link and its
+// bills) keep keys apart too: an earlier attempt is found among the
+// aggregate's commits only under the same identity's key.
+func TestIdempotencyKeysArePerIdentityOnSharedAggregates(t *testing.T) {
+	e := startEngine(t)
+	var op *client.Client
+	// call sends body as app and then as operator, each with the same key,
+	// and fails if the operator's reply was a replay. The engine restarts
+	// in between, so the operator's command reads the aggregate's commits,
+	// the app's among them, before it decides.
+	call := func(subject, key string, appBody, opBody any, appReply, opReply any) {
+		t.Helper()
+		k := client.WithIdempotencyKey(key)
+		app := connectAs(t, e.ClientURL(), e.SeedFile(auth.App))
+		if _, err := app.Call(ctxT(t), subject, appBody, appReply, k); err != nil {
+			t.Fatalf("%s as app: %v", subject, err)
+		}
+		e = e.restart(t)
+		op = connectAs(t, e.ClientURL(), e.SeedFile(auth.Operator))
+		rep, err := op.Call(ctxT(t), subject, opBody, opReply, k)
+		if err != nil {
+			t.Fatalf("%s as operator: %v", subject, err)
+		}
+		if rep.Replayed {
+			t.Errorf("%s: the operator's request was answered as a replay of the app's under the same key", subject)
+		}
+	}
+	link := api.LinkStoreRequest{DistributorID: "d-keys", StoreID: "s-keys", StoreName: "Keys"}
+	call(api.StoreLink.Subject, "k-link", link, link, &api.LinkStoreReply{}, &api.LinkStoreReply{})
+
+	var a, b api.IssueBillReply
+	call(api.BillIssue.Subject, "k-issue",
+		api.IssueBillRequest{DistributorID: "d-keys", StoreID: "s-keys", Amount: 777},
+		api.IssueBillRequest{DistributorID: "d-keys", StoreID: "s-keys", Amount: 778}, &a, &b)
+	if b.BillID == a.BillID || b.Amount != 778 || b.SupersededBillID != a.BillID {
+		t.Errorf("the operator's bill %+v, want a new bill of 778 superseding the app's %s", b, a.BillID)
+	}
+
+	var ab, ob api.IssueBulkReply
+	call(api.BillIssueBulk.Subject, "k-bulk",
+		api.IssueBulkRequest{DistributorID: "d-keys", Bills: []api.BillLine{{StoreID: "s-keys", Amount: 5}}},
+		api.IssueBulkRequest{DistributorID: "d-keys", Bills: []api.BillLine{{StoreID: "s-keys", Amount: 6}}}, &ab, &ob)
+	if len(ab.Results) != 1 || len(ob.Results) != 1 || ob.Issued != 1 || ob.Results[0].BillID == ab.Results[0].BillID {
+		t.Fatalf("bulk: app %+v, operator %+v, want a bill each", ab, ob)
+	}
+	var bill api.BillView
+	if _, err := op.Call(ctxT(t), api.BillGet.Subject, api.GetBillRequest{BillID: ob.Results[0].BillID, ReadAfter: api.ReadAfter{MinSeq: ob.Seq}}, &bill, nil); err != nil {
+		t.Fatal(err)
+	}
+	if bill.Amount != 6 {
+		t.Errorf("the operator's bulk bill is of %d, want 6", bill.Amount)
+	}
+
+	remind := api.RemindUnpaidRequest{DistributorID: "d-keys"}
+	call(api.BillRemind.Subject, "k-remind", remind, remind, &api.RemindUnpaidReply{}, &api.RemindUnpaidReply{})
+}
+
 func containsRole(rs []auth.Role, r auth.Role) bool {
 	for _, x := range rs {
 		if x == r {
