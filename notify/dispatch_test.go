@@ -155,3 +155,95 @@ func TestLimiterUnavailableIsAWait(t *testing.T) {
 		t.Errorf("Dispatch held its handler %s on a limiter that cannot answer", took)
 	}
 }
+
+// TestPauseAfterTheSlotHoldsTheSend: a dispatcher holding a slot a second
+// ahead when another process's send is answered 429 (a shared pause of 3 s
+// from then) does not send in that slot: it records the attempt as not
+// sent, not counted, and waits out the pause.
+func TestPauseAfterTheSlotHoldsTheSend(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	codec := domain.Events()
+	events, err := eventstore.Open(ctx, js, eventstore.Config{Upcaster: codec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, _ := chat.NewSim(chat.SimConfig{Rate: 5, Token: "sim"})
+	ts := httptest.NewServer(sim.Handler())
+	defer ts.Close()
+	h, err := commands.New(commands.Deps{Events: events, Codec: codec, Names: commandstest.NewNames(nil), Timers: &commandstest.Timers{}, Watermarks: &commandstest.Watermarks{}},
+		commands.Config{CollectAccount: domain.BankAccount{Bank: "KB", Number: "123-456-789", Holder: "bankbook"}}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := chat.NewSendbird(chat.SendbirdConfig{URL: ts.URL, Token: "sim"})
+	limit := ratelimit.Limit{Rate: 5, Margin: 0.07}
+	limiter := func() *ratelimit.Limiter {
+		st, err := ratelimit.Open(ctx, js, ratelimit.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := st.Limiter("chat", limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	other := limiter() // another process's dispatchers
+	n, err := notify.New(notify.Config{Codec: codec, Notifications: h.Notifications, Provider: p, Limiter: limiter()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rcpt = "store:s-paused"
+	in := domain.NotificationIntent{ID: domain.NewNotificationID("evt-p", "bill_issued", rcpt), Kind: "bill_issued", Recipient: rcpt,
+		Message: "hello", SourceEventID: "evt-p", SourceType: "bill.issued"}
+	if _, err := h.Notifications.Create(ctx, commands.Meta{Command: "reactor.notify", Actor: "reactor", CorrelationID: "c"}, in); err != nil {
+		t.Fatal(err)
+	}
+	commits, err := events.Load(ctx, eventstore.Ref{Type: domain.AggregateNotification, ID: string(in.ID)}, 0)
+	if err != nil || len(commits) != 1 {
+		t.Fatal(err, len(commits))
+	}
+	// The other process holds the next second's slots, so the dispatcher's
+	// slot is about a second away.
+	for range 5 {
+		if _, err := other.Reserve(ctx, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := other.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Dispatch(ctx, commits[0]) }()
+	testenv.Eventually(t, 5*time.Second, "the dispatcher claims its slot", func() bool {
+		st, err := other.State(ctx)
+		return err == nil && st.Next.After(before.Next)
+	})
+	if err := other.Pause(ctx, 3*time.Second); err != nil { // its send was answered 429
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	var err2 error
+	select {
+	case err2 = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the dispatch did not return")
+	}
+	if got := sim.Messages(rcpt); len(got) != 0 {
+		t.Fatalf("sent %d message(s) %v after the pause began, inside the provider's retry-after", len(got), time.Since(paused))
+	}
+	var wait *worker.RetryAfterError
+	if !errors.As(err2, &wait) || wait.Err != nil || wait.Delay < time.Second {
+		t.Errorf("dispatch returned %v, want a wait for the rest of the pause", err2)
+	}
+	note, err := h.Notifications.Get(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if note.Status != domain.NotificationStatusPending || note.InDoubt || note.AttemptsSinceRedrive != 0 || !note.RetryAt.After(paused.Add(time.Second)) {
+		t.Errorf("notification %+v, want pending, not in doubt, nothing counted, due after the pause", note)
+	}
+}

@@ -271,6 +271,12 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		}
 		reserved = time.Now()
 	}
+	// A pause set since the slot was claimed (another dispatcher's send was
+	// answered 429) covers it: nothing is sent inside the provider's
+	// retry-after.
+	if err := n.cfg.Limiter.Check(ctx, r); err != nil {
+		return n.notSent(ctx, m, attempt, err)
+	}
 	// Past its lease another dispatcher may take the attempt over (it
 	// waits for the lease and the send's timeout, then asks the provider):
 	// a send now could be a second one. It stays in doubt instead.
@@ -289,6 +295,27 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		return err
 	}
 	return n.failed(ctx, m, attempt, err)
+}
+
+// notSent records an attempt that was not sent because its slot was
+// forfeit (err from Limiter.Check): a pause covers it, or the limiter
+// could not be asked (fail closed). Like a 429 it is not counted towards
+// dead-lettering, and the notification is due again after the wait.
+func (n *Notifier) notSent(ctx context.Context, m commands.Meta, note domain.Notification, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err() // stopping: the attempt is settled by whoever takes it over
+	}
+	wait, reason := n.cfg.LimiterRetry, "not sent: the rate limiter could not be asked before sending"
+	if w, ok := errors.AsType[*ratelimit.WaitError](err); ok {
+		wait, reason = w.Wait, "not sent: the provider's retry-after pause began after this slot was claimed"
+	} else {
+		n.cfg.Log.Warn().Err(err).Str("notification_id", string(note.ID)).Msg("rate limiter unavailable before sending; the notification waits (fail closed)")
+	}
+	if _, err := n.cfg.Notifications.Throttled(ctx, m, note.ID, note.Attempts, reason, n.cfg.Notifications.Now().Add(wait)); err != nil {
+		return err
+	}
+	n.cfg.Log.Info().Str("notification_id", string(note.ID)).Str("retry_in", wait.String()).Msg(reason)
+	return worker.RetryAfter(wait, nil)
 }
 
 // doubtWait is how long after an attempt was recorded its dispatcher may

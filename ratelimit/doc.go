@@ -46,6 +46,8 @@
 //   - Pause(d) moves the shared pause-until and the schedule to at least
 //     server-now + d, never back; every process's next slot is after it,
 //     and slots after a pause come one interval apart (no burst).
+//   - Check(r), right before acting, forfeits a slot claimed before a
+//     pause that covers it (a *WaitError for the rest of the pause).
 //   - Saturated, consecutive slots are exactly T apart: the limiter itself
 //     wastes no capacity (BenchmarkLimiterUtilisation below).
 //   - Every process limiting a scope must use the same Limit; the key

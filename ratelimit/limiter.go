@@ -188,6 +188,23 @@ func (l *Limiter) Pause(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
+// Check reports whether r's slot may still be used: nil, unless a pause
+// set since r was claimed covers the slot (another request of the scope
+// was answered 429 meanwhile). Then it returns a *WaitError (matching
+// ErrNotYet) with the pause's remaining time: the slot is forfeit, and the
+// caller reserves again once the wait is over. It reads the shared state
+// once, and fails as State does (the caller must not act then either).
+func (l *Limiter) Check(ctx context.Context, r Reservation) error {
+	st, err := l.State(ctx)
+	if err != nil {
+		return err
+	}
+	if st.PausedUntil == nil || !st.PausedUntil.After(r.At) {
+		return nil
+	}
+	return &WaitError{Wait: max(time.Duration(st.PausedUntil.UnixNano()-l.s.serverNow()), time.Millisecond)}
+}
+
 // State is a limiter's shared state as one process sees it.
 type State struct {
 	// RatePerS and Burst are the limit of the key's last writer (this

@@ -305,3 +305,33 @@ func TestWait(t *testing.T) {
 		t.Fatal("Wait for a slot beyond the deadline succeeded")
 	}
 }
+
+// TestCheckForfeitsSlotsAPauseCovers: a slot claimed before another
+// process's pause and inside it is forfeit (a wait for the rest of the
+// pause); a slot claimed after the pause, and any slot without one, is not.
+func TestCheckForfeitsSlotsAPauseCovers(t *testing.T) {
+	_, stores := openStores(t, 2, ratelimit.Config{})
+	ls := limiters(t, stores, "chat", ratelimit.Limit{Rate: 10})
+	a, b := ls[0], ls[1]
+	early, err := a.Reserve(t.Context(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Check(t.Context(), early); err != nil {
+		t.Fatalf("Check without a pause: %v", err)
+	}
+	if err := b.Pause(t.Context(), 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	err = a.Check(t.Context(), early)
+	if w, ok := errors.AsType[*ratelimit.WaitError](err); !ok || w.Wait <= 0 || w.Wait > 500*time.Millisecond {
+		t.Fatalf("Check of a slot the pause covers: %v; want a wait of at most the pause", err)
+	}
+	late, err := a.Reserve(t.Context(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Check(t.Context(), late); err != nil {
+		t.Fatalf("Check of a slot after the pause: %v", err)
+	}
+}
