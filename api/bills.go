@@ -241,9 +241,16 @@ type BillView struct {
 	IssuedAt         string             `json:"issued_at"`
 	ClosedAt         string             `json:"closed_at,omitempty"`
 	SupersededBy     string             `json:"superseded_by,omitempty"`
-	Payments         []BillPayment      `json:"payments"`
-	Seq              Seq                `json:"seq"`
+	// Payments are the bill's most recent MaxBillPayments payments, in
+	// the order they were recorded; PaymentCount counts them all (the
+	// rest: bankbook.q.payment.by_store, each with its bill_id).
+	Payments     []BillPayment `json:"payments"`
+	PaymentCount int           `json:"payment_count"`
+	Seq          Seq           `json:"seq"`
 }
+
+// MaxBillPayments is how many payments a BillView carries at most.
+const MaxBillPayments = 100
 
 // ActiveBillsRequest is the body of bankbook.q.bill.active.
 type ActiveBillsRequest struct {

@@ -39,8 +39,11 @@ func ParseErrorBody(data []byte) *Error {
 
 // Error codes of the API beyond those of package domain.
 const (
-	CodeInvalidInput   = "invalid_input"
-	CodeInternal       = "internal"
+	CodeInvalidInput = "invalid_input"
+	CodeInternal     = "internal"
+	// CodeReplyTooLarge (500): the answer is more than one NATS message
+	// carries; a smaller page (limit) fits.
+	CodeReplyTooLarge  = "reply_too_large"
 	CodeUnavailable    = "unavailable"
 	CodeNotCaughtUp    = "not_caught_up"
 	CodeConflict       = "conflict"

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"go.etcd.io/bbolt"
 
@@ -94,6 +95,7 @@ func applyBills(buckets []*bbolt.Bucket, c eventstore.Commit, env eventstore.Env
 			return err
 		}
 		v.PaidAmount, v.Outstanding, v.Status = e.BillPaidAmount, e.BillOutstanding, string(e.BillStatus)
+		v.PaymentCount++
 		v.Seq = api.Seq(c.Seq)
 		if err := putJSON(bills, v.BillID, v); err != nil {
 			return err
@@ -164,23 +166,28 @@ func billPaymentKey(bill string, seq eventstore.Seq, version int) []byte {
 	return binary.BigEndian.AppendUint32(k, uint32(version))
 }
 
-// withPayments fills v.Payments from bucketBillPayments: every payment of
-// the bill, in the order they were recorded; never nil.
+// withPayments fills v.Payments from bucketBillPayments with the bill's
+// most recent api.MaxBillPayments payments, in the order they were
+// recorded (never nil): a view stays small enough for one NATS message
+// however often a store pays. v.PaymentCount, kept in the stored view,
+// counts them all.
 func withPayments(payments *bbolt.Bucket, v *BillView) error {
-	v.Payments = []BillPayment{}
-	prefix := append([]byte(v.BillID), 0)
-	c := payments.Cursor()
-	for k, raw := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, raw = c.Next() {
+	newest, _, err := newestFirst(payments, append([]byte(v.BillID), 0), nil, api.MaxBillPayments, func(k []byte) (BillPayment, bool, error) {
 		var p BillPayment
-		if err := json.Unmarshal(raw, &p); err != nil {
-			return fmt.Errorf("bill %s payment: %w", v.BillID, err)
+		if err := json.Unmarshal(payments.Get(k), &p); err != nil {
+			return p, false, fmt.Errorf("bill %s payment: %w", v.BillID, err)
 		}
-		v.Payments = append(v.Payments, p)
+		return p, true, nil
+	})
+	if err != nil {
+		return err
 	}
+	slices.Reverse(newest)
+	v.Payments = newest
 	return nil
 }
 
-// Bill returns the view of one bill with all its payments (bankbook.q.bill.get);
+// Bill returns the view of one bill with its recent payments (bankbook.q.bill.get);
 // false if no such bill has been issued.
 func (s *Store) Bill(billID string) (BillView, bool, error) {
 	var (

@@ -129,8 +129,11 @@ func getBill(t testing.TB, st *projections.Store, id string) projections.BillVie
 	return v
 }
 
+// checkBill compares the bill's view with want, whose payments are all
+// the bill's (fewer than a view carries).
 func checkBill(t testing.TB, st *projections.Store, want projections.BillView) {
 	t.Helper()
+	want.PaymentCount = len(want.Payments)
 	if got := getBill(t, st, want.BillID); !reflect.DeepEqual(got, want) {
 		t.Fatalf("bill %s\n got %+v\nwant %+v", want.BillID, got, want)
 	}
@@ -646,5 +649,33 @@ func TestBillProjectionsFollowTheStreamAndReplay(t *testing.T) {
 	liveHash, cp := hashOf(t, st)
 	if replayed, rcp := replayHash(t, f, nil); replayed != liveHash || rcp != cp {
 		t.Fatalf("live %s at %d, replay %s at %d", liveHash, cp, replayed, rcp)
+	}
+}
+
+// TestBillViewCarriesItsRecentPayments: a bill paid more often than a view
+// carries (api.MaxBillPayments) shows its most recent payments, in the
+// order they were recorded, and counts them all, in bill.get and in the
+// active list alike.
+func TestBillViewCarriesItsRecentPayments(t *testing.T) {
+	st := openStore(t, tempPath(t, "rm.db"))
+	w, _ := newBillWorld(t, st)
+	w.link("d-many", "s-many", kst(2, 9))
+	_, issued := w.issue("d-many", "s-many", 1_000_000, "", kst(2, 10))
+	const payments = api.MaxBillPayments + 7
+	for i := range payments {
+		w.pay("d-many", "s-many", fmt.Sprintf("dep-%03d", i), 10, kst(3, 9).Add(time.Duration(i)*time.Minute), 30)
+	}
+	want := []string{}
+	for i := payments - api.MaxBillPayments; i < payments; i++ {
+		want = append(want, fmt.Sprintf("dep-%03d", i))
+	}
+	v := getBill(t, st, string(issued.BillID))
+	if v.PaymentCount != payments || !slices.Equal(depositIDs(v.Payments), want) || v.PaidAmount != 10*payments {
+		t.Fatalf("bill: %d payments counted, %d paid, carries %v; want %d, %d and the newest %d oldest first",
+			v.PaymentCount, v.PaidAmount, depositIDs(v.Payments), payments, 10*payments, api.MaxBillPayments)
+	}
+	page, err := st.ActiveBills("d-many", 10, "")
+	if err != nil || len(page.Bills) != 1 || !reflect.DeepEqual(page.Bills[0], v) {
+		t.Fatalf("active list %+v, %v; want the same view as bill.get", page, err)
 	}
 }

@@ -80,7 +80,7 @@ func DefaultProjections() []Projection {
 			string(bucketCandOrders), string(bucketCandOrderIDs), string(bucketCandOrphans), string(bucketCandByAmount), string(bucketCandRefs),
 		}, Apply: applyCandidates},
 		{Name: "payouts", Version: 2, Buckets: []string{string(bucketPayouts), string(bucketPayoutsByStatus)}, Apply: applyPayouts},
-		{Name: "bills", Version: 1, Buckets: []string{string(bucketBills), string(bucketBillPayments), string(bucketBillsCurrent)}, Apply: applyBills},
+		{Name: "bills", Version: 2, Buckets: []string{string(bucketBills), string(bucketBillPayments), string(bucketBillsCurrent)}, Apply: applyBills},
 		{Name: "links", Version: 1, Buckets: []string{string(bucketLinks)}, Apply: applyLinks},
 		{Name: "store_payments", Version: 1, Buckets: []string{string(bucketPaymentsByDistributor), string(bucketPaymentsByStore)}, Apply: applyStorePayments},
 		{Name: "settlements", Version: 1, Buckets: []string{string(bucketSettlements)}, Apply: applySettlements},

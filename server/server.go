@@ -244,6 +244,7 @@ func (s *Server) logFailure(subject, correlationID string, rep reply) {
 // respond publishes the reply, with micro's error headers
 // (Nats-Service-Error-Code, Nats-Service-Error) on an error, and counts it.
 func (s *Server) respond(req *request, ep *serviceEndpoint, start time.Time, rep reply) {
+	rep = fit(rep, s.cfg.Conn.MaxPayload())
 	msg := nats.NewMsg(req.reply)
 	for k, v := range rep.headers {
 		msg.Header[k] = v
@@ -273,6 +274,26 @@ func (s *Server) respond(req *request, ep *serviceEndpoint, start time.Time, rep
 	if err := s.cfg.Conn.PublishMsg(msg); err != nil {
 		s.cfg.Log.Warn().Err(err).Str("subject", ep.info.Subject).Msg("reply not sent")
 	}
+}
+
+// replyHeaderRoom is the room a reply's headers may take of the
+// connection's maximum payload.
+const replyHeaderRoom = 8 << 10
+
+// fit turns a success whose body the connection cannot carry (its maximum
+// payload, less room for headers) into a 500 reply_too_large, which does
+// reach the client: a reply is never lost on the way as a silent timeout.
+func fit(rep reply, maxPayload int64) reply {
+	limit := maxPayload - replyHeaderRoom
+	if rep.err != nil || int64(len(rep.body)) <= limit {
+		return rep
+	}
+	rep.err = &api.Error{Status: 500, Code: api.CodeReplyTooLarge,
+		Message: fmt.Sprintf("the reply is %d bytes, more than a NATS message carries here (%d): ask for a smaller page (limit)", len(rep.body), limit),
+		Details: map[string]any{"bytes": len(rep.body), "max_bytes": limit}}
+	rep.cause = fmt.Errorf("reply of %d bytes not sent: the connection carries at most %d", len(rep.body), maxPayload)
+	rep.body = nil
+	return rep
 }
 
 // enter counts a request in, unless Stop has finished draining.

@@ -591,6 +591,9 @@ func billText(v api.BillView) string {
 		}
 		s += "\n"
 	}
+	if older := v.PaymentCount - len(v.Payments); older > 0 {
+		s += fmt.Sprintf("  (%d older payments: bankbook payment list --store-id %s)\n", older, v.StoreID)
+	}
 	for _, p := range v.Payments {
 		s += fmt.Sprintf("  payment %s  %s at %s (fee %s, settled %s)\n", p.DepositID, itoa(p.Amount), p.PaidAt, itoa(p.Fee), p.SettlementDate)
 	}
