@@ -195,6 +195,14 @@ func Verify(ctx context.Context, opts Options) (Report, error) {
 		}
 		return nil
 	})
+	var tail *eventstore.TailMissingError
+	if errors.As(err, &tail) {
+		// Everything up to the last message there is was checked; what
+		// came after it is gone, and no chain points at it.
+		rep.Findings = append(rep.Findings, Finding{Check: CheckChains, Seq: tail.After + 1,
+			Message: fmt.Sprintf("the event stream's last message is missing: nothing after seq %d can be read, so the end of the log (seq %d and on) was lost", tail.After, tail.After+1)})
+		err = nil
+	}
 	if err != nil {
 		return Report{}, fmt.Errorf("%w: read the event stream: %w", ErrCannotRun, err)
 	}
@@ -355,6 +363,12 @@ func compareReadModels(ctx context.Context, opts Options, live LiveState, rep *R
 		if errors.Is(err, projections.ErrBeyondEnd) {
 			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: live.Seq,
 				Message: fmt.Sprintf("the live read models are at checkpoint %d, beyond the end of the event stream: %v", live.Seq, err)})
+			return nil
+		}
+		var tail *eventstore.TailMissingError
+		if errors.As(err, &tail) {
+			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: tail.After + 1,
+				Message: fmt.Sprintf("the live read models are at checkpoint %d, but the event stream has nothing to read after seq %d (its end was lost): they hold commits the log no longer has, and are not compared", live.Seq, tail.After)})
 			return nil
 		}
 		var ge *projections.GapError

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -137,5 +138,53 @@ func TestVerifyNamesAGapInTheStream(t *testing.T) {
 	}
 	if rep.OK {
 		t.Error("a stream with a gap verified OK")
+	}
+}
+
+// The end of the log lost (the server dropped the last messages of a
+// damaged block): the stream's last sequence holds no message, which a
+// direct get of the last message took for an empty stream. Verify checks
+// what is left and names the loss, the read models that hold more, and
+// a digest is refused beyond what is left.
+func TestVerifyNamesALostEndOfTheStream(t *testing.T) {
+	s := newStream(t)
+	money(s)
+	r := copyStream(t, s, "TAILLESS", func(m []eventstore.RawMessage) []eventstore.RawMessage { return m })
+	ctx := context.Background()
+	st, err := s.js.Stream(ctx, "TAILLESS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := eventstore.Seq(info.State.LastSeq)
+	for _, seq := range []eventstore.Seq{last, last - 1} {
+		if err := st.DeleteMsg(ctx, uint64(seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := audit.Verify(ctx, audit.Options{Reader: r, TempDir: t.TempDir(), Now: func() time.Time { return t0.Add(time.Hour) },
+		Live: func(context.Context) (audit.LiveState, error) {
+			return audit.LiveState{Hash: "whatever", Seq: last}, nil
+		}})
+	if err != nil {
+		t.Fatalf("verify of a stream without its end could not run: %v", err)
+	}
+	if rep.OK || rep.Checked.LastSeq != last-2 {
+		t.Errorf("verified OK %v up to seq %d; want findings, and seq %d checked", rep.OK, rep.Checked.LastSeq, last-2)
+	}
+	if f := findings(rep, audit.CheckChains); len(f) != 1 || f[0].Seq != last-1 {
+		t.Errorf("chains findings %+v, want one at seq %d", f, last-1)
+	}
+	if f := findings(rep, audit.CheckReadModels); len(f) != 1 || f[0].Seq != last-1 {
+		t.Errorf("read_models findings %+v, want one at seq %d", f, last-1)
+	}
+	if _, err := eventstore.Digest(ctx, r, 0); !errors.Is(err, eventstore.ErrNoMessage) {
+		t.Errorf("digest at the end: %v, want %v", err, eventstore.ErrNoMessage)
+	}
+	if d, err := eventstore.Digest(ctx, r, last-2); err != nil || d.Seq != last-2 {
+		t.Errorf("digest up to what is left: %+v, %v", d, err)
 	}
 }

@@ -826,8 +826,18 @@ func (e *Engine) checkStream(ctx context.Context, js jetstream.JetStream) error 
 	if err != nil {
 		return err
 	}
+	var lost []eventstore.Seq
+	if si.State.NumDeleted > 0 {
+		// Which ones, for the message; the count alone refuses the start.
+		if d, err := st.Info(ctx, jetstream.WithDeletedDetails(true)); err == nil {
+			for _, seq := range d.State.Deleted[:min(len(d.State.Deleted), 10)] {
+				lost = append(lost, eventstore.Seq(seq))
+			}
+		}
+	}
 	return e.Models.CheckStream(projections.StreamInfo{Name: si.Config.Name, Created: si.Created,
-		FirstSeq: eventstore.Seq(si.State.FirstSeq), LastSeq: eventstore.Seq(si.State.LastSeq)})
+		FirstSeq: eventstore.Seq(si.State.FirstSeq), LastSeq: eventstore.Seq(si.State.LastSeq),
+		Lost: uint64(si.State.NumDeleted), LostSeqs: lost})
 }
 
 // rearmTimers re-arms, in the background once the read models have caught

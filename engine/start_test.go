@@ -3,9 +3,11 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +15,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/datadir"
 	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/projections"
 )
 
 func testConfig(t *testing.T) engine.Config {
@@ -105,4 +111,61 @@ func TestEmbeddedServerRequiresAuthentication(t *testing.T) {
 		t.Fatalf("the app seed no longer connects: %v", err)
 	}
 	nc.Close()
+}
+
+// The end of the event log lost while the engine was down (the last block
+// file truncated, as a damaged disk or a bad copy leaves it): the engine
+// refuses to start and says so, instead of serving read models that hold
+// acknowledged commits the log no longer has.
+func TestLostEndOfTheLogRefusesTheStart(t *testing.T) {
+	cfg := testConfig(t)
+	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.App)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last api.Seq
+	for i := range 5 {
+		rep, _, err := client.Do(context.Background(), client.New(nc), api.OrderSubmit,
+			api.SubmitOrderRequest{BuyerID: fmt.Sprintf("b-%d", i), BuyerName: "Lost", Amount: 10_000}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = rep.Seq
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if cp := e.Runner.Checkpoint(); cp < eventstore.Seq(last) {
+			return fmt.Errorf("read models at %d, want %d", cp, last)
+		}
+		return nil
+	})
+	nc.Close()
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := filepath.Glob(filepath.Join(cfg.DataDir, "jetstream", "jetstream", "*", "streams", "BANKBOOK_EVENTS", "msgs", "*.blk"))
+	if err != nil || len(blocks) == 0 {
+		t.Fatalf("the event stream's block files: %v %v", blocks, err)
+	}
+	slices.Sort(blocks)
+	blk := blocks[len(blocks)-1]
+	st, err := os.Stat(blk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(blk, st.Size()-500); err != nil { // most of the last commit
+		t.Fatal(err)
+	}
+	e, err = engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err == nil {
+		_ = e.Stop(context.Background())
+		t.Fatal("the engine started on a log that lost its end")
+	}
+	if !errors.Is(err, projections.ErrStreamLostCommits) && !errors.Is(err, projections.ErrCheckpointAhead) {
+		t.Fatalf("start: %v, want the lost commits named", err)
+	}
+	t.Logf("refused: %v", err)
 }

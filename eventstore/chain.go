@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 )
@@ -142,8 +143,9 @@ type DigestResult struct {
 // An until beyond the stream's last sequence returns an error matching
 // ErrNoMessage; an empty stream digests at 0 to the SHA-256 of nothing.
 func Digest(ctx context.Context, r *Reader, until Seq) (DigestResult, error) {
-	last, err := directLastSeq(ctx, r.js.Conn(), r.dec.cfg.Stream, r.dec.cfg.Timeout)
-	if err != nil {
+	last, err := r.lastSeq(ctx)
+	if tm := (*TailMissingError)(nil); err != nil && !(errors.As(err, &tm) && until != 0 && until <= tm.After) {
+		// The end of the log lost: only a digest up to what is left.
 		return DigestResult{}, err
 	}
 	if until == 0 {

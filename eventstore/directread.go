@@ -41,7 +41,7 @@ func ReadDirect(ctx context.Context, js jetstream.JetStream, stream string, time
 	if timeout <= 0 {
 		return 0, fmt.Errorf("eventstore: ReadDirect needs a timeout above 0, got %v", timeout)
 	}
-	until, err := directLastSeq(ctx, js.Conn(), stream, timeout)
+	until, err := directLastSeq(ctx, js.Conn(), stream, ">", timeout)
 	if err != nil || until == 0 {
 		return 0, err
 	}
@@ -151,10 +151,15 @@ const readBatch = 256
 // (after every goroutine it started has ended); the commits already
 // fetched or prepared after that batch are dropped. Memory stays bounded:
 // at most a few batches per goroutine are held ahead of fn.
+//
+// A stream whose last message is missing is read up to the last message
+// there is; then ReadPrepared returns that sequence with a
+// *TailMissingError.
 func ReadPrepared[T any](ctx context.Context, r *Reader, prepare func(Commit) T, fn PreparedHandler[T]) (Seq, error) {
-	until, err := directLastSeq(ctx, r.js.Conn(), r.dec.cfg.Stream, r.dec.cfg.Timeout)
-	if err != nil || until == 0 {
-		return 0, err
+	until, tail := r.lastSeq(ctx)
+	var tm *TailMissingError
+	if tail != nil && !errors.As(tail, &tm) || until == 0 {
+		return 0, tail
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -253,7 +258,7 @@ func ReadPrepared[T any](ctx context.Context, r *Reader, prepare func(Commit) T,
 	case fetchErr != nil:
 		return 0, fetchErr
 	}
-	return until, nil
+	return until, tail
 }
 
 // decode reads m as Read delivers it: a commit, upcast, or a damaged one.
@@ -266,26 +271,49 @@ func (r *Reader) decode(m RawMessage) Commit {
 	return c
 }
 
-// directLastSeq is the stream's last sequence, from a direct get of the last
-// message on any subject.
-func directLastSeq(ctx context.Context, nc *nats.Conn, stream string, timeout time.Duration) (Seq, error) {
+// lastSeq is the stream's last sequence, or the last one that can be read
+// with a *TailMissingError (directLastSeq).
+func (r *Reader) lastSeq(ctx context.Context) (Seq, error) {
+	return directLastSeq(ctx, r.js.Conn(), r.dec.cfg.Stream, r.dec.cfg.SubjectPrefix+".>", r.dec.cfg.Timeout)
+}
+
+// directLastSeq is the stream's last sequence, from a direct get of the
+// last message (all the auditor identity may ask; it gets no stream info):
+// 0 for an empty stream. When the last sequence holds no message (the end
+// of the log was lost) it is the last message of subjects, which a direct
+// get finds among the messages still there, with a *TailMissingError (0
+// and nil if none is left). subjects ">" asks nothing further.
+func directLastSeq(ctx context.Context, nc *nats.Conn, stream, subjects string, timeout time.Duration) (Seq, error) {
+	seq, found, err := directGetLast(ctx, nc, stream, ">", timeout)
+	if err != nil || found || subjects == ">" {
+		return seq, err
+	}
+	if seq, found, err = directGetLast(ctx, nc, stream, subjects, timeout); err != nil || !found {
+		return 0, err
+	}
+	return seq, &TailMissingError{After: seq}
+}
+
+// directGetLast is the sequence of the last message of subjects, with a
+// direct get; found is false when the server has none.
+func directGetLast(ctx context.Context, nc *nats.Conn, stream, subjects string, timeout time.Duration) (_ Seq, found bool, _ error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, _ := json.Marshal(map[string]string{"last_by_subj": ">"})
+	req, _ := json.Marshal(map[string]string{"last_by_subj": subjects})
 	msg, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+stream, req)
 	if err != nil {
-		return 0, fmt.Errorf("eventstore: last sequence of %s: %w", stream, err)
+		return 0, false, fmt.Errorf("eventstore: last sequence of %s: %w", stream, err)
 	}
 	switch msg.Header.Get("Status") {
 	case "":
 	case "404":
-		return 0, nil
+		return 0, false, nil
 	default:
-		return 0, fmt.Errorf("eventstore: last sequence of %s: status %s %s", stream, msg.Header.Get("Status"), msg.Header.Get("Description"))
+		return 0, false, fmt.Errorf("eventstore: last sequence of %s: status %s %s", stream, msg.Header.Get("Status"), msg.Header.Get("Description"))
 	}
 	seq, err := strconv.ParseUint(msg.Header.Get(jetstream.SequenceHeader), 10, 64)
 	if err != nil {
-		return 0, errors.New("eventstore: a direct get reply without its sequence")
+		return 0, false, errors.New("eventstore: a direct get reply without its sequence")
 	}
-	return Seq(seq), nil
+	return Seq(seq), true, nil
 }

@@ -42,6 +42,21 @@ var (
 	ErrNoMessage = errors.New("eventstore: no message at that sequence")
 )
 
+// TailMissingError means the stream's last message is gone: its last
+// sequence holds no message (a damaged store dropped the end of the log;
+// bankbook's event stream denies deletes), and After is the last message
+// that can still be read. With direct gets alone the stream's last
+// sequence cannot be learned, only that it is beyond After. It matches
+// ErrNoMessage.
+type TailMissingError struct{ After Seq }
+
+func (e *TailMissingError) Error() string {
+	return fmt.Sprintf("eventstore: the event stream's last message is missing: nothing after seq %d can be read (the end of the log was lost)", e.After)
+}
+
+// Is makes errors.Is(err, ErrNoMessage) true.
+func (e *TailMissingError) Is(target error) bool { return target == ErrNoMessage }
+
 // ConflictError is returned by Append when the expectation is stale.
 // It matches ErrConflict.
 type ConflictError struct {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -29,6 +31,11 @@ var (
 	// ErrCheckpointAhead means a projection has applied commits beyond the
 	// stream's last sequence: the stream lost commits the read models hold.
 	ErrCheckpointAhead = errors.New("projections: the read models are ahead of the event stream")
+	// ErrStreamLostCommits means messages inside the event stream's range
+	// are gone: the stream denies deletes, so the server dropped them (a
+	// damaged store, its end truncated). Commits that were acknowledged,
+	// and that the read models may hold, are no longer in the log.
+	ErrStreamLostCommits = errors.New("projections: the event stream has lost commits")
 )
 
 // StreamInfo is what CheckStream needs to know of the event stream, from
@@ -39,6 +46,10 @@ type StreamInfo struct {
 	Created  time.Time
 	FirstSeq eventstore.Seq
 	LastSeq  eventstore.Seq
+	// Lost is State.NumDeleted: how many sequences between FirstSeq and
+	// LastSeq hold no message; LostSeqs names some of them (State.Deleted).
+	Lost     uint64
+	LostSeqs []eventstore.Seq
 }
 
 // StreamError says what CheckStream found wrong. It matches its Kind
@@ -66,6 +77,11 @@ func (e *StreamError) Error() string {
 			e.File, e.RecordedName, e.RecordedCreated.UTC().Format(time.RFC3339Nano), e.Stream.Name, e.Stream.Created.UTC().Format(time.RFC3339Nano))
 	case ErrStreamTruncated:
 		what = fmt.Sprintf("stream %s starts at seq %d, not 1 (purged?): commits 1 to %d are gone", e.Stream.Name, e.Stream.FirstSeq, e.Stream.FirstSeq-1)
+	case ErrStreamLostCommits:
+		return fmt.Sprintf("%v: stream %s holds no message at %d of its sequences up to %d (%s): the server dropped them (a damaged or truncated store), "+
+			"and the read models %s, at seq %d, may hold what they said; the event log is the truth and it is not what it was: "+
+			"restore the stream from a replica or a backup (bankbook audit verify names every lost commit); no rebuild can pass a lost commit",
+			e.Kind, e.Stream.Name, e.Stream.Lost, e.Stream.LastSeq, seqList(e.Stream.LostSeqs, e.Stream.Lost), e.File, e.Checkpoint)
 	default:
 		what = fmt.Sprintf("read models %s have applied up to seq %d, stream %s ends at seq %d (emptied, or created again?)",
 			e.File, e.Checkpoint, e.Stream.Name, e.Stream.LastSeq)
@@ -76,6 +92,22 @@ func (e *StreamError) Error() string {
 
 // Is makes errors.Is(err, e.Kind) true.
 func (e *StreamError) Is(target error) bool { return target == e.Kind }
+
+// seqList writes seqs, the first of n lost sequences, as "seq 5, 9, …".
+func seqList(seqs []eventstore.Seq, n uint64) string {
+	if len(seqs) == 0 {
+		return "which ones, the server did not say"
+	}
+	parts := make([]string, 0, min(len(seqs), 10))
+	for _, s := range seqs[:min(len(seqs), 10)] {
+		parts = append(parts, strconv.FormatUint(uint64(s), 10))
+	}
+	out := "seq " + strings.Join(parts, ", ")
+	if uint64(len(parts)) < n {
+		out += ", …"
+	}
+	return out
+}
 
 // keyStream is the "meta" record of the stream the read models are built
 // from: JSON of streamIdentity.
@@ -126,6 +158,9 @@ func (s *Store) CheckStream(info StreamInfo) error {
 		switch {
 		case info.LastSeq > 0 && info.FirstSeq > 1:
 			serr.Kind = ErrStreamTruncated
+			return recorded, serr
+		case info.Lost > 0:
+			serr.Kind = ErrStreamLostCommits
 			return recorded, serr
 		case high > info.LastSeq:
 			serr.Kind = ErrCheckpointAhead

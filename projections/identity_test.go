@@ -27,7 +27,7 @@ func streamInfo(t testing.TB, js jetstream.JetStream, es *eventstore.Store) proj
 		t.Fatal(err)
 	}
 	return projections.StreamInfo{Name: info.Config.Name, Created: info.Created,
-		FirstSeq: eventstore.Seq(info.State.FirstSeq), LastSeq: eventstore.Seq(info.State.LastSeq)}
+		FirstSeq: eventstore.Seq(info.State.FirstSeq), LastSeq: eventstore.Seq(info.State.LastSeq), Lost: uint64(info.State.NumDeleted)}
 }
 
 // build applies the stream's n new orders to st and waits until they are in.
@@ -176,6 +176,41 @@ func TestCheckStreamRefusesAnEmptiedStream(t *testing.T) {
 		wantStreamError(t, st.CheckStream(streamInfo(t, js, es)), projections.ErrStreamTruncated)
 		f.submit(t, "after-purge", 9) // and it stays refused as the stream grows again
 		wantStreamError(t, st.CheckStream(streamInfo(t, js, es)), projections.ErrStreamTruncated)
+	})
+	t.Run("its end lost", func(t *testing.T) {
+		// The engine's stream denies deletes: a message gone from inside
+		// its range was dropped by the server (a damaged block, a file
+		// truncated), as a delete on a stream that allows them leaves it.
+		srv := testenv.Start(t, "")
+		_, js := srv.Connect(t)
+		ctx := context.Background()
+		cfg := eventstore.Config{}.StreamConfig()
+		cfg.DenyDelete = false
+		if _, err := js.CreateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+		es, err := eventstore.Bind(ctx, js, eventstore.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fixture{js: js, es: es, codec: domain.Events()}
+		st := openStore(t, tempPath(t, "readmodels.db"))
+		build(t, f, st, 3)
+		if err := st.CheckStream(streamInfo(t, js, es)); err != nil {
+			t.Fatal(err)
+		}
+		s, err := js.Stream(ctx, cfg.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteMsg(ctx, uint64(f.lastSeq(t))); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		info := streamInfo(t, js, es)
+		if info.LastSeq != f.lastSeq(t) {
+			t.Fatalf("the stream's last sequence moved to %d", info.LastSeq)
+		}
+		wantStreamError(t, st.CheckStream(info), projections.ErrStreamLostCommits)
 	})
 }
 
