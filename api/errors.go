@@ -43,9 +43,12 @@ const (
 	CodeInternal     = "internal"
 	// CodeReplyTooLarge (500): the answer is more than one NATS message
 	// carries; a smaller page (limit) fits.
-	CodeReplyTooLarge  = "reply_too_large"
-	CodeUnavailable    = "unavailable"
-	CodeNotCaughtUp    = "not_caught_up"
+	CodeReplyTooLarge = "reply_too_large"
+	CodeUnavailable   = "unavailable"
+	CodeNotCaughtUp   = "not_caught_up"
+	// CodeOverloaded (503): the instance has more requests waiting than it
+	// takes; this one was not executed. Retry in a moment.
+	CodeOverloaded     = "overloaded"
 	CodeConflict       = "conflict"
 	CodeInvalidIdemKey = "invalid_idempotency_key"
 	// CodeForbidden (403) is a request the NATS server refused to carry:

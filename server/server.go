@@ -59,6 +59,13 @@ type Config struct {
 	Tenant string
 	// MaxInFlight bounds the requests executing at once. Default 1024.
 	MaxInFlight int
+	// MaxWaiting bounds the requests of one endpoint waiting for a slot
+	// (delivered to this instance, not dispatched yet): beyond it a request
+	// is answered 503 unavailable at once, unexecuted, so that a flood
+	// neither grows the engine's memory without bound nor has everyone's
+	// requests executed long after their clients gave up. Default
+	// MaxInFlight.
+	MaxWaiting int
 	// CommandTimeout bounds one command. Default 10s.
 	CommandTimeout time.Duration
 	// QueryWait bounds how long a query waits for the read models to apply
@@ -101,6 +108,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = 1024
+	}
+	if cfg.MaxWaiting == 0 {
+		cfg.MaxWaiting = cfg.MaxInFlight
 	}
 	if cfg.CommandTimeout == 0 {
 		cfg.CommandTimeout = 10 * time.Second
@@ -186,6 +196,14 @@ func (s *Server) dispatch(ep *serviceEndpoint, m *nats.Msg) {
 		return
 	}
 	s.lastDispatch.Store(time.Now().UnixNano())
+	if n := ep.waiting(); n > s.cfg.MaxWaiting {
+		// Shed: nothing executed, the client's retry (same key) is safe.
+		s.respond(req, ep, start, reply{err: &api.Error{Status: 503, Code: api.CodeOverloaded,
+			Message: fmt.Sprintf("overloaded: %d requests wait on this instance; retry in a moment", n),
+			Details: map[string]any{"waiting": n, "retry_after_s": 1}}})
+		s.leave()
+		return
+	}
 	s.slots <- struct{}{}
 	go func() {
 		defer func() {
@@ -230,10 +248,11 @@ func (s *Server) logFailure(subject, correlationID string, rep reply) {
 	}
 	ev := s.cfg.Log.Error()
 	switch {
-	case rep.err.Code == api.CodeNotCaughtUp:
+	case rep.err.Code == api.CodeNotCaughtUp, rep.err.Code == api.CodeOverloaded:
 		// The client asked for a sequence the read models had not applied
-		// in time: its retry, not an engine fault (the projection lag is a
-		// metric). Any client can cause these, so they stay at debug.
+		// in time, or came in a flood: its retry, not an engine fault (the
+		// projection lag and bankbook_requests_total{code="503"} are
+		// metrics). Any client can cause these, so they stay at debug.
 		ev = s.cfg.Log.Debug()
 	case rep.err.Status == 503:
 		ev = s.cfg.Log.Warn()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,12 +37,29 @@ type service struct {
 // serviceEndpoint is one endpoint and its counters.
 type serviceEndpoint struct {
 	info api.Info
+	// sub is the endpoint's subscription once started: its pending count
+	// is how many requests wait to be dispatched.
+	sub atomic.Pointer[nats.Subscription]
 
 	mu             sync.Mutex
 	requests       int
 	errors         int
 	processingTime time.Duration
 	lastError      string
+}
+
+// waiting is how many requests wait in the endpoint's subscription to be
+// dispatched (0 before it starts).
+func (e *serviceEndpoint) waiting() int {
+	sub := e.sub.Load()
+	if sub == nil {
+		return 0
+	}
+	n, _, err := sub.Pending()
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // record counts one answered request.
@@ -134,6 +152,7 @@ func (s *service) start(nc *nats.Conn, handle func(*serviceEndpoint, *nats.Msg))
 			s.stop()
 			return fmt.Errorf("subscribe %s: %w", subject, err)
 		}
+		e.sub.Store(sub)
 		s.add(sub)
 	}
 	return nil

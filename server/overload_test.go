@@ -1,0 +1,77 @@
+package server_test
+
+// A flood of requests that nobody waits for, from one client: the engine
+// sheds what it cannot take instead of queueing it without bound.
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+// Every request of a flood gets an answer: executed, or 503 overloaded
+// (nothing written) once more requests wait than the instance takes; and
+// only the executed ones wrote.
+func TestAFloodIsShedNotQueued(t *testing.T) {
+	e := startEngine(t)
+	app := connectAs(t, e.ClientURL(), e.SeedFile(auth.App)).Conn()
+	const n = 6000
+	var (
+		mu    sync.Mutex
+		codes = map[string]int{}
+		got   int
+	)
+	inbox := nats.NewInbox()
+	sub, err := app.Subscribe(inbox+".*", func(m *nats.Msg) {
+		code := m.Header.Get(micro.ErrorCodeHeader) + " " + m.Header.Get(micro.ErrorHeader)
+		mu.Lock()
+		defer mu.Unlock()
+		codes[code]++
+		got++
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		t.Fatal(err)
+	}
+	before := e.streamSeq(t)
+	for i := range n {
+		body, _ := json.Marshal(api.SubmitOrderRequest{BuyerID: fmt.Sprintf("flood-%d", i), BuyerName: fmt.Sprintf("Flood%d", i), Amount: 1_000})
+		if err := app.PublishMsg(&nats.Msg{Subject: subjSubmit, Reply: fmt.Sprintf("%s.%d", inbox, i), Data: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.CheckFor(t, 2*time.Minute, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if got < n {
+			return fmt.Errorf("%d of %d requests answered: %v", got, n, codes)
+		}
+		return nil
+	})
+	mu.Lock()
+	ok, shed := codes[" "], codes["503 "+api.CodeOverloaded]
+	mu.Unlock()
+	t.Logf("answers: %v", codes)
+	if shed == 0 || ok+shed != n {
+		t.Fatalf("answers %v: want every request executed or shed as 503 %s, some shed", codes, api.CodeOverloaded)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if wrote := e.streamSeq(t) - before; wrote != eventstore.Seq(ok) {
+			return fmt.Errorf("%d commits for %d executed submits", wrote, ok)
+		}
+		return nil
+	})
+}
