@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/chat"
@@ -103,49 +104,155 @@ func TestTwoDispatchersOnOneNotificationSendOnce(t *testing.T) {
 	}
 }
 
-// TestLimiterUnavailableIsAWait: when the limiter's KV cannot be reached,
-// a dispatch gives its commit back at once as a wait (fail closed), neither
-// blocking for its whole handler time nor counting a failure.
-func TestLimiterUnavailableIsAWait(t *testing.T) {
+// dispatchWorld is one notification handler over a real event stream, a
+// fake chat provider at 5 a second, and limiters on a NATS of their own
+// (limitJS), which a test may take away (limitSrv).
+type dispatchWorld struct {
+	events   *eventstore.Store
+	notes    *commands.Notifications
+	sim      *chat.Sim
+	provider *chat.Sendbird
+	limitSrv *testenv.Server
+	limitJS  jetstream.JetStream
+}
+
+func newDispatchWorld(t *testing.T) *dispatchWorld {
+	t.Helper()
 	ctx := context.Background()
 	srv := testenv.Start(t, "")
 	_, js := srv.Connect(t)
-	srv2 := testenv.Start(t, "")
-	_, js2 := srv2.Connect(t)
+	w := &dispatchWorld{limitSrv: testenv.Start(t, "")}
+	_, w.limitJS = w.limitSrv.Connect(t)
 	codec := domain.Events()
-	events, err := eventstore.Open(ctx, js, eventstore.Config{Upcaster: codec})
-	if err != nil {
+	var err error
+	if w.events, err = eventstore.Open(ctx, js, eventstore.Config{Upcaster: codec}); err != nil {
 		t.Fatal(err)
 	}
-	sim, _ := chat.NewSim(chat.SimConfig{Rate: 5, Token: "sim"})
-	ts := httptest.NewServer(sim.Handler())
-	defer ts.Close()
-	h, err := commands.New(commands.Deps{Events: events, Codec: codec, Names: commandstest.NewNames(nil), Timers: &commandstest.Timers{}, Watermarks: &commandstest.Watermarks{}},
+	if w.sim, err = chat.NewSim(chat.SimConfig{Rate: 5, Token: "sim"}); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(w.sim.Handler())
+	t.Cleanup(ts.Close)
+	h, err := commands.New(commands.Deps{Events: w.events, Codec: codec, Names: commandstest.NewNames(nil), Timers: &commandstest.Timers{}, Watermarks: &commandstest.Watermarks{}},
 		commands.Config{CollectAccount: domain.BankAccount{Bank: "KB", Number: "123-456-789", Holder: "bankbook"}}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := chat.NewSendbird(chat.SendbirdConfig{URL: ts.URL, Token: "sim"})
-	st, err := ratelimit.Open(ctx, js2, ratelimit.Config{})
+	w.notes = h.Notifications
+	if w.provider, err = chat.NewSendbird(chat.SendbirdConfig{URL: ts.URL, Token: "sim"}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// limiter is another process's limiter of the shared chat limit.
+func (w *dispatchWorld) limiter(t *testing.T) *ratelimit.Limiter {
+	t.Helper()
+	st, err := ratelimit.Open(context.Background(), w.limitJS, ratelimit.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lim, _ := st.Limiter("chat", ratelimit.Limit{Rate: 5, Margin: 0.07})
-	n, err := notify.New(notify.Config{Codec: codec, Notifications: h.Notifications, Provider: p, Limiter: lim})
+	l, err := st.Limiter("chat", ratelimit.Limit{Rate: 5, Margin: 0.07})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := domain.NotificationIntent{ID: domain.NewNotificationID("evt-x", "bill_issued", "store:s-x"), Kind: "bill_issued", Recipient: "store:s-x",
-		Message: "hello", SourceEventID: "evt-x", SourceType: "bill.issued"}
-	if _, err := h.Notifications.Create(ctx, commands.Meta{Command: "reactor.notify", Actor: "reactor", CorrelationID: "c"}, in); err != nil {
+	return l
+}
+
+// notifier is a dispatcher with a limiter of its own process.
+func (w *dispatchWorld) notifier(t *testing.T) *notify.Notifier {
+	t.Helper()
+	n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: w.limiter(t)})
+	if err != nil {
 		t.Fatal(err)
 	}
-	commits, _ := events.Load(ctx, eventstore.Ref{Type: domain.AggregateNotification, ID: string(in.ID)}, 0)
-	srv2.Shutdown()                                          // the limiter's NATS goes away
-	hctx, cancel := context.WithTimeout(ctx, 20*time.Second) // notifyHandlerTimeout
+	return n
+}
+
+// pending records a notification to rcpt and returns the commit that made
+// it pending, as the dispatchers get it.
+func (w *dispatchWorld) pending(t *testing.T, rcpt string) (domain.NotificationID, eventstore.Commit) {
+	t.Helper()
+	ctx := context.Background()
+	src := "evt-" + rcpt
+	in := domain.NotificationIntent{ID: domain.NewNotificationID(src, "bill_issued", rcpt), Kind: "bill_issued", Recipient: rcpt,
+		Message: "hello", SourceEventID: src, SourceType: "bill.issued"}
+	if _, err := w.notes.Create(ctx, commands.Meta{Command: "reactor.notify", Actor: "reactor", CorrelationID: "c"}, in); err != nil {
+		t.Fatal(err)
+	}
+	commits, err := w.events.Load(ctx, eventstore.Ref{Type: domain.AggregateNotification, ID: string(in.ID)}, 0)
+	if err != nil || len(commits) != 1 {
+		t.Fatal(err, len(commits))
+	}
+	return in.ID, commits[0]
+}
+
+// holdSlots has other take the next second's slots, so that the next
+// dispatcher's slot is about a second away, and returns the limiter's
+// state then.
+func holdSlots(t *testing.T, other *ratelimit.Limiter) ratelimit.State {
+	t.Helper()
+	for range 5 {
+		if _, err := other.Reserve(context.Background(), 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := other.State(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// dispatchHeld dispatches c on its own goroutine once the limiter is
+// past before, and returns when the dispatcher has claimed its slot.
+func dispatchHeld(t *testing.T, n *notify.Notifier, other *ratelimit.Limiter, before ratelimit.State, c eventstore.Commit) <-chan error {
+	t.Helper()
+	hctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // notifyHandlerTimeout
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		done <- n.Dispatch(hctx, c)
+	}()
+	testenv.Eventually(t, 5*time.Second, "the dispatcher claims its slot", func() bool {
+		st, err := other.State(context.Background())
+		return err == nil && st.Next.After(before.Next)
+	})
+	return done
+}
+
+// wantNotSent checks that Dispatch returned a wait of at least min and
+// that the notification is pending, was not sent, is not in doubt and has
+// nothing counted towards dead-lettering.
+func (w *dispatchWorld) wantNotSent(t *testing.T, err error, minWait time.Duration, id domain.NotificationID, rcpt string) {
+	t.Helper()
+	if got := w.sim.Messages(rcpt); len(got) != 0 {
+		t.Fatalf("sent %d message(s)", len(got))
+	}
+	if wait, ok := errors.AsType[*worker.RetryAfterError](err); !ok || wait.Err != nil || wait.Delay < minWait {
+		t.Errorf("dispatch returned %v, want a wait of %v or more", err, minWait)
+	}
+	note, err := w.notes.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if note.Status != domain.NotificationStatusPending || note.InDoubt || note.AttemptsSinceRedrive != 0 {
+		t.Errorf("notification %+v, want pending, not in doubt, nothing counted", note)
+	}
+}
+
+// TestLimiterUnavailableIsAWait: when the limiter's KV cannot be reached,
+// a dispatch gives its commit back at once as a wait (fail closed), neither
+// blocking for its whole handler time nor counting a failure.
+func TestLimiterUnavailableIsAWait(t *testing.T) {
+	w := newDispatchWorld(t)
+	n := w.notifier(t)
+	_, c := w.pending(t, "store:s-x")
+	w.limitSrv.Shutdown()                                                     // the limiter's NATS goes away
+	hctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // notifyHandlerTimeout
 	defer cancel()
 	start := time.Now()
-	err = n.Dispatch(hctx, commits[0])
+	err := n.Dispatch(hctx, c)
 	ra, ok := errors.AsType[*worker.RetryAfterError](err)
 	t.Logf("Dispatch took %v and returned %v (a wait: %v)", time.Since(start).Round(time.Millisecond), err, ok && ra.Err == nil)
 	if !ok || ra.Err != nil {
@@ -161,89 +268,28 @@ func TestLimiterUnavailableIsAWait(t *testing.T) {
 // from then) does not send in that slot: it records the attempt as not
 // sent, not counted, and waits out the pause.
 func TestPauseAfterTheSlotHoldsTheSend(t *testing.T) {
-	ctx := context.Background()
-	srv := testenv.Start(t, "")
-	_, js := srv.Connect(t)
-	codec := domain.Events()
-	events, err := eventstore.Open(ctx, js, eventstore.Config{Upcaster: codec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim, _ := chat.NewSim(chat.SimConfig{Rate: 5, Token: "sim"})
-	ts := httptest.NewServer(sim.Handler())
-	defer ts.Close()
-	h, err := commands.New(commands.Deps{Events: events, Codec: codec, Names: commandstest.NewNames(nil), Timers: &commandstest.Timers{}, Watermarks: &commandstest.Watermarks{}},
-		commands.Config{CollectAccount: domain.BankAccount{Bank: "KB", Number: "123-456-789", Holder: "bankbook"}}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := chat.NewSendbird(chat.SendbirdConfig{URL: ts.URL, Token: "sim"})
-	limit := ratelimit.Limit{Rate: 5, Margin: 0.07}
-	limiter := func() *ratelimit.Limiter {
-		st, err := ratelimit.Open(ctx, js, ratelimit.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := st.Limiter("chat", limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
-	other := limiter() // another process's dispatchers
-	n, err := notify.New(notify.Config{Codec: codec, Notifications: h.Notifications, Provider: p, Limiter: limiter()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newDispatchWorld(t)
+	n, other := w.notifier(t), w.limiter(t)
 	const rcpt = "store:s-paused"
-	in := domain.NotificationIntent{ID: domain.NewNotificationID("evt-p", "bill_issued", rcpt), Kind: "bill_issued", Recipient: rcpt,
-		Message: "hello", SourceEventID: "evt-p", SourceType: "bill.issued"}
-	if _, err := h.Notifications.Create(ctx, commands.Meta{Command: "reactor.notify", Actor: "reactor", CorrelationID: "c"}, in); err != nil {
+	id, c := w.pending(t, rcpt)
+	done := dispatchHeld(t, n, other, holdSlots(t, other), c)
+	if err := other.Pause(context.Background(), 3*time.Second); err != nil { // its send was answered 429
 		t.Fatal(err)
 	}
-	commits, err := events.Load(ctx, eventstore.Ref{Type: domain.AggregateNotification, ID: string(in.ID)}, 0)
-	if err != nil || len(commits) != 1 {
-		t.Fatal(err, len(commits))
-	}
-	// The other process holds the next second's slots, so the dispatcher's
-	// slot is about a second away.
-	for range 5 {
-		if _, err := other.Reserve(ctx, 2*time.Second); err != nil {
-			t.Fatal(err)
-		}
-	}
-	before, err := other.State(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- n.Dispatch(ctx, commits[0]) }()
-	testenv.Eventually(t, 5*time.Second, "the dispatcher claims its slot", func() bool {
-		st, err := other.State(ctx)
-		return err == nil && st.Next.After(before.Next)
-	})
-	if err := other.Pause(ctx, 3*time.Second); err != nil { // its send was answered 429
-		t.Fatal(err)
-	}
-	paused := time.Now()
-	var err2 error
-	select {
-	case err2 = <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the dispatch did not return")
-	}
-	if got := sim.Messages(rcpt); len(got) != 0 {
-		t.Fatalf("sent %d message(s) %v after the pause began, inside the provider's retry-after", len(got), time.Since(paused))
-	}
-	var wait *worker.RetryAfterError
-	if !errors.As(err2, &wait) || wait.Err != nil || wait.Delay < time.Second {
-		t.Errorf("dispatch returned %v, want a wait for the rest of the pause", err2)
-	}
-	note, err := h.Notifications.Get(ctx, in.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if note.Status != domain.NotificationStatusPending || note.InDoubt || note.AttemptsSinceRedrive != 0 || !note.RetryAt.After(paused.Add(time.Second)) {
-		t.Errorf("notification %+v, want pending, not in doubt, nothing counted, due after the pause", note)
-	}
+	w.wantNotSent(t, <-done, time.Second, id, rcpt)
+}
+
+// TestLimiterLostBeforeTheSendIsNotSent: the limiter's NATS goes away
+// while a dispatcher waits for its slot, its attempt recorded. Its last
+// look before sending fails within the limiter's own bound, not the
+// handler's time: it does not send, records the attempt as not sent, not
+// counted and not in doubt, and waits.
+func TestLimiterLostBeforeTheSendIsNotSent(t *testing.T) {
+	w := newDispatchWorld(t)
+	n, other := w.notifier(t), w.limiter(t)
+	const rcpt = "store:s-lost"
+	id, c := w.pending(t, rcpt)
+	done := dispatchHeld(t, n, other, holdSlots(t, other), c)
+	w.limitSrv.Shutdown()
+	w.wantNotSent(t, <-done, time.Second, id, rcpt)
 }

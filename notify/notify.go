@@ -260,8 +260,19 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		if err := httpretry.Sleep(ctx, r.Delay-time.Since(reserved)); err != nil {
 			return err
 		}
-		if late := time.Since(reserved) - r.Delay; late <= n.cfg.MaxLateness && r.Valid(time.Now()) {
-			break
+		if n.onTime(r, reserved) {
+			// A pause set since the slot was claimed (another dispatcher's
+			// send was answered 429) covers it: nothing is sent inside the
+			// provider's retry-after.
+			cctx, cancel := context.WithTimeout(ctx, limiterTimeout)
+			err := n.cfg.Limiter.Check(cctx, r)
+			cancel()
+			if err != nil {
+				return n.notSent(ctx, m, attempt, err)
+			}
+			if n.onTime(r, reserved) { // the look took its time too
+				break
+			}
 		}
 		// The process stalled past the slot: sending now could crowd the
 		// slots after it, so take a new one. The attempt stays recorded,
@@ -270,12 +281,6 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 			return err
 		}
 		reserved = time.Now()
-	}
-	// A pause set since the slot was claimed (another dispatcher's send was
-	// answered 429) covers it: nothing is sent inside the provider's
-	// retry-after.
-	if err := n.cfg.Limiter.Check(ctx, r); err != nil {
-		return n.notSent(ctx, m, attempt, err)
 	}
 	// Past its lease another dispatcher may take the attempt over (it
 	// waits for the lease and the send's timeout, then asks the provider):
@@ -295,6 +300,12 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		return err
 	}
 	return n.failed(ctx, m, attempt, err)
+}
+
+// onTime reports whether the slot r, claimed at reserved, may still be
+// used now: not later than MaxLateness after it, and within its margin.
+func (n *Notifier) onTime(r ratelimit.Reservation, reserved time.Time) bool {
+	return time.Since(reserved)-r.Delay <= n.cfg.MaxLateness && r.Valid(time.Now())
 }
 
 // notSent records an attempt that was not sent because its slot was
