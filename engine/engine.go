@@ -10,6 +10,7 @@ package engine
 import (
 	"cmp"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -127,8 +128,12 @@ type Engine struct {
 // temporarily unavailable (transient.Retryable: no server reachable yet, a
 // cluster electing leaders) is stopped and made again, with growing pauses,
 // until cfg.StartTimeout has passed or ctx ends; each failure is logged.
-// Every step of a start creates or binds what it needs, so a repeated one
-// finds what an earlier attempt made.
+// A connection that cannot be made yet (refused, a name that does not
+// resolve yet, a server that closes or does not answer) is waited for; one
+// refused for its credentials or TLS, and a request NATS refuses for the
+// engine's permissions, are not. Every step of a start creates or binds
+// what it needs, so a repeated one finds what an earlier attempt made. An
+// attempt under way at the deadline ends on its own bounds (seconds).
 func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -136,7 +141,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Engine, error)
 	deadline := time.Now().Add(time.Duration(cfg.StartTimeout))
 	for attempt := 1; ; attempt++ {
 		e, err := start(ctx, cfg, log)
-		if err == nil || cfg.NATSURL == "" || !transient.Retryable(err) || ctx.Err() != nil {
+		if ctx.Err() != nil && err != nil {
+			return nil, fmt.Errorf("start stopped (%w) while NATS was not ready: %w", context.Cause(ctx), err)
+		}
+		if err == nil || cfg.NATSURL == "" || !startAgain(err) {
 			return e, err
 		}
 		left := time.Until(deadline)
@@ -151,10 +159,41 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Engine, error)
 			Msg("NATS or JetStream is not ready for the engine yet (a server not up, a cluster electing leaders); starting again")
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return nil, fmt.Errorf("start stopped (%w) while NATS was not ready: %w", context.Cause(ctx), err)
 		case <-time.After(pause):
 		}
 	}
+}
+
+// connectError is a failed connection to an external NATS.
+type connectError struct{ err error }
+
+func (e *connectError) Error() string { return e.err.Error() }
+func (e *connectError) Unwrap() error { return e.err }
+
+// errRefused marks a start NATS refused for the engine's permissions: no
+// waiting mends it.
+var errRefused = errors.New("refused by NATS")
+
+// startAgain reports whether a failed start may succeed if made again: NATS
+// or JetStream was temporarily unavailable, or no connection could be made
+// yet; not when NATS refused the engine's credentials, TLS or permissions.
+func startAgain(err error) bool {
+	if errors.Is(err, errRefused) {
+		return false
+	}
+	if ce, ok := errors.AsType[*connectError](err); ok {
+		var (
+			unknownCA *x509.UnknownAuthorityError
+			badCert   x509.CertificateInvalidError
+			badHost   x509.HostnameError
+		)
+		refused := errors.Is(ce, nats.ErrAuthorization) || errors.Is(ce, nats.ErrAuthExpired) || errors.Is(ce, nats.ErrAuthRevoked) ||
+			errors.Is(ce, nats.ErrSecureConnRequired) || errors.Is(ce, nats.ErrSecureConnWanted) ||
+			errors.As(ce, &unknownCA) || errors.As(ce, &badCert) || errors.As(ce, &badHost)
+		return !refused
+	}
+	return transient.Retryable(err)
 }
 
 // The pause after a failed start (first and largest).
@@ -168,6 +207,13 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	e := &Engine{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
+			if e.nc != nil {
+				// NATS drops a request the engine may not publish and says
+				// so on the connection: the request itself only times out.
+				if last := e.nc.LastError(); errors.Is(last, nats.ErrPermissionViolation) {
+					err = fmt.Errorf("%w: %w (%w)", err, errRefused, last)
+				}
+			}
 			_ = e.Stop(context.Background())
 		}
 	}()
@@ -210,7 +256,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		}
 		opts := append([]nats.Option{nats.Name("bankbook-engine"), nats.MaxReconnects(-1)}, creds...)
 		if e.nc, err = nats.Connect(cfg.NATSURL, append(opts, connLogging(log)...)...); err != nil {
-			return nil, fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)
+			return nil, &connectError{fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)}
 		}
 		log.Info().Str("nats_url", auth.Redact(cfg.NATSURL)).Int("replicas", cfg.Replicas).Str("tenant", cfg.Tenant).
 			Msg("connected to external NATS; durability is the cluster's sync_interval and replica count")

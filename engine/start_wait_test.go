@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/bankbook/bankbook/api"
@@ -129,5 +131,82 @@ func TestStartGivesUpAfterTheStartTimeout(t *testing.T) {
 				t.Errorf("start-timeout %v: gave up after %v and %d logged attempts: %v", wait, took, attempts, err)
 			}
 		})
+	}
+}
+
+// A listener that accepts and closes at once (a proxy whose NATS is not up
+// yet) is waited for like a refused port.
+func TestStartWaitsForAServerThatClosesTheConnection(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dir := t.TempDir()
+	if _, err := auth.Ensure(dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Defaults()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.NATSURL, cfg.HTTPListen = "nats://"+l.Addr().String(), "off"
+	cfg.NKey = auth.SeedFile(dir, auth.Engine)
+	cfg.StartTimeout = engine.Duration(2 * time.Second)
+	logs := &testenv.SyncBuffer{}
+	e, err := engine.Start(context.Background(), cfg, engineLog(logs, "e"))
+	if err == nil {
+		stopAtCleanup(t, e, "e")
+		t.Fatal("started against a server that closes every connection")
+	}
+	if n := strings.Count(logs.String(), startAgainLog); n < 2 || !strings.Contains(err.Error(), "start-timeout") {
+		t.Errorf("%d attempts logged, then %v; want it waited for the server until the start timeout", n, err)
+	}
+}
+
+// A request NATS refuses for the engine's permissions (it drops it, and the
+// request times out) is not taken for a cluster that is not ready: the
+// start fails once, naming the violation, however long the start timeout.
+func TestStartDoesNotWaitForARefusedPermission(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for one request's timeout")
+	}
+	opts := &natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
+		Users: []*natsserver.User{{Username: "engine", Password: "pw", Permissions: &natsserver.Permissions{
+			Publish:   &natsserver.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.STREAM.CREATE.>"}},
+			Subscribe: &natsserver.SubjectPermission{Allow: []string{">"}},
+		}}}}
+	ns, err := natsserver.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("pw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Defaults()
+	cfg.DataDir, cfg.HTTPListen = filepath.Join(t.TempDir(), "data"), "off"
+	cfg.NATSURL, cfg.User, cfg.PasswordFile = ns.ClientURL(), "engine", pw
+	cfg.StartTimeout = engine.Duration(10 * time.Minute)
+	logs := &testenv.SyncBuffer{}
+	e, err := engine.Start(context.Background(), cfg, engineLog(logs, "e"))
+	if err == nil {
+		stopAtCleanup(t, e, "e")
+		t.Fatal("started without the right to create its streams")
+	}
+	if n := strings.Count(logs.String(), startAgainLog); n != 0 || !errors.Is(err, nats.ErrPermissionViolation) {
+		t.Errorf("started again %d times, then %v; want one attempt failing with the permissions violation", n, err)
 	}
 }
