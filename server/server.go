@@ -254,7 +254,8 @@ func (s *Server) logFailure(subject, correlationID string, rep reply) {
 		// projection lag and bankbook_requests_total{code="503"} are
 		// metrics). Any client can cause these, so they stay at debug.
 		ev = s.cfg.Log.Debug()
-	case rep.err.Status == 503:
+	case rep.err.Status == 503, rep.err.Code == api.CodeReplyTooLarge:
+		// Retryable by design, or a page the client chose too large.
 		ev = s.cfg.Log.Warn()
 	}
 	ev.Err(rep.cause).Str("subject", subject).Str("code", rep.err.Code).Str("correlation_id", correlationID).Msg(rep.err.Message)
@@ -263,7 +264,7 @@ func (s *Server) logFailure(subject, correlationID string, rep reply) {
 // respond publishes the reply, with micro's error headers
 // (Nats-Service-Error-Code, Nats-Service-Error) on an error, and counts it.
 func (s *Server) respond(req *request, ep *serviceEndpoint, start time.Time, rep reply) {
-	rep = fit(rep, s.cfg.Conn.MaxPayload())
+	rep = fit(rep, s.cfg.Conn.MaxPayload(), ep.info.Kind == api.KindCommand)
 	msg := nats.NewMsg(req.reply)
 	for k, v := range rep.headers {
 		msg.Header[k] = v
@@ -302,14 +303,19 @@ const replyHeaderRoom = 8 << 10
 // fit turns a success whose body the connection cannot carry (its maximum
 // payload, less room for headers) into a 500 reply_too_large, which does
 // reach the client: a reply is never lost on the way as a silent timeout.
-func fit(rep reply, maxPayload int64) reply {
-	limit := maxPayload - replyHeaderRoom
+// A command's says that it was carried out: only its answer does not fit.
+func fit(rep reply, maxPayload int64, command bool) reply {
+	limit := max(maxPayload-replyHeaderRoom, maxPayload/2)
 	if rep.err != nil || int64(len(rep.body)) <= limit {
 		return rep
 	}
-	rep.err = &api.Error{Status: 500, Code: api.CodeReplyTooLarge,
-		Message: fmt.Sprintf("the reply is %d bytes, more than a NATS message carries here (%d): ask for a smaller page (limit)", len(rep.body), limit),
-		Details: map[string]any{"bytes": len(rep.body), "max_bytes": limit}}
+	msg := fmt.Sprintf("the reply is %d bytes, more than a NATS message carries here (%d): ask for a smaller page (limit)", len(rep.body), limit)
+	details := map[string]any{"bytes": len(rep.body), "max_bytes": limit}
+	if command {
+		msg = fmt.Sprintf("the command was carried out (its commits are in the log: bankbook audit history), but its reply is %d bytes, more than a NATS message carries here (%d)", len(rep.body), limit)
+		details["carried_out"] = true
+	}
+	rep.err = &api.Error{Status: 500, Code: api.CodeReplyTooLarge, Message: msg, Details: details}
 	rep.cause = fmt.Errorf("reply of %d bytes not sent: the connection carries at most %d", len(rep.body), maxPayload)
 	rep.body = nil
 	return rep
