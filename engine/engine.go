@@ -10,6 +10,7 @@ package engine
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -184,13 +185,14 @@ func startAgain(err error) bool {
 	}
 	if ce, ok := errors.AsType[*connectError](err); ok {
 		var (
-			unknownCA *x509.UnknownAuthorityError
+			unknownCA x509.UnknownAuthorityError
 			badCert   x509.CertificateInvalidError
 			badHost   x509.HostnameError
+			verify    *tls.CertificateVerificationError
 		)
 		refused := errors.Is(ce, nats.ErrAuthorization) || errors.Is(ce, nats.ErrAuthExpired) || errors.Is(ce, nats.ErrAuthRevoked) ||
-			errors.Is(ce, nats.ErrSecureConnRequired) || errors.Is(ce, nats.ErrSecureConnWanted) ||
-			errors.As(ce, &unknownCA) || errors.As(ce, &badCert) || errors.As(ce, &badHost)
+			errors.Is(ce, nats.ErrSecureConnRequired) || errors.Is(ce, nats.ErrSecureConnWanted) || errors.Is(ce, nats.ErrNkeysNotSupported) ||
+			errors.As(ce, &unknownCA) || errors.As(ce, &badCert) || errors.As(ce, &badHost) || errors.As(ce, &verify)
 		return !refused
 	}
 	return transient.Retryable(err)
@@ -338,7 +340,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	if err := e.checkStream(ctx, js); err != nil {
-		log.Error().Err(err).Msg("refusing to start: the event stream was replaced or emptied since these read models were built")
+		log.Error().Err(err).Msg("refusing to start: the event stream is not what these read models were built from (replaced, purged, emptied, or commits lost)")
 		return nil, err
 	}
 	e.Runner = projections.NewRunner(e.Events, e.Models, log)

@@ -5,8 +5,15 @@ package engine_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -209,4 +216,49 @@ func TestStartDoesNotWaitForARefusedPermission(t *testing.T) {
 	if n := strings.Count(logs.String(), startAgainLog); n != 0 || !errors.Is(err, nats.ErrPermissionViolation) {
 		t.Errorf("started again %d times, then %v; want one attempt failing with the permissions violation", n, err)
 	}
+}
+
+// A server whose certificate the engine does not trust is refused at
+// once, not waited for.
+func TestStartDoesNotWaitForAnUntrustedCertificate(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "nats"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, TLS: true, TLSTimeout: 2,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
+		Users:     []*natsserver.User{{Username: "engine", Password: "pw"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("pw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Defaults()
+	cfg.DataDir, cfg.HTTPListen = filepath.Join(t.TempDir(), "data"), "off"
+	cfg.NATSURL, cfg.User, cfg.PasswordFile = strings.Replace(ns.ClientURL(), "nats://", "tls://", 1), "engine", pw
+	cfg.StartTimeout = engine.Duration(10 * time.Minute)
+	logs := &testenv.SyncBuffer{}
+	e, err := engine.Start(context.Background(), cfg, engineLog(logs, "e"))
+	if err == nil {
+		stopAtCleanup(t, e, "e")
+		t.Fatal("started against a server whose certificate it does not trust")
+	}
+	if n := strings.Count(logs.String(), startAgainLog); n != 0 {
+		t.Errorf("started again %d times, then %v; want it refused at once", n, err)
+	}
+	t.Logf("refused: %v", err)
 }

@@ -270,9 +270,12 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 			if err != nil {
 				return n.notSent(ctx, m, attempt, err)
 			}
-			if n.onTime(r, reserved) { // the look took its time too
+			if r.Valid(time.Now()) { // the look took its time too
 				break
 			}
+		}
+		if time.Since(leased) > n.cfg.AttemptLease {
+			break // not sent: the lease check below leaves it in doubt
 		}
 		// The process stalled past the slot: sending now could crowd the
 		// slots after it, so take a new one. The attempt stays recorded,

@@ -61,7 +61,7 @@ type Config struct {
 	MaxInFlight int
 	// MaxWaiting bounds the requests of one endpoint waiting for a slot
 	// (delivered to this instance, not dispatched yet): beyond it a request
-	// is answered 503 unavailable at once, unexecuted, so that a flood
+	// is answered 503 overloaded at once, unexecuted, so that a flood
 	// neither grows the engine's memory without bound nor has everyone's
 	// requests executed long after their clients gave up. Default
 	// MaxInFlight.
