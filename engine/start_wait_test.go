@@ -99,6 +99,60 @@ func TestStartWaitsForTheCluster(t *testing.T) {
 	}
 }
 
+// failedStart starts an engine with cfg, which must fail, and returns how
+// many times the engine logged that it starts again, and the error.
+func failedStart(t *testing.T, cfg engine.Config, what string) (int, error) {
+	t.Helper()
+	logs := &testenv.SyncBuffer{}
+	e, err := engine.Start(context.Background(), cfg, engineLog(logs, "e"))
+	if err == nil {
+		stopAtCleanup(t, e, "e")
+		t.Fatalf("started %s", what)
+	}
+	return strings.Count(logs.String(), startAgainLog), err
+}
+
+// externalConfig is an engine's configuration for the NATS at url, with
+// the engine identity of a fresh auth directory, waiting up to wait.
+func externalConfig(t *testing.T, url string, wait time.Duration) engine.Config {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := auth.Ensure(dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Defaults()
+	cfg.DataDir, cfg.HTTPListen = filepath.Join(t.TempDir(), "data"), "off"
+	cfg.NATSURL, cfg.NKey = url, auth.SeedFile(dir, auth.Engine)
+	cfg.StartTimeout = engine.Duration(wait)
+	return cfg
+}
+
+// withPassword makes cfg log in as user "engine" with password "pw".
+func withPassword(t *testing.T, cfg engine.Config) engine.Config {
+	t.Helper()
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("pw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.NKey, cfg.User, cfg.PasswordFile = "", "engine", pw
+	return cfg
+}
+
+// runServer runs a nats-server with opts until the test ends.
+func runServer(t *testing.T, opts *natsserver.Options) *natsserver.Server {
+	t.Helper()
+	ns, err := natsserver.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns
+}
+
 // With no server at the URL, Start tries again until the start timeout and
 // then names it; with a start timeout of 0 it gives up at once.
 func TestStartGivesUpAfterTheStartTimeout(t *testing.T) {
@@ -108,29 +162,14 @@ func TestStartGivesUpAfterTheStartTimeout(t *testing.T) {
 	}
 	url := "nats://" + l.Addr().String()
 	l.Close() // nothing listens there now
-	dir := t.TempDir()
-	if _, err := auth.Ensure(dir); err != nil {
-		t.Fatal(err)
-	}
 	for _, wait := range []time.Duration{0, 2 * time.Second} {
 		t.Run(fmt.Sprint(wait), func(t *testing.T) {
-			cfg := engine.Defaults()
-			cfg.DataDir = filepath.Join(t.TempDir(), "data")
-			cfg.NATSURL, cfg.HTTPListen = url, "off"
-			cfg.NKey = auth.SeedFile(dir, auth.Engine)
-			cfg.StartTimeout = engine.Duration(wait)
-			logs := &testenv.SyncBuffer{}
 			began := time.Now()
-			e, err := engine.Start(context.Background(), cfg, engineLog(logs, "e"))
+			attempts, err := failedStart(t, externalConfig(t, url, wait), "with no server")
 			took := time.Since(began)
-			if err == nil {
-				stopAtCleanup(t, e, "e")
-				t.Fatal("started with no server")
-			}
 			if !errors.Is(err, nats.ErrNoServers) {
 				t.Errorf("want %v in the chain, got %v", nats.ErrNoServers, err)
 			}
-			attempts := strings.Count(logs.String(), startAgainLog)
 			switch {
 			case wait == 0 && attempts != 0:
 				t.Errorf("start-timeout 0 started again %d times", attempts)
@@ -158,22 +197,8 @@ func TestStartWaitsForAServerThatClosesTheConnection(t *testing.T) {
 			c.Close()
 		}
 	}()
-	dir := t.TempDir()
-	if _, err := auth.Ensure(dir); err != nil {
-		t.Fatal(err)
-	}
-	cfg := engine.Defaults()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.NATSURL, cfg.HTTPListen = "nats://"+l.Addr().String(), "off"
-	cfg.NKey = auth.SeedFile(dir, auth.Engine)
-	cfg.StartTimeout = engine.Duration(2 * time.Second)
-	logs := &testenv.SyncBuffer{}
-	e, err := engine.Start(context.Background(), cfg, engineLog(logs, "e"))
-	if err == nil {
-		stopAtCleanup(t, e, "e")
-		t.Fatal("started against a server that closes every connection")
-	}
-	if n := strings.Count(logs.String(), startAgainLog); n < 2 || !strings.Contains(err.Error(), "start-timeout") {
+	n, err := failedStart(t, externalConfig(t, "nats://"+l.Addr().String(), 2*time.Second), "against a server that closes every connection")
+	if n < 2 || !strings.Contains(err.Error(), "start-timeout") {
 		t.Errorf("%d attempts logged, then %v; want it waited for the server until the start timeout", n, err)
 	}
 }
@@ -185,35 +210,13 @@ func TestStartDoesNotWaitForARefusedPermission(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for one request's timeout")
 	}
-	opts := &natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
+	ns := runServer(t, &natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
 		Users: []*natsserver.User{{Username: "engine", Password: "pw", Permissions: &natsserver.Permissions{
 			Publish:   &natsserver.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.STREAM.CREATE.>"}},
 			Subscribe: &natsserver.SubjectPermission{Allow: []string{">"}},
-		}}}}
-	ns, err := natsserver.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	pw := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pw, []byte("pw"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := engine.Defaults()
-	cfg.DataDir, cfg.HTTPListen = filepath.Join(t.TempDir(), "data"), "off"
-	cfg.NATSURL, cfg.User, cfg.PasswordFile = ns.ClientURL(), "engine", pw
-	cfg.StartTimeout = engine.Duration(10 * time.Minute)
-	logs := &testenv.SyncBuffer{}
-	e, err := engine.Start(context.Background(), cfg, engineLog(logs, "e"))
-	if err == nil {
-		stopAtCleanup(t, e, "e")
-		t.Fatal("started without the right to create its streams")
-	}
-	if n := strings.Count(logs.String(), startAgainLog); n != 0 || !errors.Is(err, nats.ErrPermissionViolation) {
+		}}}})
+	n, err := failedStart(t, withPassword(t, externalConfig(t, ns.ClientURL(), 10*time.Minute)), "without the right to create its streams")
+	if n != 0 || !errors.Is(err, nats.ErrPermissionViolation) {
 		t.Errorf("started again %d times, then %v; want one attempt failing with the permissions violation", n, err)
 	}
 }
@@ -232,32 +235,12 @@ func TestStartDoesNotWaitForAnUntrustedCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, TLS: true, TLSTimeout: 2,
+	ns := runServer(t, &natsserver.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, TLS: true, TLSTimeout: 2,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}},
 		Users:     []*natsserver.User{{Username: "engine", Password: "pw"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	pw := filepath.Join(t.TempDir(), "pw")
-	if err := os.WriteFile(pw, []byte("pw"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := engine.Defaults()
-	cfg.DataDir, cfg.HTTPListen = filepath.Join(t.TempDir(), "data"), "off"
-	cfg.NATSURL, cfg.User, cfg.PasswordFile = strings.Replace(ns.ClientURL(), "nats://", "tls://", 1), "engine", pw
-	cfg.StartTimeout = engine.Duration(10 * time.Minute)
-	logs := &testenv.SyncBuffer{}
-	e, err := engine.Start(context.Background(), cfg, engineLog(logs, "e"))
-	if err == nil {
-		stopAtCleanup(t, e, "e")
-		t.Fatal("started against a server whose certificate it does not trust")
-	}
-	if n := strings.Count(logs.String(), startAgainLog); n != 0 {
+	url := strings.Replace(ns.ClientURL(), "nats://", "tls://", 1)
+	n, err := failedStart(t, withPassword(t, externalConfig(t, url, 10*time.Minute)), "against a server whose certificate it does not trust")
+	if n != 0 {
 		t.Errorf("started again %d times, then %v; want it refused at once", n, err)
 	}
 	t.Logf("refused: %v", err)

@@ -148,70 +148,55 @@ func TestCheckStreamRefusesAnEmptiedStream(t *testing.T) {
 	t.Run("purged", func(t *testing.T) {
 		// The engine's stream denies purges (and that cannot be turned
 		// off); a stream made by hand or by an older version may not.
-		srv := testenv.Start(t, "")
-		_, js := srv.Connect(t)
-		ctx := context.Background()
-		cfg := eventstore.Config{}.StreamConfig()
-		cfg.DenyPurge = false
-		if _, err := js.CreateStream(ctx, cfg); err != nil {
-			t.Fatal(err)
-		}
-		es, err := eventstore.Bind(ctx, js, eventstore.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := &fixture{js: js, es: es, codec: domain.Events()}
-		st := openStore(t, tempPath(t, "readmodels.db"))
-		build(t, f, st, 3)
-		if err := st.CheckStream(streamInfo(t, js, es)); err != nil {
-			t.Fatal(err)
-		}
-		s, err := js.Stream(ctx, cfg.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Purge(ctx); err != nil {
+		f, st, s := handMadeStream(t, func(cfg *jetstream.StreamConfig) { cfg.DenyPurge = false })
+		if err := s.Purge(context.Background()); err != nil {
 			t.Fatalf("purge: %v", err)
 		}
-		wantStreamError(t, st.CheckStream(streamInfo(t, js, es)), projections.ErrStreamTruncated)
+		wantStreamError(t, st.CheckStream(streamInfo(t, f.js, f.es)), projections.ErrStreamTruncated)
 		f.submit(t, "after-purge", 9) // and it stays refused as the stream grows again
-		wantStreamError(t, st.CheckStream(streamInfo(t, js, es)), projections.ErrStreamTruncated)
+		wantStreamError(t, st.CheckStream(streamInfo(t, f.js, f.es)), projections.ErrStreamTruncated)
 	})
 	t.Run("its end lost", func(t *testing.T) {
 		// The engine's stream denies deletes: a message gone from inside
 		// its range was dropped by the server (a damaged block, a file
 		// truncated), as a delete on a stream that allows them leaves it.
-		srv := testenv.Start(t, "")
-		_, js := srv.Connect(t)
-		ctx := context.Background()
-		cfg := eventstore.Config{}.StreamConfig()
-		cfg.DenyDelete = false
-		if _, err := js.CreateStream(ctx, cfg); err != nil {
-			t.Fatal(err)
-		}
-		es, err := eventstore.Bind(ctx, js, eventstore.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := &fixture{js: js, es: es, codec: domain.Events()}
-		st := openStore(t, tempPath(t, "readmodels.db"))
-		build(t, f, st, 3)
-		if err := st.CheckStream(streamInfo(t, js, es)); err != nil {
-			t.Fatal(err)
-		}
-		s, err := js.Stream(ctx, cfg.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.DeleteMsg(ctx, uint64(f.lastSeq(t))); err != nil {
+		f, st, s := handMadeStream(t, func(cfg *jetstream.StreamConfig) { cfg.DenyDelete = false })
+		if err := s.DeleteMsg(context.Background(), uint64(f.lastSeq(t))); err != nil {
 			t.Fatalf("delete: %v", err)
 		}
-		info := streamInfo(t, js, es)
+		info := streamInfo(t, f.js, f.es)
 		if info.LastSeq != f.lastSeq(t) {
 			t.Fatalf("the stream's last sequence moved to %d", info.LastSeq)
 		}
 		wantStreamError(t, st.CheckStream(info), projections.ErrStreamLostCommits)
 	})
+}
+
+// handMadeStream is an event stream made by hand with the engine's
+// settings changed by change, with read models built from its first three
+// commits and checked against it.
+func handMadeStream(t *testing.T, change func(*jetstream.StreamConfig)) (*fixture, *projections.Store, jetstream.Stream) {
+	t.Helper()
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	cfg := eventstore.Config{}.StreamConfig()
+	change(&cfg)
+	s, err := js.CreateStream(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := eventstore.Bind(ctx, js, eventstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{js: js, es: es, codec: domain.Events()}
+	st := openStore(t, tempPath(t, "readmodels.db"))
+	build(t, f, st, 3)
+	if err := st.CheckStream(streamInfo(t, js, es)); err != nil {
+		t.Fatal(err)
+	}
+	return f, st, s
 }
 
 // TestCheckStreamReadOnlyOnlyCompares: a read-only Store checks against the
