@@ -36,7 +36,9 @@ const (
 // info, no consumer. That is all the auditor identity may do with the event
 // stream (ADR 0006), so `bankbook replay` and audit tooling read this way.
 // It returns the last sequence it read up to (0 for an empty stream). Each
-// request gets its answer within timeout (see readDirect).
+// request gets its answer within timeout (see readDirect). Knowing no
+// subjects, it takes a stream whose last message is missing for an empty
+// one: a Reader, which knows them, reports it (*TailMissingError).
 func ReadDirect(ctx context.Context, js jetstream.JetStream, stream string, timeout time.Duration, fn func(RawMessage) error) (Seq, error) {
 	if timeout <= 0 {
 		return 0, fmt.Errorf("eventstore: ReadDirect needs a timeout above 0, got %v", timeout)
