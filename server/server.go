@@ -66,6 +66,10 @@ type Config struct {
 	// requests executed long after their clients gave up. Default
 	// MaxInFlight.
 	MaxWaiting int
+	// MaxWaitingBytes bounds the bytes of those requests likewise: under
+	// the client library's own limit (64 MiB a subscription), beyond which
+	// it drops requests unanswered. Default 32 MiB.
+	MaxWaitingBytes int
 	// CommandTimeout bounds one command. Default 10s.
 	CommandTimeout time.Duration
 	// QueryWait bounds how long a query waits for the read models to apply
@@ -111,6 +115,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxWaiting == 0 {
 		cfg.MaxWaiting = cfg.MaxInFlight
+	}
+	if cfg.MaxWaitingBytes == 0 {
+		cfg.MaxWaitingBytes = 32 << 20
 	}
 	if cfg.CommandTimeout == 0 {
 		cfg.CommandTimeout = 10 * time.Second
@@ -196,7 +203,7 @@ func (s *Server) dispatch(ep *serviceEndpoint, m *nats.Msg) {
 		return
 	}
 	s.lastDispatch.Store(time.Now().UnixNano())
-	if n := ep.waiting(); n > s.cfg.MaxWaiting {
+	if n, bytes := ep.waiting(); n > s.cfg.MaxWaiting || bytes > s.cfg.MaxWaitingBytes {
 		// Shed: nothing executed, the client's retry (same key) is safe.
 		s.respond(req, ep, start, reply{err: &api.Error{Status: 503, Code: api.CodeOverloaded,
 			Message: fmt.Sprintf("overloaded: %d requests wait on this instance; retry in a moment", n),

@@ -48,18 +48,18 @@ type serviceEndpoint struct {
 	lastError      string
 }
 
-// waiting is how many requests wait in the endpoint's subscription to be
-// dispatched (0 before it starts).
-func (e *serviceEndpoint) waiting() int {
+// waiting is how many requests, and how many bytes of them, wait in the
+// endpoint's subscription to be dispatched (0 before it starts).
+func (e *serviceEndpoint) waiting() (n, bytes int) {
 	sub := e.sub.Load()
 	if sub == nil {
-		return 0
+		return 0, 0
 	}
-	n, _, err := sub.Pending()
+	n, bytes, err := sub.Pending()
 	if err != nil {
-		return 0
+		return 0, 0
 	}
-	return n
+	return n, bytes
 }
 
 // record counts one answered request.
