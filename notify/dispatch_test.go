@@ -187,12 +187,12 @@ func (w *dispatchWorld) pending(t *testing.T, rcpt string) (domain.NotificationI
 	return in.ID, commits[0]
 }
 
-// holdSlots has other take the next second's slots, so that the next
-// dispatcher's slot is about a second away, and returns the limiter's
-// state then.
+// holdSlots has other take the next 1.6 s of slots (within the 2 s a
+// dispatcher reserves ahead), so that the next dispatcher's slot is that
+// far away, and returns the limiter's state then.
 func holdSlots(t *testing.T, other *ratelimit.Limiter) ratelimit.State {
 	t.Helper()
-	for range 5 {
+	for range 8 {
 		if _, err := other.Reserve(context.Background(), 2*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -263,7 +263,7 @@ func TestLimiterUnavailableIsAWait(t *testing.T) {
 	}
 }
 
-// TestPauseAfterTheSlotHoldsTheSend: a dispatcher holding a slot a second
+// TestPauseAfterTheSlotHoldsTheSend: a dispatcher holding a slot 1.6 s
 // ahead when another process's send is answered 429 (a shared pause of 3 s
 // from then) does not send in that slot: it records the attempt as not
 // sent, not counted, and waits out the pause.
