@@ -142,11 +142,14 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Engine, error)
 	deadline := time.Now().Add(time.Duration(cfg.StartTimeout))
 	for attempt := 1; ; attempt++ {
 		e, err := start(ctx, cfg, log)
-		if ctx.Err() != nil && err != nil {
-			return nil, fmt.Errorf("start stopped (%w) while NATS was not ready: %w", context.Cause(ctx), err)
-		}
-		if err == nil || cfg.NATSURL == "" || !startAgain(err) {
+		if err == nil || cfg.NATSURL == "" {
 			return e, err
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("start stopped (%w): %w", context.Cause(ctx), err)
+		}
+		if !startAgain(err) {
+			return nil, err
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
