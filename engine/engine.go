@@ -159,7 +159,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Engine, error)
 			return nil, fmt.Errorf("NATS still unavailable after %d attempts in %v (start-timeout): %w", attempt, time.Duration(cfg.StartTimeout), err)
 		}
 		pause := min(startPause<<min(attempt-1, 4), maxStartPause, left)
-		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", pause).
+		log.Warn().Err(err).Int("attempt", attempt).Str("retry_in", pause.Round(time.Millisecond).String()).
 			Msg("NATS or JetStream is not ready for the engine yet (a server not up, a cluster electing leaders); starting again")
 		select {
 		case <-ctx.Done():

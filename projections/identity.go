@@ -83,6 +83,16 @@ func (e *StreamError) Error() string {
 			"restore the stream from a replica or a backup (bankbook audit verify names every lost commit); no rebuild can pass a lost commit",
 			e.Kind, e.Stream.Name, e.Stream.Lost, e.Stream.LastSeq, seqList(e.Stream.LostSeqs, e.Stream.Lost), e.File, e.Checkpoint)
 	default:
+		if !e.RecordedCreated.IsZero() {
+			// The same stream, shorter than the read models: its end was
+			// lost (a truncated store whose index was lost too), not
+			// replaced. The read models are the last record of it.
+			return fmt.Sprintf("%v: read models %s have applied up to seq %d, and stream %s, the one they were built from, now ends at seq %d: "+
+				"commits %d to %d were lost (a damaged or truncated store); the event log is the truth and it is not what it was: "+
+				"restore the stream from a replica or a backup (bankbook audit verify names what is missing); "+
+				"do not move the read-model file aside: it is the last record of those commits, and new commits would take their sequences",
+				e.Kind, e.File, e.Checkpoint, e.Stream.Name, e.Stream.LastSeq, e.Stream.LastSeq+1, e.Checkpoint)
+		}
 		what = fmt.Sprintf("read models %s have applied up to seq %d, stream %s ends at seq %d (emptied, or created again?)",
 			e.File, e.Checkpoint, e.Stream.Name, e.Stream.LastSeq)
 	}

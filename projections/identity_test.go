@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -144,6 +145,24 @@ func TestCheckStreamRefusesAnEmptiedStream(t *testing.T) {
 		recreate(t, f, func(*jetstream.StreamConfig) {})
 		f.submit(t, "new-0", 0)
 		wantStreamError(t, st.CheckStream(streamInfo(t, f.js, f.es)), projections.ErrCheckpointAhead)
+	})
+	t.Run("its end lost with its index", func(t *testing.T) {
+		// The server rebuilt the stream's state from truncated blocks: the
+		// same stream, ending before the read models. Moving them aside
+		// would lose the last record of those commits.
+		f := newFixture(t)
+		st := openStore(t, tempPath(t, "readmodels.db"))
+		build(t, f, st, 3)
+		info := streamInfo(t, f.js, f.es)
+		if err := st.CheckStream(info); err != nil {
+			t.Fatal(err)
+		}
+		info.LastSeq--
+		err := st.CheckStream(info)
+		wantStreamError(t, err, projections.ErrCheckpointAhead)
+		if msg := err.Error(); !strings.Contains(msg, "were lost") || !strings.Contains(msg, "do not move the read-model file aside") {
+			t.Errorf("the refusal %q, want it to say commits were lost and to keep the read models", msg)
+		}
 	})
 	t.Run("purged", func(t *testing.T) {
 		// The engine's stream denies purges (and that cannot be turned
