@@ -9,12 +9,13 @@ import (
 
 // newestFirst pages backwards through the keys of b under prefix: from the
 // last one, or from the one before prefix+after when after is given (the
-// rest of the key a previous page ended on). load reads the item a key
-// names and says whether it belongs on the page (a filter may skip keys).
+// rest of the key a previous page ended on). load reads the item from a
+// key and its value (an index's value may be empty: the key names the
+// item) and says whether it belongs on the page (a filter may skip keys).
 // It returns up to limit items (never nil) and the cursor of the next page:
 // the hex of the last item's key without the prefix, or "" when no further
 // key would load an item.
-func newestFirst[T any](b *bbolt.Bucket, prefix, after []byte, limit int, load func(k []byte) (T, bool, error)) ([]T, string, error) {
+func newestFirst[T any](b *bbolt.Bucket, prefix, after []byte, limit int, load func(k, v []byte) (T, bool, error)) ([]T, string, error) {
 	out := []T{}
 	c := b.Cursor()
 	var k []byte
@@ -23,14 +24,15 @@ func newestFirst[T any](b *bbolt.Bucket, prefix, after []byte, limit int, load f
 	} else if end := prefixEnd(prefix); end != nil {
 		k, _ = c.Seek(end)
 	}
+	var v []byte
 	if k == nil {
-		k, _ = c.Last()
+		k, v = c.Last()
 	} else {
-		k, _ = c.Prev()
+		k, v = c.Prev()
 	}
 	var last []byte
-	for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
-		item, ok, err := load(k)
+	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+		item, ok, err := load(k, v)
 		if err != nil {
 			return nil, "", err
 		}

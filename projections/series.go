@@ -195,9 +195,9 @@ func (s *Store) LedgerSeries(account string, limit, maxItems int) (api.LedgerSer
 		}
 		out.OpenCount = int(getSeriesState(state, account).open)
 		prefix := seriesKey(account, "")
-		newest, _, err := newestFirst(points, prefix, nil, max(limit, 1), func(k []byte) (SeriesPoint, bool, error) {
+		newest, _, err := newestFirst(points, prefix, nil, max(limit, 1), func(k, v []byte) (SeriesPoint, bool, error) {
 			var p SeriesPoint
-			if err := json.Unmarshal(points.Get(k), &p); err != nil {
+			if err := json.Unmarshal(v, &p); err != nil {
 				return p, false, fmt.Errorf("series point %q: %w", k, err)
 			}
 			return p, true, nil
