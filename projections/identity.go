@@ -47,7 +47,8 @@ type StreamInfo struct {
 	FirstSeq eventstore.Seq
 	LastSeq  eventstore.Seq
 	// Lost is State.NumDeleted: how many sequences between FirstSeq and
-	// LastSeq hold no message; LostSeqs names some of them (State.Deleted).
+	// LastSeq hold no message; LostSeqs names the first few of them
+	// (State.Deleted), for the message.
 	Lost     uint64
 	LostSeqs []eventstore.Seq
 }
@@ -108,12 +109,12 @@ func seqList(seqs []eventstore.Seq, n uint64) string {
 	if len(seqs) == 0 {
 		return "which ones, the server did not say"
 	}
-	parts := make([]string, 0, min(len(seqs), 10))
-	for _, s := range seqs[:min(len(seqs), 10)] {
-		parts = append(parts, strconv.FormatUint(uint64(s), 10))
+	parts := make([]string, len(seqs))
+	for i, s := range seqs {
+		parts[i] = strconv.FormatUint(uint64(s), 10)
 	}
 	out := "seq " + strings.Join(parts, ", ")
-	if uint64(len(parts)) < n {
+	if uint64(len(seqs)) < n {
 		out += ", …"
 	}
 	return out
