@@ -263,33 +263,29 @@ func TestLimiterUnavailableIsAWait(t *testing.T) {
 	}
 }
 
-// TestPauseAfterTheSlotHoldsTheSend: a dispatcher holding a slot 1.6 s
-// ahead when another process's send is answered 429 (a shared pause of 3 s
-// from then) does not send in that slot: it records the attempt as not
-// sent, not counted, and waits out the pause.
-func TestPauseAfterTheSlotHoldsTheSend(t *testing.T) {
-	w := newDispatchWorld(t)
-	n, other := w.notifier(t), w.limiter(t)
-	const rcpt = "store:s-paused"
-	id, c := w.pending(t, rcpt)
-	done := dispatchHeld(t, n, other, holdSlots(t, other), c)
-	if err := other.Pause(context.Background(), 3*time.Second); err != nil { // its send was answered 429
-		t.Fatal(err)
+// TestNoSendOnASlotLostMeanwhile: a dispatcher holds a slot 1.6 s ahead,
+// its attempt recorded, when the slot is lost: another process's send is
+// answered 429 (a shared pause of 3 s from then), or the limiter's NATS
+// goes away. Its last look before sending (bounded by the limiter's own
+// timeout, not the handler's) sees it: it does not send, records the
+// attempt as not sent (not counted, not in doubt) and waits.
+func TestNoSendOnASlotLostMeanwhile(t *testing.T) {
+	for name, lose := range map[string]func(t *testing.T, w *dispatchWorld, other *ratelimit.Limiter){
+		"a 429 pause": func(t *testing.T, _ *dispatchWorld, other *ratelimit.Limiter) {
+			if err := other.Pause(context.Background(), 3*time.Second); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"the limiter unreachable": func(_ *testing.T, w *dispatchWorld, _ *ratelimit.Limiter) { w.limitSrv.Shutdown() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := newDispatchWorld(t)
+			n, other := w.notifier(t), w.limiter(t)
+			const rcpt = "store:s-lost"
+			id, c := w.pending(t, rcpt)
+			done := dispatchHeld(t, n, other, holdSlots(t, other), c)
+			lose(t, w, other)
+			w.wantNotSent(t, <-done, time.Second, id, rcpt)
+		})
 	}
-	w.wantNotSent(t, <-done, time.Second, id, rcpt)
-}
-
-// TestLimiterLostBeforeTheSendIsNotSent: the limiter's NATS goes away
-// while a dispatcher waits for its slot, its attempt recorded. Its last
-// look before sending fails within the limiter's own bound, not the
-// handler's time: it does not send, records the attempt as not sent, not
-// counted and not in doubt, and waits.
-func TestLimiterLostBeforeTheSendIsNotSent(t *testing.T) {
-	w := newDispatchWorld(t)
-	n, other := w.notifier(t), w.limiter(t)
-	const rcpt = "store:s-lost"
-	id, c := w.pending(t, rcpt)
-	done := dispatchHeld(t, n, other, holdSlots(t, other), c)
-	w.limitSrv.Shutdown()
-	w.wantNotSent(t, <-done, time.Second, id, rcpt)
 }
