@@ -1,8 +1,6 @@
 package bankfeed
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -11,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bankbook/bankbook/internal/csvtab"
 )
 
 // The CSV statement columns, as they appear in the header row.
@@ -34,108 +34,94 @@ var csvColumns = []string{ColBankTxnID, ColAccountNumber, ColDepositorName, ColA
 // cell of every bad row, not just the first). An input without a header row
 // is ErrMissingHeader; a header-only file is an empty statement (nil, nil).
 func ParseCSV(r io.Reader) ([]Transaction, error) {
-	br := bufio.NewReader(r)
-	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte("\uFEFF")) {
-		_, _ = br.Discard(3)
-	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1 // counted here, so that the error names the line
+	txns, _, err := ParseCSVCounted(r)
+	return txns, err
+}
 
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, ErrMissingHeader
+// ParseCSVCounted is ParseCSV that also says how many rows of the file
+// hold each transaction: rows[i] for txns[i], more than 1 where the file
+// repeats it identically.
+func ParseCSVCounted(r io.Reader) (txns []Transaction, rows []int, err error) {
+	t, err := csvtab.Open(r)
+	if errors.Is(err, csvtab.ErrEmpty) {
+		return nil, nil, ErrMissingHeader
 	}
 	if err != nil {
-		return nil, csvSyntaxError(err)
+		return nil, nil, csvSyntaxError(err)
 	}
-	index, err := parseHeader(header)
-	if err != nil {
-		return nil, err
+	if err := checkHeader(t); err != nil {
+		return nil, nil, err
 	}
 
 	var (
-		txns  []Transaction
 		errs  []error
 		first = map[string]int{} // bank_txn_id → index in txns
 		lines = map[string]int{} // bank_txn_id → line of its first row
 	)
 	for {
-		rec, err := cr.Read()
+		row, err := t.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err != nil {
+		var we *csvtab.WidthError
+		switch {
+		case errors.As(err, &we):
+			errs = append(errs, &LineError{Line: we.Line, Err: fmt.Errorf("%w: row has %d fields, the header has %d", ErrMalformedCSV, we.Got, we.Header)})
+			continue
+		case err != nil:
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) {
-				return nil, fmt.Errorf("read CSV: %w", err)
+				return nil, nil, fmt.Errorf("read CSV: %w", err)
 			}
 			errs = append(errs, csvSyntaxError(err))
 			continue
 		}
-		line, _ := cr.FieldPos(0)
-		if len(rec) != len(header) {
-			errs = append(errs, &LineError{Line: line, Err: fmt.Errorf("%w: row has %d fields, the header has %d", ErrMalformedCSV, len(rec), len(header))})
-			continue
-		}
-		t, rowErrs := parseRow(rec, index, func(col string) int { l, _ := cr.FieldPos(index[col]); return l })
+		tx, rowErrs := parseRow(t, row)
 		if len(rowErrs) > 0 {
 			errs = append(errs, rowErrs...)
 			continue
 		}
-		if i, ok := first[t.BankTxnID]; ok {
-			if !txns[i].Equal(t) {
-				idLine, _ := cr.FieldPos(index[ColBankTxnID])
-				errs = append(errs, &LineError{Line: idLine, Column: ColBankTxnID,
-					Err: fmt.Errorf("%w: %q differs from line %d", ErrConflictingDuplicate, t.BankTxnID, lines[t.BankTxnID])})
+		if i, ok := first[tx.BankTxnID]; ok {
+			if !txns[i].Equal(tx) {
+				errs = append(errs, &LineError{Line: row.LineOf(ColBankTxnID), Column: ColBankTxnID,
+					Err: fmt.Errorf("%w: %q differs from line %d", ErrConflictingDuplicate, tx.BankTxnID, lines[tx.BankTxnID])})
 			}
+			rows[i]++
 			continue
 		}
-		first[t.BankTxnID] = len(txns)
-		lines[t.BankTxnID] = line
-		txns = append(txns, t)
+		first[tx.BankTxnID] = len(txns)
+		lines[tx.BankTxnID] = row.Line
+		txns = append(txns, tx)
+		rows = append(rows, 1)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
-	return txns, nil
+	return txns, rows, nil
 }
 
-// parseHeader maps each column name to its field index.
-func parseHeader(header []string) (map[string]int, error) {
-	index := make(map[string]int, len(header))
-	known := make(map[string]bool, len(csvColumns))
-	for _, c := range csvColumns {
-		known[c] = true
-	}
+// checkHeader maps the header's columns, every one of which is required.
+func checkHeader(t *csvtab.Table) error {
 	var errs []error
-	for i, h := range header {
-		name := strings.ToLower(strings.TrimSpace(h))
-		switch {
-		case !known[name]:
-			errs = append(errs, &LineError{Line: 1, Column: h, Err: fmt.Errorf("%w: unknown column %q (want %s)", ErrBadHeader, h, strings.Join(csvColumns, ","))})
-		case hasKey(index, name):
-			errs = append(errs, &LineError{Line: 1, Column: name, Err: fmt.Errorf("%w: column %q appears twice", ErrBadHeader, name)})
+	for _, p := range t.Columns(csvColumns, csvColumns) {
+		var err error
+		switch p.Kind {
+		case csvtab.Unknown:
+			err = fmt.Errorf("%w: unknown column %q (want %s)", ErrBadHeader, p.Column, strings.Join(csvColumns, ","))
+		case csvtab.Repeated:
+			err = fmt.Errorf("%w: column %q appears twice", ErrBadHeader, p.Column)
 		default:
-			index[name] = i
+			err = fmt.Errorf("%w: missing column %q", ErrBadHeader, p.Column)
 		}
+		errs = append(errs, &LineError{Line: 1, Column: p.Column, Err: err})
 	}
-	for _, c := range csvColumns {
-		if !hasKey(index, c) {
-			errs = append(errs, &LineError{Line: 1, Column: c, Err: fmt.Errorf("%w: missing column %q", ErrBadHeader, c)})
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return index, nil
+	return errors.Join(errs...)
 }
 
-func hasKey(m map[string]int, k string) bool { _, ok := m[k]; return ok }
-
-// parseRow converts one record; lineOf gives the line on which a column's
-// field starts. The errors come in the order of the columns in the file.
-func parseRow(rec []string, index map[string]int, lineOf func(col string) int) (Transaction, []error) {
-	field := func(col string) string { return strings.TrimSpace(rec[index[col]]) }
+// parseRow converts one row of t. The errors come in the order of the
+// columns in the file.
+func parseRow(tab *csvtab.Table, row csvtab.Row) (Transaction, []error) {
+	field := row.Field
 	problems := map[string]*FieldError{}
 	fail := func(col, format string, args ...any) {
 		problems[col] = &FieldError{Field: col, Reason: fmt.Sprintf(format, args...)}
@@ -148,7 +134,7 @@ func parseRow(rec []string, index map[string]int, lineOf func(col string) int) (
 	}
 	if s := field(ColAmount); s == "" {
 		fail(ColAmount, "is required")
-	} else if !allDigits(s) {
+	} else if !csvtab.Digits(s) {
 		fail(ColAmount, "%q is not an integer in minor units (digits only: no sign, separator or decimals)", s)
 	} else if n, err := strconv.ParseInt(s, 10, 64); err != nil {
 		fail(ColAmount, "%q is out of range", s)
@@ -174,21 +160,12 @@ func parseRow(rec []string, index map[string]int, lineOf func(col string) int) (
 	for col := range problems {
 		cols = append(cols, col)
 	}
-	slices.SortFunc(cols, func(a, b string) int { return index[a] - index[b] })
+	slices.SortFunc(cols, func(a, b string) int { return tab.Index(a) - tab.Index(b) })
 	errs := make([]error, len(cols))
 	for i, col := range cols {
-		errs[i] = &LineError{Line: lineOf(col), Column: col, Err: problems[col]}
+		errs[i] = &LineError{Line: row.LineOf(col), Column: col, Err: problems[col]}
 	}
 	return t, errs
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // csvSyntaxError turns an encoding/csv error into a *LineError.

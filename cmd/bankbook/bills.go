@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
@@ -19,6 +17,7 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/internal/csvtab"
 )
 
 // B2B bills: `store link`, `bill issue|cancel`, and `bill import`, which
@@ -227,22 +226,14 @@ type csvBill struct {
 // of one *billLineError per problem of the whole file, every bad cell of
 // every bad row, in file order.
 func parseBillCSV(r io.Reader) ([]csvBill, error) {
-	br := bufio.NewReader(r)
-	if bom, err := br.Peek(3); err == nil && bytes.Equal(bom, []byte("\uFEFF")) {
-		_, _ = br.Discard(3)
-	}
-	cr := csv.NewReader(br)
-	cr.FieldsPerRecord = -1 // counted here, so that the error names the line
-
-	header, err := cr.Read()
-	if errors.Is(err, io.EOF) {
+	t, err := csvtab.Open(r)
+	if errors.Is(err, csvtab.ErrEmpty) {
 		return nil, &billLineError{Line: 1, Reason: "the file is empty: want a header row " + colStoreID + "," + colAmount + "," + colMemo}
 	}
 	if err != nil {
 		return nil, csvLineError(err)
 	}
-	index, err := billHeader(header)
-	if err != nil {
+	if err := billHeader(t); err != nil {
 		return nil, err
 	}
 	var (
@@ -250,11 +241,20 @@ func parseBillCSV(r io.Reader) ([]csvBill, error) {
 		errs  []error
 	)
 	for {
-		rec, err := cr.Read()
+		row, err := t.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		if err != nil {
+		var we *csvtab.WidthError
+		switch {
+		case errors.As(err, &we):
+			reason := fmt.Sprintf("the row has %d fields, the header %d", we.Got, we.Header)
+			if we.Got > we.Header {
+				reason += ` (a value holding a comma, such as the amount 1,000, must be quoted: "1,000")`
+			}
+			errs = append(errs, &billLineError{Line: we.Line, Reason: reason})
+			continue
+		case err != nil:
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) {
 				return nil, fmt.Errorf("read CSV: %w", err)
@@ -262,22 +262,12 @@ func parseBillCSV(r io.Reader) ([]csvBill, error) {
 			errs = append(errs, csvLineError(err))
 			continue
 		}
-		line, _ := cr.FieldPos(0)
-		if len(rec) != len(header) {
-			reason := fmt.Sprintf("the row has %d fields, the header %d", len(rec), len(header))
-			if len(rec) > len(header) {
-				reason += ` (a value holding a comma, such as the amount 1,000, must be quoted: "1,000")`
-			}
-			errs = append(errs, &billLineError{Line: line, Reason: reason})
-			continue
-		}
-		lineOf := func(col string) int { l, _ := cr.FieldPos(index[col]); return l }
-		b, rowErrs := billRow(rec, index, lineOf)
+		b, rowErrs := billRow(row)
 		if len(rowErrs) > 0 {
 			errs = append(errs, rowErrs...)
 			continue
 		}
-		b.Line = line
+		b.Line = row.Line
 		bills = append(bills, b)
 	}
 	if len(errs) > 0 {
@@ -289,59 +279,46 @@ func parseBillCSV(r io.Reader) ([]csvBill, error) {
 	return bills, nil
 }
 
-// billHeader maps each column to its field index.
-func billHeader(header []string) (map[string]int, error) {
-	index := make(map[string]int, len(header))
+// billHeader maps the header's columns.
+func billHeader(t *csvtab.Table) error {
 	var errs []error
-	for i, h := range header {
-		name := strings.ToLower(strings.TrimSpace(h))
-		_, seen := index[name]
-		switch {
-		case name != colStoreID && name != colAmount && name != colMemo:
-			errs = append(errs, &billLineError{Line: 1, Reason: fmt.Sprintf("unknown column %q (want %s,%s and optionally %s)", h, colStoreID, colAmount, colMemo)})
-		case seen:
-			errs = append(errs, &billLineError{Line: 1, Column: name, Reason: "appears twice in the header"})
+	for _, p := range t.Columns([]string{colStoreID, colAmount, colMemo}, []string{colStoreID, colAmount}) {
+		switch p.Kind {
+		case csvtab.Unknown:
+			errs = append(errs, &billLineError{Line: 1, Reason: fmt.Sprintf("unknown column %q (want %s,%s and optionally %s)", p.Column, colStoreID, colAmount, colMemo)})
+		case csvtab.Repeated:
+			errs = append(errs, &billLineError{Line: 1, Column: p.Column, Reason: "appears twice in the header"})
 		default:
-			index[name] = i
+			errs = append(errs, &billLineError{Line: 1, Column: p.Column, Reason: "missing from the header"})
 		}
 	}
-	for _, c := range []string{colStoreID, colAmount} {
-		if _, ok := index[c]; !ok {
-			errs = append(errs, &billLineError{Line: 1, Column: c, Reason: "missing from the header"})
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return index, nil
+	return errors.Join(errs...)
 }
 
 // billRow converts one record; its errors come in column order of the
 // dialect (store_id, amount, memo).
-func billRow(rec []string, index map[string]int, lineOf func(string) int) (csvBill, []error) {
+func billRow(row csvtab.Row) (csvBill, []error) {
 	var (
 		b    csvBill
 		errs []error
 	)
 	fail := func(col string, err error) {
-		errs = append(errs, &billLineError{Line: lineOf(col), Column: col, Reason: reasonOf(err, col)})
+		errs = append(errs, &billLineError{Line: row.LineOf(col), Column: col, Reason: reasonOf(err, col)})
 	}
-	b.StoreID = strings.TrimSpace(rec[index[colStoreID]])
+	b.StoreID = row.Field(colStoreID)
 	if err := domain.ValidateID(colStoreID, b.StoreID); err != nil {
 		fail(colStoreID, err)
 	}
-	if n, err := parseBillAmount(strings.TrimSpace(rec[index[colAmount]])); err != nil {
+	if n, err := parseBillAmount(row.Field(colAmount)); err != nil {
 		fail(colAmount, err)
 	} else if _, err := domain.NewMoney(n, ""); err != nil {
 		fail(colAmount, err)
 	} else {
 		b.Amount = n
 	}
-	if i, ok := index[colMemo]; ok {
-		if b.Memo = strings.TrimSpace(rec[i]); b.Memo != "" {
-			if err := domain.ValidateText(colMemo, b.Memo, api.MaxMemo); err != nil {
-				fail(colMemo, err)
-			}
+	if b.Memo = row.Field(colMemo); b.Memo != "" {
+		if err := domain.ValidateText(colMemo, b.Memo, api.MaxMemo); err != nil {
+			fail(colMemo, err)
 		}
 	}
 	return b, errs

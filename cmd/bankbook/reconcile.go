@@ -21,6 +21,7 @@ import (
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/internal/csvtab"
 )
 
 const reconcileUsage = "usage: bankbook reconcile bank --statement FILE.csv [--json]\n" +
@@ -117,57 +118,22 @@ func readStatement(path string) (api.ReconcileBankRequest, error) {
 	if err != nil {
 		return api.ReconcileBankRequest{}, err
 	}
-	txns, err := bankfeed.ParseCSV(bytes.NewReader(data))
+	txns, rows, err := bankfeed.ParseCSVCounted(bytes.NewReader(data))
 	if err != nil {
 		return api.ReconcileBankRequest{}, fmt.Errorf("%s: not reconciled:\n%w", path, err)
 	}
 	if len(txns) == 0 {
 		return api.ReconcileBankRequest{}, fmt.Errorf("%s: the statement has no transactions", path)
 	}
-	repeats, err := txnRepeats(data)
-	if err != nil {
-		return api.ReconcileBankRequest{}, fmt.Errorf("%s: %w", path, err)
-	}
 	sum := sha256.Sum256(data)
 	req := api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:])}
-	for _, t := range txns {
+	for i, t := range txns {
 		l := api.StatementLine{BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt}
-		for range max(repeats[t.BankTxnID], 1) {
+		for range rows[i] {
 			req.Lines = append(req.Lines, l)
 		}
 	}
 	return req, nil
-}
-
-// txnRepeats counts the rows of each bank_txn_id of a statement that
-// bankfeed.ParseCSV accepted.
-func txnRepeats(data []byte) (map[string]int, error) {
-	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\uFEFF"))))
-	r.FieldsPerRecord = -1
-	header, err := r.Read()
-	if err != nil {
-		return nil, err
-	}
-	col := -1
-	for i, h := range header {
-		if strings.ToLower(strings.TrimSpace(h)) == bankfeed.ColBankTxnID {
-			col = i
-		}
-	}
-	if col < 0 {
-		return nil, errors.New("no bank_txn_id column")
-	}
-	out := map[string]int{}
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[strings.TrimSpace(rec[col])]++
-	}
 }
 
 // payoutReportColumns are the columns of a payout provider's report
@@ -192,29 +158,20 @@ func readPayoutReport(path string) (api.ReconcilePayoutsRequest, error) {
 // parsePayoutReport parses the bytes of a payout report (see
 // readPayoutReport); the request it returns passes Validate.
 func parsePayoutReport(data []byte) (api.ReconcilePayoutsRequest, error) {
-	r := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\uFEFF"))))
-	r.FieldsPerRecord = -1
-	header, err := r.Read()
-	if errors.Is(err, io.EOF) {
+	t, err := csvtab.Open(bytes.NewReader(data))
+	if errors.Is(err, csvtab.ErrEmpty) {
 		return api.ReconcilePayoutsRequest{}, fmt.Errorf("no header row (%s)", strings.Join(payoutReportColumns, ","))
 	}
 	if err != nil {
 		return api.ReconcilePayoutsRequest{}, err
 	}
-	index := map[string]int{}
 	var errs []error
-	for i, h := range header {
-		name := strings.ToLower(strings.TrimSpace(h))
-		if _, dup := index[name]; dup || !slices.Contains(payoutReportColumns, name) {
-			errs = append(errs, fmt.Errorf("line 1: column %q unknown or repeated (want %s)", h, strings.Join(payoutReportColumns, ",")))
+	for _, p := range t.Columns(payoutReportColumns, payoutReportColumns) {
+		if p.Kind == csvtab.Missing {
+			errs = append(errs, fmt.Errorf("line 1: missing column %q", p.Column))
 			continue
 		}
-		index[name] = i
-	}
-	for _, c := range payoutReportColumns {
-		if _, ok := index[c]; !ok {
-			errs = append(errs, fmt.Errorf("line 1: missing column %q", c))
-		}
+		errs = append(errs, fmt.Errorf("line 1: column %q %s (want %s)", p.Column, p.Kind, strings.Join(payoutReportColumns, ",")))
 	}
 	if len(errs) > 0 {
 		return api.ReconcilePayoutsRequest{}, errors.Join(errs...)
@@ -222,31 +179,27 @@ func parsePayoutReport(data []byte) (api.ReconcilePayoutsRequest, error) {
 	sum := sha256.Sum256(data)
 	req := api.ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(sum[:])}
 	for {
-		rec, err := r.Read()
+		row, err := t.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			errs = append(errs, err)
 			var pe *csv.ParseError
-			if !errors.As(err, &pe) {
-				break // not a syntax error: reading stopped
+			var we *csvtab.WidthError
+			if !errors.As(err, &pe) && !errors.As(err, &we) {
+				break // the input failed: reading stopped
 			}
 			continue
 		}
-		line, _ := r.FieldPos(0)
-		if len(rec) != len(header) {
-			errs = append(errs, fmt.Errorf("line %d: %d fields, the header has %d", line, len(rec), len(header)))
-			continue
-		}
-		field := func(c string) string { return strings.TrimSpace(rec[index[c]]) }
+		line, field := row.Line, row.Field
 		l := api.PayoutReportLine{PayoutID: field("payout_id"), Status: strings.ToLower(field("status"))}
 		for _, n := range []struct {
 			col string
 			to  *int64
 		}{{"amount", &l.Amount}, {"fee", &l.Fee}} {
 			v, err := strconv.ParseInt(field(n.col), 10, 64)
-			if err != nil || !digitsOnly(field(n.col)) {
+			if err != nil || !csvtab.Digits(field(n.col)) {
 				errs = append(errs, fmt.Errorf("line %d: %s %q is not an integer in minor units", line, n.col, field(n.col)))
 			}
 			*n.to = v
@@ -268,15 +221,6 @@ func parsePayoutReport(data []byte) (api.ReconcilePayoutsRequest, error) {
 		return api.ReconcilePayoutsRequest{}, err
 	}
 	return req, nil
-}
-
-func digitsOnly(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // runReconcile sends a reconcile request and prints the run; its findings
