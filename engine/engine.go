@@ -816,6 +816,15 @@ func (e *Engine) metricSources(tm *timers.Timers, marks *watermarks.Store, accou
 // waits before it looks again.
 const damagedTimerWait = time.Minute
 
+// StartEmbedded starts the embedded nats-server of cfg.DataDir as serve
+// does, without the engine, for tools that work on a stopped engine's data
+// (bankbook restore): with the identities in <data-dir>/auth (created on
+// first start) or cfg.AuthFile, listening on cfg.Listen ("": in-process
+// connections only). The caller locks the data directory.
+func StartEmbedded(cfg Config, log zerolog.Logger) (*embedded.Server, error) {
+	return startEmbedded(cfg, log)
+}
+
 // startEmbedded starts the embedded server with the identities in
 // <data-dir>/auth (created on first start) or the operator's --auth-file.
 func startEmbedded(cfg Config, log zerolog.Logger) (*embedded.Server, error) {

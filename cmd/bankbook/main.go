@@ -19,6 +19,8 @@
 //	bankbook audit digest|verify                the stream digest; verify the log and the read models
 //	bankbook reconcile bank|payouts|get|list    a bank statement or payout report against the ledger
 //	bankbook replay --out DIR [--until-seq N|--until-time T]  rebuild the read models from the log (up to a point)
+//	bankbook backup --out DIR                   every JetStream asset of the engine, online
+//	bankbook restore --from DIR --data-dir NEW  a backup into a new data directory
 //	bankbook bench [--profiles safe,fast --clients 1,16,64]  the performance table (docs/performance.md)
 //	bankbook version                            the version of this binary
 //
@@ -114,6 +116,11 @@ usage:
   bankbook replay --out DIR [--until-seq N | --until-time T]
                                           rebuild every read model from sequence 1 (up to a point) into DIR;
                                           query it with --offline DIR
+  bankbook backup --out DIR               snapshot the engine's streams and KV buckets into DIR while it
+                                          runs (with data/auth/engine.nk; docs/operations.md "Backups")
+  bankbook restore --from DIR --data-dir NEW
+                                          restore a backup into a new data directory; then
+                                          bankbook serve --data-dir NEW
   bankbook auth config                    the nats-server accounts and permissions of every role,
                                           for an external cluster (docs/security.md)
   bankbook bench [flags]                  start 'bankbook serve' as a separate process, drive it over
@@ -179,6 +186,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return audit(ctx, args[1:], stdout, stderr)
 	case "replay":
 		return replay(ctx, args[1:], stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
 	case "reconcile":

@@ -1,0 +1,290 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// The JetStream API subjects used here (nats-server's jetstream_api.go);
+// nats.go's jetstream package has no snapshots.
+const (
+	apiStreamNames = "$JS.API.STREAM.NAMES"
+	apiSnapshot    = "$JS.API.STREAM.SNAPSHOT."
+	apiRestore     = "$JS.API.STREAM.RESTORE."
+)
+
+// chunkSize is the size of the chunks of a snapshot, both ways.
+const chunkSize = 128 << 10
+
+// chunkWait bounds the wait for each chunk and each acknowledgement: the
+// server gives up on a snapshot whose chunks are not acknowledged within
+// about 5 s, and on a restore that gets no chunk for longer.
+const chunkWait = 30 * time.Second
+
+// apiError is the error of a JetStream API response.
+type apiError struct {
+	Code        int    `json:"code"`
+	ErrCode     int    `json:"err_code"`
+	Description string `json:"description"`
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s (JetStream %d, error %d)", e.Description, e.Code, e.ErrCode)
+}
+
+// request sends a JetStream API request and decodes its response into out,
+// returning the response's error if it has one. A request the server
+// refuses to let through fails at once with the server's
+// nats.ErrPermissionViolation, rather than when it times out.
+func request(ctx context.Context, nc *nats.Conn, subject string, body any, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, chunkWait)
+	defer cancel()
+	type answer struct {
+		msg *nats.Msg
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		msg, err := nc.RequestWithContext(ctx, subject, b)
+		done <- answer{msg, err}
+	}()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case a := <-done:
+			if a.err != nil {
+				return a.err
+			}
+			return decodeResponse(a.msg.Data, out)
+		case <-tick.C:
+			if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), `"`+subject+`"`) {
+				return err
+			}
+		}
+	}
+}
+
+func decodeResponse(data []byte, out any) error {
+	var e struct {
+		Error *apiError `json:"error"`
+	}
+	if err := json.Unmarshal(data, &e); err != nil {
+		return fmt.Errorf("JetStream API response: %w", err)
+	}
+	if e.Error != nil {
+		return e.Error
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+// streamNames lists every stream of the account.
+func streamNames(ctx context.Context, nc *nats.Conn) ([]string, error) {
+	var names []string
+	for {
+		var resp struct {
+			Total   int      `json:"total"`
+			Streams []string `json:"streams"`
+		}
+		if err := request(ctx, nc, apiStreamNames, map[string]int{"offset": len(names)}, &resp); err != nil {
+			return nil, fmt.Errorf("list streams: %w", err)
+		}
+		names = append(names, resp.Streams...)
+		if len(resp.Streams) == 0 || len(names) >= resp.Total {
+			slices.Sort(names)
+			return names, nil
+		}
+	}
+}
+
+// snapshotState is what the backup keeps of a snapshot's stream state.
+type snapshotState struct {
+	Messages  uint64 `json:"messages"`
+	FirstSeq  uint64 `json:"first_seq"`
+	LastSeq   uint64 `json:"last_seq"`
+	Consumers int    `json:"consumer_count"`
+}
+
+// snapshotTo writes a snapshot of stream name, consumers included and
+// every message's checksum checked by the server first, to path.
+func snapshotTo(ctx context.Context, nc *nats.Conn, name, path string) (Stream, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return Stream{}, err
+	}
+	defer f.Close()
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return Stream{}, err
+	}
+	defer sub.Unsubscribe()
+	_ = sub.SetPendingLimits(-1, -1) // the server's window bounds what is in flight
+
+	var resp struct {
+		Config json.RawMessage `json:"config"`
+		State  json.RawMessage `json:"state"`
+	}
+	taken := time.Now().UTC()
+	err = request(ctx, nc, apiSnapshot+name, map[string]any{
+		"deliver_subject": inbox, "chunk_size": chunkSize, "jsck": true,
+	}, &resp)
+	if err != nil {
+		return Stream{}, err
+	}
+	var st snapshotState
+	if err := json.Unmarshal(resp.State, &st); err != nil {
+		return Stream{}, fmt.Errorf("snapshot state: %w", err)
+	}
+	restore, err := json.Marshal(map[string]json.RawMessage{"config": resp.Config, "state": resp.State})
+	if err != nil {
+		return Stream{}, err
+	}
+
+	h := sha256.New()
+	w := io.MultiWriter(f, h)
+	var size int64
+	for {
+		wctx, cancel := context.WithTimeout(ctx, chunkWait)
+		msg, err := sub.NextMsgWithContext(wctx)
+		cancel()
+		if err != nil {
+			return Stream{}, fmt.Errorf("waiting for the snapshot's chunk after %d bytes: %w", size, err)
+		}
+		// The server ends the chunks with an empty message: with the
+		// status 204 (nats.go puts a header's status line in "Status"), or
+		// none when the whole snapshot fit in its first chunk, or the
+		// status of the error that stopped it.
+		if len(msg.Data) == 0 {
+			if status := msg.Header.Get("Status"); status != "" && status != "204" {
+				return Stream{}, fmt.Errorf("the server ended the snapshot after %d bytes: %s %s", size, status, msg.Header.Get("Description"))
+			}
+			break
+		}
+		n, err := w.Write(msg.Data)
+		size += int64(n)
+		if err != nil {
+			return Stream{}, err
+		}
+		if msg.Reply != "" {
+			if err := msg.Respond(nil); err != nil {
+				return Stream{}, err
+			}
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return Stream{}, err
+	}
+	return Stream{
+		Name: name, File: filepath.Base(path), Bytes: size, SHA256: hex.EncodeToString(h.Sum(nil)),
+		Messages: st.Messages, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Consumers: st.Consumers,
+		TakenAt: taken, Restore: restore,
+	}, nil
+}
+
+// Restore restores every stream of the backup in dir into the account nc
+// is connected to, which must hold none of them, in the order they were
+// taken. It checks the files against the manifest first, and each
+// restored stream's last sequence and message count against the backup's.
+func Restore(ctx context.Context, nc *nats.Conn, dir string, progress Progress) (Manifest, error) {
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return Manifest{}, err
+	}
+	have, err := streamNames(ctx, nc)
+	if err != nil {
+		return Manifest{}, err
+	}
+	for _, s := range m.Streams {
+		if slices.Contains(have, s.Name) {
+			return Manifest{}, fmt.Errorf("%w: stream %s exists", ErrNotEmpty, s.Name)
+		}
+	}
+	for _, s := range m.Streams {
+		if err := restoreStream(ctx, nc, dir, s); err != nil {
+			return Manifest{}, fmt.Errorf("restore of stream %s: %w", s.Name, err)
+		}
+		if progress != nil {
+			progress(s)
+		}
+	}
+	return m, nil
+}
+
+// ErrNotEmpty means the server to restore into already holds a stream of
+// the backup.
+var ErrNotEmpty = errors.New("backup: the server is not empty")
+
+func restoreStream(ctx context.Context, nc *nats.Conn, dir string, s Stream) error {
+	f, err := os.Open(filepath.Join(dir, s.File))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var start struct {
+		DeliverSubject string `json:"deliver_subject"`
+	}
+	if err := request(ctx, nc, apiRestore+s.Name, s.Restore, &start); err != nil {
+		return err
+	}
+	buf := make([]byte, chunkSize)
+	for {
+		n, err := io.ReadFull(f, buf)
+		if n > 0 {
+			rctx, cancel := context.WithTimeout(ctx, chunkWait)
+			reply, rerr := nc.RequestWithContext(rctx, start.DeliverSubject, buf[:n])
+			cancel()
+			if rerr != nil {
+				return fmt.Errorf("sending a chunk: %w", rerr)
+			}
+			if len(reply.Data) > 0 {
+				if err := decodeResponse(reply.Data, nil); err != nil {
+					return err
+				}
+			}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	// An empty chunk ends the upload; the answer comes once the server has
+	// built the stream.
+	rctx, cancel := context.WithTimeout(ctx, 10*chunkWait)
+	defer cancel()
+	reply, err := nc.RequestWithContext(rctx, start.DeliverSubject, nil)
+	if err != nil {
+		return fmt.Errorf("finishing: %w", err)
+	}
+	var done struct {
+		State snapshotState `json:"state"`
+	}
+	if err := decodeResponse(reply.Data, &done); err != nil {
+		return err
+	}
+	if done.State.LastSeq != s.LastSeq || done.State.Messages != s.Messages {
+		return fmt.Errorf("%w: restored %d messages up to seq %d, the backup holds %d up to seq %d", ErrDamaged, done.State.Messages, done.State.LastSeq, s.Messages, s.LastSeq)
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/backup"
+	"github.com/bankbook/bankbook/datadir"
+	"github.com/bankbook/bankbook/engine"
+)
+
+// runBackup serves `bankbook backup --out DIR`: every JetStream asset of
+// the engine's account, snapshotted by the server while the engine runs.
+func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, cf := newClientFlagSet("backup", stderr)
+	cf.role = auth.Engine // the JetStream API of the engine's account is the engine's
+	out := fs.String("out", "", "directory to write the backup to; it must not exist (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usageError("backup: --out DIR is required")
+	}
+	if _, err := os.Lstat(*out); err == nil {
+		return usageError("backup: %s exists: give a new directory", *out)
+	}
+	c, err := cf.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	m, err := backup.Take(ctx, c.Conn(), *out, func(s backup.Stream) {
+		if !cf.json {
+			fmt.Fprintf(stderr, "  %-32s %10d messages  seq %d..%d  %d consumers  %s\n", s.Name, s.Messages, s.FirstSeq, s.LastSeq, s.Consumers, byteSize(s.Bytes))
+		}
+	})
+	if errors.Is(err, nats.ErrPermissionViolation) {
+		return &exitError{code: exitRefused, err: fmt.Errorf("%w (backups need the engine's identity: --nkey data/auth/engine.nk)", err)}
+	}
+	if err != nil {
+		return connError(err, c.Conn())
+	}
+	return printManifest(stdout, cf.json, "backed up to "+*out, m)
+}
+
+// runRestore serves `bankbook restore --from DIR --data-dir NEW`: the
+// backup's streams into a new data directory, through its own embedded
+// nats-server; `bankbook serve --data-dir NEW` then runs on them.
+func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	from := fs.String("from", "", "the backup directory (required)")
+	dataDir := fs.String("data-dir", "", "the data directory to restore into: new, or without a jetstream/ directory (required)")
+	authFile := fs.String("auth-file", "", "the identities file the engine will run with (as serve's --auth-file); default: <data-dir>/auth, created when missing")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *from == "" || *dataDir == "" {
+		return usageError("restore: --from DIR and --data-dir DIR are required")
+	}
+	if _, err := backup.ReadManifest(*from); err != nil {
+		return fmt.Errorf("restore: %s: %w", *from, err)
+	}
+	store := filepath.Join(*dataDir, "jetstream")
+	if _, err := os.Lstat(store); err == nil {
+		return usageError("restore: %s exists: restore into a new data directory", store)
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	unlock, err := datadir.Lock(*dataDir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = unlock() }()
+	srv, err := engine.StartEmbedded(engine.Config{DataDir: *dataDir, AuthFile: *authFile, Durability: "safe"}, zerolog.New(stderr).Level(zerolog.WarnLevel))
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	nc, err := srv.Connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	m, err := backup.Restore(ctx, nc, *from, func(s backup.Stream) {
+		if !*asJSON {
+			fmt.Fprintf(stderr, "  %-32s %10d messages  seq %d..%d  %d consumers\n", s.Name, s.Messages, s.FirstSeq, s.LastSeq, s.Consumers)
+		}
+	})
+	if err != nil {
+		if errors.Is(err, backup.ErrNotEmpty) {
+			return usageError("restore: %v", err)
+		}
+		return err
+	}
+	return printManifest(stdout, *asJSON, "restored into "+*dataDir+" (start it with: bankbook serve --data-dir "+*dataDir+")", m)
+}
+
+func printManifest(stdout io.Writer, asJSON bool, head string, m backup.Manifest) error {
+	if asJSON {
+		for i := range m.Streams {
+			m.Streams[i].Restore = nil // the server's own description: in the manifest file
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, string(b))
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d streams", head, len(m.Streams))
+	for _, s := range m.Streams {
+		if s.Name == auth.DefaultStream {
+			fmt.Fprintf(&b, "; the event stream up to seq %d", s.LastSeq)
+		}
+	}
+	fmt.Fprintf(&b, "\n  taken from %s to %s\n", m.StartedAt.Format("2006-01-02T15:04:05.000Z07:00"), m.FinishedAt.Format("2006-01-02T15:04:05.000Z07:00"))
+	if len(m.Skipped) > 0 {
+		fmt.Fprintf(&b, "  left out (rebuilt by the engine): %s\n", strings.Join(m.Skipped, ", "))
+	}
+	_, err := io.WriteString(stdout, b.String())
+	return err
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
