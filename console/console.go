@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
+	"github.com/rs/zerolog"
 )
 
 //go:embed templates/*.html
@@ -31,6 +33,9 @@ type Console struct {
 	throttle *throttle
 	pages    *pages
 	handler  http.Handler
+	// refusals logs what the console refuses: sampled, since anyone who
+	// reaches the listener can make it refuse.
+	refusals zerolog.Logger
 	// redriving are the dead letters a redrive is running for.
 	redriving inFlight
 
@@ -44,7 +49,9 @@ func New(cfg Config) (*Console, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	c := &Console{cfg: cfg, byName: map[string]auth.Identity{}}
+	c := &Console{cfg: cfg, byName: map[string]auth.Identity{},
+		// The first 20 lines of each second are kept, then one in a thousand.
+		refusals: cfg.Log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 1000}})}
 	for _, id := range cfg.Identities {
 		c.byName[id.Name] = id
 	}
@@ -125,9 +132,19 @@ func (c *Console) hostCheck(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		c.cfg.Log.Warn().Str("host", r.Host).Str("remote", clientIP(r)).Msg("console: request for an unknown host name refused")
+		c.refusals.Warn().Str("host", clip(r.Host)).Str("remote", clientIP(r)).Msg("console: request for an unknown host name refused")
 		http.Error(w, "misdirected request: this console does not answer to that host name (see AllowedHosts in docs/console.md)", http.StatusMisdirectedRequest)
 	})
+}
+
+// clip cuts a client's string to what a log line needs: a Host header or
+// a path can be a megabyte long.
+func clip(s string) string {
+	const most = 64
+	if len(s) <= most {
+		return s
+	}
+	return strings.ToValidUTF8(s[:most], "") + fmt.Sprintf("…(%d bytes)", len(s))
 }
 
 // securityHeaders sets the headers every console response carries.
@@ -184,7 +201,7 @@ func (c *Console) authed(h sessionHandler) http.HandlerFunc {
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if !validCSRF(s.csrf, r.PostFormValue("csrf")) {
-				c.cfg.Log.Warn().Str("user", s.name).Str("path", r.URL.Path).Msg("console: POST without a valid CSRF token refused")
+				c.refusals.Warn().Str("user", s.name).Str("path", clip(r.URL.Path)).Msg("console: POST without a valid CSRF token refused")
 				c.render(w, r, s, http.StatusForbidden, "error", view{Title: "Refused",
 					Err: &errView{Status: http.StatusForbidden, Code: "csrf", Message: "This form is stale or did not come from the console. Reload the page and try again."}})
 				return

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -49,14 +50,16 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	logName := name // what the logs say: a secret pasted into the name field is not logged whole
-	if len(logName) > 32 {
-		logName = strings.ToValidUTF8(logName[:32], "") + "…"
+	// What the logs say: a known name, never what else was typed there (a
+	// password or seed pasted into the name field).
+	logName := "(unknown name)"
+	if _, ok := c.byName[name]; ok {
+		logName = name
 	}
 	secret := r.PostFormValue("secret")
 	ck, err := r.Cookie(loginCookie)
 	if err != nil || !validCSRF(ck.Value, r.PostFormValue("csrf")) {
-		c.cfg.Log.Warn().Str("remote", clientIP(r)).Msg("console: login without a valid form token refused")
+		c.refusals.Warn().Str("remote", clientIP(r)).Msg("console: login without a valid form token refused")
 		c.showLogin(w, r, http.StatusForbidden, loginView{Name: name, Message: "This login form is stale or did not come from the console. Try again."})
 		return
 	}
@@ -70,7 +73,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	// logins sent in parallel cannot all pass the lockout check first.
 	attempt, wait := c.throttle.begin(keys...)
 	if wait > 0 {
-		c.cfg.Log.Warn().Str("user", logName).Str("remote", ip).Msg("console: login refused: too many failures")
+		c.refusals.Warn().Str("user", logName).Str("remote", ip).Msg("console: login refused: too many failures")
 		c.showLogin(w, r, http.StatusTooManyRequests, loginView{Name: name,
 			Message: fmt.Sprintf("Too many failed logins for this name or address; try again in %s.", wait.Round(time.Second))})
 		return
@@ -90,7 +93,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusServiceUnavailable, loginView{Name: name, Message: "The engine cannot be reached right now; try again shortly."})
 		return
 	case err != nil:
-		c.cfg.Log.Warn().Str("user", logName).Str("remote", ip).Msg("console: login failed")
+		c.refusals.Warn().Str("user", logName).Str("remote", ip).Msg("console: login failed")
 		// Every failure is answered FailureDelay after the login arrived:
 		// secrets cannot be tried fast, and an unknown name, a wrong seed
 		// (checked here) and a wrong password (checked by the NATS server)
@@ -127,13 +130,16 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }
 
+// maxSecret bounds a secret's length, and a password's once JSON-escaped.
+const maxSecret = 1024
+
 // authenticate matches name to an identity, checks the secret against it by
 // connecting to NATS with it, and returns the connection. A known identity
 // whose role may not use the console is refused with ErrRoleRefused and its
 // role, only once its secret proved right.
 func (c *Console) authenticate(name, secret string) (auth.Role, *client.Client, error) {
 	id, ok := c.byName[name]
-	if !ok || secret == "" || len(secret) > 1024 {
+	if !ok || secret == "" || len(secret) > maxSecret {
 		return "", nil, ErrBadCredentials
 	}
 	if id.NKey != "" {
@@ -155,6 +161,12 @@ func (c *Console) authenticate(name, secret string) (auth.Role, *client.Client, 
 		}
 		cred = nats.Nkey(pub, func(nonce []byte) ([]byte, error) { return kp.Sign(nonce) })
 	case id.Password != "":
+		// nats.go sends the password JSON-escaped in its first message,
+		// which the server takes up to 4 KiB: "<" becomes six bytes. A
+		// longer one would look like an engine that cannot be reached.
+		if b, _ := json.Marshal(secret); len(b) > maxSecret+2 {
+			return "", nil, ErrBadCredentials
+		}
 		cred = nats.UserInfo(id.Name, secret)
 	default:
 		return "", nil, ErrBadCredentials

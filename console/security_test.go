@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/bankbook/bankbook/console"
 	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/rs/zerolog"
 )
 
 // Wrong logins sent in parallel are throttled like wrong logins sent one
@@ -248,5 +250,72 @@ func TestHostileEventTextIsEscaped(t *testing.T) {
 				t.Errorf("%s carries %q unescaped", p.url, raw)
 			}
 		}
+	}
+}
+
+// A password made long by its JSON escapes ("<" is six bytes in the NATS
+// client's first message) is a wrong secret like any other: answered 401
+// after the delay and counted towards the lockout, not taken for an engine
+// that cannot be reached.
+func TestEscapedLongPasswordIsAWrongSecret(t *testing.T) {
+	env := start(t, nil)
+	b := env.browser(t)
+	secret := strings.Repeat("<", 1000)
+	for range 5 { // the default MaxFailures
+		b.login(kimName, secret).must(t, http.StatusUnauthorized, "Name or secret not accepted.")
+	}
+	b.login(kimName, kimPassword).must(t, http.StatusTooManyRequests)
+}
+
+// syncBuffer is a log destination for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// What anyone who reaches the listener can make the console refuse is
+// logged clipped and sampled, so that refusals cannot fill the disk; a
+// password typed into the name field is not logged.
+func TestRefusalsCannotFloodTheLog(t *testing.T) {
+	var logs syncBuffer
+	env := start(t, func(c *console.Config) { c.Log = zerolog.New(&logs) })
+	host := "evil" + strings.Repeat("a", 100_000) + ".example"
+	began := time.Now()
+	for range 300 {
+		req, _ := http.NewRequest(http.MethodGet, env.srv.URL+"/console/login", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMisdirectedRequest {
+			t.Fatalf("an unknown host: %d", resp.StatusCode)
+		}
+	}
+	took := time.Since(began)
+	out := logs.String()
+	// The first 20 of each second, then one in a thousand.
+	if n, most := strings.Count(out, "unknown host name refused"), 20*(int(took/time.Second)+2)+1; n == 0 || n > most {
+		t.Errorf("%d lines for 300 refusals in %v, want 1 to %d", n, took, most)
+	}
+	if len(out) > 300*300 {
+		t.Errorf("300 refusals of a 100 kB Host wrote %d bytes of log", len(out))
+	}
+	env.browser(t).login(kimPassword, kimPassword).must(t, http.StatusUnauthorized)
+	if strings.Contains(logs.String(), kimPassword) {
+		t.Errorf("a password typed as the name is in the log: %s", logs.String())
 	}
 }
