@@ -35,8 +35,11 @@ type folder struct {
 	// (each reported once): the books no longer hold their sums.
 	overflowed map[string]bool
 
-	// bank_transactions: (account, bank txn id) → the seq of its deposit
+	// bank_transactions: (account, bank txn id) → the seq of its deposit;
+	// the money each deposit brought in from the bank, and its recorded
+	// amount
 	bankTxns map[string]eventstore.Seq
+	inflows  map[domain.DepositID]*inflow
 
 	// wallets
 	wallets map[domain.UserID]*walletState
@@ -66,7 +69,7 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 	return &folder{
 		opts: opts, setAside: setAside,
 		balances: map[string]int64{}, overflowed: map[string]bool{},
-		bankTxns: map[string]eventstore.Seq{},
+		bankTxns: map[string]eventstore.Seq{}, inflows: map[domain.DepositID]*inflow{},
 		wallets:  map[domain.UserID]*walletState{},
 		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
 		aggs:     map[eventstore.Ref]*aggState{},
@@ -225,8 +228,57 @@ func (f *folder) trialBalance(c eventstore.Commit, deltas map[string]int64) {
 	}
 }
 
-// deposit checks that no bank transaction is recorded twice.
+// inflow is what the ledger took in from the bank for one deposit.
+type inflow struct {
+	amount   int64            // posted from bank accounts so far
+	seqs     []eventstore.Seq // the commits that posted it
+	first    time.Time        // when the first of them occurred
+	recorded bool             // its deposit.recorded was seen
+	expected int64            // the recorded amount
+	reported bool             // a finding was made already
+}
+
+// bankInflow returns the deposit an event moves money in from the bank
+// for, and how much it posts from bank accounts (0: none).
+func bankInflow(ev domain.Event) (domain.DepositID, int64) {
+	var id domain.DepositID
+	switch e := ev.(type) {
+	case domain.OrderPaid:
+		id = e.DepositID
+	case domain.OrderRefunded:
+		id = e.DepositID
+	case domain.StorePaymentReceived:
+		id = e.DepositID
+	case domain.DepositRecorded:
+		id = e.DepositID
+	}
+	if id == "" {
+		return "", 0
+	}
+	var n int64
+	for _, p := range domain.Postings(ev) {
+		if strings.HasPrefix(p.Debit, bankPrefix) {
+			n += p.Amount
+		}
+	}
+	return id, n
+}
+
+// bankPrefix starts the ledger accounts of bank accounts.
+var bankPrefix = domain.AccountBank("")
+
+// deposit checks that no bank transaction is recorded twice, and that no
+// deposit brings in more money from the bank than it was recorded with.
 func (f *folder) deposit(c eventstore.Commit, env eventstore.Envelope, ev domain.Event) {
+	if id, n := bankInflow(ev); n > 0 {
+		in := f.inflowOf(id)
+		in.amount += n
+		in.seqs = append(in.seqs, c.Seq)
+		if in.first.IsZero() {
+			in.first = env.OccurredAt
+		}
+		f.checkInflow(c, id, in)
+	}
 	d, ok := ev.(domain.DepositRecorded)
 	if !ok {
 		return
@@ -238,6 +290,54 @@ func (f *folder) deposit(c eventstore.Commit, env eventstore.Envelope, ev domain
 		return
 	}
 	f.bankTxns[key] = c.Seq
+	in := f.inflowOf(d.DepositID)
+	in.recorded, in.expected = true, d.Amount
+	f.checkInflow(c, d.DepositID, in)
+}
+
+func (f *folder) inflowOf(id domain.DepositID) *inflow {
+	in := f.inflows[id]
+	if in == nil {
+		in = &inflow{}
+		f.inflows[id] = in
+	}
+	return in
+}
+
+// checkInflow reports, once, a recorded deposit that has brought in more
+// than its amount.
+func (f *folder) checkInflow(c eventstore.Commit, id domain.DepositID, in *inflow) {
+	if !in.recorded || in.amount <= in.expected || in.reported {
+		return
+	}
+	in.reported = true
+	f.add(Finding{Check: CheckBankTransactions, Seq: c.Seq, Aggregate: c.Ref().String(),
+		Message: fmt.Sprintf("deposit %s was recorded with %d but the ledger took in %d from the bank for it (seqs %v): one transaction moved money more than once", id, in.expected, in.amount, in.seqs)})
+}
+
+// unrecordedAfter is how long money may come in from the bank for a
+// deposit before the deposit is recorded: an attempt writes the deposit
+// last, a moment after the order or the store payment, and a retry
+// completes one that died in between.
+const unrecordedAfter = 10 * time.Minute
+
+// finishInflows reports deposits whose money is not what they were
+// recorded with: less than it (money a recorded transaction left out), or
+// money taken in for a deposit still not recorded unrecordedAfter later.
+func (f *folder) finishInflows(now time.Time) {
+	ids := slices.Sorted(maps.Keys(f.inflows))
+	for _, id := range ids {
+		in := f.inflows[id]
+		switch {
+		case in.reported:
+		case in.recorded && in.amount < in.expected:
+			f.add(Finding{Check: CheckBankTransactions, Seq: in.seqs[len(in.seqs)-1],
+				Message: fmt.Sprintf("deposit %s was recorded with %d but the ledger took in only %d from the bank for it (seqs %v)", id, in.expected, in.amount, in.seqs)})
+		case !in.recorded && len(in.seqs) > 0 && now.Sub(in.first) > unrecordedAfter:
+			f.add(Finding{Check: CheckBankTransactions, Seq: in.seqs[0],
+				Message: fmt.Sprintf("the ledger took in %d from the bank for deposit %s (seqs %v) but the deposit was never recorded: the attempt that began it died and was not repeated (record the transaction again: it completes what was begun)", in.amount, id, in.seqs)})
+		}
+	}
 }
 
 func (f *folder) walletOf(u domain.UserID) *walletState {
@@ -334,6 +434,7 @@ func (f *folder) finish(rep *Report) {
 
 	// clearing: each account's balance is the sum of its open items.
 	now := f.opts.Now()
+	f.finishInflows(now)
 	for _, acct := range []string{domain.AccountSuspense, domain.AccountPayoutsPending} {
 		items := slices.SortedFunc(maps.Values(f.open[acct]), func(a, b *OpenItem) int { return int(a.Seq) - int(b.Seq) })
 		var sum int64

@@ -189,6 +189,15 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 			b, _ := json.Marshal(c)
 			return s.raw(domain.AggregateWallet, "u1", b)
 		}, audit.CheckAggregates},
+		{"bank_transactions: one transaction pays two orders", func(s *stream) eventstore.Seq {
+			from := domain.AccountBank(bankAcct)
+			s.append(domain.AggregateOrder, "oA", domain.OrderPaid{OrderID: "oA", DepositID: "d9", Amount: 700, FromAccount: from, PaidAt: t0})
+			s.append(domain.AggregateOrder, "oB", domain.OrderPaid{OrderID: "oB", DepositID: "d9", Amount: 700, FromAccount: from, PaidAt: t0})
+			return s.append(domain.AggregateDeposit, "d9", domain.DepositRecorded{DepositID: "d9", BankTxnID: "X9", AccountNumber: bankAcct, DepositorName: "김", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
+		}, audit.CheckBankTransactions},
+		{"bank_transactions: money in for a deposit never recorded", func(s *stream) eventstore.Seq {
+			return s.append(domain.AggregateOrder, "oC", domain.OrderPaid{OrderID: "oC", DepositID: "d8", Amount: 400, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
+		}, audit.CheckBankTransactions},
 		{"chains: a commit linked to the wrong message", func(s *stream) eventstore.Seq {
 			first := s.last[eventstore.Ref{Type: domain.AggregateDeposit, ID: "d1"}]
 			data, _ := json.Marshal(domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u1", ResolvedAt: t0})

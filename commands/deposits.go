@@ -1,8 +1,12 @@
 package commands
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bankbook/bankbook/api"
@@ -66,10 +70,21 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 		}
 		return duplicateReply(d, seq), nil
 	}
+	// The first request to claim the transaction says what it is; this one
+	// goes on with that. Two requests describing one transaction
+	// differently (a name cut short by a statement export, say) then pay
+	// one order, not one each.
+	claimed, same, err := h.claim(ctx, id, depositClaim{
+		BankTxnID: req.BankTxnID, AccountNumber: req.AccountNumber, DepositorName: req.DepositorName,
+		Amount: req.Amount, DepositedAt: req.DepositedAt.UTC(),
+	})
+	if err != nil {
+		return api.RecordDepositReply{}, err
+	}
 	now := h.Now()
 	rec := domain.DepositRecorded{
-		DepositID: id, BankTxnID: req.BankTxnID, AccountNumber: req.AccountNumber, DepositorName: req.DepositorName,
-		Amount: req.Amount, DepositedAt: req.DepositedAt.UTC(), RecordedAt: now,
+		DepositID: id, BankTxnID: claimed.BankTxnID, AccountNumber: claimed.AccountNumber, DepositorName: claimed.DepositorName,
+		Amount: claimed.Amount, DepositedAt: claimed.DepositedAt, RecordedAt: now,
 	}
 	if err := h.matchDeposit(ctx, meta, &rec, now); err != nil {
 		return api.RecordDepositReply{}, err
@@ -80,12 +95,47 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 	if err != nil {
 		return api.RecordDepositReply{}, err
 	}
-	if len(out.Events) == 0 { // another instance recorded it meanwhile
+	if len(out.Events) == 0 || !same { // recorded meanwhile, or as another request described it
 		return duplicateReply(out.State, out.Seq), nil
 	}
 	h.log.Info().Str("deposit_id", string(id)).Str("bank_txn_id", req.BankTxnID).Str("outcome", string(rec.Outcome)).
 		Str("order_id", string(rec.OrderID)).Str("reason", string(rec.Reason)).Uint64("seq", uint64(out.Seq)).Msg("deposit recorded")
 	return recordedReply(rec, out.Seq), nil
+}
+
+// depositClaim is what a request says of a bank transaction; the first one
+// claimed is the one recorded.
+type depositClaim struct {
+	BankTxnID     string    `json:"bank_txn_id"`
+	AccountNumber string    `json:"account_number"`
+	DepositorName string    `json:"depositor_name"`
+	Amount        int64     `json:"amount"`
+	DepositedAt   time.Time `json:"deposited_at"`
+}
+
+// claim claims deposit id for mine and returns the claim to go on with,
+// and whether it is mine.
+func (h *Deposits) claim(ctx context.Context, id domain.DepositID, mine depositClaim) (depositClaim, bool, error) {
+	b, err := json.Marshal(mine)
+	if err != nil {
+		return depositClaim{}, false, err
+	}
+	got, err := h.names.ClaimDeposit(ctx, id, b)
+	if err != nil {
+		return depositClaim{}, false, err
+	}
+	if bytes.Equal(got, b) {
+		return mine, true, nil
+	}
+	var first depositClaim
+	if err := json.Unmarshal(got, &first); err != nil {
+		return depositClaim{}, false, fmt.Errorf("claim of deposit %s: %w", id, err)
+	}
+	h.log.Warn().Str("deposit_id", string(id)).Str("bank_txn_id", mine.BankTxnID).
+		Str("claimed_depositor_name", first.DepositorName).Int64("claimed_amount", first.Amount).
+		Str("depositor_name", mine.DepositorName).Int64("amount", mine.Amount).
+		Msg("bank transaction described differently by two requests: recorded as the first one said, this one is a duplicate")
+	return first, false, nil
 }
 
 func recordedReply(r domain.DepositRecorded, seq eventstore.Seq) api.RecordDepositReply {
@@ -151,6 +201,14 @@ func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depo
 		return orphan(domain.ReasonOrderGone)
 	case err != nil:
 		return err
+	}
+	if outcome == "" {
+		// An earlier attempt with this key applied the deposit to the order
+		// and decide did not run: the order says what the deposit did.
+		if !slices.Contains(out.State.DepositIDs, rec.DepositID) {
+			return fmt.Errorf("deposit %s: the order %s answered without applying it", rec.DepositID, holder.OrderID)
+		}
+		_, outcome, _ = domain.DecideDeposit(out.State, domain.ApplyDeposit{DepositID: rec.DepositID, Amount: rec.Amount})
 	}
 	rec.Outcome, rec.OrderID = outcome, holder.OrderID
 	if outcome == domain.OutcomeRefundedToWallet {

@@ -3,12 +3,14 @@ package commands_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
 )
 
 // TestRecordDepositOutcomes: what a bank transaction does, by where it
@@ -172,4 +174,61 @@ func TestResumedRecordAnswersWhatItsFirstAttemptDid(t *testing.T) {
 			t.Fatalf("another key: %+v %v, want duplicate", other, err)
 		}
 	})
+}
+
+// failOnce fails the next append to an aggregate of type typ, as an
+// instance dying right before it would.
+type failOnce struct {
+	commands.EventStore
+	typ    string
+	failed bool
+}
+
+func (f *failOnce) Append(ctx context.Context, ref eventstore.Ref, expected eventstore.Seq, prevVersion int, commitID string, events []eventstore.Envelope) (eventstore.Commit, error) {
+	if ref.Type == f.typ && !f.failed {
+		f.failed = true
+		return eventstore.Commit{}, errors.New("the instance died")
+	}
+	return f.EventStore.Append(ctx, ref, expected, prevVersion, commitID, events)
+}
+
+// TestResumedRecordCompletesWhatItsFirstAttemptBegan: the first attempt
+// paid the order (or refunded it to the wallet) and died before recording
+// the deposit; the repeat with its key records the deposit with what the
+// first attempt did to the order.
+func TestResumedRecordCompletesWhatItsFirstAttemptBegan(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cancel bool // the order is cancel-reserved: the deposit is refunded
+		want   domain.DepositOutcome
+	}{{"paid", false, domain.OutcomeMatched}, {"refunded", true, domain.OutcomeRefundedToWallet}} {
+		t.Run(tc.name, func(t *testing.T) {
+			onEachStore(t, func(t *testing.T, es commands.EventStore) {
+				fs := &failOnce{EventStore: es, typ: "deposit"}
+				u := newUnit(t, fs)
+				ctx := context.Background()
+				o := u.submit(t, "o-"+tc.name, 4000)
+				if tc.cancel {
+					yes := true
+					if _, err := u.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: o.OrderID, Deposited: &yes}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				req := api.RecordDepositRequest{BankTxnID: "t-" + tc.name, AccountNumber: collect.Number, DepositorName: o.DepositorName, Amount: 4000, DepositedAt: u.clock.Now()}
+				meta := commands.Meta{Command: api.DepositRecord.Subject, IdempotencyKey: "k-" + tc.name}
+				if _, err := u.Deposits.RecordDeposit(ctx, meta, req); err == nil {
+					t.Fatal("the first attempt did not die")
+				}
+				meta.Resumed = true
+				rep, err := u.Deposits.RecordDeposit(ctx, meta, req)
+				if err != nil || rep.Outcome != tc.want || rep.OrderID != o.OrderID {
+					t.Fatalf("resumed repeat: %+v %v, want %s for order %s", rep, err, tc.want, o.OrderID)
+				}
+				commits := u.commits(t, "deposit", rep.DepositID)
+				if len(commits) != 1 || !strings.Contains(string(commits[0].Events[0].Data), `"outcome":"`+string(tc.want)+`"`) {
+					t.Fatalf("the deposit's commits: %+v", commits)
+				}
+			})
+		})
+	}
 }

@@ -30,6 +30,9 @@ type Names interface {
 	Holder(ctx context.Context, name string) (reservations.Holder, uint64, error)
 	Release(ctx context.Context, name string, order domain.OrderID) error
 	Admit(ctx context.Context, buyer domain.UserID, order domain.OrderID, limit int, counts reservations.Counts) error
+	// ClaimDeposit claims a bank transaction for what a request says of it
+	// and returns what the first claim said (reservations.Store.ClaimDeposit).
+	ClaimDeposit(ctx context.Context, id domain.DepositID, content []byte) ([]byte, error)
 }
 
 // Accounts is the dedicated account directory (accounts.Directory).

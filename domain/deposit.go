@@ -3,6 +3,7 @@ package domain
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"time"
 )
 
@@ -201,6 +202,13 @@ func (d Deposit) Apply(e Event) Deposit {
 func DecideRecord(d Deposit, r DepositRecorded) ([]Event, error) {
 	if d.Exists() {
 		return nil, nil
+	}
+	switch r.Outcome {
+	case OutcomeMatched, OutcomeRefundedToWallet, OutcomeOrphaned, OutcomeStorePayment:
+	default:
+		// A bug upstream, never the client's: a deposit is recorded with
+		// what happened to its money, or not at all.
+		return nil, fmt.Errorf("deposit %s: outcome %q is not one a deposit is recorded with", r.DepositID, r.Outcome)
 	}
 	return []Event{r}, nil
 }

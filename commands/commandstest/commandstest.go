@@ -27,6 +27,7 @@ type Names struct {
 	mu       sync.Mutex
 	m        map[string]held // by normalised name
 	unpaid   map[domain.UserID][]reservations.Unpaid
+	claims   map[domain.DepositID][]byte
 	reserves int
 }
 
@@ -41,7 +42,19 @@ func NewNames(now func() time.Time) *Names {
 	if now == nil {
 		now = time.Now
 	}
-	return &Names{now: now, m: map[string]held{}, unpaid: map[domain.UserID][]reservations.Unpaid{}}
+	return &Names{now: now, m: map[string]held{}, unpaid: map[domain.UserID][]reservations.Unpaid{}, claims: map[domain.DepositID][]byte{}}
+}
+
+// ClaimDeposit returns the first content claimed for id, like
+// reservations.Store.ClaimDeposit (claims do not expire here).
+func (n *Names) ClaimDeposit(_ context.Context, id domain.DepositID, content []byte) ([]byte, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if first, ok := n.claims[id]; ok {
+		return first, nil
+	}
+	n.claims[id] = content
+	return content, nil
 }
 
 // Reserve reserves name for order, or renews the order's own reservation;
