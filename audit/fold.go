@@ -70,10 +70,10 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		opts: opts, setAside: setAside,
 		balances: map[string]int64{}, overflowed: map[string]bool{},
 		bankTxns: map[string]eventstore.Seq{}, inflows: map[domain.DepositID]*inflow{},
-		wallets:  map[domain.UserID]*walletState{},
-		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
-		aggs:     map[eventstore.Ref]*aggState{},
-		chains:   map[eventstore.Ref][]eventstore.Commit{},
+		wallets: map[domain.UserID]*walletState{},
+		open:    map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
+		aggs:    map[eventstore.Ref]*aggState{},
+		chains:  map[eventstore.Ref][]eventstore.Commit{},
 	}
 }
 
