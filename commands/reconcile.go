@@ -2,6 +2,8 @@ package commands
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -48,10 +50,14 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 		return api.ReconcileReply{}, err
 	}
 	id := domain.NewReconciliationID(domain.ReconcileKindBank, req.FileSHA256)
+	lines, err := linesSHA256(req.Lines)
+	if err != nil {
+		return api.ReconcileReply{}, err
+	}
 	if r, seq, err := h.runs.Get(ctx, string(id)); err != nil {
 		return api.ReconcileReply{}, err
 	} else if r.Exists() {
-		return reconcileReply(r.Run, seq, true), nil
+		return repeatedRun(r.Run, seq, lines)
 	}
 
 	in := domain.BankReconcileInput{RunID: id, FileSHA256: req.FileSHA256, Lines: req.Lines,
@@ -89,7 +95,31 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 		}
 		in.Watermarks[a.AccountNumber] = wm
 	}
-	return h.recordRun(ctx, meta, id, domain.ReconcileBank(in))
+	run := domain.ReconcileBank(in)
+	run.LinesSHA256 = lines
+	return h.recordRun(ctx, meta, id, run)
+}
+
+// linesSHA256 is the SHA-256 of a run's input lines (lower-case hex).
+func linesSHA256(lines any) (string, error) {
+	b, err := json.Marshal(lines)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// repeatedRun answers a run recorded before under the same file hash, if
+// its lines were these (lines: their linesSHA256). The run's ID names the
+// file by the hash its client sent, which the engine cannot check against
+// bytes it never sees: other lines under a hash already reconciled are
+// refused, or that file would be answered clean from then on.
+func repeatedRun(run domain.ReconciliationCompleted, seq eventstore.Seq, lines string) (api.ReconcileReply, error) {
+	if run.LinesSHA256 != "" && run.LinesSHA256 != lines {
+		return api.ReconcileReply{}, domain.Invalid("file_sha256", "run %s was recorded for this file_sha256 with other lines (%d): send the SHA-256 of the file these lines come from", run.RunID, run.Lines)
+	}
+	return reconcileReply(run, seq, true), nil
 }
 
 // feedAccount is the account whose scan watermark covers number: the
@@ -120,7 +150,7 @@ func (h *Deposits) recordRun(ctx context.Context, meta Meta, id domain.Reconcili
 		return api.ReconcileReply{}, err
 	}
 	if len(out.Events) == 0 { // recorded meanwhile, by another attempt
-		return reconcileReply(out.State.Run, out.Seq, true), nil
+		return repeatedRun(out.State.Run, out.Seq, run.LinesSHA256)
 	}
 	c := run.Counts
 	h.log.Info().Str("run_id", string(id)).Str("kind", run.Kind).Str("file_sha256", run.FileSHA256).Int("lines", run.Lines).
@@ -172,10 +202,14 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 		return api.ReconcileReply{}, err
 	}
 	id := domain.NewReconciliationID(domain.ReconcileKindPayouts, req.FileSHA256)
+	lines, err := linesSHA256(req.Lines)
+	if err != nil {
+		return api.ReconcileReply{}, err
+	}
 	if r, seq, err := h.runs.Get(ctx, string(id)); err != nil {
 		return api.ReconcileReply{}, err
 	} else if r.Exists() {
-		return reconcileReply(r.Run, seq, true), nil
+		return repeatedRun(r.Run, seq, lines)
 	}
 	in := domain.PayoutReconcileInput{RunID: id, FileSHA256: req.FileSHA256, Lines: req.Lines, LedgerAsOfSeq: uint64(asOf), Now: h.Now()}
 	add := func(v api.PayoutView) error {
@@ -223,5 +257,7 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 			return api.ReconcileReply{}, err
 		}
 	}
-	return h.recordRun(ctx, meta, id, domain.ReconcilePayouts(in))
+	run := domain.ReconcilePayouts(in)
+	run.LinesSHA256 = lines
+	return h.recordRun(ctx, meta, id, run)
 }

@@ -181,6 +181,10 @@ type ReconciliationCompleted struct {
 	CarryBase ReconciliationID `json:"carry_base,omitempty"`
 	// Lines is the number of lines of the input.
 	Lines int `json:"lines"`
+	// LinesSHA256 is the SHA-256 of the input's lines as the engine got
+	// them (their JSON), which a repeat under the same FileSHA256 must
+	// match (empty on runs recorded before it was kept).
+	LinesSHA256 string `json:"lines_sha256,omitempty"`
 	// LedgerAsOfSeq is the stream sequence the read models compared had
 	// applied.
 	LedgerAsOfSeq uint64          `json:"ledger_as_of_seq"`

@@ -117,6 +117,14 @@ func TestReconcileBankEveryCategoryTwice(t *testing.T) {
 	if after := e.lastSeq(t); after != before {
 		t.Fatalf("the same file again wrote: last seq %d → %d", before, after)
 	}
+	// Other lines under the file hash already reconciled are refused: the
+	// run would otherwise answer for a file it never saw.
+	forged := req
+	forged.Lines = forged.Lines[:1]
+	var fe *api.Error
+	if _, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, forged, nil); !errors.As(err, &fe) || fe.Status != 400 || fe.Code != api.CodeInvalidInput || !strings.Contains(fe.Message, "file_sha256") {
+		t.Fatalf("other lines under the same file hash: %v, want 400 invalid_input on file_sha256", err)
+	}
 
 	got, _, err := client.Do(ctxT(t), e.c, api.ReconcileGet, api.ReconcileGetRequest{RunID: string(first.RunID)}, nil)
 	if err != nil {
