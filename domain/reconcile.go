@@ -507,24 +507,43 @@ func (it *ReconcileItems) markCarried(carried []ReconcileItem, key func(Reconcil
 	}
 }
 
-// bounded keeps every timing difference and every item carried in from an
-// earlier run (CarriedFrom set), which the scope's carry is settled from,
-// and at most limit other items, findings first: duplicate,
-// amount_mismatch, missing_in_ledger, missing_at_bank, matched. It reports
-// whether any was dropped.
+// bounded keeps every timing difference, which the scope's next run
+// settles, and at most limit other items: first those carried in from an
+// earlier run (CarriedFrom set), then the rest, each in the order
+// duplicate, amount_mismatch, missing_in_ledger, missing_at_bank, matched.
+// It reports whether any was dropped. A carry however large is settled
+// this way: a run whose carried items were all kept would not fit in a
+// message once they were many (and no later run could ever settle them),
+// and the carry projection needs them only when two runs of one scope
+// cross (mergeCarry), where an item dropped here is carried once more and
+// settled again by the next run.
 func (it ReconcileItems) bounded(limit int) (ReconcileItems, bool) {
+	lists := []*[]ReconcileItem{&it.Duplicate, &it.AmountMismatch, &it.MissingInLedger, &it.MissingAtBank, &it.Matched}
+	keep := make([]map[int]bool, len(lists))
 	truncated := false
-	for _, list := range []*[]ReconcileItem{&it.Duplicate, &it.AmountMismatch, &it.MissingInLedger, &it.MissingAtBank, &it.Matched} {
-		kept := make([]ReconcileItem, 0, len(*list))
-		for _, x := range *list {
-			switch {
-			case x.CarriedFrom != "":
+	for _, carried := range []bool{true, false} {
+		for i, list := range lists {
+			if keep[i] == nil {
+				keep[i] = map[int]bool{}
+			}
+			for j, x := range *list {
+				if (x.CarriedFrom != "") != carried {
+					continue
+				}
+				if limit > 0 {
+					keep[i][j] = true
+					limit--
+				} else {
+					truncated = true
+				}
+			}
+		}
+	}
+	for i, list := range lists {
+		kept := make([]ReconcileItem, 0, len(keep[i]))
+		for j, x := range *list {
+			if keep[i][j] {
 				kept = append(kept, x)
-			case limit > 0:
-				kept = append(kept, x)
-				limit--
-			default:
-				truncated = true
 			}
 		}
 		*list = kept

@@ -446,3 +446,42 @@ func TestReconcileBankCarriedItemLeavesAnotherAccountsDeposit(t *testing.T) {
 		})
 	}
 }
+
+// A carry of more items than a run may list is settled all the same: the
+// run counts every one, lists MaxReconcileItems of them, carried items
+// first, and says it is truncated; its own timing differences are all
+// kept. (A run that kept every carried item could grow past one message
+// and leave its account unreconcilable for good.)
+func TestReconcileBankSettlesACarryLargerThanARun(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	const acct = "110-123-456789"
+	n := domain.MaxReconcileItems + 500
+	var carried []domain.ReconcileItem
+	for i := range n {
+		carried = append(carried, domain.ReconcileItem{BankTxnID: fmt.Sprintf("C-%05d", i), AccountNumber: domain.NormalizeAccountNumber(acct),
+			StatementAmount: 1000, At: t0, CarriedFrom: "rec_before"})
+	}
+	run := domain.ReconcileBank(domain.BankReconcileInput{
+		RunID: "rec_after", FileSHA256: strings.Repeat("c", 64),
+		Lines: []domain.StatementLine{
+			{BankTxnID: "T-now", AccountNumber: acct, DepositorName: "아무개", Amount: 700, DepositedAt: t0.Add(24 * time.Hour)},
+		},
+		// The scanner has passed every carried transaction, and none was
+		// recorded: each settles as missing in the ledger. T-now is after
+		// the watermark: a timing difference.
+		Watermarks: map[string]time.Time{domain.NormalizeAccountNumber(acct): t0.Add(time.Hour)},
+		Carried:    carried,
+		Now:        t0.Add(25 * time.Hour),
+	})
+	if run.Counts.MissingInLedger != n || len(run.MissingInLedger) != domain.MaxReconcileItems || !run.Truncated {
+		t.Fatalf("missing in ledger: %d listed of %d counted (truncated %v), want %d listed of %d", len(run.MissingInLedger), run.Counts.MissingInLedger, run.Truncated, domain.MaxReconcileItems, n)
+	}
+	for _, it := range run.MissingInLedger {
+		if it.CarriedFrom != "rec_before" {
+			t.Fatalf("a listed item was not carried in: %+v", it)
+		}
+	}
+	if got := refsOf(run.TimingDifference); !slices.Equal(got, []string{"T-now"}) {
+		t.Fatalf("timing differences %v, want [T-now]", got)
+	}
+}
