@@ -146,23 +146,33 @@ func (r ReconcilePayoutsRequest) Validate() error {
 	}
 	now := time.Now()
 	for i, l := range r.Lines {
-		field := func(name string) string { return fmt.Sprintf("lines[%d].%s", i, name) }
-		if err := domain.ValidateID(field("payout_id"), l.PayoutID); err != nil {
-			return err
-		}
-		switch {
-		case l.Status != string(domain.PayoutSettledStatus) && l.Status != string(domain.PayoutFailedStatus):
-			return invalid(field("status"), "must be settled or failed")
-		case l.Amount <= 0 || l.Amount > domain.MaxAmount:
-			return invalid(field("amount"), "must be 1 to %d", domain.MaxAmount)
-		case l.Fee < 0 || l.Fee > domain.MaxAmount:
-			return invalid(field("fee"), "must be 0 to %d", domain.MaxAmount)
-		}
-		if err := domain.ValidateBankTime(field("settled_at"), l.SettledAt, now); err != nil {
-			return err
+		if p := PayoutLineProblems(l, func(name string) string { return fmt.Sprintf("lines[%d].%s", i, name) }, now); len(p) > 0 {
+			return p[0]
 		}
 	}
 	return nil
+}
+
+// PayoutLineProblems returns every problem of one report line, in column
+// order, each naming its field as field(name) does; now bounds settled_at.
+func PayoutLineProblems(l PayoutReportLine, field func(name string) string, now time.Time) []error {
+	var errs []error
+	if err := domain.ValidateID(field("payout_id"), l.PayoutID); err != nil {
+		errs = append(errs, err)
+	}
+	if l.Status != string(domain.PayoutSettledStatus) && l.Status != string(domain.PayoutFailedStatus) {
+		errs = append(errs, invalid(field("status"), "must be settled or failed"))
+	}
+	if l.Amount <= 0 || l.Amount > domain.MaxAmount {
+		errs = append(errs, invalid(field("amount"), "must be 1 to %d", domain.MaxAmount))
+	}
+	if l.Fee < 0 || l.Fee > domain.MaxAmount {
+		errs = append(errs, invalid(field("fee"), "must be 0 to %d", domain.MaxAmount))
+	}
+	if err := domain.ValidateBankTime(field("settled_at"), l.SettledAt, now); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
 }
 
 // Canonical writes every time in UTC.

@@ -197,12 +197,16 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 
 // compareResult files a payout the provider reported (it: its status,
 // amount and fee on the report) whose result is recorded (p): matched when
-// the status and amount agree, and for a settlement the fee;
+// the status and amount agree, and the fee (which a failure does not
+// have: a fee charged for one is money the books do not expect);
 // amount_mismatch otherwise.
 func (items *ReconcileItems) compareResult(it ReconcileItem, p RecordedPayout) {
 	switch {
 	case string(p.Status) != it.StatementStatus:
 		it.Note = fmt.Sprintf("%s at the provider, %s in the ledger", it.StatementStatus, p.Status)
+		items.AmountMismatch = append(items.AmountMismatch, it)
+	case p.Status == PayoutFailedStatus && it.StatementFee != 0:
+		it.Note = fmt.Sprintf("the provider charged a fee of %d for a failed payout", it.StatementFee)
 		items.AmountMismatch = append(items.AmountMismatch, it)
 	case p.Amount != it.StatementAmount || p.Status == PayoutSettledStatus && p.Fee != it.StatementFee:
 		items.AmountMismatch = append(items.AmountMismatch, it)

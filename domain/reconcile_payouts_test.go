@@ -31,6 +31,7 @@ func TestReconcilePayoutsEveryCategory(t *testing.T) {
 		Lines: []domain.PayoutReportLine{
 			line("po-match", "settled", 5000, 500, t0),
 			line("po-failed", "failed", 3000, 0, t0.Add(time.Hour)),
+			line("po-failed-fee", "failed", 3000, 300, t0.Add(time.Hour)),
 			line("po-unknown", "settled", 7000, 500, t0.Add(2*time.Hour)),
 			line("po-fee", "settled", 9000, 400, t0.Add(3*time.Hour)),
 			line("po-status", "settled", 1000, 500, t0.Add(4*time.Hour)),
@@ -43,6 +44,7 @@ func TestReconcilePayoutsEveryCategory(t *testing.T) {
 		Recorded: []domain.RecordedPayout{
 			rec("po-match", domain.PayoutSettledStatus, 5000, 500, t0),
 			rec("po-failed", domain.PayoutFailedStatus, 3000, 0, t0.Add(time.Hour)),
+			rec("po-failed-fee", domain.PayoutFailedStatus, 3000, 0, t0.Add(time.Hour)),
 			rec("po-fee", domain.PayoutSettledStatus, 9000, 500, t0.Add(3*time.Hour)),
 			rec("po-status", domain.PayoutFailedStatus, 1000, 0, t0.Add(4*time.Hour)),
 			rec("po-twice", domain.PayoutSettledStatus, 1000, 500, t0.Add(5*time.Hour)),
@@ -63,7 +65,7 @@ func TestReconcilePayoutsEveryCategory(t *testing.T) {
 		{"matched", got.Matched, []string{"po-match", "po-failed", "po-end"}},
 		{"missing_in_ledger", got.MissingInLedger, []string{"po-unknown", "po-stuck"}},
 		{"missing_at_provider", got.MissingAtBank, []string{"po-not-reported"}},
-		{"amount_mismatch", got.AmountMismatch, []string{"po-fee", "po-status"}},
+		{"amount_mismatch", got.AmountMismatch, []string{"po-failed-fee", "po-fee", "po-status"}},
 		{"duplicate", got.Duplicate, []string{"po-twice"}},
 		{"timing_difference", got.TimingDifference, []string{"po-pending", "po-just-after"}},
 	} {
@@ -73,7 +75,7 @@ func TestReconcilePayoutsEveryCategory(t *testing.T) {
 			}
 		})
 	}
-	if got.Kind != domain.ReconcileKindPayouts || got.Period == nil || !got.Period.From.Equal(t0) || !got.Period.To.Equal(end) || got.Counts.Findings() != 6 {
+	if got.Kind != domain.ReconcileKindPayouts || got.Period == nil || !got.Period.From.Equal(t0) || !got.Period.To.Equal(end) || got.Counts.Findings() != 7 {
 		t.Errorf("kind %s period %+v findings %d", got.Kind, got.Period, got.Counts.Findings())
 	}
 }

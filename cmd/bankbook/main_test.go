@@ -399,3 +399,14 @@ func engineWrites(t *testing.T, e *engine.Engine) testenv.Writes {
 	cfg := e.Events.Config()
 	return testenv.StreamWrites(t, js, cfg.Stream, cfg.SubjectPrefix, testenv.BusinessAggregates...)
 }
+
+// The import's summary counts every outcome a transaction can have.
+func TestImportSummaryCountsEveryOutcome(t *testing.T) {
+	counts := map[string]int{}
+	for i, o := range []domain.DepositOutcome{domain.OutcomeMatched, domain.OutcomeRefundedToWallet, domain.OutcomeStorePayment, domain.OutcomeOrphaned, domain.OutcomeDuplicate} {
+		counts[string(o)] = i + 1
+	}
+	if got, want := summary(counts), " matched 1, refunded_to_wallet 2, store_payment 3, orphaned 4, duplicate 5"; got != want {
+		t.Fatalf("summary %q, want %q", got, want)
+	}
+}

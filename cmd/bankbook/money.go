@@ -223,7 +223,7 @@ func (r importedRow) String() string {
 // summary prints outcome counts in a fixed order: " matched 2, orphaned 1".
 func summary(counts map[string]int) string {
 	var parts []string
-	for _, o := range []domain.DepositOutcome{domain.OutcomeMatched, domain.OutcomeRefundedToWallet, domain.OutcomeOrphaned, domain.OutcomeDuplicate} {
+	for _, o := range []domain.DepositOutcome{domain.OutcomeMatched, domain.OutcomeRefundedToWallet, domain.OutcomeStorePayment, domain.OutcomeOrphaned, domain.OutcomeDuplicate} {
 		if n := counts[string(o)]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", o, n))
 		}

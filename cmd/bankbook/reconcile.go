@@ -178,6 +178,7 @@ func parsePayoutReport(data []byte) (api.ReconcilePayoutsRequest, error) {
 	}
 	sum := sha256.Sum256(data)
 	req := api.ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(sum[:])}
+	now := time.Now()
 	for {
 		row, err := t.Next()
 		if errors.Is(err, io.EOF) {
@@ -194,6 +195,7 @@ func parsePayoutReport(data []byte) (api.ReconcilePayoutsRequest, error) {
 		}
 		line, field := row.Line, row.Field
 		l := api.PayoutReportLine{PayoutID: field("payout_id"), Status: strings.ToLower(field("status"))}
+		cells := len(errs)
 		for _, n := range []struct {
 			col string
 			to  *int64
@@ -209,6 +211,16 @@ func parsePayoutReport(data []byte) (api.ReconcilePayoutsRequest, error) {
 			errs = append(errs, fmt.Errorf("line %d: settled_at %q is not an RFC 3339 time with an offset", line, field("settled_at")))
 		}
 		l.SettledAt = at.UTC()
+		if len(errs) == cells {
+			// Every cell read: what the engine would refuse, with its line.
+			for _, p := range api.PayoutLineProblems(l, func(name string) string { return name }, now) {
+				msg := p.Error()
+				if de := (*domain.Error)(nil); errors.As(p, &de) {
+					msg = de.Message
+				}
+				errs = append(errs, fmt.Errorf("line %d: %s", line, msg))
+			}
+		}
 		req.Lines = append(req.Lines, l)
 	}
 	if len(errs) > 0 {

@@ -178,6 +178,17 @@ func TestReconcilePayoutsCommand(t *testing.T) {
 			}
 		})
 	}
+	// Every bad cell of a file is named with its line, not the first alone.
+	bad := "payout_id,status,amount,fee,settled_at\n" +
+		"po-1,pending,5000,5," + at + "\n" +
+		"po.>,settled,5000,5," + at + "\n" +
+		"po-3,settled,0,5," + at + "\n"
+	_, err = cli(t, "reconcile", "payouts", url, "--report", write("bad.csv", bad))
+	for _, want := range []string{"line 2: status", "line 3: payout_id", "line 4: amount"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("a report with three bad lines: %v, want %q", err, want)
+		}
+	}
 }
 
 // FuzzParsePayoutReport: any bytes either parse into a request that passes
