@@ -238,6 +238,13 @@ func parsePayoutReport(data []byte) (api.ReconcilePayoutsRequest, error) {
 // runReconcile sends a reconcile request and prints the run; its findings
 // set the exit status.
 func runReconcile[Req any](ctx context.Context, cf *clientFlags, stdout io.Writer, ep api.Endpoint[Req, api.ReconcileReply], req Req) error {
+	// The engine refuses a body over the endpoint's limit; say so before
+	// sending, with what to do about it.
+	if b, err := json.Marshal(req); err != nil {
+		return &exitError{code: exitReconcileNotRun, err: err}
+	} else if len(b) > ep.MaxBodyBytes {
+		return &exitError{code: exitReconcileNotRun, err: fmt.Errorf("not reconciled: the file makes a request of %d KiB, more than the %d KiB %s takes: reconcile it as shorter periods (split the file by date)", len(b)>>10, ep.MaxBodyBytes>>10, ep.Subject)}
+	}
 	c, err := cf.connect()
 	if err != nil {
 		return &exitError{code: exitReconcileNotRun, err: err}

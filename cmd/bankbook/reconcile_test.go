@@ -91,7 +91,7 @@ func TestReconcileBankCommand(t *testing.T) {
 	for i := range 10_000 {
 		fmt.Fprintf(&big, "B-%05d,%s,누군가,%d,%s\n", i, acct, 1000+i, at(time.Duration(i)*time.Second))
 	}
-	if _, err := cli(t, "reconcile", "bank", url, "--statement", write("big.csv", big.String())); exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "request body is larger than 768 KiB") {
+	if _, err := cli(t, "reconcile", "bank", url, "--statement", write("big.csv", big.String())); exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "more than the 768 KiB") || !strings.Contains(err.Error(), "shorter periods") {
 		t.Fatalf("a statement of 10,000 lines: exit %d (%v), want 2 saying the body is too large", exitCode(err), err)
 	}
 
