@@ -251,6 +251,11 @@ func TestAuditVerify(t *testing.T) {
 		if len(rep.OpenItems) != 1 || rep.OpenItems[0].ID != open.DepositID || rep.OpenItems[0].Account != domain.AccountSuspense || rep.OpenItems[0].Amount != 5000 || rep.OpenItems[0].Since.IsZero() {
 			t.Fatalf("open items: %+v", rep.OpenItems)
 		}
+		// A data directory without read models is not silently swapped for
+		// the engine's.
+		if _, _, err := runAuditVerify(t, url, auditor, "--data-dir="+t.TempDir()); exitCode(err) != exitUsage {
+			t.Fatalf("a --data-dir without read models: exit %d (%v), want 2 (could not run)", exitCode(err), err)
+		}
 		_, text, err := runAuditVerify(t, url, auditor, dataDir)
 		if err != nil || !strings.Contains(text, "OK: no findings") || !strings.Contains(text, open.DepositID) || !strings.Contains(text, "compared with a fresh replay at seq") {
 			t.Fatalf("human output (%v):\n%s", err, text)
