@@ -31,7 +31,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/bankbook/bankbook/client"
 )
 
 // ManifestFile is the name of a backup's manifest in its directory.
@@ -126,8 +126,9 @@ type Progress func(s Stream)
 // Take backs up every stream of the account nc is connected to (ordered by
 // Order) into dir, which must not exist: it writes dir.partial and renames
 // it once everything, the manifest last, is synced. nc needs the JetStream
-// API of the account (the engine's identity).
-func Take(ctx context.Context, nc *nats.Conn, dir string, progress Progress) (Manifest, error) {
+// API of the account (the engine's identity); a client from
+// client.Connect is refused at once without it.
+func Take(ctx context.Context, c *client.Client, dir string, progress Progress) (Manifest, error) {
 	if _, err := os.Lstat(dir); err == nil {
 		return Manifest{}, fmt.Errorf("%w: %s", ErrExists, dir)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -140,7 +141,7 @@ func Take(ctx context.Context, nc *nats.Conn, dir string, progress Progress) (Ma
 	if err := os.MkdirAll(partial, 0o700); err != nil {
 		return Manifest{}, err
 	}
-	m, err := take(ctx, nc, partial, progress)
+	m, err := take(ctx, c, partial, progress)
 	if err == nil {
 		err = writeManifest(partial, m)
 	}
@@ -160,9 +161,9 @@ func Take(ctx context.Context, nc *nats.Conn, dir string, progress Progress) (Ma
 	return m, nil
 }
 
-func take(ctx context.Context, nc *nats.Conn, dir string, progress Progress) (Manifest, error) {
+func take(ctx context.Context, c *client.Client, dir string, progress Progress) (Manifest, error) {
 	m := Manifest{Format: Format, StartedAt: time.Now().UTC()}
-	names, err := streamNames(ctx, nc)
+	names, err := streamNames(ctx, c)
 	if err != nil {
 		return Manifest{}, err
 	}
@@ -172,7 +173,7 @@ func take(ctx context.Context, nc *nats.Conn, dir string, progress Progress) (Ma
 	take, skip := Order(names)
 	m.Skipped = skip
 	for _, name := range take {
-		s, err := snapshotTo(ctx, nc, name, filepath.Join(dir, name+".tar.s2"))
+		s, err := snapshotTo(ctx, c, name, filepath.Join(dir, name+".tar.s2"))
 		if err != nil {
 			return Manifest{}, fmt.Errorf("backup of stream %s: %w", name, err)
 		}

@@ -11,9 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/bankbook/bankbook/client"
 	"github.com/nats-io/nats.go"
 )
 
@@ -45,40 +45,17 @@ func (e *apiError) Error() string {
 }
 
 // request sends a JetStream API request and decodes its response into out,
-// returning the response's error if it has one. A request the server
-// refuses to let through fails at once with the server's
-// nats.ErrPermissionViolation, rather than when it times out.
-func request(ctx context.Context, nc *nats.Conn, subject string, body any, out any) error {
-	b, err := json.Marshal(body)
+// returning the response's error if it has one. A request the NATS server
+// refuses for lack of permission fails at once with a 403 *api.Error when
+// c came from client.Connect.
+func request(ctx context.Context, c *client.Client, subject string, body any, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, chunkWait)
+	defer cancel()
+	rep, err := c.Request(ctx, subject, body, nil)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, chunkWait)
-	defer cancel()
-	type answer struct {
-		msg *nats.Msg
-		err error
-	}
-	done := make(chan answer, 1)
-	go func() {
-		msg, err := nc.RequestWithContext(ctx, subject, b)
-		done <- answer{msg, err}
-	}()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case a := <-done:
-			if a.err != nil {
-				return a.err
-			}
-			return decodeResponse(a.msg.Data, out)
-		case <-tick.C:
-			if err := nc.LastError(); errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), `"`+subject+`"`) {
-				return err
-			}
-		}
-	}
+	return decodeResponse(rep.Data, out)
 }
 
 func decodeResponse(data []byte, out any) error {
@@ -98,14 +75,14 @@ func decodeResponse(data []byte, out any) error {
 }
 
 // streamNames lists every stream of the account.
-func streamNames(ctx context.Context, nc *nats.Conn) ([]string, error) {
+func streamNames(ctx context.Context, c *client.Client) ([]string, error) {
 	var names []string
 	for {
 		var resp struct {
 			Total   int      `json:"total"`
 			Streams []string `json:"streams"`
 		}
-		if err := request(ctx, nc, apiStreamNames, map[string]int{"offset": len(names)}, &resp); err != nil {
+		if err := request(ctx, c, apiStreamNames, map[string]int{"offset": len(names)}, &resp); err != nil {
 			return nil, fmt.Errorf("list streams: %w", err)
 		}
 		names = append(names, resp.Streams...)
@@ -126,7 +103,8 @@ type snapshotState struct {
 
 // snapshotTo writes a snapshot of stream name, consumers included and
 // every message's checksum checked by the server first, to path.
-func snapshotTo(ctx context.Context, nc *nats.Conn, name, path string) (Stream, error) {
+func snapshotTo(ctx context.Context, c *client.Client, name, path string) (Stream, error) {
+	nc := c.Conn()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return Stream{}, err
@@ -145,7 +123,7 @@ func snapshotTo(ctx context.Context, nc *nats.Conn, name, path string) (Stream, 
 		State  json.RawMessage `json:"state"`
 	}
 	taken := time.Now().UTC()
-	err = request(ctx, nc, apiSnapshot+name, map[string]any{
+	err = request(ctx, c, apiSnapshot+name, map[string]any{
 		"deliver_subject": inbox, "chunk_size": chunkSize, "jsck": true,
 	}, &resp)
 	if err != nil {
@@ -205,12 +183,12 @@ func snapshotTo(ctx context.Context, nc *nats.Conn, name, path string) (Stream, 
 // is connected to, which must hold none of them, in the order they were
 // taken. It checks the files against the manifest first, and each
 // restored stream's last sequence and message count against the backup's.
-func Restore(ctx context.Context, nc *nats.Conn, dir string, progress Progress) (Manifest, error) {
+func Restore(ctx context.Context, c *client.Client, dir string, progress Progress) (Manifest, error) {
 	m, err := ReadManifest(dir)
 	if err != nil {
 		return Manifest{}, err
 	}
-	have, err := streamNames(ctx, nc)
+	have, err := streamNames(ctx, c)
 	if err != nil {
 		return Manifest{}, err
 	}
@@ -220,7 +198,7 @@ func Restore(ctx context.Context, nc *nats.Conn, dir string, progress Progress) 
 		}
 	}
 	for _, s := range m.Streams {
-		if err := restoreStream(ctx, nc, dir, s); err != nil {
+		if err := restoreStream(ctx, c, dir, s); err != nil {
 			return Manifest{}, fmt.Errorf("restore of stream %s: %w", s.Name, err)
 		}
 		if progress != nil {
@@ -234,7 +212,8 @@ func Restore(ctx context.Context, nc *nats.Conn, dir string, progress Progress) 
 // the backup.
 var ErrNotEmpty = errors.New("backup: the server is not empty")
 
-func restoreStream(ctx context.Context, nc *nats.Conn, dir string, s Stream) error {
+func restoreStream(ctx context.Context, c *client.Client, dir string, s Stream) error {
+	nc := c.Conn()
 	f, err := os.Open(filepath.Join(dir, s.File))
 	if err != nil {
 		return err
@@ -243,7 +222,7 @@ func restoreStream(ctx context.Context, nc *nats.Conn, dir string, s Stream) err
 	var start struct {
 		DeliverSubject string `json:"deliver_subject"`
 	}
-	if err := request(ctx, nc, apiRestore+s.Name, s.Restore, &start); err != nil {
+	if err := request(ctx, c, apiRestore+s.Name, s.Restore, &start); err != nil {
 		return err
 	}
 	buf := make([]byte, chunkSize)

@@ -11,11 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/backup"
+	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/datadir"
 	"github.com/bankbook/bankbook/engine"
 )
@@ -40,12 +41,12 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer c.Close()
-	m, err := backup.Take(ctx, c.Conn(), *out, func(s backup.Stream) {
+	m, err := backup.Take(ctx, c, *out, func(s backup.Stream) {
 		if !cf.json {
 			fmt.Fprintf(stderr, "  %-32s %10d messages  seq %d..%d  %d consumers  %s\n", s.Name, s.Messages, s.FirstSeq, s.LastSeq, s.Consumers, byteSize(s.Bytes))
 		}
 	})
-	if errors.Is(err, nats.ErrPermissionViolation) {
+	if ae := (*api.Error)(nil); errors.As(err, &ae) && ae.Code == api.CodeForbidden {
 		return &exitError{code: exitRefused, err: fmt.Errorf("%w (backups need the engine's identity: --nkey data/auth/engine.nk)", err)}
 	}
 	if err != nil {
@@ -95,7 +96,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer nc.Close()
-	m, err := backup.Restore(ctx, nc, *from, func(s backup.Stream) {
+	m, err := backup.Restore(ctx, client.New(nc), *from, func(s backup.Stream) {
 		if !*asJSON {
 			fmt.Fprintf(stderr, "  %-32s %10d messages  seq %d..%d  %d consumers\n", s.Name, s.Messages, s.FirstSeq, s.LastSeq, s.Consumers)
 		}
