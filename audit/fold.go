@@ -233,8 +233,9 @@ type inflow struct {
 	amount   int64            // posted from bank accounts so far
 	seqs     []eventstore.Seq // the commits that posted it
 	first    time.Time        // when the first of them occurred
-	recorded bool             // its deposit.recorded was seen
-	expected int64            // the recorded amount
+	recorded bool             // its deposit.recorded was seen,
+	at       eventstore.Seq   // at this seq,
+	expected int64            // with this amount
 	reported bool             // a finding was made already
 }
 
@@ -251,6 +252,12 @@ func bankInflow(ev domain.Event) (domain.DepositID, int64) {
 		id = e.DepositID
 	case domain.DepositRecorded:
 		id = e.DepositID
+	case domain.WalletCredited:
+		// A deposit refunded to the wallet: the order's refund posts
+		// nothing, the credit moves the money from the bank.
+		if e.Kind == domain.CreditDepositRefund {
+			id = domain.DepositID(e.Ref)
+		}
 	}
 	if id == "" {
 		return "", 0
@@ -291,7 +298,7 @@ func (f *folder) deposit(c eventstore.Commit, env eventstore.Envelope, ev domain
 	}
 	f.bankTxns[key] = c.Seq
 	in := f.inflowOf(d.DepositID)
-	in.recorded, in.expected = true, d.Amount
+	in.recorded, in.at, in.expected = true, c.Seq, d.Amount
 	f.checkInflow(c, d.DepositID, in)
 }
 
@@ -331,7 +338,7 @@ func (f *folder) finishInflows(now time.Time) {
 		switch {
 		case in.reported:
 		case in.recorded && in.amount < in.expected:
-			f.add(Finding{Check: CheckBankTransactions, Seq: in.seqs[len(in.seqs)-1],
+			f.add(Finding{Check: CheckBankTransactions, Seq: in.at,
 				Message: fmt.Sprintf("deposit %s was recorded with %d but the ledger took in only %d from the bank for it (seqs %v)", id, in.expected, in.amount, in.seqs)})
 		case !in.recorded && len(in.seqs) > 0 && now.Sub(in.first) > unrecordedAfter:
 			f.add(Finding{Check: CheckBankTransactions, Seq: in.seqs[0],

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -289,5 +290,35 @@ func TestVerifyNamesABalanceThatOverflows(t *testing.T) {
 	}
 	if rep.OK {
 		t.Fatal("a wrapped-around balance verified OK")
+	}
+}
+
+// Each way money comes in from the bank for a deposit is followed: an order
+// paid, a second payment refunded to the buyer's wallet (the order's refund
+// posts nothing, the wallet credit does), an orphan; a deposit whose money
+// never came in is named at its recording.
+func TestVerifyFollowsEachDepositsMoney(t *testing.T) {
+	from := domain.AccountBank(bankAcct)
+	scene := func(s *stream, credit bool) eventstore.Seq {
+		s.append(domain.AggregateOrder, "o1", domain.OrderPaid{OrderID: "o1", DepositID: "dA", Amount: 900, FromAccount: from, PaidAt: t0})
+		s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김", Amount: 900, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o1"})
+		s.append(domain.AggregateOrder, "o1", domain.OrderRefunded{OrderID: "o1", BuyerID: "u9", DepositID: "dB", Amount: 900, FromAccount: from, RefundedAt: t0})
+		if credit {
+			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 900, Kind: domain.CreditDepositRefund, Ref: "dB", OrderID: "o1", FromAccount: from, CreditedAt: t0})
+		}
+		return s.append(domain.AggregateDeposit, "dB", domain.DepositRecorded{DepositID: "dB", BankTxnID: "XB", AccountNumber: bankAcct, DepositorName: "김", Amount: 900, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "o1", UserID: "u9"})
+	}
+	s := newStream(t)
+	money(s)
+	scene(s, true)
+	if rep := s.verify(); !rep.OK {
+		t.Fatalf("findings on a clean stream with a refunded deposit: %+v", rep.Findings)
+	}
+	s = newStream(t)
+	money(s)
+	seq := scene(s, false)
+	f := findings(s.verify(), audit.CheckBankTransactions)
+	if len(f) != 1 || f[0].Seq != seq || !strings.Contains(f[0].Message, "only 0") {
+		t.Fatalf("a refunded deposit whose money never came in: %+v, want one bank_transactions finding at seq %d", f, seq)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/audit"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
@@ -76,5 +77,23 @@ func TestOneBankTransactionMovesMoneyOnce(t *testing.T) {
 			}
 			return nil
 		})
+	}
+	// A second transfer to a paid order goes back to its buyer's wallet.
+	paid := ""
+	for _, id := range orders {
+		if v := e.order(t, id); v.Status == "paid" {
+			paid = v.DepositorName
+			break
+		}
+	}
+	var refund api.RecordDepositReply
+	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-again", AccountNumber: e.cfg.CollectNumber, DepositorName: paid, Amount: 11000, DepositedAt: at}, &refund, nil)
+	if refund.Outcome != domain.OutcomeRefundedToWallet {
+		t.Fatalf("a second payment: %+v", refund)
+	}
+	// The log agrees: every transaction moved its money once.
+	rep, err := audit.Verify(ctxT(t), audit.Options{Reader: e.Events.Reader(), Codec: domain.Events(), TempDir: t.TempDir()})
+	if err != nil || !rep.OK {
+		t.Fatalf("audit verify: %v %+v", err, rep.Findings)
 	}
 }
