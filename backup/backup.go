@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/datadir"
 )
 
 // ManifestFile is the name of a backup's manifest in its directory.
@@ -146,13 +147,13 @@ func Take(ctx context.Context, c *client.Client, dir string, progress Progress) 
 		err = writeManifest(partial, m)
 	}
 	if err == nil {
-		err = syncDir(partial)
+		err = datadir.SyncDir(partial)
 	}
 	if err == nil {
 		err = os.Rename(partial, dir)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(dir))
+		err = datadir.SyncDir(filepath.Dir(dir))
 	}
 	if err != nil {
 		_ = os.RemoveAll(partial)
@@ -261,13 +262,4 @@ func writeSynced(path string, b []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -179,11 +179,13 @@ func snapshotTo(ctx context.Context, c *client.Client, name, path string) (Strea
 	}, nil
 }
 
-// Restore restores every stream of the backup in dir into the account nc
+// Restore restores every stream of the backup in dir into the account c
 // is connected to, which must hold none of them, in the order they were
 // taken. It checks the files against the manifest first, and each
 // restored stream's last sequence and message count against the backup's.
-func Restore(ctx context.Context, c *client.Client, dir string, progress Progress) (Manifest, error) {
+// replicas, if not 0, replaces each stream's replica count (a backup of a
+// cluster's R3 streams restores into a single server as R1).
+func Restore(ctx context.Context, c *client.Client, dir string, replicas int, progress Progress) (Manifest, error) {
 	m, err := ReadManifest(dir)
 	if err != nil {
 		return Manifest{}, err
@@ -198,6 +200,12 @@ func Restore(ctx context.Context, c *client.Client, dir string, progress Progres
 		}
 	}
 	for _, s := range m.Streams {
+		if replicas > 0 {
+			var err error
+			if s.Restore, err = withReplicas(s.Restore, replicas); err != nil {
+				return Manifest{}, fmt.Errorf("%w: stream %s: %v", ErrDamaged, s.Name, err)
+			}
+		}
 		if err := restoreStream(ctx, c, dir, s); err != nil {
 			return Manifest{}, fmt.Errorf("restore of stream %s: %w", s.Name, err)
 		}
@@ -206,6 +214,38 @@ func Restore(ctx context.Context, c *client.Client, dir string, progress Progres
 		}
 	}
 	return m, nil
+}
+
+// withReplicas returns a stream's restore request with n replicas, every
+// other field as the server gave it.
+func withReplicas(restore json.RawMessage, n int) (json.RawMessage, error) {
+	var r map[string]json.RawMessage
+	if err := json.Unmarshal(restore, &r); err != nil {
+		return nil, err
+	}
+	var cfg map[string]json.RawMessage
+	if err := json.Unmarshal(r["config"], &cfg); err != nil {
+		return nil, err
+	}
+	cfg["num_replicas"] = json.RawMessage(fmt.Sprint(n))
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r["config"] = b
+	return json.Marshal(r)
+}
+
+// mayExpire reports whether a stream's messages can age out (a maximum
+// age, or per-message TTLs), from its configuration in the backup.
+func mayExpire(restore json.RawMessage) bool {
+	var r struct {
+		Config struct {
+			MaxAge      int64 `json:"max_age"`
+			AllowMsgTTL bool  `json:"allow_msg_ttl"`
+		} `json:"config"`
+	}
+	return json.Unmarshal(restore, &r) != nil || r.Config.MaxAge > 0 || r.Config.AllowMsgTTL
 }
 
 // ErrNotEmpty means the server to restore into already holds a stream of
@@ -262,7 +302,10 @@ func restoreStream(ctx context.Context, c *client.Client, dir string, s Stream) 
 	if err := decodeResponse(reply.Data, &done); err != nil {
 		return err
 	}
-	if done.State.LastSeq != s.LastSeq || done.State.Messages != s.Messages {
+	// Messages whose age limit or per-message TTL ran out since the backup
+	// are gone, as they would be from the live stream; the sequence stays.
+	short := done.State.Messages < s.Messages && !mayExpire(s.Restore)
+	if done.State.LastSeq != s.LastSeq || done.State.Messages > s.Messages || short {
 		return fmt.Errorf("%w: restored %d messages up to seq %d, the backup holds %d up to seq %d", ErrDamaged, done.State.Messages, done.State.LastSeq, s.Messages, s.LastSeq)
 	}
 	return nil

@@ -33,9 +33,11 @@ type Console struct {
 	throttle *throttle
 	pages    *pages
 	handler  http.Handler
-	// refusals logs what the console refuses: sampled, since anyone who
-	// reaches the listener can make it refuse.
-	refusals zerolog.Logger
+	// refusals logs requests the console refuses, and logins the failed
+	// and locked-out ones: each sampled on its own, since anyone who
+	// reaches the listener can cause them (and a flood of one kind then
+	// does not hide the other).
+	refusals, logins zerolog.Logger
 	// redriving are the dead letters a redrive is running for.
 	redriving inFlight
 
@@ -49,9 +51,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	c := &Console{cfg: cfg, byName: map[string]auth.Identity{},
-		// The first 20 lines of each second are kept, then one in a thousand.
-		refusals: cfg.Log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 1000}})}
+	c := &Console{cfg: cfg, byName: map[string]auth.Identity{}, refusals: sampled(cfg.Log), logins: sampled(cfg.Log)}
 	for _, id := range cfg.Identities {
 		c.byName[id.Name] = id
 	}
@@ -135,6 +135,12 @@ func (c *Console) hostCheck(next http.Handler) http.Handler {
 		c.refusals.Warn().Str("host", clip(r.Host)).Str("remote", clientIP(r)).Msg("console: request for an unknown host name refused")
 		http.Error(w, "misdirected request: this console does not answer to that host name (see AllowedHosts in docs/console.md)", http.StatusMisdirectedRequest)
 	})
+}
+
+// sampled is log keeping the first 20 lines of each second, then one in a
+// thousand.
+func sampled(log zerolog.Logger) zerolog.Logger {
+	return log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 1000}})
 }
 
 // clip cuts a client's string to what a log line needs: a Host header or

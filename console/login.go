@@ -73,7 +73,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	// logins sent in parallel cannot all pass the lockout check first.
 	attempt, wait := c.throttle.begin(keys...)
 	if wait > 0 {
-		c.refusals.Warn().Str("user", logName).Str("remote", ip).Msg("console: login refused: too many failures")
+		c.logins.Warn().Str("user", logName).Str("remote", ip).Msg("console: login refused: too many failures")
 		c.showLogin(w, r, http.StatusTooManyRequests, loginView{Name: name,
 			Message: fmt.Sprintf("Too many failed logins for this name or address; try again in %s.", wait.Round(time.Second))})
 		return
@@ -93,7 +93,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusServiceUnavailable, loginView{Name: name, Message: "The engine cannot be reached right now; try again shortly."})
 		return
 	case err != nil:
-		c.refusals.Warn().Str("user", logName).Str("remote", ip).Msg("console: login failed")
+		c.logins.Warn().Str("user", logName).Str("remote", ip).Msg("console: login failed")
 		// Every failure is answered FailureDelay after the login arrived:
 		// secrets cannot be tried fast, and an unknown name, a wrong seed
 		// (checked here) and a wrong password (checked by the NATS server)

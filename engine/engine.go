@@ -231,11 +231,11 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	if cfg.NATSURL == "" {
-		if e.ns, err = startEmbedded(cfg, log); err != nil {
+		if e.ns, err = startEmbedded(cfg, "", log); err != nil {
 			return nil, err
 		}
 		if cfg.GroupCommit {
-			if e.syncs, err = groupcommit.Open(filepath.Join(cfg.DataDir, "jetstream")); err != nil {
+			if e.syncs, err = groupcommit.Open(StoreDir(cfg.DataDir)); err != nil {
 				return nil, err
 			}
 			if fs := e.syncs.FileSystem(); fs != "ext2/3/4" {
@@ -249,7 +249,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
 		}
 		log.Info().Str("listen", e.ns.ClientURL()).Str("durability", cfg.Durability).Bool("group_commit", cfg.GroupCommit).
-			Str("store_dir", filepath.Join(cfg.DataDir, "jetstream")).Str("auth_dir", filepath.Join(cfg.DataDir, "auth")).
+			Str("store_dir", StoreDir(cfg.DataDir)).Str("auth_dir", filepath.Join(cfg.DataDir, "auth")).
 			Msg("embedded nats-server with JetStream started; clients authenticate with the seeds in auth_dir")
 		if cfg.Durability == string(embedded.Fast) {
 			log.Warn().Msg("durability profile fast: acknowledged writes are fsynced only every 2 minutes, and the read models only when the engine stops; a machine crash can lose writes, and the read models are then rebuilt from the event log")
@@ -820,14 +820,22 @@ const damagedTimerWait = time.Minute
 // does, without the engine, for tools that work on a stopped engine's data
 // (bankbook restore): with the identities in <data-dir>/auth (created on
 // first start) or cfg.AuthFile, listening on cfg.Listen ("": in-process
-// connections only). The caller locks the data directory.
-func StartEmbedded(cfg Config, log zerolog.Logger) (*embedded.Server, error) {
-	return startEmbedded(cfg, log)
+// connections only), its JetStream files in storeDir ("": where serve
+// keeps them, <data-dir>/jetstream). The caller locks the data directory.
+func StartEmbedded(cfg Config, storeDir string, log zerolog.Logger) (*embedded.Server, error) {
+	return startEmbedded(cfg, storeDir, log)
 }
 
+// StoreDir is where serve keeps the embedded server's JetStream files.
+func StoreDir(dataDir string) string { return filepath.Join(dataDir, "jetstream") }
+
 // startEmbedded starts the embedded server with the identities in
-// <data-dir>/auth (created on first start) or the operator's --auth-file.
-func startEmbedded(cfg Config, log zerolog.Logger) (*embedded.Server, error) {
+// <data-dir>/auth (created on first start) or the operator's --auth-file,
+// and its files in storeDir ("": StoreDir).
+func startEmbedded(cfg Config, storeDir string, log zerolog.Logger) (*embedded.Server, error) {
+	if storeDir == "" {
+		storeDir = StoreDir(cfg.DataDir)
+	}
 	dir := filepath.Join(cfg.DataDir, "auth")
 	ids, err := auth.Identities(dir, cfg.AuthFile)
 	if err != nil {
@@ -839,7 +847,7 @@ func startEmbedded(cfg Config, log zerolog.Logger) (*embedded.Server, error) {
 	}
 	durability, _ := embedded.ParseDurability(cfg.Durability)
 	return embedded.Start(embedded.Config{
-		StoreDir: filepath.Join(cfg.DataDir, "jetstream"), Listen: cfg.Listen, Durability: durability, EngineSyncs: cfg.GroupCommit,
+		StoreDir: storeDir, Listen: cfg.Listen, Durability: durability, EngineSyncs: cfg.GroupCommit,
 		Accounts: accounts, EngineSeed: auth.SeedFile(dir, auth.Engine), Log: &log,
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/bankbook/bankbook/datadir"
 	"github.com/bankbook/bankbook/eventstore"
 )
 
@@ -132,7 +133,7 @@ func ReplayWith(ctx context.Context, r *eventstore.Reader, path string, opts *Op
 		if err = os.Link(partial, path); errors.Is(err, fs.ErrExist) {
 			err = fmt.Errorf("%w: %s", ErrExists, path)
 		} else if err == nil {
-			if err = syncDir(filepath.Dir(path)); err != nil {
+			if err = datadir.SyncDir(filepath.Dir(path)); err != nil {
 				err = fmt.Errorf("replay: %w", err)
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/bankbook/bankbook/datadir"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 )
@@ -274,7 +275,7 @@ func MoveAside(path string, now time.Time) (string, error) {
 	// The new file starts without the old one's marker (unsynced.go). The
 	// file's move is made durable first: a marker gone from a path that
 	// still held the old file would make a torn file trusted.
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := datadir.SyncDir(filepath.Dir(path)); err != nil {
 		return "", fmt.Errorf("move damaged read models aside: %w", err)
 	}
 	switch err := os.Rename(path+markerSuffix, aside+markerSuffix); {
@@ -282,7 +283,7 @@ func MoveAside(path string, now time.Time) (string, error) {
 	case err != nil:
 		return "", fmt.Errorf("move damaged read models aside: %w", err)
 	default:
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := datadir.SyncDir(filepath.Dir(path)); err != nil {
 			return "", fmt.Errorf("move damaged read models aside: %w", err)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/bankbook/bankbook/datadir"
 )
 
 // A read-model file opened with Options.Unsynced is not fsynced when a
@@ -94,7 +96,7 @@ func writeMarker(path, boot string) error {
 	if err != nil {
 		return fmt.Errorf("unsynced read models %s: %w", name, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return datadir.SyncDir(filepath.Dir(path))
 }
 
 // removeMarker removes the marker of the file at path once the file is
@@ -103,7 +105,7 @@ func removeMarker(path string) error {
 	if err := os.Remove(path + markerSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("unsynced read models %s: %w", path, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return datadir.SyncDir(filepath.Dir(path))
 }
 
 // syncFile fsyncs the file at path: every write any process made to it.
@@ -118,22 +120,6 @@ func syncFile(path string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("sync read models %s: %w", path, err)
-	}
-	return nil
-}
-
-// syncDir makes the new and removed names in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
 }

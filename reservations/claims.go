@@ -16,13 +16,24 @@ import (
 // DepositClaimTTL is how long the claim of a bank transaction is kept: far
 // longer than any attempt to record it and its retries take (the scanner
 // repeats a transaction within minutes until it is recorded; after that,
-// the recorded deposit answers every repeat).
-const DepositClaimTTL = 24 * time.Hour
+// the recorded deposit answers every repeat), and as long as an
+// idempotency key is kept, so that a request repeated with its key is
+// held to the first description too.
+const DepositClaimTTL = 7 * 24 * time.Hour
 
 // depositKey is the key of a deposit's claim. Name keys are base64url and
 // hold no dot, so the two never meet.
 func depositKey(id domain.DepositID) string {
 	return "deposit." + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+// claimedBefore reports whether a create failed because the key exists:
+// ErrKeyExists, or the bare wrong-last-sequence error a create over an
+// expired key's marker gets when another create wins the race.
+func claimedBefore(err error) bool {
+	var ae *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.As(err, &ae) &&
+		(ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // ClaimDeposit claims deposit id, a bank transaction, for content (what
@@ -43,7 +54,7 @@ func (s *Store) ClaimDeposit(ctx context.Context, id domain.DepositID, content [
 		if err == nil {
 			return content, nil
 		}
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		if claimedBefore(err) {
 			// Claimed before, maybe by this very call if an answer was lost.
 			e, err := transient.Do(ctx, s.retry, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, k) })
 			if errors.Is(err, jetstream.ErrKeyNotFound) {

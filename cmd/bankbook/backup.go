@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -74,7 +73,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := backup.ReadManifest(*from); err != nil {
 		return fmt.Errorf("restore: %s: %w", *from, err)
 	}
-	store := filepath.Join(*dataDir, "jetstream")
+	store := engine.StoreDir(*dataDir)
 	if _, err := os.Lstat(store); err == nil {
 		return usageError("restore: %s exists: restore into a new data directory", store)
 	}
@@ -86,28 +85,54 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer func() { _ = unlock() }()
-	srv, err := engine.StartEmbedded(engine.Config{DataDir: *dataDir, AuthFile: *authFile, Durability: "safe"}, zerolog.New(stderr).Level(zerolog.WarnLevel))
-	if err != nil {
-		return err
+	m, err := restoreInto(ctx, engine.Config{DataDir: *dataDir, AuthFile: *authFile, Durability: "safe"}, *from,
+		zerolog.New(stderr).Level(zerolog.WarnLevel), func(s backup.Stream) {
+			if !*asJSON {
+				fmt.Fprintf(stderr, "  %-32s %10d messages  seq %d..%d  %d consumers\n", s.Name, s.Messages, s.FirstSeq, s.LastSeq, s.Consumers)
+			}
+		})
+	if errors.Is(err, backup.ErrNotEmpty) {
+		return usageError("restore: %v", err)
 	}
-	defer srv.Shutdown()
-	nc, err := srv.Connect()
 	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	m, err := backup.Restore(ctx, client.New(nc), *from, func(s backup.Stream) {
-		if !*asJSON {
-			fmt.Fprintf(stderr, "  %-32s %10d messages  seq %d..%d  %d consumers\n", s.Name, s.Messages, s.FirstSeq, s.LastSeq, s.Consumers)
-		}
-	})
-	if err != nil {
-		if errors.Is(err, backup.ErrNotEmpty) {
-			return usageError("restore: %v", err)
-		}
 		return err
 	}
 	return printManifest(stdout, *asJSON, "restored into "+*dataDir+" (start it with: bankbook serve --data-dir "+*dataDir+")", m)
+}
+
+// restoreInto restores the backup in from into cfg's data directory
+// through its own embedded server, whose store it fills beside the one serve
+// uses and moves into place only once every stream is restored: a restore
+// that fails, or is killed, leaves no store that serve would start on.
+func restoreInto(ctx context.Context, cfg engine.Config, from string, log zerolog.Logger, progress backup.Progress) (backup.Manifest, error) {
+	store := engine.StoreDir(cfg.DataDir)
+	staging := store + ".restoring"
+	if err := os.RemoveAll(staging); err != nil { // a killed restore's
+		return backup.Manifest{}, err
+	}
+	m, err := func() (backup.Manifest, error) {
+		srv, err := engine.StartEmbedded(cfg, staging, log)
+		if err != nil {
+			return backup.Manifest{}, err
+		}
+		defer srv.Shutdown()
+		nc, err := srv.Connect()
+		if err != nil {
+			return backup.Manifest{}, err
+		}
+		defer nc.Close()
+		// One server: a cluster's R3 streams come back as R1 (serve's
+		// default --replicas).
+		return backup.Restore(ctx, client.New(nc), from, 1, progress)
+	}()
+	if err == nil {
+		err = os.Rename(staging, store)
+	}
+	if err != nil {
+		_ = os.RemoveAll(staging)
+		return backup.Manifest{}, err
+	}
+	return m, datadir.SyncDir(cfg.DataDir)
 }
 
 func printManifest(stdout io.Writer, asJSON bool, head string, m backup.Manifest) error {

@@ -102,7 +102,35 @@ func TestBackupAndRestore(t *testing.T) {
 		t.Fatalf("a refused restore left a store behind: %v", err)
 	}
 
+	// A restore that fails half-way (here: the last stream comes back with
+	// fewer messages than the manifest says) leaves no store behind, and
+	// the next restore into the same directory runs.
+	short := filepath.Join(t.TempDir(), "short")
+	copyDir(t, dir, short)
+	mb, err := os.ReadFile(filepath.Join(short, backup.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var edited backup.Manifest
+	if err := json.Unmarshal(mb, &edited); err != nil {
+		t.Fatal(err)
+	}
+	edited.Streams[len(edited.Streams)-1].Messages++
+	if mb, err = json.Marshal(edited); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(short, backup.ManifestFile), mb, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	restored := filepath.Join(t.TempDir(), "restored")
+	if _, err := cli(t, "restore", "--from", short, "--data-dir", restored); err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("restore of a stream that comes back short: %v", err)
+	}
+	for _, left := range []string{"jetstream", "jetstream.restoring"} {
+		if _, err := os.Stat(filepath.Join(restored, left)); !os.IsNotExist(err) {
+			t.Fatalf("a failed restore left %s behind: %v", left, err)
+		}
+	}
 	if out, err := cli(t, "restore", "--from", dir, "--data-dir", restored); err != nil || !strings.Contains(out, fmt.Sprintf("the event stream up to seq %d", head)) {
 		t.Fatalf("restore: %q %v", out, err)
 	}
