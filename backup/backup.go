@@ -130,6 +130,7 @@ type Progress func(s Stream)
 // API of the account (the engine's identity); a client from
 // client.Connect is refused at once without it.
 func Take(ctx context.Context, c *client.Client, dir string, progress Progress) (Manifest, error) {
+	dir = filepath.Clean(dir) // "DIR/" too: its partial is DIR.partial, beside it
 	if _, err := os.Lstat(dir); err == nil {
 		return Manifest{}, fmt.Errorf("%w: %s", ErrExists, dir)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -212,8 +213,8 @@ func ReadManifest(dir string) (Manifest, error) {
 	if m.Format != Format {
 		return Manifest{}, fmt.Errorf("%w: manifest format %d, this build reads %d", ErrDamaged, m.Format, Format)
 	}
-	if len(m.Streams) == 0 {
-		return Manifest{}, fmt.Errorf("%w: the manifest lists no streams", ErrDamaged)
+	if !slices.ContainsFunc(m.Streams, func(s Stream) bool { return s.Name == eventStream }) {
+		return Manifest{}, fmt.Errorf("%w: the manifest lists no event stream (%s)", ErrDamaged, eventStream)
 	}
 	for _, s := range m.Streams {
 		if s.File != filepath.Base(s.File) || s.File == "" {

@@ -230,6 +230,9 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if e.unlock, err = datadir.Lock(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	if _, err := os.Lstat(filepath.Join(cfg.DataDir, RestoreMarker)); err == nil {
+		return nil, fmt.Errorf("%w: %s is there: run bankbook restore into %s again (it starts over), or remove the directory to start empty", ErrRestoreIncomplete, RestoreMarker, cfg.DataDir)
+	}
 	if cfg.NATSURL == "" {
 		if e.ns, err = startEmbedded(cfg, "", log); err != nil {
 			return nil, err
@@ -825,6 +828,14 @@ const damagedTimerWait = time.Minute
 func StartEmbedded(cfg Config, storeDir string, log zerolog.Logger) (*embedded.Server, error) {
 	return startEmbedded(cfg, storeDir, log)
 }
+
+// RestoreMarker is the file bankbook restore keeps in a data directory
+// until every stream is in place; Start refuses a directory that has it.
+const RestoreMarker = "RESTORE-INCOMPLETE"
+
+// ErrRestoreIncomplete means the data directory holds a restore that did
+// not finish: serving it would run on an empty or partial log.
+var ErrRestoreIncomplete = errors.New("engine: a restore into this data directory did not finish")
 
 // StoreDir is where serve keeps the embedded server's JetStream files.
 func StoreDir(dataDir string) string { return filepath.Join(dataDir, "jetstream") }

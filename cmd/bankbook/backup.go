@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -73,9 +74,14 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := backup.ReadManifest(*from); err != nil {
 		return fmt.Errorf("restore: %s: %w", *from, err)
 	}
-	store := engine.StoreDir(*dataDir)
-	if _, err := os.Lstat(store); err == nil {
-		return usageError("restore: %s exists: restore into a new data directory", store)
+	for _, refuse := range []struct{ file, why string }{
+		{engine.StoreDir(*dataDir), "restore into a new data directory"},
+		{filepath.Join(*dataDir, readModelsFile), "it holds the read models of another log: move it aside (serve rebuilds them from the restored log)"},
+		{filepath.Join(*dataDir, backup.ManifestFile), "that is a backup, not a data directory"},
+	} {
+		if _, err := os.Lstat(refuse.file); err == nil {
+			return usageError("restore: %s exists: %s", refuse.file, refuse.why)
+		}
 	}
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
 		return err
@@ -85,8 +91,20 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer func() { _ = unlock() }()
-	m, err := restoreInto(ctx, engine.Config{DataDir: *dataDir, AuthFile: *authFile, Durability: "safe"}, *from,
-		zerolog.New(stderr).Level(zerolog.WarnLevel), func(s backup.Stream) {
+	// Until every stream is in place, serve refuses the directory (a
+	// restore that fails or is killed leaves the marker; the next restore
+	// starts over).
+	marker := filepath.Join(*dataDir, engine.RestoreMarker)
+	if err := os.WriteFile(marker, []byte("bankbook restore --from "+*from+" did not finish\n"), 0o600); err != nil {
+		return err
+	}
+	if err := datadir.SyncDir(*dataDir); err != nil {
+		return err
+	}
+	// The staged store is synced once, whole, before it is moved into
+	// place: the server need not sync each restored message.
+	m, err := restoreInto(ctx, engine.Config{DataDir: *dataDir, AuthFile: *authFile, Durability: "fast"}, *from,
+		zerolog.New(stderr).Level(zerolog.ErrorLevel), func(s backup.Stream) {
 			if !*asJSON {
 				fmt.Fprintf(stderr, "  %-32s %10d messages  seq %d..%d  %d consumers\n", s.Name, s.Messages, s.FirstSeq, s.LastSeq, s.Consumers)
 			}
@@ -95,6 +113,12 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usageError("restore: %v", err)
 	}
 	if err != nil {
+		return fmt.Errorf("%w (serve refuses %s until a restore finishes: run it again)", err, *dataDir)
+	}
+	if err := os.Remove(marker); err != nil {
+		return err
+	}
+	if err := datadir.SyncDir(*dataDir); err != nil {
 		return err
 	}
 	return printManifest(stdout, *asJSON, "restored into "+*dataDir+" (start it with: bankbook serve --data-dir "+*dataDir+")", m)
@@ -125,6 +149,9 @@ func restoreInto(ctx context.Context, cfg engine.Config, from string, log zerolo
 		// default --replicas).
 		return backup.Restore(ctx, client.New(nc), from, 1, progress)
 	}()
+	if err == nil {
+		err = datadir.SyncTree(staging)
+	}
 	if err == nil {
 		err = os.Rename(staging, store)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/bankbook/bankbook/backup"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/rs/zerolog"
 )
 
 // TestBackupAndRestore backs up a running engine, restores the backup into
@@ -81,6 +83,13 @@ func TestBackupAndRestore(t *testing.T) {
 	if _, err := cli(t, "backup", url, engineKey, "--out", dir); exitCode(err) != exitUsage {
 		t.Fatalf("backup into an existing directory: exit %d (%v), want 2", exitCode(err), err)
 	}
+	slash := filepath.Join(t.TempDir(), "slash")
+	if _, err := cli(t, "backup", url, engineKey, "--out", slash+"/"); err != nil {
+		t.Fatalf("backup --out DIR/: %v", err)
+	}
+	if _, err := backup.ReadManifest(slash); err != nil {
+		t.Fatalf("backup --out DIR/: %v", err)
+	}
 
 	// A damaged copy is refused before anything is restored.
 	damaged := filepath.Join(t.TempDir(), "damaged")
@@ -131,11 +140,28 @@ func TestBackupAndRestore(t *testing.T) {
 			t.Fatalf("a failed restore left %s behind: %v", left, err)
 		}
 	}
+	// ... and an engine refuses the directory until a restore finishes,
+	// rather than start empty beside the client keys the restore made.
+	rcfg := engine.Defaults()
+	rcfg.DataDir, rcfg.Listen, rcfg.HTTPListen = restored, "127.0.0.1:0", "off"
+	if e3, err := engine.Start(context.Background(), rcfg, zerolog.Nop()); !errors.Is(err, engine.ErrRestoreIncomplete) {
+		if e3 != nil {
+			_ = e3.Stop(context.Background())
+		}
+		t.Fatalf("an engine on a directory whose restore failed: %v, want ErrRestoreIncomplete", err)
+	}
 	if out, err := cli(t, "restore", "--from", dir, "--data-dir", restored); err != nil || !strings.Contains(out, fmt.Sprintf("the event stream up to seq %d", head)) {
 		t.Fatalf("restore: %q %v", out, err)
 	}
 	if _, err := cli(t, "restore", "--from", dir, "--data-dir", restored); exitCode(err) != exitUsage {
 		t.Fatalf("restore into a data directory that has a store: exit %d (%v), want 2", exitCode(err), err)
+	}
+	withModels := t.TempDir()
+	if err := os.WriteFile(filepath.Join(withModels, readModelsFile), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, "restore", "--from", dir, "--data-dir", withModels); exitCode(err) != exitUsage {
+		t.Fatalf("restore beside another log's read models: exit %d (%v), want 2", exitCode(err), err)
 	}
 
 	e2, _ := startEngine(t, func(c *engine.Config) { c.DataDir = restored })
