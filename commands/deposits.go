@@ -47,6 +47,11 @@ type Deposits struct {
 // between them (the scanner repeats every transaction until it is recorded)
 // completes what the first attempt began and never repeats it. The deposit
 // is written last: once it exists, the transaction has been accounted for.
+// Before any of them, the transaction is claimed (Names.ClaimDeposit) with
+// what the request says of it, and every attempt goes on with what the
+// first claim said: requests describing one transaction differently (a
+// name, an amount) would otherwise each apply it to the order their
+// description points at.
 func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordDepositRequest) (api.RecordDepositReply, error) {
 	if err := req.Validate(); err != nil {
 		return api.RecordDepositReply{}, err
