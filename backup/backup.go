@@ -124,9 +124,9 @@ func Order(names []string) (take, skip []string) {
 // Progress, if not nil, is told of each stream once it is done.
 type Progress func(s Stream)
 
-// Take backs up every stream of the account nc is connected to (ordered by
+// Take backs up every stream of the account c is connected to (ordered by
 // Order) into dir, which must not exist: it writes dir.partial and renames
-// it once everything, the manifest last, is synced. nc needs the JetStream
+// it once everything, the manifest last, is synced. c needs the JetStream
 // API of the account (the engine's identity); a client from
 // client.Connect is refused at once without it.
 func Take(ctx context.Context, c *client.Client, dir string, progress Progress) (Manifest, error) {
