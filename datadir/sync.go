@@ -1,7 +1,6 @@
 package datadir
 
 import (
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,10 +18,7 @@ func SyncDir(dir string) error {
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
+	return err // an *fs.PathError: it names dir
 }
 
 // SyncTree makes every file and directory under root durable, root
@@ -44,9 +40,6 @@ func SyncTree(root string) error {
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
-		if err != nil {
-			return fmt.Errorf("sync %s: %w", path, err)
-		}
-		return nil
+		return err // an *fs.PathError: it names the file
 	})
 }

@@ -16,8 +16,8 @@ import (
 // DepositClaimTTL is how long the claim of a bank transaction is kept: far
 // longer than any attempt to record it and its retries take (the scanner
 // repeats a transaction within minutes until it is recorded; after that,
-// the recorded deposit answers every repeat), and as long as an
-// idempotency key is kept, so that a request repeated with its key is
+// the recorded deposit answers every repeat), and as long as the default
+// idempotency TTL keeps a key, so that a request repeated with its key is
 // held to the first description too.
 const DepositClaimTTL = 7 * 24 * time.Hour
 

@@ -63,7 +63,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	from := fs.String("from", "", "the backup directory (required)")
-	dataDir := fs.String("data-dir", "", "the data directory to restore into: new, or without a jetstream/ directory (required)")
+	dataDir := fs.String("data-dir", "", "the data directory to restore into: new, or without jetstream/ and readmodels.db (required)")
 	authFile := fs.String("auth-file", "", "the identities file the engine will run with (as serve's --auth-file); default: <data-dir>/auth, created when missing")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -74,16 +74,13 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := backup.ReadManifest(*from); err != nil {
 		return fmt.Errorf("restore: %s: %w", *from, err)
 	}
-	for _, refuse := range []struct{ file, why string }{
-		{engine.StoreDir(*dataDir), "restore into a new data directory"},
-		{filepath.Join(*dataDir, readModelsFile), "it holds the read models of another log: move it aside (serve rebuilds them from the restored log)"},
-		{filepath.Join(*dataDir, backup.ManifestFile), "that is a backup, not a data directory"},
-	} {
-		if _, err := os.Lstat(refuse.file); err == nil {
-			return usageError("restore: %s exists: %s", refuse.file, refuse.why)
-		}
+	if _, err := os.Lstat(filepath.Join(*dataDir, backup.ManifestFile)); err == nil {
+		return usageError("restore: %s is a backup, not a data directory", *dataDir)
 	}
 	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	if err := datadir.SyncDir(filepath.Dir(filepath.Clean(*dataDir))); err != nil {
 		return err
 	}
 	unlock, err := datadir.Lock(*dataDir)
@@ -91,10 +88,30 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer func() { _ = unlock() }()
+	marker := filepath.Join(*dataDir, engine.RestoreMarker)
+	_, unfinished := os.Lstat(marker)
+	for _, refuse := range []struct {
+		file, why string
+		ours      bool // what an unfinished restore leaves: replaced
+	}{
+		{engine.StoreDir(*dataDir), "restore into a new data directory", unfinished == nil},
+		{filepath.Join(*dataDir, readModelsFile), "it holds the read models of another log: move it aside (serve rebuilds them from the restored log)", false},
+	} {
+		if _, err := os.Lstat(refuse.file); err != nil {
+			continue
+		}
+		if !refuse.ours {
+			return usageError("restore: %s exists: %s", refuse.file, refuse.why)
+		}
+		// A restore that got its store into place and died before it
+		// removed the mark: its store may be another backup's; start over.
+		if err := os.RemoveAll(refuse.file); err != nil {
+			return err
+		}
+	}
 	// Until every stream is in place, serve refuses the directory (a
 	// restore that fails or is killed leaves the marker; the next restore
 	// starts over).
-	marker := filepath.Join(*dataDir, engine.RestoreMarker)
 	if err := os.WriteFile(marker, []byte("bankbook restore --from "+*from+" did not finish\n"), 0o600); err != nil {
 		return err
 	}
@@ -114,6 +131,12 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if err != nil {
 		return fmt.Errorf("%w (serve refuses %s until a restore finishes: run it again)", err, *dataDir)
+	}
+	// The identities the embedded start made, if any, then the mark.
+	if auth := filepath.Join(*dataDir, "auth"); fileExists(auth) {
+		if err := datadir.SyncDir(auth); err != nil {
+			return err
+		}
 	}
 	if err := os.Remove(marker); err != nil {
 		return err

@@ -156,6 +156,21 @@ func TestBackupAndRestore(t *testing.T) {
 	if _, err := cli(t, "restore", "--from", dir, "--data-dir", restored); exitCode(err) != exitUsage {
 		t.Fatalf("restore into a data directory that has a store: exit %d (%v), want 2", exitCode(err), err)
 	}
+	// A restore whose store got into place but whose mark stayed (it died
+	// right after the move) is started over by the next restore.
+	died := filepath.Join(t.TempDir(), "died")
+	if _, err := cli(t, "restore", "--from", dir, "--data-dir", died); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(died, engine.RestoreMarker), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, "restore", "--from", dir, "--data-dir", died); err != nil {
+		t.Fatalf("restore over an unfinished restore's store: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(died, engine.RestoreMarker)); !os.IsNotExist(err) {
+		t.Fatalf("the mark after a restore that finished: %v", err)
+	}
 	withModels := t.TempDir()
 	if err := os.WriteFile(filepath.Join(withModels, readModelsFile), nil, 0o600); err != nil {
 		t.Fatal(err)
