@@ -13,8 +13,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/bankbook/bankbook/client"
 	"github.com/nats-io/nats.go"
+
+	"github.com/bankbook/bankbook/client"
 )
 
 // The JetStream API subjects used here (nats-server's jetstream_api.go);

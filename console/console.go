@@ -12,10 +12,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
-	"github.com/rs/zerolog"
 )
 
 //go:embed templates/*.html

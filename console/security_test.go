@@ -9,9 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/bankbook/bankbook/console"
 	"github.com/bankbook/bankbook/internal/testenv"
-	"github.com/rs/zerolog"
 )
 
 // Wrong logins sent in parallel are throttled like wrong logins sent one
