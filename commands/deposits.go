@@ -27,6 +27,9 @@ type Deposits struct {
 	marks    Watermarks
 	links    *Links                             // nil: no store links
 	runs     *Repository[domain.Reconciliation] // bank reconciliation runs (reconcile.go)
+	// recording serialises the recordings of one deposit in this instance;
+	// its claim's lease serialises them across instances.
+	recording turns
 }
 
 // RecordDeposit records a bank transaction exactly once and does what it
@@ -51,12 +54,21 @@ type Deposits struct {
 // what the request says of it, and every attempt goes on with what the
 // first claim said: requests describing one transaction differently (a
 // name, an amount) would otherwise each apply it to the order their
-// description points at.
+// description points at. One attempt at a time holds the claim (and in
+// this instance, one at a time asks for it), and the holder looks for the
+// deposit again before it touches anything: an order that changed between
+// two attempts (paid meanwhile, say) would otherwise have the transaction
+// refunded after an earlier attempt recorded it as an orphan.
 func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordDepositRequest) (api.RecordDepositReply, error) {
 	if err := req.Validate(); err != nil {
 		return api.RecordDepositReply{}, err
 	}
 	id := domain.NewDepositID(req.AccountNumber, req.BankTxnID)
+	release, err := h.recording.take(ctx, string(id))
+	if err != nil {
+		return api.RecordDepositReply{}, err
+	}
+	defer release()
 	if d, seq, err := h.deposits.Get(ctx, string(id)); err != nil {
 		return api.RecordDepositReply{}, err
 	} else if d.Exists() {
@@ -83,8 +95,26 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 		BankTxnID: req.BankTxnID, AccountNumber: req.AccountNumber, DepositorName: req.DepositorName,
 		Amount: req.Amount, DepositedAt: req.DepositedAt.UTC(),
 	})
+	if held := (*reservations.ClaimHeldError)(nil); errors.As(err, &held) {
+		// Another instance is recording it: what it recorded, if it has
+		// by now; otherwise this request is retried later (409 conflict,
+		// not final: the repeat with its key records or answers then).
+		if d, seq, err := h.deposits.Get(ctx, string(id)); err != nil {
+			return api.RecordDepositReply{}, err
+		} else if d.Exists() {
+			return duplicateReply(d, seq), nil
+		}
+		return api.RecordDepositReply{}, fmt.Errorf("deposit %s: %w: %w", id, err, ErrContention)
+	}
 	if err != nil {
 		return api.RecordDepositReply{}, err
+	}
+	// Holding the claim, look again: an attempt that held it before may
+	// have recorded the deposit since this one looked.
+	if d, seq, err := h.deposits.Get(ctx, string(id)); err != nil {
+		return api.RecordDepositReply{}, err
+	} else if d.Exists() {
+		return duplicateReply(d, seq), nil
 	}
 	now := h.Now()
 	rec := domain.DepositRecorded{
@@ -125,7 +155,7 @@ func (h *Deposits) claim(ctx context.Context, id domain.DepositID, mine depositC
 	if err != nil {
 		return depositClaim{}, false, err
 	}
-	got, err := h.names.ClaimDeposit(ctx, id, b)
+	got, err := h.names.ClaimDeposit(ctx, id, b, h.NewID())
 	if err != nil {
 		return depositClaim{}, false, err
 	}

@@ -30,9 +30,11 @@ type Names interface {
 	Holder(ctx context.Context, name string) (reservations.Holder, uint64, error)
 	Release(ctx context.Context, name string, order domain.OrderID) error
 	Admit(ctx context.Context, buyer domain.UserID, order domain.OrderID, limit int, counts reservations.Counts) error
-	// ClaimDeposit claims a bank transaction for what a request says of it
-	// and returns what the first claim said (reservations.Store.ClaimDeposit).
-	ClaimDeposit(ctx context.Context, id domain.DepositID, content []byte) ([]byte, error)
+	// ClaimDeposit claims a bank transaction for the attempt holder, with
+	// what its request says of it, and returns what the first claim said;
+	// a *reservations.ClaimHeldError while another attempt holds it
+	// (reservations.Store.ClaimDeposit).
+	ClaimDeposit(ctx context.Context, id domain.DepositID, content []byte, holder string) ([]byte, error)
 }
 
 // Accounts is the dedicated account directory (accounts.Directory).

@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/audit"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
 
@@ -92,6 +95,59 @@ func TestOneBankTransactionMovesMoneyOnce(t *testing.T) {
 		t.Fatalf("a second payment: %+v", refund)
 	}
 	// The log agrees: every transaction moved its money once.
+	rep, err := audit.Verify(ctxT(t), audit.Options{Reader: e.Events.Reader(), Codec: domain.Events(), TempDir: t.TempDir()})
+	if err != nil || !rep.OK {
+		t.Fatalf("audit verify: %v %+v", err, rep.Findings)
+	}
+}
+
+// TestATransactionIsAppliedOnceWhileItsOrderChanges: identical requests for
+// a transaction that does not pay its order (another amount: an orphan),
+// sent at once with the transfer that does pay it. An attempt that finds
+// the order paid by then must not refund the transaction to the buyer's
+// wallet after another attempt recorded it as an orphan: each transaction
+// moves its money once, whatever order the attempts run in.
+func TestATransactionIsAppliedOnceWhileItsOrderChanges(t *testing.T) {
+	t.Run("one instance", func(t *testing.T) { appliedOnce(t, startEngine(t)) })
+	t.Run("two instances", func(t *testing.T) {
+		// The service's queue group spreads the requests over both: the
+		// claim's lease keeps all but one attempt off the transaction, and
+		// the others are answered 409 conflict and sent again.
+		a := startEngine(t)
+		startEngine(t, func(c *engine.Config) {
+			joinEngine(c, a.Engine)
+			c.DataDir = filepath.Join(t.TempDir(), "b")
+		})
+		appliedOnce(t, a)
+	})
+}
+
+func appliedOnce(t *testing.T, e *testEngine) {
+	at := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
+	for round := range 10 {
+		o := e.submit(t, fmt.Sprintf("u-m%d", round), "박정민", 3000)
+		var wg sync.WaitGroup
+		send := func(txn string, amount int64) {
+			wg.Go(func() {
+				req := api.RecordDepositRequest{BankTxnID: txn, AccountNumber: e.cfg.CollectNumber, DepositorName: o.DepositorName, Amount: amount, DepositedAt: at}
+				testenv.CheckFor(t, 20*time.Second, func() error {
+					var rep api.RecordDepositReply
+					_, err := e.c.Call(ctxT(t), api.DepositRecord.Subject, req, &rep, nil)
+					var ae *api.Error
+					if errors.As(err, &ae) && ae.Code != "conflict" {
+						t.Errorf("%s: %v", txn, err)
+						return nil
+					}
+					return err // a conflict: sent again
+				})
+			})
+		}
+		for range 7 {
+			send(fmt.Sprintf("MMX-%d", round), 3500) // an orphan, or refunded once the order is paid
+		}
+		send(fmt.Sprintf("MMY-%d", round), 3000) // pays the order
+		wg.Wait()
+	}
 	rep, err := audit.Verify(ctxT(t), audit.Options{Reader: e.Events.Reader(), Codec: domain.Events(), TempDir: t.TempDir()})
 	if err != nil || !rep.OK {
 		t.Fatalf("audit verify: %v %+v", err, rep.Findings)

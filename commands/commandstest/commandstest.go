@@ -46,8 +46,9 @@ func NewNames(now func() time.Time) *Names {
 }
 
 // ClaimDeposit returns the first content claimed for id, like
-// reservations.Store.ClaimDeposit (claims do not expire here).
-func (n *Names) ClaimDeposit(_ context.Context, id domain.DepositID, content []byte) ([]byte, error) {
+// reservations.Store.ClaimDeposit (claims do not expire here, and leases
+// are not kept: the handlers of one process take turns themselves).
+func (n *Names) ClaimDeposit(_ context.Context, id domain.DepositID, content []byte, _ string) ([]byte, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if first, ok := n.claims[id]; ok {

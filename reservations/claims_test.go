@@ -1,0 +1,100 @@
+package reservations_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/reservations"
+)
+
+// A deposit's claim: the first description stays, and one attempt at a
+// time holds it; another may take it over once the holder's lease has run
+// out (the holder died), keeping the first description.
+func TestClaimDeposit(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	var (
+		mu    sync.Mutex
+		clock = now
+	)
+	s, err := reservations.Open(t.Context(), js, reservations.Config{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"first"`), "attempt-a")
+	if err != nil || string(got) != `"first"` {
+		t.Fatalf("first claim: %s %v", got, err)
+	}
+	// The same attempt again (its answer lost): its claim.
+	if got, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"first"`), "attempt-a"); err != nil || string(got) != `"first"` {
+		t.Fatalf("the holder again: %s %v", got, err)
+	}
+	// Another attempt, another description, within the lease: held.
+	var held *reservations.ClaimHeldError
+	if _, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"second"`), "attempt-b"); !errors.As(err, &held) || !held.Until.Equal(now.Add(reservations.DepositClaimLease)) || string(held.Content) != `"first"` {
+		t.Fatalf("another attempt within the lease: %v, want held until %v", err, now.Add(reservations.DepositClaimLease))
+	}
+	// The lease runs out: b takes it over with the first description, and
+	// now a is the one held off.
+	mu.Lock()
+	clock = now.Add(reservations.DepositClaimLease + time.Second)
+	mu.Unlock()
+	if got, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"second"`), "attempt-b"); err != nil || string(got) != `"first"` {
+		t.Fatalf("take-over after the lease: %s %v, want the first description", got, err)
+	}
+	if _, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"first"`), "attempt-a"); !errors.As(err, &held) {
+		t.Fatalf("the first holder after the take-over: %v, want held", err)
+	}
+	// Another deposit is another claim.
+	if got, err := s.ClaimDeposit(t.Context(), "dep_2", []byte(`"other"`), "attempt-a"); err != nil || string(got) != `"other"` {
+		t.Fatalf("another deposit: %s %v", got, err)
+	}
+}
+
+// Attempts racing for one expired claim: exactly one takes it over.
+func TestClaimDepositTakeOverRaces(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	var (
+		mu    sync.Mutex
+		clock = now
+	)
+	s, err := reservations.Open(t.Context(), js, reservations.Config{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimDeposit(t.Context(), "dep_r", []byte(`"first"`), "dead"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	clock = now.Add(time.Hour)
+	mu.Unlock()
+	var (
+		wg           sync.WaitGroup
+		taken, heldN int
+		rmu          sync.Mutex
+	)
+	for i := range 8 {
+		wg.Go(func() {
+			got, err := s.ClaimDeposit(t.Context(), "dep_r", []byte(`"mine"`), "racer-"+string(rune('a'+i)))
+			var held *reservations.ClaimHeldError
+			rmu.Lock()
+			defer rmu.Unlock()
+			switch {
+			case err == nil && string(got) == `"first"`:
+				taken++
+			case errors.As(err, &held):
+				heldN++
+			default:
+				t.Errorf("racer %d: %s %v", i, got, err)
+			}
+		})
+	}
+	wg.Wait()
+	if taken != 1 || heldN != 7 {
+		t.Fatalf("%d took the claim over and %d were held off, want 1 and 7", taken, heldN)
+	}
+}
