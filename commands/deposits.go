@@ -166,6 +166,10 @@ func (h *Deposits) claim(ctx context.Context, id domain.DepositID, mine depositC
 	if err := json.Unmarshal(got, &first); err != nil {
 		return depositClaim{}, false, fmt.Errorf("claim of deposit %s: %w", id, err)
 	}
+	// A claim is recorded as it says: it must describe this transaction.
+	if first.BankTxnID == "" || domain.NewDepositID(first.AccountNumber, first.BankTxnID) != id || first.Amount <= 0 || first.DepositedAt.IsZero() {
+		return depositClaim{}, false, fmt.Errorf("claim of deposit %s describes another transaction or none: %.200s", id, got)
+	}
 	h.log.Warn().Str("deposit_id", string(id)).Str("bank_txn_id", mine.BankTxnID).
 		Str("claimed_depositor_name", first.DepositorName).Int64("claimed_amount", first.Amount).
 		Str("depositor_name", mine.DepositorName).Int64("amount", mine.Amount).

@@ -232,3 +232,23 @@ func TestResumedRecordCompletesWhatItsFirstAttemptBegan(t *testing.T) {
 		})
 	}
 }
+
+// A claim that does not describe the transaction (another one, or none) is
+// never recorded: the request fails and nothing is written.
+func TestRecordRefusesAClaimOfAnotherTransaction(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnit(t, es)
+		ctx := context.Background()
+		req := api.RecordDepositRequest{BankTxnID: "t-c", AccountNumber: collect.Number, DepositorName: "모름", Amount: 3000, DepositedAt: u.clock.Now()}
+		id := domain.NewDepositID(req.AccountNumber, req.BankTxnID)
+		if _, err := u.names.ClaimDeposit(ctx, id, []byte(`{"bank_txn_id":"","account_number":"","amount":0}`), "someone"); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := u.Deposits.RecordDeposit(ctx, commands.Meta{}, req); err == nil {
+			t.Fatalf("recorded from a claim of no transaction: %+v", rep)
+		}
+		if n := len(u.commits(t, "deposit", string(id))); n != 0 {
+			t.Fatalf("%d deposit commits, want none", n)
+		}
+	})
+}

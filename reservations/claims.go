@@ -127,6 +127,11 @@ func (s *Store) takeOver(ctx context.Context, k, holder string, now time.Time) (
 	if err := json.Unmarshal(e.Value(), &cur); err != nil {
 		return nil, false, fmt.Errorf("claim %s: %w", k, err)
 	}
+	if len(cur.Content) == 0 || string(cur.Content) == "null" {
+		// A claim without a holder, the description alone: taken over,
+		// the description kept.
+		cur = claimRecord{Content: e.Value()}
+	}
 	switch {
 	case cur.Holder == holder:
 		return cur.Content, true, nil

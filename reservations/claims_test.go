@@ -1,6 +1,7 @@
 package reservations_test
 
 import (
+	"encoding/base64"
 	"errors"
 	"sync"
 	"testing"
@@ -96,5 +97,27 @@ func TestClaimDepositTakeOverRaces(t *testing.T) {
 	wg.Wait()
 	if taken != 1 || heldN != 7 {
 		t.Fatalf("%d took the claim over and %d were held off, want 1 and 7", taken, heldN)
+	}
+}
+
+// A claim stored as the description alone (no holder, no lease) is taken
+// over at once, and its description kept.
+func TestClaimDepositWithoutAHolder(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s, err := reservations.Open(t.Context(), js, reservations.Config{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(t.Context(), "bankbook_depositor_names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := `{"bank_txn_id":"T1","amount":5000}`
+	if _, err := kv.Create(t.Context(), "deposit."+base64.RawURLEncoding.EncodeToString([]byte("dep_bare")), []byte(bare)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ClaimDeposit(t.Context(), "dep_bare", []byte(`"mine"`), "attempt-a"); err != nil || string(got) != bare {
+		t.Fatalf("a claim without a holder: %s %v, want its description", got, err)
 	}
 }
