@@ -91,7 +91,7 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 	// goes on with that. Two requests describing one transaction
 	// differently (a name cut short by a statement export, say) then pay
 	// one order, not one each.
-	claimed, same, err := h.claim(ctx, id, depositClaim{
+	claimed, same, created, err := h.claim(ctx, id, depositClaim{
 		BankTxnID: req.BankTxnID, AccountNumber: req.AccountNumber, DepositorName: req.DepositorName,
 		Amount: req.Amount, DepositedAt: req.DepositedAt.UTC(),
 	})
@@ -109,12 +109,15 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 	if err != nil {
 		return api.RecordDepositReply{}, err
 	}
-	// Holding the claim, look again: an attempt that held it before may
-	// have recorded the deposit since this one looked.
-	if d, seq, err := h.deposits.Get(ctx, string(id)); err != nil {
-		return api.RecordDepositReply{}, err
-	} else if d.Exists() {
-		return duplicateReply(d, seq), nil
+	// Holding a claim another attempt held before, look again: that one may
+	// have recorded the deposit since this one looked. (A claim this
+	// attempt created had no holder, within its TTL, to record it.)
+	if !created {
+		if d, seq, err := h.deposits.Get(ctx, string(id)); err != nil {
+			return api.RecordDepositReply{}, err
+		} else if d.Exists() {
+			return duplicateReply(d, seq), nil
+		}
 	}
 	now := h.Now()
 	rec := domain.DepositRecorded{
@@ -149,32 +152,32 @@ type depositClaim struct {
 }
 
 // claim claims deposit id for mine and returns the claim to go on with,
-// and whether it is mine.
-func (h *Deposits) claim(ctx context.Context, id domain.DepositID, mine depositClaim) (depositClaim, bool, error) {
+// whether it is mine, and whether this call created it.
+func (h *Deposits) claim(ctx context.Context, id domain.DepositID, mine depositClaim) (_ depositClaim, same, created bool, _ error) {
 	b, err := json.Marshal(mine)
 	if err != nil {
-		return depositClaim{}, false, err
+		return depositClaim{}, false, false, err
 	}
-	got, err := h.names.ClaimDeposit(ctx, id, b, h.NewID())
+	got, created, err := h.names.ClaimDeposit(ctx, id, b, h.NewID())
 	if err != nil {
-		return depositClaim{}, false, err
+		return depositClaim{}, false, false, err
 	}
 	if bytes.Equal(got, b) {
-		return mine, true, nil
+		return mine, true, created, nil
 	}
 	var first depositClaim
 	if err := json.Unmarshal(got, &first); err != nil {
-		return depositClaim{}, false, fmt.Errorf("claim of deposit %s: %w", id, err)
+		return depositClaim{}, false, false, fmt.Errorf("claim of deposit %s: %w", id, err)
 	}
 	// A claim is recorded as it says: it must describe this transaction.
 	if first.BankTxnID == "" || domain.NewDepositID(first.AccountNumber, first.BankTxnID) != id || first.Amount <= 0 || first.DepositedAt.IsZero() {
-		return depositClaim{}, false, fmt.Errorf("claim of deposit %s describes another transaction or none: %.200s", id, got)
+		return depositClaim{}, false, false, fmt.Errorf("claim of deposit %s describes another transaction or none: %.200s", id, got)
 	}
 	h.log.Warn().Str("deposit_id", string(id)).Str("bank_txn_id", mine.BankTxnID).
 		Str("claimed_depositor_name", first.DepositorName).Int64("claimed_amount", first.Amount).
 		Str("depositor_name", mine.DepositorName).Int64("amount", mine.Amount).
 		Msg("bank transaction described differently by two requests: recorded as the first one said, this one is a duplicate")
-	return first, false, nil
+	return first, false, created, nil
 }
 
 func recordedReply(r domain.DepositRecorded, seq eventstore.Seq) api.RecordDepositReply {

@@ -241,7 +241,7 @@ func TestRecordRefusesAClaimOfAnotherTransaction(t *testing.T) {
 		ctx := context.Background()
 		req := api.RecordDepositRequest{BankTxnID: "t-c", AccountNumber: collect.Number, DepositorName: "모름", Amount: 3000, DepositedAt: u.clock.Now()}
 		id := domain.NewDepositID(req.AccountNumber, req.BankTxnID)
-		if _, err := u.names.ClaimDeposit(ctx, id, []byte(`{"bank_txn_id":"","account_number":"","amount":0}`), "someone"); err != nil {
+		if _, _, err := u.names.ClaimDeposit(ctx, id, []byte(`{"bank_txn_id":"","account_number":"","amount":0}`), "someone"); err != nil {
 			t.Fatal(err)
 		}
 		if rep, err := u.Deposits.RecordDeposit(ctx, commands.Meta{}, req); err == nil {

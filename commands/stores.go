@@ -31,10 +31,11 @@ type Names interface {
 	Release(ctx context.Context, name string, order domain.OrderID) error
 	Admit(ctx context.Context, buyer domain.UserID, order domain.OrderID, limit int, counts reservations.Counts) error
 	// ClaimDeposit claims a bank transaction for the attempt holder, with
-	// what its request says of it, and returns what the first claim said;
-	// a *reservations.ClaimHeldError while another attempt holds it
+	// what its request says of it, and returns what the first claim said
+	// and whether this call created the claim; a
+	// *reservations.ClaimHeldError while another attempt holds it
 	// (reservations.Store.ClaimDeposit).
-	ClaimDeposit(ctx context.Context, id domain.DepositID, content []byte, holder string) ([]byte, error)
+	ClaimDeposit(ctx context.Context, id domain.DepositID, content []byte, holder string) ([]byte, bool, error)
 }
 
 // Accounts is the dedicated account directory (accounts.Directory).

@@ -75,7 +75,9 @@ func claimedBefore(err error) bool {
 // and the caller must not touch the transaction (it looks again later, and
 // finds the deposit recorded, or the lease run out and the claim its own).
 // A claim expires by itself after DepositClaimTTL (a per-message TTL).
-func (s *Store) ClaimDeposit(ctx context.Context, id domain.DepositID, content []byte, holder string) ([]byte, error) {
+// created reports that this call created the claim: no attempt has held
+// it within DepositClaimTTL, so none has recorded the deposit meanwhile.
+func (s *Store) ClaimDeposit(ctx context.Context, id domain.DepositID, content []byte, holder string) (claimed []byte, created bool, err error) {
 	ctx, cancel := s.retry.Bound(ctx)
 	defer cancel()
 	k := depositKey(id)
@@ -83,13 +85,13 @@ func (s *Store) ClaimDeposit(ctx context.Context, id domain.DepositID, content [
 		now := s.now()
 		mine, err := json.Marshal(claimRecord{Content: content, Holder: holder, Until: now.Add(DepositClaimLease)})
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		actx, acancel := s.retry.Attempt(ctx)
 		_, err = s.kv.Create(actx, k, mine, jetstream.KeyTTL(DepositClaimTTL))
 		acancel()
 		if err == nil {
-			return content, nil
+			return content, true, nil
 		}
 		if claimedBefore(err) {
 			first, taken, err := s.takeOver(ctx, k, holder, now)
@@ -97,15 +99,15 @@ func (s *Store) ClaimDeposit(ctx context.Context, id domain.DepositID, content [
 				continue // expired, or taken over by another, in between: look again
 			}
 			if err != nil {
-				return nil, fmt.Errorf("claim of deposit %s: %w", id, err)
+				return nil, false, fmt.Errorf("claim of deposit %s: %w", id, err)
 			}
 			if taken {
-				return first, nil
+				return first, false, nil
 			}
 			continue
 		}
 		if !transient.Retryable(err) || ctx.Err() != nil || !s.retry.Wait(ctx, attempt) {
-			return nil, fmt.Errorf("claim of deposit %s: %w", id, transient.Mark(err))
+			return nil, false, fmt.Errorf("claim of deposit %s: %w", id, transient.Mark(err))
 		}
 	}
 }

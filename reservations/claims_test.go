@@ -25,17 +25,17 @@ func TestClaimDeposit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"first"`), "attempt-a")
-	if err != nil || string(got) != `"first"` {
-		t.Fatalf("first claim: %s %v", got, err)
+	got, created, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"first"`), "attempt-a")
+	if err != nil || string(got) != `"first"` || !created {
+		t.Fatalf("first claim: %s created %v %v", got, created, err)
 	}
-	// The same attempt again (its answer lost): its claim.
-	if got, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"first"`), "attempt-a"); err != nil || string(got) != `"first"` {
-		t.Fatalf("the holder again: %s %v", got, err)
+	// The same attempt again (its answer lost): its claim, not created now.
+	if got, created, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"first"`), "attempt-a"); err != nil || string(got) != `"first"` || created {
+		t.Fatalf("the holder again: %s created %v %v", got, created, err)
 	}
 	// Another attempt, another description, within the lease: held.
 	var held *reservations.ClaimHeldError
-	if _, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"second"`), "attempt-b"); !errors.As(err, &held) || !held.Until.Equal(now.Add(reservations.DepositClaimLease)) || string(held.Content) != `"first"` {
+	if _, _, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"second"`), "attempt-b"); !errors.As(err, &held) || !held.Until.Equal(now.Add(reservations.DepositClaimLease)) || string(held.Content) != `"first"` {
 		t.Fatalf("another attempt within the lease: %v, want held until %v", err, now.Add(reservations.DepositClaimLease))
 	}
 	// The lease runs out: b takes it over with the first description, and
@@ -43,14 +43,14 @@ func TestClaimDeposit(t *testing.T) {
 	mu.Lock()
 	clock = now.Add(reservations.DepositClaimLease + time.Second)
 	mu.Unlock()
-	if got, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"second"`), "attempt-b"); err != nil || string(got) != `"first"` {
-		t.Fatalf("take-over after the lease: %s %v, want the first description", got, err)
+	if got, created, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"second"`), "attempt-b"); err != nil || string(got) != `"first"` || created {
+		t.Fatalf("take-over after the lease: %s created %v %v, want the first description, taken over", got, created, err)
 	}
-	if _, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"first"`), "attempt-a"); !errors.As(err, &held) {
+	if _, _, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"first"`), "attempt-a"); !errors.As(err, &held) {
 		t.Fatalf("the first holder after the take-over: %v, want held", err)
 	}
 	// Another deposit is another claim.
-	if got, err := s.ClaimDeposit(t.Context(), "dep_2", []byte(`"other"`), "attempt-a"); err != nil || string(got) != `"other"` {
+	if got, _, err := s.ClaimDeposit(t.Context(), "dep_2", []byte(`"other"`), "attempt-a"); err != nil || string(got) != `"other"` {
 		t.Fatalf("another deposit: %s %v", got, err)
 	}
 }
@@ -67,7 +67,7 @@ func TestClaimDepositTakeOverRaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ClaimDeposit(t.Context(), "dep_r", []byte(`"first"`), "dead"); err != nil {
+	if _, _, err := s.ClaimDeposit(t.Context(), "dep_r", []byte(`"first"`), "dead"); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
@@ -80,7 +80,7 @@ func TestClaimDepositTakeOverRaces(t *testing.T) {
 	)
 	for i := range 8 {
 		wg.Go(func() {
-			got, err := s.ClaimDeposit(t.Context(), "dep_r", []byte(`"mine"`), "racer-"+string(rune('a'+i)))
+			got, _, err := s.ClaimDeposit(t.Context(), "dep_r", []byte(`"mine"`), "racer-"+string(rune('a'+i)))
 			var held *reservations.ClaimHeldError
 			rmu.Lock()
 			defer rmu.Unlock()
@@ -117,7 +117,7 @@ func TestClaimDepositWithoutAHolder(t *testing.T) {
 	if _, err := kv.Create(t.Context(), "deposit."+base64.RawURLEncoding.EncodeToString([]byte("dep_bare")), []byte(bare)); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.ClaimDeposit(t.Context(), "dep_bare", []byte(`"mine"`), "attempt-a"); err != nil || string(got) != bare {
+	if got, _, err := s.ClaimDeposit(t.Context(), "dep_bare", []byte(`"mine"`), "attempt-a"); err != nil || string(got) != bare {
 		t.Fatalf("a claim without a holder: %s %v, want its description", got, err)
 	}
 }

@@ -48,14 +48,14 @@ func NewNames(now func() time.Time) *Names {
 // ClaimDeposit returns the first content claimed for id, like
 // reservations.Store.ClaimDeposit (claims do not expire here, and leases
 // are not kept: the handlers of one process take turns themselves).
-func (n *Names) ClaimDeposit(_ context.Context, id domain.DepositID, content []byte, _ string) ([]byte, error) {
+func (n *Names) ClaimDeposit(_ context.Context, id domain.DepositID, content []byte, _ string) ([]byte, bool, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if first, ok := n.claims[id]; ok {
-		return first, nil
+		return first, false, nil
 	}
 	n.claims[id] = content
-	return content, nil
+	return content, true, nil
 }
 
 // Reserve reserves name for order, or renews the order's own reservation;
