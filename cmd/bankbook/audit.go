@@ -97,8 +97,7 @@ func auditDigest(ctx context.Context, fs *flag.FlagSet, cf *clientFlags, args []
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	given := givenFlags(fs)
 	var until eventstore.Seq
 	var want string
 	switch {

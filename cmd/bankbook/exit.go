@@ -127,9 +127,9 @@ func groupUsage(args []string, stdout io.Writer, usage string) error {
 
 func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "help" }
 
-// flagGiven reports whether the command line set flag name.
-func flagGiven(fs *flag.FlagSet, name string) bool {
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+// givenFlags returns the names of the flags the command line set.
+func givenFlags(fs *flag.FlagSet) map[string]bool {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	return given
 }

@@ -100,8 +100,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return usageError("replay: --out DIR is required")
 	}
 	var ro projections.ReplayOptions
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	given := givenFlags(fs)
 	if given["until-seq"] && given["until-time"] {
 		return usageError("replay: give --until-seq or --until-time, not both")
 	}

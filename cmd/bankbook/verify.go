@@ -100,7 +100,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if path := filepath.Join(*dataDir, readModelsFile); fileExists(path) {
 		opts.ReadModels = path
-	} else if flagGiven(fs, "data-dir") {
+	} else if givenFlags(fs)["data-dir"] {
 		// Asked for a file that is not there: checking the engine instead
 		// would answer another question.
 		return usageError("audit verify: no read models at %s (--data-dir): give the engine's data directory, or leave --data-dir out to compare with the running engine", path)
