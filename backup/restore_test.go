@@ -12,12 +12,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/backup"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
+
+// withEventStream starts a server whose engine account holds an event
+// stream with one message (a backup needs one), and connects to it.
+func withEventStream(t *testing.T, ctx context.Context) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, js := testenv.Start(t, "").Connect(t)
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BANKBOOK_EVENTS", Subjects: []string{"bankbook.evt.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "bankbook.evt.order.o1", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
 
 // Messages whose per-message TTL runs out between the backup and the
 // restore (a deposit's claim, a released name's purge marker) are gone
@@ -26,14 +41,7 @@ import (
 func TestRestoreAfterMessagesExpired(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	src := testenv.Start(t, "")
-	nc, js := src.Connect(t)
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BANKBOOK_EVENTS", Subjects: []string{"bankbook.evt.>"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Publish(ctx, "bankbook.evt.order.o1", []byte("{}")); err != nil {
-		t.Fatal(err)
-	}
+	nc, js := withEventStream(t, ctx)
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "bankbook_depositor_names", LimitMarkerTTL: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -91,14 +99,7 @@ func TestRestoreAfterMessagesExpired(t *testing.T) {
 func TestRestoreOfAClusterBackupIntoOneServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	src := testenv.Start(t, "")
-	nc, js := src.Connect(t)
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "BANKBOOK_EVENTS", Subjects: []string{"bankbook.evt.>"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Publish(ctx, "bankbook.evt.order.o1", []byte("{}")); err != nil {
-		t.Fatal(err)
-	}
+	nc, _ := withEventStream(t, ctx)
 	dir := filepath.Join(t.TempDir(), "backup")
 	if _, err := backup.Take(ctx, client.New(nc), dir, nil); err != nil {
 		t.Fatal(err)

@@ -11,12 +11,10 @@ import (
 	"github.com/bankbook/bankbook/reservations"
 )
 
-// A deposit's claim: the first description stays, and one attempt at a
-// time holds it; another may take it over once the holder's lease has run
-// out (the holder died), keeping the first description.
-func TestClaimDeposit(t *testing.T) {
-	srv := testenv.Start(t, "")
-	_, js := srv.Connect(t)
+// clockedStore opens a Store whose clock, now at first, setClock moves.
+func clockedStore(t *testing.T) (s *reservations.Store, setClock func(time.Time)) {
+	t.Helper()
+	_, js := testenv.Start(t, "").Connect(t)
 	var (
 		mu    sync.Mutex
 		clock = now
@@ -25,6 +23,14 @@ func TestClaimDeposit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, func(at time.Time) { mu.Lock(); defer mu.Unlock(); clock = at }
+}
+
+// A deposit's claim: the first description stays, and one attempt at a
+// time holds it; another may take it over once the holder's lease has run
+// out (the holder died), keeping the first description.
+func TestClaimDeposit(t *testing.T) {
+	s, setClock := clockedStore(t)
 	got, created, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"first"`), "attempt-a")
 	if err != nil || string(got) != `"first"` || !created {
 		t.Fatalf("first claim: %s created %v %v", got, created, err)
@@ -40,9 +46,7 @@ func TestClaimDeposit(t *testing.T) {
 	}
 	// The lease runs out: b takes it over with the first description, and
 	// now a is the one held off.
-	mu.Lock()
-	clock = now.Add(reservations.DepositClaimLease + time.Second)
-	mu.Unlock()
+	setClock(now.Add(reservations.DepositClaimLease + time.Second))
 	if got, created, err := s.ClaimDeposit(t.Context(), "dep_1", []byte(`"second"`), "attempt-b"); err != nil || string(got) != `"first"` || created {
 		t.Fatalf("take-over after the lease: %s created %v %v, want the first description, taken over", got, created, err)
 	}
@@ -57,22 +61,11 @@ func TestClaimDeposit(t *testing.T) {
 
 // Attempts racing for one expired claim: exactly one takes it over.
 func TestClaimDepositTakeOverRaces(t *testing.T) {
-	srv := testenv.Start(t, "")
-	_, js := srv.Connect(t)
-	var (
-		mu    sync.Mutex
-		clock = now
-	)
-	s, err := reservations.Open(t.Context(), js, reservations.Config{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, setClock := clockedStore(t)
 	if _, _, err := s.ClaimDeposit(t.Context(), "dep_r", []byte(`"first"`), "dead"); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	clock = now.Add(time.Hour)
-	mu.Unlock()
+	setClock(now.Add(time.Hour))
 	var (
 		wg           sync.WaitGroup
 		taken, heldN int
