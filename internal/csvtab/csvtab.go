@@ -52,9 +52,6 @@ func Open(r io.Reader) (*Table, error) {
 	return &Table{cr: cr, header: header, index: map[string]int{}}, nil
 }
 
-// Header returns the header row as the file has it.
-func (t *Table) Header() []string { return t.header }
-
 // Problem kinds of a header.
 const (
 	Unknown  = "unknown"  // a column the dialect does not have
