@@ -28,11 +28,10 @@ type DepositLedger interface {
 // CarriedLedger is where a run finds the timing differences the latest
 // earlier run of its scope left open (projection "reconcile_carry").
 type CarriedLedger interface {
-	// CarriedTimingDifferences returns them for a bank account
-	// (domain.ReconcileKindBank) or for the payout provider
-	// (domain.ReconcileKindPayouts, account ignored), and the run they are
-	// the carry of ("" when none is open).
-	CarriedTimingDifferences(kind, account string) ([]domain.ReconcileItem, domain.ReconciliationID, error)
+	// Carry returns it for a bank account (domain.ReconcileKindBank) or
+	// for the payout provider (domain.ReconcileKindPayouts, account
+	// ignored).
+	Carry(kind, account string) (domain.ReconcileCarry, error)
 }
 
 // ReconcileBank compares a bank statement with the recorded deposits of
@@ -66,14 +65,14 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 	for _, l := range req.Lines {
 		txns = append(txns, l.BankTxnID)
 	}
-	in.CarryBases = map[string]domain.ReconciliationID{}
+	in.CarryBases, in.CoveredTo = map[string]domain.ReconciliationID{}, map[string]time.Time{}
 	for _, a := range domain.StatementAccounts(req.Lines) {
-		carried, base, err := ledger.CarriedTimingDifferences(domain.ReconcileKindBank, a.AccountNumber)
+		carry, err := ledger.Carry(domain.ReconcileKindBank, a.AccountNumber)
 		if err != nil {
 			return api.ReconcileReply{}, fmt.Errorf("read the timing differences carried on %s: %w", a.AccountNumber, err)
 		}
-		in.CarryBases[a.AccountNumber] = base
-		for _, c := range carried {
+		in.CarryBases[a.AccountNumber], in.CoveredTo[a.AccountNumber] = carry.Base, carry.CoveredTo
+		for _, c := range carry.Items {
 			in.Carried = append(in.Carried, c)
 			txns = append(txns, c.BankTxnID)
 		}
@@ -84,7 +83,11 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 	}
 	in.Recorded = recorded
 	for _, a := range domain.StatementAccounts(req.Lines) {
-		on, err := ledger.DepositsOn(a.AccountNumber, a.From, a.To.Add(domain.ReconcileTimingWindow))
+		from := a.From
+		if gap := domain.GapFrom(in.CoveredTo[a.AccountNumber], a.From); !gap.IsZero() {
+			from = gap
+		}
+		on, err := ledger.DepositsOn(a.AccountNumber, from, a.To.Add(domain.ReconcileTimingWindow))
 		if err != nil {
 			return api.ReconcileReply{}, fmt.Errorf("read recorded deposits of %s: %w", a.AccountNumber, err)
 		}
@@ -224,11 +227,12 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 		in.Recorded = append(in.Recorded, p)
 		return nil
 	}
-	carried, base, err := ledger.CarriedTimingDifferences(domain.ReconcileKindPayouts, "")
+	carry, err := ledger.Carry(domain.ReconcileKindPayouts, "")
 	if err != nil {
 		return api.ReconcileReply{}, fmt.Errorf("read the timing differences carried: %w", err)
 	}
-	in.Carried, in.CarryBase = carried, base
+	carried := carry.Items
+	in.Carried, in.CarryBase = carried, carry.Base
 	ids := make([]string, 0, len(req.Lines)+len(carried))
 	for _, l := range req.Lines {
 		ids = append(ids, l.PayoutID)

@@ -83,6 +83,23 @@ type ReconcileAccount struct {
 	// CarryBase is the run whose open timing differences of the account
 	// this run took in and settled (empty: none were open).
 	CarryBase ReconciliationID `json:"carry_base,omitempty"`
+	// GapFrom is set when the account's earlier runs ended before From:
+	// the latest end of their periods plus ReconcileTimingWindow, the last
+	// time they compared. Deposits recorded after it and before From were on
+	// no statement reconciled before; this run compares them too.
+	GapFrom *time.Time `json:"gap_from,omitempty"`
+}
+
+// ReconcileCarry is what the runs of a reconciliation scope (a bank
+// account, or the payout provider) leave for its next run.
+type ReconcileCarry struct {
+	// Items are the timing differences left open, each with CarriedFrom
+	// set, and Base the run that last wrote them ("" when none is open).
+	Items []ReconcileItem
+	Base  ReconciliationID
+	// CoveredTo, for a bank account, is the latest end of a period its runs
+	// covered (zero: none has).
+	CoveredTo time.Time
 }
 
 // ReconcilePeriod is the period an input covers, both ends inclusive.
@@ -245,8 +262,12 @@ type BankReconcileInput struct {
 	// the statement's accounts left open, and CarryBases those runs by
 	// normalised account number. Recorded must also hold every deposit
 	// recorded under their bank_txn_ids.
-	Carried       []ReconcileItem
-	CarryBases    map[string]ReconciliationID
+	Carried    []ReconcileItem
+	CarryBases map[string]ReconciliationID
+	// CoveredTo is, by normalised account number, the latest end of a
+	// period an earlier run of the account covered (absent: none). Recorded
+	// must also hold the account's deposits from there to its period.
+	CoveredTo     map[string]time.Time
 	LedgerAsOfSeq uint64
 	Now           time.Time
 }
@@ -277,6 +298,20 @@ func StatementAccounts(lines []StatementLine) []ReconcileAccount {
 	return out
 }
 
+// GapFrom is where the deposits of an account that no earlier run compared
+// begin, for a period starting at from when the account's earlier runs
+// covered up to coveredTo (zero: none did): coveredTo plus
+// ReconcileTimingWindow, if that is before from; otherwise zero (no gap).
+func GapFrom(coveredTo, from time.Time) time.Time {
+	if coveredTo.IsZero() {
+		return time.Time{}
+	}
+	if end := coveredTo.Add(ReconcileTimingWindow).UTC(); end.Before(from) {
+		return end
+	}
+	return time.Time{}
+}
+
 // ReconcileBank compares a bank statement with the recorded deposits. It
 // matches a statement line only to the one deposit recorded under its
 // bank_txn_id on its account, at its amount; everything else is a finding
@@ -294,7 +329,8 @@ func StatementAccounts(lines []StatementLine) []ReconcileAccount {
 //     or after the account's scan watermark: the scanner has not covered
 //     it yet;
 //   - missing_at_bank: recorded on a covered account within its period,
-//     not on the statement;
+//     or between the end of what the account's earlier runs compared and
+//     the period (GapFrom), not on the statement;
 //   - timing_difference (ledger side): recorded, not on the statement,
 //     within ReconcileTimingWindow of the end of the period.
 func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
@@ -306,6 +342,9 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 			accounts[i].ScanWatermark = &wm
 		}
 		accounts[i].CarryBase = in.CarryBases[a.AccountNumber]
+		if gap := GapFrom(in.CoveredTo[a.AccountNumber], a.From); !gap.IsZero() {
+			accounts[i].GapFrom = &gap
+		}
 		period[a.AccountNumber] = accounts[i]
 	}
 	// A bank transaction is its account and its bank_txn_id (the bank
@@ -413,7 +452,8 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		}
 		acct := NormalizeAccountNumber(d.AccountNumber)
 		p, covered := period[acct]
-		if !covered || d.DepositedAt.Before(p.From) || d.DepositedAt.After(p.To.Add(ReconcileTimingWindow)) {
+		inGap := covered && p.GapFrom != nil && d.DepositedAt.After(*p.GapFrom) && d.DepositedAt.Before(p.From)
+		if !covered || (d.DepositedAt.Before(p.From) && !inGap) || d.DepositedAt.After(p.To.Add(ReconcileTimingWindow)) {
 			continue
 		}
 		done[k] = true
@@ -423,6 +463,9 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		case len(recs) > 1:
 			it.Note = fmt.Sprintf("recorded as %d deposits", len(recs))
 			items.Duplicate = append(items.Duplicate, it)
+		case inGap:
+			it.Note = fmt.Sprintf("recorded between the account's previous statement (compared up to %s) and this one (from %s): on no statement reconciled", FormatTime(*p.GapFrom), FormatTime(p.From))
+			items.MissingAtBank = append(items.MissingAtBank, it)
 		case d.DepositedAt.After(p.To.Add(-ReconcileTimingWindow)):
 			it.Note = fmt.Sprintf("recorded within %s of the end of the statement's period (%s): carried to the next run", ReconcileTimingWindow, FormatTime(p.To))
 			items.TimingDifference = append(items.TimingDifference, it)

@@ -485,3 +485,56 @@ func TestReconcileBankSettlesACarryLargerThanARun(t *testing.T) {
 		t.Fatalf("timing differences %v, want [T-now]", got)
 	}
 }
+
+// Given an account whose earlier runs covered up to some time, when the next
+// statement starts later, then the deposits recorded in between (on no
+// statement) are compared too: missing_at_bank unless this statement holds
+// them; those the earlier run compared, or its window carried, are not.
+func TestReconcileBankComparesTheGapSinceThePreviousStatement(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	const acct = "110-123-456789"
+	covered := t0 // the previous statement's last transaction
+	rec := func(id string, at time.Time) domain.RecordedDeposit {
+		return domain.RecordedDeposit{DepositID: string(domain.NewDepositID(acct, id)), BankTxnID: id, AccountNumber: acct,
+			Amount: 1000, DepositedAt: at, RecordedAt: at.Add(time.Minute)}
+	}
+	from := t0.Add(10 * time.Hour)
+	in := func(coveredTo time.Time) domain.BankReconcileInput {
+		return domain.BankReconcileInput{
+			RunID: domain.NewReconciliationID(domain.ReconcileKindBank, strings.Repeat("b", 64)), FileSHA256: strings.Repeat("b", 64),
+			Lines: []domain.StatementLine{
+				{BankTxnID: "T-first", AccountNumber: acct, DepositorName: "아무개", Amount: 1000, DepositedAt: from},
+				{BankTxnID: "T-early", AccountNumber: acct, DepositorName: "아무개", Amount: 1000, DepositedAt: from.Add(time.Hour)},
+			},
+			Recorded: []domain.RecordedDeposit{
+				rec("T-window", covered.Add(3*time.Minute)), // the previous run's window: it carried it
+				rec("T-between", t0.Add(5*time.Hour)),      // on no statement
+				rec("T-first", from),
+				rec("T-early", from.Add(time.Hour)),
+			},
+			CoveredTo: map[string]time.Time{domain.NormalizeAccountNumber(acct): coveredTo},
+			Now:       from.Add(24 * time.Hour),
+		}
+	}
+	got := domain.ReconcileBank(in(covered))
+	if m := refsOf(got.MissingAtBank); !slices.Equal(m, []string{"T-between"}) {
+		t.Fatalf("missing_at_bank %v, want T-between", m)
+	}
+	if !strings.Contains(got.MissingAtBank[0].Note, "on no statement reconciled") {
+		t.Errorf("note %q", got.MissingAtBank[0].Note)
+	}
+	if m := refsOf(got.Matched); !slices.Equal(m, []string{"T-first", "T-early"}) {
+		t.Errorf("matched %v", m)
+	}
+	if g := got.Accounts[0].GapFrom; g == nil || !g.Equal(covered.Add(domain.ReconcileTimingWindow)) {
+		t.Errorf("gap_from %v, want %s", g, covered.Add(domain.ReconcileTimingWindow))
+	}
+
+	// No earlier run, or one that covered past this statement's start: no gap.
+	for _, c := range []time.Time{{}, from.Add(30 * time.Minute)} {
+		got := domain.ReconcileBank(in(c))
+		if len(got.MissingAtBank) != 0 || got.Accounts[0].GapFrom != nil {
+			t.Errorf("covered to %s: missing_at_bank %v, gap_from %v; want none", c, refsOf(got.MissingAtBank), got.Accounts[0].GapFrom)
+		}
+	}
+}

@@ -67,7 +67,7 @@ type Projection struct {
 //	reconciliations 1  reconcile_runs
 //	series    1        series_state, series_open, series_open_by_since,
 //	                   series_points
-//	reconcile_carry 2  reconcile_carry
+//	reconcile_carry 3  reconcile_carry
 func DefaultProjections() []Projection {
 	return []Projection{
 		{Name: "orders", Version: 3, Buckets: []string{
@@ -93,7 +93,7 @@ func DefaultProjections() []Projection {
 		{Name: "series", Version: 1, Buckets: []string{
 			string(bucketSeriesState), string(bucketSeriesOpen), string(bucketSeriesOpenBySince), string(bucketSeriesPoints),
 		}, Apply: applySeries},
-		{Name: "reconcile_carry", Version: 2, Buckets: []string{string(bucketReconcileCarry)}, Apply: applyReconcileCarry},
+		{Name: "reconcile_carry", Version: 3, Buckets: []string{string(bucketReconcileCarry)}, Apply: applyReconcileCarry},
 	}
 }
 

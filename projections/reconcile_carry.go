@@ -2,6 +2,7 @@ package projections
 
 import (
 	"encoding/json"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -15,10 +16,12 @@ import (
 var bucketReconcileCarry = []byte("reconcile_carry")
 
 // carryRecord is a scope's open timing differences, each with CarriedFrom
-// set (the run that first reported it), and the run that last wrote them.
+// set (the run that first reported it), the run that last wrote them, and,
+// for a bank account, the latest end of a period its runs covered.
 type carryRecord struct {
-	RunID domain.ReconciliationID `json:"run_id"`
-	Items []domain.ReconcileItem  `json:"items"`
+	RunID     domain.ReconciliationID `json:"run_id"`
+	Items     []domain.ReconcileItem  `json:"items"`
+	CoveredTo time.Time               `json:"covered_to,omitzero"`
 }
 
 // applyReconcileCarry is the "reconcile_carry" projection. A run took in the
@@ -37,13 +40,14 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 	type scope struct {
 		key  string
 		base domain.ReconciliationID
+		to   time.Time // a bank account's period end
 	}
 	var scopes []scope
 	open := map[string][]domain.ReconcileItem{}
 	switch e.Kind {
 	case domain.ReconcileKindBank:
 		for _, a := range e.Accounts {
-			scopes = append(scopes, scope{carryKey(e.Kind, a.AccountNumber), a.CarryBase})
+			scopes = append(scopes, scope{carryKey(e.Kind, a.AccountNumber), a.CarryBase, a.To.UTC()})
 		}
 		for _, it := range e.TimingDifference {
 			k := carryKey(e.Kind, it.AccountNumber)
@@ -51,7 +55,7 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 		}
 	case domain.ReconcileKindPayouts:
 		k := carryKey(e.Kind, "")
-		scopes = append(scopes, scope{k, e.CarryBase})
+		scopes = append(scopes, scope{k, e.CarryBase, time.Time{}})
 		for _, it := range e.TimingDifference {
 			open[k] = append(open[k], carried(it, e.RunID))
 		}
@@ -59,7 +63,7 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 		return nil
 	}
 	for _, sc := range scopes {
-		rec := carryRecord{RunID: e.RunID, Items: open[sc.key]}
+		rec := carryRecord{RunID: e.RunID, Items: open[sc.key], CoveredTo: sc.to}
 		if raw := buckets[0].Get([]byte(sc.key)); raw != nil {
 			var stored carryRecord
 			if err := json.Unmarshal(raw, &stored); err != nil {
@@ -67,6 +71,9 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 			}
 			if stored.RunID != sc.base {
 				rec.Items = mergeCarry(e, stored.Items, rec.Items)
+			}
+			if stored.CoveredTo.After(rec.CoveredTo) {
+				rec.CoveredTo = stored.CoveredTo // an earlier run of a later period
 			}
 		}
 		if rec.Items == nil {
@@ -130,11 +137,11 @@ func carryKey(kind, account string) string {
 	return kind
 }
 
-// CarriedTimingDifferences returns the timing differences a scope's runs
-// left open, and the run that last wrote them: kind domain.ReconcileKindBank
-// and an account number, or domain.ReconcileKindPayouts (account ignored).
-// None, and "", if no run covered the scope.
-func (s *Store) CarriedTimingDifferences(kind, account string) ([]domain.ReconcileItem, domain.ReconciliationID, error) {
+// Carry returns what a scope's runs left for its next run: kind
+// domain.ReconcileKindBank and an account number, or
+// domain.ReconcileKindPayouts (account ignored). Nothing if no run covered
+// the scope.
+func (s *Store) Carry(kind, account string) (domain.ReconcileCarry, error) {
 	var rec carryRecord
 	err := s.view(func(tx *bbolt.Tx) error {
 		b, err := queryBucket(tx, bucketReconcileCarry)
@@ -147,5 +154,5 @@ func (s *Store) CarriedTimingDifferences(kind, account string) ([]domain.Reconci
 		}
 		return json.Unmarshal(raw, &rec)
 	})
-	return rec.Items, rec.RunID, err
+	return domain.ReconcileCarry{Items: rec.Items, Base: rec.RunID, CoveredTo: rec.CoveredTo}, err
 }

@@ -3,6 +3,7 @@ package projections_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
@@ -12,7 +13,8 @@ import (
 // A run whose carry base is the scope's record replaces it with its own
 // timing differences; two runs made at once from the same carry lose
 // nothing: the second keeps the first's new items beside its own, without
-// the carried items both settled.
+// the carried items both settled. The record keeps the latest end of a
+// period any run covered, whatever order the runs came in.
 func TestCarryOfRunsMadeAtOnceLosesNothing(t *testing.T) {
 	var registry []projections.Projection
 	for _, p := range projections.DefaultProjections() {
@@ -30,46 +32,53 @@ func TestCarryOfRunsMadeAtOnceLosesNothing(t *testing.T) {
 	item := func(txn string) domain.ReconcileItem {
 		return domain.ReconcileItem{BankTxnID: txn, AccountNumber: acct, StatementAmount: 100, At: t0}
 	}
-	run := func(id domain.ReconciliationID, base domain.ReconciliationID, settled []domain.ReconcileItem, timing ...domain.ReconcileItem) {
+	run := func(id domain.ReconciliationID, base domain.ReconciliationID, to time.Time, settled []domain.ReconcileItem, timing ...domain.ReconcileItem) {
 		t.Helper()
 		e := domain.ReconciliationCompleted{RunID: id, Kind: domain.ReconcileKindBank,
-			Accounts:       []domain.ReconcileAccount{{AccountNumber: acct, CarryBase: base}},
+			Accounts:       []domain.ReconcileAccount{{AccountNumber: acct, From: to.Add(-time.Hour), To: to, CarryBase: base}},
 			ReconcileItems: domain.ReconcileItems{Matched: settled, TimingDifference: timing}}
 		if err := st.Apply([]eventstore.Commit{l.commit(t, eventstore.Ref{Type: domain.AggregateReconciliation, ID: string(id)}, t0, e)}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	var coveredTo time.Time
 	open := func() (txns []string, base domain.ReconciliationID) {
 		t.Helper()
-		items, base, err := st.CarriedTimingDifferences(domain.ReconcileKindBank, "110-123-456789")
+		carry, err := st.Carry(domain.ReconcileKindBank, "110-123-456789")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, it := range items {
+		for _, it := range carry.Items {
 			txns = append(txns, it.BankTxnID+"<"+string(it.CarriedFrom))
 		}
-		return txns, base
+		coveredTo = carry.CoveredTo
+		return txns, carry.Base
 	}
+	hour := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Hour) }
 
-	run("rec_1", "", nil, item("A"), item("B"))
-	if got, base := open(); !slices.Equal(got, []string{"A<rec_1", "B<rec_1"}) || base != "rec_1" {
-		t.Fatalf("after rec_1: %v from %s", got, base)
+	run("rec_1", "", hour(1), nil, item("A"), item("B"))
+	if got, base := open(); !slices.Equal(got, []string{"A<rec_1", "B<rec_1"}) || base != "rec_1" || !coveredTo.Equal(hour(1)) {
+		t.Fatalf("after rec_1: %v from %s, covered to %s", got, base, coveredTo)
 	}
 	// rec_2 and rec_3 both took in rec_1's carry; rec_2 settled A, rec_3
 	// settled B (each carrying the other again would look the same).
 	settledA, settledB := item("A"), item("B")
 	settledA.CarriedFrom, settledB.CarriedFrom = "rec_1", "rec_1"
-	run("rec_2", "rec_1", []domain.ReconcileItem{settledA}, withFrom(item("B"), "rec_1"), item("C"))
-	run("rec_3", "rec_1", []domain.ReconcileItem{settledB}, withFrom(item("A"), "rec_1"), item("D"))
+	// rec_3's statement ends before rec_2's.
+	run("rec_2", "rec_1", hour(3), []domain.ReconcileItem{settledA}, withFrom(item("B"), "rec_1"), item("C"))
+	run("rec_3", "rec_1", hour(2), []domain.ReconcileItem{settledB}, withFrom(item("A"), "rec_1"), item("D"))
 	got, base := open()
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"A<rec_1", "C<rec_2", "D<rec_3"}) || base != "rec_3" {
 		t.Fatalf("after two runs at once: %v from %s, want A (carried again by rec_3), C and D; B settled", got, base)
 	}
+	if !coveredTo.Equal(hour(3)) {
+		t.Fatalf("covered to %s after a run to %s and one to %s", coveredTo, hour(3), hour(2))
+	}
 	// The next run took in that record: its timing differences replace it.
-	run("rec_4", "rec_3", nil, item("E"))
-	if got, _ := open(); !slices.Equal(got, []string{"E<rec_4"}) {
-		t.Fatalf("after rec_4: %v", got)
+	run("rec_4", "rec_3", hour(4), nil, item("E"))
+	if got, _ := open(); !slices.Equal(got, []string{"E<rec_4"}) || !coveredTo.Equal(hour(4)) {
+		t.Fatalf("after rec_4: %v, covered to %s", got, coveredTo)
 	}
 }
 

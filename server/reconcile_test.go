@@ -143,7 +143,8 @@ func TestReconcileBankEveryCategoryTwice(t *testing.T) {
 // The timing differences of one statement are carried to the account's
 // next statement, which settles them: the transaction the scanner had not
 // reached is recorded since and matches; the deposit the bank dated into
-// the next statement is on it and matches; both name the first run.
+// the next statement is on it and matches; both name the first run. The
+// next run also compares what was recorded between the two periods.
 func TestReconcileBankCarriesTimingDifferencesToTheNextStatement(t *testing.T) {
 	e := startEngine(t)
 	req := statementScene(t, e)
@@ -175,8 +176,14 @@ func TestReconcileBankCarriesTimingDifferencesToTheNextStatement(t *testing.T) {
 	if got, want := itemIDs(second.Matched), []string{"T-just-after", "T-next", "T-late"}; !slices.Equal(got, want) {
 		t.Errorf("matched = %v, want %v (counts %+v)", got, want, second.Counts)
 	}
-	if !second.Clean || second.Counts.TimingDifference != 0 {
-		t.Errorf("clean %v counts %+v", second.Clean, second.Counts)
+	// T-long-after was recorded after the first statement's period (and
+	// its window) and before the second's: on neither statement, it is
+	// missing at the bank, found by the second run.
+	if got := itemIDs(second.MissingAtBank); !slices.Equal(got, []string{"T-long-after"}) || second.Counts.TimingDifference != 0 {
+		t.Errorf("missing_at_bank = %v, want T-long-after (counts %+v)", got, second.Counts)
+	}
+	if a := second.Accounts[0]; a.GapFrom == nil || !a.GapFrom.Equal(first.Accounts[0].To.Add(domain.ReconcileTimingWindow)) {
+		t.Errorf("gap_from %v, want the first period's end %s plus the window", a.GapFrom, first.Accounts[0].To)
 	}
 	for _, it := range second.Matched {
 		if want := map[bool]domain.ReconciliationID{true: first.RunID}[it.BankTxnID != "T-next"]; it.CarriedFrom != want {

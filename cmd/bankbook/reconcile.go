@@ -289,6 +289,9 @@ func formatRun(r api.ReconcileReply) string {
 		if a.ScanWatermark != nil {
 			wm = "scanned up to " + domain.FormatTime(*a.ScanWatermark)
 		}
+		if a.GapFrom != nil {
+			wm += "; compared from " + domain.FormatTime(*a.GapFrom) + ", where its previous statement ended"
+		}
 		fmt.Fprintf(&b, "account %s: %s to %s (%s)\n", a.AccountNumber, domain.FormatTime(a.From), domain.FormatTime(a.To), wm)
 	}
 	c := r.Counts
