@@ -508,7 +508,7 @@ func TestReconcileBankComparesTheGapSinceThePreviousStatement(t *testing.T) {
 			},
 			Recorded: []domain.RecordedDeposit{
 				rec("T-window", covered.Add(3*time.Minute)), // the previous run's window: it carried it
-				rec("T-between", t0.Add(5*time.Hour)),      // on no statement
+				rec("T-between", t0.Add(5*time.Hour)),       // on no statement
 				rec("T-first", from),
 				rec("T-early", from.Add(time.Hour)),
 			},
