@@ -83,10 +83,10 @@ type ReconcileAccount struct {
 	// CarryBase is the run whose open timing differences of the account
 	// this run took in and settled (empty: none were open).
 	CarryBase ReconciliationID `json:"carry_base,omitempty"`
-	// GapFrom is set when the account's earlier runs ended before From:
-	// the latest end of their periods plus ReconcileTimingWindow, the last
-	// time they compared. Deposits recorded after it and before From were on
-	// no statement reconciled before; this run compares them too.
+	// GapFrom is set when the account's earlier runs ended before From: the
+	// latest end of their periods. Deposits recorded after it and before
+	// From were on no statement reconciled before (or came after the run
+	// that covered them); this run compares them too.
 	GapFrom *time.Time `json:"gap_from,omitempty"`
 }
 
@@ -300,16 +300,15 @@ func StatementAccounts(lines []StatementLine) []ReconcileAccount {
 
 // GapFrom is where the deposits of an account that no earlier run compared
 // begin, for a period starting at from when the account's earlier runs
-// covered up to coveredTo (zero: none did): coveredTo plus
-// ReconcileTimingWindow, if that is before from; otherwise zero (no gap).
+// covered up to coveredTo (zero: none did): coveredTo, if it is before from;
+// otherwise zero (no gap). The earlier run's window past coveredTo is in the
+// gap too: it carried what it found there, which this run settles as
+// carried, but not what was recorded after it ran.
 func GapFrom(coveredTo, from time.Time) time.Time {
-	if coveredTo.IsZero() {
+	if coveredTo.IsZero() || !coveredTo.Before(from) {
 		return time.Time{}
 	}
-	if end := coveredTo.Add(ReconcileTimingWindow).UTC(); end.Before(from) {
-		return end
-	}
-	return time.Time{}
+	return coveredTo.UTC()
 }
 
 // ReconcileBank compares a bank statement with the recorded deposits. It
@@ -329,8 +328,8 @@ func GapFrom(coveredTo, from time.Time) time.Time {
 //     or after the account's scan watermark: the scanner has not covered
 //     it yet;
 //   - missing_at_bank: recorded on a covered account within its period,
-//     or between the end of what the account's earlier runs compared and
-//     the period (GapFrom), not on the statement;
+//     or between the end of the account's earlier runs' periods and this
+//     one (GapFrom), not on the statement;
 //   - timing_difference (ledger side): recorded, not on the statement,
 //     within ReconcileTimingWindow of the end of the period.
 func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
@@ -464,7 +463,7 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 			it.Note = fmt.Sprintf("recorded as %d deposits", len(recs))
 			items.Duplicate = append(items.Duplicate, it)
 		case inGap:
-			it.Note = fmt.Sprintf("recorded between the account's previous statement (compared up to %s) and this one (from %s): on no statement reconciled", FormatTime(*p.GapFrom), FormatTime(p.From))
+			it.Note = fmt.Sprintf("recorded between the account's previous statement (to %s) and this one (from %s): on no statement reconciled", FormatTime(*p.GapFrom), FormatTime(p.From))
 			items.MissingAtBank = append(items.MissingAtBank, it)
 		case d.DepositedAt.After(p.To.Add(-ReconcileTimingWindow)):
 			it.Note = fmt.Sprintf("recorded within %s of the end of the statement's period (%s): carried to the next run", ReconcileTimingWindow, FormatTime(p.To))
