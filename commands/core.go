@@ -31,7 +31,11 @@ type Meta struct {
 	// FoundEarlier, if set, is set to true when the command finds a commit
 	// an earlier attempt with the same Command, IdempotencyKey and Actor appended,
 	// and answers from it: the command had already happened.
-	FoundEarlier   *atomic.Bool
+	FoundEarlier *atomic.Bool
+	// Appended, if set, is set to true when the command appends a commit
+	// of its own. A command of several commits that an earlier attempt
+	// began may find some and append others: it is not a mere repeat.
+	Appended       *atomic.Bool
 	CorrelationID  string
 	CausationID    string
 	IdempotencyKey string

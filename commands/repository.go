@@ -195,6 +195,9 @@ func (r *Repository[S]) Execute(ctx context.Context, meta Meta, id string, decid
 		}
 		c, err := r.core.events.Append(ctx, ref, snap.seq, snap.version, r.core.cfg.NewID(), envs)
 		if err == nil {
+			if meta.Appended != nil {
+				meta.Appended.Store(true)
+			}
 			next := snapshot[S]{state: snap.state, seq: c.Seq, version: snap.version + len(events), commitID: c.CommitID, unsaved: snap.unsaved + 1}
 			for _, e := range events {
 				next.state = r.agg.Apply(next.state, e)

@@ -521,6 +521,40 @@ func TestIdempotentSubmit(t *testing.T) {
 		}
 	})
 
+	t.Run("a resumed bulk issue that issues the rest is not a replay", func(t *testing.T) {
+		// An attempt issued the first of two lines and died: its claim is
+		// abandoned. The retry issues the second line; only the repeat
+		// after that is a replay.
+		e.call(t, api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: "d-resume", StoreID: "s-r1", StoreName: "한울식당"}, nil, nil)
+		e.call(t, api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: "d-resume", StoreID: "s-r2", StoreName: "두리분식"}, nil, nil)
+		req := api.IssueBulkRequest{DistributorID: "d-resume", Bills: []api.BillLine{{StoreID: "s-r1", Amount: 5000}, {StoreID: "s-r2", Amount: 6000}}}
+		idem, _ := e.idempotencyStore(t)
+		canonical, _ := json.Marshal(req)
+		claim, _, err := idem.Begin(ctxT(t), api.BillIssueBulk.Subject+".operator", "bulk-resumed", idempotency.HashBody(canonical), nil)
+		if err != nil || claim == nil {
+			t.Fatalf("claim: %v", err)
+		}
+		firstLine := req
+		firstLine.Bills = req.Bills[:1]
+		done, err := e.Commands.Links.IssueBulk(ctxT(t), commands.Meta{Command: api.BillIssueBulk.Subject, IdempotencyKey: "bulk-resumed", Actor: "operator"}, firstLine)
+		if err != nil || done.Issued != 1 {
+			t.Fatalf("first attempt: %+v, %v", done, err)
+		}
+		if err := idem.Abandon(ctxT(t), claim); err != nil {
+			t.Fatal(err)
+		}
+		var rep api.IssueBulkReply
+		r := e.call(t, api.BillIssueBulk.Subject, req, &rep, client.WithIdempotencyKey("bulk-resumed"))
+		if r.Replayed || rep.Issued != 2 || rep.Results[0].BillID != done.Results[0].BillID {
+			t.Fatalf("resumed attempt: replayed %v, %+v; want line 1's bill %s found and line 2 issued, not replayed", r.Replayed, rep, done.Results[0].BillID)
+		}
+		var again api.IssueBulkReply
+		r = e.call(t, api.BillIssueBulk.Subject, req, &again, client.WithIdempotencyKey("bulk-resumed"))
+		if !r.Replayed || again.Results[1].BillID != rep.Results[1].BillID {
+			t.Fatalf("repeat: replayed %v, %+v", r.Replayed, again)
+		}
+	})
+
 	t.Run("a refusal is replayed too", func(t *testing.T) {
 		key := client.WithIdempotencyKey("cancel-unknown")
 		body := map[string]any{"order_id": "ghost", "deposited": false}

@@ -149,11 +149,13 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	// A resumed claim runs with the first attempt's IDs, which it may have
 	// written under.
 	meta.FreshID = generated && !claim.Resumed
-	meta.FoundEarlier = new(atomic.Bool)
+	meta.FoundEarlier, meta.Appended = new(atomic.Bool), new(atomic.Bool)
 	rep := execCommand(s, ctx, meta, req, spec)
-	if rep.err == nil && meta.FoundEarlier.Load() {
+	if rep.err == nil && meta.FoundEarlier.Load() && !meta.Appended.Load() {
 		// The first attempt appended (and may have answered) before it
-		// died: this is its reply, found again by key.
+		// died: this is its reply, found again by key. One that also
+		// appended now (the rest of a bulk issue, say) did more than
+		// repeat it.
 		rep.headers = nats.Header{api.HeaderIdempotencyReplayed: []string{"true"}}
 	}
 
