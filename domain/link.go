@@ -24,6 +24,12 @@ const RecentDeposits = 64
 // to tell a cancelled bill from an expired one in a refusal.
 const RecentCancels = 32
 
+// RecentEnded is how many of its latest bills no longer current (expired
+// or cancelled) a link remembers, with when each ended, so that a payment
+// recorded late (a scan's lag, an import) goes to the bill that was current
+// when it was paid.
+const RecentEnded = 8
+
 // CurrentBill is the bill a store pays now: the latest one issued, until
 // it is superseded by the next or cancelled. Its ID is "" when there is
 // none.
@@ -40,6 +46,14 @@ func (b CurrentBill) Status() BillStatus { return BillStatusOf(b.Amount, b.PaidA
 
 // Outstanding is what remains to pay (0 once paid in full or overpaid).
 func (b CurrentBill) Outstanding() int64 { return BillOutstanding(b.Amount, b.PaidAmount) }
+
+// endedBill is a bill that stopped being current: expired or cancelled at
+// endedAt, with what was paid to it.
+type endedBill struct {
+	bill    CurrentBill
+	status  BillStatus
+	endedAt time.Time
+}
 
 // recentPayment is a payment a link remembers: its deposit and the bill it
 // went to ("" when unbilled).
@@ -71,8 +85,12 @@ type Link struct {
 	// Version counts the events applied; 0 means the link does not exist.
 	Version int
 
+	// BillsEnded counts the bills that stopped being current.
+	BillsEnded int
+
 	recent    [RecentDeposits]recentPayment // payment i is at recent[i % RecentDeposits]
 	cancelled [RecentCancels]int            // cancellation i's bill number is at cancelled[i % RecentCancels]
+	ended     [RecentEnded]endedBill        // ended bill i is at ended[i % RecentEnded]
 }
 
 // Exists reports whether the pair has been linked.
@@ -125,13 +143,9 @@ func (l Link) Apply(e Event) Link {
 		l.BillsIssued++
 		l.Current = CurrentBill{ID: e.BillID, Amount: e.Amount, Memo: e.Memo, IssuedAt: e.IssuedAt}
 	case BillExpired:
-		if l.Current.ID == e.BillID {
-			l.Current = CurrentBill{}
-		}
+		l = l.endCurrent(e.BillID, BillStatusExpired, e.ExpiredAt)
 	case BillCancelled:
-		if l.Current.ID == e.BillID {
-			l.Current = CurrentBill{}
-		}
+		l = l.endCurrent(e.BillID, BillStatusCancelled, e.CancelledAt)
 		_, n, _ := parseBillID(e.BillID)
 		l.cancelled[l.BillsCancelled%RecentCancels] = n
 		l.BillsCancelled++
@@ -139,13 +153,54 @@ func (l Link) Apply(e Event) Link {
 		l.recent[l.Payments%RecentDeposits] = recentPayment{deposit: e.DepositID, bill: e.BillID}
 		l.Payments++
 		l.PaidTotal += e.Amount
-		if e.BillID != "" && e.BillID == l.Current.ID {
+		switch {
+		case e.BillID == "":
+		case e.BillID == l.Current.ID:
 			l.Current.PaidAmount += e.Amount
+		default:
+			for i := max(0, l.BillsEnded-RecentEnded); i < l.BillsEnded; i++ {
+				if b := &l.ended[i%RecentEnded]; b.bill.ID == e.BillID {
+					b.bill.PaidAmount += e.Amount
+				}
+			}
 		}
 	case BillReminded:
 	}
 	l.Version++
 	return l
+}
+
+// endCurrent returns l with its current bill, if it is id, ended (expired
+// or cancelled at at) and remembered among the ended bills.
+func (l Link) endCurrent(id string, status BillStatus, at time.Time) Link {
+	if l.Current.ID != id || id == "" {
+		return l
+	}
+	l.ended[l.BillsEnded%RecentEnded] = endedBill{bill: l.Current, status: status, endedAt: at}
+	l.BillsEnded++
+	l.Current = CurrentBill{}
+	return l
+}
+
+// billAt returns the bill that was current at t, and its status now: the
+// current bill from its issue on; before that, the ended bill current then
+// among the last RecentEnded. ok is false when no bill was current at t
+// (after a cancel, before the first bill) or the link no longer remembers
+// that far back.
+func (l Link) billAt(t time.Time) (b CurrentBill, status BillStatus, ok bool) {
+	if l.Current.ID != "" && !t.Before(l.Current.IssuedAt) {
+		return l.Current, l.Current.Status(), true
+	}
+	for i := l.BillsEnded - 1; i >= max(0, l.BillsEnded-RecentEnded); i-- {
+		e := l.ended[i%RecentEnded]
+		switch {
+		case !t.Before(e.endedAt):
+			return CurrentBill{}, "", false // after it ended, before the next was issued
+		case !t.Before(e.bill.IssuedAt):
+			return e.bill, e.status, true
+		}
+	}
+	return CurrentBill{}, "", false
 }
 
 // linkJSON is the JSON form of a Link (aggregate snapshots store it). The
@@ -164,7 +219,15 @@ type linkJSON struct {
 	PaidTotal        int64            `json:"paid_total"`
 	RecentPayments   []recentPayJSON  `json:"recent_payments"`
 	RecentCancelled  []int            `json:"recent_cancelled_bills"`
+	BillsEnded       int              `json:"bills_ended"`
+	RecentEnded      []endedBillJSON  `json:"recent_ended_bills"`
 	Version          int              `json:"version"`
+}
+
+type endedBillJSON struct {
+	currentBillJSON
+	Status  BillStatus `json:"status"`
+	EndedAt time.Time  `json:"ended_at"`
 }
 
 type currentBillJSON struct {
@@ -173,6 +236,14 @@ type currentBillJSON struct {
 	PaidAmount int64     `json:"paid_amount"`
 	Memo       string    `json:"memo,omitempty"`
 	IssuedAt   time.Time `json:"issued_at"`
+}
+
+func billJSON(c CurrentBill) currentBillJSON {
+	return currentBillJSON{ID: c.ID, Amount: c.Amount, PaidAmount: c.PaidAmount, Memo: c.Memo, IssuedAt: c.IssuedAt}
+}
+
+func (c currentBillJSON) bill() CurrentBill {
+	return CurrentBill{ID: c.ID, Amount: c.Amount, PaidAmount: c.PaidAmount, Memo: c.Memo, IssuedAt: c.IssuedAt}
 }
 
 type recentPayJSON struct {
@@ -190,10 +261,12 @@ func (l Link) MarshalJSON() ([]byte, error) {
 		Payments: l.Payments, PaidTotal: l.PaidTotal, Version: l.Version,
 		RecentPayments:  []recentPayJSON{},
 		RecentCancelled: []int{},
+		BillsEnded:      l.BillsEnded,
+		RecentEnded:     []endedBillJSON{},
 	}
 	if l.HasCurrentBill() {
-		c := l.Current
-		v.Current = &currentBillJSON{ID: c.ID, Amount: c.Amount, PaidAmount: c.PaidAmount, Memo: c.Memo, IssuedAt: c.IssuedAt}
+		c := billJSON(l.Current)
+		v.Current = &c
 	}
 	for i := max(0, l.Payments-RecentDeposits); i < l.Payments; i++ {
 		p := l.recent[i%RecentDeposits]
@@ -201,6 +274,10 @@ func (l Link) MarshalJSON() ([]byte, error) {
 	}
 	for i := max(0, l.BillsCancelled-RecentCancels); i < l.BillsCancelled; i++ {
 		v.RecentCancelled = append(v.RecentCancelled, l.cancelled[i%RecentCancels])
+	}
+	for i := max(0, l.BillsEnded-RecentEnded); i < l.BillsEnded; i++ {
+		e := l.ended[i%RecentEnded]
+		v.RecentEnded = append(v.RecentEnded, endedBillJSON{currentBillJSON: billJSON(e.bill), Status: e.status, EndedAt: e.endedAt})
 	}
 	return json.Marshal(v)
 }
@@ -217,16 +294,23 @@ func (l *Link) UnmarshalJSON(b []byte) error {
 	if n := len(v.RecentCancelled); n != min(v.BillsCancelled, RecentCancels) {
 		return fmt.Errorf("link %s: %d recent cancellations for %d cancelled bills", v.ID, n, v.BillsCancelled)
 	}
+	if n := len(v.RecentEnded); n != min(v.BillsEnded, RecentEnded) {
+		return fmt.Errorf("link %s: %d recent ended bills for %d ended", v.ID, n, v.BillsEnded)
+	}
 	*l = Link{
 		ID: v.ID, DistributorID: v.DistributorID, StoreID: v.StoreID, StoreName: v.StoreName,
 		DedicatedAccount: v.DedicatedAccount, LinkedAt: v.LinkedAt,
-		BillsIssued: v.BillsIssued, BillsCancelled: v.BillsCancelled,
+		BillsIssued: v.BillsIssued, BillsCancelled: v.BillsCancelled, BillsEnded: v.BillsEnded,
 		Payments: v.Payments, PaidTotal: v.PaidTotal, Version: v.Version,
 	}
 	if c := v.Current; c != nil {
-		l.Current = CurrentBill{ID: c.ID, Amount: c.Amount, PaidAmount: c.PaidAmount, Memo: c.Memo, IssuedAt: c.IssuedAt}
+		l.Current = c.bill()
 	}
-	first := v.Payments - len(v.RecentPayments)
+	first := v.BillsEnded - len(v.RecentEnded)
+	for i, e := range v.RecentEnded {
+		l.ended[(first+i)%RecentEnded] = endedBill{bill: e.bill(), status: e.Status, endedAt: e.EndedAt}
+	}
+	first = v.Payments - len(v.RecentPayments)
 	for i, p := range v.RecentPayments {
 		l.recent[(first+i)%RecentDeposits] = recentPayment{deposit: p.DepositID, bill: p.BillID}
 	}
@@ -403,10 +487,15 @@ func DecideStorePayment(l Link, c StorePayment) ([]Event, error) {
 		Amount: c.Amount, Fee: fee, Net: c.Amount - fee, FeeBps: c.FeeBps, SettlementDate: SettlementDate(paidAt, c.SettlementDays),
 		PaidAt: paidAt, CollectAccount: c.CollectAccount, DedicatedAccount: l.DedicatedAccount,
 	}
-	if b := l.Current; b.ID != "" {
+	// The bill current when the store paid, which a late recording (the
+	// scan's lag) may find expired or cancelled since.
+	if b, status, ok := l.billAt(paidAt); ok {
 		b.PaidAmount += c.Amount
 		e.BillID, e.BillAmount, e.BillPaidAmount = b.ID, b.Amount, b.PaidAmount
-		e.BillOutstanding, e.BillStatus = b.Outstanding(), b.Status()
+		e.BillOutstanding, e.BillStatus = b.Outstanding(), status
+		if status.Current() {
+			e.BillStatus = b.Status()
+		}
 	}
 	return []Event{e}, nil
 }

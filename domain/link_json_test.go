@@ -75,6 +75,13 @@ func TestLinkJSONRoundTrip(t *testing.T) {
 			if a, b := l.Apply(e), back.Apply(e); !reflect.DeepEqual(a, b) {
 				t.Errorf("after one more payment:\n got %+v\nwant %+v", b, a)
 			}
+			// A late payment to the bill before the current one (ended).
+			if l.BillsIssued >= 2 {
+				e.BillID = domain.BillID(lnk, l.BillsIssued-1)
+				if a, b := l.Apply(e), back.Apply(e); !reflect.DeepEqual(a, b) {
+					t.Errorf("after a payment to an ended bill:\n got %+v\nwant %+v", b, a)
+				}
+			}
 		})
 	}
 }
@@ -87,7 +94,7 @@ func TestLinkJSONWireFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, field := range []string{`"id":"` + lnk + `"`, `"current":{"id":"` + bill(1) + `"`, `"paid_amount":10000`, `"recent_payments":[{"deposit_id":"dep_1","bill_id":"` + bill(1) + `"}]`, `"recent_cancelled_bills":[]`} {
+	for _, field := range []string{`"id":"` + lnk + `"`, `"current":{"id":"` + bill(1) + `"`, `"paid_amount":10000`, `"recent_payments":[{"deposit_id":"dep_1","bill_id":"` + bill(1) + `"}]`, `"recent_cancelled_bills":[]`, `"recent_ended_bills":[]`} {
 		if !strings.Contains(string(raw), field) {
 			t.Errorf("snapshot %s lacks %s", raw, field)
 		}
@@ -99,6 +106,7 @@ func TestLinkJSONRefusesInconsistentRings(t *testing.T) {
 		"more recent payments than payments": `{"payments":1,"recent_payments":[{"deposit_id":"a"},{"deposit_id":"b"}],"recent_cancelled_bills":[]}`,
 		"fewer recent payments than kept":    `{"payments":2,"recent_payments":[{"deposit_id":"a"}],"recent_cancelled_bills":[]}`,
 		"more recent cancellations":          `{"bills_cancelled":0,"recent_payments":[],"recent_cancelled_bills":[1]}`,
+		"more recent ended bills":            `{"bills_ended":0,"recent_payments":[],"recent_cancelled_bills":[],"recent_ended_bills":[{"id":"b"}]}`,
 		"not an object":                      `[]`,
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -465,14 +465,14 @@ func TestDecideStorePayment(t *testing.T) {
 	t.Run("fee, net and settlement date are computed and recorded", func(t *testing.T) {
 		f := newLinkFlow(t)
 		f.issue(1_000_000)
-		c := domain.StorePayment{DepositID: "dep_1", Amount: 333_333, PaidAt: t0, CollectAccount: collect.Number, FeeBps: 250, SettlementDays: 1, Now: t0.Add(time.Minute)}
+		c := domain.StorePayment{DepositID: "dep_1", Amount: 333_333, PaidAt: f.at, CollectAccount: collect.Number, FeeBps: 250, SettlementDays: 1, Now: f.at.Add(time.Minute)}
 		events, err := domain.DecideStorePayment(f.link, c)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := []domain.Event{domain.StorePaymentReceived{
 			LinkID: lnk, DepositID: "dep_1", DistributorID: distributor, StoreID: store, StoreName: "행복식당",
-			Amount: 333_333, Fee: 8_333, Net: 325_000, FeeBps: 250, SettlementDate: "2025-03-17", PaidAt: t0,
+			Amount: 333_333, Fee: 8_333, Net: 325_000, FeeBps: 250, SettlementDate: "2025-03-17", PaidAt: f.at,
 			CollectAccount: collect.Number, DedicatedAccount: dedicated,
 			BillID: bill(1), BillAmount: 1_000_000, BillPaidAmount: 333_333, BillOutstanding: 666_667, BillStatus: domain.BillStatusPartiallyPaid,
 		}}
@@ -551,11 +551,57 @@ func TestDecideStorePayment(t *testing.T) {
 // TestStorePaymentsAcrossAFeeChange: each payment records the fee rate and
 // schedule of its day; a later change rewrites nothing that was recorded,
 // and the state after the change is the same whatever the configuration.
+// A payment goes to the bill that was current when it was paid, however
+// late it is recorded: a bill since superseded (expired) or cancelled takes
+// it; a payment made when no bill was current is unbilled.
+func TestLatePaymentGoesToTheBillCurrentWhenPaid(t *testing.T) {
+	// Each step happens at f.at, which then moves a minute on.
+	f := newLinkFlow(t)
+	beforeAny := f.at
+	f.issue(10_000)
+	paidOnFirst := f.at.Add(-time.Second)
+	f.issue(20_000) // bill 1 expires
+	paidOnSecond := f.at.Add(-time.Second)
+	f.do(domain.DecideCancelBill(f.link, domain.CancelBill{BillID: bill(2), Now: f.at}))
+	paidAfterCancel := f.at.Add(-time.Second)
+	f.issue(30_000)
+
+	for _, tc := range []struct {
+		name   string
+		paidAt time.Time
+		bill   string
+		status domain.BillStatus
+	}{
+		{"before the first bill", beforeAny.Add(-time.Hour), "", ""},
+		{"while bill 1 was current", paidOnFirst, bill(1), domain.BillStatusExpired},
+		{"while bill 2 was current", paidOnSecond, bill(2), domain.BillStatusCancelled},
+		{"after bill 2 was cancelled", paidAfterCancel, "", ""},
+		{"now", f.at, bill(3), domain.BillStatusPartiallyPaid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dep := domain.DepositID("dep_" + strings.ReplaceAll(tc.name, " ", "_"))
+			events := f.do(domain.DecideStorePayment(f.link, payment(dep, 4_000, tc.paidAt)))
+			e := events[0].(domain.StorePaymentReceived)
+			if e.BillID != tc.bill || e.BillStatus != tc.status {
+				t.Fatalf("paid at %s: bill %q (%s), want %q (%s)", tc.paidAt, e.BillID, e.BillStatus, tc.bill, tc.status)
+			}
+			if b, ok := f.link.PaymentApplied(dep); !ok || b != tc.bill {
+				t.Errorf("PaymentApplied = %q, %v", b, ok)
+			}
+		})
+	}
+	// A second late payment to bill 1 counts the first.
+	e := f.do(domain.DecideStorePayment(f.link, payment("dep_again", 6_000, paidOnFirst)))[0].(domain.StorePaymentReceived)
+	if e.BillID != bill(1) || e.BillPaidAmount != 10_000 || e.BillOutstanding != 0 {
+		t.Errorf("second payment to bill 1: %+v, want paid 10000, outstanding 0", e)
+	}
+}
+
 func TestStorePaymentsAcrossAFeeChange(t *testing.T) {
 	f := newLinkFlow(t)
 	f.issue(100_000)
 	// Friday 18:26 in Seoul at 1% D+1, then, after the change, at 2.5% D+2.
-	before := f.do(domain.DecideStorePayment(f.link, domain.StorePayment{DepositID: "dep_1", Amount: 40_000, PaidAt: t0, CollectAccount: collect.Number, FeeBps: 100, SettlementDays: 1, Now: t0}))[0].(domain.StorePaymentReceived)
+	before := f.do(domain.DecideStorePayment(f.link, domain.StorePayment{DepositID: "dep_1", Amount: 40_000, PaidAt: f.at, CollectAccount: collect.Number, FeeBps: 100, SettlementDays: 1, Now: f.at}))[0].(domain.StorePaymentReceived)
 	monday := t0.Add(72 * time.Hour)
 	after := f.do(domain.DecideStorePayment(f.link, domain.StorePayment{DepositID: "dep_2", Amount: 40_001, PaidAt: monday, CollectAccount: collect.Number, FeeBps: 250, SettlementDays: 2, Now: monday}))[0].(domain.StorePaymentReceived)
 	if before.Fee != 400 || before.Net != 39_600 || before.FeeBps != 100 || before.SettlementDate != "2025-03-17" {

@@ -90,9 +90,15 @@ func applyBills(buckets []*bbolt.Bucket, c eventstore.Commit, env eventstore.Env
 		if e.BillID == "" {
 			return nil // unbilled: in the payment lists and the settlements only
 		}
-		v, err := currentBill(bills, e.BillID)
+		// A payment recorded late goes to the bill current when it was
+		// paid, which may have expired or been cancelled since: it keeps
+		// its status (the event's) and gains the payment.
+		v, err := issuedBill(bills, e.BillID)
 		if err != nil {
 			return err
+		}
+		if !domain.BillStatus(v.Status).Current() && e.BillStatus != domain.BillStatus(v.Status) {
+			return fmt.Errorf("%w: payment %s for bill %s as %s, which is %s", ErrInconsistent, e.DepositID, e.BillID, e.BillStatus, v.Status)
 		}
 		v.PaidAmount, v.Outstanding, v.Status = e.BillPaidAmount, e.BillOutstanding, string(e.BillStatus)
 		v.PaymentCount++
@@ -112,8 +118,8 @@ func applyBills(buckets []*bbolt.Bucket, c eventstore.Commit, env eventstore.Env
 	return nil
 }
 
-// currentBill reads a bill that must exist and be current.
-func currentBill(bills *bbolt.Bucket, id string) (BillView, error) {
+// issuedBill reads a bill that must exist.
+func issuedBill(bills *bbolt.Bucket, id string) (BillView, error) {
 	var v BillView
 	found, err := getJSON(bills, id, &v)
 	switch {
@@ -121,10 +127,17 @@ func currentBill(bills *bbolt.Bucket, id string) (BillView, error) {
 		return BillView{}, err
 	case !found:
 		return BillView{}, fmt.Errorf("%w: event for bill %s, which was never issued", ErrInconsistent, id)
-	case !domain.BillStatus(v.Status).Current():
-		return BillView{}, fmt.Errorf("%w: event for bill %s, which is %s", ErrInconsistent, id, v.Status)
 	}
 	return v, nil
+}
+
+// currentBill reads a bill that must exist and be current.
+func currentBill(bills *bbolt.Bucket, id string) (BillView, error) {
+	v, err := issuedBill(bills, id)
+	if err == nil && !domain.BillStatus(v.Status).Current() {
+		return BillView{}, fmt.Errorf("%w: event for bill %s, which is %s", ErrInconsistent, id, v.Status)
+	}
+	return v, err
 }
 
 // closeBill expires or cancels a current bill: it changes the view and
