@@ -118,6 +118,9 @@ type Config struct {
 	FirmbankToken string `json:"firmbank_token"`
 	// FirmbankTokenFile holds FirmbankToken instead.
 	FirmbankTokenFile string `json:"firmbank_token_file"`
+	// FirmbankStatusLag is how long the provider may take to show a
+	// transfer it accepted (process.Config.RefusalLag). Default 1m.
+	FirmbankStatusLag Duration `json:"firmbank_status_lag"`
 	// Sim, with BankSim, is the simulated bank to use instead of a new one,
 	// so that several engines in one process (tests) scan the same bank.
 	Sim *bankfeed.SimBank `json:"-"`
@@ -221,6 +224,7 @@ func Defaults() Config {
 		MaxUnpaidOrders:   20,
 		ScanInterval:      Duration(5 * time.Minute),
 		BankSimLag:        Duration(2 * time.Second),
+		FirmbankStatusLag: Duration(time.Minute),
 		IdempotencyTTL:    Duration(7 * 24 * time.Hour),
 		CollectBank:       "KB국민은행",
 		CollectNumber:     "123401-04-567890",
@@ -324,6 +328,9 @@ func (c Config) Validate() error {
 	}
 	if c.BankSim && c.BankURL != "" {
 		errs = append(errs, errors.New("bank-sim and bank-url exclude each other"))
+	}
+	if c.FirmbankStatusLag < 0 {
+		errs = append(errs, errors.New("firmbank-status-lag must not be negative"))
 	}
 	if c.BankSimLag < 0 {
 		errs = append(errs, errors.New("bank-sim-lag must not be negative"))

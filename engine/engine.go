@@ -336,7 +336,8 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	cmds := e.Commands
-	procs, err := process.New(process.Config{Codec: codec, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Payouts: cmds.Payouts, Provider: payouts, Log: log})
+	procs, err := process.New(process.Config{Codec: codec, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Payouts: cmds.Payouts, Provider: payouts,
+		RefusalLag: time.Duration(cfg.FirmbankStatusLag), Log: log})
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +49,10 @@ type FakeOptions struct {
 	// Latency is how long (wall clock) processing a new transfer takes.
 	// Requests with the same ID that arrive meanwhile get 409 in_progress.
 	Latency time.Duration
+	// StatusLag is how long, on the fake's clock, a transfer's status
+	// answers 404 after it was accepted: a provider whose status lags
+	// behind its own acceptance.
+	StatusLag time.Duration
 	// Now is the fake's clock; nil means time.Now. Advance moves it forward.
 	Now func() time.Time
 }
@@ -64,6 +67,8 @@ type FakeOptions struct {
 type FakeService struct {
 	opts FakeOptions
 	fail map[string]bool // FailAccounts
+
+	refuse map[string]bool // RefuseAccounts and RefuseAccount's; under mu
 
 	mu        sync.Mutex
 	now       func() time.Time
@@ -91,6 +96,7 @@ func NewFakeService(opts FakeOptions) *FakeService {
 	s := &FakeService{
 		opts:      opts,
 		fail:      make(map[string]bool, len(opts.FailAccounts)),
+		refuse:    make(map[string]bool, len(opts.RefuseAccounts)),
 		now:       opts.Now,
 		rng:       rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		limit:     simlimit.NewFixed(opts.RateLimit, time.Second),
@@ -103,7 +109,19 @@ func NewFakeService(opts FakeOptions) *FakeService {
 	for _, n := range opts.FailAccounts {
 		s.fail[n] = true
 	}
+	for _, n := range opts.RefuseAccounts {
+		s.refuse[n] = true
+	}
 	return s
+}
+
+// RefuseAccount makes the provider refuse, from now on, every send to the
+// account number, repeats of transfers it accepted before included (as a
+// provider whose validation tightened does).
+func (s *FakeService) RefuseAccount(number string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse[number] = true
 }
 
 // FailNext makes the next n requests answer 503 without being processed.
@@ -303,7 +321,7 @@ func (s *FakeService) status(id string) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ft, ok := s.transfers[id]
-	if !ok {
+	if !ok || s.nowLocked().Before(ft.accepted.Add(s.opts.StatusLag)) {
 		return errReply(http.StatusNotFound, "unknown_transfer", "no transfer %q", id)
 	}
 	return reply{status: http.StatusOK, body: s.resultLocked(ft)}
@@ -326,11 +344,11 @@ func (s *FakeService) send(r *http.Request) reply {
 	if key := r.Header.Get("Idempotency-Key"); key != t.ID {
 		return errReply(http.StatusBadRequest, "bad_idempotency_key", "Idempotency-Key %q must equal the transfer id %q", key, t.ID)
 	}
-	if slices.Contains(s.opts.RefuseAccounts, t.To.Number) {
+	s.mu.Lock()
+	if s.refuse[t.To.Number] {
+		s.mu.Unlock()
 		return errReply(http.StatusBadRequest, "invalid_account", "account %q cannot receive transfers", t.To.Number)
 	}
-
-	s.mu.Lock()
 	if s.inflight[t.ID] {
 		s.mu.Unlock()
 		return errReply(http.StatusConflict, "in_progress", "transfer %q is being processed", t.ID)

@@ -58,8 +58,8 @@ func TestRefusedPayoutFailsAndReturnsTheMoneyOnce(t *testing.T) {
 		if n := len(f.commits(t, domain.AggregatePayout, "po-r")); n != 2 {
 			t.Fatalf("%d payout commits, want requested and failed", n)
 		}
-		if n := f.bank.Requests(); n != 2 {
-			t.Fatalf("%d provider requests, want 2 (the refused send, and the status that shows nothing was ever accepted): a refusal is not asked again", n)
+		if n := f.bank.Requests(); n != 3 {
+			t.Fatalf("%d provider requests, want 3 (the refused send, and the two statuses, RefusalLag apart, that show nothing was ever accepted): a refusal is not asked again", n)
 		}
 		if sent := f.bank.Sent(); len(sent) != 0 {
 			t.Fatalf("sent %+v", sent)
@@ -80,8 +80,8 @@ func TestRefusedPayoutFailsAndReturnsTheMoneyOnce(t *testing.T) {
 		if p.Status != domain.PayoutFailedStatus || !strings.HasPrefix(p.Reason, "refused: invalid transfer") {
 			t.Fatalf("payout %+v, want failed as refused", p)
 		}
-		if n := f.bank.Requests(); n != 1 {
-			t.Fatalf("%d provider requests, want 1: the status that shows nothing was ever accepted", n)
+		if n := f.bank.Requests(); n != 2 {
+			t.Fatalf("%d provider requests, want 2: the statuses that show nothing was ever accepted", n)
 		}
 		f.assertBalance(t, "u", 1700) // the reversal, once
 	})
@@ -109,6 +109,35 @@ func TestRefusedPayoutFailsAndReturnsTheMoneyOnce(t *testing.T) {
 			t.Fatalf("%d deposit commits, want recorded, resolved and reopened once", n)
 		}
 	})
+}
+
+// TestRefusedRepeatOfAnAcceptedPayoutSettles: given a payout whose first
+// send the provider accepted (its answer lost), when its repeat is refused
+// (the account is refused since) and the provider's status does not show
+// the transfer yet, then the payout waits for the status rather than
+// failing: it settles, and its money is not returned.
+func TestRefusedRepeatOfAnAcceptedPayoutSettles(t *testing.T) {
+	const lag = 2 * time.Second // status 404 this long after acceptance
+	f := newFixture(t, options{bank: firmbanking.FakeOptions{StatusLag: lag}, cfg: process.Config{RefusalLag: lag + time.Second}})
+	f.credit(t, "u", 1000)
+	if err := f.withdraw("u", 700, "po-a", "123-456"); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	p := f.payout(t, "po-a")
+	// The earlier attempt: accepted, its answer never read.
+	if _, err := f.provider.Send(context.Background(), firmbanking.Transfer{ID: string(p.ID), Amount: p.Amount, To: p.To, Memo: "bankbook"}); err != nil {
+		t.Fatal(err)
+	}
+	f.bank.RefuseAccount("123-456")
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-a")
+	if p := f.payout(t, "po-a"); p.Status != domain.PayoutSettledStatus {
+		t.Fatalf("payout %+v, want settled: the provider accepted it", p)
+	}
+	if sent := f.bank.Sent(); len(sent) != 1 {
+		t.Fatalf("sent %+v, want the one transfer", sent)
+	}
+	f.assertBalance(t, "u", 300) // not returned
 }
 
 // TestRefusedPayoutsAreNeverRetriedNorBlockOthers: on real reactor loops

@@ -36,6 +36,12 @@ type Config struct {
 	// provider after SettleTimeout waits before it is handled again. A wait,
 	// not a failure: it never leads to a dead letter. Default 30s.
 	PendingRetry time.Duration
+	// RefusalLag is how long the provider may take to show a transfer it
+	// accepted (its status answers 404 meanwhile). A payout refused now is
+	// failed, its money returned, only if the provider still does not know
+	// it this long after the refusal: an earlier attempt it accepted (whose
+	// answer was lost) shows by then. Default 1m.
+	RefusalLag time.Duration
 	// NoProviderRetry is how long a commit whose payout cannot be sent (no
 	// provider configured) waits before it is handled again, by this or
 	// another instance. A wait, not a failure. Default 1m.
@@ -58,6 +64,9 @@ func (c *Config) setDefaults() {
 	if c.NoProviderRetry == 0 {
 		c.NoProviderRetry = time.Minute
 	}
+	if c.RefusalLag == 0 {
+		c.RefusalLag = time.Minute
+	}
 	if c.UnknownEventRetry == 0 {
 		c.UnknownEventRetry = 30 * time.Second
 	}
@@ -75,7 +84,7 @@ func (c Config) Validate() error {
 	if c.SettleTimeout < 0 {
 		errs = append(errs, errors.New("settle timeout must not be negative"))
 	}
-	if c.PendingRetry < 0 || c.NoProviderRetry < 0 || c.UnknownEventRetry < 0 {
+	if c.PendingRetry < 0 || c.NoProviderRetry < 0 || c.UnknownEventRetry < 0 || c.RefusalLag < 0 {
 		errs = append(errs, errors.New("retry delays must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -198,7 +207,8 @@ func (m *Managers) requestRefundToBank(ctx context.Context, meta commands.Meta, 
 //   - settled, or failed by the provider (a failed status, or a refusal:
 //     firmbanking.ErrRefused, the transfer is invalid or its account is
 //     refused) → payout.settled or payout.failed, done. A refusal is never
-//     retried: the money was not sent and is returned;
+//     retried: once the provider still does not know the payout
+//     RefusalLag later, the money was not sent and is returned;
 //   - still pending after SettleTimeout, or no provider → a wait
 //     (worker.RetryAfter with a nil error), never dead-lettered;
 //   - the ID already used for a different transfer
@@ -266,9 +276,22 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		// Refused as it is now. Whether anything was ever sent under this
 		// ID is the provider's to say: an earlier attempt (an older
 		// version's, before a validation rule tightened, or before the
-		// account changed) may have been accepted, and failing the payout
-		// then would pay the money out twice.
+		// account changed, whose answer was lost) may have been accepted,
+		// and failing the payout then would pay the money out twice. A
+		// provider may not show a transfer it accepted a moment ago, so
+		// "unknown" counts only once RefusalLag has passed since now.
 		st, serr := m.cfg.Provider.Status(ctx, string(p.ID))
+		if errors.Is(serr, firmbanking.ErrUnknownTransfer) {
+			m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("ask_again_in", m.cfg.RefusalLag.String()).
+				Msg("payout refused, and unknown to the provider; asking again once an earlier acceptance would show")
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(m.cfg.RefusalLag):
+			}
+			st, serr = m.cfg.Provider.Status(ctx, string(p.ID))
+			now = m.cfg.Payouts.Now()
+		}
 		switch {
 		case errors.Is(serr, firmbanking.ErrUnknownTransfer):
 		case serr != nil:

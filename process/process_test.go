@@ -101,6 +101,9 @@ func newFixture(t testing.TB, o options) *fixture {
 		t.Fatal(err)
 	}
 	cfg := o.cfg
+	if cfg.RefusalLag == 0 {
+		cfg.RefusalLag = 20 * time.Millisecond // the fake shows what it accepted at once
+	}
 	cfg.Codec, cfg.Deposits, cfg.Wallets, cfg.Payouts, cfg.Log = f.codec, f.Deposits, f.Wallets, f.Payouts, o.log
 	if !o.noProvider {
 		f.bank, f.provider = fakeBank(t, o.bank)

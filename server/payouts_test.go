@@ -94,7 +94,10 @@ func (g *gatedBank) held() int {
 
 // payoutEngine runs an engine whose payouts go to g.
 func payoutEngine(t *testing.T, g *gatedBank) (*testEngine, *bank) {
-	return scenarioEngine(t, func(c *engine.Config) { c.FirmbankURL, c.FirmbankToken = g.url, "test" })
+	return scenarioEngine(t, func(c *engine.Config) {
+		c.FirmbankURL, c.FirmbankToken = g.url, "test"
+		c.FirmbankStatusLag = engine.Duration(50 * time.Millisecond) // the fake shows what it accepted at once
+	})
 }
 
 // payout returns a payout's view; ok is false while it is not there yet.
