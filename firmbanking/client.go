@@ -210,7 +210,11 @@ func (c Client) do(ctx context.Context, r request) (Result, error) {
 	case httpretry.Canceled, httpretry.Interrupted:
 		return Result{}, fmt.Errorf("firmbanking: %s %q: %w (last error: %w)", r.op, r.id, giveUp.Err, last)
 	case httpretry.PastDeadline:
-		return Result{}, fmt.Errorf("%w: %s %q: next attempt in %v is past the context deadline: %w", ErrUnavailable, r.op, r.id, giveUp.Wait, last)
+		err := fmt.Errorf("%w: %s %q: next attempt in %v is past the context deadline: %w", ErrUnavailable, r.op, r.id, giveUp.Wait, last)
+		if giveUp.Asked {
+			return Result{}, &ThrottledError{Wait: giveUp.Wait, Err: err}
+		}
+		return Result{}, err
 	}
 	return Result{}, fmt.Errorf("%w: %s %q: gave up after %d attempts: %w", ErrUnavailable, r.op, r.id, giveUp.Attempts, last)
 }

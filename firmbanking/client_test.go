@@ -334,6 +334,10 @@ func TestClientContext(t *testing.T) {
 		if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "429") {
 			t.Fatalf("Send error = %v, want ErrUnavailable after a 429", err)
 		}
+		// The wait the provider asked for goes to the caller.
+		if th, ok := errors.AsType[*ThrottledError](err); !ok || th.Wait < time.Second {
+			t.Fatalf("Send error = %#v, want a *ThrottledError with the provider's Retry-After (1s or more)", err)
+		}
 		wantSleeps(t, h)
 	})
 	t.Run("cancelled while waiting", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Errors returned by this package. Compare with errors.Is.
@@ -43,6 +44,17 @@ var (
 	// accepted and may still settle or fail: call Settle again later.
 	ErrPending = errors.New("firmbanking: transfer still pending")
 )
+
+// ThrottledError is a provider's answer to come back later (429, or a 503
+// with Retry-After) whose wait would have ended past the call's deadline.
+// It matches ErrUnavailable. Wait is what the provider asked for.
+type ThrottledError struct {
+	Wait time.Duration
+	Err  error
+}
+
+func (e *ThrottledError) Error() string { return e.Err.Error() }
+func (e *ThrottledError) Unwrap() error { return e.Err }
 
 // PermanentError is a 4xx answer that retrying will not change (any 4xx
 // other than 404 on Status, 408, 409, 425 and 429). It matches ErrPermanent,

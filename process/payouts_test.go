@@ -140,6 +140,34 @@ func TestRefusedRepeatOfAnAcceptedPayoutSettles(t *testing.T) {
 	f.assertBalance(t, "u", 300) // not returned
 }
 
+// throttledProvider answers every Send with the provider's request to come
+// back in wait.
+type throttledProvider struct {
+	firmbanking.Provider
+	wait time.Duration
+}
+
+func (p throttledProvider) Send(context.Context, firmbanking.Transfer) (firmbanking.Result, error) {
+	return firmbanking.Result{}, &firmbanking.ThrottledError{Wait: p.wait, Err: firmbanking.ErrUnavailable}
+}
+
+// TestThrottledPayoutWaitsWhatTheProviderAsked: a provider's Retry-After
+// longer than the payout's settle timeout is a wait of that length, not a
+// failure that counts towards a dead letter.
+func TestThrottledPayoutWaitsWhatTheProviderAsked(t *testing.T) {
+	f := newFixture(t, options{provider: func(p firmbanking.Provider) firmbanking.Provider { return throttledProvider{p, 5 * time.Minute} }})
+	f.credit(t, "u", 1000)
+	if err := f.withdraw("u", 700, "po-t", "123-456"); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	c := f.commits(t, domain.AggregatePayout, "po-t")
+	wait(t, f.m.ReactToPayout(context.Background(), c[0]), 5*time.Minute)
+	if p := f.payout(t, "po-t"); p.Status != domain.PayoutRequestedStatus {
+		t.Fatalf("payout %+v, want still requested", p)
+	}
+}
+
 // TestRefusedPayoutsAreNeverRetriedNorBlockOthers: on real reactor loops
 // that dead-letter at the first failure, payouts the provider refuses are
 // done at once — failed, money returned, neither retried nor dead-lettered —

@@ -209,6 +209,9 @@ func (m *Managers) requestRefundToBank(ctx context.Context, meta commands.Meta, 
 //     refused) → payout.settled or payout.failed, done. A refusal is never
 //     retried: once the provider still does not know the payout
 //     RefusalLag later, the money was not sent and is returned;
+//   - asked to come back later (429 or 503 with a Retry-After longer than
+//     SettleTimeout left: firmbanking.ThrottledError) → a wait of what the
+//     provider asked for (worker.RetryAfter with a nil error);
 //   - still pending after SettleTimeout, or no provider → a wait
 //     (worker.RetryAfter with a nil error), never dead-lettered;
 //   - the ID already used for a different transfer
@@ -267,6 +270,7 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 	res, err := firmbanking.Settle(sctx, m.cfg.Provider, firmbanking.Transfer{ID: string(p.ID), Amount: p.Amount, To: p.To, Memo: "bankbook"}, settlePoll)
 	cancel()
 	now := m.cfg.Payouts.Now()
+	var throttled *firmbanking.ThrottledError
 	switch {
 	case errors.Is(err, firmbanking.ErrPending):
 		m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("provider_ref", res.ProviderRef).Str("retry_in", m.cfg.PendingRetry.String()).
@@ -309,6 +313,10 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		return domain.PayoutFailed{PayoutID: p.ID, Reason: refusalReason(err), FailedAt: now}, nil
 	case errors.Is(err, firmbanking.ErrIdempotencyMismatch):
 		return nil, worker.Permanent(fmt.Errorf("payout %s: %w", p.ID, err))
+	case errors.As(err, &throttled):
+		// The provider said when to come back: a wait, not a failure.
+		m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("retry_in", throttled.Wait.String()).Msg("the provider asked to come back later; the payout waits")
+		return nil, worker.RetryAfter(throttled.Wait, nil)
 	case err != nil:
 		return nil, fmt.Errorf("payout %s: %w", p.ID, err)
 	case res.Status == firmbanking.StatusFailed:

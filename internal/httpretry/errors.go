@@ -49,6 +49,9 @@ type GiveUpError struct {
 	// Wait is the wait that was not taken (RetryAfterTooLong,
 	// PastDeadline) or was cut short (Interrupted).
 	Wait time.Duration
+	// Asked is true when Wait is the one the last answer asked for
+	// (RetryAfter), not a backoff.
+	Asked bool
 	// Last is the last attempt's error, without its Retry mark.
 	Last error
 	// Err is the context's cause (Canceled) or the error of the wait

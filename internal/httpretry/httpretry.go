@@ -83,7 +83,7 @@ func Do[T any](ctx context.Context, p Policy, attempt func(ctx context.Context, 
 			}
 			return res, nil
 		}
-		giveUp := &GiveUpError{Attempts: n, Last: re.err}
+		giveUp := &GiveUpError{Attempts: n, Last: re.err, Asked: re.hasAfter}
 		if ctx.Err() != nil {
 			giveUp.Reason, giveUp.Err = Canceled, context.Cause(ctx)
 			return zero, giveUp
