@@ -17,6 +17,7 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/internal/logsample"
 )
 
 //go:embed templates/*.html
@@ -52,7 +53,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	c := &Console{cfg: cfg, byName: map[string]auth.Identity{}, refusals: sampled(cfg.Log), logins: sampled(cfg.Log)}
+	c := &Console{cfg: cfg, byName: map[string]auth.Identity{}, refusals: logsample.Flood(cfg.Log), logins: logsample.Flood(cfg.Log)}
 	for _, id := range cfg.Identities {
 		c.byName[id.Name] = id
 	}
@@ -136,12 +137,6 @@ func (c *Console) hostCheck(next http.Handler) http.Handler {
 		c.refusals.Warn().Str("host", clip(r.Host)).Str("remote", clientIP(r)).Msg("console: request for an unknown host name refused")
 		http.Error(w, "misdirected request: this console does not answer to that host name (see AllowedHosts in docs/console.md)", http.StatusMisdirectedRequest)
 	})
-}
-
-// sampled is log keeping the first 20 lines of each second, then one in a
-// thousand.
-func sampled(log zerolog.Logger) zerolog.Logger {
-	return log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 1000}})
 }
 
 // clip cuts a client's string to what a log line needs: a Host header or

@@ -20,6 +20,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/internal/logsample"
 )
 
 // Durability is the write durability profile of the embedded server.
@@ -124,7 +126,7 @@ func Start(cfg Config) (*Server, error) {
 		// Sampled: any client can make the server log (a refused publish is
 		// an error line each), so a flood must not fill the disk. The first
 		// 20 lines of each second are kept, then one in a thousand.
-		logs.log = cfg.Log.Sample(&zerolog.BurstSampler{Burst: 20, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 1000}})
+		logs.log = logsample.Flood(*cfg.Log)
 	}
 	ns.SetLoggerV2(logs, false, false, false)
 	go ns.Start()

@@ -41,6 +41,7 @@ import (
 	"github.com/bankbook/bankbook/firmbanking"
 	"github.com/bankbook/bankbook/idempotency"
 	"github.com/bankbook/bankbook/internal/groupcommit"
+	"github.com/bankbook/bankbook/internal/logsample"
 	"github.com/bankbook/bankbook/internal/transient"
 	"github.com/bankbook/bankbook/ops"
 	"github.com/bankbook/bankbook/process"
@@ -864,8 +865,11 @@ func startEmbedded(cfg Config, storeDir string, log zerolog.Logger) (*embedded.S
 	})
 }
 
-// connLogging logs what happens to the engine's NATS connection.
+// connLogging logs what happens to the engine's NATS connection. Errors
+// are sampled: a client's flood can make the server report a slow consumer
+// for every message it drops.
 func connLogging(log zerolog.Logger) []nats.Option {
+	errs := logsample.Flood(log)
 	return []nats.Option{
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
@@ -874,7 +878,7 @@ func connLogging(log zerolog.Logger) []nats.Option {
 			log.Info().Str("server", auth.Redact(nc.ConnectedUrl())).Msg("reconnected to NATS")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			ev := log.Error().Err(err)
+			ev := errs.Error().Err(err)
 			if sub != nil {
 				ev = ev.Str("subject", sub.Subject)
 			}
