@@ -200,6 +200,12 @@ func (s *Server) ConnectAs(seedFile string, opts ...nats.Option) (*nats.Conn, er
 	return nats.Connect("", append([]nats.Option{nats.InProcessServer(s.ns), nats.Name("bankbook-engine"), nkey}, opts...)...)
 }
 
+// DisconnectClient closes the connection the server knows by id (its
+// client ID, nats.Conn.GetClientID), as it does to a slow consumer.
+func (s *Server) DisconnectClient(id uint64) error {
+	return s.ns.DisconnectClientByID(id)
+}
+
 // Shutdown stops the server and waits until it has stopped. It is idempotent.
 func (s *Server) Shutdown() {
 	s.ns.Shutdown()

@@ -75,7 +75,12 @@ type Engine struct {
 	cfg      Config
 	log      zerolog.Logger
 	ns       *embedded.Server // nil with an external NATS
-	nc       *nats.Conn
+	nc       *nats.Conn       // JetStream: the store, the parts, the reactors
+	// svc carries the service's requests and replies, apart from nc: a
+	// client's flood of requests that makes the NATS server close the
+	// connection as a slow consumer closes this one (which reconnects), not
+	// the one the event store and every part depend on.
+	svc *nats.Conn
 	Events   *eventstore.Store
 	Models   *projections.Store
 	Runner   *projections.Runner
@@ -252,6 +257,9 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		if e.nc, err = e.ns.Connect(connLogging(log)...); err != nil {
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
 		}
+		if e.svc, err = e.ns.Connect(append(connLogging(log.With().Str("connection", "service").Logger()), nats.Name(serviceConnName), nats.MaxReconnects(-1))...); err != nil {
+			return nil, fmt.Errorf("connect to embedded nats: %w", err)
+		}
 		log.Info().Str("listen", e.ns.ClientURL()).Str("durability", cfg.Durability).Bool("group_commit", cfg.GroupCommit).
 			Str("store_dir", StoreDir(cfg.DataDir)).Str("auth_dir", filepath.Join(cfg.DataDir, "auth")).
 			Msg("embedded nats-server with JetStream started; clients authenticate with the seeds in auth_dir")
@@ -265,6 +273,10 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		}
 		opts := append([]nats.Option{nats.Name("bankbook-engine"), nats.MaxReconnects(-1)}, creds...)
 		if e.nc, err = nats.Connect(cfg.NATSURL, append(opts, connLogging(log)...)...); err != nil {
+			return nil, &connectError{fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)}
+		}
+		svcOpts := append(opts, append(connLogging(log.With().Str("connection", "service").Logger()), nats.Name(serviceConnName))...)
+		if e.svc, err = nats.Connect(cfg.NATSURL, svcOpts...); err != nil {
 			return nil, &connectError{fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)}
 		}
 		log.Info().Str("nats_url", auth.Redact(cfg.NATSURL)).Int("replicas", cfg.Replicas).Str("tenant", cfg.Tenant).
@@ -486,7 +498,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		chatSim = chatSimMessages{e.ChatSim}
 	}
 	e.server, err = server.New(server.Config{
-		Conn: e.nc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Events: e.Events, Idempotency: idem,
+		Conn: e.svc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log, Tenant: cfg.Tenant,
 		Notifications: cmds.Notifications, Limiter: limiterState{e.Limiter}, ChatSim: chatSim,
 		DeadLetters:     deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
@@ -653,6 +665,9 @@ func (e *Engine) Stop(ctx context.Context) error {
 		}
 		if e.Models != nil {
 			errs = append(errs, e.Models.Close())
+		}
+		if e.svc != nil {
+			e.svc.Close()
 		}
 		if e.nc != nil {
 			e.nc.Close()
@@ -864,6 +879,10 @@ func startEmbedded(cfg Config, storeDir string, log zerolog.Logger) (*embedded.S
 		Accounts: accounts, EngineSeed: auth.SeedFile(dir, auth.Engine), Log: &log,
 	})
 }
+
+// serviceConnName names the engine's service connection (Engine.svc) to
+// the NATS server.
+const serviceConnName = "bankbook-engine-service"
 
 // connLogging logs what happens to the engine's NATS connection. Errors
 // are sampled: a client's flood can make the server report a slow consumer

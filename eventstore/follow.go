@@ -122,7 +122,10 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 				continue // redelivered, already handled
 			}
 			if seq > next {
-				return fmt.Errorf("%w: follow expected seq %d, got %d", ErrCorrupt, next, seq)
+				// A delivery lost in transit (a connection the server
+				// closed) or a gap in the stream: the caller starts again
+				// from its checkpoint, which tells the two apart.
+				return fmt.Errorf("follow: expected seq %d, got %d: a delivery was lost, or the stream has a gap", next, seq)
 			}
 			s.head.note(seq)
 			c, err := s.followed(ctx, m.Subject(), m.Data(), seq, opts.DeliverDamaged)
