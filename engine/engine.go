@@ -72,15 +72,15 @@ const partsStopTimeout = 25 * time.Second
 
 // Engine is a running bankbook instance.
 type Engine struct {
-	cfg      Config
-	log      zerolog.Logger
-	ns       *embedded.Server // nil with an external NATS
-	nc       *nats.Conn       // JetStream: the store, the parts, the reactors
+	cfg Config
+	log zerolog.Logger
+	ns  *embedded.Server // nil with an external NATS
+	nc  *nats.Conn       // JetStream: the store, the parts, the reactors
 	// svc carries the service's requests and replies, apart from nc: a
 	// client's flood of requests that makes the NATS server close the
 	// connection as a slow consumer closes this one (which reconnects), not
 	// the one the event store and every part depend on.
-	svc *nats.Conn
+	svc      *nats.Conn
 	Events   *eventstore.Store
 	Models   *projections.Store
 	Runner   *projections.Runner
