@@ -19,6 +19,7 @@ var (
 	WalletWithdraw = command[WithdrawRequest, WithdrawReply]("bankbook.cmd.wallet.withdraw", true)
 	PayoutGet      = query[PayoutRequest, PayoutView]("bankbook.q.payout.get")
 	PayoutList     = query[PayoutListRequest, PayoutListReply]("bankbook.q.payout.list")
+	PayoutResolve  = command[ResolvePayoutRequest, ResolvePayoutReply]("bankbook.cmd.payout.resolve", true)
 
 	StoreLink     = command[LinkStoreRequest, LinkStoreReply]("bankbook.cmd.store.link", true)
 	BillIssue     = command[IssueBillRequest, IssueBillReply]("bankbook.cmd.bill.issue", true)

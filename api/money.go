@@ -246,6 +246,58 @@ type PayoutRequest struct {
 // Validate checks the request.
 func (q PayoutRequest) Validate() error { return domain.ValidateID("payout_id", q.PayoutID) }
 
+// ResolvePayoutRequest is the body of bankbook.cmd.payout.resolve: an
+// operator's record of the final result of a payout whose work the payouts
+// part could not finish (dead-lettered), as the provider reports it.
+type ResolvePayoutRequest struct {
+	PayoutID string `json:"payout_id"`
+	// Outcome is "settled" (the money was sent) or "failed" (it was not:
+	// it goes back to its source).
+	Outcome string `json:"outcome"`
+	// Fee and ProviderRef are the provider's, for a settled payout only.
+	Fee         int64  `json:"fee,omitempty"`
+	ProviderRef string `json:"provider_ref,omitempty"`
+	// Reason says how the operator knows (required).
+	Reason string `json:"reason"`
+}
+
+// MaxProviderRefLength is the longest provider reference a resolve takes.
+const MaxProviderRefLength = 64
+
+// Validate checks the request.
+func (r ResolvePayoutRequest) Validate() error {
+	if err := domain.ValidateID("payout_id", r.PayoutID); err != nil {
+		return err
+	}
+	switch domain.PayoutStatus(r.Outcome) {
+	case domain.PayoutSettledStatus:
+		if r.Fee < 0 || r.Fee > domain.MaxAmount {
+			return invalid("fee", "must be between 0 and %d", domain.MaxAmount)
+		}
+		if len(r.ProviderRef) > MaxProviderRefLength || !printableASCII(r.ProviderRef) {
+			return invalid("provider_ref", "must be at most %d printable ASCII characters", MaxProviderRefLength)
+		}
+	case domain.PayoutFailedStatus:
+		if r.Fee != 0 || r.ProviderRef != "" {
+			return invalid("outcome", "a failed payout takes no fee or provider_ref")
+		}
+	default:
+		return invalid("outcome", "must be settled or failed")
+	}
+	if strings.TrimSpace(r.Reason) == "" {
+		return invalid("reason", "is required: how the provider's result is known")
+	}
+	return domain.ValidateReason(r.Reason)
+}
+
+// ResolvePayoutReply is the reply of bankbook.cmd.payout.resolve: the
+// payout's status after it.
+type ResolvePayoutReply struct {
+	PayoutID string `json:"payout_id"`
+	Status   string `json:"status"`
+	Written
+}
+
 // TrialBalanceRequest is the body of bankbook.q.ledger.trial_balance ({} or
 // empty for the first page).
 type TrialBalanceRequest struct {

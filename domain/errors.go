@@ -82,6 +82,9 @@ var (
 	ErrInsufficientFunds = &Error{Kind: KindRule, Code: "insufficient_funds", Message: "the wallet's balance is lower than the amount"}
 	// ErrPayoutNotFound is returned for a result of an unknown payout.
 	ErrPayoutNotFound = &Error{Kind: KindNotFound, Code: "payout_not_found", Message: "payout not found"}
+	// ErrPayoutFinal is returned when an operator records a result for a
+	// payout that already has another one.
+	ErrPayoutFinal = &Error{Kind: KindConflict, Code: "payout_final", Message: "the payout already has a final result"}
 	// ErrNotOrphan is returned when resolving a deposit that is not an
 	// unresolved orphan.
 	ErrNotOrphan = &Error{Kind: KindConflict, Code: "not_an_orphan", Message: "the deposit is not an unresolved orphan"}

@@ -123,6 +123,37 @@ func DecidePayoutResult(p Payout, result Event) ([]Event, error) {
 	return []Event{result}, nil
 }
 
+// ResolvePayout is an operator's record of a payout's final result, as the
+// provider reports it, for a payout the payouts part could not finish (its
+// work dead-lettered): Outcome is PayoutSettledStatus (with the provider's
+// Fee and ProviderRef) or PayoutFailedStatus.
+type ResolvePayout struct {
+	Outcome     PayoutStatus
+	Fee         int64
+	ProviderRef string
+	Reason      string
+	Now         time.Time
+}
+
+// DecideResolvePayout records an operator's result for a payout still
+// requested. A payout that already has that result needs nothing (a repeat);
+// one with the other result is ErrPayoutFinal.
+func DecideResolvePayout(p Payout, c ResolvePayout) ([]Event, error) {
+	switch {
+	case p.Version == 0:
+		return nil, ErrPayoutNotFound
+	case p.Status == c.Outcome:
+		return nil, nil
+	case p.Status != PayoutRequestedStatus:
+		return nil, ErrPayoutFinal.With("", map[string]any{"status": string(p.Status)})
+	case c.Outcome == PayoutSettledStatus:
+		return []Event{PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: c.Fee, BankAccount: p.PayFrom, ProviderRef: c.ProviderRef, SettledAt: c.Now}}, nil
+	case c.Outcome == PayoutFailedStatus:
+		return []Event{PayoutFailed{PayoutID: p.ID, Reason: "operator: " + c.Reason, FailedAt: c.Now}}, nil
+	}
+	return nil, Invalid("outcome", "must be settled or failed")
+}
+
 // Limits of a bank account a payout is sent to: what firm banking accepts.
 const (
 	// MaxBankTextLength is the longest bank or holder name, in characters.

@@ -498,7 +498,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		chatSim = chatSimMessages{e.ChatSim}
 	}
 	e.server, err = server.New(server.Config{
-		Conn: e.svc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Events: e.Events, Idempotency: idem,
+		Conn: e.svc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Payouts: cmds.Payouts, Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log, Tenant: cfg.Tenant,
 		Notifications: cmds.Notifications, Limiter: limiterState{e.Limiter}, ChatSim: chatSim,
 		DeadLetters:     deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},

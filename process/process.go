@@ -198,10 +198,11 @@ func (m *Managers) requestRefundToBank(ctx context.Context, meta commands.Meta, 
 // ReactToPayout sends, for every payout commit that requests one, the
 // payout through the provider (idempotent on the payout ID: a resend after
 // a lost answer never sends twice), records its final result once, and
-// returns the money of a failed payout to its source, once. Commits of
-// settled and failed payouts need nothing: their requested commit is acked
-// only once the money of a failure is back. It runs through a reactor of
-// its own, shared by all instances, that handles several payouts at once.
+// returns the money of a failed payout to its source, once. A failed
+// payout's commit returns the money too (a repeat changes nothing): that is
+// how the money of a failure an operator recorded (payout.resolve) goes
+// back. It runs through a reactor of its own, shared by all instances, that
+// handles several payouts at once.
 //
 // Outcomes (package worker):
 //   - settled, or failed by the provider (a failed status, or a refusal:
@@ -226,11 +227,18 @@ func (m *Managers) ReactToPayout(ctx context.Context, c eventstore.Commit) error
 		if err != nil {
 			return err
 		}
-		if r, ok := ev.(domain.PayoutRequested); ok {
-			meta := commands.Meta{Command: "reactor.payout", CorrelationID: env.CorrelationID, CausationID: env.EventID, Actor: "reactor"}
-			if err := m.payout(ctx, meta, r); err != nil {
-				return err
+		meta := commands.Meta{Command: "reactor.payout", CorrelationID: env.CorrelationID, CausationID: env.EventID, Actor: "reactor"}
+		switch e := ev.(type) {
+		case domain.PayoutRequested:
+			err = m.payout(ctx, meta, e)
+		case domain.PayoutFailed:
+			var p domain.Payout
+			if p, err = m.cfg.Payouts.Get(ctx, e.PayoutID); err == nil {
+				err = m.returnMoney(ctx, meta, p)
 			}
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -33,6 +33,7 @@ type Config struct {
 	Deposits    *commands.Deposits
 	Wallets     *commands.Wallets
 	Links       *commands.Links
+	Payouts     *commands.Payouts
 	Events      *eventstore.Store
 	Idempotency *idempotency.Store
 	ReadModels  *projections.Store
@@ -107,8 +108,8 @@ type Server struct {
 
 // New checks the configuration and returns a server; Start serves.
 func New(cfg Config) (*Server, error) {
-	if cfg.Conn == nil || cfg.Orders == nil || cfg.Deposits == nil || cfg.Wallets == nil || cfg.Links == nil || cfg.Events == nil || cfg.Idempotency == nil || cfg.ReadModels == nil || cfg.Runner == nil || cfg.DeadLetters == nil {
-		return nil, errors.New("server: Conn, Orders, Deposits, Wallets, Links, Events, Idempotency, ReadModels, Runner and DeadLetters are required")
+	if cfg.Conn == nil || cfg.Orders == nil || cfg.Deposits == nil || cfg.Wallets == nil || cfg.Links == nil || cfg.Payouts == nil || cfg.Events == nil || cfg.Idempotency == nil || cfg.ReadModels == nil || cfg.Runner == nil || cfg.DeadLetters == nil {
+		return nil, errors.New("server: Conn, Orders, Deposits, Wallets, Links, Payouts, Events, Idempotency, ReadModels, Runner and DeadLetters are required")
 	}
 	if cfg.MaxInFlight == 0 {
 		cfg.MaxInFlight = 1024

@@ -318,6 +318,12 @@ func TestExitStatusesAndVersion(t *testing.T) {
 	if _, err := cli(t, "payout", "get", url, "--payout-id", "po_missing"); exitCode(err) != exitNotFound {
 		t.Fatalf("payout get of an unknown payout: exit %d (%v)", exitCode(err), err)
 	}
+	if _, err := cli(t, "payout", "resolve", url, "--payout-id", "po_missing", "--outcome", "failed", "--reason", "provider statement"); exitCode(err) != exitNotFound {
+		t.Fatalf("payout resolve of an unknown payout: exit %d (%v)", exitCode(err), err)
+	}
+	if _, err := cli(t, "payout", "resolve", url, "--payout-id", "po_missing", "--outcome", "failed"); exitCode(err) != exitRefused {
+		t.Fatalf("payout resolve without a reason: exit %d (%v)", exitCode(err), err)
+	}
 
 	cases := []struct {
 		name string

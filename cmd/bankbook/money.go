@@ -237,7 +237,7 @@ func summary(counts map[string]int) string {
 func money(ctx context.Context, area string, args []string, stdout, stderr io.Writer) error {
 	usages := map[string]string{
 		"wallet":   "usage: bankbook wallet get|withdraw [flags]",
-		"payout":   "usage: bankbook payout get --payout-id ID | payout list [--status S]",
+		"payout":   "usage: bankbook payout get --payout-id ID | payout list [--status S] | payout resolve --payout-id ID --outcome settled|failed --reason TEXT [--fee N] [--provider-ref REF]",
 		"ledger":   "usage: bankbook ledger trial-balance|account|series [flags]",
 		"bank-sim": "usage: bankbook bank-sim transfer [flags]",
 	}
@@ -294,6 +294,24 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 			}
 			if p.Failure != "" {
 				s += "  failed: " + p.Failure + " (the money went back to its source)\n"
+			}
+			return s
+		})
+	case "payout resolve":
+		var q api.ResolvePayoutRequest
+		fs.StringVar(&q.PayoutID, "payout-id", "", "the payout (required)")
+		fs.StringVar(&q.Outcome, "outcome", "", "the provider's result: settled or failed (required)")
+		fs.Int64Var(&q.Fee, "fee", 0, "settled: the provider's fee")
+		fs.StringVar(&q.ProviderRef, "provider-ref", "", "settled: the provider's reference")
+		fs.StringVar(&q.Reason, "reason", "", "how the result is known, e.g. the provider's statement (required)")
+		key := fs.String("idempotency-key", "", "Idempotency-Key header")
+		if err := parse(fs, args); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.PayoutResolve, q, client.WithIdempotencyKey(*key), func(r api.ResolvePayoutReply) string {
+			s := fmt.Sprintf("payout %s  %s  (seq %d)\n", r.PayoutID, r.Status, r.Seq)
+			if r.Status == string(domain.PayoutFailedStatus) {
+				s += "  its money goes back to its source; a dead letter of its work can now be discarded\n"
 			}
 			return s
 		})
