@@ -110,7 +110,7 @@ func (c *checker) value(t reflect.Type, path string, depth int) error {
 		}
 	}
 	if self == nil {
-		return nil
+		return scalarFits(tok, t, path)
 	}
 	// A type that decodes itself (time.Time): decode the value here, where
 	// its field is known, so the error names it.
@@ -261,9 +261,40 @@ func fieldsOf(t reflect.Type) map[string]reflect.Type {
 	return m
 }
 
+// scalarFits refuses a scalar token (or an object or array) where t, a
+// number, string or bool, wants another, naming the value by its whole path
+// (lines[3].amount; encoding/json would say lines.amount). null is left to
+// encoding/json, which leaves the field as it is.
+func scalarFits(tok json.Token, t reflect.Type, path string) error {
+	if t == nil || tok == nil {
+		return nil
+	}
+	var ok bool
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, isNum := tok.(json.Number)
+		_, err := strconv.ParseInt(string(n), 10, t.Bits())
+		ok = isNum && err == nil
+	case reflect.Uint64, reflect.Uint32, reflect.Uint:
+		n, isNum := tok.(json.Number)
+		_, err := strconv.ParseUint(string(n), 10, t.Bits())
+		ok = isNum && err == nil
+	case reflect.String:
+		_, ok = tok.(string)
+	case reflect.Bool:
+		_, ok = tok.(bool)
+	default:
+		return nil
+	}
+	if ok {
+		return nil
+	}
+	return badRequest("invalid_input", path+": must be "+jsonKind(t.Kind().String()), map[string]any{"field": path})
+}
+
 func jsonKind(goKind string) string {
 	switch goKind {
-	case "int", "int64", "int32", "uint64":
+	case "int", "int64", "int32", "uint", "uint64", "uint32":
 		return "an integer in range"
 	case "string":
 		return "a string"

@@ -81,3 +81,26 @@ func TestDecodeStrictEmbeddedAndTimes(t *testing.T) {
 		t.Error("deep nesting decoded")
 	}
 }
+
+// A value of the wrong type inside a list is named with its index, as an
+// unknown member there is.
+func TestDecodeStrictNamesTheLineOfAWrongType(t *testing.T) {
+	for body, field := range map[string]string{
+		`{"distributor_id":"d","bills":[{"store_id":"s","amount":5},{"store_id":"s","amount":1.5}]}`: "bills[1].amount",
+		`{"distributor_id":"d","bills":[{"store_id":"s","amount":1e3}]}`:                             "bills[0].amount",
+		`{"distributor_id":"d","bills":[{"store_id":"s","amount":99999999999999999999}]}`:            "bills[0].amount",
+		`{"distributor_id":"d","bills":[{"store_id":"s","amount":5,"memo":5}]}`:                      "bills[0].memo",
+		`{"distributor_id":"d","bills":[{"store_id":"s","amount":{"won":5}}]}`:                       "bills[0].amount",
+		`{"distributor_id":["d"],"bills":[{"store_id":"s","amount":5}]}`:                             "distributor_id",
+	} {
+		var req api.IssueBulkRequest
+		err := decodeStrict([]byte(body), &req, api.DefaultMaxBody)
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Status != 400 {
+			t.Fatalf("decodeStrict(%s) = %v, want 400", body, err)
+		}
+		if got, _ := ae.Details["field"].(string); got != field {
+			t.Errorf("decodeStrict(%s) names %q, want %q (%s)", body, got, field, ae.Message)
+		}
+	}
+}
