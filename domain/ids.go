@@ -83,6 +83,11 @@ func ValidateText(field, s string, maxRunes int) error {
 		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return Invalid(field, "must not contain control, format or separator characters (found %U)", r)
 		}
+		if r == unicode.ReplacementChar {
+			// What JSON decoding makes of a lone surrogate (\ud800):
+			// the text sent was not what would be stored.
+			return Invalid(field, "must not contain U+FFFD, the replacement character (a lone surrogate escape decodes to it)")
+		}
 	}
 	return nil
 }

@@ -387,6 +387,7 @@ func TestBadInputTable(t *testing.T) {
 		{name: "deadletter_redrive: id 0", subject: api.DeadLetterRedrive.Subject, body: `{"id":0}`, field: "id"},
 		{name: "deadletter_redrive: negative id", subject: api.DeadLetterRedrive.Subject, body: `{"id":-1}`, field: "id"},
 		{name: "deadletter_discard: reason with a control", subject: api.DeadLetterDiscard.Subject, body: `{"id":1,"reason":"a\u0000"}`, field: "reason"},
+		{name: "bill_issue: a lone surrogate in memo", subject: api.BillIssue.Subject, body: `{"distributor_id":"d-1","store_id":"s-1","amount":5,"memo":"\ud800"}`, field: "memo"},
 		{name: "payout_resolve: another outcome", subject: api.PayoutResolve.Subject, body: `{"payout_id":"po-1","outcome":"pending","reason":"x"}`, field: "outcome"},
 		{name: "payout_resolve: a negative fee", subject: api.PayoutResolve.Subject, body: `{"payout_id":"po-1","outcome":"settled","fee":-1,"reason":"x"}`, field: "fee"},
 		{name: "payout_resolve: a fee on a failure", subject: api.PayoutResolve.Subject, body: `{"payout_id":"po-1","outcome":"failed","fee":5,"reason":"x"}`, field: "outcome"},
