@@ -238,14 +238,6 @@ type currentBillJSON struct {
 	IssuedAt   time.Time `json:"issued_at"`
 }
 
-func billJSON(c CurrentBill) currentBillJSON {
-	return currentBillJSON{ID: c.ID, Amount: c.Amount, PaidAmount: c.PaidAmount, Memo: c.Memo, IssuedAt: c.IssuedAt}
-}
-
-func (c currentBillJSON) bill() CurrentBill {
-	return CurrentBill{ID: c.ID, Amount: c.Amount, PaidAmount: c.PaidAmount, Memo: c.Memo, IssuedAt: c.IssuedAt}
-}
-
 type recentPayJSON struct {
 	DepositID DepositID `json:"deposit_id"`
 	BillID    string    `json:"bill_id,omitempty"`
@@ -265,7 +257,7 @@ func (l Link) MarshalJSON() ([]byte, error) {
 		RecentEnded:     []endedBillJSON{},
 	}
 	if l.HasCurrentBill() {
-		c := billJSON(l.Current)
+		c := currentBillJSON(l.Current)
 		v.Current = &c
 	}
 	for i := max(0, l.Payments-RecentDeposits); i < l.Payments; i++ {
@@ -277,7 +269,7 @@ func (l Link) MarshalJSON() ([]byte, error) {
 	}
 	for i := max(0, l.BillsEnded-RecentEnded); i < l.BillsEnded; i++ {
 		e := l.ended[i%RecentEnded]
-		v.RecentEnded = append(v.RecentEnded, endedBillJSON{currentBillJSON: billJSON(e.bill), Status: e.status, EndedAt: e.endedAt})
+		v.RecentEnded = append(v.RecentEnded, endedBillJSON{currentBillJSON: currentBillJSON(e.bill), Status: e.status, EndedAt: e.endedAt})
 	}
 	return json.Marshal(v)
 }
@@ -304,11 +296,11 @@ func (l *Link) UnmarshalJSON(b []byte) error {
 		Payments: v.Payments, PaidTotal: v.PaidTotal, Version: v.Version,
 	}
 	if c := v.Current; c != nil {
-		l.Current = c.bill()
+		l.Current = CurrentBill(*c)
 	}
 	first := v.BillsEnded - len(v.RecentEnded)
 	for i, e := range v.RecentEnded {
-		l.ended[(first+i)%RecentEnded] = endedBill{bill: e.bill(), status: e.Status, endedAt: e.EndedAt}
+		l.ended[(first+i)%RecentEnded] = endedBill{bill: CurrentBill(e.currentBillJSON), status: e.Status, endedAt: e.EndedAt}
 	}
 	first = v.Payments - len(v.RecentPayments)
 	for i, p := range v.RecentPayments {
