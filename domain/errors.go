@@ -85,6 +85,9 @@ var (
 	// ErrPayoutFinal is returned when an operator records a result for a
 	// payout that already has another one.
 	ErrPayoutFinal = &Error{Kind: KindConflict, Code: "payout_final", Message: "the payout already has a final result"}
+	// ErrPayoutInFlight is returned when an operator records a failure for
+	// a payout whose work the payouts part has not given up on.
+	ErrPayoutInFlight = &Error{Kind: KindConflict, Code: "payout_in_flight", Message: "the payouts part is still working on the payout: record a failure only once its work is dead-lettered"}
 	// ErrNotOrphan is returned when resolving a deposit that is not an
 	// unresolved orphan.
 	ErrNotOrphan = &Error{Kind: KindConflict, Code: "not_an_orphan", Message: "the deposit is not an unresolved orphan"}

@@ -148,6 +148,10 @@ func billBalanceText(e StorePaymentReceived) string {
 	switch {
 	case e.BillID == "":
 		return "청구서 없이 받은 입금입니다."
+	case !e.BillStatus.Current():
+		// Paid while that bill was current, recorded after the next
+		// replaced it (or it was cancelled): no balance to show.
+		return "지난 청구서 " + Won(e.BillAmount) + "에 대한 입금입니다."
 	case e.BillOutstanding == 0:
 		return "청구서 " + Won(e.BillAmount) + "이 모두 입금되었습니다."
 	}

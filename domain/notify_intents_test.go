@@ -37,6 +37,8 @@ func TestNotificationIntents(t *testing.T) {
 	paidInFull := billedPayment()
 	paidInFull.Amount, paidInFull.Fee, paidInFull.Net = 30_000, 750, 29_250
 	paidInFull.BillPaidAmount, paidInFull.BillOutstanding, paidInFull.BillStatus = 50_000, 0, domain.BillStatusPaid
+	toExpired := billedPayment()
+	toExpired.BillStatus = domain.BillStatusExpired
 	noMemo := billIssued()
 	noMemo.Memo = ""
 	finalised := domain.OrderCancelled{OrderID: "o-1", CancelledAt: t0, AfterReservation: true, BuyerID: "u-1", Amount: 15000}
@@ -88,6 +90,17 @@ func TestNotificationIntents(t *testing.T) {
 				"[입금 완료] 행복식당 님, 30,000원 입금이 확인되었습니다.\n청구서 50,000원이 모두 입금되었습니다.",
 				map[string]string{"deposit_id": "dep_1", "distributor_id": "dist-1", "store_id": "store-1", "store_name": "행복식당", "amount": "30000", "paid_at": "2025-03-14T09:26:53.589000Z",
 					"bill_id": bill(1), "bill_amount": "50000", "bill_paid_amount": "50000", "bill_outstanding": "0", "bill_status": "paid"}),
+		}},
+		{"store.payment_received on a bill since expired", toExpired, []domain.NotificationIntent{
+			intent(domain.NotifyPaymentReceived, dist, "store.payment_received",
+				"[입금 알림] 행복식당에서 20,000원을 입금했습니다.\n수수료 500원을 뺀 19,500원이 2025-03-17에 정산됩니다.\n지난 청구서 50,000원에 대한 입금입니다.",
+				map[string]string{"deposit_id": "dep_1", "distributor_id": "dist-1", "store_id": "store-1", "store_name": "행복식당", "amount": "20000", "paid_at": "2025-03-14T09:26:53.589000Z",
+					"fee": "500", "net": "19500", "settlement_date": "2025-03-17",
+					"bill_id": bill(1), "bill_amount": "50000", "bill_paid_amount": "20000", "bill_outstanding": "30000", "bill_status": "expired"}),
+			intent(domain.NotifyPaymentComplete, store, "store.payment_received",
+				"[입금 완료] 행복식당 님, 20,000원 입금이 확인되었습니다.\n지난 청구서 50,000원에 대한 입금입니다.",
+				map[string]string{"deposit_id": "dep_1", "distributor_id": "dist-1", "store_id": "store-1", "store_name": "행복식당", "amount": "20000", "paid_at": "2025-03-14T09:26:53.589000Z",
+					"bill_id": bill(1), "bill_amount": "50000", "bill_paid_amount": "20000", "bill_outstanding": "30000", "bill_status": "expired"}),
 		}},
 		{"store.payment_received unbilled, without a fee", unbilledPayment(), []domain.NotificationIntent{
 			intent(domain.NotifyPaymentReceived, dist, "store.payment_received",

@@ -84,9 +84,9 @@ type ReconcileAccount struct {
 	// this run took in and settled (empty: none were open).
 	CarryBase ReconciliationID `json:"carry_base,omitempty"`
 	// GapFrom is set when the account's earlier runs ended before From: the
-	// latest end of their periods. Deposits recorded after it and before
-	// From were on no statement reconciled before (or came after the run
-	// that covered them); this run compares them too.
+	// latest end of their periods plus ReconcileTimingWindow. Deposits
+	// recorded after it and before From were on no statement reconciled
+	// before; this run compares them too.
 	GapFrom *time.Time `json:"gap_from,omitempty"`
 }
 
@@ -300,15 +300,19 @@ func StatementAccounts(lines []StatementLine) []ReconcileAccount {
 
 // GapFrom is where the deposits of an account that no earlier run compared
 // begin, for a period starting at from when the account's earlier runs
-// covered up to coveredTo (zero: none did): coveredTo, if it is before from;
-// otherwise zero (no gap). The earlier run's window past coveredTo is in the
-// gap too: it carried what it found there, which this run settles as
-// carried, but not what was recorded after it ran.
+// covered up to coveredTo (zero: none did): coveredTo plus
+// ReconcileTimingWindow, the last time the run that covered it compared,
+// if that is before from; otherwise zero (no gap). The window is left out
+// because that run matched by bank_txn_id deposits recorded in it, which
+// this run cannot tell from the others.
 func GapFrom(coveredTo, from time.Time) time.Time {
-	if coveredTo.IsZero() || !coveredTo.Before(from) {
+	if coveredTo.IsZero() {
 		return time.Time{}
 	}
-	return coveredTo.UTC()
+	if end := coveredTo.Add(ReconcileTimingWindow).UTC(); end.Before(from) {
+		return end
+	}
+	return time.Time{}
 }
 
 // ReconcileBank compares a bank statement with the recorded deposits. It
@@ -463,7 +467,7 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 			it.Note = fmt.Sprintf("recorded as %d deposits", len(recs))
 			items.Duplicate = append(items.Duplicate, it)
 		case inGap:
-			it.Note = fmt.Sprintf("recorded between the account's previous statement (to %s) and this one (from %s): on no statement reconciled", FormatTime(*p.GapFrom), FormatTime(p.From))
+			it.Note = fmt.Sprintf("recorded between the account's previous statement (compared up to %s) and this one (from %s): on no statement reconciled", FormatTime(*p.GapFrom), FormatTime(p.From))
 			items.MissingAtBank = append(items.MissingAtBank, it)
 		case d.DepositedAt.After(p.To.Add(-ReconcileTimingWindow)):
 			it.Note = fmt.Sprintf("recorded within %s of the end of the statement's period (%s): carried to the next run", ReconcileTimingWindow, FormatTime(p.To))

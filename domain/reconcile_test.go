@@ -488,9 +488,8 @@ func TestReconcileBankSettlesACarryLargerThanARun(t *testing.T) {
 
 // Given an account whose earlier runs covered up to some time, when the next
 // statement starts later, then the deposits recorded in between (on no
-// statement, or recorded after the run that covered them) are compared too:
-// missing_at_bank unless this statement holds them; those of the earlier
-// period are not.
+// statement) are compared too: missing_at_bank unless this statement holds
+// them; those of the earlier period and its window are not.
 func TestReconcileBankComparesTheGapSinceThePreviousStatement(t *testing.T) {
 	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 	const acct = "110-123-456789"
@@ -509,7 +508,7 @@ func TestReconcileBankComparesTheGapSinceThePreviousStatement(t *testing.T) {
 			},
 			Recorded: []domain.RecordedDeposit{
 				rec("T-covered", covered.Add(-time.Minute)), // the previous period: not compared again
-				rec("T-window", covered.Add(3*time.Minute)), // recorded after the previous run: not carried by it
+				rec("T-window", covered.Add(3*time.Minute)), // the previous run's window, where it matched by bank_txn_id
 				rec("T-between", t0.Add(5*time.Hour)),       // on no statement
 				rec("T-first", from),
 				rec("T-early", from.Add(time.Hour)),
@@ -519,8 +518,8 @@ func TestReconcileBankComparesTheGapSinceThePreviousStatement(t *testing.T) {
 		}
 	}
 	got := domain.ReconcileBank(in(covered))
-	if m := refsOf(got.MissingAtBank); !slices.Equal(m, []string{"T-window", "T-between"}) {
-		t.Fatalf("missing_at_bank %v, want T-window and T-between", m)
+	if m := refsOf(got.MissingAtBank); !slices.Equal(m, []string{"T-between"}) {
+		t.Fatalf("missing_at_bank %v, want T-between", m)
 	}
 	if !strings.Contains(got.MissingAtBank[0].Note, "on no statement reconciled") {
 		t.Errorf("note %q", got.MissingAtBank[0].Note)
@@ -528,8 +527,8 @@ func TestReconcileBankComparesTheGapSinceThePreviousStatement(t *testing.T) {
 	if m := refsOf(got.Matched); !slices.Equal(m, []string{"T-first", "T-early"}) {
 		t.Errorf("matched %v", m)
 	}
-	if g := got.Accounts[0].GapFrom; g == nil || !g.Equal(covered) {
-		t.Errorf("gap_from %v, want %s", g, covered)
+	if want := covered.Add(domain.ReconcileTimingWindow); got.Accounts[0].GapFrom == nil || !got.Accounts[0].GapFrom.Equal(want) {
+		t.Errorf("gap_from %v, want %s", got.Accounts[0].GapFrom, want)
 	}
 
 	// No earlier run, or one that covered past this statement's start: no gap.

@@ -263,8 +263,12 @@ func (c Client) attempt(ctx context.Context, r request) (Result, error) {
 		return Result{}, ErrUnknownTransfer
 	case retryable(code):
 		err := fmt.Errorf("http %d %s: %s", code, http.StatusText(code), snippet(data))
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
-			return Result{}, httpretry.RetryAfter(err, d)
+		// Retry-After means "come back then" on a 429 or a 503 (RFC 9110);
+		// other answers are retried with backoff.
+		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+			if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+				return Result{}, httpretry.RetryAfter(err, d)
+			}
 		}
 		return Result{}, httpretry.Retry(err)
 	default:

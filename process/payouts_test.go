@@ -58,8 +58,8 @@ func TestRefusedPayoutFailsAndReturnsTheMoneyOnce(t *testing.T) {
 		if n := len(f.commits(t, domain.AggregatePayout, "po-r")); n != 2 {
 			t.Fatalf("%d payout commits, want requested and failed", n)
 		}
-		if n := f.bank.Requests(); n != 3 {
-			t.Fatalf("%d provider requests, want 3 (the refused send, and the two statuses, RefusalLag apart, that show nothing was ever accepted): a refusal is not asked again", n)
+		if n := f.bank.Requests(); n != 4 {
+			t.Fatalf("%d provider requests, want 4 (the refused send and the status that shows nothing accepted, then RefusalLag later both again): a refusal is not asked again after that", n)
 		}
 		if sent := f.bank.Sent(); len(sent) != 0 {
 			t.Fatalf("sent %+v", sent)
@@ -170,10 +170,11 @@ func TestThrottledPayoutWaitsWhatTheProviderAsked(t *testing.T) {
 
 // TestRefusedPayoutsAreNeverRetriedNorBlockOthers: on real reactor loops
 // that dead-letter at the first failure, payouts the provider refuses are
-// done at once — failed, money returned, neither retried nor dead-lettered —
-// and a payout requested after them settles.
+// done after one wait of RefusalLag (which holds no handler: a payout
+// requested after them settles meanwhile) — failed, money returned, neither
+// retried as a failure nor dead-lettered.
 func TestRefusedPayoutsAreNeverRetriedNorBlockOthers(t *testing.T) {
-	f := newFixture(t, options{jetstream: true, bank: firmbanking.FakeOptions{RefuseAccounts: []string{refused}}})
+	f := newFixture(t, options{jetstream: true, bank: firmbanking.FakeOptions{RefuseAccounts: []string{refused}}, cfg: process.Config{RefusalLag: 5 * time.Second}})
 	money := f.moneyReactor(t, 1)
 	payouts := f.payoutsReactor(t, 1, 1)
 	f.credit(t, "u", 10000)
@@ -189,6 +190,13 @@ func TestRefusedPayoutsAreNeverRetriedNorBlockOthers(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, "the good payout settled", func() bool {
 		return f.payout(t, "po-ok").Status == domain.PayoutSettledStatus
 	})
+	// On one handler at a time, the good payout was sent while the refused
+	// ones waited their RefusalLag: none of them was failed yet.
+	for _, id := range ids {
+		if p := f.payout(t, id); p.Status != domain.PayoutRequestedStatus {
+			t.Fatalf("payout %s %s before the good one settled: a refusal's wait held the handler", id, p.Status)
+		}
+	}
 	testenv.Eventually(t, 30*time.Second, "the refused payouts failed", func() bool {
 		for _, id := range ids {
 			if f.payout(t, id).Status != domain.PayoutFailedStatus {
@@ -201,8 +209,12 @@ func TestRefusedPayoutsAreNeverRetriedNorBlockOthers(t *testing.T) {
 		return payouts.Stats().Processed == uint64(2*(len(ids)+1)) // requested, then the result
 	})
 	for name, l := range map[string]*worker.Loop{"react-money": money, "payouts": payouts} {
-		if st := l.Stats(); st.Retried != 0 || st.DeadLettered != 0 || st.Deferred != 0 {
-			t.Fatalf("%s stats %+v: a refusal was retried, waited on or dead-lettered", name, st)
+		st := l.Stats()
+		if st.Retried != 0 || st.DeadLettered != 0 {
+			t.Fatalf("%s stats %+v: a refusal was retried as a failure or dead-lettered", name, st)
+		}
+		if waits := map[string]uint64{"react-money": 0, "payouts": uint64(len(ids))}[name]; st.Deferred > waits {
+			t.Fatalf("%s stats %+v: more than %d waits (one RefusalLag per refused payout)", name, st, waits)
 		}
 	}
 	if n, err := f.dead.Count(context.Background()); err != nil || len(n) != 0 {
@@ -294,4 +306,49 @@ func TestRefusalOfATransferAcceptedEarlierFollowsTheProvider(t *testing.T) {
 		t.Fatalf("payout %+v, want settled as the provider says", p)
 	}
 	f.assertBalance(t, "u", 300)
+}
+
+// resolvingProvider records an operator's failure of the payout while the
+// send is under way, then sends it.
+type resolvingProvider struct {
+	firmbanking.Provider
+	resolve func()
+}
+
+func (p resolvingProvider) Send(ctx context.Context, t firmbanking.Transfer) (firmbanking.Result, error) {
+	p.resolve()
+	return p.Provider.Send(ctx, t)
+}
+
+// TestProviderResultContradictingTheRecordedOneIsDeadLettered: an operator
+// recorded a payout failed (payout.resolve) while its send was under way,
+// and the provider then settled it. The recorded result stands, and the
+// payouts part gives up on the commit as a permanent failure naming the
+// contradiction, so that it is dead-lettered for an operator to mend.
+func TestProviderResultContradictingTheRecordedOneIsDeadLettered(t *testing.T) {
+	var f *fixture
+	f = newFixture(t, options{provider: func(p firmbanking.Provider) firmbanking.Provider {
+		return resolvingProvider{p, func() {
+			if _, err := f.Payouts.Resolve(context.Background(), commands.Meta{Actor: "operator"},
+				api.ResolvePayoutRequest{PayoutID: "po-c", Outcome: "failed", Reason: "provider said unknown"}); err != nil {
+				t.Error(err)
+			}
+		}}
+	}})
+	f.credit(t, "u", 1000)
+	if err := f.withdraw("u", 700, "po-c", "123-456"); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	c := f.commits(t, domain.AggregatePayout, "po-c")
+	err := f.m.ReactToPayout(context.Background(), c[0])
+	if _, ok := errors.AsType[*worker.PermanentError](err); !ok || !strings.Contains(err.Error(), "the provider settled it, but it was recorded failed") {
+		t.Fatalf("error %v, want a permanent failure naming the contradiction", err)
+	}
+	if p := f.payout(t, "po-c"); p.Status != domain.PayoutFailedStatus {
+		t.Fatalf("payout %+v, want the operator's failure kept", p)
+	}
+	if sent := f.bank.Sent(); len(sent) != 1 {
+		t.Fatalf("sent %+v: the provider did send it", sent)
+	}
 }

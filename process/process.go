@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -40,7 +41,8 @@ type Config struct {
 	// accepted (its status answers 404 meanwhile). A payout refused now is
 	// failed, its money returned, only if the provider still does not know
 	// it this long after the refusal: an earlier attempt it accepted (whose
-	// answer was lost) shows by then. Default 1m.
+	// answer was lost) shows by then. The payout waits meanwhile
+	// (worker.RetryAfter), holding no handler. Default 1m.
 	RefusalLag time.Duration
 	// NoProviderRetry is how long a commit whose payout cannot be sent (no
 	// provider configured) waits before it is handled again, by this or
@@ -93,6 +95,13 @@ func (c Config) Validate() error {
 // Managers are the process managers. They are safe for concurrent use.
 type Managers struct {
 	cfg Config
+
+	mu sync.Mutex
+	// refused holds, by payout, when this instance first saw it refused
+	// and unknown to the provider (the start of its RefusalLag). Lost on a
+	// restart, or unknown to another instance, it only starts the wait
+	// again.
+	refused map[domain.PayoutID]time.Time
 }
 
 // New returns the process managers.
@@ -101,7 +110,7 @@ func New(cfg Config) (*Managers, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("process config: %w", err)
 	}
-	return &Managers{cfg: cfg}, nil
+	return &Managers{cfg: cfg, refused: map[domain.PayoutID]time.Time{}}, nil
 }
 
 // settlePoll is how often a payout's status is asked while it is pending.
@@ -256,6 +265,9 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 			Msg("payout waits: no firm-banking provider is configured")
 		return worker.RetryAfter(m.cfg.NoProviderRetry, nil)
 	}
+	if p.Status != domain.PayoutRequestedStatus {
+		m.forgetRefusal(p.ID) // recorded meanwhile (payout.resolve)
+	}
 	if p.Status == domain.PayoutRequestedStatus {
 		result, err := m.send(ctx, p)
 		if err != nil {
@@ -263,6 +275,10 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 		}
 		if p, err = m.cfg.Payouts.RecordResult(ctx, meta, p.ID, result); err != nil {
 			return err
+		}
+		if err := contradiction(p, result); err != nil {
+			m.cfg.Log.Error().Err(err).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Msg("the provider's result contradicts the recorded one")
+			return worker.Permanent(err)
 		}
 	}
 	if p.Status != domain.PayoutFailedStatus {
@@ -291,19 +307,18 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		// account changed, whose answer was lost) may have been accepted,
 		// and failing the payout then would pay the money out twice. A
 		// provider may not show a transfer it accepted a moment ago, so
-		// "unknown" counts only once RefusalLag has passed since now.
+		// "unknown" counts only RefusalLag after this instance first saw
+		// it: until then the payout waits (a wait, not a failure), and is
+		// sent, refused and asked again.
 		st, serr := m.cfg.Provider.Status(ctx, string(p.ID))
 		if errors.Is(serr, firmbanking.ErrUnknownTransfer) {
-			m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("ask_again_in", m.cfg.RefusalLag.String()).
-				Msg("payout refused, and unknown to the provider; asking again once an earlier acceptance would show")
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(m.cfg.RefusalLag):
+			if wait := m.refusalWait(p.ID); wait > 0 {
+				m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("ask_again_in", wait.String()).
+					Msg("payout refused, and unknown to the provider; asking again once an earlier acceptance would show")
+				return nil, worker.RetryAfter(wait, nil)
 			}
-			st, serr = m.cfg.Provider.Status(ctx, string(p.ID))
-			now = m.cfg.Payouts.Now()
 		}
+		m.forgetRefusal(p.ID)
 		switch {
 		case errors.Is(serr, firmbanking.ErrUnknownTransfer):
 		case serr != nil:
@@ -331,6 +346,45 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		return domain.PayoutFailed{PayoutID: p.ID, Reason: res.Reason, FailedAt: now}, nil
 	}
 	return domain.PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: res.Fee, BankAccount: p.PayFrom, ProviderRef: res.ProviderRef, SettledAt: now}, nil
+}
+
+// refusalWait is how long payout id, refused and unknown to the provider,
+// must still wait before that counts: RefusalLag from the first time this
+// instance saw it so (now, if this is the first).
+func (m *Managers) refusalWait(id domain.PayoutID) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	first, ok := m.refused[id]
+	if !ok {
+		first = time.Now()
+		m.refused[id] = first
+	}
+	return m.cfg.RefusalLag - time.Since(first)
+}
+
+// forgetRefusal drops what refusalWait remembers of payout id.
+func (m *Managers) forgetRefusal(id domain.PayoutID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.refused, id)
+}
+
+// contradiction is an error when the provider's result for payout p (the
+// payout.settled or payout.failed that send returned) is not what p, as
+// recorded, says: an operator recorded the other result (payout.resolve)
+// while the send was under way. One side of it needs mending by hand.
+func contradiction(p domain.Payout, result domain.Event) error {
+	switch result.(type) {
+	case domain.PayoutSettled:
+		if p.Status == domain.PayoutFailedStatus {
+			return fmt.Errorf("payout %s: the provider settled it, but it was recorded failed (%s) and its money went back to %s %s: the money went out twice; recover it by hand", p.ID, p.Reason, p.Source, p.SourceID)
+		}
+	case domain.PayoutFailed:
+		if p.Status == domain.PayoutSettledStatus {
+			return fmt.Errorf("payout %s: the provider failed it, but it was recorded settled: its money never left and is owed back to %s %s; return it by hand", p.ID, p.Source, p.SourceID)
+		}
+	}
+	return nil
 }
 
 // maxReasonLen bounds the provider's words kept in a refusal's reason.

@@ -174,13 +174,23 @@ func (f *fixture) commits(t testing.TB, typ, id string) []eventstore.Commit {
 }
 
 // react delivers every commit of one aggregate to fn, as a reactor would,
-// twice over: delivery is at least once.
+// twice over: delivery is at least once. A wait of a few seconds at most
+// (worker.RetryAfter with a nil error) is waited out and the commit
+// delivered again, as the reactor does.
 func (f *fixture) react(t *testing.T, fn func(context.Context, eventstore.Commit) error, typ, id string) {
 	t.Helper()
 	for range 2 {
 		for _, c := range f.commits(t, typ, id) {
-			if err := fn(context.Background(), c); err != nil {
-				t.Fatalf("react to %s at %d: %v", c.Ref(), c.Seq, err)
+			for {
+				err := fn(context.Background(), c)
+				if ra, ok := errors.AsType[*worker.RetryAfterError](err); ok && ra.Err == nil && ra.Delay <= 5*time.Second {
+					time.Sleep(ra.Delay)
+					continue
+				}
+				if err != nil {
+					t.Fatalf("react to %s at %d: %v", c.Ref(), c.Seq, err)
+				}
+				break
 			}
 		}
 	}

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
 )
 
 // found turns a read model's lookup (view, ok, err) into a query's answer:
@@ -111,5 +113,54 @@ func (s *Server) resolveDeposit() commandSpec[api.ResolveDepositRequest, api.Res
 			return resumePayout(&req.PayoutID, raw)
 		},
 		exec: s.cfg.Deposits.ResolveDeposit,
+	}
+}
+
+// resolvePayout records an operator's result for a payout. A failure only
+// once the payouts part has given up on the payout (a dead letter of its
+// commit): while a send may be under way, the provider could still pay it,
+// and the money would go out and back.
+func (s *Server) resolvePayout(ctx context.Context, meta commands.Meta, req api.ResolvePayoutRequest) (api.ResolvePayoutReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.ResolvePayoutReply{}, err
+	}
+	if req.Outcome == string(domain.PayoutFailedStatus) {
+		dead, err := s.deadLettered(ctx, partPayouts, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: req.PayoutID}))
+		if err != nil {
+			return api.ResolvePayoutReply{}, err
+		}
+		if !dead {
+			p, err := s.cfg.Payouts.Get(ctx, domain.PayoutID(req.PayoutID))
+			if err != nil {
+				return api.ResolvePayoutReply{}, err
+			}
+			if p.Status == domain.PayoutRequestedStatus {
+				return api.ResolvePayoutReply{}, domain.ErrPayoutInFlight.With("", map[string]any{"payout_id": req.PayoutID})
+			}
+		}
+	}
+	return s.cfg.Payouts.Resolve(ctx, meta, req)
+}
+
+// partPayouts is the part that sends payouts (engine.partPayouts).
+const partPayouts = "payouts"
+
+// deadLettered reports whether part has a dead letter of a message on subject.
+func (s *Server) deadLettered(ctx context.Context, part, subject string) (bool, error) {
+	var after uint64
+	for {
+		list, next, err := s.cfg.DeadLetters.List(ctx, part, after, 100)
+		if err != nil {
+			return false, err
+		}
+		for _, d := range list {
+			if d.Subject == subject {
+				return true, nil
+			}
+		}
+		if next == 0 || len(list) == 0 {
+			return false, nil
+		}
+		after = next
 	}
 }

@@ -212,7 +212,7 @@ func startCommandPath(t *testing.T) *commandPath {
 	}
 	t.Cleanup(func() { _ = models.Close() })
 	srv, err := New(Config{
-		Conn: nc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Events: events, Idempotency: idem,
+		Conn: nc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Payouts: cmds.Payouts, Events: events, Idempotency: idem,
 		ReadModels: models, Runner: projections.NewRunner(events, models, log), DeadLetters: noDeadLetters{}, Log: log,
 		CommandTimeout: 1500 * time.Millisecond,
 	})

@@ -254,50 +254,62 @@ func TestSlowPayoutsHoldUpNoWalletOrDepositReaction(t *testing.T) {
 // TestOperatorResolvesAStuckPayout: a payout whose ID the provider holds
 // another transfer under (422, dead-lettered at once) is failed by an
 // operator who asked the provider: its money goes back to the wallet once.
-// Another, whose send is held, is settled by the operator with the
-// provider's fee, which the ledger posts. A payout with a result refuses
-// the other one (409 payout_final), and the app may not resolve payouts.
+// A payout whose send is under way cannot be failed (409 payout_in_flight);
+// once dead-lettered too, it is settled by the operator with the provider's
+// fee, which the ledger posts. A payout with a result refuses the other one
+// (409 payout_final), and the app may not resolve payouts.
 func TestOperatorResolvesAStuckPayout(t *testing.T) {
 	g := newGatedBank(t, firmbanking.FakeOptions{})
 	e, bk := payoutEngine(t, g)
 	fund(t, e, bk, "u-s", "김민수", 10000)
-	g.hold()
-	stuck := e.withdraw(t, "u-s", 4000, payee)
-	testenv.Eventually(t, 20*time.Second, "the payout's send held at the provider's door", func() bool { return g.held() > 0 })
-	// Another transfer under the payout's ID reaches the provider first.
-	body := fmt.Sprintf(`{"id":%q,"amount":1,"to":{"bank":"KB","number":"1-2","holder":"other"},"memo":"other"}`, stuck)
-	req := httptest.NewRequest(http.MethodPost, "/transfers", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer test")
-	req.Header.Set("Idempotency-Key", stuck)
-	rec := httptest.NewRecorder()
-	g.fake.Handler().ServeHTTP(rec, req)
-	if rec.Code != http.StatusAccepted {
-		t.Fatalf("the other transfer: %d %s", rec.Code, rec.Body)
+	// stuck requests a payout whose send the provider answers 422: another
+	// transfer under its ID reached the provider first. It returns once the
+	// send is held at the provider's door, before the other transfer.
+	stuck := func(amount int64) (id string, release func()) {
+		t.Helper()
+		g.hold()
+		id = e.withdraw(t, "u-s", amount, payee)
+		testenv.Eventually(t, 20*time.Second, "the payout's send held at the provider's door", func() bool { return g.held() > 0 })
+		return id, func() {
+			body := fmt.Sprintf(`{"id":%q,"amount":1,"to":{"bank":"KB","number":"1-2","holder":"other"},"memo":"other"}`, id)
+			req := httptest.NewRequest(http.MethodPost, "/transfers", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer test")
+			req.Header.Set("Idempotency-Key", id)
+			rec := httptest.NewRecorder()
+			g.fake.Handler().ServeHTTP(rec, req)
+			if rec.Code != http.StatusAccepted {
+				t.Fatalf("the other transfer: %d %s", rec.Code, rec.Body)
+			}
+			dead := e.Loops["payouts"].Stats().DeadLettered
+			g.open()
+			testenv.Eventually(t, 20*time.Second, "the payout dead-lettered", func() bool { return e.Loops["payouts"].Stats().DeadLettered == dead+1 })
+		}
 	}
-	g.open()
-	testenv.Eventually(t, 20*time.Second, "the payout dead-lettered", func() bool { return e.Loops["payouts"].Stats().DeadLettered == 1 })
-
 	resolve := func(id, outcome string, fee int64) api.ResolvePayoutRequest {
 		return api.ResolvePayoutRequest{PayoutID: id, Outcome: outcome, Fee: fee, Reason: "the provider's statement of 12-02"}
 	}
+
+	failed, release := stuck(4000)
+	release()
 	var rep api.ResolvePayoutReply
-	e.call(t, api.PayoutResolve.Subject, resolve(stuck, "failed", 0), &rep, nil)
+	e.call(t, api.PayoutResolve.Subject, resolve(failed, "failed", 0), &rep, nil)
 	if rep.Status != "failed" {
 		t.Fatalf("resolve: %+v", rep)
 	}
 	testenv.Eventually(t, 20*time.Second, "the money back in the wallet", func() bool { return e.wallet(t, "u-s").Balance == 10000 })
-	if ce := e.callErr(t, api.PayoutResolve.Subject, resolve(stuck, "settled", 0), nil); ce.Status != 409 || ce.Code != "payout_final" {
+	if ce := e.callErr(t, api.PayoutResolve.Subject, resolve(failed, "settled", 0), nil); ce.Status != 409 || ce.Code != "payout_final" {
 		t.Fatalf("settling a failed payout: %+v", ce)
 	}
-	e.call(t, api.PayoutResolve.Subject, resolve(stuck, "failed", 0), &rep, nil) // a repeat changes nothing
+	e.call(t, api.PayoutResolve.Subject, resolve(failed, "failed", 0), &rep, nil) // a repeat changes nothing
 
-	g.hold()
-	held := e.withdraw(t, "u-s", 3000, payee)
-	testenv.Eventually(t, 20*time.Second, "the second payout's send held", func() bool { return g.held() > 0 })
-	e.call(t, api.PayoutResolve.Subject, resolve(held, "settled", 700), &rep, nil)
-	g.open()
-	e.waitPayouts(t, "settled", held)
-	if v, _ := e.payout(t, held); v.Fee != 700 {
+	settled, release := stuck(3000)
+	if ce := e.callErr(t, api.PayoutResolve.Subject, resolve(settled, "failed", 0), nil); ce.Status != 409 || ce.Code != "payout_in_flight" {
+		t.Fatalf("failing a payout whose send is under way: %+v", ce)
+	}
+	release()
+	e.call(t, api.PayoutResolve.Subject, resolve(settled, "settled", 700), &rep, nil)
+	e.waitPayouts(t, "settled", settled)
+	if v, _ := e.payout(t, settled); v.Fee != 700 {
 		t.Fatalf("payout %+v, want the operator's fee 700", v)
 	}
 	testenv.Eventually(t, 20*time.Second, "payouts pending drained", func() bool { return e.balanced(t)[domain.AccountPayoutsPending] == 0 })
@@ -308,7 +320,7 @@ func TestOperatorResolvesAStuckPayout(t *testing.T) {
 		t.Fatalf("wallet %+v, want 7000: the failed payout's money back once", e.wallet(t, "u-s"))
 	}
 	app := connectAs(t, e.ClientURL(), e.SeedFile(auth.App))
-	if _, err := app.Call(ctxT(t), api.PayoutResolve.Subject, resolve(held, "failed", 0), nil, nil); err == nil {
+	if _, err := app.Call(ctxT(t), api.PayoutResolve.Subject, resolve(settled, "failed", 0), nil, nil); err == nil {
 		t.Fatal("the app resolved a payout")
 	}
 }

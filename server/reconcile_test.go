@@ -182,8 +182,8 @@ func TestReconcileBankCarriesTimingDifferencesToTheNextStatement(t *testing.T) {
 	if got := itemIDs(second.MissingAtBank); !slices.Equal(got, []string{"T-long-after"}) || second.Counts.TimingDifference != 0 {
 		t.Errorf("missing_at_bank = %v, want T-long-after (counts %+v)", got, second.Counts)
 	}
-	if a := second.Accounts[0]; a.GapFrom == nil || !a.GapFrom.Equal(first.Accounts[0].To) {
-		t.Errorf("gap_from %v, want the first period's end %s", a.GapFrom, first.Accounts[0].To)
+	if a := second.Accounts[0]; a.GapFrom == nil || !a.GapFrom.Equal(first.Accounts[0].To.Add(domain.ReconcileTimingWindow)) {
+		t.Errorf("gap_from %v, want the first period's end %s plus the window", a.GapFrom, first.Accounts[0].To)
 	}
 	for _, it := range second.Matched {
 		if want := map[bool]domain.ReconciliationID{true: first.RunID}[it.BankTxnID != "T-next"]; it.CarriedFrom != want {

@@ -21,7 +21,7 @@ func (s *Server) routeTable() []route {
 		commandRoute(s, api.WalletWithdraw, s.withdraw()),
 		queryRoute(s, api.PayoutGet, s.getPayout),
 		queryRoute(s, api.PayoutList, s.listPayouts),
-		commandRoute(s, api.PayoutResolve, commandSpec[api.ResolvePayoutRequest, api.ResolvePayoutReply]{exec: s.cfg.Payouts.Resolve}),
+		commandRoute(s, api.PayoutResolve, commandSpec[api.ResolvePayoutRequest, api.ResolvePayoutReply]{exec: s.resolvePayout}),
 
 		commandRoute(s, api.StoreLink, commandSpec[api.LinkStoreRequest, api.LinkStoreReply]{exec: s.cfg.Links.LinkStore}),
 		commandRoute(s, api.BillIssue, commandSpec[api.IssueBillRequest, api.IssueBillReply]{exec: s.cfg.Links.IssueBill}),
