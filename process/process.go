@@ -323,10 +323,8 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		case errors.Is(serr, firmbanking.ErrUnknownTransfer):
 		case serr != nil:
 			return nil, fmt.Errorf("payout %s refused; asking the provider whether an earlier attempt was accepted: %w", p.ID, serr)
-		case st.Status == firmbanking.StatusFailed:
-			return domain.PayoutFailed{PayoutID: p.ID, Reason: st.Reason, FailedAt: now}, nil
-		case st.Status == firmbanking.StatusSettled:
-			return domain.PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: st.Fee, BankAccount: p.PayFrom, ProviderRef: st.ProviderRef, SettledAt: now}, nil
+		case st.Status == firmbanking.StatusFailed || st.Status == firmbanking.StatusSettled:
+			return finalResult(p, st, now), nil
 		default:
 			m.cfg.Log.Info().Str("payout_id", string(p.ID)).Msg("payout refused now, but an earlier attempt is pending at the provider; asking again later")
 			return nil, worker.RetryAfter(m.cfg.PendingRetry, nil)
@@ -342,10 +340,17 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		return nil, worker.RetryAfter(throttled.Wait, nil)
 	case err != nil:
 		return nil, fmt.Errorf("payout %s: %w", p.ID, err)
-	case res.Status == firmbanking.StatusFailed:
-		return domain.PayoutFailed{PayoutID: p.ID, Reason: res.Reason, FailedAt: now}, nil
 	}
-	return domain.PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: res.Fee, BankAccount: p.PayFrom, ProviderRef: res.ProviderRef, SettledAt: now}, nil
+	return finalResult(p, res, now), nil
+}
+
+// finalResult is the event that records the provider's final result res
+// (failed, or else settled) of payout p, at now.
+func finalResult(p domain.Payout, res firmbanking.Result, now time.Time) domain.Event {
+	if res.Status == firmbanking.StatusFailed {
+		return domain.PayoutFailed{PayoutID: p.ID, Reason: res.Reason, FailedAt: now}
+	}
+	return domain.PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: res.Fee, BankAccount: p.PayFrom, ProviderRef: res.ProviderRef, SettledAt: now}
 }
 
 // refusalWait is how long payout id, refused and unknown to the provider,
