@@ -216,9 +216,9 @@ func (m *Managers) requestRefundToBank(ctx context.Context, meta commands.Meta, 
 // Outcomes (package worker):
 //   - settled, or failed by the provider (a failed status, or a refusal:
 //     firmbanking.ErrRefused, the transfer is invalid or its account is
-//     refused) → payout.settled or payout.failed, done. A refusal is never
-//     retried: once the provider still does not know the payout
-//     RefusalLag later, the money was not sent and is returned;
+//     refused) → payout.settled or payout.failed, done. A refusal the
+//     provider does not know is a wait of RefusalLag, then one more send:
+//     refused and unknown again, the money was not sent and is returned;
 //   - asked to come back later (429 or 503 with a Retry-After longer than
 //     SettleTimeout left: firmbanking.ThrottledError) → a wait of what the
 //     provider asked for (worker.RetryAfter with a nil error);
