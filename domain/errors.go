@@ -88,6 +88,9 @@ var (
 	// ErrPayoutInFlight is returned when an operator records a failure for
 	// a payout whose work the payouts part has not given up on.
 	ErrPayoutInFlight = &Error{Kind: KindConflict, Code: "payout_in_flight", Message: "the payouts part is still working on the payout: record a failure only once its work is dead-lettered"}
+	// ErrPayoutUnresolved is returned when discarding the dead letter of a
+	// payout that has no result yet.
+	ErrPayoutUnresolved = &Error{Kind: KindConflict, Code: "payout_unresolved", Message: "the dead letter's payout has no result yet: record it first (payout.resolve), or its money stays in payouts pending"}
 	// ErrNotOrphan is returned when resolving a deposit that is not an
 	// unresolved orphan.
 	ErrNotOrphan = &Error{Kind: KindConflict, Code: "not_an_orphan", Message: "the deposit is not an unresolved orphan"}

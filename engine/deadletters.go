@@ -80,6 +80,11 @@ func resolvedOtherwise(err error) *api.Error {
 	return &api.Error{Status: 409, Code: "already_resolved", Message: "resolved otherwise meanwhile, by someone else: " + err.Error()}
 }
 
+func (d deadLetterDesk) Get(ctx context.Context, id uint64) (api.DeadLetter, error) {
+	dl, err := d.get(ctx, id)
+	return wireDeadLetter(dl), err
+}
+
 func (d deadLetterDesk) get(ctx context.Context, id uint64) (worker.DeadLetter, error) {
 	dl, err := d.dead.Get(ctx, id)
 	if errors.Is(err, worker.ErrNotFound) {

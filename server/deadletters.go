@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"strconv"
+	"strings"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
 )
 
 // DeadLetters is the work background parts gave up on: listed, redriven
@@ -14,6 +17,7 @@ import (
 // through as they are.
 type DeadLetters interface {
 	List(ctx context.Context, part string, after uint64, limit int) ([]api.DeadLetter, uint64, error)
+	Get(ctx context.Context, id uint64) (api.DeadLetter, error)
 	Redrive(ctx context.Context, id uint64) (api.DeadLetter, error)
 	Discard(ctx context.Context, id uint64, reason string) (api.DeadLetter, error)
 }
@@ -58,8 +62,33 @@ func (s *Server) discardDeadLetter() commandSpec[api.DeadLetterRequest, api.Dead
 			if req.Reason == "" {
 				return api.DeadLetterReply{}, badRequest(api.CodeInvalidInput, "reason: is required to set work aside", map[string]any{"field": "reason"})
 			}
+			if err := s.discardable(ctx, req.ID); err != nil {
+				return api.DeadLetterReply{}, err
+			}
 			dl, err := s.cfg.DeadLetters.Discard(ctx, req.ID, req.Reason)
 			return api.DeadLetterReply{DeadLetter: dl, Status: "discarded"}, err
 		},
 	}
+}
+
+// discardable refuses to discard the dead letter of a payout that is still
+// requested: nothing would then ever settle or fail it, and its money would
+// stay in payouts pending. Its result is recorded first (payout.resolve).
+func (s *Server) discardable(ctx context.Context, id uint64) error {
+	dl, err := s.cfg.DeadLetters.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	payout, ok := strings.CutPrefix(dl.Subject, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout}))
+	if dl.Part != partPayouts || !ok {
+		return nil
+	}
+	p, err := s.cfg.Payouts.Get(ctx, domain.PayoutID(payout))
+	if err != nil {
+		return err
+	}
+	if p.Status == domain.PayoutRequestedStatus {
+		return domain.ErrPayoutUnresolved.With("", map[string]any{"payout_id": payout})
+	}
+	return nil
 }

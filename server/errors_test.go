@@ -238,6 +238,10 @@ func (noDeadLetters) List(context.Context, string, uint64, int) ([]api.DeadLette
 	return nil, 0, nil
 }
 
+func (noDeadLetters) Get(context.Context, uint64) (api.DeadLetter, error) {
+	return api.DeadLetter{}, errors.New("no dead letters here")
+}
+
 func (noDeadLetters) Redrive(context.Context, uint64) (api.DeadLetter, error) {
 	return api.DeadLetter{}, errors.New("no dead letters here")
 }

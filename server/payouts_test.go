@@ -291,6 +291,17 @@ func TestOperatorResolvesAStuckPayout(t *testing.T) {
 
 	failed, release := stuck(4000)
 	release()
+	// Its dead letter cannot be discarded before the payout has a result:
+	// nothing would move its money then.
+	var dead api.DeadLettersReply
+	e.call(t, api.DeadLetterList.Subject, api.DeadLettersRequest{Part: "payouts"}, &dead, nil)
+	if len(dead.DeadLetters) != 1 {
+		t.Fatalf("dead letters %+v, want the payout's", dead)
+	}
+	discard := api.DeadLetterRequest{ID: dead.DeadLetters[0].ID, Reason: "the provider has no transfer of ours"}
+	if ce := e.callErr(t, api.DeadLetterDiscard.Subject, discard, nil); ce.Status != 409 || ce.Code != "payout_unresolved" {
+		t.Fatalf("discarding the dead letter of a payout still requested: %+v", ce)
+	}
 	var rep api.ResolvePayoutReply
 	e.call(t, api.PayoutResolve.Subject, resolve(failed, "failed", 0), &rep, nil)
 	if rep.Status != "failed" {
@@ -301,6 +312,11 @@ func TestOperatorResolvesAStuckPayout(t *testing.T) {
 		t.Fatalf("settling a failed payout: %+v", ce)
 	}
 	e.call(t, api.PayoutResolve.Subject, resolve(failed, "failed", 0), &rep, nil) // a repeat changes nothing
+	var discarded api.DeadLetterReply
+	e.call(t, api.DeadLetterDiscard.Subject, discard, &discarded, nil)
+	if discarded.Status != "discarded" {
+		t.Fatalf("discard after the resolve: %+v", discarded)
+	}
 
 	settled, release := stuck(3000)
 	if ce := e.callErr(t, api.PayoutResolve.Subject, resolve(settled, "failed", 0), nil); ce.Status != 409 || ce.Code != "payout_in_flight" {
