@@ -498,7 +498,8 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		chatSim = chatSimMessages{e.ChatSim}
 	}
 	e.server, err = server.New(server.Config{
-		Conn: e.svc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Payouts: cmds.Payouts, Events: e.Events, Idempotency: idem,
+		Conn: e.svc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Payouts: cmds.Payouts,
+		PayoutStatus: payoutStatus(payouts), Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log, Tenant: cfg.Tenant,
 		Notifications: cmds.Notifications, Limiter: limiterState{e.Limiter}, ChatSim: chatSim,
 		DeadLetters:     deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
@@ -878,6 +879,20 @@ func startEmbedded(cfg Config, storeDir string, log zerolog.Logger) (*embedded.S
 		StoreDir: storeDir, Listen: cfg.Listen, Durability: durability, EngineSyncs: cfg.GroupCommit,
 		Accounts: accounts, EngineSeed: auth.SeedFile(dir, auth.Engine), Log: &log,
 	})
+}
+
+// payoutStatus is server.Config.PayoutStatus for provider (nil: none).
+func payoutStatus(provider firmbanking.Provider) func(context.Context, string) (string, error) {
+	if provider == nil {
+		return nil
+	}
+	return func(ctx context.Context, id string) (string, error) {
+		res, err := provider.Status(ctx, id)
+		if errors.Is(err, firmbanking.ErrUnknownTransfer) {
+			return "", nil
+		}
+		return string(res.Status), err
+	}
 }
 
 // serviceConnName names the engine's service connection (Engine.svc) to

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -428,5 +429,31 @@ func TestParseRetryAfter(t *testing.T) {
 				t.Fatalf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.wantOK)
 			}
 		})
+	}
+}
+
+// A Retry-After on a 500 is not a "come back then": the retry follows the
+// backoff. (Only 429 and 503 carry one that is honoured.)
+func TestRetryAfterOnlyOn429And503(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"id":"P-1","status":"pending","fee":0,"provider_ref":"FB1"}`))
+	}))
+	t.Cleanup(srv.Close)
+	var slept []time.Duration
+	c := &Client{BaseURL: srv.URL, Token: "t",
+		sleep:  func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil },
+		jitter: func(d time.Duration) time.Duration { return d }}
+	if _, err := c.Send(context.Background(), transfer("P-1")); err != nil {
+		t.Fatal(err)
+	}
+	if len(slept) != 1 || slept[0] >= 30*time.Second {
+		t.Fatalf("slept %v, want one backoff, not the 500's Retry-After", slept)
 	}
 }

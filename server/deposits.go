@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -116,26 +117,38 @@ func (s *Server) resolveDeposit() commandSpec[api.ResolveDepositRequest, api.Res
 	}
 }
 
-// resolvePayout records an operator's result for a payout. A failure only
-// once the payouts part has given up on the payout (a dead letter of its
-// commit): while a send may be under way, the provider could still pay it,
-// and the money would go out and back.
+// resolvePayout records an operator's result for a payout still requested
+// only once the payouts part has given up on it (a dead letter of its
+// commit): before, a send may be under way, and the provider could still
+// pay a payout recorded failed (the money out and back) or fail one
+// recorded settled (the money never sent). A dead letter kept by a redrive
+// that ended in a wait (the transfer pending) is not enough: unless the
+// part gave up for good (a permanent dead letter: the provider holds
+// another transfer under the ID), the provider, when there is one, must
+// report the outcome asked (or, for a failure, not know the payout).
 func (s *Server) resolvePayout(ctx context.Context, meta commands.Meta, req api.ResolvePayoutRequest) (api.ResolvePayoutReply, error) {
 	if err := req.Validate(); err != nil {
 		return api.ResolvePayoutReply{}, err
 	}
-	if req.Outcome == string(domain.PayoutFailedStatus) {
-		dead, err := s.deadLettered(ctx, partPayouts, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: req.PayoutID}))
+	p, err := s.cfg.Payouts.Get(ctx, domain.PayoutID(req.PayoutID))
+	if err != nil {
+		return api.ResolvePayoutReply{}, err
+	}
+	if p.Status == domain.PayoutRequestedStatus {
+		dl, dead, err := s.deadLetterOf(ctx, partPayouts, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: req.PayoutID}))
 		if err != nil {
 			return api.ResolvePayoutReply{}, err
 		}
 		if !dead {
-			p, err := s.cfg.Payouts.Get(ctx, domain.PayoutID(req.PayoutID))
+			return api.ResolvePayoutReply{}, domain.ErrPayoutInFlight.With("", map[string]any{"payout_id": req.PayoutID})
+		}
+		if !dl.Permanent && s.cfg.PayoutStatus != nil {
+			status, err := s.cfg.PayoutStatus(ctx, req.PayoutID)
 			if err != nil {
-				return api.ResolvePayoutReply{}, err
+				return api.ResolvePayoutReply{}, domain.ErrPayoutInFlight.With("the provider could not be asked for the payout's status: "+err.Error(), map[string]any{"payout_id": req.PayoutID})
 			}
-			if p.Status == domain.PayoutRequestedStatus {
-				return api.ResolvePayoutReply{}, domain.ErrPayoutInFlight.With("", map[string]any{"payout_id": req.PayoutID})
+			if status != req.Outcome && (req.Outcome != string(domain.PayoutFailedStatus) || status != "") {
+				return api.ResolvePayoutReply{}, domain.ErrPayoutInFlight.With("the provider reports the payout "+cmp.Or(status, "unknown")+", not "+req.Outcome, map[string]any{"payout_id": req.PayoutID, "provider_status": status})
 			}
 		}
 	}
@@ -145,21 +158,21 @@ func (s *Server) resolvePayout(ctx context.Context, meta commands.Meta, req api.
 // partPayouts is the part that sends payouts (engine.partPayouts).
 const partPayouts = "payouts"
 
-// deadLettered reports whether part has a dead letter of a message on subject.
-func (s *Server) deadLettered(ctx context.Context, part, subject string) (bool, error) {
+// deadLetterOf returns part's dead letter of a message on subject, if any.
+func (s *Server) deadLetterOf(ctx context.Context, part, subject string) (api.DeadLetter, bool, error) {
 	var after uint64
 	for {
 		list, next, err := s.cfg.DeadLetters.List(ctx, part, after, 100)
 		if err != nil {
-			return false, err
+			return api.DeadLetter{}, false, err
 		}
 		for _, d := range list {
 			if d.Subject == subject {
-				return true, nil
+				return d, true, nil
 			}
 		}
 		if next == 0 || len(list) == 0 {
-			return false, nil
+			return api.DeadLetter{}, false, nil
 		}
 		after = next
 	}

@@ -28,16 +28,20 @@ type Observer interface {
 
 // Config wires the server to the rest of the engine.
 type Config struct {
-	Conn        *nats.Conn
-	Orders      *commands.Orders
-	Deposits    *commands.Deposits
-	Wallets     *commands.Wallets
-	Links       *commands.Links
-	Payouts     *commands.Payouts
-	Events      *eventstore.Store
-	Idempotency *idempotency.Store
-	ReadModels  *projections.Store
-	Runner      *projections.Runner
+	Conn     *nats.Conn
+	Orders   *commands.Orders
+	Deposits *commands.Deposits
+	Wallets  *commands.Wallets
+	Links    *commands.Links
+	Payouts  *commands.Payouts
+	// PayoutStatus asks the firm-banking provider for a payout's status:
+	// "pending", "settled" or "failed", or "" if it does not know the
+	// payout. Nil without a provider.
+	PayoutStatus func(ctx context.Context, id string) (string, error)
+	Events       *eventstore.Store
+	Idempotency  *idempotency.Store
+	ReadModels   *projections.Store
+	Runner       *projections.Runner
 	// DeadLetters is the work background parts gave up on.
 	DeadLetters DeadLetters
 	// ReadModelsReady says why the read models cannot answer yet (nil once

@@ -1,0 +1,77 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+)
+
+// oneDeadLetter is a dead-letter desk holding one dead letter.
+type oneDeadLetter struct {
+	noDeadLetters
+	dl api.DeadLetter
+}
+
+func (d oneDeadLetter) List(context.Context, string, uint64, int) ([]api.DeadLetter, uint64, error) {
+	return []api.DeadLetter{d.dl}, 0, nil
+}
+
+// An operator records a payout's result only when the provider, asked,
+// agrees, unless the payouts part gave up on the payout for good: a dead
+// letter kept by a redrive that found the transfer pending is not enough.
+func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
+	h := startCommandPath(t)
+	ctx := context.Background()
+	provider := "pending"
+	h.srv.cfg.PayoutStatus = func(context.Context, string) (string, error) { return provider, nil }
+	for i, id := range []string{"po-1", "po-2", "po-3"} {
+		if _, err := h.srv.cfg.Payouts.Request(ctx, commands.Meta{}, domain.PayoutRequested{PayoutID: domain.PayoutID(id), Amount: 700 + int64(i),
+			To: domain.BankAccount{Bank: "KB", Number: "1-2", Holder: "김민수"}, PayFrom: "123-456-789", Source: domain.PayoutFromWallet, SourceID: "u",
+			FromAccount: domain.AccountWallet("u"), RequestedAt: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadLetter := func(id string, permanent bool) {
+		h.srv.cfg.DeadLetters = oneDeadLetter{dl: api.DeadLetter{ID: 1, Part: partPayouts, Permanent: permanent,
+			Subject: h.srv.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: id})}}
+	}
+	resolve := func(id, outcome string) error {
+		_, err := h.srv.resolvePayout(ctx, commands.Meta{Actor: "operator"}, api.ResolvePayoutRequest{PayoutID: id, Outcome: outcome, Reason: "statement"})
+		return err
+	}
+	inFlight := func(err error) bool { return errors.Is(err, domain.ErrPayoutInFlight) }
+
+	// No dead letter: the part may be sending it.
+	if err := resolve("po-1", "failed"); !inFlight(err) {
+		t.Fatalf("without a dead letter: %v", err)
+	}
+	deadLetter("po-1", false)
+	for _, tc := range []struct{ provider, outcome string }{{"pending", "failed"}, {"pending", "settled"}, {"settled", "failed"}, {"failed", "settled"}, {"", "settled"}} {
+		provider = tc.provider
+		if err := resolve("po-1", tc.outcome); !inFlight(err) {
+			t.Fatalf("provider %q, outcome %s: %v, want payout_in_flight", tc.provider, tc.outcome, err)
+		}
+	}
+	provider = "" // unknown to the provider: never sent
+	if err := resolve("po-1", "failed"); err != nil {
+		t.Fatalf("failing a payout the provider does not know: %v", err)
+	}
+	deadLetter("po-2", false)
+	provider = "settled"
+	if err := resolve("po-2", "settled"); err != nil {
+		t.Fatalf("settling a payout the provider settled: %v", err)
+	}
+	// Given up for good (another transfer under the ID): the provider's
+	// answer is about that one, so it is not asked.
+	deadLetter("po-3", true)
+	provider = "settled"
+	if err := resolve("po-3", "failed"); err != nil {
+		t.Fatalf("failing a payout with a permanent dead letter: %v", err)
+	}
+}
