@@ -38,6 +38,12 @@ func (h *Wallets) Withdraw(ctx context.Context, meta Meta, req api.WithdrawReque
 	return api.WithdrawReply{PayoutID: req.PayoutID, Status: "requested", Written: written(out.Seq)}, nil
 }
 
+// Get returns wallet user as recorded (Version 0 if it never was).
+func (h *Wallets) Get(ctx context.Context, user domain.UserID) (domain.Wallet, error) {
+	w, _, err := h.wallets.Get(ctx, string(user))
+	return w, err
+}
+
 // Credit credits a wallet once per credit.Ref and returns the sequence of
 // the wallet's commit (its last one when the credit was already made).
 func (h *Wallets) Credit(ctx context.Context, meta Meta, credit domain.CreditWallet) (eventstore.Seq, error) {

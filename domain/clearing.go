@@ -68,7 +68,7 @@ func Clearing(ev Event) ClearingMove {
 	case WalletCredited:
 		switch e.FromAccount {
 		case AccountPayoutsPending: // a failed payout returned: its ref is "reversal:<payout>"
-			return ClearingMove{Close: ClearingItem{Account: AccountPayoutsPending, Key: strings.TrimPrefix(e.Ref, "reversal:")}}
+			return ClearingMove{Close: ClearingItem{Account: AccountPayoutsPending, Key: strings.TrimPrefix(e.Ref, ReversalRef(""))}}
 		case AccountSuspense: // an orphan refunded to a wallet: its ref is the deposit
 			return ClearingMove{Close: ClearingItem{Account: AccountSuspense, Key: e.Ref}}
 		}

@@ -15,7 +15,7 @@ const (
 	CreditDepositRefund  = "deposit_refund"  // a deposit for a cancelled or reserved order, or a second payment
 	CreditOrderRefund    = "order_refund"    // the paid amount of an order cancelled after payment
 	CreditOrphanRefund   = "orphan_refund"   // an orphan deposit an operator gave to the user
-	CreditPayoutReversal = "payout_reversal" // a withdrawal the provider failed to send
+	CreditPayoutReversal = "payout_reversal" // a withdrawal the provider failed to send (ref: ReversalRef)
 )
 
 // WalletDebited records money leaving a wallet for a payout (a withdrawal).
@@ -167,3 +167,7 @@ func DecideWithdraw(w Wallet, c Withdraw) ([]Event, error) {
 	}
 	return []Event{WalletDebited{UserID: c.UserID, Amount: c.Amount, PayoutID: c.PayoutID, To: c.To, DebitAt: c.Now}}, nil
 }
+
+// ReversalRef is the ref of the credit that returns failed payout id's money
+// to its wallet: a wallet takes it once.
+func ReversalRef(id PayoutID) string { return "reversal:" + string(id) }

@@ -411,7 +411,7 @@ func (m *Managers) returnMoney(ctx context.Context, meta commands.Meta, p domain
 	switch p.Source {
 	case domain.PayoutFromWallet:
 		_, err := m.cfg.Wallets.Credit(ctx, meta, domain.CreditWallet{UserID: domain.UserID(p.SourceID), Amount: p.Amount, Kind: domain.CreditPayoutReversal,
-			Ref: "reversal:" + string(p.ID), FromAccount: domain.AccountPayoutsPending, Now: now})
+			Ref: domain.ReversalRef(p.ID), FromAccount: domain.AccountPayoutsPending, Now: now})
 		return err
 	case domain.PayoutFromDeposit:
 		return m.cfg.Deposits.Reopen(ctx, meta, domain.DepositReopened{DepositID: domain.DepositID(p.SourceID), Amount: p.Amount, PayoutID: p.ID, Reason: p.Reason, ReopenedAt: now})

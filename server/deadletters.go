@@ -72,8 +72,9 @@ func (s *Server) discardDeadLetter() commandSpec[api.DeadLetterRequest, api.Dead
 }
 
 // discardable refuses to discard the dead letter of a payout that is still
-// requested: nothing would then ever settle or fail it, and its money would
-// stay in payouts pending. Its result is recorded first (payout.resolve).
+// requested, or failed with its money not back at its source yet: nothing
+// would then ever move that money, which would stay in payouts pending. Its
+// result is recorded first (payout.resolve), and its money returned.
 func (s *Server) discardable(ctx context.Context, id uint64) error {
 	dl, err := s.cfg.DeadLetters.Get(ctx, id)
 	if err != nil {
@@ -87,8 +88,32 @@ func (s *Server) discardable(ctx context.Context, id uint64) error {
 	if err != nil {
 		return err
 	}
-	if p.Status == domain.PayoutRequestedStatus {
+	switch p.Status {
+	case domain.PayoutRequestedStatus:
 		return domain.ErrPayoutUnresolved.With("", map[string]any{"payout_id": payout})
+	case domain.PayoutFailedStatus:
+		back, err := s.moneyBack(ctx, p)
+		if err != nil {
+			return err
+		}
+		if !back {
+			return domain.ErrPayoutUnresolved.With("the payout failed, but its money is not back at its source yet: redrive the dead letter once what stops it is mended", map[string]any{"payout_id": payout})
+		}
 	}
 	return nil
+}
+
+// moneyBack reports whether failed payout p's money is back at its source:
+// its wallet credited with the reversal, or its deposit reopened (no longer
+// resolved by this payout).
+func (s *Server) moneyBack(ctx context.Context, p domain.Payout) (bool, error) {
+	switch p.Source {
+	case domain.PayoutFromWallet:
+		w, err := s.cfg.Wallets.Get(ctx, domain.UserID(p.SourceID))
+		return w.Credited(domain.ReversalRef(p.ID)), err
+	case domain.PayoutFromDeposit:
+		d, err := s.cfg.Deposits.Get(ctx, domain.DepositID(p.SourceID))
+		return d.Resolution != domain.ResolveRefundToBank || d.PayoutID != p.ID, err
+	}
+	return true, nil
 }

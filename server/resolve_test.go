@@ -75,3 +75,37 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 		t.Fatalf("failing a payout with a permanent dead letter: %v", err)
 	}
 }
+
+func (d oneDeadLetter) Get(context.Context, uint64) (api.DeadLetter, error) { return d.dl, nil }
+
+// A payout's dead letter is discarded only once nothing is left to do for
+// its money: not while the payout is requested, nor while a failed payout's
+// money is not back in its wallet.
+func TestPayoutDeadLetterIsDiscardedOnlyOnceItsMoneyIsSettled(t *testing.T) {
+	h := startCommandPath(t)
+	ctx := context.Background()
+	const id = "po-d"
+	if _, err := h.srv.cfg.Payouts.Request(ctx, commands.Meta{}, domain.PayoutRequested{PayoutID: id, Amount: 700,
+		To: domain.BankAccount{Bank: "KB", Number: "1-2", Holder: "김민수"}, PayFrom: "123-456-789", Source: domain.PayoutFromWallet, SourceID: "u",
+		FromAccount: domain.AccountWallet("u"), RequestedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	h.srv.cfg.DeadLetters = oneDeadLetter{dl: api.DeadLetter{ID: 1, Part: partPayouts,
+		Subject: h.srv.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: id})}}
+	if err := h.srv.discardable(ctx, 1); !errors.Is(err, domain.ErrPayoutUnresolved) {
+		t.Fatalf("a requested payout's dead letter: %v", err)
+	}
+	if _, err := h.srv.cfg.Payouts.RecordResult(ctx, commands.Meta{}, id, domain.PayoutFailed{PayoutID: id, Reason: "account_closed", FailedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.discardable(ctx, 1); !errors.Is(err, domain.ErrPayoutUnresolved) {
+		t.Fatalf("a failed payout's dead letter before its money is back: %v", err)
+	}
+	if _, err := h.srv.cfg.Wallets.Credit(ctx, commands.Meta{}, domain.CreditWallet{UserID: "u", Amount: 700, Kind: domain.CreditPayoutReversal,
+		Ref: domain.ReversalRef(id), FromAccount: domain.AccountPayoutsPending, Now: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.discardable(ctx, 1); err != nil {
+		t.Fatalf("a failed payout's dead letter once its money is back: %v", err)
+	}
+}

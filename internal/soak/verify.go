@@ -428,7 +428,7 @@ func checkPayouts(ctx context.Context, rep *Report, v *verifier, withdrawals []A
 		switch {
 		case p.Status == string(domain.PayoutFailedStatus) && w.source == domain.PayoutFromWallet:
 			failed++
-			n := f.credits[creditRef(domain.UserID(w.sourceID), "reversal:"+w.id)]
+			n := f.credits[creditRef(domain.UserID(w.sourceID), domain.ReversalRef(domain.PayoutID(w.id)))]
 			c.expect(n == 1, "failed withdrawal %s returned to the wallet %d times", w.id, n)
 		case p.Status == string(domain.PayoutFailedStatus):
 			failed++
