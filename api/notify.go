@@ -114,10 +114,20 @@ type NotifyLimiterReply struct {
 // SimChatMessagesRequest is the body of bankbook.sim.chat.messages.
 type SimChatMessagesRequest struct {
 	Channel string `json:"channel,omitempty"`
+	// Limit keeps the latest Limit messages (1 to MaxSimChatMessages; 0:
+	// every one), so that a long run's record fits in a reply.
+	Limit int `json:"limit,omitempty"`
 }
+
+// MaxSimChatMessages is the most messages one bankbook.sim.chat.messages
+// limit asks for.
+const MaxSimChatMessages = 1000
 
 // Validate checks the request fields.
 func (r SimChatMessagesRequest) Validate() error {
+	if r.Limit < 0 || r.Limit > MaxSimChatMessages {
+		return invalid("limit", "must be between 1 and %d (0 or absent: every message)", MaxSimChatMessages)
+	}
 	if r.Channel != "" {
 		return ValidateRecipient("channel", r.Channel)
 	}
@@ -138,5 +148,8 @@ type SimChatMessage struct {
 // refused with 429.
 type SimChatMessagesReply struct {
 	Messages []SimChatMessage `json:"messages"`
-	Refused  int              `json:"refused"`
+	// Total counts the messages accepted (for the channel), Messages the
+	// latest Limit of them.
+	Total   int `json:"total"`
+	Refused int `json:"refused"`
 }

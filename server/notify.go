@@ -67,5 +67,9 @@ func (s *Server) simChatMessages(_ context.Context, q api.SimChatMessagesRequest
 	if msgs == nil {
 		msgs = []api.SimChatMessage{}
 	}
-	return api.SimChatMessagesReply{Messages: msgs, Refused: refused}, nil
+	total := len(msgs)
+	if q.Limit > 0 && total > q.Limit {
+		msgs = msgs[total-q.Limit:]
+	}
+	return api.SimChatMessagesReply{Messages: msgs, Total: total, Refused: refused}, nil
 }

@@ -169,8 +169,14 @@ func TestNotificationsSurviveProviderTroubles(t *testing.T) {
 	}
 	var simRep api.SimChatMessagesReply
 	e.call(t, api.SimChatMessages.Subject, api.SimChatMessagesRequest{Channel: "store:" + bad}, &simRep, nil)
-	if len(simRep.Messages) != 1 || simRep.Refused < 3 {
-		t.Errorf("sim.chat.messages for %s: %d messages, %d refused; want 1 and at least 3", bad, len(simRep.Messages), simRep.Refused)
+	if len(simRep.Messages) != 1 || simRep.Total != 1 || simRep.Refused < 3 {
+		t.Errorf("sim.chat.messages for %s: %d messages (total %d), %d refused; want 1 and at least 3", bad, len(simRep.Messages), simRep.Total, simRep.Refused)
+	}
+	var all, latest api.SimChatMessagesReply
+	e.call(t, api.SimChatMessages.Subject, api.SimChatMessagesRequest{}, &all, nil)
+	e.call(t, api.SimChatMessages.Subject, api.SimChatMessagesRequest{Limit: 1}, &latest, nil)
+	if all.Total < 2 || latest.Total != all.Total || len(latest.Messages) != 1 || latest.Messages[0] != all.Messages[len(all.Messages)-1] {
+		t.Errorf("sim.chat.messages limit 1: %d of %d, want the latest of %d", len(latest.Messages), latest.Total, all.Total)
 	}
 }
 

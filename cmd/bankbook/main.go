@@ -87,7 +87,7 @@ usage:
   bankbook notify redrive --notification-id ID
                                           try a dead notification again
   bankbook notify limiter                 the shared send rate, a provider pause, pending count
-  bankbook chat-sim messages [--channel C]
+  bankbook chat-sim messages [--channel C] [--limit N]
                                           what the fake chat provider accepted (serve --chat-sim)
   bankbook event set-aside --seq N --reason TEXT
                                           set a damaged commit of the event stream aside, so

@@ -78,7 +78,7 @@ func notifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // chatSim shows what the fake chat provider accepted (serve --chat-sim).
 func chatSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || isHelp(args[0]) {
-		return groupUsage(args, stdout, "usage: bankbook chat-sim messages [--channel C]")
+		return groupUsage(args, stdout, "usage: bankbook chat-sim messages [--channel C] [--limit N]")
 	}
 	if args[0] != "messages" {
 		return usageError("unknown chat-sim command %q (messages)", args[0])
@@ -86,6 +86,7 @@ func chatSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs, cf := newClientFlagSet("chat-sim messages", stderr)
 	var q api.SimChatMessagesRequest
 	fs.StringVar(&q.Channel, "channel", "", "only this channel (the recipient: store:ID, distributor:ID, user:ID)")
+	fs.IntVar(&q.Limit, "limit", 0, "only the latest N messages (at most 1000; 0: every one)")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -94,7 +95,7 @@ func chatSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		for _, m := range r.Messages {
 			fmt.Fprintf(&b, "%s  %-24s %-16s %s\n", m.ReceivedAt, m.Channel, m.CustomType, m.Message)
 		}
-		fmt.Fprintf(&b, "%d messages accepted, %d requests refused with 429\n", len(r.Messages), r.Refused)
+		fmt.Fprintf(&b, "%d messages accepted (%d shown), %d requests refused with 429\n", r.Total, len(r.Messages), r.Refused)
 		return b.String()
 	})
 }
