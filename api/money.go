@@ -259,6 +259,11 @@ type ResolvePayoutRequest struct {
 	ProviderRef string `json:"provider_ref,omitempty"`
 	// Reason says how the operator knows (required).
 	Reason string `json:"reason"`
+	// Force records the result without the engine's checks (a dead letter
+	// of the payout's work, the provider's agreement): for a provider gone
+	// for good, a payout it keeps pending, or no provider at all. The
+	// operator answers for it; the failure's reason says it was forced.
+	Force bool `json:"force,omitempty"`
 }
 
 // MaxProviderRefLength is the longest provider reference a resolve takes.

@@ -39,7 +39,7 @@ func (h *Payouts) Resolve(ctx context.Context, meta Meta, req api.ResolvePayoutR
 	if err := req.Validate(); err != nil {
 		return api.ResolvePayoutReply{}, err
 	}
-	c := domain.ResolvePayout{Outcome: domain.PayoutStatus(req.Outcome), Fee: req.Fee, ProviderRef: req.ProviderRef, Reason: strings.TrimSpace(req.Reason), Now: h.Now()}
+	c := domain.ResolvePayout{Outcome: domain.PayoutStatus(req.Outcome), Fee: req.Fee, ProviderRef: req.ProviderRef, Reason: strings.TrimSpace(req.Reason), Forced: req.Force, Now: h.Now()}
 	out, err := h.payouts.Execute(ctx, meta, req.PayoutID, func(p domain.Payout) ([]domain.Event, error) {
 		return domain.DecideResolvePayout(p, c)
 	}, nil)
@@ -49,7 +49,7 @@ func (h *Payouts) Resolve(ctx context.Context, meta Meta, req api.ResolvePayoutR
 	p := out.State
 	if len(out.Events) > 0 {
 		h.log.Warn().Str("payout_id", string(p.ID)).Str("status", string(p.Status)).Int64("amount", p.Amount).Int64("fee", p.Fee).
-			Str("actor", meta.Actor).Str("reason", c.Reason).Msg("payout result recorded by an operator")
+			Str("actor", meta.Actor).Str("reason", c.Reason).Bool("forced", c.Forced).Msg("payout result recorded by an operator")
 	}
 	return api.ResolvePayoutReply{PayoutID: string(p.ID), Status: string(p.Status), Written: written(out.Seq)}, nil
 }

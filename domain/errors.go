@@ -85,9 +85,9 @@ var (
 	// ErrPayoutFinal is returned when an operator records a result for a
 	// payout that already has another one.
 	ErrPayoutFinal = &Error{Kind: KindConflict, Code: "payout_final", Message: "the payout already has a final result"}
-	// ErrPayoutInFlight is returned when an operator records a failure for
-	// a payout whose work the payouts part has not given up on.
-	ErrPayoutInFlight = &Error{Kind: KindConflict, Code: "payout_in_flight", Message: "the payouts part is still working on the payout: record a failure only once its work is dead-lettered"}
+	// ErrPayoutInFlight is returned when an operator records a result for
+	// a payout whose transfer may still be live at the provider.
+	ErrPayoutInFlight = &Error{Kind: KindConflict, Code: "payout_in_flight", Message: "the payout's result cannot be recorded safely yet: its transfer may be live at the provider"}
 	// ErrPayoutUnresolved is returned when discarding the dead letter of a
 	// payout that has no result yet.
 	ErrPayoutUnresolved = &Error{Kind: KindConflict, Code: "payout_unresolved", Message: "the dead letter's payout has no result yet: record it first (payout.resolve), or its money stays in payouts pending"}

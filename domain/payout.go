@@ -132,7 +132,9 @@ type ResolvePayout struct {
 	Fee         int64
 	ProviderRef string
 	Reason      string
-	Now         time.Time
+	// Forced says the operator skipped the engine's checks.
+	Forced bool
+	Now    time.Time
 }
 
 // DecideResolvePayout records an operator's result for a payout still
@@ -149,7 +151,11 @@ func DecideResolvePayout(p Payout, c ResolvePayout) ([]Event, error) {
 	case c.Outcome == PayoutSettledStatus:
 		return []Event{PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: c.Fee, BankAccount: p.PayFrom, ProviderRef: c.ProviderRef, SettledAt: c.Now}}, nil
 	case c.Outcome == PayoutFailedStatus:
-		return []Event{PayoutFailed{PayoutID: p.ID, Reason: "operator: " + c.Reason, FailedAt: c.Now}}, nil
+		who := "operator: "
+		if c.Forced {
+			who = "operator (forced): "
+		}
+		return []Event{PayoutFailed{PayoutID: p.ID, Reason: who + c.Reason, FailedAt: c.Now}}, nil
 	}
 	return nil, Invalid("outcome", "must be settled or failed")
 }

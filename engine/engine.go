@@ -499,7 +499,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}
 	e.server, err = server.New(server.Config{
 		Conn: e.svc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Payouts: cmds.Payouts,
-		PayoutStatus: payoutStatus(payouts), Events: e.Events, Idempotency: idem,
+		PayoutStatus: payoutStatus(payouts), PayoutStatusLag: cmp.Or(time.Duration(cfg.FirmbankStatusLag), time.Minute), Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log, Tenant: cfg.Tenant,
 		Notifications: cmds.Notifications, Limiter: limiterState{e.Limiter}, ChatSim: chatSim,
 		DeadLetters:     deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},

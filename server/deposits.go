@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/bankbook/bankbook/api"
@@ -124,8 +125,10 @@ func (s *Server) resolveDeposit() commandSpec[api.ResolveDepositRequest, api.Res
 // recorded settled (the money never sent). A dead letter kept by a redrive
 // that ended in a wait (the transfer pending) is not enough: unless the
 // part gave up for good (a permanent dead letter: the provider holds
-// another transfer under the ID), the provider, when there is one, must
-// report the outcome asked (or, for a failure, not know the payout).
+// another transfer under the ID), the provider must report the outcome
+// asked, or, for a failure, not know the payout a status lag after the
+// dead letter (a transfer accepted a moment before may not show yet). An
+// instance without a provider cannot ask. Force skips every check.
 func (s *Server) resolvePayout(ctx context.Context, meta commands.Meta, req api.ResolvePayoutRequest) (api.ResolvePayoutReply, error) {
 	if err := req.Validate(); err != nil {
 		return api.ResolvePayoutReply{}, err
@@ -134,25 +137,50 @@ func (s *Server) resolvePayout(ctx context.Context, meta commands.Meta, req api.
 	if err != nil {
 		return api.ResolvePayoutReply{}, err
 	}
-	if p.Status == domain.PayoutRequestedStatus {
-		dl, dead, err := s.deadLetterOf(ctx, partPayouts, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: req.PayoutID}))
-		if err != nil {
+	if p.Status == domain.PayoutRequestedStatus && !req.Force {
+		if err := s.payoutResolvable(ctx, req); err != nil {
 			return api.ResolvePayoutReply{}, err
-		}
-		if !dead {
-			return api.ResolvePayoutReply{}, domain.ErrPayoutInFlight.With("", map[string]any{"payout_id": req.PayoutID})
-		}
-		if !dl.Permanent && s.cfg.PayoutStatus != nil {
-			status, err := s.cfg.PayoutStatus(ctx, req.PayoutID)
-			if err != nil {
-				return api.ResolvePayoutReply{}, domain.ErrPayoutInFlight.With("the provider could not be asked for the payout's status: "+err.Error(), map[string]any{"payout_id": req.PayoutID})
-			}
-			if status != req.Outcome && (req.Outcome != string(domain.PayoutFailedStatus) || status != "") {
-				return api.ResolvePayoutReply{}, domain.ErrPayoutInFlight.With("the provider reports the payout "+cmp.Or(status, "unknown")+", not "+req.Outcome, map[string]any{"payout_id": req.PayoutID, "provider_status": status})
-			}
 		}
 	}
 	return s.cfg.Payouts.Resolve(ctx, meta, req)
+}
+
+// payoutResolvable is resolvePayout's check of a payout still requested.
+func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequest) error {
+	inFlight := func(msg string, details map[string]any) error {
+		details["payout_id"] = req.PayoutID
+		return domain.ErrPayoutInFlight.With(msg+" (force records it anyway)", details)
+	}
+	dl, dead, err := s.deadLetterOf(ctx, partPayouts, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: req.PayoutID}))
+	switch {
+	case err != nil:
+		return err
+	case !dead:
+		return inFlight("the payouts part is still working on the payout: no dead letter of its work", map[string]any{})
+	case dl.Permanent:
+		return nil
+	case s.cfg.PayoutStatus == nil:
+		return inFlight("this instance has no firm-banking provider to ask for the payout's status", map[string]any{})
+	}
+	status, err := s.cfg.PayoutStatus(ctx, req.PayoutID)
+	if err != nil {
+		return inFlight("the provider could not be asked for the payout's status: "+err.Error(), map[string]any{})
+	}
+	if status != req.Outcome && (req.Outcome != string(domain.PayoutFailedStatus) || status != "") {
+		return inFlight("the provider reports the payout "+cmp.Or(status, "unknown")+", not "+req.Outcome, map[string]any{"provider_status": status})
+	}
+	if status == "" {
+		// Unknown to the provider: trusted only a status lag after the
+		// part's last attempt, which the dead letter follows.
+		at, err := time.Parse(time.RFC3339Nano, dl.At)
+		if err != nil {
+			return fmt.Errorf("dead letter %d: at %q: %w", dl.ID, dl.At, err)
+		}
+		if wait := s.cfg.PayoutStatusLag - time.Since(at); wait > 0 {
+			return inFlight("the provider does not know the payout yet, but a transfer accepted just before the dead letter may not show for a while", map[string]any{"provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})
+		}
+	}
+	return nil
 }
 
 // partPayouts is the part that sends payouts (engine.partPayouts).

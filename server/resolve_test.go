@@ -25,54 +25,82 @@ func (d oneDeadLetter) List(context.Context, string, uint64, int) ([]api.DeadLet
 // An operator records a payout's result only when the provider, asked,
 // agrees, unless the payouts part gave up on the payout for good: a dead
 // letter kept by a redrive that found the transfer pending is not enough.
+// Unknown to the provider counts only a status lag after the dead letter.
+// Without a provider, or with one that cannot be asked, only force records
+// it.
 func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 	h := startCommandPath(t)
 	ctx := context.Background()
-	provider := "pending"
-	h.srv.cfg.PayoutStatus = func(context.Context, string) (string, error) { return provider, nil }
-	for i, id := range []string{"po-1", "po-2", "po-3"} {
+	provider, providerErr := "pending", error(nil)
+	h.srv.cfg.PayoutStatus = func(context.Context, string) (string, error) { return provider, providerErr }
+	h.srv.cfg.PayoutStatusLag = time.Minute
+	ids := []string{"po-1", "po-2", "po-3", "po-4", "po-5"}
+	for i, id := range ids {
 		if _, err := h.srv.cfg.Payouts.Request(ctx, commands.Meta{}, domain.PayoutRequested{PayoutID: domain.PayoutID(id), Amount: 700 + int64(i),
 			To: domain.BankAccount{Bank: "KB", Number: "1-2", Holder: "김민수"}, PayFrom: "123-456-789", Source: domain.PayoutFromWallet, SourceID: "u",
 			FromAccount: domain.AccountWallet("u"), RequestedAt: time.Now().UTC()}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	deadLetter := func(id string, permanent bool) {
+	deadLetter := func(id string, permanent bool, age time.Duration) {
 		h.srv.cfg.DeadLetters = oneDeadLetter{dl: api.DeadLetter{ID: 1, Part: partPayouts, Permanent: permanent,
-			Subject: h.srv.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: id})}}
+			Subject: h.srv.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: id}),
+			At:      time.Now().Add(-age).UTC().Format(time.RFC3339Nano)}}
 	}
-	resolve := func(id, outcome string) error {
-		_, err := h.srv.resolvePayout(ctx, commands.Meta{Actor: "operator"}, api.ResolvePayoutRequest{PayoutID: id, Outcome: outcome, Reason: "statement"})
+	resolve := func(id, outcome string, force bool) error {
+		_, err := h.srv.resolvePayout(ctx, commands.Meta{Actor: "operator"}, api.ResolvePayoutRequest{PayoutID: id, Outcome: outcome, Reason: "statement", Force: force})
 		return err
 	}
 	inFlight := func(err error) bool { return errors.Is(err, domain.ErrPayoutInFlight) }
 
 	// No dead letter: the part may be sending it.
-	if err := resolve("po-1", "failed"); !inFlight(err) {
+	if err := resolve("po-1", "failed", false); !inFlight(err) {
 		t.Fatalf("without a dead letter: %v", err)
 	}
-	deadLetter("po-1", false)
-	for _, tc := range []struct{ provider, outcome string }{{"pending", "failed"}, {"pending", "settled"}, {"settled", "failed"}, {"failed", "settled"}, {"", "settled"}} {
+	deadLetter("po-1", false, 0)
+	for _, tc := range []struct{ provider, outcome string }{{"pending", "failed"}, {"pending", "settled"}, {"settled", "failed"}, {"failed", "settled"}, {"", "settled"},
+		{"", "failed"}} { // unknown, but the dead letter is younger than the status lag
 		provider = tc.provider
-		if err := resolve("po-1", tc.outcome); !inFlight(err) {
+		if err := resolve("po-1", tc.outcome, false); !inFlight(err) {
 			t.Fatalf("provider %q, outcome %s: %v, want payout_in_flight", tc.provider, tc.outcome, err)
 		}
 	}
-	provider = "" // unknown to the provider: never sent
-	if err := resolve("po-1", "failed"); err != nil {
+	providerErr = errors.New("provider down")
+	if err := resolve("po-1", "failed", false); !inFlight(err) {
+		t.Fatalf("a provider that cannot be asked: %v", err)
+	}
+	providerErr = nil
+	deadLetter("po-1", false, 2*time.Minute)
+	provider = "" // unknown to the provider a status lag on: never sent
+	if err := resolve("po-1", "failed", false); err != nil {
 		t.Fatalf("failing a payout the provider does not know: %v", err)
 	}
-	deadLetter("po-2", false)
+	deadLetter("po-2", false, 0)
 	provider = "settled"
-	if err := resolve("po-2", "settled"); err != nil {
+	if err := resolve("po-2", "settled", false); err != nil {
 		t.Fatalf("settling a payout the provider settled: %v", err)
 	}
 	// Given up for good (another transfer under the ID): the provider's
 	// answer is about that one, so it is not asked.
-	deadLetter("po-3", true)
-	provider = "settled"
-	if err := resolve("po-3", "failed"); err != nil {
+	deadLetter("po-3", true, 0)
+	if err := resolve("po-3", "failed", false); err != nil {
 		t.Fatalf("failing a payout with a permanent dead letter: %v", err)
+	}
+	// No provider on this instance: nothing to ask, only force records it.
+	h.srv.cfg.PayoutStatus = nil
+	deadLetter("po-4", false, time.Hour)
+	if err := resolve("po-4", "failed", false); !inFlight(err) {
+		t.Fatalf("without a provider to ask: %v", err)
+	}
+	if err := resolve("po-4", "failed", true); err != nil {
+		t.Fatalf("forced: %v", err)
+	}
+	h.srv.cfg.DeadLetters = noDeadLetters{}
+	if err := resolve("po-5", "settled", true); err != nil {
+		t.Fatalf("forced without a dead letter: %v", err)
+	}
+	if p, err := h.srv.cfg.Payouts.Get(ctx, "po-4"); err != nil || p.Reason != "operator (forced): statement" {
+		t.Fatalf("forced failure: %+v %v", p, err)
 	}
 }
 

@@ -38,10 +38,13 @@ type Config struct {
 	// "pending", "settled" or "failed", or "" if it does not know the
 	// payout. Nil without a provider.
 	PayoutStatus func(ctx context.Context, id string) (string, error)
-	Events       *eventstore.Store
-	Idempotency  *idempotency.Store
-	ReadModels   *projections.Store
-	Runner       *projections.Runner
+	// PayoutStatusLag is how long the provider may take to show a transfer
+	// it accepted (--firmbank-status-lag).
+	PayoutStatusLag time.Duration
+	Events          *eventstore.Store
+	Idempotency     *idempotency.Store
+	ReadModels      *projections.Store
+	Runner          *projections.Runner
 	// DeadLetters is the work background parts gave up on.
 	DeadLetters DeadLetters
 	// ReadModelsReady says why the read models cannot answer yet (nil once

@@ -237,7 +237,7 @@ func summary(counts map[string]int) string {
 func money(ctx context.Context, area string, args []string, stdout, stderr io.Writer) error {
 	usages := map[string]string{
 		"wallet":   "usage: bankbook wallet get|withdraw [flags]",
-		"payout":   "usage: bankbook payout get --payout-id ID | payout list [--status S] | payout resolve --payout-id ID --outcome settled|failed --reason TEXT [--fee N] [--provider-ref REF]",
+		"payout":   "usage: bankbook payout get --payout-id ID | payout list [--status S] | payout resolve --payout-id ID --outcome settled|failed --reason TEXT [--fee N] [--provider-ref REF] [--force]",
 		"ledger":   "usage: bankbook ledger trial-balance|account|series [flags]",
 		"bank-sim": "usage: bankbook bank-sim transfer [flags]",
 	}
@@ -304,6 +304,7 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		fs.Int64Var(&q.Fee, "fee", 0, "settled: the provider's fee")
 		fs.StringVar(&q.ProviderRef, "provider-ref", "", "settled: the provider's reference")
 		fs.StringVar(&q.Reason, "reason", "", "how the result is known, e.g. the provider's statement (required)")
+		fs.BoolVar(&q.Force, "force", false, "record it without the engine's checks (provider gone for good, no provider, a transfer it keeps pending): you answer for it")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
 		if err := parse(fs, args); err != nil {
 			return err

@@ -95,7 +95,11 @@ func chatSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		for _, m := range r.Messages {
 			fmt.Fprintf(&b, "%s  %-24s %-16s %s\n", m.ReceivedAt, m.Channel, m.CustomType, m.Message)
 		}
-		fmt.Fprintf(&b, "%d messages accepted (%d shown), %d requests refused with 429\n", r.Total, len(r.Messages), r.Refused)
+		shown := ""
+		if len(r.Messages) < r.Total {
+			shown = fmt.Sprintf(" (the latest %d shown)", len(r.Messages))
+		}
+		fmt.Fprintf(&b, "%d messages accepted%s, %d requests refused with 429\n", r.Total, shown, r.Refused)
 		return b.String()
 	})
 }
