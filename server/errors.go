@@ -69,7 +69,9 @@ const unavailableMessage = "the event store did not answer in time or is electin
 // writing at the same moment; after those the repeat executes again (with the
 // same plan).
 // A damaged aggregate is not final either: once the commit is set aside, the
-// same key executes.
+// same key executes; nor is a payout whose transfer may still be live
+// (payout_in_flight): once the provider has settled it, the same key
+// records it.
 func definitive(e *api.Error) bool {
-	return e.Status < 500 && e.Code != "conflict" && e.Code != api.CodeAggregateDamaged
+	return e.Status < 500 && e.Code != "conflict" && e.Code != api.CodeAggregateDamaged && e.Code != domain.ErrPayoutInFlight.Code
 }

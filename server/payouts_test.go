@@ -14,6 +14,7 @@ import (
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/firmbanking"
@@ -322,8 +323,14 @@ func TestOperatorResolvesAStuckPayout(t *testing.T) {
 	if ce := e.callErr(t, api.PayoutResolve.Subject, resolve(settled, "failed", 0), nil); ce.Status != 409 || ce.Code != "payout_in_flight" {
 		t.Fatalf("failing a payout whose send is under way: %+v", ce)
 	}
+	// That answer is not kept under a key: the same key records the result
+	// once the payout's work is dead-lettered.
+	key := client.WithIdempotencyKey("resolve-" + settled)
+	if ce := e.callErr(t, api.PayoutResolve.Subject, resolve(settled, "settled", 700), key); ce.Status != 409 || ce.Code != "payout_in_flight" {
+		t.Fatalf("settling a payout whose send is under way: %+v", ce)
+	}
 	release()
-	e.call(t, api.PayoutResolve.Subject, resolve(settled, "settled", 700), &rep, nil)
+	e.call(t, api.PayoutResolve.Subject, resolve(settled, "settled", 700), &rep, key)
 	e.waitPayouts(t, "settled", settled)
 	if v, _ := e.payout(t, settled); v.Fee != 700 {
 		t.Fatalf("payout %+v, want the operator's fee 700", v)
