@@ -206,12 +206,12 @@ func (m *Managers) requestRefundToBank(ctx context.Context, meta commands.Meta, 
 
 // ReactToPayout sends, for every payout commit that requests one, the
 // payout through the provider (idempotent on the payout ID: a resend after
-// a lost answer never sends twice), records its final result once, and
-// returns the money of a failed payout to its source, once. A failed
-// payout's commit returns the money too (a repeat changes nothing): that is
-// how the money of a failure an operator recorded (payout.resolve) goes
-// back. It runs through a reactor of its own, shared by all instances, that
-// handles several payouts at once.
+// a lost answer never sends twice) and records its final result once; for
+// every commit that fails a payout, it returns the payout's money to its
+// source, once (a repeat changes nothing), whoever recorded the failure:
+// this reactor, from the provider's answer, or an operator
+// (payout.resolve). It runs through a reactor of its own, shared by all
+// instances, that handles several payouts at once.
 //
 // Outcomes (package worker):
 //   - settled, or failed by the provider (a failed status, or a refusal:
@@ -253,8 +253,9 @@ func (m *Managers) ReactToPayout(ctx context.Context, c eventstore.Commit) error
 	return nil
 }
 
-// payout has the provider send a recorded payout, records the final result
-// once, and returns the money of a failed payout to its source.
+// payout has the provider send a recorded payout and records the final
+// result once. The money of a failed payout goes back when its payout.failed
+// commit arrives (ReactToPayout).
 func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.PayoutRequested) error {
 	p, err := m.cfg.Payouts.Request(ctx, meta, req) // recorded already: its current state
 	if err != nil {
@@ -281,10 +282,7 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 			return worker.Permanent(err)
 		}
 	}
-	if p.Status != domain.PayoutFailedStatus {
-		return nil
-	}
-	return m.returnMoney(ctx, meta, p)
+	return nil
 }
 
 // send drives payout p to its final result at the provider: the
