@@ -61,8 +61,11 @@
 //
 // A submit refuses what it may refuse — an order ID in use, a buyer at
 // Config.MaxUnpaidOrders, depositor names all held among Config.NameProbes
-// tried — before it writes anything, and a submit refused after reserving
-// a name (it lost a race for its order ID) frees that name.
+// tried — before it reserves a name, and a submit refused after reserving
+// a name (it lost a race for its order ID) frees that name. It arms the
+// order's expiry while it reserves the name (two writes waited for
+// together), so a submit refused for its names leaves an expiry that finds
+// no order.
 //
 // # Idempotency
 //

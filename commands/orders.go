@@ -59,7 +59,16 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	if err := h.admit(ctx, buyer, id); err != nil {
 		return api.SubmitOrderReply{}, err
 	}
+	// The expiry is armed before the order is stored, so every stored order
+	// has one (an expiry without an order does nothing). It is armed while
+	// the name is reserved, two writes waited for together; the order's own
+	// deadline is checked against it below and armed again if it differs.
+	now := h.Now()
+	expiry := domain.SubmitExpiry(now, h.cfg.PaymentDeadline)
+	armed := make(chan error, 1)
+	go func() { armed <- h.timers.Arm(ctx, TimerExpireOrder, req.OrderID, expiry, nil) }()
 	name, err := h.reserveName(ctx, req.BuyerName, id)
+	armErr := <-armed
 	if err != nil {
 		return api.SubmitOrderReply{}, err
 	}
@@ -75,14 +84,14 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 			CollectAccount:  h.cfg.CollectAccount,
 			CancelWindow:    h.cfg.CancelWindow,
 			PaymentDeadline: h.cfg.PaymentDeadline,
-			Now:             h.Now(),
+			Now:             now,
 		})
 	}, func(events []domain.Event) error {
-		// The expiry is armed before the order is stored, so every stored
-		// order has one (an expiry without an order does nothing).
 		for _, e := range events {
 			if s, ok := e.(domain.OrderSubmitted); ok {
-				return h.timers.Arm(ctx, TimerExpireOrder, string(s.OrderID), s.SubmittedAt.Add(time.Duration(s.PaymentDeadlineS)*time.Second), nil)
+				if at := s.Expiry(); armErr != nil || !at.Equal(expiry) {
+					return h.timers.Arm(ctx, TimerExpireOrder, string(s.OrderID), at, nil)
+				}
 			}
 		}
 		return nil

@@ -194,6 +194,40 @@ func TestExpiryOfAnOrderNoLongerAwaitingItsDepositDoesNothing(t *testing.T) {
 	}
 }
 
+// TestExpiryArmedWithTheNameIsArmedAgainIfThatFailed: the expiry is armed
+// while the name is reserved; should that write fail, the order is still
+// stored with its expiry armed (armed again before the append), and a
+// submit whose second arm fails too stores nothing.
+func TestExpiryArmedWithTheNameIsArmedAgainIfThatFailed(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnitWith(t, es, func(c *commands.Config) {})
+		var calls atomic.Int32
+		u.timers.Fail = func(kind, id string) error {
+			if id == "o-1" && calls.Add(1) == 1 {
+				return errors.New("timers stream unavailable")
+			}
+			if id == "o-2" {
+				return errors.New("timers stream unavailable")
+			}
+			return nil
+		}
+		sub, err := u.submitAs(t, "o-1", "u-1", "김민수", 5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := armedOf(u.timers, commands.TimerExpireOrder)
+		if len(got) != 1 || domain.FormatTime(got[0].At) != sub.ExpiresAt || got[0].ID != "o-1" || calls.Load() != 2 {
+			t.Fatalf("expiry timers %+v after %d arms, want one at %s", got, calls.Load(), sub.ExpiresAt)
+		}
+		if _, err := u.submitAs(t, "o-2", "u-1", "이영희", 5000); err == nil {
+			t.Fatal("a submit whose expiry could not be armed succeeded")
+		}
+		if n := len(u.commits(t, domain.AggregateOrder, "o-2")); n != 0 {
+			t.Fatalf("the order without an expiry was stored (%d commits)", n)
+		}
+	})
+}
+
 // TestBuyerUnpaidOrderLimit: a buyer holds at most MaxUnpaidOrders unpaid
 // orders; one more is refused before anything is reserved or written; a
 // paid order frees its slot at once, a cancelled unpaid one after the name

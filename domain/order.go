@@ -54,6 +54,18 @@ type OrderSubmitted struct {
 // EventType implements Event.
 func (OrderSubmitted) EventType() string { return "order.submitted" }
 
+// Expiry is when the order expires unpaid, as submitted: SubmittedAt plus
+// PaymentDeadlineS.
+func (e OrderSubmitted) Expiry() time.Time {
+	return e.SubmittedAt.Add(time.Duration(e.PaymentDeadlineS) * time.Second)
+}
+
+// SubmitExpiry is the Expiry of the order DecideSubmit submits at now under
+// deadline.
+func SubmitExpiry(now time.Time, deadline time.Duration) time.Time {
+	return now.Add(deadline.Truncate(time.Second))
+}
+
 // OrderCancelled records that an order was cancelled: at once (the buyer had
 // not paid), when a reserved cancellation became final, or after payment (the
 // paid amount is refunded in the same commit by OrderRefunded).
@@ -209,7 +221,7 @@ func (o Order) Apply(e Event) Order {
 			Version:        o.Version,
 		}
 		if e.PaymentDeadlineS > 0 {
-			o.ExpiresAt = e.SubmittedAt.Add(time.Duration(e.PaymentDeadlineS) * time.Second)
+			o.ExpiresAt = e.Expiry()
 		}
 	case OrderExpired:
 		o.Status = StatusExpired

@@ -149,6 +149,10 @@ func (n *Names) Admit(ctx context.Context, buyer domain.UserID, order domain.Ord
 // Timers records the timers armed; nothing fires. It is safe for
 // concurrent use.
 type Timers struct {
+	// Fail, when set, is asked before each Arm; an error it returns is
+	// Arm's, and nothing is armed.
+	Fail func(kind, id string) error
+
 	mu    sync.Mutex
 	armed []Armed
 }
@@ -161,6 +165,11 @@ type Armed struct {
 
 // Arm records the timer.
 func (t *Timers) Arm(_ context.Context, kind, id string, at time.Time, _ []byte) error {
+	if t.Fail != nil {
+		if err := t.Fail(kind, id); err != nil {
+			return err
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.armed = append(t.armed, Armed{Kind: kind, ID: id, At: at})
