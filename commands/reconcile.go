@@ -17,8 +17,12 @@ import (
 // from: the read models (projections.Store, projection "deposit_index").
 type DepositLedger interface {
 	// DepositsOn returns the deposits recorded on account (compared
-	// normalised) deposited from from to to, both inclusive.
-	DepositsOn(account string, from, to time.Time) ([]domain.RecordedDeposit, error)
+	// normalised) deposited from from to to, both inclusive, and the
+	// sequence they are as of.
+	DepositsOn(account string, from, to time.Time) ([]domain.RecordedDeposit, eventstore.Seq, error)
+	// DepositsRecordedBetween returns the deposits on account whose commits
+	// are after after and at most upTo, deposited before before.
+	DepositsRecordedBetween(account string, after, upTo eventstore.Seq, before time.Time) ([]domain.RecordedDeposit, error)
 	// DepositsWithTxn returns every deposit recorded under one of the bank
 	// transaction IDs, on any account.
 	DepositsWithTxn(bankTxnIDs []string) ([]domain.RecordedDeposit, error)
@@ -66,11 +70,14 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 		txns = append(txns, l.BankTxnID)
 	}
 	in.CarryBases, in.CoveredTo = map[string]domain.ReconciliationID{}, map[string]time.Time{}
+	in.ComparedSeqs, in.LateAfter = map[string]uint64{}, map[string]uint64{}
+	carries := map[string]domain.ReconcileCarry{}
 	for _, a := range domain.StatementAccounts(req.Lines) {
 		carry, err := ledger.Carry(domain.ReconcileKindBank, a.AccountNumber)
 		if err != nil {
 			return api.ReconcileReply{}, fmt.Errorf("read the timing differences carried on %s: %w", a.AccountNumber, err)
 		}
+		carries[a.AccountNumber] = carry
 		in.CarryBases[a.AccountNumber], in.CoveredTo[a.AccountNumber] = carry.Base, carry.CoveredTo
 		for _, c := range carry.Items {
 			in.Carried = append(in.Carried, c)
@@ -87,11 +94,26 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 		if gap := domain.GapFrom(in.CoveredTo[a.AccountNumber], a.From); !gap.IsZero() {
 			from = gap
 		}
-		on, err := ledger.DepositsOn(a.AccountNumber, from, a.To.Add(domain.ReconcileTimingWindow))
+		on, seq, err := ledger.DepositsOn(a.AccountNumber, from, a.To.Add(domain.ReconcileTimingWindow))
 		if err != nil {
 			return api.ReconcileReply{}, fmt.Errorf("read recorded deposits of %s: %w", a.AccountNumber, err)
 		}
 		in.Recorded = append(in.Recorded, on...)
+		in.ComparedSeqs[a.AccountNumber] = uint64(seq)
+		// Deposits recorded since the earlier runs read the account, in a
+		// time before this run's: no run compared them.
+		if c := carries[a.AccountNumber]; c.ComparedSeq > 0 && c.ComparedSeq < uint64(seq) {
+			late, err := ledger.DepositsRecordedBetween(a.AccountNumber, eventstore.Seq(c.ComparedSeq), seq, from)
+			if err != nil {
+				return api.ReconcileReply{}, fmt.Errorf("read the deposits recorded on %s since its last run: %w", a.AccountNumber, err)
+			}
+			for _, d := range late {
+				if !d.DepositedAt.Before(c.CoveredFrom) {
+					in.Late = append(in.Late, d)
+				}
+			}
+			in.LateAfter[a.AccountNumber] = c.ComparedSeq
+		}
 		wm, err := h.marks.Watermark(ctx, h.feedAccount(a.AccountNumber))
 		if err != nil {
 			return api.ReconcileReply{}, fmt.Errorf("scan watermark of %s: %w", a.AccountNumber, err)

@@ -88,6 +88,14 @@ type ReconcileAccount struct {
 	// recorded after it and before From were on no statement reconciled
 	// before; this run compares them too.
 	GapFrom *time.Time `json:"gap_from,omitempty"`
+	// ComparedSeq is the stream sequence the account's recorded deposits
+	// were read as of (0 on runs recorded before it was kept): the next run
+	// of the account compares those recorded after it and deposited before
+	// its own period, which no run compared.
+	ComparedSeq uint64 `json:"compared_seq,omitempty"`
+	// LateAfterSeq is set when this run looked for such deposits: the
+	// ComparedSeq of the account's earlier runs.
+	LateAfterSeq uint64 `json:"late_after_seq,omitempty"`
 }
 
 // ReconcileCarry is what the runs of a reconciliation scope (a bank
@@ -98,8 +106,11 @@ type ReconcileCarry struct {
 	Items []ReconcileItem
 	Base  ReconciliationID
 	// CoveredTo, for a bank account, is the latest end of a period its runs
-	// covered (zero: none has).
-	CoveredTo time.Time
+	// covered (zero: none has), and CoveredFrom the earliest start.
+	CoveredTo, CoveredFrom time.Time
+	// ComparedSeq, for a bank account, is the latest sequence its runs
+	// read its deposits as of (ReconcileAccount.ComparedSeq; 0: none kept).
+	ComparedSeq uint64
 }
 
 // ReconcilePeriod is the period an input covers, both ends inclusive.
@@ -267,7 +278,18 @@ type BankReconcileInput struct {
 	// CoveredTo is, by normalised account number, the latest end of a
 	// period an earlier run of the account covered (absent: none). Recorded
 	// must also hold the account's deposits from there to its period.
-	CoveredTo     map[string]time.Time
+	CoveredTo map[string]time.Time
+	// ComparedSeqs are, by normalised account number, the sequences
+	// Recorded's deposits of the account's period were read as of
+	// (ReconcileAccount.ComparedSeq).
+	ComparedSeqs map[string]uint64
+	// Late are deposits of the statement's accounts recorded after the
+	// account's earlier runs read its deposits (after their ComparedSeq,
+	// up to this run's) and deposited before this run compares, from the
+	// start of the earliest period they covered: no run compared them.
+	// LateAfter holds that earlier ComparedSeq by normalised account number.
+	Late          []RecordedDeposit
+	LateAfter     map[string]uint64
 	LedgerAsOfSeq uint64
 	Now           time.Time
 }
@@ -333,7 +355,9 @@ func GapFrom(coveredTo, from time.Time) time.Time {
 //     it yet;
 //   - missing_at_bank: recorded on a covered account within its period,
 //     or between the end of the account's earlier runs' periods and this
-//     one (GapFrom), not on the statement;
+//     one (GapFrom), or recorded since those runs read the account's
+//     deposits and deposited in a time they had compared (Late), not on
+//     the statement;
 //   - timing_difference (ledger side): recorded, not on the statement,
 //     within ReconcileTimingWindow of the end of the period.
 func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
@@ -348,6 +372,8 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		if gap := GapFrom(in.CoveredTo[a.AccountNumber], a.From); !gap.IsZero() {
 			accounts[i].GapFrom = &gap
 		}
+		accounts[i].ComparedSeq = in.ComparedSeqs[a.AccountNumber]
+		accounts[i].LateAfterSeq = in.LateAfter[a.AccountNumber]
 		period[a.AccountNumber] = accounts[i]
 	}
 	// A bank transaction is its account and its bank_txn_id (the bank
@@ -357,7 +383,7 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 	byTxn := map[string][]RecordedDeposit{}
 	seen := map[string]bool{}
 	var recorded []RecordedDeposit
-	for _, d := range in.Recorded {
+	for _, d := range slices.Concat(in.Recorded, in.Late) {
 		if seen[d.DepositID] {
 			continue
 		}
@@ -475,6 +501,17 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		default:
 			items.MissingAtBank = append(items.MissingAtBank, it)
 		}
+	}
+	for _, d := range in.Late {
+		k := txnKey(d.AccountNumber, d.BankTxnID)
+		acct := NormalizeAccountNumber(d.AccountNumber)
+		if done[k] || period[acct].LateAfterSeq == 0 {
+			continue
+		}
+		done[k] = true
+		items.MissingAtBank = append(items.MissingAtBank, ReconcileItem{BankTxnID: d.BankTxnID, AccountNumber: acct, LedgerAmount: d.Amount, At: d.DepositedAt.UTC(),
+			DepositIDs: depositIDs(byKey[k]),
+			Note:       fmt.Sprintf("recorded after the account's earlier runs compared its time (they read deposits up to sequence %d): on no statement reconciled", period[acct].LateAfterSeq)})
 	}
 
 	items.markCarried(in.Carried, func(it ReconcileItem) string { return txnKey(it.AccountNumber, it.BankTxnID) })

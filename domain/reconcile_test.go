@@ -539,3 +539,51 @@ func TestReconcileBankComparesTheGapSinceThePreviousStatement(t *testing.T) {
 		}
 	}
 }
+
+// TestReconcileBankComparesDepositsRecordedAfterTheEarlierRuns: deposits
+// recorded after the account's earlier runs read it (Late), deposited in a
+// time those runs had compared, are missing at the bank unless this
+// statement holds them; none is reported twice, and without the earlier
+// runs' sequence (LateAfter) nothing is.
+func TestReconcileBankComparesDepositsRecordedAfterTheEarlierRuns(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	const acct = "110-123-456789"
+	n := domain.NormalizeAccountNumber(acct)
+	rec := func(id string, at time.Time) domain.RecordedDeposit {
+		return domain.RecordedDeposit{DepositID: string(domain.NewDepositID(acct, id)), BankTxnID: id, AccountNumber: acct,
+			Amount: 1000, DepositedAt: at, RecordedAt: t0.Add(48 * time.Hour)}
+	}
+	from := t0.Add(24 * time.Hour)
+	backdated, onThis := rec("T-backdated", t0.Add(time.Hour)), rec("T-on-this", t0.Add(2*time.Hour))
+	in := func(lateAfter uint64) domain.BankReconcileInput {
+		return domain.BankReconcileInput{
+			RunID: domain.NewReconciliationID(domain.ReconcileKindBank, strings.Repeat("c", 64)), FileSHA256: strings.Repeat("c", 64),
+			Lines: []domain.StatementLine{
+				{BankTxnID: "T-first", AccountNumber: acct, DepositorName: "아무개", Amount: 1000, DepositedAt: from},
+				// a line of the earlier period, on this statement too
+				{BankTxnID: "T-on-this", AccountNumber: acct, DepositorName: "아무개", Amount: 1000, DepositedAt: t0.Add(2 * time.Hour)},
+			},
+			Recorded:     []domain.RecordedDeposit{rec("T-first", from), onThis, backdated},
+			Late:         []domain.RecordedDeposit{backdated, onThis, backdated},
+			LateAfter:    map[string]uint64{n: lateAfter},
+			ComparedSeqs: map[string]uint64{n: 90},
+			Now:          from.Add(24 * time.Hour),
+		}
+	}
+	got := domain.ReconcileBank(in(40))
+	if m := refsOf(got.MissingAtBank); !slices.Equal(m, []string{"T-backdated"}) || !strings.Contains(got.MissingAtBank[0].Note, "up to sequence 40") {
+		t.Fatalf("missing_at_bank %v (%+v), want T-backdated, noted", m, got.MissingAtBank)
+	}
+	if got.MissingAtBank[0].DepositIDs[0] != backdated.DepositID {
+		t.Errorf("deposit ids %v", got.MissingAtBank[0].DepositIDs)
+	}
+	if m := refsOf(got.Matched); !slices.Equal(m, []string{"T-first", "T-on-this"}) {
+		t.Errorf("matched %v", m)
+	}
+	if a := got.Accounts[0]; a.ComparedSeq != 90 || a.LateAfterSeq != 40 {
+		t.Errorf("compared_seq %d late_after_seq %d, want 90 and 40", a.ComparedSeq, a.LateAfterSeq)
+	}
+	if got := domain.ReconcileBank(in(0)); len(got.MissingAtBank) != 0 {
+		t.Errorf("missing_at_bank %v without late_after, want none", refsOf(got.MissingAtBank))
+	}
+}

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"time"
 
@@ -19,17 +20,22 @@ var (
 	// bucketDepositsByTxn indexes them by the bank's transaction ID:
 	// bank_txn_id NUL deposit_id → the key in bucketDepositsByAccount.
 	bucketDepositsByTxn = []byte("deposits_by_txn")
+	// bucketDepositsBySeq indexes them by when they were recorded:
+	// normalised account NUL seq(8) NUL deposit_id → the key in
+	// bucketDepositsByAccount.
+	bucketDepositsBySeq = []byte("deposits_by_seq")
 )
 
 // applyDepositIndex is the "deposit_index" projection, what bank
 // reconciliation compares a statement with: every recorded deposit by
-// account and time (buckets[0]) and by bank_txn_id (buckets[1]).
-func applyDepositIndex(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+// account and time (buckets[0]), by bank_txn_id (buckets[1]) and by account
+// and the sequence of its commit (buckets[2]).
+func applyDepositIndex(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
 	e, ok := ev.(domain.DepositRecorded)
 	if !ok {
 		return nil
 	}
-	byAcct, byTxn := buckets[0], buckets[1]
+	byAcct, byTxn, bySeq := buckets[0], buckets[1], buckets[2]
 	d := domain.RecordedDeposit{
 		DepositID: string(e.DepositID), BankTxnID: e.BankTxnID, AccountNumber: e.AccountNumber, Amount: e.Amount,
 		DepositedAt: e.DepositedAt.UTC(), RecordedAt: e.RecordedAt.UTC(),
@@ -42,7 +48,16 @@ func applyDepositIndex(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventstor
 	if err := byAcct.Put(key, raw); err != nil {
 		return err
 	}
+	if err := bySeq.Put(depositSeqKey(d.AccountNumber, c.Seq, d.DepositID), key); err != nil {
+		return err
+	}
 	return byTxn.Put([]byte(d.BankTxnID+"\x00"+d.DepositID), key)
+}
+
+func depositSeqKey(account string, seq eventstore.Seq, depositID string) []byte {
+	k := []byte(domain.NormalizeAccountNumber(account) + "\x00")
+	k = binary.BigEndian.AppendUint64(k, uint64(seq))
+	return append(append(k, 0), depositID...)
 }
 
 func depositIndexKey(d domain.RecordedDeposit) []byte {
@@ -50,17 +65,21 @@ func depositIndexKey(d domain.RecordedDeposit) []byte {
 }
 
 // DepositsOn returns the deposits recorded on account (compared
-// normalised) deposited from from to to, both inclusive, oldest first.
-func (s *Store) DepositsOn(account string, from, to time.Time) ([]domain.RecordedDeposit, error) {
+// normalised) deposited from from to to, both inclusive, oldest first, and
+// the sequence they are as of: every deposit recorded up to it is among
+// them if deposited in that time, none recorded after it is.
+func (s *Store) DepositsOn(account string, from, to time.Time) ([]domain.RecordedDeposit, eventstore.Seq, error) {
 	prefix := []byte(domain.NormalizeAccountNumber(account) + "\x00")
 	start := append(bytes.Clone(prefix), domain.FormatTime(from)...)
 	last := domain.FormatTime(to)
 	out := []domain.RecordedDeposit{}
+	var asOf eventstore.Seq
 	err := s.view(func(tx *bbolt.Tx) error {
 		b, err := queryBucket(tx, bucketDepositsByAccount)
 		if err != nil {
 			return err
 		}
+		asOf = s.bucketCheckpoint(tx, bucketDepositsByAccount)
 		c := b.Cursor()
 		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			at, _, _ := bytes.Cut(k[len(prefix):], []byte{0})
@@ -72,6 +91,40 @@ func (s *Store) DepositsOn(account string, from, to time.Time) ([]domain.Recorde
 				return err
 			}
 			out = append(out, d)
+		}
+		return nil
+	})
+	return out, asOf, err
+}
+
+// DepositsRecordedBetween returns the deposits on account (compared
+// normalised) whose commits are after after and at most upTo in the
+// stream, and that were deposited before before, in the order recorded.
+func (s *Store) DepositsRecordedBetween(account string, after, upTo eventstore.Seq, before time.Time) ([]domain.RecordedDeposit, error) {
+	prefix := []byte(domain.NormalizeAccountNumber(account) + "\x00")
+	start := binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(after)+1)
+	out := []domain.RecordedDeposit{}
+	err := s.view(func(tx *bbolt.Tx) error {
+		byAcct, err := queryBucket(tx, bucketDepositsByAccount)
+		if err != nil {
+			return err
+		}
+		bySeq, err := queryBucket(tx, bucketDepositsBySeq)
+		if err != nil {
+			return err
+		}
+		c := bySeq.Cursor()
+		for k, key := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix) && len(k) >= len(prefix)+8; k, key = c.Next() {
+			if eventstore.Seq(binary.BigEndian.Uint64(k[len(prefix):])) > upTo {
+				break
+			}
+			var d domain.RecordedDeposit
+			if err := json.Unmarshal(byAcct.Get(key), &d); err != nil {
+				return err
+			}
+			if d.DepositedAt.Before(before) {
+				out = append(out, d)
+			}
 		}
 		return nil
 	})

@@ -52,9 +52,29 @@ func TestDepositIndex(t *testing.T) {
 		{"nothing", t0.Add(5 * time.Hour), t0.Add(6 * time.Hour), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := st.DepositsOn("110-123", tc.from, tc.to)
+			got, asOf, err := st.DepositsOn("110-123", tc.from, tc.to)
+			if err != nil || !slices.Equal(txns(got), tc.want) || asOf != batch[len(batch)-1].Seq {
+				t.Fatalf("DepositsOn = %v as of %d, %v; want %v as of %d", txns(got), asOf, err, tc.want, batch[len(batch)-1].Seq)
+			}
+		})
+	}
+	// By when they were recorded: after the first commit, up to another,
+	// deposited before a time; in the order recorded.
+	for _, tc := range []struct {
+		name   string
+		upTo   int
+		before time.Time
+		want   []string
+	}{
+		{"recorded since", 5, t0.Add(4 * time.Hour), []string{"T-1@110123", "T-2@110123"}},
+		{"deposited before", 5, t0.Add(2 * time.Hour), []string{"T-1@110123"}},
+		{"up to a sequence", 1, t0.Add(24 * time.Hour), []string{"T-1@110123"}},
+		{"every one", 5, t0.Add(24 * time.Hour), []string{"T-1@110123", "T-2@110123", "T-4@110123"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := st.DepositsRecordedBetween("110-123", batch[0].Seq, batch[tc.upTo].Seq, tc.before)
 			if err != nil || !slices.Equal(txns(got), tc.want) {
-				t.Fatalf("DepositsOn = %v, %v; want %v", txns(got), err, tc.want)
+				t.Fatalf("DepositsRecordedBetween = %v, %v; want %v", txns(got), err, tc.want)
 			}
 		})
 	}

@@ -158,7 +158,7 @@
 //	          series_open            account 0x00 key → JSON of OpenItem (domain.Clearing keys them)
 //	          series_open_by_since   account 0x00 since 0x00 key → nil
 //	          series_points          account 0x00 seq(8) → JSON of SeriesPoint (ledger.series)
-//	reconcile_carry reconcile_carry  "bank" 0x00 account, or "payouts" → JSON {run_id, items}: the open timing differences
+//	reconcile_carry reconcile_carry  "bank" 0x00 account, or "payouts" → JSON {run_id, items, covered_from, covered_to, compared_seq}: the open timing differences, how far runs covered
 //
 // paid_at(8) is Unix microseconds as a big-endian uint64 with the sign bit
 // flipped, so that byte order is time order.

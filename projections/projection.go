@@ -62,12 +62,12 @@ type Projection struct {
 //	settlements 1      settlements
 //	notifications 1    notifications, notifications_by_status,
 //	                   notifications_by_recipient, notification_counts
-//	deposit_index 1    deposits_by_account, deposits_by_txn
+//	deposit_index 2    deposits_by_account, deposits_by_txn, deposits_by_seq
 //	payout_index 1     payouts_by_final
 //	reconciliations 1  reconcile_runs
 //	series    1        series_state, series_open, series_open_by_since,
 //	                   series_points
-//	reconcile_carry 3  reconcile_carry
+//	reconcile_carry 4  reconcile_carry
 func DefaultProjections() []Projection {
 	return []Projection{
 		{Name: "orders", Version: 3, Buckets: []string{
@@ -87,13 +87,13 @@ func DefaultProjections() []Projection {
 		{Name: "notifications", Version: 1, Buckets: []string{
 			string(bucketNotifications), string(bucketNotificationIndex), string(bucketNotificationRecipients), string(bucketNotificationCounts),
 		}, Apply: applyNotifications},
-		{Name: "deposit_index", Version: 1, Buckets: []string{string(bucketDepositsByAccount), string(bucketDepositsByTxn)}, Apply: applyDepositIndex},
+		{Name: "deposit_index", Version: 2, Buckets: []string{string(bucketDepositsByAccount), string(bucketDepositsByTxn), string(bucketDepositsBySeq)}, Apply: applyDepositIndex},
 		{Name: "payout_index", Version: 1, Buckets: []string{string(bucketPayoutsByFinal)}, Apply: applyPayoutIndex},
 		{Name: "reconciliations", Version: 1, Buckets: []string{string(bucketReconcileRuns)}, Apply: applyReconciliations},
 		{Name: "series", Version: 1, Buckets: []string{
 			string(bucketSeriesState), string(bucketSeriesOpen), string(bucketSeriesOpenBySince), string(bucketSeriesPoints),
 		}, Apply: applySeries},
-		{Name: "reconcile_carry", Version: 3, Buckets: []string{string(bucketReconcileCarry)}, Apply: applyReconcileCarry},
+		{Name: "reconcile_carry", Version: 4, Buckets: []string{string(bucketReconcileCarry)}, Apply: applyReconcileCarry},
 	}
 }
 

@@ -17,11 +17,14 @@ var bucketReconcileCarry = []byte("reconcile_carry")
 
 // carryRecord is a scope's open timing differences, each with CarriedFrom
 // set (the run that first reported it), the run that last wrote them, and,
-// for a bank account, the latest end of a period its runs covered.
+// for a bank account, the earliest start and the latest end of a period its
+// runs covered and the latest sequence they read its deposits as of.
 type carryRecord struct {
-	RunID     domain.ReconciliationID `json:"run_id"`
-	Items     []domain.ReconcileItem  `json:"items"`
-	CoveredTo time.Time               `json:"covered_to,omitzero"`
+	RunID       domain.ReconciliationID `json:"run_id"`
+	Items       []domain.ReconcileItem  `json:"items"`
+	CoveredTo   time.Time               `json:"covered_to,omitzero"`
+	CoveredFrom time.Time               `json:"covered_from,omitzero"`
+	ComparedSeq uint64                  `json:"compared_seq,omitempty"`
 }
 
 // applyReconcileCarry is the "reconcile_carry" projection. A run took in the
@@ -38,16 +41,17 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 		return nil
 	}
 	type scope struct {
-		key  string
-		base domain.ReconciliationID
-		to   time.Time // a bank account's period end
+		key      string
+		base     domain.ReconciliationID
+		from, to time.Time // a bank account's period
+		compared uint64
 	}
 	var scopes []scope
 	open := map[string][]domain.ReconcileItem{}
 	switch e.Kind {
 	case domain.ReconcileKindBank:
 		for _, a := range e.Accounts {
-			scopes = append(scopes, scope{carryKey(e.Kind, a.AccountNumber), a.CarryBase, a.To.UTC()})
+			scopes = append(scopes, scope{carryKey(e.Kind, a.AccountNumber), a.CarryBase, a.From.UTC(), a.To.UTC(), a.ComparedSeq})
 		}
 		for _, it := range e.TimingDifference {
 			k := carryKey(e.Kind, it.AccountNumber)
@@ -55,7 +59,7 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 		}
 	case domain.ReconcileKindPayouts:
 		k := carryKey(e.Kind, "")
-		scopes = append(scopes, scope{k, e.CarryBase, time.Time{}})
+		scopes = append(scopes, scope{key: k, base: e.CarryBase})
 		for _, it := range e.TimingDifference {
 			open[k] = append(open[k], carried(it, e.RunID))
 		}
@@ -63,7 +67,7 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 		return nil
 	}
 	for _, sc := range scopes {
-		rec := carryRecord{RunID: e.RunID, Items: open[sc.key], CoveredTo: sc.to}
+		rec := carryRecord{RunID: e.RunID, Items: open[sc.key], CoveredTo: sc.to, CoveredFrom: sc.from, ComparedSeq: sc.compared}
 		if raw := buckets[0].Get([]byte(sc.key)); raw != nil {
 			var stored carryRecord
 			if err := json.Unmarshal(raw, &stored); err != nil {
@@ -75,6 +79,10 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 			if stored.CoveredTo.After(rec.CoveredTo) {
 				rec.CoveredTo = stored.CoveredTo // an earlier run of a later period
 			}
+			if !stored.CoveredFrom.IsZero() && stored.CoveredFrom.Before(rec.CoveredFrom) {
+				rec.CoveredFrom = stored.CoveredFrom
+			}
+			rec.ComparedSeq = max(rec.ComparedSeq, stored.ComparedSeq)
 		}
 		if rec.Items == nil {
 			rec.Items = []domain.ReconcileItem{}
@@ -154,5 +162,5 @@ func (s *Store) Carry(kind, account string) (domain.ReconcileCarry, error) {
 		}
 		return json.Unmarshal(raw, &rec)
 	})
-	return domain.ReconcileCarry{Items: rec.Items, Base: rec.RunID, CoveredTo: rec.CoveredTo}, err
+	return domain.ReconcileCarry{Items: rec.Items, Base: rec.RunID, CoveredTo: rec.CoveredTo, CoveredFrom: rec.CoveredFrom, ComparedSeq: rec.ComparedSeq}, err
 }

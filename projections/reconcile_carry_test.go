@@ -13,8 +13,9 @@ import (
 // A run whose carry base is the scope's record replaces it with its own
 // timing differences; two runs made at once from the same carry lose
 // nothing: the second keeps the first's new items beside its own, without
-// the carried items both settled. The record keeps the latest end of a
-// period any run covered, whatever order the runs came in.
+// the carried items both settled. The record keeps the earliest start and
+// the latest end of a period any run covered, and the latest sequence a run
+// compared deposits as of, whatever order the runs came in.
 func TestCarryOfRunsMadeAtOnceLosesNothing(t *testing.T) {
 	var registry []projections.Projection
 	for _, p := range projections.DefaultProjections() {
@@ -35,13 +36,16 @@ func TestCarryOfRunsMadeAtOnceLosesNothing(t *testing.T) {
 	run := func(id domain.ReconciliationID, base domain.ReconciliationID, to time.Time, settled []domain.ReconcileItem, timing ...domain.ReconcileItem) {
 		t.Helper()
 		e := domain.ReconciliationCompleted{RunID: id, Kind: domain.ReconcileKindBank,
-			Accounts:       []domain.ReconcileAccount{{AccountNumber: acct, From: to.Add(-time.Hour), To: to, CarryBase: base}},
+			Accounts:       []domain.ReconcileAccount{{AccountNumber: acct, From: to.Add(-time.Hour), To: to, CarryBase: base, ComparedSeq: uint64(to.Sub(t0) / time.Hour * 10)}},
 			ReconcileItems: domain.ReconcileItems{Matched: settled, TimingDifference: timing}}
 		if err := st.Apply([]eventstore.Commit{l.commit(t, eventstore.Ref{Type: domain.AggregateReconciliation, ID: string(id)}, t0, e)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var coveredTo time.Time
+	var (
+		coveredTo, coveredFrom time.Time
+		compared               uint64
+	)
 	open := func() (txns []string, base domain.ReconciliationID) {
 		t.Helper()
 		carry, err := st.Carry(domain.ReconcileKindBank, "110-123-456789")
@@ -51,7 +55,7 @@ func TestCarryOfRunsMadeAtOnceLosesNothing(t *testing.T) {
 		for _, it := range carry.Items {
 			txns = append(txns, it.BankTxnID+"<"+string(it.CarriedFrom))
 		}
-		coveredTo = carry.CoveredTo
+		coveredTo, coveredFrom, compared = carry.CoveredTo, carry.CoveredFrom, carry.ComparedSeq
 		return txns, carry.Base
 	}
 	hour := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Hour) }
@@ -72,8 +76,8 @@ func TestCarryOfRunsMadeAtOnceLosesNothing(t *testing.T) {
 	if !slices.Equal(got, []string{"A<rec_1", "C<rec_2", "D<rec_3"}) || base != "rec_3" {
 		t.Fatalf("after two runs at once: %v from %s, want A (carried again by rec_3), C and D; B settled", got, base)
 	}
-	if !coveredTo.Equal(hour(3)) {
-		t.Fatalf("covered to %s after a run to %s and one to %s", coveredTo, hour(3), hour(2))
+	if !coveredTo.Equal(hour(3)) || !coveredFrom.Equal(hour(0)) || compared != 30 {
+		t.Fatalf("covered %s to %s, compared to %d after a run to %s (30) and one to %s (20)", coveredFrom, coveredTo, compared, hour(3), hour(2))
 	}
 	// The next run took in that record: its timing differences replace it.
 	run("rec_4", "rec_3", hour(4), nil, item("E"))

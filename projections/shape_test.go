@@ -41,13 +41,13 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		"notifications": {1, map[string]string{
 			"NotificationView": "attempts created_at kind last_error message notification_id recipient retry_at sent_at seq source_event_id status",
 		}},
-		"deposit_index": {1, map[string]string{"RecordedDeposit": "account_number amount bank_txn_id deposit_id deposited_at recorded_at"}},
-		"payout_index":  {1, map[string]string{}}, // payout_id as raw bytes
+		"deposit_index": {2, map[string]string{"RecordedDeposit": "account_number amount bank_txn_id deposit_id deposited_at recorded_at"}}, // 2: deposits_by_seq
+		"payout_index":  {1, map[string]string{}},                                                                                           // payout_id as raw bytes
 		"reconciliations": {1, map[string]string{
 			"ReconcileRunSummary": "completed_at counts file_sha256 findings kind lines run_id seq",
 		}},
 		"series": {1, map[string]string{"SeriesPoint": "at balance oldest_open_since open_count seq", "OpenItem": "amount key since"}},
-		"reconcile_carry": {3, map[string]string{ // 3: the record gained covered_to
+		"reconcile_carry": {4, map[string]string{ // 3: the record gained covered_to; 4: covered_from, compared_seq
 			"ReconcileItem": "account_number at bank_txn_id carried_from deposit_ids ledger_amount ledger_fee ledger_status note payout_id statement_amount statement_count statement_fee statement_status",
 		}},
 	}

@@ -164,6 +164,10 @@ func TestReconcileBankCarriesTimingDifferencesToTheNextStatement(t *testing.T) {
 	e.call(t, api.DepositScanComplete.Subject, api.ScanCompleteRequest{AccountNumber: e.cfg.CollectNumber, CompleteUpTo: next}, &sc, nil)
 	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-next", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개",
 		Amount: 300, DepositedAt: next.Add(-time.Hour)}, &rep, nil)
+	// Recorded after the first run, deposited in its period and on neither
+	// statement: no run compared it before the second.
+	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-backdated", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개",
+		Amount: 700, DepositedAt: first.Accounts[0].From.Add(time.Minute)}, &rep, nil)
 
 	sum := sha256.Sum256([]byte(t.Name() + "next"))
 	second, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: []api.StatementLine{
@@ -176,11 +180,15 @@ func TestReconcileBankCarriesTimingDifferencesToTheNextStatement(t *testing.T) {
 	if got, want := itemIDs(second.Matched), []string{"T-just-after", "T-next", "T-late"}; !slices.Equal(got, want) {
 		t.Errorf("matched = %v, want %v (counts %+v)", got, want, second.Counts)
 	}
-	// T-long-after was recorded after the first statement's period (and
-	// its window) and before the second's: on neither statement, it is
-	// missing at the bank, found by the second run.
-	if got := itemIDs(second.MissingAtBank); !slices.Equal(got, []string{"T-long-after"}) || second.Counts.TimingDifference != 0 {
-		t.Errorf("missing_at_bank = %v, want T-long-after (counts %+v)", got, second.Counts)
+	// T-long-after was deposited after the first statement's period (and
+	// its window) and before the second's, T-backdated in the first's but
+	// recorded after its run: on neither statement, they are missing at
+	// the bank, found by the second run.
+	if got := itemIDs(second.MissingAtBank); !slices.Equal(got, []string{"T-long-after", "T-backdated"}) || second.Counts.TimingDifference != 0 {
+		t.Errorf("missing_at_bank = %v, want T-long-after and T-backdated (counts %+v)", got, second.Counts)
+	}
+	if a, b := first.Accounts[0], second.Accounts[0]; a.ComparedSeq == 0 || a.LateAfterSeq != 0 || b.LateAfterSeq != a.ComparedSeq || b.ComparedSeq <= a.ComparedSeq {
+		t.Errorf("compared_seq %d then %d, late_after_seq %d then %d: want the second run to look after the first's", a.ComparedSeq, b.ComparedSeq, a.LateAfterSeq, b.LateAfterSeq)
 	}
 	if a := second.Accounts[0]; a.GapFrom == nil || !a.GapFrom.Equal(first.Accounts[0].To.Add(domain.ReconcileTimingWindow)) {
 		t.Errorf("gap_from %v, want the first period's end %s plus the window", a.GapFrom, first.Accounts[0].To)

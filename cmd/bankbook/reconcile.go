@@ -292,6 +292,9 @@ func formatRun(r api.ReconcileReply) string {
 		if a.GapFrom != nil {
 			wm += "; compared from " + domain.FormatTime(*a.GapFrom) + ", where its previous statement ended"
 		}
+		if a.LateAfterSeq > 0 {
+			wm += fmt.Sprintf("; and the deposits recorded after sequence %d, when its previous runs read it", a.LateAfterSeq)
+		}
 		fmt.Fprintf(&b, "account %s: %s to %s (%s)\n", a.AccountNumber, domain.FormatTime(a.From), domain.FormatTime(a.To), wm)
 	}
 	c := r.Counts
