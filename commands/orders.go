@@ -98,9 +98,9 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	})
 	if errors.Is(err, domain.ErrOrderExists) {
 		// Another request submitted this ID since it was read: the name
-		// reserved above names that order. Unless it is that order's own
-		// name (same buyer name, same first suffix), free it.
-		h.releaseUnlessHeld(ctx, name, id)
+		// reserved above names that order, and the expiry armed above
+		// replaced that order's.
+		h.lostRace(ctx, name, id)
 		return api.SubmitOrderReply{}, err
 	}
 	if err != nil {
@@ -126,13 +126,22 @@ func submitReply(out Outcome[domain.Order]) api.SubmitOrderReply {
 	}
 }
 
-// releaseUnlessHeld frees name, reserved for order by a submit that was
-// then refused, unless order exists and that is its depositor name. A
-// failure is logged: the reservation is then stale (its order holds
+// lostRace mends what a submit refused because order was stored meanwhile
+// by another request did: it arms that order's expiry again at its own
+// deadline (this submit's replaced it), and frees name, reserved for order
+// by this submit, unless it is that order's depositor name (same buyer
+// name, same first suffix). A failure is logged: the order then expires
+// when this submit's expiry falls due (ExpireOrder waits for the
+// deadline, so never early), or the reservation is stale (its order holds
 // another name), a deposit under it is an orphan and the next submit that
 // wants the name takes it over.
-func (h *Orders) releaseUnlessHeld(ctx context.Context, name string, order domain.OrderID) {
+func (h *Orders) lostRace(ctx context.Context, name string, order domain.OrderID) {
 	o, _, err := h.orders.Get(ctx, string(order))
+	if err == nil && o.Status == domain.StatusAwaitingDeposit {
+		if err := h.timers.Arm(ctx, TimerExpireOrder, string(order), o.ExpiryTime(h.cfg.PaymentDeadline), nil); err != nil {
+			h.log.Warn().Err(err).Str("order_id", string(order)).Msg("arming the expiry of an order a refused submit raced with")
+		}
+	}
 	if err == nil && o.Exists() && domain.SameName(o.DepositorName, name) {
 		return
 	}

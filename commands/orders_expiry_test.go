@@ -477,3 +477,50 @@ func TestOverdueOrderFromBeforeExpiryIsArmedWhenItsNameIsWanted(t *testing.T) {
 		t.Fatalf("old order is %s, want expired", o.Status)
 	}
 }
+
+// TestSubmitThatLosesTheRaceArmsTheWinnersExpiryAgain: a submit that read
+// its order ID free and lost the race for it to another (which appended
+// first) had armed that ID's expiry at its own clock, replacing the stored
+// order's; it arms the stored order's again at that order's deadline.
+func TestSubmitThatLosesTheRaceArmsTheWinnersExpiryAgain(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnitWith(t, es, func(c *commands.Config) {})
+		aIn, bIn, aDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		calls := 0 // the arms below run one after another
+		u.timers.Fail = func(kind, id string) error {
+			if kind != commands.TimerExpireOrder || id != "o-1" {
+				return nil
+			}
+			switch calls++; calls {
+			case 1: // A's, held until B has read the ID free and armed
+				close(aIn)
+				<-bIn
+			case 2: // B's, held until A has appended
+				close(bIn)
+				<-aDone
+			}
+			return nil
+		}
+		t0 := u.clock.Now()
+		var (
+			aRep api.SubmitOrderReply
+			aErr error
+		)
+		go func() {
+			defer close(aDone)
+			aRep, aErr = u.submitAs(t, "o-1", "u-1", "김민수", 5000)
+		}()
+		<-aIn
+		u.clock.Set(t0.Add(time.Hour))
+		_, errB := u.submitAs(t, "o-1", "u-2", "김민수", 5000)
+		<-aDone
+		if aErr != nil {
+			t.Fatalf("A: %v", aErr)
+		}
+		requireErr(t, errB, domain.ErrOrderExists)
+		got := armedOf(u.timers, commands.TimerExpireOrder)
+		if last := got[len(got)-1]; domain.FormatTime(last.At) != aRep.ExpiresAt || len(got) != 3 {
+			t.Fatalf("order o-1 expires at %s, but its expiry timers are %+v (the last one counts)", aRep.ExpiresAt, got)
+		}
+	})
+}

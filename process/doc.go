@@ -21,8 +21,9 @@
 //   - done (nil), also for a payout the provider fails or refuses
 //     (firmbanking.ErrRefused: invalid, or an account it will not pay, and
 //     Status shows no earlier attempt was accepted — if one was, the payout
-//     follows that one): it is recorded as payout.failed and its money
-//     returned, never retried;
+//     follows that one): it is recorded as payout.failed, never retried;
+//     its money goes back when that commit is handled (a commit of its
+//     own, retried and dead-lettered like any other);
 //   - a wait (worker.RetryAfter with a nil error), never dead-lettered: a
 //     payout still pending at the provider, a payout without a provider, an
 //     event type this engine does not know (a newer version wrote it);
