@@ -78,6 +78,7 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 			return api.ReconcileReply{}, fmt.Errorf("read the timing differences carried on %s: %w", a.AccountNumber, err)
 		}
 		carries[a.AccountNumber] = carry
+		in.Unrecorded = append(in.Unrecorded, carry.Unrecorded...)
 		in.CarryBases[a.AccountNumber], in.CoveredTo[a.AccountNumber] = carry.Base, carry.CoveredTo
 		for _, c := range carry.Items {
 			in.Carried = append(in.Carried, c)
@@ -90,9 +91,11 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 	}
 	in.Recorded = recorded
 	for _, a := range domain.StatementAccounts(req.Lines) {
-		from := a.From
+		// Late deposits are those dated before from; a gap's first
+		// moment is not in the gap (the run that covered it compared it).
+		from, lateBefore := a.From, a.From
 		if gap := domain.GapFrom(in.CoveredTo[a.AccountNumber], a.From); !gap.IsZero() {
-			from = gap
+			from, lateBefore = gap, gap.Add(time.Nanosecond)
 		}
 		on, seq, err := ledger.DepositsOn(a.AccountNumber, from, a.To.Add(domain.ReconcileTimingWindow))
 		if err != nil {
@@ -103,7 +106,7 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 		// Deposits recorded since the earlier runs read the account, in a
 		// time before this run's: no run compared them.
 		if c := carries[a.AccountNumber]; c.ComparedSeq > 0 && c.ComparedSeq < uint64(seq) {
-			late, err := ledger.DepositsRecordedBetween(a.AccountNumber, eventstore.Seq(c.ComparedSeq), seq, from)
+			late, err := ledger.DepositsRecordedBetween(a.AccountNumber, eventstore.Seq(c.ComparedSeq), seq, lateBefore)
 			if err != nil {
 				return api.ReconcileReply{}, fmt.Errorf("read the deposits recorded on %s since its last run: %w", a.AccountNumber, err)
 			}

@@ -111,7 +111,16 @@ type ReconcileCarry struct {
 	// ComparedSeq, for a bank account, is the latest sequence its runs
 	// read its deposits as of (ReconcileAccount.ComparedSeq; 0: none kept).
 	ComparedSeq uint64
+	// Unrecorded, for a bank account, are the transactions its runs found
+	// on a statement and not in the ledger (missing_in_ledger), each with
+	// CarriedFrom set, until a run reports them again: one recorded since
+	// was on a statement, not missing at the bank. At most
+	// MaxUnrecordedCarried, the latest.
+	Unrecorded []ReconcileItem
 }
+
+// MaxUnrecordedCarried bounds ReconcileCarry.Unrecorded per account.
+const MaxUnrecordedCarried = 1000
 
 // ReconcilePeriod is the period an input covers, both ends inclusive.
 type ReconcilePeriod struct {
@@ -147,7 +156,9 @@ type ReconcileItem struct {
 	// Note says why the item is in its category, when that is not obvious.
 	Note string `json:"note,omitempty"`
 	// CarriedFrom names the run that first reported the item as a timing
-	// difference, when an earlier run carried it into this one.
+	// difference, when an earlier run carried it into this one; or, for a
+	// transaction recorded after a run reported it missing_in_ledger, that
+	// run.
 	CarriedFrom ReconciliationID `json:"carried_from,omitempty"`
 }
 
@@ -288,8 +299,11 @@ type BankReconcileInput struct {
 	// up to this run's) and deposited before this run compares, from the
 	// start of the earliest period they covered: no run compared them.
 	// LateAfter holds that earlier ComparedSeq by normalised account number.
-	Late          []RecordedDeposit
-	LateAfter     map[string]uint64
+	Late      []RecordedDeposit
+	LateAfter map[string]uint64
+	// Unrecorded are the statement accounts' ReconcileCarry.Unrecorded: a
+	// Late deposit among them is compared with its earlier statement line.
+	Unrecorded    []ReconcileItem
 	LedgerAsOfSeq uint64
 	Now           time.Time
 }
@@ -502,6 +516,10 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 			items.MissingAtBank = append(items.MissingAtBank, it)
 		}
 	}
+	unrecorded := map[string]ReconcileItem{}
+	for _, u := range in.Unrecorded {
+		unrecorded[txnKey(u.AccountNumber, u.BankTxnID)] = u
+	}
 	for _, d := range in.Late {
 		k := txnKey(d.AccountNumber, d.BankTxnID)
 		acct := NormalizeAccountNumber(d.AccountNumber)
@@ -509,6 +527,12 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 			continue
 		}
 		done[k] = true
+		if u, ok := unrecorded[k]; ok {
+			items.placeRecorded(ReconcileItem{BankTxnID: d.BankTxnID, AccountNumber: acct, StatementAmount: u.StatementAmount, At: u.At.UTC(),
+				DepositIDs: depositIDs(byKey[k]), CarriedFrom: u.CarriedFrom,
+				Note: fmt.Sprintf("on the statement of run %s, which found it missing in the ledger; recorded since", u.CarriedFrom)}, byKey[k])
+			continue
+		}
 		items.MissingAtBank = append(items.MissingAtBank, ReconcileItem{BankTxnID: d.BankTxnID, AccountNumber: acct, LedgerAmount: d.Amount, At: d.DepositedAt.UTC(),
 			DepositIDs: depositIDs(byKey[k]),
 			Note:       fmt.Sprintf("recorded after the account's earlier runs compared its time (they read deposits up to sequence %d): on no statement reconciled", period[acct].LateAfterSeq)})

@@ -25,6 +25,7 @@ type carryRecord struct {
 	CoveredTo   time.Time               `json:"covered_to,omitzero"`
 	CoveredFrom time.Time               `json:"covered_from,omitzero"`
 	ComparedSeq uint64                  `json:"compared_seq,omitempty"`
+	Unrecorded  []domain.ReconcileItem  `json:"unrecorded,omitempty"`
 }
 
 // applyReconcileCarry is the "reconcile_carry" projection. A run took in the
@@ -48,6 +49,8 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 	}
 	var scopes []scope
 	open := map[string][]domain.ReconcileItem{}
+	unrecorded := map[string][]domain.ReconcileItem{} // this run's missing_in_ledger
+	reported := map[string]bool{}                     // every transaction this run reported
 	switch e.Kind {
 	case domain.ReconcileKindBank:
 		for _, a := range e.Accounts {
@@ -56,6 +59,15 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 		for _, it := range e.TimingDifference {
 			k := carryKey(e.Kind, it.AccountNumber)
 			open[k] = append(open[k], carried(it, e.RunID))
+		}
+		for _, it := range e.MissingInLedger {
+			k := carryKey(e.Kind, it.AccountNumber)
+			unrecorded[k] = append(unrecorded[k], carried(it, e.RunID))
+		}
+		for _, list := range [][]domain.ReconcileItem{e.Matched, e.MissingInLedger, e.MissingAtBank, e.AmountMismatch, e.Duplicate, e.TimingDifference} {
+			for _, it := range list {
+				reported[carryItemKey(it)] = true
+			}
 		}
 	case domain.ReconcileKindPayouts:
 		k := carryKey(e.Kind, "")
@@ -68,8 +80,8 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 	}
 	for _, sc := range scopes {
 		rec := carryRecord{RunID: e.RunID, Items: open[sc.key], CoveredTo: sc.to, CoveredFrom: sc.from, ComparedSeq: sc.compared}
+		var stored carryRecord
 		if raw := buckets[0].Get([]byte(sc.key)); raw != nil {
-			var stored carryRecord
 			if err := json.Unmarshal(raw, &stored); err != nil {
 				return err
 			}
@@ -83,6 +95,16 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 				rec.CoveredFrom = stored.CoveredFrom
 			}
 			rec.ComparedSeq = max(rec.ComparedSeq, stored.ComparedSeq)
+		}
+		// A transaction this run reported again is settled or found anew.
+		for _, it := range stored.Unrecorded {
+			if !reported[carryItemKey(it)] {
+				rec.Unrecorded = append(rec.Unrecorded, it)
+			}
+		}
+		rec.Unrecorded = append(rec.Unrecorded, unrecorded[sc.key]...)
+		if n := len(rec.Unrecorded); n > domain.MaxUnrecordedCarried {
+			rec.Unrecorded = rec.Unrecorded[n-domain.MaxUnrecordedCarried:]
 		}
 		if rec.Items == nil {
 			rec.Items = []domain.ReconcileItem{}
@@ -162,5 +184,6 @@ func (s *Store) Carry(kind, account string) (domain.ReconcileCarry, error) {
 		}
 		return json.Unmarshal(raw, &rec)
 	})
-	return domain.ReconcileCarry{Items: rec.Items, Base: rec.RunID, CoveredTo: rec.CoveredTo, CoveredFrom: rec.CoveredFrom, ComparedSeq: rec.ComparedSeq}, err
+	return domain.ReconcileCarry{Items: rec.Items, Base: rec.RunID, CoveredTo: rec.CoveredTo, CoveredFrom: rec.CoveredFrom, ComparedSeq: rec.ComparedSeq,
+		Unrecorded: rec.Unrecorded}, err
 }

@@ -90,3 +90,53 @@ func withFrom(it domain.ReconcileItem, from domain.ReconciliationID) domain.Reco
 	it.CarriedFrom = from
 	return it
 }
+
+// A bank run's missing_in_ledger items stay in its accounts' carry (with
+// the run that found them) until a later run reports the transaction
+// again; other runs keep them.
+func TestCarryKeepsUnrecordedStatementLinesUntilReportedAgain(t *testing.T) {
+	var registry []projections.Projection
+	for _, p := range projections.DefaultProjections() {
+		if p.Name == "reconcile_carry" {
+			registry = append(registry, p)
+		}
+	}
+	st, err := projections.Open(tempPath(t, "rm.db"), &projections.Options{Projections: registry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	l := newCommitLog()
+	const acct = "110123456789"
+	item := func(txn string) domain.ReconcileItem {
+		return domain.ReconcileItem{BankTxnID: txn, AccountNumber: acct, StatementAmount: 100, At: t0}
+	}
+	run := func(id domain.ReconciliationID, items domain.ReconcileItems) {
+		t.Helper()
+		e := domain.ReconciliationCompleted{RunID: id, Kind: domain.ReconcileKindBank,
+			Accounts: []domain.ReconcileAccount{{AccountNumber: acct, From: t0, To: t0.Add(time.Hour)}}, ReconcileItems: items}
+		if err := st.Apply([]eventstore.Commit{l.commit(t, eventstore.Ref{Type: domain.AggregateReconciliation, ID: string(id)}, t0, e)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unrecorded := func() []string {
+		t.Helper()
+		carry, err := st.Carry(domain.ReconcileKindBank, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, it := range carry.Unrecorded {
+			out = append(out, it.BankTxnID+"<"+string(it.CarriedFrom))
+		}
+		return out
+	}
+	run("rec_1", domain.ReconcileItems{MissingInLedger: []domain.ReconcileItem{item("A"), item("B")}, Matched: []domain.ReconcileItem{item("M")}})
+	if got := unrecorded(); !slices.Equal(got, []string{"A<rec_1", "B<rec_1"}) {
+		t.Fatalf("after rec_1: %v", got)
+	}
+	run("rec_2", domain.ReconcileItems{Matched: []domain.ReconcileItem{withFrom(item("A"), "rec_1")}, MissingInLedger: []domain.ReconcileItem{item("C")}})
+	if got := unrecorded(); !slices.Equal(got, []string{"B<rec_1", "C<rec_2"}) {
+		t.Fatalf("after rec_2 reported A again: %v, want B and C", got)
+	}
+}

@@ -168,6 +168,17 @@ func TestReconcileBankCarriesTimingDifferencesToTheNextStatement(t *testing.T) {
 	// statement: no run compared it before the second.
 	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-backdated", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개",
 		Amount: 700, DepositedAt: first.Accounts[0].From.Add(time.Minute)}, &rep, nil)
+	// Deposited at the first moment the second run's gap leaves out (the
+	// first run compared up to it), recorded after that run.
+	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-edge", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개",
+		Amount: 800, DepositedAt: first.Accounts[0].To.Add(domain.ReconcileTimingWindow)}, &rep, nil)
+	// On the first statement, missing in the ledger then: recorded since,
+	// it is not missing at the bank.
+	if got := itemIDs(first.MissingInLedger); !slices.Contains(got, "T-unrecorded") {
+		t.Fatalf("first run's missing_in_ledger = %v", got)
+	}
+	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-unrecorded", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개",
+		Amount: 7000, DepositedAt: first.Accounts[0].From.Add(time.Hour)}, &rep, nil)
 
 	sum := sha256.Sum256([]byte(t.Name() + "next"))
 	second, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: []api.StatementLine{
@@ -177,15 +188,15 @@ func TestReconcileBankCarriesTimingDifferencesToTheNextStatement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := itemIDs(second.Matched), []string{"T-just-after", "T-next", "T-late"}; !slices.Equal(got, want) {
+	if got, want := itemIDs(second.Matched), []string{"T-just-after", "T-next", "T-late", "T-unrecorded"}; !slices.Equal(got, want) {
 		t.Errorf("matched = %v, want %v (counts %+v)", got, want, second.Counts)
 	}
 	// T-long-after was deposited after the first statement's period (and
 	// its window) and before the second's, T-backdated in the first's but
 	// recorded after its run: on neither statement, they are missing at
 	// the bank, found by the second run.
-	if got := itemIDs(second.MissingAtBank); !slices.Equal(got, []string{"T-long-after", "T-backdated"}) || second.Counts.TimingDifference != 0 {
-		t.Errorf("missing_at_bank = %v, want T-long-after and T-backdated (counts %+v)", got, second.Counts)
+	if got := itemIDs(second.MissingAtBank); !slices.Equal(got, []string{"T-long-after", "T-backdated", "T-edge"}) || second.Counts.TimingDifference != 0 {
+		t.Errorf("missing_at_bank = %v, want T-long-after, T-backdated and T-edge (counts %+v)", got, second.Counts)
 	}
 	if a, b := first.Accounts[0], second.Accounts[0]; a.ComparedSeq == 0 || a.LateAfterSeq != 0 || b.LateAfterSeq != a.ComparedSeq || b.ComparedSeq <= a.ComparedSeq {
 		t.Errorf("compared_seq %d then %d, late_after_seq %d then %d: want the second run to look after the first's", a.ComparedSeq, b.ComparedSeq, a.LateAfterSeq, b.LateAfterSeq)
@@ -194,7 +205,7 @@ func TestReconcileBankCarriesTimingDifferencesToTheNextStatement(t *testing.T) {
 		t.Errorf("gap_from %v, want the first period's end %s plus the window", a.GapFrom, first.Accounts[0].To)
 	}
 	for _, it := range second.Matched {
-		if want := map[bool]domain.ReconciliationID{true: first.RunID}[it.BankTxnID != "T-next"]; it.CarriedFrom != want {
+		if want := map[bool]domain.ReconciliationID{true: first.RunID}[it.BankTxnID != "T-next"]; it.CarriedFrom != want || it.LedgerAmount != it.StatementAmount {
 			t.Errorf("%s: carried_from %q, want %q", it.BankTxnID, it.CarriedFrom, want)
 		}
 	}
