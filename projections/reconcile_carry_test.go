@@ -17,17 +17,7 @@ import (
 // the latest end of a period any run covered, and the latest sequence a run
 // compared deposits as of, whatever order the runs came in.
 func TestCarryOfRunsMadeAtOnceLosesNothing(t *testing.T) {
-	var registry []projections.Projection
-	for _, p := range projections.DefaultProjections() {
-		if p.Name == "reconcile_carry" {
-			registry = append(registry, p)
-		}
-	}
-	st, err := projections.Open(tempPath(t, "rm.db"), &projections.Options{Projections: registry})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := openCarryStore(t)
 	l := newCommitLog()
 	const acct = "110123456789"
 	item := func(txn string) domain.ReconcileItem {
@@ -95,17 +85,7 @@ func withFrom(it domain.ReconcileItem, from domain.ReconciliationID) domain.Reco
 // the run that found them) until a later run reports the transaction
 // again; other runs keep them.
 func TestCarryKeepsUnrecordedStatementLinesUntilReportedAgain(t *testing.T) {
-	var registry []projections.Projection
-	for _, p := range projections.DefaultProjections() {
-		if p.Name == "reconcile_carry" {
-			registry = append(registry, p)
-		}
-	}
-	st, err := projections.Open(tempPath(t, "rm.db"), &projections.Options{Projections: registry})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
+	st := openCarryStore(t)
 	l := newCommitLog()
 	const acct = "110123456789"
 	item := func(txn string) domain.ReconcileItem {
@@ -139,4 +119,22 @@ func TestCarryKeepsUnrecordedStatementLinesUntilReportedAgain(t *testing.T) {
 	if got := unrecorded(); !slices.Equal(got, []string{"B<rec_1", "C<rec_2"}) {
 		t.Fatalf("after rec_2 reported A again: %v, want B and C", got)
 	}
+}
+
+// openCarryStore opens a read-model file with the reconcile_carry
+// projection alone.
+func openCarryStore(t *testing.T) *projections.Store {
+	t.Helper()
+	var registry []projections.Projection
+	for _, p := range projections.DefaultProjections() {
+		if p.Name == "reconcile_carry" {
+			registry = append(registry, p)
+		}
+	}
+	st, err := projections.Open(tempPath(t, "rm.db"), &projections.Options{Projections: registry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }
