@@ -113,11 +113,13 @@ type Config struct {
 	// BankSimLag is the simulated bank's refresh lag. Default 2s.
 	BankSimLag Duration `json:"bank_sim_lag"`
 	// FirmbankURL and FirmbankToken reach a real firm-banking provider for
-	// payouts. With BankSim and no URL, a simulated provider runs in-process.
+	// payouts. With BankSim and no URL, a simulated provider runs in-process,
+	// listening on FirmbankSimListen (default 127.0.0.1:0, a free port).
 	FirmbankURL   string `json:"firmbank_url"`
 	FirmbankToken string `json:"firmbank_token"`
 	// FirmbankTokenFile holds FirmbankToken instead.
 	FirmbankTokenFile string `json:"firmbank_token_file"`
+	FirmbankSimListen string `json:"firmbank_sim_listen"`
 	// FirmbankStatusLag is how long the provider may take to show a
 	// transfer it accepted (process.Config.RefusalLag). Default 1m.
 	FirmbankStatusLag Duration `json:"firmbank_status_lag"`
@@ -239,6 +241,7 @@ func Defaults() Config {
 		NotifyBurst:       1,
 		NotifyMaxAttempts: 10,
 		ChatSimListen:     "127.0.0.1:0",
+		FirmbankSimListen: "127.0.0.1:0",
 		ChatSimRate:       5,
 		IdleTrim:          Duration(idleTrimAfter),
 	}

@@ -566,9 +566,9 @@ func (e *Engine) firmBanking(cfg Config) (firmbanking.Provider, error) {
 	case cfg.BankSim:
 		e.firmFee = 500
 		fake := firmbanking.NewFakeService(firmbanking.FakeOptions{Token: "sim", Fee: e.firmFee, SettleAfter: 2 * time.Second, FailAccounts: []string{"000000000000"}})
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", cfg.FirmbankSimListen)
 		if err != nil {
-			return nil, fmt.Errorf("simulated firm banking: %w", err)
+			return nil, fmt.Errorf("firmbank-sim-listen: %w", err)
 		}
 		srv := &http.Server{Handler: fake.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -168,4 +169,38 @@ func TestLostEndOfTheLogRefusesTheStart(t *testing.T) {
 		t.Fatalf("start: %v, want the lost commits named", err)
 	}
 	t.Logf("refused: %v", err)
+}
+
+// The simulated firm banking listens where --firmbank-sim-listen says, so
+// that other instances can send payouts through it (--firmbank-url, token
+// "sim").
+func TestSimulatedFirmBankingListensWhereAsked(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	cfg := testConfig(t)
+	cfg.BankSim, cfg.FirmbankSimListen = true, addr
+	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Stop(context.Background()) }()
+	for token, want := range map[string]int{"sim": http.StatusNotFound, "wrong": http.StatusUnauthorized} {
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/transfers/po_unknown", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("the simulated firm banking is not at %s: %v", addr, err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("token %q: status %d, want %d", token, resp.StatusCode, want)
+		}
+	}
 }

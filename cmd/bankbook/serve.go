@@ -70,6 +70,7 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.NotifyMaxAttempts, "notify-max-attempts", cfg.NotifyMaxAttempts, "failed sends since the last redrive before a notification is dead-lettered")
 	fs.BoolVar(&cfg.ChatSim, "chat-sim", cfg.ChatSim, "run the fake chat provider in-process and send notifications to it (demos, tests)")
 	fs.StringVar(&cfg.ChatSimListen, "chat-sim-listen", cfg.ChatSimListen, "HOST:PORT of the fake chat provider, for other engine instances' --chat-url")
+	fs.StringVar(&cfg.FirmbankSimListen, "firmbank-sim-listen", cfg.FirmbankSimListen, "HOST:PORT of the simulated firm banking (--bank-sim), for other engine instances' --firmbank-url")
 	fs.IntVar(&cfg.ChatSimRate, "chat-sim-rate", cfg.ChatSimRate, "messages the fake chat provider accepts in any rolling second (the rest get 429)")
 	fs.Var(&cfg.IdempotencyTTL, "idempotency-ttl", "how long idempotency keys are kept (at least 168h)")
 	fs.StringVar(&cfg.CollectBank, "collect-bank", cfg.CollectBank, "bank of the collection account")
