@@ -117,6 +117,10 @@ type SimChatMessagesRequest struct {
 	// Limit keeps the latest Limit messages (1 to MaxSimChatMessages; 0:
 	// every one), so that a long run's record fits in a reply.
 	Limit int `json:"limit,omitempty"`
+	// From, when set, pages from the oldest instead: the messages from the
+	// From-th (1: the oldest), at most Limit of them (0:
+	// MaxSimChatMessages).
+	From int `json:"from,omitempty"`
 }
 
 // MaxSimChatMessages is the most messages one bankbook.sim.chat.messages
@@ -127,6 +131,9 @@ const MaxSimChatMessages = 1000
 func (r SimChatMessagesRequest) Validate() error {
 	if r.Limit < 0 || r.Limit > MaxSimChatMessages {
 		return invalid("limit", "must be between 1 and %d (0 or absent: every message)", MaxSimChatMessages)
+	}
+	if r.From < 0 {
+		return invalid("from", "must be 1 or more (absent: the latest messages)")
 	}
 	if r.Channel != "" {
 		return ValidateRecipient("channel", r.Channel)
@@ -149,7 +156,7 @@ type SimChatMessage struct {
 type SimChatMessagesReply struct {
 	Messages []SimChatMessage `json:"messages"`
 	// Total counts the messages accepted (for the channel), Messages the
-	// latest Limit of them.
+	// latest Limit of them (or the page From asked for).
 	Total   int `json:"total"`
 	Refused int `json:"refused"`
 }

@@ -226,7 +226,7 @@ func TestBadInputTable(t *testing.T) {
 			ids: []string{"notification_id"}},
 		api.NotifyLimiter.Subject:   {valid: []member{{"min_seq", `0`}}},
 		api.SimBankTransfer.Subject: {valid: []member{{"depositor_name", `"아무개"`}, {"amount", `5000`}, {"account_number", jsonString(e.cfg.CollectNumber)}}, amounts: []string{"amount"}, accounts: []string{"account_number?"}},
-		api.SimChatMessages.Subject: {valid: []member{{"channel", `"store:s-1"`}, {"limit", `10`}}},
+		api.SimChatMessages.Subject: {valid: []member{{"channel", `"store:s-1"`}, {"limit", `10`}, {"from", `1`}}},
 		api.AuditHistory.Subject: {valid: []member{{"aggregate_type", `"order"`}, {"aggregate_id", `"exists"`}, {"limit", `10`}, {"min_seq", `0`}},
 			ids: []string{"aggregate_id"}, page: true},
 		api.ReconcileBank.Subject: {valid: []member{{"file_sha256", jsonString(strings.Repeat("ab", 32))}, {"lines", reconcileLine}}},

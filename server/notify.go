@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 
@@ -68,7 +69,11 @@ func (s *Server) simChatMessages(_ context.Context, q api.SimChatMessagesRequest
 		msgs = []api.SimChatMessage{}
 	}
 	total := len(msgs)
-	if q.Limit > 0 && total > q.Limit {
+	switch {
+	case q.From > 0:
+		limit := cmp.Or(q.Limit, api.MaxSimChatMessages)
+		msgs = msgs[min(q.From-1, total):min(q.From-1+limit, total)]
+	case q.Limit > 0 && total > q.Limit:
 		msgs = msgs[total-q.Limit:]
 	}
 	return api.SimChatMessagesReply{Messages: msgs, Total: total, Refused: refused}, nil

@@ -178,6 +178,14 @@ func TestNotificationsSurviveProviderTroubles(t *testing.T) {
 	if all.Total < 2 || latest.Total != all.Total || len(latest.Messages) != 1 || latest.Messages[0] != all.Messages[len(all.Messages)-1] {
 		t.Errorf("sim.chat.messages limit 1: %d of %d, want the latest of %d", len(latest.Messages), latest.Total, all.Total)
 	}
+	// From pages from the oldest.
+	for _, tc := range []struct{ from, limit, first, n int }{{1, 1, 0, 1}, {2, 0, 1, all.Total - 1}, {all.Total, 5, all.Total - 1, 1}, {all.Total + 1, 0, 0, 0}} {
+		var page api.SimChatMessagesReply
+		e.call(t, api.SimChatMessages.Subject, api.SimChatMessagesRequest{From: tc.from, Limit: tc.limit}, &page, nil)
+		if len(page.Messages) != tc.n || page.Total != all.Total || tc.n > 0 && page.Messages[0] != all.Messages[tc.first] {
+			t.Errorf("sim.chat.messages from %d limit %d: %d of %d, want %d from the %d-th", tc.from, tc.limit, len(page.Messages), page.Total, tc.n, tc.first+1)
+		}
+	}
 }
 
 // metric returns the value of one series of the engine's /metrics.

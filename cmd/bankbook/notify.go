@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -78,7 +79,7 @@ func notifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // chatSim shows what the fake chat provider accepted (serve --chat-sim).
 func chatSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || isHelp(args[0]) {
-		return groupUsage(args, stdout, "usage: bankbook chat-sim messages [--channel C] [--limit N]")
+		return groupUsage(args, stdout, "usage: bankbook chat-sim messages [--channel C] [--limit N | --from N [--limit N]]")
 	}
 	if args[0] != "messages" {
 		return usageError("unknown chat-sim command %q (messages)", args[0])
@@ -86,20 +87,63 @@ func chatSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs, cf := newClientFlagSet("chat-sim messages", stderr)
 	var q api.SimChatMessagesRequest
 	fs.StringVar(&q.Channel, "channel", "", "only this channel (the recipient: store:ID, distributor:ID, user:ID)")
-	fs.IntVar(&q.Limit, "limit", 0, "only the latest N messages (at most 1000; 0: every one)")
+	fs.IntVar(&q.Limit, "limit", 0, "only the latest N messages (at most 1000; 0: every one, read 1000 at a time)")
+	fs.IntVar(&q.From, "from", 0, "from the N-th message (1: the oldest), at most --limit of them (0: 1000)")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	return call(ctx, cf, stdout, api.SimChatMessages, q, nil, func(r api.SimChatMessagesReply) string {
-		var b strings.Builder
-		for _, m := range r.Messages {
-			fmt.Fprintf(&b, "%s  %-24s %-16s %s\n", m.ReceivedAt, m.Channel, m.CustomType, m.Message)
+	if q.Limit == 0 && q.From == 0 {
+		return chatSimAll(ctx, cf, stdout, q)
+	}
+	return call(ctx, cf, stdout, api.SimChatMessages, q, nil, chatSimText)
+}
+
+// chatSimPage is how many messages chatSimAll asks for at a time.
+var chatSimPage = api.MaxSimChatMessages
+
+// chatSimAll reads every message, chatSimPage at a time from the oldest,
+// and shows them as one reply.
+func chatSimAll(ctx context.Context, cf *clientFlags, stdout io.Writer, q api.SimChatMessagesRequest) error {
+	c, err := cf.connect()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	all := api.SimChatMessagesReply{Messages: []api.SimChatMessage{}}
+	for q.From, q.Limit = 1, chatSimPage; ; {
+		r, _, err := client.Do(ctx, c, api.SimChatMessages, q, nil)
+		if err != nil {
+			return requestFailed(err)
 		}
-		shown := ""
-		if len(r.Messages) < r.Total {
-			shown = fmt.Sprintf(" (the latest %d shown)", len(r.Messages))
+		all.Messages, all.Total, all.Refused = append(all.Messages, r.Messages...), r.Total, r.Refused
+		q.From += len(r.Messages)
+		if len(r.Messages) == 0 || q.From > r.Total {
+			break
 		}
-		fmt.Fprintf(&b, "%d messages accepted%s, %d requests refused with 429\n", r.Total, shown, r.Refused)
-		return b.String()
-	})
+	}
+	if cf.json {
+		b, err := json.Marshal(all)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, string(b))
+		return nil
+	}
+	fmt.Fprint(stdout, chatSimText(all))
+	return nil
+}
+
+func chatSimText(r api.SimChatMessagesReply) string {
+	var b strings.Builder
+	for _, m := range r.Messages {
+		fmt.Fprintf(&b, "%s  %-24s %-16s %s\n", m.ReceivedAt, m.Channel, m.CustomType, m.Message)
+	}
+	shown := ""
+	if len(r.Messages) < r.Total {
+		shown = fmt.Sprintf(" (%d shown)", len(r.Messages))
+	}
+	fmt.Fprintf(&b, "%d messages accepted%s, %d requests refused with 429\n", r.Total, shown, r.Refused)
+	return b.String()
 }

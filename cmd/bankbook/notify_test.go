@@ -162,10 +162,16 @@ func TestNotifyCommandsAgainstARunningEngine(t *testing.T) {
 		t.Errorf("notify limiter --json: %q %v; want chat, 5/s, burst 1, none pending", out, err)
 	}
 
+	chatSimPage = 1 // every message, one request per message
 	out, err = cli(t, "chat-sim", "messages", url)
+	chatSimPage = api.MaxSimChatMessages
 	if err != nil || !strings.Contains(out, "store:s-ok") || !strings.Contains(out, "store:s-dead") || !strings.Contains(out, "bill_issued") ||
 		!strings.Contains(out, "2 messages accepted, 0 requests refused with 429") {
 		t.Errorf("chat-sim messages: %q %v", out, err)
+	}
+	out, err = cli(t, "chat-sim", "messages", url, "--from", "2", "--limit", "1")
+	if err != nil || strings.Count(out, "bill_issued") != 1 || !strings.Contains(out, "2 messages accepted (1 shown)") {
+		t.Errorf("chat-sim messages --from 2 --limit 1: %q %v", out, err)
 	}
 	out, err = cli(t, "chat-sim", "messages", url, "--channel", "store:s-dead", "--json")
 	var msgs api.SimChatMessagesReply
