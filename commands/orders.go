@@ -54,6 +54,7 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 			return api.SubmitOrderReply{}, domain.ErrOrderExists.With("", map[string]any{"order_id": req.OrderID})
 		}
 	}
+	asked := meta
 	meta.Resumed = false // read just now; execute still checks every later read
 
 	if err := h.admit(ctx, buyer, id); err != nil {
@@ -99,12 +100,27 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	if errors.Is(err, domain.ErrOrderExists) {
 		// Another request submitted this ID since it was read: the name
 		// reserved above names that order, and the expiry armed above
-		// replaced that order's.
+		// replaced that order's. If that request was an earlier attempt of
+		// this one (the same key), its commit is the answer.
 		h.lostRace(ctx, name, id)
+		if asked.IdempotencyKey != "" {
+			asked.Resumed = true // every commit, not a snapshot's
+			if _, prior, perr := h.orders.catchUp(ctx, req.OrderID, snapshot[domain.Order]{}, asked); perr == nil && prior != nil {
+				return submitReply(*prior), nil
+			}
+		}
 		return api.SubmitOrderReply{}, err
 	}
 	if err != nil {
 		return api.SubmitOrderReply{}, err
+	}
+	if o := out.State; o.Status == domain.StatusAwaitingDeposit && !o.ExpiryTime(h.cfg.PaymentDeadline).Equal(expiry) {
+		// An earlier attempt under this key stored the order, which this
+		// attempt found only when its append conflicted: the expiry armed
+		// above replaced that order's.
+		if err := h.timers.Arm(ctx, TimerExpireOrder, req.OrderID, o.ExpiryTime(h.cfg.PaymentDeadline), nil); err != nil {
+			h.log.Warn().Err(err).Str("order_id", req.OrderID).Msg("arming the expiry of an order an earlier attempt stored")
+		}
 	}
 	h.log.Info().Str("order_id", req.OrderID).Str("correlation_id", meta.CorrelationID).Uint64("seq", uint64(out.Seq)).Msg("order submitted")
 	return submitReply(out), nil
@@ -137,18 +153,19 @@ func submitReply(out Outcome[domain.Order]) api.SubmitOrderReply {
 // wants the name takes it over.
 func (h *Orders) lostRace(ctx context.Context, name string, order domain.OrderID) {
 	o, _, err := h.orders.Get(ctx, string(order))
-	if err == nil && o.Status == domain.StatusAwaitingDeposit {
+	if err != nil {
+		h.log.Warn().Err(err).Str("order_id", string(order)).Msg("reading the order a refused submit raced with: its expiry and the name stay as they are")
+		return
+	}
+	if o.Status == domain.StatusAwaitingDeposit {
 		if err := h.timers.Arm(ctx, TimerExpireOrder, string(order), o.ExpiryTime(h.cfg.PaymentDeadline), nil); err != nil {
 			h.log.Warn().Err(err).Str("order_id", string(order)).Msg("arming the expiry of an order a refused submit raced with")
 		}
 	}
-	if err == nil && o.Exists() && domain.SameName(o.DepositorName, name) {
+	if o.Exists() && domain.SameName(o.DepositorName, name) {
 		return
 	}
-	if err == nil {
-		err = h.names.Release(ctx, name, order)
-	}
-	if err != nil {
+	if err := h.names.Release(ctx, name, order); err != nil {
 		h.log.Warn().Err(err).Str("order_id", string(order)).Msg("releasing the depositor name of a refused submit")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/reservations"
+	"github.com/rs/zerolog"
 )
 
 // armedOf returns the timers of one kind armed so far.
@@ -478,6 +479,42 @@ func TestOverdueOrderFromBeforeExpiryIsArmedWhenItsNameIsWanted(t *testing.T) {
 	}
 }
 
+// racedSubmits runs first until it arms order's expiry, then, the clock an
+// hour on, second, whose own arm of it is held until first has returned:
+// second reads order free, and first stores it before second appends.
+func racedSubmits(t *testing.T, u *unit, order string, first, second func() (api.SubmitOrderReply, error)) (a, b api.SubmitOrderReply, bErr error) {
+	t.Helper()
+	aIn, bIn, aDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	calls := 0 // the arms below run one after another
+	u.timers.Fail = func(kind, id string) error {
+		if kind != commands.TimerExpireOrder || id != order {
+			return nil
+		}
+		switch calls++; calls {
+		case 1: // first's, held until second has read the ID free and armed
+			close(aIn)
+			<-bIn
+		case 2: // second's, held until first has appended
+			close(bIn)
+			<-aDone
+		}
+		return nil
+	}
+	var aErr error
+	go func() {
+		defer close(aDone)
+		a, aErr = first()
+	}()
+	<-aIn
+	u.clock.Set(u.clock.Now().Add(time.Hour))
+	b, bErr = second()
+	<-aDone
+	if aErr != nil {
+		t.Fatalf("first submit: %v", aErr)
+	}
+	return a, b, bErr
+}
+
 // TestSubmitThatLosesTheRaceArmsTheWinnersExpiryAgain: a submit that read
 // its order ID free and lost the race for it to another (which appended
 // first) had armed that ID's expiry at its own clock, replacing the stored
@@ -485,42 +522,55 @@ func TestOverdueOrderFromBeforeExpiryIsArmedWhenItsNameIsWanted(t *testing.T) {
 func TestSubmitThatLosesTheRaceArmsTheWinnersExpiryAgain(t *testing.T) {
 	onEachStore(t, func(t *testing.T, es commands.EventStore) {
 		u := newUnitWith(t, es, func(c *commands.Config) {})
-		aIn, bIn, aDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
-		calls := 0 // the arms below run one after another
-		u.timers.Fail = func(kind, id string) error {
-			if kind != commands.TimerExpireOrder || id != "o-1" {
-				return nil
-			}
-			switch calls++; calls {
-			case 1: // A's, held until B has read the ID free and armed
-				close(aIn)
-				<-bIn
-			case 2: // B's, held until A has appended
-				close(bIn)
-				<-aDone
-			}
-			return nil
-		}
-		t0 := u.clock.Now()
-		var (
-			aRep api.SubmitOrderReply
-			aErr error
-		)
-		go func() {
-			defer close(aDone)
-			aRep, aErr = u.submitAs(t, "o-1", "u-1", "김민수", 5000)
-		}()
-		<-aIn
-		u.clock.Set(t0.Add(time.Hour))
-		_, errB := u.submitAs(t, "o-1", "u-2", "김민수", 5000)
-		<-aDone
-		if aErr != nil {
-			t.Fatalf("A: %v", aErr)
-		}
+		a, _, errB := racedSubmits(t, u, "o-1",
+			func() (api.SubmitOrderReply, error) { return u.submitAs(t, "o-1", "u-1", "김민수", 5000) },
+			func() (api.SubmitOrderReply, error) { return u.submitAs(t, "o-1", "u-2", "김민수", 5000) })
 		requireErr(t, errB, domain.ErrOrderExists)
 		got := armedOf(u.timers, commands.TimerExpireOrder)
-		if last := got[len(got)-1]; domain.FormatTime(last.At) != aRep.ExpiresAt || len(got) != 3 {
-			t.Fatalf("order o-1 expires at %s, but its expiry timers are %+v (the last one counts)", aRep.ExpiresAt, got)
+		if last := got[len(got)-1]; domain.FormatTime(last.At) != a.ExpiresAt || len(got) != 3 {
+			t.Fatalf("order o-1 expires at %s, but its expiry timers are %+v (the last one counts)", a.ExpiresAt, got)
+		}
+	})
+}
+
+// TestResumedRepeatRacingItsFirstAttemptAnswersItsOrder: a repeat under the
+// same key that runs while its first attempt still does (the first's answer
+// was lost, its lease ran out) reads the ID free; when the first stores the
+// order, the repeat answers that order, on this instance or another, and
+// the order's expiry is armed at its own deadline.
+func TestResumedRepeatRacingItsFirstAttemptAnswersItsOrder(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		for _, elsewhere := range []bool{false, true} {
+			u := newUnitWith(t, es, func(c *commands.Config) {})
+			repeat := u.Orders
+			if elsewhere { // another instance: its own handlers and cache
+				other, err := commands.New(commands.Deps{Events: es, Codec: domain.Events(), Names: u.names, Timers: u.timers, Watermarks: u.marks, Accounts: u.accts},
+					commands.Config{CollectAccount: collect, Now: u.clock.Now, NameGrace: time.Hour}, zerolog.Nop())
+				if err != nil {
+					t.Fatal(err)
+				}
+				repeat = other.Orders
+			}
+			order := fmt.Sprintf("o-%v", elsewhere)
+			meta := commands.Meta{IdempotencyKey: "k-" + order, Command: "order.submit", Actor: "app"}
+			req := api.SubmitOrderRequest{OrderID: order, BuyerID: "u-1", BuyerName: "김민수", Amount: 5000}
+			resumed := meta
+			resumed.Resumed = true
+			a, b, errB := racedSubmits(t, u, order,
+				func() (api.SubmitOrderReply, error) { return u.Orders.SubmitOrder(context.Background(), meta, req) },
+				func() (api.SubmitOrderReply, error) { return repeat.SubmitOrder(context.Background(), resumed, req) })
+			if errB != nil || b.ExpiresAt != a.ExpiresAt || b.DepositorName != a.DepositorName {
+				t.Fatalf("elsewhere %v: the repeat answered %+v, %v; want the first attempt's %+v", elsewhere, b, errB, a)
+			}
+			var got []commandstest.Armed
+			for _, a := range armedOf(u.timers, commands.TimerExpireOrder) {
+				if a.ID == order {
+					got = append(got, a)
+				}
+			}
+			if last := got[len(got)-1]; domain.FormatTime(last.At) != a.ExpiresAt {
+				t.Fatalf("elsewhere %v: order %s expires at %s, but its expiry timers are %+v (the last one counts)", elsewhere, order, a.ExpiresAt, got)
+			}
 		}
 	})
 }

@@ -62,7 +62,8 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 		}
 		for _, it := range e.MissingInLedger {
 			k := carryKey(e.Kind, it.AccountNumber)
-			unrecorded[k] = append(unrecorded[k], carried(it, e.RunID))
+			it.CarriedFrom = e.RunID // the run that found it missing, whatever carried it there
+			unrecorded[k] = append(unrecorded[k], it)
 		}
 		for _, list := range [][]domain.ReconcileItem{e.Matched, e.MissingInLedger, e.MissingAtBank, e.AmountMismatch, e.Duplicate, e.TimingDifference} {
 			for _, it := range list {

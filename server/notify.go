@@ -71,8 +71,8 @@ func (s *Server) simChatMessages(_ context.Context, q api.SimChatMessagesRequest
 	total := len(msgs)
 	switch {
 	case q.From > 0:
-		limit := cmp.Or(q.Limit, api.MaxSimChatMessages)
-		msgs = msgs[min(q.From-1, total):min(q.From-1+limit, total)]
+		start := min(q.From-1, total)
+		msgs = msgs[start : start+min(cmp.Or(q.Limit, api.MaxSimChatMessages), total-start)]
 	case q.Limit > 0 && total > q.Limit:
 		msgs = msgs[total-q.Limit:]
 	}

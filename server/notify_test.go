@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -179,7 +180,7 @@ func TestNotificationsSurviveProviderTroubles(t *testing.T) {
 		t.Errorf("sim.chat.messages limit 1: %d of %d, want the latest of %d", len(latest.Messages), latest.Total, all.Total)
 	}
 	// From pages from the oldest.
-	for _, tc := range []struct{ from, limit, first, n int }{{1, 1, 0, 1}, {2, 0, 1, all.Total - 1}, {all.Total, 5, all.Total - 1, 1}, {all.Total + 1, 0, 0, 0}} {
+	for _, tc := range []struct{ from, limit, first, n int }{{1, 1, 0, 1}, {2, 0, 1, all.Total - 1}, {all.Total, 5, all.Total - 1, 1}, {all.Total + 1, 0, 0, 0}, {math.MaxInt, 0, 0, 0}, {math.MaxInt - 500, 5, 0, 0}} {
 		var page api.SimChatMessagesReply
 		e.call(t, api.SimChatMessages.Subject, api.SimChatMessagesRequest{From: tc.from, Limit: tc.limit}, &page, nil)
 		if len(page.Messages) != tc.n || page.Total != all.Total || tc.n > 0 && page.Messages[0] != all.Messages[tc.first] {
