@@ -105,7 +105,11 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 		h.lostRace(ctx, name, id)
 		if asked.IdempotencyKey != "" {
 			asked.Resumed = true // every commit, not a snapshot's
-			if _, prior, perr := h.orders.catchUp(ctx, req.OrderID, snapshot[domain.Order]{}, asked); perr == nil && prior != nil {
+			_, prior, perr := h.orders.catchUp(ctx, req.OrderID, snapshot[domain.Order]{}, asked)
+			if perr != nil {
+				return api.SubmitOrderReply{}, perr // not order_exists, which is kept under the key
+			}
+			if prior != nil {
 				return submitReply(*prior), nil
 			}
 		}
@@ -114,12 +118,18 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	if err != nil {
 		return api.SubmitOrderReply{}, err
 	}
-	if o := out.State; o.Status == domain.StatusAwaitingDeposit && !o.ExpiryTime(h.cfg.PaymentDeadline).Equal(expiry) {
+	if !out.State.ExpiryTime(h.cfg.PaymentDeadline).Equal(expiry) {
 		// An earlier attempt under this key stored the order, which this
 		// attempt found only when its append conflicted: the expiry armed
-		// above replaced that order's.
-		if err := h.timers.Arm(ctx, TimerExpireOrder, req.OrderID, o.ExpiryTime(h.cfg.PaymentDeadline), nil); err != nil {
-			h.log.Warn().Err(err).Str("order_id", req.OrderID).Msg("arming the expiry of an order an earlier attempt stored")
+		// above replaced that order's, if it is still open (out is as of
+		// that attempt's commit).
+		if o, _, err := h.orders.Get(ctx, req.OrderID); err != nil || o.Status == domain.StatusAwaitingDeposit {
+			if err == nil {
+				err = h.timers.Arm(ctx, TimerExpireOrder, req.OrderID, o.ExpiryTime(h.cfg.PaymentDeadline), nil)
+			}
+			if err != nil {
+				h.log.Warn().Err(err).Str("order_id", req.OrderID).Msg("arming the expiry of an order an earlier attempt stored")
+			}
 		}
 	}
 	h.log.Info().Str("order_id", req.OrderID).Str("correlation_id", meta.CorrelationID).Uint64("seq", uint64(out.Seq)).Msg("order submitted")

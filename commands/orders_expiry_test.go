@@ -574,3 +574,56 @@ func TestResumedRepeatRacingItsFirstAttemptAnswersItsOrder(t *testing.T) {
 		}
 	})
 }
+
+// flakyLoads fails every full load of an aggregate once fail is set.
+type flakyLoads struct {
+	commands.EventStore
+	fail atomic.Bool
+}
+
+func (f *flakyLoads) Load(ctx context.Context, ref eventstore.Ref, after eventstore.Seq) ([]eventstore.Commit, error) {
+	if f.fail.Load() && after == 0 {
+		return nil, errors.New("load: store unavailable")
+	}
+	return f.EventStore.Load(ctx, ref, after)
+}
+
+// TestRacingRepeatAnswersOrderExistsOnlyForAnotherRequestsOrder: a keyed
+// repeat refused because the order was stored meanwhile answers
+// order_exists (which is kept under its key) only when the order is not
+// its key's: another actor's under the same key, or another command's; a
+// failed look for its key's commit is that failure.
+func TestRacingRepeatAnswersOrderExistsOnlyForAnotherRequestsOrder(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		fl := &flakyLoads{EventStore: es}
+		u := newUnitWith(t, fl, func(c *commands.Config) {})
+		mine := commands.Meta{IdempotencyKey: "k-1", Command: "order.submit", Actor: "app", Resumed: true}
+		for _, tc := range []struct {
+			order string
+			first commands.Meta
+		}{
+			{"o-1", commands.Meta{IdempotencyKey: "k-1", Command: "order.submit", Actor: "other"}},
+			{"o-2", commands.Meta{IdempotencyKey: "k-1", Command: "order.other", Actor: "app"}},
+		} {
+			req := api.SubmitOrderRequest{OrderID: tc.order, BuyerID: "u-1", BuyerName: "김민수", Amount: 5000}
+			_, b, errB := racedSubmits(t, u, tc.order,
+				func() (api.SubmitOrderReply, error) { return u.Orders.SubmitOrder(context.Background(), tc.first, req) },
+				func() (api.SubmitOrderReply, error) { return u.Orders.SubmitOrder(context.Background(), mine, req) })
+			if !errors.Is(errB, domain.ErrOrderExists) {
+				t.Fatalf("%s stored by %+v: the repeat answered %+v, %v; want order_exists", tc.order, tc.first, b, errB)
+			}
+		}
+		req := api.SubmitOrderRequest{OrderID: "o-3", BuyerID: "u-1", BuyerName: "김민수", Amount: 5000}
+		first := mine
+		first.Resumed = false
+		_, b, errB := racedSubmits(t, u, "o-3",
+			func() (api.SubmitOrderReply, error) {
+				defer fl.fail.Store(true)
+				return u.Orders.SubmitOrder(context.Background(), first, req)
+			},
+			func() (api.SubmitOrderReply, error) { return u.Orders.SubmitOrder(context.Background(), mine, req) })
+		if errB == nil || errors.Is(errB, domain.ErrOrderExists) {
+			t.Fatalf("the repeat whose look for its commit failed answered %+v, %v; want that failure", b, errB)
+		}
+	})
+}
