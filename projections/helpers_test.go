@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -223,4 +224,21 @@ func runErr(t testing.TB, done <-chan error) error {
 		t.Fatal("Run did not return")
 		return nil
 	}
+}
+
+// openStoreWith opens a read-model file with the named projections alone.
+func openStoreWith(t *testing.T, names ...string) *projections.Store {
+	t.Helper()
+	var registry []projections.Projection
+	for _, p := range projections.DefaultProjections() {
+		if slices.Contains(names, p.Name) {
+			registry = append(registry, p)
+		}
+	}
+	st, err := projections.Open(tempPath(t, "rm.db"), &projections.Options{Projections: registry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
-	"github.com/bankbook/bankbook/projections"
 )
 
 // A run whose carry base is the scope's record replaces it with its own
@@ -17,7 +16,7 @@ import (
 // the latest end of a period any run covered, and the latest sequence a run
 // compared deposits as of, whatever order the runs came in.
 func TestCarryOfRunsMadeAtOnceLosesNothing(t *testing.T) {
-	st := openCarryStore(t)
+	st := openStoreWith(t, "reconcile_carry")
 	l := newCommitLog()
 	const acct = "110123456789"
 	item := func(txn string) domain.ReconcileItem {
@@ -85,7 +84,7 @@ func withFrom(it domain.ReconcileItem, from domain.ReconciliationID) domain.Reco
 // the run that found them) until a later run reports the transaction
 // again; other runs keep them.
 func TestCarryKeepsUnrecordedStatementLinesUntilReportedAgain(t *testing.T) {
-	st := openCarryStore(t)
+	st := openStoreWith(t, "reconcile_carry")
 	l := newCommitLog()
 	const acct = "110123456789"
 	item := func(txn string) domain.ReconcileItem {
@@ -121,22 +120,4 @@ func TestCarryKeepsUnrecordedStatementLinesUntilReportedAgain(t *testing.T) {
 	if got := unrecorded(); !slices.Equal(got, []string{"B<rec_1", "C<rec_2"}) {
 		t.Fatalf("after rec_2 reported A again: %v, want B and C, each from the run that found it missing", got)
 	}
-}
-
-// openCarryStore opens a read-model file with the reconcile_carry
-// projection alone.
-func openCarryStore(t *testing.T) *projections.Store {
-	t.Helper()
-	var registry []projections.Projection
-	for _, p := range projections.DefaultProjections() {
-		if p.Name == "reconcile_carry" {
-			registry = append(registry, p)
-		}
-	}
-	st, err := projections.Open(tempPath(t, "rm.db"), &projections.Options{Projections: registry})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
-	"github.com/bankbook/bankbook/projections"
 )
 
 // An orphan's life through suspense and payouts pending, commit by commit:
@@ -16,7 +15,7 @@ import (
 // is the account's balance, and the open items sum to it), and the points
 // say what changed.
 func TestLedgerSeriesFollowsOpenItems(t *testing.T) {
-	st := openSeriesStore(t)
+	st := openStoreWith(t, "ledger", "series") // events apply without the aggregates they belong to
 	l := newCommitLog()
 	const suspense, pending = domain.AccountSuspense, domain.AccountPayoutsPending
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
@@ -163,22 +162,4 @@ func TestLedgerSeriesOpenItems(t *testing.T) {
 	if err != nil || len(other.Points) != 0 || len(other.OpenItems) != 0 || other.OpenCount != 0 {
 		t.Fatalf("payouts pending: %+v, %v", other, err)
 	}
-}
-
-// openSeriesStore opens read models with only the ledger and the series,
-// so that events can be applied without the aggregates they belong to.
-func openSeriesStore(t *testing.T) *projections.Store {
-	t.Helper()
-	var registry []projections.Projection
-	for _, p := range projections.DefaultProjections() {
-		if p.Name == "ledger" || p.Name == "series" {
-			registry = append(registry, p)
-		}
-	}
-	st, err := projections.Open(tempPath(t, "rm.db"), &projections.Options{Projections: registry})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
 }
