@@ -62,8 +62,9 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	}
 	// The expiry is armed before the order is stored, so every stored order
 	// has one (an expiry without an order does nothing). It is armed while
-	// the name is reserved, two writes waited for together; the order's own
-	// deadline is checked against it below and armed again if it differs.
+	// the name is reserved, two writes waited for together, at the deadline
+	// DecideSubmit gives the order (SubmitExpiry of the same now), and
+	// armed again before the append if that failed.
 	now := h.Now()
 	expiry := domain.SubmitExpiry(now, h.cfg.PaymentDeadline)
 	armed := make(chan error, 1)
@@ -89,10 +90,8 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 		})
 	}, func(events []domain.Event) error {
 		for _, e := range events {
-			if s, ok := e.(domain.OrderSubmitted); ok {
-				if at := s.Expiry(); armErr != nil || !at.Equal(expiry) {
-					return h.timers.Arm(ctx, TimerExpireOrder, string(s.OrderID), at, nil)
-				}
+			if s, ok := e.(domain.OrderSubmitted); ok && armErr != nil {
+				return h.timers.Arm(ctx, TimerExpireOrder, string(s.OrderID), s.Expiry(), nil)
 			}
 		}
 		return nil
@@ -121,15 +120,9 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	if !out.State.ExpiryTime(h.cfg.PaymentDeadline).Equal(expiry) {
 		// An earlier attempt under this key stored the order, which this
 		// attempt found only when its append conflicted: the expiry armed
-		// above replaced that order's, if it is still open (out is as of
-		// that attempt's commit).
-		if o, _, err := h.orders.Get(ctx, req.OrderID); err != nil || o.Status == domain.StatusAwaitingDeposit {
-			if err == nil {
-				err = h.timers.Arm(ctx, TimerExpireOrder, req.OrderID, o.ExpiryTime(h.cfg.PaymentDeadline), nil)
-			}
-			if err != nil {
-				h.log.Warn().Err(err).Str("order_id", req.OrderID).Msg("arming the expiry of an order an earlier attempt stored")
-			}
+		// above replaced that order's timer.
+		if _, err := h.rearm(ctx, id); err != nil {
+			h.log.Warn().Err(err).Str("order_id", req.OrderID).Msg("arming again the timer of an order an earlier attempt stored")
 		}
 	}
 	h.log.Info().Str("order_id", req.OrderID).Str("correlation_id", meta.CorrelationID).Uint64("seq", uint64(out.Seq)).Msg("order submitted")
@@ -153,8 +146,8 @@ func submitReply(out Outcome[domain.Order]) api.SubmitOrderReply {
 }
 
 // lostRace mends what a submit refused because order was stored meanwhile
-// by another request did: it arms that order's expiry again at its own
-// deadline (this submit's replaced it), and frees name, reserved for order
+// by another request did: it arms that order's timer again (this submit's
+// expiry replaced it), and frees name, reserved for order
 // by this submit, unless it is that order's depositor name (same buyer
 // name, same first suffix). A failure is logged: the order then expires
 // when this submit's expiry falls due (ExpireOrder waits for the
@@ -167,10 +160,8 @@ func (h *Orders) lostRace(ctx context.Context, name string, order domain.OrderID
 		h.log.Warn().Err(err).Str("order_id", string(order)).Msg("reading the order a refused submit raced with: its expiry and the name stay as they are")
 		return
 	}
-	if o.Status == domain.StatusAwaitingDeposit {
-		if err := h.timers.Arm(ctx, TimerExpireOrder, string(order), o.ExpiryTime(h.cfg.PaymentDeadline), nil); err != nil {
-			h.log.Warn().Err(err).Str("order_id", string(order)).Msg("arming the expiry of an order a refused submit raced with")
-		}
+	if _, err := h.armTimerOf(ctx, o); err != nil {
+		h.log.Warn().Err(err).Str("order_id", string(order)).Msg("arming again the timer of an order a refused submit raced with")
 	}
 	if o.Exists() && domain.SameName(o.DepositorName, name) {
 		return

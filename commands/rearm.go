@@ -70,6 +70,12 @@ func (h *Orders) rearm(ctx context.Context, id domain.OrderID) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	return h.armTimerOf(ctx, o)
+}
+
+// armTimerOf arms the timer order o needs, if any, and reports whether it
+// armed one.
+func (h *Orders) armTimerOf(ctx context.Context, o domain.Order) (bool, error) {
 	switch {
 	case !o.Exists():
 		return false, nil
