@@ -594,6 +594,11 @@ func txnKey(account, bankTxnID string) string {
 	return NormalizeAccountNumber(account) + "\x00" + bankTxnID
 }
 
+// Lists returns the item list of every category.
+func (it *ReconcileItems) Lists() []*[]ReconcileItem {
+	return []*[]ReconcileItem{&it.Matched, &it.MissingInLedger, &it.MissingAtBank, &it.AmountMismatch, &it.Duplicate, &it.TimingDifference}
+}
+
 // markCarried sets CarriedFrom on every item that settles or carries again
 // one of carried (matched by key); items this run found first keep it
 // unset.
@@ -605,7 +610,7 @@ func (it *ReconcileItems) markCarried(carried []ReconcileItem, key func(Reconcil
 	for _, c := range carried {
 		from[key(c)] = c.CarriedFrom
 	}
-	for _, list := range []*[]ReconcileItem{&it.Matched, &it.MissingInLedger, &it.MissingAtBank, &it.AmountMismatch, &it.Duplicate, &it.TimingDifference} {
+	for _, list := range it.Lists() {
 		for i := range *list {
 			if run, ok := from[key((*list)[i])]; ok {
 				(*list)[i].CarriedFrom = run

@@ -268,19 +268,18 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 	}
 	if p.Status != domain.PayoutRequestedStatus {
 		m.forgetRefusal(p.ID) // recorded meanwhile (payout.resolve)
+		return nil
 	}
-	if p.Status == domain.PayoutRequestedStatus {
-		result, err := m.send(ctx, p)
-		if err != nil {
-			return err
-		}
-		if p, err = m.cfg.Payouts.RecordResult(ctx, meta, p.ID, result); err != nil {
-			return err
-		}
-		if err := contradiction(p, result); err != nil {
-			m.cfg.Log.Error().Err(err).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Msg("the provider's result contradicts the recorded one")
-			return worker.Permanent(err)
-		}
+	result, err := m.send(ctx, p)
+	if err != nil {
+		return err
+	}
+	if p, err = m.cfg.Payouts.RecordResult(ctx, meta, p.ID, result); err != nil {
+		return err
+	}
+	if err := contradiction(p, result); err != nil {
+		m.cfg.Log.Error().Err(err).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Msg("the provider's result contradicts the recorded one")
+		return worker.Permanent(err)
 	}
 	return nil
 }

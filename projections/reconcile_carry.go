@@ -65,8 +65,8 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 			it.CarriedFrom = e.RunID // the run that found it missing, whatever carried it there
 			unrecorded[k] = append(unrecorded[k], it)
 		}
-		for _, list := range [][]domain.ReconcileItem{e.Matched, e.MissingInLedger, e.MissingAtBank, e.AmountMismatch, e.Duplicate, e.TimingDifference} {
-			for _, it := range list {
+		for _, list := range e.Lists() {
+			for _, it := range *list {
 				reported[carryItemKey(it)] = true
 			}
 		}
@@ -127,8 +127,8 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 // timing differences, which replace a stored item of the same key.
 func mergeCarry(e domain.ReconciliationCompleted, stored, own []domain.ReconcileItem) []domain.ReconcileItem {
 	gone := map[string]bool{}
-	for _, list := range [][]domain.ReconcileItem{e.Matched, e.MissingInLedger, e.MissingAtBank, e.AmountMismatch, e.Duplicate, e.TimingDifference} {
-		for _, it := range list {
+	for _, list := range e.Lists() {
+		for _, it := range *list {
 			if it.CarriedFrom != "" {
 				gone[carryItemKey(it)] = true
 			}
