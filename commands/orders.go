@@ -57,7 +57,17 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	asked := meta
 	meta.Resumed = false // read just now; execute still checks every later read
 
-	if err := h.admit(ctx, buyer, id); err != nil {
+	// The buyer is admitted against the limit of unpaid orders before the
+	// name is reserved, or, for an ID generated for this request, while it
+	// is: no other request can hold a reservation for that ID, so the name
+	// can be freed if the buyer is refused. (Another attempt at a given ID
+	// may be holding the same reservation, which a refused one must leave
+	// alone.)
+	var admitted chan error
+	if meta.FreshID {
+		admitted = make(chan error, 1)
+		go func() { admitted <- h.admit(ctx, buyer, id) }()
+	} else if err := h.admit(ctx, buyer, id); err != nil {
 		return api.SubmitOrderReply{}, err
 	}
 	// The expiry is armed before the order is stored, so every stored order
@@ -71,6 +81,14 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	go func() { armed <- h.timers.Arm(ctx, TimerExpireOrder, req.OrderID, expiry, nil) }()
 	name, err := h.reserveName(ctx, req.BuyerName, id)
 	armErr := <-armed
+	if admitted != nil {
+		if admitErr := <-admitted; admitErr != nil {
+			if err == nil {
+				h.release(ctx, name, id)
+			}
+			return api.SubmitOrderReply{}, admitErr
+		}
+	}
 	if err != nil {
 		return api.SubmitOrderReply{}, err
 	}
@@ -166,6 +184,14 @@ func (h *Orders) lostRace(ctx context.Context, name string, order domain.OrderID
 	if o.Exists() && domain.SameName(o.DepositorName, name) {
 		return
 	}
+	h.release(ctx, name, order)
+}
+
+// release frees name, reserved for order by a submit that was then
+// refused. A failure is logged: the reservation then points at an order
+// that never appears, and the next submit that wants the name takes it
+// over once it is older than Config.OrphanReservationAge.
+func (h *Orders) release(ctx context.Context, name string, order domain.OrderID) {
 	if err := h.names.Release(ctx, name, order); err != nil {
 		h.log.Warn().Err(err).Str("order_id", string(order)).Msg("releasing the depositor name of a refused submit")
 	}
