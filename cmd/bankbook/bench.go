@@ -58,7 +58,7 @@ on the same server at the same concurrency (docs/performance.md).
 	fs.DurationVar(&cfg.IdleTrim, "idle-trim", time.Duration(engine.Defaults().IdleTrim), "the memory engine's and the bare server's --idle-trim (1s or more); both are read once they have trimmed")
 	fs.StringVar(&cfg.ScanProfile, "scan-profile", "fast", "durability profile of the bank scan's engine: safe, safe-grouped or fast")
 	fs.IntVar(&cfg.ScanTransfers, "scan-transfers", 20000, "orders, each paid by a transfer recorded as a bank scan does, for the bank scan figure (negative: skip; the issue's figure is 100000)")
-	fs.StringVar(&cfg.ProfileDir, "pprof-dir", "", "write CPU and heap profiles of the engine (each profile, submit with key, most clients) here")
+	fs.StringVar(&cfg.ProfileDir, "pprof-dir", "", "write CPU and heap profiles of the engine (each profile, submit with key, most clients; and the memory figure's idle engine) here")
 	fs.IntVar(&cfg.ProfileSeconds, "pprof-seconds", 10, "length of the CPU profile")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	verbose := fs.Bool("v", false, "log progress to stderr")

@@ -67,7 +67,7 @@ func TestBenchSmoke(t *testing.T) {
 		"| fast | no | 1 | ", "| fast | yes | 1 | ", "| fast | no | 2 | ", "| fast | yes | 2 | ",
 		"| safe-grouped | yes | 2 | ", "| safe-grouped, submit with key ÷ safe's raw | ",
 		"| safe with group commit, submit with key, 2 clients | ", "| safe with group commit, submit with key, 1 client | ",
-		"| BANKBOOK_EVENTS | ", "Profiles: ",
+		"| BANKBOOK_EVENTS | ", "Profiles: ", "heap-memory-12orders-idle.pprof",
 	}
 	for _, row := range rows {
 		if !strings.Contains(out, row) {

@@ -57,7 +57,8 @@ type Config struct {
 	IdleTrim time.Duration
 	// ProfileDir, when set, receives CPU and heap profiles of the engine
 	// (serve --pprof) taken during keyed submits at the largest
-	// concurrency, one pair per durability profile measured.
+	// concurrency, one pair per durability profile measured, and a heap
+	// profile of the memory figure's engine once it is idle.
 	ProfileDir string
 	// ProfileSeconds is how long the CPU profile runs. Default 10.
 	ProfileSeconds int

@@ -42,6 +42,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return rep, fmt.Errorf("memory: %w", err)
 		}
 		rep.Memory = m
+		if m.Profile != "" {
+			rep.Profiles = append(rep.Profiles, m.Profile)
+		}
 	}
 	if cfg.ScanTransfers > 0 {
 		s, err := scan(ctx, cfg)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -52,6 +53,10 @@ type Memory struct {
 	// Replay is 'bankbook replay' of the event stream these orders wrote
 	// against a raw read of it.
 	Replay *Replay `json:"replay,omitempty"`
+	// Profile is the heap profile of the idle engine, taken when its RSS
+	// was read (only with Config.ProfileDir; the report lists it with the
+	// other profiles).
+	Profile string `json:"-"`
 }
 
 // StreamSize is one stream's size.
@@ -82,7 +87,11 @@ func (c Config) trimWait() time.Duration {
 func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	clients := cfg.maxClients()
 	trimFlag := []string{"--idle-trim", cfg.IdleTrim.String()}
-	h, err := startHarness(ctx, cfg, "fast", "memory", clients, trimFlag...)
+	engineFlags := trimFlag
+	if cfg.ProfileDir != "" {
+		engineFlags = append(slices.Clone(trimFlag), "--pprof")
+	}
+	h, err := startHarness(ctx, cfg, "fast", "memory", clients, engineFlags...)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +136,17 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 		return nil, err
 	}
 	m.Engine = m.EngineMem.RSS
+	if cfg.ProfileDir != "" {
+		// The heap the idle, trimmed engine holds, as its RSS was read.
+		path := filepath.Join(cfg.ProfileDir, fmt.Sprintf("heap-memory-%dorders-idle.pprof", m.Orders))
+		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/heap", h.eng.HTTPAddr()), path, 30*time.Second); err != nil {
+			return nil, err
+		}
+		m.Profile = path
+	}
 	if err := streamSizes(ctx, h.js, m); err != nil {
 		return nil, err
 	}
