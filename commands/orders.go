@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -59,10 +60,10 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 
 	// The buyer is admitted against the limit of unpaid orders before the
 	// name is reserved, or, for an ID generated for this request, while it
-	// is: no other request can hold a reservation for that ID, so the name
-	// can be freed if the buyer is refused. (Another attempt at a given ID
-	// may be holding the same reservation, which a refused one must leave
-	// alone.)
+	// is: no other request can hold a reservation or an expiry for that
+	// ID, so a refused submit takes both back (withdraw). Another attempt
+	// at an ID the client gave may hold the same ones, which a refused
+	// attempt must leave alone.
 	var admitted chan error
 	if meta.FreshID {
 		admitted = make(chan error, 1)
@@ -79,17 +80,20 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	expiry := domain.SubmitExpiry(now, h.cfg.PaymentDeadline)
 	armed := make(chan error, 1)
 	go func() { armed <- h.timers.Arm(ctx, TimerExpireOrder, req.OrderID, expiry, nil) }()
-	name, err := h.reserveName(ctx, req.BuyerName, id)
+	name, nameErr := h.reserveName(ctx, req.BuyerName, id)
 	armErr := <-armed
+	var admitErr error
 	if admitted != nil {
-		if admitErr := <-admitted; admitErr != nil {
-			if err == nil {
-				h.release(ctx, name, id)
-			}
-			return api.SubmitOrderReply{}, admitErr
-		}
+		admitErr = <-admitted
 	}
-	if err != nil {
+	if err := cmp.Or(admitErr, nameErr); err != nil {
+		if meta.FreshID && (errors.Is(err, domain.ErrTooManyUnpaidOrders) || errors.Is(err, domain.ErrDepositorNamesExhausted)) {
+			// Refused for good, and nobody else knows the ID: take back
+			// what this submit did. (After a failure that is not a
+			// refusal the client's retry resumes with the same ID and
+			// finds its name and expiry again.)
+			h.withdraw(ctx, id, name)
+		}
 		return api.SubmitOrderReply{}, err
 	}
 	// A failure from here on leaves the reservation in place; it points at an
@@ -185,6 +189,18 @@ func (h *Orders) lostRace(ctx context.Context, name string, order domain.OrderID
 		return
 	}
 	h.release(ctx, name, order)
+}
+
+// withdraw takes back what a refused submit of an order ID generated for
+// it did: its expiry, and its depositor name if it reserved one (name not
+// ""). A failure is logged (see release; the expiry then finds no order).
+func (h *Orders) withdraw(ctx context.Context, order domain.OrderID, name string) {
+	if name != "" {
+		h.release(ctx, name, order)
+	}
+	if err := h.timers.Disarm(ctx, TimerExpireOrder, string(order)); err != nil {
+		h.log.Warn().Err(err).Str("order_id", string(order)).Msg("disarming the expiry of a refused submit")
+	}
 }
 
 // release frees name, reserved for order by a submit that was then

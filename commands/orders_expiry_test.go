@@ -255,7 +255,7 @@ func TestBuyerUnpaidOrderLimit(t *testing.T) {
 			t.Fatal("the refused submit reserved a name, armed a timer or wrote")
 		}
 		// An ID generated for the request is admitted while its name is
-		// reserved: refused, it frees the name again.
+		// reserved and its expiry armed: refused, it takes both back.
 		fresh := "o-generated"
 		_, err = u.Orders.SubmitOrder(ctx, commands.Meta{FreshID: true}, api.SubmitOrderRequest{OrderID: fresh, BuyerID: "greedy", BuyerName: "김민수", Amount: 103})
 		requireErr(t, err, domain.ErrTooManyUnpaidOrders)
@@ -270,6 +270,9 @@ func TestBuyerUnpaidOrderLimit(t *testing.T) {
 		}
 		if len(u.commits(t, domain.AggregateOrder, fresh)) != 0 {
 			t.Fatal("the refused submit wrote")
+		}
+		if n := len(u.timers.Armed()); n != timers {
+			t.Fatalf("%d timers armed after the refused submit, want %d (its expiry disarmed)", n, timers)
 		}
 		// Another buyer is not limited by it.
 		if _, err := u.submitAs(t, "other-0", "modest", "김민수", 100); err != nil {
@@ -346,6 +349,15 @@ func TestRefusedSubmitsAreCheap(t *testing.T) {
 				t.Fatalf("the refused submit tried %d names, want at most %d", tries, tt.maxTries)
 			}
 		})
+	}
+	// An ID generated for the request, refused for its names, leaves no
+	// expiry behind.
+	_, err := u.Orders.SubmitOrder(ctx, commands.Meta{FreshID: true}, api.SubmitOrderRequest{OrderID: "generated", BuyerID: "u-3", BuyerName: "이서연", Amount: 10})
+	requireErr(t, err, domain.ErrDepositorNamesExhausted)
+	for _, a := range u.timers.Armed() {
+		if a.ID == "generated" {
+			t.Fatalf("the refused submit left its expiry armed: %+v", a)
+		}
 	}
 }
 

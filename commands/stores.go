@@ -54,6 +54,7 @@ type Accounts interface {
 // Timers arms delayed work (timers.Timers).
 type Timers interface {
 	Arm(ctx context.Context, kind, id string, at time.Time, payload []byte) error
+	Disarm(ctx context.Context, kind, id string) error
 }
 
 // Watermarks tells how far the bank's data is known complete, per account

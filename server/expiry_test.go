@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // orderIDFirstTrying returns an order ID whose first depositor name for
@@ -88,18 +91,59 @@ func TestExpiredOrderFreesItsName(t *testing.T) {
 }
 
 // TestUnpaidOrderLimitPerBuyer: a buyer at --max-unpaid-orders is refused
-// (422 too_many_unpaid_orders) and nothing is written.
+// (422 too_many_unpaid_orders) and nothing is written, nor left behind: the
+// name reserved and the expiry armed while the buyer was admitted are
+// taken back.
 func TestUnpaidOrderLimitPerBuyer(t *testing.T) {
 	e := startEngine(t, func(c *engine.Config) { c.MaxUnpaidOrders = 2 })
 	a := e.submit(t, "u-greedy", "BOB", 100)
 	b := e.submit(t, "u-greedy", "BOB", 200)
-	before := e.lastSeq(t)
-	ce := e.callErr(t, subjSubmit, map[string]any{"buyer_id": "u-greedy", "buyer_name": "BOB", "amount": 300}, nil)
-	if ce.Status != 422 || ce.Code != "too_many_unpaid_orders" {
-		t.Fatalf("third unpaid order: %+v", ce)
+	ctx := ctxT(t)
+	names, err := e.js.KeyValue(ctx, "bankbook_depositor_names")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if ids := fmt.Sprint(ce.Details["order_ids"]); ids != fmt.Sprint([]string{a.OrderID, b.OrderID}) || fmt.Sprint(ce.Details["limit"]) != "2" {
-		t.Fatalf("details %v", ce.Details)
+	timerStream, err := e.js.Stream(ctx, "BANKBOOK_TIMERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What is held: reserved depositor names, armed schedules.
+	held := func() (nameKeys, schedules int) {
+		keys, err := names.ListKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range keys.Keys() {
+			if !strings.HasPrefix(k, "unpaid.") && !strings.HasPrefix(k, "deposit.") {
+				nameKeys++
+			}
+		}
+		info, err := timerStream.Info(ctx, jetstream.WithSubjectFilter("bankbook.timer.sched.>"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nameKeys, len(info.State.Subjects)
+	}
+	heldNames, armed := held()
+	if heldNames != 2 || armed != 2 {
+		t.Fatalf("two orders hold %d names and %d expiries, want 2 and 2", heldNames, armed)
+	}
+	before := e.lastSeq(t)
+	for _, key := range []string{"", "greedy-3"} {
+		var h nats.Header
+		if key != "" {
+			h = nats.Header{api.HeaderIdempotencyKey: []string{key}}
+		}
+		ce := e.callErr(t, subjSubmit, map[string]any{"buyer_id": "u-greedy", "buyer_name": "BOB", "amount": 300}, h)
+		if ce.Status != 422 || ce.Code != "too_many_unpaid_orders" {
+			t.Fatalf("third unpaid order (key %q): %+v", key, ce)
+		}
+		if ids := fmt.Sprint(ce.Details["order_ids"]); ids != fmt.Sprint([]string{a.OrderID, b.OrderID}) || fmt.Sprint(ce.Details["limit"]) != "2" {
+			t.Fatalf("details %v", ce.Details)
+		}
+		if n, s := held(); n != heldNames || s != armed {
+			t.Fatalf("after the refused submit (key %q): %d names and %d expiries held, want %d and %d", key, n, s, heldNames, armed)
+		}
 	}
 	if e.lastSeq(t) != before {
 		t.Fatal("the refused submit wrote an event")

@@ -125,6 +125,19 @@ func (t *Timers) Arm(ctx context.Context, kind, id string, at time.Time, payload
 	return nil
 }
 
+// Disarm removes the schedule of (kind, id), if there is one, so that it
+// does not fall due. A firing already due is not withdrawn: its handler
+// still runs. kind and id must be subject tokens.
+func (t *Timers) Disarm(ctx context.Context, kind, id string) error {
+	if !subject.Token(kind) || !subject.Token(id) {
+		return fmt.Errorf("timers: kind %q and id %q must be subject tokens", kind, id)
+	}
+	if err := t.stream.Purge(ctx, jetstream.WithPurgeSubject(t.cfg.Prefix+".sched."+kind+"."+id)); err != nil {
+		return fmt.Errorf("disarm timer %s/%s: %w", kind, id, err)
+	}
+	return nil
+}
+
 // Due is a timer that fell due.
 type Due struct {
 	Kind, ID  string

@@ -90,6 +90,13 @@ func TestTimerFiresNotEarlyAndWaitsWhenAsked(t *testing.T) {
 	if err := tm.Arm(ctx, "order", "o2", later, []byte("second")); err != nil {
 		t.Fatal(err)
 	}
+	// A disarmed timer never fires.
+	if err := tm.Arm(ctx, "order", "gone", at, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tm.Disarm(ctx, "order", "gone"); err != nil {
+		t.Fatal(err)
+	}
 	testenv.Eventually(t, 10*time.Second, "timers fired", func() bool { return len(rec.all()) >= 4 })
 	time.Sleep(time.Second) // nothing else may fire: a replaced o2, a third "wait"
 	count := map[string]int{}
@@ -109,8 +116,8 @@ func TestTimerFiresNotEarlyAndWaitsWhenAsked(t *testing.T) {
 			t.Errorf("re-armed timer fired with payload %q", f.d.Payload)
 		}
 	}
-	if count["o1"] != 1 || count["o2"] != 1 || count["wait"] != 2 {
-		t.Fatalf("firings %v; want o1 once, o2 once (replaced), wait twice", count)
+	if count["o1"] != 1 || count["o2"] != 1 || count["wait"] != 2 || count["gone"] != 0 {
+		t.Fatalf("firings %v; want o1 once, o2 once (replaced), wait twice, gone (disarmed) never", count)
 	}
 }
 

@@ -128,6 +128,19 @@ func TestArmedCountsSchedulesNotYetDue(t *testing.T) {
 	}
 	testenv.Eventually(t, 10*time.Second, "three armed", armed(3))
 	testenv.Eventually(t, 10*time.Second, "the soon timer no longer armed", armed(2))
+	// A disarmed timer is no longer counted, and never falls due;
+	// disarming one that is not armed does nothing.
+	if err := tm.Disarm(ctx, "order", "later2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tm.Disarm(ctx, "order", "never-armed"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "later2 disarmed", armed(1))
+	if err := tm.Arm(ctx, "order", "later2", time.Now().Add(time.Hour), nil); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "later2 armed again", armed(2))
 	// Another instance (its own Timers) counts the same.
 	other := open(t, srv)
 	if n, err := other.Armed(ctx); err != nil || n != 2 {

@@ -12,6 +12,7 @@ package commandstest
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -176,7 +177,15 @@ func (t *Timers) Arm(_ context.Context, kind, id string, at time.Time, _ []byte)
 	return nil
 }
 
-// Armed returns the timers armed so far, oldest first.
+// Disarm forgets every timer armed for (kind, id).
+func (t *Timers) Disarm(_ context.Context, kind, id string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.armed = slices.DeleteFunc(t.armed, func(a Armed) bool { return a.Kind == kind && a.ID == id })
+	return nil
+}
+
+// Armed returns the timers armed and not disarmed so far, oldest first.
 func (t *Timers) Armed() []Armed {
 	t.mu.Lock()
 	defer t.mu.Unlock()
