@@ -905,7 +905,11 @@ const serviceConnName = "bankbook-engine-service"
 func connLogging(log zerolog.Logger) []nats.Option {
 	errs := logsample.Flood(log)
 	return []nats.Option{
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			if nc.IsClosed() { // Close reports a disconnect too: no reconnect follows
+				log.Info().Msg("NATS connection closed")
+				return
+			}
 			log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

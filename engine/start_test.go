@@ -204,3 +204,22 @@ func TestSimulatedFirmBankingListensWhereAsked(t *testing.T) {
 		}
 	}
 }
+
+// Stopping the engine closes its NATS connections on purpose: it logs that
+// they closed, not that they are reconnecting.
+func TestStopLogsNoReconnect(t *testing.T) {
+	var logs testenv.SyncBuffer
+	e, err := engine.Start(context.Background(), testConfig(t), zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 5*time.Second, "the connections' closing logged", func() bool {
+		return strings.Count(logs.String(), `"NATS connection closed"`) >= 2
+	})
+	if strings.Contains(logs.String(), "reconnecting") {
+		t.Fatalf("a stop logged a reconnect:\n%s", logs.String())
+	}
+}
