@@ -90,9 +90,10 @@ func (cf *clientFlags) connect() (*client.Client, error) {
 		return nil, usageError("--timeout must be above 0, got %v", cf.timeout)
 	}
 	creds := cf.creds
+	defaultSeed := ""
 	if creds.Empty() {
 		if seed := auth.SeedFile(defaultAuthDir, cf.role); fileExists(seed) {
-			creds.NKey = seed
+			creds.NKey, defaultSeed = seed, seed
 		}
 	}
 	opts, err := creds.Options()
@@ -101,11 +102,17 @@ func (cf *clientFlags) connect() (*client.Client, error) {
 	}
 	c, err := client.Connect(cf.natsURL, append(opts, nats.Name("bankbook-cli"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))...)
 	if err != nil {
-		hint := "is 'bankbook serve' running?"
+		err = fmt.Errorf("connect to %s: %w", auth.Redact(cf.natsURL), err)
 		if errors.Is(err, nats.ErrAuthorization) {
-			hint = "give credentials: --nkey FILE, or run where ./data/auth/" + string(cf.role) + ".nk exists"
+			// Refused for good: trying again with the same credentials
+			// cannot help.
+			hint := "give credentials: --nkey FILE, or run where ./data/auth/" + string(cf.role) + ".nk exists"
+			if defaultSeed != "" {
+				hint = "the server does not know the key in " + defaultSeed + ": give --nkey with a seed from the data/auth/ of the engine at this URL"
+			}
+			return nil, &exitError{code: exitRefused, err: fmt.Errorf("%w (%s)", err, hint)}
 		}
-		return nil, unavailable(fmt.Errorf("connect to %s: %w (%s)", auth.Redact(cf.natsURL), err, hint))
+		return nil, unavailable(fmt.Errorf("%w (is 'bankbook serve' running?)", err))
 	}
 	return c, nil
 }

@@ -20,7 +20,7 @@ const (
 	exitFailed      = 1 // anything else; for replay and audits: findings
 	exitUsage       = 2 // bad command line
 	exitNotFound    = 3 // the engine answered 404
-	exitRefused     = 4 // the engine refused the request: 400, 403, 409, 422, 429
+	exitRefused     = 4 // the engine refused the request (400, 403, 409, 422, 429), or the NATS server the key
 	exitUnavailable = 5 // no engine to answer, a timeout, or 500/503
 )
 

@@ -26,7 +26,8 @@
 //
 // Exit status: 0 done, 1 failed (replay: the rebuilt read models differ),
 // 2 usage error, 3 not found, 4 refused by the engine (400, 403, 409, 422,
-// 429), 5 unavailable (no engine, a timeout, 500, 503).
+// 429) or by the NATS server (a key it does not know), 5 unavailable (no
+// engine, a timeout, 500, 503).
 //
 // Run any command with -h for its flags.
 package main
@@ -56,11 +57,15 @@ usage:
                                           orders, newest first
   bankbook deposit import FILE.csv        record a bank statement's transactions
   bankbook deposit orphans                deposits that matched nothing
+  bankbook deposit get --deposit-id ID    a deposit: outcome, order or orphan reason, resolution
   bankbook deposit resolve [flags]        resolve an orphan: assign_order, refund_to_wallet, refund_to_bank
   bankbook wallet get --user-id ID        a wallet's balance and movements
   bankbook wallet withdraw [flags]        pay a wallet out to a bank account
   bankbook payout get --payout-id ID      a payout: status, fee, provider reference, failure
   bankbook payout list [--status S]       payouts, newest first
+  bankbook payout resolve --payout-id ID --outcome settled|failed --reason TEXT
+                                          record a dead-lettered payout's result (failed: its money
+                                          goes back); the provider is asked first unless --force
   bankbook store link [flags]             link a distributor's store; prints its dedicated account
   bankbook bill issue [flags]             issue a store's bill (its current bill, if any, expires)
   bankbook bill cancel --bill-id ID       cancel a store's current bill
@@ -138,8 +143,8 @@ Client commands authenticate with --nkey FILE (env BANKBOOK_NKEY) or
 ./data/auth/operator.nk (replay: auditor.nk) when it exists.
 
 Exit status: 0 done, 1 failed, 2 usage error, 3 not found, 4 refused by the
-engine or the NATS server (400, 403, 409, 422, 429), 5 unavailable (no
-engine, timeout, 500, 503).
+engine (400, 403, 409, 422, 429) or the NATS server (a key it does not
+know), 5 unavailable (no engine, timeout, 500, 503).
 `
 
 func main() {

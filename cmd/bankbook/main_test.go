@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/api"
@@ -414,5 +415,37 @@ func TestImportSummaryCountsEveryOutcome(t *testing.T) {
 	}
 	if got, want := summary(counts), " matched 1, refunded_to_wallet 2, store_payment 3, orphaned 4, duplicate 5"; got != want {
 		t.Fatalf("summary %q, want %q", got, want)
+	}
+}
+
+// TestKeyTheServerDoesNotKnowIsRefused: a seed the NATS server does not
+// know is refused for good (exit 4, not 5: trying again cannot help), and
+// when it is the default ./data/auth seed the message says so.
+func TestKeyTheServerDoesNotKnowIsRefused(t *testing.T) {
+	e, _ := startEngine(t)
+	url := "--nats-url=" + e.ClientURL()
+	dir := t.TempDir()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	foreign := filepath.Join(dir, "data", "auth", "operator.nk")
+	if err := os.MkdirAll(filepath.Dir(foreign), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(foreign, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cli(t, "order", "get", url, "--nkey", foreign, "--order-id", "x")
+	if exitCode(err) != exitRefused || !strings.Contains(err.Error(), "give credentials") {
+		t.Fatalf("a foreign --nkey: exit %d (%v), want %d", exitCode(err), err, exitRefused)
+	}
+	// No credentials given: the CLI takes ./data/auth/operator.nk.
+	t.Setenv("BANKBOOK_NKEY", "")
+	t.Chdir(dir)
+	_, err = cli(t, "order", "get", url, "--order-id", "x")
+	if exitCode(err) != exitRefused || !strings.Contains(err.Error(), "does not know the key in data/auth/operator.nk") {
+		t.Fatalf("a foreign ./data/auth seed: exit %d (%v), want %d naming the file", exitCode(err), err, exitRefused)
 	}
 }
