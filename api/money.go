@@ -413,4 +413,8 @@ func (q SimTransferRequest) Validate() error {
 type SimTransferReply struct {
 	BankTxnID   string `json:"bank_txn_id"`
 	DepositedAt string `json:"deposited_at"`
+	// Scanned says whether the engine's bank scan covers the account (the
+	// collection account and its dedicated sub-accounts): a transfer to
+	// any other account is never seen.
+	Scanned bool `json:"scanned"`
 }

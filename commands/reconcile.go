@@ -160,6 +160,12 @@ func (h *Deposits) feedAccount(number string) string {
 	return number
 }
 
+// Scanned reports whether the bank scan covers account number: the
+// collection account and its dedicated sub-accounts.
+func (h *Deposits) Scanned(number string) bool {
+	return domain.NormalizeAccountNumber(h.feedAccount(number)) == domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number)
+}
+
 // recordRun records a run once (expected sequence 0: a new aggregate) and
 // answers it; if the run was recorded meanwhile, it answers that one.
 func (h *Deposits) recordRun(ctx context.Context, meta Meta, id domain.ReconciliationID, run domain.ReconciliationCompleted) (api.ReconcileReply, error) {

@@ -39,6 +39,15 @@ func TestBillsOverNATS(t *testing.T) {
 	for _, amount := range []int64{40_000, 60_000} {
 		var tr api.SimTransferReply
 		e.call(t, api.SimBankTransfer.Subject, map[string]any{"depositor_name": "한울식당", "amount": amount, "account_number": link.DedicatedAccount.Number}, &tr, nil)
+		if !tr.Scanned {
+			t.Fatalf("a transfer to the dedicated account %s: %+v, want scanned", link.DedicatedAccount.Number, tr)
+		}
+	}
+	// The simulator says which transfers the scan never sees.
+	var elsewhere api.SimTransferReply
+	e.call(t, api.SimBankTransfer.Subject, map[string]any{"depositor_name": "한울식당", "amount": 5, "account_number": "9999-9999"}, &elsewhere, nil)
+	if elsewhere.Scanned {
+		t.Fatalf("a transfer to an account no scan covers: %+v, want not scanned", elsewhere)
 	}
 	payable := domain.AccountPayableDistributor("d-1")
 	testenv.CheckFor(t, 20*time.Second, func() error {

@@ -66,7 +66,7 @@ func (s *Server) simTransfer(_ context.Context, q api.SimTransferRequest) (api.S
 	if err != nil {
 		return api.SimTransferReply{}, badRequest(api.CodeInvalidInput, err.Error(), nil)
 	}
-	return api.SimTransferReply{BankTxnID: id, DepositedAt: domain.FormatTime(at)}, nil
+	return api.SimTransferReply{BankTxnID: id, DepositedAt: domain.FormatTime(at), Scanned: s.cfg.Deposits.Scanned(account)}, nil
 }
 
 // payoutPlan is the plan of commands that create a payout: its ID.

@@ -576,6 +576,9 @@ func TestRestartFinalisesEveryReservedCancellationOnce(t *testing.T) {
 		if err := n.call(subjSimTransfer, api.SimTransferRequest{DepositorName: subs[i].DepositorName, Amount: subs[i].Amount}, &rep); err != nil {
 			return err
 		}
+		if !rep.Scanned {
+			return fmt.Errorf("a transfer to the collection account: %+v, want scanned", rep)
+		}
 		transferredMu.Lock()
 		transferred[buyer(i)] += subs[i].Amount
 		transferredMu.Unlock()

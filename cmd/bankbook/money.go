@@ -409,7 +409,11 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 			return err
 		}
 		return call(ctx, cf, stdout, api.SimBankTransfer, q, nil, func(r api.SimTransferReply) string {
-			return fmt.Sprintf("transferred %s as %q: bank transaction %s at %s\n(the engine sees it after the bank's refresh lag and the next scan)\n", itoa(q.Amount), q.DepositorName, r.BankTxnID, r.DepositedAt)
+			seen := "(the engine sees it after the bank's refresh lag and the next scan)"
+			if !r.Scanned {
+				seen = "(no scan covers that account: the engine never sees this transfer)"
+			}
+			return fmt.Sprintf("transferred %s as %q: bank transaction %s at %s\n%s\n", itoa(q.Amount), q.DepositorName, r.BankTxnID, r.DepositedAt, seen)
 		})
 	}
 	return usageError("unknown %s command %q; %s", area, sub, usages[area])
