@@ -59,16 +59,14 @@
 // to do. ExpireOrder and FinaliseCancel are idempotent and wait, rather
 // than act, until the bank scan covers their time.
 //
-// A submit refuses an order ID in use before it reserves anything. It arms
-// the order's expiry while it reserves a depositor name (among
-// Config.NameProbes tried), and admits the buyer against
-// Config.MaxUnpaidOrders before both, or, for an order ID generated for
-// the request (Meta.FreshID), at the same time; such a submit refused for
-// good (the limit, or every name held) disarms the expiry and frees the
-// name, which nobody else can hold for that ID. A submit of a client's
-// order ID refused for its names leaves an expiry that finds no order, and
-// one that lost a race for its order ID frees its name and arms the
-// winner's expiry again.
+// A submit refuses what it may refuse — an order ID in use, a buyer at
+// Config.MaxUnpaidOrders, depositor names all held among Config.NameProbes
+// tried — before it reserves a name, and a submit refused after reserving
+// a name (it lost a race for its order ID) frees that name and arms the
+// winner's expiry again. It arms the order's expiry while it reserves the
+// name (two writes waited for together); refused for its names, it
+// disarms that expiry if the order ID was generated for it (Meta.FreshID),
+// and otherwise leaves it to find no order.
 //
 // # Idempotency
 //

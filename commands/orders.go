@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -58,17 +57,7 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	asked := meta
 	meta.Resumed = false // read just now; execute still checks every later read
 
-	// The buyer is admitted against the limit of unpaid orders before the
-	// name is reserved, or, for an ID generated for this request, while it
-	// is: no other request can hold a reservation or an expiry for that
-	// ID, so a refused submit takes both back (withdraw). Another attempt
-	// at an ID the client gave may hold the same ones, which a refused
-	// attempt must leave alone.
-	var admitted chan error
-	if meta.FreshID {
-		admitted = make(chan error, 1)
-		go func() { admitted <- h.admit(ctx, buyer, id) }()
-	} else if err := h.admit(ctx, buyer, id); err != nil {
+	if err := h.admit(ctx, buyer, id); err != nil {
 		return api.SubmitOrderReply{}, err
 	}
 	// The expiry is armed before the order is stored, so every stored order
@@ -80,19 +69,16 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	expiry := domain.SubmitExpiry(now, h.cfg.PaymentDeadline)
 	armed := make(chan error, 1)
 	go func() { armed <- h.timers.Arm(ctx, TimerExpireOrder, req.OrderID, expiry, nil) }()
-	name, nameErr := h.reserveName(ctx, req.BuyerName, id)
+	name, err := h.reserveName(ctx, req.BuyerName, id)
 	armErr := <-armed
-	var admitErr error
-	if admitted != nil {
-		admitErr = <-admitted
-	}
-	if err := cmp.Or(admitErr, nameErr); err != nil {
-		if meta.FreshID && (errors.Is(err, domain.ErrTooManyUnpaidOrders) || errors.Is(err, domain.ErrDepositorNamesExhausted)) {
-			// Refused for good, and nobody else knows the ID: take back
-			// what this submit did. (After a failure that is not a
-			// refusal the client's retry resumes with the same ID and
-			// finds its name and expiry again.)
-			h.withdraw(ctx, id, name)
+	if err != nil {
+		if meta.FreshID && errors.Is(err, domain.ErrDepositorNamesExhausted) {
+			// Refused for good, and no other request arms an expiry for
+			// an ID generated for this one: disarm it. (Another attempt
+			// at an ID the client gave may have armed the same expiry;
+			// after a failure that is not a refusal, the client's retry
+			// resumes with this ID.)
+			h.disarm(ctx, id)
 		}
 		return api.SubmitOrderReply{}, err
 	}
@@ -188,28 +174,16 @@ func (h *Orders) lostRace(ctx context.Context, name string, order domain.OrderID
 	if o.Exists() && domain.SameName(o.DepositorName, name) {
 		return
 	}
-	h.release(ctx, name, order)
-}
-
-// withdraw takes back what a refused submit of an order ID generated for
-// it did: its expiry, and its depositor name if it reserved one (name not
-// ""). A failure is logged (see release; the expiry then finds no order).
-func (h *Orders) withdraw(ctx context.Context, order domain.OrderID, name string) {
-	if name != "" {
-		h.release(ctx, name, order)
-	}
-	if err := h.timers.Disarm(ctx, TimerExpireOrder, string(order)); err != nil {
-		h.log.Warn().Err(err).Str("order_id", string(order)).Msg("disarming the expiry of a refused submit")
-	}
-}
-
-// release frees name, reserved for order by a submit that was then
-// refused. A failure is logged: the reservation then points at an order
-// that never appears, and the next submit that wants the name takes it
-// over once it is older than Config.OrphanReservationAge.
-func (h *Orders) release(ctx context.Context, name string, order domain.OrderID) {
 	if err := h.names.Release(ctx, name, order); err != nil {
 		h.log.Warn().Err(err).Str("order_id", string(order)).Msg("releasing the depositor name of a refused submit")
+	}
+}
+
+// disarm removes the expiry a refused submit armed for order. A failure is
+// logged: the expiry then finds no order when it falls due.
+func (h *Orders) disarm(ctx context.Context, order domain.OrderID) {
+	if err := h.timers.Disarm(ctx, TimerExpireOrder, string(order)); err != nil {
+		h.log.Warn().Err(err).Str("order_id", string(order)).Msg("disarming the expiry of a refused submit")
 	}
 }
 

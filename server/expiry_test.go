@@ -91,9 +91,9 @@ func TestExpiredOrderFreesItsName(t *testing.T) {
 }
 
 // TestUnpaidOrderLimitPerBuyer: a buyer at --max-unpaid-orders is refused
-// (422 too_many_unpaid_orders) and nothing is written, nor left behind: the
-// name reserved and the expiry armed while the buyer was admitted are
-// taken back.
+// (422 too_many_unpaid_orders) before anything is reserved: nothing is
+// written, and no depositor name or expiry is left behind, with or without
+// an Idempotency-Key.
 func TestUnpaidOrderLimitPerBuyer(t *testing.T) {
 	e := startEngine(t, func(c *engine.Config) { c.MaxUnpaidOrders = 2 })
 	a := e.submit(t, "u-greedy", "BOB", 100)
