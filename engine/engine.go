@@ -110,6 +110,9 @@ type Engine struct {
 	startHead eventstore.Seq
 	// serving is true from the moment the API answers until Stop begins.
 	serving atomic.Bool
+	// stopping is true once Stop has begun: the NATS connections it closes
+	// are closed on purpose (connLogging).
+	stopping atomic.Bool
 
 	closers []func() error // simulated third parties
 	// Limiter is the notification rate limit shared by every instance.
@@ -254,10 +257,10 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 				log.Warn().Str("file_system", fs).Msg("group commit: the data directory is not on ext4, the file system its durability was argued and measured on (ADR 0012)")
 			}
 		}
-		if e.nc, err = e.ns.Connect(connLogging(log)...); err != nil {
+		if e.nc, err = e.ns.Connect(append(connLogging(log, e.stopping.Load), nats.MaxReconnects(-1))...); err != nil {
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
 		}
-		if e.svc, err = e.ns.Connect(append(connLogging(log.With().Str("connection", "service").Logger()), nats.Name(serviceConnName), nats.MaxReconnects(-1))...); err != nil {
+		if e.svc, err = e.ns.Connect(append(connLogging(log.With().Str("connection", "service").Logger(), e.stopping.Load), nats.Name(serviceConnName), nats.MaxReconnects(-1))...); err != nil {
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
 		}
 		log.Info().Str("listen", e.ns.ClientURL()).Str("durability", cfg.Durability).Bool("group_commit", cfg.GroupCommit).
@@ -272,10 +275,10 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			return nil, err
 		}
 		opts := append([]nats.Option{nats.Name("bankbook-engine"), nats.MaxReconnects(-1)}, creds...)
-		if e.nc, err = nats.Connect(cfg.NATSURL, append(opts, connLogging(log)...)...); err != nil {
+		if e.nc, err = nats.Connect(cfg.NATSURL, append(opts, connLogging(log, e.stopping.Load)...)...); err != nil {
 			return nil, &connectError{fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)}
 		}
-		svcOpts := append(opts, append(connLogging(log.With().Str("connection", "service").Logger()), nats.Name(serviceConnName))...)
+		svcOpts := append(opts, append(connLogging(log.With().Str("connection", "service").Logger(), e.stopping.Load), nats.Name(serviceConnName))...)
 		if e.svc, err = nats.Connect(cfg.NATSURL, svcOpts...); err != nil {
 			return nil, &connectError{fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)}
 		}
@@ -637,6 +640,7 @@ func (e *Engine) ClientURL() string {
 // idempotent.
 func (e *Engine) Stop(ctx context.Context) error {
 	e.stopOnce.Do(func() {
+		e.stopping.Store(true)
 		e.serving.Store(false) // /readyz says so at once
 		if e.stopRearm != nil {
 			e.stopRearm()
@@ -901,16 +905,24 @@ const serviceConnName = "bankbook-engine-service"
 
 // connLogging logs what happens to the engine's NATS connection. Errors
 // are sampled: a client's flood can make the server report a slow consumer
-// for every message it drops.
-func connLogging(log zerolog.Logger) []nats.Option {
+// for every message it drops. stopping reports whether the engine is
+// stopping, when it closes its connections itself.
+func connLogging(log zerolog.Logger, stopping func() bool) []nats.Option {
 	errs := logsample.Flood(log)
 	return []nats.Option{
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
-			if nc.IsClosed() { // Close reports a disconnect too: no reconnect follows
+			if !nc.IsClosed() {
+				log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
+			}
+		}),
+		nats.ClosedHandler(func(nc *nats.Conn) {
+			if stopping() {
 				log.Info().Msg("NATS connection closed")
 				return
 			}
-			log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
+			// Closed for good (the server refused it, say): nothing this
+			// connection serves works any more.
+			log.Error().Err(nc.LastError()).Msg("NATS connection closed for good: no reconnect follows; restart the engine")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info().Str("server", auth.Redact(nc.ConnectedUrl())).Msg("reconnected to NATS")

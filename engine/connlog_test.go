@@ -1,0 +1,33 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+// A connection that closes while the engine is not stopping (here: it gave
+// up reconnecting to a server that went away) is logged as an error with
+// its last error; one the engine closes itself is not.
+func TestConnectionClosedForGoodIsLoggedAsAnError(t *testing.T) {
+	srv := testenv.Start(t, "")
+	var logs testenv.SyncBuffer
+	nc, err := srv.Server.Connect(append(connLogging(zerolog.New(&logs), func() bool { return false }),
+		nats.MaxReconnects(1), nats.ReconnectWait(10*time.Millisecond))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	srv.Shutdown()
+	testenv.Eventually(t, 10*time.Second, "the connection closed and logged", func() bool {
+		return nc.IsClosed() && strings.Contains(logs.String(), "closed for good")
+	})
+	if !strings.Contains(logs.String(), `"level":"error"`) {
+		t.Fatalf("the close was not logged as an error:\n%s", logs.String())
+	}
+}
