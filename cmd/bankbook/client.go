@@ -90,10 +90,9 @@ func (cf *clientFlags) connect() (*client.Client, error) {
 		return nil, usageError("--timeout must be above 0, got %v", cf.timeout)
 	}
 	creds := cf.creds
-	defaultSeed := ""
 	if creds.Empty() {
 		if seed := auth.SeedFile(defaultAuthDir, cf.role); fileExists(seed) {
-			creds.NKey, defaultSeed = seed, seed
+			creds.NKey = seed
 		}
 	}
 	opts, err := creds.Options()
@@ -106,9 +105,14 @@ func (cf *clientFlags) connect() (*client.Client, error) {
 		if errors.Is(err, nats.ErrAuthorization) {
 			// Refused for good: trying again with the same credentials
 			// cannot help.
-			hint := "give credentials: --nkey FILE, or run where ./data/auth/" + string(cf.role) + ".nk exists"
-			if defaultSeed != "" {
-				hint = "the server does not know the key in " + defaultSeed + ": give --nkey with a seed from the data/auth/ of the engine at this URL"
+			var hint string
+			switch {
+			case creds.NKey != "":
+				hint = "the server does not know the key in " + creds.NKey + ": give --nkey with a seed from the data/auth/ of the engine at this URL"
+			case creds.Empty():
+				hint = "give credentials: --nkey FILE, or run where ./data/auth/" + string(cf.role) + ".nk exists"
+			default:
+				hint = "the server refused these credentials"
 			}
 			return nil, &exitError{code: exitRefused, err: fmt.Errorf("%w (%s)", err, hint)}
 		}

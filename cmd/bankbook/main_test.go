@@ -438,8 +438,8 @@ func TestKeyTheServerDoesNotKnowIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = cli(t, "order", "get", url, "--nkey", foreign, "--order-id", "x")
-	if exitCode(err) != exitRefused || !strings.Contains(err.Error(), "give credentials") {
-		t.Fatalf("a foreign --nkey: exit %d (%v), want %d", exitCode(err), err, exitRefused)
+	if exitCode(err) != exitRefused || !strings.Contains(err.Error(), "does not know the key in "+foreign) {
+		t.Fatalf("a foreign --nkey: exit %d (%v), want %d naming the file", exitCode(err), err, exitRefused)
 	}
 	// No credentials given: the CLI takes ./data/auth/operator.nk.
 	t.Setenv("BANKBOOK_NKEY", "")
@@ -447,5 +447,11 @@ func TestKeyTheServerDoesNotKnowIsRefused(t *testing.T) {
 	_, err = cli(t, "order", "get", url, "--order-id", "x")
 	if exitCode(err) != exitRefused || !strings.Contains(err.Error(), "does not know the key in data/auth/operator.nk") {
 		t.Fatalf("a foreign ./data/auth seed: exit %d (%v), want %d naming the file", exitCode(err), err, exitRefused)
+	}
+	// No credentials at all.
+	t.Chdir(t.TempDir())
+	_, err = cli(t, "order", "get", url, "--order-id", "x")
+	if exitCode(err) != exitRefused || !strings.Contains(err.Error(), "give credentials") {
+		t.Fatalf("no credentials: exit %d (%v), want %d", exitCode(err), err, exitRefused)
 	}
 }
