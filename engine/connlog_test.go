@@ -31,3 +31,23 @@ func TestConnectionClosedForGoodIsLoggedAsAnError(t *testing.T) {
 		t.Fatalf("the close was not logged as an error:\n%s", logs.String())
 	}
 }
+
+// The readiness of the NATS connections: ready while every one is
+// connected, failing (naming it) while one is not.
+func TestNATSStatusNamesAConnectionThatIsDown(t *testing.T) {
+	srv := testenv.Start(t, "")
+	up, err := srv.Server.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	conns := map[string]*nats.Conn{"event store": up, "service": nil}
+	if st := natsStatus(conns); !st.Ready || st.Name != "nats" {
+		t.Fatalf("connected: %+v", st)
+	}
+	srv.Shutdown()
+	testenv.Eventually(t, 10*time.Second, "the connection reported down", func() bool {
+		st := natsStatus(conns)
+		return !st.Ready && st.State == "failing" && strings.Contains(st.Reason, "the event store connection is")
+	})
+}

@@ -14,10 +14,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -742,7 +744,7 @@ func (e *Engine) readiness() ops.Readiness {
 		if e.serving.Load() {
 			service = ops.PartStatus{Name: "api", State: ops.StateRunning, Ready: true}
 		}
-		out = append(out, service)
+		out = append(out, service, natsStatus(map[string]*nats.Conn{"event store": e.nc, "service": e.svc}))
 		rm := ops.PartStatus{Name: "readmodels", State: ops.StateStarting}
 		for _, st := range e.Parts.Statuses() {
 			out = append(out, ops.PartStatus{Name: st.Name, Ready: st.OK(), State: string(st.State), Reason: st.Detail,
@@ -758,6 +760,32 @@ func (e *Engine) readiness() ops.Readiness {
 		}
 		return append(out, rm), nil
 	})
+}
+
+// natsStatus is the readiness of the engine's NATS connections (by what
+// they serve): failing while any of them is not connected (reconnecting,
+// or closed for good), with the connection and its last error. Every part
+// waits on NATS then, though a consumer notices only when its heartbeats
+// stop.
+func natsStatus(conns map[string]*nats.Conn) ops.PartStatus {
+	var down []string
+	for _, name := range slices.Sorted(maps.Keys(conns)) {
+		nc := conns[name]
+		if nc == nil {
+			continue
+		}
+		if st := nc.Status(); st != nats.CONNECTED {
+			what := fmt.Sprintf("the %s connection is %s", name, strings.ToLower(st.String()))
+			if err := nc.LastError(); err != nil {
+				what += " (" + err.Error() + ")"
+			}
+			down = append(down, what)
+		}
+	}
+	if len(down) > 0 {
+		return ops.PartStatus{Name: "nats", State: ops.StateFailing, Reason: strings.Join(down, "; ")}
+	}
+	return ops.PartStatus{Name: "nats", State: ops.StateRunning, Ready: true}
 }
 
 // readModelsCaughtUp is nil once the read models have applied the stream as

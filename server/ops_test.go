@@ -76,7 +76,7 @@ func TestHealthReadinessAndMetricsOverHTTP(t *testing.T) {
 		return nil
 	})
 	_, rep := e.readyz(t)
-	for _, want := range []string{"api", "projections", "react-orders", "react-money", "timers", "readmodels"} {
+	for _, want := range []string{"api", "nats", "projections", "react-orders", "react-money", "timers", "readmodels"} {
 		if p, ok := part(rep, want); !ok || !p.Ready {
 			t.Errorf("/readyz part %s: %+v (present %v)", want, p, ok)
 		}
@@ -96,6 +96,7 @@ func TestHealthReadinessAndMetricsOverHTTP(t *testing.T) {
 		`bankbook_timers_pending 1`, // the order's expiry
 		`bankbook_dead_letters 0`,
 		`bankbook_part_up{part="react-money"} 1`,
+		`bankbook_part_up{part="nats"} 1`,
 		`bankbook_part_work_total{outcome="dead_lettered",part="react-orders"} 0`,
 		`go_goroutines `,
 		`process_resident_memory_bytes `,
