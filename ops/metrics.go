@@ -156,10 +156,9 @@ func NewMetrics(opts *MetricsOptions) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests,
 		m.durations,
-		m.sourceErrors,
 		m.batches,
 		m.batchCommits,
-		&sourceCollector{m: m},
+		&sourceCollector{m: m}, // with sourceErrors
 	)
 	m.handler = promhttp.InstrumentMetricHandler(m.reg, promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		ErrorLog:      promLog{m.log},
@@ -266,6 +265,7 @@ var (
 )
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
+	c.m.sourceErrors.Describe(ch)
 	for _, d := range []*prometheus.Desc{descProjectionLag, descConsumerPending, descTimersPending,
 		descDeadLetters, descWatermarkAge, descPartUp, descPartRestarts, descPartWork, descGroupCommit, descNotifications} {
 		ch <- d
@@ -284,7 +284,10 @@ type sourceResult struct {
 	err     error
 }
 
+// Collect reads every source, at most Metrics' timeout each, then the
+// counts of failed sources: a scrape counts its own failures.
 func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
+	defer c.m.sourceErrors.Collect(ch)
 	s := c.m.sources.Load()
 	if s == nil {
 		return
