@@ -222,6 +222,8 @@ func (m *Metrics) SetSources(s Sources) {
 		sourceDeadLetters:     s.DeadLetters != nil,
 		sourceScanWatermarks:  s.ScanWatermarks != nil,
 		sourceParts:           s.Parts != nil,
+		sourcePartWork:        s.PartWork != nil,
+		sourceGroupCommit:     s.GroupCommit != nil,
 		sourceNotifications:   s.Notifications != nil,
 	} {
 		if set {

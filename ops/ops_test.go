@@ -300,6 +300,10 @@ func TestMetricsSeries(t *testing.T) {
 			return map[string]time.Time{"1002003004": now.Add(-90 * time.Second), "never-scanned": {}}, nil
 		},
 		Parts: src,
+		PartWork: func(context.Context) (map[string]map[string]uint64, error) {
+			return map[string]map[string]uint64{"timers": {"processed": 5}}, nil
+		},
+		GroupCommit: func(context.Context) (map[string]uint64, error) { return map[string]uint64{"syncs": 3}, nil },
 	})
 	m.DeclareEndpoints("deposit.record")
 	m.ObserveRequest("order.submit", 200, 3*time.Millisecond)
@@ -340,7 +344,12 @@ func TestMetricsSeries(t *testing.T) {
 	wantSample(t, body, `bankbook_part_up{part="projections"}`, 1)
 	wantSample(t, body, `bankbook_part_up{part="timers"}`, 0)
 	wantSample(t, body, `bankbook_part_restarts_total{part="timers"}`, 2)
-	wantSample(t, body, `bankbook_metrics_source_errors_total{source="projection_lag"}`, 0)
+	wantSample(t, body, `bankbook_part_work_total{outcome="processed",part="timers"}`, 5)
+	wantSample(t, body, `bankbook_group_commit_total{count="syncs"}`, 3)
+	// Every source set has its error count from the first scrape on.
+	for _, src := range []string{"projection_lag", "consumer_pending", "timers_pending", "dead_letters", "scan_watermarks", "parts", "part_work", "group_commit"} {
+		wantSample(t, body, `bankbook_metrics_source_errors_total{source="`+src+`"}`, 0)
+	}
 	if strings.Contains(body, "never-scanned") {
 		t.Error("an account with no watermark has an age")
 	}
