@@ -74,10 +74,13 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 	if err != nil {
 		if meta.FreshID && errors.Is(err, domain.ErrDepositorNamesExhausted) {
 			// Refused for good, and no other request arms an expiry for
-			// an ID generated for this one: disarm it. (Another attempt
-			// at an ID the client gave may have armed the same expiry;
-			// after a failure that is not a refusal, the client's retry
-			// resumes with this ID.)
+			// an ID generated for this one (a keyed repeat takes the ID
+			// over only once this attempt's lease, longer than its
+			// deadline, has run out): disarm it. Another attempt at an
+			// ID the client gave may have armed the same expiry. After a
+			// failure that is not a refusal the expiry stays: a keyed
+			// retry resumes with this ID, and without a key it finds no
+			// order.
 			h.disarm(ctx, id)
 		}
 		return api.SubmitOrderReply{}, err

@@ -115,6 +115,9 @@ type Engine struct {
 	// stopping is true once Stop has begun: the NATS connections it closes
 	// are closed on purpose (connLogging).
 	stopping atomic.Bool
+	// ncHealth and svcHealth are what the handlers of e.nc and e.svc last
+	// saw (natsStatus).
+	ncHealth, svcHealth connHealth
 
 	closers []func() error // simulated third parties
 	// Limiter is the notification rate limit shared by every instance.
@@ -259,10 +262,10 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 				log.Warn().Str("file_system", fs).Msg("group commit: the data directory is not on ext4, the file system its durability was argued and measured on (ADR 0012)")
 			}
 		}
-		if e.nc, err = e.ns.Connect(append(connLogging(log, e.stopping.Load), nats.MaxReconnects(-1))...); err != nil {
+		if e.nc, err = e.ns.Connect(append(connLogging(log, e.stopping.Load, &e.ncHealth), nats.MaxReconnects(-1))...); err != nil {
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
 		}
-		if e.svc, err = e.ns.Connect(append(connLogging(log.With().Str("connection", "service").Logger(), e.stopping.Load), nats.Name(serviceConnName), nats.MaxReconnects(-1))...); err != nil {
+		if e.svc, err = e.ns.Connect(append(connLogging(log.With().Str("connection", "service").Logger(), e.stopping.Load, &e.svcHealth), nats.Name(serviceConnName), nats.MaxReconnects(-1))...); err != nil {
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
 		}
 		log.Info().Str("listen", e.ns.ClientURL()).Str("durability", cfg.Durability).Bool("group_commit", cfg.GroupCommit).
@@ -277,10 +280,10 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			return nil, err
 		}
 		opts := append([]nats.Option{nats.Name("bankbook-engine"), nats.MaxReconnects(-1)}, creds...)
-		if e.nc, err = nats.Connect(cfg.NATSURL, append(opts, connLogging(log, e.stopping.Load)...)...); err != nil {
+		if e.nc, err = nats.Connect(cfg.NATSURL, append(opts, connLogging(log, e.stopping.Load, &e.ncHealth)...)...); err != nil {
 			return nil, &connectError{fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)}
 		}
-		svcOpts := append(opts, append(connLogging(log.With().Str("connection", "service").Logger(), e.stopping.Load), nats.Name(serviceConnName))...)
+		svcOpts := append(opts, append(connLogging(log.With().Str("connection", "service").Logger(), e.stopping.Load, &e.svcHealth), nats.Name(serviceConnName))...)
 		if e.svc, err = nats.Connect(cfg.NATSURL, svcOpts...); err != nil {
 			return nil, &connectError{fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)}
 		}
@@ -744,7 +747,7 @@ func (e *Engine) readiness() ops.Readiness {
 		if e.serving.Load() {
 			service = ops.PartStatus{Name: "api", State: ops.StateRunning, Ready: true}
 		}
-		out = append(out, service, natsStatus(map[string]*nats.Conn{"event store": e.nc, "service": e.svc}))
+		out = append(out, service, natsStatus(map[string]*connHealth{"event store": &e.ncHealth, "service": &e.svcHealth}))
 		rm := ops.PartStatus{Name: "readmodels", State: ops.StateStarting}
 		for _, st := range e.Parts.Statuses() {
 			out = append(out, ops.PartStatus{Name: st.Name, Ready: st.OK(), State: string(st.State), Reason: st.Detail,
@@ -762,24 +765,24 @@ func (e *Engine) readiness() ops.Readiness {
 	})
 }
 
+// connHealth is what the handlers of one of the engine's NATS connections
+// last saw: nil while it is connected, otherwise why it is not. Readiness
+// reads it without taking the connection's lock, which a write to a server
+// that stopped reading can hold for long.
+type connHealth struct{ down atomic.Pointer[string] }
+
+func (h *connHealth) lost(why string) { h.down.Store(&why) }
+func (h *connHealth) connected()      { h.down.Store(nil) }
+
 // natsStatus is the readiness of the engine's NATS connections (by what
 // they serve): failing while any of them is not connected (reconnecting,
-// or closed for good), with the connection and its last error. Every part
-// waits on NATS then, though a consumer notices only when its heartbeats
-// stop.
-func natsStatus(conns map[string]*nats.Conn) ops.PartStatus {
+// or closed for good), with why. Every part waits on NATS then, though a
+// consumer notices only when its heartbeats stop.
+func natsStatus(conns map[string]*connHealth) ops.PartStatus {
 	var down []string
 	for _, name := range slices.Sorted(maps.Keys(conns)) {
-		nc := conns[name]
-		if nc == nil {
-			continue
-		}
-		if st := nc.Status(); st != nats.CONNECTED {
-			what := fmt.Sprintf("the %s connection is %s", name, strings.ToLower(st.String()))
-			if err := nc.LastError(); err != nil {
-				what += " (" + err.Error() + ")"
-			}
-			down = append(down, what)
+		if why := conns[name].down.Load(); why != nil {
+			down = append(down, "the "+name+" connection is "+*why)
 		}
 	}
 	if len(down) > 0 {
@@ -931,19 +934,31 @@ func payoutStatus(provider firmbanking.Provider) func(context.Context, string) (
 // the NATS server.
 const serviceConnName = "bankbook-engine-service"
 
-// connLogging logs what happens to the engine's NATS connection. Errors
-// are sampled: a client's flood can make the server report a slow consumer
-// for every message it drops. stopping reports whether the engine is
-// stopping, when it closes its connections itself.
-func connLogging(log zerolog.Logger, stopping func() bool) []nats.Option {
+// connLogging logs what happens to the engine's NATS connection, and
+// keeps health current. Errors are sampled: a client's flood can make the
+// server report a slow consumer for every message it drops. stopping
+// reports whether the engine is stopping, when it closes its connections
+// itself.
+func connLogging(log zerolog.Logger, stopping func() bool, health *connHealth) []nats.Option {
 	errs := logsample.Flood(log)
 	return []nats.Option{
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
-			if !nc.IsClosed() {
-				log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
+			if nc.IsClosed() {
+				return // ClosedHandler says so
 			}
+			why := "reconnecting"
+			if err != nil {
+				why += " (" + err.Error() + ")"
+			}
+			health.lost(why)
+			log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
+			why := "closed"
+			if err := nc.LastError(); err != nil {
+				why += " (" + err.Error() + ")"
+			}
+			health.lost(why)
 			if stopping() {
 				log.Info().Msg("NATS connection closed")
 				return
@@ -953,6 +968,7 @@ func connLogging(log zerolog.Logger, stopping func() bool) []nats.Option {
 			log.Error().Err(nc.LastError()).Msg("NATS connection closed for good: no reconnect follows; restart the engine")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			health.connected()
 			log.Info().Str("server", auth.Redact(nc.ConnectedUrl())).Msg("reconnected to NATS")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
