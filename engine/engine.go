@@ -969,7 +969,7 @@ func connLogging(log zerolog.Logger, stopping func() bool, health *connHealth) [
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			health.connected()
-			log.Info().Str("server", auth.Redact(nc.ConnectedUrl())).Msg("reconnected to NATS")
+			log.Info().Str("server", nc.ConnectedServerName()).Msg("reconnected to NATS") // its URL is a default for an in-process connection
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			ev := errs.Error().Err(err)
