@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -287,5 +289,26 @@ func TestNoSendOnASlotLostMeanwhile(t *testing.T) {
 			lose(t, w, other)
 			w.wantNotSent(t, <-done, time.Second, id, rcpt)
 		})
+	}
+}
+
+// TestFailedSendIsLoggedAsAWarning: a send the provider fails (a 500 here)
+// is retried later and logged at warn, so that a provider outage shows in
+// the logs before any notification goes dead.
+func TestFailedSendIsLoggedAsAWarning(t *testing.T) {
+	w := newDispatchWorld(t)
+	var logs testenv.SyncBuffer
+	n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: w.limiter(t), Log: zerolog.New(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, c := w.pending(t, "store:s-down")
+	w.sim.FailNext(1, http.StatusInternalServerError)
+	err = n.Dispatch(context.Background(), c)
+	if ra, ok := errors.AsType[*worker.RetryAfterError](err); !ok || ra.Err != nil {
+		t.Fatalf("a failed send: %v, want a wait until its retry", err)
+	}
+	if !strings.Contains(logs.String(), `"level":"warn"`) || !strings.Contains(logs.String(), "notification send failed") {
+		t.Fatalf("the failed send was not logged as a warning:\n%s", logs.String())
 	}
 }

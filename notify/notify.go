@@ -428,7 +428,10 @@ func (n *Notifier) failed(ctx context.Context, m commands.Meta, note domain.Noti
 			Int("attempts", after.Attempts).Str("last_error", reason).Msg("notification dead-lettered; bankbook notify redrive brings it back")
 		return nil
 	}
-	n.cfg.Log.Info().Str("notification_id", string(note.ID)).Str("error", reason).Str("retry_in", delay.String()).Msg("notification send failed; trying again later")
+	// A warning: the provider, or the way to it, is failing (a refusal of
+	// the message itself is dead at once, above), and nothing else says so
+	// until the notification goes dead minutes later.
+	n.cfg.Log.Warn().Str("notification_id", string(note.ID)).Str("error", reason).Str("retry_in", delay.String()).Msg("notification send failed; trying again later")
 	return worker.RetryAfter(delay, nil)
 }
 
