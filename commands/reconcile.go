@@ -21,8 +21,9 @@ type DepositLedger interface {
 	// sequence they are as of.
 	DepositsOn(account string, from, to time.Time) ([]domain.RecordedDeposit, eventstore.Seq, error)
 	// DepositsRecordedBetween returns the deposits on account whose commits
-	// are after after and at most upTo, deposited before before.
-	DepositsRecordedBetween(account string, after, upTo eventstore.Seq, before time.Time) ([]domain.RecordedDeposit, error)
+	// are after after and at most upTo, deposited from from and before
+	// before.
+	DepositsRecordedBetween(account string, after, upTo eventstore.Seq, from, before time.Time) ([]domain.RecordedDeposit, error)
 	// DepositsWithTxn returns every deposit recorded under one of the bank
 	// transaction IDs, on any account.
 	DepositsWithTxn(bankTxnIDs []string) ([]domain.RecordedDeposit, error)
@@ -106,15 +107,11 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 		// Deposits recorded since the earlier runs read the account, in a
 		// time before this run's: no run compared them.
 		if c := carries[a.AccountNumber]; c.ComparedSeq > 0 && c.ComparedSeq < uint64(seq) {
-			late, err := ledger.DepositsRecordedBetween(a.AccountNumber, eventstore.Seq(c.ComparedSeq), seq, lateBefore)
+			late, err := ledger.DepositsRecordedBetween(a.AccountNumber, eventstore.Seq(c.ComparedSeq), seq, c.CoveredFrom, lateBefore)
 			if err != nil {
 				return api.ReconcileReply{}, fmt.Errorf("read the deposits recorded on %s since its last run: %w", a.AccountNumber, err)
 			}
-			for _, d := range late {
-				if !d.DepositedAt.Before(c.CoveredFrom) {
-					in.Late = append(in.Late, d)
-				}
-			}
+			in.Late = append(in.Late, late...)
 			in.LateAfter[a.AccountNumber] = c.ComparedSeq
 		}
 		wm, err := h.marks.Watermark(ctx, h.feedAccount(a.AccountNumber))

@@ -99,8 +99,9 @@ func (s *Store) DepositsOn(account string, from, to time.Time) ([]domain.Recorde
 
 // DepositsRecordedBetween returns the deposits on account (compared
 // normalised) whose commits are after after and at most upTo in the
-// stream, and that were deposited before before, in the order recorded.
-func (s *Store) DepositsRecordedBetween(account string, after, upTo eventstore.Seq, before time.Time) ([]domain.RecordedDeposit, error) {
+// stream, and that were deposited from from and before before, in the
+// order recorded.
+func (s *Store) DepositsRecordedBetween(account string, after, upTo eventstore.Seq, from, before time.Time) ([]domain.RecordedDeposit, error) {
 	prefix := []byte(domain.NormalizeAccountNumber(account) + "\x00")
 	start := binary.BigEndian.AppendUint64(bytes.Clone(prefix), uint64(after)+1)
 	out := []domain.RecordedDeposit{}
@@ -122,7 +123,7 @@ func (s *Store) DepositsRecordedBetween(account string, after, upTo eventstore.S
 			if err := json.Unmarshal(byAcct.Get(key), &d); err != nil {
 				return err
 			}
-			if d.DepositedAt.Before(before) {
+			if !d.DepositedAt.Before(from) && d.DepositedAt.Before(before) {
 				out = append(out, d)
 			}
 		}

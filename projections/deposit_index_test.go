@@ -59,20 +59,21 @@ func TestDepositIndex(t *testing.T) {
 		})
 	}
 	// By when they were recorded: after the first commit, up to another,
-	// deposited before a time; in the order recorded.
+	// deposited from a time and before another; in the order recorded.
 	for _, tc := range []struct {
-		name   string
-		upTo   int
-		before time.Time
-		want   []string
+		name         string
+		upTo         int
+		from, before time.Time
+		want         []string
 	}{
-		{"recorded since", 5, t0.Add(4 * time.Hour), []string{"T-1@110123", "T-2@110123"}},
-		{"deposited before", 5, t0.Add(2 * time.Hour), []string{"T-1@110123"}},
-		{"up to a sequence", 1, t0.Add(24 * time.Hour), []string{"T-1@110123"}},
-		{"every one", 5, t0.Add(24 * time.Hour), []string{"T-1@110123", "T-2@110123", "T-4@110123"}},
+		{"recorded since", 5, t0, t0.Add(4 * time.Hour), []string{"T-1@110123", "T-2@110123"}},
+		{"deposited before", 5, t0, t0.Add(2 * time.Hour), []string{"T-1@110123"}},
+		{"deposited from", 5, t0.Add(2 * time.Hour), t0.Add(24 * time.Hour), []string{"T-2@110123", "T-4@110123"}},
+		{"up to a sequence", 1, t0, t0.Add(24 * time.Hour), []string{"T-1@110123"}},
+		{"every one", 5, t0, t0.Add(24 * time.Hour), []string{"T-1@110123", "T-2@110123", "T-4@110123"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := st.DepositsRecordedBetween("110-123", batch[0].Seq, batch[tc.upTo].Seq, tc.before)
+			got, err := st.DepositsRecordedBetween("110-123", batch[0].Seq, batch[tc.upTo].Seq, tc.from, tc.before)
 			if err != nil || !slices.Equal(txns(got), tc.want) {
 				t.Fatalf("DepositsRecordedBetween = %v, %v; want %v", txns(got), err, tc.want)
 			}
