@@ -18,7 +18,7 @@ func TestConnectionClosedForGoodIsLoggedAsAnError(t *testing.T) {
 	srv := testenv.Start(t, "")
 	var logs testenv.SyncBuffer
 	var health connHealth
-	nc, err := srv.Server.Connect(append(connLogging(zerolog.New(&logs), func() bool { return false }, &health),
+	nc, err := srv.Server.Connect(append(connOptions(zerolog.New(&logs), func() bool { return false }, &health),
 		nats.MaxReconnects(1), nats.ReconnectWait(10*time.Millisecond))...)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func TestNATSStatusNamesAConnectionThatIsDown(t *testing.T) {
 	srv := testenv.Start(t, "")
 	var health, other connHealth
 	conns := map[string]*connHealth{"event store": &health, "service": &other}
-	nc, err := srv.Server.Connect(append(connLogging(zerolog.Nop(), func() bool { return false }, &health), nats.MaxReconnects(-1))...)
+	nc, err := srv.Server.Connect(connOptions(zerolog.Nop(), func() bool { return false }, &health)...)
 	if err != nil {
 		t.Fatal(err)
 	}

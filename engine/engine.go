@@ -113,7 +113,7 @@ type Engine struct {
 	// serving is true from the moment the API answers until Stop begins.
 	serving atomic.Bool
 	// stopping is true once Stop has begun: the NATS connections it closes
-	// are closed on purpose (connLogging).
+	// are closed on purpose (connOptions).
 	stopping atomic.Bool
 	// ncHealth and svcHealth are what the handlers of e.nc and e.svc last
 	// saw (natsStatus).
@@ -262,10 +262,10 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 				log.Warn().Str("file_system", fs).Msg("group commit: the data directory is not on ext4, the file system its durability was argued and measured on (ADR 0012)")
 			}
 		}
-		if e.nc, err = e.ns.Connect(append(connLogging(log, e.stopping.Load, &e.ncHealth), nats.MaxReconnects(-1))...); err != nil {
+		if e.nc, err = e.ns.Connect(connOptions(log, e.stopping.Load, &e.ncHealth)...); err != nil {
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
 		}
-		if e.svc, err = e.ns.Connect(append(connLogging(log.With().Str("connection", "service").Logger(), e.stopping.Load, &e.svcHealth), nats.Name(serviceConnName), nats.MaxReconnects(-1))...); err != nil {
+		if e.svc, err = e.ns.Connect(append(connOptions(log.With().Str("connection", "service").Logger(), e.stopping.Load, &e.svcHealth), nats.Name(serviceConnName))...); err != nil {
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
 		}
 		log.Info().Str("listen", e.ns.ClientURL()).Str("durability", cfg.Durability).Bool("group_commit", cfg.GroupCommit).
@@ -279,11 +279,11 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		if err != nil {
 			return nil, err
 		}
-		opts := append([]nats.Option{nats.Name("bankbook-engine"), nats.MaxReconnects(-1)}, creds...)
-		if e.nc, err = nats.Connect(cfg.NATSURL, append(opts, connLogging(log, e.stopping.Load, &e.ncHealth)...)...); err != nil {
+		opts := append([]nats.Option{nats.Name("bankbook-engine")}, creds...)
+		if e.nc, err = nats.Connect(cfg.NATSURL, append(opts, connOptions(log, e.stopping.Load, &e.ncHealth)...)...); err != nil {
 			return nil, &connectError{fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)}
 		}
-		svcOpts := append(opts, append(connLogging(log.With().Str("connection", "service").Logger(), e.stopping.Load, &e.svcHealth), nats.Name(serviceConnName))...)
+		svcOpts := append(opts, append(connOptions(log.With().Str("connection", "service").Logger(), e.stopping.Load, &e.svcHealth), nats.Name(serviceConnName))...)
 		if e.svc, err = nats.Connect(cfg.NATSURL, svcOpts...); err != nil {
 			return nil, &connectError{fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)}
 		}
@@ -934,14 +934,15 @@ func payoutStatus(provider firmbanking.Provider) func(context.Context, string) (
 // the NATS server.
 const serviceConnName = "bankbook-engine-service"
 
-// connLogging logs what happens to the engine's NATS connection, and
-// keeps health current. Errors are sampled: a client's flood can make the
-// server report a slow consumer for every message it drops. stopping
-// reports whether the engine is stopping, when it closes its connections
-// itself.
-func connLogging(log zerolog.Logger, stopping func() bool, health *connHealth) []nats.Option {
+// connOptions are the options of each of the engine's NATS connections: it
+// reconnects for ever, and its handlers log what happens to it and keep
+// health current. Errors are sampled: a client's flood can make the server
+// report a slow consumer for every message it drops. stopping reports
+// whether the engine is stopping, when it closes its connections itself.
+func connOptions(log zerolog.Logger, stopping func() bool, health *connHealth) []nats.Option {
 	errs := logsample.Flood(log)
 	return []nats.Option{
+		nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if nc.IsClosed() {
 				return // ClosedHandler says so
@@ -954,8 +955,8 @@ func connLogging(log zerolog.Logger, stopping func() bool, health *connHealth) [
 			log.Warn().Err(err).Msg("disconnected from NATS; reconnecting")
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
-			why := "closed"
-			if err := nc.LastError(); err != nil {
+			why, err := "closed", nc.LastError()
+			if err != nil {
 				why += " (" + err.Error() + ")"
 			}
 			health.lost(why)
@@ -965,7 +966,7 @@ func connLogging(log zerolog.Logger, stopping func() bool, health *connHealth) [
 			}
 			// Closed for good (the server refused it, say): nothing this
 			// connection serves works any more.
-			log.Error().Err(nc.LastError()).Msg("NATS connection closed for good: no reconnect follows; restart the engine")
+			log.Error().Err(err).Msg("NATS connection closed for good: no reconnect follows; restart the engine")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			health.connected()
