@@ -359,15 +359,19 @@ func (h *Orders) FinaliseCancel(ctx context.Context, orderID string) (time.Durat
 	return 0, nil
 }
 
-// TimerExpireOrder is the timer kind of payment deadlines.
+// TimerExpireOrder is the timer kind of an order's own timer: its payment
+// deadline, then, once it is closed, the end of its name grace.
 const TimerExpireOrder = "order_expire"
 
-// ExpireOrder is what a due expiry timer runs. It expires an order still
+// ExpireOrder is what an order's due timer runs. It expires an order still
 // awaiting its deposit once its deadline has passed and the bank scan is
 // known complete up to it; before that it returns how long to wait before
 // looking again (until the deadline, or Config.FinaliseRetry for the
-// scan). An order no longer awaiting its deposit needs nothing. It is
-// idempotent: timers fire at least once.
+// scan). A closed order (paid, cancelled or expired, this time or before)
+// has its depositor name released once the name grace has passed
+// (releaseName), its timer armed again for then until it has; so is a
+// cancel-reserved one, once its own timer has closed it. It is idempotent:
+// timers fire at least once.
 func (h *Orders) ExpireOrder(ctx context.Context, orderID string) (time.Duration, error) {
 	wm, err := h.marks.Watermark(ctx, h.cfg.CollectAccount.Number)
 	if err != nil {
@@ -393,5 +397,44 @@ func (h *Orders) ExpireOrder(ctx context.Context, orderID string) (time.Duration
 	if len(out.Events) > 0 {
 		h.log.Info().Str("order_id", orderID).Uint64("seq", uint64(out.Seq)).Str("correlation_id", meta.CorrelationID).Msg("order expired unpaid")
 	}
+	return h.releaseName(ctx, out.State, wm, now)
+}
+
+// releaseName frees the depositor name of order o, if o is closed, once its
+// name grace has passed and the bank scan is known complete up to the
+// grace's end: a deposit under the name dated within the grace is then
+// already recorded (refunded to the buyer's wallet), and the name's
+// reservation protects nothing. Before the grace ends it arms the order's
+// timer again for then; while the scan lags it returns Config.FinaliseRetry.
+// A cancel-reserved order is closed by its own timer: the order's timer
+// looks again a grace after its cancel time. The release leaves a purge
+// marker that expires (reservations.Release), so names used once do not
+// accumulate in the bucket. A name another order took over (after the
+// grace, reserveName) stays that order's.
+func (h *Orders) releaseName(ctx context.Context, o domain.Order, wm, now time.Time) (time.Duration, error) {
+	switch {
+	case !o.Exists() || o.DepositorName == "":
+		return 0, nil
+	case o.Status == domain.StatusCancelReserved:
+		at := o.CancelAt.Add(h.cfg.NameGrace)
+		if floor := now.Add(h.cfg.FinaliseRetry); at.Before(floor) {
+			at = floor
+		}
+		return 0, h.timers.Arm(ctx, TimerExpireOrder, string(o.ID), at, nil)
+	case o.Status.Open():
+		return 0, nil
+	}
+	due := o.ClosedAt.Add(h.cfg.NameGrace)
+	if now.Before(due) {
+		return 0, h.timers.Arm(ctx, TimerExpireOrder, string(o.ID), due, nil)
+	}
+	if wm.Before(due) {
+		h.log.Debug().Str("order_id", string(o.ID)).Time("watermark", wm).Msg("the release of a depositor name waits for the bank scan")
+		return h.cfg.FinaliseRetry, nil
+	}
+	if err := h.names.Release(ctx, o.DepositorName, o.ID); err != nil {
+		return 0, err
+	}
+	h.log.Debug().Str("order_id", string(o.ID)).Msg("depositor name released after the name grace")
 	return 0, nil
 }

@@ -195,6 +195,133 @@ func TestExpiryOfAnOrderNoLongerAwaitingItsDepositDoesNothing(t *testing.T) {
 	}
 }
 
+// TestClosedOrderReleasesItsNameAfterTheGrace: the timer of a closed order
+// (paid, cancelled, or expired by that firing) arms itself again for the end
+// of the name grace, and then, once the bank scan covers that time,
+// releases the order's depositor name; again, it changes nothing. A name
+// another order took over after the grace stays that order's. A
+// cancel-reserved order's timer looks again a grace after its cancel time,
+// and goes on from there once the cancellation is final.
+func TestClosedOrderReleasesItsNameAfterTheGrace(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnitWith(t, es, func(c *commands.Config) {
+			c.PaymentDeadline = time.Hour
+			c.NameGrace = 2 * time.Hour
+			c.CancelWindow = 90 * time.Minute // outlasts the deadline
+		})
+		ctx := context.Background()
+		start := u.clock.Now()
+		paid, _ := u.submitAs(t, "o-paid", "u-1", "박서준", 100)
+		u.deposit(t, "t-1", paid.DepositorName, 100)
+		cancelled, _ := u.submitAs(t, "o-cancelled", "u-2", "김민수", 200)
+		no := false
+		if _, err := u.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-cancelled", Deposited: &no}); err != nil {
+			t.Fatal(err)
+		}
+		expired, _ := u.submitAs(t, "o-expired", "u-3", "이서연", 300)
+		reserved, _ := u.submitAs(t, "o-reserved", "u-5", "최지우", 500)
+		yes := true
+		if _, err := u.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-reserved", Deposited: &yes}); err != nil {
+			t.Fatal(err)
+		}
+		held := func(name string, want domain.OrderID) {
+			t.Helper()
+			h, _, err := u.names.Holder(ctx, name)
+			switch {
+			case want == "" && !errors.Is(err, reservations.ErrFree):
+				t.Fatalf("%s: held by %+v (%v), want free", name, h, err)
+			case want != "" && (err != nil || h.OrderID != want):
+				t.Fatalf("%s: held by %+v (%v), want %s", name, h, err, want)
+			}
+		}
+		armedAt := func(id string) time.Time {
+			t.Helper()
+			var at time.Time
+			for _, a := range armedOf(u.timers, commands.TimerExpireOrder) {
+				if a.ID == id {
+					at = a.At // the last arm replaces the earlier ones
+				}
+			}
+			return at
+		}
+		fire := func(id string, want time.Duration) {
+			t.Helper()
+			if wait, err := u.Orders.ExpireOrder(ctx, id); err != nil || wait != want {
+				t.Fatalf("timer of %s: wait %v, %v; want %v", id, wait, err, want)
+			}
+		}
+
+		// At the payment deadline: the expiry, and the timers of the closed
+		// orders arm themselves for the end of their grace.
+		u.clock.Set(start.Add(time.Hour))
+		u.scanned(t, u.clock.Now())
+		for _, id := range []string{"o-paid", "o-cancelled", "o-expired", "o-reserved"} {
+			fire(id, 0)
+		}
+		if st := u.order(t, "o-expired").Status; st != domain.StatusExpired {
+			t.Fatalf("o-expired: %s", st)
+		}
+		for id, want := range map[string]time.Time{"o-paid": start.Add(2 * time.Hour), "o-cancelled": start.Add(2 * time.Hour), "o-expired": start.Add(3 * time.Hour),
+			"o-reserved": start.Add(90*time.Minute + 2*time.Hour)} { // a grace after its cancel time
+			if got := armedAt(id); !got.Equal(want) {
+				t.Fatalf("timer of %s armed for %v, want the end of its grace %v", id, got, want)
+			}
+		}
+		held(paid.DepositorName, "o-paid")
+		held(cancelled.DepositorName, "o-cancelled")
+		held(expired.DepositorName, "o-expired")
+
+		// The grace of two has ended, but the scan lags behind it.
+		u.clock.Set(start.Add(2*time.Hour + time.Minute))
+		u.scanned(t, start.Add(2*time.Hour-time.Second))
+		fire("o-paid", u.Orders.Config().FinaliseRetry)
+		held(paid.DepositorName, "o-paid")
+		// Meanwhile another order takes over the cancelled order's name
+		// (stale after the grace).
+		id := orderIDTrying(t, "next", cancelled.DepositorName, "김민수", u.Orders.Config().DepositorNameMax)
+		if rep, err := u.submitAs(t, id, "u-4", "김민수", 400); err != nil || rep.DepositorName != cancelled.DepositorName {
+			t.Fatalf("submit after the grace: %+v %v", rep, err)
+		}
+		u.scanned(t, u.clock.Now())
+		for range 2 { // timers fire at least once
+			fire("o-paid", 0)
+			fire("o-cancelled", 0)
+		}
+		held(paid.DepositorName, "")
+		held(cancelled.DepositorName, domain.OrderID(id))
+		held(expired.DepositorName, "o-expired")
+		u.clock.Set(start.Add(3*time.Hour + time.Second))
+		u.scanned(t, u.clock.Now())
+		fire("o-expired", 0)
+		held(expired.DepositorName, "")
+		// The reserved cancellation became final (late: the scan lagged);
+		// its name goes a grace after that.
+		closed := start.Add(3 * time.Hour)
+		u.clock.Set(closed)
+		if wait, err := u.Orders.FinaliseCancel(ctx, "o-reserved"); err != nil || wait != 0 {
+			t.Fatalf("finalise: %v %v", wait, err)
+		}
+		u.clock.Set(start.Add(3*time.Hour + 30*time.Minute))
+		fire("o-reserved", 0)
+		if got := armedAt("o-reserved"); !got.Equal(closed.Add(2 * time.Hour)) {
+			t.Fatalf("timer of the cancelled reservation armed for %v, want %v", got, closed.Add(2*time.Hour))
+		}
+		held(reserved.DepositorName, "o-reserved")
+		u.clock.Set(closed.Add(2*time.Hour + time.Second))
+		u.scanned(t, u.clock.Now())
+		fire("o-reserved", 0)
+		held(reserved.DepositorName, "")
+		// A deposit under a released name is an orphan; the orders are
+		// unchanged.
+		if rep := u.deposit(t, "t-late", paid.DepositorName, 100); rep.Outcome != domain.OutcomeOrphaned || rep.Reason != domain.ReasonNoSuchName {
+			t.Fatalf("deposit under a released name: %+v", rep)
+		}
+		if n := len(u.commits(t, domain.AggregateOrder, "o-paid")); n != 2 {
+			t.Fatalf("o-paid has %d commits, want 2", n)
+		}
+	})
+}
+
 // TestExpiryArmedWithTheNameIsArmedAgainIfThatFailed: the expiry is armed
 // while the name is reserved; should that write fail, the order is still
 // stored with its expiry armed (armed again before the append), and a

@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -87,6 +89,54 @@ func TestExpiredOrderFreesItsName(t *testing.T) {
 	}
 	if rep := bk.deposit(o.DepositorName, 7000); rep.Outcome != "matched" || rep.OrderID != id {
 		t.Fatalf("deposit under the reused name: %+v", rep)
+	}
+}
+
+// TestClosedOrdersLeaveTheNamesBucket: the depositor names of a paid, a
+// cancelled and an expired order are released once the name grace has passed
+// and the bank scan covers it, by the orders' own timers: the names bucket
+// holds no name of a closed order, so names used once do not accumulate.
+func TestClosedOrdersLeaveTheNamesBucket(t *testing.T) {
+	e, bk := scenarioEngine(t, func(c *engine.Config) {
+		c.PaymentDeadline = engine.Duration(time.Second)
+		c.NameGrace = engine.Duration(time.Second)
+	})
+	paid := e.submit(t, "u-1", "김민수", 1000)
+	cancelled := e.submit(t, "u-2", "이서연", 2000)
+	expired := e.submit(t, "u-3", "박서준", 3000)
+	if rep := bk.deposit(paid.DepositorName, 1000); rep.Outcome != "matched" {
+		t.Fatalf("deposit: %+v", rep)
+	}
+	e.call(t, subjCancel, map[string]any{"order_id": cancelled.OrderID, "deposited": false}, nil, nil)
+	ctx := ctxT(t)
+	names, err := e.js.KeyValue(ctx, "bankbook_depositor_names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := func() []string {
+		var out []string
+		for _, o := range []api.SubmitOrderReply{paid, cancelled, expired} {
+			key := base64.RawURLEncoding.EncodeToString([]byte(domain.NormalizeName(o.DepositorName)))
+			if _, err := names.Get(ctx, key); err == nil {
+				out = append(out, o.DepositorName)
+			} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	if h := held(); len(h) != 3 {
+		t.Fatalf("names held right after the orders: %v, want all three", h)
+	}
+	testenv.Eventually(t, 20*time.Second, "the closed orders' names released", func() bool {
+		bk.scanned(time.Now())
+		return len(held()) == 0
+	})
+	if st := e.order(t, expired.OrderID).Status; st != "expired" {
+		t.Fatalf("the unpaid order is %s, want expired", st)
+	}
+	if rep := bk.deposit(paid.DepositorName, 1000); rep.Outcome != "orphaned" || rep.Reason != "no_such_name" {
+		t.Fatalf("deposit under a released name: %+v", rep)
 	}
 }
 
