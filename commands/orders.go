@@ -409,7 +409,9 @@ func (h *Orders) ExpireOrder(ctx context.Context, orderID string) (time.Duration
 // A cancel-reserved order is closed by its own timer: the order's timer
 // looks again a grace after its cancel time. The release leaves a purge
 // marker that expires (reservations.Release), so names used once do not
-// accumulate in the bucket. A name another order took over (after the
+// accumulate in the bucket; the order leaves its buyer's unpaid orders too,
+// and a buyer left with none leaves the bucket the same way
+// (reservations.Store.Forget). A name another order took over (after the
 // grace, reserveName) stays that order's.
 func (h *Orders) releaseName(ctx context.Context, o domain.Order, wm, now time.Time) (time.Duration, error) {
 	switch {
@@ -433,6 +435,10 @@ func (h *Orders) releaseName(ctx context.Context, o domain.Order, wm, now time.T
 		return h.cfg.FinaliseRetry, nil
 	}
 	if err := h.names.Release(ctx, o.DepositorName, o.ID); err != nil {
+		return 0, err
+	}
+	// Nor does the order count against its buyer's unpaid orders any more.
+	if err := h.names.Forget(ctx, o.BuyerID, o.ID); err != nil {
 		return 0, err
 	}
 	h.log.Debug().Str("order_id", string(o.ID)).Msg("depositor name released after the name grace")

@@ -311,6 +311,16 @@ func TestClosedOrderReleasesItsNameAfterTheGrace(t *testing.T) {
 		u.scanned(t, u.clock.Now())
 		fire("o-reserved", 0)
 		held(reserved.DepositorName, "")
+		// The released orders no longer count against their buyers; the
+		// order that took a name over does.
+		for _, b := range []domain.UserID{"u-1", "u-2", "u-3", "u-5"} {
+			if got := u.names.Unpaid(b); len(got) != 0 {
+				t.Fatalf("unpaid orders of %s after the release: %+v", b, got)
+			}
+		}
+		if got := u.names.Unpaid("u-4"); len(got) != 1 || got[0].OrderID != domain.OrderID(id) {
+			t.Fatalf("unpaid orders of u-4: %+v", got)
+		}
 		// A deposit under a released name is an orphan; the orders are
 		// unchanged.
 		if rep := u.deposit(t, "t-late", paid.DepositorName, 100); rep.Outcome != domain.OutcomeOrphaned || rep.Reason != domain.ReasonNoSuchName {

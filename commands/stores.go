@@ -30,6 +30,9 @@ type Names interface {
 	Holder(ctx context.Context, name string) (reservations.Holder, uint64, error)
 	Release(ctx context.Context, name string, order domain.OrderID) error
 	Admit(ctx context.Context, buyer domain.UserID, order domain.OrderID, limit int, counts reservations.Counts) error
+	// Forget drops an order that no longer counts from its buyer's unpaid
+	// orders, and the buyer's entry once it lists none.
+	Forget(ctx context.Context, buyer domain.UserID, order domain.OrderID) error
 	// ClaimDeposit claims a bank transaction for the attempt holder, with
 	// what its request says of it, and returns what the first claim said
 	// and whether this call created the claim; a

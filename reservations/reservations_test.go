@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -567,4 +568,122 @@ func TestReleasedNamesLeaveTheBucket(t *testing.T) {
 	})
 	requireHolder(t, s, "김민수00", "o-again")
 	reserve(t, s, "김민수01", "o-later") // reused after its marker expired
+}
+
+// TestForgetDropsTheOrderAndThenTheBuyer: Forget drops one order from its
+// buyer's unpaid orders, keeping the others, and the buyer's entry with its
+// last order (its subject leaves the bucket once the marker expires); the
+// buyer is admitted again afterwards. Forgetting an order the entry does
+// not list, or a buyer without an entry, changes nothing.
+func TestForgetDropsTheOrderAndThenTheBuyer(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s, err := reservations.Open(t.Context(), js, reservations.Config{ReleasedTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, o := range []domain.OrderID{"o-1", "o-2"} {
+		if err := s.Admit(ctx, "u-1", o, 3, countAll); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Admit(ctx, "u-2", "o-3", 3, countAll); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		buyer domain.UserID
+		order domain.OrderID
+	}{{"u-1", "o-9"}, {"u-nobody", "o-1"}} {
+		if err := s.Forget(ctx, f.buyer, f.order); err != nil {
+			t.Fatalf("Forget(%s, %s): %v", f.buyer, f.order, err)
+		}
+	}
+	if got := fmt.Sprint(unpaidIDs(t, s, "u-1")); got != "[o-1 o-2]" {
+		t.Fatalf("unpaid orders after forgetting nothing: %s", got)
+	}
+	if err := s.Forget(ctx, "u-1", "o-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(unpaidIDs(t, s, "u-1")); got != "[o-2]" {
+		t.Fatalf("unpaid orders after forgetting o-1: %s, want [o-2]", got)
+	}
+	stream, err := js.Stream(ctx, "KV_bankbook_depositor_names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects := func() uint64 {
+		t.Helper()
+		info, err := stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.NumSubjects
+	}
+	if got := subjects(); got != 2 {
+		t.Fatalf("%d subjects, want the two buyers'", got)
+	}
+	for _, f := range []struct {
+		buyer domain.UserID
+		order domain.OrderID
+	}{{"u-1", "o-2"}, {"u-2", "o-3"}, {"u-2", "o-3"}} {
+		if err := s.Forget(ctx, f.buyer, f.order); err != nil {
+			t.Fatalf("Forget(%s, %s): %v", f.buyer, f.order, err)
+		}
+	}
+	if got := unpaidIDs(t, s, "u-1"); len(got) != 0 {
+		t.Fatalf("unpaid orders of u-1 after forgetting both: %v", got)
+	}
+	testenv.Eventually(t, 10*time.Second, "the buyers' subjects gone", func() bool { return subjects() == 0 })
+	if err := s.Admit(ctx, "u-1", "o-4", 3, countAll); err != nil {
+		t.Fatalf("Admit after the entry left: %v", err)
+	}
+	if got := fmt.Sprint(unpaidIDs(t, s, "u-1")); got != "[o-4]" {
+		t.Fatalf("unpaid orders admitted again: %s", got)
+	}
+}
+
+// TestForgetDoesNotLoseAConcurrentAdmit: orders forgotten while others are
+// admitted for the same buyer, on two stores as two instances would be:
+// every order admitted and not forgotten is still counted, none forgotten
+// is.
+func TestForgetDoesNotLoseAConcurrentAdmit(t *testing.T) {
+	s, js := openStore(t)
+	other, err := reservations.Open(t.Context(), js, reservations.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	const n = 20
+	for i := range n {
+		if err := s.Admit(ctx, "u-hot", domain.OrderID(fmt.Sprintf("old-%d", i)), 2*n, countAll); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One instance forgets while the other admits, each in turn.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range n {
+			if err := s.Forget(ctx, "u-hot", domain.OrderID(fmt.Sprintf("old-%d", i))); err != nil {
+				t.Errorf("Forget: %v", err)
+			}
+		}
+	})
+	wg.Go(func() {
+		for i := range n {
+			if err := other.Admit(ctx, "u-hot", domain.OrderID(fmt.Sprintf("new-%d", i)), 2*n, countAll); err != nil {
+				t.Errorf("Admit: %v", err)
+			}
+		}
+	})
+	wg.Wait()
+	got := unpaidIDs(t, s, "u-hot")
+	if len(got) != n {
+		t.Fatalf("%d unpaid orders left, want the %d new ones: %v", len(got), n, got)
+	}
+	for _, id := range got {
+		if !strings.HasPrefix(string(id), "new-") {
+			t.Fatalf("unpaid orders %v: %s was forgotten", got, id)
+		}
+	}
 }

@@ -95,7 +95,8 @@ func TestExpiredOrderFreesItsName(t *testing.T) {
 // TestClosedOrdersLeaveTheNamesBucket: the depositor names of a paid, a
 // cancelled and an expired order are released once the name grace has passed
 // and the bank scan covers it, by the orders' own timers: the names bucket
-// holds no name of a closed order, so names used once do not accumulate.
+// holds no name of a closed order, nor a buyer without unpaid orders, so
+// names and buyers seen once do not accumulate.
 func TestClosedOrdersLeaveTheNamesBucket(t *testing.T) {
 	e, bk := scenarioEngine(t, func(c *engine.Config) {
 		c.PaymentDeadline = engine.Duration(time.Second)
@@ -128,9 +129,24 @@ func TestClosedOrdersLeaveTheNamesBucket(t *testing.T) {
 	if h := held(); len(h) != 3 {
 		t.Fatalf("names held right after the orders: %v, want all three", h)
 	}
-	testenv.Eventually(t, 20*time.Second, "the closed orders' names released", func() bool {
+	buyers := func() (n int) {
+		keys, err := names.ListKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range keys.Keys() {
+			if strings.HasPrefix(k, "unpaid.") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := buyers(); n != 3 {
+		t.Fatalf("%d buyers' unpaid orders right after the orders, want 3", n)
+	}
+	testenv.Eventually(t, 20*time.Second, "the closed orders' names and buyers released", func() bool {
 		bk.scanned(time.Now())
-		return len(held()) == 0
+		return len(held()) == 0 && buyers() == 0
 	})
 	if st := e.order(t, expired.OrderID).Status; st != "expired" {
 		t.Fatalf("the unpaid order is %s, want expired", st)

@@ -147,6 +147,27 @@ func (n *Names) Admit(ctx context.Context, buyer domain.UserID, order domain.Ord
 	return nil
 }
 
+// Forget drops order from buyer's unpaid orders, and the buyer once none
+// is left, like reservations.Store.Forget.
+func (n *Names) Forget(_ context.Context, buyer domain.UserID, order domain.OrderID) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	kept := slices.DeleteFunc(slices.Clone(n.unpaid[buyer]), func(u reservations.Unpaid) bool { return u.OrderID == order })
+	if len(kept) == 0 {
+		delete(n.unpaid, buyer)
+	} else {
+		n.unpaid[buyer] = kept
+	}
+	return nil
+}
+
+// Unpaid returns buyer's unpaid orders as Admit left them.
+func (n *Names) Unpaid(buyer domain.UserID) []reservations.Unpaid {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.unpaid[buyer])
+}
+
 // Timers records the timers armed; nothing fires. It is safe for
 // concurrent use.
 type Timers struct {
