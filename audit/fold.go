@@ -46,6 +46,10 @@ type folder struct {
 
 	// clearing: open items by account, then ID
 	open map[string]map[string]*OpenItem
+	// resolved holds each deposit's latest resolution, failed the payouts
+	// that failed: what lets money leave a clearing account (release).
+	resolved map[domain.DepositID]domain.DepositResolved
+	failed   map[domain.PayoutID]bool
 
 	// aggregates: each aggregate's last version
 	aggs map[eventstore.Ref]*aggState
@@ -70,10 +74,11 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		opts: opts, setAside: setAside,
 		balances: map[string]int64{}, overflowed: map[string]bool{},
 		bankTxns: map[string]eventstore.Seq{}, inflows: map[domain.DepositID]*inflow{},
-		wallets: map[domain.UserID]*walletState{},
-		open:    map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
-		aggs:    map[eventstore.Ref]*aggState{},
-		chains:  map[eventstore.Ref][]eventstore.Commit{},
+		wallets:  map[domain.UserID]*walletState{},
+		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
+		resolved: map[domain.DepositID]domain.DepositResolved{}, failed: map[domain.PayoutID]bool{},
+		aggs:   map[eventstore.Ref]*aggState{},
+		chains: map[eventstore.Ref][]eventstore.Commit{},
 	}
 }
 
@@ -396,7 +401,14 @@ func eventTime(c eventstore.Commit) time.Time {
 func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
 	mv := domain.Clearing(ev)
 	if mv.Close.Account != "" {
+		f.release(c, ev)
 		delete(f.open[mv.Close.Account], mv.Close.Key)
+	}
+	switch e := ev.(type) {
+	case domain.DepositResolved:
+		f.resolved[e.DepositID] = e
+	case domain.PayoutFailed:
+		f.failed[e.PayoutID] = true
 	}
 	if o := mv.Open; o.Account != "" {
 		since := o.Since
@@ -413,6 +425,51 @@ func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
 		if it := f.open[n.Account][n.Key]; it != nil {
 			it.Status = n.Status
 		}
+	}
+}
+
+// release checks that money leaving a clearing account leaves it for the
+// reason the account holds it: an orphan's money leaves suspense for an
+// order or a wallet only after an operator's deposit.resolved of that
+// deposit, for its amount and to what the resolution named; a payout's
+// money comes back from payouts pending (to the wallet, or to suspense for
+// a refund to the bank) only after the payout failed. Without this a
+// well-formed commit moving an unresolved orphan's money would balance
+// every account and close the item, and the orphan could be resolved, and
+// paid out, again.
+func (f *folder) release(c eventstore.Commit, ev domain.Event) {
+	problem := ""
+	switch e := ev.(type) {
+	case domain.OrderPaid:
+		r, ok := f.resolved[e.DepositID]
+		switch {
+		case !ok:
+			problem = fmt.Sprintf("order.paid pays order %s %d from suspense with deposit %s, which no deposit.resolved assigned", e.OrderID, e.Amount, e.DepositID)
+		case r.Action != domain.ResolveAssignOrder || r.OrderID != e.OrderID || r.Amount != e.Amount:
+			problem = fmt.Sprintf("order.paid pays order %s %d from suspense with deposit %s, which was resolved to %s (order %q, %d)", e.OrderID, e.Amount, e.DepositID, r.Action, r.OrderID, r.Amount)
+		}
+	case domain.WalletCredited:
+		if e.FromAccount == domain.AccountPayoutsPending {
+			if p := domain.PayoutID(strings.TrimPrefix(e.Ref, domain.ReversalRef(""))); !f.failed[p] {
+				problem = fmt.Sprintf("wallet.credited returns %d of payout %s to wallet %s, which did not fail", e.Amount, p, e.UserID)
+			}
+			break
+		}
+		d := domain.DepositID(e.Ref)
+		r, ok := f.resolved[d]
+		switch {
+		case !ok:
+			problem = fmt.Sprintf("wallet.credited gives wallet %s %d from suspense for deposit %s, which no deposit.resolved gave away", e.UserID, e.Amount, d)
+		case r.Action == domain.ResolveRefundToBank || r.Amount != e.Amount || (r.Action == domain.ResolveRefundToWallet && r.UserID != e.UserID):
+			problem = fmt.Sprintf("wallet.credited gives wallet %s %d from suspense for deposit %s, which was resolved to %s (user %q, %d)", e.UserID, e.Amount, d, r.Action, r.UserID, r.Amount)
+		}
+	case domain.DepositReopened:
+		if !f.failed[e.PayoutID] {
+			problem = fmt.Sprintf("deposit.reopened returns deposit %s's refund %s to suspense, but the payout did not fail", e.DepositID, e.PayoutID)
+		}
+	}
+	if problem != "" {
+		f.add(Finding{Check: CheckClearing, Seq: c.Seq, Aggregate: c.Ref().String(), Message: problem + fmt.Sprintf(" (seq %d)", c.Seq)})
 	}
 }
 

@@ -179,6 +179,19 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 			s.append(domain.AggregatePayout, "p9", domain.PayoutSettled{PayoutID: "p9", Amount: 50, BankAccount: bankAcct, SettledAt: t0})
 			return 0 // an end-of-stream balance has no sequence
 		}, audit.CheckClearing},
+		{"clearing: an unresolved orphan's money credited to a wallet", func(s *stream) eventstore.Seq {
+			return s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: "d1", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+		}, audit.CheckClearing},
+		{"clearing: an orphan resolved to one wallet credited to another", func(s *stream) eventstore.Seq {
+			s.append(domain.AggregateDeposit, "d1", domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u1", ResolvedAt: t0})
+			return s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: "d1", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+		}, audit.CheckClearing},
+		{"clearing: an order paid from suspense with an unassigned orphan", func(s *stream) eventstore.Seq {
+			return s.append(domain.AggregateOrder, "oS", domain.OrderPaid{OrderID: "oS", DepositID: "d1", Amount: 1000, FromAccount: domain.AccountSuspense, PaidAt: t0})
+		}, audit.CheckClearing},
+		{"clearing: a payout that did not fail returned to the wallet", func(s *stream) eventstore.Seq {
+			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 200, Kind: domain.CreditPayoutReversal, Ref: domain.ReversalRef("p2"), FromAccount: domain.AccountPayoutsPending, CreditedAt: t0})
+		}, audit.CheckClearing},
 		{"aggregates: an event version skipped", func(s *stream) eventstore.Seq {
 			last := s.last[eventstore.Ref{Type: domain.AggregateWallet, ID: "u1"}]
 			data, _ := json.Marshal(domain.WalletCredited{UserID: "u1", Amount: 1, Kind: domain.CreditOrderRefund, Ref: "o-2", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
