@@ -150,6 +150,8 @@ type Checked struct {
 	// (opened read-only), "engine" (the engine's hash, the file being
 	// held), or "not checked" with why.
 	ReadModels string `json:"read_models"`
+	// ReadModelsFile is the file compared ("file").
+	ReadModelsFile string `json:"read_models_file,omitempty"`
 	// ReadModelsSeq is the live checkpoint compared at.
 	ReadModelsSeq eventstore.Seq `json:"read_models_seq,omitempty"`
 	// Checks are the checks run.
@@ -305,17 +307,17 @@ func liveState(ctx context.Context, opts Options, rep *Report) (live, error) {
 			hash, cp, err := st.Hash()
 			if err != nil {
 				rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Message: fmt.Sprintf("the live read models %s have no content hash: %v", opts.ReadModels, err)})
-				rep.Checked.ReadModels = "file"
+				rep.Checked.ReadModels, rep.Checked.ReadModelsFile = "file", opts.ReadModels
 				return l, nil
 			}
-			rep.Checked.ReadModels = "file"
+			rep.Checked.ReadModels, rep.Checked.ReadModelsFile = "file", opts.ReadModels
 			l.ok, l.state = true, LiveState{Hash: hash, Seq: cp}
 			return l, nil
 		case errors.Is(err, projections.ErrLocked) && opts.Live != nil:
 			// The engine holds the file: its own hash instead.
 		case errors.Is(err, projections.ErrDamaged), errors.Is(err, projections.ErrStale):
 			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Message: fmt.Sprintf("the live read models cannot be read: %v", err)})
-			rep.Checked.ReadModels = "file"
+			rep.Checked.ReadModels, rep.Checked.ReadModelsFile = "file", opts.ReadModels
 			return l, nil
 		default:
 			return l, fmt.Errorf("%w: live read models: %w", ErrCannotRun, err)

@@ -530,7 +530,7 @@ func (f *folder) finish(rep *Report) {
 	f.checked.Aggregates = len(f.aggs)
 	f.checked.BankTransactions = len(f.bankTxns)
 	rep.Findings = append(rep.Findings, f.findings...)
-	rv := rep.Checked.ReadModels
+	rv, rf := rep.Checked.ReadModels, rep.Checked.ReadModelsFile
 	rep.Checked = f.checked
-	rep.Checked.ReadModels = rv
+	rep.Checked.ReadModels, rep.Checked.ReadModelsFile = rv, rf
 }

@@ -25,11 +25,13 @@ import (
 
 // auditVerify is `bankbook audit verify`: it checks the event stream and
 // the live read models (package audit) as the auditor, reading the stream
-// with direct gets. The live read models are DATA-DIR/readmodels.db, opened
-// read-only; while the engine holds that file (bbolt's lock refuses a
-// reader while a writer has it open), their content hash comes from the
-// engine (bankbook.q.projection.status with hash). It exits 0 when clean,
-// 1 on findings and 2 when it could not run.
+// with direct gets. The live read models compared are the running engine's
+// (its content hash, bankbook.q.projection.status with hash) unless
+// --data-dir is given: then DATA-DIR/readmodels.db, opened read-only, or
+// the engine's again while the engine holds that file (bbolt's lock
+// refuses a reader while a writer has it open). Without --data-dir and
+// without an engine answering, ./data/readmodels.db if it is there. It
+// exits 0 when clean, 1 on findings and 2 when it could not run.
 func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err := runVerify(ctx, args, stdout, stderr)
 	var ee *exitError
@@ -42,7 +44,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cf := newClientFlagSet("audit verify", stderr)
 	cf.role = auth.Auditor // reading the event stream is the auditor's
-	dataDir := fs.String("data-dir", "./data", "the engine's data directory: its live read models are DATA-DIR/"+readModelsFile)
+	dataDir := fs.String("data-dir", "./data", "the data directory whose DATA-DIR/"+readModelsFile+" to compare (default: the running engine's read models, or ./data when no engine answers)")
 	digest := fs.String("digest", "", "N:HEX: a stream digest you trust ('audit digest' at the time): a finding unless the stream's digest at sequence N is HEX")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -98,9 +100,14 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return setAside[seq], nil
 		},
 	}
-	if path := filepath.Join(*dataDir, readModelsFile); fileExists(path) {
+	path := filepath.Join(*dataDir, readModelsFile)
+	switch {
+	case !givenFlags(fs)["data-dir"] && engineAnswers(ctx, c, cf):
+		// The engine at --nats-url is running: its own read models, not
+		// a ./data that may be another engine's (or a stale copy).
+	case fileExists(path):
 		opts.ReadModels = path
-	} else if givenFlags(fs)["data-dir"] {
+	case givenFlags(fs)["data-dir"]:
 		// Asked for a file that is not there: checking the engine instead
 		// would answer another question.
 		return usageError("audit verify: no read models at %s (--data-dir): give the engine's data directory, or leave --data-dir out to compare with the running engine", path)
@@ -121,6 +128,15 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+// engineAnswers reports whether an engine answers a projection status
+// request on c (no hash asked: cheap).
+func engineAnswers(ctx context.Context, c *client.Client, cf *clientFlags) bool {
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	_, _, err := client.Do(ctx, c, api.ProjectionStatus, api.ProjectionStatusRequest{}, nil)
+	return err == nil
+}
+
 // verifyText is audit verify's human output.
 func verifyText(r verification.Report) string {
 	var b strings.Builder
@@ -131,8 +147,10 @@ func verifyText(r verification.Report) string {
 		fmt.Fprintf(&b, "damaged commits: %d (%d set aside)\n", k.Damaged, k.SetAside)
 	}
 	switch k.ReadModels {
-	case "file", "engine":
-		fmt.Fprintf(&b, "live read models (%s) compared with a fresh replay at seq %d\n", k.ReadModels, k.ReadModelsSeq)
+	case "file":
+		fmt.Fprintf(&b, "live read models (file %s) compared with a fresh replay at seq %d\n", k.ReadModelsFile, k.ReadModelsSeq)
+	case "engine":
+		fmt.Fprintf(&b, "live read models (the engine's) compared with a fresh replay at seq %d\n", k.ReadModelsSeq)
 	default:
 		fmt.Fprintf(&b, "live read models: %s\n", k.ReadModels)
 	}

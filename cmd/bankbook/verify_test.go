@@ -392,6 +392,35 @@ func TestAuditVerify(t *testing.T) {
 			}
 		})
 
+		t.Run("a ./data that is not the running engine's", func(t *testing.T) {
+			// Without --data-dir, a readmodels.db under ./data (another
+			// engine's, or an old copy) is not compared while the engine
+			// at --nats-url answers: its own read models are.
+			dir := copyModels(t)
+			edit(t, dir, func(tx *bbolt.Tx) error {
+				return tx.Bucket([]byte("meta")).Put([]byte("projection:orders"), []byte("not this engine's"))
+			})
+			cwd := t.TempDir()
+			if err := os.Rename(dir, filepath.Join(cwd, "data")); err != nil {
+				t.Fatal(err)
+			}
+			t.Chdir(cwd)
+			rep, out, err := runAuditVerify(t, url, auditor, "--json")
+			if exitCode(err) == exitUsage || rep.Checked.ReadModels != "engine" || rep.Checked.ReadModelsFile != "" {
+				t.Fatalf("exit %d (%v), checked %+v: %s", exitCode(err), err, rep.Checked, out)
+			}
+			for _, f := range rep.Findings {
+				if f.Check == verification.CheckReadModels {
+					t.Fatalf("read_models finding from a file that is not the engine's: %+v", f)
+				}
+			}
+			// Named with --data-dir, the file is compared, and named.
+			rep, _, _ = runAuditVerify(t, url, auditor, "--data-dir=data", "--json")
+			if rep.Checked.ReadModels != "file" || rep.Checked.ReadModelsFile != filepath.Join("data", readModelsFile) {
+				t.Fatalf("with --data-dir: checked %+v", rep.Checked)
+			}
+		})
+
 		t.Run("checkpoints moved back", func(t *testing.T) {
 			dir := copyModels(t)
 			edit(t, dir, func(tx *bbolt.Tx) error {
