@@ -218,7 +218,7 @@ func Verify(ctx context.Context, opts Options) (Report, error) {
 
 	if live.ok {
 		rep.Checked.Checks = append(rep.Checked.Checks, CheckReadModels)
-		if err := compareReadModels(ctx, opts, live.state, &rep); err != nil {
+		if err := compareReadModels(ctx, opts, live.state, live.file(opts), &rep); err != nil {
 			return Report{}, err
 		}
 		if b := live.state.BlockedAt; b != 0 {
@@ -285,6 +285,15 @@ type live struct {
 	fromFile bool // setAside holds the file's skipped-commit records
 }
 
+// file is the live read-model file when it was opened (not the engine's
+// hash), for naming where it differs.
+func (l live) file(opts Options) string {
+	if l.fromFile {
+		return opts.ReadModels
+	}
+	return ""
+}
+
 // liveState opens the live read models read-only, or asks Options.Live
 // while the engine holds them. A damaged or stale file is a finding.
 func liveState(ctx context.Context, opts Options, rep *Report) (live, error) {
@@ -337,8 +346,10 @@ func liveState(ctx context.Context, opts Options, rep *Report) (live, error) {
 }
 
 // compareReadModels replays the stream up to the live checkpoint into a
-// temporary file and compares the content hashes.
-func compareReadModels(ctx context.Context, opts Options, live LiveState, rep *Report) error {
+// temporary file and compares the content hashes; when they differ and the
+// live file (liveFile) could be read, it also names the first key of each
+// bucket where the two files differ (at most maxDifferences findings).
+func compareReadModels(ctx context.Context, opts Options, live LiveState, liveFile string, rep *Report) error {
 	rep.Checked.ReadModelsSeq = live.Seq
 	dir, err := os.MkdirTemp(opts.TempDir, "bankbook-verify-")
 	if err != nil {
@@ -397,6 +408,36 @@ func compareReadModels(ctx context.Context, opts Options, live LiveState, rep *R
 	if hash != live.Hash {
 		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: live.Seq,
 			Message: fmt.Sprintf("the live read models at checkpoint %d have content hash %s; a fresh replay up to seq %d has %s", live.Seq, live.Hash, live.Seq, hash)})
+		if liveFile != "" {
+			return nameDifferences(liveFile, path, po, live.Seq, rep)
+		}
+	}
+	return nil
+}
+
+// maxDifferences bounds the read_models findings that name a place.
+const maxDifferences = 10
+
+// nameDifferences adds a read_models finding for the first difference of
+// each bucket between the live file and a fresh replay's.
+func nameDifferences(liveFile, replayed string, po *projections.Options, at eventstore.Seq, rep *Report) error {
+	a, err := projections.OpenReadOnly(liveFile, po)
+	if err != nil {
+		return nil // taken by an engine since (the hash finding stands)
+	}
+	defer a.Close()
+	b, err := projections.OpenReadOnly(replayed, po)
+	if err != nil {
+		return fmt.Errorf("%w: replayed read models: %w", ErrCannotRun, err)
+	}
+	defer b.Close()
+	diffs, err := projections.Diff(a, b, maxDifferences)
+	if err != nil {
+		return fmt.Errorf("%w: comparing the read models: %w", ErrCannotRun, err)
+	}
+	for _, d := range diffs {
+		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: at,
+			Message: fmt.Sprintf("the live read models differ from a fresh replay up to seq %d at %s (live against replay)", at, d)})
 	}
 	return nil
 }

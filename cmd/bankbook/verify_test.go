@@ -452,18 +452,36 @@ func TestAuditVerify(t *testing.T) {
 		})
 
 		t.Run("a corrupted value", func(t *testing.T) {
+			// Each edited bucket is named, with the key and both values.
 			dir := copyModels(t)
+			var orderKey string
 			edit(t, dir, func(tx *bbolt.Tx) error {
 				b := tx.Bucket([]byte("orders"))
 				k, v := b.Cursor().First()
 				if k == nil {
 					return errors.New("no orders")
 				}
-				return b.Put(bytes.Clone(k), append(bytes.Clone(v), ' '))
+				orderKey = string(k)
+				if err := b.Put(bytes.Clone(k), append(bytes.Clone(v), ' ')); err != nil {
+					return err
+				}
+				return tx.Bucket([]byte("wallets")).Put([]byte("u-forged"), []byte(`{"balance":9100}`))
 			})
 			rep := readModelsFinding(t, dir)
 			if _, ok := findingAt(rep, verification.CheckReadModels, eventstore.Seq(live.HashAtSeq)); !ok {
 				t.Fatalf("no read_models finding at seq %d: %+v", live.HashAtSeq, rep.Findings)
+			}
+			for _, want := range []string{
+				fmt.Sprintf("projection orders, bucket orders, key %q", orderKey),
+				`projection wallets, bucket wallets, key "u-forged": "{\"balance\":9100}" against (absent)`,
+			} {
+				var found bool
+				for _, f := range rep.Findings {
+					found = found || (f.Check == verification.CheckReadModels && strings.Contains(f.Message, want))
+				}
+				if !found {
+					t.Fatalf("no read_models finding naming %s: %+v", want, rep.Findings)
+				}
 			}
 		})
 

@@ -1,0 +1,110 @@
+package projections_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/projections"
+)
+
+// TestDiffNamesTheFirstDifferenceOfEachBucket: two files of the same
+// projections differ in a nested bucket's value, in a key only one holds,
+// and in a key that is a bucket in one and a value in the other; Diff
+// names the first place of each bucket, in key order, and nothing for a
+// bucket that is equal; max bounds how many.
+func TestDiffNamesTheFirstDifferenceOfEachBucket(t *testing.T) {
+	registry := []projections.Projection{{Name: "p", Version: 1, Buckets: []string{"pa", "pb", "pc", "pd"},
+		Apply: func([]*bbolt.Bucket, eventstore.Commit, eventstore.Envelope, domain.Event) error { return nil }}}
+	dir := t.TempDir()
+	write := func(name string, fill func(tx *bbolt.Tx) error) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		st, err := projections.Open(path, &projections.Options{Projections: registry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db, err := bbolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Update(fill); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	common := func(tx *bbolt.Tx) error {
+		nest, err := tx.Bucket([]byte("pa")).CreateBucket([]byte("nest"))
+		if err != nil {
+			return err
+		}
+		for _, kv := range [][2]string{{"k1", "v1"}, {"k3", "v3"}} {
+			if err := nest.Put([]byte(kv[0]), []byte(kv[1])); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte("pd")).Put([]byte("same"), []byte("x"))
+	}
+	a := write("a.db", func(tx *bbolt.Tx) error {
+		if err := common(tx); err != nil {
+			return err
+		}
+		if err := tx.Bucket([]byte("pa")).Bucket([]byte("nest")).Put([]byte("k3"), []byte("changed")); err != nil {
+			return err
+		}
+		if _, err := tx.Bucket([]byte("pc")).CreateBucket([]byte("c")); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("pb")).Put([]byte("only-a"), []byte("1"))
+	})
+	b := write("b.db", func(tx *bbolt.Tx) error {
+		if err := common(tx); err != nil {
+			return err
+		}
+		if err := tx.Bucket([]byte("pb")).Put([]byte("z-later"), []byte("2")); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("pc")).Put([]byte("c"), []byte("value"))
+	})
+	open := func(path string) *projections.Store {
+		t.Helper()
+		st, err := projections.OpenReadOnly(path, &projections.Options{Projections: registry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	}
+	sa, sb := open(a), open(b)
+	diffs, err := projections.Diff(sa, sb, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range diffs {
+		got = append(got, d.String())
+	}
+	want := []string{
+		`projection p, bucket pa/"nest", key "k3": "changed" against "v3"`,
+		`projection p, bucket pb, key "only-a": "1" against (absent)`,
+		`projection p, bucket pc, key "c": "(bucket)" against "value"`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("differences:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if d, err := projections.Diff(sa, sb, 1); err != nil || len(d) != 1 {
+		t.Fatalf("max 1: %v %v", d, err)
+	}
+	if d, err := projections.Diff(sa, sa, 10); err != nil || len(d) != 0 {
+		t.Fatalf("a file against itself: %v %v", fmt.Sprint(d), err)
+	}
+}
