@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // EngineAccount is the name of the account that owns JetStream and serves
@@ -115,7 +116,7 @@ func renderTenant(b *strings.Builder, t Tenant) error {
 	for i, id := range others {
 		if slices.ContainsFunc(granted[i], func(g grant) bool { return commandSubject(g.subject) }) {
 			acc := Account(t.Name, id)
-			fmt.Fprintf(b, "      {service: %s, accounts: [%s]}\n", q(FromSubject(acc, "bankbook.cmd.>")), q(acc))
+			fmt.Fprintf(b, "      {service: %s, accounts: [%s]%s}\n", q(FromSubject(acc, "bankbook.cmd.>")), q(acc), response(grant{}))
 		}
 	}
 	b.WriteString("    ]\n  }\n")
@@ -156,11 +157,28 @@ func credential(id Identity) string {
 	return fmt.Sprintf("user: %s, password: %s", q(id.Name), q(id.Password))
 }
 
+// Response thresholds: how long the server keeps, for each request that
+// crosses an import, the mapping its reply goes back through (its memory
+// too: about a kilobyte). nats-server's default is two minutes, and a
+// stream export keeps the mapping that long even once answered, so a flood
+// of small requests held gigabytes. A reply later than this is dropped: the
+// engine answers a command within 10 s and a query within 7 s (server.Config),
+// the monitoring verbs at once.
+const (
+	responseThreshold    = 30 * time.Second
+	srvResponseThreshold = 5 * time.Second
+)
+
 func response(g grant) string {
-	if g.stream {
-		return ", response: stream"
+	thr := responseThreshold
+	if g.subject == srv.subject {
+		thr = srvResponseThreshold
 	}
-	return ""
+	s := fmt.Sprintf(", response_threshold: %q", thr.String())
+	if g.stream {
+		s = ", response: stream" + s
+	}
+	return s
 }
 
 func q(s string) string { return strconv.Quote(s) }

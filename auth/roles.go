@@ -44,9 +44,11 @@ type grant struct {
 
 // grants returns what role r may request. simulators adds the simulator
 // subjects where the role may use them; stream names the event stream.
+// srv is the micro service discovery and monitoring verbs.
+var srv = grant{subject: "$SRV.>", stream: true}
+
 func grants(r Role, simulators bool, stream string) ([]grant, error) {
 	var (
-		srv = grant{subject: "$SRV.>", stream: true}
 		// app reads neither the audit trail nor reconciliation results.
 		queries    = grant{subject: "bankbook.q.>", except: []string{"bankbook.q.audit.>", "bankbook.q.reconcile.>"}}
 		allQueries = grant{subject: "bankbook.q.>"}
@@ -99,7 +101,7 @@ func commandSubject(subject string) bool { return strings.HasPrefix(subject, "ba
 func exports(simulators bool, stream string) []grant {
 	out := []grant{
 		{subject: "bankbook.q.>"},
-		{subject: "$SRV.>", stream: true},
+		srv,
 		{subject: "$JS.API.DIRECT.GET." + stream, stream: true},
 		{subject: "$JS.API.DIRECT.GET." + stream + ".>"},
 	}

@@ -115,6 +115,20 @@ func (s *service) stats() micro.Stats {
 	return st
 }
 
+// How many messages (and bytes) a subscription holds before its handler
+// takes them; past that the client library drops them (a slow consumer),
+// unanswered, instead of the engine's memory growing with a flood (nats.go's
+// default holds 512k messages or 64 MiB per subscription). An endpoint's
+// handler sheds what it cannot run (503 overloaded) far faster than it
+// runs requests, so its queue stays short unless it is flooded faster
+// than it can shed; the monitoring verbs answer at once.
+const (
+	endpointPendingMsgs  = 16_384
+	endpointPendingBytes = 32 << 20
+	verbPendingMsgs      = 1_024
+	verbPendingBytes     = 1 << 20
+)
+
 // start subscribes the monitoring verbs (for all services, this service's
 // name, and its ID) and then each endpoint with handle.
 func (s *service) start(nc *nats.Conn, handle func(*serviceEndpoint, *nats.Msg)) error {
@@ -136,6 +150,7 @@ func (s *service) start(nc *nats.Conn, handle func(*serviceEndpoint, *nats.Msg))
 				s.stop()
 				return fmt.Errorf("subscribe %s: %w", subject, err)
 			}
+			_ = sub.SetPendingLimits(verbPendingMsgs, verbPendingBytes)
 			s.add(sub)
 		}
 	}
@@ -152,6 +167,7 @@ func (s *service) start(nc *nats.Conn, handle func(*serviceEndpoint, *nats.Msg))
 			s.stop()
 			return fmt.Errorf("subscribe %s: %w", subject, err)
 		}
+		_ = sub.SetPendingLimits(endpointPendingMsgs, endpointPendingBytes)
 		e.sub.Store(sub)
 		s.add(sub)
 	}
