@@ -37,9 +37,9 @@ func TestServiceExportsForgetRepliesSoon(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]time.Duration{
-		"$SRV.>":                                  5 * time.Second,
-		"bankbook.q.>":                            30 * time.Second,
-		"bankbook.sim.>":                          30 * time.Second,
+		"$SRV.>":         5 * time.Second,
+		"bankbook.q.>":   30 * time.Second,
+		"bankbook.sim.>": 30 * time.Second,
 		"$JS.API.DIRECT.GET." + auth.DefaultStream: 30 * time.Second,
 	}
 	for _, id := range ids {
