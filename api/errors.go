@@ -55,6 +55,10 @@ const (
 	// the caller's identity may not send it. The engine never saw it; the
 	// Go client (client.Connect) reports it at once.
 	CodeForbidden = "forbidden"
+	// CodeDeadLetterBusy (409): a redrive of the dead letter, or an
+	// operator's decision about its work, holds it; details.held_by,
+	// details.retry_after_s.
+	CodeDeadLetterBusy = "dead_letter_busy"
 )
 
 func invalid(field, format string, args ...any) error { return domain.Invalid(field, format, args...) }

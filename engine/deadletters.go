@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
@@ -52,6 +53,8 @@ func (d deadLetterDesk) Redrive(ctx context.Context, id uint64) (api.DeadLetter,
 		return wireDeadLetter(dl), &api.Error{Status: 409, Code: "original_gone", Message: "the original message no longer exists; discard the dead letter with a reason"}
 	case errors.Is(err, worker.ErrResolvedOtherwise):
 		return wireDeadLetter(dl), resolvedOtherwise(err)
+	case errors.Is(err, worker.ErrLeased):
+		return wireDeadLetter(dl), deadLetterBusy(err)
 	case err != nil:
 		return wireDeadLetter(dl), &api.Error{Status: 409, Code: "redrive_failed", Message: "the part failed again: " + err.Error()}
 	}
@@ -72,6 +75,33 @@ func (d deadLetterDesk) Discard(ctx context.Context, id uint64, reason string) (
 		return api.DeadLetter{}, err
 	}
 	return wireDeadLetter(dl), nil
+}
+
+func (d deadLetterDesk) Hold(ctx context.Context, id uint64, holder string, dur time.Duration) (time.Time, func(), error) {
+	dl, err := d.get(ctx, id)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	lease, err := d.dead.Lease(ctx, dl, holder, dur)
+	if errors.Is(err, worker.ErrLeased) {
+		return time.Time{}, nil, deadLetterBusy(err)
+	}
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	return lease.LastRedrive, func() { _ = d.dead.Release(context.WithoutCancel(ctx), dl, lease) }, nil
+}
+
+// deadLetterBusy answers a redrive of a dead letter another redrive, or an
+// operator's decision about its work, holds.
+func deadLetterBusy(err error) *api.Error {
+	var le *worker.LeasedError
+	details := map[string]any{}
+	if errors.As(err, &le) {
+		details["held_by"] = le.Lease.Holder
+		details["retry_after_s"] = max(1, int(time.Until(le.Lease.Until).Seconds())+1)
+	}
+	return &api.Error{Status: 409, Code: api.CodeDeadLetterBusy, Message: "the dead letter is held: " + err.Error() + "; try again once it ends", Details: details}
 }
 
 // resolvedOtherwise answers a resolve that lost the race to another (a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
@@ -20,6 +21,13 @@ type DeadLetters interface {
 	Get(ctx context.Context, id uint64) (api.DeadLetter, error)
 	Redrive(ctx context.Context, id uint64) (api.DeadLetter, error)
 	Discard(ctx context.Context, id uint64, reason string) (api.DeadLetter, error)
+	// Hold takes a lease on dead letter id for holder's decision about its
+	// work, for at most d, so that no redrive of it runs meanwhile: refused
+	// (409 dead_letter_busy) while a redrive holds it. It returns when the
+	// dead letter's last redrive ended (zero: never redriven; what that
+	// redrive started may show only after it) and a func that ends the
+	// lease.
+	Hold(ctx context.Context, id uint64, holder string, d time.Duration) (lastRedrive time.Time, release func(), err error)
 }
 
 func (s *Server) deadLetters(ctx context.Context, q api.DeadLettersRequest) (api.DeadLettersReply, error) {

@@ -138,15 +138,24 @@ func (s *Server) resolvePayout(ctx context.Context, meta commands.Meta, req api.
 		return api.ResolvePayoutReply{}, err
 	}
 	if p.Status == domain.PayoutRequestedStatus && !req.Force {
-		if err := s.payoutResolvable(ctx, req); err != nil {
+		release, err := s.payoutResolvable(ctx, req)
+		if err != nil {
 			return api.ResolvePayoutReply{}, err
 		}
+		defer release()
 	}
 	return s.cfg.Payouts.Resolve(ctx, meta, req)
 }
 
+// payoutResolveHold bounds how long a payout's resolve holds its dead
+// letter (no redrive of it starts meanwhile).
+const payoutResolveHold = 30 * time.Second
+
 // payoutResolvable is resolvePayout's check of a payout still requested.
-func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequest) error {
+// While the check and the record that follows it run, the payout's dead
+// letter is held (DeadLetters.Hold), so no redrive sends the payout
+// meanwhile; release ends that.
+func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequest) (release func(), _ error) {
 	inFlight := func(msg string, details map[string]any) error {
 		details["payout_id"] = req.PayoutID
 		return domain.ErrPayoutInFlight.With(msg+" (force records it anyway)", details)
@@ -154,9 +163,39 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 	dl, dead, err := s.deadLetterOf(ctx, partPayouts, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: req.PayoutID}))
 	switch {
 	case err != nil:
-		return err
+		return nil, err
 	case !dead:
-		return inFlight("the payouts part is still working on the payout: no dead letter of its work", map[string]any{})
+		return nil, inFlight("the payouts part is still working on the payout: no dead letter of its work", map[string]any{})
+	}
+	lastRedrive, release, err := s.cfg.DeadLetters.Hold(ctx, dl.ID, "payout.resolve", payoutResolveHold)
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae) && ae.Code == api.CodeDeadLetterBusy:
+		return nil, inFlight("its dead letter is being redriven: the payouts part may be sending it now", map[string]any{"retry_after_s": ae.Details["retry_after_s"]})
+	case errors.As(err, &ae) && ae.Code == "dead_letter_not_found":
+		return nil, inFlight("its dead letter was redriven or discarded just now: look at the payout again", map[string]any{})
+	case err != nil:
+		return nil, err
+	}
+	if err := s.payoutKnown(ctx, req, dl, lastRedrive); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// payoutKnown checks, for payoutResolvable, that the outcome asked is
+// what the provider knows of the payout dl gave up on: no check when it
+// gave up for good (the provider holds another transfer under the ID);
+// else the provider must report that outcome, or, for a failure, not know
+// the payout a status lag after the part's last attempt (the dead letter,
+// or a redrive since, which ended at lastRedrive).
+func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, dl api.DeadLetter, lastRedrive time.Time) error {
+	inFlight := func(msg string, details map[string]any) error {
+		details["payout_id"] = req.PayoutID
+		return domain.ErrPayoutInFlight.With(msg+" (force records it anyway)", details)
+	}
+	switch {
 	case dl.Permanent:
 		return nil
 	case s.cfg.PayoutStatus == nil:
@@ -171,13 +210,16 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 	}
 	if status == "" {
 		// Unknown to the provider: trusted only a status lag after the
-		// part's last attempt, which the dead letter follows.
+		// part's last attempt.
 		at, err := time.Parse(time.RFC3339Nano, dl.At)
 		if err != nil {
 			return fmt.Errorf("dead letter %d: at %q: %w", dl.ID, dl.At, err)
 		}
+		if lastRedrive.After(at) {
+			at = lastRedrive
+		}
 		if wait := s.cfg.PayoutStatusLag - time.Since(at); wait > 0 {
-			return inFlight("the provider does not know the payout yet, but a transfer accepted just before the dead letter may not show for a while", map[string]any{"provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})
+			return inFlight("the provider does not know the payout yet, but a transfer accepted by the part's last attempt may not show for a while", map[string]any{"provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})
 		}
 	}
 	return nil

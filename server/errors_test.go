@@ -249,3 +249,7 @@ func (noDeadLetters) Redrive(context.Context, uint64) (api.DeadLetter, error) {
 func (noDeadLetters) Discard(context.Context, uint64, string) (api.DeadLetter, error) {
 	return api.DeadLetter{}, errors.New("no dead letters here")
 }
+
+func (noDeadLetters) Hold(context.Context, uint64, string, time.Duration) (time.Time, func(), error) {
+	return time.Time{}, nil, errors.New("no dead letters here")
+}

@@ -330,6 +330,28 @@ func TestOperatorResolvesAStuckPayout(t *testing.T) {
 		t.Fatalf("settling a payout whose send is under way: %+v", ce)
 	}
 	release()
+	// While a redrive of its dead letter runs (its send held at the
+	// provider's door), the payout is not resolved: the send may pay it.
+	e.call(t, api.DeadLetterList.Subject, api.DeadLettersRequest{Part: "payouts"}, &dead, nil)
+	if len(dead.DeadLetters) != 1 {
+		t.Fatalf("dead letters %+v, want the payout's", dead)
+	}
+	g.hold()
+	redriven := make(chan *client.Error, 1)
+	go func() {
+		var r api.DeadLetterReply
+		_, err := e.c.Call(ctxT(t), api.DeadLetterRedrive.Subject, api.DeadLetterRequest{ID: dead.DeadLetters[0].ID}, &r, nil)
+		ce, _ := err.(*client.Error)
+		redriven <- ce
+	}()
+	testenv.Eventually(t, 20*time.Second, "the redrive's send held at the provider's door", func() bool { return g.held() > 0 })
+	if ce := e.callErr(t, api.PayoutResolve.Subject, resolve(settled, "settled", 700), nil); ce.Status != 409 || ce.Code != "payout_in_flight" || !strings.Contains(ce.Message, "redriven") {
+		t.Fatalf("settling a payout while a redrive sends it: %+v", ce)
+	}
+	g.open()
+	if ce := <-redriven; ce == nil || ce.Code != "redrive_failed" { // the other transfer holds the ID still
+		t.Fatalf("the redrive: %+v, want redrive_failed", ce)
+	}
 	e.call(t, api.PayoutResolve.Subject, resolve(settled, "settled", 700), &rep, key)
 	e.waitPayouts(t, "settled", settled)
 	if v, _ := e.payout(t, settled); v.Fee != 700 {

@@ -16,6 +16,21 @@ import (
 type oneDeadLetter struct {
 	noDeadLetters
 	dl api.DeadLetter
+	// lastRedrive is when its last redrive ended; busy, that one runs now.
+	lastRedrive time.Time
+	busy        bool
+	released    *int
+}
+
+func (d oneDeadLetter) Hold(context.Context, uint64, string, time.Duration) (time.Time, func(), error) {
+	if d.busy {
+		return time.Time{}, nil, &api.Error{Status: 409, Code: api.CodeDeadLetterBusy, Details: map[string]any{"held_by": "redrive", "retry_after_s": 9}}
+	}
+	return d.lastRedrive, func() {
+		if d.released != nil {
+			*d.released++
+		}
+	}, nil
 }
 
 func (d oneDeadLetter) List(context.Context, string, uint64, int) ([]api.DeadLetter, uint64, error) {
@@ -101,6 +116,47 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 	}
 	if p, err := h.srv.cfg.Payouts.Get(ctx, "po-4"); err != nil || p.Reason != "operator (forced): statement" {
 		t.Fatalf("forced failure: %+v %v", p, err)
+	}
+}
+
+// A payout's resolve holds its dead letter while it decides, and releases
+// it after: while a redrive of that dead letter runs (it may be sending the
+// payout) the resolve is refused, and a redrive counts as the part's last
+// attempt for the status lag, however old the dead letter.
+func TestResolvePayoutWaitsForARedrive(t *testing.T) {
+	h := startCommandPath(t)
+	ctx := context.Background()
+	h.srv.cfg.PayoutStatus = func(context.Context, string) (string, error) { return "", nil } // unknown to the provider
+	h.srv.cfg.PayoutStatusLag = time.Minute
+	const id = "po-r"
+	if _, err := h.srv.cfg.Payouts.Request(ctx, commands.Meta{}, domain.PayoutRequested{PayoutID: id, Amount: 700,
+		To: domain.BankAccount{Bank: "KB", Number: "1-2", Holder: "김민수"}, PayFrom: "123-456-789", Source: domain.PayoutFromWallet, SourceID: "u",
+		FromAccount: domain.AccountWallet("u"), RequestedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	released := 0
+	dead := oneDeadLetter{dl: api.DeadLetter{ID: 1, Part: partPayouts, Subject: h.srv.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: id}),
+		At: time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)}, busy: true, released: &released}
+	resolve := func() error {
+		h.srv.cfg.DeadLetters = dead
+		_, err := h.srv.resolvePayout(ctx, commands.Meta{Actor: "operator"}, api.ResolvePayoutRequest{PayoutID: id, Outcome: "failed", Reason: "statement"})
+		return err
+	}
+	var de *domain.Error
+	if err := resolve(); !errors.Is(err, domain.ErrPayoutInFlight) || !errors.As(err, &de) || de.Details["retry_after_s"] != 9 {
+		t.Fatalf("while a redrive runs: %v, want payout_in_flight with its retry_after_s", err)
+	}
+	// The redrive ended a moment ago: what it sent may not show yet.
+	dead.busy, dead.lastRedrive = false, time.Now().Add(-10*time.Second)
+	if err := resolve(); !errors.Is(err, domain.ErrPayoutInFlight) || released != 1 {
+		t.Fatalf("right after a redrive: %v (released %d times), want payout_in_flight and the hold released", err, released)
+	}
+	dead.lastRedrive = time.Now().Add(-2 * time.Minute)
+	if err := resolve(); err != nil || released != 2 {
+		t.Fatalf("a status lag after the redrive: %v (released %d times)", err, released)
+	}
+	if p, err := h.srv.cfg.Payouts.Get(ctx, id); err != nil || p.Status != domain.PayoutFailedStatus {
+		t.Fatalf("payout: %+v %v", p, err)
 	}
 }
 

@@ -419,8 +419,13 @@ func (l *Loop) forget(seq uint64) {
 // maxTracked is the number of failing messages above which old ones are forgotten.
 const maxTracked = 4096
 
+// redriveLeaseGrace is how long a redrive's lease outlasts its handler's
+// timeout.
+const redriveLeaseGrace = 10 * time.Second
+
 // Redrive hands the original of dead letter id to the Handler again (with
-// Msg.Redrive set), in the caller's goroutine. When the Handler succeeds the
+// Msg.Redrive set), in the caller's goroutine, holding a lease on the dead
+// letter meanwhile (a *LeasedError if another holder has one). When the Handler succeeds the
 // dead letter is removed and a "redriven" Resolution is recorded; otherwise
 // the dead letter stays and Redrive returns the Handler's error (a
 // RetryAfter(d, nil) answer too: redrive again later). It returns
@@ -442,9 +447,19 @@ func (l *Loop) Redrive(ctx context.Context, id uint64) error {
 		Subject: raw.Subject, Data: raw.Data, Header: raw.Header, Stream: dl.Stream, Seq: dl.Seq,
 		Published: raw.Time, Delivered: dl.Delivered + 1, Attempt: 1, Redrive: id,
 	}
+	// Held while the handler runs, and a little longer (what it started
+	// may still complete): a decision about the same work waits for it.
+	lease, err := l.cfg.Dead.Lease(ctx, dl, HolderRedrive, l.cfg.HandlerTimeout+redriveLeaseGrace)
+	if err != nil {
+		return fmt.Errorf("redrive dead letter %d: %w", id, err)
+	}
 	hctx, cancel := context.WithTimeout(ctx, l.cfg.HandlerTimeout)
 	err = l.call(hctx, msg)
 	cancel()
+	if rerr := l.cfg.Dead.Release(context.WithoutCancel(ctx), dl, lease); rerr != nil {
+		// It ends by itself: a decision waits until then.
+		l.cfg.Log.Warn().Err(rerr).Uint64("dead_letter", id).Msg("ending the redrive's lease")
+	}
 	if err != nil {
 		l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("dead_letter", id).Msg("redrive failed; the dead letter stays")
 		return fmt.Errorf("redrive dead letter %d: %w", id, err)

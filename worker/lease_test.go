@@ -1,0 +1,120 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/worker"
+)
+
+// A redrive holds its dead letter while the handler runs: another holder
+// (an operator deciding about the same work, on any instance: here a second
+// DeadLetters over the same stream) is refused meanwhile, and takes it once
+// the redrive has ended, learning when it ended; a second redrive is
+// refused while the decision holds it, and runs once that is released.
+func TestRedriveHoldsTheDeadLetterWhileItsHandlerRuns(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	inHandler, proceed := make(chan struct{}), make(chan struct{})
+	var redriving bool
+	l := e.loop("payouts", func(context.Context, worker.Msg) error {
+		if !redriving {
+			return worker.Permanent(errors.New("provider refuses"))
+		}
+		inHandler <- struct{}{}
+		<-proceed
+		return errors.New("still refused") // the dead letter stays
+	}, worker.Config{HandlerTimeout: time.Minute})
+	e.run(l)
+	e.publish("work.pay", "p-1")
+	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return l.Stats().DeadLettered == 1 })
+	letters, _, err := e.dead.List(ctx, worker.ListOptions{Part: "payouts"})
+	if err != nil || len(letters) != 1 {
+		t.Fatalf("dead letters: %+v %v", letters, err)
+	}
+	dl := letters[0]
+	other, err := worker.OpenDeadLetters(ctx, e.js, worker.DeadConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ended, holding, err := other.LastRedrive(ctx, dl); err != nil || !ended.IsZero() || holding != nil {
+		t.Fatalf("before any redrive: ended %v, holding %+v, %v", ended, holding, err)
+	}
+
+	redriving = true
+	redriven := make(chan error, 1)
+	go func() { redriven <- l.Redrive(ctx, dl.ID) }()
+	<-inHandler
+	if _, err := other.Lease(ctx, dl, "payout.resolve", 30*time.Second); !errors.Is(err, worker.ErrLeased) {
+		t.Fatalf("a lease while the redrive's handler runs: %v, want ErrLeased", err)
+	}
+	var le *worker.LeasedError
+	if _, err := other.Lease(ctx, dl, "payout.resolve", 30*time.Second); !errors.As(err, &le) || le.Lease.Holder != worker.HolderRedrive {
+		t.Fatalf("lease refused by %+v", le)
+	}
+	close(proceed)
+	if err := <-redriven; err == nil {
+		t.Fatal("the redrive succeeded")
+	}
+	endedAt := time.Now()
+	lease, err := other.Lease(ctx, dl, "payout.resolve", 30*time.Second)
+	if err != nil {
+		t.Fatalf("a lease once the redrive ended: %v", err)
+	}
+	if lease.LastRedrive.IsZero() || lease.LastRedrive.After(endedAt) || endedAt.Sub(lease.LastRedrive) > 5*time.Second {
+		t.Fatalf("last redrive %v, want its end (about %v)", lease.LastRedrive, endedAt)
+	}
+	// While the decision holds it, a redrive is refused, and nothing runs.
+	if err := l.Redrive(ctx, dl.ID); !errors.Is(err, worker.ErrLeased) {
+		t.Fatalf("a redrive during the decision: %v, want ErrLeased", err)
+	}
+	if err := other.Release(ctx, dl, lease); err != nil {
+		t.Fatal(err)
+	}
+	redriving = false // the handler now fails at once, not blocking
+	if err := l.Redrive(ctx, dl.ID); errors.Is(err, worker.ErrLeased) || err == nil {
+		t.Fatalf("a redrive after the decision: %v, want the handler's failure", err)
+	}
+	// The last redrive is the latest one, through any holder's record.
+	if ended, holding, err := other.LastRedrive(ctx, dl); err != nil || !ended.After(lease.LastRedrive) || holding != nil {
+		t.Fatalf("after the second redrive: ended %v (first %v), holding %+v, %v", ended, lease.LastRedrive, holding, err)
+	}
+}
+
+// Two holders taking a lease at the same moment: one gets it.
+func TestLeaseIsTakenOnce(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	l := e.loop("payouts", func(context.Context, worker.Msg) error { return worker.Permanent(errors.New("no")) }, worker.Config{})
+	e.run(l)
+	e.publish("work.pay", "p-1")
+	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return l.Stats().DeadLettered == 1 })
+	letters, _, _ := e.dead.List(ctx, worker.ListOptions{Part: "payouts"})
+	dl := letters[0]
+	const n = 8
+	got := make(chan error, n)
+	for range n {
+		go func() {
+			d, err := worker.OpenDeadLetters(ctx, e.js, worker.DeadConfig{})
+			if err == nil {
+				_, err = d.Lease(ctx, dl, "x", time.Minute)
+			}
+			got <- err
+		}()
+	}
+	var won int
+	for range n {
+		switch err := <-got; {
+		case err == nil:
+			won++
+		case !errors.Is(err, worker.ErrLeased):
+			t.Fatal(err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d holders got the lease, want 1", won)
+	}
+}
