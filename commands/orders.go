@@ -80,8 +80,13 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 			// ID the client gave may have armed the same expiry. After a
 			// failure that is not a refusal the expiry stays: a keyed
 			// retry resumes with this ID, and without a key it finds no
-			// order.
+			// order. So does the buyer's admission of the order: it
+			// would count against the buyer's unpaid orders for
+			// OrphanReservationAge.
 			h.disarm(ctx, id)
+			if err := h.names.Forget(ctx, buyer, id); err != nil {
+				h.log.Warn().Err(err).Str("order_id", string(id)).Msg("dropping the admission of a refused submit")
+			}
 		}
 		return api.SubmitOrderReply{}, err
 	}

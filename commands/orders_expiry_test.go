@@ -475,13 +475,21 @@ func TestRefusedSubmitsAreCheap(t *testing.T) {
 		})
 	}
 	// An ID generated for the request, refused for its names, leaves no
-	// expiry behind.
+	// expiry behind, and no admission.
 	_, err := u.Orders.SubmitOrder(ctx, commands.Meta{FreshID: true}, api.SubmitOrderRequest{OrderID: "generated", BuyerID: "u-3", BuyerName: "이서연", Amount: 10})
 	requireErr(t, err, domain.ErrDepositorNamesExhausted)
 	for _, a := range u.timers.Armed() {
 		if a.ID == "generated" {
 			t.Fatalf("the refused submit left its expiry armed: %+v", a)
 		}
+	}
+	// Nor does it count against its buyer (limit 1): the buyer's next
+	// submit, under another name, is admitted at once.
+	if got := u.names.Unpaid("u-3"); len(got) != 0 {
+		t.Fatalf("the refused submit is still counted: %+v", got)
+	}
+	if _, err := u.submitAs(t, "next", "u-3", "김민수", 10); err != nil {
+		t.Fatalf("the buyer's next submit: %v", err)
 	}
 }
 
