@@ -117,7 +117,7 @@ type ReconcileGetRequest struct {
 
 // Validate checks the request.
 func (q ReconcileGetRequest) Validate() error {
-	return domain.ValidateID("run_id", q.RunID)
+	return domain.ValidateReconciliationID("run_id", q.RunID)
 }
 
 // PayoutReportLine is one line of a payout provider's report.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -32,6 +33,19 @@ const (
 func NewReconciliationID(kind, fileSHA256 string) ReconciliationID {
 	sum := sha256.Sum256([]byte(kind + "\x00" + fileSHA256))
 	return ReconciliationID("rec_" + hex.EncodeToString(sum[:])[:24])
+}
+
+// ValidateReconciliationID checks that id has the form NewReconciliationID
+// gives: "rec_" and 24 lower case hex digits.
+func ValidateReconciliationID(field, id string) error {
+	if err := ValidateID(field, id); err != nil {
+		return err
+	}
+	hexPart, ok := strings.CutPrefix(id, "rec_")
+	if !ok || len(hexPart) != 24 || strings.Trim(hexPart, "0123456789abcdef") != "" {
+		return Invalid(field, "must be rec_ and 24 lower case hex digits, as a run's reply gives it")
+	}
+	return nil
 }
 
 // ReconcileTimingWindow is how close to the end of the period a statement

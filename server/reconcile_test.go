@@ -134,9 +134,15 @@ func TestReconcileBankEveryCategoryTwice(t *testing.T) {
 		t.Errorf("get: %+v", got)
 	}
 	var ae *api.Error
-	if _, _, err := client.Do(ctxT(t), e.c, api.ReconcileGet, api.ReconcileGetRequest{RunID: "rec_nope"}, nil); !errors.As(err, &ae) ||
+	if _, _, err := client.Do(ctxT(t), e.c, api.ReconcileGet, api.ReconcileGetRequest{RunID: "rec_0123456789abcdef01234567"}, nil); !errors.As(err, &ae) ||
 		ae.Status != 404 || ae.Code != api.CodeReconciliationNotFound {
 		t.Errorf("unknown run: %v, want 404 %s", err, api.CodeReconciliationNotFound)
+	}
+	for _, bad := range []string{"rec_nope", "bogus", "rec_0123456789ABCDEF01234567", "rec_0123456789abcdef0123456"} {
+		if _, _, err := client.Do(ctxT(t), e.c, api.ReconcileGet, api.ReconcileGetRequest{RunID: bad}, nil); !errors.As(err, &ae) ||
+			ae.Status != 400 || ae.Code != api.CodeInvalidInput || ae.Details["field"] != "run_id" {
+			t.Errorf("run_id %q: %v, want 400 invalid_input", bad, err)
+		}
 	}
 }
 

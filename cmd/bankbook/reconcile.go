@@ -28,7 +28,8 @@ const reconcileUsage = "usage: bankbook reconcile bank --statement FILE.csv [--j
 	"       bankbook reconcile payouts --report FILE.csv [--json]\n" +
 	"       bankbook reconcile get RUN_ID [--json]\n" +
 	"       bankbook reconcile list [--limit N] [--cursor C] [--json]\n" +
-	"  exit status 0: clean; 1: findings; 2: could not run"
+	"  exit status 0: clean; 1: findings; 2: could not run (bank, payouts);\n" +
+	"  get and list fail as every query does: 3 no such run, 4 refused, 5 unavailable"
 
 // Exit statuses of reconcile (API.md "Audit and reconciliation").
 const (
@@ -257,6 +258,9 @@ func runReconcile[Req any](ctx context.Context, cf *clientFlags, stdout io.Write
 		var ae *api.Error
 		if errors.As(err, &ae) && cf.json {
 			fmt.Fprintln(stdout, string(raw.Data))
+		}
+		if ep.Subject == api.ReconcileGet.Subject {
+			return requestFailed(err) // a query: as every query fails
 		}
 		return &exitError{code: exitReconcileNotRun, err: err}
 	}

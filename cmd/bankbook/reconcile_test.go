@@ -110,7 +110,10 @@ func TestReconcileBankCommand(t *testing.T) {
 		{"no such file", []string{"reconcile", "bank", url, "--statement", filepath.Join(dir, "none.csv")}, 2},
 		{"no engine", []string{"reconcile", "bank", "--nats-url", "nats://127.0.0.1:1", "--statement", statement}, 2},
 		{"no statement", []string{"reconcile", "bank", url}, exitUsage},
-		{"unknown run", []string{"reconcile", "get", url, "rec_000000000000000000000000"}, 2},
+		// get is a query: it fails as every query does.
+		{"unknown run", []string{"reconcile", "get", url, "rec_000000000000000000000000"}, exitNotFound},
+		{"a run ID of another form", []string{"reconcile", "get", url, "bogus"}, exitRefused},
+		{"the app may not read runs", []string{"reconcile", "get", url, "rec_000000000000000000000000", "--nkey", e.SeedFile(auth.App)}, exitRefused},
 		{"unknown subcommand", []string{"reconcile", "payroll"}, exitUsage},
 		{"help", []string{"reconcile", "-h"}, exitOK},
 	} {
