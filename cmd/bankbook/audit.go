@@ -139,7 +139,7 @@ func auditDigest(ctx context.Context, fs *flag.FlagSet, cf *clientFlags, args []
 	}
 	if out.Match != nil && !*out.Match {
 		if out.Problem != "" {
-			return &exitError{code: exitFailed, err: fmt.Errorf("the stream has no digest at seq %d: truncated", out.Seq)}
+			return &exitError{code: exitFailed, err: fmt.Errorf("the stream has no digest at seq %d: it was truncated, or the sequence is not the one the digest was taken at", out.Seq)}
 		}
 		return &exitError{code: exitFailed, err: fmt.Errorf("the stream's digest at seq %d differs from the one given: the stream was rewritten", out.Seq)}
 	}
@@ -195,7 +195,7 @@ func (r digestResult) text() string {
 	var b strings.Builder
 	switch {
 	case r.Problem != "":
-		fmt.Fprintf(&b, "NO DIGEST at seq %d: %s\nthe stream ends before the trusted digest's sequence: it was truncated\n", r.Seq, r.Problem)
+		fmt.Fprintf(&b, "NO DIGEST at seq %d: %s\nthe stream ends before the trusted digest's sequence: it was truncated (or that is not the sequence the digest was taken at)\n", r.Seq, r.Problem)
 		return b.String()
 	case r.Seq == 0:
 		fmt.Fprintf(&b, "the event stream is empty; digest %s\n", r.Digest)
@@ -210,23 +210,6 @@ func (r digestResult) text() string {
 		fmt.Fprintf(&b, "DIFFERENT from the digest given %s: the stream up to seq %d was rewritten\n", r.Expected, r.Seq)
 	}
 	return b.String()
-}
-
-// parseInterspersed parses flags that may come before, between or after
-// the command's arguments (`audit history order o-1 --limit 5`) and
-// returns the arguments.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseWithArgs(fs, args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos, args = append(pos, args[0]), args[1:]
-	}
 }
 
 // historyAll follows the cursors to the end of the history: human output

@@ -165,16 +165,17 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 	case "bill import":
 		dist := fs.String("distributor-id", "", "the distributor whose stores the file bills (required)")
 		key := fs.String("idempotency-key", "", "base Idempotency-Key of the requests (default: derived from the distributor and the file's bills; give a new one only to issue the same bills again)")
-		if err := parseWithArgs(fs, args); err != nil {
+		files, err := parseInterspersed(fs, args)
+		if err != nil {
 			return err
 		}
-		if fs.NArg() != 1 {
+		if len(files) != 1 {
 			return usageError("usage: bankbook bill import --distributor-id D [--idempotency-key K] ERP.csv")
 		}
 		if err := domain.ValidateID("distributor_id", *dist); err != nil {
 			return usageError("--distributor-id: %s", reasonOf(err, "distributor_id"))
 		}
-		return importBills(ctx, cf, *dist, fs.Arg(0), *key, stdout)
+		return importBills(ctx, cf, *dist, files[0], *key, stdout)
 	}
 	return usageError("unknown %s command %q; %s", area, sub, usages[area])
 }

@@ -97,6 +97,23 @@ func parseWithArgs(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// parseInterspersed parses flags that may come before, between or after
+// the command's arguments (`audit history order o-1 --limit 5`) and
+// returns the arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseWithArgs(fs, args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
 // describe is how the CLI prints an error: an API error with its details.
 func describe(err error) string {
 	var ae *api.Error

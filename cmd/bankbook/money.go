@@ -24,10 +24,11 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "import":
 		upTo := fs.String("complete-up-to", "", "the statement covers every transaction before this RFC 3339 time: advance the scan watermark to it")
 		account := fs.String("account", "", "with --complete-up-to: the account the statement is for (default: the accounts in its rows; needed for a statement without rows)")
-		if err := parseWithArgs(fs, args[1:]); err != nil {
+		files, err := parseInterspersed(fs, args[1:])
+		if err != nil {
 			return err
 		}
-		if fs.NArg() != 1 {
+		if len(files) != 1 {
 			return usageError("usage: bankbook deposit import [--complete-up-to TIME] [--account NUMBER] FILE.csv")
 		}
 		var complete time.Time
@@ -41,7 +42,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			complete = t
 		}
-		return importCSV(ctx, cf, fs.Arg(0), complete, *account, stdout)
+		return importCSV(ctx, cf, files[0], complete, *account, stdout)
 	case "orphans":
 		var q api.PageRequest
 		pageFlags(fs, &q, "deposits")

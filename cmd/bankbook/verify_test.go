@@ -186,7 +186,7 @@ func TestAuditVerify(t *testing.T) {
 		"T1,"+cfg.CollectNumber+","+orderA.DepositorName+",39000,"+now+"\n"+
 			"T2,"+cfg.CollectNumber+",누군가,1200,"+now+"\n"+
 			"T3,"+cfg.CollectNumber+",아무개,5000,"+now+"\n")
-	if _, err := cli(t, "deposit", "import", url, statement); err != nil {
+	if _, err := cli(t, "deposit", "import", statement, url); err != nil { // flags may follow the file
 		t.Fatal(err)
 	}
 	var orphans api.OrphansReply
