@@ -52,7 +52,7 @@ func (e *DamagedError) As(target any) bool {
 	*de = &domain.Error{
 		Kind: domain.KindConflict,
 		Code: api.CodeAggregateDamaged,
-		Message: fmt.Sprintf("%s %s cannot be changed: its history holds a damaged commit at seq %d; "+
+		Message: fmt.Sprintf("%s %s cannot be read or changed: its history holds a damaged commit at seq %d; "+
 			"an operator must set it aside (bankbook.cmd.event.set_aside)", e.Ref.Type, e.Ref.ID, e.Seq),
 		Details: map[string]any{"seq": uint64(e.Seq), "aggregate_type": e.Ref.Type, "aggregate_id": e.Ref.ID},
 	}
