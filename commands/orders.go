@@ -410,7 +410,7 @@ func (h *Orders) ExpireOrder(ctx context.Context, orderID string) (time.Duration
 // grace's end: a deposit under the name dated within the grace is then
 // already recorded (refunded to the buyer's wallet), and the name's
 // reservation protects nothing. Before the grace ends it arms the order's
-// timer again for then; while the scan lags it returns Config.FinaliseRetry.
+// timer again for then, and while the scan lags for later.
 // A cancel-reserved order is closed by its own timer: the order's timer
 // looks again a grace after its cancel time. The release leaves a purge
 // marker that expires (reservations.Release), so names used once do not
@@ -436,8 +436,14 @@ func (h *Orders) releaseName(ctx context.Context, o domain.Order, wm, now time.T
 		return 0, h.timers.Arm(ctx, TimerExpireOrder, string(o.ID), due, nil)
 	}
 	if wm.Before(due) {
-		h.log.Debug().Str("order_id", string(o.ID)).Time("watermark", wm).Msg("the release of a depositor name waits for the bank scan")
-		return h.cfg.FinaliseRetry, nil
+		// Looked at again by a new schedule, not by holding this firing:
+		// where the scan lags long, or nothing reports it, every closed
+		// order would hold an unacknowledged firing. After
+		// Config.FinaliseRetry, or as long as the scan has lagged so far
+		// (at most a day), whichever is longer.
+		wait := min(max(h.cfg.FinaliseRetry, now.Sub(due)), 24*time.Hour)
+		h.log.Debug().Str("order_id", string(o.ID)).Time("watermark", wm).Dur("retry_in", wait).Msg("the release of a depositor name waits for the bank scan")
+		return 0, h.timers.Arm(ctx, TimerExpireOrder, string(o.ID), now.Add(wait), nil)
 	}
 	if err := h.names.Release(ctx, o.DepositorName, o.ID); err != nil {
 		return 0, err

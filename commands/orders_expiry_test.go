@@ -272,9 +272,14 @@ func TestClosedOrderReleasesItsNameAfterTheGrace(t *testing.T) {
 		held(expired.DepositorName, "o-expired")
 
 		// The grace of two has ended, but the scan lags behind it.
+		// Its timer is armed again, for as long as the scan has lagged
+		// (more than FinaliseRetry here), not held.
 		u.clock.Set(start.Add(2*time.Hour + time.Minute))
 		u.scanned(t, start.Add(2*time.Hour-time.Second))
-		fire("o-paid", u.Orders.Config().FinaliseRetry)
+		fire("o-paid", 0)
+		if got, want := armedAt("o-paid"), u.clock.Now().Add(time.Minute); !got.Equal(want) {
+			t.Fatalf("while the scan lags the timer is armed for %v, want %v", got, want)
+		}
 		held(paid.DepositorName, "o-paid")
 		// Meanwhile another order takes over the cancelled order's name
 		// (stale after the grace).

@@ -89,7 +89,13 @@ func (d deadLetterDesk) Hold(ctx context.Context, id uint64, holder string, dur 
 	if err != nil {
 		return time.Time{}, nil, err
 	}
-	return lease.LastRedrive, func() { _ = d.dead.Release(context.WithoutCancel(ctx), dl, lease) }, nil
+	release := func() { _ = d.dead.Release(context.WithoutCancel(ctx), dl, lease) }
+	last, err := d.dead.LastRedrive(ctx, dl)
+	if err != nil {
+		release()
+		return time.Time{}, nil, err
+	}
+	return last, release, nil
 }
 
 // deadLetterBusy answers a redrive of a dead letter another redrive, or an

@@ -71,7 +71,7 @@ const unavailableMessage = "the event store did not answer in time or is electin
 // A damaged aggregate is not final either: once the commit is set aside, the
 // same key executes; nor is a payout whose transfer may still be live
 // (payout_in_flight): once the provider has settled it, the same key
-// records it.
+// records it; nor a dead letter held by another (dead_letter_busy).
 func definitive(e *api.Error) bool {
-	return e.Status < 500 && e.Code != "conflict" && e.Code != api.CodeAggregateDamaged && e.Code != domain.ErrPayoutInFlight.Code
+	return e.Status < 500 && e.Code != "conflict" && e.Code != api.CodeAggregateDamaged && e.Code != domain.ErrPayoutInFlight.Code && e.Code != api.CodeDeadLetterBusy
 }

@@ -348,9 +348,24 @@ func TestOperatorResolvesAStuckPayout(t *testing.T) {
 	if ce := e.callErr(t, api.PayoutResolve.Subject, resolve(settled, "settled", 700), nil); ce.Status != 409 || ce.Code != "payout_in_flight" || !strings.Contains(ce.Message, "redriven") {
 		t.Fatalf("settling a payout while a redrive sends it: %+v", ce)
 	}
+	forced := resolve(settled, "failed", 0)
+	forced.Force = true
+	if ce := e.callErr(t, api.PayoutResolve.Subject, forced, nil); ce.Status != 409 || ce.Code != "payout_in_flight" {
+		t.Fatalf("forcing a result while a redrive sends it: %+v", ce)
+	}
+	// A second redrive meanwhile is refused, and not kept under its key:
+	// repeated once the first has ended, it runs.
+	again := client.WithIdempotencyKey("redrive-again-" + settled)
+	redrive := api.DeadLetterRequest{ID: dead.DeadLetters[0].ID}
+	if ce := e.callErr(t, api.DeadLetterRedrive.Subject, redrive, again); ce.Status != 409 || ce.Code != api.CodeDeadLetterBusy || ce.Details["held_by"] != "redrive" {
+		t.Fatalf("a second redrive while one runs: %+v", ce)
+	}
 	g.open()
 	if ce := <-redriven; ce == nil || ce.Code != "redrive_failed" { // the other transfer holds the ID still
 		t.Fatalf("the redrive: %+v, want redrive_failed", ce)
+	}
+	if ce := e.callErr(t, api.DeadLetterRedrive.Subject, redrive, again); ce.Code != "redrive_failed" {
+		t.Fatalf("the second redrive repeated once the first ended: %+v, want it run (redrive_failed)", ce)
 	}
 	e.call(t, api.PayoutResolve.Subject, resolve(settled, "settled", 700), &rep, key)
 	e.waitPayouts(t, "settled", settled)

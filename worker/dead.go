@@ -123,6 +123,9 @@ func OpenDeadLetters(ctx context.Context, js jetstream.JetStream, cfg DeadConfig
 		Replicas:    cfg.Replicas,
 		Duplicates:  2 * time.Minute,
 		AllowDirect: cfg.Replicas == 1,
+		// Per-message TTLs: the leases on dead letters (Lease) end by the
+		// server's clock.
+		AllowMsgTTL: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter stream %s: %w", cfg.Stream, err)

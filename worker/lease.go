@@ -19,26 +19,27 @@ const HolderRedrive = "redrive"
 // takes another. A redrive holds one while the part's handler runs the work
 // again; a decision that must not race that handler (an operator recording
 // a payout's result by hand while a redrive may be sending it) holds one
-// while it decides. Leases are records in the dead-letter stream, written
-// by compare-and-set on the dead letter's lease subject, so they hold
-// across every engine instance.
+// while it decides. A lease is a message on the dead letter's lease
+// subject in the dead-letter stream, written only when the subject holds
+// none (a compare-and-set) and removed by the NATS server when its
+// per-message TTL runs out, or by Release: the server's clock alone says
+// when a lease ends, so instances whose clocks differ agree on it.
 type Lease struct {
-	Holder string    `json:"holder"`
-	At     time.Time `json:"at"`
-	Until  time.Time `json:"until"`
-	// LastRedrive is when the last redrive of the dead letter ended (its
-	// lease's end; zero: never redriven): its handler may have acted until
-	// then.
-	LastRedrive time.Time `json:"last_redrive,omitzero"`
+	Holder string `json:"holder"`
+	// Seconds is how long the lease was taken for.
+	Seconds int64 `json:"seconds"`
+	// Until is when the lease ends at the latest, by the clock of whoever
+	// reads it (for messages only).
+	Until time.Time `json:"-"`
 
-	seq uint64 // the record's sequence, for Release
+	seq uint64 // the lease's message, for Release
 }
 
 // LeasedError is returned when another holder's lease has not ended yet.
 type LeasedError struct{ Lease Lease }
 
 func (e *LeasedError) Error() string {
-	return fmt.Sprintf("worker: dead letter held by %s until %s", e.Lease.Holder, e.Lease.Until.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("worker: dead letter held by %s until about %s", e.Lease.Holder, e.Lease.Until.UTC().Format(time.RFC3339))
 }
 
 // Is makes errors.Is(err, ErrLeased) true.
@@ -47,113 +48,114 @@ func (e *LeasedError) Is(target error) bool { return target == ErrLeased }
 // ErrLeased matches every *LeasedError.
 var ErrLeased = errors.New("worker: dead letter held")
 
-func (d *DeadLetters) leaseSubject(dl DeadLetter) string {
-	return d.cfg.Prefix + "." + dl.Part + ".lease." + strconv.FormatUint(dl.ID, 10)
+// redriveRecordTTL is how long the record of a dead letter's last redrive
+// is kept: far longer than any status lag it is read for.
+const redriveRecordTTL = 24 * time.Hour
+
+func (d *DeadLetters) subjectOf(dl DeadLetter, kind string) string {
+	return d.cfg.Prefix + "." + dl.Part + "." + kind + "." + strconv.FormatUint(dl.ID, 10)
 }
 
-// lastLease returns dl's latest lease record (zero, and sequence 0, when it
-// has none).
-func (d *DeadLetters) lastLease(ctx context.Context, dl DeadLetter) (Lease, error) {
-	raw, err := d.stream.GetLastMsgForSubject(ctx, d.leaseSubject(dl))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return Lease{}, nil
-	}
-	if err != nil {
-		return Lease{}, fmt.Errorf("lease of dead letter %d: %w", dl.ID, err)
-	}
-	var l Lease
-	if err := json.Unmarshal(raw.Data, &l); err != nil {
-		return Lease{}, fmt.Errorf("lease of dead letter %d: %w", dl.ID, err)
-	}
-	l.seq = raw.Sequence
-	return l, nil
-}
-
-// Lease takes a lease on dl for holder, lasting d, unless another lease on
-// it has not ended yet (a *LeasedError, also when another holder takes one
-// at the same moment).
+// Lease takes a lease on dl for holder, lasting dur (whole seconds, at
+// least one), unless another lease on it has not ended yet: a
+// *LeasedError, also when another holder takes one at the same moment. A
+// redrive's lease also records, for LastRedrive, that a redrive runs until
+// the lease's end at the latest.
 func (d *DeadLetters) Lease(ctx context.Context, dl DeadLetter, holder string, dur time.Duration) (Lease, error) {
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	prev, err := d.lastLease(ctx, dl)
+	secs := max(1, int64((dur+time.Second-1)/time.Second))
+	l := Lease{Holder: holder, Seconds: secs, Until: d.cfg.Now().Add(time.Duration(secs) * time.Second)}
+	body, err := json.Marshal(l)
 	if err != nil {
 		return Lease{}, err
 	}
-	now := d.cfg.Now().UTC()
-	if now.Before(prev.Until) {
-		return Lease{}, &LeasedError{Lease: prev}
-	}
-	l := Lease{Holder: holder, At: now, Until: now.Add(dur), LastRedrive: prev.LastRedrive}
-	if prev.Holder == HolderRedrive && prev.Until.After(l.LastRedrive) {
-		l.LastRedrive = prev.Until
-	}
-	seq, err := d.writeLease(ctx, dl, l, prev.seq)
-	if err != nil {
-		if wrongLast(err) {
-			taken, _ := d.lastLease(ctx, dl)
-			return Lease{}, &LeasedError{Lease: taken}
+	msg := nats.NewMsg(d.subjectOf(dl, "lease"))
+	msg.Data = body
+	ack, err := d.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(time.Duration(secs)*time.Second))
+	if wrongLast(err) {
+		held := Lease{Holder: "another holder"}
+		if raw, gerr := d.stream.GetLastMsgForSubject(ctx, d.subjectOf(dl, "lease")); gerr == nil {
+			_ = json.Unmarshal(raw.Data, &held)
+			held.Until = raw.Time.Add(time.Duration(held.Seconds) * time.Second)
 		}
-		return Lease{}, err
+		return Lease{}, &LeasedError{Lease: held}
 	}
-	l.seq = seq
+	if err != nil {
+		return Lease{}, fmt.Errorf("lease of dead letter %d: %w", dl.ID, err)
+	}
+	l.seq = ack.Sequence
+	if holder == HolderRedrive {
+		if err := d.recordRedrive(ctx, dl, redriveRecord{Seconds: secs}); err != nil {
+			_ = d.Release(ctx, dl, l)
+			return Lease{}, err
+		}
+	}
 	return l, nil
 }
 
-// Release ends l now, if it is still dl's latest lease (one that expired
-// and was taken over stays the new holder's). A redrive's end is recorded
-// as its LastRedrive.
+// Release ends l now (a lease that ran out meanwhile, and another holder's
+// since, are left alone). A redrive's release records its end.
 func (d *DeadLetters) Release(ctx context.Context, dl DeadLetter, l Lease) error {
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	if now := d.cfg.Now().UTC(); now.Before(l.Until) {
-		l.Until = now
+	if l.Holder == HolderRedrive {
+		if err := d.recordRedrive(ctx, dl, redriveRecord{Ended: true}); err != nil {
+			return err
+		}
 	}
-	if l.Holder == HolderRedrive && l.Until.After(l.LastRedrive) {
-		l.LastRedrive = l.Until
-	}
-	if _, err := d.writeLease(ctx, dl, l, l.seq); err != nil && !wrongLast(err) {
-		return err
+	if err := d.stream.DeleteMsg(ctx, l.seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		return fmt.Errorf("end the lease of dead letter %d: %w", dl.ID, err)
 	}
 	return nil
+}
+
+// redriveRecord is what a redrive of a dead letter left: it started and
+// runs for Seconds at most, or it Ended (when the record was stored).
+type redriveRecord struct {
+	Seconds int64 `json:"seconds,omitempty"`
+	Ended   bool  `json:"ended,omitempty"`
+}
+
+func (d *DeadLetters) recordRedrive(ctx context.Context, dl DeadLetter, r redriveRecord) error {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	msg := nats.NewMsg(d.subjectOf(dl, "redrive"))
+	msg.Data = body
+	if _, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(redriveRecordTTL)); err != nil {
+		return fmt.Errorf("record the redrive of dead letter %d: %w", dl.ID, err)
+	}
+	return nil
+}
+
+// LastRedrive returns when dl's last redrive ended, by the NATS server's
+// clock (zero: never redriven, or more than a day ago): when its release
+// was recorded, or, if it was not (its instance died), when its lease ran
+// out. Its handler may have acted until then.
+func (d *DeadLetters) LastRedrive(ctx context.Context, dl DeadLetter) (time.Time, error) {
+	ctx, cancel := d.withTimeout(ctx)
+	defer cancel()
+	raw, err := d.stream.GetLastMsgForSubject(ctx, d.subjectOf(dl, "redrive"))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("last redrive of dead letter %d: %w", dl.ID, err)
+	}
+	var r redriveRecord
+	if err := json.Unmarshal(raw.Data, &r); err != nil {
+		return time.Time{}, fmt.Errorf("last redrive of dead letter %d: %w", dl.ID, err)
+	}
+	if r.Ended {
+		return raw.Time, nil
+	}
+	return raw.Time.Add(time.Duration(r.Seconds) * time.Second), nil
 }
 
 // wrongLast reports a compare-and-set that lost: another record came first.
 func wrongLast(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
-}
-
-// writeLease stores l as dl's latest lease provided the latest is still
-// the record at sequence last (0: none).
-func (d *DeadLetters) writeLease(ctx context.Context, dl DeadLetter, l Lease, last uint64) (uint64, error) {
-	body, err := json.Marshal(l)
-	if err != nil {
-		return 0, err
-	}
-	msg := nats.NewMsg(d.leaseSubject(dl))
-	msg.Data = body
-	ack, err := d.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(last))
-	if err != nil {
-		return 0, fmt.Errorf("lease of dead letter %d: %w", dl.ID, err)
-	}
-	return ack.Sequence, nil
-}
-
-// LastRedrive returns when dl's last redrive ended (zero: never redriven),
-// and the lease holding it now, if one has not ended.
-func (d *DeadLetters) LastRedrive(ctx context.Context, dl DeadLetter) (ended time.Time, holding *Lease, err error) {
-	ctx, cancel := d.withTimeout(ctx)
-	defer cancel()
-	l, err := d.lastLease(ctx, dl)
-	if err != nil {
-		return time.Time{}, nil, err
-	}
-	ended = l.LastRedrive
-	if l.Holder == HolderRedrive && l.Until.After(ended) {
-		ended = l.Until
-	}
-	if d.cfg.Now().Before(l.Until) {
-		holding = &l
-	}
-	return ended, holding, nil
 }

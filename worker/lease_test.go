@@ -12,9 +12,10 @@ import (
 
 // A redrive holds its dead letter while the handler runs: another holder
 // (an operator deciding about the same work, on any instance: here a second
-// DeadLetters over the same stream) is refused meanwhile, and takes it once
-// the redrive has ended, learning when it ended; a second redrive is
-// refused while the decision holds it, and runs once that is released.
+// DeadLetters over the same stream, whose clock is a minute ahead) is
+// refused meanwhile, and takes it once the redrive has ended, learning when
+// it ended by the server's clock; a second redrive is refused while the
+// decision holds it, and runs once that is released.
 func TestRedriveHoldsTheDeadLetterWhileItsHandlerRuns(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -36,24 +37,24 @@ func TestRedriveHoldsTheDeadLetterWhileItsHandlerRuns(t *testing.T) {
 		t.Fatalf("dead letters: %+v %v", letters, err)
 	}
 	dl := letters[0]
-	other, err := worker.OpenDeadLetters(ctx, e.js, worker.DeadConfig{})
+	other, err := worker.OpenDeadLetters(ctx, e.js, worker.DeadConfig{Now: func() time.Time { return time.Now().Add(time.Minute) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ended, holding, err := other.LastRedrive(ctx, dl); err != nil || !ended.IsZero() || holding != nil {
-		t.Fatalf("before any redrive: ended %v, holding %+v, %v", ended, holding, err)
+	if ended, err := other.LastRedrive(ctx, dl); err != nil || !ended.IsZero() {
+		t.Fatalf("before any redrive: ended %v, %v", ended, err)
 	}
 
 	redriving = true
 	redriven := make(chan error, 1)
 	go func() { redriven <- l.Redrive(ctx, dl.ID) }()
 	<-inHandler
-	if _, err := other.Lease(ctx, dl, "payout.resolve", 30*time.Second); !errors.Is(err, worker.ErrLeased) {
-		t.Fatalf("a lease while the redrive's handler runs: %v, want ErrLeased", err)
-	}
 	var le *worker.LeasedError
-	if _, err := other.Lease(ctx, dl, "payout.resolve", 30*time.Second); !errors.As(err, &le) || le.Lease.Holder != worker.HolderRedrive {
-		t.Fatalf("lease refused by %+v", le)
+	if _, err := other.Lease(ctx, dl, "payout.resolve", 30*time.Second); !errors.Is(err, worker.ErrLeased) || !errors.As(err, &le) || le.Lease.Holder != worker.HolderRedrive {
+		t.Fatalf("a lease while the redrive's handler runs: %v, want ErrLeased by the redrive", err)
+	}
+	if ended, err := other.LastRedrive(ctx, dl); err != nil || time.Until(ended) < 30*time.Second {
+		t.Fatalf("while the redrive runs its end is its lease's: %v (%v from now), %v", ended, time.Until(ended), err)
 	}
 	close(proceed)
 	if err := <-redriven; err == nil {
@@ -64,8 +65,8 @@ func TestRedriveHoldsTheDeadLetterWhileItsHandlerRuns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a lease once the redrive ended: %v", err)
 	}
-	if lease.LastRedrive.IsZero() || lease.LastRedrive.After(endedAt) || endedAt.Sub(lease.LastRedrive) > 5*time.Second {
-		t.Fatalf("last redrive %v, want its end (about %v)", lease.LastRedrive, endedAt)
+	if ended, err := other.LastRedrive(ctx, dl); err != nil || ended.After(endedAt) || endedAt.Sub(ended) > 5*time.Second {
+		t.Fatalf("last redrive %v (%v), want its end (about %v)", ended, err, endedAt)
 	}
 	// While the decision holds it, a redrive is refused, and nothing runs.
 	if err := l.Redrive(ctx, dl.ID); !errors.Is(err, worker.ErrLeased) {
@@ -78,10 +79,38 @@ func TestRedriveHoldsTheDeadLetterWhileItsHandlerRuns(t *testing.T) {
 	if err := l.Redrive(ctx, dl.ID); errors.Is(err, worker.ErrLeased) || err == nil {
 		t.Fatalf("a redrive after the decision: %v, want the handler's failure", err)
 	}
-	// The last redrive is the latest one, through any holder's record.
-	if ended, holding, err := other.LastRedrive(ctx, dl); err != nil || !ended.After(lease.LastRedrive) || holding != nil {
-		t.Fatalf("after the second redrive: ended %v (first %v), holding %+v, %v", ended, lease.LastRedrive, holding, err)
+}
+
+// A lease ends when its time runs out by the NATS server's clock, whatever
+// the clocks of the instances: one an hour behind cannot hold it longer,
+// one an hour ahead cannot take it sooner.
+func TestLeaseEndsByTheServersClock(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	l := e.loop("payouts", func(context.Context, worker.Msg) error { return worker.Permanent(errors.New("no")) }, worker.Config{})
+	e.run(l)
+	e.publish("work.pay", "p-1")
+	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return l.Stats().DeadLettered == 1 })
+	letters, _, _ := e.dead.List(ctx, worker.ListOptions{Part: "payouts"})
+	dl := letters[0]
+	skewed := func(d time.Duration) *worker.DeadLetters {
+		s, err := worker.OpenDeadLetters(ctx, e.js, worker.DeadConfig{Now: func() time.Time { return time.Now().Add(d) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
+	behind, ahead := skewed(-time.Hour), skewed(time.Hour)
+	if _, err := behind.Lease(ctx, dl, "a", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ahead.Lease(ctx, dl, "b", time.Second); !errors.Is(err, worker.ErrLeased) {
+		t.Fatalf("a lease taken from a clock an hour ahead while another runs: %v", err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the lease ends after its second", func() bool {
+		_, err := ahead.Lease(ctx, dl, "b", time.Minute)
+		return err == nil
+	})
 }
 
 // Two holders taking a lease at the same moment: one gets it.
