@@ -87,12 +87,7 @@ func TestRedriveHoldsTheDeadLetterWhileItsHandlerRuns(t *testing.T) {
 func TestLeaseEndsByTheServersClock(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	l := e.loop("payouts", func(context.Context, worker.Msg) error { return worker.Permanent(errors.New("no")) }, worker.Config{})
-	e.run(l)
-	e.publish("work.pay", "p-1")
-	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return l.Stats().DeadLettered == 1 })
-	letters, _, _ := e.dead.List(ctx, worker.ListOptions{Part: "payouts"})
-	dl := letters[0]
+	dl := e.deadLetterOne()
 	skewed := func(d time.Duration) *worker.DeadLetters {
 		s, err := worker.OpenDeadLetters(ctx, e.js, worker.DeadConfig{Now: func() time.Time { return time.Now().Add(d) }})
 		if err != nil {
@@ -117,12 +112,7 @@ func TestLeaseEndsByTheServersClock(t *testing.T) {
 func TestLeaseIsTakenOnce(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	l := e.loop("payouts", func(context.Context, worker.Msg) error { return worker.Permanent(errors.New("no")) }, worker.Config{})
-	e.run(l)
-	e.publish("work.pay", "p-1")
-	testenv.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return l.Stats().DeadLettered == 1 })
-	letters, _, _ := e.dead.List(ctx, worker.ListOptions{Part: "payouts"})
-	dl := letters[0]
+	dl := e.deadLetterOne()
 	const n = 8
 	got := make(chan error, n)
 	for range n {
@@ -146,4 +136,19 @@ func TestLeaseIsTakenOnce(t *testing.T) {
 	if won != 1 {
 		t.Fatalf("%d holders got the lease, want 1", won)
 	}
+}
+
+// deadLetterOne has a part give up on one message at once and returns its
+// dead letter.
+func (e *env) deadLetterOne() worker.DeadLetter {
+	e.t.Helper()
+	l := e.loop("payouts", func(context.Context, worker.Msg) error { return worker.Permanent(errors.New("no")) }, worker.Config{})
+	e.run(l)
+	e.publish("work.pay", "p-1")
+	testenv.Eventually(e.t, 10*time.Second, "dead-lettered", func() bool { return l.Stats().DeadLettered == 1 })
+	letters, _, err := e.dead.List(context.Background(), worker.ListOptions{Part: "payouts"})
+	if err != nil || len(letters) != 1 {
+		e.t.Fatalf("dead letters: %+v %v", letters, err)
+	}
+	return letters[0]
 }
