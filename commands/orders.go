@@ -405,6 +405,11 @@ func (h *Orders) ExpireOrder(ctx context.Context, orderID string) (time.Duration
 	return h.releaseName(ctx, out.State, wm, now)
 }
 
+// maxReleaseRetry bounds how long a closed order's timer waits before it
+// looks at the scan again: a scan that catches up after an outage releases
+// the name within it.
+const maxReleaseRetry = time.Hour
+
 // releaseName frees the depositor name of order o, if o is closed, once its
 // name grace has passed and the bank scan is known complete up to the
 // grace's end: a deposit under the name dated within the grace is then
@@ -439,9 +444,9 @@ func (h *Orders) releaseName(ctx context.Context, o domain.Order, wm, now time.T
 		// Looked at again by a new schedule, not by holding this firing:
 		// where the scan lags long, or nothing reports it, every closed
 		// order would hold an unacknowledged firing. After
-		// Config.FinaliseRetry, or as long as the scan has lagged so far
-		// (at most a day), whichever is longer.
-		wait := min(max(h.cfg.FinaliseRetry, now.Sub(due)), 24*time.Hour)
+		// Config.FinaliseRetry, or as long as the grace has been over (at
+		// most maxReleaseRetry), whichever is longer.
+		wait := min(max(h.cfg.FinaliseRetry, now.Sub(due)), maxReleaseRetry)
 		h.log.Debug().Str("order_id", string(o.ID)).Time("watermark", wm).Dur("retry_in", wait).Msg("the release of a depositor name waits for the bank scan")
 		return 0, h.timers.Arm(ctx, TimerExpireOrder, string(o.ID), now.Add(wait), nil)
 	}

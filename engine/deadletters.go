@@ -55,6 +55,8 @@ func (d deadLetterDesk) Redrive(ctx context.Context, id uint64) (api.DeadLetter,
 		return wireDeadLetter(dl), resolvedOtherwise(err)
 	case errors.Is(err, worker.ErrLeased):
 		return wireDeadLetter(dl), deadLetterBusy(err)
+	case errors.Is(err, worker.ErrNotRedriven):
+		return wireDeadLetter(dl), &api.Error{Status: 503, Code: api.CodeUnavailable, Message: err.Error() + "; nothing ran: retry"}
 	case err != nil:
 		return wireDeadLetter(dl), &api.Error{Status: 409, Code: "redrive_failed", Message: "the part failed again: " + err.Error()}
 	}

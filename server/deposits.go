@@ -12,6 +12,7 @@ import (
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/worker"
 )
 
 // found turns a read model's lookup (view, ok, err) into a query's answer:
@@ -128,7 +129,8 @@ func (s *Server) resolveDeposit() commandSpec[api.ResolveDepositRequest, api.Res
 // another transfer under the ID), the provider must report the outcome
 // asked, or, for a failure, not know the payout a status lag after the
 // dead letter (a transfer accepted a moment before may not show yet). An
-// instance without a provider cannot ask. Force skips every check.
+// instance without a provider cannot ask. Force skips these checks, but
+// not a redrive running: no result is recorded over a send under way.
 func (s *Server) resolvePayout(ctx context.Context, meta commands.Meta, req api.ResolvePayoutRequest) (api.ResolvePayoutReply, error) {
 	if err := req.Validate(); err != nil {
 		return api.ResolvePayoutReply{}, err
@@ -173,8 +175,10 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 	lastRedrive, release, err := s.cfg.DeadLetters.Hold(ctx, dl.ID, "payout.resolve", payoutResolveHold)
 	var ae *api.Error
 	switch {
-	case errors.As(err, &ae) && ae.Code == api.CodeDeadLetterBusy:
+	case errors.As(err, &ae) && ae.Code == api.CodeDeadLetterBusy && ae.Details["held_by"] == worker.HolderRedrive:
 		return nil, inFlight("its dead letter is being redriven: the payouts part may be sending it now", map[string]any{"retry_after_s": ae.Details["retry_after_s"]})
+	case errors.As(err, &ae) && ae.Code == api.CodeDeadLetterBusy:
+		return nil, inFlight("another resolve of the payout is deciding now", map[string]any{"retry_after_s": ae.Details["retry_after_s"]})
 	case errors.As(err, &ae) && ae.Code == "dead_letter_not_found":
 		return nil, inFlight("its dead letter was redriven or discarded just now: look at the payout again", map[string]any{})
 	case err != nil:

@@ -24,7 +24,14 @@ type DeadConfig struct {
 	// <Prefix>.P, and the record of its resolution (redriven or discarded)
 	// on <Prefix>.P.<resolution>. Default "bankbook.dead".
 	Prefix string
-	// Replicas of the stream. Default 1.
+	// LeaseStream holds the leases on dead letters (DeadLetters.Lease) and
+	// the records of their redrives, on <LeasePrefix>.P.lease.N and
+	// <LeasePrefix>.P.redrive.N: messages with per-message TTLs, apart from
+	// the dead letters, which never expire. Default "BANKBOOK_DEAD_LEASES"
+	// on "bankbook.deadlease".
+	LeaseStream string
+	LeasePrefix string
+	// Replicas of the streams. Default 1.
 	Replicas int
 	// Timeout bounds each call when the context has no deadline. Default 5s.
 	Timeout time.Duration
@@ -38,6 +45,12 @@ func (c *DeadConfig) setDefaults() {
 	}
 	if c.Prefix == "" {
 		c.Prefix = "bankbook.dead"
+	}
+	if c.LeaseStream == "" {
+		c.LeaseStream = c.Stream + "_LEASES"
+	}
+	if c.LeasePrefix == "" {
+		c.LeasePrefix = "bankbook.deadlease"
 	}
 	if c.Replicas == 0 {
 		c.Replicas = 1
@@ -102,6 +115,7 @@ type Resolution struct {
 type DeadLetters struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	leases jetstream.Stream
 	cfg    DeadConfig
 }
 
@@ -123,14 +137,26 @@ func OpenDeadLetters(ctx context.Context, js jetstream.JetStream, cfg DeadConfig
 		Replicas:    cfg.Replicas,
 		Duplicates:  2 * time.Minute,
 		AllowDirect: cfg.Replicas == 1,
-		// Per-message TTLs: the leases on dead letters (Lease) end by the
-		// server's clock.
-		AllowMsgTTL: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter stream %s: %w", cfg.Stream, err)
 	}
 	d.stream = stream
+	leases, err := streams.Ensure(ctx, js, jetstream.StreamConfig{
+		Name:        cfg.LeaseStream,
+		Description: "bankbook leases on dead letters (a redrive running, an operator deciding) and the last redrive of each; they expire",
+		Subjects:    []string{cfg.LeasePrefix + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		// Per-message TTLs: a lease ends by the server's clock.
+		AllowMsgTTL: true,
+		MaxAge:      2 * redriveRecordTTL,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter lease stream %s: %w", cfg.LeaseStream, err)
+	}
+	d.leases = leases
 	return d, nil
 }
 

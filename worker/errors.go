@@ -20,6 +20,9 @@ var (
 	// (discarded while it was being redriven, say) by someone else first:
 	// their record stands.
 	ErrResolvedOtherwise = errors.New("worker: dead letter already resolved otherwise")
+	// ErrNotRedriven means a redrive could not start: its lease could not
+	// be taken or recorded (NATS did not answer). Nothing ran; try again.
+	ErrNotRedriven = errors.New("worker: the redrive could not start")
 	// ErrNotRunning means the loop has no consumer yet (Run has not created it).
 	ErrNotRunning = errors.New("worker: not running")
 )

@@ -20,7 +20,7 @@ const HolderRedrive = "redrive"
 // again; a decision that must not race that handler (an operator recording
 // a payout's result by hand while a redrive may be sending it) holds one
 // while it decides. A lease is a message on the dead letter's lease
-// subject in the dead-letter stream, written only when the subject holds
+// subject in the lease stream (DeadConfig.LeaseStream), written only when the subject holds
 // none (a compare-and-set) and removed by the NATS server when its
 // per-message TTL runs out, or by Release: the server's clock alone says
 // when a lease ends, so instances whose clocks differ agree on it.
@@ -53,7 +53,7 @@ var ErrLeased = errors.New("worker: dead letter held")
 const redriveRecordTTL = 24 * time.Hour
 
 func (d *DeadLetters) subjectOf(dl DeadLetter, kind string) string {
-	return d.cfg.Prefix + "." + dl.Part + "." + kind + "." + strconv.FormatUint(dl.ID, 10)
+	return d.cfg.LeasePrefix + "." + dl.Part + "." + kind + "." + strconv.FormatUint(dl.ID, 10)
 }
 
 // Lease takes a lease on dl for holder, lasting dur (whole seconds, at
@@ -75,7 +75,7 @@ func (d *DeadLetters) Lease(ctx context.Context, dl DeadLetter, holder string, d
 	ack, err := d.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(time.Duration(secs)*time.Second))
 	if wrongLast(err) {
 		held := Lease{Holder: "another holder"}
-		if raw, gerr := d.stream.GetLastMsgForSubject(ctx, d.subjectOf(dl, "lease")); gerr == nil {
+		if raw, gerr := d.leases.GetLastMsgForSubject(ctx, d.subjectOf(dl, "lease")); gerr == nil {
 			_ = json.Unmarshal(raw.Data, &held)
 			held.Until = raw.Time.Add(time.Duration(held.Seconds) * time.Second)
 		}
@@ -95,19 +95,22 @@ func (d *DeadLetters) Lease(ctx context.Context, dl DeadLetter, holder string, d
 }
 
 // Release ends l now (a lease that ran out meanwhile, and another holder's
-// since, are left alone). A redrive's release records its end.
+// since, are left alone: sequences are never reused). A redrive's release
+// records its end first; should that fail, LastRedrive reads the lease's
+// end instead, which is later.
 func (d *DeadLetters) Release(ctx context.Context, dl DeadLetter, l Lease) error {
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
+	var recErr error
 	if l.Holder == HolderRedrive {
-		if err := d.recordRedrive(ctx, dl, redriveRecord{Ended: true}); err != nil {
-			return err
+		recErr = d.recordRedrive(ctx, dl, redriveRecord{Ended: true})
+	}
+	if err := d.leases.DeleteMsg(ctx, l.seq); err != nil {
+		if _, gerr := d.leases.GetMsg(ctx, l.seq); !errors.Is(gerr, jetstream.ErrMsgNotFound) {
+			return errors.Join(recErr, fmt.Errorf("end the lease of dead letter %d: %w", dl.ID, err))
 		}
 	}
-	if err := d.stream.DeleteMsg(ctx, l.seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return fmt.Errorf("end the lease of dead letter %d: %w", dl.ID, err)
-	}
-	return nil
+	return recErr
 }
 
 // redriveRecord is what a redrive of a dead letter left: it started and
@@ -137,7 +140,7 @@ func (d *DeadLetters) recordRedrive(ctx context.Context, dl DeadLetter, r redriv
 func (d *DeadLetters) LastRedrive(ctx context.Context, dl DeadLetter) (time.Time, error) {
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	raw, err := d.stream.GetLastMsgForSubject(ctx, d.subjectOf(dl, "redrive"))
+	raw, err := d.leases.GetLastMsgForSubject(ctx, d.subjectOf(dl, "redrive"))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return time.Time{}, nil
 	}

@@ -96,7 +96,8 @@ func TestLeaseEndsByTheServersClock(t *testing.T) {
 		return s
 	}
 	behind, ahead := skewed(-time.Hour), skewed(time.Hour)
-	if _, err := behind.Lease(ctx, dl, "a", time.Second); err != nil {
+	first, err := behind.Lease(ctx, dl, "a", time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ahead.Lease(ctx, dl, "b", time.Second); !errors.Is(err, worker.ErrLeased) {
@@ -106,6 +107,13 @@ func TestLeaseEndsByTheServersClock(t *testing.T) {
 		_, err := ahead.Lease(ctx, dl, "b", time.Minute)
 		return err == nil
 	})
+	// Releasing the lease that ran out is no error, and leaves b's alone.
+	if err := behind.Release(ctx, dl, first); err != nil {
+		t.Fatalf("release of a lease that ran out: %v", err)
+	}
+	if _, err := e.dead.Lease(ctx, dl, "c", time.Second); !errors.Is(err, worker.ErrLeased) {
+		t.Fatalf("b's lease after a's late release: %v, want still held", err)
+	}
 }
 
 // Two holders taking a lease at the same moment: one gets it.

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -450,8 +451,11 @@ func (l *Loop) Redrive(ctx context.Context, id uint64) error {
 	// Held while the handler runs, and a little longer (what it started
 	// may still complete): a decision about the same work waits for it.
 	lease, err := l.cfg.Dead.Lease(ctx, dl, HolderRedrive, l.cfg.HandlerTimeout+redriveLeaseGrace)
-	if err != nil {
+	if errors.Is(err, ErrLeased) {
 		return fmt.Errorf("redrive dead letter %d: %w", id, err)
+	}
+	if err != nil {
+		return fmt.Errorf("redrive dead letter %d: %w: %w", id, ErrNotRedriven, err)
 	}
 	hctx, cancel := context.WithTimeout(ctx, l.cfg.HandlerTimeout)
 	err = l.call(hctx, msg)
