@@ -55,6 +55,7 @@ on the same server at the same concurrency (docs/performance.md).
 	fs.IntVar(&cfg.MsgSize, "msg-size", 900, "baseline message size in bytes")
 	fs.DurationVar(&cfg.Visibility, "visibility", 10*time.Second, "how long the command → query visibility phase runs per profile (negative: skip)")
 	fs.IntVar(&cfg.RSSOrders, "rss-orders", 20000, "orders before the engine's RSS is compared with a bare nats-server's (negative: skip)")
+	fs.IntVar(&cfg.ReleaseOrders, "release-orders", 0, "orders per round of the names-release figure: they expire, their names are released, and the names bucket and the engine's RSS are read once the markers are gone (0: skip; about 1.5 min a round)")
 	fs.DurationVar(&cfg.IdleTrim, "idle-trim", time.Duration(engine.Defaults().IdleTrim), "the memory engine's and the bare server's --idle-trim (1s or more); both are read once they have trimmed")
 	fs.StringVar(&cfg.ScanProfile, "scan-profile", "fast", "durability profile of the bank scan's engine: safe, safe-grouped or fast")
 	fs.IntVar(&cfg.ScanTransfers, "scan-transfers", 20000, "orders, each paid by a transfer recorded as a bank scan does, for the bank scan figure (negative: skip; the issue's figure is 100000)")

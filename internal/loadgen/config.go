@@ -51,6 +51,11 @@ type Config struct {
 	// before its RSS is compared with a bare nats-server's on the same
 	// data. Default 20000; negative skips it.
 	RSSOrders int
+	// ReleaseOrders is how many keyed orders each of the release figure's
+	// rounds submits (Release); 0 or negative skips it (the default: each
+	// round waits about a minute and a half for the names' purge markers
+	// to expire).
+	ReleaseOrders int
 	// IdleTrim is the memory engine's and the bare server's --idle-trim,
 	// 1s or more (serve's default is 15s). Both are read once they have
 	// trimmed.

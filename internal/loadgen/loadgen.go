@@ -46,6 +46,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			rep.Profiles = append(rep.Profiles, m.Profile)
 		}
 	}
+	if cfg.ReleaseOrders > 0 {
+		r, err := release(ctx, cfg)
+		if err != nil {
+			return rep, fmt.Errorf("release: %w", err)
+		}
+		rep.Release = r
+		if r.Profile != "" {
+			rep.Profiles = append(rep.Profiles, r.Profile)
+		}
+	}
 	if cfg.ScanTransfers > 0 {
 		s, err := scan(ctx, cfg)
 		if err != nil {
@@ -151,6 +161,6 @@ func summary(cfg Config) string {
 	if cfg.Ops > 0 {
 		per = fmt.Sprintf("%d ops", cfg.Ops)
 	}
-	return fmt.Sprintf("profiles %s, clients %v, %d rounds of %s per side, %d-byte baseline messages, visibility %s, %d orders for memory, %d transfers for the bank scan",
-		strings.Join(cfg.Profiles, ","), cfg.Clients, cfg.Rounds, per, cfg.MsgSize, cfg.Visibility, cfg.RSSOrders, cfg.ScanTransfers)
+	return fmt.Sprintf("profiles %s, clients %v, %d rounds of %s per side, %d-byte baseline messages, visibility %s, %d orders for memory, %d orders per release round, %d transfers for the bank scan",
+		strings.Join(cfg.Profiles, ","), cfg.Clients, cfg.Rounds, per, cfg.MsgSize, cfg.Visibility, cfg.RSSOrders, max(cfg.ReleaseOrders, 0), cfg.ScanTransfers)
 }

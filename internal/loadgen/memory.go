@@ -157,63 +157,74 @@ func memory(ctx context.Context, cfg Config) (*Memory, error) {
 	}
 	h.close()
 
-	bare, err := engineproc.New(engineproc.Config{
-		Binary: cfg.Binary, DataDir: h.eng.DataDir(), LogPath: filepath.Join(cfg.Dir, "memory", "bare-server.log"),
-		Command: BareServerCommand, Label: "bench", Args: trimFlag,
-	})
-	if err != nil {
+	if m.BareMem, err = bareServer(ctx, cfg, h.eng.DataDir(), filepath.Join(cfg.Dir, "memory", "bare-server.log"), idle, m.StreamMsgs); err != nil {
 		return nil, err
 	}
+	m.Bare = m.BareMem.RSS
+	m.Ratio = safeDiv(float64(m.Engine), float64(m.Bare))
+	return m, nil
+}
+
+// bareServer starts a bare nats-server on the stopped engine's dataDir,
+// checks that it holds msgs messages, and returns its memory: read a second
+// after it is ready and again once it has trimmed its own idle memory as
+// the engine did (it trims after its --idle-trim; it has no trim counter
+// to wait for) and at least idle after it was ready; the lower reading.
+func bareServer(ctx context.Context, cfg Config, dataDir, logPath string, idle time.Duration, msgs uint64) (engineproc.Memory, error) {
+	var low engineproc.Memory
+	bare, err := engineproc.New(engineproc.Config{
+		Binary: cfg.Binary, DataDir: dataDir, LogPath: logPath,
+		Command: BareServerCommand, Label: "bench", Args: []string{"--idle-trim", cfg.IdleTrim.String()},
+	})
+	if err != nil {
+		return low, err
+	}
 	if err := bare.Start(); err != nil {
-		return nil, fmt.Errorf("%w: bare server: %w", ErrEngine, err)
+		return low, fmt.Errorf("%w: bare server: %w", ErrEngine, err)
 	}
 	defer bare.Kill()
 	if err := bare.WaitReady(ctx, cfg.ReadyTimeout); err != nil {
-		return nil, fmt.Errorf("%w: bare server: %w", ErrEngine, err)
+		return low, fmt.Errorf("%w: bare server: %w", ErrEngine, err)
 	}
 	// Ask for every stream's state, as a client of the data would, and
 	// check it holds what the engine had.
 	nkey, err := nats.NkeyOptionFromSeed(bare.Seed(auth.Engine))
 	if err != nil {
-		return nil, err
+		return low, err
 	}
 	nc, err := nats.Connect(bare.URL(), nkey, nats.Name("bench-bare"))
 	if err != nil {
-		return nil, fmt.Errorf("connect to the bare server: %w", err)
+		return low, fmt.Errorf("connect to the bare server: %w", err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return nil, err
+		return low, err
 	}
 	var check Memory
 	if err := streamSizes(ctx, js, &check); err != nil {
-		return nil, fmt.Errorf("bare server: %w", err)
+		return low, fmt.Errorf("bare server: %w", err)
 	}
-	if check.StreamMsgs != m.StreamMsgs {
-		return nil, fmt.Errorf("the bare server holds %d messages, the engine held %d", check.StreamMsgs, m.StreamMsgs)
+	if check.StreamMsgs != msgs {
+		return low, fmt.Errorf("the bare server holds %d messages, the engine held %d", check.StreamMsgs, msgs)
 	}
-	// Read a second after it is ready, and once it has trimmed its own
-	// idle memory as the engine did (it trims after its --idle-trim; it
-	// has no trim counter to wait for) and as long after as the engine.
 	ready := time.Now()
 	for _, at := range []time.Duration{time.Second, max(idle, memtrim.Latest(cfg.IdleTrim)+time.Second)} {
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return low, ctx.Err()
 		case <-time.After(time.Until(ready.Add(at))):
 		}
 		mem, err := bare.RSS()
 		if err != nil {
-			return nil, err
+			return low, err
 		}
-		if m.Bare == 0 || mem.RSS < m.Bare {
-			m.Bare, m.BareMem = mem.RSS, mem
+		if low.RSS == 0 || mem.RSS < low.RSS {
+			low = mem
 		}
 	}
-	m.Ratio = safeDiv(float64(m.Engine), float64(m.Bare))
 	_ = bare.Stop(10 * time.Second)
-	return m, nil
+	return low, nil
 }
 
 func streamSizes(ctx context.Context, js jetstream.JetStream, m *Memory) error {

@@ -22,6 +22,7 @@ type Report struct {
 	Cells      []Cell       `json:"cells"`
 	Visibility []Visibility `json:"visibility"`
 	Memory     *Memory      `json:"memory,omitempty"`
+	Release    *Release     `json:"release,omitempty"`
 	Scan       *Scan        `json:"scan,omitempty"`
 	Profiles   []string     `json:"profiles,omitempty"`
 }
@@ -165,6 +166,21 @@ func (r *Report) Targets() []Target {
 	} else {
 		ts = append(ts, Target{Name: "engine RSS vs a bare nats-server", Engine: "not measured", Goal: "≤ 1.5×", Met: "-"})
 	}
+	if rl := r.Release; rl != nil {
+		flat := true
+		var names, rss []string
+		for _, rr := range rl.Rounds {
+			flat = flat && rr.Released.NameSubjects <= rl.Start.NameSubjects
+			names = append(names, fmt.Sprintf("%d→%d", rr.Held.NameSubjects, rr.Released.NameSubjects))
+			rss = append(rss, fmt.Sprintf("%d", rr.Released.RSS>>20))
+		}
+		ts = append(ts, Target{
+			Name:     fmt.Sprintf("names bucket once released reservations expire (%d rounds of %d orders, fast)", len(rl.Rounds), rl.Orders),
+			Engine:   fmt.Sprintf("name subjects per round, held→released: %s; engine RSS once idle %s MiB", strings.Join(names, ", "), strings.Join(rss, ", ")),
+			Baseline: fmt.Sprintf("%d name subjects, %d MiB before the rounds; bare nats-server on the data the rounds left %d MiB", rl.Start.NameSubjects, rl.Start.RSS>>20, rl.Bare>>20),
+			Ratio:    fmt.Sprintf("%.2f× (last round)", rl.Ratio), Goal: "flat (names)", Met: met(flat),
+		})
+	}
 	for _, key := range []bool{true, false} {
 		what := "submit with key"
 		if !key {
@@ -280,6 +296,15 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 		for _, s := range m.Streams {
 			fmt.Fprintf(&b, "| %s | %d | %.1f | %d |\n", s.Name, s.Msgs, float64(s.Bytes)/(1<<20), s.Subjects)
 		}
+	}
+	if rl := r.Release; rl != nil {
+		fmt.Fprintf(&b, "\nNames released (rounds of %d orders expiring a second after submission, names kept a second more; engine once idle):\n\n", rl.Orders)
+		b.WriteString("| round | name subjects held | name subjects released (messages) | event stream subjects | engine RSS MiB | trimmed | wait s |\n|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| start | - | %d (%d) | %d | %d | - | - |\n", rl.Start.NameSubjects, rl.Start.NameMsgs, rl.Start.EventSubj, rl.Start.RSS>>20)
+		for i, rr := range rl.Rounds {
+			fmt.Fprintf(&b, "| %d | %d | %d (%d) | %d | %d | %v | %.0f |\n", i+1, rr.Held.NameSubjects, rr.Released.NameSubjects, rr.Released.NameMsgs, rr.Released.EventSubj, rr.Released.RSS>>20, rr.Trimmed, rr.Wait)
+		}
+		fmt.Fprintf(&b, "\nBare nats-server on the data the rounds left: %d MiB (the last round's engine %.2f×).\n", rl.Bare>>20, rl.Ratio)
 	}
 	if sc := r.Scan; sc != nil {
 		fmt.Fprintf(&b, "\nBank scan (%s profile, %d transfers over %d rounds, %d feed connections; medians): %.0f deposits/s, p50 / p99 %.2f / %.2f ms, "+
