@@ -75,7 +75,8 @@ func TestReadPages(t *testing.T) {
 			_ = runs
 			b.get("/console/reconcile/"+string(run.RunID)).must(t, http.StatusOK, `data-testid="reconcile-findings">1 findings<`,
 				`data-testid="category-missing_in_ledger"`, `data-testid="open-item"`, "txn-unknown")
-			b.get("/console/reconcile/rec_nothing").must(t, http.StatusNotFound, `data-testid="error-code">reconciliation_not_found<`)
+			b.get("/console/reconcile/rec_000000000000000000000000").must(t, http.StatusNotFound, `data-testid="error-code">reconciliation_not_found<`)
+			b.get("/console/reconcile/rec_nothing").must(t, http.StatusBadRequest, `data-testid="error-code">invalid_input<`)
 
 			ledger := b.get("/console/ledger").must(t, http.StatusOK, `data-testid="trial-total">₩0<`, `data-account="liabilities:suspense:unmatched"`,
 				`data-testid="chart-liabilities-suspense-unmatched"`, `data-testid="chart-liabilities-payouts-pending"`, "<polyline", `data-key="`+dep.DepositID+`"`)
