@@ -175,10 +175,13 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 	lastRedrive, release, err := s.cfg.DeadLetters.Hold(ctx, dl.ID, "payout.resolve", payoutResolveHold)
 	var ae *api.Error
 	switch {
-	case errors.As(err, &ae) && ae.Code == api.CodeDeadLetterBusy && ae.Details["held_by"] == worker.HolderRedrive:
-		return nil, inFlight("its dead letter is being redriven: the payouts part may be sending it now", map[string]any{"retry_after_s": ae.Details["retry_after_s"]})
 	case errors.As(err, &ae) && ae.Code == api.CodeDeadLetterBusy:
-		return nil, inFlight("another resolve of the payout is deciding now", map[string]any{"retry_after_s": ae.Details["retry_after_s"]})
+		// Not even force records over it.
+		msg := "another resolve of the payout is deciding now"
+		if ae.Details["held_by"] == worker.HolderRedrive {
+			msg = "its dead letter is being redriven: the payouts part may be sending it now"
+		}
+		return nil, domain.ErrPayoutInFlight.With(msg+"; try again once it ends", map[string]any{"payout_id": req.PayoutID, "retry_after_s": ae.Details["retry_after_s"]})
 	case errors.As(err, &ae) && ae.Code == "dead_letter_not_found":
 		return nil, inFlight("its dead letter was redriven or discarded just now: look at the payout again", map[string]any{})
 	case err != nil:

@@ -426,7 +426,8 @@ const redriveLeaseGrace = 10 * time.Second
 
 // Redrive hands the original of dead letter id to the Handler again (with
 // Msg.Redrive set), in the caller's goroutine, holding a lease on the dead
-// letter meanwhile (a *LeasedError if another holder has one). When the Handler succeeds the
+// letter meanwhile (a *LeasedError if another holder has one; ErrNotRedriven
+// if the lease could not be taken). When the Handler succeeds the
 // dead letter is removed and a "redriven" Resolution is recorded; otherwise
 // the dead letter stays and Redrive returns the Handler's error (a
 // RetryAfter(d, nil) answer too: redrive again later). It returns
