@@ -159,10 +159,6 @@ const payoutResolveHold = 30 * time.Second
 // meanwhile; release ends that. Force skips the checks, not the hold: it
 // answers for the provider, not for a send under way.
 func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequest) (release func(), _ error) {
-	inFlight := func(msg string, details map[string]any) error {
-		details["payout_id"] = req.PayoutID
-		return domain.ErrPayoutInFlight.With(msg+" (force records it anyway)", details)
-	}
 	dl, dead, err := s.deadLetterOf(ctx, partPayouts, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: req.PayoutID}))
 	switch {
 	case err != nil:
@@ -170,7 +166,7 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 	case !dead && req.Force:
 		return func() {}, nil
 	case !dead:
-		return nil, inFlight("the payouts part is still working on the payout: no dead letter of its work", map[string]any{})
+		return nil, payoutInFlight(req, "the payouts part is still working on the payout: no dead letter of its work", map[string]any{})
 	}
 	lastRedrive, release, err := s.cfg.DeadLetters.Hold(ctx, dl.ID, "payout.resolve", payoutResolveHold)
 	var ae *api.Error
@@ -183,7 +179,7 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 		}
 		return nil, domain.ErrPayoutInFlight.With(msg+"; try again once it ends", map[string]any{"payout_id": req.PayoutID, "retry_after_s": ae.Details["retry_after_s"]})
 	case errors.As(err, &ae) && ae.Code == "dead_letter_not_found":
-		return nil, inFlight("its dead letter was redriven or discarded just now: look at the payout again", map[string]any{})
+		return nil, payoutInFlight(req, "its dead letter was redriven or discarded just now: look at the payout again", map[string]any{})
 	case err != nil:
 		return nil, err
 	}
@@ -197,6 +193,13 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 	return release, nil
 }
 
+// payoutInFlight refuses to record req's outcome while the payout's
+// transfer may be live at the provider; force would record it anyway.
+func payoutInFlight(req api.ResolvePayoutRequest, msg string, details map[string]any) error {
+	details["payout_id"] = req.PayoutID
+	return domain.ErrPayoutInFlight.With(msg+" (force records it anyway)", details)
+}
+
 // payoutKnown checks, for payoutResolvable, that the outcome asked is
 // what the provider knows of the payout dl gave up on: no check when it
 // gave up for good (the provider holds another transfer under the ID);
@@ -204,22 +207,18 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 // the payout a status lag after the part's last attempt (the dead letter,
 // or a redrive since, which ended at lastRedrive).
 func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, dl api.DeadLetter, lastRedrive time.Time) error {
-	inFlight := func(msg string, details map[string]any) error {
-		details["payout_id"] = req.PayoutID
-		return domain.ErrPayoutInFlight.With(msg+" (force records it anyway)", details)
-	}
 	switch {
 	case dl.Permanent:
 		return nil
 	case s.cfg.PayoutStatus == nil:
-		return inFlight("this instance has no firm-banking provider to ask for the payout's status", map[string]any{})
+		return payoutInFlight(req, "this instance has no firm-banking provider to ask for the payout's status", map[string]any{})
 	}
 	status, err := s.cfg.PayoutStatus(ctx, req.PayoutID)
 	if err != nil {
-		return inFlight("the provider could not be asked for the payout's status: "+err.Error(), map[string]any{})
+		return payoutInFlight(req, "the provider could not be asked for the payout's status: "+err.Error(), map[string]any{})
 	}
 	if status != req.Outcome && (req.Outcome != string(domain.PayoutFailedStatus) || status != "") {
-		return inFlight("the provider reports the payout "+cmp.Or(status, "unknown")+", not "+req.Outcome, map[string]any{"provider_status": status})
+		return payoutInFlight(req, "the provider reports the payout "+cmp.Or(status, "unknown")+", not "+req.Outcome, map[string]any{"provider_status": status})
 	}
 	if status == "" {
 		// Unknown to the provider: trusted only a status lag after the
@@ -232,7 +231,7 @@ func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, 
 			at = lastRedrive
 		}
 		if wait := s.cfg.PayoutStatusLag - time.Since(at); wait > 0 {
-			return inFlight("the provider does not know the payout yet, but a transfer accepted by the part's last attempt may not show for a while", map[string]any{"provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})
+			return payoutInFlight(req, "the provider does not know the payout yet, but a transfer accepted by the part's last attempt may not show for a while", map[string]any{"provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})
 		}
 	}
 	return nil

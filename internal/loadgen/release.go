@@ -81,21 +81,18 @@ func release(ctx context.Context, cfg Config) (*Release, error) {
 		return nil, err
 	}
 	feed := client.New(nc)
-	account := ""
-	{
-		rep, err := h.submit(ctx, 0, true) // for the collection account's number
-		if err != nil {
-			return nil, err
-		}
-		account = rep.CollectAccount.Number
+	first, err := h.submit(ctx, 0, true) // for the collection account's number
+	if err != nil {
+		return nil, err
 	}
+	account := first.CollectAccount.Number
 	r := &Release{Orders: cfg.ReleaseOrders}
 	// The warm-up's orders leave too before the start is read.
 	trims, _, err := h.awaitTrim(ctx, 0, cfg.trimWait())
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.releaseAll(ctx, feed, account, 0); err != nil {
+	if err := h.releaseAll(ctx, feed, account, 0); err != nil {
 		return nil, err
 	}
 	if trims, _, err = h.awaitTrim(ctx, trims, cfg.trimWait()); err != nil {
@@ -114,7 +111,7 @@ func release(ctx context.Context, cfg Config) (*Release, error) {
 			return nil, err
 		}
 		start := time.Now()
-		if _, err := h.releaseAll(ctx, feed, account, r.Start.NameSubjects); err != nil {
+		if err := h.releaseAll(ctx, feed, account, r.Start.NameSubjects); err != nil {
 			return nil, err
 		}
 		rr.Wait = time.Since(start).Seconds()
@@ -156,28 +153,28 @@ func release(ctx context.Context, cfg Config) (*Release, error) {
 // names bucket holds at most want subjects (every order expired, its name
 // and buyer released, the markers expired), at most ten times the marker
 // TTL.
-func (h *harness) releaseAll(ctx context.Context, feed *client.Client, account string, want uint64) (uint64, error) {
+func (h *harness) releaseAll(ctx context.Context, feed *client.Client, account string, want uint64) error {
 	deadline := time.Now().Add(10 * reservations.DefaultReleasedTTL)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, h.cfg.RequestTimeout)
 		_, _, err := client.Do(cctx, feed, api.DepositScanComplete, api.ScanCompleteRequest{AccountNumber: account, CompleteUpTo: time.Now().UTC()}, nil)
 		cancel()
 		if err != nil {
-			return 0, fmt.Errorf("%w: scan complete: %w", ErrRequest, err)
+			return fmt.Errorf("%w: scan complete: %w", ErrRequest, err)
 		}
 		s, err := h.releaseSample(ctx)
 		if err != nil {
-			return 0, err
+			return err
 		}
 		if s.NameSubjects <= want {
-			return s.NameSubjects, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%w: the names bucket still holds %d subjects after %v, want %d", ErrRequest, s.NameSubjects, 10*reservations.DefaultReleasedTTL, want)
+			return fmt.Errorf("%w: the names bucket still holds %d subjects after %v, want %d", ErrRequest, s.NameSubjects, 10*reservations.DefaultReleasedTTL, want)
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
