@@ -218,6 +218,11 @@ func (o *observed) Update(ctx context.Context, key string, value []byte, revisio
 	return o.write(value, func() (uint64, error) { return o.kv.Update(ctx, key, value, revision) })
 }
 
+// Purge forwards to the bucket (the limiter never removes an entry).
+func (o *observed) Purge(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error {
+	return o.kv.Purge(ctx, key, opts...)
+}
+
 func (o *observed) write(value []byte, do func() (uint64, error)) (uint64, error) {
 	t0 := o.c.local()
 	rev, err := do()

@@ -130,50 +130,29 @@ func (s *Store) UnpaidOrders(ctx context.Context, buyer domain.UserID) ([]Unpaid
 // ago). An entry left listing no order is purged, with a marker that
 // expires after Config.ReleasedTTL like a released name's, so buyers
 // without unpaid orders do not accumulate in the bucket; a later Admit
-// creates the entry again. A concurrent Admit is not lost: both writes are
-// compare-and-swaps on the entry's revision, and Forget reads again after
-// a conflict. Forgetting an order the entry does not list does nothing.
+// creates the entry again. Like Admit it is a kvcas.Update of the entry,
+// so a concurrent Admit is not lost. Forgetting an order the entry does
+// not list does nothing.
 func (s *Store) Forget(ctx context.Context, buyer domain.UserID, order domain.OrderID) error {
-	ctx, cancel := s.retry.Bound(ctx)
-	defer cancel()
-	key := unpaidKey(buyer)
-	for attempt := 1; ; attempt++ {
-		e, err := transient.Do(ctx, s.retry, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, key) })
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("unpaid orders of %s: %w", buyer, err)
+	_, err := kvcas.Update(ctx, s.kv, unpaidKey(buyer), &kvcas.Options{Retry: s.retry, RemoveTTL: s.releasedTTL}, func(cur kvcas.Entry) ([]byte, error) {
+		if cur.Absent() {
+			return nil, kvcas.ErrUnchanged
 		}
 		var list unpaidList
-		if err := json.Unmarshal(e.Value(), &list); err != nil {
-			return fmt.Errorf("unpaid orders of %s: %w", buyer, err)
+		if err := json.Unmarshal(cur.Value, &list); err != nil {
+			return nil, fmt.Errorf("unpaid orders of %s: %w", buyer, err)
 		}
 		kept := slices.DeleteFunc(slices.Clone(list.Orders), func(u Unpaid) bool { return u.OrderID == order })
-		if len(kept) == len(list.Orders) && len(kept) > 0 {
-			return nil
-		}
-		actx, acancel := s.retry.Attempt(ctx)
-		if len(kept) == 0 {
-			err = s.kv.Purge(actx, key, jetstream.LastRevision(e.Revision()), jetstream.PurgeTTL(s.releasedTTL))
-		} else {
-			var val []byte
-			if val, err = json.Marshal(unpaidList{Orders: kept}); err == nil {
-				_, err = s.kv.Update(actx, key, val, e.Revision())
-			}
-		}
-		acancel()
 		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, jetstream.ErrKeyRevisionMismatch):
-			// Another write came first (an Admit, or an earlier attempt of
-			// this one whose answer was lost): read again.
-		case !transient.Retryable(err):
-			return fmt.Errorf("forget order %s of %s: %w", order, buyer, err)
+		case len(kept) == 0:
+			return nil, kvcas.ErrRemove
+		case len(kept) == len(list.Orders):
+			return nil, kvcas.ErrUnchanged
 		}
-		if ctx.Err() != nil || !s.retry.Wait(ctx, attempt) {
-			return fmt.Errorf("forget order %s of %s: %w", order, buyer, transient.Mark(err))
-		}
+		return json.Marshal(unpaidList{Orders: kept})
+	})
+	if err != nil {
+		return fmt.Errorf("forget order %s of %s: %w", order, buyer, err)
 	}
+	return nil
 }

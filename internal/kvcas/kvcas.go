@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -20,6 +21,7 @@ type KV interface {
 	Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error)
 	Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error)
 	Update(ctx context.Context, key string, value []byte, revision uint64) (uint64, error)
+	Purge(ctx context.Context, key string, opts ...jetstream.KVDeleteOpt) error
 }
 
 var _ KV = jetstream.KeyValue(nil)
@@ -55,6 +57,9 @@ type Options struct {
 	// ctx has no deadline, the whole Update (Policy.Budget). The zero
 	// value means transient's defaults.
 	Retry transient.Policy
+	// RemoveTTL, when set, is the TTL of the purge marker ErrRemove leaves
+	// (the bucket must allow per-message TTLs).
+	RemoveTTL time.Duration
 }
 
 // Update reads key, asks decide what it should become and writes that:
@@ -64,8 +69,12 @@ type Options struct {
 // documentation for what is guaranteed.
 func Update(ctx context.Context, kv KV, key string, opts *Options, decide func(Entry) ([]byte, error)) (uint64, error) {
 	attempts, read, cur := DefaultMaxAttempts, true, Entry{}
-	var retry transient.Policy
+	var (
+		retry     transient.Policy
+		removeTTL time.Duration
+	)
 	if opts != nil {
+		removeTTL = opts.RemoveTTL
 		if opts.MaxAttempts > 0 {
 			attempts = opts.MaxAttempts
 		}
@@ -82,6 +91,7 @@ func Update(ctx context.Context, kv KV, key string, opts *Options, decide func(E
 	var (
 		conflicts, waits int
 		unknown          [][]byte // values written whose outcome is unknown
+		removing         bool     // a purge's outcome is unknown
 		conflicted       bool     // the last write lost: at revision triedAt
 		triedAt          uint64
 	)
@@ -105,6 +115,9 @@ func Update(ctx context.Context, kv KV, key string, opts *Options, decide func(E
 					return cur.Revision, settle(ctx, kv, key)
 				}
 			}
+			if removing && cur.Absent() {
+				return 0, nil // a purge whose answer was lost was stored
+			}
 			if conflicted {
 				conflicted = false
 				if cur.Revision != triedAt {
@@ -125,14 +138,25 @@ func Update(ctx context.Context, kv KV, key string, opts *Options, decide func(E
 		if errors.Is(err, ErrUnchanged) {
 			return cur.Revision, settle(ctx, kv, key) // what was read is relied on
 		}
-		if err != nil {
+		remove := errors.Is(err, ErrRemove)
+		switch {
+		case remove && cur.Absent():
+			return 0, nil
+		case err != nil && !remove:
 			return 0, err
 		}
 		actx, acancel := retry.Attempt(ctx)
 		var rev uint64
-		if cur.Absent() {
+		switch {
+		case remove:
+			popts := []jetstream.KVDeleteOpt{jetstream.LastRevision(cur.Revision)}
+			if removeTTL > 0 {
+				popts = append(popts, jetstream.PurgeTTL(removeTTL))
+			}
+			err = kv.Purge(actx, key, popts...)
+		case cur.Absent():
 			rev, err = kv.Create(actx, key, next)
-		} else {
+		default:
 			rev, err = kv.Update(actx, key, next, cur.Revision)
 		}
 		acancel()
@@ -146,10 +170,17 @@ func Update(ctx context.Context, kv KV, key string, opts *Options, decide func(E
 		case transient.Retryable(err) && ctx.Err() == nil:
 			// The write may or may not be stored: read to find out, and
 			// decide again if it was not.
-			unknown = append(unknown, next)
+			if remove {
+				removing = true
+			} else {
+				unknown = append(unknown, next)
+			}
 			if waits++; retry.Wait(ctx, waits) {
 				continue
 			}
+		}
+		if remove {
+			return 0, fmt.Errorf("kv purge %s at revision %d: %w", key, cur.Revision, transient.Mark(err))
 		}
 		if cur.Absent() {
 			return 0, fmt.Errorf("kv create %s: %w", key, transient.Mark(err))

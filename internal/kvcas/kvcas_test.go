@@ -263,3 +263,37 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 		t.Fatalf("counter %s, %d successful updates and %d given up; want the counter to equal the successes", v, ok, gave)
 	}
 }
+
+// TestUpdateRemove: ErrRemove purges the entry at the revision read; a
+// write that gets in between is decided on again, not purged unseen; an
+// absent entry needs nothing.
+func TestUpdateRemove(t *testing.T) {
+	kv := openKV(t)
+	if _, err := kv.Put(t.Context(), "k", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	rev, err := kvcas.Update(t.Context(), kv, "k", nil, func(e kvcas.Entry) ([]byte, error) {
+		seen = append(seen, string(e.Value))
+		if len(seen) == 1 {
+			// Another writer gets in between this read and the purge.
+			if _, err := kv.Put(t.Context(), "k", []byte("2")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil, kvcas.ErrRemove
+	})
+	if err != nil || rev != 0 {
+		t.Fatalf("Update: %d, %v", rev, err)
+	}
+	if len(seen) != 2 || seen[1] != "2" {
+		t.Fatalf("decide saw %q, want the other writer's value decided on again", seen)
+	}
+	if _, err := kv.Get(t.Context(), "k"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("after the remove: %v, want not found", err)
+	}
+	calls := 0
+	if _, err := kvcas.Update(t.Context(), kv, "k", nil, func(kvcas.Entry) ([]byte, error) { calls++; return nil, kvcas.ErrRemove }); err != nil || calls != 1 {
+		t.Fatalf("removing an absent entry: %v after %d decisions", err, calls)
+	}
+}
