@@ -49,8 +49,8 @@ type Config struct {
 	// it holds is still being worked on. Default a third of the consumer's
 	// AckWait.
 	InProgressEvery time.Duration
-	// Expiry of each pull request: a consumer that vanished silently is
-	// noticed after two missed heartbeats (Expiry/2 each). Default 30s.
+	// Expiry of each pull request. Default 30s. A consumer that vanished
+	// silently is noticed after two missed heartbeats (ConsumeOptions).
 	Expiry time.Duration
 	// Log receives failures, dead letters and panics. The zero Logger logs
 	// nothing.

@@ -5,28 +5,50 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
 // ConsumeOptions configures Consume.
 type ConsumeOptions struct {
 	// MaxMessages is how many messages the client pulls ahead. Default 16.
 	MaxMessages int
-	// Expiry of each pull request. The server sends heartbeats every
-	// Expiry/2 (at most 30s); two missed heartbeats make Consume check that
-	// the consumer still exists. Default 30s; at least 1s.
+	// Expiry of each pull request. Default 30s; at least 1s.
 	Expiry time.Duration
+	// Heartbeat is how often the server tells a pull request that waits
+	// for messages that it is still there. Two missed in a row make the
+	// client pull again and Consume check that the consumer still exists.
+	// It is also how the client gets out of a stall of its own: nats.go
+	// (1.55) skips its next pull when the last message it asked for arrives
+	// while it is still sending a pull, and then has nothing asked for
+	// until heartbeats are missed (TestConsumeRecoversFromASkippedPull).
+	// Default DefaultHeartbeat, at most Expiry/2; at least 500ms.
+	Heartbeat time.Duration
 	// Ordered says the consumer is an ordered consumer, which the client
 	// recreates by itself when it is deleted or stalls: only a closed
 	// connection ends it.
 	Ordered bool
 	// OnHealth, when set, is called with a consumption problem that is not
-	// (yet) the end (missed heartbeats, the server away, a failed check), and
-	// with nil once a check finds the consumer there again.
+	// (yet) the end (heartbeats missed ReportMisses times in a row with no
+	// message in between, the server away, a failed check), and with nil
+	// once a check finds the consumer there again.
 	OnHealth func(error)
+	// Log receives the missed heartbeats the client recovered from by
+	// pulling again (info). The zero Logger logs nothing.
+	Log zerolog.Logger
 }
+
+// DefaultHeartbeat is ConsumeOptions.Heartbeat's default: a stalled pull
+// costs about twice that.
+const DefaultHeartbeat = 2 * time.Second
+
+// ReportMisses is how many times in a row heartbeats must be missed, with
+// no message in between, before Consume reports them through OnHealth:
+// once is a hiccup the client recovers from by pulling again.
+const ReportMisses = 3
 
 // Subscription is a running jetstream Consume whose end is noticed: Done is
 // closed when delivery stopped for good (the consumer was deleted or is
@@ -47,6 +69,8 @@ type Subscription struct {
 	stopOnce sync.Once
 	doneOnce sync.Once
 	checking bool
+
+	misses atomic.Int32 // heartbeats missed in a row, with no message in between
 }
 
 // Consume starts cons.Consume(handler) and watches it. Stop it with Stop.
@@ -57,6 +81,9 @@ func Consume(cons jetstream.Consumer, handler jetstream.MessageHandler, opts Con
 	if opts.Expiry == 0 {
 		opts.Expiry = 30 * time.Second
 	}
+	if opts.Heartbeat == 0 {
+		opts.Heartbeat = min(DefaultHeartbeat, opts.Expiry/2)
+	}
 	s := &Subscription{
 		cons: cons,
 		opts: opts,
@@ -64,9 +91,13 @@ func Consume(cons jetstream.Consumer, handler jetstream.MessageHandler, opts Con
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	cc, err := cons.Consume(handler,
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		s.misses.Store(0)
+		handler(m)
+	},
 		jetstream.PullMaxMessages(opts.MaxMessages),
 		jetstream.PullExpiry(opts.Expiry),
+		jetstream.PullHeartbeat(opts.Heartbeat),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			// Called with the client's locks held: never block here.
 			select {
@@ -152,6 +183,16 @@ func (s *Subscription) watch() {
 			if terminal(err, s.opts.Ordered) {
 				s.end(err)
 				return
+			}
+			if errors.Is(err, jetstream.ErrNoHeartbeat) {
+				if n := s.misses.Add(1); n < ReportMisses {
+					s.opts.Log.Info().Int32("in_a_row", n).Dur("heartbeat", s.opts.Heartbeat).
+						Msg("missed heartbeats: pulled again")
+					if !s.opts.Ordered {
+						s.check()
+					}
+					continue
+				}
 			}
 			if s.opts.OnHealth != nil {
 				s.opts.OnHealth(err)

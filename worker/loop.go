@@ -125,6 +125,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	sub, err := Consume(cons, r.receive, ConsumeOptions{
 		MaxMessages: l.cfg.Prefetch,
 		Expiry:      l.cfg.Expiry,
+		Log:         l.cfg.Log.With().Str("part", l.cfg.Name).Logger(),
 		OnHealth: func(err error) {
 			if err != nil {
 				l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Msg("consumer trouble")

@@ -1,0 +1,162 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/worker"
+)
+
+// TestConsumeAsksForShortHeartbeats reads Consume's pull requests off the
+// wire. The heartbeat is how the client gets out of a stall of its own:
+// nats.go 1.55 skips the pull it owes when the last message it asked for
+// arrives while it is still sending another pull, and then asks for nothing
+// until two heartbeats are missed. With the client's default (half the
+// expiry: 15 s) a reactor pulling two messages at a time stood still for
+// 30 s about once in 20,000 messages; with DefaultHeartbeat, about 4 s.
+func TestConsumeAsksForShortHeartbeats(t *testing.T) {
+	srv := testenv.Start(t, "")
+	nc, js := srv.Connect(t)
+	ctx := context.Background()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		opts   worker.ConsumeOptions
+		expiry time.Duration
+		hb     time.Duration
+	}{
+		{"defaults", worker.ConsumeOptions{}, 30 * time.Second, worker.DefaultHeartbeat},
+		{"short expiry", worker.ConsumeOptions{Expiry: 3 * time.Second}, 3 * time.Second, 1500 * time.Millisecond},
+		{"given", worker.ConsumeOptions{Expiry: 10 * time.Second, Heartbeat: time.Second}, 10 * time.Second, time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reqs, err := nc.SubscribeSync("$JS.API.CONSUMER.MSG.NEXT.WORK.c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = reqs.Unsubscribe() }()
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			sub, err := worker.Consume(cons, func(m jetstream.Msg) { _ = m.Ack() }, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Stop(ctx)
+			m, err := reqs.NextMsg(5 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var req struct {
+				Expires   time.Duration `json:"expires"`
+				Heartbeat time.Duration `json:"idle_heartbeat"`
+			}
+			if err := json.Unmarshal(m.Data, &req); err != nil {
+				t.Fatal(err)
+			}
+			if req.Expires != tc.expiry || req.Heartbeat != tc.hb {
+				t.Fatalf("pull request asks for expiry %v and heartbeat %v, want %v and %v (%s)", req.Expires, req.Heartbeat, tc.expiry, tc.hb, m.Data)
+			}
+		})
+	}
+}
+
+// TestConsumeReportsOnlyRepeatedMisses makes the server drop every pull
+// request Consume sends (a consumer that lets one request wait, and another
+// client's request waiting), so that no heartbeat ever comes. The first
+// misses are logged as recovered, and only the ReportMisses-th reaches
+// OnHealth.
+func TestConsumeReportsOnlyRepeatedMisses(t *testing.T) {
+	srv := testenv.Start(t, "")
+	nc, js := srv.Connect(t)
+	ctx := context.Background()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy, MaxWaiting: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another client's request takes the one place, for a minute.
+	other, err := nc.SubscribeSync(nats.NewInbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.WORK.c", other.Subject, []byte(`{"batch":1,"expires":60000000000}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	logs := &testenv.SyncBuffer{}
+	var (
+		mu     sync.Mutex
+		events []string // "missed" from the log, "report" from OnHealth
+	)
+	health := func(err error) {
+		if err == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			t.Errorf("OnHealth(%v), want only missed heartbeats", err)
+		}
+		events = append(events, "report")
+	}
+	log := zerolog.New(writerFunc(func(p []byte) (int, error) {
+		if strings.Contains(string(p), "missed heartbeats: pulled again") {
+			mu.Lock()
+			events = append(events, "missed")
+			mu.Unlock()
+		}
+		return logs.Write(p)
+	}))
+	sub, err := worker.Consume(cons, func(m jetstream.Msg) { _ = m.Ack() },
+		worker.ConsumeOptions{Expiry: time.Second, Heartbeat: 500 * time.Millisecond, OnHealth: health, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop(ctx)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(events)
+		got := strings.Join(events, " ")
+		mu.Unlock()
+		if n >= worker.ReportMisses+1 {
+			want := strings.Repeat("missed ", worker.ReportMisses-1) + "report report"
+			if got != want {
+				t.Fatalf("events %q, want %q; log:\n%s", got, want, logs.String())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events %q after 30 s; log:\n%s", got, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
