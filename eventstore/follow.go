@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/worker"
 )
@@ -33,6 +34,9 @@ type FollowOptions struct {
 	// and Damaged set (with the SetAside record if an operator set it
 	// aside). Without it, Follow fails with the *DamagedError.
 	DeliverDamaged bool
+	// Log receives the consumer's missed heartbeats
+	// (worker.ConsumeOptions.Log). The zero Logger logs nothing.
+	Log zerolog.Logger
 }
 
 // Handler handles commits in stream order. Commits arrive without gaps:
@@ -76,7 +80,7 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 		case msgs <- m:
 		case <-done:
 		}
-	}, worker.ConsumeOptions{MaxMessages: 2 * opts.MaxBatch, Ordered: opts.Durable == ""})
+	}, worker.ConsumeOptions{MaxMessages: 2 * opts.MaxBatch, Ordered: opts.Durable == "", Log: opts.Log})
 	if err != nil {
 		close(done)
 		return fmt.Errorf("consume %s: %w", s.cfg.Stream, err)

@@ -105,6 +105,11 @@ func (r *Runner) BeforeCommit(f func(ctx context.Context, last eventstore.Seq) e
 // "readmodels-" + the Store's instance ID.
 func (r *Runner) Durable() string { return "readmodels-" + r.st.InstanceID() }
 
+// consumeLog is the log of the Runner's consumer: its missed heartbeats.
+func (r *Runner) consumeLog() zerolog.Logger {
+	return r.log.With().Str("part", "projections").Logger()
+}
+
 // Run brings the read models up to date and keeps them so until ctx ends; it
 // then returns nil.
 //
@@ -188,7 +193,7 @@ func (r *Runner) run(ctx context.Context) error {
 		return err
 	}
 	r.advance(after)
-	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after, DeliverDamaged: true, MaxBatch: liveMaxBatch}, r.handle)
+	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after, DeliverDamaged: true, MaxBatch: liveMaxBatch, Log: r.consumeLog()}, r.handle)
 	if err == nil {
 		err = errors.New("follow ended without error")
 	}
@@ -204,7 +209,7 @@ func (r *Runner) catchUp(ctx context.Context, lagging map[string]eventstore.Seq,
 	names := slices.Sorted(maps.Keys(lagging))
 	r.log.Info().Strs("projections", names).Uint64("from_seq", uint64(low)).Uint64("until_seq", uint64(until)).
 		Msg("read models: catching up projections")
-	err := r.es.Follow(ctx, eventstore.FollowOptions{After: low, Until: until, DeliverDamaged: true, MaxBatch: maxBatch}, r.handle)
+	err := r.es.Follow(ctx, eventstore.FollowOptions{After: low, Until: until, DeliverDamaged: true, MaxBatch: maxBatch, Log: r.consumeLog()}, r.handle)
 	if err != nil {
 		return fmt.Errorf("read models: rebuild %s from seq %d to %d (now at %d): %w", strings.Join(names, ", "), low, until, r.Checkpoint(), err)
 	}

@@ -16,7 +16,8 @@ import (
 type ConsumeOptions struct {
 	// MaxMessages is how many messages the client pulls ahead. Default 16.
 	MaxMessages int
-	// Expiry of each pull request. Default 30s; at least 1s.
+	// Expiry of each pull request. Default 30s (Loop's Config requires at
+	// least 1s).
 	Expiry time.Duration
 	// Heartbeat is how often the server tells a pull request that waits
 	// for messages that it is still there. Two missed in a row make the
@@ -24,8 +25,10 @@ type ConsumeOptions struct {
 	// It is also how the client gets out of a stall of its own: nats.go
 	// (1.55) skips its next pull when the last message it asked for arrives
 	// while it is still sending a pull, and then has nothing asked for
-	// until heartbeats are missed (TestConsumeRecoversFromASkippedPull).
-	// Default DefaultHeartbeat, at most Expiry/2; at least 500ms.
+	// until heartbeats are missed (docs/performance.md, "A pull the client
+	// skips"; with any PullMaxMessages, more often the smaller it is).
+	// Default DefaultHeartbeat, or Expiry/2 if that is shorter; nats.go
+	// refuses less than 500ms.
 	Heartbeat time.Duration
 	// Ordered says the consumer is an ordered consumer, which the client
 	// recreates by itself when it is deleted or stalls: only a closed
@@ -36,8 +39,8 @@ type ConsumeOptions struct {
 	// message in between, the server away, a failed check), and with nil
 	// once a check finds the consumer there again.
 	OnHealth func(error)
-	// Log receives the missed heartbeats the client recovered from by
-	// pulling again (info). The zero Logger logs nothing.
+	// Log receives each missed heartbeat (the client pulls again): info,
+	// warn from the ReportMisses-th in a row. The zero Logger logs nothing.
 	Log zerolog.Logger
 }
 
@@ -70,7 +73,8 @@ type Subscription struct {
 	doneOnce sync.Once
 	checking bool
 
-	misses atomic.Int32 // heartbeats missed in a row, with no message in between
+	misses   atomic.Int32 // heartbeats missed in a row, with no message in between
+	lastMiss atomic.Int64 // when the last was missed, Unix nanoseconds
 }
 
 // Consume starts cons.Consume(handler) and watches it. Stop it with Stop.
@@ -92,7 +96,7 @@ func Consume(cons jetstream.Consumer, handler jetstream.MessageHandler, opts Con
 		done: make(chan struct{}),
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		s.misses.Store(0)
+		s.delivered()
 		handler(m)
 	},
 		jetstream.PullMaxMessages(opts.MaxMessages),
@@ -185,9 +189,13 @@ func (s *Subscription) watch() {
 				return
 			}
 			if errors.Is(err, jetstream.ErrNoHeartbeat) {
-				if n := s.misses.Add(1); n < ReportMisses {
-					s.opts.Log.Info().Int32("in_a_row", n).Dur("heartbeat", s.opts.Heartbeat).
-						Msg("missed heartbeats: pulled again")
+				n := s.missed(time.Now())
+				ev := s.opts.Log.Info()
+				if n >= ReportMisses {
+					ev = s.opts.Log.Warn()
+				}
+				ev.Int32("in_a_row", n).Dur("heartbeat", s.opts.Heartbeat).Msg("missed heartbeats: pulled again")
+				if n < ReportMisses {
 					if !s.opts.Ordered {
 						s.check()
 					}
@@ -215,6 +223,27 @@ func terminal(err error, ordered bool) bool {
 // missing reports whether err says the consumer or its stream does not exist.
 func missing(err error) bool {
 	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
+}
+
+// delivered starts the count of missed heartbeats again: a message came.
+func (s *Subscription) delivered() {
+	if s.misses.Load() != 0 {
+		s.misses.Store(0)
+	}
+}
+
+// missed counts a missed heartbeat at now and returns how many were missed
+// in a row. Misses in a row come 2×Heartbeat apart (the client pulls again
+// at each and waits as long for the next heartbeat); a miss that comes much
+// later than the one before starts the count again, since heartbeats came
+// in between (they never reach the handler, so they cannot reset it).
+// Only watch calls it.
+func (s *Subscription) missed(now time.Time) int32 {
+	last := s.lastMiss.Swap(now.UnixNano())
+	if last == 0 || now.Sub(time.Unix(0, last)) > 3*2*s.opts.Heartbeat {
+		s.misses.Store(0)
+	}
+	return s.misses.Add(1)
 }
 
 // checkEvery is the pause between consumer checks while the server does not answer.
@@ -250,6 +279,11 @@ func (s *Subscription) check() {
 			case missing(err):
 				s.end(err)
 				return
+			}
+			select {
+			case <-s.done: // stopped meanwhile: the error is the stop's
+				return
+			default:
 			}
 			if s.opts.OnHealth != nil {
 				s.opts.OnHealth(fmt.Errorf("checking consumer: %w", err))

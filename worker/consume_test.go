@@ -81,8 +81,8 @@ func TestConsumeAsksForShortHeartbeats(t *testing.T) {
 // TestConsumeReportsOnlyRepeatedMisses makes the server drop every pull
 // request Consume sends (a consumer that lets one request wait, and another
 // client's request waiting), so that no heartbeat ever comes. The first
-// misses are logged as recovered, and only the ReportMisses-th reaches
-// OnHealth.
+// misses are logged at info, and from the ReportMisses-th on each is
+// logged at warn and reaches OnHealth.
 func TestConsumeReportsOnlyRepeatedMisses(t *testing.T) {
 	srv := testenv.Start(t, "")
 	nc, js := srv.Connect(t)
@@ -110,7 +110,7 @@ func TestConsumeReportsOnlyRepeatedMisses(t *testing.T) {
 	logs := &testenv.SyncBuffer{}
 	var (
 		mu     sync.Mutex
-		events []string // "missed" from the log, "report" from OnHealth
+		events []string // "info" and "warn" from the log, "report" from OnHealth
 	)
 	health := func(err error) {
 		if err == nil {
@@ -124,9 +124,13 @@ func TestConsumeReportsOnlyRepeatedMisses(t *testing.T) {
 		events = append(events, "report")
 	}
 	log := zerolog.New(writerFunc(func(p []byte) (int, error) {
-		if strings.Contains(string(p), "missed heartbeats: pulled again") {
+		if line := string(p); strings.Contains(line, "missed heartbeats: pulled again") {
+			level := "info"
+			if strings.Contains(line, `"level":"warn"`) {
+				level = "warn"
+			}
 			mu.Lock()
-			events = append(events, "missed")
+			events = append(events, level)
 			mu.Unlock()
 		}
 		return logs.Write(p)
@@ -143,8 +147,8 @@ func TestConsumeReportsOnlyRepeatedMisses(t *testing.T) {
 		n := len(events)
 		got := strings.Join(events, " ")
 		mu.Unlock()
-		if n >= worker.ReportMisses+1 {
-			want := strings.Repeat("missed ", worker.ReportMisses-1) + "report report"
+		if n >= worker.ReportMisses+3 {
+			want := strings.Repeat("info ", worker.ReportMisses-1) + "warn report warn report"
 			if got != want {
 				t.Fatalf("events %q, want %q; log:\n%s", got, want, logs.String())
 			}
