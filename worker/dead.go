@@ -24,9 +24,11 @@ type DeadConfig struct {
 	// <Prefix>.P, and the record of its resolution (redriven or discarded)
 	// on <Prefix>.P.<resolution>. Default "bankbook.dead".
 	Prefix string
-	// LeaseStream holds the leases on dead letters (DeadLetters.Lease) and
-	// the records of their redrives, on <LeasePrefix>.P.lease.N and
-	// <LeasePrefix>.P.redrive.N: messages with per-message TTLs, apart from
+	// LeaseStream holds the leases on dead letters (DeadLetters.Lease),
+	// the records of their redrives and the marks of dead-lettered messages
+	// whose Term is not confirmed yet (deadmark.go), on
+	// <LeasePrefix>.P.lease.N, <LeasePrefix>.P.redrive.N and
+	// <LeasePrefix>.P.dead.S.Q: messages with per-message TTLs, apart from
 	// the dead letters, which never expire. Default "BANKBOOK_DEAD_LEASES"
 	// on "bankbook.deadlease".
 	LeaseStream string
@@ -152,6 +154,8 @@ func OpenDeadLetters(ctx context.Context, js jetstream.JetStream, cfg DeadConfig
 		// Per-message TTLs: a lease ends by the server's clock.
 		AllowMsgTTL: true,
 		MaxAge:      2 * redriveRecordTTL,
+		// Every message a part gets again is looked up here (deadmark.go).
+		AllowDirect: cfg.Replicas == 1,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter lease stream %s: %w", cfg.LeaseStream, err)

@@ -293,6 +293,9 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 		Delivered: meta.NumDelivered,
 		Attempt:   l.failed(meta.Sequence.Stream) + 1,
 	}
+	if msg.Delivered > 1 && r.deadAlready(ctx, m, msg) {
+		return
+	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.HandlerTimeout)
 	err = l.call(hctx, msg)
 	cancel()
@@ -370,8 +373,53 @@ func (r *run) deadLetter(ctx context.Context, m jetstream.Msg, msg Msg, attempts
 	l.cfg.Log.Error().Err(cause).Str("part", l.cfg.Name).Str("subject", msg.Subject).Str("stream", msg.Stream).
 		Uint64("seq", msg.Seq).Int("attempts", attempts).Bool("permanent", permanent).Uint64("dead_letter", dl.ID).
 		Msg("dead-lettered")
-	if err := m.TermWithReason(fmt.Sprintf("dead letter %d", dl.ID)); err != nil {
-		l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).Msg("term failed; the message may be delivered again")
+	if err := l.cfg.Dead.mark(ctx, dl); err != nil {
+		l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).
+			Msg("could not mark the message dead-lettered: should its term be lost, it is handled again")
+	}
+	r.term(ctx, m, msg, dl.ID)
+}
+
+// deadAlready terminates m without handling it if it was dead-lettered
+// before and its Term did not reach the server (deadmark.go): only a
+// redrive runs that work again. It reports whether it settled m (a lookup
+// that failed redelivers m later).
+func (r *run) deadAlready(ctx context.Context, m jetstream.Msg, msg Msg) bool {
+	l := r.l
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	id, ok, err := l.cfg.Dead.marked(ctx, l.cfg.Name, msg.Stream, msg.Seq)
+	if err != nil {
+		delay := l.backoff(msg.Attempt)
+		l.retried.Add(1)
+		l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).Str("retry_in", delay.String()).
+			Msg("could not tell whether the message was dead-lettered; will retry it")
+		_ = m.NakWithDelay(delay)
+		return true
+	}
+	if !ok {
+		return false
+	}
+	l.cfg.Log.Warn().Str("part", l.cfg.Name).Str("stream", msg.Stream).Uint64("seq", msg.Seq).Uint64("dead_letter", id).
+		Msg("delivered again after it was dead-lettered: terminated, not handled (redrive the dead letter to run it)")
+	r.term(ctx, m, msg, id)
+	return true
+}
+
+// term terminates m, dead-lettered as dead letter id, and waits for the
+// server to confirm it; then it removes the message's mark. An unconfirmed
+// term leaves the mark, so that a delivery of m again is terminated too.
+func (r *run) term(ctx context.Context, m jetstream.Msg, msg Msg, id uint64) {
+	l := r.l
+	body := []byte(fmt.Sprintf("+TERM dead letter %d", id)) // TermWithReason's body, sent as a request
+	if _, err := l.cfg.Dead.js.Conn().RequestWithContext(ctx, m.Reply(), body); err != nil {
+		l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).
+			Msg("term not confirmed; should the message be delivered again, it is terminated then")
+		return
+	}
+	if err := l.cfg.Dead.unmark(ctx, l.cfg.Name, msg.Stream, msg.Seq); err != nil {
+		l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).
+			Msg("could not remove the dead-lettered mark of a terminated message (it expires)")
 	}
 }
 
