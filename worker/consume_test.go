@@ -23,19 +23,10 @@ import (
 // arrives while it is still sending another pull, and then asks for nothing
 // until two heartbeats are missed. With the client's default (half the
 // expiry: 15 s) a reactor pulling two messages at a time stood still for
-// 30 s about once in 20,000 messages; with DefaultHeartbeat, about 4 s.
+// 30 s in most runs of 40,000 messages; with DefaultHeartbeat, about 4 s.
 func TestConsumeAsksForShortHeartbeats(t *testing.T) {
-	srv := testenv.Start(t, "")
-	nc, js := srv.Connect(t)
+	nc, cons := workConsumer(t, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
 	ctx := context.Background()
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name   string
 		opts   worker.ConsumeOptions
@@ -84,17 +75,8 @@ func TestConsumeAsksForShortHeartbeats(t *testing.T) {
 // misses are logged at info, and from the ReportMisses-th on each is
 // logged at warn and reaches OnHealth.
 func TestConsumeReportsOnlyRepeatedMisses(t *testing.T) {
-	srv := testenv.Start(t, "")
-	nc, js := srv.Connect(t)
+	nc, cons := workConsumer(t, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy, MaxWaiting: 1})
 	ctx := context.Background()
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy, MaxWaiting: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Another client's request takes the one place, for a minute.
 	other, err := nc.SubscribeSync(nats.NewInbox())
 	if err != nil {
@@ -159,6 +141,24 @@ func TestConsumeReportsOnlyRepeatedMisses(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// workConsumer starts a server with a work stream and returns a connection
+// and the consumer cfg on it.
+func workConsumer(t *testing.T, cfg jetstream.ConsumerConfig) (*nats.Conn, jetstream.Consumer) {
+	t.Helper()
+	srv := testenv.Start(t, "")
+	nc, js := srv.Connect(t)
+	ctx := context.Background()
+	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, cons
 }
 
 type writerFunc func([]byte) (int, error)
