@@ -87,6 +87,10 @@ func (e *Engine) startNotifications(ctx context.Context, cfg Config, js jetstrea
 	dispatch, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
 		Durable: partNotify, Types: []string{domain.AggregateNotification}, Dead: e.DeadLetters, Logger: e.log,
 		Concurrency: cfg.PartConcurrency.Of(partNotify), MaxAckPending: notifyMaxAckPending, HandlerTimeout: notifyHandlerTimeout,
+		// A dispatch may wait seconds for its slot: commits pulled ahead
+		// of the dispatchers beyond two each could wait in the client
+		// longer than the ack wait, and go to another instance meanwhile.
+		Prefetch: 2 * cfg.PartConcurrency.Of(partNotify),
 		// A crashed dispatcher's notifications go to another soon.
 		AckWait: notifyAckWait,
 		// The notification's own attempts decide when it is dead (and

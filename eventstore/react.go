@@ -31,6 +31,9 @@ type ReactOptions struct {
 	Dead *worker.DeadLetters
 	// Concurrency is how many commits are handled at once. Default 1.
 	Concurrency int
+	// Prefetch is how many commits the client pulls ahead of the handlers
+	// (worker.Config). Default 2×Concurrency, at least worker.MinPrefetch.
+	Prefetch int
 	// MaxAttempts is how many failures of one commit lead to a dead letter.
 	// Default 20 (worker.Config); negative: never by count.
 	MaxAttempts int
@@ -149,6 +152,7 @@ func (s *Store) Reactor(ctx context.Context, opts ReactOptions, fn func(context.
 		},
 		Dead:           opts.Dead,
 		Concurrency:    opts.Concurrency,
+		Prefetch:       opts.Prefetch,
 		MaxAttempts:    opts.MaxAttempts,
 		MinBackoff:     opts.MinBackoff,
 		MaxBackoff:     cmp.Or(opts.MaxBackoff, time.Minute),

@@ -29,8 +29,11 @@ type Config struct {
 	// (stream order, apart from redeliveries).
 	Concurrency int
 	// Prefetch is how many messages the client pulls ahead of the handlers.
-	// Default 2×Concurrency. Prefetched messages count as in progress, so
-	// their AckWait does not run out while they wait.
+	// Default 2×Concurrency, at least MinPrefetch. Prefetched messages
+	// count as in progress once they are handed over, so their AckWait does
+	// not run out while they wait; those the client holds behind them
+	// (Prefetch more at most) do not, so a part whose handlers may take
+	// long against its AckWait sets a smaller Prefetch.
 	Prefetch int
 	// MaxAttempts is how many failed handlings of one message lead to a dead
 	// letter. Default 20; negative: never by count (Permanent still
@@ -57,12 +60,19 @@ type Config struct {
 	Log zerolog.Logger
 }
 
+// MinPrefetch is the least default Prefetch. nats.go's Consume (1.55)
+// stops asking for messages now and then until heartbeats are missed
+// (ConsumeOptions.Heartbeat), the more often the fewer it asks for at a
+// time: under load, a part that pulled two at a time stood idle about half
+// the time (docs/performance.md, "A pull the client skips").
+const MinPrefetch = 16
+
 func (c *Config) setDefaults() {
 	if c.Concurrency == 0 {
 		c.Concurrency = 1
 	}
 	if c.Prefetch == 0 {
-		c.Prefetch = 2 * c.Concurrency
+		c.Prefetch = max(2*c.Concurrency, MinPrefetch)
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = 20

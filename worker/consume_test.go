@@ -164,3 +164,47 @@ func workConsumer(t *testing.T, cfg jetstream.ConsumerConfig) (*nats.Conn, jetst
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestLoopPullsAtLeastMinPrefetch reads a Loop's first pull request off
+// the wire: nats.go stalls more often the fewer messages it asks for at a
+// time (worker.MinPrefetch), so a part pulls at least that many by default.
+func TestLoopPullsAtLeastMinPrefetch(t *testing.T) {
+	e := newEnv(t)
+	nc := e.js.Conn()
+	for _, tc := range []struct {
+		name                  string
+		concurrency, prefetch int
+		batch                 int
+	}{
+		{"one at a time", 1, 0, worker.MinPrefetch},
+		{"many at a time", worker.MinPrefetch, 0, 2 * worker.MinPrefetch},
+		{"given", 1, 3, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := strings.ReplaceAll(tc.name, " ", "-")
+			reqs, err := nc.SubscribeSync("$JS.API.CONSUMER.MSG.NEXT.WORK." + name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = reqs.Unsubscribe() }()
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			e.run(e.loop(name, func(context.Context, worker.Msg) error { return nil },
+				worker.Config{Concurrency: tc.concurrency, Prefetch: tc.prefetch}))
+			m, err := reqs.NextMsg(5 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var req struct {
+				Batch int `json:"batch"`
+			}
+			if err := json.Unmarshal(m.Data, &req); err != nil {
+				t.Fatal(err)
+			}
+			if req.Batch != tc.batch {
+				t.Fatalf("the loop pulls %d messages at a time, want %d (%s)", req.Batch, tc.batch, m.Data)
+			}
+		})
+	}
+}
