@@ -36,11 +36,13 @@ type ConsumeOptions struct {
 	Ordered bool
 	// OnHealth, when set, is called with a consumption problem that is not
 	// (yet) the end (heartbeats missed ReportMisses times in a row with no
-	// message in between, the server away, a failed check), and with nil
-	// once a check finds the consumer there again.
+	// message in between, and every ReportEvery misses after that; the
+	// server away; a failed check), and with nil once a check finds the
+	// consumer there again.
 	OnHealth func(error)
-	// Log receives each missed heartbeat (the client pulls again): info,
-	// warn from the ReportMisses-th in a row. The zero Logger logs nothing.
+	// Log receives each missed heartbeat (the client pulls again): warn when
+	// it is reported through OnHealth, info otherwise. The zero Logger logs
+	// nothing.
 	Log zerolog.Logger
 }
 
@@ -50,8 +52,12 @@ const DefaultHeartbeat = 2 * time.Second
 
 // ReportMisses is how many times in a row heartbeats must be missed, with
 // no message in between, before Consume reports them through OnHealth:
-// once is a hiccup the client recovers from by pulling again.
-const ReportMisses = 3
+// once is a hiccup the client recovers from by pulling again. Misses that
+// go on are reported again every ReportEvery (about a minute).
+const (
+	ReportMisses = 3
+	ReportEvery  = 15
+)
 
 // Subscription is a running jetstream Consume whose end is noticed: Done is
 // closed when delivery stopped for good (the consumer was deleted or is
@@ -74,7 +80,7 @@ type Subscription struct {
 	checking bool
 
 	misses   atomic.Int32 // heartbeats missed in a row, with no message in between
-	lastMiss atomic.Int64 // when the last was missed, Unix nanoseconds
+	lastMiss time.Time    // when the last was missed; only watch uses it
 }
 
 // Consume starts cons.Consume(handler) and watches it. Stop it with Stop.
@@ -190,12 +196,13 @@ func (s *Subscription) watch() {
 			}
 			if errors.Is(err, jetstream.ErrNoHeartbeat) {
 				n := s.missed(time.Now())
+				report := reported(n)
 				ev := s.opts.Log.Info()
-				if n >= ReportMisses {
+				if report {
 					ev = s.opts.Log.Warn()
 				}
 				ev.Int32("in_a_row", n).Dur("heartbeat", s.opts.Heartbeat).Msg("missed heartbeats: pulled again")
-				if n < ReportMisses {
+				if !report {
 					if !s.opts.Ordered {
 						s.check()
 					}
@@ -239,11 +246,17 @@ func (s *Subscription) delivered() {
 // in between (they never reach the handler, so they cannot reset it).
 // Only watch calls it.
 func (s *Subscription) missed(now time.Time) int32 {
-	last := s.lastMiss.Swap(now.UnixNano())
-	if last == 0 || now.Sub(time.Unix(0, last)) > 3*2*s.opts.Heartbeat {
+	if s.lastMiss.IsZero() || now.Sub(s.lastMiss) > 3*2*s.opts.Heartbeat {
 		s.misses.Store(0)
 	}
+	s.lastMiss = now
 	return s.misses.Add(1)
+}
+
+// reported reports whether the n-th missed heartbeat in a row goes to
+// OnHealth.
+func reported(n int32) bool {
+	return n >= ReportMisses && (n-ReportMisses)%ReportEvery == 0
 }
 
 // checkEvery is the pause between consumer checks while the server does not answer.

@@ -25,4 +25,13 @@ func TestMissesInARow(t *testing.T) {
 	if want := "[1 2 1 2 3 4 1 2]"; fmt.Sprint(got) != want {
 		t.Fatalf("misses in a row %v, want %s", got, want)
 	}
+	var rep []int32
+	for n := int32(1); n <= 40; n++ {
+		if reported(n) {
+			rep = append(rep, n)
+		}
+	}
+	if want := fmt.Sprint([]int32{ReportMisses, ReportMisses + ReportEvery, ReportMisses + 2*ReportEvery}); fmt.Sprint(rep) != want {
+		t.Fatalf("reported misses %v, want %s", rep, want)
+	}
 }

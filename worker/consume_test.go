@@ -72,8 +72,8 @@ func TestConsumeAsksForShortHeartbeats(t *testing.T) {
 // TestConsumeReportsOnlyRepeatedMisses makes the server drop every pull
 // request Consume sends (a consumer that lets one request wait, and another
 // client's request waiting), so that no heartbeat ever comes. The first
-// misses are logged at info, and from the ReportMisses-th on each is
-// logged at warn and reaches OnHealth.
+// misses are logged at info; the ReportMisses-th is logged at warn and
+// reaches OnHealth, and the next ones are logged at info again.
 func TestConsumeReportsOnlyRepeatedMisses(t *testing.T) {
 	nc, cons := workConsumer(t, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy, MaxWaiting: 1})
 	ctx := context.Background()
@@ -130,7 +130,7 @@ func TestConsumeReportsOnlyRepeatedMisses(t *testing.T) {
 		got := strings.Join(events, " ")
 		mu.Unlock()
 		if n >= worker.ReportMisses+3 {
-			want := strings.Repeat("info ", worker.ReportMisses-1) + "warn report warn report"
+			want := strings.Repeat("info ", worker.ReportMisses-1) + "warn report info info"
 			if got != want {
 				t.Fatalf("events %q, want %q; log:\n%s", got, want, logs.String())
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,60 +15,54 @@ import (
 // A dead-lettered message is terminated, so that its consumer never
 // delivers it again: only a redrive runs its work again, and only while it
 // holds the dead letter (Lease). Should the Term be lost, or the instance
-// die between recording the dead letter and terminating the message, the
-// consumer would deliver it again after its AckWait and the part would run
-// the work outside any lease, racing an operator's decision on the dead
-// letter (a payout resolved as failed while it is sent). So the loop marks
-// the message before it terminates it, on <LeasePrefix>.P.dead.S.Q (part P,
-// stream S, sequence Q) in the lease stream, and removes the mark once the
-// server confirmed the Term. A message delivered again whose mark is still
-// there is terminated, not handled.
+// die between recording the dead letter and terminating the message (or
+// before the server wrote the Term down), the consumer would deliver it
+// again after its AckWait and the part would run the work outside any
+// lease, racing an operator's decision on the dead letter (a payout
+// resolved as failed while it is sent). So the loop marks the message
+// before it terminates it, on <LeasePrefix>.P.dead.S.Q (part P, stream S,
+// sequence Q) in the lease stream, and the mark stays until it expires. A
+// message delivered again that carries a mark of its own (same subject and
+// time: not another message at a sequence a recreated stream reused) is
+// terminated, not handled.
 
-// deadMarkTTL is how long a mark whose Term was never confirmed is kept:
-// the lease stream's age limit. A message delivered again later than that
-// is handled again.
+// deadMarkTTL is how long a mark is kept: the lease stream's age limit. A
+// message delivered again later than that is handled again.
 const deadMarkTTL = 2 * redriveRecordTTL
 
 func (d *DeadLetters) markSubject(part, stream string, seq uint64) string {
 	return d.cfg.LeasePrefix + "." + part + ".dead." + stream + "." + strconv.FormatUint(seq, 10)
 }
 
-// deadMark is the body of a mark.
+// deadMark is the body of a mark: the dead letter, and the marked
+// message's subject and time, which tell it from another message at the
+// same sequence of a stream created again.
 type deadMark struct {
-	DeadLetterID uint64 `json:"dead_letter_id"`
+	DeadLetterID uint64    `json:"dead_letter_id"`
+	Subject      string    `json:"subject"`
+	Published    time.Time `json:"published"`
 }
 
-// mark notes that the message dl was recorded from is dead-lettered and
-// its Term not yet confirmed.
-func (d *DeadLetters) mark(ctx context.Context, dl DeadLetter) error {
+// mark notes that msg is dead-lettered as dl.
+func (d *DeadLetters) mark(ctx context.Context, dl DeadLetter, msg Msg) error {
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	body, err := json.Marshal(deadMark{DeadLetterID: dl.ID})
+	body, err := json.Marshal(deadMark{DeadLetterID: dl.ID, Subject: msg.Subject, Published: msg.Published})
 	if err != nil {
 		return err
 	}
-	msg := nats.NewMsg(d.markSubject(dl.Part, dl.Stream, dl.Seq))
-	msg.Data = body
-	if _, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(deadMarkTTL)); err != nil {
+	nm := nats.NewMsg(d.markSubject(dl.Part, dl.Stream, dl.Seq))
+	nm.Data = body
+	if _, err := d.js.PublishMsg(ctx, nm, jetstream.WithMsgTTL(deadMarkTTL)); err != nil {
 		return fmt.Errorf("mark %s seq %d dead-lettered: %w", dl.Stream, dl.Seq, err)
 	}
 	return nil
 }
 
-// unmark removes the mark of the message at seq of stream for part.
-func (d *DeadLetters) unmark(ctx context.Context, part, stream string, seq uint64) error {
-	ctx, cancel := d.withTimeout(ctx)
-	defer cancel()
-	if err := d.leases.Purge(ctx, jetstream.WithPurgeSubject(d.markSubject(part, stream, seq))); err != nil {
-		return fmt.Errorf("unmark %s seq %d: %w", stream, seq, err)
-	}
-	return nil
-}
-
-// marked returns the dead letter recorded from the message at seq of
-// stream for part, if that message is marked: dead-lettered, its Term not
-// confirmed.
-func (d *DeadLetters) marked(ctx context.Context, part, stream string, seq uint64) (uint64, bool, error) {
+// marked returns the dead letter msg was recorded as, if part marked it
+// dead-lettered.
+func (d *DeadLetters) marked(ctx context.Context, part string, msg Msg) (uint64, bool, error) {
+	stream, seq := msg.Stream, msg.Seq
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	raw, err := d.leases.GetLastMsgForSubject(ctx, d.markSubject(part, stream, seq))
@@ -80,6 +75,9 @@ func (d *DeadLetters) marked(ctx context.Context, part, stream string, seq uint6
 	var m deadMark
 	if err := json.Unmarshal(raw.Data, &m); err != nil {
 		return 0, false, fmt.Errorf("is %s seq %d dead-lettered: %w", stream, seq, err)
+	}
+	if m.Subject != msg.Subject || !m.Published.Equal(msg.Published) {
+		return 0, false, nil // another message at that sequence
 	}
 	return m.DeadLetterID, true, nil
 }

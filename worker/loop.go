@@ -183,6 +183,8 @@ type run struct {
 
 	mu   sync.Mutex
 	held map[jetstream.Msg]struct{} // pulled and not yet settled
+
+	lookupFailing atomic.Bool // the last dead-letter lookup failed (deadAlready)
 }
 
 // receive is the consume callback: it queues m for the handlers.
@@ -373,53 +375,58 @@ func (r *run) deadLetter(ctx context.Context, m jetstream.Msg, msg Msg, attempts
 	l.cfg.Log.Error().Err(cause).Str("part", l.cfg.Name).Str("subject", msg.Subject).Str("stream", msg.Stream).
 		Uint64("seq", msg.Seq).Int("attempts", attempts).Bool("permanent", permanent).Uint64("dead_letter", dl.ID).
 		Msg("dead-lettered")
-	if err := l.cfg.Dead.mark(ctx, dl); err != nil {
+	// The mark has a budget of its own: Record may have used ctx's.
+	mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer mcancel()
+	if err := l.cfg.Dead.mark(mctx, dl, msg); err != nil {
 		l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).
 			Msg("could not mark the message dead-lettered: should its term be lost, it is handled again")
 	}
-	r.term(ctx, m, msg, dl.ID)
+	r.term(m, msg, dl.ID)
 }
 
 // deadAlready terminates m without handling it if it was dead-lettered
-// before and its Term did not reach the server (deadmark.go): only a
-// redrive runs that work again. It reports whether it settled m (a lookup
-// that failed redelivers m later).
+// before (deadmark.go): only a redrive runs that work again. It reports
+// whether it settled m. A lookup that fails hands m back for
+// lookupRetry and reports the part failing until a lookup succeeds.
 func (r *run) deadAlready(ctx context.Context, m jetstream.Msg, msg Msg) bool {
 	l := r.l
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
 	defer cancel()
-	id, ok, err := l.cfg.Dead.marked(ctx, l.cfg.Name, msg.Stream, msg.Seq)
+	id, ok, err := l.cfg.Dead.marked(ctx, l.cfg.Name, msg)
 	if err != nil {
-		delay := l.backoff(msg.Attempt)
 		l.retried.Add(1)
-		l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).Str("retry_in", delay.String()).
+		l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).Str("retry_in", lookupRetry.String()).
 			Msg("could not tell whether the message was dead-lettered; will retry it")
-		_ = m.NakWithDelay(delay)
+		r.lookupFailing.Store(true)
+		r.h.Report(fmt.Errorf("looking up dead-lettered messages: %w", err))
+		_ = m.NakWithDelay(lookupRetry)
 		return true
+	}
+	if r.lookupFailing.CompareAndSwap(true, false) {
+		r.h.Report(nil)
 	}
 	if !ok {
 		return false
 	}
 	l.cfg.Log.Warn().Str("part", l.cfg.Name).Str("stream", msg.Stream).Uint64("seq", msg.Seq).Uint64("dead_letter", id).
 		Msg("delivered again after it was dead-lettered: terminated, not handled (redrive the dead letter to run it)")
-	r.term(ctx, m, msg, id)
+	r.term(m, msg, id)
 	return true
 }
 
-// term terminates m, dead-lettered as dead letter id, and waits for the
-// server to confirm it; then it removes the message's mark. An unconfirmed
-// term leaves the mark, so that a delivery of m again is terminated too.
-func (r *run) term(ctx context.Context, m jetstream.Msg, msg Msg, id uint64) {
-	l := r.l
-	body := []byte(fmt.Sprintf("+TERM dead letter %d", id)) // TermWithReason's body, sent as a request
-	if _, err := l.cfg.Dead.js.Conn().RequestWithContext(ctx, m.Reply(), body); err != nil {
-		l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).
-			Msg("term not confirmed; should the message be delivered again, it is terminated then")
-		return
-	}
-	if err := l.cfg.Dead.unmark(ctx, l.cfg.Name, msg.Stream, msg.Seq); err != nil {
-		l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).
-			Msg("could not remove the dead-lettered mark of a terminated message (it expires)")
+// Looking up whether a message delivered again was dead-lettered: the
+// lookup's time limit, and when a message whose lookup failed comes back.
+const (
+	lookupTimeout = 2 * time.Second
+	lookupRetry   = 10 * time.Second
+)
+
+// term terminates m, dead-lettered as dead letter id.
+func (r *run) term(m jetstream.Msg, msg Msg, id uint64) {
+	if err := m.TermWithReason(fmt.Sprintf("dead letter %d", id)); err != nil {
+		r.l.cfg.Log.Warn().Err(err).Str("part", r.l.cfg.Name).Uint64("seq", msg.Seq).
+			Msg("term failed; should the message be delivered again, it is terminated then")
 	}
 }
 
