@@ -26,7 +26,7 @@ type DeadConfig struct {
 	Prefix string
 	// LeaseStream holds the leases on dead letters (DeadLetters.Lease),
 	// the records of their redrives and the marks of dead-lettered messages
-	// whose Term is not confirmed yet (deadmark.go), on
+	// (deadmark.go), on
 	// <LeasePrefix>.P.lease.N, <LeasePrefix>.P.redrive.N and
 	// <LeasePrefix>.P.dead.S.Q: messages with per-message TTLs, apart from
 	// the dead letters, which never expire. Default "BANKBOOK_DEAD_LEASES"
