@@ -410,7 +410,7 @@ func (r *run) deadAlready(ctx context.Context, m jetstream.Msg, msg Msg) bool {
 		return false
 	}
 	l.cfg.Log.Warn().Str("part", l.cfg.Name).Str("stream", msg.Stream).Uint64("seq", msg.Seq).Uint64("dead_letter", id).
-		Msg("delivered again after it was dead-lettered: terminated, not handled (redrive the dead letter to run it)")
+		Msg("delivered again after it was dead-lettered: terminated, not handled (only a redrive of its dead letter runs it)")
 	r.term(m, msg, id)
 	return true
 }
