@@ -146,7 +146,7 @@ func OpenDeadLetters(ctx context.Context, js jetstream.JetStream, cfg DeadConfig
 	d.stream = stream
 	leases, err := streams.Ensure(ctx, js, jetstream.StreamConfig{
 		Name:        cfg.LeaseStream,
-		Description: "bankbook leases on dead letters (a redrive running, an operator deciding) and the last redrive of each; they expire",
+		Description: "bankbook leases on dead letters (a redrive running, an operator deciding), the last redrive of each, and the marks of dead-lettered messages; they expire",
 		Subjects:    []string{cfg.LeasePrefix + ".>"},
 		Retention:   jetstream.LimitsPolicy,
 		Storage:     jetstream.FileStorage,

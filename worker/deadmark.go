@@ -2,14 +2,9 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A dead-lettered message is terminated, so that its consumer never
@@ -47,13 +42,8 @@ type deadMark struct {
 func (d *DeadLetters) mark(ctx context.Context, dl DeadLetter, msg Msg) error {
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	body, err := json.Marshal(deadMark{DeadLetterID: dl.ID, Subject: msg.Subject, Published: msg.Published})
-	if err != nil {
-		return err
-	}
-	nm := nats.NewMsg(d.markSubject(dl.Part, dl.Stream, dl.Seq))
-	nm.Data = body
-	if _, err := d.js.PublishMsg(ctx, nm, jetstream.WithMsgTTL(deadMarkTTL)); err != nil {
+	m := deadMark{DeadLetterID: dl.ID, Subject: msg.Subject, Published: msg.Published}
+	if _, err := d.putRecord(ctx, d.markSubject(dl.Part, dl.Stream, dl.Seq), m, deadMarkTTL); err != nil {
 		return fmt.Errorf("mark %s seq %d dead-lettered: %w", dl.Stream, dl.Seq, err)
 	}
 	return nil
@@ -62,22 +52,15 @@ func (d *DeadLetters) mark(ctx context.Context, dl DeadLetter, msg Msg) error {
 // marked returns the dead letter msg was recorded as, if part marked it
 // dead-lettered.
 func (d *DeadLetters) marked(ctx context.Context, part string, msg Msg) (uint64, bool, error) {
-	stream, seq := msg.Stream, msg.Seq
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	raw, err := d.leases.GetLastMsgForSubject(ctx, d.markSubject(part, stream, seq))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("is %s seq %d dead-lettered: %w", stream, seq, err)
-	}
 	var m deadMark
-	if err := json.Unmarshal(raw.Data, &m); err != nil {
-		return 0, false, fmt.Errorf("is %s seq %d dead-lettered: %w", stream, seq, err)
-	}
-	if m.Subject != msg.Subject || !m.Published.Equal(msg.Published) {
-		return 0, false, nil // another message at that sequence
+	_, ok, err := d.lastRecord(ctx, d.markSubject(part, msg.Stream, msg.Seq), &m)
+	switch {
+	case err != nil:
+		return 0, false, fmt.Errorf("is %s seq %d dead-lettered: %w", msg.Stream, msg.Seq, err)
+	case !ok, m.Subject != msg.Subject, !m.Published.Equal(msg.Published): // none, or another message's at that sequence
+		return 0, false, nil
 	}
 	return m.DeadLetterID, true, nil
 }

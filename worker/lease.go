@@ -66,18 +66,11 @@ func (d *DeadLetters) Lease(ctx context.Context, dl DeadLetter, holder string, d
 	defer cancel()
 	secs := max(1, int64((dur+time.Second-1)/time.Second))
 	l := Lease{Holder: holder, Seconds: secs, Until: d.cfg.Now().Add(time.Duration(secs) * time.Second)}
-	body, err := json.Marshal(l)
-	if err != nil {
-		return Lease{}, err
-	}
-	msg := nats.NewMsg(d.subjectOf(dl, "lease"))
-	msg.Data = body
-	ack, err := d.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(time.Duration(secs)*time.Second))
+	ack, err := d.putRecord(ctx, d.subjectOf(dl, "lease"), l, time.Duration(secs)*time.Second, jetstream.WithExpectLastSequencePerSubject(0))
 	if wrongLast(err) {
 		held := Lease{Holder: "another holder"}
-		if raw, gerr := d.leases.GetLastMsgForSubject(ctx, d.subjectOf(dl, "lease")); gerr == nil {
-			_ = json.Unmarshal(raw.Data, &held)
-			held.Until = raw.Time.Add(time.Duration(held.Seconds) * time.Second)
+		if at, ok, gerr := d.lastRecord(ctx, d.subjectOf(dl, "lease"), &held); gerr == nil && ok {
+			held.Until = at.Add(time.Duration(held.Seconds) * time.Second)
 		}
 		return Lease{}, &LeasedError{Lease: held}
 	}
@@ -121,13 +114,7 @@ type redriveRecord struct {
 }
 
 func (d *DeadLetters) recordRedrive(ctx context.Context, dl DeadLetter, r redriveRecord) error {
-	body, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	msg := nats.NewMsg(d.subjectOf(dl, "redrive"))
-	msg.Data = body
-	if _, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(redriveRecordTTL)); err != nil {
+	if _, err := d.putRecord(ctx, d.subjectOf(dl, "redrive"), r, redriveRecordTTL); err != nil {
 		return fmt.Errorf("record the redrive of dead letter %d: %w", dl.ID, err)
 	}
 	return nil
@@ -140,21 +127,45 @@ func (d *DeadLetters) recordRedrive(ctx context.Context, dl DeadLetter, r redriv
 func (d *DeadLetters) LastRedrive(ctx context.Context, dl DeadLetter) (time.Time, error) {
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	raw, err := d.leases.GetLastMsgForSubject(ctx, d.subjectOf(dl, "redrive"))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	var r redriveRecord
+	at, ok, err := d.lastRecord(ctx, d.subjectOf(dl, "redrive"), &r)
+	switch {
+	case err != nil:
+		return time.Time{}, fmt.Errorf("last redrive of dead letter %d: %w", dl.ID, err)
+	case !ok:
 		return time.Time{}, nil
+	case r.Ended:
+		return at, nil
+	}
+	return at.Add(time.Duration(r.Seconds) * time.Second), nil
+}
+
+// putRecord stores v, as JSON, on subject in the lease stream, kept for
+// ttl (by the server's clock), with opts (a compare-and-set).
+func (d *DeadLetters) putRecord(ctx context.Context, subject string, v any, ttl time.Duration, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = body
+	return d.js.PublishMsg(ctx, msg, append(opts, jetstream.WithMsgTTL(ttl))...)
+}
+
+// lastRecord decodes the last record on subject in the lease stream into
+// v and returns when it was stored; ok is false when there is none.
+func (d *DeadLetters) lastRecord(ctx context.Context, subject string, v any) (at time.Time, ok bool, err error) {
+	raw, err := d.leases.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return time.Time{}, false, nil
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("last redrive of dead letter %d: %w", dl.ID, err)
+		return time.Time{}, false, err
 	}
-	var r redriveRecord
-	if err := json.Unmarshal(raw.Data, &r); err != nil {
-		return time.Time{}, fmt.Errorf("last redrive of dead letter %d: %w", dl.ID, err)
+	if err := json.Unmarshal(raw.Data, v); err != nil {
+		return time.Time{}, false, err
 	}
-	if r.Ended {
-		return raw.Time, nil
-	}
-	return raw.Time.Add(time.Duration(r.Seconds) * time.Second), nil
+	return raw.Time, true, nil
 }
 
 // wrongLast reports a compare-and-set that lost: another record came first.
