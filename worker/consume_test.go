@@ -143,22 +143,16 @@ func TestConsumeReportsOnlyRepeatedMisses(t *testing.T) {
 	}
 }
 
-// workConsumer starts a server with a work stream and returns a connection
-// and the consumer cfg on it.
+// workConsumer returns a connection to a new env's server and the
+// consumer cfg on its work stream.
 func workConsumer(t *testing.T, cfg jetstream.ConsumerConfig) (*nats.Conn, jetstream.Consumer) {
 	t.Helper()
-	srv := testenv.Start(t, "")
-	nc, js := srv.Connect(t)
-	ctx := context.Background()
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}})
+	e := newEnv(t)
+	cons, err := e.stream.CreateOrUpdateConsumer(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, cons
+	return e.js.Conn(), cons
 }
 
 type writerFunc func([]byte) (int, error)
