@@ -32,7 +32,9 @@ type Status struct {
 	Ready bool `json:"ready"`
 	// Detail is the part's own note on its health ("catching up: 1200 behind").
 	Detail string `json:"detail,omitempty"`
-	// LastError is the last error the part returned or reported.
+	// LastError is the last error the part returned or reported; while the
+	// part is Failing, the newest error of a source still failing
+	// (Handle.ReportFrom).
 	LastError   string    `json:"last_error,omitempty"`
 	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 	// Restarts counts how often the part was started again after returning early.
@@ -83,8 +85,17 @@ func (h *Handle) SetReady(ready bool, detail string) {
 
 // Report says how the part's work is going while it keeps running: a
 // non-nil err makes it Failing (since the first such report) with err as its
-// last error; nil makes it Running again.
-func (h *Handle) Report(err error) {
+// last error; nil makes it Running again. It is ReportFrom with the source
+// "": a part with several sources of trouble reports each with ReportFrom.
+func (h *Handle) Report(err error) { h.ReportFrom("", err) }
+
+// ReportFrom says how one source of the part's work is going (a consumer,
+// the dead letters it records, ...) while the part keeps running. The part
+// is Failing while the last report of any source is an error, since the
+// first such report, and Running once every source has reported nil: one
+// source's recovery does not hide another's failure. While Failing, the
+// part's LastError is the newest error of a source still failing.
+func (h *Handle) ReportFrom(source string, err error) {
 	if h == nil {
 		return
 	}
@@ -96,15 +107,39 @@ func (h *Handle) Report(err error) {
 	}
 	now := h.s.cfg.Now()
 	if err == nil {
+		if _, ok := p.failures[source]; !ok {
+			return
+		}
+		delete(p.failures, source)
+		if len(p.failures) > 0 {
+			newest := failure{}
+			for _, f := range p.failures {
+				if !f.at.Before(newest.at) {
+					newest = f
+				}
+			}
+			p.st.LastError, p.st.LastErrorAt = newest.err, newest.at
+			return
+		}
 		if p.st.State == Failing {
 			p.st.State, p.st.Since = Running, now
 			h.s.cfg.Log.Info().Str("part", p.Name).Msg("part recovered")
 		}
 		return
 	}
+	if p.failures == nil {
+		p.failures = map[string]failure{}
+	}
+	p.failures[source] = failure{err: err.Error(), at: now}
 	if p.st.State != Failing {
 		p.st.State, p.st.Since = Failing, now
-		h.s.cfg.Log.Warn().Err(err).Str("part", p.Name).Msg("part failing")
+		h.s.cfg.Log.Warn().Err(err).Str("part", p.Name).Str("source", source).Msg("part failing")
 	}
 	p.st.LastError, p.st.LastErrorAt = err.Error(), now
+}
+
+// failure is a source's open failure.
+type failure struct {
+	err string
+	at  time.Time
 }

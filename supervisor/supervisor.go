@@ -40,6 +40,9 @@ type part struct {
 	done chan struct{} // closed when the part's goroutine ends; nil before Start
 	run  int           // the current run; a Handle of an older run is ignored
 	st   Status
+	// failures are the current run's sources whose last report was an
+	// error (Handle.ReportFrom).
+	failures map[string]failure
 }
 
 // New returns a Supervisor with no parts.
@@ -148,6 +151,7 @@ func (s *Supervisor) begin(p *part) *Handle {
 		p.st.Restarts++
 	}
 	p.run++
+	p.failures = nil
 	p.st.State, p.st.Since = Running, s.cfg.Now()
 	p.st.Ready, p.st.Detail, p.st.NextStart = !p.ReportsReady, "", time.Time{}
 	return &Handle{s: s, p: p, run: p.run}

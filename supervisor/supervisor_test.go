@@ -203,10 +203,27 @@ func TestPartReportsItsOwnHealth(t *testing.T) {
 	if st := status(t, s, "projection"); !st.OK() || st.Restarts != 0 {
 		t.Fatalf("%+v", st)
 	}
+	// Sources fail and recover apart: one's recovery does not hide another's failure.
+	do(func(h *supervisor.Handle) { h.ReportFrom("consumer", errors.New("no heartbeat")) })
+	do(func(h *supervisor.Handle) { h.ReportFrom("dead letters", errors.New("lease stream away")) })
+	do(func(h *supervisor.Handle) { h.ReportFrom("lookups", nil) }) // never failed: changes nothing
+	failing = status(t, s, "projection")
+	if failing.State != supervisor.Failing || failing.LastError != "lease stream away" {
+		t.Fatalf("two sources failing: %+v", failing)
+	}
+	do(func(h *supervisor.Handle) { h.ReportFrom("dead letters", nil) })
+	if st := status(t, s, "projection"); st.State != supervisor.Failing || st.LastError != "no heartbeat" || !st.Since.Equal(failing.Since) {
+		t.Fatalf("one source recovered, the other still failing: %+v", st)
+	}
+	do(func(h *supervisor.Handle) { h.ReportFrom("consumer", nil) })
+	if st := status(t, s, "projection"); !st.OK() {
+		t.Fatalf("every source recovered: %+v", st)
+	}
 	// Outside a supervisor the handle is nil and ignores every call.
 	h := supervisor.From(context.Background())
 	h.SetReady(true, "x")
 	h.Report(errors.New("x"))
+	h.ReportFrom("x", errors.New("x"))
 }
 
 func TestStatusesAndRegistration(t *testing.T) {

@@ -130,13 +130,12 @@ func (l *Loop) Run(ctx context.Context) error {
 			if err != nil {
 				l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Msg("consumer trouble")
 			}
-			h.Report(err)
+			h.ReportFrom(sourceConsumer, err)
 		},
 	})
 	if err != nil {
 		return fmt.Errorf("%s: consume: %w", l.cfg.Name, err)
 	}
-	h.Report(nil)
 	h.SetReady(true, "")
 
 	var wg sync.WaitGroup
@@ -173,6 +172,14 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 	return result
 }
+
+// The sources of trouble a Run reports apart (supervisor.Handle.ReportFrom),
+// so that one's recovery does not hide another's failure.
+const (
+	sourceConsumer    = "consumer"     // Consume's OnHealth: heartbeats, the consumer's checks
+	sourceDeadLetters = "dead letters" // recording dead letters
+	sourceLookups     = "dead-letter lookups"
+)
 
 // run is the state of one Run.
 type run struct {
@@ -366,10 +373,11 @@ func (r *run) deadLetter(ctx context.Context, m jetstream.Msg, msg Msg, attempts
 		l.retried.Add(1)
 		l.cfg.Log.Error().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).Str("retry_in", delay.String()).
 			Msg("could not record a dead letter; will retry the message")
-		r.h.Report(fmt.Errorf("recording a dead letter: %w", err))
+		r.h.ReportFrom(sourceDeadLetters, fmt.Errorf("recording a dead letter: %w", err))
 		_ = m.NakWithDelay(delay)
 		return
 	}
+	r.h.ReportFrom(sourceDeadLetters, nil)
 	l.forget(msg.Seq)
 	l.deadLettered.Add(1)
 	l.cfg.Log.Error().Err(cause).Str("part", l.cfg.Name).Str("subject", msg.Subject).Str("stream", msg.Stream).
@@ -399,12 +407,12 @@ func (r *run) deadAlready(ctx context.Context, m jetstream.Msg, msg Msg) bool {
 		l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).Str("retry_in", lookupRetry.String()).
 			Msg("could not tell whether the message was dead-lettered; will retry it")
 		r.lookupFailing.Store(true)
-		r.h.Report(fmt.Errorf("looking up dead-lettered messages: %w", err))
+		r.h.ReportFrom(sourceLookups, fmt.Errorf("looking up dead-lettered messages: %w", err))
 		_ = m.NakWithDelay(lookupRetry)
 		return true
 	}
 	if r.lookupFailing.CompareAndSwap(true, false) {
-		r.h.Report(nil)
+		r.h.ReportFrom(sourceLookups, nil)
 	}
 	if !ok {
 		return false
