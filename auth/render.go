@@ -107,9 +107,22 @@ func renderTenant(b *strings.Builder, t Tenant) error {
 		}
 		granted[i] = gs
 	}
+	// Each export may be imported only by the tenant's accounts that import
+	// it: another account on the same server (another tenant's, or one
+	// added by hand) cannot import the queries or read the event stream.
+	importers := map[string][]string{}
+	for i, id := range others {
+		for _, g := range granted[i] {
+			if !commandSubject(g.subject) {
+				importers[g.subject] = append(importers[g.subject], q(Account(t.Name, id)))
+			}
+		}
+	}
 	b.WriteString("    ]\n    exports: [\n")
 	for _, g := range exports(t.Simulators, stream) {
-		fmt.Fprintf(b, "      {service: %s%s}\n", q(g.subject), response(g))
+		if accs := importers[g.subject]; len(accs) > 0 { // none: nobody may import it
+			fmt.Fprintf(b, "      {service: %s, accounts: [%s]%s}\n", q(g.subject), strings.Join(accs, ", "), response(g))
+		}
 	}
 	// Each account's commands arrive under its own name, from an export
 	// only that account may import.
@@ -163,16 +176,22 @@ func credential(id Identity) string {
 // stream export keeps the mapping that long even once answered, so a flood
 // of small requests held gigabytes. A reply later than this is dropped: the
 // engine answers a command within 10 s and a query within 7 s (server.Config),
-// the monitoring verbs at once.
+// the monitoring verbs at once. The event stream's direct batch gets (a
+// stream export too) begin at once and carry at most 500 commits or 4 MiB
+// (eventstore.ReadDirect): a batch must arrive within 10 s.
 const (
-	responseThreshold    = 30 * time.Second
-	srvResponseThreshold = 5 * time.Second
+	responseThreshold      = 30 * time.Second
+	srvResponseThreshold   = 5 * time.Second
+	batchResponseThreshold = 10 * time.Second
 )
 
 func response(g grant) string {
 	thr := responseThreshold
-	if g.subject == srv.subject {
+	switch {
+	case g.subject == srv.subject:
 		thr = srvResponseThreshold
+	case g.stream:
+		thr = batchResponseThreshold
 	}
 	s := fmt.Sprintf(", response_threshold: %q", thr.String())
 	if g.stream {
