@@ -38,7 +38,7 @@ const MaxCursorLength = 1024
 // did not hand out.
 func (p PageRequest) Validate() error {
 	if p.Limit < 0 || p.Limit > 500 {
-		return invalid("limit", "must be between 1 and 500 (0 or absent: 50)")
+		return invalid("limit", "must be between 1 and 500 (0 or absent: the query's default)")
 	}
 	return validateCursor(p.Cursor)
 }
@@ -55,6 +55,28 @@ func validateCursor(cursor string) error {
 func (p PageRequest) PageLimit() int {
 	if p.Limit == 0 {
 		return 50
+	}
+	return p.Limit
+}
+
+// MaxUnpaged is how many items a list that the external contract gives
+// without paging (bill.active, payment.by_distributor, payment.by_store,
+// audit.history) answers at most when the request names no limit. The
+// reply's size bounds such a page first (MaxPageBytes): the whole list
+// unless it is larger than one NATS message carries, and then a first page
+// with next_cursor.
+const MaxUnpaged = 100_000
+
+// MaxPageBytes bounds the encoded items of one page of a list, so that the
+// reply, with its envelope and headers, stays under NATS's 1 MiB payload
+// limit however large the items are. A page always holds at least one item.
+const MaxPageBytes = 960 << 10
+
+// WholeLimit is Limit, or MaxUnpaged when the request names none: the limit
+// of the lists the external contract gives without paging.
+func (p PageRequest) WholeLimit() int {
+	if p.Limit == 0 {
+		return MaxUnpaged
 	}
 	return p.Limit
 }

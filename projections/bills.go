@@ -262,7 +262,10 @@ func (s *Store) ActiveBills(distributorID string, limit int, cursor string) (api
 		if len(after) > 0 && bytes.Equal(k, start) {
 			k, id = c.Next()
 		}
-		var last []byte
+		var (
+			last []byte
+			size pageBytes
+		)
 		for ; k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
 			if len(out.Bills) == limit {
 				out.NextCursor = hex.EncodeToString(last)
@@ -278,6 +281,14 @@ func (s *Store) ActiveBills(distributorID string, limit int, cursor string) (api
 			}
 			if err := withPayments(payments, &v); err != nil {
 				return err
+			}
+			enc, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			if !size.fits(len(out.Bills), len(enc)) {
+				out.NextCursor = hex.EncodeToString(last)
+				return nil
 			}
 			out.Bills = append(out.Bills, v)
 			last = k[len(prefix):]

@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -677,5 +678,72 @@ func TestBillViewCarriesItsRecentPayments(t *testing.T) {
 	page, err := st.ActiveBills("d-many", 10, "")
 	if err != nil || len(page.Bills) != 1 || !reflect.DeepEqual(page.Bills[0], v) {
 		t.Fatalf("active list %+v, %v; want the same view as bill.get", page, err)
+	}
+}
+
+// TestListsWithoutLimitArePagedBySize: a list asked for without a limit
+// (api.MaxUnpaged) answers everything one reply carries and pages the rest
+// by size. With pages bounded to 30,000 bytes here (api.MaxPageBytes in
+// the engine), 12 bills of 20 payments each and the distributor's 240
+// payments come in pages under the bound, each bill and payment once.
+func TestListsWithoutLimitArePagedBySize(t *testing.T) {
+	const bound = 30_000
+	projections.SetMaxPageBytes(t, bound)
+	st := openStore(t, tempPath(t, "rm.db"))
+	w, _ := newBillWorld(t, st)
+	at := kst(2, 9)
+	for s := range 12 {
+		store := fmt.Sprintf("s%02d", s)
+		w.link("dist-a", store, at)
+		w.issue("dist-a", store, 1_000_000_000, "", at.Add(time.Minute))
+		for p := range 20 {
+			w.pay("dist-a", store, fmt.Sprintf("dep-%s-%03d", store, p), 1, at.Add(time.Duration(p+2)*time.Minute), 0)
+		}
+	}
+	bills, pages := 0, 0
+	for cursor := ""; ; {
+		page, err := st.ActiveBills("dist-a", api.MaxUnpaged, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if enc, _ := json.Marshal(page.Bills); len(enc) > bound || len(page.Bills) == 0 {
+			t.Fatalf("page %d: %d bills in %d bytes", pages, len(page.Bills), len(enc))
+		}
+		for _, b := range page.Bills {
+			if want := fmt.Sprintf("s%02d", bills); string(b.StoreID) != want || len(b.Payments) != 20 {
+				t.Fatalf("bill %d of the list: store %s with %d payments, want %s with 20", bills, b.StoreID, len(b.Payments), want)
+			}
+			bills++
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if bills != 12 || pages < 2 {
+		t.Fatalf("%d bills in %d pages, want 12 in more than one", bills, pages)
+	}
+	seen, pages := map[string]bool{}, 0
+	for cursor := ""; ; {
+		page, err := st.PaymentsByDistributor("dist-a", nil, nil, api.MaxUnpaged, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if enc, _ := json.Marshal(page.Payments); len(enc) > bound || len(page.Payments) == 0 {
+			t.Fatalf("page %d: %d payments in %d bytes", pages, len(page.Payments), len(enc))
+		}
+		for _, p := range page.Payments {
+			if seen[string(p.DepositID)] {
+				t.Fatalf("payment %s twice", p.DepositID)
+			}
+			seen[string(p.DepositID)] = true
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if len(seen) != 240 || pages < 2 {
+		t.Fatalf("%d payments in %d pages, want 240 in more than one", len(seen), pages)
 	}
 }

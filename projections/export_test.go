@@ -14,6 +14,14 @@ import (
 // to Follow, so the batch is not acknowledged. Set it before Run.
 func SetAfterCommit(r *Runner, hook func(eventstore.Seq) error) { r.afterCommit = hook }
 
+// SetMaxPageBytes bounds the encoded items of a list's page to n bytes
+// until the test ends.
+func SetMaxPageBytes(t interface{ Cleanup(func()) }, n int) {
+	was := maxPageBytes
+	maxPageBytes = n
+	t.Cleanup(func() { maxPageBytes = was })
+}
+
 // WalletSummary is what the "wallets" projection stores per user.
 type WalletSummary = walletSummary
 

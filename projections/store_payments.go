@@ -116,9 +116,13 @@ func (s *Store) payments(bucket []byte, id string, from, to *time.Time, limit in
 		if len(after) > 0 && bytes.Equal(k, start) {
 			k, raw = c.Next()
 		}
-		var last []byte
+		var (
+			last []byte
+			size pageBytes
+		)
 		for ; k != nil && bytes.HasPrefix(k, prefix) && (end == nil || bytes.Compare(k, end) < 0); k, raw = c.Next() {
-			if len(out.Payments) == limit {
+			// A payment is stored as the JSON its reply carries.
+			if len(out.Payments) == limit || !size.fits(len(out.Payments), len(raw)) {
 				out.NextCursor = hex.EncodeToString(last)
 				return nil
 			}

@@ -11,17 +11,17 @@ import (
 	"github.com/bankbook/bankbook/eventstore"
 )
 
-// maxHistoryBytes bounds the encoded events of one audit.history page, so
-// that the reply, with its envelope and headers, stays under NATS's 1 MiB
-// payload limit however large the events are. A page always holds at least
-// one event (an event is bounded by its commit, itself one message).
-const maxHistoryBytes = 960 << 10
+// maxHistoryMessages is how many of the aggregate's messages one page of
+// audit.history reads at most (one direct get each).
+const maxHistoryMessages = 1000
 
 // auditHistory serves bankbook.q.audit.history: one page of an aggregate's
 // events with their envelopes and commit hashes, read from the event stream
 // (eventstore.Store.History), not the read models. A page ends after
-// q.PageLimit() events, or earlier when the next event would take the
-// reply past maxHistoryBytes; the cursor can point into a commit, so a
+// q.WholeLimit() events (without a limit, the whole history unless it is
+// larger than one reply carries), or earlier when the next event would take
+// the reply past api.MaxPageBytes (a page holds at least one event, which
+// its commit, one message, bounds); the cursor can point into a commit, so a
 // commit with more events than a page is split across pages. A damaged
 // message of the subject is one entry with Damaged set.
 func (s *Server) auditHistory(ctx context.Context, q api.AuditHistoryRequest) (api.AuditHistoryReply, error) {
@@ -30,10 +30,11 @@ func (s *Server) auditHistory(ctx context.Context, q api.AuditHistoryRequest) (a
 	if err != nil {
 		return api.AuditHistoryReply{}, err
 	}
-	limit := q.PageLimit()
-	// limit+1 messages hold more than limit events (every message is at
-	// least one entry), so a full page knows whether another follows.
-	recs, err := s.cfg.Events.History(ctx, ref, from, limit+1)
+	limit := q.WholeLimit()
+	// A page reads at most maxHistoryMessages messages, and one more, so
+	// that a full page knows whether another follows.
+	fetch := min(limit, maxHistoryMessages) + 1
+	recs, err := s.cfg.Events.History(ctx, ref, from, fetch)
 	if err != nil {
 		return api.AuditHistoryReply{}, err
 	}
@@ -43,6 +44,10 @@ func (s *Server) auditHistory(ctx context.Context, q api.AuditHistoryRequest) (a
 	rep := api.AuditHistoryReply{AggregateType: ref.Type, AggregateID: ref.ID, Events: []api.AuditEvent{}}
 	size := 0
 	for i, r := range recs {
+		if i == fetch-1 { // the message past what this page reads
+			rep.NextCursor = historyCursor(r.Commit.Seq, 0)
+			return rep, nil
+		}
 		entries := auditEntries(r)
 		start := 0
 		if i == 0 {
@@ -56,7 +61,7 @@ func (s *Server) auditHistory(ctx context.Context, q api.AuditHistoryRequest) (a
 			if err != nil {
 				return api.AuditHistoryReply{}, err
 			}
-			if len(rep.Events) == limit || len(rep.Events) > 0 && size+len(b)+1 > maxHistoryBytes {
+			if len(rep.Events) == limit || len(rep.Events) > 0 && size+len(b)+1 > api.MaxPageBytes {
 				rep.NextCursor = historyCursor(r.Commit.Seq, j)
 				return rep, nil
 			}

@@ -43,7 +43,7 @@ func wholeHistory(t *testing.T, c *client.Client, typ, id string, limit int) ([]
 		if rep.AggregateType != typ || rep.AggregateID != id {
 			t.Fatalf("page %d names %s/%s", pages, rep.AggregateType, rep.AggregateID)
 		}
-		if n := len(rep.Events); n == 0 || limit > 0 && n > limit || limit == 0 && n > 50 {
+		if n := len(rep.Events); n == 0 || limit > 0 && n > limit {
 			t.Fatalf("page %d holds %d events (limit %d)", pages, n, limit)
 		}
 		all = append(all, rep.Events...)
@@ -208,12 +208,12 @@ func TestAuditHistoryPages(t *testing.T) {
 	for _, limit := range []int{0, 13, 500} {
 		t.Run(fmt.Sprint("limit ", limit), func(t *testing.T) {
 			events, pages := wholeHistory(t, e.c, domain.AggregateWallet, "u-long", limit)
-			per := limit
-			if limit == 0 {
-				per = 50
+			want := 1 // no limit: the whole history, which one reply carries
+			if limit > 0 {
+				want = (1200 + limit - 1) / limit
 			}
-			if len(events) != 1200 || pages != (1200+per-1)/per {
-				t.Fatalf("%d events in %d pages, want 1200 in %d", len(events), pages, (1200+per-1)/per)
+			if len(events) != 1200 || pages != want {
+				t.Fatalf("%d events in %d pages, want 1200 in %d", len(events), pages, want)
 			}
 			for i, ev := range events {
 				if ev.Version != i+1 || ev.EventID != fmt.Sprint("ev-u-long-", i+1) || i > 0 && ev.Seq < events[i-1].Seq {
@@ -226,7 +226,16 @@ func TestAuditHistoryPages(t *testing.T) {
 	// 300 events of about 8 KiB each: 500 would be 2.4 MiB.
 	big := strings.Repeat("x", 8<<10)
 	appendCredits("u-big", 300, func(i int) string { return fmt.Sprintf("reversal:%d:%s", i, big) })
-	q := api.AuditHistoryRequest{AggregateType: domain.AggregateWallet, AggregateID: "u-big", PageRequest: api.PageRequest{Limit: 500}}
+	for _, limit := range []int{500, 0} {
+		bigPages(t, e, limit)
+	}
+}
+
+// bigPages reads u-big's 300 events of about 8 KiB each with limit: pages
+// of less than 1 MiB each, every event once, in order.
+func bigPages(t *testing.T, e *testEngine, limit int) {
+	t.Helper()
+	q := api.AuditHistoryRequest{AggregateType: domain.AggregateWallet, AggregateID: "u-big", PageRequest: api.PageRequest{Limit: limit}}
 	seen := 0
 	for pages := 1; ; pages++ {
 		raw, err := e.c.Request(ctxT(t), api.AuditHistory.Subject, q, nil)
@@ -238,7 +247,7 @@ func TestAuditHistoryPages(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(raw.Data) >= 1<<20 || len(rep.Events) == 0 {
-			t.Fatalf("page %d: %d bytes, %d events", pages, len(raw.Data), len(rep.Events))
+			t.Fatalf("limit %d, page %d: %d bytes, %d events", limit, pages, len(raw.Data), len(rep.Events))
 		}
 		for _, ev := range rep.Events {
 			if seen++; ev.Version != seen {

@@ -33,15 +33,15 @@ func (s *Server) getBill(_ context.Context, q api.GetBillRequest) (api.BillView,
 }
 
 func (s *Server) activeBills(_ context.Context, q api.ActiveBillsRequest) (api.ActiveBillsReply, error) {
-	return s.cfg.ReadModels.ActiveBills(q.DistributorID, q.PageLimit(), q.Cursor)
+	return s.cfg.ReadModels.ActiveBills(q.DistributorID, q.WholeLimit(), q.Cursor)
 }
 
 func (s *Server) paymentsByDistributor(_ context.Context, q api.PaymentsByDistributorRequest) (api.PaymentsReply, error) {
-	return s.cfg.ReadModels.PaymentsByDistributor(q.DistributorID, q.From, q.To, q.PageLimit(), q.Cursor)
+	return s.cfg.ReadModels.PaymentsByDistributor(q.DistributorID, q.From, q.To, q.WholeLimit(), q.Cursor)
 }
 
 func (s *Server) paymentsByStore(_ context.Context, q api.PaymentsByStoreRequest) (api.PaymentsReply, error) {
-	return s.cfg.ReadModels.PaymentsByStore(q.StoreID, q.PageLimit(), q.Cursor)
+	return s.cfg.ReadModels.PaymentsByStore(q.StoreID, q.WholeLimit(), q.Cursor)
 }
 
 // expectedSettlements answers the settlements still to come: dates from

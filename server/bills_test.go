@@ -134,6 +134,49 @@ func TestBillsOverNATS(t *testing.T) {
 	}
 }
 
+// The lists the external contract gives without paging answer whole when
+// asked without a limit: 60 bills and a store's 60 payments, more than a
+// default page of 50, in one reply with no next_cursor; a limit still pages.
+func TestListsWithoutLimitAnswerWhole(t *testing.T) {
+	e := startEngine(t)
+	var lines []api.BillLine
+	var store api.LinkStoreReply
+	for i := range 60 {
+		id := fmt.Sprintf("s-%02d", i)
+		e.call(t, api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: "d-1", StoreID: id, StoreName: "가게" + id}, &store, nil)
+		lines = append(lines, api.BillLine{StoreID: id, Amount: 1_000_000})
+	}
+	var issued api.IssueBulkReply
+	e.call(t, api.BillIssueBulk.Subject, api.IssueBulkRequest{DistributorID: "d-1", Bills: lines}, &issued, nil)
+	feed := connectAs(t, e.ClientURL(), e.SeedFile(auth.Feed))
+	var last api.RecordDepositReply
+	for i := range 60 { // to the last store linked, s-59
+		if _, err := feed.Call(ctxT(t), api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: fmt.Sprint("T-", i), AccountNumber: store.DedicatedAccount.Number,
+			DepositorName: "가게s-59", Amount: 100, DepositedAt: time.Now().UTC().Add(-time.Minute)}, &last, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var active api.ActiveBillsReply
+	e.call(t, api.BillActive.Subject, map[string]any{"distributor_id": "d-1", "min_seq": last.Seq}, &active, nil)
+	if len(active.Bills) != 60 || active.NextCursor != "" {
+		t.Errorf("bill.active without a limit: %d bills, next_cursor %q; want 60 and none", len(active.Bills), active.NextCursor)
+	}
+	e.call(t, api.BillActive.Subject, map[string]any{"distributor_id": "d-1", "limit": 50}, &active, nil)
+	if len(active.Bills) != 50 || active.NextCursor == "" {
+		t.Errorf("bill.active with limit 50: %d bills, next_cursor %q", len(active.Bills), active.NextCursor)
+	}
+	for subject, req := range map[string]map[string]any{
+		api.PaymentsByStore.Subject:       {"store_id": "s-59"},
+		api.PaymentsByDistributor.Subject: {"distributor_id": "d-1"},
+	} {
+		var pays api.PaymentsReply
+		e.call(t, subject, req, &pays, nil)
+		if len(pays.Payments) != 60 || pays.NextCursor != "" {
+			t.Errorf("%s without a limit: %d payments, next_cursor %q; want 60 and none", subject, len(pays.Payments), pays.NextCursor)
+		}
+	}
+}
+
 // Two engine instances issue bills for one store at once (the queue group
 // spreads the requests over both): exactly one bill is current, and every
 // other one expired when the next was issued.

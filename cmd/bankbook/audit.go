@@ -42,7 +42,7 @@ func audit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "history":
 		var q api.AuditHistoryRequest
-		pageFlags(fs, &q.PageRequest, "events")
+		wholeFlags(fs, &q.PageRequest, "events")
 		minSeqFlag(fs, &q.ReadAfter)
 		all := fs.Bool("all", false, "every page, one after the other (with --json: one reply holding every event)")
 		pos, err := parseInterspersed(fs, args[1:])

@@ -95,7 +95,7 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 	case "bill active":
 		var q api.ActiveBillsRequest
 		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")
-		pageFlags(fs, &q.PageRequest, "bills")
+		wholeFlags(fs, &q.PageRequest, "bills")
 		minSeqFlag(fs, &q.ReadAfter)
 		if err := parse(fs, args); err != nil {
 			return err
@@ -132,7 +132,7 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		fs.StringVar(&store, "store-id", "", "or a store's payments (to every distributor)")
 		fs.Func("from", "paid at or after (RFC 3339)", timeFlag(&dist.From))
 		fs.Func("to", "paid before (RFC 3339)", timeFlag(&dist.To))
-		pageFlags(fs, &dist.PageRequest, "payments")
+		wholeFlags(fs, &dist.PageRequest, "payments")
 		minSeqFlag(fs, &dist.ReadAfter)
 		if err := parse(fs, args); err != nil {
 			return err

@@ -163,6 +163,13 @@ func pageFlags(fs *flag.FlagSet, p *api.PageRequest, what string) {
 	fs.StringVar(&p.Cursor, "cursor", "", "page cursor from the previous page")
 }
 
+// wholeFlags binds --limit and --cursor of a list that answers whole
+// without a limit (api.PageRequest.WholeLimit).
+func wholeFlags(fs *flag.FlagSet, p *api.PageRequest, what string) {
+	fs.IntVar(&p.Limit, "limit", 0, what+" per page (0: all that one reply carries)")
+	fs.StringVar(&p.Cursor, "cursor", "", "page cursor from the previous page")
+}
+
 // nextPage is the line that tells how to get the next page ("" on the last).
 func nextPage(cursor string) string {
 	if cursor == "" {

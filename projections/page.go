@@ -1,0 +1,21 @@
+package projections
+
+import "github.com/bankbook/bankbook/api"
+
+// pageBytes is the encoded size of the items a page of a list holds so far,
+// which maxPageBytes bounds.
+type pageBytes int
+
+// maxPageBytes is api.MaxPageBytes; tests make it smaller.
+var maxPageBytes = api.MaxPageBytes
+
+// fits reports whether an item of size encoded bytes still fits on a page
+// that holds n items, and counts it if so. The first item always fits.
+func (p *pageBytes) fits(n, size int) bool {
+	size++ // and a comma
+	if n > 0 && int(*p)+size > maxPageBytes {
+		return false
+	}
+	*p += pageBytes(size)
+	return true
+}
