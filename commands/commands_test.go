@@ -191,7 +191,9 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 		t.Fatalf("holder after takeover: %+v %v", h, err)
 	}
 	// A reservation left behind by a closed order (its release failed) is
-	// taken over at once.
+	// taken over once the grace is over and the bank scan has covered it
+	// (no grace here), not before: a transfer made within the grace and
+	// scanned later would pay the order that took the name over.
 	no := false
 	if _, err := f.h.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-old", Deposited: &no}); err != nil {
 		t.Fatal(err)
@@ -199,21 +201,27 @@ func TestStaleReservationsAreTakenOver(t *testing.T) {
 	if err := f.names.Reserve(ctx, rep.DepositorName, "o-old"); err != nil { // as if the release had failed
 		t.Fatal(err)
 	}
-	// Find an order ID whose first choice is that name.
-	var id string
-	for i := range 100000 {
-		cand := fmt.Sprintf("probe-%d", i)
-		if firstName(cand) == rep.DepositorName {
-			id = cand
-			break
+	// Find two order IDs whose first choice is that name.
+	var ids []string
+	for i := 0; i < 1_000_000 && len(ids) < 2; i++ {
+		if cand := fmt.Sprintf("probe-%d", i); firstName(cand) == rep.DepositorName {
+			ids = append(ids, cand)
 		}
 	}
-	if id == "" {
-		t.Fatal("no probe order ID tries that name first")
+	if len(ids) < 2 {
+		t.Fatal("no two probe order IDs try that name first")
+	}
+	id := ids[1]
+	early, err := f.h.Orders.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: ids[0], BuyerID: "u2", BuyerName: "박민", Amount: 5})
+	if err == nil && early.DepositorName == rep.DepositorName {
+		t.Fatalf("name left by a cancelled order taken over before the scan covered its grace: %+v", early)
+	}
+	if err := f.marks.Advance(ctx, "1", time.Now()); err != nil {
+		t.Fatal(err)
 	}
 	rep2, err := f.h.Orders.SubmitOrder(ctx, commands.Meta{}, api.SubmitOrderRequest{OrderID: id, BuyerID: "u", BuyerName: "박민", Amount: 5})
 	if err != nil || rep2.DepositorName != rep.DepositorName {
-		t.Fatalf("name left by a cancelled order not taken over: %+v %v", rep2, err)
+		t.Fatalf("name left by a cancelled order not taken over once the scan covered its grace: %+v %v", rep2, err)
 	}
 }
 

@@ -285,8 +285,19 @@ func (h *Orders) staleHolder(ctx context.Context, name string, holder reservatio
 		return false, nil
 	}
 	// Closed: the name stays reserved through the grace, so that a late
-	// deposit under it is refunded to this order's buyer.
-	return h.cfg.Now().Sub(o.ClosedAt) > h.cfg.NameGrace, nil
+	// deposit under it is refunded to this order's buyer, and until the
+	// bank scan has covered the grace (as releaseName waits): a transfer
+	// made within the grace but not scanned yet would otherwise pay the
+	// order that took the name over.
+	due := o.ClosedAt.Add(h.cfg.NameGrace)
+	if !h.cfg.Now().After(due) {
+		return false, nil
+	}
+	wm, err := h.marks.Watermark(ctx, h.cfg.CollectAccount.Number)
+	if err != nil {
+		return false, err
+	}
+	return !wm.Before(due), nil
 }
 
 // CancelOrder cancels an order. Deposited false cancels an unpaid order at

@@ -158,8 +158,9 @@ func TestOrderExpiresAtItsDeadlineOnceTheScanCoversIt(t *testing.T) {
 		if rep, err := u.submitAs(t, id, "u-2", "김민수", 700); err != nil || rep.DepositorName == sub.DepositorName {
 			t.Fatalf("submit during the grace: %+v %v", rep, err)
 		}
-		// After it the name is free.
+		// After it, once the bank scan has covered it, the name is free.
 		u.clock.Set(due.Add(time.Minute + cfg.NameGrace + time.Second))
+		u.scanned(t, u.clock.Now())
 		id = orderIDTrying(t, "after", sub.DepositorName, "김민수", cfg.DepositorNameMax)
 		if rep, err := u.submitAs(t, id, "u-3", "김민수", 800); err != nil || rep.DepositorName != sub.DepositorName {
 			t.Fatalf("submit after the grace: %+v %v, want the expired order's name %q", rep, err, sub.DepositorName)
@@ -281,13 +282,19 @@ func TestClosedOrderReleasesItsNameAfterTheGrace(t *testing.T) {
 			t.Fatalf("while the scan lags the timer is armed for %v, want %v", got, want)
 		}
 		held(paid.DepositorName, "o-paid")
-		// Meanwhile another order takes over the cancelled order's name
-		// (stale after the grace).
+		// Nor can another order take the cancelled order's name over yet:
+		// a transfer made within its grace may still be scanned.
+		early := orderIDTrying(t, "early", cancelled.DepositorName, "김민수", u.Orders.Config().DepositorNameMax)
+		if rep, err := u.submitAs(t, early, "u-6", "김민수", 400); err != nil || rep.DepositorName == cancelled.DepositorName {
+			t.Fatalf("submit after the grace, before the scan covered it: %+v %v", rep, err)
+		}
+		// Once the scan has covered the grace, another order takes the
+		// name over (stale), before the cancelled order's timer releases it.
+		u.scanned(t, u.clock.Now())
 		id := orderIDTrying(t, "next", cancelled.DepositorName, "김민수", u.Orders.Config().DepositorNameMax)
 		if rep, err := u.submitAs(t, id, "u-4", "김민수", 400); err != nil || rep.DepositorName != cancelled.DepositorName {
 			t.Fatalf("submit after the grace: %+v %v", rep, err)
 		}
-		u.scanned(t, u.clock.Now())
 		for range 2 { // timers fire at least once
 			fire("o-paid", 0)
 			fire("o-cancelled", 0)
