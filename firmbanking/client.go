@@ -143,15 +143,23 @@ func (c *Client) Send(ctx context.Context, t Transfer) (Result, error) {
 		return Result{}, fmt.Errorf("firmbanking: encode transfer: %w", err)
 	}
 	cfg := c.withDefaults()
+	var unknown bool
 	res, err := cfg.do(ctx, request{
-		op:     "send",
-		id:     t.ID,
-		method: http.MethodPost,
-		path:   "/transfers",
-		body:   body,
-		ok:     []int{http.StatusOK, http.StatusCreated, http.StatusAccepted},
+		op:      "send",
+		id:      t.ID,
+		method:  http.MethodPost,
+		path:    "/transfers",
+		body:    body,
+		ok:      []int{http.StatusOK, http.StatusCreated, http.StatusAccepted},
+		unknown: &unknown,
 	})
 	if err != nil && refuses(err) {
+		if unknown {
+			// An earlier attempt of this call may have been accepted
+			// (a 5xx, a timeout, a lost answer): the refusal says nothing
+			// of it, so the outcome is unknown, not refused.
+			return Result{}, fmt.Errorf("%w: send %q: refused after an attempt whose outcome is unknown (the provider may have accepted it): %v", ErrUnavailable, t.ID, err)
+		}
 		return Result{}, &refusal{err}
 	}
 	return res, err
@@ -183,6 +191,10 @@ type request struct {
 	body                 []byte
 	ok                   []int // success statuses
 	notFound             bool  // 404 means ErrUnknownTransfer
+	// unknown, if not nil, is set when an attempt ended in a way that
+	// says nothing of whether the provider acted on it (an error worth
+	// retrying: a 5xx, a timeout, a lost answer).
+	unknown *bool
 }
 
 // do runs r with retries. c has its defaults set.
@@ -196,7 +208,11 @@ func (c Client) do(ctx context.Context, r request) (Result, error) {
 		Sleep:              c.sleep,
 	}
 	res, err := httpretry.Do(ctx, policy, func(ctx context.Context, _ int) (Result, error) {
-		return c.attempt(ctx, r)
+		res, err := c.attempt(ctx, r)
+		if r.unknown != nil && err != nil && httpretry.IsRetry(err) {
+			*r.unknown = true
+		}
+		return res, err
 	})
 	var giveUp *httpretry.GiveUpError
 	if !errors.As(err, &giveUp) {

@@ -243,6 +243,30 @@ func TestClientGaveUpButMoneyWasSent(t *testing.T) {
 	wantSent(t, h.fake, "P-1")
 }
 
+// A refusal after an attempt whose answer was lost is no refusal: the lost
+// attempt was accepted (the account is refused only since), so Send says
+// the outcome is unknown (ErrUnavailable), not ErrRefused, which would have
+// the payout failed and its money returned while it goes out.
+func TestClientRefusalAfterALostAnswerIsUnknown(t *testing.T) {
+	h := newHarness(t, FakeOptions{})
+	h.client.Timeout = 200 * time.Millisecond
+	h.fake.HangNext(1, 10*time.Second)
+	sleep := h.client.sleep
+	h.client.sleep = func(ctx context.Context, d time.Duration) error {
+		h.fake.RefuseAccount(transfer("P-1").To.Number) // between the two attempts
+		return sleep(ctx, d)
+	}
+	_, err := h.client.Send(context.Background(), transfer("P-1"))
+	if errors.Is(err, ErrRefused) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Send error = %v, want ErrUnavailable, not ErrRefused", err)
+	}
+	wantSent(t, h.fake, "P-1")
+	// A refusal with no such attempt before it is one.
+	if _, err := h.client.Send(context.Background(), transfer("P-1")); !errors.Is(err, ErrRefused) {
+		t.Fatalf("a later Send: %v, want ErrRefused", err)
+	}
+}
+
 // A garbled 2xx (say, a proxy truncating the body) is a lost answer too.
 func TestClientRetriesGarbledSuccess(t *testing.T) {
 	var garbled atomic.Bool

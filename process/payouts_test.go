@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,6 +133,73 @@ func TestRefusedRepeatOfAnAcceptedPayoutSettles(t *testing.T) {
 	f.bank.RefuseAccount("123-456")
 	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-a")
 	if p := f.payout(t, "po-a"); p.Status != domain.PayoutSettledStatus {
+		t.Fatalf("payout %+v, want settled: the provider accepted it", p)
+	}
+	if sent := f.bank.Sent(); len(sent) != 1 {
+		t.Fatalf("sent %+v, want the one transfer", sent)
+	}
+	f.assertBalance(t, "u", 300) // not returned
+}
+
+// scriptedProvider refuses the first send, accepts the second at the
+// provider but loses its answer, refuses the third, and passes the rest
+// through: what a provider does when a refusal comes and goes around a lost
+// answer.
+type scriptedProvider struct {
+	firmbanking.Provider
+	sends atomic.Int32
+}
+
+func (p *scriptedProvider) Send(ctx context.Context, t firmbanking.Transfer) (firmbanking.Result, error) {
+	switch p.sends.Add(1) {
+	case 1, 3:
+		return firmbanking.Result{}, fmt.Errorf("%w: http 400: invalid_account", firmbanking.ErrRefused)
+	case 2:
+		if _, err := p.Provider.Send(ctx, t); err != nil {
+			return firmbanking.Result{}, err
+		}
+		return firmbanking.Result{}, fmt.Errorf("%w: http 500, though the transfer was accepted", firmbanking.ErrUnavailable)
+	}
+	return p.Provider.Send(ctx, t)
+}
+
+// TestRefusalAfterALostAnswerWaitsAgain: given a payout refused once
+// (its wait begun), whose next send the provider accepted but answered
+// with an error, when the send after that is refused and the provider's
+// status does not show the transfer yet (its status lags), then the
+// payout waits RefusalLag again from the send whose outcome was unknown,
+// rather than fail at the end of the first wait: it settles, and its money
+// is not returned.
+func TestRefusalAfterALostAnswerWaitsAgain(t *testing.T) {
+	const lag = time.Second // status 404 this long after acceptance
+	var sp *scriptedProvider
+	f := newFixture(t, options{bank: firmbanking.FakeOptions{StatusLag: lag}, cfg: process.Config{RefusalLag: lag + 500*time.Millisecond},
+		provider: func(p firmbanking.Provider) firmbanking.Provider { sp = &scriptedProvider{Provider: p}; return sp }})
+	f.credit(t, "u", 1000)
+	if err := f.withdraw("u", 700, "po-l", "123-456"); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	c := f.commits(t, domain.AggregatePayout, "po-l")[0]
+	waits := func(what string) time.Duration {
+		t.Helper()
+		err := f.m.ReactToPayout(context.Background(), c)
+		ra, ok := errors.AsType[*worker.RetryAfterError](err)
+		if !ok || ra.Err != nil || ra.Delay < lag {
+			t.Fatalf("%s: %v, want a wait of about %v", what, err, lag+500*time.Millisecond)
+		}
+		return ra.Delay
+	}
+	// Refused, unknown: the wait begins.
+	time.Sleep(waits("the first refusal"))
+	// Accepted, its answer lost.
+	if err := f.m.ReactToPayout(context.Background(), c); err == nil || errors.Is(err, firmbanking.ErrRefused) {
+		t.Fatalf("the send whose answer was lost: %v, want an error of unknown outcome", err)
+	}
+	// Refused again while the status does not show it yet: a wait, not a failure.
+	waits("the refusal after the lost answer")
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-l")
+	if p := f.payout(t, "po-l"); p.Status != domain.PayoutSettledStatus {
 		t.Fatalf("payout %+v, want settled: the provider accepted it", p)
 	}
 	if sent := f.bank.Sent(); len(sent) != 1 {

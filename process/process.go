@@ -333,9 +333,14 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		return nil, worker.Permanent(fmt.Errorf("payout %s: %w", p.ID, err))
 	case errors.As(err, &throttled):
 		// The provider said when to come back: a wait, not a failure.
+		// Earlier attempts of this send may have been accepted all the same.
+		m.restartRefusal(p.ID)
 		m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("retry_in", throttled.Wait.String()).Msg("the provider asked to come back later; the payout waits")
 		return nil, worker.RetryAfter(throttled.Wait, nil)
 	case err != nil:
+		// The provider may have accepted this send: a refusal seen before
+		// says nothing of it, so its wait starts again.
+		m.restartRefusal(p.ID)
 		return nil, fmt.Errorf("payout %s: %w", p.ID, err)
 	}
 	return finalResult(p, res, now), nil
@@ -352,7 +357,8 @@ func finalResult(p domain.Payout, res firmbanking.Result, now time.Time) domain.
 
 // refusalWait is how long payout id, refused and unknown to the provider,
 // must still wait before that counts: RefusalLag from the first time this
-// instance saw it so (now, if this is the first).
+// instance saw it so (now, if this is the first), or from its latest send
+// whose outcome was unknown since (restartRefusal).
 func (m *Managers) refusalWait(id domain.PayoutID) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -362,6 +368,17 @@ func (m *Managers) refusalWait(id domain.PayoutID) time.Duration {
 		m.refused[id] = first
 	}
 	return m.cfg.RefusalLag - time.Since(first)
+}
+
+// restartRefusal starts the wait of payout id, if it was refused before,
+// again from now: a send whose outcome is unknown may have been accepted,
+// and the provider may take RefusalLag to show it.
+func (m *Managers) restartRefusal(id domain.PayoutID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.refused[id]; ok {
+		m.refused[id] = time.Now()
+	}
 }
 
 // forgetRefusal drops what refusalWait remembers of payout id.
