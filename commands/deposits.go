@@ -87,13 +87,21 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 		}
 		return duplicateReply(d, seq), nil
 	}
+	// The order the depositor name points at now goes into the claim: a
+	// retry after a crash that left the order paid and the deposit
+	// unrecorded goes on with that order, not with one that took the name
+	// over since (which it would pay a second time).
+	target, err := h.nameHolder(ctx, req.AccountNumber, req.DepositorName)
+	if err != nil {
+		return api.RecordDepositReply{}, err
+	}
 	// The first request to claim the transaction says what it is; this one
 	// goes on with that. Two requests describing one transaction
 	// differently (a name cut short by a statement export, say) then pay
 	// one order, not one each.
 	claimed, same, created, err := h.claim(ctx, id, depositClaim{
 		BankTxnID: req.BankTxnID, AccountNumber: req.AccountNumber, DepositorName: req.DepositorName,
-		Amount: req.Amount, DepositedAt: req.DepositedAt.UTC(),
+		Amount: req.Amount, DepositedAt: req.DepositedAt.UTC(), OrderID: target,
 	})
 	if held := (*reservations.ClaimHeldError)(nil); errors.As(err, &held) {
 		// Another instance is recording it: what it recorded, if it has
@@ -124,7 +132,7 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 		DepositID: id, BankTxnID: claimed.BankTxnID, AccountNumber: claimed.AccountNumber, DepositorName: claimed.DepositorName,
 		Amount: claimed.Amount, DepositedAt: claimed.DepositedAt, RecordedAt: now,
 	}
-	if err := h.matchDeposit(ctx, meta, &rec, now); err != nil {
+	if err := h.matchDeposit(ctx, meta, &rec, now, claimed.OrderID); err != nil {
 		return api.RecordDepositReply{}, err
 	}
 	out, err := h.deposits.Execute(ctx, meta, string(id), func(d domain.Deposit) ([]domain.Event, error) {
@@ -142,13 +150,37 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 }
 
 // depositClaim is what a request says of a bank transaction; the first one
-// claimed is the one recorded.
+// claimed is the one recorded. OrderID is the order its depositor name
+// pointed at when it was first claimed (none for a store payment, a free
+// name, or a claim an older version made): the order every attempt applies
+// it to.
 type depositClaim struct {
-	BankTxnID     string    `json:"bank_txn_id"`
-	AccountNumber string    `json:"account_number"`
-	DepositorName string    `json:"depositor_name"`
-	Amount        int64     `json:"amount"`
-	DepositedAt   time.Time `json:"deposited_at"`
+	BankTxnID     string         `json:"bank_txn_id"`
+	AccountNumber string         `json:"account_number"`
+	DepositorName string         `json:"depositor_name"`
+	Amount        int64          `json:"amount"`
+	DepositedAt   time.Time      `json:"deposited_at"`
+	OrderID       domain.OrderID `json:"order_id,omitempty"`
+}
+
+// sameTransaction reports whether two claims describe the transaction
+// alike, whichever order each found its name pointing at.
+func (c depositClaim) sameTransaction(o depositClaim) bool {
+	return c.BankTxnID == o.BankTxnID && c.AccountNumber == o.AccountNumber && c.DepositorName == o.DepositorName &&
+		c.Amount == o.Amount && c.DepositedAt.Equal(o.DepositedAt)
+}
+
+// nameHolder is the order a depositor name points at now, for a deposit
+// to account; none for a store payment (another account) or a free name.
+func (h *Deposits) nameHolder(ctx context.Context, account, name string) (domain.OrderID, error) {
+	if domain.NormalizeAccountNumber(account) != domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number) {
+		return "", nil
+	}
+	holder, _, err := h.names.Holder(ctx, name)
+	if errors.Is(err, reservations.ErrFree) {
+		return "", nil
+	}
+	return holder.OrderID, err
 }
 
 // claim claims deposit id for mine and returns the claim to go on with,
@@ -173,6 +205,11 @@ func (h *Deposits) claim(ctx context.Context, id domain.DepositID, mine depositC
 	if first.BankTxnID == "" || domain.NewDepositID(first.AccountNumber, first.BankTxnID) != id || first.Amount <= 0 || first.DepositedAt.IsZero() {
 		return depositClaim{}, false, false, fmt.Errorf("claim of deposit %s describes another transaction or none: %.200s", id, got)
 	}
+	if first.sameTransaction(mine) {
+		// Described alike; the name may point elsewhere by now, but the
+		// first claim's order is the one an earlier attempt may have paid.
+		return first, true, created, nil
+	}
 	h.log.Warn().Str("deposit_id", string(id)).Str("bank_txn_id", mine.BankTxnID).
 		Str("claimed_depositor_name", first.DepositorName).Int64("claimed_amount", first.Amount).
 		Str("depositor_name", mine.DepositorName).Int64("amount", mine.Amount).
@@ -189,8 +226,10 @@ func duplicateReply(d domain.Deposit, seq eventstore.Seq) api.RecordDepositReply
 }
 
 // matchDeposit applies the deposit to the order its depositor name belongs
-// to (and to the buyer's wallet for a refund), and sets rec's outcome.
-func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.DepositRecorded, now time.Time) error {
+// to (and to the buyer's wallet for a refund), and sets rec's outcome. target,
+// if not empty, is that order as the transaction's claim says (the name
+// may point at another by now); otherwise the name is looked up.
+func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.DepositRecorded, now time.Time, target domain.OrderID) error {
 	orphan := func(reason domain.OrphanReason) error {
 		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, reason
 		return nil
@@ -198,12 +237,16 @@ func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depo
 	if number := domain.NormalizeAccountNumber(rec.AccountNumber); number != domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number) {
 		return h.storePayment(ctx, meta, rec, number)
 	}
-	holder, _, err := h.names.Holder(ctx, rec.DepositorName)
-	if errors.Is(err, reservations.ErrFree) {
-		return orphan(domain.ReasonNoSuchName)
-	}
-	if err != nil {
-		return err
+	holder := reservations.Holder{OrderID: target}
+	if target == "" { // the name was free when claimed, or the claim does not say
+		var err error
+		holder, _, err = h.names.Holder(ctx, rec.DepositorName)
+		if errors.Is(err, reservations.ErrFree) {
+			return orphan(domain.ReasonNoSuchName)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	var outcome domain.DepositOutcome
 	out, err := h.orders.Execute(ctx, meta, string(holder.OrderID), func(o domain.Order) ([]domain.Event, error) {

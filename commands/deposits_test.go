@@ -233,6 +233,41 @@ func TestResumedRecordCompletesWhatItsFirstAttemptBegan(t *testing.T) {
 	}
 }
 
+// TestRetryAfterTheNameMovedOnGoesToTheFirstOrder: the first attempt paid
+// the order and died before recording the deposit; meanwhile the order's
+// name was released and another order took it. The repeat (the scanner's,
+// without a key) records the deposit as paying the first order, as the
+// claim says, and leaves the new order unpaid: the transaction moves money
+// once.
+func TestRetryAfterTheNameMovedOnGoesToTheFirstOrder(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnit(t, &failOnce{EventStore: es, typ: "deposit"})
+		ctx := context.Background()
+		first := u.submit(t, "o-first", 4000)
+		req := api.RecordDepositRequest{BankTxnID: "t-moved", AccountNumber: collect.Number, DepositorName: first.DepositorName, Amount: 4000, DepositedAt: u.clock.Now()}
+		if _, err := u.Deposits.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject}, req); err == nil {
+			t.Fatal("the first attempt did not die")
+		}
+		if st := u.order(t, first.OrderID).Status; st != domain.StatusPaid {
+			t.Fatalf("the first order is %s, want paid by the attempt that died", st)
+		}
+		if err := u.names.Release(ctx, first.DepositorName, domain.OrderID(first.OrderID)); err != nil {
+			t.Fatal(err)
+		}
+		next := orderIDTrying(t, "o-next", first.DepositorName, "김민수", u.Orders.Config().DepositorNameMax)
+		if rep, err := u.submitAs(t, next, "u-next", "김민수", 4000); err != nil || rep.DepositorName != first.DepositorName {
+			t.Fatalf("the next order under the name: %+v %v", rep, err)
+		}
+		rep, err := u.Deposits.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject}, req)
+		if err != nil || rep.Outcome != domain.OutcomeMatched || rep.OrderID != first.OrderID {
+			t.Fatalf("the repeat: %+v %v, want matched to %s", rep, err, first.OrderID)
+		}
+		if o := u.order(t, next); o.Status != domain.StatusAwaitingDeposit || len(o.DepositIDs) != 0 {
+			t.Fatalf("the order that took the name over: %+v, want unpaid", o)
+		}
+	})
+}
+
 // A claim that does not describe the transaction (another one, or none) is
 // never recorded: the request fails and nothing is written.
 func TestRecordRefusesAClaimOfAnotherTransaction(t *testing.T) {
