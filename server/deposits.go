@@ -126,7 +126,7 @@ func (s *Server) resolveDeposit() commandSpec[api.ResolveDepositRequest, api.Res
 // recorded settled (the money never sent). A dead letter kept by a redrive
 // that ended in a wait (the transfer pending) is not enough: unless the
 // part gave up for good (a permanent dead letter: the provider holds
-// another transfer under the ID), the provider must report the outcome
+// another transfer under the ID) and no redrive ran since, the provider must report the outcome
 // asked, or, for a failure, not know the payout a status lag after the
 // dead letter (a transfer accepted a moment before may not show yet). An
 // instance without a provider cannot ask. Force skips these checks, but
@@ -202,13 +202,14 @@ func payoutInFlight(req api.ResolvePayoutRequest, msg string, details map[string
 
 // payoutKnown checks, for payoutResolvable, that the outcome asked is
 // what the provider knows of the payout dl gave up on: no check when it
-// gave up for good (the provider holds another transfer under the ID);
+// gave up for good (the provider holds another transfer under the ID) and
+// no redrive has run since (one may have sent the payout);
 // else the provider must report that outcome, or, for a failure, not know
 // the payout a status lag after the part's last attempt (the dead letter,
 // or a redrive since, which ended at lastRedrive).
 func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, dl api.DeadLetter, lastRedrive time.Time) error {
 	switch {
-	case dl.Permanent:
+	case dl.Permanent && lastRedrive.IsZero():
 		return nil
 	case s.cfg.PayoutStatus == nil:
 		return payoutInFlight(req, "this instance has no firm-banking provider to ask for the payout's status", map[string]any{})

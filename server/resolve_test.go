@@ -49,7 +49,7 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 	provider, providerErr := "pending", error(nil)
 	h.srv.cfg.PayoutStatus = func(context.Context, string) (string, error) { return provider, providerErr }
 	h.srv.cfg.PayoutStatusLag = time.Minute
-	ids := []string{"po-1", "po-2", "po-3", "po-4", "po-5"}
+	ids := []string{"po-1", "po-2", "po-3", "po-4", "po-5", "po-6"}
 	for i, id := range ids {
 		if _, err := h.srv.cfg.Payouts.Request(ctx, commands.Meta{}, domain.PayoutRequested{PayoutID: domain.PayoutID(id), Amount: 700 + int64(i),
 			To: domain.BankAccount{Bank: "KB", Number: "1-2", Holder: "김민수"}, PayFrom: "123-456-789", Source: domain.PayoutFromWallet, SourceID: "u",
@@ -100,6 +100,18 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 	deadLetter("po-3", true, 0)
 	if err := resolve("po-3", "failed", false); err != nil {
 		t.Fatalf("failing a payout with a permanent dead letter: %v", err)
+	}
+	// Unless it was redriven since: the redrive may have sent it, so the
+	// provider is asked, and "unknown" counts a status lag after it.
+	deadLetter("po-6", true, time.Hour)
+	redriven := h.srv.cfg.DeadLetters.(oneDeadLetter)
+	redriven.lastRedrive = time.Now()
+	h.srv.cfg.DeadLetters = redriven
+	for _, p := range []string{"pending", ""} {
+		provider = p
+		if err := resolve("po-6", "failed", false); !inFlight(err) {
+			t.Fatalf("a permanent dead letter redriven since, provider %q: %v, want payout_in_flight", p, err)
+		}
 	}
 	// No provider on this instance: nothing to ask, only force records it.
 	h.srv.cfg.PayoutStatus = nil
