@@ -132,7 +132,7 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 		DepositID: id, BankTxnID: claimed.BankTxnID, AccountNumber: claimed.AccountNumber, DepositorName: claimed.DepositorName,
 		Amount: claimed.Amount, DepositedAt: claimed.DepositedAt, RecordedAt: now,
 	}
-	if err := h.matchDeposit(ctx, meta, &rec, now, claimed.OrderID); err != nil {
+	if err := h.matchDeposit(ctx, meta, &rec, now, claimed.OrderID, !created); err != nil {
 		return api.RecordDepositReply{}, err
 	}
 	out, err := h.deposits.Execute(ctx, meta, string(id), func(d domain.Deposit) ([]domain.Event, error) {
@@ -228,14 +228,16 @@ func duplicateReply(d domain.Deposit, seq eventstore.Seq) api.RecordDepositReply
 // matchDeposit applies the deposit to the order its depositor name belongs
 // to (and to the buyer's wallet for a refund), and sets rec's outcome. target,
 // if not empty, is that order as the transaction's claim says (the name
-// may point at another by now); otherwise the name is looked up.
-func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.DepositRecorded, now time.Time, target domain.OrderID) error {
+// may point at another by now); otherwise the name is looked up. retry
+// says that an earlier attempt held the transaction's claim, and may have
+// applied it.
+func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.DepositRecorded, now time.Time, target domain.OrderID, retry bool) error {
 	orphan := func(reason domain.OrphanReason) error {
 		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, reason
 		return nil
 	}
 	if number := domain.NormalizeAccountNumber(rec.AccountNumber); number != domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number) {
-		return h.storePayment(ctx, meta, rec, number)
+		return h.storePayment(ctx, meta, rec, number, retry)
 	}
 	holder := reservations.Holder{OrderID: target}
 	if target == "" { // the name was free when claimed, or the claim does not say
@@ -314,7 +316,7 @@ func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depo
 // that is neither the collection account nor a dedicated one is an orphan.
 // Nothing about it is matched against orders, and no order deposit ever
 // reaches a bill.
-func (h *Deposits) storePayment(ctx context.Context, meta Meta, rec *domain.DepositRecorded, number string) error {
+func (h *Deposits) storePayment(ctx context.Context, meta Meta, rec *domain.DepositRecorded, number string, retry bool) error {
 	if h.links == nil {
 		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, domain.ReasonUnknownAccount
 		return nil
@@ -327,7 +329,7 @@ func (h *Deposits) storePayment(ctx context.Context, meta Meta, rec *domain.Depo
 		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, domain.ReasonUnknownAccount
 		return nil
 	}
-	bill, err := h.links.recordStorePayment(ctx, meta, link, *rec)
+	bill, err := h.links.recordStorePayment(ctx, meta, link, *rec, retry)
 	if err != nil {
 		return err
 	}

@@ -216,7 +216,22 @@ func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (ap
 // payment to the distributor, and returns the bill it went to ("" for an
 // unbilled payment). A repeat for the same deposit changes nothing and
 // returns the same bill.
-func (h *Links) recordStorePayment(ctx context.Context, meta Meta, link string, rec domain.DepositRecorded) (string, error) {
+func (h *Links) recordStorePayment(ctx context.Context, meta Meta, link string, rec domain.DepositRecorded, retry bool) (string, error) {
+	if retry {
+		// An earlier attempt may have applied the payment and died before
+		// recording the deposit: the link remembers only its last
+		// domain.RecentDeposits payments, so its history is searched.
+		ev, found, err := h.links.Find(ctx, link, func(e domain.Event) bool {
+			p, ok := e.(domain.StorePaymentReceived)
+			return ok && p.DepositID == rec.DepositID
+		})
+		if err != nil {
+			return "", err
+		}
+		if found {
+			return ev.(domain.StorePaymentReceived).BillID, nil
+		}
+	}
 	out, err := h.links.Execute(ctx, meta, link, func(l domain.Link) ([]domain.Event, error) {
 		return domain.DecideStorePayment(l, domain.StorePayment{
 			DepositID: rec.DepositID, Amount: rec.Amount, PaidAt: rec.DepositedAt, CollectAccount: domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number),

@@ -262,3 +262,33 @@ func TestIssueBulk(t *testing.T) {
 		t.Errorf("the repeat appended %d commits", after-before)
 	}
 }
+
+// TestRetriedStorePaymentAfterManyOthersIsAppliedOnce: the first attempt
+// applied a store payment and died before recording the deposit; more
+// payments than the link remembers (domain.RecentDeposits) reach the link
+// before the transaction is recorded again. The repeat finds the payment in
+// the link's history and records the deposit without paying the bill again.
+func TestRetriedStorePaymentAfterManyOthersIsAppliedOnce(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		fs := &failOnce{EventStore: es, typ: "deposit"}
+		u := newUnit(t, fs)
+		ctx := context.Background()
+		acct := u.link(t, "d-1", "s-1").DedicatedAccount
+		bill := u.issue(t, "d-1", "s-1", 1_000_000_000)
+		req := api.RecordDepositRequest{BankTxnID: "t-first", AccountNumber: acct.Number, DepositorName: "가게", Amount: 1_000, DepositedAt: u.clock.Now()}
+		if _, err := u.Deposits.RecordDeposit(ctx, commands.Meta{}, req); err == nil {
+			t.Fatal("the first attempt did not die")
+		}
+		others := domain.RecentDeposits + 6
+		for i := range others {
+			u.pay(t, fmt.Sprint("t-", i), acct.Number, 1)
+		}
+		rep, err := u.Deposits.RecordDeposit(ctx, commands.Meta{}, req)
+		if err != nil || rep.Outcome != domain.OutcomeStorePayment || rep.BillID != bill.BillID {
+			t.Fatalf("the repeat: %+v %v, want a store payment to %s", rep, err, bill.BillID)
+		}
+		if l := u.linkState(t, "d-1", "s-1"); l.Current.PaidAmount != int64(1_000+others) {
+			t.Fatalf("the bill's paid amount %d, want %d: the first payment counted once", l.Current.PaidAmount, 1_000+others)
+		}
+	})
+}

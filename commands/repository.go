@@ -114,6 +114,33 @@ func (r *Repository[S]) catchUp(ctx context.Context, id string, snap snapshot[S]
 	return snap, prior, nil
 }
 
+// Find reads aggregate id's whole history (no snapshot, no cache) and
+// returns its first event that match accepts. It is for rare paths, such as
+// a retry after a crash looking for what an earlier attempt did beyond
+// what the state remembers.
+func (r *Repository[S]) Find(ctx context.Context, id string, match func(domain.Event) bool) (domain.Event, bool, error) {
+	ref := eventstore.Ref{Type: r.agg.Type, ID: id}
+	commits, err := r.core.events.Load(ctx, ref, 0)
+	if err != nil {
+		return nil, false, damaged(ref, err)
+	}
+	for _, c := range commits {
+		if c.Damaged != nil {
+			continue
+		}
+		for _, env := range c.Events {
+			ev, err := r.core.codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+			if err != nil {
+				return nil, false, &DamagedError{Ref: ref, Seq: c.Seq, Err: fmt.Errorf("load %s: event %s (%s): %w", ref, env.EventID, env.EventType, err)}
+			}
+			if match(ev) {
+				return ev, true, nil
+			}
+		}
+	}
+	return nil, false, nil
+}
+
 // Execute runs one command on aggregate id: decide returns the events for
 // a state (or a domain error), and Execute appends them as one commit.
 //
