@@ -22,6 +22,11 @@ type Meta struct {
 	// finish: it may have appended already, so the command first looks for
 	// its events.
 	Resumed bool
+	// EarlierRead, with Resumed, says the caller has looked for the
+	// earlier attempt's commit in the aggregate's whole history already
+	// (Repository.Earlier) and found none: the command does not read it all
+	// again, and still recognises such a commit among those it reads.
+	EarlierRead bool
 	// FreshID says the ID of the aggregate the command creates was
 	// generated for this request just now (not the client's, not an
 	// earlier attempt's): nothing can be recorded under it, so the command

@@ -74,6 +74,12 @@ func (h *Links) issue(ctx context.Context, meta Meta, dist domain.DistributorID,
 	if err != nil {
 		return api.IssueBillReply{}, err
 	}
+	return issueReply(id, out)
+}
+
+// issueReply is the reply of an issue that out, its outcome on link id,
+// records.
+func issueReply(id string, out Outcome[domain.Link]) (api.IssueBillReply, error) {
 	for _, e := range out.Events {
 		if b, ok := e.(domain.BillIssued); ok {
 			return api.IssueBillReply{
@@ -121,12 +127,39 @@ func (h *Links) IssueBulk(ctx context.Context, meta Meta, req api.IssueBulkReque
 		sem <- struct{}{}
 		go func(lines []int) {
 			defer func() { <-sem; wg.Done() }()
+			// A repeat looks for what earlier attempts issued on the
+			// store's link in one read, not one read per line: a store's
+			// lines run one after another, and each would read the whole
+			// link again.
+			var earlier map[string]Outcome[domain.Link]
+			link := domain.LinkID(dist, domain.StoreID(req.Bills[lines[0]].StoreID))
+			if meta.Resumed && meta.IdempotencyKey != "" {
+				var err error
+				if earlier, err = h.links.Earlier(ctx, link, meta, meta.IdempotencyKey+"#"); err != nil {
+					mu.Lock()
+					fail = errors.Join(fail, fmt.Errorf("store %s: %w", req.Bills[lines[0]].StoreID, err))
+					mu.Unlock()
+					return
+				}
+			}
 			for _, i := range lines {
 				m := meta
 				if m.IdempotencyKey != "" {
 					m.IdempotencyKey += "#" + strconv.Itoa(i+1)
 				}
-				rep, err := h.issue(ctx, m, dist, req.Bills[i])
+				var (
+					rep api.IssueBillReply
+					err error
+				)
+				if out, ok := earlier[m.IdempotencyKey]; ok {
+					if m.FoundEarlier != nil {
+						m.FoundEarlier.Store(true)
+					}
+					rep, err = issueReply(link, out)
+				} else {
+					m.EarlierRead = earlier != nil
+					rep, err = h.issue(ctx, m, dist, req.Bills[i])
+				}
 				if err != nil {
 					var de *domain.Error
 					if !errors.As(err, &de) {
@@ -188,25 +221,56 @@ func (h *Links) CancelBill(ctx context.Context, meta Meta, req api.CancelBillReq
 
 // RemindUnpaid records one reminder per link of links whose current bill
 // has an outstanding balance (decided on each link's own state), and
-// returns the stores reminded.
+// returns the stores reminded, in the order of links. Links are visited
+// bulkConcurrency at a time; one that fails (NATS away, the command's time
+// up) does not stop the others, and the request then fails as a whole: its
+// repeat with the same key reminds only the stores not reminded yet.
 func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (api.RemindUnpaidReply, error) {
-	reply := api.RemindUnpaidReply{Reminded: []string{}}
-	for _, id := range links {
+	type result struct {
+		store string
+		seq   api.Seq
+	}
+	var (
+		results = make([]result, len(links))
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, bulkConcurrency)
+		mu      sync.Mutex
+		fail    error
+	)
+	for i, id := range links {
 		m := meta
 		if m.IdempotencyKey != "" {
 			m.IdempotencyKey += "#" + id
 		}
-		out, err := h.links.Execute(ctx, m, id, func(l domain.Link) ([]domain.Event, error) {
-			return domain.DecideRemind(l, domain.Remind{Now: h.cfg.Now()})
-		}, nil)
-		if err != nil {
-			return api.RemindUnpaidReply{}, err
-		}
-		for _, e := range out.Events {
-			if r, ok := e.(domain.BillReminded); ok {
-				reply.Reminded = append(reply.Reminded, string(r.StoreID))
-				reply.Seq = max(reply.Seq, written(out.Seq).Seq)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out, err := h.links.Execute(ctx, m, id, func(l domain.Link) ([]domain.Event, error) {
+				return domain.DecideRemind(l, domain.Remind{Now: h.cfg.Now()})
+			}, nil)
+			if err != nil {
+				mu.Lock()
+				fail = errors.Join(fail, fmt.Errorf("link %s: %w", id, err))
+				mu.Unlock()
+				return
 			}
+			for _, e := range out.Events {
+				if r, ok := e.(domain.BillReminded); ok {
+					results[i] = result{store: string(r.StoreID), seq: written(out.Seq).Seq}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if fail != nil {
+		return api.RemindUnpaidReply{}, fail
+	}
+	reply := api.RemindUnpaidReply{Reminded: []string{}}
+	for _, r := range results {
+		if r.store != "" {
+			reply.Reminded = append(reply.Reminded, r.store)
+			reply.Seq = max(reply.Seq, r.seq)
 		}
 	}
 	return reply, nil

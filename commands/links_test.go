@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/commands/commandstest"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
 )
 
 func (u *unit) link(t *testing.T, dist, store string) api.LinkStoreReply {
@@ -291,4 +294,101 @@ func TestRetriedStorePaymentAfterManyOthersIsAppliedOnce(t *testing.T) {
 			t.Fatalf("the bill's paid amount %d, want %d: the first payment counted once", l.Current.PaidAmount, 1_000+others)
 		}
 	})
+}
+
+// TestRemindUnpaidGoesOnPastAFailedLink: one link's reminder fails (the
+// instance dies before its append); the others are reminded all the same,
+// and the request fails. Its repeat with the same key reminds only the
+// store that was missed: every store once, listed in the order of links.
+func TestRemindUnpaidGoesOnPastAFailedLink(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		fs := &failOnce{EventStore: es, typ: "x"}
+		u := newUnit(t, fs)
+		ctx := context.Background()
+		var links, stores []string
+		for i := range 20 {
+			store := fmt.Sprintf("s-%02d", i)
+			u.link(t, "d-1", store)
+			u.issue(t, "d-1", store, 10_000)
+			links, stores = append(links, domain.LinkID("d-1", domain.StoreID(store))), append(stores, store)
+		}
+		reminders := func() (n int) {
+			for _, id := range links {
+				for _, c := range u.commits(t, domain.AggregateLink, id) {
+					if c.Events[0].EventType == "bill.reminded" {
+						n++
+					}
+				}
+			}
+			return n
+		}
+		fs.typ = domain.AggregateLink // the next append to a link fails
+		meta := commands.Meta{Command: api.BillRemind.Subject, IdempotencyKey: "k-remind"}
+		if _, err := u.Links.RemindUnpaid(ctx, meta, links); err == nil {
+			t.Fatal("a link's reminder failed, but the request did not")
+		}
+		if n := reminders(); n != 19 {
+			t.Fatalf("%d stores reminded after one failed, want the other 19", n)
+		}
+		meta.Resumed = true
+		rep, err := u.Links.RemindUnpaid(ctx, meta, links)
+		if err != nil || !slices.Equal(rep.Reminded, stores) {
+			t.Fatalf("the repeat: %+v %v, want every store in order", rep, err)
+		}
+		if n := reminders(); n != 20 {
+			t.Fatalf("%d reminders after the repeat, want 20: each store once", n)
+		}
+	})
+}
+
+// countLoads counts the whole-history loads (from sequence 0) of aggregates
+// of type typ.
+type countLoads struct {
+	commands.EventStore
+	typ   string
+	whole atomic.Int32
+}
+
+func (c *countLoads) Load(ctx context.Context, ref eventstore.Ref, after eventstore.Seq) ([]eventstore.Commit, error) {
+	if ref.Type == c.typ && after == 0 {
+		c.whole.Add(1)
+	}
+	return c.EventStore.Load(ctx, ref, after)
+}
+
+// A resumed bulk of many lines for one store reads the store's link
+// history once to find what earlier attempts issued, not once per line
+// (which grew with the square of the lines and kept a 1,000-line repeat
+// from ever finishing), and issues only the lines not issued yet.
+func TestResumedBulkReadsEachLinkOnce(t *testing.T) {
+	cs := &countLoads{EventStore: storeOpeners[0].open(t), typ: domain.AggregateLink}
+	u := newUnit(t, cs)
+	u.link(t, "d-1", "s-1")
+	var lines []api.BillLine
+	for i := range 40 {
+		lines = append(lines, api.BillLine{StoreID: "s-1", Amount: int64(1000 + i)})
+	}
+	meta := commands.Meta{Command: api.BillIssueBulk.Subject, IdempotencyKey: "erp-big"}
+	// The first attempt got through 25 lines.
+	first, err := u.Links.IssueBulk(context.Background(), meta, api.IssueBulkRequest{DistributorID: "d-1", Bills: lines[:25]})
+	if err != nil || first.Issued != 25 {
+		t.Fatalf("first attempt: %+v %v", first, err)
+	}
+	cs.whole.Store(0)
+	meta.Resumed = true
+	rep, err := u.Links.IssueBulk(context.Background(), meta, api.IssueBulkRequest{DistributorID: "d-1", Bills: lines})
+	if err != nil || rep.Issued != 40 {
+		t.Fatalf("the repeat: %+v %v", rep, err)
+	}
+	for i := range 25 {
+		if rep.Results[i].BillID != first.Results[i].BillID {
+			t.Fatalf("line %d: bill %s, the first attempt issued %s", i+1, rep.Results[i].BillID, first.Results[i].BillID)
+		}
+	}
+	if n := cs.whole.Load(); n != 1 {
+		t.Fatalf("the repeat read the link's whole history %d times, want once", n)
+	}
+	if l := u.linkState(t, "d-1", "s-1"); l.BillsIssued != 40 {
+		t.Fatalf("%d bills issued, want 40: each line once", l.BillsIssued)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/bankbook/bankbook/domain"
@@ -88,17 +89,13 @@ func (r *Repository[S]) catchUp(ctx context.Context, id string, snap snapshot[S]
 			snap.seq = c.Seq
 			continue
 		}
-		events := make([]domain.Event, 0, len(c.Events))
-		for _, env := range c.Events {
-			ev, err := r.core.codec.Decode(env.EventType, env.SchemaVersion, env.Data)
-			if err != nil {
-				// A commit this engine cannot decode (an unknown event
-				// type): the aggregate is refused, not half-loaded.
-				return snapshot[S]{}, nil, &DamagedError{Ref: ref, Seq: c.Seq, Err: fmt.Errorf("load %s: event %s (%s): %w", ref, env.EventID, env.EventType, err)}
-			}
+		events, err := r.decode(ref, c)
+		if err != nil {
+			return snapshot[S]{}, nil, err
+		}
+		for _, ev := range events {
 			snap.state = r.agg.Apply(snap.state, ev)
 			snap.version++
-			events = append(events, ev)
 		}
 		snap.seq, snap.commitID = c.Seq, c.CommitID
 		snap.unsaved++
@@ -128,17 +125,68 @@ func (r *Repository[S]) Find(ctx context.Context, id string, match func(domain.E
 		if c.Damaged != nil {
 			continue
 		}
-		for _, env := range c.Events {
-			ev, err := r.core.codec.Decode(env.EventType, env.SchemaVersion, env.Data)
-			if err != nil {
-				return nil, false, &DamagedError{Ref: ref, Seq: c.Seq, Err: fmt.Errorf("load %s: event %s (%s): %w", ref, env.EventID, env.EventType, err)}
-			}
+		events, err := r.decode(ref, c)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, ev := range events {
 			if match(ev) {
 				return ev, true, nil
 			}
 		}
 	}
 	return nil, false, nil
+}
+
+// decode decodes the events of commit c of ref. A commit this engine
+// cannot decode (an unknown event type) is a *DamagedError: the aggregate
+// is refused, not half-loaded.
+func (r *Repository[S]) decode(ref eventstore.Ref, c eventstore.Commit) ([]domain.Event, error) {
+	events := make([]domain.Event, 0, len(c.Events))
+	for _, env := range c.Events {
+		ev, err := r.core.codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+		if err != nil {
+			return nil, &DamagedError{Ref: ref, Seq: c.Seq, Err: fmt.Errorf("load %s: event %s (%s): %w", ref, env.EventID, env.EventType, err)}
+		}
+		events = append(events, ev)
+	}
+	return events, nil
+}
+
+// Earlier reads aggregate id's whole history once and returns, by
+// idempotency key, the commits that earlier attempts of meta's command
+// (its Command and Actor) appended under keys that begin with prefix: a
+// command of many commits on one aggregate (a bulk's lines) looks for all
+// of them in one read, rather than each in a read of its own.
+func (r *Repository[S]) Earlier(ctx context.Context, id string, meta Meta, prefix string) (map[string]Outcome[S], error) {
+	ref := eventstore.Ref{Type: r.agg.Type, ID: id}
+	commits, err := r.core.events.Load(ctx, ref, 0)
+	if err != nil {
+		return nil, damaged(ref, err)
+	}
+	var (
+		state S
+		found = map[string]Outcome[S]{}
+	)
+	for _, c := range commits {
+		if c.Damaged != nil {
+			continue
+		}
+		events, err := r.decode(ref, c)
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range events {
+			state = r.agg.Apply(state, ev)
+		}
+		first := c.Events[0]
+		if first.Command == meta.Command && first.Actor == meta.Actor && strings.HasPrefix(first.IdempotencyKey, prefix) {
+			if _, dup := found[first.IdempotencyKey]; !dup {
+				found[first.IdempotencyKey] = Outcome[S]{State: state, Events: events, Seq: c.Seq}
+			}
+		}
+	}
+	return found, nil
 }
 
 // Execute runs one command on aggregate id: decide returns the events for
@@ -180,7 +228,7 @@ func (r *Repository[S]) Execute(ctx context.Context, meta Meta, id string, decid
 	verified := false
 	refresh := func() (*Outcome[S], error) {
 		from := snap
-		if meta.Resumed && !verified {
+		if meta.Resumed && !verified && !meta.EarlierRead {
 			from = snapshot[S]{} // the earlier attempt's commit may be older than the cache
 		}
 		next, prior, err := r.catchUp(ctx, id, from, meta)
@@ -190,7 +238,7 @@ func (r *Repository[S]) Execute(ctx context.Context, meta Meta, id string, decid
 		snap, verified = next, true
 		return prior, nil
 	}
-	if meta.Resumed {
+	if meta.Resumed && !meta.EarlierRead {
 		if prior, err := refresh(); err != nil || prior != nil {
 			return deref(prior), err
 		}

@@ -61,7 +61,7 @@ func toAPIError(err error) *api.Error {
 // unavailableMessage is the 503 answer to a transient NATS failure. The
 // command may or may not have been recorded: a repeat with the same
 // Idempotency-Key finds out and never acts twice.
-const unavailableMessage = "the event store did not answer in time or is electing a leader; retry with the same Idempotency-Key"
+const unavailableMessage = "the event store did not answer in time or is electing a leader, or the command ran out of its time (a command of several commits may have done part of its work); retry with the same Idempotency-Key, which finishes it without doing anything twice"
 
 // definitive reports whether a failed command's outcome is final, so an
 // idempotent repeat must get it again: a 4xx refusal. A 5xx may have failed
