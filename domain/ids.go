@@ -63,8 +63,18 @@ func ValidateLedgerAccount(field, name string) error {
 	return nil
 }
 
+// blankRune reports whether r prints as nothing: white space, and the
+// Hangul fillers and the blank Braille pattern, which are letters to Unicode.
+func blankRune(r rune) bool {
+	switch r {
+	case '\u115f', '\u1160', '\u3164', '\uffa0', '\u2800':
+		return true
+	}
+	return unicode.IsSpace(r)
+}
+
 // ValidateText checks a required free-text label supplied in field (a bank
-// name, an account holder, a memo): not blank, valid UTF-8, at most
+// name, an account holder, a memo): not blank (nor only Hangul fillers), valid UTF-8, at most
 // maxRunes characters, and nothing invisible or layout-changing: no control
 // characters (newlines, tabs, NUL), no format characters (zero-width and
 // bidirectional controls) and no line or paragraph separators, which a bank
@@ -72,6 +82,9 @@ func ValidateLedgerAccount(field, name string) error {
 func ValidateText(field, s string, maxRunes int) error {
 	if strings.TrimSpace(s) == "" {
 		return Invalid(field, "is required")
+	}
+	if strings.TrimFunc(s, blankRune) == "" {
+		return Invalid(field, "must show something: it holds only blanks (spaces or Hangul fillers)")
 	}
 	if !utf8.ValidString(s) {
 		return Invalid(field, "must be valid UTF-8")
