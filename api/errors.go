@@ -18,11 +18,21 @@ type Error struct {
 
 func (e *Error) Error() string { return strconv.Itoa(e.Status) + " " + e.Code + ": " + e.Message }
 
-// Body is the error's reply body.
+// Body is the error's reply body. It always carries details, {} when the
+// error has none, as API.md shows it.
 func (e *Error) Body() []byte {
+	type wire struct {
+		Code    string         `json:"code"`
+		Message string         `json:"message"`
+		Details map[string]any `json:"details"`
+	}
+	w := wire{Code: e.Code, Message: e.Message, Details: e.Details}
+	if w.Details == nil {
+		w.Details = map[string]any{}
+	}
 	b, _ := json.Marshal(struct {
-		Error *Error `json:"error"`
-	}{e})
+		Error wire `json:"error"`
+	}{w})
 	return b
 }
 
