@@ -85,9 +85,11 @@ func TestDepositorNamesExhaustAndFree(t *testing.T) {
 		t.Fatal("the refused submit wrote an event")
 	}
 
-	// Cancelling one order frees exactly its name.
+	// Cancelling one order frees exactly its name, once the bank scan has
+	// covered its grace (none here).
 	freed := replies[123]
 	e.call(t, subjCancel, map[string]any{"order_id": freed.OrderID, "deposited": false}, nil, nil)
+	e.call(t, api.DepositScanComplete.Subject, api.ScanCompleteRequest{AccountNumber: e.cfg.CollectNumber, CompleteUpTo: time.Now().UTC()}, nil, nil)
 	var again api.SubmitOrderReply
 	id := orderIDFirstTrying(t, "again", freed.DepositorName, buyerName, e.cfg.DepositorNameMax)
 	e.call(t, subjSubmit, map[string]any{"order_id": id, "buyer_id": "late", "buyer_name": "이서연", "amount": 5}, &again, nil)
