@@ -63,18 +63,22 @@ func ValidateLedgerAccount(field, name string) error {
 	return nil
 }
 
-// blankRune reports whether r prints as nothing: white space, and the
-// Hangul fillers and the blank Braille pattern, which are letters to Unicode.
-func blankRune(r rune) bool {
+// visibleRune reports whether r prints as a character of its own: a letter,
+// digit, punctuation or symbol, and not one of the Hangul fillers or the
+// blank Braille pattern, which are letters or symbols to Unicode but print
+// as nothing. (Marks print only on another character; spaces and format
+// characters not at all.)
+func visibleRune(r rune) bool {
 	switch r {
 	case '\u115f', '\u1160', '\u3164', '\uffa0', '\u2800':
-		return true
+		return false
 	}
-	return unicode.IsSpace(r)
+	return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)
 }
 
 // ValidateText checks a required free-text label supplied in field (a bank
-// name, an account holder, a memo): not blank (nor only Hangul fillers), valid UTF-8, at most
+// name, an account holder, a memo): something visible (not only blanks,
+// marks or Hangul fillers), valid UTF-8, at most
 // maxRunes characters, and nothing invisible or layout-changing: no control
 // characters (newlines, tabs, NUL), no format characters (zero-width and
 // bidirectional controls) and no line or paragraph separators, which a bank
@@ -83,8 +87,8 @@ func ValidateText(field, s string, maxRunes int) error {
 	if strings.TrimSpace(s) == "" {
 		return Invalid(field, "is required")
 	}
-	if strings.TrimFunc(s, blankRune) == "" {
-		return Invalid(field, "must show something: it holds only blanks (spaces or Hangul fillers)")
+	if !strings.ContainsFunc(s, visibleRune) {
+		return Invalid(field, "must show something: it holds only blanks, marks or fillers")
 	}
 	if !utf8.ValidString(s) {
 		return Invalid(field, "must be valid UTF-8")
@@ -95,6 +99,10 @@ func ValidateText(field, s string, maxRunes int) error {
 	for _, r := range s {
 		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return Invalid(field, "must not contain control, format or separator characters (found %U)", r)
+		}
+		if !unicode.IsGraphic(r) {
+			// Unassigned, private use: nothing a bank prints.
+			return Invalid(field, "must not contain unassigned or private-use characters (found %U)", r)
 		}
 		if r == unicode.ReplacementChar {
 			// What JSON decoding makes of a lone surrogate (\ud800):

@@ -50,8 +50,8 @@ func TestValidateLedgerAccount(t *testing.T) {
 
 func TestValidateText(t *testing.T) {
 	checkField(t, "holder", func(s string) error { return domain.ValidateText("holder", s, 5) },
-		[]string{"김민수", "Kim M", "(주)뱅크", "\u00a0x"},
-		[]string{"", " ", "\t", "\u3164", "\u115f", " \u3164\u00a0", "\u2800", "김\n민수", "a\x00", "a\u200bb", "a\u202eb", "a\u2028b", "a\ufeff", "\xff", "김민수김민수", "a\ufffd"})
+		[]string{"김민수", "Kim M", "(주)뱅크", "\u00a0x", "e\u0301", "☕"},
+		[]string{"", " ", "\t", "\u3164", "\u115f", " \u3164\u00a0", "\u2800", "\u0301", "\ufe0f", "\u3164\u034f", " \ufe0f ", "a\u1cbb", "a\ue000", "김\n민수", "a\x00", "a\u200bb", "a\u202eb", "a\u2028b", "a\ufeff", "\xff", "김민수김민수", "a\ufffd"})
 }
 
 // Bank times lie between 2000 and a few minutes ahead of now.

@@ -209,7 +209,7 @@ func (c Client) do(ctx context.Context, r request) (Result, error) {
 	}
 	res, err := httpretry.Do(ctx, policy, func(ctx context.Context, _ int) (Result, error) {
 		res, err := c.attempt(ctx, r)
-		if r.unknown != nil && err != nil && httpretry.IsRetry(err) {
+		if r.unknown != nil && err != nil && httpretry.IsRetry(err) && !errors.Is(err, errNotProcessed) {
 			*r.unknown = true
 		}
 		return res, err
@@ -279,6 +279,10 @@ func (c Client) attempt(ctx context.Context, r request) (Result, error) {
 		return Result{}, ErrUnknownTransfer
 	case retryable(code):
 		err := fmt.Errorf("http %d %s: %s", code, http.StatusText(code), snippet(data))
+		if code == http.StatusTooManyRequests {
+			// Throttled: the provider did not act on the request.
+			err = fmt.Errorf("%w: %w", errNotProcessed, err)
+		}
 		// Retry-After means "come back then" on a 429 or a 503 (RFC 9110);
 		// other answers are retried with backoff.
 		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
@@ -291,6 +295,10 @@ func (c Client) attempt(ctx context.Context, r request) (Result, error) {
 		return Result{}, &PermanentError{Status: code, Body: snippet(data)}
 	}
 }
+
+// errNotProcessed marks an attempt the provider answered without acting on
+// it (429): unlike a 5xx or a timeout, it says nothing may have been sent.
+var errNotProcessed = errors.New("not processed")
 
 // retryable reports whether an HTTP status is worth another attempt.
 func retryable(code int) bool {

@@ -265,6 +265,18 @@ func TestClientRefusalAfterALostAnswerIsUnknown(t *testing.T) {
 	if _, err := h.client.Send(context.Background(), transfer("P-1")); !errors.Is(err, ErrRefused) {
 		t.Fatalf("a later Send: %v, want ErrRefused", err)
 	}
+	// So is one after a 429: the provider did not act on that attempt.
+	h2 := newHarness(t, FakeOptions{RateLimit: 1})
+	h2.fake.RefuseAccount(transfer("P-2").To.Number)
+	if _, err := h2.client.Status(context.Background(), "P-0"); !errors.Is(err, ErrUnknownTransfer) { // uses this second's one request
+		t.Fatalf("status: %v", err)
+	}
+	if _, err := h2.client.Send(context.Background(), transfer("P-2")); !errors.Is(err, ErrRefused) {
+		t.Fatalf("a refusal after a 429: %v, want ErrRefused", err)
+	}
+	if n := h2.fake.Requests(); n != 3 {
+		t.Fatalf("%d requests, want 3 (the status, the throttled send and the refused one)", n)
+	}
 }
 
 // A garbled 2xx (say, a proxy truncating the body) is a lost answer too.

@@ -12,8 +12,11 @@ import (
 )
 
 // maxHistoryMessages is how many of the aggregate's messages one page of
-// audit.history reads at most (one direct get each).
-const maxHistoryMessages = 1000
+// audit.history reads at most (one direct get each), historyChunk at a time.
+const (
+	maxHistoryMessages = 1000
+	historyChunk       = 50
+)
 
 // auditHistory serves bankbook.q.audit.history: one page of an aggregate's
 // events with their envelopes and commit hashes, read from the event stream
@@ -31,45 +34,51 @@ func (s *Server) auditHistory(ctx context.Context, q api.AuditHistoryRequest) (a
 		return api.AuditHistoryReply{}, err
 	}
 	limit := q.WholeLimit()
-	// A page reads at most maxHistoryMessages messages, and one more, so
-	// that a full page knows whether another follows.
-	fetch := min(limit, maxHistoryMessages) + 1
-	recs, err := s.cfg.Events.History(ctx, ref, from, fetch)
-	if err != nil {
-		return api.AuditHistoryReply{}, err
-	}
-	if len(recs) == 0 || q.Cursor != "" && recs[0].Commit.Seq != from {
-		return api.AuditHistoryReply{}, s.noHistory(ctx, ref, q.Cursor)
-	}
 	rep := api.AuditHistoryReply{AggregateType: ref.Type, AggregateID: ref.ID, Events: []api.AuditEvent{}}
-	size := 0
-	for i, r := range recs {
-		if i == fetch-1 { // the message past what this page reads
-			rep.NextCursor = historyCursor(r.Commit.Seq, 0)
+	// The page reads the aggregate's messages historyChunk at a time (and
+	// one more, to know whether more follow), so that it stops reading once
+	// it is full, at most maxHistoryMessages in all.
+	size, read := 0, 0
+	for first := true; ; first = false {
+		n := min(limit, historyChunk)
+		recs, err := s.cfg.Events.History(ctx, ref, from, n+1)
+		if err != nil {
+			return api.AuditHistoryReply{}, err
+		}
+		if first && (len(recs) == 0 || q.Cursor != "" && recs[0].Commit.Seq != from) {
+			return api.AuditHistoryReply{}, s.noHistory(ctx, ref, q.Cursor)
+		}
+		for i, r := range recs[:min(len(recs), n)] {
+			entries := auditEntries(r)
+			start := 0
+			if first && i == 0 {
+				if skip >= len(entries) {
+					return api.AuditHistoryReply{}, badCursor()
+				}
+				start = skip
+			}
+			for j := start; j < len(entries); j++ {
+				b, err := json.Marshal(entries[j])
+				if err != nil {
+					return api.AuditHistoryReply{}, err
+				}
+				if len(rep.Events) == limit || len(rep.Events) > 0 && size+len(b)+1 > api.MaxPageBytes {
+					rep.NextCursor = historyCursor(r.Commit.Seq, j)
+					return rep, nil
+				}
+				rep.Events = append(rep.Events, entries[j])
+				size += len(b) + 1 // and a comma
+			}
+		}
+		if len(recs) <= n {
+			return rep, nil // the history's end
+		}
+		from, read = recs[n].Commit.Seq, read+n
+		if read >= maxHistoryMessages {
+			rep.NextCursor = historyCursor(from, 0)
 			return rep, nil
 		}
-		entries := auditEntries(r)
-		start := 0
-		if i == 0 {
-			if skip >= len(entries) {
-				return api.AuditHistoryReply{}, badCursor()
-			}
-			start = skip
-		}
-		for j := start; j < len(entries); j++ {
-			b, err := json.Marshal(entries[j])
-			if err != nil {
-				return api.AuditHistoryReply{}, err
-			}
-			if len(rep.Events) == limit || len(rep.Events) > 0 && size+len(b)+1 > api.MaxPageBytes {
-				rep.NextCursor = historyCursor(r.Commit.Seq, j)
-				return rep, nil
-			}
-			rep.Events = append(rep.Events, entries[j])
-			size += len(b) + 1 // and a comma
-		}
 	}
-	return rep, nil
 }
 
 // noHistory is the answer when a page finds nothing: 404 for an aggregate

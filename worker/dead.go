@@ -153,7 +153,7 @@ func OpenDeadLetters(ctx context.Context, js jetstream.JetStream, cfg DeadConfig
 		Replicas:    cfg.Replicas,
 		// Per-message TTLs: a lease ends by the server's clock.
 		AllowMsgTTL: true,
-		MaxAge:      2 * redriveRecordTTL,
+		MaxAge:      redriveRecordTTL, // the longest per-message TTL it holds
 		// Every message a part gets again is looked up here (deadmark.go).
 		AllowDirect: cfg.Replicas == 1,
 	})

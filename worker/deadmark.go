@@ -21,9 +21,9 @@ import (
 // time: not another message at a sequence a recreated stream reused) is
 // terminated, not handled.
 
-// deadMarkTTL is how long a mark is kept: the lease stream's age limit. A
-// message delivered again later than that is handled again.
-const deadMarkTTL = 2 * redriveRecordTTL
+// deadMarkTTL is how long a mark is kept. A message delivered again later
+// than that is handled again.
+const deadMarkTTL = 48 * time.Hour
 
 func (d *DeadLetters) markSubject(part, stream string, seq uint64) string {
 	return d.cfg.LeasePrefix + "." + part + ".dead." + stream + "." + strconv.FormatUint(seq, 10)

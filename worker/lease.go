@@ -49,8 +49,10 @@ func (e *LeasedError) Is(target error) bool { return target == ErrLeased }
 var ErrLeased = errors.New("worker: dead letter held")
 
 // redriveRecordTTL is how long the record of a dead letter's last redrive
-// is kept: far longer than any status lag it is read for.
-const redriveRecordTTL = 24 * time.Hour
+// is kept: far longer than any status lag it is read for, and longer than a
+// dead letter waits for an operator, who must know that a permanent one was
+// redriven (its work may have run: a payout sent) however long ago.
+const redriveRecordTTL = 400 * 24 * time.Hour
 
 func (d *DeadLetters) subjectOf(dl DeadLetter, kind string) string {
 	return d.cfg.LeasePrefix + "." + dl.Part + "." + kind + "." + strconv.FormatUint(dl.ID, 10)
@@ -121,7 +123,7 @@ func (d *DeadLetters) recordRedrive(ctx context.Context, dl DeadLetter, r redriv
 }
 
 // LastRedrive returns when dl's last redrive ended, by the NATS server's
-// clock (zero: never redriven, or more than a day ago): when its release
+// clock (zero: never redriven, or more than redriveRecordTTL ago): when its release
 // was recorded, or, if it was not (its instance died), when its lease ran
 // out. Its handler may have acted until then.
 func (d *DeadLetters) LastRedrive(ctx context.Context, dl DeadLetter) (time.Time, error) {

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -67,6 +68,21 @@ func TestRedriveHoldsTheDeadLetterWhileItsHandlerRuns(t *testing.T) {
 	}
 	if ended, err := other.LastRedrive(ctx, dl); err != nil || ended.After(endedAt) || endedAt.Sub(ended) > 5*time.Second {
 		t.Fatalf("last redrive %v (%v), want its end (about %v)", ended, err, endedAt)
+	}
+	// The record is kept far longer than a day, and the stream keeps it as
+	// long: an operator resolving a permanent dead letter weeks later must
+	// know that a redrive may have run its work (a payout sent).
+	leases, err := e.js.Stream(ctx, "BANKBOOK_DEAD_LEASES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := leases.GetLastMsgForSubject(ctx, fmt.Sprintf("bankbook.deadlease.payouts.redrive.%d", dl.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := time.ParseDuration(rec.Header.Get("Nats-TTL"))
+	if err != nil || ttl < 90*24*time.Hour || leases.CachedInfo().Config.MaxAge < ttl {
+		t.Fatalf("the redrive record's TTL %q (%v), the stream's age %v: want at least 90 days, kept as long", rec.Header.Get("Nats-TTL"), err, leases.CachedInfo().Config.MaxAge)
 	}
 	// While the decision holds it, a redrive is refused, and nothing runs.
 	if err := l.Redrive(ctx, dl.ID); !errors.Is(err, worker.ErrLeased) {
@@ -160,3 +176,4 @@ func (e *env) deadLetterOne() worker.DeadLetter {
 	}
 	return letters[0]
 }
+
