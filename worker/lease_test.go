@@ -176,4 +176,3 @@ func (e *env) deadLetterOne() worker.DeadLetter {
 	}
 	return letters[0]
 }
-
