@@ -271,6 +271,12 @@ func (h *Deposits) matchDeposit(ctx context.Context, meta Meta, rec *domain.Depo
 		h.log.Warn().Str("deposit_id", string(rec.DepositID)).Str("bank_txn_id", rec.BankTxnID).Str("reservation_order_id", string(holder.OrderID)).
 			Msg("depositor-name reservation points at an order that holds another name: deposit kept as an orphan (no_such_name), not paid to that order")
 		return orphan(domain.ReasonNoSuchName)
+	case errors.Is(err, domain.ErrDepositBeforeOrder):
+		// The name is the order's now, but was another's when the money
+		// was sent (taken over since): nobody's, as far as this order goes.
+		h.log.Warn().Str("deposit_id", string(rec.DepositID)).Str("bank_txn_id", rec.BankTxnID).Str("order_id", string(holder.OrderID)).
+			Time("deposited_at", rec.DepositedAt).Msg("deposit made before the order that holds its name now was submitted: kept as an orphan (no_such_name)")
+		return orphan(domain.ReasonNoSuchName)
 	case errors.Is(err, domain.ErrAmountMismatch):
 		rec.OrderID = holder.OrderID
 		return orphan(domain.ReasonAmountMismatch)

@@ -287,3 +287,22 @@ func TestRecordRefusesAClaimOfAnotherTransaction(t *testing.T) {
 		}
 	})
 }
+
+// A transfer made before the order that holds its depositor name now was
+// submitted (a late import of an old statement, say, after the name was
+// taken over) is not that order's: it is an orphan (no_such_name), and the
+// order still awaits its deposit.
+func TestDepositMadeBeforeTheOrderIsNotItsPayment(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnit(t, es)
+		o := u.submit(t, "o-later", 4000)
+		rep, err := u.Deposits.RecordDeposit(context.Background(), commands.Meta{Command: api.DepositRecord.Subject}, api.RecordDepositRequest{
+			BankTxnID: "t-old", AccountNumber: collect.Number, DepositorName: o.DepositorName, Amount: 4000, DepositedAt: u.clock.Now().Add(-time.Hour)})
+		if err != nil || rep.Outcome != domain.OutcomeOrphaned || rep.Reason != domain.ReasonNoSuchName {
+			t.Fatalf("a transfer made an hour before the order: %+v %v, want an orphan (no_such_name)", rep, err)
+		}
+		if st := u.order(t, o.OrderID).Status; st != domain.StatusAwaitingDeposit {
+			t.Fatalf("the order is %s, want still awaiting its deposit", st)
+		}
+	})
+}

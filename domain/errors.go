@@ -78,6 +78,9 @@ var (
 	// ErrOrderGone is returned when a deposit names an order that no longer
 	// takes deposits (or never existed).
 	ErrOrderGone = &Error{Kind: KindRule, Code: "order_gone", Message: "the order no longer takes deposits"}
+	// ErrDepositBeforeOrder is returned for a deposit made before the order
+	// that holds its depositor name now was submitted: it was not for it.
+	ErrDepositBeforeOrder = &Error{Kind: KindRule, Code: "deposit_before_order", Message: "the transfer was made before the order was submitted"}
 	// ErrInsufficientFunds is returned for a withdrawal larger than the wallet's balance.
 	ErrInsufficientFunds = &Error{Kind: KindRule, Code: "insufficient_funds", Message: "the wallet's balance is lower than the amount"}
 	// ErrPayoutNotFound is returned for a result of an unknown payout.

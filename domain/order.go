@@ -443,7 +443,9 @@ type ApplyDeposit struct {
 //   - awaiting deposit, another amount: ErrAmountMismatch (the deposit is an orphan);
 //   - cancel-reserved, paid (a second payment), or closed (cancelled or
 //     expired) within the name grace: refunded in full to the buyer's wallet;
-//   - closed longer than the grace: ErrOrderGone (an orphan).
+//   - closed longer than the grace: ErrOrderGone (an orphan);
+//   - made (DepositedAt) more than MaxClockSkew before the order was
+//     submitted: ErrDepositBeforeOrder, whatever the status (an orphan).
 //
 // A deposit already applied to the order needs nothing (no events) and
 // reports the outcome it had.
@@ -458,6 +460,13 @@ func DecideDeposit(o Order, d ApplyDeposit) ([]Event, DepositOutcome, error) {
 			return nil, OutcomeMatched, nil
 		}
 		return nil, OutcomeRefundedToWallet, nil
+	}
+	if !d.DepositedAt.IsZero() && d.DepositedAt.Before(o.SubmittedAt.Add(-MaxClockSkew)) {
+		// Made before the order existed (beyond the clocks' skew): the
+		// buyer could not have known its depositor name. The name was
+		// another order's then (one closed since, whose name this one took
+		// over), so the money is not this order's.
+		return nil, "", ErrDepositBeforeOrder.With("", map[string]any{"order_id": string(o.ID)})
 	}
 	refund := []Event{OrderRefunded{OrderID: o.ID, BuyerID: o.BuyerID, DepositID: d.DepositID, Amount: d.Amount, FromAccount: d.FromAccount, RefundedAt: d.Now}}
 	switch o.Status {

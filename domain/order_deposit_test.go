@@ -115,6 +115,8 @@ func TestDecideDeposit(t *testing.T) {
 		{"cancelled, at the end of the grace, refunds", []domain.Event{submitted(), cancelled}, apply("dep_1", 15000, closed.Add(grace)), refund("dep_1", 15000, closed.Add(grace)), domain.OutcomeRefundedToWallet},
 		{"the paying deposit again reports matched", []domain.Event{submitted(), paidBy("dep_1", closed)}, apply("dep_1", 15000, at), nil, domain.OutcomeMatched},
 		{"a refunded deposit again reports refunded", []domain.Event{submitted(), cancelReserved(), refund("dep_1", 15000, at)[0]}, apply("dep_1", 15000, at), nil, domain.OutcomeRefundedToWallet},
+		{"made within the clocks' skew before the submit pays", []domain.Event{submitted()}, apply("dep_1", 15000, submitted().SubmittedAt.Add(-domain.MaxClockSkew)),
+			[]domain.Event{domain.OrderPaid{OrderID: "o-1", DepositID: "dep_1", Amount: 15000, FromAccount: domain.AccountBank(collect.Number), PaidAt: submitted().SubmittedAt.Add(-domain.MaxClockSkew + time.Second)}}, domain.OutcomeMatched},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,6 +147,10 @@ func TestDecideDepositRefused(t *testing.T) {
 		{"awaiting, another amount", []domain.Event{submitted()}, domain.ApplyDeposit{DepositID: "dep_1", Amount: 15001, DepositedAt: closed, NameGrace: grace}, domain.ErrAmountMismatch},
 		{"cancelled, transferred one nanosecond after the grace", []domain.Event{submitted(), domain.OrderCancelled{OrderID: "o-1", CancelledAt: closed}},
 			domain.ApplyDeposit{DepositID: "dep_1", Amount: 15000, DepositedAt: closed.Add(grace + time.Nanosecond), Now: closed.Add(grace), NameGrace: grace}, domain.ErrOrderGone},
+		{"made before the order existed", []domain.Event{submitted()},
+			domain.ApplyDeposit{DepositID: "dep_1", Amount: 15000, DepositedAt: submitted().SubmittedAt.Add(-domain.MaxClockSkew - time.Nanosecond), NameGrace: grace}, domain.ErrDepositBeforeOrder},
+		{"made before a paid order existed", []domain.Event{submitted(), paidBy("dep_0", closed)},
+			domain.ApplyDeposit{DepositID: "dep_1", Amount: 15000, DepositedAt: submitted().SubmittedAt.Add(-time.Hour), NameGrace: grace}, domain.ErrDepositBeforeOrder},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
