@@ -358,7 +358,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}
 	cmds := e.Commands
 	procs, err := process.New(process.Config{Codec: codec, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Payouts: cmds.Payouts, Provider: payouts,
-		RefusalLag: time.Duration(cfg.FirmbankStatusLag), Log: log})
+		RefusalLag: time.Duration(cfg.FirmbankStatusLag), Sends: process.SendsIn(e.DeadLetters, partPayouts), Log: log})
 	if err != nil {
 		return nil, err
 	}

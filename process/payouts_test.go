@@ -208,6 +208,48 @@ func TestRefusalAfterALostAnswerWaitsAgain(t *testing.T) {
 	f.assertBalance(t, "u", 300) // not returned
 }
 
+// TestRefusalWaitsForAnotherInstancesLostAnswer: as
+// TestRefusalAfterALostAnswerWaitsAgain, but the send whose answer was lost
+// is another instance's: instance A saw the first refusal; B's send is
+// accepted and answered with an error; A's next send is refused while the
+// provider's status does not show the transfer yet, after A's own wait has
+// run out. A waits again (B noted its send for every instance), rather
+// than fail the payout: it settles, and its money is not returned.
+func TestRefusalWaitsForAnotherInstancesLostAnswer(t *testing.T) {
+	const lag = time.Second
+	f := newFixture(t, options{jetstream: true, bank: firmbanking.FakeOptions{StatusLag: lag}, cfg: process.Config{RefusalLag: lag + 500*time.Millisecond},
+		provider: func(p firmbanking.Provider) firmbanking.Provider { return &scriptedProvider{Provider: p} }})
+	b, err := process.New(f.cfg) // instance B: its own memory, the same stores and provider
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.credit(t, "u", 1000)
+	if err := f.withdraw("u", 700, "po-b", "123-456"); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	c := f.commits(t, domain.AggregatePayout, "po-b")[0]
+	waits := func(m *process.Managers, what string) time.Duration {
+		t.Helper()
+		err := m.ReactToPayout(context.Background(), c)
+		ra, ok := errors.AsType[*worker.RetryAfterError](err)
+		if !ok || ra.Err != nil || ra.Delay < lag {
+			t.Fatalf("%s: %v, want a wait of about %v", what, err, lag+500*time.Millisecond)
+		}
+		return ra.Delay
+	}
+	time.Sleep(waits(f.m, "A: the first refusal"))
+	if err := b.ReactToPayout(context.Background(), c); err == nil || errors.Is(err, firmbanking.ErrRefused) {
+		t.Fatalf("B: the send whose answer was lost: %v, want an error of unknown outcome", err)
+	}
+	waits(f.m, "A: the refusal after B's lost answer")
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-b")
+	if p := f.payout(t, "po-b"); p.Status != domain.PayoutSettledStatus {
+		t.Fatalf("payout %+v, want settled: the provider accepted it", p)
+	}
+	f.assertBalance(t, "u", 300) // not returned
+}
+
 // throttledProvider answers every Send with the provider's request to come
 // back in wait.
 type throttledProvider struct {

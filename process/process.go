@@ -44,6 +44,11 @@ type Config struct {
 	// answer was lost) shows by then. The payout waits meanwhile
 	// (worker.RetryAfter), holding no handler. Default 1m.
 	RefusalLag time.Duration
+	// Sends, if set, is shared by every engine instance: each send of a
+	// payout whose outcome is unknown is noted there, and a refusal waits
+	// RefusalLag from the latest such send by any instance, not only by
+	// this one.
+	Sends SendLog
 	// NoProviderRetry is how long a commit whose payout cannot be sent (no
 	// provider configured) waits before it is handled again, by this or
 	// another instance. A wait, not a failure. Default 1m.
@@ -54,6 +59,31 @@ type Config struct {
 	UnknownEventRetry time.Duration
 	// Log receives one line per payout result and per wait.
 	Log zerolog.Logger
+}
+
+// SendLog is where the instances note the payout sends whose outcome is
+// unknown (worker.DeadLetters keeps it in the lease stream).
+type SendLog interface {
+	NoteUnknown(ctx context.Context, payout domain.PayoutID) error
+	// LastUnknown is when the latest such send was noted (zero: none).
+	LastUnknown(ctx context.Context, payout domain.PayoutID) (time.Time, error)
+}
+
+// SendsIn is the SendLog kept in the dead-letter lease stream of d, for
+// part (worker.DeadLetters.NoteUncertain).
+func SendsIn(d *worker.DeadLetters, part string) SendLog { return sendsIn{d, part} }
+
+type sendsIn struct {
+	d    *worker.DeadLetters
+	part string
+}
+
+func (s sendsIn) NoteUnknown(ctx context.Context, id domain.PayoutID) error {
+	return s.d.NoteUncertain(ctx, s.part, string(id))
+}
+
+func (s sendsIn) LastUnknown(ctx context.Context, id domain.PayoutID) (time.Time, error) {
+	return s.d.LastUncertain(ctx, s.part, string(id))
 }
 
 func (c *Config) setDefaults() {
@@ -277,6 +307,7 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 	if p, err = m.cfg.Payouts.RecordResult(ctx, meta, p.ID, result); err != nil {
 		return err
 	}
+	m.forgetRefusal(p.ID)
 	if err := contradiction(p, result); err != nil {
 		m.cfg.Log.Error().Err(err).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Msg("the provider's result contradicts the recorded one")
 		return worker.Permanent(err)
@@ -309,7 +340,11 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		// sent, refused and asked again.
 		st, serr := m.cfg.Provider.Status(ctx, string(p.ID))
 		if errors.Is(serr, firmbanking.ErrUnknownTransfer) {
-			if wait := m.refusalWait(p.ID); wait > 0 {
+			wait, werr := m.refusalWait(ctx, p.ID)
+			if werr != nil {
+				return nil, fmt.Errorf("payout %s refused; asking when a send of unknown outcome was last made: %w", p.ID, werr)
+			}
+			if wait > 0 {
 				m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("ask_again_in", wait.String()).
 					Msg("payout refused, and unknown to the provider; asking again once an earlier acceptance would show")
 				return nil, worker.RetryAfter(wait, nil)
@@ -334,14 +369,15 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 	case errors.As(err, &throttled):
 		// The provider said when to come back: a wait, not a failure.
 		// Earlier attempts of this send may have been accepted all the same.
-		m.restartRefusal(p.ID)
+		if nerr := m.restartRefusal(ctx, p.ID); nerr != nil {
+			return nil, fmt.Errorf("payout %s: %w", p.ID, nerr)
+		}
 		m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("retry_in", throttled.Wait.String()).Msg("the provider asked to come back later; the payout waits")
 		return nil, worker.RetryAfter(throttled.Wait, nil)
 	case err != nil:
 		// The provider may have accepted this send: a refusal seen before
-		// says nothing of it, so its wait starts again.
-		m.restartRefusal(p.ID)
-		return nil, fmt.Errorf("payout %s: %w", p.ID, err)
+		// says nothing of it, so its wait starts again, on every instance.
+		return nil, errors.Join(fmt.Errorf("payout %s: %w", p.ID, err), m.restartRefusal(ctx, p.ID))
 	}
 	return finalResult(p, res, now), nil
 }
@@ -357,28 +393,45 @@ func finalResult(p domain.Payout, res firmbanking.Result, now time.Time) domain.
 
 // refusalWait is how long payout id, refused and unknown to the provider,
 // must still wait before that counts: RefusalLag from the first time this
-// instance saw it so (now, if this is the first), or from its latest send
-// whose outcome was unknown since (restartRefusal).
-func (m *Managers) refusalWait(id domain.PayoutID) time.Duration {
+// instance saw it so (now, if this is the first), or from the latest send
+// whose outcome was unknown since, by any instance (restartRefusal; the
+// shared note is timed by the NATS server's clock).
+func (m *Managers) refusalWait(ctx context.Context, id domain.PayoutID) (time.Duration, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	first, ok := m.refused[id]
 	if !ok {
 		first = time.Now()
 		m.refused[id] = first
 	}
-	return m.cfg.RefusalLag - time.Since(first)
+	m.mu.Unlock()
+	if m.cfg.Sends != nil {
+		last, err := m.cfg.Sends.LastUnknown(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		if last.After(first) {
+			first = last
+		}
+	}
+	return m.cfg.RefusalLag - time.Since(first), nil
 }
 
-// restartRefusal starts the wait of payout id, if it was refused before,
-// again from now: a send whose outcome is unknown may have been accepted,
-// and the provider may take RefusalLag to show it.
-func (m *Managers) restartRefusal(id domain.PayoutID) {
+// restartRefusal starts the wait of payout id again from now: a send whose
+// outcome is unknown may have been accepted, and the provider may take
+// RefusalLag to show it. It is noted for the other instances too (Sends).
+func (m *Managers) restartRefusal(ctx context.Context, id domain.PayoutID) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if _, ok := m.refused[id]; ok {
 		m.refused[id] = time.Now()
 	}
+	m.mu.Unlock()
+	if m.cfg.Sends == nil {
+		return nil
+	}
+	if err := m.cfg.Sends.NoteUnknown(ctx, id); err != nil {
+		return fmt.Errorf("noting a send of unknown outcome: %w", err)
+	}
+	return nil
 }
 
 // forgetRefusal drops what refusalWait remembers of payout id.

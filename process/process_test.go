@@ -58,6 +58,9 @@ type fixture struct {
 	// provider is the client of bank the process managers use.
 	provider firmbanking.Provider
 	log      zerolog.Logger
+	// cfg is the process managers' config: another instance's managers
+	// (process.New(f.cfg)) share the stores, the provider and the sends.
+	cfg process.Config
 }
 
 // fakeBank serves the firm-banking fake over loopback HTTP, as the engine
@@ -105,6 +108,9 @@ func newFixture(t testing.TB, o options) *fixture {
 		cfg.RefusalLag = 20 * time.Millisecond // the fake shows what it accepted at once
 	}
 	cfg.Codec, cfg.Deposits, cfg.Wallets, cfg.Payouts, cfg.Log = f.codec, f.Deposits, f.Wallets, f.Payouts, o.log
+	if f.dead != nil {
+		cfg.Sends = process.SendsIn(f.dead, "payouts") // as the engine does
+	}
 	if !o.noProvider {
 		f.bank, f.provider = fakeBank(t, o.bank)
 		cfg.Provider = f.provider
@@ -115,6 +121,7 @@ func newFixture(t testing.TB, o options) *fixture {
 	if f.m, err = process.New(cfg); err != nil {
 		t.Fatal(err)
 	}
+	f.cfg = cfg
 	return f
 }
 
