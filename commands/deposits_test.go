@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,19 +178,30 @@ func TestResumedRecordAnswersWhatItsFirstAttemptDid(t *testing.T) {
 }
 
 // failOnce fails the next append to an aggregate of type typ, as an
-// instance dying right before it would.
+// instance dying right before it would. It is safe for concurrent use.
 type failOnce struct {
 	commands.EventStore
+	mu     sync.Mutex
 	typ    string
 	failed bool
 }
 
 func (f *failOnce) Append(ctx context.Context, ref eventstore.Ref, expected eventstore.Seq, prevVersion int, commitID string, events []eventstore.Envelope) (eventstore.Commit, error) {
-	if ref.Type == f.typ && !f.failed {
-		f.failed = true
+	f.mu.Lock()
+	fail := ref.Type == f.typ && !f.failed
+	f.failed = f.failed || fail
+	f.mu.Unlock()
+	if fail {
 		return eventstore.Commit{}, errors.New("the instance died")
 	}
 	return f.EventStore.Append(ctx, ref, expected, prevVersion, commitID, events)
+}
+
+// failNext makes the next append to an aggregate of type typ fail.
+func (f *failOnce) failNext(typ string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.typ, f.failed = typ, false
 }
 
 // TestResumedRecordCompletesWhatItsFirstAttemptBegan: the first attempt

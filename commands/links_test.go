@@ -322,7 +322,7 @@ func TestRemindUnpaidGoesOnPastAFailedLink(t *testing.T) {
 			}
 			return n
 		}
-		fs.typ = domain.AggregateLink // the next append to a link fails
+		fs.failNext(domain.AggregateLink)
 		meta := commands.Meta{Command: api.BillRemind.Subject, IdempotencyKey: "k-remind"}
 		if _, err := u.Links.RemindUnpaid(ctx, meta, links); err == nil {
 			t.Fatal("a link's reminder failed, but the request did not")

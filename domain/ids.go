@@ -87,9 +87,6 @@ func ValidateText(field, s string, maxRunes int) error {
 	if strings.TrimSpace(s) == "" {
 		return Invalid(field, "is required")
 	}
-	if !strings.ContainsFunc(s, visibleRune) {
-		return Invalid(field, "must show something: it holds only blanks, marks or fillers")
-	}
 	if !utf8.ValidString(s) {
 		return Invalid(field, "must be valid UTF-8")
 	}
@@ -109,6 +106,9 @@ func ValidateText(field, s string, maxRunes int) error {
 			// the text sent was not what would be stored.
 			return Invalid(field, "must not contain U+FFFD, the replacement character (a lone surrogate escape decodes to it)")
 		}
+	}
+	if !strings.ContainsFunc(s, visibleRune) {
+		return Invalid(field, "must show something: it holds only blanks, marks or fillers")
 	}
 	return nil
 }
