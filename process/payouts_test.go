@@ -172,32 +172,22 @@ func (p *scriptedProvider) Send(ctx context.Context, t firmbanking.Transfer) (fi
 // is not returned.
 func TestRefusalAfterALostAnswerWaitsAgain(t *testing.T) {
 	const lag = time.Second // status 404 this long after acceptance
-	var sp *scriptedProvider
 	f := newFixture(t, options{bank: firmbanking.FakeOptions{StatusLag: lag}, cfg: process.Config{RefusalLag: lag + 500*time.Millisecond},
-		provider: func(p firmbanking.Provider) firmbanking.Provider { sp = &scriptedProvider{Provider: p}; return sp }})
+		provider: func(p firmbanking.Provider) firmbanking.Provider { return &scriptedProvider{Provider: p} }})
 	f.credit(t, "u", 1000)
 	if err := f.withdraw("u", 700, "po-l", "123-456"); err != nil {
 		t.Fatal(err)
 	}
 	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
 	c := f.commits(t, domain.AggregatePayout, "po-l")[0]
-	waits := func(what string) time.Duration {
-		t.Helper()
-		err := f.m.ReactToPayout(context.Background(), c)
-		ra, ok := errors.AsType[*worker.RetryAfterError](err)
-		if !ok || ra.Err != nil || ra.Delay < lag {
-			t.Fatalf("%s: %v, want a wait of about %v", what, err, lag+500*time.Millisecond)
-		}
-		return ra.Delay
-	}
 	// Refused, unknown: the wait begins.
-	time.Sleep(waits("the first refusal"))
+	time.Sleep(waitsAtLeast(t, f.m, c, lag, "the first refusal"))
 	// Accepted, its answer lost.
 	if err := f.m.ReactToPayout(context.Background(), c); err == nil || errors.Is(err, firmbanking.ErrRefused) {
 		t.Fatalf("the send whose answer was lost: %v, want an error of unknown outcome", err)
 	}
 	// Refused again while the status does not show it yet: a wait, not a failure.
-	waits("the refusal after the lost answer")
+	waitsAtLeast(t, f.m, c, lag, "the refusal after the lost answer")
 	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-l")
 	if p := f.payout(t, "po-l"); p.Status != domain.PayoutSettledStatus {
 		t.Fatalf("payout %+v, want settled: the provider accepted it", p)
@@ -206,6 +196,18 @@ func TestRefusalAfterALostAnswerWaitsAgain(t *testing.T) {
 		t.Fatalf("sent %+v, want the one transfer", sent)
 	}
 	f.assertBalance(t, "u", 300) // not returned
+}
+
+// waitsAtLeast has m handle commit c and requires a wait (worker.RetryAfter)
+// of at least least, which it returns.
+func waitsAtLeast(t *testing.T, m *process.Managers, c eventstore.Commit, least time.Duration, what string) time.Duration {
+	t.Helper()
+	err := m.ReactToPayout(context.Background(), c)
+	ra, ok := errors.AsType[*worker.RetryAfterError](err)
+	if !ok || ra.Err != nil || ra.Delay < least {
+		t.Fatalf("%s: %v, want a wait of at least %v", what, err, least)
+	}
+	return ra.Delay
 }
 
 // TestRefusalWaitsForAnotherInstancesLostAnswer: as
@@ -229,20 +231,11 @@ func TestRefusalWaitsForAnotherInstancesLostAnswer(t *testing.T) {
 	}
 	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
 	c := f.commits(t, domain.AggregatePayout, "po-b")[0]
-	waits := func(m *process.Managers, what string) time.Duration {
-		t.Helper()
-		err := m.ReactToPayout(context.Background(), c)
-		ra, ok := errors.AsType[*worker.RetryAfterError](err)
-		if !ok || ra.Err != nil || ra.Delay < lag {
-			t.Fatalf("%s: %v, want a wait of about %v", what, err, lag+500*time.Millisecond)
-		}
-		return ra.Delay
-	}
-	time.Sleep(waits(f.m, "A: the first refusal"))
+	time.Sleep(waitsAtLeast(t, f.m, c, lag, "A: the first refusal"))
 	if err := b.ReactToPayout(context.Background(), c); err == nil || errors.Is(err, firmbanking.ErrRefused) {
 		t.Fatalf("B: the send whose answer was lost: %v, want an error of unknown outcome", err)
 	}
-	waits(f.m, "A: the refusal after B's lost answer")
+	waitsAtLeast(t, f.m, c, lag, "A: the refusal after B's lost answer")
 	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-b")
 	if p := f.payout(t, "po-b"); p.Status != domain.PayoutSettledStatus {
 		t.Fatalf("payout %+v, want settled: the provider accepted it", p)
