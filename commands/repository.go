@@ -115,11 +115,26 @@ func (r *Repository[S]) catchUp(ctx context.Context, id string, snap snapshot[S]
 // returns its first event that match accepts. It is for rare paths, such as
 // a retry after a crash looking for what an earlier attempt did beyond
 // what the state remembers.
-func (r *Repository[S]) Find(ctx context.Context, id string, match func(domain.Event) bool) (domain.Event, bool, error) {
+func (r *Repository[S]) Find(ctx context.Context, id string, match func(domain.Event) bool) (found domain.Event, ok bool, err error) {
+	err = r.walk(ctx, id, func(_ eventstore.Commit, events []domain.Event) bool {
+		for _, ev := range events {
+			if match(ev) {
+				found, ok = ev, true
+				return true
+			}
+		}
+		return false
+	})
+	return found, ok, err
+}
+
+// walk reads aggregate id's whole history (no snapshot, no cache) and hands
+// fn each readable commit with its events, oldest first, until fn says stop.
+func (r *Repository[S]) walk(ctx context.Context, id string, fn func(c eventstore.Commit, events []domain.Event) (stop bool)) error {
 	ref := eventstore.Ref{Type: r.agg.Type, ID: id}
 	commits, err := r.core.events.Load(ctx, ref, 0)
 	if err != nil {
-		return nil, false, damaged(ref, err)
+		return damaged(ref, err)
 	}
 	for _, c := range commits {
 		if c.Damaged != nil {
@@ -127,15 +142,13 @@ func (r *Repository[S]) Find(ctx context.Context, id string, match func(domain.E
 		}
 		events, err := r.decode(ref, c)
 		if err != nil {
-			return nil, false, err
+			return err
 		}
-		for _, ev := range events {
-			if match(ev) {
-				return ev, true, nil
-			}
+		if fn(c, events) {
+			return nil
 		}
 	}
-	return nil, false, nil
+	return nil
 }
 
 // decode decodes the events of commit c of ref. A commit this engine
@@ -159,23 +172,11 @@ func (r *Repository[S]) decode(ref eventstore.Ref, c eventstore.Commit) ([]domai
 // command of many commits on one aggregate (a bulk's lines) looks for all
 // of them in one read, rather than each in a read of its own.
 func (r *Repository[S]) Earlier(ctx context.Context, id string, meta Meta, prefix string) (map[string]Outcome[S], error) {
-	ref := eventstore.Ref{Type: r.agg.Type, ID: id}
-	commits, err := r.core.events.Load(ctx, ref, 0)
-	if err != nil {
-		return nil, damaged(ref, err)
-	}
 	var (
 		state S
 		found = map[string]Outcome[S]{}
 	)
-	for _, c := range commits {
-		if c.Damaged != nil {
-			continue
-		}
-		events, err := r.decode(ref, c)
-		if err != nil {
-			return nil, err
-		}
+	err := r.walk(ctx, id, func(c eventstore.Commit, events []domain.Event) bool {
 		for _, ev := range events {
 			state = r.agg.Apply(state, ev)
 		}
@@ -185,6 +186,10 @@ func (r *Repository[S]) Earlier(ctx context.Context, id string, meta Meta, prefi
 				found[first.IdempotencyKey] = Outcome[S]{State: state, Events: events, Seq: c.Seq}
 			}
 		}
+		return false
+	})
+	if err != nil {
+		return nil, err
 	}
 	return found, nil
 }
