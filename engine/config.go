@@ -16,6 +16,7 @@ import (
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/embedded"
 	"github.com/bankbook/bankbook/ops"
+	"github.com/bankbook/bankbook/worker"
 )
 
 // Duration is a time.Duration that reads and writes as "5m", "30s".
@@ -332,8 +333,8 @@ func (c Config) Validate() error {
 	if c.BankSim && c.BankURL != "" {
 		errs = append(errs, errors.New("bank-sim and bank-url exclude each other"))
 	}
-	if c.FirmbankStatusLag < 0 {
-		errs = append(errs, errors.New("firmbank-status-lag must not be negative"))
+	if c.FirmbankStatusLag < 0 || time.Duration(c.FirmbankStatusLag) > worker.MaxUncertainWait {
+		errs = append(errs, fmt.Errorf("firmbank-status-lag must be between 0 and %v (the payout sends it counts from are kept twice as long)", worker.MaxUncertainWait))
 	}
 	if c.BankSimLag < 0 {
 		errs = append(errs, errors.New("bank-sim-lag must not be negative"))

@@ -100,6 +100,10 @@ func (d deadLetterDesk) Hold(ctx context.Context, id uint64, holder string, dur 
 	return last, release, nil
 }
 
+func (d deadLetterDesk) Uncertainty(ctx context.Context, part, key string) (worker.Uncertainty, error) {
+	return d.dead.Uncertainty(ctx, part, key)
+}
+
 // deadLetterBusy answers a redrive of a dead letter another redrive, or an
 // operator's decision about its work, holds.
 func deadLetterBusy(err error) *api.Error {

@@ -130,13 +130,15 @@ func (c *Client) Validate() error {
 // itself may be fine, e.g. a wrong token, or a 422 ErrIdempotencyMismatch);
 // anything else (ErrUnavailable, the context's error) means the outcome is
 // unknown: the transfer may have been accepted, so retry later with the
-// same ID.
+// same ID. Every error of a Send none of whose attempts may have been
+// acted on (each refused or throttled, or none made) matches ErrNotTaken
+// (NotTaken).
 func (c *Client) Send(ctx context.Context, t Transfer) (Result, error) {
 	if err := t.Validate(); err != nil {
 		return Result{}, &refusal{err}
 	}
 	if err := c.Validate(); err != nil {
-		return Result{}, err
+		return Result{}, &notTaken{err}
 	}
 	body, err := json.Marshal(t)
 	if err != nil {
@@ -161,6 +163,9 @@ func (c *Client) Send(ctx context.Context, t Transfer) (Result, error) {
 			return Result{}, fmt.Errorf("%w: send %q: refused after an attempt whose outcome is unknown (the provider may have accepted it): %v", ErrUnavailable, t.ID, err)
 		}
 		return Result{}, &refusal{err}
+	}
+	if err != nil && !unknown {
+		return Result{}, &notTaken{err}
 	}
 	return res, err
 }

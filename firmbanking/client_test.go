@@ -257,8 +257,8 @@ func TestClientRefusalAfterALostAnswerIsUnknown(t *testing.T) {
 		return sleep(ctx, d)
 	}
 	_, err := h.client.Send(context.Background(), transfer("P-1"))
-	if errors.Is(err, ErrRefused) || !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Send error = %v, want ErrUnavailable, not ErrRefused", err)
+	if errors.Is(err, ErrRefused) || errors.Is(err, ErrNotTaken) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Send error = %v, want ErrUnavailable, neither ErrRefused nor ErrNotTaken", err)
 	}
 	wantSent(t, h.fake, "P-1")
 	// A refusal with no such attempt before it is one.
@@ -277,6 +277,49 @@ func TestClientRefusalAfterALostAnswerIsUnknown(t *testing.T) {
 	if n := h2.fake.Requests(); n != 3 {
 		t.Fatalf("%d requests, want 3 (the status, the throttled send and the refused one)", n)
 	}
+}
+
+// A Send none of whose attempts the provider may have acted on matches
+// ErrNotTaken: refused, throttled on every attempt, refused with another
+// 4xx (a wrong token); one after a 5xx does not.
+func TestClientSendsTheProviderDidNotActOnAreNotTaken(t *testing.T) {
+	h := newHarness(t, FakeOptions{RateLimit: 1})
+	if _, err := h.client.Status(context.Background(), "P-0"); !errors.Is(err, ErrUnknownTransfer) { // this second's one request
+		t.Fatalf("status: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond) // shorter than the Retry-After
+	defer cancel()
+	_, err := h.client.Send(ctx, transfer("P-1"))
+	if _, ok := errors.AsType[*ThrottledError](err); !ok || !errors.Is(err, ErrNotTaken) {
+		t.Fatalf("a throttled Send: %v, want a ThrottledError that matches ErrNotTaken", err)
+	}
+	h.fake.RefuseAccount(transfer("P-2").To.Number)
+	h.sleep(context.Background(), time.Second) // the next second: not throttled
+	if _, err := h.client.Send(context.Background(), transfer("P-2")); !errors.Is(err, ErrRefused) || !errors.Is(err, ErrNotTaken) {
+		t.Fatalf("a refused Send: %v, want ErrRefused and ErrNotTaken", err)
+	}
+	h.sleep(context.Background(), time.Second)
+	h.client.Token = "wrong"
+	if _, err := h.client.Send(context.Background(), transfer("P-1")); !errors.Is(err, ErrPermanent) || errors.Is(err, ErrRefused) || !errors.Is(err, ErrNotTaken) {
+		t.Fatalf("a Send with a wrong token: %v, want ErrPermanent and ErrNotTaken, not ErrRefused", err)
+	}
+	wantSent(t, h.fake)
+	var n atomic.Int32 // a 500 (processed, for all the client knows), then a 401
+	h2 := newHarnessBehind(t, FakeOptions{}, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch n.Add(1) {
+			case 1:
+				next.ServeHTTP(httptest.NewRecorder(), r)
+				w.WriteHeader(http.StatusInternalServerError)
+			default:
+				w.WriteHeader(http.StatusUnauthorized)
+			}
+		})
+	})
+	if _, err := h2.client.Send(context.Background(), transfer("P-3")); !errors.Is(err, ErrPermanent) || errors.Is(err, ErrNotTaken) {
+		t.Fatalf("a 401 after a 500: %v, want ErrPermanent, not ErrNotTaken", err)
+	}
+	wantSent(t, h2.fake, "P-3")
 }
 
 // A garbled 2xx (say, a proxy truncating the body) is a lost answer too.

@@ -32,6 +32,13 @@ var (
 	// only ErrUnknownTransfer means nothing was ever accepted. Only Send
 	// returns it: a 400 to Status says nothing about the transfer.
 	ErrRefused = errors.New("firmbanking: transfer refused")
+	// ErrNotTaken matches the error of a Send that the provider certainly
+	// did not act on: no attempt of it ended in a way that leaves the
+	// outcome open (a 5xx, a timeout, a lost answer). The Client's Send
+	// marks so every refusal (ErrRefused), and a Send throttled (429) or
+	// refused with another 4xx on each attempt, or that never reached the
+	// provider. Test with NotTaken, which counts every ErrRefused.
+	ErrNotTaken = errors.New("firmbanking: not taken by the provider")
 	// ErrUnavailable means every attempt failed transiently (network error,
 	// timeout, 5xx, 429, 409 in progress). The outcome of a Send is unknown:
 	// retry later with the same ID.
@@ -88,7 +95,23 @@ type refusal struct{ err error }
 
 func (r *refusal) Error() string        { return r.err.Error() }
 func (r *refusal) Unwrap() error        { return r.err }
-func (r *refusal) Is(target error) bool { return target == ErrRefused }
+func (r *refusal) Is(target error) bool { return target == ErrRefused || target == ErrNotTaken }
+
+// NotTaken reports whether err, a Send's, says that the provider did not
+// act on that Send: it matches ErrNotTaken or ErrRefused. Any other error
+// leaves the outcome unknown.
+func NotTaken(err error) bool {
+	return errors.Is(err, ErrNotTaken) || errors.Is(err, ErrRefused)
+}
+
+// notTaken marks the error of a Send no attempt of which the provider may
+// have acted on: it matches ErrNotTaken as well as its cause, and reads as
+// its cause.
+type notTaken struct{ err error }
+
+func (n *notTaken) Error() string        { return n.err.Error() }
+func (n *notTaken) Unwrap() error        { return n.err }
+func (n *notTaken) Is(target error) bool { return target == ErrNotTaken }
 
 // refuses reports whether a Send's error means the transfer was refused for
 // good (ErrRefused): invalid before sending, or a 400 answer.

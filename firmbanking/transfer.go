@@ -130,7 +130,9 @@ type Provider interface {
 	// Send submits t. It is idempotent on t.ID: sending the same transfer
 	// again returns its current result and never sends money twice. A
 	// transport-level failure returns an error; the caller may retry with the
-	// same ID.
+	// same ID. An error that matches ErrNotTaken or ErrRefused (NotTaken)
+	// says the provider did not act on this call; any other leaves that
+	// open.
 	Send(ctx context.Context, t Transfer) (Result, error)
 	// Status returns the current result of transfer id (ErrUnknownTransfer
 	// if the provider never accepted it).

@@ -251,7 +251,174 @@ type throttledProvider struct {
 }
 
 func (p throttledProvider) Send(context.Context, firmbanking.Transfer) (firmbanking.Result, error) {
-	return firmbanking.Result{}, &firmbanking.ThrottledError{Wait: p.wait, Err: firmbanking.ErrUnavailable}
+	// As the client reports a Send throttled on every attempt.
+	return firmbanking.Result{}, fmt.Errorf("%w: %w", firmbanking.ErrNotTaken, &firmbanking.ThrottledError{Wait: p.wait, Err: firmbanking.ErrUnavailable})
+}
+
+// refusingProvider refuses every send while refuse is set, and counts
+// the sends.
+type refusingProvider struct {
+	firmbanking.Provider
+	refuse atomic.Bool
+	sends  atomic.Int32
+}
+
+func (p *refusingProvider) Send(ctx context.Context, t firmbanking.Transfer) (firmbanking.Result, error) {
+	p.sends.Add(1)
+	if p.refuse.Load() {
+		return firmbanking.Result{}, fmt.Errorf("%w: http 400: invalid_account", firmbanking.ErrRefused)
+	}
+	return p.Provider.Send(ctx, t)
+}
+
+// killedProvider has the provider take every send, and the instance die
+// (a panic) before it reads the answer.
+type killedProvider struct{ firmbanking.Provider }
+
+func (p killedProvider) Send(ctx context.Context, t firmbanking.Transfer) (firmbanking.Result, error) {
+	if _, err := p.Provider.Send(ctx, t); err != nil {
+		panic(err)
+	}
+	panic("killed after the provider took the send")
+}
+
+// TestRefusalWaitsForASendWhoseInstanceDied: as
+// TestRefusalWaitsForAnotherInstancesLostAnswer, but instance B dies right
+// after the provider took its send, noting nothing after it. A's next
+// refusal, while the provider's status does not show the transfer yet,
+// waits (B noted the send before making it) rather than fail the payout:
+// it settles, and its money is not returned.
+func TestRefusalWaitsForASendWhoseInstanceDied(t *testing.T) {
+	const lag = time.Second
+	var a *refusingProvider
+	f := newFixture(t, options{bank: firmbanking.FakeOptions{StatusLag: lag}, cfg: process.Config{RefusalLag: lag + 500*time.Millisecond},
+		provider: func(p firmbanking.Provider) firmbanking.Provider {
+			a = &refusingProvider{Provider: p}
+			a.refuse.Store(true)
+			return a
+		}})
+	bcfg := f.cfg
+	bcfg.Provider = killedProvider{f.provider}
+	b, err := process.New(bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.credit(t, "u", 1000)
+	if err := f.withdraw("u", 700, "po-k", "123-456"); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	c := f.commits(t, domain.AggregatePayout, "po-k")[0]
+	time.Sleep(waitsAtLeast(t, f.m, c, lag, "A: the first refusal"))
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("B was not killed")
+			}
+		}()
+		_ = b.ReactToPayout(context.Background(), c)
+	}()
+	waitsAtLeast(t, f.m, c, lag, "A: the refusal after B died")
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-k")
+	if p := f.payout(t, "po-k"); p.Status != domain.PayoutSettledStatus {
+		t.Fatalf("payout %+v, want settled: the provider took B's send", p)
+	}
+	f.assertBalance(t, "u", 300) // not returned
+}
+
+// TestSendsTheProviderDidNotTakeDoNotDelayARefusal: a send throttled in
+// between a payout's refusals does not start its wait again: the provider
+// did not take it. Refused a wait after the first refusal, it fails.
+func TestSendsTheProviderDidNotTakeDoNotDelayARefusal(t *testing.T) {
+	const lag = 500 * time.Millisecond
+	var throttle atomic.Bool
+	f := newFixture(t, options{bank: firmbanking.FakeOptions{RefuseAccounts: []string{refused}}, cfg: process.Config{RefusalLag: lag},
+		provider: func(p firmbanking.Provider) firmbanking.Provider {
+			return switchProvider{p, throttledProvider{p, time.Second}, &throttle}
+		}})
+	f.credit(t, "u", 1000)
+	if err := f.withdraw("u", 700, "po-n", refused); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	c := f.commits(t, domain.AggregatePayout, "po-n")[0]
+	time.Sleep(waitsAtLeast(t, f.m, c, lag/2, "the first refusal"))
+	throttle.Store(true)
+	wait(t, f.m.ReactToPayout(context.Background(), c), time.Second)
+	throttle.Store(false)
+	if err := f.m.ReactToPayout(context.Background(), c); err != nil {
+		t.Fatalf("the refusal a wait after the first: %v, want the payout failed", err)
+	}
+	if p := f.payout(t, "po-n"); p.Status != domain.PayoutFailedStatus {
+		t.Fatalf("payout %+v, want failed", p)
+	}
+}
+
+// switchProvider is on while on is set, else off.
+type switchProvider struct {
+	off, on firmbanking.Provider
+	set     *atomic.Bool
+}
+
+func (p switchProvider) Send(ctx context.Context, t firmbanking.Transfer) (firmbanking.Result, error) {
+	if p.set.Load() {
+		return p.on.Send(ctx, t)
+	}
+	return p.off.Send(ctx, t)
+}
+
+func (p switchProvider) Status(ctx context.Context, id string) (firmbanking.Result, error) {
+	return p.off.Status(ctx, id)
+}
+
+// skewedSends reads the notes of the sends as an instance whose clock is
+// ahead of the NATS server's by ahead would see them if it timed them
+// itself.
+type skewedSends struct {
+	process.SendLog
+	ahead time.Duration
+}
+
+func (s skewedSends) Uncertainty(ctx context.Context, id domain.PayoutID) (worker.Uncertainty, error) {
+	u, err := s.SendLog.Uncertainty(ctx, id)
+	for _, at := range []*time.Time{&u.First, &u.LastOpen, &u.Now} {
+		if !at.IsZero() {
+			*at = at.Add(-s.ahead)
+		}
+	}
+	return u, err
+}
+
+// TestRefusalWaitIsTimedByOneClock: as
+// TestRefusalWaitsForAnotherInstancesLostAnswer, with A's clock 2s ahead
+// of the server's (more than the lag): the wait is timed by the server's
+// clock alone, so A still waits for B's send.
+func TestRefusalWaitIsTimedByOneClock(t *testing.T) {
+	const lag = time.Second
+	f := newFixture(t, options{bank: firmbanking.FakeOptions{StatusLag: lag}, cfg: process.Config{RefusalLag: lag + 500*time.Millisecond},
+		provider: func(p firmbanking.Provider) firmbanking.Provider { return &scriptedProvider{Provider: p} }})
+	acfg := f.cfg
+	acfg.Sends = skewedSends{f.cfg.Sends, 2 * time.Second}
+	a, err := process.New(acfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.credit(t, "u", 1000)
+	if err := f.withdraw("u", 700, "po-s", "123-456"); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	c := f.commits(t, domain.AggregatePayout, "po-s")[0]
+	time.Sleep(waitsAtLeast(t, a, c, lag, "A: the first refusal"))
+	if err := f.m.ReactToPayout(context.Background(), c); err == nil || firmbanking.NotTaken(err) {
+		t.Fatalf("B: the send whose answer was lost: %v, want an error of unknown outcome", err)
+	}
+	waitsAtLeast(t, a, c, lag, "A: the refusal after B's lost answer")
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-s")
+	if p := f.payout(t, "po-s"); p.Status != domain.PayoutSettledStatus {
+		t.Fatalf("payout %+v, want settled: the provider accepted it", p)
+	}
+	f.assertBalance(t, "u", 300) // not returned
 }
 
 // TestThrottledPayoutWaitsWhatTheProviderAsked: a provider's Retry-After

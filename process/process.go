@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -40,14 +39,15 @@ type Config struct {
 	// RefusalLag is how long the provider may take to show a transfer it
 	// accepted (its status answers 404 meanwhile). A payout refused now is
 	// failed, its money returned, only if the provider still does not know
-	// it this long after the refusal: an earlier attempt it accepted (whose
-	// answer was lost) shows by then. The payout waits meanwhile
-	// (worker.RetryAfter), holding no handler. Default 1m.
+	// it this long after its first send and after the latest send that the
+	// provider may have taken, by any instance: a send it accepted (whose
+	// answer was lost, or whose instance died) shows by then. The payout
+	// waits meanwhile (worker.RetryAfter), holding no handler. Default 1m,
+	// at most worker.MaxUncertainWait.
 	RefusalLag time.Duration
-	// Sends, if set, is shared by every engine instance: each send of a
-	// payout whose outcome is unknown is noted there, and a refusal waits
-	// RefusalLag from the latest such send by any instance, not only by
-	// this one.
+	// Sends is shared by every engine instance: each send of a payout is
+	// noted there before it is made, and noted again if the provider did
+	// not take it. Required with a Provider.
 	Sends SendLog
 	// NoProviderRetry is how long a commit whose payout cannot be sent (no
 	// provider configured) waits before it is handled again, by this or
@@ -61,16 +61,20 @@ type Config struct {
 	Log zerolog.Logger
 }
 
-// SendLog is where the instances note the payout sends whose outcome is
-// unknown (worker.DeadLetters keeps it in the lease stream).
+// SendLog is where the instances note their payout sends, timed by one
+// clock (worker.DeadLetters keeps it in the lease stream, by the NATS
+// server's clock).
 type SendLog interface {
-	NoteUnknown(ctx context.Context, payout domain.PayoutID) error
-	// LastUnknown is when the latest such send was noted (zero: none).
-	LastUnknown(ctx context.Context, payout domain.PayoutID) (time.Time, error)
+	// Begin notes a send of payout about to be made; End takes the mark.
+	Begin(ctx context.Context, payout domain.PayoutID) (uint64, error)
+	// End notes that the provider did not take the send Begin marked.
+	End(ctx context.Context, payout domain.PayoutID, began uint64) error
+	// Uncertainty is what the notes on payout say now.
+	Uncertainty(ctx context.Context, payout domain.PayoutID) (worker.Uncertainty, error)
 }
 
 // SendsIn is the SendLog kept in the dead-letter lease stream of d, for
-// part (worker.DeadLetters.NoteUncertain).
+// part (worker.DeadLetters.BeginUncertain).
 func SendsIn(d *worker.DeadLetters, part string) SendLog { return sendsIn{d, part} }
 
 type sendsIn struct {
@@ -78,12 +82,16 @@ type sendsIn struct {
 	part string
 }
 
-func (s sendsIn) NoteUnknown(ctx context.Context, id domain.PayoutID) error {
-	return s.d.NoteUncertain(ctx, s.part, string(id))
+func (s sendsIn) Begin(ctx context.Context, id domain.PayoutID) (uint64, error) {
+	return s.d.BeginUncertain(ctx, s.part, string(id))
 }
 
-func (s sendsIn) LastUnknown(ctx context.Context, id domain.PayoutID) (time.Time, error) {
-	return s.d.LastUncertain(ctx, s.part, string(id))
+func (s sendsIn) End(ctx context.Context, id domain.PayoutID, began uint64) error {
+	return s.d.EndUncertain(ctx, s.part, string(id), began)
+}
+
+func (s sendsIn) Uncertainty(ctx context.Context, id domain.PayoutID) (worker.Uncertainty, error) {
+	return s.d.Uncertainty(ctx, s.part, string(id))
 }
 
 func (c *Config) setDefaults() {
@@ -119,19 +127,18 @@ func (c Config) Validate() error {
 	if c.PendingRetry < 0 || c.NoProviderRetry < 0 || c.UnknownEventRetry < 0 || c.RefusalLag < 0 {
 		errs = append(errs, errors.New("retry delays must not be negative"))
 	}
+	if c.RefusalLag > worker.MaxUncertainWait {
+		errs = append(errs, fmt.Errorf("refusal lag %v must not be more than %v (the sends are noted for twice as long)", c.RefusalLag, worker.MaxUncertainWait))
+	}
+	if c.Provider != nil && c.Sends == nil {
+		errs = append(errs, errors.New("a send log is required with a provider"))
+	}
 	return errors.Join(errs...)
 }
 
 // Managers are the process managers. They are safe for concurrent use.
 type Managers struct {
 	cfg Config
-
-	mu sync.Mutex
-	// refused holds, by payout, when this instance first saw it refused
-	// and unknown to the provider (the start of its RefusalLag). Lost on a
-	// restart, or unknown to another instance, it only starts the wait
-	// again.
-	refused map[domain.PayoutID]time.Time
 }
 
 // New returns the process managers.
@@ -140,7 +147,7 @@ func New(cfg Config) (*Managers, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("process config: %w", err)
 	}
-	return &Managers{cfg: cfg, refused: map[domain.PayoutID]time.Time{}}, nil
+	return &Managers{cfg: cfg}, nil
 }
 
 // settlePoll is how often a payout's status is asked while it is pending.
@@ -297,8 +304,7 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 		return worker.RetryAfter(m.cfg.NoProviderRetry, nil)
 	}
 	if p.Status != domain.PayoutRequestedStatus {
-		m.forgetRefusal(p.ID) // recorded meanwhile (payout.resolve)
-		return nil
+		return nil // recorded meanwhile (payout.resolve)
 	}
 	result, err := m.send(ctx, p)
 	if err != nil {
@@ -307,7 +313,6 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 	if p, err = m.cfg.Payouts.RecordResult(ctx, meta, p.ID, result); err != nil {
 		return err
 	}
-	m.forgetRefusal(p.ID)
 	if err := contradiction(p, result); err != nil {
 		m.cfg.Log.Error().Err(err).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Msg("the provider's result contradicts the recorded one")
 		return worker.Permanent(err)
@@ -317,10 +322,27 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 
 // send drives payout p to its final result at the provider: the
 // payout.settled or payout.failed to record, or the outcome to return.
+//
+// Each send is noted (Sends) before it is made, so that a send the
+// provider takes is known to every instance even when this one never
+// learns of it (killed, cut off, its answer lost), and noted again if the
+// provider did not take it (firmbanking.ErrNotTaken): a refusal waits for
+// the sends the provider may have taken.
 func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, error) {
+	began, err := m.cfg.Sends.Begin(ctx, p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("payout %s: noting the send before making it: %w", p.ID, err)
+	}
 	sctx, cancel := context.WithTimeout(ctx, m.cfg.SettleTimeout)
 	res, err := firmbanking.Settle(sctx, m.cfg.Provider, firmbanking.Transfer{ID: string(p.ID), Amount: p.Amount, To: p.To, Memo: "bankbook"}, settlePoll)
 	cancel()
+	if firmbanking.NotTaken(err) {
+		if nerr := m.cfg.Sends.End(ctx, p.ID, began); nerr != nil {
+			// The send stays noted as one the provider may have taken: a
+			// refusal of the payout waits longer, nothing worse.
+			m.cfg.Log.Warn().Err(nerr).Str("payout_id", string(p.ID)).Msg("could not note that the provider did not take a send")
+		}
+	}
 	now := m.cfg.Payouts.Now()
 	var throttled *firmbanking.ThrottledError
 	switch {
@@ -335,14 +357,15 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		// account changed, whose answer was lost) may have been accepted,
 		// and failing the payout then would pay the money out twice. A
 		// provider may not show a transfer it accepted a moment ago, so
-		// "unknown" counts only RefusalLag after this instance first saw
-		// it: until then the payout waits (a wait, not a failure), and is
+		// "unknown" counts only RefusalLag after the payout's first send
+		// and after the latest send the provider may have taken:
+		// until then the payout waits (a wait, not a failure), and is
 		// sent, refused and asked again.
 		st, serr := m.cfg.Provider.Status(ctx, string(p.ID))
 		if errors.Is(serr, firmbanking.ErrUnknownTransfer) {
 			wait, werr := m.refusalWait(ctx, p.ID)
 			if werr != nil {
-				return nil, fmt.Errorf("payout %s refused; asking when a send of unknown outcome was last made: %w", p.ID, werr)
+				return nil, fmt.Errorf("payout %s refused; asking when a send the provider may have taken was last made: %w", p.ID, werr)
 			}
 			if wait > 0 {
 				m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("ask_again_in", wait.String()).
@@ -350,7 +373,6 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 				return nil, worker.RetryAfter(wait, nil)
 			}
 		}
-		m.forgetRefusal(p.ID)
 		switch {
 		case errors.Is(serr, firmbanking.ErrUnknownTransfer):
 		case serr != nil:
@@ -368,16 +390,12 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		return nil, worker.Permanent(fmt.Errorf("payout %s: %w", p.ID, err))
 	case errors.As(err, &throttled):
 		// The provider said when to come back: a wait, not a failure.
-		// Earlier attempts of this send may have been accepted all the same.
-		if nerr := m.restartRefusal(ctx, p.ID); nerr != nil {
-			return nil, fmt.Errorf("payout %s: %w", p.ID, nerr)
-		}
 		m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("retry_in", throttled.Wait.String()).Msg("the provider asked to come back later; the payout waits")
 		return nil, worker.RetryAfter(throttled.Wait, nil)
 	case err != nil:
-		// The provider may have accepted this send: a refusal seen before
-		// says nothing of it, so its wait starts again, on every instance.
-		return nil, errors.Join(fmt.Errorf("payout %s: %w", p.ID, err), m.restartRefusal(ctx, p.ID))
+		// Unless ErrNotTaken, the provider may have taken this send: its
+		// note stays, and a refusal waits for it.
+		return nil, fmt.Errorf("payout %s: %w", p.ID, err)
 	}
 	return finalResult(p, res, now), nil
 }
@@ -392,53 +410,23 @@ func finalResult(p domain.Payout, res firmbanking.Result, now time.Time) domain.
 }
 
 // refusalWait is how long payout id, refused and unknown to the provider,
-// must still wait before that counts: RefusalLag from the first time this
-// instance saw it so (now, if this is the first), or from the latest send
-// whose outcome was unknown since, by any instance (restartRefusal; the
-// shared note is timed by the NATS server's clock).
+// must still wait before that counts: RefusalLag from its first send, or
+// from the latest send the provider may have taken, whichever came later,
+// by any instance (Sends, by one clock). Sends from before the notes were
+// kept (an older version's) all came before the first noted one.
 func (m *Managers) refusalWait(ctx context.Context, id domain.PayoutID) (time.Duration, error) {
-	m.mu.Lock()
-	first, ok := m.refused[id]
-	if !ok {
-		first = time.Now()
-		m.refused[id] = first
+	u, err := m.cfg.Sends.Uncertainty(ctx, id)
+	if err != nil {
+		return 0, err
 	}
-	m.mu.Unlock()
-	if m.cfg.Sends != nil {
-		last, err := m.cfg.Sends.LastUnknown(ctx, id)
-		if err != nil {
-			return 0, err
-		}
-		if last.After(first) {
-			first = last
-		}
+	from := u.First
+	if u.LastOpen.After(from) {
+		from = u.LastOpen
 	}
-	return m.cfg.RefusalLag - time.Since(first), nil
-}
-
-// restartRefusal starts the wait of payout id again from now: a send whose
-// outcome is unknown may have been accepted, and the provider may take
-// RefusalLag to show it. It is noted for the other instances too (Sends).
-func (m *Managers) restartRefusal(ctx context.Context, id domain.PayoutID) error {
-	m.mu.Lock()
-	if _, ok := m.refused[id]; ok {
-		m.refused[id] = time.Now()
+	if from.IsZero() {
+		return m.cfg.RefusalLag, nil // the notes of this very send are gone: start over
 	}
-	m.mu.Unlock()
-	if m.cfg.Sends == nil {
-		return nil
-	}
-	if err := m.cfg.Sends.NoteUnknown(ctx, id); err != nil {
-		return fmt.Errorf("noting a send of unknown outcome: %w", err)
-	}
-	return nil
-}
-
-// forgetRefusal drops what refusalWait remembers of payout id.
-func (m *Managers) forgetRefusal(id domain.PayoutID) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.refused, id)
+	return m.cfg.RefusalLag - u.Now.Sub(from), nil
 }
 
 // contradiction is an error when the provider's result for payout p (the

@@ -83,21 +83,21 @@ func fakeBank(t testing.TB, opts firmbanking.FakeOptions) (*firmbanking.FakeServ
 func newFixture(t testing.TB, o options) *fixture {
 	t.Helper()
 	f := &fixture{codec: domain.Events(), log: o.log}
+	// The sends are noted in a real lease stream, whichever event store.
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	var err error
+	if f.dead, err = worker.OpenDeadLetters(context.Background(), js, worker.DeadConfig{}); err != nil {
+		t.Fatal(err)
+	}
 	if o.jetstream {
-		srv := testenv.Start(t, "")
-		_, js := srv.Connect(t)
-		var err error
 		if f.real, err = eventstore.Open(context.Background(), js, eventstore.Config{Upcaster: f.codec}); err != nil {
-			t.Fatal(err)
-		}
-		if f.dead, err = worker.OpenDeadLetters(context.Background(), js, worker.DeadConfig{}); err != nil {
 			t.Fatal(err)
 		}
 		f.es = f.real
 	} else {
 		f.es = inmem.New(inmem.Config{Upcaster: f.codec})
 	}
-	var err error
 	f.Handlers, err = commands.New(commands.Deps{Events: f.es, Codec: f.codec, Names: commandstest.NewNames(nil), Timers: &commandstest.Timers{}, Watermarks: &commandstest.Watermarks{}},
 		commands.Config{CollectAccount: collect}, zerolog.Nop())
 	if err != nil {
@@ -108,9 +108,7 @@ func newFixture(t testing.TB, o options) *fixture {
 		cfg.RefusalLag = 20 * time.Millisecond // the fake shows what it accepted at once
 	}
 	cfg.Codec, cfg.Deposits, cfg.Wallets, cfg.Payouts, cfg.Log = f.codec, f.Deposits, f.Wallets, f.Payouts, o.log
-	if f.dead != nil {
-		cfg.Sends = process.SendsIn(f.dead, "payouts") // as the engine does
-	}
+	cfg.Sends = process.SendsIn(f.dead, "payouts") // as the engine does
 	if !o.noProvider {
 		f.bank, f.provider = fakeBank(t, o.bank)
 		cfg.Provider = f.provider

@@ -10,6 +10,7 @@ import (
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/worker"
 )
 
 // DeadLetters is the work background parts gave up on: listed, redriven
@@ -28,6 +29,10 @@ type DeadLetters interface {
 	// redrive started may show only after it) and a func that ends the
 	// lease.
 	Hold(ctx context.Context, id uint64, holder string, d time.Duration) (lastRedrive time.Time, release func(), err error)
+	// Uncertainty is what part noted of its work on key whose outcome may
+	// be unknown (a payout's sends), with the time it was read, all by the
+	// clock that times the leases.
+	Uncertainty(ctx context.Context, part, key string) (worker.Uncertainty, error)
 }
 
 func (s *Server) deadLetters(ctx context.Context, q api.DeadLettersRequest) (api.DeadLettersReply, error) {

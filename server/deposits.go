@@ -126,10 +126,12 @@ func (s *Server) resolveDeposit() commandSpec[api.ResolveDepositRequest, api.Res
 // recorded settled (the money never sent). A dead letter kept by a redrive
 // that ended in a wait (the transfer pending) is not enough: unless the
 // part gave up for good (a permanent dead letter: the provider holds
-// another transfer under the ID) and no redrive ran since, the provider must report the outcome
-// asked, or, for a failure, not know the payout a status lag after the
-// dead letter (a transfer accepted a moment before may not show yet). An
-// instance without a provider cannot ask. Force skips these checks, but
+// another transfer under the ID) and no redrive ran since, the provider
+// must report the outcome asked, or, for a failure, not know the payout a
+// status lag after the part's latest send that it may have taken, and
+// after the last redrive (a transfer accepted a moment before may not show
+// yet), by the NATS server's clock. An instance without a provider cannot
+// ask. Force skips these checks, but
 // not a redrive running: no result is recorded over a send under way.
 func (s *Server) resolvePayout(ctx context.Context, meta commands.Meta, req api.ResolvePayoutRequest) (api.ResolvePayoutReply, error) {
 	if err := req.Validate(); err != nil {
@@ -223,15 +225,18 @@ func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, 
 	}
 	if status == "" {
 		// Unknown to the provider: trusted only a status lag after the
-		// part's last attempt.
-		at, err := time.Parse(time.RFC3339Nano, dl.At)
+		// part's latest send that the provider may have taken, and after
+		// the last redrive, by the clock that timed them (the NATS
+		// server's), not this instance's.
+		u, err := s.cfg.DeadLetters.Uncertainty(ctx, partPayouts, req.PayoutID)
 		if err != nil {
-			return fmt.Errorf("dead letter %d: at %q: %w", dl.ID, dl.At, err)
+			return fmt.Errorf("payout %s: reading the payouts part's sends: %w", req.PayoutID, err)
 		}
-		if lastRedrive.After(at) {
-			at = lastRedrive
+		from := u.LastOpen
+		if lastRedrive.After(from) {
+			from = lastRedrive
 		}
-		if wait := s.cfg.PayoutStatusLag - time.Since(at); wait > 0 {
+		if wait := s.cfg.PayoutStatusLag - u.Now.Sub(from); !from.IsZero() && wait > 0 {
 			return payoutInFlight(req, "the provider does not know the payout yet, but a transfer accepted by the part's last attempt may not show for a while", map[string]any{"provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})
 		}
 	}

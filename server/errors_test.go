@@ -253,3 +253,7 @@ func (noDeadLetters) Discard(context.Context, uint64, string) (api.DeadLetter, e
 func (noDeadLetters) Hold(context.Context, uint64, string, time.Duration) (time.Time, func(), error) {
 	return time.Time{}, nil, errors.New("no dead letters here")
 }
+
+func (noDeadLetters) Uncertainty(context.Context, string, string) (worker.Uncertainty, error) {
+	return worker.Uncertainty{Now: time.Now()}, nil
+}

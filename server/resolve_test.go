@@ -10,6 +10,7 @@ import (
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/worker"
 )
 
 // oneDeadLetter is a dead-letter desk holding one dead letter.
@@ -20,6 +21,15 @@ type oneDeadLetter struct {
 	lastRedrive time.Time
 	busy        bool
 	released    *int
+	// lastSend is when the part last made a send the provider may have
+	// taken (zero: none), by the clock of the lease stream, which is
+	// behind this instance's by behind.
+	lastSend time.Time
+	behind   time.Duration
+}
+
+func (d oneDeadLetter) Uncertainty(context.Context, string, string) (worker.Uncertainty, error) {
+	return worker.Uncertainty{LastOpen: d.lastSend, Now: time.Now().Add(-d.behind)}, nil
 }
 
 func (d oneDeadLetter) Hold(context.Context, uint64, string, time.Duration) (time.Time, func(), error) {
@@ -40,7 +50,8 @@ func (d oneDeadLetter) List(context.Context, string, uint64, int) ([]api.DeadLet
 // An operator records a payout's result only when the provider, asked,
 // agrees, unless the payouts part gave up on the payout for good: a dead
 // letter kept by a redrive that found the transfer pending is not enough.
-// Unknown to the provider counts only a status lag after the dead letter.
+// Unknown to the provider counts only a status lag after the part's latest
+// send that the provider may have taken.
 // Without a provider, or with one that cannot be asked, only force records
 // it.
 func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
@@ -57,10 +68,11 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// deadLetter makes id's dead letter, the part's last send age ago.
 	deadLetter := func(id string, permanent bool, age time.Duration) {
 		h.srv.cfg.DeadLetters = oneDeadLetter{dl: api.DeadLetter{ID: 1, Part: partPayouts, Permanent: permanent,
 			Subject: h.srv.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: id}),
-			At:      time.Now().Add(-age).UTC().Format(time.RFC3339Nano)}}
+			At:      time.Now().UTC().Format(time.RFC3339Nano)}, lastSend: time.Now().Add(-age)}
 	}
 	resolve := func(id, outcome string, force bool) error {
 		_, err := h.srv.resolvePayout(ctx, commands.Meta{Actor: "operator"}, api.ResolvePayoutRequest{PayoutID: id, Outcome: outcome, Reason: "statement", Force: force})
@@ -74,7 +86,7 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 	}
 	deadLetter("po-1", false, 0)
 	for _, tc := range []struct{ provider, outcome string }{{"pending", "failed"}, {"pending", "settled"}, {"settled", "failed"}, {"failed", "settled"}, {"", "settled"},
-		{"", "failed"}} { // unknown, but the dead letter is younger than the status lag
+		{"", "failed"}} { // unknown, but the last send is younger than the status lag
 		provider = tc.provider
 		if err := resolve("po-1", tc.outcome, false); !inFlight(err) {
 			t.Fatalf("provider %q, outcome %s: %v, want payout_in_flight", tc.provider, tc.outcome, err)
@@ -85,6 +97,16 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 		t.Fatalf("a provider that cannot be asked: %v", err)
 	}
 	providerErr = nil
+	// The send 10s ago by the clock that timed it, which is 2m behind this
+	// instance's: still within the status lag.
+	deadLetter("po-1", false, 0)
+	skewed := h.srv.cfg.DeadLetters.(oneDeadLetter)
+	skewed.behind = 2 * time.Minute
+	skewed.lastSend = time.Now().Add(-skewed.behind - 10*time.Second)
+	h.srv.cfg.DeadLetters = skewed
+	if err := resolve("po-1", "failed", false); !inFlight(err) {
+		t.Fatalf("a send 10s ago by the server's clock, which is behind: %v, want payout_in_flight", err)
+	}
 	deadLetter("po-1", false, 2*time.Minute)
 	provider = "" // unknown to the provider a status lag on: never sent
 	if err := resolve("po-1", "failed", false); err != nil {

@@ -3,42 +3,134 @@ package worker
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Uncertain work: a part's work on some key (a payout) ended in a way that
-// says nothing of whether it took effect at a third party (a send answered
-// with a 5xx, a timeout). Each instance notes it in the lease stream, on
-// <LeasePrefix>.P.uncertain.K (part P, key K base64url), so that every
-// instance can tell how long ago any of them last did work of unknown
-// outcome on the key, by the NATS server's clock: a provider may take a
-// while to show a transfer it accepted, and an instance deciding that the
-// provider never accepted one must wait that long after the last such send,
-// whichever instance made it.
+// Uncertain work: a part's work on some key (a payout's send) may take
+// effect at a third party even when the part never learns that it did (a
+// send answered with a 5xx, a timeout, an instance killed mid-send). Each
+// such piece of work is noted before it starts (BeginUncertain), and noted
+// again, once it is over, if the third party certainly did not act on it
+// (EndUncertain: refused, throttled). The notes go on
+// <LeasePrefix>.P.uncertain.K (part P, key K base64url) in the lease
+// stream, where every instance reads them (Uncertainty), timed by the NATS
+// server's clock alone: a provider may take a while to show a transfer it
+// accepted, and an instance deciding that it never accepted one must wait
+// that long after the last send that may have been accepted, whichever
+// instance made it and whatever that instance's clock says.
 
-// uncertainTTL is how long a note is kept: far longer than any provider's
-// status lag it is read for.
+// uncertainTTL is how long a note is kept: far longer than any status lag
+// it is read for (MaxUncertainWait).
 const uncertainTTL = 24 * time.Hour
+
+// MaxUncertainWait bounds the waits that Uncertainty serves: a note is
+// kept twice as long.
+const MaxUncertainWait = uncertainTTL / 2
+
+// uncertainNote is one note. Notes from before the op field existed ({})
+// were written after a send of unknown outcome: they read as begun work
+// never ended.
+type uncertainNote struct {
+	// Op is "begin" (work starts), "end" (the work begun at Began took no
+	// effect) or "look" (Uncertainty reading the server's time).
+	Op    string `json:"op,omitempty"`
+	Began uint64 `json:"began,omitempty"`
+}
+
+// Uncertainty is what the notes on a key say, by the NATS server's clock.
+type Uncertainty struct {
+	// First is when the earliest work noted was begun or ended (zero:
+	// none kept).
+	First time.Time
+	// LastOpen is when the latest work was begun that was not ended as
+	// without effect: it may have taken effect, or may still be under way
+	// (zero: none).
+	LastOpen time.Time
+	// Now is the server's time when the notes were read.
+	Now time.Time
+}
 
 func (d *DeadLetters) uncertainSubject(part, key string) string {
 	return d.cfg.LeasePrefix + "." + part + ".uncertain." + base64.RawURLEncoding.EncodeToString([]byte(key))
 }
 
-// NoteUncertain notes that part's work on key just ended with an unknown
-// outcome.
-func (d *DeadLetters) NoteUncertain(ctx context.Context, part, key string) error {
-	ctx, cancel := d.withTimeout(ctx)
-	defer cancel()
-	_, err := d.putRecord(ctx, d.uncertainSubject(part, key), struct{}{}, uncertainTTL)
+// BeginUncertain notes that part starts work on key whose outcome may stay
+// unknown; EndUncertain takes the returned mark.
+func (d *DeadLetters) BeginUncertain(ctx context.Context, part, key string) (uint64, error) {
+	return d.noteUncertain(ctx, part, key, uncertainNote{Op: "begin"})
+}
+
+// EndUncertain notes that the work BeginUncertain marked began took no
+// effect.
+func (d *DeadLetters) EndUncertain(ctx context.Context, part, key string, began uint64) error {
+	_, err := d.noteUncertain(ctx, part, key, uncertainNote{Op: "end", Began: began})
 	return err
 }
 
-// LastUncertain returns when part's work on key last ended with an unknown
-// outcome, by the NATS server's clock (zero: never, or more than a day ago).
-func (d *DeadLetters) LastUncertain(ctx context.Context, part, key string) (time.Time, error) {
+func (d *DeadLetters) noteUncertain(ctx context.Context, part, key string, n uncertainNote) (uint64, error) {
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	var v struct{}
-	at, _, err := d.lastRecord(ctx, d.uncertainSubject(part, key), &v)
-	return at, err
+	ack, err := d.putRecord(ctx, d.uncertainSubject(part, key), n, uncertainTTL)
+	if err != nil {
+		return 0, fmt.Errorf("noting uncertain work on %s %q: %w", part, key, err)
+	}
+	return ack.Sequence, nil
+}
+
+// Uncertainty reads the notes on part's key. It writes a note of its own
+// first, whose time is the server's now.
+func (d *DeadLetters) Uncertainty(ctx context.Context, part, key string) (Uncertainty, error) {
+	look, err := d.noteUncertain(ctx, part, key, uncertainNote{Op: "look"})
+	if err != nil {
+		return Uncertainty{}, err
+	}
+	ctx, cancel := d.withTimeout(ctx)
+	defer cancel()
+	subject := d.uncertainSubject(part, key)
+	var u Uncertainty
+	open := map[uint64]time.Time{} // begun, not ended
+	for seq := uint64(1); seq <= look; {
+		raw, err := d.leases.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break // not even the look: reported below
+		}
+		if err != nil {
+			return Uncertainty{}, fmt.Errorf("reading the uncertain work on %s %q: %w", part, key, err)
+		}
+		if raw.Sequence > look {
+			break
+		}
+		var n uncertainNote
+		if err := json.Unmarshal(raw.Data, &n); err != nil {
+			return Uncertainty{}, fmt.Errorf("uncertain work on %s %q: note %d: %w", part, key, raw.Sequence, err)
+		}
+		if u.First.IsZero() && n.Op != "look" {
+			u.First = raw.Time
+		}
+		switch n.Op {
+		case "", "begin":
+			open[raw.Sequence] = raw.Time
+		case "end":
+			delete(open, n.Began)
+		case "look":
+			if raw.Sequence == look {
+				u.Now = raw.Time
+			}
+		}
+		seq = raw.Sequence + 1
+	}
+	if u.Now.IsZero() {
+		return Uncertainty{}, fmt.Errorf("uncertain work on %s %q: the note just written (%d) is not there", part, key, look)
+	}
+	for _, at := range open {
+		if at.After(u.LastOpen) {
+			u.LastOpen = at
+		}
+	}
+	return u, nil
 }

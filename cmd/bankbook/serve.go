@@ -57,7 +57,7 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.BankURL, "bank-url", cfg.BankURL, "account-scan API of a real provider (HTTP)")
 	fs.StringVar(&cfg.BankTokenFile, "bank-token-file", cfg.BankTokenFile, "file holding the account-scan API's bearer token (or env BANKBOOK_BANK_TOKEN)")
 	fs.StringVar(&cfg.FirmbankURL, "firmbank-url", cfg.FirmbankURL, "firm-banking provider for payouts (HTTP); with --bank-sim a simulated one runs")
-	fs.Var(&cfg.FirmbankStatusLag, "firmbank-status-lag", "how long the firm-banking provider may take to show a transfer it accepted: a refused payout it does not know is failed only this long after the refusal")
+	fs.Var(&cfg.FirmbankStatusLag, "firmbank-status-lag", "how long the firm-banking provider may take to show a transfer it accepted: a refused payout it does not know is failed only this long after its first send and after the latest send it may have taken (at most 12h)")
 	fs.StringVar(&cfg.FirmbankTokenFile, "firmbank-token-file", cfg.FirmbankTokenFile, "file holding the firm-banking provider's bearer token (or env BANKBOOK_FIRMBANK_TOKEN)")
 	fs.StringVar(&cfg.ChatURL, "chat-url", cfg.ChatURL, "Sendbird-compatible chat provider for notifications (HTTP); with --chat-sim and no URL, the fake one")
 	fs.StringVar(&cfg.ChatTokenFile, "chat-token-file", cfg.ChatTokenFile, "file holding the chat provider's API token (or env BANKBOOK_CHAT_TOKEN)")

@@ -1,0 +1,68 @@
+package worker_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/nats-io/nats.go"
+)
+
+// The notes of uncertain work: work begun and not ended as without effect
+// is open, whichever instance began it, and the latest such is LastOpen;
+// First is the earliest work noted; all are timed by the server, as Now.
+// A note from before begin and end existed ({}) reads as open work.
+func TestUncertaintyCountsTheWorkNotEnded(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	u, err := e.dead.Uncertainty(ctx, "payouts", "po-1")
+	if err != nil || !u.First.IsZero() || !u.LastOpen.IsZero() || u.Now.IsZero() {
+		t.Fatalf("nothing noted: %+v %v, want only Now", u, err)
+	}
+	a, err := e.dead.BeginUncertain(ctx, "payouts", "po-1") // instance A's send: its answer lost
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.dead.BeginUncertain(ctx, "payouts", "po-1") // instance B's: refused
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dead.EndUncertain(ctx, "payouts", "po-1", b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dead.BeginUncertain(ctx, "payouts", "po-2"); err != nil { // another key's
+		t.Fatal(err)
+	}
+	u, err = e.dead.Uncertainty(ctx, "payouts", "po-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(seq uint64) string {
+		t.Helper()
+		leases, err := e.js.Stream(ctx, "BANKBOOK_DEAD_LEASES")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := leases.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw.Time.String()
+	}
+	if u.First.String() != at(a) || u.LastOpen.String() != at(a) || !u.Now.After(u.LastOpen) {
+		t.Fatalf("A's send open, B's ended: %+v, want First and LastOpen at A's note (%s), Now after", u, at(a))
+	}
+	if err := e.dead.EndUncertain(ctx, "payouts", "po-1", a); err != nil {
+		t.Fatal(err)
+	}
+	if u, err = e.dead.Uncertainty(ctx, "payouts", "po-1"); err != nil || !u.LastOpen.IsZero() || u.First.String() != at(a) {
+		t.Fatalf("both ended: %+v %v, want none open, First at A's note", u, err)
+	}
+	// An older engine's note of a send whose outcome was unknown.
+	ack, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: "bankbook.deadlease.payouts.uncertain.cG8tMQ", Data: []byte("{}")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err = e.dead.Uncertainty(ctx, "payouts", "po-1"); err != nil || u.LastOpen.String() != at(ack.Sequence) {
+		t.Fatalf("an older engine's note: %+v %v, want it open", u, err)
+	}
+}
