@@ -74,15 +74,31 @@ func decodeCandOrder(v []byte) (candOrder, error) {
 // rankedOrder is one open order ranked for an orphan.
 type rankedOrder struct {
 	OrderID string `json:"order_id"`
-	Dist    int    `json:"dist"` // edit distance of the names
-	Gap     int64  `json:"gap"`  // |deposited − submitted|, microseconds
+	// Later says the order was submitted more than domain.MaxClockSkew
+	// after the transfer: by the deposit-before-order rule the transfer
+	// is not its payment (domain.ErrDepositBeforeOrder), so it ranks
+	// after every order that could be.
+	Later bool  `json:"later,omitempty"`
+	Dist  int   `json:"dist"` // edit distance of the names
+	Gap   int64 `json:"gap"`  // |deposited − submitted|, microseconds
 }
 
-// compareRanked orders the candidates: closest name, then closest in time,
-// then order ID (so that the ranking, and the stored bytes, are the same on
-// every rebuild).
+// compareRanked orders the candidates: orders the transfer could pay
+// first, then closest name, then closest in time, then order ID (so that
+// the ranking, and the stored bytes, are the same on every rebuild).
 func compareRanked(a, b rankedOrder) int {
-	return cmp.Or(cmp.Compare(a.Dist, b.Dist), cmp.Compare(a.Gap, b.Gap), strings.Compare(a.OrderID, b.OrderID))
+	return cmp.Or(compareBool(a.Later, b.Later), cmp.Compare(a.Dist, b.Dist), cmp.Compare(a.Gap, b.Gap), strings.Compare(a.OrderID, b.OrderID))
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // candOrphan is an orphan deposit and its ranking.
@@ -129,7 +145,8 @@ func (r *ranker) rank(id string, c candOrder) rankedOrder {
 	if gap < 0 {
 		gap = -gap
 	}
-	return rankedOrder{OrderID: id, Dist: min(row[len(r.b)], row[trimmed]+1), Gap: gap}
+	later := c.At-r.o.At > domain.MaxClockSkew.Microseconds()
+	return rankedOrder{OrderID: id, Later: later, Dist: min(row[len(r.b)], row[trimmed]+1), Gap: gap}
 }
 
 // distances returns the Levenshtein distances, in runes, from r.a to each

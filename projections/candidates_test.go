@@ -101,16 +101,39 @@ func TestOrphanCandidatesAreTheBestAmongAllOpenOrders(t *testing.T) {
 	for i := range 1_200 {
 		d.submit(fmt.Sprintf("o%04d", i), fmt.Sprintf("가나다라마바%03d", i%1000), amount, t0.Add(time.Duration(i)*time.Second))
 	}
-	d.submit("o9999", "김민수123", amount, t0.Add(time.Hour))   // the name, mistyped by one character
-	d.submit("o9998", "김민수777", amount, t0.Add(2*time.Hour)) // the same name without its suffix, later
-	d.submit("o0000b", "김민지001", amount, t0.Add(-time.Hour)) // further off: third
-	d.submit("o9997", "김민수124", amount+1, t0.Add(time.Hour)) // another amount
+	d.submit("o9999", "김민수123", amount, t0.Add(time.Hour))               // the name, mistyped by one character
+	d.submit("o9998", "김민수777", amount, t0.Add(time.Hour+5*time.Minute)) // the same name without its suffix, further in time
+	d.submit("o0000b", "김민지001", amount, t0.Add(-time.Hour))             // further off: third
+	d.submit("o9997", "김민수124", amount+1, t0.Add(time.Hour))             // another amount
 	d.orphan("dep-1", "김민수12", amount, t0.Add(time.Hour+time.Minute))
 
 	got := d.candidates()["dep-1"]
 	if want := []string{"o9999", "o9998", "o0000b"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("candidates %v, want %v", got, want)
 	}
+}
+
+// TestOrphanCandidatesPutOrdersSubmittedAfterTheTransferLast: an order
+// submitted more than the clocks' skew after the transfer cannot be what it
+// paid (the deposit-before-order rule made it an orphan), however close its
+// name: it ranks after every order submitted before.
+func TestOrphanCandidatesPutOrdersSubmittedAfterTheTransferLast(t *testing.T) {
+	d := newOrphanDesk(t)
+	const amount = 15_000
+	d.submit("o-after", "김민수123", amount, t0.Add(10*time.Minute)) // the very name, after the transfer
+	d.submit("o-skew", "김민수125", amount, t0.Add(4*time.Minute))   // after it, within the clocks' skew
+	d.submit("o-before", "김민지001", amount, t0.Add(-time.Hour))    // a worse name, before it
+	d.orphan("dep-1", "김민수123", amount, t0)
+	if got, want := d.candidates()["dep-1"], []string{"o-skew", "o-before", "o-after"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("candidates %v, want %v", got, want)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // TestOrphanCandidatesFollowOrdersAndResolutions: the ranking stays current:
@@ -127,7 +150,9 @@ func TestOrphanCandidatesFollowOrdersAndResolutions(t *testing.T) {
 	for i, n := range names {
 		d.submit(fmt.Sprintf("o%02d", i), n, 5_000, at(i))
 	}
-	d.orphan("dep-1", "abcdef", 5_000, at(20))
+	// Made after every order below was submitted (an order submitted
+	// after the transfer would rank last).
+	d.orphan("dep-1", "abcdef", 5_000, at(60))
 	check := func(step string, want ...string) {
 		t.Helper()
 		if got := d.candidates()["dep-1"]; !reflect.DeepEqual(got, want) {
@@ -234,9 +259,10 @@ func TestOrphanCandidatesMatchASearchOfAllOpenOrders(t *testing.T) {
 				continue
 			}
 			type ranked struct {
-				id   string
-				dist int
-				gap  time.Duration
+				id    string
+				later bool // submitted more than the clocks' skew after the transfer
+				dist  int
+				gap   time.Duration
 			}
 			var all []ranked
 			for oid, ord := range open {
@@ -248,10 +274,11 @@ func TestOrphanCandidatesMatchASearchOfAllOpenOrders(t *testing.T) {
 					gap = -gap
 				}
 				dist := min(levenshtein(o.name, ord.name), levenshtein(o.name, strings.TrimRight(ord.name, "0123456789"))+1)
-				all = append(all, ranked{oid, dist, gap})
+				later := ord.at.Sub(o.at) > domain.MaxClockSkew
+				all = append(all, ranked{oid, later, dist, gap})
 			}
 			slices.SortFunc(all, func(a, b ranked) int {
-				return cmp.Or(cmp.Compare(a.dist, b.dist), cmp.Compare(a.gap, b.gap), strings.Compare(a.id, b.id))
+				return cmp.Or(cmp.Compare(btoi(a.later), btoi(b.later)), cmp.Compare(a.dist, b.dist), cmp.Compare(a.gap, b.gap), strings.Compare(a.id, b.id))
 			})
 			ids := []string{}
 			for _, r := range all[:min(len(all), projections.MaxCandidates)] {
