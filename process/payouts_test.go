@@ -174,12 +174,7 @@ func TestRefusalAfterALostAnswerWaitsAgain(t *testing.T) {
 	const lag = time.Second // status 404 this long after acceptance
 	f := newFixture(t, options{bank: firmbanking.FakeOptions{StatusLag: lag}, cfg: process.Config{RefusalLag: lag + 500*time.Millisecond},
 		provider: func(p firmbanking.Provider) firmbanking.Provider { return &scriptedProvider{Provider: p} }})
-	f.credit(t, "u", 1000)
-	if err := f.withdraw("u", 700, "po-l", "123-456"); err != nil {
-		t.Fatal(err)
-	}
-	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
-	c := f.commits(t, domain.AggregatePayout, "po-l")[0]
+	c := f.requestPayout(t, "po-l", "123-456")
 	// Refused, unknown: the wait begins.
 	time.Sleep(waitsAtLeast(t, f.m, c, lag, "the first refusal"))
 	// Accepted, its answer lost.
@@ -196,6 +191,18 @@ func TestRefusalAfterALostAnswerWaitsAgain(t *testing.T) {
 		t.Fatalf("sent %+v, want the one transfer", sent)
 	}
 	f.assertBalance(t, "u", 300) // not returned
+}
+
+// requestPayout credits user u 1,000 and has it withdraw 700 to account
+// to as payout id, and returns the payout's requesting commit.
+func (f *fixture) requestPayout(t *testing.T, id, to string) eventstore.Commit {
+	t.Helper()
+	f.credit(t, "u", 1000)
+	if err := f.withdraw("u", 700, id, to); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	return f.commits(t, domain.AggregatePayout, id)[0]
 }
 
 // waitsAtLeast has m handle commit c and requires a wait (worker.RetryAfter)
@@ -225,12 +232,7 @@ func TestRefusalWaitsForAnotherInstancesLostAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.credit(t, "u", 1000)
-	if err := f.withdraw("u", 700, "po-b", "123-456"); err != nil {
-		t.Fatal(err)
-	}
-	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
-	c := f.commits(t, domain.AggregatePayout, "po-b")[0]
+	c := f.requestPayout(t, "po-b", "123-456")
 	time.Sleep(waitsAtLeast(t, f.m, c, lag, "A: the first refusal"))
 	if err := b.ReactToPayout(context.Background(), c); err == nil || errors.Is(err, firmbanking.ErrRefused) {
 		t.Fatalf("B: the send whose answer was lost: %v, want an error of unknown outcome", err)
@@ -303,12 +305,7 @@ func TestRefusalWaitsForASendWhoseInstanceDied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.credit(t, "u", 1000)
-	if err := f.withdraw("u", 700, "po-k", "123-456"); err != nil {
-		t.Fatal(err)
-	}
-	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
-	c := f.commits(t, domain.AggregatePayout, "po-k")[0]
+	c := f.requestPayout(t, "po-k", "123-456")
 	time.Sleep(waitsAtLeast(t, f.m, c, lag, "A: the first refusal"))
 	func() {
 		defer func() {
@@ -336,12 +333,7 @@ func TestSendsTheProviderDidNotTakeDoNotDelayARefusal(t *testing.T) {
 		provider: func(p firmbanking.Provider) firmbanking.Provider {
 			return switchProvider{p, throttledProvider{p, time.Second}, &throttle}
 		}})
-	f.credit(t, "u", 1000)
-	if err := f.withdraw("u", 700, "po-n", refused); err != nil {
-		t.Fatal(err)
-	}
-	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
-	c := f.commits(t, domain.AggregatePayout, "po-n")[0]
+	c := f.requestPayout(t, "po-n", refused)
 	time.Sleep(waitsAtLeast(t, f.m, c, lag/2, "the first refusal"))
 	throttle.Store(true)
 	wait(t, f.m.ReactToPayout(context.Background(), c), time.Second)
@@ -403,12 +395,7 @@ func TestRefusalWaitIsTimedByOneClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.credit(t, "u", 1000)
-	if err := f.withdraw("u", 700, "po-s", "123-456"); err != nil {
-		t.Fatal(err)
-	}
-	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
-	c := f.commits(t, domain.AggregatePayout, "po-s")[0]
+	c := f.requestPayout(t, "po-s", "123-456")
 	time.Sleep(waitsAtLeast(t, a, c, lag, "A: the first refusal"))
 	if err := f.m.ReactToPayout(context.Background(), c); err == nil || firmbanking.NotTaken(err) {
 		t.Fatalf("B: the send whose answer was lost: %v, want an error of unknown outcome", err)
