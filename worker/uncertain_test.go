@@ -4,7 +4,10 @@ import (
 	"context"
 	"testing"
 
+	"github.com/bankbook/bankbook/internal/testcluster"
+	"github.com/bankbook/bankbook/worker"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The notes of uncertain work: work begun and not ended as without effect
@@ -64,5 +67,44 @@ func TestUncertaintyCountsTheWorkNotEnded(t *testing.T) {
 	}
 	if u, err = e.dead.Uncertainty(ctx, "payouts", "po-1"); err != nil || u.LastOpen.String() != at(ack.Sequence) {
 		t.Fatalf("an older engine's note: %+v %v, want it open", u, err)
+	}
+}
+
+// On a replicated lease stream (no direct gets: the leader answers) the
+// notes are read whole at once, through any node.
+func TestUncertaintyOnAReplicatedStream(t *testing.T) {
+	c := testcluster.Start(t, 3, "")
+	ctx := context.Background()
+	open := func(url string) *worker.DeadLetters {
+		t.Helper()
+		nc, err := nats.Connect(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := worker.OpenDeadLetters(ctx, js, worker.DeadConfig{Replicas: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	a, b := open(c.URLs()[0]), open(c.URLs()[2])
+	first, err := a.BeginUncertain(ctx, "payouts", "po-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.EndUncertain(ctx, "payouts", "po-1", first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.BeginUncertain(ctx, "payouts", "po-1"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := b.Uncertainty(ctx, "payouts", "po-1")
+	if err != nil || u.First.IsZero() || !u.LastOpen.After(u.First) || u.Now.Before(u.LastOpen) {
+		t.Fatalf("read through another node: %+v %v, want the second send open, after the first", u, err)
 	}
 }
