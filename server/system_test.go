@@ -1351,7 +1351,9 @@ func (r *propRun) restart() {
 			r.logf("the bank's scan API recovers")
 		}
 		r.logf("stop the engine once the scanner has recorded %s", burst[0].BankTxnID)
-		testenv.Eventually(r.t, 10*time.Second, "the scanner recording the burst", func() bool {
+		// Generous: under a loaded machine a scan cycle with the bank's
+		// retries can take several seconds.
+		testenv.Eventually(r.t, 30*time.Second, "the scanner recording the burst", func() bool {
 			ok, err := r.n.depositRecorded(burst[0])
 			return err == nil && ok
 		})
