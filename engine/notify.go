@@ -55,8 +55,8 @@ const notifyAckWait = 10 * time.Second
 // chatSimToken is the API token of the in-process fake chat provider.
 const chatSimToken = "sim"
 
-// startNotifications opens the limiter, the provider and the two
-// notification parts' loops.
+// startNotifications opens the limiter, the provider and the notification
+// parts' loops: react-notify, and notify where there is a provider.
 func (e *Engine) startNotifications(ctx context.Context, cfg Config, js jetstream.JetStream, codec *domain.Codec, h *commands.Notifications) ([]*worker.Loop, error) {
 	limits, err := ratelimit.Open(ctx, js, ratelimit.Config{Replicas: cfg.Replicas})
 	if err != nil {
@@ -83,6 +83,13 @@ func (e *Engine) startNotifications(ctx context.Context, cfg Config, js jetstrea
 	}, n.Record)
 	if err != nil {
 		return nil, err
+	}
+	if provider == nil {
+		// Nothing to send with: the notifications' commits stay on the
+		// shared consumer, unread, for the instances that have a
+		// provider. A dispatcher here would only hand each one back a
+		// minute later, over and over, the whole backlog every minute.
+		return []*worker.Loop{record}, nil
 	}
 	dispatch, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
 		Durable: partNotify, Types: []string{domain.AggregateNotification}, Dead: e.DeadLetters, Logger: e.log,
@@ -132,7 +139,7 @@ func (e *Engine) chatProvider(cfg Config) (chat.Provider, error) {
 	case e.ChatSim != nil:
 		return chat.NewSendbird(chat.SendbirdConfig{URL: e.chatSimURL, Token: chatSimToken})
 	}
-	e.log.Warn().Msg("no chat provider: notifications are recorded and sent once an instance with a provider (--chat-url, --notify-webhook-url, --chat-sim) runs")
+	e.log.Warn().Msg("no chat provider: this instance runs no notify part; notifications are recorded and sent once an instance with a provider (--chat-url, --notify-webhook-url, --chat-sim) runs")
 	return nil, nil
 }
 

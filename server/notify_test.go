@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/chat"
@@ -248,4 +251,42 @@ func TestNotifyListFiltersAndPages(t *testing.T) {
 			t.Errorf("notify.list %+v: %d %s, want 400", bad, ce.Status, ce.Code)
 		}
 	}
+}
+
+// TestAnInstanceWithoutAProviderLeavesNotificationsToOneWithIt: an engine
+// with no chat provider records notifications but runs no notify part, so
+// their commits wait on the shared consumer unread (a dispatcher there
+// would take each and hand it back every minute, the whole backlog over
+// and over); an instance with a provider that joins sends each once.
+func TestAnInstanceWithoutAProviderLeavesNotificationsToOneWithIt(t *testing.T) {
+	a := startEngine(t)
+	if _, runs := a.Loops["notify"]; runs {
+		t.Fatal("an engine without a provider runs the notify part")
+	}
+	stores := linkAndIssue(t, a, "d-noprov", 3)
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		if got := metric(t, a, `bankbook_notifications{status="pending"}`); got != "3" {
+			return fmt.Errorf(`bankbook_notifications{status="pending"} = %q, want 3`, got)
+		}
+		return nil
+	})
+	// Long enough for a dispatcher to have taken the commits: none did.
+	time.Sleep(2 * time.Second)
+	stream, err := a.js.Stream(ctxT(t), a.Events.Config().Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch info, err := stream.Consumer(ctxT(t), "notify"); {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+	case err != nil:
+		t.Fatal(err)
+	default:
+		if st := info.CachedInfo(); st.NumAckPending != 0 || st.Delivered.Consumer != 0 {
+			t.Errorf("the notify consumer: %d delivered, %d unacknowledged; want none taken without a provider", st.Delivered.Consumer, st.NumAckPending)
+		}
+	}
+
+	sim := newChatSim(t, 100)
+	chatEngine(t, sim, 20, func(c *engine.Config) { joinEngine(c, a.Engine) })
+	onceEach(t, delivered(t, sim, "bill_issued", stores, time.Minute))
 }
