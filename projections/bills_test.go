@@ -459,6 +459,11 @@ func TestPaymentListsPagesAndRanges(t *testing.T) {
 		{"from and to", ptr(kst(4, 9)), ptr(kst(6, 9).Add(time.Microsecond)), []string{"p2", "p3", "p4", "p5"}},
 		{"empty range", ptr(kst(7, 0)), ptr(kst(9, 0)), []string{}},
 		{"from in another zone", ptr(kst(5, 9).UTC()), nil, []string{"p4", "p5", "p6"}},
+		// Bounds finer than paid_at's microseconds: a payment at 05 09:00
+		// is before a from 1 ns later, and before a to 100 ns later.
+		{"from a nanosecond after a payment", ptr(kst(5, 9).Add(time.Nanosecond)), nil, []string{"p5", "p6"}},
+		{"to 100 ns after a payment", nil, ptr(kst(5, 9).Add(100 * time.Nanosecond)), []string{"p2", "p3", "p4"}},
+		{"from and to within one microsecond", ptr(kst(5, 9).Add(-time.Nanosecond)), ptr(kst(5, 9).Add(time.Nanosecond)), []string{"p4"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,6 +37,16 @@ func paidAtBytes(t time.Time) []byte {
 	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixMicro())^(1<<63))
 }
 
+// boundBytes is paidAtBytes of a range bound of any precision, rounded up
+// to whole microseconds: a paid_at (whole microseconds) is at or after t
+// exactly when it is at or after the rounded bound.
+func boundBytes(t time.Time) []byte {
+	if r := t.Truncate(time.Microsecond); !r.Equal(t) {
+		t = r.Add(time.Microsecond)
+	}
+	return paidAtBytes(t)
+}
+
 // paymentKey is id 0x00 paid_at(8) deposit_id: one contiguous range per
 // id, ordered by paid_at then deposit_id. A deposit is paid to one link
 // once, so the key is unique.
@@ -73,7 +83,7 @@ func applyStorePayments(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventsto
 // distributor's stores made (bankbook.q.payment.by_distributor), billed
 // and unbilled, ordered by paid_at then deposit_id, after cursor ("" for
 // the first page). from (inclusive) and to (exclusive), when not nil,
-// bound paid_at, compared at microsecond precision (paid_at's). NextCursor
+// bound paid_at, at any precision. NextCursor
 // is the following page's cursor, "" at the end; pass the same from and to
 // with it. A limit below 1 means 1; a cursor this method did not hand out
 // is ErrBadCursor.
@@ -98,13 +108,13 @@ func (s *Store) payments(bucket []byte, id string, from, to *time.Time, limit in
 	prefix := append([]byte(id), 0)
 	start := append(bytes.Clone(prefix), after...)
 	if from != nil {
-		if lo := append(bytes.Clone(prefix), paidAtBytes(*from)...); bytes.Compare(lo, start) > 0 {
+		if lo := append(bytes.Clone(prefix), boundBytes(*from)...); bytes.Compare(lo, start) > 0 {
 			start, after = lo, nil
 		}
 	}
 	var end []byte // the first key past the range; nil: the prefix's end
 	if to != nil {
-		end = append(bytes.Clone(prefix), paidAtBytes(*to)...)
+		end = append(bytes.Clone(prefix), boundBytes(*to)...)
 	}
 	err = s.view(func(tx *bbolt.Tx) error {
 		b, err := queryBucket(tx, bucket)
