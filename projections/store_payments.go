@@ -83,10 +83,9 @@ func applyStorePayments(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventsto
 // distributor's stores made (bankbook.q.payment.by_distributor), billed
 // and unbilled, ordered by paid_at then deposit_id, after cursor ("" for
 // the first page). from (inclusive) and to (exclusive), when not nil,
-// bound paid_at, at any precision. NextCursor
-// is the following page's cursor, "" at the end; pass the same from and to
-// with it. A limit below 1 means 1; a cursor this method did not hand out
-// is ErrBadCursor.
+// bound paid_at, at any precision. NextCursor is the following page's
+// cursor, "" at the end; pass the same from and to with it. A limit below
+// 1 means 1; a cursor this method did not hand out is ErrBadCursor.
 func (s *Store) PaymentsByDistributor(distributorID string, from, to *time.Time, limit int, cursor string) (api.PaymentsReply, error) {
 	return s.payments(bucketPaymentsByDistributor, distributorID, from, to, limit, cursor)
 }

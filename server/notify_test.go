@@ -276,12 +276,12 @@ func TestAnInstanceWithoutAProviderLeavesNotificationsToOneWithIt(t *testing.T) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	switch info, err := stream.Consumer(ctxT(t), "notify"); {
+	switch cons, err := stream.Consumer(ctxT(t), "notify"); {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
 	case err != nil:
 		t.Fatal(err)
 	default:
-		if st := info.CachedInfo(); st.NumAckPending != 0 || st.Delivered.Consumer != 0 {
+		if st := cons.CachedInfo(); st.NumAckPending != 0 || st.Delivered.Consumer != 0 {
 			t.Errorf("the notify consumer: %d delivered, %d unacknowledged; want none taken without a provider", st.Delivered.Consumer, st.NumAckPending)
 		}
 	}
