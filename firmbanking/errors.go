@@ -40,8 +40,9 @@ var (
 	// provider. Test with NotTaken, which counts every ErrRefused.
 	ErrNotTaken = errors.New("firmbanking: not taken by the provider")
 	// ErrUnavailable means every attempt failed transiently (network error,
-	// timeout, 5xx, 429, 409 in progress). The outcome of a Send is unknown:
-	// retry later with the same ID.
+	// timeout, 5xx, 429, 409 in progress). The outcome of a Send is unknown
+	// unless its error also matches ErrNotTaken (only 429s, say): retry
+	// later with the same ID.
 	ErrUnavailable = errors.New("firmbanking: provider unavailable")
 	// ErrUnknownTransfer is returned by Status when the provider never
 	// accepted a transfer with that ID (HTTP 404).

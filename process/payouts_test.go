@@ -323,6 +323,63 @@ func TestRefusalWaitsForASendWhoseInstanceDied(t *testing.T) {
 	f.assertBalance(t, "u", 300) // not returned
 }
 
+// lateProvider takes a send after, into the call (a retry after a 503, a
+// slow way to the provider), and its answer is lost.
+type lateProvider struct {
+	firmbanking.Provider
+	after time.Duration
+}
+
+func (p lateProvider) Send(ctx context.Context, t firmbanking.Transfer) (firmbanking.Result, error) {
+	time.Sleep(p.after)
+	if _, err := p.Provider.Send(ctx, t); err != nil {
+		return firmbanking.Result{}, err
+	}
+	return firmbanking.Result{}, fmt.Errorf("%w: the answer was lost", firmbanking.ErrUnavailable)
+}
+
+// TestRefusalWaitsForASendTakenLateInItsAttempt: instance B's send is
+// taken by the provider 800ms after B noted it (within its SettleTimeout
+// of 1s), its answer lost. A's refusal a RefusalLag after B's note, but
+// before the provider shows B's transfer, waits: a send counts until its
+// SettleTimeout and SendArrival after its note, not from the note. The
+// payout settles; its money is not returned.
+func TestRefusalWaitsForASendTakenLateInItsAttempt(t *testing.T) {
+	const lag = time.Second
+	var a *refusingProvider
+	f := newFixture(t, options{bank: firmbanking.FakeOptions{StatusLag: lag + 500*time.Millisecond}, cfg: process.Config{RefusalLag: lag + 500*time.Millisecond},
+		provider: func(p firmbanking.Provider) firmbanking.Provider {
+			a = &refusingProvider{Provider: p}
+			a.refuse.Store(true)
+			return a
+		}})
+	bcfg := f.cfg
+	bcfg.Provider = lateProvider{f.provider, 800 * time.Millisecond}
+	b, err := process.New(bcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.requestPayout(t, "po-late", "123-456")
+	time.Sleep(waitsAtLeast(t, f.m, c, lag, "A: the first refusal"))
+	noted := time.Now()
+	if err := b.ReactToPayout(context.Background(), c); err == nil || firmbanking.NotTaken(err) {
+		t.Fatalf("B: %v, want the lost answer", err)
+	}
+	// The provider took B's send about 800ms after its note, and shows it
+	// 1.5s later: A refuses before that, just over a RefusalLag after the
+	// note.
+	time.Sleep(time.Until(noted.Add(lag + 600*time.Millisecond)))
+	if p := f.payout(t, "po-late"); p.Status != domain.PayoutRequestedStatus {
+		t.Fatalf("payout %+v before A's refusal, want requested", p)
+	}
+	waitsAtLeast(t, f.m, c, 100*time.Millisecond, "A: the refusal after B's late send")
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-late")
+	if p := f.payout(t, "po-late"); p.Status != domain.PayoutSettledStatus {
+		t.Fatalf("payout %+v, want settled: the provider took B's send", p)
+	}
+	f.assertBalance(t, "u", 300) // not returned
+}
+
 // TestSendsTheProviderDidNotTakeDoNotDelayARefusal: a send throttled in
 // between a payout's refusals does not start its wait again: the provider
 // did not take it. Refused a wait after the first refusal, it fails.

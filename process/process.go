@@ -32,6 +32,11 @@ type Config struct {
 	// SettleTimeout bounds how long one payout waits for the provider's final
 	// answer before the reactor tries again later. Default 15s.
 	SettleTimeout time.Duration
+	// SendArrival is how long after a send's SettleTimeout ran out a
+	// request made before it may still reach the provider and be taken
+	// (the way there, the provider's own queue): each send's note counts
+	// until SettleTimeout + SendArrival after it. Default 5s.
+	SendArrival time.Duration
 	// PendingRetry is how long a commit whose payout is still pending at the
 	// provider after SettleTimeout waits before it is handled again. A wait,
 	// not a failure: it never leads to a dead letter. Default 30s.
@@ -65,8 +70,9 @@ type Config struct {
 // clock (worker.DeadLetters keeps it in the lease stream, by the NATS
 // server's clock).
 type SendLog interface {
-	// Begin notes a send of payout about to be made; End takes the mark.
-	Begin(ctx context.Context, payout domain.PayoutID) (uint64, error)
+	// Begin notes a send of payout about to be made, which the provider
+	// may take until within after the note; End takes the mark.
+	Begin(ctx context.Context, payout domain.PayoutID, within time.Duration) (uint64, error)
 	// End notes that the provider did not take the send Begin marked.
 	End(ctx context.Context, payout domain.PayoutID, began uint64) error
 	// Uncertainty is what the notes on payout say now.
@@ -82,8 +88,8 @@ type sendsIn struct {
 	part string
 }
 
-func (s sendsIn) Begin(ctx context.Context, id domain.PayoutID) (uint64, error) {
-	return s.d.BeginUncertain(ctx, s.part, string(id))
+func (s sendsIn) Begin(ctx context.Context, id domain.PayoutID, within time.Duration) (uint64, error) {
+	return s.d.BeginUncertain(ctx, s.part, string(id), within)
 }
 
 func (s sendsIn) End(ctx context.Context, id domain.PayoutID, began uint64) error {
@@ -97,6 +103,9 @@ func (s sendsIn) Uncertainty(ctx context.Context, id domain.PayoutID) (worker.Un
 func (c *Config) setDefaults() {
 	if c.SettleTimeout == 0 {
 		c.SettleTimeout = 15 * time.Second
+	}
+	if c.SendArrival == 0 {
+		c.SendArrival = 5 * time.Second
 	}
 	if c.PendingRetry == 0 {
 		c.PendingRetry = 30 * time.Second
@@ -121,8 +130,11 @@ func (c Config) Validate() error {
 	if c.Deposits == nil || c.Wallets == nil || c.Payouts == nil {
 		errs = append(errs, errors.New("the deposits, wallets and payouts handlers are required"))
 	}
-	if c.SettleTimeout < 0 {
-		errs = append(errs, errors.New("settle timeout must not be negative"))
+	if c.SettleTimeout < 0 || c.SendArrival < 0 {
+		errs = append(errs, errors.New("settle timeout and send arrival must not be negative"))
+	}
+	if c.SettleTimeout+c.SendArrival > worker.MaxUncertainWait {
+		errs = append(errs, fmt.Errorf("settle timeout and send arrival (%v) must not be more than %v together (the sends are noted for twice as long)", c.SettleTimeout+c.SendArrival, worker.MaxUncertainWait))
 	}
 	if c.PendingRetry < 0 || c.NoProviderRetry < 0 || c.UnknownEventRetry < 0 || c.RefusalLag < 0 {
 		errs = append(errs, errors.New("retry delays must not be negative"))
@@ -329,11 +341,15 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 // provider did not take it (firmbanking.ErrNotTaken): a refusal waits for
 // the sends the provider may have taken.
 func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, error) {
-	began, err := m.cfg.Sends.Begin(ctx, p.ID)
+	// The send's deadline is set before its note, so that every attempt of
+	// it is made within SettleTimeout of the note, and may be taken up to
+	// SendArrival later.
+	sctx, cancel := context.WithTimeout(ctx, m.cfg.SettleTimeout)
+	defer cancel()
+	began, err := m.cfg.Sends.Begin(ctx, p.ID, m.cfg.SettleTimeout+m.cfg.SendArrival)
 	if err != nil {
 		return nil, fmt.Errorf("payout %s: noting the send before making it: %w", p.ID, err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, m.cfg.SettleTimeout)
 	res, err := firmbanking.Settle(sctx, m.cfg.Provider, firmbanking.Transfer{ID: string(p.ID), Amount: p.Amount, To: p.To, Memo: "bankbook"}, settlePoll)
 	cancel()
 	if firmbanking.NotTaken(err) {
@@ -411,9 +427,10 @@ func finalResult(p domain.Payout, res firmbanking.Result, now time.Time) domain.
 
 // refusalWait is how long payout id, refused and unknown to the provider,
 // must still wait before that counts: RefusalLag from its first send, or
-// from the latest send the provider may have taken, whichever came later,
-// by any instance (Sends, by one clock). Sends from before the notes were
-// kept (an older version's) all came before the first noted one.
+// from the latest time a send by any instance may have been taken (a send's
+// note plus its bound), whichever is later (Sends, by one clock). Sends
+// from before the notes were kept (an older version's) all came before
+// the first noted one, once every older instance has stopped (ADR 0014).
 func (m *Managers) refusalWait(ctx context.Context, id domain.PayoutID) (time.Duration, error) {
 	u, err := m.cfg.Sends.Uncertainty(ctx, id)
 	if err != nil {

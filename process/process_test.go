@@ -107,6 +107,11 @@ func newFixture(t testing.TB, o options) *fixture {
 	if cfg.RefusalLag == 0 {
 		cfg.RefusalLag = 20 * time.Millisecond // the fake shows what it accepted at once
 	}
+	if cfg.SettleTimeout == 0 {
+		// A send open at a refusal (its answer lost, its instance dead)
+		// holds the refusal for this much longer than RefusalLag.
+		cfg.SettleTimeout, cfg.SendArrival = time.Second, 100*time.Millisecond
+	}
 	cfg.Codec, cfg.Deposits, cfg.Wallets, cfg.Payouts, cfg.Log = f.codec, f.Deposits, f.Wallets, f.Payouts, o.log
 	cfg.Sends = process.SendsIn(f.dead, "payouts") // as the engine does
 	if !o.noProvider {
@@ -181,14 +186,18 @@ func (f *fixture) commits(t testing.TB, typ, id string) []eventstore.Commit {
 // react delivers every commit of one aggregate to fn, as a reactor would,
 // twice over: delivery is at least once. A wait of a few seconds at most
 // (worker.RetryAfter with a nil error) is waited out and the commit
-// delivered again, as the reactor does.
+// delivered again, as the reactor does, for a minute at most.
 func (f *fixture) react(t *testing.T, fn func(context.Context, eventstore.Commit) error, typ, id string) {
 	t.Helper()
+	deadline := time.Now().Add(time.Minute)
 	for range 2 {
 		for _, c := range f.commits(t, typ, id) {
 			for {
 				err := fn(context.Background(), c)
 				if ra, ok := errors.AsType[*worker.RetryAfterError](err); ok && ra.Err == nil && ra.Delay <= 5*time.Second {
+					if time.Now().After(deadline) {
+						t.Fatalf("react to %s at %d: still waiting (%v) after a minute", c.Ref(), c.Seq, ra.Delay)
+					}
 					time.Sleep(ra.Delay)
 					continue
 				}

@@ -207,8 +207,9 @@ func payoutInFlight(req api.ResolvePayoutRequest, msg string, details map[string
 // gave up for good (the provider holds another transfer under the ID) and
 // no redrive has run since (one may have sent the payout);
 // else the provider must report that outcome, or, for a failure, not know
-// the payout a status lag after the part's last attempt (the dead letter,
-// or a redrive since, which ended at lastRedrive).
+// the payout a status lag after the part's first send, the latest time a
+// send of it may have been taken, and the last redrive (lastRedrive),
+// whichever is latest.
 func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, dl api.DeadLetter, lastRedrive time.Time) error {
 	switch {
 	case dl.Permanent && lastRedrive.IsZero():
@@ -225,16 +226,19 @@ func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, 
 	}
 	if status == "" {
 		// Unknown to the provider: trusted only a status lag after the
-		// part's latest send that the provider may have taken, and after
-		// the last redrive, by the clock that timed them (the NATS
+		// part's first send, the latest time a send may have been taken,
+		// and the last redrive, as the part counts its refusals
+		// (process.refusalWait), by the clock that timed them (the NATS
 		// server's), not this instance's.
 		u, err := s.cfg.DeadLetters.Uncertainty(ctx, partPayouts, req.PayoutID)
 		if err != nil {
 			return fmt.Errorf("payout %s: reading the payouts part's sends: %w", req.PayoutID, err)
 		}
-		from := u.LastOpen
-		if lastRedrive.After(from) {
-			from = lastRedrive
+		from := u.First
+		for _, t := range []time.Time{u.LastOpen, lastRedrive} {
+			if t.After(from) {
+				from = t
+			}
 		}
 		if wait := s.cfg.PayoutStatusLag - u.Now.Sub(from); !from.IsZero() && wait > 0 {
 			return payoutInFlight(req, "the provider does not know the payout yet, but a transfer accepted by the part's last attempt may not show for a while", map[string]any{"provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})

@@ -26,10 +26,16 @@ type oneDeadLetter struct {
 	// behind this instance's by behind.
 	lastSend time.Time
 	behind   time.Duration
+	// firstSend is when the part's first send was noted (zero: lastSend).
+	firstSend time.Time
 }
 
 func (d oneDeadLetter) Uncertainty(context.Context, string, string) (worker.Uncertainty, error) {
-	return worker.Uncertainty{LastOpen: d.lastSend, Now: time.Now().Add(-d.behind)}, nil
+	first := d.firstSend
+	if first.IsZero() {
+		first = d.lastSend
+	}
+	return worker.Uncertainty{First: first, LastOpen: d.lastSend, Now: time.Now().Add(-d.behind)}, nil
 }
 
 func (d oneDeadLetter) Hold(context.Context, uint64, string, time.Duration) (time.Time, func(), error) {
@@ -106,6 +112,15 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 	h.srv.cfg.DeadLetters = skewed
 	if err := resolve("po-1", "failed", false); !inFlight(err) {
 		t.Fatalf("a send 10s ago by the server's clock, which is behind: %v, want payout_in_flight", err)
+	}
+	// Every send ended as not taken by the provider, the first 10s ago:
+	// counted from that one, as the part counts its refusals.
+	deadLetter("po-1", false, 0)
+	ended := h.srv.cfg.DeadLetters.(oneDeadLetter)
+	ended.lastSend, ended.firstSend = time.Time{}, time.Now().Add(-10*time.Second)
+	h.srv.cfg.DeadLetters = ended
+	if err := resolve("po-1", "failed", false); !inFlight(err) {
+		t.Fatalf("the first send 10s ago, none open: %v, want payout_in_flight", err)
 	}
 	deadLetter("po-1", false, 2*time.Minute)
 	provider = "" // unknown to the provider a status lag on: never sent

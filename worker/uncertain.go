@@ -14,9 +14,11 @@ import (
 // Uncertain work: a part's work on some key (a payout's send) may take
 // effect at a third party even when the part never learns that it did (a
 // send answered with a 5xx, a timeout, an instance killed mid-send). Each
-// such piece of work is noted before it starts (BeginUncertain), and noted
-// again, once it is over, if the third party certainly did not act on it
-// (EndUncertain: refused, throttled). The notes go on
+// such piece of work is noted before it starts (BeginUncertain), with how
+// long after the note it may still take effect (its own deadline, fixed
+// before the note, and the way to the third party), and noted again, once
+// it is over, if the third party certainly did not act on it (EndUncertain:
+// refused, throttled). The notes go on
 // <LeasePrefix>.P.uncertain.K (part P, key K base64url) in the lease
 // stream, where every instance reads them (Uncertainty), timed by the NATS
 // server's clock alone: a provider may take a while to show a transfer it
@@ -34,12 +36,15 @@ const MaxUncertainWait = uncertainTTL / 2
 
 // uncertainNote is one note. Notes from before the op field existed ({})
 // were written after a send of unknown outcome: they read as begun work
-// never ended.
+// never ended, which took effect by the note's time.
 type uncertainNote struct {
 	// Op is "begin" (work starts), "end" (the work begun at Began took no
 	// effect) or "look" (Uncertainty reading the server's time).
 	Op    string `json:"op,omitempty"`
 	Began uint64 `json:"began,omitempty"`
+	// WithinMS (begin) is how long after the note, in milliseconds, the
+	// work may still take effect.
+	WithinMS int64 `json:"within_ms,omitempty"`
 }
 
 // Uncertainty is what the notes on a key say, by the NATS server's clock.
@@ -47,9 +52,10 @@ type Uncertainty struct {
 	// First is when the earliest work noted was begun or ended (zero:
 	// none kept).
 	First time.Time
-	// LastOpen is when the latest work was begun that was not ended as
-	// without effect: it may have taken effect, or may still be under way
-	// (zero: none).
+	// LastOpen is the latest time by which work that was not ended as
+	// without effect may have taken effect: each such work's note plus
+	// its bound (zero: none). It may be after Now: the work may still be
+	// under way.
 	LastOpen time.Time
 	// Now is the server's time when the notes were read.
 	Now time.Time
@@ -60,9 +66,15 @@ func (d *DeadLetters) uncertainSubject(part, key string) string {
 }
 
 // BeginUncertain notes that part starts work on key whose outcome may stay
-// unknown; EndUncertain takes the returned mark.
-func (d *DeadLetters) BeginUncertain(ctx context.Context, part, key string) (uint64, error) {
-	return d.noteUncertain(ctx, part, key, uncertainNote{Op: "begin"})
+// unknown, and which may take effect until within after the note: the
+// work's deadline must be set before BeginUncertain is called, and within
+// must cover it and the way to the third party. EndUncertain takes the
+// returned mark.
+func (d *DeadLetters) BeginUncertain(ctx context.Context, part, key string, within time.Duration) (uint64, error) {
+	if within < 0 {
+		return 0, fmt.Errorf("noting uncertain work on %s %q: a bound of %v", part, key, within)
+	}
+	return d.noteUncertain(ctx, part, key, uncertainNote{Op: "begin", WithinMS: (within + time.Millisecond - 1).Milliseconds()})
 }
 
 // EndUncertain notes that the work BeginUncertain marked began took no
@@ -93,7 +105,7 @@ func (d *DeadLetters) Uncertainty(ctx context.Context, part, key string) (Uncert
 	defer cancel()
 	subject := d.uncertainSubject(part, key)
 	var u Uncertainty
-	open := map[uint64]time.Time{} // begun, not ended
+	open := map[uint64]time.Time{} // begun, not ended: by when it may take effect
 	for seq := uint64(1); seq <= look; {
 		raw, err := d.leases.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -114,7 +126,7 @@ func (d *DeadLetters) Uncertainty(ctx context.Context, part, key string) (Uncert
 		}
 		switch n.Op {
 		case "", "begin":
-			open[raw.Sequence] = raw.Time
+			open[raw.Sequence] = raw.Time.Add(time.Duration(n.WithinMS) * time.Millisecond)
 		case "end":
 			delete(open, n.Began)
 		case "look":

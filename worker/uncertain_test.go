@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/bankbook/bankbook/internal/testcluster"
 	"github.com/bankbook/bankbook/worker"
@@ -21,18 +22,18 @@ func TestUncertaintyCountsTheWorkNotEnded(t *testing.T) {
 	if err != nil || !u.First.IsZero() || !u.LastOpen.IsZero() || u.Now.IsZero() {
 		t.Fatalf("nothing noted: %+v %v, want only Now", u, err)
 	}
-	a, err := e.dead.BeginUncertain(ctx, "payouts", "po-1") // instance A's send: its answer lost
+	a, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", 0) // instance A's send: its answer lost
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := e.dead.BeginUncertain(ctx, "payouts", "po-1") // instance B's: refused
+	b, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", 0) // instance B's: refused
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := e.dead.EndUncertain(ctx, "payouts", "po-1", b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.dead.BeginUncertain(ctx, "payouts", "po-2"); err != nil { // another key's
+	if _, err := e.dead.BeginUncertain(ctx, "payouts", "po-2", 0); err != nil { // another key's
 		t.Fatal(err)
 	}
 	u, err = e.dead.Uncertainty(ctx, "payouts", "po-1")
@@ -70,6 +71,56 @@ func TestUncertaintyCountsTheWorkNotEnded(t *testing.T) {
 	}
 }
 
+// Work may take effect until its bound after its note: LastOpen is the
+// latest such time among the open work, whichever was begun last (here the
+// earlier note, with the longer bound), and may be after Now.
+func TestUncertaintyCountsEachWorkToItsBound(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	at := func(seq uint64) time.Time {
+		t.Helper()
+		leases, err := e.js.Stream(ctx, "BANKBOOK_DEAD_LEASES")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := leases.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw.Time
+	}
+	long, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", 1500*time.Microsecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := e.dead.Uncertainty(ctx, "payouts", "po-1")
+	if want := at(long).Add(20 * time.Second); err != nil || !u.LastOpen.Equal(want) || !u.LastOpen.After(u.Now) {
+		t.Fatalf("two sends open: %+v %v, want LastOpen %s (the first's note plus its 20s), after Now", u, err, want)
+	}
+	if err := e.dead.EndUncertain(ctx, "payouts", "po-1", long); err != nil {
+		t.Fatal(err)
+	}
+	// 1.5 ms rounds up to 2, never down.
+	if u, err = e.dead.Uncertainty(ctx, "payouts", "po-1"); err != nil || !u.LastOpen.Equal(at(short).Add(2*time.Millisecond)) {
+		t.Fatalf("the long one ended: %+v %v, want LastOpen 2ms after the short one's note %s", u, err, at(short))
+	}
+	// And a later send that may take effect later counts.
+	later, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err = e.dead.Uncertainty(ctx, "payouts", "po-1"); err != nil || !u.LastOpen.Equal(at(later).Add(time.Second)) {
+		t.Fatalf("a later send: %+v %v, want LastOpen 1s after its note %s", u, err, at(later))
+	}
+	if _, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", -time.Second); err == nil {
+		t.Fatal("a negative bound was noted")
+	}
+}
+
 // On a replicated lease stream (no direct gets: the leader answers) the
 // notes are read whole at once, through any node.
 func TestUncertaintyOnAReplicatedStream(t *testing.T) {
@@ -93,14 +144,14 @@ func TestUncertaintyOnAReplicatedStream(t *testing.T) {
 		return d
 	}
 	a, b := open(c.URLs()[0]), open(c.URLs()[2])
-	first, err := a.BeginUncertain(ctx, "payouts", "po-1")
+	first, err := a.BeginUncertain(ctx, "payouts", "po-1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := a.EndUncertain(ctx, "payouts", "po-1", first); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.BeginUncertain(ctx, "payouts", "po-1"); err != nil {
+	if _, err := a.BeginUncertain(ctx, "payouts", "po-1", 0); err != nil {
 		t.Fatal(err)
 	}
 	u, err := b.Uncertainty(ctx, "payouts", "po-1")
