@@ -334,7 +334,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("bank-sim and bank-url exclude each other"))
 	}
 	if c.FirmbankStatusLag < 0 || time.Duration(c.FirmbankStatusLag) > worker.MaxUncertainWait {
-		errs = append(errs, fmt.Errorf("firmbank-status-lag must be between 0 and %v (the payout sends it counts from are kept twice as long)", worker.MaxUncertainWait))
+		errs = append(errs, fmt.Errorf("firmbank-status-lag must be between 0 and %v (the payout sends it counts from are noted for twice as long)", worker.MaxUncertainWait))
 	}
 	if c.BankSimLag < 0 {
 		errs = append(errs, errors.New("bank-sim-lag must not be negative"))

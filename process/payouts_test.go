@@ -340,14 +340,15 @@ func (p lateProvider) Send(ctx context.Context, t firmbanking.Transfer) (firmban
 
 // TestRefusalWaitsForASendTakenLateInItsAttempt: instance B's send is
 // taken by the provider 800ms after B noted it (within its SettleTimeout
-// of 1s), its answer lost. A's refusal a RefusalLag after B's note, but
+// of 3s), its answer lost. A's refusal a RefusalLag after B's note, but
 // before the provider shows B's transfer, waits: a send counts until its
 // SettleTimeout and SendArrival after its note, not from the note. The
 // payout settles; its money is not returned.
 func TestRefusalWaitsForASendTakenLateInItsAttempt(t *testing.T) {
 	const lag = time.Second
 	var a *refusingProvider
-	f := newFixture(t, options{bank: firmbanking.FakeOptions{StatusLag: lag + 500*time.Millisecond}, cfg: process.Config{RefusalLag: lag + 500*time.Millisecond},
+	f := newFixture(t, options{bank: firmbanking.FakeOptions{StatusLag: lag + 500*time.Millisecond},
+		cfg: process.Config{RefusalLag: lag + 500*time.Millisecond, SettleTimeout: 3 * time.Second, SendArrival: 100 * time.Millisecond},
 		provider: func(p firmbanking.Provider) firmbanking.Provider {
 			a = &refusingProvider{Provider: p}
 			a.refuse.Store(true)
@@ -378,6 +379,41 @@ func TestRefusalWaitsForASendTakenLateInItsAttempt(t *testing.T) {
 		t.Fatalf("payout %+v, want settled: the provider took B's send", p)
 	}
 	f.assertBalance(t, "u", 300) // not returned
+}
+
+// slowNotes writes each send's note after a delay.
+type slowNotes struct {
+	process.SendLog
+	delay time.Duration
+}
+
+func (s slowNotes) Begin(ctx context.Context, id domain.PayoutID, within time.Duration) (uint64, error) {
+	time.Sleep(s.delay)
+	return s.SendLog.Begin(ctx, id, within)
+}
+
+// TestASendIsBoundFromBeforeItsNote: a send's deadline is set before its
+// note is written, so the bound the note states covers every attempt. A
+// note that takes longer to write than the send's SettleTimeout leaves no
+// time to send: the provider gets nothing, and the payout waits.
+func TestASendIsBoundFromBeforeItsNote(t *testing.T) {
+	f := newFixture(t, options{cfg: process.Config{SettleTimeout: 300 * time.Millisecond}})
+	cfg := f.cfg
+	cfg.Sends = slowNotes{f.cfg.Sends, 500 * time.Millisecond}
+	m, err := process.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.requestPayout(t, "po-slow", "123-456")
+	if err := m.ReactToPayout(context.Background(), c); err == nil {
+		t.Fatal("a send with no time left after its note: no error")
+	}
+	if sent := f.bank.Sent(); len(sent) != 0 {
+		t.Fatalf("the provider got %v after the send's deadline", sent)
+	}
+	if p := f.payout(t, "po-slow"); p.Status != domain.PayoutRequestedStatus {
+		t.Fatalf("payout %+v, want requested", p)
+	}
 }
 
 // TestSendsTheProviderDidNotTakeDoNotDelayARefusal: a send throttled in

@@ -34,8 +34,10 @@ type Config struct {
 	SettleTimeout time.Duration
 	// SendArrival is how long after a send's SettleTimeout ran out a
 	// request made before it may still reach the provider and be taken
-	// (the way there, the provider's own queue): each send's note counts
-	// until SettleTimeout + SendArrival after it. Default 5s.
+	// (the way there: a connection's unsent bytes, a proxy; the provider's
+	// own queue): each send's note counts until SettleTimeout +
+	// SendArrival after it. Default 30s: it only makes a refusal wait
+	// longer.
 	SendArrival time.Duration
 	// PendingRetry is how long a commit whose payout is still pending at the
 	// provider after SettleTimeout waits before it is handled again. A wait,
@@ -105,7 +107,7 @@ func (c *Config) setDefaults() {
 		c.SettleTimeout = 15 * time.Second
 	}
 	if c.SendArrival == 0 {
-		c.SendArrival = 5 * time.Second
+		c.SendArrival = 30 * time.Second
 	}
 	if c.PendingRetry == 0 {
 		c.PendingRetry = 30 * time.Second
@@ -133,14 +135,14 @@ func (c Config) Validate() error {
 	if c.SettleTimeout < 0 || c.SendArrival < 0 {
 		errs = append(errs, errors.New("settle timeout and send arrival must not be negative"))
 	}
-	if c.SettleTimeout+c.SendArrival > worker.MaxUncertainWait {
-		errs = append(errs, fmt.Errorf("settle timeout and send arrival (%v) must not be more than %v together (the sends are noted for twice as long)", c.SettleTimeout+c.SendArrival, worker.MaxUncertainWait))
+	if c.SettleTimeout > worker.MaxUncertainWait || c.SendArrival > worker.MaxUncertainWait || c.SettleTimeout+c.SendArrival > worker.MaxUncertainWait {
+		errs = append(errs, fmt.Errorf("settle timeout and send arrival must not be more than %v together (a send's bound; its note outlives the bound and the refusal lag)", worker.MaxUncertainWait))
 	}
 	if c.PendingRetry < 0 || c.NoProviderRetry < 0 || c.UnknownEventRetry < 0 || c.RefusalLag < 0 {
 		errs = append(errs, errors.New("retry delays must not be negative"))
 	}
 	if c.RefusalLag > worker.MaxUncertainWait {
-		errs = append(errs, fmt.Errorf("refusal lag %v must not be more than %v (the sends are noted for twice as long)", c.RefusalLag, worker.MaxUncertainWait))
+		errs = append(errs, fmt.Errorf("refusal lag %v must not be more than %v (a send's note outlives its bound and the refusal lag)", c.RefusalLag, worker.MaxUncertainWait))
 	}
 	if c.Provider != nil && c.Sends == nil {
 		errs = append(errs, errors.New("a send log is required with a provider"))

@@ -30,8 +30,9 @@ import (
 // it is read for (MaxUncertainWait).
 const uncertainTTL = 24 * time.Hour
 
-// MaxUncertainWait bounds the waits that Uncertainty serves: a note is
-// kept twice as long.
+// MaxUncertainWait bounds the waits that Uncertainty serves, and a work's
+// bound: a note is kept twice as long, so it outlives a wait counted from
+// its bound.
 const MaxUncertainWait = uncertainTTL / 2
 
 // uncertainNote is one note. Notes from before the op field existed ({})
@@ -43,8 +44,22 @@ type uncertainNote struct {
 	Op    string `json:"op,omitempty"`
 	Began uint64 `json:"began,omitempty"`
 	// WithinMS (begin) is how long after the note, in milliseconds, the
-	// work may still take effect.
-	WithinMS int64 `json:"within_ms,omitempty"`
+	// work may still take effect. A begin note without it (written by a
+	// build that did not bound its work) counts unboundedWithin.
+	WithinMS *int64 `json:"within_ms,omitempty"`
+}
+
+// unboundedWithin is the bound of a begin note that states none: more than
+// any send's settle timeout and way to the provider of that build.
+const unboundedWithin = time.Minute
+
+// within is how long after n (a begin note) its work may take effect, at
+// most the notes' life.
+func (n uncertainNote) within() time.Duration {
+	if n.WithinMS == nil {
+		return unboundedWithin
+	}
+	return time.Duration(min(max(*n.WithinMS, 0), uncertainTTL.Milliseconds())) * time.Millisecond
 }
 
 // Uncertainty is what the notes on a key say, by the NATS server's clock.
@@ -71,10 +86,11 @@ func (d *DeadLetters) uncertainSubject(part, key string) string {
 // must cover it and the way to the third party. EndUncertain takes the
 // returned mark.
 func (d *DeadLetters) BeginUncertain(ctx context.Context, part, key string, within time.Duration) (uint64, error) {
-	if within < 0 {
-		return 0, fmt.Errorf("noting uncertain work on %s %q: a bound of %v", part, key, within)
+	if within < 0 || within > MaxUncertainWait {
+		return 0, fmt.Errorf("noting uncertain work on %s %q: a bound of %v, want 0 to %v", part, key, within, MaxUncertainWait)
 	}
-	return d.noteUncertain(ctx, part, key, uncertainNote{Op: "begin", WithinMS: (within + time.Millisecond - 1).Milliseconds()})
+	ms := (within + time.Millisecond - 1).Milliseconds()
+	return d.noteUncertain(ctx, part, key, uncertainNote{Op: "begin", WithinMS: &ms})
 }
 
 // EndUncertain notes that the work BeginUncertain marked began took no
@@ -125,8 +141,10 @@ func (d *DeadLetters) Uncertainty(ctx context.Context, part, key string) (Uncert
 			u.First = raw.Time
 		}
 		switch n.Op {
-		case "", "begin":
-			open[raw.Sequence] = raw.Time.Add(time.Duration(n.WithinMS) * time.Millisecond)
+		case "":
+			open[raw.Sequence] = raw.Time // written after the work
+		case "begin":
+			open[raw.Sequence] = raw.Time.Add(n.within())
 		case "end":
 			delete(open, n.Began)
 		case "look":

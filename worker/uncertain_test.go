@@ -116,8 +116,27 @@ func TestUncertaintyCountsEachWorkToItsBound(t *testing.T) {
 	if u, err = e.dead.Uncertainty(ctx, "payouts", "po-1"); err != nil || !u.LastOpen.Equal(at(later).Add(time.Second)) {
 		t.Fatalf("a later send: %+v %v, want LastOpen 1s after its note %s", u, err, at(later))
 	}
-	if _, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", -time.Second); err == nil {
-		t.Fatal("a negative bound was noted")
+	for _, bad := range []time.Duration{-time.Second, worker.MaxUncertainWait + time.Millisecond} {
+		if _, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", bad); err == nil {
+			t.Fatalf("a bound of %v was noted", bad)
+		}
+	}
+	// A begin note that states no bound counts a minute; a negative one
+	// none.
+	for _, tc := range []struct {
+		note   string
+		within time.Duration
+	}{{`{"op":"begin"}`, time.Minute}, {`{"op":"begin","within_ms":-5000}`, 0}} {
+		ack, err := e.js.PublishMsg(ctx, &nats.Msg{Subject: "bankbook.deadlease.payouts.uncertain.cG8tMw", Data: []byte(tc.note)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, err = e.dead.Uncertainty(ctx, "payouts", "po-3"); err != nil || !u.LastOpen.Equal(at(ack.Sequence).Add(tc.within)) {
+			t.Fatalf("%s: %+v %v, want LastOpen %v after its note", tc.note, u, err, tc.within)
+		}
+		if err := e.dead.EndUncertain(ctx, "payouts", "po-3", ack.Sequence); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
