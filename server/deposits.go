@@ -130,8 +130,8 @@ func (s *Server) resolveDeposit() commandSpec[api.ResolveDepositRequest, api.Res
 // must report the outcome asked, or, for a failure, not know the payout a
 // status lag after the part's first send, the latest time a send it may
 // have taken could have reached it, and the last redrive (a transfer
-// accepted a moment before may not show yet), by the NATS server's clock. An instance without a provider cannot
-// ask. Force skips these checks, but
+// accepted a moment before may not show yet), by the NATS server's clock.
+// An instance without a provider cannot ask. Force skips these checks, but
 // not a redrive running: no result is recorded over a send under way.
 func (s *Server) resolvePayout(ctx context.Context, meta commands.Meta, req api.ResolvePayoutRequest) (api.ResolvePayoutReply, error) {
 	if err := req.Validate(); err != nil {
