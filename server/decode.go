@@ -183,7 +183,7 @@ func unknownField(field, name string, fields map[string]reflect.Type) error {
 				map[string]any{"field": field})
 		}
 	}
-	return badRequest("invalid_input", "unknown field "+field, map[string]any{"field": field})
+	return badRequest("invalid_input", "unknown field "+strconv.Quote(field), map[string]any{"field": field})
 }
 
 func joinPath(path, name string) string {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -50,6 +51,9 @@ func TestDecodeStrict(t *testing.T) {
 			}
 			if got, _ := ae.Details["field"].(string); got != tc.field {
 				t.Fatalf("decodeStrict(%s) names field %q, want %q (%s)", tc.body, got, tc.field, ae.Message)
+			}
+			if strings.HasPrefix(ae.Message, "unknown field") && !strings.Contains(ae.Message, strconv.Quote(tc.field)) {
+				t.Fatalf("decodeStrict(%s): %q, want the field quoted", tc.body, ae.Message)
 			}
 		})
 	}
