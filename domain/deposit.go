@@ -67,8 +67,8 @@ const MaxClockSkew = 5 * time.Minute
 func ValidateBankTime(field string, t, now time.Time) error {
 	earliest := time.Date(EarliestBankYear, 1, 1, 0, 0, 0, 0, time.UTC)
 	switch {
-	case t.IsZero():
-		return Invalid(field, "is required")
+	case t.IsZero(): // absent, or 0001-01-01T00:00:00Z, which reads the same
+		return Invalid(field, "is required, a time not before %s", earliest.Format(time.RFC3339))
 	case t.Before(earliest):
 		return Invalid(field, "must not be before %s", earliest.Format(time.RFC3339))
 	case t.After(now.Add(MaxClockSkew)):

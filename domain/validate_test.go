@@ -86,5 +86,9 @@ func TestValidateBankTime(t *testing.T) {
 		if de := requireDomainError(t, err, domain.ErrInvalidInput, domain.KindInvalid); de.Details["field"] != "deposited_at" {
 			t.Errorf("%v: blames %v", at, de.Details["field"])
 		}
+		// The zero time reads as no time: the message says both.
+		if at.IsZero() && !strings.Contains(err.Error(), "not before 2000-01-01") {
+			t.Errorf("%v: %v, want the earliest time named", at, err)
+		}
 	}
 }
