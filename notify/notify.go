@@ -26,8 +26,9 @@ type Config struct {
 	Codec *domain.Codec
 	// Notifications records notifications and their attempts. Required.
 	Notifications *commands.Notifications
-	// Provider sends the messages. Optional: without it notifications are
-	// recorded and wait (NoProviderRetry) for an instance that has one.
+	// Provider sends the messages. Optional: without it the Notifier only
+	// records them (Record), and its instance runs no Dispatch: the
+	// notifications wait for an instance that has a provider.
 	Provider chat.Provider
 	// Limiter is the shared limit every dispatcher keeps to. Required with a
 	// Provider.
@@ -60,9 +61,6 @@ type Config struct {
 	// LimiterRetry is how long a notification waits when the limiter cannot
 	// be asked (KV unavailable: fail closed). Default 1s.
 	LimiterRetry time.Duration
-	// NoProviderRetry is how long a notification waits on an instance
-	// without a provider. Default 1m.
-	NoProviderRetry time.Duration
 	// UnknownEventRetry is how long a commit with an event type this engine
 	// does not know waits for an instance that knows it. Default 30s.
 	UnknownEventRetry time.Duration
@@ -98,9 +96,6 @@ func (c *Config) setDefaults() {
 	if c.LimiterRetry == 0 {
 		c.LimiterRetry = time.Second
 	}
-	if c.NoProviderRetry == 0 {
-		c.NoProviderRetry = time.Minute
-	}
 	if c.UnknownEventRetry == 0 {
 		c.UnknownEventRetry = 30 * time.Second
 	}
@@ -124,7 +119,7 @@ func (c Config) Validate() error {
 	if c.AttemptLease <= c.MaxSlotWait {
 		errs = append(errs, errors.New("the attempt lease must be longer than the slot wait"))
 	}
-	if c.SendTimeout < 0 || c.MaxSlotWait < 0 || c.MaxLateness < 0 || c.ClockSkew < 0 || c.LimiterRetry < 0 || c.NoProviderRetry < 0 || c.UnknownEventRetry < 0 {
+	if c.SendTimeout < 0 || c.MaxSlotWait < 0 || c.MaxLateness < 0 || c.ClockSkew < 0 || c.LimiterRetry < 0 || c.UnknownEventRetry < 0 {
 		errs = append(errs, errors.New("timeouts and waits must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -186,6 +181,7 @@ func (n *Notifier) Record(ctx context.Context, c eventstore.Commit) error {
 // nothing. Until then it returns a wait (worker.RetryAfter with a nil
 // error), so the commit stays with the dispatchers and is never
 // dead-lettered by the worker loop: the notification's own attempts decide.
+// It needs a Provider.
 func (n *Notifier) Dispatch(ctx context.Context, c eventstore.Commit) error {
 	for _, env := range c.Events {
 		ev, err := n.decode(c, env)
@@ -219,7 +215,7 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		return nil
 	}
 	if n.cfg.Provider == nil {
-		return worker.RetryAfter(n.cfg.NoProviderRetry, nil)
+		return errors.New("notify: Dispatch without a provider (run only Record where there is none)")
 	}
 	now := n.cfg.Notifications.Now()
 	if wait := note.RetryAt.Sub(now); wait > 0 {

@@ -228,19 +228,24 @@ func TestRefusalWaitsForAnotherInstancesLostAnswer(t *testing.T) {
 	const lag = time.Second
 	f := newFixture(t, options{jetstream: true, bank: firmbanking.FakeOptions{StatusLag: lag}, cfg: process.Config{RefusalLag: lag + 500*time.Millisecond},
 		provider: func(p firmbanking.Provider) firmbanking.Provider { return &scriptedProvider{Provider: p} }})
-	b, err := process.New(f.cfg) // instance B: its own memory, the same stores and provider
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := f.instance(t, func(*process.Config) {}) // instance B: its own memory, the same stores and provider
 	c := f.requestPayout(t, "po-b", "123-456")
 	time.Sleep(waitsAtLeast(t, f.m, c, lag, "A: the first refusal"))
 	if err := b.ReactToPayout(context.Background(), c); err == nil || errors.Is(err, firmbanking.ErrRefused) {
 		t.Fatalf("B: the send whose answer was lost: %v, want an error of unknown outcome", err)
 	}
 	waitsAtLeast(t, f.m, c, lag, "A: the refusal after B's lost answer")
-	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-b")
-	if p := f.payout(t, "po-b"); p.Status != domain.PayoutSettledStatus {
-		t.Fatalf("payout %+v, want settled: the provider accepted it", p)
+	f.settlesKeepingTheMoneyOut(t, "po-b", "the provider accepted it")
+}
+
+// settlesKeepingTheMoneyOut delivers payout id's commits to the managers
+// until they settle it, and checks that it settled (why: what made the
+// provider pay it) with the money not returned to the buyer's wallet.
+func (f *fixture) settlesKeepingTheMoneyOut(t *testing.T, id, why string) {
+	t.Helper()
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, id)
+	if p := f.payout(t, id); p.Status != domain.PayoutSettledStatus {
+		t.Fatalf("payout %+v, want settled: %s", p, why)
 	}
 	f.assertBalance(t, "u", 300) // not returned
 }
@@ -299,12 +304,7 @@ func TestRefusalWaitsForASendWhoseInstanceDied(t *testing.T) {
 			a.refuse.Store(true)
 			return a
 		}})
-	bcfg := f.cfg
-	bcfg.Provider = killedProvider{f.provider}
-	b, err := process.New(bcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := f.instance(t, func(c *process.Config) { c.Provider = killedProvider{f.provider} })
 	c := f.requestPayout(t, "po-k", "123-456")
 	time.Sleep(waitsAtLeast(t, f.m, c, lag, "A: the first refusal"))
 	func() {
@@ -316,11 +316,7 @@ func TestRefusalWaitsForASendWhoseInstanceDied(t *testing.T) {
 		_ = b.ReactToPayout(context.Background(), c)
 	}()
 	waitsAtLeast(t, f.m, c, lag, "A: the refusal after B died")
-	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-k")
-	if p := f.payout(t, "po-k"); p.Status != domain.PayoutSettledStatus {
-		t.Fatalf("payout %+v, want settled: the provider took B's send", p)
-	}
-	f.assertBalance(t, "u", 300) // not returned
+	f.settlesKeepingTheMoneyOut(t, "po-k", "the provider took B's send")
 }
 
 // lateProvider takes a send after, into the call (a retry after a 503, a
@@ -354,12 +350,7 @@ func TestRefusalWaitsForASendTakenLateInItsAttempt(t *testing.T) {
 			a.refuse.Store(true)
 			return a
 		}})
-	bcfg := f.cfg
-	bcfg.Provider = lateProvider{f.provider, 800 * time.Millisecond}
-	b, err := process.New(bcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := f.instance(t, func(c *process.Config) { c.Provider = lateProvider{f.provider, 800 * time.Millisecond} })
 	c := f.requestPayout(t, "po-late", "123-456")
 	time.Sleep(waitsAtLeast(t, f.m, c, lag, "A: the first refusal"))
 	noted := time.Now()
@@ -374,11 +365,7 @@ func TestRefusalWaitsForASendTakenLateInItsAttempt(t *testing.T) {
 		t.Fatalf("payout %+v before A's refusal, want requested", p)
 	}
 	waitsAtLeast(t, f.m, c, 100*time.Millisecond, "A: the refusal after B's late send")
-	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-late")
-	if p := f.payout(t, "po-late"); p.Status != domain.PayoutSettledStatus {
-		t.Fatalf("payout %+v, want settled: the provider took B's send", p)
-	}
-	f.assertBalance(t, "u", 300) // not returned
+	f.settlesKeepingTheMoneyOut(t, "po-late", "the provider took B's send")
 }
 
 // slowNotes writes each send's note after a delay.
@@ -398,12 +385,7 @@ func (s slowNotes) Begin(ctx context.Context, id domain.PayoutID, within time.Du
 // time to send: the provider gets nothing, and the payout waits.
 func TestASendIsBoundFromBeforeItsNote(t *testing.T) {
 	f := newFixture(t, options{cfg: process.Config{SettleTimeout: 300 * time.Millisecond}})
-	cfg := f.cfg
-	cfg.Sends = slowNotes{f.cfg.Sends, 500 * time.Millisecond}
-	m, err := process.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := f.instance(t, func(c *process.Config) { c.Sends = slowNotes{c.Sends, 500 * time.Millisecond} })
 	c := f.requestPayout(t, "po-slow", "123-456")
 	if err := m.ReactToPayout(context.Background(), c); err == nil {
 		t.Fatal("a send with no time left after its note: no error")
@@ -482,23 +464,14 @@ func TestRefusalWaitIsTimedByOneClock(t *testing.T) {
 	const lag = time.Second
 	f := newFixture(t, options{bank: firmbanking.FakeOptions{StatusLag: lag}, cfg: process.Config{RefusalLag: lag + 500*time.Millisecond},
 		provider: func(p firmbanking.Provider) firmbanking.Provider { return &scriptedProvider{Provider: p} }})
-	acfg := f.cfg
-	acfg.Sends = skewedSends{f.cfg.Sends, 2 * time.Second}
-	a, err := process.New(acfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := f.instance(t, func(c *process.Config) { c.Sends = skewedSends{c.Sends, 2 * time.Second} })
 	c := f.requestPayout(t, "po-s", "123-456")
 	time.Sleep(waitsAtLeast(t, a, c, lag, "A: the first refusal"))
 	if err := f.m.ReactToPayout(context.Background(), c); err == nil || firmbanking.NotTaken(err) {
 		t.Fatalf("B: the send whose answer was lost: %v, want an error of unknown outcome", err)
 	}
 	waitsAtLeast(t, a, c, lag, "A: the refusal after B's lost answer")
-	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-s")
-	if p := f.payout(t, "po-s"); p.Status != domain.PayoutSettledStatus {
-		t.Fatalf("payout %+v, want settled: the provider accepted it", p)
-	}
-	f.assertBalance(t, "u", 300) // not returned
+	f.settlesKeepingTheMoneyOut(t, "po-s", "the provider accepted it")
 }
 
 // TestThrottledPayoutWaitsWhatTheProviderAsked: a provider's Retry-After

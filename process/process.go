@@ -353,7 +353,6 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		return nil, fmt.Errorf("payout %s: noting the send before making it: %w", p.ID, err)
 	}
 	res, err := firmbanking.Settle(sctx, m.cfg.Provider, firmbanking.Transfer{ID: string(p.ID), Amount: p.Amount, To: p.To, Memo: "bankbook"}, settlePoll)
-	cancel()
 	if firmbanking.NotTaken(err) {
 		if nerr := m.cfg.Sends.End(ctx, p.ID, began); nerr != nil {
 			// The send stays noted as one the provider may have taken: a

@@ -128,6 +128,19 @@ func newFixture(t testing.TB, o options) *fixture {
 	return f
 }
 
+// instance is another engine instance's process managers: the fixture's
+// configuration (its stores, provider and sends) as change leaves it.
+func (f *fixture) instance(t testing.TB, change func(*process.Config)) *process.Managers {
+	t.Helper()
+	cfg := f.cfg
+	change(&cfg)
+	m, err := process.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // moneyReactor runs ReactToMoney in a reactor loop over the JetStream store
 // until the test ends, dead-lettering after maxAttempts failures.
 func (f *fixture) moneyReactor(t testing.TB, maxAttempts int) *worker.Loop {

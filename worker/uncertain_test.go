@@ -40,18 +40,7 @@ func TestUncertaintyCountsTheWorkNotEnded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := func(seq uint64) string {
-		t.Helper()
-		leases, err := e.js.Stream(ctx, "BANKBOOK_DEAD_LEASES")
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := leases.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw.Time.String()
-	}
+	at := func(seq uint64) string { return noteTime(t, e, seq).String() }
 	if u.First.String() != at(a) || u.LastOpen.String() != at(a) || !u.Now.After(u.LastOpen) {
 		t.Fatalf("A's send open, B's ended: %+v, want First and LastOpen at A's note (%s), Now after", u, at(a))
 	}
@@ -77,18 +66,7 @@ func TestUncertaintyCountsTheWorkNotEnded(t *testing.T) {
 func TestUncertaintyCountsEachWorkToItsBound(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	at := func(seq uint64) time.Time {
-		t.Helper()
-		leases, err := e.js.Stream(ctx, "BANKBOOK_DEAD_LEASES")
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := leases.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw.Time
-	}
+	at := func(seq uint64) time.Time { return noteTime(t, e, seq) }
 	long, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", 20*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +116,20 @@ func TestUncertaintyCountsEachWorkToItsBound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// noteTime is when the lease stream's server stored message seq.
+func noteTime(t *testing.T, e *env, seq uint64) time.Time {
+	t.Helper()
+	leases, err := e.js.Stream(context.Background(), "BANKBOOK_DEAD_LEASES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := leases.GetMsg(context.Background(), seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw.Time
 }
 
 // On a replicated lease stream (no direct gets: the leader answers) the
