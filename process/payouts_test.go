@@ -675,3 +675,79 @@ func TestProviderResultContradictingTheRecordedOneIsDeadLettered(t *testing.T) {
 		t.Fatalf("sent %+v: the provider did send it", sent)
 	}
 }
+
+// readingThen runs then once, right after a reading of the notes, when
+// armed.
+type readingThen struct {
+	process.SendLog
+	armed *atomic.Bool
+	then  func()
+}
+
+func (s readingThen) Uncertainty(ctx context.Context, id domain.PayoutID) (worker.Uncertainty, error) {
+	u, err := s.SendLog.Uncertainty(ctx, id)
+	if s.armed.CompareAndSwap(true, false) {
+		s.then()
+	}
+	return u, err
+}
+
+// TestNoFailureIsDecidedOverASendNotedAfterItsReading: instance A, refused
+// a RefusalLag after its first refusal, reads the notes and finds no send
+// to wait for; right then instance B (the payout's commit delivered to it
+// too) notes its send, the provider takes it, and B dies. A's failure is
+// decided only if nothing was noted since its reading: A reads again and
+// waits for B's send. The payout settles; its money is not returned.
+func TestNoFailureIsDecidedOverASendNotedAfterItsReading(t *testing.T) {
+	const lag = time.Second
+	f := newFixture(t, options{bank: firmbanking.FakeOptions{StatusLag: lag}, cfg: process.Config{RefusalLag: lag + 500*time.Millisecond},
+		provider: func(p firmbanking.Provider) firmbanking.Provider {
+			r := &refusingProvider{Provider: p}
+			r.refuse.Store(true)
+			return r
+		}})
+	b := f.instance(t, func(c *process.Config) { c.Provider = killedProvider{f.provider} })
+	c := f.requestPayout(t, "po-race", "123-456")
+	var armed, killed atomic.Bool
+	a := f.instance(t, func(cfg *process.Config) {
+		cfg.Sends = readingThen{cfg.Sends, &armed, func() {
+			defer func() { killed.Store(recover() != nil) }()
+			_ = b.ReactToPayout(context.Background(), c)
+		}}
+	})
+	time.Sleep(waitsAtLeast(t, a, c, lag, "A: the first refusal"))
+	armed.Store(true)
+	waitsAtLeast(t, a, c, lag, "A: the refusal whose reading B's send came just after")
+	if !killed.Load() || len(f.bank.Sent()) != 1 {
+		t.Fatalf("B killed %v, sent %v: want B's send taken by the provider", killed.Load(), f.bank.Sent())
+	}
+	f.settlesKeepingTheMoneyOut(t, "po-race", "the provider took B's send")
+}
+
+// TestNoSendAfterAnotherInstanceDecidedTheFailure: once an instance decided
+// that a payout fails (and died before recording it), another instance
+// handed the payout's commit sends nothing: it records the failure with
+// the decision's reason, and the money goes back.
+func TestNoSendAfterAnotherInstanceDecidedTheFailure(t *testing.T) {
+	f := newFixture(t, options{})
+	c := f.requestPayout(t, "po-d", "123-456")
+	ctx := context.Background()
+	u, err := f.cfg.Sends.Uncertainty(ctx, "po-d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.cfg.Sends.Decide(ctx, "po-d", u, "refused: http 400: invalid_account"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.m.ReactToPayout(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.bank.Requests(); n != 0 {
+		t.Fatalf("%d provider requests after the decision, want none", n)
+	}
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-d")
+	if p := f.payout(t, "po-d"); p.Status != domain.PayoutFailedStatus || p.Reason != "refused: http 400: invalid_account" {
+		t.Fatalf("payout %+v, want failed for the decision's reason", p)
+	}
+	f.assertBalance(t, "u", 1000) // returned
+}

@@ -79,6 +79,11 @@ type SendLog interface {
 	End(ctx context.Context, payout domain.PayoutID, began uint64) error
 	// Uncertainty is what the notes on payout say now.
 	Uncertainty(ctx context.Context, payout domain.PayoutID) (worker.Uncertainty, error)
+	// Decide notes that payout is failed for reason and sent no more, if
+	// nothing was noted since u was read (else worker.ErrNotedSince); it
+	// returns the reason decided, another instance's if it decided first.
+	// Begin answers *worker.DecidedError from then on.
+	Decide(ctx context.Context, payout domain.PayoutID, u worker.Uncertainty, reason string) (string, error)
 }
 
 // SendsIn is the SendLog kept in the dead-letter lease stream of d, for
@@ -100,6 +105,10 @@ func (s sendsIn) End(ctx context.Context, id domain.PayoutID, began uint64) erro
 
 func (s sendsIn) Uncertainty(ctx context.Context, id domain.PayoutID) (worker.Uncertainty, error) {
 	return s.d.Uncertainty(ctx, s.part, string(id))
+}
+
+func (s sendsIn) Decide(ctx context.Context, id domain.PayoutID, u worker.Uncertainty, reason string) (string, error) {
+	return s.d.Decide(ctx, s.part, string(id), u, reason)
 }
 
 func (c *Config) setDefaults() {
@@ -349,6 +358,13 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 	sctx, cancel := context.WithTimeout(ctx, m.cfg.SettleTimeout)
 	defer cancel()
 	began, err := m.cfg.Sends.Begin(ctx, p.ID, m.cfg.SettleTimeout+m.cfg.SendArrival)
+	var decided *worker.DecidedError
+	if errors.As(err, &decided) {
+		// Another instance failed the payout, which was sent no more
+		// since; it may not have recorded that yet.
+		m.cfg.Log.Warn().Str("payout_id", string(p.ID)).Str("reason", decided.Reason).Msg("payout failed by another instance's decision; recording it")
+		return domain.PayoutFailed{PayoutID: p.ID, Reason: decided.Reason, FailedAt: m.cfg.Payouts.Now()}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("payout %s: noting the send before making it: %w", p.ID, err)
 	}
@@ -379,19 +395,9 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		// until then the payout waits (a wait, not a failure), and is
 		// sent, refused and asked again.
 		st, serr := m.cfg.Provider.Status(ctx, string(p.ID))
-		if errors.Is(serr, firmbanking.ErrUnknownTransfer) {
-			wait, werr := m.refusalWait(ctx, p.ID)
-			if werr != nil {
-				return nil, fmt.Errorf("payout %s refused; asking when a send the provider may have taken was last made: %w", p.ID, werr)
-			}
-			if wait > 0 {
-				m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("ask_again_in", wait.String()).
-					Msg("payout refused, and unknown to the provider; asking again once an earlier acceptance would show")
-				return nil, worker.RetryAfter(wait, nil)
-			}
-		}
 		switch {
 		case errors.Is(serr, firmbanking.ErrUnknownTransfer):
+			return m.failRefused(ctx, p, err)
 		case serr != nil:
 			return nil, fmt.Errorf("payout %s refused; asking the provider whether an earlier attempt was accepted: %w", p.ID, serr)
 		case st.Status == firmbanking.StatusFailed || st.Status == firmbanking.StatusSettled:
@@ -400,9 +406,6 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 			m.cfg.Log.Info().Str("payout_id", string(p.ID)).Msg("payout refused now, but an earlier attempt is pending at the provider; asking again later")
 			return nil, worker.RetryAfter(m.cfg.PendingRetry, nil)
 		}
-		m.cfg.Log.Warn().Err(err).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Str("source", p.Source).Str("source_id", p.SourceID).
-			Msg("payout refused by the provider, which never accepted it; failing it and returning the money")
-		return domain.PayoutFailed{PayoutID: p.ID, Reason: refusalReason(err), FailedAt: now}, nil
 	case errors.Is(err, firmbanking.ErrIdempotencyMismatch):
 		return nil, worker.Permanent(fmt.Errorf("payout %s: %w", p.ID, err))
 	case errors.As(err, &throttled):
@@ -426,25 +429,56 @@ func finalResult(p domain.Payout, res firmbanking.Result, now time.Time) domain.
 	return domain.PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: res.Fee, BankAccount: p.PayFrom, ProviderRef: res.ProviderRef, SettledAt: now}
 }
 
-// refusalWait is how long payout id, refused and unknown to the provider,
-// must still wait before that counts: RefusalLag from its first send, or
-// from the latest time a send by any instance may have been taken (a send's
-// note plus its bound), whichever is later (Sends, by one clock). Sends
-// from before the notes were kept (an older version's) all came before
-// the first noted one, once every older instance has stopped (ADR 0014).
-func (m *Managers) refusalWait(ctx context.Context, id domain.PayoutID) (time.Duration, error) {
-	u, err := m.cfg.Sends.Uncertainty(ctx, id)
-	if err != nil {
-		return 0, err
+// failRefused fails payout p, refused (refusal) and unknown to the
+// provider, once that counts: RefusalLag after its first send, and after
+// the latest time a send by any instance may have been taken (a send's
+// note plus its bound), whichever is later (Sends, by one clock). Until
+// then it waits. The failure is decided in the notes only if no send was
+// noted since they were read, and no send is made after it (ADR 0014), so
+// two instances cannot fail it while the other sends it. Sends from before
+// the notes were kept (an older version's) all came before the first noted
+// one, once every older instance has stopped.
+func (m *Managers) failRefused(ctx context.Context, p domain.Payout, refusal error) (domain.Event, error) {
+	reason := refusalReason(refusal)
+	for range maxDecideRaces {
+		u, err := m.cfg.Sends.Uncertainty(ctx, p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("payout %s refused; asking when a send the provider may have taken was last made: %w", p.ID, err)
+		}
+		if wait := m.refusalWait(u); wait > 0 && !u.Decided {
+			m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("ask_again_in", wait.String()).
+				Msg("payout refused, and unknown to the provider; asking again once an earlier acceptance would show")
+			return nil, worker.RetryAfter(wait, nil)
+		}
+		decided, err := m.cfg.Sends.Decide(ctx, p.ID, u, reason)
+		if errors.Is(err, worker.ErrNotedSince) {
+			continue // another instance's send or reading: read again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("payout %s refused; deciding its failure: %w", p.ID, err)
+		}
+		m.cfg.Log.Warn().Err(refusal).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Str("source", p.Source).Str("source_id", p.SourceID).
+			Msg("payout refused by the provider, which never accepted it; failing it and returning the money")
+		return domain.PayoutFailed{PayoutID: p.ID, Reason: decided, FailedAt: m.cfg.Payouts.Now()}, nil
 	}
+	return nil, fmt.Errorf("payout %s refused; other instances noted sends or readings while it was decided, %d times", p.ID, maxDecideRaces)
+}
+
+// maxDecideRaces bounds how often failRefused reads the notes again after
+// another note came before its decision.
+const maxDecideRaces = 5
+
+// refusalWait is how long a payout refused and unknown to the provider,
+// whose notes say u, must still wait before that counts (failRefused).
+func (m *Managers) refusalWait(u worker.Uncertainty) time.Duration {
 	from := u.First
 	if u.LastOpen.After(from) {
 		from = u.LastOpen
 	}
 	if from.IsZero() {
-		return m.cfg.RefusalLag, nil // the notes of this very send are gone: start over
+		return m.cfg.RefusalLag // the notes of this very send are gone: start over
 	}
-	return m.cfg.RefusalLag - u.Now.Sub(from), nil
+	return m.cfg.RefusalLag - u.Now.Sub(from)
 }
 
 // contradiction is an error when the provider's result for payout p (the

@@ -55,11 +55,11 @@ func (d *DeadLetters) marked(ctx context.Context, part string, msg Msg) (uint64,
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	var m deadMark
-	_, ok, err := d.lastRecord(ctx, d.markSubject(part, msg.Stream, msg.Seq), &m)
+	_, seq, err := d.lastRecord(ctx, d.markSubject(part, msg.Stream, msg.Seq), &m)
 	switch {
 	case err != nil:
 		return 0, false, fmt.Errorf("is %s seq %d dead-lettered: %w", msg.Stream, msg.Seq, err)
-	case !ok, m.Subject != msg.Subject, !m.Published.Equal(msg.Published): // none, or another message's at that sequence
+	case seq == 0, m.Subject != msg.Subject, !m.Published.Equal(msg.Published): // none, or another message's at that sequence
 		return 0, false, nil
 	}
 	return m.DeadLetterID, true, nil

@@ -71,7 +71,7 @@ func (d *DeadLetters) Lease(ctx context.Context, dl DeadLetter, holder string, d
 	ack, err := d.putRecord(ctx, d.subjectOf(dl, "lease"), l, time.Duration(secs)*time.Second, jetstream.WithExpectLastSequencePerSubject(0))
 	if wrongLast(err) {
 		held := Lease{Holder: "another holder"}
-		if at, ok, gerr := d.lastRecord(ctx, d.subjectOf(dl, "lease"), &held); gerr == nil && ok {
+		if at, seq, gerr := d.lastRecord(ctx, d.subjectOf(dl, "lease"), &held); gerr == nil && seq != 0 {
 			held.Until = at.Add(time.Duration(held.Seconds) * time.Second)
 		}
 		return Lease{}, &LeasedError{Lease: held}
@@ -130,11 +130,11 @@ func (d *DeadLetters) LastRedrive(ctx context.Context, dl DeadLetter) (time.Time
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	var r redriveRecord
-	at, ok, err := d.lastRecord(ctx, d.subjectOf(dl, "redrive"), &r)
+	at, seq, err := d.lastRecord(ctx, d.subjectOf(dl, "redrive"), &r)
 	switch {
 	case err != nil:
 		return time.Time{}, fmt.Errorf("last redrive of dead letter %d: %w", dl.ID, err)
-	case !ok:
+	case seq == 0:
 		return time.Time{}, nil
 	case r.Ended:
 		return at, nil
@@ -155,19 +155,19 @@ func (d *DeadLetters) putRecord(ctx context.Context, subject string, v any, ttl 
 }
 
 // lastRecord decodes the last record on subject in the lease stream into
-// v and returns when it was stored; ok is false when there is none.
-func (d *DeadLetters) lastRecord(ctx context.Context, subject string, v any) (at time.Time, ok bool, err error) {
+// v and returns when it was stored and its sequence (0: there is none).
+func (d *DeadLetters) lastRecord(ctx context.Context, subject string, v any) (at time.Time, seq uint64, err error) {
 	raw, err := d.leases.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return time.Time{}, false, nil
+		return time.Time{}, 0, nil
 	}
 	if err != nil {
-		return time.Time{}, false, err
+		return time.Time{}, 0, err
 	}
 	if err := json.Unmarshal(raw.Data, v); err != nil {
-		return time.Time{}, false, err
+		return time.Time{}, 0, fmt.Errorf("record %d on %s: %w", raw.Sequence, subject, err)
 	}
-	return raw.Time, true, nil
+	return raw.Time, raw.Sequence, nil
 }
 
 // wrongLast reports a compare-and-set that lost: another record came first.

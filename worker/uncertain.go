@@ -18,7 +18,11 @@ import (
 // long after the note it may still take effect (its own deadline, fixed
 // before the note, and the way to the third party), and noted again, once
 // it is over, if the third party certainly did not act on it (EndUncertain:
-// refused, throttled). The notes go on
+// refused, throttled). Once the notes show that no work took effect, one
+// instance may decide so for good (Decide): a compare-and-set on the notes,
+// so no work begins after a reading that decided without it, and none is
+// begun after the decision (BeginUncertain then answers *DecidedError).
+// The notes go on
 // <LeasePrefix>.P.uncertain.K (part P, key K base64url) in the lease
 // stream, where every instance reads them (Uncertainty), timed by the NATS
 // server's clock alone: a provider may take a while to show a transfer it
@@ -40,9 +44,11 @@ const MaxUncertainWait = uncertainTTL / 2
 // never ended, which took effect by the note's time.
 type uncertainNote struct {
 	// Op is "begin" (work starts), "end" (the work begun at Began took no
-	// effect) or "look" (Uncertainty reading the server's time).
-	Op    string `json:"op,omitempty"`
-	Began uint64 `json:"began,omitempty"`
+	// effect), "look" (Uncertainty reading the server's time) or
+	// "decided" (no more work on the key, for Reason).
+	Op     string `json:"op,omitempty"`
+	Began  uint64 `json:"began,omitempty"`
+	Reason string `json:"reason,omitempty"`
 	// WithinMS (begin) is how long after the note, in milliseconds, the
 	// work may still take effect. A begin note without it (written by a
 	// build that did not bound its work) counts unboundedWithin.
@@ -74,7 +80,28 @@ type Uncertainty struct {
 	LastOpen time.Time
 	// Now is the server's time when the notes were read.
 	Now time.Time
+	// Decided is set when an instance decided that no more work is done
+	// on the key (Decide), for Reason.
+	Decided bool
+	Reason  string
+
+	look uint64 // the sequence of the reading's own note
 }
+
+// DecidedError is BeginUncertain's answer once an instance decided that no
+// more work is done on the key: the work must not start; the decision, for
+// Reason, stands.
+type DecidedError struct{ Reason string }
+
+func (e *DecidedError) Error() string { return "no more work: decided (" + e.Reason + ")" }
+
+// ErrNotedSince is Decide's answer when a note came after the reading it
+// decided on: read again.
+var ErrNotedSince = errors.New("the uncertain work was noted again since it was read")
+
+// maxNoteRaces bounds how often BeginUncertain notes again after another
+// note came between its reading of the last one and its own.
+const maxNoteRaces = 10
 
 func (d *DeadLetters) uncertainSubject(part, key string) string {
 	return d.cfg.LeasePrefix + "." + part + ".uncertain." + base64.RawURLEncoding.EncodeToString([]byte(key))
@@ -84,13 +111,67 @@ func (d *DeadLetters) uncertainSubject(part, key string) string {
 // unknown, and which may take effect until within after the note: the
 // work's deadline must be set before BeginUncertain is called, and within
 // must cover it and the way to the third party. EndUncertain takes the
-// returned mark.
+// returned mark. Once an instance decided that no more work is done on
+// key (Decide), it notes nothing and answers *DecidedError: the note is
+// written only if the last one, read just before, is still the last.
 func (d *DeadLetters) BeginUncertain(ctx context.Context, part, key string, within time.Duration) (uint64, error) {
 	if within < 0 || within > MaxUncertainWait {
 		return 0, fmt.Errorf("noting uncertain work on %s %q: a bound of %v, want 0 to %v", part, key, within, MaxUncertainWait)
 	}
 	ms := (within + time.Millisecond - 1).Milliseconds()
-	return d.noteUncertain(ctx, part, key, uncertainNote{Op: "begin", WithinMS: &ms})
+	ctx, cancel := d.withTimeout(ctx)
+	defer cancel()
+	subject := d.uncertainSubject(part, key)
+	for range maxNoteRaces {
+		var last uncertainNote
+		_, lastSeq, err := d.lastRecord(ctx, subject, &last)
+		switch {
+		case err != nil:
+			return 0, fmt.Errorf("noting uncertain work on %s %q: %w", part, key, err)
+		case last.Op == "decided":
+			return 0, &DecidedError{Reason: last.Reason}
+		}
+		ack, err := d.putRecord(ctx, subject, uncertainNote{Op: "begin", WithinMS: &ms}, uncertainTTL, jetstream.WithExpectLastSequencePerSubject(lastSeq))
+		if wrongLast(err) {
+			continue // another note came first: read it
+		}
+		if err != nil {
+			return 0, fmt.Errorf("noting uncertain work on %s %q: %w", part, key, err)
+		}
+		return ack.Sequence, nil
+	}
+	return 0, fmt.Errorf("noting uncertain work on %s %q: other notes came first %d times", part, key, maxNoteRaces)
+}
+
+// Decide notes, for reason, that no more work is done on key, if no note
+// came after u was read (else ErrNotedSince: read again and decide anew).
+// Should another instance have decided first, its reason stands: Decide
+// returns the reason decided.
+func (d *DeadLetters) Decide(ctx context.Context, part, key string, u Uncertainty, reason string) (string, error) {
+	if u.Decided {
+		return u.Reason, nil
+	}
+	if u.look == 0 {
+		return "", fmt.Errorf("deciding the uncertain work on %s %q: not read", part, key)
+	}
+	ctx, cancel := d.withTimeout(ctx)
+	defer cancel()
+	subject := d.uncertainSubject(part, key)
+	_, err := d.putRecord(ctx, subject, uncertainNote{Op: "decided", Reason: reason}, uncertainTTL, jetstream.WithExpectLastSequencePerSubject(u.look))
+	if !wrongLast(err) {
+		if err != nil {
+			return "", fmt.Errorf("deciding the uncertain work on %s %q: %w", part, key, err)
+		}
+		return reason, nil
+	}
+	var last uncertainNote
+	if _, _, err := d.lastRecord(ctx, subject, &last); err != nil {
+		return "", fmt.Errorf("deciding the uncertain work on %s %q: %w", part, key, err)
+	}
+	if last.Op == "decided" {
+		return last.Reason, nil
+	}
+	return "", ErrNotedSince
 }
 
 // EndUncertain notes that the work BeginUncertain marked began took no
@@ -120,7 +201,7 @@ func (d *DeadLetters) Uncertainty(ctx context.Context, part, key string) (Uncert
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
 	subject := d.uncertainSubject(part, key)
-	var u Uncertainty
+	u := Uncertainty{look: look}
 	open := map[uint64]time.Time{} // begun, not ended: by when it may take effect
 	for seq := uint64(1); seq <= look; {
 		raw, err := d.leases.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
@@ -137,7 +218,7 @@ func (d *DeadLetters) Uncertainty(ctx context.Context, part, key string) (Uncert
 		if err := json.Unmarshal(raw.Data, &n); err != nil {
 			return Uncertainty{}, fmt.Errorf("uncertain work on %s %q: note %d: %w", part, key, raw.Sequence, err)
 		}
-		if u.First.IsZero() && n.Op != "look" {
+		if u.First.IsZero() && n.Op != "look" && n.Op != "decided" {
 			u.First = raw.Time
 		}
 		switch n.Op {
@@ -151,6 +232,8 @@ func (d *DeadLetters) Uncertainty(ctx context.Context, part, key string) (Uncert
 			if raw.Sequence == look {
 				u.Now = raw.Time
 			}
+		case "decided":
+			u.Decided, u.Reason = true, n.Reason
 		}
 		seq = raw.Sequence + 1
 	}

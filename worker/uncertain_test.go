@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -169,4 +170,65 @@ func TestUncertaintyOnAReplicatedStream(t *testing.T) {
 	if err != nil || u.First.IsZero() || !u.LastOpen.After(u.First) || u.Now.Before(u.LastOpen) {
 		t.Fatalf("read through another node: %+v %v, want the second send open, after the first", u, err)
 	}
+}
+
+// A decision that no more work is done on a key holds only if nothing was
+// noted since the reading it was made on: work begun after the reading
+// makes it read again. Once decided, no work begins (BeginUncertain
+// answers the decision, noting nothing), a reading reports it, and a
+// later decision on an older reading keeps the first one's reason.
+func TestDecideRacesTheWorkBegunAfterItsReading(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", 0); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := e.dead.Uncertainty(ctx, "payouts", "po-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", time.Second); err != nil { // another instance's send
+		t.Fatal(err)
+	}
+	if reason, err := e.dead.Decide(ctx, "payouts", "po-1", stale, "refused: a"); !errors.Is(err, worker.ErrNotedSince) {
+		t.Fatalf("decided %q (%v) on a reading older than a send, want ErrNotedSince", reason, err)
+	}
+	u, err := e.dead.Uncertainty(ctx, "payouts", "po-1")
+	if err != nil || u.Decided {
+		t.Fatalf("read again: %+v %v, want undecided", u, err)
+	}
+	if reason, err := e.dead.Decide(ctx, "payouts", "po-1", u, "refused: b"); err != nil || reason != "refused: b" {
+		t.Fatalf("decided %q (%v), want refused: b", reason, err)
+	}
+	last := lastNoteSeq(t, e)
+	began, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", 0)
+	if de, ok := errors.AsType[*worker.DecidedError](err); !ok || de.Reason != "refused: b" || began != 0 {
+		t.Fatalf("work begun after the decision: %d %v, want the decision", began, err)
+	}
+	if seq := lastNoteSeq(t, e); seq != last {
+		t.Fatalf("the lease stream's last sequence %d after a refused begin, want %d: nothing noted", seq, last)
+	}
+	if reason, err := e.dead.Decide(ctx, "payouts", "po-1", stale, "refused: c"); err != nil || reason != "refused: b" {
+		t.Fatalf("decided again on an old reading: %q (%v), want the first decision", reason, err)
+	}
+	if u, err = e.dead.Uncertainty(ctx, "payouts", "po-1"); err != nil || !u.Decided || u.Reason != "refused: b" || u.LastOpen.IsZero() {
+		t.Fatalf("read after the decision: %+v %v, want it decided, the second send still open", u, err)
+	}
+	if _, err := e.dead.BeginUncertain(ctx, "payouts", "po-2", 0); err != nil {
+		t.Fatalf("another key's work: %v", err)
+	}
+}
+
+// lastNoteSeq is the lease stream's last sequence.
+func lastNoteSeq(t *testing.T, e *env) uint64 {
+	t.Helper()
+	leases, err := e.js.Stream(context.Background(), "BANKBOOK_DEAD_LEASES")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := leases.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
 }
