@@ -392,12 +392,13 @@ func (d *Duration) Set(s string) error {
 }
 
 // Concurrency is how many units of work each background part handles at
-// once, by part name (react-orders, react-money, payouts, timers); a part
+// once, by part name (react-orders, react-money, payouts, react-payouts,
+// timers, react-notify, notify); a part
 // not named takes its default (Of). As a flag: "react-money=4,timers=8".
 type Concurrency map[string]int
 
 // concurrentParts are the parts whose concurrency can be set.
-var concurrentParts = []string{"react-orders", "react-money", "payouts", "timers", "react-notify", "notify"}
+var concurrentParts = []string{"react-orders", "react-money", "payouts", "react-payouts", "timers", "react-notify", "notify"}
 
 // defaultConcurrency is the concurrency of the parts that do not handle one
 // unit of work at a time by default: payouts wait seconds on the provider

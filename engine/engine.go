@@ -65,8 +65,13 @@ const payoutsMaxAckPending = 100_000
 // partProjections is the part that keeps the read models current.
 const partProjections = "projections"
 
-// partPayouts is the part that sends payouts through the provider.
-const partPayouts = "payouts"
+// partPayouts is the part that sends payouts through the provider (only
+// on an instance with one); partPayoutReturns returns the money of failed
+// payouts (on every instance).
+const (
+	partPayouts       = "payouts"
+	partPayoutReturns = "react-payouts"
+)
 
 // partsStopTimeout bounds how long Stop waits for the background parts: more
 // than a reactor's or a timer's handler may take (20s).
@@ -401,18 +406,33 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
-	// Payouts have a part of their own: each waits seconds on the provider,
-	// several run at once, and no wallet or deposit reaction waits for them.
-	payoutReactor, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
-		Durable: partPayouts, Types: []string{domain.AggregatePayout}, Dead: e.DeadLetters, Logger: log,
-		Concurrency: cfg.PartConcurrency.Of(partPayouts),
-		// A payout pending at the provider waits unacknowledged, for hours
-		// if the provider takes that long: room for many, so pending ones
-		// never stop new payouts.
-		MaxAckPending: payoutsMaxAckPending,
-	}, e.durableFirst(procs.ReactToPayout))
+	// The money of failed payouts goes back on every instance, whoever
+	// failed them (the payouts part, an operator).
+	returnReactor, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
+		Durable: partPayoutReturns, Types: []string{domain.AggregatePayout}, Dead: e.DeadLetters, Logger: log,
+		Concurrency: cfg.PartConcurrency.Of(partPayoutReturns),
+	}, procs.ReturnFailedPayouts)
 	if err != nil {
 		return nil, err
+	}
+	loops := []*worker.Loop{orderReactor, moneyReactor, returnReactor}
+	// Payouts are sent by a part of their own: each waits seconds on the
+	// provider, several run at once, and no wallet or deposit reaction
+	// waits for them. An instance without a provider runs none: its
+	// payouts wait unread on the shared consumer for an instance with one.
+	if payouts != nil {
+		payoutReactor, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
+			Durable: partPayouts, Types: []string{domain.AggregatePayout}, Dead: e.DeadLetters, Logger: log,
+			Concurrency: cfg.PartConcurrency.Of(partPayouts),
+			// A payout pending at the provider waits unacknowledged, for
+			// hours if the provider takes that long: room for many, so
+			// pending ones never stop new payouts.
+			MaxAckPending: payoutsMaxAckPending,
+		}, e.durableFirst(procs.SendPayouts))
+		if err != nil {
+			return nil, err
+		}
+		loops = append(loops, payoutReactor)
 	}
 	timerLoop, err := tm.Worker(ctx, func(ctx context.Context, d timers.Due) (time.Duration, error) {
 		var (
@@ -445,7 +465,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if cfg.IdleTrim > 0 {
 		parts = append(parts, supervisor.Part{Name: partMemory, Run: e.trimMemory})
 	}
-	for _, l := range append([]*worker.Loop{orderReactor, moneyReactor, payoutReactor, timerLoop}, notifyLoops...) {
+	for _, l := range append(append(loops, timerLoop), notifyLoops...) {
 		e.Loops[l.Name()] = l
 		parts = append(parts, supervisor.Part{Name: l.Name(), Run: l.Run, ReportsReady: true}) // ready once its consumer is there
 	}
@@ -584,7 +604,7 @@ func (e *Engine) firmBanking(cfg Config) (firmbanking.Provider, error) {
 		e.log.Info().Str("url", "http://"+ln.Addr().String()).Msg("simulated firm banking: fee 500, settles after 2s, account 000000000000 fails")
 		return &firmbanking.Client{BaseURL: "http://" + ln.Addr().String(), Token: "sim"}, nil
 	}
-	e.log.Warn().Msg("no firm-banking provider: withdrawals and refunds to the bank are recorded as requested and sent once a provider is configured")
+	e.log.Warn().Msg("no firm-banking provider: this instance runs no payouts part; withdrawals and refunds to the bank are recorded as requested and sent by an instance with a provider")
 	return nil, nil
 }
 

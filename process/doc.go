@@ -5,11 +5,13 @@
 // ReactToOrder settles the wallet refunds order commits name. ReactToMoney
 // records the payouts that withdrawals and refunds to the bank call for
 // (payout.requested), and carries out orphan resolutions out of suspense; it
-// never calls the provider. ReactToPayout, on the payouts' own reactor, sends
-// each requested payout through the firm-banking provider and records its
-// result; a failed payout returns the money to its source. So payouts run as
-// concurrently as their reactor allows, and a slow or refusing provider
-// holds up no wallet or deposit reaction.
+// never calls the provider. SendPayouts, on the payouts' own reactor (run
+// only by instances with a provider), sends each requested payout through
+// the firm-banking provider and records its result. ReturnFailedPayouts, on
+// a reactor every instance runs, returns a failed payout's money to its
+// source. So payouts run as concurrently as their reactor allows, a slow or
+// refusing provider holds up no wallet or deposit reaction, and an instance
+// without a provider takes no payout to send.
 //
 // Delivery is at least once and in no guaranteed order, so every step is
 // idempotent: each is a command (package commands) that decides on the
@@ -25,8 +27,7 @@
 //     its money goes back when that commit is handled (a commit of its
 //     own, retried and dead-lettered like any other);
 //   - a wait (worker.RetryAfter with a nil error), never dead-lettered: a
-//     payout still pending at the provider, a payout without a provider, an
-//     event type this engine does not know (a newer version wrote it);
+//     payout still pending at the provider, an event type this engine does not know (a newer version wrote it);
 //   - worker.Permanent, dead-lettered at once: a refund to the bank without
 //     a bank account, a payout ID the provider knows for a different
 //     transfer (firmbanking.ErrIdempotencyMismatch: it may have been sent);

@@ -26,8 +26,9 @@ type Config struct {
 	Wallets  *commands.Wallets
 	Payouts  *commands.Payouts
 	// Provider sends payouts (withdrawals, refunds to the bank). Optional:
-	// without it payouts stay requested, and their commits wait
-	// (NoProviderRetry) until an instance with a provider takes them.
+	// without it SendPayouts cannot run (an instance without a provider
+	// runs no payouts part; payouts stay requested until one with a
+	// provider sends them), and ReturnFailedPayouts can.
 	Provider firmbanking.Provider
 	// SettleTimeout bounds how long one payout waits for the provider's final
 	// answer before the reactor tries again later. Default 15s.
@@ -56,10 +57,6 @@ type Config struct {
 	// noted there before it is made, and noted again if the provider did
 	// not take it. Required with a Provider.
 	Sends SendLog
-	// NoProviderRetry is how long a commit whose payout cannot be sent (no
-	// provider configured) waits before it is handled again, by this or
-	// another instance. A wait, not a failure. Default 1m.
-	NoProviderRetry time.Duration
 	// UnknownEventRetry is how long a commit with an event type this engine
 	// does not know (written by a newer version during a rolling upgrade)
 	// waits for an instance that knows it. A wait, not a failure. Default 30s.
@@ -121,9 +118,6 @@ func (c *Config) setDefaults() {
 	if c.PendingRetry == 0 {
 		c.PendingRetry = 30 * time.Second
 	}
-	if c.NoProviderRetry == 0 {
-		c.NoProviderRetry = time.Minute
-	}
 	if c.RefusalLag == 0 {
 		c.RefusalLag = time.Minute
 	}
@@ -147,7 +141,7 @@ func (c Config) Validate() error {
 	if c.SettleTimeout > worker.MaxUncertainWait || c.SendArrival > worker.MaxUncertainWait || c.SettleTimeout+c.SendArrival > worker.MaxUncertainWait {
 		errs = append(errs, fmt.Errorf("settle timeout and send arrival must not be more than %v together (a send's bound; its note outlives the bound and the refusal lag)", worker.MaxUncertainWait))
 	}
-	if c.PendingRetry < 0 || c.NoProviderRetry < 0 || c.UnknownEventRetry < 0 || c.RefusalLag < 0 {
+	if c.PendingRetry < 0 || c.UnknownEventRetry < 0 || c.RefusalLag < 0 {
 		errs = append(errs, errors.New("retry delays must not be negative"))
 	}
 	if c.RefusalLag > worker.MaxUncertainWait {
@@ -217,7 +211,7 @@ func (m *Managers) ReactToOrder(ctx context.Context, c eventstore.Commit) error 
 
 // ReactToMoney carries out, for every wallet and deposit commit, what must
 // follow for sure: withdrawals and refunds to the bank are recorded as
-// payouts (payout.requested), which ReactToPayout sends, and resolved
+// payouts (payout.requested), which SendPayouts sends, and resolved
 // orphans are paid out of suspense. It never calls the provider, so a slow
 // or refusing provider delays no wallet or deposit reaction. It runs
 // through a reactor shared by all instances; every step is idempotent.
@@ -264,14 +258,12 @@ func (m *Managers) requestRefundToBank(ctx context.Context, meta commands.Meta, 
 	return err
 }
 
-// ReactToPayout sends, for every payout commit that requests one, the
+// SendPayouts sends, for every payout commit that requests one, the
 // payout through the provider (idempotent on the payout ID: a resend after
-// a lost answer never sends twice) and records its final result once; for
-// every commit that fails a payout, it returns the payout's money to its
-// source, once (a repeat changes nothing), whoever recorded the failure:
-// this reactor, from the provider's answer, or an operator
-// (payout.resolve). It runs through a reactor of its own, shared by all
-// instances, that handles several payouts at once.
+// a lost answer never sends twice) and records its final result once. It
+// runs through a reactor of its own, shared by the instances that have a
+// provider, that handles several payouts at once. The money of a payout
+// failed goes back through ReturnFailedPayouts.
 //
 // Outcomes (package worker):
 //   - settled, or failed by the provider (a failed status, or a refusal:
@@ -282,31 +274,55 @@ func (m *Managers) requestRefundToBank(ctx context.Context, meta commands.Meta, 
 //   - asked to come back later (429 or 503 with a Retry-After longer than
 //     SettleTimeout left: firmbanking.ThrottledError) → a wait of what the
 //     provider asked for (worker.RetryAfter with a nil error);
-//   - still pending after SettleTimeout, or no provider → a wait
-//     (worker.RetryAfter with a nil error), never dead-lettered;
+//   - still pending after SettleTimeout → a wait (worker.RetryAfter with a
+//     nil error), never dead-lettered;
 //   - the ID already used for a different transfer
 //     (firmbanking.ErrIdempotencyMismatch) → worker.Permanent: that transfer
 //     may have been sent, so an operator decides;
 //   - anything else (provider unavailable, timeouts, 429, a wrong token) →
 //     a failure, retried after a backoff and dead-lettered when the
 //     reactor's attempts run out.
-func (m *Managers) ReactToPayout(ctx context.Context, c eventstore.Commit) error {
+func (m *Managers) SendPayouts(ctx context.Context, c eventstore.Commit) error {
+	if m.cfg.Provider == nil {
+		return errors.New("no firm-banking provider to send payouts through")
+	}
+	return m.eachPayoutEvent(ctx, c, func(ctx context.Context, meta commands.Meta, ev domain.Event) error {
+		if e, ok := ev.(domain.PayoutRequested); ok {
+			return m.payout(ctx, meta, e)
+		}
+		return nil
+	})
+}
+
+// ReturnFailedPayouts returns, for every commit that fails a payout, the
+// payout's money to its source, once (a repeat changes nothing), whoever
+// recorded the failure: SendPayouts, from the provider's answer, or an
+// operator (payout.resolve). It runs through a reactor of its own, shared
+// by all instances, with or without a provider.
+func (m *Managers) ReturnFailedPayouts(ctx context.Context, c eventstore.Commit) error {
+	return m.eachPayoutEvent(ctx, c, func(ctx context.Context, meta commands.Meta, ev domain.Event) error {
+		e, ok := ev.(domain.PayoutFailed)
+		if !ok {
+			return nil
+		}
+		p, err := m.cfg.Payouts.Get(ctx, e.PayoutID)
+		if err != nil {
+			return err
+		}
+		return m.returnMoney(ctx, meta, p)
+	})
+}
+
+// eachPayoutEvent calls fn for each event of payout commit c, with the
+// meta of a reaction to it.
+func (m *Managers) eachPayoutEvent(ctx context.Context, c eventstore.Commit, fn func(context.Context, commands.Meta, domain.Event) error) error {
 	for _, env := range c.Events {
 		ev, err := m.decode(c, env)
 		if err != nil {
 			return err
 		}
 		meta := commands.Meta{Command: "reactor.payout", CorrelationID: env.CorrelationID, CausationID: env.EventID, Actor: "reactor"}
-		switch e := ev.(type) {
-		case domain.PayoutRequested:
-			err = m.payout(ctx, meta, e)
-		case domain.PayoutFailed:
-			var p domain.Payout
-			if p, err = m.cfg.Payouts.Get(ctx, e.PayoutID); err == nil {
-				err = m.returnMoney(ctx, meta, p)
-			}
-		}
-		if err != nil {
+		if err := fn(ctx, meta, ev); err != nil {
 			return err
 		}
 	}
@@ -315,16 +331,11 @@ func (m *Managers) ReactToPayout(ctx context.Context, c eventstore.Commit) error
 
 // payout has the provider send a recorded payout and records the final
 // result once. The money of a failed payout goes back when its payout.failed
-// commit arrives (ReactToPayout).
+// commit arrives (ReturnFailedPayouts).
 func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.PayoutRequested) error {
 	p, err := m.cfg.Payouts.Request(ctx, meta, req) // recorded already: its current state
 	if err != nil {
 		return err
-	}
-	if p.Status == domain.PayoutRequestedStatus && m.cfg.Provider == nil {
-		m.cfg.Log.Info().Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Str("retry_in", m.cfg.NoProviderRetry.String()).
-			Msg("payout waits: no firm-banking provider is configured")
-		return worker.RetryAfter(m.cfg.NoProviderRetry, nil)
 	}
 	if p.Status != domain.PayoutRequestedStatus {
 		return nil // recorded meanwhile (payout.resolve)

@@ -354,24 +354,33 @@ func TestRefundToBankLeavesTheAccountTheMoneyArrivedOn(t *testing.T) {
 	}
 }
 
-// TestWithoutAProviderPayoutsWait: the money reactor records the payout
-// and is done; the payouts reactor waits (NoProviderRetry), which the
-// worker loop never counts as a failure.
-func TestWithoutAProviderPayoutsWait(t *testing.T) {
-	f := newFixture(t, options{noProvider: true, cfg: process.Config{NoProviderRetry: 7 * time.Second}})
+// TestWithoutAProviderPayoutsAreNotSentButTheirMoneyGoesBack: managers
+// without a provider send nothing (SendPayouts is an error: the engine runs
+// no payouts part there), and still return the money of a payout failed by
+// other means (an operator's resolve).
+func TestWithoutAProviderPayoutsAreNotSentButTheirMoneyGoesBack(t *testing.T) {
+	f := newFixture(t, options{noProvider: true})
 	f.credit(t, "u", 1000)
 	if err := f.withdraw("u", 100, "po-3", "333"); err != nil {
 		t.Fatal(err)
 	}
 	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
-	if p := f.payout(t, "po-3"); p.Status != domain.PayoutRequestedStatus {
-		t.Fatalf("payout %+v, want requested", p)
-	}
 	commits := f.commits(t, domain.AggregatePayout, "po-3")
-	wait(t, f.m.ReactToPayout(context.Background(), commits[0]), 7*time.Second)
+	if err := f.m.SendPayouts(context.Background(), commits[0]); err == nil {
+		t.Fatal("SendPayouts without a provider: no error")
+	}
 	if p := f.payout(t, "po-3"); p.Status != domain.PayoutRequestedStatus {
 		t.Fatalf("payout %+v, want requested", p)
 	}
+	f.assertBalance(t, "u", 900)
+	if _, err := f.Payouts.RecordResult(context.Background(), commands.Meta{}, "po-3", domain.PayoutFailed{PayoutID: "po-3", Reason: "by hand", FailedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	commits = f.commits(t, domain.AggregatePayout, "po-3")
+	if err := f.m.ReturnFailedPayouts(context.Background(), commits[len(commits)-1]); err != nil {
+		t.Fatal(err)
+	}
+	f.assertBalance(t, "u", 1000)
 }
 
 // TestPendingPayoutWaitsAndIsNeverDeadLettered: a payout the provider keeps

@@ -94,7 +94,7 @@ func (s *Server) discardable(ctx context.Context, id uint64) error {
 		return err
 	}
 	payout, ok := strings.CutPrefix(dl.Subject, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout}))
-	if dl.Part != partPayouts || !ok {
+	if (dl.Part != partPayouts && dl.Part != partPayoutReturns) || !ok {
 		return nil
 	}
 	p, err := s.cfg.Payouts.Get(ctx, domain.PayoutID(payout))

@@ -247,8 +247,13 @@ func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, 
 	return nil
 }
 
-// partPayouts is the part that sends payouts (engine.partPayouts).
-const partPayouts = "payouts"
+// partPayouts is the part that sends payouts, partPayoutReturns the one
+// that returns failed payouts' money (engine.partPayouts and
+// engine.partPayoutReturns).
+const (
+	partPayouts       = "payouts"
+	partPayoutReturns = "react-payouts"
+)
 
 // deadLetterOf returns part's dead letter of a message on subject, if any.
 func (s *Server) deadLetterOf(ctx context.Context, part, subject string) (api.DeadLetter, bool, error) {

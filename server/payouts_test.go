@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -382,5 +383,56 @@ func TestOperatorResolvesAStuckPayout(t *testing.T) {
 	app := connectAs(t, e.ClientURL(), e.SeedFile(auth.App))
 	if _, err := app.Call(ctxT(t), api.PayoutResolve.Subject, resolve(settled, "failed", 0), nil, nil); err == nil {
 		t.Fatal("the app resolved a payout")
+	}
+}
+
+// TestAnInstanceWithoutAProviderLeavesPayoutsToOneWithIt: an engine with no
+// firm-banking provider runs no payouts part, so a withdrawal's payout
+// waits unread on the shared consumer (a part there would take it and hand
+// it back every minute, and hold it from an instance with a provider). It
+// still returns the money of a payout an operator failed (react-payouts
+// runs on every instance). An instance with a provider that joins sends the
+// other payout, once.
+func TestAnInstanceWithoutAProviderLeavesPayoutsToOneWithIt(t *testing.T) {
+	a, bk := scenarioEngine(t)
+	if _, runs := a.Loops["payouts"]; runs {
+		t.Fatal("an engine without a provider runs the payouts part")
+	}
+	if _, runs := a.Loops["react-payouts"]; !runs {
+		t.Fatal("an engine without a provider runs no react-payouts part")
+	}
+	fund(t, a, bk, "u-np", "김민수", 10000)
+	failed := a.withdraw(t, "u-np", 4000, payee)
+	sent := a.withdraw(t, "u-np", 3000, payee)
+	a.waitPayouts(t, "requested", failed, sent)
+	var rep api.ResolvePayoutReply
+	a.call(t, api.PayoutResolve.Subject, api.ResolvePayoutRequest{PayoutID: failed, Outcome: "failed", Reason: "no provider here", Force: true}, &rep, nil)
+	testenv.Eventually(t, 20*time.Second, "the failed payout's money back in the wallet", func() bool { return a.wallet(t, "u-np").Balance == 7000 })
+	stream, err := a.js.Stream(ctxT(t), a.Events.Config().Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch cons, err := stream.Consumer(ctxT(t), "payouts"); {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+	case err != nil:
+		t.Fatal(err)
+	default:
+		if st := cons.CachedInfo(); st.Delivered.Consumer != 0 {
+			t.Errorf("the payouts consumer delivered %d without a provider; want none", st.Delivered.Consumer)
+		}
+	}
+
+	g := newGatedBank(t, firmbanking.FakeOptions{})
+	startEngine(t, func(c *engine.Config) {
+		joinEngine(c, a.Engine)
+		c.FirmbankURL, c.FirmbankToken = g.url, "test"
+		c.FirmbankStatusLag = engine.Duration(50 * time.Millisecond)
+	})
+	a.waitPayouts(t, "settled", sent)
+	if got := g.fake.Sent(); len(got) != 1 || got[0].ID != sent {
+		t.Fatalf("the provider got %+v, want the one payout left requested", got)
+	}
+	if w := a.wallet(t, "u-np"); w.Balance != 7000 {
+		t.Fatalf("wallet %+v, want 7,000: the failed payout's 4,000 back once, 3,000 paid out", w)
 	}
 }
