@@ -34,7 +34,8 @@ func (h *Payouts) Get(ctx context.Context, id domain.PayoutID) (domain.Payout, e
 
 // Resolve records an operator's final result for a payout still requested
 // (domain.DecideResolvePayout). A failed payout's money goes back to its
-// source through the payouts part, as for a failure the provider reports.
+// source through the react-payouts part, as for a failure the provider
+// reports.
 func (h *Payouts) Resolve(ctx context.Context, meta Meta, req api.ResolvePayoutRequest) (api.ResolvePayoutReply, error) {
 	if err := req.Validate(); err != nil {
 		return api.ResolvePayoutReply{}, err

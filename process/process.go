@@ -456,7 +456,8 @@ func (m *Managers) failRefused(ctx context.Context, p domain.Payout, refusal err
 		if err != nil {
 			return nil, fmt.Errorf("payout %s refused; asking when a send the provider may have taken was last made: %w", p.ID, err)
 		}
-		if wait := m.refusalWait(u); wait > 0 && !u.Decided {
+		// A decision is the last note (no send follows it): no wait.
+		if wait := m.refusalWait(u); !u.Decided && wait > 0 {
 			m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("ask_again_in", wait.String()).
 				Msg("payout refused, and unknown to the provider; asking again once an earlier acceptance would show")
 			return nil, worker.RetryAfter(wait, nil)

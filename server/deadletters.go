@@ -110,7 +110,7 @@ func (s *Server) discardable(ctx context.Context, id uint64) error {
 			return err
 		}
 		if !back {
-			return domain.ErrPayoutUnresolved.With("the payout failed, but its money is not back at its source yet: redrive the dead letter once what stops it is mended", map[string]any{"payout_id": payout})
+			return domain.ErrPayoutUnresolved.With("the payout failed, but its money is not back at its source yet: redrive its react-payouts dead letter once what stops the return is mended", map[string]any{"payout_id": payout})
 		}
 	}
 	return nil

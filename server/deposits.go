@@ -240,7 +240,9 @@ func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, 
 				from = t
 			}
 		}
-		if wait := s.cfg.PayoutStatusLag - u.Now.Sub(from); !from.IsZero() && wait > 0 {
+		// Once the part decided the payout's failure, no send follows
+		// (worker.Uncertainty.Decided): none to wait for.
+		if wait := s.cfg.PayoutStatusLag - u.Now.Sub(from); !u.Decided && !from.IsZero() && wait > 0 {
 			return payoutInFlight(req, "the provider does not know the payout yet, but a transfer accepted by the part's last attempt may not show for a while", map[string]any{"provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})
 		}
 	}

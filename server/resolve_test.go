@@ -28,6 +28,9 @@ type oneDeadLetter struct {
 	behind   time.Duration
 	// firstSend is when the part's first send was noted (zero: lastSend).
 	firstSend time.Time
+	// decided: the part decided the payout's failure after its last send
+	// (nothing noted since, not even the reading's time).
+	decided bool
 }
 
 func (d oneDeadLetter) Uncertainty(context.Context, string, string) (worker.Uncertainty, error) {
@@ -35,7 +38,7 @@ func (d oneDeadLetter) Uncertainty(context.Context, string, string) (worker.Unce
 	if first.IsZero() {
 		first = d.lastSend
 	}
-	return worker.Uncertainty{First: first, LastOpen: d.lastSend, Now: time.Now().Add(-d.behind)}, nil
+	return worker.Uncertainty{First: first, LastOpen: d.lastSend, Now: time.Now().Add(-d.behind), Decided: d.decided}, nil
 }
 
 func (d oneDeadLetter) Hold(context.Context, uint64, string, time.Duration) (time.Time, func(), error) {
@@ -66,7 +69,7 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 	provider, providerErr := "pending", error(nil)
 	h.srv.cfg.PayoutStatus = func(context.Context, string) (string, error) { return provider, providerErr }
 	h.srv.cfg.PayoutStatusLag = time.Minute
-	ids := []string{"po-1", "po-2", "po-3", "po-4", "po-5", "po-6"}
+	ids := []string{"po-1", "po-2", "po-3", "po-4", "po-5", "po-6", "po-7"}
 	for i, id := range ids {
 		if _, err := h.srv.cfg.Payouts.Request(ctx, commands.Meta{}, domain.PayoutRequested{PayoutID: domain.PayoutID(id), Amount: 700 + int64(i),
 			To: domain.BankAccount{Bank: "KB", Number: "1-2", Holder: "김민수"}, PayFrom: "123-456-789", Source: domain.PayoutFromWallet, SourceID: "u",
@@ -126,6 +129,16 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 	provider = "" // unknown to the provider a status lag on: never sent
 	if err := resolve("po-1", "failed", false); err != nil {
 		t.Fatalf("failing a payout the provider does not know: %v", err)
+	}
+	// The part decided the failure after its last send, 10s ago, and
+	// died before recording it: no send follows a decision, none is
+	// waited for.
+	deadLetter("po-7", false, 10*time.Second)
+	decided := h.srv.cfg.DeadLetters.(oneDeadLetter)
+	decided.decided = true
+	h.srv.cfg.DeadLetters = decided
+	if err := resolve("po-7", "failed", false); err != nil {
+		t.Fatalf("failing a payout whose failure the part decided: %v", err)
 	}
 	deadLetter("po-2", false, 0)
 	provider = "settled"

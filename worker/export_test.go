@@ -10,3 +10,10 @@ var (
 	Mark   = (*DeadLetters).mark
 	Marked = (*DeadLetters).marked
 )
+
+// BeforeNote runs f between the reading of the last uncertain note and the
+// writing of the next one, until the test ends.
+func BeforeNote(t interface{ Cleanup(func()) }, f func(subject string)) {
+	testHookBeforeNote = f
+	t.Cleanup(func() { testHookBeforeNote = nil })
+}

@@ -20,8 +20,10 @@ import (
 // it is over, if the third party certainly did not act on it (EndUncertain:
 // refused, throttled). Once the notes show that no work took effect, one
 // instance may decide so for good (Decide): a compare-and-set on the notes,
-// so no work begins after a reading that decided without it, and none is
-// begun after the decision (BeginUncertain then answers *DecidedError).
+// so no work begins after a reading that decided without it. Every note is
+// written by compare-and-set too, and none after a decision, so the
+// decision stays the last note: no work begins after it (BeginUncertain
+// then answers *DecidedError), and a reading or an end notes nothing.
 // The notes go on
 // <LeasePrefix>.P.uncertain.K (part P, key K base64url) in the lease
 // stream, where every instance reads them (Uncertainty), timed by the NATS
@@ -78,10 +80,12 @@ type Uncertainty struct {
 	// its bound (zero: none). It may be after Now: the work may still be
 	// under way.
 	LastOpen time.Time
-	// Now is the server's time when the notes were read.
+	// Now is the server's time when the notes were read (zero when
+	// Decided: nothing is noted after a decision, not even a reading).
 	Now time.Time
 	// Decided is set when an instance decided that no more work is done
-	// on the key (Decide), for Reason.
+	// on the key (Decide), for Reason. No work begins after it, so none
+	// is waited for.
 	Decided bool
 	Reason  string
 
@@ -99,9 +103,13 @@ func (e *DecidedError) Error() string { return "no more work: decided (" + e.Rea
 // decided on: read again.
 var ErrNotedSince = errors.New("the uncertain work was noted again since it was read")
 
-// maxNoteRaces bounds how often BeginUncertain notes again after another
-// note came between its reading of the last one and its own.
+// maxNoteRaces bounds how often a note is tried again after another note
+// came between the reading of the last one and its own (appendNote).
 const maxNoteRaces = 10
+
+// testHookBeforeNote, when set, runs between appendNote's reading of the
+// last note and the writing of its own (tests).
+var testHookBeforeNote func(subject string)
 
 func (d *DeadLetters) uncertainSubject(part, key string) string {
 	return d.cfg.LeasePrefix + "." + part + ".uncertain." + base64.RawURLEncoding.EncodeToString([]byte(key))
@@ -119,28 +127,45 @@ func (d *DeadLetters) BeginUncertain(ctx context.Context, part, key string, with
 		return 0, fmt.Errorf("noting uncertain work on %s %q: a bound of %v, want 0 to %v", part, key, within, MaxUncertainWait)
 	}
 	ms := (within + time.Millisecond - 1).Milliseconds()
+	seq, decided, err := d.appendNote(ctx, d.uncertainSubject(part, key), uncertainNote{Op: "begin", WithinMS: &ms})
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("noting uncertain work on %s %q: %w", part, key, err)
+	case decided != nil:
+		return 0, &DecidedError{Reason: decided.Reason}
+	}
+	return seq, nil
+}
+
+// appendNote writes n on subject, unless the last note is a decision: it
+// returns that decision then and writes nothing. The note is written only
+// if the last one, read just before, is still the last, so no note ever
+// follows a decision.
+func (d *DeadLetters) appendNote(ctx context.Context, subject string, n uncertainNote) (uint64, *uncertainNote, error) {
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	subject := d.uncertainSubject(part, key)
 	for range maxNoteRaces {
 		var last uncertainNote
 		_, lastSeq, err := d.lastRecord(ctx, subject, &last)
-		switch {
-		case err != nil:
-			return 0, fmt.Errorf("noting uncertain work on %s %q: %w", part, key, err)
-		case last.Op == "decided":
-			return 0, &DecidedError{Reason: last.Reason}
+		if err != nil {
+			return 0, nil, err
 		}
-		ack, err := d.putRecord(ctx, subject, uncertainNote{Op: "begin", WithinMS: &ms}, uncertainTTL, jetstream.WithExpectLastSequencePerSubject(lastSeq))
+		if last.Op == "decided" {
+			return lastSeq, &last, nil
+		}
+		if testHookBeforeNote != nil {
+			testHookBeforeNote(subject)
+		}
+		ack, err := d.putRecord(ctx, subject, n, uncertainTTL, jetstream.WithExpectLastSequencePerSubject(lastSeq))
 		if wrongLast(err) {
 			continue // another note came first: read it
 		}
 		if err != nil {
-			return 0, fmt.Errorf("noting uncertain work on %s %q: %w", part, key, err)
+			return 0, nil, err
 		}
-		return ack.Sequence, nil
+		return ack.Sequence, nil, nil
 	}
-	return 0, fmt.Errorf("noting uncertain work on %s %q: other notes came first %d times", part, key, maxNoteRaces)
+	return 0, nil, fmt.Errorf("other notes came first %d times", maxNoteRaces)
 }
 
 // Decide notes, for reason, that no more work is done on key, if no note
@@ -175,33 +200,29 @@ func (d *DeadLetters) Decide(ctx context.Context, part, key string, u Uncertaint
 }
 
 // EndUncertain notes that the work BeginUncertain marked began took no
-// effect.
+// effect. After a decision it notes nothing: the decision stands, and no
+// wait is counted any more.
 func (d *DeadLetters) EndUncertain(ctx context.Context, part, key string, began uint64) error {
-	_, err := d.noteUncertain(ctx, part, key, uncertainNote{Op: "end", Began: began})
-	return err
-}
-
-func (d *DeadLetters) noteUncertain(ctx context.Context, part, key string, n uncertainNote) (uint64, error) {
-	ctx, cancel := d.withTimeout(ctx)
-	defer cancel()
-	ack, err := d.putRecord(ctx, d.uncertainSubject(part, key), n, uncertainTTL)
-	if err != nil {
-		return 0, fmt.Errorf("noting uncertain work on %s %q: %w", part, key, err)
+	if _, _, err := d.appendNote(ctx, d.uncertainSubject(part, key), uncertainNote{Op: "end", Began: began}); err != nil {
+		return fmt.Errorf("noting uncertain work on %s %q: %w", part, key, err)
 	}
-	return ack.Sequence, nil
+	return nil
 }
 
 // Uncertainty reads the notes on part's key. It writes a note of its own
-// first, whose time is the server's now.
+// first, whose time is the server's now, unless the notes were decided.
 func (d *DeadLetters) Uncertainty(ctx context.Context, part, key string) (Uncertainty, error) {
-	look, err := d.noteUncertain(ctx, part, key, uncertainNote{Op: "look"})
+	subject := d.uncertainSubject(part, key)
+	look, decided, err := d.appendNote(ctx, subject, uncertainNote{Op: "look"})
 	if err != nil {
-		return Uncertainty{}, err
+		return Uncertainty{}, fmt.Errorf("noting a reading of the uncertain work on %s %q: %w", part, key, err)
 	}
 	ctx, cancel := d.withTimeout(ctx)
 	defer cancel()
-	subject := d.uncertainSubject(part, key)
-	u := Uncertainty{look: look}
+	u := Uncertainty{}
+	if decided == nil {
+		u.look = look // what Decide compares with
+	}
 	open := map[uint64]time.Time{} // begun, not ended: by when it may take effect
 	for seq := uint64(1); seq <= look; {
 		raw, err := d.leases.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
@@ -229,7 +250,7 @@ func (d *DeadLetters) Uncertainty(ctx context.Context, part, key string) (Uncert
 		case "end":
 			delete(open, n.Began)
 		case "look":
-			if raw.Sequence == look {
+			if raw.Sequence == u.look {
 				u.Now = raw.Time
 			}
 		case "decided":
@@ -237,7 +258,7 @@ func (d *DeadLetters) Uncertainty(ctx context.Context, part, key string) (Uncert
 		}
 		seq = raw.Sequence + 1
 	}
-	if u.Now.IsZero() {
+	if u.Now.IsZero() && !u.Decided {
 		return Uncertainty{}, fmt.Errorf("uncertain work on %s %q: the note just written (%d) is not there", part, key, look)
 	}
 	for _, at := range open {

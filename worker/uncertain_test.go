@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -217,6 +218,100 @@ func TestDecideRacesTheWorkBegunAfterItsReading(t *testing.T) {
 	if _, err := e.dead.BeginUncertain(ctx, "payouts", "po-2", 0); err != nil {
 		t.Fatalf("another key's work: %v", err)
 	}
+}
+
+// A decision stays the last note: an end or a reading after it notes
+// nothing, and one whose reading came just before the decision reads
+// again and finds it, as does a begin, which answers the decision. So no
+// work begins after a decision, however the notes interleave.
+func TestNoNoteFollowsADecision(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// decideBeforeTheNextNote decides key, on a reading taken now, between
+	// the next note's reading of the last one and its writing.
+	decideBeforeTheNextNote := func(key string) {
+		t.Helper()
+		u, err := e.dead.Uncertainty(ctx, "payouts", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := false
+		worker.BeforeNote(t, func(string) {
+			if !done {
+				done = true
+				if _, err := e.dead.Decide(ctx, "payouts", key, u, "refused: "+key); err != nil {
+					t.Errorf("deciding %s: %v", key, err)
+				}
+			}
+		})
+	}
+	decided := func(key string) {
+		t.Helper()
+		last := lastNoteSeq(t, e)
+		u, err := e.dead.Uncertainty(ctx, "payouts", key)
+		if err != nil || !u.Decided || u.Reason != "refused: "+key || u.LastOpen.IsZero() || !u.Now.IsZero() {
+			t.Fatalf("%s read after its decision: %+v %v, want it decided, its send open, no Now", key, u, err)
+		}
+		began, err := e.dead.BeginUncertain(ctx, "payouts", key, 0)
+		if de, ok := errors.AsType[*worker.DecidedError](err); !ok || de.Reason != "refused: "+key || began != 0 {
+			t.Fatalf("%s: work begun after its decision: %d %v, want the decision", key, began, err)
+		}
+		if seq := lastNoteSeq(t, e); seq != last {
+			t.Fatalf("%s: the lease stream's last sequence %d after a reading and a begin, want %d: nothing noted after the decision", key, seq, last)
+		}
+	}
+
+	// An end after the decision.
+	began, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := e.dead.Uncertainty(ctx, "payouts", "po-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.dead.Decide(ctx, "payouts", "po-1", u, "refused: po-1"); err != nil {
+		t.Fatal(err)
+	}
+	last := lastNoteSeq(t, e)
+	if err := e.dead.EndUncertain(ctx, "payouts", "po-1", began); err != nil {
+		t.Fatal(err)
+	}
+	if seq := lastNoteSeq(t, e); seq != last {
+		t.Fatalf("an end after the decision: the last sequence %d, want %d", seq, last)
+	}
+	// Each kind of note whose reading came just before the decision.
+	for _, tc := range []struct {
+		key  string
+		note func(began uint64) error
+	}{
+		{"po-2", func(uint64) error {
+			_, err := e.dead.BeginUncertain(ctx, "payouts", "po-2", 0)
+			if de, ok := errors.AsType[*worker.DecidedError](err); !ok || de.Reason != "refused: po-2" {
+				return fmt.Errorf("begun over the decision: %v", err)
+			}
+			return nil
+		}},
+		{"po-3", func(began uint64) error { return e.dead.EndUncertain(ctx, "payouts", "po-3", began) }},
+		{"po-4", func(uint64) error {
+			u, err := e.dead.Uncertainty(ctx, "payouts", "po-4")
+			if err == nil && !u.Decided {
+				return fmt.Errorf("read as undecided: %+v", u)
+			}
+			return err
+		}},
+	} {
+		began, err := e.dead.BeginUncertain(ctx, "payouts", tc.key, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decideBeforeTheNextNote(tc.key)
+		if err := tc.note(began); err != nil {
+			t.Fatalf("%s: %v", tc.key, err)
+		}
+		decided(tc.key)
+	}
+	decided("po-1")
 }
 
 // lastNoteSeq is the lease stream's last sequence.
