@@ -99,6 +99,7 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 	// goes on with that. Two requests describing one transaction
 	// differently (a name cut short by a statement export, say) then pay
 	// one order, not one each.
+	claimAsked := time.Now()
 	claimed, same, created, err := h.claim(ctx, id, depositClaim{
 		BankTxnID: req.BankTxnID, AccountNumber: req.AccountNumber, DepositorName: req.DepositorName,
 		Amount: req.Amount, DepositedAt: req.DepositedAt.UTC(), OrderID: target,
@@ -116,6 +117,20 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 	}
 	if err != nil {
 		return api.RecordDepositReply{}, err
+	}
+	// The claim is this attempt's until its lease runs out; then another
+	// attempt may take it over and record the transaction its own way (an
+	// orphan, where this one would pay an order that took the free name
+	// since), so nothing this attempt writes may reach the store after
+	// that. Its work is bounded well within the lease, counted from before
+	// the claim was asked for, however long the process stalls (a paused
+	// VM, a stopped process, a scanner with no deadline of its own): once
+	// the bound has passed, every read and write fails before it is sent,
+	// and the transaction is left to the next attempt.
+	ctx, cancel := context.WithDeadline(ctx, claimAsked.Add(recordWithin))
+	defer cancel()
+	if testHookClaimed != nil {
+		testHookClaimed()
 	}
 	// Holding a claim another attempt held before, look again: that one may
 	// have recorded the deposit since this one looked. (A claim this
@@ -148,6 +163,16 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 		Str("order_id", string(rec.OrderID)).Str("reason", string(rec.Reason)).Uint64("seq", uint64(out.Seq)).Msg("deposit recorded")
 	return recordedReply(rec, out.Seq), nil
 }
+
+// recordWithin bounds an attempt's work on a deposit from before it asks
+// for the claim (RecordDeposit): well within the claim's lease, with a
+// third of it to spare for instances' clocks, which time the lease, to
+// differ.
+var recordWithin = reservations.DepositClaimLease * 2 / 3
+
+// testHookClaimed, when set, runs once RecordDeposit holds the claim
+// (tests).
+var testHookClaimed func()
 
 // depositClaim is what a request says of a bank transaction; the first one
 // claimed is the one recorded. OrderID is the order its depositor name

@@ -280,6 +280,36 @@ func TestRetryAfterTheNameMovedOnGoesToTheFirstOrder(t *testing.T) {
 	})
 }
 
+// An attempt that stalls while it holds a transaction's claim, past its
+// bound (well within the claim's lease, after which another attempt may
+// take the claim over and record the transaction its own way), writes
+// nothing more: the order stays unpaid and no deposit is recorded. The
+// next attempt records it.
+func TestAnAttemptStalledPastItsBoundWritesNothing(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnit(t, es)
+		ctx := context.Background()
+		o := u.submit(t, "o-stall", 4000)
+		req := api.RecordDepositRequest{BankTxnID: "t-stall", AccountNumber: collect.Number, DepositorName: o.DepositorName, Amount: 4000, DepositedAt: u.clock.Now()}
+		meta := commands.Meta{Command: api.DepositRecord.Subject}
+		commands.BoundRecording(t, 50*time.Millisecond, func() { time.Sleep(100 * time.Millisecond) })
+		if rep, err := u.Deposits.RecordDeposit(ctx, meta, req); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("an attempt stalled past its bound: %+v %v, want it to stop at the bound", rep, err)
+		}
+		if got := u.order(t, o.OrderID); got.Status != domain.StatusAwaitingDeposit || len(got.DepositIDs) != 0 {
+			t.Fatalf("the order after the stalled attempt: %+v, want it unpaid", got)
+		}
+		id := domain.NewDepositID(req.AccountNumber, req.BankTxnID)
+		if c := u.commits(t, "deposit", string(id)); len(c) != 0 {
+			t.Fatalf("the stalled attempt recorded the deposit: %+v", c)
+		}
+		commands.BoundRecording(t, time.Minute, nil)
+		if rep, err := u.Deposits.RecordDeposit(ctx, meta, req); err != nil || rep.Outcome != domain.OutcomeMatched || rep.OrderID != o.OrderID {
+			t.Fatalf("the next attempt: %+v %v, want matched to %s", rep, err, o.OrderID)
+		}
+	})
+}
+
 // A claim that does not describe the transaction (another one, or none) is
 // never recorded: the request fails and nothing is written.
 func TestRecordRefusesAClaimOfAnotherTransaction(t *testing.T) {
