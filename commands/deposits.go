@@ -358,6 +358,12 @@ func (h *Deposits) storePayment(ctx context.Context, meta Meta, rec *domain.Depo
 	}
 	if !ok {
 		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, domain.ReasonUnknownAccount
+		if h.links.accounts.InRange(number) {
+			// A dedicated account no store holds (never handed out, or
+			// its store's link closed): a virtual account of the
+			// collection account, where the money is.
+			rec.LandedOn = h.cfg.CollectAccount.Number
+		}
 		return nil
 	}
 	bill, err := h.links.recordStorePayment(ctx, meta, link, *rec, retry)

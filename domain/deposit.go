@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -103,13 +104,20 @@ type DepositRecorded struct {
 	Reason        OrphanReason   `json:"reason,omitempty"`
 	// LinkID and BillID: a store payment's link, and the bill it went to
 	// (none for an unbilled payment).
-	LinkID     string    `json:"link_id,omitempty"`
-	BillID     string    `json:"bill_id,omitempty"`
+	LinkID string `json:"link_id,omitempty"`
+	BillID string `json:"bill_id,omitempty"`
+	// LandedOn is the company account the money landed in when
+	// AccountNumber is a dedicated (virtual) account of it that no store
+	// holds (an orphan); empty: AccountNumber itself.
+	LandedOn   string    `json:"landed_on,omitempty"`
 	RecordedAt time.Time `json:"recorded_at"`
 }
 
 // EventType implements Event.
 func (DepositRecorded) EventType() string { return "deposit.recorded" }
+
+// Landed is the company account the deposit's money is in.
+func (e DepositRecorded) Landed() string { return cmp.Or(e.LandedOn, e.AccountNumber) }
 
 // Orphan resolutions (bankbook.cmd.deposit.resolve).
 const (
@@ -159,6 +167,7 @@ type Deposit struct {
 	OrderID       OrderID
 	UserID        UserID
 	Reason        OrphanReason
+	LandedOn      string // DepositRecorded.LandedOn
 	RecordedAt    time.Time
 	// Resolution is the action that resolved an orphan ("" while unresolved).
 	Resolution string
@@ -169,6 +178,10 @@ type Deposit struct {
 
 // Unresolved reports whether the deposit is an orphan awaiting an operator.
 func (d Deposit) Unresolved() bool { return d.Outcome == OutcomeOrphaned && d.Resolution == "" }
+
+// Landed is the company account the deposit's money is in, which a refund
+// to the bank pays from.
+func (d Deposit) Landed() string { return cmp.Or(d.LandedOn, d.AccountNumber) }
 
 // Exists reports whether the deposit has been recorded.
 func (d Deposit) Exists() bool { return d.Version > 0 }
@@ -190,7 +203,7 @@ func (d Deposit) Apply(e Event) Deposit {
 		d = Deposit{
 			ID: e.DepositID, BankTxnID: e.BankTxnID, AccountNumber: e.AccountNumber, DepositorName: e.DepositorName,
 			Amount: e.Amount, DepositedAt: e.DepositedAt, Outcome: e.Outcome, OrderID: e.OrderID, UserID: e.UserID,
-			Reason: e.Reason, RecordedAt: e.RecordedAt, Version: d.Version,
+			Reason: e.Reason, LandedOn: e.LandedOn, RecordedAt: e.RecordedAt, Version: d.Version,
 		}
 	}
 	d.Version++

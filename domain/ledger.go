@@ -107,7 +107,7 @@ func Postings(e Event) []Posting {
 		return ps
 	case DepositRecorded:
 		if e.Outcome == OutcomeOrphaned {
-			return []Posting{{Debit: AccountBank(e.AccountNumber), Credit: AccountSuspense, Amount: e.Amount, Memo: "orphan deposit " + string(e.DepositID) + " (" + string(e.Reason) + ")"}}
+			return []Posting{{Debit: AccountBank(e.Landed()), Credit: AccountSuspense, Amount: e.Amount, Memo: "orphan deposit " + string(e.DepositID) + " (" + string(e.Reason) + ")"}}
 		}
 	}
 	return nil

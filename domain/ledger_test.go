@@ -119,6 +119,8 @@ func TestPostings(t *testing.T) {
 	orphan := orphanRecorded()
 	unknownAccount := orphanRecorded()
 	unknownAccount.AccountNumber, unknownAccount.Reason = "999 888-7", domain.ReasonUnknownAccount
+	unheldAccount := unknownAccount
+	unheldAccount.AccountNumber, unheldAccount.LandedOn = "5001000007", collect.Number
 	credit := func(kind, ref, from string) domain.WalletCredited {
 		return domain.WalletCredited{UserID: "u-1", Amount: 15000, Kind: kind, Ref: ref, FromAccount: from, CreditedAt: t0}
 	}
@@ -134,6 +136,9 @@ func TestPostings(t *testing.T) {
 		}},
 		{"deposit.recorded, orphaned on an unknown account", unknownAccount, []domain.Posting{
 			{Debit: "assets:bank:9998887", Credit: "liabilities:suspense:unmatched", Amount: 15000, Memo: "orphan deposit dep_1 (unknown_account)"},
+		}},
+		{"deposit.recorded, orphaned on a dedicated account no store holds", unheldAccount, []domain.Posting{
+			{Debit: "assets:bank:123456789", Credit: "liabilities:suspense:unmatched", Amount: 15000, Memo: "orphan deposit dep_1 (unknown_account)"},
 		}},
 		{"order.paid from the bank", paidBy("dep_1", t0), []domain.Posting{
 			{Debit: bank, Credit: "liabilities:payable:orders", Amount: 15000, Memo: "order o-1 paid by dep_1"},

@@ -244,7 +244,8 @@ func (m *Managers) ReactToMoney(ctx context.Context, c eventstore.Commit) error 
 }
 
 // requestRefundToBank records the payout that sends a resolved orphan back
-// to its sender: from the account it arrived on.
+// to its sender: from the account its money is in (the one it arrived on,
+// or the account a dedicated one is of).
 func (m *Managers) requestRefundToBank(ctx context.Context, meta commands.Meta, e domain.DepositResolved) error {
 	if e.To == nil {
 		return worker.Permanent(fmt.Errorf("deposit %s resolved to a refund to the bank without a bank account", e.DepositID))
@@ -253,7 +254,7 @@ func (m *Managers) requestRefundToBank(ctx context.Context, meta commands.Meta, 
 	if err != nil {
 		return err
 	}
-	_, err = m.cfg.Payouts.Request(ctx, meta, domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: *e.To, PayFrom: d.AccountNumber,
+	_, err = m.cfg.Payouts.Request(ctx, meta, domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: *e.To, PayFrom: d.Landed(),
 		Source: domain.PayoutFromDeposit, SourceID: string(e.DepositID), FromAccount: domain.AccountSuspense, RequestedAt: e.ResolvedAt})
 	return err
 }

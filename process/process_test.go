@@ -98,7 +98,8 @@ func newFixture(t testing.TB, o options) *fixture {
 	} else {
 		f.es = inmem.New(inmem.Config{Upcaster: f.codec})
 	}
-	f.Handlers, err = commands.New(commands.Deps{Events: f.es, Codec: f.codec, Names: commandstest.NewNames(nil), Timers: &commandstest.Timers{}, Watermarks: &commandstest.Watermarks{}},
+	f.Handlers, err = commands.New(commands.Deps{Events: f.es, Codec: f.codec, Names: commandstest.NewNames(nil), Timers: &commandstest.Timers{}, Watermarks: &commandstest.Watermarks{},
+		Accounts: &commandstest.Accounts{From: 5001000000}},
 		commands.Config{CollectAccount: collect}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -312,21 +313,25 @@ func TestFailedWithdrawalReturnsTheMoneyOnce(t *testing.T) {
 }
 
 // TestRefundToBankLeavesTheAccountTheMoneyArrivedOn, and a failed one puts
-// the deposit back in the orphan queue.
+// the deposit back in the orphan queue. Money sent to a dedicated account
+// no store holds is in the collection account (a dedicated account is a
+// virtual one of it), and leaves from there.
 func TestRefundToBankLeavesTheAccountTheMoneyArrivedOn(t *testing.T) {
 	for _, c := range []struct {
-		name   string
-		to     string
-		status domain.PayoutStatus
-		orphan bool // unresolved again afterwards
+		name             string
+		to               string
+		status           domain.PayoutStatus
+		orphan           bool // unresolved again afterwards
+		arrived, payFrom string
 	}{
-		{"settled", "222", domain.PayoutSettledStatus, false},
-		{"failed", closed, domain.PayoutFailedStatus, true},
+		{"settled", "222", domain.PayoutSettledStatus, false, "100 200", "100 200"},
+		{"failed", closed, domain.PayoutFailedStatus, true, "100 200", "100 200"},
+		{"from a dedicated account no store holds", "222", domain.PayoutSettledStatus, false, "5001000007", collect.Number},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, options{})
 			ctx := context.Background()
-			rec, err := f.Deposits.RecordDeposit(ctx, commands.Meta{}, api.RecordDepositRequest{BankTxnID: "t1", AccountNumber: "100 200", DepositorName: "모름", Amount: 3000, DepositedAt: time.Now()})
+			rec, err := f.Deposits.RecordDeposit(ctx, commands.Meta{}, api.RecordDepositRequest{BankTxnID: "t1", AccountNumber: c.arrived, DepositorName: "모름", Amount: 3000, DepositedAt: time.Now()})
 			if err != nil || rec.Outcome != domain.OutcomeOrphaned {
 				t.Fatalf("record: %+v %v", rec, err)
 			}
@@ -340,7 +345,7 @@ func TestRefundToBankLeavesTheAccountTheMoneyArrivedOn(t *testing.T) {
 			f.react(t, f.m.ReactToMoney, domain.AggregateDeposit, rec.DepositID)
 			f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-d")
 			p := f.payout(t, "po-d")
-			if p.Status != c.status || p.PayFrom != "100 200" || p.Source != domain.PayoutFromDeposit || p.SourceID != rec.DepositID || p.Amount != 3000 {
+			if p.Status != c.status || p.PayFrom != c.payFrom || p.Source != domain.PayoutFromDeposit || p.SourceID != rec.DepositID || p.Amount != 3000 {
 				t.Fatalf("payout %+v", p)
 			}
 			if r, ok := f.bank.Result("po-d"); !ok || r.Status != firmbanking.Status(c.status) {
