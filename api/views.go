@@ -46,8 +46,17 @@ type OrphanView struct {
 	DepositedAt   string `json:"deposited_at"`
 	Outcome       string `json:"outcome"`
 	Reason        string `json:"reason,omitempty"`
-	OrderID       string `json:"order_id,omitempty"` // the order the name belonged to, if any
-	Resolution    string `json:"resolution,omitempty"`
+	OrderID       string `json:"order_id,omitempty"` // the order it paid or the name belonged to, or the order an operator assigned it to
+	// UserID is the wallet its money went to: the buyer's, for a deposit
+	// refunded to the wallet, or the user's an operator refunded it to.
+	UserID string `json:"user_id,omitempty"`
+	// LandedOn is the collection account, for an orphan on a dedicated
+	// account no store holds (domain.DepositRecorded.LandedOn).
+	LandedOn   string `json:"landed_on,omitempty"`
+	Resolution string `json:"resolution,omitempty"`
+	// PayoutID is the payout of a refund to the bank (resolution
+	// refund_to_bank).
+	PayoutID string `json:"payout_id,omitempty"`
 	// Candidates are the open orders the deposit most likely meant (in the
 	// orphan queue only): same amount, closest name, closest in time.
 	Candidates []string `json:"candidates"`

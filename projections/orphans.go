@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -38,7 +39,7 @@ func applyDeposits(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.En
 		v := OrphanView{
 			DepositID: string(e.DepositID), BankTxnID: e.BankTxnID, AccountNumber: e.AccountNumber,
 			DepositorName: e.DepositorName, Amount: e.Amount, DepositedAt: domain.FormatTime(e.DepositedAt),
-			Outcome: string(e.Outcome), Reason: string(e.Reason), OrderID: string(e.OrderID), Candidates: []string{},
+			Outcome: string(e.Outcome), Reason: string(e.Reason), OrderID: string(e.OrderID), UserID: string(e.UserID), LandedOn: e.LandedOn, Candidates: []string{},
 			Seq: api.Seq(c.Seq),
 		}
 		if err := putJSON(b, v.DepositID, v); err != nil {
@@ -48,9 +49,13 @@ func applyDeposits(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.En
 			return idx.Put(orphanKey(v), []byte(v.DepositID))
 		}
 	case domain.DepositResolved:
-		return updateDeposit(b, idx, c.Seq, e.DepositID, func(v *OrphanView) { v.Resolution = e.Action })
+		return updateDeposit(b, idx, c.Seq, e.DepositID, func(v *OrphanView) {
+			v.Resolution, v.PayoutID = e.Action, string(e.PayoutID)
+			v.OrderID = cmp.Or(string(e.OrderID), v.OrderID)
+			v.UserID = cmp.Or(string(e.UserID), v.UserID)
+		})
 	case domain.DepositReopened:
-		return updateDeposit(b, idx, c.Seq, e.DepositID, func(v *OrphanView) { v.Resolution = "" })
+		return updateDeposit(b, idx, c.Seq, e.DepositID, func(v *OrphanView) { v.Resolution, v.PayoutID = "", "" })
 	}
 	return nil
 }

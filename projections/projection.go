@@ -75,7 +75,7 @@ func DefaultProjections() []Projection {
 		}, Apply: applyOrders},
 		{Name: "wallets", Version: 2, Buckets: []string{string(bucketWallets), string(bucketWalletEntries)}, Apply: applyWallets},
 		{Name: "ledger", Version: 1, Buckets: []string{string(bucketLedgerBalances), string(bucketLedgerEntries)}, Apply: applyLedger},
-		{Name: "deposits", Version: 1, Buckets: []string{string(bucketDeposits), string(bucketOrphans)}, Apply: applyDeposits},
+		{Name: "deposits", Version: 2, Buckets: []string{string(bucketDeposits), string(bucketOrphans)}, Apply: applyDeposits},
 		{Name: "candidates", Version: 2, Buckets: []string{
 			string(bucketCandOrders), string(bucketCandOrderIDs), string(bucketCandOrphans), string(bucketCandByAmount), string(bucketCandRefs),
 		}, Apply: applyCandidates},

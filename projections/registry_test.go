@@ -541,8 +541,8 @@ func TestViewsCarrySeq(t *testing.T) {
 	credit := domain.WalletCredited{UserID: "u1", Amount: 5_000, Kind: "refund", Ref: "order:x", FromAccount: domain.AccountSuspense, CreditedAt: t0}
 	c1 := f.append(t, "wu1", f.envelope(t, credit, t0))
 	dep := domain.DepositRecorded{
-		DepositID: "d1", BankTxnID: "t1", AccountNumber: "123-456-7890", DepositorName: "아무개", Amount: 7_000,
-		DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName, RecordedAt: t0,
+		DepositID: "d1", BankTxnID: "t1", AccountNumber: "5001000007", DepositorName: "아무개", Amount: 7_000,
+		DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonUnknownAccount, LandedOn: "123-456-7890", RecordedAt: t0,
 	}
 	c2 := f.append(t, "d1", f.envelope(t, dep, t0))
 	sub := f.submit(t, "A", 1)
@@ -575,8 +575,8 @@ func TestViewsCarrySeq(t *testing.T) {
 	})
 	t.Run("deposit", func(t *testing.T) {
 		d, ok, err := st.Deposit("d1")
-		if err != nil || !ok || eventstore.Seq(d.Seq) != c2.Seq {
-			t.Fatalf("deposit = %+v, %v, %v; want seq %d", d, ok, err, c2.Seq)
+		if err != nil || !ok || eventstore.Seq(d.Seq) != c2.Seq || d.LandedOn != "123-456-7890" {
+			t.Fatalf("deposit = %+v, %v, %v; want seq %d, landed on 123-456-7890", d, ok, err, c2.Seq)
 		}
 		orphans, _, err := st.Orphans(10, "")
 		if err != nil || len(orphans) != 1 || eventstore.Seq(orphans[0].Seq) != c2.Seq {

@@ -228,8 +228,9 @@ func TestMoneyEndpointsRefuseBadInputAndWriteNothing(t *testing.T) {
 }
 
 // deposit.get answers one deposit whatever became of it: an orphan with its
-// candidates while it waits, then its resolution; a matched deposit with
-// the order it paid; 404 for one never recorded.
+// candidates while it waits, then its resolution and where its money went
+// (the wallet, the order, the payout); a matched deposit with the order it
+// paid; 404 for one never recorded.
 func TestDepositGet(t *testing.T) {
 	e, bk := moneyEngine(t)
 	paid := e.submit(t, "u-g1", "한지민", 12000)
@@ -253,8 +254,17 @@ func TestDepositGet(t *testing.T) {
 	}
 	var r api.ResolveDepositReply
 	e.call(t, subjResolve, map[string]any{"deposit_id": orphan.DepositID, "action": "refund_to_wallet", "user_id": "u-g3"}, &r, nil)
-	if v := get(orphan.DepositID, r.Seq); v.Resolution != "refund_to_wallet" || len(v.Candidates) != 0 {
-		t.Fatalf("resolved orphan: %+v", v)
+	if v := get(orphan.DepositID, r.Seq); v.Resolution != "refund_to_wallet" || v.UserID != "u-g3" || len(v.Candidates) != 0 {
+		t.Fatalf("resolved orphan: %+v, want refunded to u-g3's wallet", v)
+	}
+	toOrder, toBank := bk.deposit("서강주", 3000), bk.deposit("잘못보냄", 4000)
+	e.call(t, subjResolve, map[string]any{"deposit_id": toOrder.DepositID, "action": "assign_order", "order_id": open.OrderID}, &r, nil)
+	if v := get(toOrder.DepositID, r.Seq); v.Resolution != "assign_order" || v.OrderID != open.OrderID {
+		t.Fatalf("orphan assigned: %+v, want order %s", v, open.OrderID)
+	}
+	e.call(t, subjResolve, map[string]any{"deposit_id": toBank.DepositID, "action": "refund_to_bank", "bank_account": payee}, &r, nil)
+	if v := get(toBank.DepositID, r.Seq); v.Resolution != "refund_to_bank" || v.PayoutID == "" || v.PayoutID != r.PayoutID {
+		t.Fatalf("orphan refunded to the bank: %+v, want payout %s", v, r.PayoutID)
 	}
 	if ce := e.callErr(t, api.DepositGet.Subject, api.DepositRequest{DepositID: "dep_never"}, nil); ce.Status != 404 || ce.Code != "deposit_not_found" {
 		t.Fatalf("unknown deposit: %+v", ce)
