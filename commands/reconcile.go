@@ -261,6 +261,7 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 	}
 	carried := carry.Items
 	in.Carried, in.CarryBase = carried, carry.Base
+	in.ComparedFrom, in.ComparedTo = carry.CoveredFrom, carry.CoveredTo
 	ids := make([]string, 0, len(req.Lines)+len(carried))
 	for _, l := range req.Lines {
 		ids = append(ids, l.PayoutID)

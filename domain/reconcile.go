@@ -119,8 +119,9 @@ type ReconcileCarry struct {
 	// set, and Base the run that last wrote them ("" when none is open).
 	Items []ReconcileItem
 	Base  ReconciliationID
-	// CoveredTo, for a bank account, is the latest end of a period its runs
-	// covered (zero: none has), and CoveredFrom the earliest start.
+	// CoveredTo is the latest end of a period the scope's runs covered
+	// (zero: none has), and CoveredFrom the earliest start: a bank
+	// account's statements, or the provider's reports.
 	CoveredTo, CoveredFrom time.Time
 	// ComparedSeq, for a bank account, is the latest sequence its runs
 	// read its deposits as of (ReconcileAccount.ComparedSeq; 0: none kept).

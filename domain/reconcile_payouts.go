@@ -42,10 +42,18 @@ type PayoutReconcileInput struct {
 	Recorded []RecordedPayout
 	// Carried are the timing differences the latest earlier payouts run,
 	// CarryBase, left open; Recorded must also hold their payouts.
-	Carried       []ReconcileItem
-	CarryBase     ReconciliationID
-	LedgerAsOfSeq uint64
-	Now           time.Time
+	Carried   []ReconcileItem
+	CarryBase ReconciliationID
+	// ComparedFrom and ComparedTo are the earliest start and the latest end
+	// of the periods of earlier payouts runs (zero: none ran). Those runs
+	// compared the payouts recorded settled or failed from ComparedFrom to
+	// ReconcileTimingWindow after ComparedTo: a payout the provider
+	// reported on an earlier report but the engine recorded only after
+	// this report's period began (its result is recorded once the engine
+	// learns it) is not missing from this one.
+	ComparedFrom, ComparedTo time.Time
+	LedgerAsOfSeq            uint64
+	Now                      time.Time
 }
 
 // ReportPeriod is the period a provider's report covers: its first to its
@@ -78,7 +86,8 @@ func ReportPeriod(lines []PayoutReportLine) ReconcilePeriod {
 //   - amount_mismatch: another status, amount or (settled) fee;
 //   - matched: the same status and amount, and for a settlement the fee;
 //   - missing_at_bank (at the provider): recorded settled or failed in the
-//     period, not on the report.
+//     period, not on the report, nor compared by an earlier run
+//     (ComparedFrom, ComparedTo).
 func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 	period := ReportPeriod(in.Lines)
 	byID := map[string]RecordedPayout{}
@@ -168,9 +177,12 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 	slices.SortFunc(recorded, func(a, b RecordedPayout) int {
 		return cmp.Or(a.FinalAt.Compare(b.FinalAt), cmp.Compare(a.PayoutID, b.PayoutID))
 	})
+	comparedBefore := func(at time.Time) bool {
+		return !in.ComparedTo.IsZero() && !at.Before(in.ComparedFrom) && !at.After(in.ComparedTo.Add(ReconcileTimingWindow))
+	}
 	for _, p := range recorded {
 		if done[p.PayoutID] || p.FinalAt.IsZero() || len(in.Lines) == 0 ||
-			p.FinalAt.Before(period.From) || p.FinalAt.After(period.To.Add(ReconcileTimingWindow)) {
+			p.FinalAt.Before(period.From) || p.FinalAt.After(period.To.Add(ReconcileTimingWindow)) || comparedBefore(p.FinalAt) {
 			continue
 		}
 		done[p.PayoutID] = true

@@ -80,6 +80,40 @@ func TestReconcilePayoutsEveryCategory(t *testing.T) {
 	}
 }
 
+// Given an earlier report whose period ended just after the start of this
+// one, when this one is reconciled, then a payout the engine recorded in
+// this period but that earlier run compared (the provider settled it
+// before that report's end, the engine learnt it a little later) is not
+// missing at the provider; one recorded after what that run compared is.
+func TestReconcilePayoutsLeavesWhatAnEarlierRunCompared(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	earlierEnd := t0.Add(time.Minute)
+	rec := func(id string, at time.Time) domain.RecordedPayout {
+		return domain.RecordedPayout{PayoutID: id, Status: domain.PayoutSettledStatus, Amount: 1000, Fee: 500, FinalAt: at}
+	}
+	in := domain.PayoutReconcileInput{
+		Lines: []domain.PayoutReportLine{
+			{PayoutID: "po-new", Status: "settled", Amount: 1000, Fee: 500, SettledAt: t0},
+			{PayoutID: "po-late", Status: "settled", Amount: 1000, Fee: 500, SettledAt: t0.Add(time.Hour)},
+		},
+		Recorded: []domain.RecordedPayout{
+			rec("po-new", t0), rec("po-late", t0.Add(time.Hour)),
+			rec("po-on-the-earlier-report", earlierEnd.Add(time.Minute)), // within the window after the earlier end
+			rec("po-on-neither", earlierEnd.Add(domain.ReconcileTimingWindow+time.Second)),
+		},
+		ComparedFrom: t0.Add(-24 * time.Hour), ComparedTo: earlierEnd,
+	}
+	got := domain.ReconcilePayouts(in)
+	if m, missing := payoutRefs(got.Matched), payoutRefs(got.MissingAtBank); !slices.Equal(m, []string{"po-new", "po-late"}) || !slices.Equal(missing, []string{"po-on-neither"}) {
+		t.Fatalf("matched %v, missing at the provider %v; want po-new and po-late, and po-on-neither", m, missing)
+	}
+	// Without an earlier run, both are missing.
+	in.ComparedFrom, in.ComparedTo = time.Time{}, time.Time{}
+	if missing := payoutRefs(domain.ReconcilePayouts(in).MissingAtBank); !slices.Equal(missing, []string{"po-on-the-earlier-report", "po-on-neither"}) {
+		t.Fatalf("no earlier run: missing at the provider %v", missing)
+	}
+}
+
 // Given the timing differences a first provider report left open, when the
 // next report is reconciled, then each is settled by what is recorded now,
 // or carried again while the report does not cover its time.

@@ -93,7 +93,7 @@ func DefaultProjections() []Projection {
 		{Name: "series", Version: 1, Buckets: []string{
 			string(bucketSeriesState), string(bucketSeriesOpen), string(bucketSeriesOpenBySince), string(bucketSeriesPoints),
 		}, Apply: applySeries},
-		{Name: "reconcile_carry", Version: 4, Buckets: []string{string(bucketReconcileCarry)}, Apply: applyReconcileCarry},
+		{Name: "reconcile_carry", Version: 5, Buckets: []string{string(bucketReconcileCarry)}, Apply: applyReconcileCarry},
 	}
 }
 

@@ -16,9 +16,9 @@ import (
 var bucketReconcileCarry = []byte("reconcile_carry")
 
 // carryRecord is a scope's open timing differences, each with CarriedFrom
-// set (the run that first reported it), the run that last wrote them, and,
-// for a bank account, the earliest start and the latest end of a period its
-// runs covered and the latest sequence they read its deposits as of.
+// set (the run that first reported it), the run that last wrote them, the
+// earliest start and the latest end of a period its runs covered, and, for
+// a bank account, the latest sequence they read its deposits as of.
 type carryRecord struct {
 	RunID       domain.ReconciliationID `json:"run_id"`
 	Items       []domain.ReconcileItem  `json:"items"`
@@ -44,7 +44,7 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 	type scope struct {
 		key      string
 		base     domain.ReconciliationID
-		from, to time.Time // a bank account's period
+		from, to time.Time // a bank account's period, or a provider report's
 		compared uint64
 	}
 	var scopes []scope
@@ -72,7 +72,11 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 		}
 	case domain.ReconcileKindPayouts:
 		k := carryKey(e.Kind, "")
-		scopes = append(scopes, scope{key: k, base: e.CarryBase})
+		sc := scope{key: k, base: e.CarryBase}
+		if e.Period != nil && e.Lines > 0 {
+			sc.from, sc.to = e.Period.From.UTC(), e.Period.To.UTC()
+		}
+		scopes = append(scopes, sc)
 		for _, it := range e.TimingDifference {
 			open[k] = append(open[k], carried(it, e.RunID))
 		}
@@ -92,7 +96,7 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 			if stored.CoveredTo.After(rec.CoveredTo) {
 				rec.CoveredTo = stored.CoveredTo // an earlier run of a later period
 			}
-			if !stored.CoveredFrom.IsZero() && stored.CoveredFrom.Before(rec.CoveredFrom) {
+			if !stored.CoveredFrom.IsZero() && (rec.CoveredFrom.IsZero() || stored.CoveredFrom.Before(rec.CoveredFrom)) {
 				rec.CoveredFrom = stored.CoveredFrom
 			}
 			rec.ComparedSeq = max(rec.ComparedSeq, stored.ComparedSeq)

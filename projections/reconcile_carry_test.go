@@ -121,3 +121,31 @@ func TestCarryKeepsUnrecordedStatementLinesUntilReportedAgain(t *testing.T) {
 		t.Fatalf("after rec_2 reported A again: %v, want B and C, each from the run that found it missing", got)
 	}
 }
+
+// A payouts run's record covers its report's period, and the periods of
+// the runs before it: the next run leaves the payouts they compared.
+func TestCarryOfPayoutsRunsCoversTheirReports(t *testing.T) {
+	st := openStoreWith(t, "reconcile_carry")
+	l := newCommitLog()
+	hour := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Hour) }
+	run := func(id, base domain.ReconciliationID, from, to time.Time, lines int) {
+		t.Helper()
+		e := domain.ReconciliationCompleted{RunID: id, Kind: domain.ReconcileKindPayouts, CarryBase: base, Lines: lines, Period: &domain.ReconcilePeriod{From: from, To: to}}
+		if err := st.Apply([]eventstore.Commit{l.commit(t, eventstore.Ref{Type: domain.AggregateReconciliation, ID: string(id)}, t0, e)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	covered := func(from, to time.Time) {
+		t.Helper()
+		carry, err := st.Carry(domain.ReconcileKindPayouts, "")
+		if err != nil || !carry.CoveredFrom.Equal(from) || !carry.CoveredTo.Equal(to) {
+			t.Fatalf("covered %s to %s (%v), want %s to %s", carry.CoveredFrom, carry.CoveredTo, err, from, to)
+		}
+	}
+	run("rec_1", "", hour(1), hour(2), 3)
+	covered(hour(1), hour(2))
+	run("rec_2", "rec_1", hour(2), hour(5), 2)
+	covered(hour(1), hour(5))
+	run("rec_3", "rec_2", time.Time{}, time.Time{}, 0) // an empty report covers nothing
+	covered(hour(1), hour(5))
+}
