@@ -452,7 +452,8 @@ type StorePayment struct {
 // DecideStorePayment records a payment of any amount: it goes to the
 // current bill (which becomes partially paid, or paid — overpayment
 // included), or, without one, it is unbilled. Fee and net are computed
-// here (Fee), and the settlement date (SettlementDate of PaidAt). A deposit
+// here (Fee), and the settlement date (SettlementDate of PaidAt, but not
+// before the business day it is recorded on). A deposit
 // among the link's last RecentDeposits payments needs nothing (no events;
 // PaymentApplied tells which bill it went to). A payment to an unlinked
 // pair is ErrStoreNotLinked. Nothing is refused for its amount.
@@ -474,9 +475,13 @@ func DecideStorePayment(l Link, c StorePayment) ([]Event, error) {
 		paidAt = c.Now
 	}
 	fee := Fee(c.Amount, c.FeeBps)
+	// A payment recorded late (a statement imported days after) cannot be
+	// settled before it is known: on its recording's business day at the
+	// earliest.
+	settle := max(SettlementDate(paidAt, c.SettlementDays), SettlementDate(c.Now, 0))
 	e := StorePaymentReceived{
 		LinkID: l.ID, DepositID: c.DepositID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName,
-		Amount: c.Amount, Fee: fee, Net: c.Amount - fee, FeeBps: c.FeeBps, SettlementDate: SettlementDate(paidAt, c.SettlementDays),
+		Amount: c.Amount, Fee: fee, Net: c.Amount - fee, FeeBps: c.FeeBps, SettlementDate: settle,
 		PaidAt: paidAt, CollectAccount: c.CollectAccount, DedicatedAccount: l.DedicatedAccount,
 	}
 	// The bill current when the store paid, which a late recording (the

@@ -616,6 +616,19 @@ func TestStorePaymentsAcrossAFeeChange(t *testing.T) {
 	if replayed.PaidTotal != 80_001 || replayed.Current.PaidAmount != 80_001 || replayed.Current.Status() != domain.BillStatusPartiallyPaid {
 		t.Errorf("replayed state = %+v", replayed)
 	}
+	// A payment recorded after the day it would have settled (a
+	// statement imported late) settles on the business day it is
+	// recorded on, not in the past: Friday's, recorded on Thursday
+	// 03-20, on 03-20; recorded on Saturday 03-22, on Monday 03-24.
+	for _, tc := range []struct {
+		recorded time.Time
+		want     string
+	}{{t0.Add(6 * 24 * time.Hour), "2025-03-20"}, {t0.Add(8 * 24 * time.Hour), "2025-03-24"}} {
+		late := f.do(domain.DecideStorePayment(f.link, domain.StorePayment{DepositID: domain.DepositID("dep_late_" + tc.want), Amount: 1_000, PaidAt: f.at, CollectAccount: collect.Number, FeeBps: 100, SettlementDays: 1, Now: tc.recorded}))[0].(domain.StorePaymentReceived)
+		if late.SettlementDate != tc.want {
+			t.Errorf("a payment of %s recorded at %s settles %s, want %s", f.at, tc.recorded, late.SettlementDate, tc.want)
+		}
+	}
 }
 
 // TestPaymentRing: a link remembers its last RecentDeposits payments by
