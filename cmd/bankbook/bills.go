@@ -220,8 +220,8 @@ type csvBill struct {
 // order, case-insensitive, nothing else. Cells are trimmed of surrounding
 // spaces. amount is whole won: digits ("39000"), or digits grouped by
 // threes with commas in a quoted field ("39,000"), as spreadsheets export
-// them; no sign, decimals, spaces or currency symbol. An empty memo is no
-// memo.
+// them; no leading zero, sign, decimals, spaces or currency symbol. An
+// empty memo is no memo.
 //
 // It is all or nothing: when anything is wrong it returns the errors.Join
 // of one *billLineError per problem of the whole file, every bad cell of
@@ -326,10 +326,11 @@ func billRow(row csvtab.Row) (csvBill, []error) {
 }
 
 // parseBillAmount reads whole won: "39000", or "39,000" (every group after
-// the first exactly three digits, the first one to three without a leading
-// zero). Anything else is refused rather than guessed at.
+// the first exactly three digits, the first one to three), without a
+// leading zero ("039000" may be a code or a cut column: refused, like
+// "039,000"). Anything else is refused rather than guessed at.
 func parseBillAmount(s string) (int64, error) {
-	bad := fmt.Errorf("%q is not an amount in won: want digits, optionally grouped by threes with commas (39000 or \"39,000\"); no sign, decimals, spaces or currency symbol", s)
+	bad := fmt.Errorf("%q is not an amount in won: want digits, optionally grouped by threes with commas (39000 or \"39,000\"); no leading zero, sign, decimals, spaces or currency symbol", s)
 	if s == "" {
 		return 0, errors.New("is required")
 	}
@@ -350,6 +351,9 @@ func parseBillAmount(s string) (int64, error) {
 		if digits[i] < '0' || digits[i] > '9' {
 			return 0, bad
 		}
+	}
+	if len(digits) > 1 && digits[0] == '0' {
+		return 0, bad
 	}
 	n, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil {
