@@ -188,8 +188,15 @@ func Verify(ctx context.Context, opts Options) (Report, error) {
 	}
 	f := newFolder(opts, live.setAside)
 	dg := digestCheck{want: opts.Digest, d: eventstore.NewDigester()}
+	next := eventstore.Seq(1) // the sequence the stream must hold next
 	last, err := opts.Reader.Read(ctx, func(ctx context.Context, batch []eventstore.Commit) error {
 		for _, c := range batch {
+			if c.Seq != next {
+				missing := &eventstore.MissingError{From: next, To: c.Seq - 1}
+				rep.Findings = append(rep.Findings, Finding{Check: CheckChains, Seq: next,
+					Message: fmt.Sprintf("%s (the next message is seq %d); no rebuild of the read models gets past it", strings.TrimPrefix(missing.Error(), "eventstore: "), c.Seq)})
+			}
+			next = c.Seq + 1
 			dg.add(c, &rep)
 			if err := f.commit(ctx, c); err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/bankbook/bankbook/audit"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/projections"
 )
 
 // copyStream copies s's event stream, message by message, through edit
@@ -113,32 +115,78 @@ func TestVerifyNamesTamperingInACopyOfTheStream(t *testing.T) {
 // A message removed from the stream's files leaves a gap in its sequences
 // (the server drops a message it finds damaged, say). No replay gets past
 // it, but that is a finding, not a verification that could not run: chains
-// names the commit that pointed at it, read_models the gap.
+// names the gap and the commit that pointed at it, read_models the gap when
+// the live read models claim to be past it. Read models still before it
+// (rebuilt since, or a restored data directory) do not hide it, and no
+// digest covers it.
 func TestVerifyNamesAGapInTheStream(t *testing.T) {
 	s := newStream(t)
 	money(s)
-	r := copyStream(t, s, "GAPPED", func(m []eventstore.RawMessage) []eventstore.RawMessage { return m })
-	st, err := s.js.Stream(context.Background(), "GAPPED")
-	if err != nil {
-		t.Fatal(err)
+	// Seqs 11 and 12: deposits that are their aggregates' only commits, so
+	// no chain points at them.
+	for _, id := range []domain.DepositID{"d3", "d4"} {
+		s.append(domain.AggregateDeposit, string(id), domain.DepositRecorded{DepositID: id, BankTxnID: "X" + string(id), AccountNumber: bankAcct, DepositorName: "누군가", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
 	}
-	if err := st.DeleteMsg(context.Background(), 4); err != nil { // u1's first credit
-		t.Fatal(err)
+	ctx := context.Background()
+	gapped := func(name string, seq uint64) *eventstore.Reader {
+		r := copyStream(t, s, name, func(m []eventstore.RawMessage) []eventstore.RawMessage { return m })
+		st, err := s.js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.DeleteMsg(ctx, seq); err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
-	rep, err := audit.Verify(context.Background(), audit.Options{Reader: r, TempDir: t.TempDir(), Now: func() time.Time { return t0.Add(time.Hour) },
-		Live: func(context.Context) (audit.LiveState, error) { return audit.LiveState{Hash: "whatever", Seq: 10}, nil }})
-	if err != nil {
-		t.Fatalf("verify of a stream with a gap could not run: %v", err)
+	verify := func(t *testing.T, r *eventstore.Reader, live audit.LiveState) audit.Report {
+		t.Helper()
+		rep, err := audit.Verify(ctx, audit.Options{Reader: r, TempDir: t.TempDir(), Now: func() time.Time { return t0.Add(time.Hour) },
+			Live: func(context.Context) (audit.LiveState, error) { return live, nil }})
+		if err != nil {
+			t.Fatalf("verify of a stream with a gap could not run: %v", err)
+		}
+		if rep.OK {
+			t.Error("a stream with a gap verified OK")
+		}
+		return rep
 	}
-	if f := findings(rep, audit.CheckReadModels); len(f) != 1 || f[0].Seq != 4 {
-		t.Errorf("read_models findings %+v, want one at seq 4", f)
-	}
-	if f := findings(rep, audit.CheckChains); len(f) == 0 || f[0].Seq != 5 {
-		t.Errorf("chains findings %+v, want the first at seq 5 (u1's next commit)", f)
-	}
-	if rep.OK {
-		t.Error("a stream with a gap verified OK")
-	}
+
+	t.Run("a chained commit, live read models past it", func(t *testing.T) {
+		r := gapped("GAPPED", 4) // u1's first credit
+		rep := verify(t, r, audit.LiveState{Hash: "whatever", Seq: 12})
+		if f := findings(rep, audit.CheckReadModels); len(f) != 1 || f[0].Seq != 4 {
+			t.Errorf("read_models findings %+v, want one at seq 4", f)
+		}
+		f := findings(rep, audit.CheckChains)
+		if len(f) != 2 || f[0].Seq != 4 || !strings.Contains(f[0].Message, "no message at seq 4,") || f[1].Seq != 5 {
+			t.Errorf("chains findings %+v, want the gap at seq 4, then u1's next commit at seq 5", f)
+		}
+		var missing *eventstore.MissingError
+		if _, err := eventstore.Digest(ctx, r, 0); !errors.As(err, &missing) || missing.From != 4 || missing.To != 4 {
+			t.Errorf("digest over the gap: %v, want the missing seq 4", err)
+		}
+		if d, err := eventstore.Digest(ctx, r, 3); err != nil || d.Seq != 3 || d.Commits != 3 {
+			t.Errorf("digest up to the gap: %+v, %v", d, err)
+		}
+	})
+	t.Run("an aggregate's only commit, live read models before it", func(t *testing.T) {
+		r := gapped("GAPPED2", 11)
+		before, err := projections.ReplayWith(ctx, r, filepath.Join(t.TempDir(), "before.db"), nil, &projections.ReplayOptions{UntilSeq: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := verify(t, r, audit.LiveState{Hash: before.Hash, Seq: before.Checkpoint})
+		if f := findings(rep, audit.CheckReadModels); len(f) != 0 {
+			t.Errorf("read_models findings %+v, want none: the live read models are before the gap", f)
+		}
+		if f := findings(rep, audit.CheckChains); len(f) != 1 || f[0].Seq != 11 || !strings.Contains(f[0].Message, "next message is seq 12") {
+			t.Errorf("chains findings %+v, want the gap at seq 11", f)
+		}
+		if _, err := eventstore.Digest(ctx, r, 12); !errors.Is(err, eventstore.ErrNoMessage) {
+			t.Errorf("digest over the gap: %v, want %v", err, eventstore.ErrNoMessage)
+		}
+	})
 }
 
 // The end of the log lost (the server dropped the last messages of a

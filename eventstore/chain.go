@@ -141,7 +141,10 @@ type DigestResult struct {
 //
 // It reads with direct gets only, as the auditor identity may (ADR 0006).
 // An until beyond the stream's last sequence returns an error matching
-// ErrNoMessage; an empty stream digests at 0 to the SHA-256 of nothing.
+// ErrNoMessage; so does a stream with messages missing up to until (the
+// first missing run as a *MissingError): a digest vouches for a whole log,
+// never for one with commits removed. An empty stream digests at 0 to the
+// SHA-256 of nothing.
 func Digest(ctx context.Context, r *Reader, until Seq) (DigestResult, error) {
 	last, err := r.lastSeq(ctx)
 	if tm := (*TailMissingError)(nil); err != nil && !(errors.As(err, &tm) && until != 0 && until <= tm.After) {
@@ -156,7 +159,12 @@ func Digest(ctx context.Context, r *Reader, until Seq) (DigestResult, error) {
 	}
 	d := NewDigester()
 	if until > 0 {
+		next := Seq(1)
 		if err := readDirect(ctx, r.js, r.dec.cfg.Stream, until, r.dec.cfg.Timeout, func(m RawMessage) error {
+			if m.Seq != next {
+				return &MissingError{From: next, To: m.Seq - 1}
+			}
+			next++
 			d.Add(m.Seq, HashOf(m.Data))
 			return nil
 		}); err != nil {

@@ -57,6 +57,23 @@ func (e *TailMissingError) Error() string {
 // Is makes errors.Is(err, ErrNoMessage) true.
 func (e *TailMissingError) Is(target error) bool { return target == ErrNoMessage }
 
+// MissingError means the stream holds no message at sequences From..To
+// although a later one is there: messages were removed from inside the
+// log (bankbook's event stream denies deletes and purges, so by editing
+// the server's files or lowering the stream's limits). It matches
+// ErrNoMessage.
+type MissingError struct{ From, To Seq }
+
+func (e *MissingError) Error() string {
+	if e.From == e.To {
+		return fmt.Sprintf("eventstore: the event stream has no message at seq %d, though later ones are there: a commit was removed from inside the log", e.From)
+	}
+	return fmt.Sprintf("eventstore: the event stream has no messages at seqs %d..%d, though later ones are there: %d commits were removed from inside the log", e.From, e.To, e.To-e.From+1)
+}
+
+// Is makes errors.Is(err, ErrNoMessage) true.
+func (e *MissingError) Is(target error) bool { return target == ErrNoMessage }
+
 // ConflictError is returned by Append when the expectation is stale.
 // It matches ErrConflict.
 type ConflictError struct {

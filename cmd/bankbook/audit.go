@@ -79,10 +79,18 @@ type digestResult struct {
 	Commits int    `json:"commits"`
 	// Expected is the digest --check gave; Match whether the stream's
 	// digest at Seq equals it; Problem why there is none (the stream ends
-	// before Seq).
-	Expected string `json:"expected,omitempty"`
-	Match    *bool  `json:"match,omitempty"`
-	Problem  string `json:"problem,omitempty"`
+	// before Seq, or Missing: messages are missing from inside it).
+	Expected string       `json:"expected,omitempty"`
+	Match    *bool        `json:"match,omitempty"`
+	Problem  string       `json:"problem,omitempty"`
+	Missing  *missingSeqs `json:"missing,omitempty"`
+}
+
+// missingSeqs are the first run of sequences missing from inside the
+// stream.
+type missingSeqs struct {
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
 }
 
 // auditDigest is `audit digest`: the stream digest (eventstore.Digest) at
@@ -116,10 +124,24 @@ func auditDigest(ctx context.Context, fs *flag.FlagSet, cf *clientFlags, args []
 		until, want = d.Seq, d.Digest
 	}
 	res, err := computeDigest(ctx, cf, until)
-	var out digestResult
+	var (
+		out     digestResult
+		missing *eventstore.MissingError
+	)
 	switch {
 	case err == nil:
 		out = digestResult{Seq: uint64(res.Seq), Digest: res.Digest, Commits: res.Commits}
+	case errors.As(err, &missing):
+		// Commits removed from inside the log: a finding, never a digest
+		// that would vouch for what is left.
+		out = digestResult{Seq: uint64(until), Problem: err.Error(), Missing: &missingSeqs{From: uint64(missing.From), To: uint64(missing.To)}}
+		if want != "" {
+			out.Expected, out.Match = want, new(false)
+		}
+		if err := printDigest(stdout, cf.json, out); err != nil {
+			return err
+		}
+		return &exitError{code: exitFailed, err: fmt.Errorf("the event stream has messages missing from inside it (seq %d..%d): no digest covers it past seq %d", missing.From, missing.To, missing.From-1)}
 	case want != "" && errors.Is(err, eventstore.ErrNoMessage):
 		out = digestResult{Seq: uint64(until), Problem: err.Error()}
 	case errors.Is(err, eventstore.ErrNoMessage):
@@ -131,11 +153,8 @@ func auditDigest(ctx context.Context, fs *flag.FlagSet, cf *clientFlags, args []
 		match := out.Digest == want
 		out.Expected, out.Match = want, &match
 	}
-	if cf.json {
-		b, _ := json.Marshal(out)
-		fmt.Fprintln(stdout, string(b))
-	} else {
-		fmt.Fprint(stdout, out.text())
+	if err := printDigest(stdout, cf.json, out); err != nil {
+		return err
 	}
 	if out.Match != nil && !*out.Match {
 		if out.Problem != "" {
@@ -144,6 +163,20 @@ func auditDigest(ctx context.Context, fs *flag.FlagSet, cf *clientFlags, args []
 		return &exitError{code: exitFailed, err: fmt.Errorf("the stream's digest at seq %d differs from the one given: the stream was rewritten", out.Seq)}
 	}
 	return nil
+}
+
+// printDigest writes out as JSON or as text.
+func printDigest(w io.Writer, asJSON bool, out digestResult) error {
+	if asJSON {
+		b, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(w, string(b))
+		return err
+	}
+	_, err := fmt.Fprint(w, out.text())
+	return err
 }
 
 // computeDigest connects as the auditor and digests the stream up to until.
@@ -194,6 +227,12 @@ func isDigestHex(s string) bool {
 func (r digestResult) text() string {
 	var b strings.Builder
 	switch {
+	case r.Missing != nil:
+		fmt.Fprintf(&b, "NO DIGEST: %s\nmessages %d..%d are gone from the event stream: a digest at seq %d or before still works; restore the stream (docs/operations.md, \"A damaged event log\")\n", r.Problem, r.Missing.From, r.Missing.To, r.Missing.From-1)
+		if r.Match != nil {
+			fmt.Fprintf(&b, "DIFFERENT from the digest given %s at seq %d: the stream was rewritten\n", r.Expected, r.Seq)
+		}
+		return b.String()
 	case r.Problem != "":
 		fmt.Fprintf(&b, "NO DIGEST at seq %d: %s\nthe stream ends before the trusted digest's sequence: it was truncated (or that is not the sequence the digest was taken at)\n", r.Seq, r.Problem)
 		return b.String()

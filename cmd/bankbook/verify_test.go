@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 	"go.etcd.io/bbolt"
 
 	"github.com/bankbook/bankbook/api"
@@ -636,3 +637,90 @@ type teleported struct {
 }
 
 func (teleported) EventType() string { return "order.teleported" }
+
+// A commit damaged in the server's files, in the middle of the log, and
+// the only commit of its aggregate: the server drops it when it starts
+// (its checksum fails) and answers 404 for its sequence. The engine's read
+// models, rebuilt, stop before it; no chain points at it. `audit verify`
+// still names it (chains, at that sequence) and exits 1, and `audit
+// digest` refuses to digest past it.
+func TestAuditVerifyNamesACommitMissingFromInsideTheLog(t *testing.T) {
+	e, cfg := startEngine(t)
+	c, err := client.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.App)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orders []api.SubmitOrderReply
+	for i := range 3 {
+		rep, _, err := client.Do(context.Background(), c, api.OrderSubmit, api.SubmitOrderRequest{BuyerID: fmt.Sprintf("gap-%d", i), BuyerName: "김갭", Amount: 10_000}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orders = append(orders, rep)
+	}
+	c.Close()
+	waitIdle(t, "--nats-url="+e.ClientURL())
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Flip one byte of the middle order's ID inside its stored message.
+	blocks, err := filepath.Glob(filepath.Join(cfg.DataDir, "jetstream", "jetstream", "*", "streams", "BANKBOOK_EVENTS", "msgs", "*.blk"))
+	if err != nil || len(blocks) == 0 {
+		t.Fatalf("the event stream's block files: %v %v", blocks, err)
+	}
+	damaged := false
+	for _, blk := range blocks {
+		b, err := os.ReadFile(blk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := []byte(`"order_id":"` + string(orders[1].OrderID))
+		if i := bytes.Index(b, id); i >= 0 {
+			b[i+len(id)-1] ^= 0x01
+			if err := os.WriteFile(blk, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			damaged = true
+		}
+	}
+	if !damaged {
+		t.Fatal("the middle order's commit is in no block file")
+	}
+	if err := os.Remove(filepath.Join(cfg.DataDir, "readmodels.db")); err != nil {
+		t.Fatal(err)
+	}
+	e, err = engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	gap := eventstore.Seq(orders[1].Seq)
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		ready, why := e.Runner.Ready()
+		if cp := e.Runner.Checkpoint(); ready || cp >= gap || !strings.Contains(why, fmt.Sprintf("expected seq %d", gap)) {
+			return fmt.Errorf("read models at %d, ready %v (%s); want them stopped before the damaged commit at %d", cp, ready, why, gap)
+		}
+		return nil
+	})
+	url, auditor := "--nats-url="+e.ClientURL(), "--nkey="+e.SeedFile(auth.Auditor)
+
+	rep, out, err := runAuditVerify(t, url, auditor, "--json")
+	if exitCode(err) != exitFailed || rep.OK {
+		t.Fatalf("verify: exit %d (%v): %s", exitCode(err), err, out)
+	}
+	if f, ok := findingAt(rep, verification.CheckChains, gap); !ok || !strings.Contains(f.Message, "no message at seq") {
+		t.Fatalf("no chains finding at seq %d: %+v", gap, rep.Findings)
+	}
+
+	out, err = cli(t, "audit", "digest", url, auditor, "--json")
+	var d digestResult
+	if exitCode(err) != exitFailed || json.Unmarshal([]byte(out), &d) != nil || d.Missing == nil || d.Missing.From != uint64(gap) || d.Digest != "" {
+		t.Fatalf("digest over the gap: exit %d (%v): %s", exitCode(err), err, out)
+	}
+	if out, err = cli(t, "audit", "digest", url, auditor); exitCode(err) != exitFailed || !strings.Contains(out, "NO DIGEST") {
+		t.Fatalf("digest over the gap, human output: exit %d (%v): %s", exitCode(err), err, out)
+	}
+	if out, err = cli(t, "audit", "digest", url, auditor, "--at", fmt.Sprint(gap-1)); err != nil {
+		t.Fatalf("digest before the gap: %v: %s", err, out)
+	}
+}
