@@ -461,7 +461,8 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
-	parts := []supervisor.Part{{Name: partProjections, Run: e.Runner.Run}}
+	guard := &streamGuard{e: e}
+	parts := []supervisor.Part{{Name: partProjections, Run: e.Runner.Run}, {Name: partEventStream, Run: guard.run, ReportsReady: true}}
 	if cfg.IdleTrim > 0 {
 		parts = append(parts, supervisor.Part{Name: partMemory, Run: e.trimMemory})
 	}

@@ -47,10 +47,12 @@ func (c Config) StreamConfig() jetstream.StreamConfig {
 		MaxAge:      0,
 		MaxMsgs:     -1,
 		MaxBytes:    -1,
-		Duplicates:  c.DuplicateWindow,
-		DenyDelete:  true,
-		DenyPurge:   true,
-		AllowDirect: true,
+		// Set, so that Open puts it back when it was lowered (Loss).
+		MaxMsgsPerSubject: -1,
+		Duplicates:        c.DuplicateWindow,
+		DenyDelete:        true,
+		DenyPurge:         true,
+		AllowDirect:       true,
 	}
 }
 

@@ -1,0 +1,135 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+// Deny delete and deny purge keep every client from removing a commit,
+// but the engine's own identity may update the event stream, and lower
+// limits would make the server drop commits. The engine puts such
+// settings back as soon as the server announces the update, and its
+// event-stream part is not ready while commits are lost.
+func TestTheEngineKeepsTheEventStreamFromDroppingCommits(t *testing.T) {
+	e, err := engine.Start(context.Background(), testConfig(t), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Stop(context.Background()) }()
+	app, err := client.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.App)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	submit := func(i int) api.SubmitOrderReply {
+		t.Helper()
+		rep, _, err := client.Do(context.Background(), app, api.OrderSubmit, api.SubmitOrderRequest{BuyerID: fmt.Sprintf("g-%d", i), BuyerName: "김가드", Amount: 10_000}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	var orders []api.SubmitOrderReply
+	for i := range 3 {
+		orders = append(orders, submit(i))
+	}
+	nc, err := nats.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Engine)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	stream := e.Events.Config().Stream
+	settings := func() (jetstream.StreamConfig, jetstream.StreamState) {
+		t.Helper()
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config, s.CachedInfo().State
+	}
+	ready := func() (bool, string) {
+		st, ok := e.Parts.Status("event-stream")
+		if !ok {
+			t.Fatal("no event-stream part")
+		}
+		return st.OK(), st.Detail
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if ok, why := ready(); !ok {
+			return fmt.Errorf("event-stream not ready: %s", why)
+		}
+		return nil
+	})
+
+	// A maximum age that would drop commits an hour old: none is yet, and
+	// it is put back.
+	cfg, _ := settings()
+	cfg.MaxAge = time.Hour
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatalf("the engine identity updates the stream: %v", err)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if cfg, _ := settings(); cfg.MaxAge != 0 {
+			return fmt.Errorf("max_age %s, want 0 (put back)", cfg.MaxAge)
+		}
+		if ok, why := ready(); !ok {
+			return fmt.Errorf("event-stream not ready with no commit lost: %s", why)
+		}
+		return nil
+	})
+
+	// A limit per subject that drops each aggregate's older commits at
+	// once (the cancelled order's submission): put back, and the loss
+	// named until the stream is restored.
+	if _, _, err := client.Do(ctx, app, api.OrderCancel, api.CancelOrderRequest{OrderID: orders[0].OrderID, Deposited: new(false)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ = settings()
+	cfg.MaxMsgsPerSubject = 1
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		cfg, state := settings()
+		if cfg.MaxMsgsPerSubject != -1 {
+			return fmt.Errorf("max_msgs_per_subject %d, want -1 (put back)", cfg.MaxMsgsPerSubject)
+		}
+		lost := state.NumDeleted
+		if state.FirstSeq > 1 {
+			lost += int(state.FirstSeq - 1)
+		}
+		if lost == 0 {
+			return fmt.Errorf("nothing dropped: %+v", state)
+		}
+		if ok, why := ready(); ok || !strings.Contains(why, fmt.Sprintf("lost %d commits", lost)) {
+			return fmt.Errorf("event-stream ready %v (%q), want not ready naming %d lost commits", ok, why, lost)
+		}
+		return nil
+	})
+	// What comes next is kept: an order's second commit leaves its first.
+	_, before := settings()
+	if _, _, err := client.Do(ctx, app, api.OrderCancel, api.CancelOrderRequest{OrderID: orders[1].OrderID, Deposited: new(false)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, after := settings(); after.NumDeleted != before.NumDeleted || after.FirstSeq != before.FirstSeq || after.Msgs <= before.Msgs {
+		t.Fatalf("a commit after the settings were put back dropped another: %+v, before %+v", after, before)
+	}
+}
