@@ -43,6 +43,9 @@ type folder struct {
 
 	// wallets
 	wallets map[domain.UserID]*walletState
+	// refunds holds every order.refunded by order and deposit (none: the
+	// paid amount): what a refund credit to a wallet must match (backed).
+	refunds map[refundKey]domain.OrderRefunded
 
 	// clearing: open items by account, then ID
 	open map[string]map[string]*OpenItem
@@ -74,7 +77,7 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		opts: opts, setAside: setAside,
 		balances: map[string]int64{}, overflowed: map[string]bool{},
 		bankTxns: map[string]eventstore.Seq{}, inflows: map[domain.DepositID]*inflow{},
-		wallets:  map[domain.UserID]*walletState{},
+		wallets: map[domain.UserID]*walletState{}, refunds: map[refundKey]domain.OrderRefunded{},
 		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
 		resolved: map[domain.DepositID]domain.DepositResolved{}, failed: map[domain.PayoutID]bool{},
 		aggs:   map[eventstore.Ref]*aggState{},
@@ -153,6 +156,7 @@ func (f *folder) commit(ctx context.Context, c eventstore.Commit) error {
 	for i, ev := range events {
 		f.postings(c, ev, deltas)
 		f.deposit(c, c.Events[i], ev)
+		f.refunded(ev)
 		f.wallet(c, ev, touched)
 		f.clearing(c, ev)
 	}
@@ -379,6 +383,10 @@ func (f *folder) wallet(c eventstore.Commit, ev domain.Event, touched map[domain
 			f.add(Finding{Check: CheckWallets, Seq: c.Seq, Aggregate: c.Ref().String(),
 				Message: fmt.Sprintf("wallet.credited at seq %d names user %s on wallet %s", c.Seq, e.UserID, u)})
 		}
+		if problem := f.backed(e); problem != "" {
+			f.add(Finding{Check: CheckWallets, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountWallet(u),
+				Message: fmt.Sprintf("wallet.credited at seq %d gives wallet %s %d (%s, ref %s, from %s): %s", c.Seq, u, e.Amount, e.Kind, e.Ref, e.FromAccount, problem)})
+		}
 	case domain.WalletDebited:
 		if e.UserID != u {
 			f.add(Finding{Check: CheckWallets, Seq: c.Seq, Aggregate: c.Ref().String(),
@@ -386,6 +394,58 @@ func (f *folder) wallet(c eventstore.Commit, ev domain.Event, touched map[domain
 		}
 	}
 	ws.w = ws.w.Apply(ev)
+}
+
+// refundKey names an order's refund: of a deposit, or (Deposit empty) of
+// the paid amount.
+type refundKey struct {
+	Order   domain.OrderID
+	Deposit domain.DepositID
+}
+
+// refunded remembers an order's refund, for backed.
+func (f *folder) refunded(ev domain.Event) {
+	if r, ok := ev.(domain.OrderRefunded); ok {
+		f.refunds[refundKey{r.OrderID, r.DepositID}] = r
+	}
+}
+
+// backed says why a wallet credit is not backed by what its kind says it
+// is for ("": it is). A refund credit needs the order's order.refunded for
+// the same buyer, amount and account before it; the other kinds come from
+// the clearing account their money waits in, whose release checks the
+// rest (an orphan's resolution, a failed payout). Without this, a credit
+// that chains correctly and balances (from orders payable, or from
+// revenue) would give a wallet money nothing owed it, and the wallet and
+// its ledger account would agree.
+func (f *folder) backed(e domain.WalletCredited) string {
+	switch e.Kind {
+	case domain.CreditOrderRefund, domain.CreditDepositRefund:
+		k := refundKey{Order: e.OrderID}
+		if e.Kind == domain.CreditDepositRefund {
+			k.Deposit = domain.DepositID(e.Ref)
+		}
+		r, ok := f.refunds[k]
+		switch {
+		case !ok && k.Deposit != "":
+			return fmt.Sprintf("no order.refunded of order %q refunds deposit %s", e.OrderID, k.Deposit)
+		case !ok:
+			return fmt.Sprintf("no order.refunded of order %q refunds its paid amount", e.OrderID)
+		case r.BuyerID != e.UserID || r.Amount != e.Amount || r.FromAccount != e.FromAccount:
+			return fmt.Sprintf("the order's order.refunded is for buyer %s, %d from %s", r.BuyerID, r.Amount, r.FromAccount)
+		}
+	case domain.CreditOrphanRefund:
+		if e.FromAccount != domain.AccountSuspense {
+			return "an orphan's refund comes from " + domain.AccountSuspense
+		}
+	case domain.CreditPayoutReversal:
+		if e.FromAccount != domain.AccountPayoutsPending {
+			return "a failed payout's money comes back from " + domain.AccountPayoutsPending
+		}
+	default:
+		return "no such kind of credit"
+	}
+	return ""
 }
 
 // eventTime is when an event's envelope says it occurred.

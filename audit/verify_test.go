@@ -155,7 +155,7 @@ func TestVerifyComparesAReadModelFile(t *testing.T) {
 		t.Fatalf("report: %+v", rep)
 	}
 	// The stream moves on; the file does not.
-	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 5, Kind: domain.CreditOrderRefund, Ref: "o-1", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
+	s.append(domain.AggregateDeposit, "d9", domain.DepositRecorded{DepositID: "d9", BankTxnID: "X9", AccountNumber: bankAcct, DepositorName: "누군가", Amount: 5, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
 	rep = s.verify(func(o *audit.Options) { o.ReadModels = path })
 	if !rep.OK || rep.Checked.ReadModelsSeq != 10 || rep.Checked.LastSeq != 11 {
 		t.Fatalf("a file behind the stream is compared at its own checkpoint: %+v", rep)
@@ -192,6 +192,21 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 		{"clearing: a payout that did not fail returned to the wallet", func(s *stream) eventstore.Seq {
 			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 200, Kind: domain.CreditPayoutReversal, Ref: domain.ReversalRef("p2"), FromAccount: domain.AccountPayoutsPending, CreditedAt: t0})
 		}, audit.CheckClearing},
+		{"wallets: a paid order's refund credited that the order never refunded", func(s *stream) eventstore.Seq {
+			s.append(domain.AggregateOrder, "oP", domain.OrderPaid{OrderID: "oP", DepositID: "dP", Amount: 3900, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
+			s.append(domain.AggregateDeposit, "dP", domain.DepositRecorded{DepositID: "dP", BankTxnID: "XP", AccountNumber: bankAcct, DepositorName: "김", Amount: 3900, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oP"})
+			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 3900, Kind: domain.CreditOrderRefund, Ref: "order:oP", OrderID: "oP", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
+		}, audit.CheckWallets},
+		{"wallets: a refund credited for more than the order refunded", func(s *stream) eventstore.Seq {
+			s.append(domain.AggregateOrder, "oQ", domain.OrderRefunded{OrderID: "oQ", BuyerID: "u1", Amount: 100, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
+			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 9000, Kind: domain.CreditOrderRefund, Ref: "order:oQ", OrderID: "oQ", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
+		}, audit.CheckWallets},
+		{"wallets: a deposit refund credited out of revenue", func(s *stream) eventstore.Seq {
+			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditDepositRefund, Ref: "dR", OrderID: "oR", FromAccount: domain.AccountRevenueFees, CreditedAt: t0})
+		}, audit.CheckWallets},
+		{"wallets: an orphan refund credited out of revenue", func(s *stream) eventstore.Seq {
+			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditOrphanRefund, Ref: "d1", FromAccount: domain.AccountRevenueFees, CreditedAt: t0})
+		}, audit.CheckWallets},
 		{"aggregates: an event version skipped", func(s *stream) eventstore.Seq {
 			last := s.last[eventstore.Ref{Type: domain.AggregateWallet, ID: "u1"}]
 			data, _ := json.Marshal(domain.WalletCredited{UserID: "u1", Amount: 1, Kind: domain.CreditOrderRefund, Ref: "o-2", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
