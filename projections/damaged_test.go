@@ -171,11 +171,16 @@ func TestOpenAcceptsWholeFile(t *testing.T) {
 }
 
 // An empty file is a new one, not a damaged one (replay creates its target
-// before opening it).
+// before opening it); opened only to be read, it holds no read models,
+// which is ErrDamaged naming it (not an error of bbolt writing to a
+// read-only file).
 func TestOpenAcceptsEmptyFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "readmodels.db")
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := projections.OpenReadOnly(path, nil); !errors.Is(err, projections.ErrDamaged) || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("open an empty file read-only: %v, want ErrDamaged (empty)", err)
 	}
 	s, err := projections.Open(path, nil)
 	if err != nil {

@@ -160,7 +160,10 @@ const minFileSize = 4 * 4096
 // debug.SetPanicOnFault, so that a fault on a damaged page is an error here
 // rather than a crash. It reads the whole file once.
 func openWhole(path string, readOnly bool) (*bbolt.DB, error) {
-	if info, err := os.Stat(path); err == nil && info.Size() > 0 { // an empty file is a new one
+	if info, err := os.Stat(path); err == nil && (info.Size() > 0 || readOnly) { // an empty file is a new one, unless only read
+		if info.Size() == 0 {
+			return nil, &DamagedError{Path: path, Reason: "it is empty: no read models were ever written to it"}
+		}
 		if info.Size() < minFileSize {
 			return nil, &DamagedError{Path: path, Reason: fmt.Sprintf("it has %d bytes, fewer than any bbolt file", info.Size())}
 		}
