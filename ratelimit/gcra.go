@@ -48,6 +48,21 @@ func newParams(l Limit) params {
 	}
 }
 
+// trusted returns st, or, when st lies further ahead of now than any
+// pause (MaxPause) and the reservations made within maxWait of its end
+// could have put it (a value written by hand, or by a server whose clock
+// ran far ahead and came back), a schedule restarted at now + maxWait,
+// after every slot another process may still hold (false). Trusting such
+// a value would hold every slot, and every message waiting for one, for
+// as long as it says: years.
+func (p params) trusted(st state, now int64, maxWait time.Duration) (state, bool) {
+	w := int64(min(max(maxWait, 0), MaxPause))
+	if st.PausedUntil <= now+int64(MaxPause) && st.TAT <= now+int64(MaxPause)+p.tau+w+p.interval {
+		return st, true
+	}
+	return state{TAT: now + w + p.tau, Rate: p.rate, Burst: p.burst}, false
+}
+
 // next is the earliest slot a reservation made at now can get.
 func (p params) next(st state, now int64) int64 {
 	return max(now, st.TAT-p.tau, st.PausedUntil)

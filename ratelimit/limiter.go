@@ -85,7 +85,9 @@ func (l *Limiter) Reserve(ctx context.Context, maxWait time.Duration) (Reservati
 		if err != nil {
 			return nil, err
 		}
-		next, _, wait := l.p.reserve(st, l.s.serverNow(), maxWait)
+		now := l.s.serverNow()
+		st = l.trusted(st, now, maxWait)
+		next, _, wait := l.p.reserve(st, now, maxWait)
 		if wait > 0 {
 			return nil, &WaitError{Wait: wait}
 		}
@@ -170,8 +172,9 @@ func (l *Limiter) Pause(ctx context.Context, d time.Duration) error {
 		if err != nil {
 			return nil, err
 		}
+		now := l.s.serverNow()
 		var next state
-		next, changed = l.p.pause(st, l.s.serverNow(), d)
+		next, changed = l.p.pause(l.trusted(st, now, 0), now, d)
 		if !changed {
 			return nil, kvcas.ErrUnchanged
 		}
@@ -264,6 +267,16 @@ func (l *Limiter) decode(e kvcas.Entry) (state, error) {
 		return state{}, nil
 	}
 	return decodeState(e.Value)
+}
+
+// trusted is params.trusted, counting the schedules it restarts
+// (Stats.Restarts).
+func (l *Limiter) trusted(st state, now int64, maxWait time.Duration) state {
+	st, ok := l.p.trusted(st, now, maxWait)
+	if !ok {
+		l.s.stats.restarts.Add(1)
+	}
+	return st
 }
 
 // fail wraps err with the scope and classifies it.

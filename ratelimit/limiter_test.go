@@ -262,6 +262,52 @@ func TestCorruptStateFailsClosed(t *testing.T) {
 	}
 }
 
+// A schedule or pause further ahead than any pause could have put it (a
+// value written by hand, or by a server whose clock jumped ahead and came
+// back) would hold every slot for as long as it says, years here: the
+// limiters restart the schedule after the slots other processes may
+// still hold, and count it.
+func TestAScheduleFarAheadIsRestarted(t *testing.T) {
+	srv, stores := openStores(t, 1, ratelimit.Config{})
+	l := limiters(t, stores, "chat", ratelimit.Limit{Rate: 5})[0]
+	kv := rawKV(t, srv)
+	for i, v := range []string{
+		`{"tat":0,"paused_until":9000000000000000000,"rate":5,"burst":1,"by":"x"}`,
+		`{"tat":9000000000000000000,"rate":5,"burst":1,"by":"x"}`,
+	} {
+		if _, err := kv.Put(t.Context(), "chat", []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		r, err := l.Reserve(t.Context(), 2*time.Second)
+		if err != nil {
+			t.Fatalf("Reserve on %s: %v", v, err)
+		}
+		if r.Delay < time.Second || r.Delay > 2*time.Second {
+			t.Fatalf("Reserve on %s: a slot in %s, want one just after the 2s other processes may hold", v, r.Delay)
+		}
+		if st := stores[0].Stats(); st.Restarts != uint64(i+1) {
+			t.Fatalf("stats %+v, want %d restarts", st, i+1)
+		}
+	}
+	// A pause on such a schedule moves it to the pause, not beyond.
+	if _, err := kv.Put(t.Context(), "chat", []byte(`{"tat":0,"paused_until":9000000000000000000,"rate":5,"burst":1,"by":"x"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Pause(t.Context(), 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.State(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PausedUntil == nil {
+		t.Fatal("no pause")
+	}
+	if until := time.Until(*st.PausedUntil); until < 2*time.Second || until > 4*time.Second {
+		t.Fatalf("paused until %s (in %s), want about 3s from now", st.PausedUntil, until)
+	}
+}
+
 func TestInvalidConfiguration(t *testing.T) {
 	srv, stores := openStores(t, 1, ratelimit.Config{})
 	for _, scope := range []string{"", "_clock", "-x", "a.b", "a b", strings.Repeat("a", 65)} {

@@ -158,7 +158,7 @@ type Store struct {
 	mu    sync.Mutex
 	turns map[string]chan struct{} // per scope: one compare-and-set at a time
 	stats struct {
-		reserved, notYet, pauses, conflicts, failures, calibrations atomic.Uint64
+		reserved, notYet, pauses, conflicts, failures, calibrations, restarts atomic.Uint64
 	}
 }
 
@@ -244,6 +244,9 @@ type Stats struct {
 	Failures     uint64 // calls that failed (unavailable, contended, corrupt)
 	Calibrations uint64 // clock round trips (a write and a read of the clock key)
 	ClockResets  uint64 // times the server's clock was found behind the estimate
+	// Restarts counts schedules found further ahead than any pause could
+	// have put them, and restarted (params.trusted).
+	Restarts uint64
 }
 
 // Stats returns the counters.
@@ -259,5 +262,6 @@ func (s *Store) Stats() Stats {
 		Failures:     s.stats.failures.Load(),
 		Calibrations: s.stats.calibrations.Load(),
 		ClockResets:  resets,
+		Restarts:     s.stats.restarts.Load(),
 	}
 }
