@@ -282,6 +282,7 @@ func (l *Limiter) trusted(st state, now int64, maxWait time.Duration) state {
 // fail wraps err with the scope and classifies it.
 func (l *Limiter) fail(op string, err error) error {
 	l.s.stats.failures.Add(1)
+	l.s.revive(err)
 	switch {
 	case errors.Is(err, kvcas.ErrTooManyConflicts):
 		return fmt.Errorf("ratelimit %s %s: %w: %w", op, l.scope, ErrContended, err)

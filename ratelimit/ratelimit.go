@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -150,15 +151,19 @@ func (l Limit) Interval() time.Duration { return time.Duration(newParams(l).inte
 // the same NATS. It is safe for concurrent use.
 type Store struct {
 	kv    jetstream.KeyValue
-	cfg   Config
-	retry transient.Policy
-	clock *clock
-	id    string // names this Store in the values it writes
-	calls atomic.Uint64
-	mu    sync.Mutex
-	turns map[string]chan struct{} // per scope: one compare-and-set at a time
-	stats struct {
-		reserved, notYet, pauses, conflicts, failures, calibrations, restarts atomic.Uint64
+	js    jetstream.JetStream
+	kvCfg jetstream.KeyValueConfig
+	// revived is when a call last looked for a lost bucket (revive).
+	revived atomic.Int64
+	cfg     Config
+	retry   transient.Policy
+	clock   *clock
+	id      string // names this Store in the values it writes
+	calls   atomic.Uint64
+	mu      sync.Mutex
+	turns   map[string]chan struct{} // per scope: one compare-and-set at a time
+	stats   struct {
+		reserved, notYet, pauses, conflicts, failures, calibrations, restarts, revived atomic.Uint64
 	}
 }
 
@@ -173,13 +178,14 @@ func open(ctx context.Context, js jetstream.JetStream, cfg Config, local func() 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	kvCfg := jetstream.KeyValueConfig{
 		Bucket:      cfg.Bucket,
 		Description: "bankbook shared rate limits: one GCRA schedule per provider scope",
 		History:     1,
 		Storage:     jetstream.FileStorage,
 		Replicas:    cfg.Replicas,
-	})
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, kvCfg)
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit bucket %s: %w", cfg.Bucket, transient.Mark(err))
 	}
@@ -187,6 +193,8 @@ func open(ctx context.Context, js jetstream.JetStream, cfg Config, local func() 
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
 	return &Store{
 		kv:    kv,
+		js:    js,
+		kvCfg: kvCfg,
 		cfg:   cfg,
 		retry: cfg.retry(),
 		clock: newClock(local, cfg.Log),
@@ -219,6 +227,32 @@ func (s *Store) Limiter(scope string, l Limit) (*Limiter, error) {
 	return &Limiter{s: s, scope: scope, p: newParams(l), turn: turn}, nil
 }
 
+// revive creates the bucket again when err says no stream answered and the
+// bucket is indeed gone (deleted by hand, or lost with its stream), at
+// most once a second: without it every limiter would fail closed until
+// the process started again. A new bucket is a new schedule: see
+// docs/notifications.md, "Failure modes".
+func (s *Store) revive(err error) {
+	if !errors.Is(err, jetstream.ErrNoStreamResponse) && !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, jetstream.ErrStreamNotFound) && !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return
+	}
+	now := time.Now().UnixNano()
+	if last := s.revived.Load(); now-last < int64(time.Second) || !s.revived.CompareAndSwap(last, now) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := s.js.KeyValue(ctx, s.kvCfg.Bucket); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return // there, or not known now: nothing to create
+	}
+	if _, err := s.js.CreateKeyValue(ctx, s.kvCfg); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+		s.cfg.Log.Warn().Err(err).Str("bucket", s.kvCfg.Bucket).Msg("ratelimit: the bucket is gone and could not be created again")
+		return
+	}
+	s.stats.revived.Add(1)
+	s.cfg.Log.Warn().Str("bucket", s.kvCfg.Bucket).Msg("ratelimit: the bucket was gone: created again (a new schedule)")
+}
+
 // nonce names one call of this Store.
 func (s *Store) nonce() string {
 	return s.id + "-" + strconv.FormatUint(s.calls.Add(1), 10)
@@ -247,6 +281,8 @@ type Stats struct {
 	// Restarts counts schedules found further ahead than any pause could
 	// have put them, and restarted (params.trusted).
 	Restarts uint64
+	// Revived counts the times the bucket was found gone and created again.
+	Revived uint64
 }
 
 // Stats returns the counters.
@@ -263,5 +299,6 @@ func (s *Store) Stats() Stats {
 		Calibrations: s.stats.calibrations.Load(),
 		ClockResets:  resets,
 		Restarts:     s.stats.restarts.Load(),
+		Revived:      s.stats.revived.Load(),
 	}
 }
