@@ -12,8 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bankbook/bankbook/domain"
 	"github.com/rs/zerolog"
+	"golang.org/x/net/netutil"
+
+	"github.com/bankbook/bankbook/domain"
 )
 
 // Server serves /healthz, /readyz, /metrics and, when enabled,
@@ -113,13 +115,21 @@ func (s *Server) Close() error {
 	return ln.Close()
 }
 
+// MaxConns is how many connections the server holds open at once; more
+// wait in the kernel's accept queue until one closes. The embedded
+// nats-server shares the process's open-file limit, and its file store
+// fails every later write to a stream once it could not open a block file
+// (until a restart): a flood of connections to this port, which needs no
+// credentials, must not use up the descriptors the event stream needs.
+const MaxConns = 256
+
 func listen(ctx context.Context, addr string) (net.Listener, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w on %s: %w", ErrListen, addr, err)
 	}
-	return ln, nil
+	return netutil.LimitListener(ln, MaxConns), nil
 }
 
 // Run listens on Config.Listen and serves until ctx ends. It then stops
