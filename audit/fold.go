@@ -403,10 +403,15 @@ type refundKey struct {
 	Deposit domain.DepositID
 }
 
-// refunded remembers an order's refund, for backed.
+// refunded remembers an order's refund, for backed: by order and
+// deposit, and a deposit's also by the deposit alone (a credit written
+// before credits named their order has only the deposit).
 func (f *folder) refunded(ev domain.Event) {
 	if r, ok := ev.(domain.OrderRefunded); ok {
 		f.refunds[refundKey{r.OrderID, r.DepositID}] = r
+		if r.DepositID != "" {
+			f.refunds[refundKey{Deposit: r.DepositID}] = r
+		}
 	}
 }
 
@@ -424,6 +429,9 @@ func (f *folder) backed(e domain.WalletCredited) string {
 		k := refundKey{Order: e.OrderID}
 		if e.Kind == domain.CreditDepositRefund {
 			k.Deposit = domain.DepositID(e.Ref)
+		} else if k.Order == "" {
+			// Written before credits named their order: the ref does.
+			k.Order = domain.OrderID(strings.TrimPrefix(e.Ref, "order:"))
 		}
 		r, ok := f.refunds[k]
 		switch {

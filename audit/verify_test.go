@@ -207,6 +207,9 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 		{"wallets: an orphan refund credited out of revenue", func(s *stream) eventstore.Seq {
 			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditOrphanRefund, Ref: "d1", FromAccount: domain.AccountRevenueFees, CreditedAt: t0})
 		}, audit.CheckWallets},
+		{"wallets: a credit without its order (written before credits named it) that no order refunded", func(s *stream) eventstore.Seq {
+			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditOrderRefund, Ref: "order:oZ", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
+		}, audit.CheckWallets},
 		{"aggregates: an event version skipped", func(s *stream) eventstore.Seq {
 			last := s.last[eventstore.Ref{Type: domain.AggregateWallet, ID: "u1"}]
 			data, _ := json.Marshal(domain.WalletCredited{UserID: "u1", Amount: 1, Kind: domain.CreditOrderRefund, Ref: "o-2", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
@@ -325,6 +328,24 @@ func TestVerifyNamesABalanceThatOverflows(t *testing.T) {
 // paid, a second payment refunded to the buyer's wallet (the order's refund
 // posts nothing, the wallet credit does), an orphan; a deposit whose money
 // never came in is named at its recording.
+// Refund credits written before credits named their order carry only
+// their ref: they are backed by the order's refund all the same.
+func TestVerifyBacksRefundCreditsWithoutTheirOrder(t *testing.T) {
+	s := newStream(t)
+	money(s)
+	from := domain.AccountBank(bankAcct)
+	s.append(domain.AggregateOrder, "o7", domain.OrderPaid{OrderID: "o7", DepositID: "d7", Amount: 700, FromAccount: from, PaidAt: t0})
+	s.append(domain.AggregateDeposit, "d7", domain.DepositRecorded{DepositID: "d7", BankTxnID: "X7", AccountNumber: bankAcct, DepositorName: "김", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o7"})
+	s.append(domain.AggregateOrder, "o7", domain.OrderRefunded{OrderID: "o7", BuyerID: "u7", Amount: 700, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
+	s.append(domain.AggregateWallet, "u7", domain.WalletCredited{UserID: "u7", Amount: 700, Kind: domain.CreditOrderRefund, Ref: "order:o7", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
+	s.append(domain.AggregateOrder, "o7", domain.OrderRefunded{OrderID: "o7", BuyerID: "u7", DepositID: "d8", Amount: 300, FromAccount: from, RefundedAt: t0})
+	s.append(domain.AggregateWallet, "u7", domain.WalletCredited{UserID: "u7", Amount: 300, Kind: domain.CreditDepositRefund, Ref: "d8", FromAccount: from, CreditedAt: t0})
+	s.append(domain.AggregateDeposit, "d8", domain.DepositRecorded{DepositID: "d8", BankTxnID: "X8", AccountNumber: bankAcct, DepositorName: "김", Amount: 300, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "o7", UserID: "u7"})
+	if rep := s.verify(); len(findings(rep, audit.CheckWallets)) != 0 {
+		t.Fatalf("wallets findings on refund credits without their order: %+v", findings(rep, audit.CheckWallets))
+	}
+}
+
 func TestVerifyFollowsEachDepositsMoney(t *testing.T) {
 	from := domain.AccountBank(bankAcct)
 	scene := func(s *stream, credit bool) eventstore.Seq {

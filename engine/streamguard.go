@@ -43,7 +43,7 @@ func (g *streamGuard) run(ctx context.Context) error {
 				g.e.log.Warn().Err(seen.Err).Msg("event stream: its state could not be read")
 			}
 			return
-		case seen.Restore != nil || seen.Lost > 0:
+		case seen.Restore != nil || seen.Lost > 0 || len(seen.Remaining) > 0:
 			h.SetReady(false, seen.String())
 		default:
 			h.SetReady(true, "")

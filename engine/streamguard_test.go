@@ -132,4 +132,24 @@ func TestTheEngineKeepsTheEventStreamFromDroppingCommits(t *testing.T) {
 	if _, after := settings(); after.NumDeleted != before.NumDeleted || after.FirstSeq != before.FirstSeq || after.Msgs <= before.Msgs {
 		t.Fatalf("a commit after the settings were put back dropped another: %+v, before %+v", after, before)
 	}
+
+	// Interest retention: the server drops every commit the engine's
+	// consumers have. Put back to limits, so that what comes next stays.
+	cfg, _ = settings()
+	cfg.Retention = jetstream.InterestPolicy
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if cfg, _ := settings(); cfg.Retention != jetstream.LimitsPolicy {
+			return fmt.Errorf("retention %s, want limits (put back)", cfg.Retention)
+		}
+		return nil
+	})
+	_, before = settings()
+	submit(10)
+	time.Sleep(100 * time.Millisecond) // the consumers' acks, which interest retention would act on
+	if _, after := settings(); after.Msgs <= before.Msgs {
+		t.Fatalf("a commit after retention was put back is gone: %+v, before %+v", after, before)
+	}
 }

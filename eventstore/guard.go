@@ -37,6 +37,11 @@ func Loss(have jetstream.StreamConfig) []string {
 	if have.AllowMsgTTL {
 		out = append(out, "allow_msg_ttl=true")
 	}
+	if have.Retention != jetstream.LimitsPolicy {
+		// Interest or work queue: a message goes once every consumer has
+		// it, and the engine's have all of them.
+		out = append(out, "retention="+have.Retention.String())
+	}
 	if !have.DenyDelete {
 		out = append(out, "deny_delete=false")
 	}
@@ -48,10 +53,12 @@ func Loss(have jetstream.StreamConfig) []string {
 
 // keepAll returns have with the settings Loss names put back to those of
 // StreamConfig, every other setting left as it is (another instance may
-// have brought those to a newer configuration).
+// have brought those to a newer configuration). Per-message TTLs stay
+// allowed once they are: the server refuses to turn them off, and asking
+// would fail the whole update (Guarded.Remaining names them).
 func keepAll(have jetstream.StreamConfig) jetstream.StreamConfig {
 	have.MaxAge, have.MaxMsgs, have.MaxBytes, have.MaxMsgsPerSubject = 0, -1, -1, -1
-	have.AllowMsgTTL, have.DenyDelete, have.DenyPurge = false, true, true
+	have.DenyDelete, have.DenyPurge, have.Retention = true, true, jetstream.LimitsPolicy
 	return have
 }
 
@@ -62,6 +69,9 @@ type Guarded struct {
 	// (Loss) that the look found, and put back unless Restore says why not.
 	Loss    []string
 	Restore error
+	// Remaining names what Loss still finds once the look put the rest
+	// back: per-message TTLs, which the server never turns off again.
+	Remaining []string
 	// Lost counts the sequences the stream holds no message at: deleted
 	// inside it, or gone from its head. The stream denies deletes and
 	// purges, so every one is a commit lost.
@@ -78,9 +88,12 @@ func (g Guarded) String() string {
 	}
 	if len(g.Loss) > 0 {
 		s := fmt.Sprintf("the event stream's settings were changed so that the server may drop messages (%s), seen at %s", strings.Join(g.Loss, ", "), g.At.UTC().Format(time.RFC3339))
-		if g.Restore != nil {
+		switch {
+		case g.Restore != nil:
 			s += "; putting them back failed: " + g.Restore.Error()
-		} else {
+		case len(g.Remaining) > 0:
+			s += "; put back but for " + strings.Join(g.Remaining, ", ") + ", which the server does not undo"
+		default:
 			s += "; put back"
 		}
 		parts = append(parts, s)
@@ -141,6 +154,7 @@ func (s *Store) look(ctx context.Context) Guarded {
 			g.Restore = err
 		} else {
 			info = st.CachedInfo()
+			g.Remaining = Loss(info.Config)
 		}
 	}
 	g.Lost = uint64(info.State.NumDeleted)
