@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/bankbook/bankbook/eventstore"
@@ -21,20 +20,18 @@ const (
 	guardEvery      = 30 * time.Second
 )
 
-// streamGuard is the event-stream part.
+// streamGuard is the event-stream part. Guard hands it each look on the
+// goroutine of run, one at a time.
 type streamGuard struct {
 	e    *Engine
-	mu   sync.Mutex
 	last string // the last look's String, logged when it changes
 }
 
 func (g *streamGuard) run(ctx context.Context) error {
 	h := supervisor.From(ctx)
 	return g.e.Events.Guard(ctx, guardEvery, func(seen eventstore.Guarded) {
-		g.mu.Lock()
 		changed := seen.String() != g.last
 		g.last = seen.String()
-		g.mu.Unlock()
 		switch {
 		case seen.Err != nil:
 			// Not ready or ready as before: the connection's own status says

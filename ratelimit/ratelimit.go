@@ -153,16 +153,16 @@ type Store struct {
 	kv    jetstream.KeyValue
 	js    jetstream.JetStream
 	kvCfg jetstream.KeyValueConfig
-	// revived is when a call last looked for a lost bucket (revive).
-	revived atomic.Int64
-	cfg     Config
-	retry   transient.Policy
-	clock   *clock
-	id      string // names this Store in the values it writes
-	calls   atomic.Uint64
-	mu      sync.Mutex
-	turns   map[string]chan struct{} // per scope: one compare-and-set at a time
-	stats   struct {
+	// revivedAt is when a call last looked for a lost bucket (revive).
+	revivedAt atomic.Int64
+	cfg       Config
+	retry     transient.Policy
+	clock     *clock
+	id        string // names this Store in the values it writes
+	calls     atomic.Uint64
+	mu        sync.Mutex
+	turns     map[string]chan struct{} // per scope: one compare-and-set at a time
+	stats     struct {
 		reserved, notYet, pauses, conflicts, failures, calibrations, restarts, revived atomic.Uint64
 	}
 }
@@ -237,7 +237,7 @@ func (s *Store) revive(err error) {
 		return
 	}
 	now := time.Now().UnixNano()
-	if last := s.revived.Load(); now-last < int64(time.Second) || !s.revived.CompareAndSwap(last, now) {
+	if last := s.revivedAt.Load(); now-last < int64(time.Second) || !s.revivedAt.CompareAndSwap(last, now) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
