@@ -222,6 +222,9 @@ type PayoutLedger interface {
 	// PayoutsFinalIn returns the payouts settled or failed from from to to,
 	// both inclusive.
 	PayoutsFinalIn(from, to time.Time) ([]api.PayoutView, error)
+	// EarlierPayoutRuns returns what the payouts runs recorded so far
+	// compared: which of ids they named, and their periods.
+	EarlierPayoutRuns(ids []string) (domain.EarlierPayoutRuns, error)
 	CarriedLedger
 }
 
@@ -250,7 +253,7 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 			if err != nil {
 				return fmt.Errorf("payout %s: updated_at %q: %w", v.PayoutID, v.UpdatedAt, err)
 			}
-			p.FinalAt = at.UTC()
+			p.FinalAt, p.FinalSeq = at.UTC(), uint64(v.Seq)
 		}
 		in.Recorded = append(in.Recorded, p)
 		return nil
@@ -261,7 +264,6 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 	}
 	carried := carry.Items
 	in.Carried, in.CarryBase = carried, carry.Base
-	in.ComparedFrom, in.ComparedTo = carry.CoveredFrom, carry.CoveredTo
 	ids := make([]string, 0, len(req.Lines)+len(carried))
 	for _, l := range req.Lines {
 		ids = append(ids, l.PayoutID)
@@ -285,10 +287,15 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 	if err != nil {
 		return api.ReconcileReply{}, fmt.Errorf("read payouts of the period: %w", err)
 	}
+	ids = ids[:0]
 	for _, v := range final {
 		if err := add(v); err != nil {
 			return api.ReconcileReply{}, err
 		}
+		ids = append(ids, v.PayoutID)
+	}
+	if in.Earlier, err = ledger.EarlierPayoutRuns(ids); err != nil {
+		return api.ReconcileReply{}, fmt.Errorf("read what earlier payouts runs compared: %w", err)
 	}
 	run := domain.ReconcilePayouts(in)
 	run.LinesSHA256 = lines

@@ -120,8 +120,8 @@ type ReconcileCarry struct {
 	Items []ReconcileItem
 	Base  ReconciliationID
 	// CoveredTo is the latest end of a period the scope's runs covered
-	// (zero: none has), and CoveredFrom the earliest start: a bank
-	// account's statements, or the provider's reports.
+	// (zero: none has), and CoveredFrom the earliest start, for a bank
+	// account (payouts runs: EarlierPayoutRuns).
 	CoveredTo, CoveredFrom time.Time
 	// ComparedSeq, for a bank account, is the latest sequence its runs
 	// read its deposits as of (ReconcileAccount.ComparedSeq; 0: none kept).

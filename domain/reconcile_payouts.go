@@ -25,8 +25,49 @@ type RecordedPayout struct {
 	Status   PayoutStatus
 	Amount   int64
 	Fee      int64
-	// FinalAt is when it was settled or failed (zero while requested).
-	FinalAt time.Time
+	// FinalAt is when it was settled or failed (zero while requested), and
+	// FinalSeq the stream sequence of the commit that recorded it (0:
+	// unknown).
+	FinalAt  time.Time
+	FinalSeq uint64
+}
+
+// EarlierPayoutRuns is what the payouts runs recorded before a run
+// compared: a payout one of them compared is not missing at the provider
+// because a later report leaves it out.
+type EarlierPayoutRuns struct {
+	// Named are the payout_ids, of those a run asks about, that an earlier
+	// run named in any category: on its report, or carried into it, or
+	// found missing at the provider or carried out of it.
+	Named map[string]bool
+	// Covers are the earlier runs' periods, each with the sequence the run
+	// read the recorded payouts as of: it compared every payout recorded
+	// settled or failed in its period, or within ReconcileTimingWindow
+	// after, by that sequence (what its truncated lists leave out too).
+	Covers []PayoutRunCover
+}
+
+// PayoutRunCover is what one payouts run compared of the recorded
+// payouts: those settled or failed from From to ReconcileTimingWindow after
+// To, recorded at or before AsOfSeq.
+type PayoutRunCover struct {
+	RunID   ReconciliationID `json:"run_id"`
+	From    time.Time        `json:"from"`
+	To      time.Time        `json:"to"`
+	AsOfSeq uint64           `json:"as_of_seq"`
+}
+
+// compared reports whether an earlier run compared p.
+func (e EarlierPayoutRuns) compared(p RecordedPayout) bool {
+	if e.Named[p.PayoutID] {
+		return true
+	}
+	for _, c := range e.Covers {
+		if p.FinalSeq != 0 && p.FinalSeq <= c.AsOfSeq && !p.FinalAt.Before(c.From) && !p.FinalAt.After(c.To.Add(ReconcileTimingWindow)) {
+			return true
+		}
+	}
+	return false
 }
 
 // PayoutReconcileInput is what ReconcilePayouts compares.
@@ -44,16 +85,14 @@ type PayoutReconcileInput struct {
 	// CarryBase, left open; Recorded must also hold their payouts.
 	Carried   []ReconcileItem
 	CarryBase ReconciliationID
-	// ComparedFrom and ComparedTo are the earliest start and the latest end
-	// of the periods of earlier payouts runs (zero: none ran). Those runs
-	// compared the payouts recorded settled or failed from ComparedFrom to
-	// ReconcileTimingWindow after ComparedTo: a payout the provider
-	// reported on an earlier report but the engine recorded only after
-	// this report's period began (its result is recorded once the engine
-	// learns it) is not missing from this one.
-	ComparedFrom, ComparedTo time.Time
-	LedgerAsOfSeq            uint64
-	Now                      time.Time
+	// Earlier is what earlier payouts runs compared, Named asked about
+	// the recorded payouts of the period: a payout the provider reported
+	// on an earlier report, whose result the engine recorded only within
+	// this report's period (once it learnt it), is not missing from this
+	// one; nor is one an earlier run found missing already.
+	Earlier       EarlierPayoutRuns
+	LedgerAsOfSeq uint64
+	Now           time.Time
 }
 
 // ReportPeriod is the period a provider's report covers: its first to its
@@ -86,8 +125,7 @@ func ReportPeriod(lines []PayoutReportLine) ReconcilePeriod {
 //   - amount_mismatch: another status, amount or (settled) fee;
 //   - matched: the same status and amount, and for a settlement the fee;
 //   - missing_at_bank (at the provider): recorded settled or failed in the
-//     period, not on the report, nor compared by an earlier run
-//     (ComparedFrom, ComparedTo).
+//     period, not on the report, nor compared by an earlier run (Earlier).
 func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 	period := ReportPeriod(in.Lines)
 	byID := map[string]RecordedPayout{}
@@ -177,12 +215,9 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 	slices.SortFunc(recorded, func(a, b RecordedPayout) int {
 		return cmp.Or(a.FinalAt.Compare(b.FinalAt), cmp.Compare(a.PayoutID, b.PayoutID))
 	})
-	comparedBefore := func(at time.Time) bool {
-		return !in.ComparedTo.IsZero() && !at.Before(in.ComparedFrom) && !at.After(in.ComparedTo.Add(ReconcileTimingWindow))
-	}
 	for _, p := range recorded {
 		if done[p.PayoutID] || p.FinalAt.IsZero() || len(in.Lines) == 0 ||
-			p.FinalAt.Before(period.From) || p.FinalAt.After(period.To.Add(ReconcileTimingWindow)) || comparedBefore(p.FinalAt) {
+			p.FinalAt.Before(period.From) || p.FinalAt.After(period.To.Add(ReconcileTimingWindow)) || in.Earlier.compared(p) {
 			continue
 		}
 		done[p.PayoutID] = true

@@ -80,37 +80,54 @@ func TestReconcilePayoutsEveryCategory(t *testing.T) {
 	}
 }
 
-// Given an earlier report whose period ended just after the start of this
-// one, when this one is reconciled, then a payout the engine recorded in
-// this period but that earlier run compared (the provider settled it
-// before that report's end, the engine learnt it a little later) is not
-// missing at the provider; one recorded after what that run compared is.
+// Given earlier payouts runs, when a later report leaves out a payout
+// recorded in its period, then the payout is missing at the provider unless
+// an earlier run compared it: named it (on its report, whatever the
+// category), or read it among the recorded payouts of its period. One
+// recorded in an earlier run's period after that run read them, or in a
+// gap between earlier periods, no run compared: it is missing now.
 func TestReconcilePayoutsLeavesWhatAnEarlierRunCompared(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	earlierEnd := t0.Add(time.Minute)
-	rec := func(id string, at time.Time) domain.RecordedPayout {
-		return domain.RecordedPayout{PayoutID: id, Status: domain.PayoutSettledStatus, Amount: 1000, Fee: 500, FinalAt: at}
+	rec := func(id string, at time.Time, seq uint64) domain.RecordedPayout {
+		return domain.RecordedPayout{PayoutID: id, Status: domain.PayoutSettledStatus, Amount: 1000, Fee: 500, FinalAt: at, FinalSeq: seq}
 	}
 	in := domain.PayoutReconcileInput{
 		Lines: []domain.PayoutReportLine{
 			{PayoutID: "po-new", Status: "settled", Amount: 1000, Fee: 500, SettledAt: t0},
-			{PayoutID: "po-late", Status: "settled", Amount: 1000, Fee: 500, SettledAt: t0.Add(time.Hour)},
+			{PayoutID: "po-late", Status: "settled", Amount: 1000, Fee: 500, SettledAt: t0.Add(3 * time.Hour)},
 		},
 		Recorded: []domain.RecordedPayout{
-			rec("po-new", t0), rec("po-late", t0.Add(time.Hour)),
-			rec("po-on-the-earlier-report", earlierEnd.Add(time.Minute)), // within the window after the earlier end
-			rec("po-on-neither", earlierEnd.Add(domain.ReconcileTimingWindow+time.Second)),
+			rec("po-new", t0, 10), rec("po-late", t0.Add(3*time.Hour), 90),
+			// read by the earlier run: in its window, recorded by its sequence
+			rec("po-read-earlier", earlierEnd.Add(time.Minute), 40),
+			// on the earlier report, its result recorded only later
+			rec("po-named-earlier", t0.Add(time.Hour), 70),
+			// in the earlier run's window, recorded after it read
+			rec("po-recorded-after-the-run", earlierEnd.Add(2*time.Minute), 60),
+			// after the earlier window
+			rec("po-after-the-window", earlierEnd.Add(domain.ReconcileTimingWindow+time.Second), 45),
+			// between two earlier periods
+			rec("po-in-a-gap", t0.Add(2*time.Hour), 80),
 		},
-		ComparedFrom: t0.Add(-24 * time.Hour), ComparedTo: earlierEnd,
+		Earlier: domain.EarlierPayoutRuns{
+			Named: map[string]bool{"po-named-earlier": true},
+			Covers: []domain.PayoutRunCover{
+				{From: t0.Add(-24 * time.Hour), To: earlierEnd, AsOfSeq: 50},
+				{From: t0.Add(150 * time.Minute), To: t0.Add(4 * time.Hour), AsOfSeq: 95},
+			},
+		},
 	}
 	got := domain.ReconcilePayouts(in)
-	if m, missing := payoutRefs(got.Matched), payoutRefs(got.MissingAtBank); !slices.Equal(m, []string{"po-new", "po-late"}) || !slices.Equal(missing, []string{"po-on-neither"}) {
-		t.Fatalf("matched %v, missing at the provider %v; want po-new and po-late, and po-on-neither", m, missing)
+	want := []string{"po-recorded-after-the-run", "po-after-the-window", "po-in-a-gap"}
+	if m, missing := payoutRefs(got.Matched), payoutRefs(got.MissingAtBank); !slices.Equal(m, []string{"po-new", "po-late"}) || !slices.Equal(missing, want) {
+		t.Fatalf("matched %v, missing at the provider %v; want po-new and po-late, and %v", m, missing, want)
 	}
-	// Without an earlier run, both are missing.
-	in.ComparedFrom, in.ComparedTo = time.Time{}, time.Time{}
-	if missing := payoutRefs(domain.ReconcilePayouts(in).MissingAtBank); !slices.Equal(missing, []string{"po-on-the-earlier-report", "po-on-neither"}) {
-		t.Fatalf("no earlier run: missing at the provider %v", missing)
+	// Without earlier runs, every one left out is missing.
+	in.Earlier = domain.EarlierPayoutRuns{}
+	want = []string{"po-read-earlier", "po-recorded-after-the-run", "po-after-the-window", "po-named-earlier", "po-in-a-gap"}
+	if missing := payoutRefs(domain.ReconcilePayouts(in).MissingAtBank); !slices.Equal(missing, want) {
+		t.Fatalf("no earlier run: missing at the provider %v, want %v", missing, want)
 	}
 }
 

@@ -159,6 +159,8 @@
 //	          series_open_by_since   account 0x00 since 0x00 key → nil
 //	          series_points          account 0x00 seq(8) → JSON of SeriesPoint (ledger.series)
 //	reconcile_carry reconcile_carry  "bank" 0x00 account, or "payouts" → JSON {run_id, items, covered_from, covered_to, compared_seq}: the open timing differences, how far runs covered
+//	          reconcile_payout_runs  run_id → JSON of domain.PayoutRunCover: what each payouts run compared of the recorded payouts
+//	          reconcile_payouts_named payout_id → run_id: the first payouts run that named the payout in any category
 //
 // paid_at(8) is Unix microseconds as a big-endian uint64 with the sign bit
 // flipped, so that byte order is time order.

@@ -15,10 +15,19 @@ import (
 // account number, or "payouts" → JSON of carryRecord.
 var bucketReconcileCarry = []byte("reconcile_carry")
 
+// bucketPayoutRunCovers holds what each payouts run compared of the
+// recorded payouts: run_id → JSON of domain.PayoutRunCover.
+var bucketPayoutRunCovers = []byte("reconcile_payout_runs")
+
+// bucketPayoutsNamed holds every payout a payouts run named in any
+// category: payout_id → the run_id of the first.
+var bucketPayoutsNamed = []byte("reconcile_payouts_named")
+
 // carryRecord is a scope's open timing differences, each with CarriedFrom
 // set (the run that first reported it), the run that last wrote them, the
 // earliest start and the latest end of a period its runs covered, and, for
-// a bank account, the latest sequence they read its deposits as of.
+// a bank account, the latest sequence they read its deposits as of (a
+// payouts run records what it compared in buckets of its own).
 type carryRecord struct {
 	RunID       domain.ReconciliationID `json:"run_id"`
 	Items       []domain.ReconcileItem  `json:"items"`
@@ -35,16 +44,22 @@ type carryRecord struct {
 // when the scope's record is still the carry it took in, its timing
 // differences replace it. When another run wrote the scope since (two runs
 // at once), nothing may be lost: the record keeps its items but those this
-// run settled, and gains this run's timing differences.
+// run settled, and gains this run's timing differences. A payouts run also
+// records what it compared (buckets[1] and [2]).
 func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
 	e, ok := ev.(domain.ReconciliationCompleted)
 	if !ok {
 		return nil
 	}
+	if e.Kind == domain.ReconcileKindPayouts {
+		if err := putPayoutsCompared(buckets[1], buckets[2], e); err != nil {
+			return err
+		}
+	}
 	type scope struct {
 		key      string
 		base     domain.ReconciliationID
-		from, to time.Time // a bank account's period, or a provider report's
+		from, to time.Time // a bank account's period
 		compared uint64
 	}
 	var scopes []scope
@@ -72,11 +87,7 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 		}
 	case domain.ReconcileKindPayouts:
 		k := carryKey(e.Kind, "")
-		sc := scope{key: k, base: e.CarryBase}
-		if e.Period != nil && e.Lines > 0 {
-			sc.from, sc.to = e.Period.From.UTC(), e.Period.To.UTC()
-		}
-		scopes = append(scopes, sc)
+		scopes = append(scopes, scope{key: k, base: e.CarryBase}) // what it compared: putPayoutsCompared
 		for _, it := range e.TimingDifference {
 			open[k] = append(open[k], carried(it, e.RunID))
 		}
@@ -123,6 +134,63 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 		}
 	}
 	return nil
+}
+
+// putPayoutsCompared records what payouts run e compared: its period and
+// the sequence it read the recorded payouts as of, and each payout it
+// named.
+func putPayoutsCompared(covers, named *bbolt.Bucket, e domain.ReconciliationCompleted) error {
+	if e.Period != nil && e.Lines > 0 {
+		raw, err := json.Marshal(domain.PayoutRunCover{RunID: e.RunID, From: e.Period.From.UTC(), To: e.Period.To.UTC(), AsOfSeq: e.LedgerAsOfSeq})
+		if err != nil {
+			return err
+		}
+		if err := covers.Put([]byte(e.RunID), raw); err != nil {
+			return err
+		}
+	}
+	for _, list := range e.Lists() {
+		for _, it := range *list {
+			if it.PayoutID == "" || named.Get([]byte(it.PayoutID)) != nil {
+				continue
+			}
+			if err := named.Put([]byte(it.PayoutID), []byte(e.RunID)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// EarlierPayoutRuns returns what the payouts runs recorded so far compared
+// (domain.EarlierPayoutRuns): which of ids they named, and every run's
+// period.
+func (s *Store) EarlierPayoutRuns(ids []string) (domain.EarlierPayoutRuns, error) {
+	out := domain.EarlierPayoutRuns{Named: map[string]bool{}}
+	err := s.view(func(tx *bbolt.Tx) error {
+		covers, err := queryBucket(tx, bucketPayoutRunCovers)
+		if err != nil {
+			return err
+		}
+		named, err := queryBucket(tx, bucketPayoutsNamed)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if named.Get([]byte(id)) != nil {
+				out.Named[id] = true
+			}
+		}
+		return covers.ForEach(func(_, raw []byte) error {
+			var c domain.PayoutRunCover
+			if err := json.Unmarshal(raw, &c); err != nil {
+				return err
+			}
+			out.Covers = append(out.Covers, c)
+			return nil
+		})
+	})
+	return out, err
 }
 
 // mergeCarry is what stays open when run e did not take in the scope's

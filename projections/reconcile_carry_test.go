@@ -122,30 +122,41 @@ func TestCarryKeepsUnrecordedStatementLinesUntilReportedAgain(t *testing.T) {
 	}
 }
 
-// A payouts run's record covers its report's period, and the periods of
-// the runs before it: the next run leaves the payouts they compared.
-func TestCarryOfPayoutsRunsCoversTheirReports(t *testing.T) {
+// Each payouts run records what it compared: its report's period, with
+// the sequence it read the recorded payouts as of, and every payout it
+// named, in any category. An empty report covers nothing.
+func TestPayoutsRunsRecordWhatTheyCompared(t *testing.T) {
 	st := openStoreWith(t, "reconcile_carry")
 	l := newCommitLog()
 	hour := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Hour) }
-	run := func(id, base domain.ReconciliationID, from, to time.Time, lines int) {
+	run := func(id, base domain.ReconciliationID, from, to time.Time, lines int, asOf uint64, items domain.ReconcileItems) {
 		t.Helper()
-		e := domain.ReconciliationCompleted{RunID: id, Kind: domain.ReconcileKindPayouts, CarryBase: base, Lines: lines, Period: &domain.ReconcilePeriod{From: from, To: to}}
+		e := domain.ReconciliationCompleted{RunID: id, Kind: domain.ReconcileKindPayouts, CarryBase: base, Lines: lines,
+			Period: &domain.ReconcilePeriod{From: from, To: to}, LedgerAsOfSeq: asOf, ReconcileItems: items}
 		if err := st.Apply([]eventstore.Commit{l.commit(t, eventstore.Ref{Type: domain.AggregateReconciliation, ID: string(id)}, t0, e)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	covered := func(from, to time.Time) {
-		t.Helper()
-		carry, err := st.Carry(domain.ReconcileKindPayouts, "")
-		if err != nil || !carry.CoveredFrom.Equal(from) || !carry.CoveredTo.Equal(to) {
-			t.Fatalf("covered %s to %s (%v), want %s to %s", carry.CoveredFrom, carry.CoveredTo, err, from, to)
-		}
+	po := func(id string) []domain.ReconcileItem { return []domain.ReconcileItem{{PayoutID: id}} }
+	run("rec_1", "", hour(1), hour(2), 3, 40, domain.ReconcileItems{Matched: po("po-a"), MissingInLedger: po("po-b")})
+	run("rec_2", "rec_1", hour(3), hour(5), 2, 90, domain.ReconcileItems{MissingAtBank: po("po-c"), TimingDifference: po("po-d")})
+	run("rec_3", "rec_2", time.Time{}, time.Time{}, 0, 95, domain.ReconcileItems{})
+	got, err := st.EarlierPayoutRuns([]string{"po-a", "po-b", "po-c", "po-d", "po-e"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	run("rec_1", "", hour(1), hour(2), 3)
-	covered(hour(1), hour(2))
-	run("rec_2", "rec_1", hour(2), hour(5), 2)
-	covered(hour(1), hour(5))
-	run("rec_3", "rec_2", time.Time{}, time.Time{}, 0) // an empty report covers nothing
-	covered(hour(1), hour(5))
+	var named []string
+	for id := range got.Named {
+		named = append(named, id)
+	}
+	slices.Sort(named)
+	want := []domain.PayoutRunCover{
+		{RunID: "rec_1", From: hour(1), To: hour(2), AsOfSeq: 40},
+		{RunID: "rec_2", From: hour(3), To: hour(5), AsOfSeq: 90},
+	}
+	if !slices.Equal(named, []string{"po-a", "po-b", "po-c", "po-d"}) || !slices.EqualFunc(got.Covers, want, func(a, b domain.PayoutRunCover) bool {
+		return a.RunID == b.RunID && a.From.Equal(b.From) && a.To.Equal(b.To) && a.AsOfSeq == b.AsOfSeq
+	}) {
+		t.Fatalf("named %v, covers %+v; want po-a to po-d, and %+v", named, got.Covers, want)
+	}
 }

@@ -364,6 +364,64 @@ func TestReconcilePayoutsTwice(t *testing.T) {
 	}
 }
 
+// Given a payouts run, when a payout settles after it, within its period
+// or just after, then the next report, which leaves the payout out, still
+// compares it: no run before compared it. The payouts the first run
+// compared are not compared again.
+func TestReconcilePayoutsComparesAPayoutRecordedAfterTheLastRun(t *testing.T) {
+	e, bk := moneyEngine(t)
+	fund(t, e, bk, "u-p", "김민수", 30000)
+	first := e.withdraw(t, "u-p", 5000, payee)
+	e.waitPayouts(t, "settled", first)
+	v, _ := e.payout(t, first)
+	at, err := time.Parse(time.RFC3339Nano, v.UpdatedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(n byte, lines ...api.PayoutReportLine) api.ReconcileReply {
+		t.Helper()
+		rep, _, err := client.Do(ctxT(t), e.c, api.ReconcilePayouts, api.ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(append(make([]byte, 31), n)), Lines: lines}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	one := run(1, api.PayoutReportLine{PayoutID: first, Status: v.Status, Amount: v.Amount, Fee: v.Fee, SettledAt: at})
+	if ids := itemPayoutIDs(one.Matched); !slices.Equal(ids, []string{first}) {
+		t.Fatalf("first run matched %v", ids)
+	}
+	// settled within five minutes of the first report's end, after it ran
+	late := e.withdraw(t, "u-p", 6000, payee)
+	e.waitPayouts(t, "settled", late)
+	lv, _ := e.payout(t, late)
+	lat, err := time.Parse(time.RFC3339Nano, lv.UpdatedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lat.After(at.Add(domain.ReconcileTimingWindow)) {
+		t.Skip("the second payout settled more than the timing window after the first; the machine is too slow for this scene")
+	}
+	// The next report covers both, naming neither.
+	two := run(2, api.PayoutReportLine{PayoutID: "po-other-1", Status: "settled", Amount: 100, SettledAt: at},
+		api.PayoutReportLine{PayoutID: "po-other-2", Status: "settled", Amount: 100, SettledAt: lat.Add(time.Millisecond)})
+	var named []string
+	for _, list := range [][]api.ReconcileItem{two.Matched, two.MissingAtBank, two.AmountMismatch, two.Duplicate, two.TimingDifference} {
+		named = append(named, itemPayoutIDs(list)...)
+	}
+	if !slices.Equal(itemPayoutIDs(two.TimingDifference), []string{late}) || slices.Contains(named, first) {
+		t.Fatalf("second run: timing differences %v, every payout named but missing_in_ledger %v; want %s carried, and %s (compared by the first run) not named",
+			itemPayoutIDs(two.TimingDifference), named, late, first)
+	}
+}
+
+func itemPayoutIDs(items []api.ReconcileItem) []string {
+	out := []string{}
+	for _, it := range items {
+		out = append(out, it.PayoutID)
+	}
+	return out
+}
+
 // A statement with more items than a run records: the counts are complete,
 // the items bounded, and the run (event and reply) fits in one message.
 func TestReconcileBankLargeStatementIsTruncated(t *testing.T) {
