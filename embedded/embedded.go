@@ -206,6 +206,27 @@ func (s *Server) DisconnectClient(id uint64) error {
 	return s.ns.DisconnectClientByID(id)
 }
 
+// StoreHealth returns nil while the server's JetStream is enabled and no
+// stream of any account has a write error; otherwise an error naming each
+// problem the server's health check found. A stream's file store that
+// failed a write (a disk error, no file descriptor left) refuses every
+// later write until the server restarts: nothing else says so, the
+// publishes that fail are not even answered.
+func (s *Server) StoreHealth() error {
+	h := s.ns.Healthz(&server.HealthzOptions{Details: true})
+	if h.Status == "ok" && len(h.Errors) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, e := range h.Errors {
+		errs = append(errs, errors.New(e.Error))
+	}
+	if len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("jetstream %s: %s", h.Status, h.Error))
+	}
+	return errors.Join(errs...)
+}
+
 // Shutdown stops the server and waits until it has stopped. It is idempotent.
 func (s *Server) Shutdown() {
 	s.ns.Shutdown()

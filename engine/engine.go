@@ -466,6 +466,9 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if cfg.IdleTrim > 0 {
 		parts = append(parts, supervisor.Part{Name: partMemory, Run: e.trimMemory})
 	}
+	if e.ns != nil {
+		parts = append(parts, supervisor.Part{Name: partJetStream, Run: e.watchJetStream, ReportsReady: true})
+	}
 	for _, l := range append(append(loops, timerLoop), notifyLoops...) {
 		e.Loops[l.Name()] = l
 		parts = append(parts, supervisor.Part{Name: l.Name(), Run: l.Run, ReportsReady: true}) // ready once its consumer is there
