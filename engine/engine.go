@@ -493,6 +493,9 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if e.syncs != nil {
 		sources.GroupCommit = func(context.Context) (map[string]uint64, error) { return e.syncs.Stats().Counts(), nil }
 	}
+	if e.Limiter != nil {
+		sources.RateLimit = func(context.Context) (map[string]uint64, error) { return e.Limiter.Stats().Counts(), nil }
+	}
 	e.Metrics.SetSources(sources)
 	if cfg.HTTPListen != "off" {
 		var consoleHandler http.Handler

@@ -17,6 +17,7 @@ import (
 	"github.com/bankbook/bankbook/internal/httpretry"
 	"github.com/bankbook/bankbook/process"
 	"github.com/bankbook/bankbook/ratelimit"
+	"github.com/bankbook/bankbook/supervisor"
 	"github.com/bankbook/bankbook/worker"
 )
 
@@ -263,6 +264,7 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 			cctx, cancel := context.WithTimeout(ctx, limiterTimeout)
 			err := n.cfg.Limiter.Check(cctx, r)
 			cancel()
+			reportLimiter(ctx, err)
 			if err != nil {
 				return n.notSent(ctx, m, attempt, err)
 			}
@@ -370,6 +372,7 @@ func (n *Notifier) reserve(ctx context.Context, note domain.Notification) (ratel
 	rctx, cancel := context.WithTimeout(ctx, limiterTimeout)
 	r, err := n.cfg.Limiter.Reserve(rctx, n.cfg.MaxSlotWait)
 	cancel()
+	reportLimiter(ctx, err)
 	if wait, ok := errors.AsType[*ratelimit.WaitError](err); ok {
 		return r, worker.RetryAfter(wait.Wait, nil)
 	}
@@ -379,6 +382,27 @@ func (n *Notifier) reserve(ctx context.Context, note domain.Notification) (ratel
 	}
 	return r, err
 }
+
+// reportLimiter says how the limiter answered (err from Reserve or
+// Check) to the part's supervisor: the part is failing, and so not ready,
+// while the limiter cannot be asked, since no notification is sent then;
+// running again at its next answer, a wait included.
+func reportLimiter(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		return // stopping: the limiter was not asked to the end
+	}
+	if _, ok := errors.AsType[*ratelimit.WaitError](err); ok {
+		err = nil
+	}
+	if err != nil {
+		err = fmt.Errorf("rate limiter unavailable, no notification is sent: %w", err)
+	}
+	supervisor.From(ctx).ReportFrom(sourceLimiter, err)
+}
+
+// sourceLimiter is the source of the notify part's failures that
+// reportLimiter reports.
+const sourceLimiter = "limiter"
 
 // failed records a failed send: a 429 pauses every dispatcher and is not
 // counted; a refusal dead-letters; anything else is retried after a

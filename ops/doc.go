@@ -49,6 +49,7 @@
 //	bankbook_part_restarts_total{part}              counter, Sources.Parts
 //	bankbook_part_work_total{part,outcome}          counter, Sources.PartWork
 //	bankbook_group_commit_total{count}              counter, Sources.GroupCommit
+//	bankbook_ratelimit_total{count}                 counter, Sources.RateLimit
 //	bankbook_metrics_source_errors_total{source}    counter, scrapes in which a source failed
 //
 // The gauges are read at scrape time from Sources, concurrently, each bounded

@@ -74,6 +74,10 @@ type Sources struct {
 	// sync, syncs run), what group commit did since the process started:
 	// bankbook_group_commit_total{count}. Nil when group commit is off.
 	GroupCommit func(ctx context.Context) (map[string]uint64, error)
+	// RateLimit is, per count (ratelimit.Stats.Counts: slots reserved,
+	// calls that failed, ...), what the shared rate limiter did since the
+	// process started: bankbook_ratelimit_total{count}.
+	RateLimit func(ctx context.Context) (map[string]uint64, error)
 	// Parts is the supervisor's view of every part:
 	// bankbook_part_up{part} and bankbook_part_restarts_total{part}.
 	// Usually the same source as Config.Readiness.
@@ -90,6 +94,7 @@ const (
 	sourceParts           = "parts"
 	sourcePartWork        = "part_work"
 	sourceGroupCommit     = "group_commit"
+	sourceRateLimit       = "ratelimit"
 	sourceNotifications   = "notifications"
 )
 
@@ -224,6 +229,7 @@ func (m *Metrics) SetSources(s Sources) {
 		sourceParts:           s.Parts != nil,
 		sourcePartWork:        s.PartWork != nil,
 		sourceGroupCommit:     s.GroupCommit != nil,
+		sourceRateLimit:       s.RateLimit != nil,
 		sourceNotifications:   s.Notifications != nil,
 	} {
 		if set {
@@ -264,12 +270,14 @@ var (
 		"Units of work a worker part settled, by outcome (processed, retried, deferred, dead_lettered, panics).", []string{"part", "outcome"}, nil)
 	descGroupCommit = prometheus.NewDesc("bankbook_group_commit_total",
 		"With --group-commit: writes made durable, waits (writes and readers) that needed a sync, and syncs of the store's file system run; waits per sync is how many shared one.", []string{"count"}, nil)
+	descRateLimit = prometheus.NewDesc("bankbook_ratelimit_total",
+		"What the shared notification rate limiter did: slots reserved, answers to wait (not_yet), pauses written, compare-and-set writes lost (conflicts), calls that failed (failures: the limiter was unavailable and notifications waited), clock round trips (calibrations), clock resets, schedules restarted, the bucket created again (revived).", []string{"count"}, nil)
 )
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.m.sourceErrors.Describe(ch)
 	for _, d := range []*prometheus.Desc{descProjectionLag, descConsumerPending, descTimersPending,
-		descDeadLetters, descWatermarkAge, descPartUp, descPartRestarts, descPartWork, descGroupCommit, descNotifications} {
+		descDeadLetters, descWatermarkAge, descPartUp, descPartRestarts, descPartWork, descGroupCommit, descRateLimit, descNotifications} {
 		ch <- d
 	}
 }
@@ -405,6 +413,7 @@ func (c *sourceCollector) reads(s *Sources) []sourceRead {
 	labelled(sourceConsumerPending, descConsumerPending, prometheus.GaugeValue, s.ConsumerPending)
 	labelled(sourceNotifications, descNotifications, prometheus.GaugeValue, s.Notifications)
 	labelled(sourceGroupCommit, descGroupCommit, prometheus.CounterValue, s.GroupCommit)
+	labelled(sourceRateLimit, descRateLimit, prometheus.CounterValue, s.RateLimit)
 	if f := s.ScanWatermarks; f != nil {
 		rs = append(rs, sourceRead{sourceScanWatermarks, func(ctx context.Context) ([]prometheus.Metric, error) {
 			marks, err := f(ctx)

@@ -26,6 +26,9 @@ type Limiter struct {
 	turn  chan struct{} // shared by the Store's limiters of this scope
 }
 
+// Stats returns the counters of the Store the limiter is of (every scope's).
+func (l *Limiter) Stats() Stats { return l.s.Stats() }
+
 // take waits for this process's turn to write the scope's key: goroutines
 // of one process take turns, so that only processes compete for the key
 // (their compare-and-sets would mostly fail against each other). It

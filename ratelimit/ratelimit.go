@@ -285,6 +285,14 @@ type Stats struct {
 	Revived uint64
 }
 
+// Counts returns Stats by name, for bankbook_ratelimit_total.
+func (st Stats) Counts() map[string]uint64 {
+	return map[string]uint64{
+		"reserved": st.Reserved, "not_yet": st.NotYet, "pauses": st.Pauses, "conflicts": st.Conflicts, "failures": st.Failures,
+		"calibrations": st.Calibrations, "clock_resets": st.ClockResets, "restarts": st.Restarts, "revived": st.Revived,
+	}
+}
+
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	s.clock.mu.Lock()

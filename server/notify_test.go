@@ -290,3 +290,52 @@ func TestAnInstanceWithoutAProviderLeavesNotificationsToOneWithIt(t *testing.T) 
 	chatEngine(t, sim, 20, func(c *engine.Config) { joinEngine(c, a.Engine) })
 	onceEach(t, delivered(t, sim, "bill_issued", stores, time.Minute))
 }
+
+// While the shared limiter cannot be asked (its key holds what no instance
+// wrote), nothing is sent and the notify part is failing, so /readyz says
+// so, and bankbook_ratelimit_total counts the failures; once the key is
+// gone, the notification waiting is sent and the part is running again.
+func TestNotifyIsNotReadyWhileTheLimiterCannotBeAsked(t *testing.T) {
+	sim := newChatSim(t, 100)
+	e := chatEngine(t, sim, 20)
+	first := linkAndIssue(t, e, "d-lim", 1)
+	delivered(t, sim, "bill_issued", first, 30*time.Second)
+	if got := metric(t, e, `bankbook_ratelimit_total{count="reserved"}`); got == "" || got == "0" {
+		t.Fatalf(`bankbook_ratelimit_total{count="reserved"} = %q after a send`, got)
+	}
+
+	kv, err := e.js.KeyValue(ctxT(t), "bankbook_limits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctxT(t), "chat", []byte("not a schedule")); err != nil {
+		t.Fatal(err)
+	}
+	second := linkAndIssue(t, e, "d-lim2", 1)
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		code, rep := e.readyz(t)
+		p, _ := part(rep, "notify")
+		if code != http.StatusServiceUnavailable || p.Ready || p.State != "failing" || !strings.Contains(p.Reason+p.LastError, "rate limiter unavailable") {
+			return fmt.Errorf("/readyz %d, notify %+v", code, p)
+		}
+		if got := metric(t, e, `bankbook_ratelimit_total{count="failures"}`); got == "" || got == "0" {
+			return fmt.Errorf(`bankbook_ratelimit_total{count="failures"} = %q`, got)
+		}
+		return nil
+	})
+	for _, m := range sim.Messages("store:" + second[0]) {
+		t.Fatalf("sent while the limiter could not be asked: %+v", m)
+	}
+
+	if err := kv.Delete(ctxT(t), "chat"); err != nil {
+		t.Fatal(err)
+	}
+	delivered(t, sim, "bill_issued", second, time.Minute)
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		if code, rep := e.readyz(t); code != http.StatusOK {
+			p, _ := part(rep, "notify")
+			return fmt.Errorf("/readyz %d, notify %+v", code, p)
+		}
+		return nil
+	})
+}
