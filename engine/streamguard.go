@@ -2,7 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/supervisor"
@@ -12,9 +15,10 @@ import (
 // the server drop commits, and says when commits are gone
 // (eventstore.Store.Guard): deny delete and deny purge stop a client from
 // removing a message, but an identity that may update the stream could
-// lower its limits. It puts such settings back as soon as it sees them (on
-// the server's update advisory, or within guardEvery), and is not ready
-// while the stream has lost commits or its settings could not be put back.
+// lower its limits, or delete the stream. It puts such settings back as
+// soon as it sees them (on the server's advisories, or within guardEvery),
+// and is not ready while the stream has lost commits or its settings could
+// not be put back, or the stream is gone.
 const (
 	partEventStream = "event-stream"
 	guardEvery      = 30 * time.Second
@@ -33,6 +37,14 @@ func (g *streamGuard) run(ctx context.Context) error {
 		changed := seen.String() != g.last
 		g.last = seen.String()
 		switch {
+		case errors.Is(seen.Err, jetstream.ErrStreamNotFound):
+			// Never created again here: an empty stream would be a history
+			// without the money it held.
+			h.SetReady(false, "the event stream is gone: restore the engine from a backup (docs/operations.md, \"Backups\")")
+			if changed {
+				g.e.log.Error().Err(seen.Err).Msg("event stream: it is gone; every command fails until it is restored")
+			}
+			return
 		case seen.Err != nil:
 			// Not ready or ready as before: the connection's own status says
 			// when NATS is away.

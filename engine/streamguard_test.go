@@ -153,3 +153,51 @@ func TestTheEngineKeepsTheEventStreamFromDroppingCommits(t *testing.T) {
 		t.Fatalf("a commit after retention was put back is gone: %+v, before %+v", after, before)
 	}
 }
+
+// An identity that may manage streams could delete the event stream
+// itself: the engine does not create an empty one in its place (a history
+// without the money it held), and its event-stream part is not ready,
+// saying the stream is gone.
+func TestADeletedEventStreamMakesTheEngineNotReady(t *testing.T) {
+	e, err := engine.Start(context.Background(), testConfig(t), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Stop(context.Background()) }()
+	ready := func() (bool, string) {
+		st, ok := e.Parts.Status("event-stream")
+		if !ok {
+			t.Fatal("no event-stream part")
+		}
+		return st.OK(), st.Detail
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if ok, why := ready(); !ok {
+			return fmt.Errorf("event-stream not ready: %s", why)
+		}
+		return nil
+	})
+	nc, err := nats.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Engine)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream := e.Events.Config().Stream
+	if err := js.DeleteStream(context.Background(), stream); err != nil {
+		t.Fatal(err)
+	}
+	// Within the part's interval (30 s), whatever advisory comes.
+	testenv.CheckFor(t, 45*time.Second, func() error {
+		if ok, why := ready(); ok || !strings.Contains(why, "event stream is gone") {
+			return fmt.Errorf("event-stream ready %v: %s", ok, why)
+		}
+		return nil
+	})
+	if _, err := js.Stream(context.Background(), stream); err == nil {
+		t.Fatal("the engine created the event stream again")
+	}
+}

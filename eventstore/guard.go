@@ -108,14 +108,15 @@ func (g Guarded) String() string {
 }
 
 // Guard looks at the event stream's settings and state until ctx ends: on
-// every update advisory the server publishes for the stream, and every
+// every advisory the server publishes for the stream (updated, deleted,
+// ...), and every
 // interval besides (an advisory can be missed). When Loss names a
 // setting, the look puts the settings that keep every message back at once
 // (keepAll). Each look is handed to saw. Guard returns only when ctx ends
 // (nil) or it cannot subscribe to the advisories.
 func (s *Store) Guard(ctx context.Context, interval time.Duration, saw func(Guarded)) error {
 	updates := make(chan struct{}, 1)
-	sub, err := s.js.Conn().Subscribe("$JS.EVENT.ADVISORY.STREAM.UPDATED."+s.cfg.Stream, func(*nats.Msg) {
+	sub, err := s.js.Conn().Subscribe("$JS.EVENT.ADVISORY.STREAM.*."+s.cfg.Stream, func(*nats.Msg) {
 		select {
 		case updates <- struct{}{}:
 		default:
