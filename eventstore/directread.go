@@ -67,7 +67,9 @@ func readDirect(ctx context.Context, js jetstream.JetStream, stream string, unti
 			return err
 		}
 		if len(batch) == 0 {
-			return fmt.Errorf("eventstore: direct get from %d returned nothing before the last sequence %d", next, until)
+			// Nothing from next to until, though the stream goes on
+			// (callers read up to a sequence it has reached).
+			return &MissingError{From: Seq(next), To: until}
 		}
 		for _, m := range batch {
 			if err := fn(m); err != nil {

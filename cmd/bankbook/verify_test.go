@@ -723,4 +723,11 @@ func TestAuditVerifyNamesACommitMissingFromInsideTheLog(t *testing.T) {
 	if out, err = cli(t, "audit", "digest", url, auditor, "--at", fmt.Sprint(gap-1)); err != nil {
 		t.Fatalf("digest before the gap: %v: %s", err, out)
 	}
+	// A digest kept at the missing sequence itself: the stream has none
+	// there, a finding, not a run that could not be made.
+	out, err = cli(t, "audit", "digest", url, auditor, "--json", "--check", fmt.Sprintf("%d:%s", gap, strings.Repeat("ab", 32)))
+	d = digestResult{}
+	if exitCode(err) != exitFailed || json.Unmarshal([]byte(out), &d) != nil || d.Missing == nil || d.Missing.From != uint64(gap) || d.Match != nil && *d.Match {
+		t.Fatalf("check at the missing sequence: exit %d (%v): %s", exitCode(err), err, out)
+	}
 }
