@@ -21,7 +21,8 @@ import (
 // Ensure returns the stream named by want.Name: created with want if it
 // does not exist, updated to want if one of the fields want sets differs,
 // and left alone otherwise. Fields want leaves at their zero value are the
-// server's to choose and never compared.
+// server's to choose and never compared. Per-message TTLs, once allowed,
+// stay allowed (the server refuses to turn them off).
 func Ensure(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) (jetstream.Stream, error) {
 	stream, err := js.Stream(ctx, want.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -30,9 +31,14 @@ func Ensure(ctx context.Context, js jetstream.JetStream, want jetstream.StreamCo
 	if err != nil {
 		return nil, err
 	}
-	if Covers(stream.CachedInfo().Config, want) {
+	have := stream.CachedInfo().Config
+	if Covers(have, want) {
 		return stream, nil
 	}
+	// The server never turns per-message TTLs off once allowed, and
+	// refuses a whole update that asks to: what else differs is updated,
+	// and the caller sees the TTLs in the stream's configuration.
+	want.AllowMsgTTL = want.AllowMsgTTL || have.AllowMsgTTL
 	return js.UpdateStream(ctx, want)
 }
 

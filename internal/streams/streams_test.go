@@ -62,4 +62,19 @@ func TestEnsureUpdatesOnlyWhatChanged(t *testing.T) {
 	if got := s.CachedInfo().Config.MaxAge; got != 2*time.Hour {
 		t.Fatalf("max age %s, want 2h", got)
 	}
+
+	// Per-message TTLs, once allowed, the server never turns off: an
+	// update that asked would fail as a whole.
+	ttl := cfg
+	ttl.AllowMsgTTL = true
+	if _, err := js.UpdateStream(ctx, ttl); err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxAge = 3 * time.Hour
+	if s, err = streams.Ensure(ctx, js, cfg); err != nil {
+		t.Fatalf("a stream that allows per-message TTLs: %v", err)
+	}
+	if got := s.CachedInfo().Config; got.MaxAge != 3*time.Hour || !got.AllowMsgTTL {
+		t.Fatalf("max age %s, TTLs allowed %v; want 3h, and still allowed", got.MaxAge, got.AllowMsgTTL)
+	}
 }
