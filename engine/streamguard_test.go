@@ -201,3 +201,71 @@ func TestADeletedEventStreamMakesTheEngineNotReady(t *testing.T) {
 		t.Fatal("the engine created the event stream again")
 	}
 }
+
+// Per-message TTLs, once allowed on the event stream, the server never
+// turns off: an engine still starts on it, putting back what else was
+// changed while it was down (the update it sends leaves the TTLs), and its
+// event-stream part says not ready.
+func TestAnEngineStartsOnAnEventStreamThatAllowsTTLs(t *testing.T) {
+	cfg := testConfig(t)
+	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, seed := e.Events.Config().Stream, e.SeedFile(auth.Engine)
+	ctx := context.Background()
+	if err := e.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The server alone, the engine down: TTLs allowed, and a limit per
+	// subject.
+	srv, err := engine.StartEmbedded(cfg, "", zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := srv.ConnectAs(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := s.CachedInfo().Config
+	sc.AllowMsgTTL, sc.MaxMsgsPerSubject = true, 5
+	if _, err := js.UpdateStream(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	srv.Shutdown()
+
+	if e, err = engine.Start(ctx, cfg, zerolog.Nop()); err != nil {
+		t.Fatalf("start on a stream that allows TTLs: %v", err)
+	}
+	defer func() { _ = e.Stop(context.Background()) }()
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		st, _ := e.Parts.Status("event-stream")
+		if st.OK() || !strings.Contains(st.Detail, "which the server does not undo") {
+			return fmt.Errorf("event-stream ready %v: %s", st.OK(), st.Detail)
+		}
+		return nil
+	})
+	nc, err = nats.Connect(e.ClientURL(), testenv.NKey(t, seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = js.Stream(ctx, stream); err != nil {
+		t.Fatal(err)
+	}
+	if info := s.CachedInfo(); info.Config.MaxMsgsPerSubject != -1 {
+		t.Fatalf("max_msgs_per_subject %d after the start, want -1", info.Config.MaxMsgsPerSubject)
+	}
+}
