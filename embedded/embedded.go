@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -208,21 +209,20 @@ func (s *Server) DisconnectClient(id uint64) error {
 
 // StoreHealth returns nil while the server's JetStream is enabled and no
 // stream of any account has a write error; otherwise an error naming each
-// problem the server's health check found. A stream's file store that
-// failed a write (a disk error, no file descriptor left) refuses every
-// later write until the server restarts: nothing else says so, the
-// publishes that fail are not even answered.
+// problem. A stream's file store that failed a write (a disk error, no
+// file descriptor left) refuses every later write until the server
+// restarts: nothing else says so, the publishes that fail are not even
+// answered. Of what the server's health check finds, only those two count:
+// not the directory of a stream being deleted, or left by a deletion a
+// crash cut short (which the server skips), nor its check that it accepts
+// connections within a millisecond.
 func (s *Server) StoreHealth() error {
 	h := s.ns.Healthz(&server.HealthzOptions{Details: true})
-	if h.Status == "ok" && len(h.Errors) == 0 {
-		return nil
-	}
 	var errs []error
 	for _, e := range h.Errors {
-		errs = append(errs, errors.New(e.Error))
-	}
-	if len(errs) == 0 {
-		errs = append(errs, fmt.Errorf("jetstream %s: %s", h.Status, h.Error))
+		if e.Type == server.HealthzErrorJetStream || e.Type == server.HealthzErrorStream && strings.Contains(e.Error, "write error") {
+			errs = append(errs, errors.New(e.Error))
+		}
 	}
 	return errors.Join(errs...)
 }

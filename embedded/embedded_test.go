@@ -1,0 +1,70 @@
+package embedded_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/embedded"
+)
+
+func startServer(t *testing.T, dir string) *embedded.Server {
+	t.Helper()
+	authDir := filepath.Join(dir, "auth")
+	ids, err := auth.Identities(authDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := auth.Render(auth.Tenant{Users: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := embedded.Start(embedded.Config{StoreDir: filepath.Join(dir, "js"), Durability: embedded.Fast,
+		Accounts: conf, EngineSeed: auth.SeedFile(authDir, auth.Engine)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// The directory of a stream being deleted (renamed to ".NAME" until the
+// server has removed it), or one a crash left behind between the two steps
+// of a deletion (no meta.inf; the server skips it at start), is not a
+// store that refuses writes: StoreHealth says nothing of them, while a
+// stream's write error it names (engine's TestAStoreThatFailedAWrite...).
+func TestStoreHealthIgnoresWhatADeletionLeaves(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	srv.Shutdown()
+	streams := filepath.Join(dir, "js", "jetstream", auth.EngineAccount, "streams")
+	for _, d := range []string{"KV_gone", ".SCRATCH"} {
+		if err := os.MkdirAll(filepath.Join(streams, d, "msgs"), 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv = startServer(t, dir)
+	defer srv.Shutdown()
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OK", Subjects: []string{"bankbook.ok"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "bankbook.ok", []byte("x")); err != nil {
+		t.Fatalf("writes fail: %v", err)
+	}
+	if err := srv.StoreHealth(); err != nil {
+		t.Fatalf("writes work, yet StoreHealth: %v", err)
+	}
+}
