@@ -222,9 +222,14 @@ type PayoutLedger interface {
 	// PayoutsFinalIn returns the payouts settled or failed from from to to,
 	// both inclusive.
 	PayoutsFinalIn(from, to time.Time) ([]api.PayoutView, error)
-	// EarlierPayoutRuns returns what the payouts runs recorded so far
-	// compared: which of ids they named, and their periods.
-	EarlierPayoutRuns(ids []string) (domain.EarlierPayoutRuns, error)
+	// PayoutsFinalRecordedAfter returns the payouts whose result a commit
+	// after sequence after recorded.
+	PayoutsFinalRecordedAfter(after eventstore.Seq) ([]api.PayoutView, error)
+	// PayoutRunCovers and PayoutsNamed return what the payouts runs
+	// recorded so far compared: their periods, and which of ids they
+	// named.
+	PayoutRunCovers() ([]domain.PayoutRunCover, error)
+	PayoutsNamed(ids []string) (map[string]bool, error)
 	CarriedLedger
 }
 
@@ -282,10 +287,30 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 			}
 		}
 	}
+	if in.Earlier.Covers, err = ledger.PayoutRunCovers(); err != nil {
+		return api.ReconcileReply{}, fmt.Errorf("read what earlier payouts runs compared: %w", err)
+	}
+	// The payouts of the period, and those before it that no earlier run
+	// read (domain.EarlierPayoutRuns.unread).
 	period := domain.ReportPeriod(req.Lines)
 	final, err := ledger.PayoutsFinalIn(period.From, period.To.Add(domain.ReconcileTimingWindow))
 	if err != nil {
 		return api.ReconcileReply{}, fmt.Errorf("read payouts of the period: %w", err)
+	}
+	if len(in.Earlier.Covers) > 0 {
+		_, to, lastRead := in.Earlier.Span()
+		late, err := ledger.PayoutsFinalRecordedAfter(eventstore.Seq(lastRead))
+		if err != nil {
+			return api.ReconcileReply{}, fmt.Errorf("read payouts recorded since the last run: %w", err)
+		}
+		final = append(final, late...)
+		if gapFrom := to.Add(domain.ReconcileTimingWindow); gapFrom.Before(period.From) {
+			gap, err := ledger.PayoutsFinalIn(gapFrom, period.From)
+			if err != nil {
+				return api.ReconcileReply{}, fmt.Errorf("read payouts between the last period and this one: %w", err)
+			}
+			final = append(final, gap...)
+		}
 	}
 	ids = ids[:0]
 	for _, v := range final {
@@ -294,7 +319,7 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 		}
 		ids = append(ids, v.PayoutID)
 	}
-	if in.Earlier, err = ledger.EarlierPayoutRuns(ids); err != nil {
+	if in.Earlier.Named, err = ledger.PayoutsNamed(ids); err != nil {
 		return api.ReconcileReply{}, fmt.Errorf("read what earlier payouts runs compared: %w", err)
 	}
 	run := domain.ReconcilePayouts(in)

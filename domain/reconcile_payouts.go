@@ -57,6 +57,35 @@ type PayoutRunCover struct {
 	AsOfSeq uint64           `json:"as_of_seq"`
 }
 
+// Span returns the earliest start and the latest end of the earlier runs'
+// periods, and the latest sequence one read the recorded payouts as of
+// (all zero: no run yet).
+func (e EarlierPayoutRuns) Span() (from, to time.Time, lastRead uint64) {
+	for i, c := range e.Covers {
+		if i == 0 || c.From.Before(from) {
+			from = c.From
+		}
+		if i == 0 || c.To.After(to) {
+			to = c.To
+		}
+		lastRead = max(lastRead, c.AsOfSeq)
+	}
+	return from, to, lastRead
+}
+
+// unread reports whether p, dated before a period that begins at start,
+// is one no earlier run read although the runs cover its time: recorded
+// after the latest of them read (dated from the earliest one's start), or
+// dated between the latest end they compared and start. The runs are taken
+// to come in the order of their periods, as statements do.
+func (e EarlierPayoutRuns) unread(p RecordedPayout, start time.Time) bool {
+	if len(e.Covers) == 0 || !p.FinalAt.Before(start) {
+		return false
+	}
+	from, to, lastRead := e.Span()
+	return (!p.FinalAt.Before(from) && p.FinalSeq > lastRead) || p.FinalAt.After(to.Add(ReconcileTimingWindow))
+}
+
 // compared reports whether an earlier run compared p.
 func (e EarlierPayoutRuns) compared(p RecordedPayout) bool {
 	if e.Named[p.PayoutID] {
@@ -89,7 +118,11 @@ type PayoutReconcileInput struct {
 	// the recorded payouts of the period: a payout the provider reported
 	// on an earlier report, whose result the engine recorded only within
 	// this report's period (once it learnt it), is not missing from this
-	// one; nor is one an earlier run found missing already.
+	// one; nor is one an earlier run found missing already. Recorded must
+	// also hold the payouts they did not read before this period began
+	// (EarlierPayoutRuns.unread: recorded after the latest run read, or
+	// dated between the latest period compared and this one), which this
+	// run compares.
 	Earlier       EarlierPayoutRuns
 	LedgerAsOfSeq uint64
 	Now           time.Time
@@ -125,7 +158,8 @@ func ReportPeriod(lines []PayoutReportLine) ReconcilePeriod {
 //   - amount_mismatch: another status, amount or (settled) fee;
 //   - matched: the same status and amount, and for a settlement the fee;
 //   - missing_at_bank (at the provider): recorded settled or failed in the
-//     period, not on the report, nor compared by an earlier run (Earlier).
+//     period, or before it but unread by the earlier runs, not on the
+//     report, nor compared by an earlier run (Earlier).
 func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 	period := ReportPeriod(in.Lines)
 	byID := map[string]RecordedPayout{}
@@ -217,12 +251,19 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 	})
 	for _, p := range recorded {
 		if done[p.PayoutID] || p.FinalAt.IsZero() || len(in.Lines) == 0 ||
-			p.FinalAt.Before(period.From) || p.FinalAt.After(period.To.Add(ReconcileTimingWindow)) || in.Earlier.compared(p) {
+			p.FinalAt.After(period.To.Add(ReconcileTimingWindow)) || in.Earlier.compared(p) {
+			continue
+		}
+		before := p.FinalAt.Before(period.From)
+		if before && !in.Earlier.unread(p, period.From) {
 			continue
 		}
 		done[p.PayoutID] = true
 		it := ReconcileItem{PayoutID: p.PayoutID, LedgerAmount: p.Amount, LedgerFee: p.Fee, LedgerStatus: string(p.Status), At: p.FinalAt.UTC()}
-		if nearEnd(p.FinalAt) {
+		switch {
+		case before:
+			it.Note = "recorded before the report's period, where no earlier report's run read it: not on this report either"
+		case nearEnd(p.FinalAt):
 			it.Note = fmt.Sprintf("recorded within %s of the end of the report's period (%s): carried to the next run", ReconcileTimingWindow, FormatTime(period.To))
 			items.TimingDifference = append(items.TimingDifference, it)
 			continue

@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +110,12 @@ func TestReconcilePayoutsLeavesWhatAnEarlierRunCompared(t *testing.T) {
 			rec("po-after-the-window", earlierEnd.Add(domain.ReconcileTimingWindow+time.Second), 45),
 			// between two earlier periods
 			rec("po-in-a-gap", t0.Add(2*time.Hour), 80),
+			// before this period, in an earlier run's: read by it, or
+			// recorded after the latest run read
+			rec("po-before-read", t0.Add(-time.Minute), 30),
+			rec("po-before-recorded-late", t0.Add(-time.Minute), 96),
+			// before every earlier period, recorded late
+			rec("po-before-every-report", t0.Add(-48*time.Hour), 97),
 		},
 		Earlier: domain.EarlierPayoutRuns{
 			Named: map[string]bool{"po-named-earlier": true},
@@ -119,7 +126,7 @@ func TestReconcilePayoutsLeavesWhatAnEarlierRunCompared(t *testing.T) {
 		},
 	}
 	got := domain.ReconcilePayouts(in)
-	want := []string{"po-recorded-after-the-run", "po-after-the-window", "po-in-a-gap"}
+	want := []string{"po-before-recorded-late", "po-recorded-after-the-run", "po-after-the-window", "po-in-a-gap"}
 	if m, missing := payoutRefs(got.Matched), payoutRefs(got.MissingAtBank); !slices.Equal(m, []string{"po-new", "po-late"}) || !slices.Equal(missing, want) {
 		t.Fatalf("matched %v, missing at the provider %v; want po-new and po-late, and %v", m, missing, want)
 	}
@@ -191,5 +198,34 @@ func TestReconcilePayoutsSettlesCarriedTimingDifferences(t *testing.T) {
 	got = domain.ReconcilePayouts(in)
 	if r, want := payoutRefs(got.TimingDifference), []string{"po-reported-still-requested", "po-settled-never-reported", "po-settled-reported-now"}; !slices.Equal(r, want) {
 		t.Errorf("carried again = %v, want %v", r, want)
+	}
+}
+
+// Given earlier payouts runs whose periods end well before this report's,
+// when it is reconciled, then the payouts recorded in between, and those
+// recorded after the last run read, dated in its period, are compared too:
+// the runs come in the order of their periods, and no other run would.
+func TestReconcilePayoutsComparesWhatFellBetweenReports(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	rec := func(id string, at time.Time, seq uint64) domain.RecordedPayout {
+		return domain.RecordedPayout{PayoutID: id, Status: domain.PayoutSettledStatus, Amount: 1000, Fee: 500, FinalAt: at, FinalSeq: seq}
+	}
+	in := domain.PayoutReconcileInput{
+		Lines: []domain.PayoutReportLine{{PayoutID: "po-on-it", Status: "settled", Amount: 1000, Fee: 500, SettledAt: t0}},
+		Recorded: []domain.RecordedPayout{
+			rec("po-on-it", t0, 70),
+			rec("po-read", t0.Add(-24*time.Hour+2*time.Minute), 40),
+			rec("po-recorded-after-the-read", t0.Add(-24*time.Hour+2*time.Minute), 60),
+			rec("po-between", t0.Add(-12*time.Hour), 45),
+		},
+		Earlier: domain.EarlierPayoutRuns{Covers: []domain.PayoutRunCover{{From: t0.Add(-48 * time.Hour), To: t0.Add(-24 * time.Hour), AsOfSeq: 50}}},
+	}
+	got := domain.ReconcilePayouts(in)
+	want := []string{"po-recorded-after-the-read", "po-between"}
+	if missing := payoutRefs(got.MissingAtBank); !slices.Equal(payoutRefs(got.Matched), []string{"po-on-it"}) || !slices.Equal(missing, want) {
+		t.Fatalf("matched %v, missing at the provider %v; want po-on-it, and %v", payoutRefs(got.Matched), missing, want)
+	}
+	if n := got.MissingAtBank[0].Note; !strings.Contains(n, "before the report's period") {
+		t.Errorf("note %q", n)
 	}
 }

@@ -63,7 +63,7 @@ type Projection struct {
 //	notifications 1    notifications, notifications_by_status,
 //	                   notifications_by_recipient, notification_counts
 //	deposit_index 2    deposits_by_account, deposits_by_txn, deposits_by_seq
-//	payout_index 1     payouts_by_final
+//	payout_index 2     payouts_by_final, payouts_final_by_seq
 //	reconciliations 1  reconcile_runs
 //	series    1        series_state, series_open, series_open_by_since,
 //	                   series_points
@@ -89,7 +89,7 @@ func DefaultProjections() []Projection {
 			string(bucketNotifications), string(bucketNotificationIndex), string(bucketNotificationRecipients), string(bucketNotificationCounts),
 		}, Apply: applyNotifications},
 		{Name: "deposit_index", Version: 2, Buckets: []string{string(bucketDepositsByAccount), string(bucketDepositsByTxn), string(bucketDepositsBySeq)}, Apply: applyDepositIndex},
-		{Name: "payout_index", Version: 1, Buckets: []string{string(bucketPayoutsByFinal)}, Apply: applyPayoutIndex},
+		{Name: "payout_index", Version: 2, Buckets: []string{string(bucketPayoutsByFinal), string(bucketPayoutsFinalBySeq)}, Apply: applyPayoutIndex},
 		{Name: "reconciliations", Version: 1, Buckets: []string{string(bucketReconcileRuns)}, Apply: applyReconciliations},
 		{Name: "series", Version: 1, Buckets: []string{
 			string(bucketSeriesState), string(bucketSeriesOpen), string(bucketSeriesOpenBySince), string(bucketSeriesPoints),

@@ -162,33 +162,42 @@ func putPayoutsCompared(covers, named *bbolt.Bucket, e domain.ReconciliationComp
 	return nil
 }
 
-// EarlierPayoutRuns returns what the payouts runs recorded so far compared
-// (domain.EarlierPayoutRuns): which of ids they named, and every run's
-// period.
-func (s *Store) EarlierPayoutRuns(ids []string) (domain.EarlierPayoutRuns, error) {
-	out := domain.EarlierPayoutRuns{Named: map[string]bool{}}
+// PayoutRunCovers returns what each payouts run recorded so far compared
+// of the recorded payouts (domain.EarlierPayoutRuns.Covers).
+func (s *Store) PayoutRunCovers() ([]domain.PayoutRunCover, error) {
+	var out []domain.PayoutRunCover
 	err := s.view(func(tx *bbolt.Tx) error {
 		covers, err := queryBucket(tx, bucketPayoutRunCovers)
 		if err != nil {
 			return err
-		}
-		named, err := queryBucket(tx, bucketPayoutsNamed)
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if named.Get([]byte(id)) != nil {
-				out.Named[id] = true
-			}
 		}
 		return covers.ForEach(func(_, raw []byte) error {
 			var c domain.PayoutRunCover
 			if err := json.Unmarshal(raw, &c); err != nil {
 				return err
 			}
-			out.Covers = append(out.Covers, c)
+			out = append(out, c)
 			return nil
 		})
+	})
+	return out, err
+}
+
+// PayoutsNamed returns which of ids a payouts run recorded so far named,
+// in any category (domain.EarlierPayoutRuns.Named).
+func (s *Store) PayoutsNamed(ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := s.view(func(tx *bbolt.Tx) error {
+		named, err := queryBucket(tx, bucketPayoutsNamed)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if named.Get([]byte(id)) != nil {
+				out[id] = true
+			}
+		}
+		return nil
 	})
 	return out, err
 }

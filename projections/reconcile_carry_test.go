@@ -141,12 +141,16 @@ func TestPayoutsRunsRecordWhatTheyCompared(t *testing.T) {
 	run("rec_1", "", hour(1), hour(2), 3, 40, domain.ReconcileItems{Matched: po("po-a"), MissingInLedger: po("po-b")})
 	run("rec_2", "rec_1", hour(3), hour(5), 2, 90, domain.ReconcileItems{MissingAtBank: po("po-c"), TimingDifference: po("po-d")})
 	run("rec_3", "rec_2", time.Time{}, time.Time{}, 0, 95, domain.ReconcileItems{})
-	got, err := st.EarlierPayoutRuns([]string{"po-a", "po-b", "po-c", "po-d", "po-e"})
+	covers, err := st.PayoutRunCovers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.PayoutsNamed([]string{"po-a", "po-b", "po-c", "po-d", "po-e"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var named []string
-	for id := range got.Named {
+	for id := range got {
 		named = append(named, id)
 	}
 	slices.Sort(named)
@@ -154,9 +158,9 @@ func TestPayoutsRunsRecordWhatTheyCompared(t *testing.T) {
 		{RunID: "rec_1", From: hour(1), To: hour(2), AsOfSeq: 40},
 		{RunID: "rec_2", From: hour(3), To: hour(5), AsOfSeq: 90},
 	}
-	if !slices.Equal(named, []string{"po-a", "po-b", "po-c", "po-d"}) || !slices.EqualFunc(got.Covers, want, func(a, b domain.PayoutRunCover) bool {
+	if !slices.Equal(named, []string{"po-a", "po-b", "po-c", "po-d"}) || !slices.EqualFunc(covers, want, func(a, b domain.PayoutRunCover) bool {
 		return a.RunID == b.RunID && a.From.Equal(b.From) && a.To.Equal(b.To) && a.AsOfSeq == b.AsOfSeq
 	}) {
-		t.Fatalf("named %v, covers %+v; want po-a to po-d, and %+v", named, got.Covers, want)
+		t.Fatalf("named %v, covers %+v; want po-a to po-d, and %+v", named, covers, want)
 	}
 }

@@ -42,7 +42,7 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 			"NotificationView": "attempts created_at kind last_error message notification_id recipient retry_at sent_at seq source_event_id status",
 		}},
 		"deposit_index": {2, map[string]string{"RecordedDeposit": "account_number amount bank_txn_id deposit_id deposited_at recorded_at"}}, // 2: deposits_by_seq
-		"payout_index":  {1, map[string]string{}},                                                                                           // payout_id as raw bytes
+		"payout_index":  {2, map[string]string{}},                                                                                           // payout_id as raw bytes; 2: indexed by seq too
 		"reconciliations": {1, map[string]string{
 			"ReconcileRunSummary": "completed_at counts file_sha256 findings kind lines run_id seq",
 		}},

@@ -414,6 +414,46 @@ func TestReconcilePayoutsComparesAPayoutRecordedAfterTheLastRun(t *testing.T) {
 	}
 }
 
+// Given a payouts run, when a payout settles after the run read, dated in
+// its window, and the next report begins after that payout's time, then
+// the next run compares it still (no run read it): not on that report, it
+// is missing at the provider.
+func TestReconcilePayoutsComparesAPayoutRecordedAfterTheLastRunRead(t *testing.T) {
+	e, bk := moneyEngine(t)
+	fund(t, e, bk, "u-p", "김민수", 30000)
+	first := e.withdraw(t, "u-p", 5000, payee)
+	e.waitPayouts(t, "settled", first)
+	v, _ := e.payout(t, first)
+	at, err := time.Parse(time.RFC3339Nano, v.UpdatedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(n byte, lines ...api.PayoutReportLine) api.ReconcileReply {
+		t.Helper()
+		rep, _, err := client.Do(ctxT(t), e.c, api.ReconcilePayouts, api.ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(append(make([]byte, 31), n)), Lines: lines}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	run(1, api.PayoutReportLine{PayoutID: first, Status: v.Status, Amount: v.Amount, Fee: v.Fee, SettledAt: at})
+	late := e.withdraw(t, "u-p", 6000, payee)
+	e.waitPayouts(t, "settled", late)
+	lv, _ := e.payout(t, late)
+	lat, err := time.Parse(time.RFC3339Nano, lv.UpdatedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lat.After(at.Add(domain.ReconcileTimingWindow)) {
+		t.Skip("the second payout settled more than the timing window after the first; the machine is too slow for this scene")
+	}
+	two := run(2, api.PayoutReportLine{PayoutID: "po-other-1", Status: "settled", Amount: 100, SettledAt: lat.Add(time.Second)},
+		api.PayoutReportLine{PayoutID: "po-other-2", Status: "settled", Amount: 100, SettledAt: lat.Add(2 * time.Second)})
+	if got := itemPayoutIDs(two.MissingAtBank); !slices.Equal(got, []string{late}) {
+		t.Fatalf("second run: missing at the provider %v, want %s (settled after the first run read, before this report's period)", got, late)
+	}
+}
+
 func itemPayoutIDs(items []api.ReconcileItem) []string {
 	out := []string{}
 	for _, it := range items {
