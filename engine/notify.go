@@ -52,6 +52,20 @@ const notifyHandlerTimeout = 30 * time.Second
 // of a dispatcher that died (the loop signals progress every third of it).
 const notifyAckWait = 10 * time.Second
 
+// warnOtherLimit logs a warning when the shared limiter's key was last
+// written by an instance with another limit: each instance spaces its own
+// reservations by its own rate, so a faster one raises the rate every
+// instance shares, without an error anywhere.
+func (e *Engine) warnOtherLimit(ctx context.Context, cfg Config) {
+	st, err := e.Limiter.State(ctx)
+	if err != nil || st.Revision == 0 || st.RatePerS == cfg.NotifyRate && st.Burst == cfg.NotifyBurst {
+		return // unavailable now: the notify part says so once it asks
+	}
+	e.log.Warn().Float64("notify_rate", cfg.NotifyRate).Int("notify_burst", cfg.NotifyBurst).
+		Float64("shared_rate", st.RatePerS).Int("shared_burst", st.Burst).
+		Msg("another instance last wrote the shared notification limit with another --notify-rate or --notify-burst: give every instance the same, or the faster one raises the rate they share")
+}
+
 // chatSimToken is the API token of the in-process fake chat provider.
 const chatSimToken = "sim"
 
@@ -65,6 +79,7 @@ func (e *Engine) startNotifications(ctx context.Context, cfg Config, js jetstrea
 	if e.Limiter, err = limits.Limiter(notifyScope, ratelimit.Limit{Rate: cfg.NotifyRate, Burst: cfg.NotifyBurst, Margin: notifyMargin}); err != nil {
 		return nil, err
 	}
+	e.warnOtherLimit(ctx, cfg)
 	provider, err := e.chatProvider(cfg)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,94 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/ratelimit"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Each instance spaces its reservations by its own --notify-rate, so one
+// with a higher rate raises the rate every instance shares: an engine that
+// starts with another limit than the shared key's last writer says so.
+func TestAnEngineWithAnotherNotifyRateWarns(t *testing.T) {
+	cfg := testConfig(t)
+	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another instance, at 5 per second, reserves a slot.
+	nc, err := nats.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Engine)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	limits, err := ratelimit.Open(ctx, js, ratelimit.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := limits.Limiter("chat", ratelimit.Limit{Rate: 5, Burst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Reserve(ctx, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	if err := e.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	start := func(rate float64) string {
+		t.Helper()
+		var logs syncBuffer
+		c := cfg
+		c.NotifyRate = rate
+		e, err := engine.Start(ctx, c, zerolog.New(&logs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return logs.String()
+	}
+	const warning = "another instance last wrote the shared notification limit"
+	if logs := start(20); !strings.Contains(logs, warning) || !strings.Contains(logs, `"shared_rate":5`) {
+		t.Fatalf("no warning at rate 20 against the key's 5:\n%s", logs)
+	}
+	if logs := start(5); strings.Contains(logs, warning) {
+		t.Fatalf("a warning at the same rate:\n%s", logs)
+	}
+}
