@@ -8,13 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/engine"
-	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/ratelimit"
 )
 
@@ -45,14 +41,7 @@ func TestAnEngineWithAnotherNotifyRateWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another instance, at 5 per second, reserves a slot.
-	nc, err := nats.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Engine)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := engineJS(t, e)
 	ctx := context.Background()
 	limits, err := ratelimit.Open(ctx, js, ratelimit.Config{})
 	if err != nil {

@@ -12,11 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
@@ -33,13 +31,7 @@ func TestAStoreThatFailedAWriteMakesTheEngineNotReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = e.Stop(context.Background()) }()
-	part := func(e *engine.Engine) (bool, string) {
-		st, ok := e.Parts.Status("jetstream")
-		if !ok {
-			t.Fatal("no jetstream part")
-		}
-		return st.OK(), st.Detail
-	}
+	part := func(e *engine.Engine) (bool, string) { return partReady(t, e, "jetstream") }
 	readyz := func(e *engine.Engine) (int, string) {
 		resp, err := http.Get("http://" + e.HTTPAddr().String() + "/readyz")
 		if err != nil {
@@ -62,15 +54,7 @@ func TestAStoreThatFailedAWriteMakesTheEngineNotReady(t *testing.T) {
 	}
 	testenv.CheckFor(t, 20*time.Second, healthy(e))
 
-	nc, err := nats.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Engine)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := engineJS(t, e)
 	ctx := context.Background()
 	// A small stream (32 kB blocks), so that a few publishes need a new
 	// block file.

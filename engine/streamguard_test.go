@@ -46,15 +46,7 @@ func TestTheEngineKeepsTheEventStreamFromDroppingCommits(t *testing.T) {
 	for i := range 3 {
 		orders = append(orders, submit(i))
 	}
-	nc, err := nats.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Engine)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := engineJS(t, e)
 	ctx := context.Background()
 	stream := e.Events.Config().Stream
 	settings := func() (jetstream.StreamConfig, jetstream.StreamState) {
@@ -65,13 +57,7 @@ func TestTheEngineKeepsTheEventStreamFromDroppingCommits(t *testing.T) {
 		}
 		return s.CachedInfo().Config, s.CachedInfo().State
 	}
-	ready := func() (bool, string) {
-		st, ok := e.Parts.Status("event-stream")
-		if !ok {
-			t.Fatal("no event-stream part")
-		}
-		return st.OK(), st.Detail
-	}
+	ready := func() (bool, string) { return partReady(t, e, "event-stream") }
 	testenv.CheckFor(t, 10*time.Second, func() error {
 		if ok, why := ready(); !ok {
 			return fmt.Errorf("event-stream not ready: %s", why)
@@ -164,28 +150,14 @@ func TestADeletedEventStreamMakesTheEngineNotReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = e.Stop(context.Background()) }()
-	ready := func() (bool, string) {
-		st, ok := e.Parts.Status("event-stream")
-		if !ok {
-			t.Fatal("no event-stream part")
-		}
-		return st.OK(), st.Detail
-	}
+	ready := func() (bool, string) { return partReady(t, e, "event-stream") }
 	testenv.CheckFor(t, 10*time.Second, func() error {
 		if ok, why := ready(); !ok {
 			return fmt.Errorf("event-stream not ready: %s", why)
 		}
 		return nil
 	})
-	nc, err := nats.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Engine)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := engineJS(t, e)
 	stream := e.Events.Config().Stream
 	if err := js.DeleteStream(context.Background(), stream); err != nil {
 		t.Fatal(err)

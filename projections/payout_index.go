@@ -45,40 +45,26 @@ func applyPayoutIndex(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore
 // by a commit after sequence after, in that order, as
 // bankbook.q.payout.get shows them.
 func (s *Store) PayoutsFinalRecordedAfter(after eventstore.Seq) ([]PayoutView, error) {
-	out := []PayoutView{}
-	err := s.view(func(tx *bbolt.Tx) error {
-		idx, err := queryBucket(tx, bucketPayoutsFinalBySeq)
-		if err != nil {
-			return err
-		}
-		payouts, err := queryBucket(tx, bucketPayouts)
-		if err != nil {
-			return err
-		}
-		c := idx.Cursor()
-		for k, id := c.Seek(binary.BigEndian.AppendUint64(nil, uint64(after)+1)); k != nil; k, id = c.Next() {
-			raw := payouts.Get(id)
-			if raw == nil {
-				continue // the payouts projection has not applied it yet
-			}
-			var v PayoutView
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return err
-			}
-			out = append(out, v)
-		}
-		return nil
-	})
-	return out, err
+	start := binary.BigEndian.AppendUint64(nil, uint64(after)+1)
+	return s.indexedPayouts(bucketPayoutsFinalBySeq, start, func([]byte) bool { return true })
 }
 
 // PayoutsFinalIn returns the payouts settled or failed from from to to,
 // both inclusive, in that order, as bankbook.q.payout.get shows them.
 func (s *Store) PayoutsFinalIn(from, to time.Time) ([]PayoutView, error) {
-	start, last := []byte(domain.FormatTime(from)), domain.FormatTime(to)
+	last := domain.FormatTime(to)
+	return s.indexedPayouts(bucketPayoutsByFinal, []byte(domain.FormatTime(from)), func(k []byte) bool {
+		at, _, _ := bytes.Cut(k, []byte{0})
+		return string(at) <= last
+	})
+}
+
+// indexedPayouts returns the payouts an index of payout_index names (its
+// values are payout IDs), from key start on while within(key).
+func (s *Store) indexedPayouts(index, start []byte, within func(k []byte) bool) ([]PayoutView, error) {
 	out := []PayoutView{}
 	err := s.view(func(tx *bbolt.Tx) error {
-		idx, err := queryBucket(tx, bucketPayoutsByFinal)
+		idx, err := queryBucket(tx, index)
 		if err != nil {
 			return err
 		}
@@ -87,10 +73,7 @@ func (s *Store) PayoutsFinalIn(from, to time.Time) ([]PayoutView, error) {
 			return err
 		}
 		c := idx.Cursor()
-		for k, id := c.Seek(start); k != nil; k, id = c.Next() {
-			if at, _, _ := bytes.Cut(k, []byte{0}); string(at) > last {
-				break
-			}
+		for k, id := c.Seek(start); k != nil && within(k); k, id = c.Next() {
 			raw := payouts.Get(id)
 			if raw == nil {
 				continue // the payouts projection has not applied it yet

@@ -364,21 +364,26 @@ func TestReconcilePayoutsTwice(t *testing.T) {
 	}
 }
 
-// Given a payouts run, when a payout settles after it, within its period
-// or just after, then the next report, which leaves the payout out, still
-// compares it: no run before compared it. The payouts the first run
-// compared are not compared again.
-func TestReconcilePayoutsComparesAPayoutRecordedAfterTheLastRun(t *testing.T) {
+// lateScene settles a payout, reconciles a report holding it (run 1), then
+// settles another, recorded after that run read the payouts and, unless
+// the machine is too slow, dated within 5 minutes of the first. It returns
+// both payouts' IDs and times, and run, which reconciles report n.
+func lateScene(t *testing.T) (first, late string, at, lat time.Time, run func(n byte, lines ...api.PayoutReportLine) api.ReconcileReply) {
+	t.Helper()
 	e, bk := moneyEngine(t)
 	fund(t, e, bk, "u-p", "김민수", 30000)
-	first := e.withdraw(t, "u-p", 5000, payee)
-	e.waitPayouts(t, "settled", first)
-	v, _ := e.payout(t, first)
-	at, err := time.Parse(time.RFC3339Nano, v.UpdatedAt)
-	if err != nil {
-		t.Fatal(err)
+	settle := func(amount int64) (api.PayoutView, time.Time) {
+		t.Helper()
+		id := e.withdraw(t, "u-p", amount, payee)
+		e.waitPayouts(t, "settled", id)
+		v, _ := e.payout(t, id)
+		at, err := time.Parse(time.RFC3339Nano, v.UpdatedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, at
 	}
-	run := func(n byte, lines ...api.PayoutReportLine) api.ReconcileReply {
+	run = func(n byte, lines ...api.PayoutReportLine) api.ReconcileReply {
 		t.Helper()
 		rep, _, err := client.Do(ctxT(t), e.c, api.ReconcilePayouts, api.ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(append(make([]byte, 31), n)), Lines: lines}, nil)
 		if err != nil {
@@ -386,21 +391,24 @@ func TestReconcilePayoutsComparesAPayoutRecordedAfterTheLastRun(t *testing.T) {
 		}
 		return rep
 	}
-	one := run(1, api.PayoutReportLine{PayoutID: first, Status: v.Status, Amount: v.Amount, Fee: v.Fee, SettledAt: at})
-	if ids := itemPayoutIDs(one.Matched); !slices.Equal(ids, []string{first}) {
+	v, at := settle(5000)
+	one := run(1, api.PayoutReportLine{PayoutID: v.PayoutID, Status: v.Status, Amount: v.Amount, Fee: v.Fee, SettledAt: at})
+	if ids := itemPayoutIDs(one.Matched); !slices.Equal(ids, []string{v.PayoutID}) {
 		t.Fatalf("first run matched %v", ids)
 	}
-	// settled within five minutes of the first report's end, after it ran
-	late := e.withdraw(t, "u-p", 6000, payee)
-	e.waitPayouts(t, "settled", late)
-	lv, _ := e.payout(t, late)
-	lat, err := time.Parse(time.RFC3339Nano, lv.UpdatedAt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lv, lat := settle(6000)
 	if lat.After(at.Add(domain.ReconcileTimingWindow)) {
 		t.Skip("the second payout settled more than the timing window after the first; the machine is too slow for this scene")
 	}
+	return v.PayoutID, lv.PayoutID, at, lat, run
+}
+
+// Given a payouts run, when a payout settles after it, within its period
+// or just after, then the next report, which leaves the payout out, still
+// compares it: no run before compared it. The payouts the first run
+// compared are not compared again.
+func TestReconcilePayoutsComparesAPayoutRecordedAfterTheLastRun(t *testing.T) {
+	first, late, at, lat, run := lateScene(t)
 	// The next report covers both, naming neither.
 	two := run(2, api.PayoutReportLine{PayoutID: "po-other-1", Status: "settled", Amount: 100, SettledAt: at},
 		api.PayoutReportLine{PayoutID: "po-other-2", Status: "settled", Amount: 100, SettledAt: lat.Add(time.Millisecond)})
@@ -419,34 +427,7 @@ func TestReconcilePayoutsComparesAPayoutRecordedAfterTheLastRun(t *testing.T) {
 // the next run compares it still (no run read it): not on that report, it
 // is missing at the provider.
 func TestReconcilePayoutsComparesAPayoutRecordedAfterTheLastRunRead(t *testing.T) {
-	e, bk := moneyEngine(t)
-	fund(t, e, bk, "u-p", "김민수", 30000)
-	first := e.withdraw(t, "u-p", 5000, payee)
-	e.waitPayouts(t, "settled", first)
-	v, _ := e.payout(t, first)
-	at, err := time.Parse(time.RFC3339Nano, v.UpdatedAt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run := func(n byte, lines ...api.PayoutReportLine) api.ReconcileReply {
-		t.Helper()
-		rep, _, err := client.Do(ctxT(t), e.c, api.ReconcilePayouts, api.ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(append(make([]byte, 31), n)), Lines: lines}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rep
-	}
-	run(1, api.PayoutReportLine{PayoutID: first, Status: v.Status, Amount: v.Amount, Fee: v.Fee, SettledAt: at})
-	late := e.withdraw(t, "u-p", 6000, payee)
-	e.waitPayouts(t, "settled", late)
-	lv, _ := e.payout(t, late)
-	lat, err := time.Parse(time.RFC3339Nano, lv.UpdatedAt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if lat.After(at.Add(domain.ReconcileTimingWindow)) {
-		t.Skip("the second payout settled more than the timing window after the first; the machine is too slow for this scene")
-	}
+	_, late, _, lat, run := lateScene(t)
 	two := run(2, api.PayoutReportLine{PayoutID: "po-other-1", Status: "settled", Amount: 100, SettledAt: lat.Add(time.Second)},
 		api.PayoutReportLine{PayoutID: "po-other-2", Status: "settled", Amount: 100, SettledAt: lat.Add(2 * time.Second)})
 	if got := itemPayoutIDs(two.MissingAtBank); !slices.Equal(got, []string{late}) {

@@ -1,0 +1,38 @@
+package engine_test
+
+import (
+	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+// engineJS connects to e's server as the engine identity; the connection
+// closes when the test ends (or earlier, by the caller).
+func engineJS(t *testing.T, e *engine.Engine) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Engine)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// partReady returns whether e's part name is ready, and its detail.
+func partReady(t *testing.T, e *engine.Engine, name string) (bool, string) {
+	t.Helper()
+	st, ok := e.Parts.Status(name)
+	if !ok {
+		t.Fatalf("no %s part", name)
+	}
+	return st.OK(), st.Detail
+}
