@@ -1,6 +1,7 @@
 package idempotency
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -145,6 +146,50 @@ func (c Config) retry() transient.Policy {
 type Reply struct {
 	Status int    `json:"status"`
 	Body   []byte `json:"body"`
+}
+
+// storedReply is how a Reply is stored: a body of compact JSON (every
+// reply the engine sends) as it is, "json"; any other in base64, "body".
+// Base64 makes a body a third larger, and a record must fit in one NATS
+// message: a reply near that size (a large reconciliation run) could be
+// sent but not kept for its repeats.
+type storedReply struct {
+	Status int             `json:"status"`
+	JSON   json.RawMessage `json:"json,omitempty"`
+	Body   []byte          `json:"body,omitempty"`
+}
+
+// MarshalJSON stores r as storedReply.
+func (r Reply) MarshalJSON() ([]byte, error) {
+	out := storedReply{Status: r.Status}
+	if storedAsIs(r.Body) {
+		out.JSON = r.Body
+	} else {
+		out.Body = r.Body
+	}
+	return json.Marshal(out)
+}
+
+// storedAsIs reports whether json.Marshal keeps body, as a
+// json.RawMessage, byte for byte: compact JSON without the characters it
+// escapes (<, >, &, U+2028, U+2029), as the engine's replies are.
+func storedAsIs(body []byte) bool {
+	var compact bytes.Buffer
+	return json.Valid(body) && json.Compact(&compact, body) == nil && bytes.Equal(compact.Bytes(), body) &&
+		!bytes.ContainsAny(body, "<>&\u2028\u2029")
+}
+
+// UnmarshalJSON reads a storedReply.
+func (r *Reply) UnmarshalJSON(b []byte) error {
+	var in storedReply
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	r.Status, r.Body = in.Status, in.Body
+	if in.JSON != nil {
+		r.Body = []byte(in.JSON)
+	}
+	return nil
 }
 
 type state string
