@@ -26,6 +26,7 @@ const (
 	CheckNoEventSkipped   = "no_event_skipped"
 	CheckReadModels       = "read_models"
 	CheckDigest           = "digest"
+	CheckReconciliations  = "reconciliations"
 )
 
 // Options configure Verify. Reader is required; the zero value of every
@@ -217,7 +218,7 @@ func Verify(ctx context.Context, opts Options) (Report, error) {
 	}
 	f.finish(&rep)
 	rep.Checked.LastSeq = last
-	rep.Checked.Checks = []string{CheckTrialBalance, CheckBankTransactions, CheckWallets, CheckClearing, CheckChains, CheckAggregates, CheckNoEventSkipped}
+	rep.Checked.Checks = []string{CheckTrialBalance, CheckBankTransactions, CheckWallets, CheckClearing, CheckChains, CheckAggregates, CheckNoEventSkipped, CheckReconciliations}
 	if opts.Digest != nil {
 		rep.Checked.Checks = append(rep.Checked.Checks, CheckDigest)
 		dg.finish(last, &rep)

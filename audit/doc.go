@@ -57,6 +57,14 @@
 //     models' skipped-commit records, or by Options.SetAside). Such a
 //     commit is skipped by every projection, so nothing else checked here
 //     sees it either.
+//   - reconciliations: each reconciliation run's aggregate holds one
+//     event, its result (reconcile.completed), under the ID its kind and
+//     input file give (domain.NewReconciliationID), with counts its lists
+//     hold (every item unless it says it left some out, every timing
+//     difference always). It proves a run's recorded result was not
+//     replaced or added to later, nor its counts changed apart from its
+//     items; not that the comparison itself was right (run the file again
+//     on a replay for that).
 //   - read_models: the live read models' content hash (projections.Store.Hash)
 //     equals that of a fresh replay of the stream up to the live
 //     checkpoint: a corrupted file, a checkpoint moved back or forward, or

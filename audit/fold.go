@@ -59,6 +59,9 @@ type folder struct {
 
 	// chains: each aggregate's commits (without their events), in order
 	chains map[eventstore.Ref][]eventstore.Commit
+
+	// reconciliations: the seq of each run's result
+	runs map[string]eventstore.Seq
 }
 
 type walletState struct {
@@ -82,6 +85,7 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		resolved: map[domain.DepositID]domain.DepositResolved{}, failed: map[domain.PayoutID]bool{},
 		aggs:   map[eventstore.Ref]*aggState{},
 		chains: map[eventstore.Ref][]eventstore.Commit{},
+		runs:   map[string]eventstore.Seq{},
 	}
 }
 
@@ -159,6 +163,7 @@ func (f *folder) commit(ctx context.Context, c eventstore.Commit) error {
 		f.refunded(ev)
 		f.wallet(c, ev, touched)
 		f.clearing(c, ev)
+		f.reconciliation(c, ref, ev)
 	}
 	f.trialBalance(c, deltas)
 	for acct := range deltas {
@@ -177,6 +182,47 @@ func (f *folder) commit(ctx context.Context, c eventstore.Commit) error {
 		}
 	}
 	return nil
+}
+
+// reconciliation checks a reconciliation run's aggregate: its one event is
+// its result, reconcile.completed, under the ID its kind and input file
+// give, with counts that its lists hold (all of them, unless the run says
+// it left some out; every timing difference always).
+func (f *folder) reconciliation(c eventstore.Commit, ref eventstore.Ref, ev domain.Event) {
+	e, ok := ev.(domain.ReconciliationCompleted)
+	if ref.Type != domain.AggregateReconciliation && !ok {
+		return
+	}
+	bad := func(format string, a ...any) {
+		f.add(Finding{Check: CheckReconciliations, Seq: c.Seq, Aggregate: refString(ref), Message: fmt.Sprintf(format, a...)})
+	}
+	if !ok {
+		bad("a reconciliation run holds a %T, not its result", ev)
+		return
+	}
+	if want := domain.NewReconciliationID(e.Kind, e.FileSHA256); ref.Type != domain.AggregateReconciliation || ref.ID != string(e.RunID) || e.RunID != want {
+		bad("the result of run %s (%s of file %s) is recorded on %s; its ID is %s", e.RunID, e.Kind, e.FileSHA256, ref, want)
+	}
+	if first, ok := f.runs[ref.ID]; ok {
+		bad("run %s has a second result (the first at seq %d): a run is recorded once", ref.ID, first)
+		return
+	}
+	f.runs[ref.ID] = c.Seq
+	counts := []struct {
+		name  string
+		n     int
+		items []domain.ReconcileItem
+	}{
+		{"matched", e.Counts.Matched, e.Matched}, {"missing_in_ledger", e.Counts.MissingInLedger, e.MissingInLedger},
+		{"missing_at_bank", e.Counts.MissingAtBank, e.MissingAtBank}, {"amount_mismatch", e.Counts.AmountMismatch, e.AmountMismatch},
+		{"duplicate", e.Counts.Duplicate, e.Duplicate}, {"timing_difference", e.Counts.TimingDifference, e.TimingDifference},
+	}
+	for _, k := range counts {
+		whole := !e.Truncated || k.name == "timing_difference"
+		if k.n < len(k.items) || whole && k.n != len(k.items) {
+			bad("run %s counts %d %s and lists %d (truncated %v)", e.RunID, k.n, k.name, len(k.items), e.Truncated)
+		}
+	}
 }
 
 func refString(r eventstore.Ref) string {

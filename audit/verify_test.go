@@ -371,3 +371,42 @@ func TestVerifyFollowsEachDepositsMoney(t *testing.T) {
 		t.Fatalf("a refunded deposit whose money never came in: %+v, want one bank_transactions finding at seq %d", f, seq)
 	}
 }
+
+// A reconciliation run is recorded once, under the ID its kind and file
+// give, with counts its lists hold: a second result that turns findings
+// into matches, a result under another ID, and counts its lists do not
+// hold are each named at their sequence; a clean run is not.
+func TestVerifyNamesAForgedReconciliation(t *testing.T) {
+	s := newStream(t)
+	money(s)
+	sha := strings.Repeat("a6", 32)
+	id := domain.NewReconciliationID(domain.ReconcileKindBank, sha)
+	item := domain.ReconcileItem{BankTxnID: "X9", AccountNumber: bankAcct, StatementAmount: 40000, At: t0}
+	real := domain.ReconciliationCompleted{RunID: id, Kind: domain.ReconcileKindBank, FileSHA256: sha, Lines: 1,
+		Counts: domain.ReconcileCounts{MissingInLedger: 1}, ReconcileItems: domain.ReconcileItems{MissingInLedger: []domain.ReconcileItem{item}}, CompletedAt: t0}
+	s.append(domain.AggregateReconciliation, string(id), real)
+	if rep := s.verify(); !rep.OK {
+		t.Fatalf("a clean run: %+v", rep.Findings)
+	}
+	forged := real
+	forged.Counts = domain.ReconcileCounts{Matched: 1}
+	forged.ReconcileItems = domain.ReconcileItems{Matched: []domain.ReconcileItem{item}}
+	second := s.append(domain.AggregateReconciliation, string(id), forged)
+	other := real
+	other.RunID = "rec_000000000000000000000000"
+	elsewhere := s.append(domain.AggregateReconciliation, string(other.RunID), other)
+	miscounted := real
+	miscounted.FileSHA256 = strings.Repeat("b7", 32)
+	miscounted.RunID = domain.NewReconciliationID(domain.ReconcileKindBank, miscounted.FileSHA256)
+	miscounted.Counts = domain.ReconcileCounts{MissingInLedger: 3}
+	counted := s.append(domain.AggregateReconciliation, string(miscounted.RunID), miscounted)
+
+	got := findings(s.verify(), audit.CheckReconciliations)
+	var seqs []eventstore.Seq
+	for _, f := range got {
+		seqs = append(seqs, f.Seq)
+	}
+	if want := []eventstore.Seq{second, elsewhere, counted}; !slices.Equal(seqs, want) {
+		t.Fatalf("reconciliations findings at %v, want %v: %+v", seqs, want, got)
+	}
+}

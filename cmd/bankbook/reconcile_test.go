@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,10 @@ func TestReconcileBankCommand(t *testing.T) {
 	clean := write("clean.csv", header+"T-1,"+acct+",가,5000,"+at(0)+"\n")
 	if out, err := cli(t, "reconcile", "bank", url, "--statement", clean); err != nil || !strings.Contains(out, "clean") {
 		t.Fatalf("clean statement: %v\n%s", err, out)
+	}
+	// The runs are in the audit trail as recorded: verify finds them whole.
+	if rep, out, err := runAuditVerify(t, url, "--nkey="+e.SeedFile(auth.Auditor), "--json"); err != nil || !rep.OK || !slices.Contains(rep.Checked.Checks, "reconciliations") {
+		t.Fatalf("audit verify after the runs: %v\n%s", err, out)
 	}
 
 	for _, tc := range []struct {
