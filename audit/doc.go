@@ -63,8 +63,7 @@
 //     hold (every item unless it says it left some out, every timing
 //     difference always). It proves a run's recorded result was not
 //     replaced or added to later, nor its counts changed apart from its
-//     items; not that the comparison itself was right (run the file again
-//     on a replay for that).
+//     items; not that the comparison itself was right.
 //   - read_models: the live read models' content hash (projections.Store.Hash)
 //     equals that of a fresh replay of the stream up to the live
 //     checkpoint: a corrupted file, a checkpoint moved back or forward, or
