@@ -94,8 +94,10 @@ type ReconcileAccount struct {
 	// ScanWatermark is the account's scan watermark when the run was made
 	// (nil: the engine never completed a scan of it).
 	ScanWatermark *time.Time `json:"scan_watermark,omitempty"`
-	// CarryBase is the run whose open timing differences of the account
-	// this run took in and settled (empty: none were open).
+	// CarryBase is the run that last wrote the account's open timing
+	// differences, which this run took in and settled (none, possibly),
+	// empty when no run of the account came before: the carry projection
+	// tells runs in turn from runs at once by it.
 	CarryBase ReconciliationID `json:"carry_base,omitempty"`
 	// GapFrom is set when the account's earlier runs ended before From: the
 	// latest end of their periods plus ReconcileTimingWindow. Deposits
@@ -116,7 +118,8 @@ type ReconcileAccount struct {
 // account, or the payout provider) leave for its next run.
 type ReconcileCarry struct {
 	// Items are the timing differences left open, each with CarriedFrom
-	// set, and Base the run that last wrote them ("" when none is open).
+	// set, and Base the run that last wrote them, however few ("" when no
+	// run of the scope came before).
 	Items []ReconcileItem
 	Base  ReconciliationID
 	// CoveredTo is the latest end of a period the scope's runs covered
@@ -229,8 +232,9 @@ type ReconciliationCompleted struct {
 	// Period is the period a payouts report covers: its first to its last
 	// settled_at (nil for a bank run).
 	Period *ReconcilePeriod `json:"period,omitempty"`
-	// CarryBase, on a payouts run, is the run whose open timing
-	// differences it took in and settled (empty: none were open); a bank
+	// CarryBase, on a payouts run, is the run that last wrote the
+	// provider's open timing differences, which this run took in and
+	// settled (none, possibly; empty: no payouts run came before); a bank
 	// run says it per account.
 	CarryBase ReconciliationID `json:"carry_base,omitempty"`
 	// Lines is the number of lines of the input.
