@@ -13,13 +13,17 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/api"
 	verification "github.com/bankbook/bankbook/audit"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/datadir"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 )
 
@@ -30,8 +34,10 @@ import (
 // --data-dir is given: then DATA-DIR/readmodels.db, opened read-only, or
 // the engine's again while the engine holds that file (bbolt's lock
 // refuses a reader while a writer has it open). Without --data-dir and
-// without an engine answering, ./data/readmodels.db if it is there. It
-// exits 0 when clean, 1 on findings and 2 when it could not run.
+// without an engine answering, ./data/readmodels.db if it is there. With
+// --stopped it verifies a stopped engine's data directory whole, starting
+// its nats-server in-process (stoppedEngine). It exits 0 when clean, 1 on
+// findings and 2 when it could not run.
 func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err := runVerify(ctx, args, stdout, stderr)
 	var ee *exitError
@@ -46,6 +52,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cf.role = auth.Auditor // reading the event stream is the auditor's
 	dataDir := fs.String("data-dir", "./data", "the data directory whose DATA-DIR/"+readModelsFile+" to compare (default: the running engine's read models, or ./data when no engine answers)")
 	digest := fs.String("digest", "", "N:HEX: a stream digest you trust ('audit digest' at the time): a finding unless the stream's digest at sequence N is HEX")
+	stopped := fs.Bool("stopped", false, "the engine of --data-dir is stopped (one that refuses to start, say): start its nats-server in this process, without listening, and verify its log and read-model file as the auditor (--nats-url and credentials are not used)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -57,9 +64,19 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		trusted = &d
 	}
-	c, err := cf.connect()
-	if err != nil {
-		return err
+	var c *client.Client
+	if *stopped {
+		nc, stop, err := stoppedEngine(*dataDir, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		c = client.New(nc)
+	} else {
+		var err error
+		if c, err = cf.connect(); err != nil {
+			return err
+		}
 	}
 	defer c.Close()
 	js, err := jetstream.New(c.Conn())
@@ -102,6 +119,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	path := filepath.Join(*dataDir, readModelsFile)
 	switch {
+	case *stopped && !fileExists(path):
+		return usageError("audit verify --stopped: no read models at %s", path)
+	case *stopped:
+		// No engine: the file's own set-aside records.
+		opts.ReadModels, opts.Live, opts.SetAside = path, nil, nil
 	case !givenFlags(fs)["data-dir"] && engineAnswers(ctx, c, cf):
 		// The engine at --nats-url is running: its own read models, not
 		// a ./data that may be another engine's (or a stale copy).
@@ -126,6 +148,36 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return &exitError{code: exitFailed, err: fmt.Errorf("audit verify: %d findings", len(rep.Findings))}
 	}
 	return nil
+}
+
+// stoppedEngine starts the nats-server of the stopped engine of dataDir in
+// this process, as serve would (its identities, its files), without
+// listening, and connects to it as the auditor. It holds the data
+// directory's lock until stop: an engine started meanwhile is refused.
+func stoppedEngine(dataDir string, stderr io.Writer) (nc *nats.Conn, stop func(), err error) {
+	seed := auth.SeedFile(filepath.Join(dataDir, "auth"), auth.Auditor)
+	if !fileExists(engine.StoreDir(dataDir)) || !fileExists(seed) {
+		return nil, nil, usageError("audit verify --stopped: %s holds no engine's log and identities (%s, %s)", dataDir, engine.StoreDir(dataDir), seed)
+	}
+	unlock, err := datadir.Lock(dataDir)
+	if err != nil {
+		return nil, nil, usageError("audit verify --stopped: %v (stop the engine first, or verify it running without --stopped)", err)
+	}
+	srv, err := engine.StartEmbedded(engine.Config{DataDir: dataDir, Durability: "fast"}, "", zerolog.New(stderr).Level(zerolog.ErrorLevel))
+	if err != nil {
+		_ = unlock()
+		return nil, nil, err
+	}
+	if nc, err = srv.ConnectAs(seed); err != nil {
+		srv.Shutdown()
+		_ = unlock()
+		return nil, nil, err
+	}
+	return nc, func() {
+		nc.Close()
+		srv.Shutdown()
+		_ = unlock()
+	}, nil
 }
 
 // engineAnswers reports whether an engine answers a projection status

@@ -631,6 +631,75 @@ func TestAuditVerify(t *testing.T) {
 	})
 }
 
+// damageOrder flips one byte of the order's ID inside its stored message,
+// in the stopped engine's block files of dataDir.
+func damageOrder(t *testing.T, dataDir, order string) {
+	t.Helper()
+	blocks, err := filepath.Glob(filepath.Join(dataDir, "jetstream", "jetstream", "*", "streams", "BANKBOOK_EVENTS", "msgs", "*.blk"))
+	if err != nil || len(blocks) == 0 {
+		t.Fatalf("the event stream's block files: %v %v", blocks, err)
+	}
+	damaged := false
+	for _, blk := range blocks {
+		b, err := os.ReadFile(blk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := []byte(`"order_id":"` + order)
+		if i := bytes.Index(b, id); i >= 0 {
+			b[i+len(id)-1] ^= 0x01
+			if err := os.WriteFile(blk, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			damaged = true
+		}
+	}
+	if !damaged {
+		t.Fatalf("order %s's commit is in no block file", order)
+	}
+}
+
+// `audit verify --stopped` verifies a stopped engine's data directory
+// whole, through its own nats-server started in the process: clean, it
+// exits 0; while an engine holds the directory it is refused; with a
+// commit damaged in the server's files, it names the missing sequence.
+func TestAuditVerifyOfAStoppedEngine(t *testing.T) {
+	e, cfg := startEngine(t)
+	c, err := client.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.App)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orders []api.SubmitOrderReply
+	for i := range 3 {
+		rep, _, err := client.Do(context.Background(), c, api.OrderSubmit, api.SubmitOrderRequest{BuyerID: fmt.Sprintf("stopped-%d", i), BuyerName: "김정지", Amount: 10_000}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orders = append(orders, rep)
+	}
+	c.Close()
+	waitIdle(t, "--nats-url="+e.ClientURL())
+	dir := "--data-dir=" + cfg.DataDir
+	if _, out, err := runAuditVerify(t, dir, "--stopped"); exitCode(err) != 2 || !strings.Contains(err.Error(), "stop the engine first") {
+		t.Fatalf("--stopped while the engine runs: exit %d (%v)\n%s", exitCode(err), err, out)
+	}
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rep, out, err := runAuditVerify(t, dir, "--stopped", "--json")
+	if err != nil || !rep.OK || rep.Checked.LastSeq < eventstore.Seq(orders[2].Seq) || rep.Checked.ReadModels != "file" {
+		t.Fatalf("a clean stopped engine: %v\n%s", err, out)
+	}
+	damageOrder(t, cfg.DataDir, orders[1].OrderID)
+	rep, out, err = runAuditVerify(t, dir, "--stopped", "--json")
+	if exitCode(err) != exitFailed || rep.OK {
+		t.Fatalf("a damaged stopped engine: exit %d (%v)\n%s", exitCode(err), err, out)
+	}
+	if _, ok := findingAt(rep, verification.CheckChains, eventstore.Seq(orders[1].Seq)); !ok {
+		t.Fatalf("no chains finding at seq %d: %+v", orders[1].Seq, rep.Findings)
+	}
+}
+
 // teleported is an event type no engine knows.
 type teleported struct {
 	OrderID string `json:"order_id"`
@@ -663,29 +732,7 @@ func TestAuditVerifyNamesACommitMissingFromInsideTheLog(t *testing.T) {
 	if err := e.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	// Flip one byte of the middle order's ID inside its stored message.
-	blocks, err := filepath.Glob(filepath.Join(cfg.DataDir, "jetstream", "jetstream", "*", "streams", "BANKBOOK_EVENTS", "msgs", "*.blk"))
-	if err != nil || len(blocks) == 0 {
-		t.Fatalf("the event stream's block files: %v %v", blocks, err)
-	}
-	damaged := false
-	for _, blk := range blocks {
-		b, err := os.ReadFile(blk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := []byte(`"order_id":"` + string(orders[1].OrderID))
-		if i := bytes.Index(b, id); i >= 0 {
-			b[i+len(id)-1] ^= 0x01
-			if err := os.WriteFile(blk, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			damaged = true
-		}
-	}
-	if !damaged {
-		t.Fatal("the middle order's commit is in no block file")
-	}
+	damageOrder(t, cfg.DataDir, orders[1].OrderID)
 	if err := os.Remove(filepath.Join(cfg.DataDir, "readmodels.db")); err != nil {
 		t.Fatal(err)
 	}
