@@ -148,11 +148,13 @@ type Reply struct {
 	Body   []byte `json:"body"`
 }
 
-// storedReply is how a Reply is stored: a body of compact JSON (every
-// reply the engine sends) as it is, "json"; any other in base64, "body".
-// Base64 makes a body a third larger, and a record must fit in one NATS
-// message: a reply near that size (a large reconciliation run) could be
-// sent but not kept for its repeats.
+// storedReply is how a Reply is stored: in base64, "body", as engines
+// before this form read it; but a body above rawAbove of compact JSON
+// (every reply the engine sends) as it is, "json". Base64 makes a body a
+// third larger, and a record must fit in one NATS message: a reply near
+// that size (a large reconciliation run) could be sent but not kept for
+// its repeats. An older engine, which reads "body" only, could not have
+// stored such a reply at all.
 type storedReply struct {
 	Status int             `json:"status"`
 	JSON   json.RawMessage `json:"json,omitempty"`
@@ -162,13 +164,18 @@ type storedReply struct {
 // MarshalJSON stores r as storedReply.
 func (r Reply) MarshalJSON() ([]byte, error) {
 	out := storedReply{Status: r.Status}
-	if storedAsIs(r.Body) {
+	if len(r.Body) > rawAbove && storedAsIs(r.Body) {
 		out.JSON = r.Body
 	} else {
 		out.Body = r.Body
 	}
 	return json.Marshal(out)
 }
+
+// rawAbove is the size above which a reply of compact JSON is stored as it
+// is: 256 KiB, far below where base64 (and the record around it) comes
+// near the 1 MiB of a NATS message.
+const rawAbove = 256 << 10
 
 // storedAsIs reports whether json.Marshal keeps body, as a
 // json.RawMessage, byte for byte: compact JSON without the characters it

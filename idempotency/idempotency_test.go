@@ -168,15 +168,18 @@ func TestReplyBodyIsStoredByteForByte(t *testing.T) {
 	}
 }
 
-// A reply of compact JSON is stored as it is, not in base64 (a third
-// larger): one of 900 KiB, which a NATS message carries, is kept for its
-// repeats, byte for byte; so is one with characters JSON encoders escape.
+// A large reply of compact JSON is stored as it is, not in base64 (a
+// third larger): one of 900 KiB, which a NATS message carries, is kept for
+// its repeats, byte for byte; so is one with characters JSON encoders
+// escape, large or not.
 func TestLargeReplyIsKept(t *testing.T) {
 	s, _ := openStore(t, idempotency.Config{})
+	pad := strings.Repeat("x", 300<<10)
 	for i, body := range [][]byte{
 		[]byte(`{"items":["` + strings.Repeat("x", 900<<10) + `"]}`),
 		[]byte(`{"memo":"<b>&</b>\u2028"}`),
 		[]byte(`{"memo":"<b>&</b>` + "\u2028" + `"}`),
+		[]byte(`{"memo":"<b>&</b>` + "\u2028" + pad + `"}`),
 	} {
 		key := fmt.Sprintf("key-%d", i)
 		c := mustClaim(t, s, scope, key, bodyA, planA)
@@ -185,6 +188,51 @@ func TestLargeReplyIsKept(t *testing.T) {
 		}
 		requireReply(t, s, scope, key, bodyA, idempotency.Reply{Status: 200, Body: body})
 	}
+}
+
+// Records are what engines before and after the "json" form both read:
+// a reply that is not large is stored in base64 under "body", which an
+// older engine replays; one it stored so is replayed too.
+func TestRepliesStayReadableAcrossVersions(t *testing.T) {
+	s, js := openStore(t, idempotency.Config{})
+	kv, err := js.KeyValue(t.Context(), "bankbook_idempotency")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type olderReply struct {
+		Status int    `json:"status"`
+		Body   []byte `json:"body"`
+	}
+	type olderRecord struct {
+		State    string      `json:"state"`
+		BodyHash string      `json:"body_hash"`
+		Reply    *olderReply `json:"reply,omitempty"`
+	}
+	body := []byte(`{"order_id":"o-A","status":"awaiting_deposit"}`)
+	c := mustClaim(t, s, scope, "key-new", bodyA, planA)
+	if err := s.Complete(t.Context(), c, idempotency.Reply{Status: 200, Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := kv.ListKeys(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range keys.Keys() {
+		e, err := kv.Get(t.Context(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec olderRecord
+		if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.Reply == nil || !bytes.Equal(rec.Reply.Body, body) {
+			t.Fatalf("an older engine reads %s as %+v (%v), want the body %s", e.Value(), rec.Reply, err, body)
+		}
+		// What an older engine stored, this one replays.
+		old, _ := json.Marshal(olderRecord{State: "done", BodyHash: bodyA, Reply: &olderReply{Status: 201, Body: body}})
+		if _, err := kv.Put(t.Context(), k, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	requireReply(t, s, scope, "key-new", bodyA, idempotency.Reply{Status: 201, Body: body})
 }
 
 func TestScopesAreIndependent(t *testing.T) {
