@@ -60,8 +60,7 @@
 //   - reconciliations: each reconciliation run's aggregate holds one
 //     event, its result (reconcile.completed), under the ID its kind and
 //     input file give (domain.NewReconciliationID), with counts its lists
-//     hold (every item unless it says it left some out, every timing
-//     difference always). It proves a run's recorded result was not
+//     hold (every item unless it says it left some out). It proves a run's recorded result was not
 //     replaced or added to later, nor its counts changed apart from its
 //     items; not that the comparison itself was right.
 //   - read_models: the live read models' content hash (projections.Store.Hash)

@@ -410,3 +410,32 @@ func TestVerifyNamesAForgedReconciliation(t *testing.T) {
 		t.Fatalf("reconciliations findings at %v, want %v: %+v", seqs, want, got)
 	}
 }
+
+// A run that left items out says so: its counts may exceed its lists, its
+// timing differences too (engines before those were never cut left them
+// out as well), but never fall below them.
+func TestVerifyAcceptsATruncatedReconciliation(t *testing.T) {
+	s := newStream(t)
+	money(s)
+	sha := strings.Repeat("c3", 32)
+	id := domain.NewReconciliationID(domain.ReconcileKindBank, sha)
+	missing := make([]domain.ReconcileItem, domain.MaxReconcileItems)
+	for i := range missing {
+		missing[i] = domain.ReconcileItem{BankTxnID: fmt.Sprintf("M%d", i), AccountNumber: bankAcct, StatementAmount: 1000, At: t0}
+	}
+	run := domain.ReconciliationCompleted{RunID: id, Kind: domain.ReconcileKindBank, FileSHA256: sha, Lines: 1005,
+		Counts:         domain.ReconcileCounts{MissingInLedger: domain.MaxReconcileItems, TimingDifference: 5},
+		ReconcileItems: domain.ReconcileItems{MissingInLedger: missing}, Truncated: true, CompletedAt: t0}
+	s.append(domain.AggregateReconciliation, string(id), run)
+	if got := findings(s.verify(), audit.CheckReconciliations); len(got) > 0 {
+		t.Fatalf("a truncated run: %+v", got)
+	}
+	over := run
+	over.FileSHA256 = strings.Repeat("d4", 32)
+	over.RunID = domain.NewReconciliationID(domain.ReconcileKindBank, over.FileSHA256)
+	over.Counts.MissingInLedger = 3 // fewer than it lists
+	seq := s.append(domain.AggregateReconciliation, string(over.RunID), over)
+	if got := findings(s.verify(), audit.CheckReconciliations); len(got) != 1 || got[0].Seq != seq {
+		t.Fatalf("a run listing more than it counts: %+v, want one finding at seq %d", got, seq)
+	}
+}
