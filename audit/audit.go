@@ -51,6 +51,12 @@ type Options struct {
 	// read models cannot be read (ReadModels empty, or held by the
 	// engine): when they can, they alone say so.
 	SetAside func(ctx context.Context, seq eventstore.Seq) (bool, error)
+	// SetAsideRecords, if not nil, reports from the set-aside records
+	// themselves (eventstore.Store.SetAsideAt, which needs the engine's
+	// identity) whether the damaged commit at seq was set aside. It is
+	// asked in every case: the read models' records follow it only once
+	// their projections see the commit again.
+	SetAsideRecords func(ctx context.Context, seq eventstore.Seq) (bool, error)
 	// Digest, if not nil, is a stream digest the verifier trusts (kept
 	// elsewhere when it was computed, eventstore.Digest): the stream's
 	// digest at Digest.Seq must equal Digest.Digest. It names a stream

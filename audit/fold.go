@@ -236,14 +236,19 @@ func (f *folder) isSetAside(ctx context.Context, seq eventstore.Seq) (bool, erro
 	if f.setAside[seq] {
 		return true, nil
 	}
-	if f.opts.SetAside == nil {
-		return false, nil
+	for _, ask := range []func(context.Context, eventstore.Seq) (bool, error){f.opts.SetAsideRecords, f.opts.SetAside} {
+		if ask == nil {
+			continue
+		}
+		ok, err := ask(ctx, seq)
+		if err != nil {
+			return false, fmt.Errorf("%w: whether seq %d is set aside: %w", ErrCannotRun, seq, err)
+		}
+		if ok {
+			return true, nil
+		}
 	}
-	ok, err := f.opts.SetAside(ctx, seq)
-	if err != nil {
-		return false, fmt.Errorf("%w: whether seq %d is set aside: %w", ErrCannotRun, seq, err)
-	}
-	return ok, nil
+	return false, nil
 }
 
 // postings folds an event's postings into the balances and the commit's

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/datadir"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/embedded"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 )
@@ -64,14 +64,33 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		trusted = &d
 	}
-	var c *client.Client
+	var (
+		c          *client.Client
+		stoppedLog *eventstore.Store // --stopped: the set-aside records, as the engine
+	)
 	if *stopped {
-		nc, stop, err := stoppedEngine(*dataDir, stderr)
+		srv, stop, err := stoppedEngine(*dataDir, stderr)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		nc, err := srv.ConnectAs(auth.SeedFile(filepath.Join(*dataDir, "auth"), auth.Auditor))
+		if err != nil {
+			return err
+		}
 		c = client.New(nc)
+		enc, err := srv.Connect() // the auditor may not read the set-aside bucket
+		if err != nil {
+			return err
+		}
+		defer enc.Close()
+		ejs, err := jetstream.New(enc)
+		if err != nil {
+			return err
+		}
+		if stoppedLog, err = eventstore.Bind(ctx, ejs, eventstore.Config{Timeout: cf.timeout}); err != nil {
+			return err
+		}
 	} else {
 		var err error
 		if c, err = cf.connect(); err != nil {
@@ -122,8 +141,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case *stopped && !fileExists(path):
 		return usageError("audit verify --stopped: no read models at %s", path)
 	case *stopped:
-		// No engine: the file's own set-aside records.
+		// No engine: the set-aside records themselves.
 		opts.ReadModels, opts.Live, opts.SetAside = path, nil, nil
+		opts.SetAsideRecords = func(ctx context.Context, seq eventstore.Seq) (bool, error) {
+			_, ok, err := stoppedLog.SetAsideAt(ctx, seq)
+			return ok, err
+		}
 	case !givenFlags(fs)["data-dir"] && engineAnswers(ctx, c, cf):
 		// The engine at --nats-url is running: its own read models, not
 		// a ./data that may be another engine's (or a stale copy).
@@ -151,30 +174,26 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // stoppedEngine starts the nats-server of the stopped engine of dataDir in
-// this process, as serve would (its identities, its files), without
-// listening, and connects to it as the auditor. It holds the data
-// directory's lock until stop: an engine started meanwhile is refused.
-func stoppedEngine(dataDir string, stderr io.Writer) (nc *nats.Conn, stop func(), err error) {
+// this process, as serve would (its identities in dataDir/auth, its
+// files), without listening. It holds the data directory's lock until
+// stop: an engine started meanwhile is refused.
+func stoppedEngine(dataDir string, stderr io.Writer) (srv *embedded.Server, stop func(), err error) {
 	seed := auth.SeedFile(filepath.Join(dataDir, "auth"), auth.Auditor)
 	if !fileExists(engine.StoreDir(dataDir)) || !fileExists(seed) {
-		return nil, nil, usageError("audit verify --stopped: %s holds no engine's log and identities (%s, %s)", dataDir, engine.StoreDir(dataDir), seed)
+		return nil, nil, usageError("audit verify --stopped: %s holds no log and identities of an engine with its own nats-server (%s, %s); an engine on an external NATS is verified through it, without --stopped", dataDir, engine.StoreDir(dataDir), seed)
+	}
+	if fileExists(filepath.Join(dataDir, engine.RestoreMarker)) {
+		return nil, nil, usageError("audit verify --stopped: %s holds a restore that did not finish (%s): run the restore again", dataDir, engine.RestoreMarker)
 	}
 	unlock, err := datadir.Lock(dataDir)
 	if err != nil {
 		return nil, nil, usageError("audit verify --stopped: %v (stop the engine first, or verify it running without --stopped)", err)
 	}
-	srv, err := engine.StartEmbedded(engine.Config{DataDir: dataDir, Durability: "fast"}, "", zerolog.New(stderr).Level(zerolog.ErrorLevel))
-	if err != nil {
+	if srv, err = engine.StartEmbedded(engine.Config{DataDir: dataDir, Durability: "fast"}, "", zerolog.New(stderr).Level(zerolog.ErrorLevel)); err != nil {
 		_ = unlock()
 		return nil, nil, err
 	}
-	if nc, err = srv.ConnectAs(seed); err != nil {
-		srv.Shutdown()
-		_ = unlock()
-		return nil, nil, err
-	}
-	return nc, func() {
-		nc.Close()
+	return srv, func() {
 		srv.Shutdown()
 		_ = unlock()
 	}, nil

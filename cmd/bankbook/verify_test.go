@@ -678,7 +678,13 @@ func TestAuditVerifyOfAStoppedEngine(t *testing.T) {
 		orders = append(orders, rep)
 	}
 	c.Close()
-	waitIdle(t, "--nats-url="+e.ClientURL())
+	// A damaged message an operator set aside.
+	url := "--nats-url=" + e.ClientURL()
+	aside := newForger(t, e).publish("bankbook.evt.order.o-damaged", []byte("not a commit"))
+	if out, err := cli(t, "event", "set-aside", url, "--seq", fmt.Sprint(aside), "--reason", "forged in a test", "--nkey", e.SeedFile(auth.Operator)); err != nil {
+		t.Fatalf("set aside: %v\n%s", err, out)
+	}
+	waitIdle(t, url)
 	dir := "--data-dir=" + cfg.DataDir
 	if _, out, err := runAuditVerify(t, dir, "--stopped"); exitCode(err) != 2 || !strings.Contains(err.Error(), "stop the engine first") {
 		t.Fatalf("--stopped while the engine runs: exit %d (%v)\n%s", exitCode(err), err, out)
@@ -687,8 +693,25 @@ func TestAuditVerifyOfAStoppedEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, out, err := runAuditVerify(t, dir, "--stopped", "--json")
-	if err != nil || !rep.OK || rep.Checked.LastSeq < eventstore.Seq(orders[2].Seq) || rep.Checked.ReadModels != "file" {
+	if err != nil || !rep.OK || rep.Checked.LastSeq < aside || rep.Checked.ReadModels != "file" || rep.Checked.SetAside != 1 {
 		t.Fatalf("a clean stopped engine: %v\n%s", err, out)
+	}
+	// The read-model file unreadable, the set-aside records come from the
+	// server's bucket: the message set aside is still no finding.
+	models := filepath.Join(cfg.DataDir, "readmodels.db")
+	good, err := os.ReadFile(models)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(models, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, out, err = runAuditVerify(t, dir, "--stopped", "--json")
+	if _, ok := findingAt(rep, verification.CheckNoEventSkipped, aside); exitCode(err) != exitFailed || ok || rep.Checked.SetAside != 1 {
+		t.Fatalf("an unreadable read-model file: exit %d (%v)\n%s", exitCode(err), err, out)
+	}
+	if err := os.WriteFile(models, good, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	damageOrder(t, cfg.DataDir, orders[1].OrderID)
 	rep, out, err = runAuditVerify(t, dir, "--stopped", "--json")
