@@ -63,7 +63,7 @@ func (e *Engine) warnOtherLimit(ctx context.Context, cfg Config) {
 	}
 	e.log.Warn().Float64("notify_rate", cfg.NotifyRate).Int("notify_burst", cfg.NotifyBurst).
 		Float64("shared_rate", st.RatePerS).Int("shared_burst", st.Burst).
-		Msg("another instance last wrote the shared notification limit with another --notify-rate or --notify-burst: give every instance the same, or the faster one raises the rate they share")
+		Msg("the shared notification limit was last written with another --notify-rate or --notify-burst (by another instance, or by this one before a restart): give every instance the same, or the faster one raises the rate they share")
 }
 
 // chatSimToken is the API token of the in-process fake chat provider.

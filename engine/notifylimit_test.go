@@ -73,7 +73,7 @@ func TestAnEngineWithAnotherNotifyRateWarns(t *testing.T) {
 		}
 		return logs.String()
 	}
-	const warning = "another instance last wrote the shared notification limit"
+	const warning = "the shared notification limit was last written with another"
 	if logs := start(20); !strings.Contains(logs, warning) || !strings.Contains(logs, `"shared_rate":5`) {
 		t.Fatalf("no warning at rate 20 against the key's 5:\n%s", logs)
 	}

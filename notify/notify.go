@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -130,6 +131,9 @@ func (c Config) Validate() error {
 // use.
 type Notifier struct {
 	cfg Config
+	// limiterFailing is since when every call of the limiter failed (Unix
+	// nanoseconds; 0: its last call was answered): reportLimiter.
+	limiterFailing atomic.Int64
 }
 
 // New returns a Notifier.
@@ -264,7 +268,7 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 			cctx, cancel := context.WithTimeout(ctx, limiterTimeout)
 			err := n.cfg.Limiter.Check(cctx, r)
 			cancel()
-			reportLimiter(ctx, err)
+			n.reportLimiter(ctx, err)
 			if err != nil {
 				return n.notSent(ctx, m, attempt, err)
 			}
@@ -372,7 +376,7 @@ func (n *Notifier) reserve(ctx context.Context, note domain.Notification) (ratel
 	rctx, cancel := context.WithTimeout(ctx, limiterTimeout)
 	r, err := n.cfg.Limiter.Reserve(rctx, n.cfg.MaxSlotWait)
 	cancel()
-	reportLimiter(ctx, err)
+	n.reportLimiter(ctx, err)
 	if wait, ok := errors.AsType[*ratelimit.WaitError](err); ok {
 		return r, worker.RetryAfter(wait.Wait, nil)
 	}
@@ -385,20 +389,36 @@ func (n *Notifier) reserve(ctx context.Context, note domain.Notification) (ratel
 
 // reportLimiter says how the limiter answered (err from Reserve or
 // Check) to the part's supervisor: the part is failing, and so not ready,
-// while the limiter cannot be asked, since no notification is sent then;
-// running again at its next answer, a wait included.
-func reportLimiter(ctx context.Context, err error) {
+// once every call of the limiter has failed for limiterFailingAfter (no
+// notification is sent then), running again at its next answer, a wait
+// included. A failure now and then under load (a slow turn, a contended
+// key) does not make it flap.
+func (n *Notifier) reportLimiter(ctx context.Context, err error) {
 	if ctx.Err() != nil {
 		return // stopping: the limiter was not asked to the end
 	}
 	if _, ok := errors.AsType[*ratelimit.WaitError](err); ok {
 		err = nil
 	}
-	if err != nil {
-		err = fmt.Errorf("rate limiter unavailable, no notification is sent: %w", err)
+	if err == nil {
+		n.limiterFailing.Store(0)
+		supervisor.From(ctx).ReportFrom(sourceLimiter, nil)
+		return
 	}
-	supervisor.From(ctx).ReportFrom(sourceLimiter, err)
+	now := time.Now()
+	start := n.limiterFailing.Load()
+	if start == 0 {
+		n.limiterFailing.CompareAndSwap(0, now.UnixNano()) // failing from now
+		return
+	}
+	if since := now.Sub(time.Unix(0, start)); since >= limiterFailingAfter {
+		supervisor.From(ctx).ReportFrom(sourceLimiter, fmt.Errorf("rate limiter unavailable for %s, no notification is sent: %w", since.Truncate(time.Second), err))
+	}
 }
+
+// limiterFailingAfter is how long the limiter must have failed every call
+// before the notify part reports failing.
+const limiterFailingAfter = 5 * time.Second
 
 // sourceLimiter is the source of the notify part's failures that
 // reportLimiter reports.
