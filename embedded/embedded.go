@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -220,11 +222,22 @@ func (s *Server) StoreHealth() error {
 	h := s.ns.Healthz(&server.HealthzOptions{Details: true})
 	var errs []error
 	for _, e := range h.Errors {
-		if e.Type == server.HealthzErrorJetStream || e.Type == server.HealthzErrorStream && strings.Contains(e.Error, "write error") {
+		if e.Type == server.HealthzErrorJetStream || e.Type == server.HealthzErrorStream && (strings.Contains(e.Error, "write error") || s.unrecovered(e)) {
 			errs = append(errs, errors.New(e.Error))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// unrecovered reports whether e says a stream could not be recovered
+// whose directory holds its configuration: one the server failed to read
+// at start, not one a deletion is removing or left behind.
+func (s *Server) unrecovered(e server.HealthzError) bool {
+	if !strings.Contains(e.Error, "could not be recovered") || strings.HasPrefix(e.Stream, ".") || e.Stream == "" || e.Account == "" {
+		return false
+	}
+	_, err := os.Stat(filepath.Join(s.cfg.StoreDir, "jetstream", e.Account, "streams", e.Stream, "meta.inf"))
+	return err == nil
 }
 
 // Shutdown stops the server and waits until it has stopped. It is idempotent.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -66,5 +67,25 @@ func TestStoreHealthIgnoresWhatADeletionLeaves(t *testing.T) {
 	}
 	if err := srv.StoreHealth(); err != nil {
 		t.Fatalf("writes work, yet StoreHealth: %v", err)
+	}
+}
+
+// A stream whose configuration the server could not read at start is not
+// there to write to: StoreHealth names it.
+func TestStoreHealthNamesAStreamNotRecovered(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, dir)
+	srv.Shutdown()
+	broken := filepath.Join(dir, "js", "jetstream", auth.EngineAccount, "streams", "BROKEN")
+	if err := os.MkdirAll(filepath.Join(broken, "msgs"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(broken, "meta.inf"), []byte("not a configuration"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv = startServer(t, dir)
+	defer srv.Shutdown()
+	if err := srv.StoreHealth(); err == nil || !strings.Contains(err.Error(), "BROKEN") {
+		t.Fatalf("StoreHealth = %v, want it to name BROKEN", err)
 	}
 }
