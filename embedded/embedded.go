@@ -210,14 +210,15 @@ func (s *Server) DisconnectClient(id uint64) error {
 }
 
 // StoreHealth returns nil while the server's JetStream is enabled and no
-// stream of any account has a write error; otherwise an error naming each
-// problem. A stream's file store that failed a write (a disk error, no
-// file descriptor left) refuses every later write until the server
-// restarts: nothing else says so, the publishes that fail are not even
-// answered. Of what the server's health check finds, only those two count:
-// not the directory of a stream being deleted, or left by a deletion a
-// crash cut short (which the server skips), nor its check that it accepts
-// connections within a millisecond.
+// stream of any account has a write error or failed to be recovered at
+// start; otherwise an error naming each problem. A stream's file store
+// that failed a write (a disk error, no file descriptor left) refuses
+// every later write until the server restarts: nothing else says so, the
+// publishes that fail are not even answered. Of what the server's health
+// check finds, only those count: not the directory of a stream being
+// deleted, or left by a deletion a crash cut short (no configuration in
+// it; the server skips it), nor its check that it accepts connections
+// within a millisecond.
 func (s *Server) StoreHealth() error {
 	h := s.ns.Healthz(&server.HealthzOptions{Details: true})
 	var errs []error
