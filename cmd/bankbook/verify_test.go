@@ -631,6 +631,23 @@ func TestAuditVerify(t *testing.T) {
 	})
 }
 
+// submitOrders submits n orders as the app, buyers prefix-0, prefix-1, ...
+func submitOrders(t *testing.T, e *engine.Engine, prefix string, n int) []api.SubmitOrderReply {
+	t.Helper()
+	c, err := client.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.App)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	orders := make([]api.SubmitOrderReply, n)
+	for i := range orders {
+		if orders[i], _, err = client.Do(context.Background(), c, api.OrderSubmit, api.SubmitOrderRequest{BuyerID: fmt.Sprintf("%s-%d", prefix, i), BuyerName: "김주문", Amount: 10_000}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return orders
+}
+
 // damageOrder flips one byte of the order's ID inside its stored message,
 // in the stopped engine's block files of dataDir.
 func damageOrder(t *testing.T, dataDir, order string) {
@@ -665,19 +682,7 @@ func damageOrder(t *testing.T, dataDir, order string) {
 // commit damaged in the server's files, it names the missing sequence.
 func TestAuditVerifyOfAStoppedEngine(t *testing.T) {
 	e, cfg := startEngine(t)
-	c, err := client.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.App)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var orders []api.SubmitOrderReply
-	for i := range 3 {
-		rep, _, err := client.Do(context.Background(), c, api.OrderSubmit, api.SubmitOrderRequest{BuyerID: fmt.Sprintf("stopped-%d", i), BuyerName: "김정지", Amount: 10_000}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		orders = append(orders, rep)
-	}
-	c.Close()
+	orders := submitOrders(t, e, "stopped", 3)
 	// A damaged message an operator set aside.
 	url := "--nats-url=" + e.ClientURL()
 	aside := newForger(t, e).publish("bankbook.evt.order.o-damaged", []byte("not a commit"))
@@ -738,19 +743,7 @@ func (teleported) EventType() string { return "order.teleported" }
 // digest` refuses to digest past it.
 func TestAuditVerifyNamesACommitMissingFromInsideTheLog(t *testing.T) {
 	e, cfg := startEngine(t)
-	c, err := client.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.App)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var orders []api.SubmitOrderReply
-	for i := range 3 {
-		rep, _, err := client.Do(context.Background(), c, api.OrderSubmit, api.SubmitOrderRequest{BuyerID: fmt.Sprintf("gap-%d", i), BuyerName: "김갭", Amount: 10_000}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		orders = append(orders, rep)
-	}
-	c.Close()
+	orders := submitOrders(t, e, "gap", 3)
 	waitIdle(t, "--nats-url="+e.ClientURL())
 	if err := e.Stop(context.Background()); err != nil {
 		t.Fatal(err)
@@ -759,7 +752,7 @@ func TestAuditVerifyNamesACommitMissingFromInsideTheLog(t *testing.T) {
 	if err := os.Remove(filepath.Join(cfg.DataDir, "readmodels.db")); err != nil {
 		t.Fatal(err)
 	}
-	e, err = engine.Start(context.Background(), cfg, zerolog.Nop())
+	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
