@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -93,6 +94,9 @@ func (s *Server) discardable(ctx context.Context, id uint64) error {
 	if err != nil {
 		return err
 	}
+	if dl.Part == partMoney {
+		return s.payoutsRecorded(ctx, dl)
+	}
 	payout, ok := strings.CutPrefix(dl.Subject, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout}))
 	if (dl.Part != partPayouts && dl.Part != partPayoutReturns) || !ok {
 		return nil
@@ -111,6 +115,51 @@ func (s *Server) discardable(ctx context.Context, id uint64) error {
 		}
 		if !back {
 			return domain.ErrPayoutUnresolved.With("the payout failed, but its money is not back at its source yet: redrive its react-payouts dead letter once what stops the return is mended", map[string]any{"payout_id": payout})
+		}
+	}
+	return nil
+}
+
+// payoutsRecorded refuses to discard the react-money dead letter of a
+// commit that debited a wallet for a withdrawal, or resolved an orphan to
+// a refund to the bank, while the payout it calls for is not recorded: the
+// money would stay in payouts pending, or the orphan resolved, with no
+// payout that anything could send, fail or resolve. Redriving the dead
+// letter records it; then the payout's own parts and payout.resolve take
+// over. A commit that cannot be read any more calls for nothing.
+func (s *Server) payoutsRecorded(ctx context.Context, dl api.DeadLetter) error {
+	c, err := s.cfg.Events.Get(ctx, eventstore.Seq(dl.Seq))
+	var damaged *eventstore.DamagedError
+	if errors.Is(err, eventstore.ErrNoMessage) || errors.As(err, &damaged) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	codec := domain.Events()
+	for _, env := range c.Events {
+		ev, err := codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+		if err != nil {
+			return nil // a commit no handler can read: nothing it would do
+		}
+		var id domain.PayoutID
+		switch e := ev.(type) {
+		case domain.WalletDebited:
+			id = e.PayoutID
+		case domain.DepositResolved:
+			if e.Action == domain.ResolveRefundToBank {
+				id = e.PayoutID
+			}
+		}
+		if id == "" {
+			continue
+		}
+		p, err := s.cfg.Payouts.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		if p.Version == 0 {
+			return domain.ErrPayoutUnresolved.With("the commit calls for a payout that is not recorded yet: redrive this dead letter once what stops it is mended", map[string]any{"payout_id": string(id)})
 		}
 	}
 	return nil

@@ -255,6 +255,9 @@ func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, 
 const (
 	partPayouts       = "payouts"
 	partPayoutReturns = "react-payouts"
+	// partMoney records the payouts that withdrawals and refunds to the
+	// bank call for (engine's react-money).
+	partMoney = "react-money"
 )
 
 // deadLetterOf returns part's dead letter of a message on subject, if any.

@@ -255,3 +255,33 @@ func TestPayoutDeadLetterIsDiscardedOnlyOnceItsMoneyIsSettled(t *testing.T) {
 		t.Fatalf("a failed payout's dead letter once its money is back: %v", err)
 	}
 }
+
+// The react-money dead letter of a withdrawal is discarded only once the
+// payout the debit calls for is recorded: before, the money would stay in
+// payouts pending with no payout that anything could send or fail.
+func TestWithdrawalDeadLetterIsDiscardedOnlyOnceItsPayoutIsRecorded(t *testing.T) {
+	h := startCommandPath(t)
+	ctx := context.Background()
+	if _, err := h.srv.cfg.Wallets.Credit(ctx, commands.Meta{}, domain.CreditWallet{UserID: "u-w", Amount: 900, Kind: domain.CreditOrphanRefund,
+		Ref: "seed", FromAccount: domain.AccountSuspense, Now: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	const id = "po-w"
+	to := domain.BankAccount{Bank: "KB", Number: "110123456789", Holder: "김민수"}
+	w, err := h.srv.cfg.Wallets.Withdraw(ctx, commands.Meta{}, api.WithdrawRequest{UserID: "u-w", Amount: 700, BankAccount: to, PayoutID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv.cfg.DeadLetters = oneDeadLetter{dl: api.DeadLetter{ID: 1, Part: partMoney, Seq: uint64(w.Seq),
+		Subject: h.srv.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregateWallet, ID: "u-w"})}}
+	if err := h.srv.discardable(ctx, 1); !errors.Is(err, domain.ErrPayoutUnresolved) {
+		t.Fatalf("a withdrawal's dead letter, its payout not recorded: %v", err)
+	}
+	if _, err := h.srv.cfg.Payouts.Request(ctx, commands.Meta{}, domain.PayoutRequested{PayoutID: id, Amount: 700, To: to, PayFrom: "123-456-789",
+		Source: domain.PayoutFromWallet, SourceID: "u-w", FromAccount: domain.AccountWallet("u-w"), RequestedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.discardable(ctx, 1); err != nil {
+		t.Fatalf("once its payout is recorded: %v", err)
+	}
+}
