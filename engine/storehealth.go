@@ -9,7 +9,8 @@ import (
 
 // The part partJetStream, on an engine that runs its own nats-server, is
 // not ready while that server's JetStream is off or a stream of any
-// account has a write error (embedded.Server.StoreHealth). A file store
+// account has a write error or was not recovered at start
+// (embedded.Server.StoreHealth). A file store
 // whose write failed once (no file descriptor left, a disk error) refuses
 // every later write until the server restarts, and the server does not
 // even answer the publishes it refuses: commands time out while every
