@@ -146,15 +146,18 @@ func (c Config) retry() transient.Policy {
 type Reply struct {
 	Status int    `json:"status"`
 	Body   []byte `json:"body"`
+	// asJSON stores Body as JSON rather than base64 (storedReply): set by
+	// finish for a record that would not fit in a message otherwise.
+	asJSON bool
 }
 
 // storedReply is how a Reply is stored: in base64, "body", as engines
-// before this form read it; but a body above rawAbove of compact JSON
-// (every reply the engine sends) as it is, "json". Base64 makes a body a
-// third larger, and a record must fit in one NATS message: a reply near
-// that size (a large reconciliation run) could be sent but not kept for
-// its repeats. An older engine, which reads "body" only, could not have
-// stored such a reply at all.
+// before this form read it; but a body of compact JSON (every reply the
+// engine sends) as it is, "json", when its record would not fit in one
+// NATS message otherwise (Store.finish). Base64 makes a body a third
+// larger: a reply near a message's size (a large reconciliation run)
+// could be sent but not kept for its repeats. An older engine, which
+// reads "body" only, could not have stored such a reply at all.
 type storedReply struct {
 	Status int             `json:"status"`
 	JSON   json.RawMessage `json:"json,omitempty"`
@@ -164,18 +167,13 @@ type storedReply struct {
 // MarshalJSON stores r as storedReply.
 func (r Reply) MarshalJSON() ([]byte, error) {
 	out := storedReply{Status: r.Status}
-	if len(r.Body) > rawAbove && storedAsIs(r.Body) {
+	if r.asJSON && storedAsIs(r.Body) {
 		out.JSON = r.Body
 	} else {
 		out.Body = r.Body
 	}
 	return json.Marshal(out)
 }
-
-// rawAbove is the size above which a reply of compact JSON is stored as it
-// is: 256 KiB, far below where base64 (and the record around it) comes
-// near the 1 MiB of a NATS message.
-const rawAbove = 256 << 10
 
 // storedAsIs reports whether json.Marshal keeps body, as a
 // json.RawMessage, byte for byte: compact JSON without the characters it
@@ -219,6 +217,9 @@ type record struct {
 type Store struct {
 	kv  jetstream.KeyValue
 	cfg Config
+	// maxRecord is the largest record a message carries: the server's
+	// maximum payload, less room for the subject and headers.
+	maxRecord int
 }
 
 // Open creates or binds the KV bucket.
@@ -238,7 +239,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	if err != nil {
 		return nil, fmt.Errorf("idempotency bucket %s: %w", cfg.Bucket, err)
 	}
-	return &Store{kv: kv, cfg: cfg}, nil
+	return &Store{kv: kv, cfg: cfg, maxRecord: int(js.Conn().MaxPayload()) - 1<<10}, nil
 }
 
 // Claim is the right to execute one request. Plan is what the first attempt
@@ -342,6 +343,12 @@ func (s *Store) finish(ctx context.Context, c *Claim, rec record) error {
 	val, err := json.Marshal(rec)
 	if err != nil {
 		return err
+	}
+	if rec.Reply != nil && len(val) > s.maxRecord {
+		rec.Reply.asJSON = true
+		if val, err = json.Marshal(rec); err != nil {
+			return err
+		}
 	}
 	_, err = kvcas.Update(ctx, s.kv, c.key, &kvcas.Options{Known: &kvcas.Entry{Revision: c.revision}, Retry: s.cfg.retry()},
 		func(cur kvcas.Entry) ([]byte, error) {
