@@ -305,6 +305,12 @@ func (h *Orders) staleHolder(ctx context.Context, name string, holder reservatio
 // submitted_at + the cancel window, once the bank scan has covered that time,
 // and a deposit that arrives meanwhile is refunded to the buyer's wallet. A
 // paid order is cancelled and its paid amount refunded to the wallet.
+// Get returns order id as recorded (Version 0 if it never was).
+func (h *Orders) Get(ctx context.Context, id domain.OrderID) (domain.Order, error) {
+	o, _, err := h.orders.Get(ctx, string(id))
+	return o, err
+}
+
 func (h *Orders) CancelOrder(ctx context.Context, meta Meta, req api.CancelOrderRequest) (api.CancelOrderReply, error) {
 	if err := req.Validate(); err != nil {
 		return api.CancelOrderReply{}, err

@@ -94,6 +94,9 @@ var (
 	// ErrPayoutUnresolved is returned when discarding the dead letter of a
 	// payout that has no result yet.
 	ErrPayoutUnresolved = &Error{Kind: KindConflict, Code: "payout_unresolved", Message: "the dead letter's payout has no result yet: record it first (payout.resolve), or its money stays in payouts pending"}
+	// ErrMoneyUnsettled is returned when discarding the dead letter of a
+	// commit whose money has not reached where it resolved to yet.
+	ErrMoneyUnsettled = &Error{Kind: KindConflict, Code: "money_unsettled", Message: "the dead letter's commit has not moved its money where it goes yet: redrive it once what stops it is mended, or the money stays in suspense"}
 	// ErrNotOrphan is returned when resolving a deposit that is not an
 	// unresolved orphan.
 	ErrNotOrphan = &Error{Kind: KindConflict, Code: "not_an_orphan", Message: "the deposit is not an unresolved orphan"}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,7 +96,7 @@ func (s *Server) discardable(ctx context.Context, id uint64) error {
 		return err
 	}
 	if dl.Part == partMoney {
-		return s.payoutsRecorded(ctx, dl)
+		return s.moneyCarriedOut(ctx, dl)
 	}
 	payout, ok := strings.CutPrefix(dl.Subject, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout}))
 	if (dl.Part != partPayouts && dl.Part != partPayoutReturns) || !ok {
@@ -120,14 +121,16 @@ func (s *Server) discardable(ctx context.Context, id uint64) error {
 	return nil
 }
 
-// payoutsRecorded refuses to discard the react-money dead letter of a
-// commit that debited a wallet for a withdrawal, or resolved an orphan to
-// a refund to the bank, while the payout it calls for is not recorded: the
-// money would stay in payouts pending, or the orphan resolved, with no
-// payout that anything could send, fail or resolve. Redriving the dead
-// letter records it; then the payout's own parts and payout.resolve take
-// over. A commit that cannot be read any more calls for nothing.
-func (s *Server) payoutsRecorded(ctx context.Context, dl api.DeadLetter) error {
+// moneyCarriedOut refuses to discard the react-money dead letter of a
+// commit whose money has not gone where it must while nothing else would
+// move it: a wallet debited for a withdrawal, or an orphan resolved to a
+// refund to the bank, whose payout is not recorded (the money would stay in
+// payouts pending with no payout that anything could send, fail or
+// resolve; payout_unresolved); an orphan resolved to a wallet or an order
+// whose money is still in suspense (money_unsettled). Redriving the dead
+// letter does what it calls for. A commit that cannot be read any more
+// calls for nothing.
+func (s *Server) moneyCarriedOut(ctx context.Context, dl api.DeadLetter) error {
 	c, err := s.cfg.Events.Get(ctx, eventstore.Seq(dl.Seq))
 	var damaged *eventstore.DamagedError
 	if errors.Is(err, eventstore.ErrNoMessage) || errors.As(err, &damaged) {
@@ -149,6 +152,14 @@ func (s *Server) payoutsRecorded(ctx context.Context, dl api.DeadLetter) error {
 		case domain.DepositResolved:
 			if e.Action == domain.ResolveRefundToBank {
 				id = e.PayoutID
+				break
+			}
+			done, err := s.resolvedCarriedOut(ctx, e)
+			if err != nil {
+				return err
+			}
+			if !done {
+				return domain.ErrMoneyUnsettled.With("", map[string]any{"deposit_id": string(e.DepositID)})
 			}
 		}
 		if id == "" {
@@ -163,6 +174,28 @@ func (s *Server) payoutsRecorded(ctx context.Context, dl api.DeadLetter) error {
 		}
 	}
 	return nil
+}
+
+// resolvedCarriedOut reports whether orphan resolution e (to a wallet or
+// an order) was carried out (commands.Deposits.CarryOut): the wallet
+// credited for the deposit, or the order holding it; an order that changed
+// since sends the money to its buyer's wallet instead.
+func (s *Server) resolvedCarriedOut(ctx context.Context, e domain.DepositResolved) (bool, error) {
+	credited := func(u domain.UserID) (bool, error) {
+		w, err := s.cfg.Wallets.Get(ctx, u)
+		return w.Credited(string(e.DepositID)), err
+	}
+	if e.Action == domain.ResolveRefundToWallet {
+		return credited(e.UserID)
+	}
+	if e.OrderID == "" {
+		return true, nil // nothing to carry it to
+	}
+	o, err := s.cfg.Orders.Get(ctx, e.OrderID)
+	if err != nil || slices.Contains(o.DepositIDs, e.DepositID) {
+		return err == nil, err
+	}
+	return credited(o.BuyerID)
 }
 
 // moneyBack reports whether failed payout p's money is back at its source:

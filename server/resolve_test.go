@@ -285,3 +285,34 @@ func TestWithdrawalDeadLetterIsDiscardedOnlyOnceItsPayoutIsRecorded(t *testing.T
 		t.Fatalf("once its payout is recorded: %v", err)
 	}
 }
+
+// The react-money dead letter of an orphan resolved to a wallet is
+// discarded only once the wallet holds the money: a resolution whose
+// command died before carrying it out, discarded, would leave the money in
+// suspense for good.
+func TestResolutionDeadLetterIsDiscardedOnlyOnceCarriedOut(t *testing.T) {
+	h := startCommandPath(t)
+	ctx := context.Background()
+	const dep = "dep-r"
+	res := domain.DepositResolved{DepositID: dep, Action: domain.ResolveRefundToWallet, UserID: "u-r", Amount: 700, ResolvedAt: time.Now().UTC()}
+	typ, v, data, err := domain.Events().Encode(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := h.srv.cfg.Events.Append(ctx, eventstore.Ref{Type: domain.AggregateDeposit, ID: dep}, 0, 0, "died-resolve",
+		[]eventstore.Envelope{{EventID: "died-resolve-1", EventType: typ, SchemaVersion: v, OccurredAt: time.Now().UTC(), Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv.cfg.DeadLetters = oneDeadLetter{dl: api.DeadLetter{ID: 1, Part: partMoney, Seq: uint64(c.Seq),
+		Subject: h.srv.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregateDeposit, ID: dep})}}
+	if err := h.srv.discardable(ctx, 1); !errors.Is(err, domain.ErrMoneyUnsettled) {
+		t.Fatalf("a resolution not carried out: %v", err)
+	}
+	if _, err := h.srv.cfg.Deposits.CarryOut(ctx, commands.Meta{}, res); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.discardable(ctx, 1); err != nil {
+		t.Fatalf("once carried out: %v", err)
+	}
+}
