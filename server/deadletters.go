@@ -3,8 +3,8 @@ package server
 import (
 	"context"
 	"errors"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
