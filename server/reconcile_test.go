@@ -364,10 +364,11 @@ func TestReconcilePayoutsTwice(t *testing.T) {
 	}
 }
 
-// lateScene settles a payout, reconciles a report holding it (run 1), then
-// settles another, recorded after that run read the payouts and, unless
-// the machine is too slow, dated within 5 minutes of the first. It returns
-// both payouts' IDs and times, and run, which reconciles report n.
+// lateScene settles a payout, reconciles a report holding it and ending
+// when the run is made (run 1), then settles another, recorded after that
+// run read the payouts and dated within its window (5 minutes after the
+// report's end). It returns both payouts' IDs and times, and run, which
+// reconciles report n.
 func lateScene(t *testing.T) (first, late string, at, lat time.Time, run func(n byte, lines ...api.PayoutReportLine) api.ReconcileReply) {
 	t.Helper()
 	e, bk := moneyEngine(t)
@@ -392,13 +393,15 @@ func lateScene(t *testing.T) (first, late string, at, lat time.Time, run func(n 
 		return rep
 	}
 	v, at := settle(5000)
-	one := run(1, api.PayoutReportLine{PayoutID: v.PayoutID, Status: v.Status, Amount: v.Amount, Fee: v.Fee, SettledAt: at})
+	end := time.Now().UTC()
+	one := run(1, api.PayoutReportLine{PayoutID: v.PayoutID, Status: v.Status, Amount: v.Amount, Fee: v.Fee, SettledAt: at},
+		api.PayoutReportLine{PayoutID: "po-window", Status: "settled", Amount: 100, SettledAt: end})
 	if ids := itemPayoutIDs(one.Matched); !slices.Equal(ids, []string{v.PayoutID}) {
 		t.Fatalf("first run matched %v", ids)
 	}
 	lv, lat := settle(6000)
-	if lat.After(at.Add(domain.ReconcileTimingWindow)) {
-		t.Skip("the second payout settled more than the timing window after the first; the machine is too slow for this scene")
+	if lat.After(end.Add(domain.ReconcileTimingWindow)) {
+		t.Fatalf("the second payout settled at %s, more than %s after the first report's end %s", lat, domain.ReconcileTimingWindow, end)
 	}
 	return v.PayoutID, lv.PayoutID, at, lat, run
 }
