@@ -401,8 +401,9 @@ func (n *Notifier) reportLimiter(ctx context.Context, err error) {
 		err = nil
 	}
 	if err == nil {
-		n.limiterFailing.Store(0)
-		supervisor.From(ctx).ReportFrom(sourceLimiter, nil)
+		if n.limiterFailing.Swap(0) != 0 { // only after failures: not on every slot
+			supervisor.From(ctx).ReportFrom(sourceLimiter, nil)
+		}
 		return
 	}
 	now := time.Now()
