@@ -86,8 +86,11 @@ func TestRefusedPayoutFailsAndReturnsTheMoneyOnce(t *testing.T) {
 		if p.Status != domain.PayoutFailedStatus || !strings.HasPrefix(p.Reason, "refused: invalid transfer") {
 			t.Fatalf("payout %+v, want failed as refused", p)
 		}
-		if n := f.bank.Requests(); n != 2 {
-			t.Fatalf("%d provider requests, want 2: the statuses that show nothing was ever accepted", n)
+		// The statuses that show nothing was ever accepted: two, RefusalLag
+		// apart, or one when the machine took longer than RefusalLag
+		// before asking.
+		if n := f.bank.Requests(); n != 2 && n != 1 {
+			t.Fatalf("%d provider requests, want 2 (or 1 on a slow machine)", n)
 		}
 		f.assertBalance(t, "u", 1700) // the reversal, once
 	})
