@@ -95,8 +95,11 @@ func (s *Server) discardable(ctx context.Context, id uint64) error {
 	if err != nil {
 		return err
 	}
-	if dl.Part == partMoney {
+	switch dl.Part {
+	case partMoney:
 		return s.moneyCarriedOut(ctx, dl)
+	case partOrders:
+		return s.refundsCarriedOut(ctx, dl)
 	}
 	payout, ok := strings.CutPrefix(dl.Subject, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout}))
 	if (dl.Part != partPayouts && dl.Part != partPayoutReturns) || !ok {
@@ -131,20 +134,11 @@ func (s *Server) discardable(ctx context.Context, id uint64) error {
 // letter does what it calls for. A commit that cannot be read any more
 // calls for nothing.
 func (s *Server) moneyCarriedOut(ctx context.Context, dl api.DeadLetter) error {
-	c, err := s.cfg.Events.Get(ctx, eventstore.Seq(dl.Seq))
-	var damaged *eventstore.DamagedError
-	if errors.Is(err, eventstore.ErrNoMessage) || errors.As(err, &damaged) {
-		return nil
-	}
+	events, err := s.deadLetterEvents(ctx, dl)
 	if err != nil {
 		return err
 	}
-	codec := domain.Events()
-	for _, env := range c.Events {
-		ev, err := codec.Decode(env.EventType, env.SchemaVersion, env.Data)
-		if err != nil {
-			return nil // a commit no handler can read: nothing it would do
-		}
+	for _, ev := range events {
 		var id domain.PayoutID
 		switch e := ev.(type) {
 		case domain.WalletDebited:
@@ -174,6 +168,59 @@ func (s *Server) moneyCarriedOut(ctx context.Context, dl api.DeadLetter) error {
 		}
 	}
 	return nil
+}
+
+// refundsCarriedOut refuses to discard the react-orders dead letter of a
+// commit that refunded an order to its buyer's wallet while the wallet is
+// not credited yet (money_unsettled): nothing else would ever credit it,
+// and the money would stay where the refund is paid from (orders payable,
+// or the bank account its deposit arrived on). Redriving the dead letter
+// credits it, once.
+func (s *Server) refundsCarriedOut(ctx context.Context, dl api.DeadLetter) error {
+	events, err := s.deadLetterEvents(ctx, dl)
+	if err != nil {
+		return err
+	}
+	for _, ev := range events {
+		r, ok := ev.(domain.OrderRefunded)
+		if !ok {
+			continue
+		}
+		credit := r.WalletCredit(time.Time{})
+		w, err := s.cfg.Wallets.Get(ctx, credit.UserID)
+		if err != nil {
+			return err
+		}
+		if !w.Credited(credit.Ref) {
+			return domain.ErrMoneyUnsettled.With("the order's refund is not credited to its buyer's wallet yet: redrive this dead letter once what stops it is mended, or the money never reaches the buyer",
+				map[string]any{"order_id": string(r.OrderID), "user_id": string(r.BuyerID)})
+		}
+	}
+	return nil
+}
+
+// deadLetterEvents returns the events of dead letter dl's commit; none
+// when the commit cannot be read any more (gone, damaged, or holding an
+// event no handler can read): such a commit calls for nothing.
+func (s *Server) deadLetterEvents(ctx context.Context, dl api.DeadLetter) ([]domain.Event, error) {
+	c, err := s.cfg.Events.Get(ctx, eventstore.Seq(dl.Seq))
+	var damaged *eventstore.DamagedError
+	if errors.Is(err, eventstore.ErrNoMessage) || errors.As(err, &damaged) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	codec := domain.Events()
+	events := make([]domain.Event, 0, len(c.Events))
+	for _, env := range c.Events {
+		ev, err := codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+		if err != nil {
+			return nil, nil
+		}
+		events = append(events, ev)
+	}
+	return events, nil
 }
 
 // resolvedCarriedOut reports whether orphan resolution e (to a wallet or

@@ -258,6 +258,9 @@ const (
 	// partMoney records the payouts that withdrawals and refunds to the
 	// bank call for (engine's react-money).
 	partMoney = "react-money"
+	// partOrders credits order refunds to their buyers' wallets (engine's
+	// react-orders).
+	partOrders = "react-orders"
 )
 
 // deadLetterOf returns part's dead letter of a message on subject, if any.

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -314,5 +315,40 @@ func TestResolutionDeadLetterIsDiscardedOnlyOnceCarriedOut(t *testing.T) {
 	}
 	if err := h.srv.discardable(ctx, 1); err != nil {
 		t.Fatalf("once carried out: %v", err)
+	}
+}
+
+// The react-orders dead letter of an order refund is discarded only once
+// the buyer's wallet holds the refund: discarded before, nothing would ever
+// credit it. A refund of a deposit is credited under the deposit, one of a
+// paid amount under the order.
+func TestOrderRefundDeadLetterIsDiscardedOnlyOnceCredited(t *testing.T) {
+	h := startCommandPath(t)
+	ctx := context.Background()
+	for i, refund := range []domain.OrderRefunded{
+		{OrderID: "ord-r1", BuyerID: "u-o", Amount: 700, FromAccount: domain.AccountPayableOrders},
+		{OrderID: "ord-r2", BuyerID: "u-o", DepositID: "dep-o", Amount: 400, FromAccount: domain.AccountPayableOrders},
+	} {
+		refund.RefundedAt = time.Now().UTC()
+		typ, v, data, err := domain.Events().Encode(refund)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := eventstore.Ref{Type: domain.AggregateOrder, ID: string(refund.OrderID)}
+		c, err := h.srv.cfg.Events.Append(ctx, ref, 0, 0, fmt.Sprintf("died-refund-%d", i),
+			[]eventstore.Envelope{{EventID: fmt.Sprintf("died-refund-%d-1", i), EventType: typ, SchemaVersion: v, OccurredAt: time.Now().UTC(), Data: data}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.srv.cfg.DeadLetters = oneDeadLetter{dl: api.DeadLetter{ID: 1, Part: partOrders, Seq: uint64(c.Seq), Subject: h.srv.cfg.Events.Subject(ref)}}
+		if err := h.srv.discardable(ctx, 1); !errors.Is(err, domain.ErrMoneyUnsettled) {
+			t.Fatalf("%s: a refund not credited: %v", refund.OrderID, err)
+		}
+		if _, err := h.srv.cfg.Wallets.SettleRefund(ctx, commands.Meta{}, refund); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.srv.discardable(ctx, 1); err != nil {
+			t.Fatalf("%s: once credited: %v", refund.OrderID, err)
+		}
 	}
 }

@@ -313,7 +313,7 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		return call(ctx, cf, stdout, api.PayoutResolve, q, client.WithIdempotencyKey(*key), func(r api.ResolvePayoutReply) string {
 			s := fmt.Sprintf("payout %s  %s  (seq %d)\n", r.PayoutID, r.Status, r.Seq)
 			if r.Status == string(domain.PayoutFailedStatus) {
-				s += "  its money goes back to its source; a dead letter of its work can now be discarded\n"
+				s += "  its money goes back to its source, once (already done if the payout was failed before); a dead letter of its work can now be discarded\n"
 			}
 			return s
 		})

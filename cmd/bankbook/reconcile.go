@@ -302,12 +302,14 @@ func formatRun(r api.ReconcileReply) string {
 		fmt.Fprintf(&b, "account %s: %s to %s (%s)\n", a.AccountNumber, domain.FormatTime(a.From), domain.FormatTime(a.To), wm)
 	}
 	c := r.Counts
-	missingAt := "missing_at_bank"
-	if r.Kind == domain.ReconcileKindPayouts {
-		missingAt = "missing_at_provider" // the JSON's missing_at_bank
-	}
+	// The categories carry the names of the JSON output; a payouts run's
+	// missing_at_bank are the payouts not on the provider's report.
+	const missingAt = "missing_at_bank"
 	fmt.Fprintf(&b, "matched %d, missing_in_ledger %d, %s %d, amount_mismatch %d, duplicate %d, timing_difference %d\n",
 		c.Matched, c.MissingInLedger, missingAt, c.MissingAtBank, c.AmountMismatch, c.Duplicate, c.TimingDifference)
+	if r.Kind == domain.ReconcileKindPayouts && c.MissingAtBank > 0 {
+		b.WriteString("(missing_at_bank: recorded settled or failed, not on the provider's report)\n")
+	}
 	for _, cat := range []struct {
 		name  string
 		items []api.ReconcileItem

@@ -167,7 +167,7 @@ func TestReconcilePayoutsCommand(t *testing.T) {
 		t.Fatalf("missing_in_ledger %+v duplicate %+v", m, d)
 	}
 	out, err := cli(t, "reconcile", "payouts", url, "--report", report)
-	if exitCode(err) != 1 || !strings.Contains(out, "missing_in_ledger  po-1") || !strings.Contains(out, "missing_at_provider 0") {
+	if exitCode(err) != 1 || !strings.Contains(out, "missing_in_ledger  po-1") || !strings.Contains(out, "missing_at_bank 0") {
 		t.Fatalf("human output (%v):\n%s", err, out)
 	}
 	for name, content := range map[string]string{
