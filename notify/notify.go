@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -131,9 +132,22 @@ func (c Config) Validate() error {
 // use.
 type Notifier struct {
 	cfg Config
-	// limiterFailing is since when every call of the limiter failed (Unix
-	// nanoseconds; 0: its last call was answered): reportLimiter.
-	limiterFailing atomic.Int64
+	// limiter is how the shared limiter has answered: reportLimiter.
+	limiter limiterHealth
+}
+
+// limiterHealth is how the shared limiter has answered the part's calls.
+// Its mutex orders each decision with the report it makes, so an answer
+// racing a failure never leaves a stale "failing" behind it.
+type limiterHealth struct {
+	// trouble is set while failingSince or reported is: an answered call
+	// takes the mutex only then.
+	trouble atomic.Bool
+	mu      sync.Mutex
+	// failingSince is since when every call failed (zero: the last call
+	// was answered); reported, whether the part was reported failing.
+	failingSince time.Time
+	reported     bool
 }
 
 // New returns a Notifier.
@@ -400,20 +414,29 @@ func (n *Notifier) reportLimiter(ctx context.Context, err error) {
 	if _, ok := errors.AsType[*ratelimit.WaitError](err); ok {
 		err = nil
 	}
+	h := &n.limiter
+	if err == nil && !h.trouble.Load() {
+		return // only after failures: not on every slot
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if err == nil {
-		if n.limiterFailing.Swap(0) != 0 { // only after failures: not on every slot
+		if h.reported {
 			supervisor.From(ctx).ReportFrom(sourceLimiter, nil)
 		}
+		h.failingSince, h.reported = time.Time{}, false
+		h.trouble.Store(false)
 		return
 	}
+	h.trouble.Store(true)
 	now := time.Now()
-	start := n.limiterFailing.Load()
-	if start == 0 {
-		n.limiterFailing.CompareAndSwap(0, now.UnixNano()) // failing from now
+	if h.failingSince.IsZero() {
+		h.failingSince = now // failing from now
 		return
 	}
-	if since := now.Sub(time.Unix(0, start)); since >= limiterFailingAfter {
+	if since := now.Sub(h.failingSince); since >= limiterFailingAfter {
 		supervisor.From(ctx).ReportFrom(sourceLimiter, fmt.Errorf("rate limiter unavailable for %s, no notification is sent: %w", since.Truncate(time.Second), err))
+		h.reported = true
 	}
 }
 
