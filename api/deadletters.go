@@ -1,6 +1,15 @@
 package api
 
-import "github.com/bankbook/bankbook/domain"
+import (
+	"slices"
+	"strings"
+
+	"github.com/bankbook/bankbook/domain"
+)
+
+// DeadLetterParts are the background parts that dead-letter work: the
+// values deadletter.list takes for part.
+var DeadLetterParts = []string{"react-orders", "react-money", "payouts", "react-payouts", "timers", "react-notify", "notify", "projections"}
 
 // DeadLetter is work a background part gave up on (API.md "Operations"):
 // the original message stays where it was, and the dead letter points at it.
@@ -32,10 +41,8 @@ type DeadLettersRequest struct {
 
 // Validate checks the request.
 func (q DeadLettersRequest) Validate() error {
-	if q.Part != "" {
-		if err := domain.ValidateID("part", q.Part); err != nil {
-			return err
-		}
+	if q.Part != "" && !slices.Contains(DeadLetterParts, q.Part) {
+		return domain.Invalid("part", "must be one of %s (or absent for every part)", strings.Join(DeadLetterParts, ", "))
 	}
 	return q.PageRequest.Validate()
 }

@@ -1,6 +1,12 @@
 package engine
 
-import "testing"
+import (
+	"slices"
+	"testing"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/projections"
+)
 
 // TestPartConcurrency: payouts run 8 at once unless told otherwise, the
 // other parts one at a time, and "payouts" is a part the flag accepts.
@@ -25,5 +31,18 @@ func TestPartConcurrency(t *testing.T) {
 	}
 	if err := (Concurrency{"payout": 2}).validate(); err == nil {
 		t.Fatal("an unknown part was accepted")
+	}
+}
+
+// TestDeadLetterPartsAreTheEnginesParts: deadletter.list takes for part
+// exactly the parts that dead-letter work (every worker loop, and the
+// projections), so none of them can be left out of a filtered list.
+func TestDeadLetterPartsAreTheEnginesParts(t *testing.T) {
+	want := append(slices.Clone(concurrentParts), projections.DeadLetterPart)
+	got := slices.Clone(api.DeadLetterParts)
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("api.DeadLetterParts %v, the engine's %v", got, want)
 	}
 }

@@ -300,6 +300,10 @@ func TestOperatorResolvesAStuckPayout(t *testing.T) {
 	if len(dead.DeadLetters) != 1 {
 		t.Fatalf("dead letters %+v, want the payout's", dead)
 	}
+	// A part name mistyped is refused, not answered with an empty list.
+	if ce := e.callErr(t, api.DeadLetterList.Subject, api.DeadLettersRequest{Part: "payout"}, nil); ce.Status != 400 || ce.Code != api.CodeInvalidInput {
+		t.Fatalf("dead letters of part payout: %+v, want 400 invalid_input", ce)
+	}
 	discard := api.DeadLetterRequest{ID: dead.DeadLetters[0].ID, Reason: "the provider has no transfer of ours"}
 	if ce := e.callErr(t, api.DeadLetterDiscard.Subject, discard, nil); ce.Status != 409 || ce.Code != "payout_unresolved" {
 		t.Fatalf("discarding the dead letter of a payout still requested: %+v", ce)

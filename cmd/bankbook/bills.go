@@ -577,7 +577,7 @@ func billText(v api.BillView) string {
 		s += fmt.Sprintf("  (%d older payments: bankbook payment list --store-id %s)\n", older, v.StoreID)
 	}
 	for _, p := range v.Payments {
-		s += fmt.Sprintf("  payment %s  %s at %s (fee %s, settled %s)\n", p.DepositID, itoa(p.Amount), p.PaidAt, itoa(p.Fee), p.SettlementDate)
+		s += fmt.Sprintf("  payment %s  %s at %s (fee %s, settlement %s)\n", p.DepositID, itoa(p.Amount), p.PaidAt, itoa(p.Fee), p.SettlementDate)
 	}
 	return s
 }
@@ -589,7 +589,7 @@ func paymentsText(r api.PaymentsReply) string {
 		if bill == "" {
 			bill = "(unbilled)"
 		}
-		fmt.Fprintf(&b, "%s  %-10s %-10s %12s  fee %8s  settled %s  %s  %s\n", p.PaidAt, p.DistributorID, p.StoreID, itoa(p.Amount), itoa(p.Fee), p.SettlementDate, bill, p.DepositID)
+		fmt.Fprintf(&b, "%s  %-10s %-10s %12s  fee %8s  settlement %s  %s  %s\n", p.PaidAt, p.DistributorID, p.StoreID, itoa(p.Amount), itoa(p.Fee), p.SettlementDate, bill, p.DepositID)
 	}
 	if len(r.Payments) == 0 {
 		b.WriteString("no payments\n")

@@ -18,7 +18,7 @@ func deadLetter(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	switch args[0] {
 	case "list":
 		var q api.DeadLettersRequest
-		fs.StringVar(&q.Part, "part", "", "only this part's dead letters (react-orders, react-money, payouts, react-payouts, timers, react-notify, notify)")
+		fs.StringVar(&q.Part, "part", "", "only this part's dead letters ("+strings.Join(api.DeadLetterParts, ", ")+")")
 		pageFlags(fs, &q.PageRequest, "dead letters")
 		if err := parse(fs, args[1:]); err != nil {
 			return err

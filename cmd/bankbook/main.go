@@ -135,12 +135,12 @@ usage:
 
 Run 'bankbook COMMAND -h' for a command's flags. Queries take --min-seq N to
 answer only once the read models have applied a command reply's seq.
-ledger, order get, wallet get and bill get take --offline DIR to answer from
-a replay's read models, without NATS.
+ledger trial-balance, ledger account, order get, wallet get and bill get take
+--offline DIR to answer from a replay's read models, without NATS.
 
 Client commands authenticate with --nkey FILE (env BANKBOOK_NKEY) or
 --nats-creds / --nats-user with --nats-password-file; without them, with
-./data/auth/operator.nk (replay: auditor.nk) when it exists.
+./data/auth/operator.nk (replay, audit verify, audit digest: auditor.nk) when it exists.
 
 Exit status: 0 done, 1 failed, 2 usage error, 3 not found, 4 refused by the
 engine (400, 403, 409, 422, 429) or the NATS server (a key it does not

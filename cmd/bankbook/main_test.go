@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -310,8 +311,19 @@ func TestExitStatusesAndVersion(t *testing.T) {
 	}
 	id := domain.NewDepositID("123401-04-567890", "B-1")
 	out, err = cli(t, "deposit", "get", url, "--deposit-id", string(id))
-	if err != nil || !strings.Contains(out, string(id)) || !strings.Contains(out, "orphaned") || !strings.Contains(out, "candidates: ") {
+	if err != nil || !strings.Contains(out, string(id)) || !strings.Contains(out, "orphaned") || !strings.Contains(out, "candidates: ") ||
+		!strings.Contains(out, "bank transaction B-1") {
 		t.Fatalf("deposit get: %q %v", out, err)
+	}
+	// Once resolved, it says where the money went, as --json does.
+	out, err = cli(t, "deposit", "resolve", url, "--deposit-id", string(id), "--action", "refund_to_wallet", "--user-id", "u-orphan", "--json")
+	var resolved api.ResolveDepositReply
+	if err != nil || json.Unmarshal([]byte(out), &resolved) != nil || resolved.Seq == 0 {
+		t.Fatalf("deposit resolve: %q %v", out, err)
+	}
+	out, err = cli(t, "deposit", "get", url, "--deposit-id", string(id), "--min-seq", strconv.FormatUint(uint64(resolved.Seq), 10))
+	if err != nil || !strings.Contains(out, "resolved: refund_to_wallet  wallet of u-orphan") {
+		t.Fatalf("deposit get of a resolved orphan: %q %v", out, err)
 	}
 	if _, err := cli(t, "deposit", "get", url, "--deposit-id", "dep_missing"); exitCode(err) != exitNotFound {
 		t.Fatalf("deposit get of an unknown deposit: exit %d (%v)", exitCode(err), err)

@@ -84,7 +84,18 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if d.Resolution != "" {
 				fmt.Fprintf(&b, "  resolved: %s", d.Resolution)
 			}
+			if d.UserID != "" {
+				fmt.Fprintf(&b, "  wallet of %s", d.UserID)
+			}
+			if d.PayoutID != "" {
+				fmt.Fprintf(&b, "  payout %s (see 'bankbook payout get')", d.PayoutID)
+			}
 			fmt.Fprintf(&b, "  (seq %d)\n", d.Seq)
+			fmt.Fprintf(&b, "    bank transaction %s", d.BankTxnID)
+			if d.LandedOn != "" {
+				fmt.Fprintf(&b, ", landed on the collection account %s", d.LandedOn)
+			}
+			b.WriteString("\n")
 			writeCandidates(&b, d)
 			return b.String()
 		})

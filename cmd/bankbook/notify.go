@@ -144,6 +144,6 @@ func chatSimText(r api.SimChatMessagesReply) string {
 	if len(r.Messages) < r.Total {
 		shown = fmt.Sprintf(" (%d shown)", len(r.Messages))
 	}
-	fmt.Fprintf(&b, "%d messages accepted%s, %d requests refused with 429\n", r.Total, shown, r.Refused)
+	fmt.Fprintf(&b, "%d messages accepted%s, %d requests refused with 429 (on every channel)\n", r.Total, shown, r.Refused)
 	return b.String()
 }

@@ -166,7 +166,7 @@ func TestNotifyCommandsAgainstARunningEngine(t *testing.T) {
 	out, err = cli(t, "chat-sim", "messages", url)
 	chatSimPage = api.MaxSimChatMessages
 	if err != nil || !strings.Contains(out, "store:s-ok") || !strings.Contains(out, "store:s-dead") || !strings.Contains(out, "bill_issued") ||
-		!strings.Contains(out, "2 messages accepted, 0 requests refused with 429") {
+		!strings.Contains(out, "2 messages accepted, 0 requests refused with 429 (on every channel)") {
 		t.Errorf("chat-sim messages: %q %v", out, err)
 	}
 	out, err = cli(t, "chat-sim", "messages", url, "--from", "2", "--limit", "1")
