@@ -135,10 +135,26 @@ func (r SimChatMessagesRequest) Validate() error {
 	if r.From < 0 {
 		return invalid("from", "must be 1 or more (absent: the latest messages)")
 	}
-	if r.Channel != "" {
+	if r.Channel != "" && !safeChannelURL(r.Channel) {
 		return ValidateRecipient("channel", r.Channel)
 	}
 	return nil
+}
+
+// safeChannelURL reports whether channel is a channel_url that
+// chat.SafeChannelURL makes of a recipient (an engine with
+// --chat-safe-channels sends to those): "bb_" and at most 100 letters,
+// digits and underscores in all.
+func safeChannelURL(channel string) bool {
+	if !strings.HasPrefix(channel, "bb_") || len(channel) > 100 {
+		return false
+	}
+	for _, c := range []byte(channel) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // SimChatMessage is one message the fake chat provider accepted.

@@ -179,6 +179,11 @@ func TestNotifyCommandsAgainstARunningEngine(t *testing.T) {
 		!strings.Contains(msgs.Messages[0].Data, dead.NotificationID) {
 		t.Errorf("chat-sim messages --channel store:s-dead --json: %q %v", out, err)
 	}
+	// A channel_url of --chat-safe-channels is a channel it takes too.
+	out, err = cli(t, "chat-sim", "messages", url, "--channel", "bb_store_3As_2Ddead")
+	if err != nil || !strings.Contains(out, "0 messages accepted") {
+		t.Errorf("chat-sim messages --channel bb_store_3As_2Ddead: %q %v", out, err)
+	}
 }
 
 // TestChatSimMessagesNeedsTheChatSim: against an engine without
