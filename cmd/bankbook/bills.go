@@ -51,8 +51,12 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 			return err
 		}
 		return call(ctx, cf, stdout, api.StoreLink, q, client.WithIdempotencyKey(*key), func(r api.LinkStoreReply) string {
-			return fmt.Sprintf("store %s (%s) of distributor %s: link %s  (seq %d)\n  dedicated account: %s %s (%s)\n  linked at %s\n",
+			s := fmt.Sprintf("store %s (%s) of distributor %s: link %s  (seq %d)\n  dedicated account: %s %s (%s)\n  linked at %s\n",
 				r.StoreID, r.StoreName, r.DistributorID, r.LinkID, r.Seq, r.DedicatedAccount.Bank, r.DedicatedAccount.Number, r.DedicatedAccount.Holder, r.LinkedAt)
+			if r.StoreName != strings.TrimSpace(q.StoreName) {
+				s += fmt.Sprintf("  (linked before as %s: a repeat keeps the first name, not %s)\n", r.StoreName, q.StoreName)
+			}
+			return s
 		})
 	case "bill issue":
 		var q api.IssueBillRequest

@@ -186,8 +186,13 @@ func TestBillCommandsAgainstARunningEngine(t *testing.T) {
 		t.Fatal("two stores share a dedicated account")
 	}
 	out, err := cli(t, "store", "link", url, "--distributor-id", "d-1", "--store-id", "s-1", "--store-name", "other name")
-	if err != nil || !strings.Contains(out, "dedicated account: ") || !strings.Contains(out, links[0].DedicatedAccount.Number) || !strings.Contains(out, links[0].LinkID) {
+	if err != nil || !strings.Contains(out, "dedicated account: ") || !strings.Contains(out, links[0].DedicatedAccount.Number) || !strings.Contains(out, links[0].LinkID) ||
+		!strings.Contains(out, "a repeat keeps the first name, not other name") {
 		t.Fatalf("link again: %q %v", out, err)
+	}
+	out, err = cli(t, "store", "link", url, "--distributor-id", "d-1", "--store-id", "s-1", "--store-name", "한울식당 s-1")
+	if err != nil || strings.Contains(out, "a repeat keeps") {
+		t.Fatalf("link again under its name: %q %v", out, err)
 	}
 
 	out, err = cli(t, "bill", "issue", url, "--distributor-id", "d-1", "--store-id", "s-1", "--amount", "39000", "--memo", "11월분", "--json")
