@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
@@ -278,4 +280,43 @@ func TestRefusedSubmitDoesNotPayTheExistingOrder(t *testing.T) {
 	if v.Status != "awaiting_deposit" || v.PaidAmount != 0 {
 		t.Fatalf("order %s: %+v", id, v)
 	}
+}
+
+// TestManySubmitsOfOneBuyerAtOnce: submits of one buyer racing for the
+// unpaid-order count are each admitted, refused over the limit, or told to
+// retry (409 conflict), never answered 500; and no more than the limit are
+// admitted.
+func TestManySubmitsOfOneBuyerAtOnce(t *testing.T) {
+	const limit, submits = 20, 60
+	e := startEngine(t, func(c *engine.Config) { c.MaxUnpaidOrders = limit })
+	var (
+		mu    sync.Mutex
+		codes = map[string]int{}
+		wg    sync.WaitGroup
+	)
+	for i := range submits {
+		wg.Go(func() {
+			_, err := e.c.Request(ctxT(t), subjSubmit, map[string]any{"buyer_id": "u-rush", "buyer_name": "RUSH", "amount": 100 + i}, nil)
+			code := "ok"
+			if err != nil {
+				code = err.Error()
+				if ce, ok := errors.AsType[*client.Error](err); ok {
+					code = fmt.Sprintf("%d %s", ce.Status, ce.Code)
+				}
+			}
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for code := range codes {
+		if code != "ok" && code != "422 too_many_unpaid_orders" && code != "409 conflict" {
+			t.Errorf("a submit answered %q (%v)", code, codes)
+		}
+	}
+	if codes["ok"] == 0 || codes["ok"] > limit {
+		t.Fatalf("%d submits admitted, want 1 to %d (%v)", codes["ok"], limit, codes)
+	}
+	t.Logf("answers: %v", codes)
 }
