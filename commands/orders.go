@@ -3,12 +3,10 @@ package commands
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
-	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/reservations"
 )
 
@@ -227,10 +225,6 @@ func (h *Orders) admit(ctx context.Context, buyer domain.UserID, order domain.Or
 			ids[i] = string(o)
 		}
 		return domain.ErrTooManyUnpaidOrders.With("", map[string]any{"buyer_id": string(buyer), "limit": le.Limit, "order_ids": ids})
-	}
-	if errors.Is(err, kvcas.ErrTooManyConflicts) {
-		// Many submits of one buyer at once: a retry finds the count settled.
-		return fmt.Errorf("%w: %w", ErrContention, err)
 	}
 	return err
 }

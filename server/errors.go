@@ -8,6 +8,7 @@ import (
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/idempotency"
+	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/internal/transient"
 	"github.com/bankbook/bankbook/projections"
 )
@@ -33,7 +34,9 @@ func toAPIError(err error) *api.Error {
 		return ae
 	case errors.As(err, &de):
 		return &api.Error{Status: kindStatus[de.Kind], Code: de.Code, Message: de.Message, Details: de.Details}
-	case errors.Is(err, commands.ErrContention):
+	case errors.Is(err, commands.ErrContention), errors.Is(err, kvcas.ErrTooManyConflicts):
+		// A KV entry of a command (a buyer's unpaid orders, a scan
+		// watermark) kept changing under writers racing for it.
 		return &api.Error{Status: 409, Code: "conflict", Message: "the aggregate is being changed concurrently; retry"}
 	case errors.Is(err, projections.ErrRebuilding), errors.Is(err, projections.ErrUnknownEvent):
 		return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the read models are being rebuilt or wait for an upgrade; retry"}
