@@ -158,15 +158,16 @@ const payoutResolveHold = 30 * time.Second
 // payoutResolvable is resolvePayout's check of a payout still requested.
 // While the check and the record that follows it run, the payout's dead
 // letter is held (DeadLetters.Hold), so no redrive sends the payout
-// meanwhile; release ends that. Force skips the checks, not the hold: it
-// answers for the provider, not for a send under way.
+// meanwhile; release ends that. Force skips the checks, not the hold nor
+// a send under way (noSendUnderWay): it answers for the provider, not for
+// a send under way.
 func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequest) (release func(), _ error) {
 	dl, dead, err := s.deadLetterOf(ctx, partPayouts, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: req.PayoutID}))
 	switch {
 	case err != nil:
 		return nil, err
 	case !dead && req.Force:
-		return func() {}, nil
+		return func() {}, s.noSendUnderWay(ctx, req)
 	case !dead:
 		return nil, payoutInFlight(req, "the payouts part is still working on the payout: no dead letter of its work", map[string]any{})
 	}
@@ -193,6 +194,24 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 		return nil, err
 	}
 	return release, nil
+}
+
+// noSendUnderWay refuses a forced resolve of a payout the payouts part
+// still works on (no dead letter) while a send of it may be under way: one
+// the provider may still take (worker.Uncertainty.LastOpen after now, by
+// the NATS server's clock). Recorded failed meanwhile, a payout the
+// provider then pays would be paid twice. Once no send is open (the
+// provider keeps the transfer pending, say), force records the result.
+func (s *Server) noSendUnderWay(ctx context.Context, req api.ResolvePayoutRequest) error {
+	u, err := s.cfg.DeadLetters.Uncertainty(ctx, partPayouts, req.PayoutID)
+	if err != nil {
+		return fmt.Errorf("payout %s: reading the payouts part's sends: %w", req.PayoutID, err)
+	}
+	if wait := u.LastOpen.Sub(u.Now); !u.Decided && wait > 0 {
+		return domain.ErrPayoutInFlight.With("the payouts part is sending the payout now: not even force records a result over a send under way; try again once it ends",
+			map[string]any{"payout_id": req.PayoutID, "retry_after_s": int(wait.Seconds()) + 1})
+	}
+	return nil
 }
 
 // payoutInFlight refuses to record req's outcome while the payout's

@@ -328,6 +328,13 @@ func TestOperatorResolvesAStuckPayout(t *testing.T) {
 	if ce := e.callErr(t, api.PayoutResolve.Subject, resolve(settled, "failed", 0), nil); ce.Status != 409 || ce.Code != "payout_in_flight" {
 		t.Fatalf("failing a payout whose send is under way: %+v", ce)
 	}
+	// Not even force records a result over a send under way: the provider
+	// may pay a payout recorded failed, and its money would go out twice.
+	underWay := resolve(settled, "failed", 0)
+	underWay.Force = true
+	if ce := e.callErr(t, api.PayoutResolve.Subject, underWay, nil); ce.Status != 409 || ce.Code != "payout_in_flight" || ce.Details["retry_after_s"] == nil {
+		t.Fatalf("forcing the failure of a payout whose send is under way: %+v", ce)
+	}
 	// That answer is not kept under a key: the same key records the result
 	// once the payout's work is dead-lettered.
 	key := client.WithIdempotencyKey("resolve-" + settled)
