@@ -104,6 +104,10 @@ func (d deadLetterDesk) Uncertainty(ctx context.Context, part, key string) (work
 	return d.dead.Uncertainty(ctx, part, key)
 }
 
+func (d deadLetterDesk) Decide(ctx context.Context, part, key string, u worker.Uncertainty, reason string) (string, error) {
+	return d.dead.Decide(ctx, part, key, u, reason)
+}
+
 // deadLetterBusy answers a redrive of a dead letter another redrive, or an
 // operator's decision about its work, holds.
 func deadLetterBusy(err error) *api.Error {

@@ -35,6 +35,11 @@ type DeadLetters interface {
 	// be unknown (a payout's sends), with the time it was read, all by the
 	// clock that times the leases.
 	Uncertainty(ctx context.Context, part, key string) (worker.Uncertainty, error)
+	// Decide notes that part does no more work on key, for reason, if
+	// nothing was noted since u was read (else worker.ErrNotedSince); it
+	// returns the reason decided, another's if one decided first
+	// (worker.DeadLetters.Decide).
+	Decide(ctx context.Context, part, key string, u worker.Uncertainty, reason string) (string, error)
 }
 
 func (s *Server) deadLetters(ctx context.Context, q api.DeadLettersRequest) (api.DeadLettersReply, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bankbook/bankbook/api"
@@ -201,7 +202,9 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 // the provider may still take (worker.Uncertainty.LastOpen after now, by
 // the NATS server's clock). Recorded failed meanwhile, a payout the
 // provider then pays would be paid twice. Once no send is open (the
-// provider keeps the transfer pending, say), force records the result.
+// provider keeps the transfer pending, say), force records the result; a
+// failure only once it is decided in the part's notes, so that no send of
+// the payout starts between this check and the record.
 func (s *Server) noSendUnderWay(ctx context.Context, req api.ResolvePayoutRequest) error {
 	u, err := s.cfg.DeadLetters.Uncertainty(ctx, partPayouts, req.PayoutID)
 	if err != nil {
@@ -210,6 +213,20 @@ func (s *Server) noSendUnderWay(ctx context.Context, req api.ResolvePayoutReques
 	if wait := u.LastOpen.Sub(u.Now); !u.Decided && wait > 0 {
 		return domain.ErrPayoutInFlight.With("the payouts part is sending the payout now: not even force records a result over a send under way; try again once it ends",
 			map[string]any{"payout_id": req.PayoutID, "retry_after_s": int(wait.Seconds()) + 1})
+	}
+	if req.Outcome != string(domain.PayoutFailedStatus) {
+		return nil // a send after it repeats a transfer the provider took under the same ID
+	}
+	// A failure is decided in the part's notes first, as the part decides
+	// its own (ADR 0014): no send of the payout starts after it, and none
+	// was noted since the notes were read.
+	_, err = s.cfg.DeadLetters.Decide(ctx, partPayouts, req.PayoutID, u, "operator (forced): "+strings.TrimSpace(req.Reason))
+	if errors.Is(err, worker.ErrNotedSince) {
+		return domain.ErrPayoutInFlight.With("the payouts part noted a send of the payout just now: try again once it ends",
+			map[string]any{"payout_id": req.PayoutID, "retry_after_s": 1})
+	}
+	if err != nil {
+		return fmt.Errorf("payout %s: deciding its failure in the payouts part's notes: %w", req.PayoutID, err)
 	}
 	return nil
 }

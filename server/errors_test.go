@@ -257,3 +257,7 @@ func (noDeadLetters) Hold(context.Context, uint64, string, time.Duration) (time.
 func (noDeadLetters) Uncertainty(context.Context, string, string) (worker.Uncertainty, error) {
 	return worker.Uncertainty{Now: time.Now()}, nil
 }
+
+func (noDeadLetters) Decide(_ context.Context, _, _ string, _ worker.Uncertainty, reason string) (string, error) {
+	return reason, nil
+}

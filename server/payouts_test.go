@@ -418,6 +418,11 @@ func TestAnInstanceWithoutAProviderLeavesPayoutsToOneWithIt(t *testing.T) {
 	a.waitPayouts(t, "requested", failed, sent)
 	var rep api.ResolvePayoutReply
 	a.call(t, api.PayoutResolve.Subject, api.ResolvePayoutRequest{PayoutID: failed, Outcome: "failed", Reason: "no provider here", Force: true}, &rep, nil)
+	// The failure is decided in the payouts part's notes too: no instance
+	// sends the payout after it.
+	if u, err := a.DeadLetters.Uncertainty(ctxT(t), "payouts", failed); err != nil || !u.Decided || u.Reason != "operator (forced): no provider here" {
+		t.Fatalf("the payouts part's notes of the forced failure: %+v %v", u, err)
+	}
 	testenv.Eventually(t, 20*time.Second, "the failed payout's money back in the wallet", func() bool { return a.wallet(t, "u-np").Balance == 7000 })
 	stream, err := a.js.Stream(ctxT(t), a.Events.Config().Stream)
 	if err != nil {
