@@ -100,8 +100,10 @@ type Config struct {
 	// ScanInterval is how often the bank scanner polls. Default 5m.
 	ScanInterval Duration `json:"scan_interval"`
 	// FinaliseRetry is how long a due cancellation waits for the bank scan
-	// before it looks again. Default 0: the scan interval (the next scan is
-	// what it waits for).
+	// before it looks again. Default 0: the scan interval on an instance
+	// that scans (the next scan is what it waits for), at most
+	// unscannedFinaliseRetry on one that does not (another instance or an
+	// outside feed scans, at a pace it cannot know).
 	FinaliseRetry Duration `json:"finalise_retry"`
 	// BankSim runs the simulated bank in-process and scans it.
 	BankSim bool `json:"bank_sim"`
@@ -467,4 +469,19 @@ func (c Concurrency) validate() error {
 // the "fast" profile, which fsyncs nothing on write.
 func (c Config) embeddedFast() bool {
 	return c.NATSURL == "" && c.Durability == string(embedded.Fast)
+}
+
+// unscannedFinaliseRetry bounds the default FinaliseRetry of an instance
+// that runs no bank scanner.
+const unscannedFinaliseRetry = 10 * time.Second
+
+// finaliseRetry is FinaliseRetry with its default.
+func (c Config) finaliseRetry() time.Duration {
+	switch {
+	case c.FinaliseRetry != 0:
+		return time.Duration(c.FinaliseRetry)
+	case c.BankSim || c.BankURL != "":
+		return time.Duration(c.ScanInterval)
+	}
+	return min(time.Duration(c.ScanInterval), unscannedFinaliseRetry)
 }

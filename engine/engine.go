@@ -354,7 +354,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		NameGrace:        time.Duration(cfg.NameGrace),
 		PaymentDeadline:  time.Duration(cfg.PaymentDeadline),
 		MaxUnpaidOrders:  cfg.MaxUnpaidOrders,
-		FinaliseRetry:    cmp.Or(time.Duration(cfg.FinaliseRetry), time.Duration(cfg.ScanInterval)),
+		FinaliseRetry:    cfg.finaliseRetry(),
 		Snapshots:        snaps,
 		BeforeAppend:     e.syncs.SyncPointFunc(),
 	}, log)

@@ -1,0 +1,29 @@
+package engine
+
+import (
+	"testing"
+	"time"
+)
+
+// TestFinaliseRetryDefault: a due cancellation looks again after the
+// instance's scan interval where the instance scans, and after at most
+// 10 s where another instance or an outside feed scans (a helper instance
+// left at the 5-minute default held cancellations for 5 minutes).
+func TestFinaliseRetryDefault(t *testing.T) {
+	five := Duration(5 * time.Minute)
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		want time.Duration
+	}{
+		{"scans the simulated bank", Config{ScanInterval: five, BankSim: true}, 5 * time.Minute},
+		{"scans a bank", Config{ScanInterval: five, BankURL: "https://bank.example"}, 5 * time.Minute},
+		{"scans nothing", Config{ScanInterval: five}, unscannedFinaliseRetry},
+		{"scans nothing, a short interval", Config{ScanInterval: Duration(2 * time.Second)}, 2 * time.Second},
+		{"set", Config{ScanInterval: five, FinaliseRetry: Duration(time.Second)}, time.Second},
+	} {
+		if got := c.cfg.finaliseRetry(); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
