@@ -53,9 +53,10 @@ type Options struct {
 	SetAside func(ctx context.Context, seq eventstore.Seq) (bool, error)
 	// SetAsideRecords, if not nil, reports from the set-aside records
 	// themselves (eventstore.Store.SetAsideAt, which needs the engine's
-	// identity) whether the damaged commit at seq was set aside. It is
-	// asked in every case: the read models' records follow it only once
-	// their projections see the commit again.
+	// identity) whether the damaged commit at seq was set aside. When it
+	// is set it alone says so: the read models' copies of the records
+	// (their skipped-commit records, and SetAside) follow them, and a flag
+	// written into a file sets nothing aside.
 	SetAsideRecords func(ctx context.Context, seq eventstore.Seq) (bool, error)
 	// Digest, if not nil, is a stream digest the verifier trusts (kept
 	// elsewhere when it was computed, eventstore.Digest): the stream's
@@ -190,7 +191,12 @@ func Verify(ctx context.Context, opts Options) (Report, error) {
 		return Report{}, liveErr
 	}
 
-	if live.fromFile {
+	switch {
+	case opts.SetAsideRecords != nil:
+		// The set-aside records themselves are the answer, not a file's
+		// copy of them: a flag written into the file sets nothing aside.
+		opts.SetAside, live.setAside = nil, nil
+	case live.fromFile:
 		opts.SetAside = nil // the file's own records are the answer
 	}
 	f := newFolder(opts, live.setAside)

@@ -728,6 +728,32 @@ func TestAuditVerifyOfAStoppedEngine(t *testing.T) {
 	}
 }
 
+// `audit verify --stopped` takes a damaged commit as set aside only from
+// the set-aside records, not from a flag written into the read-model file.
+func TestAuditVerifyOfAStoppedEngineTrustsNoSetAsideFlagInTheFile(t *testing.T) {
+	e, cfg := startEngine(t)
+	submitOrders(t, e, "flag", 1)
+	damaged := newForger(t, e).publish("bankbook.evt.order.o-flagged", []byte("not a commit"))
+	waitIdle(t, "--nats-url="+e.ClientURL())
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := projections.Open(filepath.Join(cfg.DataDir, "readmodels.db"), &projections.Options{Codec: domain.Events()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkSetAside(damaged, "a flag, no record"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, out, err := runAuditVerify(t, "--data-dir="+cfg.DataDir, "--stopped", "--json")
+	if _, ok := findingAt(rep, verification.CheckNoEventSkipped, damaged); exitCode(err) != exitFailed || !ok || rep.Checked.SetAside != 0 {
+		t.Fatalf("a damaged commit flagged set aside in the file alone: exit %d (%v)\n%s", exitCode(err), err, out)
+	}
+}
+
 // teleported is an event type no engine knows.
 type teleported struct {
 	OrderID string `json:"order_id"`
