@@ -44,8 +44,14 @@ type folder struct {
 	// wallets
 	wallets map[domain.UserID]*walletState
 	// refunds holds every order.refunded by order and deposit (none: the
-	// paid amount): what a refund credit to a wallet must match (backed).
-	refunds map[refundKey]domain.OrderRefunded
+	// paid amount): what a refund credit to a wallet must match (backed),
+	// once.
+	refunds map[refundKey]*refund
+	// buyers holds each submitted order's buyer: whom its refunds go to.
+	buyers map[domain.OrderID]domain.UserID
+	// inDebit are the liability accounts found with a debit balance (each
+	// reported once).
+	inDebit map[string]bool
 
 	// clearing: open items by account, then ID
 	open map[string]map[string]*OpenItem
@@ -80,7 +86,8 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		opts: opts, setAside: setAside,
 		balances: map[string]int64{}, overflowed: map[string]bool{},
 		bankTxns: map[string]eventstore.Seq{}, inflows: map[domain.DepositID]*inflow{},
-		wallets: map[domain.UserID]*walletState{}, refunds: map[refundKey]domain.OrderRefunded{},
+		wallets: map[domain.UserID]*walletState{}, refunds: map[refundKey]*refund{},
+		buyers: map[domain.OrderID]domain.UserID{}, inDebit: map[string]bool{},
 		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
 		resolved: map[domain.DepositID]domain.DepositResolved{}, failed: map[domain.PayoutID]bool{},
 		aggs:   map[eventstore.Ref]*aggState{},
@@ -155,17 +162,19 @@ func (f *folder) commit(ctx context.Context, c eventstore.Commit) error {
 		agg.version = c.Events[n-1].Version
 	}
 
+	f.dated(c)
 	deltas := map[string]int64{}
 	touched := map[domain.UserID]bool{}
 	for i, ev := range events {
 		f.postings(c, ev, deltas)
 		f.deposit(c, c.Events[i], ev)
-		f.refunded(ev)
+		f.order(c, ev)
 		f.wallet(c, ev, touched)
 		f.clearing(c, ev)
 		f.reconciliation(c, ref, ev)
 	}
 	f.trialBalance(c, deltas)
+	f.liabilities(c, deltas)
 	for acct := range deltas {
 		if u, ok := strings.CutPrefix(acct, walletPrefix); ok {
 			touched[domain.UserID(u)] = true
@@ -288,6 +297,50 @@ func (f *folder) trialBalance(c eventstore.Commit, deltas map[string]int64) {
 	}
 }
 
+// liabilityPrefix starts the ledger accounts of what is owed to others:
+// wallets, orders payable, distributors payable, suspense, payouts
+// pending. Money leaves each only after it came in (domain.Postings), so
+// none is ever in debit.
+const liabilityPrefix = "liabilities:"
+
+// liabilities reports, once per account, a liability account the commit
+// left in debit: more left it than ever came in (a refund credited twice,
+// a withdrawal from an empty wallet), which no balanced, chained commit
+// the engine writes can do.
+func (f *folder) liabilities(c eventstore.Commit, deltas map[string]int64) {
+	for _, acct := range slices.Sorted(maps.Keys(deltas)) {
+		b := f.balances[acct]
+		if deltas[acct] <= 0 || b <= 0 || !strings.HasPrefix(acct, liabilityPrefix) || f.inDebit[acct] {
+			continue
+		}
+		f.inDebit[acct] = true
+		check, what := CheckTrialBalance, "liability account "+acct
+		if u, ok := strings.CutPrefix(acct, walletPrefix); ok {
+			check, what = CheckWallets, "wallet "+u
+		}
+		f.add(Finding{Check: check, Seq: c.Seq, Aggregate: c.Ref().String(), Account: acct,
+			Message: fmt.Sprintf("%s is in debit by %d after the commit at seq %d: more left it than ever came in", what, b, c.Seq)})
+	}
+}
+
+// futureSkew is how far after the verification's own time an event may be
+// dated (clocks of different machines differ) before it is a finding.
+const futureSkew = time.Hour
+
+// dated reports an event dated after the verification's time: no engine
+// writes one, and a forged date would hold off what is checked after a
+// delay (money in for a deposit never recorded) for as long as it says.
+func (f *folder) dated(c eventstore.Commit) {
+	limit := f.opts.Now().Add(futureSkew)
+	for _, e := range c.Events {
+		if e.OccurredAt.After(limit) {
+			f.add(Finding{Check: CheckAggregates, Seq: c.Seq, Aggregate: c.Ref().String(),
+				Message: fmt.Sprintf("event %s (%s) at seq %d occurred at %s, after this verification's time", e.EventID, e.EventType, c.Seq, domain.FormatTime(e.OccurredAt))})
+			return
+		}
+	}
+}
+
 // inflow is what the ledger took in from the bank for one deposit.
 type inflow struct {
 	amount   int64            // posted from bank accounts so far
@@ -343,6 +396,12 @@ func (f *folder) deposit(c eventstore.Commit, env eventstore.Envelope, ev domain
 		in.seqs = append(in.seqs, c.Seq)
 		if in.first.IsZero() {
 			in.first = env.OccurredAt
+			if now := f.opts.Now(); in.first.After(now) {
+				// A date after now (a finding of its own, dated) counts as
+				// past the grace: it cannot hold off the check of money in
+				// for a deposit never recorded.
+				in.first = now.Add(-2 * unrecordedAfter)
+			}
 		}
 		f.checkInflow(c, id, in)
 	}
@@ -434,7 +493,7 @@ func (f *folder) wallet(c eventstore.Commit, ev domain.Event, touched map[domain
 			f.add(Finding{Check: CheckWallets, Seq: c.Seq, Aggregate: c.Ref().String(),
 				Message: fmt.Sprintf("wallet.credited at seq %d names user %s on wallet %s", c.Seq, e.UserID, u)})
 		}
-		if problem := f.backed(e); problem != "" {
+		if problem := f.backed(c.Seq, e); problem != "" {
 			f.add(Finding{Check: CheckWallets, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountWallet(u),
 				Message: fmt.Sprintf("wallet.credited at seq %d gives wallet %s %d (%s, ref %s, from %s): %s", c.Seq, u, e.Amount, e.Kind, e.Ref, e.FromAccount, problem)})
 		}
@@ -454,14 +513,49 @@ type refundKey struct {
 	Deposit domain.DepositID
 }
 
-// refunded remembers an order's refund, for backed: by order and
-// deposit, and a deposit's also by the deposit alone (a credit written
-// before credits named their order has only the deposit).
-func (f *folder) refunded(ev domain.Event) {
-	if r, ok := ev.(domain.OrderRefunded); ok {
-		f.refunds[refundKey{r.OrderID, r.DepositID}] = r
-		if r.DepositID != "" {
-			f.refunds[refundKey{Deposit: r.DepositID}] = r
+// refund is an order's order.refunded, and the wallet credit that
+// settled it (0: none yet).
+type refund struct {
+	r        domain.OrderRefunded
+	credited eventstore.Seq
+}
+
+// order folds the events of orders: it remembers each order's buyer, and
+// each refund for backed, by order and deposit, and a deposit's also by
+// the deposit alone (a credit written before credits named their order
+// has only the deposit). A refund goes to the order's buyer; an order's
+// events are on the order's own aggregate.
+func (f *folder) order(c eventstore.Commit, ev domain.Event) {
+	bad := func(check, format string, a ...any) {
+		f.add(Finding{Check: check, Seq: c.Seq, Aggregate: c.Ref().String(), Message: fmt.Sprintf(format, a...)})
+	}
+	switch e := ev.(type) {
+	case domain.OrderSubmitted:
+		if c.AggregateType != domain.AggregateOrder || string(e.OrderID) != c.AggregateID {
+			bad(CheckAggregates, "order.submitted of order %s at seq %d is on %s", e.OrderID, c.Seq, c.Ref())
+		}
+		f.buyers[e.OrderID] = e.BuyerID
+	case domain.OrderPaid:
+		if c.AggregateType != domain.AggregateOrder || string(e.OrderID) != c.AggregateID {
+			bad(CheckAggregates, "order.paid of order %s at seq %d is on %s", e.OrderID, c.Seq, c.Ref())
+		}
+		if !strings.HasPrefix(e.FromAccount, bankPrefix) && e.FromAccount != domain.AccountSuspense {
+			bad(CheckBankTransactions, "order.paid at seq %d pays order %s %d from %s: an order is paid from the bank account its deposit arrived on, or from suspense", c.Seq, e.OrderID, e.Amount, e.FromAccount)
+		}
+	case domain.OrderRefunded:
+		buyer, submitted := f.buyers[e.OrderID]
+		switch {
+		case c.AggregateType != domain.AggregateOrder || string(e.OrderID) != c.AggregateID:
+			bad(CheckAggregates, "order.refunded of order %s at seq %d is on %s", e.OrderID, c.Seq, c.Ref())
+		case !submitted:
+			bad(CheckWallets, "order.refunded at seq %d refunds order %s, which was never submitted, to %s", c.Seq, e.OrderID, e.BuyerID)
+		case buyer != e.BuyerID:
+			bad(CheckWallets, "order.refunded at seq %d refunds order %s to %s; the order is %s's", c.Seq, e.OrderID, e.BuyerID, buyer)
+		}
+		r := &refund{r: e}
+		f.refunds[refundKey{e.OrderID, e.DepositID}] = r
+		if e.DepositID != "" {
+			f.refunds[refundKey{Deposit: e.DepositID}] = r
 		}
 	}
 }
@@ -474,7 +568,7 @@ func (f *folder) refunded(ev domain.Event) {
 // that chains correctly and balances (from orders payable, or from
 // revenue) would give a wallet money nothing owed it, and the wallet and
 // its ledger account would agree.
-func (f *folder) backed(e domain.WalletCredited) string {
+func (f *folder) backed(seq eventstore.Seq, e domain.WalletCredited) string {
 	switch e.Kind {
 	case domain.CreditOrderRefund, domain.CreditDepositRefund:
 		k := refundKey{Order: e.OrderID}
@@ -484,15 +578,18 @@ func (f *folder) backed(e domain.WalletCredited) string {
 			// Written before credits named their order: the ref does.
 			k.Order = domain.OrderID(strings.TrimPrefix(e.Ref, "order:"))
 		}
-		r, ok := f.refunds[k]
+		st, ok := f.refunds[k]
 		switch {
 		case !ok && k.Deposit != "":
 			return fmt.Sprintf("no order.refunded of order %q refunds deposit %s", e.OrderID, k.Deposit)
 		case !ok:
 			return fmt.Sprintf("no order.refunded of order %q refunds its paid amount", e.OrderID)
-		case r.BuyerID != e.UserID || r.Amount != e.Amount || r.FromAccount != e.FromAccount:
-			return fmt.Sprintf("the order's order.refunded is for buyer %s, %d from %s", r.BuyerID, r.Amount, r.FromAccount)
+		case st.r.BuyerID != e.UserID || st.r.Amount != e.Amount || st.r.FromAccount != e.FromAccount:
+			return fmt.Sprintf("the order's order.refunded is for buyer %s, %d from %s", st.r.BuyerID, st.r.Amount, st.r.FromAccount)
+		case st.credited != 0:
+			return fmt.Sprintf("the order's order.refunded was credited already, at seq %d: a refund is credited once", st.credited)
 		}
+		st.credited = seq
 	case domain.CreditOrphanRefund:
 		if e.FromAccount != domain.AccountSuspense {
 			return "an orphan's refund comes from " + domain.AccountSuspense

@@ -46,6 +46,12 @@ var t0 = time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
 // append appends one commit of events to the aggregate and returns its seq.
 func (s *stream) append(typ, id string, events ...domain.Event) eventstore.Seq {
 	s.t.Helper()
+	return s.appendAt(t0, typ, id, events...)
+}
+
+// appendAt is append with events that occurred at at.
+func (s *stream) appendAt(at time.Time, typ, id string, events ...domain.Event) eventstore.Seq {
+	s.t.Helper()
 	ref := eventstore.Ref{Type: typ, ID: id}
 	prev := s.last[ref]
 	version := 0
@@ -59,7 +65,7 @@ func (s *stream) append(typ, id string, events ...domain.Event) eventstore.Seq {
 			s.t.Fatal(err)
 		}
 		s.n++
-		envs = append(envs, eventstore.Envelope{EventID: fmt.Sprintf("ev-%d", s.n), EventType: ev.EventType(), SchemaVersion: 1, OccurredAt: t0, Data: data})
+		envs = append(envs, eventstore.Envelope{EventID: fmt.Sprintf("ev-%d", s.n), EventType: ev.EventType(), SchemaVersion: 1, OccurredAt: at, Data: data})
 	}
 	c, err := s.store.Append(context.Background(), ref, prev.Seq, version, fmt.Sprintf("c-%d", s.n), envs)
 	if err != nil {
@@ -117,6 +123,19 @@ func money(s *stream) {
 	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 300, Kind: domain.CreditPayoutReversal, Ref: "reversal:p1", FromAccount: domain.AccountPayoutsPending, CreditedAt: t0})
 	s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 200, PayoutID: "p2", DebitAt: t0.Add(30 * time.Minute)})
 	s.append(domain.AggregatePayout, "p2", domain.PayoutRequested{PayoutID: "p2", Amount: 200, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+}
+
+// paidOrder writes an order of buyer's paid by a recorded deposit of amount.
+func paidOrder(s *stream, order domain.OrderID, buyer domain.UserID, amount int64) {
+	submitted(s, order, buyer)
+	dep := domain.DepositID("dep-" + string(order))
+	s.append(domain.AggregateOrder, string(order), domain.OrderPaid{OrderID: order, DepositID: dep, Amount: amount, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
+	s.append(domain.AggregateDeposit, string(dep), domain.DepositRecorded{DepositID: dep, BankTxnID: "X-" + string(order), AccountNumber: bankAcct, DepositorName: "김", Amount: amount, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: order})
+}
+
+// submitted writes order's order.submitted, for buyer.
+func submitted(s *stream, order domain.OrderID, buyer domain.UserID) eventstore.Seq {
+	return s.append(domain.AggregateOrder, string(order), domain.OrderSubmitted{OrderID: order, BuyerID: buyer, BuyerName: "김", DepositorName: "김001", SubmittedAt: t0})
 }
 
 func TestVerifyCleanStreamListsOpenItems(t *testing.T) {
@@ -198,6 +217,7 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 3900, Kind: domain.CreditOrderRefund, Ref: "order:oP", OrderID: "oP", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
 		}, audit.CheckWallets},
 		{"wallets: a refund credited for more than the order refunded", func(s *stream) eventstore.Seq {
+			submitted(s, "oQ", "u1")
 			s.append(domain.AggregateOrder, "oQ", domain.OrderRefunded{OrderID: "oQ", BuyerID: "u1", Amount: 100, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
 			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 9000, Kind: domain.CreditOrderRefund, Ref: "order:oQ", OrderID: "oQ", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
 		}, audit.CheckWallets},
@@ -210,6 +230,34 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 		{"wallets: a credit without its order (written before credits named it) that no order refunded", func(s *stream) eventstore.Seq {
 			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditOrderRefund, Ref: "order:oZ", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
 		}, audit.CheckWallets},
+		{"wallets: one order refund credited twice, under two refs", func(s *stream) eventstore.Seq {
+			paidOrder(s, "oD", "u1", 3900)
+			s.append(domain.AggregateOrder, "oD", domain.OrderRefunded{OrderID: "oD", BuyerID: "u1", Amount: 3900, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
+			s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 3900, Kind: domain.CreditOrderRefund, Ref: "order:oD", OrderID: "oD", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
+			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 3900, Kind: domain.CreditOrderRefund, Ref: "order:oD#2", OrderID: "oD", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
+		}, audit.CheckWallets},
+		{"wallets: an order refunded to another than its buyer", func(s *stream) eventstore.Seq {
+			paidOrder(s, "oE", "u1", 2500)
+			return s.append(domain.AggregateOrder, "oE", domain.OrderRefunded{OrderID: "oE", BuyerID: "u9", Amount: 2500, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
+		}, audit.CheckWallets},
+		{"wallets: a wallet debited below zero", func(s *stream) eventstore.Seq {
+			return s.append(domain.AggregateWallet, "u9", domain.WalletDebited{UserID: "u9", Amount: 50000, PayoutID: "pX", DebitAt: t0})
+		}, audit.CheckWallets},
+		{"trial_balance: orders payable left in debit", func(s *stream) eventstore.Seq {
+			submitted(s, "oF", "u1")
+			s.append(domain.AggregateOrder, "oF", domain.OrderRefunded{OrderID: "oF", BuyerID: "u1", Amount: 700, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
+			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditOrderRefund, Ref: "order:oF", OrderID: "oF", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
+		}, audit.CheckTrialBalance},
+		{"bank_transactions: an order paid out of a distributor's money", func(s *stream) eventstore.Seq {
+			submitted(s, "oG", "u1")
+			return s.append(domain.AggregateOrder, "oG", domain.OrderPaid{OrderID: "oG", DepositID: "dG", Amount: 700, FromAccount: domain.AccountPayableDistributor("d-1"), PaidAt: t0})
+		}, audit.CheckBankTransactions},
+		{"aggregates: an event dated after the verification", func(s *stream) eventstore.Seq {
+			return s.appendAt(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), domain.AggregateOrder, "oH", domain.OrderPaid{OrderID: "oH", DepositID: "dH", Amount: 400, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
+		}, audit.CheckAggregates},
+		{"bank_transactions: money in for a deposit never recorded, dated after the verification", func(s *stream) eventstore.Seq {
+			return s.appendAt(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), domain.AggregateOrder, "oH", domain.OrderPaid{OrderID: "oH", DepositID: "dH", Amount: 400, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
+		}, audit.CheckBankTransactions},
 		{"aggregates: an event version skipped", func(s *stream) eventstore.Seq {
 			last := s.last[eventstore.Ref{Type: domain.AggregateWallet, ID: "u1"}]
 			data, _ := json.Marshal(domain.WalletCredited{UserID: "u1", Amount: 1, Kind: domain.CreditOrderRefund, Ref: "o-2", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
@@ -334,6 +382,7 @@ func TestVerifyBacksRefundCreditsWithoutTheirOrder(t *testing.T) {
 	s := newStream(t)
 	money(s)
 	from := domain.AccountBank(bankAcct)
+	submitted(s, "o7", "u7")
 	s.append(domain.AggregateOrder, "o7", domain.OrderPaid{OrderID: "o7", DepositID: "d7", Amount: 700, FromAccount: from, PaidAt: t0})
 	s.append(domain.AggregateDeposit, "d7", domain.DepositRecorded{DepositID: "d7", BankTxnID: "X7", AccountNumber: bankAcct, DepositorName: "김", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o7"})
 	s.append(domain.AggregateOrder, "o7", domain.OrderRefunded{OrderID: "o7", BuyerID: "u7", Amount: 700, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
@@ -349,6 +398,7 @@ func TestVerifyBacksRefundCreditsWithoutTheirOrder(t *testing.T) {
 func TestVerifyFollowsEachDepositsMoney(t *testing.T) {
 	from := domain.AccountBank(bankAcct)
 	scene := func(s *stream, credit bool) eventstore.Seq {
+		submitted(s, "o1", "u9")
 		s.append(domain.AggregateOrder, "o1", domain.OrderPaid{OrderID: "o1", DepositID: "dA", Amount: 900, FromAccount: from, PaidAt: t0})
 		s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김", Amount: 900, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o1"})
 		s.append(domain.AggregateOrder, "o1", domain.OrderRefunded{OrderID: "o1", BuyerID: "u9", DepositID: "dB", Amount: 900, FromAccount: from, RefundedAt: t0})
