@@ -211,6 +211,9 @@ func (r replayResult) text() string {
 	default:
 		fmt.Fprintf(&b, "replayed sequences 1..%d (%d events) into %s in %s\n", r.LastSeq, r.Events, r.Out, r.DurationS)
 	}
+	if r.UntilSeq != 0 && r.LastSeq < r.UntilSeq {
+		fmt.Fprintf(&b, "the stream has no message at seq %d: the read models are as of seq %d, the commit before it ('bankbook audit verify' names a message missing inside the log)\n", r.UntilSeq, r.LastSeq)
+	}
 	if r.LastRecordedAt != "" {
 		fmt.Fprintf(&b, "last commit recorded at %s\n", r.LastRecordedAt)
 	}

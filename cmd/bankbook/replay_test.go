@@ -467,3 +467,16 @@ func TestReplayProgressBar(t *testing.T) {
 		}
 	}
 }
+
+// A replay asked to stop at a sequence with no message (one removed from
+// the store) says so, rather than only printing the sequence it reached.
+func TestReplayTextNamesAMissingUntilSeq(t *testing.T) {
+	r := replayResult{Out: "/x/readmodels.db", LastSeq: 10, UntilSeq: 11, ContentHash: "h", NotCompared: notComparedPointInTime}
+	if s := r.text(); !strings.Contains(s, "the stream has no message at seq 11: the read models are as of seq 10") {
+		t.Fatalf("replay text:\n%s", s)
+	}
+	r.LastSeq = 11
+	if s := r.text(); strings.Contains(s, "no message") {
+		t.Fatalf("replay text of a replay that reached its seq:\n%s", s)
+	}
+}
