@@ -66,11 +66,11 @@ func (s *Server) deadLetters(ctx context.Context, q api.DeadLettersRequest) (api
 
 func (s *Server) redriveDeadLetter() commandSpec[api.DeadLetterRequest, api.DeadLetterReply] {
 	return commandSpec[api.DeadLetterRequest, api.DeadLetterReply]{
-		exec: func(ctx context.Context, _ commands.Meta, req api.DeadLetterRequest) (api.DeadLetterReply, error) {
+		exec: func(ctx context.Context, meta commands.Meta, req api.DeadLetterRequest) (api.DeadLetterReply, error) {
 			if req.Reason != "" {
 				return api.DeadLetterReply{}, badRequest(api.CodeInvalidInput, "reason: only a discard takes a reason", map[string]any{"field": "reason"})
 			}
-			dl, err := s.cfg.DeadLetters.Redrive(ctx, req.ID)
+			dl, err := s.cfg.DeadLetters.Redrive(worker.WithActor(ctx, meta.Actor), req.ID)
 			return api.DeadLetterReply{DeadLetter: dl, Status: "redriven"}, err
 		},
 	}
@@ -78,14 +78,14 @@ func (s *Server) redriveDeadLetter() commandSpec[api.DeadLetterRequest, api.Dead
 
 func (s *Server) discardDeadLetter() commandSpec[api.DeadLetterRequest, api.DeadLetterReply] {
 	return commandSpec[api.DeadLetterRequest, api.DeadLetterReply]{
-		exec: func(ctx context.Context, _ commands.Meta, req api.DeadLetterRequest) (api.DeadLetterReply, error) {
+		exec: func(ctx context.Context, meta commands.Meta, req api.DeadLetterRequest) (api.DeadLetterReply, error) {
 			if req.Reason == "" {
 				return api.DeadLetterReply{}, badRequest(api.CodeInvalidInput, "reason: is required to set work aside", map[string]any{"field": "reason"})
 			}
 			if err := s.discardable(ctx, req.ID); err != nil {
 				return api.DeadLetterReply{}, err
 			}
-			dl, err := s.cfg.DeadLetters.Discard(ctx, req.ID, req.Reason)
+			dl, err := s.cfg.DeadLetters.Discard(worker.WithActor(ctx, meta.Actor), req.ID, req.Reason)
 			return api.DeadLetterReply{DeadLetter: dl, Status: "discarded"}, err
 		},
 	}

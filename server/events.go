@@ -9,6 +9,7 @@ import (
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/worker"
 )
 
 // setAsideEvent serves bankbook.cmd.event.set_aside: it records that a
@@ -38,7 +39,7 @@ func (s *Server) setAsideEvent() commandSpec[api.SetAsideRequest, api.SetAsideRe
 			}
 			s.cfg.Log.Warn().Uint64("seq", uint64(rec.Seq)).Str("subject", rec.Subject).Str("problem", rec.Problem).
 				Str("reason", rec.Reason).Str("actor", rec.Actor).Str("status", rep.Status).Msg("damaged commit set aside")
-			resolved, err := s.resolveDeadLetters(ctx, rec)
+			resolved, err := s.resolveDeadLetters(worker.WithActor(ctx, rec.Actor), rec)
 			rep.ResolvedDeadLetters = append(rep.ResolvedDeadLetters, resolved...)
 			if err != nil {
 				return api.SetAsideReply{}, fmt.Errorf("seq %d is set aside; resolving its dead letters failed (send the request again): %w", seq, err)

@@ -21,6 +21,7 @@ import (
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/ops"
+	"github.com/bankbook/bankbook/worker"
 )
 
 // get fetches path from the engine's HTTP operations server.
@@ -220,6 +221,19 @@ func TestPoisonMessageIsDeadLetteredListedAndSetAside(t *testing.T) {
 	e.call(t, "bankbook.cmd.deadletter.discard", map[string]any{"id": dl.ID, "reason": "forged by a test"}, &rep, nil)
 	if rep.Status != "discarded" || rep.DeadLetter.ID != dl.ID {
 		t.Fatalf("discard: %+v", rep)
+	}
+	// The record of the discard names who decided it, and why.
+	dead, err := e.js.Stream(ctxT(t), "BANKBOOK_DEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := dead.GetLastMsgForSubject(ctxT(t), "bankbook.dead.react-orders.discarded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res worker.Resolution
+	if err := json.Unmarshal(msg.Data, &res); err != nil || res.DeadLetterID != dl.ID || res.Reason != "forged by a test" || res.Actor != "operator" {
+		t.Fatalf("the discard's record: %s (%v)", msg.Data, err)
 	}
 	if ce := e.callErr(t, "bankbook.cmd.deadletter.discard", map[string]any{"id": dl.ID, "reason": "again"}, nil); ce.Status != 404 {
 		t.Fatalf("second discard: %v", ce)

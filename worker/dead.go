@@ -104,10 +104,27 @@ type DeadLetter struct {
 type Resolution struct {
 	DeadLetter
 	// DeadLetterID is the resolved dead letter's ID.
-	DeadLetterID uint64    `json:"dead_letter_id"`
-	Action       string    `json:"action"` // "redriven" or "discarded"
-	Reason       string    `json:"reason,omitempty"`
-	ResolvedAt   time.Time `json:"resolved_at"`
+	DeadLetterID uint64 `json:"dead_letter_id"`
+	Action       string `json:"action"` // "redriven" or "discarded"
+	Reason       string `json:"reason,omitempty"`
+	// Actor is who redrove or discarded it (WithActor): the identity the
+	// NATS server vouched for; empty when no one was named.
+	Actor      string    `json:"actor,omitempty"`
+	ResolvedAt time.Time `json:"resolved_at"`
+}
+
+type actorKey struct{}
+
+// WithActor returns ctx naming actor as who redrives or discards dead
+// letters with it: the Resolution records it.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// actorOf is the actor WithActor put in ctx ("": none).
+func actorOf(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
 }
 
 // DeadLetters stores dead letters in a JetStream stream. A dead letter stays
@@ -315,7 +332,7 @@ func (d *DeadLetters) Discard(ctx context.Context, id uint64, reason string) err
 
 // resolve records what became of dl and removes it.
 func (d *DeadLetters) resolve(ctx context.Context, dl DeadLetter, action, reason string) error {
-	r := Resolution{DeadLetter: dl, DeadLetterID: dl.ID, Action: action, Reason: reason, ResolvedAt: d.cfg.Now().UTC()}
+	r := Resolution{DeadLetter: dl, DeadLetterID: dl.ID, Action: action, Reason: reason, Actor: actorOf(ctx), ResolvedAt: d.cfg.Now().UTC()}
 	body, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("encode resolution: %w", err)
