@@ -381,7 +381,7 @@ var errNotItsName = errors.New("the reservation's order holds another depositor 
 // ScanComplete advances the account's scan watermark, which reserved
 // cancellations wait for. It never moves it backwards, nor past now (a
 // feed cannot know the future).
-func (h *Deposits) ScanComplete(ctx context.Context, _ Meta, req api.ScanCompleteRequest) (api.ScanCompleteReply, error) {
+func (h *Deposits) ScanComplete(ctx context.Context, meta Meta, req api.ScanCompleteRequest) (api.ScanCompleteReply, error) {
 	if err := req.Validate(); err != nil {
 		return api.ScanCompleteReply{}, err
 	}
@@ -396,6 +396,10 @@ func (h *Deposits) ScanComplete(ctx context.Context, _ Meta, req api.ScanComplet
 	if err != nil {
 		return api.ScanCompleteReply{}, err
 	}
+	// No event records it: the log does, with who reported it (reserved
+	// cancellations become final on the strength of it).
+	h.log.Info().Str("account_number", account).Time("complete_up_to", req.CompleteUpTo.UTC()).Time("watermark", wm).
+		Str("actor", meta.Actor).Msg("bank feed reported a scan complete")
 	return api.ScanCompleteReply{AccountNumber: account, Watermark: domain.FormatTime(wm)}, nil
 }
 
