@@ -197,39 +197,52 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 	return release, nil
 }
 
-// noSendUnderWay refuses a forced resolve of a payout the payouts part
-// still works on (no dead letter) while a send of it may be under way: one
-// the provider may still take (worker.Uncertainty.LastOpen after now, by
-// the NATS server's clock). Recorded failed meanwhile, a payout the
-// provider then pays would be paid twice. Once no send is open (the
-// provider keeps the transfer pending, say), force records the result; a
-// failure only once it is decided in the part's notes, so that no send of
-// the payout starts between this check and the record.
+// noSendUnderWay is a forced failure's check of a payout the payouts part
+// still works on (no dead letter). The failure is decided in the part's
+// notes first, as the part decides its own (ADR 0014): no send of the
+// payout starts after it (the part records the failure itself at its next
+// attempt), and none was noted since the notes were read. Then, while a
+// send made before may still reach the provider (worker.Uncertainty.LastOpen
+// after now, by the NATS server's clock), nothing is recorded: a payout
+// recorded failed that the provider then pays would be paid twice. That
+// send either settles the payout, or ends and the failure stands. A forced
+// settlement needs neither: a send after it repeats a transfer the
+// provider took under the same ID.
 func (s *Server) noSendUnderWay(ctx context.Context, req api.ResolvePayoutRequest) error {
+	if req.Outcome != string(domain.PayoutFailedStatus) {
+		return nil
+	}
 	u, err := s.cfg.DeadLetters.Uncertainty(ctx, partPayouts, req.PayoutID)
 	if err != nil {
 		return fmt.Errorf("payout %s: reading the payouts part's sends: %w", req.PayoutID, err)
 	}
-	if wait := u.LastOpen.Sub(u.Now); !u.Decided && wait > 0 {
-		return domain.ErrPayoutInFlight.With("the payouts part is sending the payout now: not even force records a result over a send under way; try again once it ends",
-			map[string]any{"payout_id": req.PayoutID, "retry_after_s": int(wait.Seconds()) + 1})
-	}
-	if req.Outcome != string(domain.PayoutFailedStatus) {
-		return nil // a send after it repeats a transfer the provider took under the same ID
-	}
-	// A failure is decided in the part's notes first, as the part decides
-	// its own (ADR 0014): no send of the payout starts after it, and none
-	// was noted since the notes were read.
 	_, err = s.cfg.DeadLetters.Decide(ctx, partPayouts, req.PayoutID, u, "operator (forced): "+strings.TrimSpace(req.Reason))
 	if errors.Is(err, worker.ErrNotedSince) {
-		return domain.ErrPayoutInFlight.With("the payouts part noted a send of the payout just now: try again once it ends",
+		return domain.ErrPayoutInFlight.With("the payouts part noted a send of the payout just now: try again",
 			map[string]any{"payout_id": req.PayoutID, "retry_after_s": 1})
 	}
 	if err != nil {
 		return fmt.Errorf("payout %s: deciding its failure in the payouts part's notes: %w", req.PayoutID, err)
 	}
+	now := u.Now
+	if u.Decided {
+		// Decided before (a forced resolve asked earlier, or the part): the
+		// reading notes nothing, so it has no server time; this clock's,
+		// with a margin for the two clocks' difference.
+		now = time.Now().Add(-decidedClockMargin)
+	}
+	if wait := u.LastOpen.Sub(now); wait > 0 {
+		return domain.ErrPayoutInFlight.With("the failure is decided: no send of the payout starts any more, and the payouts part records it at its next attempt; "+
+			"but a send made before may still reach the provider, and settle the payout instead: not even force records a result over it; try again once it ends",
+			map[string]any{"payout_id": req.PayoutID, "retry_after_s": int(wait.Seconds()) + 1})
+	}
 	return nil
 }
+
+// decidedClockMargin is how much later than this instance's clock
+// noSendUnderWay takes the NATS server's to be, when it has no reading of
+// the server's.
+const decidedClockMargin = 5 * time.Second
 
 // payoutInFlight refuses to record req's outcome while the payout's
 // transfer may be live at the provider; force would record it anyway.

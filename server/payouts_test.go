@@ -328,13 +328,6 @@ func TestOperatorResolvesAStuckPayout(t *testing.T) {
 	if ce := e.callErr(t, api.PayoutResolve.Subject, resolve(settled, "failed", 0), nil); ce.Status != 409 || ce.Code != "payout_in_flight" {
 		t.Fatalf("failing a payout whose send is under way: %+v", ce)
 	}
-	// Not even force records a result over a send under way: the provider
-	// may pay a payout recorded failed, and its money would go out twice.
-	underWay := resolve(settled, "failed", 0)
-	underWay.Force = true
-	if ce := e.callErr(t, api.PayoutResolve.Subject, underWay, nil); ce.Status != 409 || ce.Code != "payout_in_flight" || ce.Details["retry_after_s"] == nil {
-		t.Fatalf("forcing the failure of a payout whose send is under way: %+v", ce)
-	}
 	// That answer is not kept under a key: the same key records the result
 	// once the payout's work is dead-lettered.
 	key := client.WithIdempotencyKey("resolve-" + settled)
@@ -395,6 +388,23 @@ func TestOperatorResolvesAStuckPayout(t *testing.T) {
 	if _, err := app.Call(ctxT(t), api.PayoutResolve.Subject, resolve(settled, "failed", 0), nil, nil); err == nil {
 		t.Fatal("the app resolved a payout")
 	}
+
+	// Not even force records a failure over a send under way: the provider
+	// may pay a payout recorded failed, and its money would go out twice.
+	// The failure is decided, though: no send of the payout starts again.
+	third, release := stuck(2000)
+	forced = resolve(third, "failed", 0)
+	forced.Force = true
+	if ce := e.callErr(t, api.PayoutResolve.Subject, forced, nil); ce.Status != 409 || ce.Code != "payout_in_flight" || ce.Details["retry_after_s"] == nil {
+		t.Fatalf("forcing the failure of a payout whose send is under way: %+v", ce)
+	}
+	if u, err := e.DeadLetters.Uncertainty(ctxT(t), "payouts", third); err != nil || !u.Decided {
+		t.Fatalf("the payouts part's notes after a forced failure refused: %+v %v", u, err)
+	}
+	release()
+	e.call(t, api.PayoutResolve.Subject, forced, &rep, nil)
+	e.waitPayouts(t, "failed", third)
+	testenv.Eventually(t, 20*time.Second, "the forced failure's money back in the wallet", func() bool { return e.wallet(t, "u-s").Balance == 7000 })
 }
 
 // TestAnInstanceWithoutAProviderLeavesPayoutsToOneWithIt: an engine with no

@@ -316,7 +316,7 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		fs.Int64Var(&q.Fee, "fee", 0, "settled: the provider's fee")
 		fs.StringVar(&q.ProviderRef, "provider-ref", "", "settled: the provider's reference")
 		fs.StringVar(&q.Reason, "reason", "", "how the result is known, e.g. the provider's statement (required)")
-		fs.BoolVar(&q.Force, "force", false, "record it without asking the provider (provider gone for good, no provider, a transfer it keeps pending): you answer for it; still refused while a redrive of its dead letter runs or a send of it is under way")
+		fs.BoolVar(&q.Force, "force", false, "record it without asking the provider (provider gone for good, no provider, a transfer it keeps pending): you answer for it; still refused while a redrive of its dead letter runs or (failed) a send of it may still reach the provider")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
 		if err := parse(fs, args); err != nil {
 			return err
