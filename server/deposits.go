@@ -159,9 +159,9 @@ const payoutResolveHold = 30 * time.Second
 // payoutResolvable is resolvePayout's check of a payout still requested.
 // While the check and the record that follows it run, the payout's dead
 // letter is held (DeadLetters.Hold), so no redrive sends the payout
-// meanwhile; release ends that. Force skips the checks, not the hold nor
-// a send under way (noSendUnderWay): it answers for the provider, not for
-// a send under way.
+// meanwhile; release ends that. Force skips the checks, not the hold nor,
+// for a failure, a send under way (noSendUnderWay): it answers for the
+// provider, not for a send under way.
 func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequest) (release func(), _ error) {
 	dl, dead, err := s.deadLetterOf(ctx, partPayouts, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: req.PayoutID}))
 	switch {
