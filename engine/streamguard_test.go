@@ -240,4 +240,15 @@ func TestAnEngineStartsOnAnEventStreamThatAllowsTTLs(t *testing.T) {
 	if info := s.CachedInfo(); info.Config.MaxMsgsPerSubject != -1 {
 		t.Fatalf("max_msgs_per_subject %d after the start, want -1", info.Config.MaxMsgsPerSubject)
 	}
+	// What is put back stays put: the part does not update the stream
+	// again and again for the TTLs no update can undo (each update is an
+	// advisory the part looks again on).
+	updates, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.UPDATED." + stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if n, _, err := updates.Pending(); err != nil || n > 0 {
+		t.Fatalf("%d stream updates in a second after the start (%v), want none", n, err)
+	}
 }

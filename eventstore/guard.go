@@ -150,8 +150,15 @@ func (s *Store) look(ctx context.Context) Guarded {
 		g.Err = err
 		return g
 	}
-	if g.Loss = Loss(info.Config); len(g.Loss) > 0 {
-		if st, err := s.js.UpdateStream(ctx, keepAll(info.Config)); err != nil {
+	g.Loss = Loss(info.Config)
+	switch undone := keepAll(info.Config); {
+	case len(g.Loss) == 0:
+	case len(Loss(undone)) == len(g.Loss):
+		// Nothing an update can put back (per-message TTLs alone): none
+		// is sent, since each is an advisory that brings another look.
+		g.Remaining = g.Loss
+	default:
+		if st, err := s.js.UpdateStream(ctx, undone); err != nil {
 			g.Restore = err
 		} else {
 			info = st.CachedInfo()
