@@ -300,17 +300,17 @@ func (h *Orders) staleHolder(ctx context.Context, name string, holder reservatio
 	return !wm.Before(due), nil
 }
 
-// CancelOrder cancels an order. Deposited false cancels an unpaid order at
-// once. Deposited true reserves the cancellation: it becomes final at
-// submitted_at + the cancel window, once the bank scan has covered that time,
-// and a deposit that arrives meanwhile is refunded to the buyer's wallet. A
-// paid order is cancelled and its paid amount refunded to the wallet.
 // Get returns order id as recorded (Version 0 if it never was).
 func (h *Orders) Get(ctx context.Context, id domain.OrderID) (domain.Order, error) {
 	o, _, err := h.orders.Get(ctx, string(id))
 	return o, err
 }
 
+// CancelOrder cancels an order. Deposited false cancels an unpaid order at
+// once. Deposited true reserves the cancellation: it becomes final at
+// submitted_at + the cancel window, once the bank scan has covered that time,
+// and a deposit that arrives meanwhile is refunded to the buyer's wallet. A
+// paid order is cancelled and its paid amount refunded to the wallet.
 func (h *Orders) CancelOrder(ctx context.Context, meta Meta, req api.CancelOrderRequest) (api.CancelOrderReply, error) {
 	if err := req.Validate(); err != nil {
 		return api.CancelOrderReply{}, err

@@ -100,11 +100,8 @@ func (s *Server) discardable(ctx context.Context, id uint64) error {
 	if err != nil {
 		return err
 	}
-	switch dl.Part {
-	case partMoney:
-		return s.moneyCarriedOut(ctx, dl)
-	case partOrders:
-		return s.refundsCarriedOut(ctx, dl)
+	if dl.Part == partMoney || dl.Part == partOrders {
+		return s.reactionCarriedOut(ctx, dl)
 	}
 	payout, ok := strings.CutPrefix(dl.Subject, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout}))
 	if (dl.Part != partPayouts && dl.Part != partPayoutReturns) || !ok {
@@ -129,28 +126,33 @@ func (s *Server) discardable(ctx context.Context, id uint64) error {
 	return nil
 }
 
-// moneyCarriedOut refuses to discard the react-money dead letter of a
-// commit whose money has not gone where it must while nothing else would
-// move it: a wallet debited for a withdrawal, or an orphan resolved to a
-// refund to the bank, whose payout is not recorded (the money would stay in
-// payouts pending with no payout that anything could send, fail or
-// resolve; payout_unresolved); an orphan resolved to a wallet or an order
-// whose money is still in suspense (money_unsettled). Redriving the dead
-// letter does what it calls for. A commit that cannot be read any more
-// calls for nothing.
-func (s *Server) moneyCarriedOut(ctx context.Context, dl api.DeadLetter) error {
+// reactionCarriedOut refuses to discard the dead letter of a reactor
+// (react-money, react-orders) whose commit's money has not gone where it
+// must while nothing else would move it:
+//   - a wallet debited for a withdrawal, or an orphan resolved to a refund
+//     to the bank, whose payout is not recorded: the money would stay in
+//     payouts pending with no payout that anything could send, fail or
+//     resolve (payout_unresolved);
+//   - an orphan resolved to a wallet or an order whose money is still in
+//     suspense, or an order refunded to its buyer's wallet that does not
+//     hold the refund yet: the money would stay where it waits
+//     (money_unsettled).
+//
+// Redriving the dead letter does what it calls for, once. A commit that
+// cannot be read any more calls for nothing.
+func (s *Server) reactionCarriedOut(ctx context.Context, dl api.DeadLetter) error {
 	events, err := s.deadLetterEvents(ctx, dl)
 	if err != nil {
 		return err
 	}
 	for _, ev := range events {
-		var id domain.PayoutID
+		var payout domain.PayoutID
 		switch e := ev.(type) {
 		case domain.WalletDebited:
-			id = e.PayoutID
+			payout = e.PayoutID
 		case domain.DepositResolved:
 			if e.Action == domain.ResolveRefundToBank {
-				id = e.PayoutID
+				payout = e.PayoutID
 				break
 			}
 			done, err := s.resolvedCarriedOut(ctx, e)
@@ -160,48 +162,35 @@ func (s *Server) moneyCarriedOut(ctx context.Context, dl api.DeadLetter) error {
 			if !done {
 				return domain.ErrMoneyUnsettled.With("", map[string]any{"deposit_id": string(e.DepositID)})
 			}
+		case domain.OrderRefunded:
+			credit := e.WalletCredit(time.Time{})
+			done, err := s.walletCredited(ctx, credit.UserID, credit.Ref)
+			if err != nil {
+				return err
+			}
+			if !done {
+				return domain.ErrMoneyUnsettled.With("the order's refund is not credited to its buyer's wallet yet: redrive this dead letter once what stops it is mended, or the money never reaches the buyer",
+					map[string]any{"order_id": string(e.OrderID), "user_id": string(e.BuyerID)})
+			}
 		}
-		if id == "" {
+		if payout == "" {
 			continue
 		}
-		p, err := s.cfg.Payouts.Get(ctx, id)
+		p, err := s.cfg.Payouts.Get(ctx, payout)
 		if err != nil {
 			return err
 		}
 		if p.Version == 0 {
-			return domain.ErrPayoutUnresolved.With("the commit calls for a payout that is not recorded yet: redrive this dead letter once what stops it is mended", map[string]any{"payout_id": string(id)})
+			return domain.ErrPayoutUnresolved.With("the commit calls for a payout that is not recorded yet: redrive this dead letter once what stops it is mended", map[string]any{"payout_id": string(payout)})
 		}
 	}
 	return nil
 }
 
-// refundsCarriedOut refuses to discard the react-orders dead letter of a
-// commit that refunded an order to its buyer's wallet while the wallet is
-// not credited yet (money_unsettled): nothing else would ever credit it,
-// and the money would stay where the refund is paid from (orders payable,
-// or the bank account its deposit arrived on). Redriving the dead letter
-// credits it, once.
-func (s *Server) refundsCarriedOut(ctx context.Context, dl api.DeadLetter) error {
-	events, err := s.deadLetterEvents(ctx, dl)
-	if err != nil {
-		return err
-	}
-	for _, ev := range events {
-		r, ok := ev.(domain.OrderRefunded)
-		if !ok {
-			continue
-		}
-		credit := r.WalletCredit(time.Time{})
-		w, err := s.cfg.Wallets.Get(ctx, credit.UserID)
-		if err != nil {
-			return err
-		}
-		if !w.Credited(credit.Ref) {
-			return domain.ErrMoneyUnsettled.With("the order's refund is not credited to its buyer's wallet yet: redrive this dead letter once what stops it is mended, or the money never reaches the buyer",
-				map[string]any{"order_id": string(r.OrderID), "user_id": string(r.BuyerID)})
-		}
-	}
-	return nil
+// walletCredited reports whether user's wallet holds a credit for ref.
+func (s *Server) walletCredited(ctx context.Context, user domain.UserID, ref string) (bool, error) {
+	w, err := s.cfg.Wallets.Get(ctx, user)
+	return w.Credited(ref), err
 }
 
 // deadLetterEvents returns the events of dead letter dl's commit; none
@@ -233,12 +222,8 @@ func (s *Server) deadLetterEvents(ctx context.Context, dl api.DeadLetter) ([]dom
 // credited for the deposit, or the order holding it; an order that changed
 // since sends the money to its buyer's wallet instead.
 func (s *Server) resolvedCarriedOut(ctx context.Context, e domain.DepositResolved) (bool, error) {
-	credited := func(u domain.UserID) (bool, error) {
-		w, err := s.cfg.Wallets.Get(ctx, u)
-		return w.Credited(string(e.DepositID)), err
-	}
 	if e.Action == domain.ResolveRefundToWallet {
-		return credited(e.UserID)
+		return s.walletCredited(ctx, e.UserID, string(e.DepositID))
 	}
 	if e.OrderID == "" {
 		return true, nil // nothing to carry it to
@@ -247,7 +232,7 @@ func (s *Server) resolvedCarriedOut(ctx context.Context, e domain.DepositResolve
 	if err != nil || slices.Contains(o.DepositIDs, e.DepositID) {
 		return err == nil, err
 	}
-	return credited(o.BuyerID)
+	return s.walletCredited(ctx, o.BuyerID, string(e.DepositID))
 }
 
 // moneyBack reports whether failed payout p's money is back at its source:
@@ -256,8 +241,7 @@ func (s *Server) resolvedCarriedOut(ctx context.Context, e domain.DepositResolve
 func (s *Server) moneyBack(ctx context.Context, p domain.Payout) (bool, error) {
 	switch p.Source {
 	case domain.PayoutFromWallet:
-		w, err := s.cfg.Wallets.Get(ctx, domain.UserID(p.SourceID))
-		return w.Credited(domain.ReversalRef(p.ID)), err
+		return s.walletCredited(ctx, domain.UserID(p.SourceID), domain.ReversalRef(p.ID))
 	case domain.PayoutFromDeposit:
 		d, err := s.cfg.Deposits.Get(ctx, domain.DepositID(p.SourceID))
 		return d.Resolution != domain.ResolveRefundToBank || d.PayoutID != p.ID, err
