@@ -23,7 +23,9 @@ var walletPrefix = domain.AccountWallet("")
 
 // folder folds the stream, commit by commit, into what the checks compare.
 type folder struct {
-	opts     Options
+	opts Options
+	// now is the verification's time (Options.Now, read once).
+	now      time.Time
 	setAside map[eventstore.Seq]bool
 	findings []Finding
 	checked  Checked
@@ -83,7 +85,7 @@ type aggState struct {
 
 func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 	return &folder{
-		opts: opts, setAside: setAside,
+		opts: opts, now: opts.Now(), setAside: setAside,
 		balances: map[string]int64{}, overflowed: map[string]bool{},
 		bankTxns: map[string]eventstore.Seq{}, inflows: map[domain.DepositID]*inflow{},
 		wallets: map[domain.UserID]*walletState{}, refunds: map[refundKey]*refund{},
@@ -308,11 +310,15 @@ const liabilityPrefix = "liabilities:"
 // a withdrawal from an empty wallet), which no balanced, chained commit
 // the engine writes can do.
 func (f *folder) liabilities(c eventstore.Commit, deltas map[string]int64) {
-	for _, acct := range slices.Sorted(maps.Keys(deltas)) {
-		b := f.balances[acct]
-		if deltas[acct] <= 0 || b <= 0 || !strings.HasPrefix(acct, liabilityPrefix) || f.inDebit[acct] {
-			continue
+	var found []string
+	for acct, d := range deltas {
+		if d > 0 && f.balances[acct] > 0 && strings.HasPrefix(acct, liabilityPrefix) && !f.inDebit[acct] {
+			found = append(found, acct)
 		}
+	}
+	slices.Sort(found) // several in one commit: in a stable order
+	for _, acct := range found {
+		b := f.balances[acct]
 		f.inDebit[acct] = true
 		check, what := CheckTrialBalance, "liability account "+acct
 		if u, ok := strings.CutPrefix(acct, walletPrefix); ok {
@@ -331,7 +337,7 @@ const futureSkew = time.Hour
 // writes one, and a forged date would hold off what is checked after a
 // delay (money in for a deposit never recorded) for as long as it says.
 func (f *folder) dated(c eventstore.Commit) {
-	limit := f.opts.Now().Add(futureSkew)
+	limit := f.now.Add(futureSkew)
 	for _, e := range c.Events {
 		if e.OccurredAt.After(limit) {
 			f.add(Finding{Check: CheckAggregates, Seq: c.Seq, Aggregate: c.Ref().String(),
@@ -396,7 +402,7 @@ func (f *folder) deposit(c eventstore.Commit, env eventstore.Envelope, ev domain
 		in.seqs = append(in.seqs, c.Seq)
 		if in.first.IsZero() {
 			in.first = env.OccurredAt
-			if now := f.opts.Now(); in.first.After(now) {
+			if now := f.now; in.first.After(now) {
 				// A date after now (a finding of its own, dated) counts as
 				// past the grace: it cannot hold off the check of money in
 				// for a deposit never recorded.
@@ -713,7 +719,7 @@ func (f *folder) finish(rep *Report) {
 	f.checked.Wallets = len(f.wallets)
 
 	// clearing: each account's balance is the sum of its open items.
-	now := f.opts.Now()
+	now := f.now
 	f.finishInflows(now)
 	for _, acct := range []string{domain.AccountSuspense, domain.AccountPayoutsPending} {
 		items := slices.SortedFunc(maps.Values(f.open[acct]), func(a, b *OpenItem) int { return int(a.Seq) - int(b.Seq) })

@@ -304,6 +304,17 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 	}
 }
 
+// A refund of an order never submitted is named as such.
+func TestVerifyNamesARefundOfAnOrderNeverSubmitted(t *testing.T) {
+	s := newStream(t)
+	money(s)
+	seq := s.append(domain.AggregateOrder, "oN", domain.OrderRefunded{OrderID: "oN", BuyerID: "u1", Amount: 100, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
+	f := findings(s.verify(), audit.CheckWallets)
+	if len(f) != 1 || f[0].Seq != seq || !strings.Contains(f[0].Message, "never submitted") {
+		t.Fatalf("want one wallets finding at seq %d naming an order never submitted: %+v", seq, f)
+	}
+}
+
 func TestVerifyAcceptsSetAsideDamage(t *testing.T) {
 	s := newStream(t)
 	money(s)
