@@ -160,7 +160,7 @@ const payoutResolveHold = 30 * time.Second
 // While the check and the record that follows it run, the payout's dead
 // letter is held (DeadLetters.Hold), so no redrive sends the payout
 // meanwhile; release ends that. Force skips the checks, not the hold nor,
-// for a failure, a send under way (noSendUnderWay): it answers for the
+// for a failure, a send under way (decideForcedFailure): it answers for the
 // provider, not for a send under way.
 func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequest) (release func(), _ error) {
 	dl, dead, err := s.deadLetterOf(ctx, partPayouts, s.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregatePayout, ID: req.PayoutID}))
@@ -168,7 +168,7 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 	case err != nil:
 		return nil, err
 	case !dead && req.Force:
-		return func() {}, s.noSendUnderWay(ctx, req)
+		return func() {}, s.decideForcedFailure(ctx, req)
 	case !dead:
 		return nil, payoutInFlight(req, "the payouts part is still working on the payout: no dead letter of its work", map[string]any{})
 	}
@@ -197,7 +197,7 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 	return release, nil
 }
 
-// noSendUnderWay is a forced failure's check of a payout the payouts part
+// decideForcedFailure is a forced resolve's step for a payout the payouts part
 // still works on (no dead letter). The failure is decided in the part's
 // notes first, as the part decides its own (ADR 0014): no send of the
 // payout starts after it (the part records the failure itself at its next
@@ -208,7 +208,7 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 // send either settles the payout, or ends and the failure stands. A forced
 // settlement needs neither: a send after it repeats a transfer the
 // provider took under the same ID.
-func (s *Server) noSendUnderWay(ctx context.Context, req api.ResolvePayoutRequest) error {
+func (s *Server) decideForcedFailure(ctx context.Context, req api.ResolvePayoutRequest) error {
 	if req.Outcome != string(domain.PayoutFailedStatus) {
 		return nil
 	}
@@ -240,7 +240,7 @@ func (s *Server) noSendUnderWay(ctx context.Context, req api.ResolvePayoutReques
 }
 
 // decidedClockMargin is how much later than this instance's clock
-// noSendUnderWay takes the NATS server's to be, when it has no reading of
+// decideForcedFailure takes the NATS server's to be, when it has no reading of
 // the server's.
 const decidedClockMargin = 5 * time.Second
 
