@@ -58,9 +58,8 @@ func (g *streamGuard) run(ctx context.Context) error {
 			h.SetReady(true, "")
 		}
 		// Settings put back are logged each time (each is a change someone
-		// made); lost commits, and settings no update undoes, when what is
-		// seen changes.
-		if len(seen.Loss) > len(seen.Remaining) || (seen.Lost > 0 || len(seen.Remaining) > 0) && changed {
+		// made); lost commits when their count changes.
+		if len(seen.Loss) > 0 || seen.Lost > 0 && changed {
 			g.e.log.Error().Strs("settings", seen.Loss).AnErr("restore", seen.Restore).Uint64("lost", seen.Lost).Msg(seen.String())
 		}
 	})
