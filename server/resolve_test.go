@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -296,17 +295,9 @@ func TestResolutionDeadLetterIsDiscardedOnlyOnceCarriedOut(t *testing.T) {
 	ctx := context.Background()
 	const dep = "dep-r"
 	res := domain.DepositResolved{DepositID: dep, Action: domain.ResolveRefundToWallet, UserID: "u-r", Amount: 700, ResolvedAt: time.Now().UTC()}
-	typ, v, data, err := domain.Events().Encode(res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := h.srv.cfg.Events.Append(ctx, eventstore.Ref{Type: domain.AggregateDeposit, ID: dep}, 0, 0, "died-resolve",
-		[]eventstore.Envelope{{EventID: "died-resolve-1", EventType: typ, SchemaVersion: v, OccurredAt: time.Now().UTC(), Data: data}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.srv.cfg.DeadLetters = oneDeadLetter{dl: api.DeadLetter{ID: 1, Part: partMoney, Seq: uint64(c.Seq),
-		Subject: h.srv.cfg.Events.Subject(eventstore.Ref{Type: domain.AggregateDeposit, ID: dep})}}
+	ref := eventstore.Ref{Type: domain.AggregateDeposit, ID: dep}
+	h.srv.cfg.DeadLetters = oneDeadLetter{dl: api.DeadLetter{ID: 1, Part: partMoney, Seq: uint64(appendAlone(t, h, ref, res)),
+		Subject: h.srv.cfg.Events.Subject(ref)}}
 	if err := h.srv.discardable(ctx, 1); !errors.Is(err, domain.ErrMoneyUnsettled) {
 		t.Fatalf("a resolution not carried out: %v", err)
 	}
@@ -325,22 +316,13 @@ func TestResolutionDeadLetterIsDiscardedOnlyOnceCarriedOut(t *testing.T) {
 func TestOrderRefundDeadLetterIsDiscardedOnlyOnceCredited(t *testing.T) {
 	h := startCommandPath(t)
 	ctx := context.Background()
-	for i, refund := range []domain.OrderRefunded{
+	for _, refund := range []domain.OrderRefunded{
 		{OrderID: "ord-r1", BuyerID: "u-o", Amount: 700, FromAccount: domain.AccountPayableOrders},
 		{OrderID: "ord-r2", BuyerID: "u-o", DepositID: "dep-o", Amount: 400, FromAccount: domain.AccountPayableOrders},
 	} {
 		refund.RefundedAt = time.Now().UTC()
-		typ, v, data, err := domain.Events().Encode(refund)
-		if err != nil {
-			t.Fatal(err)
-		}
 		ref := eventstore.Ref{Type: domain.AggregateOrder, ID: string(refund.OrderID)}
-		c, err := h.srv.cfg.Events.Append(ctx, ref, 0, 0, fmt.Sprintf("died-refund-%d", i),
-			[]eventstore.Envelope{{EventID: fmt.Sprintf("died-refund-%d-1", i), EventType: typ, SchemaVersion: v, OccurredAt: time.Now().UTC(), Data: data}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.srv.cfg.DeadLetters = oneDeadLetter{dl: api.DeadLetter{ID: 1, Part: partOrders, Seq: uint64(c.Seq), Subject: h.srv.cfg.Events.Subject(ref)}}
+		h.srv.cfg.DeadLetters = oneDeadLetter{dl: api.DeadLetter{ID: 1, Part: partOrders, Seq: uint64(appendAlone(t, h, ref, refund)), Subject: h.srv.cfg.Events.Subject(ref)}}
 		if err := h.srv.discardable(ctx, 1); !errors.Is(err, domain.ErrMoneyUnsettled) {
 			t.Fatalf("%s: a refund not credited: %v", refund.OrderID, err)
 		}
@@ -351,4 +333,21 @@ func TestOrderRefundDeadLetterIsDiscardedOnlyOnceCredited(t *testing.T) {
 			t.Fatalf("%s: once credited: %v", refund.OrderID, err)
 		}
 	}
+}
+
+// appendAlone appends ev as the first commit of ref, as a command would
+// that then died before the reaction to it: nothing follows it.
+func appendAlone(t *testing.T, h *commandPath, ref eventstore.Ref, ev domain.Event) eventstore.Seq {
+	t.Helper()
+	typ, v, data, err := domain.Events().Encode(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "died-" + ref.Type + "-" + ref.ID
+	c, err := h.srv.cfg.Events.Append(context.Background(), ref, 0, 0, id,
+		[]eventstore.Envelope{{EventID: id + "-1", EventType: typ, SchemaVersion: v, OccurredAt: time.Now().UTC(), Data: data}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Seq
 }
