@@ -261,7 +261,7 @@ type ListOptions struct {
 }
 
 // List returns dead letters in the order they were recorded, and the
-// cursor of the next page (the last ID when the page is full, else 0).
+// cursor of the next page (the page's last ID when more follow, else 0).
 func (d *DeadLetters) List(ctx context.Context, opts ListOptions) ([]DeadLetter, uint64, error) {
 	if opts.Limit <= 0 {
 		opts.Limit = 100
@@ -294,7 +294,15 @@ func (d *DeadLetters) List(ctx context.Context, opts ListOptions) ([]DeadLetter,
 	}
 	var next uint64
 	if len(out) == opts.Limit {
-		next = out[len(out)-1].ID
+		// A full page has a next one only if a dead letter follows it: a
+		// cursor to an empty page would be a "next page" of nothing.
+		_, err := d.stream.GetMsg(ctx, out[len(out)-1].ID+1, jetstream.WithGetMsgSubject(filter))
+		switch {
+		case err == nil:
+			next = out[len(out)-1].ID
+		case !errors.Is(err, jetstream.ErrMsgNotFound):
+			return nil, 0, fmt.Errorf("list dead letters: %w", err)
+		}
 	}
 	return out, next, nil
 }

@@ -388,23 +388,32 @@ func TestListPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var seqs []uint64
-	var after uint64
-	for {
-		page, next, err := e.dead.List(ctx, worker.ListOptions{Part: "a", After: after, Limit: 2})
-		if err != nil {
-			t.Fatal(err)
+	// Pages of 2 and of 3 (the last page full): no page is empty, and the
+	// last one hands out no cursor.
+	for _, limit := range []int{2, 3} {
+		var seqs []uint64
+		var after uint64
+		pages := 0
+		for {
+			page, next, err := e.dead.List(ctx, worker.ListOptions{Part: "a", After: after, Limit: limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			if len(page) == 0 {
+				t.Fatalf("limit %d: page %d is empty (after %d)", limit, pages, after)
+			}
+			for _, dl := range page {
+				seqs = append(seqs, dl.Seq)
+			}
+			if next == 0 {
+				break
+			}
+			after = next
 		}
-		for _, dl := range page {
-			seqs = append(seqs, dl.Seq)
+		if len(seqs) != 3 || seqs[0] != 1 || seqs[1] != 3 || seqs[2] != 5 {
+			t.Fatalf("limit %d: part a pages gave seqs %v", limit, seqs)
 		}
-		if next == 0 {
-			break
-		}
-		after = next
-	}
-	if len(seqs) != 3 || seqs[0] != 1 || seqs[1] != 3 || seqs[2] != 5 {
-		t.Fatalf("part a pages gave seqs %v", seqs)
 	}
 	all, _, err := e.dead.List(ctx, worker.ListOptions{})
 	if err != nil || len(all) != 5 {
