@@ -87,7 +87,11 @@ func (c *Console) confirmResolve(w http.ResponseWriter, r *http.Request, s *sess
 	req := resolveRequest(deposit, r.URL.Query())
 	v := view{Title: "Confirm resolution 미아 입금 처리", Nav: "orphans"}
 	if err := req.Validate(); err != nil {
-		v.Err = &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidInput, Message: err.Error()}
+		msg := err.Error()
+		if de := (*domain.Error)(nil); errors.As(err, &de) {
+			msg = de.Message // the code is shown beside it
+		}
+		v.Err = &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidInput, Message: msg}
 		c.render(w, r, s, http.StatusBadRequest, "resolve", v)
 		return
 	}

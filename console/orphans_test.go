@@ -105,7 +105,8 @@ func TestRefundConfirmations(t *testing.T) {
 	b.get("/console/").must(t, http.StatusOK, `data-testid="count-payouts-requested-value">1<`)
 
 	// Input the API refuses is shown with its code before anything is sent.
-	b.get("/console/orphans/"+dep.DepositID+"/resolve?action=refund_to_moon").must(t, http.StatusBadRequest, `data-testid="error-code">invalid_input<`)
+	b.get("/console/orphans/"+dep.DepositID+"/resolve?action=refund_to_moon").must(t, http.StatusBadRequest, `data-testid="error-code">invalid_input<`,
+		`data-testid="error-message">action: must be`)
 }
 
 // An auditor sees the orphans but no action form; a forged POST (with the
