@@ -15,8 +15,10 @@ const (
 )
 
 // chart is one account's series drawn as two inline SVG polylines: the
-// balance (shown as the amount held, so a liability's credit balance
-// reads positive) and the age of its oldest open item.
+// balance (shown as the amount held: the charted accounts are liabilities,
+// so their credit balance reads positive) and the age of its oldest open
+// item. A debit balance (money out of the account that never came in)
+// reads negative, is drawn at zero, and is flagged.
 type chart struct {
 	Account string
 	TestID  string
@@ -28,13 +30,15 @@ type chart struct {
 	// Max labels of each line's scale; Last the latest values.
 	MaxBalance int64
 	// LastHeld is the latest balance held (the balance with a liability's
-	// sign turned).
-	LastHeld int64
-	MaxAge   string
-	LastAge  string
-	LastOpen int
-	Points   int
-	From, To string
+	// sign turned); negative if the account is in debit, and then Debit
+	// is set. MinHeld is the lowest held, to flag a debit in the past.
+	LastHeld, MinHeld int64
+	Debit             bool
+	MaxAge            string
+	LastAge           string
+	LastOpen          int
+	Points            int
+	From, To          string
 	// OpenItems are the items open now (oldest first); OpenCount counts all.
 	OpenItems []api.OpenItem
 	OpenCount int
@@ -52,11 +56,9 @@ func drawChart(account string, pts []api.SeriesPoint, now time.Time) chart {
 	ages := make([]time.Duration, len(pts))
 	var maxAge time.Duration
 	for i, p := range pts {
-		held[i] = p.Balance
-		if held[i] < 0 {
-			held[i] = -held[i]
-		}
+		held[i] = -p.Balance
 		ch.MaxBalance = max(ch.MaxBalance, held[i])
+		ch.MinHeld = min(ch.MinHeld, held[i])
 		if p.OldestOpenSince != "" {
 			since, err1 := time.Parse(time.RFC3339Nano, p.OldestOpenSince)
 			at, err2 := time.Parse(time.RFC3339Nano, p.At)
@@ -68,6 +70,7 @@ func drawChart(account string, pts []api.SeriesPoint, now time.Time) chart {
 	}
 	last := pts[len(pts)-1]
 	ch.LastHeld, ch.LastOpen = held[len(held)-1], last.OpenCount
+	ch.Debit = ch.MinHeld < 0
 	if last.OldestOpenSince != "" {
 		if since, err := time.Parse(time.RFC3339Nano, last.OldestOpenSince); err == nil && now.After(since) {
 			ch.LastAge = roundAge(now.Sub(since))
@@ -89,7 +92,7 @@ func drawChart(account string, pts []api.SeriesPoint, now time.Time) chart {
 	}
 	var b, a strings.Builder
 	for i := range pts {
-		fmt.Fprintf(&b, "%.1f,%.1f ", x(i), y(float64(held[i]), float64(ch.MaxBalance)))
+		fmt.Fprintf(&b, "%.1f,%.1f ", x(i), y(float64(max(held[i], 0)), float64(ch.MaxBalance)))
 		fmt.Fprintf(&a, "%.1f,%.1f ", x(i), y(float64(ages[i]), float64(maxAge)))
 	}
 	ch.BalancePoints, ch.AgePoints = strings.TrimSpace(b.String()), strings.TrimSpace(a.String())

@@ -34,7 +34,19 @@ func TestDrawChart(t *testing.T) {
 		t.Errorf("empty chart %+v", empty)
 	}
 	one := drawChart("liabilities:payouts:pending", pts[:1], t0.Add(90*time.Minute))
-	if one.BalancePoints != "300.0,4.0" || one.LastAge != "1h30m" {
+	if one.BalancePoints != "300.0,4.0" || one.LastAge != "1h30m" || one.Debit {
 		t.Errorf("one point: %+v", one)
+	}
+	// A liability in debit (more went out than came in) does not read as
+	// money held: it reads negative, is drawn at zero, and is flagged.
+	debit := drawChart("liabilities:suspense:unmatched", append(pts[:2:2], api.SeriesPoint{Seq: 4, At: at(3 * time.Hour), Balance: 500}), t0.Add(4*time.Hour))
+	if debit.MaxBalance != 3000 || debit.LastHeld != -500 || debit.MinHeld != -500 || !debit.Debit {
+		t.Errorf("debit chart %+v", debit)
+	}
+	if got := strings.Fields(debit.BalancePoints); len(got) != 3 || got[2] != "596.0,136.0" {
+		t.Errorf("debit balance points %q", debit.BalancePoints)
+	}
+	if ch.Debit || ch.MinHeld != 0 {
+		t.Errorf("a chart never in debit is flagged: %+v", ch)
 	}
 }
