@@ -1,6 +1,7 @@
 package api
 
 import (
+	"strings"
 	"time"
 
 	"github.com/bankbook/bankbook/domain"
@@ -26,6 +27,13 @@ func (r LinkStoreRequest) Validate() error {
 		domain.ValidateID("store_id", r.StoreID),
 		domain.ValidateText("store_name", r.StoreName, 100),
 	})
+}
+
+// Canonical removes the store name's surrounding white space, as a bank
+// account's bank and holder lose theirs.
+func (r LinkStoreRequest) Canonical() LinkStoreRequest {
+	r.StoreName = strings.TrimSpace(r.StoreName)
+	return r
 }
 
 // LinkStoreReply is the reply of bankbook.cmd.store.link.
@@ -60,11 +68,13 @@ func (l BillLine) Validate() error {
 	return first(errs)
 }
 
-// Canonical writes the default currency as its absence.
+// Canonical writes the default currency as its absence and removes the
+// memo's surrounding white space (a blank memo is no memo).
 func (l BillLine) Canonical() BillLine {
 	if l.Currency == string(domain.KRW) {
 		l.Currency = ""
 	}
+	l.Memo = strings.TrimSpace(l.Memo)
 	return l
 }
 
@@ -90,9 +100,10 @@ func (r IssueBillRequest) Validate() error {
 	return r.Line().Validate()
 }
 
-// Canonical writes the default currency as its absence.
+// Canonical is the bill line's canonical form (BillLine.Canonical).
 func (r IssueBillRequest) Canonical() IssueBillRequest {
-	r.Currency = r.Line().Canonical().Currency
+	l := r.Line().Canonical()
+	r.Currency, r.Memo = l.Currency, l.Memo
 	return r
 }
 

@@ -40,7 +40,7 @@ func (h *Links) LinkStore(ctx context.Context, meta Meta, req api.LinkStoreReque
 	}
 	account := domain.BankAccount{Bank: h.cfg.CollectAccount.Bank, Number: number, Holder: h.cfg.CollectAccount.Holder}
 	out, err := h.links.Execute(ctx, meta, id, func(l domain.Link) ([]domain.Event, error) {
-		return domain.DecideLink(l, domain.LinkStore{LinkID: id, DistributorID: dist, StoreID: store, StoreName: req.StoreName, Account: account, Now: h.cfg.Now()})
+		return domain.DecideLink(l, domain.LinkStore{LinkID: id, DistributorID: dist, StoreID: store, StoreName: req.StoreName, Account: account, Now: h.Now()})
 	}, nil)
 	if err != nil {
 		return api.LinkStoreReply{}, err
@@ -65,7 +65,7 @@ func (h *Links) issue(ctx context.Context, meta Meta, dist domain.DistributorID,
 	store := domain.StoreID(line.StoreID)
 	id := domain.LinkID(dist, store)
 	out, err := h.links.Execute(ctx, meta, id, func(l domain.Link) ([]domain.Event, error) {
-		events, err := domain.DecideIssueBill(l, domain.IssueBill{Amount: line.Amount, Memo: line.Memo, Now: h.cfg.Now()})
+		events, err := domain.DecideIssueBill(l, domain.IssueBill{Amount: line.Amount, Memo: line.Memo, Now: h.Now()})
 		if errors.Is(err, domain.ErrStoreNotLinked) {
 			return nil, domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": string(dist), "store_id": string(store)})
 		}
@@ -211,7 +211,7 @@ func (h *Links) CancelBill(ctx context.Context, meta Meta, req api.CancelBillReq
 		return api.CancelBillReply{}, err
 	}
 	out, err := h.links.Execute(ctx, meta, id, func(l domain.Link) ([]domain.Event, error) {
-		return domain.DecideCancelBill(l, domain.CancelBill{BillID: req.BillID, Reason: req.Reason, Now: h.cfg.Now()})
+		return domain.DecideCancelBill(l, domain.CancelBill{BillID: req.BillID, Reason: req.Reason, Now: h.Now()})
 	}, nil)
 	if err != nil {
 		return api.CancelBillReply{}, err
@@ -247,7 +247,7 @@ func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (ap
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			out, err := h.links.Execute(ctx, m, id, func(l domain.Link) ([]domain.Event, error) {
-				return domain.DecideRemind(l, domain.Remind{Now: h.cfg.Now()})
+				return domain.DecideRemind(l, domain.Remind{Now: h.Now()})
 			}, nil)
 			if err != nil {
 				mu.Lock()
@@ -299,7 +299,7 @@ func (h *Links) recordStorePayment(ctx context.Context, meta Meta, link string, 
 	out, err := h.links.Execute(ctx, meta, link, func(l domain.Link) ([]domain.Event, error) {
 		return domain.DecideStorePayment(l, domain.StorePayment{
 			DepositID: rec.DepositID, Amount: rec.Amount, PaidAt: rec.DepositedAt, CollectAccount: domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number),
-			FeeBps: h.cfg.StoreFeeBps, SettlementDays: h.cfg.SettlementDays, Now: h.cfg.Now(),
+			FeeBps: h.cfg.StoreFeeBps, SettlementDays: h.cfg.SettlementDays, Now: h.Now(),
 		})
 	}, nil)
 	if err != nil {

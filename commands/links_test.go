@@ -1,6 +1,7 @@
 package commands_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
@@ -390,5 +392,55 @@ func TestResumedBulkReadsEachLinkOnce(t *testing.T) {
 	}
 	if l := u.linkState(t, "d-1", "s-1"); l.BillsIssued != 40 {
 		t.Fatalf("%d bills issued, want 40: each line once", l.BillsIssued)
+	}
+}
+
+// A bill's times are recorded to the microsecond, as the API shows them and
+// as deposits are dated: a payment dated at a bill's shown issued_at pays
+// that bill, and one dated at a cancelled bill's closing time is unbilled,
+// whatever the clock's nanoseconds.
+func TestPaymentsAtABillsBoundaryGoWhereItsShownTimeSays(t *testing.T) {
+	u := newUnit(t, storeOpeners[0].open(t))
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 4, 11, 48, 38, 613_870_079, time.UTC)
+	u.clock.Set(t0)
+	acct := u.link(t, "d-1", "s-1").DedicatedAccount
+	b1 := u.issue(t, "d-1", "s-1", 20)
+	u.clock.Set(t0.Add(time.Second))
+	b2 := u.issue(t, "d-1", "s-1", 50_000)
+	issued, err := time.Parse(time.RFC3339Nano, b2.IssuedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay := func(txn string, at time.Time) api.RecordDepositReply {
+		t.Helper()
+		rep, err := u.Deposits.RecordDeposit(ctx, commands.Meta{}, api.RecordDepositRequest{
+			BankTxnID: txn, AccountNumber: acct.Number, DepositorName: "가게", Amount: 50_000, DepositedAt: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := pay("t-at-issue", issued); rep.BillID != b2.BillID {
+		t.Fatalf("a payment at the new bill's issued_at %s went to %q, want %q (not %q)", b2.IssuedAt, rep.BillID, b2.BillID, b1.BillID)
+	}
+	closing := t0.Add(2 * time.Second)
+	u.clock.Set(closing)
+	b3 := u.issue(t, "d-1", "s-1", 1_000)
+	if _, err := u.Links.CancelBill(ctx, commands.Meta{}, api.CancelBillRequest{BillID: b3.BillID}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := pay("t-at-close", closing.Truncate(time.Microsecond)); rep.BillID != "" {
+		t.Fatalf("a payment at the cancelled bill's closing time went to %q, want no bill", rep.BillID)
+	}
+	for _, c := range u.commits(t, domain.AggregateLink, domain.LinkID("d-1", "s-1")) {
+		for _, env := range c.Events {
+			if !bytes.Contains(env.Data, []byte(`_at"`)) {
+				continue
+			}
+			if bytes.Contains(env.Data, []byte(`079Z"`)) || bytes.Contains(env.Data, []byte(`.613870079`)) {
+				t.Fatalf("%s records the clock's nanoseconds: %s", env.EventType, env.Data)
+			}
+		}
 	}
 }

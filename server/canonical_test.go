@@ -50,6 +50,29 @@ func TestIdempotencyComparesCanonicalRequests(t *testing.T) {
 			t.Fatalf("another account under the same key: %+v", ce)
 		}
 	})
+
+	t.Run("store name and memo with surrounding spaces", func(t *testing.T) {
+		var link api.LinkStoreReply
+		e.call(t, api.StoreLink.Subject, map[string]any{"distributor_id": "d-c", "store_id": "s-c", "store_name": "  한울 식당\u00a0 "}, &link, nil)
+		if link.StoreName != "한울 식당" {
+			t.Fatalf("store name %q, want it without its surrounding spaces", link.StoreName)
+		}
+		// A blank memo is no memo; a memo is compared without its spaces.
+		var blank api.IssueBillReply
+		e.call(t, api.BillIssue.Subject, map[string]any{"distributor_id": "d-c", "store_id": "s-c", "amount": 1000, "memo": "   "}, &blank, nil)
+		key := client.WithIdempotencyKey("same-bill")
+		var first, again api.IssueBillReply
+		e.call(t, api.BillIssue.Subject, map[string]any{"distributor_id": "d-c", "store_id": "s-c", "amount": 2000, "memo": " 11월분 "}, &first, key)
+		r := e.call(t, api.BillIssue.Subject, map[string]any{"distributor_id": "d-c", "store_id": "s-c", "amount": 2000, "memo": "11월분"}, &again, key)
+		if !r.Replayed || again.BillID != first.BillID {
+			t.Fatalf("same memo, other spacing: replayed %v, bill %s vs %s", r.Replayed, again.BillID, first.BillID)
+		}
+		var view api.BillView
+		e.call(t, api.BillGet.Subject, map[string]any{"bill_id": blank.BillID}, &view, nil)
+		if view.Memo != "" || view.StoreName != "한울 식당" {
+			t.Fatalf("bill with a blank memo: %+v", view)
+		}
+	})
 }
 
 // An account number grouped with spaces is accepted, recorded and sent in
