@@ -124,8 +124,12 @@ func TestBillFlows(t *testing.T) {
 			t.Fatalf("unbilled payment: %+v", rep)
 		}
 		// The same bank transaction again changes nothing.
-		if rep := u.pay(t, "t-4", acct.Number, 7_000); rep.Outcome != domain.OutcomeDuplicate {
+		if rep := u.pay(t, "t-4", acct.Number, 7_000); rep.Outcome != domain.OutcomeDuplicate || rep.BillID != "" {
 			t.Fatalf("repeat: %+v", rep)
+		}
+		// A billed payment's repeat names its bill.
+		if rep := u.pay(t, "t-3", acct.Number, 40_000); rep.Outcome != domain.OutcomeDuplicate || rep.BillID != b2.BillID {
+			t.Fatalf("repeat of a billed payment: %+v, want bill %s", rep, b2.BillID)
 		}
 		if l := u.linkState(t, "d-1", "s-1"); l.Payments != 4 || l.PaidTotal != 167_000 {
 			t.Fatalf("payments %d total %d, want 4 and 167000", l.Payments, l.PaidTotal)

@@ -168,6 +168,7 @@ type Deposit struct {
 	UserID        UserID
 	Reason        OrphanReason
 	LandedOn      string // DepositRecorded.LandedOn
+	BillID        string // DepositRecorded.BillID: the bill a store payment went to
 	RecordedAt    time.Time
 	// Resolution is the action that resolved an orphan ("" while unresolved).
 	Resolution string
@@ -203,7 +204,7 @@ func (d Deposit) Apply(e Event) Deposit {
 		d = Deposit{
 			ID: e.DepositID, BankTxnID: e.BankTxnID, AccountNumber: e.AccountNumber, DepositorName: e.DepositorName,
 			Amount: e.Amount, DepositedAt: e.DepositedAt, Outcome: e.Outcome, OrderID: e.OrderID, UserID: e.UserID,
-			Reason: e.Reason, LandedOn: e.LandedOn, RecordedAt: e.RecordedAt, Version: d.Version,
+			Reason: e.Reason, LandedOn: e.LandedOn, BillID: e.BillID, RecordedAt: e.RecordedAt, Version: d.Version,
 		}
 	}
 	d.Version++
