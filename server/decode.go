@@ -99,6 +99,11 @@ func (c *checker) value(t reflect.Type, path string, depth int) error {
 	if err != nil {
 		return malformed(err)
 	}
+	if tok == nil && strings.HasSuffix(path, "]") && t != nil && t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(jsonUnmarshaler) {
+		// null stands for an absent member; an array has no absent
+		// elements, and a null object would be read as an empty one.
+		return badRequest("invalid_input", path+": must be an object, not null", map[string]any{"field": path})
+	}
 	delim, isDelim := tok.(json.Delim)
 	t, self := shapeOf(t)
 	if isDelim {
