@@ -1,6 +1,9 @@
 package api
 
-import "strings"
+import (
+	"reflect"
+	"strings"
+)
 
 // Kind says what an endpoint does.
 type Kind string
@@ -41,12 +44,16 @@ type Endpoint[Req, Rep any] struct{ Info }
 // it afterwards.
 var all []Info
 
+// replyTypes are the endpoints' reply types, in the order of all.
+var replyTypes []reflect.Type
+
 // Endpoints lists every endpoint in the order endpoints.go declares them.
 func Endpoints() []Info { return append([]Info(nil), all...) }
 
 func declare[Req, Rep any](kind Kind, subject string, idempotent bool) Endpoint[Req, Rep] {
 	info := Info{Name: nameOf(kind, subject), Subject: subject, Kind: kind, Idempotent: idempotent, MaxBodyBytes: DefaultMaxBody}
 	all = append(all, info)
+	replyTypes = append(replyTypes, reflect.TypeFor[Rep]())
 	return Endpoint[Req, Rep]{info}
 }
 

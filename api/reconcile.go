@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -107,6 +108,94 @@ type ReconcileReply struct {
 	// this is that run, and nothing was written.
 	Repeated bool `json:"repeated"`
 	Written
+}
+
+// MarshalJSON writes the reply with every time in domain.TimeLayout, as
+// API.md writes every time (fractional seconds always). The run's domain
+// types carry time.Time, which encoding/json writes with as few fractional
+// digits as the value needs, none for a whole second; the recorded event
+// keeps that form, the reply does not.
+func (r ReconcileReply) MarshalJSON() ([]byte, error) {
+	out := reconcileReplyJSON{
+		plainReconcileReply: plainReconcileReply(r),
+		Accounts:            mapSlice(r.Accounts, newReconcileAccountJSON),
+		CompletedAt:         domain.FormatTime(r.CompletedAt),
+		Matched:             mapSlice(r.Matched, newReconcileItemJSON),
+		MissingInLedger:     mapSlice(r.MissingInLedger, newReconcileItemJSON),
+		MissingAtBank:       mapSlice(r.MissingAtBank, newReconcileItemJSON),
+		AmountMismatch:      mapSlice(r.AmountMismatch, newReconcileItemJSON),
+		Duplicate:           mapSlice(r.Duplicate, newReconcileItemJSON),
+		TimingDifference:    mapSlice(r.TimingDifference, newReconcileItemJSON),
+	}
+	if p := r.Period; p != nil {
+		out.Period = &reconcilePeriodJSON{From: domain.FormatTime(p.From), To: domain.FormatTime(p.To)}
+	}
+	return json.Marshal(out)
+}
+
+// plainReconcileReply is ReconcileReply without its MarshalJSON. The fields
+// of reconcileReplyJSON and of the types below, each at a shallower depth
+// than the field of the same JSON name it replaces, hide that field.
+type plainReconcileReply ReconcileReply
+
+type reconcileReplyJSON struct {
+	plainReconcileReply
+	Accounts         []reconcileAccountJSON `json:"accounts"`
+	Period           *reconcilePeriodJSON   `json:"period,omitempty"`
+	Matched          []reconcileItemJSON    `json:"matched"`
+	MissingInLedger  []reconcileItemJSON    `json:"missing_in_ledger"`
+	MissingAtBank    []reconcileItemJSON    `json:"missing_at_bank"`
+	AmountMismatch   []reconcileItemJSON    `json:"amount_mismatch"`
+	Duplicate        []reconcileItemJSON    `json:"duplicate"`
+	TimingDifference []reconcileItemJSON    `json:"timing_difference"`
+	CompletedAt      string                 `json:"completed_at"`
+}
+
+type reconcilePeriodJSON struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+type reconcileAccountJSON struct {
+	domain.ReconcileAccount
+	From          string  `json:"from"`
+	To            string  `json:"to"`
+	ScanWatermark *string `json:"scan_watermark,omitempty"`
+	GapFrom       *string `json:"gap_from,omitempty"`
+}
+
+func newReconcileAccountJSON(a domain.ReconcileAccount) reconcileAccountJSON {
+	return reconcileAccountJSON{ReconcileAccount: a, From: domain.FormatTime(a.From), To: domain.FormatTime(a.To),
+		ScanWatermark: formatTimePtr(a.ScanWatermark), GapFrom: formatTimePtr(a.GapFrom)}
+}
+
+type reconcileItemJSON struct {
+	domain.ReconcileItem
+	At string `json:"at"`
+}
+
+func newReconcileItemJSON(it domain.ReconcileItem) reconcileItemJSON {
+	return reconcileItemJSON{ReconcileItem: it, At: domain.FormatTime(it.At)}
+}
+
+func formatTimePtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := domain.FormatTime(*t)
+	return &s
+}
+
+// mapSlice maps every element of in with f; nil stays nil.
+func mapSlice[T, U any](in []T, f func(T) U) []U {
+	if in == nil {
+		return nil
+	}
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
 }
 
 // ReconcileGetRequest is the body of bankbook.q.reconcile.get.

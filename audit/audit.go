@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -133,6 +134,16 @@ type OpenItem struct {
 	Since      time.Time      `json:"since"`
 	Age        string         `json:"age"`
 	AgeSeconds int64          `json:"age_seconds"`
+}
+
+// MarshalJSON writes Since in domain.TimeLayout, as the API writes every
+// time (encoding/json would drop a whole second's fraction).
+func (o OpenItem) MarshalJSON() ([]byte, error) {
+	type plain OpenItem
+	return json.Marshal(struct {
+		plain
+		Since string `json:"since"`
+	}{plain(o), domain.FormatTime(o.Since)})
 }
 
 // Checked counts what Verify looked at.

@@ -160,6 +160,15 @@ func TestVerifyCleanStreamListsOpenItems(t *testing.T) {
 			t.Fatalf("open item %d: %+v, want %+v", i, got, want[i])
 		}
 	}
+	// The JSON report writes since as the API writes times, the fraction
+	// of a whole second included.
+	b, err := json.Marshal(rep.OpenItems[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"since":"` + domain.FormatTime(t0) + `"`; !strings.Contains(string(b), want) || strings.Count(string(b), `"since"`) != 1 {
+		t.Fatalf("open item as JSON: %s, want %s once", b, want)
+	}
 }
 
 func TestVerifyComparesAReadModelFile(t *testing.T) {
