@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -125,7 +126,11 @@ func describe(err error) string {
 		slices.Sort(keys)
 		var b strings.Builder
 		for _, k := range keys {
-			fmt.Fprintf(&b, " %s=%v", k, ae.Details[k])
+			v := ae.Details[k]
+			if f, ok := v.(float64); ok {
+				v = strconv.FormatFloat(f, 'f', -1, 64) // 5000000, not 5e+06
+			}
+			fmt.Fprintf(&b, " %s=%v", k, v)
 		}
 		return err.Error() + " (" + strings.TrimSpace(b.String()) + ")"
 	}
