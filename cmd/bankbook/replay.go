@@ -116,6 +116,12 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return usageError("replay: --until-time must be an RFC 3339 time such as 2026-11-30T18:00:00+09:00 (%q)", *untilTime)
 		}
 		ro.UntilTime = t
+		if fractionDigits(*untilTime) == 6 {
+			// Written to the microsecond, as audit history and every reply
+			// write times: the whole microsecond, whose commits were
+			// recorded at it as far as those show.
+			ro.UntilTime = t.Add(time.Microsecond - time.Nanosecond)
+		}
 	}
 	pointInTime := ro.UntilSeq != 0 || !ro.UntilTime.IsZero()
 	c, err := cf.connect()
@@ -164,7 +170,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	res := replayResult{Out: path, LastSeq: uint64(rep.Checkpoint), ContentHash: rep.Hash, Events: rep.Events,
 		DurationS: time.Since(start).Round(time.Millisecond).String(), UntilSeq: uint64(ro.UntilSeq)}
 	if !ro.UntilTime.IsZero() {
-		res.UntilTime = ro.UntilTime.Format(time.RFC3339Nano)
+		res.UntilTime = *untilTime
 	}
 	if !rep.LastRecordedAt.IsZero() {
 		res.LastRecordedAt = rep.LastRecordedAt.UTC().Format(time.RFC3339Nano) // exact: usable as --until-time
@@ -329,4 +335,21 @@ func (p *progressBar) line(now time.Time) string {
 	}
 	fmt.Fprintf(&b, "  %s events  %s events/s", itoa(int64(p.last.Events)), itoa(int64(rate)))
 	return b.String()
+}
+
+// fractionDigits counts the digits of an RFC 3339 time's fraction of a
+// second (0 when it has none).
+func fractionDigits(rfc3339 string) int {
+	i := strings.IndexByte(rfc3339, '.')
+	if i < 0 {
+		return 0
+	}
+	n := 0
+	for _, c := range rfc3339[i+1:] {
+		if c < '0' || c > '9' {
+			break
+		}
+		n++
+	}
+	return n
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
@@ -266,6 +267,14 @@ func TestPointInTimeReplayAnswersAsTheLiveEngineDid(t *testing.T) {
 				t.Fatalf("last_recorded_at %q, want %s (seq %d's)", res.LastRecordedAt, last, s.seq)
 			}
 			compare(t, dir, s)
+
+			// The same time as audit history shows it, cut to the
+			// microsecond, covers the whole microsecond: the commit is in.
+			shown := domain.FormatTime(at)
+			res, _ = replayTo(t, "--until-time", shown)
+			if res.LastSeq != uint64(s.seq) || res.ContentHash != s.hash || res.UntilTime != shown {
+				t.Fatalf("replay until %s (as shown): %+v; live at seq %d had content hash %s", shown, res, s.seq, s.hash)
+			}
 		})
 	}
 
