@@ -273,9 +273,15 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		if e.svc, err = e.ns.Connect(append(connOptions(log.With().Str("connection", "service").Logger(), e.stopping.Load, &e.svcHealth), nats.Name(serviceConnName))...); err != nil {
 			return nil, fmt.Errorf("connect to embedded nats: %w", err)
 		}
-		log.Info().Str("listen", e.ns.ClientURL()).Str("durability", cfg.Durability).Bool("group_commit", cfg.GroupCommit).
-			Str("store_dir", StoreDir(cfg.DataDir)).Str("auth_dir", filepath.Join(cfg.DataDir, "auth")).
-			Msg("embedded nats-server with JetStream started; clients authenticate with the seeds in auth_dir")
+		started := log.Info().Str("listen", e.ns.ClientURL()).Str("durability", cfg.Durability).Bool("group_commit", cfg.GroupCommit).
+			Str("store_dir", StoreDir(cfg.DataDir))
+		if cfg.AuthFile != "" {
+			started.Str("auth_file", cfg.AuthFile).
+				Msg("embedded nats-server with JetStream started; clients authenticate as the users of auth_file (the role seeds in the data directory's auth/ are not accepted)")
+		} else {
+			started.Str("auth_dir", filepath.Join(cfg.DataDir, "auth")).
+				Msg("embedded nats-server with JetStream started; clients authenticate with the seeds in auth_dir")
+		}
 		if cfg.Durability == string(embedded.Fast) {
 			log.Warn().Msg("durability profile fast: acknowledged writes are fsynced only every 2 minutes, and the read models only when the engine stops; a machine crash can lose writes, and the read models are then rebuilt from the event log")
 		}

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/api"
@@ -143,5 +146,80 @@ func TestTenantsOnOneServerShareNothing(t *testing.T) {
 		if commits, _ := c.e.Events.Load(ctx, eventstore.Ref{Type: "order", ID: c.other}, 0); len(commits) != 0 {
 			t.Errorf("the other tenant's order is in this tenant's stream")
 		}
+	}
+}
+
+// `serve --auth-file`: the file's users connect, as docs/security.md says,
+// and the role seeds generated in the data directory do not; the start log
+// names the file, not those seeds; and `audit verify --stopped` still
+// verifies the stopped engine through a server of its own.
+func TestServeWithAnAuthFile(t *testing.T) {
+	dir := t.TempDir()
+	user := func(name string) (seedFile, pub string) {
+		kp, err := nkeys.CreateUser()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed, _ := kp.Seed()
+		pub, _ = kp.PublicKey()
+		seedFile = filepath.Join(dir, name+".nk")
+		if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return seedFile, pub
+	}
+	webSeed, webPub := user("shop-web")
+	opsSeed, opsPub := user("ops")
+	users := filepath.Join(dir, "users.json")
+	body := fmt.Sprintf(`{"users":[{"name":"shop-web","role":"app","nkey":%q},{"name":"ops","role":"operator","nkey":%q}]}`, webPub, opsPub)
+	if err := os.WriteFile(users, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := engine.Defaults()
+	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability, cfg.AuthFile = filepath.Join(dir, "data"), "127.0.0.1:0", "off", "fast", users
+	logFile, err := os.Create(filepath.Join(dir, "engine.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	e, err := engine.Start(context.Background(), cfg, zerolog.New(logFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.Stop(context.Background()) }()
+	url := "--nats-url=" + e.ClientURL()
+
+	out, err := cli(t, "order", "submit", url, "--nkey", webSeed, "--buyer-id", "u1", "--buyer-name", "김민수", "--amount", "39000", "--json")
+	if err != nil {
+		t.Fatalf("the file's app user: %v\n%s", err, out)
+	}
+	var order api.SubmitOrderReply
+	if err := json.Unmarshal([]byte(out), &order); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cli(t, "order", "get", url, "--nkey", opsSeed, "--order-id", order.OrderID, "--min-seq", fmt.Sprint(order.Seq)); err != nil {
+		t.Fatalf("the file's operator: %v\n%s", err, out)
+	}
+	for _, role := range []auth.Role{auth.App, auth.Operator} {
+		_, err := cli(t, "order", "get", url, "--nkey", e.SeedFile(role), "--order-id", order.OrderID)
+		if exitCode(err) != exitRefused || !strings.Contains(err.Error(), "Authorization Violation") {
+			t.Fatalf("the generated %s seed under --auth-file: exit %d (%v)", role, exitCode(err), err)
+		}
+	}
+	log, err := os.ReadFile(logFile.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), `"auth_file":"`+users+`"`) || !strings.Contains(string(log), "clients authenticate as the users of auth_file") ||
+		strings.Contains(string(log), "clients authenticate with the seeds in auth_dir") {
+		t.Fatalf("the start log does not say who may connect:\n%s", log)
+	}
+
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rep, out, err := runAuditVerify(t, "--data-dir="+cfg.DataDir, "--stopped", "--json")
+	if err != nil || !rep.OK || rep.Checked.LastSeq < eventstore.Seq(order.Seq) {
+		t.Fatalf("audit verify --stopped of an engine that ran with --auth-file: %v\n%s", err, out)
 	}
 }
