@@ -186,8 +186,11 @@ func stoppedEngine(dataDir string, stderr io.Writer) (srv *embedded.Server, stop
 		return nil, nil, usageError("audit verify --stopped: %s holds a restore that did not finish (%s): run the restore again", dataDir, engine.RestoreMarker)
 	}
 	unlock, err := datadir.Lock(dataDir)
-	if err != nil {
+	if errors.Is(err, datadir.ErrLocked) {
 		return nil, nil, usageError("audit verify --stopped: %v (stop the engine first, or verify it running without --stopped)", err)
+	}
+	if err != nil {
+		return nil, nil, usageError("audit verify --stopped: %v (the check takes the data directory's lock, as the engine does: it needs the directory writable)", err)
 	}
 	if srv, err = engine.StartEmbedded(engine.Config{DataDir: dataDir, Durability: "fast"}, "", zerolog.New(stderr).Level(zerolog.ErrorLevel)); err != nil {
 		_ = unlock()

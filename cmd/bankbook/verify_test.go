@@ -21,6 +21,7 @@ import (
 	verification "github.com/bankbook/bankbook/audit"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/datadir"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
@@ -700,6 +701,22 @@ func TestAuditVerifyOfAStoppedEngine(t *testing.T) {
 	rep, out, err := runAuditVerify(t, dir, "--stopped", "--json")
 	if err != nil || !rep.OK || rep.Checked.LastSeq < aside || rep.Checked.ReadModels != "file" || rep.Checked.SetAside != 1 {
 		t.Fatalf("a clean stopped engine: %v\n%s", err, out)
+	}
+	// A lock that cannot be taken for another reason than an engine holding
+	// it (here its file is a directory; a read-only file system does the
+	// same) says so, not that an engine runs.
+	lock := filepath.Join(cfg.DataDir, datadir.LockFile)
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(lock, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, out, err := runAuditVerify(t, dir, "--stopped"); exitCode(err) != 2 || strings.Contains(err.Error(), "stop the engine first") || !strings.Contains(err.Error(), "writable") {
+		t.Fatalf("--stopped with a lock it cannot take: exit %d (%v)\n%s", exitCode(err), err, out)
+	}
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
 	}
 	// The read-model file unreadable, the set-aside records come from the
 	// server's bucket: the message set aside is still no finding.
