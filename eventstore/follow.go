@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/internal/transient"
 	"github.com/bankbook/bankbook/worker"
 )
 
@@ -55,7 +56,11 @@ type Handler func(ctx context.Context, batch []Commit) error
 // handler has already seen: handlers skip sequences at or below their
 // checkpoint. A durable consumer that is not exactly at opts.After (a crash
 // left messages unacknowledged, or the caller's checkpoint went backwards) is
-// recreated at opts.After+1, so nothing is skipped.
+// recreated at opts.After+1, so nothing is skipped. A durable consumer that
+// delivers past the next expected sequence (a replicated consumer's new
+// leader goes on after deliveries its old leader dropped) is rewound to that
+// sequence in place, with a warning, and Follow goes on; a gap that comes
+// back at the same sequence after maxGapResets rewinds is returned.
 //
 // A message that is not a commit this store can read fails Follow with a
 // *DamagedError (ErrDamaged) naming its sequence, before the batch reaches
@@ -72,7 +77,66 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 	if err != nil {
 		return err
 	}
-	// done ends the delivery callback when Follow returns for any reason.
+	next := opts.After + 1
+	var resetAt Seq // next when the consumer was last reset; 0 none
+	resets := 0     // resets in a row at the same next
+	for {
+		err := s.follow(ctx, cons, opts, &next, fn)
+		var gap *gapError
+		if opts.Durable == "" || !errors.As(err, &gap) {
+			return err
+		}
+		// A replicated durable consumer that changed leaders can have
+		// recorded as delivered messages its old leader never sent (it
+		// drops the deliveries still waiting for quorum when it steps
+		// down); the new leader sends the next ones and would redeliver the
+		// lost ones only after AckWait. Rewind the consumer to next (its
+		// ack floor + 1) and go on: nothing is skipped, since only next is
+		// ever accepted. A gap that comes back at the same sequence is
+		// not a lost delivery: Follow returns it.
+		if next == resetAt {
+			resets++
+		} else {
+			resetAt, resets = next, 1
+		}
+		if resets > maxGapResets {
+			return err
+		}
+		opts.Log.Warn().Str("durable", opts.Durable).Uint64("expected_seq", uint64(gap.next)).Uint64("got_seq", uint64(gap.got)).
+			Msg("follow: deliveries lost (a consumer leader change): rewinding the consumer to the expected sequence")
+		if rerr := s.rewind(ctx, opts.Durable, next); rerr != nil {
+			return fmt.Errorf("%w (rewinding the consumer: %w)", err, rerr)
+		}
+	}
+}
+
+// maxGapResets is how many times in a row Follow rewinds its durable
+// consumer to the same sequence before it gives up and returns the gap.
+const maxGapResets = 3
+
+// gapError is a delivery past the next expected sequence.
+type gapError struct{ next, got Seq }
+
+func (e *gapError) Error() string {
+	return fmt.Sprintf("follow: expected seq %d, got %d: a delivery was lost, or the stream has a gap", e.next, e.got)
+}
+
+// rewind makes the durable consumer deliver from seq next on (the
+// JetStream consumer reset API, answered by the consumer's leader once its
+// peers agree), retrying transient failures (no leader yet) within the
+// store's budget.
+func (s *Store) rewind(ctx context.Context, durable string, next Seq) error {
+	return transient.Run(ctx, s.retry(), func(ctx context.Context) error {
+		_, err := s.stream.ResetConsumerToSequence(ctx, durable, uint64(next))
+		return err
+	})
+}
+
+// follow consumes cons from *next on, calling fn, until an error (a
+// *gapError when a delivery is past *next), ctx ends, or opts.Until is
+// reached. It advances *next past each commit handed to fn.
+func (s *Store) follow(ctx context.Context, cons jetstream.Consumer, opts FollowOptions, nextp *Seq, fn Handler) error {
+	// done ends the delivery callback when follow returns for any reason.
 	done := make(chan struct{})
 	msgs := make(chan jetstream.Msg, 2*opts.MaxBatch)
 	sub, err := worker.Consume(cons, func(m jetstream.Msg) {
@@ -92,7 +156,8 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 		cancel()
 	}()
 
-	next := opts.After + 1
+	next := *nextp
+	defer func() { *nextp = next }()
 	batch := make([]Commit, 0, opts.MaxBatch)
 	for {
 		var first jetstream.Msg
@@ -129,7 +194,7 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 				// A delivery lost in transit (a connection the server
 				// closed) or a gap in the stream: the caller starts again
 				// from its checkpoint, which tells the two apart.
-				return fmt.Errorf("follow: expected seq %d, got %d: a delivery was lost, or the stream has a gap", next, seq)
+				return &gapError{next: next, got: seq}
 			}
 			s.head.note(seq)
 			c, err := s.followed(ctx, m.Subject(), m.Data(), seq, opts.DeliverDamaged)
