@@ -110,6 +110,12 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 	}
 }
 
+// followHeartbeat is Follow's pull heartbeat. A consumer leader that steps
+// down drops the pull requests waiting on it without a word, so the client
+// pulls again only after missing two heartbeats: the read models stall that
+// long.
+const followHeartbeat = time.Second
+
 // maxGapResets is how many times in a row Follow rewinds its durable
 // consumer to the same sequence before it gives up and returns the gap.
 const maxGapResets = 3
@@ -144,7 +150,7 @@ func (s *Store) follow(ctx context.Context, cons jetstream.Consumer, opts Follow
 		case msgs <- m:
 		case <-done:
 		}
-	}, worker.ConsumeOptions{MaxMessages: 2 * opts.MaxBatch, Ordered: opts.Durable == "", Log: opts.Log})
+	}, worker.ConsumeOptions{MaxMessages: 2 * opts.MaxBatch, Heartbeat: followHeartbeat, Ordered: opts.Durable == "", Log: opts.Log})
 	if err != nil {
 		close(done)
 		return fmt.Errorf("consume %s: %w", s.cfg.Stream, err)
@@ -223,7 +229,15 @@ func (s *Store) follow(ctx context.Context, cons jetstream.Consumer, opts Follow
 	}
 }
 
+// consumer returns the consumer Follow reads, retrying transient failures
+// (a consumer or meta leader being elected) within the store's budget.
 func (s *Store) consumer(ctx context.Context, opts FollowOptions) (jetstream.Consumer, error) {
+	return transient.Do(ctx, s.retry(), func(ctx context.Context) (jetstream.Consumer, error) {
+		return s.consumerOnce(ctx, opts)
+	})
+}
+
+func (s *Store) consumerOnce(ctx context.Context, opts FollowOptions) (jetstream.Consumer, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	deliver, start := jetstream.DeliverAllPolicy, uint64(0)
