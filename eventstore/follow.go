@@ -197,10 +197,17 @@ func (s *Store) follow(ctx context.Context, cons jetstream.Consumer, opts Follow
 				continue // redelivered, already handled
 			}
 			if seq > next {
-				// A delivery lost in transit (a connection the server
-				// closed) or a gap in the stream: the caller starts again
-				// from its checkpoint, which tells the two apart.
-				return &gapError{next: next, got: seq}
+				// A delivery lost (a consumer leader change, a connection
+				// the server closed) or a gap in the stream. Follow rewinds
+				// a durable consumer to the first commit fn has not had,
+				// which may be before next: the commits of this batch read
+				// before the skip are read again. An ordered consumer's
+				// caller starts again from its checkpoint.
+				gap := &gapError{next: next, got: seq}
+				if len(batch) > 0 {
+					next = batch[0].Seq
+				}
+				return gap
 			}
 			s.head.note(seq)
 			c, err := s.followed(ctx, m.Subject(), m.Data(), seq, opts.DeliverDamaged)

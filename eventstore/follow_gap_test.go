@@ -71,3 +71,74 @@ func TestFollowRewindsAConsumerThatSkipped(t *testing.T) {
 		t.Fatalf("handled %v", got)
 	}
 }
+
+// A skip that comes in the middle of what Follow has read (4 delivered,
+// then 6: the consumer's deliveries of 5 lost) rewinds to the first commit
+// the handler has not had, not past the ones read before the skip: 4 is
+// handled too, once.
+func TestFollowRewindsToTheFirstCommitNotHandled(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s := open(t, js, eventstore.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ref := eventstore.Ref{Type: "order", ID: "A"}
+	appendUpTo := func(from, to int) {
+		for i := from; i <= to; i++ {
+			if _, err := storetest.AppendOne(ctx, s, ref, fmt.Sprintf("c%d", i), storetest.Event("t", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendUpTo(1, 3)
+	var got []eventstore.Seq
+	batches := make(chan eventstore.Seq, 100)
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Follow(ctx, eventstore.FollowOptions{Durable: "readmodels-y", Until: 8, MaxBatch: 64}, func(_ context.Context, b []eventstore.Commit) error {
+			for _, c := range b {
+				got = append(got, c.Seq)
+			}
+			batches <- b[len(b)-1].Seq
+			if b[len(b)-1].Seq == 3 {
+				<-release // hold the batch of 1..3 while 4, then 6 on, arrive
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-batches:
+	case err := <-done:
+		t.Fatalf("follow: %v", err)
+	}
+	stream, err := js.Stream(ctx, "BANKBOOK_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := stream.Consumer(ctx, "readmodels-y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendUpTo(4, 4)
+	testenv.Eventually(t, 10*time.Second, "4 delivered", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.Delivered.Stream == 4
+	})
+	// The consumer skips 5.
+	if _, err := stream.ResetConsumerToSequence(ctx, "readmodels-y", 6); err != nil {
+		t.Fatal(err)
+	}
+	appendUpTo(5, 8)
+	testenv.Eventually(t, 10*time.Second, "8 delivered", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.Delivered.Stream == 8
+	})
+	close(release)
+	if err := waitErr(t, done, "Follow"); err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	if fmt.Sprint(got) != "[1 2 3 4 5 6 7 8]" {
+		t.Fatalf("handled %v", got)
+	}
+}
