@@ -110,10 +110,11 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 	}
 }
 
-// followHeartbeat is Follow's pull heartbeat. A consumer leader that steps
-// down drops the pull requests waiting on it without a word, so the client
-// pulls again only after missing two heartbeats: the read models stall that
-// long.
+// followHeartbeat is Follow's pull heartbeat on a durable consumer. A
+// consumer leader that steps down drops the pull requests waiting on it
+// without a word, so the client pulls again only after missing two
+// heartbeats: the read models stall that long (worker.DefaultHeartbeat
+// would make it about 4 s).
 const followHeartbeat = time.Second
 
 // maxGapResets is how many times in a row Follow rewinds its durable
@@ -142,6 +143,10 @@ func (s *Store) rewind(ctx context.Context, durable string, next Seq) error {
 // *gapError when a delivery is past *next), ctx ends, or opts.Until is
 // reached. It advances *next past each commit handed to fn.
 func (s *Store) follow(ctx context.Context, cons jetstream.Consumer, opts FollowOptions, nextp *Seq, fn Handler) error {
+	heartbeat := followHeartbeat
+	if opts.Durable == "" {
+		heartbeat = 0 // the default: an ordered consumer recreates itself after missed heartbeats, so a slow batch must not look like one
+	}
 	// done ends the delivery callback when follow returns for any reason.
 	done := make(chan struct{})
 	msgs := make(chan jetstream.Msg, 2*opts.MaxBatch)
@@ -150,7 +155,7 @@ func (s *Store) follow(ctx context.Context, cons jetstream.Consumer, opts Follow
 		case msgs <- m:
 		case <-done:
 		}
-	}, worker.ConsumeOptions{MaxMessages: 2 * opts.MaxBatch, Heartbeat: followHeartbeat, Ordered: opts.Durable == "", Log: opts.Log})
+	}, worker.ConsumeOptions{MaxMessages: 2 * opts.MaxBatch, Heartbeat: heartbeat, Ordered: opts.Durable == "", Log: opts.Log})
 	if err != nil {
 		close(done)
 		return fmt.Errorf("consume %s: %w", s.cfg.Stream, err)
