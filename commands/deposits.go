@@ -85,6 +85,15 @@ func (h *Deposits) RecordDeposit(ctx context.Context, meta Meta, req api.RecordD
 				}
 			}
 		}
+		if d.Amount != req.Amount || d.DepositorName != req.DepositorName || !d.DepositedAt.Equal(req.DepositedAt) {
+			// The bank (or an import) describes a transaction it reported
+			// before differently: a correction, or a feed to look at.
+			// Nothing moves again; the operator should know.
+			h.log.Warn().Str("deposit_id", string(id)).Str("bank_txn_id", req.BankTxnID).
+				Str("recorded_depositor_name", d.DepositorName).Int64("recorded_amount", d.Amount).Time("recorded_deposited_at", d.DepositedAt).
+				Str("depositor_name", req.DepositorName).Int64("amount", req.Amount).Time("deposited_at", req.DepositedAt).
+				Msg("bank transaction recorded before with other details: kept as first recorded, this one is a duplicate")
+		}
 		return duplicateReply(d, seq), nil
 	}
 	// The order the depositor name points at now goes into the claim: a

@@ -40,6 +40,8 @@ func TestRecordDepositOutcomes(t *testing.T) {
 				domain.OutcomeMatched, "", "o-open", ""},
 			{"the same transaction again is a duplicate", api.RecordDepositRequest{BankTxnID: "t1", AccountNumber: collect.Number, DepositorName: open.DepositorName, Amount: 1000},
 				domain.OutcomeDuplicate, "", "o-open", ""},
+			{"the same transaction described otherwise is a duplicate too", api.RecordDepositRequest{BankTxnID: "t1", AccountNumber: collect.Number, DepositorName: open.DepositorName, Amount: 10000},
+				domain.OutcomeDuplicate, "", "o-open", ""},
 			{"another account is an orphan", api.RecordDepositRequest{BankTxnID: "t2", AccountNumber: "555", DepositorName: short.DepositorName, Amount: 2000},
 				domain.OutcomeOrphaned, domain.ReasonUnknownAccount, "", ""},
 			{"an unknown name is an orphan", api.RecordDepositRequest{BankTxnID: "t3", AccountNumber: collect.Number, DepositorName: "아무개", Amount: 2000},
@@ -65,6 +67,12 @@ func TestRecordDepositOutcomes(t *testing.T) {
 		// Each refund credited its wallet once.
 		assertBalance(t, u, "buyer-o-reserved", 3000)
 		assertBalance(t, u, "buyer-o-open", 1000)
+		// Only the duplicate that describes the transaction otherwise is
+		// logged, as a warning naming both amounts.
+		const differs = "bank transaction recorded before with other details"
+		if logged := u.log.String(); strings.Count(logged, differs) != 1 || !strings.Contains(logged, `"recorded_amount":1000`) || !strings.Contains(logged, `"amount":10000`) {
+			t.Fatalf("log: %s\nwant one warning %q naming both amounts", logged, differs)
+		}
 		if n := len(u.commits(t, domain.AggregateOrder, "o-open")); n != 3 {
 			t.Fatalf("o-open has %d commits, want submit, paid, second payment refunded", n)
 		}

@@ -70,6 +70,7 @@ type unit struct {
 	timers *commandstest.Timers
 	marks  *commandstest.Watermarks
 	accts  *commandstest.Accounts
+	log    *testenv.SyncBuffer // what the handlers logged (JSON lines)
 }
 
 var collect = domain.BankAccount{Bank: "KB", Number: "100-200", Holder: "bankbook"}
@@ -84,14 +85,14 @@ func newUnit(t *testing.T, es commands.EventStore) *unit {
 // configuration changed by mutate (nil: none).
 func newUnitOn(t *testing.T, es commands.EventStore, accts *commandstest.Accounts, mutate func(*commands.Config)) *unit {
 	t.Helper()
-	u := &unit{es: es, clock: &clock{now: time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)}, timers: &commandstest.Timers{}, marks: &commandstest.Watermarks{}, accts: accts}
+	u := &unit{es: es, clock: &clock{now: time.Date(2025, 5, 1, 10, 0, 0, 0, time.UTC)}, timers: &commandstest.Timers{}, marks: &commandstest.Watermarks{}, accts: accts, log: &testenv.SyncBuffer{}}
 	u.names = commandstest.NewNames(u.clock.Now)
 	cfg := commands.Config{CollectAccount: collect, Now: u.clock.Now}
 	if mutate != nil {
 		mutate(&cfg)
 	}
 	h, err := commands.New(commands.Deps{Events: es, Codec: domain.Events(), Names: u.names, Timers: u.timers, Watermarks: u.marks, Accounts: accts},
-		cfg, zerolog.Nop())
+		cfg, zerolog.New(u.log).Level(zerolog.WarnLevel))
 	if err != nil {
 		t.Fatal(err)
 	}
