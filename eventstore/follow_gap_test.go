@@ -21,12 +21,7 @@ func TestFollowRewindsAConsumerThatSkipped(t *testing.T) {
 	s := open(t, js, eventstore.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ref := eventstore.Ref{Type: "order", ID: "A"}
-	for i := 1; i <= 3; i++ {
-		if _, err := storetest.AppendOne(ctx, s, ref, fmt.Sprintf("c%d", i), storetest.Event("t", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendCommits(ctx, t, s, 1, 3)
 	var got []eventstore.Seq
 	handled := make(chan eventstore.Seq, 100)
 	done := make(chan error, 1)
@@ -59,11 +54,7 @@ func TestFollowRewindsAConsumerThatSkipped(t *testing.T) {
 	if _, err := stream.ResetConsumerToSequence(ctx, "readmodels-x", 6); err != nil {
 		t.Fatal(err)
 	}
-	for i := 4; i <= 8; i++ {
-		if _, err := storetest.AppendOne(ctx, s, ref, fmt.Sprintf("c%d", i), storetest.Event("t", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendCommits(ctx, t, s, 4, 8)
 	if err := waitErr(t, done, "Follow"); err != nil {
 		t.Fatalf("Follow: %v", err)
 	}
@@ -82,15 +73,7 @@ func TestFollowRewindsToTheFirstCommitNotHandled(t *testing.T) {
 	s := open(t, js, eventstore.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	ref := eventstore.Ref{Type: "order", ID: "A"}
-	appendUpTo := func(from, to int) {
-		for i := from; i <= to; i++ {
-			if _, err := storetest.AppendOne(ctx, s, ref, fmt.Sprintf("c%d", i), storetest.Event("t", i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	appendUpTo(1, 3)
+	appendCommits(ctx, t, s, 1, 3)
 	var got []eventstore.Seq
 	batches := make(chan eventstore.Seq, 100)
 	release := make(chan struct{})
@@ -120,7 +103,7 @@ func TestFollowRewindsToTheFirstCommitNotHandled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendUpTo(4, 4)
+	appendCommits(ctx, t, s, 4, 4)
 	testenv.Eventually(t, 10*time.Second, "4 delivered", func() bool {
 		info, err := cons.Info(ctx)
 		return err == nil && info.Delivered.Stream == 4
@@ -129,7 +112,7 @@ func TestFollowRewindsToTheFirstCommitNotHandled(t *testing.T) {
 	if _, err := stream.ResetConsumerToSequence(ctx, "readmodels-y", 6); err != nil {
 		t.Fatal(err)
 	}
-	appendUpTo(5, 8)
+	appendCommits(ctx, t, s, 5, 8)
 	testenv.Eventually(t, 10*time.Second, "8 delivered", func() bool {
 		info, err := cons.Info(ctx)
 		return err == nil && info.Delivered.Stream == 8
@@ -140,5 +123,17 @@ func TestFollowRewindsToTheFirstCommitNotHandled(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[1 2 3 4 5 6 7 8]" {
 		t.Fatalf("handled %v", got)
+	}
+}
+
+// appendCommits appends commits from to to (inclusive) to order A, one
+// event each: on a fresh stream, at the sequences of the same numbers.
+func appendCommits(ctx context.Context, t *testing.T, s *eventstore.Store, from, to int) {
+	t.Helper()
+	ref := eventstore.Ref{Type: "order", ID: "A"}
+	for i := from; i <= to; i++ {
+		if _, err := storetest.AppendOne(ctx, s, ref, fmt.Sprintf("c%d", i), storetest.Event("t", i)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
