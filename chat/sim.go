@@ -147,7 +147,6 @@ type Sim struct {
 	lastAccepted time.Time
 	latency      time.Duration
 	fail         struct{ n, status int }
-	failStored   struct{ n, status int }
 	force429     struct {
 		n     int
 		after time.Duration
@@ -251,17 +250,6 @@ func (s *Sim) FailNext(n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail.n, s.fail.status = n, status
-}
-
-// FailNextAfterStoring stores each of the next n accepted sends (counted in
-// the window) and then answers status (502, 504 ...) with a Sendbird error
-// body: a provider that fails after storing a message, or a gateway in
-// front of it that gave up waiting, which the caller cannot tell from a
-// failure that stored nothing.
-func (s *Sim) FailNextAfterStoring(n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failStored.n, s.failStored.status = n, status
 }
 
 // HangNext holds the answer to the next n sends for d, or until the caller
@@ -459,11 +447,6 @@ func (s *Sim) admit(channel string, body []byte) (rep simReply, hang time.Durati
 	s.messages = append(s.messages, m)
 	s.channels[channel] = true
 	debug().Str("custom_type", m.CustomType).Str("notification_id", m.NotificationID()).Int64("message_id", m.ID).Msg("chat simulator: message accepted")
-	if s.failStored.n > 0 {
-		s.failStored.n--
-		debug().Int("status", s.failStored.status).Msg("chat simulator: message stored, send answered with a failure (injected)")
-		return simErr(s.failStored.status, CodeInternalError, "Internal server error."), 0
-	}
 	if s.hangAccept.n > 0 {
 		s.hangAccept.n--
 		hang = s.hangAccept.d

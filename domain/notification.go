@@ -110,9 +110,9 @@ type NotificationFailed struct {
 	// Permanent is set when the provider refused the message for good (a
 	// 4xx other than 429): it is dead-lettered in the same commit.
 	Permanent bool `json:"permanent"`
-	// OutcomeUnknown is set when the provider did not answer (a timeout)
-	// or answered 5xx: the message may have arrived, so the attempt stays
-	// in doubt and the next try asks the provider first.
+	// OutcomeUnknown is set when the provider did not answer (a timeout):
+	// the message may have arrived, so the attempt stays in doubt and the
+	// next try asks the provider first.
 	OutcomeUnknown bool `json:"outcome_unknown,omitempty"`
 	// Throttled is set when the provider refused the message for its rate
 	// limit (429): the attempt does not count toward dead-lettering.
@@ -329,8 +329,8 @@ type SendFailure struct {
 	// Permanent: the provider refused the message for good; it is
 	// dead-lettered at once.
 	Permanent bool
-	// Unknown: the provider did not answer (a timeout) or answered 5xx;
-	// the message may have arrived, so the notification stays in doubt.
+	// Unknown: the provider did not answer (a timeout); the message may
+	// have arrived, so the notification stays in doubt.
 	Unknown bool
 	// RetryAt is when to try again, unless the failure dead-letters.
 	RetryAt time.Time

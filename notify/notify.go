@@ -450,7 +450,7 @@ const sourceLimiter = "limiter"
 
 // failed records a failed send: a 429 pauses every dispatcher and is not
 // counted; a refusal dead-letters; anything else is retried after a
-// backoff, a timeout or a 5xx with the attempt left in doubt.
+// backoff, a timeout with the attempt left in doubt.
 func (n *Notifier) failed(ctx context.Context, m commands.Meta, note domain.Notification, sendErr error) error {
 	now := n.cfg.Notifications.Now()
 	reason := shorten(sendErr.Error())
@@ -479,7 +479,7 @@ func (n *Notifier) failed(ctx context.Context, m commands.Meta, note domain.Noti
 	if r, ok := errors.AsType[*chat.RejectedError](sendErr); ok {
 		rejected = !deploymentError(r)
 	}
-	unknown := chat.MayHaveStored(sendErr) || errors.Is(sendErr, context.DeadlineExceeded)
+	unknown := errors.Is(sendErr, chat.ErrTimeout) || errors.Is(sendErr, context.DeadlineExceeded)
 	delay := n.backoff(note.AttemptsSinceRedrive + 1)
 	after, err := n.cfg.Notifications.Failed(ctx, m, note.ID, domain.SendFailure{
 		Reason: reason, Permanent: rejected, Unknown: unknown, RetryAt: now.Add(delay), MaxAttempts: n.cfg.MaxAttempts, Attempt: note.Attempts,
