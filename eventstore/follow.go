@@ -103,8 +103,12 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 			return err
 		}
 		opts.Log.Warn().Str("durable", opts.Durable).Uint64("expected_seq", uint64(gap.next)).Uint64("got_seq", uint64(gap.got)).
-			Msg("follow: deliveries lost (a consumer leader change): rewinding the consumer to the expected sequence")
+			Uint64("rewind_to_seq", uint64(next)).Int("rewinds_in_a_row", resets).
+			Msg("follow: deliveries lost (a consumer leader change, or a gap in the stream): rewinding the consumer to the first commit not handled")
 		if rerr := s.rewind(ctx, opts.Durable, next); rerr != nil {
+			if ctx.Err() != nil {
+				return ErrClosed
+			}
 			return fmt.Errorf("%w (rewinding the consumer: %w)", err, rerr)
 		}
 	}
