@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +124,59 @@ func TestFollowRewindsToTheFirstCommitNotHandled(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[1 2 3 4 5 6 7 8]" {
 		t.Fatalf("handled %v", got)
+	}
+}
+
+// A gap in the stream itself (a deleted message) is not a lost delivery:
+// after its rewinds Follow ends with the gap, whatever the batch size, fn
+// has had only the commits before it, and the consumer has acknowledged
+// nothing past them.
+func TestFollowStopsAtAGapInTheStream(t *testing.T) {
+	for _, mb := range []int{1, 2, 64} {
+		t.Run(fmt.Sprint(mb), func(t *testing.T) {
+			srv := testenv.Start(t, "")
+			_, js := srv.Connect(t)
+			scfg := eventstore.Config{}.StreamConfig()
+			scfg.DenyDelete = false
+			if _, err := js.CreateStream(context.Background(), scfg); err != nil {
+				t.Fatal(err)
+			}
+			s, err := eventstore.Bind(context.Background(), js, eventstore.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			appendCommits(ctx, t, s, 1, 8)
+			stream, err := js.Stream(ctx, "BANKBOOK_EVENTS")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := stream.DeleteMsg(ctx, 5); err != nil {
+				t.Fatal(err)
+			}
+			var got []eventstore.Seq
+			err = s.Follow(ctx, eventstore.FollowOptions{Durable: "rm", MaxBatch: mb}, func(_ context.Context, b []eventstore.Commit) error {
+				for _, c := range b {
+					got = append(got, c.Seq)
+				}
+				return nil
+			})
+			if err == nil || !strings.Contains(err.Error(), "expected seq 5") {
+				t.Fatalf("err %v", err)
+			}
+			if fmt.Sprint(got) != "[1 2 3 4]" {
+				t.Fatalf("handled %v", got)
+			}
+			c, err := stream.Consumer(ctx, "rm")
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := c.Info(ctx)
+			if err != nil || info.AckFloor.Stream > 4 {
+				t.Fatalf("consumer %+v (%v): acknowledged past the gap", info, err)
+			}
+		})
 	}
 }
 
