@@ -58,9 +58,10 @@ type Handler func(ctx context.Context, batch []Commit) error
 // left messages unacknowledged, or the caller's checkpoint went backwards) is
 // recreated at opts.After+1, so nothing is skipped. A durable consumer that
 // delivers past the next expected sequence (a replicated consumer's new
-// leader goes on after deliveries its old leader dropped) is rewound to that
-// sequence in place, with a warning, and Follow goes on; a gap that comes
-// back at the same sequence after maxGapResets rewinds is returned.
+// leader goes on after deliveries its old leader dropped) is rewound in
+// place to the first commit fn has not had, with a warning, and Follow goes
+// on; a gap that comes back at the same sequence after maxGapResets rewinds
+// is returned.
 //
 // A message that is not a commit this store can read fails Follow with a
 // *DamagedError (ErrDamaged) naming its sequence, before the batch reaches
@@ -144,8 +145,9 @@ func (s *Store) rewind(ctx context.Context, durable string, next Seq) error {
 }
 
 // follow consumes cons from *next on, calling fn, until an error (a
-// *gapError when a delivery is past *next), ctx ends, or opts.Until is
-// reached. It advances *next past each commit handed to fn.
+// *gapError when a delivery is past the next expected sequence), ctx ends,
+// or opts.Until is reached. On a gap it leaves *next at the first commit
+// not handed to fn.
 func (s *Store) follow(ctx context.Context, cons jetstream.Consumer, opts FollowOptions, nextp *Seq, fn Handler) error {
 	heartbeat := followHeartbeat
 	if opts.Durable == "" {
