@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/eventstore/storetest"
 	"github.com/bankbook/bankbook/internal/testenv"
@@ -17,11 +19,7 @@ import (
 // rewound by Follow itself: every commit still reaches the handler once,
 // in order, and Follow goes on.
 func TestFollowRewindsAConsumerThatSkipped(t *testing.T) {
-	srv := testenv.Start(t, "")
-	_, js := srv.Connect(t)
-	s := open(t, js, eventstore.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx, s, stream := followStream(t, false)
 	appendCommits(ctx, t, s, 1, 3)
 	var got []eventstore.Seq
 	handled := make(chan eventstore.Seq, 100)
@@ -42,15 +40,7 @@ func TestFollowRewindsAConsumerThatSkipped(t *testing.T) {
 			t.Fatalf("follow: %v", err)
 		}
 	}
-	stream, _ := js.Stream(ctx, "BANKBOOK_EVENTS")
-	testenv.Eventually(t, 10*time.Second, "batch acknowledged", func() bool {
-		c, err := stream.Consumer(ctx, "readmodels-x")
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.AckFloor.Stream == 3
-	})
+	waitConsumer(ctx, t, stream, "readmodels-x", "batch acknowledged", func(info *jetstream.ConsumerInfo) bool { return info.AckFloor.Stream == 3 })
 	// The consumer skips 4 and 5.
 	if _, err := stream.ResetConsumerToSequence(ctx, "readmodels-x", 6); err != nil {
 		t.Fatal(err)
@@ -69,11 +59,7 @@ func TestFollowRewindsAConsumerThatSkipped(t *testing.T) {
 // the handler has not had, not past the ones read before the skip: 4 is
 // handled too, once.
 func TestFollowRewindsToTheFirstCommitNotHandled(t *testing.T) {
-	srv := testenv.Start(t, "")
-	_, js := srv.Connect(t)
-	s := open(t, js, eventstore.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx, s, stream := followStream(t, false)
 	appendCommits(ctx, t, s, 1, 3)
 	var got []eventstore.Seq
 	batches := make(chan eventstore.Seq, 100)
@@ -96,28 +82,14 @@ func TestFollowRewindsToTheFirstCommitNotHandled(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("follow: %v", err)
 	}
-	stream, err := js.Stream(ctx, "BANKBOOK_EVENTS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := stream.Consumer(ctx, "readmodels-y")
-	if err != nil {
-		t.Fatal(err)
-	}
 	appendCommits(ctx, t, s, 4, 4)
-	testenv.Eventually(t, 10*time.Second, "4 delivered", func() bool {
-		info, err := cons.Info(ctx)
-		return err == nil && info.Delivered.Stream == 4
-	})
+	waitConsumer(ctx, t, stream, "readmodels-y", "4 delivered", func(info *jetstream.ConsumerInfo) bool { return info.Delivered.Stream == 4 })
 	// The consumer skips 5.
 	if _, err := stream.ResetConsumerToSequence(ctx, "readmodels-y", 6); err != nil {
 		t.Fatal(err)
 	}
 	appendCommits(ctx, t, s, 5, 8)
-	testenv.Eventually(t, 10*time.Second, "8 delivered", func() bool {
-		info, err := cons.Info(ctx)
-		return err == nil && info.Delivered.Stream == 8
-	})
+	waitConsumer(ctx, t, stream, "readmodels-y", "8 delivered", func(info *jetstream.ConsumerInfo) bool { return info.Delivered.Stream == 8 })
 	close(release)
 	if err := waitErr(t, done, "Follow"); err != nil {
 		t.Fatalf("Follow: %v", err)
@@ -134,29 +106,13 @@ func TestFollowRewindsToTheFirstCommitNotHandled(t *testing.T) {
 func TestFollowStopsAtAGapInTheStream(t *testing.T) {
 	for _, mb := range []int{1, 2, 64} {
 		t.Run(fmt.Sprint(mb), func(t *testing.T) {
-			srv := testenv.Start(t, "")
-			_, js := srv.Connect(t)
-			scfg := eventstore.Config{}.StreamConfig()
-			scfg.DenyDelete = false
-			if _, err := js.CreateStream(context.Background(), scfg); err != nil {
-				t.Fatal(err)
-			}
-			s, err := eventstore.Bind(context.Background(), js, eventstore.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
+			ctx, s, stream := followStream(t, true)
 			appendCommits(ctx, t, s, 1, 8)
-			stream, err := js.Stream(ctx, "BANKBOOK_EVENTS")
-			if err != nil {
-				t.Fatal(err)
-			}
 			if err := stream.DeleteMsg(ctx, 5); err != nil {
 				t.Fatal(err)
 			}
 			var got []eventstore.Seq
-			err = s.Follow(ctx, eventstore.FollowOptions{Durable: "rm", MaxBatch: mb}, func(_ context.Context, b []eventstore.Commit) error {
+			err := s.Follow(ctx, eventstore.FollowOptions{Durable: "rm", MaxBatch: mb}, func(_ context.Context, b []eventstore.Commit) error {
 				for _, c := range b {
 					got = append(got, c.Seq)
 				}
@@ -168,16 +124,45 @@ func TestFollowStopsAtAGapInTheStream(t *testing.T) {
 			if fmt.Sprint(got) != "[1 2 3 4]" {
 				t.Fatalf("handled %v", got)
 			}
-			c, err := stream.Consumer(ctx, "rm")
-			if err != nil {
-				t.Fatal(err)
-			}
-			info, err := c.Info(ctx)
-			if err != nil || info.AckFloor.Stream > 4 {
-				t.Fatalf("consumer %+v (%v): acknowledged past the gap", info, err)
-			}
+			waitConsumer(ctx, t, stream, "rm", "nothing acknowledged past the gap", func(info *jetstream.ConsumerInfo) bool { return info.AckFloor.Stream <= 4 })
 		})
 	}
+}
+
+// followStream starts a server with a fresh event stream (one that allows
+// deleting a message, with allowDelete) and returns a context for the
+// test, the store and the stream.
+func followStream(t *testing.T, allowDelete bool) (context.Context, *eventstore.Store, jetstream.Stream) {
+	t.Helper()
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	cfg := eventstore.Config{}.StreamConfig()
+	cfg.DenyDelete = !allowDelete
+	stream, err := js.CreateStream(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := eventstore.Bind(ctx, js, eventstore.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, s, stream
+}
+
+// waitConsumer waits until the durable consumer name's state is as ok
+// says.
+func waitConsumer(ctx context.Context, t *testing.T, stream jetstream.Stream, name, what string, ok func(*jetstream.ConsumerInfo) bool) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, what, func() bool {
+		c, err := stream.Consumer(ctx, name)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && ok(info)
+	})
 }
 
 // appendCommits appends commits from to to (inclusive) to order A, one
