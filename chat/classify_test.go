@@ -53,6 +53,7 @@ func TestErrorClassification(t *testing.T) {
 		retryAfter  time.Duration // a *RateLimitedError
 		rejected    *RejectedError
 		unavailable bool
+		inDoubt     bool // ErrServerError: the message may have been stored
 	}
 	tests := []struct {
 		name string
@@ -76,9 +77,10 @@ func TestErrorClassification(t *testing.T) {
 		{"403 string code", answer{403, nil, `{"code":"403100","message":"forbidden"}`}, want{rejected: &RejectedError{Status: 403, Code: 403100, Message: "forbidden"}}},
 		{"404 plain text", answer{404, nil, "no such hook\n"}, want{rejected: &RejectedError{Status: 404, Message: "no such hook"}}},
 		{"422 no body", answer{422, nil, ``}, want{rejected: &RejectedError{Status: 422}}},
-		{"500", answer{500, nil, `{"error":true,"message":"Internal server error.","code":500901}`}, want{unavailable: true}},
-		{"502", answer{502, nil, `bad gateway`}, want{unavailable: true}},
-		{"503", answer{503, map[string]string{"Retry-After": "5"}, ``}, want{unavailable: true}},
+		{"500", answer{500, nil, `{"error":true,"message":"Internal server error.","code":500901}`}, want{unavailable: true, inDoubt: true}},
+		{"502", answer{502, nil, `bad gateway`}, want{unavailable: true, inDoubt: true}},
+		{"503", answer{503, map[string]string{"Retry-After": "5"}, ``}, want{unavailable: true, inDoubt: true}},
+		{"504", answer{504, nil, `gateway timeout`}, want{unavailable: true, inDoubt: true}},
 		{"408", answer{408, nil, ``}, want{unavailable: true}},
 		{"409", answer{409, nil, `{"error":"in_progress"}`}, want{unavailable: true}},
 		{"425", answer{425, nil, ``}, want{unavailable: true}},
@@ -105,8 +107,9 @@ func TestErrorClassification(t *testing.T) {
 						t.Fatalf("%s: Send = %v, want %+v", p.Name(), err, w.rejected)
 					}
 				case w.unavailable:
-					if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout) || Permanent(err) {
-						t.Fatalf("%s: Send = %v, want ErrUnavailable without ErrTimeout", p.Name(), err)
+					if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout) || Permanent(err) ||
+						errors.Is(err, ErrServerError) != w.inDoubt || MayHaveStored(err) != w.inDoubt {
+						t.Fatalf("%s: Send = %v, want ErrUnavailable without ErrTimeout, in doubt %v", p.Name(), err, w.inDoubt)
 					}
 				}
 			}
@@ -126,7 +129,7 @@ func TestConnectionErrors(t *testing.T) {
 		ln.Close()
 		for _, p := range adapters(t, url) {
 			_, err := p.Send(context.Background(), message("ntf_1", "store_1"))
-			if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout) {
+			if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout) || MayHaveStored(err) {
 				t.Fatalf("%s: Send = %v, want ErrUnavailable without ErrTimeout", p.Name(), err)
 			}
 		}
@@ -141,7 +144,7 @@ func TestConnectionErrors(t *testing.T) {
 		t.Cleanup(srv.Close)
 		for _, p := range adapters(t, srv.URL) {
 			_, err := p.Send(context.Background(), message("ntf_1", "store_1"))
-			if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrTimeout) {
+			if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrTimeout) || !MayHaveStored(err) {
 				t.Fatalf("%s: Send = %v, want ErrUnavailable and ErrTimeout", p.Name(), err)
 			}
 		}

@@ -20,8 +20,10 @@
 //   - A Send error says what became of the message (see the error values):
 //     *RateLimitedError and *RejectedError mean nothing was stored;
 //     ErrTimeout (always with ErrUnavailable) means the request went out and
-//     no answer came, so the message may have arrived — ask Delivered first;
-//     other ErrUnavailable errors (5xx, a refused connection) are taken as
+//     no answer came, and ErrServerError (also with ErrUnavailable) that
+//     the provider, or a gateway in front of it, answered 5xx: either way
+//     the message may have arrived (MayHaveStored) — ask Delivered first;
+//     other ErrUnavailable errors (408, a refused connection) are taken as
 //     not stored. A 2xx is always a stored message, even when its body is
 //     unreadable (the Receipt then has no Ref).
 //   - A 429 becomes a *RateLimitedError whose RetryAfter is the provider's

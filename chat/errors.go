@@ -20,9 +20,14 @@ import (
 //   - ErrTimeout (it also matches ErrUnavailable): the request was sent, or
 //     may have been, and no answer came: the message may have arrived. Ask
 //     Delivered before sending it again.
-//   - ErrUnavailable otherwise (5xx, connection refused, a garbled answer
-//     to a read): transient; the provider is taken not to have stored the
-//     message.
+//   - ErrServerError (it also matches ErrUnavailable): the provider
+//     answered 5xx. A provider that fails after storing the message answers
+//     that, and so does a gateway in front of it that gave up waiting: the
+//     message may have arrived, as after ErrTimeout. MayHaveStored tells
+//     both.
+//   - ErrUnavailable otherwise (408, 409, 425, connection refused, a
+//     garbled answer to a read): transient; the provider is taken not to
+//     have stored the message.
 //   - ErrInvalidMessage, ErrInvalidConfig: nothing was sent; permanent.
 var (
 	// ErrInvalidConfig means a SendbirdConfig, WebhookConfig or SimConfig
@@ -41,6 +46,10 @@ var (
 	// have been): the request timed out or the connection broke. The
 	// outcome is unknown. It always comes with ErrUnavailable.
 	ErrTimeout = errors.New("chat: no answer from the provider")
+	// ErrServerError means the provider answered 5xx: it, or a gateway in
+	// front of it, failed, perhaps after storing the message. It always
+	// comes with ErrUnavailable.
+	ErrServerError = errors.New("chat: server error")
 	// ErrCannotCheck is returned by Delivered when the provider cannot tell
 	// whether a message arrived (a webhook; too many messages to scan).
 	// ErrChannelCreated means the recipient's channel did not exist and
@@ -126,4 +135,11 @@ func (e *RejectedError) Is(target error) bool { return target == ErrRejected }
 // ErrInvalidConfig). nil is not.
 func Permanent(err error) bool {
 	return err != nil && !errors.Is(err, ErrRateLimited) && !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrChannelCreated)
+}
+
+// MayHaveStored reports whether a Send error leaves the message perhaps
+// stored (ErrTimeout, ErrServerError): ask Delivered before sending it
+// again.
+func MayHaveStored(err error) bool {
+	return errors.Is(err, ErrTimeout) || errors.Is(err, ErrServerError)
 }

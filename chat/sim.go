@@ -130,7 +130,8 @@ func (m SimMessage) NotificationID() string { return notificationID(m.Data) }
 //
 // Every request must carry the Api-Token when SimConfig.Token is set. Only
 // sends are rate-limited and subject to the injected faults (FailNext,
-// HangNext, Force429, RefuseChannel, SetLatency). A Sim is safe for
+// HangNext, Force429, RefuseChannel, SetLatency); SetDown answers every
+// request. A Sim is safe for
 // concurrent use.
 type Sim struct {
 	cfg     SimConfig
@@ -147,6 +148,8 @@ type Sim struct {
 	lastAccepted time.Time
 	latency      time.Duration
 	fail         struct{ n, status int }
+	failStored   struct{ n, status int }
+	down         int // every request answered this status (SetDown)
 	force429     struct {
 		n     int
 		after time.Duration
@@ -252,6 +255,17 @@ func (s *Sim) FailNext(n, status int) {
 	s.fail.n, s.fail.status = n, status
 }
 
+// FailNextAfterStoring stores each of the next n accepted sends (counted in
+// the window) and then answers status (502, 504 ...) with a Sendbird error
+// body: a provider that fails after storing a message, or a gateway in
+// front of it that gave up waiting, which the caller cannot tell from a
+// failure that stored nothing.
+func (s *Sim) FailNextAfterStoring(n, status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failStored.n, s.failStored.status = n, status
+}
+
 // HangNext holds the answer to the next n sends for d, or until the caller
 // hangs up. With accept, each is stored (and counted in the window) first:
 // the caller times out although the message arrived — the lost answer.
@@ -288,6 +302,15 @@ func (s *Sim) AllowChannel(channel string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.refusedChans, channel)
+}
+
+// SetDown answers every request, sends and message lists alike, with
+// status (502, 503 ...) and a gateway's plain-text body, storing nothing:
+// the provider down behind a gateway. 0 brings it back.
+func (s *Sim) SetDown(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = status
 }
 
 // SetLatency makes every send wait d before it is processed.
@@ -365,6 +388,15 @@ func wait(ctx context.Context, d time.Duration) bool {
 
 func (s *Sim) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		down := s.down
+		s.mu.Unlock()
+		if down != 0 { // the gateway answers before the provider sees the token
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(down)
+			_, _ = io.WriteString(w, "<html><body><h1>"+strconv.Itoa(down)+" "+http.StatusText(down)+"</h1></body></html>\n")
+			return
+		}
 		if s.cfg.Token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Api-Token")), []byte(s.cfg.Token)) != 1 {
 			writeReply(w, simErr(http.StatusUnauthorized, CodeInvalidAPIToken, "Invalid value: \"Api-Token\"."))
 			return
@@ -447,6 +479,11 @@ func (s *Sim) admit(channel string, body []byte) (rep simReply, hang time.Durati
 	s.messages = append(s.messages, m)
 	s.channels[channel] = true
 	debug().Str("custom_type", m.CustomType).Str("notification_id", m.NotificationID()).Int64("message_id", m.ID).Msg("chat simulator: message accepted")
+	if s.failStored.n > 0 {
+		s.failStored.n--
+		debug().Int("status", s.failStored.status).Msg("chat simulator: message stored, send answered with a failure (injected)")
+		return simErr(s.failStored.status, CodeInternalError, "Internal server error."), 0
+	}
 	if s.hangAccept.n > 0 {
 		s.hangAccept.n--
 		hang = s.hangAccept.d

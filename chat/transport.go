@@ -101,11 +101,14 @@ func (t *transport) do(ctx context.Context, method, rawURL string, body []byte, 
 func (r response) success() bool { return r.status >= 200 && r.status <= 299 }
 
 // failure classifies a non-2xx answer: *RateLimitedError for 429,
-// ErrUnavailable for 408, 409, 425 and 5xx, *RejectedError otherwise.
+// ErrUnavailable for 408, 409, 425 and 5xx (with ErrServerError for 5xx),
+// *RejectedError otherwise.
 func (r response) failure(now time.Time) error {
 	switch {
 	case r.status == http.StatusTooManyRequests:
 		return &RateLimitedError{RetryAfter: retryAfterOf(r.header, r.body, now), Body: snippet(r.body)}
+	case r.status >= 500 && r.status <= 599:
+		return fmt.Errorf("%w: %w: http %d %s: %s", ErrUnavailable, ErrServerError, r.status, http.StatusText(r.status), snippet(r.body))
 	case transientStatus(r.status):
 		return fmt.Errorf("%w: http %d %s: %s", ErrUnavailable, r.status, http.StatusText(r.status), snippet(r.body))
 	}

@@ -72,6 +72,18 @@ func (h *Notifications) Failed(ctx context.Context, meta Meta, id domain.Notific
 	return out.State, err
 }
 
+// DoubtUnsettled dead-letters a notification whose in-doubt attempt the
+// provider could not be asked about for too long
+// (domain.DecideDoubtUnsettled); it records nothing once the notification
+// has moved on from that attempt.
+func (h *Notifications) DoubtUnsettled(ctx context.Context, meta Meta, id domain.NotificationID, attempt int, reason string) (domain.Notification, error) {
+	now := h.Now()
+	out, err := h.notifications.Execute(ctx, meta, string(id), func(n domain.Notification) ([]domain.Event, error) {
+		return domain.DecideDoubtUnsettled(n, attempt, reason, now)
+	}, nil)
+	return out.State, err
+}
+
 // Throttled records that the provider refused attempt for its rate (429):
 // not a failure of the notification, which is tried again at retryAt.
 func (h *Notifications) Throttled(ctx context.Context, meta Meta, id domain.NotificationID, attempt int, reason string, retryAt time.Time) (domain.Notification, error) {

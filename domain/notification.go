@@ -110,9 +110,9 @@ type NotificationFailed struct {
 	// Permanent is set when the provider refused the message for good (a
 	// 4xx other than 429): it is dead-lettered in the same commit.
 	Permanent bool `json:"permanent"`
-	// OutcomeUnknown is set when the provider did not answer (a timeout):
-	// the message may have arrived, so the attempt stays in doubt and the
-	// next try asks the provider first.
+	// OutcomeUnknown is set when the provider did not answer (a timeout)
+	// or answered 5xx: the message may have arrived, so the attempt stays
+	// in doubt and the next try asks the provider first.
 	OutcomeUnknown bool `json:"outcome_unknown,omitempty"`
 	// Throttled is set when the provider refused the message for its rate
 	// limit (429): the attempt does not count toward dead-lettering.
@@ -187,6 +187,8 @@ type Notification struct {
 	RetryAt  time.Time `json:"retry_at,omitzero"`
 	DeadAt   time.Time `json:"dead_at,omitzero"`
 	Redrives int       `json:"redrives"`
+	// RedrivenAt is when the last redrive was (zero: never).
+	RedrivenAt time.Time `json:"redriven_at,omitzero"`
 	// Version counts the events applied; 0 means the notification does not
 	// exist.
 	Version int `json:"version"`
@@ -230,6 +232,7 @@ func (n Notification) Apply(e Event) Notification {
 		n.Status, n.RetryAt, n.DeadAt = NotificationStatusPending, time.Time{}, time.Time{}
 		n.AttemptsSinceRedrive = 0
 		n.Redrives++
+		n.RedrivenAt = e.RedrivenAt
 	}
 	n.Version++
 	return n
@@ -329,8 +332,8 @@ type SendFailure struct {
 	// Permanent: the provider refused the message for good; it is
 	// dead-lettered at once.
 	Permanent bool
-	// Unknown: the provider did not answer (a timeout); the message may
-	// have arrived, so the notification stays in doubt.
+	// Unknown: the provider did not answer (a timeout) or answered 5xx;
+	// the message may have arrived, so the notification stays in doubt.
 	Unknown bool
 	// RetryAt is when to try again, unless the failure dead-letters.
 	RetryAt time.Time
@@ -391,6 +394,28 @@ func DecideSendFailure(n Notification, f SendFailure, at time.Time) ([]Event, er
 	}
 	failed.RetryAt = time.Time{}
 	return []Event{failed, NotificationDeadLettered{NotificationID: n.ID, Attempts: n.Attempts, LastError: reason, DeadAt: at}}, nil
+}
+
+// DecideDoubtUnsettled dead-letters a notification whose in-doubt attempt
+// the provider could not be asked about for too long (its check failing
+// all through an outage the dispatchers would have dead-lettered sends
+// for): notification.dead_lettered alone, with reason as its last error.
+// The notification stays in doubt, so a redrive asks the provider again
+// before sending. attempt is the attempt in doubt: when the notification
+// has had another attempt since, or is no longer in doubt, it needs nothing
+// (no events). Only a pending notification is dead-lettered
+// (ErrNotificationNotPending; an unknown one ErrNotificationNotFound).
+func DecideDoubtUnsettled(n Notification, attempt int, reason string, at time.Time) ([]Event, error) {
+	if !n.Exists() {
+		return nil, notificationNotFound()
+	}
+	if n.Status != NotificationStatusPending {
+		return nil, notificationNotPending(n)
+	}
+	if !n.InDoubt || n.Attempts != attempt {
+		return nil, nil
+	}
+	return []Event{NotificationDeadLettered{NotificationID: n.ID, Attempts: n.Attempts, LastError: clipError(reason), DeadAt: at}}, nil
 }
 
 // DecideNotificationFailed is DecideSendFailure of a failure whose outcome

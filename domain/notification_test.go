@@ -151,15 +151,15 @@ func TestNotificationApply(t *testing.T) {
 		})},
 		{"redriven: pending, due now, a fresh budget", []domain.Event{ntfCreated(), ntfAttempted(1), ntfFailed(1, true), ntfDead(1), ntfRedriven()}, with(func(n *domain.Notification) {
 			n.Attempts, n.AttemptsSinceRedrive, n.LastAttemptAt, n.Version = 1, 0, t0.Add(time.Minute), 5
-			n.LastFailedAttempt, n.LastError, n.Redrives = 1, "503 unavailable", 1
+			n.LastFailedAttempt, n.LastError, n.Redrives, n.RedrivenAt = 1, "503 unavailable", 1, ntfRedriven().RedrivenAt
 		})},
 		{"dead and redriven after an unknown outcome: still in doubt", []domain.Event{ntfCreated(), ntfAttempted(1), ntfTimedOut(1), ntfDead(1), ntfRedriven()}, with(func(n *domain.Notification) {
 			n.Attempts, n.AttemptsSinceRedrive, n.InDoubt, n.LastAttemptAt, n.Version = 1, 0, true, t0.Add(time.Minute), 5
-			n.LastFailedAttempt, n.LastError, n.Redrives = 1, "503 unavailable", 1
+			n.LastFailedAttempt, n.LastError, n.Redrives, n.RedrivenAt = 1, "503 unavailable", 1, ntfRedriven().RedrivenAt
 		})},
 		{"attempted after a redrive numbers on", []domain.Event{ntfCreated(), ntfAttempted(1), ntfFailed(1, true), ntfDead(1), ntfRedriven(), ntfAttempted(2)}, with(func(n *domain.Notification) {
 			n.Attempts, n.AttemptsSinceRedrive, n.InDoubt, n.LastAttemptAt, n.Version = 2, 1, true, t0.Add(2*time.Minute), 6
-			n.LastFailedAttempt, n.LastError, n.Redrives = 1, "503 unavailable", 1
+			n.LastFailedAttempt, n.LastError, n.Redrives, n.RedrivenAt = 1, "503 unavailable", 1, ntfRedriven().RedrivenAt
 		})},
 	}
 	for _, tt := range tests {
@@ -641,6 +641,50 @@ func TestDecideRedrive(t *testing.T) {
 				t.Errorf("details = %v, want status %s", de.Details, tt.n.Status)
 			}
 		})
+	}
+}
+
+// TestDecideDoubtUnsettled: an in-doubt attempt the provider could not be
+// asked about is dead-lettered alone, still in doubt (a redrive asks
+// first), with the redrive's time kept; a notification that moved on from
+// that attempt needs nothing, and only a pending one is dead-lettered.
+func TestDecideDoubtUnsettled(t *testing.T) {
+	at := t0.Add(time.Hour)
+	const reason = "in doubt for 9m: cannot ask the provider whether the message arrived: http 502"
+	inDoubt := givenNotification(ntfCreated(), ntfAttempted(1), ntfTimedOut(1))
+	events, err := domain.DecideDoubtUnsettled(inDoubt, 1, reason, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []domain.Event{domain.NotificationDeadLettered{NotificationID: ntfID, Attempts: 1, LastError: reason, DeadAt: at}}
+	if !reflect.DeepEqual(events, want) {
+		t.Fatalf("events\n got %#v\nwant %#v", events, want)
+	}
+	n := inDoubt.Apply(events[0])
+	if n.Status != domain.NotificationStatusDead || !n.InDoubt || n.LastError != reason {
+		t.Fatalf("after: %+v", n)
+	}
+	n = applyAll(t, n)(domain.DecideRedrive(n, "", at.Add(time.Minute)))
+	if !n.InDoubt || !n.RedrivenAt.Equal(at.Add(time.Minute)) {
+		t.Errorf("after the redrive: %+v, want in doubt, redriven at %v", n, at.Add(time.Minute))
+	}
+	for _, tt := range []struct {
+		name    string
+		n       domain.Notification
+		attempt int
+	}{
+		{"another attempt since", givenNotification(ntfCreated(), ntfAttempted(1), ntfTimedOut(1), ntfAttempted(2)), 1},
+		{"not in doubt", givenNotification(ntfCreated(), ntfAttempted(1), ntfFailed(1, false)), 1},
+	} {
+		if events, err := domain.DecideDoubtUnsettled(tt.n, tt.attempt, reason, at); err != nil || events != nil {
+			t.Errorf("%s: = %#v, %v; want nothing", tt.name, events, err)
+		}
+	}
+	if _, err := domain.DecideDoubtUnsettled(givenNotification(ntfCreated(), ntfAttempted(1), ntfSent(1)), 1, reason, at); !errors.Is(err, domain.ErrNotificationNotPending) {
+		t.Errorf("sent: %v, want %v", err, domain.ErrNotificationNotPending)
+	}
+	if _, err := domain.DecideDoubtUnsettled(domain.Notification{}, 1, reason, at); !errors.Is(err, domain.ErrNotificationNotFound) {
+		t.Errorf("unknown: %v, want %v", err, domain.ErrNotificationNotFound)
 	}
 }
 

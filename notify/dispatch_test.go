@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/chat"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/commands/commandstest"
@@ -113,6 +115,7 @@ type dispatchWorld struct {
 	events   *eventstore.Store
 	notes    *commands.Notifications
 	sim      *chat.Sim
+	sends    atomic.Int64 // send requests that reached the provider's address
 	provider *chat.Sendbird
 	limitSrv *testenv.Server
 	limitJS  jetstream.JetStream
@@ -133,7 +136,12 @@ func newDispatchWorld(t *testing.T) *dispatchWorld {
 	if w.sim, err = chat.NewSim(chat.SimConfig{Rate: 5, Token: "sim"}); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(w.sim.Handler())
+	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages") {
+			w.sends.Add(1)
+		}
+		w.sim.Handler().ServeHTTP(rw, r)
+	}))
 	t.Cleanup(ts.Close)
 	h, err := commands.New(commands.Deps{Events: w.events, Codec: codec, Names: commandstest.NewNames(nil), Timers: &commandstest.Timers{}, Watermarks: &commandstest.Watermarks{}},
 		commands.Config{CollectAccount: domain.BankAccount{Bank: "KB", Number: "123-456-789", Holder: "bankbook"}}, zerolog.Nop())
@@ -310,5 +318,87 @@ func TestFailedSendIsLoggedAsAWarning(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"level":"warn"`) || !strings.Contains(logs.String(), "notification send failed") {
 		t.Fatalf("the failed send was not logged as a warning:\n%s", logs.String())
+	}
+}
+
+// TestAnOutageBehindAGatewayDeadLetters: the provider is down behind a
+// gateway that answers every request 502, the in-doubt check included. The
+// first send's 502 leaves the notification in doubt (the provider may have
+// stored it before failing), so it is not sent again while the provider
+// cannot be asked; and since it cannot be, the notification is
+// dead-lettered once the checks have failed as long as failing sends would
+// have taken, instead of waiting out of sight. A redrive while the
+// provider is still down gives the doubt a new allowance; once the
+// provider is back the check finds nothing and the message is sent, once.
+func TestAnOutageBehindAGatewayDeadLetters(t *testing.T) {
+	w := newDispatchWorld(t)
+	var logs testenv.SyncBuffer
+	n, err := notify.New(notify.Config{
+		Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: w.limiter(t), Log: zerolog.New(&logs),
+		MaxAttempts: 3, MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond,
+		MaxSlotWait: 50 * time.Millisecond, AttemptLease: 100 * time.Millisecond, SendTimeout: time.Second, ClockSkew: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rcpt = "store:s-gateway"
+	id, c := w.pending(t, rcpt)
+	w.sim.SetDown(http.StatusBadGateway)
+	// dispatch hands c to n until it is done with it (nil), at most rounds
+	// times, sleeping the waits it asks for; it returns the last wait.
+	dispatch := func(c eventstore.Commit, rounds int) (waits int, last error) {
+		t.Helper()
+		for range rounds {
+			last = n.Dispatch(context.Background(), c)
+			ra, ok := errors.AsType[*worker.RetryAfterError](last)
+			if !ok || ra.Err != nil {
+				return waits, last
+			}
+			waits++
+			time.Sleep(ra.Delay)
+		}
+		return waits, last
+	}
+	get := func() domain.Notification {
+		t.Helper()
+		note, err := w.notes.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return note
+	}
+	// The allowance: the waits between three failing sends at their
+	// shortest, 50 + 100 ms, after the doubt's own wait of 1.101 s.
+	waits, err := dispatch(c, 40)
+	note := get()
+	t.Logf("dead after %d waits: %+v", waits, note)
+	if err != nil || note.Status != domain.NotificationStatusDead || !note.InDoubt ||
+		!strings.Contains(note.LastError, "cannot ask the provider whether the message arrived") || !strings.Contains(note.LastError, "502") {
+		t.Fatalf("dispatch: %v; notification %+v, want dead, in doubt, with the failed check as its last error", err, note)
+	}
+	if got := w.sends.Load(); got != 1 || note.Attempts != 1 {
+		t.Fatalf("%d send request(s), %d attempt(s) while the provider could not be asked, want 1 each", got, note.Attempts)
+	}
+	if !strings.Contains(logs.String(), `"level":"warn"`) || !strings.Contains(logs.String(), "notification dead-lettered") {
+		t.Fatalf("the dead-lettering was not logged as a warning:\n%s", logs.String())
+	}
+
+	// Redriven while the gateway still fails: not dead again at its first
+	// failed check, nothing sent.
+	if _, err := w.notes.Redrive(context.Background(), commands.Meta{Command: "notify.redrive", Actor: "operator", CorrelationID: "r"},
+		api.NotifyRedriveRequest{NotificationID: string(id), Reason: "provider back?"}); err != nil {
+		t.Fatal(err)
+	}
+	commits, err := w.events.Load(context.Background(), eventstore.Ref{Type: domain.AggregateNotification, ID: string(id)}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redriven := commits[len(commits)-1]
+	if waits, err := dispatch(redriven, 1); waits != 1 || get().Status != domain.NotificationStatusPending || w.sends.Load() != 1 {
+		t.Fatalf("redriven during the outage: dispatch %v, notification %+v, %d send request(s); want a wait, pending, nothing sent", err, get(), w.sends.Load())
+	}
+	w.sim.SetDown(0)
+	if _, err := dispatch(redriven, 10); err != nil || get().Status != domain.NotificationStatusSent || len(w.sim.Messages(rcpt)) != 1 {
+		t.Fatalf("provider back: dispatch %v, notification %+v, %d message(s); want sent once", err, get(), len(w.sim.Messages(rcpt)))
 	}
 }

@@ -355,6 +355,19 @@ func (n *Notifier) doubtWait() time.Duration {
 	return n.cfg.AttemptLease + n.cfg.SendTimeout + n.cfg.ClockSkew
 }
 
+// outageTolerance is the least time failing sends take to dead-letter a
+// notification: the MaxAttempts−1 waits between them, each at its shortest
+// (half the backoff). With the defaults 511 s, about 8½ minutes. An
+// in-doubt attempt the provider cannot be asked about for that long past
+// doubtWait is dead-lettered the same way.
+func (n *Notifier) outageTolerance() time.Duration {
+	var d time.Duration
+	for f := 1; f < n.cfg.MaxAttempts; f++ {
+		d += httpretry.ExpDelay(n.cfg.MinBackoff, n.cfg.MaxBackoff, 2, f-1) / 2
+	}
+	return d
+}
+
 // settleDoubt asks the provider whether an in-doubt attempt arrived, and
 // records it sent if it did (done). A provider that cannot tell gets the
 // message again.
@@ -365,11 +378,37 @@ func (n *Notifier) settleDoubt(ctx context.Context, m commands.Meta, note domain
 	switch {
 	case errors.Is(err, chat.ErrCannotCheck):
 		return false, nil
+	case err != nil && ctx.Err() != nil:
+		return true, ctx.Err() // stopping: the check was cut short, not failed
 	case err != nil:
-		// Asked again later, and later the longer the doubt has lasted: a
-		// quarter of its age, between the backoff's bounds, half of it
-		// random. A provider that stays down is asked less and less often.
-		d := min(max(n.cfg.Notifications.Now().Sub(note.LastAttemptAt)/4, n.cfg.MinBackoff), n.cfg.MaxBackoff)
+		now := n.cfg.Notifications.Now()
+		age := now.Sub(note.LastAttemptAt)
+		// How long the provider could have been asked: from the doubt's
+		// wait, or from the last redrive, which gives the doubt a new
+		// allowance as it gives sends.
+		since := note.LastAttemptAt.Add(n.doubtWait())
+		if note.RedrivenAt.After(since) {
+			since = note.RedrivenAt
+		}
+		unsettled := max(now.Sub(since), 0)
+		if unsettled >= n.outageTolerance() {
+			// Failing as long as failing sends would have been to go dead
+			// (a provider down behind a gateway answers the check 5xx too):
+			// dead, for an operator to see and redrive once it is back.
+			reason := fmt.Sprintf("in doubt for %s: cannot ask the provider whether the message arrived: %s",
+				age.Round(time.Second), shorten(err.Error()))
+			after, derr := n.cfg.Notifications.DoubtUnsettled(ctx, m, note.ID, note.Attempts, reason)
+			if derr == nil && after.Status == domain.NotificationStatusDead {
+				n.cfg.Log.Warn().Str("notification_id", string(note.ID)).Str("kind", note.Kind).Str("recipient", note.Recipient).
+					Int("attempts", after.Attempts).Str("last_error", reason).Msg("notification dead-lettered; bankbook notify redrive brings it back")
+			}
+			return true, derr
+		}
+		// Asked again later, and later the longer the checks have failed:
+		// a quarter of that time, between the backoff's bounds, half of it
+		// random. A provider that stays down is asked less and less often,
+		// until the checks have failed for outageTolerance.
+		d := min(max(unsettled/4, n.cfg.MinBackoff), n.cfg.MaxBackoff)
 		d = d/2 + httpretry.FullJitter(d/2)
 		n.cfg.Log.Info().Err(err).Str("notification_id", string(note.ID)).Str("retry_in", d.String()).
 			Msg("cannot ask the provider whether an in-doubt message arrived; asking again later")
@@ -450,7 +489,7 @@ const sourceLimiter = "limiter"
 
 // failed records a failed send: a 429 pauses every dispatcher and is not
 // counted; a refusal dead-letters; anything else is retried after a
-// backoff, a timeout with the attempt left in doubt.
+// backoff, a timeout or a 5xx with the attempt left in doubt.
 func (n *Notifier) failed(ctx context.Context, m commands.Meta, note domain.Notification, sendErr error) error {
 	now := n.cfg.Notifications.Now()
 	reason := shorten(sendErr.Error())
@@ -479,7 +518,7 @@ func (n *Notifier) failed(ctx context.Context, m commands.Meta, note domain.Noti
 	if r, ok := errors.AsType[*chat.RejectedError](sendErr); ok {
 		rejected = !deploymentError(r)
 	}
-	unknown := errors.Is(sendErr, chat.ErrTimeout) || errors.Is(sendErr, context.DeadlineExceeded)
+	unknown := chat.MayHaveStored(sendErr) || errors.Is(sendErr, context.DeadlineExceeded)
 	delay := n.backoff(note.AttemptsSinceRedrive + 1)
 	after, err := n.cfg.Notifications.Failed(ctx, m, note.ID, domain.SendFailure{
 		Reason: reason, Permanent: rejected, Unknown: unknown, RetryAt: now.Add(delay), MaxAttempts: n.cfg.MaxAttempts, Attempt: note.Attempts,

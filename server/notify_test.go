@@ -98,8 +98,8 @@ func onceEach(t *testing.T, msgs []chat.SimMessage) {
 }
 
 // TestNotificationsSurviveProviderTroubles: the provider answers 429 with a
-// retry-after, then 500s, then takes messages without answering; every
-// message still arrives once. A recipient the provider refuses is
+// retry-after, then 500s, then stores messages and answers 502, then takes
+// messages without answering; every message still arrives once. A recipient the provider refuses is
 // dead-lettered, listed, counted in /metrics, and redriven once the
 // provider takes it.
 func TestNotificationsSurviveProviderTroubles(t *testing.T) {
@@ -110,7 +110,8 @@ func TestNotificationsSurviveProviderTroubles(t *testing.T) {
 	sim.RefuseChannel("store:" + bad)
 	sim.Force429(3, 700*time.Millisecond)
 	sim.FailNext(3, http.StatusInternalServerError)
-	sim.HangNext(2, 12*time.Second, true) // taken, but the answer never comes in time
+	sim.FailNextAfterStoring(2, http.StatusBadGateway) // stored, but a gateway answers 502
+	sim.HangNext(2, 12*time.Second, true)              // taken, but the answer never comes in time
 
 	stores := linkAndIssue(t, e, "d-trouble", bills)
 	good := stores[:bills-1]
