@@ -138,10 +138,21 @@ func (e *gapError) Error() string {
 // peers agree), retrying transient failures (no leader yet) within the
 // store's budget.
 func (s *Store) rewind(ctx context.Context, durable string, next Seq) error {
-	return transient.Run(ctx, s.retry(), func(ctx context.Context) error {
+	err := transient.Run(ctx, s.retry(), func(ctx context.Context) error {
+		// The consumer itself answers its reset: a request to one that is
+		// gone goes unanswered and would be retried as a timeout until the
+		// budget ran out. Its info says at once.
+		if _, err := s.stream.Consumer(ctx, durable); err != nil {
+			return err
+		}
 		_, err := s.stream.ResetConsumerToSequence(ctx, durable, uint64(next))
 		return err
 	})
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		// Deleted meanwhile: gone, as if it had vanished while delivering.
+		return fmt.Errorf("%w: %w", worker.ErrConsumerGone, err)
+	}
+	return err
 }
 
 // follow consumes cons from *next on, calling fn, until an error (a

@@ -2,6 +2,7 @@ package eventstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/eventstore/storetest"
 	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/worker"
 )
 
 // A durable consumer that skips ahead (as a replicated consumer does when
@@ -96,6 +98,74 @@ func TestFollowRewindsToTheFirstCommitNotHandled(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[1 2 3 4 5 6 7 8]" {
 		t.Fatalf("handled %v", got)
+	}
+}
+
+// A durable consumer deleted after it skipped ahead, before Follow could
+// rewind it, is gone: Follow says so with worker.ErrConsumerGone, as for a
+// consumer that vanishes while delivering, so that its caller follows
+// again (which recreates it) instead of taking it for a failure. Follow
+// notices either the skip first (and its rewind finds the consumer gone)
+// or the deletion; TestRewindOfADeletedConsumerIsGoneAtOnce covers the
+// rewind alone.
+func TestFollowOfAConsumerDeletedBeforeItsRewindIsGone(t *testing.T) {
+	ctx, s, stream := followStream(t, false)
+	appendCommits(ctx, t, s, 1, 3)
+	batches := make(chan eventstore.Seq, 100)
+	release := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Follow(ctx, eventstore.FollowOptions{Durable: "readmodels-z", MaxBatch: 64}, func(_ context.Context, b []eventstore.Commit) error {
+			batches <- b[len(b)-1].Seq
+			if b[len(b)-1].Seq == 3 {
+				<-release // hold the batch of 1..3 while 4, then 6 on, arrive
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-batches:
+	case err := <-done:
+		t.Fatalf("follow: %v", err)
+	}
+	appendCommits(ctx, t, s, 4, 4)
+	waitConsumer(ctx, t, stream, "readmodels-z", "4 delivered", func(info *jetstream.ConsumerInfo) bool { return info.Delivered.Stream == 4 })
+	if _, err := stream.ResetConsumerToSequence(ctx, "readmodels-z", 6); err != nil { // the consumer skips 5
+		t.Fatal(err)
+	}
+	appendCommits(ctx, t, s, 5, 8)
+	waitConsumer(ctx, t, stream, "readmodels-z", "8 delivered", func(info *jetstream.ConsumerInfo) bool { return info.Delivered.Stream == 8 })
+	if err := stream.DeleteConsumer(ctx, "readmodels-z"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	err := waitErr(t, done, "Follow")
+	if !errors.Is(err, worker.ErrConsumerGone) {
+		t.Fatalf("Follow = %v, want an error matching worker.ErrConsumerGone", err)
+	}
+	t.Logf("Follow: %v", err)
+}
+
+// Rewinding a durable consumer that is gone says so at once, with
+// worker.ErrConsumerGone: the server leaves a reset of a missing consumer
+// unanswered, which must not be retried as a timeout for the store's whole
+// budget.
+func TestRewindOfADeletedConsumerIsGoneAtOnce(t *testing.T) {
+	ctx, s, stream := followStream(t, false)
+	if _, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "rm-gone", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rewind(ctx, "rm-gone", 1); err != nil {
+		t.Fatalf("rewind of a consumer that is there: %v", err)
+	}
+	if err := stream.DeleteConsumer(ctx, "rm-gone"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err := s.Rewind(ctx, "rm-gone", 1)
+	t.Logf("Rewind took %v: %v", time.Since(start).Round(time.Millisecond), err)
+	if !errors.Is(err, worker.ErrConsumerGone) {
+		t.Fatalf("Rewind = %v, want an error matching worker.ErrConsumerGone", err)
 	}
 }
 
