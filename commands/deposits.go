@@ -467,35 +467,42 @@ func (h *Deposits) ResolveDeposit(ctx context.Context, meta Meta, req api.Resolv
 			rep.Seq = max(rep.Seq, api.Seq(seq))
 		}
 	}
-	if len(out.Events) == 0 {
-		// A repeat: its token must cover what the first resolution did too.
-		seq, err := h.effectsSeq(ctx, d)
-		if err != nil {
-			return api.ResolveDepositReply{}, err
-		}
-		rep.Seq = max(rep.Seq, api.Seq(seq))
+	// What the resolution did, for a repeat too (whose token must cover
+	// what the first one did): the sequence of the aggregates it moved money
+	// into, and the wallet an assigned deposit went to instead of its order.
+	seq, refundedTo, err := h.effects(ctx, d)
+	if err != nil {
+		return api.ResolveDepositReply{}, err
+	}
+	rep.Seq = max(rep.Seq, api.Seq(seq))
+	if refundedTo != "" {
+		rep.UserID = string(refundedTo)
 	}
 	h.log.Info().Str("deposit_id", req.DepositID).Str("action", req.Action).Uint64("seq", uint64(out.Seq)).Msg("orphan deposit resolved")
 	return rep, nil
 }
 
-// effectsSeq is the last sequence of the aggregates a recorded resolution
-// moves money into: the wallet, or the order and its buyer's wallet.
-func (h *Deposits) effectsSeq(ctx context.Context, d domain.Deposit) (eventstore.Seq, error) {
+// effects is what a recorded resolution moved its money into: the last
+// sequence of those aggregates (the wallet, or the order and its buyer's
+// wallet), and, for a deposit assigned to an order that did not take it
+// as its payment, the buyer whose wallet got it instead (refundedTo).
+func (h *Deposits) effects(ctx context.Context, d domain.Deposit) (seq eventstore.Seq, refundedTo domain.UserID, err error) {
 	user := d.UserID
-	var seq eventstore.Seq
 	if d.Resolution == domain.ResolveAssignOrder {
 		o, s, err := h.orders.Get(ctx, string(d.OrderID))
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		user, seq = o.BuyerID, s
+		if o.PaidBy != d.ID {
+			refundedTo = o.BuyerID
+		}
 	}
 	if user == "" {
-		return seq, nil
+		return seq, refundedTo, nil
 	}
 	_, s, err := h.wallets.wallets.Get(ctx, string(user))
-	return max(seq, s), err
+	return max(seq, s), refundedTo, err
 }
 
 // CarryOut moves a resolved orphan's money out of suspense: to the order

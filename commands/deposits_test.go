@@ -132,8 +132,8 @@ func TestResolveOrphanToAnOrderPaysIt(t *testing.T) {
 		t.Fatalf("a refused resolution wrote: %d deposit commits", n)
 	}
 	rep, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, api.ResolveDepositRequest{DepositID: rec.DepositID, Action: domain.ResolveAssignOrder, OrderID: "o-9"})
-	if err != nil || rep.OrderID != "o-9" {
-		t.Fatalf("assign: %+v %v", rep, err)
+	if err != nil || rep.OrderID != "o-9" || rep.UserID != "" {
+		t.Fatalf("assign: %+v %v; want the order, and no wallet", rep, err)
 	}
 	order := u.commits(t, domain.AggregateOrder, "o-9")
 	if len(order) != 2 || order[1].Events[0].EventType != "order.paid" || rep.Seq != api.Seq(order[1].Seq) {
@@ -142,6 +142,29 @@ func TestResolveOrphanToAnOrderPaysIt(t *testing.T) {
 	if _, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, api.ResolveDepositRequest{DepositID: "dep_missing", Action: domain.ResolveRefundToWallet, UserID: "u"}); !errors.Is(err, domain.ErrDepositNotFound) {
 		t.Fatalf("resolve of an unknown deposit: %v", err)
 	}
+}
+
+// TestResolveOrphanToAPaidOrderRefundsItsBuyer: an orphan assigned to an
+// order that is paid already goes to the buyer's wallet, and the reply says
+// whose (user_id), the repeat's too.
+func TestResolveOrphanToAPaidOrderRefundsItsBuyer(t *testing.T) {
+	u := newUnit(t, storeOpeners[0].open(t))
+	ctx := context.Background()
+	o := u.submit(t, "o-paid", 2500)
+	if paid := u.deposit(t, "t-pay", o.DepositorName, 2500); paid.Outcome != domain.OutcomeMatched {
+		t.Fatalf("paying deposit: %+v", paid)
+	}
+	orphan := u.deposit(t, "t-typo", "오타", 2500)
+	req := api.ResolveDepositRequest{DepositID: orphan.DepositID, Action: domain.ResolveAssignOrder, OrderID: "o-paid"}
+	first, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, req)
+	if err != nil || first.OrderID != "o-paid" || first.UserID != "buyer-o-paid" {
+		t.Fatalf("assign to a paid order: %+v %v; want its buyer's wallet named", first, err)
+	}
+	again, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, req)
+	if err != nil || again.UserID != first.UserID || again.Seq != first.Seq {
+		t.Fatalf("same resolution again: %+v %v; first %+v", again, err, first)
+	}
+	assertBalance(t, u, "buyer-o-paid", 2500)
 }
 
 // TestScanCompleteRefusesTheFuture: a feed cannot know what has not

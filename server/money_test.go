@@ -124,8 +124,18 @@ func TestResolvingOrphans(t *testing.T) {
 	}
 	var r api.ResolveDepositReply
 	e.call(t, subjResolve, map[string]any{"deposit_id": typo.DepositID, "action": "assign_order", "order_id": o.OrderID}, &r, nil)
-	if v := e.order(t, o.OrderID); v.Status != "paid" || v.DepositIDs[0] != typo.DepositID {
-		t.Fatalf("assigned order: %+v", v)
+	if v := e.order(t, o.OrderID); v.Status != "paid" || v.DepositIDs[0] != typo.DepositID || r.UserID != "" {
+		t.Fatalf("assigned order: %+v; reply %+v", v, r)
+	}
+	// A second orphan assigned to the order, paid now: its buyer's wallet
+	// gets it, and the reply names the wallet.
+	twice := bk.deposit("오세혼", 15000)
+	e.call(t, subjResolve, map[string]any{"deposit_id": twice.DepositID, "action": "assign_order", "order_id": o.OrderID}, &r, nil)
+	if r.OrderID != o.OrderID || r.UserID != "u-o" {
+		t.Fatalf("assigned to a paid order: %+v, want the buyer's wallet named", r)
+	}
+	if w := e.wallet(t, "u-o"); w.Balance != 15000 {
+		t.Fatalf("buyer's wallet: %+v", w)
 	}
 	e.call(t, subjResolve, map[string]any{"deposit_id": forWallet.DepositID, "action": "refund_to_wallet", "user_id": "u-x"}, &r, nil)
 	if w := e.wallet(t, "u-x"); w.Balance != 3000 {

@@ -121,7 +121,10 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if r.OrderID != "" {
 				s += "  order " + r.OrderID
 			}
-			if r.UserID != "" {
+			switch {
+			case r.UserID != "" && r.OrderID != "":
+				s += "  (the order did not take it: credited to user " + r.UserID + "'s wallet)"
+			case r.UserID != "":
 				s += "  user " + r.UserID
 			}
 			if r.PayoutID != "" {
