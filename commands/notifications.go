@@ -74,12 +74,12 @@ func (h *Notifications) Failed(ctx context.Context, meta Meta, id domain.Notific
 
 // DoubtUnsettled dead-letters a notification whose in-doubt attempt the
 // provider could not be asked about for too long
-// (domain.DecideDoubtUnsettled); it records nothing once the notification
-// has moved on from that attempt.
-func (h *Notifications) DoubtUnsettled(ctx context.Context, meta Meta, id domain.NotificationID, attempt int, reason string) (domain.Notification, error) {
+// (domain.DecideDoubtUnsettled); it records nothing when the notification
+// is no longer at version seen, the one the caller judged on.
+func (h *Notifications) DoubtUnsettled(ctx context.Context, meta Meta, id domain.NotificationID, seen int, reason string) (domain.Notification, error) {
 	now := h.Now()
 	out, err := h.notifications.Execute(ctx, meta, string(id), func(n domain.Notification) ([]domain.Event, error) {
-		return domain.DecideDoubtUnsettled(n, attempt, reason, now)
+		return domain.DecideDoubtUnsettled(n, seen, reason, now)
 	}, nil)
 	return out.State, err
 }

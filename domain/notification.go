@@ -401,19 +401,22 @@ func DecideSendFailure(n Notification, f SendFailure, at time.Time) ([]Event, er
 // all through an outage the dispatchers would have dead-lettered sends
 // for): notification.dead_lettered alone, with reason as its last error.
 // The notification stays in doubt, so a redrive asks the provider again
-// before sending. attempt is the attempt in doubt: when the notification
-// has had another attempt since, or is no longer in doubt, it needs nothing
-// (no events). Only a pending notification is dead-lettered
-// (ErrNotificationNotPending; an unknown one ErrNotificationNotFound).
-func DecideDoubtUnsettled(n Notification, attempt int, reason string, at time.Time) ([]Event, error) {
+// before sending. seen is the Version the caller judged "too long" on:
+// when anything happened to the notification since (another attempt, a
+// check that found the message, a dead-lettering and a redrive, which
+// gives the doubt a new allowance), it needs nothing (no events). So does
+// one that is not in doubt. Otherwise only a pending notification is
+// dead-lettered (ErrNotificationNotPending; an unknown one
+// ErrNotificationNotFound).
+func DecideDoubtUnsettled(n Notification, seen int, reason string, at time.Time) ([]Event, error) {
+	if n.Exists() && (n.Version != seen || !n.InDoubt) {
+		return nil, nil
+	}
 	if !n.Exists() {
 		return nil, notificationNotFound()
 	}
 	if n.Status != NotificationStatusPending {
 		return nil, notificationNotPending(n)
-	}
-	if !n.InDoubt || n.Attempts != attempt {
-		return nil, nil
 	}
 	return []Event{NotificationDeadLettered{NotificationID: n.ID, Attempts: n.Attempts, LastError: clipError(reason), DeadAt: at}}, nil
 }

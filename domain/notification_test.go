@@ -646,13 +646,15 @@ func TestDecideRedrive(t *testing.T) {
 
 // TestDecideDoubtUnsettled: an in-doubt attempt the provider could not be
 // asked about is dead-lettered alone, still in doubt (a redrive asks
-// first), with the redrive's time kept; a notification that moved on from
-// that attempt needs nothing, and only a pending one is dead-lettered.
+// first), with the redrive's time kept. A notification that changed since
+// the version the dispatcher judged on (another attempt, sent, or dead and
+// redriven meanwhile: a redrive's new allowance must not be taken by a
+// dispatcher that read before it) needs nothing, nor does one not in doubt.
 func TestDecideDoubtUnsettled(t *testing.T) {
 	at := t0.Add(time.Hour)
 	const reason = "in doubt for 9m: cannot ask the provider whether the message arrived: http 502"
 	inDoubt := givenNotification(ntfCreated(), ntfAttempted(1), ntfTimedOut(1))
-	events, err := domain.DecideDoubtUnsettled(inDoubt, 1, reason, at)
+	events, err := domain.DecideDoubtUnsettled(inDoubt, inDoubt.Version, reason, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -660,30 +662,33 @@ func TestDecideDoubtUnsettled(t *testing.T) {
 	if !reflect.DeepEqual(events, want) {
 		t.Fatalf("events\n got %#v\nwant %#v", events, want)
 	}
-	n := inDoubt.Apply(events[0])
-	if n.Status != domain.NotificationStatusDead || !n.InDoubt || n.LastError != reason {
-		t.Fatalf("after: %+v", n)
+	dead := inDoubt.Apply(events[0])
+	if dead.Status != domain.NotificationStatusDead || !dead.InDoubt || dead.LastError != reason {
+		t.Fatalf("after: %+v", dead)
 	}
-	n = applyAll(t, n)(domain.DecideRedrive(n, "", at.Add(time.Minute)))
-	if !n.InDoubt || !n.RedrivenAt.Equal(at.Add(time.Minute)) {
-		t.Errorf("after the redrive: %+v, want in doubt, redriven at %v", n, at.Add(time.Minute))
+	redriven := applyAll(t, dead)(domain.DecideRedrive(dead, "", at.Add(time.Minute)))
+	if !redriven.InDoubt || !redriven.RedrivenAt.Equal(at.Add(time.Minute)) {
+		t.Errorf("after the redrive: %+v, want in doubt, redriven at %v", redriven, at.Add(time.Minute))
 	}
 	for _, tt := range []struct {
-		name    string
-		n       domain.Notification
-		attempt int
+		name string
+		n    domain.Notification
+		seen int
 	}{
-		{"another attempt since", givenNotification(ntfCreated(), ntfAttempted(1), ntfTimedOut(1), ntfAttempted(2)), 1},
-		{"not in doubt", givenNotification(ntfCreated(), ntfAttempted(1), ntfFailed(1, false)), 1},
+		{"another attempt since", inDoubt.Apply(ntfAttempted(2)), inDoubt.Version},
+		{"sent since (a check found it)", inDoubt.Apply(ntfSent(1)), inDoubt.Version},
+		{"dead and redriven since", redriven, inDoubt.Version},
+		{"dead since", dead, inDoubt.Version},
+		{"not in doubt", givenNotification(ntfCreated(), ntfAttempted(1), ntfFailed(1, false)), 3},
 	} {
-		if events, err := domain.DecideDoubtUnsettled(tt.n, tt.attempt, reason, at); err != nil || events != nil {
+		if events, err := domain.DecideDoubtUnsettled(tt.n, tt.seen, reason, at); err != nil || events != nil {
 			t.Errorf("%s: = %#v, %v; want nothing", tt.name, events, err)
 		}
 	}
-	if _, err := domain.DecideDoubtUnsettled(givenNotification(ntfCreated(), ntfAttempted(1), ntfSent(1)), 1, reason, at); !errors.Is(err, domain.ErrNotificationNotPending) {
-		t.Errorf("sent: %v, want %v", err, domain.ErrNotificationNotPending)
+	if _, err := domain.DecideDoubtUnsettled(dead, dead.Version, reason, at); !errors.Is(err, domain.ErrNotificationNotPending) {
+		t.Errorf("dead, as seen: %v, want %v", err, domain.ErrNotificationNotPending)
 	}
-	if _, err := domain.DecideDoubtUnsettled(domain.Notification{}, 1, reason, at); !errors.Is(err, domain.ErrNotificationNotFound) {
+	if _, err := domain.DecideDoubtUnsettled(domain.Notification{}, 0, reason, at); !errors.Is(err, domain.ErrNotificationNotFound) {
 		t.Errorf("unknown: %v, want %v", err, domain.ErrNotificationNotFound)
 	}
 }

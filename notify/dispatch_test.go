@@ -376,6 +376,11 @@ func TestAnOutageBehindAGatewayDeadLetters(t *testing.T) {
 		!strings.Contains(note.LastError, "cannot ask the provider whether the message arrived") || !strings.Contains(note.LastError, "502") {
 		t.Fatalf("dispatch: %v; notification %+v, want dead, in doubt, with the failed check as its last error", err, note)
 	}
+	// Not before the allowance: the doubt's wait and the waits between
+	// three failing sends at their shortest.
+	if early := note.LastAttemptAt.Add(1101*time.Millisecond + 150*time.Millisecond); note.DeadAt.Before(early) {
+		t.Fatalf("dead at %v, before the allowance ran out at %v", note.DeadAt, early)
+	}
 	if got := w.sends.Load(); got != 1 || note.Attempts != 1 {
 		t.Fatalf("%d send request(s), %d attempt(s) while the provider could not be asked, want 1 each", got, note.Attempts)
 	}

@@ -53,14 +53,18 @@
 //     connection error or a timeout is a failure, tried again after an
 //     exponential backoff with jitter (half of each wait random), until
 //     Config.MaxAttempts failures since the last redrive dead-letter it. A
-//     timeout leaves the attempt in doubt (step 1 runs before the next).
+//     timeout or a 5xx (a provider, or a gateway in front of it, may fail
+//     after storing the message) leaves the attempt in doubt: step 1 runs
+//     before the next. A doubt the provider cannot be asked about for as
+//     long as failing sends take to dead-letter at the least is
+//     dead-lettered too, still in doubt.
 //
 // Every step is a command on the notification aggregate that appends
 // nothing when it already took effect, so any step may run again. A
-// recipient sees a message twice only if a send timed out after the
-// provider accepted it and the provider cannot be asked (webhooks; the
-// receiver drops the copy by its notification_id), or if the clocks of two
-// engine hosts differ by more than Config.ClockSkew.
+// recipient sees a message twice only if a send timed out or was answered
+// 5xx after the provider stored it and the provider cannot be asked
+// (webhooks; the receiver drops the copy by its notification_id), or if
+// the clocks of two engine hosts differ by more than Config.ClockSkew.
 //
 // A dead notification is listed by bankbook.q.notify.list (status dead)
 // and counted in bankbook_notifications{status="dead"};

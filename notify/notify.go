@@ -397,7 +397,7 @@ func (n *Notifier) settleDoubt(ctx context.Context, m commands.Meta, note domain
 			// dead, for an operator to see and redrive once it is back.
 			reason := fmt.Sprintf("in doubt for %s: cannot ask the provider whether the message arrived: %s",
 				age.Round(time.Second), shorten(err.Error()))
-			after, derr := n.cfg.Notifications.DoubtUnsettled(ctx, m, note.ID, note.Attempts, reason)
+			after, derr := n.cfg.Notifications.DoubtUnsettled(ctx, m, note.ID, note.Version, reason)
 			if derr == nil && after.Status == domain.NotificationStatusDead {
 				n.cfg.Log.Warn().Str("notification_id", string(note.ID)).Str("kind", note.Kind).Str("recipient", note.Recipient).
 					Int("attempts", after.Attempts).Str("last_error", reason).Msg("notification dead-lettered; bankbook notify redrive brings it back")
