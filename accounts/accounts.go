@@ -220,12 +220,19 @@ func (d *Directory) format(n uint64) string {
 // digits, From ≤ it ≤ To. It reads nothing; a number in range need not be
 // allocated.
 func (d *Directory) InRange(number string) bool {
+	return RangeHolds(d.from, d.to, number)
+}
+
+// RangeHolds reports whether the range from-to (ParseRange) holds number,
+// normalised (domain.NormalizeAccountNumber): exactly the width of to in
+// decimal digits, from ≤ it ≤ to, as Directory.InRange.
+func RangeHolds(from, to uint64, number string) bool {
 	n := domain.NormalizeAccountNumber(number)
-	if len(n) != d.width || !allDigits(n) {
+	if len(n) != len(strconv.FormatUint(to, 10)) || !allDigits(n) {
 		return false
 	}
 	v, err := strconv.ParseUint(n, 10, 64)
-	return err == nil && v >= d.from && v <= d.to
+	return err == nil && v >= from && v <= to
 }
 
 // Allocate returns the dedicated account number of the link: the one it

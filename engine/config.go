@@ -350,8 +350,12 @@ func (c Config) Validate() error {
 	if time.Duration(c.DuplicateWindow) < 100*time.Millisecond {
 		errs = append(errs, errors.New("duplicate-window must be at least 100ms"))
 	}
-	if _, _, err := accounts.ParseRange(c.StoreAccountRange); err != nil {
+	if from, to, err := accounts.ParseRange(c.StoreAccountRange); err != nil {
 		errs = append(errs, fmt.Errorf("store-account-range: %w", err))
+	} else if c.CollectNumber != "" && accounts.RangeHolds(from, to, c.CollectNumber) {
+		// A store would be handed the collection account as its own: its
+		// payments would be taken for order deposits.
+		errs = append(errs, fmt.Errorf("store-account-range %s holds the collection account %s: dedicated accounts must be other numbers", c.StoreAccountRange, c.CollectNumber))
 	}
 	if c.StoreFeeBps < 0 || c.StoreFeeBps > domain.MaxFeeBps {
 		errs = append(errs, fmt.Errorf("store-fee-bps must be between 0 and %d", domain.MaxFeeBps))

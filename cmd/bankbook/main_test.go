@@ -73,6 +73,7 @@ func TestServeConfigPrecedence(t *testing.T) {
 		{"credentials for the embedded server", []string{"--nats-nkey", "/x.nk"}, nil, ""},
 		{"an auth file for an external cluster", []string{"--nats-url", "nats://127.0.0.1:14222", "--nats-nkey", "/x.nk", "--auth-file", "/u.json"}, nil, ""},
 		{"a bank token as a flag", []string{"--bank-token", "s3cret"}, nil, ""},
+		{"store accounts holding the collection account", []string{"--collect-number", "123401-04-567890", "--store-account-range", "12340104567890-12340104567899"}, nil, ""},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
