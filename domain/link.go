@@ -439,7 +439,8 @@ func DecideCancelBill(l Link, c CancelBill) ([]Event, error) {
 type StorePayment struct {
 	DepositID DepositID
 	Amount    int64
-	// PaidAt is when the store transferred (the bank's time); zero means Now.
+	// PaidAt is when the store transferred (the bank's time); zero means
+	// Now, and so does a time after Now (a bank clock ahead of ours).
 	PaidAt time.Time
 	// CollectAccount is the number of the collection account the dedicated
 	// account is a virtual sub-account of: the money lands there.
@@ -471,7 +472,10 @@ func DecideStorePayment(l Link, c StorePayment) ([]Event, error) {
 		return nil, nil
 	}
 	paidAt := c.PaidAt
-	if paidAt.IsZero() {
+	if paidAt.IsZero() || paidAt.After(c.Now) {
+		// Not later than its recording: a bank clock ahead of ours must not
+		// put a payment after the end of a bill it was recorded to (a
+		// cancellation or a new bill in the minutes between).
 		paidAt = c.Now
 	}
 	fee := Fee(c.Amount, c.FeeBps)

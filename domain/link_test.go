@@ -597,6 +597,35 @@ func TestLatePaymentGoesToTheBillCurrentWhenPaid(t *testing.T) {
 	}
 }
 
+// TestAPaymentDatedAheadOfItsRecording: a bank clock ahead of ours (which
+// deposit.record allows by a few minutes) dates a payment later than its
+// recording. It is dated when it was recorded instead, so that a bill
+// cancelled in the minutes between never holds a payment dated after its
+// end, and a payment recorded after the cancellation is unbilled, as any
+// payment after a cancellation is.
+func TestAPaymentDatedAheadOfItsRecording(t *testing.T) {
+	f := newLinkFlow(t)
+	f.issue(10_000)
+	recorded := f.at
+	c := payment("dep_ahead", 4_000, recorded.Add(4*time.Minute))
+	c.Now = recorded
+	first := f.do(domain.DecideStorePayment(f.link, c))[0].(domain.StorePaymentReceived)
+	if !first.PaidAt.Equal(recorded) || first.BillID != bill(1) {
+		t.Fatalf("payment dated 4 min ahead: paid_at %v, bill %q; want %v, bill 1", first.PaidAt, first.BillID, recorded)
+	}
+	cancelled := f.at
+	f.do(domain.DecideCancelBill(f.link, domain.CancelBill{BillID: bill(1), Now: cancelled}))
+	if first.PaidAt.After(cancelled) {
+		t.Fatalf("the cancelled bill holds a payment dated %v, after its end %v", first.PaidAt, cancelled)
+	}
+	c = payment("dep_after", 4_000, f.at.Add(2*time.Minute))
+	c.Now = f.at
+	second := f.do(domain.DecideStorePayment(f.link, c))[0].(domain.StorePaymentReceived)
+	if second.BillID != "" || !second.PaidAt.Equal(c.Now) {
+		t.Fatalf("payment recorded after the cancellation: bill %q, paid_at %v; want unbilled, %v", second.BillID, second.PaidAt, c.Now)
+	}
+}
+
 func TestStorePaymentsAcrossAFeeChange(t *testing.T) {
 	f := newLinkFlow(t)
 	f.issue(100_000)
