@@ -170,6 +170,15 @@ func TestParseCSVBadRows(t *testing.T) {
 	if !strings.Contains(err.Error(), "line 22: bank_txn_id: ") || !strings.Contains(err.Error(), "differs from line 2") {
 		t.Errorf("the duplicate error does not point at both lines:\n%v", err)
 	}
+	// A problem the domain finds names its field once.
+	for _, field := range []string{"deposited_at", "account_number"} {
+		if strings.Contains(err.Error(), field+": "+field+": ") {
+			t.Errorf("%s named twice:\n%v", field, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "line 27: deposited_at: must not be more than") {
+		t.Errorf("the future time's problem is not said as the domain says it:\n%v", err)
+	}
 }
 
 func TestParseCSVHeaderErrors(t *testing.T) {

@@ -105,6 +105,9 @@ func (t Transaction) fieldErrors() []*FieldError {
 func domainReason(err error) string {
 	var de *domain.Error
 	if errors.As(err, &de) {
+		if field, ok := de.Details["field"].(string); ok {
+			return strings.TrimPrefix(de.Message, field+": ") // domain.Invalid starts with it
+		}
 		return de.Message
 	}
 	return err.Error()
