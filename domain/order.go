@@ -297,7 +297,8 @@ func DecideSubmit(o Order, c SubmitOrder) ([]Event, error) {
 const MaxReasonLength = 500
 
 // ValidateReason checks a free-text reason: at most MaxReasonLength
-// characters once trimmed, printable.
+// characters once trimmed, printable, without format or separator
+// characters (line breaks are allowed).
 func ValidateReason(reason string) error {
 	reason = strings.TrimSpace(reason)
 	if n := len([]rune(reason)); n > MaxReasonLength {
@@ -306,6 +307,11 @@ func ValidateReason(reason string) error {
 	for _, r := range reason {
 		if r == unicode.ReplacementChar || unicode.IsControl(r) && r != '\n' {
 			return Invalid("reason", "must be printable UTF-8")
+		}
+		if unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+			// A right-to-left override and its kind would make the
+			// console and the CLI show another text than the one kept.
+			return Invalid("reason", "must not contain format or separator characters (found %U)", r)
 		}
 	}
 	return nil

@@ -315,6 +315,12 @@ func TestDecideCancelRefused(t *testing.T) {
 			details: map[string]any{"order_id": "o-1", "status": "cancelled"},
 		},
 		{
+			name: "reason with a right-to-left override", given: []domain.Event{submitted()},
+			reason: "환불 \u202e요청",
+			want:   domain.ErrInvalidInput, kind: domain.KindInvalid,
+			details: map[string]any{"field": "reason"},
+		},
+		{
 			name: "reason of 501 runes", given: []domain.Event{submitted()},
 			reason: strings.Repeat("가", domain.MaxReasonLength+1),
 			want:   domain.ErrInvalidInput, kind: domain.KindInvalid,
