@@ -17,7 +17,6 @@ require (
 	github.com/synadia-io/orbit.go/jetstreamext v0.3.1
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/crypto v0.58.0
-	golang.org/x/net v0.60.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/text v0.43.0
 )

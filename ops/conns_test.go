@@ -3,6 +3,7 @@ package ops_test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"testing"
@@ -12,51 +13,71 @@ import (
 	"github.com/bankbook/bankbook/ops"
 )
 
-// The server holds at most ops.MaxConns connections: a flood of them (no
-// credentials needed) cannot use up the open files the embedded server's
-// event stream needs. A connection beyond the bound is served once one
-// closes.
-func TestConnectionsAreBounded(t *testing.T) {
-	s := start(t, ops.Config{Readiness: &parts{}})
-	addr := s.Addr().String()
-	// Each held connection has been served once: it is accepted, and kept
-	// alive idle.
-	held := make([]net.Conn, 0, ops.MaxConns)
-	defer func() {
+// healthz sends one GET /healthz on c and reads the answer.
+func healthz(c net.Conn, addr string) error {
+	if _, err := fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
+// hold opens n connections to addr, each doing what with it, and closes
+// them when the test ends.
+func hold(t *testing.T, addr string, n int, what func(net.Conn) error) []net.Conn {
+	t.Helper()
+	held := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
 		for _, c := range held {
 			_ = c.Close()
 		}
-	}()
-	get := func(c net.Conn) error {
-		if _, err := fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr); err != nil {
-			return err
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			return err
-		}
-		return resp.Body.Close()
-	}
-	for range ops.MaxConns {
+	})
+	for range n {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		held = append(held, c)
-		if err := get(c); err != nil {
+		if err := what(c); err != nil {
 			t.Fatalf("connection %d: %v", len(held), err)
 		}
 	}
+	return held
+}
+
+// answeredSoon asks /healthz on a new connection in the background and
+// returns where its outcome comes.
+func answeredSoon(t *testing.T, addr string) <-chan error {
+	t.Helper()
 	extra, err := net.Dial("tcp", addr) // completes in the kernel's accept queue
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer extra.Close()
+	t.Cleanup(func() { _ = extra.Close() })
 	answered := make(chan error, 1)
-	go func() { answered <- get(extra) }()
+	go func() { answered <- healthz(extra, addr) }()
+	return answered
+}
+
+// The server holds at most ops.MaxConns connections: a flood of them (no
+// credentials needed) cannot use up the open files the embedded server's
+// event stream needs. A connection beyond the bound, while every one is at
+// work on a request (here: its headers not sent yet), is served once one
+// closes.
+func TestConnectionsAreBounded(t *testing.T) {
+	s := start(t, ops.Config{Readiness: &parts{}})
+	addr := s.Addr().String()
+	held := hold(t, addr, ops.MaxConns, func(c net.Conn) error {
+		_, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\n") // and nothing more
+		return err
+	})
+	answered := answeredSoon(t, addr)
 	select {
 	case err := <-answered:
-		t.Fatalf("connection %d was served while %d were open (%v)", ops.MaxConns+1, ops.MaxConns, err)
+		t.Fatalf("connection %d was served while %d were at work (%v)", ops.MaxConns+1, ops.MaxConns, err)
 	case <-time.After(500 * time.Millisecond):
 	}
 	_ = held[0].Close()
@@ -71,4 +92,28 @@ func TestConnectionsAreBounded(t *testing.T) {
 			return false
 		}
 	})
+}
+
+// Connections kept open idle between requests (keep-alive) do not keep a
+// new one out: when all ops.MaxConns places are taken, the connection idle
+// longest is closed to make room, and the new one is answered at once
+// (healthz, readyz, metrics and the console stay reachable).
+func TestIdleConnectionsMakeRoom(t *testing.T) {
+	s := start(t, ops.Config{Readiness: &parts{}})
+	addr := s.Addr().String()
+	held := hold(t, addr, ops.MaxConns, func(c net.Conn) error { return healthz(c, addr) })
+	answered := answeredSoon(t, addr)
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("served with an error: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("connection %d not served while %d idle keep-alive connections were open", ops.MaxConns+1, ops.MaxConns)
+	}
+	// The idlest one, the first, was closed for it.
+	_ = held[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := held[0].Read(make([]byte, 1)); err == nil {
+		t.Errorf("the longest idle connection is still open")
+	}
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/net/netutil"
 
 	"github.com/bankbook/bankbook/domain"
 )
@@ -115,8 +114,10 @@ func (s *Server) Close() error {
 	return ln.Close()
 }
 
-// MaxConns is how many connections the server holds open at once; more
-// wait in the kernel's accept queue until one closes. The embedded
+// MaxConns is how many connections the server holds open at once. When
+// they are all taken, the one idle longest between requests is closed to
+// make room (connLimit); with none idle, more wait in the kernel's accept
+// queue until one closes. The embedded
 // nats-server shares the process's open-file limit, and its file store
 // fails every later write to a stream once it could not open a block file
 // (until a restart): a flood of connections to this port, which needs no
@@ -129,7 +130,7 @@ func listen(ctx context.Context, addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w on %s: %w", ErrListen, addr, err)
 	}
-	return netutil.LimitListener(ln, MaxConns), nil
+	return newConnLimit(ln, MaxConns), nil
 }
 
 // Run listens on Config.Listen and serves until ctx ends. It then stops
@@ -177,6 +178,9 @@ func (s *Server) Run(ctx context.Context) error {
 		IdleTimeout: time.Minute,
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:    log.New(zerologWriter{s.cfg.Log}, "", 0),
+	}
+	if cl, ok := ln.(*connLimit); ok {
+		srv.ConnState = cl.track
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
