@@ -61,43 +61,13 @@ func TestFollowRewindsAConsumerThatSkipped(t *testing.T) {
 // the handler has not had, not past the ones read before the skip: 4 is
 // handled too, once.
 func TestFollowRewindsToTheFirstCommitNotHandled(t *testing.T) {
-	ctx, s, stream := followStream(t, false)
-	appendCommits(ctx, t, s, 1, 3)
-	var got []eventstore.Seq
-	batches := make(chan eventstore.Seq, 100)
-	release := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- s.Follow(ctx, eventstore.FollowOptions{Durable: "readmodels-y", Until: 8, MaxBatch: 64}, func(_ context.Context, b []eventstore.Commit) error {
-			for _, c := range b {
-				got = append(got, c.Seq)
-			}
-			batches <- b[len(b)-1].Seq
-			if b[len(b)-1].Seq == 3 {
-				<-release // hold the batch of 1..3 while 4, then 6 on, arrive
-			}
-			return nil
-		})
-	}()
-	select {
-	case <-batches:
-	case err := <-done:
-		t.Fatalf("follow: %v", err)
-	}
-	appendCommits(ctx, t, s, 4, 4)
-	waitConsumer(ctx, t, stream, "readmodels-y", "4 delivered", func(info *jetstream.ConsumerInfo) bool { return info.Delivered.Stream == 4 })
-	// The consumer skips 5.
-	if _, err := stream.ResetConsumerToSequence(ctx, "readmodels-y", 6); err != nil {
-		t.Fatal(err)
-	}
-	appendCommits(ctx, t, s, 5, 8)
-	waitConsumer(ctx, t, stream, "readmodels-y", "8 delivered", func(info *jetstream.ConsumerInfo) bool { return info.Delivered.Stream == 8 })
-	close(release)
-	if err := waitErr(t, done, "Follow"); err != nil {
+	h := skipWhileHeld(t, "readmodels-y")
+	close(h.release)
+	if err := waitErr(t, h.done, "Follow"); err != nil {
 		t.Fatalf("Follow: %v", err)
 	}
-	if fmt.Sprint(got) != "[1 2 3 4 5 6 7 8]" {
-		t.Fatalf("handled %v", got)
+	if fmt.Sprint(h.got) != "[1 2 3 4 5 6 7 8]" {
+		t.Fatalf("handled %v", h.got)
 	}
 }
 
@@ -109,41 +79,64 @@ func TestFollowRewindsToTheFirstCommitNotHandled(t *testing.T) {
 // or the deletion; TestRewindOfADeletedConsumerIsGoneAtOnce covers the
 // rewind alone.
 func TestFollowOfAConsumerDeletedBeforeItsRewindIsGone(t *testing.T) {
+	h := skipWhileHeld(t, "readmodels-z")
+	if err := h.stream.DeleteConsumer(h.ctx, "readmodels-z"); err != nil {
+		t.Fatal(err)
+	}
+	close(h.release)
+	err := waitErr(t, h.done, "Follow")
+	if !errors.Is(err, worker.ErrConsumerGone) {
+		t.Fatalf("Follow = %v, want an error matching worker.ErrConsumerGone", err)
+	}
+	t.Logf("Follow: %v", err)
+}
+
+// heldSkip is a Follow on a durable consumer whose handler holds the batch
+// of commits 1..3 (until release is closed) while the consumer delivers 4,
+// skips 5 and delivers 6..8. got is what the handler had, to be read once
+// done has answered.
+type heldSkip struct {
+	ctx     context.Context
+	stream  jetstream.Stream
+	got     []eventstore.Seq
+	release chan struct{}
+	done    chan error
+}
+
+// skipWhileHeld follows commits 1..8 with the durable consumer durable and
+// returns once the consumer has skipped 5 and delivered up to 8 while the
+// handler holds its first batch.
+func skipWhileHeld(t *testing.T, durable string) *heldSkip {
+	t.Helper()
 	ctx, s, stream := followStream(t, false)
+	h := &heldSkip{ctx: ctx, stream: stream, release: make(chan struct{}), done: make(chan error, 1)}
 	appendCommits(ctx, t, s, 1, 3)
 	batches := make(chan eventstore.Seq, 100)
-	release := make(chan struct{})
-	done := make(chan error, 1)
 	go func() {
-		done <- s.Follow(ctx, eventstore.FollowOptions{Durable: "readmodels-z", MaxBatch: 64}, func(_ context.Context, b []eventstore.Commit) error {
+		h.done <- s.Follow(ctx, eventstore.FollowOptions{Durable: durable, Until: 8, MaxBatch: 64}, func(_ context.Context, b []eventstore.Commit) error {
+			for _, c := range b {
+				h.got = append(h.got, c.Seq)
+			}
 			batches <- b[len(b)-1].Seq
 			if b[len(b)-1].Seq == 3 {
-				<-release // hold the batch of 1..3 while 4, then 6 on, arrive
+				<-h.release // hold the batch of 1..3 while 4, then 6 on, arrive
 			}
 			return nil
 		})
 	}()
 	select {
 	case <-batches:
-	case err := <-done:
+	case err := <-h.done:
 		t.Fatalf("follow: %v", err)
 	}
 	appendCommits(ctx, t, s, 4, 4)
-	waitConsumer(ctx, t, stream, "readmodels-z", "4 delivered", func(info *jetstream.ConsumerInfo) bool { return info.Delivered.Stream == 4 })
-	if _, err := stream.ResetConsumerToSequence(ctx, "readmodels-z", 6); err != nil { // the consumer skips 5
+	waitConsumer(ctx, t, stream, durable, "4 delivered", func(info *jetstream.ConsumerInfo) bool { return info.Delivered.Stream == 4 })
+	if _, err := stream.ResetConsumerToSequence(ctx, durable, 6); err != nil { // the consumer skips 5
 		t.Fatal(err)
 	}
 	appendCommits(ctx, t, s, 5, 8)
-	waitConsumer(ctx, t, stream, "readmodels-z", "8 delivered", func(info *jetstream.ConsumerInfo) bool { return info.Delivered.Stream == 8 })
-	if err := stream.DeleteConsumer(ctx, "readmodels-z"); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	err := waitErr(t, done, "Follow")
-	if !errors.Is(err, worker.ErrConsumerGone) {
-		t.Fatalf("Follow = %v, want an error matching worker.ErrConsumerGone", err)
-	}
-	t.Logf("Follow: %v", err)
+	waitConsumer(ctx, t, stream, durable, "8 delivered", func(info *jetstream.ConsumerInfo) bool { return info.Delivered.Stream == 8 })
+	return h
 }
 
 // Rewinding a durable consumer that is gone says so at once, with
