@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"errors"
 	"fmt"
@@ -33,8 +34,11 @@ type Console struct {
 	byName   map[string]auth.Identity
 	sessions *sessions
 	throttle *throttle
-	pages    *pages
-	handler  http.Handler
+	// deviceKey makes and checks device cookies (device.go); a new one
+	// each start.
+	deviceKey []byte
+	pages     *pages
+	handler   http.Handler
 	// refusals logs requests the console refuses, and logins the failed
 	// and locked-out ones: each sampled on its own, since anyone who
 	// reaches the listener can cause them (and a flood of one kind then
@@ -59,6 +63,8 @@ func New(cfg Config) (*Console, error) {
 	}
 	c.sessions = newSessions(cfg.IdleTimeout, cfg.AbsoluteTimeout, cfg.Now, cfg.MaxSessions, cfg.MaxSessionsPerIdentity)
 	c.throttle = newThrottle(cfg.MaxFailures, cfg.LockoutWindow, cfg.Now)
+	c.deviceKey = make([]byte, 32)
+	_, _ = rand.Read(c.deviceKey) // crypto/rand.Read never fails (Go 1.24+)
 	p, err := parsePages()
 	if err != nil {
 		return nil, err

@@ -67,22 +67,29 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	// Attempts are counted per client address and per name, known or not
 	// (a lockout that only known names reach would tell which names
 	// exist). The name is kept as its hash, so its length costs nothing;
-	// the throttle bounds how many keys it holds.
+	// the throttle bounds how many keys it holds. A browser the name
+	// already logged in from is counted on its device cookie alone, so
+	// that failures from elsewhere do not lock the name out of it.
 	keys := []string{"ip:" + ip, nameKey(name)}
+	if d := c.device(r, name); d != "" {
+		keys = []string{d}
+	}
+	// who is the key a success clears: the name's, or the device's.
+	who := keys[len(keys)-1]
 	// The attempt is counted now, before the secret is checked, so that
 	// logins sent in parallel cannot all pass the lockout check first.
 	attempt, wait := c.throttle.begin(keys...)
 	if wait > 0 {
 		c.logins.Warn().Str("user", logName).Str("remote", ip).Msg("console: login refused: too many failures")
 		c.showLogin(w, r, http.StatusTooManyRequests, loginView{Name: name,
-			Message: fmt.Sprintf("Too many failed logins for this name or address; try again in %s.", wait.Round(time.Second))})
+			Message: fmt.Sprintf("Too many failed logins for this name, address or browser; try again in %s.", wait.Round(time.Second))})
 		return
 	}
 	role, cl, err := c.authenticate(name, secret)
 	switch {
 	case errors.Is(err, ErrRoleRefused):
 		c.throttle.forgive(attempt, keys...) // the secret was right
-		c.throttle.succeed(nameKey(name))
+		c.throttle.succeed(who)
 		c.cfg.Log.Warn().Str("user", logName).Str("role", string(role)).Str("remote", ip).Msg("console: login refused: role may not use the console")
 		c.showLogin(w, r, http.StatusForbidden, loginView{Name: name,
 			Message: fmt.Sprintf("The %s role cannot use the console: only operator and auditor identities may log in.", role)})
@@ -107,7 +114,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.throttle.forgive(attempt, keys...)
-	c.throttle.succeed(nameKey(name))
+	c.throttle.succeed(who)
 	// A session this browser already had ends: one browser, one session,
 	// and its connection is not left open until it times out.
 	if old, err := r.Cookie(sessionCookie); err == nil && old.Value != "" {
@@ -125,6 +132,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.setCookie(w, r, loginCookie, "", -1)
+	c.rememberDevice(w, r, id.Name)
 	c.setCookie(w, r, sessionCookie, cookie, int(c.cfg.AbsoluteTimeout/time.Second))
 	c.cfg.Log.Info().Str("user", id.Name).Str("role", string(id.Role)).Str("remote", ip).Msg("console: logged in")
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)

@@ -106,7 +106,8 @@ func (t *throttle) boundLocked(now time.Time) {
 	}
 }
 
-// succeed forgets the name's failures (not the address's).
+// succeed forgets the failures of key: the name or the device that logged
+// in (not the address).
 func (t *throttle) succeed(key string) {
 	t.mu.Lock()
 	delete(t.failures, key)
