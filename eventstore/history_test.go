@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/eventstore/storetest"
 	"github.com/bankbook/bankbook/internal/testcluster"
@@ -225,22 +223,7 @@ func TestHistoryUpcastsAndHashesTheStoredBytes(t *testing.T) {
 	_, js := srv.Connect(t)
 	ctx := context.Background()
 	ref := eventstore.Ref{Type: "person", ID: "p1"}
-	old := open(t, js, eventstore.Config{})
-	c, err := old.Append(ctx, ref, 0, 0, "c1", []eventstore.Envelope{storetest.Event("test.renamed", map[string]string{"name": "김민수"})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec := domain.NewCodec()
-	domain.Register[renamed](codec, 2)
-	codec.AddUpcaster("test.renamed", 1, func(data json.RawMessage) (json.RawMessage, error) {
-		var v1 struct {
-			Name string `json:"name"`
-		}
-		if err := json.Unmarshal(data, &v1); err != nil {
-			return nil, err
-		}
-		return json.Marshal(renamed{FullName: v1.Name})
-	})
+	c, codec := renamedAtV1(t, js, ref)
 	s := open(t, js, eventstore.Config{Upcaster: codec})
 	got, err := s.History(ctx, ref, 0, 10)
 	if err != nil || len(got) != 1 {

@@ -81,22 +81,16 @@ type renamed struct {
 
 func (renamed) EventType() string { return "test.renamed" }
 
-// TestFollowAppliesTheUpcaster: Load's upcasting is in the contract suite;
-// Follow (JetStream only) upcasts too, with the domain's codec.
-func TestFollowAppliesTheUpcaster(t *testing.T) {
-	srv := testenv.Start(t, "")
-	_, js := srv.Connect(t)
-	ctx := context.Background()
-	ref := eventstore.Ref{Type: "person", ID: "p1"}
-
-	// Written by an engine at schema version 1: {"name": ...}.
+// renamedAtV1 appends a test.renamed at schema version 1 ({"name": ...}),
+// as an engine of that version wrote it, and returns its commit and a codec
+// at version 2 with an upcaster 1 → 2.
+func renamedAtV1(t *testing.T, js jetstream.JetStream, ref eventstore.Ref) (eventstore.Commit, *domain.Codec) {
+	t.Helper()
 	old := open(t, js, eventstore.Config{})
-	c, err := old.Append(ctx, ref, 0, 0, "c1", []eventstore.Envelope{storetest.Event("test.renamed", map[string]string{"name": "김민수"})})
+	c, err := old.Append(context.Background(), ref, 0, 0, "c1", []eventstore.Envelope{storetest.Event("test.renamed", map[string]string{"name": "김민수"})})
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	// Read by an engine at schema version 2 with an upcaster 1 → 2.
 	codec := domain.NewCodec()
 	domain.Register[renamed](codec, 2)
 	codec.AddUpcaster("test.renamed", 1, func(data json.RawMessage) (json.RawMessage, error) {
@@ -108,9 +102,19 @@ func TestFollowAppliesTheUpcaster(t *testing.T) {
 		}
 		return json.Marshal(renamed{FullName: v1.Name})
 	})
+	return c, codec
+}
+
+// TestFollowAppliesTheUpcaster: Load's upcasting is in the contract suite;
+// Follow (JetStream only) upcasts too, with the domain's codec.
+func TestFollowAppliesTheUpcaster(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	c, codec := renamedAtV1(t, js, eventstore.Ref{Type: "person", ID: "p1"})
 	s := open(t, js, eventstore.Config{Upcaster: codec})
 	var followed []eventstore.Commit
-	err = s.Follow(ctx, eventstore.FollowOptions{Until: c.Seq}, func(_ context.Context, b []eventstore.Commit) error {
+	err := s.Follow(ctx, eventstore.FollowOptions{Until: c.Seq}, func(_ context.Context, b []eventstore.Commit) error {
 		followed = append(followed, b...)
 		return nil
 	})
