@@ -126,8 +126,9 @@ type NotificationFailed struct {
 func (NotificationFailed) EventType() string { return "notification.failed" }
 
 // NotificationDeadLettered records that the engine gave up on a
-// notification; it follows the notification.failed that decided it, in
-// the same commit.
+// notification: after the notification.failed that decided it, in the same
+// commit, or alone when an attempt in doubt could not be checked with the
+// provider for the outage allowance (DecideDoubtUnsettled).
 type NotificationDeadLettered struct {
 	NotificationID NotificationID `json:"notification_id"`
 	// Attempts is the total number of attempts, redrives included.
