@@ -52,7 +52,11 @@ type OrphanView struct {
 	UserID string `json:"user_id,omitempty"`
 	// LandedOn is the collection account, for an orphan on a dedicated
 	// account no store holds (domain.DepositRecorded.LandedOn).
-	LandedOn   string `json:"landed_on,omitempty"`
+	LandedOn string `json:"landed_on,omitempty"`
+	// LinkID and BillID are a store payment's (distributor, store) link
+	// and the bill it went to; BillID is absent for an unbilled payment.
+	LinkID     string `json:"link_id,omitempty"`
+	BillID     string `json:"bill_id,omitempty"`
 	Resolution string `json:"resolution,omitempty"`
 	// PayoutID is the payout of a refund to the bank (resolution
 	// refund_to_bank).

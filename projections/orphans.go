@@ -39,7 +39,8 @@ func applyDeposits(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.En
 		v := OrphanView{
 			DepositID: string(e.DepositID), BankTxnID: e.BankTxnID, AccountNumber: e.AccountNumber,
 			DepositorName: e.DepositorName, Amount: e.Amount, DepositedAt: domain.FormatTime(e.DepositedAt),
-			Outcome: string(e.Outcome), Reason: string(e.Reason), OrderID: string(e.OrderID), UserID: string(e.UserID), LandedOn: e.LandedOn, Candidates: []string{},
+			Outcome: string(e.Outcome), Reason: string(e.Reason), OrderID: string(e.OrderID), UserID: string(e.UserID), LandedOn: e.LandedOn,
+			LinkID: e.LinkID, BillID: e.BillID, Candidates: []string{},
 			Seq: api.Seq(c.Seq),
 		}
 		if err := putJSON(b, v.DepositID, v); err != nil {

@@ -52,11 +52,11 @@ type Projection struct {
 //	                   orders_by_depositor
 //	wallets   2        wallets, wallet_entries
 //	ledger    1        ledger_balances, ledger_entries
-//	deposits  1        deposits, orphans
-//	candidates 1       candidate_orders, candidate_order_ids, candidate_orphans,
+//	deposits  3        deposits, orphans
+//	candidates 2       candidate_orders, candidate_order_ids, candidate_orphans,
 //	                   candidate_orphans_by_amount, candidate_refs
 //	payouts   2        payouts, payouts_by_status
-//	bills     1        bills, bill_payments, bills_current
+//	bills     2        bills, bill_payments, bills_current
 //	links     1        links_by_distributor
 //	store_payments 1   store_payments_by_distributor, store_payments_by_store
 //	settlements 1      settlements
@@ -76,7 +76,7 @@ func DefaultProjections() []Projection {
 		}, Apply: applyOrders},
 		{Name: "wallets", Version: 2, Buckets: []string{string(bucketWallets), string(bucketWalletEntries)}, Apply: applyWallets},
 		{Name: "ledger", Version: 1, Buckets: []string{string(bucketLedgerBalances), string(bucketLedgerEntries)}, Apply: applyLedger},
-		{Name: "deposits", Version: 2, Buckets: []string{string(bucketDeposits), string(bucketOrphans)}, Apply: applyDeposits},
+		{Name: "deposits", Version: 3, Buckets: []string{string(bucketDeposits), string(bucketOrphans)}, Apply: applyDeposits},
 		{Name: "candidates", Version: 2, Buckets: []string{
 			string(bucketCandOrders), string(bucketCandOrderIDs), string(bucketCandOrphans), string(bucketCandByAmount), string(bucketCandRefs),
 		}, Apply: applyCandidates},

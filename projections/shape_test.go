@@ -25,7 +25,7 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		}},
 		"wallets":  {2, map[string]string{"WalletSummary": "balance entries seq user_id", "WalletEntry": "amount at kind ref"}},
 		"ledger":   {1, map[string]string{"LedgerEntry": "amount at memo seq tx_id"}},
-		"deposits": {2, map[string]string{"OrphanView": "account_number amount bank_txn_id candidates deposit_id deposited_at depositor_name landed_on order_id outcome payout_id reason resolution seq user_id"}},
+		"deposits": {3, map[string]string{"OrphanView": "account_number amount bank_txn_id bill_id candidates deposit_id deposited_at depositor_name landed_on link_id order_id outcome payout_id reason resolution seq user_id"}}, // 3: link_id, bill_id
 		"candidates": {2, map[string]string{
 			"CandOrphan": "amount at more name open ranked", "RankedOrder": "dist gap later order_id",
 		}},

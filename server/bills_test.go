@@ -114,6 +114,12 @@ func TestBillsOverNATS(t *testing.T) {
 	if view.Status != "expired" || view.PaidAmount != 105_000 || len(view.Payments) != 3 {
 		t.Errorf("the first bill after a late payment: %+v", view)
 	}
+	// The deposit, looked up alone, names where it went.
+	var dep api.OrphanView
+	e.call(t, api.DepositGet.Subject, api.DepositRequest{DepositID: late.DepositID, ReadAfter: api.ReadAfter{MinSeq: late.Seq}}, &dep, nil)
+	if dep.Outcome != "store_payment" || dep.LinkID != link.LinkID || dep.BillID != bill.BillID {
+		t.Errorf("deposit.get of the late payment: %+v, want link %s, bill %s", dep, link.LinkID, bill.BillID)
+	}
 	var second api.BillView
 	e.call(t, api.BillGet.Subject, map[string]any{"bill_id": next.BillID, "min_seq": late.Seq}, &second, nil)
 	if second.Status != "active" || second.PaidAmount != 0 {

@@ -465,6 +465,7 @@ func TestBillQueriesAgainstARunningEngine(t *testing.T) {
 		{[]string{"bill", "active", "--distributor-id", "d-q", "--min-seq", seq}, []string{bill.BillID, "partially_paid"}},
 		{[]string{"payment", "list", "--distributor-id", "d-q", "--min-seq", seq}, []string{"20,000", bill.BillID}},
 		{[]string{"payment", "list", "--store-id", "s-q", "--min-seq", seq}, []string{"20,000"}},
+		{[]string{"deposit", "get", "--deposit-id", string(rep.DepositID), "--min-seq", seq}, []string{"store_payment", "bill " + bill.BillID}},
 		{[]string{"settlement", "expected", "--distributor-id", "d-q", "--min-seq", seq}, []string{"gross       20,000", "net       19,800"}},
 		{[]string{"bill", "remind", "--distributor-id", "d-q"}, []string{"reminded 1 store(s): s-q"}},
 	} {

@@ -90,6 +90,12 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if d.PayoutID != "" {
 				fmt.Fprintf(&b, "  payout %s (see 'bankbook payout get')", d.PayoutID)
 			}
+			switch {
+			case d.BillID != "":
+				fmt.Fprintf(&b, "  bill %s (see 'bankbook bill get')", d.BillID)
+			case d.LinkID != "":
+				fmt.Fprintf(&b, "  unbilled, link %s", d.LinkID)
+			}
 			fmt.Fprintf(&b, "  (seq %d)\n", d.Seq)
 			fmt.Fprintf(&b, "    bank transaction %s", d.BankTxnID)
 			if d.LandedOn != "" {
