@@ -1,14 +1,20 @@
 package server_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/testenv"
 )
 
 // Two instances share one queue group, so a query may land on either; with
@@ -46,5 +52,42 @@ func TestReadYourWritesOnEveryInstance(t *testing.T) {
 		if n == 0 {
 			t.Errorf("instance %s answered no order.get: the test did not exercise it", id)
 		}
+	}
+}
+
+// Read models that stopped (here on an event that does not fit them; a
+// full disk does the same) do not answer a query without min_seq as if
+// this instance's acknowledged writes did not exist: it is told why, with
+// 503 unavailable, not 404.
+func TestQueriesOfStoppedReadModelsSayWhy(t *testing.T) {
+	e := startEngine(t)
+	data, err := json.Marshal(domain.DepositReopened{DepositID: "dep_never_recorded", Amount: 1000, PayoutID: "po_x", Reason: "test", ReopenedAt: time.Now().UTC()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := eventstore.Envelope{EventID: "ev-misfit", EventType: domain.DepositReopened{}.EventType(), SchemaVersion: 1,
+		OccurredAt: time.Now().UTC(), Actor: "test", CorrelationID: "c", Data: data}
+	misfit, err := e.Events.Append(context.Background(), eventstore.Ref{Type: domain.AggregateDeposit, ID: "dep_never_recorded"}, 0, 0, "misfit", []eventstore.Envelope{env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		if ready, why := e.Runner.Ready(); ready || !strings.Contains(why, "never recorded") {
+			return fmt.Errorf("read models ready %v (%s), want stopped on the misfit", ready, why)
+		}
+		return nil
+	})
+	var sub api.SubmitOrderReply
+	e.call(t, subjSubmit, map[string]any{"buyer_id": "u-stop", "buyer_name": "정하늘", "amount": 1000}, &sub, nil)
+	ce := e.callErr(t, subjGet, map[string]any{"order_id": sub.OrderID}, nil)
+	if ce.Status != 503 || ce.Code != api.CodeUnavailable || !strings.Contains(ce.Message, "never recorded") {
+		t.Fatalf("order.get of an acknowledged order on stopped read models: %+v, want 503 unavailable saying why", ce)
+	}
+	if applied, _ := ce.Details["applied_seq"].(float64); eventstore.Seq(applied) >= misfit.Seq {
+		t.Errorf("applied_seq %v, want below the misfit's seq %d", ce.Details["applied_seq"], misfit.Seq)
+	}
+	// With min_seq, as before: not caught up.
+	if ce := e.callErr(t, subjGet, map[string]any{"order_id": sub.OrderID, "min_seq": sub.Seq}, nil); ce.Code != api.CodeNotCaughtUp {
+		t.Errorf("with min_seq: %+v, want not_caught_up", ce)
 	}
 }

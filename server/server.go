@@ -443,7 +443,8 @@ func (s *Server) wrote(seq api.Seq) {
 // awaitReadModels waits until the read models have applied minSeq (503
 // not_caught_up after QueryWait); a query without min_seq waits, briefly,
 // for this instance's own writes instead (a read model that lags longer
-// answers with what it has), as docs/api.md says. Under load a query with
+// answers with what it has, one that has stopped 503 unavailable), as
+// docs/api.md says. Under load a query with
 // min_seq would otherwise wait for other clients' later writes too.
 func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error {
 	if err := s.awaitCaughtUp(ctx); err != nil {
@@ -462,7 +463,15 @@ func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)
 	defer cancel()
 	if err := s.cfg.Runner.WaitFor(wctx, own); err != nil {
-		s.cfg.Log.Warn().Uint64("seq", uint64(own)).Uint64("checkpoint", uint64(s.cfg.Runner.Checkpoint())).Msg("read models lag behind this instance's writes")
+		applied := s.cfg.Runner.Checkpoint()
+		// Read models that have stopped (a full disk, say) will not catch
+		// up by themselves: an answer without what this instance
+		// acknowledged (a 404 for an order it took) would mislead.
+		if ready, why := s.cfg.Runner.Ready(); !ready && ctx.Err() == nil {
+			return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the read models have stopped before this instance's last write (" + why + "); retry",
+				Details: map[string]any{"applied_seq": applied, "written_seq": own}}
+		}
+		s.cfg.Log.Warn().Uint64("seq", uint64(own)).Uint64("checkpoint", uint64(applied)).Msg("read models lag behind this instance's writes")
 	}
 	return nil
 }
