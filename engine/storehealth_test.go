@@ -101,6 +101,18 @@ func TestAStoreThatFailedAWriteMakesTheEngineNotReady(t *testing.T) {
 		}
 		return nil
 	})
+	// /metrics says it too: the part runs, and is not ready.
+	resp, err := http.Get("http://" + e.HTTPAddr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`bankbook_part_up{part="jetstream"} 1`, `bankbook_part_ready{part="jetstream"} 0`} {
+		if !strings.Contains(string(metrics), want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	// The cause gone, the store still refuses until a restart.
 	if err := os.Remove(msgs); err != nil {
 		t.Fatal(err)

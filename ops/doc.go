@@ -46,6 +46,7 @@
 //	bankbook_dead_letters                           gauge, Sources.DeadLetters
 //	bankbook_scan_watermark_age_seconds{account}    gauge, Sources.ScanWatermarks
 //	bankbook_part_up{part}                          gauge, 1 while State is "running", Sources.Parts
+//	bankbook_part_ready{part}                       gauge, 1 while Ready (as /readyz), Sources.Parts
 //	bankbook_part_restarts_total{part}              counter, Sources.Parts
 //	bankbook_part_work_total{part,outcome}          counter, Sources.PartWork
 //	bankbook_group_commit_total{count}              counter, Sources.GroupCommit

@@ -79,7 +79,8 @@ type Sources struct {
 	// process started: bankbook_ratelimit_total{count}.
 	RateLimit func(ctx context.Context) (map[string]uint64, error)
 	// Parts is the supervisor's view of every part:
-	// bankbook_part_up{part} and bankbook_part_restarts_total{part}.
+	// bankbook_part_up{part}, bankbook_part_ready{part} and
+	// bankbook_part_restarts_total{part}.
 	// Usually the same source as Config.Readiness.
 	Parts Readiness
 }
@@ -262,6 +263,8 @@ var (
 		"How old a scanned account's watermark is: bank data after it is not known complete.", []string{"account"}, nil)
 	descPartUp = prometheus.NewDesc("bankbook_part_up",
 		"1 while a background part is running, 0 otherwise.", []string{"part"}, nil)
+	descPartReady = prometheus.NewDesc("bankbook_part_ready",
+		"1 while a background part is ready (as /readyz shows it: running and caught up, or a condition such as the embedded server's stream writes holding), 0 otherwise.", []string{"part"}, nil)
 	descPartRestarts = prometheus.NewDesc("bankbook_part_restarts_total",
 		"Times the supervisor restarted a background part.", []string{"part"}, nil)
 	descNotifications = prometheus.NewDesc("bankbook_notifications",
@@ -277,7 +280,7 @@ var (
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.m.sourceErrors.Describe(ch)
 	for _, d := range []*prometheus.Desc{descProjectionLag, descConsumerPending, descTimersPending,
-		descDeadLetters, descWatermarkAge, descPartUp, descPartRestarts, descPartWork, descGroupCommit, descRateLimit, descNotifications} {
+		descDeadLetters, descWatermarkAge, descPartUp, descPartReady, descPartRestarts, descPartWork, descGroupCommit, descRateLimit, descNotifications} {
 		ch <- d
 	}
 }
@@ -456,11 +459,19 @@ func (c *sourceCollector) reads(s *Sources) []sourceRead {
 				if err != nil {
 					return nil, fmt.Errorf("part %q: %w", ps.Name, err)
 				}
-				m2, err := prometheus.NewConstMetric(descPartRestarts, prometheus.CounterValue, float64(ps.Restarts), ps.Name)
+				ready := 0.0
+				if ps.Ready {
+					ready = 1
+				}
+				m2, err := prometheus.NewConstMetric(descPartReady, prometheus.GaugeValue, ready, ps.Name)
 				if err != nil {
 					return nil, fmt.Errorf("part %q: %w", ps.Name, err)
 				}
-				ms = append(ms, m1, m2)
+				m3, err := prometheus.NewConstMetric(descPartRestarts, prometheus.CounterValue, float64(ps.Restarts), ps.Name)
+				if err != nil {
+					return nil, fmt.Errorf("part %q: %w", ps.Name, err)
+				}
+				ms = append(ms, m1, m2, m3)
 			}
 			return ms, nil
 		}})

@@ -288,6 +288,9 @@ func TestMetricsSeries(t *testing.T) {
 	src.set(nil,
 		ops.PartStatus{Name: "projections", Ready: true, State: ops.StateRunning},
 		ops.PartStatus{Name: "timers", State: ops.StateFailing, Restarts: 2},
+		// Running but not ready: the embedded server refusing a stream's
+		// writes after a full disk, say.
+		ops.PartStatus{Name: "jetstream", State: ops.StateRunning, Reason: "stream BANKBOOK_EVENTS: no space left on device"},
 	)
 	m.SetSources(ops.Sources{
 		ProjectionLag: func(context.Context) (uint64, error) { return 7, nil },
@@ -320,7 +323,7 @@ func TestMetricsSeries(t *testing.T) {
 	for _, name := range []string{
 		"bankbook_requests_total", "bankbook_request_duration_seconds", "bankbook_projection_lag_events",
 		"bankbook_consumer_pending", "bankbook_timers_pending", "bankbook_dead_letters",
-		"bankbook_scan_watermark_age_seconds", "bankbook_part_up", "bankbook_part_restarts_total",
+		"bankbook_scan_watermark_age_seconds", "bankbook_part_up", "bankbook_part_ready", "bankbook_part_restarts_total",
 		"go_goroutines", "process_cpu_seconds_total",
 	} {
 		if !strings.Contains(body, "\n# TYPE "+name+" ") {
@@ -343,6 +346,9 @@ func TestMetricsSeries(t *testing.T) {
 	wantSample(t, body, `bankbook_scan_watermark_age_seconds{account="1002003004"}`, 90)
 	wantSample(t, body, `bankbook_part_up{part="projections"}`, 1)
 	wantSample(t, body, `bankbook_part_up{part="timers"}`, 0)
+	wantSample(t, body, `bankbook_part_ready{part="projections"}`, 1)
+	wantSample(t, body, `bankbook_part_up{part="jetstream"}`, 1)
+	wantSample(t, body, `bankbook_part_ready{part="jetstream"}`, 0)
 	wantSample(t, body, `bankbook_part_restarts_total{part="timers"}`, 2)
 	wantSample(t, body, `bankbook_part_work_total{outcome="processed",part="timers"}`, 5)
 	wantSample(t, body, `bankbook_group_commit_total{count="syncs"}`, 3)
