@@ -58,7 +58,7 @@ func commandRoute[Req validator, Rep written](s *Server, ep api.Endpoint[Req, Re
 
 // runCommand decodes, validates, claims the idempotency key if any,
 // executes, and stores the outcome for repeats.
-func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *request, ep api.Info, spec commandSpec[Req, Rep]) reply {
+func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *request, ep api.Info, spec commandSpec[Req, Rep]) (rep reply) {
 	subject := ep.Subject
 	var req Req
 	if err := decodeStrict(r.data, &req, ep.MaxBodyBytes); err != nil {
@@ -90,6 +90,8 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	if meta.CorrelationID == "" {
 		meta.CorrelationID = s.cfg.Orders.NewID() // every area shares one Core, so one ID source
 	}
+	// A failure's log names the command's correlation ID, generated or not.
+	defer func() { rep.correlation = meta.CorrelationID }()
 	if keyPresent && !idempotency.ValidKey(meta.IdempotencyKey) {
 		return reply{err: badRequest(api.CodeInvalidIdemKey, "Idempotency-Key must be 1-255 printable ASCII characters", nil)}
 	}
@@ -150,7 +152,7 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	// written under.
 	meta.FreshID = generated && !claim.Resumed
 	meta.FoundEarlier, meta.Appended = new(atomic.Bool), new(atomic.Bool)
-	rep := execCommand(s, ctx, meta, req, spec)
+	rep = execCommand(s, ctx, meta, req, spec)
 	if rep.err == nil && meta.FoundEarlier.Load() && !meta.Appended.Load() {
 		// The first attempt appended (and may have answered) before it
 		// died: this is its reply, found again by key. One that also

@@ -108,6 +108,11 @@ func TestTransientNATSFailuresAre503(t *testing.T) {
 		if !strings.Contains(rep.err.Message, "same Idempotency-Key") {
 			t.Errorf("503 message %q does not advise a retry with the same key", rep.err.Message)
 		}
+		// The request had no correlation ID: the log of the failure
+		// names the one the command generated and stamped on its events.
+		if rep.correlation == "" {
+			t.Errorf("submit (key %q): the failed reply carries no correlation ID for its log", key)
+		}
 	}
 }
 

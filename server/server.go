@@ -182,6 +182,9 @@ type reply struct {
 	// counts as finished (Stop waits for it): the bookkeeping a client
 	// need not wait for.
 	after func()
+	// correlation is the command's correlation ID (generated when the
+	// request carried none), for the log of a failure.
+	correlation string
 }
 
 // failed answers err, mapped to its API status and code (toAPIError); the
@@ -287,7 +290,10 @@ func (s *Server) respond(req *request, ep *serviceEndpoint, start time.Time, rep
 	code := 200
 	if rep.err != nil {
 		code = rep.err.Status
-		correlation := req.headers.Get(api.HeaderCorrelationID)
+		correlation := rep.correlation
+		if correlation == "" {
+			correlation = req.headers.Get(api.HeaderCorrelationID)
+		}
 		if !idempotency.ValidKey(correlation) {
 			correlation = "" // a query's is not checked: never log what a client may put there
 		}
