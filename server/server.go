@@ -470,11 +470,13 @@ func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error
 	defer cancel()
 	if err := s.cfg.Runner.WaitFor(wctx, own); err != nil {
 		applied := s.cfg.Runner.Checkpoint()
-		// Read models that have stopped (a full disk, say) will not catch
-		// up by themselves: an answer without what this instance
-		// acknowledged (a 404 for an order it took) would mislead.
+		// Read models that have stopped (a full disk, say) catch up only
+		// once the cause is gone: an answer without what this instance
+		// acknowledged (a 404 for an order it took) would mislead. The
+		// cause, which may name files, is for /readyz and the log.
 		if ready, why := s.cfg.Runner.Ready(); !ready && ctx.Err() == nil {
-			return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the read models have stopped before this instance's last write (" + why + "); retry",
+			s.cfg.Log.Warn().Uint64("seq", uint64(own)).Uint64("checkpoint", uint64(applied)).Str("cause", why).Msg("read models stopped short of this instance's writes: queries answer 503")
+			return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the read models have stopped short of this instance's writes (/readyz says why); retry",
 				Details: map[string]any{"applied_seq": applied, "written_seq": own}}
 		}
 		s.cfg.Log.Warn().Uint64("seq", uint64(own)).Uint64("checkpoint", uint64(applied)).Msg("read models lag behind this instance's writes")
