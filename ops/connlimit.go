@@ -8,12 +8,12 @@ import (
 )
 
 // connLimit is a listener that holds at most max connections open at once.
-// When they are all taken it closes the one that has waited longest
-// between requests (an idle keep-alive connection) to make room, so a
-// client that keeps connections open without using them cannot keep
-// others out: only connections at work on a request, which the server's
-// read timeouts bound, count against the limit then. With none idle, Accept
-// waits for one to close.
+// When they are all taken and another comes, it closes the one that has
+// waited longest between requests (an idle keep-alive connection) to make
+// room, so a client that keeps connections open without using them cannot
+// keep others out: only connections at work on a request, which the
+// server's read timeouts bound, count against the limit then. With none
+// idle, Accept waits for one to close.
 type connLimit struct {
 	net.Listener
 	sem  chan struct{}
@@ -32,20 +32,23 @@ func newConnLimit(ln net.Listener, max int) *connLimit {
 // connection to close while it waits for one to end.
 const connLimitRecheck = 100 * time.Millisecond
 
+// Accept takes the next connection from the kernel first and then a place
+// for it, so that an idle connection is closed only for a connection that
+// has come, never in advance.
 func (l *connLimit) Accept() (net.Conn, error) {
-	if !l.acquire() {
-		return nil, net.ErrClosed
-	}
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.sem
 		return nil, err
+	}
+	if !l.acquire() {
+		_ = c.Close()
+		return nil, net.ErrClosed
 	}
 	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
 }
 
-// acquire takes a place for the next connection, closing the longest idle
-// connection when there is none; false once the listener is closed.
+// acquire takes a place for a connection just accepted, closing the longest
+// idle connection when there is none; false once the listener is closed.
 func (l *connLimit) acquire() bool {
 	for {
 		select {

@@ -2,10 +2,12 @@ package ops_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -97,11 +99,20 @@ func TestConnectionsAreBounded(t *testing.T) {
 // Connections kept open idle between requests (keep-alive) do not keep a
 // new one out: when all ops.MaxConns places are taken, the connection idle
 // longest is closed to make room, and the new one is answered at once
-// (healthz, readyz, metrics and the console stay reachable).
+// (healthz, readyz, metrics and the console stay reachable); but only once
+// a new one has come.
 func TestIdleConnectionsMakeRoom(t *testing.T) {
 	s := start(t, ops.Config{Readiness: &parts{}})
 	addr := s.Addr().String()
 	held := hold(t, addr, ops.MaxConns, func(c net.Conn) error { return healthz(c, addr) })
+	// All places taken, nobody else waiting: none is closed in advance.
+	time.Sleep(300 * time.Millisecond)
+	for i, c := range held {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("connection %d of %d ended with no newcomer waiting: %v", i, ops.MaxConns, err)
+		}
+	}
 	answered := answeredSoon(t, addr)
 	select {
 	case err := <-answered:
