@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -333,32 +334,11 @@ func TestFailedSendIsLoggedAsAWarning(t *testing.T) {
 func TestAnOutageBehindAGatewayDeadLetters(t *testing.T) {
 	w := newDispatchWorld(t)
 	var logs testenv.SyncBuffer
-	n, err := notify.New(notify.Config{
-		Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: w.limiter(t), Log: zerolog.New(&logs),
-		MaxAttempts: 3, MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond,
-		MaxSlotWait: 50 * time.Millisecond, AttemptLease: 100 * time.Millisecond, SendTimeout: time.Second, ClockSkew: time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := outageNotifier(t, w, &logs)
 	const rcpt = "store:s-gateway"
 	id, c := w.pending(t, rcpt)
 	w.sim.SetDown(http.StatusBadGateway)
-	// dispatch hands c to n until it is done with it (nil), at most rounds
-	// times, sleeping the waits it asks for; it returns the last wait.
-	dispatch := func(c eventstore.Commit, rounds int) (waits int, last error) {
-		t.Helper()
-		for range rounds {
-			last = n.Dispatch(context.Background(), c)
-			ra, ok := errors.AsType[*worker.RetryAfterError](last)
-			if !ok || ra.Err != nil {
-				return waits, last
-			}
-			waits++
-			time.Sleep(ra.Delay)
-		}
-		return waits, last
-	}
+	dispatch := func(c eventstore.Commit, rounds int) (int, error) { return dispatchWaiting(t, n, c, rounds) }
 	get := func() domain.Notification {
 		t.Helper()
 		note, err := w.notes.Get(context.Background(), id)
@@ -405,5 +385,71 @@ func TestAnOutageBehindAGatewayDeadLetters(t *testing.T) {
 	w.sim.SetDown(0)
 	if _, err := dispatch(redriven, 10); err != nil || get().Status != domain.NotificationStatusSent || len(w.sim.Messages(rcpt)) != 1 {
 		t.Fatalf("provider back: dispatch %v, notification %+v, %d message(s); want sent once", err, get(), len(w.sim.Messages(rcpt)))
+	}
+}
+
+// outageNotifier is a Notifier whose outage allowance is short: three
+// attempts, 100–400 ms of backoff (allowance 150 ms, doubt wait 1.101 s).
+func outageNotifier(t *testing.T, w *dispatchWorld, log io.Writer) *notify.Notifier {
+	t.Helper()
+	n, err := notify.New(notify.Config{
+		Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: w.limiter(t), Log: zerolog.New(log),
+		MaxAttempts: 3, MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond,
+		MaxSlotWait: 50 * time.Millisecond, AttemptLease: 100 * time.Millisecond, SendTimeout: time.Second, ClockSkew: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// dispatchWaiting hands c to n until it is done with it (nil), at most
+// rounds times, sleeping the waits it asks for; it returns how many waits
+// it slept and the last answer.
+func dispatchWaiting(t *testing.T, n *notify.Notifier, c eventstore.Commit, rounds int) (waits int, last error) {
+	t.Helper()
+	for range rounds {
+		last = n.Dispatch(context.Background(), c)
+		ra, ok := errors.AsType[*worker.RetryAfterError](last)
+		if !ok || ra.Err != nil {
+			return waits, last
+		}
+		waits++
+		time.Sleep(ra.Delay)
+	}
+	return waits, last
+}
+
+// A doubt is dead-lettered once its checks have failed for the allowance,
+// not at one failed check made long after the attempt (the engine was
+// stopped meanwhile).
+func TestOneLateFailedCheckIsNoOutage(t *testing.T) {
+	w := newDispatchWorld(t)
+	n := outageNotifier(t, w, io.Discard)
+	id, c := w.pending(t, "store:s-late")
+	w.sim.SetDown(http.StatusBadGateway)
+	if _, ok := errors.AsType[*worker.RetryAfterError](n.Dispatch(context.Background(), c)); !ok {
+		t.Fatal("the send answered 502 was not left to wait in doubt")
+	}
+	// Away past the doubt's wait and the allowance, then one check fails.
+	time.Sleep(1101*time.Millisecond + 400*time.Millisecond)
+	firstCheck := time.Now()
+	err := n.Dispatch(context.Background(), c)
+	note, gerr := w.notes.Get(context.Background(), id)
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	if note.Status != domain.NotificationStatusPending || !note.InDoubt {
+		t.Fatalf("after one failed check: %v, notification %+v; want it still pending in doubt", err, note)
+	}
+	// The checks go on failing: dead once they have for the allowance.
+	if _, err := dispatchWaiting(t, n, c, 40); err != nil {
+		t.Fatal(err)
+	}
+	if note, _ = w.notes.Get(context.Background(), id); note.Status != domain.NotificationStatusDead || note.DeadAt.Before(firstCheck.Add(150*time.Millisecond)) {
+		t.Fatalf("notification %+v; want dead no sooner than 150 ms after the first failed check at %v", note, firstCheck)
+	}
+	if got := w.sends.Load(); got != 1 {
+		t.Fatalf("%d send request(s), want 1", got)
 	}
 }

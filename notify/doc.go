@@ -56,8 +56,9 @@
 //     timeout or a 5xx (a provider, or a gateway in front of it, may fail
 //     after storing the message) leaves the attempt in doubt: step 1 runs
 //     before the next. A doubt the provider cannot be asked about for as
-//     long as failing sends take to dead-letter at the least is
-//     dead-lettered too, still in doubt.
+//     long as failing sends take to dead-letter at the least (counted
+//     from the first check that failed, among others) is dead-lettered
+//     too, still in doubt.
 //
 // Every step is a command on the notification aggregate that appends
 // nothing when it already took effect, so any step may run again. A

@@ -134,6 +134,61 @@ type Notifier struct {
 	cfg Config
 	// limiter is how the shared limiter has answered: reportLimiter.
 	limiter limiterHealth
+	// doubts are the in-doubt attempts whose check with the provider
+	// failed: settleDoubt.
+	doubts failedChecks
+}
+
+// failedChecks remembers, per notification in doubt (at the version it was
+// judged on), when this dispatcher first failed to ask the provider about
+// it, so that a doubt is dead-lettered only once the checks have failed
+// for the outage allowance, not on one failed check made late (after the
+// engine was stopped, say). It is memory only: after a restart the count
+// begins again, which only delays the dead letter.
+type failedChecks struct {
+	mu    sync.Mutex
+	first map[domain.NotificationID]failedCheck
+}
+
+type failedCheck struct {
+	version int
+	at      time.Time
+}
+
+// maxFailedChecks bounds failedChecks: past it, the entry failed longest
+// ago is forgotten (its next failure counts from then).
+const maxFailedChecks = 10_000
+
+// since returns when the checks of note at its version began failing,
+// now if this is the first failure seen.
+func (f *failedChecks) since(note domain.Notification, now time.Time) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if e, ok := f.first[note.ID]; ok && e.version == note.Version {
+		return e.at
+	}
+	if f.first == nil {
+		f.first = map[domain.NotificationID]failedCheck{}
+	}
+	if len(f.first) >= maxFailedChecks {
+		var oldest domain.NotificationID
+		var at time.Time
+		for id, e := range f.first {
+			if oldest == "" || e.at.Before(at) {
+				oldest, at = id, e.at
+			}
+		}
+		delete(f.first, oldest)
+	}
+	f.first[note.ID] = failedCheck{version: note.Version, at: now}
+	return now
+}
+
+// forget drops what was remembered of id: its doubt is settled.
+func (f *failedChecks) forget(id domain.NotificationID) {
+	f.mu.Lock()
+	delete(f.first, id)
+	f.mu.Unlock()
 }
 
 // limiterHealth is how the shared limiter has answered the part's calls.
@@ -377,18 +432,24 @@ func (n *Notifier) settleDoubt(ctx context.Context, m commands.Meta, note domain
 	cancel()
 	switch {
 	case errors.Is(err, chat.ErrCannotCheck):
+		n.doubts.forget(note.ID)
 		return false, nil
 	case err != nil && ctx.Err() != nil:
 		return true, ctx.Err() // stopping: the check was cut short, not failed
 	case err != nil:
 		now := n.cfg.Notifications.Now()
 		age := now.Sub(note.LastAttemptAt)
-		// How long the provider could have been asked: from the doubt's
-		// wait, or from the last redrive, which gives the doubt a new
-		// allowance as it gives sends.
+		// How long the provider could have been asked and was not: from
+		// the doubt's wait, or from the last redrive, which gives the
+		// doubt a new allowance as it gives sends; and from the first
+		// check that failed, so that one failure after a long pause (the
+		// engine stopped) is not taken for an outage that long.
 		since := note.LastAttemptAt.Add(n.doubtWait())
 		if note.RedrivenAt.After(since) {
 			since = note.RedrivenAt
+		}
+		if first := n.doubts.since(note, now); first.After(since) {
+			since = first
 		}
 		unsettled := max(now.Sub(since), 0)
 		if unsettled >= n.outageTolerance() {
@@ -398,6 +459,9 @@ func (n *Notifier) settleDoubt(ctx context.Context, m commands.Meta, note domain
 			reason := fmt.Sprintf("in doubt for %s: cannot ask the provider whether the message arrived: %s",
 				age.Round(time.Second), shorten(err.Error()))
 			after, derr := n.cfg.Notifications.DoubtUnsettled(ctx, m, note.ID, note.Version, reason)
+			if derr == nil {
+				n.doubts.forget(note.ID)
+			}
 			if derr == nil && after.Status == domain.NotificationStatusDead {
 				n.cfg.Log.Warn().Str("notification_id", string(note.ID)).Str("kind", note.Kind).Str("recipient", note.Recipient).
 					Int("attempts", after.Attempts).Str("last_error", reason).Msg("notification dead-lettered; bankbook notify redrive brings it back")
@@ -414,10 +478,12 @@ func (n *Notifier) settleDoubt(ctx context.Context, m commands.Meta, note domain
 			Msg("cannot ask the provider whether an in-doubt message arrived; asking again later")
 		return true, worker.RetryAfter(d, nil)
 	case found:
+		n.doubts.forget(note.ID)
 		_, err := n.cfg.Notifications.Sent(ctx, m, note.ID, receipt.Ref, true)
 		n.cfg.Log.Info().Str("notification_id", string(note.ID)).Msg("in-doubt message had arrived; recorded as sent, not sent again")
 		return true, err
 	}
+	n.doubts.forget(note.ID)
 	return false, nil
 }
 
