@@ -64,13 +64,12 @@ func ValidateLedgerAccount(field, name string) error {
 }
 
 // visibleRune reports whether r prints as a character of its own: a letter,
-// digit, punctuation or symbol, and not one of the Hangul fillers or the
-// blank Braille pattern, which are letters or symbols to Unicode but print
+// digit, punctuation or symbol, and not invisible (the Hangul fillers are
+// letters to Unicode) nor the blank Braille pattern, a symbol that prints
 // as nothing. (Marks print only on another character; spaces and format
 // characters not at all.)
 func visibleRune(r rune) bool {
-	switch r {
-	case '\u115f', '\u1160', '\u3164', '\uffa0', '\u2800':
+	if r == '\u2800' || invisible(r) {
 		return false
 	}
 	return unicode.In(r, unicode.L, unicode.N, unicode.P, unicode.S)

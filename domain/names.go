@@ -22,8 +22,9 @@ var folder = cases.Fold()
 // compatibility forms mapped to their plain characters (Unicode NFKC:
 // full-width "ＢＯＢ１２３" is "BOB123", half-width katakana is full-width,
 // Hangul compatibility jamo are jamo, ligatures are letters), letters
-// case-folded, white space and invisible format characters (zero-width
-// space, byte-order mark, soft hyphen, bidi controls…) removed. Two names
+// case-folded, white space and invisible characters (stripInvisible: the
+// zero-width space, byte-order mark, soft hyphen, bidi controls, variation
+// selectors, Hangul fillers…) removed. Two names
 // that a bank clerk would call the same ("김민수 042", "김민수042", a
 // decomposed Hangul sequence from a macOS keyboard, or a name a bank app
 // typed in full-width) normalise to the same string.
@@ -53,23 +54,35 @@ func foldCherokee(r rune) rune {
 // normalised.
 func SameName(a, b string) bool { return NormalizeName(a) == NormalizeName(b) }
 
-// stripInvisible removes white space and format characters (zero-width
-// space, byte-order mark, soft hyphen, bidi controls…), which no one can
-// type into a bank's depositor field.
+// stripInvisible removes white space and the characters that show nothing
+// (Unicode's default ignorable code points: format characters such as the
+// zero-width space, byte-order mark, soft hyphen and bidi controls;
+// variation selectors; the combining grapheme joiner; the Hangul fillers),
+// which no one can type into a bank's depositor field.
 func stripInvisible(s string) string {
 	return strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) {
+		if unicode.IsSpace(r) || invisible(r) {
 			return -1
 		}
 		return r
 	}, s)
 }
 
+// invisible reports whether r is a default ignorable code point: one that
+// shows nothing where it is not supported, or at all (Unicode's derived
+// property, made of Cf, the variation selectors and
+// Other_Default_Ignorable_Code_Point).
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+}
+
 // ValidateBuyerName checks the buyer name of an order: 1 to
-// MaxBuyerNameLength characters, printable, at least one letter or digit,
-// and no bidirectional control characters (Unicode Bidi_Control: U+061C,
-// U+200E, U+200F, U+202A–U+202E, U+2066–U+2069). The name is kept as
-// given; the depositor name made from it has no invisible characters.
+// MaxBuyerNameLength characters, printable, at least one letter or digit
+// that shows (not a Hangul filler: it is removed from the depositor name
+// like every invisible character), and no bidirectional control characters
+// (Unicode Bidi_Control: U+061C, U+200E, U+200F, U+202A–U+202E,
+// U+2066–U+2069). The name is kept as given; the depositor name made from
+// it has no invisible characters.
 func ValidateBuyerName(name string) error {
 	if strings.TrimSpace(name) == "" {
 		return Invalid("buyer_name", "is required")
@@ -87,7 +100,7 @@ func ValidateBuyerName(name string) error {
 			// as "321BOB"); no name needs them.
 			return Invalid("buyer_name", "must not contain bidirectional control characters (U+%04X)", r)
 		}
-		visible = visible || unicode.IsLetter(r) || unicode.IsNumber(r)
+		visible = visible || (unicode.IsLetter(r) || unicode.IsNumber(r)) && !invisible(r)
 	}
 	if !visible {
 		return Invalid("buyer_name", "must contain a letter or a digit")

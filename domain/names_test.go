@@ -314,6 +314,11 @@ func TestValidateBuyerNameRejectsInvisibleNames(t *testing.T) {
 		{"zero-width space and word joiner", "\u200b\u2060"},
 		{"byte-order mark", "\ufeff"},
 		{"soft hyphen", "\u00ad"},
+		// Letters to Unicode that show nothing; the depositor name drops them.
+		{"Hangul filler", "\u3164"},
+		{"Hangul choseong filler", "\u115f"},
+		{"half-width Hangul filler", "\uffa0"},
+		{"fillers and a variation selector", "\u3164\u1160\ufe0f"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,6 +356,11 @@ func TestValidateBuyerNameRefusesBidiControls(t *testing.T) {
 		{"full-width", "ＢＯＢ", "BOB042"},
 		{"zero-width space inside", "BOB\u200b", "BOB042"},
 		{"zero-width joiner in an emoji", "Kim👩\u200d💻", "Kim👩💻042"},
+		// Characters that show nothing but are not format characters:
+		// a variation selector, the combining grapheme joiner, a filler.
+		{"variation selector", "\ufe0f김", "김042"},
+		{"combining grapheme joiner", "김\u034f\u180e", "김042"},
+		{"Hangul filler beside a letter", "김\u3164", "김042"},
 	}
 	for _, tt := range accepted {
 		t.Run(tt.name, func(t *testing.T) {
@@ -367,6 +377,10 @@ func TestValidateBuyerNameRefusesBidiControls(t *testing.T) {
 func TestSameName(t *testing.T) {
 	if !domain.SameName("ＢＯＢ１２３", "bob 123") {
 		t.Error(`SameName("ＢＯＢ１２３", "bob 123") = false`)
+	}
+	// What a buyer typed, as it shows, is the name with invisible characters.
+	if !domain.SameName("김226", "\ufe0f김\u034f226") || !domain.SameName("김226", "김\u3164226") {
+		t.Error("SameName does not ignore variation selectors, the grapheme joiner or Hangul fillers")
 	}
 	if domain.SameName("BOB123", "BOB124") {
 		t.Error(`SameName("BOB123", "BOB124") = true`)

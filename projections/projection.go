@@ -48,12 +48,12 @@ type Projection struct {
 // call (a caller may change its copy):
 //
 //	name      version  buckets
-//	orders    3        orders, orders_open_by_amount, orders_by_status,
+//	orders    4        orders, orders_open_by_amount, orders_by_status,
 //	                   orders_by_depositor
 //	wallets   2        wallets, wallet_entries
 //	ledger    1        ledger_balances, ledger_entries
 //	deposits  3        deposits, orphans
-//	candidates 2       candidate_orders, candidate_order_ids, candidate_orphans,
+//	candidates 3       candidate_orders, candidate_order_ids, candidate_orphans,
 //	                   candidate_orphans_by_amount, candidate_refs
 //	payouts   2        payouts, payouts_by_status
 //	bills     2        bills, bill_payments, bills_current
@@ -71,13 +71,13 @@ type Projection struct {
 //	                   reconcile_payouts_named
 func DefaultProjections() []Projection {
 	return []Projection{
-		{Name: "orders", Version: 3, Buckets: []string{
+		{Name: "orders", Version: 4, Buckets: []string{
 			string(bucketOrders), string(bucketOpenByAmount), string(bucketOrdersByStatus), string(bucketOrdersByDepositor),
 		}, Apply: applyOrders},
 		{Name: "wallets", Version: 2, Buckets: []string{string(bucketWallets), string(bucketWalletEntries)}, Apply: applyWallets},
 		{Name: "ledger", Version: 1, Buckets: []string{string(bucketLedgerBalances), string(bucketLedgerEntries)}, Apply: applyLedger},
 		{Name: "deposits", Version: 3, Buckets: []string{string(bucketDeposits), string(bucketOrphans)}, Apply: applyDeposits},
-		{Name: "candidates", Version: 2, Buckets: []string{
+		{Name: "candidates", Version: 3, Buckets: []string{
 			string(bucketCandOrders), string(bucketCandOrderIDs), string(bucketCandOrphans), string(bucketCandByAmount), string(bucketCandRefs),
 		}, Apply: applyCandidates},
 		{Name: "payouts", Version: 2, Buckets: []string{string(bucketPayouts), string(bucketPayoutsByStatus)}, Apply: applyPayouts},

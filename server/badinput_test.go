@@ -363,6 +363,7 @@ func TestBadInputTable(t *testing.T) {
 		{name: "order_submit: currency krw", subject: api.OrderSubmit.Subject, body: body(with(shapes[api.OrderSubmit.Subject].valid, "currency", `"krw"`)...), status: 400, code: "unsupported_currency", field: "currency"},
 		{name: "order_submit: blank buyer_name", subject: api.OrderSubmit.Subject, body: body(with(shapes[api.OrderSubmit.Subject].valid, "buyer_name", `"  "`)...), field: "buyer_name"},
 		{name: "order_submit: buyer_name with a control", subject: api.OrderSubmit.Subject, body: body(with(shapes[api.OrderSubmit.Subject].valid, "buyer_name", `"김\u0000민수"`)...), field: "buyer_name"},
+		{name: "order_submit: buyer_name of Hangul fillers", subject: api.OrderSubmit.Subject, body: body(with(shapes[api.OrderSubmit.Subject].valid, "buyer_name", `"\u3164\u3164"`)...), field: "buyer_name"},
 		{name: "order_cancel: deposited missing", subject: api.OrderCancel.Subject, body: `{"order_id":"exists"}`, field: "deposited"},
 		{name: "order_cancel: reason with a control", subject: api.OrderCancel.Subject, body: `{"order_id":"exists","deposited":false,"reason":"a\u0007"}`, field: "reason"},
 		{name: "order_cancel: reason of 501 characters", subject: api.OrderCancel.Subject, body: `{"order_id":"exists","deposited":false,"reason":` + jsonString(strings.Repeat("가", 501)) + `}`, field: "reason"},

@@ -240,6 +240,15 @@ func TestFullWidthAndASCIINamesMatch(t *testing.T) {
 	if rep := bk.deposit(fullWidth, 13000); rep.Outcome != "matched" || rep.OrderID != plain.OrderID {
 		t.Fatalf("full-width transfer %q for %q: %+v", fullWidth, plain.DepositorName, rep)
 	}
+	// Characters that show nothing (a variation selector, a Hangul filler)
+	// are not in the depositor name: the transfer written as it shows pays.
+	hidden := e.submit(t, "u-hidden", "\ufe0f김\u3164", 14000)
+	if want := "김" + hidden.DepositorName[len(hidden.DepositorName)-3:]; hidden.DepositorName != want {
+		t.Fatalf("depositor name %+q, want %+q", hidden.DepositorName, want)
+	}
+	if rep := bk.deposit(hidden.DepositorName, 14000); rep.Outcome != "matched" || rep.OrderID != hidden.OrderID {
+		t.Fatalf("transfer %q for the order named with invisible characters: %+v", hidden.DepositorName, rep)
+	}
 }
 
 // TestBuyerNameWithBidiControlsIsRefused: a bidi control would make the
