@@ -304,7 +304,10 @@ func ValidateReason(reason string) error {
 	if n := len([]rune(reason)); n > MaxReasonLength {
 		return Invalid("reason", "must be at most %d characters", MaxReasonLength)
 	}
-	for _, r := range reason {
+	for i, r := range reason {
+		if r == '\r' && strings.HasPrefix(reason[i+1:], "\n") {
+			continue // a line break as Windows writes it; a lone CR could hide text
+		}
 		if r == unicode.ReplacementChar || unicode.IsControl(r) && r != '\n' {
 			return Invalid("reason", "must be printable UTF-8")
 		}

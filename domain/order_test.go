@@ -253,6 +253,7 @@ func TestDecideCancel(t *testing.T) {
 	}{
 		{"no reason", "", ""},
 		{"reason trimmed", "  forgot an option \n", "forgot an option"},
+		{"line breaks, Unix and Windows", "wrong size\nwrong colour\r\nreturned", "wrong size\nwrong colour\r\nreturned"},
 		{"reason of exactly 500 runes", strings.Repeat("가", domain.MaxReasonLength), strings.Repeat("가", domain.MaxReasonLength)},
 	}
 	for _, tt := range tests {
@@ -317,6 +318,12 @@ func TestDecideCancelRefused(t *testing.T) {
 		{
 			name: "reason with a right-to-left override", given: []domain.Event{submitted()},
 			reason: "환불 \u202e요청",
+			want:   domain.ErrInvalidInput, kind: domain.KindInvalid,
+			details: map[string]any{"field": "reason"},
+		},
+		{
+			name: "reason with a carriage return alone", given: []domain.Event{submitted()},
+			reason: "refund\rrequested",
 			want:   domain.ErrInvalidInput, kind: domain.KindInvalid,
 			details: map[string]any{"field": "reason"},
 		},

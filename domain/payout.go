@@ -223,8 +223,12 @@ func validateAccountDigits(field, n string) error {
 		case c >= '0' && c <= '9':
 			digits++
 		case c == '-':
+			// Only between groups of digits: "110-123-456789".
+			if i == 0 || i == len(n)-1 || n[i-1] == '-' {
+				return Invalid(field, "must be groups of digits joined by single '-' (110-123-456789)")
+			}
 		default:
-			return Invalid(field, "must be digits, optionally grouped with spaces or '-'")
+			return Invalid(field, "must be digits, optionally grouped with '-'")
 		}
 	}
 	if digits == 0 {

@@ -182,6 +182,9 @@ func TestValidateBankAccount(t *testing.T) {
 		{name: "all fields missing reports the bank first", account: domain.BankAccount{}, field: "bank_account.bank"},
 
 		{name: "number of hyphens only", account: with(func(a *domain.BankAccount) { a.Number = "---" }), field: "bank_account.number"},
+		{name: "number ending in a hyphen", account: with(func(a *domain.BankAccount) { a.Number = "1-" }), field: "bank_account.number"},
+		{name: "number starting with a hyphen", account: with(func(a *domain.BankAccount) { a.Number = "-110123" }), field: "bank_account.number"},
+		{name: "number with a double hyphen", account: with(func(a *domain.BankAccount) { a.Number = "110--123" }), field: "bank_account.number"},
 		{name: "number of spaces only", account: with(func(a *domain.BankAccount) { a.Number = "   " }), field: "bank_account.number"},
 
 		// Firm banking refuses these: the API must too (issue 7).
