@@ -3,6 +3,7 @@ package domain
 import (
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // AggregatePayout is the aggregate type name of payouts: money sent out of
@@ -191,20 +192,29 @@ func CanonicalBankAccount(a BankAccount) BankAccount {
 // accepts. Bank and holder: ValidateText with at most 64 characters. Number:
 // 1–32 characters of digits and '-', with at least one digit.
 func ValidateBankAccount(field string, a BankAccount) error {
-	if err := ValidateText(field+".bank", a.Bank, MaxBankTextLength); err != nil {
+	if err := validateBankText(field+".bank", a.Bank); err != nil {
 		return err
-	}
-	if a.Bank != strings.TrimSpace(a.Bank) {
-		return Invalid(field+".bank", "must not start or end with white space")
 	}
 	if err := validateAccountDigits(field+".number", a.Number); err != nil {
 		return err
 	}
-	if err := ValidateText(field+".holder", a.Holder, MaxBankTextLength); err != nil {
+	return validateBankText(field+".holder", a.Holder)
+}
+
+// validateBankText checks a bank's name or an account holder: ValidateText,
+// no surrounding white space, and nothing that shows nothing (a variation
+// selector or a Hangul filler beside a name), which the bank would refuse
+// or print as a name other than the one shown.
+func validateBankText(field, s string) error {
+	if err := ValidateText(field, s, MaxBankTextLength); err != nil {
 		return err
 	}
-	if a.Holder != strings.TrimSpace(a.Holder) {
-		return Invalid(field+".holder", "must not start or end with white space")
+	if s != strings.TrimSpace(s) {
+		return Invalid(field, "must not start or end with white space")
+	}
+	if i := strings.IndexFunc(s, invisible); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return Invalid(field, "must not contain characters that show nothing (found %U)", r)
 	}
 	return nil
 }

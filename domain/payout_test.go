@@ -197,6 +197,9 @@ func TestValidateBankAccount(t *testing.T) {
 		{name: "holder with a bidi override", account: with(func(a *domain.BankAccount) { a.Holder = "김\u202e민수" }), field: "bank_account.holder"},
 		{name: "holder with a zero-width space", account: with(func(a *domain.BankAccount) { a.Holder = "김\u200b민수" }), field: "bank_account.holder"},
 		{name: "holder with a line separator", account: with(func(a *domain.BankAccount) { a.Holder = "김\u2028민수" }), field: "bank_account.holder"},
+		{name: "holder with a variation selector", account: with(func(a *domain.BankAccount) { a.Holder = "김\ufe0f민수" }), field: "bank_account.holder"},
+		{name: "holder with the grapheme joiner", account: with(func(a *domain.BankAccount) { a.Holder = "김\u034f" }), field: "bank_account.holder"},
+		{name: "bank with a Hangul filler", account: with(func(a *domain.BankAccount) { a.Bank = "신한\u3164은행" }), field: "bank_account.bank"},
 		{name: "holder not UTF-8", account: with(func(a *domain.BankAccount) { a.Holder = "\xff" }), field: "bank_account.holder"},
 		{name: "blank holder", account: with(func(a *domain.BankAccount) { a.Holder = " " }), field: "bank_account.holder"},
 	}
