@@ -189,8 +189,9 @@ func CanonicalBankAccount(a BankAccount) BankAccount {
 // canonical form (CanonicalBankAccount). It is the one rule for that shape:
 // the API checks requests with it and the firm-banking adapter checks
 // transfers with it, so every account the API accepts is one firm banking
-// accepts. Bank and holder: ValidateText with at most 64 characters. Number:
-// 1–32 characters of digits and '-', with at least one digit.
+// accepts. Bank and holder: validateBankText (ValidateText with at most 64
+// characters, nothing invisible). Number: 1–32 characters of digits and '-',
+// with at least one digit, each '-' between two digits.
 func ValidateBankAccount(field string, a BankAccount) error {
 	if err := validateBankText(field+".bank", a.Bank); err != nil {
 		return err

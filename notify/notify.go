@@ -439,10 +439,10 @@ func (n *Notifier) settleDoubt(ctx context.Context, m commands.Meta, note domain
 	case err != nil:
 		now := n.cfg.Notifications.Now()
 		age := now.Sub(note.LastAttemptAt)
-		// How long the provider could have been asked and was not: from
-		// the doubt's wait, or from the last redrive, which gives the
-		// doubt a new allowance as it gives sends; and from the first
-		// check that failed, so that one failure after a long pause (the
+		// How long the provider has failed to answer: from the doubt's
+		// wait, or from the last redrive, which gives the doubt a new
+		// allowance as it gives sends, and not before the first check
+		// that failed, so that one failure after a long pause (the
 		// engine stopped) is not taken for an outage that long.
 		since := note.LastAttemptAt.Add(n.doubtWait())
 		if note.RedrivenAt.After(since) {
