@@ -68,10 +68,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	// (a lockout that only known names reach would tell which names
 	// exist). The name is kept as its hash, so its length costs nothing;
 	// the throttle bounds how many keys it holds. A browser the name
-	// already logged in from is counted on its device cookie alone, so
-	// that failures from elsewhere do not lock the name out of it.
+	// already logged in from, with this same secret, is counted on its
+	// device cookie alone, so that failures from elsewhere do not lock
+	// the name out of it.
 	keys := []string{"ip:" + ip, nameKey(name)}
-	if d := c.device(r, name); d != "" {
+	if d := c.device(r, name, c.checkedSecret(name, secret)); d != "" {
 		keys = []string{d}
 	}
 	// who is the key a success clears: the name's, or the device's.
@@ -132,7 +133,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.setCookie(w, r, loginCookie, "", -1)
-	c.rememberDevice(w, r, id.Name)
+	c.rememberDevice(w, r, id.Name, c.checkedSecret(id.Name, secret))
 	c.setCookie(w, r, sessionCookie, cookie, int(c.cfg.AbsoluteTimeout/time.Second))
 	c.cfg.Log.Info().Str("user", id.Name).Str("role", string(id.Role)).Str("remote", ip).Msg("console: logged in")
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
@@ -150,11 +151,7 @@ func (c *Console) authenticate(name, secret string) (auth.Role, *client.Client, 
 	if !ok || secret == "" || len(secret) > maxSecret {
 		return "", nil, ErrBadCredentials
 	}
-	if id.NKey != "" {
-		// A seed has no spaces: one pasted with a line break still works.
-		// A password is taken exactly as typed.
-		secret = strings.TrimSpace(secret)
-	}
+	secret = c.checkedSecret(name, secret)
 	var cred nats.Option
 	switch {
 	case id.NKey != "":
@@ -194,6 +191,16 @@ func (c *Console) authenticate(name, secret string) (auth.Role, *client.Client, 
 		return "", nil, err
 	}
 	return id.Role, cl, nil
+}
+
+// checkedSecret is secret as it is checked for name: a seed has no spaces,
+// so one pasted with a line break still works; a password is taken
+// exactly as typed.
+func (c *Console) checkedSecret(name, secret string) string {
+	if c.byName[name].NKey != "" {
+		return strings.TrimSpace(secret)
+	}
+	return secret
 }
 
 // connect opens a session's connection. An authorization failure is
