@@ -27,7 +27,7 @@ type Server struct {
 	mu      sync.Mutex
 	running bool
 	addr    net.Addr
-	bound   net.Listener // bound by Listen, served by the next Run
+	bound   *connLimit // bound by Listen, served by the next Run
 
 	readyMu   sync.Mutex
 	lastReady *bool // outcome of the previous /readyz, to log changes only
@@ -115,16 +115,16 @@ func (s *Server) Close() error {
 }
 
 // MaxConns is how many connections the server holds open at once. When
-// they are all taken, the one idle longest between requests is closed to
-// make room (connLimit); with none idle, more wait in the kernel's accept
-// queue until one closes. The embedded
+// they are all taken and another comes, the one idle longest between
+// requests is closed to make room (connLimit); with none idle, the newcomer
+// waits for one to close, and the next ones in the kernel's accept queue. The embedded
 // nats-server shares the process's open-file limit, and its file store
 // fails every later write to a stream once it could not open a block file
 // (until a restart): a flood of connections to this port, which needs no
 // credentials, must not use up the descriptors the event stream needs.
 const MaxConns = 256
 
-func listen(ctx context.Context, addr string) (net.Listener, error) {
+func listen(ctx context.Context, addr string) (*connLimit, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
@@ -178,9 +178,7 @@ func (s *Server) Run(ctx context.Context) error {
 		IdleTimeout: time.Minute,
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:    log.New(zerologWriter{s.cfg.Log}, "", 0),
-	}
-	if cl, ok := ln.(*connLimit); ok {
-		srv.ConnState = cl.track
+		ConnState:   ln.track,
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
