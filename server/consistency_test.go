@@ -55,8 +55,9 @@ func TestReadYourWritesOnEveryInstance(t *testing.T) {
 	}
 }
 
-// Read models that stopped (here on an event that does not fit them; a
-// full disk does the same) do not answer a query without min_seq as if
+// Read models that stopped (here on an event that does not fit them, and
+// again after each restart; a full disk does the same) and so apply
+// nothing during a query's wait do not answer a query without min_seq as if
 // this instance's acknowledged writes did not exist: it is told, with 503
 // unavailable, not 404 (the cause, which may name files, is for /readyz).
 func TestQueriesOfStoppedReadModelsSayTheyStopped(t *testing.T) {

@@ -449,7 +449,8 @@ func (s *Server) wrote(seq api.Seq) {
 // awaitReadModels waits until the read models have applied minSeq (503
 // not_caught_up after QueryWait); a query without min_seq waits, briefly,
 // for this instance's own writes instead (a read model that lags longer
-// answers with what it has, one that has stopped 503 unavailable), as
+// answers with what it has, one that applied nothing meanwhile 503
+// unavailable), as
 // docs/api.md says. Under load a query with
 // min_seq would otherwise wait for other clients' later writes too.
 func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error {
@@ -463,19 +464,24 @@ func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error
 		return s.awaitSeq(ctx, minSeq)
 	}
 	own := eventstore.Seq(s.written.Load())
-	if s.cfg.Runner.Checkpoint() >= own {
+	before := s.cfg.Runner.Checkpoint()
+	if before >= own {
 		return nil
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.cfg.QueryWait)
 	defer cancel()
 	if err := s.cfg.Runner.WaitFor(wctx, own); err != nil {
 		applied := s.cfg.Runner.Checkpoint()
-		// Read models that have stopped (a full disk, say) catch up only
-		// once the cause is gone: an answer without what this instance
-		// acknowledged (a 404 for an order it took) would mislead. The
-		// cause, which may name files, is for /readyz and the log.
-		if ready, why := s.cfg.Runner.Ready(); !ready && ctx.Err() == nil {
-			s.cfg.Log.Warn().Uint64("seq", uint64(own)).Uint64("checkpoint", uint64(applied)).Str("cause", why).Msg("read models stopped short of this instance's writes: queries answer 503")
+		// Read models that applied nothing for the whole wait have
+		// stalled (stopped on a full disk, say, or restarted and stopped
+		// again): they catch up only once the cause is gone, and an
+		// answer without what this instance acknowledged (a 404 for an
+		// order it took) would mislead. Ones that moved are only behind,
+		// and answer what they have. The cause, which may name files, is
+		// for /readyz and the log.
+		if applied == before && ctx.Err() == nil {
+			_, why := s.cfg.Runner.Ready()
+			s.cfg.Log.Warn().Uint64("seq", uint64(own)).Uint64("checkpoint", uint64(applied)).Str("cause", why).Msg("read models stalled short of this instance's writes: queries answer 503")
 			return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the read models have stopped short of this instance's writes (/readyz says why); retry",
 				Details: map[string]any{"applied_seq": applied, "written_seq": own}}
 		}
