@@ -309,6 +309,10 @@ func (c *Cluster) WatchLeader(account, stream, old string) <-chan time.Time {
 // MoveStreamLeader makes the named node the leader of stream in account,
 // asking the current leader to step down until the election picks it; it
 // fails the test if that has not happened within timeout.
+// stepdownWait is how long MoveStreamLeader waits for the election a
+// step-down calls before it looks again.
+const stepdownWait = 5 * time.Second
+
 func (c *Cluster) MoveStreamLeader(account, stream, to string, timeout time.Duration) {
 	c.t.Helper()
 	c.node(to)
@@ -324,13 +328,16 @@ func (c *Cluster) MoveStreamLeader(account, stream, to string, timeout time.Dura
 			if err := s.JetStreamStepdownStream(account, stream); err != nil {
 				return fmt.Errorf("step down %s on %s: %w", stream, leader, err)
 			}
-			// Give the election time to finish before looking again.
-			c.waitFor(timeout, func() error {
-				if l := c.StreamLeader(account, stream); l == "" || l == leader {
-					return fmt.Errorf("stream %s: no new leader yet", stream)
+			// Give the election time to finish before looking again. A
+			// step-down the old leader survives (it can win the election
+			// it called) is asked for again by the next round.
+			deadline := time.Now().Add(stepdownWait)
+			for time.Now().Before(deadline) {
+				if l := c.StreamLeader(account, stream); l != "" && l != leader {
+					break
 				}
-				return nil
-			})
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
 		return fmt.Errorf("stream %s is led by %s, not %s", stream, c.StreamLeader(account, stream), to)
 	})

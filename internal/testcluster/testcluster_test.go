@@ -56,7 +56,7 @@ func TestClusterSurvivesItsStreamLeader(t *testing.T) {
 		s := c.Server(leader)
 		return s != nil && s.JetStreamIsStreamCurrent(testcluster.GlobalAccount, "T")
 	})
-	c.MoveStreamLeader(testcluster.GlobalAccount, "T", leader, 20*time.Second)
+	c.MoveStreamLeader(testcluster.GlobalAccount, "T", leader, 30*time.Second)
 	info, err := js.Stream(ctx, "T")
 	if err != nil {
 		t.Fatal(err)
