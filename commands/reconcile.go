@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bankbook/bankbook/api"
@@ -268,12 +269,12 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 		return api.ReconcileReply{}, fmt.Errorf("read the timing differences carried: %w", err)
 	}
 	carried := carry.Items
-	in.Carried, in.CarryBase = carried, carry.Base
-	ids := make([]string, 0, len(req.Lines)+len(carried))
+	in.Carried, in.CarryBase, in.Unrecorded = carried, carry.Base, carry.Unrecorded
+	ids := make([]string, 0, len(req.Lines)+len(carried)+len(carry.Unrecorded))
 	for _, l := range req.Lines {
 		ids = append(ids, l.PayoutID)
 	}
-	for _, c := range carried {
+	for _, c := range slices.Concat(carried, carry.Unrecorded) {
 		ids = append(ids, c.PayoutID)
 	}
 	for _, id := range ids {

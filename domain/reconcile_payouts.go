@@ -123,7 +123,12 @@ type PayoutReconcileInput struct {
 	// (EarlierPayoutRuns.unread: recorded after the latest run read, or
 	// dated between the latest period compared and this one), which this
 	// run compares.
-	Earlier       EarlierPayoutRuns
+	Earlier EarlierPayoutRuns
+	// Unrecorded are the payouts earlier runs found on a report and
+	// missing in the ledger (ReconcileCarry.Unrecorded of the payouts
+	// scope): one whose result is recorded since is compared with that
+	// report's line. Recorded must also hold their payouts.
+	Unrecorded    []ReconcileItem
 	LedgerAsOfSeq uint64
 	Now           time.Time
 }
@@ -246,6 +251,21 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 			items.compareResult(it, p)
 		}
 	}
+	// Reported by an earlier run while the ledger had no result for them:
+	// compared with that line once the result is recorded, whatever this
+	// report holds, or carried on (the provider said failed and the
+	// engine recorded settled is money the books get wrong).
+	for _, u := range in.Unrecorded {
+		p, ok := byID[u.PayoutID]
+		if done[u.PayoutID] || !ok || p.Status == PayoutRequestedStatus {
+			continue
+		}
+		done[u.PayoutID] = true
+		items.compareResult(ReconcileItem{PayoutID: u.PayoutID, StatementAmount: u.StatementAmount, StatementFee: u.StatementFee,
+			StatementStatus: u.StatementStatus, At: u.At.UTC(), LedgerAmount: p.Amount, LedgerFee: p.Fee, LedgerStatus: string(p.Status),
+			CarriedFrom: u.CarriedFrom,
+			Note:        fmt.Sprintf("on the report of run %s, which found its result missing in the ledger; recorded since", u.CarriedFrom)}, p)
+	}
 	slices.SortFunc(recorded, func(a, b RecordedPayout) int {
 		return cmp.Or(a.FinalAt.Compare(b.FinalAt), cmp.Compare(a.PayoutID, b.PayoutID))
 	})
@@ -287,14 +307,20 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 // amount and fee on the report) whose result is recorded (p): matched when
 // the status and amount agree, and the fee (which a failure does not
 // have: a fee charged for one is money the books do not expect);
-// amount_mismatch otherwise.
+// amount_mismatch otherwise. What the mismatch is follows it.Note, if any.
 func (items *ReconcileItems) compareResult(it ReconcileItem, p RecordedPayout) {
+	note := func(format string, a ...any) {
+		if it.Note != "" {
+			it.Note += "; "
+		}
+		it.Note += fmt.Sprintf(format, a...)
+	}
 	switch {
 	case string(p.Status) != it.StatementStatus:
-		it.Note = fmt.Sprintf("%s at the provider, %s in the ledger", it.StatementStatus, p.Status)
+		note("%s at the provider, %s in the ledger", it.StatementStatus, p.Status)
 		items.AmountMismatch = append(items.AmountMismatch, it)
 	case p.Status == PayoutFailedStatus && it.StatementFee != 0:
-		it.Note = fmt.Sprintf("the provider charged a fee of %d for a failed payout", it.StatementFee)
+		note("the provider charged a fee of %d for a failed payout", it.StatementFee)
 		items.AmountMismatch = append(items.AmountMismatch, it)
 	case p.Amount != it.StatementAmount || p.Status == PayoutSettledStatus && p.Fee != it.StatementFee:
 		items.AmountMismatch = append(items.AmountMismatch, it)

@@ -229,3 +229,64 @@ func TestReconcilePayoutsComparesWhatFellBetweenReports(t *testing.T) {
 		t.Errorf("note %q", n)
 	}
 }
+
+// Given payouts an earlier run found on its report and missing in the
+// ledger, when their results are recorded since, then the next run compares
+// each with that report's line, whatever its own report holds: a result
+// still not recorded is left for a later run, and a payout on this report
+// is compared with this report's line.
+func TestReconcilePayoutsComparesResultsRecordedSinceTheyWereMissing(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+	missing := func(id, status string, amount, fee int64) domain.ReconcileItem {
+		return domain.ReconcileItem{PayoutID: id, StatementStatus: status, StatementAmount: amount, StatementFee: fee, At: t0, CarriedFrom: "rec_first"}
+	}
+	rec := func(id string, status domain.PayoutStatus, amount, fee int64) domain.RecordedPayout {
+		return domain.RecordedPayout{PayoutID: id, Status: status, Amount: amount, Fee: fee, FinalAt: t0.Add(time.Minute), FinalSeq: 90}
+	}
+	t1 := t0.Add(24 * time.Hour)
+	got := domain.ReconcilePayouts(domain.PayoutReconcileInput{
+		RunID: "rec_second",
+		Lines: []domain.PayoutReportLine{
+			{PayoutID: "po-on-this-report", Status: "settled", Amount: 4000, Fee: 500, SettledAt: t1},
+			{PayoutID: "po-new", Status: "settled", Amount: 100, Fee: 500, SettledAt: t1.Add(time.Hour)},
+		},
+		Recorded: []domain.RecordedPayout{
+			rec("po-failed-there-settled-here", domain.PayoutSettledStatus, 1000, 500),
+			rec("po-agrees", domain.PayoutFailedStatus, 2000, 0),
+			rec("po-still-requested", domain.PayoutRequestedStatus, 3000, 0),
+			rec("po-on-this-report", domain.PayoutSettledStatus, 4000, 500),
+			rec("po-new", domain.PayoutSettledStatus, 100, 500),
+		},
+		Unrecorded: []domain.ReconcileItem{
+			missing("po-failed-there-settled-here", "failed", 1000, 0),
+			missing("po-agrees", "failed", 2000, 0),
+			missing("po-still-requested", "settled", 3000, 500),
+			missing("po-on-this-report", "failed", 4000, 0),
+			missing("po-never-recorded", "settled", 5000, 500),
+		},
+		Earlier: domain.EarlierPayoutRuns{Named: map[string]bool{"po-failed-there-settled-here": true, "po-agrees": true, "po-on-this-report": true}},
+		Now:     t1.Add(2 * time.Hour),
+	})
+	for _, tc := range []struct {
+		category string
+		items    []domain.ReconcileItem
+		want     []string
+	}{
+		{"matched", got.Matched, []string{"po-on-this-report", "po-new", "po-agrees"}},
+		{"amount_mismatch", got.AmountMismatch, []string{"po-failed-there-settled-here"}},
+		{"missing_in_ledger", got.MissingInLedger, []string{}},
+		{"missing_at_bank", got.MissingAtBank, []string{}},
+		{"timing_difference", got.TimingDifference, []string{}},
+	} {
+		if r := payoutRefs(tc.items); !slices.Equal(r, tc.want) {
+			t.Errorf("%s = %v, want %v", tc.category, r, tc.want)
+		}
+	}
+	if len(got.AmountMismatch) == 1 {
+		it := got.AmountMismatch[0]
+		if it.CarriedFrom != "rec_first" || it.StatementStatus != "failed" || it.LedgerStatus != "settled" || it.LedgerAmount != 1000 ||
+			it.Note != "on the report of run rec_first, which found its result missing in the ledger; recorded since; failed at the provider, settled in the ledger" {
+			t.Errorf("amount mismatch %+v", it)
+		}
+	}
+}

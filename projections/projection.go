@@ -67,7 +67,7 @@ type Projection struct {
 //	reconciliations 1  reconcile_runs
 //	series    1        series_state, series_open, series_open_by_since,
 //	                   series_points
-//	reconcile_carry 6  reconcile_carry, reconcile_payout_runs,
+//	reconcile_carry 7  reconcile_carry, reconcile_payout_runs,
 //	                   reconcile_payouts_named
 func DefaultProjections() []Projection {
 	return []Projection{
@@ -94,7 +94,7 @@ func DefaultProjections() []Projection {
 		{Name: "series", Version: 1, Buckets: []string{
 			string(bucketSeriesState), string(bucketSeriesOpen), string(bucketSeriesOpenBySince), string(bucketSeriesPoints),
 		}, Apply: applySeries},
-		{Name: "reconcile_carry", Version: 6, Buckets: []string{
+		{Name: "reconcile_carry", Version: 7, Buckets: []string{
 			string(bucketReconcileCarry), string(bucketPayoutRunCovers), string(bucketPayoutsNamed),
 		}, Apply: applyReconcileCarry},
 	}

@@ -71,28 +71,24 @@ func applyReconcileCarry(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventst
 		for _, a := range e.Accounts {
 			scopes = append(scopes, scope{carryKey(e.Kind, a.AccountNumber), a.CarryBase, a.From.UTC(), a.To.UTC(), a.ComparedSeq})
 		}
-		for _, it := range e.TimingDifference {
-			k := carryKey(e.Kind, it.AccountNumber)
-			open[k] = append(open[k], carried(it, e.RunID))
-		}
-		for _, it := range e.MissingInLedger {
-			k := carryKey(e.Kind, it.AccountNumber)
-			it.CarriedFrom = e.RunID // the run that found it missing, whatever carried it there
-			unrecorded[k] = append(unrecorded[k], it)
-		}
-		for _, list := range e.Lists() {
-			for _, it := range *list {
-				reported[carryItemKey(it)] = true
-			}
-		}
 	case domain.ReconcileKindPayouts:
-		k := carryKey(e.Kind, "")
-		scopes = append(scopes, scope{key: k, base: e.CarryBase}) // what it compared: putPayoutsCompared
-		for _, it := range e.TimingDifference {
-			open[k] = append(open[k], carried(it, e.RunID))
-		}
+		scopes = append(scopes, scope{key: carryKey(e.Kind, ""), base: e.CarryBase}) // what it compared: putPayoutsCompared
 	default:
 		return nil
+	}
+	for _, it := range e.TimingDifference {
+		k := carryKey(e.Kind, it.AccountNumber)
+		open[k] = append(open[k], carried(it, e.RunID))
+	}
+	for _, it := range e.MissingInLedger {
+		k := carryKey(e.Kind, it.AccountNumber)
+		it.CarriedFrom = e.RunID // the run that found it missing, whatever carried it there
+		unrecorded[k] = append(unrecorded[k], it)
+	}
+	for _, list := range e.Lists() {
+		for _, it := range *list {
+			reported[carryItemKey(it)] = true
+		}
 	}
 	for _, sc := range scopes {
 		rec := carryRecord{RunID: e.RunID, Items: open[sc.key], CoveredTo: sc.to, CoveredFrom: sc.from, ComparedSeq: sc.compared}

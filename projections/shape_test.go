@@ -47,7 +47,7 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 			"ReconcileRunSummary": "completed_at counts file_sha256 findings kind lines run_id seq",
 		}},
 		"series": {1, map[string]string{"SeriesPoint": "at balance oldest_open_since open_count seq", "OpenItem": "amount key since"}},
-		"reconcile_carry": {6, map[string]string{ // 3: the record gained covered_to; 4: covered_from, compared_seq, unrecorded; 5: the payouts scope covers its reports; 6: payouts runs record what they compared
+		"reconcile_carry": {7, map[string]string{ // 3: the record gained covered_to; 4: covered_from, compared_seq, unrecorded; 5: the payouts scope covers its reports; 6: payouts runs record what they compared; 7: payouts runs carry what they found missing in the ledger
 			"ReconcileItem":  "account_number at bank_txn_id carried_from deposit_ids ledger_amount ledger_fee ledger_status note payout_id statement_amount statement_count statement_fee statement_status",
 			"PayoutRunCover": "as_of_seq from run_id to",
 		}},

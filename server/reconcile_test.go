@@ -14,6 +14,8 @@ import (
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/firmbanking"
+	"github.com/bankbook/bankbook/internal/testenv"
 )
 
 func itemIDs(items []api.ReconcileItem) []string {
@@ -435,6 +437,55 @@ func TestReconcilePayoutsComparesAPayoutRecordedAfterTheLastRunRead(t *testing.T
 		api.PayoutReportLine{PayoutID: "po-other-2", Status: "settled", Amount: 100, SettledAt: lat.Add(2 * time.Second)})
 	if got := itemPayoutIDs(two.MissingAtBank); !slices.Equal(got, []string{late}) {
 		t.Fatalf("second run: missing at the provider %v, want %s (settled after the first run read, before this report's period)", got, late)
+	}
+}
+
+// Given a payout the provider reported failed while the engine had no
+// result for it (missing_in_ledger), when the engine records it settled,
+// then the next payouts run, whose report leaves it out, compares the
+// recorded result with the first report's line: an amount_mismatch that
+// names the first run. The run after that does not name it again.
+func TestReconcilePayoutsComparesAResultRecordedAfterItWasMissing(t *testing.T) {
+	g := newGatedBank(t, firmbanking.FakeOptions{})
+	e, bk := payoutEngine(t, g)
+	fund(t, e, bk, "u-p", "김민수", 30000)
+	g.hold()
+	id := e.withdraw(t, "u-p", 5000, payee)
+	testenv.Eventually(t, 20*time.Second, "the transfer held at the provider", func() bool { return g.held() > 0 })
+	if v, _ := e.payout(t, id); v.Status != "requested" {
+		t.Fatalf("payout %s before its result: %+v", id, v)
+	}
+	run := func(n byte, lines ...api.PayoutReportLine) api.ReconcileReply {
+		t.Helper()
+		rep, _, err := client.Do(ctxT(t), e.c, api.ReconcilePayouts, api.ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(append(make([]byte, 31), n)), Lines: lines}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	now := time.Now().UTC()
+	one := run(1, api.PayoutReportLine{PayoutID: id, Status: "failed", Amount: 5000, SettledAt: now.Add(-10 * time.Minute)},
+		api.PayoutReportLine{PayoutID: "po-other-1", Status: "settled", Amount: 100, SettledAt: now})
+	if got := itemPayoutIDs(one.MissingInLedger); !slices.Contains(got, id) {
+		t.Fatalf("first run: missing in the ledger %v, want %s (its result not recorded)", got, id)
+	}
+	g.open()
+	e.waitPayouts(t, "settled", id)
+
+	two := run(2, api.PayoutReportLine{PayoutID: "po-other-2", Status: "settled", Amount: 100, SettledAt: time.Now().UTC()})
+	if got := itemPayoutIDs(two.AmountMismatch); !slices.Equal(got, []string{id}) {
+		t.Fatalf("second run: amount mismatch %v, want %s (failed at the provider, settled in the ledger)", got, id)
+	}
+	it := two.AmountMismatch[0]
+	if it.CarriedFrom != one.RunID || it.StatementStatus != "failed" || it.LedgerStatus != "settled" || it.StatementAmount != 5000 ||
+		!strings.Contains(it.Note, "recorded since") || !strings.Contains(it.Note, "failed at the provider, settled in the ledger") {
+		t.Fatalf("second run's item: %+v", it)
+	}
+	three := run(3, api.PayoutReportLine{PayoutID: "po-other-3", Status: "settled", Amount: 100, SettledAt: time.Now().UTC()})
+	for _, list := range [][]api.ReconcileItem{three.Matched, three.MissingAtBank, three.AmountMismatch, three.Duplicate, three.TimingDifference} {
+		if slices.Contains(itemPayoutIDs(list), id) {
+			t.Fatalf("third run named %s again: %+v", id, three.Counts)
+		}
 	}
 }
 
