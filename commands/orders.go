@@ -87,6 +87,13 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 			if err := h.names.Forget(ctx, buyer, id); err != nil {
 				h.log.Warn().Err(err).Str("order_id", string(id)).Msg("dropping the admission of a refused submit")
 			}
+		} else if !meta.FreshID {
+			// Another request may have stored an order under the
+			// client's ID since it was read, and the expiry armed above
+			// replaced that order's: arm the stored order's again.
+			if _, err := h.rearm(ctx, id); err != nil {
+				h.log.Warn().Err(err).Str("order_id", string(id)).Msg("arming again the timer of an order a failed submit may have raced with")
+			}
 		}
 		return api.SubmitOrderReply{}, err
 	}

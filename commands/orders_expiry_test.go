@@ -14,6 +14,7 @@ import (
 	"github.com/bankbook/bankbook/commands/commandstest"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/reservations"
 	"github.com/rs/zerolog"
 )
@@ -699,6 +700,43 @@ func TestSubmitThatLosesTheRaceArmsTheWinnersExpiryAgain(t *testing.T) {
 			func() (api.SubmitOrderReply, error) { return u.submitAs(t, "o-1", "u-1", "김민수", 5000) },
 			func() (api.SubmitOrderReply, error) { return u.submitAs(t, "o-1", "u-2", "김민수", 5000) })
 		requireErr(t, errB, domain.ErrOrderExists)
+		got := armedOf(u.timers, commands.TimerExpireOrder)
+		if last := got[len(got)-1]; domain.FormatTime(last.At) != a.ExpiresAt || len(got) != 3 {
+			t.Fatalf("order o-1 expires at %s, but its expiry timers are %+v (the last one counts)", a.ExpiresAt, got)
+		}
+	})
+}
+
+// namesInContention answers every Reserve as a reservation that kept
+// changing under other writers (a conflict to retry).
+type namesInContention struct{ commands.Names }
+
+func (namesInContention) Reserve(_ context.Context, name string, _ domain.OrderID) error {
+	return fmt.Errorf("reserve %q: %w", name, kvcas.ErrTooManyConflicts)
+}
+
+// TestSubmitThatFailsAfterArmingArmsTheStoredOrdersExpiryAgain: a submit
+// that read its order ID free and armed that ID's expiry at its own clock,
+// then failed to reserve a name (a conflict to retry) while another request
+// stored an order under that ID, arms the stored order's expiry again at
+// that order's deadline.
+func TestSubmitThatFailsAfterArmingArmsTheStoredOrdersExpiryAgain(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnitWith(t, es, func(c *commands.Config) {})
+		other, err := commands.New(commands.Deps{Events: es, Codec: domain.Events(), Names: namesInContention{u.names}, Timers: u.timers, Watermarks: u.marks, Accounts: u.accts},
+			commands.Config{CollectAccount: collect, Now: u.clock.Now, NameGrace: time.Hour}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _, errB := racedSubmits(t, u, "o-1",
+			func() (api.SubmitOrderReply, error) { return u.submitAs(t, "o-1", "u-1", "김민수", 5000) },
+			func() (api.SubmitOrderReply, error) {
+				return other.Orders.SubmitOrder(context.Background(), commands.Meta{Command: "order.submit", Actor: "app"},
+					api.SubmitOrderRequest{OrderID: "o-1", BuyerID: "u-2", BuyerName: "김민수", Amount: 5000})
+			})
+		if !errors.Is(errB, kvcas.ErrTooManyConflicts) {
+			t.Fatalf("the submit whose name kept changing: %v, want a conflict", errB)
+		}
 		got := armedOf(u.timers, commands.TimerExpireOrder)
 		if last := got[len(got)-1]; domain.FormatTime(last.At) != a.ExpiresAt || len(got) != 3 {
 			t.Fatalf("order o-1 expires at %s, but its expiry timers are %+v (the last one counts)", a.ExpiresAt, got)

@@ -149,7 +149,8 @@ func key(name string) string {
 // Reserve reserves name for order. Reserving a name the order already holds
 // succeeds and renews the reservation's time (a retried command finds its own
 // reservation, and it must not look abandoned while the retry runs). A name
-// held by another order returns a *TakenError.
+// held by another order returns a *TakenError; one that kept changing under
+// other writers an error matching kvcas.ErrTooManyConflicts.
 func (s *Store) Reserve(ctx context.Context, name string, order domain.OrderID) error {
 	// A name is usually free: try to create the reservation before reading.
 	_, err := kvcas.Update(ctx, s.kv, key(name), &kvcas.Options{CreateFirst: true, Retry: s.retry}, func(cur kvcas.Entry) ([]byte, error) {
@@ -171,8 +172,6 @@ func (s *Store) Reserve(ctx context.Context, name string, order domain.OrderID) 
 		return nil
 	case errors.As(err, &taken):
 		return err
-	case errors.Is(err, kvcas.ErrTooManyConflicts):
-		return fmt.Errorf("reserve %q: %w: the reservation keeps changing", name, ErrTaken)
 	}
 	return fmt.Errorf("reserve %q: %w", name, err)
 }
