@@ -197,6 +197,14 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 	return release, nil
 }
 
+// notedJustNow is a resolve's answer when the payouts part's notes of the
+// payout changed while it read or decided them (a send noted, another
+// resolve deciding): 409 payout_in_flight, to try again.
+func notedJustNow(req api.ResolvePayoutRequest) error {
+	return domain.ErrPayoutInFlight.With("the payouts part or another resolve noted the payout just now: try again",
+		map[string]any{"payout_id": req.PayoutID, "retry_after_s": 1})
+}
+
 // decideForcedFailure is a forced resolve's step for a payout the payouts part
 // still works on (no dead letter). The failure is decided in the part's
 // notes first, as the part decides its own (ADR 0014): no send of the
@@ -213,13 +221,15 @@ func (s *Server) decideForcedFailure(ctx context.Context, req api.ResolvePayoutR
 		return nil
 	}
 	u, err := s.cfg.DeadLetters.Uncertainty(ctx, partPayouts, req.PayoutID)
+	if errors.Is(err, worker.ErrNoteContention) {
+		return notedJustNow(req)
+	}
 	if err != nil {
 		return fmt.Errorf("payout %s: reading the payouts part's sends: %w", req.PayoutID, err)
 	}
 	_, err = s.cfg.DeadLetters.Decide(ctx, partPayouts, req.PayoutID, u, "operator (forced): "+strings.TrimSpace(req.Reason))
 	if errors.Is(err, worker.ErrNotedSince) {
-		return domain.ErrPayoutInFlight.With("the payouts part noted a send of the payout just now: try again",
-			map[string]any{"payout_id": req.PayoutID, "retry_after_s": 1})
+		return notedJustNow(req)
 	}
 	if err != nil {
 		return fmt.Errorf("payout %s: deciding its failure in the payouts part's notes: %w", req.PayoutID, err)
@@ -280,6 +290,9 @@ func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, 
 		// (process.refusalWait), by the clock that timed them (the NATS
 		// server's), not this instance's.
 		u, err := s.cfg.DeadLetters.Uncertainty(ctx, partPayouts, req.PayoutID)
+		if errors.Is(err, worker.ErrNoteContention) {
+			return notedJustNow(req)
+		}
 		if err != nil {
 			return fmt.Errorf("payout %s: reading the payouts part's sends: %w", req.PayoutID, err)
 		}

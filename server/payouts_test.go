@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -460,5 +461,62 @@ func TestAnInstanceWithoutAProviderLeavesPayoutsToOneWithIt(t *testing.T) {
 	}
 	if w := a.wallet(t, "u-np"); w.Balance != 7000 {
 		t.Fatalf("wallet %+v, want 7,000: the failed payout's 4,000 back once, 3,000 paid out", w)
+	}
+}
+
+// TestConcurrentForcedFailuresAnswerNoInternalError: operators forcing the
+// failure of one payout at once, on their own connections, spread over two
+// instances, while its send is held at the provider's door, each get an
+// answer a client acts on (recorded, payout_in_flight to retry, or
+// payout_final), never a 500: resolves racing one another for the payouts
+// part's notes are in flight. The money comes back once.
+func TestConcurrentForcedFailuresAnswerNoInternalError(t *testing.T) {
+	g := newGatedBank(t, firmbanking.FakeOptions{})
+	e, bk := payoutEngine(t, g)
+	startEngine(t, func(c *engine.Config) {
+		joinEngine(c, e.Engine)
+		c.DataDir = filepath.Join(t.TempDir(), "b")
+	})
+	fund(t, e, bk, "u-f", "김민수", 5000)
+	g.hold()
+	id := e.withdraw(t, "u-f", 3000, payee)
+	testenv.Eventually(t, 20*time.Second, "the send held at the provider's door", func() bool { return g.held() > 0 })
+	req := api.ResolvePayoutRequest{PayoutID: id, Outcome: "failed", Reason: "the provider's statement", Force: true}
+	const operators = 20
+	conns := make([]*client.Client, operators)
+	for i := range conns {
+		conns[i] = connectAs(t, e.ClientURL(), e.SeedFile(auth.Operator))
+	}
+	answers := make(chan error, operators)
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() {
+			_, err := c.Call(ctxT(t), api.PayoutResolve.Subject, req, nil, nil)
+			answers <- err
+		})
+	}
+	wg.Wait()
+	close(answers)
+	for err := range answers {
+		var ce *client.Error
+		if err != nil && (!errors.As(err, &ce) || ce.Status >= 500) {
+			t.Errorf("a forced failure among %d at once answered %v", operators, err)
+		}
+	}
+	g.open()
+	// Held back while the send may reach the provider, the failure is
+	// decided: the send ends, and a resolve then records it.
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		_, err := e.c.Call(ctxT(t), api.PayoutResolve.Subject, req, nil, nil)
+		if ce, ok := errors.AsType[*client.Error](err); ok && ce.Code == "payout_final" {
+			return nil // the held send settled it
+		}
+		return err
+	})
+	testenv.Eventually(t, 20*time.Second, "payouts pending drained", func() bool { return e.balanced(t)[domain.AccountPayoutsPending] == 0 })
+	v, _ := e.payout(t, id)
+	want := map[string]int64{"failed": 5000, "settled": 2000}[v.Status]
+	if w := e.wallet(t, "u-f"); want == 0 || w.Balance != want {
+		t.Fatalf("payout %s %s, wallet %+v: want %d", id, v.Status, w, want)
 	}
 }

@@ -103,6 +103,11 @@ func (e *DecidedError) Error() string { return "no more work: decided (" + e.Rea
 // decided on: read again.
 var ErrNotedSince = errors.New("the uncertain work was noted again since it was read")
 
+// ErrNoteContention is the answer of BeginUncertain and Uncertainty when
+// other notes on the key came first maxNoteRaces times in a row (instances
+// noting the same work at once): nothing was noted; try again.
+var ErrNoteContention = errors.New("other notes on the uncertain work kept coming first")
+
 // maxNoteRaces bounds how often a note is tried again after another note
 // came between the reading of the last one and its own (appendNote).
 const maxNoteRaces = 10
@@ -165,7 +170,7 @@ func (d *DeadLetters) appendNote(ctx context.Context, subject string, n uncertai
 		}
 		return ack.Sequence, nil, nil
 	}
-	return 0, nil, fmt.Errorf("other notes came first %d times", maxNoteRaces)
+	return 0, nil, fmt.Errorf("%w: %d times", ErrNoteContention, maxNoteRaces)
 }
 
 // Decide notes, for reason, that no more work is done on key, if no note

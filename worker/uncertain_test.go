@@ -327,3 +327,32 @@ func lastNoteSeq(t *testing.T, e *env) uint64 {
 	}
 	return info.State.LastSeq
 }
+
+// Given another instance's note landing between each reading of the last
+// note and the writing of this one, when the races go on, then the reading
+// gives up with ErrNoteContention (a conflict to try again) and notes
+// nothing itself.
+func TestNotesThatKeepLosingAreContention(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	others := 0
+	busy := false
+	worker.BeforeNote(t, func(string) {
+		if busy {
+			return // the other instance's own note
+		}
+		busy = true
+		defer func() { busy = false }()
+		if _, err := e.dead.BeginUncertain(ctx, "payouts", "po-1", 0); err != nil {
+			t.Errorf("the other instance's note: %v", err)
+		}
+		others++
+	})
+	_, err := e.dead.Uncertainty(ctx, "payouts", "po-1")
+	if !errors.Is(err, worker.ErrNoteContention) {
+		t.Fatalf("reading while other notes keep coming first: %v, want ErrNoteContention", err)
+	}
+	if others < 2 {
+		t.Fatalf("%d notes came first, want the reading to have tried again", others)
+	}
+}
