@@ -544,7 +544,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log, Tenant: cfg.Tenant,
 		Notifications: cmds.Notifications, Limiter: limiterState{e.Limiter}, ChatSim: chatSim,
 		DeadLetters:     deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
-		ReadModelsReady: e.readModelsCaughtUp,
+		ReadModelsReady: e.readModelsCaughtUpForQueries,
 		Durable:         e.syncs.WaitDirtyFunc(),
 	})
 	if err != nil {
@@ -838,6 +838,17 @@ func (e *Engine) readModelsCaughtUp() error {
 		return fmt.Errorf("catching up: at seq %d of %d", cp, e.startHead)
 	}
 	return nil
+}
+
+// readModelsCaughtUpForQueries is readModelsCaughtUp as the queries that
+// wait for it tell their clients: why read models stopped, which may name
+// files, is for /readyz and the log.
+func (e *Engine) readModelsCaughtUpForQueries() error {
+	err := e.readModelsCaughtUp()
+	if err != nil && e.Runner.Stopped() {
+		return errors.New("stopped: /readyz says why")
+	}
+	return err
 }
 
 // metricSources are the gauges /metrics reads at scrape time.

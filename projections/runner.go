@@ -331,6 +331,13 @@ func (r *Runner) Ready() (ready bool, reason string) {
 	}
 }
 
+// Stopped reports whether the last Run ended (Ready says why).
+func (r *Runner) Stopped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.phase == phaseStopped
+}
+
 // WaitFor returns nil once the read models have applied seq, or an error
 // wrapping ctx.Err() if ctx ends first. A query that must see a write it just
 // made passes the write's sequence.
