@@ -83,7 +83,7 @@ type replayResult struct {
 }
 
 // notComparedPointInTime is why a replay with --until-seq or --until-time
-// is not compared.
+// that ended short of the live read models is not compared.
 const notComparedPointInTime = "point-in-time replay: the live read models have no state at an earlier point to compare with"
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -176,21 +176,26 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		res.LastRecordedAt = rep.LastRecordedAt.UTC().Format(time.RFC3339Nano) // exact: usable as --until-time
 	}
 	switch {
-	case pointInTime:
-		res.NotCompared = notComparedPointInTime
 	case !*compare:
 		res.NotCompared = "--compare=false"
 	default:
+		// A point-in-time replay that ended where the live read models
+		// are (the stream's end, say) is compared too.
 		ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 		defer cancel()
 		live, _, err := client.Do(ctx, c, api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true}, nil)
-		if err != nil {
+		switch {
+		case err != nil && pointInTime:
+			res.NotCompared = notComparedPointInTime
+		case err != nil:
 			return fmt.Errorf("live read models: %w", err)
-		}
-		res.LiveSeq, res.LiveHash = uint64(live.HashAtSeq), live.Hash
-		if live.HashAtSeq == api.Seq(rep.Checkpoint) {
+		case live.HashAtSeq == api.Seq(rep.Checkpoint):
+			res.LiveSeq, res.LiveHash = uint64(live.HashAtSeq), live.Hash
 			res.Compared, res.Same = true, live.Hash == rep.Hash
-		} else {
+		case pointInTime:
+			res.NotCompared = notComparedPointInTime
+		default:
+			res.LiveSeq, res.LiveHash = uint64(live.HashAtSeq), live.Hash
 			res.NotCompared = fmt.Sprintf("the live read models are at seq %d, not %d", res.LiveSeq, res.LastSeq)
 		}
 	}

@@ -52,6 +52,7 @@ type replayJSON struct {
 	LastRecordedAt string `json:"last_recorded_at"`
 	Compared       bool   `json:"compared"`
 	Same           bool   `json:"same"`
+	LiveSeq        uint64 `json:"live_seq"`
 	NotCompared    string `json:"not_compared"`
 }
 
@@ -223,8 +224,9 @@ func TestPointInTimeReplayAnswersAsTheLiveEngineDid(t *testing.T) {
 		}
 		var res replayJSON
 		decode(out, &res)
-		if res.Compared || res.NotCompared == "" || res.Out != filepath.Join(dir, "readmodels.db") {
-			t.Errorf("a point-in-time replay must say it was not compared: %s", out)
+		if res.Out != filepath.Join(dir, "readmodels.db") || res.Compared == (res.NotCompared != "") ||
+			res.Compared && (!res.Same || res.LiveSeq != res.LastSeq) {
+			t.Errorf("a point-in-time replay is compared only where the live read models are, and then equal to them: %s", out)
 		}
 		return res, dir
 	}
@@ -326,6 +328,24 @@ func TestPointInTimeReplayAnswersAsTheLiveEngineDid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Run("a point-in-time replay to where the live read models are is compared", func(t *testing.T) {
+		var res replayJSON
+		testenv.CheckFor(t, 20*time.Second, func() error {
+			out, err := cli(t, "replay", url, auditor, "--json", "--out", filepath.Join(t.TempDir(), "end"), "--until-seq", fmt.Sprint(last))
+			if err != nil {
+				return err
+			}
+			res = replayJSON{}
+			decode(out, &res)
+			if !res.Compared {
+				return fmt.Errorf("not compared (the engine was busy): %s", out)
+			}
+			return nil
+		})
+		if !res.Same || res.LastSeq != uint64(last) || res.UntilSeq != uint64(last) || res.NotCompared != "" {
+			t.Fatalf("replay until the last seq: %+v", res)
+		}
+	})
 	refused := []struct {
 		name string
 		args []string
