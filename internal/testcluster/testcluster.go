@@ -306,13 +306,13 @@ func (c *Cluster) WatchLeader(account, stream, old string) <-chan time.Time {
 	return elected
 }
 
-// MoveStreamLeader makes the named node the leader of stream in account,
-// asking the current leader to step down until the election picks it; it
-// fails the test if that has not happened within timeout.
 // stepdownWait is how long MoveStreamLeader waits for the election a
 // step-down calls before it looks again.
 const stepdownWait = 5 * time.Second
 
+// MoveStreamLeader makes the named node the leader of stream in account,
+// asking the current leader to step down until the election picks it; it
+// fails the test if that has not happened within timeout.
 func (c *Cluster) MoveStreamLeader(account, stream, to string, timeout time.Duration) {
 	c.t.Helper()
 	c.node(to)
