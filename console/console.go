@@ -37,8 +37,12 @@ type Console struct {
 	// deviceKey makes and checks device cookies (device.go); a new one
 	// each start.
 	deviceKey []byte
-	pages     *pages
-	handler   http.Handler
+	// spent are the device keys whose logins failed MaxFailures times:
+	// their cookies count for nothing any more.
+	spentMu sync.Mutex
+	spent   map[string]bool
+	pages   *pages
+	handler http.Handler
 	// refusals logs requests the console refuses, and logins the failed
 	// and locked-out ones: each sampled on its own, since anyone who
 	// reaches the listener can cause them (and a flood of one kind then
@@ -57,7 +61,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	c := &Console{cfg: cfg, byName: map[string]auth.Identity{}, refusals: logsample.Flood(cfg.Log), logins: logsample.Flood(cfg.Log)}
+	c := &Console{cfg: cfg, byName: map[string]auth.Identity{}, spent: map[string]bool{}, refusals: logsample.Flood(cfg.Log), logins: logsample.Flood(cfg.Log)}
 	for _, id := range cfg.Identities {
 		c.byName[id.Name] = id
 	}

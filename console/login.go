@@ -68,18 +68,22 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	// (a lockout that only known names reach would tell which names
 	// exist). The name is kept as its hash, so its length costs nothing;
 	// the throttle bounds how many keys it holds. A browser the name
-	// already logged in from, with this same secret, is counted on its
-	// device cookie alone, so that failures from elsewhere do not lock
-	// the name out of it.
+	// already logged in from is counted on its device cookie alone, so
+	// that failures from elsewhere do not lock the name out of it; a
+	// device locked out is spent (device.go).
 	keys := []string{"ip:" + ip, nameKey(name)}
-	if d := c.device(r, name, c.checkedSecret(name, secret)); d != "" {
-		keys = []string{d}
+	device := c.device(r, name)
+	if device != "" {
+		keys = []string{device}
 	}
 	// who is the key a success clears: the name's, or the device's.
 	who := keys[len(keys)-1]
 	// The attempt is counted now, before the secret is checked, so that
 	// logins sent in parallel cannot all pass the lockout check first.
 	attempt, wait := c.throttle.begin(keys...)
+	if device != "" && c.throttle.lockedFor(device) > 0 {
+		c.spend(device)
+	}
 	if wait > 0 {
 		c.logins.Warn().Str("user", logName).Str("remote", ip).Msg("console: login refused: too many failures")
 		c.showLogin(w, r, http.StatusTooManyRequests, loginView{Name: name,
@@ -133,7 +137,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.setCookie(w, r, loginCookie, "", -1)
-	c.rememberDevice(w, r, id.Name, c.checkedSecret(id.Name, secret))
+	c.rememberDevice(w, r, id)
 	c.setCookie(w, r, sessionCookie, cookie, int(c.cfg.AbsoluteTimeout/time.Second))
 	c.cfg.Log.Info().Str("user", id.Name).Str("role", string(id.Role)).Str("remote", ip).Msg("console: logged in")
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)

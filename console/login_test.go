@@ -88,13 +88,16 @@ func TestLoginLockout(t *testing.T) {
 }
 
 // Failed logins for a name do not lock it out of a browser it already
-// logged in from: that browser, with the same secret, is throttled on its
-// device cookie alone. The cookie is good only for its name and secret,
-// and only as the console made it: it gives a guess nothing.
+// logged in from: that browser is throttled on its device cookie alone.
+// The cookie is good only for its name, and only as the console made it.
+// Whether it counts never depends on the secret sent: a stolen cookie gets
+// MaxFailures guesses, answered as any login is, and is then spent: its
+// logins are counted on the locked name, the right secret refused too.
 func TestLoginLockoutSparesKnownBrowsers(t *testing.T) {
 	env := start(t, func(c *console.Config) { c.MaxFailures, c.LockoutWindow = 3, 10*time.Minute })
-	known, other := env.browser(t), env.browser(t)
+	known, robbed, other := env.browser(t), env.browser(t), env.browser(t)
 	known.loginOK(opsName, env.seeds[opsName])
+	robbed.loginOK(opsName, env.seeds[opsName])
 	other.loginOK(kimName, kimPassword)
 
 	attacker := env.browser(t)
@@ -104,25 +107,48 @@ func TestLoginLockoutSparesKnownBrowsers(t *testing.T) {
 	attacker.login(opsName, env.seeds[opsName]).must(t, http.StatusTooManyRequests, "Too many failed logins")
 	// Another name's cookie, or a made-up one, is no device.
 	u, _ := url.Parse(env.srv.URL + "/console/")
-	for _, ck := range other.c.Jar.Cookies(u) {
-		if ck.Name == "bb_console_device" {
-			attacker.c.Jar.SetCookies(u, []*http.Cookie{{Name: ck.Name, Value: ck.Value, Path: "/console/"}})
+	deviceOf := func(b *browser) *http.Cookie {
+		t.Helper()
+		for _, ck := range b.c.Jar.Cookies(u) {
+			if ck.Name == "bb_console_device" {
+				return &http.Cookie{Name: ck.Name, Value: ck.Value, Path: "/console/"}
+			}
 		}
+		t.Fatal("no device cookie")
+		return nil
 	}
+	attacker.c.Jar.SetCookies(u, []*http.Cookie{deviceOf(other)})
 	attacker.login(opsName, env.seeds[opsName]).must(t, http.StatusTooManyRequests)
 	forged := env.browser(t)
 	forged.c.Jar.SetCookies(u, []*http.Cookie{{Name: "bb_console_device", Value: "AAAA.AAAA", Path: "/console/"}})
 	forged.login(opsName, env.seeds[opsName]).must(t, http.StatusTooManyRequests)
 
-	// The known browser: a guess there is counted on the name and the
-	// address, both locked; its secret logs in.
-	known.login(opsName, "guess").must(t, http.StatusTooManyRequests)
+	// The known browser: a guess there is counted on its device, and its
+	// secret logs in while the name and the address are locked.
+	known.login(opsName, "guess").must(t, http.StatusUnauthorized)
 	known.loginOK(opsName, env.seeds[opsName])
 	known.loginOK(opsName, "\n"+env.seeds[opsName]+"\n") // a seed pasted with line breaks is the same secret
+
+	// A cookie stolen from another known browser: its guesses are answered
+	// as any login's, then it is spent, and the right secret is refused.
+	thief := env.browser(t)
+	thief.c.Jar.SetCookies(u, []*http.Cookie{deviceOf(robbed)})
+	for range 3 {
+		thief.login(opsName, "guess").must(t, http.StatusUnauthorized)
+	}
+	thief.login(opsName, env.seeds[opsName]).must(t, http.StatusTooManyRequests)
+	robbed.login(opsName, env.seeds[opsName]).must(t, http.StatusTooManyRequests) // the same cookie
 
 	env.clock.Add(10*time.Minute + time.Second)
 	attacker.loginOK(opsName, env.seeds[opsName])
 	other.loginOK(kimName, kimPassword)
+	robbed.loginOK(opsName, env.seeds[opsName])
+	// Spent for good: once the name is locked again, the stolen cookie is
+	// refused like any browser's.
+	for range 3 {
+		env.browser(t).login(opsName, "guess").must(t, http.StatusUnauthorized)
+	}
+	thief.login(opsName, env.seeds[opsName]).must(t, http.StatusTooManyRequests)
 }
 
 // A session ends after the idle timeout and after the absolute timeout
