@@ -129,15 +129,17 @@ type ReconcileCarry struct {
 	// ComparedSeq, for a bank account, is the latest sequence its runs
 	// read its deposits as of (ReconcileAccount.ComparedSeq; 0: none kept).
 	ComparedSeq uint64
-	// Unrecorded, for a bank account, are the transactions its runs found
-	// on a statement and not in the ledger (missing_in_ledger), each with
-	// CarriedFrom set, until a run reports them again: one recorded since
-	// was on a statement, not missing at the bank. At most
-	// MaxUnrecordedCarried, the latest.
+	// Unrecorded are what the scope's runs found on a statement or report
+	// and not in the ledger (missing_in_ledger): a bank account's
+	// transactions, or the provider's payouts. Each has CarriedFrom set,
+	// and stays until a run reports it again: one recorded since was on a
+	// statement (not missing at the bank), a payout's result is compared
+	// with its line. At most MaxUnrecordedCarried, the latest.
 	Unrecorded []ReconcileItem
 }
 
-// MaxUnrecordedCarried bounds ReconcileCarry.Unrecorded per account.
+// MaxUnrecordedCarried bounds ReconcileCarry.Unrecorded per scope (a bank
+// account, or the payout provider).
 const MaxUnrecordedCarried = 1000
 
 // ReconcilePeriod is the period an input covers, both ends inclusive.

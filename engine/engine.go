@@ -828,8 +828,18 @@ func natsStatus(conns map[string]*connHealth) ops.PartStatus {
 // it was when the engine started, new and changed projections rebuilt: what
 // /readyz calls caught up. Until then read-model queries answer 503 (a
 // rebuilt or new file would show empty or partial views).
-func (e *Engine) readModelsCaughtUp() error {
+func (e *Engine) readModelsCaughtUp() error { return e.caughtUp(false) }
+
+// readModelsCaughtUpForQueries is readModelsCaughtUp as the queries that
+// wait for it tell their clients: why read models stopped, which may name
+// files, is for /readyz and the log.
+func (e *Engine) readModelsCaughtUpForQueries() error { return e.caughtUp(true) }
+
+func (e *Engine) caughtUp(forQueries bool) error {
 	ready, reason := e.Runner.Ready()
+	if !ready && forQueries && strings.HasPrefix(reason, projections.ReasonStopped) {
+		return errors.New(projections.ReasonStopped + ": /readyz says why")
+	}
 	cp := e.Runner.Checkpoint()
 	switch {
 	case !ready:
@@ -838,17 +848,6 @@ func (e *Engine) readModelsCaughtUp() error {
 		return fmt.Errorf("catching up: at seq %d of %d", cp, e.startHead)
 	}
 	return nil
-}
-
-// readModelsCaughtUpForQueries is readModelsCaughtUp as the queries that
-// wait for it tell their clients: why read models stopped, which may name
-// files, is for /readyz and the log.
-func (e *Engine) readModelsCaughtUpForQueries() error {
-	err := e.readModelsCaughtUp()
-	if err != nil && e.Runner.Stopped() {
-		return errors.New("stopped: /readyz says why")
-	}
-	return err
 }
 
 // metricSources are the gauges /metrics reads at scrape time.

@@ -303,6 +303,10 @@ func (r *Runner) Lag(head eventstore.Seq) uint64 {
 	return uint64(head - cp)
 }
 
+// ReasonStopped begins Ready's reason once the last Run ended, and only
+// then.
+const ReasonStopped = "stopped"
+
 // Ready reports whether the read models can answer queries: Run has caught
 // every projection up to the others and follows the stream. Otherwise reason
 // says why not: "not started", which projections are rebuilt and at which
@@ -323,19 +327,12 @@ func (r *Runner) Ready() (ready bool, reason string) {
 		return false, fmt.Sprintf("rebuilding projections up to seq %d: %s", r.until, strings.Join(parts, ", "))
 	case phaseStopped:
 		if r.stopErr != nil {
-			return false, "stopped: " + r.stopErr.Error()
+			return false, ReasonStopped + ": " + r.stopErr.Error()
 		}
-		return false, "stopped"
+		return false, ReasonStopped
 	default:
 		return false, "not started"
 	}
-}
-
-// Stopped reports whether the last Run ended (Ready says why).
-func (r *Runner) Stopped() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.phase == phaseStopped
 }
 
 // WaitFor returns nil once the read models have applied seq, or an error

@@ -103,9 +103,10 @@ func (e *DecidedError) Error() string { return "no more work: decided (" + e.Rea
 // decided on: read again.
 var ErrNotedSince = errors.New("the uncertain work was noted again since it was read")
 
-// ErrNoteContention is the answer of BeginUncertain and Uncertainty when
-// other notes on the key came first maxNoteRaces times in a row (instances
-// noting the same work at once): nothing was noted; try again.
+// ErrNoteContention is the answer of a note (BeginUncertain, Uncertainty,
+// EndUncertain) when other notes on the key came first maxNoteRaces times
+// in a row (instances noting the same work at once): nothing was noted;
+// try again.
 var ErrNoteContention = errors.New("other notes on the uncertain work kept coming first")
 
 // maxNoteRaces bounds how often a note is tried again after another note
