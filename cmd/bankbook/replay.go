@@ -186,7 +186,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		live, _, err := client.Do(ctx, c, api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true}, nil)
 		switch {
 		case err != nil && pointInTime:
-			res.NotCompared = notComparedPointInTime
+			res.NotCompared = fmt.Sprintf("point-in-time replay, and the live read models could not be asked where they are (%v)", err)
 		case err != nil:
 			return fmt.Errorf("live read models: %w", err)
 		case live.HashAtSeq == api.Seq(rep.Checkpoint):
