@@ -264,7 +264,7 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 		items.compareResult(ReconcileItem{PayoutID: u.PayoutID, StatementAmount: u.StatementAmount, StatementFee: u.StatementFee,
 			StatementStatus: u.StatementStatus, At: u.At.UTC(), LedgerAmount: p.Amount, LedgerFee: p.Fee, LedgerStatus: string(p.Status),
 			CarriedFrom: u.CarriedFrom,
-			Note:        fmt.Sprintf("on the report of run %s, which found its result missing in the ledger; recorded since", u.CarriedFrom)}, p)
+			Note:        fmt.Sprintf("its result found missing in the ledger by run %s, recorded since", u.CarriedFrom)}, p)
 	}
 	slices.SortFunc(recorded, func(a, b RecordedPayout) int {
 		return cmp.Or(a.FinalAt.Compare(b.FinalAt), cmp.Compare(a.PayoutID, b.PayoutID))

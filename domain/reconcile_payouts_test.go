@@ -285,7 +285,7 @@ func TestReconcilePayoutsComparesResultsRecordedSinceTheyWereMissing(t *testing.
 	if len(got.AmountMismatch) == 1 {
 		it := got.AmountMismatch[0]
 		if it.CarriedFrom != "rec_first" || it.StatementStatus != "failed" || it.LedgerStatus != "settled" || it.LedgerAmount != 1000 ||
-			it.Note != "on the report of run rec_first, which found its result missing in the ledger; recorded since; failed at the provider, settled in the ledger" {
+			it.Note != "its result found missing in the ledger by run rec_first, recorded since; failed at the provider, settled in the ledger" {
 			t.Errorf("amount mismatch %+v", it)
 		}
 	}
