@@ -146,6 +146,10 @@ func key(name string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(domain.NormalizeName(name)))
 }
 
+// testHookBeforeWrite, when set (tests only), runs in Reserve between the
+// reading of a name's reservation and the writing of its own.
+var testHookBeforeWrite func(name string)
+
 // Reserve reserves name for order. Reserving a name the order already holds
 // succeeds and renews the reservation's time (a retried command finds its own
 // reservation, and it must not look abandoned while the retry runs). A name
@@ -163,6 +167,9 @@ func (s *Store) Reserve(ctx context.Context, name string, order domain.OrderID) 
 				return nil, &TakenError{Name: name, Holder: h, Revision: cur.Revision}
 			}
 			// Our own reservation: renew it.
+		}
+		if testHookBeforeWrite != nil {
+			testHookBeforeWrite(name)
 		}
 		return json.Marshal(Holder{OrderID: order, ReservedAt: s.now().UTC()})
 	})
