@@ -17,6 +17,23 @@ func payoutRefs(items []domain.ReconcileItem) []string {
 	return out
 }
 
+// wantPayoutCategories checks the payout IDs that each category in want
+// lists, in order.
+func wantPayoutCategories(t *testing.T, got domain.ReconciliationCompleted, want map[string][]string) {
+	t.Helper()
+	lists := map[string][]domain.ReconcileItem{"matched": got.Matched, "missing_in_ledger": got.MissingInLedger, "missing_at_bank": got.MissingAtBank,
+		"amount_mismatch": got.AmountMismatch, "duplicate": got.Duplicate, "timing_difference": got.TimingDifference}
+	for category, ids := range want {
+		items, ok := lists[category]
+		if !ok {
+			t.Fatalf("no category %q", category)
+		}
+		if r := payoutRefs(items); !slices.Equal(r, ids) {
+			t.Errorf("%s = %v, want %v", category, r, ids)
+		}
+	}
+}
+
 // Given a provider's report and recorded payouts that hold every category,
 // when they are reconciled, then each payout lands in exactly its category.
 func TestReconcilePayoutsEveryCategory(t *testing.T) {
@@ -58,24 +75,14 @@ func TestReconcilePayoutsEveryCategory(t *testing.T) {
 			rec("po-before", domain.PayoutSettledStatus, 600, 0, t0.Add(-time.Hour)),
 		},
 	})
-	for _, tc := range []struct {
-		category string
-		items    []domain.ReconcileItem
-		want     []string
-	}{
-		{"matched", got.Matched, []string{"po-match", "po-failed", "po-end"}},
-		{"missing_in_ledger", got.MissingInLedger, []string{"po-unknown", "po-stuck"}},
-		{"missing_at_provider", got.MissingAtBank, []string{"po-not-reported"}},
-		{"amount_mismatch", got.AmountMismatch, []string{"po-failed-fee", "po-fee", "po-status"}},
-		{"duplicate", got.Duplicate, []string{"po-twice"}},
-		{"timing_difference", got.TimingDifference, []string{"po-pending", "po-just-after"}},
-	} {
-		t.Run(tc.category, func(t *testing.T) {
-			if r := payoutRefs(tc.items); !slices.Equal(r, tc.want) {
-				t.Errorf("%s = %v, want %v", tc.category, r, tc.want)
-			}
-		})
-	}
+	wantPayoutCategories(t, got, map[string][]string{
+		"matched":           {"po-match", "po-failed", "po-end"},
+		"missing_in_ledger": {"po-unknown", "po-stuck"},
+		"missing_at_bank":   {"po-not-reported"},
+		"amount_mismatch":   {"po-failed-fee", "po-fee", "po-status"},
+		"duplicate":         {"po-twice"},
+		"timing_difference": {"po-pending", "po-just-after"},
+	})
 	if got.Kind != domain.ReconcileKindPayouts || got.Period == nil || !got.Period.From.Equal(t0) || !got.Period.To.Equal(end) || got.Counts.Findings() != 7 {
 		t.Errorf("kind %s period %+v findings %d", got.Kind, got.Period, got.Counts.Findings())
 	}
@@ -172,23 +179,17 @@ func TestReconcilePayoutsSettlesCarriedTimingDifferences(t *testing.T) {
 		Now:     t1.Add(2 * time.Hour),
 	}
 	got := domain.ReconcilePayouts(in)
-	for _, tc := range []struct {
-		category string
-		items    []domain.ReconcileItem
-		want     []string
-	}{
-		{"matched", got.Matched, []string{"po-settled-reported-now", "po-new", "po-reported-now-settled"}},
-		{"missing_in_ledger", got.MissingInLedger, []string{"po-reported-still-requested"}},
-		{"missing_at_bank", got.MissingAtBank, []string{"po-settled-never-reported"}},
-		{"amount_mismatch", got.AmountMismatch, []string{"po-reported-other-fee"}},
-		{"timing_difference", got.TimingDifference, []string{}},
-	} {
-		if r := payoutRefs(tc.items); !slices.Equal(r, tc.want) {
-			t.Errorf("%s = %v, want %v", tc.category, r, tc.want)
-		}
-		for _, it := range tc.items {
+	wantPayoutCategories(t, got, map[string][]string{
+		"matched":           {"po-settled-reported-now", "po-new", "po-reported-now-settled"},
+		"missing_in_ledger": {"po-reported-still-requested"},
+		"missing_at_bank":   {"po-settled-never-reported"},
+		"amount_mismatch":   {"po-reported-other-fee"},
+		"timing_difference": {},
+	})
+	for _, list := range got.Lists() {
+		for _, it := range *list {
 			if want := map[bool]domain.ReconciliationID{true: "rec_first"}[it.PayoutID != "po-new"]; it.CarriedFrom != want {
-				t.Errorf("%s %s: carried_from %q, want %q", tc.category, it.PayoutID, it.CarriedFrom, want)
+				t.Errorf("%s: carried_from %q, want %q", it.PayoutID, it.CarriedFrom, want)
 			}
 		}
 	}
@@ -267,21 +268,13 @@ func TestReconcilePayoutsComparesResultsRecordedSinceTheyWereMissing(t *testing.
 		Earlier: domain.EarlierPayoutRuns{Named: map[string]bool{"po-failed-there-settled-here": true, "po-agrees": true, "po-on-this-report": true}},
 		Now:     t1.Add(2 * time.Hour),
 	})
-	for _, tc := range []struct {
-		category string
-		items    []domain.ReconcileItem
-		want     []string
-	}{
-		{"matched", got.Matched, []string{"po-on-this-report", "po-new", "po-agrees"}},
-		{"amount_mismatch", got.AmountMismatch, []string{"po-failed-there-settled-here"}},
-		{"missing_in_ledger", got.MissingInLedger, []string{}},
-		{"missing_at_bank", got.MissingAtBank, []string{}},
-		{"timing_difference", got.TimingDifference, []string{}},
-	} {
-		if r := payoutRefs(tc.items); !slices.Equal(r, tc.want) {
-			t.Errorf("%s = %v, want %v", tc.category, r, tc.want)
-		}
-	}
+	wantPayoutCategories(t, got, map[string][]string{
+		"matched":           {"po-on-this-report", "po-new", "po-agrees"},
+		"amount_mismatch":   {"po-failed-there-settled-here"},
+		"missing_in_ledger": {},
+		"missing_at_bank":   {},
+		"timing_difference": {},
+	})
 	if len(got.AmountMismatch) == 1 {
 		it := got.AmountMismatch[0]
 		if it.CarriedFrom != "rec_first" || it.StatementStatus != "failed" || it.LedgerStatus != "settled" || it.LedgerAmount != 1000 ||
