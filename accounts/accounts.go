@@ -342,6 +342,32 @@ func (d *Directory) nextCandidate(ctx context.Context) (uint64, error) {
 	return cand, nil
 }
 
+// Remaining returns how many numbers of the configured range the counter
+// has not handed out yet: what later links can still be given (holes,
+// which use up the range, are not counted back). It reads the counter
+// only; 0 once the range is exhausted.
+func (d *Directory) Remaining(ctx context.Context) (uint64, error) {
+	e, err := transient.Do(ctx, d.retry, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
+		return d.kv.Get(ctx, keyNext)
+	})
+	next := d.from
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return 0, fmt.Errorf("counter: %w", err)
+	default:
+		var c counter
+		if err := json.Unmarshal(e.Value(), &c); err != nil {
+			return 0, fmt.Errorf("%w: counter: %w", ErrCorrupt, err)
+		}
+		next = max(c.Next, d.from)
+	}
+	if next > d.to {
+		return 0, nil
+	}
+	return d.to - next + 1, nil
+}
+
 // token is 8 random bytes in hex.
 func token() string {
 	var b [8]byte

@@ -241,8 +241,10 @@ func TestConcurrentAllocateOfManyLinks(t *testing.T) {
 func TestExhausted(t *testing.T) {
 	_, js := start(t)
 	d := open(t, js, accounts.Config{From: 10, To: 12})
+	wantRemaining(t, d, 3)
 	for i := range 3 {
 		allocate(t, d, linkID(i))
+		wantRemaining(t, d, uint64(2-i))
 	}
 	for range 2 { // and again: nothing changed
 		n, err := d.Allocate(t.Context(), linkID(3))
@@ -263,9 +265,20 @@ func TestExhausted(t *testing.T) {
 		}
 	}
 
+	wantRemaining(t, d, 0)
 	wider := open(t, js, accounts.Config{From: 10, To: 13})
+	wantRemaining(t, wider, 1)
 	if got := allocate(t, wider, linkID(3)); got != "13" {
 		t.Fatalf("Allocate on a widened range = %s, want 13", got)
+	}
+	wantRemaining(t, wider, 0)
+}
+
+// wantRemaining fails the test unless d has want numbers left.
+func wantRemaining(t *testing.T, d *accounts.Directory, want uint64) {
+	t.Helper()
+	if got, err := d.Remaining(t.Context()); err != nil || got != want {
+		t.Fatalf("Remaining = %d, %v; want %d", got, err, want)
 	}
 }
 

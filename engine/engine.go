@@ -901,6 +901,7 @@ func (e *Engine) metricSources(tm *timers.Timers, marks *watermarks.Store, accou
 			}
 			return n, err
 		},
+		StoreAccountsRemaining: e.Accounts.Remaining,
 		ScanWatermarks: func(ctx context.Context) (map[string]time.Time, error) {
 			wm, err := marks.Watermark(ctx, domain.NormalizeAccountNumber(account))
 			if err != nil || wm.IsZero() {

@@ -44,6 +44,7 @@
 //	bankbook_consumer_pending{consumer}             gauge, Sources.ConsumerPending
 //	bankbook_timers_pending                         gauge, Sources.TimersPending
 //	bankbook_dead_letters                           gauge, Sources.DeadLetters
+//	bankbook_store_accounts_remaining               gauge, Sources.StoreAccountsRemaining
 //	bankbook_scan_watermark_age_seconds{account}    gauge, Sources.ScanWatermarks
 //	bankbook_part_up{part}                          gauge, 1 while State is "running", Sources.Parts
 //	bankbook_part_ready{part}                       gauge, 1 while Ready (as /readyz), Sources.Parts

@@ -63,6 +63,10 @@ type Sources struct {
 	// its age, bankbook_scan_watermark_age_seconds{account}; an account
 	// with the zero time (never scanned) is left out.
 	ScanWatermarks func(ctx context.Context) (map[string]time.Time, error)
+	// StoreAccountsRemaining is how many dedicated account numbers the
+	// store account range has left for new store links:
+	// bankbook_store_accounts_remaining.
+	StoreAccountsRemaining func(ctx context.Context) (uint64, error)
 	// Notifications is, per status (pending, sent, dead), how many
 	// notifications the read models hold: bankbook_notifications{status}.
 	Notifications func(ctx context.Context) (map[string]uint64, error)
@@ -97,6 +101,7 @@ const (
 	sourceGroupCommit     = "group_commit"
 	sourceRateLimit       = "ratelimit"
 	sourceNotifications   = "notifications"
+	sourceStoreAccounts   = "store_accounts"
 )
 
 // Metrics is bankbook's Prometheus registry: the Go runtime and process
@@ -232,6 +237,7 @@ func (m *Metrics) SetSources(s Sources) {
 		sourceGroupCommit:     s.GroupCommit != nil,
 		sourceRateLimit:       s.RateLimit != nil,
 		sourceNotifications:   s.Notifications != nil,
+		sourceStoreAccounts:   s.StoreAccountsRemaining != nil,
 	} {
 		if set {
 			m.sourceErrors.WithLabelValues(name)
@@ -261,6 +267,8 @@ var (
 		"Dead-lettered units of work waiting for an operator.", nil, nil)
 	descWatermarkAge = prometheus.NewDesc("bankbook_scan_watermark_age_seconds",
 		"How old a scanned account's watermark is: bank data after it is not known complete.", []string{"account"}, nil)
+	descStoreAccounts = prometheus.NewDesc("bankbook_store_accounts_remaining",
+		"Dedicated account numbers the store account range has left for new store links (store.link answers account_range_exhausted at 0).", nil, nil)
 	descPartUp = prometheus.NewDesc("bankbook_part_up",
 		"1 while a background part is running, 0 otherwise.", []string{"part"}, nil)
 	descPartReady = prometheus.NewDesc("bankbook_part_ready",
@@ -280,7 +288,7 @@ var (
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.m.sourceErrors.Describe(ch)
 	for _, d := range []*prometheus.Desc{descProjectionLag, descConsumerPending, descTimersPending,
-		descDeadLetters, descWatermarkAge, descPartUp, descPartReady, descPartRestarts, descPartWork, descGroupCommit, descRateLimit, descNotifications} {
+		descDeadLetters, descStoreAccounts, descWatermarkAge, descPartUp, descPartReady, descPartRestarts, descPartWork, descGroupCommit, descRateLimit, descNotifications} {
 		ch <- d
 	}
 }
@@ -368,6 +376,7 @@ func (c *sourceCollector) reads(s *Sources) []sourceRead {
 	gauge(sourceProjectionLag, descProjectionLag, s.ProjectionLag)
 	gauge(sourceTimersPending, descTimersPending, s.TimersPending)
 	gauge(sourceDeadLetters, descDeadLetters, s.DeadLetters)
+	gauge(sourceStoreAccounts, descStoreAccounts, s.StoreAccountsRemaining)
 	// counters is a counter per pair of label values.
 	counters := func(name string, d *prometheus.Desc, f func(context.Context) (map[string]map[string]uint64, error)) {
 		if f == nil {

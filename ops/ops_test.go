@@ -297,8 +297,9 @@ func TestMetricsSeries(t *testing.T) {
 		ConsumerPending: func(context.Context) (map[string]uint64, error) {
 			return map[string]uint64{"projections": 3, "timers": 0}, nil
 		},
-		TimersPending: func(context.Context) (uint64, error) { return 4, nil },
-		DeadLetters:   func(context.Context) (uint64, error) { return 2, nil },
+		TimersPending:          func(context.Context) (uint64, error) { return 4, nil },
+		DeadLetters:            func(context.Context) (uint64, error) { return 2, nil },
+		StoreAccountsRemaining: func(context.Context) (uint64, error) { return 999_990, nil },
 		ScanWatermarks: func(context.Context) (map[string]time.Time, error) {
 			return map[string]time.Time{"1002003004": now.Add(-90 * time.Second), "never-scanned": {}}, nil
 		},
@@ -343,6 +344,7 @@ func TestMetricsSeries(t *testing.T) {
 	wantSample(t, body, `bankbook_consumer_pending{consumer="timers"}`, 0)
 	wantSample(t, body, `bankbook_timers_pending`, 4)
 	wantSample(t, body, `bankbook_dead_letters`, 2)
+	wantSample(t, body, `bankbook_store_accounts_remaining`, 999_990)
 	wantSample(t, body, `bankbook_scan_watermark_age_seconds{account="1002003004"}`, 90)
 	wantSample(t, body, `bankbook_part_up{part="projections"}`, 1)
 	wantSample(t, body, `bankbook_part_up{part="timers"}`, 0)
@@ -353,7 +355,7 @@ func TestMetricsSeries(t *testing.T) {
 	wantSample(t, body, `bankbook_part_work_total{outcome="processed",part="timers"}`, 5)
 	wantSample(t, body, `bankbook_group_commit_total{count="syncs"}`, 3)
 	// Every source set has its error count from the first scrape on.
-	for _, src := range []string{"projection_lag", "consumer_pending", "timers_pending", "dead_letters", "scan_watermarks", "parts", "part_work", "group_commit"} {
+	for _, src := range []string{"projection_lag", "consumer_pending", "timers_pending", "dead_letters", "scan_watermarks", "parts", "part_work", "group_commit", "store_accounts"} {
 		wantSample(t, body, `bankbook_metrics_source_errors_total{source="`+src+`"}`, 0)
 	}
 	if strings.Contains(body, "never-scanned") {

@@ -86,6 +86,7 @@ func TestHealthReadinessAndMetricsOverHTTP(t *testing.T) {
 	var sub api.SubmitOrderReply
 	e.call(t, subjSubmit, map[string]any{"buyer_id": "u-m", "buyer_name": "박지훈", "amount": 1000}, &sub, nil)
 	e.callErr(t, subjGet, map[string]string{"order_id": "nope"}, nil)
+	e.call(t, api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: "d-m", StoreID: "s-m", StoreName: "한울식당"}, nil, nil)
 	_, metrics := e.get(t, "/metrics")
 	for _, want := range []string{
 		`bankbook_requests_total{code="200",endpoint="order_submit"} 1`,
@@ -96,6 +97,7 @@ func TestHealthReadinessAndMetricsOverHTTP(t *testing.T) {
 		`bankbook_consumer_pending{consumer="timers"} `,
 		`bankbook_timers_pending 1`, // the order's expiry
 		`bankbook_dead_letters 0`,
+		`bankbook_store_accounts_remaining 999999`, // the default range less the link's
 		`bankbook_part_up{part="react-money"} 1`,
 		`bankbook_part_up{part="nats"} 1`,
 		`bankbook_part_work_total{outcome="dead_lettered",part="react-orders"} 0`,
