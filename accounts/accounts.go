@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -347,25 +349,100 @@ func (d *Directory) nextCandidate(ctx context.Context) (uint64, error) {
 // which use up the range, are not counted back). It reads the counter
 // only; 0 once the range is exhausted.
 func (d *Directory) Remaining(ctx context.Context) (uint64, error) {
+	next, _, err := d.readNext(ctx)
+	if err != nil || next > d.to {
+		return 0, err
+	}
+	return d.to - next + 1, nil
+}
+
+// HasCounter reports whether the bucket holds the counter: false for a new
+// bucket, and for one that lost its entries (deleted and created again,
+// restored without them). See Restore.
+func (d *Directory) HasCounter(ctx context.Context) (bool, error) {
+	_, ok, err := d.readNext(ctx)
+	return ok, err
+}
+
+// readNext reads the counter: the next number it hands out (From while it
+// is absent) and whether it is there.
+func (d *Directory) readNext(ctx context.Context) (next uint64, ok bool, err error) {
 	e, err := transient.Do(ctx, d.retry, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
 		return d.kv.Get(ctx, keyNext)
 	})
-	next := d.from
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return d.from, false, nil
 	case err != nil:
-		return 0, fmt.Errorf("counter: %w", err)
-	default:
-		var c counter
-		if err := json.Unmarshal(e.Value(), &c); err != nil {
-			return 0, fmt.Errorf("%w: counter: %w", ErrCorrupt, err)
+		return 0, false, fmt.Errorf("counter: %w", err)
+	}
+	var c counter
+	if err := json.Unmarshal(e.Value(), &c); err != nil {
+		return 0, false, fmt.Errorf("%w: counter: %w", ErrCorrupt, err)
+	}
+	return max(c.Next, d.from), true, nil
+}
+
+// Restore writes back the numbers of links made before: links maps each
+// link ID to its number, as the event stream records them. Each is
+// claimed and bound as Allocate would have (a number claimed for another
+// link, or a link bound to another number, is ErrCorrupt), and the
+// counter is moved past the highest of the range's numbers, so that none
+// is handed out again. It is for a bucket that lost its entries while the
+// links stayed in the stream: without it the counter starts again at
+// From, and a new link would get a number a store already has, and with
+// it that store's payments. Restoring what the bucket holds already
+// changes nothing.
+func (d *Directory) Restore(ctx context.Context, links map[string]string) error {
+	ids := slices.Sorted(maps.Keys(links))
+	var next uint64 // past the highest number of the range restored
+	for _, id := range ids {
+		number := domain.NormalizeAccountNumber(links[id])
+		if !allDigits(number) {
+			return fmt.Errorf("%w: link %s has number %q", ErrCorrupt, id, links[id])
 		}
-		next = max(c.Next, d.from)
+		if _, mine, err := d.claim(ctx, number, id); err != nil {
+			return fmt.Errorf("restore %s: %w", id, err)
+		} else if !mine {
+			return fmt.Errorf("%w: restore %s: number %s is held by another link", ErrCorrupt, id, number)
+		}
+		if won, err := d.bind(ctx, id, number); err != nil {
+			return fmt.Errorf("restore %s: %w", id, err)
+		} else if won != number {
+			return fmt.Errorf("%w: restore %s: the link has number %s, the stream says %s", ErrCorrupt, id, won, number)
+		}
+		if d.InRange(number) {
+			v, _ := strconv.ParseUint(number, 10, 64)
+			next = max(next, v+1)
+		}
 	}
-	if next > d.to {
-		return 0, nil
+	if next == 0 {
+		return nil
 	}
-	return d.to - next + 1, nil
+	select {
+	case d.counter <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("counter: %w", transient.Mark(ctx.Err()))
+	}
+	defer func() { <-d.counter }()
+	d.next = nil
+	_, err := kvcas.Update(ctx, d.kv, keyNext, &kvcas.Options{MaxAttempts: counterMaxAttempts, Retry: d.retry},
+		func(cur kvcas.Entry) ([]byte, error) {
+			if !cur.Absent() {
+				var c counter
+				if err := json.Unmarshal(cur.Value, &c); err != nil {
+					return nil, fmt.Errorf("%w: counter: %w", ErrCorrupt, err)
+				}
+				if c.Next >= next {
+					return nil, kvcas.ErrUnchanged
+				}
+			}
+			return json.Marshal(counter{Next: next, Token: token()})
+		})
+	if err != nil {
+		return fmt.Errorf("restore the counter: %w", err)
+	}
+	return nil
 }
 
 // token is 8 random bytes in hex.

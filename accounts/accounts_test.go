@@ -402,3 +402,46 @@ func TestCorruptEntries(t *testing.T) {
 		t.Errorf("Allocate with a corrupt counter: %v, want ErrCorrupt", err)
 	}
 }
+
+// A bucket that lost its entries gets the links' numbers back, and the
+// counter moves past the highest of them, so no number is handed out
+// again; restoring twice changes nothing, and a restore that contradicts
+// the bucket is refused.
+func TestRestore(t *testing.T) {
+	_, js := start(t)
+	before := open(t, js, accounts.Config{From: 100, To: 199})
+	first, second := allocate(t, before, linkID(0)), allocate(t, before, linkID(1))
+	if err := js.DeleteKeyValue(t.Context(), accounts.DefaultBucket); err != nil {
+		t.Fatal(err)
+	}
+	d := open(t, js, accounts.Config{From: 100, To: 199})
+	if ok, err := d.HasCounter(t.Context()); ok || err != nil {
+		t.Fatalf("HasCounter of a new bucket = %v, %v; want false", ok, err)
+	}
+	// 42 is of an earlier range: restored, and the counter ignores it.
+	links := map[string]string{linkID(0): first, linkID(1): second, linkID(2): "42"}
+	for range 2 {
+		if err := d.Restore(t.Context(), links); err != nil {
+			t.Fatalf("Restore: %v", err)
+		}
+	}
+	if ok, err := d.HasCounter(t.Context()); !ok || err != nil {
+		t.Fatalf("HasCounter after Restore = %v, %v; want true", ok, err)
+	}
+	requireNumberOf(t, d, linkID(0), first)
+	requireNumberOf(t, d, linkID(2), "42")
+	requireLookup(t, d, second, linkID(1))
+	requireLookup(t, d, "42", linkID(2))
+	wantRemaining(t, d, 98)
+	if n := allocate(t, d, linkID(3)); n != "102" {
+		t.Fatalf("a new link after Restore got %s, want 102", n)
+	}
+	err := d.Restore(t.Context(), map[string]string{linkID(4): first})
+	if !errors.Is(err, accounts.ErrCorrupt) {
+		t.Fatalf("Restore of a number another link holds = %v, want ErrCorrupt", err)
+	}
+	err = d.Restore(t.Context(), map[string]string{linkID(0): "150"})
+	if !errors.Is(err, accounts.ErrCorrupt) {
+		t.Fatalf("Restore of a link with another number = %v, want ErrCorrupt", err)
+	}
+}

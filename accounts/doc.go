@@ -50,6 +50,17 @@
 // wait for each other, so holes come only from races between instances or
 // from failures.
 //
+// # Restoring
+//
+// The bucket is not the record of which link has which number: the event
+// stream is (each link's store.linked event carries it). A bucket that lost
+// its entries has no counter (HasCounter false) and would start again at
+// From, handing out numbers stores already have. Restore(links) writes
+// the stream's numbers back, claimed and bound as Allocate does, and moves
+// the counter past the highest of the range's; the engine does it at start
+// when the counter is absent and the stream holds links, before it takes a
+// command. Remaining reads the counter for the metrics.
+//
 // # Errors
 //
 // When the counter has passed To, Allocate fails with ErrExhausted, a

@@ -343,6 +343,9 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if e.Accounts, err = accounts.Open(ctx, js, accounts.Config{Replicas: cfg.Replicas, From: from, To: to}); err != nil {
 		return nil, err
 	}
+	if err := restoreAccounts(ctx, e.Events, e.Accounts, codec, log); err != nil {
+		return nil, err
+	}
 	snaps, err := snapshots.Open(ctx, js, snapshots.Config{Replicas: cfg.Replicas})
 	if err != nil {
 		return nil, err
@@ -1061,6 +1064,42 @@ func (e *Engine) checkStream(ctx context.Context, js jetstream.JetStream) error 
 	return e.Models.CheckStream(projections.StreamInfo{Name: si.Config.Name, Created: si.Created,
 		FirstSeq: eventstore.Seq(si.State.FirstSeq), LastSeq: eventstore.Seq(si.State.LastSeq),
 		Lost: uint64(si.State.NumDeleted), LostSeqs: lost})
+}
+
+// restoreAccounts writes the store links' dedicated account numbers back
+// into the accounts bucket when it has no counter while the event stream
+// holds links: a bucket deleted, or restored without its entries. It runs
+// before any command is taken: a counter that started again would hand a
+// new link a number a store already has, and that store's payments with it.
+func restoreAccounts(ctx context.Context, events *eventstore.Store, dir *accounts.Directory, codec *domain.Codec, log zerolog.Logger) error {
+	if ok, err := dir.HasCounter(ctx); err != nil || ok {
+		return err
+	}
+	links := map[string]string{}
+	err := events.ReadType(ctx, domain.AggregateLink, func(c eventstore.Commit) error {
+		if c.Damaged != nil {
+			log.Warn().Uint64("seq", uint64(c.Seq)).Str("link_id", c.AggregateID).Err(c.Damaged).
+				Msg("restoring the accounts bucket: a link commit that cannot be read is passed over; if it linked the store, its number may be given again")
+		}
+		for _, env := range c.Events {
+			ev, err := codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+			if err != nil {
+				return fmt.Errorf("restore the accounts bucket: seq %d: %w", c.Seq, err)
+			}
+			if l, ok := ev.(domain.StoreLinked); ok {
+				links[l.LinkID] = l.DedicatedAccount.Number
+			}
+		}
+		return nil
+	})
+	if err != nil || len(links) == 0 {
+		return err
+	}
+	log.Warn().Int("links", len(links)).Msg("the accounts bucket has no counter while the event stream holds store links: writing their numbers back")
+	if err := dir.Restore(ctx, links); err != nil {
+		return fmt.Errorf("restore the accounts bucket: %w", err)
+	}
+	return nil
 }
 
 // rearmTimers re-arms, in the background once the read models have caught

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bankbook/bankbook/accounts"
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/domain"
@@ -235,5 +236,29 @@ func TestTwoInstancesIssuingForOneStoreLeaveOneCurrentBill(t *testing.T) {
 		if len(active.Bills) != 1 || superseded[active.Bills[0].BillID] {
 			t.Errorf("current bills on one instance: %+v", active.Bills)
 		}
+	}
+}
+
+// A store's dedicated account is never given to another store, even after
+// the accounts bucket lost its entries (deleted with the engine's
+// identity, say): on its next start the engine writes the links' numbers
+// back from the event stream before it takes a command.
+func TestLostAccountsBucketIsRestoredFromTheStream(t *testing.T) {
+	e := startEngine(t)
+	link := func(e *testEngine, store string) string {
+		var rep api.LinkStoreReply
+		e.call(t, api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: "d-lost", StoreID: store, StoreName: "한울식당"}, &rep, nil)
+		return rep.DedicatedAccount.Number
+	}
+	first, second := link(e, "s-1"), link(e, "s-2")
+	if err := e.js.DeleteKeyValue(ctxT(t), accounts.DefaultBucket); err != nil {
+		t.Fatal(err)
+	}
+	e = e.restart(t)
+	if n := link(e, "s-3"); n == first || n == second {
+		t.Fatalf("a new store got %s, which s-1 (%s) or s-2 (%s) has", n, first, second)
+	}
+	if n := link(e, "s-1"); n != first {
+		t.Fatalf("s-1 linked again got %s, want its own %s", n, first)
 	}
 }
