@@ -1082,6 +1082,9 @@ func restoreAccounts(ctx context.Context, events *eventstore.Store, dir *account
 				Msg("restoring the accounts bucket: a link commit that cannot be read is passed over; if it linked the store, its number may be given again")
 		}
 		for _, env := range c.Events {
+			if env.EventType != (domain.StoreLinked{}).EventType() {
+				continue // only the link's first event holds its number
+			}
 			ev, err := codec.Decode(env.EventType, env.SchemaVersion, env.Data)
 			if err != nil {
 				return fmt.Errorf("restore the accounts bucket: seq %d: %w", c.Seq, err)
