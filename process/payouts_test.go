@@ -732,6 +732,66 @@ func TestNoFailureIsDecidedOverASendNotedAfterItsReading(t *testing.T) {
 	f.settlesKeepingTheMoneyOut(t, "po-race", "the provider took B's send")
 }
 
+// TestADecidedFailureWaitsForTheSendsMadeBeforeIt: a payout's failure is
+// decided (an operator's forced resolve) after a send the provider may
+// have taken: instance B's, taken just before B died. The decision stops
+// every later send, not what the provider took: A, handed the payout
+// again, asks the provider, waits while it does not show the transfer yet
+// (its status lag), and records the settlement, not the decided failure
+// (which would return money the provider paid out). Where a send was
+// noted and never taken (its answer lost), the failure stands once that
+// lag has passed, for the decision's reason.
+func TestADecidedFailureWaitsForTheSendsMadeBeforeIt(t *testing.T) {
+	const lag = time.Second
+	f := newFixture(t, options{bank: firmbanking.FakeOptions{StatusLag: lag}, cfg: process.Config{RefusalLag: lag + 500*time.Millisecond}})
+	b := f.instance(t, func(c *process.Config) { c.Provider = killedProvider{f.provider} })
+	ctx := context.Background()
+	const reason = "operator (forced): a guess"
+	decide := func(id domain.PayoutID) {
+		t.Helper()
+		u, err := f.cfg.Sends.Uncertainty(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.cfg.Sends.Decide(ctx, id, u, reason); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	taken := f.requestPayout(t, "po-taken", "123-456")
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("B was not killed")
+			}
+		}()
+		_ = b.ReactToPayout(ctx, taken)
+	}()
+	decide("po-taken")
+	waitsAtLeast(t, f.m, taken, lag/2, "a decided failure, B's send not shown by the provider yet")
+	f.settlesKeepingTheMoneyOut(t, "po-taken", "the provider took B's send before the decision")
+
+	f.credit(t, "v", 1000)
+	if err := f.withdraw("v", 700, "po-lost", "123-456"); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "v")
+	lost := f.commits(t, domain.AggregatePayout, "po-lost")[0]
+	if _, err := f.cfg.Sends.Begin(ctx, "po-lost", lag); err != nil {
+		t.Fatal(err)
+	}
+	decide("po-lost")
+	waitsAtLeast(t, f.m, lost, lag/2, "a decided failure, a send before it that may not show yet")
+	f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-lost")
+	if p := f.payout(t, "po-lost"); p.Status != domain.PayoutFailedStatus || p.Reason != reason {
+		t.Fatalf("payout %+v, want failed for the decision's reason", p)
+	}
+	if sent := f.bank.Sent(); len(sent) != 1 || sent[0].ID != "po-taken" {
+		t.Fatalf("the provider got %+v, want B's send alone", sent)
+	}
+	f.assertBalance(t, "v", 1000) // po-lost's 700 back
+}
+
 // TestNoSendAfterAnotherInstanceDecidedTheFailure: once an instance decided
 // that a payout fails (and died before recording it), another instance
 // handed the payout's commit sends nothing: it records the failure with

@@ -372,10 +372,7 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 	began, err := m.cfg.Sends.Begin(ctx, p.ID, m.cfg.SettleTimeout+m.cfg.SendArrival)
 	var decided *worker.DecidedError
 	if errors.As(err, &decided) {
-		// Another instance failed the payout, which was sent no more
-		// since; it may not have recorded that yet.
-		m.cfg.Log.Warn().Str("payout_id", string(p.ID)).Str("reason", decided.Reason).Msg("payout failed by another instance's decision; recording it")
-		return domain.PayoutFailed{PayoutID: p.ID, Reason: decided.Reason, FailedAt: m.cfg.Payouts.Now()}, nil
+		return m.decidedResult(ctx, p, decided.Reason)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("payout %s: noting the send before making it: %w", p.ID, err)
@@ -432,6 +429,48 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 	return finalResult(p, res, now), nil
 }
 
+// decidedResult is the result to record for payout p once its failure was
+// decided in the notes, for reason (by an operator's forced resolve, or by
+// an instance that found it refused and unknown to the provider): no send
+// starts after the decision, but one made before it may have been taken by
+// the provider, its answer lost (its instance killed, stopped, cut off).
+// Without such a send the failure stands. With one, the provider says:
+// settled or failed is recorded, pending waits, and unknown counts only
+// RefusalLag after the payout's first send and after the latest time a
+// send may have been taken (refusalWait), as a refusal does.
+func (m *Managers) decidedResult(ctx context.Context, p domain.Payout, reason string) (domain.Event, error) {
+	u, err := m.cfg.Sends.Uncertainty(ctx, p.ID)
+	if err != nil {
+		return nil, fmt.Errorf("payout %s failed by a decision; reading the sends made before it: %w", p.ID, err)
+	}
+	now := m.cfg.Payouts.Now()
+	if u.LastOpen.IsZero() {
+		m.cfg.Log.Warn().Str("payout_id", string(p.ID)).Str("reason", reason).Msg("payout failed by a decision, and no send the provider may have taken: recording the failure")
+		return domain.PayoutFailed{PayoutID: p.ID, Reason: reason, FailedAt: now}, nil
+	}
+	st, err := m.cfg.Provider.Status(ctx, string(p.ID))
+	switch {
+	case errors.Is(err, firmbanking.ErrUnknownTransfer):
+		if wait := m.refusalWait(u); wait > 0 {
+			m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("ask_again_in", wait.String()).
+				Msg("payout failed by a decision, and unknown to the provider; asking again once a send taken before the decision would show")
+			return nil, worker.RetryAfter(wait, nil)
+		}
+		m.cfg.Log.Warn().Str("payout_id", string(p.ID)).Str("reason", reason).Msg("payout failed by a decision, and never taken by the provider: recording the failure")
+		return domain.PayoutFailed{PayoutID: p.ID, Reason: reason, FailedAt: now}, nil
+	case err != nil:
+		return nil, fmt.Errorf("payout %s failed by a decision; asking the provider whether a send before it was taken: %w", p.ID, err)
+	case st.Status == firmbanking.StatusFailed || st.Status == firmbanking.StatusSettled:
+		if st.Status == firmbanking.StatusSettled {
+			m.cfg.Log.Warn().Str("payout_id", string(p.ID)).Str("reason", reason).Msg("payout failed by a decision, but the provider settled a send made before it: recording the settlement")
+		}
+		return finalResult(p, st, now), nil
+	default:
+		m.cfg.Log.Info().Str("payout_id", string(p.ID)).Msg("payout failed by a decision, but a send made before it is pending at the provider; asking again later")
+		return nil, worker.RetryAfter(m.cfg.PendingRetry, nil)
+	}
+}
+
 // finalResult is the event that records the provider's final result res
 // (failed, or else settled) of payout p, at now.
 func finalResult(p domain.Payout, res firmbanking.Result, now time.Time) domain.Event {
@@ -457,8 +496,9 @@ func (m *Managers) failRefused(ctx context.Context, p domain.Payout, refusal err
 		if err != nil {
 			return nil, fmt.Errorf("payout %s refused; asking when a send the provider may have taken was last made: %w", p.ID, err)
 		}
-		// A decision is the last note (no send follows it): no wait.
-		if wait := m.refusalWait(u); !u.Decided && wait > 0 {
+		// A decision stops later sends, not the ones made before it: they
+		// are waited for all the same.
+		if wait := m.refusalWait(u); wait > 0 {
 			m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("ask_again_in", wait.String()).
 				Msg("payout refused, and unknown to the provider; asking again once an earlier acceptance would show")
 			return nil, worker.RetryAfter(wait, nil)
@@ -491,7 +531,7 @@ func (m *Managers) refusalWait(u worker.Uncertainty) time.Duration {
 	if from.IsZero() {
 		return m.cfg.RefusalLag // the notes of this very send are gone: start over
 	}
-	return m.cfg.RefusalLag - u.Now.Sub(from)
+	return m.cfg.RefusalLag - u.ServerNow(m.cfg.Payouts.Now()).Sub(from)
 }
 
 // contradiction is an error when the provider's result for payout p (the

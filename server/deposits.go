@@ -234,25 +234,13 @@ func (s *Server) decideForcedFailure(ctx context.Context, req api.ResolvePayoutR
 	if err != nil {
 		return fmt.Errorf("payout %s: deciding its failure in the payouts part's notes: %w", req.PayoutID, err)
 	}
-	now := u.Now
-	if u.Decided {
-		// Decided before (a forced resolve asked earlier, or the part): the
-		// reading notes nothing, so it has no server time; this clock's,
-		// with a margin for the two clocks' difference.
-		now = time.Now().Add(-decidedClockMargin)
-	}
-	if wait := u.LastOpen.Sub(now); wait > 0 {
+	if wait := u.LastOpen.Sub(u.ServerNow(time.Now())); wait > 0 {
 		return domain.ErrPayoutInFlight.With("the failure is decided: no send of the payout starts any more, and the payouts part records it at its next attempt; "+
 			"but a send made before may still reach the provider, and settle the payout instead: not even force records a result over it; try again once it ends",
 			map[string]any{"payout_id": req.PayoutID, "retry_after_s": int(wait.Seconds()) + 1})
 	}
 	return nil
 }
-
-// decidedClockMargin is how much later than this instance's clock
-// decideForcedFailure takes the NATS server's to be, when it has no reading of
-// the server's.
-const decidedClockMargin = 5 * time.Second
 
 // payoutInFlight refuses to record req's outcome while the payout's
 // transfer may be live at the provider; force would record it anyway.
@@ -302,9 +290,9 @@ func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, 
 				from = t
 			}
 		}
-		// Once the part decided the payout's failure, no send follows
-		// (worker.Uncertainty.Decided): none to wait for.
-		if wait := s.cfg.PayoutStatusLag - u.Now.Sub(from); !u.Decided && !from.IsZero() && wait > 0 {
+		// A decided failure stops later sends, not the ones made before
+		// it: they are waited for all the same.
+		if wait := s.cfg.PayoutStatusLag - u.ServerNow(time.Now()).Sub(from); !from.IsZero() && wait > 0 {
 			return payoutInFlight(req, "the provider does not know the payout yet, but a transfer accepted by the part's last attempt may not show for a while", map[string]any{"provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})
 		}
 	}

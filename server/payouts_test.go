@@ -1,9 +1,11 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -40,6 +42,10 @@ type gatedBank struct {
 	mu      sync.Mutex
 	gate    chan struct{} // closed: open
 	waiting int           // requests held right now
+	// takeAbandoned: a held request whose caller gives up reaches the
+	// fake all the same, and its answer is lost (the caller killed while
+	// the provider took its send).
+	takeAbandoned bool
 }
 
 func newGatedBank(t *testing.T, opts firmbanking.FakeOptions) *gatedBank {
@@ -49,6 +55,11 @@ func newGatedBank(t *testing.T, opts firmbanking.FakeOptions) *gatedBank {
 	close(g.gate)
 	next := g.fake.Handler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body) // read while the caller is there
+		if err != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		g.mu.Lock()
 		gate := g.gate
 		g.waiting++
@@ -59,9 +70,13 @@ func newGatedBank(t *testing.T, opts firmbanking.FakeOptions) *gatedBank {
 		}
 		g.mu.Lock()
 		g.waiting--
+		take := g.takeAbandoned
 		g.mu.Unlock()
 		if r.Context().Err() != nil {
-			return // the caller gave up: the request never reached the bank
+			if take {
+				next.ServeHTTP(httptest.NewRecorder(), r.WithContext(context.Background()))
+			}
+			return // the caller gave up: the request never reached the bank, or its answer is lost
 		}
 		next.ServeHTTP(w, r)
 	}))
@@ -406,6 +421,41 @@ func TestOperatorResolvesAStuckPayout(t *testing.T) {
 	e.call(t, api.PayoutResolve.Subject, forced, &rep, nil)
 	e.waitPayouts(t, "failed", third)
 	testenv.Eventually(t, 20*time.Second, "the forced failure's money back in the wallet", func() bool { return e.wallet(t, "u-s").Balance == 7000 })
+}
+
+// TestAForcedFailureDoesNotFailAPayoutTheProviderTookFromAStoppedInstance:
+// an operator forces the failure of a payout whose send is held at the
+// provider's door (decided, answered payout_in_flight); the instance stops
+// (killed, upgraded) while the provider takes the send, so the answer is
+// lost. The instance after it finds the failure decided in the payouts
+// part's notes, but a send was made before the decision: it asks the
+// provider, which settled the payout, and records that. Recording the
+// decided failure instead would return the money the provider paid out.
+func TestAForcedFailureDoesNotFailAPayoutTheProviderTookFromAStoppedInstance(t *testing.T) {
+	g := newGatedBank(t, firmbanking.FakeOptions{})
+	e, bk := payoutEngine(t, g)
+	fund(t, e, bk, "u-k", "김민수", 5000)
+	g.mu.Lock()
+	g.takeAbandoned = true
+	g.mu.Unlock()
+	g.hold()
+	id := e.withdraw(t, "u-k", 3000, payee)
+	testenv.Eventually(t, 20*time.Second, "the send held at the provider's door", func() bool { return g.held() > 0 })
+	forced := api.ResolvePayoutRequest{PayoutID: id, Outcome: "failed", Reason: "the operator's guess", Force: true}
+	if ce := e.callErr(t, api.PayoutResolve.Subject, forced, nil); ce.Code != "payout_in_flight" {
+		t.Fatalf("forcing the failure of a payout whose send is under way: %+v", ce)
+	}
+	e = e.restart(t)
+	testenv.Eventually(t, 20*time.Second, "the provider took the abandoned send", func() bool { return len(g.fake.Sent()) == 1 })
+	g.open()
+	e.waitPayouts(t, "settled", id)
+	testenv.Eventually(t, 20*time.Second, "payouts pending drained", func() bool { return e.balanced(t)[domain.AccountPayoutsPending] == 0 })
+	if w := e.wallet(t, "u-k"); w.Balance != 2000 {
+		t.Fatalf("wallet %+v, want 2,000: the provider paid 3,000 out", w)
+	}
+	if got := g.fake.Sent(); len(got) != 1 || got[0].ID != id {
+		t.Fatalf("the provider got %+v, want the payout once", got)
+	}
 }
 
 // TestAnInstanceWithoutAProviderLeavesPayoutsToOneWithIt: an engine with no

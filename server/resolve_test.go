@@ -28,9 +28,10 @@ type oneDeadLetter struct {
 	behind   time.Duration
 	// firstSend is when the part's first send was noted (zero: lastSend).
 	firstSend time.Time
-	// decided: the part decided the payout's failure after its last send
-	// (nothing noted since, not even the reading's time).
-	decided bool
+	// decidedAt: the payout's failure was decided then, by the lease
+	// stream's clock, after its last send (zero: not decided). Nothing is
+	// noted after a decision, not even the reading's time.
+	decidedAt time.Time
 }
 
 func (d oneDeadLetter) Uncertainty(context.Context, string, string) (worker.Uncertainty, error) {
@@ -38,7 +39,10 @@ func (d oneDeadLetter) Uncertainty(context.Context, string, string) (worker.Unce
 	if first.IsZero() {
 		first = d.lastSend
 	}
-	return worker.Uncertainty{First: first, LastOpen: d.lastSend, Now: time.Now().Add(-d.behind), Decided: d.decided}, nil
+	if !d.decidedAt.IsZero() {
+		return worker.Uncertainty{First: first, LastOpen: d.lastSend, Decided: true, DecidedAt: d.decidedAt}, nil
+	}
+	return worker.Uncertainty{First: first, LastOpen: d.lastSend, Now: time.Now().Add(-d.behind)}, nil
 }
 
 func (d oneDeadLetter) Hold(context.Context, uint64, string, time.Duration) (time.Time, func(), error) {
@@ -130,12 +134,21 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 	if err := resolve("po-1", "failed", false); err != nil {
 		t.Fatalf("failing a payout the provider does not know: %v", err)
 	}
-	// The part decided the failure after its last send, 10s ago, and
-	// died before recording it: no send follows a decision, none is
-	// waited for.
+	// A failure decided 5s ago (forced by an operator), a send 10s ago:
+	// the decision stops later sends, not that one, which may not show
+	// at the provider yet.
 	deadLetter("po-7", false, 10*time.Second)
 	decided := h.srv.cfg.DeadLetters.(oneDeadLetter)
-	decided.decided = true
+	decided.decidedAt = time.Now().Add(-5 * time.Second)
+	h.srv.cfg.DeadLetters = decided
+	if err := resolve("po-7", "failed", false); !inFlight(err) {
+		t.Fatalf("a decided failure, a send 10s ago: %v, want payout_in_flight", err)
+	}
+	// The part decided the failure a status lag after its last send, and
+	// died before recording it: nothing is left to wait for.
+	deadLetter("po-7", false, 2*time.Minute)
+	decided = h.srv.cfg.DeadLetters.(oneDeadLetter)
+	decided.decidedAt = time.Now().Add(-30 * time.Second)
 	h.srv.cfg.DeadLetters = decided
 	if err := resolve("po-7", "failed", false); err != nil {
 		t.Fatalf("failing a payout whose failure the part decided: %v", err)

@@ -84,12 +84,32 @@ type Uncertainty struct {
 	// Decided: nothing is noted after a decision, not even a reading).
 	Now time.Time
 	// Decided is set when an instance decided that no more work is done
-	// on the key (Decide), for Reason. No work begins after it, so none
-	// is waited for.
-	Decided bool
-	Reason  string
+	// on the key (Decide), for Reason, at DecidedAt. No work begins after
+	// it; work begun before it may still take effect until LastOpen.
+	Decided   bool
+	Reason    string
+	DecidedAt time.Time
 
 	look uint64 // the sequence of the reading's own note
+}
+
+// ServerClockMargin is how far the NATS server's clock is taken to be
+// behind an instance's at most, where a reading has no time of the
+// server's (ServerNow).
+const ServerClockMargin = 5 * time.Second
+
+// ServerNow is the server's time when u was read: Now, or, once decided
+// (a reading then notes nothing, so it has no time of the server's), the
+// later of the decision's time and local, an instance's clock, less
+// ServerClockMargin. Waits counted from it are never too short.
+func (u Uncertainty) ServerNow(local time.Time) time.Time {
+	if !u.Now.IsZero() {
+		return u.Now
+	}
+	if at := local.Add(-ServerClockMargin); at.After(u.DecidedAt) {
+		return at
+	}
+	return u.DecidedAt
 }
 
 // DecidedError is BeginUncertain's answer once an instance decided that no
@@ -260,7 +280,7 @@ func (d *DeadLetters) Uncertainty(ctx context.Context, part, key string) (Uncert
 				u.Now = raw.Time
 			}
 		case "decided":
-			u.Decided, u.Reason = true, n.Reason
+			u.Decided, u.Reason, u.DecidedAt = true, n.Reason, raw.Time
 		}
 		seq = raw.Sequence + 1
 	}

@@ -252,6 +252,15 @@ func TestNoNoteFollowsADecision(t *testing.T) {
 		if err != nil || !u.Decided || u.Reason != "refused: "+key || u.LastOpen.IsZero() || !u.Now.IsZero() {
 			t.Fatalf("%s read after its decision: %+v %v, want it decided, its send open, no Now", key, u, err)
 		}
+		// No reading's time after a decision: the server's now is the
+		// decision's time, or a local clock's less a margin, the later.
+		if at := u.ServerNow(u.DecidedAt.Add(-time.Hour)); u.DecidedAt.IsZero() || !at.Equal(u.DecidedAt) {
+			t.Fatalf("%s: the server's time by a local clock an hour behind: %v, want the decision's time %v", key, at, u.DecidedAt)
+		}
+		local := u.DecidedAt.Add(time.Hour)
+		if at := u.ServerNow(local); !at.Equal(local.Add(-worker.ServerClockMargin)) {
+			t.Fatalf("%s: the server's time by a local clock an hour ahead: %v, want it less the margin", key, at)
+		}
 		began, err := e.dead.BeginUncertain(ctx, "payouts", key, 0)
 		if de, ok := errors.AsType[*worker.DecidedError](err); !ok || de.Reason != "refused: "+key || began != 0 {
 			t.Fatalf("%s: work begun after its decision: %d %v, want the decision", key, began, err)
