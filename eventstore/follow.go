@@ -38,6 +38,11 @@ type FollowOptions struct {
 	// Log receives the consumer's missed heartbeats
 	// (worker.ConsumeOptions.Log). The zero Logger logs nothing.
 	Log zerolog.Logger
+	// OnHealth, when set, is told of a consumption problem that is not
+	// (yet) the end, and of its end (nil), as worker.ConsumeOptions.OnHealth
+	// says: heartbeats of a durable consumer missed again and again (pulls
+	// the server dropped, a stall), a failed check of the consumer.
+	OnHealth func(error)
 }
 
 // Handler handles commits in stream order. Commits arrive without gaps:
@@ -172,7 +177,7 @@ func (s *Store) follow(ctx context.Context, cons jetstream.Consumer, opts Follow
 		case msgs <- m:
 		case <-done:
 		}
-	}, worker.ConsumeOptions{MaxMessages: 2 * opts.MaxBatch, Heartbeat: heartbeat, Ordered: opts.Durable == "", Log: opts.Log})
+	}, worker.ConsumeOptions{MaxMessages: 2 * opts.MaxBatch, Heartbeat: heartbeat, Ordered: opts.Durable == "", OnHealth: opts.OnHealth, Log: opts.Log})
 	if err != nil {
 		close(done)
 		return fmt.Errorf("consume %s: %w", s.cfg.Stream, err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -388,5 +389,53 @@ func TestOpenLeavesAnUnchangedStreamAlone(t *testing.T) {
 	open(t, js, eventstore.Config{})
 	if msg, err := updates.NextMsg(300 * time.Millisecond); err == nil {
 		t.Fatalf("reopening updated the unchanged stream: %s", msg.Data)
+	}
+}
+
+// TestFollowReportsMissedHeartbeats: a durable consumer whose pulls the
+// server drops (its one waiting place taken by another client's pull)
+// sends no heartbeat; Follow tells OnHealth once they were missed
+// worker.ReportMisses times in a row, rather than wait in silence.
+func TestFollowReportsMissedHeartbeats(t *testing.T) {
+	srv := testenv.Start(t, "")
+	nc, js := srv.Connect(t)
+	s := open(t, js, eventstore.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := js.Stream(ctx, "BANKBOOK_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "readmodels-hb", AckPolicy: jetstream.AckAllPolicy, MaxWaiting: 1}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := nc.SubscribeSync(nats.NewInbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.BANKBOOK_EVENTS.readmodels-hb", other.Subject, []byte(`{"batch":1,"expires":60000000000}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	reports := make(chan error, 10)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Follow(ctx, eventstore.FollowOptions{Durable: "readmodels-hb", OnHealth: func(err error) {
+			if err != nil {
+				reports <- err
+			}
+		}}, func(context.Context, []eventstore.Commit) error { return nil })
+	}()
+	select {
+	case err := <-reports:
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			t.Fatalf("OnHealth(%v), want missed heartbeats", err)
+		}
+	case err := <-done:
+		t.Fatalf("Follow returned %v before reporting", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no report of missed heartbeats in 30 s")
 	}
 }

@@ -193,7 +193,14 @@ func (r *Runner) run(ctx context.Context) error {
 		return err
 	}
 	r.advance(after)
-	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after, DeliverDamaged: true, MaxBatch: liveMaxBatch, Log: r.consumeLog()}, r.handle)
+	health := supervisor.From(ctx)
+	err = r.es.Follow(ctx, eventstore.FollowOptions{Durable: r.Durable(), After: after, DeliverDamaged: true, MaxBatch: liveMaxBatch, Log: r.consumeLog(),
+		OnHealth: func(err error) {
+			if err != nil {
+				r.log.Warn().Err(err).Msg("read models: consumer trouble")
+			}
+			health.ReportFrom("consumer", err)
+		}}, r.handle)
 	if err == nil {
 		err = errors.New("follow ended without error")
 	}

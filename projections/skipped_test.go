@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
@@ -271,4 +274,45 @@ func check(codec *domain.Codec) func(eventstore.Envelope) error {
 		_, err := codec.Decode(e.EventType, e.SchemaVersion, e.Data)
 		return err
 	}
+}
+
+// TestProjectionsFailWhileTheirConsumerStopsAnswering: the read models'
+// durable consumer takes no more pulls (its one waiting place held by
+// another client's pull): no heartbeat comes and the read models stop
+// moving, and the projections part says so, as a worker part does
+// (failing, until the check that follows finds the consumer; missed
+// heartbeats its last error) instead of waiting in silence.
+func TestProjectionsFailWhileTheirConsumerStopsAnswering(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	st := openStore(t, tempPath(t, "rm.db"))
+	r := projections.NewRunner(f.es, st, testLogger(t))
+	stream, err := f.js.Stream(ctx, f.es.Config().Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Where the runner starts (nothing handled), so it takes it as it is.
+	if _, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: r.Durable(), AckPolicy: jetstream.AckAllPolicy, MaxWaiting: 1}); err != nil {
+		t.Fatal(err)
+	}
+	nc := f.js.Conn()
+	inbox, err := nc.SubscribeSync(nats.NewInbox())
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := "$JS.API.CONSUMER.MSG.NEXT." + f.es.Config().Stream + "." + r.Durable()
+	if err := nc.PublishRequest(next, inbox.Subject, []byte(`{"batch":1,"expires":120000000000}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sup := supervise(t, r)
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		s, _ := sup.Status("projections")
+		if !strings.Contains(s.LastError, "no heartbeat") || s.LastErrorAt.IsZero() {
+			return fmt.Errorf("projections part %+v, want missed heartbeats reported", s)
+		}
+		return nil
+	})
 }
