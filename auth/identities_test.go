@@ -157,3 +157,29 @@ func TestSeedsAreCreatedOnceAndKeptPrivate(t *testing.T) {
 		t.Errorf("a world-readable seed: want ErrSeedFile, got %v", err)
 	}
 }
+
+// Each identity but the engine's gets the connection limit asked for; a
+// negative one is refused.
+func TestRenderLimitsEachIdentitysConnections(t *testing.T) {
+	ids, err := auth.Identities(t.TempDir(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Render(auth.Tenant{Users: ids, MaxConnections: -1}); err == nil {
+		t.Fatal("a negative connection limit rendered")
+	}
+	conf, err := auth.Render(auth.Tenant{Users: ids, MaxConnections: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(conf), "\n  \"")[1:] // one per account
+	if len(blocks) != len(ids) {                        // the engine's account and one per other identity
+		t.Fatalf("%d account blocks for %d identities:\n%s", len(blocks), len(ids), conf)
+	}
+	for _, b := range blocks {
+		limited := strings.Contains(b, "limits: {max_connections: 7}")
+		if engine := strings.HasPrefix(b, auth.EngineAccount+`"`); engine == limited {
+			t.Errorf("account block limited %v, engine %v:\n%s", limited, engine, b)
+		}
+	}
+}

@@ -27,6 +27,11 @@ type Tenant struct {
 	Simulators bool
 	// Stream is the event stream's name (DefaultStream when "").
 	Stream string
+	// MaxConnections is how many connections each identity other than the
+	// engine's may hold at once (the account's limit, which the NATS
+	// server enforces); 0 sets none. One identity's connections, a leak
+	// or a flood, then cannot take every connection the server allows.
+	MaxConnections int
 }
 
 var tenantRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
@@ -61,6 +66,9 @@ func Render(tenants ...Tenant) ([]byte, error) {
 			return nil, fmt.Errorf("%w: tenant %q appears twice", ErrInvalidUser, t.Name)
 		}
 		seenTenant[t.Name] = true
+		if t.MaxConnections < 0 {
+			return nil, fmt.Errorf("%w: tenant %q: max connections %d, want 0 (no limit) or more", ErrInvalidUser, t.Name, t.MaxConnections)
+		}
 		if err := renderTenant(&b, t); err != nil {
 			return nil, err
 		}
@@ -148,8 +156,12 @@ func renderTenant(b *strings.Builder, t Tenant) error {
 			perms += fmt.Sprintf(", deny: [%s]", strings.Join(deny, ", "))
 		}
 		perms += `}, subscribe: {allow: ["_INBOX.>"]}`
-		fmt.Fprintf(b, "  %s {  # role %s\n    users: [\n      {%s, permissions: {%s}}\n    ]\n    imports: [\n",
+		fmt.Fprintf(b, "  %s {  # role %s\n    users: [\n      {%s, permissions: {%s}}\n    ]\n",
 			q(Account(t.Name, id)), id.Role, credential(id), perms)
+		if t.MaxConnections > 0 {
+			fmt.Fprintf(b, "    limits: {max_connections: %d}\n", t.MaxConnections)
+		}
+		b.WriteString("    imports: [\n")
 		for _, g := range gs {
 			if commandSubject(g.subject) {
 				// Arrives as FromSubject: the actor is in the subject.

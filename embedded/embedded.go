@@ -11,6 +11,7 @@
 package embedded
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -69,8 +70,37 @@ type Config struct {
 	// EngineSeed is the engine identity's seed file, used by Connect.
 	// Required.
 	EngineSeed string
+	// MaxConnections is how many client connections the server takes at
+	// once, the engine's own included; more are refused. 0:
+	// DefaultMaxConnections of the process's open-file limit.
+	MaxConnections int
 	// Log receives the server's own warnings and errors. Default: discarded.
 	Log *zerolog.Logger
+}
+
+// DefaultMaxConnections is the connection limit for a process that may
+// open nofile files (0: unknown): what is left of them once a quarter, at
+// least 1,024, is kept for JetStream's files, the read models, the HTTP
+// listener and the engine's own connections, and at most nats-server's
+// own default (64K). Connections past the open-file limit would fail
+// JetStream's writes with them; past this one, only new connections fail.
+func DefaultMaxConnections(nofile uint64) int {
+	const most, least = server.DEFAULT_MAX_CONNECTIONS, 64
+	if nofile == 0 {
+		return most
+	}
+	keep := max(nofile/4, 1024)
+	if nofile < keep+least {
+		return least
+	}
+	return int(min(nofile-keep, most))
+}
+
+// Connections is how many client connections the server holds now
+// ("open": the engine's own, clients', and those not yet authenticated)
+// and takes at most ("max"): new ones are refused at the limit.
+func (s *Server) Connections(context.Context) (map[string]uint64, error) {
+	return map[string]uint64{"open": uint64(s.ns.NumClients()), "max": uint64(s.cfg.MaxConnections)}, nil
 }
 
 // Server is a running embedded nats-server.
@@ -104,6 +134,11 @@ func Start(cfg Config) (*Server, error) {
 	opts.SyncAlways = cfg.Durability == Safe && !cfg.EngineSyncs
 	opts.JetStreamMaxMemory = 256 << 20
 	opts.MaxPayload = 1 << 20
+	if cfg.MaxConnections == 0 {
+		nofile, _ := openFileLimit()
+		cfg.MaxConnections = DefaultMaxConnections(nofile)
+	}
+	opts.MaxConn = cfg.MaxConnections
 	if cfg.Listen == "" {
 		opts.DontListen = true
 	} else {

@@ -89,3 +89,30 @@ func TestStoreHealthNamesAStreamNotRecovered(t *testing.T) {
 		t.Fatalf("StoreHealth = %v, want it to name BROKEN", err)
 	}
 }
+
+// The default connection limit keeps a quarter of the open files, at least
+// 1,024, for everything else, and stays within nats-server's own default.
+func TestDefaultMaxConnections(t *testing.T) {
+	for _, tc := range []struct {
+		nofile uint64
+		want   int
+	}{
+		{0, 65536},        // unknown: nats-server's default
+		{1024, 64},        // too few files for the reserve: the least
+		{2048, 1024},      // 1,024 kept
+		{20000, 15000},    // a quarter kept
+		{1 << 20, 65536},  // nats-server's default at most
+		{100000, 65536},   // 75,000 left, capped
+		{4096 + 64, 3120}, // a quarter of 4,160 is 1,040 kept
+	} {
+		if got := embedded.DefaultMaxConnections(tc.nofile); got != tc.want {
+			t.Errorf("DefaultMaxConnections(%d) = %d, want %d", tc.nofile, got, tc.want)
+		}
+	}
+	srv := startServer(t, t.TempDir())
+	defer srv.Shutdown()
+	got, err := srv.Connections(context.Background())
+	if err != nil || got["max"] == 0 || got["max"] > 65536 {
+		t.Fatalf("the server's connections %v %v, want a limit of 1 to 65,536", got, err)
+	}
+}

@@ -186,6 +186,14 @@ type Config struct {
 	SettlementDays int `json:"settlement_days"`
 	// DuplicateWindow is the event stream's Nats-Msg-Id window. Default 2m.
 	DuplicateWindow Duration `json:"duplicate_window"`
+	// MaxConnections is how many client connections the embedded server
+	// takes at once, the engine's own included. Default 0: what the
+	// process's open-file limit leaves (embedded.DefaultMaxConnections).
+	MaxConnections int `json:"max_connections"`
+	// MaxConnectionsPerIdentity is how many connections each identity
+	// other than the engine's may hold at once on the embedded server (and
+	// in `bankbook auth config`'s accounts); 0 sets none. Default 1,000.
+	MaxConnectionsPerIdentity int `json:"max_connections_per_identity"`
 	// HTTPListen is where /healthz, /readyz and /metrics are served.
 	// Default 127.0.0.1:8080; "off" serves none.
 	HTTPListen string `json:"http_listen"`
@@ -216,37 +224,38 @@ type Config struct {
 // Defaults returns the configuration `bankbook serve` starts from.
 func Defaults() Config {
 	return Config{
-		DataDir:           "./data",
-		Listen:            "127.0.0.1:4222",
-		Durability:        string(embedded.Safe),
-		Replicas:          1,
-		StartTimeout:      Duration(time.Minute),
-		LogLevel:          "info",
-		CancelWindow:      Duration(5 * time.Minute),
-		DepositorNameMax:  10,
-		NameGrace:         Duration(24 * time.Hour),
-		PaymentDeadline:   Duration(24 * time.Hour),
-		MaxUnpaidOrders:   20,
-		ScanInterval:      Duration(5 * time.Minute),
-		BankSimLag:        Duration(2 * time.Second),
-		FirmbankStatusLag: Duration(time.Minute),
-		IdempotencyTTL:    Duration(7 * 24 * time.Hour),
-		CollectBank:       "KB국민은행",
-		CollectNumber:     "123401-04-567890",
-		CollectHolder:     "(주)뱅크북",
-		DuplicateWindow:   Duration(2 * time.Minute),
-		StoreAccountRange: fmt.Sprintf("%d-%d", accounts.DefaultFrom, accounts.DefaultTo),
-		StoreFeeBps:       30,
-		SettlementDays:    1,
-		HTTPListen:        ops.DefaultListen,
-		Console:           true,
-		NotifyRate:        5,
-		NotifyBurst:       1,
-		NotifyMaxAttempts: 10,
-		ChatSimListen:     "127.0.0.1:0",
-		FirmbankSimListen: "127.0.0.1:0",
-		ChatSimRate:       5,
-		IdleTrim:          Duration(idleTrimAfter),
+		DataDir:                   "./data",
+		Listen:                    "127.0.0.1:4222",
+		Durability:                string(embedded.Safe),
+		Replicas:                  1,
+		StartTimeout:              Duration(time.Minute),
+		LogLevel:                  "info",
+		CancelWindow:              Duration(5 * time.Minute),
+		DepositorNameMax:          10,
+		NameGrace:                 Duration(24 * time.Hour),
+		PaymentDeadline:           Duration(24 * time.Hour),
+		MaxUnpaidOrders:           20,
+		ScanInterval:              Duration(5 * time.Minute),
+		BankSimLag:                Duration(2 * time.Second),
+		FirmbankStatusLag:         Duration(time.Minute),
+		IdempotencyTTL:            Duration(7 * 24 * time.Hour),
+		CollectBank:               "KB국민은행",
+		CollectNumber:             "123401-04-567890",
+		CollectHolder:             "(주)뱅크북",
+		DuplicateWindow:           Duration(2 * time.Minute),
+		StoreAccountRange:         fmt.Sprintf("%d-%d", accounts.DefaultFrom, accounts.DefaultTo),
+		StoreFeeBps:               30,
+		SettlementDays:            1,
+		HTTPListen:                ops.DefaultListen,
+		MaxConnectionsPerIdentity: 1000,
+		Console:                   true,
+		NotifyRate:                5,
+		NotifyBurst:               1,
+		NotifyMaxAttempts:         10,
+		ChatSimListen:             "127.0.0.1:0",
+		FirmbankSimListen:         "127.0.0.1:0",
+		ChatSimRate:               5,
+		IdleTrim:                  Duration(idleTrimAfter),
 	}
 }
 
@@ -277,6 +286,12 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("group-commit needs the embedded server (an external NATS syncs by its own sync_interval)"))
 	case c.GroupCommit && c.embeddedFast():
 		errs = append(errs, errors.New("group-commit needs durability safe (under fast nothing is synced before the ack)"))
+	}
+	if c.MaxConnections != 0 && c.MaxConnections < 64 {
+		errs = append(errs, errors.New("max-connections must be 0 (from the open-file limit) or at least 64 (the engine's own connections count)"))
+	}
+	if c.MaxConnectionsPerIdentity < 0 {
+		errs = append(errs, errors.New("max-connections-per-identity must be 0 (no limit) or more"))
 	}
 	if c.StartTimeout < 0 {
 		errs = append(errs, errors.New("start-timeout must not be negative"))

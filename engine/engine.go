@@ -855,8 +855,13 @@ func (e *Engine) caughtUp(forQueries bool) error {
 
 // metricSources are the gauges /metrics reads at scrape time.
 func (e *Engine) metricSources(tm *timers.Timers, marks *watermarks.Store, account string) ops.Sources {
+	var conns func(context.Context) (map[string]uint64, error)
+	if e.ns != nil {
+		conns = e.ns.Connections
+	}
 	return ops.Sources{
-		Parts: e.readiness(),
+		Connections: conns,
+		Parts:       e.readiness(),
 		ProjectionLag: func(ctx context.Context) (uint64, error) {
 			head, err := e.Events.LastSeq(ctx)
 			return e.Runner.Lag(head), err
@@ -952,14 +957,14 @@ func startEmbedded(cfg Config, storeDir string, log zerolog.Logger) (*embedded.S
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := auth.Render(auth.Tenant{Users: ids, Simulators: cfg.BankSim || cfg.ChatSim})
+	accounts, err := auth.Render(auth.Tenant{Users: ids, Simulators: cfg.BankSim || cfg.ChatSim, MaxConnections: cfg.MaxConnectionsPerIdentity})
 	if err != nil {
 		return nil, err
 	}
 	durability, _ := embedded.ParseDurability(cfg.Durability)
 	return embedded.Start(embedded.Config{
 		StoreDir: storeDir, Listen: cfg.Listen, Durability: durability, EngineSyncs: cfg.GroupCommit,
-		Accounts: accounts, EngineSeed: auth.SeedFile(dir, auth.Engine), Log: &log,
+		Accounts: accounts, EngineSeed: auth.SeedFile(dir, auth.Engine), MaxConnections: cfg.MaxConnections, Log: &log,
 	})
 }
 

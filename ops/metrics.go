@@ -82,6 +82,10 @@ type Sources struct {
 	// calls that failed, ...), what the shared rate limiter did since the
 	// process started: bankbook_ratelimit_total{count}.
 	RateLimit func(ctx context.Context) (map[string]uint64, error)
+	// Connections is, per count (open, max), how many client connections
+	// the embedded server holds now and takes at most:
+	// bankbook_embedded_connections{count}. Nil with an external NATS.
+	Connections func(ctx context.Context) (map[string]uint64, error)
 	// Parts is the supervisor's view of every part:
 	// bankbook_part_up{part}, bankbook_part_ready{part} and
 	// bankbook_part_restarts_total{part}.
@@ -102,6 +106,7 @@ const (
 	sourceRateLimit       = "ratelimit"
 	sourceNotifications   = "notifications"
 	sourceStoreAccounts   = "store_accounts"
+	sourceConnections     = "connections"
 )
 
 // Metrics is bankbook's Prometheus registry: the Go runtime and process
@@ -238,6 +243,7 @@ func (m *Metrics) SetSources(s Sources) {
 		sourceRateLimit:       s.RateLimit != nil,
 		sourceNotifications:   s.Notifications != nil,
 		sourceStoreAccounts:   s.StoreAccountsRemaining != nil,
+		sourceConnections:     s.Connections != nil,
 	} {
 		if set {
 			m.sourceErrors.WithLabelValues(name)
@@ -269,6 +275,8 @@ var (
 		"How old a scanned account's watermark is: bank data after it is not known complete.", []string{"account"}, nil)
 	descStoreAccounts = prometheus.NewDesc("bankbook_store_accounts_remaining",
 		"Dedicated account numbers the store account range has left for new store links (store.link answers account_range_exhausted at 0).", nil, nil)
+	descConnections = prometheus.NewDesc("bankbook_embedded_connections",
+		"The embedded NATS server's client connections: open now (the engine's own, clients', those not yet authenticated) and the most it takes (max; new ones are refused at it).", []string{"count"}, nil)
 	descPartUp = prometheus.NewDesc("bankbook_part_up",
 		"1 while a background part is running, 0 otherwise.", []string{"part"}, nil)
 	descPartReady = prometheus.NewDesc("bankbook_part_ready",
@@ -288,7 +296,7 @@ var (
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.m.sourceErrors.Describe(ch)
 	for _, d := range []*prometheus.Desc{descProjectionLag, descConsumerPending, descTimersPending,
-		descDeadLetters, descStoreAccounts, descWatermarkAge, descPartUp, descPartReady, descPartRestarts, descPartWork, descGroupCommit, descRateLimit, descNotifications} {
+		descDeadLetters, descStoreAccounts, descConnections, descWatermarkAge, descPartUp, descPartReady, descPartRestarts, descPartWork, descGroupCommit, descRateLimit, descNotifications} {
 		ch <- d
 	}
 }
@@ -426,6 +434,7 @@ func (c *sourceCollector) reads(s *Sources) []sourceRead {
 	labelled(sourceNotifications, descNotifications, prometheus.GaugeValue, s.Notifications)
 	labelled(sourceGroupCommit, descGroupCommit, prometheus.CounterValue, s.GroupCommit)
 	labelled(sourceRateLimit, descRateLimit, prometheus.CounterValue, s.RateLimit)
+	labelled(sourceConnections, descConnections, prometheus.GaugeValue, s.Connections)
 	if f := s.ScanWatermarks; f != nil {
 		rs = append(rs, sourceRead{sourceScanWatermarks, func(ctx context.Context) ([]prometheus.Metric, error) {
 			marks, err := f(ctx)

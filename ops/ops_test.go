@@ -308,6 +308,9 @@ func TestMetricsSeries(t *testing.T) {
 			return map[string]map[string]uint64{"timers": {"processed": 5}}, nil
 		},
 		GroupCommit: func(context.Context) (map[string]uint64, error) { return map[string]uint64{"syncs": 3}, nil },
+		Connections: func(context.Context) (map[string]uint64, error) {
+			return map[string]uint64{"open": 12, "max": 15000}, nil
+		},
 	})
 	m.DeclareEndpoints("deposit.record")
 	m.ObserveRequest("order.submit", 200, 3*time.Millisecond)
@@ -354,8 +357,10 @@ func TestMetricsSeries(t *testing.T) {
 	wantSample(t, body, `bankbook_part_restarts_total{part="timers"}`, 2)
 	wantSample(t, body, `bankbook_part_work_total{outcome="processed",part="timers"}`, 5)
 	wantSample(t, body, `bankbook_group_commit_total{count="syncs"}`, 3)
+	wantSample(t, body, `bankbook_embedded_connections{count="open"}`, 12)
+	wantSample(t, body, `bankbook_embedded_connections{count="max"}`, 15000)
 	// Every source set has its error count from the first scrape on.
-	for _, src := range []string{"projection_lag", "consumer_pending", "timers_pending", "dead_letters", "scan_watermarks", "parts", "part_work", "group_commit", "store_accounts"} {
+	for _, src := range []string{"projection_lag", "consumer_pending", "timers_pending", "dead_letters", "scan_watermarks", "parts", "part_work", "group_commit", "store_accounts", "connections"} {
 		wantSample(t, body, `bankbook_metrics_source_errors_total{source="`+src+`"}`, 0)
 	}
 	if strings.Contains(body, "never-scanned") {
