@@ -38,7 +38,9 @@ func (r LinkStoreRequest) Canonical() LinkStoreRequest {
 
 // LinkStoreReply is the reply of bankbook.cmd.store.link.
 type LinkStoreReply struct {
-	LinkID           string             `json:"link_id"`
+	LinkID string `json:"link_id"`
+	// Status is LinkStatusLinked.
+	Status           string             `json:"status"`
 	DistributorID    string             `json:"distributor_id"`
 	StoreID          string             `json:"store_id"`
 	StoreName        string             `json:"store_name"`
@@ -209,9 +211,19 @@ func (r RemindUnpaidRequest) Validate() error {
 // RemindUnpaidReply is the reply of bankbook.cmd.bill.remind_unpaid: the
 // stores reminded, one reminder event each.
 type RemindUnpaidReply struct {
+	// Status is RemindStatusReminded, or RemindStatusNone when no store
+	// had anything outstanding (nothing was written).
+	Status   string   `json:"status"`
 	Reminded []string `json:"reminded"`
 	Written
 }
+
+// The statuses of store.link and bill.remind_unpaid replies.
+const (
+	LinkStatusLinked     = "linked"
+	RemindStatusReminded = "reminded"
+	RemindStatusNone     = "none"
+)
 
 // GetBillRequest is the body of bankbook.q.bill.get.
 type GetBillRequest struct {

@@ -47,7 +47,7 @@ func (h *Links) LinkStore(ctx context.Context, meta Meta, req api.LinkStoreReque
 	}
 	l := out.State
 	return api.LinkStoreReply{
-		LinkID: l.ID, DistributorID: string(l.DistributorID), StoreID: string(l.StoreID), StoreName: l.StoreName,
+		LinkID: l.ID, Status: api.LinkStatusLinked, DistributorID: string(l.DistributorID), StoreID: string(l.StoreID), StoreName: l.StoreName,
 		DedicatedAccount: l.DedicatedAccount, LinkedAt: domain.FormatTime(l.LinkedAt), Written: written(out.Seq),
 	}, nil
 }
@@ -266,12 +266,15 @@ func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (ap
 	if fail != nil {
 		return api.RemindUnpaidReply{}, fail
 	}
-	reply := api.RemindUnpaidReply{Reminded: []string{}}
+	reply := api.RemindUnpaidReply{Status: api.RemindStatusNone, Reminded: []string{}}
 	for _, r := range results {
 		if r.store != "" {
 			reply.Reminded = append(reply.Reminded, r.store)
 			reply.Seq = max(reply.Seq, r.seq)
 		}
+	}
+	if len(reply.Reminded) > 0 {
+		reply.Status = api.RemindStatusReminded
 	}
 	return reply, nil
 }

@@ -302,6 +302,25 @@ func TestRetriedStorePaymentAfterManyOthersIsAppliedOnce(t *testing.T) {
 	})
 }
 
+// A reminder with nothing outstanding reminds nobody and says so (status
+// none, nothing written); with a bill outstanding it reminds the store.
+func TestRemindUnpaidSaysWhetherItReminded(t *testing.T) {
+	u := newUnit(t, storeOpeners[0].open(t))
+	ctx := context.Background()
+	u.link(t, "d-1", "s-1")
+	links := []string{domain.LinkID("d-1", "s-1")}
+	meta := commands.Meta{Command: api.BillRemind.Subject}
+	rep, err := u.Links.RemindUnpaid(ctx, meta, links)
+	if err != nil || rep.Status != api.RemindStatusNone || len(rep.Reminded) != 0 || rep.Seq != 0 {
+		t.Fatalf("nothing outstanding: %+v %v, want status none, nobody reminded, nothing written", rep, err)
+	}
+	u.issue(t, "d-1", "s-1", 10_000)
+	rep, err = u.Links.RemindUnpaid(ctx, meta, links)
+	if err != nil || rep.Status != api.RemindStatusReminded || !slices.Equal(rep.Reminded, []string{"s-1"}) || rep.Seq == 0 {
+		t.Fatalf("a bill outstanding: %+v %v, want s-1 reminded", rep, err)
+	}
+}
+
 // TestRemindUnpaidGoesOnPastAFailedLink: one link's reminder fails (the
 // instance dies before its append); the others are reminded all the same,
 // and the request fails. Its repeat with the same key reminds only the

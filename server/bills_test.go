@@ -30,8 +30,8 @@ func TestBillsOverNATS(t *testing.T) {
 	if _, err := app.Call(ctxT(t), api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: "d-1", StoreID: "s-1", StoreName: "한울식당"}, &link, nil); err != nil {
 		t.Fatal(err)
 	}
-	if link.DedicatedAccount.Number == "" || link.DedicatedAccount.Number == e.cfg.CollectNumber {
-		t.Fatalf("dedicated account %+v", link.DedicatedAccount)
+	if link.Status != "linked" || link.DedicatedAccount.Number == "" || link.DedicatedAccount.Number == e.cfg.CollectNumber {
+		t.Fatalf("link %+v: want linked, to a dedicated account", link)
 	}
 	var bill api.IssueBillReply
 	if _, err := app.Call(ctxT(t), api.BillIssue.Subject, api.IssueBillRequest{DistributorID: "d-1", StoreID: "s-1", Amount: 100_000}, &bill, nil); err != nil {
@@ -92,8 +92,8 @@ func TestBillsOverNATS(t *testing.T) {
 	if _, err := app.Call(ctxT(t), api.BillRemind.Subject, api.RemindUnpaidRequest{DistributorID: "d-1"}, &remind, nil); err != nil {
 		t.Fatal(err)
 	}
-	if len(remind.Reminded) != 1 || remind.Reminded[0] != "s-1" {
-		t.Errorf("reminded %v, want [s-1]", remind.Reminded)
+	if remind.Status != "reminded" || len(remind.Reminded) != 1 || remind.Reminded[0] != "s-1" {
+		t.Errorf("remind %+v, want s-1 reminded", remind)
 	}
 	e.call(t, api.BillGet.Subject, map[string]any{"bill_id": bill.BillID, "min_seq": next.Seq}, &view, nil)
 	if view.Status != "expired" || view.SupersededBy != next.BillID {
