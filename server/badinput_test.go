@@ -401,6 +401,8 @@ func TestBadInputTable(t *testing.T) {
 		{name: "payment_by_distributor: to before from", subject: api.PaymentsByDistributor.Subject, body: `{"distributor_id":"d-1","from":"2026-01-02T00:00:00Z","to":"2026-01-01T00:00:00Z"}`, field: "to"},
 		{name: "bill_issue_bulk: no lines", subject: api.BillIssueBulk.Subject, body: `{"distributor_id":"d-1","bills":[]}`, field: "bills"},
 		{name: "bill_issue_bulk: 1001 lines", subject: api.BillIssueBulk.Subject, body: `{"distributor_id":"d-1","bills":[` + strings.TrimSuffix(strings.Repeat(`{"store_id":"s","amount":1},`, 1001), ",") + `]}`, field: "bills"},
+		{name: "bill_issue_bulk: a number for a line", subject: api.BillIssueBulk.Subject, body: `{"distributor_id":"d-1","bills":[{"store_id":"s-1","amount":1},5]}`, field: "bills[1]"},
+		{name: "bill_issue_bulk: an object for the lines", subject: api.BillIssueBulk.Subject, body: `{"distributor_id":"d-1","bills":{"store_id":"s-1","amount":1}}`, field: "bills"},
 		{name: "bill_issue_bulk: a null line", subject: api.BillIssueBulk.Subject, body: `{"distributor_id":"d-1","bills":[{"store_id":"s-1","amount":1},null]}`, field: "bills[1]"},
 		{name: "bill_issue_bulk: a line with an unknown field", subject: api.BillIssueBulk.Subject, body: `{"distributor_id":"d-1","bills":[{"store_id":"s-1","amount":1,"amout":2}]}`, field: "bills[0].amout"},
 		{name: "event_set_aside: seq 0", subject: api.EventSetAside.Subject, body: `{"seq":0,"reason":"forged"}`, field: "seq"},

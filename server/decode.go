@@ -288,6 +288,10 @@ func scalarFits(tok json.Token, t reflect.Type, path string) error {
 		_, ok = tok.(string)
 	case reflect.Bool:
 		_, ok = tok.(bool)
+	case reflect.Struct, reflect.Map:
+		ok = tok == json.Delim('{')
+	case reflect.Slice, reflect.Array:
+		ok = tok == json.Delim('[')
 	default:
 		return nil
 	}
@@ -305,6 +309,10 @@ func jsonKind(goKind string) string {
 		return "a string"
 	case "bool":
 		return "true or false"
+	case "struct", "map":
+		return "an object"
+	case "slice", "array":
+		return "an array"
 	}
 	return "of another type"
 }
