@@ -143,6 +143,8 @@ var (
 		"zero time":          `"0001-01-01T00:00:00Z"`,
 		"empty":              `""`,
 		"unix epoch":         `"1970-01-01T00:00:00Z"`,
+		"offset hour 24":     jsonString(time.Now().Add(-time.Hour).UTC().Format("2006-01-02T15:04:05") + "+24:00"),
+		"offset minute 60":   jsonString(time.Now().Add(-48*time.Hour).UTC().Format("2006-01-02T15:04:05") + "-23:60"),
 		"offset past window": jsonString(time.Now().Add(time.Hour).In(time.FixedZone("KST", 9*3600)).Format("2006-01-02T15:04:05+09:00")),
 	}
 )

@@ -120,7 +120,11 @@ func (c *checker) value(t reflect.Type, path string, depth int) error {
 	// A type that decodes itself (time.Time): decode the value here, where
 	// its field is known, so the error names it.
 	raw := bytes.TrimLeft(c.data[start:c.dec.InputOffset()], " \t\r\n:,")
-	if err := reflect.New(self).Interface().(json.Unmarshaler).UnmarshalJSON(raw); err != nil {
+	err = reflect.New(self).Interface().(json.Unmarshaler).UnmarshalJSON(raw)
+	if err == nil && self == reflect.TypeFor[time.Time]() && !offsetInRange(raw) {
+		err = errors.New("offset out of range")
+	}
+	if err != nil {
 		msg := "is not valid: " + err.Error()
 		if self == reflect.TypeFor[time.Time]() {
 			msg = "must be an RFC 3339 time with an offset, such as 2026-11-22T01:14:44Z"
@@ -128,6 +132,18 @@ func (c *checker) value(t reflect.Type, path string, depth int) error {
 		return badRequest("invalid_input", path+": "+msg, map[string]any{"field": path})
 	}
 	return nil
+}
+
+// offsetInRange reports whether the RFC 3339 time raw (a JSON string that
+// time.Time decoded) has an offset RFC 3339 allows: Z, or ±HH:MM to
+// ±23:59. encoding/json takes +24:00 and +23:60 (go.dev/issue/54580).
+func offsetInRange(raw []byte) bool {
+	s := strings.TrimSuffix(string(raw), `"`)
+	if strings.HasSuffix(s, "Z") || strings.HasSuffix(s, "z") || len(s) < len("+00:00") {
+		return true
+	}
+	off := s[len(s)-len("+00:00"):]
+	return off[3] == ':' && off[1:3] <= "23" && off[4:6] <= "59"
 }
 
 // members reads the rest of an object or array whose opening delim was read.
