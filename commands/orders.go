@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/bankbook/bankbook/api"
@@ -305,6 +306,45 @@ func (h *Orders) staleHolder(ctx context.Context, name string, holder reservatio
 		return false, err
 	}
 	return !wm.Before(due), nil
+}
+
+// RestoreNames reserves again the depositor name of every order of orders
+// that still needs it, as staleHolder keeps a name: an open order's, and a
+// closed order's through the name grace and until the bank scan has
+// covered it. It is for a depositor-name bucket that lost its entries
+// (engine start): reserving a name its own order holds only renews it. A
+// name another order holds now is left to it, and returned in taken
+// (order IDs, "holder/order"): that order was given the name while the
+// bucket was empty, and a transfer under it may pay either.
+func (h *Orders) RestoreNames(ctx context.Context, orders []domain.Order) (restored int, taken []string, err error) {
+	wm, err := h.marks.Watermark(ctx, h.cfg.CollectAccount.Number)
+	if err != nil {
+		return 0, nil, err
+	}
+	now := h.cfg.Now()
+	for _, o := range orders {
+		if !o.Exists() || o.DepositorName == "" {
+			continue
+		}
+		if !o.Status.Open() {
+			if due := o.ClosedAt.Add(h.cfg.NameGrace); now.After(due) && !wm.Before(due) {
+				continue // released, or would be taken over as stale
+			}
+		}
+		err := h.names.Reserve(ctx, o.DepositorName, o.ID)
+		var held *reservations.TakenError
+		switch {
+		case err == nil:
+			restored++
+		case errors.As(err, &held):
+			h.log.Error().Str("order_id", string(o.ID)).Str("holder_order_id", string(held.Holder.OrderID)).Str("depositor_name", o.DepositorName).
+				Msg("restoring depositor names: another order was given this order's name while the names were lost; a transfer under it may pay either: check both")
+			taken = append(taken, string(held.Holder.OrderID)+"/"+string(o.ID))
+		default:
+			return restored, taken, fmt.Errorf("restore the depositor name of order %s: %w", o.ID, err)
+		}
+	}
+	return restored, taken, nil
 }
 
 // Get returns order id as recorded (Version 0 if it never was).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -837,4 +838,47 @@ func TestRacingRepeatAnswersOrderExistsOnlyForAnotherRequestsOrder(t *testing.T)
 			t.Fatalf("the repeat whose look for its commit failed answered %+v, %v; want that failure", b, errB)
 		}
 	})
+}
+
+// RestoreNames reserves the names a stale check would keep (an open
+// order's; a closed order's within the name grace, or before the scan
+// covered it) and no others, and reports a name another order holds.
+func TestRestoreNamesKeepsWhatAStaleCheckWouldKeep(t *testing.T) {
+	u := newUnitWith(t, storeOpeners[0].open(t), func(*commands.Config) {}) // a grace of an hour
+	ctx := context.Background()
+	now := u.clock.Now()
+	u.scanned(t, now.Add(-time.Hour))
+	order := func(id, name string, st domain.OrderStatus, closed time.Duration) domain.Order {
+		o := domain.Order{ID: domain.OrderID(id), DepositorName: name, Status: st, Version: 1}
+		if closed > 0 {
+			o.ClosedAt = now.Add(-closed)
+		}
+		return o
+	}
+	if err := u.names.Reserve(ctx, "박지훈1", "o-newer"); err != nil {
+		t.Fatal(err)
+	}
+	restored, taken, err := u.Orders.RestoreNames(ctx, []domain.Order{
+		order("o-open", "김민수1", domain.StatusAwaitingDeposit, 0),
+		order("o-recent", "김민수2", domain.StatusCancelled, 10*time.Minute),            // within the grace
+		order("o-unscanned", "김민수3", domain.StatusPaid, 110*time.Minute),             // grace over 50 minutes ago, scanned up to an hour ago
+		order("o-released", "김민수4", domain.StatusCancelled, 3*time.Hour),             // grace over and scanned
+		{ID: "o-never", DepositorName: "김민수5", Status: domain.StatusAwaitingDeposit}, // never submitted
+		order("o-taken", "박지훈1", domain.StatusAwaitingDeposit, 0),
+	})
+	if err != nil || restored != 3 || !slices.Equal(taken, []string{"o-newer/o-taken"}) {
+		t.Fatalf("restored %d, taken %v, %v: want 3, [o-newer/o-taken]", restored, taken, err)
+	}
+	for name, want := range map[string]domain.OrderID{"김민수1": "o-open", "김민수2": "o-recent", "김민수3": "o-unscanned", "김민수4": "", "김민수5": "", "박지훈1": "o-newer"} {
+		h, _, err := u.names.Holder(ctx, name)
+		if want == "" {
+			if !errors.Is(err, reservations.ErrFree) {
+				t.Errorf("%s: held by %+v %v, want free", name, h, err)
+			}
+			continue
+		}
+		if err != nil || h.OrderID != want {
+			t.Errorf("%s: held by %+v %v, want %s", name, h, err, want)
+		}
+	}
 }

@@ -371,6 +371,9 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	cmds := e.Commands
+	if err := restoreNames(ctx, e.Events, names, cmds.Orders, codec, log); err != nil {
+		return nil, err
+	}
 	procs, err := process.New(process.Config{Codec: codec, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Payouts: cmds.Payouts, Provider: payouts,
 		RefusalLag: time.Duration(cfg.FirmbankStatusLag), Sends: process.SendsIn(e.DeadLetters, partPayouts), Log: log})
 	if err != nil {
@@ -1108,6 +1111,67 @@ func restoreAccounts(ctx context.Context, events *eventstore.Store, dir *account
 		return fmt.Errorf("restore the accounts bucket: %w", err)
 	}
 	return nil
+}
+
+// restoreNames reserves the depositor names that open and recently closed
+// orders still need again, from the order commits in the event stream,
+// when the depositor-name bucket is not marked as holding every
+// reservation: a bucket deleted, or restored without its entries (and,
+// once, the bucket of an engine from before the mark). It runs before any
+// command is taken or deposit matched: a name handed out again would let a
+// transfer meant for an open order pay a new one. Orders whose commits
+// cannot all be read keep their names whatever their state.
+func restoreNames(ctx context.Context, events *eventstore.Store, names *reservations.Store, orders *commands.Orders, codec *domain.Codec, log zerolog.Logger) error {
+	if kept, err := names.Kept(ctx); err != nil || kept {
+		return err
+	}
+	byID := map[string]domain.Order{}
+	unread := map[string]bool{}
+	err := events.ReadType(ctx, domain.AggregateOrder, func(c eventstore.Commit) error {
+		if c.Damaged != nil {
+			log.Warn().Uint64("seq", uint64(c.Seq)).Str("order_id", c.AggregateID).Err(c.Damaged).
+				Msg("restoring depositor names: an order commit that cannot be read; the order keeps its name")
+			unread[c.AggregateID] = true
+			return nil
+		}
+		o := byID[c.AggregateID]
+		for _, env := range c.Events {
+			ev, err := codec.Decode(env.EventType, env.SchemaVersion, env.Data)
+			if err != nil {
+				log.Warn().Uint64("seq", uint64(c.Seq)).Str("order_id", c.AggregateID).Err(err).
+					Msg("restoring depositor names: an order event this engine cannot read; the order keeps its name")
+				unread[c.AggregateID] = true
+				break
+			}
+			o = o.Apply(ev)
+		}
+		byID[c.AggregateID] = o
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("restore depositor names: %w", err)
+	}
+	list := make([]domain.Order, 0, len(byID))
+	for id, o := range byID {
+		if unread[id] && o.Exists() {
+			o.Status = domain.StatusAwaitingDeposit // its name is kept as an open order's
+		}
+		list = append(list, o)
+	}
+	// The first submitted first: of two orders given one name while the
+	// names were lost, the earlier keeps it.
+	slices.SortFunc(list, func(a, b domain.Order) int {
+		return cmp.Or(a.SubmittedAt.Compare(b.SubmittedAt), cmp.Compare(a.ID, b.ID))
+	})
+	if len(list) > 0 {
+		restored, taken, err := orders.RestoreNames(ctx, list)
+		if err != nil {
+			return fmt.Errorf("restore depositor names: %w", err)
+		}
+		log.Warn().Int("orders", len(list)).Int("names_reserved", restored).Int("names_held_by_other_orders", len(taken)).
+			Msg("the depositor-name bucket is not marked as holding every reservation: reserved again the names of open and recently closed orders")
+	}
+	return names.MarkKept(ctx)
 }
 
 // rearmTimers re-arms, in the background once the read models have caught

@@ -255,3 +255,34 @@ func (s *Store) Release(ctx context.Context, name string, order domain.OrderID) 
 		}
 	}
 }
+
+// keptKey marks a bucket whose reservations are known to be all there
+// (MarkKept). No name's key holds a dot.
+const keptKey = "meta.kept"
+
+// Kept reports whether the bucket was marked as holding every reservation
+// (MarkKept). A bucket created anew (deleted, or restored without its
+// entries) is not: its reservations must be restored from the event
+// stream before names are handed out.
+func (s *Store) Kept(ctx context.Context) (bool, error) {
+	_, err := transient.Do(ctx, s.retry, func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, keptKey) })
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reservations: reading the kept mark: %w", err)
+	}
+	return true, nil
+}
+
+// MarkKept marks the bucket as holding every reservation: they were
+// restored from the event stream, or there was none to restore.
+func (s *Store) MarkKept(ctx context.Context) error {
+	_, err := transient.Do(ctx, s.retry, func(ctx context.Context) (uint64, error) {
+		return s.kv.Put(ctx, keptKey, []byte(s.now().UTC().Format(time.RFC3339Nano)))
+	})
+	if err != nil {
+		return fmt.Errorf("reservations: writing the kept mark: %w", err)
+	}
+	return nil
+}

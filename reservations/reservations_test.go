@@ -732,3 +732,33 @@ func TestRenewalsThatKeepLosingAreConflicts(t *testing.T) {
 	}
 	requireHolder(t, s, name, order)
 }
+
+// A bucket is not kept until marked, and stays marked; a bucket created
+// again is not.
+func TestKeptMark(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	ctx := context.Background()
+	s, err := reservations.Open(ctx, js, reservations.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := s.Kept(ctx); err != nil || kept {
+		t.Fatalf("a new bucket kept %v %v, want not", kept, err)
+	}
+	if err := s.MarkKept(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := s.Kept(ctx); err != nil || !kept {
+		t.Fatalf("after MarkKept: kept %v %v", kept, err)
+	}
+	if err := js.DeleteKeyValue(ctx, "bankbook_depositor_names"); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = reservations.Open(ctx, js, reservations.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if kept, err := s.Kept(ctx); err != nil || kept {
+		t.Fatalf("a bucket created again kept %v %v, want not", kept, err)
+	}
+}

@@ -262,3 +262,35 @@ func TestLostAccountsBucketIsRestoredFromTheStream(t *testing.T) {
 		t.Fatalf("s-1 linked again got %s, want its own %s", n, first)
 	}
 }
+
+// TestLostDepositorNamesAreRestoredFromTheStream: the depositor-name
+// bucket is deleted while an order is open (and another closed long ago).
+// The engine started again reserves the open order's name from the order
+// commits before it takes a command, so a new order of the same buyer
+// name gets another name, and a transfer under the open order's name pays
+// the open order. A start with the bucket whole restores nothing again.
+func TestLostDepositorNamesAreRestoredFromTheStream(t *testing.T) {
+	e, bk := scenarioEngine(t, func(c *engine.Config) { c.NameGrace = engine.Duration(time.Millisecond) })
+	open := e.submit(t, "u-n1", "김민수", 12000)
+	closed := e.submit(t, "u-n2", "김민수", 13000)
+	e.call(t, subjCancel, map[string]any{"order_id": closed.OrderID, "deposited": false}, nil, nil)
+	if err := e.js.DeleteKeyValue(ctxT(t), "bankbook_depositor_names"); err != nil {
+		t.Fatal(err)
+	}
+	e = e.restart(t)
+	bk = newBank(t, e)
+	fresh := e.submit(t, "u-n3", "김민수", 12000)
+	if domain.SameName(fresh.DepositorName, open.DepositorName) {
+		t.Fatalf("a new order got %q, the name open order %s holds", fresh.DepositorName, open.OrderID)
+	}
+	if rep := bk.deposit(open.DepositorName, 12000); rep.Outcome != "matched" || rep.OrderID != open.OrderID {
+		t.Fatalf("a transfer under the open order's name: %+v, want it to pay %s", rep, open.OrderID)
+	}
+	names, err := e.js.KeyValue(ctxT(t), "bankbook_depositor_names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := names.Get(ctxT(t), "meta.kept"); err != nil {
+		t.Fatalf("the bucket is not marked whole after the restore: %v", err)
+	}
+}
