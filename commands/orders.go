@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/bankbook/bankbook/api"
@@ -311,7 +312,8 @@ func (h *Orders) staleHolder(ctx context.Context, name string, holder reservatio
 // RestoreNames reserves again the depositor name of every order of orders
 // that still needs it, as staleHolder keeps a name: an open order's, and a
 // closed order's through the name grace and until the bank scan has
-// covered it. It is for a depositor-name bucket that lost its entries
+// covered it; and counts the orders that hold an unpaid name against their
+// buyers' limit of unpaid orders again. It is for a depositor-name bucket that lost its entries
 // (engine start): reserving a name its own order holds only renews it. A
 // name another order holds now is left to it, and returned in taken
 // (order IDs, "holder/order"): that order was given the name while the
@@ -329,6 +331,13 @@ func (h *Orders) RestoreNames(ctx context.Context, orders []domain.Order) (resto
 		if !o.Status.Open() {
 			if due := o.ClosedAt.Add(h.cfg.NameGrace); now.After(due) && !wm.Before(due) {
 				continue // released, or would be taken over as stale
+			}
+		}
+		if o.HoldsUnpaidName(now, h.cfg.NameGrace) {
+			// Counted against its buyer's limit again; the next submit of
+			// the buyer drops it once it no longer counts.
+			if err := h.names.Admit(ctx, o.BuyerID, o.ID, math.MaxInt, func(context.Context, reservations.Unpaid) (bool, error) { return true, nil }); err != nil {
+				return restored, taken, fmt.Errorf("restore order %s in its buyer's unpaid orders: %w", o.ID, err)
 			}
 		}
 		err := h.names.Reserve(ctx, o.DepositorName, o.ID)

@@ -842,14 +842,15 @@ func TestRacingRepeatAnswersOrderExistsOnlyForAnotherRequestsOrder(t *testing.T)
 
 // RestoreNames reserves the names a stale check would keep (an open
 // order's; a closed order's within the name grace, or before the scan
-// covered it) and no others, and reports a name another order holds.
+// covered it) and no others, reports a name another order holds, and
+// counts the unpaid orders against their buyer's limit again.
 func TestRestoreNamesKeepsWhatAStaleCheckWouldKeep(t *testing.T) {
 	u := newUnitWith(t, storeOpeners[0].open(t), func(*commands.Config) {}) // a grace of an hour
 	ctx := context.Background()
 	now := u.clock.Now()
 	u.scanned(t, now.Add(-time.Hour))
 	order := func(id, name string, st domain.OrderStatus, closed time.Duration) domain.Order {
-		o := domain.Order{ID: domain.OrderID(id), DepositorName: name, Status: st, Version: 1}
+		o := domain.Order{ID: domain.OrderID(id), BuyerID: "b-1", DepositorName: name, Status: st, Version: 1}
 		if closed > 0 {
 			o.ClosedAt = now.Add(-closed)
 		}
@@ -868,6 +869,13 @@ func TestRestoreNamesKeepsWhatAStaleCheckWouldKeep(t *testing.T) {
 	})
 	if err != nil || restored != 3 || !slices.Equal(taken, []string{"o-newer/o-taken"}) {
 		t.Fatalf("restored %d, taken %v, %v: want 3, [o-newer/o-taken]", restored, taken, err)
+	}
+	var unpaid []domain.OrderID
+	for _, u := range u.names.Unpaid("b-1") {
+		unpaid = append(unpaid, u.OrderID)
+	}
+	if want := []domain.OrderID{"o-open", "o-recent", "o-taken"}; !slices.Equal(unpaid, want) {
+		t.Errorf("the buyer's unpaid orders %v, want %v", unpaid, want)
 	}
 	for name, want := range map[string]domain.OrderID{"김민수1": "o-open", "김민수2": "o-recent", "김민수3": "o-unscanned", "김민수4": "", "김민수5": "", "박지훈1": "o-newer"} {
 		h, _, err := u.names.Holder(ctx, name)

@@ -268,9 +268,10 @@ func TestLostAccountsBucketIsRestoredFromTheStream(t *testing.T) {
 // The engine started again reserves the open order's name from the order
 // commits before it takes a command, so a new order of the same buyer
 // name gets another name, and a transfer under the open order's name pays
-// the open order. A start with the bucket whole restores nothing again.
+// the open order; the open order counts against its buyer's limit of
+// unpaid orders again.
 func TestLostDepositorNamesAreRestoredFromTheStream(t *testing.T) {
-	e, bk := scenarioEngine(t, func(c *engine.Config) { c.NameGrace = engine.Duration(time.Millisecond) })
+	e, bk := scenarioEngine(t, func(c *engine.Config) { c.NameGrace, c.MaxUnpaidOrders = engine.Duration(time.Millisecond), 1 })
 	open := e.submit(t, "u-n1", "김민수", 12000)
 	closed := e.submit(t, "u-n2", "김민수", 13000)
 	e.call(t, subjCancel, map[string]any{"order_id": closed.OrderID, "deposited": false}, nil, nil)
@@ -282,6 +283,10 @@ func TestLostDepositorNamesAreRestoredFromTheStream(t *testing.T) {
 	fresh := e.submit(t, "u-n3", "김민수", 12000)
 	if domain.SameName(fresh.DepositorName, open.DepositorName) {
 		t.Fatalf("a new order got %q, the name open order %s holds", fresh.DepositorName, open.OrderID)
+	}
+	// The open order counts against its buyer's limit again.
+	if ce := e.callErr(t, subjSubmit, map[string]any{"buyer_id": "u-n1", "buyer_name": "김민수", "amount": 5000}, nil); ce.Code != "too_many_unpaid_orders" {
+		t.Fatalf("a second unpaid order of a buyer limited to one: %+v", ce)
 	}
 	if rep := bk.deposit(open.DepositorName, 12000); rep.Outcome != "matched" || rep.OrderID != open.OrderID {
 		t.Fatalf("a transfer under the open order's name: %+v, want it to pay %s", rep, open.OrderID)
