@@ -80,16 +80,16 @@ type Config struct {
 
 // DefaultMaxConnections is the connection limit for a process that may
 // open nofile files (0: unknown): what is left of them once a quarter, at
-// least 1,024, is kept for JetStream's files, the read models, the HTTP
-// listener and the engine's own connections, and at most nats-server's
-// own default (64K). Connections past the open-file limit would fail
+// least 1,024 (half of a smaller limit), is kept for JetStream's files,
+// the read models, the HTTP listener and the engine's own connections, and
+// at most nats-server's own default (64K). Connections past the open-file limit would fail
 // JetStream's writes with them; past this one, only new connections fail.
 func DefaultMaxConnections(nofile uint64) int {
 	const most, least = server.DEFAULT_MAX_CONNECTIONS, 64
 	if nofile == 0 {
 		return most
 	}
-	keep := max(nofile/4, 1024)
+	keep := max(nofile/4, min(1024, nofile/2))
 	if nofile < keep+least {
 		return least
 	}

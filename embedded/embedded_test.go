@@ -91,14 +91,16 @@ func TestStoreHealthNamesAStreamNotRecovered(t *testing.T) {
 }
 
 // The default connection limit keeps a quarter of the open files, at least
-// 1,024, for everything else, and stays within nats-server's own default.
+// 1,024 (half of a smaller limit), for everything else, and stays within
+// nats-server's own default.
 func TestDefaultMaxConnections(t *testing.T) {
 	for _, tc := range []struct {
 		nofile uint64
 		want   int
 	}{
 		{0, 65536},        // unknown: nats-server's default
-		{1024, 64},        // too few files for the reserve: the least
+		{100, 64},         // too few files for the reserve: the least
+		{1024, 512},       // half kept
 		{2048, 1024},      // 1,024 kept
 		{20000, 15000},    // a quarter kept
 		{1 << 20, 65536},  // nats-server's default at most
