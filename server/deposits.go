@@ -168,7 +168,10 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 	case err != nil:
 		return nil, err
 	case !dead && req.Force:
-		return func() {}, s.decideForcedFailure(ctx, req)
+		if err := s.decideForcedFailure(ctx, req); err != nil {
+			return nil, err
+		}
+		return func() {}, s.providerPaid(ctx, req)
 	case !dead:
 		return nil, payoutInFlight(req, "the payouts part is still working on the payout: no dead letter of its work", map[string]any{})
 	}
@@ -188,6 +191,15 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 		return nil, err
 	}
 	if req.Force {
+		// Given up for good, the provider holds another transfer under the
+		// payout's ID: its status is that transfer's.
+		if dl.Permanent && lastRedrive.IsZero() {
+			return release, nil
+		}
+		if err := s.providerPaid(ctx, req); err != nil {
+			release()
+			return nil, err
+		}
 		return release, nil
 	}
 	if err := s.payoutKnown(ctx, req, dl, lastRedrive); err != nil {
@@ -195,6 +207,24 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 		return nil, err
 	}
 	return release, nil
+}
+
+// providerPaid refuses a forced failure of a payout that the provider,
+// asked, reports settled: its money left (a send before the failure was
+// decided, whose instance died before it recorded the result), and
+// failing it would send the money back a second time. A provider that
+// cannot be asked, or reports the payout pending, failed or unknown,
+// leaves it to the operator's force.
+func (s *Server) providerPaid(ctx context.Context, req api.ResolvePayoutRequest) error {
+	if req.Outcome != string(domain.PayoutFailedStatus) || s.cfg.PayoutStatus == nil {
+		return nil
+	}
+	status, err := s.cfg.PayoutStatus(ctx, req.PayoutID)
+	if err != nil || status != string(domain.PayoutSettledStatus) {
+		return nil
+	}
+	return domain.ErrPayoutInFlight.With("the provider reports the payout settled: its money left, and not even force fails it; the payouts part records the settlement (or resolve it settled)",
+		map[string]any{"payout_id": req.PayoutID, "provider_status": status})
 }
 
 // notedJustNow is a resolve's answer when the payouts part's notes of the

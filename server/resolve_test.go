@@ -176,6 +176,17 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 			t.Fatalf("a permanent dead letter redriven since, provider %q: %v, want payout_in_flight", p, err)
 		}
 	}
+	// Not even force fails a payout the provider reports settled: its
+	// money left. A provider that cannot be asked leaves it to force.
+	deadLetter("po-4", false, time.Hour)
+	provider = "settled"
+	if err := resolve("po-4", "failed", true); !inFlight(err) {
+		t.Fatalf("forcing the failure of a payout the provider settled: %v, want payout_in_flight", err)
+	}
+	h.srv.cfg.DeadLetters = noDeadLetters{}
+	if err := resolve("po-5", "failed", true); !inFlight(err) {
+		t.Fatalf("forcing the failure of a payout the provider settled, no dead letter: %v, want payout_in_flight", err)
+	}
 	// No provider on this instance: nothing to ask, only force records it.
 	h.srv.cfg.PayoutStatus = nil
 	deadLetter("po-4", false, time.Hour)
