@@ -271,7 +271,7 @@ func TestLostAccountsBucketIsRestoredFromTheStream(t *testing.T) {
 // the open order; the open order counts against its buyer's limit of
 // unpaid orders again.
 func TestLostDepositorNamesAreRestoredFromTheStream(t *testing.T) {
-	e, bk := scenarioEngine(t, func(c *engine.Config) { c.NameGrace, c.MaxUnpaidOrders = engine.Duration(time.Millisecond), 1 })
+	e, _ := scenarioEngine(t, func(c *engine.Config) { c.NameGrace, c.MaxUnpaidOrders = engine.Duration(time.Millisecond), 1 })
 	open := e.submit(t, "u-n1", "김민수", 12000)
 	closed := e.submit(t, "u-n2", "김민수", 13000)
 	e.call(t, subjCancel, map[string]any{"order_id": closed.OrderID, "deposited": false}, nil, nil)
@@ -279,7 +279,7 @@ func TestLostDepositorNamesAreRestoredFromTheStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	e = e.restart(t)
-	bk = newBank(t, e)
+	bk := newBank(t, e)
 	fresh := e.submit(t, "u-n3", "김민수", 12000)
 	if domain.SameName(fresh.DepositorName, open.DepositorName) {
 		t.Fatalf("a new order got %q, the name open order %s holds", fresh.DepositorName, open.OrderID)
