@@ -182,7 +182,7 @@ func TestUnpaidOrderLimitPerBuyer(t *testing.T) {
 			t.Fatal(err)
 		}
 		for k := range keys.Keys() {
-			if !strings.HasPrefix(k, "unpaid.") && !strings.HasPrefix(k, "deposit.") {
+			if !strings.HasPrefix(k, "unpaid.") && !strings.HasPrefix(k, "deposit.") && !strings.HasPrefix(k, "meta.") {
 				nameKeys++
 			}
 		}
