@@ -56,7 +56,7 @@ func TestClusterSurvivesItsStreamLeader(t *testing.T) {
 		s := c.Server(leader)
 		return s != nil && s.JetStreamIsStreamCurrent(testcluster.GlobalAccount, "T")
 	})
-	c.MoveStreamLeader(testcluster.GlobalAccount, "T", leader, 30*time.Second)
+	c.MoveStreamLeader(testcluster.GlobalAccount, "T", leader, time.Minute) // elections are slow on a loaded machine
 	info, err := js.Stream(ctx, "T")
 	if err != nil {
 		t.Fatal(err)
