@@ -171,7 +171,7 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 		if err := s.decideForcedFailure(ctx, req); err != nil {
 			return nil, err
 		}
-		return func() {}, s.providerPaid(ctx, req)
+		return func() {}, s.providerPaid(ctx, req, time.Time{})
 	case !dead:
 		return nil, payoutInFlight(req, "the payouts part is still working on the payout: no dead letter of its work", map[string]any{})
 	}
@@ -196,7 +196,7 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 		if dl.Permanent && lastRedrive.IsZero() {
 			return release, nil
 		}
-		if err := s.providerPaid(ctx, req); err != nil {
+		if err := s.providerPaid(ctx, req, lastRedrive); err != nil {
 			release()
 			return nil, err
 		}
@@ -212,19 +212,34 @@ func (s *Server) payoutResolvable(ctx context.Context, req api.ResolvePayoutRequ
 // providerPaid refuses a forced failure of a payout that the provider,
 // asked, reports settled: its money left (a send before the failure was
 // decided, whose instance died before it recorded the result), and
-// failing it would send the money back a second time. A provider that
-// cannot be asked, or reports the payout pending, failed or unknown,
-// leaves it to the operator's force.
-func (s *Server) providerPaid(ctx context.Context, req api.ResolvePayoutRequest) error {
+// failing it would send the money back a second time. One the provider
+// does not know is refused too until that counts (unknownWait: a status
+// lag after the last send it may have taken, as the part waits; the last
+// redrive is lastRedrive, zero for none). A provider that cannot be asked,
+// or reports the payout pending or failed, leaves it to the operator's
+// force.
+func (s *Server) providerPaid(ctx context.Context, req api.ResolvePayoutRequest, lastRedrive time.Time) error {
 	if req.Outcome != string(domain.PayoutFailedStatus) || s.cfg.PayoutStatus == nil {
 		return nil
 	}
 	status, err := s.cfg.PayoutStatus(ctx, req.PayoutID)
-	if err != nil || status != string(domain.PayoutSettledStatus) {
+	switch {
+	case err != nil:
 		return nil
+	case status == string(domain.PayoutSettledStatus):
+		return domain.ErrPayoutInFlight.With("the provider reports the payout settled: its money left, and not even force fails it; the payouts part records the settlement (or resolve it settled)",
+			map[string]any{"payout_id": req.PayoutID, "provider_status": status})
+	case status == "":
+		wait, err := s.unknownWait(ctx, req, lastRedrive)
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			return domain.ErrPayoutInFlight.With("the provider does not know the payout yet, but a send it took may not show for a while: not even force fails it until then",
+				map[string]any{"payout_id": req.PayoutID, "provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})
+		}
 	}
-	return domain.ErrPayoutInFlight.With("the provider reports the payout settled: its money left, and not even force fails it; the payouts part records the settlement (or resolve it settled)",
-		map[string]any{"payout_id": req.PayoutID, "provider_status": status})
+	return nil
 }
 
 // notedJustNow is a resolve's answer when the payouts part's notes of the
@@ -302,31 +317,42 @@ func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, 
 		return payoutInFlight(req, "the provider reports the payout "+cmp.Or(status, "unknown")+", not "+req.Outcome, map[string]any{"provider_status": status})
 	}
 	if status == "" {
-		// Unknown to the provider: trusted only a status lag after the
-		// part's first send, the latest time a send may have been taken,
-		// and the last redrive, as the part counts its refusals
-		// (process.refusalWait), by the clock that timed them (the NATS
-		// server's), not this instance's.
-		u, err := s.cfg.DeadLetters.Uncertainty(ctx, partPayouts, req.PayoutID)
-		if errors.Is(err, worker.ErrNoteContention) {
-			return notedJustNow(req)
-		}
+		wait, err := s.unknownWait(ctx, req, lastRedrive)
 		if err != nil {
-			return fmt.Errorf("payout %s: reading the payouts part's sends: %w", req.PayoutID, err)
+			return err
 		}
-		from := u.First
-		for _, t := range []time.Time{u.LastOpen, lastRedrive} {
-			if t.After(from) {
-				from = t
-			}
-		}
-		// A decided failure stops later sends, not the ones made before
-		// it: they are waited for all the same.
-		if wait := s.cfg.PayoutStatusLag - u.ServerNow(time.Now()).Sub(from); !from.IsZero() && wait > 0 {
+		if wait > 0 {
 			return payoutInFlight(req, "the provider does not know the payout yet, but a transfer accepted by the part's last attempt may not show for a while", map[string]any{"provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})
 		}
 	}
 	return nil
+}
+
+// unknownWait is how long a payout the provider does not know must still
+// wait before that counts: a status lag after the part's first send, the
+// latest time a send may have been taken, and the last redrive
+// (lastRedrive; zero: none), as the part counts its refusals
+// (process.refusalWait), by the clock that timed them (the NATS server's),
+// not this instance's. A decided failure stops later sends, not the ones
+// made before it: they are waited for all the same.
+func (s *Server) unknownWait(ctx context.Context, req api.ResolvePayoutRequest, lastRedrive time.Time) (time.Duration, error) {
+	u, err := s.cfg.DeadLetters.Uncertainty(ctx, partPayouts, req.PayoutID)
+	if errors.Is(err, worker.ErrNoteContention) {
+		return 0, notedJustNow(req)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("payout %s: reading the payouts part's sends: %w", req.PayoutID, err)
+	}
+	from := u.First
+	for _, t := range []time.Time{u.LastOpen, lastRedrive} {
+		if t.After(from) {
+			from = t
+		}
+	}
+	if from.IsZero() {
+		return 0, nil
+	}
+	return s.cfg.PayoutStatusLag - u.ServerNow(time.Now()).Sub(from), nil
 }
 
 // partPayouts is the part that sends payouts, partPayoutReturns the one

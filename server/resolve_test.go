@@ -183,6 +183,14 @@ func TestResolvePayoutAsksTheProviderUnlessThePartGaveUpForGood(t *testing.T) {
 	if err := resolve("po-4", "failed", true); !inFlight(err) {
 		t.Fatalf("forcing the failure of a payout the provider settled: %v, want payout_in_flight", err)
 	}
+	// Nor one the provider does not know yet, a send a moment ago: a
+	// status lag may hide it.
+	deadLetter("po-4", false, 0)
+	provider = ""
+	if err := resolve("po-4", "failed", true); !inFlight(err) {
+		t.Fatalf("forcing the failure of a payout unknown to the provider a moment after a send: %v, want payout_in_flight", err)
+	}
+	provider = "settled"
 	h.srv.cfg.DeadLetters = noDeadLetters{}
 	if err := resolve("po-5", "failed", true); !inFlight(err) {
 		t.Fatalf("forcing the failure of a payout the provider settled, no dead letter: %v, want payout_in_flight", err)
