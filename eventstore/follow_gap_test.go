@@ -184,8 +184,12 @@ func TestFollowStopsAtAGapInTheStream(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "expected seq 5") {
 				t.Fatalf("err %v", err)
 			}
-			if fmt.Sprint(got) != "[1 2 3 4]" {
-				t.Fatalf("handled %v", got)
+			// What came before the gap in its own delivery batch is handled;
+			// a batch that holds the gap is not, however it was split.
+			for i, seq := range got {
+				if seq != eventstore.Seq(i+1) || seq >= 5 {
+					t.Fatalf("handled %v, want a run from 1 that stops before the gap at 5", got)
+				}
 			}
 			waitConsumer(ctx, t, stream, "rm", "nothing acknowledged past the gap", func(info *jetstream.ConsumerInfo) bool { return info.AckFloor.Stream <= 4 })
 		})
