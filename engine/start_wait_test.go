@@ -92,11 +92,17 @@ func TestStartWaitsForTheCluster(t *testing.T) {
 	_, nc := dial(t, cl.URL(), access.client...)
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
-	rep, _, err := client.Do(ctx, client.New(nc), api.OrderSubmit,
-		api.SubmitOrderRequest{BuyerID: "b-1", BuyerName: "waited", Amount: 10_000}, client.WithIdempotencyKey("after-the-wait"))
-	if err != nil || rep.OrderID == "" {
-		t.Fatalf("submit after the wait: %+v, %v", rep, err)
-	}
+	// The service's interest may reach the client's node a moment after
+	// the engine started (no responders until then); the key makes a
+	// repeat safe.
+	testenv.CheckFor(t, settleTimeout, func() error {
+		rep, _, err := client.Do(ctx, client.New(nc), api.OrderSubmit,
+			api.SubmitOrderRequest{BuyerID: "b-1", BuyerName: "waited", Amount: 10_000}, client.WithIdempotencyKey("after-the-wait"))
+		if err != nil || rep.OrderID == "" {
+			return fmt.Errorf("submit after the wait: %+v, %v", rep, err)
+		}
+		return nil
+	})
 }
 
 // failedStart starts an engine with cfg, which must fail, and returns how
