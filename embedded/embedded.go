@@ -135,8 +135,7 @@ func Start(cfg Config) (*Server, error) {
 	opts.JetStreamMaxMemory = 256 << 20
 	opts.MaxPayload = 1 << 20
 	if cfg.MaxConnections == 0 {
-		nofile, _ := openFileLimit()
-		cfg.MaxConnections = DefaultMaxConnections(nofile)
+		cfg.MaxConnections = DefaultMaxConnections(openFileLimit())
 	}
 	opts.MaxConn = cfg.MaxConnections
 	if cfg.Listen == "" {

@@ -524,14 +524,11 @@ const maxDecideRaces = 5
 // refusalWait is how long a payout refused and unknown to the provider,
 // whose notes say u, must still wait before that counts (failRefused).
 func (m *Managers) refusalWait(u worker.Uncertainty) time.Duration {
-	from := u.First
-	if u.LastOpen.After(from) {
-		from = u.LastOpen
-	}
-	if from.IsZero() {
+	quiet, known := u.QuietFor(m.cfg.Payouts.Now())
+	if !known {
 		return m.cfg.RefusalLag // the notes of this very send are gone: start over
 	}
-	return m.cfg.RefusalLag - u.ServerNow(m.cfg.Payouts.Now()).Sub(from)
+	return m.cfg.RefusalLag - quiet
 }
 
 // contradiction is an error when the provider's result for payout p (the

@@ -343,16 +343,11 @@ func (s *Server) unknownWait(ctx context.Context, req api.ResolvePayoutRequest, 
 	if err != nil {
 		return 0, fmt.Errorf("payout %s: reading the payouts part's sends: %w", req.PayoutID, err)
 	}
-	from := u.First
-	for _, t := range []time.Time{u.LastOpen, lastRedrive} {
-		if t.After(from) {
-			from = t
-		}
-	}
-	if from.IsZero() {
+	quiet, known := u.QuietFor(time.Now(), lastRedrive)
+	if !known {
 		return 0, nil
 	}
-	return s.cfg.PayoutStatusLag - u.ServerNow(time.Now()).Sub(from), nil
+	return s.cfg.PayoutStatusLag - quiet, nil
 }
 
 // partPayouts is the part that sends payouts, partPayoutReturns the one

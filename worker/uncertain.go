@@ -112,6 +112,23 @@ func (u Uncertainty) ServerNow(local time.Time) time.Time {
 	return u.DecidedAt
 }
 
+// QuietFor is how long, by the server's clock (ServerNow of local), it has
+// been since the first work noted and since the latest time any work may
+// have taken effect (LastOpen), and since each of also, whichever is
+// latest; false when none of them is known (the notes gone).
+func (u Uncertainty) QuietFor(local time.Time, also ...time.Time) (time.Duration, bool) {
+	from := u.First
+	for _, t := range append([]time.Time{u.LastOpen}, also...) {
+		if t.After(from) {
+			from = t
+		}
+	}
+	if from.IsZero() {
+		return 0, false
+	}
+	return u.ServerNow(local).Sub(from), true
+}
+
 // DecidedError is BeginUncertain's answer once an instance decided that no
 // more work is done on the key: the work must not start; the decision, for
 // Reason, stands.
