@@ -123,6 +123,9 @@ type Engine struct {
 	// ncHealth and svcHealth are what the handlers of e.nc and e.svc last
 	// saw (natsStatus).
 	ncHealth, svcHealth connHealth
+	// streams notes the streams and KV buckets the engine opened at start,
+	// which readiness checks are still there.
+	streams *streamNotes
 
 	closers []func() error // simulated third parties
 	// Limiter is the notification rate limit shared by every instance.
@@ -308,6 +311,10 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	// Under group commit every write of the engine returns once durable,
 	// except a command's, which syncs at its own points (ADR 0012).
 	js = groupcommit.Wrap(js, e.syncs)
+	// Each stream opened from here to the start of serving is one /readyz
+	// checks is still there.
+	e.streams = noteStreams(js)
+	js = e.streams
 	codec := domain.Events()
 	if e.Events, err = eventstore.Open(ctx, js, eventstore.Config{
 		Replicas: cfg.Replicas, Upcaster: codec, DuplicateWindow: time.Duration(cfg.DuplicateWindow),
@@ -350,6 +357,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
+	e.streams.spareBucket(snapshots.DefaultBucket) // an optimisation: commands read every commit without it
 	payouts, err := e.firmBanking(cfg)
 	if err != nil {
 		return nil, err
@@ -563,6 +571,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	for _, ep := range e.server.Endpoints() {
 		e.Metrics.DeclareEndpoints(ep.Name)
 	}
+	e.streams.freeze()
 	e.serving.Store(true)
 	e.rearmTimers(cmds.Orders)
 	log.Info().Str("service", api.ServiceName).Str("version", api.Version).Msg("bankbook is serving")
@@ -780,13 +789,13 @@ func (e *Engine) HTTPAddr() net.Addr {
 // models, which are caught up once they have applied the stream as it was
 // when the engine started (new and changed projections rebuilt).
 func (e *Engine) readiness() ops.Readiness {
-	return ops.ReadinessFunc(func(context.Context) ([]ops.PartStatus, error) {
+	return ops.ReadinessFunc(func(ctx context.Context) ([]ops.PartStatus, error) {
 		var out []ops.PartStatus
 		service := ops.PartStatus{Name: "api", State: ops.StateStarting, Reason: "not serving yet, or stopping"}
 		if e.serving.Load() {
 			service = ops.PartStatus{Name: "api", State: ops.StateRunning, Ready: true}
 		}
-		out = append(out, service, natsStatus(map[string]*connHealth{"event store": &e.ncHealth, "service": &e.svcHealth}))
+		out = append(out, service, natsStatus(map[string]*connHealth{"event store": &e.ncHealth, "service": &e.svcHealth}), e.streams.status(ctx, e.ncHealth.why()))
 		rm := ops.PartStatus{Name: "readmodels", State: ops.StateStarting}
 		for _, st := range e.Parts.Statuses() {
 			out = append(out, ops.PartStatus{Name: st.Name, Ready: st.OK(), State: string(st.State), Reason: st.Detail,
@@ -813,6 +822,14 @@ type connHealth struct{ down atomic.Pointer[string] }
 func (h *connHealth) lost(why string) { h.down.Store(&why) }
 func (h *connHealth) connected()      { h.down.Store(nil) }
 
+// why is why the connection is down, "" while it is connected.
+func (h *connHealth) why() string {
+	if why := h.down.Load(); why != nil {
+		return *why
+	}
+	return ""
+}
+
 // natsStatus is the readiness of the engine's NATS connections (by what
 // they serve): failing while any of them is not connected (reconnecting,
 // or closed for good), with why. Every part waits on NATS then, though a
@@ -820,8 +837,8 @@ func (h *connHealth) connected()      { h.down.Store(nil) }
 func natsStatus(conns map[string]*connHealth) ops.PartStatus {
 	var down []string
 	for _, name := range slices.Sorted(maps.Keys(conns)) {
-		if why := conns[name].down.Load(); why != nil {
-			down = append(down, "the "+name+" connection is "+*why)
+		if why := conns[name].why(); why != "" {
+			down = append(down, "the "+name+" connection is "+why)
 		}
 	}
 	if len(down) > 0 {

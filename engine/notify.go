@@ -76,6 +76,7 @@ func (e *Engine) startNotifications(ctx context.Context, cfg Config, js jetstrea
 	if err != nil {
 		return nil, err
 	}
+	e.streams.spareBucket(ratelimit.DefaultBucket) // the limiter creates it again on its next use
 	if e.Limiter, err = limits.Limiter(notifyScope, ratelimit.Limit{Rate: cfg.NotifyRate, Burst: cfg.NotifyBurst, Margin: notifyMargin}); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package server_test
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -278,7 +280,19 @@ func TestLostDepositorNamesAreRestoredFromTheStream(t *testing.T) {
 	if err := e.js.DeleteKeyValue(ctxT(t), "bankbook_depositor_names"); err != nil {
 		t.Fatal(err)
 	}
+	// Until the restart, readiness names the deleted bucket's stream.
+	if code, rep := e.readyz(t); code != 503 || !slices.Contains(rep.NotReady, "streams") {
+		t.Fatalf("/readyz with the names bucket deleted: %d, not ready %v, want 503 naming streams", code, rep.NotReady)
+	} else if p, _ := part(rep, "streams"); !strings.Contains(p.Reason, "KV_bankbook_depositor_names") {
+		t.Fatalf("/readyz streams: %+v, want the names bucket's stream named", p)
+	}
 	e = e.restart(t)
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if code, rep := e.readyz(t); code != 200 {
+			return fmt.Errorf("/readyz %d after the restart: not ready %v", code, rep.NotReady)
+		}
+		return nil
+	})
 	bk := newBank(t, e)
 	fresh := e.submit(t, "u-n3", "김민수", 12000)
 	if domain.SameName(fresh.DepositorName, open.DepositorName) {

@@ -16,9 +16,12 @@ import (
 	"github.com/bankbook/bankbook/internal/transient"
 )
 
+// DefaultBucket is Config.Bucket's default.
+const DefaultBucket = "bankbook_snapshots"
+
 // Config configures Open. Zero values mean defaults.
 type Config struct {
-	// Bucket is the KV bucket. Default "bankbook_snapshots".
+	// Bucket is the KV bucket. Default DefaultBucket.
 	Bucket string
 	// Replicas is the bucket's replica count. Default 1.
 	Replicas int
@@ -37,7 +40,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Bucket == "" {
-		c.Bucket = "bankbook_snapshots"
+		c.Bucket = DefaultBucket
 	}
 	c.Replicas = max(c.Replicas, 1)
 	if c.Timeout <= 0 {

@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/accounts"
+	"github.com/bankbook/bankbook/ratelimit"
+	"github.com/bankbook/bankbook/snapshots"
+)
+
+// Readiness checks that every stream the engine opened at start is still
+// there, except those whose loss fails nothing: the rate limiter's bucket,
+// which the limiter creates again on its next use, and the snapshots.
+func TestReadinessNamesAStreamDeletedWhileTheEngineRuns(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "127.0.0.1:0", "fast"
+	e, err := Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	want := e.streams.want()
+	for _, name := range []string{"BANKBOOK_EVENTS", "BANKBOOK_TIMERS", "KV_bankbook_idempotency", "KV_bankbook_depositor_names", "KV_bankbook_accounts"} {
+		if !slices.Contains(want, name) {
+			t.Errorf("the streams checked are %v, without %s", want, name)
+		}
+	}
+	for _, spare := range []string{ratelimit.DefaultBucket, snapshots.DefaultBucket} {
+		if slices.Contains(want, "KV_"+spare) {
+			t.Errorf("the streams checked are %v, with %s, whose loss fails nothing", want, spare)
+		}
+	}
+	ctx := t.Context()
+	if st := e.streams.status(ctx, ""); !st.Ready {
+		t.Fatalf("streams with none deleted: %+v", st)
+	}
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteKeyValue(ctx, ratelimit.DefaultBucket); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.streams.status(ctx, ""); !st.Ready {
+		t.Fatalf("streams with the limiter's bucket deleted: %+v, want ready", st)
+	}
+	if err := js.DeleteKeyValue(ctx, accounts.DefaultBucket); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.streams.status(ctx, ""); st.Ready || !strings.Contains(st.Reason, "KV_"+accounts.DefaultBucket) {
+		t.Fatalf("streams with the accounts bucket deleted: %+v, want failing, naming it", st)
+	}
+	if st := e.streams.status(ctx, "reconnecting"); st.Ready || !strings.Contains(st.Reason, "reconnecting") {
+		t.Fatalf("streams while the connection is down: %+v", st)
+	}
+}
