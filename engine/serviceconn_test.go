@@ -2,12 +2,10 @@ package engine
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
@@ -20,13 +18,7 @@ import (
 // it), the connection of the event store and the parts stays up, and the
 // service answers again once its own connection is back.
 func TestServiceConnectionIsApartFromTheEventStores(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "127.0.0.1:0", "fast"
-	e, err := Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	e := startFast(t)
 	nkey, err := nats.NkeyOptionFromSeed(e.SeedFile(auth.App))
 	if err != nil {
 		t.Fatal(err)

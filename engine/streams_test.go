@@ -15,10 +15,10 @@ import (
 	"github.com/bankbook/bankbook/snapshots"
 )
 
-// Readiness checks that every stream the engine opened at start is still
-// there, except those whose loss fails nothing: the rate limiter's bucket,
-// which the limiter creates again on its next use, and the snapshots.
-func TestReadinessNamesAStreamDeletedWhileTheEngineRuns(t *testing.T) {
+// startFast starts an engine with the fast profile on loopback ports and a
+// data directory of the test's; it stops when the test ends.
+func startFast(t *testing.T) *Engine {
+	t.Helper()
 	cfg := Defaults()
 	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "127.0.0.1:0", "fast"
 	e, err := Start(context.Background(), cfg, zerolog.Nop())
@@ -26,6 +26,14 @@ func TestReadinessNamesAStreamDeletedWhileTheEngineRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	return e
+}
+
+// Readiness checks that every stream the engine opened at start is still
+// there, except those whose loss fails nothing: the rate limiter's bucket,
+// which the limiter creates again on its next use, and the snapshots.
+func TestReadinessNamesAStreamDeletedWhileTheEngineRuns(t *testing.T) {
+	e := startFast(t)
 	want := e.streams.want()
 	for _, name := range []string{"BANKBOOK_EVENTS", "BANKBOOK_TIMERS", "KV_bankbook_idempotency", "KV_bankbook_depositor_names", "KV_bankbook_accounts"} {
 		if !slices.Contains(want, name) {
