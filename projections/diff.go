@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"go.etcd.io/bbolt"
 )
@@ -21,23 +22,64 @@ type Difference struct {
 	A, B       []byte
 }
 
-// String names the place and quotes both values (each cut to 96 bytes).
+// String names the place and quotes both values, each cut to 96 bytes
+// around the first byte where they differ (a "…" marks a cut), so that
+// long values that share a start still show what differs.
 func (d Difference) String() string {
 	where := d.Bucket
 	for _, p := range d.Path {
 		where += "/" + strconv.Quote(p)
 	}
-	return fmt.Sprintf("projection %s, bucket %s, key %s: %s against %s", d.Projection, where, strconv.Quote(string(d.Key)), show(d.A), show(d.B))
+	from := 0
+	if d.A != nil && d.B != nil {
+		from = windowStart(d.A, commonPrefix(d.A, d.B))
+	}
+	return fmt.Sprintf("projection %s, bucket %s, key %s: %s against %s", d.Projection, where, strconv.Quote(string(d.Key)), show(d.A, from), show(d.B, from))
 }
 
-func show(v []byte) string {
-	switch {
-	case v == nil:
-		return "(absent)"
-	case len(v) > 96:
-		return strconv.Quote(string(v[:96])) + "…"
+// shownBytes is how much of a value a Difference quotes, and shownBefore
+// how much of that comes before the first differing byte.
+const shownBytes, shownBefore = 96, 32
+
+// commonPrefix is the length of the bytes a and b start with alike.
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
 	}
-	return strconv.Quote(string(v))
+	return n
+}
+
+// windowStart is where to start quoting a value whose first difference is
+// at diff: shownBefore bytes earlier, moved back to the start of a UTF-8
+// character, or 0 when the difference falls within the first shownBytes.
+func windowStart(v []byte, diff int) int {
+	if diff < shownBytes-shownBefore {
+		return 0
+	}
+	from := min(diff, len(v)) - shownBefore
+	for from > 0 && !utf8.RuneStart(v[from]) {
+		from--
+	}
+	return from
+}
+
+// show quotes v from byte from on, at most shownBytes of it.
+func show(v []byte, from int) string {
+	if v == nil {
+		return "(absent)"
+	}
+	from = min(from, len(v))
+	out, cut := v[from:], ""
+	if len(out) > shownBytes {
+		out, cut = out[:shownBytes], "…"
+	}
+	if from > 0 {
+		return "…" + strconv.Quote(string(out)) + cut
+	}
+	return strconv.Quote(string(out)) + cut
 }
 
 // nestedBucket is the value a Difference gives a nested bucket.

@@ -108,3 +108,36 @@ func TestDiffNamesTheFirstDifferenceOfEachBucket(t *testing.T) {
 		t.Fatalf("a file against itself: %v %v", fmt.Sprint(d), err)
 	}
 }
+
+// TestDifferenceShowsWhereLongValuesDiffer: two long values that share
+// their first 100 bytes are quoted from a little before the byte where
+// they differ (at a character's start), so the difference shows; short
+// values and a difference near the start are quoted from the start.
+func TestDifferenceShowsWhereLongValuesDiffer(t *testing.T) {
+	head := `{"buyer_name":"박민수","pad":"` + strings.Repeat("x", 100-len(`{"buyer_name":"박민수","pad":"`)) + `"`
+	a := head + `,"paid_amount":7000,"status":"paid","tail":"` + strings.Repeat("y", 80) + `"}`
+	b := head + `,"paid_amount":7001,"status":"paid","tail":"` + strings.Repeat("y", 80) + `"}`
+	s := projections.Difference{Projection: "orders", Bucket: "orders", Key: []byte("o-1"), A: []byte(a), B: []byte(b)}.String()
+	for _, want := range []string{`"paid_amount\":7000`, `"paid_amount\":7001`} {
+		if !strings.Contains(s, want[1:]) {
+			t.Errorf("%s\nshows neither side's paid_amount (%s)", s, want[1:])
+		}
+	}
+	if strings.Contains(s, "buyer_name") || !strings.HasPrefix(s[strings.Index(s, ": ")+2:], "…") {
+		t.Errorf("%s\nwant both values quoted from near the difference, marked cut", s)
+	}
+	short := projections.Difference{Bucket: "b", Key: []byte("k"), A: []byte(`{"a":1}`), B: []byte(`{"a":2}`)}.String()
+	if !strings.HasSuffix(short, `key "k": "{\"a\":1}" against "{\"a\":2}"`) {
+		t.Errorf("short values: %s", short)
+	}
+	early := projections.Difference{Bucket: "b", Key: []byte("k"), A: []byte("A" + strings.Repeat("z", 200)), B: []byte("B" + strings.Repeat("z", 200))}.String()
+	if !strings.Contains(early, `: "Az`) || !strings.Contains(early, `against "Bz`) || strings.Count(early, "…") != 2 {
+		t.Errorf("a difference at the start: %s", early)
+	}
+	// A multi-byte character just before the window's start is not cut.
+	multi := strings.Repeat("가", 40) // 120 bytes
+	m := projections.Difference{Bucket: "b", Key: []byte("k"), A: []byte(multi + "1"), B: []byte(multi + "2")}.String()
+	if strings.Contains(m, `\x`) {
+		t.Errorf("a window cut inside a character: %s", m)
+	}
+}
