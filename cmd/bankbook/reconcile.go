@@ -196,31 +196,35 @@ func parsePayoutReport(data []byte) (api.ReconcilePayoutsRequest, error) {
 		}
 		line, field := row.Line, row.Field
 		l := api.PayoutReportLine{PayoutID: field("payout_id"), Status: strings.ToLower(field("status"))}
-		cells := len(errs)
+		// A cell that does not parse is reported as such; the line's other
+		// cells are checked as the engine would, that cell taken as valid.
+		check := l
 		for _, n := range []struct {
-			col string
-			to  *int64
-		}{{"amount", &l.Amount}, {"fee", &l.Fee}} {
+			col         string
+			to, checked *int64
+			valid       int64
+		}{{"amount", &l.Amount, &check.Amount, 1}, {"fee", &l.Fee, &check.Fee, 0}} {
 			v, err := strconv.ParseInt(field(n.col), 10, 64)
 			if err != nil || !csvtab.Digits(field(n.col)) {
 				errs = append(errs, fmt.Errorf("line %d: %s %q is not an integer in minor units", line, n.col, field(n.col)))
+				*n.checked = n.valid
+			} else {
+				*n.checked = v
 			}
 			*n.to = v
 		}
 		at, err := time.Parse(time.RFC3339Nano, field("settled_at"))
+		l.SettledAt, check.SettledAt = at.UTC(), at.UTC()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("line %d: settled_at %q is not an RFC 3339 time with an offset", line, field("settled_at")))
+			check.SettledAt = now
 		}
-		l.SettledAt = at.UTC()
-		if len(errs) == cells {
-			// Every cell read: what the engine would refuse, with its line.
-			for _, p := range api.PayoutLineProblems(l, func(name string) string { return name }, now) {
-				msg := p.Error()
-				if de := (*domain.Error)(nil); errors.As(p, &de) {
-					msg = de.Message
-				}
-				errs = append(errs, fmt.Errorf("line %d: %s", line, msg))
+		for _, p := range api.PayoutLineProblems(check, func(name string) string { return name }, now) {
+			msg := p.Error()
+			if de := (*domain.Error)(nil); errors.As(p, &de) {
+				msg = de.Message
 			}
+			errs = append(errs, fmt.Errorf("line %d: %s", line, msg))
 		}
 		req.Lines = append(req.Lines, l)
 	}

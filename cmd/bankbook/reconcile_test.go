@@ -190,9 +190,12 @@ func TestReconcilePayoutsCommand(t *testing.T) {
 	bad := "payout_id,status,amount,fee,settled_at\n" +
 		"po-1,pending,5000,5," + at + "\n" +
 		"po.>,settled,5000,5," + at + "\n" +
-		"po-3,settled,0,5," + at + "\n"
+		"po-3,settled,0,5," + at + "\n" +
+		"po-4,bogus,-1,x,yesterday\n"
 	_, err = cli(t, "reconcile", "payouts", url, "--report", write("bad.csv", bad))
-	for _, want := range []string{"line 2: status", "line 3: payout_id", "line 4: amount"} {
+	for _, want := range []string{"line 2: status", "line 3: payout_id", "line 4: amount",
+		// A line with cells that do not parse has its other cells checked too.
+		`line 5: amount "-1"`, `line 5: fee "x"`, `line 5: settled_at "yesterday"`, "line 5: status"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("a report with three bad lines: %v, want %q", err, want)
 		}
