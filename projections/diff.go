@@ -54,7 +54,8 @@ func commonPrefix(a, b []byte) int {
 
 // windowStart is where to start quoting a value whose first difference is
 // at diff: shownBefore bytes earlier, moved back to the start of a UTF-8
-// character, or 0 when the difference falls within the first shownBytes.
+// character (the bytes before diff are both values' alike), or 0 when a
+// quote from the start shows the difference with shownBefore bytes after it.
 func windowStart(v []byte, diff int) int {
 	if diff < shownBytes-shownBefore {
 		return 0
