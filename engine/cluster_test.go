@@ -133,7 +133,7 @@ func TestClusterLeaderLoss(t *testing.T) {
 		t.Fatalf("the engine's event stream is %s, this test watches %s", got, eventStream)
 	}
 
-	js, _ := dial(t, cl.URL(), access.admin...)
+	js, adminConn := dial(t, cl.URL(), access.admin...)
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
@@ -142,7 +142,7 @@ func TestClusterLeaderLoss(t *testing.T) {
 		t.Fatalf("create %s: %v", baselineStream, err)
 	}
 	victim := cl.WaitStreamLeader(access.account, eventStream, settleTimeout)
-	cl.MoveStreamLeader(access.account, baselineStream, victim, settleTimeout)
+	cl.MoveStreamLeader(adminConn, access.account, baselineStream, victim, settleTimeout)
 	t.Logf("%s and %s are led by %s; it also leads %v", eventStream, baselineStream, victim, ledBy(t, js, cl, access.account, victim))
 
 	orders, baseline := newLoad(), newLoad()

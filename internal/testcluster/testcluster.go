@@ -1,6 +1,7 @@
 package testcluster
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/bankbook/bankbook/internal/testenv"
 )
@@ -306,16 +308,22 @@ func (c *Cluster) WatchLeader(account, stream, old string) <-chan time.Time {
 	return elected
 }
 
-// stepdownWait is how long MoveStreamLeader waits for the election a
-// step-down calls before it looks again.
+// stepdownWait is how long MoveStreamLeader waits for the leadership
+// transfer a step-down asks for before it looks again.
 const stepdownWait = 5 * time.Second
 
-// MoveStreamLeader makes the named node the leader of stream in account,
-// asking the current leader to step down until the election picks it; it
-// fails the test if that has not happened within timeout.
-func (c *Cluster) MoveStreamLeader(account, stream, to string, timeout time.Duration) {
+// MoveStreamLeader makes the named node the leader of stream in account. It
+// asks the current leader, over nc (a client of that account), to step down
+// in favour of that node (the JetStream API's step-down with a preferred
+// placement, so no election is left to chance), again while another node
+// still leads, and fails the test if the node does not lead within timeout.
+func (c *Cluster) MoveStreamLeader(nc *nats.Conn, account, stream, to string, timeout time.Duration) {
 	c.t.Helper()
 	c.node(to)
+	req, err := json.Marshal(map[string]any{"placement": map[string]string{"preferred": to}})
+	if err != nil {
+		c.t.Fatalf("testcluster: step-down request: %v", err)
+	}
 	c.waitFor(timeout, func() error {
 		leader := c.StreamLeader(account, stream)
 		switch leader {
@@ -324,20 +332,27 @@ func (c *Cluster) MoveStreamLeader(account, stream, to string, timeout time.Dura
 		case "":
 			return fmt.Errorf("stream %s has no leader", stream)
 		}
-		if s := c.Server(leader); s != nil && s.JetStreamIsStreamCurrent(account, stream) {
-			if err := s.JetStreamStepdownStream(account, stream); err != nil {
-				return fmt.Errorf("step down %s on %s: %w", stream, leader, err)
+		msg, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, req, stepdownWait)
+		if err != nil {
+			return fmt.Errorf("step down %s on %s: %w", stream, leader, err)
+		}
+		var resp struct {
+			Error *struct {
+				Description string `json:"description"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(msg.Data, &resp); err != nil {
+			return fmt.Errorf("step down %s on %s: %w", stream, leader, err)
+		}
+		if resp.Error != nil {
+			return fmt.Errorf("step down %s on %s: %s", stream, leader, resp.Error.Description)
+		}
+		deadline := time.Now().Add(stepdownWait)
+		for time.Now().Before(deadline) {
+			if l := c.StreamLeader(account, stream); l == to {
+				return nil
 			}
-			// Give the election time to finish before looking again. A
-			// step-down the old leader survives (it can win the election
-			// it called) is asked for again by the next round.
-			deadline := time.Now().Add(stepdownWait)
-			for time.Now().Before(deadline) {
-				if l := c.StreamLeader(account, stream); l != "" && l != leader {
-					break
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			time.Sleep(10 * time.Millisecond)
 		}
 		return fmt.Errorf("stream %s is led by %s, not %s", stream, c.StreamLeader(account, stream), to)
 	})

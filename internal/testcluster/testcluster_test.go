@@ -25,7 +25,7 @@ func TestClusterSurvivesItsStreamLeader(t *testing.T) {
 	if got := len(strings.Split(c.URL(), ",")); got != 3 {
 		t.Fatalf("URL() = %q, want three URLs", c.URL())
 	}
-	_, js := connect(t, c.URL())
+	nc, js := connect(t, c.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}, Replicas: 3}); err != nil {
@@ -56,7 +56,7 @@ func TestClusterSurvivesItsStreamLeader(t *testing.T) {
 		s := c.Server(leader)
 		return s != nil && s.JetStreamIsStreamCurrent(testcluster.GlobalAccount, "T")
 	})
-	c.MoveStreamLeader(testcluster.GlobalAccount, "T", leader, time.Minute) // elections are slow on a loaded machine
+	c.MoveStreamLeader(nc, testcluster.GlobalAccount, "T", leader, time.Minute) // elections are slow on a loaded machine
 	info, err := js.Stream(ctx, "T")
 	if err != nil {
 		t.Fatal(err)
