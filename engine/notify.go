@@ -93,6 +93,8 @@ func (e *Engine) startNotifications(ctx context.Context, cfg Config, js jetstrea
 	if err != nil {
 		return nil, err
 	}
+	e.streams.advise(kvStreamPrefix+notifyBucket, fmt.Sprintf(
+		"put start_seq %d back before the engine restarts (nothing uses it until then): a restart without it stores a new start, which react-notify refuses (docs/notifications.md, where notifications begin)", start))
 	record, err := e.Events.Reactor(ctx, eventstore.ReactOptions{
 		Durable: partReactNotify, Types: notify.SourceTypes, Dead: e.DeadLetters, Logger: e.log,
 		Concurrency: cfg.PartConcurrency.Of(partReactNotify), StartSeq: start,

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -39,10 +40,17 @@ type streamNotes struct {
 	// them again by itself, or only runs slower without them): not a
 	// readiness failure.
 	spare map[string]bool
+	// advice says, by stream, what an operator must do besides a restart
+	// when it is gone.
+	advice map[string]string
+
+	// The last check that got an answer: when, and what was gone then.
+	checked time.Time
+	gone    []string
 }
 
 func noteStreams(js jetstream.JetStream) *streamNotes {
-	return &streamNotes{JetStream: js, names: map[string]bool{}, spare: map[string]bool{}}
+	return &streamNotes{JetStream: js, names: map[string]bool{}, spare: map[string]bool{}, advice: map[string]string{}}
 }
 
 func (n *streamNotes) note(name string, err error) {
@@ -58,6 +66,14 @@ func (n *streamNotes) note(name string, err error) {
 func (n *streamNotes) spareBucket(bucket string) {
 	n.mu.Lock()
 	n.spare[kvStreamPrefix+bucket] = true
+	n.mu.Unlock()
+}
+
+// advise records what an operator must do, besides restarting the engine,
+// when stream is gone: the readiness reason says it.
+func (n *streamNotes) advise(stream, text string) {
+	n.mu.Lock()
+	n.advice[stream] = text
 	n.mu.Unlock()
 }
 
@@ -131,34 +147,83 @@ func (n *streamNotes) CreateOrUpdateStream(ctx context.Context, cfg jetstream.St
 // answer fails this condition alone.
 const streamsCheckTimeout = time.Second
 
+// streamsUnknownAfter is how long the streams may go unlisted (no answer,
+// an error) before the condition fails for that alone. A cluster electing
+// its metadata leader answers no listing for seconds, while commands go on
+// through the streams' own leaders: until then the last answer stands.
+const streamsUnknownAfter = 30 * time.Second
+
 // status is the readiness of the streams: failing, naming them, while any
 // the engine opened at start is gone. One request lists the account's
-// streams; none is made while the connection is down (down is why, "" when
-// it is up), which the "nats" condition reports.
+// streams (a stream the listing lacks is then looked up by name, so that
+// one created or deleted between two of its pages is not taken for gone);
+// none is made while the connection is down (down is why, "" when it is
+// up), which the "nats" condition reports. A check that gets no answer
+// reports the last one that did, for streamsUnknownAfter.
 func (n *streamNotes) status(ctx context.Context, down string) ops.PartStatus {
 	if down != "" {
 		return ops.PartStatus{Name: partStreams, State: ops.StateFailing, Reason: "not known: the connection is " + down}
 	}
 	ctx, cancel := context.WithTimeout(ctx, streamsCheckTimeout)
 	defer cancel()
+	gone, err := n.missing(ctx)
+	now := time.Now()
+	n.mu.Lock()
+	if err == nil {
+		n.checked, n.gone = now, gone
+	}
+	checked, advice := n.checked, maps.Clone(n.advice)
+	gone = slices.Clone(n.gone)
+	n.mu.Unlock()
+	var unknown string
+	if err != nil {
+		if checked.IsZero() || now.Sub(checked) >= streamsUnknownAfter {
+			since := "since the engine started"
+			if !checked.IsZero() {
+				since = "for " + now.Sub(checked).Round(time.Second).String()
+			}
+			return ops.PartStatus{Name: partStreams, State: ops.StateFailing, Reason: fmt.Sprintf("could not list the streams %s: %v", since, err)}
+		}
+		unknown = fmt.Sprintf("could not list the streams just now (%v); as listed %s ago: ", err, now.Sub(checked).Round(time.Millisecond))
+	}
+	if len(gone) > 0 {
+		reason := fmt.Sprintf("%sdeleted while the engine runs: %s; what uses them fails until the engine restarts and creates them again (what each holds, what uses it and what a restart restores: docs/operations.md, JetStream assets)",
+			unknown, strings.Join(gone, ", "))
+		for _, name := range gone {
+			if a := advice[name]; a != "" {
+				reason += "; " + name + ": " + a
+			}
+		}
+		return ops.PartStatus{Name: partStreams, State: ops.StateFailing, Reason: reason}
+	}
+	st := ops.PartStatus{Name: partStreams, State: ops.StateRunning, Ready: true}
+	if unknown != "" {
+		st.Reason = unknown + "none gone"
+	}
+	return st
+}
+
+// missing lists the streams the engine needs that are gone.
+func (n *streamNotes) missing(ctx context.Context) ([]string, error) {
 	have := map[string]bool{}
 	list := n.JetStream.StreamNames(ctx)
 	for name := range list.Name() {
 		have[name] = true
 	}
 	if err := list.Err(); err != nil {
-		return ops.PartStatus{Name: partStreams, State: ops.StateFailing, Reason: fmt.Sprintf("could not list the streams: %v", err)}
+		return nil, err
 	}
 	var gone []string
 	for _, name := range n.want() {
-		if !have[name] {
+		if have[name] {
+			continue
+		}
+		switch _, err := n.JetStream.Stream(ctx, name); {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
 			gone = append(gone, name)
+		case err != nil:
+			return nil, err
 		}
 	}
-	if len(gone) > 0 {
-		return ops.PartStatus{Name: partStreams, State: ops.StateFailing, Reason: fmt.Sprintf(
-			"deleted while the engine runs: %s; what uses them fails (commands answer 503) until the engine restarts and creates them again (what each holds and what a restart restores: docs/operations.md, JetStream assets)",
-			strings.Join(gone, ", "))}
-	}
-	return ops.PartStatus{Name: partStreams, State: ops.StateRunning, Ready: true}
+	return gone, nil
 }

@@ -68,4 +68,52 @@ func TestReadinessNamesAStreamDeletedWhileTheEngineRuns(t *testing.T) {
 	if st := e.streams.status(ctx, "reconnecting"); st.Ready || !strings.Contains(st.Reason, "reconnecting") {
 		t.Fatalf("streams while the connection is down: %+v", st)
 	}
+	if !slices.Contains(want, "KV_"+notifyBucket) {
+		t.Fatalf("the streams checked are %v, without %s", want, "KV_"+notifyBucket)
+	}
+	if err := js.DeleteKeyValue(ctx, notifyBucket); err != nil {
+		t.Fatal(err)
+	}
+	st := e.streams.status(ctx, "")
+	if st.Ready || !strings.Contains(st.Reason, "KV_"+notifyBucket+": put start_seq 1 back") {
+		t.Fatalf("streams with the notifications' start deleted: %+v, want failing, saying what to put back", st)
+	}
+}
+
+// A check that gets no answer (a cluster electing its metadata leader, say)
+// reports the last one that did, for a while, and fails for itself after
+// that; with no answer since the start, it fails at once.
+func TestReadinessOfStreamsThatCannotBeListed(t *testing.T) {
+	e := startFast(t)
+	unanswered, cancel := context.WithCancel(t.Context())
+	cancel()
+	if st := e.streams.status(unanswered, ""); st.Ready || !strings.Contains(st.Reason, "could not list the streams since the engine started") {
+		t.Fatalf("streams never listed: %+v, want failing", st)
+	}
+	if st := e.streams.status(t.Context(), ""); !st.Ready || st.Reason != "" {
+		t.Fatalf("streams listed: %+v, want ready", st)
+	}
+	if st := e.streams.status(unanswered, ""); !st.Ready || !strings.Contains(st.Reason, "could not list the streams just now") {
+		t.Fatalf("streams not listed just after a listing with none gone: %+v, want ready, saying so", st)
+	}
+	e.streams.mu.Lock()
+	e.streams.checked = e.streams.checked.Add(-streamsUnknownAfter)
+	e.streams.mu.Unlock()
+	if st := e.streams.status(unanswered, ""); st.Ready || !strings.Contains(st.Reason, "could not list the streams for 30s") {
+		t.Fatalf("streams not listed for %s: %+v, want failing", streamsUnknownAfter, st)
+	}
+
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteKeyValue(t.Context(), accounts.DefaultBucket); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.streams.status(t.Context(), ""); st.Ready {
+		t.Fatalf("streams with the accounts bucket deleted: %+v, want failing", st)
+	}
+	if st := e.streams.status(unanswered, ""); st.Ready || !strings.Contains(st.Reason, "just now") || !strings.Contains(st.Reason, "KV_"+accounts.DefaultBucket) {
+		t.Fatalf("streams not listed just after a listing with one gone: %+v, want failing, naming it", st)
+	}
 }

@@ -67,7 +67,8 @@ func windowStart(v []byte, diff int) int {
 	return from
 }
 
-// show quotes v from byte from on, at most shownBytes of it.
+// show quotes v from byte from on, at most shownBytes of it, ending on a
+// character boundary.
 func show(v []byte, from int) string {
 	if v == nil {
 		return "(absent)"
@@ -75,7 +76,11 @@ func show(v []byte, from int) string {
 	from = min(from, len(v))
 	out, cut := v[from:], ""
 	if len(out) > shownBytes {
-		out, cut = out[:shownBytes], "…"
+		end := shownBytes
+		for end > 0 && !utf8.RuneStart(out[end]) {
+			end-- // cut before a character, not inside it
+		}
+		out, cut = out[:end], "…"
 	}
 	if from > 0 {
 		return "…" + strconv.Quote(string(out)) + cut

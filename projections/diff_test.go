@@ -140,4 +140,9 @@ func TestDifferenceShowsWhereLongValuesDiffer(t *testing.T) {
 	if strings.Contains(m, `\x`) {
 		t.Errorf("a window cut inside a character: %s", m)
 	}
+	// Nor is one at the window's end.
+	e := projections.Difference{Bucket: "b", Key: []byte("k"), A: []byte("x" + multi), B: []byte("y" + multi)}.String()
+	if strings.Contains(e, `\x`) || strings.Count(e, "…") != 2 {
+		t.Errorf("a window ending inside a character: %s", e)
+	}
 }
