@@ -211,7 +211,11 @@ func (c *Console) authed(h sessionHandler) http.HandlerFunc {
 			return
 		}
 		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if formTooLarge(w, r, maxForm) {
+				c.render(w, r, s, http.StatusRequestEntityTooLarge, "error", view{Title: "Refused",
+					Err: &errView{Status: http.StatusRequestEntityTooLarge, Code: codeFormTooLarge, Message: fmt.Sprintf("This form is larger than %d KiB; nothing was sent.", maxForm>>10)}})
+				return
+			}
 			if !validCSRF(s.csrf, r.PostFormValue("csrf")) {
 				c.refusals.Warn().Str("user", s.name).Str("path", clip(r.URL.Path)).Msg("console: POST without a valid CSRF token refused")
 				c.render(w, r, s, http.StatusForbidden, "error", view{Title: "Refused",
@@ -221,6 +225,26 @@ func (c *Console) authed(h sessionHandler) http.HandlerFunc {
 		}
 		h(w, r, s)
 	}
+}
+
+// Form sizes: a console form, and the login's.
+const (
+	maxForm      = 64 << 10
+	maxLoginForm = 16 << 10
+)
+
+// codeFormTooLarge is the error code of a form larger than its limit.
+const codeFormTooLarge = "form_too_large"
+
+// formTooLarge reads r's form, at most limit bytes of body, and reports
+// whether the body was larger (then the form holds nothing to act on).
+func formTooLarge(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	var tooLarge *http.MaxBytesError
+	if err := r.ParseForm(); err != nil { // an url-encoded body
+		return errors.As(err, &tooLarge)
+	}
+	return errors.As(r.ParseMultipartForm(limit), &tooLarge) // a multipart one
 }
 
 func (c *Console) notFound(w http.ResponseWriter, r *http.Request) {

@@ -48,7 +48,10 @@ const badCredentials = "Name or secret not accepted."
 // with them, and starts the session.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if formTooLarge(w, r, maxLoginForm) {
+		c.showLogin(w, r, http.StatusRequestEntityTooLarge, loginView{Message: fmt.Sprintf("This login form is larger than %d KiB.", maxLoginForm>>10)})
+		return
+	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	// What the logs say: a known name, never what else was typed there (a
 	// password or seed pasted into the name field).

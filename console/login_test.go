@@ -1,6 +1,8 @@
 package console_test
 
 import (
+	"bytes"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -259,5 +261,38 @@ func TestSecurityHeadersAndCookie(t *testing.T) {
 	css := b.get("/console/static/console.css").must(t, http.StatusOK, "svg.chart")
 	if !strings.HasPrefix(css.header.Get("Content-Type"), "text/css") {
 		t.Errorf("stylesheet Content-Type %q", css.header.Get("Content-Type"))
+	}
+}
+
+// A form over its size limit is refused as too large, whatever else it
+// holds (a valid CSRF token here), and does nothing.
+func TestFormsOverTheirLimitAreRefusedAsTooLarge(t *testing.T) {
+	env := start(t, nil)
+	b := env.browser(t)
+	p := b.loginOK(opsName, env.seeds[opsName])
+	csrf := p.field(t, csrfRE)
+	b.post("/console/logout", url.Values{"csrf": {csrf}, "pad": {strings.Repeat("a", 70<<10)}}).
+		must(t, http.StatusRequestEntityTooLarge, `data-testid="error-code">form_too_large<`, "larger than 64 KiB")
+	if n := env.console.Sessions(); n != 1 {
+		t.Fatalf("%d sessions after a logout form over the limit, want the session kept", n)
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	_ = mw.WriteField("csrf", csrf)
+	_ = mw.WriteField("pad", strings.Repeat("a", 70<<10))
+	_ = mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, env.srv.URL+"/console/logout", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	b.do(req).must(t, http.StatusRequestEntityTooLarge, `data-testid="error-code">form_too_large<`)
+	if n := env.console.Sessions(); n != 1 {
+		t.Fatalf("%d sessions after a multipart logout form over the limit, want the session kept", n)
+	}
+
+	other := env.browser(t)
+	lp := other.get("/console/login")
+	other.post("/console/login", url.Values{"csrf": {lp.field(t, csrfRE)}, "name": {opsName}, "secret": {env.seeds[opsName]}, "pad": {strings.Repeat("a", 17<<10)}}).
+		must(t, http.StatusRequestEntityTooLarge, "larger than 16 KiB")
+	if n := env.console.Sessions(); n != 1 {
+		t.Fatalf("%d sessions after a login form over the limit, want no new one", n)
 	}
 }

@@ -169,6 +169,9 @@ func TestOrphanPagination(t *testing.T) {
 	env.waitOrphans(t, 3)
 	b := env.browser(t)
 	b.loginOK(opsName, env.seeds[opsName])
+	for _, bad := range []string{"0", "501", "-5", "1e2", "x"} {
+		b.get("/console/orphans?limit="+bad).must(t, http.StatusBadRequest, `data-testid="error-code">invalid_input<`, "limit")
+	}
 	first := b.get("/console/orphans?limit=2").must(t, http.StatusOK, `data-testid="page-next"`)
 	if n := strings.Count(first.body, `data-testid="orphan-row"`); n != 2 || first.has(`data-testid="page-first"`) {
 		t.Fatalf("first page: %d rows (want 2), first-page link %v", n, first.has(`data-testid="page-first"`))

@@ -176,11 +176,17 @@ func newPager(path string, q url.Values, cursor, next string) pager {
 	return p
 }
 
-// pageLimit is the page size a list page asks for: ?limit= when it is
-// 1–500, otherwise def. The pager keeps it in its links.
+// pageLimit is the page size a list page asks for: def without ?limit=,
+// else ?limit=, which the query checks (1–500: another number, or what is
+// not one, is asked for as -1, and the page shows the query's 400). The
+// pager keeps it in its links.
 func pageLimit(r *http.Request, def int) int {
-	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n >= 1 && n <= 500 {
+	q := r.URL.Query().Get("limit")
+	if q == "" {
+		return def
+	}
+	if n, err := strconv.Atoi(q); err == nil && n >= 1 {
 		return n
 	}
-	return def
+	return -1
 }
