@@ -309,6 +309,29 @@ func (h *Orders) staleHolder(ctx context.Context, name string, holder reservatio
 	return !wm.Before(due), nil
 }
 
+// NameKeeper returns the rule RestoreNames keeps names by, as of now and
+// the bank scan's watermark, read once: whether order o still needs its
+// depositor name. An open order does; a closed one until the name grace
+// after it closed is over and the bank scan has covered that time, as
+// staleHolder and releaseName wait.
+func (h *Orders) NameKeeper(ctx context.Context) (func(o domain.Order) bool, error) {
+	wm, err := h.marks.Watermark(ctx, h.cfg.CollectAccount.Number)
+	if err != nil {
+		return nil, err
+	}
+	now := h.cfg.Now()
+	return func(o domain.Order) bool {
+		switch {
+		case !o.Exists() || o.DepositorName == "":
+			return false
+		case o.Status.Open():
+			return true
+		}
+		due := o.ClosedAt.Add(h.cfg.NameGrace)
+		return !now.After(due) || wm.Before(due)
+	}, nil
+}
+
 // RestoreNames reserves again the depositor name of every order of orders
 // that still needs it, as staleHolder keeps a name: an open order's, and a
 // closed order's through the name grace and until the bank scan has
@@ -319,19 +342,14 @@ func (h *Orders) staleHolder(ctx context.Context, name string, holder reservatio
 // (order IDs, "holder/order"): that order was given the name while the
 // bucket was empty, and a transfer under it may pay either.
 func (h *Orders) RestoreNames(ctx context.Context, orders []domain.Order) (restored int, taken []string, err error) {
-	wm, err := h.marks.Watermark(ctx, h.cfg.CollectAccount.Number)
+	keeps, err := h.NameKeeper(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
 	now := h.cfg.Now()
 	for _, o := range orders {
-		if !o.Exists() || o.DepositorName == "" {
-			continue
-		}
-		if !o.Status.Open() {
-			if due := o.ClosedAt.Add(h.cfg.NameGrace); now.After(due) && !wm.Before(due) {
-				continue // released, or would be taken over as stale
-			}
+		if !keeps(o) {
+			continue // no name, or released (or it would be taken over as stale)
 		}
 		if o.HoldsUnpaidName(now, h.cfg.NameGrace) {
 			// Counted against its buyer's limit again; the next submit of

@@ -1138,20 +1138,32 @@ func restoreAccounts(ctx context.Context, events *eventstore.Store, dir *account
 // command is taken or deposit matched: a name handed out again would let a
 // transfer meant for an open order pay a new one. Orders whose commits
 // cannot all be read keep their names whatever their state.
+//
+// It folds the order commits in stream order, holding only the orders that
+// may still need a name (commands.Orders.NameKeeper): one that needs none
+// after a commit is dropped and remembered by its ID alone, and should a
+// later commit of it come, a second pass folds it again from its first
+// commit. So its memory follows the open and recently closed orders (and
+// the IDs of the others), not every order ever placed.
 func restoreNames(ctx context.Context, events *eventstore.Store, names *reservations.Store, orders *commands.Orders, codec *domain.Codec, log zerolog.Logger) error {
 	if kept, err := names.Kept(ctx); err != nil || kept {
 		return err
 	}
+	keeps, err := orders.NameKeeper(ctx)
+	if err != nil {
+		return fmt.Errorf("restore depositor names: %w", err)
+	}
 	byID := map[string]domain.Order{}
 	unread := map[string]bool{}
-	err := events.ReadType(ctx, domain.AggregateOrder, func(c eventstore.Commit) error {
+	// fold applies commit c to o; an order with a commit it cannot read is
+	// noted in unread.
+	fold := func(o domain.Order, c eventstore.Commit) domain.Order {
 		if c.Damaged != nil {
 			log.Warn().Uint64("seq", uint64(c.Seq)).Str("order_id", c.AggregateID).Err(c.Damaged).
 				Msg("restoring depositor names: an order commit that cannot be read; the order keeps its name")
 			unread[c.AggregateID] = true
-			return nil
+			return o
 		}
-		o := byID[c.AggregateID]
 		for _, env := range c.Events {
 			ev, err := codec.Decode(env.EventType, env.SchemaVersion, env.Data)
 			if err != nil {
@@ -1162,9 +1174,34 @@ func restoreNames(ctx context.Context, events *eventstore.Store, names *reservat
 			}
 			o = o.Apply(ev)
 		}
-		byID[c.AggregateID] = o
+		return o
+	}
+	dropped, again := map[string]bool{}, map[string]bool{}
+	err = events.ReadType(ctx, domain.AggregateOrder, func(c eventstore.Commit) error {
+		id := c.AggregateID
+		if dropped[id] {
+			again[id] = true // its state is gone: folded again below
+			return nil
+		}
+		o := fold(byID[id], c)
+		if !unread[id] && o.Exists() && !keeps(o) {
+			delete(byID, id)
+			dropped[id] = true
+			return nil
+		}
+		byID[id] = o
 		return nil
 	})
+	if err == nil && len(again) > 0 {
+		// The orders that came back after being dropped, folded anew from
+		// their first commit, as read the first time.
+		err = events.ReadType(ctx, domain.AggregateOrder, func(c eventstore.Commit) error {
+			if again[c.AggregateID] {
+				byID[c.AggregateID] = fold(byID[c.AggregateID], c)
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("restore depositor names: %w", err)
 	}
@@ -1185,7 +1222,7 @@ func restoreNames(ctx context.Context, events *eventstore.Store, names *reservat
 		if err != nil {
 			return fmt.Errorf("restore depositor names: %w", err)
 		}
-		log.Warn().Int("orders", len(list)).Int("names_reserved", restored).Int("names_held_by_other_orders", len(taken)).
+		log.Warn().Int("orders", len(list)).Int("orders_without_a_name", len(dropped)-len(again)).Int("names_reserved", restored).Int("names_held_by_other_orders", len(taken)).
 			Msg("the depositor-name bucket is not marked as holding every reservation: reserved again the names of open and recently closed orders")
 	}
 	return names.MarkKept(ctx)

@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -8,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/accounts"
 	"github.com/bankbook/bankbook/api"
@@ -311,5 +316,69 @@ func TestLostDepositorNamesAreRestoredFromTheStream(t *testing.T) {
 	}
 	if _, err := names.Get(ctxT(t), "meta.kept"); err != nil {
 		t.Fatalf("the bucket is not marked whole after the restore: %v", err)
+	}
+}
+
+// The restore holds only the orders that may still need a name while it
+// reads the stream: one paid and past its grace is dropped, and should a
+// later commit of it come (the paid order cancelled), it is folded again
+// from its first commit, so its name is restored as if it had never been
+// dropped; one that stays closed keeps no name.
+func TestLostDepositorNamesComeBackForOrdersClosedAndReopenedLater(t *testing.T) {
+	e, bk := scenarioEngine(t, func(c *engine.Config) { c.NameGrace = engine.Duration(time.Millisecond) })
+	paidThenCancelled := e.submit(t, "u-r1", "이서연", 15000)
+	paid := e.submit(t, "u-r2", "이서연", 16000)
+	open := e.submit(t, "u-r3", "이서연", 17000)
+	for _, o := range []api.SubmitOrderReply{paidThenCancelled, paid} {
+		if rep := bk.deposit(o.DepositorName, o.Amount); rep.Outcome != "matched" {
+			t.Fatalf("paying %s: %+v", o.OrderID, rep)
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // both payments' grace over
+	bk.scanned(time.Now().UTC())      // and scanned: neither needs its name any more
+	time.Sleep(10 * time.Millisecond)
+	e.call(t, subjCancel, map[string]any{"order_id": paidThenCancelled.OrderID, "deposited": false}, nil, nil)
+	if err := e.js.DeleteKeyValue(ctxT(t), "bankbook_depositor_names"); err != nil {
+		t.Fatal(err)
+	}
+	e = e.restart(t)
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if code, rep := e.readyz(t); code != 200 {
+			return fmt.Errorf("/readyz %d after the restart: not ready %v", code, rep.NotReady)
+		}
+		return nil
+	})
+	names, err := e.js.KeyValue(ctxT(t), "bankbook_depositor_names")
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := func(name string) string {
+		t.Helper()
+		entry, err := names.Get(ctxT(t), base64.RawURLEncoding.EncodeToString([]byte(domain.NormalizeName(name))))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return ""
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h struct {
+			OrderID string `json:"order_id"`
+		}
+		if err := json.Unmarshal(entry.Value(), &h); err != nil {
+			t.Fatal(err)
+		}
+		return h.OrderID
+	}
+	for _, c := range []struct {
+		order api.SubmitOrderReply
+		want  string
+	}{
+		{paidThenCancelled, paidThenCancelled.OrderID}, // cancelled after the scan: within its grace as the scan knows it
+		{paid, ""},
+		{open, open.OrderID},
+	} {
+		if got := holder(c.order.DepositorName); got != c.want {
+			t.Errorf("%s (%s) is held by %q after the restore, want %q", c.order.DepositorName, c.order.OrderID, got, c.want)
+		}
 	}
 }
