@@ -866,7 +866,7 @@ func TestRestoreNamesKeepsWhatAStaleCheckWouldKeep(t *testing.T) {
 		order("o-released", "김민수4", domain.StatusCancelled, 3*time.Hour),             // grace over and scanned
 		{ID: "o-never", DepositorName: "김민수5", Status: domain.StatusAwaitingDeposit}, // never submitted
 		order("o-taken", "박지훈1", domain.StatusAwaitingDeposit, 0),
-	})
+	}, nil)
 	if err != nil || restored != 3 || !slices.Equal(taken, []string{"o-newer/o-taken"}) {
 		t.Fatalf("restored %d, taken %v, %v: want 3, [o-newer/o-taken]", restored, taken, err)
 	}

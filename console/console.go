@@ -241,8 +241,8 @@ const codeFormTooLarge = "form_too_large"
 func formTooLarge(w http.ResponseWriter, r *http.Request, limit int64) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	var tooLarge *http.MaxBytesError
-	if err := r.ParseForm(); err != nil { // an url-encoded body
-		return errors.As(err, &tooLarge)
+	if err := r.ParseForm(); errors.As(err, &tooLarge) { // an url-encoded body
+		return true
 	}
 	return errors.As(r.ParseMultipartForm(limit), &tooLarge) // a multipart one
 }

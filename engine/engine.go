@@ -1218,11 +1218,11 @@ func restoreNames(ctx context.Context, events *eventstore.Store, names *reservat
 		return cmp.Or(a.SubmittedAt.Compare(b.SubmittedAt), cmp.Compare(a.ID, b.ID))
 	})
 	if len(list) > 0 {
-		restored, taken, err := orders.RestoreNames(ctx, list)
+		restored, taken, err := orders.RestoreNames(ctx, list, keeps) // the rule the orders were dropped by
 		if err != nil {
 			return fmt.Errorf("restore depositor names: %w", err)
 		}
-		log.Warn().Int("orders", len(list)).Int("orders_without_a_name", len(dropped)-len(again)).Int("names_reserved", restored).Int("names_held_by_other_orders", len(taken)).
+		log.Warn().Int("orders", len(list)).Int("orders_needing_no_name", len(dropped)-len(again)).Int("names_reserved", restored).Int("names_held_by_other_orders", len(taken)).
 			Msg("the depositor-name bucket is not marked as holding every reservation: reserved again the names of open and recently closed orders")
 	}
 	return names.MarkKept(ctx)

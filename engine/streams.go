@@ -44,7 +44,8 @@ type streamNotes struct {
 	// when it is gone.
 	advice map[string]string
 
-	// The last check that got an answer: when, and what was gone then.
+	// The last check that got an answer: when it started, and what was
+	// gone then.
 	checked time.Time
 	gone    []string
 }
@@ -166,11 +167,15 @@ func (n *streamNotes) status(ctx context.Context, down string) ops.PartStatus {
 	}
 	ctx, cancel := context.WithTimeout(ctx, streamsCheckTimeout)
 	defer cancel()
+	started := time.Now()
 	gone, err := n.missing(ctx)
 	now := time.Now()
 	n.mu.Lock()
-	if err == nil {
-		n.checked, n.gone = now, gone
+	if err == nil && started.After(n.checked) {
+		// The answer of the listing that started last stands: of two
+		// probes at once, the older listing may have seen a stream the
+		// newer saw gone.
+		n.checked, n.gone = started, gone
 	}
 	checked, advice := n.checked, maps.Clone(n.advice)
 	gone = slices.Clone(n.gone)

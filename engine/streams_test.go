@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -115,5 +116,14 @@ func TestReadinessOfStreamsThatCannotBeListed(t *testing.T) {
 	}
 	if st := e.streams.status(unanswered, ""); st.Ready || !strings.Contains(st.Reason, "just now") || !strings.Contains(st.Reason, "KV_"+accounts.DefaultBucket) {
 		t.Fatalf("streams not listed just after a listing with one gone: %+v, want failing, naming it", st)
+	}
+	// Of two listings at once, the one that started last stands: one that
+	// started before it (here, before a stored answer from the future)
+	// does not replace it.
+	e.streams.mu.Lock()
+	e.streams.checked, e.streams.gone = time.Now().Add(time.Hour), []string{"KV_from_a_later_listing"}
+	e.streams.mu.Unlock()
+	if st := e.streams.status(t.Context(), ""); st.Ready || !strings.Contains(st.Reason, "KV_from_a_later_listing") {
+		t.Fatalf("a listing older than the stored one: %+v, want the stored answer to stand", st)
 	}
 }
