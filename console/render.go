@@ -177,9 +177,9 @@ func newPager(path string, q url.Values, cursor, next string) pager {
 }
 
 // pageLimit is the page size a list page asks for: def without ?limit=,
-// else ?limit=, which the query checks (1–500: another number, or what is
-// not one, is asked for as -1, and the page shows the query's 400). The
-// pager keeps it in its links.
+// else ?limit=, which the query checks against its own range (what is not
+// a number of 1 or more is asked for as -1, which every query refuses), so
+// that the page shows the query's 400. The pager keeps it in its links.
 func pageLimit(r *http.Request, def int) int {
 	q := r.URL.Query().Get("limit")
 	if q == "" {
