@@ -293,43 +293,33 @@ func (h *Orders) staleHolder(ctx context.Context, name string, holder reservatio
 	case o.Status.Open():
 		return false, nil
 	}
-	// Closed: the name stays reserved through the grace, so that a late
-	// deposit under it is refunded to this order's buyer, and until the
-	// bank scan has covered the grace (as releaseName waits): a transfer
-	// made within the grace but not scanned yet would otherwise pay the
-	// order that took the name over.
-	due := o.ClosedAt.Add(h.cfg.NameGrace)
-	if !h.cfg.Now().After(due) {
+	// Closed: domain.Order.KeepsName (as releaseName waits). Within the
+	// grace the scan need not be asked.
+	now := h.cfg.Now()
+	if o.KeepsName(now, endOfTime, h.cfg.NameGrace) {
 		return false, nil
 	}
 	wm, err := h.marks.Watermark(ctx, h.cfg.CollectAccount.Number)
 	if err != nil {
 		return false, err
 	}
-	return !wm.Before(due), nil
+	return !o.KeepsName(now, wm, h.cfg.NameGrace), nil
 }
 
-// NameKeeper returns the rule RestoreNames keeps names by, as of now and
-// the bank scan's watermark, read once: whether order o still needs its
-// depositor name. An open order does; a closed one until the name grace
-// after it closed is over and the bank scan has covered that time, as
-// staleHolder and releaseName wait.
+// endOfTime is a watermark past every time: a scan that covers all.
+var endOfTime = time.Unix(1<<62, 0)
+
+// NameKeeper returns the rule RestoreNames keeps names by: whether order o
+// still needs its depositor name (domain.Order.KeepsName, as staleHolder
+// and releaseName keep it) as of now and the bank scan's watermark, both
+// read once.
 func (h *Orders) NameKeeper(ctx context.Context) (func(o domain.Order) bool, error) {
 	wm, err := h.marks.Watermark(ctx, h.cfg.CollectAccount.Number)
 	if err != nil {
 		return nil, err
 	}
-	now := h.cfg.Now()
-	return func(o domain.Order) bool {
-		switch {
-		case !o.Exists() || o.DepositorName == "":
-			return false
-		case o.Status.Open():
-			return true
-		}
-		due := o.ClosedAt.Add(h.cfg.NameGrace)
-		return !now.After(due) || wm.Before(due)
-	}, nil
+	now, grace := h.cfg.Now(), h.cfg.NameGrace
+	return func(o domain.Order) bool { return o.KeepsName(now, wm, grace) }, nil
 }
 
 // RestoreNames reserves again the depositor name of every order of orders

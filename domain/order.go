@@ -187,6 +187,24 @@ type Order struct {
 // Exists reports whether the order has been submitted.
 func (o Order) Exists() bool { return o.Version > 0 }
 
+// KeepsName reports whether the order still needs its depositor name at
+// now, the bank scan being complete up to watermark: an open order does; a
+// closed one through the name grace after it closed, so that a late
+// deposit under the name is refunded to its buyer, and until the scan has
+// covered the grace: a transfer made within the grace but not scanned yet
+// would otherwise pay the order that took the name over. An order that
+// does not exist, or has no name, does not.
+func (o Order) KeepsName(now, watermark time.Time, grace time.Duration) bool {
+	switch {
+	case !o.Exists() || o.DepositorName == "":
+		return false
+	case o.Status.Open():
+		return true
+	}
+	due := o.ClosedAt.Add(grace)
+	return !now.After(due) || watermark.Before(due)
+}
+
 // HoldsUnpaidName reports whether the order counts against its buyer's
 // limit of unpaid orders at now: it holds its depositor name without having
 // been paid — it is open (awaiting its deposit, or cancel-reserved), or it

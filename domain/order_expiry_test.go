@@ -182,3 +182,32 @@ func TestHoldsUnpaidName(t *testing.T) {
 		})
 	}
 }
+
+func TestKeepsName(t *testing.T) {
+	grace := time.Hour
+	closed := t0.Add(time.Minute)
+	due := closed.Add(grace)
+	cancelled := []domain.Event{submitted(), domain.OrderCancelled{OrderID: "o-1", CancelledAt: closed}}
+	tests := []struct {
+		name           string
+		given          []domain.Event
+		now, watermark time.Time
+		want           bool
+	}{
+		{"never submitted", nil, closed, due, false},
+		{"awaiting deposit, long scanned", []domain.Event{submitted()}, closed.Add(100 * grace), closed.Add(100 * grace), true},
+		{"cancel-reserved", []domain.Event{submitted(), cancelReserved()}, due.Add(time.Hour), due.Add(time.Hour), true},
+		{"cancelled, within the grace, scanned past it", cancelled, due, due.Add(time.Hour), true},
+		{"cancelled, after the grace, scanned to its end", cancelled, due.Add(time.Nanosecond), due, false},
+		{"cancelled, after the grace, not scanned to its end", cancelled, due.Add(time.Hour), due.Add(-time.Nanosecond), true},
+		{"paid, after the grace, scanned", []domain.Event{submitted(), paidBy("dep_1", closed)}, due.Add(time.Minute), due.Add(time.Minute), false},
+		{"paid, within the grace", []domain.Event{submitted(), paidBy("dep_1", closed)}, closed, due.Add(time.Minute), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := given(tt.given...).KeepsName(tt.now, tt.watermark, grace); got != tt.want {
+				t.Fatalf("KeepsName = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
