@@ -32,6 +32,15 @@ type Tenant struct {
 	// server enforces); 0 sets none. One identity's connections, a leak
 	// or a flood, then cannot take every connection the server allows.
 	MaxConnections int
+	// MaxStore is how many bytes of JetStream file storage the tenant's
+	// engine account may hold, its streams and buckets together (the
+	// account's JetStream limit, which the NATS server enforces); 0 sets
+	// none. On a shared deployment one tenant's growth, or a flood of its
+	// commands, then cannot fill the storage the other tenants write to.
+	MaxStore int64
+	// MaxEngineConnections is how many connections the engine account may
+	// hold at once; 0 sets none.
+	MaxEngineConnections int
 }
 
 var tenantRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
@@ -66,8 +75,11 @@ func Render(tenants ...Tenant) ([]byte, error) {
 			return nil, fmt.Errorf("%w: tenant %q appears twice", ErrInvalidUser, t.Name)
 		}
 		seenTenant[t.Name] = true
-		if t.MaxConnections < 0 {
-			return nil, fmt.Errorf("%w: tenant %q: max connections %d, want 0 (no limit) or more", ErrInvalidUser, t.Name, t.MaxConnections)
+		if t.MaxConnections < 0 || t.MaxEngineConnections < 0 {
+			return nil, fmt.Errorf("%w: tenant %q: max connections %d and %d (engine), want 0 (no limit) or more", ErrInvalidUser, t.Name, t.MaxConnections, t.MaxEngineConnections)
+		}
+		if t.MaxStore < 0 {
+			return nil, fmt.Errorf("%w: tenant %q: max store %d, want 0 (no limit) or more", ErrInvalidUser, t.Name, t.MaxStore)
 		}
 		if err := renderTenant(&b, t); err != nil {
 			return nil, err
@@ -103,7 +115,11 @@ func renderTenant(b *strings.Builder, t Tenant) error {
 		return fmt.Errorf("%w: tenant %q has no engine identity", ErrInvalidUser, t.Name)
 	}
 
-	fmt.Fprintf(b, "  %s {\n    jetstream: enabled\n    users: [\n", q(engine))
+	js := "enabled"
+	if t.MaxStore > 0 {
+		js = fmt.Sprintf("{max_file: %d}", t.MaxStore)
+	}
+	fmt.Fprintf(b, "  %s {\n    jetstream: %s\n    users: [\n", q(engine), js)
 	for _, id := range engines {
 		fmt.Fprintf(b, "      {%s}  # %s\n", credential(id), id.Name)
 	}
@@ -126,7 +142,11 @@ func renderTenant(b *strings.Builder, t Tenant) error {
 			}
 		}
 	}
-	b.WriteString("    ]\n    exports: [\n")
+	b.WriteString("    ]\n")
+	if t.MaxEngineConnections > 0 {
+		fmt.Fprintf(b, "    limits: {max_connections: %d}\n", t.MaxEngineConnections)
+	}
+	b.WriteString("    exports: [\n")
 	for _, g := range exports(t.Simulators, stream) {
 		if accs := importers[g.subject]; len(accs) > 0 { // none: nobody may import it
 			fmt.Fprintf(b, "      {service: %s, accounts: [%s]%s}\n", q(g.subject), strings.Join(accs, ", "), response(g))

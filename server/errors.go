@@ -51,6 +51,10 @@ func toAPIError(err error) *api.Error {
 		return e
 	case errors.Is(err, idempotency.ErrKeyReused):
 		return &api.Error{Status: 422, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used with a different request body"}
+	case transient.IsOutOfStorage(err):
+		// Refused by JetStream before anything was stored: the
+		// deployment's storage (or this tenant's share of it) is full.
+		return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the event store has no storage left for this deployment (its JetStream limit is reached): nothing was recorded by the refused write; retry once an operator frees space or raises the limit, with the same Idempotency-Key"}
 	case transient.Is(err):
 		// NATS did not answer in time (a lost ack, a leader election), had
 		// no leader or quorum, or the connection is down: eventstore's and

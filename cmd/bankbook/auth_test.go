@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	"github.com/rs/zerolog"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/transient"
 )
 
 // startNATSServer runs a real nats-server from the accounts block that
@@ -149,6 +152,117 @@ func TestTenantsOnOneServerShareNothing(t *testing.T) {
 	}
 }
 
+// With --engine-max-store and --engine-max-connections, each tenant's
+// engine account is held to its own share: one tenant that fills its
+// storage (here with its engine identity) gets its commands answered 503,
+// while the other tenant's engine writes and takes orders as before; and
+// the engine account's connections stop at their limit.
+func TestEngineLimitsKeepTenantsApart(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	conf, err := cli(t, "auth", "config", "--tenant", "acme="+dirA, "--tenant", "bolt="+dirB, "--engine-max-store", "8MiB", "--engine-max-connections", "8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"jetstream: {max_file: 8388608}", "limits: {max_connections: 8}"} {
+		if n := strings.Count(conf, want); n != 2 {
+			t.Fatalf("%q appears %d times in the configuration, want once per tenant:\n%s", want, n, conf)
+		}
+	}
+	ns := startNATSServer(t, conf)
+	startExternalEngine(t, ns.ClientURL(), dirA, "acme")
+	startExternalEngine(t, ns.ClientURL(), dirB, "bolt")
+	url := "--nats-url=" + ns.ClientURL()
+	seed := func(dir string, role auth.Role) string { return auth.SeedFile(filepath.Join(dir, "auth"), role) }
+	submit := func(dir string) error {
+		_, err := cli(t, "order", "submit", url, "--nkey", seed(dir, auth.App), "--buyer-id", "u1", "--buyer-name", "이영희", "--amount", "5000")
+		return err
+	}
+	engineJS := func(dir string) jetstream.JetStream {
+		opt, err := nats.NkeyOptionFromSeed(seed(dir, auth.Engine))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := nats.Connect(ns.ClientURL(), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
+	ctx := t.Context()
+	// fill stores ever smaller messages until none fits, and returns the
+	// last refusal (nil if 16 MiB, twice the limit, fitted).
+	fill := func(js jetstream.JetStream) error {
+		if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FILL", Subjects: []string{"fill.>"}, Storage: jetstream.FileStorage}); err != nil {
+			return err
+		}
+		var refused error
+		for _, size := range []int{256 << 10, 4 << 10, 64} {
+			for range (16 << 20) / size {
+				if _, refused = js.Publish(ctx, "fill.x", make([]byte, size)); refused != nil {
+					break
+				}
+			}
+			if refused == nil {
+				return nil
+			}
+		}
+		return refused
+	}
+	err = fill(engineJS(dirA))
+	if err == nil {
+		t.Fatal("acme's engine account stored 16 MiB under an 8 MiB limit")
+	}
+	if !transient.IsOutOfStorage(err) {
+		t.Fatalf("a publish over the account's storage: %v, want an out-of-storage error", err)
+	}
+	err = submit(dirA)
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("acme's submit with its storage full: %v, want 503", err)
+	}
+	if err := submit(dirB); err != nil {
+		t.Fatalf("bolt's submit while acme's storage is full: %v", err)
+	}
+
+	bolt := engineJS(dirB)
+	if _, err := bolt.CreateStream(ctx, jetstream.StreamConfig{Name: "ROOM", Subjects: []string{"room.>"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bolt.Publish(ctx, "room.x", make([]byte, 1<<20)); err != nil {
+		t.Fatalf("bolt's engine writing 1 MiB while acme's storage is full: %v", err)
+	}
+	// Space freed, acme takes orders again, with no restart.
+	if err := engineJS(dirA).DeleteStream(ctx, "FILL"); err != nil {
+		t.Fatal(err)
+	}
+	if err := submit(dirA); err != nil {
+		t.Fatalf("acme's submit once its storage is freed: %v", err)
+	}
+
+	var conns int
+	for conns = 0; conns < 20; conns++ {
+		opt, err := nats.NkeyOptionFromSeed(seed(dirA, auth.Engine))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := nats.Connect(ns.ClientURL(), opt, nats.NoReconnect())
+		if err != nil {
+			if !strings.Contains(err.Error(), "maximum account active connections exceeded") {
+				t.Fatalf("connection %d of acme's engine account: %v", conns+1, err)
+			}
+			break
+		}
+		t.Cleanup(nc.Close)
+	}
+	if conns == 20 {
+		t.Fatal("acme's engine account opened 20 more connections under a limit of 8")
+	}
+}
+
 // `serve --auth-file`: the file's users connect, as docs/security.md says,
 // and the role seeds generated in the data directory do not; the start log
 // names the file, not those seeds; and `audit verify --stopped` still
@@ -221,5 +335,18 @@ func TestServeWithAnAuthFile(t *testing.T) {
 	rep, out, err := runAuditVerify(t, "--data-dir="+cfg.DataDir, "--stopped", "--json")
 	if err != nil || !rep.OK || rep.Checked.LastSeq < eventstore.Seq(order.Seq) {
 		t.Fatalf("audit verify --stopped of an engine that ran with --auth-file: %v\n%s", err, out)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "512": 512, "100B": 100, "8MiB": 8 << 20, "8mb": 8 << 20, "2G": 2 << 30, "50GiB": 50 << 30, "1TiB": 1 << 40, " 3k ": 3 << 10} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "B", "-1", "1.5G", "5I", "10X", "9999999999T", "G5"} {
+		if got, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
 	}
 }

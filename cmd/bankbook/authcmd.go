@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/bankbook/bankbook/auth"
@@ -18,7 +20,7 @@ import (
 // missing) or the operator's --auth-file.
 func authCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "config" {
-		return groupUsage(args, stdout, "usage: bankbook auth config [--data-dir DIR] [--auth-file FILE] [--simulators] [--max-connections-per-identity N] [--tenant NAME=DATA-DIR ...]")
+		return groupUsage(args, stdout, "usage: bankbook auth config [--data-dir DIR] [--auth-file FILE] [--simulators] [--max-connections-per-identity N] [--engine-max-store SIZE] [--engine-max-connections N] [--tenant NAME=DATA-DIR ...]")
 	}
 	fs := flag.NewFlagSet("auth config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -26,6 +28,12 @@ func authCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	authFile := fs.String("auth-file", "", "the operator's own users and roles (docs/security.md) instead of the generated app, feed, operator and auditor")
 	sims := fs.Bool("simulators", false, "grant the simulator subjects (bankbook.sim.>) to app and operator")
 	maxConns := fs.Int("max-connections-per-identity", engine.Defaults().MaxConnectionsPerIdentity, "connections each identity other than the engine's may hold at once (0: no limit)")
+	var maxStore int64
+	fs.Func("engine-max-store", "JetStream file storage each engine account (each tenant's) may hold, e.g. 50GiB (0 or absent: no limit; set it for every tenant of a shared server)", func(s string) (err error) {
+		maxStore, err = parseSize(s)
+		return err
+	})
+	maxEngineConns := fs.Int("engine-max-connections", 0, "connections each engine account (each tenant's) may hold at once (0: no limit)")
 	var tenants []string
 	fs.Func("tenant", "NAME=DATA-DIR: one tenant of a shared deployment (repeat per tenant; replaces --data-dir)", func(s string) error {
 		name, dir, ok := strings.Cut(s, "=")
@@ -51,7 +59,7 @@ func authCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		ts = append(ts, auth.Tenant{Name: name, Users: ids, Simulators: *sims, MaxConnections: *maxConns})
+		ts = append(ts, auth.Tenant{Name: name, Users: ids, Simulators: *sims, MaxConnections: *maxConns, MaxStore: maxStore, MaxEngineConnections: *maxEngineConns})
 	}
 	conf, err := auth.Render(ts...)
 	if err != nil {
@@ -59,4 +67,26 @@ func authCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	_, err = fmt.Fprintf(stdout, "%s# Include this in the nats-server configuration, with JetStream enabled:\n#   jetstream { store_dir: ... }\n", conf)
 	return err
+}
+
+// parseSize reads a number of bytes: digits, optionally followed by K, M,
+// G or T (powers of 1024, with or without "B" or "iB"; any case).
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	if u, ok := strings.CutSuffix(t, "IB"); ok {
+		t = u
+	} else {
+		t = strings.TrimSuffix(t, "B")
+	}
+	shift := 0
+	if n := len(t); n > 0 {
+		if i := strings.IndexByte("KMGT", t[n-1]); i >= 0 {
+			shift, t = 10*(i+1), t[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%q: want a number of bytes, such as 50GiB", s)
+	}
+	return n << shift, nil
 }

@@ -48,6 +48,29 @@ var transientCodes = map[jetstream.ErrorCode]string{
 	10195: "JSConsumerOfflineReasonErrF: consumer is offline",
 }
 
+// outOfStorageCodes are the JetStream API error codes IsOutOfStorage
+// reports: a write refused because the account's or the server's
+// JetStream storage (or memory) limit is reached. Nothing was stored.
+var outOfStorageCodes = map[jetstream.ErrorCode]string{
+	10002: "JSAccountResourcesExceededErr: resource limits exceeded for account",
+	10023: "JSInsufficientResourcesErr: insufficient resources",
+	10028: "JSMemoryResourcesExceededErr: insufficient memory resources available",
+	10047: "JSStorageResourcesExceededErr: insufficient storage resources available",
+}
+
+// IsOutOfStorage reports whether err is JetStream refusing a write for want
+// of storage: the account's limit (a tenant's share of a server) or the
+// server's is reached. It is not transient: the same write is refused until
+// space is freed or the limit raised, so it is not worth retrying at once.
+func IsOutOfStorage(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		_, ok := outOfStorageCodes[apiErr.ErrorCode]
+		return ok
+	}
+	return false
+}
+
 // transientErrors are the client-side errors Is reports as transient.
 var transientErrors = []error{
 	context.DeadlineExceeded,
