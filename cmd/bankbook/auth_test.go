@@ -263,6 +263,45 @@ func TestEngineLimitsKeepTenantsApart(t *testing.T) {
 	}
 }
 
+// A tenant's own users (--tenant-auth-file) replace its generated client
+// identities and reach its engine, under their own names; the other tenant
+// keeps its generated ones.
+func TestTenantAuthFiles(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	pub, _ := kp.PublicKey()
+	seedFile := filepath.Join(t.TempDir(), "shop-web.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	users := filepath.Join(t.TempDir(), "users.json")
+	if err := os.WriteFile(users, fmt.Appendf(nil, `{"users":[{"name":"shop-web","role":"app","nkey":%q}]}`, pub), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, "auth", "config", "--tenant", "acme="+dirA, "--tenant-auth-file", "bolt="+users); exitCode(err) != exitUsage {
+		t.Errorf("an auth file for a tenant not given: %v, want a usage error", err)
+	}
+	conf, err := cli(t, "auth", "config", "--tenant", "acme="+dirA, "--tenant", "bolt="+dirB, "--tenant-auth-file", "acme="+users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for want, n := range map[string]int{`"acme_shop-web" {`: 1, pub: 1, `"acme_app" {`: 0, `"bolt_app" {`: 1} {
+		if got := strings.Count(conf, want); got != n {
+			t.Errorf("%s appears %d times in the configuration, want %d", want, got, n)
+		}
+	}
+	ns := startNATSServer(t, conf)
+	startExternalEngine(t, ns.ClientURL(), dirA, "acme")
+	out, err := cli(t, "order", "submit", "--nats-url="+ns.ClientURL(), "--nkey", seedFile, "--buyer-id", "u1", "--buyer-name", "이영희", "--amount", "5000", "--json")
+	if err != nil {
+		t.Fatalf("the tenant's own app user: %v\n%s", err, out)
+	}
+}
+
 // `serve --auth-file`: the file's users connect, as docs/security.md says,
 // and the role seeds generated in the data directory do not; the start log
 // names the file, not those seeds; and `audit verify --stopped` still

@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,7 +22,7 @@ import (
 // missing) or the operator's --auth-file.
 func authCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "config" {
-		return groupUsage(args, stdout, "usage: bankbook auth config [--data-dir DIR] [--auth-file FILE] [--simulators] [--max-connections-per-identity N] [--engine-max-store SIZE] [--engine-max-connections N] [--tenant NAME=DATA-DIR ...]")
+		return groupUsage(args, stdout, "usage: bankbook auth config [--data-dir DIR] [--auth-file FILE] [--simulators] [--max-connections-per-identity N] [--engine-max-store SIZE] [--engine-max-connections N] [--tenant NAME=DATA-DIR ...] [--tenant-auth-file NAME=FILE ...]")
 	}
 	fs := flag.NewFlagSet("auth config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -43,11 +45,26 @@ func authCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		tenants = append(tenants, s)
 		return nil
 	})
+	tenantFiles := map[string]string{}
+	fs.Func("tenant-auth-file", "NAME=FILE: a tenant's own users and roles, as --auth-file gives them for one deployment (repeat per tenant)", func(s string) error {
+		name, file, ok := strings.Cut(s, "=")
+		if !ok || name == "" || file == "" {
+			return errors.New("want NAME=FILE")
+		}
+		if _, dup := tenantFiles[name]; dup {
+			return fmt.Errorf("tenant %q has two auth files", name)
+		}
+		tenantFiles[name] = file
+		return nil
+	})
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
 	if len(tenants) > 0 && *authFile != "" {
-		return usageError("--auth-file applies to one deployment: give each tenant's users in its data directory instead")
+		return usageError("--auth-file applies to one deployment: give each tenant's users with --tenant-auth-file NAME=FILE")
+	}
+	if len(tenants) == 0 && len(tenantFiles) > 0 {
+		return usageError("--tenant-auth-file applies to the tenants of --tenant")
 	}
 	var ts []auth.Tenant
 	if len(tenants) == 0 {
@@ -55,11 +72,19 @@ func authCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	for _, s := range tenants {
 		name, dir, _ := strings.Cut(s, "=")
-		ids, err := auth.Identities(filepath.Join(dir, "auth"), *authFile)
+		file := *authFile
+		if f, ok := tenantFiles[name]; ok {
+			file = f
+			delete(tenantFiles, name)
+		}
+		ids, err := auth.Identities(filepath.Join(dir, "auth"), file)
 		if err != nil {
 			return err
 		}
 		ts = append(ts, auth.Tenant{Name: name, Users: ids, Simulators: *sims, MaxConnections: *maxConns, MaxStore: maxStore, MaxEngineConnections: *maxEngineConns})
+	}
+	if left := slices.Sorted(maps.Keys(tenantFiles)); len(left) > 0 {
+		return usageError("--tenant-auth-file %s: no --tenant %s", left[0], left[0])
 	}
 	conf, err := auth.Render(ts...)
 	if err != nil {
