@@ -285,6 +285,9 @@ func TestTenantAuthFiles(t *testing.T) {
 	if _, err := cli(t, "auth", "config", "--tenant", "acme="+dirA, "--tenant-auth-file", "bolt="+users); exitCode(err) != exitUsage {
 		t.Errorf("an auth file for a tenant not given: %v, want a usage error", err)
 	}
+	if _, err := cli(t, "auth", "config", "--tenant", "acme="+dirA, "--tenant", "bolt="+dirA); exitCode(err) != exitUsage {
+		t.Errorf("two tenants with one data directory: %v, want a usage error", err)
+	}
 	conf, err := cli(t, "auth", "config", "--tenant", "acme="+dirA, "--tenant", "bolt="+dirB, "--tenant-auth-file", "acme="+users)
 	if err != nil {
 		t.Fatal(err)

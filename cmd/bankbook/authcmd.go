@@ -70,8 +70,13 @@ func authCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(tenants) == 0 {
 		tenants = []string{"=" + *dataDir}
 	}
+	dirs := map[string]string{}
 	for _, s := range tenants {
 		name, dir, _ := strings.Cut(s, "=")
+		if other, ok := dirs[filepath.Clean(dir)]; ok && other != name {
+			return usageError("tenants %s and %s have one data directory, %s: each needs its own (its identities are in it)", other, name, dir)
+		}
+		dirs[filepath.Clean(dir)] = name
 		file := *authFile
 		if f, ok := tenantFiles[name]; ok {
 			file = f
