@@ -795,7 +795,8 @@ func (e *Engine) readiness() ops.Readiness {
 		if e.serving.Load() {
 			service = ops.PartStatus{Name: "api", State: ops.StateRunning, Ready: true}
 		}
-		out = append(out, service, natsStatus(map[string]*connHealth{"event store": &e.ncHealth, "service": &e.svcHealth}), e.streams.status(ctx, e.ncHealth.why()))
+		out = append(out, service, natsStatus(map[string]*connHealth{"event store": &e.ncHealth, "service": &e.svcHealth}),
+			e.streams.status(ctx, e.ncHealth.why()), e.streams.storage(ctx, e.ncHealth.why()))
 		rm := ops.PartStatus{Name: "readmodels", State: ops.StateStarting}
 		for _, st := range e.Parts.Statuses() {
 			out = append(out, ops.PartStatus{Name: st.Name, Ready: st.OK(), State: string(st.State), Reason: st.Detail,

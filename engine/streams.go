@@ -232,3 +232,37 @@ func (n *streamNotes) missing(ctx context.Context) ([]string, error) {
 	}
 	return gone, nil
 }
+
+// partStorage is the readiness condition that the engine account's
+// JetStream storage is not at its limit.
+const partStorage = "storage"
+
+// storageHeadroom is how close to the account's limit its storage counts as
+// full: less room than one large write.
+const storageHeadroom = 1 << 20
+
+// storage is the readiness of the engine account's JetStream storage:
+// failing while it is within storageHeadroom of the account's limit (a
+// tenant's share of a server, `bankbook auth config --engine-max-store`),
+// when the account has one. JetStream refuses writes then, and commands
+// that write answer 503. One account-information request per probe, none
+// while the connection is down (down is why); an unanswered one leaves the
+// condition ready, saying so.
+func (n *streamNotes) storage(ctx context.Context, down string) ops.PartStatus {
+	if down != "" {
+		return ops.PartStatus{Name: partStorage, State: ops.StateFailing, Reason: "not known: the connection is " + down}
+	}
+	ctx, cancel := context.WithTimeout(ctx, streamsCheckTimeout)
+	defer cancel()
+	st := ops.PartStatus{Name: partStorage, State: ops.StateRunning, Ready: true}
+	info, err := n.JetStream.AccountInfo(ctx)
+	switch {
+	case err != nil:
+		st.Reason = fmt.Sprintf("could not read the account's JetStream use just now: %v", err)
+	case info.Limits.MaxStore > 0 && int64(info.Store)+storageHeadroom >= info.Limits.MaxStore:
+		st.Ready, st.State = false, ops.StateFailing
+		st.Reason = fmt.Sprintf("JetStream storage full: %d of the account's %d bytes in use; writes are refused and commands that write answer 503 until space is freed or the limit raised (docs/operations.md, a JetStream storage limit)",
+			info.Store, info.Limits.MaxStore)
+	}
+	return st
+}

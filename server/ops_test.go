@@ -77,7 +77,7 @@ func TestHealthReadinessAndMetricsOverHTTP(t *testing.T) {
 		return nil
 	})
 	_, rep := e.readyz(t)
-	for _, want := range []string{"api", "nats", "streams", "projections", "react-orders", "react-money", "timers", "readmodels"} {
+	for _, want := range []string{"api", "nats", "streams", "storage", "projections", "react-orders", "react-money", "timers", "readmodels"} {
 		if p, ok := part(rep, want); !ok || !p.Ready {
 			t.Errorf("/readyz part %s: %+v (present %v)", want, p, ok)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,9 +170,38 @@ func TestEngineLimitsKeepTenantsApart(t *testing.T) {
 		}
 	}
 	ns := startNATSServer(t, conf)
-	startExternalEngine(t, ns.ClientURL(), dirA, "acme")
+	acme := startExternalEngine(t, ns.ClientURL(), dirA, "acme")
 	startExternalEngine(t, ns.ClientURL(), dirB, "bolt")
 	url := "--nats-url=" + ns.ClientURL()
+	// storage is acme's /readyz condition on its JetStream storage.
+	storage := func() (ready bool, reason string) {
+		t.Helper()
+		resp, err := http.Get("http://" + acme.HTTPAddr().String() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var rep struct {
+			Parts []struct {
+				Name   string `json:"name"`
+				Ready  bool   `json:"ready"`
+				Reason string `json:"reason"`
+			} `json:"parts"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range rep.Parts {
+			if p.Name == "storage" {
+				return p.Ready, p.Reason
+			}
+		}
+		t.Fatalf("/readyz has no storage condition: %+v", rep)
+		return false, ""
+	}
+	if ready, reason := storage(); !ready {
+		t.Fatalf("acme's storage before it fills: not ready, %s", reason)
+	}
 	seed := func(dir string, role auth.Role) string { return auth.SeedFile(filepath.Join(dir, "auth"), role) }
 	submit := func(dir string) error {
 		_, err := cli(t, "order", "submit", url, "--nkey", seed(dir, auth.App), "--buyer-id", "u1", "--buyer-name", "이영희", "--amount", "5000")
@@ -224,6 +254,9 @@ func TestEngineLimitsKeepTenantsApart(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("acme's submit with its storage full: %v, want 503", err)
 	}
+	if ready, reason := storage(); ready || !strings.Contains(reason, "JetStream storage full") {
+		t.Fatalf("acme's storage full: ready %v, %q; want not ready, saying it is full", ready, reason)
+	}
 	if err := submit(dirB); err != nil {
 		t.Fatalf("bolt's submit while acme's storage is full: %v", err)
 	}
@@ -241,6 +274,9 @@ func TestEngineLimitsKeepTenantsApart(t *testing.T) {
 	}
 	if err := submit(dirA); err != nil {
 		t.Fatalf("acme's submit once its storage is freed: %v", err)
+	}
+	if ready, reason := storage(); !ready {
+		t.Fatalf("acme's storage freed: not ready, %s", reason)
 	}
 
 	var conns int
