@@ -314,6 +314,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	// Each stream opened from here to the start of serving is one /readyz
 	// checks is still there.
 	e.streams = noteStreams(js)
+	e.streams.replicas = cfg.Replicas
 	js = e.streams
 	codec := domain.Events()
 	if e.Events, err = eventstore.Open(ctx, js, eventstore.Config{
@@ -795,8 +796,8 @@ func (e *Engine) readiness() ops.Readiness {
 		if e.serving.Load() {
 			service = ops.PartStatus{Name: "api", State: ops.StateRunning, Ready: true}
 		}
-		out = append(out, service, natsStatus(map[string]*connHealth{"event store": &e.ncHealth, "service": &e.svcHealth}),
-			e.streams.status(ctx, e.ncHealth.why()), e.streams.storage(ctx, e.ncHealth.why()))
+		out = append(out, service, natsStatus(map[string]*connHealth{"event store": &e.ncHealth, "service": &e.svcHealth}))
+		out = append(out, e.streams.conditions(ctx, e.ncHealth.why())...) // the streams and the storage, at once
 		rm := ops.PartStatus{Name: "readmodels", State: ops.StateStarting}
 		for _, st := range e.Parts.Statuses() {
 			out = append(out, ops.PartStatus{Name: st.Name, Ready: st.OK(), State: string(st.State), Reason: st.Detail,

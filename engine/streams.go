@@ -44,6 +44,9 @@ type streamNotes struct {
 	// when it is gone.
 	advice map[string]string
 
+	// replicas is how many copies of each message the account stores.
+	replicas int
+
 	// The last check that got an answer: when it started, and what was
 	// gone then.
 	checked time.Time
@@ -238,16 +241,28 @@ func (n *streamNotes) missing(ctx context.Context) ([]string, error) {
 const partStorage = "storage"
 
 // storageHeadroom is how close to the account's limit its storage counts as
-// full: less room than one large write.
+// full: less room than one large write (of each replica).
 const storageHeadroom = 1 << 20
 
+// conditions are the streams' and the storage's readiness, checked at once
+// so that together they take no longer than either (streamsCheckTimeout).
+func (n *streamNotes) conditions(ctx context.Context, down string) []ops.PartStatus {
+	out := make([]ops.PartStatus, 2)
+	var wg sync.WaitGroup
+	wg.Go(func() { out[0] = n.status(ctx, down) })
+	wg.Go(func() { out[1] = n.storage(ctx, down) })
+	wg.Wait()
+	return out
+}
+
 // storage is the readiness of the engine account's JetStream storage:
-// failing while it is within storageHeadroom of the account's limit (a
-// tenant's share of a server, `bankbook auth config --engine-max-store`),
-// when the account has one. JetStream refuses writes then, and commands
-// that write answer 503. One account-information request per probe, none
-// while the connection is down (down is why); an unanswered one leaves the
-// condition ready, saying so.
+// failing while it is within storageHeadroom (per replica) of the
+// account's limit (a tenant's share of a server, `bankbook auth config
+// --engine-max-store`) or of a tier's (an account managed with JWTs), when
+// it has one. JetStream refuses writes then, and commands that write
+// answer 503. One account-information request per probe, none while the
+// connection is down (down is why); an unanswered one leaves the condition
+// ready, saying so.
 func (n *streamNotes) storage(ctx context.Context, down string) ops.PartStatus {
 	if down != "" {
 		return ops.PartStatus{Name: partStorage, State: ops.StateFailing, Reason: "not known: the connection is " + down}
@@ -256,13 +271,22 @@ func (n *streamNotes) storage(ctx context.Context, down string) ops.PartStatus {
 	defer cancel()
 	st := ops.PartStatus{Name: partStorage, State: ops.StateRunning, Ready: true}
 	info, err := n.JetStream.AccountInfo(ctx)
-	switch {
-	case err != nil:
+	if err != nil {
 		st.Reason = fmt.Sprintf("could not read the account's JetStream use just now: %v", err)
-	case info.Limits.MaxStore > 0 && int64(info.Store)+storageHeadroom >= info.Limits.MaxStore:
-		st.Ready, st.State = false, ops.StateFailing
-		st.Reason = fmt.Sprintf("JetStream storage full: %d of the account's %d bytes in use; writes are refused and commands that write answer 503 until space is freed or the limit raised (docs/operations.md, a JetStream storage limit)",
-			info.Store, info.Limits.MaxStore)
+		return st
+	}
+	headroom := int64(storageHeadroom * max(n.replicas, 1))
+	tiers := map[string]jetstream.Tier{"the account": info.Tier}
+	for name, t := range info.Tiers {
+		tiers["tier "+name] = t
+	}
+	for _, name := range slices.Sorted(maps.Keys(tiers)) {
+		if t := tiers[name]; t.Limits.MaxStore > 0 && int64(t.Store)+headroom >= t.Limits.MaxStore {
+			st.Ready, st.State = false, ops.StateFailing
+			st.Reason = fmt.Sprintf("JetStream storage full: %d of %s's %d bytes in use (every replica counted); writes are refused and commands that write answer 503 until space is freed or the limit raised (docs/operations.md, a JetStream storage limit)",
+				t.Store, name, t.Limits.MaxStore)
+			break
+		}
 	}
 	return st
 }

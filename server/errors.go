@@ -52,9 +52,10 @@ func toAPIError(err error) *api.Error {
 	case errors.Is(err, idempotency.ErrKeyReused):
 		return &api.Error{Status: 422, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used with a different request body"}
 	case transient.IsOutOfStorage(err):
-		// Refused by JetStream before anything was stored: the
-		// deployment's storage (or this tenant's share of it) is full.
-		return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the event store has no storage left for this deployment (its JetStream limit is reached): nothing was recorded by the refused write; retry once an operator frees space or raises the limit, with the same Idempotency-Key"}
+		// Refused by JetStream before the write was stored: the
+		// deployment's storage (or this tenant's share of it) is full,
+		// or (the same code) a cluster could not place a consumer.
+		return &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "JetStream refused a write for want of resources: the deployment's storage, or its share of a shared server, is full (or the cluster could not place a consumer); the refused write recorded nothing; retry once space is freed or the limit raised, with the same Idempotency-Key, which finishes what an earlier write of the command began"}
 	case transient.Is(err):
 		// NATS did not answer in time (a lost ack, a leader election), had
 		// no leader or quorum, or the connection is down: eventstore's and

@@ -321,8 +321,14 @@ func TestTenantAuthFiles(t *testing.T) {
 	if _, err := cli(t, "auth", "config", "--tenant", "acme="+dirA, "--tenant-auth-file", "bolt="+users); exitCode(err) != exitUsage {
 		t.Errorf("an auth file for a tenant not given: %v, want a usage error", err)
 	}
-	if _, err := cli(t, "auth", "config", "--tenant", "acme="+dirA, "--tenant", "bolt="+dirA); exitCode(err) != exitUsage {
-		t.Errorf("two tenants with one data directory: %v, want a usage error", err)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dirA, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range []string{dirA, dirA + "/.", link} {
+		if _, err := cli(t, "auth", "config", "--tenant", "acme="+dirA, "--tenant", "bolt="+other); exitCode(err) != exitUsage {
+			t.Errorf("two tenants with one data directory (%s): %v, want a usage error", other, err)
+		}
 	}
 	conf, err := cli(t, "auth", "config", "--tenant", "acme="+dirA, "--tenant", "bolt="+dirB, "--tenant-auth-file", "acme="+users)
 	if err != nil {

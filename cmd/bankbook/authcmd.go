@@ -31,7 +31,7 @@ func authCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	sims := fs.Bool("simulators", false, "grant the simulator subjects (bankbook.sim.>) to app and operator")
 	maxConns := fs.Int("max-connections-per-identity", engine.Defaults().MaxConnectionsPerIdentity, "connections each identity other than the engine's may hold at once (0: no limit)")
 	var maxStore int64
-	fs.Func("engine-max-store", "JetStream file storage each engine account (each tenant's) may hold, e.g. 50GiB (0 or absent: no limit; set it for every tenant of a shared server)", func(s string) (err error) {
+	fs.Func("engine-max-store", "JetStream file storage each engine account (each tenant's) may hold, every replica counted (200GiB holds about 66GiB of data at --replicas 3), e.g. 50GiB (0 or absent: no limit)", func(s string) (err error) {
 		maxStore, err = parseSize(s)
 		return err
 	})
@@ -73,10 +73,17 @@ func authCmd(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	dirs := map[string]string{}
 	for _, s := range tenants {
 		name, dir, _ := strings.Cut(s, "=")
-		if other, ok := dirs[filepath.Clean(dir)]; ok && other != name {
+		same, err := filepath.Abs(dir)
+		if err != nil {
+			return err
+		}
+		if real, err := filepath.EvalSymlinks(same); err == nil {
+			same = real
+		}
+		if other, ok := dirs[same]; ok && other != name {
 			return usageError("tenants %s and %s have one data directory, %s: each needs its own (its identities are in it)", other, name, dir)
 		}
-		dirs[filepath.Clean(dir)] = name
+		dirs[same] = name
 		file := *authFile
 		if f, ok := tenantFiles[name]; ok {
 			file = f

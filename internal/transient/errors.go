@@ -60,8 +60,10 @@ var outOfStorageCodes = map[jetstream.ErrorCode]string{
 
 // IsOutOfStorage reports whether err is JetStream refusing a write for want
 // of storage: the account's limit (a tenant's share of a server) or the
-// server's is reached. It is not transient: the same write is refused until
-// space is freed or the limit raised, so it is not worth retrying at once.
+// server's is reached (10023 is also a cluster that cannot place a
+// consumer; 10028 and 10047 come from creating or updating a stream). It
+// is not transient: the same write is refused until space is freed or the
+// limit raised, so it is not worth retrying at once.
 func IsOutOfStorage(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
