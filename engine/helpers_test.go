@@ -15,16 +15,7 @@ import (
 // closes when the test ends (or earlier, by the caller).
 func engineJS(t *testing.T, e *engine.Engine) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Engine)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
+	return testenv.Dial(t, e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Engine)))
 }
 
 // partReady returns whether e's part name is ready, and its detail.

@@ -20,6 +20,7 @@ import (
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/internal/transient"
 )
 
@@ -208,19 +209,7 @@ func TestEngineLimitsKeepTenantsApart(t *testing.T) {
 		return err
 	}
 	engineJS := func(dir string) jetstream.JetStream {
-		opt, err := nats.NkeyOptionFromSeed(seed(dir, auth.Engine))
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc, err := nats.Connect(ns.ClientURL(), opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, js := testenv.Dial(t, ns.ClientURL(), testenv.NKey(t, seed(dir, auth.Engine)))
 		return js
 	}
 	ctx := t.Context()
@@ -281,11 +270,7 @@ func TestEngineLimitsKeepTenantsApart(t *testing.T) {
 
 	var conns int
 	for conns = 0; conns < 20; conns++ {
-		opt, err := nats.NkeyOptionFromSeed(seed(dirA, auth.Engine))
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc, err := nats.Connect(ns.ClientURL(), opt, nats.NoReconnect())
+		nc, err := nats.Connect(ns.ClientURL(), testenv.NKey(t, seed(dirA, auth.Engine)), nats.NoReconnect())
 		if err != nil {
 			if !strings.Contains(err.Error(), "maximum account active connections exceeded") {
 				t.Fatalf("connection %d of acme's engine account: %v", conns+1, err)

@@ -157,6 +157,22 @@ func Run(t testing.TB, run func(context.Context) error) {
 	})
 }
 
+// Dial connects to url with opts and opens a JetStream context, closed when
+// the test ends.
+func Dial(t testing.TB, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}
+
 // NKey is the option that authenticates with the seed in seedFile.
 func NKey(t testing.TB, seedFile string) nats.Option {
 	t.Helper()
