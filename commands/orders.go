@@ -331,14 +331,9 @@ func (h *Orders) NameKeeper(ctx context.Context) (func(o domain.Order) bool, err
 // name another order holds now is left to it, and returned in taken
 // (order IDs, "holder/order"): that order was given the name while the
 // bucket was empty, and a transfer under it may pay either. keeps is the
-// rule (NameKeeper) the caller chose orders by, so that both decide as of
-// one clock reading; nil for a new one.
+// rule (NameKeeper) the caller chose the orders by, so that both decide as
+// of one clock reading.
 func (h *Orders) RestoreNames(ctx context.Context, orders []domain.Order, keeps func(domain.Order) bool) (restored int, taken []string, err error) {
-	if keeps == nil {
-		if keeps, err = h.NameKeeper(ctx); err != nil {
-			return 0, nil, err
-		}
-	}
 	now := h.cfg.Now()
 	for _, o := range orders {
 		if !keeps(o) {

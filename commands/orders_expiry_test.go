@@ -859,6 +859,10 @@ func TestRestoreNamesKeepsWhatAStaleCheckWouldKeep(t *testing.T) {
 	if err := u.names.Reserve(ctx, "박지훈1", "o-newer"); err != nil {
 		t.Fatal(err)
 	}
+	keeps, err := u.Orders.NameKeeper(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	restored, taken, err := u.Orders.RestoreNames(ctx, []domain.Order{
 		order("o-open", "김민수1", domain.StatusAwaitingDeposit, 0),
 		order("o-recent", "김민수2", domain.StatusCancelled, 10*time.Minute),            // within the grace
@@ -866,7 +870,7 @@ func TestRestoreNamesKeepsWhatAStaleCheckWouldKeep(t *testing.T) {
 		order("o-released", "김민수4", domain.StatusCancelled, 3*time.Hour),             // grace over and scanned
 		{ID: "o-never", DepositorName: "김민수5", Status: domain.StatusAwaitingDeposit}, // never submitted
 		order("o-taken", "박지훈1", domain.StatusAwaitingDeposit, 0),
-	}, nil)
+	}, keeps)
 	if err != nil || restored != 3 || !slices.Equal(taken, []string{"o-newer/o-taken"}) {
 		t.Fatalf("restored %d, taken %v, %v: want 3, [o-newer/o-taken]", restored, taken, err)
 	}

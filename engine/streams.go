@@ -53,8 +53,8 @@ type streamNotes struct {
 	gone    []string
 }
 
-func noteStreams(js jetstream.JetStream) *streamNotes {
-	return &streamNotes{JetStream: js, names: map[string]bool{}, spare: map[string]bool{}, advice: map[string]string{}}
+func noteStreams(js jetstream.JetStream, replicas int) *streamNotes {
+	return &streamNotes{JetStream: js, replicas: replicas, names: map[string]bool{}, spare: map[string]bool{}, advice: map[string]string{}}
 }
 
 func (n *streamNotes) note(name string, err error) {

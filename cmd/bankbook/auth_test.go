@@ -22,6 +22,7 @@ import (
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/internal/transient"
+	"github.com/bankbook/bankbook/ops"
 )
 
 // startNATSServer runs a real nats-server from the accounts block that
@@ -182,13 +183,7 @@ func TestEngineLimitsKeepTenantsApart(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var rep struct {
-			Parts []struct {
-				Name   string `json:"name"`
-				Ready  bool   `json:"ready"`
-				Reason string `json:"reason"`
-			} `json:"parts"`
-		}
+		var rep ops.ReadyReport
 		if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
 			t.Fatal(err)
 		}
