@@ -77,7 +77,9 @@ func (b Backoff) Delay(n int) time.Duration {
 //
 // Transient Status errors, including ErrUnknownTransfer from a provider that
 // lags behind its own acceptance, do not stop the polling: only ctx does, so
-// give it a deadline.
+// give it a deadline. A Status answer to come back later than ctx allows
+// (*ThrottledError) stops it at once: the error then matches ErrPending and
+// holds that *ThrottledError, whose Wait is what the provider asked for.
 func Settle(ctx context.Context, p Provider, t Transfer, poll Backoff) (Result, error) {
 	return settler{sleep: httpretry.Sleep, jitter: halfJitter}.settle(ctx, p, t, poll)
 }
@@ -114,6 +116,10 @@ func (s settler) settle(ctx context.Context, p Provider, t Transfer, poll Backof
 			return res, pending(t.ID, n+1, context.Cause(ctx), err)
 		case errors.Is(err, ErrPermanent) || errors.Is(err, ErrInvalidTransfer) || errors.Is(err, ErrInvalidConfig):
 			return res, fmt.Errorf("firmbanking: settle %q: %w", t.ID, err)
+		case errors.As(err, new(*ThrottledError)):
+			// The provider asked for a wait longer than ctx has left:
+			// polling again before it would only be throttled again.
+			return res, pending(t.ID, n+1, errors.New("the provider asked to be asked later"), err)
 		default:
 			last = err
 		}

@@ -253,3 +253,41 @@ func TestHalfJitterStaysInRange(t *testing.T) {
 		}
 	}
 }
+
+// statusThrottled passes sends on, and answers every status check with a
+// request to come back in wait, as Client does for a Retry-After past the
+// deadline; it counts the checks.
+type statusThrottled struct {
+	Provider
+	wait   time.Duration
+	checks int
+	second func() // called at the second check
+}
+
+func (p *statusThrottled) Status(context.Context, string) (Result, error) {
+	if p.checks++; p.checks == 2 {
+		p.second()
+	}
+	return Result{}, &ThrottledError{Wait: p.wait, Err: ErrUnavailable}
+}
+
+// TestSettleStopsWhenTheStatusIsThrottled: a provider that asks for a wait
+// past the deadline is not polled again; the result is pending, and the
+// error says how long the provider asked to wait.
+func TestSettleStopsWhenTheStatusIsThrottled(t *testing.T) {
+	h := newHarness(t, FakeOptions{SettleAfter: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := &statusThrottled{Provider: h.client, wait: time.Minute, second: cancel} // a second check ends the polling
+	res, err := h.settler().settle(ctx, p, transfer("P-1"), Backoff{Initial: time.Second, Factor: 2})
+	throttled, ok := errors.AsType[*ThrottledError](err)
+	if !errors.Is(err, ErrPending) || !ok || throttled.Wait != time.Minute {
+		t.Fatalf("Settle error = %v, want ErrPending holding the provider's wait of 1m", err)
+	}
+	if res.ID != "P-1" || res.Status != StatusPending {
+		t.Fatalf("Settle = %+v, want the pending result", res)
+	}
+	if p.checks != 1 {
+		t.Fatalf("status asked %d times, want 1: the provider asked to wait", p.checks)
+	}
+}

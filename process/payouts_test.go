@@ -819,3 +819,41 @@ func TestNoSendAfterAnotherInstanceDecidedTheFailure(t *testing.T) {
 	}
 	f.assertBalance(t, "u", 1000) // returned
 }
+
+// statusThrottledProvider takes sends, and answers every status check with
+// the provider's request to come back in wait; it counts the checks.
+type statusThrottledProvider struct {
+	firmbanking.Provider
+	wait   time.Duration
+	checks atomic.Int32
+}
+
+func (p *statusThrottledProvider) Status(context.Context, string) (firmbanking.Result, error) {
+	p.checks.Add(1)
+	return firmbanking.Result{}, &firmbanking.ThrottledError{Wait: p.wait, Err: firmbanking.ErrUnavailable}
+}
+
+// TestPendingPayoutWaitsWhatAThrottledStatusAsked: a payout the provider
+// accepted is still pending, and the provider throttles its status checks
+// with a Retry-After longer than the settle timeout. It is asked once, not
+// polled until the timeout, and the payout waits what it asked for.
+func TestPendingPayoutWaitsWhatAThrottledStatusAsked(t *testing.T) {
+	var prov *statusThrottledProvider
+	f := newFixture(t, options{bank: firmbanking.FakeOptions{SettleAfter: time.Hour}, provider: func(p firmbanking.Provider) firmbanking.Provider {
+		prov = &statusThrottledProvider{Provider: p, wait: 5 * time.Minute}
+		return prov
+	}})
+	f.credit(t, "u", 1000)
+	if err := f.withdraw("u", 700, "po-st", "123-456"); err != nil {
+		t.Fatal(err)
+	}
+	f.react(t, f.m.ReactToMoney, domain.AggregateWallet, "u")
+	c := f.commits(t, domain.AggregatePayout, "po-st")
+	wait(t, f.m.ReactToPayout(context.Background(), c[0]), 5*time.Minute)
+	if n := prov.checks.Load(); n != 1 {
+		t.Fatalf("the provider was asked the status %d times after asking to wait 5m, want 1", n)
+	}
+	if p := f.payout(t, "po-st"); p.Status != domain.PayoutRequestedStatus {
+		t.Fatalf("payout %+v, want still requested", p)
+	}
+}

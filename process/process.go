@@ -276,7 +276,10 @@ func (m *Managers) requestRefundToBank(ctx context.Context, meta commands.Meta, 
 //     SettleTimeout left: firmbanking.ThrottledError) → a wait of what the
 //     provider asked for (worker.RetryAfter with a nil error);
 //   - still pending after SettleTimeout → a wait (worker.RetryAfter with a
-//     nil error), never dead-lettered;
+//     nil error) of PendingRetry, never dead-lettered; a status check the
+//     provider throttled past SettleTimeout ends the polling at once, and
+//     the wait is then at least what the provider asked for (as for the
+//     status checks after a refusal or a decision);
 //   - the ID already used for a different transfer
 //     (firmbanking.ErrIdempotencyMismatch) → worker.Permanent: that transfer
 //     may have been sent, so an operator decides;
@@ -389,9 +392,15 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 	var throttled *firmbanking.ThrottledError
 	switch {
 	case errors.Is(err, firmbanking.ErrPending):
-		m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("provider_ref", res.ProviderRef).Str("retry_in", m.cfg.PendingRetry.String()).
+		// Pending; a provider that throttled the status checks asked
+		// when to come back, and is not asked before.
+		wait := m.cfg.PendingRetry
+		if errors.As(err, &throttled) {
+			wait = max(wait, throttled.Wait)
+		}
+		m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("provider_ref", res.ProviderRef).Str("retry_in", wait.String()).
 			Msg("payout still pending at the provider; asking again later")
-		return nil, worker.RetryAfter(m.cfg.PendingRetry, nil)
+		return nil, worker.RetryAfter(wait, nil)
 	case errors.Is(err, firmbanking.ErrRefused):
 		// Refused as it is now. Whether anything was ever sent under this
 		// ID is the provider's to say: an earlier attempt (an older
@@ -407,6 +416,8 @@ func (m *Managers) send(ctx context.Context, p domain.Payout) (domain.Event, err
 		switch {
 		case errors.Is(serr, firmbanking.ErrUnknownTransfer):
 			return m.failRefused(ctx, p, err)
+		case errors.As(serr, &throttled):
+			return nil, worker.RetryAfter(throttled.Wait, nil)
 		case serr != nil:
 			return nil, fmt.Errorf("payout %s refused; asking the provider whether an earlier attempt was accepted: %w", p.ID, serr)
 		case st.Status == firmbanking.StatusFailed || st.Status == firmbanking.StatusSettled:
@@ -449,6 +460,7 @@ func (m *Managers) decidedResult(ctx context.Context, p domain.Payout, reason st
 		return domain.PayoutFailed{PayoutID: p.ID, Reason: reason, FailedAt: now}, nil
 	}
 	st, err := m.cfg.Provider.Status(ctx, string(p.ID))
+	var throttled *firmbanking.ThrottledError
 	switch {
 	case errors.Is(err, firmbanking.ErrUnknownTransfer):
 		if wait := m.refusalWait(u); wait > 0 {
@@ -458,6 +470,8 @@ func (m *Managers) decidedResult(ctx context.Context, p domain.Payout, reason st
 		}
 		m.cfg.Log.Warn().Str("payout_id", string(p.ID)).Str("reason", reason).Msg("payout failed by a decision, and never taken by the provider: recording the failure")
 		return domain.PayoutFailed{PayoutID: p.ID, Reason: reason, FailedAt: now}, nil
+	case errors.As(err, &throttled):
+		return nil, worker.RetryAfter(throttled.Wait, nil)
 	case err != nil:
 		return nil, fmt.Errorf("payout %s failed by a decision; asking the provider whether a send before it was taken: %w", p.ID, err)
 	case st.Status == firmbanking.StatusFailed || st.Status == firmbanking.StatusSettled:
