@@ -361,21 +361,32 @@ func (h *Deposits) storePayment(ctx context.Context, meta Meta, rec *domain.Depo
 		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, domain.ReasonUnknownAccount
 		return nil
 	}
+	// unheld makes the deposit an orphan of an account no store holds.
+	unheld := func() error {
+		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, domain.ReasonUnknownAccount
+		if h.links.accounts.InRange(number) {
+			// A dedicated account no store holds (never handed out, its
+			// store's link closed, or handed to a link whose store.link
+			// failed before its event was written): a virtual account of
+			// the collection account, where the money is.
+			rec.LandedOn = h.cfg.CollectAccount.Number
+		}
+		return nil
+	}
 	link, ok, err := h.links.accounts.Lookup(ctx, number)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		rec.Outcome, rec.Reason = domain.OutcomeOrphaned, domain.ReasonUnknownAccount
-		if h.links.accounts.InRange(number) {
-			// A dedicated account no store holds (never handed out, or
-			// its store's link closed): a virtual account of the
-			// collection account, where the money is.
-			rec.LandedOn = h.cfg.CollectAccount.Number
-		}
-		return nil
+		return unheld()
 	}
 	bill, err := h.links.recordStorePayment(ctx, meta, link, *rec, retry)
+	if errors.Is(err, domain.ErrStoreNotLinked) {
+		// The number was allocated, but its store.link never recorded
+		// the link, so no store was ever given it: the money is not a
+		// store's payment. Refusing it would stop the bank scan here.
+		return unheld()
+	}
 	if err != nil {
 		return err
 	}

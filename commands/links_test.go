@@ -172,6 +172,48 @@ func TestStorePaymentsAndOrdersNeverMix(t *testing.T) {
 	}
 }
 
+// TestTransferToANumberWhoseLinkFailedIsAnOrphan: store.link allocated a
+// dedicated number, then failed to write its link, so no store was given
+// the number. A transfer to it (a mistyped digit) is an unknown_account
+// orphan on the collection account, not a refused deposit that would stop
+// the bank scan; once the link is made, the same number takes payments.
+func TestTransferToANumberWhoseLinkFailedIsAnOrphan(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		fs := &failOnce{EventStore: es, typ: domain.AggregateLink}
+		u := newUnit(t, fs)
+		if _, err := u.Links.LinkStore(context.Background(), commands.Meta{}, api.LinkStoreRequest{DistributorID: "d-1", StoreID: "s-1", StoreName: "가게"}); err == nil {
+			t.Fatal("the link's append did not fail")
+		}
+		number, err := u.accts.Allocate(context.Background(), domain.LinkID("d-1", "s-1")) // the same number again
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := u.pay(t, "t-typo", number, 5000)
+		if rep.Outcome != domain.OutcomeOrphaned || rep.Reason != domain.ReasonUnknownAccount {
+			t.Fatalf("a transfer to the allocated, unlinked number %s: %+v, want an unknown_account orphan", number, rep)
+		}
+		var d domain.Deposit
+		for _, c := range u.commits(t, domain.AggregateDeposit, rep.DepositID) {
+			for _, env := range c.Events {
+				ev, err := domain.Events().Decode(env.EventType, env.SchemaVersion, env.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d = d.Apply(ev)
+			}
+		}
+		if d.LandedOn != collect.Number {
+			t.Fatalf("the orphan landed on %q, want the collection account %s", d.LandedOn, collect.Number)
+		}
+		if got := u.link(t, "d-1", "s-1").DedicatedAccount.Number; got != number {
+			t.Fatalf("the repeated store.link got %s, want the number allocated first, %s", got, number)
+		}
+		if rep := u.pay(t, "t-2", number, 7000); rep.Outcome != domain.OutcomeStorePayment {
+			t.Fatalf("a payment once the store is linked: %+v, want a store payment", rep)
+		}
+	})
+}
+
 // Concurrent issues for one store on two instances: exactly one bill is
 // current, every other one expired by the next.
 func TestConcurrentIssuesLeaveOneCurrentBill(t *testing.T) {
