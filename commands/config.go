@@ -12,6 +12,13 @@ import (
 )
 
 // Config configures the command handlers. Zero values mean defaults.
+// MaxTimerSpan is the furthest ahead of its arming that a command's timer
+// may fall due: the payment deadline, and the cancel window with the name
+// grace after it. Timers are schedules in the timers stream, whose
+// messages age out after 90 days (timers.Config.MaxAge): one armed further
+// out would never fire.
+const MaxTimerSpan = 30 * 24 * time.Hour
+
 type Config struct {
 	// CollectAccount is the account buyers transfer to. Required.
 	CollectAccount domain.BankAccount
@@ -149,8 +156,11 @@ func (c Config) Validate() error {
 	if c.SnapshotEvery < 1 {
 		errs = append(errs, errors.New("snapshot every must be at least 1 commit"))
 	}
-	if c.PaymentDeadline < time.Second || c.PaymentDeadline > 30*24*time.Hour {
+	if c.PaymentDeadline < time.Second || c.PaymentDeadline > MaxTimerSpan {
 		errs = append(errs, errors.New("payment deadline must be between 1s and 30 days"))
+	}
+	if c.CancelWindow+c.NameGrace > MaxTimerSpan {
+		errs = append(errs, errors.New("cancel window and name grace together must be at most 30 days"))
 	}
 	if c.MaxUnpaidOrders < 1 {
 		errs = append(errs, errors.New("max unpaid orders must be at least 1"))

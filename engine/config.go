@@ -13,6 +13,7 @@ import (
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/chat"
+	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/embedded"
 	"github.com/bankbook/bankbook/ops"
@@ -334,9 +335,13 @@ func (c Config) Validate() error {
 	if c.NameGrace < 0 {
 		errs = append(errs, errors.New("name-grace must not be negative"))
 	}
-	if d := time.Duration(c.PaymentDeadline); d < time.Second || d > 30*24*time.Hour {
-		// Its timer is a schedule in BANKBOOK_TIMERS, whose messages age out after 90 days.
+	// Their timers are schedules in BANKBOOK_TIMERS, whose messages age out
+	// after 90 days (commands.MaxTimerSpan).
+	if d := time.Duration(c.PaymentDeadline); d < time.Second || d > commands.MaxTimerSpan {
 		errs = append(errs, errors.New("payment-deadline must be between 1s and 720h (30 days)"))
+	}
+	if time.Duration(c.CancelWindow+c.NameGrace) > commands.MaxTimerSpan {
+		errs = append(errs, errors.New("cancel-window and name-grace together must be at most 720h (30 days)"))
 	}
 	if c.MaxUnpaidOrders < 1 {
 		errs = append(errs, errors.New("max-unpaid-orders must be at least 1"))

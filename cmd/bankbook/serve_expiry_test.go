@@ -43,11 +43,19 @@ func TestServeOrderExpirySettings(t *testing.T) {
 		{"--payment-deadline", "500ms"},
 		{"--payment-deadline", "-1h"},
 		{"--payment-deadline", "721h"},
+		// A timer further out than the timers stream keeps its schedules
+		// would never fire.
+		{"--cancel-window", "721h"},
+		{"--name-grace", "721h"},
+		{"--cancel-window", "360h", "--name-grace", "361h"},
 		{"--max-unpaid-orders", "0"},
 		{"--max-unpaid-orders", "-3"},
 	} {
 		if _, err := loadServeConfig(args, none, io.Discard); err == nil {
 			t.Errorf("%v accepted", args)
 		}
+	}
+	if _, err := loadServeConfig([]string{"--cancel-window", "360h", "--name-grace", "360h"}, none, io.Discard); err != nil {
+		t.Errorf("a cancel window and name grace of 30 days together: %v", err)
 	}
 }
