@@ -136,7 +136,9 @@
 //
 // Errors: 401 or 403 is ErrUnauthorized; 408, 429 and 5xx are transient and
 // retried, honouring Retry-After (delay-seconds or an HTTP date) up to
-// MaxRetryAfter; any other status is permanent. Network errors and the
+// MaxRetryAfter (a longer one ends the Scan with a *WaitError, and
+// Scanner.Run waits for it before its next scan); any other status is
+// permanent. Network errors and the
 // per-attempt Timeout are transient. After MaxAttempts transient failures the
 // Scan returns ErrGaveUp wrapping the last one.
 package bankfeed

@@ -51,6 +51,17 @@ var (
 	ErrOutage = errors.New("bankfeed: simulated provider outage")
 )
 
+// WaitError is HTTPSource's answer when the provider asked to wait longer
+// than MaxRetryAfter: Scanner.Run asks it again only once Wait has passed.
+// It matches ErrGaveUp.
+type WaitError struct {
+	Wait time.Duration // what the provider asked for
+	Err  error
+}
+
+func (e *WaitError) Error() string { return e.Err.Error() }
+func (e *WaitError) Unwrap() error { return e.Err }
+
 // FieldError reports one field of a transaction that failed validation. It
 // matches ErrInvalidTransaction.
 type FieldError struct {

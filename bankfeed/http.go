@@ -65,9 +65,9 @@ type HTTPSource struct {
 	// BaseBackoff and MaxBackoff shape the wait before retry n (n ≥ 1): a
 	// random duration in [0, min(MaxBackoff, BaseBackoff·2^(n−1))).
 	BaseBackoff, MaxBackoff time.Duration
-	// MaxRetryAfter is the longest Retry-After honoured. A provider asking
-	// for more ends the Scan with ErrGaveUp; the caller's next scan comes
-	// later anyway.
+	// MaxRetryAfter is the longest Retry-After honoured within a Scan. A
+	// provider asking for more ends the Scan with a *WaitError (matching
+	// ErrGaveUp), and Scanner.Run scans again once that wait has passed.
 	MaxRetryAfter time.Duration
 
 	// Test hooks; nil means the real thing.
@@ -180,8 +180,8 @@ func (s *HTTPSource) Scan(ctx context.Context, since time.Time) (ScanResult, err
 	case httpretry.Canceled:
 		return ScanResult{}, fmt.Errorf("scan %s: %w", c.redacted(u), ctx.Err())
 	case httpretry.RetryAfterTooLong:
-		return ScanResult{}, fmt.Errorf("scan %s: %w: the provider asks to wait %v, more than %v: %w",
-			c.redacted(u), ErrGaveUp, giveUp.Wait, c.MaxRetryAfter, last)
+		return ScanResult{}, &WaitError{Wait: giveUp.Wait, Err: fmt.Errorf("scan %s: %w: the provider asks to wait %v, more than %v: %w",
+			c.redacted(u), ErrGaveUp, giveUp.Wait, c.MaxRetryAfter, last)}
 	case httpretry.Interrupted:
 		waitErr := giveUp.Err
 		if ctx.Err() != nil {

@@ -346,9 +346,11 @@ const failingAfter = 3
 
 // Run calls ScanOnce at once and then every Interval until ctx ends, when it
 // returns nil. A failed scan is logged and retried at the next tick; scans
-// never overlap. Under a supervisor, failingAfter failed scans in a row
-// report the part failing, and the next good scan reports it running again.
-// Run returns an error only for an invalid configuration.
+// never overlap. A provider that asked to wait longer than an Interval
+// (*WaitError) is asked again once its wait has passed, not before. Under a
+// supervisor, failingAfter failed scans in a row report the part failing,
+// and the next good scan reports it running again. Run returns an error
+// only for an invalid configuration.
 func (s *Scanner) Run(ctx context.Context) error {
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("scanner: %w", err)
@@ -372,6 +374,18 @@ func (s *Scanner) Run(ctx context.Context) error {
 			failed++
 		default:
 			failed++
+		}
+		if asked, ok := errors.AsType[*WaitError](err); ok && asked.Wait > s.interval() {
+			s.Log.Info().Str("account", s.Account).Str("scan_in", asked.Wait.String()).Msg("the bank asked to wait; the next scan waits for it")
+			pause := time.NewTimer(asked.Wait)
+			select {
+			case <-ctx.Done():
+				pause.Stop()
+				return nil
+			case <-pause.C:
+			}
+			ticker.Reset(s.interval())
+			continue
 		}
 		select {
 		case <-ctx.Done():

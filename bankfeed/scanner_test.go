@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -387,6 +388,38 @@ func TestScannerRunRetriesAfterErrors(t *testing.T) {
 	out := logs.String()
 	if strings.Count(out, "bank scan failed") != 2 || !strings.Contains(out, `"account":"`+collect+`"`) {
 		t.Errorf("log does not show the two failed scans:\n%s", out)
+	}
+}
+
+// TestScannerRunWaitsWhatTheBankAsked: a provider that asks to wait longer
+// than MaxRetryAfter (its quota spent) is not asked again at every tick, but
+// once its wait has passed.
+func TestScannerRunWaitsWhatTheBankAsked(t *testing.T) {
+	bank := newBank(t, newClock(), SimOptions{})
+	fake, srv := newFake(t, bank, FakeOptions{})
+	fake.FailNext(1, http.StatusTooManyRequests, 2*time.Second)
+	var logs testenv.SyncBuffer
+	s := &Scanner{Source: &HTTPSource{URL: srv.URL, Token: testToken, MaxRetryAfter: 100 * time.Millisecond}, Account: collect,
+		Recorder: newRecorder(), Watermarks: newWatermarks(), Interval: 50 * time.Millisecond, Log: zerolog.New(&logs)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	time.Sleep(1500 * time.Millisecond) // 30 ticks, within the 2s asked for
+	if n := fake.Requests(); n != 1 {
+		t.Errorf("the bank asked to wait 2s and was asked %d times within 1.5s, want once", n)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if n := fake.Requests(); n < 2 {
+			return fmt.Errorf("%d requests: not asked again after the wait", n)
+		}
+		return nil
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if !strings.Contains(logs.String(), "the bank asked to wait") {
+		t.Errorf("the wait is not logged:\n%s", logs.String())
 	}
 }
 
