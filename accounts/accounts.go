@@ -505,7 +505,7 @@ func (d *Directory) bind(ctx context.Context, linkID, number string) (string, er
 func (d *Directory) release(ctx context.Context, number, linkID string, rev uint64) {
 	_ = transient.Run(ctx, d.retry, func(ctx context.Context) error {
 		err := d.kv.Delete(ctx, prefixNum+number, jetstream.LastRevision(rev))
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		if kvcas.Conflict(err) {
 			return nil // changed since (or a repeat of a delete that was done)
 		}
 		return err

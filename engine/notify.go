@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/notify"
 	"github.com/bankbook/bankbook/ratelimit"
 	"github.com/bankbook/bankbook/worker"
@@ -233,7 +233,7 @@ func notifyStart(ctx context.Context, js jetstream.JetStream, events *eventstore
 		return 0, err
 	}
 	_, err = kv.Create(ctx, key, []byte(strconv.FormatUint(uint64(last)+1, 10)))
-	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	if err != nil && !kvcas.Conflict(err) {
 		return 0, fmt.Errorf("record where notifications begin: %w", err)
 	}
 	entry, err := kv.Get(ctx, key)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/internal/kvcas"
 )
 
 // SetAside is an operator's recorded decision that a damaged message of the
@@ -173,7 +175,7 @@ func (s *Store) SetAside(ctx context.Context, seq Seq, reason, actor string) (re
 		return SetAside{}, false, fmt.Errorf("encode set-aside record: %w", err)
 	}
 	if _, err := kv.Create(ctx, setAsideKey(seq), body); err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		if kvcas.Conflict(err) {
 			// Another operator was quicker: theirs is the record.
 			sa, _, gerr := s.SetAsideAt(ctx, seq)
 			return sa, false, gerr

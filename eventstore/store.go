@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/internal/groupcommit"
+	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/internal/streams"
 	"github.com/bankbook/bankbook/internal/transient"
 )
@@ -154,9 +155,7 @@ func (s *Store) Append(ctx context.Context, ref Ref, expected Seq, prevVersion i
 			s.hashes.put(c.Seq, c.Hash)
 			return c, nil
 		}
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+		if kvcas.Conflict(err) {
 			// The expectation failed. That is a conflict, unless this very
 			// commit was stored by an earlier publish whose ack was lost (on a
 			// single replica the sequence check runs before the dedup check):

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"math"
 	"strconv"
 	"sync"
@@ -230,7 +229,7 @@ func (o *observed) write(value []byte, do func() (uint64, error)) (uint64, error
 	case err == nil:
 		o.c.wrote(rev, t0, o.c.local())
 		o.wrote = kvcas.Entry{Value: value, Revision: rev}
-	case errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+	case kvcas.Conflict(err):
 		o.conflicts++
 	}
 	return rev, err

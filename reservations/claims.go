@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/internal/transient"
 )
 
@@ -53,15 +54,6 @@ func (e *ClaimHeldError) Error() string {
 	return fmt.Sprintf("another attempt is recording this bank transaction (until %s)", e.Until.Format(time.RFC3339))
 }
 
-// claimedBefore reports whether a create failed because the key exists:
-// ErrKeyExists, or the bare wrong-last-sequence error a create over an
-// expired key's marker gets when another create wins the race.
-func claimedBefore(err error) bool {
-	var ae *jetstream.APIError
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.As(err, &ae) &&
-		(ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
-}
-
 // ClaimDeposit claims deposit id, a bank transaction, for the attempt
 // holder to record with content (what its request says of the
 // transaction), and returns the content claimed: content when this is the
@@ -93,7 +85,7 @@ func (s *Store) ClaimDeposit(ctx context.Context, id domain.DepositID, content [
 		if err == nil {
 			return content, true, nil
 		}
-		if claimedBefore(err) {
+		if kvcas.Conflict(err) {
 			first, taken, err := s.takeOver(ctx, k, holder, now)
 			if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, errRaced) {
 				continue // expired, or taken over by another, in between: look again
@@ -151,7 +143,7 @@ func (s *Store) takeOver(ctx context.Context, k, holder string, now time.Time) (
 	actx, acancel := s.retry.Attempt(ctx)
 	_, err = s.kv.Update(actx, k, next, e.Revision())
 	acancel()
-	if claimedBefore(err) {
+	if kvcas.Conflict(err) {
 		return nil, false, errRaced
 	}
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/internal/kvcas"
 )
 
 // HolderRedrive is the holder of the lease a redrive takes (Loop.Redrive).
@@ -69,7 +71,7 @@ func (d *DeadLetters) Lease(ctx context.Context, dl DeadLetter, holder string, d
 	secs := max(1, int64((dur+time.Second-1)/time.Second))
 	l := Lease{Holder: holder, Seconds: secs, Until: d.cfg.Now().Add(time.Duration(secs) * time.Second)}
 	ack, err := d.putRecord(ctx, d.subjectOf(dl, "lease"), l, time.Duration(secs)*time.Second, jetstream.WithExpectLastSequencePerSubject(0))
-	if wrongLast(err) {
+	if kvcas.Conflict(err) {
 		held := Lease{Holder: "another holder"}
 		if at, seq, gerr := d.lastRecord(ctx, d.subjectOf(dl, "lease"), &held); gerr == nil && seq != 0 {
 			held.Until = at.Add(time.Duration(held.Seconds) * time.Second)
@@ -168,10 +170,4 @@ func (d *DeadLetters) lastRecord(ctx context.Context, subject string, v any) (at
 		return time.Time{}, 0, fmt.Errorf("record %d on %s: %w", raw.Sequence, subject, err)
 	}
 	return raw.Time, raw.Sequence, nil
-}
-
-// wrongLast reports a compare-and-set that lost: another record came first.
-func wrongLast(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }

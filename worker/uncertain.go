@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/internal/kvcas"
 )
 
 // Uncertain work: a part's work on some key (a payout's send) may take
@@ -200,7 +202,7 @@ func (d *DeadLetters) appendNote(ctx context.Context, subject string, n uncertai
 			testHookBeforeNote(subject)
 		}
 		ack, err := d.putRecord(ctx, subject, n, uncertainTTL, jetstream.WithExpectLastSequencePerSubject(lastSeq))
-		if wrongLast(err) {
+		if kvcas.Conflict(err) {
 			continue // another note came first: read it
 		}
 		if err != nil {
@@ -226,7 +228,7 @@ func (d *DeadLetters) Decide(ctx context.Context, part, key string, u Uncertaint
 	defer cancel()
 	subject := d.uncertainSubject(part, key)
 	_, err := d.putRecord(ctx, subject, uncertainNote{Op: "decided", Reason: reason}, uncertainTTL, jetstream.WithExpectLastSequencePerSubject(u.look))
-	if !wrongLast(err) {
+	if !kvcas.Conflict(err) {
 		if err != nil {
 			return "", fmt.Errorf("deciding the uncertain work on %s %q: %w", part, key, err)
 		}

@@ -163,7 +163,7 @@ func Update(ctx context.Context, kv KV, key string, opts *Options, decide func(E
 		switch {
 		case err == nil:
 			return rev, nil
-		case conflict(err):
+		case Conflict(err):
 			// Someone else wrote first, or is writing: look again.
 			conflicted, triedAt = true, cur.Revision
 			continue
@@ -198,9 +198,15 @@ func settle(ctx context.Context, kv KV, key string) error {
 	return nil
 }
 
-// conflict reports whether a create or update lost to another writer.
-// Create reports ErrKeyExists; Update reports ErrKeyRevisionMismatch (and,
-// on some servers, the wrong-last-sequence code that ErrKeyExists matches).
-func conflict(err error) bool {
-	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+// Conflict reports whether a compare-and-set write (a KV create, update or
+// delete at a revision, or a publish expecting a subject's last sequence)
+// lost to another writer. Create reports ErrKeyExists and Update
+// ErrKeyRevisionMismatch, but some paths return the server's bare
+// wrong-last-sequence error: 10071, or 10164 on a replicated stream (a
+// create over a deleted or purged key that another create beats, in
+// nats.go v1.55.0).
+func Conflict(err error) bool {
+	var ae *jetstream.APIError
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) ||
+		errors.As(err, &ae) && (ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
