@@ -11,7 +11,6 @@ import (
 	"github.com/bankbook/bankbook/domain"
 )
 
-// Config configures the command handlers. Zero values mean defaults.
 // MaxTimerSpan is the furthest ahead of its arming that a command's timer
 // may fall due: the payment deadline, and the cancel window with the name
 // grace after it. Timers are schedules in the timers stream, whose
@@ -19,6 +18,7 @@ import (
 // out would never fire.
 const MaxTimerSpan = 30 * 24 * time.Hour
 
+// Config configures the command handlers. Zero values mean defaults.
 type Config struct {
 	// CollectAccount is the account buyers transfer to. Required.
 	CollectAccount domain.BankAccount
