@@ -24,8 +24,9 @@ import (
 // in its events, never recomputed: a payment sets them to the event's
 // bill_paid_amount, bill_outstanding and bill_status, an expiry to the
 // expired event's paid_amount and outstanding. A closed bill (expired or
-// cancelled) keeps the outstanding it had when it closed; it takes no more
-// payments.
+// cancelled) keeps the outstanding it had when it closed; a payment comes
+// to it after that only when recorded late (paid while the bill was
+// current), and keeps its closed status.
 var (
 	// bucketBills maps bill_id to the JSON of its BillView, with
 	// "payments": [] (the payments are in bucketBillPayments, so a bill

@@ -222,6 +222,8 @@ var (
 	bucketOrdersByStatus = []byte("orders_by_status")
 	// bucketOrdersByDepositor lists the orders by depositor name
 	// (domain.NormalizeName): name 0x00 submitted_at 0x00 order_id → nil.
+	// A change of the name normalisation needs a new Version of the
+	// orders projection.
 	bucketOrdersByDepositor = []byte("orders_by_depositor")
 )
 
