@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -224,7 +225,19 @@ func terminal(err error, ordered bool) bool {
 	if errors.Is(err, jetstream.ErrConnectionClosed) {
 		return true
 	}
-	return !ordered && (errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrBadRequest) || missing(err))
+	return !ordered && (errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrBadRequest) || missing(err) || refusedPull(err))
+}
+
+// refusedPull reports whether err is the server's refusal of every pull of
+// this subscription, because the consumer's configuration no longer takes
+// them (changed behind the part's back: a MaxRequestBatch, MaxRequestExpires
+// or MaxRequestMaxBytes below what it asks, or a push consumer under its
+// name). Pulling again gets the same 409, so the subscription ends and the
+// part's next start puts the consumer's configuration back. nats.go has no
+// error value for these; they come as the server's description.
+func refusedPull(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "exceeded maxrequest") || strings.Contains(msg, "consumer is push based")
 }
 
 // missing reports whether err says the consumer or its stream does not exist.

@@ -121,7 +121,8 @@ func (l *Loop) Run(ctx context.Context) error {
 		every = max(ackWait/3, 100*time.Millisecond)
 	}
 
-	r := &run{l: l, h: h, held: make(map[jetstream.Msg]struct{}), jobs: make(chan jetstream.Msg, l.cfg.Prefetch), stop: make(chan struct{})}
+	r := &run{l: l, h: h, held: make(map[jetstream.Msg]struct{}), started: make(map[jetstream.Msg]time.Time),
+		jobs: make(chan jetstream.Msg, l.cfg.Prefetch), stop: make(chan struct{})}
 	sub, err := Consume(cons, r.receive, ConsumeOptions{
 		MaxMessages: l.cfg.Prefetch,
 		Expiry:      l.cfg.Expiry,
@@ -179,6 +180,8 @@ const (
 	sourceConsumer    = "consumer"     // Consume's OnHealth: heartbeats, the consumer's checks
 	sourceDeadLetters = "dead letters" // recording dead letters
 	sourceLookups     = "dead-letter lookups"
+	sourceHandlers    = "handlers"    // a handler running past its timeout (keepAlive)
+	sourceAckPending  = "ack pending" // every ack-pending slot held (keepAlive)
 )
 
 // run is the state of one Run.
@@ -188,8 +191,9 @@ type run struct {
 	jobs chan jetstream.Msg
 	stop chan struct{}
 
-	mu   sync.Mutex
-	held map[jetstream.Msg]struct{} // pulled and not yet settled
+	mu      sync.Mutex
+	held    map[jetstream.Msg]struct{}  // pulled and not yet settled
+	started map[jetstream.Msg]time.Time // handed to the handler, not yet returned
 
 	lookupFailing atomic.Bool // the last dead-letter lookup failed (deadAlready)
 }
@@ -222,27 +226,88 @@ func (r *run) release(m jetstream.Msg) {
 	}
 }
 
+// ackPendingEvery is how often keepAlive asks the server whether every
+// ack-pending slot of the consumer is held.
+const ackPendingEvery = 5 * time.Second
+
 // keepAlive tells the server, every interval, that the messages held are
-// still being worked on, so their AckWait does not redeliver them.
+// still being worked on, so their AckWait does not redeliver them. It
+// also reports the two ways a part can stall while its consumer is fine:
+// a handler that has not returned long after its HandlerTimeout (one that
+// ignores its context), which keeps its message from every other
+// instance; and waits (RetryAfter) or failures that hold every
+// ack-pending slot, after which the server delivers nothing new.
 func (r *run) keepAlive(every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var lastAckCheck time.Time
 	for {
 		select {
 		case <-r.stop:
 			return
 		case <-t.C:
 		}
+		now := time.Now()
 		r.mu.Lock()
 		held := make([]jetstream.Msg, 0, len(r.held))
 		for m := range r.held {
 			held = append(held, m)
 		}
+		var stuck jetstream.Msg
+		var since time.Time
+		for m, at := range r.started {
+			if now.Sub(at) > r.l.cfg.HandlerTimeout+settleBudget && (stuck == nil || at.Before(since)) {
+				stuck, since = m, at
+			}
+		}
 		r.mu.Unlock()
 		for _, m := range held {
 			_ = m.InProgress()
 		}
+		r.h.ReportFrom(sourceHandlers, r.stuckError(stuck, now.Sub(since)))
+		if now.Sub(lastAckCheck) >= ackPendingEvery {
+			lastAckCheck = now
+			r.h.ReportFrom(sourceAckPending, r.ackPendingFull())
+		}
 	}
+}
+
+// settleBudget bounds settling a message once its handler has returned.
+const settleBudget = 5 * time.Second
+
+// stuckError describes the handler of m, running for d past its timeout;
+// nil for no m.
+func (r *run) stuckError(m jetstream.Msg, d time.Duration) error {
+	if m == nil {
+		return nil
+	}
+	var seq uint64
+	if meta, err := m.Metadata(); err == nil {
+		seq = meta.Sequence.Stream
+	}
+	return fmt.Errorf("%s: the handler of seq %d has run for %s, past its timeout of %s: it holds its message from every instance",
+		r.l.cfg.Name, seq, d.Round(time.Second), r.l.cfg.HandlerTimeout)
+}
+
+// ackPendingFull returns an error when the consumer's ack-pending slots
+// are all held while messages wait to be delivered; nil otherwise, and
+// when the server does not answer (the consumer's own checks report that).
+func (r *run) ackPendingFull() error {
+	c := r.l.cons.Load()
+	if c == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	info, err := (*c).Info(ctx)
+	if err != nil {
+		return nil
+	}
+	if limit := info.Config.MaxAckPending; limit > 0 && info.NumAckPending >= limit && info.NumPending > 0 {
+		return fmt.Errorf("%s: all %d ack-pending slots are held (waits and retries) and %d messages wait behind them: nothing new is delivered until one is settled",
+			r.l.cfg.Name, limit, info.NumPending)
+	}
+	return nil
 }
 
 // work handles queued messages until the run stops. It watches ctx as well
@@ -306,9 +371,15 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.HandlerTimeout)
+	r.mu.Lock()
+	r.started[m] = time.Now()
+	r.mu.Unlock()
 	err = l.call(hctx, msg)
+	r.mu.Lock()
+	delete(r.started, m)
+	r.mu.Unlock()
 	cancel()
-	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), settleBudget)
 	defer acancel()
 	r.settle(actx, m, msg, err)
 }
