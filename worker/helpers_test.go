@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/supervisor"
 	"github.com/bankbook/bankbook/worker"
 )
 
@@ -135,4 +136,27 @@ func (c *calls) String() string {
 		s += fmt.Sprintf("%s#%d(attempt %d) ", m.Data, m.Seq, m.Attempt)
 	}
 	return s
+}
+
+// supervise runs l as the only part of a supervisor until the test ends.
+func supervise(t *testing.T, l *worker.Loop) *supervisor.Supervisor {
+	t.Helper()
+	sup, err := supervisor.New(supervisor.Config{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.Add(supervisor.Part{Name: l.Name(), Run: l.Run, ReportsReady: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := sup.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return sup
 }

@@ -15,27 +15,6 @@ import (
 	"github.com/bankbook/bankbook/worker"
 )
 
-// supervise runs l as the only part of a supervisor until the test ends.
-func supervise(t *testing.T, l *worker.Loop) *supervisor.Supervisor {
-	t.Helper()
-	sup, err := supervisor.New(supervisor.Config{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sup.Add(supervisor.Part{Name: l.Name(), Run: l.Run, ReportsReady: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := sup.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = sup.Stop(ctx)
-	})
-	return sup
-}
-
 // failingWith waits until part name of sup is failing with an error that
 // holds want.
 func failingWith(t *testing.T, sup *supervisor.Supervisor, name, want string) {

@@ -303,23 +303,7 @@ func TestSupervisorRecreatesDeletedConsumer(t *testing.T) {
 	ctx := context.Background()
 	var c calls
 	l := e.loop("phoenix", func(_ context.Context, m worker.Msg) error { c.add(m); return nil }, worker.Config{})
-	sup, err := supervisor.New(supervisor.Config{MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sup.Add(supervisor.Part{Name: l.Name(), Run: l.Run}); err != nil {
-		t.Fatal(err)
-	}
-	if err := sup.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := sup.Stop(sctx); err != nil {
-			t.Error(err)
-		}
-	})
+	sup := supervise(t, l)
 	e.publish("work.x", "first")
 	testenv.Eventually(t, 10*time.Second, "first handled", func() bool { return c.count("first") == 1 })
 	if err := e.stream.DeleteConsumer(ctx, "phoenix"); err != nil {
