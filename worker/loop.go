@@ -290,8 +290,9 @@ func (r *run) stuckError(m jetstream.Msg, d time.Duration) error {
 }
 
 // ackPendingFull returns an error when the consumer's ack-pending slots
-// are all held while messages wait to be delivered; nil otherwise, and
-// when the server does not answer (the consumer's own checks report that).
+// are all held, not all by messages this run is working on, while
+// messages wait to be delivered; nil otherwise, and when the server does
+// not answer (the consumer's own checks report that).
 func (r *run) ackPendingFull() error {
 	c := r.l.cons.Load()
 	if c == nil {
@@ -303,7 +304,10 @@ func (r *run) ackPendingFull() error {
 	if err != nil {
 		return nil
 	}
-	if limit := info.Config.MaxAckPending; limit > 0 && info.NumAckPending >= limit && info.NumPending > 0 {
+	r.mu.Lock()
+	busy := len(r.held) // slots this run holds while it works: not a stall
+	r.mu.Unlock()
+	if limit := info.Config.MaxAckPending; limit > 0 && info.NumAckPending >= limit && busy < limit && info.NumPending > 0 {
 		return fmt.Errorf("%s: all %d ack-pending slots are held (waits and retries) and %d messages wait behind them: nothing new is delivered until one is settled",
 			r.l.cfg.Name, limit, info.NumPending)
 	}
