@@ -385,6 +385,10 @@ type ProjectionStatusReply struct {
 	// them at Checkpoint until an operator acts; Blocked says why.
 	BlockedAt Seq    `json:"blocked_at,omitempty"`
 	Blocked   string `json:"blocked,omitempty"`
+	// LockID is the ID of the engine's lock on its data directory, as its
+	// LOCK file says (datadir.Holder): a tool that finds a data directory
+	// held can tell whether this engine is the one holding it.
+	LockID string `json:"lock_id,omitempty"`
 }
 
 // SimTransferRequest is the body of bankbook.sim.bank.transfer.

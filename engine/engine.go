@@ -252,6 +252,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if e.unlock, err = datadir.Lock(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	_, lockID := datadir.Holder(cfg.DataDir)
 	if _, err := os.Lstat(filepath.Join(cfg.DataDir, RestoreMarker)); err == nil {
 		return nil, fmt.Errorf("%w: %s is there: run bankbook restore into %s again (it starts over), or remove the directory to start empty", ErrRestoreIncomplete, RestoreMarker, cfg.DataDir)
 	}
@@ -555,7 +556,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	e.server, err = server.New(server.Config{
 		Conn: e.svc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Payouts: cmds.Payouts,
 		PayoutStatus: payoutStatus(payouts), PayoutStatusLag: cmp.Or(time.Duration(cfg.FirmbankStatusLag), time.Minute), Events: e.Events, Idempotency: idem,
-		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log, Tenant: cfg.Tenant,
+		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log, Tenant: cfg.Tenant, LockID: lockID,
 		Notifications: cmds.Notifications, Limiter: limiterState{e.Limiter}, ChatSim: chatSim,
 		DeadLetters:     deadLetterDesk{dead: e.DeadLetters, loops: e.Loops},
 		ReadModelsReady: e.readModelsCaughtUpForQueries,

@@ -48,7 +48,7 @@ func (s *Server) projectionStatus(ctx context.Context, q api.ProjectionStatusReq
 		return api.ProjectionStatusReply{}, err
 	}
 	cp := s.cfg.Runner.Checkpoint()
-	rep := api.ProjectionStatusReply{Checkpoint: api.Seq(cp), StreamLastSeq: api.Seq(last)}
+	rep := api.ProjectionStatusReply{Checkpoint: api.Seq(cp), StreamLastSeq: api.Seq(last), LockID: s.cfg.LockID}
 	if last > cp {
 		rep.Lag = uint64(last - cp)
 	}

@@ -62,6 +62,9 @@ type Config struct {
 	// Observer, when set, is told about every answered request.
 	Observer Observer
 	Log      zerolog.Logger
+	// LockID is the ID of this engine's lock on its data directory
+	// (datadir.Holder), reported by bankbook.q.projection.status.
+	LockID string
 	// Tenant is the tenant this engine serves on a shared deployment
 	// (auth.Tenant); it is stripped from the requester's account name.
 	Tenant string

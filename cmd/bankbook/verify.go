@@ -104,6 +104,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	codec := domain.Events()
 	var setAside map[eventstore.Seq]bool
+	// heldDir is the data directory whose read models are compared: when
+	// its engine holds them, the engine answering must be that one.
+	var heldDir string
 	opts := verification.Options{
 		Reader: eventstore.NewReader(js, eventstore.Config{Upcaster: codec, Timeout: cf.streamTimeout()}),
 		Codec:  codec,
@@ -114,6 +117,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			st, _, err := client.Do(ctx, c, api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true}, nil)
 			if err != nil {
 				return verification.LiveState{}, err
+			}
+			if heldDir != "" {
+				if pid, id := datadir.Holder(heldDir); id == "" || id != st.LockID {
+					return verification.LiveState{}, fmt.Errorf("%s is held by a running engine (PID %d) that is not the one answering at --nats-url: "+
+						"point --nats-url at the engine on %s, or leave --data-dir out to verify the engine that answers", filepath.Join(heldDir, readModelsFile), pid, heldDir)
+				}
 			}
 			return verification.LiveState{Hash: st.Hash, Seq: eventstore.Seq(st.HashAtSeq), BlockedAt: eventstore.Seq(st.BlockedAt), Blocked: st.Blocked}, nil
 		},
@@ -151,7 +160,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		// The engine at --nats-url is running: its own read models, not
 		// a ./data that may be another engine's (or a stale copy).
 	case fileExists(path):
-		opts.ReadModels = path
+		opts.ReadModels, heldDir = path, *dataDir
 	case givenFlags(fs)["data-dir"]:
 		// Asked for a file that is not there: checking the engine instead
 		// would answer another question.

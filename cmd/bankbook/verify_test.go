@@ -837,3 +837,26 @@ func TestAuditVerifyNamesACommitMissingFromInsideTheLog(t *testing.T) {
 		t.Fatalf("check at the missing sequence: exit %d (%v): %s", exitCode(err), err, out)
 	}
 }
+
+// TestAuditVerifyOfAnotherEnginesDataDir: --data-dir names a directory
+// whose engine holds its read models, while --nats-url reaches another
+// engine. The engine answering is not DIR's, so its read models are not
+// compared as if they were DIR's: the verification does not run (exit 2).
+// Pointed at DIR's own engine, it runs and says it compared that engine's.
+func TestAuditVerifyOfAnotherEnginesDataDir(t *testing.T) {
+	a, cfgA := startEngine(t)
+	b, _ := startEngine(t)
+	for _, e := range []*engine.Engine{a, b} {
+		if _, err := cli(t, "order", "submit", "--buyer-id", "u1", "--buyer-name", "김민수", "--amount", "1000", "--nats-url="+e.ClientURL(), "--nkey="+e.SeedFile(auth.App)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _, err := runAuditVerify(t, "--nats-url="+b.ClientURL(), "--nkey="+b.SeedFile(auth.Auditor), "--data-dir="+cfgA.DataDir)
+	if exitCode(err) != exitUsage || !strings.Contains(fmt.Sprint(err), "not the one answering at --nats-url") {
+		t.Fatalf("verify of A's data directory through engine B: exit %d (%v), want 2: B does not hold it", exitCode(err), err)
+	}
+	rep, out, err := runAuditVerify(t, "--nats-url="+a.ClientURL(), "--nkey="+a.SeedFile(auth.Auditor), "--data-dir="+cfgA.DataDir, "--json")
+	if err != nil || rep.Checked.ReadModels != "engine" {
+		t.Fatalf("verify of A's data directory through A: %v, checked %+v: %s", err, rep.Checked, out)
+	}
+}
