@@ -125,8 +125,9 @@ func Order(names []string) (take, skip []string) {
 type Progress func(s Stream)
 
 // Take backs up every stream of the account c is connected to (ordered by
-// Order) into dir, which must not exist: it writes dir.partial and renames
-// it once everything, the manifest last, is synced. c needs the JetStream
+// Order) into dir, which must not exist: it writes dir.partial, locked
+// against another backup into dir, and renames it once everything, the
+// manifest last, is synced. c needs the JetStream
 // API of the account (the engine's identity); a client from
 // client.Connect is refused at once without it.
 func Take(ctx context.Context, c *client.Client, dir string, progress Progress) (Manifest, error) {
@@ -137,12 +138,11 @@ func Take(ctx context.Context, c *client.Client, dir string, progress Progress) 
 		return Manifest{}, err
 	}
 	partial := dir + ".partial"
-	if err := os.RemoveAll(partial); err != nil {
+	release, err := lockPartial(partial)
+	if err != nil {
 		return Manifest{}, err
 	}
-	if err := os.MkdirAll(partial, 0o700); err != nil {
-		return Manifest{}, err
-	}
+	defer func() { _ = release() }()
 	m, err := take(ctx, c, partial, progress)
 	if err == nil {
 		err = writeManifest(partial, m)
@@ -151,7 +151,15 @@ func Take(ctx context.Context, c *client.Client, dir string, progress Progress) 
 		err = datadir.SyncDir(partial)
 	}
 	if err == nil {
+		// The lock goes along, still held: no other backup into dir can
+		// take dir.partial over before the rename.
 		err = os.Rename(partial, dir)
+	}
+	if err == nil {
+		err = os.Remove(filepath.Join(dir, datadir.LockFile))
+	}
+	if err == nil {
+		err = datadir.SyncDir(dir)
 	}
 	if err == nil {
 		err = datadir.SyncDir(filepath.Dir(dir))
@@ -161,6 +169,41 @@ func Take(ctx context.Context, c *client.Client, dir string, progress Progress) 
 		return Manifest{}, err
 	}
 	return m, nil
+}
+
+// ErrInProgress means another backup is writing the same directory.
+var ErrInProgress = errors.New("backup: another backup is writing the directory")
+
+// lockPartial creates and locks partial (datadir.Lock: its LOCK file) for
+// this backup. A partial left by a backup that was interrupted holds a LOCK
+// nobody holds: it is taken over, and what it holds removed. A partial
+// another backup holds is ErrInProgress, and one without a LOCK (not a
+// backup's) is ErrExists: neither is touched.
+func lockPartial(partial string) (release func() error, err error) {
+	if _, err := os.Lstat(partial); err == nil {
+		if _, err := os.Lstat(filepath.Join(partial, datadir.LockFile)); err != nil {
+			return nil, fmt.Errorf("%w: %s is there and is not an unfinished backup's: move it aside", ErrExists, partial)
+		}
+	}
+	release, err = datadir.Lock(partial)
+	var held *datadir.LockedError
+	switch {
+	case errors.As(err, &held):
+		return nil, fmt.Errorf("%w: %s (PID %d)", ErrInProgress, partial, held.PID)
+	case err != nil:
+		return nil, fmt.Errorf("backup: create %s: %w", partial, err)
+	}
+	entries, err := os.ReadDir(partial)
+	for _, e := range entries {
+		if err == nil && e.Name() != datadir.LockFile {
+			err = os.RemoveAll(filepath.Join(partial, e.Name())) // an interrupted backup's
+		}
+	}
+	if err != nil {
+		_ = release()
+		return nil, fmt.Errorf("backup: %s: %w", partial, err)
+	}
+	return release, nil
 }
 
 func take(ctx context.Context, c *client.Client, dir string, progress Progress) (Manifest, error) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bankbook/bankbook/backup"
 	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/datadir"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
 
@@ -128,5 +129,72 @@ func TestRestoreOfAClusterBackupIntoOneServer(t *testing.T) {
 	s, err := js2.Stream(ctx, "BANKBOOK_EVENTS")
 	if err != nil || s.CachedInfo().Config.Replicas != 1 || s.CachedInfo().State.Msgs != 1 {
 		t.Fatalf("restored stream: %v %+v", err, s)
+	}
+}
+
+// TestTakeLocksItsPartial: a backup writes DIR.partial under a lock. A
+// second backup into DIR while the first writes is refused and touches
+// nothing; a DIR.partial that is not a backup's is left alone; one an
+// interrupted backup left (its LOCK held by nobody) is taken over, and
+// none of its leftovers end up in the backup.
+func TestTakeLocksItsPartial(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, _ := withEventStream(t, ctx)
+	c := client.New(nc)
+	root := t.TempDir()
+
+	busy := filepath.Join(root, "busy")
+	release, err := datadir.Lock(busy + ".partial") // another backup, writing
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(busy+".partial", "KV_x.tar.s2"), []byte("theirs"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Take(ctx, c, busy, nil); !errors.Is(err, backup.ErrInProgress) {
+		t.Fatalf("a backup into a directory another backup writes: %v, want ErrInProgress", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(busy+".partial", "KV_x.tar.s2")); err != nil || string(b) != "theirs" {
+		t.Fatalf("the other backup's file: %q, %v", b, err)
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+
+	mine := filepath.Join(root, "mine")
+	if err := os.MkdirAll(mine+".partial", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mine+".partial", "important.txt"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Take(ctx, c, mine, nil); !errors.Is(err, backup.ErrExists) {
+		t.Fatalf("a backup beside a DIR.partial that is no backup's: %v, want ErrExists", err)
+	}
+	if _, err := os.Stat(filepath.Join(mine+".partial", "important.txt")); err != nil {
+		t.Fatalf("the operator's file: %v", err)
+	}
+
+	// busy.partial is now an interrupted backup's: its LOCK held by nobody.
+	if _, err := backup.Take(ctx, c, busy, nil); err != nil {
+		t.Fatalf("a backup over an interrupted one's partial: %v", err)
+	}
+	entries, err := os.ReadDir(busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == "KV_x.tar.s2" || e.Name() == datadir.LockFile {
+			t.Errorf("the backup holds %s", e.Name())
+		}
+	}
+	if _, err := os.Lstat(busy + ".partial"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("busy.partial after the backup: %v", err)
+	}
+	dst := testenv.Start(t, "")
+	nc2, _ := dst.Connect(t)
+	if _, err := backup.Restore(ctx, client.New(nc2), busy, 0, nil); err != nil {
+		t.Fatalf("restore: %v", err)
 	}
 }
