@@ -188,11 +188,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // stop: an engine started meanwhile is refused.
 func stoppedEngine(dataDir string, stderr io.Writer) (srv *embedded.Server, stop func(), err error) {
 	seed := auth.SeedFile(filepath.Join(dataDir, "auth"), auth.Auditor)
-	if !fileExists(engine.StoreDir(dataDir)) || !fileExists(seed) {
-		return nil, nil, usageError("audit verify --stopped: %s holds no log and identities of an engine with its own nats-server (%s, %s); an engine on an external NATS is verified through it, without --stopped", dataDir, engine.StoreDir(dataDir), seed)
-	}
+	// An unfinished restore first: it may not have written the log yet.
 	if fileExists(filepath.Join(dataDir, engine.RestoreMarker)) {
 		return nil, nil, usageError("audit verify --stopped: %s holds a restore that did not finish (%s): run the restore again", dataDir, engine.RestoreMarker)
+	}
+	if !fileExists(engine.StoreDir(dataDir)) || !fileExists(seed) {
+		return nil, nil, usageError("audit verify --stopped: %s holds no log and identities of an engine with its own nats-server (%s, %s); an engine on an external NATS is verified through it, without --stopped", dataDir, engine.StoreDir(dataDir), seed)
 	}
 	unlock, err := datadir.Lock(dataDir)
 	if errors.Is(err, datadir.ErrLocked) {

@@ -860,3 +860,20 @@ func TestAuditVerifyOfAnotherEnginesDataDir(t *testing.T) {
 		t.Fatalf("verify of A's data directory through A: %v, checked %+v: %s", err, rep.Checked, out)
 	}
 }
+
+// TestAuditVerifyStoppedNamesAnUnfinishedRestore: a restore killed before
+// it wrote the log leaves its marker and no store; verify --stopped says
+// to run the restore again, not to look for an external NATS.
+func TestAuditVerifyStoppedNamesAnUnfinishedRestore(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, engine.RestoreMarker), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, readModelsFile), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runAuditVerify(t, "--data-dir="+dir, "--stopped")
+	if exitCode(err) != exitUsage || !strings.Contains(fmt.Sprint(err), "restore that did not finish") {
+		t.Fatalf("verify --stopped of an unfinished restore: exit %d (%v), want 2 naming the restore", exitCode(err), err)
+	}
+}
