@@ -25,7 +25,9 @@ type Info struct {
 	Name    string
 	Subject string
 	Kind    Kind
-	// Idempotent says the endpoint honours the Idempotency-Key header.
+	// Idempotent says the endpoint honours the Idempotency-Key header;
+	// every command does but deposit.scan_complete, idempotent by nature,
+	// which ignores it.
 	Idempotent bool
 	// MaxBodyBytes is the largest request body it accepts (DefaultMaxBody
 	// unless the endpoint needs more, as a bulk command does).

@@ -40,10 +40,10 @@ var (
 	ProjectionStatus = query[ProjectionStatusRequest, ProjectionStatusReply]("bankbook.q.projection.status")
 
 	DeadLetterList    = query[DeadLettersRequest, DeadLettersReply]("bankbook.q.deadletter.list")
-	DeadLetterRedrive = command[DeadLetterRequest, DeadLetterReply]("bankbook.cmd.deadletter.redrive", false)
-	DeadLetterDiscard = command[DeadLetterRequest, DeadLetterReply]("bankbook.cmd.deadletter.discard", false)
+	DeadLetterRedrive = command[DeadLetterRequest, DeadLetterReply]("bankbook.cmd.deadletter.redrive", true)
+	DeadLetterDiscard = command[DeadLetterRequest, DeadLetterReply]("bankbook.cmd.deadletter.discard", true)
 
-	EventSetAside  = command[SetAsideRequest, SetAsideReply]("bankbook.cmd.event.set_aside", false)
+	EventSetAside  = command[SetAsideRequest, SetAsideReply]("bankbook.cmd.event.set_aside", true)
 	EventSetAsides = query[SetAsidesRequest, SetAsidesReply]("bankbook.q.event.set_asides")
 
 	NotifyList    = query[NotifyListRequest, NotifyListReply]("bankbook.q.notify.list")

@@ -39,9 +39,18 @@ func (r RecordDepositRequest) Validate() error {
 }
 
 // Canonical returns the request as the engine compares and executes it:
-// deposited_at in UTC.
+// deposited_at in UTC. The account number stays as the bank wrote it (the
+// event records it so).
 func (r RecordDepositRequest) Canonical() RecordDepositRequest {
 	r.DepositedAt = r.DepositedAt.UTC()
+	return r
+}
+
+// KeyForm is the canonical request as an Idempotency-Key compares it: the
+// account number normalised, as the deposit's ID takes it, so that a
+// repeat that groups its digits otherwise is the same transaction.
+func (r RecordDepositRequest) KeyForm() RecordDepositRequest {
+	r.AccountNumber = domain.NormalizeAccountNumber(r.AccountNumber)
 	return r
 }
 

@@ -592,3 +592,47 @@ func TestEventsCarryTheirEnvelope(t *testing.T) {
 		t.Fatalf("payload %s: %v", env.Data, err)
 	}
 }
+
+// TestScanCompleteIgnoresTheIdempotencyKey: deposit.scan_complete is
+// idempotent by nature and ignores the header (api.md): a feed that sends
+// one key with every call moves the watermark each time, and a repeat
+// shows the watermark as it is now, not a stored reply.
+func TestScanCompleteIgnoresTheIdempotencyKey(t *testing.T) {
+	e := startEngine(t)
+	key := client.WithIdempotencyKey("scanner-key")
+	t1 := time.Now().UTC().Add(-2 * time.Minute).Truncate(time.Microsecond)
+	t2 := t1.Add(time.Minute)
+	var first, second, again api.ScanCompleteReply
+	e.call(t, api.DepositScanComplete.Subject, api.ScanCompleteRequest{AccountNumber: e.cfg.CollectNumber, CompleteUpTo: t1}, &first, key)
+	rep, err := e.c.Call(ctxT(t), api.DepositScanComplete.Subject, api.ScanCompleteRequest{AccountNumber: e.cfg.CollectNumber, CompleteUpTo: t2}, &second, key)
+	if err != nil || second.Watermark != domain.FormatTime(t2) || rep.Replayed {
+		t.Fatalf("a later complete_up_to under the same key: %+v replayed %v, %v; want the watermark at %s", second, rep.Replayed, err, domain.FormatTime(t2))
+	}
+	rep, err = e.c.Call(ctxT(t), api.DepositScanComplete.Subject, api.ScanCompleteRequest{AccountNumber: e.cfg.CollectNumber, CompleteUpTo: t1}, &again, key)
+	if err != nil || again.Watermark != domain.FormatTime(t2) || rep.Replayed {
+		t.Fatalf("the first request again: %+v replayed %v, %v; want the watermark as it is now, %s", again, rep.Replayed, err, domain.FormatTime(t2))
+	}
+}
+
+// TestRecordedDepositRepeatsWithItsAccountGroupedOtherwise: under one
+// Idempotency-Key, the same bank transaction with its account number's
+// digits grouped otherwise is the same request (replayed); another account
+// number is another request (422).
+func TestRecordedDepositRepeatsWithItsAccountGroupedOtherwise(t *testing.T) {
+	e := startEngine(t)
+	key := client.WithIdempotencyKey("feed-txn-1")
+	at := time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)
+	req := api.RecordDepositRequest{BankTxnID: "T-grp", AccountNumber: "123401-04-567890", DepositorName: "아무개", Amount: 5000, DepositedAt: at}
+	var first, again api.RecordDepositReply
+	e.call(t, api.DepositRecord.Subject, req, &first, key)
+	req.AccountNumber = "1234 0104 567890"
+	rep, err := e.c.Call(ctxT(t), api.DepositRecord.Subject, req, &again, key)
+	if err != nil || !rep.Replayed || again.DepositID != first.DepositID {
+		t.Fatalf("the account grouped with spaces: %+v replayed %v, %v; want the first reply, deposit %s", again, rep.Replayed, err, first.DepositID)
+	}
+	req.AccountNumber = "1234 0104 567891"
+	_, err = e.c.Call(ctxT(t), api.DepositRecord.Subject, req, &again, key)
+	if ae, ok := errors.AsType[*api.Error](err); !ok || ae.Status != 422 || ae.Code != "idempotency_key_reused" {
+		t.Fatalf("another account under the same key: %v, want 422 idempotency_key_reused", err)
+	}
+}

@@ -28,6 +28,21 @@ type validator interface{ Validate() error }
 // same request.
 type canonicaler[Req any] interface{ Canonical() Req }
 
+// keyFormer is a request whose canonical form keeps something as the client
+// wrote it (deposit.record's account number, recorded as the bank gave it)
+// that a repeat may write differently and still mean the same: KeyForm is
+// the form compared under an Idempotency-Key.
+type keyFormer[Req any] interface{ KeyForm() Req }
+
+// keyForm returns the form of req compared under an Idempotency-Key: its
+// KeyForm, or req itself.
+func keyForm[Req any](req Req) Req {
+	if k, ok := any(req).(keyFormer[Req]); ok {
+		return k.KeyForm()
+	}
+	return req
+}
+
 // canonical returns req's canonical form (req itself if it has none).
 func canonical[Req any](req Req) Req {
 	if c, ok := any(req).(canonicaler[Req]); ok {
@@ -69,7 +84,12 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 		return failed(err)
 	}
 	key, keyPresent, err := header(r.headers, api.HeaderIdempotencyKey)
-	if err != nil {
+	switch {
+	case !ep.Idempotent:
+		// Idempotent by nature (deposit.scan_complete): the header is
+		// ignored, so that a repeat shows the state as it is now.
+		key, keyPresent = "", false
+	case err != nil:
 		return reply{err: badRequest(api.CodeInvalidIdemKey, err.Error(), nil)}
 	}
 	correlation, correlationPresent, err := header(r.headers, api.HeaderCorrelationID)
@@ -106,7 +126,7 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 		return execCommand(s, ctx, meta, req, spec)
 	}
 
-	body, _ := json.Marshal(req) // the client's request, canonical, before planned IDs
+	body, _ := json.Marshal(keyForm(req)) // the client's request, canonical, before planned IDs
 	var (
 		plan      json.RawMessage
 		generated bool
