@@ -30,6 +30,7 @@ import (
 
 	"github.com/bankbook/bankbook/internal/streams"
 	"github.com/bankbook/bankbook/internal/subject"
+	"github.com/bankbook/bankbook/internal/transient"
 	"github.com/bankbook/bankbook/worker"
 )
 
@@ -115,11 +116,18 @@ func (t *Timers) Arm(ctx context.Context, kind, id string, at time.Time, payload
 	if !subject.Token(kind) || !subject.Token(id) {
 		return fmt.Errorf("timers: kind %q and id %q must be subject tokens", kind, id)
 	}
-	msg := nats.NewMsg(t.cfg.Prefix + ".sched." + kind + "." + id)
-	msg.Data = payload
-	msg.Header.Set(jetstream.ScheduleHeader, scheduleAt(at))
-	msg.Header.Set(jetstream.ScheduleTargetHeader, t.cfg.Prefix+".due."+kind+"."+id)
-	if _, err := t.js.PublishMsg(ctx, msg); err != nil {
+	// Each attempt is bounded and a lost ack (a leader election) tried
+	// again: a schedule replaces the one before it on its subject, so a
+	// repeat arms the same timer.
+	err := transient.Run(ctx, transient.Policy{}, func(ctx context.Context) error {
+		msg := nats.NewMsg(t.cfg.Prefix + ".sched." + kind + "." + id)
+		msg.Data = payload
+		msg.Header.Set(jetstream.ScheduleHeader, scheduleAt(at))
+		msg.Header.Set(jetstream.ScheduleTargetHeader, t.cfg.Prefix+".due."+kind+"."+id)
+		_, err := t.js.PublishMsg(ctx, msg)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("arm timer %s/%s: %w", kind, id, err)
 	}
 	return nil
@@ -132,7 +140,10 @@ func (t *Timers) Disarm(ctx context.Context, kind, id string) error {
 	if !subject.Token(kind) || !subject.Token(id) {
 		return fmt.Errorf("timers: kind %q and id %q must be subject tokens", kind, id)
 	}
-	if err := t.stream.Purge(ctx, jetstream.WithPurgeSubject(t.cfg.Prefix+".sched."+kind+"."+id)); err != nil {
+	err := transient.Run(ctx, transient.Policy{}, func(ctx context.Context) error { // a purge repeats harmlessly
+		return t.stream.Purge(ctx, jetstream.WithPurgeSubject(t.cfg.Prefix+".sched."+kind+"."+id))
+	})
+	if err != nil {
 		return fmt.Errorf("disarm timer %s/%s: %w", kind, id, err)
 	}
 	return nil
