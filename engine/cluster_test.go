@@ -136,6 +136,25 @@ func TestClusterLeaderLoss(t *testing.T) {
 	js, adminConn := dial(t, cl.URL(), access.admin...)
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
+	// The buckets read from their leader: a follower answering a direct
+	// get may not have applied a write just acknowledged.
+	buckets := 0
+	for name := range js.StreamNames(ctx).Name() {
+		if !strings.HasPrefix(name, "KV_") {
+			continue
+		}
+		buckets++
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg := st.CachedInfo().Config; cfg.AllowDirect || cfg.Replicas != 3 {
+			t.Errorf("bucket stream %s: direct gets %v, replicas %d; want reads from the leader of 3", name, cfg.AllowDirect, cfg.Replicas)
+		}
+	}
+	if buckets == 0 {
+		t.Fatal("no bucket streams listed")
+	}
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{
 		Name: baselineStream, Subjects: []string{baselineSubject + ".>"}, Replicas: 3, Storage: jetstream.FileStorage,
 	}); err != nil {
