@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"bytes"
 	"context"
 	"math"
 	"strconv"
@@ -61,10 +62,12 @@ type clock struct {
 	calibrating chan struct{} // a token: one calibration at a time
 }
 
-// write is a successful KV write: its revision and local send and answer
+// write is a successful KV write: its revision, its value (every value
+// written is unique: a nonce or a time is in it), and local send and answer
 // times.
 type write struct {
 	rev    uint64
+	value  []byte
 	t0, t1 int64
 }
 
@@ -93,27 +96,33 @@ func (c *clock) fresh() bool {
 	return c.have && l-c.tightAt <= int64(clockRefresh)
 }
 
-// wrote records a successful write of revision rev, sent at t0 and
-// answered at t1.
-func (c *clock) wrote(rev uint64, t0, t1 time.Time) {
+// wrote records a successful write of value at revision rev, sent at t0
+// and answered at t1. A write sent after the latest one was answered gets
+// a higher revision on the same stream: a lower one means the bucket was
+// deleted and made again (Store.revive), whose revisions start over.
+func (c *clock) wrote(rev uint64, value []byte, t0, t1 time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if rev > c.w.rev {
-		c.w = write{rev: rev, t0: c.since(t0), t1: c.since(t1)}
+	if rev > c.w.rev || c.since(t0) >= c.w.t1 {
+		c.w = write{rev: rev, value: bytes.Clone(value), t0: c.since(t0), t1: c.since(t1)}
 	}
 }
 
-// observe takes the sample an entry read gives: revision rev, stamped s by
-// the server, answered at local t1.
-func (c *clock) observe(s time.Time, rev uint64, t1 time.Time) {
+// observe takes the sample an entry read gives: revision rev holding
+// value, stamped s by the server, answered at local t1. It is this
+// process's own write only if the value is the one written: after the
+// bucket was made again, another process's entry may come to bear the
+// revision of a write of this process to the old bucket.
+func (c *clock) observe(s time.Time, rev uint64, value []byte, t1 time.Time) {
 	sn, r1 := s.UnixNano(), c.since(t1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	lo, hi, width := sn-r1, int64(math.MaxInt64), int64(math.MaxInt64)
 	switch {
 	case c.w.rev == 0:
-	case rev == c.w.rev: // this process's own write: stamped between t0 and t1
+	case rev == c.w.rev && bytes.Equal(value, c.w.value): // this process's own write: stamped between t0 and t1
 		lo, hi, width = max(lo, sn-c.w.t1), sn-c.w.t0, c.w.t1-c.w.t0
+	case rev == c.w.rev: // another bucket's entry: no upper bound
 	case rev > c.w.rev: // stored after this process's write was sent
 		hi, width = sn-c.w.t0, r1-c.w.t0
 	}
@@ -161,20 +170,21 @@ func (c *clock) calibrate(ctx context.Context, kv jetstream.KeyValue, retry tran
 	for try := 1; !c.fresh(); try++ {
 		n.Add(1)
 		t0 := c.local()
+		value := []byte(id + " " + strconv.FormatInt(t0.UnixNano(), 10))
 		rev, err := transient.Do(ctx, retry, func(ctx context.Context) (uint64, error) {
-			return kv.Put(ctx, clockKey, []byte(id+" "+strconv.FormatInt(t0.UnixNano(), 10)))
+			return kv.Put(ctx, clockKey, value)
 		})
 		if err != nil {
 			return err
 		}
-		c.wrote(rev, t0, c.local())
+		c.wrote(rev, value, t0, c.local())
 		e, err := transient.Do(ctx, retry, func(ctx context.Context) (jetstream.KeyValueEntry, error) {
 			return kv.Get(ctx, clockKey)
 		})
 		if err != nil {
 			return err
 		}
-		c.observe(e.Created(), e.Revision(), c.local())
+		c.observe(e.Created(), e.Revision(), e.Value(), c.local())
 		if try >= calibrationTries && !c.fresh() {
 			c.log.Debug().Msg("ratelimit: no tight clock sample; using the best one")
 			c.trust()
@@ -203,7 +213,7 @@ func (o *observed) Settle(ctx context.Context) error { return groupcommit.Settle
 func (o *observed) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
 	e, err := o.kv.Get(ctx, key)
 	if err == nil {
-		o.c.observe(e.Created(), e.Revision(), o.c.local())
+		o.c.observe(e.Created(), e.Revision(), e.Value(), o.c.local())
 		o.read = kvcas.Entry{Value: e.Value(), Revision: e.Revision()}
 	}
 	return e, err
@@ -227,7 +237,7 @@ func (o *observed) write(value []byte, do func() (uint64, error)) (uint64, error
 	rev, err := do()
 	switch {
 	case err == nil:
-		o.c.wrote(rev, t0, o.c.local())
+		o.c.wrote(rev, value, t0, o.c.local())
 		o.wrote = kvcas.Entry{Value: value, Revision: rev}
 	case kvcas.Conflict(err):
 		o.conflicts++

@@ -2,8 +2,10 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -57,19 +59,19 @@ func TestClockLowerBounds(t *testing.T) {
 	if _, ok := c.now(); ok || c.fresh() {
 		t.Fatal("estimate before any sample")
 	}
-	stamp := server(f.now())                    // entry stamped now,
-	c.observe(stamp, 1, f.advance(time.Second)) // seen a second later
+	stamp := server(f.now())                            // entry stamped now,
+	c.observe(stamp, 1, val(1), f.advance(time.Second)) // seen a second later
 	if got, want := estimate(t, c), server(f.now()).Add(-time.Second); !got.Equal(want) {
 		t.Fatalf("estimate %v, want %v (the stamp, a second old: a lower bound)", got, want)
 	}
 	if c.fresh() {
 		t.Fatal("fresh after a read of an entry of unknown age")
 	}
-	c.observe(stamp.Add(-time.Minute), 1, f.now()) // an older entry
+	c.observe(stamp.Add(-time.Minute), 1, val(1), f.now()) // an older entry
 	if got, want := estimate(t, c), server(f.now()).Add(-time.Second); !got.Equal(want) {
 		t.Fatalf("estimate moved back to %v by an older entry, want %v", got, want)
 	}
-	c.observe(server(f.now()), 2, f.now()) // an entry stamped just now
+	c.observe(server(f.now()), 2, val(2), f.now()) // an entry stamped just now
 	if got, want := estimate(t, c), server(f.now()); !got.Equal(want) {
 		t.Fatalf("estimate %v, want %v", got, want)
 	}
@@ -83,8 +85,8 @@ func TestClockOwnWritesAreTight(t *testing.T) {
 	t0 := f.now()
 	stamp := server(f.advance(time.Millisecond))
 	t1 := f.advance(time.Millisecond)
-	c.wrote(7, t0, t1)
-	c.observe(stamp, 7, f.advance(500*time.Millisecond)) // read back later
+	c.wrote(7, val(7), t0, t1)
+	c.observe(stamp, 7, val(7), f.advance(500*time.Millisecond)) // read back later
 	if got, want := estimate(t, c), server(f.now()).Add(-time.Millisecond); !got.Equal(want) {
 		t.Fatalf("estimate %v, want %v (within the write's round trip)", got, want)
 	}
@@ -97,14 +99,14 @@ func TestClockOwnWritesAreTight(t *testing.T) {
 	}
 	// A later revision, read soon after the write was sent, is tight too.
 	t0 = f.now()
-	c.wrote(8, t0, f.advance(time.Millisecond))
-	c.observe(server(f.advance(2*time.Millisecond)), 9, f.advance(tightWidth-3*time.Millisecond))
+	c.wrote(8, val(8), t0, f.advance(time.Millisecond))
+	c.observe(server(f.advance(2*time.Millisecond)), 9, val(9), f.advance(tightWidth-3*time.Millisecond))
 	if !c.fresh() {
 		t.Fatal("not fresh after a later revision read within tightWidth of the write")
 	}
 	// ...but not when read long after.
 	f.advance(clockRefresh + time.Millisecond)
-	c.observe(server(f.now()), 10, f.advance(time.Millisecond))
+	c.observe(server(f.now()), 10, val(10), f.advance(time.Millisecond))
 	if c.fresh() {
 		t.Fatal("fresh after a later revision read long after this process's write")
 	}
@@ -115,13 +117,13 @@ func TestClockOwnWritesAreTight(t *testing.T) {
 func TestClockServerGoesBack(t *testing.T) {
 	c, f, server := newFakeClock(0)
 	t0 := f.now()
-	c.wrote(1, t0, f.advance(time.Millisecond))
-	c.observe(server(t0), 1, f.now())
+	c.wrote(1, val(1), t0, f.advance(time.Millisecond))
+	c.observe(server(t0), 1, val(1), f.now())
 	back := func(local time.Time) time.Time { return server(local).Add(-10 * time.Second) }
 	t0 = f.advance(time.Second)
 	stamp := back(f.advance(time.Millisecond))
-	c.wrote(2, t0, f.advance(time.Millisecond))
-	c.observe(stamp, 2, f.now())
+	c.wrote(2, val(2), t0, f.advance(time.Millisecond))
+	c.observe(stamp, 2, val(2), f.now())
 	if got := estimate(t, c); got.After(back(f.now())) || back(f.now()).Sub(got) > 2*time.Millisecond {
 		t.Fatalf("estimate %v after the server went back, want just below %v", got, back(f.now()))
 	}
@@ -142,23 +144,27 @@ func TestClockEstimateNeverAheadOfTheServer(t *testing.T) {
 		offset := time.Duration(rnd.Int64N(int64(48*time.Hour))) - 24*time.Hour
 		c, f, server := newFakeClock(offset)
 		lat := func() time.Duration { return time.Duration(rnd.Int64N(int64(8 * time.Millisecond))) }
-		var rev uint64
-		var last time.Time // the newest entry's stamp
+		var rev, gen uint64 // gen: how often the bucket was made again
+		var last time.Time  // the newest entry's stamp
+		value := func() []byte { return fmt.Appendf(nil, "%d/%d", gen, rev) }
 		for range 50 {
-			switch rnd.IntN(3) {
-			case 0: // this process writes
+			switch rnd.IntN(7) {
+			case 0, 1: // this process writes
 				t0 := f.now()
 				last = server(f.advance(lat()))
 				rev++
-				c.wrote(rev, t0, f.advance(lat()))
-			case 1: // another process writes
+				c.wrote(rev, value(), t0, f.advance(lat()))
+			case 2, 3: // another process writes
 				last = server(f.advance(lat()))
 				rev++
-			case 2: // this process reads the newest entry
+			case 4, 5: // this process reads the newest entry
 				f.advance(lat())
 				if rev > 0 {
-					c.observe(last, rev, f.advance(lat()))
+					c.observe(last, rev, value(), f.advance(lat()))
 				}
+			case 6: // the bucket is deleted and made again: revisions start over
+				f.advance(time.Duration(rnd.Int64N(int64(10 * time.Second))))
+				rev, gen = 0, gen+1
 			}
 			ns, ok := c.now()
 			if !ok {
@@ -273,3 +279,7 @@ func TestSkewedProcessesShareOneSchedule(t *testing.T) {
 	}
 	t.Logf("slots per process (by skew): %v", per)
 }
+
+// val is the value of a write at revision rev, in the tests that need not
+// tell buckets apart.
+func val(rev uint64) []byte { return []byte(strconv.FormatUint(rev, 10)) }
