@@ -462,11 +462,21 @@ func (n *Notifier) settleDoubt(ctx context.Context, m commands.Meta, note domain
 			if derr == nil {
 				n.doubts.forget(note.ID)
 			}
-			if derr == nil && after.Status == domain.NotificationStatusDead {
+			switch {
+			case derr != nil:
+				return true, derr
+			case after.Status == domain.NotificationStatusDead:
 				n.cfg.Log.Warn().Str("notification_id", string(note.ID)).Str("kind", note.Kind).Str("recipient", note.Recipient).
 					Int("attempts", after.Attempts).Str("last_error", reason).Msg("notification dead-lettered; bankbook notify redrive brings it back")
+				return true, nil
+			case after.Status == domain.NotificationStatusPending:
+				// Nothing recorded: another dispatcher moved the
+				// notification on meanwhile (a redelivery of this commit).
+				// This commit is what keeps it pending: not acknowledged,
+				// it comes back and the notification is looked at again.
+				return true, worker.RetryAfter(n.cfg.MinBackoff, nil)
 			}
-			return true, derr
+			return true, nil
 		}
 		// Asked again later, and later the longer the checks have failed:
 		// a quarter of that time, between the backoff's bounds, half of it
