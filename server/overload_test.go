@@ -21,7 +21,9 @@ import (
 
 // Every request of a flood gets an answer: executed, or 503 overloaded
 // (nothing written) once more requests wait than the instance takes; and
-// only the executed ones wrote.
+// only the executed ones wrote. On a machine busy with other work some
+// requests taken run out of their budget (503 unavailable: written or not,
+// a repeat with the key finds out); nothing else is answered.
 func TestAFloodIsShedNotQueued(t *testing.T) {
 	e := startEngine(t)
 	app := connectAs(t, e.ClientURL(), e.SeedFile(auth.App)).Conn()
@@ -62,15 +64,15 @@ func TestAFloodIsShedNotQueued(t *testing.T) {
 		return nil
 	})
 	mu.Lock()
-	ok, shed := codes[" "], codes["503 "+api.CodeOverloaded]
+	ok, shed, late := codes[" "], codes["503 "+api.CodeOverloaded], codes["503 "+api.CodeUnavailable]
 	mu.Unlock()
 	t.Logf("answers: %v", codes)
-	if shed == 0 || ok+shed != n {
-		t.Fatalf("answers %v: want every request executed or shed as 503 %s, some shed", codes, api.CodeOverloaded)
+	if shed == 0 || ok+shed+late != n {
+		t.Fatalf("answers %v: want every request executed or shed as 503 %s (or out of its budget), some shed", codes, api.CodeOverloaded)
 	}
 	testenv.CheckFor(t, 10*time.Second, func() error {
-		if wrote := e.streamSeq(t) - before; wrote != eventstore.Seq(ok) {
-			return fmt.Errorf("%d commits for %d executed submits", wrote, ok)
+		if wrote := e.streamSeq(t) - before; wrote < eventstore.Seq(ok) || wrote > eventstore.Seq(ok+late) {
+			return fmt.Errorf("%d commits for %d executed submits and %d out of their budget", wrote, ok, late)
 		}
 		return nil
 	})
