@@ -48,9 +48,13 @@ type CarriedLedger interface {
 // before, it is answered as recorded (Repeated) and nothing is compared or
 // written. The run is created with the expectation that the aggregate has
 // no commit, so two runs of the same file at once record one result, which
-// both answer. ledger is read as it is when called: asOf is the stream
-// sequence its read models had applied, recorded in the run.
-func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.ReconcileBankRequest, ledger DepositLedger, asOf eventstore.Seq) (api.ReconcileReply, error) {
+// both answer. The scan watermarks of the statement's accounts are read
+// first, then caughtUp waits until ledger's read models hold every commit
+// the stream holds, and returns the sequence they applied, recorded in
+// the run: a transaction the scanner recorded before its watermark moved
+// is then in ledger, and one it records while the run reads is a timing
+// difference, never missing.
+func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.ReconcileBankRequest, ledger DepositLedger, caughtUp func(context.Context) (eventstore.Seq, error)) (api.ReconcileReply, error) {
 	if err := req.Validate(); err != nil {
 		return api.ReconcileReply{}, err
 	}
@@ -65,8 +69,20 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 		return repeatedRun(r.Run, seq, lines)
 	}
 
+	watermarks := map[string]time.Time{}
+	for _, a := range domain.StatementAccounts(req.Lines) {
+		wm, err := h.marks.Watermark(ctx, h.feedAccount(a.AccountNumber))
+		if err != nil {
+			return api.ReconcileReply{}, fmt.Errorf("scan watermark of %s: %w", a.AccountNumber, err)
+		}
+		watermarks[a.AccountNumber] = wm
+	}
+	asOf, err := caughtUp(ctx)
+	if err != nil {
+		return api.ReconcileReply{}, err
+	}
 	in := domain.BankReconcileInput{RunID: id, FileSHA256: req.FileSHA256, Lines: req.Lines,
-		Watermarks: map[string]time.Time{}, LedgerAsOfSeq: uint64(asOf), Now: h.Now()}
+		Watermarks: watermarks, LedgerAsOfSeq: uint64(asOf), Now: h.Now()}
 	txns := make([]string, 0, len(req.Lines))
 	for _, l := range req.Lines {
 		txns = append(txns, l.BankTxnID)
@@ -115,11 +131,6 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 			in.Late = append(in.Late, late...)
 			in.LateAfter[a.AccountNumber] = c.ComparedSeq
 		}
-		wm, err := h.marks.Watermark(ctx, h.feedAccount(a.AccountNumber))
-		if err != nil {
-			return api.ReconcileReply{}, fmt.Errorf("scan watermark of %s: %w", a.AccountNumber, err)
-		}
-		in.Watermarks[a.AccountNumber] = wm
 	}
 	run := domain.ReconcileBank(in)
 	run.LinesSHA256 = lines

@@ -9,16 +9,13 @@ import (
 )
 
 // reconcileBank runs bankbook.cmd.reconcile.bank against the read models,
-// once they have applied every commit the stream held when it started (so
-// a deposit recorded before the run is never missing from it).
+// once they have applied every commit the stream held after the run read
+// the scan watermarks (so a deposit recorded before the run, or before a
+// watermark it compares with, is never missing from it).
 func (s *Server) reconcileBank() commandSpec[api.ReconcileBankRequest, api.ReconcileReply] {
 	return commandSpec[api.ReconcileBankRequest, api.ReconcileReply]{
 		exec: func(ctx context.Context, meta commands.Meta, req api.ReconcileBankRequest) (api.ReconcileReply, error) {
-			asOf, err := s.ledgerCaughtUp(ctx)
-			if err != nil {
-				return api.ReconcileReply{}, err
-			}
-			return s.cfg.Deposits.ReconcileBank(ctx, meta, req, s.cfg.ReadModels, asOf)
+			return s.cfg.Deposits.ReconcileBank(ctx, meta, req, s.cfg.ReadModels, s.ledgerCaughtUp)
 		},
 	}
 }
