@@ -393,6 +393,19 @@ func (h *Orders) CancelOrder(ctx context.Context, meta Meta, req api.CancelOrder
 	if err != nil {
 		return api.CancelOrderReply{}, err
 	}
+	for _, e := range out.Events {
+		// A cancel time already past when the reservation was stored (a
+		// late cancel, or an append that took that long) let the timer
+		// fire before it: on another instance, it found nothing reserved
+		// and was done. Armed again now that the reservation is stored
+		// (a firing too many finds nothing to do).
+		if r, ok := e.(domain.OrderCancelReserved); ok && !r.CancelAt.After(h.Now()) {
+			if err := h.timers.Arm(ctx, TimerFinaliseCancel, string(r.OrderID), r.CancelAt, nil); err != nil {
+				h.log.Error().Err(err).Str("order_id", string(r.OrderID)).
+					Msg("could not arm the reserved cancellation's timer again after storing it; the next engine start arms it")
+			}
+		}
+	}
 	o := out.State
 	rep := api.CancelOrderReply{OrderID: string(o.ID), Status: o.Status, Written: written(out.Seq)}
 	if o.Status == domain.StatusCancelReserved {
