@@ -22,6 +22,11 @@ type Meta struct {
 	// finish: it may have appended already, so the command first looks for
 	// its events.
 	Resumed bool
+	// ClaimedAt is when the IdempotencyKey's claim was first made (zero if
+	// unknown). A commit whose events occurred well before it (keyUseSkew)
+	// is not an earlier attempt's: the key's record had expired, and the
+	// key was used again for another request.
+	ClaimedAt time.Time
 	// EarlierRead, with Resumed, says the caller has looked for the
 	// earlier attempt's commit in the aggregate's whole history already
 	// (Repository.Earlier) and found none: the command does not read it all
@@ -53,8 +58,15 @@ type Meta struct {
 // actor), so a commit another identity wrote under the same key on an
 // aggregate both reach (a store link and its bills) is not this command's.
 func (m Meta) earlierAttempt(env eventstore.Envelope) bool {
-	return m.IdempotencyKey != "" && env.IdempotencyKey == m.IdempotencyKey && env.Command == m.Command && env.Actor == m.Actor
+	return m.IdempotencyKey != "" && env.IdempotencyKey == m.IdempotencyKey && env.Command == m.Command && env.Actor == m.Actor &&
+		(m.ClaimedAt.IsZero() || !env.OccurredAt.Before(m.ClaimedAt.Add(-keyUseSkew)))
 }
+
+// keyUseSkew is how much earlier than its key's claim (Meta.ClaimedAt) an
+// earlier attempt's events may say they occurred: the two clocks may be
+// two instances'. A key's record lives at least 7 days (the idempotency TTL),
+// so an older use of the key is always much older than this.
+const keyUseSkew = time.Hour
 
 // Core is the plumbing every area's handler shares: the event store and
 // codec, the configuration, IDs and the clock. Handlers embed it.

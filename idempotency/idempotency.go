@@ -210,6 +210,7 @@ type record struct {
 	BodyHash   string          `json:"body_hash"`
 	Plan       json.RawMessage `json:"plan,omitempty"`
 	LeaseUntil time.Time       `json:"lease_until"`
+	Since      time.Time       `json:"since,omitzero"` // when the claim was first made
 	Reply      *Reply          `json:"reply,omitempty"`
 }
 
@@ -251,6 +252,9 @@ type Claim struct {
 	revision uint64
 	Plan     json.RawMessage
 	Resumed  bool
+	// Since is when the key's claim was first made, kept across
+	// takeovers (zero for a record written before it was kept).
+	Since time.Time
 }
 
 // HashBody returns the digest Begin compares to tell repeats from reuse.
@@ -286,8 +290,8 @@ func (s *Store) Begin(ctx context.Context, scope, key, bodyHash string, plan jso
 		claim, reply, done = nil, nil, false
 		now := s.cfg.Now()
 		if cur.Absent() {
-			claim = &Claim{key: k, bodyHash: bodyHash, Plan: plan}
-			return json.Marshal(record{State: stateInProgress, BodyHash: bodyHash, Plan: plan, LeaseUntil: now.Add(s.cfg.Lease)})
+			claim = &Claim{key: k, bodyHash: bodyHash, Plan: plan, Since: now}
+			return json.Marshal(record{State: stateInProgress, BodyHash: bodyHash, Plan: plan, LeaseUntil: now.Add(s.cfg.Lease), Since: now})
 		}
 		var old record
 		if err := json.Unmarshal(cur.Value, &old); err != nil {
@@ -306,7 +310,7 @@ func (s *Store) Begin(ctx context.Context, scope, key, bodyHash string, plan jso
 		// Abandoned, or the executing instance's lease ran out: take over
 		// with the first attempt's plan.
 		old.State, old.LeaseUntil = stateInProgress, now.Add(s.cfg.Lease)
-		claim = &Claim{key: k, bodyHash: bodyHash, Plan: old.Plan, Resumed: true}
+		claim = &Claim{key: k, bodyHash: bodyHash, Plan: old.Plan, Resumed: true, Since: old.Since}
 		return json.Marshal(old)
 	})
 	switch {
@@ -326,14 +330,14 @@ func (s *Store) Begin(ctx context.Context, scope, key, bodyHash string, plan jso
 
 // Complete stores the reply of a claimed request. Repeats get it from now on.
 func (s *Store) Complete(ctx context.Context, c *Claim, reply Reply) error {
-	return s.finish(ctx, c, record{State: stateDone, BodyHash: c.bodyHash, Plan: c.Plan, Reply: &reply})
+	return s.finish(ctx, c, record{State: stateDone, BodyHash: c.bodyHash, Plan: c.Plan, Since: c.Since, Reply: &reply})
 }
 
 // Abandon marks a claim whose command failed for a reason that a retry might
 // not meet (a timeout, an unavailable stream). The next repeat takes it over
 // with the same plan.
 func (s *Store) Abandon(ctx context.Context, c *Claim) error {
-	return s.finish(ctx, c, record{State: stateAbandoned, BodyHash: c.bodyHash, Plan: c.Plan})
+	return s.finish(ctx, c, record{State: stateAbandoned, BodyHash: c.bodyHash, Plan: c.Plan, Since: c.Since})
 }
 
 // finish writes rec over the claim, provided the record is still at the

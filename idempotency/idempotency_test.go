@@ -669,3 +669,28 @@ func TestUnavailableWhenNATSIsGone(t *testing.T) {
 		}
 	}
 }
+
+// TestAClaimKeepsWhenItWasFirstMade: a resumed claim, after an Abandon or
+// a lease that ran out, says when the key's claim was first made, so that
+// a command does not take an older use of the key for its own attempt.
+func TestAClaimKeepsWhenItWasFirstMade(t *testing.T) {
+	clk := newClock()
+	s, _ := openStore(t, idempotency.Config{Lease: time.Second, Now: clk.Now})
+	first := mustClaim(t, s, scope, "key-1", bodyA, planA)
+	if !first.Since.Equal(clk.Now()) {
+		t.Fatalf("a new claim: since %v, want %v", first.Since, clk.Now())
+	}
+	made := clk.Now()
+	clk.Advance(time.Minute)
+	if err := s.Abandon(t.Context(), first); err != nil {
+		t.Fatal(err)
+	}
+	second := mustClaim(t, s, scope, "key-1", bodyA, planB)
+	clk.Advance(time.Minute) // its lease runs out
+	third := mustClaim(t, s, scope, "key-1", bodyA, planB)
+	for i, c := range []*idempotency.Claim{second, third} {
+		if !c.Resumed || !c.Since.Equal(made) {
+			t.Errorf("resumed claim %d: resumed %v, since %v; want since %v", i+2, c.Resumed, c.Since, made)
+		}
+	}
+}

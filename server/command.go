@@ -167,7 +167,7 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 			return failed(err)
 		}
 	}
-	meta.Resumed = claim.Resumed
+	meta.Resumed, meta.ClaimedAt = claim.Resumed, claim.Since
 	// A resumed claim runs with the first attempt's IDs, which it may have
 	// written under.
 	meta.FreshID = generated && !claim.Resumed
