@@ -411,8 +411,10 @@ func (d *Directory) Restore(ctx context.Context, links map[string]string) error 
 		} else if won != number {
 			return fmt.Errorf("%w: restore %s: the link has number %s, the stream says %s", ErrCorrupt, id, won, number)
 		}
-		if d.InRange(number) {
-			v, _ := strconv.ParseUint(number, 10, 64)
+		// By value, not by width: a number written before To gained a
+		// digit (001 under 1-999, now 1-9999) is the value 1 still, and
+		// must not be handed out again as 0001.
+		if v, err := strconv.ParseUint(number, 10, 64); err == nil && v >= d.from && v <= d.to {
 			next = max(next, v+1)
 		}
 	}
