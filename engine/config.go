@@ -349,8 +349,10 @@ func (c Config) Validate() error {
 	if time.Duration(c.ScanInterval) < 100*time.Millisecond {
 		errs = append(errs, errors.New("scan-interval must be at least 100ms"))
 	}
-	if c.FinaliseRetry != 0 && time.Duration(c.FinaliseRetry) < 100*time.Millisecond {
-		errs = append(errs, errors.New("finalise-retry must be 0 (the scan interval) or at least 100ms"))
+	if c.FinaliseRetry != 0 && (time.Duration(c.FinaliseRetry) < 100*time.Millisecond || time.Duration(c.FinaliseRetry) > maxFinaliseRetry) {
+		// A wait is a redelivery of the due timer, in BANKBOOK_TIMERS,
+		// whose messages age out after 90 days.
+		errs = append(errs, fmt.Errorf("finalise-retry must be 0 (the scan interval, at most %v) or between 100ms and %v", maxFinaliseRetry, maxFinaliseRetry))
 	}
 	if c.BankSim && c.BankURL != "" {
 		errs = append(errs, errors.New("bank-sim and bank-url exclude each other"))
@@ -386,8 +388,8 @@ func (c Config) Validate() error {
 	if c.ChatURL != "" && c.NotifyWebhookURL != "" {
 		errs = append(errs, errors.New("chat-url and notify-webhook-url exclude each other"))
 	}
-	if c.NotifyRate <= 0 || c.NotifyRate > 10_000 {
-		errs = append(errs, errors.New("notify-rate must be above 0 and at most 10000 per second"))
+	if !(c.NotifyRate >= 0.001 && c.NotifyRate <= 10_000) { // NaN too
+		errs = append(errs, errors.New("notify-rate must be between 0.001 and 10000 per second"))
 	}
 	if c.NotifyBurst < 1 || c.NotifyBurst > 10_000 {
 		errs = append(errs, errors.New("notify-burst must be between 1 and 10000"))
@@ -505,7 +507,12 @@ func (c Config) finaliseRetry() time.Duration {
 	case c.FinaliseRetry != 0:
 		return time.Duration(c.FinaliseRetry)
 	case c.BankSim || c.BankURL != "":
-		return time.Duration(c.ScanInterval)
+		return min(time.Duration(c.ScanInterval), maxFinaliseRetry)
 	}
 	return min(time.Duration(c.ScanInterval), unscannedFinaliseRetry)
 }
+
+// maxFinaliseRetry bounds --finalise-retry and its default, the scan
+// interval: a due timer waiting longer than the timers stream keeps it
+// (90 days) would never come back.
+const maxFinaliseRetry = time.Hour

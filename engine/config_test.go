@@ -21,6 +21,8 @@ func TestFinaliseRetryDefault(t *testing.T) {
 		{"scans nothing", Config{ScanInterval: five}, unscannedFinaliseRetry},
 		{"scans nothing, a short interval", Config{ScanInterval: Duration(2 * time.Second)}, 2 * time.Second},
 		{"set", Config{ScanInterval: five, FinaliseRetry: Duration(time.Second)}, time.Second},
+		// A due timer's wait must come back before the timers stream drops it.
+		{"scans a bank rarely", Config{ScanInterval: Duration(2200 * time.Hour), BankSim: true}, maxFinaliseRetry},
 	} {
 		if got := c.cfg.finaliseRetry(); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)

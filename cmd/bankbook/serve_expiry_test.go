@@ -48,6 +48,9 @@ func TestServeOrderExpirySettings(t *testing.T) {
 		{"--cancel-window", "721h"},
 		{"--name-grace", "721h"},
 		{"--cancel-window", "360h", "--name-grace", "361h"},
+		{"--finalise-retry", "61m"},
+		{"--notify-rate", "0.0005"},
+		{"--notify-rate", "NaN"},
 		{"--max-unpaid-orders", "0"},
 		{"--max-unpaid-orders", "-3"},
 	} {
