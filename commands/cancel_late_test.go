@@ -7,16 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
-	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
-	"github.com/bankbook/bankbook/reservations"
 	"github.com/bankbook/bankbook/timers"
-	"github.com/bankbook/bankbook/watermarks"
 )
 
 // TestALateReservedCancelOnTwoInstancesBecomesFinal: instance A reserves
@@ -27,45 +22,21 @@ import (
 // A arms the timer again once its commit is stored, so the cancellation
 // still becomes final.
 func TestALateReservedCancelOnTwoInstancesBecomesFinal(t *testing.T) {
-	srv := testenv.Start(t, "")
-	_, js := srv.Connect(t)
 	ctx := context.Background()
-	codec := domain.Events()
-	es, err := eventstore.Open(ctx, js, eventstore.Config{Upcaster: codec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := reservations.Open(ctx, js, reservations.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm, err := timers.Open(ctx, js, timers.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	marks, err := watermarks.Open(ctx, js, "", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := &clock{now: time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)}
-	var slowAppend atomic.Bool
-	instance := func(before func(context.Context) error) commands.Handlers {
-		h, err := commands.New(commands.Deps{Events: es, Codec: codec, Names: names, Timers: tm, Watermarks: marks},
-			commands.Config{CollectAccount: realCollect, Now: clk.Now, FinaliseRetry: 50 * time.Millisecond, BeforeAppend: before}, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
+	cfg := commands.Config{Now: clk.Now, FinaliseRetry: 50 * time.Millisecond}
 	// A: its appends pause while slowAppend (a group commit's sync, a GC
 	// pause, a slow disk).
-	a := instance(func(ctx context.Context) error {
+	var slowAppend atomic.Bool
+	slow := cfg
+	slow.BeforeAppend = func(context.Context) error {
 		if slowAppend.Load() {
 			time.Sleep(time.Second) // the firing is B's meanwhile
 		}
 		return nil
-	})
-	b := instance(nil)
+	}
+	s := newRealStack(t, slow)
+	a, b, tm, marks := s.h, s.another(t, cfg), s.tm, s.marks
 
 	if _, err := a.Orders.SubmitOrder(ctx, commands.Meta{Command: api.OrderSubmit.Subject},
 		api.SubmitOrderRequest{OrderID: "o-late", BuyerID: "buyer-1", BuyerName: "김민수", Amount: 1000}); err != nil {

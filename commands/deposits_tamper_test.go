@@ -29,6 +29,7 @@ type realStack struct {
 	h     commands.Handlers
 	js    jetstream.JetStream
 	es    *eventstore.Store
+	names *reservations.Store
 	tm    *timers.Timers
 	marks *watermarks.Store
 	log   *testenv.SyncBuffer
@@ -58,13 +59,21 @@ func newRealStack(t *testing.T, cfg commands.Config) *realStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &realStack{js: js, es: es, tm: tm, marks: marks, log: &testenv.SyncBuffer{}}
+	s := &realStack{js: js, es: es, names: names, tm: tm, marks: marks, log: &testenv.SyncBuffer{}}
+	s.h = s.another(t, cfg)
+	return s
+}
+
+// another returns the handlers of another instance on s's stream, buckets
+// and timers: its own caches and turns.
+func (s *realStack) another(t *testing.T, cfg commands.Config) commands.Handlers {
+	t.Helper()
 	cfg.CollectAccount = realCollect
-	s.h, err = commands.New(commands.Deps{Events: es, Codec: codec, Names: names, Timers: tm, Watermarks: marks}, cfg, zerolog.New(s.log))
+	h, err := commands.New(commands.Deps{Events: s.es, Codec: domain.Events(), Names: s.names, Timers: s.tm, Watermarks: s.marks}, cfg, zerolog.New(s.log))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return h
 }
 
 func (s *realStack) submit(t *testing.T, id, buyerName string, amount int64) api.SubmitOrderReply {
