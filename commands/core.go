@@ -58,7 +58,15 @@ type Meta struct {
 // actor), so a commit another identity wrote under the same key on an
 // aggregate both reach (a store link and its bills) is not this command's.
 func (m Meta) earlierAttempt(env eventstore.Envelope) bool {
-	return m.IdempotencyKey != "" && env.IdempotencyKey == m.IdempotencyKey && env.Command == m.Command && env.Actor == m.Actor &&
+	return m.IdempotencyKey != "" && env.IdempotencyKey == m.IdempotencyKey && m.sameClaim(env)
+}
+
+// sameClaim reports whether env (a commit's first event) may be an
+// attempt of this command's claim: the same command and actor, and not
+// older than the claim (ClaimedAt, give or take keyUseSkew). It leaves the
+// key to the caller (Repository.Earlier matches a prefix of it).
+func (m Meta) sameClaim(env eventstore.Envelope) bool {
+	return env.Command == m.Command && env.Actor == m.Actor &&
 		(m.ClaimedAt.IsZero() || !env.OccurredAt.Before(m.ClaimedAt.Add(-keyUseSkew)))
 }
 

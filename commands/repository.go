@@ -181,8 +181,7 @@ func (r *Repository[S]) Earlier(ctx context.Context, id string, meta Meta, prefi
 			state = r.agg.Apply(state, ev)
 		}
 		first := c.Events[0]
-		if first.Command == meta.Command && first.Actor == meta.Actor && strings.HasPrefix(first.IdempotencyKey, prefix) &&
-			(meta.ClaimedAt.IsZero() || !first.OccurredAt.Before(meta.ClaimedAt.Add(-keyUseSkew))) {
+		if strings.HasPrefix(first.IdempotencyKey, prefix) && meta.sameClaim(first) {
 			if _, dup := found[first.IdempotencyKey]; !dup {
 				found[first.IdempotencyKey] = Outcome[S]{State: state, Events: events, Seq: c.Seq}
 			}

@@ -105,47 +105,47 @@ func (n *streamNotes) KeyValue(ctx context.Context, bucket string) (jetstream.Ke
 }
 
 func (n *streamNotes) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := n.leaderReads(ctx, cfg.Bucket)(n.JetStream.CreateKeyValue(ctx, cfg))
-	n.note(kvStreamPrefix+cfg.Bucket, err)
-	return kv, err
+	kv, err := n.JetStream.CreateKeyValue(ctx, cfg)
+	return n.made(ctx, cfg.Bucket, kv, err)
 }
 
 func (n *streamNotes) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := n.leaderReads(ctx, cfg.Bucket)(n.JetStream.UpdateKeyValue(ctx, cfg))
-	n.note(kvStreamPrefix+cfg.Bucket, err)
-	return kv, err
+	kv, err := n.JetStream.UpdateKeyValue(ctx, cfg)
+	return n.made(ctx, cfg.Bucket, kv, err)
 }
 
 func (n *streamNotes) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := n.leaderReads(ctx, cfg.Bucket)(n.JetStream.CreateOrUpdateKeyValue(ctx, cfg))
-	n.note(kvStreamPrefix+cfg.Bucket, err)
+	kv, err := n.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+	return n.made(ctx, cfg.Bucket, kv, err)
+}
+
+// made notes a bucket just created or updated (kv, err) and, when the
+// deployment keeps replicas, makes it read from its stream's leader:
+// nats.go creates every bucket with direct gets, which any replica
+// answers, and a follower that has not applied a write yet answers without
+// it (a depositor name just reserved, a watermark just advanced). So direct
+// gets are turned off on the bucket's stream, and the bucket bound again:
+// its reads then go to the leader, as the event store's do.
+func (n *streamNotes) made(ctx context.Context, bucket string, kv jetstream.KeyValue, err error) (jetstream.KeyValue, error) {
+	if err == nil && n.replicas > 1 {
+		kv, err = n.leaderReads(ctx, bucket)
+	}
+	n.note(kvStreamPrefix+bucket, err)
 	return kv, err
 }
 
-// leaderReads returns what makes a bucket just created or updated read
-// from its stream's leader when the deployment keeps replicas: nats.go
-// creates every bucket with direct gets, which any replica answers, and a
-// follower that has not applied a write yet answers without it (a
-// depositor name just reserved, a watermark just advanced). So direct
-// gets are turned off on the bucket's stream, and the bucket bound again:
-// its reads then go to the leader, as the event store's do.
-func (n *streamNotes) leaderReads(ctx context.Context, bucket string) func(jetstream.KeyValue, error) (jetstream.KeyValue, error) {
-	return func(kv jetstream.KeyValue, err error) (jetstream.KeyValue, error) {
-		if err != nil || n.replicas <= 1 {
-			return kv, err
-		}
-		st, err := n.JetStream.Stream(ctx, kvStreamPrefix+bucket)
-		if err != nil {
-			return nil, fmt.Errorf("bucket %s: %w", bucket, err)
-		}
-		if cfg := st.CachedInfo().Config; cfg.AllowDirect {
-			cfg.AllowDirect = false
-			if _, err := n.JetStream.UpdateStream(ctx, cfg); err != nil {
-				return nil, fmt.Errorf("bucket %s: reads from the leader: %w", bucket, err)
-			}
-		}
-		return n.JetStream.KeyValue(ctx, bucket)
+func (n *streamNotes) leaderReads(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
+	st, err := n.JetStream.Stream(ctx, kvStreamPrefix+bucket)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", bucket, err)
 	}
+	if cfg := st.CachedInfo().Config; cfg.AllowDirect {
+		cfg.AllowDirect = false
+		if _, err := n.JetStream.UpdateStream(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("bucket %s: reads from the leader: %w", bucket, err)
+		}
+	}
+	return n.JetStream.KeyValue(ctx, bucket)
 }
 
 func (n *streamNotes) Stream(ctx context.Context, name string) (jetstream.Stream, error) {

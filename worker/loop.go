@@ -121,8 +121,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		every = max(ackWait/3, 100*time.Millisecond)
 	}
 
-	r := &run{l: l, h: h, held: make(map[jetstream.Msg]struct{}), started: make(map[jetstream.Msg]time.Time),
-		jobs: make(chan jetstream.Msg, l.cfg.Prefetch), stop: make(chan struct{})}
+	r := &run{l: l, h: h, held: make(map[jetstream.Msg]time.Time), jobs: make(chan jetstream.Msg, l.cfg.Prefetch), stop: make(chan struct{})}
 	sub, err := Consume(cons, r.receive, ConsumeOptions{
 		MaxMessages: l.cfg.Prefetch,
 		Expiry:      l.cfg.Expiry,
@@ -191,9 +190,10 @@ type run struct {
 	jobs chan jetstream.Msg
 	stop chan struct{}
 
-	mu      sync.Mutex
-	held    map[jetstream.Msg]struct{}  // pulled and not yet settled
-	started map[jetstream.Msg]time.Time // handed to the handler, not yet returned
+	mu sync.Mutex
+	// held are the messages pulled and not yet settled, with when their
+	// handler started (zero while they wait for one).
+	held map[jetstream.Msg]time.Time
 
 	lookupFailing atomic.Bool // the last dead-letter lookup failed (deadAlready)
 }
@@ -211,7 +211,7 @@ func (r *run) receive(m jetstream.Msg) {
 
 func (r *run) hold(m jetstream.Msg) {
 	r.mu.Lock()
-	r.held[m] = struct{}{}
+	r.held[m] = time.Time{}
 	r.mu.Unlock()
 	r.l.inFlight.Add(1)
 }
@@ -250,13 +250,11 @@ func (r *run) keepAlive(every time.Duration) {
 		now := time.Now()
 		r.mu.Lock()
 		held := make([]jetstream.Msg, 0, len(r.held))
-		for m := range r.held {
-			held = append(held, m)
-		}
-		var stuck jetstream.Msg
+		var stuck jetstream.Msg // the longest past its handler's timeout
 		var since time.Time
-		for m, at := range r.started {
-			if now.Sub(at) > r.l.cfg.HandlerTimeout+settleBudget && (stuck == nil || at.Before(since)) {
+		for m, at := range r.held {
+			held = append(held, m)
+			if !at.IsZero() && now.Sub(at) > r.l.cfg.HandlerTimeout+settleBudget && (stuck == nil || at.Before(since)) {
 				stuck, since = m, at
 			}
 		}
@@ -376,12 +374,9 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.HandlerTimeout)
 	r.mu.Lock()
-	r.started[m] = time.Now()
+	r.held[m] = time.Now() // from here until settled (release)
 	r.mu.Unlock()
 	err = l.call(hctx, msg)
-	r.mu.Lock()
-	delete(r.started, m)
-	r.mu.Unlock()
 	cancel()
 	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), settleBudget)
 	defer acancel()
