@@ -234,7 +234,11 @@ func TestStatusesAndRegistration(t *testing.T) {
 	if err := s.Add(supervisor.Part{Name: "b", Run: untilStopped}); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 5*time.Second, "b started after Start", func() bool { return status(t, s, "b").State == supervisor.Running })
+	// Both run in their own goroutines: on a busy machine a may not have
+	// started yet either.
+	testenv.Eventually(t, 5*time.Second, "a running, and b started after Start", func() bool {
+		return status(t, s, "a").State == supervisor.Running && status(t, s, "b").State == supervisor.Running
+	})
 	sts := s.Statuses()
 	if len(sts) != 2 || sts[0].Name != "a" || sts[1].Name != "b" || !sts[0].OK() || !sts[1].OK() {
 		t.Fatalf("statuses %+v", sts)
