@@ -112,7 +112,9 @@ func (h *Links) IssueBulk(ctx context.Context, meta Meta, req api.IssueBulkReque
 	var stores []string
 	byStore := map[string][]int{}
 	for i, line := range req.Bills {
-		results[i] = api.BulkResult{Line: i + 1, StoreID: line.StoreID}
+		// A bad store_id is repeated only in part: the reply of 1,000 bad
+		// lines must fit a NATS message.
+		results[i] = api.BulkResult{Line: i + 1, StoreID: domain.Clip(line.StoreID, domain.MaxIDLength)}
 		if err := line.Validate(); err != nil {
 			results[i].Error = lineError(err)
 			continue

@@ -1,6 +1,9 @@
 package domain
 
-import "strconv"
+import (
+	"strconv"
+	"unicode/utf8"
+)
 
 // MaxAmount is the largest amount the engine accepts, in minor units.
 const MaxAmount int64 = 1_000_000_000_000_000 // 10^15
@@ -25,7 +28,7 @@ func NewMoney(amount int64, currency string) (Money, error) {
 		currency = string(KRW)
 	}
 	if Currency(currency) != KRW {
-		return Money{}, ErrUnsupportedCurrency.With("currency "+strconv.Quote(currency)+" is not supported; use KRW", map[string]any{"field": "currency"})
+		return Money{}, ErrUnsupportedCurrency.With("currency "+strconv.Quote(Clip(currency, 8))+" is not supported; use KRW", map[string]any{"field": "currency"})
 	}
 	if amount <= 0 {
 		return Money{}, Invalid("amount", "must be greater than 0")
@@ -37,3 +40,17 @@ func NewMoney(amount int64, currency string) (Money, error) {
 }
 
 func (m Money) String() string { return strconv.FormatInt(m.Amount, 10) + " " + string(m.Currency) }
+
+// Clip returns s cut to at most n bytes at a rune boundary, with "…" when
+// it was cut: what a refusal repeats of a client's value, so that the reply
+// stays small however long the value (bill.issue_bulk answers up to 1,000
+// lines in one message).
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
