@@ -18,7 +18,7 @@ func (r SubmitOrderRequest) Validate() error {
 	if r.OrderID != "" {
 		errs = append(errs, domain.ValidateID("order_id", r.OrderID))
 	}
-	errs = append(errs, domain.ValidateID("buyer_id", r.BuyerID), domain.ValidateBuyerName(r.BuyerName))
+	errs = append(errs, domain.ValidateID("buyer_id", r.BuyerID), domain.ValidateNewBuyerName(r.BuyerName))
 	if _, err := domain.NewMoney(r.Amount, r.Currency); err != nil {
 		errs = append(errs, err)
 	}

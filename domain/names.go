@@ -108,6 +108,24 @@ func ValidateBuyerName(name string) error {
 	return nil
 }
 
+// ValidateNewBuyerName checks the buyer name of a new order: the rules of
+// ValidateBuyerName, and nothing a bank's depositor field cannot carry. A
+// private-use, unassigned or surrogate code point is neither printable nor
+// removed from the depositor name like an invisible character, so the
+// buyer could not type the name the order waits for. (A bank's own report
+// of such a name, deposit.record, is still taken: the money has arrived.)
+func ValidateNewBuyerName(name string) error {
+	if err := ValidateBuyerName(name); err != nil {
+		return err
+	}
+	for _, r := range name {
+		if !unicode.IsGraphic(r) && !unicode.IsSpace(r) && !invisible(r) {
+			return Invalid("buyer_name", "must be printable: no private-use or unassigned characters (found %U)", r)
+		}
+	}
+	return nil
+}
+
 // DepositorName builds the name a buyer writes on the transfer: the buyer
 // name in NFKC (full-width and other compatibility forms become the plain
 // characters any bank keyboard types) with white space and invisible

@@ -292,7 +292,7 @@ func DecideSubmit(o Order, c SubmitOrder) ([]Event, error) {
 	if o.Exists() {
 		return nil, ErrOrderExists.With("", map[string]any{"order_id": string(c.OrderID)})
 	}
-	if err := ValidateBuyerName(c.BuyerName); err != nil {
+	if err := ValidateNewBuyerName(c.BuyerName); err != nil {
 		return nil, err
 	}
 	if c.DepositorName == "" {
