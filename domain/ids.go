@@ -111,3 +111,17 @@ func ValidateText(field, s string, maxRunes int) error {
 	}
 	return nil
 }
+
+// Clip returns s cut to at most n bytes at a rune boundary, with "…" when
+// it was cut: what a refusal repeats of a client's value, so that the reply
+// stays small however long the value (bill.issue_bulk answers up to 1,000
+// lines in one message).
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

@@ -1,9 +1,6 @@
 package domain
 
-import (
-	"strconv"
-	"unicode/utf8"
-)
+import "strconv"
 
 // MaxAmount is the largest amount the engine accepts, in minor units.
 const MaxAmount int64 = 1_000_000_000_000_000 // 10^15
@@ -40,17 +37,3 @@ func NewMoney(amount int64, currency string) (Money, error) {
 }
 
 func (m Money) String() string { return strconv.FormatInt(m.Amount, 10) + " " + string(m.Currency) }
-
-// Clip returns s cut to at most n bytes at a rune boundary, with "…" when
-// it was cut: what a refusal repeats of a client's value, so that the reply
-// stays small however long the value (bill.issue_bulk answers up to 1,000
-// lines in one message).
-func Clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
