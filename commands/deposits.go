@@ -256,7 +256,7 @@ func recordedReply(r domain.DepositRecorded, seq eventstore.Seq) api.RecordDepos
 }
 
 func duplicateReply(d domain.Deposit, seq eventstore.Seq) api.RecordDepositReply {
-	return api.RecordDepositReply{DepositID: string(d.ID), Outcome: domain.OutcomeDuplicate, OrderID: string(d.OrderID), UserID: string(d.UserID), Reason: d.Reason, BillID: d.BillID, Written: written(seq)}
+	return api.RecordDepositReply{DepositID: string(d.ID), Outcome: domain.OutcomeDuplicate, OrderID: string(d.RecordedOrderID), UserID: string(d.RecordedUserID), Reason: d.Reason, BillID: d.BillID, Written: written(seq)}
 }
 
 // matchDeposit applies the deposit to the order its depositor name belongs

@@ -170,6 +170,11 @@ type Deposit struct {
 	LandedOn      string // DepositRecorded.LandedOn
 	BillID        string // DepositRecorded.BillID: the bill a store payment went to
 	RecordedAt    time.Time
+	// RecordedOrderID and RecordedUserID are what the recording said
+	// (DepositRecorded), which a resolution does not change: a duplicate
+	// recording repeats them.
+	RecordedOrderID OrderID
+	RecordedUserID  UserID
 	// Resolution is the action that resolved an orphan ("" while unresolved).
 	Resolution string
 	PayoutID   PayoutID
@@ -205,6 +210,7 @@ func (d Deposit) Apply(e Event) Deposit {
 			ID: e.DepositID, BankTxnID: e.BankTxnID, AccountNumber: e.AccountNumber, DepositorName: e.DepositorName,
 			Amount: e.Amount, DepositedAt: e.DepositedAt, Outcome: e.Outcome, OrderID: e.OrderID, UserID: e.UserID,
 			Reason: e.Reason, LandedOn: e.LandedOn, BillID: e.BillID, RecordedAt: e.RecordedAt, Version: d.Version,
+			RecordedOrderID: e.OrderID, RecordedUserID: e.UserID,
 		}
 	}
 	d.Version++

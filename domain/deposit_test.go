@@ -107,6 +107,7 @@ func TestDepositApply(t *testing.T) {
 			"matched recorded", []domain.Event{matchedRecorded()},
 			with(func(d *domain.Deposit) {
 				d.DepositorName, d.Outcome, d.Reason, d.OrderID, d.UserID = "김민수042", domain.OutcomeMatched, "", "o-1", "u-1"
+				d.RecordedOrderID, d.RecordedUserID = "o-1", "u-1"
 			}), false,
 		},
 		{
@@ -144,6 +145,7 @@ func TestDepositApply(t *testing.T) {
 			}(), resolvedToWallet("u-2")},
 			with(func(d *domain.Deposit) {
 				d.Reason, d.OrderID, d.Resolution, d.UserID, d.Version = domain.ReasonAmountMismatch, "o-1", domain.ResolveRefundToWallet, "u-2", 2
+				d.RecordedOrderID = "o-1"
 			}), false,
 		},
 	}

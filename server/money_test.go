@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -278,5 +279,37 @@ func TestDepositGet(t *testing.T) {
 	}
 	if ce := e.callErr(t, api.DepositGet.Subject, api.DepositRequest{DepositID: "dep_never"}, nil); ce.Status != 404 || ce.Code != "deposit_not_found" {
 		t.Fatalf("unknown deposit: %+v", ce)
+	}
+}
+
+// A bank transaction recorded again is answered "duplicate" with what its
+// recording said (docs/api.md, deposit.record): an orphan's later
+// resolution does not turn up in it as though the recording had named an
+// order or a wallet.
+func TestDuplicateRepeatsTheRecordingNotItsResolution(t *testing.T) {
+	e, bk := moneyEngine(t)
+	o := e.submit(t, "u-d", "정다은", 7000)
+	toOrder := bk.deposit("정다운", 7000)
+	toWallet := bk.deposit("모르는분", 2000)
+	for _, d := range []api.RecordDepositReply{toOrder, toWallet} {
+		if d.Outcome != "orphaned" || d.OrderID != "" || d.UserID != "" {
+			t.Fatalf("setup: %+v", d)
+		}
+	}
+	e.call(t, subjResolve, map[string]any{"deposit_id": toOrder.DepositID, "action": "assign_order", "order_id": o.OrderID}, nil, nil)
+	e.call(t, subjResolve, map[string]any{"deposit_id": toWallet.DepositID, "action": "refund_to_wallet", "user_id": "u-x"}, nil, nil)
+	for i, first := range []api.RecordDepositReply{toOrder, toWallet} {
+		var again api.RecordDepositReply
+		e.call(t, subjRecord, api.RecordDepositRequest{
+			BankTxnID: fmt.Sprintf("TXN-%04d", i+1), AccountNumber: e.cfg.CollectNumber,
+			DepositorName: []string{"정다운", "모르는분"}[i], Amount: []int64{7000, 2000}[i], DepositedAt: time.Now().UTC(),
+		}, &again, nil)
+		if again.DepositID != first.DepositID || again.Outcome != "duplicate" {
+			t.Fatalf("recorded again: %+v, first %+v", again, first)
+		}
+		if again.OrderID != first.OrderID || again.UserID != first.UserID || again.Reason != first.Reason {
+			t.Errorf("duplicate of %s: order_id %q user_id %q reason %q; the recording said order_id %q user_id %q reason %q",
+				first.DepositID, again.OrderID, again.UserID, again.Reason, first.OrderID, first.UserID, first.Reason)
+		}
 	}
 }
