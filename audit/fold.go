@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -279,7 +280,10 @@ func (f *folder) postings(c eventstore.Commit, ev domain.Event, deltas map[strin
 // trialBalance applies a commit's deltas and checks the sum of all
 // balances.
 func (f *folder) trialBalance(c eventstore.Commit, deltas map[string]int64) {
-	var sum int64
+	var (
+		sum  int64
+		over []Finding
+	)
 	for acct, d := range deltas {
 		b := f.balances[acct]
 		f.balances[acct] = b + d
@@ -287,10 +291,15 @@ func (f *folder) trialBalance(c eventstore.Commit, deltas map[string]int64) {
 		if (d > 0 && b+d < b) || (d < 0 && b+d > b) {
 			if !f.overflowed[acct] {
 				f.overflowed[acct] = true
-				f.add(Finding{Check: CheckTrialBalance, Seq: c.Seq, Aggregate: c.Ref().String(), Account: acct,
+				over = append(over, Finding{Check: CheckTrialBalance, Seq: c.Seq, Aggregate: c.Ref().String(), Account: acct,
 					Message: fmt.Sprintf("the balance of %s leaves the 64-bit range at seq %d (%d + %d): the books cannot hold it, and every sum over it after this is wrong", acct, c.Seq, b, d)})
 			}
 		}
+	}
+	// Several in one commit: by account, so that two runs report alike.
+	slices.SortFunc(over, func(a, b Finding) int { return strings.Compare(a.Account, b.Account) })
+	for _, o := range over {
+		f.add(o)
 	}
 	if sum != 0 && !f.unbalanced {
 		f.unbalanced = true
@@ -722,7 +731,9 @@ func (f *folder) finish(rep *Report) {
 	now := f.now
 	f.finishInflows(now)
 	for _, acct := range []string{domain.AccountSuspense, domain.AccountPayoutsPending} {
-		items := slices.SortedFunc(maps.Values(f.open[acct]), func(a, b *OpenItem) int { return int(a.Seq) - int(b.Seq) })
+		items := slices.SortedFunc(maps.Values(f.open[acct]), func(a, b *OpenItem) int {
+			return cmp.Or(cmp.Compare(a.Seq, b.Seq), strings.Compare(a.ID, b.ID))
+		})
 		var sum int64
 		for _, it := range items {
 			sum += it.Amount
