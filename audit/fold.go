@@ -693,6 +693,10 @@ func (f *folder) release(c eventstore.Commit, ev domain.Event) {
 			problem = fmt.Sprintf("wallet.credited gives wallet %s %d from suspense for deposit %s, which no deposit.resolved gave away", e.UserID, e.Amount, d)
 		case r.Action == domain.ResolveRefundToBank || r.Amount != e.Amount || (r.Action == domain.ResolveRefundToWallet && r.UserID != e.UserID):
 			problem = fmt.Sprintf("wallet.credited gives wallet %s %d from suspense for deposit %s, which was resolved to %s (user %q, %d)", e.UserID, e.Amount, d, r.Action, r.UserID, r.Amount)
+		case r.Action == domain.ResolveAssignOrder && f.buyers[r.OrderID] != e.UserID:
+			// Assigned to an order that no longer takes it: the money goes
+			// to that order's buyer, to no one else.
+			problem = fmt.Sprintf("wallet.credited gives wallet %s %d from suspense for deposit %s, which was assigned to order %s of buyer %q", e.UserID, e.Amount, d, r.OrderID, f.buyers[r.OrderID])
 		}
 	case domain.DepositReopened:
 		if !f.failed[e.PayoutID] {
