@@ -633,10 +633,18 @@ func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
 	mv := domain.Clearing(ev)
 	if mv.Close.Account != "" {
 		f.release(c, ev)
+		f.closes(c, ev, mv.Close)
 		delete(f.open[mv.Close.Account], mv.Close.Key)
 	}
 	switch e := ev.(type) {
 	case domain.DepositResolved:
+		// A resolution is of the orphan's whole amount (domain.DecideResolve):
+		// what it says moves is what moves later, so one for another amount
+		// would let two orphans trade money and still sum up.
+		if it := f.open[domain.AccountSuspense][string(e.DepositID)]; it != nil && it.Amount != e.Amount {
+			f.add(Finding{Check: CheckClearing, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountSuspense,
+				Message: fmt.Sprintf("deposit.resolved at seq %d resolves deposit %s for %d; its open item in %s is %d", c.Seq, e.DepositID, e.Amount, domain.AccountSuspense, it.Amount)})
+		}
 		f.resolved[e.DepositID] = e
 	case domain.PayoutFailed:
 		f.failed[e.PayoutID] = true
@@ -656,6 +664,28 @@ func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
 		if it := f.open[n.Account][n.Key]; it != nil {
 			it.Status = n.Status
 		}
+	}
+}
+
+// closes checks that an event closing an open item moves the item's
+// amount out of its clearing account: the account's balance equals the sum
+// of its items only in total, so one item closed for less and another for
+// more (or an item closed twice, in parts) would still sum up.
+func (f *folder) closes(c eventstore.Commit, ev domain.Event, cl domain.ClearingItem) {
+	var amount int64
+	for _, p := range domain.Postings(ev) {
+		if p.Debit == cl.Account {
+			amount += p.Amount
+		}
+	}
+	it := f.open[cl.Account][cl.Key]
+	switch {
+	case it == nil:
+		f.add(Finding{Check: CheckClearing, Seq: c.Seq, Aggregate: c.Ref().String(), Account: cl.Account,
+			Message: fmt.Sprintf("%s at seq %d moves %d out of %s for %s, which has no open item there", ev.EventType(), c.Seq, amount, cl.Account, cl.Key)})
+	case it.Amount != amount:
+		f.add(Finding{Check: CheckClearing, Seq: c.Seq, Aggregate: c.Ref().String(), Account: cl.Account,
+			Message: fmt.Sprintf("%s at seq %d moves %d out of %s for %s, whose open item is %d", ev.EventType(), c.Seq, amount, cl.Account, cl.Key, it.Amount)})
 	}
 }
 

@@ -21,3 +21,34 @@ func TestVerifyNamesAnAssignedOrphanCreditedToAnotherWallet(t *testing.T) {
 		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
 	}
 }
+
+// A resolution moves the orphan's whole amount (domain.DecideResolve):
+// two orphans resolved with each other's amounts balance suspense and
+// close both items, yet move 400 of one depositor's money to another.
+func TestVerifyNamesAResolutionForAnotherAmountThanItsOrphan(t *testing.T) {
+	s := newStream(t)
+	money(s) // d1: an orphan of 1000
+	s.append(domain.AggregateDeposit, "d3", domain.DepositRecorded{DepositID: "d3", BankTxnID: "X3", AccountNumber: bankAcct, DepositorName: "누구", Amount: 600, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	seq := s.append(domain.AggregateDeposit, "d1", domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToWallet, Amount: 600, UserID: "u1", ResolvedAt: t0})
+	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 600, Kind: domain.CreditOrphanRefund, Ref: "d1", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+	s.append(domain.AggregateDeposit, "d3", domain.DepositResolved{DepositID: "d3", Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u9", ResolvedAt: t0})
+	s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: "d3", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+	rep := s.verify()
+	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
+		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
+	}
+}
+
+// A payout is settled once, for its amount: settled twice, in two parts
+// that add up to it, the second settlement moves money for an item that is
+// no longer open, yet payouts pending sums up.
+func TestVerifyNamesAPayoutSettledTwiceInParts(t *testing.T) {
+	s := newStream(t)
+	money(s) // p2: 200 pending
+	seq := s.append(domain.AggregatePayout, "p2", domain.PayoutSettled{PayoutID: "p2", Amount: 120, BankAccount: bankAcct, SettledAt: t0})
+	s.append(domain.AggregatePayout, "p2", domain.PayoutSettled{PayoutID: "p2", Amount: 80, BankAccount: bankAcct, SettledAt: t0})
+	rep := s.verify()
+	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) != 2 || f[0].Seq != seq || f[1].Seq != seq+1 {
+		t.Fatalf("want clearing findings at seqs %d and %d: %+v", seq, seq+1, rep.Findings)
+	}
+}
