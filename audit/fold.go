@@ -52,6 +52,9 @@ type folder struct {
 	refunds map[refundKey]*refund
 	// buyers holds each submitted order's buyer: whom its refunds go to.
 	buyers map[domain.OrderID]domain.UserID
+	// orders holds each order folded from its events (domain.Order): what
+	// an order.paid must find it in.
+	orders map[domain.OrderID]domain.Order
 	// inDebit are the liability accounts found with a debit balance (each
 	// reported once).
 	inDebit map[string]bool
@@ -90,7 +93,7 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		balances: map[string]int64{}, overflowed: map[string]bool{},
 		bankTxns: map[string]eventstore.Seq{}, inflows: map[domain.DepositID]*inflow{},
 		wallets: map[domain.UserID]*walletState{}, refunds: map[refundKey]*refund{},
-		buyers: map[domain.OrderID]domain.UserID{}, inDebit: map[string]bool{},
+		buyers: map[domain.OrderID]domain.UserID{}, orders: map[domain.OrderID]domain.Order{}, inDebit: map[string]bool{},
 		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
 		resolved: map[domain.DepositID]domain.DepositResolved{}, failed: map[domain.PayoutID]bool{},
 		aggs:   map[eventstore.Ref]*aggState{},
@@ -557,6 +560,19 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 		if !strings.HasPrefix(e.FromAccount, bankPrefix) && e.FromAccount != domain.AccountSuspense {
 			bad(CheckBankTransactions, "order.paid at seq %d pays order %s %d from %s: an order is paid from the bank account its deposit arrived on, or from suspense", c.Seq, e.OrderID, e.Amount, e.FromAccount)
 		}
+		// An order is paid once, while it awaits its deposit, with its
+		// amount (domain.DecideDeposit); any other deposit under its name
+		// is refunded to its buyer or is an orphan. Paid otherwise, the
+		// buyer's money stays in orders payable for an order that did
+		// not take it.
+		switch o := f.orders[e.OrderID]; {
+		case !o.Exists():
+			bad(CheckAggregates, "order.paid at seq %d pays order %s, which was never submitted", c.Seq, e.OrderID)
+		case o.Status != domain.StatusAwaitingDeposit:
+			bad(CheckAggregates, "order.paid at seq %d pays order %s, which is %s: only an order awaiting its deposit is paid", c.Seq, e.OrderID, o.Status)
+		case e.Amount != o.Amount.Amount:
+			bad(CheckAggregates, "order.paid at seq %d pays order %s %d; the order is for %d", c.Seq, e.OrderID, e.Amount, o.Amount.Amount)
+		}
 	case domain.OrderRefunded:
 		buyer, submitted := f.buyers[e.OrderID]
 		switch {
@@ -572,6 +588,10 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 		if e.DepositID != "" {
 			f.refunds[refundKey{Deposit: e.DepositID}] = r
 		}
+	}
+	if c.AggregateType == domain.AggregateOrder {
+		id := domain.OrderID(c.AggregateID)
+		f.orders[id] = f.orders[id].Apply(ev)
 	}
 }
 

@@ -52,3 +52,47 @@ func TestVerifyNamesAPayoutSettledTwiceInParts(t *testing.T) {
 		t.Fatalf("want clearing findings at seqs %d and %d: %+v", seq, seq+1, rep.Findings)
 	}
 }
+
+// An order is paid only while it awaits its deposit, with its amount
+// (domain.DecideDeposit): a cancelled order paid by a recorded deposit keeps
+// the buyer's money in orders payable instead of refunding it, and a second
+// payment of a paid order does the same with the excess.
+func TestVerifyNamesAnOrderPaidThatDoesNotTakePayment(t *testing.T) {
+	from := domain.AccountBank(bankAcct)
+	t.Run("cancelled", func(t *testing.T) {
+		s := newStream(t)
+		money(s)
+		s.append(domain.AggregateOrder, "oC", domain.OrderSubmitted{OrderID: "oC", BuyerID: "u1", BuyerName: "김", Amount: domain.Money{Amount: 700, Currency: "KRW"}, DepositorName: "김001", SubmittedAt: t0})
+		s.append(domain.AggregateOrder, "oC", domain.OrderCancelled{OrderID: "oC", CancelledAt: t0})
+		seq := s.append(domain.AggregateOrder, "oC", domain.OrderPaid{OrderID: "oC", DepositID: "dC", Amount: 700, FromAccount: from, PaidAt: t0})
+		s.append(domain.AggregateDeposit, "dC", domain.DepositRecorded{DepositID: "dC", BankTxnID: "XC", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oC"})
+		rep := s.verify()
+		if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
+			t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
+		}
+	})
+	t.Run("paid twice", func(t *testing.T) {
+		s := newStream(t)
+		money(s)
+		s.append(domain.AggregateOrder, "oD", domain.OrderSubmitted{OrderID: "oD", BuyerID: "u1", BuyerName: "김", Amount: domain.Money{Amount: 700, Currency: "KRW"}, DepositorName: "김001", SubmittedAt: t0})
+		s.append(domain.AggregateOrder, "oD", domain.OrderPaid{OrderID: "oD", DepositID: "dD", Amount: 700, FromAccount: from, PaidAt: t0})
+		s.append(domain.AggregateDeposit, "dD", domain.DepositRecorded{DepositID: "dD", BankTxnID: "XD", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oD"})
+		seq := s.append(domain.AggregateOrder, "oD", domain.OrderPaid{OrderID: "oD", DepositID: "dE", Amount: 700, FromAccount: from, PaidAt: t0})
+		s.append(domain.AggregateDeposit, "dE", domain.DepositRecorded{DepositID: "dE", BankTxnID: "XE", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oD"})
+		rep := s.verify()
+		if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
+			t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
+		}
+	})
+	t.Run("more than its amount", func(t *testing.T) {
+		s := newStream(t)
+		money(s)
+		s.append(domain.AggregateOrder, "oE", domain.OrderSubmitted{OrderID: "oE", BuyerID: "u1", BuyerName: "김", Amount: domain.Money{Amount: 700, Currency: "KRW"}, DepositorName: "김001", SubmittedAt: t0})
+		seq := s.append(domain.AggregateOrder, "oE", domain.OrderPaid{OrderID: "oE", DepositID: "dF", Amount: 9000, FromAccount: from, PaidAt: t0})
+		s.append(domain.AggregateDeposit, "dF", domain.DepositRecorded{DepositID: "dF", BankTxnID: "XF", AccountNumber: bankAcct, DepositorName: "김001", Amount: 9000, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oE"})
+		rep := s.verify()
+		if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
+			t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
+		}
+	})
+}

@@ -127,7 +127,7 @@ func money(s *stream) {
 
 // paidOrder writes an order of buyer's paid by a recorded deposit of amount.
 func paidOrder(s *stream, order domain.OrderID, buyer domain.UserID, amount int64) {
-	submitted(s, order, buyer)
+	submittedFor(s, order, buyer, amount)
 	dep := domain.DepositID("dep-" + string(order))
 	s.append(domain.AggregateOrder, string(order), domain.OrderPaid{OrderID: order, DepositID: dep, Amount: amount, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
 	s.append(domain.AggregateDeposit, string(dep), domain.DepositRecorded{DepositID: dep, BankTxnID: "X-" + string(order), AccountNumber: bankAcct, DepositorName: "김", Amount: amount, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: order})
@@ -135,7 +135,12 @@ func paidOrder(s *stream, order domain.OrderID, buyer domain.UserID, amount int6
 
 // submitted writes order's order.submitted, for buyer.
 func submitted(s *stream, order domain.OrderID, buyer domain.UserID) eventstore.Seq {
-	return s.append(domain.AggregateOrder, string(order), domain.OrderSubmitted{OrderID: order, BuyerID: buyer, BuyerName: "김", DepositorName: "김001", SubmittedAt: t0})
+	return submittedFor(s, order, buyer, 0)
+}
+
+// submittedFor writes order's order.submitted, for buyer, of amount.
+func submittedFor(s *stream, order domain.OrderID, buyer domain.UserID, amount int64) eventstore.Seq {
+	return s.append(domain.AggregateOrder, string(order), domain.OrderSubmitted{OrderID: order, BuyerID: buyer, BuyerName: "김", Amount: domain.Money{Amount: amount, Currency: "KRW"}, DepositorName: "김001", SubmittedAt: t0})
 }
 
 func TestVerifyCleanStreamListsOpenItems(t *testing.T) {
@@ -406,7 +411,7 @@ func TestVerifyBacksRefundCreditsWithoutTheirOrder(t *testing.T) {
 	s := newStream(t)
 	money(s)
 	from := domain.AccountBank(bankAcct)
-	submitted(s, "o7", "u7")
+	submittedFor(s, "o7", "u7", 700)
 	s.append(domain.AggregateOrder, "o7", domain.OrderPaid{OrderID: "o7", DepositID: "d7", Amount: 700, FromAccount: from, PaidAt: t0})
 	s.append(domain.AggregateDeposit, "d7", domain.DepositRecorded{DepositID: "d7", BankTxnID: "X7", AccountNumber: bankAcct, DepositorName: "김", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o7"})
 	s.append(domain.AggregateOrder, "o7", domain.OrderRefunded{OrderID: "o7", BuyerID: "u7", Amount: 700, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
@@ -422,7 +427,7 @@ func TestVerifyBacksRefundCreditsWithoutTheirOrder(t *testing.T) {
 func TestVerifyFollowsEachDepositsMoney(t *testing.T) {
 	from := domain.AccountBank(bankAcct)
 	scene := func(s *stream, credit bool) eventstore.Seq {
-		submitted(s, "o1", "u9")
+		submittedFor(s, "o1", "u9", 900)
 		s.append(domain.AggregateOrder, "o1", domain.OrderPaid{OrderID: "o1", DepositID: "dA", Amount: 900, FromAccount: from, PaidAt: t0})
 		s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김", Amount: 900, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o1"})
 		s.append(domain.AggregateOrder, "o1", domain.OrderRefunded{OrderID: "o1", BuyerID: "u9", DepositID: "dB", Amount: 900, FromAccount: from, RefundedAt: t0})
