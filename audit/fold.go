@@ -427,6 +427,20 @@ func (f *folder) deposit(c eventstore.Commit, env eventstore.Envelope, ev domain
 	if !ok {
 		return
 	}
+	// Accounts are compared normalised, which leaves alone every character
+	// a deposit may not hold: another spelling of the account (a Unicode
+	// hyphen) would record the same transaction again under another key,
+	// its money posted to a bank account the company does not have.
+	numbers := []string{d.AccountNumber}
+	if d.LandedOn != "" {
+		numbers = append(numbers, d.LandedOn)
+	}
+	for _, n := range numbers {
+		if err := domain.ValidateAccountNumber("account_number", n); err != nil {
+			f.add(Finding{Check: CheckBankTransactions, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountBank(n),
+				Message: fmt.Sprintf("deposit %s at seq %d names account %q, which no recorded deposit can (%v): it is no account the engine compares, and its transaction %s may be recorded under another spelling", d.DepositID, c.Seq, n, err, d.BankTxnID)})
+		}
+	}
 	key := domain.NormalizeAccountNumber(d.AccountNumber) + "\x00" + d.BankTxnID
 	if first, dup := f.bankTxns[key]; dup {
 		f.add(Finding{Check: CheckBankTransactions, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountBank(d.AccountNumber),

@@ -96,3 +96,19 @@ func TestVerifyNamesAnOrderPaidThatDoesNotTakePayment(t *testing.T) {
 		}
 	})
 }
+
+// A bank transaction recorded again under another spelling of its account
+// number (U+2010 hyphens, which NormalizeAccountNumber keeps) is not the
+// same key to the bank_transactions check, and posts to a bank account
+// that no deposit the engine takes can name: the one transaction makes two
+// orphans of its money. Only letters, digits, spaces and '-' name an
+// account (domain.ValidateAccountNumber).
+func TestVerifyNamesADepositOnAnAccountNumberNoFeedWrites(t *testing.T) {
+	s := newStream(t)
+	money(s) // d1: X1 on 100-200-300, an orphan of 1000
+	seq := s.append(domain.AggregateDeposit, "d1b", domain.DepositRecorded{DepositID: "d1b", BankTxnID: "X1", AccountNumber: "100\u2010200\u2010300", DepositorName: "누군가", Amount: 1000, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	rep := s.verify()
+	if f := findings(rep, audit.CheckBankTransactions); rep.OK || len(f) == 0 || f[0].Seq != seq {
+		t.Fatalf("want a bank_transactions finding at seq %d: %+v", seq, rep.Findings)
+	}
+}
