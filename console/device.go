@@ -70,7 +70,10 @@ func (c *Console) device(r *http.Request, name string) string {
 	if !ok || nonce == "" {
 		return ""
 	}
-	got, err := base64.RawURLEncoding.DecodeString(mac)
+	// Strict: the MAC's last character has two bits no one reads, and a
+	// cookie spelled four ways would be four devices, each with its own
+	// MaxFailures guesses. Only the spelling the console made counts.
+	got, err := base64.RawURLEncoding.Strict().DecodeString(mac)
 	if err != nil || !hmac.Equal(got, c.deviceMAC(id, nonce)) {
 		return ""
 	}

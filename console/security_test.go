@@ -307,3 +307,48 @@ func TestRefusalsCannotFloodTheLog(t *testing.T) {
 		t.Errorf("300 refusals of a 100 kB Host wrote %d bytes of log", len(out))
 	}
 }
+
+// A stolen device cookie gives MaxFailures guesses, whatever way its text
+// is written: the last character of its MAC (43 base64 characters for 32
+// bytes) carries two bits nobody reads, and each of the four spellings
+// must not count as a device of its own with a fresh budget of guesses.
+func TestDeviceCookieSpellingsShareOneBudget(t *testing.T) {
+	env := start(t, func(c *console.Config) { c.MaxFailures, c.LockoutWindow = 3, 10*time.Minute })
+	robbed := env.browser(t)
+	robbed.loginOK(opsName, env.seeds[opsName])
+	// The name is locked out of new browsers.
+	attacker := env.browser(t)
+	for range 3 {
+		attacker.login(opsName, "guess").must(t, http.StatusUnauthorized)
+	}
+	attacker.login(opsName, env.seeds[opsName]).must(t, http.StatusTooManyRequests)
+
+	u, _ := url.Parse(env.srv.URL + "/console/")
+	var stolen string
+	for _, ck := range robbed.c.Jar.Cookies(u) {
+		if ck.Name == "bb_console_device" {
+			stolen = ck.Value
+		}
+	}
+	if stolen == "" {
+		t.Fatal("no device cookie")
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, stolen[len(stolen)-1])
+	guesses := 0
+	for v := range 4 {
+		spelling := stolen[:len(stolen)-1] + string(alphabet[last&^3|v])
+		thief := env.browser(t)
+		thief.c.Jar.SetCookies(u, []*http.Cookie{{Name: "bb_console_device", Value: spelling, Path: "/console/"}})
+		for range 3 {
+			if p := thief.login(opsName, "guess"); p.status == http.StatusUnauthorized {
+				guesses++
+			} else if p.status != http.StatusTooManyRequests {
+				t.Fatalf("status %d", p.status)
+			}
+		}
+	}
+	if guesses > 3 {
+		t.Errorf("one stolen device cookie had %d secrets checked while its name was locked out, want at most MaxFailures (3)", guesses)
+	}
+}
