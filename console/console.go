@@ -41,6 +41,10 @@ type Console struct {
 	// their cookies count for nothing any more.
 	spentMu sync.Mutex
 	spent   map[string]bool
+	// tried counts each device's login attempts not taken back, over the
+	// console's life (the throttle forgets them after its window): a
+	// device past MaxFailures is spent.
+	tried   map[string]int
 	pages   *pages
 	handler http.Handler
 	// refusals logs requests the console refuses, and logins the failed
@@ -61,7 +65,7 @@ func New(cfg Config) (*Console, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	c := &Console{cfg: cfg, byName: map[string]auth.Identity{}, spent: map[string]bool{}, refusals: logsample.Flood(cfg.Log), logins: logsample.Flood(cfg.Log)}
+	c := &Console{cfg: cfg, byName: map[string]auth.Identity{}, spent: map[string]bool{}, tried: map[string]int{}, refusals: logsample.Flood(cfg.Log), logins: logsample.Flood(cfg.Log)}
 	for _, id := range cfg.Identities {
 		c.byName[id.Name] = id
 	}

@@ -80,10 +80,32 @@ func (c *Console) device(r *http.Request, name string) string {
 	key := "device:" + hashKey(ck.Value)
 	c.spentMu.Lock()
 	defer c.spentMu.Unlock()
-	if c.spent[key] || len(c.spent) >= maxSpentDevices {
+	if c.spent[key] || len(c.spent) >= maxSpentDevices || len(c.tried) >= maxSpentDevices {
+		return ""
+	}
+	// Counted over the console's life, not the throttle's window: guesses
+	// spread over many windows spend the cookie all the same.
+	if c.tried[key]++; c.tried[key] > c.cfg.MaxFailures {
+		delete(c.tried, key)
+		c.spent[key] = true
 		return ""
 	}
 	return key
+}
+
+// untry takes back an attempt device counted against key (a login that
+// succeeded, or failed for another reason than its secret).
+func (c *Console) untry(key string) {
+	if key == "" {
+		return
+	}
+	c.spentMu.Lock()
+	defer c.spentMu.Unlock()
+	if c.tried[key] > 1 {
+		c.tried[key]--
+	} else {
+		delete(c.tried, key)
+	}
 }
 
 // spend makes device key count for nothing from now on.

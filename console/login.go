@@ -98,12 +98,14 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrRoleRefused):
 		c.throttle.forgive(attempt, keys...) // the secret was right
 		c.throttle.succeed(who)
+		c.untry(device)
 		c.cfg.Log.Warn().Str("user", logName).Str("role", string(role)).Str("remote", ip).Msg("console: login refused: role may not use the console")
 		c.showLogin(w, r, http.StatusForbidden, loginView{Name: name,
 			Message: fmt.Sprintf("The %s role cannot use the console: only operator and auditor identities may log in.", role)})
 		return
 	case err != nil && !errors.Is(err, ErrBadCredentials):
 		c.throttle.forgive(attempt, keys...) // not the secret's fault
+		c.untry(device)
 		c.cfg.Log.Error().Err(err).Str("user", logName).Msg("console: login could not reach the engine")
 		c.showLogin(w, r, http.StatusServiceUnavailable, loginView{Name: name, Message: "The engine cannot be reached right now; try again shortly."})
 		return
@@ -123,6 +125,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	c.throttle.forgive(attempt, keys...)
 	c.throttle.succeed(who)
+	c.untry(device)
 	// A session this browser already had ends: one browser, one session,
 	// and its connection is not left open until it times out.
 	if old, err := r.Cookie(sessionCookie); err == nil && old.Value != "" {

@@ -352,3 +352,37 @@ func TestDeviceCookieSpellingsShareOneBudget(t *testing.T) {
 		t.Errorf("one stolen device cookie had %d secrets checked while its name was locked out, want at most MaxFailures (3)", guesses)
 	}
 }
+
+// A stolen device cookie whose guesses are spread out is spent all the
+// same: docs/console.md "a stolen cookie ... gives at most 5 guesses
+// beyond the name's lockout", not MaxFailures-1 in every window forever.
+func TestDeviceCookieGuessesSpreadOverWindowsAreSpent(t *testing.T) {
+	env := start(t, func(c *console.Config) { c.MaxFailures, c.LockoutWindow = 3, 10*time.Minute })
+	robbed := env.browser(t)
+	robbed.loginOK(opsName, env.seeds[opsName])
+	u, _ := url.Parse(env.srv.URL + "/console/")
+	thief := env.browser(t)
+	for _, ck := range robbed.c.Jar.Cookies(u) {
+		if ck.Name == "bb_console_device" {
+			thief.c.Jar.SetCookies(u, []*http.Cookie{{Name: ck.Name, Value: ck.Value, Path: "/console/"}})
+		}
+	}
+	guesses := 0
+	for range 4 {
+		// The name is locked out of new browsers throughout.
+		attacker := env.browser(t)
+		for range 3 {
+			attacker.login(opsName, "guess").must(t, http.StatusUnauthorized)
+		}
+		attacker.login(opsName, env.seeds[opsName]).must(t, http.StatusTooManyRequests)
+		for range 2 {
+			if thief.login(opsName, "guess").status == http.StatusUnauthorized {
+				guesses++
+			}
+		}
+		env.clock.Add(10*time.Minute + time.Second)
+	}
+	if guesses > 3 {
+		t.Errorf("one stolen device cookie had %d secrets checked while its name was locked out, want at most MaxFailures (3)", guesses)
+	}
+}
