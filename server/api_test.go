@@ -636,3 +636,29 @@ func TestRecordedDepositRepeatsWithItsAccountGroupedOtherwise(t *testing.T) {
 		t.Fatalf("another account under the same key: %v, want 422 idempotency_key_reused", err)
 	}
 }
+
+// A keyed command that panics is answered 500 internal like any other
+// failure, and its claim on the key is let go: the client's retry runs at
+// once (it is not refused 409 in_progress until the claim's lease ends),
+// and the order is submitted once.
+func TestAPanickedKeyedCommandIsRetriedAtOnce(t *testing.T) {
+	e := startEngine(t)
+	undo := server.PanicOnce("panics-1")
+	defer undo()
+	key := client.WithIdempotencyKey("panics-1")
+	req := map[string]any{"buyer_id": "u-9", "buyer_name": "최민호", "amount": 7000}
+	before := e.lastSeq(t)
+	if ce := e.callErr(t, subjSubmit, req, key); ce.Status != 500 || ce.Code != "internal" {
+		t.Fatalf("a panicking command answered %d %s, want 500 internal", ce.Status, ce.Code)
+	}
+	if after := e.lastSeq(t); after != before {
+		t.Fatalf("the panicked command wrote: last seq %d → %d", before, after)
+	}
+	var rep api.SubmitOrderReply
+	if r := e.call(t, subjSubmit, req, &rep, key); r.Replayed || rep.OrderID == "" {
+		t.Fatalf("retry after the panic: replayed %v, %+v", r.Replayed, rep)
+	}
+	if after := e.lastSeq(t); after != before+1 {
+		t.Fatalf("retry wrote %d commits, want 1", after-before)
+	}
+}

@@ -240,8 +240,23 @@ func completeHook(key string) {
 	}
 }
 
-// execCommand executes a decided-to-run command and encodes its reply.
-func execCommand[Req validator, Rep written](s *Server, ctx context.Context, meta commands.Meta, req Req, spec commandSpec[Req, Rep]) reply {
+// testExecHook, if set (tests only), runs before a command executes, with
+// its Idempotency-Key.
+var testExecHook atomic.Pointer[func(key string)]
+
+// execCommand executes a decided-to-run command and encodes its reply. A
+// panic is answered 500 here, like any other failure, so that a keyed
+// command's claim is abandoned and the client's retry runs at once, not
+// after the claim's lease.
+func execCommand[Req validator, Rep written](s *Server, ctx context.Context, meta commands.Meta, req Req, spec commandSpec[Req, Rep]) (r reply) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = failed(fmt.Errorf("command panicked: %v", p))
+		}
+	}()
+	if h := testExecHook.Load(); h != nil {
+		(*h)(meta.IdempotencyKey)
+	}
 	rep, err := spec.exec(ctx, meta, req)
 	if derr := s.durable(ctx); derr != nil {
 		return failed(derr) // the outcome is not durable yet: unknown to the client, as after a timeout

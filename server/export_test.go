@@ -18,3 +18,16 @@ func HoldCompletion(key string, release <-chan struct{}) (held <-chan struct{}, 
 	testCompleteHook.Store(&f)
 	return h, func() { testCompleteHook.Store(nil) }
 }
+
+// PanicOnce makes the first command executed with that Idempotency-Key
+// panic. The returned func removes the hook.
+func PanicOnce(key string) (undo func()) {
+	var once sync.Once
+	f := func(k string) {
+		if k == key {
+			once.Do(func() { panic("test: a command panics") })
+		}
+	}
+	testExecHook.Store(&f)
+	return func() { testExecHook.Store(nil) }
+}
