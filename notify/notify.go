@@ -569,9 +569,13 @@ const sourceLimiter = "limiter"
 func (n *Notifier) failed(ctx context.Context, m commands.Meta, note domain.Notification, sendErr error) error {
 	now := n.cfg.Notifications.Now()
 	reason := shorten(sendErr.Error())
-	if errors.Is(sendErr, chat.ErrChannelCreated) {
+	if errors.Is(sendErr, chat.ErrChannelCreated) && !strings.Contains(note.LastError, channelCreatedMark) {
 		// Not stored: the recipient's channel was missing and is there now.
-		// Sent again in a slot of its own, not counted.
+		// Sent again in a slot of its own, not counted. Only once in a
+		// row: a provider that says "not found" (Sendbird's 400201) again
+		// once the channel is there means something else is missing (the
+		// sender user, deleted), and sending again would loop for ever,
+		// uncounted; that counts as a failure, and ends dead.
 		if _, err := n.cfg.Notifications.Throttled(ctx, m, note.ID, note.Attempts, reason, now); err != nil {
 			return err
 		}
@@ -627,6 +631,10 @@ func deploymentError(r *chat.RejectedError) bool {
 	}
 	return false
 }
+
+// channelCreatedMark is how a failure recorded for chat.ErrChannelCreated
+// reads (shorten keeps it).
+var channelCreatedMark = strings.TrimPrefix(chat.ErrChannelCreated.Error(), "chat: ")
 
 // channelCreatedRetry is how soon a message whose channel was just created
 // is sent again (in a new slot).

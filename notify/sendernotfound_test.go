@@ -1,0 +1,98 @@
+package notify_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/chat"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/notify"
+)
+
+// TestMissingSenderUserIsNotAnEndlessChannelCreation: Sendbird answers a
+// message sent as a user that does not exist (the sender deleted in the
+// dashboard) 400 with code 400201, `"User" not found.`, the code of a
+// missing channel. The channel exists, so creating it answers 400202. The
+// notification must not be sent, "channel created", sent again forever,
+// uncounted, at two requests a round of the shared limit: it is counted
+// and ends dead, for an operator to see.
+func TestMissingSenderUserIsNotAnEndlessChannelCreation(t *testing.T) {
+	w := newDispatchWorld(t)
+	var posts atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages"):
+			posts.Add(1)
+			rw.WriteHeader(http.StatusBadRequest)
+			_, _ = rw.Write([]byte(`{"message":"\"User\" not found.","code":400201,"error":true}`))
+		case r.Method == http.MethodPost && r.URL.Path == "/v3/group_channels":
+			rw.WriteHeader(http.StatusBadRequest)
+			_, _ = rw.Write([]byte(`{"message":"\"channel_url\" violates a unique constraint.","code":400202,"error":true}`))
+		default:
+			rw.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(ts.Close)
+	provider, err := chat.NewSendbird(chat.SendbirdConfig{URL: ts.URL, Token: "sim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := notify.New(notify.Config{
+		Codec: domain.Events(), Notifications: w.notes, Provider: provider, Limiter: w.limiter(t), Log: zerolog.Nop(),
+		MaxAttempts: 3, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+		MaxSlotWait: 50 * time.Millisecond, AttemptLease: 100 * time.Millisecond, SendTimeout: time.Second, ClockSkew: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, c := w.pending(t, "store:s-nouser")
+	waits, last := dispatchWaiting(t, n, c, 30)
+	note, err := w.notes.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after %d waits (last %v): %d send requests, notification %+v", waits, last, posts.Load(), note)
+	if note.Status != domain.NotificationStatusDead {
+		t.Fatalf("notification %s after %d rounds and %d send requests, %d counted attempts; want dead after %d counted attempts (last error %q)",
+			note.Status, waits, posts.Load(), note.AttemptsSinceRedrive, 3, note.LastError)
+	}
+}
+
+// TestMissingChannelIsCreatedAndSentUncounted: a channel that does not
+// exist yet is created, and the message sent in the next round, nothing
+// counted against it.
+func TestMissingChannelIsCreatedAndSentUncounted(t *testing.T) {
+	w := newDispatchWorld(t)
+	sim, err := chat.NewSim(chat.SimConfig{Rate: 100, Token: "sim", RequireChannels: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(sim.Handler())
+	t.Cleanup(ts.Close)
+	provider, err := chat.NewSendbird(chat.SendbirdConfig{URL: ts.URL, Token: "sim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: provider, Limiter: w.limiter(t), Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, c := w.pending(t, "store_new")
+	waits, last := dispatchWaiting(t, n, c, 5)
+	note, err := w.notes.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last != nil || waits != 1 || note.Status != domain.NotificationStatusSent || note.AttemptsSinceRedrive != 1 || len(sim.Messages("store_new")) != 1 {
+		t.Fatalf("dispatch %v after %d waits; notification %+v, %d message(s); want sent once after one wait, one attempt counted",
+			last, waits, note, len(sim.Messages("store_new")))
+	}
+}
