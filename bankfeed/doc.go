@@ -31,8 +31,10 @@
 //     10 minutes) is a safety margin for providers whose completeness claim is
 //     a little optimistic (late postings);
 //  3. drops transactions for other accounts (account numbers compared with
-//     NormalizeAccountNumber) and repeats of one BankTxnID within the result;
-//     two different transactions under one BankTxnID are an error
+//     NormalizeAccountNumber) and repeats of one BankTxnID on one account
+//     within the result (banks number transactions per account: one
+//     BankTxnID on two accounts of the feed is two transactions); two
+//     different transactions under one BankTxnID on one account are an error
 //     (ErrConflictingDuplicate). When Scanner.IsSubAccount is set, the
 //     transactions for the numbers it accepts (virtual sub-accounts that
 //     route money into the account, such as dedicated accounts allocated

@@ -215,7 +215,10 @@ func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
 			}
 			sub = true
 		}
-		if i, ok := byID[t.BankTxnID]; ok {
+		// Banks number transactions per account: one bank_txn_id on two
+		// accounts of the feed is two transactions (as deposit IDs are).
+		key := NormalizeAccountNumber(t.AccountNumber) + "\x00" + t.BankTxnID
+		if i, ok := byID[key]; ok {
 			if !txns[i].Equal(t) {
 				return st, fmt.Errorf("scan %s: %w: %q", s.Account, ErrConflictingDuplicate, t.BankTxnID)
 			}
@@ -225,7 +228,7 @@ func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
 		if err := t.Validate(); err != nil {
 			return st, fmt.Errorf("scan %s: bank_txn_id %q: %w", s.Account, t.BankTxnID, err)
 		}
-		byID[t.BankTxnID] = len(txns)
+		byID[key] = len(txns)
 		txns = append(txns, t)
 		if sub {
 			st.SubAccounts++

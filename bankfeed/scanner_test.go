@@ -645,6 +645,8 @@ func TestScannerSubAccountErrors(t *testing.T) {
 	invalidSub := Transaction{BankTxnID: "S-1", AccountNumber: sub(1), DepositorName: "A", DepositedAt: t0}
 	sameIDOnSub := valid
 	sameIDOnSub.AccountNumber = sub(1)
+	changedOnSub := sameIDOnSub
+	changedOnSub.Amount++
 	noAccount := valid
 	noAccount.BankTxnID, noAccount.AccountNumber = "T-3", " - "
 	for _, tc := range []struct {
@@ -653,7 +655,7 @@ func TestScannerSubAccountErrors(t *testing.T) {
 		is   error
 	}{
 		{"invalid sub-account transaction", []Transaction{valid, invalidSub}, ErrInvalidTransaction},
-		{"one id on the account and a sub-account", []Transaction{valid, sameIDOnSub}, ErrConflictingDuplicate},
+		{"one id twice on a sub-account", []Transaction{sameIDOnSub, changedOnSub}, ErrConflictingDuplicate},
 		{"transaction without an account", []Transaction{noAccount}, ErrInvalidTransaction},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
