@@ -122,7 +122,49 @@ func Consume(cons jetstream.Consumer, handler jetstream.MessageHandler, opts Con
 	s.cc = cc
 	s.closed = cc.Closed()
 	go s.watch()
+	if opts.OnHealth != nil && !opts.Ordered {
+		go s.watchPaused()
+	}
 	return s, nil
+}
+
+// pausedEvery is how often Consume asks whether its consumer was paused.
+const pausedEvery = 5 * time.Second
+
+// watchPaused reports a paused consumer through OnHealth, and clears the
+// report once it is resumed. The server goes on answering the pulls of a
+// paused consumer with heartbeats, so no miss ever shows the stall; only
+// the consumer's information does. An unanswered question reports nothing:
+// check and the missed heartbeats cover a server or consumer away.
+func (s *Subscription) watchPaused() {
+	t := time.NewTicker(pausedEvery)
+	defer t.Stop()
+	paused := false
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		info, err := s.cons.Info(ctx)
+		cancel()
+		switch {
+		case err != nil:
+		case info.Paused:
+			paused = true
+			until := "further notice"
+			if info.Config.PauseUntil != nil {
+				until = info.Config.PauseUntil.UTC().Format(time.RFC3339)
+			}
+			s.opts.OnHealth(fmt.Errorf("consumer %s paused until %s: nothing is delivered (%d messages waiting); resume it", info.Name, until, info.NumPending))
+		case paused:
+			paused = false
+			s.opts.OnHealth(nil)
+		}
+	}
 }
 
 // Done is closed when delivery has ended for good, or Stop was called.

@@ -202,3 +202,84 @@ func TestLoopPullsAtLeastMinPrefetch(t *testing.T) {
 		})
 	}
 }
+
+// TestConsumeReportsAPausedConsumer pauses the consumer behind a running
+// Consume (a privileged client can: $JS.API.CONSUMER.PAUSE). The server
+// goes on sending heartbeats to the pulls of a paused consumer, so no miss
+// is ever counted, yet nothing is delivered: a part (the projection runner,
+// a reactor) would stand still while /readyz shows it running and ready.
+// OnHealth must say so, and clear once the consumer is resumed.
+func TestConsumeReportsAPausedConsumer(t *testing.T) {
+	nc, cons := workConsumer(t, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
+	ctx := context.Background()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.PauseConsumer(ctx, "WORK", "c", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		reports []error
+	)
+	got := make(chan struct{}, 1)
+	sub, err := worker.Consume(cons, func(m jetstream.Msg) {
+		_ = m.Ack()
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	}, worker.ConsumeOptions{OnHealth: func(err error) {
+		mu.Lock()
+		reports = append(reports, err)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop(ctx)
+	if _, err := js.Publish(ctx, "work.a", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	last := func() (error, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(reports) == 0 {
+			return nil, 0
+		}
+		return reports[len(reports)-1], len(reports)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if err, n := last(); n > 0 && err != nil {
+			if !strings.Contains(err.Error(), "paused") {
+				t.Fatalf("OnHealth(%v), want the pause named", err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer paused with a message waiting: no report through OnHealth after 15 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := js.ResumeConsumer(ctx, "WORK", "c"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no delivery after the consumer was resumed")
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		if err, _ := last(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			err, _ := last()
+			t.Fatalf("still reported after the consumer was resumed: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
