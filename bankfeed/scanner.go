@@ -379,6 +379,12 @@ func (s *Scanner) Run(ctx context.Context) error {
 			failed++
 		}
 		if asked, ok := errors.AsType[*WaitError](err); ok && asked.Wait > s.interval() {
+			// The ticks the wait skips are scans missed as surely as
+			// failed ones: as many as an outage show as one.
+			if failed < failingAfter && failed+int(asked.Wait/s.interval()) >= failingAfter {
+				health.Report(fmt.Errorf("the bank asked to wait %v, until %s: no scan before then: %w",
+					asked.Wait, time.Now().Add(asked.Wait).UTC().Format(time.RFC3339), err))
+			}
 			s.Log.Info().Str("account", s.Account).Str("scan_in", asked.Wait.String()).Msg("the bank asked to wait; the next scan waits for it")
 			pause := time.NewTimer(asked.Wait)
 			select {

@@ -915,3 +915,32 @@ func TestScannerRecorderPanicIsAnError(t *testing.T) {
 		t.Fatal("a negative concurrency was accepted")
 	}
 }
+
+// TestScannerReportsALongWaitToItsSupervisor: a provider that asks to wait
+// (429 with a Retry-After of an hour, its quota spent) gets no scan for
+// that long, as many missed scans as an outage of failingAfter; the part
+// must not show running and ready meanwhile.
+func TestScannerReportsALongWaitToItsSupervisor(t *testing.T) {
+	bank := newBank(t, newClock(), SimOptions{})
+	fake, srv := newFake(t, bank, FakeOptions{})
+	fake.FailNext(1, http.StatusTooManyRequests, time.Hour)
+	s := &Scanner{Source: &HTTPSource{URL: srv.URL, Token: testToken, MaxRetryAfter: 100 * time.Millisecond}, Account: collect,
+		Recorder: newRecorder(), Watermarks: newWatermarks(), Interval: 20 * time.Millisecond, Log: zerolog.Nop()}
+	sup, err := supervisor.New(supervisor.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.Add(supervisor.Part{Name: "bank-scanner", Run: s.Run}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sup.Stop(context.Background()) })
+	testenv.CheckFor(t, 5*time.Second, func() error {
+		if st, _ := sup.Status("bank-scanner"); st.State != supervisor.Failing || !strings.Contains(st.LastError, "asked to wait") {
+			return fmt.Errorf("status while the bank makes the scanner wait an hour: %+v", st)
+		}
+		return nil
+	})
+}
