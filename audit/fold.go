@@ -65,6 +65,10 @@ type folder struct {
 	// that failed: what lets money leave a clearing account (release).
 	resolved map[domain.DepositID]domain.DepositResolved
 	failed   map[domain.PayoutID]bool
+	// sources holds where each payout's money came from (the wallet.debited
+	// or deposit.resolved that moved it to payouts pending): where it goes
+	// back to if the payout fails.
+	sources map[domain.PayoutID]payoutSource
 
 	// aggregates: each aggregate's last version
 	aggs map[eventstore.Ref]*aggState
@@ -83,6 +87,12 @@ type walletState struct {
 	diverged eventstore.Seq
 }
 
+// payoutSource is where a payout's money came from: a user's wallet
+// (domain.PayoutFromWallet) or an orphan deposit (domain.PayoutFromDeposit).
+type payoutSource struct {
+	kind, id string
+}
+
 type aggState struct {
 	version int // the last event's; -1: unknown (after a damaged commit)
 }
@@ -96,9 +106,10 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		buyers: map[domain.OrderID]domain.UserID{}, orders: map[domain.OrderID]domain.Order{}, inDebit: map[string]bool{},
 		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
 		resolved: map[domain.DepositID]domain.DepositResolved{}, failed: map[domain.PayoutID]bool{},
-		aggs:   map[eventstore.Ref]*aggState{},
-		chains: map[eventstore.Ref][]eventstore.Commit{},
-		runs:   map[string]eventstore.Seq{},
+		sources: map[domain.PayoutID]payoutSource{},
+		aggs:    map[eventstore.Ref]*aggState{},
+		chains:  map[eventstore.Ref][]eventstore.Commit{},
+		runs:    map[string]eventstore.Seq{},
 	}
 }
 
@@ -680,6 +691,11 @@ func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
 				Message: fmt.Sprintf("deposit.resolved at seq %d resolves deposit %s for %d; its open item in %s is %d", c.Seq, e.DepositID, e.Amount, domain.AccountSuspense, it.Amount)})
 		}
 		f.resolved[e.DepositID] = e
+		if e.Action == domain.ResolveRefundToBank {
+			f.sources[e.PayoutID] = payoutSource{domain.PayoutFromDeposit, string(e.DepositID)}
+		}
+	case domain.WalletDebited:
+		f.sources[e.PayoutID] = payoutSource{domain.PayoutFromWallet, string(e.UserID)}
 	case domain.PayoutFailed:
 		f.failed[e.PayoutID] = true
 	}
@@ -745,8 +761,14 @@ func (f *folder) release(c eventstore.Commit, ev domain.Event) {
 		}
 	case domain.WalletCredited:
 		if e.FromAccount == domain.AccountPayoutsPending {
-			if p := domain.PayoutID(strings.TrimPrefix(e.Ref, domain.ReversalRef(""))); !f.failed[p] {
+			p := domain.PayoutID(strings.TrimPrefix(e.Ref, domain.ReversalRef("")))
+			switch src, ok := f.sources[p]; {
+			case !f.failed[p]:
 				problem = fmt.Sprintf("wallet.credited returns %d of payout %s to wallet %s, which did not fail", e.Amount, p, e.UserID)
+			case ok && src != (payoutSource{domain.PayoutFromWallet, string(e.UserID)}):
+				// A failed payout's money goes back where it came from
+				// (process.returnMoney), to no one else.
+				problem = fmt.Sprintf("wallet.credited returns %d of payout %s to wallet %s; the payout's money came from %s %s", e.Amount, p, e.UserID, src.kind, src.id)
 			}
 			break
 		}
@@ -763,8 +785,13 @@ func (f *folder) release(c eventstore.Commit, ev domain.Event) {
 			problem = fmt.Sprintf("wallet.credited gives wallet %s %d from suspense for deposit %s, which was assigned to order %s of buyer %q", e.UserID, e.Amount, d, r.OrderID, f.buyers[r.OrderID])
 		}
 	case domain.DepositReopened:
-		if !f.failed[e.PayoutID] {
+		switch src, ok := f.sources[e.PayoutID]; {
+		case !f.failed[e.PayoutID]:
 			problem = fmt.Sprintf("deposit.reopened returns deposit %s's refund %s to suspense, but the payout did not fail", e.DepositID, e.PayoutID)
+		case ok && src != (payoutSource{domain.PayoutFromDeposit, string(e.DepositID)}):
+			// Only the orphan a refund to the bank was of is reopened
+			// (domain.DecideReopen).
+			problem = fmt.Sprintf("deposit.reopened returns payout %s to suspense as deposit %s; the payout's money came from %s %s", e.PayoutID, e.DepositID, src.kind, src.id)
 		}
 	}
 	if problem != "" {

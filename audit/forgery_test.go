@@ -112,3 +112,50 @@ func TestVerifyNamesADepositOnAnAccountNumberNoFeedWrites(t *testing.T) {
 		t.Fatalf("want a bank_transactions finding at seq %d: %+v", seq, rep.Findings)
 	}
 }
+
+// A failed payout's money goes back to its source (process.returnMoney):
+// a withdrawal's to the wallet it left, an orphan's refund to the bank to
+// its deposit. Returned to another wallet, or reopened as another deposit
+// (which an operator then resolves to anyone), it moves one user's money
+// to another, yet every account sums up and the item closes for its
+// amount.
+func TestVerifyNamesAFailedPayoutReturnedToAnotherSource(t *testing.T) {
+	withdrawal := func(s *stream) {
+		money(s) // u1 holds 300
+		s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 300, PayoutID: "p3", DebitAt: t0})
+		s.append(domain.AggregatePayout, "p3", domain.PayoutRequested{PayoutID: "p3", Amount: 300, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+		s.append(domain.AggregatePayout, "p3", domain.PayoutFailed{PayoutID: "p3", Reason: "closed account", FailedAt: t0})
+	}
+	t.Run("to another wallet", func(t *testing.T) {
+		s := newStream(t)
+		withdrawal(s)
+		seq := s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 300, Kind: domain.CreditPayoutReversal, Ref: "reversal:p3", FromAccount: domain.AccountPayoutsPending, CreditedAt: t0})
+		rep := s.verify()
+		if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
+			t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
+		}
+	})
+	t.Run("a withdrawal reopened as a deposit", func(t *testing.T) {
+		s := newStream(t)
+		withdrawal(s)
+		seq := s.append(domain.AggregateDeposit, "dZ", domain.DepositReopened{DepositID: "dZ", Amount: 300, PayoutID: "p3", Reason: "closed account", ReopenedAt: t0})
+		s.append(domain.AggregateDeposit, "dZ", domain.DepositResolved{DepositID: "dZ", Action: domain.ResolveRefundToWallet, Amount: 300, UserID: "u9", ResolvedAt: t0})
+		s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 300, Kind: domain.CreditOrphanRefund, Ref: "dZ", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+		rep := s.verify()
+		if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
+			t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
+		}
+	})
+	t.Run("an orphan's refund returned to a wallet", func(t *testing.T) {
+		s := newStream(t)
+		money(s) // d1: an orphan of 1000
+		s.append(domain.AggregateDeposit, "d1", domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToBank, Amount: 1000, PayoutID: "p4", ResolvedAt: t0})
+		s.append(domain.AggregatePayout, "p4", domain.PayoutRequested{PayoutID: "p4", Amount: 1000, Source: domain.PayoutFromDeposit, SourceID: "d1", FromAccount: domain.AccountSuspense, RequestedAt: t0})
+		s.append(domain.AggregatePayout, "p4", domain.PayoutFailed{PayoutID: "p4", Reason: "closed account", FailedAt: t0})
+		seq := s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditPayoutReversal, Ref: "reversal:p4", FromAccount: domain.AccountPayoutsPending, CreditedAt: t0})
+		rep := s.verify()
+		if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
+			t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
+		}
+	})
+}
