@@ -188,6 +188,7 @@ func (f *folder) commit(ctx context.Context, c eventstore.Commit) error {
 		f.order(c, ev)
 		f.wallet(c, ev, touched)
 		f.clearing(c, ev)
+		f.storePayment(c, ev)
 		f.reconciliation(c, ref, ev)
 	}
 	f.trialBalance(c, deltas)
@@ -662,6 +663,24 @@ func (f *folder) backed(seq eventstore.Seq, e domain.WalletCredited) string {
 		return "no such kind of credit"
 	}
 	return ""
+}
+
+// storePayment checks a store payment's figures as
+// domain.DecideStorePayment computes them: its fee is its fee_bps (at most
+// domain.MaxFeeBps) of its amount, and its net the amount less the fee.
+// The fee is what the distributor's payable gives to revenue, the net what
+// settlement.expected tells the distributor it is paid: a fee above its
+// rate takes the distributor's money, a net above the amount less the fee
+// settles more than the payable holds.
+func (f *folder) storePayment(c eventstore.Commit, ev domain.Event) {
+	e, ok := ev.(domain.StorePaymentReceived)
+	if !ok {
+		return
+	}
+	if e.FeeBps < 0 || e.FeeBps > domain.MaxFeeBps || e.Amount < 0 || e.Fee != domain.Fee(e.Amount, e.FeeBps) || e.Net != e.Amount-e.Fee {
+		f.add(Finding{Check: CheckTrialBalance, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountPayableDistributor(e.DistributorID),
+			Message: fmt.Sprintf("store.payment_received at seq %d (deposit %s) has amount %d, fee %d at %d bps and net %d: the fee is fee_bps of the amount (at most %d bps), the net the amount less the fee", c.Seq, e.DepositID, e.Amount, e.Fee, e.FeeBps, e.Net, domain.MaxFeeBps)})
+	}
 }
 
 // eventTime is when an event's envelope says it occurred.

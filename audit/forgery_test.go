@@ -159,3 +159,50 @@ func TestVerifyNamesAFailedPayoutReturnedToAnotherSource(t *testing.T) {
 		}
 	})
 }
+
+// storePaid writes a link of distributor "dist1" and store "s1", and the
+// deposit of a store payment of 10,000 to it; the test writes the payment.
+func storePaid(s *stream) (link string, dep domain.DepositID) {
+	link = domain.LinkID("dist1", "s1")
+	s.append(domain.AggregateLink, link, domain.StoreLinked{LinkID: link, DistributorID: "dist1", StoreID: "s1", StoreName: "가게", DedicatedAccount: domain.BankAccount{Number: "900-1"}, LinkedAt: t0})
+	dep = "dep-s1"
+	s.append(domain.AggregateDeposit, string(dep), domain.DepositRecorded{DepositID: dep, BankTxnID: "XS1", AccountNumber: "900-1", LandedOn: bankAcct, DepositorName: "가게", Amount: 10000, DepositedAt: t0, Outcome: domain.OutcomeStorePayment, LinkID: link})
+	return link, dep
+}
+
+// A store payment's fee is its fee_bps of its amount and its net the rest
+// (domain.DecideStorePayment): the net is what settlement.expected tells
+// the distributor it is paid, the fee what its payable gives to revenue.
+// A net above the amount less the fee would settle more than the payable
+// holds, a fee above its rate takes the distributor's money as revenue.
+func TestVerifyNamesAStorePaymentWithAWrongFeeOrNet(t *testing.T) {
+	for name, p := range map[string]struct{ fee, net int64 }{
+		"net above the amount less the fee": {fee: 30, net: 99970},
+		"fee above its rate":                {fee: 9000, net: 1000},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStream(t)
+			link, dep := storePaid(s)
+			seq := s.append(domain.AggregateLink, link, domain.StorePaymentReceived{LinkID: link, DepositID: dep, DistributorID: "dist1", StoreID: "s1", StoreName: "가게",
+				Amount: 10000, Fee: p.fee, Net: p.net, FeeBps: 30, SettlementDate: "2026-12-02", PaidAt: t0, CollectAccount: bankAcct, DedicatedAccount: domain.BankAccount{Number: "900-1"}})
+			rep := s.verify()
+			if f := findings(rep, audit.CheckTrialBalance); rep.OK || len(f) == 0 || f[0].Seq != seq {
+				t.Fatalf("want a trial_balance finding at seq %d: %+v", seq, rep.Findings)
+			}
+		})
+	}
+}
+
+// A store payment is owed to its link's distributor (domain.DecideStorePayment
+// copies the link's): booked to another distributor's payable, settlement
+// pays that distributor a store's money that is not its own.
+func TestVerifyNamesAStorePaymentToAnotherDistributor(t *testing.T) {
+	s := newStream(t)
+	link, dep := storePaid(s)
+	seq := s.append(domain.AggregateLink, link, domain.StorePaymentReceived{LinkID: link, DepositID: dep, DistributorID: "dist9", StoreID: "s1", StoreName: "가게",
+		Amount: 10000, Fee: 30, Net: 9970, FeeBps: 30, SettlementDate: "2026-12-02", PaidAt: t0, CollectAccount: bankAcct, DedicatedAccount: domain.BankAccount{Number: "900-1"}})
+	rep := s.verify()
+	if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
+		t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
+	}
+}

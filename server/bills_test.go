@@ -16,6 +16,7 @@ import (
 
 	"github.com/bankbook/bankbook/accounts"
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/audit"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
@@ -136,6 +137,10 @@ func TestBillsOverNATS(t *testing.T) {
 	books := e.balanced(t)
 	if books[domain.AccountRevenueFees] != -1_050 {
 		t.Errorf("fees %d, want -1050: %v", books[domain.AccountRevenueFees], books)
+	}
+	// The log of an honest engine's bills and payments verifies clean.
+	if rep, err := audit.Verify(ctxT(t), audit.Options{Reader: e.Events.Reader(), Codec: domain.Events(), TempDir: t.TempDir()}); err != nil || !rep.OK {
+		t.Errorf("audit verify: %v %+v", err, rep.Findings)
 	}
 	// The feed cannot issue bills; an unlinked store cannot get one.
 	feed := connectAs(t, e.ClientURL(), e.SeedFile(auth.Feed))
