@@ -76,6 +76,11 @@ type folder struct {
 	// chains: each aggregate's commits (without their events), in order
 	chains map[eventstore.Ref][]eventstore.Commit
 
+	// storeLinks holds, by deposit, the link a store payment's deposit was
+	// recorded for (deposit.recorded) and the link the payment was booked
+	// on (store.payment_received): the two are one.
+	storeLinks map[domain.DepositID]*storeLink
+
 	// reconciliations: the seq of each run's result
 	runs map[string]eventstore.Seq
 }
@@ -91,6 +96,12 @@ type walletState struct {
 // (domain.PayoutFromWallet) or an orphan deposit (domain.PayoutFromDeposit).
 type payoutSource struct {
 	kind, id string
+}
+
+// storeLink is a store payment's link as its deposit and its payment name
+// it ("": not seen yet).
+type storeLink struct {
+	recorded, paid string
 }
 
 type aggState struct {
@@ -110,6 +121,8 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		aggs:    map[eventstore.Ref]*aggState{},
 		chains:  map[eventstore.Ref][]eventstore.Commit{},
 		runs:    map[string]eventstore.Seq{},
+
+		storeLinks: map[domain.DepositID]*storeLink{},
 	}
 }
 
@@ -673,13 +686,43 @@ func (f *folder) backed(seq eventstore.Seq, e domain.WalletCredited) string {
 // rate takes the distributor's money, a net above the amount less the fee
 // settles more than the payable holds.
 func (f *folder) storePayment(c eventstore.Commit, ev domain.Event) {
+	if d, ok := ev.(domain.DepositRecorded); ok && d.Outcome == domain.OutcomeStorePayment && d.LinkID != "" {
+		f.storeLinkOf(c, d.DepositID, func(l *storeLink) { l.recorded = d.LinkID })
+	}
 	e, ok := ev.(domain.StorePaymentReceived)
 	if !ok {
 		return
 	}
+	f.storeLinkOf(c, e.DepositID, func(l *storeLink) { l.paid = e.LinkID })
 	if e.FeeBps < 0 || e.FeeBps > domain.MaxFeeBps || e.Amount < 0 || e.Fee != domain.Fee(e.Amount, e.FeeBps) || e.Net != e.Amount-e.Fee {
 		f.add(Finding{Check: CheckTrialBalance, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountPayableDistributor(e.DistributorID),
 			Message: fmt.Sprintf("store.payment_received at seq %d (deposit %s) has amount %d, fee %d at %d bps and net %d: the fee is fee_bps of the amount (at most %d bps), the net the amount less the fee", c.Seq, e.DepositID, e.Amount, e.Fee, e.FeeBps, e.Net, domain.MaxFeeBps)})
+	}
+	// A payment is owed to its link's distributor: it is on the link of
+	// its distributor and store (domain.LinkID), which
+	// domain.DecideStorePayment copies. On another, another distributor's
+	// payable takes a store's money, and settlement pays it.
+	if want := domain.LinkID(e.DistributorID, e.StoreID); c.AggregateType != domain.AggregateLink || c.AggregateID != want || e.LinkID != want {
+		f.add(Finding{Check: CheckAggregates, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountPayableDistributor(e.DistributorID),
+			Message: fmt.Sprintf("store.payment_received at seq %d (deposit %s) of link %s is on %s and owed to distributor %s for store %s, whose link is %s", c.Seq, e.DepositID, e.LinkID, c.Ref(), e.DistributorID, e.StoreID, want)})
+	}
+}
+
+// storeLinkOf records what an event says of deposit id's link (set), and
+// reports a store payment booked on another link than its deposit was
+// recorded for: another store's bill paid, and (another distributor's
+// link) another distributor's payable credited, with the money of a
+// transfer to this store's dedicated account. Either is written first.
+func (f *folder) storeLinkOf(c eventstore.Commit, id domain.DepositID, set func(*storeLink)) {
+	l := f.storeLinks[id]
+	if l == nil {
+		l = &storeLink{}
+		f.storeLinks[id] = l
+	}
+	set(l)
+	if l.recorded != "" && l.paid != "" && l.recorded != l.paid {
+		f.add(Finding{Check: CheckAggregates, Seq: c.Seq, Aggregate: c.Ref().String(),
+			Message: fmt.Sprintf("store payment %s is booked on link %s, but its deposit was recorded for link %s (seq %d)", id, l.paid, l.recorded, c.Seq)})
 	}
 }
 

@@ -206,3 +206,19 @@ func TestVerifyNamesAStorePaymentToAnotherDistributor(t *testing.T) {
 		t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
 	}
 }
+
+// A store payment is on the link its deposit was recorded for: booked on
+// another link, even one whose own fields agree, another store's bill is
+// paid, and another distributor's payable takes the money.
+func TestVerifyNamesAStorePaymentOnAnotherLinkThanItsDeposit(t *testing.T) {
+	s := newStream(t)
+	_, dep := storePaid(s) // recorded for dist1's store s1
+	other := domain.LinkID("dist9", "s9")
+	s.append(domain.AggregateLink, other, domain.StoreLinked{LinkID: other, DistributorID: "dist9", StoreID: "s9", StoreName: "남의 가게", DedicatedAccount: domain.BankAccount{Number: "900-9"}, LinkedAt: t0})
+	seq := s.append(domain.AggregateLink, other, domain.StorePaymentReceived{LinkID: other, DepositID: dep, DistributorID: "dist9", StoreID: "s9", StoreName: "남의 가게",
+		Amount: 10000, Fee: 30, Net: 9970, FeeBps: 30, SettlementDate: "2026-12-02", PaidAt: t0, CollectAccount: bankAcct, DedicatedAccount: domain.BankAccount{Number: "900-9"}})
+	rep := s.verify()
+	if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
+		t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
+	}
+}
