@@ -68,7 +68,7 @@ type folder struct {
 	// sources holds where each payout's money came from (the wallet.debited
 	// or deposit.resolved that moved it to payouts pending): where it goes
 	// back to if the payout fails.
-	sources map[domain.PayoutID]payoutSource
+	sources map[domain.PayoutID]*payoutSource
 
 	// aggregates: each aggregate's last version
 	aggs map[eventstore.Ref]*aggState
@@ -96,7 +96,14 @@ type walletState struct {
 // (domain.PayoutFromWallet) or an orphan deposit (domain.PayoutFromDeposit).
 type payoutSource struct {
 	kind, id string
+	amount   int64
+	to       domain.BankAccount // where the source said to send it
+	// requested is the seq of the payout's payout.requested (0: none yet).
+	requested eventstore.Seq
 }
+
+// is reports whether the source is kind id.
+func (s payoutSource) is(kind, id string) bool { return s.kind == kind && s.id == id }
 
 // storeLink is a store payment's link as its deposit and its payment name
 // it ("": not seen yet).
@@ -117,7 +124,7 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		buyers: map[domain.OrderID]domain.UserID{}, orders: map[domain.OrderID]domain.Order{}, inDebit: map[string]bool{},
 		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
 		resolved: map[domain.DepositID]domain.DepositResolved{}, failed: map[domain.PayoutID]bool{},
-		sources: map[domain.PayoutID]payoutSource{},
+		sources: map[domain.PayoutID]*payoutSource{},
 		aggs:    map[eventstore.Ref]*aggState{},
 		chains:  map[eventstore.Ref][]eventstore.Commit{},
 		runs:    map[string]eventstore.Seq{},
@@ -754,10 +761,16 @@ func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
 		}
 		f.resolved[e.DepositID] = e
 		if e.Action == domain.ResolveRefundToBank {
-			f.sources[e.PayoutID] = payoutSource{domain.PayoutFromDeposit, string(e.DepositID)}
+			src := &payoutSource{kind: domain.PayoutFromDeposit, id: string(e.DepositID), amount: e.Amount}
+			if e.To != nil {
+				src.to = *e.To
+			}
+			f.sources[e.PayoutID] = src
 		}
 	case domain.WalletDebited:
-		f.sources[e.PayoutID] = payoutSource{domain.PayoutFromWallet, string(e.UserID)}
+		f.sources[e.PayoutID] = &payoutSource{kind: domain.PayoutFromWallet, id: string(e.UserID), amount: e.Amount, to: e.To}
+	case domain.PayoutRequested:
+		f.requested(c, e)
 	case domain.PayoutFailed:
 		f.failed[e.PayoutID] = true
 	}
@@ -776,6 +789,34 @@ func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
 		if it := f.open[n.Account][n.Key]; it != nil {
 			it.Status = n.Status
 		}
+	}
+}
+
+// requested checks a payout.requested against the source that moved its
+// money to payouts pending (process.ReactToMoney copies it): the payouts
+// part sends its amount to its account, once. Otherwise a user's
+// withdrawal, or an orphan's refund, is sent to another account, or more
+// of the company's money with it, while the settlement still closes the
+// source's item for its amount.
+func (f *folder) requested(c eventstore.Commit, e domain.PayoutRequested) {
+	problem := ""
+	src := f.sources[e.PayoutID]
+	switch {
+	case c.AggregateType != domain.AggregatePayout || c.AggregateID != string(e.PayoutID):
+		problem = fmt.Sprintf("it is on %s", c.Ref())
+	case src == nil:
+		problem = "no wallet.debited or refund to the bank moved its money to " + domain.AccountPayoutsPending
+	case src.requested != 0:
+		problem = fmt.Sprintf("it was requested already, at seq %d: a payout is requested once", src.requested)
+	case !src.is(e.Source, e.SourceID) || e.Amount != src.amount || e.To != src.to:
+		problem = fmt.Sprintf("its source, %s %s, moved %d to be sent to %s %s (%s)", src.kind, src.id, src.amount, src.to.Bank, src.to.Number, src.to.Holder)
+	}
+	if src != nil && src.requested == 0 {
+		src.requested = c.Seq
+	}
+	if problem != "" {
+		f.add(Finding{Check: CheckClearing, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountPayoutsPending,
+			Message: fmt.Sprintf("payout.requested at seq %d sends payout %s %d from %s %s to %s %s (%s): %s", c.Seq, e.PayoutID, e.Amount, e.Source, e.SourceID, e.To.Bank, e.To.Number, e.To.Holder, problem)})
 	}
 }
 
@@ -827,7 +868,7 @@ func (f *folder) release(c eventstore.Commit, ev domain.Event) {
 			switch src, ok := f.sources[p]; {
 			case !f.failed[p]:
 				problem = fmt.Sprintf("wallet.credited returns %d of payout %s to wallet %s, which did not fail", e.Amount, p, e.UserID)
-			case ok && src != (payoutSource{domain.PayoutFromWallet, string(e.UserID)}):
+			case ok && !src.is(domain.PayoutFromWallet, string(e.UserID)):
 				// A failed payout's money goes back where it came from
 				// (process.returnMoney), to no one else.
 				problem = fmt.Sprintf("wallet.credited returns %d of payout %s to wallet %s; the payout's money came from %s %s", e.Amount, p, e.UserID, src.kind, src.id)
@@ -850,7 +891,7 @@ func (f *folder) release(c eventstore.Commit, ev domain.Event) {
 		switch src, ok := f.sources[e.PayoutID]; {
 		case !f.failed[e.PayoutID]:
 			problem = fmt.Sprintf("deposit.reopened returns deposit %s's refund %s to suspense, but the payout did not fail", e.DepositID, e.PayoutID)
-		case ok && src != (payoutSource{domain.PayoutFromDeposit, string(e.DepositID)}):
+		case ok && !src.is(domain.PayoutFromDeposit, string(e.DepositID)):
 			// Only the orphan a refund to the bank was of is reopened
 			// (domain.DecideReopen).
 			problem = fmt.Sprintf("deposit.reopened returns payout %s to suspense as deposit %s; the payout's money came from %s %s", e.PayoutID, e.DepositID, src.kind, src.id)

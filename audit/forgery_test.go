@@ -222,3 +222,34 @@ func TestVerifyNamesAStorePaymentOnAnotherLinkThanItsDeposit(t *testing.T) {
 		t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
 	}
 }
+
+// A payout sends what its source moved to payouts pending, to where the
+// source named (process.ReactToMoney copies both): the payouts part sends
+// payout.requested's amount to its account. A withdrawal requested to
+// another account, or for more, sends a user's money to whoever the
+// request names, and the settlement still closes the withdrawal's item.
+func TestVerifyNamesAPayoutRequestedOtherwiseThanItsSource(t *testing.T) {
+	mine := domain.BankAccount{Bank: "신한은행", Number: "110-123-456789", Holder: "김민수"}
+	theirs := domain.BankAccount{Bank: "신한은행", Number: "110-999-999999", Holder: "도둑"}
+	for name, req := range map[string]domain.PayoutRequested{
+		"to another account": {Amount: 300, To: theirs},
+		"for another amount": {Amount: 3000, To: mine},
+		"of another wallet":  {Amount: 300, To: mine, SourceID: "u9"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStream(t)
+			money(s) // u1 holds 300
+			s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 300, PayoutID: "p3", To: mine, DebitAt: t0})
+			req.PayoutID, req.PayFrom, req.Source, req.FromAccount, req.RequestedAt = "p3", bankAcct, domain.PayoutFromWallet, domain.AccountWallet("u1"), t0
+			if req.SourceID == "" {
+				req.SourceID = "u1"
+			}
+			seq := s.append(domain.AggregatePayout, "p3", req)
+			s.append(domain.AggregatePayout, "p3", domain.PayoutSettled{PayoutID: "p3", Amount: 300, BankAccount: bankAcct, SettledAt: t0})
+			rep := s.verify()
+			if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
+				t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/audit"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
@@ -35,6 +36,14 @@ func fund(t *testing.T, e *testEngine, bk *bank, user, name string, amount int64
 }
 
 var payee = domain.BankAccount{Bank: "신한은행", Number: "110-123-456789", Holder: "김민수"}
+
+// verifiesClean checks that audit verify finds nothing in the engine's log.
+func verifiesClean(t *testing.T, e *testEngine) {
+	t.Helper()
+	if rep, err := audit.Verify(ctxT(t), audit.Options{Reader: e.Events.Reader(), Codec: domain.Events(), TempDir: t.TempDir()}); err != nil || !rep.OK {
+		t.Errorf("audit verify: %v %+v", err, rep.Findings)
+	}
+}
 
 func TestWithdrawalSettlesWithTheProvidersFee(t *testing.T) {
 	e, bk := moneyEngine(t)
@@ -79,6 +88,7 @@ func TestFailedWithdrawalReturnsToTheWallet(t *testing.T) {
 	if bal[domain.AccountPayoutsPending] != 0 || bal[domain.AccountBankFees] != 0 || bal[domain.AccountWallet("u-f")] != -8000 {
 		t.Fatalf("ledger: %v", bal)
 	}
+	verifiesClean(t, e)
 }
 
 func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
@@ -185,6 +195,16 @@ func TestResolvingOrphans(t *testing.T) {
 	if bal[domain.AccountSuspense] != 0 || bal[domain.AccountPayableOrders] != -15000 || bal[domain.AccountWallet("u-x")] != -3000 {
 		t.Fatalf("ledger: %v", bal)
 	}
+	// A refund to the bank the provider fails reopens its orphan.
+	failing := bk.deposit("또잘못보냄", 2000)
+	closed := domain.BankAccount{Bank: "우리은행", Number: "000000000000", Holder: "이영희"}
+	e.call(t, subjResolve, map[string]any{"deposit_id": failing.DepositID, "action": "refund_to_bank", "bank_account": closed}, &r, nil)
+	testenv.Eventually(t, 20*time.Second, "the failed refund reopened", func() bool {
+		var orphans api.OrphansReply
+		e.call(t, subjOrphans, struct{}{}, &orphans, nil)
+		return len(orphans.Deposits) == 1 && e.balanced(t)[domain.AccountSuspense] == -2000
+	})
+	verifiesClean(t, e)
 }
 
 func TestMoneyEndpointsRefuseBadInputAndWriteNothing(t *testing.T) {
