@@ -55,6 +55,9 @@ type folder struct {
 	// orders holds each order folded from its events (domain.Order): what
 	// an order.paid must find it in.
 	orders map[domain.OrderID]domain.Order
+	// paidRefunded holds the seq of each order's refund of its paid amount
+	// (from orders payable): an order's is refunded once.
+	paidRefunded map[domain.OrderID]eventstore.Seq
 	// inDebit are the liability accounts found with a debit balance (each
 	// reported once).
 	inDebit map[string]bool
@@ -129,7 +132,8 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		chains:  map[eventstore.Ref][]eventstore.Commit{},
 		runs:    map[string]eventstore.Seq{},
 
-		storeLinks: map[domain.DepositID]*storeLink{},
+		storeLinks:   map[domain.DepositID]*storeLink{},
+		paidRefunded: map[domain.OrderID]eventstore.Seq{},
 	}
 }
 
@@ -628,6 +632,27 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 			bad(CheckWallets, "order.refunded at seq %d refunds order %s, which was never submitted, to %s", c.Seq, e.OrderID, e.BuyerID)
 		case buyer != e.BuyerID:
 			bad(CheckWallets, "order.refunded at seq %d refunds order %s to %s; the order is %s's", c.Seq, e.OrderID, e.BuyerID, buyer)
+		}
+		// The paid amount leaves orders payable once, all of it, for an
+		// order that was paid (domain.DecideCancel). The account holds
+		// every paid order's money together: a refund of an order never
+		// paid, of more than it paid, or twice, gives its buyer another
+		// buyer's money and leaves the account in credit.
+		if submitted && (e.DepositID == "" || e.FromAccount == domain.AccountPayableOrders) {
+			o := f.orders[e.OrderID]
+			switch first, twice := f.paidRefunded[e.OrderID]; {
+			case e.DepositID != "" || e.FromAccount != domain.AccountPayableOrders:
+				bad(CheckWallets, "order.refunded at seq %d refunds order %s %d of deposit %q from %s: an order's paid amount is refunded from %s, a deposit from where it came in", c.Seq, e.OrderID, e.Amount, e.DepositID, e.FromAccount, domain.AccountPayableOrders)
+			case o.PaidAmount == 0:
+				bad(CheckWallets, "order.refunded at seq %d refunds order %s %d from %s, but the order was never paid", c.Seq, e.OrderID, e.Amount, e.FromAccount)
+			case twice:
+				bad(CheckWallets, "order.refunded at seq %d refunds order %s's paid amount again; it was refunded at seq %d", c.Seq, e.OrderID, first)
+			case e.Amount != o.PaidAmount:
+				bad(CheckWallets, "order.refunded at seq %d refunds order %s %d from %s; the order was paid %d", c.Seq, e.OrderID, e.Amount, e.FromAccount, o.PaidAmount)
+			}
+			if _, twice := f.paidRefunded[e.OrderID]; !twice {
+				f.paidRefunded[e.OrderID] = c.Seq
+			}
 		}
 		r := &refund{r: e}
 		f.refunds[refundKey{e.OrderID, e.DepositID}] = r

@@ -5,6 +5,7 @@ import (
 
 	"github.com/bankbook/bankbook/audit"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
 )
 
 // An orphan an operator assigned to an order is carried out to that order,
@@ -249,6 +250,42 @@ func TestVerifyNamesAPayoutRequestedOtherwiseThanItsSource(t *testing.T) {
 			rep := s.verify()
 			if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
 				t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
+			}
+		})
+	}
+}
+
+// An order's paid amount is refunded from orders payable only once it was
+// paid, for what it was paid, once (domain.DecideCancel): orders payable
+// holds every paid order's money together, so a refund of an order never
+// paid (or of more than it paid) credits its buyer with another buyer's
+// money, and the account stays in credit.
+func TestVerifyNamesARefundOfAPaidAmountTheOrderDoesNotHold(t *testing.T) {
+	for name, forge := range map[string]func(s *stream) (eventstore.Seq, int64){
+		"never paid": func(s *stream) (eventstore.Seq, int64) {
+			submittedFor(s, "oB", "u9", 12000)
+			return s.append(domain.AggregateOrder, "oB", domain.OrderRefunded{OrderID: "oB", BuyerID: "u9", Amount: 39000, FromAccount: domain.AccountPayableOrders, RefundedAt: t0}), 39000
+		},
+		"more than paid": func(s *stream) (eventstore.Seq, int64) {
+			paidOrder(s, "oB", "u9", 1000)
+			return s.append(domain.AggregateOrder, "oB", domain.OrderRefunded{OrderID: "oB", BuyerID: "u9", Amount: 39000, FromAccount: domain.AccountPayableOrders, RefundedAt: t0}), 39000
+		},
+		"twice": func(s *stream) (eventstore.Seq, int64) {
+			paidOrder(s, "oB", "u9", 1000)
+			s.append(domain.AggregateOrder, "oB", domain.OrderCancelled{OrderID: "oB", CancelledAt: t0, BuyerID: "u9", Amount: 1000})
+			s.append(domain.AggregateOrder, "oB", domain.OrderRefunded{OrderID: "oB", BuyerID: "u9", Amount: 1000, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
+			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrderRefund, Ref: "order:oB", OrderID: "oB", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
+			return s.append(domain.AggregateOrder, "oB", domain.OrderRefunded{OrderID: "oB", BuyerID: "u9", Amount: 1000, FromAccount: domain.AccountPayableOrders, RefundedAt: t0}), 1000
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStream(t)
+			paidOrder(s, "oA", "u1", 39000) // orders payable holds u1's 39,000
+			seq, amount := forge(s)
+			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: amount, Kind: domain.CreditOrderRefund, Ref: "order:oB#x", OrderID: "oB", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
+			rep := s.verify()
+			if f := findings(rep, audit.CheckWallets); rep.OK || len(f) == 0 || f[0].Seq != seq {
+				t.Fatalf("want a wallets finding at seq %d: %+v", seq, rep.Findings)
 			}
 		})
 	}

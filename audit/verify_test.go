@@ -232,7 +232,7 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 3900, Kind: domain.CreditOrderRefund, Ref: "order:oP", OrderID: "oP", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
 		}, audit.CheckWallets},
 		{"wallets: a refund credited for more than the order refunded", func(s *stream) eventstore.Seq {
-			submitted(s, "oQ", "u1")
+			paidOrder(s, "oQ", "u1", 100)
 			s.append(domain.AggregateOrder, "oQ", domain.OrderRefunded{OrderID: "oQ", BuyerID: "u1", Amount: 100, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
 			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 9000, Kind: domain.CreditOrderRefund, Ref: "order:oQ", OrderID: "oQ", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
 		}, audit.CheckWallets},
