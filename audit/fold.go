@@ -103,6 +103,10 @@ type payoutSource struct {
 	to       domain.BankAccount // where the source said to send it
 	// requested is the seq of the payout's payout.requested (0: none yet).
 	requested eventstore.Seq
+	// result is the payout's first payout.settled or payout.failed, at
+	// resultSeq ("": none yet).
+	result    string
+	resultSeq eventstore.Seq
 }
 
 // is reports whether the source is kind id.
@@ -769,6 +773,12 @@ func eventTime(c eventstore.Commit) time.Time {
 // clearing opens and closes the items of the suspense and payouts-pending
 // accounts (domain.Clearing).
 func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
+	switch e := ev.(type) {
+	case domain.PayoutSettled:
+		f.result(c, e.PayoutID, ev)
+	case domain.PayoutFailed:
+		f.result(c, e.PayoutID, ev)
+	}
 	mv := domain.Clearing(ev)
 	if mv.Close.Account != "" {
 		f.release(c, ev)
@@ -842,6 +852,34 @@ func (f *folder) requested(c eventstore.Commit, e domain.PayoutRequested) {
 	if problem != "" {
 		f.add(Finding{Check: CheckClearing, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountPayoutsPending,
 			Message: fmt.Sprintf("payout.requested at seq %d sends payout %s %d from %s %s to %s %s (%s): %s", c.Seq, e.PayoutID, e.Amount, e.Source, e.SourceID, e.To.Bank, e.To.Number, e.To.Holder, problem)})
+	}
+}
+
+// result checks a payout's result (domain.DecidePayoutResult): it is on
+// the payout, which was requested (the payouts part sends only what
+// payout.requested says), and it is the payout's only one. Settled
+// without a request, or after it failed, a withdrawal's money is booked
+// out of the bank though the provider never sent it, and its source never
+// gets it back. (A result after the item closed is closes' finding.)
+func (f *folder) result(c eventstore.Commit, id domain.PayoutID, ev domain.Event) {
+	src := f.sources[id]
+	problem := ""
+	switch {
+	case c.AggregateType != domain.AggregatePayout || c.AggregateID != string(id):
+		problem = fmt.Sprintf("it is on %s", c.Ref())
+	case src == nil:
+		return // no item: closes names it
+	case src.requested == 0:
+		problem = "the payout was never requested: the payouts part sent nothing"
+	case src.result != "" && f.open[domain.AccountPayoutsPending][string(id)] != nil:
+		problem = fmt.Sprintf("it has a result already, %s at seq %d: a payout has one", src.result, src.resultSeq)
+	}
+	if src != nil && src.result == "" {
+		src.result, src.resultSeq = ev.EventType(), c.Seq
+	}
+	if problem != "" {
+		f.add(Finding{Check: CheckClearing, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountPayoutsPending,
+			Message: fmt.Sprintf("%s of payout %s at seq %d: %s", ev.EventType(), id, c.Seq, problem)})
 	}
 }
 

@@ -290,3 +290,30 @@ func TestVerifyNamesARefundOfAPaidAmountTheOrderDoesNotHold(t *testing.T) {
 		})
 	}
 }
+
+// A payout has one result, for a payout that was requested
+// (domain.DecidePayoutResult): the payouts part sends only what
+// payout.requested says. Settled without a request, or after it failed,
+// the withdrawal's money is booked out of the bank that the provider never
+// sent, and the wallet never gets it back.
+func TestVerifyNamesAPayoutSettledThatWasNeverSent(t *testing.T) {
+	for name, forge := range map[string]func(s *stream){
+		"never requested": func(s *stream) {},
+		"after it failed": func(s *stream) {
+			s.append(domain.AggregatePayout, "p3", domain.PayoutRequested{PayoutID: "p3", Amount: 300, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+			s.append(domain.AggregatePayout, "p3", domain.PayoutFailed{PayoutID: "p3", Reason: "closed account", FailedAt: t0})
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStream(t)
+			money(s) // u1 holds 300
+			s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 300, PayoutID: "p3", DebitAt: t0})
+			forge(s)
+			seq := s.append(domain.AggregatePayout, "p3", domain.PayoutSettled{PayoutID: "p3", Amount: 300, BankAccount: bankAcct, SettledAt: t0})
+			rep := s.verify()
+			if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
+				t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
+			}
+		})
+	}
+}

@@ -72,6 +72,7 @@ func TestWithdrawalSettlesWithTheProvidersFee(t *testing.T) {
 	if w := e.wallet(t, "u-w"); w.Balance != 5000 {
 		t.Fatalf("wallet after a repeat: %+v", w)
 	}
+	verifiesClean(t, e)
 }
 
 func TestFailedWithdrawalReturnsToTheWallet(t *testing.T) {
