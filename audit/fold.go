@@ -770,6 +770,13 @@ func eventTime(c eventstore.Commit) time.Time {
 	return time.Time{}
 }
 
+// The statuses of an orphan's open item that an operator may resolve
+// (domain.Clearing's).
+const (
+	statusOrphaned = "orphaned"
+	statusReopened = "reopened"
+)
+
 // clearing opens and closes the items of the suspense and payouts-pending
 // accounts (domain.Clearing).
 func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
@@ -778,6 +785,14 @@ func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
 		f.result(c, e.PayoutID, ev)
 	case domain.PayoutFailed:
 		f.result(c, e.PayoutID, ev)
+	case domain.DepositResolved:
+		// An orphan is resolved while it is unresolved, once
+		// (domain.DecideResolve): another resolution before the first
+		// one's money moved would send it where the second one says.
+		if it := f.open[domain.AccountSuspense][string(e.DepositID)]; it != nil && it.Status != statusOrphaned && it.Status != statusReopened {
+			f.add(Finding{Check: CheckClearing, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountSuspense,
+				Message: fmt.Sprintf("deposit.resolved at seq %d resolves deposit %s to %s (order %q, user %q), which is %s: an orphan is resolved once", c.Seq, e.DepositID, e.Action, e.OrderID, e.UserID, it.Status)})
+		}
 	}
 	mv := domain.Clearing(ev)
 	if mv.Close.Account != "" {

@@ -317,3 +317,19 @@ func TestVerifyNamesAPayoutSettledThatWasNeverSent(t *testing.T) {
 		})
 	}
 }
+
+// An orphan is resolved once, while it is unresolved (domain.DecideResolve
+// refuses another resolution: not_an_orphan): a second resolution, before
+// the first one's money moved, redirects the orphan to whoever it names,
+// and the credit it backs closes the item.
+func TestVerifyNamesAnOrphanResolvedAgain(t *testing.T) {
+	s := newStream(t)
+	money(s) // d1: an orphan of 1000
+	s.append(domain.AggregateDeposit, "d1", domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u1", ResolvedAt: t0})
+	seq := s.append(domain.AggregateDeposit, "d1", domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u9", ResolvedAt: t0})
+	s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: "d1", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+	rep := s.verify()
+	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
+		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
+	}
+}
