@@ -40,7 +40,8 @@ type Transaction struct {
 //   - account_number: not blank, at most 64 bytes of UTF-8 without control
 //     characters;
 //   - depositor_name: not blank, at most 64 runes of UTF-8 without control
-//     characters;
+//     characters, as deposit.record takes it (domain.ValidateBuyerName: a
+//     letter or a digit, no U+FFFD, no bidirectional controls);
 //   - amount: 0 < amount ≤ domain.MaxAmount (minor units);
 //   - deposited_at: set, between the years 1 and 9999.
 func (t Transaction) Validate() error {
@@ -87,6 +88,11 @@ func (t Transaction) fieldErrors() []*FieldError {
 	default:
 		if reason := textProblem(t.DepositorName); reason != "" {
 			bad("depositor_name", "%s", reason)
+		} else if err := domain.ValidateBuyerName(t.DepositorName); err != nil {
+			// The engine's rule (deposit.record), so that a statement it
+			// would refuse a row of is refused whole, before any row is
+			// recorded.
+			bad("depositor_name", "%s", strings.TrimPrefix(domainReason(err), "buyer_name: "))
 		}
 	}
 	switch {
