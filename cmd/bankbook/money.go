@@ -200,6 +200,9 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 				accounts[t.AccountNumber] = true
 			}
 		}
+		if len(accounts) == 0 && len(txns) > 0 {
+			return fmt.Errorf("%s: %d transactions recorded, all store payments on dedicated accounts, which share the collection account's watermark: name it with --account to advance it (running the import again records nothing twice)", path, len(txns))
+		}
 		if len(accounts) == 0 {
 			return usageError("%s has no transactions: name the account with --account to advance its watermark", path)
 		}
