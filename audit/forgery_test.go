@@ -333,3 +333,19 @@ func TestVerifyNamesAnOrphanResolvedAgain(t *testing.T) {
 		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
 	}
 }
+
+// Engines before 4850503 took any account_number of 1–64 characters
+// (api.RecordDepositRequest): a feed that wrote its account with dots was
+// recorded so, and its deposits are still in the log. Such a spelling is
+// not another spelling of an account the engine compares today (it
+// records nothing under it any more): only a character no ASCII feed
+// writes, a Unicode look-alike of '-' or a digit, makes one transaction
+// two keys.
+func TestVerifyTakesAnOlderEnginesAccountSpelling(t *testing.T) {
+	s := newStream(t)
+	s.append(domain.AggregateDeposit, "dOld", domain.DepositRecorded{DepositID: "dOld", BankTxnID: "XO", AccountNumber: "100.200.300", DepositorName: "누군가", Amount: 1000, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonUnknownAccount})
+	rep := s.verify()
+	if f := findings(rep, audit.CheckBankTransactions); len(f) != 0 {
+		t.Fatalf("an older engine's honest deposit flagged: %+v", f)
+	}
+}
