@@ -642,6 +642,14 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 		case buyer != e.BuyerID:
 			bad(CheckWallets, "order.refunded at seq %d refunds order %s to %s; the order is %s's", c.Seq, e.OrderID, e.BuyerID, buyer)
 		}
+		// A deposit is refunded from where its money is
+		// (domain.DecideDeposit copies it): the bank account it arrived
+		// on, or suspense for an orphan assigned later. From any other
+		// account (a distributor's payable, revenue) the refund takes
+		// that money, and no bank money need come in for the deposit.
+		if e.DepositID != "" && e.FromAccount != domain.AccountPayableOrders && !strings.HasPrefix(e.FromAccount, bankPrefix) && e.FromAccount != domain.AccountSuspense {
+			bad(CheckWallets, "order.refunded at seq %d refunds deposit %s of order %s %d from %s: a deposit is refunded from the bank account it arrived on, or from suspense", c.Seq, e.DepositID, e.OrderID, e.Amount, e.FromAccount)
+		}
 		// The paid amount leaves orders payable once, all of it, for an
 		// order that was paid (domain.DecideCancel). The account holds
 		// every paid order's money together: a refund of an order never

@@ -349,3 +349,31 @@ func TestVerifyTakesAnOlderEnginesAccountSpelling(t *testing.T) {
 		t.Fatalf("an older engine's honest deposit flagged: %+v", f)
 	}
 }
+
+// A deposit is refunded from where its money is (domain.DecideDeposit
+// copies the deposit's FromAccount): the bank account it arrived on, or
+// suspense for an orphan assigned later. A deposit refund that names
+// another account as its source (a distributor's payable, revenue) takes
+// that money for a buyer; no bank money comes in for it, so no deposit
+// need be recorded, and the payable stays in credit.
+func TestVerifyNamesADepositRefundFromAnotherAccountThanTheBank(t *testing.T) {
+	for name, from := range map[string]string{
+		"a distributor's payable": domain.AccountPayableDistributor("dist1"),
+		"revenue":                 domain.AccountRevenueFees,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStream(t)
+			link, dep := storePaid(s)
+			s.append(domain.AggregateLink, link, domain.StorePaymentReceived{LinkID: link, DepositID: dep, DistributorID: "dist1", StoreID: "s1", StoreName: "가게",
+				Amount: 10000, Fee: 30, Net: 9970, FeeBps: 30, SettlementDate: "2026-12-02", PaidAt: t0, CollectAccount: bankAcct, DedicatedAccount: domain.BankAccount{Number: "900-1"}})
+			submittedFor(s, "oB", "u9", 5)
+			s.append(domain.AggregateOrder, "oB", domain.OrderCancelled{OrderID: "oB", CancelledAt: t0, BuyerID: "u9", Amount: 5})
+			seq := s.append(domain.AggregateOrder, "oB", domain.OrderRefunded{OrderID: "oB", BuyerID: "u9", DepositID: "dX", Amount: 25, FromAccount: from, RefundedAt: t0})
+			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 25, Kind: domain.CreditDepositRefund, Ref: "dX", OrderID: "oB", FromAccount: from, CreditedAt: t0})
+			rep := s.verify()
+			if f := findings(rep, audit.CheckWallets); rep.OK || len(f) == 0 || f[0].Seq != seq {
+				t.Fatalf("want a wallets finding at seq %d: %+v", seq, rep.Findings)
+			}
+		})
+	}
+}
