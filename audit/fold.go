@@ -83,6 +83,9 @@ type folder struct {
 	// recorded for (deposit.recorded) and the link the payment was booked
 	// on (store.payment_received): the two are one.
 	storeLinks map[domain.DepositID]*storeLink
+	// uses holds, by deposit, its deposit.recorded and the events that
+	// moved its money from the bank: the outcome says what they did.
+	uses map[domain.DepositID]*depositUse
 
 	// reconciliations: the seq of each run's result
 	runs map[string]eventstore.Seq
@@ -137,6 +140,7 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		runs:    map[string]eventstore.Seq{},
 
 		storeLinks:   map[domain.DepositID]*storeLink{},
+		uses:         map[domain.DepositID]*depositUse{},
 		paidRefunded: map[domain.OrderID]eventstore.Seq{},
 	}
 }
@@ -213,6 +217,7 @@ func (f *folder) commit(ctx context.Context, c eventstore.Commit) error {
 	for i, ev := range events {
 		f.postings(c, ev, deltas)
 		f.deposit(c, c.Events[i], ev)
+		f.outcome(c, ev)
 		f.order(c, ev)
 		f.wallet(c, ev, touched)
 		f.clearing(c, ev)
@@ -787,6 +792,96 @@ func printableASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// depositUse is a deposit's deposit.recorded (nil: not seen yet) and the
+// events that moved its money from the bank.
+type depositUse struct {
+	rec   *domain.DepositRecorded
+	moves []depositMove
+}
+
+// depositMove is an event that moved a deposit's money from the bank:
+// what outcome it is, to which order or link, and (an order) the order's
+// depositor name.
+type depositMove struct {
+	outcome domain.DepositOutcome
+	target  string
+	name    string
+	what    string
+	seq     eventstore.Seq
+}
+
+// outcome checks that a deposit's money went where its deposit.recorded
+// says (commands.matchDeposit writes both): matched, the order it names
+// was paid, and holds its depositor name; refunded to a wallet, that
+// order's buyer was refunded; a store payment, a link was paid (which
+// one, storeLinkOf). Otherwise one buyer's transfer pays another's
+// order, or a store's money is booked to any distributor, and the
+// deposit's record still names who sent it for what.
+func (f *folder) outcome(c eventstore.Commit, ev domain.Event) {
+	var (
+		id domain.DepositID
+		mv depositMove
+	)
+	switch e := ev.(type) {
+	case domain.DepositRecorded:
+		u := f.useOf(e.DepositID)
+		u.rec = &e
+		for _, m := range u.moves {
+			f.checkUse(c, e.DepositID, u.rec, m)
+		}
+		return
+	case domain.OrderPaid:
+		if !strings.HasPrefix(e.FromAccount, bankPrefix) {
+			return // an orphan assigned later: from suspense
+		}
+		id, mv = e.DepositID, depositMove{outcome: domain.OutcomeMatched, target: string(e.OrderID), name: f.orders[e.OrderID].DepositorName}
+	case domain.OrderRefunded:
+		if e.DepositID == "" || !strings.HasPrefix(e.FromAccount, bankPrefix) {
+			return
+		}
+		id, mv = e.DepositID, depositMove{outcome: domain.OutcomeRefundedToWallet, target: string(e.OrderID), name: f.orders[e.OrderID].DepositorName}
+	case domain.StorePaymentReceived:
+		id, mv = e.DepositID, depositMove{outcome: domain.OutcomeStorePayment, target: e.LinkID}
+	default:
+		return
+	}
+	mv.what, mv.seq = ev.EventType(), c.Seq
+	u := f.useOf(id)
+	u.moves = append(u.moves, mv)
+	if u.rec != nil {
+		f.checkUse(c, id, u.rec, mv)
+	}
+}
+
+func (f *folder) useOf(id domain.DepositID) *depositUse {
+	u := f.uses[id]
+	if u == nil {
+		u = &depositUse{}
+		f.uses[id] = u
+	}
+	return u
+}
+
+// checkUse reports a move of deposit id's money that its record rec
+// contradicts.
+func (f *folder) checkUse(c eventstore.Commit, id domain.DepositID, rec *domain.DepositRecorded, m depositMove) {
+	problem := ""
+	switch {
+	case rec.Outcome != m.outcome:
+		problem = fmt.Sprintf("it was recorded as %s (order %q, link %q)", rec.Outcome, rec.OrderID, rec.LinkID)
+	case m.outcome == domain.OutcomeStorePayment:
+		return // the link: storeLinkOf
+	case string(rec.OrderID) != m.target:
+		problem = fmt.Sprintf("it was recorded as %s for order %s", rec.Outcome, rec.OrderID)
+	case m.name != "" && !domain.SameName(m.name, rec.DepositorName):
+		problem = fmt.Sprintf("it was sent by %q, and order %s's depositor name is %q", rec.DepositorName, m.target, m.name)
+	}
+	if problem != "" {
+		f.add(Finding{Check: CheckBankTransactions, Seq: c.Seq, Aggregate: c.Ref().String(),
+			Message: fmt.Sprintf("%s at seq %d moved deposit %s's money from the bank as %s to %s, but %s (seq %d)", m.what, m.seq, id, m.outcome, m.target, problem, c.Seq)})
+	}
 }
 
 // eventTime is when an event's envelope says it occurred.

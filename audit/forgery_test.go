@@ -377,3 +377,56 @@ func TestVerifyNamesADepositRefundFromAnotherAccountThanTheBank(t *testing.T) {
 		})
 	}
 }
+
+// A deposit's outcome says where its money went, and the event that moved
+// it from the bank agrees (commands.matchDeposit writes both): matched,
+// the order it names is the one paid, and holds its depositor name;
+// refunded, that order's buyer is refunded; a store payment, it is
+// booked on the link the deposit names. A deposit recorded as matched to
+// one buyer's order that paid another's order, or a store's money booked
+// to any distributor under a deposit recorded as matched, passed.
+func TestVerifyNamesADepositWhoseMoneyWentElsewhereThanItsOutcome(t *testing.T) {
+	from := domain.AccountBank(bankAcct)
+	order := func(s *stream, id domain.OrderID, buyer domain.UserID, name string) {
+		s.append(domain.AggregateOrder, string(id), domain.OrderSubmitted{OrderID: id, BuyerID: buyer, BuyerName: "김", Amount: domain.Money{Amount: 700, Currency: "KRW"}, DepositorName: name, SubmittedAt: t0})
+	}
+	for name, forge := range map[string]func(s *stream) eventstore.Seq{
+		"another order paid": func(s *stream) eventstore.Seq {
+			order(s, "oA", "u1", "김001")
+			order(s, "oB", "u9", "김001")
+			s.append(domain.AggregateOrder, "oB", domain.OrderPaid{OrderID: "oB", DepositID: "dA", Amount: 700, FromAccount: from, PaidAt: t0})
+			return s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
+		},
+		"an order of another depositor name": func(s *stream) eventstore.Seq {
+			order(s, "oA", "u1", "김001")
+			order(s, "oB", "u9", "박002")
+			s.append(domain.AggregateOrder, "oB", domain.OrderPaid{OrderID: "oB", DepositID: "dA", Amount: 700, FromAccount: from, PaidAt: t0})
+			return s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oB"})
+		},
+		"another order's buyer refunded": func(s *stream) eventstore.Seq {
+			order(s, "oA", "u1", "김001")
+			order(s, "oB", "u9", "김001")
+			s.append(domain.AggregateOrder, "oB", domain.OrderCancelled{OrderID: "oB", CancelledAt: t0, BuyerID: "u9", Amount: 700})
+			s.append(domain.AggregateOrder, "oB", domain.OrderRefunded{OrderID: "oB", BuyerID: "u9", DepositID: "dA", Amount: 700, FromAccount: from, RefundedAt: t0})
+			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 700, Kind: domain.CreditDepositRefund, Ref: "dA", OrderID: "oB", FromAccount: from, CreditedAt: t0})
+			return s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
+		},
+		"a store payment recorded as matched": func(s *stream) eventstore.Seq {
+			order(s, "oA", "u1", "김001")
+			other := domain.LinkID("dist9", "s9")
+			s.append(domain.AggregateLink, other, domain.StoreLinked{LinkID: other, DistributorID: "dist9", StoreID: "s9", StoreName: "남의 가게", DedicatedAccount: domain.BankAccount{Number: "900-9"}, LinkedAt: t0})
+			s.append(domain.AggregateLink, other, domain.StorePaymentReceived{LinkID: other, DepositID: "dA", DistributorID: "dist9", StoreID: "s9", StoreName: "남의 가게",
+				Amount: 700, Fee: 2, Net: 698, FeeBps: 30, SettlementDate: "2026-12-02", PaidAt: t0, CollectAccount: bankAcct, DedicatedAccount: domain.BankAccount{Number: "900-9"}})
+			return s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: "900-1", LandedOn: bankAcct, DepositorName: "가게", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStream(t)
+			seq := forge(s)
+			rep := s.verify()
+			if f := findings(rep, audit.CheckBankTransactions); rep.OK || len(f) == 0 || f[0].Seq != seq {
+				t.Fatalf("want a bank_transactions finding at seq %d: %+v", seq, rep.Findings)
+			}
+		})
+	}
+}

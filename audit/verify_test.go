@@ -130,7 +130,7 @@ func paidOrder(s *stream, order domain.OrderID, buyer domain.UserID, amount int6
 	submittedFor(s, order, buyer, amount)
 	dep := domain.DepositID("dep-" + string(order))
 	s.append(domain.AggregateOrder, string(order), domain.OrderPaid{OrderID: order, DepositID: dep, Amount: amount, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
-	s.append(domain.AggregateDeposit, string(dep), domain.DepositRecorded{DepositID: dep, BankTxnID: "X-" + string(order), AccountNumber: bankAcct, DepositorName: "김", Amount: amount, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: order})
+	s.append(domain.AggregateDeposit, string(dep), domain.DepositRecorded{DepositID: dep, BankTxnID: "X-" + string(order), AccountNumber: bankAcct, DepositorName: "김001", Amount: amount, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: order})
 }
 
 // submitted writes order's order.submitted, for buyer.
@@ -228,7 +228,7 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 		}, audit.CheckClearing},
 		{"wallets: a paid order's refund credited that the order never refunded", func(s *stream) eventstore.Seq {
 			s.append(domain.AggregateOrder, "oP", domain.OrderPaid{OrderID: "oP", DepositID: "dP", Amount: 3900, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
-			s.append(domain.AggregateDeposit, "dP", domain.DepositRecorded{DepositID: "dP", BankTxnID: "XP", AccountNumber: bankAcct, DepositorName: "김", Amount: 3900, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oP"})
+			s.append(domain.AggregateDeposit, "dP", domain.DepositRecorded{DepositID: "dP", BankTxnID: "XP", AccountNumber: bankAcct, DepositorName: "김001", Amount: 3900, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oP"})
 			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 3900, Kind: domain.CreditOrderRefund, Ref: "order:oP", OrderID: "oP", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
 		}, audit.CheckWallets},
 		{"wallets: a refund credited for more than the order refunded", func(s *stream) eventstore.Seq {
@@ -288,7 +288,7 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 			from := domain.AccountBank(bankAcct)
 			s.append(domain.AggregateOrder, "oA", domain.OrderPaid{OrderID: "oA", DepositID: "d9", Amount: 700, FromAccount: from, PaidAt: t0})
 			s.append(domain.AggregateOrder, "oB", domain.OrderPaid{OrderID: "oB", DepositID: "d9", Amount: 700, FromAccount: from, PaidAt: t0})
-			return s.append(domain.AggregateDeposit, "d9", domain.DepositRecorded{DepositID: "d9", BankTxnID: "X9", AccountNumber: bankAcct, DepositorName: "김", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
+			return s.append(domain.AggregateDeposit, "d9", domain.DepositRecorded{DepositID: "d9", BankTxnID: "X9", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
 		}, audit.CheckBankTransactions},
 		{"bank_transactions: money in for a deposit never recorded", func(s *stream) eventstore.Seq {
 			return s.append(domain.AggregateOrder, "oC", domain.OrderPaid{OrderID: "oC", DepositID: "d8", Amount: 400, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
@@ -413,12 +413,12 @@ func TestVerifyBacksRefundCreditsWithoutTheirOrder(t *testing.T) {
 	from := domain.AccountBank(bankAcct)
 	submittedFor(s, "o7", "u7", 700)
 	s.append(domain.AggregateOrder, "o7", domain.OrderPaid{OrderID: "o7", DepositID: "d7", Amount: 700, FromAccount: from, PaidAt: t0})
-	s.append(domain.AggregateDeposit, "d7", domain.DepositRecorded{DepositID: "d7", BankTxnID: "X7", AccountNumber: bankAcct, DepositorName: "김", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o7"})
+	s.append(domain.AggregateDeposit, "d7", domain.DepositRecorded{DepositID: "d7", BankTxnID: "X7", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o7"})
 	s.append(domain.AggregateOrder, "o7", domain.OrderRefunded{OrderID: "o7", BuyerID: "u7", Amount: 700, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
 	s.append(domain.AggregateWallet, "u7", domain.WalletCredited{UserID: "u7", Amount: 700, Kind: domain.CreditOrderRefund, Ref: "order:o7", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
 	s.append(domain.AggregateOrder, "o7", domain.OrderRefunded{OrderID: "o7", BuyerID: "u7", DepositID: "d8", Amount: 300, FromAccount: from, RefundedAt: t0})
 	s.append(domain.AggregateWallet, "u7", domain.WalletCredited{UserID: "u7", Amount: 300, Kind: domain.CreditDepositRefund, Ref: "d8", FromAccount: from, CreditedAt: t0})
-	s.append(domain.AggregateDeposit, "d8", domain.DepositRecorded{DepositID: "d8", BankTxnID: "X8", AccountNumber: bankAcct, DepositorName: "김", Amount: 300, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "o7", UserID: "u7"})
+	s.append(domain.AggregateDeposit, "d8", domain.DepositRecorded{DepositID: "d8", BankTxnID: "X8", AccountNumber: bankAcct, DepositorName: "김001", Amount: 300, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "o7", UserID: "u7"})
 	if rep := s.verify(); len(findings(rep, audit.CheckWallets)) != 0 {
 		t.Fatalf("wallets findings on refund credits without their order: %+v", findings(rep, audit.CheckWallets))
 	}
@@ -429,12 +429,12 @@ func TestVerifyFollowsEachDepositsMoney(t *testing.T) {
 	scene := func(s *stream, credit bool) eventstore.Seq {
 		submittedFor(s, "o1", "u9", 900)
 		s.append(domain.AggregateOrder, "o1", domain.OrderPaid{OrderID: "o1", DepositID: "dA", Amount: 900, FromAccount: from, PaidAt: t0})
-		s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김", Amount: 900, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o1"})
+		s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 900, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o1"})
 		s.append(domain.AggregateOrder, "o1", domain.OrderRefunded{OrderID: "o1", BuyerID: "u9", DepositID: "dB", Amount: 900, FromAccount: from, RefundedAt: t0})
 		if credit {
 			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 900, Kind: domain.CreditDepositRefund, Ref: "dB", OrderID: "o1", FromAccount: from, CreditedAt: t0})
 		}
-		return s.append(domain.AggregateDeposit, "dB", domain.DepositRecorded{DepositID: "dB", BankTxnID: "XB", AccountNumber: bankAcct, DepositorName: "김", Amount: 900, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "o1", UserID: "u9"})
+		return s.append(domain.AggregateDeposit, "dB", domain.DepositRecorded{DepositID: "dB", BankTxnID: "XB", AccountNumber: bankAcct, DepositorName: "김001", Amount: 900, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "o1", UserID: "u9"})
 	}
 	s := newStream(t)
 	money(s)
