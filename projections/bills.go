@@ -186,7 +186,7 @@ func billPaymentKey(bill string, seq eventstore.Seq, version int) []byte {
 // however often a store pays. v.PaymentCount, kept in the stored view,
 // counts them all.
 func withPayments(payments *bbolt.Bucket, v *BillView) error {
-	newest, _, err := newestFirst(payments, append([]byte(v.BillID), 0), nil, api.MaxBillPayments, func(_, raw []byte) (BillPayment, bool, error) {
+	newest, _, err := newestFirst(payments, append([]byte(v.BillID), 0), nil, api.MaxBillPayments, false, func(_, raw []byte) (BillPayment, bool, error) {
 		var p BillPayment
 		if err := json.Unmarshal(raw, &p); err != nil {
 			return p, false, fmt.Errorf("bill %s payment: %w", v.BillID, err)

@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/json"
 
 	"go.etcd.io/bbolt"
 )
@@ -14,8 +15,10 @@ import (
 // item) and says whether it belongs on the page (a filter may skip keys).
 // It returns up to limit items (never nil) and the cursor of the next page:
 // the hex of the last item's key without the prefix, or "" when no further
-// key would load an item.
-func newestFirst[T any](b *bbolt.Bucket, prefix, after []byte, limit int, load func(k, v []byte) (T, bool, error)) ([]T, string, error) {
+// key would load an item. A page that bySize says is an API list's also
+// ends before the item that would take its encoding past maxPageBytes, so
+// that the reply fits a NATS message however long the items' texts.
+func newestFirst[T any](b *bbolt.Bucket, prefix, after []byte, limit int, bySize bool, load func(k, v []byte) (T, bool, error)) ([]T, string, error) {
 	out := []T{}
 	c := b.Cursor()
 	var k []byte
@@ -30,7 +33,10 @@ func newestFirst[T any](b *bbolt.Bucket, prefix, after []byte, limit int, load f
 	} else {
 		k, v = c.Prev()
 	}
-	var last []byte
+	var (
+		last []byte
+		size pageBytes
+	)
 	for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
 		item, ok, err := load(k, v)
 		if err != nil {
@@ -41,6 +47,15 @@ func newestFirst[T any](b *bbolt.Bucket, prefix, after []byte, limit int, load f
 		}
 		if len(out) == limit {
 			return out, hex.EncodeToString(last), nil
+		}
+		if bySize {
+			enc, err := json.Marshal(item)
+			if err != nil {
+				return nil, "", err
+			}
+			if !size.fits(len(out), len(enc)) {
+				return out, hex.EncodeToString(last), nil
+			}
 		}
 		out = append(out, item)
 		last = bytes.Clone(k[len(prefix):])

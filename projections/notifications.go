@@ -185,7 +185,10 @@ func (s *Store) Notifications(status, recipient string, limit int, cursor string
 		if len(after) > 0 && bytes.Equal(k, start) {
 			k, _ = c.Next()
 		}
-		var last []byte
+		var (
+			last []byte
+			size pageBytes
+		)
 		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			id := k[len(prefix)+8:]
 			var rec notificationRecord
@@ -200,6 +203,14 @@ func (s *Store) Notifications(status, recipient string, limit int, cursor string
 				continue
 			}
 			if len(out.Notifications) == limit {
+				out.NextCursor = hex.EncodeToString(last)
+				return nil
+			}
+			enc, err := json.Marshal(rec.View)
+			if err != nil {
+				return err
+			}
+			if !size.fits(len(out.Notifications), len(enc)) {
 				out.NextCursor = hex.EncodeToString(last)
 				return nil
 			}

@@ -290,7 +290,7 @@ func (s *Store) SearchOrders(q OrderSearch, limit int, cursor string) ([]OrderVi
 		if err != nil {
 			return err
 		}
-		out, next, err = newestFirst(b, []byte(prefix+"\x00"), after, limit, func(k, _ []byte) (OrderView, bool, error) {
+		out, next, err = newestFirst(b, []byte(prefix+"\x00"), after, limit, true, func(k, _ []byte) (OrderView, bool, error) {
 			_, id := cutLast(k)
 			v, found, err := getOrder(orders, string(id))
 			if err != nil {

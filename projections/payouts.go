@@ -132,7 +132,7 @@ func (s *Store) Payouts(status string, limit int, cursor string) ([]PayoutView, 
 		if err != nil {
 			return err
 		}
-		out, next, err = newestFirst(idx, []byte(prefix+"\x00"), after, max(limit, 1), func(k, _ []byte) (PayoutView, bool, error) {
+		out, next, err = newestFirst(idx, []byte(prefix+"\x00"), after, max(limit, 1), true, func(k, _ []byte) (PayoutView, bool, error) {
 			_, id := cutLast(k)
 			var v PayoutView
 			found, err := getJSON(payouts, string(id), &v)

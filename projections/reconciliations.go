@@ -52,7 +52,7 @@ func (s *Store) ReconcileRuns(limit int, cursor string) ([]ReconcileRunSummary, 
 		if err != nil {
 			return err
 		}
-		out, next, err = newestFirst(b, nil, after, max(limit, 1), func(k, v []byte) (ReconcileRunSummary, bool, error) {
+		out, next, err = newestFirst(b, nil, after, max(limit, 1), true, func(k, v []byte) (ReconcileRunSummary, bool, error) {
 			var r ReconcileRunSummary
 			if err := json.Unmarshal(v, &r); err != nil {
 				return r, false, fmt.Errorf("reconciliation run %x: %w", k, err)

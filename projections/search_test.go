@@ -1,9 +1,11 @@
 package projections_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,5 +215,76 @@ func TestListReconcileRuns(t *testing.T) {
 		if fmt.Sprint(r) != fmt.Sprint(want) {
 			t.Errorf("run %d:\n got %+v\nwant %+v", i, r, want)
 		}
+	}
+}
+
+// The lists of orders and notifications (payouts and reconciliation runs
+// page as orders do) end a page before the item that would take its
+// encoding past api.MaxPageBytes (made 4,000 bytes here), as the bills
+// and payments do: a cancel reason of 500 '&'s
+// is 3,000 bytes in JSON, so 500 of them would not fit one NATS reply.
+// Each item is still listed once, in order, over the pages.
+func TestListPagesEndBeforeTheReplyIsTooLarge(t *testing.T) {
+	const bound = 4_000
+	projections.SetMaxPageBytes(t, bound)
+	st := openStore(t, tempPath(t, "rm.db"))
+	l := newCommitLog()
+	var want []string
+	for i := 1; i <= 12; i++ {
+		id := fmt.Sprintf("o%02d", i)
+		at := t0.Add(time.Duration(i) * time.Minute)
+		s := submitted(id, i)
+		s.SubmittedAt = at
+		apply(t, st, l.commit(t, orderRef(id), at, s),
+			l.commit(t, orderRef(id), at, domain.OrderCancelReserved{OrderID: domain.OrderID(id), Reason: strings.Repeat("&", 500), ReservedAt: at, CancelAt: at.Add(time.Hour)}))
+		want = append([]string{id}, want...)
+	}
+	var got []string
+	pages := 0
+	for cursor := ""; ; {
+		vs, next, err := st.SearchOrders(projections.OrderSearch{}, 500, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if enc, _ := json.Marshal(vs); len(vs) == 0 || len(enc) > bound {
+			t.Fatalf("page %d: %d orders in %d bytes, bound %d", pages, len(vs), len(enc), bound)
+		}
+		got = append(got, orderIDs(vs)...)
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	if !slices.Equal(got, want) || pages < 2 {
+		t.Fatalf("orders %v in %d pages, want %v in more than one", got, pages, want)
+	}
+
+	st = openStore(t, tempPath(t, "notifications.db")) // a log of its own
+	w, _ := newNotifyWorld(t, st)
+	for i := range 30 {
+		w.create(fmt.Sprintf("evt-%d", i), "store:s1", t0.Add(time.Duration(i)*time.Second))
+	}
+	seen, pages := map[string]bool{}, 0
+	for cursor := ""; ; {
+		page, err := st.Notifications("", "", 500, cursor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if enc, _ := json.Marshal(page.Notifications); len(page.Notifications) == 0 || len(enc) > bound {
+			t.Fatalf("page %d: %d notifications in %d bytes, bound %d", pages, len(page.Notifications), len(enc), bound)
+		}
+		for _, n := range page.Notifications {
+			if seen[n.NotificationID] {
+				t.Fatalf("%s listed twice", n.NotificationID)
+			}
+			seen[n.NotificationID] = true
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if len(seen) != 30 || pages < 2 {
+		t.Fatalf("%d notifications in %d pages, want 30 in more than one", len(seen), pages)
 	}
 }

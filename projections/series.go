@@ -195,7 +195,7 @@ func (s *Store) LedgerSeries(account string, limit, maxItems int) (api.LedgerSer
 		}
 		out.OpenCount = int(getSeriesState(state, account).open)
 		prefix := seriesKey(account, "")
-		newest, _, err := newestFirst(points, prefix, nil, max(limit, 1), func(k, v []byte) (SeriesPoint, bool, error) {
+		newest, _, err := newestFirst(points, prefix, nil, max(limit, 1), false, func(k, v []byte) (SeriesPoint, bool, error) {
 			var p SeriesPoint
 			if err := json.Unmarshal(v, &p); err != nil {
 				return p, false, fmt.Errorf("series point %q: %w", k, err)
