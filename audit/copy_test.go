@@ -124,8 +124,9 @@ func TestVerifyNamesAGapInTheStream(t *testing.T) {
 	money(s)
 	// Seqs 11 and 12: deposits that are their aggregates' only commits, so
 	// no chain points at them.
-	for _, id := range []domain.DepositID{"d3", "d4"} {
-		s.append(domain.AggregateDeposit, string(id), domain.DepositRecorded{DepositID: id, BankTxnID: "X" + string(id), AccountNumber: bankAcct, DepositorName: "누군가", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	for _, txn := range []string{"X3", "X4"} {
+		id := depID(bankAcct, txn)
+		s.append(domain.AggregateDeposit, string(id), domain.DepositRecorded{DepositID: id, BankTxnID: txn, AccountNumber: bankAcct, DepositorName: "누군가", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
 	}
 	ctx := context.Background()
 	gapped := func(name string, seq uint64) *eventstore.Reader {

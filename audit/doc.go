@@ -20,9 +20,12 @@
 //     the commit where it does.
 //   - bank_transactions: no two deposit.recorded events name the same bank
 //     transaction (normalized account number, bank_txn_id): every bank
-//     transaction the log holds is accounted for once. It does not prove
-//     that every transaction at the bank is in the log (that is
-//     reconciliation's).
+//     transaction the log holds is accounted for once; each is recorded
+//     under the deposit ID its account and bank transaction give
+//     (domain.NewDepositID), on that deposit's aggregate, as the engine
+//     knows it, and a deposit's other events are on its aggregate too.
+//     It does not prove that every transaction at the bank is in the log
+//     (that is reconciliation's).
 //   - wallets: for every wallet aggregate, the balance folded from its own
 //     wallet.credited/wallet.debited events (domain.Wallet) equals the
 //     ledger account liabilities:wallet:<user> folded from the postings of

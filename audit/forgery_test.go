@@ -1,6 +1,9 @@
 package audit_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/bankbook/bankbook/audit"
@@ -15,8 +18,8 @@ func TestVerifyNamesAnAssignedOrphanCreditedToAnotherWallet(t *testing.T) {
 	s := newStream(t)
 	money(s)
 	submitted(s, "oX", "u1")
-	s.append(domain.AggregateDeposit, "d1", domain.DepositResolved{DepositID: "d1", Action: domain.ResolveAssignOrder, Amount: 1000, OrderID: "oX", ResolvedAt: t0})
-	seq := s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: "d1", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+	s.append(domain.AggregateDeposit, string(d1), domain.DepositResolved{DepositID: d1, Action: domain.ResolveAssignOrder, Amount: 1000, OrderID: "oX", ResolvedAt: t0})
+	seq := s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: string(d1), FromAccount: domain.AccountSuspense, CreditedAt: t0})
 	rep := s.verify()
 	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
 		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
@@ -29,11 +32,12 @@ func TestVerifyNamesAnAssignedOrphanCreditedToAnotherWallet(t *testing.T) {
 func TestVerifyNamesAResolutionForAnotherAmountThanItsOrphan(t *testing.T) {
 	s := newStream(t)
 	money(s) // d1: an orphan of 1000
-	s.append(domain.AggregateDeposit, "d3", domain.DepositRecorded{DepositID: "d3", BankTxnID: "X3", AccountNumber: bankAcct, DepositorName: "누구", Amount: 600, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
-	seq := s.append(domain.AggregateDeposit, "d1", domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToWallet, Amount: 600, UserID: "u1", ResolvedAt: t0})
-	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 600, Kind: domain.CreditOrphanRefund, Ref: "d1", FromAccount: domain.AccountSuspense, CreditedAt: t0})
-	s.append(domain.AggregateDeposit, "d3", domain.DepositResolved{DepositID: "d3", Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u9", ResolvedAt: t0})
-	s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: "d3", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+	d3 := depID(bankAcct, "X3")
+	s.append(domain.AggregateDeposit, string(d3), domain.DepositRecorded{DepositID: d3, BankTxnID: "X3", AccountNumber: bankAcct, DepositorName: "누구", Amount: 600, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	seq := s.append(domain.AggregateDeposit, string(d1), domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToWallet, Amount: 600, UserID: "u1", ResolvedAt: t0})
+	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 600, Kind: domain.CreditOrphanRefund, Ref: string(d1), FromAccount: domain.AccountSuspense, CreditedAt: t0})
+	s.append(domain.AggregateDeposit, string(d3), domain.DepositResolved{DepositID: d3, Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u9", ResolvedAt: t0})
+	s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: string(d3), FromAccount: domain.AccountSuspense, CreditedAt: t0})
 	rep := s.verify()
 	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
 		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
@@ -63,10 +67,11 @@ func TestVerifyNamesAnOrderPaidThatDoesNotTakePayment(t *testing.T) {
 	t.Run("cancelled", func(t *testing.T) {
 		s := newStream(t)
 		money(s)
+		dC := depID(bankAcct, "XC")
 		s.append(domain.AggregateOrder, "oC", domain.OrderSubmitted{OrderID: "oC", BuyerID: "u1", BuyerName: "김", Amount: domain.Money{Amount: 700, Currency: "KRW"}, DepositorName: "김001", SubmittedAt: t0})
 		s.append(domain.AggregateOrder, "oC", domain.OrderCancelled{OrderID: "oC", CancelledAt: t0})
-		seq := s.append(domain.AggregateOrder, "oC", domain.OrderPaid{OrderID: "oC", DepositID: "dC", Amount: 700, FromAccount: from, PaidAt: t0})
-		s.append(domain.AggregateDeposit, "dC", domain.DepositRecorded{DepositID: "dC", BankTxnID: "XC", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oC"})
+		seq := s.append(domain.AggregateOrder, "oC", domain.OrderPaid{OrderID: "oC", DepositID: dC, Amount: 700, FromAccount: from, PaidAt: t0})
+		s.append(domain.AggregateDeposit, string(dC), domain.DepositRecorded{DepositID: dC, BankTxnID: "XC", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oC"})
 		rep := s.verify()
 		if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
 			t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
@@ -75,11 +80,12 @@ func TestVerifyNamesAnOrderPaidThatDoesNotTakePayment(t *testing.T) {
 	t.Run("paid twice", func(t *testing.T) {
 		s := newStream(t)
 		money(s)
+		dD, dE := depID(bankAcct, "XD"), depID(bankAcct, "XE")
 		s.append(domain.AggregateOrder, "oD", domain.OrderSubmitted{OrderID: "oD", BuyerID: "u1", BuyerName: "김", Amount: domain.Money{Amount: 700, Currency: "KRW"}, DepositorName: "김001", SubmittedAt: t0})
-		s.append(domain.AggregateOrder, "oD", domain.OrderPaid{OrderID: "oD", DepositID: "dD", Amount: 700, FromAccount: from, PaidAt: t0})
-		s.append(domain.AggregateDeposit, "dD", domain.DepositRecorded{DepositID: "dD", BankTxnID: "XD", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oD"})
-		seq := s.append(domain.AggregateOrder, "oD", domain.OrderPaid{OrderID: "oD", DepositID: "dE", Amount: 700, FromAccount: from, PaidAt: t0})
-		s.append(domain.AggregateDeposit, "dE", domain.DepositRecorded{DepositID: "dE", BankTxnID: "XE", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oD"})
+		s.append(domain.AggregateOrder, "oD", domain.OrderPaid{OrderID: "oD", DepositID: dD, Amount: 700, FromAccount: from, PaidAt: t0})
+		s.append(domain.AggregateDeposit, string(dD), domain.DepositRecorded{DepositID: dD, BankTxnID: "XD", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oD"})
+		seq := s.append(domain.AggregateOrder, "oD", domain.OrderPaid{OrderID: "oD", DepositID: dE, Amount: 700, FromAccount: from, PaidAt: t0})
+		s.append(domain.AggregateDeposit, string(dE), domain.DepositRecorded{DepositID: dE, BankTxnID: "XE", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oD"})
 		rep := s.verify()
 		if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
 			t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
@@ -88,9 +94,10 @@ func TestVerifyNamesAnOrderPaidThatDoesNotTakePayment(t *testing.T) {
 	t.Run("more than its amount", func(t *testing.T) {
 		s := newStream(t)
 		money(s)
+		dF := depID(bankAcct, "XF")
 		s.append(domain.AggregateOrder, "oE", domain.OrderSubmitted{OrderID: "oE", BuyerID: "u1", BuyerName: "김", Amount: domain.Money{Amount: 700, Currency: "KRW"}, DepositorName: "김001", SubmittedAt: t0})
-		seq := s.append(domain.AggregateOrder, "oE", domain.OrderPaid{OrderID: "oE", DepositID: "dF", Amount: 9000, FromAccount: from, PaidAt: t0})
-		s.append(domain.AggregateDeposit, "dF", domain.DepositRecorded{DepositID: "dF", BankTxnID: "XF", AccountNumber: bankAcct, DepositorName: "김001", Amount: 9000, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oE"})
+		seq := s.append(domain.AggregateOrder, "oE", domain.OrderPaid{OrderID: "oE", DepositID: dF, Amount: 9000, FromAccount: from, PaidAt: t0})
+		s.append(domain.AggregateDeposit, string(dF), domain.DepositRecorded{DepositID: dF, BankTxnID: "XF", AccountNumber: bankAcct, DepositorName: "김001", Amount: 9000, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oE"})
 		rep := s.verify()
 		if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
 			t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
@@ -107,7 +114,8 @@ func TestVerifyNamesAnOrderPaidThatDoesNotTakePayment(t *testing.T) {
 func TestVerifyNamesADepositOnAnAccountNumberNoFeedWrites(t *testing.T) {
 	s := newStream(t)
 	money(s) // d1: X1 on 100-200-300, an orphan of 1000
-	seq := s.append(domain.AggregateDeposit, "d1b", domain.DepositRecorded{DepositID: "d1b", BankTxnID: "X1", AccountNumber: "100\u2010200\u2010300", DepositorName: "누군가", Amount: 1000, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	other := "100\u2010200\u2010300"
+	seq := s.append(domain.AggregateDeposit, string(depID(other, "X1")), domain.DepositRecorded{DepositID: depID(other, "X1"), BankTxnID: "X1", AccountNumber: other, DepositorName: "누군가", Amount: 1000, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
 	rep := s.verify()
 	if f := findings(rep, audit.CheckBankTransactions); rep.OK || len(f) == 0 || f[0].Seq != seq {
 		t.Fatalf("want a bank_transactions finding at seq %d: %+v", seq, rep.Findings)
@@ -139,9 +147,10 @@ func TestVerifyNamesAFailedPayoutReturnedToAnotherSource(t *testing.T) {
 	t.Run("a withdrawal reopened as a deposit", func(t *testing.T) {
 		s := newStream(t)
 		withdrawal(s)
-		seq := s.append(domain.AggregateDeposit, "dZ", domain.DepositReopened{DepositID: "dZ", Amount: 300, PayoutID: "p3", Reason: "closed account", ReopenedAt: t0})
-		s.append(domain.AggregateDeposit, "dZ", domain.DepositResolved{DepositID: "dZ", Action: domain.ResolveRefundToWallet, Amount: 300, UserID: "u9", ResolvedAt: t0})
-		s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 300, Kind: domain.CreditOrphanRefund, Ref: "dZ", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+		dZ := depID(bankAcct, "XZ") // never recorded
+		seq := s.append(domain.AggregateDeposit, string(dZ), domain.DepositReopened{DepositID: dZ, Amount: 300, PayoutID: "p3", Reason: "closed account", ReopenedAt: t0})
+		s.append(domain.AggregateDeposit, string(dZ), domain.DepositResolved{DepositID: dZ, Action: domain.ResolveRefundToWallet, Amount: 300, UserID: "u9", ResolvedAt: t0})
+		s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 300, Kind: domain.CreditOrphanRefund, Ref: string(dZ), FromAccount: domain.AccountSuspense, CreditedAt: t0})
 		rep := s.verify()
 		if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
 			t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
@@ -150,8 +159,8 @@ func TestVerifyNamesAFailedPayoutReturnedToAnotherSource(t *testing.T) {
 	t.Run("an orphan's refund returned to a wallet", func(t *testing.T) {
 		s := newStream(t)
 		money(s) // d1: an orphan of 1000
-		s.append(domain.AggregateDeposit, "d1", domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToBank, Amount: 1000, PayoutID: "p4", ResolvedAt: t0})
-		s.append(domain.AggregatePayout, "p4", domain.PayoutRequested{PayoutID: "p4", Amount: 1000, Source: domain.PayoutFromDeposit, SourceID: "d1", FromAccount: domain.AccountSuspense, RequestedAt: t0})
+		s.append(domain.AggregateDeposit, string(d1), domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToBank, Amount: 1000, PayoutID: "p4", ResolvedAt: t0})
+		s.append(domain.AggregatePayout, "p4", domain.PayoutRequested{PayoutID: "p4", Amount: 1000, Source: domain.PayoutFromDeposit, SourceID: string(d1), FromAccount: domain.AccountSuspense, RequestedAt: t0})
 		s.append(domain.AggregatePayout, "p4", domain.PayoutFailed{PayoutID: "p4", Reason: "closed account", FailedAt: t0})
 		seq := s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditPayoutReversal, Ref: "reversal:p4", FromAccount: domain.AccountPayoutsPending, CreditedAt: t0})
 		rep := s.verify()
@@ -166,7 +175,7 @@ func TestVerifyNamesAFailedPayoutReturnedToAnotherSource(t *testing.T) {
 func storePaid(s *stream) (link string, dep domain.DepositID) {
 	link = domain.LinkID("dist1", "s1")
 	s.append(domain.AggregateLink, link, domain.StoreLinked{LinkID: link, DistributorID: "dist1", StoreID: "s1", StoreName: "가게", DedicatedAccount: domain.BankAccount{Number: "900-1"}, LinkedAt: t0})
-	dep = "dep-s1"
+	dep = depID("900-1", "XS1")
 	s.append(domain.AggregateDeposit, string(dep), domain.DepositRecorded{DepositID: dep, BankTxnID: "XS1", AccountNumber: "900-1", LandedOn: bankAcct, DepositorName: "가게", Amount: 10000, DepositedAt: t0, Outcome: domain.OutcomeStorePayment, LinkID: link})
 	return link, dep
 }
@@ -325,9 +334,9 @@ func TestVerifyNamesAPayoutSettledThatWasNeverSent(t *testing.T) {
 func TestVerifyNamesAnOrphanResolvedAgain(t *testing.T) {
 	s := newStream(t)
 	money(s) // d1: an orphan of 1000
-	s.append(domain.AggregateDeposit, "d1", domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u1", ResolvedAt: t0})
-	seq := s.append(domain.AggregateDeposit, "d1", domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u9", ResolvedAt: t0})
-	s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: "d1", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+	s.append(domain.AggregateDeposit, string(d1), domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u1", ResolvedAt: t0})
+	seq := s.append(domain.AggregateDeposit, string(d1), domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u9", ResolvedAt: t0})
+	s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: string(d1), FromAccount: domain.AccountSuspense, CreditedAt: t0})
 	rep := s.verify()
 	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
 		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
@@ -343,7 +352,8 @@ func TestVerifyNamesAnOrphanResolvedAgain(t *testing.T) {
 // two keys.
 func TestVerifyTakesAnOlderEnginesAccountSpelling(t *testing.T) {
 	s := newStream(t)
-	s.append(domain.AggregateDeposit, "dOld", domain.DepositRecorded{DepositID: "dOld", BankTxnID: "XO", AccountNumber: "100.200.300", DepositorName: "누군가", Amount: 1000, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonUnknownAccount})
+	old := depID("100.200.300", "XO")
+	s.append(domain.AggregateDeposit, string(old), domain.DepositRecorded{DepositID: old, BankTxnID: "XO", AccountNumber: "100.200.300", DepositorName: "누군가", Amount: 1000, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonUnknownAccount})
 	rep := s.verify()
 	if f := findings(rep, audit.CheckBankTransactions); len(f) != 0 {
 		t.Fatalf("an older engine's honest deposit flagged: %+v", f)
@@ -367,9 +377,10 @@ func TestVerifyNamesADepositRefundFromAnotherAccountThanTheBank(t *testing.T) {
 			s.append(domain.AggregateLink, link, domain.StorePaymentReceived{LinkID: link, DepositID: dep, DistributorID: "dist1", StoreID: "s1", StoreName: "가게",
 				Amount: 10000, Fee: 30, Net: 9970, FeeBps: 30, SettlementDate: "2026-12-02", PaidAt: t0, CollectAccount: bankAcct, DedicatedAccount: domain.BankAccount{Number: "900-1"}})
 			submittedFor(s, "oB", "u9", 5)
+			dX := depID(bankAcct, "XX") // never recorded
 			s.append(domain.AggregateOrder, "oB", domain.OrderCancelled{OrderID: "oB", CancelledAt: t0, BuyerID: "u9", Amount: 5})
-			seq := s.append(domain.AggregateOrder, "oB", domain.OrderRefunded{OrderID: "oB", BuyerID: "u9", DepositID: "dX", Amount: 25, FromAccount: from, RefundedAt: t0})
-			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 25, Kind: domain.CreditDepositRefund, Ref: "dX", OrderID: "oB", FromAccount: from, CreditedAt: t0})
+			seq := s.append(domain.AggregateOrder, "oB", domain.OrderRefunded{OrderID: "oB", BuyerID: "u9", DepositID: dX, Amount: 25, FromAccount: from, RefundedAt: t0})
+			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 25, Kind: domain.CreditDepositRefund, Ref: string(dX), OrderID: "oB", FromAccount: from, CreditedAt: t0})
 			rep := s.verify()
 			if f := findings(rep, audit.CheckWallets); rep.OK || len(f) == 0 || f[0].Seq != seq {
 				t.Fatalf("want a wallets finding at seq %d: %+v", seq, rep.Findings)
@@ -386,7 +397,7 @@ func TestVerifyNamesADepositRefundFromAnotherAccountThanTheBank(t *testing.T) {
 // one buyer's order that paid another's order, or a store's money booked
 // to any distributor under a deposit recorded as matched, passed.
 func TestVerifyNamesADepositWhoseMoneyWentElsewhereThanItsOutcome(t *testing.T) {
-	from := domain.AccountBank(bankAcct)
+	from, dA := domain.AccountBank(bankAcct), depID(bankAcct, "XA")
 	order := func(s *stream, id domain.OrderID, buyer domain.UserID, name string) {
 		s.append(domain.AggregateOrder, string(id), domain.OrderSubmitted{OrderID: id, BuyerID: buyer, BuyerName: "김", Amount: domain.Money{Amount: 700, Currency: "KRW"}, DepositorName: name, SubmittedAt: t0})
 	}
@@ -394,30 +405,31 @@ func TestVerifyNamesADepositWhoseMoneyWentElsewhereThanItsOutcome(t *testing.T) 
 		"another order paid": func(s *stream) eventstore.Seq {
 			order(s, "oA", "u1", "김001")
 			order(s, "oB", "u9", "김001")
-			s.append(domain.AggregateOrder, "oB", domain.OrderPaid{OrderID: "oB", DepositID: "dA", Amount: 700, FromAccount: from, PaidAt: t0})
-			return s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
+			s.append(domain.AggregateOrder, "oB", domain.OrderPaid{OrderID: "oB", DepositID: dA, Amount: 700, FromAccount: from, PaidAt: t0})
+			return s.append(domain.AggregateDeposit, string(dA), domain.DepositRecorded{DepositID: dA, BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
 		},
 		"an order of another depositor name": func(s *stream) eventstore.Seq {
 			order(s, "oA", "u1", "김001")
 			order(s, "oB", "u9", "박002")
-			s.append(domain.AggregateOrder, "oB", domain.OrderPaid{OrderID: "oB", DepositID: "dA", Amount: 700, FromAccount: from, PaidAt: t0})
-			return s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oB"})
+			s.append(domain.AggregateOrder, "oB", domain.OrderPaid{OrderID: "oB", DepositID: dA, Amount: 700, FromAccount: from, PaidAt: t0})
+			return s.append(domain.AggregateDeposit, string(dA), domain.DepositRecorded{DepositID: dA, BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oB"})
 		},
 		"another order's buyer refunded": func(s *stream) eventstore.Seq {
 			order(s, "oA", "u1", "김001")
 			order(s, "oB", "u9", "김001")
 			s.append(domain.AggregateOrder, "oB", domain.OrderCancelled{OrderID: "oB", CancelledAt: t0, BuyerID: "u9", Amount: 700})
-			s.append(domain.AggregateOrder, "oB", domain.OrderRefunded{OrderID: "oB", BuyerID: "u9", DepositID: "dA", Amount: 700, FromAccount: from, RefundedAt: t0})
-			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 700, Kind: domain.CreditDepositRefund, Ref: "dA", OrderID: "oB", FromAccount: from, CreditedAt: t0})
-			return s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
+			s.append(domain.AggregateOrder, "oB", domain.OrderRefunded{OrderID: "oB", BuyerID: "u9", DepositID: dA, Amount: 700, FromAccount: from, RefundedAt: t0})
+			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 700, Kind: domain.CreditDepositRefund, Ref: string(dA), OrderID: "oB", FromAccount: from, CreditedAt: t0})
+			return s.append(domain.AggregateDeposit, string(dA), domain.DepositRecorded{DepositID: dA, BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
 		},
 		"a store payment recorded as matched": func(s *stream) eventstore.Seq {
+			dA := depID("900-1", "XA")
 			order(s, "oA", "u1", "김001")
 			other := domain.LinkID("dist9", "s9")
 			s.append(domain.AggregateLink, other, domain.StoreLinked{LinkID: other, DistributorID: "dist9", StoreID: "s9", StoreName: "남의 가게", DedicatedAccount: domain.BankAccount{Number: "900-9"}, LinkedAt: t0})
-			s.append(domain.AggregateLink, other, domain.StorePaymentReceived{LinkID: other, DepositID: "dA", DistributorID: "dist9", StoreID: "s9", StoreName: "남의 가게",
+			s.append(domain.AggregateLink, other, domain.StorePaymentReceived{LinkID: other, DepositID: dA, DistributorID: "dist9", StoreID: "s9", StoreName: "남의 가게",
 				Amount: 700, Fee: 2, Net: 698, FeeBps: 30, SettlementDate: "2026-12-02", PaidAt: t0, CollectAccount: bankAcct, DedicatedAccount: domain.BankAccount{Number: "900-9"}})
-			return s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: "900-1", LandedOn: bankAcct, DepositorName: "가게", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
+			return s.append(domain.AggregateDeposit, string(dA), domain.DepositRecorded{DepositID: dA, BankTxnID: "XA", AccountNumber: "900-1", LandedOn: bankAcct, DepositorName: "가게", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -429,4 +441,95 @@ func TestVerifyNamesADepositWhoseMoneyWentElsewhereThanItsOutcome(t *testing.T) 
 			}
 		})
 	}
+}
+
+// A deposit is recorded on the aggregate its account and bank transaction
+// give (domain.NewDepositID), and the engine knows a transaction by that
+// aggregate alone: a second deposit.record of it finds the aggregate and
+// answers duplicate. A deposit.recorded on transaction T1's aggregate that
+// names another transaction (or another account) makes the engine turn T1
+// away when it arrives, never booked, while the transaction it names, one
+// the bank never sent, is an orphan that an insider resolves to a wallet
+// and withdraws. Each passed: the audit keyed duplicates by the account
+// and transaction the event names, and never asked which aggregate it was
+// on.
+func TestVerifyNamesADepositRecordedUnderAnotherTransactionsID(t *testing.T) {
+	real := depID(bankAcct, "T1") // the transaction the bank will report
+	for name, forged := range map[string]struct {
+		typ, id string
+		rec     domain.DepositRecorded
+	}{
+		"another transaction on its aggregate": {domain.AggregateDeposit, string(real),
+			domain.DepositRecorded{DepositID: real, BankTxnID: "T2", AccountNumber: bankAcct}},
+		"another account on its aggregate": {domain.AggregateDeposit, string(real),
+			domain.DepositRecorded{DepositID: real, BankTxnID: "T1", AccountNumber: "900-1"}},
+		"its own ID, on another transaction's aggregate": {domain.AggregateDeposit, string(real),
+			domain.DepositRecorded{DepositID: depID(bankAcct, "T2"), BankTxnID: "T2", AccountNumber: bankAcct}},
+		"its own ID, on another aggregate than a deposit's": {domain.AggregateOrder, string(depID(bankAcct, "T2")),
+			domain.DepositRecorded{DepositID: depID(bankAcct, "T2"), BankTxnID: "T2", AccountNumber: bankAcct}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStream(t)
+			money(s)
+			rec := forged.rec
+			rec.DepositorName, rec.Amount, rec.DepositedAt, rec.Outcome, rec.Reason = "누군가", 5000, t0, domain.OutcomeOrphaned, domain.ReasonNoSuchName
+			seq := s.append(forged.typ, forged.id, rec)
+			// The insider resolves the orphan to a wallet and withdraws it.
+			s.append(forged.typ, forged.id, domain.DepositResolved{DepositID: rec.DepositID, Action: domain.ResolveRefundToWallet, Amount: 5000, UserID: "u9", ResolvedAt: t0})
+			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 5000, Kind: domain.CreditOrphanRefund, Ref: string(rec.DepositID), FromAccount: domain.AccountSuspense, CreditedAt: t0})
+			s.append(domain.AggregateWallet, "u9", domain.WalletDebited{UserID: "u9", Amount: 5000, PayoutID: "p9", DebitAt: t0})
+			s.append(domain.AggregatePayout, "p9", domain.PayoutRequested{PayoutID: "p9", Amount: 5000, Source: domain.PayoutFromWallet, SourceID: "u9", FromAccount: domain.AccountWallet("u9"), RequestedAt: t0})
+			rep := s.verify()
+			f := findings(rep, audit.CheckBankTransactions)
+			if rep.OK || len(f) == 0 || f[0].Seq != seq {
+				t.Fatalf("want a bank_transactions finding at seq %d: %+v", seq, rep.Findings)
+			}
+			if want := depID(rec.AccountNumber, rec.BankTxnID); !strings.Contains(f[0].Message, string(rec.DepositID)) || !strings.Contains(f[0].Message, string(want)) {
+				t.Fatalf("the finding names deposit %s and %s, its transaction's: %s", rec.DepositID, want, f[0].Message)
+			}
+		})
+	}
+}
+
+// Engines from 1757182 to 0229e3c derived a deposit's ID from its account
+// number as written, not normalised: their deposits are under that ID,
+// each on its own aggregate, and are not another transaction's.
+func TestVerifyTakesTheFirstEnginesDepositIDs(t *testing.T) {
+	s := newStream(t)
+	sum := sha256.Sum256([]byte(bankAcct + "\x00" + "X0"))
+	early := domain.DepositID("dep_" + hex.EncodeToString(sum[:16]))
+	s.append(domain.AggregateDeposit, string(early), domain.DepositRecorded{DepositID: early, BankTxnID: "X0", AccountNumber: bankAcct, DepositorName: "누군가", Amount: 1000, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	if rep := s.verify(); !rep.OK {
+		t.Fatalf("a first engine's honest deposit flagged: %+v", rep.Findings)
+	}
+}
+
+// A deposit's resolution and its reopening are on the deposit's own
+// aggregate (commands.Deposits writes both there): on another one, the
+// engine's deposit never sees them (it stays unresolved, to be resolved
+// again; or stays resolved, never offered again), while the audit follows
+// the money they move.
+func TestVerifyNamesADepositEventOnAnotherAggregate(t *testing.T) {
+	t.Run("deposit.resolved", func(t *testing.T) {
+		s := newStream(t)
+		money(s) // d1: an orphan of 1000
+		seq := s.append(domain.AggregateDeposit, string(d2), domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u9", ResolvedAt: t0})
+		s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: string(d1), FromAccount: domain.AccountSuspense, CreditedAt: t0})
+		rep := s.verify()
+		if f := findings(rep, audit.CheckBankTransactions); rep.OK || len(f) == 0 || f[0].Seq != seq {
+			t.Fatalf("want a bank_transactions finding at seq %d: %+v", seq, rep.Findings)
+		}
+	})
+	t.Run("deposit.reopened", func(t *testing.T) {
+		s := newStream(t)
+		money(s) // d1: an orphan of 1000
+		s.append(domain.AggregateDeposit, string(d1), domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToBank, Amount: 1000, PayoutID: "p4", ResolvedAt: t0})
+		s.append(domain.AggregatePayout, "p4", domain.PayoutRequested{PayoutID: "p4", Amount: 1000, Source: domain.PayoutFromDeposit, SourceID: string(d1), FromAccount: domain.AccountSuspense, RequestedAt: t0})
+		s.append(domain.AggregatePayout, "p4", domain.PayoutFailed{PayoutID: "p4", Reason: "closed account", FailedAt: t0})
+		seq := s.append(domain.AggregatePayout, "p4", domain.DepositReopened{DepositID: d1, Amount: 1000, PayoutID: "p4", Reason: "closed account", ReopenedAt: t0})
+		rep := s.verify()
+		if f := findings(rep, audit.CheckBankTransactions); rep.OK || len(f) == 0 || f[0].Seq != seq {
+			t.Fatalf("want a bank_transactions finding at seq %d: %+v", seq, rep.Findings)
+		}
+	})
 }

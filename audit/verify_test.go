@@ -110,13 +110,21 @@ func findings(rep audit.Report, check string) []audit.Finding {
 
 const bankAcct = "100-200-300"
 
+// depID is the ID of the deposit of bank transaction txn on account, as
+// the engine derives it (domain.NewDepositID): every deposit a fixture
+// writes, or names, is under it.
+func depID(account, txn string) domain.DepositID { return domain.NewDepositID(account, txn) }
+
+// d1 and d2 are money's orphans (transactions X1 and X2 on bankAcct).
+var d1, d2 = depID(bankAcct, "X1"), depID(bankAcct, "X2")
+
 // money writes orphans, a refund to a wallet, a failed withdrawal returned
 // to the wallet and a withdrawal still pending.
 func money(s *stream) {
-	s.append(domain.AggregateDeposit, "d1", domain.DepositRecorded{DepositID: "d1", BankTxnID: "X1", AccountNumber: bankAcct, DepositorName: "누군가", Amount: 1000, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
-	s.append(domain.AggregateDeposit, "d2", domain.DepositRecorded{DepositID: "d2", BankTxnID: "X2", AccountNumber: bankAcct, DepositorName: "아무개", Amount: 500, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
-	s.append(domain.AggregateDeposit, "d2", domain.DepositResolved{DepositID: "d2", Action: domain.ResolveRefundToWallet, Amount: 500, UserID: "u1", ResolvedAt: t0})
-	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 500, Kind: domain.CreditOrphanRefund, Ref: "d2", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+	s.append(domain.AggregateDeposit, string(d1), domain.DepositRecorded{DepositID: d1, BankTxnID: "X1", AccountNumber: bankAcct, DepositorName: "누군가", Amount: 1000, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	s.append(domain.AggregateDeposit, string(d2), domain.DepositRecorded{DepositID: d2, BankTxnID: "X2", AccountNumber: bankAcct, DepositorName: "아무개", Amount: 500, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	s.append(domain.AggregateDeposit, string(d2), domain.DepositResolved{DepositID: d2, Action: domain.ResolveRefundToWallet, Amount: 500, UserID: "u1", ResolvedAt: t0})
+	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 500, Kind: domain.CreditOrphanRefund, Ref: string(d2), FromAccount: domain.AccountSuspense, CreditedAt: t0})
 	s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 300, PayoutID: "p1", DebitAt: t0})
 	s.append(domain.AggregatePayout, "p1", domain.PayoutRequested{PayoutID: "p1", Amount: 300, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
 	s.append(domain.AggregatePayout, "p1", domain.PayoutFailed{PayoutID: "p1", Reason: "closed account", FailedAt: t0})
@@ -128,7 +136,7 @@ func money(s *stream) {
 // paidOrder writes an order of buyer's paid by a recorded deposit of amount.
 func paidOrder(s *stream, order domain.OrderID, buyer domain.UserID, amount int64) {
 	submittedFor(s, order, buyer, amount)
-	dep := domain.DepositID("dep-" + string(order))
+	dep := depID(bankAcct, "X-"+string(order))
 	s.append(domain.AggregateOrder, string(order), domain.OrderPaid{OrderID: order, DepositID: dep, Amount: amount, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
 	s.append(domain.AggregateDeposit, string(dep), domain.DepositRecorded{DepositID: dep, BankTxnID: "X-" + string(order), AccountNumber: bankAcct, DepositorName: "김001", Amount: amount, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: order})
 }
@@ -154,7 +162,7 @@ func TestVerifyCleanStreamListsOpenItems(t *testing.T) {
 		t.Fatalf("checked: %+v", rep.Checked)
 	}
 	want := []audit.OpenItem{
-		{Account: domain.AccountSuspense, Kind: audit.KindOrphanDeposit, ID: "d1", Amount: 1000, Status: "orphaned", Seq: 1, Since: t0, Age: "1h30m0s", AgeSeconds: 5400},
+		{Account: domain.AccountSuspense, Kind: audit.KindOrphanDeposit, ID: string(d1), Amount: 1000, Status: "orphaned", Seq: 1, Since: t0, Age: "1h30m0s", AgeSeconds: 5400},
 		{Account: domain.AccountPayoutsPending, Kind: audit.KindPayout, ID: "p2", Amount: 200, Status: "requested", Seq: 9, Since: t0.Add(30 * time.Minute), Age: "1h0m0s", AgeSeconds: 3600},
 	}
 	if len(rep.OpenItems) != len(want) {
@@ -188,7 +196,8 @@ func TestVerifyComparesAReadModelFile(t *testing.T) {
 		t.Fatalf("report: %+v", rep)
 	}
 	// The stream moves on; the file does not.
-	s.append(domain.AggregateDeposit, "d9", domain.DepositRecorded{DepositID: "d9", BankTxnID: "X9", AccountNumber: bankAcct, DepositorName: "누군가", Amount: 5, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	d9 := depID(bankAcct, "X9")
+	s.append(domain.AggregateDeposit, string(d9), domain.DepositRecorded{DepositID: d9, BankTxnID: "X9", AccountNumber: bankAcct, DepositorName: "누군가", Amount: 5, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
 	rep = s.verify(func(o *audit.Options) { o.ReadModels = path })
 	if !rep.OK || rep.Checked.ReadModelsSeq != 10 || rep.Checked.LastSeq != 11 {
 		t.Fatalf("a file behind the stream is compared at its own checkpoint: %+v", rep)
@@ -214,21 +223,22 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 			return s.append(domain.AggregatePayout, "p9", domain.PayoutSettled{PayoutID: "p9", Amount: 50, BankAccount: bankAcct, SettledAt: t0})
 		}, audit.CheckClearing},
 		{"clearing: an unresolved orphan's money credited to a wallet", func(s *stream) eventstore.Seq {
-			return s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: "d1", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+			return s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: string(d1), FromAccount: domain.AccountSuspense, CreditedAt: t0})
 		}, audit.CheckClearing},
 		{"clearing: an orphan resolved to one wallet credited to another", func(s *stream) eventstore.Seq {
-			s.append(domain.AggregateDeposit, "d1", domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u1", ResolvedAt: t0})
-			return s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: "d1", FromAccount: domain.AccountSuspense, CreditedAt: t0})
+			s.append(domain.AggregateDeposit, string(d1), domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u1", ResolvedAt: t0})
+			return s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: string(d1), FromAccount: domain.AccountSuspense, CreditedAt: t0})
 		}, audit.CheckClearing},
 		{"clearing: an order paid from suspense with an unassigned orphan", func(s *stream) eventstore.Seq {
-			return s.append(domain.AggregateOrder, "oS", domain.OrderPaid{OrderID: "oS", DepositID: "d1", Amount: 1000, FromAccount: domain.AccountSuspense, PaidAt: t0})
+			return s.append(domain.AggregateOrder, "oS", domain.OrderPaid{OrderID: "oS", DepositID: d1, Amount: 1000, FromAccount: domain.AccountSuspense, PaidAt: t0})
 		}, audit.CheckClearing},
 		{"clearing: a payout that did not fail returned to the wallet", func(s *stream) eventstore.Seq {
 			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 200, Kind: domain.CreditPayoutReversal, Ref: domain.ReversalRef("p2"), FromAccount: domain.AccountPayoutsPending, CreditedAt: t0})
 		}, audit.CheckClearing},
 		{"wallets: a paid order's refund credited that the order never refunded", func(s *stream) eventstore.Seq {
-			s.append(domain.AggregateOrder, "oP", domain.OrderPaid{OrderID: "oP", DepositID: "dP", Amount: 3900, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
-			s.append(domain.AggregateDeposit, "dP", domain.DepositRecorded{DepositID: "dP", BankTxnID: "XP", AccountNumber: bankAcct, DepositorName: "김001", Amount: 3900, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oP"})
+			dP := depID(bankAcct, "XP")
+			s.append(domain.AggregateOrder, "oP", domain.OrderPaid{OrderID: "oP", DepositID: dP, Amount: 3900, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
+			s.append(domain.AggregateDeposit, string(dP), domain.DepositRecorded{DepositID: dP, BankTxnID: "XP", AccountNumber: bankAcct, DepositorName: "김001", Amount: 3900, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oP"})
 			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 3900, Kind: domain.CreditOrderRefund, Ref: "order:oP", OrderID: "oP", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
 		}, audit.CheckWallets},
 		{"wallets: a refund credited for more than the order refunded", func(s *stream) eventstore.Seq {
@@ -237,10 +247,10 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 9000, Kind: domain.CreditOrderRefund, Ref: "order:oQ", OrderID: "oQ", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
 		}, audit.CheckWallets},
 		{"wallets: a deposit refund credited out of revenue", func(s *stream) eventstore.Seq {
-			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditDepositRefund, Ref: "dR", OrderID: "oR", FromAccount: domain.AccountRevenueFees, CreditedAt: t0})
+			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditDepositRefund, Ref: string(depID(bankAcct, "XR")), OrderID: "oR", FromAccount: domain.AccountRevenueFees, CreditedAt: t0})
 		}, audit.CheckWallets},
 		{"wallets: an orphan refund credited out of revenue", func(s *stream) eventstore.Seq {
-			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditOrphanRefund, Ref: "d1", FromAccount: domain.AccountRevenueFees, CreditedAt: t0})
+			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditOrphanRefund, Ref: string(d1), FromAccount: domain.AccountRevenueFees, CreditedAt: t0})
 		}, audit.CheckWallets},
 		{"wallets: a credit without its order (written before credits named it) that no order refunded", func(s *stream) eventstore.Seq {
 			return s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditOrderRefund, Ref: "order:oZ", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
@@ -265,13 +275,13 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 		}, audit.CheckTrialBalance},
 		{"bank_transactions: an order paid out of a distributor's money", func(s *stream) eventstore.Seq {
 			submitted(s, "oG", "u1")
-			return s.append(domain.AggregateOrder, "oG", domain.OrderPaid{OrderID: "oG", DepositID: "dG", Amount: 700, FromAccount: domain.AccountPayableDistributor("d-1"), PaidAt: t0})
+			return s.append(domain.AggregateOrder, "oG", domain.OrderPaid{OrderID: "oG", DepositID: depID(bankAcct, "XG"), Amount: 700, FromAccount: domain.AccountPayableDistributor("d-1"), PaidAt: t0})
 		}, audit.CheckBankTransactions},
 		{"aggregates: an event dated after the verification", func(s *stream) eventstore.Seq {
-			return s.appendAt(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), domain.AggregateOrder, "oH", domain.OrderPaid{OrderID: "oH", DepositID: "dH", Amount: 400, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
+			return s.appendAt(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), domain.AggregateOrder, "oH", domain.OrderPaid{OrderID: "oH", DepositID: depID(bankAcct, "XH"), Amount: 400, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
 		}, audit.CheckAggregates},
 		{"bank_transactions: money in for a deposit never recorded, dated after the verification", func(s *stream) eventstore.Seq {
-			return s.appendAt(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), domain.AggregateOrder, "oH", domain.OrderPaid{OrderID: "oH", DepositID: "dH", Amount: 400, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
+			return s.appendAt(time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), domain.AggregateOrder, "oH", domain.OrderPaid{OrderID: "oH", DepositID: depID(bankAcct, "XH"), Amount: 400, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
 		}, audit.CheckBankTransactions},
 		{"aggregates: an event version skipped", func(s *stream) eventstore.Seq {
 			last := s.last[eventstore.Ref{Type: domain.AggregateWallet, ID: "u1"}]
@@ -285,24 +295,24 @@ func TestVerifyNamesEachCheckAndSeq(t *testing.T) {
 			return s.raw(domain.AggregateWallet, "u1", b)
 		}, audit.CheckAggregates},
 		{"bank_transactions: one transaction pays two orders", func(s *stream) eventstore.Seq {
-			from := domain.AccountBank(bankAcct)
-			s.append(domain.AggregateOrder, "oA", domain.OrderPaid{OrderID: "oA", DepositID: "d9", Amount: 700, FromAccount: from, PaidAt: t0})
-			s.append(domain.AggregateOrder, "oB", domain.OrderPaid{OrderID: "oB", DepositID: "d9", Amount: 700, FromAccount: from, PaidAt: t0})
-			return s.append(domain.AggregateDeposit, "d9", domain.DepositRecorded{DepositID: "d9", BankTxnID: "X9", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
+			from, d9 := domain.AccountBank(bankAcct), depID(bankAcct, "X9")
+			s.append(domain.AggregateOrder, "oA", domain.OrderPaid{OrderID: "oA", DepositID: d9, Amount: 700, FromAccount: from, PaidAt: t0})
+			s.append(domain.AggregateOrder, "oB", domain.OrderPaid{OrderID: "oB", DepositID: d9, Amount: 700, FromAccount: from, PaidAt: t0})
+			return s.append(domain.AggregateDeposit, string(d9), domain.DepositRecorded{DepositID: d9, BankTxnID: "X9", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oA"})
 		}, audit.CheckBankTransactions},
 		{"bank_transactions: money in for a deposit never recorded", func(s *stream) eventstore.Seq {
-			return s.append(domain.AggregateOrder, "oC", domain.OrderPaid{OrderID: "oC", DepositID: "d8", Amount: 400, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
+			return s.append(domain.AggregateOrder, "oC", domain.OrderPaid{OrderID: "oC", DepositID: depID(bankAcct, "X8"), Amount: 400, FromAccount: domain.AccountBank(bankAcct), PaidAt: t0})
 		}, audit.CheckBankTransactions},
 		{"chains: a commit linked to the wrong message", func(s *stream) eventstore.Seq {
-			first := s.last[eventstore.Ref{Type: domain.AggregateDeposit, ID: "d1"}]
-			data, _ := json.Marshal(domain.DepositResolved{DepositID: "d1", Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u1", ResolvedAt: t0})
+			first := s.last[eventstore.Ref{Type: domain.AggregateDeposit, ID: string(d1)}]
+			data, _ := json.Marshal(domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u1", ResolvedAt: t0})
 			c, err := eventstore.NewCommit(first.Ref(), first.Seq+1, first.Hash, 1, "c-link",
 				[]eventstore.Envelope{{EventID: "ev-link", EventType: "deposit.resolved", SchemaVersion: 1, OccurredAt: t0, Data: data}}, t0)
 			if err != nil {
 				s.t.Fatal(err)
 			}
 			b, _ := json.Marshal(c)
-			return s.raw(domain.AggregateDeposit, "d1", b)
+			return s.raw(domain.AggregateDeposit, string(d1), b)
 		}, audit.CheckChains},
 	}
 	for _, tt := range tests {
@@ -379,8 +389,8 @@ func TestVerifyReadsSetAsideFromAReadableFile(t *testing.T) {
 func TestVerifyNamesABalanceThatOverflows(t *testing.T) {
 	s := newStream(t)
 	const big = 5_000_000_000_000_000_000 // more than half of the int64 range
-	s.append(domain.AggregateDeposit, "d1", domain.DepositRecorded{DepositID: "d1", BankTxnID: "X1", AccountNumber: bankAcct, DepositorName: "누군가", Amount: big, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
-	seq := s.append(domain.AggregateDeposit, "d2", domain.DepositRecorded{DepositID: "d2", BankTxnID: "X2", AccountNumber: bankAcct, DepositorName: "누군가", Amount: big, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	s.append(domain.AggregateDeposit, string(d1), domain.DepositRecorded{DepositID: d1, BankTxnID: "X1", AccountNumber: bankAcct, DepositorName: "누군가", Amount: big, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
+	seq := s.append(domain.AggregateDeposit, string(d2), domain.DepositRecorded{DepositID: d2, BankTxnID: "X2", AccountNumber: bankAcct, DepositorName: "누군가", Amount: big, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
 	// Both accounts overflow in one commit: reported by account, in every
 	// run (a map's order would vary from one to the next).
 	for range 10 {
@@ -410,31 +420,31 @@ func TestVerifyNamesABalanceThatOverflows(t *testing.T) {
 func TestVerifyBacksRefundCreditsWithoutTheirOrder(t *testing.T) {
 	s := newStream(t)
 	money(s)
-	from := domain.AccountBank(bankAcct)
+	from, d7, d8 := domain.AccountBank(bankAcct), depID(bankAcct, "X7"), depID(bankAcct, "X8")
 	submittedFor(s, "o7", "u7", 700)
-	s.append(domain.AggregateOrder, "o7", domain.OrderPaid{OrderID: "o7", DepositID: "d7", Amount: 700, FromAccount: from, PaidAt: t0})
-	s.append(domain.AggregateDeposit, "d7", domain.DepositRecorded{DepositID: "d7", BankTxnID: "X7", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o7"})
+	s.append(domain.AggregateOrder, "o7", domain.OrderPaid{OrderID: "o7", DepositID: d7, Amount: 700, FromAccount: from, PaidAt: t0})
+	s.append(domain.AggregateDeposit, string(d7), domain.DepositRecorded{DepositID: d7, BankTxnID: "X7", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o7"})
 	s.append(domain.AggregateOrder, "o7", domain.OrderRefunded{OrderID: "o7", BuyerID: "u7", Amount: 700, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
 	s.append(domain.AggregateWallet, "u7", domain.WalletCredited{UserID: "u7", Amount: 700, Kind: domain.CreditOrderRefund, Ref: "order:o7", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
-	s.append(domain.AggregateOrder, "o7", domain.OrderRefunded{OrderID: "o7", BuyerID: "u7", DepositID: "d8", Amount: 300, FromAccount: from, RefundedAt: t0})
-	s.append(domain.AggregateWallet, "u7", domain.WalletCredited{UserID: "u7", Amount: 300, Kind: domain.CreditDepositRefund, Ref: "d8", FromAccount: from, CreditedAt: t0})
-	s.append(domain.AggregateDeposit, "d8", domain.DepositRecorded{DepositID: "d8", BankTxnID: "X8", AccountNumber: bankAcct, DepositorName: "김001", Amount: 300, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "o7", UserID: "u7"})
+	s.append(domain.AggregateOrder, "o7", domain.OrderRefunded{OrderID: "o7", BuyerID: "u7", DepositID: d8, Amount: 300, FromAccount: from, RefundedAt: t0})
+	s.append(domain.AggregateWallet, "u7", domain.WalletCredited{UserID: "u7", Amount: 300, Kind: domain.CreditDepositRefund, Ref: string(d8), FromAccount: from, CreditedAt: t0})
+	s.append(domain.AggregateDeposit, string(d8), domain.DepositRecorded{DepositID: d8, BankTxnID: "X8", AccountNumber: bankAcct, DepositorName: "김001", Amount: 300, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "o7", UserID: "u7"})
 	if rep := s.verify(); len(findings(rep, audit.CheckWallets)) != 0 {
 		t.Fatalf("wallets findings on refund credits without their order: %+v", findings(rep, audit.CheckWallets))
 	}
 }
 
 func TestVerifyFollowsEachDepositsMoney(t *testing.T) {
-	from := domain.AccountBank(bankAcct)
+	from, dA, dB := domain.AccountBank(bankAcct), depID(bankAcct, "XA"), depID(bankAcct, "XB")
 	scene := func(s *stream, credit bool) eventstore.Seq {
 		submittedFor(s, "o1", "u9", 900)
-		s.append(domain.AggregateOrder, "o1", domain.OrderPaid{OrderID: "o1", DepositID: "dA", Amount: 900, FromAccount: from, PaidAt: t0})
-		s.append(domain.AggregateDeposit, "dA", domain.DepositRecorded{DepositID: "dA", BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 900, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o1"})
-		s.append(domain.AggregateOrder, "o1", domain.OrderRefunded{OrderID: "o1", BuyerID: "u9", DepositID: "dB", Amount: 900, FromAccount: from, RefundedAt: t0})
+		s.append(domain.AggregateOrder, "o1", domain.OrderPaid{OrderID: "o1", DepositID: dA, Amount: 900, FromAccount: from, PaidAt: t0})
+		s.append(domain.AggregateDeposit, string(dA), domain.DepositRecorded{DepositID: dA, BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 900, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "o1"})
+		s.append(domain.AggregateOrder, "o1", domain.OrderRefunded{OrderID: "o1", BuyerID: "u9", DepositID: dB, Amount: 900, FromAccount: from, RefundedAt: t0})
 		if credit {
-			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 900, Kind: domain.CreditDepositRefund, Ref: "dB", OrderID: "o1", FromAccount: from, CreditedAt: t0})
+			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 900, Kind: domain.CreditDepositRefund, Ref: string(dB), OrderID: "o1", FromAccount: from, CreditedAt: t0})
 		}
-		return s.append(domain.AggregateDeposit, "dB", domain.DepositRecorded{DepositID: "dB", BankTxnID: "XB", AccountNumber: bankAcct, DepositorName: "김001", Amount: 900, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "o1", UserID: "u9"})
+		return s.append(domain.AggregateDeposit, string(dB), domain.DepositRecorded{DepositID: dB, BankTxnID: "XB", AccountNumber: bankAcct, DepositorName: "김001", Amount: 900, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "o1", UserID: "u9"})
 	}
 	s := newStream(t)
 	money(s)

@@ -61,7 +61,8 @@ func Prefill(b testing.TB, events int) (jetstream.JetStream, *eventstore.Store) 
 	cycle := func(k int) error {
 		at := t0.Add(time.Duration(k) * time.Millisecond)
 		order := fmt.Sprintf("o-%08d", k)
-		dep := fmt.Sprintf("d-%08d", k)
+		txn := fmt.Sprintf("Xd-%08d", k)
+		dep := string(domain.NewDepositID("123401-04-567890", txn))
 		user := domain.UserID(fmt.Sprintf("u-%08d", k))
 		amount := int64(10_000 + k%50_000)
 		steps := []struct {
@@ -78,7 +79,7 @@ func Prefill(b testing.TB, events int) (jetstream.JetStream, *eventstore.Store) 
 				CollectAccount: domain.BankAccount{Bank: "KB국민은행", Number: "123401-04-567890", Holder: "(주)뱅크북"},
 				CancelWindowS:  300, SubmittedAt: at}},
 			{typ: domain.AggregateDeposit, id: dep, prevIndex: -1, ev: domain.DepositRecorded{
-				DepositID: domain.DepositID(dep), BankTxnID: "X" + dep, AccountNumber: "123401-04-567890",
+				DepositID: domain.DepositID(dep), BankTxnID: txn, AccountNumber: "123401-04-567890",
 				DepositorName: "누군가", Amount: amount, DepositedAt: at,
 				Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName}},
 			{typ: domain.AggregateDeposit, id: dep, prevIndex: 1, prevVer: 1, ev: domain.DepositResolved{
