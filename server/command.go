@@ -252,7 +252,7 @@ var testExecHook atomic.Pointer[func(key string)]
 func execCommand[Req validator, Rep written](s *Server, ctx context.Context, meta commands.Meta, req Req, spec commandSpec[Req, Rep]) (r reply) {
 	defer func() {
 		if p := recover(); p != nil {
-			s.cfg.Log.Error().Interface("panic", p).Str("correlation_id", meta.CorrelationID).Bytes("stack", debug.Stack()).Msg("command panicked")
+			s.cfg.Log.Error().Str("panic", fmt.Sprint(p)).Str("correlation_id", meta.CorrelationID).Bytes("stack", debug.Stack()).Msg("command panicked")
 			r = failed(fmt.Errorf("command panicked: %v", p))
 		}
 	}()
