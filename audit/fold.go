@@ -838,11 +838,17 @@ func printableASCII(s string) bool {
 	return true
 }
 
-// depositUse is a deposit's deposit.recorded (nil: not seen yet) and the
-// events that moved its money from the bank.
+// depositUse is what a deposit's deposit.recorded says of its money
+// (recorded false: not seen yet) and the events that moved it from the
+// bank before it (checked, and let go, when it comes). Only what checkUse
+// compares is kept: verify holds every deposit of the log at once.
 type depositUse struct {
-	rec   *domain.DepositRecorded
-	moves []depositMove
+	recorded bool
+	outcome  domain.DepositOutcome
+	order    domain.OrderID
+	link     string
+	name     string
+	moves    []depositMove
 }
 
 // depositMove is an event that moved a deposit's money from the bank:
@@ -871,10 +877,11 @@ func (f *folder) outcome(c eventstore.Commit, ev domain.Event) {
 	switch e := ev.(type) {
 	case domain.DepositRecorded:
 		u := f.useOf(e.DepositID)
-		u.rec = &e
+		u.recorded, u.outcome, u.order, u.link, u.name = true, e.Outcome, e.OrderID, e.LinkID, e.DepositorName
 		for _, m := range u.moves {
-			f.checkUse(c, e.DepositID, u.rec, m)
+			f.checkUse(c, e.DepositID, u, m)
 		}
+		u.moves = nil
 		return
 	case domain.OrderPaid:
 		if !strings.HasPrefix(e.FromAccount, bankPrefix) {
@@ -893,10 +900,11 @@ func (f *folder) outcome(c eventstore.Commit, ev domain.Event) {
 	}
 	mv.what, mv.seq = ev.EventType(), c.Seq
 	u := f.useOf(id)
-	u.moves = append(u.moves, mv)
-	if u.rec != nil {
-		f.checkUse(c, id, u.rec, mv)
+	if u.recorded {
+		f.checkUse(c, id, u, mv)
+		return
 	}
+	u.moves = append(u.moves, mv)
 }
 
 func (f *folder) useOf(id domain.DepositID) *depositUse {
@@ -908,19 +916,19 @@ func (f *folder) useOf(id domain.DepositID) *depositUse {
 	return u
 }
 
-// checkUse reports a move of deposit id's money that its record rec
+// checkUse reports a move of deposit id's money that its record (rec)
 // contradicts.
-func (f *folder) checkUse(c eventstore.Commit, id domain.DepositID, rec *domain.DepositRecorded, m depositMove) {
+func (f *folder) checkUse(c eventstore.Commit, id domain.DepositID, rec *depositUse, m depositMove) {
 	problem := ""
 	switch {
-	case rec.Outcome != m.outcome:
-		problem = fmt.Sprintf("it was recorded as %s (order %q, link %q)", rec.Outcome, rec.OrderID, rec.LinkID)
+	case rec.outcome != m.outcome:
+		problem = fmt.Sprintf("it was recorded as %s (order %q, link %q)", rec.outcome, rec.order, rec.link)
 	case m.outcome == domain.OutcomeStorePayment:
 		return // the link: storeLinkOf
-	case string(rec.OrderID) != m.target:
-		problem = fmt.Sprintf("it was recorded as %s for order %s", rec.Outcome, rec.OrderID)
-	case m.name != "" && !domain.SameName(m.name, rec.DepositorName):
-		problem = fmt.Sprintf("it was sent by %q, and order %s's depositor name is %q", rec.DepositorName, m.target, m.name)
+	case string(rec.order) != m.target:
+		problem = fmt.Sprintf("it was recorded as %s for order %s", rec.outcome, rec.order)
+	case m.name != "" && !domain.SameName(m.name, rec.name):
+		problem = fmt.Sprintf("it was sent by %q, and order %s's depositor name is %q", rec.name, m.target, m.name)
 	}
 	if problem != "" {
 		f.add(Finding{Check: CheckBankTransactions, Seq: c.Seq, Aggregate: c.Ref().String(),
