@@ -37,14 +37,14 @@ import (
 // requires audit verify to find nothing: a finding on an honest engine's
 // log is a false alarm that would stop operators.
 //
-// The seed fixes every random choice (BANKBOOK_SEED replays one); what
+// The seed fixes every random choice (BANKBOOK_SEED picks another); what
 // each operation finds (an order already expired, an orphan already
 // resolved) still depends on timing, so no outcome is asserted, only the
 // verification. BANKBOOK_TEST_PORT=N listens on ports N and N+1 (N+2,
 // N+3 for the second run) instead of free ones, for machines that share
 // port ranges.
 func TestAuditVerifiesAnHonestEnginesLog(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
+	seed := uint64(21) // one of the seeds it was first run with; BANKBOOK_SEED tries others
 	if s := os.Getenv("BANKBOOK_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
@@ -219,7 +219,10 @@ func runHonestTraffic(t *testing.T, seed uint64, feeBps, run int) {
 	}
 	// Quiet: no reactor or scan writes for a while.
 	last, quiet := r.e.lastSeq(t), 0
-	for quiet < 4 {
+	for start := time.Now(); quiet < 4; {
+		if time.Since(start) > time.Minute {
+			t.Fatalf("the log never went quiet: still at seq %d after a minute", last)
+		}
 		time.Sleep(250 * time.Millisecond)
 		if s := r.e.lastSeq(t); s == last {
 			quiet++
