@@ -242,17 +242,17 @@ func TestConsumeReportsAPausedConsumer(t *testing.T) {
 	if _, err := js.Publish(ctx, "work.a", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	last := func() (error, int) {
+	last := func() (n int, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(reports) == 0 {
-			return nil, 0
+			return 0, nil
 		}
-		return reports[len(reports)-1], len(reports)
+		return len(reports), reports[len(reports)-1]
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		if err, n := last(); n > 0 && err != nil {
+		if n, err := last(); n > 0 && err != nil {
 			if !strings.Contains(err.Error(), "paused") {
 				t.Fatalf("OnHealth(%v), want the pause named", err)
 			}
@@ -273,11 +273,11 @@ func TestConsumeReportsAPausedConsumer(t *testing.T) {
 	}
 	deadline = time.Now().Add(15 * time.Second)
 	for {
-		if err, _ := last(); err == nil {
+		if _, err := last(); err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			err, _ := last()
+			_, err := last()
 			t.Fatalf("still reported after the consumer was resumed: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
