@@ -105,6 +105,7 @@ type walletState struct {
 type payoutSource struct {
 	kind, id string
 	amount   int64
+	at       eventstore.Seq     // the seq of the event that moved it
 	to       domain.BankAccount // where the source said to send it
 	// requested is the seq of the payout's payout.requested (0: none yet).
 	requested eventstore.Seq
@@ -985,14 +986,14 @@ func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
 		}
 		f.resolved[e.DepositID] = e
 		if e.Action == domain.ResolveRefundToBank {
-			src := &payoutSource{kind: domain.PayoutFromDeposit, id: string(e.DepositID), amount: e.Amount}
+			src := &payoutSource{kind: domain.PayoutFromDeposit, id: string(e.DepositID), amount: e.Amount, at: c.Seq}
 			if e.To != nil {
 				src.to = *e.To
 			}
-			f.sources[e.PayoutID] = src
+			f.source(c, ev, e.PayoutID, src)
 		}
 	case domain.WalletDebited:
-		f.sources[e.PayoutID] = &payoutSource{kind: domain.PayoutFromWallet, id: string(e.UserID), amount: e.Amount, to: e.To}
+		f.source(c, ev, e.PayoutID, &payoutSource{kind: domain.PayoutFromWallet, id: string(e.UserID), amount: e.Amount, to: e.To, at: c.Seq})
 	case domain.PayoutRequested:
 		f.requested(c, e)
 	case domain.PayoutFailed:
@@ -1014,6 +1015,22 @@ func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
 			it.Status = n.Status
 		}
 	}
+}
+
+// source records where payout id's money came from, and reports a payout
+// ID that already moved money: a payout ID names one payout, debited once
+// (domain.DecideWithdraw) and requested once (domain.DecideRequestPayout),
+// and it is the provider's idempotency key. Under a reused ID, the money
+// moved again is requested and settled again, and the provider, asked
+// under the same key, sends nothing more: a wallet is debited, and the
+// bank booked down, for money that never left it. The first source stays.
+func (f *folder) source(c eventstore.Commit, ev domain.Event, id domain.PayoutID, src *payoutSource) {
+	if first, ok := f.sources[id]; ok {
+		f.add(Finding{Check: CheckClearing, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountPayoutsPending,
+			Message: fmt.Sprintf("%s at seq %d moves %d from %s %s to %s for payout %s, whose ID moved %d from %s %s at seq %d already: a payout ID names one payout", ev.EventType(), c.Seq, src.amount, src.kind, src.id, domain.AccountPayoutsPending, id, first.amount, first.kind, first.id, first.at)})
+		return
+	}
+	f.sources[id] = src
 }
 
 // requested checks a payout.requested against the source that moved its

@@ -1,0 +1,30 @@
+package audit_test
+
+import (
+	"testing"
+
+	"github.com/bankbook/bankbook/audit"
+	"github.com/bankbook/bankbook/domain"
+)
+
+// A payout ID names one payout (the provider's idempotency key): the
+// engine debits a wallet for it once (domain.DecideWithdraw) and records
+// its request once (domain.DecideRequestPayout). A second wallet.debited
+// under a payout ID already used, requested and settled again, takes the
+// user's money a second time and books it out of the bank, though the
+// provider, asked under the same key, sends nothing more: the bank holds
+// that money, and the books say it does not.
+func TestVerifyNamesAPayoutIDUsedTwice(t *testing.T) {
+	s := newStream(t)
+	money(s) // u1 holds 300
+	s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 100, PayoutID: "p3", DebitAt: t0})
+	s.append(domain.AggregatePayout, "p3", domain.PayoutRequested{PayoutID: "p3", Amount: 100, PayFrom: bankAcct, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+	s.append(domain.AggregatePayout, "p3", domain.PayoutSettled{PayoutID: "p3", Amount: 100, BankAccount: bankAcct, SettledAt: t0})
+	seq := s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 100, PayoutID: "p3", DebitAt: t0})
+	s.append(domain.AggregatePayout, "p3", domain.PayoutRequested{PayoutID: "p3", Amount: 100, PayFrom: bankAcct, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+	s.append(domain.AggregatePayout, "p3", domain.PayoutSettled{PayoutID: "p3", Amount: 100, BankAccount: bankAcct, SettledAt: t0})
+	rep := s.verify()
+	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
+		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
+	}
+}
