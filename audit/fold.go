@@ -700,6 +700,12 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 		if e.DepositID != "" && e.FromAccount != domain.AccountPayableOrders && !strings.HasPrefix(e.FromAccount, bankPrefix) && e.FromAccount != domain.AccountSuspense {
 			bad(CheckWallets, "order.refunded at seq %d refunds deposit %s of order %s %d from %s: a deposit is refunded from the bank account it arrived on, or from suspense", c.Seq, e.DepositID, e.OrderID, e.Amount, e.FromAccount)
 		}
+		// A deposit is refunded only when its order no longer takes it
+		// (domain.DecideDeposit): an order awaiting its deposit is paid
+		// by it, or (another amount) leaves it an orphan.
+		if e.DepositID != "" && submitted && f.orders[e.OrderID].Status == domain.StatusAwaitingDeposit {
+			bad(CheckWallets, "order.refunded at seq %d refunds deposit %s of order %s %d to its buyer, but the order awaits its deposit: it is paid by it, not refunded", c.Seq, e.DepositID, e.OrderID, e.Amount)
+		}
 		// The paid amount leaves orders payable once, all of it, for an
 		// order that was paid (domain.DecideCancel). The account holds
 		// every paid order's money together: a refund of an order never

@@ -28,3 +28,19 @@ func TestVerifyNamesAPayoutIDUsedTwice(t *testing.T) {
 		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
 	}
 }
+
+// A deposit is refunded to its order's buyer only when the order no
+// longer takes it (domain.DecideDeposit): an order awaiting its deposit,
+// for its amount, is paid by it.
+func TestVerifyNamesADepositRefundOfAnOrderAwaitingIt(t *testing.T) {
+	s := newStream(t)
+	from, dA := domain.AccountBank(bankAcct), depID(bankAcct, "XA")
+	submittedFor(s, "oA", "u1", 700)
+	seq := s.append(domain.AggregateOrder, "oA", domain.OrderRefunded{OrderID: "oA", BuyerID: "u1", DepositID: dA, Amount: 700, FromAccount: from, RefundedAt: t0})
+	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditDepositRefund, Ref: string(dA), OrderID: "oA", FromAccount: from, CreditedAt: t0})
+	s.append(domain.AggregateDeposit, string(dA), domain.DepositRecorded{DepositID: dA, BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "oA"})
+	rep := s.verify()
+	if f := findings(rep, audit.CheckWallets); rep.OK || len(f) == 0 || f[0].Seq != seq {
+		t.Fatalf("want a wallets finding at seq %d: %+v", seq, rep.Findings)
+	}
+}
