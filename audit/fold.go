@@ -107,6 +107,8 @@ type payoutSource struct {
 	amount   int64
 	at       eventstore.Seq     // the seq of the event that moved it
 	to       domain.BankAccount // where the source said to send it
+	// payFrom is the company account its payout.requested sends it from.
+	payFrom string
 	// requested is the seq of the payout's payout.requested (0: none yet).
 	requested eventstore.Seq
 	// result is the payout's first payout.settled or payout.failed, at
@@ -1059,7 +1061,7 @@ func (f *folder) requested(c eventstore.Commit, e domain.PayoutRequested) {
 		problem = fmt.Sprintf("its source, %s %s, moved %d to be sent to %s %s (%s)", src.kind, src.id, src.amount, src.to.Bank, src.to.Number, src.to.Holder)
 	}
 	if src != nil && src.requested == 0 {
-		src.requested = c.Seq
+		src.requested, src.payFrom = c.Seq, e.PayFrom
 	}
 	if problem != "" {
 		f.add(Finding{Check: CheckClearing, Seq: c.Seq, Aggregate: c.Ref().String(), Account: domain.AccountPayoutsPending,
@@ -1085,6 +1087,17 @@ func (f *folder) result(c eventstore.Commit, id domain.PayoutID, ev domain.Event
 		problem = "the payout was never requested: the payouts part sent nothing"
 	case src.result != "" && f.open[domain.AccountPayoutsPending][string(id)] != nil:
 		problem = fmt.Sprintf("it has a result already, %s at seq %d: a payout has one", src.result, src.resultSeq)
+	}
+	// A withdrawal is sent from the account its request names, and
+	// settled from it (process.finalResult, domain.DecideResolvePayout:
+	// PayFrom). Booked out of another bank account, that account is
+	// booked down for money the provider took from the other, which then
+	// shows money it no longer holds. (Engines before 977fbef settled
+	// refunds to the bank from the collection account, whatever their
+	// request named: only withdrawals are compared.)
+	if s, ok := ev.(domain.PayoutSettled); ok && problem == "" && src.kind == domain.PayoutFromWallet && src.requested != 0 &&
+		domain.NormalizeAccountNumber(s.BankAccount) != domain.NormalizeAccountNumber(src.payFrom) {
+		problem = fmt.Sprintf("it is booked out of bank account %q; its payout.requested (seq %d) sends it from %q", s.BankAccount, src.requested, src.payFrom)
 	}
 	if src != nil && src.result == "" {
 		src.result, src.resultSeq = ev.EventType(), c.Seq

@@ -44,3 +44,20 @@ func TestVerifyNamesADepositRefundOfAnOrderAwaitingIt(t *testing.T) {
 		t.Fatalf("want a wallets finding at seq %d: %+v", seq, rep.Findings)
 	}
 }
+
+// A payout is settled from the company account its request named
+// (process.finalResult and domain.DecideResolvePayout copy PayFrom): the
+// provider sent it from there. Booked out of another bank account, the
+// books say that account paid it while the one that did still shows the
+// money, which can then leave it unseen.
+func TestVerifyNamesAPayoutSettledFromAnotherAccountThanItsRequest(t *testing.T) {
+	s := newStream(t)
+	money(s) // u1 holds 300
+	s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 300, PayoutID: "p3", DebitAt: t0})
+	s.append(domain.AggregatePayout, "p3", domain.PayoutRequested{PayoutID: "p3", Amount: 300, PayFrom: bankAcct, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+	seq := s.append(domain.AggregatePayout, "p3", domain.PayoutSettled{PayoutID: "p3", Amount: 300, BankAccount: "777-777", SettledAt: t0})
+	rep := s.verify()
+	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
+		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
+	}
+}

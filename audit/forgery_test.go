@@ -132,7 +132,7 @@ func TestVerifyNamesAFailedPayoutReturnedToAnotherSource(t *testing.T) {
 	withdrawal := func(s *stream) {
 		money(s) // u1 holds 300
 		s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 300, PayoutID: "p3", DebitAt: t0})
-		s.append(domain.AggregatePayout, "p3", domain.PayoutRequested{PayoutID: "p3", Amount: 300, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+		s.append(domain.AggregatePayout, "p3", domain.PayoutRequested{PayoutID: "p3", Amount: 300, PayFrom: bankAcct, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
 		s.append(domain.AggregatePayout, "p3", domain.PayoutFailed{PayoutID: "p3", Reason: "closed account", FailedAt: t0})
 	}
 	t.Run("to another wallet", func(t *testing.T) {
@@ -160,7 +160,7 @@ func TestVerifyNamesAFailedPayoutReturnedToAnotherSource(t *testing.T) {
 		s := newStream(t)
 		money(s) // d1: an orphan of 1000
 		s.append(domain.AggregateDeposit, string(d1), domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToBank, Amount: 1000, PayoutID: "p4", ResolvedAt: t0})
-		s.append(domain.AggregatePayout, "p4", domain.PayoutRequested{PayoutID: "p4", Amount: 1000, Source: domain.PayoutFromDeposit, SourceID: string(d1), FromAccount: domain.AccountSuspense, RequestedAt: t0})
+		s.append(domain.AggregatePayout, "p4", domain.PayoutRequested{PayoutID: "p4", Amount: 1000, PayFrom: bankAcct, Source: domain.PayoutFromDeposit, SourceID: string(d1), FromAccount: domain.AccountSuspense, RequestedAt: t0})
 		s.append(domain.AggregatePayout, "p4", domain.PayoutFailed{PayoutID: "p4", Reason: "closed account", FailedAt: t0})
 		seq := s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditPayoutReversal, Ref: "reversal:p4", FromAccount: domain.AccountPayoutsPending, CreditedAt: t0})
 		rep := s.verify()
@@ -309,7 +309,7 @@ func TestVerifyNamesAPayoutSettledThatWasNeverSent(t *testing.T) {
 	for name, forge := range map[string]func(s *stream){
 		"never requested": func(s *stream) {},
 		"after it failed": func(s *stream) {
-			s.append(domain.AggregatePayout, "p3", domain.PayoutRequested{PayoutID: "p3", Amount: 300, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+			s.append(domain.AggregatePayout, "p3", domain.PayoutRequested{PayoutID: "p3", Amount: 300, PayFrom: bankAcct, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
 			s.append(domain.AggregatePayout, "p3", domain.PayoutFailed{PayoutID: "p3", Reason: "closed account", FailedAt: t0})
 		},
 	} {
@@ -478,7 +478,7 @@ func TestVerifyNamesADepositRecordedUnderAnotherTransactionsID(t *testing.T) {
 			s.append(forged.typ, forged.id, domain.DepositResolved{DepositID: rec.DepositID, Action: domain.ResolveRefundToWallet, Amount: 5000, UserID: "u9", ResolvedAt: t0})
 			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 5000, Kind: domain.CreditOrphanRefund, Ref: string(rec.DepositID), FromAccount: domain.AccountSuspense, CreditedAt: t0})
 			s.append(domain.AggregateWallet, "u9", domain.WalletDebited{UserID: "u9", Amount: 5000, PayoutID: "p9", DebitAt: t0})
-			s.append(domain.AggregatePayout, "p9", domain.PayoutRequested{PayoutID: "p9", Amount: 5000, Source: domain.PayoutFromWallet, SourceID: "u9", FromAccount: domain.AccountWallet("u9"), RequestedAt: t0})
+			s.append(domain.AggregatePayout, "p9", domain.PayoutRequested{PayoutID: "p9", Amount: 5000, PayFrom: bankAcct, Source: domain.PayoutFromWallet, SourceID: "u9", FromAccount: domain.AccountWallet("u9"), RequestedAt: t0})
 			rep := s.verify()
 			f := findings(rep, audit.CheckBankTransactions)
 			if rep.OK || len(f) == 0 || f[0].Seq != seq {
@@ -524,7 +524,7 @@ func TestVerifyNamesADepositEventOnAnotherAggregate(t *testing.T) {
 		s := newStream(t)
 		money(s) // d1: an orphan of 1000
 		s.append(domain.AggregateDeposit, string(d1), domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToBank, Amount: 1000, PayoutID: "p4", ResolvedAt: t0})
-		s.append(domain.AggregatePayout, "p4", domain.PayoutRequested{PayoutID: "p4", Amount: 1000, Source: domain.PayoutFromDeposit, SourceID: string(d1), FromAccount: domain.AccountSuspense, RequestedAt: t0})
+		s.append(domain.AggregatePayout, "p4", domain.PayoutRequested{PayoutID: "p4", Amount: 1000, PayFrom: bankAcct, Source: domain.PayoutFromDeposit, SourceID: string(d1), FromAccount: domain.AccountSuspense, RequestedAt: t0})
 		s.append(domain.AggregatePayout, "p4", domain.PayoutFailed{PayoutID: "p4", Reason: "closed account", FailedAt: t0})
 		seq := s.append(domain.AggregatePayout, "p4", domain.DepositReopened{DepositID: d1, Amount: 1000, PayoutID: "p4", Reason: "closed account", ReopenedAt: t0})
 		rep := s.verify()

@@ -126,11 +126,11 @@ func money(s *stream) {
 	s.append(domain.AggregateDeposit, string(d2), domain.DepositResolved{DepositID: d2, Action: domain.ResolveRefundToWallet, Amount: 500, UserID: "u1", ResolvedAt: t0})
 	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 500, Kind: domain.CreditOrphanRefund, Ref: string(d2), FromAccount: domain.AccountSuspense, CreditedAt: t0})
 	s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 300, PayoutID: "p1", DebitAt: t0})
-	s.append(domain.AggregatePayout, "p1", domain.PayoutRequested{PayoutID: "p1", Amount: 300, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+	s.append(domain.AggregatePayout, "p1", domain.PayoutRequested{PayoutID: "p1", Amount: 300, PayFrom: bankAcct, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
 	s.append(domain.AggregatePayout, "p1", domain.PayoutFailed{PayoutID: "p1", Reason: "closed account", FailedAt: t0})
 	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 300, Kind: domain.CreditPayoutReversal, Ref: "reversal:p1", FromAccount: domain.AccountPayoutsPending, CreditedAt: t0})
 	s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 200, PayoutID: "p2", DebitAt: t0.Add(30 * time.Minute)})
-	s.append(domain.AggregatePayout, "p2", domain.PayoutRequested{PayoutID: "p2", Amount: 200, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+	s.append(domain.AggregatePayout, "p2", domain.PayoutRequested{PayoutID: "p2", Amount: 200, PayFrom: bankAcct, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
 }
 
 // paidOrder writes an order of buyer's paid by a recorded deposit of amount.
