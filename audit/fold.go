@@ -1094,8 +1094,9 @@ func (f *folder) result(c eventstore.Commit, id domain.PayoutID, ev domain.Event
 	// booked down for money the provider took from the other, which then
 	// shows money it no longer holds. (Engines before 977fbef settled
 	// refunds to the bank from the collection account, whatever their
-	// request named: only withdrawals are compared.)
-	if s, ok := ev.(domain.PayoutSettled); ok && problem == "" && src.kind == domain.PayoutFromWallet && src.requested != 0 &&
+	// request named: only withdrawals are compared; and requests before
+	// 977fbef named no account to send from.)
+	if s, ok := ev.(domain.PayoutSettled); ok && problem == "" && src.kind == domain.PayoutFromWallet && src.requested != 0 && src.payFrom != "" &&
 		domain.NormalizeAccountNumber(s.BankAccount) != domain.NormalizeAccountNumber(src.payFrom) {
 		problem = fmt.Sprintf("it is booked out of bank account %q; its payout.requested (seq %d) sends it from %q", s.BankAccount, src.requested, src.payFrom)
 	}
