@@ -61,3 +61,17 @@ func TestVerifyNamesAPayoutSettledFromAnotherAccountThanItsRequest(t *testing.T)
 		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
 	}
 }
+
+// Requests before 977fbef named no account to send from, and their
+// withdrawals were settled from the collection account: an honest log of
+// then is not flagged.
+func TestVerifyTakesAnOlderEnginesRequestWithoutPayFrom(t *testing.T) {
+	s := newStream(t)
+	money(s) // u1 holds 300
+	s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 300, PayoutID: "p3", DebitAt: t0})
+	s.append(domain.AggregatePayout, "p3", domain.PayoutRequested{PayoutID: "p3", Amount: 300, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
+	s.append(domain.AggregatePayout, "p3", domain.PayoutSettled{PayoutID: "p3", Amount: 300, BankAccount: bankAcct, SettledAt: t0})
+	if rep := s.verify(); !rep.OK {
+		t.Fatalf("an older engine's honest withdrawal flagged: %+v", rep.Findings)
+	}
+}
