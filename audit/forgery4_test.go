@@ -23,10 +23,7 @@ func TestVerifyNamesAPayoutIDUsedTwice(t *testing.T) {
 	seq := s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 100, PayoutID: "p3", DebitAt: t0})
 	s.append(domain.AggregatePayout, "p3", domain.PayoutRequested{PayoutID: "p3", Amount: 100, PayFrom: bankAcct, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
 	s.append(domain.AggregatePayout, "p3", domain.PayoutSettled{PayoutID: "p3", Amount: 100, BankAccount: bankAcct, SettledAt: t0})
-	rep := s.verify()
-	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
-		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
-	}
+	s.wantFinding(audit.CheckClearing, seq)
 }
 
 // A deposit is refunded to its order's buyer only when the order no
@@ -39,10 +36,7 @@ func TestVerifyNamesADepositRefundOfAnOrderAwaitingIt(t *testing.T) {
 	seq := s.append(domain.AggregateOrder, "oA", domain.OrderRefunded{OrderID: "oA", BuyerID: "u1", DepositID: dA, Amount: 700, FromAccount: from, RefundedAt: t0})
 	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 700, Kind: domain.CreditDepositRefund, Ref: string(dA), OrderID: "oA", FromAccount: from, CreditedAt: t0})
 	s.append(domain.AggregateDeposit, string(dA), domain.DepositRecorded{DepositID: dA, BankTxnID: "XA", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "oA"})
-	rep := s.verify()
-	if f := findings(rep, audit.CheckWallets); rep.OK || len(f) == 0 || f[0].Seq != seq {
-		t.Fatalf("want a wallets finding at seq %d: %+v", seq, rep.Findings)
-	}
+	s.wantFinding(audit.CheckWallets, seq)
 }
 
 // A payout is settled from the company account its request named
@@ -56,10 +50,7 @@ func TestVerifyNamesAPayoutSettledFromAnotherAccountThanItsRequest(t *testing.T)
 	s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 300, PayoutID: "p3", DebitAt: t0})
 	s.append(domain.AggregatePayout, "p3", domain.PayoutRequested{PayoutID: "p3", Amount: 300, PayFrom: bankAcct, Source: domain.PayoutFromWallet, SourceID: "u1", FromAccount: domain.AccountWallet("u1"), RequestedAt: t0})
 	seq := s.append(domain.AggregatePayout, "p3", domain.PayoutSettled{PayoutID: "p3", Amount: 300, BankAccount: "777-777", SettledAt: t0})
-	rep := s.verify()
-	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
-		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
-	}
+	s.wantFinding(audit.CheckClearing, seq)
 }
 
 // Requests before 977fbef named no account to send from, and their

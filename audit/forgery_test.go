@@ -20,10 +20,7 @@ func TestVerifyNamesAnAssignedOrphanCreditedToAnotherWallet(t *testing.T) {
 	submitted(s, "oX", "u1")
 	s.append(domain.AggregateDeposit, string(d1), domain.DepositResolved{DepositID: d1, Action: domain.ResolveAssignOrder, Amount: 1000, OrderID: "oX", ResolvedAt: t0})
 	seq := s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: string(d1), FromAccount: domain.AccountSuspense, CreditedAt: t0})
-	rep := s.verify()
-	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
-		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
-	}
+	s.wantFinding(audit.CheckClearing, seq)
 }
 
 // A resolution moves the orphan's whole amount (domain.DecideResolve):
@@ -38,10 +35,7 @@ func TestVerifyNamesAResolutionForAnotherAmountThanItsOrphan(t *testing.T) {
 	s.append(domain.AggregateWallet, "u1", domain.WalletCredited{UserID: "u1", Amount: 600, Kind: domain.CreditOrphanRefund, Ref: string(d1), FromAccount: domain.AccountSuspense, CreditedAt: t0})
 	s.append(domain.AggregateDeposit, string(d3), domain.DepositResolved{DepositID: d3, Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u9", ResolvedAt: t0})
 	s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: string(d3), FromAccount: domain.AccountSuspense, CreditedAt: t0})
-	rep := s.verify()
-	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
-		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
-	}
+	s.wantFinding(audit.CheckClearing, seq)
 }
 
 // A payout is settled once, for its amount: settled twice, in two parts
@@ -72,10 +66,7 @@ func TestVerifyNamesAnOrderPaidThatDoesNotTakePayment(t *testing.T) {
 		s.append(domain.AggregateOrder, "oC", domain.OrderCancelled{OrderID: "oC", CancelledAt: t0})
 		seq := s.append(domain.AggregateOrder, "oC", domain.OrderPaid{OrderID: "oC", DepositID: dC, Amount: 700, FromAccount: from, PaidAt: t0})
 		s.append(domain.AggregateDeposit, string(dC), domain.DepositRecorded{DepositID: dC, BankTxnID: "XC", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oC"})
-		rep := s.verify()
-		if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
-			t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
-		}
+		s.wantFinding(audit.CheckAggregates, seq)
 	})
 	t.Run("paid twice", func(t *testing.T) {
 		s := newStream(t)
@@ -86,10 +77,7 @@ func TestVerifyNamesAnOrderPaidThatDoesNotTakePayment(t *testing.T) {
 		s.append(domain.AggregateDeposit, string(dD), domain.DepositRecorded{DepositID: dD, BankTxnID: "XD", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oD"})
 		seq := s.append(domain.AggregateOrder, "oD", domain.OrderPaid{OrderID: "oD", DepositID: dE, Amount: 700, FromAccount: from, PaidAt: t0})
 		s.append(domain.AggregateDeposit, string(dE), domain.DepositRecorded{DepositID: dE, BankTxnID: "XE", AccountNumber: bankAcct, DepositorName: "김001", Amount: 700, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oD"})
-		rep := s.verify()
-		if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
-			t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
-		}
+		s.wantFinding(audit.CheckAggregates, seq)
 	})
 	t.Run("more than its amount", func(t *testing.T) {
 		s := newStream(t)
@@ -98,10 +86,7 @@ func TestVerifyNamesAnOrderPaidThatDoesNotTakePayment(t *testing.T) {
 		s.append(domain.AggregateOrder, "oE", domain.OrderSubmitted{OrderID: "oE", BuyerID: "u1", BuyerName: "김", Amount: domain.Money{Amount: 700, Currency: "KRW"}, DepositorName: "김001", SubmittedAt: t0})
 		seq := s.append(domain.AggregateOrder, "oE", domain.OrderPaid{OrderID: "oE", DepositID: dF, Amount: 9000, FromAccount: from, PaidAt: t0})
 		s.append(domain.AggregateDeposit, string(dF), domain.DepositRecorded{DepositID: dF, BankTxnID: "XF", AccountNumber: bankAcct, DepositorName: "김001", Amount: 9000, DepositedAt: t0, Outcome: domain.OutcomeMatched, OrderID: "oE"})
-		rep := s.verify()
-		if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
-			t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
-		}
+		s.wantFinding(audit.CheckAggregates, seq)
 	})
 }
 
@@ -116,10 +101,7 @@ func TestVerifyNamesADepositOnAnAccountNumberNoFeedWrites(t *testing.T) {
 	money(s) // d1: X1 on 100-200-300, an orphan of 1000
 	other := "100\u2010200\u2010300"
 	seq := s.append(domain.AggregateDeposit, string(depID(other, "X1")), domain.DepositRecorded{DepositID: depID(other, "X1"), BankTxnID: "X1", AccountNumber: other, DepositorName: "누군가", Amount: 1000, DepositedAt: t0, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName})
-	rep := s.verify()
-	if f := findings(rep, audit.CheckBankTransactions); rep.OK || len(f) == 0 || f[0].Seq != seq {
-		t.Fatalf("want a bank_transactions finding at seq %d: %+v", seq, rep.Findings)
-	}
+	s.wantFinding(audit.CheckBankTransactions, seq)
 }
 
 // A failed payout's money goes back to its source (process.returnMoney):
@@ -139,10 +121,7 @@ func TestVerifyNamesAFailedPayoutReturnedToAnotherSource(t *testing.T) {
 		s := newStream(t)
 		withdrawal(s)
 		seq := s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 300, Kind: domain.CreditPayoutReversal, Ref: "reversal:p3", FromAccount: domain.AccountPayoutsPending, CreditedAt: t0})
-		rep := s.verify()
-		if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
-			t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
-		}
+		s.wantFinding(audit.CheckClearing, seq)
 	})
 	t.Run("a withdrawal reopened as a deposit", func(t *testing.T) {
 		s := newStream(t)
@@ -151,10 +130,7 @@ func TestVerifyNamesAFailedPayoutReturnedToAnotherSource(t *testing.T) {
 		seq := s.append(domain.AggregateDeposit, string(dZ), domain.DepositReopened{DepositID: dZ, Amount: 300, PayoutID: "p3", Reason: "closed account", ReopenedAt: t0})
 		s.append(domain.AggregateDeposit, string(dZ), domain.DepositResolved{DepositID: dZ, Action: domain.ResolveRefundToWallet, Amount: 300, UserID: "u9", ResolvedAt: t0})
 		s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 300, Kind: domain.CreditOrphanRefund, Ref: string(dZ), FromAccount: domain.AccountSuspense, CreditedAt: t0})
-		rep := s.verify()
-		if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
-			t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
-		}
+		s.wantFinding(audit.CheckClearing, seq)
 	})
 	t.Run("an orphan's refund returned to a wallet", func(t *testing.T) {
 		s := newStream(t)
@@ -163,10 +139,7 @@ func TestVerifyNamesAFailedPayoutReturnedToAnotherSource(t *testing.T) {
 		s.append(domain.AggregatePayout, "p4", domain.PayoutRequested{PayoutID: "p4", Amount: 1000, PayFrom: bankAcct, Source: domain.PayoutFromDeposit, SourceID: string(d1), FromAccount: domain.AccountSuspense, RequestedAt: t0})
 		s.append(domain.AggregatePayout, "p4", domain.PayoutFailed{PayoutID: "p4", Reason: "closed account", FailedAt: t0})
 		seq := s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditPayoutReversal, Ref: "reversal:p4", FromAccount: domain.AccountPayoutsPending, CreditedAt: t0})
-		rep := s.verify()
-		if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
-			t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
-		}
+		s.wantFinding(audit.CheckClearing, seq)
 	})
 }
 
@@ -195,10 +168,7 @@ func TestVerifyNamesAStorePaymentWithAWrongFeeOrNet(t *testing.T) {
 			link, dep := storePaid(s)
 			seq := s.append(domain.AggregateLink, link, domain.StorePaymentReceived{LinkID: link, DepositID: dep, DistributorID: "dist1", StoreID: "s1", StoreName: "가게",
 				Amount: 10000, Fee: p.fee, Net: p.net, FeeBps: 30, SettlementDate: "2026-12-02", PaidAt: t0, CollectAccount: bankAcct, DedicatedAccount: domain.BankAccount{Number: "900-1"}})
-			rep := s.verify()
-			if f := findings(rep, audit.CheckTrialBalance); rep.OK || len(f) == 0 || f[0].Seq != seq {
-				t.Fatalf("want a trial_balance finding at seq %d: %+v", seq, rep.Findings)
-			}
+			s.wantFinding(audit.CheckTrialBalance, seq)
 		})
 	}
 }
@@ -211,10 +181,7 @@ func TestVerifyNamesAStorePaymentToAnotherDistributor(t *testing.T) {
 	link, dep := storePaid(s)
 	seq := s.append(domain.AggregateLink, link, domain.StorePaymentReceived{LinkID: link, DepositID: dep, DistributorID: "dist9", StoreID: "s1", StoreName: "가게",
 		Amount: 10000, Fee: 30, Net: 9970, FeeBps: 30, SettlementDate: "2026-12-02", PaidAt: t0, CollectAccount: bankAcct, DedicatedAccount: domain.BankAccount{Number: "900-1"}})
-	rep := s.verify()
-	if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
-		t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
-	}
+	s.wantFinding(audit.CheckAggregates, seq)
 }
 
 // A store payment is on the link its deposit was recorded for: booked on
@@ -227,10 +194,7 @@ func TestVerifyNamesAStorePaymentOnAnotherLinkThanItsDeposit(t *testing.T) {
 	s.append(domain.AggregateLink, other, domain.StoreLinked{LinkID: other, DistributorID: "dist9", StoreID: "s9", StoreName: "남의 가게", DedicatedAccount: domain.BankAccount{Number: "900-9"}, LinkedAt: t0})
 	seq := s.append(domain.AggregateLink, other, domain.StorePaymentReceived{LinkID: other, DepositID: dep, DistributorID: "dist9", StoreID: "s9", StoreName: "남의 가게",
 		Amount: 10000, Fee: 30, Net: 9970, FeeBps: 30, SettlementDate: "2026-12-02", PaidAt: t0, CollectAccount: bankAcct, DedicatedAccount: domain.BankAccount{Number: "900-9"}})
-	rep := s.verify()
-	if f := findings(rep, audit.CheckAggregates); rep.OK || len(f) == 0 || f[0].Seq != seq {
-		t.Fatalf("want an aggregates finding at seq %d: %+v", seq, rep.Findings)
-	}
+	s.wantFinding(audit.CheckAggregates, seq)
 }
 
 // A payout sends what its source moved to payouts pending, to where the
@@ -256,10 +220,7 @@ func TestVerifyNamesAPayoutRequestedOtherwiseThanItsSource(t *testing.T) {
 			}
 			seq := s.append(domain.AggregatePayout, "p3", req)
 			s.append(domain.AggregatePayout, "p3", domain.PayoutSettled{PayoutID: "p3", Amount: 300, BankAccount: bankAcct, SettledAt: t0})
-			rep := s.verify()
-			if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
-				t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
-			}
+			s.wantFinding(audit.CheckClearing, seq)
 		})
 	}
 }
@@ -292,10 +253,7 @@ func TestVerifyNamesARefundOfAPaidAmountTheOrderDoesNotHold(t *testing.T) {
 			paidOrder(s, "oA", "u1", 39000) // orders payable holds u1's 39,000
 			seq, amount := forge(s)
 			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: amount, Kind: domain.CreditOrderRefund, Ref: "order:oB#x", OrderID: "oB", FromAccount: domain.AccountPayableOrders, CreditedAt: t0})
-			rep := s.verify()
-			if f := findings(rep, audit.CheckWallets); rep.OK || len(f) == 0 || f[0].Seq != seq {
-				t.Fatalf("want a wallets finding at seq %d: %+v", seq, rep.Findings)
-			}
+			s.wantFinding(audit.CheckWallets, seq)
 		})
 	}
 }
@@ -319,10 +277,7 @@ func TestVerifyNamesAPayoutSettledThatWasNeverSent(t *testing.T) {
 			s.append(domain.AggregateWallet, "u1", domain.WalletDebited{UserID: "u1", Amount: 300, PayoutID: "p3", DebitAt: t0})
 			forge(s)
 			seq := s.append(domain.AggregatePayout, "p3", domain.PayoutSettled{PayoutID: "p3", Amount: 300, BankAccount: bankAcct, SettledAt: t0})
-			rep := s.verify()
-			if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
-				t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
-			}
+			s.wantFinding(audit.CheckClearing, seq)
 		})
 	}
 }
@@ -337,10 +292,7 @@ func TestVerifyNamesAnOrphanResolvedAgain(t *testing.T) {
 	s.append(domain.AggregateDeposit, string(d1), domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u1", ResolvedAt: t0})
 	seq := s.append(domain.AggregateDeposit, string(d1), domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u9", ResolvedAt: t0})
 	s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: string(d1), FromAccount: domain.AccountSuspense, CreditedAt: t0})
-	rep := s.verify()
-	if f := findings(rep, audit.CheckClearing); rep.OK || len(f) == 0 || f[0].Seq != seq {
-		t.Fatalf("want a clearing finding at seq %d: %+v", seq, rep.Findings)
-	}
+	s.wantFinding(audit.CheckClearing, seq)
 }
 
 // Engines before 4850503 took any account_number of 1–64 characters
@@ -381,10 +333,7 @@ func TestVerifyNamesADepositRefundFromAnotherAccountThanTheBank(t *testing.T) {
 			s.append(domain.AggregateOrder, "oB", domain.OrderCancelled{OrderID: "oB", CancelledAt: t0, BuyerID: "u9", Amount: 5})
 			seq := s.append(domain.AggregateOrder, "oB", domain.OrderRefunded{OrderID: "oB", BuyerID: "u9", DepositID: dX, Amount: 25, FromAccount: from, RefundedAt: t0})
 			s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 25, Kind: domain.CreditDepositRefund, Ref: string(dX), OrderID: "oB", FromAccount: from, CreditedAt: t0})
-			rep := s.verify()
-			if f := findings(rep, audit.CheckWallets); rep.OK || len(f) == 0 || f[0].Seq != seq {
-				t.Fatalf("want a wallets finding at seq %d: %+v", seq, rep.Findings)
-			}
+			s.wantFinding(audit.CheckWallets, seq)
 		})
 	}
 }
@@ -435,10 +384,7 @@ func TestVerifyNamesADepositWhoseMoneyWentElsewhereThanItsOutcome(t *testing.T) 
 		t.Run(name, func(t *testing.T) {
 			s := newStream(t)
 			seq := forge(s)
-			rep := s.verify()
-			if f := findings(rep, audit.CheckBankTransactions); rep.OK || len(f) == 0 || f[0].Seq != seq {
-				t.Fatalf("want a bank_transactions finding at seq %d: %+v", seq, rep.Findings)
-			}
+			s.wantFinding(audit.CheckBankTransactions, seq)
 		})
 	}
 }
@@ -515,10 +461,7 @@ func TestVerifyNamesADepositEventOnAnotherAggregate(t *testing.T) {
 		money(s) // d1: an orphan of 1000
 		seq := s.append(domain.AggregateDeposit, string(d2), domain.DepositResolved{DepositID: d1, Action: domain.ResolveRefundToWallet, Amount: 1000, UserID: "u9", ResolvedAt: t0})
 		s.append(domain.AggregateWallet, "u9", domain.WalletCredited{UserID: "u9", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: string(d1), FromAccount: domain.AccountSuspense, CreditedAt: t0})
-		rep := s.verify()
-		if f := findings(rep, audit.CheckBankTransactions); rep.OK || len(f) == 0 || f[0].Seq != seq {
-			t.Fatalf("want a bank_transactions finding at seq %d: %+v", seq, rep.Findings)
-		}
+		s.wantFinding(audit.CheckBankTransactions, seq)
 	})
 	t.Run("deposit.reopened", func(t *testing.T) {
 		s := newStream(t)
@@ -527,9 +470,6 @@ func TestVerifyNamesADepositEventOnAnotherAggregate(t *testing.T) {
 		s.append(domain.AggregatePayout, "p4", domain.PayoutRequested{PayoutID: "p4", Amount: 1000, PayFrom: bankAcct, Source: domain.PayoutFromDeposit, SourceID: string(d1), FromAccount: domain.AccountSuspense, RequestedAt: t0})
 		s.append(domain.AggregatePayout, "p4", domain.PayoutFailed{PayoutID: "p4", Reason: "closed account", FailedAt: t0})
 		seq := s.append(domain.AggregatePayout, "p4", domain.DepositReopened{DepositID: d1, Amount: 1000, PayoutID: "p4", Reason: "closed account", ReopenedAt: t0})
-		rep := s.verify()
-		if f := findings(rep, audit.CheckBankTransactions); rep.OK || len(f) == 0 || f[0].Seq != seq {
-			t.Fatalf("want a bank_transactions finding at seq %d: %+v", seq, rep.Findings)
-		}
+		s.wantFinding(audit.CheckBankTransactions, seq)
 	})
 }

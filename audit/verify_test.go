@@ -98,6 +98,16 @@ func (s *stream) verify(mutate ...func(*audit.Options)) audit.Report {
 	return rep
 }
 
+// wantFinding verifies the stream and requires a finding of check, the
+// first of its kind, at seq (and the report not OK).
+func (s *stream) wantFinding(check string, seq eventstore.Seq) {
+	s.t.Helper()
+	rep := s.verify()
+	if f := findings(rep, check); rep.OK || len(f) == 0 || f[0].Seq != seq {
+		s.t.Fatalf("want a %s finding at seq %d: %+v", check, seq, rep.Findings)
+	}
+}
+
 func findings(rep audit.Report, check string) []audit.Finding {
 	var out []audit.Finding
 	for _, f := range rep.Findings {
