@@ -550,14 +550,7 @@ func earlyDepositID(accountNumber, bankTxnID string) domain.DepositID {
 	return domain.DepositID("dep_" + hex.EncodeToString(sum[:16]))
 }
 
-func (f *folder) inflowOf(id domain.DepositID) *inflow {
-	in := f.inflows[id]
-	if in == nil {
-		in = &inflow{}
-		f.inflows[id] = in
-	}
-	return in
-}
+func (f *folder) inflowOf(id domain.DepositID) *inflow { return entry(f.inflows, id) }
 
 // checkInflow reports, once, a recorded deposit that has brought in more
 // than its amount.
@@ -595,13 +588,17 @@ func (f *folder) finishInflows(now time.Time) {
 	}
 }
 
-func (f *folder) walletOf(u domain.UserID) *walletState {
-	ws := f.wallets[u]
-	if ws == nil {
-		ws = &walletState{}
-		f.wallets[u] = ws
+func (f *folder) walletOf(u domain.UserID) *walletState { return entry(f.wallets, u) }
+
+// entry returns m's value under k, a new zero one put there if there was
+// none.
+func entry[K comparable, V any](m map[K]*V, k K) *V {
+	v := m[k]
+	if v == nil {
+		v = new(V)
+		m[k] = v
 	}
-	return ws
+	return v
 }
 
 // wallet folds the events of wallet aggregates into their wallets.
@@ -821,11 +818,7 @@ func (f *folder) storePayment(c eventstore.Commit, ev domain.Event) {
 // link) another distributor's payable credited, with the money of a
 // transfer to this store's dedicated account. Either is written first.
 func (f *folder) storeLinkOf(c eventstore.Commit, id domain.DepositID, set func(*storeLink)) {
-	l := f.storeLinks[id]
-	if l == nil {
-		l = &storeLink{}
-		f.storeLinks[id] = l
-	}
+	l := entry(f.storeLinks, id)
 	set(l)
 	if l.recorded != "" && l.paid != "" && l.recorded != l.paid {
 		f.add(Finding{Check: CheckAggregates, Seq: c.Seq, Aggregate: c.Ref().String(),
@@ -916,14 +909,7 @@ func (f *folder) outcome(c eventstore.Commit, ev domain.Event) {
 	u.moves = append(u.moves, mv)
 }
 
-func (f *folder) useOf(id domain.DepositID) *depositUse {
-	u := f.uses[id]
-	if u == nil {
-		u = &depositUse{}
-		f.uses[id] = u
-	}
-	return u
-}
+func (f *folder) useOf(id domain.DepositID) *depositUse { return entry(f.uses, id) }
 
 // checkUse reports a move of deposit id's money that its record (rec)
 // contradicts.
