@@ -431,17 +431,7 @@ func TestScannerReportsAnOutageToItsSupervisor(t *testing.T) {
 	bank.FailNext(outageScans)
 	s, _, wm := newScanner(bank)
 	s.Interval = 20 * time.Millisecond
-	sup, err := supervisor.New(supervisor.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sup.Add(supervisor.Part{Name: "bank-scanner", Run: s.Run}); err != nil {
-		t.Fatal(err)
-	}
-	if err := sup.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sup.Stop(context.Background()) })
+	sup := superviseScanner(t, s)
 	testenv.CheckFor(t, 10*time.Second, func() error {
 		if st, _ := sup.Status("bank-scanner"); st.State != supervisor.Failing || !strings.Contains(st.LastError, "bank scans in a row failed") {
 			return fmt.Errorf("status during the outage %+v", st)
@@ -926,6 +916,19 @@ func TestScannerReportsALongWaitToItsSupervisor(t *testing.T) {
 	fake.FailNext(1, http.StatusTooManyRequests, time.Hour)
 	s := &Scanner{Source: &HTTPSource{URL: srv.URL, Token: testToken, MaxRetryAfter: 100 * time.Millisecond}, Account: collect,
 		Recorder: newRecorder(), Watermarks: newWatermarks(), Interval: 20 * time.Millisecond, Log: zerolog.Nop()}
+	sup := superviseScanner(t, s)
+	testenv.CheckFor(t, 5*time.Second, func() error {
+		if st, _ := sup.Status("bank-scanner"); st.State != supervisor.Failing || !strings.Contains(st.LastError, "asked to wait") {
+			return fmt.Errorf("status while the bank makes the scanner wait an hour: %+v", st)
+		}
+		return nil
+	})
+}
+
+// superviseScanner runs s as the part "bank-scanner" of a started
+// supervisor, stopped when the test ends.
+func superviseScanner(t *testing.T, s *Scanner) *supervisor.Supervisor {
+	t.Helper()
 	sup, err := supervisor.New(supervisor.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -937,10 +940,5 @@ func TestScannerReportsALongWaitToItsSupervisor(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sup.Stop(context.Background()) })
-	testenv.CheckFor(t, 5*time.Second, func() error {
-		if st, _ := sup.Status("bank-scanner"); st.State != supervisor.Failing || !strings.Contains(st.LastError, "asked to wait") {
-			return fmt.Errorf("status while the bank makes the scanner wait an hour: %+v", st)
-		}
-		return nil
-	})
+	return sup
 }

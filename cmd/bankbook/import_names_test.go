@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bankbook/bankbook/engine"
 )
 
 // A depositor name the engine refuses (no letter or digit, a replacement
@@ -15,9 +14,7 @@ import (
 // make the statement refused up front, with its line, not recorded up to
 // that row and then stopped.
 func TestDepositImportRefusesNamesTheEngineRefusesUpFront(t *testing.T) {
-	e, cfg := startEngine(t, func(cfg *engine.Config) {
-		cfg.Listen, cfg.HTTPListen = "127.0.0.1:17661", "127.0.0.1:17662"
-	})
+	e, cfg := startEngine(t)
 	url := "--nats-url=" + e.ClientURL()
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	for i, name := range []string{"김\uFFFD수", "***", "\u202E김민수"} {

@@ -9,16 +9,13 @@ import (
 	"time"
 
 	"github.com/bankbook/bankbook/api"
-	"github.com/bankbook/bankbook/engine"
 )
 
 // A statement of store payments only, imported with --complete-up-to:
 // the rows are recorded, so the command must not say the file has no
 // transactions (as for a header-only file).
 func TestDepositImportOfStorePaymentsOnlyWithCompleteUpTo(t *testing.T) {
-	e, _ := startEngine(t, func(cfg *engine.Config) {
-		cfg.Listen, cfg.HTTPListen = "127.0.0.1:17663", "127.0.0.1:17664"
-	})
+	e, _ := startEngine(t)
 	url := "--nats-url=" + e.ClientURL()
 	var link api.LinkStoreReply
 	out, err := cli(t, "store", "link", url, "--distributor-id", "d-1", "--store-id", "s-1", "--store-name", "한울식당", "--json")
