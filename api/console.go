@@ -44,7 +44,7 @@ func (q OrderSearchRequest) Validate() error {
 		}
 	}
 	if q.DepositorName != "" {
-		if err := validateName("depositor_name", q.DepositorName); err != nil {
+		if err := domain.ValidateName("depositor_name", q.DepositorName); err != nil {
 			return err
 		}
 	}

@@ -29,7 +29,7 @@ func (r RecordDepositRequest) Validate() error {
 	if err := domain.ValidateAccountNumber("account_number", r.AccountNumber); err != nil {
 		return err
 	}
-	if err := validateName("depositor_name", r.DepositorName); err != nil {
+	if err := domain.ValidateName("depositor_name", r.DepositorName); err != nil {
 		return err
 	}
 	if _, err := domain.NewMoney(r.Amount, ""); err != nil {
@@ -61,19 +61,6 @@ func printableASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-// validateName checks a depositor name with the buyer-name rules, reporting
-// the problem under field.
-func validateName(field, name string) error {
-	if err := domain.ValidateBuyerName(name); err != nil {
-		if de, ok := err.(*domain.Error); ok {
-			// The rule is the buyer name's; the field is this one.
-			return domain.Invalid(field, "%s", strings.TrimPrefix(de.Message, "buyer_name: "))
-		}
-		return err
-	}
-	return nil
 }
 
 // RecordDepositReply is the reply of bankbook.cmd.deposit.record.
@@ -410,7 +397,7 @@ type SimTransferRequest struct {
 
 // Validate checks the request.
 func (q SimTransferRequest) Validate() error {
-	if err := validateName("depositor_name", q.DepositorName); err != nil {
+	if err := domain.ValidateName("depositor_name", q.DepositorName); err != nil {
 		return err
 	}
 	if _, err := domain.NewMoney(q.Amount, ""); err != nil {

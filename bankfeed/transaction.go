@@ -40,7 +40,7 @@ type Transaction struct {
 //   - account_number: not blank, at most 64 bytes of UTF-8 without control
 //     characters;
 //   - depositor_name: not blank, at most 64 runes of UTF-8 without control
-//     characters, as deposit.record takes it (domain.ValidateBuyerName: a
+//     characters, as deposit.record takes it (domain.ValidateName: a
 //     letter or a digit, no U+FFFD, no bidirectional controls);
 //   - amount: 0 < amount ≤ domain.MaxAmount (minor units);
 //   - deposited_at: set, between the years 1 and 9999.
@@ -88,11 +88,11 @@ func (t Transaction) fieldErrors() []*FieldError {
 	default:
 		if reason := textProblem(t.DepositorName); reason != "" {
 			bad("depositor_name", "%s", reason)
-		} else if err := domain.ValidateBuyerName(t.DepositorName); err != nil {
+		} else if err := domain.ValidateName("depositor_name", t.DepositorName); err != nil {
 			// The engine's rule (deposit.record), so that a statement it
 			// would refuse a row of is refused whole, before any row is
 			// recorded.
-			bad("depositor_name", "%s", strings.TrimPrefix(domainReason(err), "buyer_name: "))
+			bad("depositor_name", "%s", domainReason(err))
 		}
 	}
 	switch {

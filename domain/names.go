@@ -83,27 +83,31 @@ func invisible(r rune) bool {
 // (Unicode Bidi_Control: U+061C, U+200E, U+200F, U+202A–U+202E,
 // U+2066–U+2069). The name is kept as given; the depositor name made from
 // it has no invisible characters.
-func ValidateBuyerName(name string) error {
+func ValidateBuyerName(name string) error { return ValidateName("buyer_name", name) }
+
+// ValidateName checks a person's name supplied in field by the rules of
+// ValidateBuyerName: a depositor name as a bank or an operator gives it.
+func ValidateName(field, name string) error {
 	if strings.TrimSpace(name) == "" {
-		return Invalid("buyer_name", "is required")
+		return Invalid(field, "is required")
 	}
 	if n := len([]rune(name)); n > MaxBuyerNameLength {
-		return Invalid("buyer_name", "must be at most %d characters, got %d", MaxBuyerNameLength, n)
+		return Invalid(field, "must be at most %d characters, got %d", MaxBuyerNameLength, n)
 	}
 	visible := false
 	for _, r := range name {
 		if r == unicode.ReplacementChar || unicode.IsControl(r) {
-			return Invalid("buyer_name", "must be printable UTF-8")
+			return Invalid(field, "must be printable UTF-8")
 		}
 		if unicode.Is(unicode.Bidi_Control, r) {
 			// They reorder how the name is shown (U+202E shows "BOB123"
 			// as "321BOB"); no name needs them.
-			return Invalid("buyer_name", "must not contain bidirectional control characters (U+%04X)", r)
+			return Invalid(field, "must not contain bidirectional control characters (U+%04X)", r)
 		}
 		visible = visible || (unicode.IsLetter(r) || unicode.IsNumber(r)) && !invisible(r)
 	}
 	if !visible {
-		return Invalid("buyer_name", "must contain a letter or a digit")
+		return Invalid(field, "must contain a letter or a digit")
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // A depositor name the engine refuses (no letter or digit, a replacement
