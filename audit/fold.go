@@ -52,8 +52,6 @@ type folder struct {
 	// paid amount): what a refund credit to a wallet must match (backed),
 	// once.
 	refunds map[refundKey]*refund
-	// buyers holds each submitted order's buyer: whom its refunds go to.
-	buyers map[domain.OrderID]domain.UserID
 	// orders holds each order folded from its events (domain.Order): what
 	// an order.paid must find it in.
 	orders map[domain.OrderID]domain.Order
@@ -136,7 +134,7 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		balances: map[string]int64{}, overflowed: map[string]bool{},
 		bankTxns: map[string]eventstore.Seq{}, inflows: map[domain.DepositID]*inflow{},
 		wallets: map[domain.UserID]*walletState{}, refunds: map[refundKey]*refund{},
-		buyers: map[domain.OrderID]domain.UserID{}, orders: map[domain.OrderID]domain.Order{}, inDebit: map[string]bool{},
+		orders: map[domain.OrderID]domain.Order{}, inDebit: map[string]bool{},
 		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
 		resolved: map[domain.DepositID]domain.DepositResolved{}, failed: map[domain.PayoutID]bool{},
 		sources: map[domain.PayoutID]*payoutSource{},
@@ -660,7 +658,6 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 		if c.AggregateType != domain.AggregateOrder || string(e.OrderID) != c.AggregateID {
 			bad(CheckAggregates, "order.submitted of order %s at seq %d is on %s", e.OrderID, c.Seq, c.Ref())
 		}
-		f.buyers[e.OrderID] = e.BuyerID
 	case domain.OrderPaid:
 		if c.AggregateType != domain.AggregateOrder || string(e.OrderID) != c.AggregateID {
 			bad(CheckAggregates, "order.paid of order %s at seq %d is on %s", e.OrderID, c.Seq, c.Ref())
@@ -682,14 +679,15 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 			bad(CheckAggregates, "order.paid at seq %d pays order %s %d; the order is for %d", c.Seq, e.OrderID, e.Amount, o.Amount.Amount)
 		}
 	case domain.OrderRefunded:
-		buyer, submitted := f.buyers[e.OrderID]
+		o := f.orders[e.OrderID]
+		submitted := o.Exists()
 		switch {
 		case c.AggregateType != domain.AggregateOrder || string(e.OrderID) != c.AggregateID:
 			bad(CheckAggregates, "order.refunded of order %s at seq %d is on %s", e.OrderID, c.Seq, c.Ref())
 		case !submitted:
 			bad(CheckWallets, "order.refunded at seq %d refunds order %s, which was never submitted, to %s", c.Seq, e.OrderID, e.BuyerID)
-		case buyer != e.BuyerID:
-			bad(CheckWallets, "order.refunded at seq %d refunds order %s to %s; the order is %s's", c.Seq, e.OrderID, e.BuyerID, buyer)
+		case o.BuyerID != e.BuyerID:
+			bad(CheckWallets, "order.refunded at seq %d refunds order %s to %s; the order is %s's", c.Seq, e.OrderID, e.BuyerID, o.BuyerID)
 		}
 		// A deposit is refunded from where its money is
 		// (domain.DecideDeposit copies it): the bank account it arrived
@@ -702,7 +700,7 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 		// A deposit is refunded only when its order no longer takes it
 		// (domain.DecideDeposit): an order awaiting its deposit is paid
 		// by it, or (another amount) leaves it an orphan.
-		if e.DepositID != "" && submitted && f.orders[e.OrderID].Status == domain.StatusAwaitingDeposit {
+		if e.DepositID != "" && submitted && o.Status == domain.StatusAwaitingDeposit {
 			bad(CheckWallets, "order.refunded at seq %d refunds deposit %s of order %s %d to its buyer, but the order awaits its deposit: it is paid by it, not refunded", c.Seq, e.DepositID, e.OrderID, e.Amount)
 		}
 		// The paid amount leaves orders payable once, all of it, for an
@@ -711,7 +709,6 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 		// paid, of more than it paid, or twice, gives its buyer another
 		// buyer's money and leaves the account in credit.
 		if submitted && (e.DepositID == "" || e.FromAccount == domain.AccountPayableOrders) {
-			o := f.orders[e.OrderID]
 			switch first, twice := f.paidRefunded[e.OrderID]; {
 			case e.DepositID != "" || e.FromAccount != domain.AccountPayableOrders:
 				bad(CheckWallets, "order.refunded at seq %d refunds order %s %d of deposit %q from %s: an order's paid amount is refunded from %s, a deposit from where it came in", c.Seq, e.OrderID, e.Amount, e.DepositID, e.FromAccount, domain.AccountPayableOrders)
@@ -1157,10 +1154,10 @@ func (f *folder) release(c eventstore.Commit, ev domain.Event) {
 			problem = fmt.Sprintf("wallet.credited gives wallet %s %d from suspense for deposit %s, which no deposit.resolved gave away", e.UserID, e.Amount, d)
 		case r.Action == domain.ResolveRefundToBank || r.Amount != e.Amount || (r.Action == domain.ResolveRefundToWallet && r.UserID != e.UserID):
 			problem = fmt.Sprintf("wallet.credited gives wallet %s %d from suspense for deposit %s, which was resolved to %s (user %q, %d)", e.UserID, e.Amount, d, r.Action, r.UserID, r.Amount)
-		case r.Action == domain.ResolveAssignOrder && f.buyers[r.OrderID] != e.UserID:
+		case r.Action == domain.ResolveAssignOrder && f.orders[r.OrderID].BuyerID != e.UserID:
 			// Assigned to an order that no longer takes it: the money goes
 			// to that order's buyer, to no one else.
-			problem = fmt.Sprintf("wallet.credited gives wallet %s %d from suspense for deposit %s, which was assigned to order %s of buyer %q", e.UserID, e.Amount, d, r.OrderID, f.buyers[r.OrderID])
+			problem = fmt.Sprintf("wallet.credited gives wallet %s %d from suspense for deposit %s, which was assigned to order %s of buyer %q", e.UserID, e.Amount, d, r.OrderID, f.orders[r.OrderID].BuyerID)
 		}
 	case domain.DepositReopened:
 		switch src, ok := f.sources[e.PayoutID]; {
