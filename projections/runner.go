@@ -179,6 +179,20 @@ func (r *Runner) run(ctx context.Context) error {
 				Msg("read models: projection reset, rebuilding it from seq 1")
 		}
 	}
+	// A file far behind the stream (a new one, or an engine that was down)
+	// is caught up to the stream's end the way a rebuild is, before the
+	// live follow: an ordered consumer and large batches.
+	head, err := r.es.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if head > common+liveMaxBatch {
+		for _, s := range states {
+			lagging[s.Name] = s.Checkpoint
+			low = min(low, s.Checkpoint)
+		}
+		common = head
+	}
 	r.advance(low)
 	if len(lagging) > 0 {
 		if err := r.catchUp(ctx, lagging, low, common); err != nil {

@@ -392,3 +392,68 @@ func TestRunnerWaitsBeforeCommit(t *testing.T) {
 		t.Fatalf("checkpoint %d once BeforeCommit returned, want 1", cp)
 	}
 }
+
+// A read-model file far behind the stream (a new one, or an engine that was
+// down) is caught up to the stream's end as a rebuild is, through an ordered
+// consumer in large batches and not ready meanwhile, before the durable
+// consumer follows the stream live; it ends with the read models a replay
+// builds.
+func TestAFileFarBehindIsCaughtUpBeforeItFollows(t *testing.T) {
+	f := newFixture(t)
+	const orders = 700 // more than a live batch
+	for i := range orders {
+		f.submit(t, fmt.Sprintf("o%03d", i), i)
+	}
+	last := f.lastSeq(t)
+
+	live := openStore(t, tempPath(t, "live.db"))
+	r := projections.NewRunner(f.es, live, testLogger(t))
+	var (
+		mu    sync.Mutex
+		first = true
+		seen  []string // what the first batch found
+	)
+	r.BeforeCommit(func(ctx context.Context, _ eventstore.Seq) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !first {
+			return nil
+		}
+		first = false
+		if ready, reason := r.Ready(); ready || !strings.HasPrefix(reason, fmt.Sprintf("rebuilding projections up to seq %d:", last)) {
+			seen = append(seen, fmt.Sprintf("Ready() = %v, %q during the catch-up", ready, reason))
+		}
+		if _, err := f.js.Consumer(ctx, f.es.Config().Stream, r.Durable()); err == nil {
+			seen = append(seen, "the durable consumer delivered the first batch")
+		}
+		return nil
+	})
+	startRunner(t, r)
+	waitFor(t, r, last)
+	mu.Lock()
+	if first || len(seen) > 0 {
+		t.Errorf("first batch: %v (any: %v)", seen, !first)
+	}
+	mu.Unlock()
+
+	// Live from there on, by the durable consumer.
+	c := f.cancel(t, "o001", "after the catch-up", t0.Add(time.Hour))
+	waitFor(t, r, c.Seq)
+	if ready, reason := r.Ready(); !ready {
+		t.Fatalf("not ready after the catch-up: %s", reason)
+	}
+	// The ack follows the commit to bbolt.
+	for deadline := time.Now().Add(10 * time.Second); ackFloor(t, f, r.Durable()) != c.Seq; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("durable consumer acknowledged up to %d, want %d", ackFloor(t, f, r.Durable()), c.Seq)
+		}
+	}
+	liveHash, _ := hashOf(t, live)
+	_, hash, err := projections.Replay(context.Background(), f.es.Reader(), tempPath(t, "replay.db"), &projections.Options{Codec: f.codec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hash != liveHash {
+		t.Fatalf("caught-up read models %s differ from a replay's %s", liveHash, hash)
+	}
+}
