@@ -303,8 +303,10 @@ func TestIntentsFromDecisions(t *testing.T) {
 		}
 	})
 	t.Run("finalised reservation", func(t *testing.T) {
+		// The message says why, as the reservation did.
 		ev := one(t)(domain.FinaliseCancel(given(submitted(), cancelReserved()), now, now))
-		if got := domain.NotificationIntents(srcEvent, ev); len(got) != 1 || got[0].Recipient != "user:u-1" {
+		got := domain.NotificationIntents(srcEvent, ev)
+		if len(got) != 1 || got[0].Recipient != "user:u-1" || got[0].Data["reason"] != "changed my mind" || !strings.Contains(got[0].Message, "\n사유: changed my mind") {
 			t.Fatalf("intents %#v", got)
 		}
 	})

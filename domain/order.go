@@ -388,7 +388,7 @@ func FinaliseCancel(o Order, watermark, now time.Time) ([]Event, error) {
 		return nil, ErrNotDue.With("the bank scan covers "+FormatTime(watermark)+", not yet "+FormatTime(o.CancelAt),
 			map[string]any{"order_id": string(o.ID), "cancel_at": FormatTime(o.CancelAt)})
 	}
-	return []Event{OrderCancelled{OrderID: o.ID, CancelledAt: now, AfterReservation: true, BuyerID: o.BuyerID, Amount: o.Amount.Amount}}, nil
+	return []Event{OrderCancelled{OrderID: o.ID, Reason: o.CancelReason, CancelledAt: now, AfterReservation: true, BuyerID: o.BuyerID, Amount: o.Amount.Amount}}, nil
 }
 
 // ExpiryCheck is what a due expiry timer knows.

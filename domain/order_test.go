@@ -448,7 +448,7 @@ func cancelReserved() domain.OrderCancelReserved {
 func TestFinaliseCancel(t *testing.T) {
 	cancelAt := t0.Add(5 * time.Minute)
 	now := cancelAt.Add(30 * time.Second)
-	final := domain.OrderCancelled{OrderID: "o-1", CancelledAt: now, AfterReservation: true, BuyerID: "u-1", Amount: 15000}
+	final := domain.OrderCancelled{OrderID: "o-1", Reason: "changed my mind", CancelledAt: now, AfterReservation: true, BuyerID: "u-1", Amount: 15000}
 	tests := []struct {
 		name      string
 		given     []domain.Event
