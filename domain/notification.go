@@ -190,6 +190,10 @@ type Notification struct {
 	Redrives int       `json:"redrives"`
 	// RedrivenAt is when the last redrive was (zero: never).
 	RedrivenAt time.Time `json:"redriven_at,omitzero"`
+	// AttemptsAtRedrive is Attempts when the last redrive was: a failure
+	// recorded since (LastFailedAttempt above it) is the redriven
+	// notification's own, one before is not.
+	AttemptsAtRedrive int `json:"attempts_at_redrive,omitempty"`
 	// Version counts the events applied; 0 means the notification does not
 	// exist.
 	Version int `json:"version"`
@@ -233,7 +237,7 @@ func (n Notification) Apply(e Event) Notification {
 		n.Status, n.RetryAt, n.DeadAt = NotificationStatusPending, time.Time{}, time.Time{}
 		n.AttemptsSinceRedrive = 0
 		n.Redrives++
-		n.RedrivenAt = e.RedrivenAt
+		n.RedrivenAt, n.AttemptsAtRedrive = e.RedrivenAt, n.Attempts
 	}
 	n.Version++
 	return n

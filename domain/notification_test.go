@@ -151,15 +151,15 @@ func TestNotificationApply(t *testing.T) {
 		})},
 		{"redriven: pending, due now, a fresh budget", []domain.Event{ntfCreated(), ntfAttempted(1), ntfFailed(1, true), ntfDead(1), ntfRedriven()}, with(func(n *domain.Notification) {
 			n.Attempts, n.AttemptsSinceRedrive, n.LastAttemptAt, n.Version = 1, 0, t0.Add(time.Minute), 5
-			n.LastFailedAttempt, n.LastError, n.Redrives, n.RedrivenAt = 1, "503 unavailable", 1, ntfRedriven().RedrivenAt
+			n.LastFailedAttempt, n.LastError, n.Redrives, n.RedrivenAt, n.AttemptsAtRedrive = 1, "503 unavailable", 1, ntfRedriven().RedrivenAt, 1
 		})},
 		{"dead and redriven after an unknown outcome: still in doubt", []domain.Event{ntfCreated(), ntfAttempted(1), ntfTimedOut(1), ntfDead(1), ntfRedriven()}, with(func(n *domain.Notification) {
 			n.Attempts, n.AttemptsSinceRedrive, n.InDoubt, n.LastAttemptAt, n.Version = 1, 0, true, t0.Add(time.Minute), 5
-			n.LastFailedAttempt, n.LastError, n.Redrives, n.RedrivenAt = 1, "503 unavailable", 1, ntfRedriven().RedrivenAt
+			n.LastFailedAttempt, n.LastError, n.Redrives, n.RedrivenAt, n.AttemptsAtRedrive = 1, "503 unavailable", 1, ntfRedriven().RedrivenAt, 1
 		})},
 		{"attempted after a redrive numbers on", []domain.Event{ntfCreated(), ntfAttempted(1), ntfFailed(1, true), ntfDead(1), ntfRedriven(), ntfAttempted(2)}, with(func(n *domain.Notification) {
 			n.Attempts, n.AttemptsSinceRedrive, n.InDoubt, n.LastAttemptAt, n.Version = 2, 1, true, t0.Add(2*time.Minute), 6
-			n.LastFailedAttempt, n.LastError, n.Redrives, n.RedrivenAt = 1, "503 unavailable", 1, ntfRedriven().RedrivenAt
+			n.LastFailedAttempt, n.LastError, n.Redrives, n.RedrivenAt, n.AttemptsAtRedrive = 1, "503 unavailable", 1, ntfRedriven().RedrivenAt, 1
 		})},
 	}
 	for _, tt := range tests {

@@ -569,7 +569,7 @@ const sourceLimiter = "limiter"
 func (n *Notifier) failed(ctx context.Context, m commands.Meta, note domain.Notification, sendErr error) error {
 	now := n.cfg.Notifications.Now()
 	reason := shorten(sendErr.Error())
-	if errors.Is(sendErr, chat.ErrChannelCreated) && !strings.Contains(note.LastError, channelCreatedMark) {
+	if errors.Is(sendErr, chat.ErrChannelCreated) && !channelCreatedLast(note) {
 		// Not stored: the recipient's channel was missing and is there now.
 		// Sent again in a slot of its own, not counted. Only once in a
 		// row: a provider that says "not found" (Sendbird's 400201) again
@@ -635,6 +635,14 @@ func deploymentError(r *chat.RejectedError) bool {
 // channelCreatedMark is how a failure recorded for chat.ErrChannelCreated
 // reads (shorten keeps it).
 var channelCreatedMark = strings.TrimPrefix(chat.ErrChannelCreated.Error(), "chat: ")
+
+// channelCreatedLast reports whether the last failure recorded for the
+// notification since its last redrive was a channel created: the last
+// error of the attempts before a redrive is the operator's to read, not a
+// reason to count the redriven notification's first channel creation.
+func channelCreatedLast(note domain.Notification) bool {
+	return note.LastFailedAttempt > note.AttemptsAtRedrive && strings.Contains(note.LastError, channelCreatedMark)
+}
 
 // channelCreatedRetry is how soon a message whose channel was just created
 // is sent again (in a new slot).

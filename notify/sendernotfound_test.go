@@ -11,8 +11,11 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/chat"
+	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/notify"
 )
 
@@ -94,5 +97,81 @@ func TestMissingChannelIsCreatedAndSentUncounted(t *testing.T) {
 	if last != nil || waits != 1 || note.Status != domain.NotificationStatusSent || note.AttemptsSinceRedrive != 1 || len(sim.Messages("store_new")) != 1 {
 		t.Fatalf("dispatch %v after %d waits; notification %+v, %d message(s); want sent once after one wait, one attempt counted",
 			last, waits, note, len(sim.Messages("store_new")))
+	}
+}
+
+// TestARedrivenNotificationCreatesItsChannelUncounted: a notification dead
+// after "channel created" twice in a row (the sender was missing) and
+// redriven once the sender is back finds its channel gone: that first
+// creation is the redriven notification's own, not the second in a row of
+// the attempts before the redrive, so it is not counted.
+func TestARedrivenNotificationCreatesItsChannelUncounted(t *testing.T) {
+	w := newDispatchWorld(t)
+	var (
+		fixed   atomic.Bool // the sender user exists again
+		channel atomic.Bool // the recipient's channel exists
+	)
+	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages"):
+			if !fixed.Load() || !channel.Load() {
+				rw.WriteHeader(http.StatusBadRequest)
+				_, _ = rw.Write([]byte(`{"message":"\"User\" not found.","code":400201,"error":true}`))
+				return
+			}
+			_, _ = rw.Write([]byte(`{"message_id":42}`))
+		case r.Method == http.MethodPost && r.URL.Path == "/v3/group_channels":
+			if channel.Load() || !fixed.Load() {
+				rw.WriteHeader(http.StatusBadRequest)
+				_, _ = rw.Write([]byte(`{"message":"\"channel_url\" violates a unique constraint.","code":400202,"error":true}`))
+				return
+			}
+			channel.Store(true)
+			_, _ = rw.Write([]byte(`{"channel_url":"store:s-back"}`))
+		default:
+			rw.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(ts.Close)
+	provider, err := chat.NewSendbird(chat.SendbirdConfig{URL: ts.URL, Token: "sim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := notify.New(notify.Config{
+		Codec: domain.Events(), Notifications: w.notes, Provider: provider, Limiter: w.limiter(t), Log: zerolog.Nop(),
+		MaxAttempts: 3, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+		MaxSlotWait: 50 * time.Millisecond, AttemptLease: 100 * time.Millisecond, SendTimeout: time.Second, ClockSkew: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, c := w.pending(t, "store:s-back")
+	dispatchWaiting(t, n, c, 30)
+	get := func() domain.Notification {
+		t.Helper()
+		note, err := w.notes.Get(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return note
+	}
+	if note := get(); note.Status != domain.NotificationStatusDead || !strings.Contains(note.LastError, "channel") {
+		t.Fatalf("before the redrive: %+v, want dead after channels created in a row", note)
+	}
+
+	fixed.Store(true)
+	if _, err := w.notes.Redrive(context.Background(), commands.Meta{Command: "notify.redrive", Actor: "operator", CorrelationID: "r"},
+		api.NotifyRedriveRequest{NotificationID: string(id), Reason: "sender user restored"}); err != nil {
+		t.Fatal(err)
+	}
+	commits, err := w.events.Load(context.Background(), eventstore.Ref{Type: domain.AggregateNotification, ID: string(id)}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waits, last := dispatchWaiting(t, n, commits[len(commits)-1], 10)
+	if note := get(); last != nil || note.Status != domain.NotificationStatusSent || note.AttemptsSinceRedrive != 1 {
+		t.Fatalf("after the redrive: dispatch %v after %d waits, notification %+v; want sent with one attempt counted (the channel's creation not)",
+			last, waits, note)
 	}
 }
