@@ -108,7 +108,7 @@ func (cf *clientFlags) connect() (*client.Client, error) {
 			var hint string
 			switch {
 			case creds.NKey != "":
-				hint = "the server does not know the key in " + creds.NKey + ": give --nkey with a seed from the data/auth/ of the engine at this URL"
+				hint = "the server does not know the key in " + creds.NKey + ": give --nkey with a seed it knows (the data/auth/ seeds of the engine at this URL, or a user of its --auth-file)"
 			case creds.Empty():
 				hint = "give credentials: --nkey FILE, or run where ./data/auth/" + string(cf.role) + ".nk exists"
 			default:
