@@ -198,6 +198,22 @@ func (w *dispatchWorld) pending(t *testing.T, rcpt string) (domain.NotificationI
 	return in.ID, commits[0]
 }
 
+// redrive redrives notification id as an operator and returns the commit
+// that made it pending again, as the dispatchers get it.
+func (w *dispatchWorld) redrive(t *testing.T, id domain.NotificationID, reason string) eventstore.Commit {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := w.notes.Redrive(ctx, commands.Meta{Command: "notify.redrive", Actor: "operator", CorrelationID: "r"},
+		api.NotifyRedriveRequest{NotificationID: string(id), Reason: reason}); err != nil {
+		t.Fatal(err)
+	}
+	commits, err := w.events.Load(ctx, eventstore.Ref{Type: domain.AggregateNotification, ID: string(id)}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return commits[len(commits)-1]
+}
+
 // holdSlots has other take the next 1.6 s of slots (within the 2 s a
 // dispatcher reserves ahead), so that the next dispatcher's slot is that
 // far away, and returns the limiter's state then.
@@ -370,15 +386,7 @@ func TestAnOutageBehindAGatewayDeadLetters(t *testing.T) {
 
 	// Redriven while the gateway still fails: not dead again at its first
 	// failed check, nothing sent.
-	if _, err := w.notes.Redrive(context.Background(), commands.Meta{Command: "notify.redrive", Actor: "operator", CorrelationID: "r"},
-		api.NotifyRedriveRequest{NotificationID: string(id), Reason: "provider back?"}); err != nil {
-		t.Fatal(err)
-	}
-	commits, err := w.events.Load(context.Background(), eventstore.Ref{Type: domain.AggregateNotification, ID: string(id)}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	redriven := commits[len(commits)-1]
+	redriven := w.redrive(t, id, "provider back?")
 	if waits, err := dispatch(redriven, 1); waits != 1 || get().Status != domain.NotificationStatusPending || w.sends.Load() != 1 {
 		t.Fatalf("redriven during the outage: dispatch %v, notification %+v, %d send request(s); want a wait, pending, nothing sent", err, get(), w.sends.Load())
 	}

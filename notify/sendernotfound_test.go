@@ -11,11 +11,8 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/chat"
-	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
-	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/notify"
 )
 
@@ -43,19 +40,7 @@ func TestMissingSenderUserIsNotAnEndlessChannelCreation(t *testing.T) {
 			rw.WriteHeader(http.StatusNotFound)
 		}
 	}))
-	t.Cleanup(ts.Close)
-	provider, err := chat.NewSendbird(chat.SendbirdConfig{URL: ts.URL, Token: "sim"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := notify.New(notify.Config{
-		Codec: domain.Events(), Notifications: w.notes, Provider: provider, Limiter: w.limiter(t), Log: zerolog.Nop(),
-		MaxAttempts: 3, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
-		MaxSlotWait: 50 * time.Millisecond, AttemptLease: 100 * time.Millisecond, SendTimeout: time.Second, ClockSkew: time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := quickNotifier(t, w, ts.URL)
 	id, c := w.pending(t, "store:s-nouser")
 	waits, last := dispatchWaiting(t, n, c, 30)
 	note, err := w.notes.Get(context.Background(), id)
@@ -133,19 +118,7 @@ func TestARedrivenNotificationCreatesItsChannelUncounted(t *testing.T) {
 			rw.WriteHeader(http.StatusNotFound)
 		}
 	}))
-	t.Cleanup(ts.Close)
-	provider, err := chat.NewSendbird(chat.SendbirdConfig{URL: ts.URL, Token: "sim"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := notify.New(notify.Config{
-		Codec: domain.Events(), Notifications: w.notes, Provider: provider, Limiter: w.limiter(t), Log: zerolog.Nop(),
-		MaxAttempts: 3, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
-		MaxSlotWait: 50 * time.Millisecond, AttemptLease: 100 * time.Millisecond, SendTimeout: time.Second, ClockSkew: time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := quickNotifier(t, w, ts.URL)
 	id, c := w.pending(t, "store:s-back")
 	dispatchWaiting(t, n, c, 30)
 	get := func() domain.Notification {
@@ -161,17 +134,28 @@ func TestARedrivenNotificationCreatesItsChannelUncounted(t *testing.T) {
 	}
 
 	fixed.Store(true)
-	if _, err := w.notes.Redrive(context.Background(), commands.Meta{Command: "notify.redrive", Actor: "operator", CorrelationID: "r"},
-		api.NotifyRedriveRequest{NotificationID: string(id), Reason: "sender user restored"}); err != nil {
-		t.Fatal(err)
-	}
-	commits, err := w.events.Load(context.Background(), eventstore.Ref{Type: domain.AggregateNotification, ID: string(id)}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waits, last := dispatchWaiting(t, n, commits[len(commits)-1], 10)
+	waits, last := dispatchWaiting(t, n, w.redrive(t, id, "sender user restored"), 10)
 	if note := get(); last != nil || note.Status != domain.NotificationStatusSent || note.AttemptsSinceRedrive != 1 {
 		t.Fatalf("after the redrive: dispatch %v after %d waits, notification %+v; want sent with one attempt counted (the channel's creation not)",
 			last, waits, note)
 	}
+}
+
+// quickNotifier is a dispatcher sending to the Sendbird-compatible
+// provider at url, with three attempts and short waits (10–40 ms backoff).
+func quickNotifier(t *testing.T, w *dispatchWorld, url string) *notify.Notifier {
+	t.Helper()
+	provider, err := chat.NewSendbird(chat.SendbirdConfig{URL: url, Token: "sim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := notify.New(notify.Config{
+		Codec: domain.Events(), Notifications: w.notes, Provider: provider, Limiter: w.limiter(t), Log: zerolog.Nop(),
+		MaxAttempts: 3, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+		MaxSlotWait: 50 * time.Millisecond, AttemptLease: 100 * time.Millisecond, SendTimeout: time.Second, ClockSkew: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
