@@ -198,6 +198,16 @@ func (w *dispatchWorld) pending(t *testing.T, rcpt string) (domain.NotificationI
 	return in.ID, commits[0]
 }
 
+// get returns notification id's state.
+func (w *dispatchWorld) get(t *testing.T, id domain.NotificationID) domain.Notification {
+	t.Helper()
+	note, err := w.notes.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return note
+}
+
 // redrive redrives notification id as an operator and returns the commit
 // that made it pending again, as the dispatchers get it.
 func (w *dispatchWorld) redrive(t *testing.T, id domain.NotificationID, reason string) eventstore.Commit {
@@ -355,14 +365,7 @@ func TestAnOutageBehindAGatewayDeadLetters(t *testing.T) {
 	id, c := w.pending(t, rcpt)
 	w.sim.SetDown(http.StatusBadGateway)
 	dispatch := func(c eventstore.Commit, rounds int) (int, error) { return dispatchWaiting(t, n, c, rounds) }
-	get := func() domain.Notification {
-		t.Helper()
-		note, err := w.notes.Get(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return note
-	}
+	get := func() domain.Notification { t.Helper(); return w.get(t, id) }
 	// The allowance: the waits between three failing sends at their
 	// shortest, 50 + 100 ms, after the doubt's own wait of 1.101 s.
 	waits, err := dispatch(c, 40)

@@ -121,14 +121,7 @@ func TestARedrivenNotificationCreatesItsChannelUncounted(t *testing.T) {
 	n := quickNotifier(t, w, ts.URL)
 	id, c := w.pending(t, "store:s-back")
 	dispatchWaiting(t, n, c, 30)
-	get := func() domain.Notification {
-		t.Helper()
-		note, err := w.notes.Get(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return note
-	}
+	get := func() domain.Notification { t.Helper(); return w.get(t, id) }
 	if note := get(); note.Status != domain.NotificationStatusDead || !strings.Contains(note.LastError, "channel") {
 		t.Fatalf("before the redrive: %+v, want dead after channels created in a row", note)
 	}
