@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -356,6 +357,15 @@ func (c Config) Validate() error {
 	}
 	if c.BankSim && c.BankURL != "" {
 		errs = append(errs, errors.New("bank-sim and bank-url exclude each other"))
+	}
+	for _, p := range []struct{ flag, url string }{
+		{"bank-url", c.BankURL}, {"firmbank-url", c.FirmbankURL}, {"chat-url", c.ChatURL}, {"notify-webhook-url", c.NotifyWebhookURL},
+	} {
+		// A password in the URL would be given on the command line only
+		// (`ps` shows it) and would be in every error naming the URL.
+		if u, err := url.Parse(p.url); err == nil && u.User != nil {
+			errs = append(errs, fmt.Errorf("%s %s carries credentials; give the provider's token with --%s-token-file or its environment variable", p.flag, auth.Redact(p.url), strings.TrimSuffix(p.flag, "-url")))
+		}
 	}
 	if c.FirmbankStatusLag < 0 || time.Duration(c.FirmbankStatusLag) > worker.MaxUncertainWait {
 		errs = append(errs, fmt.Errorf("firmbank-status-lag must be between 0 and %v (the payout sends it counts from are noted for twice as long)", worker.MaxUncertainWait))

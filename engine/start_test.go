@@ -223,3 +223,32 @@ func TestStopLogsNoReconnect(t *testing.T) {
 		t.Fatalf("a stop logged a reconnect, or a close it did not make:\n%s", logs.String())
 	}
 }
+
+// A provider URL that carries a user and password is refused at start, as
+// a NATS URL is: the password would only ever be given on the command
+// line (where `ps` shows it) and would be in every error that names the
+// URL. The error does not repeat the password.
+func TestProviderURLWithCredentialsIsRefused(t *testing.T) {
+	const secret = "s3cret-pass"
+	for _, c := range []struct {
+		name string
+		set  func(*engine.Config, string)
+	}{
+		{"bank-url", func(cfg *engine.Config, u string) { cfg.BankURL, cfg.BankToken = u, "token" }},
+		{"firmbank-url", func(cfg *engine.Config, u string) { cfg.FirmbankURL, cfg.FirmbankToken = u, "token" }},
+		{"chat-url", func(cfg *engine.Config, u string) { cfg.ChatURL, cfg.ChatToken = u, "token" }},
+		{"notify-webhook-url", func(cfg *engine.Config, u string) { cfg.NotifyWebhookURL = u }},
+	} {
+		cfg := testConfig(t)
+		c.set(&cfg, "http://user:"+secret+"@127.0.0.1:1/x")
+		e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+		if err == nil {
+			_ = e.Stop(context.Background())
+			t.Errorf("%s with a password: the engine started", c.name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.name) || strings.Contains(err.Error(), secret) {
+			t.Errorf("%s with a password: want an error naming %s without the password, got %v", c.name, c.name, err)
+		}
+	}
+}
