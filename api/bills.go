@@ -73,9 +73,7 @@ func (l BillLine) Validate() error {
 // Canonical writes the default currency as its absence and removes the
 // memo's surrounding white space (a blank memo is no memo).
 func (l BillLine) Canonical() BillLine {
-	if l.Currency == string(domain.KRW) {
-		l.Currency = ""
-	}
+	l.Currency = defaultCurrency(l.Currency)
 	l.Memo = strings.TrimSpace(l.Memo)
 	return l
 }

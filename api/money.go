@@ -14,6 +14,7 @@ type RecordDepositRequest struct {
 	AccountNumber string    `json:"account_number"`
 	DepositorName string    `json:"depositor_name"`
 	Amount        int64     `json:"amount"`
+	Currency      string    `json:"currency,omitempty"`
 	DepositedAt   time.Time `json:"deposited_at"`
 }
 
@@ -32,7 +33,7 @@ func (r RecordDepositRequest) Validate() error {
 	if err := domain.ValidateName("depositor_name", r.DepositorName); err != nil {
 		return err
 	}
-	if _, err := domain.NewMoney(r.Amount, ""); err != nil {
+	if _, err := domain.NewMoney(r.Amount, r.Currency); err != nil {
 		return err
 	}
 	return domain.ValidateBankTime("deposited_at", r.DepositedAt, time.Now())
@@ -43,6 +44,7 @@ func (r RecordDepositRequest) Validate() error {
 // event records it so).
 func (r RecordDepositRequest) Canonical() RecordDepositRequest {
 	r.DepositedAt = r.DepositedAt.UTC()
+	r.Currency = defaultCurrency(r.Currency)
 	return r
 }
 
@@ -193,6 +195,7 @@ func (q WalletRequest) Validate() error {
 type WithdrawRequest struct {
 	UserID      string             `json:"user_id"`
 	Amount      int64              `json:"amount"`
+	Currency    string             `json:"currency,omitempty"`
 	BankAccount domain.BankAccount `json:"bank_account"`
 	// PayoutID is planned by the engine; never sent.
 	PayoutID string `json:"-"`
@@ -204,7 +207,7 @@ func (r WithdrawRequest) Validate() error {
 	if err := domain.ValidateID("user_id", r.UserID); err != nil {
 		return err
 	}
-	if _, err := domain.NewMoney(r.Amount, ""); err != nil {
+	if _, err := domain.NewMoney(r.Amount, r.Currency); err != nil {
 		return err
 	}
 	return domain.ValidateBankAccount("bank_account", r.BankAccount)
@@ -214,6 +217,7 @@ func (r WithdrawRequest) Validate() error {
 // the bank account in domain.CanonicalBankAccount form.
 func (r WithdrawRequest) Canonical() WithdrawRequest {
 	r.BankAccount = domain.CanonicalBankAccount(r.BankAccount)
+	r.Currency = defaultCurrency(r.Currency)
 	return r
 }
 
@@ -391,6 +395,7 @@ type ProjectionStatusReply struct {
 type SimTransferRequest struct {
 	DepositorName string `json:"depositor_name"`
 	Amount        int64  `json:"amount"`
+	Currency      string `json:"currency,omitempty"`
 	// AccountNumber defaults to the collection account.
 	AccountNumber string `json:"account_number,omitempty"`
 }
@@ -400,7 +405,7 @@ func (q SimTransferRequest) Validate() error {
 	if err := domain.ValidateName("depositor_name", q.DepositorName); err != nil {
 		return err
 	}
-	if _, err := domain.NewMoney(q.Amount, ""); err != nil {
+	if _, err := domain.NewMoney(q.Amount, q.Currency); err != nil {
 		return err
 	}
 	if q.AccountNumber != "" {

@@ -29,10 +29,18 @@ func (r SubmitOrderRequest) Validate() error {
 // the default currency written as its absence, so that a request with
 // "currency":"KRW" and one without are the same request for idempotency.
 func (r SubmitOrderRequest) Canonical() SubmitOrderRequest {
-	if r.Currency == string(domain.KRW) {
-		r.Currency = ""
-	}
+	r.Currency = defaultCurrency(r.Currency)
 	return r
+}
+
+// defaultCurrency writes the default currency, KRW, as its absence, so
+// that a request that names it and one that does not are the same request
+// (for an Idempotency-Key, say).
+func defaultCurrency(c string) string {
+	if c == string(domain.KRW) {
+		return ""
+	}
+	return c
 }
 
 // SubmitOrderReply is the reply of bankbook.cmd.order.submit.

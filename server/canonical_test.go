@@ -33,6 +33,31 @@ func TestIdempotencyComparesCanonicalRequests(t *testing.T) {
 		}
 	})
 
+	t.Run("explicit default currency on every money request", func(t *testing.T) {
+		fund(t, e, bk, "u-k", "김민수", 9000)
+		account := map[string]string{"bank": "신한은행", "number": "110123456789", "holder": "김민수"}
+		key := client.WithIdempotencyKey("same-withdrawal")
+		var first, again api.WithdrawReply
+		e.call(t, subjWithdraw, map[string]any{"user_id": "u-k", "amount": 1000, "currency": "KRW", "bank_account": account}, &first, key)
+		r := e.call(t, subjWithdraw, map[string]any{"user_id": "u-k", "amount": 1000, "bank_account": account}, &again, key)
+		if !r.Replayed || again.PayoutID != first.PayoutID {
+			t.Fatalf("withdraw without \"currency\":\"KRW\": replayed %v, payout %s vs %s", r.Replayed, again.PayoutID, first.PayoutID)
+		}
+		if ce := e.callErr(t, subjWithdraw, map[string]any{"user_id": "u-k", "amount": 1000, "currency": "USD", "bank_account": account}, nil); ce.Status != 400 || ce.Code != "unsupported_currency" {
+			t.Fatalf("withdraw in USD: %+v", ce)
+		}
+		var rec api.RecordDepositReply
+		e.call(t, api.DepositRecord.Subject, map[string]any{"bank_txn_id": "cur-1", "account_number": "123401-04-567890", "depositor_name": "누군가",
+			"amount": 700, "currency": "KRW", "deposited_at": time.Now().UTC()}, &rec, nil)
+		if rec.DepositID == "" {
+			t.Fatalf("deposit.record with \"currency\":\"KRW\": %+v", rec)
+		}
+		if ce := e.callErr(t, api.DepositRecord.Subject, map[string]any{"bank_txn_id": "cur-2", "account_number": "123401-04-567890", "depositor_name": "누군가",
+			"amount": 700, "currency": "USD", "deposited_at": time.Now().UTC()}, nil); ce.Status != 400 || ce.Code != "unsupported_currency" {
+			t.Fatalf("deposit.record in USD: %+v", ce)
+		}
+	})
+
 	t.Run("bank account written differently", func(t *testing.T) {
 		fund(t, e, bk, "u-g", "박지성", 9000)
 		key := client.WithIdempotencyKey("same-payout")
