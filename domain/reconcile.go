@@ -451,6 +451,9 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		case count[k] > 1:
 			it.StatementCount = count[k]
 			it.Note = fmt.Sprintf("on the statement %d times", it.StatementCount)
+			if len(recs) == 1 {
+				it.LedgerAmount = recs[0].Amount // recorded once: its amount, as a payouts run gives
+			}
 			items.Duplicate = append(items.Duplicate, it)
 		case items.placeRecorded(it, recs):
 		default:

@@ -236,6 +236,29 @@ func TestReconcileBankClean(t *testing.T) {
 	}
 }
 
+// A transaction on the statement twice that is recorded once is a
+// duplicate that names the recorded amount: ledger_amount is absent only
+// when nothing is recorded (API.md, an item), and the deposit is.
+func TestReconcileBankDuplicateOfARecordedTransactionHasItsLedgerAmount(t *testing.T) {
+	e := startEngine(t)
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var rep api.RecordDepositReply
+	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-1", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개",
+		Amount: 5000, DepositedAt: at}, &rep, nil)
+	line := api.StatementLine{BankTxnID: "T-1", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개", Amount: 5000, DepositedAt: at}
+	run, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(make([]byte, 32)),
+		Lines: []api.StatementLine{line, line}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Counts.Duplicate != 1 || len(run.Duplicate) != 1 {
+		t.Fatalf("counts %+v duplicate %+v, want one duplicate", run.Counts, run.Duplicate)
+	}
+	if d := run.Duplicate[0]; d.LedgerAmount != 5000 || d.StatementAmount != 5000 || d.StatementCount != 2 || len(d.DepositIDs) != 1 {
+		t.Fatalf("duplicate %+v, want ledger_amount 5000 (recorded), statement_amount 5000, statement_count 2, one deposit", d)
+	}
+}
+
 // Reconciliation is the operator's: the NATS server refuses the app (and
 // the feed) both subjects, and the auditor the command; the auditor reads
 // the results.
