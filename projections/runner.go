@@ -184,7 +184,7 @@ func (r *Runner) run(ctx context.Context) error {
 	// live follow: an ordered consumer and large batches.
 	head, err := r.es.LastSeq(ctx)
 	if err != nil {
-		return err
+		return fmt.Errorf("read models: %w", err)
 	}
 	if head > common+liveMaxBatch {
 		for _, s := range states {
