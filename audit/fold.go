@@ -709,7 +709,8 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 		// paid, of more than it paid, or twice, gives its buyer another
 		// buyer's money and leaves the account in credit.
 		if submitted && (e.DepositID == "" || e.FromAccount == domain.AccountPayableOrders) {
-			switch first, twice := f.paidRefunded[e.OrderID]; {
+			first, twice := f.paidRefunded[e.OrderID]
+			switch {
 			case e.DepositID != "" || e.FromAccount != domain.AccountPayableOrders:
 				bad(CheckWallets, "order.refunded at seq %d refunds order %s %d of deposit %q from %s: an order's paid amount is refunded from %s, a deposit from where it came in", c.Seq, e.OrderID, e.Amount, e.DepositID, e.FromAccount, domain.AccountPayableOrders)
 			case o.PaidAmount == 0:
@@ -719,7 +720,7 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 			case e.Amount != o.PaidAmount:
 				bad(CheckWallets, "order.refunded at seq %d refunds order %s %d from %s; the order was paid %d", c.Seq, e.OrderID, e.Amount, e.FromAccount, o.PaidAmount)
 			}
-			if _, twice := f.paidRefunded[e.OrderID]; !twice {
+			if !twice {
 				f.paidRefunded[e.OrderID] = c.Seq
 			}
 		}
