@@ -283,13 +283,9 @@ func (s *Store) ActiveBills(distributorID string, limit int, cursor string) (api
 			if err := withPayments(payments, &v); err != nil {
 				return err
 			}
-			enc, err := json.Marshal(v)
-			if err != nil {
-				return err
-			}
-			if !size.fits(len(out.Bills), len(enc)) {
+			if fits, err := size.fitsItem(len(out.Bills), v); err != nil || !fits {
 				out.NextCursor = hex.EncodeToString(last)
-				return nil
+				return err
 			}
 			out.Bills = append(out.Bills, v)
 			last = k[len(prefix):]

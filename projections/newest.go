@@ -3,7 +3,6 @@ package projections
 import (
 	"bytes"
 	"encoding/hex"
-	"encoding/json"
 
 	"go.etcd.io/bbolt"
 )
@@ -49,11 +48,9 @@ func newestFirst[T any](b *bbolt.Bucket, prefix, after []byte, limit int, bySize
 			return out, hex.EncodeToString(last), nil
 		}
 		if bySize {
-			enc, err := json.Marshal(item)
-			if err != nil {
+			if fits, err := size.fitsItem(len(out), item); err != nil {
 				return nil, "", err
-			}
-			if !size.fits(len(out), len(enc)) {
+			} else if !fits {
 				return out, hex.EncodeToString(last), nil
 			}
 		}

@@ -206,13 +206,9 @@ func (s *Store) Notifications(status, recipient string, limit int, cursor string
 				out.NextCursor = hex.EncodeToString(last)
 				return nil
 			}
-			enc, err := json.Marshal(rec.View)
-			if err != nil {
-				return err
-			}
-			if !size.fits(len(out.Notifications), len(enc)) {
+			if fits, err := size.fitsItem(len(out.Notifications), rec.View); err != nil || !fits {
 				out.NextCursor = hex.EncodeToString(last)
-				return nil
+				return err
 			}
 			out.Notifications = append(out.Notifications, rec.View)
 			last = k[len(prefix):]

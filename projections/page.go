@@ -1,6 +1,10 @@
 package projections
 
-import "github.com/bankbook/bankbook/api"
+import (
+	"encoding/json"
+
+	"github.com/bankbook/bankbook/api"
+)
 
 // pageBytes is the encoded size of the items a page of a list holds so far,
 // which maxPageBytes bounds.
@@ -18,4 +22,14 @@ func (p *pageBytes) fits(n, size int) bool {
 	}
 	*p += pageBytes(size)
 	return true
+}
+
+// fitsItem is fits for item, measured by its JSON encoding (as the reply
+// will hold it).
+func (p *pageBytes) fitsItem(n int, item any) (bool, error) {
+	enc, err := json.Marshal(item)
+	if err != nil {
+		return false, err
+	}
+	return p.fits(n, len(enc)), nil
 }
