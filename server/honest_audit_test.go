@@ -44,14 +44,7 @@ import (
 // N+3 for the second run) instead of free ones, for machines that share
 // port ranges.
 func TestAuditVerifiesAnHonestEnginesLog(t *testing.T) {
-	seed := uint64(21) // one of the seeds it was first run with; BANKBOOK_SEED tries others
-	if s := os.Getenv("BANKBOOK_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("BANKBOOK_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
+	seed := testSeed(t, 21) // one of the seeds it was first run with; BANKBOOK_SEED tries others
 	t.Logf("seed %d (replay with BANKBOOK_SEED=%d)", seed, seed)
 	for i, feeBps := range []int{0, 75} {
 		t.Run(fmt.Sprintf("fee_bps=%d", feeBps), func(t *testing.T) {

@@ -987,6 +987,21 @@ func (r *propRun) logf(format string, args ...any) {
 	r.log = append(r.log, fmt.Sprintf("%3d ", len(r.log))+fmt.Sprintf(format, args...))
 }
 
+// testSeed is BANKBOOK_SEED, the seed of a randomised test to replay, or
+// def when it is not set.
+func testSeed(t *testing.T, def uint64) uint64 {
+	t.Helper()
+	s := os.Getenv("BANKBOOK_SEED")
+	if s == "" {
+		return def
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("BANKBOOK_SEED=%q: %v", s, err)
+	}
+	return v
+}
+
 // TestPropertyRandomInterleavings runs a seeded random sequence of submits,
 // transfers (exact, wrong amount, unknown name, a second payment), cancels
 // (deposited or not, before or after the transfer is scanned, by the seller
@@ -1003,14 +1018,7 @@ func (r *propRun) logf(format string, args ...any) {
 // status, and a deposit that paid an order since cancelled looks like a
 // refund. Runs that reach that state fail checkMoney.
 func TestPropertyRandomInterleavings(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("BANKBOOK_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("BANKBOOK_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
+	seed := testSeed(t, uint64(time.Now().UnixNano()))
 	// The seed fixes every random choice; which orders are open or paid
 	// when an operation looks (and so some of its picks) still depends on
 	// how fast scans and timers ran.
