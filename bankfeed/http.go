@@ -214,6 +214,11 @@ func (s *HTTPSource) attempt(ctx context.Context, endpoint string) (ScanResult, 
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.Client.Do(req)
 	if err != nil {
+		// The client's error quotes the whole URL, and a bank's API may
+		// take its key in the query.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			ue.URL = s.redacted(req.URL)
+		}
 		return ScanResult{}, httpretry.Retry(fmt.Errorf("request: %w", err))
 	}
 	defer resp.Body.Close()

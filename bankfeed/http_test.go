@@ -332,6 +332,43 @@ func TestHTTPSourceGivesUp(t *testing.T) {
 	})
 }
 
+// A bank's scan API may take a key in the URL's query. Errors name the
+// endpoint without it: they reach the log and /readyz.
+func TestHTTPSourceErrorsLeaveOutTheQuery(t *testing.T) {
+	const key = "k3y-in-query"
+	t.Run("connection refused", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		base := srv.URL
+		srv.Close()
+		src, _ := newSource(base+"/scan?apikey="+key, nil)
+		_, err := src.Scan(context.Background(), time.Time{})
+		if !errors.Is(err, ErrGaveUp) {
+			t.Fatalf("err = %v; want ErrGaveUp", err)
+		}
+		if strings.Contains(err.Error(), key) || strings.Contains(err.Error(), "since=") {
+			t.Errorf("err = %q names the query", err)
+		}
+		if !strings.Contains(err.Error(), base+"/scan") {
+			t.Errorf("err = %q does not name the endpoint", err)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		clock := newClock()
+		p, srv := newFake(t, newBank(t, clock, SimOptions{}), FakeOptions{Now: clock.Now})
+		p.HangNext(100, time.Hour)
+		src, _ := newSource(srv.URL+"?apikey="+key, clock)
+		src.Timeout = 50 * time.Millisecond
+		src.MaxAttempts = 2
+		_, err := src.Scan(context.Background(), time.Time{})
+		if !errors.Is(err, ErrGaveUp) {
+			t.Fatalf("err = %v; want ErrGaveUp", err)
+		}
+		if strings.Contains(err.Error(), key) {
+			t.Errorf("err = %q names the query", err)
+		}
+	})
+}
+
 func TestHTTPSourceStopsWithContext(t *testing.T) {
 	clock := newClock()
 	p, srv := newFake(t, newBank(t, clock, SimOptions{}), FakeOptions{Now: clock.Now})
