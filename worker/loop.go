@@ -121,7 +121,8 @@ func (l *Loop) Run(ctx context.Context) error {
 		every = max(ackWait/3, 100*time.Millisecond)
 	}
 
-	r := &run{l: l, h: h, held: make(map[jetstream.Msg]time.Time), jobs: make(chan jetstream.Msg, l.cfg.Prefetch), stop: make(chan struct{})}
+	r := &run{l: l, h: h, held: make(map[jetstream.Msg]time.Time), jobs: make(chan jetstream.Msg, l.cfg.Prefetch), stop: make(chan struct{}),
+		ackSlots: make(chan struct{}, acksInFlight)}
 	sub, err := Consume(cons, r.receive, ConsumeOptions{
 		MaxMessages: l.cfg.Prefetch,
 		Expiry:      l.cfg.Expiry,
@@ -155,6 +156,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	sub.Stop(sctx)
 	cancel()
 	wg.Wait()
+	r.acks.Wait()
 	// Hand back what was pulled but not started: another instance, or the
 	// next Run, takes it at once.
 	for {
@@ -194,6 +196,11 @@ type run struct {
 	// held are the messages pulled and not yet settled, with when their
 	// handler started (zero while they wait for one).
 	held map[jetstream.Msg]time.Time
+
+	// acks are the acknowledgements on their way (ack); ackSlots bounds
+	// them.
+	acks     sync.WaitGroup
+	ackSlots chan struct{}
 
 	lookupFailing atomic.Bool // the last dead-letter lookup failed (deadAlready)
 }
@@ -331,8 +338,9 @@ func (r *run) work(ctx context.Context) {
 				_ = m.Nak()
 				return
 			}
-			r.handle(ctx, m)
-			r.release(m)
+			if !r.handle(ctx, m) {
+				r.release(m)
+			}
 		}
 	}
 }
@@ -350,14 +358,16 @@ func (r *run) stopping(ctx context.Context) bool {
 	}
 }
 
-// handle calls the handler for m and settles m with its outcome.
-func (r *run) handle(ctx context.Context, m jetstream.Msg) {
+// handle calls the handler for m and settles m with its outcome. It
+// reports whether m is still held, by an acknowledgement on its way that
+// releases it (ack).
+func (r *run) handle(ctx context.Context, m jetstream.Msg) (acking bool) {
 	l := r.l
 	meta, err := m.Metadata()
 	if err != nil {
 		l.cfg.Log.Error().Err(err).Str("part", l.cfg.Name).Str("subject", m.Subject()).Msg("message without JetStream metadata; terminated")
 		_ = m.Term()
-		return
+		return false
 	}
 	msg := Msg{
 		Subject:   m.Subject(),
@@ -370,7 +380,7 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 		Attempt:   l.failed(meta.Sequence.Stream) + 1,
 	}
 	if msg.Delivered > 1 && r.deadAlready(ctx, m, msg) {
-		return
+		return false
 	}
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.cfg.HandlerTimeout)
 	r.mu.Lock()
@@ -378,9 +388,44 @@ func (r *run) handle(ctx context.Context, m jetstream.Msg) {
 	r.mu.Unlock()
 	err = l.call(hctx, msg)
 	cancel()
+	if kind, _ := classify(err); kind == ack {
+		r.ack(ctx, m, msg)
+		return true
+	}
 	actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), settleBudget)
 	defer acancel()
 	r.settle(actx, m, msg, err)
+	return false
+}
+
+// acksInFlight bounds the acknowledgements a run waits for at once (ack),
+// well under the consumers' ack-pending limits.
+const acksInFlight = 256
+
+// ack acknowledges m, handled, and confirms it with the server (double
+// ack) without holding up the next message: under load an ack's round trip
+// took longer than most handlers, and a part handling one message at a
+// time worked through a burst at the pace of its round trips. m stays held
+// (InFlight, kept in progress) until the server has answered; Run waits
+// for every ack on its way before it returns. Messages are still handled
+// in order; only their acks overlap.
+func (r *run) ack(ctx context.Context, m jetstream.Msg, msg Msg) {
+	l := r.l
+	l.forget(msg.Seq)
+	r.ackSlots <- struct{}{}
+	r.acks.Go(func() {
+		defer func() {
+			<-r.ackSlots
+			r.release(m)
+		}()
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleBudget)
+		defer cancel()
+		if err := m.DoubleAck(actx); err != nil {
+			l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).Msg("ack failed; the message will be delivered again")
+			return
+		}
+		l.processed.Add(1)
+	})
 }
 
 // call runs the handler, recovering a panic into a *PanicError.
@@ -397,18 +442,12 @@ func (l *Loop) call(ctx context.Context, msg Msg) (err error) {
 	return l.cfg.Handler(ctx, msg)
 }
 
-// settle acknowledges, redelivers or dead-letters m.
+// settle redelivers or dead-letters m, whose handler failed or asked to wait
+// (a handled m is acknowledged by ack).
 func (r *run) settle(ctx context.Context, m jetstream.Msg, msg Msg, err error) {
 	l := r.l
 	kind, delay := classify(err)
 	switch kind {
-	case ack:
-		l.forget(msg.Seq)
-		if err := m.DoubleAck(ctx); err != nil {
-			l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).Msg("ack failed; the message will be delivered again")
-			return
-		}
-		l.processed.Add(1)
 	case deferred:
 		l.deferred.Add(1)
 		_ = m.NakWithDelay(delay)

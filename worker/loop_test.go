@@ -456,3 +456,71 @@ func TestResolveOfARemovedDeadLetter(t *testing.T) {
 		t.Fatalf("redrive after a discard: %v, want ErrResolvedOtherwise", err)
 	}
 }
+
+// slowAcks is a consumer whose messages' acks wait until gate closes.
+type slowAcks struct {
+	jetstream.Consumer
+	gate  chan struct{}
+	acked atomic.Int64 // acks the server confirmed
+}
+
+func (c *slowAcks) Consume(h jetstream.MessageHandler, opts ...jetstream.PullConsumeOpt) (jetstream.ConsumeContext, error) {
+	return c.Consumer.Consume(func(m jetstream.Msg) { h(&slowAck{Msg: m, c: c}) }, opts...)
+}
+
+type slowAck struct {
+	jetstream.Msg
+	c *slowAcks
+}
+
+func (m *slowAck) DoubleAck(ctx context.Context) error {
+	select {
+	case <-m.c.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	err := m.Msg.DoubleAck(ctx)
+	if err == nil {
+		m.c.acked.Add(1)
+	}
+	return err
+}
+
+// A part that handles one message at a time does not wait for one
+// message's ack before it handles the next: the acks overlap, and each
+// message stays held (in flight) until its ack is confirmed.
+func TestAcksDoNotHoldUpTheNextMessage(t *testing.T) {
+	e := newEnv(t)
+	slow := &slowAcks{gate: make(chan struct{})}
+	var c calls
+	l := e.loop("overlap", func(_ context.Context, m worker.Msg) error { c.add(m); return nil }, worker.Config{
+		Concurrency: 1,
+		Consumer: func(ctx context.Context) (jetstream.Consumer, error) {
+			cons, err := e.consumer("overlap", 30*time.Second)(ctx)
+			slow.Consumer = cons
+			return slow, err
+		},
+	})
+	e.run(l)
+	for _, d := range []string{"a", "b", "c"} {
+		e.publish("work."+d, d)
+	}
+	testenv.Eventually(t, 5*time.Second, "3 handled while the first ack waits", func() bool {
+		msgs, _ := c.all()
+		return len(msgs) == 3
+	})
+	if s := l.Stats(); s.Processed != 0 || s.InFlight != 3 {
+		t.Fatalf("stats %+v while the acks wait; want none processed and 3 in flight", s)
+	}
+	close(slow.gate)
+	testenv.Eventually(t, 10*time.Second, "3 processed", func() bool { return l.Stats().Processed == 3 })
+	if s := l.Stats(); s.InFlight != 0 || slow.acked.Load() != 3 {
+		t.Fatalf("stats %+v, %d acks confirmed; want nothing in flight and 3", s, slow.acked.Load())
+	}
+	msgs, _ := c.all()
+	for i, m := range msgs {
+		if m.Seq != uint64(i+1) || m.Delivered != 1 {
+			t.Errorf("msg %d = %+v; want seq %d, delivered once", i, m, i+1)
+		}
+	}
+}
