@@ -75,9 +75,10 @@ type StreamSize struct {
 var BareServerCommand = []string{"bench", "bare-server"}
 
 // trimWait bounds the wait for the engine's trim after it has settled: its
-// reactors may still work through the orders' commits for a while.
+// reactors may still work through the orders' commits for a while (after
+// 500,000 fast orders, about half a minute).
 func (c Config) trimWait() time.Duration {
-	return max(time.Minute, 2*memtrim.Latest(c.IdleTrim))
+	return max(3*time.Minute, 2*memtrim.Latest(c.IdleTrim))
 }
 
 // memory submits cfg.RSSOrders keyed orders to a fresh fast-profile engine
