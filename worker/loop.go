@@ -414,13 +414,14 @@ func (r *run) ack(ctx context.Context, m jetstream.Msg, msg Msg) {
 	l.forget(msg.Seq)
 	r.ackSlots <- struct{}{}
 	r.acks.Go(func() {
-		defer func() {
-			<-r.ackSlots
-			r.release(m)
-		}()
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleBudget)
-		defer cancel()
-		if err := m.DoubleAck(actx); err != nil {
+		err := m.DoubleAck(actx)
+		cancel()
+		// Released before it is counted: whoever sees it processed
+		// (Stats) sees it no longer in flight.
+		r.release(m)
+		<-r.ackSlots
+		if err != nil {
 			l.cfg.Log.Warn().Err(err).Str("part", l.cfg.Name).Uint64("seq", msg.Seq).Msg("ack failed; the message will be delivered again")
 			return
 		}
