@@ -219,18 +219,27 @@ func TestReconcileBankCarriesTimingDifferencesToTheNextStatement(t *testing.T) {
 	}
 }
 
-// A statement whose every transaction is recorded at its amount is clean.
-func TestReconcileBankClean(t *testing.T) {
+// reconcileOneRecorded records one transfer (T-1, 5,000) and reconciles a
+// statement that lists it n times.
+func reconcileOneRecorded(t *testing.T, n int) api.ReconcileReply {
+	t.Helper()
 	e := startEngine(t)
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	var rep api.RecordDepositReply
 	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-1", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개",
 		Amount: 5000, DepositedAt: at}, &rep, nil)
+	line := api.StatementLine{BankTxnID: "T-1", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개", Amount: 5000, DepositedAt: at}
 	run, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(make([]byte, 32)),
-		Lines: []api.StatementLine{{BankTxnID: "T-1", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개", Amount: 5000, DepositedAt: at}}}, nil)
+		Lines: slices.Repeat([]api.StatementLine{line}, n)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return run
+}
+
+// A statement whose every transaction is recorded at its amount is clean.
+func TestReconcileBankClean(t *testing.T) {
+	run := reconcileOneRecorded(t, 1)
 	if !run.Clean || run.Findings != 0 || run.Counts.Matched != 1 {
 		t.Fatalf("clean %v findings %d counts %+v", run.Clean, run.Findings, run.Counts)
 	}
@@ -240,17 +249,7 @@ func TestReconcileBankClean(t *testing.T) {
 // duplicate that names the recorded amount: ledger_amount is absent only
 // when nothing is recorded (API.md, an item), and the deposit is.
 func TestReconcileBankDuplicateOfARecordedTransactionHasItsLedgerAmount(t *testing.T) {
-	e := startEngine(t)
-	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-	var rep api.RecordDepositReply
-	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-1", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개",
-		Amount: 5000, DepositedAt: at}, &rep, nil)
-	line := api.StatementLine{BankTxnID: "T-1", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개", Amount: 5000, DepositedAt: at}
-	run, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(make([]byte, 32)),
-		Lines: []api.StatementLine{line, line}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := reconcileOneRecorded(t, 2)
 	if run.Counts.Duplicate != 1 || len(run.Duplicate) != 1 {
 		t.Fatalf("counts %+v duplicate %+v, want one duplicate", run.Counts, run.Duplicate)
 	}
@@ -259,9 +258,6 @@ func TestReconcileBankDuplicateOfARecordedTransactionHasItsLedgerAmount(t *testi
 	}
 }
 
-// Reconciliation is the operator's: the NATS server refuses the app (and
-// the feed) both subjects, and the auditor the command; the auditor reads
-// the results.
 func TestReconcileRoles(t *testing.T) {
 	e := startEngine(t)
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
