@@ -95,7 +95,7 @@ func chatSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if q.Limit == 0 && q.From == 0 {
 		return chatSimAll(ctx, cf, stdout, q)
 	}
-	return call(ctx, cf, stdout, api.SimChatMessages, q, nil, chatSimText)
+	return call(ctx, cf, stdout, api.SimChatMessages, q, nil, chatSimText(q.Channel))
 }
 
 // chatSimPage is how many messages chatSimAll asks for at a time.
@@ -131,19 +131,27 @@ func chatSimAll(ctx context.Context, cf *clientFlags, stdout io.Writer, q api.Si
 		fmt.Fprintln(stdout, string(b))
 		return nil
 	}
-	fmt.Fprint(stdout, chatSimText(all))
+	fmt.Fprint(stdout, chatSimText(q.Channel)(all))
 	return nil
 }
 
-func chatSimText(r api.SimChatMessagesReply) string {
-	var b strings.Builder
-	for _, m := range r.Messages {
-		fmt.Fprintf(&b, "%s  %-24s %-16s %s\n", m.ReceivedAt, m.Channel, m.CustomType, m.Message)
+// chatSimText prints a reply for channel ("": every channel): the accepted
+// messages counted are the channel's, the refused requests every channel's.
+func chatSimText(channel string) func(api.SimChatMessagesReply) string {
+	return func(r api.SimChatMessagesReply) string {
+		var b strings.Builder
+		for _, m := range r.Messages {
+			fmt.Fprintf(&b, "%s  %-24s %-16s %s\n", m.ReceivedAt, m.Channel, m.CustomType, m.Message)
+		}
+		on := ""
+		if channel != "" {
+			on = " on " + channel
+		}
+		shown := ""
+		if len(r.Messages) < r.Total {
+			shown = fmt.Sprintf(" (%d shown)", len(r.Messages))
+		}
+		fmt.Fprintf(&b, "%d messages accepted%s%s, %d requests refused with 429 (on every channel)\n", r.Total, on, shown, r.Refused)
+		return b.String()
 	}
-	shown := ""
-	if len(r.Messages) < r.Total {
-		shown = fmt.Sprintf(" (%d shown)", len(r.Messages))
-	}
-	fmt.Fprintf(&b, "%d messages accepted%s, %d requests refused with 429 (on every channel)\n", r.Total, shown, r.Refused)
-	return b.String()
 }

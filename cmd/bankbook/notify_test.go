@@ -199,3 +199,16 @@ func TestChatSimMessagesNeedsTheChatSim(t *testing.T) {
 		t.Errorf("notify limiter: %q %v", out, err)
 	}
 }
+
+// TestChatSimTextNamesTheChannel: with --channel the count of accepted
+// messages is the channel's, and the summary says so, beside the refusals,
+// which are counted on every channel.
+func TestChatSimTextNamesTheChannel(t *testing.T) {
+	r := api.SimChatMessagesReply{Messages: []api.SimChatMessage{{Channel: "store:s-1"}}, Total: 1}
+	if got, want := chatSimText("store:s-1")(r), "1 messages accepted on store:s-1, 0 requests refused with 429 (on every channel)\n"; !strings.HasSuffix(got, want) {
+		t.Errorf("with a channel: %q; want it to end with %q", got, want)
+	}
+	if got, want := chatSimText("")(r), "1 messages accepted, 0 requests refused with 429 (on every channel)\n"; !strings.HasSuffix(got, want) {
+		t.Errorf("without a channel: %q; want it to end with %q", got, want)
+	}
+}
