@@ -14,7 +14,7 @@ type PayoutReportLine struct {
 	PayoutID  string    `json:"payout_id"`
 	Status    string    `json:"status"` // settled or failed
 	Amount    int64     `json:"amount"`
-	Fee       int64     `json:"fee"`
+	Fee       int64     `json:"fee" bankbook:"required"` // 0 is a fee: a request must give it
 	SettledAt time.Time `json:"settled_at"`
 }
 

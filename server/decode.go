@@ -151,10 +151,15 @@ func (c *checker) members(delim json.Delim, t reflect.Type, path string, depth i
 	switch delim {
 	case '{':
 		var fields map[string]reflect.Type
+		var required []string
 		if t != nil && t.Kind() == reflect.Struct {
-			fields = fieldsOf(t)
+			fields, required = fieldsOf(t), requiredOf(t)
 		}
 		seen := map[string]bool{}
+		var given map[string]bool // the required members given, not null
+		if len(required) > 0 {
+			given = map[string]bool{}
+		}
 		for c.dec.More() {
 			tok, err := c.dec.Token()
 			if err != nil {
@@ -176,8 +181,19 @@ func (c *checker) members(delim json.Delim, t reflect.Type, path string, depth i
 			case t != nil && t.Kind() == reflect.Map:
 				ft = t.Elem()
 			}
+			start := c.dec.InputOffset()
 			if err := c.value(ft, field, depth+1); err != nil {
 				return err
+			}
+			if given != nil {
+				raw := bytes.TrimLeft(c.data[start:c.dec.InputOffset()], " \t\r\n:")
+				given[name] = !bytes.Equal(raw, []byte("null"))
+			}
+		}
+		for _, name := range required {
+			if !given[name] {
+				field := joinPath(path, name)
+				return badRequest("invalid_input", field+": is required", map[string]any{"field": field})
 			}
 		}
 	case '[':
@@ -280,6 +296,36 @@ func fieldsOf(t reflect.Type) map[string]reflect.Type {
 	}
 	structFields.Store(t, m)
 	return m
+}
+
+// requiredTag marks a request field that must be given, not null, where
+// its zero value would pass validation and so cannot tell a missing member
+// from one given as 0 (a payout report line's fee).
+const requiredTag = "bankbook"
+
+// structRequired caches requiredOf by type.
+var structRequired sync.Map // reflect.Type → []string
+
+// requiredOf returns the JSON member names of the fields of struct type t
+// tagged bankbook:"required".
+func requiredOf(t reflect.Type) []string {
+	if r, ok := structRequired.Load(t); ok {
+		return r.([]string)
+	}
+	var r []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Tag.Get(requiredTag) != "required" {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" {
+			name = f.Name
+		}
+		r = append(r, name)
+	}
+	structRequired.Store(t, r)
+	return r
 }
 
 // scalarFits refuses a scalar token (or an object or array) where t, a
