@@ -57,3 +57,17 @@ func BucketLen(s *Store, name string) (int, error) {
 	})
 	return n, err
 }
+
+// ApplyBatch applies batch in one write transaction, as the Runner does
+// with each batch it takes.
+func ApplyBatch(s *Store, batch []eventstore.Commit) error {
+	_, err := s.applyBatch(batch)
+	return err
+}
+
+// PagesWritten counts the pages bbolt has written to the file since it
+// was opened.
+func PagesWritten(s *Store) int64 {
+	st := s.db.Stats()
+	return st.TxStats.GetWrite()
+}
