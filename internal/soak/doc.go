@@ -12,12 +12,16 @@
 //   - Nothing lost: every acknowledged command's effect is in the event
 //     stream and the read models (orders with their acknowledged status or a
 //     later one, recorded deposits with their outcome, resolutions,
-//     withdrawals with their payout, finished); every simulated bank transfer
-//     made long enough before a kill is recorded.
+//     withdrawals with their payout, finished; bills with their amount,
+//     cancelled if acknowledged so, ended once superseded, paid what the
+//     stream's store payments say; store payments with the bill they were
+//     acknowledged to); every simulated bank transfer made long enough
+//     before a kill is recorded.
 //   - Nothing duplicated: per (command, Idempotency-Key, aggregate) at most
 //     one commit; each bank transaction recorded once; each order paid at
 //     most once; each wallet credited once per reference and debited once
-//     per payout; each payout requested and finished at most once; a command
+//     per payout; each payout requested and finished at most once; each
+//     store payment recorded once; each bill ended at most once; a command
 //     refused with a definitive error wrote nothing under its key; a repeat
 //     with the same key gets the same answer.
 //   - The books: the trial balance sums to 0; every wallet's balance is

@@ -51,7 +51,7 @@ func TestSmoke(t *testing.T) {
 	for _, a := range acks {
 		ops[a.Op]++
 	}
-	for _, op := range []string{api.OrderSubmit.Name, api.OrderCancel.Name, api.DepositRecord.Name} {
+	for _, op := range []string{api.OrderSubmit.Name, api.OrderCancel.Name, api.DepositRecord.Name, api.StoreLink.Name, api.BillIssue.Name} {
 		if ops[op] == 0 {
 			t.Errorf("no %s acknowledged in the run (acks by endpoint: %v)", op, ops)
 		}
@@ -63,6 +63,13 @@ func TestSmoke(t *testing.T) {
 func TestChecksFail(t *testing.T) {
 	reply := func(v any) json.RawMessage { b, _ := json.Marshal(v); return b }
 	submit := api.SubmitOrderReply{OrderID: "o-1", DepositorName: "SK01123", Amount: 1000}
+	billAck := Ack{N: 1, Op: api.BillIssue.Name, Key: "k1", Status: 200,
+		Request: reply(api.IssueBillRequest{DistributorID: "d-1", StoreID: "s-1", Amount: 10_000}),
+		Reply:   reply(api.IssueBillReply{BillID: "b-1", Status: "active", StoreID: "s-1", Amount: 10_000})}
+	storeDep := domain.NewDepositID("456", "T5")
+	storePaymentAck := Ack{N: 2, Op: api.DepositRecord.Name, Key: "k2", Status: 200,
+		Request: reply(api.RecordDepositRequest{BankTxnID: "T5", AccountNumber: "456", DepositorName: "ST01", Amount: 3_000}),
+		Reply:   reply(api.RecordDepositReply{DepositID: string(storeDep), Outcome: domain.OutcomeStorePayment, BillID: "b-1"})}
 	tests := []struct {
 		name  string
 		acks  []Ack
@@ -131,6 +138,51 @@ func TestChecksFail(t *testing.T) {
 			check: "recorded deposits kept",
 		},
 		{
+			name:  "an acknowledged bill not in the stream",
+			acks:  []Ack{billAck},
+			check: "store payments and bills recorded",
+		},
+		{
+			name: "an acknowledged bill issued for another amount",
+			acks: []Ack{billAck},
+			facts: func(f *facts) {
+				f.bills["b-1"] = domain.BillIssued{BillID: "b-1", StoreID: "s-1", DistributorID: "d-1", Amount: 9_000}
+			},
+			check: "store payments and bills recorded",
+		},
+		{
+			name: "an acknowledged cancel not in the stream",
+			acks: []Ack{{N: 1, Op: api.BillCancel.Name, Key: "k1", Status: 200,
+				Request: reply(api.CancelBillRequest{BillID: "b-1"}), Reply: reply(api.CancelBillReply{BillID: "b-1", Status: "cancelled"})}},
+			facts: func(f *facts) { f.closed["b-1"], f.closes["b-1"] = closedExpired, 1 },
+			check: "store payments and bills recorded",
+		},
+		{
+			name: "a store payment recorded to another bill",
+			acks: []Ack{storePaymentAck},
+			facts: func(f *facts) {
+				f.storePaid[storeDep] = []domain.StorePaymentReceived{{DepositID: storeDep, BillID: "b-2"}}
+			},
+			check: "store payments and bills recorded",
+		},
+		{
+			name:  "an acknowledged store payment not in the stream",
+			acks:  []Ack{storePaymentAck},
+			check: "store payments and bills recorded",
+		},
+		{
+			name: "a store payment recorded twice",
+			facts: func(f *facts) {
+				f.storePaid[storeDep] = []domain.StorePaymentReceived{{DepositID: storeDep}, {DepositID: storeDep}}
+			},
+			check: "store payments recorded once",
+		},
+		{
+			name:  "a bill ended twice",
+			facts: func(f *facts) { f.closed["b-1"], f.closes["b-1"] = closedCancelled, 2 },
+			check: "bills end at most once",
+		},
+		{
 			name: "a simulated transfer lost far from any kill",
 			acks: []Ack{{N: 1, Op: api.SimBankTransfer.Name, Status: 200, At: time.Now(),
 				Request: reply(api.SimTransferRequest{DepositorName: "A", Amount: 1}), Reply: reply(api.SimTransferReply{BankTxnID: "SIM-1"})}},
@@ -161,6 +213,7 @@ func TestChecksPass(t *testing.T) {
 	reply := func(v any) json.RawMessage { b, _ := json.Marshal(v); return b }
 	submit := reply(api.SubmitOrderReply{OrderID: "o-1", DepositorName: "SK01123", Amount: 1000})
 	dep := domain.NewDepositID("123", "T1")
+	storeDep := domain.NewDepositID("456", "T5")
 	acks := []Ack{
 		{N: 1, Op: api.OrderSubmit.Name, Key: "k1", Status: 200, Request: reply(api.SubmitOrderRequest{BuyerID: "u1"}), Reply: submit},
 		{N: 2, Op: api.DepositRecord.Name, Key: "k2", Status: 200,
@@ -170,8 +223,20 @@ func TestChecksPass(t *testing.T) {
 		{N: 4, Op: api.WalletWithdraw.Name, Key: "k3", Status: 422, Code: "insufficient_funds"},
 		{N: 5, Op: api.SimBankTransfer.Name, Status: 200, At: time.Now(),
 			Request: reply(api.SimTransferRequest{DepositorName: "SK01123", Amount: 1000}), Reply: reply(api.SimTransferReply{BankTxnID: "SIM-1"})},
+		{N: 6, Op: api.BillIssue.Name, Key: "k4", Status: 200,
+			Request: reply(api.IssueBillRequest{DistributorID: "d-1", StoreID: "s-1", Amount: 10_000}),
+			Reply:   reply(api.IssueBillReply{BillID: "b-1", Status: "active", StoreID: "s-1", Amount: 10_000})},
+		{N: 7, Op: api.DepositRecord.Name, Key: "k5", Status: 200,
+			Request: reply(api.RecordDepositRequest{BankTxnID: "T5", AccountNumber: "456", DepositorName: "ST01", Amount: 3_000}),
+			Reply:   reply(api.RecordDepositReply{DepositID: string(storeDep), Outcome: domain.OutcomeStorePayment, BillID: "b-1"})},
+		{N: 8, Op: api.BillCancel.Name, Key: "k6", Status: 200,
+			Request: reply(api.CancelBillRequest{BillID: "b-1"}), Reply: reply(api.CancelBillReply{BillID: "b-1", Status: "cancelled"})},
 	}
 	f := newFacts()
+	f.bills["b-1"] = domain.BillIssued{BillID: "b-1", StoreID: "s-1", DistributorID: "d-1", Amount: 10_000}
+	f.recorded["T5"] = []domain.DepositRecorded{{DepositID: storeDep, BankTxnID: "T5", Outcome: domain.OutcomeStorePayment}}
+	f.storePaid[storeDep] = []domain.StorePaymentReceived{{DepositID: storeDep, BillID: "b-1", Amount: 3_000}}
+	f.closed["b-1"], f.closes["b-1"] = closedCancelled, 1
 	f.keyed[keyedCommit{api.OrderSubmit.Subject, "k1", "order/o-1"}] = 1
 	f.recorded["T1"] = []domain.DepositRecorded{{DepositID: dep, BankTxnID: "T1", Outcome: domain.OutcomeMatched}}
 	f.recorded["SIM-1"] = []domain.DepositRecorded{{BankTxnID: "SIM-1", Outcome: domain.OutcomeMatched}}
@@ -189,6 +254,9 @@ func TestChecksPass(t *testing.T) {
 	}
 	if o := seen.orders["o-1"]; o == nil || o.buyer != "u1" || len(o.deposits) != 1 {
 		t.Fatalf("what the acks say about order o-1: %+v", o)
+	}
+	if b := seen.bills["b-1"]; b == nil || b.n != 6 || !b.cancelled || len(b.payments) != 1 || b.payments[0] != storeDep {
+		t.Fatalf("what the acks say about bill b-1: %+v", b)
 	}
 }
 

@@ -41,6 +41,21 @@ type facts struct {
 	reopened  map[domain.DepositID]int
 	// balance is every wallet's credits minus debits.
 	balance map[domain.UserID]int64
+	// bills are the bills issued, by ID; closed says how each that ended
+	// ended (closedExpired or closedCancelled; "" and more than one end
+	// are told apart by closes); storePaid lists store.payment_received
+	// by deposit, and billPaid sums them by bill.
+	bills     map[string]domain.BillIssued
+	closed    map[string]string
+	closes    map[string]int
+	storePaid map[domain.DepositID][]domain.StorePaymentReceived
+	billPaid  map[string]paidSum
+}
+
+// paidSum is what a bill was paid in the stream.
+type paidSum struct {
+	amount int64
+	count  int
 }
 
 func creditRef(user domain.UserID, ref string) string { return string(user) + "\x00" + ref }
@@ -53,6 +68,8 @@ func newFacts() *facts {
 		requested: map[domain.PayoutID]int{}, finished: map[domain.PayoutID]int{}, failed: map[domain.PayoutID]bool{},
 		resolved: map[domain.DepositID][]domain.DepositResolved{}, reopened: map[domain.DepositID]int{},
 		balance: map[domain.UserID]int64{},
+		bills:   map[string]domain.BillIssued{}, closed: map[string]string{}, closes: map[string]int{},
+		storePaid: map[domain.DepositID][]domain.StorePaymentReceived{}, billPaid: map[string]paidSum{},
 	}
 }
 
@@ -121,6 +138,21 @@ func (f *facts) add(codec *domain.Codec, c eventstore.Commit) {
 			f.resolved[e.DepositID] = append(f.resolved[e.DepositID], e)
 		case domain.DepositReopened:
 			f.reopened[e.DepositID]++
+		case domain.BillIssued:
+			f.bills[e.BillID] = e
+		case domain.BillExpired:
+			f.closed[e.BillID] = closedExpired
+			f.closes[e.BillID]++
+		case domain.BillCancelled:
+			f.closed[e.BillID] = closedCancelled
+			f.closes[e.BillID]++
+		case domain.StorePaymentReceived:
+			f.storePaid[e.DepositID] = append(f.storePaid[e.DepositID], e)
+			if e.BillID != "" {
+				p := f.billPaid[e.BillID]
+				p.amount, p.count = p.amount+e.Amount, p.count+1
+				f.billPaid[e.BillID] = p
+			}
 		}
 	}
 }

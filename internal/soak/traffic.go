@@ -99,6 +99,9 @@ type worker struct {
 	// unpaid are orders paid through the simulated bank and left open: if
 	// the transfer died with the engine, they are cancelled later.
 	unpaid []unpaidOrder
+	// distributor bills stores, which pay to their dedicated accounts.
+	distributor string
+	stores      []*store
 }
 
 type unpaidOrder struct {
@@ -115,8 +118,10 @@ const buyersPerClient = 64
 func newWorker(t *traffic, id int, nc *nats.Conn, seed uint64) *worker {
 	w := &worker{
 		t: t, id: id, c: client.New(nc),
-		rng:  rand.New(rand.NewPCG(seed, uint64(id)+1)),
-		user: fmt.Sprintf("soak-%s-c%02d-u", t.runID, id),
+		rng:         rand.New(rand.NewPCG(seed, uint64(id)+1)),
+		user:        fmt.Sprintf("soak-%s-c%02d-u", t.runID, id),
+		distributor: fmt.Sprintf("soak-%s-c%02d-d", t.runID, id),
+		stores:      newStores(t.runID, id),
 	}
 	for b := range buyersPerClient {
 		// The name and a three-digit suffix fit serve's default depositor-name-max (10).
@@ -155,8 +160,8 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) {
 }
 
 // iteration submits an order and does one of the things that can happen
-// to it, then maybe withdraws from the wallet and repeats an earlier
-// request. Every order ends paid, cancelled, or cancel-reserved (which
+// to it, then maybe withdraws from the wallet, bills a store or pays one
+// of its bills, and repeats an earlier request. Every order ends paid, cancelled, or cancel-reserved (which
 // becomes cancelled), so buyer names do not run out.
 func (w *worker) iteration(ctx context.Context) {
 	w.closeUnpaid(ctx)
@@ -203,6 +208,9 @@ func (w *worker) iteration(ctx context.Context) {
 	}
 	if w.rng.IntN(100) < w.t.cfg.WithdrawPercent {
 		w.withdraw(ctx)
+	}
+	if w.rng.IntN(100) < 30 {
+		w.billing(ctx)
 	}
 	if w.rng.IntN(100) < 10 {
 		w.repeat(ctx)

@@ -172,6 +172,7 @@ func verify(ctx context.Context, rep *Report, v *verifier, acks []Ack, f *facts)
 	sameAnswers(rep, acks)
 	seen := checkAcks(rep, acks, f)
 	checkOrders(ctx, rep, v, seen.orders)
+	checkBills(ctx, rep, v, seen.bills, f)
 	checkPayouts(ctx, rep, v, seen.withdrawals, seen.bankRefunds, f)
 	checkDuplicates(rep, f)
 	checkBooks(ctx, rep, v, f)
@@ -189,6 +190,7 @@ func verify(ctx context.Context, rep *Report, v *verifier, acks []Ack, f *facts)
 // acked is what the acks say the read models must show.
 type acked struct {
 	orders      map[string]*orderExpect
+	bills       map[string]*billExpect
 	withdrawals []Ack
 	bankRefunds []api.ResolveDepositReply
 }
@@ -197,7 +199,7 @@ type acked struct {
 // the stream: recorded deposits, resolutions, refusals and simulated
 // transfers; it returns what the read-model checks need.
 func checkAcks(rep *Report, acks []Ack, f *facts) acked {
-	seen := acked{orders: map[string]*orderExpect{}}
+	seen := acked{orders: map[string]*orderExpect{}, bills: map[string]*billExpect{}}
 	order := func(id string) *orderExpect {
 		if seen.orders[id] == nil {
 			seen.orders[id] = &orderExpect{}
@@ -208,6 +210,7 @@ func checkAcks(rep *Report, acks []Ack, f *facts) acked {
 	resolutions := rep.check("resolutions kept")
 	refusals := rep.check("refusals expected, wrote nothing")
 	sims := rep.check("simulated transfers recorded")
+	bills := rep.check("store payments and bills recorded")
 	var ownDuplicate, simLost int
 	for _, a := range acks {
 		if a.Repeat {
@@ -217,6 +220,7 @@ func checkAcks(rep *Report, acks []Ack, f *facts) acked {
 			checkRefusal(refusals, a, f)
 			continue
 		}
+		checkBillAcks(bills, a, f, seen.bills)
 		switch a.Op {
 		case api.OrderSubmit.Name:
 			req, r, err := decodeAck[api.SubmitOrderRequest, api.SubmitOrderReply](a)
@@ -450,6 +454,14 @@ func checkDuplicates(rep *Report, f *facts) {
 	txns := rep.check("bank transactions recorded once")
 	for txn, recs := range f.recorded {
 		txns.expect(len(recs) == 1, "bank txn %s recorded %d times", txn, len(recs))
+	}
+	stores := rep.check("store payments recorded once")
+	for d, ps := range f.storePaid {
+		stores.expect(len(ps) == 1, "deposit %s: %d store payments", d, len(ps))
+	}
+	closes := rep.check("bills end at most once")
+	for id, n := range f.closes {
+		closes.expect(n == 1, "bill %s ended %d times", id, n)
 	}
 	paid := rep.check("orders paid at most once")
 	for id, n := range f.paid {
