@@ -1,5 +1,5 @@
 // Package soak is bankbook's kill -9 reliability run: a separate engine
-// process (the real bankbook binary, 'bankbook serve --bank-sim'), clients
+// process (the real bankbook binary, 'bankbook serve --bank-sim --chat-sim'), clients
 // that retry every request with the same Idempotency-Key until it gets a
 // definitive answer, and SIGKILL of the engine every few seconds, restarted
 // on the same data directory each time. When the traffic stops and the
@@ -21,7 +21,9 @@
 //     one commit; each bank transaction recorded once; each order paid at
 //     most once; each wallet credited once per reference and debited once
 //     per payout; each payout requested and finished at most once; each
-//     store payment recorded once; each bill ended at most once; a command
+//     store payment recorded once; each bill ended at most once; one
+//     notification per event and recipient, each for an event in the
+//     stream and sent once (none left pending or dead-lettered); a command
 //     refused with a definitive error wrote nothing under its key; a repeat
 //     with the same key gets the same answer.
 //   - The books: the trial balance sums to 0; every wallet's balance is

@@ -22,6 +22,9 @@ func newEngineProc(bin, dataDir, logPath string, extra []string) (*engineProc, e
 		Args: append([]string{
 			"--bank-sim", "--scan-interval", scanInterval.String(), "--cancel-window", cancelWindow.String(),
 			"--durability", "safe", "--log-format", "json",
+			// Notifications go to the fake chat provider in the engine's
+			// process, fast enough that they keep up with the traffic.
+			"--chat-sim", "--chat-sim-rate", "1000", "--notify-rate", "500", "--notify-burst", "50",
 		}, extra...),
 	})
 	if err != nil {

@@ -136,7 +136,7 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 		if c.Failures > 0 {
 			mark = "FAIL"
 		}
-		fmt.Fprintf(&b, "  %s %-34s %d checked", mark, c.Name, c.Checked)
+		fmt.Fprintf(&b, "  %s %-42s %d checked", mark, c.Name, c.Checked)
 		if c.Failures > 0 {
 			fmt.Fprintf(&b, ", %d failed", c.Failures)
 		}

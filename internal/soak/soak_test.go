@@ -183,6 +183,36 @@ func TestChecksFail(t *testing.T) {
 			check: "bills end at most once",
 		},
 		{
+			name:  "two notifications for one event and recipient",
+			facts: func(f *facts) { f.notesFor["ev-1\x00store:s-1"] = 2 },
+			check: "one notification per event and recipient",
+		},
+		{
+			name: "a notification for an event not in the stream",
+			facts: func(f *facts) {
+				f.notes["n-1"] = domain.NotificationCreated{NotificationID: "n-1", SourceEventID: "ev-1", Recipient: "store:s-1"}
+				f.sent["n-1"] = 1
+			},
+			check: "one notification per event and recipient",
+		},
+		{
+			name: "a notification never sent",
+			facts: func(f *facts) {
+				f.events["ev-1"] = true
+				f.notes["n-1"] = domain.NotificationCreated{NotificationID: "n-1", SourceEventID: "ev-1", Recipient: "store:s-1"}
+			},
+			check: "notifications sent once",
+		},
+		{
+			name: "a notification sent twice",
+			facts: func(f *facts) {
+				f.events["ev-1"] = true
+				f.notes["n-1"] = domain.NotificationCreated{NotificationID: "n-1", SourceEventID: "ev-1", Recipient: "store:s-1"}
+				f.sent["n-1"] = 2
+			},
+			check: "notifications sent once",
+		},
+		{
 			name: "a simulated transfer lost far from any kill",
 			acks: []Ack{{N: 1, Op: api.SimBankTransfer.Name, Status: 200, At: time.Now(),
 				Request: reply(api.SimTransferRequest{DepositorName: "A", Amount: 1}), Reply: reply(api.SimTransferReply{BankTxnID: "SIM-1"})}},
@@ -237,6 +267,9 @@ func TestChecksPass(t *testing.T) {
 	f.recorded["T5"] = []domain.DepositRecorded{{DepositID: storeDep, BankTxnID: "T5", Outcome: domain.OutcomeStorePayment}}
 	f.storePaid[storeDep] = []domain.StorePaymentReceived{{DepositID: storeDep, BillID: "b-1", Amount: 3_000}}
 	f.closed["b-1"], f.closes["b-1"] = closedCancelled, 1
+	f.events["ev-1"] = true
+	f.notes["n-1"] = domain.NotificationCreated{NotificationID: "n-1", SourceEventID: "ev-1", Recipient: "store:s-1"}
+	f.notesFor["ev-1\x00store:s-1"], f.sent["n-1"] = 1, 1
 	f.keyed[keyedCommit{api.OrderSubmit.Subject, "k1", "order/o-1"}] = 1
 	f.recorded["T1"] = []domain.DepositRecorded{{DepositID: dep, BankTxnID: "T1", Outcome: domain.OutcomeMatched}}
 	f.recorded["SIM-1"] = []domain.DepositRecorded{{BankTxnID: "SIM-1", Outcome: domain.OutcomeMatched}}

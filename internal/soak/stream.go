@@ -50,6 +50,15 @@ type facts struct {
 	closes    map[string]int
 	storePaid map[domain.DepositID][]domain.StorePaymentReceived
 	billPaid  map[string]paidSum
+	// events holds every event ID in the stream; notes the notifications
+	// created, by ID, notesFor counts them per source event and recipient,
+	// and sent and dead count each one's notification.sent and
+	// notification.dead_lettered.
+	events   map[string]bool
+	notes    map[domain.NotificationID]domain.NotificationCreated
+	notesFor map[string]int
+	sent     map[domain.NotificationID]int
+	dead     map[domain.NotificationID]int
 }
 
 // paidSum is what a bill was paid in the stream.
@@ -70,6 +79,8 @@ func newFacts() *facts {
 		balance: map[domain.UserID]int64{},
 		bills:   map[string]domain.BillIssued{}, closed: map[string]string{}, closes: map[string]int{},
 		storePaid: map[domain.DepositID][]domain.StorePaymentReceived{}, billPaid: map[string]paidSum{},
+		events: map[string]bool{}, notes: map[domain.NotificationID]domain.NotificationCreated{}, notesFor: map[string]int{},
+		sent: map[domain.NotificationID]int{}, dead: map[domain.NotificationID]int{},
 	}
 }
 
@@ -110,6 +121,7 @@ func (f *facts) add(codec *domain.Codec, c eventstore.Commit) {
 		f.used[first.Command+"\x00"+first.IdempotencyKey]++
 	}
 	for _, env := range c.Events {
+		f.events[env.EventID] = true
 		ev, err := codec.Decode(env.EventType, env.SchemaVersion, env.Data)
 		if err != nil {
 			f.unknown++
@@ -146,6 +158,13 @@ func (f *facts) add(codec *domain.Codec, c eventstore.Commit) {
 		case domain.BillCancelled:
 			f.closed[e.BillID] = closedCancelled
 			f.closes[e.BillID]++
+		case domain.NotificationCreated:
+			f.notes[e.NotificationID] = e
+			f.notesFor[e.SourceEventID+"\x00"+e.Recipient]++
+		case domain.NotificationSent:
+			f.sent[e.NotificationID]++
+		case domain.NotificationDeadLettered:
+			f.dead[e.NotificationID]++
 		case domain.StorePaymentReceived:
 			f.storePaid[e.DepositID] = append(f.storePaid[e.DepositID], e)
 			if e.BillID != "" {

@@ -80,8 +80,9 @@ func payoutFinal(status string) bool {
 }
 
 // drain waits until the engine is idle: every acknowledged payout
-// finished, every acknowledged reserved cancellation final, the read
-// models caught up and the stream unchanged for two seconds.
+// finished, every acknowledged reserved cancellation final, no
+// notification pending, the read models caught up and the stream
+// unchanged for two seconds.
 func drain(ctx context.Context, v *verifier, acks []Ack, timeout time.Duration) error {
 	payouts, reserved := map[string]bool{}, map[string]bool{}
 	for _, a := range acks {
@@ -129,16 +130,18 @@ func drain(ctx context.Context, v *verifier, acks []Ack, timeout time.Duration) 
 				delete(reserved, id)
 			}
 		}
+		pending, nerr := ask(ctx, v, api.NotifyList, api.NotifyListRequest{Status: api.NotificationPending, PageRequest: api.PageRequest{Limit: 1}})
+		unsent := nerr != nil || len(pending.Notifications) > 0
 		st, err := ask(ctx, v, api.ProjectionStatus, api.ProjectionStatusRequest{})
 		if err == nil && st.StreamLastSeq != last {
 			last, stable = st.StreamLastSeq, time.Now()
 		}
-		if err == nil && len(payouts) == 0 && len(reserved) == 0 && st.Lag == 0 && time.Since(stable) >= 2*time.Second {
+		if err == nil && len(payouts) == 0 && len(reserved) == 0 && !unsent && st.Lag == 0 && time.Since(stable) >= 2*time.Second {
 			return nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("not idle after %v: %d payouts unfinished %v, %d reserved cancellations not final %v, lag %d (%v)",
-				timeout, len(payouts), firstKeys(payouts), len(reserved), firstKeys(reserved), st.Lag, err)
+			return fmt.Errorf("not idle after %v: %d payouts unfinished %v, %d reserved cancellations not final %v, notifications pending %v (%v), lag %d (%v)",
+				timeout, len(payouts), firstKeys(payouts), len(reserved), firstKeys(reserved), unsent, nerr, st.Lag, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -462,6 +465,22 @@ func checkDuplicates(rep *Report, f *facts) {
 	closes := rep.check("bills end at most once")
 	for id, n := range f.closes {
 		closes.expect(n == 1, "bill %s ended %d times", id, n)
+	}
+	notes := rep.check("one notification per event and recipient")
+	for k, n := range f.notesFor {
+		notes.expect(n == 1, "event %s: %d notifications", strings.ReplaceAll(k, "\x00", " to "), n)
+	}
+	for id, nc := range f.notes {
+		notes.expect(f.events[nc.SourceEventID], "notification %s: its source event %s is not in the stream", id, nc.SourceEventID)
+	}
+	sent := rep.check("notifications sent once")
+	for id := range f.notes {
+		sent.expect(f.sent[id] == 1 && f.dead[id] == 0, "notification %s: sent %d times, dead-lettered %d times", id, f.sent[id], f.dead[id])
+	}
+	for id, n := range f.sent {
+		if _, ok := f.notes[id]; !ok {
+			sent.expect(false, "notification %s sent %d times, never created", id, n)
+		}
 	}
 	paid := rep.check("orders paid at most once")
 	for id, n := range f.paid {
