@@ -36,8 +36,9 @@ func newStores(runID string, id int) []*store {
 	return out
 }
 
-// billing links a store (once), then issues it a bill, pays to its
-// dedicated account, or cancels its current bill.
+// billing links a store (once), then issues it a bill (now and then every
+// linked store one, in bulk), pays to its dedicated account, cancels its
+// current bill, or reminds the distributor's stores of what they owe.
 func (w *worker) billing(ctx context.Context) {
 	s := w.stores[w.rng.IntN(len(w.stores))]
 	if s.account == "" {
@@ -48,7 +49,11 @@ func (w *worker) billing(ctx context.Context) {
 		s.account = rep.DedicatedAccount.Number
 	}
 	switch p := w.rng.IntN(100); {
-	case p < 35:
+	case p < 5:
+		w.issueBulk(ctx)
+	case p < 10:
+		send(ctx, w, api.BillRemind, api.RemindUnpaidRequest{DistributorID: w.distributor}, w.next("key"))
+	case p < 40:
 		req := api.IssueBillRequest{DistributorID: w.distributor, StoreID: s.id, Amount: 10_000 + 1_000*int64(w.rng.IntN(300))}
 		rep, _, ok := send(ctx, w, api.BillIssue, req, w.next("key"))
 		s.current, s.known = rep.BillID, ok
@@ -62,6 +67,30 @@ func (w *worker) billing(ctx context.Context) {
 		}
 		_, _, ok := send(ctx, w, api.BillCancel, api.CancelBillRequest{BillID: s.current, Reason: "soak"}, w.next("key"))
 		s.current, s.known = "", ok
+	}
+}
+
+// issueBulk issues a bill to every linked store in one bill.issue_bulk.
+func (w *worker) issueBulk(ctx context.Context) {
+	var (
+		lines  []api.BillLine
+		stores []*store
+	)
+	for _, s := range w.stores {
+		if s.account != "" {
+			lines = append(lines, api.BillLine{StoreID: s.id, Amount: 10_000 + 1_000*int64(w.rng.IntN(300))})
+			stores = append(stores, s)
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	rep, _, ok := send(ctx, w, api.BillIssueBulk, api.IssueBulkRequest{DistributorID: w.distributor, Bills: lines}, w.next("key"))
+	for i, s := range stores {
+		s.current, s.known = "", false
+		if ok && i < len(rep.Results) && rep.Results[i].Error == nil {
+			s.current, s.known = rep.Results[i].BillID, true
+		}
 	}
 }
 
@@ -92,11 +121,26 @@ func checkBillAcks(c *Check, a Ack, f *facts, bills map[string]*billExpect) {
 			c.fail("%v", err)
 			return
 		}
-		b := bill(r.BillID)
-		b.n, b.issue, b.reply = a.N, req, r
-		got, ok := f.bills[r.BillID]
-		c.expect(ok && got.Amount == req.Amount && string(got.StoreID) == req.StoreID && string(got.DistributorID) == req.DistributorID,
-			"bill %s (ack %d): acknowledged %d to %s of %s, the stream has %+v (issued: %v)", r.BillID, a.N, req.Amount, req.StoreID, req.DistributorID, got, ok)
+		checkIssued(c, a, f, bill(r.BillID), req, r)
+	case api.BillIssueBulk.Name:
+		req, r, err := decodeAck[api.IssueBulkRequest, api.IssueBulkReply](a)
+		if err != nil {
+			c.fail("%v", err)
+			return
+		}
+		c.expect(len(r.Results) == len(req.Bills), "bulk issue (ack %d): %d lines, %d results", a.N, len(req.Bills), len(r.Results))
+		for i, res := range r.Results {
+			if i >= len(req.Bills) {
+				break
+			}
+			if res.Error != nil {
+				c.fail("bulk issue (ack %d) line %d to %s: %s %s", a.N, res.Line, res.StoreID, res.Error.Code, res.Error.Message)
+				continue
+			}
+			line := req.Bills[i]
+			issue := api.IssueBillRequest{DistributorID: req.DistributorID, StoreID: line.StoreID, Amount: line.Amount}
+			checkIssued(c, a, f, bill(res.BillID), issue, api.IssueBillReply{BillID: res.BillID, StoreID: res.StoreID, Amount: line.Amount})
+		}
 	case api.BillCancel.Name:
 		req, _, err := decodeAck[api.CancelBillRequest, api.CancelBillReply](a)
 		if err != nil {
@@ -117,6 +161,15 @@ func checkBillAcks(c *Check, a Ack, f *facts, bills map[string]*billExpect) {
 			b.payments = append(b.payments, domain.DepositID(r.DepositID))
 		}
 	}
+}
+
+// checkIssued notes a bill acknowledged as issued (by a, for req) in b,
+// and checks that the stream issued it so.
+func checkIssued(c *Check, a Ack, f *facts, b *billExpect, req api.IssueBillRequest, r api.IssueBillReply) {
+	b.n, b.issue, b.reply = a.N, req, r
+	got, ok := f.bills[r.BillID]
+	c.expect(ok && got.Amount == req.Amount && string(got.StoreID) == req.StoreID && string(got.DistributorID) == req.DistributorID,
+		"bill %s (ack %d): acknowledged %d to %s of %s, the stream has %+v (issued: %v)", r.BillID, a.N, req.Amount, req.StoreID, req.DistributorID, got, ok)
 }
 
 // How a bill ended in the stream.

@@ -67,6 +67,11 @@ func TestChecksFail(t *testing.T) {
 		Request: reply(api.IssueBillRequest{DistributorID: "d-1", StoreID: "s-1", Amount: 10_000}),
 		Reply:   reply(api.IssueBillReply{BillID: "b-1", Status: "active", StoreID: "s-1", Amount: 10_000})}
 	storeDep := domain.NewDepositID("456", "T5")
+	bulkAck := func(res api.BulkResult) Ack {
+		return Ack{N: 3, Op: api.BillIssueBulk.Name, Key: "k3", Status: 200,
+			Request: reply(api.IssueBulkRequest{DistributorID: "d-1", Bills: []api.BillLine{{StoreID: "s-1", Amount: 10_000}}}),
+			Reply:   reply(api.IssueBulkReply{Results: []api.BulkResult{res}})}
+	}
 	storePaymentAck := Ack{N: 2, Op: api.DepositRecord.Name, Key: "k2", Status: 200,
 		Request: reply(api.RecordDepositRequest{BankTxnID: "T5", AccountNumber: "456", DepositorName: "ST01", Amount: 3_000}),
 		Reply:   reply(api.RecordDepositReply{DepositID: string(storeDep), Outcome: domain.OutcomeStorePayment, BillID: "b-1"})}
@@ -183,6 +188,16 @@ func TestChecksFail(t *testing.T) {
 			check: "bills end at most once",
 		},
 		{
+			name:  "a bill of a bulk issue not in the stream",
+			acks:  []Ack{bulkAck(api.BulkResult{Line: 1, StoreID: "s-1", BillID: "b-1", Status: "active"})},
+			check: "store payments and bills recorded",
+		},
+		{
+			name:  "a line of a bulk issue refused",
+			acks:  []Ack{bulkAck(api.BulkResult{Line: 1, StoreID: "s-1", Error: &api.LineError{Code: "store_not_linked"}})},
+			check: "store payments and bills recorded",
+		},
+		{
 			name:  "two notifications for one event and recipient",
 			facts: func(f *facts) { f.notesFor["ev-1\x00store:s-1"] = 2 },
 			check: "one notification per event and recipient",
@@ -261,12 +276,16 @@ func TestChecksPass(t *testing.T) {
 			Reply:   reply(api.RecordDepositReply{DepositID: string(storeDep), Outcome: domain.OutcomeStorePayment, BillID: "b-1"})},
 		{N: 8, Op: api.BillCancel.Name, Key: "k6", Status: 200,
 			Request: reply(api.CancelBillRequest{BillID: "b-1"}), Reply: reply(api.CancelBillReply{BillID: "b-1", Status: "cancelled"})},
+		{N: 9, Op: api.BillIssueBulk.Name, Key: "k7", Status: 200,
+			Request: reply(api.IssueBulkRequest{DistributorID: "d-1", Bills: []api.BillLine{{StoreID: "s-1", Amount: 20_000}}}),
+			Reply:   reply(api.IssueBulkReply{Results: []api.BulkResult{{Line: 1, StoreID: "s-1", BillID: "b-2", Status: "active"}}, Issued: 1})},
 	}
 	f := newFacts()
 	f.bills["b-1"] = domain.BillIssued{BillID: "b-1", StoreID: "s-1", DistributorID: "d-1", Amount: 10_000}
 	f.recorded["T5"] = []domain.DepositRecorded{{DepositID: storeDep, BankTxnID: "T5", Outcome: domain.OutcomeStorePayment}}
 	f.storePaid[storeDep] = []domain.StorePaymentReceived{{DepositID: storeDep, BillID: "b-1", Amount: 3_000}}
 	f.closed["b-1"], f.closes["b-1"] = closedCancelled, 1
+	f.bills["b-2"] = domain.BillIssued{BillID: "b-2", StoreID: "s-1", DistributorID: "d-1", Amount: 20_000}
 	f.events["ev-1"] = true
 	f.notes["n-1"] = domain.NotificationCreated{NotificationID: "n-1", SourceEventID: "ev-1", Recipient: "store:s-1"}
 	f.notesFor["ev-1\x00store:s-1"], f.sent["n-1"] = 1, 1
@@ -290,6 +309,9 @@ func TestChecksPass(t *testing.T) {
 	}
 	if b := seen.bills["b-1"]; b == nil || b.n != 6 || !b.cancelled || len(b.payments) != 1 || b.payments[0] != storeDep {
 		t.Fatalf("what the acks say about bill b-1: %+v", b)
+	}
+	if b := seen.bills["b-2"]; b == nil || b.n != 9 || b.issue.Amount != 20_000 || b.issue.StoreID != "s-1" {
+		t.Fatalf("what the acks say about bill b-2: %+v", b)
 	}
 }
 
