@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/auth"
@@ -81,7 +82,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		conns = append(conns, nc)
 	}
-	v := &verifier{c: client.New(conns[cfg.Clients]), timeout: 30 * time.Second}
+	js, err := jetstream.New(conns[cfg.Clients])
+	if err != nil {
+		return rep, fmt.Errorf("jetstream: %w", err)
+	}
+	v := &verifier{c: client.New(conns[cfg.Clients]), timeout: 30 * time.Second, js: js}
 
 	// The traffic: workers stop at their next iteration once stop closes;
 	// wctx ends their requests too (on an early return).

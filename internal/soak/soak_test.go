@@ -211,6 +211,11 @@ func TestChecksFail(t *testing.T) {
 			check: "one notification per event and recipient",
 		},
 		{
+			name:  "an event whose notification was never created",
+			facts: func(f *facts) { f.called["n-1"] = "bill.issued ev-1 (bill_issued) to store:s-1" },
+			check: "one notification per event and recipient",
+		},
+		{
 			name: "a notification never sent",
 			facts: func(f *facts) {
 				f.events["ev-1"] = true
@@ -289,6 +294,7 @@ func TestChecksPass(t *testing.T) {
 	f.events["ev-1"] = true
 	f.notes["n-1"] = domain.NotificationCreated{NotificationID: "n-1", SourceEventID: "ev-1", Recipient: "store:s-1"}
 	f.notesFor["ev-1\x00store:s-1"], f.sent["n-1"] = 1, 1
+	f.called["n-1"] = "bill.issued ev-1 (bill_issued) to store:s-1"
 	f.keyed[keyedCommit{api.OrderSubmit.Subject, "k1", "order/o-1"}] = 1
 	f.recorded["T1"] = []domain.DepositRecorded{{DepositID: dep, BankTxnID: "T1", Outcome: domain.OutcomeMatched}}
 	f.recorded["SIM-1"] = []domain.DepositRecorded{{BankTxnID: "SIM-1", Outcome: domain.OutcomeMatched}}

@@ -59,6 +59,9 @@ type facts struct {
 	notesFor map[string]int
 	sent     map[domain.NotificationID]int
 	dead     map[domain.NotificationID]int
+	// called are the notifications the stream's events call for
+	// (domain.NotificationIntents), each with its event and recipient.
+	called map[domain.NotificationID]string
 }
 
 // paidSum is what a bill was paid in the stream.
@@ -81,6 +84,7 @@ func newFacts() *facts {
 		storePaid: map[domain.DepositID][]domain.StorePaymentReceived{}, billPaid: map[string]paidSum{},
 		events: map[string]bool{}, notes: map[domain.NotificationID]domain.NotificationCreated{}, notesFor: map[string]int{},
 		sent: map[domain.NotificationID]int{}, dead: map[domain.NotificationID]int{},
+		called: map[domain.NotificationID]string{},
 	}
 }
 
@@ -126,6 +130,9 @@ func (f *facts) add(codec *domain.Codec, c eventstore.Commit) {
 		if err != nil {
 			f.unknown++
 			continue
+		}
+		for _, in := range domain.NotificationIntents(env.EventID, ev) {
+			f.called[in.ID] = fmt.Sprintf("%s %s (%s) to %s", env.EventType, env.EventID, in.Kind, in.Recipient)
 		}
 		switch e := ev.(type) {
 		case domain.DepositRecorded:

@@ -13,7 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/internal/engineproc"
@@ -23,6 +26,8 @@ import (
 type verifier struct {
 	c       *client.Client
 	timeout time.Duration
+	// js reads the reactors' consumers (drain); nil skips that wait.
+	js jetstream.JetStream
 }
 
 // ask sends a query, retrying what is not an answer (5xx, transport) for
@@ -79,6 +84,32 @@ func payoutFinal(status string) bool {
 	return status == string(domain.PayoutSettledStatus) || status == string(domain.PayoutFailedStatus)
 }
 
+// reactNotify is the engine's part that records the notifications events
+// call for (engine.partReactNotify).
+const reactNotify = "react-notify"
+
+// reactorBusy reports whether the reactor durable has commits not yet
+// delivered or not yet acknowledged (an error counts as busy).
+func reactorBusy(ctx context.Context, js jetstream.JetStream, durable string) (bool, error) {
+	if js == nil {
+		return false, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cons, err := js.Consumer(cctx, auth.DefaultStream, durable)
+	if err != nil {
+		return true, fmt.Errorf("consumer %s: %w", durable, err)
+	}
+	info, err := cons.Info(cctx)
+	if err != nil {
+		return true, fmt.Errorf("consumer %s: %w", durable, err)
+	}
+	if info.NumPending > 0 || info.NumAckPending > 0 {
+		return true, fmt.Errorf("%s: %d commits to deliver, %d unacknowledged", durable, info.NumPending, info.NumAckPending)
+	}
+	return false, nil
+}
+
 // drain waits until the engine is idle: every acknowledged payout
 // finished, every acknowledged reserved cancellation final, no
 // notification pending, the read models caught up and the stream
@@ -132,6 +163,12 @@ func drain(ctx context.Context, v *verifier, acks []Ack, timeout time.Duration) 
 		}
 		pending, nerr := ask(ctx, v, api.NotifyList, api.NotifyListRequest{Status: api.NotificationPending, PageRequest: api.PageRequest{Limit: 1}})
 		unsent := nerr != nil || len(pending.Notifications) > 0
+		if !unsent {
+			// The notifications not created yet: react-notify's commits in
+			// flight at the last kill come back only after its AckWait
+			// (30 s), and the stream may be still meanwhile.
+			unsent, nerr = reactorBusy(ctx, v.js, reactNotify)
+		}
 		st, err := ask(ctx, v, api.ProjectionStatus, api.ProjectionStatusRequest{})
 		if err == nil && st.StreamLastSeq != last {
 			last, stable = st.StreamLastSeq, time.Now()
@@ -472,6 +509,10 @@ func checkDuplicates(rep *Report, f *facts) {
 	}
 	for id, nc := range f.notes {
 		notes.expect(f.events[nc.SourceEventID], "notification %s: its source event %s is not in the stream", id, nc.SourceEventID)
+	}
+	for id, what := range f.called {
+		_, ok := f.notes[id]
+		notes.expect(ok, "%s calls for notification %s, never created", what, id)
 	}
 	sent := rep.check("notifications sent once")
 	for id := range f.notes {
