@@ -22,8 +22,8 @@
 //     most once; each wallet credited once per reference and debited once
 //     per payout; each payout requested and finished at most once; each
 //     store payment recorded once; each bill ended at most once; one
-//     notification per event and recipient, each for an event in the
-//     stream and sent once (none left pending or dead-lettered); a command
+//     notification per event and recipient (every one the stream's events
+//     call for), each sent once (none left pending or dead-lettered); a command
 //     refused with a definitive error wrote nothing under its key; a repeat
 //     with the same key gets the same answer.
 //   - The books: the trial balance sums to 0; every wallet's balance is
