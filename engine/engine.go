@@ -862,10 +862,18 @@ func (e *Engine) readModelsCaughtUpForQueries() error { return e.caughtUp(true) 
 
 func (e *Engine) caughtUp(forQueries bool) error {
 	ready, reason := e.Runner.Ready()
+	cp := e.Runner.Checkpoint()
+	if forQueries && cp >= e.startHead {
+		// Every projection holds the stream as it was at start: queries
+		// may read them, whatever befell the runner since (a stall is for
+		// /readyz, and each query's own wait tells its client). Whether a
+		// query happened to see them ready before a stop must not decide
+		// it.
+		return nil
+	}
 	if !ready && forQueries && strings.HasPrefix(reason, projections.ReasonStopped) {
 		return errors.New(projections.ReasonStopped + ": /readyz says why")
 	}
-	cp := e.Runner.Checkpoint()
 	switch {
 	case !ready:
 		return errors.New(reason)
