@@ -28,7 +28,12 @@ type Ack struct {
 	Replayed bool `json:"replayed,omitempty"`
 	// Repeat says the request repeated an earlier ack's (same key and
 	// body) on purpose, to check the answer is the same.
-	Repeat   bool      `json:"repeat,omitempty"`
+	Repeat bool `json:"repeat,omitempty"`
+	// Want is what the client knew the answer must say, where it knew: for
+	// a payment to a store's dedicated account, the bill current when the
+	// store paid (noBill for none), since one client bills each store, one
+	// request at a time.
+	Want     string    `json:"want,omitempty"`
 	Attempts int       `json:"attempts"`
 	At       time.Time `json:"at"`
 }

@@ -1,6 +1,7 @@
 package soak
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -60,7 +61,11 @@ func (w *worker) billing(ctx context.Context) {
 	case p < 85: // any amount: exact, partial, over, or with no bill at all
 		req := api.RecordDepositRequest{BankTxnID: w.next("TXN"), AccountNumber: s.account, DepositorName: fmt.Sprintf("ST%02d", w.id),
 			Amount: 1_000 * int64(1+w.rng.IntN(200)), DepositedAt: time.Now().UTC().Truncate(time.Microsecond)}
-		send(ctx, w, api.DepositRecord, req, w.next("key"))
+		want := "" // not known: a bill request got no definitive answer
+		if s.known {
+			want = cmp.Or(s.current, noBill)
+		}
+		sendWant(ctx, w, api.DepositRecord, req, w.next("key"), want)
 	default:
 		if s.current == "" || !s.known {
 			return
@@ -156,6 +161,12 @@ func checkBillAcks(c *Check, a Ack, f *facts, bills map[string]*billExpect) {
 		}
 		paid := f.storePaid[domain.DepositID(r.DepositID)]
 		c.expect(len(paid) == 1 && paid[0].BillID == r.BillID, "store payment %s (ack %d) to bill %q: the stream has %d payments %+v", r.DepositID, a.N, r.BillID, len(paid), paid)
+		if want := a.Want; want != "" {
+			if want == noBill {
+				want = ""
+			}
+			c.expect(r.BillID == want, "store payment %s (ack %d) went to bill %q; the bill current when the store paid was %q", r.DepositID, a.N, r.BillID, a.Want)
+		}
 		if r.BillID != "" {
 			b := bill(r.BillID)
 			b.payments = append(b.payments, domain.DepositID(r.DepositID))
@@ -171,6 +182,10 @@ func checkIssued(c *Check, a Ack, f *facts, b *billExpect, req api.IssueBillRequ
 	c.expect(ok && got.Amount == req.Amount && string(got.StoreID) == req.StoreID && string(got.DistributorID) == req.DistributorID,
 		"bill %s (ack %d): acknowledged %d to %s of %s, the stream has %+v (issued: %v)", r.BillID, a.N, req.Amount, req.StoreID, req.DistributorID, got, ok)
 }
+
+// noBill is Ack.Want of a store payment made while the store had no
+// current bill: it must be unbilled.
+const noBill = "(none)"
 
 // How a bill ended in the stream.
 const (

@@ -15,8 +15,9 @@
 //     withdrawals with their payout, finished; bills with their amount,
 //     cancelled if acknowledged so, ended once superseded, paid what the
 //     stream's store payments say; store payments with the bill they were
-//     acknowledged to); every simulated bank transfer made long enough
-//     before a kill is recorded.
+//     acknowledged to, the one current when the store paid, as the client
+//     that bills the store alone knows it); every simulated bank transfer
+//     made long enough before a kill is recorded.
 //   - Nothing duplicated: per (command, Idempotency-Key, aggregate) at most
 //     one commit; each bank transaction recorded once; each order paid at
 //     most once; each wallet credited once per reference and debited once

@@ -171,6 +171,22 @@ func TestChecksFail(t *testing.T) {
 			check: "store payments and bills recorded",
 		},
 		{
+			name: "a store payment to another bill than the one current when it was paid",
+			acks: []Ack{func() Ack { a := storePaymentAck; a.Want = "b-0"; return a }()},
+			facts: func(f *facts) {
+				f.storePaid[storeDep] = []domain.StorePaymentReceived{{DepositID: storeDep, BillID: "b-1"}}
+			},
+			check: "store payments and bills recorded",
+		},
+		{
+			name: "a store payment billed while the store had no bill",
+			acks: []Ack{func() Ack { a := storePaymentAck; a.Want = noBill; return a }()},
+			facts: func(f *facts) {
+				f.storePaid[storeDep] = []domain.StorePaymentReceived{{DepositID: storeDep, BillID: "b-1"}}
+			},
+			check: "store payments and bills recorded",
+		},
+		{
 			name:  "an acknowledged store payment not in the stream",
 			acks:  []Ack{storePaymentAck},
 			check: "store payments and bills recorded",
@@ -276,7 +292,7 @@ func TestChecksPass(t *testing.T) {
 		{N: 6, Op: api.BillIssue.Name, Key: "k4", Status: 200,
 			Request: reply(api.IssueBillRequest{DistributorID: "d-1", StoreID: "s-1", Amount: 10_000}),
 			Reply:   reply(api.IssueBillReply{BillID: "b-1", Status: "active", StoreID: "s-1", Amount: 10_000})},
-		{N: 7, Op: api.DepositRecord.Name, Key: "k5", Status: 200,
+		{N: 7, Op: api.DepositRecord.Name, Key: "k5", Status: 200, Want: "b-1",
 			Request: reply(api.RecordDepositRequest{BankTxnID: "T5", AccountNumber: "456", DepositorName: "ST01", Amount: 3_000}),
 			Reply:   reply(api.RecordDepositReply{DepositID: string(storeDep), Outcome: domain.OutcomeStorePayment, BillID: "b-1"})},
 		{N: 8, Op: api.BillCancel.Name, Key: "k6", Status: 200,

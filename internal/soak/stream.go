@@ -41,10 +41,10 @@ type facts struct {
 	reopened  map[domain.DepositID]int
 	// balance is every wallet's credits minus debits.
 	balance map[domain.UserID]int64
-	// bills are the bills issued, by ID; closed says how each that ended
-	// ended (closedExpired or closedCancelled; "" and more than one end
-	// are told apart by closes); storePaid lists store.payment_received
-	// by deposit, and billPaid sums them by bill.
+	// bills are the bills issued, by ID; closed says how each bill that
+	// ended ended (closedExpired or closedCancelled) and closes how many
+	// times; storePaid lists store.payment_received by deposit, and
+	// billPaid sums them by bill.
 	bills     map[string]domain.BillIssued
 	closed    map[string]string
 	closes    map[string]int

@@ -161,8 +161,9 @@ func (w *worker) run(ctx context.Context, stop <-chan struct{}) {
 
 // iteration submits an order and does one of the things that can happen
 // to it, then maybe withdraws from the wallet, bills a store or pays one
-// of its bills, and repeats an earlier request. Every order ends paid, cancelled, or cancel-reserved (which
-// becomes cancelled), so buyer names do not run out.
+// of its bills, and repeats an earlier request. Every order ends paid,
+// cancelled, or cancel-reserved (which becomes cancelled), so buyer names
+// do not run out.
 func (w *worker) iteration(ctx context.Context) {
 	w.closeUnpaid(ctx)
 	b := w.buyers[w.orders%len(w.buyers)]
@@ -316,7 +317,7 @@ func (w *worker) repeat(ctx context.Context) {
 		return
 	}
 	w.t.n.repeats.Add(1)
-	sendRaw(ctx, w, info, a.Request, a.Key, true)
+	sendRaw(ctx, w, info, a.Request, a.Key, true, "")
 }
 
 func endpointByName(name string) (api.Info, bool) {
@@ -387,13 +388,18 @@ func (w *worker) backoff(ctx context.Context, attempt int) {
 // answer, which it logs. ok says the answer was a success; a refusal comes
 // back as *api.Error.
 func send[Req, Rep any](ctx context.Context, w *worker, ep api.Endpoint[Req, Rep], req Req, key string) (Rep, *api.Error, bool) {
+	return sendWant(ctx, w, ep, req, key, "")
+}
+
+// sendWant is send with what the answer must say logged beside it (Ack.Want).
+func sendWant[Req, Rep any](ctx context.Context, w *worker, ep api.Endpoint[Req, Rep], req Req, key, want string) (Rep, *api.Error, bool) {
 	var rep Rep
 	body, err := json.Marshal(req)
 	if err != nil {
 		w.t.n.fail(fmt.Errorf("encode %s: %w", ep.Name, err))
 		return rep, nil, false
 	}
-	a, ok := sendRaw(ctx, w, ep.Info, body, key, false)
+	a, ok := sendRaw(ctx, w, ep.Info, body, key, false, want)
 	if !ok {
 		return rep, nil, false
 	}
@@ -409,7 +415,7 @@ func send[Req, Rep any](ctx context.Context, w *worker, ep api.Endpoint[Req, Rep
 
 // sendRaw is send with the body as bytes: every attempt sends the same
 // bytes with the same key. ok says a definitive answer was logged.
-func sendRaw(ctx context.Context, w *worker, info api.Info, body []byte, key string, repeat bool) (Ack, bool) {
+func sendRaw(ctx context.Context, w *worker, info api.Info, body []byte, key string, repeat bool, want string) (Ack, bool) {
 	deadline := time.Now().Add(w.t.cfg.RequestBudget)
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, w.t.cfg.AttemptTimeout)
@@ -419,7 +425,7 @@ func sendRaw(ctx context.Context, w *worker, info api.Info, body []byte, key str
 		var ae *api.Error
 		errors.As(err, &ae)
 		if err == nil || (ae != nil && definitive(ae)) {
-			a := Ack{Op: info.Name, Key: key, Request: body, Status: 200, Reply: raw.Data, Replayed: raw.Replayed, Repeat: repeat, Attempts: attempt}
+			a := Ack{Op: info.Name, Key: key, Request: body, Status: 200, Reply: raw.Data, Replayed: raw.Replayed, Repeat: repeat, Want: want, Attempts: attempt}
 			if ae != nil {
 				a.Status, a.Code = ae.Status, ae.Code
 			}

@@ -112,8 +112,8 @@ func reactorBusy(ctx context.Context, js jetstream.JetStream, durable string) (b
 
 // drain waits until the engine is idle: every acknowledged payout
 // finished, every acknowledged reserved cancellation final, no
-// notification pending, the read models caught up and the stream
-// unchanged for two seconds.
+// notification pending and react-notify holding no commit, the read
+// models caught up and the stream unchanged for two seconds.
 func drain(ctx context.Context, v *verifier, acks []Ack, timeout time.Duration) error {
 	payouts, reserved := map[string]bool{}, map[string]bool{}
 	for _, a := range acks {
