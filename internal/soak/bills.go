@@ -19,7 +19,8 @@ const storesPerClient = 4
 // store is one of a client's stores as the client knows it: its dedicated
 // account once a link is acknowledged, and its current bill as far as the
 // client's own acknowledged requests tell (known false after a bill
-// request that got no definitive answer: then it does not cancel).
+// request that got no definitive answer: then it neither cancels nor says
+// which bill a payment must go to).
 type store struct {
 	id, name string
 	account  string // the dedicated account's number; "" until linked
