@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,11 +151,11 @@ func offsetInRange(raw []byte) bool {
 func (c *checker) members(delim json.Delim, t reflect.Type, path string, depth int) error {
 	switch delim {
 	case '{':
-		var fields map[string]reflect.Type
-		var required []string
+		var members structMembers
 		if t != nil && t.Kind() == reflect.Struct {
-			fields, required = fieldsOf(t), requiredOf(t)
+			members = membersOf(t)
 		}
+		fields, required := members.fields, members.required
 		seen := map[string]bool{}
 		var given map[string]bool // the required members given, not null
 		if len(required) > 0 {
@@ -249,19 +250,32 @@ func shapeOf(t reflect.Type) (shape, self reflect.Type) {
 	return nil, nil
 }
 
-// structFields caches fieldsOf by type.
-var structFields sync.Map // reflect.Type → map[string]reflect.Type
+// structMembers is what the strict decoder knows of a struct type: its JSON
+// members and their types, as encoding/json names them (the json tag's
+// name or the Go name, "-" left out, the fields of untagged embedded
+// structs promoted, a field of the outer struct winning over a promoted
+// one of the same name), and those of them that must be given, not null:
+// the fields tagged bankbook:"required", where the zero value would pass
+// validation and so cannot tell a missing member from one given as 0 (a
+// payout report line's fee).
+type structMembers struct {
+	fields   map[string]reflect.Type
+	required []string
+}
 
-// fieldsOf returns the JSON member names of struct type t and their types,
-// as encoding/json names them: the json tag's name or the Go name, "-"
-// left out, and the fields of untagged embedded structs promoted (a field
-// of the outer struct wins over a promoted one of the same name).
-func fieldsOf(t reflect.Type) map[string]reflect.Type {
-	if m, ok := structFields.Load(t); ok {
-		return m.(map[string]reflect.Type)
+// requiredTag is the tag key of a field that must be given (structMembers).
+const requiredTag = "bankbook"
+
+// structMembersCache caches membersOf by type.
+var structMembersCache sync.Map // reflect.Type → structMembers
+
+// membersOf returns the members of struct type t.
+func membersOf(t reflect.Type) structMembers {
+	if s, ok := structMembersCache.Load(t); ok {
+		return s.(structMembers)
 	}
-	m := map[string]reflect.Type{}
-	var promoted []map[string]reflect.Type
+	s := structMembers{fields: map[string]reflect.Type{}}
+	var promoted []structMembers
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag := f.Tag.Get("json")
@@ -275,7 +289,7 @@ func fieldsOf(t reflect.Type) map[string]reflect.Type {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				promoted = append(promoted, fieldsOf(ft))
+				promoted = append(promoted, membersOf(ft))
 				continue
 			}
 		}
@@ -285,47 +299,25 @@ func fieldsOf(t reflect.Type) map[string]reflect.Type {
 		if name == "" {
 			name = f.Name
 		}
-		m[name] = f.Type
+		s.fields[name] = f.Type
+		if f.Tag.Get(requiredTag) == "required" {
+			s.required = append(s.required, name)
+		}
 	}
 	for _, p := range promoted {
-		for name, ft := range p {
-			if _, ok := m[name]; !ok {
-				m[name] = ft
+		for _, name := range p.required {
+			if _, shadowed := s.fields[name]; !shadowed && !slices.Contains(s.required, name) {
+				s.required = append(s.required, name)
+			}
+		}
+		for name, ft := range p.fields {
+			if _, ok := s.fields[name]; !ok {
+				s.fields[name] = ft
 			}
 		}
 	}
-	structFields.Store(t, m)
-	return m
-}
-
-// requiredTag marks a request field that must be given, not null, where
-// its zero value would pass validation and so cannot tell a missing member
-// from one given as 0 (a payout report line's fee).
-const requiredTag = "bankbook"
-
-// structRequired caches requiredOf by type.
-var structRequired sync.Map // reflect.Type → []string
-
-// requiredOf returns the JSON member names of the fields of struct type t
-// tagged bankbook:"required".
-func requiredOf(t reflect.Type) []string {
-	if r, ok := structRequired.Load(t); ok {
-		return r.([]string)
-	}
-	var r []string
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if f.Tag.Get(requiredTag) != "required" {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" {
-			name = f.Name
-		}
-		r = append(r, name)
-	}
-	structRequired.Store(t, r)
-	return r
+	structMembersCache.Store(t, s)
+	return s
 }
 
 // scalarFits refuses a scalar token (or an object or array) where t, a

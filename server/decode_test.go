@@ -108,3 +108,35 @@ func TestDecodeStrictNamesTheLineOfAWrongType(t *testing.T) {
 		}
 	}
 }
+
+// A member tagged bankbook:"required" must be given and not null, also
+// when it is promoted from an embedded struct (unless the outer struct has
+// a member of that name); 0 is a value.
+func TestDecodeStrictRequiredMembers(t *testing.T) {
+	type inner struct {
+		Fee  int64 `json:"fee" bankbook:"required"`
+		Note int64 `json:"note" bankbook:"required"`
+	}
+	type outer struct {
+		inner
+		Note int64 `json:"note"` // shadows inner's, not required
+		Name string
+	}
+	for body, field := range map[string]string{
+		`{}`:           "fee",
+		`{"fee":null}`: "fee",
+		`{"note":1}`:   "fee",
+		`{"fee":0}`:    "",
+		`{"fee":5}`:    "",
+	} {
+		var v outer
+		err := decodeStrict([]byte(body), &v, api.DefaultMaxBody)
+		var ae *api.Error
+		switch {
+		case field == "" && err != nil:
+			t.Errorf("decodeStrict(%s) = %v, want it decoded", body, err)
+		case field != "" && (!errors.As(err, &ae) || ae.Details["field"] != field):
+			t.Errorf("decodeStrict(%s) = %v, want 400 on %s", body, err, field)
+		}
+	}
+}
