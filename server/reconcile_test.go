@@ -258,6 +258,9 @@ func TestReconcileBankDuplicateOfARecordedTransactionHasItsLedgerAmount(t *testi
 	}
 }
 
+// Reconciliation is the operator's: the NATS server refuses the app (and
+// the feed) both subjects, and the auditor the command; the auditor reads
+// the results.
 func TestReconcileRoles(t *testing.T) {
 	e := startEngine(t)
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
