@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/bankbook/bankbook/api"
@@ -220,41 +219,34 @@ func checkBills(ctx context.Context, rep *Report, v *verifier, bills map[string]
 			c.expect(f.closed[id] != "", "bill %s: a later bill of store %s was acknowledged, and this one never ended", id, b.issue.StoreID)
 		}
 	}
-	var mu sync.Mutex
-	inParallel(ids, func(id string) {
-		want := bills[id]
-		view, err := ask(ctx, v, api.BillGet, api.GetBillRequest{BillID: id})
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			c.expect(false, "bill %s: %v", id, err)
-			return
-		}
-		c.Checked++
-		issued, ok := f.bills[id]
-		c.expect(ok, "bill %s: acknowledged (issued, paid or cancelled), never issued in the stream", id)
-		c.expect(view.Amount == issued.Amount && view.StoreID == string(issued.StoreID), "bill %s: reads %d to %s, issued %d to %s", id, view.Amount, view.StoreID, issued.Amount, issued.StoreID)
-		if want.reply.BillID != "" {
-			c.expect(view.Amount == want.issue.Amount, "bill %s: acknowledged %d, reads %d", id, want.issue.Amount, view.Amount)
-		}
-		switch closed := f.closed[id]; {
-		case want.cancelled:
-			c.expect(view.Status == closedCancelled, "bill %s: cancel acknowledged, reads %s", id, view.Status)
-		case closed != "":
-			c.expect(view.Status == closed, "bill %s: %s in the stream, reads %s", id, closed, view.Status)
-		default:
-			c.expect(view.Status == string(domain.BillStatusActive) || view.Status == string(domain.BillStatusPartiallyPaid) || view.Status == string(domain.BillStatusPaid),
-				"bill %s: still current in the stream, reads %s", id, view.Status)
-		}
-		paid := f.billPaid[id]
-		c.expect(view.PaidAmount == paid.amount && view.PaymentCount == paid.count && view.Outstanding == max(view.Amount-view.PaidAmount, 0),
-			"bill %s: reads paid %d in %d payments (outstanding %d), the stream %d in %d", id, view.PaidAmount, view.PaymentCount, view.Outstanding, paid.amount, paid.count)
-		if view.PaymentCount <= api.MaxBillPayments {
-			for _, d := range want.payments {
-				c.expect(containsPayment(view.Payments, d), "bill %s: store payment %s acknowledged as going to it, not among its payments", id, d)
+	askEach(ctx, v, c, ids, func(id string) string { return "bill " + id }, api.BillGet,
+		func(id string) api.GetBillRequest { return api.GetBillRequest{BillID: id} }, func(id string, view api.BillView) {
+			want := bills[id]
+			c.Checked++
+			issued, ok := f.bills[id]
+			c.expect(ok, "bill %s: acknowledged (issued, paid or cancelled), never issued in the stream", id)
+			c.expect(view.Amount == issued.Amount && view.StoreID == string(issued.StoreID), "bill %s: reads %d to %s, issued %d to %s", id, view.Amount, view.StoreID, issued.Amount, issued.StoreID)
+			if want.reply.BillID != "" {
+				c.expect(view.Amount == want.issue.Amount, "bill %s: acknowledged %d, reads %d", id, want.issue.Amount, view.Amount)
 			}
-		}
-	})
+			switch closed := f.closed[id]; {
+			case want.cancelled:
+				c.expect(view.Status == closedCancelled, "bill %s: cancel acknowledged, reads %s", id, view.Status)
+			case closed != "":
+				c.expect(view.Status == closed, "bill %s: %s in the stream, reads %s", id, closed, view.Status)
+			default:
+				c.expect(view.Status == string(domain.BillStatusActive) || view.Status == string(domain.BillStatusPartiallyPaid) || view.Status == string(domain.BillStatusPaid),
+					"bill %s: still current in the stream, reads %s", id, view.Status)
+			}
+			paid := f.billPaid[id]
+			c.expect(view.PaidAmount == paid.amount && view.PaymentCount == paid.count && view.Outstanding == max(view.Amount-view.PaidAmount, 0),
+				"bill %s: reads paid %d in %d payments (outstanding %d), the stream %d in %d", id, view.PaidAmount, view.PaymentCount, view.Outstanding, paid.amount, paid.count)
+			if view.PaymentCount <= api.MaxBillPayments {
+				for _, d := range want.payments {
+					c.expect(containsPayment(view.Payments, d), "bill %s: store payment %s acknowledged as going to it, not among its payments", id, d)
+				}
+			}
+		})
 	c.Note = fmt.Sprintf("%d bills", len(bills))
 }
 

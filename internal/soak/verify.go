@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,14 +50,26 @@ func ask[Req, Rep any](ctx context.Context, v *verifier, ep api.Endpoint[Req, Re
 	}
 }
 
-// inParallel runs fn for every item on a few goroutines.
-func inParallel[T any](items []T, fn func(T)) {
+// askEach asks ep, for every item, what req makes of it, a few questions
+// at once, and hands each answer to check, one at a time (check needs no
+// lock); a question that got no answer is a finding of c, named by what.
+func askEach[T, Req, Rep any](ctx context.Context, v *verifier, c *Check, items []T, what func(T) string, ep api.Endpoint[Req, Rep], req func(T) Req, check func(T, Rep)) {
 	work := make(chan T)
-	var wg sync.WaitGroup
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+	)
 	for range 8 {
 		wg.Go(func() {
 			for it := range work {
-				fn(it)
+				rep, err := ask(ctx, v, ep, req(it))
+				mu.Lock()
+				if err != nil {
+					c.expect(false, "%s: %v", what(it), err)
+				} else {
+					check(it, rep)
+				}
+				mu.Unlock()
 			}
 		})
 	}
@@ -395,41 +408,28 @@ func checkRefusal(c *Check, a Ack, f *facts) {
 // acknowledged status or a later one, and holds the deposits that paid it.
 func checkOrders(ctx context.Context, rep *Report, v *verifier, orders map[string]*orderExpect) {
 	c := rep.check("orders kept")
-	var mu sync.Mutex
-	ids := slices.Sorted(func(yield func(string) bool) {
-		for id := range orders {
-			if !yield(id) {
-				return
+	ids := slices.Sorted(maps.Keys(orders))
+	askEach(ctx, v, c, ids, func(id string) string { return "order " + id }, api.OrderGet,
+		func(id string) api.GetOrderRequest { return api.GetOrderRequest{OrderID: id} }, func(id string, view api.OrderView) {
+			want := orders[id]
+			c.Checked++
+			if want.submit.OrderID != "" {
+				if view.Amount != want.submit.Amount || view.BuyerID != want.buyer || view.DepositorName != want.submit.DepositorName {
+					c.fail("order %s: acknowledged %d for %s as %q, now %d for %s as %q", id, want.submit.Amount, want.buyer, want.submit.DepositorName, view.Amount, view.BuyerID, view.DepositorName)
+				}
 			}
-		}
-	})
-	inParallel(ids, func(id string) {
-		want := orders[id]
-		view, err := ask(ctx, v, api.OrderGet, api.GetOrderRequest{OrderID: id})
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			c.expect(false, "order %s: %v", id, err)
-			return
-		}
-		c.Checked++
-		if want.submit.OrderID != "" {
-			if view.Amount != want.submit.Amount || view.BuyerID != want.buyer || view.DepositorName != want.submit.DepositorName {
-				c.fail("order %s: acknowledged %d for %s as %q, now %d for %s as %q", id, want.submit.Amount, want.buyer, want.submit.DepositorName, view.Amount, view.BuyerID, view.DepositorName)
+			switch {
+			case want.cancelled != "" && view.Status != string(domain.StatusCancelled):
+				c.fail("order %s: cancel acknowledged as %s, now %s", id, want.cancelled, view.Status)
+			case len(want.deposits) > 0 && view.Status != string(domain.StatusPaid) && view.Status != string(domain.StatusCancelled):
+				c.fail("order %s: payment acknowledged, now %s", id, view.Status)
 			}
-		}
-		switch {
-		case want.cancelled != "" && view.Status != string(domain.StatusCancelled):
-			c.fail("order %s: cancel acknowledged as %s, now %s", id, want.cancelled, view.Status)
-		case len(want.deposits) > 0 && view.Status != string(domain.StatusPaid) && view.Status != string(domain.StatusCancelled):
-			c.fail("order %s: payment acknowledged, now %s", id, view.Status)
-		}
-		for _, d := range want.deposits {
-			if !slices.Contains(view.DepositIDs, string(d)) {
-				c.fail("order %s: deposit %s acknowledged as paying it, not among its deposits %v", id, d, view.DepositIDs)
+			for _, d := range want.deposits {
+				if !slices.Contains(view.DepositIDs, string(d)) {
+					c.fail("order %s: deposit %s acknowledged as paying it, not among its deposits %v", id, d, view.DepositIDs)
+				}
 			}
-		}
-	})
+		})
 	c.Note = fmt.Sprintf("%d orders", len(orders))
 }
 
@@ -455,33 +455,26 @@ func checkPayouts(ctx context.Context, rep *Report, v *verifier, withdrawals []A
 	for _, r := range refunds {
 		all = append(all, want{id: r.PayoutID, source: domain.PayoutFromDeposit, sourceID: r.DepositID})
 	}
-	var mu sync.Mutex
 	var settled, failed int
-	inParallel(all, func(w want) {
-		p, err := ask(ctx, v, api.PayoutGet, api.PayoutRequest{PayoutID: w.id})
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			c.expect(false, "payout %s: %v", w.id, err)
-			return
-		}
-		c.expect(p.Source == w.source && p.SourceID == w.sourceID && (w.amount == 0 || p.Amount == w.amount),
-			"payout %s: acknowledged %s %s %d, is %s %s %d", w.id, w.source, w.sourceID, w.amount, p.Source, p.SourceID, p.Amount)
-		c.expect(payoutFinal(p.Status), "payout %s is still %s", w.id, p.Status)
-		pid := domain.PayoutID(w.id)
-		switch {
-		case p.Status == string(domain.PayoutFailedStatus) && w.source == domain.PayoutFromWallet:
-			failed++
-			n := f.credits[creditRef(domain.UserID(w.sourceID), domain.ReversalRef(domain.PayoutID(w.id)))]
-			c.expect(n == 1, "failed withdrawal %s returned to the wallet %d times", w.id, n)
-		case p.Status == string(domain.PayoutFailedStatus):
-			failed++
-			c.expect(f.reopened[domain.DepositID(w.sourceID)] >= 1, "failed refund %s: deposit %s not reopened", w.id, w.sourceID)
-		case p.Status == string(domain.PayoutSettledStatus):
-			settled++
-		}
-		c.expect(f.finished[pid] == 1, "payout %s finished %d times in the stream", w.id, f.finished[pid])
-	})
+	askEach(ctx, v, c, all, func(w want) string { return "payout " + w.id }, api.PayoutGet,
+		func(w want) api.PayoutRequest { return api.PayoutRequest{PayoutID: w.id} }, func(w want, p api.PayoutView) {
+			c.expect(p.Source == w.source && p.SourceID == w.sourceID && (w.amount == 0 || p.Amount == w.amount),
+				"payout %s: acknowledged %s %s %d, is %s %s %d", w.id, w.source, w.sourceID, w.amount, p.Source, p.SourceID, p.Amount)
+			c.expect(payoutFinal(p.Status), "payout %s is still %s", w.id, p.Status)
+			pid := domain.PayoutID(w.id)
+			switch {
+			case p.Status == string(domain.PayoutFailedStatus) && w.source == domain.PayoutFromWallet:
+				failed++
+				n := f.credits[creditRef(domain.UserID(w.sourceID), domain.ReversalRef(domain.PayoutID(w.id)))]
+				c.expect(n == 1, "failed withdrawal %s returned to the wallet %d times", w.id, n)
+			case p.Status == string(domain.PayoutFailedStatus):
+				failed++
+				c.expect(f.reopened[domain.DepositID(w.sourceID)] >= 1, "failed refund %s: deposit %s not reopened", w.id, w.sourceID)
+			case p.Status == string(domain.PayoutSettledStatus):
+				settled++
+			}
+			c.expect(f.finished[pid] == 1, "payout %s finished %d times in the stream", w.id, f.finished[pid])
+		})
 	c.Note = fmt.Sprintf("%d payouts: %d settled, %d failed", len(all), settled, failed)
 }
 
@@ -577,25 +570,11 @@ func checkBooks(ctx context.Context, rep *Report, v *verifier, f *facts) {
 	for u := range f.balance {
 		users[string(u)] = true
 	}
-	list := slices.Sorted(func(yield func(string) bool) {
-		for u := range users {
-			if !yield(u) {
-				return
-			}
-		}
-	})
-	var mu sync.Mutex
-	inParallel(list, func(u string) {
-		w, err := ask(ctx, v, api.WalletGet, api.WalletRequest{UserID: u})
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			wallets.expect(false, "wallet %s: %v", u, err)
-			return
-		}
-		l, s := ledger[domain.AccountWallet(domain.UserID(u))], f.balance[domain.UserID(u)]
-		wallets.expect(w.Balance == -l && w.Balance == s, "wallet %s: balance %d, ledger account %d, stream credits minus debits %d", u, w.Balance, l, s)
-	})
+	askEach(ctx, v, wallets, slices.Sorted(maps.Keys(users)), func(u string) string { return "wallet " + u }, api.WalletGet,
+		func(u string) api.WalletRequest { return api.WalletRequest{UserID: u} }, func(u string, w api.WalletView) {
+			l, s := ledger[domain.AccountWallet(domain.UserID(u))], f.balance[domain.UserID(u)]
+			wallets.expect(w.Balance == -l && w.Balance == s, "wallet %s: balance %d, ledger account %d, stream credits minus debits %d", u, w.Balance, l, s)
+		})
 }
 
 // replayResult is the part of 'bankbook replay --json' the check reads.
