@@ -113,12 +113,7 @@ type billExpect struct {
 // it, every acknowledged store payment recorded once with the bill it was
 // acknowledged with. It adds what the read-model check needs to bills.
 func checkBillAcks(c *Check, a Ack, f *facts, bills map[string]*billExpect) {
-	bill := func(id string) *billExpect {
-		if bills[id] == nil {
-			bills[id] = &billExpect{}
-		}
-		return bills[id]
-	}
+	bill := func(id string) *billExpect { return entry(bills, id) }
 	switch a.Op {
 	case api.BillIssue.Name:
 		req, r, err := decodeAck[api.IssueBillRequest, api.IssueBillReply](a)

@@ -80,6 +80,15 @@ func askEach[T, Req, Rep any](ctx context.Context, v *verifier, c *Check, items 
 	wg.Wait()
 }
 
+// entry returns m's value under k, a new zero one put there if there was
+// none.
+func entry[K comparable, V any](m map[K]*V, k K) *V {
+	if m[k] == nil {
+		m[k] = new(V)
+	}
+	return m[k]
+}
+
 // decodeAck decodes an ack's request and reply.
 func decodeAck[Req, Rep any](a Ack) (req Req, rep Rep, err error) {
 	if err = json.Unmarshal(a.Request, &req); err != nil {
@@ -253,12 +262,7 @@ type acked struct {
 // transfers; it returns what the read-model checks need.
 func checkAcks(rep *Report, acks []Ack, f *facts) acked {
 	seen := acked{orders: map[string]*orderExpect{}, bills: map[string]*billExpect{}}
-	order := func(id string) *orderExpect {
-		if seen.orders[id] == nil {
-			seen.orders[id] = &orderExpect{}
-		}
-		return seen.orders[id]
-	}
+	order := func(id string) *orderExpect { return entry(seen.orders, id) }
 	deposits := rep.check("recorded deposits kept")
 	resolutions := rep.check("resolutions kept")
 	refusals := rep.check("refusals expected, wrote nothing")
