@@ -85,6 +85,14 @@ func (l *ackLog) Count() int64 {
 	return l.n
 }
 
+// Snapshot reads back what has been appended so far, no append half
+// written.
+func (l *ackLog) Snapshot() ([]Ack, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return ReadAcks(l.path)
+}
+
 // Close closes the file; it is idempotent.
 func (l *ackLog) Close() error {
 	l.mu.Lock()

@@ -87,6 +87,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, fmt.Errorf("jetstream: %w", err)
 	}
 	v := &verifier{c: client.New(conns[cfg.Clients]), timeout: 30 * time.Second, js: js}
+	// From the first kill on, bank statements are reconciled while the
+	// engine is killed; at the end each is made again, and a whole one
+	// after them.
+	rc := reconciler{bin: cfg.Binary, url: eng.URL(), seed: eng.Seed(auth.Operator)}
+	kr := &killReconciles{}
+	kctx, cancelKR := context.WithCancel(ctx)
+	defer func() {
+		cancelKR()
+		kr.finish()
+	}()
+	aims := make(chan time.Duration)
+	onKill := func(int) { kr.start(kctx, rc, acks, cfg.Dir, aims) }
 
 	// The traffic: workers stop at their next iteration once stop closes;
 	// wctx ends their requests too (on an early return).
@@ -107,7 +119,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}()
 	trafficBegan := time.Now()
 	restarts := rep.check("engine restarts")
-	if err := killCycles(ctx, cfg, eng, rep, restarts, log); err != nil {
+	if err := killCycles(ctx, cfg, eng, rep, restarts, log, onKill, aims); err != nil {
 		rep.finish()
 		if ctx.Err() == nil && errors.Is(err, ErrEngine) {
 			// An engine that does not come back after a kill is a finding.
@@ -149,6 +161,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	tr.n.mu.Unlock()
 	answered := rep.check("every request answered")
 	answered.expect(rep.Unresolved == 0, "%d requests got no definitive answer within %v: %v", rep.Unresolved, cfg.RequestBudget, tr.n.lost)
+	runs := reconcileAtEnd(ctx, rep, rc, all, cfg.Dir, kr)
 
 	idle := rep.check("engine drained")
 	idle.Checked = 1
@@ -165,7 +178,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.StreamLastSeq, rep.Commits = uint64(f.lastSeq), f.commits
 	verify(ctx, rep, v, all, f)
+	checkRunsRecorded(rep, runs, f)
 	checkReplay(ctx, rep, cfg.Binary, eng.URL(), eng.Seed(auth.Auditor), cfg.Dir, uint64(f.lastSeq))
+	checkAuditVerify(ctx, rep, cfg.Binary, eng.URL(), eng.Seed(auth.Auditor))
 
 	shutdown := rep.check("clean shutdown")
 	shutdown.Checked = 1
@@ -190,8 +205,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // killCycles kills the engine with SIGKILL every MinUp–MaxUp while the
 // clients run, and restarts it on the same data directory, until Cycles
 // kills or MaxDuration. An engine that ends on its own is restarted and
-// counted; one that does not come back ends the run.
-func killCycles(ctx context.Context, cfg Config, eng *engineProc, rep *Report, c *Check, log zerolog.Logger) error {
+// counted; one that does not come back ends the run. onKill is told the
+// number of kills after each, once the engine is ready again. Once the
+// engine has been up MinUp, a delay sent on aims kills it that long after
+// instead (to land a kill on a request the sender is about to make).
+func killCycles(ctx context.Context, cfg Config, eng *engineProc, rep *Report, c *Check, log zerolog.Logger, onKill func(kills int), aims <-chan time.Duration) error {
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x50a4))
 	deadline := time.Now().Add(cfg.MaxDuration)
 	kills := rep.check("kills done")
@@ -201,18 +219,8 @@ func killCycles(ctx context.Context, cfg Config, eng *engineProc, rep *Report, c
 	}()
 	for rep.Kills < cfg.Cycles && time.Now().Before(deadline) {
 		up := cfg.MinUp + time.Duration(rng.Int64N(int64(cfg.MaxUp-cfg.MinUp)+1))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-eng.Exited():
-			rep.UnexpectedExits++
-			log.Warn().Int("exits", rep.UnexpectedExits).Msg("soak: the engine ended on its own; restarting it")
-		case <-time.After(up):
-			if err := eng.Kill(); err != nil {
-				return err
-			}
-			rep.Kills++
-			rep.kills = append(rep.kills, time.Now())
+		if err := killAfter(ctx, eng, rep, log, up, cfg.MinUp, aims); err != nil {
+			return err
 		}
 		began := time.Now()
 		if err := eng.start(); err != nil {
@@ -228,9 +236,41 @@ func killCycles(ctx context.Context, cfg Config, eng *engineProc, rep *Report, c
 		rep.Recovery += took
 		rep.MaxRecovery = max(rep.MaxRecovery, took)
 		log.Info().Int("kill", rep.Kills).Str("ready_after", took.Round(time.Millisecond).String()).Msg("soak: killed and restarted")
+		onKill(rep.Kills)
 	}
 	c.Note = fmt.Sprintf("ready again after each kill, %s at most", rep.MaxRecovery.Round(time.Millisecond))
 	return nil
+}
+
+// killAfter kills the engine after up, or as aimed (killCycles), and
+// counts the kill; or, if the engine ends on its own first, counts that.
+func killAfter(ctx context.Context, eng *engineProc, rep *Report, log zerolog.Logger, up, minUp time.Duration, aims <-chan time.Duration) error {
+	timer, armed := time.NewTimer(up), time.NewTimer(minUp)
+	defer timer.Stop()
+	defer armed.Stop()
+	var aimed <-chan time.Duration // nil until the engine has been up minUp
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-eng.Exited():
+			rep.UnexpectedExits++
+			log.Warn().Int("exits", rep.UnexpectedExits).Msg("soak: the engine ended on its own; restarting it")
+			return nil
+		case <-armed.C:
+			aimed = aims
+			continue
+		case d := <-aimed:
+			time.Sleep(d)
+		case <-timer.C:
+		}
+		if err := eng.Kill(); err != nil {
+			return err
+		}
+		rep.Kills++
+		rep.kills = append(rep.kills, time.Now())
+		return nil
+	}
 }
 
 // waitGroup waits for wg at most d.

@@ -62,6 +62,8 @@ type facts struct {
 	// called are the notifications the stream's events call for
 	// (domain.NotificationIntents), each with its event and recipient.
 	called map[domain.NotificationID]string
+	// reconciled counts reconcile.completed per run.
+	reconciled map[domain.ReconciliationID]int
 }
 
 // paidSum is what a bill was paid in the stream.
@@ -84,7 +86,7 @@ func newFacts() *facts {
 		storePaid: map[domain.DepositID][]domain.StorePaymentReceived{}, billPaid: map[string]paidSum{},
 		events: map[string]bool{}, notes: map[domain.NotificationID]domain.NotificationCreated{}, notesFor: map[string]int{},
 		sent: map[domain.NotificationID]int{}, dead: map[domain.NotificationID]int{},
-		called: map[domain.NotificationID]string{},
+		called: map[domain.NotificationID]string{}, reconciled: map[domain.ReconciliationID]int{},
 	}
 }
 
@@ -172,6 +174,8 @@ func (f *facts) add(codec *domain.Codec, c eventstore.Commit) {
 			f.sent[e.NotificationID]++
 		case domain.NotificationDeadLettered:
 			f.dead[e.NotificationID]++
+		case domain.ReconciliationCompleted:
+			f.reconciled[e.RunID]++
 		case domain.StorePaymentReceived:
 			f.storePaid[e.DepositID] = append(f.storePaid[e.DepositID], e)
 			if e.BillID != "" {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
-	"github.com/bankbook/bankbook/internal/engineproc"
 )
 
 // verifier asks the engine what the checks need, once the traffic is over.
@@ -598,16 +596,10 @@ func checkReplay(ctx context.Context, rep *Report, bin, url, seed, dir string, l
 	c := rep.check("replay equals live")
 	for attempt := 1; attempt <= 3; attempt++ {
 		out := filepath.Join(dir, fmt.Sprintf("replay-%d", attempt))
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		cmd := exec.CommandContext(rctx, bin, "replay", "--out", out, "--json", "--nats-url", url, "--nkey", seed, "--timeout", "60s")
-		cmd.Env = engineproc.Env()
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		stdout, err := cmd.Output()
-		cancel()
+		r := runCLI(ctx, bin, 5*time.Minute, "replay", "--out", out, "--json", "--nats-url", url, "--nkey", seed, "--timeout", "60s")
 		var res replayResult
-		if jerr := json.Unmarshal(stdout, &res); jerr != nil {
-			c.fail("replay: %v: %s %s", err, stdout, strings.TrimSpace(stderr.String()))
+		if jerr := json.Unmarshal(r.stdout, &res); jerr != nil {
+			c.fail("replay: %v", r)
 			return
 		}
 		_ = os.RemoveAll(out)
