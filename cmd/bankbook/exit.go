@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -154,4 +155,66 @@ func givenFlags(fs *flag.FlagSet) map[string]bool {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	return given
+}
+
+// exitCodes name the exit statuses in a JSON error (jsonError).
+var exitCodes = map[int]string{
+	exitFailed:      "failed",
+	exitUsage:       "not_run",
+	exitNotFound:    "not_found",
+	exitRefused:     "refused",
+	exitUnavailable: "unavailable",
+}
+
+// jsonError is how a command run with --json reports an error it printed
+// nothing for: the body of API.md's errors, {"error":{"code","message",
+// "details"}}, the engine's own error where there is one, else one named
+// after the exit status (not_run: a usage error, or a replay, audit or
+// reconciliation that could not run; unavailable: no engine, a timeout…),
+// with details.exit_status either way.
+func jsonError(err error) *api.Error {
+	status := exitCode(err)
+	out := &api.Error{Code: exitCodes[status], Message: err.Error()}
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		out.Code, out.Message = ae.Code, ae.Message
+		out.Details = maps.Clone(ae.Details)
+	}
+	if out.Details == nil {
+		out.Details = map[string]any{}
+	}
+	out.Details["exit_status"] = status
+	return out
+}
+
+// wantsJSON reports whether a command line asks for --json (flags end at
+// "--").
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "json" {
+			continue
+		}
+		if !hasValue {
+			return true
+		}
+		b, err := strconv.ParseBool(value)
+		return err == nil && b
+	}
+	return false
+}
+
+// countingWriter counts what is written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -160,8 +160,21 @@ func main() {
 	os.Exit(exitCode(err))
 }
 
-// run executes one bankbook command line; main only adds signals and exit codes.
+// run executes one bankbook command line; main only adds signals and exit
+// codes. With --json, a command that fails without printing anything
+// prints its error as one JSON document (jsonError), so that a script
+// reading --json output always has one to read.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	out := &countingWriter{w: stdout}
+	err := runCommand(ctx, args, out, stderr)
+	if err != nil && out.n == 0 && wantsJSON(args) && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, string(jsonError(err).Body()))
+	}
+	return err
+}
+
+// runCommand executes one bankbook command line.
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError("no command given")
