@@ -180,6 +180,9 @@ func NewMetrics(opts *MetricsOptions) *Metrics {
 		ErrorLog:      promLog{m.log},
 		ErrorHandling: promhttp.ContinueOnError,
 		Registry:      m.reg,
+		// Without it promhttp never negotiates OpenMetrics, whatever the
+		// scraper asks for.
+		EnableOpenMetrics: true,
 	}))
 	return m
 }

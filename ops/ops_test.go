@@ -626,3 +626,40 @@ func TestListenBindsBeforeRun(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A scraper that asks for OpenMetrics (as Prometheus does) gets it; one
+// that does not gets the Prometheus text format.
+func TestMetricsOpenMetricsWhenAsked(t *testing.T) {
+	m := ops.NewMetrics(nil)
+	m.DeclareEndpoints("order.submit")
+	s := start(t, ops.Config{Readiness: &parts{}, Metrics: m})
+
+	req, err := http.NewRequest(http.MethodGet, s.base+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/openmetrics-text") {
+		t.Errorf("asked for OpenMetrics, Content-Type = %q", ct)
+	}
+	if body := string(b); !strings.HasSuffix(body, "# EOF\n") {
+		t.Errorf("asked for OpenMetrics, the body does not end with # EOF:\n...%s", body[max(0, len(body)-200):])
+	}
+
+	code, h, body := do(t, http.MethodGet, s.base+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d\n%s", code, body)
+	}
+	if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("not asked for OpenMetrics, Content-Type = %q", ct)
+	}
+}
