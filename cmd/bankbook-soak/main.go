@@ -53,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	keep := fs.Bool("keep", false, "keep the run directory after a passing run (a failing run's is always kept)")
 	fs.IntVar(&cfg.Clients, "clients", 24, "clients sending traffic at once")
 	fs.IntVar(&cfg.Cycles, "cycles", 20, "kill -9 and restart cycles")
+	fs.IntVar(&cfg.Instances, "instances", 1, "engine instances (1-3): the first embeds the NATS server, the others join it; each kill picks one")
 	fs.DurationVar(&cfg.MinUp, "min-up", 2*time.Second, "shortest time the engine serves between ready and kill")
 	fs.DurationVar(&cfg.MaxUp, "max-up", 6*time.Second, "longest time the engine serves between ready and kill")
 	fs.DurationVar(&cfg.MaxDuration, "max-duration", 10*time.Minute, "bound on the traffic phase")

@@ -56,14 +56,15 @@ func (r cliResult) String() string {
 }
 
 // checkAuditVerify runs 'bankbook audit verify' as the auditor against the
-// idle engine: after every kill, the log and the live read models must
+// idle engine (extra: --data-dir of a stopped instance, to compare its
+// read-model file): after every kill, the log and the live read models must
 // hold up to every check (hash chains, trial balance at every commit, each
 // bank transaction accounted for once, wallets equal to their ledger
 // accounts, no event skipped, the live read models equal to a rebuild).
-func checkAuditVerify(ctx context.Context, rep *Report, bin, url, seed string) {
-	c := rep.check("audit verify clean")
+func checkAuditVerify(ctx context.Context, rep *Report, name, bin, url, seed string, extra ...string) {
+	c := rep.check(name)
 	for attempt := 1; attempt <= 3; attempt++ {
-		r := runCLI(ctx, bin, 5*time.Minute, "audit", "verify", "--json", "--nats-url", url, "--nkey", seed, "--timeout", "60s")
+		r := runCLI(ctx, bin, 5*time.Minute, append([]string{"audit", "verify", "--json", "--nats-url", url, "--nkey", seed, "--timeout", "60s"}, extra...)...)
 		var res audit.Report
 		if err := json.Unmarshal(r.stdout, &res); err != nil || (r.code != 0 && r.code != 1) {
 			c.fail("audit verify: %v", r)

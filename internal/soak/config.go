@@ -20,6 +20,10 @@ type Config struct {
 	Dir string
 	// Clients is how many clients send traffic at once. Default 24.
 	Clients int
+	// Instances is how many engine instances serve them (1-3), the first
+	// embedding the NATS server, the others joining it (newEngines).
+	// Each kill picks one. Default 1.
+	Instances int
 	// Cycles is how many times the engine is killed with SIGKILL and
 	// restarted. Default 20.
 	Cycles int
@@ -91,6 +95,9 @@ func (c *Config) setDefaults() {
 	if c.Cycles == 0 {
 		c.Cycles = 20
 	}
+	if c.Instances == 0 {
+		c.Instances = 1
+	}
 	if c.WithdrawPercent == 0 {
 		c.WithdrawPercent = 10
 	}
@@ -114,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if c.Clients < 1 || c.Clients > 256 {
 		errs = append(errs, fmt.Errorf("clients must be 1-256, got %d", c.Clients))
+	}
+	if c.Instances < 1 || c.Instances > 3 {
+		errs = append(errs, fmt.Errorf("instances must be 1-3, got %d", c.Instances))
 	}
 	if c.Cycles < 0 || c.Cycles > 1000 {
 		errs = append(errs, fmt.Errorf("cycles must be 0-1000, got %d", c.Cycles))

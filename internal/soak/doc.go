@@ -2,8 +2,10 @@
 // process (the real bankbook binary, 'bankbook serve --bank-sim --chat-sim'), clients
 // that retry every request with the same Idempotency-Key until it gets a
 // definitive answer, and SIGKILL of the engine every few seconds, restarted
-// on the same data directory each time. When the traffic stops and the
-// engine is idle, it checks what the run promised.
+// on the same data directory each time (Config.Instances: several
+// instances sharing the first's NATS server, each kill picking one). When
+// the traffic stops and the engine is idle, it checks what the run
+// promised.
 //
 // What it guarantees, as a test:
 //   - An acknowledged reply is appended to the ack log and fsynced before it
@@ -27,10 +29,15 @@
 //     call for), each sent once (none left pending or dead-lettered); a command
 //     refused with a definitive error wrote nothing under its key; a repeat
 //     with the same key gets the same answer.
+//   - Reconciliation: bank statements reconciled while the engine was
+//     killed are answered as recorded when made again; a statement with a
+//     line made up, one at another amount and one twice finds exactly
+//     those; each run is one event in the stream.
 //   - The books: the trial balance sums to 0; every wallet's balance is
 //     minus its ledger account and what the stream's credits and debits say;
 //     'bankbook replay' rebuilds the same content hash as the live read
-//     models; no background work was dead-lettered; the engine exits
+//     models; 'bankbook audit verify' is clean, against every instance's
+//     read models; no background work was dead-lettered; the engine exits
 //     cleanly on SIGTERM at the end and (built with -race) reports no data
 //     race.
 //

@@ -15,6 +15,8 @@ type Report struct {
 	Seed    uint64 `json:"seed"`
 	Dir     string `json:"dir"`
 	Clients int    `json:"clients"`
+	// Instances is how many engine instances served them.
+	Instances int `json:"instances"`
 	// Cycles is the number of kills asked for; Kills the number done.
 	Cycles int `json:"cycles"`
 	Kills  int `json:"kills"`
@@ -118,8 +120,12 @@ func (r *Report) Failed() []string {
 func (r *Report) WriteTo(w io.Writer) (int64, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "soak run %s (seed %d) in %s\n", r.RunID, r.Seed, r.Dir)
-	fmt.Fprintf(&b, "  %d clients, %d of %d kill -9 cycles, %d unexpected exits; recovery %s total, %s at most\n",
-		r.Clients, r.Kills, r.Cycles, r.UnexpectedExits, r.Recovery.Round(time.Millisecond), r.MaxRecovery.Round(time.Millisecond))
+	instances := ""
+	if r.Instances > 1 {
+		instances = fmt.Sprintf(", %d engine instances", r.Instances)
+	}
+	fmt.Fprintf(&b, "  %d clients%s, %d of %d kill -9 cycles, %d unexpected exits; recovery %s total, %s at most\n",
+		r.Clients, instances, r.Kills, r.Cycles, r.UnexpectedExits, r.Recovery.Round(time.Millisecond), r.MaxRecovery.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  traffic %s, drain %s, whole run %s\n", r.Traffic.Round(100*time.Millisecond), r.Drain.Round(100*time.Millisecond), r.Elapsed.Round(100*time.Millisecond))
 	fmt.Fprintf(&b, "  %d requests, %d acks (%d refusals, %d repeats), %d unresolved, %d simulated transfers unanswered\n",
 		r.Requests, r.Acks, r.Refusals, r.Repeats, r.Unresolved, r.SimUnknown)

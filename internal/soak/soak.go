@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return rep, fmt.Errorf("soak config: %w", err)
 	}
+	rep.Instances = cfg.Instances
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return rep, err
 	}
@@ -43,18 +45,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 	defer acks.Close()
-	eng, err := newEngineProc(cfg.Binary, filepath.Join(cfg.Dir, "data"), filepath.Join(cfg.Dir, "engine.log"), cfg.ServeArgs)
+	engs, err := newEngines(cfg.Binary, cfg.Dir, cfg.Instances, cfg.ServeArgs)
 	if err != nil {
 		return rep, err
 	}
-	defer eng.Kill() // whatever happens, panics included, no engine outlives the run
+	defer func() { // whatever happens, panics included, no engine outlives the run
+		for _, e := range engs {
+			_ = e.Kill()
+		}
+	}()
+	eng := engs[0] // the NATS server's
 	log := cfg.Log.With().Str("run_id", rep.RunID).Logger()
-	log.Info().Str("dir", cfg.Dir).Uint64("seed", cfg.Seed).Int("clients", cfg.Clients).Int("cycles", cfg.Cycles).Str("nats", eng.URL()).Msg("soak: starting the engine")
-	if err := eng.start(); err != nil {
-		return rep, err
-	}
-	if err := eng.waitReady(ctx, cfg.ReadyTimeout); err != nil {
-		return rep, err
+	log.Info().Str("dir", cfg.Dir).Uint64("seed", cfg.Seed).Int("clients", cfg.Clients).Int("instances", cfg.Instances).Int("cycles", cfg.Cycles).Str("nats", eng.URL()).Msg("soak: starting the engine")
+	for _, e := range engs {
+		if err := e.start(); err != nil {
+			return rep, err
+		}
+		if err := e.waitReady(ctx, cfg.ReadyTimeout); err != nil {
+			return rep, err
+		}
 	}
 
 	conns := make([]*nats.Conn, 0, cfg.Clients+1)
@@ -119,7 +128,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}()
 	trafficBegan := time.Now()
 	restarts := rep.check("engine restarts")
-	if err := killCycles(ctx, cfg, eng, rep, restarts, log, onKill, aims); err != nil {
+	if err := killCycles(ctx, cfg, engs, rep, restarts, log, onKill, aims); err != nil {
 		rep.finish()
 		if ctx.Err() == nil && errors.Is(err, ErrEngine) {
 			// An engine that does not come back after a kill is a finding.
@@ -168,6 +177,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	drainBegan := time.Now()
 	if err := drain(ctx, v, all, cfg.DrainTimeout); err != nil {
 		idle.fail("%v", err)
+	} else if err := caughtUp(ctx, engs, time.Minute); err != nil {
+		idle.fail("%v", err)
 	}
 	rep.Drain = time.Since(drainBegan)
 	f, err := readStream(ctx, conns[cfg.Clients])
@@ -180,17 +191,27 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	verify(ctx, rep, v, all, f)
 	checkRunsRecorded(rep, runs, f)
 	checkReplay(ctx, rep, cfg.Binary, eng.URL(), eng.Seed(auth.Auditor), cfg.Dir, uint64(f.lastSeq))
-	checkAuditVerify(ctx, rep, cfg.Binary, eng.URL(), eng.Seed(auth.Auditor))
 
+	// The instances that joined stop first: then 'audit verify' compares
+	// each one's read-model file, and last the first's, which answers alone.
 	shutdown := rep.check("clean shutdown")
-	shutdown.Checked = 1
-	if err := eng.Stop(45 * time.Second); err != nil {
-		shutdown.fail("bankbook serve after SIGTERM: %v", err)
+	for i := len(engs) - 1; i >= 0; i-- {
+		e := engs[i]
+		if i > 0 {
+			shutdown.expect(e.Stop(45*time.Second) == nil, "%s: bankbook serve after SIGTERM did not exit cleanly (see its log)", e.name)
+			checkAuditVerify(ctx, rep, "audit verify clean, "+e.name, cfg.Binary, eng.URL(), eng.Seed(auth.Auditor), "--data-dir", e.DataDir())
+			continue
+		}
+		checkAuditVerify(ctx, rep, "audit verify clean", cfg.Binary, eng.URL(), eng.Seed(auth.Auditor))
+		err := e.Stop(45 * time.Second)
+		shutdown.expect(err == nil, "%s: bankbook serve after SIGTERM: %v", e.name, err)
 	}
 	races := rep.check("no data races in the engine")
-	races.Checked = eng.Starts()
-	if n, first := eng.LogCount("WARNING: DATA RACE"); n > 0 {
-		races.fail("engine.log reports %d data races (an engine built with -race), the first at line %d", n, first)
+	for _, e := range engs {
+		races.Checked += e.Starts()
+		if n, first := e.LogCount("WARNING: DATA RACE"); n > 0 {
+			races.fail("%s reports %d data races (an engine built with -race), the first at line %d", filepath.Base(e.LogPath()), n, first)
+		}
 	}
 	rep.finish()
 	if ctx.Err() != nil {
@@ -209,28 +230,49 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // number of kills after each, once the engine is ready again. Once the
 // engine has been up MinUp, a delay sent on aims kills it that long after
 // instead (to land a kill on a request the sender is about to make).
-func killCycles(ctx context.Context, cfg Config, eng *engineProc, rep *Report, c *Check, log zerolog.Logger, onKill func(kills int), aims <-chan time.Duration) error {
+// With several instances each kill picks one (each is killed at least
+// once, given enough cycles); after a kill of the first,
+// whose process holds the NATS server, the others must be ready again too.
+func killCycles(ctx context.Context, cfg Config, engs []*engineProc, rep *Report, c *Check, log zerolog.Logger, onKill func(kills int), aims <-chan time.Duration) error {
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x50a4))
 	deadline := time.Now().Add(cfg.MaxDuration)
 	kills := rep.check("kills done")
 	defer func() {
 		kills.expect(rep.Kills == cfg.Cycles, "%d of %d kills within %v", rep.Kills, cfg.Cycles, cfg.MaxDuration)
-		kills.expect(rep.UnexpectedExits == 0, "the engine ended on its own %d times (see engine.log)", rep.UnexpectedExits)
+		kills.expect(rep.UnexpectedExits == 0, "the engine ended on its own %d times (see the engine logs)", rep.UnexpectedExits)
 	}()
+	ended := map[*engineProc]int{} // kills and unexpected exits, by instance
 	for rep.Kills < cfg.Cycles && time.Now().Before(deadline) {
 		up := cfg.MinUp + time.Duration(rng.Int64N(int64(cfg.MaxUp-cfg.MinUp)+1))
-		if err := killAfter(ctx, eng, rep, log, up, cfg.MinUp, aims); err != nil {
+		victim := engs[rng.IntN(len(engs))]
+		var spared []*engineProc // every instance is killed at least once
+		for _, e := range engs {
+			if ended[e] == 0 {
+				spared = append(spared, e)
+			}
+		}
+		if len(spared) > 0 && len(spared) >= cfg.Cycles-rep.Kills {
+			victim = spared[0]
+		}
+		e, err := killAfter(ctx, engs, victim, rep, log, up, cfg.MinUp, aims)
+		if err != nil {
 			return err
 		}
+		ended[e]++
 		began := time.Now()
-		if err := eng.start(); err != nil {
+		if err := e.start(); err != nil {
 			c.fail("restart %d: %v", rep.Kills, err)
 			return err
 		}
-		err := eng.waitReady(ctx, cfg.ReadyTimeout)
-		c.expect(err == nil, "restart after kill %d: %v", rep.Kills, err)
-		if err != nil {
-			return err
+		for _, other := range engs {
+			if other != e && e != engs[0] {
+				continue // the NATS server stayed up: the others did not notice
+			}
+			err := other.waitReady(ctx, cfg.ReadyTimeout)
+			c.expect(err == nil, "%s ready again after kill %d (of %s): %v", other.name, rep.Kills, e.name, err)
+			if err != nil {
+				return err
+			}
 		}
 		took := time.Since(began)
 		rep.Recovery += took
@@ -239,24 +281,39 @@ func killCycles(ctx context.Context, cfg Config, eng *engineProc, rep *Report, c
 		onKill(rep.Kills)
 	}
 	c.Note = fmt.Sprintf("ready again after each kill, %s at most", rep.MaxRecovery.Round(time.Millisecond))
+	if len(engs) > 1 {
+		var parts []string
+		for _, e := range engs {
+			parts = append(parts, fmt.Sprintf("%s %d", e.name, ended[e]))
+		}
+		c.Note += "; ended: " + strings.Join(parts, ", ")
+	}
 	return nil
 }
 
-// killAfter kills the engine after up, or as aimed (killCycles), and
-// counts the kill; or, if the engine ends on its own first, counts that.
-func killAfter(ctx context.Context, eng *engineProc, rep *Report, log zerolog.Logger, up, minUp time.Duration, aims <-chan time.Duration) error {
+// killAfter kills victim after up, or as aimed (killCycles), and counts
+// the kill; or, if an instance ends on its own first, counts that. It
+// returns the instance that ended.
+func killAfter(ctx context.Context, engs []*engineProc, victim *engineProc, rep *Report, log zerolog.Logger, up, minUp time.Duration, aims <-chan time.Duration) (*engineProc, error) {
 	timer, armed := time.NewTimer(up), time.NewTimer(minUp)
 	defer timer.Stop()
 	defer armed.Stop()
+	exited := make(chan *engineProc, len(engs))
+	for _, e := range engs {
+		go func(done <-chan struct{}) {
+			<-done
+			exited <- e
+		}(e.Exited())
+	}
 	var aimed <-chan time.Duration // nil until the engine has been up minUp
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-eng.Exited():
+			return nil, ctx.Err()
+		case e := <-exited:
 			rep.UnexpectedExits++
-			log.Warn().Int("exits", rep.UnexpectedExits).Msg("soak: the engine ended on its own; restarting it")
-			return nil
+			log.Warn().Int("exits", rep.UnexpectedExits).Str("instance", e.name).Msg("soak: the engine ended on its own; restarting it")
+			return e, nil
 		case <-armed.C:
 			aimed = aims
 			continue
@@ -264,12 +321,12 @@ func killAfter(ctx context.Context, eng *engineProc, rep *Report, log zerolog.Lo
 			time.Sleep(d)
 		case <-timer.C:
 		}
-		if err := eng.Kill(); err != nil {
-			return err
+		if err := victim.Kill(); err != nil {
+			return nil, err
 		}
 		rep.Kills++
 		rep.kills = append(rep.kills, time.Now())
-		return nil
+		return victim, nil
 	}
 }
 

@@ -3,6 +3,7 @@ package soak
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,8 +21,18 @@ import (
 // clients, three SIGKILLs with restarts, then every check. 'make soak' is
 // the long one.
 func TestSmoke(t *testing.T) {
+	smoke(t, func(*Config) {})
+}
+
+// TestSmokeInstances is the same with two engine instances sharing the
+// first's NATS server, each kill picking one.
+func TestSmokeInstances(t *testing.T) {
+	smoke(t, func(c *Config) { c.Instances, c.Cycles = 2, 4 })
+}
+
+func smoke(t *testing.T, mutate func(*Config)) {
 	if testing.Short() {
-		t.Skip("builds bankbook and kills it three times: about a minute")
+		t.Skip("builds bankbook and kills it a few times: about a minute")
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bankbook")
@@ -29,6 +40,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := Smoke(bin, filepath.Join(dir, "run"))
+	mutate(&cfg)
 	cfg.Log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
 	rep, err := Run(t.Context(), cfg)
 	var out strings.Builder
@@ -36,7 +48,11 @@ func TestSmoke(t *testing.T) {
 	t.Log("\n" + out.String())
 	if err != nil {
 		if errors.Is(err, ErrChecksFailed) || errors.Is(err, ErrEngine) {
-			t.Logf("engine.log ends:\n%s", engineproc.LogTail(filepath.Join(cfg.Dir, "engine.log"), 6000))
+			for _, log := range []string{"engine.log", "engine-2.log"} {
+				if path := filepath.Join(cfg.Dir, log); fileExists(path) {
+					t.Logf("%s ends:\n%s", log, engineproc.LogTail(path, 6000))
+				}
+			}
 		}
 		t.Fatalf("soak smoke run: %v", err)
 	}
@@ -58,8 +74,11 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-// The checks fail on what they look for: each case doctors the acks or
-// the stream's facts and names the check that must fail.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 func TestChecksFail(t *testing.T) {
 	reply := func(v any) json.RawMessage { b, _ := json.Marshal(v); return b }
 	submit := api.SubmitOrderReply{OrderID: "o-1", DepositorName: "SK01123", Amount: 1000}
