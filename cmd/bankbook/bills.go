@@ -438,6 +438,23 @@ func importKey(dist string, bills []csvBill) string {
 	return "bill-import:" + dist + ":" + hex.EncodeToString(h.Sum(nil))
 }
 
+// importRetryAdvice is what to do after a bill.issue_bulk request failed.
+// An engine that went away, or a request still executing (409
+// in_progress), is finished by running the same import again; a request
+// the engine refused outright (a 4xx such as 422 idempotency_key_reused)
+// gets the same answer when it is repeated.
+func importRetryAdvice(err error) string {
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Status < 500 && ae.Code != "in_progress" {
+		advice := "the engine refused the whole request, and running the same import again gets the same answer: fix the cause first (what was done is replayed, not issued twice)"
+		if ae.Code == "idempotency_key_reused" {
+			advice += "; this --idempotency-key went with other bills: give the key of this file's import, or none"
+		}
+		return advice
+	}
+	return "run the same import again to finish (what was done is replayed, not issued twice)"
+}
+
 // importedBill is the outcome of one line of a bill file.
 type importedBill struct{ api.BulkResult }
 
@@ -496,8 +513,8 @@ func importBills(ctx context.Context, cf *clientFlags, dist, path, key string, s
 			if i > 0 {
 				done = fmt.Sprintf("; lines %d to %d are issued", chunks[0].lines[0], chunks[i-1].lines[len(chunks[i-1].lines)-1])
 			}
-			return requestFailed(fmt.Errorf("%s: request %d of %d (lines %d to %d): %w%s; run the same import again to finish (what was done is replayed, not issued twice)",
-				path, i+1, len(chunks), ch.lines[0], ch.lines[len(ch.lines)-1], err, done))
+			return requestFailed(fmt.Errorf("%s: request %d of %d (lines %d to %d): %w%s; %s",
+				path, i+1, len(chunks), ch.lines[0], ch.lines[len(ch.lines)-1], err, done, importRetryAdvice(err)))
 		}
 		if raw.Replayed {
 			replayed++

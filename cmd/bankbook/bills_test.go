@@ -335,6 +335,31 @@ func TestBillImport(t *testing.T) {
 	}
 }
 
+// TestBillImportRefusedRequestSaysARepeatIsRefusedToo: a whole request the
+// engine refuses (an --idempotency-key used for other bills) exits 4, and
+// the error does not tell the operator that running the same import again
+// finishes it: the repeat gets the same answer.
+func TestBillImportRefusedRequestSaysARepeatIsRefusedToo(t *testing.T) {
+	e, _ := startEngine(t, func(c *engine.Config) { c.BankSim = false })
+	url := "--nats-url=" + e.ClientURL()
+	if _, err := e.Commands.Links.LinkStore(context.Background(), commands.Meta{}, api.LinkStoreRequest{DistributorID: "d-1", StoreID: "s-1", StoreName: "가게"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli(t, "bill", "import", url, "--distributor-id", "d-1", "--idempotency-key", "erp-1", writeBills(t, "store_id,amount\ns-1,1000\n")); err != nil {
+		t.Fatal(err)
+	}
+	other := writeBills(t, "store_id,amount\ns-1,2000\n")
+	for range 2 {
+		_, err := cli(t, "bill", "import", url, "--distributor-id", "d-1", "--idempotency-key", "erp-1", other)
+		if exitCode(err) != exitRefused || err == nil || !strings.Contains(err.Error(), "idempotency_key_reused") {
+			t.Fatalf("import under a used key: exit %d: %v", exitCode(err), err)
+		}
+		if msg := err.Error(); strings.Contains(msg, "run the same import again to finish") || !strings.Contains(msg, "running the same import again gets the same answer") {
+			t.Fatalf("the refusal's advice: %v", err)
+		}
+	}
+}
+
 // TestBillImportOfMoreThanOneRequest: 1,001 lines go as two requests, and
 // the same file again replays both.
 func TestBillImportOfMoreThanOneRequest(t *testing.T) {
