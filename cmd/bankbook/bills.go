@@ -439,13 +439,14 @@ func importKey(dist string, bills []csvBill) string {
 }
 
 // importRetryAdvice is what to do after a bill.issue_bulk request failed.
-// An engine that went away, or a request still executing (409
-// in_progress), is finished by running the same import again; a request
-// the engine refused outright (a 4xx such as 422 idempotency_key_reused)
-// gets the same answer when it is repeated.
+// An engine that went away, a request still executing (409 in_progress)
+// or one that met a concurrent change (409 conflict) is finished by
+// running the same import again; a request the engine refused outright (a
+// 4xx such as 422 idempotency_key_reused) gets the same answer when it is
+// repeated.
 func importRetryAdvice(err error) string {
 	var ae *api.Error
-	if errors.As(err, &ae) && ae.Status < 500 && ae.Code != "in_progress" {
+	if errors.As(err, &ae) && ae.Status < 500 && ae.Code != "in_progress" && ae.Code != "conflict" {
 		advice := "the engine refused the whole request, and running the same import again gets the same answer: fix the cause first (what was done is replayed, not issued twice)"
 		if ae.Code == "idempotency_key_reused" {
 			advice += "; this --idempotency-key went with other bills: give the key of this file's import, or none"
