@@ -176,9 +176,9 @@ func (r reconciler) run(ctx context.Context, path string, budget time.Duration) 
 // killReconciles reconciles bank statements while the engine is being
 // killed: every few seconds one of the store payments acknowledged so
 // far, each tried until it is answered. Every other run asks for a kill
-// within the time a run takes, once the engine has been up MinUp. A kill that lands after the engine recorded
-// a run and before it answered makes the next attempt get that run,
-// Repeated.
+// within the time a run takes, once the engine has been up MinUp. A kill
+// that lands after the engine recorded a run and before it answered makes
+// the next attempt get that run, Repeated.
 type killReconciles struct {
 	once sync.Once
 	stop chan struct{}
@@ -281,7 +281,7 @@ func (k *killReconciles) finish() bool {
 	return true
 }
 
-// plantedLines are the statement lines checkReconcile makes up or alters,
+// plantedLines are the statement lines reconcileAtEnd makes up or alters,
 // one per finding category a statement can hold.
 const plantedLines = 3
 
