@@ -266,7 +266,7 @@ func historyAll(ctx context.Context, cf *clientFlags, stdout io.Writer, q api.Au
 		cancel()
 		if err != nil {
 			if cf.json && first {
-				fmt.Fprintln(stdout, string(raw.Data))
+				printErrorBody(stdout, raw.Data)
 			}
 			return requestFailed(err)
 		}

@@ -140,7 +140,7 @@ func call[Req, Rep any](ctx context.Context, cf *clientFlags, stdout io.Writer, 
 	if err != nil {
 		var ae *api.Error
 		if errors.As(err, &ae) && cf.json {
-			fmt.Fprintln(stdout, string(raw.Data))
+			printErrorBody(stdout, raw.Data)
 		}
 		return requestFailed(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -185,6 +186,16 @@ func jsonError(err error) *api.Error {
 	}
 	out.Details["exit_status"] = status
 	return out
+}
+
+// printErrorBody prints, for --json, the error body the engine sent as
+// it sent it. An error made on this side has none (a request the NATS
+// server refused, one too large to send): nothing is printed here, and
+// run prints that error as jsonError.
+func printErrorBody(stdout io.Writer, body []byte) {
+	if json.Valid(body) {
+		fmt.Fprintln(stdout, string(body))
+	}
 }
 
 // wantsJSON reports whether a command line asks for --json (flags end at

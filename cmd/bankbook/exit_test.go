@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 )
 
 // An error's details print as the API sent them: a large amount in digits,
@@ -60,6 +61,9 @@ func TestJSONErrors(t *testing.T) {
 		{"the engine's 400", []string{"order", "submit", url, "--buyer-id", "u1", "--buyer-name", "김민수", "--amount", "-5", "--json"}, exitRefused, "invalid_input"},
 		{"no engine", []string{"order", "get", nobody, "--order-id", "o-1", "--timeout", "2s", "--json"}, exitUnavailable, "unavailable"},
 		{"a bad flag", []string{"order", "get", "--json", "--no-such-flag"}, exitUsage, "not_run"},
+		// Errors made on this side, with no body from the engine.
+		{"refused by the NATS server", []string{"order", "submit", url, "--nkey", e.SeedFile(auth.Feed), "--buyer-id", "u1", "--buyer-name", "김민수", "--amount", "1000", "--json"}, exitRefused, "forbidden"},
+		{"too large to send", []string{"order", "submit", url, "--buyer-id", "u1", "--buyer-name", strings.Repeat("김", 30<<10), "--amount", "1000", "--json"}, exitRefused, "invalid_input"},
 		{"an audit that could not run", []string{"audit", "verify", nobody, "--timeout", "2s", "--data-dir", t.TempDir(), "-json=true"}, exitUsage, "not_run"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

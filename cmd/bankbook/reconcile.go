@@ -261,7 +261,7 @@ func runReconcile[Req any](ctx context.Context, cf *clientFlags, stdout io.Write
 	if err != nil {
 		var ae *api.Error
 		if errors.As(err, &ae) && cf.json {
-			fmt.Fprintln(stdout, string(raw.Data))
+			printErrorBody(stdout, raw.Data)
 		}
 		if ep.Subject == api.ReconcileGet.Subject {
 			return requestFailed(err) // a query: as every query fails
