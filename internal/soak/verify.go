@@ -597,8 +597,11 @@ func checkReplay(ctx context.Context, rep *Report, bin, url, seed, dir string, l
 	for attempt := 1; attempt <= 3; attempt++ {
 		out := filepath.Join(dir, fmt.Sprintf("replay-%d", attempt))
 		r := runCLI(ctx, bin, 5*time.Minute, "replay", "--out", out, "--json", "--nats-url", url, "--nkey", seed, "--timeout", "60s")
+		// Exit 0 clean, 1 different: either prints the result. Any other
+		// status is a replay that did not run, whose stdout holds its
+		// error as JSON (with --json), not a result.
 		var res replayResult
-		if jerr := json.Unmarshal(r.stdout, &res); jerr != nil {
+		if jerr := json.Unmarshal(r.stdout, &res); jerr != nil || (r.code != 0 && r.code != 1) {
 			c.fail("replay: %v", r)
 			return
 		}
