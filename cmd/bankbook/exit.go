@@ -198,24 +198,22 @@ func printErrorBody(stdout io.Writer, body []byte) {
 	}
 }
 
-// wantsJSON reports whether a command line asks for --json (flags end at
-// "--").
+// wantsJSON reports whether a command line asks for --json: the last
+// --json, as the flag package takes it (flags end at "--").
 func wantsJSON(args []string) bool {
+	want := false
 	for _, a := range args {
 		if a == "--" {
-			return false
+			break
 		}
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		if !strings.HasPrefix(a, "-") || name != "json" {
 			continue
 		}
-		if !hasValue {
-			return true
-		}
 		b, err := strconv.ParseBool(value)
-		return err == nil && b
+		want = !hasValue || (err == nil && b)
 	}
-	return false
+	return want
 }
 
 // countingWriter counts what is written through it.

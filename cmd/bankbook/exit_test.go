@@ -61,6 +61,7 @@ func TestJSONErrors(t *testing.T) {
 		{"the engine's 400", []string{"order", "submit", url, "--buyer-id", "u1", "--buyer-name", "김민수", "--amount", "-5", "--json"}, exitRefused, "invalid_input"},
 		{"no engine", []string{"order", "get", nobody, "--order-id", "o-1", "--timeout", "2s", "--json"}, exitUnavailable, "unavailable"},
 		{"a bad flag", []string{"order", "get", "--json", "--no-such-flag"}, exitUsage, "not_run"},
+		{"the last --json counts", []string{"order", "get", nobody, "--order-id", "o-1", "--timeout", "2s", "--json=false", "--json"}, exitUnavailable, "unavailable"},
 		// Errors made on this side, with no body from the engine.
 		{"refused by the NATS server", []string{"order", "submit", url, "--nkey", e.SeedFile(auth.Feed), "--buyer-id", "u1", "--buyer-name", "김민수", "--amount", "1000", "--json"}, exitRefused, "forbidden"},
 		{"too large to send", []string{"order", "submit", url, "--buyer-id", "u1", "--buyer-name", strings.Repeat("김", 30<<10), "--amount", "1000", "--json"}, exitRefused, "invalid_input"},
@@ -89,6 +90,7 @@ func TestJSONErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"order", "get", nobody, "--order-id", "o-1", "--timeout", "2s"},
 		{"order", "get", nobody, "--order-id", "o-1", "--timeout", "2s", "--json=false"},
+		{"order", "get", nobody, "--order-id", "o-1", "--timeout", "2s", "--json", "--json=false"},
 		{"order", "get", nobody, "--order-id", "o-1", "--timeout", "2s", "--", "--json"},
 	} {
 		if out, err := cli(t, args...); err == nil || out != "" {

@@ -150,9 +150,16 @@ type reconciler struct {
 	bin, url, seed string
 }
 
+// retried are the error codes 'reconcile bank --json' prints that another
+// attempt may not get: its own for a run it could not make (no engine to
+// connect to: it is being killed and restarted), and the engine's for a
+// passing state. Any other is the engine refusing the statement.
+var retried = map[string]bool{"not_run": true, api.CodeUnavailable: true, api.CodeOverloaded: true, api.CodeInternal: true,
+	"in_progress": true, "conflict": true, "not_caught_up": true}
+
 // run reconciles the statement at path, trying again while the CLI could
 // not run (exit 2: the engine is being killed and restarted) for at most
-// budget. A kill may land after the engine recorded the run and before it
+// budget, but not after the engine refused it. A kill may land after the engine recorded the run and before it
 // answered: the next attempt must then get the same run, Repeated.
 func (r reconciler) run(ctx context.Context, path string, budget time.Duration) (reconcileResult, int, error) {
 	deadline := time.Now().Add(budget)
@@ -165,6 +172,14 @@ func (r reconciler) run(ctx context.Context, path string, budget time.Duration) 
 				return res, attempt, fmt.Errorf("reconcile bank %s: %v: %w", filepath.Base(path), out, err)
 			}
 			return res, attempt, nil
+		}
+		var refused struct {
+			Error *struct {
+				Code string `json:"code"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(out.stdout, &refused) == nil && refused.Error != nil && !retried[refused.Error.Code] {
+			return reconcileResult{}, attempt, fmt.Errorf("reconcile bank %s: refused: %v", filepath.Base(path), out)
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return reconcileResult{}, attempt, fmt.Errorf("reconcile bank %s: no answer after %d attempts; the last: %v", filepath.Base(path), attempt, out)
