@@ -360,8 +360,16 @@ func TestPointInTimeReplayAnswersAsTheLiveEngineDid(t *testing.T) {
 			if exitCode(err) != exitUsage || !strings.Contains(err.Error(), tc.says) {
 				t.Fatalf("exit %d (%v), want 2 saying %q", exitCode(err), err, tc.says)
 			}
-			if out != "" {
-				t.Errorf("a refused replay printed %q", out)
+			// With --json, stdout holds the error, not a result.
+			var body struct {
+				Error struct {
+					Code    string         `json:"code"`
+					Details map[string]any `json:"details"`
+				} `json:"error"`
+				LastSeq *uint64 `json:"last_seq"`
+			}
+			if err := json.Unmarshal([]byte(out), &body); err != nil || body.Error.Code != "not_run" || body.Error.Details["exit_status"] != float64(exitUsage) || body.LastSeq != nil {
+				t.Errorf("a refused replay printed %q (%v); want its error as JSON", out, err)
 			}
 			if _, err := os.Stat(filepath.Join(dir, "readmodels.db")); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("a refused replay left read models behind: %v", err)
