@@ -2,7 +2,8 @@
 // process (the real bankbook binary, 'bankbook serve --bank-sim --chat-sim'), clients
 // that retry every request with the same Idempotency-Key until it gets a
 // definitive answer, and SIGKILL of the engine every few seconds, restarted
-// on the same data directory each time (Config.Instances: several
+// on the same data directory each time (halfway through without its
+// read-model file, which it rebuilds; Config.Instances: several
 // instances sharing the first's NATS server, each kill picking one). When
 // the traffic stops and the engine is idle, it checks what the run
 // promised.

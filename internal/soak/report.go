@@ -22,6 +22,9 @@ type Report struct {
 	Kills  int `json:"kills"`
 	// UnexpectedExits counts engine processes that ended without being killed.
 	UnexpectedExits int `json:"unexpected_exits"`
+	// LostReadModels says whose read-model file was removed at which kill
+	// (killCycles).
+	LostReadModels string `json:"lost_read_models,omitempty"`
 	// Recovery is the sum and the longest time from a restart to /readyz.
 	Recovery    time.Duration `json:"recovery"`
 	MaxRecovery time.Duration `json:"max_recovery"`

@@ -225,7 +225,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // killCycles kills the engine with SIGKILL every MinUp–MaxUp while the
 // clients run, and restarts it on the same data directory, until Cycles
-// kills or MaxDuration. An engine that ends on its own is restarted and
+// kills or MaxDuration. At the kill halfway through, the killed
+// instance's read-model file is removed too, as with a lost disk: it
+// restarts with a rebuild. An engine that ends on its own is restarted and
 // counted; one that does not come back ends the run. onKill is told the
 // number of kills after each, once the engine is ready again. Once the
 // engine has been up MinUp, a delay sent on aims kills it that long after
@@ -242,6 +244,7 @@ func killCycles(ctx context.Context, cfg Config, engs []*engineProc, rep *Report
 		kills.expect(rep.UnexpectedExits == 0, "the engine ended on its own %d times (see the engine logs)", rep.UnexpectedExits)
 	}()
 	ended := map[*engineProc]int{} // kills and unexpected exits, by instance
+	lose := max(1, cfg.Cycles/2)   // the kill after which the read models are lost
 	for rep.Kills < cfg.Cycles && time.Now().Before(deadline) {
 		up := cfg.MinUp + time.Duration(rng.Int64N(int64(cfg.MaxUp-cfg.MinUp)+1))
 		victim := engs[rng.IntN(len(engs))]
@@ -259,6 +262,15 @@ func killCycles(ctx context.Context, cfg Config, engs []*engineProc, rep *Report
 			return err
 		}
 		ended[e]++
+		if rep.Kills == lose && rep.LostReadModels == "" {
+			// The disk of the read models is lost with the process: they
+			// are rebuilt from the stream while the clients go on.
+			if err := os.Remove(filepath.Join(e.DataDir(), "readmodels.db")); err != nil {
+				c.fail("kill %d: remove the read models of %s: %v", rep.Kills, e.name, err)
+			} else {
+				rep.LostReadModels = fmt.Sprintf("%s's read-model file removed at kill %d", e.name, rep.Kills)
+			}
+		}
 		began := time.Now()
 		if err := e.start(); err != nil {
 			c.fail("restart %d: %v", rep.Kills, err)
@@ -281,6 +293,9 @@ func killCycles(ctx context.Context, cfg Config, engs []*engineProc, rep *Report
 		onKill(rep.Kills)
 	}
 	c.Note = fmt.Sprintf("ready again after each kill, %s at most", rep.MaxRecovery.Round(time.Millisecond))
+	if rep.LostReadModels != "" {
+		c.Note += "; " + rep.LostReadModels + ", rebuilt"
+	}
 	if len(engs) > 1 {
 		var parts []string
 		for _, e := range engs {
