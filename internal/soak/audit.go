@@ -51,6 +51,23 @@ func runCLI(ctx context.Context, bin string, timeout time.Duration, args ...stri
 	return r
 }
 
+// errNotRun is a replay, audit verify or reconciliation that did not run:
+// an exit status other than 0 (clean) and 1 (findings).
+var errNotRun = errors.New("did not run")
+
+// result decodes what a replay, audit verify or reconciliation run with
+// --json printed: its result when it exited 0 or 1. Otherwise stdout holds
+// the command's error (errNotRun).
+func (r cliResult) result(v any) error {
+	if r.code != 0 && r.code != 1 {
+		return fmt.Errorf("%w: %v", errNotRun, r)
+	}
+	if err := json.Unmarshal(r.stdout, v); err != nil {
+		return fmt.Errorf("%v: %w", r, err)
+	}
+	return nil
+}
+
 func (r cliResult) String() string {
 	return fmt.Sprintf("exit %d (%v): %s %s", r.code, r.err, strings.TrimSpace(string(r.stdout)), r.stderr)
 }
@@ -66,8 +83,8 @@ func checkAuditVerify(ctx context.Context, rep *Report, name, bin, url, seed str
 	for attempt := 1; attempt <= 3; attempt++ {
 		r := runCLI(ctx, bin, 5*time.Minute, append([]string{"audit", "verify", "--json", "--nats-url", url, "--nkey", seed, "--timeout", "60s"}, extra...)...)
 		var res audit.Report
-		if err := json.Unmarshal(r.stdout, &res); err != nil || (r.code != 0 && r.code != 1) {
-			c.fail("audit verify: %v", r)
+		if err := r.result(&res); err != nil {
+			c.fail("audit verify: %v", err)
 			return
 		}
 		if res.Checked.ReadModels != "engine" && res.Checked.ReadModels != "file" {
@@ -166,12 +183,11 @@ func (r reconciler) run(ctx context.Context, path string, budget time.Duration) 
 	for attempt := 1; ; attempt++ {
 		out := runCLI(ctx, r.bin, time.Minute, "reconcile", "bank", "--statement", path, "--json",
 			"--nats-url", r.url, "--nkey", r.seed, "--timeout", "20s")
-		if out.code == 0 || out.code == 1 {
-			var res reconcileResult
-			if err := json.Unmarshal(out.stdout, &res); err != nil {
-				return res, attempt, fmt.Errorf("reconcile bank %s: %v: %w", filepath.Base(path), out, err)
-			}
+		var res reconcileResult
+		if err := out.result(&res); err == nil {
 			return res, attempt, nil
+		} else if !errors.Is(err, errNotRun) {
+			return res, attempt, fmt.Errorf("reconcile bank %s: %w", filepath.Base(path), err)
 		}
 		var refused struct {
 			Error *struct {

@@ -481,6 +481,14 @@ func checkPayouts(ctx context.Context, rep *Report, v *verifier, withdrawals []A
 }
 
 // checkDuplicates: nothing in the stream happened twice.
+// once expects each count in counts to be 1; what, a format with one verb
+// for the key, names it in a failure, followed by the count.
+func once[K comparable](c *Check, counts map[K]int, what string) {
+	for k, n := range counts {
+		c.expect(n == 1, what+" %d times", k, n)
+	}
+}
+
 func checkDuplicates(rep *Report, f *facts) {
 	keys := rep.check("one commit per key and aggregate")
 	for k, n := range f.keyed {
@@ -495,13 +503,9 @@ func checkDuplicates(rep *Report, f *facts) {
 		stores.expect(len(ps) == 1, "deposit %s: %d store payments", d, len(ps))
 	}
 	closes := rep.check("bills end at most once")
-	for id, n := range f.closes {
-		closes.expect(n == 1, "bill %s ended %d times", id, n)
-	}
+	once(closes, f.closes, "bill %s ended")
 	notes := rep.check("one notification per event and recipient")
-	for k, n := range f.notesFor {
-		notes.expect(n == 1, "event %s: %d notifications", strings.ReplaceAll(k, "\x00", " to "), n)
-	}
+	once(notes, f.notesFor, "notification for event and recipient %q created")
 	for id, nc := range f.notes {
 		notes.expect(f.events[nc.SourceEventID], "notification %s: its source event %s is not in the stream", id, nc.SourceEventID)
 	}
@@ -519,16 +523,10 @@ func checkDuplicates(rep *Report, f *facts) {
 		}
 	}
 	paid := rep.check("orders paid at most once")
-	for id, n := range f.paid {
-		paid.expect(n == 1, "order %s paid %d times", id, n)
-	}
+	once(paid, f.paid, "order %s paid")
 	credits := rep.check("wallet moves once per reference")
-	for ref, n := range f.credits {
-		credits.expect(n == 1, "wallet credit %q: %d times", strings.ReplaceAll(ref, "\x00", " "), n)
-	}
-	for id, n := range f.debits {
-		credits.expect(n == 1, "payout %s debited %d times", id, n)
-	}
+	once(credits, f.credits, "wallet credit %q (user and reference)")
+	once(credits, f.debits, "payout %s debited")
 	payouts := rep.check("payouts requested and finished once")
 	for id, n := range f.requested {
 		payouts.expect(n == 1 && f.finished[id] == 1, "payout %s: requested %d times, finished %d times", id, n, f.finished[id])
@@ -597,12 +595,9 @@ func checkReplay(ctx context.Context, rep *Report, bin, url, seed, dir string, l
 	for attempt := 1; attempt <= 3; attempt++ {
 		out := filepath.Join(dir, fmt.Sprintf("replay-%d", attempt))
 		r := runCLI(ctx, bin, 5*time.Minute, "replay", "--out", out, "--json", "--nats-url", url, "--nkey", seed, "--timeout", "60s")
-		// Exit 0 clean, 1 different: either prints the result. Any other
-		// status is a replay that did not run, whose stdout holds its
-		// error as JSON (with --json), not a result.
 		var res replayResult
-		if jerr := json.Unmarshal(r.stdout, &res); jerr != nil || (r.code != 0 && r.code != 1) {
-			c.fail("replay: %v", r)
+		if err := r.result(&res); err != nil {
+			c.fail("replay: %v", err)
 			return
 		}
 		_ = os.RemoveAll(out)
