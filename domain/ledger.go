@@ -65,13 +65,14 @@ type Posting struct {
 //	payout.settled                debit liabilities:payouts:pending       credit assets:bank:<account>
 //	                              debit expenses:bank-fees                credit assets:bank:<account>   (the fee)
 //	deposit.reopened              debit liabilities:payouts:pending       credit liabilities:suspense:unmatched
-//	store.payment_received        debit assets:bank:<collect_account>     credit liabilities:payable:distributor:<id>   (net)
-//	                              debit assets:bank:<collect_account>     credit revenue:fees                          (the fee)
+//	store.payment_received        debit assets:bank:<collect_account>     credit liabilities:payable:distributor:<id>   (the amount)
+//	                              debit liabilities:payable:distributor:<id>  credit revenue:fees                      (the fee)
 //
 // A dedicated account is a virtual sub-account of the collection account,
 // a number that routes money into it, not a bank account of its own: a
-// store payment posts to the collection account. Zero amounts (no fee, or
-// a 100% fee) are not posted.
+// store payment posts its whole amount to the collection account in one
+// entry, and the fee is then charged to the distributor, who is owed the
+// net. A zero fee is not posted.
 //
 // A failed withdrawal returns through wallet.credited (payout_reversal,
 // from payouts pending). Other events post nothing.
