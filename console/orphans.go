@@ -52,8 +52,10 @@ type resolveData struct {
 	Request api.ResolveDepositRequest
 	// Order is the order an assign_order pays (as it is now).
 	Order *api.OrderView
-	// OrderWarning says why the engine will likely refuse the assignment.
-	OrderWarning string
+	// OrderEffect says what the assignment does to the order, and
+	// OrderRefused whether the engine will refuse it (orderEffect).
+	OrderEffect  string
+	OrderRefused bool
 	// Wallet is the wallet a refund_to_wallet credits (as it is now);
 	// WalletAfter its balance after.
 	Wallet      *api.WalletView
@@ -64,6 +66,28 @@ type resolveData struct {
 	SuspenseBefore int64
 	IdempotencyKey string
 	Reply          *api.ResolveDepositReply
+}
+
+// orderEffect says what assigning an orphan of amount to the order ov does,
+// as the engine decides it (domain.DecideDeposit, docs/domain.md "Orphan
+// deposits"), and whether the engine refuses it: an order awaiting that
+// exact amount is paid, one awaiting another amount refuses it; an order
+// that takes no payment (cancel_reserved, paid) has the deposit credited to
+// its buyer's wallet, and so has a closed one (cancelled, expired) within
+// the name grace, which otherwise refuses it.
+func orderEffect(ov api.OrderView, amount int64) (effect string, refused bool) {
+	switch domain.OrderStatus(ov.Status) {
+	case domain.StatusAwaitingDeposit:
+		if ov.Amount != amount {
+			return "The order's amount (" + won(ov.Amount) + ") differs from the deposit's (" + won(amount) + "): the engine will refuse (amount_mismatch).", true
+		}
+		return "The order becomes paid with this deposit.", false
+	case domain.StatusCancelReserved, domain.StatusPaid:
+		return "The order is " + ov.Status + " and takes no payment: the engine credits the deposit's " + won(amount) +
+			" to its buyer's wallet (" + ov.BuyerID + ") instead, as a refund (deposit_refund).", false
+	}
+	return "The order is " + ov.Status + ": the engine credits the deposit's " + won(amount) + " to its buyer's wallet (" + ov.BuyerID +
+		") if the order closed within the name grace, and refuses otherwise (order_gone).", false
 }
 
 // resolveRequest reads a resolution from the form (or query) values.
@@ -124,12 +148,7 @@ func (c *Console) resolveEffect(r *http.Request, s *session, req api.ResolveDepo
 			return d, statusOf(apiError(err)), apiError(err)
 		}
 		d.Order = &ov
-		switch {
-		case ov.Status != string(domain.StatusAwaitingDeposit):
-			d.OrderWarning = "The order is " + ov.Status + ", not awaiting_deposit: the engine will refuse to assign the deposit to it."
-		case ov.Amount != o.Amount:
-			d.OrderWarning = "The order's amount (" + won(ov.Amount) + ") differs from the deposit's (" + won(o.Amount) + "): the engine will refuse."
-		}
+		d.OrderEffect, d.OrderRefused = orderEffect(ov, o.Amount)
 	case domain.ResolveRefundToWallet:
 		wv, _, err := call(c, r, s, api.WalletGet, api.WalletRequest{UserID: req.UserID, PageRequest: api.PageRequest{Limit: 1}}, "")
 		if err != nil {

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -71,6 +72,53 @@ func TestResolveOrphanThroughItsCandidateOnce(t *testing.T) {
 	if n := count(env.history(t, "deposit", dep.DepositID), "deposit.resolved"); n != 1 {
 		t.Errorf("%d deposit.resolved events after the stale form, want 1", n)
 	}
+}
+
+// The confirmation of an assignment says what the engine does with the
+// deposit: it pays an order awaiting that amount, is refused by one awaiting
+// another, and goes to the buyer's wallet of an order already paid; the
+// assignment confirmed then does what it said.
+func TestAssignConfirmationSaysWhatTheOrderDoes(t *testing.T) {
+	env := start(t, nil)
+	paid, dep := env.orphanScene(t, "buyer-4", 12000, "txn-4")
+	if rep := env.recordDeposit(t, "txn-5", paid.DepositorName, 12000); rep.Outcome != "matched" {
+		t.Fatalf("deposit %+v: want it to pay the order", rep)
+	}
+	other, _, err := client.Do(ctxT(t), env.op, api.OrderSubmit, api.SubmitOrderRequest{BuyerID: "buyer-5", BuyerName: "이영희", Amount: 15000}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.waitOrphans(t, 1)
+	b := env.browser(t)
+	b.loginOK(opsName, env.seeds[opsName])
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if !b.get("/console/orders/" + paid.OrderID).has(`data-testid="order-status">paid<`) {
+			return errNotYet
+		}
+		return nil
+	})
+	assign := func(order string) page {
+		return b.get("/console/orphans/" + dep.DepositID + "/resolve?" + url.Values{"action": {"assign_order"}, "order_id": {order}}.Encode())
+	}
+
+	mismatch := assign(other.OrderID).must(t, http.StatusOK, `class="warning" data-testid="effect-warning">`, "(amount_mismatch)", "₩15,000")
+	if mismatch.has("becomes paid") {
+		t.Error("the confirmation of an order awaiting another amount says it becomes paid")
+	}
+	confirm := assign(paid.OrderID).must(t, http.StatusOK, `data-testid="effect-order-status">paid<`,
+		`<dd data-testid="effect-order-outcome">The order is paid and takes no payment`, "wallet (buyer-4)", "(deposit_refund)")
+	if confirm.has("refuse") {
+		t.Error("the confirmation of a paid order says the engine refuses the assignment")
+	}
+	form := url.Values{"csrf": {confirm.field(t, csrfRE)}, "idempotency_key": {confirm.field(t, keyRE)}, "action": {"assign_order"}, "order_id": {paid.OrderID}}
+	b.post("/console/orphans/"+dep.DepositID+"/resolve", form).must(t, http.StatusOK, `data-testid="result"`)
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		w, _, err := client.Do(ctxT(t), env.op, api.WalletGet, api.WalletRequest{UserID: "buyer-4"}, nil)
+		if err == nil && w.Balance != 12000 {
+			return fmt.Errorf("buyer-4's wallet holds %d, want the deposit's 12000", w.Balance)
+		}
+		return err
+	})
 }
 
 // The refund confirmations state the wallet's balance after, and the bank
