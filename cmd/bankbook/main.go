@@ -215,6 +215,9 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case "auth":
 		return authCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
+		if len(args) > 1 {
+			return usageError("version takes no arguments, got %q", args[1:])
+		}
 		return version(stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -468,3 +468,23 @@ func TestKeyTheServerDoesNotKnowIsRefused(t *testing.T) {
 		t.Fatalf("no credentials: exit %d (%v), want %d", exitCode(err), err, exitRefused)
 	}
 }
+
+// TestVersionTakesNoArguments: `version` prints the version, and a stray
+// argument or an unknown flag is a usage error (exit status 2), as for
+// every other command; with --json, one JSON document says so.
+func TestVersionTakesNoArguments(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		if out, err := cli(t, args...); err != nil || !strings.HasPrefix(out, "bankbook "+api.Version+"\n") {
+			t.Errorf("%v: %q %v", args, out, err)
+		}
+	}
+	for _, args := range [][]string{{"version", "now"}, {"version", "--no-such-flag"}, {"--version", "now"}} {
+		if out, err := cli(t, args...); exitCode(err) != exitUsage || out != "" {
+			t.Errorf("%v: exit %d (%v), stdout %q; want exit %d and nothing on stdout", args, exitCode(err), err, out, exitUsage)
+		}
+	}
+	out, err := cli(t, "version", "--json")
+	if exitCode(err) != exitUsage || !strings.Contains(out, `"not_run"`) || strings.Count(out, "\n") != 1 {
+		t.Errorf("version --json: exit %d (%v), stdout %q; want exit %d and one JSON error", exitCode(err), err, out, exitUsage)
+	}
+}
