@@ -113,8 +113,11 @@ func chatSimAll(ctx context.Context, cf *clientFlags, stdout io.Writer, q api.Si
 	defer cancel()
 	all := api.SimChatMessagesReply{Messages: []api.SimChatMessage{}}
 	for q.From, q.Limit = 1, chatSimPage; ; {
-		r, _, err := client.Do(ctx, c, api.SimChatMessages, q, nil)
+		r, raw, err := client.Do(ctx, c, api.SimChatMessages, q, nil)
 		if err != nil {
+			if cf.json { // nothing is printed before the last page
+				printErrorBody(stdout, raw.Data)
+			}
 			return requestFailed(err)
 		}
 		all.Messages, all.Total, all.Refused = append(all.Messages, r.Messages...), r.Total, r.Refused

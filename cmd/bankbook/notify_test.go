@@ -212,3 +212,23 @@ func TestChatSimTextNamesTheChannel(t *testing.T) {
 		t.Errorf("without a channel: %q; want it to end with %q", got, want)
 	}
 }
+
+// TestChatSimMessagesJSONErrorIsTheEngines: `chat-sim messages --json`
+// refused by the engine prints the engine's error body as it sent it,
+// whether it reads every message or one page: the same document on
+// stdout, without the exit_status a failure on the CLI's side carries.
+func TestChatSimMessagesJSONErrorIsTheEngines(t *testing.T) {
+	e, _ := startEngine(t, func(c *engine.Config) { c.ChatSim, c.ChatSimListen = true, "127.0.0.1:0" })
+	url := "--nats-url=" + e.ClientURL()
+	page, err := cli(t, "chat-sim", "messages", url, "--channel", "store:a b", "--limit", "5", "--json")
+	if exitCode(err) != exitRefused || !strings.Contains(page, `"invalid_input"`) {
+		t.Fatalf("one page: exit %d (%v), stdout %q", exitCode(err), err, page)
+	}
+	all, err := cli(t, "chat-sim", "messages", url, "--channel", "store:a b", "--json")
+	if exitCode(err) != exitRefused {
+		t.Fatalf("every message: exit %d (%v), want %d", exitCode(err), err, exitRefused)
+	}
+	if all != page || strings.Contains(all, "exit_status") {
+		t.Fatalf("every message: stdout %q; want the engine's body as sent, %q", all, page)
+	}
+}
