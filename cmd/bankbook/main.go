@@ -40,6 +40,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -136,7 +137,8 @@ usage:
 Run 'bankbook COMMAND -h' for a command's flags. Queries take --min-seq N to
 answer only once the read models have applied a command reply's seq.
 ledger trial-balance, ledger account, order get, wallet get and bill get take
---offline DIR to answer from a replay's read models, without NATS.
+--offline DIR to answer from a replay's read models, without NATS. Any command
+takes -h for its flags; "bankbook help order submit" is the same.
 
 Client commands authenticate with --nkey FILE (env BANKBOOK_NKEY) or
 --nats-creds / --nats-user with --nats-password-file; without them, with
@@ -215,11 +217,19 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case "auth":
 		return authCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
-		if len(args) > 1 {
+		switch {
+		case len(args) == 2 && (args[1] == "-h" || args[1] == "--help"):
+			fmt.Fprintln(stdout, "usage: bankbook version")
+			return nil
+		case len(args) > 1:
 			return usageError("version takes no arguments, got %q", args[1:])
 		}
 		return version(stdout)
 	case "help", "-h", "--help":
+		if args[0] == "help" && len(args) > 1 {
+			// "help order submit" is "order submit -h".
+			return runCommand(ctx, append(slices.Clone(args[1:]), "-h"), stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -472,6 +474,34 @@ func TestKeyTheServerDoesNotKnowIsRefused(t *testing.T) {
 // TestVersionTakesNoArguments: `version` prints the version, and a stray
 // argument or an unknown flag is a usage error (exit status 2), as for
 // every other command; with --json, one JSON document says so.
+// "bankbook help CMD ..." is "bankbook CMD ... -h": that command's help,
+// exit 0; an unknown command is a usage error.
+func TestHelpOfACommand(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help", "order"}, "usage: bankbook order submit|cancel|get|search"},
+		{[]string{"help", "version"}, "usage: bankbook version"},
+		{[]string{"version", "-h"}, "usage: bankbook version"},
+		{[]string{"help"}, "usage:\n  bankbook serve"},
+		{[]string{"help", "help"}, "usage:\n  bankbook serve"},
+	} {
+		if out, err := cli(t, c.args...); err != nil || !strings.Contains(out, c.want) {
+			t.Errorf("%v: %q %v; want %q", c.args, out, err, c.want)
+		}
+	}
+	var stderr strings.Builder
+	if err := run(context.Background(), []string{"help", "order", "submit"}, io.Discard, &stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("help order submit: %v", err)
+	} else if !strings.Contains(stderr.String(), "-buyer-id") {
+		t.Errorf("help order submit printed %q; want the flags of order submit", stderr.String())
+	}
+	if _, err := cli(t, "help", "no-such-command"); exitCode(err) != exitUsage {
+		t.Errorf("help no-such-command: exit %d (%v), want %d", exitCode(err), err, exitUsage)
+	}
+}
+
 func TestVersionTakesNoArguments(t *testing.T) {
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		if out, err := cli(t, args...); err != nil || !strings.HasPrefix(out, "bankbook "+api.Version+"\n") {
