@@ -532,7 +532,7 @@ func (h *Orders) releaseName(ctx context.Context, o domain.Order, wm, now time.T
 	if now.Before(due) {
 		return 0, h.timers.Arm(ctx, TimerExpireOrder, string(o.ID), due, nil)
 	}
-	if wm.Before(due) {
+	if !wm.After(due) { // a transfer dated at due may not be recorded yet: domain.Order.KeepsName
 		// Looked at again by a new schedule, not by holding this firing:
 		// where the scan lags long, or nothing reports it, every closed
 		// order would hold an unacknowledged firing. After

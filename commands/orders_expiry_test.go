@@ -304,7 +304,12 @@ func TestClosedOrderReleasesItsNameAfterTheGrace(t *testing.T) {
 		held(paid.DepositorName, "")
 		held(cancelled.DepositorName, domain.OrderID(id))
 		held(expired.DepositorName, "o-expired")
+		// Scanned up to the grace's last instant, not past it: a transfer
+		// dated at that instant, within the grace, may not be recorded.
 		u.clock.Set(start.Add(3*time.Hour + time.Second))
+		u.scanned(t, start.Add(3*time.Hour))
+		fire("o-expired", 0)
+		held(expired.DepositorName, "o-expired")
 		u.scanned(t, u.clock.Now())
 		fire("o-expired", 0)
 		held(expired.DepositorName, "")

@@ -192,8 +192,10 @@ func (o Order) Exists() bool { return o.Version > 0 }
 // closed one through the name grace after it closed, so that a late
 // deposit under the name is refunded to its buyer, and until the scan has
 // covered the grace: a transfer made within the grace but not scanned yet
-// would otherwise pay the order that took the name over. An order that
-// does not exist, or has no name, does not.
+// would otherwise pay the order that took the name over. The watermark
+// covers the grace's last instant only once it is past it: every transfer
+// dated before the watermark is recorded, and one dated at it may not be. An
+// order that does not exist, or has no name, does not.
 func (o Order) KeepsName(now, watermark time.Time, grace time.Duration) bool {
 	switch {
 	case !o.Exists() || o.DepositorName == "":
@@ -202,7 +204,7 @@ func (o Order) KeepsName(now, watermark time.Time, grace time.Duration) bool {
 		return true
 	}
 	due := o.ClosedAt.Add(grace)
-	return !now.After(due) || watermark.Before(due)
+	return !now.After(due) || !watermark.After(due)
 }
 
 // HoldsUnpaidName reports whether the order counts against its buyer's

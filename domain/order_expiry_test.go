@@ -198,7 +198,10 @@ func TestKeepsName(t *testing.T) {
 		{"awaiting deposit, long scanned", []domain.Event{submitted()}, closed.Add(100 * grace), closed.Add(100 * grace), true},
 		{"cancel-reserved", []domain.Event{submitted(), cancelReserved()}, due.Add(time.Hour), due.Add(time.Hour), true},
 		{"cancelled, within the grace, scanned past it", cancelled, due, due.Add(time.Hour), true},
-		{"cancelled, after the grace, scanned to its end", cancelled, due.Add(time.Nanosecond), due, false},
+		{"cancelled, after the grace, scanned past its end", cancelled, due.Add(time.Nanosecond), due.Add(time.Nanosecond), false},
+		// A transfer dated at the grace's last instant is within it, and
+		// the scan has recorded only those before its watermark.
+		{"cancelled, after the grace, scanned to its last instant", cancelled, due.Add(time.Hour), due, true},
 		{"cancelled, after the grace, not scanned to its end", cancelled, due.Add(time.Hour), due.Add(-time.Nanosecond), true},
 		{"paid, after the grace, scanned", []domain.Event{submitted(), paidBy("dep_1", closed)}, due.Add(time.Minute), due.Add(time.Minute), false},
 		{"paid, within the grace", []domain.Event{submitted(), paidBy("dep_1", closed)}, closed, due.Add(time.Minute), true},
