@@ -85,7 +85,11 @@ func (e *Engine) startNotifications(ctx context.Context, cfg Config, js jetstrea
 	if err != nil {
 		return nil, err
 	}
-	n, err := notify.New(notify.Config{Codec: codec, Notifications: h, Provider: provider, Limiter: e.Limiter, MaxAttempts: cfg.NotifyMaxAttempts, Log: e.log})
+	n, err := notify.New(notify.Config{Codec: codec, Notifications: h, Provider: provider, Limiter: e.Limiter, MaxAttempts: cfg.NotifyMaxAttempts, Log: e.log,
+		Ahead: func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (domain.NotificationID, error) {
+			ahead, err := e.Runner.PendingAhead(ctx, string(id), seq)
+			return domain.NotificationID(ahead), err
+		}})
 	if err != nil {
 		return nil, err
 	}

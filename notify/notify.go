@@ -17,6 +17,7 @@ import (
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/httpretry"
+	"github.com/bankbook/bankbook/internal/logsample"
 	"github.com/bankbook/bankbook/process"
 	"github.com/bankbook/bankbook/ratelimit"
 	"github.com/bankbook/bankbook/supervisor"
@@ -67,6 +68,22 @@ type Config struct {
 	// UnknownEventRetry is how long a commit with an event type this engine
 	// does not know waits for an instance that knows it. Default 30s.
 	UnknownEventRetry time.Duration
+	// Ahead, if not nil, returns the notification that goes before
+	// notification id to the same recipient ("" for none), once it knows
+	// the commit at seq, which made id pending
+	// (projections.Runner.PendingAhead). A notification never tried waits
+	// for it, so that one recipient's messages arrive in the order they
+	// were created, for up to MaxAheadWait after its creation. Without it,
+	// or when it fails, notifications go in any order.
+	Ahead func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (domain.NotificationID, error)
+	// AheadWait is how long a notification waiting for the one ahead of it
+	// gives its commit back before it looks again. Default 500ms.
+	AheadWait time.Duration
+	// MaxAheadWait bounds how long after its creation a notification still
+	// waits for one ahead of it (one that nothing sends, such as one whose
+	// commit this engine cannot read, holds up no other for longer).
+	// Default 10m.
+	MaxAheadWait time.Duration
 	// Log receives a line per result and per wait worth knowing.
 	Log zerolog.Logger
 }
@@ -102,6 +119,12 @@ func (c *Config) setDefaults() {
 	if c.UnknownEventRetry == 0 {
 		c.UnknownEventRetry = 30 * time.Second
 	}
+	if c.AheadWait == 0 {
+		c.AheadWait = 500 * time.Millisecond
+	}
+	if c.MaxAheadWait == 0 {
+		c.MaxAheadWait = 10 * time.Minute
+	}
 }
 
 // Validate reports every problem with c.
@@ -122,7 +145,7 @@ func (c Config) Validate() error {
 	if c.AttemptLease <= c.MaxSlotWait {
 		errs = append(errs, errors.New("the attempt lease must be longer than the slot wait"))
 	}
-	if c.SendTimeout < 0 || c.MaxSlotWait < 0 || c.MaxLateness < 0 || c.ClockSkew < 0 || c.LimiterRetry < 0 || c.UnknownEventRetry < 0 {
+	if c.SendTimeout < 0 || c.MaxSlotWait < 0 || c.MaxLateness < 0 || c.ClockSkew < 0 || c.LimiterRetry < 0 || c.UnknownEventRetry < 0 || c.AheadWait < 0 || c.MaxAheadWait < 0 {
 		errs = append(errs, errors.New("timeouts and waits must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -137,6 +160,9 @@ type Notifier struct {
 	// doubts are the in-doubt attempts whose check with the provider
 	// failed: settleDoubt.
 	doubts failedChecks
+	// aheadLog logs Config.Ahead's failures, which a busy engine whose read
+	// models lag repeats for every notification: sampled.
+	aheadLog zerolog.Logger
 }
 
 // failedChecks remembers, per notification in doubt (at the version it was
@@ -211,7 +237,7 @@ func New(cfg Config) (*Notifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("notify config: %w", err)
 	}
-	return &Notifier{cfg: cfg}, nil
+	return &Notifier{cfg: cfg, aheadLog: logsample.Flood(cfg.Log)}, nil
 }
 
 // Config returns the configuration in use, defaults filled in.
@@ -271,16 +297,16 @@ func (n *Notifier) Dispatch(ctx context.Context, c eventstore.Commit) error {
 		default:
 			continue
 		}
-		if err := n.deliver(ctx, meta("dispatcher.notify", env), id); err != nil {
+		if err := n.deliver(ctx, meta("dispatcher.notify", env), id, c.Seq); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// deliver takes one step towards delivering notification id; nil once it
-// is sent or dead.
-func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.NotificationID) error {
+// deliver takes one step towards delivering notification id, which the
+// commit at seq made pending; nil once it is sent or dead.
+func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.NotificationID, seq eventstore.Seq) error {
 	note, err := n.cfg.Notifications.Get(ctx, id)
 	if err != nil {
 		return err
@@ -307,6 +333,9 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		if done || err != nil {
 			return err
 		}
+	}
+	if n.waitsAhead(ctx, note, seq, now) {
+		return worker.RetryAfter(n.cfg.AheadWait, nil)
 	}
 	// The slot first, then the attempt is recorded while its time comes,
 	// so that the send follows the slot as closely as it can.
@@ -374,6 +403,30 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		return err
 	}
 	return n.failed(ctx, m, attempt, err)
+}
+
+// aheadTimeout bounds Config.Ahead's wait for the read models.
+const aheadTimeout = 2 * time.Second
+
+// waitsAhead reports whether note, never tried, made pending by the commit
+// at seq, waits for a notification to its recipient that goes before it
+// (Config.Ahead), at now: not past MaxAheadWait after its creation, and not
+// when Ahead cannot tell.
+func (n *Notifier) waitsAhead(ctx context.Context, note domain.Notification, seq eventstore.Seq, now time.Time) bool {
+	if n.cfg.Ahead == nil || note.Attempts > 0 || now.Sub(note.CreatedAt) > n.cfg.MaxAheadWait {
+		return false
+	}
+	actx, cancel := context.WithTimeout(ctx, aheadTimeout)
+	ahead, err := n.cfg.Ahead(actx, note.ID, seq)
+	cancel()
+	if err != nil {
+		n.aheadLog.Warn().Err(err).Str("notification_id", string(note.ID)).Msg("cannot tell whether a notification to the same recipient goes first; sending this one now")
+		return false
+	}
+	if ahead != "" {
+		n.cfg.Log.Debug().Str("notification_id", string(note.ID)).Str("ahead", string(ahead)).Msg("waiting for the recipient's earlier notification to be sent first")
+	}
+	return ahead != ""
 }
 
 // onTime reports whether the slot r, claimed at reserved, may still be

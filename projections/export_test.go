@@ -71,3 +71,17 @@ func PagesWritten(s *Store) int64 {
 	st := s.db.Stats()
 	return st.TxStats.GetWrite()
 }
+
+// PendingTo counts the entries of the pending-by-recipient index.
+func PendingTo(s *Store) (int, error) {
+	n := 0
+	err := s.view(func(tx *bbolt.Tx) error {
+		b, err := queryBucket(tx, bucketNotificationsPendingTo)
+		if err != nil {
+			return err
+		}
+		n = b.Stats().KeyN
+		return nil
+	})
+	return n, err
+}

@@ -32,6 +32,10 @@ var (
 	// bucketNotificationCounts maps a status to its count (uint64,
 	// big-endian).
 	bucketNotificationCounts = []byte("notification_counts")
+	// bucketNotificationsPendingTo lists each recipient's pending
+	// notifications: recipient 0x00 created_seq(8) notification_id → empty
+	// (PendingAhead).
+	bucketNotificationsPendingTo = []byte("notifications_pending_by_recipient")
 )
 
 // NotificationView is a notification as bankbook.q.notify.list shows it.
@@ -59,9 +63,10 @@ func notificationKey(prefix string, created eventstore.Seq, id string) []byte {
 // applyNotifications is the "notifications" projection: notification
 // events into bucketNotifications (buckets[0]), bucketNotificationIndex
 // (buckets[1]), bucketNotificationRecipients (buckets[2]) and
-// bucketNotificationCounts (buckets[3]).
+// bucketNotificationCounts (buckets[3]) and bucketNotificationsPendingTo
+// (buckets[4]).
 func applyNotifications(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
-	records, index, recipients, counts := buckets[0], buckets[1], buckets[2], buckets[3]
+	records, index, recipients, counts, pendingTo := buckets[0], buckets[1], buckets[2], buckets[3], buckets[4]
 	if e, ok := ev.(domain.NotificationCreated); ok {
 		id := string(e.NotificationID)
 		if records.Get([]byte(id)) != nil {
@@ -77,6 +82,9 @@ func applyNotifications(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventsto
 			}
 		}
 		if err := recipients.Put(notificationKey(e.Recipient, c.Seq, id), nil); err != nil {
+			return err
+		}
+		if err := pendingTo.Put(notificationKey(e.Recipient, c.Seq, id), nil); err != nil {
 			return err
 		}
 		if err := addCount(counts, api.NotificationPending, 1); err != nil {
@@ -138,6 +146,16 @@ func applyNotifications(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventsto
 		if err := addCount(counts, after, 1); err != nil {
 			return err
 		}
+		k := notificationKey(rec.View.Recipient, rec.CreatedSeq, string(id))
+		switch {
+		case before == api.NotificationPending:
+			err = pendingTo.Delete(k)
+		case after == api.NotificationPending:
+			err = pendingTo.Put(k, nil)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return putJSON(records, string(id), rec)
 }
@@ -149,6 +167,50 @@ func addCount(b *bbolt.Bucket, status string, delta int64) error {
 	}
 	n = uint64(int64(n) + delta)
 	return b.Put([]byte(status), binary.BigEndian.AppendUint64(nil, n))
+}
+
+// PendingAhead returns the notification that goes before notification id
+// to the same recipient: the oldest one still pending, created before id,
+// that no dispatcher has tried to send yet ("" for none). One that was tried
+// and waits for its next try holds nothing up. Messages to one recipient
+// thus reach it in the order they were created, unless a send fails. An id
+// the read models do not hold (yet) has none ahead of it.
+func (s *Store) PendingAhead(id string) (string, error) {
+	var ahead string
+	err := s.view(func(tx *bbolt.Tx) error {
+		records, err := queryBucket(tx, bucketNotifications)
+		if err != nil {
+			return err
+		}
+		pendingTo, err := queryBucket(tx, bucketNotificationsPendingTo)
+		if err != nil {
+			return err
+		}
+		var rec notificationRecord
+		if found, err := getJSON(records, id, &rec); err != nil || !found {
+			return err
+		}
+		prefix := append([]byte(rec.View.Recipient), 0)
+		end := notificationKey(rec.View.Recipient, rec.CreatedSeq, "")
+		c := pendingTo.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+			other := string(k[len(prefix)+8:])
+			var o notificationRecord
+			found, err := getJSON(records, other, &o)
+			if err != nil {
+				return err
+			}
+			if !found {
+				return fmt.Errorf("%w: notification %s indexed but not stored", ErrInconsistent, other)
+			}
+			if o.View.Attempts == 0 {
+				ahead = other
+				return nil
+			}
+		}
+		return nil
+	})
+	return ahead, err
 }
 
 // Notifications lists notifications oldest first (bankbook.q.notify.list):

@@ -663,3 +663,55 @@ func TestNotificationIndexesHoldEachOnce(t *testing.T) {
 		t.Errorf("the recipient index:\n got %v\nwant %v", byRecipient, wantRecipient)
 	}
 }
+
+// PendingAhead names the oldest notification to the same recipient,
+// created before, that is pending and was never tried: not one to another
+// recipient, not one sent or dead, not one that failed and waits to be
+// tried again, not one redriven after it was tried.
+func TestPendingAheadIsTheRecipientsOldestUntried(t *testing.T) {
+	st := openStore(t, tempPath(t, "rm.db"))
+	w, _ := newNotifyWorld(t, st)
+	ahead := func(id domain.NotificationID, want domain.NotificationID) {
+		t.Helper()
+		got, err := st.PendingAhead(string(id))
+		if err != nil || got != string(want) {
+			t.Fatalf("PendingAhead(%s) = %q, %v; want %q", id, got, err, want)
+		}
+	}
+	first, _ := w.create("evt-1", "store:s1", t0)
+	w.create("evt-other", "store:s2", t0.Add(time.Second))
+	second, _ := w.create("evt-2", "store:s1", t0.Add(2*time.Second))
+	third, _ := w.create("evt-3", "store:s1", t0.Add(3*time.Second))
+	ahead(first, "")
+	ahead(second, first)
+	ahead(third, first)
+	if got, err := st.PendingAhead("no-such-notification"); err != nil || got != "" {
+		t.Fatalf("PendingAhead of an unknown notification = %q, %v; want none", got, err)
+	}
+
+	// Tried, it waits for its result and holds nothing up.
+	w.attempt(first, t0.Add(4*time.Second))
+	ahead(second, "")
+	ahead(third, second)
+	// Failed, it waits to be tried again: still nothing.
+	w.fail(first, "503", t0.Add(time.Minute), 10, t0.Add(5*time.Second))
+	ahead(third, second)
+	// Sent or dead, it is no longer pending.
+	w.deliver(second, t0.Add(6*time.Second))
+	ahead(third, "")
+	w.kill(third, t0.Add(7*time.Second))
+	fourth, _ := w.create("evt-4", "store:s1", t0.Add(8*time.Second))
+	ahead(fourth, "")
+
+	// Redriven, a notification tried before holds up nothing either: it is
+	// a retry, which comes after what was sent meanwhile.
+	w.redrive(third, t0.Add(9*time.Second))
+	ahead(fourth, "")
+	fifth, _ := w.create("evt-5", "store:s1", t0.Add(10*time.Second))
+	ahead(fifth, fourth)
+	// The index holds the pending ones only: first (failed), third
+	// (redriven), fourth, fifth and the other recipient's.
+	if n, err := projections.PendingTo(st); err != nil || n != 5 {
+		t.Fatalf("%d notifications indexed as pending (%v), want 5", n, err)
+	}
+}

@@ -60,8 +60,9 @@ type Projection struct {
 //	links     1        links_by_distributor
 //	store_payments 1   store_payments_by_distributor, store_payments_by_store
 //	settlements 1      settlements
-//	notifications 1    notifications, notifications_by_status,
-//	                   notifications_by_recipient, notification_counts
+//	notifications 2    notifications, notifications_by_status,
+//	                   notifications_by_recipient, notification_counts,
+//	                   notifications_pending_by_recipient
 //	deposit_index 2    deposits_by_account, deposits_by_txn, deposits_by_seq
 //	payout_index 2     payouts_by_final, payouts_final_by_seq
 //	reconciliations 1  reconcile_runs
@@ -85,8 +86,9 @@ func DefaultProjections() []Projection {
 		{Name: "links", Version: 1, Buckets: []string{string(bucketLinks)}, Apply: applyLinks},
 		{Name: "store_payments", Version: 1, Buckets: []string{string(bucketPaymentsByDistributor), string(bucketPaymentsByStore)}, Apply: applyStorePayments},
 		{Name: "settlements", Version: 1, Buckets: []string{string(bucketSettlements)}, Apply: applySettlements},
-		{Name: "notifications", Version: 1, Buckets: []string{
+		{Name: "notifications", Version: 2, Buckets: []string{
 			string(bucketNotifications), string(bucketNotificationIndex), string(bucketNotificationRecipients), string(bucketNotificationCounts),
+			string(bucketNotificationsPendingTo),
 		}, Apply: applyNotifications},
 		{Name: "deposit_index", Version: 2, Buckets: []string{string(bucketDepositsByAccount), string(bucketDepositsByTxn), string(bucketDepositsBySeq)}, Apply: applyDepositIndex},
 		{Name: "payout_index", Version: 2, Buckets: []string{string(bucketPayoutsByFinal), string(bucketPayoutsFinalBySeq)}, Apply: applyPayoutIndex},

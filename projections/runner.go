@@ -374,3 +374,13 @@ func (r *Runner) WaitFor(ctx context.Context, seq eventstore.Seq) error {
 		}
 	}
 }
+
+// PendingAhead is Store.PendingAhead once the read models have applied the
+// commit at seq (the one that made notification id pending), waiting for
+// them until ctx ends.
+func (r *Runner) PendingAhead(ctx context.Context, id string, seq eventstore.Seq) (string, error) {
+	if err := r.WaitFor(ctx, seq); err != nil {
+		return "", err
+	}
+	return r.st.PendingAhead(id)
+}

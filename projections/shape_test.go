@@ -38,7 +38,7 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		"links":          {1, map[string]string{}}, // link_id as raw bytes
 		"store_payments": {1, map[string]string{"BillPayment": "amount bill_id deposit_id distributor_id fee net paid_at settlement_date store_id"}},
 		"settlements":    {1, map[string]string{"Settlement": "date fee gross net payments"}},
-		"notifications": {1, map[string]string{
+		"notifications": {2, map[string]string{ // 2: notifications_pending_by_recipient
 			"NotificationView": "attempts created_at kind last_error message notification_id recipient retry_at sent_at seq source_event_id status",
 		}},
 		"deposit_index": {2, map[string]string{"RecordedDeposit": "account_number amount bank_txn_id deposit_id deposited_at recorded_at"}}, // 2: deposits_by_seq

@@ -1,0 +1,105 @@
+package notify_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
+	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/notify"
+	"github.com/bankbook/bankbook/projections"
+)
+
+var errStillWaiting = errors.New("still waiting for the notification ahead")
+
+// One recipient's notifications go out in the order they were created, as
+// the engine wires it (the read models' projections.Runner.PendingAhead): a
+// dispatcher handed the later one first gives its commit back while the
+// earlier one was never tried, and sends it once the earlier one was;
+// another recipient's goes at once.
+func TestARecipientsNotificationsGoInTheOrderTheyWereCreated(t *testing.T) {
+	w := newDispatchWorld(t)
+	ctx := context.Background()
+	n := w.orderedNotifier(t, 10*time.Minute)
+	_, first := w.pendingFrom(t, "evt-1", "store:s-1", "bill 1")
+	_, second := w.pendingFrom(t, "evt-2", "store:s-1", "bill 2")
+	_, other := w.pendingFrom(t, "evt-3", "store:s-2", "bill 3")
+
+	if err := n.Dispatch(ctx, second); !isWait(err) {
+		t.Fatalf("the later notification, handed first: %v; want a wait for the earlier one", err)
+	}
+	if err := n.Dispatch(ctx, other); err != nil {
+		t.Fatalf("another recipient's notification: %v", err)
+	}
+	if err := n.Dispatch(ctx, first); err != nil {
+		t.Fatalf("the earlier notification: %v", err)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if err := n.Dispatch(ctx, second); isWait(err) {
+			return errStillWaiting
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return nil
+	})
+	var sent []string
+	for _, m := range w.sim.Messages("") {
+		sent = append(sent, m.Message)
+	}
+	if want := []string{"bill 3", "bill 1", "bill 2"}; !slices.Equal(sent, want) {
+		t.Fatalf("the provider got %q, want %q", sent, want)
+	}
+}
+
+// A notification waits for the one ahead of it only until MaxAheadWait
+// after its creation: one that nothing sends holds up no other for longer.
+func TestANotificationWaitsForTheOneAheadOnlySoLong(t *testing.T) {
+	w := newDispatchWorld(t)
+	n := w.orderedNotifier(t, time.Nanosecond)
+	w.pendingFrom(t, "evt-1", "store:s-1", "bill 1")
+	_, second := w.pendingFrom(t, "evt-2", "store:s-1", "bill 2")
+	if err := n.Dispatch(context.Background(), second); err != nil {
+		t.Fatalf("the later notification, past MaxAheadWait: %v; want it sent", err)
+	}
+	if got := w.sim.Messages(""); len(got) != 1 || got[0].Message != "bill 2" {
+		t.Fatalf("the provider got %+v, want bill 2 alone", got)
+	}
+}
+
+// orderedNotifier is a dispatcher with its own limiter that keeps one
+// recipient's notifications in order as the engine does: with read models
+// of the world's stream, which a Runner keeps up to date
+// (projections.Runner.PendingAhead), waiting up to maxWait.
+func (w *dispatchWorld) orderedNotifier(t *testing.T, maxWait time.Duration) *notify.Notifier {
+	t.Helper()
+	st, err := projections.Open(filepath.Join(t.TempDir(), "readmodels.db"), &projections.Options{Codec: domain.Events()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := projections.NewRunner(w.events, st, zerolog.Nop())
+	ctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- runner.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		<-ran
+		_ = st.Close()
+	})
+	n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: w.limiter(t),
+		AheadWait: 50 * time.Millisecond, MaxAheadWait: maxWait,
+		Ahead: func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (domain.NotificationID, error) {
+			ahead, err := runner.PendingAhead(ctx, string(id), seq)
+			return domain.NotificationID(ahead), err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
