@@ -333,6 +333,16 @@ func (c Config) Validate() error {
 	if time.Duration(c.CancelWindow) < time.Second {
 		errs = append(errs, errors.New("cancel-window must be at least 1s"))
 	}
+	// Each order stores both in whole seconds (cancel_window_s,
+	// expires_at): a fraction would be dropped without a word.
+	for _, d := range []struct {
+		flag string
+		d    Duration
+	}{{"cancel-window", c.CancelWindow}, {"payment-deadline", c.PaymentDeadline}} {
+		if time.Duration(d.d)%time.Second != 0 {
+			errs = append(errs, fmt.Errorf("%s must be whole seconds (each order keeps it in seconds), not %s", d.flag, time.Duration(d.d)))
+		}
+	}
 	if c.NameGrace < 0 {
 		errs = append(errs, errors.New("name-grace must not be negative"))
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,6 +27,29 @@ func TestFinaliseRetryDefault(t *testing.T) {
 	} {
 		if got := c.cfg.finaliseRetry(); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// The cancel window and the payment deadline are kept on each order in
+// whole seconds: a fraction is refused, not dropped.
+func TestOrderDurationsAreWholeSeconds(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		set  func(*Config)
+		want string
+	}{
+		{"payment deadline", func(c *Config) { c.PaymentDeadline = Duration(2500 * time.Millisecond) }, "payment-deadline must be whole seconds"},
+		{"cancel window", func(c *Config) { c.CancelWindow = Duration(90*time.Second + time.Millisecond) }, "cancel-window must be whole seconds"},
+	} {
+		cfg := Defaults()
+		cfg.DataDir = t.TempDir()
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("defaults: %v", err)
+		}
+		c.set(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want %q", c.name, err, c.want)
 		}
 	}
 }

@@ -41,6 +41,9 @@ func TestServeOrderExpirySettings(t *testing.T) {
 	for _, args := range [][]string{
 		{"--payment-deadline", "0s"},
 		{"--payment-deadline", "500ms"},
+		// Orders keep both in whole seconds.
+		{"--payment-deadline", "2500ms"},
+		{"--cancel-window", "90.5s"},
 		{"--payment-deadline", "-1h"},
 		{"--payment-deadline", "721h"},
 		// A timer further out than the timers stream keeps its schedules
