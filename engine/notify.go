@@ -86,9 +86,10 @@ func (e *Engine) startNotifications(ctx context.Context, cfg Config, js jetstrea
 		return nil, err
 	}
 	n, err := notify.New(notify.Config{Codec: codec, Notifications: h, Provider: provider, Limiter: e.Limiter, MaxAttempts: cfg.NotifyMaxAttempts, Log: e.log,
-		Ahead: func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (domain.NotificationID, error) {
-			ahead, err := e.Runner.PendingAhead(ctx, string(id), seq)
-			return domain.NotificationID(ahead), err
+		AheadPace: time.Duration(float64(time.Second) / cfg.NotifyRate),
+		Ahead: func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (domain.NotificationID, int, error) {
+			ahead, queued, err := e.Runner.PendingAhead(ctx, string(id), seq)
+			return domain.NotificationID(ahead), queued, err
 		}})
 	if err != nil {
 		return nil, err

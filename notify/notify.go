@@ -69,16 +69,19 @@ type Config struct {
 	// does not know waits for an instance that knows it. Default 30s.
 	UnknownEventRetry time.Duration
 	// Ahead, if not nil, returns the notification that goes before
-	// notification id to the same recipient ("" for none), once it knows
-	// the commit at seq, which made id pending
+	// notification id to the same recipient ("" for none), and how many
+	// notifications to anyone are queued before id, once it knows the
+	// commit at seq, which made id pending
 	// (projections.Runner.PendingAhead). A notification never tried waits
 	// for it, so that one recipient's messages arrive in the order they
 	// were created, for up to MaxAheadWait after its creation. Without it,
 	// or when it fails, notifications go in any order.
-	Ahead func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (domain.NotificationID, error)
+	Ahead func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (ahead domain.NotificationID, queued int, err error)
 	// AheadWait is how long a notification waiting for the one ahead of it
-	// gives its commit back before it looks again. Default 500ms.
-	AheadWait time.Duration
+	// gives its commit back before it looks again, at least: with queued
+	// notifications before it, queued × AheadPace (the time their slots
+	// take), up to 30 s. Defaults 500ms and 200ms (5 a second).
+	AheadWait, AheadPace time.Duration
 	// MaxAheadWait bounds how long after its creation a notification still
 	// waits for one ahead of it (one that nothing sends, such as one whose
 	// commit this engine cannot read, holds up no other for longer).
@@ -122,6 +125,9 @@ func (c *Config) setDefaults() {
 	if c.AheadWait == 0 {
 		c.AheadWait = 500 * time.Millisecond
 	}
+	if c.AheadPace == 0 {
+		c.AheadPace = 200 * time.Millisecond
+	}
 	if c.MaxAheadWait == 0 {
 		c.MaxAheadWait = 10 * time.Minute
 	}
@@ -145,7 +151,7 @@ func (c Config) Validate() error {
 	if c.AttemptLease <= c.MaxSlotWait {
 		errs = append(errs, errors.New("the attempt lease must be longer than the slot wait"))
 	}
-	if c.SendTimeout < 0 || c.MaxSlotWait < 0 || c.MaxLateness < 0 || c.ClockSkew < 0 || c.LimiterRetry < 0 || c.UnknownEventRetry < 0 || c.AheadWait < 0 || c.MaxAheadWait < 0 {
+	if c.SendTimeout < 0 || c.MaxSlotWait < 0 || c.MaxLateness < 0 || c.ClockSkew < 0 || c.LimiterRetry < 0 || c.UnknownEventRetry < 0 || c.AheadWait < 0 || c.AheadPace < 0 || c.MaxAheadWait < 0 {
 		errs = append(errs, errors.New("timeouts and waits must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -334,8 +340,8 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 			return err
 		}
 	}
-	if n.waitsAhead(ctx, note, seq, now) {
-		return worker.RetryAfter(n.cfg.AheadWait, nil)
+	if wait := n.waitAhead(ctx, note, seq, now); wait > 0 {
+		return worker.RetryAfter(wait, nil)
 	}
 	// The slot first, then the attempt is recorded while its time comes,
 	// so that the send follows the slot as closely as it can.
@@ -405,28 +411,35 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 	return n.failed(ctx, m, attempt, err)
 }
 
-// aheadTimeout bounds Config.Ahead's wait for the read models.
-const aheadTimeout = 2 * time.Second
+// aheadTimeout bounds Config.Ahead's wait for the read models, and
+// maxAheadPoll how long a notification waiting for another's turn gives its
+// commit back at most.
+const (
+	aheadTimeout = 2 * time.Second
+	maxAheadPoll = 30 * time.Second
+)
 
-// waitsAhead reports whether note, never tried, made pending by the commit
+// waitAhead returns how long note, never tried, made pending by the commit
 // at seq, waits for a notification to its recipient that goes before it
-// (Config.Ahead), at now: not past MaxAheadWait after its creation, and not
-// when Ahead cannot tell.
-func (n *Notifier) waitsAhead(ctx context.Context, note domain.Notification, seq eventstore.Seq, now time.Time) bool {
+// (Config.Ahead), at now; 0 for not at all: not past MaxAheadWait after its
+// creation, and not when Ahead cannot tell.
+func (n *Notifier) waitAhead(ctx context.Context, note domain.Notification, seq eventstore.Seq, now time.Time) time.Duration {
 	if n.cfg.Ahead == nil || note.Attempts > 0 || now.Sub(note.CreatedAt) > n.cfg.MaxAheadWait {
-		return false
+		return 0
 	}
 	actx, cancel := context.WithTimeout(ctx, aheadTimeout)
-	ahead, err := n.cfg.Ahead(actx, note.ID, seq)
+	ahead, queued, err := n.cfg.Ahead(actx, note.ID, seq)
 	cancel()
-	if err != nil {
+	switch {
+	case err != nil:
 		n.aheadLog.Warn().Err(err).Str("notification_id", string(note.ID)).Msg("cannot tell whether a notification to the same recipient goes first; sending this one now")
-		return false
+		return 0
+	case ahead == "":
+		return 0
 	}
-	if ahead != "" {
-		n.cfg.Log.Debug().Str("notification_id", string(note.ID)).Str("ahead", string(ahead)).Msg("waiting for the recipient's earlier notification to be sent first")
-	}
-	return ahead != ""
+	wait := min(max(n.cfg.AheadWait, time.Duration(queued)*n.cfg.AheadPace), maxAheadPoll)
+	n.cfg.Log.Debug().Str("notification_id", string(note.ID)).Str("ahead", string(ahead)).Int("queued", queued).Dur("wait", wait).Msg("waiting for the recipient's earlier notification to be sent first")
+	return wait
 }
 
 // onTime reports whether the slot r, claimed at reserved, may still be

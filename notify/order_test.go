@@ -15,6 +15,7 @@ import (
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/notify"
 	"github.com/bankbook/bankbook/projections"
+	"github.com/bankbook/bankbook/worker"
 )
 
 var errStillWaiting = errors.New("still waiting for the notification ahead")
@@ -27,13 +28,17 @@ var errStillWaiting = errors.New("still waiting for the notification ahead")
 func TestARecipientsNotificationsGoInTheOrderTheyWereCreated(t *testing.T) {
 	w := newDispatchWorld(t)
 	ctx := context.Background()
-	n := w.orderedNotifier(t, 10*time.Minute)
+	n := w.orderedNotifier(t, 10*time.Minute, time.Second)
 	_, first := w.pendingFrom(t, "evt-1", "store:s-1", "bill 1")
 	_, second := w.pendingFrom(t, "evt-2", "store:s-1", "bill 2")
 	_, other := w.pendingFrom(t, "evt-3", "store:s-2", "bill 3")
 
+	// One notification is queued before it (the earlier one): it waits
+	// for that one's slot, a second here.
 	if err := n.Dispatch(ctx, second); !isWait(err) {
 		t.Fatalf("the later notification, handed first: %v; want a wait for the earlier one", err)
+	} else if ra, _ := errors.AsType[*worker.RetryAfterError](err); ra.Delay != time.Second {
+		t.Fatalf("the later notification waits %v, want the 1 s of the one queued before it", ra.Delay)
 	}
 	if err := n.Dispatch(ctx, other); err != nil {
 		t.Fatalf("another recipient's notification: %v", err)
@@ -62,7 +67,7 @@ func TestARecipientsNotificationsGoInTheOrderTheyWereCreated(t *testing.T) {
 // after its creation: one that nothing sends holds up no other for longer.
 func TestANotificationWaitsForTheOneAheadOnlySoLong(t *testing.T) {
 	w := newDispatchWorld(t)
-	n := w.orderedNotifier(t, time.Nanosecond)
+	n := w.orderedNotifier(t, time.Nanosecond, time.Millisecond)
 	w.pendingFrom(t, "evt-1", "store:s-1", "bill 1")
 	_, second := w.pendingFrom(t, "evt-2", "store:s-1", "bill 2")
 	if err := n.Dispatch(context.Background(), second); err != nil {
@@ -76,8 +81,9 @@ func TestANotificationWaitsForTheOneAheadOnlySoLong(t *testing.T) {
 // orderedNotifier is a dispatcher with its own limiter that keeps one
 // recipient's notifications in order as the engine does: with read models
 // of the world's stream, which a Runner keeps up to date
-// (projections.Runner.PendingAhead), waiting up to maxWait.
-func (w *dispatchWorld) orderedNotifier(t *testing.T, maxWait time.Duration) *notify.Notifier {
+// (projections.Runner.PendingAhead), waiting up to maxWait, pace per
+// notification queued before.
+func (w *dispatchWorld) orderedNotifier(t *testing.T, maxWait, pace time.Duration) *notify.Notifier {
 	t.Helper()
 	st, err := projections.Open(filepath.Join(t.TempDir(), "readmodels.db"), &projections.Options{Codec: domain.Events()})
 	if err != nil {
@@ -93,10 +99,10 @@ func (w *dispatchWorld) orderedNotifier(t *testing.T, maxWait time.Duration) *no
 		_ = st.Close()
 	})
 	n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: w.limiter(t),
-		AheadWait: 50 * time.Millisecond, MaxAheadWait: maxWait,
-		Ahead: func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (domain.NotificationID, error) {
-			ahead, err := runner.PendingAhead(ctx, string(id), seq)
-			return domain.NotificationID(ahead), err
+		AheadWait: 50 * time.Millisecond, AheadPace: pace, MaxAheadWait: maxWait,
+		Ahead: func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (domain.NotificationID, int, error) {
+			ahead, queued, err := runner.PendingAhead(ctx, string(id), seq)
+			return domain.NotificationID(ahead), queued, err
 		}})
 	if err != nil {
 		t.Fatal(err)

@@ -174,10 +174,11 @@ func addCount(b *bbolt.Bucket, status string, delta int64) error {
 // that no dispatcher has tried to send yet ("" for none). One that was tried
 // and waits for its next try holds nothing up. Messages to one recipient
 // thus reach it in the order they were created, unless a send fails. An id
-// the read models do not hold (yet) has none ahead of it.
-func (s *Store) PendingAhead(id string) (string, error) {
-	var ahead string
-	err := s.view(func(tx *bbolt.Tx) error {
+// the read models do not hold (yet) has none ahead of it. With one ahead,
+// queued counts the notifications to anyone pending before id: roughly how
+// many slots of the shared limit go before id's.
+func (s *Store) PendingAhead(id string) (ahead string, queued int, err error) {
+	err = s.view(func(tx *bbolt.Tx) error {
 		records, err := queryBucket(tx, bucketNotifications)
 		if err != nil {
 			return err
@@ -205,12 +206,25 @@ func (s *Store) PendingAhead(id string) (string, error) {
 			}
 			if o.View.Attempts == 0 {
 				ahead = other
-				return nil
+				break
 			}
+		}
+		if ahead == "" {
+			return nil
+		}
+		index, err := queryBucket(tx, bucketNotificationIndex)
+		if err != nil {
+			return err
+		}
+		prefix = append([]byte(api.NotificationPending), 0)
+		end = notificationKey(api.NotificationPending, rec.CreatedSeq, "")
+		c = index.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+			queued++
 		}
 		return nil
 	})
-	return ahead, err
+	return ahead, queued, err
 }
 
 // Notifications lists notifications oldest first (bankbook.q.notify.list):

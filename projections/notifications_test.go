@@ -673,7 +673,7 @@ func TestPendingAheadIsTheRecipientsOldestUntried(t *testing.T) {
 	w, _ := newNotifyWorld(t, st)
 	ahead := func(id domain.NotificationID, want domain.NotificationID) {
 		t.Helper()
-		got, err := st.PendingAhead(string(id))
+		got, _, err := st.PendingAhead(string(id))
 		if err != nil || got != string(want) {
 			t.Fatalf("PendingAhead(%s) = %q, %v; want %q", id, got, err, want)
 		}
@@ -685,7 +685,12 @@ func TestPendingAheadIsTheRecipientsOldestUntried(t *testing.T) {
 	ahead(first, "")
 	ahead(second, first)
 	ahead(third, first)
-	if got, err := st.PendingAhead("no-such-notification"); err != nil || got != "" {
+	// Queued before the third: every pending notification created before
+	// it, to anyone.
+	if _, queued, err := st.PendingAhead(string(third)); err != nil || queued != 3 {
+		t.Fatalf("queued before the third: %d (%v), want 3", queued, err)
+	}
+	if got, _, err := st.PendingAhead("no-such-notification"); err != nil || got != "" {
 		t.Fatalf("PendingAhead of an unknown notification = %q, %v; want none", got, err)
 	}
 

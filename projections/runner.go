@@ -378,9 +378,9 @@ func (r *Runner) WaitFor(ctx context.Context, seq eventstore.Seq) error {
 // PendingAhead is Store.PendingAhead once the read models have applied the
 // commit at seq (the one that made notification id pending), waiting for
 // them until ctx ends.
-func (r *Runner) PendingAhead(ctx context.Context, id string, seq eventstore.Seq) (string, error) {
+func (r *Runner) PendingAhead(ctx context.Context, id string, seq eventstore.Seq) (ahead string, queued int, err error) {
 	if err := r.WaitFor(ctx, seq); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	return r.st.PendingAhead(id)
 }
