@@ -67,7 +67,10 @@ type NotificationCreated struct {
 	Data           map[string]string `json:"data"`
 	SourceEventID  string            `json:"source_event_id"`
 	SourceType     string            `json:"source_type"`
-	CreatedAt      time.Time         `json:"created_at"`
+	// SourceSeq is the stream sequence of the source event's commit
+	// (absent from notifications recorded before it was kept).
+	SourceSeq uint64    `json:"source_seq,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // EventType implements Event.
@@ -282,7 +285,7 @@ func DecideCreateNotification(n Notification, in NotificationIntent, at time.Tim
 	}
 	return []Event{NotificationCreated{
 		NotificationID: in.ID, Kind: in.Kind, Recipient: in.Recipient, Message: in.Message, Data: data,
-		SourceEventID: in.SourceEventID, SourceType: in.SourceType, CreatedAt: at,
+		SourceEventID: in.SourceEventID, SourceType: in.SourceType, SourceSeq: in.SourceSeq, CreatedAt: at,
 	}}, nil
 }
 

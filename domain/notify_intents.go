@@ -54,6 +54,10 @@ type NotificationIntent struct {
 	SourceEventID string
 	// SourceType is the event's type (bill.issued ...).
 	SourceType string
+	// SourceSeq is the stream sequence of the commit that holds the event
+	// (set by its recorder; 0: unknown). One recipient's notifications go
+	// out in the order of their sources.
+	SourceSeq uint64
 }
 
 // NotificationIntents returns the messages an event calls for, at most one

@@ -86,11 +86,7 @@ func (e *Engine) startNotifications(ctx context.Context, cfg Config, js jetstrea
 		return nil, err
 	}
 	n, err := notify.New(notify.Config{Codec: codec, Notifications: h, Provider: provider, Limiter: e.Limiter, MaxAttempts: cfg.NotifyMaxAttempts, Log: e.log,
-		AheadPace: time.Duration(float64(time.Second) / cfg.NotifyRate),
-		Ahead: func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (domain.NotificationID, int, error) {
-			ahead, queued, err := e.Runner.PendingAhead(ctx, string(id), seq)
-			return domain.NotificationID(ahead), queued, err
-		}})
+		AheadPace: time.Duration(float64(time.Second) / cfg.NotifyRate), Ahead: e.notificationAhead, Recorded: e.notificationsRecorded})
 	if err != nil {
 		return nil, err
 	}
@@ -250,4 +246,22 @@ func notifyStart(ctx context.Context, js jetstream.JetStream, events *eventstore
 		return 0, fmt.Errorf("%s/%s holds %q: %w", notifyBucket, key, entry.Value(), err)
 	}
 	return eventstore.Seq(seq), nil
+}
+
+// notificationAhead is notify.Config.Ahead: the read models' queue of
+// notifications (projections.Runner.PendingAhead).
+func (e *Engine) notificationAhead(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (notify.Queue, error) {
+	q, err := e.Runner.PendingAhead(ctx, string(id), seq)
+	return notify.Queue{Ahead: domain.NotificationID(q.Ahead), Queued: q.Queued, SourceSeq: q.SourceSeq}, err
+}
+
+// notificationsRecorded is notify.Config.Recorded: how far react-notify,
+// on every instance, has recorded the notifications events call for, and
+// the stream's end after that, which holds them.
+func (e *Engine) notificationsRecorded(ctx context.Context) (upTo, within eventstore.Seq, err error) {
+	if upTo, err = e.Events.Handled(ctx, partReactNotify); err != nil {
+		return 0, 0, err
+	}
+	within, err = e.Events.LastSeq(ctx)
+	return upTo, within, err
 }

@@ -179,3 +179,16 @@ func isWait(err error) bool {
 func (s *Store) OpenDeadLetters(ctx context.Context) (*worker.DeadLetters, error) {
 	return worker.OpenDeadLetters(ctx, s.js, worker.DeadConfig{Replicas: s.cfg.Replicas})
 }
+
+// Handled returns how far the reactor durable has got: every commit of its
+// types at or before the returned stream sequence was handled and
+// acknowledged (its consumer's acknowledgement floor).
+func (s *Store) Handled(ctx context.Context, durable string) (Seq, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	c, err := s.stream.Consumer(ctx, durable)
+	if err != nil {
+		return 0, fmt.Errorf("consumer %s: %w", durable, unavailable(err))
+	}
+	return Seq(c.CachedInfo().AckFloor.Stream), nil
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -374,6 +375,51 @@ func TestReactorStartSeqLeavesThePastAlone(t *testing.T) {
 	if got.has("c-old") {
 		t.Fatal("the reactor handled a commit from before its start")
 	}
+}
+
+// Handled is how far a reactor got: every commit of its types up to it
+// handled. A commit that waits holds it back, even behind later commits
+// handled already.
+func TestHandledIsWhereEveryCommitBeforeWasHandled(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s := open(t, js, eventstore.Config{})
+	ctx := context.Background()
+	var hold atomic.Bool
+	hold.Store(true)
+	l, err := s.Reactor(ctx, eventstore.ReactOptions{Durable: "react-handled", Types: []string{"order"}, Concurrency: 2},
+		func(_ context.Context, c eventstore.Commit) error {
+			if c.Ref().ID == "first" && hold.Load() {
+				return worker.RetryAfter(50*time.Millisecond, nil)
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Run(t, l.Run)
+	var seqs []eventstore.Seq
+	for _, id := range []string{"first", "second"} {
+		c, err := storetest.AppendOne(ctx, s, eventstore.Ref{Type: "order", ID: id}, "c-"+id, storetest.Event("t", 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, c.Seq)
+	}
+	handled := func() eventstore.Seq {
+		t.Helper()
+		h, err := s.Handled(ctx, "react-handled")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	time.Sleep(300 * time.Millisecond) // the second is handled meanwhile, the first waits
+	if h := handled(); h >= seqs[0] {
+		t.Fatalf("handled up to %d while the commit at %d waits", h, seqs[0])
+	}
+	hold.Store(false)
+	testenv.Eventually(t, 10*time.Second, "both commits handled", func() bool { return handled() >= seqs[1] })
 }
 
 // TestOpenLeavesAnUnchangedStreamAlone: a second Open (another instance

@@ -184,15 +184,16 @@ func (w *dispatchWorld) notifier(t *testing.T) *notify.Notifier {
 // it pending, as the dispatchers get it.
 func (w *dispatchWorld) pending(t *testing.T, rcpt string) (domain.NotificationID, eventstore.Commit) {
 	t.Helper()
-	return w.pendingFrom(t, "evt-"+rcpt, rcpt, "hello")
+	return w.pendingFrom(t, "evt-"+rcpt, 0, rcpt, "hello")
 }
 
-// pendingFrom is pending, for the source event src, with the message msg.
-func (w *dispatchWorld) pendingFrom(t *testing.T, src, rcpt, msg string) (domain.NotificationID, eventstore.Commit) {
+// pendingFrom is pending, for the source event src in the commit at
+// srcSeq (0: unknown), with the message msg.
+func (w *dispatchWorld) pendingFrom(t *testing.T, src string, srcSeq uint64, rcpt, msg string) (domain.NotificationID, eventstore.Commit) {
 	t.Helper()
 	ctx := context.Background()
 	in := domain.NotificationIntent{ID: domain.NewNotificationID(src, "bill_issued", rcpt), Kind: "bill_issued", Recipient: rcpt,
-		Message: msg, SourceEventID: src, SourceType: "bill.issued"}
+		Message: msg, SourceEventID: src, SourceType: "bill.issued", SourceSeq: srcSeq}
 	if _, err := w.notes.Create(ctx, commands.Meta{Command: "reactor.notify", Actor: "reactor", CorrelationID: "c"}, in); err != nil {
 		t.Fatal(err)
 	}

@@ -68,19 +68,27 @@ type Config struct {
 	// UnknownEventRetry is how long a commit with an event type this engine
 	// does not know waits for an instance that knows it. Default 30s.
 	UnknownEventRetry time.Duration
-	// Ahead, if not nil, returns the notification that goes before
-	// notification id to the same recipient ("" for none), and how many
-	// notifications to anyone are queued before id, once it knows the
-	// commit at seq, which made id pending
-	// (projections.Runner.PendingAhead). A notification never tried waits
-	// for it, so that one recipient's messages arrive in the order they
-	// were created, for up to MaxAheadWait after its creation. Without it,
-	// or when it fails, notifications go in any order.
-	Ahead func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (ahead domain.NotificationID, queued int, err error)
+	// Ahead, if not nil, returns where notification id stands among those
+	// to send, once it knows the commit at seq, which made id pending, and
+	// every commit before (projections.Runner.PendingAhead). A notification
+	// never tried waits for the one ahead of it, so that one recipient's
+	// messages arrive in the order of the events that called for them, for
+	// up to MaxAheadWait after its creation. Without it, or when it fails,
+	// notifications go in any order.
+	Ahead func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (Queue, error)
+	// Recorded, if not nil, returns how far notifications are recorded:
+	// every event up to stream sequence upTo has its notifications in
+	// commits up to within (react-notify's acknowledged commits, then the
+	// stream's end). Where several instances record notifications, one for
+	// an earlier event may not be recorded yet when a later one is: with
+	// Recorded, a notification never tried also waits, for up to 30 s
+	// after its creation, until every event before its own is recorded,
+	// then looks again.
+	Recorded func(ctx context.Context) (upTo, within eventstore.Seq, err error)
 	// AheadWait is how long a notification waiting for the one ahead of it
 	// gives its commit back before it looks again, at least: with queued
 	// notifications before it, queued × AheadPace (the time their slots
-	// take), up to 30 s. Defaults 500ms and 200ms (5 a second).
+	// take), up to 30 s. Defaults 200ms and 200ms (5 a second).
 	AheadWait, AheadPace time.Duration
 	// MaxAheadWait bounds how long after its creation a notification still
 	// waits for one ahead of it (one that nothing sends, such as one whose
@@ -123,7 +131,7 @@ func (c *Config) setDefaults() {
 		c.UnknownEventRetry = 30 * time.Second
 	}
 	if c.AheadWait == 0 {
-		c.AheadWait = 500 * time.Millisecond
+		c.AheadWait = 200 * time.Millisecond
 	}
 	if c.AheadPace == 0 {
 		c.AheadPace = 200 * time.Millisecond
@@ -155,6 +163,19 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("timeouts and waits must not be negative"))
 	}
 	return errors.Join(errs...)
+}
+
+// Queue is where a notification stands among those to send (Config.Ahead).
+type Queue struct {
+	// Ahead is the notification to the same recipient that goes first (""
+	// for none): pending, never tried, and called for by an earlier event.
+	Ahead domain.NotificationID
+	// Queued counts, with one Ahead, the notifications to anyone pending
+	// before this one: roughly how many slots of the shared limit go first.
+	Queued int
+	// SourceSeq is the sequence of the commit whose event called for the
+	// notification (0: unknown).
+	SourceSeq eventstore.Seq
 }
 
 // Notifier records and dispatches notifications. It is safe for concurrent
@@ -274,6 +295,7 @@ func (n *Notifier) Record(ctx context.Context, c eventstore.Commit) error {
 			return err
 		}
 		for _, in := range domain.NotificationIntents(env.EventID, ev) {
+			in.SourceSeq = uint64(c.Seq)
 			if _, err := n.cfg.Notifications.Create(ctx, meta("reactor.notify", env), in); err != nil {
 				return fmt.Errorf("record notification %s (%s to %s): %w", in.ID, in.Kind, in.Recipient, err)
 			}
@@ -411,34 +433,51 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 	return n.failed(ctx, m, attempt, err)
 }
 
-// aheadTimeout bounds Config.Ahead's wait for the read models, and
+// aheadTimeout bounds Config.Ahead's wait for the read models,
 // maxAheadPoll how long a notification waiting for another's turn gives its
-// commit back at most.
+// commit back at most, and maxUnrecordedWait how long after its creation a
+// notification waits for the events before its own to be recorded
+// (Config.Recorded).
 const (
-	aheadTimeout = 2 * time.Second
-	maxAheadPoll = 30 * time.Second
+	aheadTimeout      = 2 * time.Second
+	maxAheadPoll      = 30 * time.Second
+	maxUnrecordedWait = 30 * time.Second
 )
 
 // waitAhead returns how long note, never tried, made pending by the commit
 // at seq, waits for a notification to its recipient that goes before it
-// (Config.Ahead), at now; 0 for not at all: not past MaxAheadWait after its
-// creation, and not when Ahead cannot tell.
+// (Config.Ahead, Config.Recorded), at now; 0 for not at all: not past
+// MaxAheadWait after its creation, and not when they cannot tell.
 func (n *Notifier) waitAhead(ctx context.Context, note domain.Notification, seq eventstore.Seq, now time.Time) time.Duration {
-	if n.cfg.Ahead == nil || note.Attempts > 0 || now.Sub(note.CreatedAt) > n.cfg.MaxAheadWait {
+	age := now.Sub(note.CreatedAt)
+	if n.cfg.Ahead == nil || note.Attempts > 0 || age > n.cfg.MaxAheadWait {
 		return 0
 	}
 	actx, cancel := context.WithTimeout(ctx, aheadTimeout)
-	ahead, queued, err := n.cfg.Ahead(actx, note.ID, seq)
-	cancel()
+	defer cancel()
+	q, err := n.cfg.Ahead(actx, note.ID, seq)
+	if err == nil && q.Ahead == "" && n.cfg.Recorded != nil && q.SourceSeq > 0 && age <= maxUnrecordedWait {
+		// None ahead among the notifications recorded so far; but an event
+		// before its own may call for one not recorded yet.
+		var upTo, within eventstore.Seq
+		if upTo, within, err = n.cfg.Recorded(actx); err == nil {
+			if upTo < q.SourceSeq {
+				n.cfg.Log.Debug().Str("notification_id", string(note.ID)).Uint64("source_seq", uint64(q.SourceSeq)).Uint64("recorded_up_to", uint64(upTo)).
+					Msg("waiting for the notifications of the events before this one's to be recorded")
+				return n.cfg.AheadWait
+			}
+			q, err = n.cfg.Ahead(actx, note.ID, within)
+		}
+	}
 	switch {
 	case err != nil:
 		n.aheadLog.Warn().Err(err).Str("notification_id", string(note.ID)).Msg("cannot tell whether a notification to the same recipient goes first; sending this one now")
 		return 0
-	case ahead == "":
+	case q.Ahead == "":
 		return 0
 	}
-	wait := min(max(n.cfg.AheadWait, time.Duration(queued)*n.cfg.AheadPace), maxAheadPoll)
-	n.cfg.Log.Debug().Str("notification_id", string(note.ID)).Str("ahead", string(ahead)).Int("queued", queued).Dur("wait", wait).Msg("waiting for the recipient's earlier notification to be sent first")
+	wait := min(max(n.cfg.AheadWait, time.Duration(q.Queued)*n.cfg.AheadPace), maxAheadPoll)
+	n.cfg.Log.Debug().Str("notification_id", string(note.ID)).Str("ahead", string(q.Ahead)).Int("queued", q.Queued).Dur("wait", wait).Msg("waiting for the recipient's earlier notification to be sent first")
 	return wait
 }
 

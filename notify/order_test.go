@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,10 +29,10 @@ var errStillWaiting = errors.New("still waiting for the notification ahead")
 func TestARecipientsNotificationsGoInTheOrderTheyWereCreated(t *testing.T) {
 	w := newDispatchWorld(t)
 	ctx := context.Background()
-	n := w.orderedNotifier(t, 10*time.Minute, time.Second)
-	_, first := w.pendingFrom(t, "evt-1", "store:s-1", "bill 1")
-	_, second := w.pendingFrom(t, "evt-2", "store:s-1", "bill 2")
-	_, other := w.pendingFrom(t, "evt-3", "store:s-2", "bill 3")
+	n := w.orderedNotifier(t, 10*time.Minute, time.Second, nil)
+	_, first := w.pendingFrom(t, "evt-1", 0, "store:s-1", "bill 1")
+	_, second := w.pendingFrom(t, "evt-2", 0, "store:s-1", "bill 2")
+	_, other := w.pendingFrom(t, "evt-3", 0, "store:s-2", "bill 3")
 
 	// One notification is queued before it (the earlier one): it waits
 	// for that one's slot, a second here.
@@ -67,9 +68,9 @@ func TestARecipientsNotificationsGoInTheOrderTheyWereCreated(t *testing.T) {
 // after its creation: one that nothing sends holds up no other for longer.
 func TestANotificationWaitsForTheOneAheadOnlySoLong(t *testing.T) {
 	w := newDispatchWorld(t)
-	n := w.orderedNotifier(t, time.Nanosecond, time.Millisecond)
-	w.pendingFrom(t, "evt-1", "store:s-1", "bill 1")
-	_, second := w.pendingFrom(t, "evt-2", "store:s-1", "bill 2")
+	n := w.orderedNotifier(t, time.Nanosecond, time.Millisecond, nil)
+	w.pendingFrom(t, "evt-1", 0, "store:s-1", "bill 1")
+	_, second := w.pendingFrom(t, "evt-2", 0, "store:s-1", "bill 2")
 	if err := n.Dispatch(context.Background(), second); err != nil {
 		t.Fatalf("the later notification, past MaxAheadWait: %v; want it sent", err)
 	}
@@ -82,8 +83,8 @@ func TestANotificationWaitsForTheOneAheadOnlySoLong(t *testing.T) {
 // recipient's notifications in order as the engine does: with read models
 // of the world's stream, which a Runner keeps up to date
 // (projections.Runner.PendingAhead), waiting up to maxWait, pace per
-// notification queued before.
-func (w *dispatchWorld) orderedNotifier(t *testing.T, maxWait, pace time.Duration) *notify.Notifier {
+// notification queued before, with recorded as Config.Recorded.
+func (w *dispatchWorld) orderedNotifier(t *testing.T, maxWait, pace time.Duration, recorded func(context.Context) (eventstore.Seq, eventstore.Seq, error)) *notify.Notifier {
 	t.Helper()
 	st, err := projections.Open(filepath.Join(t.TempDir(), "readmodels.db"), &projections.Options{Codec: domain.Events()})
 	if err != nil {
@@ -99,13 +100,57 @@ func (w *dispatchWorld) orderedNotifier(t *testing.T, maxWait, pace time.Duratio
 		_ = st.Close()
 	})
 	n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: w.limiter(t),
-		AheadWait: 50 * time.Millisecond, AheadPace: pace, MaxAheadWait: maxWait,
-		Ahead: func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (domain.NotificationID, int, error) {
-			ahead, queued, err := runner.PendingAhead(ctx, string(id), seq)
-			return domain.NotificationID(ahead), queued, err
+		AheadWait: 50 * time.Millisecond, AheadPace: pace, MaxAheadWait: maxWait, Recorded: recorded,
+		Ahead: func(ctx context.Context, id domain.NotificationID, seq eventstore.Seq) (notify.Queue, error) {
+			q, err := runner.PendingAhead(ctx, string(id), seq)
+			return notify.Queue{Ahead: domain.NotificationID(q.Ahead), Queued: q.Queued, SourceSeq: q.SourceSeq}, err
 		}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// Where several instances record notifications, a later event's may be
+// recorded before an earlier one's: one recipient's notifications still go
+// in the order of their events. The later one waits until every event
+// before its own is recorded (Config.Recorded), then for the earlier
+// one's notification, recorded after it.
+func TestARecipientsNotificationsGoInTheOrderOfTheirEvents(t *testing.T) {
+	w := newDispatchWorld(t)
+	ctx := context.Background()
+	var upTo atomic.Uint64 // react-notify's acknowledged events
+	n := w.orderedNotifier(t, 10*time.Minute, time.Millisecond, func(ctx context.Context) (eventstore.Seq, eventstore.Seq, error) {
+		last, err := w.events.LastSeq(ctx)
+		return eventstore.Seq(upTo.Load()), last, err
+	})
+	// Events at 20 and 30; the notification of 30 is recorded first.
+	_, later := w.pendingFrom(t, "evt-30", 30, "store:s-1", "bill 2")
+	upTo.Store(20) // 20 is being recorded elsewhere
+	if err := n.Dispatch(ctx, later); !isWait(err) {
+		t.Fatalf("a notification whose earlier events are not all recorded: %v; want a wait", err)
+	}
+	_, earlier := w.pendingFrom(t, "evt-20", 20, "store:s-1", "bill 1")
+	upTo.Store(30)
+	if err := n.Dispatch(ctx, later); !isWait(err) {
+		t.Fatalf("the later notification, the earlier one recorded and pending: %v; want a wait", err)
+	}
+	if err := n.Dispatch(ctx, earlier); err != nil {
+		t.Fatalf("the earlier notification: %v", err)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if err := n.Dispatch(ctx, later); isWait(err) {
+			return errStillWaiting
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return nil
+	})
+	var sent []string
+	for _, m := range w.sim.Messages("") {
+		sent = append(sent, m.Message)
+	}
+	if want := []string{"bill 1", "bill 2"}; !slices.Equal(sent, want) {
+		t.Fatalf("the provider got %q, want %q", sent, want)
+	}
 }

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -33,8 +34,9 @@ var (
 	// big-endian).
 	bucketNotificationCounts = []byte("notification_counts")
 	// bucketNotificationsPendingTo lists each recipient's pending
-	// notifications: recipient 0x00 created_seq(8) notification_id → empty
-	// (PendingAhead).
+	// notifications in the order of their sources: recipient 0x00
+	// order_seq(8) created_seq(8) notification_id → empty
+	// (notificationRecord.pendingToKey, PendingAhead).
 	bucketNotificationsPendingTo = []byte("notifications_pending_by_recipient")
 )
 
@@ -47,6 +49,19 @@ type NotificationView = api.NotificationView
 type notificationRecord struct {
 	View       NotificationView `json:"view"`
 	CreatedSeq eventstore.Seq   `json:"created_seq"`
+	// SourceSeq is the sequence of the commit whose event called for the
+	// notification (0: not recorded with it).
+	SourceSeq eventstore.Seq `json:"source_seq,omitempty"`
+}
+
+// pendingToKey is the notification's key in bucketNotificationsPendingTo:
+// among its recipient's, by its source's sequence (or, recorded without
+// it, its own creation's), then, among those of one commit, by its
+// creation.
+func (r notificationRecord) pendingToKey() []byte {
+	k := notificationKey(r.View.Recipient, cmp.Or(r.SourceSeq, r.CreatedSeq), "")
+	k = binary.BigEndian.AppendUint64(k, uint64(r.CreatedSeq))
+	return append(k, r.View.NotificationID...)
 }
 
 // allStatuses is the index prefix under which every notification is listed.
@@ -72,7 +87,7 @@ func applyNotifications(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventsto
 		if records.Get([]byte(id)) != nil {
 			return fmt.Errorf("%w: notification %s created twice", ErrInconsistent, id)
 		}
-		rec := notificationRecord{CreatedSeq: c.Seq, View: NotificationView{
+		rec := notificationRecord{CreatedSeq: c.Seq, SourceSeq: eventstore.Seq(e.SourceSeq), View: NotificationView{
 			NotificationID: id, Kind: e.Kind, Recipient: e.Recipient, Status: api.NotificationPending,
 			CreatedAt: domain.FormatTime(e.CreatedAt), Message: e.Message, SourceEventID: e.SourceEventID, Seq: api.Seq(c.Seq),
 		}}
@@ -84,7 +99,7 @@ func applyNotifications(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventsto
 		if err := recipients.Put(notificationKey(e.Recipient, c.Seq, id), nil); err != nil {
 			return err
 		}
-		if err := pendingTo.Put(notificationKey(e.Recipient, c.Seq, id), nil); err != nil {
+		if err := pendingTo.Put(rec.pendingToKey(), nil); err != nil {
 			return err
 		}
 		if err := addCount(counts, api.NotificationPending, 1); err != nil {
@@ -146,7 +161,7 @@ func applyNotifications(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventsto
 		if err := addCount(counts, after, 1); err != nil {
 			return err
 		}
-		k := notificationKey(rec.View.Recipient, rec.CreatedSeq, string(id))
+		k := rec.pendingToKey()
 		switch {
 		case before == api.NotificationPending:
 			err = pendingTo.Delete(k)
@@ -169,16 +184,30 @@ func addCount(b *bbolt.Bucket, status string, delta int64) error {
 	return b.Put([]byte(status), binary.BigEndian.AppendUint64(nil, n))
 }
 
-// PendingAhead returns the notification that goes before notification id
-// to the same recipient: the oldest one still pending, created before id,
-// that no dispatcher has tried to send yet ("" for none). One that was tried
-// and waits for its next try holds nothing up. Messages to one recipient
-// thus reach it in the order they were created, unless a send fails. An id
-// the read models do not hold (yet) has none ahead of it. With one ahead,
-// queued counts the notifications to anyone pending before id: roughly how
-// many slots of the shared limit go before id's.
-func (s *Store) PendingAhead(id string) (ahead string, queued int, err error) {
-	err = s.view(func(tx *bbolt.Tx) error {
+// NotificationQueue is where a notification stands among those to send
+// (PendingAhead).
+type NotificationQueue struct {
+	// Ahead is the notification to the same recipient that goes first: the
+	// oldest one still pending whose source came before this one's, that no
+	// dispatcher has tried to send yet ("" for none). One that was tried
+	// and waits for its next try holds nothing up.
+	Ahead string
+	// Queued counts, when there is one Ahead, the notifications to anyone
+	// pending that were created before this one: roughly how many slots of
+	// the shared limit go first.
+	Queued int
+	// SourceSeq is the sequence of the commit whose event called for this
+	// notification (0: not recorded with it, or not in the read models).
+	SourceSeq eventstore.Seq
+}
+
+// PendingAhead returns where notification id stands. Messages to one
+// recipient thus reach it in the order of the events that called for them,
+// unless a send fails. An id the read models do not hold (yet) has nothing
+// ahead of it.
+func (s *Store) PendingAhead(id string) (NotificationQueue, error) {
+	var q NotificationQueue
+	err := s.view(func(tx *bbolt.Tx) error {
 		records, err := queryBucket(tx, bucketNotifications)
 		if err != nil {
 			return err
@@ -191,11 +220,12 @@ func (s *Store) PendingAhead(id string) (ahead string, queued int, err error) {
 		if found, err := getJSON(records, id, &rec); err != nil || !found {
 			return err
 		}
+		q.SourceSeq = rec.SourceSeq
 		prefix := append([]byte(rec.View.Recipient), 0)
-		end := notificationKey(rec.View.Recipient, rec.CreatedSeq, "")
+		end := rec.pendingToKey()
 		c := pendingTo.Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
-			other := string(k[len(prefix)+8:])
+			other := string(k[len(prefix)+16:])
 			var o notificationRecord
 			found, err := getJSON(records, other, &o)
 			if err != nil {
@@ -205,11 +235,11 @@ func (s *Store) PendingAhead(id string) (ahead string, queued int, err error) {
 				return fmt.Errorf("%w: notification %s indexed but not stored", ErrInconsistent, other)
 			}
 			if o.View.Attempts == 0 {
-				ahead = other
+				q.Ahead = other
 				break
 			}
 		}
-		if ahead == "" {
+		if q.Ahead == "" {
 			return nil
 		}
 		index, err := queryBucket(tx, bucketNotificationIndex)
@@ -220,11 +250,11 @@ func (s *Store) PendingAhead(id string) (ahead string, queued int, err error) {
 		end = notificationKey(api.NotificationPending, rec.CreatedSeq, "")
 		c = index.Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
-			queued++
+			q.Queued++
 		}
 		return nil
 	})
-	return ahead, queued, err
+	return q, err
 }
 
 // Notifications lists notifications oldest first (bankbook.q.notify.list):

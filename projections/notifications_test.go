@@ -71,7 +71,14 @@ func (w *notifyWorld) on(id domain.NotificationID, at time.Time, decide func(dom
 // by the event source.
 func (w *notifyWorld) create(source, recipient string, at time.Time) (domain.NotificationID, eventstore.Commit) {
 	w.t.Helper()
-	in := domain.NotificationIntent{
+	return w.createFrom(source, recipient, 0, at)
+}
+
+// createFrom is create, for an event in the commit at sourceSeq (0:
+// unknown).
+func (w *notifyWorld) createFrom(source, recipient string, sourceSeq uint64, at time.Time) (domain.NotificationID, eventstore.Commit) {
+	w.t.Helper()
+	in := domain.NotificationIntent{SourceSeq: sourceSeq,
 		ID: domain.NewNotificationID(source, domain.NotifyBillIssued, recipient), Kind: domain.NotifyBillIssued, Recipient: recipient,
 		Message: "[청구서] 39,000원이 청구되었습니다.", Data: map[string]string{"amount": "39000"}, SourceEventID: source, SourceType: "bill.issued",
 	}
@@ -673,9 +680,9 @@ func TestPendingAheadIsTheRecipientsOldestUntried(t *testing.T) {
 	w, _ := newNotifyWorld(t, st)
 	ahead := func(id domain.NotificationID, want domain.NotificationID) {
 		t.Helper()
-		got, _, err := st.PendingAhead(string(id))
-		if err != nil || got != string(want) {
-			t.Fatalf("PendingAhead(%s) = %q, %v; want %q", id, got, err, want)
+		q, err := st.PendingAhead(string(id))
+		if err != nil || q.Ahead != string(want) {
+			t.Fatalf("PendingAhead(%s) = %+v, %v; want %q ahead", id, q, err, want)
 		}
 	}
 	first, _ := w.create("evt-1", "store:s1", t0)
@@ -687,11 +694,11 @@ func TestPendingAheadIsTheRecipientsOldestUntried(t *testing.T) {
 	ahead(third, first)
 	// Queued before the third: every pending notification created before
 	// it, to anyone.
-	if _, queued, err := st.PendingAhead(string(third)); err != nil || queued != 3 {
-		t.Fatalf("queued before the third: %d (%v), want 3", queued, err)
+	if q, err := st.PendingAhead(string(third)); err != nil || q.Queued != 3 {
+		t.Fatalf("queued before the third: %d (%v), want 3", q.Queued, err)
 	}
-	if got, _, err := st.PendingAhead("no-such-notification"); err != nil || got != "" {
-		t.Fatalf("PendingAhead of an unknown notification = %q, %v; want none", got, err)
+	if got, err := st.PendingAhead("no-such-notification"); err != nil || got != (projections.NotificationQueue{}) {
+		t.Fatalf("PendingAhead of an unknown notification = %+v, %v; want nothing", got, err)
 	}
 
 	// Tried, it waits for its result and holds nothing up.
@@ -718,5 +725,30 @@ func TestPendingAheadIsTheRecipientsOldestUntried(t *testing.T) {
 	// (redriven), fourth, fifth and the other recipient's.
 	if n, err := projections.PendingTo(st); err != nil || n != 5 {
 		t.Fatalf("%d notifications indexed as pending (%v), want 5", n, err)
+	}
+}
+
+// One recipient's notifications are queued in the order of the events that
+// called for them (their source commits' sequences), not in the order they
+// were recorded: with several instances recording, a later event's may be
+// recorded first. One recorded without its source's sequence stands at its
+// own creation's.
+func TestPendingAheadFollowsTheSourcesOrder(t *testing.T) {
+	st := openStore(t, tempPath(t, "rm.db"))
+	w, _ := newNotifyWorld(t, st)
+	for i := range 3 { // commits 1 to 3, the sources below
+		w.create(fmt.Sprintf("evt-other-%d", i), "store:s2", t0)
+	}
+	later, _ := w.createFrom("evt-later", "store:s1", 3, t0)     // commit 4
+	earlier, _ := w.createFrom("evt-earlier", "store:s1", 2, t0) // commit 5
+	unknown, _ := w.create("evt-unknown", "store:s1", t0)        // commit 6
+	for id, want := range map[domain.NotificationID]projections.NotificationQueue{
+		earlier: {SourceSeq: 2},
+		later:   {Ahead: string(earlier), Queued: 3, SourceSeq: 3},
+		unknown: {Ahead: string(earlier), Queued: 5},
+	} {
+		if got, err := st.PendingAhead(string(id)); err != nil || got != want {
+			t.Errorf("PendingAhead(%s) = %+v, %v; want %+v", id, got, err, want)
+		}
 	}
 }

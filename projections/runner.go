@@ -376,11 +376,11 @@ func (r *Runner) WaitFor(ctx context.Context, seq eventstore.Seq) error {
 }
 
 // PendingAhead is Store.PendingAhead once the read models have applied the
-// commit at seq (the one that made notification id pending), waiting for
-// them until ctx ends.
-func (r *Runner) PendingAhead(ctx context.Context, id string, seq eventstore.Seq) (ahead string, queued int, err error) {
+// commit at seq (the one that made notification id pending, or a later
+// one), waiting for them until ctx ends.
+func (r *Runner) PendingAhead(ctx context.Context, id string, seq eventstore.Seq) (NotificationQueue, error) {
 	if err := r.WaitFor(ctx, seq); err != nil {
-		return "", 0, err
+		return NotificationQueue{}, err
 	}
 	return r.st.PendingAhead(id)
 }
