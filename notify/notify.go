@@ -168,7 +168,8 @@ func (c Config) Validate() error {
 // Queue is where a notification stands among those to send (Config.Ahead).
 type Queue struct {
 	// Ahead is the notification to the same recipient that goes first (""
-	// for none): pending, never tried, and called for by an earlier event.
+	// for none): called for by an earlier event, pending, and not waiting
+	// for a retry after a failed send.
 	Ahead domain.NotificationID
 	// Queued counts, with one Ahead, the notifications to anyone pending
 	// before this one: roughly how many slots of the shared limit go first.

@@ -113,7 +113,8 @@ func applyNotifications(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventsto
 	)
 	switch e := ev.(type) {
 	case domain.NotificationAttempted:
-		id, change = e.NotificationID, func(v *NotificationView) { v.Attempts = e.Attempt }
+		// Under way: no longer due at the failure's retry time.
+		id, change = e.NotificationID, func(v *NotificationView) { v.Attempts, v.RetryAt = e.Attempt, "" }
 	case domain.NotificationSent:
 		id, change = e.NotificationID, func(v *NotificationView) {
 			v.Status, v.SentAt, v.RetryAt = api.NotificationSent, domain.FormatTime(e.SentAt), ""
@@ -188,9 +189,11 @@ func addCount(b *bbolt.Bucket, status string, delta int64) error {
 // (PendingAhead).
 type NotificationQueue struct {
 	// Ahead is the notification to the same recipient that goes first: the
-	// oldest one still pending whose source came before this one's, that no
-	// dispatcher has tried to send yet ("" for none). One that was tried
-	// and waits for its next try holds nothing up.
+	// oldest one still pending whose source came before this one's, and
+	// that is not waiting for a retry after a failed send: never tried, or
+	// under way (an attempt recorded with no outcome yet, or in doubt, which
+	// is settled soon) ("" for none). One that failed and waits for its
+	// next try holds nothing up.
 	Ahead string
 	// Queued counts, when there is one Ahead, the notifications to anyone
 	// pending that were created before this one: roughly how many slots of
@@ -234,7 +237,7 @@ func (s *Store) PendingAhead(id string) (NotificationQueue, error) {
 			if !found {
 				return fmt.Errorf("%w: notification %s indexed but not stored", ErrInconsistent, other)
 			}
-			if o.View.Attempts == 0 {
+			if o.View.Attempts == 0 || o.View.RetryAt == "" {
 				q.Ahead = other
 				break
 			}

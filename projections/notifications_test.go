@@ -241,7 +241,7 @@ func TestNotificationLife(t *testing.T) {
 	}, 1, 0, 0)
 
 	at = retry
-	step("attempted again", w.attempt(id, at), func(v *projections.NotificationView) { v.Attempts = 2 }, 1, 0, 0)
+	step("attempted again", w.attempt(id, at), func(v *projections.NotificationView) { v.Attempts, v.RetryAt = 2, "" }, 1, 0, 0)
 	// The second failure of two allowed: failed and dead_lettered in one
 	// commit; no retry time.
 	c = w.fail(id, "500 internal error", at.Add(time.Minute), 2, at.Add(time.Second))
@@ -672,9 +672,9 @@ func TestNotificationIndexesHoldEachOnce(t *testing.T) {
 }
 
 // PendingAhead names the oldest notification to the same recipient,
-// created before, that is pending and was never tried: not one to another
-// recipient, not one sent or dead, not one that failed and waits to be
-// tried again, not one redriven after it was tried.
+// created before, that is pending and not waiting for a retry: not one to
+// another recipient, not one sent or dead, not one that failed and waits
+// to be tried again; one under way, or redriven, is.
 func TestPendingAheadIsTheRecipientsOldestUntried(t *testing.T) {
 	st := openStore(t, tempPath(t, "rm.db"))
 	w, _ := newNotifyWorld(t, st)
@@ -701,12 +701,13 @@ func TestPendingAheadIsTheRecipientsOldestUntried(t *testing.T) {
 		t.Fatalf("PendingAhead of an unknown notification = %+v, %v; want nothing", got, err)
 	}
 
-	// Tried, it waits for its result and holds nothing up.
+	// Tried, with no outcome yet (under way, or in doubt, settled soon): it
+	// still goes first.
 	w.attempt(first, t0.Add(4*time.Second))
-	ahead(second, "")
-	ahead(third, second)
-	// Failed, it waits to be tried again: still nothing.
+	ahead(second, first)
+	// Failed, it waits to be tried again: it holds nothing up.
 	w.fail(first, "503", t0.Add(time.Minute), 10, t0.Add(5*time.Second))
+	ahead(second, "")
 	ahead(third, second)
 	// Sent or dead, it is no longer pending.
 	w.deliver(second, t0.Add(6*time.Second))
@@ -715,12 +716,12 @@ func TestPendingAheadIsTheRecipientsOldestUntried(t *testing.T) {
 	fourth, _ := w.create("evt-4", "store:s1", t0.Add(8*time.Second))
 	ahead(fourth, "")
 
-	// Redriven, a notification tried before holds up nothing either: it is
-	// a retry, which comes after what was sent meanwhile.
+	// Redriven, a notification is due again: it goes before the later
+	// events' notifications once more.
 	w.redrive(third, t0.Add(9*time.Second))
-	ahead(fourth, "")
+	ahead(fourth, third)
 	fifth, _ := w.create("evt-5", "store:s1", t0.Add(10*time.Second))
-	ahead(fifth, fourth)
+	ahead(fifth, third)
 	// The index holds the pending ones only: first (failed), third
 	// (redriven), fourth, fifth and the other recipient's.
 	if n, err := projections.PendingTo(st); err != nil || n != 5 {
