@@ -47,19 +47,8 @@ func TestARecipientsNotificationsGoInTheOrderTheyWereCreated(t *testing.T) {
 	if err := n.Dispatch(ctx, first); err != nil {
 		t.Fatalf("the earlier notification: %v", err)
 	}
-	testenv.CheckFor(t, 10*time.Second, func() error {
-		if err := n.Dispatch(ctx, second); isWait(err) {
-			return errStillWaiting
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return nil
-	})
-	var sent []string
-	for _, m := range w.sim.Messages("") {
-		sent = append(sent, m.Message)
-	}
-	if want := []string{"bill 3", "bill 1", "bill 2"}; !slices.Equal(sent, want) {
+	dispatchUntilDone(t, n, second)
+	if sent, want := w.sentTexts(), []string{"bill 3", "bill 1", "bill 2"}; !slices.Equal(sent, want) {
 		t.Fatalf("the provider got %q, want %q", sent, want)
 	}
 }
@@ -138,19 +127,30 @@ func TestARecipientsNotificationsGoInTheOrderOfTheirEvents(t *testing.T) {
 	if err := n.Dispatch(ctx, earlier); err != nil {
 		t.Fatalf("the earlier notification: %v", err)
 	}
+	dispatchUntilDone(t, n, later)
+	if sent, want := w.sentTexts(), []string{"bill 1", "bill 2"}; !slices.Equal(sent, want) {
+		t.Fatalf("the provider got %q, want %q", sent, want)
+	}
+}
+
+// dispatchUntilDone hands c to n until it no longer waits.
+func dispatchUntilDone(t *testing.T, n *notify.Notifier, c eventstore.Commit) {
+	t.Helper()
 	testenv.CheckFor(t, 10*time.Second, func() error {
-		if err := n.Dispatch(ctx, later); isWait(err) {
+		if err := n.Dispatch(context.Background(), c); isWait(err) {
 			return errStillWaiting
 		} else if err != nil {
 			t.Fatal(err)
 		}
 		return nil
 	})
+}
+
+// sentTexts lists the texts the provider got, in order.
+func (w *dispatchWorld) sentTexts() []string {
 	var sent []string
 	for _, m := range w.sim.Messages("") {
 		sent = append(sent, m.Message)
 	}
-	if want := []string{"bill 1", "bill 2"}; !slices.Equal(sent, want) {
-		t.Fatalf("the provider got %q, want %q", sent, want)
-	}
+	return sent
 }
