@@ -457,3 +457,28 @@ func TestAFileFarBehindIsCaughtUpBeforeItFollows(t *testing.T) {
 		t.Fatalf("caught-up read models %s differ from a replay's %s", liveHash, hash)
 	}
 }
+
+// PendingAhead does not wait for read models that stopped (a batch they
+// cannot apply, until the supervisor runs them again): a dispatcher asks
+// for every notification it sends, so each would otherwise be held for its
+// caller's whole timeout, slowing every notification down.
+func TestPendingAheadDoesNotWaitForStoppedReadModels(t *testing.T) {
+	f := newFixture(t)
+	st := openStore(t, tempPath(t, "rm.db"))
+	r := projections.NewRunner(f.es, st, testLogger(t))
+	done := runUntilError(t, r)
+	good := f.submit(t, "A", 1)
+	waitFor(t, r, good.Seq)
+	bad := f.append(t, "ghost", f.envelope(t, domain.OrderCancelled{OrderID: "ghost", CancelledAt: t0}, t0))
+	if err := runErr(t, done); err == nil {
+		t.Fatal("Run returned nil, want the bad commit's error")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := r.PendingAhead(ctx, "ntf_any", bad.Seq)
+	if took := time.Since(start); err == nil || took > 500*time.Millisecond {
+		t.Fatalf("PendingAhead with the read models stopped before seq %d: %v after %v; want an error at once", bad.Seq, err, took)
+	}
+}
