@@ -3,6 +3,7 @@ package notify_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/chat"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
@@ -153,4 +155,58 @@ func (w *dispatchWorld) sentTexts() []string {
 		sent = append(sent, m.Message)
 	}
 	return sent
+}
+
+// The first message to a recipient whose channel does not exist yet is not
+// stored: the adapter creates the channel and it is sent again at once,
+// not counted (a throttled failure, due at once). Meanwhile it still goes
+// before the recipient's later ones: a store's first two bills do not
+// arrive the wrong way round because its channel was new.
+func TestANewChannelsFirstMessageStillGoesFirst(t *testing.T) {
+	w := newDispatchWorld(t)
+	sim, err := chat.NewSim(chat.SimConfig{Rate: 5, Token: "sim", RequireChannels: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(sim.Handler())
+	t.Cleanup(ts.Close)
+	if w.provider, err = chat.NewSendbird(chat.SendbirdConfig{URL: ts.URL, Token: "sim"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	n := w.orderedNotifier(t, 10*time.Minute, time.Millisecond, func(ctx context.Context) (eventstore.Seq, eventstore.Seq, error) {
+		last, err := w.events.LastSeq(ctx)
+		return last, last, err
+	})
+	_, first := w.pendingFrom(t, "evt-1", 1, "store_s1", "bill 1")
+	_, second := w.pendingFrom(t, "evt-2", 2, "store_s1", "bill 2")
+
+	if err := n.Dispatch(ctx, first); !isWait(err) {
+		t.Fatalf("the first message to a new channel: %v; want it sent again soon", err)
+	}
+	// However often the second is handed over before the first is sent
+	// again, it waits.
+	for range 10 {
+		if err := n.Dispatch(ctx, second); !isWait(err) {
+			t.Fatalf("the second message, the first sent again soon: %v; want a wait for the first", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, c := range []eventstore.Commit{first, second} {
+		testenv.CheckFor(t, 10*time.Second, func() error {
+			if err := n.Dispatch(ctx, c); isWait(err) {
+				return errStillWaiting
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		})
+	}
+	var sent []string
+	for _, m := range sim.Messages("") {
+		sent = append(sent, m.Message)
+	}
+	if want := []string{"bill 1", "bill 2"}; !slices.Equal(sent, want) {
+		t.Fatalf("the provider got %q, want %q", sent, want)
+	}
 }

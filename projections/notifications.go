@@ -52,6 +52,11 @@ type notificationRecord struct {
 	// SourceSeq is the sequence of the commit whose event called for the
 	// notification (0: not recorded with it).
 	SourceSeq eventstore.Seq `json:"source_seq,omitempty"`
+	// Throttled says the last failure was not counted (the provider's
+	// 429, its channel just created, the limiter not asked): the
+	// notification goes again as soon as the limit allows, still before its
+	// recipient's later ones (PendingAhead).
+	Throttled bool `json:"throttled,omitempty"`
 }
 
 // pendingToKey is the notification's key in bucketNotificationsPendingTo:
@@ -148,6 +153,8 @@ func applyNotifications(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventsto
 	}
 	before := rec.View.Status
 	change(&rec.View)
+	f, failed := ev.(domain.NotificationFailed)
+	rec.Throttled = failed && f.Throttled && rec.View.Status == api.NotificationPending
 	rec.View.Seq = api.Seq(c.Seq)
 	if after := rec.View.Status; after != before {
 		if err := index.Delete(notificationKey(before, rec.CreatedSeq, string(id))); err != nil {
@@ -192,8 +199,9 @@ type NotificationQueue struct {
 	// oldest one still pending whose source came before this one's, and
 	// that is not waiting for a retry after a failed send: never tried, or
 	// under way (an attempt recorded with no outcome yet, or in doubt, which
-	// is settled soon) ("" for none). One that failed and waits for its
-	// next try holds nothing up.
+	// is settled soon), or throttled (a failure not counted, tried again as
+	// soon as the limit allows) ("" for none). One that failed and waits for
+	// its next try holds nothing up.
 	Ahead string
 	// Queued counts, when there is one Ahead, the notifications to anyone
 	// pending that were created before this one: roughly how many slots of
@@ -237,7 +245,7 @@ func (s *Store) PendingAhead(id string) (NotificationQueue, error) {
 			if !found {
 				return fmt.Errorf("%w: notification %s indexed but not stored", ErrInconsistent, other)
 			}
-			if o.View.Attempts == 0 || o.View.RetryAt == "" {
+			if o.View.Attempts == 0 || o.View.RetryAt == "" || o.Throttled {
 				q.Ahead = other
 				break
 			}

@@ -705,6 +705,14 @@ func TestPendingAheadIsTheRecipientsOldestUntried(t *testing.T) {
 	// still goes first.
 	w.attempt(first, t0.Add(4*time.Second))
 	ahead(second, first)
+	// Throttled (a 429, its channel just created: not counted), it goes
+	// again as soon as the limit allows: still first.
+	w.on(first, t0.Add(4*time.Second), func(n domain.Notification) ([]domain.Event, error) {
+		return domain.DecideNotificationThrottled(n, "429", t0.Add(5*time.Second), t0.Add(4*time.Second))
+	})
+	ahead(second, first)
+	w.attempt(first, t0.Add(5*time.Second))
+	ahead(second, first)
 	// Failed, it waits to be tried again: it holds nothing up.
 	w.fail(first, "503", t0.Add(time.Minute), 10, t0.Add(5*time.Second))
 	ahead(second, "")
