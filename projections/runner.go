@@ -378,13 +378,14 @@ func (r *Runner) WaitFor(ctx context.Context, seq eventstore.Seq) error {
 // PendingAhead is Store.PendingAhead once the read models have applied the
 // commit at seq (the one that made notification id pending, or a later
 // one), waiting for them until ctx ends; at once an error when they have
-// not and Run has stopped (they move no further until it runs again).
+// not and Run has stopped (they move no further until it runs again) or is
+// catching projections up (not ready, for as long as the stream takes).
 func (r *Runner) PendingAhead(ctx context.Context, id string, seq eventstore.Seq) (NotificationQueue, error) {
 	r.mu.Lock()
-	cp, stopped := r.cp, r.phase == phaseStopped
+	cp, ph := r.cp, r.phase
 	r.mu.Unlock()
-	if stopped && cp < seq {
-		return NotificationQueue{}, fmt.Errorf("read models stopped at seq %d, before %d", cp, seq)
+	if cp < seq && (ph == phaseStopped || ph == phaseRebuilding) {
+		return NotificationQueue{}, fmt.Errorf("read models not ready (%s at seq %d), waiting for %d", map[phase]string{phaseStopped: "stopped", phaseRebuilding: "catching up"}[ph], cp, seq)
 	}
 	if err := r.WaitFor(ctx, seq); err != nil {
 		return NotificationQueue{}, err

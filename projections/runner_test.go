@@ -482,3 +482,38 @@ func TestPendingAheadDoesNotWaitForStoppedReadModels(t *testing.T) {
 		t.Fatalf("PendingAhead with the read models stopped before seq %d: %v after %v; want an error at once", bad.Seq, err, took)
 	}
 }
+
+// Nor does it wait for read models that are being caught up (a new file,
+// or a projection rebuilt after a version change): they are not ready, and
+// a catch-up can take minutes.
+func TestPendingAheadDoesNotWaitForReadModelsCatchingUp(t *testing.T) {
+	f := newFixture(t)
+	for i := range 600 { // more than a live batch: a catch-up
+		f.submit(t, fmt.Sprintf("o%03d", i), i)
+	}
+	last := f.lastSeq(t)
+	st := openStore(t, tempPath(t, "rm.db"))
+	r := projections.NewRunner(f.es, st, testLogger(t))
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	r.BeforeCommit(func(ctx context.Context, _ eventstore.Seq) error {
+		once.Do(func() { close(held) })
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	startRunner(t, r)
+	defer close(release)
+	<-held
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := r.PendingAhead(ctx, "ntf_any", last)
+	if took := time.Since(start); err == nil || took > 500*time.Millisecond {
+		t.Fatalf("PendingAhead with the read models catching up to seq %d: %v after %v; want an error at once", last, err, took)
+	}
+}
