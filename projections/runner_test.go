@@ -474,12 +474,11 @@ func TestPendingAheadDoesNotWaitForStoppedReadModels(t *testing.T) {
 		t.Fatal("Run returned nil, want the bad commit's error")
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// A caller's deadline far off: waiting would end in it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	start := time.Now()
-	_, err := r.PendingAhead(ctx, "ntf_any", bad.Seq)
-	if took := time.Since(start); err == nil || took > 500*time.Millisecond {
-		t.Fatalf("PendingAhead with the read models stopped before seq %d: %v after %v; want an error at once", bad.Seq, err, took)
+	if _, err := r.PendingAhead(ctx, "ntf_any", bad.Seq); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("PendingAhead with the read models stopped before seq %d: %v; want an error at once", bad.Seq, err)
 	}
 }
 
@@ -509,11 +508,9 @@ func TestPendingAheadDoesNotWaitForReadModelsCatchingUp(t *testing.T) {
 	defer close(release)
 	<-held
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	start := time.Now()
-	_, err := r.PendingAhead(ctx, "ntf_any", last)
-	if took := time.Since(start); err == nil || took > 500*time.Millisecond {
-		t.Fatalf("PendingAhead with the read models catching up to seq %d: %v after %v; want an error at once", last, err, took)
+	if _, err := r.PendingAhead(ctx, "ntf_any", last); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("PendingAhead with the read models catching up to seq %d: %v; want an error at once", last, err)
 	}
 }
