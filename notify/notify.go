@@ -81,7 +81,7 @@ type Config struct {
 	// commits up to within (react-notify's acknowledged commits, then the
 	// stream's end). Where several instances record notifications, one for
 	// an earlier event may not be recorded yet when a later one is: with
-	// Recorded, a notification never tried also waits, for up to 30 s
+	// Recorded, a notification never tried also waits, for up to 10 s
 	// after its creation, until every event before its own is recorded,
 	// then looks again.
 	Recorded func(ctx context.Context) (upTo, within eventstore.Seq, err error)
@@ -442,7 +442,7 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 const (
 	aheadTimeout      = 2 * time.Second
 	maxAheadPoll      = 30 * time.Second
-	maxUnrecordedWait = 30 * time.Second
+	maxUnrecordedWait = 10 * time.Second
 )
 
 // waitAhead returns how long note, never tried, made pending by the commit
@@ -465,7 +465,9 @@ func (n *Notifier) waitAhead(ctx context.Context, note domain.Notification, seq 
 			if upTo < q.SourceSeq {
 				n.cfg.Log.Debug().Str("notification_id", string(note.ID)).Uint64("source_seq", uint64(q.SourceSeq)).Uint64("recorded_up_to", uint64(upTo)).
 					Msg("waiting for the notifications of the events before this one's to be recorded")
-				return n.cfg.AheadWait
+				// Looked at less often as it ages: a react-notify commit
+				// that keeps failing holds every new notification up.
+				return max(n.cfg.AheadWait, age/4)
 			}
 			q, err = n.cfg.Ahead(actx, note.ID, within)
 		}
