@@ -63,8 +63,8 @@ on the same server at the same concurrency (docs/performance.md).
 	fs.IntVar(&cfg.ProfileSeconds, "pprof-seconds", 10, "length of the CPU profile")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	verbose := fs.Bool("v", false, "log progress to stderr")
-	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
+	if err := parseWithArgs(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("bench: unexpected argument %q", fs.Arg(0))
@@ -147,8 +147,8 @@ func bareServer(ctx context.Context, args []string, stderr io.Writer) error {
 	httpListen := fs.String("http-listen", "127.0.0.1:8080", "HOST:PORT of /readyz")
 	idleTrim := engine.Defaults().IdleTrim
 	fs.Var(&idleTrim, "idle-trim", "return the idle memory to the operating system after this long (0: never)")
-	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
+	if err := parseWithArgs(fs, args); err != nil {
+		return err
 	}
 	if *dataDir == "" {
 		return usageError("bench bare-server: --data-dir is required")

@@ -471,9 +471,6 @@ func TestKeyTheServerDoesNotKnowIsRefused(t *testing.T) {
 	}
 }
 
-// TestVersionTakesNoArguments: `version` prints the version, and a stray
-// argument or an unknown flag is a usage error (exit status 2), as for
-// every other command; with --json, one JSON document says so.
 // "bankbook help CMD ..." is "bankbook CMD ... -h": that command's help,
 // exit 0; an unknown command is a usage error.
 func TestHelpOfACommand(t *testing.T) {
@@ -500,8 +497,19 @@ func TestHelpOfACommand(t *testing.T) {
 	if _, err := cli(t, "help", "no-such-command"); exitCode(err) != exitUsage {
 		t.Errorf("help no-such-command: exit %d (%v), want %d", exitCode(err), err, exitUsage)
 	}
+	// Every command's -h exits 0, bench's and its bare server's too.
+	for _, args := range [][]string{{"help", "bench"}, {"bench", "-h"}, {"bench", "bare-server", "-h"}, {"help", "serve"}, {"help", "replay"}} {
+		var stderr strings.Builder
+		err := run(context.Background(), args, io.Discard, &stderr)
+		if exitCode(err) != exitOK || !strings.Contains(stderr.String(), "-") {
+			t.Errorf("%v: exit %d (%v), printed %q; want its flags and exit 0", args, exitCode(err), err, stderr.String())
+		}
+	}
 }
 
+// TestVersionTakesNoArguments: `version` prints the version, and a stray
+// argument or an unknown flag is a usage error (exit status 2), as for
+// every other command; with --json, one JSON document says so.
 func TestVersionTakesNoArguments(t *testing.T) {
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		if out, err := cli(t, args...); err != nil || !strings.HasPrefix(out, "bankbook "+api.Version+"\n") {
