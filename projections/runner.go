@@ -385,7 +385,8 @@ func (r *Runner) PendingAhead(ctx context.Context, id string, seq eventstore.Seq
 	cp, ph := r.cp, r.phase
 	r.mu.Unlock()
 	if cp < seq && (ph == phaseStopped || ph == phaseRebuilding) {
-		return NotificationQueue{}, fmt.Errorf("read models not ready (%s at seq %d), waiting for %d", map[phase]string{phaseStopped: "stopped", phaseRebuilding: "catching up"}[ph], cp, seq)
+		_, reason := r.Ready()
+		return NotificationQueue{}, fmt.Errorf("read models at seq %d, short of %d, and not following the stream: %s", cp, seq, reason)
 	}
 	if err := r.WaitFor(ctx, seq); err != nil {
 		return NotificationQueue{}, err

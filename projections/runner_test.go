@@ -334,6 +334,14 @@ func TestRunnerFailsABatchItCannotApply(t *testing.T) {
 	if ready, reason := r.Ready(); ready || !strings.Contains(reason, "never submitted") {
 		t.Fatalf("Ready = %v, %q after Run failed", ready, reason)
 	}
+	// Stopped short of the commit, they move no further until Run runs
+	// again: PendingAhead answers at once (a dispatcher asks for every
+	// notification), not at its caller's far-off deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := r.PendingAhead(ctx, "ntf_any", bad.Seq); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("PendingAhead with the read models stopped before seq %d: %v; want an error at once", bad.Seq, err)
+	}
 	if cp := checkpoint(t, st); cp != good.Seq || r.Checkpoint() != good.Seq {
 		t.Fatalf("checkpoint %d (runner %d), want %d: the bad commit was skipped", cp, r.Checkpoint(), good.Seq)
 	}
@@ -458,33 +466,11 @@ func TestAFileFarBehindIsCaughtUpBeforeItFollows(t *testing.T) {
 	}
 }
 
-// PendingAhead does not wait for read models that stopped (a batch they
-// cannot apply, until the supervisor runs them again): a dispatcher asks
-// for every notification it sends, so each would otherwise be held for its
-// caller's whole timeout, slowing every notification down.
-func TestPendingAheadDoesNotWaitForStoppedReadModels(t *testing.T) {
-	f := newFixture(t)
-	st := openStore(t, tempPath(t, "rm.db"))
-	r := projections.NewRunner(f.es, st, testLogger(t))
-	done := runUntilError(t, r)
-	good := f.submit(t, "A", 1)
-	waitFor(t, r, good.Seq)
-	bad := f.append(t, "ghost", f.envelope(t, domain.OrderCancelled{OrderID: "ghost", CancelledAt: t0}, t0))
-	if err := runErr(t, done); err == nil {
-		t.Fatal("Run returned nil, want the bad commit's error")
-	}
-
-	// A caller's deadline far off: waiting would end in it.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := r.PendingAhead(ctx, "ntf_any", bad.Seq); err == nil || errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("PendingAhead with the read models stopped before seq %d: %v; want an error at once", bad.Seq, err)
-	}
-}
-
-// Nor does it wait for read models that are being caught up (a new file,
-// or a projection rebuilt after a version change): they are not ready, and
-// a catch-up can take minutes.
+// PendingAhead does not wait for read models that are being caught up (a
+// new file, or a projection rebuilt after a version change): they are not
+// ready, and a catch-up can take minutes; a dispatcher asks for every
+// notification it sends, so each would be held for its caller's whole
+// timeout. (Nor for stopped ones: TestRunnerFailsABatchItCannotApply.)
 func TestPendingAheadDoesNotWaitForReadModelsCatchingUp(t *testing.T) {
 	f := newFixture(t)
 	for i := range 600 { // more than a live batch: a catch-up
