@@ -470,3 +470,59 @@ func TestOneLateFailedCheckIsNoOutage(t *testing.T) {
 		t.Fatalf("%d send request(s), want 1", got)
 	}
 }
+
+// TestAFarLimiterStillSends: the limiter's NATS is far away, so that every
+// read of the shared schedule takes 80 ms, longer than the lateness the
+// limit's 7 % margin allows a send (70 ms at 5 a second). The notifications
+// still go out: the last look for a pause before a send is made ahead of
+// the slot, by as long as such a look takes, and the send follows the
+// slot.
+func TestAFarLimiterStillSends(t *testing.T) {
+	w := newDispatchWorld(t)
+	st, err := ratelimit.Open(context.Background(), slowJS{JetStream: w.limitJS, delay: 80 * time.Millisecond}, ratelimit.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := st.Limiter("chat", ratelimit.Limit{Rate: 5, Margin: 0.07})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		_, c := w.pending(t, fmt.Sprintf("store:s-%d", i))
+		dispatchUntilDone(t, n, c)
+	}
+	if got := len(w.sim.Messages("")); got != 3 {
+		t.Errorf("the provider got %d messages, want 3", got)
+	}
+}
+
+// slowJS is a JetStream whose key-value reads answer delay late, half on
+// the way there and half on the way back, as a NATS far away does.
+type slowJS struct {
+	jetstream.JetStream
+	delay time.Duration
+}
+
+func (s slowJS) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := s.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return slowKV{KeyValue: kv, delay: s.delay}, nil
+}
+
+type slowKV struct {
+	jetstream.KeyValue
+	delay time.Duration
+}
+
+func (k slowKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	time.Sleep(k.delay / 2)
+	e, err := k.KeyValue.Get(ctx, key)
+	time.Sleep(k.delay / 2)
+	return e, err
+}

@@ -191,6 +191,9 @@ type Notifier struct {
 	// aheadLog logs Config.Ahead's failures, which a busy engine whose read
 	// models lag repeats for every notification: sampled.
 	aheadLog zerolog.Logger
+	// checkTook is how long this dispatcher's last Limiter.Check took
+	// (ns): checkLead.
+	checkTook atomic.Int64
 }
 
 // failedChecks remembers, per notification in doubt (at the version it was
@@ -385,21 +388,29 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		return err
 	}
 	for {
-		if err := httpretry.Sleep(ctx, r.Delay-time.Since(reserved)); err != nil {
+		// A pause set since the slot was claimed (another dispatcher's
+		// send was answered 429) covers it: nothing is sent inside the
+		// provider's retry-after. The last look for one is made ahead of
+		// the slot, by about as long as a look takes, so that the send
+		// still starts within MaxLateness of its slot when the limiter's
+		// NATS is slow to answer (far away, or busy).
+		if err := httpretry.Sleep(ctx, r.Delay-time.Since(reserved)-n.checkLead()); err != nil {
 			return err
 		}
-		if n.onTime(r, reserved) {
-			// A pause set since the slot was claimed (another dispatcher's
-			// send was answered 429) covers it: nothing is sent inside the
-			// provider's retry-after.
+		if time.Since(reserved)-r.Delay <= n.cfg.MaxLateness {
+			looked := time.Now()
 			cctx, cancel := context.WithTimeout(ctx, limiterTimeout)
 			err := n.cfg.Limiter.Check(cctx, r)
 			cancel()
+			n.checkTook.Store(int64(time.Since(looked)))
 			n.reportLimiter(ctx, err)
 			if err != nil {
 				return n.notSent(ctx, m, attempt, err)
 			}
-			if r.Valid(time.Now()) { // the look took its time too
+			if err := httpretry.Sleep(ctx, r.Delay-time.Since(reserved)); err != nil {
+				return err
+			}
+			if n.onTime(r, reserved) {
 				break
 			}
 		}
@@ -482,6 +493,17 @@ func (n *Notifier) waitAhead(ctx context.Context, note domain.Notification, seq 
 	wait := min(max(n.cfg.AheadWait, time.Duration(q.Queued)*n.cfg.AheadPace), maxAheadPoll)
 	n.cfg.Log.Debug().Str("notification_id", string(note.ID)).Str("ahead", string(q.Ahead)).Int("queued", q.Queued).Dur("wait", wait).Msg("waiting for the recipient's earlier notification to be sent first")
 	return wait
+}
+
+// maxCheckLead bounds how far ahead of its slot a dispatcher makes its
+// last look for a pause: one set closer to the slot than that is not seen,
+// and the send may be answered 429 (then paused and retried, uncounted).
+const maxCheckLead = 500 * time.Millisecond
+
+// checkLead is how far ahead of its slot a dispatcher makes its last look
+// for a pause (Limiter.Check): twice as long as its last look took.
+func (n *Notifier) checkLead() time.Duration {
+	return min(2*time.Duration(n.checkTook.Load()), maxCheckLead)
 }
 
 // onTime reports whether the slot r, claimed at reserved, may still be

@@ -21,7 +21,7 @@ import (
 	"github.com/bankbook/bankbook/worker"
 )
 
-var errStillWaiting = errors.New("still waiting for the notification ahead")
+var errStillWaiting = errors.New("still waiting: the dispatch gave its commit back")
 
 // One recipient's notifications go out in the order they were created, as
 // the engine wires it (the read models' projections.Runner.PendingAhead): a
