@@ -1,7 +1,9 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.etcd.io/bbolt"
 
 	"github.com/bankbook/bankbook/audit"
 	"github.com/bankbook/bankbook/domain"
@@ -536,5 +539,41 @@ func TestVerifyAcceptsATruncatedReconciliation(t *testing.T) {
 	seq := s.append(domain.AggregateReconciliation, string(over.RunID), over)
 	if got := findings(s.verify(), audit.CheckReconciliations); len(got) != 1 || got[0].Seq != seq {
 		t.Fatalf("a run listing more than it counts: %+v, want one finding at seq %d", got, seq)
+	}
+}
+
+// A read-model file whose projections stand at different checkpoints (one
+// moved back, by hand or by an engine stopped while it rebuilt one) has no
+// content hash; verify names each projection behind the others, with its
+// checkpoint, rather than the file alone.
+func TestVerifyNamesAProjectionWhoseCheckpointMovedBack(t *testing.T) {
+	s := newStream(t)
+	money(s)
+	path := filepath.Join(t.TempDir(), "readmodels.db")
+	if _, _, err := projections.Replay(context.Background(), s.store.Reader(), path, nil); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		meta := tx.Bucket([]byte("meta"))
+		rec := bytes.Clone(meta.Get([]byte("projection:ledger")))
+		if len(rec) != 16 {
+			return fmt.Errorf("ledger's record %x", rec)
+		}
+		binary.BigEndian.PutUint64(rec[8:], 7)
+		return meta.Put([]byte("projection:ledger"), rec)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep := s.verify(func(o *audit.Options) { o.ReadModels = path })
+	f := findings(rep, audit.CheckReadModels)
+	if rep.OK || len(f) != 1 || f[0].Seq != 7 || !strings.Contains(f[0].Message, "ledger") {
+		t.Fatalf("read_models findings %+v, want one naming projection ledger at seq 7", f)
 	}
 }
