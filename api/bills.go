@@ -189,6 +189,13 @@ func (r CancelBillRequest) Validate() error {
 	return domain.ValidateReason(r.Reason)
 }
 
+// Canonical removes the reason's surrounding white space, as the
+// cancellation records it.
+func (r CancelBillRequest) Canonical() CancelBillRequest {
+	r.Reason = strings.TrimSpace(r.Reason)
+	return r
+}
+
 // CancelBillReply is the reply of bankbook.cmd.bill.cancel.
 type CancelBillReply struct {
 	BillID string `json:"bill_id"`

@@ -295,6 +295,13 @@ func (r ResolvePayoutRequest) Validate() error {
 	return domain.ValidateReason(r.Reason)
 }
 
+// Canonical removes the reason's surrounding white space, as the result
+// records it.
+func (r ResolvePayoutRequest) Canonical() ResolvePayoutRequest {
+	r.Reason = strings.TrimSpace(r.Reason)
+	return r
+}
+
 // ResolvePayoutReply is the reply of bankbook.cmd.payout.resolve: the
 // payout's status after it.
 type ResolvePayoutReply struct {

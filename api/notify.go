@@ -91,6 +91,13 @@ func (r NotifyRedriveRequest) Validate() error {
 	return domain.ValidateReason(r.Reason)
 }
 
+// Canonical removes the reason's surrounding white space, as the redrive
+// records it.
+func (r NotifyRedriveRequest) Canonical() NotifyRedriveRequest {
+	r.Reason = strings.TrimSpace(r.Reason)
+	return r
+}
+
 // NotifyRedriveReply is the reply of bankbook.cmd.notify.redrive: the
 // notification is pending again, and its attempts start over.
 type NotifyRedriveReply struct {

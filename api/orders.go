@@ -1,6 +1,10 @@
 package api
 
-import "github.com/bankbook/bankbook/domain"
+import (
+	"strings"
+
+	"github.com/bankbook/bankbook/domain"
+)
 
 // SubmitOrderRequest is the body of bankbook.cmd.order.submit.
 type SubmitOrderRequest struct {
@@ -75,6 +79,13 @@ func (r CancelOrderRequest) Validate() error {
 		return domain.Invalid("deposited", "is required: say whether the buyer has already transferred the money")
 	}
 	return domain.ValidateReason(r.Reason)
+}
+
+// Canonical removes the reason's surrounding white space, as the
+// cancellation records it.
+func (r CancelOrderRequest) Canonical() CancelOrderRequest {
+	r.Reason = strings.TrimSpace(r.Reason)
+	return r
 }
 
 // Refund says where money went back to.

@@ -98,6 +98,40 @@ func TestIdempotencyComparesCanonicalRequests(t *testing.T) {
 			t.Fatalf("bill with a blank memo: %+v", view)
 		}
 	})
+
+	// A reason is recorded without its surrounding spaces, so a repeat
+	// that writes them otherwise is the same request.
+	t.Run("reason with surrounding spaces", func(t *testing.T) {
+		var sub api.SubmitOrderReply
+		e.call(t, subjSubmit, map[string]any{"buyer_id": "u-r", "buyer_name": "김민수", "amount": 4000}, &sub, nil)
+		key := client.WithIdempotencyKey("same-cancel")
+		var first, again api.CancelOrderReply
+		e.call(t, subjCancel, map[string]any{"order_id": sub.OrderID, "deposited": false, "reason": " 옵션 변경\n"}, &first, key)
+		before := e.lastSeq(t)
+		r := e.call(t, subjCancel, map[string]any{"order_id": sub.OrderID, "deposited": false, "reason": "옵션 변경"}, &again, key)
+		if !r.Replayed || again.Seq != first.Seq {
+			t.Fatalf("order.cancel, same reason, other spacing: replayed %v, seq %d vs %d", r.Replayed, again.Seq, first.Seq)
+		}
+		if after := e.lastSeq(t); after != before {
+			t.Fatalf("the repeat wrote: %d → %d", before, after)
+		}
+
+		var link api.LinkStoreReply
+		e.call(t, api.StoreLink.Subject, map[string]any{"distributor_id": "d-r", "store_id": "s-r", "store_name": "가게"}, &link, nil)
+		var bill api.IssueBillReply
+		e.call(t, api.BillIssue.Subject, map[string]any{"distributor_id": "d-r", "store_id": "s-r", "amount": 1000}, &bill, nil)
+		bkey := client.WithIdempotencyKey("same-bill-cancel")
+		var bfirst, bagain api.CancelBillReply
+		e.call(t, api.BillCancel.Subject, map[string]any{"bill_id": bill.BillID, "reason": "잘못 발행 "}, &bfirst, bkey)
+		r = e.call(t, api.BillCancel.Subject, map[string]any{"bill_id": bill.BillID, "reason": "잘못 발행"}, &bagain, bkey)
+		if !r.Replayed || bagain.Seq != bfirst.Seq {
+			t.Fatalf("bill.cancel, same reason, other spacing: replayed %v, seq %d vs %d", r.Replayed, bagain.Seq, bfirst.Seq)
+		}
+		// Another reason is another request.
+		if ce := e.callErr(t, api.BillCancel.Subject, map[string]any{"bill_id": bill.BillID, "reason": "중복"}, bkey); ce.Status != 422 || ce.Code != "idempotency_key_reused" {
+			t.Fatalf("another reason under the same key: %+v", ce)
+		}
+	})
 }
 
 // An account number grouped with spaces is accepted, recorded and sent in
