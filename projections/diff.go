@@ -96,10 +96,22 @@ var nestedBucket = []byte("(bucket)")
 // difference of each bucket that has one, at most max in all. Two files
 // with the same content hash have none.
 func Diff(a, b *Store, max int) ([]Difference, error) {
+	return DiffProjections(a, b, nil, max)
+}
+
+// DiffProjections is Diff over the buckets of the projections of a named
+// in projections alone (nil: all of them; a name a does not register
+// compares nothing). It compares content only, not checkpoints: files
+// whose projections stand at different checkpoints are compared one
+// checkpoint at a time, each with a replay up to it.
+func DiffProjections(a, b *Store, projections []string, max int) ([]Difference, error) {
 	var out []Difference
 	err := a.view(func(ta *bbolt.Tx) error {
 		return b.view(func(tb *bbolt.Tx) error {
 			for _, p := range a.projections {
+				if projections != nil && !slices.Contains(projections, p.Name) {
+					continue
+				}
 				names := slices.Clone(p.Buckets)
 				slices.Sort(names)
 				for _, name := range names {

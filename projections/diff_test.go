@@ -109,6 +109,70 @@ func TestDiffNamesTheFirstDifferenceOfEachBucket(t *testing.T) {
 	}
 }
 
+// TestDiffProjectionsComparesTheNamedOnes: two files that differ in two
+// projections; DiffProjections names the differences of the projections
+// it is given only, and Diff those of all of them.
+func TestDiffProjectionsComparesTheNamedOnes(t *testing.T) {
+	none := func([]*bbolt.Bucket, eventstore.Commit, eventstore.Envelope, domain.Event) error { return nil }
+	registry := []projections.Projection{{Name: "p", Version: 1, Buckets: []string{"pa"}, Apply: none}, {Name: "q", Version: 1, Buckets: []string{"qa"}, Apply: none}}
+	dir := t.TempDir()
+	file := func(name, value string) *projections.Store {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		st, err := projections.Open(path, &projections.Options{Projections: registry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db, err := bbolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Update(func(tx *bbolt.Tx) error {
+			for _, b := range []string{"pa", "qa"} {
+				if err := tx.Bucket([]byte(b)).Put([]byte("k"), []byte(value)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		st, err = projections.OpenReadOnly(path, &projections.Options{Projections: registry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	}
+	a, b := file("a.db", "1"), file("b.db", "2")
+	for _, tt := range []struct {
+		names []string
+		want  string
+	}{
+		{nil, `projection p, bucket pa, key "k": "1" against "2"` + "\n" + `projection q, bucket qa, key "k": "1" against "2"`},
+		{[]string{"q"}, `projection q, bucket qa, key "k": "1" against "2"`},
+		{[]string{"none"}, ""},
+	} {
+		diffs, err := projections.DiffProjections(a, b, tt.names, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, d := range diffs {
+			got = append(got, d.String())
+		}
+		if strings.Join(got, "\n") != tt.want {
+			t.Fatalf("projections %q: differences:\n%s\nwant:\n%s", tt.names, strings.Join(got, "\n"), tt.want)
+		}
+	}
+}
+
 // TestDifferenceShowsWhereLongValuesDiffer: two long values that share
 // their first 100 bytes are quoted from a little before the byte where
 // they differ (at a character's start), so the difference shows; short
