@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -173,8 +174,18 @@ type Checked struct {
 	ReadModelsFile string `json:"read_models_file,omitempty"`
 	// ReadModelsSeq is the live checkpoint compared at.
 	ReadModelsSeq eventstore.Seq `json:"read_models_seq,omitempty"`
+	// ReadModelsBehind lists the projections of a read-model file that
+	// stand behind ReadModelsSeq, each compared at its own checkpoint.
+	ReadModelsBehind []ProjectionCheckpoint `json:"read_models_behind,omitempty"`
 	// Checks are the checks run.
 	Checks []string `json:"checks"`
+}
+
+// ProjectionCheckpoint is a projection of the live read models and the
+// checkpoint it stands at.
+type ProjectionCheckpoint struct {
+	Projection string         `json:"projection"`
+	Seq        eventstore.Seq `json:"seq"`
 }
 
 // Report is the outcome of a verification: OK when there is no finding.
@@ -249,7 +260,11 @@ func Verify(ctx context.Context, opts Options) (Report, error) {
 
 	if live.ok {
 		rep.Checked.Checks = append(rep.Checked.Checks, CheckReadModels)
-		if err := compareReadModels(ctx, opts, live.state, live.file(opts), &rep); err != nil {
+		compare := func() error { return compareReadModels(ctx, opts, live.state, live.file(opts), &rep) }
+		if live.projections != nil {
+			compare = func() error { return compareProjections(ctx, opts, live.projections, opts.ReadModels, &rep) }
+		}
+		if err := compare(); err != nil {
 			return Report{}, err
 		}
 		if b := live.state.BlockedAt; b != 0 {
@@ -310,10 +325,14 @@ func (g *digestCheck) finish(last eventstore.Seq, rep *Report) {
 
 // live is what liveState learnt.
 type live struct {
-	ok       bool // state is known: compare
-	state    LiveState
-	setAside map[eventstore.Seq]bool
-	fromFile bool // setAside holds the file's skipped-commit records
+	ok    bool // state is known: compare
+	state LiveState
+	// projections, when the file's projections stand at different
+	// checkpoints (it has no content hash, and state none), are its
+	// projections with their checkpoints: compareProjections.
+	projections []projections.ProjectionState
+	setAside    map[eventstore.Seq]bool
+	fromFile    bool // setAside holds the file's skipped-commit records
 }
 
 // file is the live read-model file when it was opened (not the engine's
@@ -348,8 +367,10 @@ func liveState(ctx context.Context, opts Options, rep *Report) (live, error) {
 			if err != nil {
 				rep.Checked.ReadModels, rep.Checked.ReadModelsFile = "file", opts.ReadModels
 				if errors.Is(err, projections.ErrRebuilding) {
-					if behind, ok := projectionsBehind(st, opts.ReadModels); ok {
-						rep.Findings = append(rep.Findings, behind...)
+					// Projections at different checkpoints: each is
+					// compared at its own (compareProjections).
+					if ps, err := st.Projections(); err == nil && len(ps) > 0 {
+						l.ok, l.projections = true, ps
 						return l, nil
 					}
 				}
@@ -382,28 +403,6 @@ func liveState(ctx context.Context, opts Options, rep *Report) (live, error) {
 	return l, nil
 }
 
-// projectionsBehind names, at its checkpoint, each projection of the
-// read-model file st (at path) that stands behind the furthest one: such a
-// file has no content hash, so it is not compared.
-func projectionsBehind(st *projections.Store, path string) ([]Finding, bool) {
-	ps, err := st.Projections()
-	if err != nil || len(ps) == 0 {
-		return nil, false
-	}
-	var high eventstore.Seq
-	for _, p := range ps {
-		high = max(high, p.Checkpoint)
-	}
-	var out []Finding
-	for _, p := range ps {
-		if p.Checkpoint < high {
-			out = append(out, Finding{Check: CheckReadModels, Seq: p.Checkpoint,
-				Message: fmt.Sprintf("projection %s of the live read models %s is at checkpoint %d, behind the others (up to %d): the file has no content hash and is not compared", p.Name, path, p.Checkpoint, high)})
-		}
-	}
-	return out, len(out) > 0
-}
-
 // compareReadModels replays the stream up to the live checkpoint into a
 // temporary file and compares the content hashes; when they differ and the
 // live file (liveFile) could be read, it also names the first key of each
@@ -417,52 +416,9 @@ func compareReadModels(ctx context.Context, opts Options, live LiveState, liveFi
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "readmodels.db")
 	po := &projections.Options{Codec: opts.Codec}
-	var hash string
-	if live.Seq == 0 {
-		st, err := projections.Open(path, po)
-		if err != nil {
-			return fmt.Errorf("%w: empty read models: %w", ErrCannotRun, err)
-		}
-		hash, _, err = st.Hash()
-		if cerr := st.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("%w: empty read models: %w", ErrCannotRun, err)
-		}
-	} else {
-		res, err := projections.ReplayWith(ctx, opts.Reader, path, po, &projections.ReplayOptions{UntilSeq: live.Seq})
-		if errors.Is(err, projections.ErrBeyondEnd) {
-			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: live.Seq,
-				Message: fmt.Sprintf("the live read models are at checkpoint %d, beyond the end of the event stream: %v", live.Seq, err)})
-			return nil
-		}
-		var tail *eventstore.TailMissingError
-		if errors.As(err, &tail) {
-			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: tail.After + 1,
-				Message: fmt.Sprintf("the live read models are at checkpoint %d, but the event stream has nothing to read after seq %d (its end was lost): they hold commits the log no longer has, and are not compared", live.Seq, tail.After)})
-			return nil
-		}
-		var ge *projections.GapError
-		if errors.As(err, &ge) {
-			// A commit is missing from the stream (chains names what
-			// pointed at it): no replay gets past it.
-			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: ge.Checkpoint + 1,
-				Message: fmt.Sprintf("the event stream has no message at seq %d (the next is %d): a fresh replay cannot rebuild the read models past it, so the live ones at checkpoint %d are not compared", ge.Checkpoint+1, ge.Got, live.Seq)})
-			return nil
-		}
-		var ce *projections.CommitError
-		if errors.As(err, &ce) {
-			// An event that does not fit the read models: the live ones
-			// cannot hold what the events say either.
-			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: ce.Seq,
-				Message: fmt.Sprintf("a fresh replay fails at seq %d: %v", ce.Seq, ce)})
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%w: replay up to seq %d: %w", ErrCannotRun, live.Seq, err)
-		}
-		hash = res.Hash
+	hash, ok, err := replayUntil(ctx, opts, live.Seq, path, "the live read models", rep)
+	if err != nil || !ok {
+		return err
 	}
 	if hash != live.Hash {
 		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: live.Seq,
@@ -472,6 +428,156 @@ func compareReadModels(ctx context.Context, opts Options, live LiveState, liveFi
 		}
 	}
 	return nil
+}
+
+// compareProjections compares a read-model file (liveFile) whose
+// projections (ps, as liveState read them) stand at different checkpoints,
+// which has no content hash: for each checkpoint, from the lowest, it
+// replays the stream up to it into a temporary file and names the first
+// key of each bucket where the projections standing there differ from the
+// replay's, at that checkpoint. A projection behind the others is no
+// finding by itself (an engine stopped while it rebuilt one leaves such a
+// file); Checked.ReadModelsBehind lists them.
+func compareProjections(ctx context.Context, opts Options, ps []projections.ProjectionState, liveFile string, rep *Report) error {
+	at := map[eventstore.Seq][]string{}
+	for _, p := range ps {
+		at[p.Checkpoint] = append(at[p.Checkpoint], p.Name)
+	}
+	cps := make([]eventstore.Seq, 0, len(at))
+	for cp := range at {
+		cps = append(cps, cp)
+	}
+	slices.Sort(cps)
+	high := cps[len(cps)-1]
+	rep.Checked.ReadModelsSeq = high
+	rep.Checked.ReadModelsBehind = nil
+	for _, p := range ps {
+		if p.Checkpoint < high {
+			rep.Checked.ReadModelsBehind = append(rep.Checked.ReadModelsBehind, ProjectionCheckpoint{Projection: p.Name, Seq: p.Checkpoint})
+		}
+	}
+	dir, err := os.MkdirTemp(opts.TempDir, "bankbook-verify-")
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrCannotRun, err)
+	}
+	defer os.RemoveAll(dir)
+	po := &projections.Options{Codec: opts.Codec}
+	left := maxDifferences
+	for _, cp := range cps {
+		names := at[cp]
+		who := "the live read models of " + projectionNames(names)
+		path := filepath.Join(dir, fmt.Sprintf("readmodels-%d.db", cp))
+		_, ok, err := replayUntil(ctx, opts, cp, path, who, rep)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			// What holds the replay back (named) holds back every
+			// checkpoint further on too.
+			return nil
+		}
+		diffs, err := projectionDifferences(liveFile, path, po, ps, names, cp, max(left, 1))
+		if err != nil {
+			return err
+		}
+		if len(diffs) > 0 {
+			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: cp,
+				Message: fmt.Sprintf("%s at checkpoint %d differ from a fresh replay up to seq %d (the file's projections stand at checkpoints %d to %d)", who, cp, cp, cps[0], high)})
+			diffs = diffs[:min(len(diffs), left)]
+			left -= len(diffs)
+			addDifferences(diffs, cp, rep)
+		}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("%w: %w", ErrCannotRun, err)
+		}
+	}
+	return nil
+}
+
+// projectionDifferences opens the live read-model file again and returns
+// the first difference of each bucket of the projections names (which stand
+// at checkpoint cp) between it and the replay at replayed, at most max. The
+// file's checkpoints must still be those of ps, read when the verification
+// began: an engine that opened it since moved them, and the comparison
+// cannot be made.
+func projectionDifferences(liveFile, replayed string, po *projections.Options, ps []projections.ProjectionState, names []string, cp eventstore.Seq, max int) ([]projections.Difference, error) {
+	a, err := projections.OpenReadOnly(liveFile, po)
+	if err != nil {
+		return nil, fmt.Errorf("%w: live read models %s, opened again to compare them at checkpoint %d: %w", ErrCannotRun, liveFile, cp, err)
+	}
+	defer a.Close()
+	now, err := a.Projections()
+	if err != nil {
+		return nil, fmt.Errorf("%w: live read models %s: %w", ErrCannotRun, liveFile, err)
+	}
+	if !slices.Equal(now, ps) {
+		return nil, fmt.Errorf("%w: the live read models %s changed during the verification (their projections' checkpoints moved): verify again while no engine runs on them", ErrCannotRun, liveFile)
+	}
+	return replayDifferences(a, replayed, po, names, max)
+}
+
+// projectionNames is "projection a" or "projections a, b and c".
+func projectionNames(names []string) string {
+	if len(names) == 1 {
+		return "projection " + names[0]
+	}
+	return "projections " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// replayUntil replays the stream up to seq (0: the empty read models) into
+// a new file at path and returns its content hash. When the stream cannot
+// be replayed that far (it ends before seq, its end or a message inside it
+// is missing, or a commit does not fit the read models) it adds a
+// read_models finding about who (the live read models standing at seq) and
+// returns ok false.
+func replayUntil(ctx context.Context, opts Options, seq eventstore.Seq, path, who string, rep *Report) (hash string, ok bool, err error) {
+	po := &projections.Options{Codec: opts.Codec}
+	if seq == 0 {
+		st, err := projections.Open(path, po)
+		if err != nil {
+			return "", false, fmt.Errorf("%w: empty read models: %w", ErrCannotRun, err)
+		}
+		hash, _, err = st.Hash()
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("%w: empty read models: %w", ErrCannotRun, err)
+		}
+		return hash, true, nil
+	}
+	res, err := projections.ReplayWith(ctx, opts.Reader, path, po, &projections.ReplayOptions{UntilSeq: seq})
+	if errors.Is(err, projections.ErrBeyondEnd) {
+		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: seq,
+			Message: fmt.Sprintf("%s are at checkpoint %d, beyond the end of the event stream: %v", who, seq, err)})
+		return "", false, nil
+	}
+	var tail *eventstore.TailMissingError
+	if errors.As(err, &tail) {
+		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: tail.After + 1,
+			Message: fmt.Sprintf("%s are at checkpoint %d, but the event stream has nothing to read after seq %d (its end was lost): they hold commits the log no longer has, and are not compared", who, seq, tail.After)})
+		return "", false, nil
+	}
+	var ge *projections.GapError
+	if errors.As(err, &ge) {
+		// A commit is missing from the stream (chains names what
+		// pointed at it): no replay gets past it.
+		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: ge.Checkpoint + 1,
+			Message: fmt.Sprintf("the event stream has no message at seq %d (the next is %d): a fresh replay cannot rebuild the read models past it, so %s at checkpoint %d are not compared", ge.Checkpoint+1, ge.Got, who, seq)})
+		return "", false, nil
+	}
+	var ce *projections.CommitError
+	if errors.As(err, &ce) {
+		// An event that does not fit the read models: the live ones
+		// cannot hold what the events say either.
+		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: ce.Seq,
+			Message: fmt.Sprintf("a fresh replay fails at seq %d: %v", ce.Seq, ce)})
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("%w: replay up to seq %d: %w", ErrCannotRun, seq, err)
+	}
+	return res.Hash, true, nil
 }
 
 // maxDifferences bounds the read_models findings that name a place.
@@ -485,18 +591,35 @@ func nameDifferences(liveFile, replayed string, po *projections.Options, at even
 		return nil // taken by an engine since (the hash finding stands)
 	}
 	defer a.Close()
+	diffs, err := replayDifferences(a, replayed, po, nil, maxDifferences)
+	if err != nil {
+		return err
+	}
+	addDifferences(diffs, at, rep)
+	return nil
+}
+
+// replayDifferences returns the first difference of each bucket of the
+// projections names (nil: all) between the live read models a and the
+// replay at replayed, at most max.
+func replayDifferences(a *projections.Store, replayed string, po *projections.Options, names []string, max int) ([]projections.Difference, error) {
 	b, err := projections.OpenReadOnly(replayed, po)
 	if err != nil {
-		return fmt.Errorf("%w: replayed read models: %w", ErrCannotRun, err)
+		return nil, fmt.Errorf("%w: replayed read models: %w", ErrCannotRun, err)
 	}
 	defer b.Close()
-	diffs, err := projections.Diff(a, b, maxDifferences)
+	diffs, err := projections.DiffProjections(a, b, names, max)
 	if err != nil {
-		return fmt.Errorf("%w: comparing the read models: %w", ErrCannotRun, err)
+		return nil, fmt.Errorf("%w: comparing the read models: %w", ErrCannotRun, err)
 	}
+	return diffs, nil
+}
+
+// addDifferences adds a read_models finding, at the checkpoint at, for
+// each difference between the live read models and a replay up to it.
+func addDifferences(diffs []projections.Difference, at eventstore.Seq, rep *Report) {
 	for _, d := range diffs {
 		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: at,
 			Message: fmt.Sprintf("the live read models differ from a fresh replay up to seq %d at %s (live against replay)", at, d)})
 	}
-	return nil
 }

@@ -69,7 +69,13 @@
 //   - read_models: the live read models' content hash (projections.Store.Hash)
 //     equals that of a fresh replay of the stream up to the live
 //     checkpoint: a corrupted file, a checkpoint moved back or forward, or
-//     content no event explains is named with the live checkpoint. The live
+//     content no event explains is named with the live checkpoint. A file
+//     whose projections stand at different checkpoints has no content
+//     hash: each projection's buckets are compared with a fresh replay up
+//     to its own checkpoint (projections.DiffProjections), and a
+//     difference is named at that checkpoint; a projection merely behind
+//     the others (an engine stopped while it rebuilt it) is no finding,
+//     and Checked.ReadModelsBehind lists it. The live
 //     file is opened read-only; while the engine holds it (bbolt's file
 //     lock refuses a reader while a writer has it open, ErrLocked), the
 //     live hash comes from Options.Live (the engine's

@@ -542,10 +542,10 @@ func TestVerifyAcceptsATruncatedReconciliation(t *testing.T) {
 	}
 }
 
-// A read-model file whose projections stand at different checkpoints (one
-// moved back, by hand or by an engine stopped while it rebuilt one) has no
-// content hash; verify names each projection behind the others, with its
-// checkpoint, rather than the file alone.
+// A projection's checkpoint moved back by hand, its content left where it
+// was: the file has no content hash, and verify compares the projection
+// with a fresh replay up to its own checkpoint, naming where it differs at
+// that checkpoint.
 func TestVerifyNamesAProjectionWhoseCheckpointMovedBack(t *testing.T) {
 	s := newStream(t)
 	money(s)
@@ -553,27 +553,160 @@ func TestVerifyNamesAProjectionWhoseCheckpointMovedBack(t *testing.T) {
 	if _, _, err := projections.Replay(context.Background(), s.store.Reader(), path, nil); err != nil {
 		t.Fatal(err)
 	}
+	editReadModels(t, path, func(tx *bbolt.Tx) error { return setCheckpoint(tx, "ledger", 7) })
+	rep := s.verify(func(o *audit.Options) { o.ReadModels = path })
+	f := findings(rep, audit.CheckReadModels)
+	if rep.OK || len(f) == 0 {
+		t.Fatalf("read_models findings %+v, want the ledger named at seq 7", f)
+	}
+	for _, x := range f {
+		if x.Seq != 7 || !strings.Contains(x.Message, "ledger") {
+			t.Fatalf("read_models finding %+v, want each naming projection ledger at seq 7", x)
+		}
+	}
+	if !slices.ContainsFunc(f, func(x audit.Finding) bool { return strings.Contains(x.Message, "bucket ledger_entries, key ") }) {
+		t.Fatalf("read_models findings %+v, want one naming a key of bucket ledger_entries", f)
+	}
+	if want := []audit.ProjectionCheckpoint{{Projection: "ledger", Seq: 7}}; rep.Checked.ReadModelsSeq != 10 || !slices.Equal(rep.Checked.ReadModelsBehind, want) {
+		t.Fatalf("checked: %+v, want read models at seq 10 with %+v behind", rep.Checked, want)
+	}
+}
+
+// A file an engine left while it rebuilt one projection (the ledger as a
+// replay up to seq 7 has it, or empty at checkpoint 0, the others at seq
+// 10) is no finding: each
+// projection holds what a fresh replay up to its own checkpoint holds. What
+// was edited in it is named, at the checkpoint of the projection it is in.
+func TestVerifyComparesAFileWhoseProjectionsStandAtDifferentCheckpoints(t *testing.T) {
+	tests := []struct {
+		name   string
+		ledger eventstore.Seq // the ledger's checkpoint
+		edit   func(tx *bbolt.Tx) error
+		seq    eventstore.Seq
+		bucket string
+	}{
+		{"none", 7, nil, 0, ""},
+		{"ledger rebuilding from the start", 0, nil, 0, ""},
+		{"ledger entry posted twice, in the projection behind", 7, func(tx *bbolt.Tx) error {
+			b := tx.Bucket([]byte("ledger_entries"))
+			k, v := b.Cursor().Last()
+			twice := bytes.Clone(k)
+			twice[len(twice)-1]++ // the next posting of the same event
+			if b.Get(twice) != nil {
+				return fmt.Errorf("ledger entry %q is there", twice)
+			}
+			return b.Put(twice, bytes.Clone(v))
+		}, 7, "ledger_entries"},
+		{"wallet balance changed, in a projection ahead", 7, func(tx *bbolt.Tx) error {
+			b := tx.Bucket([]byte("wallets"))
+			v := b.Get([]byte("u1"))
+			edited := bytes.Replace(v, []byte(`"balance":300`), []byte(`"balance":3000`), 1)
+			if bytes.Equal(v, edited) {
+				return fmt.Errorf("wallet u1: %s", v)
+			}
+			return b.Put([]byte("u1"), edited)
+		}, 10, "wallets"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStream(t)
+			money(s)
+			dir := t.TempDir()
+			path, behind := filepath.Join(dir, "readmodels.db"), filepath.Join(dir, "behind.db")
+			if _, _, err := projections.Replay(context.Background(), s.store.Reader(), path, nil); err != nil {
+				t.Fatal(err)
+			}
+			if tt.ledger == 0 {
+				st, err := projections.Open(behind, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := st.Close(); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := projections.ReplayWith(context.Background(), s.store.Reader(), behind, nil, &projections.ReplayOptions{UntilSeq: tt.ledger}); err != nil {
+				t.Fatal(err)
+			}
+			// The ledger stopped at its checkpoint while the others are
+			// at 10.
+			src, err := bbolt.Open(behind, 0o600, &bbolt.Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			editReadModels(t, path, func(tx *bbolt.Tx) error {
+				return src.View(func(stx *bbolt.Tx) error {
+					for _, name := range []string{"ledger_balances", "ledger_entries"} {
+						if err := tx.DeleteBucket([]byte(name)); err != nil {
+							return err
+						}
+						b, err := tx.CreateBucket([]byte(name))
+						if err != nil {
+							return err
+						}
+						if err := stx.Bucket([]byte(name)).ForEach(func(k, v []byte) error { return b.Put(k, v) }); err != nil {
+							return err
+						}
+					}
+					if err := setCheckpoint(tx, "ledger", tt.ledger); err != nil {
+						return err
+					}
+					if tt.edit != nil {
+						return tt.edit(tx)
+					}
+					return nil
+				})
+			})
+			rep := s.verify(func(o *audit.Options) { o.ReadModels = path })
+			f := findings(rep, audit.CheckReadModels)
+			switch {
+			case tt.edit == nil:
+				if !rep.OK || len(rep.Findings) != 0 {
+					t.Fatalf("findings on a file stopped mid-rebuild: %+v", rep.Findings)
+				}
+			case rep.OK || len(f) == 0:
+				t.Fatalf("read_models findings %+v, want the edit named", rep.Findings)
+			default:
+				for _, x := range f {
+					if x.Seq != tt.seq {
+						t.Fatalf("read_models finding %+v, want each at seq %d", x, tt.seq)
+					}
+				}
+				if !slices.ContainsFunc(f, func(x audit.Finding) bool { return strings.Contains(x.Message, "bucket "+tt.bucket+", key ") }) {
+					t.Fatalf("read_models findings %+v, want one naming a key of bucket %s", f, tt.bucket)
+				}
+			}
+			if want := []audit.ProjectionCheckpoint{{Projection: "ledger", Seq: tt.ledger}}; rep.Checked.ReadModels != "file" || rep.Checked.ReadModelsSeq != 10 || !slices.Equal(rep.Checked.ReadModelsBehind, want) {
+				t.Fatalf("checked: %+v, want the file compared at seq 10 with %+v behind", rep.Checked, want)
+			}
+		})
+	}
+}
+
+// editReadModels changes the read-model file at path in one bbolt
+// transaction, as a hand (or a tamperer) would.
+func editReadModels(t *testing.T, path string, edit func(tx *bbolt.Tx) error) {
+	t.Helper()
 	db, err := bbolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Update(func(tx *bbolt.Tx) error {
-		meta := tx.Bucket([]byte("meta"))
-		rec := bytes.Clone(meta.Get([]byte("projection:ledger")))
-		if len(rec) != 16 {
-			return fmt.Errorf("ledger's record %x", rec)
-		}
-		binary.BigEndian.PutUint64(rec[8:], 7)
-		return meta.Put([]byte("projection:ledger"), rec)
-	}); err != nil {
+	if err := db.Update(edit); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rep := s.verify(func(o *audit.Options) { o.ReadModels = path })
-	f := findings(rep, audit.CheckReadModels)
-	if rep.OK || len(f) != 1 || f[0].Seq != 7 || !strings.Contains(f[0].Message, "ledger") {
-		t.Fatalf("read_models findings %+v, want one naming projection ledger at seq 7", f)
+}
+
+// setCheckpoint moves projection's checkpoint in the file to seq.
+func setCheckpoint(tx *bbolt.Tx, projection string, seq eventstore.Seq) error {
+	meta := tx.Bucket([]byte("meta"))
+	key := []byte("projection:" + projection)
+	rec := bytes.Clone(meta.Get(key))
+	if len(rec) != 16 {
+		return fmt.Errorf("%s's record %x", projection, rec)
 	}
+	binary.BigEndian.PutUint64(rec[8:], uint64(seq))
+	return meta.Put(key, rec)
 }

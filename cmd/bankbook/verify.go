@@ -238,6 +238,9 @@ func verifyText(r verification.Report) string {
 	default:
 		fmt.Fprintf(&b, "live read models: %s\n", k.ReadModels)
 	}
+	for _, p := range k.ReadModelsBehind {
+		fmt.Fprintf(&b, "  projection %s stands behind, at checkpoint %d: compared with a fresh replay at seq %d\n", p.Projection, p.Seq, p.Seq)
+	}
 	fmt.Fprintf(&b, "checks: %s\n", strings.Join(k.Checks, ", "))
 	if len(r.OpenItems) > 0 {
 		fmt.Fprintf(&b, "open items (%d):\n", len(r.OpenItems))
