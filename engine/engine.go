@@ -314,7 +314,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	js = groupcommit.Wrap(js, e.syncs)
 	// Each stream opened from here to the start of serving is one /readyz
 	// checks is still there.
-	e.streams = noteStreams(js, cfg.Replicas)
+	e.streams = noteStreams(js, cfg.Replicas, log)
 	js = e.streams
 	codec := domain.Events()
 	if e.Events, err = eventstore.Open(ctx, js, eventstore.Config{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/ops"
 )
@@ -46,6 +48,8 @@ type streamNotes struct {
 
 	// replicas is how many copies of each message the account stores.
 	replicas int
+	// log says which shared settings this engine's start changed.
+	log zerolog.Logger
 
 	// The last check that got an answer: when it started, and what was
 	// gone then.
@@ -53,8 +57,8 @@ type streamNotes struct {
 	gone    []string
 }
 
-func noteStreams(js jetstream.JetStream, replicas int) *streamNotes {
-	return &streamNotes{JetStream: js, replicas: replicas, names: map[string]bool{}, spare: map[string]bool{}, advice: map[string]string{}}
+func noteStreams(js jetstream.JetStream, replicas int, log zerolog.Logger) *streamNotes {
+	return &streamNotes{JetStream: js, replicas: replicas, log: log, names: map[string]bool{}, spare: map[string]bool{}, advice: map[string]string{}}
 }
 
 func (n *streamNotes) note(name string, err error) {
@@ -110,13 +114,69 @@ func (n *streamNotes) CreateKeyValue(ctx context.Context, cfg jetstream.KeyValue
 }
 
 func (n *streamNotes) UpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	before := n.config(ctx, kvStreamPrefix+cfg.Bucket)
 	kv, err := n.JetStream.UpdateKeyValue(ctx, cfg)
+	n.changed(ctx, kvStreamPrefix+cfg.Bucket, before, nil, err)
 	return n.made(ctx, cfg.Bucket, kv, err)
 }
 
 func (n *streamNotes) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	before := n.config(ctx, kvStreamPrefix+cfg.Bucket)
 	kv, err := n.JetStream.CreateOrUpdateKeyValue(ctx, cfg)
+	n.changed(ctx, kvStreamPrefix+cfg.Bucket, before, nil, err)
 	return n.made(ctx, cfg.Bucket, kv, err)
+}
+
+// config is stream name's configuration, nil when it cannot be read (it
+// does not exist yet).
+func (n *streamNotes) config(ctx context.Context, name string) *jetstream.StreamConfig {
+	st, err := n.JetStream.Stream(ctx, name)
+	if err != nil {
+		return nil
+	}
+	cfg := st.CachedInfo().Config
+	return &cfg
+}
+
+// changed logs, at warn, the settings of stream name that this engine's
+// start changed from before (nil: it did not exist) to after (nil: read
+// again), when err, the update's, is nil. Every instance on one NATS
+// brings the shared streams to its own settings as it starts, so one
+// started with other settings changes them for all, and the next start of
+// another changes them back: the operator is told which and to what.
+func (n *streamNotes) changed(ctx context.Context, name string, before, after *jetstream.StreamConfig, err error) {
+	if err != nil || before == nil {
+		return
+	}
+	if after == nil {
+		if after = n.config(ctx, name); after == nil {
+			return
+		}
+	}
+	if diff := settingsDiff(*before, *after); len(diff) > 0 {
+		n.log.Warn().Str("stream", name).Strs("changed", diff).
+			Msg("this engine changed settings of a stream every instance shares; start every instance with the same settings, or each start changes them again")
+	}
+}
+
+// settingsDiff lists the settings that differ between before and after as
+// "Name: before → after". AllowDirect and MirrorDirect (which a replicated
+// deployment turns off on the buckets after nats.go turns them on:
+// leaderReads) and Metadata (which the server fills in) are left out.
+func settingsDiff(before, after jetstream.StreamConfig) []string {
+	var out []string
+	b, a := reflect.ValueOf(before), reflect.ValueOf(after)
+	for i := range b.NumField() {
+		name := b.Type().Field(i).Name
+		switch name {
+		case "AllowDirect", "MirrorDirect", "Metadata":
+			continue
+		}
+		if x, y := b.Field(i).Interface(), a.Field(i).Interface(); !reflect.DeepEqual(x, y) {
+			out = append(out, fmt.Sprintf("%s: %v → %v", name, x, y))
+		}
+	}
+	return out
 }
 
 // made notes a bucket just created or updated (kv, err) and, when the
@@ -161,15 +221,28 @@ func (n *streamNotes) CreateStream(ctx context.Context, cfg jetstream.StreamConf
 }
 
 func (n *streamNotes) UpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	before := n.config(ctx, cfg.Name)
 	st, err := n.JetStream.UpdateStream(ctx, cfg)
+	n.changedTo(ctx, cfg.Name, before, st, err)
 	n.note(cfg.Name, err)
 	return st, err
 }
 
 func (n *streamNotes) CreateOrUpdateStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	before := n.config(ctx, cfg.Name)
 	st, err := n.JetStream.CreateOrUpdateStream(ctx, cfg)
+	n.changedTo(ctx, cfg.Name, before, st, err)
 	n.note(cfg.Name, err)
 	return st, err
+}
+
+// changedTo is changed with the configuration the update answered.
+func (n *streamNotes) changedTo(ctx context.Context, name string, before *jetstream.StreamConfig, st jetstream.Stream, err error) {
+	if err != nil {
+		return
+	}
+	after := st.CachedInfo().Config
+	n.changed(ctx, name, before, &after, nil)
 }
 
 // streamsCheckTimeout bounds the listing of the streams inside a readiness
