@@ -128,3 +128,34 @@ func TestIdleConnectionsMakeRoom(t *testing.T) {
 		t.Errorf("the longest idle connection is still open")
 	}
 }
+
+// A request whose body stalls holds its place no longer than one whose
+// headers stall (the header timeout): the server ends the one begun first
+// first. Before, a body could take 30 s, and MaxConns of them, sent by
+// anyone who reaches the port and renewed as each was closed, kept
+// /healthz, /readyz and the console waiting about 28 s for every answer.
+func TestStalledBodyHoldsNoLongerThanStalledHeaders(t *testing.T) {
+	s := start(t, ops.Config{Readiness: &parts{}})
+	addr := s.Addr().String()
+	ended := make(chan string, 2)
+	untilClosed := func(name string, c net.Conn) {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Minute)) // a bound for a broken test, not the assertion
+		_, _ = io.Copy(io.Discard, c)
+		ended <- name
+	}
+	body := hold(t, addr, 1, func(c net.Conn) error {
+		_, err := fmt.Fprintf(c, "POST /healthz HTTP/1.1\r\nHost: %s\r\nContent-Length: 100\r\n\r\nx", addr) // 1 byte of 100
+		return err
+	})
+	go untilClosed("stalled body", body[0])
+	time.Sleep(200 * time.Millisecond) // the body's request begins first
+	headers := hold(t, addr, 1, func(c net.Conn) error {
+		_, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\n") // and nothing more
+		return err
+	})
+	go untilClosed("stalled headers", headers[0])
+	if first := <-ended; first != "stalled body" {
+		t.Errorf("the server ended the request with stalled headers before the earlier one with a stalled body: a body holds a place longer than the header timeout")
+	}
+	<-ended
+}

@@ -124,6 +124,11 @@ func (s *Server) Close() error {
 // credentials, must not use up the descriptors the event stream needs.
 const MaxConns = 256
 
+// requestReadTimeout bounds reading a request, headers and body: while
+// every place is at work on one, that is how long each can keep a
+// newcomer waiting.
+const requestReadTimeout = 5 * time.Second
+
 func listen(ctx context.Context, addr string) (*connLimit, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
@@ -171,10 +176,15 @@ func (s *Server) Run(ctx context.Context) error {
 
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		// A body sent slowly (a console form) cannot hold a connection
-		// for long; /metrics and pprof profiles are answered, not read.
-		ReadTimeout: 30 * time.Second,
+		ReadHeaderTimeout: requestReadTimeout,
+		// A request's body (a console form of at most 64 KiB; nothing
+		// elsewhere, which the server still reads to reuse the
+		// connection) must be in within the same time as its headers: a
+		// body sent slowly holds its place no longer than slow headers.
+		// It bounds reading the request only (the server clears it once
+		// the body is in): /metrics and pprof profiles are answered, not
+		// read.
+		ReadTimeout: requestReadTimeout,
 		IdleTimeout: time.Minute,
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog:    log.New(zerologWriter{s.cfg.Log}, "", 0),
