@@ -504,7 +504,8 @@ func TestAFarLimiterStillSends(t *testing.T) {
 // the way there and half on the way back, as a NATS far away does.
 type slowJS struct {
 	jetstream.JetStream
-	delay time.Duration
+	delay  time.Duration
+	writes bool // writes too
 }
 
 func (s slowJS) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
@@ -512,12 +513,35 @@ func (s slowJS) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.KeyVal
 	if err != nil {
 		return nil, err
 	}
-	return slowKV{KeyValue: kv, delay: s.delay}, nil
+	return slowKV{KeyValue: kv, delay: s.delay, writes: s.writes}, nil
 }
 
 type slowKV struct {
 	jetstream.KeyValue
-	delay time.Duration
+	delay  time.Duration
+	writes bool
+}
+
+func (k slowKV) slow(f func() (uint64, error)) (uint64, error) {
+	if !k.writes {
+		return f()
+	}
+	time.Sleep(k.delay / 2)
+	rev, err := f()
+	time.Sleep(k.delay / 2)
+	return rev, err
+}
+
+func (k slowKV) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+	return k.slow(func() (uint64, error) { return k.KeyValue.Put(ctx, key, value) })
+}
+
+func (k slowKV) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	return k.slow(func() (uint64, error) { return k.KeyValue.Create(ctx, key, value, opts...) })
+}
+
+func (k slowKV) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	return k.slow(func() (uint64, error) { return k.KeyValue.Update(ctx, key, value, rev) })
 }
 
 func (k slowKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
@@ -525,4 +549,34 @@ func (k slowKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, e
 	e, err := k.KeyValue.Get(ctx, key)
 	time.Sleep(k.delay / 2)
 	return e, err
+}
+
+// TestAFarLimiterStillSendsOnAnIdleSchedule is TestAFarLimiterStillSends
+// with writes as far as reads, as a NATS far away answers both: a
+// reservation takes two round trips, and on an idle schedule its slot is
+// at once, nearer than a look at the limiter takes. The notifications still
+// go out, the reservation's own read of the schedule their last look,
+// rather than every slot being missed by a look made after it until the
+// attempt's lease runs out.
+func TestAFarLimiterStillSendsOnAnIdleSchedule(t *testing.T) {
+	w := newDispatchWorld(t)
+	st, err := ratelimit.Open(context.Background(), slowJS{JetStream: w.limitJS, delay: 80 * time.Millisecond, writes: true}, ratelimit.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := st.Limiter("chat", ratelimit.Limit{Rate: 5, Margin: 0.07})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		_, c := w.pending(t, fmt.Sprintf("store:s-%d", i))
+		dispatchUntilDone(t, n, c)
+	}
+	if got := len(w.sim.Messages("")); got != 3 {
+		t.Errorf("the provider got %d messages, want 3", got)
+	}
 }

@@ -397,15 +397,24 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		if err := httpretry.Sleep(ctx, r.Delay-time.Since(reserved)-n.checkLead()); err != nil {
 			return err
 		}
-		if time.Since(reserved)-r.Delay <= n.cfg.MaxLateness {
-			looked := time.Now()
-			cctx, cancel := context.WithTimeout(ctx, limiterTimeout)
-			err := n.cfg.Limiter.Check(cctx, r)
-			cancel()
-			n.checkTook.Store(int64(time.Since(looked)))
-			n.reportLimiter(ctx, err)
-			if err != nil {
-				return n.notSent(ctx, m, attempt, err)
+		if late := time.Since(reserved) - r.Delay; late <= n.cfg.MaxLateness {
+			// A slot claimed less than the lead before it (the schedule
+			// idle, the limiter far) cannot be looked at ahead when a
+			// look would end past MaxLateness: the reservation, which
+			// read the schedule then and got no slot inside a pause, is
+			// the last look. Otherwise every slot of a far limiter would
+			// be missed, one after the other, until the attempt's lease
+			// ran out.
+			if late+time.Duration(n.checkTook.Load()) <= n.cfg.MaxLateness || r.Delay > n.checkLead() {
+				looked := time.Now()
+				cctx, cancel := context.WithTimeout(ctx, limiterTimeout)
+				err := n.cfg.Limiter.Check(cctx, r)
+				cancel()
+				n.checkTook.Store(int64(time.Since(looked)))
+				n.reportLimiter(ctx, err)
+				if err != nil {
+					return n.notSent(ctx, m, attempt, err)
+				}
 			}
 			if err := httpretry.Sleep(ctx, r.Delay-time.Since(reserved)); err != nil {
 				return err
