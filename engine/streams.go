@@ -128,8 +128,11 @@ func (n *streamNotes) CreateOrUpdateKeyValue(ctx context.Context, cfg jetstream.
 }
 
 // config is stream name's configuration, nil when it cannot be read (it
-// does not exist yet).
+// does not exist yet), or once the engine has started (changed).
 func (n *streamNotes) config(ctx context.Context, name string) *jetstream.StreamConfig {
+	if n.frozen.Load() {
+		return nil
+	}
 	st, err := n.JetStream.Stream(ctx, name)
 	if err != nil {
 		return nil
@@ -144,8 +147,10 @@ func (n *streamNotes) config(ctx context.Context, name string) *jetstream.Stream
 // brings the shared streams to its own settings as it starts, so one
 // started with other settings changes them for all, and the next start of
 // another changes them back: the operator is told which and to what.
+// Only while the engine starts: later updates (the event-stream guard
+// putting back a setting someone weakened) log their own reason.
 func (n *streamNotes) changed(ctx context.Context, name string, before, after *jetstream.StreamConfig, err error) {
-	if err != nil || before == nil {
+	if err != nil || before == nil || n.frozen.Load() {
 		return
 	}
 	if after == nil {
