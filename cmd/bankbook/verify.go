@@ -47,6 +47,11 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return &exitError{code: exitUsage, err: fmt.Errorf("audit verify could not run: %w", err)}
 }
 
+// holderTries is how many times verify asks for the read models' status
+// until the engine holding --data-dir's answers: with n instances on one
+// NATS, each answer is that one's with chance 1/n.
+const holderTries = 32
+
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cf := newClientFlagSet("audit verify", stderr)
 	cf.role = auth.Auditor // reading the event stream is the auditor's
@@ -114,17 +119,26 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Live: func(ctx context.Context) (verification.LiveState, error) {
 			ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 			defer cancel()
-			st, _, err := client.Do(ctx, c, api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true}, nil)
-			if err != nil {
-				return verification.LiveState{}, err
-			}
-			if heldDir != "" {
-				if pid, id := datadir.Holder(heldDir); id == "" || id != st.LockID {
-					return verification.LiveState{}, fmt.Errorf("%s is held by a running engine (PID %d) that is not the one answering at --nats-url: "+
-						"point --nats-url at the engine on %s, or leave --data-dir out to verify the engine that answers", filepath.Join(heldDir, readModelsFile), pid, heldDir)
+			// Several instances on one NATS answer in turn (a queue
+			// group), and one that joined has no address of its own: the
+			// question is asked again until DIR's engine answers it.
+			for try := 1; ; try++ {
+				st, _, err := client.Do(ctx, c, api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true}, nil)
+				if err != nil {
+					return verification.LiveState{}, err
 				}
+				if heldDir != "" {
+					if pid, id := datadir.Holder(heldDir); id == "" || id != st.LockID {
+						if try < holderTries && id != "" {
+							continue
+						}
+						return verification.LiveState{}, fmt.Errorf("%s is held by a running engine (PID %d) that is not the one answering at --nats-url (asked %d times): "+
+							"point --nats-url at the NATS that engine uses, or stop it and verify again (its file is then read itself), or leave --data-dir out to verify an engine that answers",
+							filepath.Join(heldDir, readModelsFile), pid, try)
+					}
+				}
+				return verification.LiveState{Hash: st.Hash, Seq: eventstore.Seq(st.HashAtSeq), BlockedAt: eventstore.Seq(st.BlockedAt), Blocked: st.Blocked}, nil
 			}
-			return verification.LiveState{Hash: st.Hash, Seq: eventstore.Seq(st.HashAtSeq), BlockedAt: eventstore.Seq(st.BlockedAt), Blocked: st.Blocked}, nil
 		},
 		// When the engine holds the read-model file, its set-aside records
 		// come from the engine too (read once, when the first damaged

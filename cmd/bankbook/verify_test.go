@@ -877,3 +877,23 @@ func TestAuditVerifyStoppedNamesAnUnfinishedRestore(t *testing.T) {
 		t.Fatalf("verify --stopped of an unfinished restore: exit %d (%v), want 2 naming the restore", exitCode(err), err)
 	}
 }
+
+// TestAuditVerifyOfAJoinedInstancesDataDir: a second instance joined to the
+// first one's NATS has no address of its own, and the instances answer in
+// turn; verify --data-dir of the second one's directory, through that
+// NATS, compares the second one's read models.
+func TestAuditVerifyOfAJoinedInstancesDataDir(t *testing.T) {
+	a, _ := startEngine(t)
+	_, cfgB := startEngine(t, func(c *engine.Config) {
+		c.NATSURL, c.NKey, c.Listen = a.ClientURL(), a.SeedFile(auth.Engine), ""
+	})
+	if _, err := cli(t, "order", "submit", "--buyer-id", "u1", "--buyer-name", "김민수", "--amount", "1000", "--nats-url="+a.ClientURL(), "--nkey="+a.SeedFile(auth.App)); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		rep, out, err := runAuditVerify(t, "--nats-url="+a.ClientURL(), "--nkey="+a.SeedFile(auth.Auditor), "--data-dir="+cfgB.DataDir, "--json")
+		if err != nil || rep.Checked.ReadModels != "engine" {
+			t.Fatalf("verify of the joined instance's data directory: %v, checked %+v: %s", err, rep.Checked, out)
+		}
+	}
+}
