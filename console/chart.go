@@ -74,6 +74,10 @@ func drawChart(account string, pts []api.SeriesPoint, now time.Time) chart {
 	if last.OldestOpenSince != "" {
 		if since, err := time.Parse(time.RFC3339Nano, last.OldestOpenSince); err == nil && now.After(since) {
 			ch.LastAge = roundAge(now.Sub(since))
+			// The item open now has aged since the last commit: the scale
+			// (and its label, "max") takes its age now too, so that it
+			// never reads less than "now".
+			maxAge = max(maxAge, now.Sub(since))
 		}
 	}
 	ch.MaxAge = roundAge(maxAge)

@@ -34,7 +34,7 @@ func TestDrawChart(t *testing.T) {
 		t.Errorf("empty chart %+v", empty)
 	}
 	one := drawChart("liabilities:payouts:pending", pts[:1], t0.Add(90*time.Minute))
-	if one.BalancePoints != "300.0,4.0" || one.LastAge != "1h30m" || one.Debit {
+	if one.BalancePoints != "300.0,4.0" || one.LastAge != "1h30m" || one.MaxAge != "1h30m" || one.Debit {
 		t.Errorf("one point: %+v", one)
 	}
 	// A liability in debit (more went out than came in) does not read as
