@@ -476,27 +476,35 @@ func TestOneLateFailedCheckIsNoOutage(t *testing.T) {
 // limit's 7 % margin allows a send (70 ms at 5 a second). The notifications
 // still go out: the last look for a pause before a send is made ahead of
 // the slot, by as long as such a look takes, and the send follows the
-// slot.
+// slot. With writes as far as reads ("idle schedule"), a reservation takes
+// two round trips, and on an idle schedule its slot is at once, nearer
+// than a look at the limiter takes: the reservation's own read of the
+// schedule is then the last look, rather than every slot being missed by a
+// look made after it until the attempt's lease runs out.
 func TestAFarLimiterStillSends(t *testing.T) {
-	w := newDispatchWorld(t)
-	st, err := ratelimit.Open(context.Background(), slowJS{JetStream: w.limitJS, delay: 80 * time.Millisecond}, ratelimit.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lim, err := st.Limiter("chat", ratelimit.Limit{Rate: 5, Margin: 0.07})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: lim})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		_, c := w.pending(t, fmt.Sprintf("store:s-%d", i))
-		dispatchUntilDone(t, n, c)
-	}
-	if got := len(w.sim.Messages("")); got != 3 {
-		t.Errorf("the provider got %d messages, want 3", got)
+	for name, writes := range map[string]bool{"reads far": false, "idle schedule": true} {
+		t.Run(name, func(t *testing.T) {
+			w := newDispatchWorld(t)
+			st, err := ratelimit.Open(context.Background(), slowJS{JetStream: w.limitJS, delay: 80 * time.Millisecond, writes: writes}, ratelimit.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lim, err := st.Limiter("chat", ratelimit.Limit{Rate: 5, Margin: 0.07})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: lim})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				_, c := w.pending(t, fmt.Sprintf("store:s-%d", i))
+				dispatchUntilDone(t, n, c)
+			}
+			if got := len(w.sim.Messages("")); got != 3 {
+				t.Errorf("the provider got %d messages, want 3", got)
+			}
+		})
 	}
 }
 
@@ -549,34 +557,4 @@ func (k slowKV) Get(ctx context.Context, key string) (jetstream.KeyValueEntry, e
 	e, err := k.KeyValue.Get(ctx, key)
 	time.Sleep(k.delay / 2)
 	return e, err
-}
-
-// TestAFarLimiterStillSendsOnAnIdleSchedule is TestAFarLimiterStillSends
-// with writes as far as reads, as a NATS far away answers both: a
-// reservation takes two round trips, and on an idle schedule its slot is
-// at once, nearer than a look at the limiter takes. The notifications still
-// go out, the reservation's own read of the schedule their last look,
-// rather than every slot being missed by a look made after it until the
-// attempt's lease runs out.
-func TestAFarLimiterStillSendsOnAnIdleSchedule(t *testing.T) {
-	w := newDispatchWorld(t)
-	st, err := ratelimit.Open(context.Background(), slowJS{JetStream: w.limitJS, delay: 80 * time.Millisecond, writes: true}, ratelimit.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lim, err := st.Limiter("chat", ratelimit.Limit{Rate: 5, Margin: 0.07})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: lim})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		_, c := w.pending(t, fmt.Sprintf("store:s-%d", i))
-		dispatchUntilDone(t, n, c)
-	}
-	if got := len(w.sim.Messages("")); got != 3 {
-		t.Errorf("the provider got %d messages, want 3", got)
-	}
 }
