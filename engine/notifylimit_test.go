@@ -1,10 +1,8 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,23 +11,6 @@ import (
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/ratelimit"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Each instance spaces its reservations by its own --notify-rate, so one
 // with a higher rate raises the rate every instance shares: an engine that
@@ -61,17 +42,9 @@ func TestAnEngineWithAnotherNotifyRateWarns(t *testing.T) {
 
 	start := func(rate float64) string {
 		t.Helper()
-		var logs syncBuffer
 		c := cfg
 		c.NotifyRate = rate
-		e, err := engine.Start(ctx, c, zerolog.New(&logs))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Stop(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return logs.String()
+		return startAndStop(t, c)
 	}
 	const warning = "the shared notification limit was last written with another"
 	if logs := start(20); !strings.Contains(logs, warning) || !strings.Contains(logs, `"shared_rate":5`) {

@@ -1,12 +1,9 @@
 package engine_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/engine"
 )
@@ -16,30 +13,17 @@ import (
 // idempotency TTL changes them for every instance, and says so.
 func TestAnEngineThatChangesSharedSettingsSaysSo(t *testing.T) {
 	cfg := testConfig(t)
-	ctx := context.Background()
-	start := func(c engine.Config) string {
-		t.Helper()
-		var logs syncBuffer
-		e, err := engine.Start(ctx, c, zerolog.New(&logs))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Stop(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return logs.String()
-	}
 	const warning = "this engine changed settings of a stream every instance shares"
-	if logs := start(cfg); strings.Contains(logs, warning) {
+	if logs := startAndStop(t, cfg); strings.Contains(logs, warning) {
 		t.Fatalf("a warning on the first start:\n%s", logs)
 	}
-	if logs := start(cfg); strings.Contains(logs, warning) {
+	if logs := startAndStop(t, cfg); strings.Contains(logs, warning) {
 		t.Fatalf("a warning on a start with the same settings:\n%s", logs)
 	}
 	other := cfg
 	other.DuplicateWindow = engine.Duration(3 * time.Minute)
 	other.IdempotencyTTL = engine.Duration(200 * time.Hour)
-	logs := start(other)
+	logs := startAndStop(t, other)
 	for _, want := range []string{`"stream":"BANKBOOK_EVENTS"`, "Duplicates: 2m0s → 3m0s", `"stream":"KV_bankbook_idempotency"`, "MaxAge: 168h0m0s → 200h0m0s"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the warning does not say %s:\n%s", want, logs)

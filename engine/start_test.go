@@ -32,6 +32,21 @@ func testConfig(t *testing.T) engine.Config {
 	return cfg
 }
 
+// startAndStop starts an engine with cfg, stops it, and returns what it
+// logged.
+func startAndStop(t *testing.T, cfg engine.Config) string {
+	t.Helper()
+	logs := &testenv.SyncBuffer{}
+	e, err := engine.Start(context.Background(), cfg, zerolog.New(logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return logs.String()
+}
+
 // A second engine on a data directory another holds is refused at once,
 // before it opens anything in it.
 func TestSecondEngineOnOneDataDirIsRefused(t *testing.T) {
