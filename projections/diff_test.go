@@ -24,23 +24,7 @@ func TestDiffNamesTheFirstDifferenceOfEachBucket(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, fill func(tx *bbolt.Tx) error) string {
 		t.Helper()
-		path := filepath.Join(dir, name)
-		st, err := projections.Open(path, &projections.Options{Projections: registry})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Close(); err != nil {
-			t.Fatal(err)
-		}
-		db, err := bbolt.Open(path, 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		if err := db.Update(fill); err != nil {
-			t.Fatal(err)
-		}
-		return path
+		return filledFile(t, filepath.Join(dir, name), registry, fill)
 	}
 	common := func(tx *bbolt.Tx) error {
 		nest, err := tx.Bucket([]byte("pa")).CreateBucket([]byte("nest"))
@@ -118,32 +102,15 @@ func TestDiffProjectionsComparesTheNamedOnes(t *testing.T) {
 	dir := t.TempDir()
 	file := func(name, value string) *projections.Store {
 		t.Helper()
-		path := filepath.Join(dir, name)
-		st, err := projections.Open(path, &projections.Options{Projections: registry})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Close(); err != nil {
-			t.Fatal(err)
-		}
-		db, err := bbolt.Open(path, 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Update(func(tx *bbolt.Tx) error {
+		path := filledFile(t, filepath.Join(dir, name), registry, func(tx *bbolt.Tx) error {
 			for _, b := range []string{"pa", "qa"} {
 				if err := tx.Bucket([]byte(b)).Put([]byte("k"), []byte(value)); err != nil {
 					return err
 				}
 			}
 			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
-		}
-		st, err = projections.OpenReadOnly(path, &projections.Options{Projections: registry})
+		})
+		st, err := projections.OpenReadOnly(path, &projections.Options{Projections: registry})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,4 +176,26 @@ func TestDifferenceShowsWhereLongValuesDiffer(t *testing.T) {
 	if strings.Contains(e, `\x`) || strings.Count(e, "…") != 2 {
 		t.Errorf("a window ending inside a character: %s", e)
 	}
+}
+
+// filledFile creates a read-model file at path with the projections of
+// registry, then changes it with fill, as bbolt, outside the projections.
+func filledFile(t *testing.T, path string, registry []projections.Projection, fill func(tx *bbolt.Tx) error) string {
+	t.Helper()
+	st, err := projections.Open(path, &projections.Options{Projections: registry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(fill); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
