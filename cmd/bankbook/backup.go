@@ -144,7 +144,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := datadir.SyncDir(*dataDir); err != nil {
 		return err
 	}
-	return printManifest(stdout, *asJSON, "restored into "+*dataDir+" with new identities in "+filepath.Join(*dataDir, "auth")+" (copy the old auth/ over it first for clients to keep their keys; start it with: bankbook serve --data-dir "+*dataDir+")", m)
+	return printManifest(stdout, *asJSON, "restored into "+*dataDir+" (start it with: bankbook serve --data-dir "+*dataDir+")", m)
 }
 
 // restoreInto restores the backup in from into cfg's data directory
