@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 	"golang.org/x/crypto/bcrypt"
@@ -181,5 +182,63 @@ func TestRenderLimitsEachIdentitysConnections(t *testing.T) {
 		if engine := strings.HasPrefix(b, auth.EngineAccount+`"`); engine == limited {
 			t.Errorf("account block limited %v, engine %v:\n%s", limited, engine, b)
 		}
+	}
+}
+
+// TestRenderRefusesCredentialsTheServerWouldRefuse: nats-server keeps one
+// table of user names and one of NKeys for all its accounts, so two tenants'
+// password users named alike (each business's "kim"), or one public key
+// given to two identities, make a configuration the server refuses to start
+// with. Render says so, naming both, instead of printing it.
+func TestRenderRefusesCredentialsTheServerWouldRefuse(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func() string {
+		kp, _ := nkeys.CreateUser()
+		pub, _ := kp.PublicKey()
+		return pub
+	}
+	engine := func() auth.Identity { return auth.Identity{Name: "engine", Role: auth.Engine, NKey: key()} }
+	kim := auth.Identity{Name: "kim", Role: auth.Operator, Password: string(hash)}
+	shared, ownEngine := key(), engine()
+	cases := map[string][]auth.Tenant{
+		"password user named alike in two tenants": {
+			{Name: "acme", Users: []auth.Identity{engine(), kim}},
+			{Name: "bolt", Users: []auth.Identity{engine(), kim}},
+		},
+		"one key in two tenants": {
+			{Name: "acme", Users: []auth.Identity{engine(), {Name: "shop-web", Role: auth.App, NKey: shared}}},
+			{Name: "bolt", Users: []auth.Identity{engine(), {Name: "shop-web", Role: auth.App, NKey: shared}}},
+		},
+		"one key for two users of a tenant": {
+			{Name: "acme", Users: []auth.Identity{engine(), {Name: "shop-web", Role: auth.App, NKey: shared}, {Name: "kim", Role: auth.Operator, NKey: shared}}},
+		},
+		"a user with the engine's key": {
+			{Users: []auth.Identity{ownEngine, {Name: "shop-web", Role: auth.App, NKey: ownEngine.NKey}}},
+		},
+	}
+	for name, tenants := range cases {
+		conf, err := auth.Render(tenants...)
+		if !errors.Is(err, auth.ErrInvalidUser) {
+			t.Errorf("%s: Render: %v, want %v", name, err, auth.ErrInvalidUser)
+			if err == nil {
+				if serr := (&server.Options{}).ProcessConfigString(string(conf)); serr != nil {
+					t.Errorf("%s: nats-server refuses what Render printed: %v", name, serr)
+				}
+			}
+		}
+	}
+	// Alike names with NKeys are fine: each is a name in its own account.
+	conf, err := auth.Render(
+		auth.Tenant{Name: "acme", Users: []auth.Identity{engine(), {Name: "kim", Role: auth.Operator, NKey: key()}}},
+		auth.Tenant{Name: "bolt", Users: []auth.Identity{engine(), kim}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&server.Options{}).ProcessConfigString(string(conf)); err != nil {
+		t.Fatalf("nats-server refuses what Render printed: %v", err)
 	}
 }

@@ -67,6 +67,29 @@ func Render(tenants ...Tenant) ([]byte, error) {
 	b.WriteString("# Generated: regenerate with `bankbook auth config` rather than editing.\n")
 	b.WriteString("accounts {\n")
 	seenTenant := map[string]bool{}
+	// nats-server keeps one table of user names and one of NKeys for all
+	// its accounts: it refuses to start with a name or a key given twice,
+	// even in two tenants' accounts.
+	creds := map[string]string{}
+	for _, t := range tenants {
+		for _, id := range t.Users {
+			cred, what := "nkey "+id.NKey, "the key of"
+			if id.NKey == "" {
+				cred, what = "user "+id.Name, "the password user name of"
+			}
+			if id.NKey == "" && id.Password == "" {
+				continue // Validate refuses it below
+			}
+			who := fmt.Sprintf("%q", id.Name)
+			if t.Name != "" {
+				who = fmt.Sprintf("tenant %q's %q", t.Name, id.Name)
+			}
+			if other, dup := creds[cred]; dup {
+				return nil, fmt.Errorf("%w: %s is %s %s too: the NATS server takes each user name and key once, whatever the account", ErrInvalidUser, who, what, other)
+			}
+			creds[cred] = who
+		}
+	}
 	for _, t := range tenants {
 		if t.Name != "" && !tenantRE.MatchString(t.Name) {
 			return nil, fmt.Errorf("%w: tenant %q: 1-16 characters a-z, 0-9, starting with a letter", ErrInvalidUser, t.Name)
