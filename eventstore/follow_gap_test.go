@@ -124,10 +124,15 @@ func skipWhileHeld(t *testing.T, durable string) *heldSkip {
 			return nil
 		})
 	}()
-	select {
-	case <-batches:
-	case err := <-h.done:
-		t.Fatalf("follow: %v", err)
+	// Commit 4 is appended only once the handler holds the batch ending
+	// at 3: appended after the first batch alone (which may be 1 or 1..2),
+	// it could join 3's batch, and nothing would be held.
+	for seq := eventstore.Seq(0); seq < 3; {
+		select {
+		case seq = <-batches:
+		case err := <-h.done:
+			t.Fatalf("follow: %v", err)
+		}
 	}
 	appendCommits(ctx, t, s, 4, 4)
 	waitConsumer(ctx, t, stream, durable, "4 delivered", func(info *jetstream.ConsumerInfo) bool { return info.Delivered.Stream == 4 })
