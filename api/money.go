@@ -375,11 +375,29 @@ type LedgerAccountReply struct {
 type ProjectionStatusRequest struct {
 	// Hash asks for the read models' content hash (reads every record).
 	Hash bool `json:"hash,omitempty"`
+	// LockID, with Hash, asks only the instance whose lock_id it is for
+	// the hash: another instance answers without one, at no cost, so a
+	// tool that asks until that instance answers makes no other hash its
+	// read models.
+	LockID string `json:"lock_id,omitempty"`
 	ReadAfter
 }
 
-// Validate accepts every request.
-func (ProjectionStatusRequest) Validate() error { return nil }
+// maxLockID bounds a request's lock_id (an instance's is 26 characters).
+const maxLockID = 64
+
+// Validate checks lock_id: letters and digits, at most 64.
+func (r ProjectionStatusRequest) Validate() error {
+	if len(r.LockID) > maxLockID {
+		return invalid("lock_id", "must be at most %d characters", maxLockID)
+	}
+	for _, c := range r.LockID {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return invalid("lock_id", "must be letters and digits")
+		}
+	}
+	return nil
+}
 
 // ProjectionStatusReply is the reply of bankbook.q.projection.status.
 type ProjectionStatusReply struct {

@@ -217,7 +217,7 @@ func TestBadInputTable(t *testing.T) {
 		api.LedgerTrialBalance.Subject: {valid: []member{{"min_seq", `0`}}},
 		api.LedgerAccount.Subject:      {valid: []member{{"account", `"liabilities:suspense:unmatched"`}, {"limit", `5`}}, page: true},
 		api.LedgerSeries.Subject:       {valid: []member{{"account", `"liabilities:payouts:pending"`}, {"limit", `100`}, {"min_seq", `0`}}},
-		api.ProjectionStatus.Subject:   {valid: []member{{"hash", `false`}}},
+		api.ProjectionStatus.Subject:   {valid: []member{{"hash", `false`}, {"lock_id", `"ABCDEFGH234"`}}},
 		api.DeadLetterList.Subject:     {valid: []member{{"part", `"react-money"`}}, ids: []string{"part?"}, page: true},
 		api.DeadLetterRedrive.Subject:  {valid: []member{{"id", `1`}}},
 		api.DeadLetterDiscard.Subject:  {valid: []member{{"id", `1`}, {"reason", `"duplicate"`}}},

@@ -305,3 +305,30 @@ func TestIdleEngineReturnsMemory(t *testing.T) {
 	e.call(t, subjSubmit, map[string]any{"buyer_id": "u-trim", "buyer_name": "박지훈", "amount": 1000}, &sub, nil)
 	atLeast(first + 1)
 }
+
+// projection.status with hash and a lock_id hashes the read models only on
+// the instance whose lock_id it is: another answers without the hash (what
+// audit verify --data-dir relies on to ask until the right one answers).
+func TestProjectionStatusHashesOnlyForItsLockID(t *testing.T) {
+	e := startEngine(t)
+	var plain api.ProjectionStatusReply
+	e.call(t, "bankbook.q.projection.status", map[string]any{}, &plain, nil)
+	if plain.LockID == "" || plain.Hash != "" {
+		t.Fatalf("status without hash: %+v", plain)
+	}
+	var other api.ProjectionStatusReply
+	e.call(t, "bankbook.q.projection.status", map[string]any{"hash": true, "lock_id": "SOMEONEELSE234"}, &other, nil)
+	if other.Hash != "" || other.HashAtSeq != 0 {
+		t.Errorf("hashed for another instance's lock_id: %+v", other)
+	}
+	var own api.ProjectionStatusReply
+	e.call(t, "bankbook.q.projection.status", map[string]any{"hash": true, "lock_id": plain.LockID}, &own, nil)
+	if own.Hash == "" {
+		t.Errorf("no hash for its own lock_id: %+v", own)
+	}
+	for _, bad := range []string{"a/b", strings.Repeat("A", 65), "Ä"} {
+		if ce := e.callErr(t, "bankbook.q.projection.status", map[string]any{"hash": true, "lock_id": bad}, nil); ce.Status != 400 || ce.Code != "invalid_input" {
+			t.Errorf("lock_id %q: %+v", bad, ce)
+		}
+	}
+}

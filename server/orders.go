@@ -55,7 +55,7 @@ func (s *Server) projectionStatus(ctx context.Context, q api.ProjectionStatusReq
 	if ce, ok := s.cfg.Runner.Blocked(); ok {
 		rep.BlockedAt, rep.Blocked = api.Seq(ce.Seq), ce.Error()
 	}
-	if q.Hash {
+	if q.Hash && (q.LockID == "" || q.LockID == s.cfg.LockID) {
 		var at eventstore.Seq
 		if rep.Hash, at, err = s.cfg.ReadModels.Hash(); err != nil {
 			return api.ProjectionStatusReply{}, err

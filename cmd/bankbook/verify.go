@@ -122,8 +122,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			// Several instances on one NATS answer in turn (a queue
 			// group), and one that joined has no address of its own: the
 			// question is asked again until DIR's engine answers it.
+			var lockID string
+			if heldDir != "" {
+				_, lockID = datadir.Holder(heldDir)
+			}
 			for try := 1; ; try++ {
-				st, _, err := client.Do(ctx, c, api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true}, nil)
+				// Another instance answers without hashing its read models.
+				st, _, err := client.Do(ctx, c, api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true, LockID: lockID}, nil)
 				if err != nil {
 					return verification.LiveState{}, err
 				}
