@@ -117,6 +117,7 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("POST "+Prefix+"notifications/{notification}/redrive", c.authed(c.redriveNotification))
 	mux.HandleFunc("GET "+Prefix+"deadletters", c.authed(c.deadLetters))
 	mux.HandleFunc("POST "+Prefix+"deadletters/{id}/redrive", c.authed(c.redriveDeadLetter))
+	mux.HandleFunc("POST "+Prefix+"deadletters/{id}/discard", c.authed(c.discardDeadLetter))
 	mux.HandleFunc("GET "+Prefix+"reconcile", c.authed(c.reconcileRuns))
 	mux.HandleFunc("GET "+Prefix+"reconcile/{run}", c.authed(c.reconcileRun))
 	mux.HandleFunc("GET "+Prefix+"ledger", c.authed(c.ledger))

@@ -73,17 +73,22 @@ type deadLettersData struct {
 	Part        string
 	DeadLetters []api.DeadLetter
 	Pager       pager
+	// Keys are the Idempotency-Keys of the discard forms, by dead letter.
+	Keys map[uint64]string
 }
 
 // deadLetters lists the work background parts gave up on (처리 실패), with
-// a redrive form each.
+// a redrive form and a discard form each.
 func (c *Console) deadLetters(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
 	cursor := q.Get("cursor")
-	d := deadLettersData{Part: q.Get("part")}
+	d := deadLettersData{Part: q.Get("part"), Keys: map[uint64]string{}}
 	rep, _, err := call(c, r, s, api.DeadLetterList, api.DeadLettersRequest{Part: d.Part, PageRequest: api.PageRequest{Limit: pageLimit(r, 25), Cursor: cursor}}, "")
 	v := view{Title: "Dead letters 처리 실패", Nav: "deadletters", Err: apiError(err)}
 	d.DeadLetters, d.Pager = rep.DeadLetters, newPager(Prefix+"deadletters", q, cursor, rep.NextCursor)
+	for _, l := range d.DeadLetters {
+		d.Keys[l.ID] = idempotencyKey()
+	}
 	v.Data = d
 	c.render(w, r, s, statusOf(v.Err), "deadletters", v)
 }
@@ -112,6 +117,31 @@ func (c *Console) redriveDeadLetter(w http.ResponseWriter, r *http.Request, s *s
 		}
 	}
 	c.logAction(s, "deadletter.redrive", idText, v)
+	v.Data = actionData{Back: Prefix + "deadletters", BackLabel: "Back to dead letters"}
+	c.render(w, r, s, statusOf(v.Err), "action", v)
+}
+
+// discardDeadLetter sets a dead letter's work aside for good with the
+// form's reason (required), sending bankbook.cmd.deadletter.discard with
+// the form's Idempotency-Key: a second submit of the form is answered with
+// the first outcome.
+func (c *Console) discardDeadLetter(w http.ResponseWriter, r *http.Request, s *session) {
+	idText := r.PathValue("id")
+	v := view{Title: "Discard dead letter 폐기", Nav: "deadletters"}
+	id, perr := strconv.ParseUint(idText, 10, 64)
+	switch key := r.PostFormValue("idempotency_key"); {
+	case perr != nil || id == 0:
+		v.Err = &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidInput, Message: "id: not a dead letter id"}
+	case key == "":
+		v.Err = &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidIdemKey, Message: "the form carries no Idempotency-Key; open the dead letters page again"}
+	default:
+		rep, raw, err := call(c, r, s, api.DeadLetterDiscard, api.DeadLetterRequest{ID: id, Reason: r.PostFormValue("reason")}, key)
+		v.Err = apiError(err)
+		if err == nil {
+			v.Result = &resultView{What: "Dead letter " + idText + " (" + rep.DeadLetter.Part + "): " + rep.Status, Seq: rep.Seq, Replayed: raw.Replayed}
+		}
+	}
+	c.logAction(s, "deadletter.discard", idText, v)
 	v.Data = actionData{Back: Prefix + "deadletters", BackLabel: "Back to dead letters"}
 	c.render(w, r, s, statusOf(v.Err), "action", v)
 }

@@ -202,6 +202,7 @@ func TestActionWithoutCSRFIsRefused(t *testing.T) {
 	}
 	a.post("/console/notifications/ntf_x/redrive", url.Values{}).must(t, http.StatusForbidden, `data-testid="error-code">csrf<`)
 	a.post("/console/deadletters/1/redrive", url.Values{}).must(t, http.StatusForbidden, `data-testid="error-code">csrf<`)
+	a.post("/console/deadletters/1/discard", url.Values{"idempotency_key": {"console-x"}, "reason": {"r"}}).must(t, http.StatusForbidden, `data-testid="error-code">csrf<`)
 	if n := count(env.history(t, "deposit", dep.DepositID), "deposit.resolved"); n != 0 {
 		t.Errorf("a POST without a valid CSRF token resolved the deposit (%d events)", n)
 	}

@@ -3,14 +3,20 @@ package console_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
@@ -150,4 +156,72 @@ func TestNotificationRedrive(t *testing.T) {
 	// A dead letter id that names nothing: the API's answer.
 	b.post("/console/deadletters/999/redrive", url.Values{"csrf": form["csrf"]}).must(t, http.StatusNotFound, `data-testid="error-code">`)
 	b.post("/console/deadletters/zero/redrive", url.Values{"csrf": form["csrf"]}).must(t, http.StatusBadRequest, `data-testid="error-code">invalid_input<`)
+}
+
+// A dead letter can be discarded from its page with a reason: without one
+// the API's 400 shows and the letter stays; with one the work is set aside,
+// a second submit of the form answers the first outcome (Replayed), and the
+// letter leaves the list. The auditor's page has no discard form.
+func TestDiscardADeadLetter(t *testing.T) {
+	env := start(t, nil)
+	opt, err := nats.NkeyOptionFromSeed(env.e.SeedFile(auth.Engine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(env.e.ClientURL(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not a commit: the order reactor gives up on it.
+	if _, err := js.Publish(ctxT(t), "bankbook.evt.order.poison", []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	var dl api.DeadLetter
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		list, _, err := client.Do(ctxT(t), env.op, api.DeadLetterList, api.DeadLettersRequest{Part: "react-orders"}, nil)
+		if err != nil {
+			return err
+		}
+		if len(list.DeadLetters) != 1 {
+			return fmt.Errorf("dead letters %+v", list.DeadLetters)
+		}
+		dl = list.DeadLetters[0]
+		return nil
+	})
+	id := strconv.FormatUint(dl.ID, 10)
+	row := `data-deadletter-id="` + id + `"`
+
+	aud := env.browser(t)
+	aud.loginOK(audreyName, env.seeds[audreyName])
+	audPage := aud.get("/console/deadletters?part=react-orders").must(t, http.StatusOK, row)
+	if audPage.has(`data-testid="discard-deadletter"`) {
+		t.Error("the auditor's page carries a discard button")
+	}
+	// A forged form from the auditor: the engine refuses the identity.
+	aud.post("/console/deadletters/"+id+"/discard", url.Values{"csrf": {audPage.field(t, csrfRE)}, "idempotency_key": {"console-auditor"}, "reason": {"not mine to decide"}}).
+		must(t, http.StatusForbidden, `data-testid="error-code">`)
+
+	b := env.browser(t)
+	b.loginOK(opsName, env.seeds[opsName])
+	list := b.get("/console/deadletters?part=react-orders").must(t, http.StatusOK, row, `data-testid="discard-deadletter-form"`, `id="discard-reason-`+id+`"`)
+	form := url.Values{"csrf": {list.field(t, csrfRE)}, "idempotency_key": {list.field(t, keyRE)}}
+	b.post("/console/deadletters/"+id+"/discard", form).must(t, http.StatusBadRequest, `data-testid="error-code">invalid_input<`)
+	// Back on the page (the engine keeps the key's 400), with a reason.
+	list = b.get("/console/deadletters?part=react-orders").must(t, http.StatusOK, row)
+	form.Set("idempotency_key", list.field(t, keyRE))
+	form.Set("reason", "garbage published by a test")
+	b.post("/console/deadletters/"+id+"/discard", form).must(t, http.StatusOK, `data-testid="result"`, "react-orders): discarded")
+	b.post("/console/deadletters/"+id+"/discard", form).must(t, http.StatusOK, `data-testid="result-replayed"`, "discarded")
+	if p := b.get("/console/deadletters?part=react-orders").must(t, http.StatusOK, `data-testid="deadletters-empty"`); p.has(row) {
+		t.Error("the discarded letter is still listed")
+	}
+	// Another key for the same letter: it is gone.
+	form.Set("idempotency_key", "console-again")
+	b.post("/console/deadletters/"+id+"/discard", form).must(t, http.StatusNotFound, `data-testid="error-code">`)
+	b.post("/console/deadletters/"+id+"/discard", url.Values{"csrf": form["csrf"], "reason": {"no key"}}).must(t, http.StatusBadRequest, `data-testid="error-code">invalid_idempotency_key<`)
 }

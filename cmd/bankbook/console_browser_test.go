@@ -290,4 +290,36 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Fatalf("after the auditor's attempt the orphans are %+v (%v), want %s still open", rep.Deposits, err, deposits[1])
 		}
 	})
+
+	// Last: the message that is not a commit holds the read models too.
+	t.Run("discard a dead letter", func(t *testing.T) {
+		op.t = t
+		nc, err := client.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Engine)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		if err := nc.Conn().Publish("bankbook.evt.order.poison", []byte("garbage")); err != nil {
+			t.Fatal(err)
+		}
+		var dl api.DeadLetter
+		testenv.CheckFor(t, 20*time.Second, func() error {
+			rep, _, err := client.Do(ctx(), c, api.DeadLetterList, api.DeadLettersRequest{Part: "react-orders"}, nil)
+			if err != nil || len(rep.DeadLetters) != 1 {
+				return fmt.Errorf("dead letters of react-orders: %+v, %v", rep.DeadLetters, err)
+			}
+			dl = rep.DeadLetters[0]
+			return nil
+		})
+		op.open("/deadletters?part=react-orders", `[data-testid="deadletters"]`)
+		screenshot(t, op.ctx, "17-deadletters")
+		op.do(chromedp.SendKeys(chromedp.CSS(fmt.Sprintf("#discard-reason-%d", dl.ID)), "garbage published by a test"),
+			chromedp.Click(chromedp.CSS(fmt.Sprintf("#discard-deadletter-%d", dl.ID))),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="result"]`)))
+		screenshot(t, op.ctx, "18-deadletter-discarded")
+		rep, _, err := client.Do(ctx(), c, api.DeadLetterList, api.DeadLettersRequest{Part: "react-orders"}, nil)
+		if err != nil || len(rep.DeadLetters) != 0 {
+			t.Fatalf("after the discard the dead letters of react-orders are %+v (%v), want none", rep.DeadLetters, err)
+		}
+	})
 }
