@@ -164,11 +164,7 @@ func TestNotificationRedrive(t *testing.T) {
 // letter leaves the list. The auditor's page has no discard form.
 func TestDiscardADeadLetter(t *testing.T) {
 	env := start(t, nil)
-	opt, err := nats.NkeyOptionFromSeed(env.e.SeedFile(auth.Engine))
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(env.e.ClientURL(), opt)
+	nc, err := nats.Connect(env.e.ClientURL(), testenv.NKey(t, env.e.SeedFile(auth.Engine)))
 	if err != nil {
 		t.Fatal(err)
 	}
