@@ -27,6 +27,9 @@ type OrderSearchRequest struct {
 	// both are normalised as the engine compares them (domain.NormalizeName:
 	// case, width, white space and invisible characters do not matter).
 	DepositorName string `json:"depositor_name,omitempty"`
+	// BuyerName finds the orders whose buyer name is this name, normalised
+	// the same way.
+	BuyerName string `json:"buyer_name,omitempty"`
 	// Status is awaiting_deposit, paid, cancel_reserved, cancelled or
 	// expired.
 	Status string `json:"status,omitempty"`
@@ -43,8 +46,11 @@ func (q OrderSearchRequest) Validate() error {
 			return invalid("cursor", "is not used with order_id: a search by order_id has one page")
 		}
 	}
-	if q.DepositorName != "" {
-		if err := domain.ValidateName("depositor_name", q.DepositorName); err != nil {
+	for _, f := range [][2]string{{"depositor_name", q.DepositorName}, {"buyer_name", q.BuyerName}} {
+		if f[1] == "" {
+			continue
+		}
+		if err := domain.ValidateName(f[0], f[1]); err != nil {
 			return err
 		}
 	}

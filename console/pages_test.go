@@ -64,6 +64,9 @@ func TestReadPages(t *testing.T) {
 			b.get("/console/orders?"+url.Values{"depositor_name": {order.DepositorName}}.Encode()).must(t, http.StatusOK,
 				`data-order-id="`+order.OrderID+`"`, `data-testid="order-status">cancel_reserved<`, `data-testid="order-cancel-at">20`)
 			b.get("/console/orders?status=paid").must(t, http.StatusOK, `data-order-id="`+paid.OrderID+`"`)
+			if p := b.get("/console/orders?"+url.Values{"buyer_name": {"이 영희"}}.Encode()).must(t, http.StatusOK, `data-order-id="`+paid.OrderID+`"`, `id="search-buyer-name"`); p.has(`data-order-id="` + order.OrderID + `"`) {
+				t.Error("the search by 이영희 lists 김민수's order")
+			}
 			b.get("/console/orders?"+url.Values{"order_id": {"no-such-order"}}.Encode()).must(t, http.StatusOK, `data-testid="orders-empty"`)
 			b.get("/console/orders/"+order.OrderID).must(t, http.StatusOK, `data-testid="order-status">cancel_reserved<`, `data-testid="order-cancel-at"`)
 			b.get("/console/orders/no-such-order").must(t, http.StatusNotFound, `data-testid="error-code">order_not_found<`)

@@ -130,7 +130,8 @@
 //	orders    orders                 order_id → JSON of OrderView
 //	          orders_open_by_amount  amount (uint64) order_id → nil, the open orders (orphan candidates)
 //	          orders_by_status       status or "*" 0x00 submitted_at 0x00 order_id → nil (order.search)
-//	          orders_by_depositor    normalised name 0x00 submitted_at 0x00 order_id → nil
+//	          orders_by_depositor    normalised depositor name 0x00 submitted_at 0x00 order_id → nil
+//	          orders_by_buyer_name   normalised buyer name 0x00 submitted_at 0x00 order_id → nil
 //	wallets   wallets                user_id → JSON {user_id, balance, entries (count), seq}
 //	          wallet_entries         user_id 0x00 seq(8) version(4) → JSON of WalletEntry
 //	ledger    ledger_balances        account → balance (int64, big-endian two's complement; debit positive)

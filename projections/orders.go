@@ -37,12 +37,12 @@ func (s *Store) Order(id string) (OrderView, bool, error) {
 
 // applyOrders is the "orders" projection: order events into bucketOrders
 // (buckets[0]), the index of open orders bucketOpenByAmount (buckets[1])
-// and the search indexes bucketOrdersByStatus (buckets[2]) and
-// bucketOrdersByDepositor (buckets[3]).
+// and the search indexes bucketOrdersByStatus, bucketOrdersByDepositor and
+// bucketOrdersByBuyerName (buckets[2:5]).
 func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
-	b, open, byStatus, byName := buckets[0], buckets[1], buckets[2], buckets[3]
+	b, open, search := buckets[0], buckets[1], searchIndexes(buckets[2:5])
 	update := func(id domain.OrderID, change func(*OrderView)) error {
-		return updateOrder(b, open, byStatus, byName, c.Seq, id, change)
+		return updateOrder(b, open, search, c.Seq, id, change)
 	}
 	switch ev := ev.(type) {
 	case domain.OrderSubmitted:
@@ -82,7 +82,7 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 			Version: old.Version + 1,
 			Seq:     api.Seq(c.Seq),
 		}
-		if err := reindexOrder(byStatus, byName, before, v); err != nil {
+		if err := reindexOrder(search, before, v); err != nil {
 			return err
 		}
 		return putOrder(b, v)
@@ -127,7 +127,7 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 
 // updateOrder changes the view of an order that must exist, counts the
 // event, records the commit's sequence, and keeps the index of open orders.
-func updateOrder(b, open, byStatus, byName *bbolt.Bucket, seq eventstore.Seq, id domain.OrderID, change func(*OrderView)) error {
+func updateOrder(b, open *bbolt.Bucket, search searchIndexes, seq eventstore.Seq, id domain.OrderID, change func(*OrderView)) error {
 	v, found, err := getOrder(b, string(id))
 	if err != nil {
 		return err
@@ -144,44 +144,55 @@ func updateOrder(b, open, byStatus, byName *bbolt.Bucket, seq eventstore.Seq, id
 			return err
 		}
 	}
-	if err := reindexOrder(byStatus, byName, &before, v); err != nil {
+	if err := reindexOrder(search, &before, v); err != nil {
 		return err
 	}
 	return putOrder(b, v)
 }
 
+// searchIndexes are the orders' search indexes, in indexKeys's order:
+// bucketOrdersByStatus, bucketOrdersByDepositor, bucketOrdersByBuyerName.
+type searchIndexes []*bbolt.Bucket
+
 // reindexOrder moves an order's search-index keys from its view before a
 // change (nil: a new order) to its view after it, touching only the keys
-// that differ (usually the status key alone: the "*" and depositor keys
-// stay).
-func reindexOrder(byStatus, byName *bbolt.Bucket, before *OrderView, after OrderView) error {
-	var oldStatus, oldName [][]byte
+// that differ (usually the status key alone: the "*", depositor and buyer
+// keys stay).
+func reindexOrder(search searchIndexes, before *OrderView, after OrderView) error {
+	var old [][][]byte
 	if before != nil {
-		status, name := indexKeys(*before)
-		oldStatus, oldName = status, [][]byte{name}
+		old = indexKeys(*before)
 	}
-	newStatus, newName := indexKeys(after)
-	move := func(b *bbolt.Bucket, old, new [][]byte) error {
-		for _, k := range old {
-			if !slices.ContainsFunc(new, func(n []byte) bool { return bytes.Equal(n, k) }) {
-				if err := b.Delete(k); err != nil {
-					return err
-				}
+	for i, keys := range indexKeys(after) {
+		var was [][]byte
+		if old != nil {
+			was = old[i]
+		}
+		if err := moveKeys(search[i], was, keys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// moveKeys deletes from b the keys of old that are not in new and puts
+// those of new that are not in old.
+func moveKeys(b *bbolt.Bucket, old, new [][]byte) error {
+	for _, k := range old {
+		if !slices.ContainsFunc(new, func(n []byte) bool { return bytes.Equal(n, k) }) {
+			if err := b.Delete(k); err != nil {
+				return err
 			}
 		}
-		for _, k := range new {
-			if !slices.ContainsFunc(old, func(o []byte) bool { return bytes.Equal(o, k) }) {
-				if err := b.Put(k, nil); err != nil {
-					return err
-				}
+	}
+	for _, k := range new {
+		if !slices.ContainsFunc(old, func(o []byte) bool { return bytes.Equal(o, k) }) {
+			if err := b.Put(k, nil); err != nil {
+				return err
 			}
 		}
-		return nil
 	}
-	if err := move(byStatus, oldStatus, newStatus); err != nil {
-		return err
-	}
-	return move(byName, oldName, [][]byte{newName})
+	return nil
 }
 
 // bucketOpenByAmount indexes the open orders by amount: amount(8) order_id →
@@ -214,8 +225,8 @@ func withSlices(v OrderView) OrderView {
 func putOrder(b *bbolt.Bucket, v OrderView) error { return putJSON(b, v.OrderID, v) }
 
 // The search indexes of the "orders" projection (bankbook.q.order.search):
-// the orders by status and by normalised depositor name, both in order of
-// submission.
+// the orders by status, by normalised depositor name and by normalised
+// buyer name, each in order of submission.
 var (
 	// bucketOrdersByStatus lists the orders by status, and all of them under
 	// "*": status 0x00 submitted_at (domain.TimeLayout) 0x00 order_id → nil.
@@ -225,6 +236,11 @@ var (
 	// A change of the name normalisation needs a new Version of the
 	// orders projection.
 	bucketOrdersByDepositor = []byte("orders_by_depositor")
+	// bucketOrdersByBuyerName lists the orders by buyer name
+	// (domain.NormalizeName): name 0x00 submitted_at 0x00 order_id → nil,
+	// so that an operator finds a buyer's orders by the name the buyer
+	// gives, without the digits of a depositor name.
+	bucketOrdersByBuyerName = []byte("orders_by_buyer_name")
 )
 
 // orderSearchKey is an order's key under prefix in a search index.
@@ -232,18 +248,24 @@ func orderSearchKey(prefix string, v OrderView) []byte {
 	return []byte(prefix + "\x00" + v.SubmittedAt + "\x00" + v.OrderID)
 }
 
-// indexKeys are the search-index keys of an order as its view stands.
-func indexKeys(v OrderView) (status [][]byte, name []byte) {
-	return [][]byte{orderSearchKey(allStatuses, v), orderSearchKey(v.Status, v)},
-		orderSearchKey(domain.NormalizeName(v.DepositorName), v)
+// indexKeys are the search-index keys of an order as its view stands, one
+// list per search index: by status ("*" and its status), by depositor name,
+// by buyer name.
+func indexKeys(v OrderView) [][][]byte {
+	return [][][]byte{
+		{orderSearchKey(allStatuses, v), orderSearchKey(v.Status, v)},
+		{orderSearchKey(domain.NormalizeName(v.DepositorName), v)},
+		{orderSearchKey(domain.NormalizeName(v.BuyerName), v)},
+	}
 }
 
 // OrderSearch is what SearchOrders looks for; an empty field does not
 // narrow the search.
 type OrderSearch struct {
 	OrderID string
-	// DepositorName matches after domain.NormalizeName.
+	// DepositorName and BuyerName match after domain.NormalizeName.
 	DepositorName string
+	BuyerName     string
 	Status        string
 }
 
@@ -259,12 +281,16 @@ func (s *Store) SearchOrders(q OrderSearch, limit int, cursor string) ([]OrderVi
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: cursor", ErrBadCursor)
 	}
-	name := ""
+	name, buyer := "", ""
 	if q.DepositorName != "" {
 		name = domain.NormalizeName(q.DepositorName)
 	}
+	if q.BuyerName != "" {
+		buyer = domain.NormalizeName(q.BuyerName)
+	}
 	matches := func(v OrderView) bool {
-		return (q.Status == "" || v.Status == q.Status) && (name == "" || domain.NormalizeName(v.DepositorName) == name)
+		return (q.Status == "" || v.Status == q.Status) && (name == "" || domain.NormalizeName(v.DepositorName) == name) &&
+			(buyer == "" || domain.NormalizeName(v.BuyerName) == buyer)
 	}
 	var next string
 	err = s.view(func(tx *bbolt.Tx) error {
@@ -283,6 +309,8 @@ func (s *Store) SearchOrders(q OrderSearch, limit int, cursor string) ([]OrderVi
 		switch {
 		case name != "":
 			index, prefix = bucketOrdersByDepositor, name
+		case buyer != "":
+			index, prefix = bucketOrdersByBuyerName, buyer
 		case q.Status != "":
 			prefix = q.Status
 		}

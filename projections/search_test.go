@@ -50,6 +50,10 @@ func TestSearchOrders(t *testing.T) {
 	o6 := submitted("o6", 1)
 	o6.OrderID, o6.SubmittedAt = "o6", t0.Add(time.Minute)
 	apply(t, st, l.commit(t, orderRef("o6"), t0.Add(time.Minute), o6))
+	// o7 is another buyer's, submitted first.
+	o7 := submitted("o7", 7)
+	o7.BuyerName, o7.DepositorName, o7.SubmittedAt = "이영희", "이영희007", t0.Add(-time.Minute)
+	apply(t, st, l.commit(t, orderRef("o7"), t0.Add(-time.Minute), o7))
 
 	search := func(q projections.OrderSearch, limit int, cursor string) ([]string, string) {
 		t.Helper()
@@ -64,8 +68,8 @@ func TestSearchOrders(t *testing.T) {
 		q    projections.OrderSearch
 		want []string
 	}{
-		{"everything, newest first", projections.OrderSearch{}, []string{"o6", "o5", "o4", "o3", "o2", "o1"}},
-		{"status awaiting_deposit", projections.OrderSearch{Status: "awaiting_deposit"}, []string{"o6", "o5", "o4"}},
+		{"everything, newest first", projections.OrderSearch{}, []string{"o6", "o5", "o4", "o3", "o2", "o1", "o7"}},
+		{"status awaiting_deposit", projections.OrderSearch{Status: "awaiting_deposit"}, []string{"o6", "o5", "o4", "o7"}},
 		{"status paid", projections.OrderSearch{Status: "paid"}, []string{"o2"}},
 		{"status cancel_reserved", projections.OrderSearch{Status: "cancel_reserved"}, []string{"o3"}},
 		{"status cancelled", projections.OrderSearch{Status: "cancelled"}, []string{"o1"}},
@@ -74,6 +78,10 @@ func TestSearchOrders(t *testing.T) {
 		{"depositor name spaced and full-width", projections.OrderSearch{DepositorName: "김민수 ００３"}, []string{"o3"}},
 		{"a name two orders held", projections.OrderSearch{DepositorName: "김민수001"}, []string{"o6", "o1"}},
 		{"name and status", projections.OrderSearch{DepositorName: "김민수001", Status: "cancelled"}, []string{"o1"}},
+		{"buyer name, spaced and full-width", projections.OrderSearch{BuyerName: "김 민수"}, []string{"o6", "o5", "o4", "o3", "o2", "o1"}},
+		{"another buyer's name", projections.OrderSearch{BuyerName: "이영희"}, []string{"o7"}},
+		{"buyer name and status", projections.OrderSearch{BuyerName: "김민수", Status: "paid"}, []string{"o2"}},
+		{"buyer name and another's depositor name", projections.OrderSearch{BuyerName: "이영희", DepositorName: "김민수003"}, []string{}},
 		{"unknown name", projections.OrderSearch{DepositorName: "김민수999"}, []string{}},
 		{"by ID", projections.OrderSearch{OrderID: "o4"}, []string{"o4"}},
 		{"by ID, another status", projections.OrderSearch{OrderID: "o4", Status: "paid"}, []string{}},
@@ -91,7 +99,7 @@ func TestSearchOrders(t *testing.T) {
 	t.Run("each order has exactly its index keys", func(t *testing.T) {
 		// "*" and its status per order in one index, its name in the other:
 		// a status change leaves no key behind.
-		for bucket, want := range map[string]int{"orders_by_status": 2 * 6, "orders_by_depositor": 6} {
+		for bucket, want := range map[string]int{"orders_by_status": 2 * 7, "orders_by_depositor": 7, "orders_by_buyer_name": 7} {
 			if n, err := projections.BucketLen(st, bucket); err != nil || n != want {
 				t.Errorf("%s holds %d keys (%v), want %d", bucket, n, err, want)
 			}
@@ -108,7 +116,7 @@ func TestSearchOrders(t *testing.T) {
 			}
 			cursor = next
 		}
-		if want := []string{"o6", "o5", "o4", "o3", "o2", "o1"}; !slices.Equal(all, want) || pages != 2 {
+		if want := []string{"o6", "o5", "o4", "o3", "o2", "o1", "o7"}; !slices.Equal(all, want) || pages != 2 {
 			t.Fatalf("paged: %v in %d pages, want %v in 2", all, pages, want)
 		}
 	})

@@ -14,7 +14,7 @@ import (
 
 func (s *Server) searchOrders(_ context.Context, q api.OrderSearchRequest) (api.OrderSearchReply, error) {
 	orders, next, err := s.cfg.ReadModels.SearchOrders(projections.OrderSearch{
-		OrderID: q.OrderID, DepositorName: q.DepositorName, Status: q.Status,
+		OrderID: q.OrderID, DepositorName: q.DepositorName, BuyerName: q.BuyerName, Status: q.Status,
 	}, q.PageLimit(), q.Cursor)
 	return api.OrderSearchReply{Orders: orders, NextCursor: next}, err
 }

@@ -96,6 +96,7 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		var q api.OrderSearchRequest
 		fs.StringVar(&q.OrderID, "order-id", "", "the order with this ID")
 		fs.StringVar(&q.DepositorName, "depositor-name", "", "orders with this depositor name (compared as the engine compares names)")
+		fs.StringVar(&q.BuyerName, "buyer-name", "", "orders with this buyer name (compared as the engine compares names): a buyer's orders without the depositor name's digits")
 		fs.StringVar(&q.Status, "status", "", "awaiting_deposit, paid, cancel_reserved, cancelled or expired")
 		pageFlags(fs, &q.PageRequest, "orders (newest first)")
 		minSeqFlag(fs, &q.ReadAfter)
