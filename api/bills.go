@@ -220,6 +220,10 @@ type RemindUnpaidReply struct {
 	// had anything outstanding (nothing was written).
 	Status   string   `json:"status"`
 	Reminded []string `json:"reminded"`
+	// PaymentsCountedTo is the bank scan's watermark the reminders were
+	// decided at: payments made after it were not counted. Absent when no
+	// scan of the collection account has completed.
+	PaymentsCountedTo string `json:"payments_counted_to,omitempty"`
 	Written
 }
 

@@ -47,7 +47,7 @@ func New(d Deps, cfg Config, log zerolog.Logger) (Handlers, error) {
 	wallets := &Wallets{Core: core, wallets: NewRepository(core, domain.WalletAggregate)}
 	var links *Links
 	if d.Accounts != nil {
-		links = &Links{Core: core, links: NewRepository(core, domain.LinkAggregate), accounts: d.Accounts}
+		links = &Links{Core: core, links: NewRepository(core, domain.LinkAggregate), accounts: d.Accounts, marks: d.Watermarks}
 	}
 	return Handlers{
 		Orders: &Orders{Core: core, orders: orders, wallets: wallets, names: d.Names, timers: d.Timers, marks: d.Watermarks},

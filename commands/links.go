@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
@@ -19,6 +20,9 @@ type Links struct {
 	*Core
 	links    *Repository[domain.Link]
 	accounts Accounts
+	// marks gives the collection account's scan watermark, which a
+	// reminder states: the dedicated accounts are scanned with it.
+	marks Watermarks
 }
 
 // bulkConcurrency is how many lines of a bulk issue run at once: lines of
@@ -239,6 +243,16 @@ func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (ap
 		mu      sync.Mutex
 		fail    error
 	)
+	// What the bank scan has covered: a payment made since is not counted
+	// in the reminders, and their messages say up to when payments are.
+	var counted time.Time
+	if h.marks != nil {
+		wm, err := h.marks.Watermark(ctx, h.cfg.CollectAccount.Number)
+		if err != nil {
+			return api.RemindUnpaidReply{}, err
+		}
+		counted = wm.UTC().Truncate(time.Microsecond) // as events record times
+	}
 	for i, id := range links {
 		m := meta
 		if m.IdempotencyKey != "" {
@@ -249,7 +263,7 @@ func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (ap
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			out, err := h.links.Execute(ctx, m, id, func(l domain.Link) ([]domain.Event, error) {
-				return domain.DecideRemind(l, domain.Remind{Now: h.Now()})
+				return domain.DecideRemind(l, domain.Remind{Now: h.Now(), PaymentsCountedTo: counted})
 			}, nil)
 			if err != nil {
 				mu.Lock()
@@ -269,6 +283,9 @@ func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (ap
 		return api.RemindUnpaidReply{}, fail
 	}
 	reply := api.RemindUnpaidReply{Status: api.RemindStatusNone, Reminded: []string{}}
+	if !counted.IsZero() {
+		reply.PaymentsCountedTo = domain.FormatTime(counted)
+	}
 	for _, r := range results {
 		if r.store != "" {
 			reply.Reminded = append(reply.Reminded, r.store)

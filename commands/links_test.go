@@ -358,8 +358,24 @@ func TestRemindUnpaidSaysWhetherItReminded(t *testing.T) {
 	}
 	u.issue(t, "d-1", "s-1", 10_000)
 	rep, err = u.Links.RemindUnpaid(ctx, meta, links)
-	if err != nil || rep.Status != api.RemindStatusReminded || !slices.Equal(rep.Reminded, []string{"s-1"}) || rep.Seq == 0 {
-		t.Fatalf("a bill outstanding: %+v %v, want s-1 reminded", rep, err)
+	if err != nil || rep.Status != api.RemindStatusReminded || !slices.Equal(rep.Reminded, []string{"s-1"}) || rep.Seq == 0 || rep.PaymentsCountedTo != "" {
+		t.Fatalf("a bill outstanding: %+v %v, want s-1 reminded, no scan named", rep, err)
+	}
+	// Once the bank scan has a watermark, the reminder records it (its
+	// message says up to when payments are counted) and the reply says it.
+	wm := time.Date(2025, 5, 1, 9, 55, 0, 123_456_789, time.UTC)
+	if err := u.marks.Advance(ctx, u.Links.Config().CollectAccount.Number, wm); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = u.Links.RemindUnpaid(ctx, meta, links)
+	if want := "2025-05-01T09:55:00.123456Z"; err != nil || rep.PaymentsCountedTo != want {
+		t.Fatalf("with a watermark: %+v %v, want payments_counted_to %s", rep, err, want)
+	}
+	commits := u.commits(t, domain.AggregateLink, links[0])
+	last := commits[len(commits)-1].Events[0]
+	ev, err := domain.Events().Decode(last.EventType, last.SchemaVersion, last.Data)
+	if r, ok := ev.(domain.BillReminded); err != nil || !ok || !r.PaymentsCountedTo.Equal(wm.Truncate(time.Microsecond)) {
+		t.Fatalf("the last reminder %#v (%v), want payments counted to %v", ev, err, wm)
 	}
 }
 

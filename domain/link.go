@@ -504,6 +504,9 @@ func DecideStorePayment(l Link, c StorePayment) ([]Event, error) {
 // Remind asks to remind the link's store of its outstanding balance.
 type Remind struct {
 	Now time.Time
+	// PaymentsCountedTo is the collection account's scan watermark (zero:
+	// none yet), which the reminder records and its message states.
+	PaymentsCountedTo time.Time
 }
 
 // DecideRemind reminds the store when its current bill has an outstanding
@@ -517,6 +520,6 @@ func DecideRemind(l Link, c Remind) ([]Event, error) {
 	return []Event{BillReminded{
 		LinkID: l.ID, BillID: b.ID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName,
 		Amount: b.Amount, PaidAmount: b.PaidAmount, Outstanding: b.Outstanding(), DedicatedAccount: l.DedicatedAccount,
-		RemindedAt: c.Now,
+		RemindedAt: c.Now, PaymentsCountedTo: c.PaymentsCountedTo,
 	}}, nil
 }

@@ -124,6 +124,11 @@ type BillReminded struct {
 	Outstanding      int64         `json:"outstanding"`
 	DedicatedAccount BankAccount   `json:"dedicated_account"`
 	RemindedAt       time.Time     `json:"reminded_at"`
+	// PaymentsCountedTo is the bank scan's watermark when the reminder was
+	// decided: every payment made before it was counted, one made after
+	// it may not have been. Zero when no scan had completed (and in
+	// reminders recorded before it was kept).
+	PaymentsCountedTo time.Time `json:"payments_counted_to,omitzero"`
 }
 
 // EventType implements Event.

@@ -195,14 +195,23 @@ func paymentData(e StorePaymentReceived, distributor bool) map[string]string {
 }
 
 func reminderText(e BillReminded) string {
-	return "[미납 안내] " + e.StoreName + " 님, 청구 금액 " + Won(e.Amount) + " 중 " + Won(e.Outstanding) + "이 아직 입금되지 않았습니다.\n" +
+	text := "[미납 안내] " + e.StoreName + " 님, 청구 금액 " + Won(e.Amount) + " 중 " + Won(e.Outstanding) + "이 아직 입금되지 않았습니다.\n" +
 		"입금 계좌: " + accountText(e.DedicatedAccount)
+	if !e.PaymentsCountedTo.IsZero() {
+		// The bank is scanned now and then: a payment made since the last
+		// scan is not counted yet, and the store is told so.
+		text += "\n" + e.PaymentsCountedTo.In(Seoul()).Format("2006-01-02 15:04") + "까지의 입금을 반영했습니다. 그 뒤에 입금하셨다면 이 안내는 무시해 주세요."
+	}
+	return text
 }
 
 func reminderData(e BillReminded) map[string]string {
 	d := map[string]string{
 		"bill_id": e.BillID, "distributor_id": string(e.DistributorID), "store_id": string(e.StoreID), "store_name": e.StoreName,
 		"amount": itoa(e.Amount), "paid_amount": itoa(e.PaidAmount), "outstanding": itoa(e.Outstanding),
+	}
+	if !e.PaymentsCountedTo.IsZero() {
+		d["payments_counted_to"] = FormatTime(e.PaymentsCountedTo)
 	}
 	accountData(d, e.DedicatedAccount)
 	return d

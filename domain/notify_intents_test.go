@@ -54,6 +54,8 @@ func TestNotificationIntents(t *testing.T) {
 		}
 		return out
 	}
+	counted := billReminded()
+	counted.PaymentsCountedTo = time.Date(2025, 3, 16, 9, 55, 0, 0, time.UTC) // 18:55 in Seoul
 	tests := []struct {
 		name  string
 		event domain.Event
@@ -115,6 +117,13 @@ func TestNotificationIntents(t *testing.T) {
 			intent(domain.NotifyUnpaidReminder, store, "bill.reminded",
 				"[미납 안내] 행복식당 님, 청구 금액 50,000원 중 30,000원이 아직 입금되지 않았습니다.\n입금 계좌: KB 5001000042 (예금주 bankbook)",
 				with(map[string]string{"bill_id": bill(1), "distributor_id": "dist-1", "store_id": "store-1", "store_name": "행복식당", "amount": "50000", "paid_amount": "20000", "outstanding": "30000"}, account)),
+		}},
+		{"bill.reminded with the scan's watermark: up to when payments are counted, in Seoul time", counted, []domain.NotificationIntent{
+			intent(domain.NotifyUnpaidReminder, store, "bill.reminded",
+				"[미납 안내] 행복식당 님, 청구 금액 50,000원 중 30,000원이 아직 입금되지 않았습니다.\n입금 계좌: KB 5001000042 (예금주 bankbook)\n"+
+					"2025-03-16 18:55까지의 입금을 반영했습니다. 그 뒤에 입금하셨다면 이 안내는 무시해 주세요.",
+				with(map[string]string{"bill_id": bill(1), "distributor_id": "dist-1", "store_id": "store-1", "store_name": "행복식당", "amount": "50000", "paid_amount": "20000", "outstanding": "30000",
+					"payments_counted_to": "2025-03-16T09:55:00.000000Z"}, account)),
 		}},
 		{"order.cancelled: the buyer, with the reason", orderCancelled(), []domain.NotificationIntent{
 			intent(domain.NotifyOrderCancelled, "user:u-1", "order.cancelled",

@@ -100,9 +100,23 @@ func TestBillsOverNATS(t *testing.T) {
 	if _, err := app.Call(ctxT(t), api.BillRemind.Subject, api.RemindUnpaidRequest{DistributorID: "d-1"}, &remind, nil); err != nil {
 		t.Fatal(err)
 	}
-	if remind.Status != "reminded" || len(remind.Reminded) != 1 || remind.Reminded[0] != "s-1" {
-		t.Errorf("remind %+v, want s-1 reminded", remind)
+	if remind.Status != "reminded" || len(remind.Reminded) != 1 || remind.Reminded[0] != "s-1" || remind.PaymentsCountedTo == "" {
+		t.Errorf("remind %+v, want s-1 reminded, payments counted up to the scan's watermark", remind)
 	}
+	// The store's reminder says up to when its payments are counted.
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		var list api.NotifyListReply
+		e.call(t, api.NotifyList.Subject, map[string]any{"recipient": "store:s-1"}, &list, nil)
+		for _, n := range list.Notifications {
+			if n.Kind == "unpaid_reminder" {
+				if !strings.Contains(n.Message, "까지의 입금을 반영했습니다") {
+					t.Fatalf("the reminder %q does not say up to when payments are counted", n.Message)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no unpaid_reminder to store:s-1 among %d notifications", len(list.Notifications))
+	})
 	e.call(t, api.BillGet.Subject, map[string]any{"bill_id": bill.BillID, "min_seq": next.Seq}, &view, nil)
 	if view.Status != "expired" || view.SupersededBy != next.BillID {
 		t.Errorf("the first bill after the second: %+v", view)

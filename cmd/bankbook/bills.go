@@ -122,10 +122,14 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 			return err
 		}
 		return call(ctx, cf, stdout, api.BillRemind, q, client.WithIdempotencyKey(*key), func(r api.RemindUnpaidReply) string {
-			if len(r.Reminded) == 0 {
-				return "no store has an outstanding balance\n"
+			counted := ""
+			if r.PaymentsCountedTo != "" {
+				counted = "payments counted up to " + r.PaymentsCountedTo + " (the bank scan's watermark)\n"
 			}
-			return fmt.Sprintf("reminded %d store(s): %s  (seq %d)\n", len(r.Reminded), strings.Join(r.Reminded, ", "), r.Seq)
+			if len(r.Reminded) == 0 {
+				return "no store has an outstanding balance\n" + counted
+			}
+			return fmt.Sprintf("reminded %d store(s): %s  (seq %d)\n", len(r.Reminded), strings.Join(r.Reminded, ", "), r.Seq) + counted
 		})
 	case "payment list":
 		var (
