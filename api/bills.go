@@ -221,8 +221,9 @@ type RemindUnpaidReply struct {
 	Status   string   `json:"status"`
 	Reminded []string `json:"reminded"`
 	// PaymentsCountedTo is the bank scan's watermark the reminders were
-	// decided at: payments made after it were not counted. Absent when no
-	// scan of the collection account has completed.
+	// decided at (the earliest, when a repeat finds reminders its first
+	// attempt recorded): payments made after it were not counted. Absent
+	// when no scan of the collection account has completed.
 	PaymentsCountedTo string `json:"payments_counted_to,omitempty"`
 	Written
 }

@@ -233,8 +233,9 @@ func (h *Links) CancelBill(ctx context.Context, meta Meta, req api.CancelBillReq
 // repeat with the same key reminds only the stores not reminded yet.
 func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (api.RemindUnpaidReply, error) {
 	type result struct {
-		store string
-		seq   api.Seq
+		store   string
+		seq     api.Seq
+		counted time.Time
 	}
 	var (
 		results = make([]result, len(links))
@@ -273,7 +274,7 @@ func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (ap
 			}
 			for _, e := range out.Events {
 				if r, ok := e.(domain.BillReminded); ok {
-					results[i] = result{store: string(r.StoreID), seq: written(out.Seq).Seq}
+					results[i] = result{store: string(r.StoreID), seq: written(out.Seq).Seq, counted: r.PaymentsCountedTo}
 				}
 			}
 		}()
@@ -283,17 +284,23 @@ func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (ap
 		return api.RemindUnpaidReply{}, fail
 	}
 	reply := api.RemindUnpaidReply{Status: api.RemindStatusNone, Reminded: []string{}}
-	if !counted.IsZero() {
-		reply.PaymentsCountedTo = domain.FormatTime(counted)
-	}
 	for _, r := range results {
 		if r.store != "" {
+			if len(reply.Reminded) == 0 || r.counted.Before(counted) {
+				// A repeat finds the reminders its first attempt recorded,
+				// with the watermark of then: the reply names the earliest
+				// any reminder states (none if one states none).
+				counted = r.counted
+			}
 			reply.Reminded = append(reply.Reminded, r.store)
 			reply.Seq = max(reply.Seq, r.seq)
 		}
 	}
 	if len(reply.Reminded) > 0 {
 		reply.Status = api.RemindStatusReminded
+	}
+	if !counted.IsZero() {
+		reply.PaymentsCountedTo = domain.FormatTime(counted)
 	}
 	return reply, nil
 }

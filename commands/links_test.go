@@ -379,6 +379,39 @@ func TestRemindUnpaidSaysWhetherItReminded(t *testing.T) {
 	}
 }
 
+// A repeat of a reminder request with its key (its first attempt's reply
+// lost) finds the reminders the first attempt recorded, and its reply names
+// the watermark those reminders state, not the one the scan has reached
+// since: the stores were told payments were counted up to the first.
+func TestResumedReminderNamesTheWatermarkItsRemindersState(t *testing.T) {
+	u := newUnit(t, storeOpeners[1].open(t))
+	ctx := context.Background()
+	u.link(t, "d-1", "s-1")
+	u.issue(t, "d-1", "s-1", 10_000)
+	links := []string{domain.LinkID("d-1", "s-1")}
+	account := u.Links.Config().CollectAccount.Number
+	first := time.Date(2025, 5, 1, 9, 55, 0, 0, time.UTC)
+	if err := u.marks.Advance(ctx, account, first); err != nil {
+		t.Fatal(err)
+	}
+	meta := commands.Meta{Command: api.BillRemind.Subject, IdempotencyKey: "k-remind"}
+	rep, err := u.Links.RemindUnpaid(ctx, meta, links)
+	if want := domain.FormatTime(first); err != nil || rep.PaymentsCountedTo != want {
+		t.Fatalf("the first attempt: %+v %v, want payments counted to %s", rep, err, want)
+	}
+	if err := u.marks.Advance(ctx, account, first.Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	meta.Resumed = true
+	again, err := u.Links.RemindUnpaid(ctx, meta, links)
+	if err != nil || !slices.Equal(again.Reminded, rep.Reminded) || again.Seq != rep.Seq {
+		t.Fatalf("the repeat: %+v %v, want the first attempt's reminders %+v", again, err, rep)
+	}
+	if again.PaymentsCountedTo != rep.PaymentsCountedTo {
+		t.Fatalf("the repeat names payments counted to %s, but its reminder told the store %s", again.PaymentsCountedTo, rep.PaymentsCountedTo)
+	}
+}
+
 // TestRemindUnpaidGoesOnPastAFailedLink: one link's reminder fails (the
 // instance dies before its append); the others are reminded all the same,
 // and the request fails. Its repeat with the same key reminds only the
