@@ -79,7 +79,7 @@ func (s *Server) redriveDeadLetter() commandSpec[api.DeadLetterRequest, api.Dead
 func (s *Server) discardDeadLetter() commandSpec[api.DeadLetterRequest, api.DeadLetterReply] {
 	return commandSpec[api.DeadLetterRequest, api.DeadLetterReply]{
 		exec: func(ctx context.Context, meta commands.Meta, req api.DeadLetterRequest) (api.DeadLetterReply, error) {
-			if req.Reason == "" {
+			if strings.TrimSpace(req.Reason) == "" {
 				return api.DeadLetterReply{}, badRequest(api.CodeInvalidInput, "reason: is required to set work aside", map[string]any{"field": "reason"})
 			}
 			if err := s.discardable(ctx, req.ID); err != nil {

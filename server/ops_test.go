@@ -219,6 +219,11 @@ func TestPoisonMessageIsDeadLetteredListedAndSetAside(t *testing.T) {
 	if ce := e.callErr(t, "bankbook.cmd.deadletter.discard", map[string]any{"id": dl.ID}, nil); ce.Status != 400 {
 		t.Fatalf("discard without reason: %v", ce)
 	}
+	// A reason of white space alone is no reason (as payout.resolve and
+	// event.set_aside have it), from the CLI or the console's form.
+	if ce := e.callErr(t, "bankbook.cmd.deadletter.discard", map[string]any{"id": dl.ID, "reason": " \n\t "}, nil); ce.Status != 400 || ce.Code != "invalid_input" {
+		t.Fatalf("discard with a blank reason: %+v", ce)
+	}
 	var rep api.DeadLetterReply
 	e.call(t, "bankbook.cmd.deadletter.discard", map[string]any{"id": dl.ID, "reason": "forged by a test"}, &rep, nil)
 	if rep.Status != "discarded" || rep.DeadLetter.ID != dl.ID {
