@@ -54,7 +54,7 @@ usage:
   bankbook order submit [flags]           submit a smart bank-transfer order
   bankbook order cancel [flags]           cancel an order
   bankbook order get --order-id ID        show an order
-  bankbook order search [--order-id ID] [--depositor-name N] [--status S]
+  bankbook order search [--order-id ID] [--depositor-name N] [--buyer-name N] [--status S]
                                           orders, newest first
   bankbook deposit import FILE.csv        record a bank statement's transactions
   bankbook deposit orphans                deposits that matched nothing
