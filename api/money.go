@@ -414,6 +414,10 @@ type ProjectionStatusReply struct {
 	// LOCK file says (datadir.Holder): a tool that finds a data directory
 	// held can tell whether this engine is the one holding it.
 	LockID string `json:"lock_id,omitempty"`
+	// ProjectionVersions is the version of each of the engine's
+	// projections, by name: a content hash compares only with one of read
+	// models of the same versions.
+	ProjectionVersions map[string]int `json:"projection_versions,omitempty"`
 }
 
 // SimTransferRequest is the body of bankbook.sim.bank.transfer.

@@ -78,6 +78,9 @@ type Options struct {
 type LiveState struct {
 	Hash string
 	Seq  eventstore.Seq
+	// Versions are the engine's projection versions by name; nil when the
+	// engine does not say (one older than projection_versions).
+	Versions map[string]int
 	// BlockedAt, if not 0, is a commit the engine's read models cannot
 	// apply, which holds them at Seq; Blocked says why.
 	BlockedAt eventstore.Seq
@@ -416,18 +419,55 @@ func compareReadModels(ctx context.Context, opts Options, live LiveState, liveFi
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "readmodels.db")
 	po := &projections.Options{Codec: opts.Codec}
+	if diff := versionsDiffer(live.Versions, projections.Versions(projections.DefaultProjections())); diff != "" {
+		// Another bankbook's projections hash otherwise: no comparison.
+		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: live.Seq,
+			Message: fmt.Sprintf("the live read models are of other projection versions than this bankbook's (%s): not compared; verify with the bankbook the engine runs", diff)})
+		return nil
+	}
 	hash, ok, err := replayUntil(ctx, opts, live.Seq, path, "the live read models", rep)
 	if err != nil || !ok {
 		return err
 	}
 	if hash != live.Hash {
 		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: live.Seq,
-			Message: fmt.Sprintf("the live read models at checkpoint %d have content hash %s; a fresh replay up to seq %d has %s", live.Seq, live.Hash, live.Seq, hash)})
+			Message: fmt.Sprintf("the live read models at checkpoint %d have content hash %s; a fresh replay up to seq %d has %s%s", live.Seq, live.Hash, live.Seq, hash, unknownVersions(live, liveFile))})
 		if liveFile != "" {
 			return nameDifferences(liveFile, path, po, live.Seq, rep)
 		}
 	}
 	return nil
+}
+
+// versionsDiffer names the projections whose versions differ between live
+// and own ("orders: engine 4, here 5"); "" when they agree or live is nil
+// (not known).
+func versionsDiffer(live, own map[string]int) string {
+	if live == nil {
+		return ""
+	}
+	var diffs []string
+	for name, v := range own {
+		if live[name] != v {
+			diffs = append(diffs, fmt.Sprintf("%s: engine %d, here %d", name, live[name], v))
+		}
+	}
+	for name, v := range live {
+		if _, ok := own[name]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: engine %d, here none", name, v))
+		}
+	}
+	slices.Sort(diffs)
+	return strings.Join(diffs, "; ")
+}
+
+// unknownVersions is what a content-hash finding adds when the engine did
+// not say its projection versions.
+func unknownVersions(live LiveState, liveFile string) string {
+	if live.Versions != nil || liveFile != "" {
+		return ""
+	}
+	return " (the engine does not say its projection versions: one running an older bankbook, whose projections may differ from this one's, hashes otherwise)"
 }
 
 // compareProjections compares a read-model file (liveFile) whose

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -709,4 +710,46 @@ func setCheckpoint(tx *bbolt.Tx, projection string, seq eventstore.Seq) error {
 	}
 	binary.BigEndian.PutUint64(rec[8:], uint64(seq))
 	return meta.Put(key, rec)
+}
+
+// The engine's read models are compared by content hash only when its
+// projections are those of this bankbook: an engine of other projection
+// versions (another bankbook during an upgrade) hashes otherwise, and
+// verify says so instead of naming a difference; one that does not say its
+// versions gets a hint on the hash's finding.
+func TestVerifyComparesTheEnginesReadModelsOnlyAtTheSameVersions(t *testing.T) {
+	s := newStream(t)
+	money(s)
+	path := filepath.Join(t.TempDir(), "readmodels.db")
+	seq, hash, err := projections.Replay(context.Background(), s.store.Reader(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := projections.Versions(projections.DefaultProjections())
+	older := maps.Clone(own)
+	older["orders"]--
+	live := func(l audit.LiveState) func(*audit.Options) {
+		return func(o *audit.Options) {
+			o.Live = func(context.Context) (audit.LiveState, error) { return l, nil }
+		}
+	}
+	if rep := s.verify(live(audit.LiveState{Hash: hash, Seq: seq, Versions: own})); !rep.OK || rep.Checked.ReadModels != "engine" {
+		t.Fatalf("the same versions and hash: %+v", rep)
+	}
+	rep := s.verify(live(audit.LiveState{Hash: hash, Seq: seq, Versions: older}))
+	want := fmt.Sprintf("orders: engine %d, here %d", own["orders"]-1, own["orders"])
+	if f := findings(rep, audit.CheckReadModels); rep.OK || len(f) != 1 || !strings.Contains(f[0].Message, "other projection versions") || !strings.Contains(f[0].Message, want) {
+		t.Errorf("an engine of an older orders projection: %+v, want one finding naming %q", rep.Findings, want)
+	}
+	for _, tc := range []struct {
+		versions map[string]int
+		hint     bool
+	}{{own, false}, {nil, true}} {
+		rep := s.verify(live(audit.LiveState{Hash: "another", Seq: seq, Versions: tc.versions}))
+		f := findings(rep, audit.CheckReadModels)
+		if rep.OK || len(f) != 1 || !strings.Contains(f[0].Message, "content hash another") ||
+			strings.Contains(f[0].Message, "does not say its projection versions") != tc.hint {
+			t.Errorf("versions %v, another hash: %+v, want the hashes named, a hint on versions: %v", tc.versions, rep.Findings, tc.hint)
+		}
+	}
 }

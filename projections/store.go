@@ -524,6 +524,20 @@ func (s *Store) Projections() ([]ProjectionState, error) {
 	return out, err
 }
 
+// Versions returns the version of every registered projection, by name.
+func (s *Store) Versions() map[string]int {
+	return Versions(s.projections)
+}
+
+// Versions returns the version of each of ps, by name.
+func Versions(ps []Projection) map[string]int {
+	out := make(map[string]int, len(ps))
+	for _, p := range ps {
+		out[p.Name] = p.Version
+	}
+	return out
+}
+
 // Apply folds a batch of commits, in stream order, into every registered
 // projection and moves each projection's checkpoint to the last commit it
 // applied, all in one bbolt transaction: after a crash either the whole

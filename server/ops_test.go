@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/ops"
+	"github.com/bankbook/bankbook/projections"
 	"github.com/bankbook/bankbook/worker"
 )
 
@@ -320,6 +322,9 @@ func TestProjectionStatusHashesOnlyForItsLockID(t *testing.T) {
 	e.call(t, "bankbook.q.projection.status", map[string]any{}, &plain, nil)
 	if plain.LockID == "" || plain.Hash != "" {
 		t.Fatalf("status without hash: %+v", plain)
+	}
+	if want := projections.Versions(projections.DefaultProjections()); !maps.Equal(plain.ProjectionVersions, want) {
+		t.Errorf("projection_versions %v, want %v", plain.ProjectionVersions, want)
 	}
 	var other api.ProjectionStatusReply
 	e.call(t, "bankbook.q.projection.status", map[string]any{"hash": true, "lock_id": "SOMEONEELSE234"}, &other, nil)

@@ -48,7 +48,8 @@ func (s *Server) projectionStatus(ctx context.Context, q api.ProjectionStatusReq
 		return api.ProjectionStatusReply{}, err
 	}
 	cp := s.cfg.Runner.Checkpoint()
-	rep := api.ProjectionStatusReply{Checkpoint: api.Seq(cp), StreamLastSeq: api.Seq(last), LockID: s.cfg.LockID}
+	rep := api.ProjectionStatusReply{Checkpoint: api.Seq(cp), StreamLastSeq: api.Seq(last), LockID: s.cfg.LockID,
+		ProjectionVersions: s.cfg.ReadModels.Versions()}
 	if last > cp {
 		rep.Lag = uint64(last - cp)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +143,7 @@ func TestPointInTimeReplayAnswersAsTheLiveEngineDid(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if after != before {
+			if !reflect.DeepEqual(after, before) {
 				prev = 0
 				return fmt.Errorf("the read models moved while recording: %+v, then %+v", before, after)
 			}

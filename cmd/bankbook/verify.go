@@ -122,27 +122,41 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			// Several instances on one NATS answer in turn (a queue
 			// group), and one that joined has no address of its own: the
 			// question is asked again until DIR's engine answers it.
-			var lockID string
-			if heldDir != "" {
-				_, lockID = datadir.Holder(heldDir)
-			}
+			byLock := true // false once an engine refuses lock_id
 			for try := 1; ; try++ {
+				// The holder as DIR/LOCK says now (its engine may have
+				// restarted meanwhile), for the question and the check.
+				var pid int
+				var lockID string
+				if heldDir != "" {
+					pid, lockID = datadir.Holder(heldDir)
+				}
 				// Another instance answers without hashing its read models.
-				st, _, err := client.Do(ctx, c, api.ProjectionStatus, api.ProjectionStatusRequest{Hash: true, LockID: lockID}, nil)
+				req := api.ProjectionStatusRequest{Hash: true}
+				if byLock {
+					req.LockID = lockID
+				}
+				st, _, err := client.Do(ctx, c, api.ProjectionStatus, req, nil)
+				if ae := (*api.Error)(nil); req.LockID != "" && errors.As(err, &ae) && ae.Code == api.CodeInvalidInput && ae.Details["field"] == "lock_id" {
+					// An engine from before lock_id (a rolling upgrade):
+					// ask as it understands, every instance hashing.
+					byLock = false
+					try--
+					continue
+				}
 				if err != nil {
 					return verification.LiveState{}, err
 				}
-				if heldDir != "" {
-					if pid, id := datadir.Holder(heldDir); id == "" || id != st.LockID {
-						if try < holderTries && id != "" {
-							continue
-						}
-						return verification.LiveState{}, fmt.Errorf("%s is held by a running engine (PID %d) that is not the one answering at --nats-url (asked %d times): "+
-							"point --nats-url at the NATS that engine uses, or stop it and verify again (its file is then read itself), or leave --data-dir out to verify an engine that answers",
-							filepath.Join(heldDir, readModelsFile), pid, try)
+				if heldDir != "" && (lockID == "" || lockID != st.LockID) {
+					if try < holderTries && lockID != "" {
+						continue
 					}
+					return verification.LiveState{}, fmt.Errorf("%s is held by a running engine (PID %d) that is not the one answering at --nats-url (asked %d times): "+
+						"point --nats-url at the NATS that engine uses, or stop it and verify again (its file is then read itself), or leave --data-dir out to verify an engine that answers",
+						filepath.Join(heldDir, readModelsFile), pid, try)
 				}
-				return verification.LiveState{Hash: st.Hash, Seq: eventstore.Seq(st.HashAtSeq), BlockedAt: eventstore.Seq(st.BlockedAt), Blocked: st.Blocked}, nil
+				return verification.LiveState{Hash: st.Hash, Seq: eventstore.Seq(st.HashAtSeq), BlockedAt: eventstore.Seq(st.BlockedAt), Blocked: st.Blocked,
+					Versions: st.ProjectionVersions}, nil
 			}
 		},
 		// When the engine holds the read-model file, its set-aside records

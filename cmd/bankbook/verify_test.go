@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +143,7 @@ func waitIdle(t *testing.T, url string) api.ProjectionStatusReply {
 		if err := json.Unmarshal([]byte(out), &st); err != nil {
 			return err
 		}
-		if st.Lag != 0 || st.HashAtSeq != st.StreamLastSeq || st != prev {
+		if st.Lag != 0 || st.HashAtSeq != st.StreamLastSeq || !reflect.DeepEqual(st, prev) {
 			prev = st
 			return fmt.Errorf("not idle: %+v", st)
 		}
