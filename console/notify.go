@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/bankbook/bankbook/api"
@@ -134,6 +135,11 @@ func (c *Console) discardDeadLetter(w http.ResponseWriter, r *http.Request, s *s
 		v.Err = &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidInput, Message: "id: not a dead letter id"}
 	case key == "":
 		v.Err = &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidIdemKey, Message: "the form carries no Idempotency-Key; open the dead letters page again"}
+	case strings.TrimSpace(r.PostFormValue("reason")) == "":
+		// Refused here, not by the engine, which would keep the 400 under
+		// the form's key: going back to the form, the operator can give a
+		// reason and submit it again.
+		v.Err = &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidInput, Message: "reason: is required to discard a dead letter; go back and give one"}
 	default:
 		rep, raw, err := call(c, r, s, api.DeadLetterDiscard, api.DeadLetterRequest{ID: id, Reason: r.PostFormValue("reason")}, key)
 		v.Err = apiError(err)
