@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/client"
@@ -167,15 +164,7 @@ func TestNotificationRedrive(t *testing.T) {
 // letter leaves the list. The auditor's page has no discard form.
 func TestDiscardADeadLetter(t *testing.T) {
 	env := start(t, nil)
-	nc, err := nats.Connect(env.e.ClientURL(), testenv.NKey(t, env.e.SeedFile(auth.Engine)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := testenv.Dial(t, env.e.ClientURL(), testenv.NKey(t, env.e.SeedFile(auth.Engine)))
 	// Not a commit: the order reactor gives up on it.
 	if _, err := js.Publish(ctxT(t), "bankbook.evt.order.poison", []byte("garbage")); err != nil {
 		t.Fatal(err)
