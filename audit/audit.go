@@ -411,6 +411,13 @@ func liveState(ctx context.Context, opts Options, rep *Report) (live, error) {
 // live file (liveFile) could be read, it also names the first key of each
 // bucket where the two files differ (at most maxDifferences findings).
 func compareReadModels(ctx context.Context, opts Options, live LiveState, liveFile string, rep *Report) error {
+	if diff := versionsDiffer(live.Versions, projections.Versions(projections.DefaultProjections())); diff != "" {
+		// Another bankbook's projections hash otherwise: no comparison.
+		rep.Checked.ReadModels = "not checked: the engine's projections are of other versions than this bankbook's"
+		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: live.Seq,
+			Message: fmt.Sprintf("the live read models are of other projection versions than this bankbook's (%s): not compared; verify with the bankbook the engine runs", diff)})
+		return nil
+	}
 	rep.Checked.ReadModelsSeq = live.Seq
 	dir, err := os.MkdirTemp(opts.TempDir, "bankbook-verify-")
 	if err != nil {
@@ -419,12 +426,6 @@ func compareReadModels(ctx context.Context, opts Options, live LiveState, liveFi
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "readmodels.db")
 	po := &projections.Options{Codec: opts.Codec}
-	if diff := versionsDiffer(live.Versions, projections.Versions(projections.DefaultProjections())); diff != "" {
-		// Another bankbook's projections hash otherwise: no comparison.
-		rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Seq: live.Seq,
-			Message: fmt.Sprintf("the live read models are of other projection versions than this bankbook's (%s): not compared; verify with the bankbook the engine runs", diff)})
-		return nil
-	}
 	hash, ok, err := replayUntil(ctx, opts, live.Seq, path, "the live read models", rep)
 	if err != nil || !ok {
 		return err
@@ -440,16 +441,19 @@ func compareReadModels(ctx context.Context, opts Options, live LiveState, liveFi
 }
 
 // versionsDiffer names the projections whose versions differ between live
-// and own ("orders: engine 4, here 5"); "" when they agree or live is nil
-// (not known).
+// and own ("orders: engine 4, here 5", "orders: engine none, here 5"); ""
+// when they agree or live is nil (not known).
 func versionsDiffer(live, own map[string]int) string {
 	if live == nil {
 		return ""
 	}
 	var diffs []string
 	for name, v := range own {
-		if live[name] != v {
-			diffs = append(diffs, fmt.Sprintf("%s: engine %d, here %d", name, live[name], v))
+		switch lv, ok := live[name]; {
+		case !ok:
+			diffs = append(diffs, fmt.Sprintf("%s: engine none, here %d", name, v))
+		case lv != v:
+			diffs = append(diffs, fmt.Sprintf("%s: engine %d, here %d", name, lv, v))
 		}
 	}
 	for name, v := range live {

@@ -753,3 +753,32 @@ func TestVerifyComparesTheEnginesReadModelsOnlyAtTheSameVersions(t *testing.T) {
 		}
 	}
 }
+
+// An engine whose projections are of other versions is not compared: the
+// report does not say its read models were compared at its checkpoint, and
+// a projection the engine does not have is named as missing there, not as
+// one of version 0.
+func TestVerifyOfAnEngineOfOtherVersionsSaysItWasNotCompared(t *testing.T) {
+	s := newStream(t)
+	money(s)
+	path := filepath.Join(t.TempDir(), "readmodels.db")
+	seq, hash, err := projections.Replay(context.Background(), s.store.Reader(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := projections.Versions(projections.DefaultProjections())
+	fewer := maps.Clone(own)
+	delete(fewer, "orders")
+	rep := s.verify(func(o *audit.Options) {
+		o.Live = func(context.Context) (audit.LiveState, error) {
+			return audit.LiveState{Hash: hash, Seq: seq, Versions: fewer}, nil
+		}
+	})
+	want := fmt.Sprintf("orders: engine none, here %d", own["orders"])
+	if f := findings(rep, audit.CheckReadModels); rep.OK || len(f) != 1 || !strings.Contains(f[0].Message, want) {
+		t.Errorf("an engine without the orders projection: %+v, want one finding naming %q", rep.Findings, want)
+	}
+	if rep.Checked.ReadModels == "engine" || rep.Checked.ReadModelsSeq != 0 {
+		t.Errorf("checked %q at seq %d: the engine's read models were not compared", rep.Checked.ReadModels, rep.Checked.ReadModelsSeq)
+	}
+}
