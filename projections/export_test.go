@@ -85,3 +85,10 @@ func PendingTo(s *Store) (int, error) {
 	})
 	return n, err
 }
+
+// HashRuns is how many times st has read its read models for Hash.
+func HashRuns(st *Store) uint64 { return st.hashRuns.Load() }
+
+// SetHashHook installs a hook each read of the read models for Hash runs
+// first. Set it before calling Hash.
+func SetHashHook(st *Store, hook func()) { st.hashHook = hook }

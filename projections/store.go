@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -60,6 +61,22 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// Hash's reads (Hash): one at a time, shared by the callers that
+	// came while the one before ran.
+	hashMu   sync.Mutex
+	hashNext *hashCall  // the read not yet started that callers join
+	hashRun  sync.Mutex // held while a read runs
+	hashRuns atomic.Uint64
+	hashHook func() // tests: run at the start of each read
+}
+
+// hashCall is one read of the read models for Hash, and its result.
+type hashCall struct {
+	done chan struct{}
+	sum  string
+	cp   eventstore.Seq
+	err  error
 }
 
 // Open opens the read-model file at path for reading and writing, creating
@@ -730,7 +747,39 @@ const hashDomain = "bankbook.readmodels.v1"
 // hash hold the same read models at the same checkpoint, whatever their
 // instance IDs. While the projections stand at different checkpoints (one is
 // being rebuilt) Hash returns ErrRebuilding.
+//
+// Hash reads every record, so calls made at once share reads: one runs at
+// a time, and the callers that come meanwhile share the next one, which
+// starts after they came (so each gets the read models as they were at
+// its call or later). A flood of calls thus keeps at most one core
+// hashing, instead of every core reading the whole file once per call.
 func (s *Store) Hash() (string, eventstore.Seq, error) {
+	s.hashMu.Lock()
+	if c := s.hashNext; c != nil {
+		s.hashMu.Unlock()
+		<-c.done
+		return c.sum, c.cp, c.err
+	}
+	c := &hashCall{done: make(chan struct{})}
+	s.hashNext = c
+	s.hashMu.Unlock()
+
+	s.hashRun.Lock()
+	s.hashMu.Lock()
+	s.hashNext = nil // callers from now on wait for a later read
+	s.hashMu.Unlock()
+	c.sum, c.cp, c.err = s.hash()
+	s.hashRun.Unlock()
+	close(c.done)
+	return c.sum, c.cp, c.err
+}
+
+// hash reads the read models for Hash.
+func (s *Store) hash() (string, eventstore.Seq, error) {
+	s.hashRuns.Add(1)
+	if s.hashHook != nil {
+		s.hashHook()
+	}
 	var (
 		sum string
 		cp  eventstore.Seq
