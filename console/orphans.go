@@ -149,6 +149,9 @@ func (c *Console) resolveEffect(r *http.Request, s *session, req api.ResolveDepo
 		}
 		d.Order = &ov
 		d.OrderEffect, d.OrderRefused = orderEffect(ov, o.Amount)
+		if d.OrderRefused {
+			d.SuspenseAfter = d.SuspenseBefore // refused: the deposit stays in suspense
+		}
 	case domain.ResolveRefundToWallet:
 		wv, _, err := call(c, r, s, api.WalletGet, api.WalletRequest{UserID: req.UserID, PageRequest: api.PageRequest{Limit: 1}}, "")
 		if err != nil {

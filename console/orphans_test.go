@@ -105,6 +105,11 @@ func TestAssignConfirmationSaysWhatTheOrderDoes(t *testing.T) {
 	if mismatch.has("becomes paid") {
 		t.Error("the confirmation of an order awaiting another amount says it becomes paid")
 	}
+	// The engine refuses it, so the suspense account keeps the deposit:
+	// the page must not show it drained.
+	if mismatch.has("drains by") || !mismatch.has(`data-testid="effect-suspense-after">-₩12,000<`) {
+		t.Error("the confirmation of an assignment the engine refuses shows the suspense account drained")
+	}
 	confirm := assign(paid.OrderID).must(t, http.StatusOK, `data-testid="effect-order-status">paid<`,
 		`<dd data-testid="effect-order-outcome">The order is paid and takes no payment`, "wallet (buyer-4)", "(deposit_refund)")
 	if confirm.has("refuse") {
