@@ -469,23 +469,31 @@ func (h *Deposits) ResolveDeposit(ctx context.Context, meta Meta, req api.Resolv
 	}
 	d = out.State // the resolution as recorded
 	rep := api.ResolveDepositReply{DepositID: req.DepositID, Outcome: d.Resolution, OrderID: string(d.OrderID), UserID: string(d.UserID), PayoutID: string(d.PayoutID), Written: written(out.Seq)}
+	carriedOut := false
 	for _, e := range out.Events {
 		if r, ok := e.(domain.DepositResolved); ok && r.Action != domain.ResolveRefundToBank {
 			seq, err := h.CarryOut(ctx, meta, r)
 			if err != nil {
 				return api.ResolveDepositReply{}, err
 			}
-			rep.Seq = max(rep.Seq, api.Seq(seq))
+			rep.Seq, carriedOut = max(rep.Seq, api.Seq(seq)), true
 		}
 	}
-	// What the resolution did, for a repeat too (whose token must cover
-	// what the first one did): the sequence of the aggregates it moved money
-	// into, and the wallet an assigned deposit went to instead of its order.
+	// What the resolution did, for a repeat too: the wallet an assigned
+	// deposit went to instead of its order, and, for a repeat that carried
+	// out nothing (the deposit was resolved by another request), a token
+	// covering what the first one did: the sequence of the aggregates it
+	// moved money into. A resolution carried out here, or found again by
+	// its key after a crash, answers the commits that carried it out, so
+	// that a resumed repeat answers what its first attempt did, not the
+	// latest commit of a wallet that has moved since.
 	seq, refundedTo, err := h.effects(ctx, d)
 	if err != nil {
 		return api.ResolveDepositReply{}, err
 	}
-	rep.Seq = max(rep.Seq, api.Seq(seq))
+	if !carriedOut {
+		rep.Seq = max(rep.Seq, api.Seq(seq))
+	}
 	if refundedTo != "" {
 		rep.UserID = string(refundedTo)
 	}

@@ -114,6 +114,36 @@ func TestResolveOrphanToAWalletCreditsItOnce(t *testing.T) {
 	})
 }
 
+// TestResumedResolveAnswersWhatItsFirstAttemptDid: given an orphan refunded
+// to a wallet by a keyed resolution whose idempotency record a crash lost,
+// and a later credit to the same wallet, when the client repeats the
+// resolution with the same key, then it gets the first reply, token
+// included: the commit that credited the wallet, not the wallet's latest.
+func TestResumedResolveAnswersWhatItsFirstAttemptDid(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnit(t, es)
+		ctx := context.Background()
+		orphan := u.deposit(t, "t-res", "모름", 4000)
+		later := u.deposit(t, "t-later", "몰라", 1000)
+		req := api.ResolveDepositRequest{DepositID: orphan.DepositID, Action: domain.ResolveRefundToWallet, UserID: "u-7"}
+		meta := commands.Meta{Command: api.DepositResolve.Subject, IdempotencyKey: "k-res"}
+		first, err := u.Deposits.ResolveDeposit(ctx, meta, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{Command: api.DepositResolve.Subject, IdempotencyKey: "k-later"},
+			api.ResolveDepositRequest{DepositID: later.DepositID, Action: domain.ResolveRefundToWallet, UserID: "u-7"}); err != nil {
+			t.Fatal(err)
+		}
+		meta.Resumed = true
+		again, err := u.Deposits.ResolveDeposit(ctx, meta, req)
+		if err != nil || again != first {
+			t.Fatalf("resumed repeat: %+v %v, want the first reply %+v", again, err, first)
+		}
+		assertBalance(t, u, "u-7", 5000)
+	})
+}
+
 // TestResolveOrphanToAnOrderPaysIt, and an order that would refuse the
 // money is refused up front, with nothing written.
 func TestResolveOrphanToAnOrderPaysIt(t *testing.T) {
