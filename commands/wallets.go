@@ -45,15 +45,43 @@ func (h *Wallets) Get(ctx context.Context, user domain.UserID) (domain.Wallet, e
 }
 
 // Credit credits a wallet once per credit.Ref and returns the sequence of
-// the wallet's commit (its last one when the credit was already made).
+// the wallet's commit. When the credit was already made (by the money
+// process manager, say, while the command's first attempt was dying), a
+// command with an Idempotency-Key gets the sequence of the commit that made
+// it, so that its reply is the same whenever it is repeated; without a key,
+// the wallet's last commit, which covers it too.
 func (h *Wallets) Credit(ctx context.Context, meta Meta, credit domain.CreditWallet) (eventstore.Seq, error) {
+	already := false
 	out, err := h.wallets.Execute(ctx, meta, string(credit.UserID), func(w domain.Wallet) ([]domain.Event, error) {
+		already = w.Credited(credit.Ref)
 		return domain.DecideCredit(w, credit)
 	}, nil)
-	if err == nil && len(out.Events) > 0 {
-		h.log.Info().Str("user_id", string(credit.UserID)).Int64("amount", credit.Amount).Str("kind", credit.Kind).Str("ref", credit.Ref).Uint64("seq", uint64(out.Seq)).Msg("wallet credited")
+	if err != nil {
+		return 0, err
 	}
-	return out.Seq, err
+	if len(out.Events) > 0 {
+		h.log.Info().Str("user_id", string(credit.UserID)).Int64("amount", credit.Amount).Str("kind", credit.Kind).Str("ref", credit.Ref).Uint64("seq", uint64(out.Seq)).Msg("wallet credited")
+		return out.Seq, nil
+	}
+	if !already || meta.IdempotencyKey == "" {
+		return out.Seq, nil
+	}
+	var seq eventstore.Seq
+	if err := h.wallets.walk(ctx, string(credit.UserID), func(c eventstore.Commit, events []domain.Event) bool {
+		for _, e := range events {
+			if wc, ok := e.(domain.WalletCredited); ok && wc.Ref == credit.Ref {
+				seq = c.Seq
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		return 0, err
+	}
+	if seq == 0 {
+		seq = out.Seq // not found (a damaged commit set aside): the last one covers it
+	}
+	return seq, nil
 }
 
 // SettleRefund credits the buyer's wallet with an order refund, once (the

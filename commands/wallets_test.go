@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -95,5 +96,58 @@ func TestPayoutRequestAndResultAreRecordedOnce(t *testing.T) {
 		if n := len(u.commits(t, domain.AggregatePayout, "po-1")); n != 2 {
 			t.Fatalf("%d payout commits, want 2", n)
 		}
+	})
+}
+
+// TestResumedCancelAnswersTheCreditOfItsRefund: given a paid order whose
+// keyed cancellation died after recording the refund and before crediting
+// the wallet, the money process manager's credit of that refund, and a
+// later credit to the same wallet, when the client repeats the
+// cancellation with the same key, then its token is the commit that
+// credited the refund (what the first attempt would have answered had the
+// process manager been first), not the wallet's latest commit.
+func TestResumedCancelAnswersTheCreditOfItsRefund(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		fs := &failOnce{EventStore: es, typ: "none"}
+		u := newUnit(t, fs)
+		ctx := context.Background()
+		o := u.submit(t, "o-c", 4000)
+		if paid := u.deposit(t, "t-c", o.DepositorName, 4000); paid.Outcome != domain.OutcomeMatched {
+			t.Fatalf("paying deposit: %+v", paid)
+		}
+		yes := true
+		req := api.CancelOrderRequest{OrderID: o.OrderID, Deposited: &yes}
+		meta := commands.Meta{Command: api.OrderCancel.Subject, IdempotencyKey: "k-cancel"}
+		fs.failNext(domain.AggregateWallet)
+		if _, err := u.Orders.CancelOrder(ctx, meta, req); err == nil {
+			t.Fatal("the first attempt did not die")
+		}
+		var refund domain.OrderRefunded
+		for _, c := range u.commits(t, domain.AggregateOrder, o.OrderID) {
+			for _, e := range c.Events {
+				if e.EventType == "order.refunded" {
+					if err := json.Unmarshal(e.Data, &refund); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		if refund.OrderID == "" {
+			t.Fatal("no refund recorded")
+		}
+		// The money process manager settles the refund (no key of the command's).
+		credit, err := u.Wallets.SettleRefund(ctx, commands.Meta{Command: "process.money"}, refund)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := u.Wallets.Credit(ctx, commands.Meta{}, domain.CreditWallet{UserID: refund.BuyerID, Amount: 1, Kind: domain.CreditOrphanRefund, Ref: "later", FromAccount: domain.AccountSuspense, Now: u.clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		meta.Resumed = true
+		rep, err := u.Orders.CancelOrder(ctx, meta, req)
+		if err != nil || rep.Status != domain.StatusCancelled || rep.Refund == nil || rep.Seq != api.Seq(credit) {
+			t.Fatalf("resumed repeat: %+v %v, want cancelled with the refund credited at seq %d", rep, err, credit)
+		}
+		assertBalance(t, u, string(refund.BuyerID), 4001)
 	})
 }
