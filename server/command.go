@@ -277,9 +277,20 @@ type readAfter interface {
 }
 
 // queryRoute serves a read-model query: it answers once the read models
-// have applied the query's min_seq (and are not being rebuilt).
+// have applied the query's min_seq. While they have not caught up since the
+// engine started (a new instance, a projection rebuilt), the query is
+// passed to an instance that has (forwardWhileCatchingUp).
 func queryRoute[Req readAfter, Rep any](s *Server, ep api.Endpoint[Req, Rep], answer func(ctx context.Context, q Req) (Rep, error)) route {
-	return requestRoute(ep, func(ctx context.Context, q Req) *api.Error { return s.awaitReadModels(ctx, q.ReadAfterSeq()) }, answer)
+	r := requestRoute(ep, func(ctx context.Context, q Req) *api.Error { return s.awaitReadModels(ctx, q.ReadAfterSeq()) }, answer)
+	local := r.handle
+	r.handle = func(ctx context.Context, req *request) reply {
+		if rep, ok := s.forwardWhileCatchingUp(ctx, req); ok {
+			return rep
+		}
+		return local(ctx, req)
+	}
+	r.forward = true
+	return r
 }
 
 // plainRoute serves a request that reads no read model (statuses,

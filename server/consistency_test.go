@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
@@ -55,13 +57,10 @@ func TestReadYourWritesOnEveryInstance(t *testing.T) {
 	}
 }
 
-// Read models that stopped (here on an event that does not fit them, and
-// again after each restart; a full disk does the same) and so apply
-// nothing during a query's wait do not answer a query without min_seq as if
-// this instance's acknowledged writes did not exist: it is told, with 503
-// unavailable, not 404 (the cause, which may name files, is for /readyz).
-func TestQueriesOfStoppedReadModelsSayTheyStopped(t *testing.T) {
-	e := startEngine(t)
+// appendMisfit appends an event the read models cannot apply (a deposit
+// reopened that was never recorded): they stop at it, and its seq.
+func appendMisfit(t *testing.T, e *testEngine) eventstore.Seq {
+	t.Helper()
 	data, err := json.Marshal(domain.DepositReopened{DepositID: "dep_never_recorded", Amount: 1000, PayoutID: "po_x", Reason: "test", ReopenedAt: time.Now().UTC()})
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +71,81 @@ func TestQueriesOfStoppedReadModelsSayTheyStopped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return misfit.Seq
+}
+
+// An instance whose read models have not caught up since it started (a
+// new instance, or one rebuilding a projection after an upgrade) passes
+// its read-model queries to an instance that has, so a deployment's clients
+// do not see one instance's catch-up. Here the second instance's read
+// models stop at an event they cannot apply before they reach the stream's
+// end at its start, so it never catches up, and every query still answers.
+func TestAnInstanceCatchingUpPassesQueriesToOneThatHas(t *testing.T) {
+	a := startEngine(t)
+	var sub api.SubmitOrderReply
+	a.call(t, subjSubmit, map[string]any{"buyer_id": "u-fwd", "buyer_name": "정하늘", "amount": 1000}, &sub, nil)
+	var got api.OrderView
+	a.call(t, subjGet, map[string]any{"order_id": sub.OrderID}, &got, nil) // a has caught up
+	misfit := appendMisfit(t, a)
+	b := startEngine(t, func(c *engine.Config) {
+		joinEngine(c, a.Engine)
+		c.DataDir = filepath.Join(t.TempDir(), "b")
+	})
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		if ready, why := b.Runner.Ready(); ready || !strings.Contains(why, "never recorded") || b.Runner.Checkpoint() >= misfit {
+			return fmt.Errorf("second instance's read models ready %v (%s) at seq %d, want stopped short of the misfit at %d", ready, why, b.Runner.Checkpoint(), misfit)
+		}
+		return nil
+	})
+	const n = 30
+	for i := range n {
+		c := a.c
+		if i%2 == 1 {
+			c = b.c
+		}
+		var got api.OrderView
+		if _, err := c.Call(ctxT(t), subjGet, map[string]any{"order_id": sub.OrderID}, &got, nil); err != nil || got.OrderID != sub.OrderID {
+			t.Fatalf("order.get %d: %+v, %v; want the order", i, got, err)
+		}
+	}
+	// A query b took counts once at b and once at a, which answered it.
+	total := 0
+	for _, n := range served(t, a.nc, 2, api.OrderGet.Name) {
+		total += n
+	}
+	if total <= n {
+		t.Errorf("the instances counted %d order.get for %d sent: none went through the instance catching up, the test did not exercise it", total, n)
+	}
+}
+
+// An instance catching up with no other that has caught up answers a
+// read-model query itself: 503 unavailable once its wait is over.
+func TestAnInstanceCatchingUpAloneAnswersUnavailable(t *testing.T) {
+	e := startEngine(t)
+	var sub api.SubmitOrderReply
+	e.call(t, subjSubmit, map[string]any{"buyer_id": "u-alone", "buyer_name": "정하늘", "amount": 1000}, &sub, nil)
+	appendMisfit(t, e)
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(e.cfg.DataDir, "readmodels.db")); err != nil {
+		t.Fatal(err)
+	}
+	e = startEngineWith(t, e.cfg)
+	ce := e.callErr(t, subjGet, map[string]any{"order_id": sub.OrderID}, nil)
+	if ce.Status != 503 || ce.Code != api.CodeUnavailable || !strings.Contains(ce.Message, "not caught up") {
+		t.Fatalf("order.get on read models that never caught up, alone: %+v, want 503 unavailable saying they are not caught up", ce)
+	}
+}
+
+// Read models that stopped (here on an event that does not fit them, and
+// again after each restart; a full disk does the same) and so apply
+// nothing during a query's wait do not answer a query without min_seq as if
+// this instance's acknowledged writes did not exist: it is told, with 503
+// unavailable, not 404 (the cause, which may name files, is for /readyz).
+func TestQueriesOfStoppedReadModelsSayTheyStopped(t *testing.T) {
+	e := startEngine(t)
+	misfit := appendMisfit(t, e)
 	testenv.CheckFor(t, 20*time.Second, func() error {
 		if ready, why := e.Runner.Ready(); ready || !strings.Contains(why, "never recorded") {
 			return fmt.Errorf("read models ready %v (%s), want stopped on the misfit", ready, why)
@@ -84,8 +158,8 @@ func TestQueriesOfStoppedReadModelsSayTheyStopped(t *testing.T) {
 	if ce.Status != 503 || ce.Code != api.CodeUnavailable || !strings.Contains(ce.Message, "stopped") || strings.Contains(ce.Message, "never recorded") {
 		t.Fatalf("order.get of an acknowledged order on stopped read models: %+v, want 503 unavailable saying they stopped (the cause is for /readyz)", ce)
 	}
-	if applied, _ := ce.Details["applied_seq"].(float64); eventstore.Seq(applied) >= misfit.Seq {
-		t.Errorf("applied_seq %v, want below the misfit's seq %d", ce.Details["applied_seq"], misfit.Seq)
+	if applied, _ := ce.Details["applied_seq"].(float64); eventstore.Seq(applied) >= misfit {
+		t.Errorf("applied_seq %v, want below the misfit's seq %d", ce.Details["applied_seq"], misfit)
 	}
 	// With min_seq, as before: not caught up.
 	if ce := e.callErr(t, subjGet, map[string]any{"order_id": sub.OrderID, "min_seq": sub.Seq}, nil); ce.Code != api.CodeNotCaughtUp {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,6 +165,9 @@ type route struct {
 	handle func(ctx context.Context, r *request) reply
 	// off leaves the endpoint out: a simulator that is not running.
 	off bool
+	// forward: a read-model query, which an instance that has caught up
+	// also serves for the instances that have not (forward.go).
+	forward bool
 }
 
 // request is an immutable copy of what a handler needs from a message.
@@ -172,6 +176,8 @@ type request struct {
 	reply   string
 	data    []byte
 	headers nats.Header
+	// forwarded: passed on by an instance catching up; never passed on again.
+	forwarded bool
 }
 
 // reply is what a handler answers: a JSON body or an error, plus headers.
@@ -204,13 +210,14 @@ func (s *Server) Start() error {
 		s.svc.stop()
 		return fmt.Errorf("server: flush subscriptions: %w", err)
 	}
+	go s.serveForwardedOnceCaughtUp()
 	return nil
 }
 
 // dispatch runs each request on its own goroutine, bounded by MaxInFlight.
 func (s *Server) dispatch(ep *serviceEndpoint, m *nats.Msg) {
 	rt := s.routes[ep.info.Name]
-	req := &request{subject: m.Subject, reply: m.Reply, data: m.Data, headers: m.Header}
+	req := &request{subject: m.Subject, reply: m.Reply, data: m.Data, headers: m.Header, forwarded: strings.HasPrefix(m.Subject, forwardPrefix)}
 	start := time.Now()
 	if !s.enter() {
 		s.respond(req, ep, start, reply{err: &api.Error{Status: 503, Code: api.CodeUnavailable, Message: "the engine is shutting down; retry"}})

@@ -32,6 +32,7 @@ type service struct {
 	mu        sync.Mutex
 	endpoints []*serviceEndpoint
 	subs      []*nats.Subscription
+	stopped   bool // stop has run: a later subscription is undone at once
 }
 
 // serviceEndpoint is one endpoint and its counters.
@@ -174,10 +175,37 @@ func (s *service) start(nc *nats.Conn, handle func(*serviceEndpoint, *nats.Msg))
 	return nil
 }
 
-func (s *service) add(sub *nats.Subscription) {
+// add keeps sub for stop; after stop it drains sub at once and says so.
+func (s *service) add(sub *nats.Subscription) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.stopped {
+		_ = sub.Drain()
+		return false
+	}
 	s.subs = append(s.subs, sub)
+	return true
+}
+
+// startForwarded subscribes, for each endpoint forward names, the subject
+// on which instances catching up pass that endpoint's requests on
+// (forwardPrefix), in the same queue group, with handle.
+func (s *service) startForwarded(nc *nats.Conn, handle func(*serviceEndpoint, *nats.Msg), forward func(api.Info) bool) error {
+	for _, e := range s.endpoints {
+		if !forward(e.info) {
+			continue
+		}
+		e := e
+		sub, err := nc.QueueSubscribe(forwardPrefix+e.info.Subject, queueGroup, func(m *nats.Msg) { handle(e, m) })
+		if err != nil {
+			return fmt.Errorf("subscribe %s: %w", forwardPrefix+e.info.Subject, err)
+		}
+		_ = sub.SetPendingLimits(endpointPendingMsgs, endpointPendingBytes)
+		if !s.add(sub) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // stop drains every subscription: messages already delivered are still handled.
@@ -188,4 +216,12 @@ func (s *service) stop() {
 		_ = sub.Drain()
 	}
 	s.subs = nil
+	s.stopped = true
+}
+
+// isStopped says whether stop has run.
+func (s *service) isStopped() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped
 }
