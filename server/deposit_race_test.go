@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/bankbook/bankbook/reservations"
 )
 
 // TestOneBankTransactionMovesMoneyOnce: requests that describe one bank
@@ -164,4 +166,39 @@ func appliedOnce(t *testing.T, e *testEngine) {
 	if err != nil || !rep.OK {
 		t.Fatalf("audit verify: %v %+v", err, rep.Findings)
 	}
+}
+
+// A bank transaction whose claim another attempt holds (one of an instance
+// that died while recording it, here) is answered 409 conflict saying how
+// long that claim has left, and sent again once it has run out, it is
+// recorded.
+func TestATransactionAnotherAttemptHoldsSaysWhenToSendItAgain(t *testing.T) {
+	e := startEngine(t)
+	// The dead attempt took its claim 13.5 s ago: 1.5 s of its lease are left.
+	took := time.Now().Add(-reservations.DepositClaimLease + 1500*time.Millisecond)
+	names, err := reservations.Open(ctxT(t), e.js, reservations.Config{Now: func() time.Time { return took }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := api.RecordDepositRequest{BankTxnID: "T-held", AccountNumber: e.cfg.CollectNumber, DepositorName: "모름", Amount: 4000,
+		DepositedAt: time.Now().UTC().Add(-time.Minute).Truncate(time.Microsecond)}
+	claim, _ := json.Marshal(map[string]any{"bank_txn_id": req.BankTxnID, "account_number": req.AccountNumber, "depositor_name": req.DepositorName,
+		"amount": req.Amount, "deposited_at": req.DepositedAt})
+	if _, _, err := names.ClaimDeposit(ctxT(t), domain.NewDepositID(req.AccountNumber, req.BankTxnID), claim, "a-dead-attempt"); err != nil {
+		t.Fatal(err)
+	}
+	ce := e.callErr(t, api.DepositRecord.Subject, req, nil)
+	if retry, _ := ce.Details["retry_after_s"].(float64); ce.Status != 409 || ce.Code != api.CodeConflict || retry < 1 || retry > 2 {
+		t.Fatalf("recording a transaction another attempt holds: %+v, want 409 conflict with retry_after_s 1 or 2", ce)
+	}
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		var rep api.RecordDepositReply
+		if _, err := e.c.Call(ctxT(t), api.DepositRecord.Subject, req, &rep, nil); err != nil {
+			return err
+		}
+		if rep.Outcome != domain.OutcomeOrphaned {
+			t.Fatalf("recorded once the claim ran out: %+v, want an orphan", rep)
+		}
+		return nil
+	})
 }

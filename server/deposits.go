@@ -236,7 +236,7 @@ func (s *Server) providerPaid(ctx context.Context, req api.ResolvePayoutRequest,
 		}
 		if wait > 0 {
 			return domain.ErrPayoutInFlight.With("the provider does not know the payout yet, but a send it took may not show for a while: not even force fails it until then",
-				map[string]any{"payout_id": req.PayoutID, "provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})
+				map[string]any{"payout_id": req.PayoutID, "provider_status": status, "retry_after_s": retryAfterSeconds(wait)})
 		}
 	}
 	return nil
@@ -282,7 +282,7 @@ func (s *Server) decideForcedFailure(ctx context.Context, req api.ResolvePayoutR
 	if wait := u.LastOpen.Sub(u.ServerNow(time.Now())); wait > 0 {
 		return domain.ErrPayoutInFlight.With("the failure is decided: no send of the payout starts any more, and the payouts part records it at its next attempt; "+
 			"but a send made before may still reach the provider, and settle the payout instead: not even force records a result over it; try again once it ends",
-			map[string]any{"payout_id": req.PayoutID, "retry_after_s": int(wait.Seconds()) + 1})
+			map[string]any{"payout_id": req.PayoutID, "retry_after_s": retryAfterSeconds(wait)})
 	}
 	return nil
 }
@@ -322,7 +322,7 @@ func (s *Server) payoutKnown(ctx context.Context, req api.ResolvePayoutRequest, 
 			return err
 		}
 		if wait > 0 {
-			return payoutInFlight(req, "the provider does not know the payout yet, but a transfer accepted by the part's last attempt may not show for a while", map[string]any{"provider_status": status, "retry_after_s": int(wait.Seconds()) + 1})
+			return payoutInFlight(req, "the provider does not know the payout yet, but a transfer accepted by the part's last attempt may not show for a while", map[string]any{"provider_status": status, "retry_after_s": retryAfterSeconds(wait)})
 		}
 	}
 	return nil

@@ -11,7 +11,14 @@ import (
 	"github.com/bankbook/bankbook/internal/kvcas"
 	"github.com/bankbook/bankbook/internal/transient"
 	"github.com/bankbook/bankbook/projections"
+	"github.com/bankbook/bankbook/reservations"
 )
+
+// retryAfterSeconds is a wait as details.retry_after_s: whole seconds,
+// rounded up, at least 1.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
 
 func badRequest(code, message string, details map[string]any) *api.Error {
 	return &api.Error{Status: 400, Code: code, Message: message, Details: details}
@@ -29,11 +36,19 @@ var kindStatus = map[domain.Kind]int{
 func toAPIError(err error) *api.Error {
 	var ae *api.Error
 	var de *domain.Error
+	var held *reservations.ClaimHeldError
 	switch {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &de):
 		return &api.Error{Status: kindStatus[de.Kind], Code: de.Code, Message: de.Message, Details: de.Details}
+	case errors.As(err, &held):
+		// Another attempt (perhaps of an instance that died) holds the
+		// bank transaction's claim: it records it, or its lease runs out
+		// and the next request does.
+		return &api.Error{Status: 409, Code: api.CodeConflict,
+			Message: "another attempt is recording this bank transaction (if its engine died, its claim runs out at details.retry_after_s); send it again then",
+			Details: map[string]any{"retry_after_s": retryAfterSeconds(time.Until(held.Until))}}
 	case errors.Is(err, commands.ErrContention), errors.Is(err, kvcas.ErrTooManyConflicts):
 		// A KV entry of a command (a buyer's unpaid orders, a scan
 		// watermark) kept changing under writers racing for it.

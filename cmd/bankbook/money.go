@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/reservations"
 )
 
 func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -42,7 +44,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 			complete = t
 		}
-		return importCSV(ctx, cf, files[0], complete, *account, stdout)
+		return importCSV(ctx, cf, files[0], complete, *account, stdout, stderr)
 	case "orphans":
 		var q api.PageRequest
 		pageFlags(fs, &q, "deposits")
@@ -155,7 +157,7 @@ func writeCandidates(b *strings.Builder, d api.OrphanView) {
 // with its line and nothing is recorded. Recording is idempotent on the
 // bank's transaction ID, so an import that stopped half-way (the engine went
 // away) is finished by running it again.
-func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo time.Time, account string, stdout io.Writer) error {
+func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo time.Time, account string, stdout, stderr io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -173,11 +175,9 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 	counts := map[string]int{}
 	var recorded []importedRow
 	for _, t := range txns {
-		rctx, cancel := context.WithTimeout(ctx, cf.timeout)
-		rep, _, err := client.Do(rctx, c, api.DepositRecord, api.RecordDepositRequest{
+		rep, err := recordRow(ctx, c, cf.timeout, api.RecordDepositRequest{
 			BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt,
-		}, nil)
-		cancel()
+		}, stderr)
 		if err != nil {
 			return requestFailed(fmt.Errorf("%s: transaction %s: %w (the ones before it are recorded; run the import again to finish)", path, t.BankTxnID, err))
 		}
@@ -225,6 +225,41 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 	}
 	fmt.Fprintf(stdout, "%d transactions:%s\n", len(txns), summary(counts))
 	return nil
+}
+
+// heldRowWait bounds how long an import waits for a row another attempt is
+// recording: twice the claim's lease, which is all an attempt of an engine
+// that died holds it.
+const heldRowWait = 2 * reservations.DepositClaimLease
+
+// recordRow records one row of an import. A row another attempt is
+// recording (409 conflict with retry_after_s: an engine that died while
+// recording it holds its claim until the lease runs out) is sent again
+// once that time has passed, for up to heldRowWait in all, so that an
+// import run again right after such a death finishes.
+func recordRow(ctx context.Context, c *client.Client, timeout time.Duration, req api.RecordDepositRequest, stderr io.Writer) (api.RecordDepositReply, error) {
+	var waited time.Duration
+	for {
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		rep, _, err := client.Do(rctx, c, api.DepositRecord, req, nil)
+		cancel()
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Status != 409 || ae.Code != api.CodeConflict {
+			return rep, err
+		}
+		s, ok := ae.Details["retry_after_s"].(float64)
+		wait := time.Duration(s) * time.Second
+		if !ok || waited+wait > heldRowWait {
+			return rep, err
+		}
+		fmt.Fprintf(stderr, "transaction %s: another attempt is recording it (an engine that stopped meanwhile?); sending it again in %v\n", req.BankTxnID, wait)
+		select {
+		case <-ctx.Done():
+			return rep, err
+		case <-time.After(wait):
+		}
+		waited += wait
+	}
 }
 
 // importedRow is one recorded transaction of an import: the bank's ID and
