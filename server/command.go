@@ -287,7 +287,7 @@ func queryRoute[Req readAfter, Rep any](s *Server, ep api.Endpoint[Req, Rep], an
 		if rep, ok := s.forwardWhileCatchingUp(ctx, req); ok {
 			return rep
 		}
-		return local(ctx, req)
+		return local(withForwardedWritten(ctx, req), req)
 	}
 	r.forward = true
 	return r

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
+	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
@@ -164,5 +166,71 @@ func TestQueriesOfStoppedReadModelsSayTheyStopped(t *testing.T) {
 	// With min_seq, as before: not caught up.
 	if ce := e.callErr(t, subjGet, map[string]any{"order_id": sub.OrderID, "min_seq": sub.Seq}, nil); ce.Code != api.CodeNotCaughtUp {
 		t.Errorf("with min_seq: %+v, want not_caught_up", ce)
+	}
+}
+
+// A query without min_seq that an instance catching up passes on still
+// waits for the commits that instance appended, as a query it answered
+// itself would: here the instance that takes it on has stopped short of
+// them, so it is 503 unavailable, not a 404 for the order the client was
+// just told was taken.
+func TestAPassedOnQueryWaitsForThePassingInstancesWrites(t *testing.T) {
+	b := startEngine(t)
+	var first api.SubmitOrderReply
+	b.call(t, subjSubmit, map[string]any{"buyer_id": "u-own", "buyer_name": "정하늘", "amount": 1000}, &first, nil)
+	var got api.OrderView
+	b.call(t, subjGet, map[string]any{"order_id": first.OrderID}, &got, nil) // b has caught up
+	var bID string
+	for id := range served(t, b.nc, 1, api.OrderGet.Name) {
+		bID = id
+	}
+	misfit := appendMisfit(t, b)
+	a := startEngine(t, func(c *engine.Config) {
+		joinEngine(c, b.Engine)
+		c.DataDir = filepath.Join(t.TempDir(), "a")
+	})
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		if rb, _ := b.Runner.Ready(); rb || a.Runner.Checkpoint() >= misfit {
+			return fmt.Errorf("b ready %v, a at seq %d: want both stopped short of the misfit at %d", rb, a.Runner.Checkpoint(), misfit)
+		}
+		return nil
+	})
+	count := func(endpoint string) (aN, bN int) {
+		for id, n := range served(t, b.nc, 2, endpoint) {
+			if id == bID {
+				bN = n
+			} else {
+				aN = n
+			}
+		}
+		return aN, bN
+	}
+	// An order a took (the queue group picks the instance).
+	var sub api.SubmitOrderReply
+	for i := 0; ; i++ {
+		if i == 40 {
+			t.Fatal("no submit landed on the instance catching up")
+		}
+		before, _ := count(api.OrderSubmit.Name)
+		b.call(t, subjSubmit, map[string]any{"buyer_id": fmt.Sprintf("u-own-%d", i), "buyer_name": "정하늘", "amount": 1000}, &sub, nil)
+		if after, _ := count(api.OrderSubmit.Name); after > before {
+			break
+		}
+	}
+	// A query of it that a took and passed on to b.
+	for i := 0; ; i++ {
+		if i == 40 {
+			t.Fatal("no order.get landed on the instance catching up")
+		}
+		aBefore, _ := count(api.OrderGet.Name)
+		_, err := b.c.Request(ctxT(t), subjGet, map[string]any{"order_id": sub.OrderID}, nil)
+		if aAfter, _ := count(api.OrderGet.Name); aAfter == aBefore {
+			continue // b took it itself: a's writes are not its own
+		}
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != 503 || ce.Code != api.CodeUnavailable {
+			t.Fatalf("order.get, passed on by the instance that took the order, of read models stopped short of it: %v, want 503 unavailable", err)
+		}
+		return
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,6 +25,37 @@ const forwardPrefix = "bankbook.caughtup."
 
 // forwardPoll is how often an instance catching up looks whether it has.
 const forwardPoll = 50 * time.Millisecond
+
+// forwardedWrittenHeader carries, on a query passed on, the highest
+// sequence the instance passing it appended: the instance answering waits
+// for it as for its own writes (awaitReadModels), so a query without
+// min_seq still sees what the instance the client spoke to acknowledged.
+// Only read on bankbook.caughtup subjects, which only engines publish to;
+// a client's copy is dropped when the query is passed on.
+const forwardedWrittenHeader = "Bankbook-Forwarded-Written-Seq"
+
+// forwardedWrittenKey is the context key of a passed-on query's
+// forwardedWrittenHeader.
+type forwardedWrittenKey struct{}
+
+// withForwardedWritten puts a passed-on query's forwardedWrittenHeader in
+// ctx; anything else returns ctx as it is.
+func withForwardedWritten(ctx context.Context, req *request) context.Context {
+	if !req.forwarded {
+		return ctx
+	}
+	seq, err := strconv.ParseUint(req.headers.Get(forwardedWrittenHeader), 10, 64)
+	if err != nil || seq == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, forwardedWrittenKey{}, seq)
+}
+
+// forwardedWritten is the sequence withForwardedWritten put in ctx, or 0.
+func forwardedWritten(ctx context.Context) uint64 {
+	seq, _ := ctx.Value(forwardedWrittenKey{}).(uint64)
+	return seq
+}
 
 // serveForwardedOnceCaughtUp waits until the read models have caught up
 // since the engine started (readModelsReady, which latches) and then serves
@@ -57,8 +89,11 @@ func (s *Server) forwardWhileCatchingUp(ctx context.Context, req *request) (repl
 	}
 	msg := nats.NewMsg(forwardPrefix + req.subject)
 	for k, v := range req.headers {
-		msg.Header[k] = v
+		if !strings.EqualFold(k, forwardedWrittenHeader) {
+			msg.Header[k] = v
+		}
 	}
+	msg.Header.Set(forwardedWrittenHeader, strconv.FormatUint(s.written.Load(), 10))
 	msg.Data = req.data
 	resp, err := s.cfg.Conn.RequestMsgWithContext(ctx, msg)
 	switch {

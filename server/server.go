@@ -473,7 +473,9 @@ func (s *Server) awaitReadModels(ctx context.Context, minSeq api.Seq) *api.Error
 		// are not worth a wait.
 		return s.awaitSeq(ctx, minSeq)
 	}
-	own := eventstore.Seq(s.written.Load())
+	// A query passed on by an instance catching up waits for that
+	// instance's writes too: they are the ones its client was told of.
+	own := eventstore.Seq(max(s.written.Load(), forwardedWritten(ctx)))
 	before := s.cfg.Runner.Checkpoint()
 	if before >= own {
 		return nil
