@@ -39,3 +39,35 @@ func TestConcurrentHashesShareReads(t *testing.T) {
 		t.Errorf("%d concurrent Hash calls read the read models %d times, want a few", callers, runs)
 	}
 }
+
+// A read for Hash that panics (bbolt does on a corrupt page) panics in its
+// caller, whose request the server answers 500, and leaves Hash usable:
+// the next call reads again rather than wait forever for the read that
+// died.
+func TestHashAfterAReadPanickedStillAnswers(t *testing.T) {
+	st := openStore(t, tempPath(t, "rm.db"))
+	want, wantCP := hashOf(t, st)
+	var once sync.Once
+	projections.SetHashHook(st, func() { once.Do(func() { panic("corrupt page") }) })
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the read's panic did not reach its caller")
+			}
+		}()
+		_, _, _ = st.Hash()
+	}()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h, cp, err := st.Hash()
+		if err != nil || h != want || cp != wantCP {
+			t.Errorf("Hash after a panicked read = %s, %d, %v; want %s, %d", h, cp, err, want, wantCP)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Hash after a read that panicked did not return in 10 s")
+	}
+}

@@ -768,9 +768,19 @@ func (s *Store) Hash() (string, eventstore.Seq, error) {
 	s.hashMu.Lock()
 	s.hashNext = nil // callers from now on wait for a later read
 	s.hashMu.Unlock()
+	finished := false
+	defer func() {
+		// A read that panicked (bbolt does on a corrupt page) panics on in
+		// this caller; the callers sharing it get an error, and the next
+		// call reads again.
+		if !finished {
+			c.err = errors.New("projections: reading the read models for their hash panicked")
+		}
+		s.hashRun.Unlock()
+		close(c.done)
+	}()
 	c.sum, c.cp, c.err = s.hash()
-	s.hashRun.Unlock()
-	close(c.done)
+	finished = true
 	return c.sum, c.cp, c.err
 }
 
