@@ -35,7 +35,10 @@ func TestConcurrentHashesShareReads(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	if runs := projections.HashRuns(st) - before; runs < 1 || runs > 3 {
+	// Shared, the calls make a few reads: one per 100 ms over which they
+	// arrive (at most 3 when they all arrive within 200 ms; 8 leaves a
+	// loaded machine's scheduling its room). Unshared, they make 64.
+	if runs := projections.HashRuns(st) - before; runs < 1 || runs > 8 {
 		t.Errorf("%d concurrent Hash calls read the read models %d times, want a few", callers, runs)
 	}
 }
