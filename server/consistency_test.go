@@ -76,6 +76,36 @@ func appendMisfit(t *testing.T, e *testEngine) eventstore.Seq {
 	return misfit.Seq
 }
 
+// caughtUpAndBehind starts an engine whose read models take an order
+// (returned) and catch up, and then stop at an event they cannot apply
+// (appendMisfit), and a second instance joining it, whose read models stop
+// at that event before they reach the stream's end at its start: it never
+// catches up. firstID is the first instance's service ID.
+func caughtUpAndBehind(t *testing.T) (first, second *testEngine, order api.SubmitOrderReply, firstID string) {
+	t.Helper()
+	first = startEngine(t)
+	first.call(t, subjSubmit, map[string]any{"buyer_id": "u-first", "buyer_name": "정하늘", "amount": 1000}, &order, nil)
+	var got api.OrderView
+	first.call(t, subjGet, map[string]any{"order_id": order.OrderID}, &got, nil) // caught up
+	for id := range served(t, first.nc, 1, api.OrderGet.Name) {
+		firstID = id
+	}
+	misfit := appendMisfit(t, first)
+	second = startEngine(t, func(c *engine.Config) {
+		joinEngine(c, first.Engine)
+		c.DataDir = filepath.Join(t.TempDir(), "second")
+	})
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		for _, e := range []*testEngine{first, second} {
+			if ready, why := e.Runner.Ready(); ready || !strings.Contains(why, "never recorded") || e.Runner.Checkpoint() >= misfit {
+				return fmt.Errorf("read models ready %v (%s) at seq %d, want both instances' stopped short of the misfit at %d", ready, why, e.Runner.Checkpoint(), misfit)
+			}
+		}
+		return nil
+	})
+	return first, second, order, firstID
+}
+
 // An instance whose read models have not caught up since it started (a
 // new instance, or one rebuilding a projection after an upgrade) passes
 // its read-model queries to an instance that has, so a deployment's clients
@@ -83,22 +113,7 @@ func appendMisfit(t *testing.T, e *testEngine) eventstore.Seq {
 // models stop at an event they cannot apply before they reach the stream's
 // end at its start, so it never catches up, and every query still answers.
 func TestAnInstanceCatchingUpPassesQueriesToOneThatHas(t *testing.T) {
-	a := startEngine(t)
-	var sub api.SubmitOrderReply
-	a.call(t, subjSubmit, map[string]any{"buyer_id": "u-fwd", "buyer_name": "정하늘", "amount": 1000}, &sub, nil)
-	var got api.OrderView
-	a.call(t, subjGet, map[string]any{"order_id": sub.OrderID}, &got, nil) // a has caught up
-	misfit := appendMisfit(t, a)
-	b := startEngine(t, func(c *engine.Config) {
-		joinEngine(c, a.Engine)
-		c.DataDir = filepath.Join(t.TempDir(), "b")
-	})
-	testenv.CheckFor(t, 20*time.Second, func() error {
-		if ready, why := b.Runner.Ready(); ready || !strings.Contains(why, "never recorded") || b.Runner.Checkpoint() >= misfit {
-			return fmt.Errorf("second instance's read models ready %v (%s) at seq %d, want stopped short of the misfit at %d", ready, why, b.Runner.Checkpoint(), misfit)
-		}
-		return nil
-	})
+	a, b, sub, _ := caughtUpAndBehind(t)
 	const n = 30
 	for i := range n {
 		c := a.c
@@ -175,26 +190,7 @@ func TestQueriesOfStoppedReadModelsSayTheyStopped(t *testing.T) {
 // them, so it is 503 unavailable, not a 404 for the order the client was
 // just told was taken.
 func TestAPassedOnQueryWaitsForThePassingInstancesWrites(t *testing.T) {
-	b := startEngine(t)
-	var first api.SubmitOrderReply
-	b.call(t, subjSubmit, map[string]any{"buyer_id": "u-own", "buyer_name": "정하늘", "amount": 1000}, &first, nil)
-	var got api.OrderView
-	b.call(t, subjGet, map[string]any{"order_id": first.OrderID}, &got, nil) // b has caught up
-	var bID string
-	for id := range served(t, b.nc, 1, api.OrderGet.Name) {
-		bID = id
-	}
-	misfit := appendMisfit(t, b)
-	a := startEngine(t, func(c *engine.Config) {
-		joinEngine(c, b.Engine)
-		c.DataDir = filepath.Join(t.TempDir(), "a")
-	})
-	testenv.CheckFor(t, 20*time.Second, func() error {
-		if rb, _ := b.Runner.Ready(); rb || a.Runner.Checkpoint() >= misfit {
-			return fmt.Errorf("b ready %v, a at seq %d: want both stopped short of the misfit at %d", rb, a.Runner.Checkpoint(), misfit)
-		}
-		return nil
-	})
+	b, _, _, bID := caughtUpAndBehind(t)
 	count := func(endpoint string) (aN, bN int) {
 		for id, n := range served(t, b.nc, 2, endpoint) {
 			if id == bID {
