@@ -16,7 +16,13 @@ import (
 
 // The "candidates" projection ranks, for every unresolved orphan deposit,
 // the open orders it most likely meant, and keeps that ranking current as
-// orders open and close and orphans are resolved or reopened. The orphan
+// orders open and close and orphans are resolved or reopened. An order
+// ranked for an orphan that closes unpaid (its reserved cancellation taking
+// effect, say, for a transfer whose depositor name the bank cut short)
+// stays in that orphan's ranking, marked closed: it is likely the one the
+// money was for, and assigning the orphan to it refunds its buyer's wallet
+// within the name grace. Orders closed before an orphan was recorded are
+// not searched for it. The orphan
 // queue then reads each orphan's candidates instead of searching the open
 // orders, so a page costs the same however many open orders there are; the
 // search is made once, when an orphan is recorded, over every open order of
@@ -81,6 +87,9 @@ type rankedOrder struct {
 	Later bool  `json:"later,omitempty"`
 	Dist  int   `json:"dist"` // edit distance of the names
 	Gap   int64 `json:"gap"`  // |deposited − submitted|, microseconds
+	// Closed says the order closed unpaid (cancelled or expired) after it
+	// was ranked here: it stays, and no longer changes.
+	Closed bool `json:"closed,omitempty"`
 }
 
 // compareRanked orders the candidates: orders the transfer could pay
@@ -110,8 +119,9 @@ type candOrphan struct {
 	// (without a ranking) in case it is reopened.
 	Open bool `json:"open"`
 	// Ranked are the best open orders of the amount, best first, at most
-	// keptCandidates. More says other open orders of the amount may exist
-	// (all ranked below these); without it, Ranked are all of them.
+	// keptCandidates, with the ranked ones that closed unpaid since. More
+	// says other open orders of the amount may exist (all ranked below
+	// these); without it, Ranked are all of them.
 	Ranked []rankedOrder `json:"ranked"`
 	More   bool          `json:"more"`
 }
@@ -305,7 +315,8 @@ func (b candBuckets) orderSubmitted(e domain.OrderSubmitted) error {
 }
 
 // orderChanged follows an order's status; once the order is no longer
-// open, it leaves the rankings.
+// open, it leaves the open orders, and the rankings unless it closed
+// unpaid.
 func (b candBuckets) orderChanged(id string, ev domain.Event) error {
 	v := b.ids.Get([]byte(id))
 	if len(v) < 8 {
@@ -318,6 +329,8 @@ func (b candBuckets) orderChanged(id string, ev domain.Event) error {
 		return nil
 	case next.Open():
 		return b.ids.Put([]byte(id), append(bytes.Clone(v[:8]), next...))
+	case next == domain.StatusCancelled || next == domain.StatusExpired:
+		return b.orderLeft(id, true)
 	}
 	return b.orderClosed(id)
 }
@@ -325,7 +338,12 @@ func (b candBuckets) orderChanged(id string, ev domain.Event) error {
 // orderClosed removes an open order (if it is one) from the open orders and
 // from every ranking that holds it, searching again for an orphan left
 // with fewer than MaxCandidates while other open orders may exist.
-func (b candBuckets) orderClosed(id string) error {
+func (b candBuckets) orderClosed(id string) error { return b.orderLeft(id, false) }
+
+// orderLeft removes an open order (if it is one) from the open orders; one
+// that closed unpaid stays in the rankings that hold it, marked closed,
+// and any other leaves them (orderClosed).
+func (b candBuckets) orderLeft(id string, unpaid bool) error {
 	v := b.ids.Get([]byte(id))
 	if len(v) < 8 {
 		return nil
@@ -354,6 +372,17 @@ func (b candBuckets) orderClosed(id string) error {
 		if !found {
 			return fmt.Errorf("%w: orphan %s ranks order %s but is not recorded", ErrInconsistent, dep, id)
 		}
+		if unpaid {
+			for i := range o.Ranked {
+				if o.Ranked[i].OrderID == id {
+					o.Ranked[i].Closed = true
+				}
+			}
+			if err := putJSON(b.orphans, dep, o); err != nil {
+				return err
+			}
+			continue
+		}
 		o.Ranked = slices.DeleteFunc(o.Ranked, func(r rankedOrder) bool { return r.OrderID == id })
 		if o.More && len(o.Ranked) < MaxCandidates {
 			if err := b.search(dep, &o); err != nil {
@@ -367,15 +396,24 @@ func (b candBuckets) orderClosed(id string) error {
 	return nil
 }
 
-// search ranks every open order of the orphan's amount anew, keeping the
-// best keptCandidates, and updates which orders the orphan ranks.
+// search ranks every open order of the orphan's amount anew, with the
+// ranked orders that closed unpaid, keeping the best keptCandidates, and
+// updates which orders the orphan ranks.
 func (b candBuckets) search(dep string, o *candOrphan) error {
+	var closed []rankedOrder
 	for _, r := range o.Ranked {
+		if r.Closed {
+			closed = append(closed, r)
+			continue
+		}
 		if err := b.refs.Delete(refKey(r.OrderID, dep)); err != nil {
 			return err
 		}
 	}
 	o.Ranked, o.More = o.Ranked[:0], false
+	for _, r := range closed {
+		o.offer(r)
+	}
 	prefix := amountKey(o.Amount, "")
 	r := newRanker(o)
 	cur := b.orders.Cursor()
@@ -387,6 +425,9 @@ func (b candBuckets) search(dep string, o *candOrphan) error {
 		o.offer(r.rank(string(k[len(prefix):]), c))
 	}
 	for _, r := range o.Ranked {
+		if r.Closed {
+			continue // it changes no more
+		}
 		if err := b.refs.Put(refKey(r.OrderID, dep), nil); err != nil {
 			return err
 		}
@@ -428,8 +469,9 @@ func (b candBuckets) resolved(dep string) error {
 	return putJSON(b.orphans, dep, o)
 }
 
-// candidatesOf returns the IDs of an orphan's best MaxCandidates open
-// orders, best first ([] for none).
+// candidatesOf returns the IDs of an orphan's best MaxCandidates ranked
+// orders (open, or closed unpaid since they were ranked), best first ([]
+// for none).
 func candidatesOf(orphans *bbolt.Bucket, dep string) ([]string, error) {
 	var o candOrphan
 	if _, err := getJSON(orphans, dep, &o); err != nil {

@@ -165,18 +165,28 @@ func TestOrphanCandidatesFollowOrdersAndResolutions(t *testing.T) {
 	check("best paid", "o01", "o02", "o03")
 	d.apply(orderRef("o01"), at(22), domain.OrderCancelReserved{OrderID: "o01", CancelAt: at(30), ReservedAt: at(22)})
 	check("cancel reserved: still open", "o01", "o02", "o03")
+	// Orders ranked for the orphan that close unpaid stay ranked: the
+	// money is likely theirs (a reserved cancellation taking effect on a
+	// transfer whose name the bank cut short).
 	d.apply(orderRef("o01"), at(30), domain.OrderCancelled{OrderID: "o01", CancelledAt: at(30), AfterReservation: true})
-	check("cancelled", "o02", "o03", "o04")
+	check("cancelled", "o01", "o02", "o03")
 	d.apply(orderRef("o02"), at(31), domain.OrderExpired{OrderID: "o02", ExpiresAt: at(31), ExpiredAt: at(31)})
-	check("expired", "o03", "o04", "o05")
+	check("expired", "o01", "o02", "o03")
 	d.submit("o50", "abcdeh", 5_000, at(32))
-	check("a closer name submitted", "o50", "o03", "o04")
-	// Close every ranked order but the last ones: the orphan searches the
-	// open orders again when it runs short.
+	check("a closer name submitted", "o50", "o01", "o02")
+	// Close every ranked open order but the last ones: the orphan searches
+	// the open orders again when it runs short, and keeps the closed ones.
 	for _, id := range []string{"o50", "o03", "o04", "o05", "o06", "o07", "o08", "o09"} {
 		d.pay(id, "dep-"+id, 5_000, at(40))
 	}
-	check("after eight closed", "o11", "o10") // the same distance: closer in time first
+	check("after eight paid", "o01", "o02", "o11") // o07..o11 the same distance: closer in time first
+	d.pay("o11", "dep-o11", 5_000, at(41))
+	check("after the last ranked open one paid, searched again", "o01", "o02", "o10")
+	// An orphan recorded after an order closed is not offered that order.
+	d.orphan("dep-2", "abcdeg", 5_000, at(45))
+	if got := d.candidates()["dep-2"]; !reflect.DeepEqual(got, []string{"o10"}) {
+		t.Fatalf("an orphan recorded after o01 and o02 closed: candidates %v, want the one open order, o10", got)
+	}
 
 	d.resolve("dep-1", at(50))
 	if _, queued := d.candidates()["dep-1"]; queued {
@@ -184,7 +194,7 @@ func TestOrphanCandidatesFollowOrdersAndResolutions(t *testing.T) {
 	}
 	d.submit("o60", "abcdef", 5_000, at(51))
 	d.reopen("dep-1", 5_000, at(52))
-	check("reopened", "o60", "o11", "o10")
+	check("reopened: searched among the open orders", "o60", "o10")
 }
 
 // TestOrphanCandidatesMatchASearchOfAllOpenOrders compares the kept

@@ -78,7 +78,7 @@ func DefaultProjections() []Projection {
 		{Name: "wallets", Version: 2, Buckets: []string{string(bucketWallets), string(bucketWalletEntries)}, Apply: applyWallets},
 		{Name: "ledger", Version: 1, Buckets: []string{string(bucketLedgerBalances), string(bucketLedgerEntries)}, Apply: applyLedger},
 		{Name: "deposits", Version: 3, Buckets: []string{string(bucketDeposits), string(bucketOrphans)}, Apply: applyDeposits},
-		{Name: "candidates", Version: 3, Buckets: []string{
+		{Name: "candidates", Version: 4, Buckets: []string{
 			string(bucketCandOrders), string(bucketCandOrderIDs), string(bucketCandOrphans), string(bucketCandByAmount), string(bucketCandRefs),
 		}, Apply: applyCandidates},
 		{Name: "payouts", Version: 2, Buckets: []string{string(bucketPayouts), string(bucketPayoutsByStatus)}, Apply: applyPayouts},

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -292,6 +293,47 @@ func TestScenarioOrphans(t *testing.T) {
 	if acct.Balance != -30001 || len(acct.Entries) != 2 {
 		t.Fatalf("suspense account: %+v", acct)
 	}
+}
+
+// A transfer whose depositor name the bank cut short is an orphan that
+// ranks its order; when the order then closes unpaid (here cancelled; a
+// reserved cancellation taking effect does the same), the orphan still
+// suggests it, and assigning the orphan to it refunds the buyer's wallet.
+func TestScenarioAnOrphanStillSuggestsItsOrderOnceCancelled(t *testing.T) {
+	e, bk := scenarioEngine(t)
+	o := e.submit(t, "u-cut", "황보영미", 9400)
+	cut := bk.deposit(o.DepositorName[:len(o.DepositorName)-1], 9400) // the bank dropped the last digit
+	if cut.Outcome != "orphaned" {
+		t.Fatalf("a cut-short depositor name: %+v", cut)
+	}
+	candidates := func() []string {
+		t.Helper()
+		var orphans api.OrphansReply
+		e.call(t, subjOrphans, struct{}{}, &orphans, nil)
+		for _, d := range orphans.Deposits {
+			if d.DepositID == cut.DepositID {
+				return d.Candidates
+			}
+		}
+		t.Fatalf("orphan %s not queued", cut.DepositID)
+		return nil
+	}
+	if got := candidates(); !slices.Equal(got, []string{o.OrderID}) {
+		t.Fatalf("candidates while the order is open: %v, want [%s]", got, o.OrderID)
+	}
+	var cancelled api.CancelOrderReply
+	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": false}, &cancelled, nil)
+	var orphans api.OrphansReply
+	e.call(t, subjOrphans, map[string]any{"min_seq": cancelled.Seq}, &orphans, nil)
+	if got := candidates(); !slices.Equal(got, []string{o.OrderID}) {
+		t.Fatalf("candidates once the order is cancelled: %v, want it still, [%s]", got, o.OrderID)
+	}
+	var resolved api.ResolveDepositReply
+	e.call(t, subjResolve, map[string]any{"deposit_id": cut.DepositID, "action": "assign_order", "order_id": o.OrderID}, &resolved, nil)
+	if resolved.UserID != "u-cut" {
+		t.Fatalf("assigned to the cancelled order: %+v, want the buyer's wallet credited", resolved)
+	}
+	testenv.Eventually(t, 20*time.Second, "the buyer's wallet refunded", func() bool { return e.wallet(t, "u-cut").Balance == 9400 })
 }
 
 func TestScenarioCancelAfterPaymentRefunds(t *testing.T) {
