@@ -1,0 +1,256 @@
+package projections_test
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/projections"
+)
+
+// TestOrphanCandidatesKeepTheOrdersTheySuggestedThatClosedUnpaid runs
+// random histories of orders opening, being paid, cancelled (at once or
+// after a reservation) and expiring, and of orphans recorded, resolved and
+// reopened, and checks after every step that each unresolved orphan's
+// candidates are, without repeats, best first: orders of its amount that
+// are open or closed unpaid since the orphan was last opened; and that no
+// open order, nor any order shown for it when it closed unpaid, ranks better
+// than the worst shown without being shown (all of them shown when fewer
+// than MaxCandidates are).
+func TestOrphanCandidatesKeepTheOrdersTheySuggestedThatClosedUnpaid(t *testing.T) {
+	for run := range 6 {
+		seed := time.Now().UnixNano() + int64(run)
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { checkClosedUnpaidCandidates(t, seed) })
+	}
+}
+
+func checkClosedUnpaidCandidates(t *testing.T, seed int64) {
+	rng := rand.New(rand.NewPCG(uint64(seed), 11))
+	d := newOrphanDesk(t)
+	type order struct {
+		name   string
+		amount int64
+		at     time.Time
+		open   bool
+	}
+	type orphan struct {
+		name     string
+		amount   int64
+		at       time.Time
+		resolved bool
+		closed   map[string]bool // closed unpaid while the orphan was open
+		sticky   map[string]bool // shown for it when they closed unpaid
+	}
+	orders := map[string]*order{}
+	orphans := map[string]*orphan{}
+	name := func() string {
+		var b strings.Builder
+		for range 2 + rng.IntN(2) {
+			b.WriteByte("ab"[rng.IntN(2)])
+		}
+		if rng.IntN(2) == 0 {
+			fmt.Fprintf(&b, "%03d", rng.IntN(3))
+		}
+		return b.String()
+	}
+	type ranked struct {
+		id    string
+		later bool
+		dist  int
+		gap   time.Duration
+	}
+	rank := func(o *orphan, id string) ranked {
+		ord := orders[id]
+		gap := o.at.Sub(ord.at)
+		if gap < 0 {
+			gap = -gap
+		}
+		dist := min(levenshtein(o.name, ord.name), levenshtein(o.name, strings.TrimRight(ord.name, "0123456789"))+1)
+		return ranked{id, ord.at.Sub(o.at) > domain.MaxClockSkew, dist, gap}
+	}
+	compare := func(a, b ranked) int {
+		return cmp.Or(cmp.Compare(btoi(a.later), btoi(b.later)), cmp.Compare(a.dist, b.dist), cmp.Compare(a.gap, b.gap), strings.Compare(a.id, b.id))
+	}
+	openIDs := func() []string {
+		var ids []string
+		for id, o := range orders {
+			if o.open {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	amounts := []int64{1_000, 2_000}
+	shown := map[string][]string{}
+	n := 0
+	span := []int{600, 10_000}[rng.IntN(2)] // seconds: a short span submits fewer orders "later" than a transfer
+	for step := range 500 {
+		at := t0.Add(time.Duration(rng.IntN(span)) * time.Second)
+		open := openIDs()
+		closedUnpaid := func(id string) {
+			orders[id].open = false
+			for _, o := range orphans {
+				if o.resolved || o.amount != orders[id].amount {
+					continue
+				}
+				o.closed[id] = true
+			}
+			for dep, ids := range shown {
+				if slices.Contains(ids, id) {
+					orphans[dep].sticky[id] = true
+				}
+			}
+		}
+		what := ""
+		switch k := rng.IntN(20); {
+		case k < 8:
+			n++
+			id := fmt.Sprintf("o%03d", n)
+			o := &order{name: name(), amount: amounts[rng.IntN(2)], at: at, open: true}
+			d.submit(id, o.name, o.amount, at)
+			orders[id] = o
+			what = "submit " + id
+		case k < 11 && len(open) > 0:
+			id := open[rng.IntN(len(open))]
+			d.pay(id, "dep-pay-"+id, orders[id].amount, at)
+			orders[id].open = false
+			what = "pay " + id
+		case k < 13 && len(open) > 0:
+			id := open[rng.IntN(len(open))]
+			if rng.IntN(2) == 0 {
+				d.apply(orderRef(id), at, domain.OrderCancelReserved{OrderID: domain.OrderID(id), CancelAt: at, ReservedAt: at})
+			}
+			d.apply(orderRef(id), at, domain.OrderCancelled{OrderID: domain.OrderID(id), CancelledAt: at})
+			closedUnpaid(id)
+			what = "cancel " + id
+		case k < 14 && len(open) > 0:
+			id := open[rng.IntN(len(open))]
+			d.apply(orderRef(id), at, domain.OrderExpired{OrderID: domain.OrderID(id), ExpiresAt: at, ExpiredAt: at})
+			closedUnpaid(id)
+			what = "expire " + id
+		case k < 18:
+			n++
+			id := fmt.Sprintf("dep%03d", n)
+			o := &orphan{name: name(), amount: amounts[rng.IntN(2)], at: at, closed: map[string]bool{}, sticky: map[string]bool{}}
+			d.orphan(id, o.name, o.amount, at)
+			orphans[id] = o
+			what = "orphan " + id
+		default:
+			if len(orphans) == 0 {
+				continue
+			}
+			id := slices.Sorted(mapKeys(orphans))[rng.IntN(len(orphans))]
+			o := orphans[id]
+			if o.resolved {
+				d.reopen(id, o.amount, at)
+				o.resolved = false
+				what = "reopen " + id
+			} else {
+				d.resolve(id, at)
+				o.resolved = true
+				o.closed, o.sticky = map[string]bool{}, map[string]bool{}
+				what = "resolve " + id
+			}
+		}
+		got := d.candidates()
+		for dep, o := range orphans {
+			ids, queued := got[dep]
+			if queued == o.resolved {
+				t.Fatalf("step %d (%s): orphan %s queued %v, resolved %v", step, what, dep, queued, o.resolved)
+			}
+			if o.resolved {
+				continue
+			}
+			fail := func(format string, args ...any) {
+				t.Helper()
+				t.Fatalf("step %d (%s): orphan %s (%s, %d): candidates %v: %s", step, what, dep, o.name, o.amount, ids, fmt.Sprintf(format, args...))
+			}
+			if len(ids) > projections.MaxCandidates {
+				fail("more than %d", projections.MaxCandidates)
+			}
+			var rs []ranked
+			for i, id := range ids {
+				ord, known := orders[id]
+				switch {
+				case !known || ord.amount != o.amount:
+					fail("%s is not an order of the amount", id)
+				case !ord.open && !o.closed[id]:
+					fail("%s is neither open nor closed unpaid while the orphan was open", id)
+				case slices.Contains(ids[:i], id):
+					fail("%s shown twice", id)
+				}
+				rs = append(rs, rank(o, id))
+			}
+			if !slices.IsSortedFunc(rs, compare) {
+				fail("not best first")
+			}
+			var must []string // open or sticky: shown if better than the worst shown
+			for id, ord := range orders {
+				if ord.amount == o.amount && (ord.open || o.sticky[id]) {
+					must = append(must, id)
+				}
+			}
+			for _, id := range must {
+				if slices.Contains(ids, id) {
+					continue
+				}
+				if len(ids) < projections.MaxCandidates || compare(rank(o, id), rs[len(rs)-1]) < 0 {
+					fail("%s (open %v, sticky %v, %+v) not shown", id, orders[id].open, o.sticky[id], rank(o, id))
+				}
+			}
+		}
+		shown = got
+	}
+}
+
+// TestOrphanCandidatesKeepAClosedOrderBehindBetterOpenOnes: an order shown
+// for an orphan that closes unpaid stays suggested until the orphan is
+// resolved, however many better orders open (and are paid) meanwhile.
+func TestOrphanCandidatesKeepAClosedOrderBehindBetterOpenOnes(t *testing.T) {
+	d := newOrphanDesk(t)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	d.submit("x", "abcd", 5_000, at(1))
+	d.orphan("dep-1", "abc", 5_000, at(2))
+	d.apply(orderRef("x"), at(3), domain.OrderCancelled{OrderID: "x", CancelledAt: at(3)})
+	if got := d.candidates()["dep-1"]; !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("cancelled: candidates %v, want [x]", got)
+	}
+	var better []string
+	for i := range 9 {
+		id := fmt.Sprintf("b%d", i)
+		d.submit(id, "abc", 5_000, at(2)) // the very name, at the transfer
+		better = append(better, id)
+	}
+	for _, id := range better {
+		d.pay(id, "dep-"+id, 5_000, at(4))
+	}
+	if got := d.candidates()["dep-1"]; !slices.Equal(got, []string{"x"}) {
+		t.Fatalf("after nine better orders opened and were paid: candidates %v, want [x] still", got)
+	}
+}
+
+// TestOrphanCandidatesNameAnOrderSubmittedAgainOnce: an order submitted
+// again after it closed unpaid (a log replayed with it twice) is one
+// candidate, not two.
+func TestOrphanCandidatesNameAnOrderSubmittedAgainOnce(t *testing.T) {
+	d := newOrphanDesk(t)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	d.submit("x", "abcd", 5_000, at(1))
+	d.submit("y", "zzzz", 5_000, at(1))
+	d.orphan("dep-1", "abc", 5_000, at(2))
+	d.apply(orderRef("x"), at(3), domain.OrderExpired{OrderID: "x", ExpiresAt: at(3), ExpiredAt: at(3)})
+	d.submit("x", "abcd", 5_000, at(1))
+	if got := d.candidates()["dep-1"]; !slices.Equal(got, []string{"x", "y"}) {
+		t.Fatalf("candidates %v, want [x y]", got)
+	}
+	d.pay("x", "dep-x", 5_000, at(4))
+	if got := d.candidates()["dep-1"]; !slices.Equal(got, []string{"x", "y"}) {
+		t.Fatalf("paid once submitted again: candidates %v, want [x y] (it closed unpaid before)", got)
+	}
+}
