@@ -118,10 +118,12 @@ type candOrphan struct {
 	// Open says the orphan is unresolved; a resolved one keeps its record
 	// (without a ranking) in case it is reopened.
 	Open bool `json:"open"`
-	// Ranked are the best open orders of the amount, best first, at most
-	// keptCandidates, with the ranked ones that closed unpaid since. More
-	// says other open orders of the amount may exist (all ranked below
-	// these); without it, Ranked are all of them.
+	// Ranked are the best open orders of the amount, at most
+	// keptCandidates, with the best MaxCandidates of the ranked ones that
+	// closed unpaid since, all best first. More says other open orders of
+	// the amount may exist (all ranked below the ranked open ones, of which
+	// there are then at least MaxCandidates); without it, the ranked open
+	// ones are all of them.
 	Ranked []rankedOrder `json:"ranked"`
 	More   bool          `json:"more"`
 }
@@ -185,26 +187,69 @@ func (r *ranker) distances() []int {
 	return prev
 }
 
-// offer puts a newly opened order into the ranking if it belongs there. It
-// returns whether it was added and the ID of an order it pushed out ("" if
-// none).
+// offer puts an open order into the ranking if it belongs there. It
+// returns whether it was added and the ID of an open order it pushed out
+// ("" if none). The orders ranked that closed unpaid stay where they are:
+// only open ones are pushed out, and they count against keptCandidates.
 func (o *candOrphan) offer(r rankedOrder) (added bool, dropped string) {
+	open, worst := 0, -1 // the ranked open orders, and where the worst is
+	for i, x := range o.Ranked {
+		if x.OrderID == r.OrderID {
+			return false, "" // ranked already (an order submitted again after it closed unpaid)
+		}
+		if !x.Closed {
+			open, worst = open+1, i
+		}
+	}
 	pos, _ := slices.BinarySearchFunc(o.Ranked, r, compareRanked)
 	switch {
-	case len(o.Ranked) == keptCandidates && pos == keptCandidates:
+	case open == keptCandidates && pos > worst:
 		o.More = true
 		return false, ""
-	case o.More && pos == len(o.Ranked):
-		// Below every ranked order, and unranked ones exist: where it
-		// stands among those is unknown, and it is not needed yet.
+	case o.More && pos > worst:
+		// Below every ranked open order, and unranked ones exist: where
+		// it stands among those is unknown, and it is not needed yet.
 		return false, ""
 	}
 	o.Ranked = slices.Insert(o.Ranked, pos, r)
-	if len(o.Ranked) > keptCandidates {
-		dropped = o.Ranked[keptCandidates].OrderID
-		o.Ranked, o.More = o.Ranked[:keptCandidates], true
+	if open == keptCandidates {
+		if pos <= worst {
+			worst++
+		}
+		dropped = o.Ranked[worst].OrderID
+		o.Ranked, o.More = slices.Delete(o.Ranked, worst, worst+1), true
 	}
 	return true, dropped
+}
+
+// openRanked returns how many of the orphan's ranked orders are open.
+func (o *candOrphan) openRanked() int {
+	n := 0
+	for _, r := range o.Ranked {
+		if !r.Closed {
+			n++
+		}
+	}
+	return n
+}
+
+// closeRanked marks ranked order id closed unpaid, keeping the best
+// MaxCandidates of the closed ones (a closed one below MaxCandidates others
+// can never be shown: those never leave).
+func (o *candOrphan) closeRanked(id string) {
+	closed := 0
+	for i := range o.Ranked {
+		if o.Ranked[i].OrderID == id {
+			o.Ranked[i].Closed = true
+		}
+	}
+	o.Ranked = slices.DeleteFunc(o.Ranked, func(r rankedOrder) bool {
+		if !r.Closed {
+			return false
+		}
+		closed++
+		return closed > MaxCandidates
+	})
 }
 
 // candBuckets are the projection's buckets in one write transaction.
@@ -337,7 +382,8 @@ func (b candBuckets) orderChanged(id string, ev domain.Event) error {
 
 // orderClosed removes an open order (if it is one) from the open orders and
 // from every ranking that holds it, searching again for an orphan left
-// with fewer than MaxCandidates while other open orders may exist.
+// with fewer than MaxCandidates ranked open orders while other open orders
+// may exist.
 func (b candBuckets) orderClosed(id string) error { return b.orderLeft(id, false) }
 
 // orderLeft removes an open order (if it is one) from the open orders; one
@@ -373,18 +419,11 @@ func (b candBuckets) orderLeft(id string, unpaid bool) error {
 			return fmt.Errorf("%w: orphan %s ranks order %s but is not recorded", ErrInconsistent, dep, id)
 		}
 		if unpaid {
-			for i := range o.Ranked {
-				if o.Ranked[i].OrderID == id {
-					o.Ranked[i].Closed = true
-				}
-			}
-			if err := putJSON(b.orphans, dep, o); err != nil {
-				return err
-			}
-			continue
+			o.closeRanked(id)
+		} else {
+			o.Ranked = slices.DeleteFunc(o.Ranked, func(r rankedOrder) bool { return r.OrderID == id })
 		}
-		o.Ranked = slices.DeleteFunc(o.Ranked, func(r rankedOrder) bool { return r.OrderID == id })
-		if o.More && len(o.Ranked) < MaxCandidates {
+		if o.More && o.openRanked() < MaxCandidates {
 			if err := b.search(dep, &o); err != nil {
 				return err
 			}
@@ -400,20 +439,16 @@ func (b candBuckets) orderLeft(id string, unpaid bool) error {
 // ranked orders that closed unpaid, keeping the best keptCandidates, and
 // updates which orders the orphan ranks.
 func (b candBuckets) search(dep string, o *candOrphan) error {
-	var closed []rankedOrder
 	for _, r := range o.Ranked {
 		if r.Closed {
-			closed = append(closed, r)
 			continue
 		}
 		if err := b.refs.Delete(refKey(r.OrderID, dep)); err != nil {
 			return err
 		}
 	}
-	o.Ranked, o.More = o.Ranked[:0], false
-	for _, r := range closed {
-		o.offer(r)
-	}
+	o.Ranked = slices.DeleteFunc(o.Ranked, func(r rankedOrder) bool { return !r.Closed })
+	o.More = false
 	prefix := amountKey(o.Amount, "")
 	r := newRanker(o)
 	cur := b.orders.Cursor()
