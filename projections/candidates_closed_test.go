@@ -48,16 +48,7 @@ func checkClosedUnpaidCandidates(t *testing.T, seed int64) {
 	}
 	orders := map[string]*order{}
 	orphans := map[string]*orphan{}
-	name := func() string {
-		var b strings.Builder
-		for range 2 + rng.IntN(2) {
-			b.WriteByte("ab"[rng.IntN(2)])
-		}
-		if rng.IntN(2) == 0 {
-			fmt.Fprintf(&b, "%03d", rng.IntN(3))
-		}
-		return b.String()
-	}
+	name := func() string { return randomName(rng, "ab", 2) }
 	type ranked struct {
 		id    string
 		later bool

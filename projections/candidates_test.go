@@ -219,16 +219,7 @@ func TestOrphanCandidatesMatchASearchOfAllOpenOrders(t *testing.T) {
 	}
 	open := map[string]order{}
 	orphans := map[string]*orphan{}
-	name := func() string {
-		var b strings.Builder
-		for range 2 + rng.IntN(3) {
-			b.WriteByte("abc"[rng.IntN(3)])
-		}
-		if rng.IntN(2) == 0 {
-			fmt.Fprintf(&b, "%03d", rng.IntN(3))
-		}
-		return b.String()
-	}
+	name := func() string { return randomName(rng, "abc", 3) }
 	amounts := []int64{1_000, 2_000}
 	n := 0
 	for step := range 400 {
@@ -300,6 +291,19 @@ func TestOrphanCandidatesMatchASearchOfAllOpenOrders(t *testing.T) {
 			t.Fatalf("step %d (seed %d): candidates\n got %v\nwant %v", step, seed, got, want)
 		}
 	}
+}
+
+// randomName is a depositor name of 2 to 1+lengths letters drawn from
+// letters, half the time with a 3-digit suffix from 000 to 002.
+func randomName(rng *rand.Rand, letters string, lengths int) string {
+	var b strings.Builder
+	for range 2 + rng.IntN(lengths) {
+		b.WriteByte(letters[rng.IntN(len(letters))])
+	}
+	if rng.IntN(2) == 0 {
+		fmt.Fprintf(&b, "%03d", rng.IntN(3))
+	}
+	return b.String()
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
