@@ -250,8 +250,12 @@ func runReconcile[Req any](ctx context.Context, cf *clientFlags, stdout io.Write
 	} else if len(b) > ep.MaxBodyBytes {
 		return &exitError{code: exitReconcileNotRun, err: fmt.Errorf("not reconciled: the file makes a request of %d KiB, more than the %d KiB %s takes: reconcile it as shorter periods (split the file by date)", len(b)>>10, ep.MaxBodyBytes>>10, ep.Subject)}
 	}
+	isQuery := ep.Subject == api.ReconcileGet.Subject
 	c, err := cf.connect()
 	if err != nil {
+		if isQuery {
+			return err // a query: as every query fails (5 no engine, 4 a key refused)
+		}
 		return &exitError{code: exitReconcileNotRun, err: err}
 	}
 	defer c.Close()
@@ -263,7 +267,7 @@ func runReconcile[Req any](ctx context.Context, cf *clientFlags, stdout io.Write
 		if errors.As(err, &ae) && cf.json {
 			printErrorBody(stdout, raw.Data)
 		}
-		if ep.Subject == api.ReconcileGet.Subject {
+		if isQuery {
 			return requestFailed(err) // a query: as every query fails
 		}
 		return &exitError{code: exitReconcileNotRun, err: err}

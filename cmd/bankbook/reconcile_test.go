@@ -119,6 +119,7 @@ func TestReconcileBankCommand(t *testing.T) {
 		{"unknown run", []string{"reconcile", "get", url, "rec_000000000000000000000000"}, exitNotFound},
 		{"a run ID of another form", []string{"reconcile", "get", url, "bogus"}, exitRefused},
 		{"the app may not read runs", []string{"reconcile", "get", url, "rec_000000000000000000000000", "--nkey", e.SeedFile(auth.App)}, exitRefused},
+		{"get with no engine", []string{"reconcile", "get", "--nats-url", "nats://127.0.0.1:1", "rec_000000000000000000000000"}, exitUnavailable},
 		{"unknown subcommand", []string{"reconcile", "payroll"}, exitUsage},
 		{"help", []string{"reconcile", "-h"}, exitOK},
 	} {
