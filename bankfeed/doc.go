@@ -54,7 +54,9 @@
 //  6. only when every Record succeeded, advances the watermark to
 //     CompleteUpTo if that is later than W. A CompleteUpTo later than the
 //     scanner's clock is clamped to it: a watermark in the future would hide
-//     the deposits made before it for good.
+//     the deposits made before it for good. A CompleteUpTo earlier than W
+//     leaves W where it is and is logged at warn: the provider takes back
+//     coverage that decisions (reserved cancellations made final) rested on.
 //
 // An account and its sub-accounts are one feed with one watermark, the
 // account's: the sub-accounts have none of their own, and CompleteUpTo

@@ -252,6 +252,17 @@ func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
 			Msg("provider reports completeness in the future; watermark clamped to now")
 		upTo = now
 	}
+	if reported := res.CompleteUpTo; !reported.IsZero() && reported.Before(wm) {
+		// The watermark stays. But the provider vouches for less than the
+		// watermark, which an earlier scan of it (or a statement import)
+		// set: a clock gone back, data being reprocessed. What was decided
+		// on that coverage (reserved cancellations made final) may rest on
+		// a claim the provider no longer makes. Compared before clamping,
+		// so that an instance whose clock is behind the one that set the
+		// watermark does not take its own clock for the provider's.
+		s.Log.Warn().Str("account", s.Account).Time("complete_up_to", reported).Time("watermark", wm).
+			Msg("provider reports complete_up_to behind the watermark; watermark kept")
+	}
 	if upTo.After(wm) {
 		if err := s.Watermarks.Advance(ctx, s.Account, upTo); err != nil {
 			return st, fmt.Errorf("advance watermark of %s: %w", s.Account, err)

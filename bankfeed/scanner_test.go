@@ -253,6 +253,39 @@ func TestScannerWatermarkNeverMovesBack(t *testing.T) {
 	}
 }
 
+// TestScannerWarnsWhenCompletenessGoesBack: a provider that vouches for less
+// than it did before (its complete_up_to behind the watermark it gave) leaves
+// the watermark alone, and says so at warn: a provider that takes back a
+// completeness claim is one whose earlier claims (reserved cancellations
+// made final on them) the operator should look at.
+func TestScannerWarnsWhenCompletenessGoesBack(t *testing.T) {
+	src := &scriptedSource{results: []ScanResult{
+		{CompleteUpTo: t0.Add(10 * time.Minute)},
+		{CompleteUpTo: t0.Add(10 * time.Minute)}, // the same claim again: nothing to say
+		{},                                       // no guarantee: nothing to say
+		{CompleteUpTo: t0.Add(-10 * time.Minute)}, // taken back
+	}}
+	var logs testenv.SyncBuffer
+	s, _, wm := newScanner(src)
+	s.Log = zerolog.New(&logs)
+	for range 3 {
+		scanOnce(t, s)
+	}
+	if strings.Contains(logs.String(), `"level":"warn"`) {
+		t.Fatalf("warned before the provider took a claim back:\n%s", logs.String())
+	}
+	scanOnce(t, s)
+	if !wm.get(collect).Equal(t0.Add(10 * time.Minute)) {
+		t.Fatalf("watermark %v, want it kept at %v", wm.get(collect), t0.Add(10*time.Minute))
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"level":"warn"`) || !strings.Contains(out, "complete_up_to behind the watermark") ||
+		!strings.Contains(out, `"complete_up_to":"`+t0.Add(-10*time.Minute).Format(time.RFC3339)) ||
+		!strings.Contains(out, `"watermark":"`+t0.Add(10*time.Minute).Format(time.RFC3339)) {
+		t.Errorf("no warning naming both instants when the provider took its claim back:\n%s", out)
+	}
+}
+
 func TestScannerClampsFutureCompleteness(t *testing.T) {
 	clock := newClock()
 	src := &scriptedSource{results: []ScanResult{{CompleteUpTo: t0.Add(24 * time.Hour)}}}
