@@ -150,25 +150,36 @@ func updateOrder(b, open *bbolt.Bucket, search searchIndexes, seq eventstore.Seq
 	return putOrder(b, v)
 }
 
-// searchIndexes are the orders' search indexes, in indexKeys's order:
-// bucketOrdersByStatus, bucketOrdersByDepositor, bucketOrdersByBuyerName.
+// searchIndexes are the orders' search indexes: bucketOrdersByStatus,
+// bucketOrdersByDepositor, bucketOrdersByBuyerName.
 type searchIndexes []*bbolt.Bucket
 
 // reindexOrder moves an order's search-index keys from its view before a
 // change (nil: a new order) to its view after it, touching only the keys
-// that differ (usually the status key alone: the "*", depositor and buyer
-// keys stay).
+// that differ. The name keys depend on what only a submission sets (the
+// names, the submission time), so any other change moves the status key
+// alone, without normalising the names again.
 func reindexOrder(search searchIndexes, before *OrderView, after OrderView) error {
-	var old [][][]byte
+	var oldStatus [][]byte
 	if before != nil {
-		old = indexKeys(*before)
+		oldStatus = statusKeys(*before)
 	}
-	for i, keys := range indexKeys(after) {
+	if err := moveKeys(search[0], oldStatus, statusKeys(after)); err != nil {
+		return err
+	}
+	if before != nil && before.DepositorName == after.DepositorName && before.BuyerName == after.BuyerName && before.SubmittedAt == after.SubmittedAt {
+		return nil
+	}
+	var oldNames [][]byte
+	if before != nil {
+		oldNames = nameKeys(*before)
+	}
+	for i, k := range nameKeys(after) {
 		var was [][]byte
-		if old != nil {
-			was = old[i]
+		if oldNames != nil {
+			was = [][]byte{oldNames[i]}
 		}
-		if err := moveKeys(search[i], was, keys); err != nil {
+		if err := moveKeys(search[1+i], was, [][]byte{k}); err != nil {
 			return err
 		}
 	}
@@ -248,15 +259,16 @@ func orderSearchKey(prefix string, v OrderView) []byte {
 	return []byte(prefix + "\x00" + v.SubmittedAt + "\x00" + v.OrderID)
 }
 
-// indexKeys are the search-index keys of an order as its view stands, one
-// list per search index: by status ("*" and its status), by depositor name,
-// by buyer name.
-func indexKeys(v OrderView) [][][]byte {
-	return [][][]byte{
-		{orderSearchKey(allStatuses, v), orderSearchKey(v.Status, v)},
-		{orderSearchKey(domain.NormalizeName(v.DepositorName), v)},
-		{orderSearchKey(domain.NormalizeName(v.BuyerName), v)},
-	}
+// statusKeys are an order's keys in bucketOrdersByStatus: under "*" and
+// under its status.
+func statusKeys(v OrderView) [][]byte {
+	return [][]byte{orderSearchKey(allStatuses, v), orderSearchKey(v.Status, v)}
+}
+
+// nameKeys are an order's keys in bucketOrdersByDepositor and
+// bucketOrdersByBuyerName.
+func nameKeys(v OrderView) [][]byte {
+	return [][]byte{orderSearchKey(domain.NormalizeName(v.DepositorName), v), orderSearchKey(domain.NormalizeName(v.BuyerName), v)}
 }
 
 // OrderSearch is what SearchOrders looks for; an empty field does not

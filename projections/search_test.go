@@ -132,6 +132,25 @@ func TestSearchOrders(t *testing.T) {
 			t.Fatalf("got %+v, %v", vs, err)
 		}
 	})
+	t.Run("an order submitted again moves its name keys", func(t *testing.T) {
+		// Only a submission sets the names: a second one (which the
+		// projection takes as the order's) moves them, as a status change
+		// moves the status key.
+		again := submitted("o5", 5)
+		again.BuyerName, again.DepositorName = "박지성", "박지성005"
+		apply(t, st, l.commit(t, orderRef("o5"), t0, again))
+		if got, _ := search(projections.OrderSearch{BuyerName: "박지성"}, 50, ""); !slices.Equal(got, []string{"o5"}) {
+			t.Errorf("by the new buyer name: %v, want [o5]", got)
+		}
+		if got, _ := search(projections.OrderSearch{DepositorName: "김민수005"}, 50, ""); !slices.Equal(got, []string{}) {
+			t.Errorf("by the old depositor name: %v, want none", got)
+		}
+		for bucket, want := range map[string]int{"orders_by_depositor": 7, "orders_by_buyer_name": 7} {
+			if n, err := projections.BucketLen(st, bucket); err != nil || n != want {
+				t.Errorf("%s holds %d keys (%v), want %d", bucket, n, err, want)
+			}
+		}
+	})
 	t.Run("bad cursor", func(t *testing.T) {
 		if _, _, err := st.SearchOrders(projections.OrderSearch{}, 1, "zz"); !errors.Is(err, projections.ErrBadCursor) {
 			t.Fatalf("got %v, want ErrBadCursor", err)
