@@ -163,16 +163,26 @@ func (s *service) start(nc *nats.Conn, handle func(*serviceEndpoint, *nats.Msg))
 			// name: that is who sent it (auth.Actor).
 			subject = auth.FromAnySubject(subject)
 		}
-		sub, err := nc.QueueSubscribe(subject, queueGroup, func(m *nats.Msg) { handle(e, m) })
+		sub, err := s.subscribe(nc, subject, e, handle)
 		if err != nil {
 			s.stop()
-			return fmt.Errorf("subscribe %s: %w", subject, err)
+			return err
 		}
-		_ = sub.SetPendingLimits(endpointPendingMsgs, endpointPendingBytes)
 		e.sub.Store(sub)
 		s.add(sub)
 	}
 	return nil
+}
+
+// subscribe subscribes subject in the queue group for endpoint e's
+// requests, with the endpoints' pending limits.
+func (s *service) subscribe(nc *nats.Conn, subject string, e *serviceEndpoint, handle func(*serviceEndpoint, *nats.Msg)) (*nats.Subscription, error) {
+	sub, err := nc.QueueSubscribe(subject, queueGroup, func(m *nats.Msg) { handle(e, m) })
+	if err != nil {
+		return nil, fmt.Errorf("subscribe %s: %w", subject, err)
+	}
+	_ = sub.SetPendingLimits(endpointPendingMsgs, endpointPendingBytes)
+	return sub, nil
 }
 
 // add keeps sub for stop; after stop it drains sub at once and says so.
@@ -195,12 +205,10 @@ func (s *service) startForwarded(nc *nats.Conn, handle func(*serviceEndpoint, *n
 		if !forward(e.info) {
 			continue
 		}
-		e := e
-		sub, err := nc.QueueSubscribe(forwardPrefix+e.info.Subject, queueGroup, func(m *nats.Msg) { handle(e, m) })
+		sub, err := s.subscribe(nc, forwardPrefix+e.info.Subject, e, handle)
 		if err != nil {
-			return fmt.Errorf("subscribe %s: %w", forwardPrefix+e.info.Subject, err)
+			return err
 		}
-		_ = sub.SetPendingLimits(endpointPendingMsgs, endpointPendingBytes)
 		if !s.add(sub) {
 			return nil
 		}
