@@ -58,6 +58,27 @@ func Start(t testing.TB, n int, extra string) *Cluster {
 	if n < 1 {
 		t.Fatalf("testcluster: %d nodes", n)
 	}
+	// The ports are free when chosen and released for the servers to
+	// bind: another process can take one meanwhile. A cluster whose node
+	// does not come up starts again on other ports.
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		c, err := launch(t, n, extra)
+		if err == nil {
+			c.WaitReady()
+			return c
+		}
+		c.shutdownAll()
+		if attempt == attempts {
+			t.Fatalf("%v (%d attempts, each on other ports)", err, attempts)
+		}
+		t.Logf("%v; starting the cluster again on other ports", err)
+	}
+}
+
+// launch writes the configurations of n nodes on fresh ports and starts
+// them, each until it accepts connections.
+func launch(t testing.TB, n int, extra string) (*Cluster, error) {
 	ports := freePorts(t, 2*n)
 	clientPorts, routePorts := ports[:n], ports[n:]
 	routes := make([]string, n)
@@ -82,10 +103,11 @@ func Start(t testing.TB, n int, extra string) *Cluster {
 	// servers stop before their store directories are removed.
 	t.Cleanup(c.shutdownAll)
 	for _, name := range c.names {
-		c.run(c.nodes[name])
+		if err := c.start(c.nodes[name]); err != nil {
+			return c, err
+		}
 	}
-	c.WaitReady()
-	return c
+	return c, nil
 }
 
 // configTemplate is a node's configuration: name, client port, store dir,
@@ -128,23 +150,32 @@ func freePorts(t testing.TB, n int) []int {
 // run starts nd from its configuration file.
 func (c *Cluster) run(nd *node) {
 	c.t.Helper()
+	if err := c.start(nd); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// start starts nd from its configuration file, until it accepts
+// connections.
+func (c *Cluster) start(nd *node) error {
 	opts, err := server.ProcessConfigFile(nd.configFile)
 	if err != nil {
-		c.t.Fatalf("testcluster: %s: %v", nd.name, err)
+		return fmt.Errorf("testcluster: %s: %w", nd.name, err)
 	}
 	opts.NoSigs, opts.NoLog = true, true
 	s, err := server.NewServer(opts)
 	if err != nil {
-		c.t.Fatalf("testcluster: %s: %v", nd.name, err)
+		return fmt.Errorf("testcluster: %s: %w", nd.name, err)
 	}
 	go s.Start()
 	if !s.ReadyForConnections(readyTimeout) {
 		s.Shutdown()
-		c.t.Fatalf("testcluster: %s not ready for connections within %v", nd.name, readyTimeout)
+		return fmt.Errorf("testcluster: %s not ready for connections within %v", nd.name, readyTimeout)
 	}
 	c.mu.Lock()
 	nd.srv = s
 	c.mu.Unlock()
+	return nil
 }
 
 // Names returns the nodes' names, n1..nN.
