@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -21,12 +22,17 @@ import (
 // effect, say, for a transfer whose depositor name the bank cut short)
 // stays in that orphan's ranking, marked closed: it is likely the one the
 // money was for, and assigning the orphan to it refunds its buyer's wallet
-// within the name grace. Orders closed before an orphan was recorded are
-// not searched for it. The orphan
-// queue then reads each orphan's candidates instead of searching the open
+// within the name grace. So does an order that closed unpaid before the
+// orphan was recorded, if the transfer was made while it was still open
+// (within domain.MaxClockSkew) and it closed within closedSearchWindow of
+// the recording: the bank scan lags the transfers, so a buyer who
+// transferred and then cancelled (the cancellation problem) can see the
+// order cancelled before the scan brings the money in. The orphan queue
+// then reads each orphan's candidates instead of searching the open
 // orders, so a page costs the same however many open orders there are; the
 // search is made once, when an orphan is recorded, over every open order of
-// its amount (no cap, so the best is always found).
+// its amount (no cap, so the best is always found) and every order of its
+// amount closed unpaid since the transfer.
 //
 // It follows order events by itself (it cannot read the "orders"
 // projection's buckets): an order is open while domain.Order's status
@@ -51,7 +57,24 @@ var (
 	// bucketCandRefs says which orphans rank which order: order_id 0x00
 	// deposit_id → nil.
 	bucketCandRefs = []byte("candidate_refs")
+	// bucketCandClosed holds the orders that closed unpaid in the last
+	// closedSearchWindow, by amount and closing time: amount(8) closed(8)
+	// order_id → what bucketCandOrders held for it. See timeKey.
+	bucketCandClosed = []byte("candidate_closed_orders")
+	// bucketCandClosedByTime orders them by closing time, to let the old
+	// ones go: closed(8) amount(8) order_id → nil.
+	bucketCandClosedByTime = []byte("candidate_closed_by_time")
 )
+
+// closedSearchWindow is how long an order that closed unpaid is searched
+// for the orphans recorded after it: a transfer the bank reports this much
+// later than the order's closing (a statement imported a week late) no
+// longer suggests it.
+const closedSearchWindow = 7 * 24 * time.Hour
+
+// timeKey encodes a time (Unix microseconds) so that keys sort in time
+// order, times before 1970 included.
+func timeKey(us int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(us)^1<<63) }
 
 // MaxCandidates is how many orders are suggested for one orphan.
 const MaxCandidates = 3
@@ -233,16 +256,33 @@ func (o *candOrphan) openRanked() int {
 	return n
 }
 
-// closeRanked marks ranked order id closed unpaid, keeping the best
-// MaxCandidates of the closed ones (a closed one below MaxCandidates others
-// can never be shown: those never leave).
+// closeRanked marks ranked order id closed unpaid.
 func (o *candOrphan) closeRanked(id string) {
-	closed := 0
 	for i := range o.Ranked {
 		if o.Ranked[i].OrderID == id {
 			o.Ranked[i].Closed = true
 		}
 	}
+	o.keepBestClosed()
+}
+
+// offerClosed puts an order that closed unpaid into the ranking, unless it
+// is ranked already.
+func (o *candOrphan) offerClosed(r rankedOrder) {
+	if slices.ContainsFunc(o.Ranked, func(x rankedOrder) bool { return x.OrderID == r.OrderID }) {
+		return
+	}
+	r.Closed = true
+	pos, _ := slices.BinarySearchFunc(o.Ranked, r, compareRanked)
+	o.Ranked = slices.Insert(o.Ranked, pos, r)
+	o.keepBestClosed()
+}
+
+// keepBestClosed keeps the best MaxCandidates of the ranked orders that
+// closed unpaid (a closed one below MaxCandidates others can never be
+// shown: those never leave).
+func (o *candOrphan) keepBestClosed() {
+	closed := 0
 	o.Ranked = slices.DeleteFunc(o.Ranked, func(r rankedOrder) bool {
 		if !r.Closed {
 			return false
@@ -254,14 +294,15 @@ func (o *candOrphan) closeRanked(id string) {
 
 // candBuckets are the projection's buckets in one write transaction.
 type candBuckets struct {
-	orders, ids, orphans, byAmount, refs *bbolt.Bucket
+	orders, ids, orphans, byAmount, refs, closed, closedByTime *bbolt.Bucket
 }
 
 // applyCandidates is the "candidates" projection, over bucketCandOrders,
 // bucketCandOrderIDs, bucketCandOrphans, bucketCandByAmount and
-// bucketCandRefs (buckets[0..4]).
-func applyCandidates(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
-	b := candBuckets{orders: buckets[0], ids: buckets[1], orphans: buckets[2], byAmount: buckets[3], refs: buckets[4]}
+// bucketCandRefs, bucketCandClosed and bucketCandClosedByTime
+// (buckets[0..6]).
+func applyCandidates(buckets []*bbolt.Bucket, c eventstore.Commit, env eventstore.Envelope, ev domain.Event) error {
+	b := candBuckets{orders: buckets[0], ids: buckets[1], orphans: buckets[2], byAmount: buckets[3], refs: buckets[4], closed: buckets[5], closedByTime: buckets[6]}
 	switch e := ev.(type) {
 	case domain.OrderSubmitted:
 		return b.orderSubmitted(e)
@@ -273,7 +314,7 @@ func applyCandidates(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.
 			return err // a deposit is recorded once
 		}
 		o := candOrphan{Amount: e.Amount, Name: domain.NormalizeName(e.DepositorName), At: e.DepositedAt.UnixMicro()}
-		return b.reopen(string(e.DepositID), o)
+		return b.reopen(string(e.DepositID), o, env.RecordedAt)
 	case domain.DepositResolved:
 		return b.resolved(string(e.DepositID))
 	case domain.DepositReopened:
@@ -281,7 +322,7 @@ func applyCandidates(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.
 		if err != nil || !found {
 			return err // a deposit that never was an orphan cannot be one again
 		}
-		return b.reopen(string(e.DepositID), o)
+		return b.reopen(string(e.DepositID), o, env.RecordedAt)
 	}
 	if c.AggregateType == domain.AggregateOrder {
 		return b.orderChanged(c.AggregateID, ev)
@@ -368,14 +409,14 @@ func (b candBuckets) orderChanged(id string, ev domain.Event) error {
 		return nil // not an open order (closed already, or not an order event at all)
 	}
 	status := domain.OrderStatus(v[8:])
-	next := domain.Order{Status: status}.Apply(ev).Status
-	switch {
+	after := domain.Order{Status: status}.Apply(ev)
+	switch next := after.Status; {
 	case next == status:
 		return nil
 	case next.Open():
 		return b.ids.Put([]byte(id), append(bytes.Clone(v[:8]), next...))
 	case next == domain.StatusCancelled || next == domain.StatusExpired:
-		return b.orderLeft(id, true)
+		return b.orderLeft(id, true, after.ClosedAt)
 	}
 	return b.orderClosed(id)
 }
@@ -384,12 +425,13 @@ func (b candBuckets) orderChanged(id string, ev domain.Event) error {
 // from every ranking that holds it, searching again for an orphan left
 // with fewer than MaxCandidates ranked open orders while other open orders
 // may exist.
-func (b candBuckets) orderClosed(id string) error { return b.orderLeft(id, false) }
+func (b candBuckets) orderClosed(id string) error { return b.orderLeft(id, false, time.Time{}) }
 
 // orderLeft removes an open order (if it is one) from the open orders; one
-// that closed unpaid stays in the rankings that hold it, marked closed,
-// and any other leaves them (orderClosed).
-func (b candBuckets) orderLeft(id string, unpaid bool) error {
+// that closed unpaid (at closedAt) stays in the rankings that hold it,
+// marked closed, and is kept for the orphans recorded after it
+// (closedUnpaid); any other leaves them (orderClosed).
+func (b candBuckets) orderLeft(id string, unpaid bool, closedAt time.Time) error {
 	v := b.ids.Get([]byte(id))
 	if len(v) < 8 {
 		return nil
@@ -397,6 +439,11 @@ func (b candBuckets) orderLeft(id string, unpaid bool) error {
 	amount := int64(binary.BigEndian.Uint64(v[:8]))
 	if err := b.ids.Delete([]byte(id)); err != nil {
 		return err
+	}
+	if unpaid {
+		if err := b.closedUnpaid(amount, id, closedAt); err != nil {
+			return err
+		}
 	}
 	if err := b.orders.Delete(amountKey(amount, id)); err != nil {
 		return err
@@ -470,14 +517,68 @@ func (b candBuckets) search(dep string, o *candOrphan) error {
 	return nil
 }
 
-// reopen makes o (a recorded or reopened orphan) unresolved and ranks the
-// open orders for it.
-func (b candBuckets) reopen(dep string, o candOrphan) error {
+// closedUnpaid keeps open order id of the amount, which closed unpaid at
+// closedAt, for the orphans recorded after it, and lets go of those that
+// closed more than closedSearchWindow before it.
+func (b candBuckets) closedUnpaid(amount int64, id string, closedAt time.Time) error {
+	c := b.orders.Get(amountKey(amount, id))
+	if c == nil {
+		return fmt.Errorf("%w: open order %s not in the open orders", ErrInconsistent, id)
+	}
+	at := timeKey(closedAt.UnixMicro())
+	if err := b.closed.Put(slices.Concat(amountKey(amount, ""), at, []byte(id)), bytes.Clone(c)); err != nil {
+		return err
+	}
+	if err := b.closedByTime.Put(slices.Concat(at, amountKey(amount, id)), nil); err != nil {
+		return err
+	}
+	cutoff := timeKey(closedAt.Add(-closedSearchWindow).UnixMicro())
+	var old [][]byte
+	cur := b.closedByTime.Cursor()
+	for k, _ := cur.First(); k != nil && bytes.Compare(k[:8], cutoff) < 0; k, _ = cur.Next() {
+		old = append(old, bytes.Clone(k))
+	}
+	for _, k := range old {
+		if err := b.closedByTime.Delete(k); err != nil {
+			return err
+		}
+		if err := b.closed.Delete(slices.Concat(k[8:16], k[:8], k[16:])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// searchClosed ranks for the orphan, recorded (or reopened) at now, the
+// orders of its amount that closed unpaid after its transfer was made
+// (within domain.MaxClockSkew) and within closedSearchWindow of now,
+// keeping the best MaxCandidates of the ranked ones that closed unpaid.
+func (b candBuckets) searchClosed(o *candOrphan, now time.Time) error {
+	from := max(o.At-domain.MaxClockSkew.Microseconds(), now.Add(-closedSearchWindow).UnixMicro())
+	prefix := amountKey(o.Amount, "")
+	r := newRanker(o)
+	cur := b.closed.Cursor()
+	for k, v := cur.Seek(slices.Concat(prefix, timeKey(from))); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		c, err := decodeCandOrder(v)
+		if err != nil {
+			return err
+		}
+		o.offerClosed(r.rank(string(k[len(prefix)+8:]), c))
+	}
+	return nil
+}
+
+// reopen makes o (a recorded or reopened orphan) unresolved at now and
+// ranks for it the open orders and those closed unpaid since its transfer.
+func (b candBuckets) reopen(dep string, o candOrphan, now time.Time) error {
 	if o.Open {
 		return nil
 	}
 	o.Open = true
 	if err := b.search(dep, &o); err != nil {
+		return err
+	}
+	if err := b.searchClosed(&o, now); err != nil {
 		return err
 	}
 	if err := b.byAmount.Put(amountKey(o.Amount, dep), nil); err != nil {

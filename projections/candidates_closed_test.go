@@ -18,8 +18,10 @@ import (
 // after a reservation) and expiring, and of orphans recorded, resolved and
 // reopened, and checks after every step that each unresolved orphan's
 // candidates are, without repeats, best first: orders of its amount that
-// are open or closed unpaid since the orphan was last opened; and that no
-// open order, nor any order shown for it when it closed unpaid, ranks better
+// are open, closed unpaid since the orphan was last opened, or closed
+// unpaid before that but after its transfer (within the clocks' skew); and
+// that no open order, no order shown for it when it closed unpaid, and no
+// order closed unpaid after its transfer before it was opened ranks better
 // than the worst shown without being shown (all of them shown when fewer
 // than MaxCandidates are).
 func TestOrphanCandidatesKeepTheOrdersTheySuggestedThatClosedUnpaid(t *testing.T) {
@@ -37,14 +39,16 @@ func checkClosedUnpaidCandidates(t *testing.T, seed int64) {
 		amount int64
 		at     time.Time
 		open   bool
+		// closedAt is when it closed unpaid (zero: open, or paid)
+		closedAt time.Time
 	}
 	type orphan struct {
 		name     string
 		amount   int64
 		at       time.Time
 		resolved bool
-		closed   map[string]bool // closed unpaid while the orphan was open
-		sticky   map[string]bool // shown for it when they closed unpaid
+		closed   map[string]bool // closed unpaid while the orphan was open, or after its transfer before that
+		sticky   map[string]bool // shown for it when they closed unpaid, or closed unpaid after its transfer before it opened
 	}
 	orders := map[string]*order{}
 	orphans := map[string]*orphan{}
@@ -85,7 +89,7 @@ func checkClosedUnpaidCandidates(t *testing.T, seed int64) {
 		at := t0.Add(time.Duration(rng.IntN(span)) * time.Second)
 		open := openIDs()
 		closedUnpaid := func(id string) {
-			orders[id].open = false
+			orders[id].open, orders[id].closedAt = false, at
 			for _, o := range orphans {
 				if o.resolved || o.amount != orders[id].amount {
 					continue
@@ -95,6 +99,15 @@ func checkClosedUnpaidCandidates(t *testing.T, seed int64) {
 			for dep, ids := range shown {
 				if slices.Contains(ids, id) {
 					orphans[dep].sticky[id] = true
+				}
+			}
+		}
+		// opened gives an orphan opened now the orders that closed unpaid
+		// after its transfer.
+		opened := func(o *orphan) {
+			for id, ord := range orders {
+				if !ord.closedAt.IsZero() && ord.amount == o.amount && !ord.closedAt.Before(o.at.Add(-domain.MaxClockSkew)) {
+					o.closed[id], o.sticky[id] = true, true
 				}
 			}
 		}
@@ -131,6 +144,7 @@ func checkClosedUnpaidCandidates(t *testing.T, seed int64) {
 			o := &orphan{name: name(), amount: amounts[rng.IntN(2)], at: at, closed: map[string]bool{}, sticky: map[string]bool{}}
 			d.orphan(id, o.name, o.amount, at)
 			orphans[id] = o
+			opened(o)
 			what = "orphan " + id
 		default:
 			if len(orphans) == 0 {
@@ -141,6 +155,7 @@ func checkClosedUnpaidCandidates(t *testing.T, seed int64) {
 			if o.resolved {
 				d.reopen(id, o.amount, at)
 				o.resolved = false
+				opened(o)
 				what = "reopen " + id
 			} else {
 				d.resolve(id, at)
@@ -243,5 +258,57 @@ func TestOrphanCandidatesNameAnOrderSubmittedAgainOnce(t *testing.T) {
 	d.pay("x", "dep-x", 5_000, at(4))
 	if got := d.candidates()["dep-1"]; !slices.Equal(got, []string{"x", "y"}) {
 		t.Fatalf("paid once submitted again: candidates %v, want [x y] (it closed unpaid before)", got)
+	}
+}
+
+// TestOrphanCandidatesNameAnOrderThatClosedBeforeTheScanBroughtTheMoney:
+// the cancellation problem with a depositor name the bank cut short. The
+// buyer transfers, the order is cancelled, and only then does the scan
+// bring the transfer in: the orphan suggests the cancelled order, as it
+// would had it been recorded before the cancellation. Orders that closed
+// before the transfer was made, or more than a week before the transfer
+// was recorded, are not suggested, and those a week old are let go.
+func TestOrphanCandidatesNameAnOrderThatClosedBeforeTheScanBroughtTheMoney(t *testing.T) {
+	d := newOrphanDesk(t)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	recorded := func(id, name string, amount int64, deposited, recorded time.Time) {
+		t.Helper()
+		d.apply(depositRef(id), recorded, domain.DepositRecorded{
+			DepositID: domain.DepositID(id), BankTxnID: "txn-" + id, AccountNumber: "123-456-7890", DepositorName: name, Amount: amount,
+			DepositedAt: deposited, Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName, RecordedAt: recorded,
+		})
+	}
+	d.submit("before", "황보영미829", 30_000, at(0))
+	d.apply(orderRef("before"), at(1), domain.OrderCancelled{OrderID: "before", CancelledAt: at(1)}) // before the transfer
+	d.submit("x", "황보영미829", 30_000, at(10))
+	d.submit("other-amount", "황보영미829", 31_000, at(10))
+	d.apply(orderRef("x"), at(12), domain.OrderCancelReserved{OrderID: "x", CancelAt: at(15), ReservedAt: at(12)})
+	d.apply(orderRef("x"), at(15), domain.OrderCancelled{OrderID: "x", CancelledAt: at(15), AfterReservation: true})
+	d.apply(orderRef("other-amount"), at(15), domain.OrderExpired{OrderID: "other-amount", ExpiresAt: at(15), ExpiredAt: at(15)})
+	d.submit("open", "김철수111", 30_000, at(20))
+	recorded("dep-1", "황보영미82", 30_000, at(11), at(25)) // transferred at 11, scanned at 25
+	if got := d.candidates()["dep-1"]; !slices.Equal(got, []string{"x", "open"}) {
+		t.Fatalf("candidates %v, want [x open]: the order cancelled after the transfer, then the open one", got)
+	}
+	d.resolve("dep-1", at(30))
+	d.reopen("dep-1", 30_000, at(40)) // its refund by bank transfer came back
+	if got := d.candidates()["dep-1"]; !slices.Equal(got, []string{"x", "open"}) {
+		t.Fatalf("reopened: candidates %v, want [x open]", got)
+	}
+
+	week := 7 * 24 * time.Hour
+	recorded("dep-late", "황보영미82", 30_000, at(11), at(15).Add(week+time.Minute))
+	if got := d.candidates()["dep-late"]; !slices.Equal(got, []string{"open"}) {
+		t.Fatalf("recorded more than a week after x closed: candidates %v, want [open]", got)
+	}
+	if n, err := projections.BucketLen(d.st, "candidate_closed_orders"); err != nil || n != 3 {
+		t.Fatalf("orders closed unpaid kept: %d (%v), want 3", n, err)
+	}
+	d.submit("y", "abc", 1_000, at(15).Add(week))
+	d.apply(orderRef("y"), at(15).Add(week+2*time.Minute), domain.OrderCancelled{OrderID: "y", CancelledAt: at(15).Add(week + 2*time.Minute)})
+	for _, bucket := range []string{"candidate_closed_orders", "candidate_closed_by_time"} {
+		if n, err := projections.BucketLen(d.st, bucket); err != nil || n != 1 {
+			t.Fatalf("%s: %d keys (%v) once y closed a week after the others, want 1 (y's)", bucket, n, err)
+		}
 	}
 }

@@ -182,10 +182,11 @@ func TestOrphanCandidatesFollowOrdersAndResolutions(t *testing.T) {
 	check("after eight paid", "o01", "o02", "o11") // o07..o11 the same distance: closer in time first
 	d.pay("o11", "dep-o11", 5_000, at(41))
 	check("after the last ranked open one paid, searched again", "o01", "o02", "o10")
-	// An orphan recorded after an order closed is not offered that order.
+	// An orphan whose transfer was made after an order closed is not
+	// offered that order.
 	d.orphan("dep-2", "abcdeg", 5_000, at(45))
 	if got := d.candidates()["dep-2"]; !reflect.DeepEqual(got, []string{"o10"}) {
-		t.Fatalf("an orphan recorded after o01 and o02 closed: candidates %v, want the one open order, o10", got)
+		t.Fatalf("an orphan transferred after o01 and o02 closed: candidates %v, want the one open order, o10", got)
 	}
 
 	d.resolve("dep-1", at(50))

@@ -141,9 +141,13 @@
 //	candidates candidate_orders      amount(8) order_id → submitted (Unix µs, 8) normalised name: the open orders
 //	          candidate_order_ids    order_id → amount(8) status: the open orders
 //	          candidate_orphans      deposit_id → JSON {amount, name, at, open, ranked, more}: every orphan, with the
-//	                                 best open orders of its amount (the orphan queue's candidates)
+//	                                 best open orders of its amount and the best closed unpaid (the orphan
+//	                                 queue's candidates)
 //	          candidate_orphans_by_amount  amount(8) deposit_id → nil (unresolved orphans only)
 //	          candidate_refs         order_id 0x00 deposit_id → nil: the orphans that rank an order
+//	          candidate_closed_orders  amount(8) closed_at(8) order_id → as candidate_orders: the orders closed
+//	                                 unpaid in the last 7 days, for the orphans recorded after them
+//	          candidate_closed_by_time closed_at(8) amount(8) order_id → nil (to let the old ones go)
 //	payouts   payouts                payout_id → JSON of PayoutView
 //	          payouts_by_status      status or "*" 0x00 requested_at 0x00 payout_id → nil (payout.list)
 //	bills     bills                  bill_id → JSON of BillView (payments [] there)

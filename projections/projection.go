@@ -53,8 +53,9 @@ type Projection struct {
 //	wallets   2        wallets, wallet_entries
 //	ledger    1        ledger_balances, ledger_entries
 //	deposits  3        deposits, orphans
-//	candidates 3       candidate_orders, candidate_order_ids, candidate_orphans,
-//	                   candidate_orphans_by_amount, candidate_refs
+//	candidates 5       candidate_orders, candidate_order_ids, candidate_orphans,
+//	                   candidate_orphans_by_amount, candidate_refs,
+//	                   candidate_closed_orders, candidate_closed_by_time
 //	payouts   2        payouts, payouts_by_status
 //	bills     2        bills, bill_payments, bills_current
 //	links     1        links_by_distributor
@@ -78,8 +79,9 @@ func DefaultProjections() []Projection {
 		{Name: "wallets", Version: 2, Buckets: []string{string(bucketWallets), string(bucketWalletEntries)}, Apply: applyWallets},
 		{Name: "ledger", Version: 1, Buckets: []string{string(bucketLedgerBalances), string(bucketLedgerEntries)}, Apply: applyLedger},
 		{Name: "deposits", Version: 3, Buckets: []string{string(bucketDeposits), string(bucketOrphans)}, Apply: applyDeposits},
-		{Name: "candidates", Version: 4, Buckets: []string{
+		{Name: "candidates", Version: 5, Buckets: []string{
 			string(bucketCandOrders), string(bucketCandOrderIDs), string(bucketCandOrphans), string(bucketCandByAmount), string(bucketCandRefs),
+			string(bucketCandClosed), string(bucketCandClosedByTime),
 		}, Apply: applyCandidates},
 		{Name: "payouts", Version: 2, Buckets: []string{string(bucketPayouts), string(bucketPayoutsByStatus)}, Apply: applyPayouts},
 		{Name: "bills", Version: 2, Buckets: []string{string(bucketBills), string(bucketBillPayments), string(bucketBillsCurrent)}, Apply: applyBills},

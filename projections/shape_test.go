@@ -26,7 +26,7 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		"wallets":  {2, map[string]string{"WalletSummary": "balance entries seq user_id", "WalletEntry": "amount at kind ref"}},
 		"ledger":   {1, map[string]string{"LedgerEntry": "amount at memo seq tx_id"}},
 		"deposits": {3, map[string]string{"OrphanView": "account_number amount bank_txn_id bill_id candidates deposit_id deposited_at depositor_name landed_on link_id order_id outcome payout_id reason resolution seq user_id"}}, // 3: link_id, bill_id
-		"candidates": {4, map[string]string{ // 3: names normalised without default ignorables; 4: ranked orders that close unpaid stay
+		"candidates": {5, map[string]string{ // 3: names normalised without default ignorables; 4: ranked orders that close unpaid stay; 5: orders closed unpaid after the transfer searched
 			"CandOrphan": "amount at more name open ranked", "RankedOrder": "closed dist gap later order_id",
 		}},
 		"payouts": {2, map[string]string{"PayoutView": "amount failure fee pay_from payout_id provider_ref requested_at seq source source_id status to updated_at"}},

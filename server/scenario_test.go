@@ -51,11 +51,17 @@ func newBank(t *testing.T, e *testEngine) *bank {
 // deposit records a transfer under name for amount on the collection account.
 func (b *bank) deposit(name string, amount int64) api.RecordDepositReply {
 	b.t.Helper()
+	return b.depositAt(name, amount, time.Now().UTC())
+}
+
+// depositAt records a transfer made at the given time.
+func (b *bank) depositAt(name string, amount int64, at time.Time) api.RecordDepositReply {
+	b.t.Helper()
 	b.n++
 	var rep api.RecordDepositReply
 	b.e.call(b.t, subjRecord, api.RecordDepositRequest{
 		BankTxnID: fmt.Sprintf("TXN-%04d", b.n), AccountNumber: b.e.cfg.CollectNumber,
-		DepositorName: name, Amount: amount, DepositedAt: time.Now().UTC(),
+		DepositorName: name, Amount: amount, DepositedAt: at,
 	}, &rep, nil)
 	return rep
 }
@@ -299,6 +305,38 @@ func TestScenarioOrphans(t *testing.T) {
 // ranks its order; when the order then closes unpaid (here cancelled; a
 // reserved cancellation taking effect does the same), the orphan still
 // suggests it, and assigning the orphan to it refunds the buyer's wallet.
+// TestScenarioAnOrphanScannedAfterItsOrderWasCancelledSuggestsIt: the
+// cancellation problem with a depositor name the bank cut short. The buyer
+// transfers and cancels at once ("not transferred yet", by mistake); the
+// next scan brings the transfer in after the order is cancelled. The orphan
+// suggests the cancelled order, and assigning it refunds the buyer.
+func TestScenarioAnOrphanScannedAfterItsOrderWasCancelledSuggestsIt(t *testing.T) {
+	e, bk := scenarioEngine(t)
+	o := e.submit(t, "u-late", "황보영미", 9400)
+	sent := time.Now().UTC()
+	var cancelled api.CancelOrderReply
+	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": false}, &cancelled, nil)
+	if cancelled.Status != "cancelled" {
+		t.Fatalf("cancel: %+v", cancelled)
+	}
+	cut := bk.depositAt(o.DepositorName[:len(o.DepositorName)-1], 9400, sent) // the bank dropped the last digit
+	if cut.Outcome != "orphaned" {
+		t.Fatalf("a cut-short depositor name: %+v", cut)
+	}
+	var orphans api.OrphansReply
+	e.call(t, subjOrphans, map[string]any{"min_seq": cut.Seq}, &orphans, nil)
+	i := slices.IndexFunc(orphans.Deposits, func(d api.OrphanView) bool { return d.DepositID == cut.DepositID })
+	if i < 0 || !slices.Equal(orphans.Deposits[i].Candidates, []string{o.OrderID}) {
+		t.Fatalf("orphans %+v: want %s suggesting the cancelled order %s", orphans.Deposits, cut.DepositID, o.OrderID)
+	}
+	var resolved api.ResolveDepositReply
+	e.call(t, subjResolve, map[string]any{"deposit_id": cut.DepositID, "action": "assign_order", "order_id": o.OrderID}, &resolved, nil)
+	if resolved.UserID != "u-late" {
+		t.Fatalf("assigned to the cancelled order: %+v, want the buyer's wallet credited", resolved)
+	}
+	testenv.Eventually(t, 20*time.Second, "the buyer's wallet refunded", func() bool { return e.wallet(t, "u-late").Balance == 9400 })
+}
+
 func TestScenarioAnOrphanStillSuggestsItsOrderOnceCancelled(t *testing.T) {
 	e, bk := scenarioEngine(t)
 	o := e.submit(t, "u-cut", "황보영미", 9400)
