@@ -99,11 +99,10 @@ func (c *Console) deadLetters(w http.ResponseWriter, r *http.Request, s *session
 // by the engine (it is gone), which the page shows, and one sent while
 // the first is running is refused here (409 in_progress).
 func (c *Console) redriveDeadLetter(w http.ResponseWriter, r *http.Request, s *session) {
-	idText := r.PathValue("id")
+	id, idText, idErr := deadLetterID(r)
 	v := view{Title: "Redrive dead letter 재처리", Nav: "deadletters"}
-	id, perr := strconv.ParseUint(idText, 10, 64)
-	if perr != nil || id == 0 {
-		v.Err = &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidInput, Message: "id: not a dead letter id"}
+	if idErr != nil {
+		v.Err = idErr
 	} else if !c.redriving.begin(id) {
 		// The command takes no key and the engine does not serialise
 		// redrives of one letter: a double click would hand the work to
@@ -114,7 +113,7 @@ func (c *Console) redriveDeadLetter(w http.ResponseWriter, r *http.Request, s *s
 		c.redriving.end(id)
 		v.Err = apiError(err)
 		if err == nil {
-			v.Result = &resultView{What: "Dead letter " + idText + " (" + rep.DeadLetter.Part + "): " + rep.Status, Seq: rep.Seq}
+			v.Result = deadLetterResult(idText, rep, false)
 		}
 	}
 	c.logAction(s, "deadletter.redrive", idText, v)
@@ -127,12 +126,11 @@ func (c *Console) redriveDeadLetter(w http.ResponseWriter, r *http.Request, s *s
 // the form's Idempotency-Key: a second submit of the form is answered with
 // the first outcome.
 func (c *Console) discardDeadLetter(w http.ResponseWriter, r *http.Request, s *session) {
-	idText := r.PathValue("id")
+	id, idText, idErr := deadLetterID(r)
 	v := view{Title: "Discard dead letter 폐기", Nav: "deadletters"}
-	id, perr := strconv.ParseUint(idText, 10, 64)
 	switch key := r.PostFormValue("idempotency_key"); {
-	case perr != nil || id == 0:
-		v.Err = &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidInput, Message: "id: not a dead letter id"}
+	case idErr != nil:
+		v.Err = idErr
 	case key == "":
 		v.Err = &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidIdemKey, Message: "the form carries no Idempotency-Key; open the dead letters page again"}
 	case strings.TrimSpace(r.PostFormValue("reason")) == "":
@@ -144,12 +142,28 @@ func (c *Console) discardDeadLetter(w http.ResponseWriter, r *http.Request, s *s
 		rep, raw, err := call(c, r, s, api.DeadLetterDiscard, api.DeadLetterRequest{ID: id, Reason: r.PostFormValue("reason")}, key)
 		v.Err = apiError(err)
 		if err == nil {
-			v.Result = &resultView{What: "Dead letter " + idText + " (" + rep.DeadLetter.Part + "): " + rep.Status, Seq: rep.Seq, Replayed: raw.Replayed}
+			v.Result = deadLetterResult(idText, rep, raw.Replayed)
 		}
 	}
 	c.logAction(s, "deadletter.discard", idText, v)
 	v.Data = actionData{Back: Prefix + "deadletters", BackLabel: "Back to dead letters"}
 	c.render(w, r, s, statusOf(v.Err), "action", v)
+}
+
+// deadLetterID reads the dead letter ID of an action's path, as sent and
+// as a number; an error view for one that is not an ID.
+func deadLetterID(r *http.Request) (uint64, string, *errView) {
+	text := r.PathValue("id")
+	id, err := strconv.ParseUint(text, 10, 64)
+	if err != nil || id == 0 {
+		return 0, text, &errView{Status: http.StatusBadRequest, Code: api.CodeInvalidInput, Message: "id: not a dead letter id"}
+	}
+	return id, text, nil
+}
+
+// deadLetterResult is what the page shows of a redrive or discard done.
+func deadLetterResult(idText string, rep api.DeadLetterReply, replayed bool) *resultView {
+	return &resultView{What: "Dead letter " + idText + " (" + rep.DeadLetter.Part + "): " + rep.Status, Seq: rep.Seq, Replayed: replayed}
 }
 
 // logAction logs an action's outcome.
