@@ -33,9 +33,6 @@ const MaxAccountNumberLength = 64
 // (NormalizeAccountNumber), and the normalised number names the account's
 // ledger account (AccountBank), so nothing else may appear in it.
 func ValidateAccountNumber(field, number string) error {
-	if len(number) > MaxAccountNumberLength {
-		return Invalid(field, "must be at most %d characters", MaxAccountNumberLength)
-	}
 	alnum := 0
 	for i := 0; i < len(number); i++ {
 		switch c := number[i]; {
@@ -48,6 +45,9 @@ func ValidateAccountNumber(field, number string) error {
 	}
 	if alnum == 0 {
 		return Invalid(field, "is required: letters or digits, grouped with spaces or '-'")
+	}
+	if len(number) > MaxAccountNumberLength { // bytes, and so characters: all are ASCII
+		return Invalid(field, "must be at most %d characters", MaxAccountNumberLength)
 	}
 	return nil
 }

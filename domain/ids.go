@@ -21,13 +21,13 @@ func ValidateID(field, id string) error {
 	if id == "" {
 		return Invalid(field, "is required")
 	}
-	if len(id) > MaxIDLength {
-		return Invalid(field, "must be at most %d characters", MaxIDLength)
-	}
 	for i := 0; i < len(id); i++ {
 		if !idByte(id[i]) {
 			return Invalid(field, "may contain only letters A-Z a-z, digits, '_' and '-'")
 		}
+	}
+	if len(id) > MaxIDLength { // bytes, and so characters: all are ASCII
+		return Invalid(field, "must be at most %d characters", MaxIDLength)
 	}
 	return nil
 }
@@ -47,9 +47,6 @@ func ValidateLedgerAccount(field, name string) error {
 	if name == "" {
 		return Invalid(field, "is required")
 	}
-	if len(name) > MaxLedgerAccountLength {
-		return Invalid(field, "must be at most %d characters", MaxLedgerAccountLength)
-	}
 	for _, seg := range strings.Split(name, ":") {
 		if seg == "" {
 			return Invalid(field, "must be names separated by ':' (an empty name found)")
@@ -59,6 +56,9 @@ func ValidateLedgerAccount(field, name string) error {
 				return Invalid(field, "may contain only letters A-Z a-z, digits, '_', '-', '.' and ':'")
 			}
 		}
+	}
+	if len(name) > MaxLedgerAccountLength { // bytes, and so characters: all are ASCII
+		return Invalid(field, "must be at most %d characters", MaxLedgerAccountLength)
 	}
 	return nil
 }

@@ -225,9 +225,6 @@ func validateAccountDigits(field, n string) error {
 	if n == "" {
 		return Invalid(field, "is required")
 	}
-	if len(n) > MaxAccountDigitsLength {
-		return Invalid(field, "must be at most %d characters", MaxAccountDigitsLength)
-	}
 	digits := 0
 	for i := 0; i < len(n); i++ {
 		switch c := n[i]; {
@@ -244,6 +241,9 @@ func validateAccountDigits(field, n string) error {
 	}
 	if digits == 0 {
 		return Invalid(field, "must contain digits")
+	}
+	if len(n) > MaxAccountDigitsLength { // bytes, and so characters: all are ASCII
+		return Invalid(field, "must be at most %d characters", MaxAccountDigitsLength)
 	}
 	return nil
 }

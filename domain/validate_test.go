@@ -92,3 +92,25 @@ func TestValidateBankTime(t *testing.T) {
 		}
 	}
 }
+
+// TestAnASCIIFieldOfOtherCharactersIsRefusedForThem: the fields of ASCII
+// characters only are refused for a character they may not hold before
+// their length is counted, so a value of wide characters (12 full-width
+// digits: 36 bytes) is not told it is too long when it is not.
+func TestAnASCIIFieldOfOtherCharactersIsRefusedForThem(t *testing.T) {
+	wide := strings.Repeat("１", 12)
+	for _, c := range []struct {
+		name string
+		err  error
+	}{
+		{"ValidateID", domain.ValidateID("f", strings.Repeat("가", 22))},
+		{"ValidateLedgerAccount", domain.ValidateLedgerAccount("f", strings.Repeat("가", 67))},
+		{"ValidateAccountNumber", domain.ValidateAccountNumber("f", strings.Repeat(wide, 2))},
+		{"ValidateBankAccount", domain.ValidateBankAccount("f", domain.BankAccount{Bank: "KB", Number: wide, Holder: "홍길동"})},
+	} {
+		de := requireDomainError(t, c.err, domain.ErrInvalidInput, domain.KindInvalid)
+		if msg := de.Error(); !strings.Contains(msg, "may contain only") && !strings.Contains(msg, "must be digits") {
+			t.Errorf("%s: %q, want the characters it may hold", c.name, msg)
+		}
+	}
+}
