@@ -173,7 +173,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		res.UntilTime = *untilTime
 	}
 	if !rep.LastRecordedAt.IsZero() {
-		res.LastRecordedAt = rep.LastRecordedAt.UTC().Format(time.RFC3339Nano) // exact: usable as --until-time
+		res.LastRecordedAt = recordedAtText(rep.LastRecordedAt)
 	}
 	switch {
 	case !*compare:
@@ -340,6 +340,14 @@ func (p *progressBar) line(now time.Time) string {
 	}
 	fmt.Fprintf(&b, "  %s events  %s events/s", itoa(int64(p.last.Events)), itoa(int64(rate)))
 	return b.String()
+}
+
+// recordedAtText writes a commit's recorded_at to the nanosecond, always
+// with nine digits: usable as --until-time, which reads six as the whole
+// microsecond (time.RFC3339Nano drops trailing zeros, and would write
+// .940993000 as .940993).
+func recordedAtText(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
 }
 
 // fractionDigits counts the digits of an RFC 3339 time's fraction of a

@@ -513,3 +513,30 @@ func TestReplayTextNamesAMissingUntilSeq(t *testing.T) {
 		t.Fatalf("replay text of a replay that reached its seq:\n%s", s)
 	}
 }
+
+// last_recorded_at names the exact nanosecond with nine digits, also when
+// the last ones are zeros: cut to six, it would read as a time written to
+// the microsecond, which --until-time takes for the whole microsecond, so
+// a later commit recorded in it would end the replay instead.
+func TestLastRecordedAtKeepsNineDigits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		want string
+	}{
+		{"whole microsecond", time.Date(2026, 12, 6, 20, 57, 59, 940993000, time.UTC), "2026-12-06T20:57:59.940993000Z"},
+		{"trailing zeros", time.Date(2026, 12, 6, 20, 57, 59, 940993700, time.UTC), "2026-12-06T20:57:59.940993700Z"},
+		{"whole second", time.Date(2026, 12, 6, 20, 57, 59, 0, time.UTC), "2026-12-06T20:57:59.000000000Z"},
+		{"another zone", time.Date(2026, 12, 7, 5, 57, 59, 123456789, time.FixedZone("KST", 9*3600)), "2026-12-06T20:57:59.123456789Z"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := recordedAtText(tc.at)
+			if got != tc.want || fractionDigits(got) != 9 {
+				t.Fatalf("last_recorded_at of %s: %q, want %q", tc.at, got, tc.want)
+			}
+			if back, err := time.Parse(time.RFC3339Nano, got); err != nil || !back.Equal(tc.at) {
+				t.Fatalf("%q parses as %s (%v), want %s", got, back, err, tc.at)
+			}
+		})
+	}
+}
