@@ -550,9 +550,11 @@ func (b candBuckets) closedUnpaid(amount int64, id string, closedAt time.Time) e
 }
 
 // searchClosed ranks for the orphan, recorded (or reopened) at now, the
-// orders of its amount that closed unpaid after its transfer was made
-// (within domain.MaxClockSkew) and within closedSearchWindow of now,
+// orders of its amount that were open when its transfer was made (within
+// domain.MaxClockSkew) and closed unpaid within closedSearchWindow of now,
 // keeping the best MaxCandidates of the ranked ones that closed unpaid.
+// One submitted after the transfer (Later) is left out: the transfer cannot
+// be its payment.
 func (b candBuckets) searchClosed(o *candOrphan, now time.Time) error {
 	from := max(o.At-domain.MaxClockSkew.Microseconds(), now.Add(-closedSearchWindow).UnixMicro())
 	prefix := amountKey(o.Amount, "")
@@ -563,7 +565,9 @@ func (b candBuckets) searchClosed(o *candOrphan, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		o.offerClosed(r.rank(string(k[len(prefix)+8:]), c))
+		if rk := r.rank(string(k[len(prefix)+8:]), c); !rk.Later {
+			o.offerClosed(rk)
+		}
 	}
 	return nil
 }

@@ -19,9 +19,10 @@ import (
 // reopened, and checks after every step that each unresolved orphan's
 // candidates are, without repeats, best first: orders of its amount that
 // are open, closed unpaid since the orphan was last opened, or closed
-// unpaid before that but after its transfer (within the clocks' skew); and
-// that no open order, no order shown for it when it closed unpaid, and no
-// order closed unpaid after its transfer before it was opened ranks better
+// unpaid before that but open when its transfer was made (within the
+// clocks' skew); and that no open order, no order shown for it when it
+// closed unpaid, and no order open at its transfer that closed unpaid
+// before it was opened ranks better
 // than the worst shown without being shown (all of them shown when fewer
 // than MaxCandidates are).
 func TestOrphanCandidatesKeepTheOrdersTheySuggestedThatClosedUnpaid(t *testing.T) {
@@ -102,11 +103,11 @@ func checkClosedUnpaidCandidates(t *testing.T, seed int64) {
 				}
 			}
 		}
-		// opened gives an orphan opened now the orders that closed unpaid
-		// after its transfer.
+		// opened gives an orphan opened now the orders that were open when
+		// its transfer was made and have closed unpaid since.
 		opened := func(o *orphan) {
 			for id, ord := range orders {
-				if !ord.closedAt.IsZero() && ord.amount == o.amount && !ord.closedAt.Before(o.at.Add(-domain.MaxClockSkew)) {
+				if !ord.closedAt.IsZero() && ord.amount == o.amount && !ord.closedAt.Before(o.at.Add(-domain.MaxClockSkew)) && ord.at.Sub(o.at) <= domain.MaxClockSkew {
 					o.closed[id], o.sticky[id] = true, true
 				}
 			}
@@ -310,5 +311,31 @@ func TestOrphanCandidatesNameAnOrderThatClosedBeforeTheScanBroughtTheMoney(t *te
 		if n, err := projections.BucketLen(d.st, bucket); err != nil || n != 1 {
 			t.Fatalf("%s: %d keys (%v) once y closed a week after the others, want 1 (y's)", bucket, n, err)
 		}
+	}
+}
+
+// TestOrphanCandidatesLeaveOutAnOrderSubmittedAfterTheTransferThatClosed:
+// an order submitted after the transfer was made (beyond the clocks' skew)
+// was not open when it was made, so once it has closed unpaid before the
+// orphan is recorded it is not suggested for it: the transfer cannot be its
+// payment (domain.ErrDepositBeforeOrder).
+func TestOrphanCandidatesLeaveOutAnOrderSubmittedAfterTheTransferThatClosed(t *testing.T) {
+	d := newOrphanDesk(t)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	d.submit("before", "abcd", 5_000, at(0))
+	d.apply(orderRef("before"), at(12), domain.OrderCancelled{OrderID: "before", CancelledAt: at(12)})
+	d.submit("after", "abc", 5_000, at(20)) // ten minutes after the transfer
+	d.apply(orderRef("after"), at(25), domain.OrderCancelled{OrderID: "after", CancelledAt: at(25)})
+	d.apply(depositRef("dep-1"), at(30), domain.DepositRecorded{
+		DepositID: "dep-1", BankTxnID: "txn-dep-1", AccountNumber: "123-456-7890", DepositorName: "abc", Amount: 5_000,
+		DepositedAt: at(10), Outcome: domain.OutcomeOrphaned, Reason: domain.ReasonNoSuchName, RecordedAt: at(30),
+	})
+	if got := d.candidates()["dep-1"]; !slices.Equal(got, []string{"before"}) {
+		t.Fatalf("candidates %v, want [before]: after was submitted after the transfer", got)
+	}
+	d.resolve("dep-1", at(35))
+	d.reopen("dep-1", 5_000, at(40))
+	if got := d.candidates()["dep-1"]; !slices.Equal(got, []string{"before"}) {
+		t.Fatalf("reopened: candidates %v, want [before]", got)
 	}
 }
