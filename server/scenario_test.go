@@ -301,10 +301,6 @@ func TestScenarioOrphans(t *testing.T) {
 	}
 }
 
-// A transfer whose depositor name the bank cut short is an orphan that
-// ranks its order; when the order then closes unpaid (here cancelled; a
-// reserved cancellation taking effect does the same), the orphan still
-// suggests it, and assigning the orphan to it refunds the buyer's wallet.
 // TestScenarioAnOrphanScannedAfterItsOrderWasCancelledSuggestsIt: the
 // cancellation problem with a depositor name the bank cut short. The buyer
 // transfers and cancels at once ("not transferred yet", by mistake); the
@@ -337,6 +333,10 @@ func TestScenarioAnOrphanScannedAfterItsOrderWasCancelledSuggestsIt(t *testing.T
 	testenv.Eventually(t, 20*time.Second, "the buyer's wallet refunded", func() bool { return e.wallet(t, "u-late").Balance == 9400 })
 }
 
+// A transfer whose depositor name the bank cut short is an orphan that
+// ranks its order; when the order then closes unpaid (here cancelled; a
+// reserved cancellation taking effect does the same), the orphan still
+// suggests it, and assigning the orphan to it refunds the buyer's wallet.
 func TestScenarioAnOrphanStillSuggestsItsOrderOnceCancelled(t *testing.T) {
 	e, bk := scenarioEngine(t)
 	o := e.submit(t, "u-cut", "황보영미", 9400)
