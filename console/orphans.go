@@ -13,20 +13,75 @@ import (
 const orphanPageLimit = 25
 
 type orphansData struct {
-	Deposits []api.OrphanView
+	Deposits []orphanRow
 	Pager    pager
 }
 
-// orphans lists the orphan queue (미아 입금) with each deposit's candidates
-// and the forms that lead to a resolution's confirmation.
+// orphanRow is an orphan with its candidate orders as they are now.
+type orphanRow struct {
+	api.OrphanView
+	Suggested []candidate
+}
+
+// candidate is an order suggested for an orphan: its status and what
+// assigning the orphan to it does (candidateEffect). Status is empty when
+// the order could not be read (Err says why).
+type candidate struct {
+	OrderID string
+	Status  string
+	BuyerID string
+	Effect  string
+	Err     string
+}
+
+// orphans lists the orphan queue (미아 입금) with each deposit's candidates,
+// their status now, and the forms that lead to a resolution's confirmation.
 func (c *Console) orphans(w http.ResponseWriter, r *http.Request, s *session) {
 	cursor := r.URL.Query().Get("cursor")
 	rep, _, err := call(c, r, s, api.DepositOrphans, api.PageRequest{Limit: pageLimit(r, orphanPageLimit), Cursor: cursor}, "")
 	v := view{Title: "Orphan deposits 미아 입금", Nav: "orphans", Err: apiError(err)}
 	if err == nil {
-		v.Data = orphansData{Deposits: rep.Deposits, Pager: newPager(Prefix+"orphans", r.URL.Query(), cursor, rep.NextCursor)}
+		rows := make([]orphanRow, len(rep.Deposits))
+		orders := map[string]*api.OrderView{}
+		for i, d := range rep.Deposits {
+			rows[i] = orphanRow{OrphanView: d, Suggested: make([]candidate, len(d.Candidates))}
+			for j, id := range d.Candidates {
+				rows[i].Suggested[j] = c.candidate(r, s, orders, id, d.Amount)
+			}
+		}
+		v.Data = orphansData{Deposits: rows, Pager: newPager(Prefix+"orphans", r.URL.Query(), cursor, rep.NextCursor)}
 	}
 	c.render(w, r, s, statusOf(v.Err), "orphans", v)
+}
+
+// candidate reads a suggested order (once per page: orders holds those
+// read) and says what assigning an orphan of amount to it does.
+func (c *Console) candidate(r *http.Request, s *session, orders map[string]*api.OrderView, id string, amount int64) candidate {
+	ov, ok := orders[id]
+	if !ok {
+		o, _, err := call(c, r, s, api.OrderGet, api.GetOrderRequest{OrderID: id}, "")
+		if err != nil {
+			ae := apiError(err)
+			return candidate{OrderID: id, Err: ae.Code}
+		}
+		ov, orders[id] = &o, &o
+	}
+	return candidate{OrderID: id, Status: ov.Status, BuyerID: ov.BuyerID, Effect: candidateEffect(*ov, amount)}
+}
+
+// candidateEffect says in short what assigning an orphan of amount to the
+// order ov does, as orderEffect says it in full.
+func candidateEffect(ov api.OrderView, amount int64) string {
+	switch domain.OrderStatus(ov.Status) {
+	case domain.StatusAwaitingDeposit:
+		if ov.Amount != amount {
+			return "refused: the order awaits " + won(ov.Amount)
+		}
+		return "pays the order"
+	case domain.StatusCancelReserved, domain.StatusPaid:
+		return "refunds the buyer's wallet (" + ov.BuyerID + "), the order takes no payment"
+	}
+	return "refunds the buyer's wallet (" + ov.BuyerID + ") if the order closed within the name grace, pays nothing"
 }
 
 // findOrphan returns the deposit if it waits in the orphan queue (an

@@ -236,3 +236,65 @@ func TestOrphanPagination(t *testing.T) {
 		t.Errorf("second page: %d rows (want 1), next link %v", n, second.has(`data-testid="page-next"`))
 	}
 }
+
+// closedOrphanScene submits an order, cancels it at once (the buyer says
+// nothing was sent) and records a transfer made a moment before the cancel
+// under its depositor name cut short by its last digit: an orphan whose
+// candidate is the cancelled order.
+func (env *testEnv) closedOrphanScene(t *testing.T, buyer string, amount int64, txn string) (order api.SubmitOrderReply, deposit api.RecordDepositReply) {
+	t.Helper()
+	order, _, err := client.Do(ctxT(t), env.op, api.OrderSubmit, api.SubmitOrderRequest{BuyerID: buyer, BuyerName: "박지성", Amount: amount}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	no := false
+	if _, _, err := client.Do(ctxT(t), env.op, api.OrderCancel, api.CancelOrderRequest{OrderID: order.OrderID, Deposited: &no}, nil); err != nil {
+		t.Fatal(err)
+	}
+	name := order.DepositorName[:len(order.DepositorName)-1]
+	deposit, _, err = client.Do(ctxT(t), env.op, api.DepositRecord, api.RecordDepositRequest{BankTxnID: txn, AccountNumber: "123401-04-567890",
+		DepositorName: name, Amount: amount, DepositedAt: sent}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deposit.Outcome != "orphaned" {
+		t.Fatalf("deposit %+v: want an orphan", deposit)
+	}
+	return order, deposit
+}
+
+// The orphan page says each candidate's status and what assigning to it
+// does, so that an operator tells an order the deposit pays from a
+// cancelled one whose buyer's wallet it is refunded to.
+func TestOrphanPageTellsOpenCandidateFromClosed(t *testing.T) {
+	env := start(t, nil)
+	open, openDep := env.orphanScene(t, "buyer-o", 11000, "txn-o")
+	closed, closedDep := env.closedOrphanScene(t, "buyer-c", 13000, "txn-c")
+	orphans := env.waitOrphans(t, 2)
+	for _, o := range orphans {
+		if len(o.Candidates) != 1 {
+			t.Fatalf("orphan %s suggests %v, want one candidate", o.DepositID, o.Candidates)
+		}
+	}
+	for _, name := range []string{opsName, audreyName} {
+		b := env.browser(t)
+		b.loginOK(name, env.seeds[name])
+		list := b.get("/console/orphans").must(t, http.StatusOK, `data-deposit-id="`+openDep.DepositID+`"`, `data-deposit-id="`+closedDep.DepositID+`"`)
+		row := func(dep string) string {
+			start := strings.Index(list.body, `data-deposit-id="`+dep+`"`)
+			end := strings.Index(list.body[start:], "</tr>")
+			return list.body[start : start+end]
+		}
+		if r := row(openDep.DepositID); !strings.Contains(r, `data-testid="orphan-candidate-status">awaiting_deposit<`) || !strings.Contains(r, "pays the order") {
+			t.Errorf("%s: the open candidate %s is not shown as open, paid by the deposit: %s", name, open.OrderID, r)
+		}
+		r := row(closedDep.DepositID)
+		if !strings.Contains(r, `data-testid="orphan-candidate-status">cancelled<`) || !strings.Contains(r, "buyer-c") || !strings.Contains(r, "wallet") {
+			t.Errorf("%s: the cancelled candidate %s is not shown as cancelled, refunded to its buyer's wallet: %s", name, closed.OrderID, r)
+		}
+		if strings.Contains(r, "pays the order") {
+			t.Errorf("%s: the cancelled candidate %s is said to be paid", name, closed.OrderID)
+		}
+	}
+}
