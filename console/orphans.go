@@ -245,9 +245,23 @@ func (c *Console) resolve(w http.ResponseWriter, r *http.Request, s *session) {
 		c.cfg.Log.Info().Str("user", s.name).Str("deposit_id", req.DepositID).Str("action", req.Action).Str("code", v.Err.Code).Msg("console: resolution refused")
 	} else {
 		d.Reply = &rep
-		v.Result = &resultView{What: "Deposit " + rep.DepositID + " resolved: " + rep.Outcome, Seq: rep.Seq, Replayed: raw.Replayed}
+		v.Result = &resultView{What: resolvedWhat(rep), Seq: rep.Seq, Replayed: raw.Replayed}
 		c.cfg.Log.Info().Str("user", s.name).Str("deposit_id", req.DepositID).Str("action", req.Action).Uint64("seq", uint64(rep.Seq)).Bool("replayed", raw.Replayed).Msg("console: deposit resolved")
 	}
 	v.Data = d
 	c.render(w, r, s, statusOf(v.Err), "resolve", v)
+}
+
+// resolvedWhat says what a resolution did. An assignment names where the
+// money went: the order, as its payment, or its buyer's wallet when the
+// order took no payment (the reply's user_id).
+func resolvedWhat(rep api.ResolveDepositReply) string {
+	what := "Deposit " + rep.DepositID + " resolved: " + rep.Outcome
+	if rep.Outcome != domain.ResolveAssignOrder {
+		return what
+	}
+	if rep.UserID != "" {
+		return what + " to order " + rep.OrderID + ", which took no payment: credited to its buyer's wallet (" + rep.UserID + ") as a refund"
+	}
+	return what + ": order " + rep.OrderID + " paid with it"
 }

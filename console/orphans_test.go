@@ -298,3 +298,41 @@ func TestOrphanPageTellsOpenCandidateFromClosed(t *testing.T) {
 		}
 	}
 }
+
+// Assigning an orphan to its cancelled candidate credits the buyer's
+// wallet, as the API does, and the confirmation and the result say so:
+// neither says the order is paid. A second submit does nothing again.
+func TestAssignToCancelledCandidateSaysWalletRefund(t *testing.T) {
+	env := start(t, nil)
+	closed, dep := env.closedOrphanScene(t, "buyer-c", 13000, "txn-c")
+	env.waitOrphans(t, 1)
+	b := env.browser(t)
+	b.loginOK(opsName, env.seeds[opsName])
+	confirm := b.get("/console/orphans/"+dep.DepositID+"/resolve?"+url.Values{"action": {"assign_order"}, "order_id": {closed.OrderID}}.Encode()).
+		must(t, http.StatusOK, `data-testid="effect-order-status">cancelled<`, "wallet (buyer-c)")
+	if confirm.has("becomes paid") {
+		t.Error("the confirmation says the cancelled order becomes paid")
+	}
+	form := url.Values{"csrf": {confirm.field(t, csrfRE)}, "idempotency_key": {confirm.field(t, keyRE)}, "action": {"assign_order"}, "order_id": {closed.OrderID}}
+	whatRE := regexp.MustCompile(`data-testid="result-what">([^<]*)<`)
+	for i := range 2 {
+		res := b.post("/console/orphans/"+dep.DepositID+"/resolve", form).must(t, http.StatusOK, `data-testid="result"`)
+		what := res.field(t, whatRE)
+		if !strings.Contains(what, "wallet") || !strings.Contains(what, "buyer-c") || strings.Contains(what, "paid") {
+			t.Errorf("submit %d: the result says %q; want the buyer's wallet credited, the order not paid", i+1, what)
+		}
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		w, _, err := client.Do(ctxT(t), env.op, api.WalletGet, api.WalletRequest{UserID: "buyer-c"}, nil)
+		if err == nil && w.Balance != 13000 {
+			return fmt.Errorf("buyer-c's wallet holds %d, want the deposit's 13000", w.Balance)
+		}
+		return err
+	})
+	if n := count(env.history(t, "order", closed.OrderID), "order.refunded"); n != 1 {
+		t.Errorf("%d order.refunded events, want 1", n)
+	}
+	if n := count(env.history(t, "order", closed.OrderID), "order.paid"); n != 0 {
+		t.Errorf("%d order.paid events for the cancelled order, want 0", n)
+	}
+}
