@@ -29,6 +29,11 @@ type OrderView struct {
 	// SubmittedAt and UpdatedAt are event times in domain.TimeLayout.
 	SubmittedAt string `json:"submitted_at"`
 	UpdatedAt   string `json:"updated_at"`
+	// ClosedAt is when the order left the open statuses (paid, cancelled,
+	// expired; a paid order cancelled later: its cancellation), as
+	// domain.Order.ClosedAt: the name grace counts from it. Absent while
+	// it is open.
+	ClosedAt string `json:"closed_at,omitempty"`
 	// Version is the number of the order's events applied to the view.
 	Version int `json:"version"`
 	// Seq is the stream sequence of the last commit applied to the view.

@@ -93,6 +93,7 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 				v.CancelReason = ev.Reason
 			}
 			v.UpdatedAt = domain.FormatTime(ev.CancelledAt)
+			v.ClosedAt = v.UpdatedAt
 		})
 	case domain.OrderCancelReserved:
 		return update(ev.OrderID, func(v *OrderView) {
@@ -105,6 +106,7 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 		return update(ev.OrderID, func(v *OrderView) {
 			v.Status = string(domain.StatusExpired)
 			v.UpdatedAt = domain.FormatTime(ev.ExpiredAt)
+			v.ClosedAt = v.UpdatedAt
 		})
 	case domain.OrderPaid:
 		return update(ev.OrderID, func(v *OrderView) {
@@ -112,6 +114,7 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 			v.PaidAmount += ev.Amount
 			v.DepositIDs = append(v.DepositIDs, string(ev.DepositID))
 			v.UpdatedAt = domain.FormatTime(ev.PaidAt)
+			v.ClosedAt = v.UpdatedAt
 		})
 	case domain.OrderRefunded:
 		return update(ev.OrderID, func(v *OrderView) {

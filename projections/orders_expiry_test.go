@@ -34,3 +34,26 @@ func TestApplyShowsExpiredOrders(t *testing.T) {
 		t.Fatalf("order from before expiry: %+v", old)
 	}
 }
+
+// TestOrderViewSaysWhenTheOrderClosed: an order's view carries closed_at,
+// as domain.Order.ClosedAt: absent while it is open (a reserved
+// cancellation included), the time it was paid, cancelled or expired.
+func TestOrderViewSaysWhenTheOrderClosed(t *testing.T) {
+	d := newOrphanDesk(t)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	for _, id := range []string{"paid", "cancelled", "expired"} {
+		d.submit(id, "abc"+id, 5_000, at(0))
+	}
+	d.apply(orderRef("cancelled"), at(1), domain.OrderCancelReserved{OrderID: "cancelled", CancelAt: at(3), ReservedAt: at(1)})
+	if v := order(t, d.st, "cancelled"); v.ClosedAt != "" {
+		t.Fatalf("cancel reserved: closed_at %q, want none: it is open", v.ClosedAt)
+	}
+	d.pay("paid", "dep-1", 5_000, at(2))
+	d.apply(orderRef("cancelled"), at(3), domain.OrderCancelled{OrderID: "cancelled", CancelledAt: at(3), AfterReservation: true})
+	d.apply(orderRef("expired"), at(4), domain.OrderExpired{OrderID: "expired", ExpiresAt: at(4), ExpiredAt: at(4)})
+	for id, m := range map[string]int{"paid": 2, "cancelled": 3, "expired": 4} {
+		if got, want := order(t, d.st, id).ClosedAt, domain.FormatTime(at(m)); got != want {
+			t.Errorf("%s: closed_at %q, want %q", id, got, want)
+		}
+	}
+}

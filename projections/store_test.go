@@ -47,6 +47,7 @@ func TestApplyBuildsOrderViews(t *testing.T) {
 			CancelReason:   "changed my mind",
 			SubmittedAt:    "2026-03-01T09:00:01.123456Z",
 			UpdatedAt:      "2026-03-01T10:00:00.123456Z",
+			ClosedAt:       "2026-03-01T10:00:00.123456Z",
 			Version:        2,
 			Seq:            api.Seq(canA.Seq),
 		}
