@@ -36,6 +36,11 @@ type Config struct {
 	// charges, shown on the refund-to-bank confirmation; 0 when unknown
 	// (then the page says the provider reports it on settlement).
 	FirmBankingFee int64
+	// NameGrace is the engine's name grace (how long after its closing an
+	// order closed unpaid takes a deposit assigned to it, as a refund to
+	// its buyer's wallet): the resolution's confirmation says which it
+	// is. 0 when unknown (then the page says it depends on it).
+	NameGrace time.Duration
 	// IdleTimeout ends a session this long after its last request.
 	// Default 30m.
 	IdleTimeout time.Duration

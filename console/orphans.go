@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/domain"
@@ -66,22 +67,56 @@ func (c *Console) candidate(r *http.Request, s *session, orders map[string]*api.
 		}
 		ov, orders[id] = &o, &o
 	}
-	return candidate{OrderID: id, Status: ov.Status, BuyerID: ov.BuyerID, Effect: candidateEffect(*ov, amount)}
+	effect := ""
+	switch c.assignment(*ov, amount) {
+	case assignPays:
+		effect = "pays the order"
+	case assignAmountMismatch:
+		effect = "refused: the order awaits " + won(ov.Amount)
+	case assignRefunds:
+		effect = "refunds the buyer's wallet (" + ov.BuyerID + "), the order takes no payment"
+	case assignRefundsInGrace:
+		effect = "refunds the buyer's wallet (" + ov.BuyerID + ") if the order closed within the name grace, pays nothing"
+	case assignGone:
+		effect = "refused: the order closed longer ago than the name grace"
+	}
+	return candidate{OrderID: id, Status: ov.Status, BuyerID: ov.BuyerID, Effect: effect}
 }
 
-// candidateEffect says in short what assigning an orphan of amount to the
-// order ov does, as orderEffect says it in full.
-func candidateEffect(ov api.OrderView, amount int64) string {
+// assignmentEffect is what assigning an orphan deposit to an order does.
+type assignmentEffect int
+
+const (
+	assignPays           assignmentEffect = iota // the order awaits the amount: paid
+	assignAmountMismatch                         // it awaits another amount: refused
+	assignRefunds                                // it takes no payment: the buyer's wallet credited
+	assignRefundsInGrace                         // it closed unpaid, the name grace unknown here: credited within it, else refused
+	assignGone                                   // it closed longer ago than the name grace: refused
+)
+
+// assignment says what assigning an orphan of amount to the order ov does
+// now, as the engine decides (domain.DecideDeposit, with the resolution's
+// time as the deposit's): an order closed unpaid takes a refund to its
+// buyer's wallet within the name grace of its closing (Config.NameGrace;
+// unknown when 0).
+func (c *Console) assignment(ov api.OrderView, amount int64) assignmentEffect {
 	switch domain.OrderStatus(ov.Status) {
 	case domain.StatusAwaitingDeposit:
 		if ov.Amount != amount {
-			return "refused: the order awaits " + won(ov.Amount)
+			return assignAmountMismatch
 		}
-		return "pays the order"
+		return assignPays
 	case domain.StatusCancelReserved, domain.StatusPaid:
-		return "refunds the buyer's wallet (" + ov.BuyerID + "), the order takes no payment"
+		return assignRefunds
 	}
-	return "refunds the buyer's wallet (" + ov.BuyerID + ") if the order closed within the name grace, pays nothing"
+	closed, err := time.Parse(time.RFC3339Nano, ov.ClosedAt)
+	if c.cfg.NameGrace <= 0 || err != nil {
+		return assignRefundsInGrace
+	}
+	if c.now().Sub(closed) <= c.cfg.NameGrace {
+		return assignRefunds
+	}
+	return assignGone
 }
 
 // findOrphan returns the deposit if it waits in the orphan queue (an
@@ -130,16 +165,22 @@ type resolveData struct {
 // that takes no payment (cancel_reserved, paid) has the deposit credited to
 // its buyer's wallet, and so has a closed one (cancelled, expired) within
 // the name grace, which otherwise refuses it.
-func orderEffect(ov api.OrderView, amount int64) (effect string, refused bool) {
-	switch domain.OrderStatus(ov.Status) {
-	case domain.StatusAwaitingDeposit:
-		if ov.Amount != amount {
-			return "The order's amount (" + won(ov.Amount) + ") differs from the deposit's (" + won(amount) + "): the engine will refuse (amount_mismatch).", true
-		}
+func (c *Console) orderEffect(ov api.OrderView, amount int64) (effect string, refused bool) {
+	switch c.assignment(ov, amount) {
+	case assignPays:
 		return "The order becomes paid with this deposit.", false
-	case domain.StatusCancelReserved, domain.StatusPaid:
-		return "The order is " + ov.Status + " and takes no payment: the engine credits the deposit's " + won(amount) +
+	case assignAmountMismatch:
+		return "The order's amount (" + won(ov.Amount) + ") differs from the deposit's (" + won(amount) + "): the engine will refuse (amount_mismatch).", true
+	case assignRefunds:
+		state := " and takes no payment"
+		if st := domain.OrderStatus(ov.Status); st == domain.StatusCancelled || st == domain.StatusExpired {
+			state = " (closed " + ov.ClosedAt + ", within the name grace of " + c.cfg.NameGrace.String() + ")"
+		}
+		return "The order is " + ov.Status + state + ": the engine credits the deposit's " + won(amount) +
 			" to its buyer's wallet (" + ov.BuyerID + ") instead, as a refund (deposit_refund).", false
+	case assignGone:
+		return "The order is " + ov.Status + " and closed " + ov.ClosedAt + ", longer ago than the name grace (" + c.cfg.NameGrace.String() +
+			"): the engine will refuse (order_gone).", true
 	}
 	return "The order is " + ov.Status + ": the engine credits the deposit's " + won(amount) + " to its buyer's wallet (" + ov.BuyerID +
 		") if the order closed within the name grace, and refuses otherwise (order_gone).", false
@@ -203,7 +244,7 @@ func (c *Console) resolveEffect(r *http.Request, s *session, req api.ResolveDepo
 			return d, statusOf(apiError(err)), apiError(err)
 		}
 		d.Order = &ov
-		d.OrderEffect, d.OrderRefused = orderEffect(ov, o.Amount)
+		d.OrderEffect, d.OrderRefused = c.orderEffect(ov, o.Amount)
 		if d.OrderRefused {
 			d.SuspenseAfter = d.SuspenseBefore // refused: the deposit stays in suspense
 		}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/client"
+	"github.com/bankbook/bankbook/console"
+	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
 
@@ -335,4 +337,29 @@ func TestAssignToCancelledCandidateSaysWalletRefund(t *testing.T) {
 	if n := count(env.history(t, "order", closed.OrderID), "order.paid"); n != 0 {
 		t.Errorf("%d order.paid events for the cancelled order, want 0", n)
 	}
+}
+
+// With the engine's name grace known, the console says what an assignment
+// to a cancelled candidate does: within the grace its buyer's wallet is
+// credited; past it the engine refuses (order_gone), and the list and the
+// confirmation say so, the suspense account keeping the deposit.
+func TestAssignToACandidateClosedPastTheNameGraceSaysRefused(t *testing.T) {
+	const grace = time.Second
+	env := start(t, func(c *console.Config) { c.NameGrace = grace }, func(c *engine.Config) { c.NameGrace = engine.Duration(grace) })
+	closed, dep := env.closedOrphanScene(t, "buyer-g", 14000, "txn-g")
+	env.waitOrphans(t, 1)
+	b := env.browser(t)
+	b.loginOK(opsName, env.seeds[opsName])
+	confirmPath := "/console/orphans/" + dep.DepositID + "/resolve?" + url.Values{"action": {"assign_order"}, "order_id": {closed.OrderID}}.Encode()
+	b.get(confirmPath).must(t, http.StatusOK, `data-testid="effect-order-outcome">`, "within the name grace of 1s", "wallet (buyer-g)")
+
+	time.Sleep(grace + 200*time.Millisecond) // the engine's clock: its grace runs out
+	env.clock.Add(grace + 200*time.Millisecond)
+	b.get("/console/orphans").must(t, http.StatusOK, "refused: the order closed longer ago than the name grace")
+	confirm := b.get(confirmPath).must(t, http.StatusOK, `data-testid="effect-warning">`, "order_gone")
+	if confirm.has("drains by") {
+		t.Error("the confirmation says the suspense account drains, for an assignment the engine refuses")
+	}
+	form := url.Values{"csrf": {confirm.field(t, csrfRE)}, "idempotency_key": {confirm.field(t, keyRE)}, "action": {"assign_order"}, "order_id": {closed.OrderID}}
+	b.post("/console/orphans/"+dep.DepositID+"/resolve", form).must(t, http.StatusUnprocessableEntity, `data-testid="error-code">order_gone<`)
 }

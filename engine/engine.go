@@ -769,6 +769,7 @@ func (e *Engine) newConsole(cfg Config, log zerolog.Logger) (*console.Console, e
 		}
 	}
 	c, err := console.New(console.Config{URL: e.ClientURL(), Identities: ids, Readiness: e.readiness(), FirmBankingFee: e.firmFee,
+		NameGrace:    time.Duration(cfg.NameGrace),
 		AllowedHosts: hosts, SecureCookies: cfg.ConsoleSecureCookies, Log: log.With().Str("part", "console").Logger()})
 	if err != nil {
 		return nil, fmt.Errorf("ops console: %w", err)
