@@ -95,28 +95,29 @@ const (
 )
 
 // assignment says what assigning an orphan of amount to the order ov does
-// now, as the engine decides (domain.DecideDeposit, with the resolution's
-// time as the deposit's): an order closed unpaid takes a refund to its
-// buyer's wallet within the name grace of its closing (Config.NameGrace;
-// unknown when 0).
+// now, by the engine's rule (domain.DecideDeposit, with the resolution's
+// time as the deposit's). An order closed unpaid takes a refund within the
+// name grace of its closing: with the grace unknown here
+// (Config.NameGrace 0), or no closed_at, that is all it can say.
 func (c *Console) assignment(ov api.OrderView, amount int64) assignmentEffect {
-	switch domain.OrderStatus(ov.Status) {
-	case domain.StatusAwaitingDeposit:
-		if ov.Amount != amount {
-			return assignAmountMismatch
-		}
-		return assignPays
-	case domain.StatusCancelReserved, domain.StatusPaid:
-		return assignRefunds
-	}
+	o := domain.Order{ID: domain.OrderID(ov.OrderID), Version: ov.Version, Status: domain.OrderStatus(ov.Status), Amount: domain.Money{Amount: ov.Amount}}
 	closed, err := time.Parse(time.RFC3339Nano, ov.ClosedAt)
-	if c.cfg.NameGrace <= 0 || err != nil {
+	if (o.Status == domain.StatusCancelled || o.Status == domain.StatusExpired) && (c.cfg.NameGrace <= 0 || err != nil) {
 		return assignRefundsInGrace
 	}
-	if c.now().Sub(closed) <= c.cfg.NameGrace {
-		return assignRefunds
+	o.ClosedAt = closed
+	now := c.now()
+	events, _, err := domain.DecideDeposit(o, domain.ApplyDeposit{Amount: amount, DepositedAt: now, Now: now, NameGrace: c.cfg.NameGrace})
+	switch {
+	case errors.Is(err, domain.ErrAmountMismatch):
+		return assignAmountMismatch
+	case err != nil:
+		return assignGone
 	}
-	return assignGone
+	if _, paid := events[0].(domain.OrderPaid); paid {
+		return assignPays
+	}
+	return assignRefunds
 }
 
 // findOrphan returns the deposit if it waits in the orphan queue (an
