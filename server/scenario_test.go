@@ -319,18 +319,37 @@ func TestScenarioAnOrphanScannedAfterItsOrderWasCancelledSuggestsIt(t *testing.T
 	if cut.Outcome != "orphaned" {
 		t.Fatalf("a cut-short depositor name: %+v", cut)
 	}
+	if got := e.orphanCandidates(t, cut.DepositID, cut.Seq); !slices.Equal(got, []string{o.OrderID}) {
+		t.Fatalf("candidates %v: want the cancelled order, [%s]", got, o.OrderID)
+	}
+	e.assignRefundsBuyer(t, cut.DepositID, o.OrderID, "u-late", 9400)
+}
+
+// orphanCandidates returns the candidates of orphan dep in the orphan
+// queue, once the read models have applied minSeq.
+func (e *testEngine) orphanCandidates(t *testing.T, dep string, minSeq api.Seq) []string {
+	t.Helper()
 	var orphans api.OrphansReply
-	e.call(t, subjOrphans, map[string]any{"min_seq": cut.Seq}, &orphans, nil)
-	i := slices.IndexFunc(orphans.Deposits, func(d api.OrphanView) bool { return d.DepositID == cut.DepositID })
-	if i < 0 || !slices.Equal(orphans.Deposits[i].Candidates, []string{o.OrderID}) {
-		t.Fatalf("orphans %+v: want %s suggesting the cancelled order %s", orphans.Deposits, cut.DepositID, o.OrderID)
+	e.call(t, subjOrphans, map[string]any{"min_seq": minSeq}, &orphans, nil)
+	for _, d := range orphans.Deposits {
+		if d.DepositID == dep {
+			return d.Candidates
+		}
 	}
+	t.Fatalf("orphan %s not queued", dep)
+	return nil
+}
+
+// assignRefundsBuyer assigns orphan dep to the closed order and checks that
+// the amount went to the buyer's wallet instead.
+func (e *testEngine) assignRefundsBuyer(t *testing.T, dep, order, buyer string, amount int64) {
+	t.Helper()
 	var resolved api.ResolveDepositReply
-	e.call(t, subjResolve, map[string]any{"deposit_id": cut.DepositID, "action": "assign_order", "order_id": o.OrderID}, &resolved, nil)
-	if resolved.UserID != "u-late" {
-		t.Fatalf("assigned to the cancelled order: %+v, want the buyer's wallet credited", resolved)
+	e.call(t, subjResolve, map[string]any{"deposit_id": dep, "action": "assign_order", "order_id": order}, &resolved, nil)
+	if resolved.UserID != buyer {
+		t.Fatalf("assigned to the closed order %s: %+v, want %s's wallet credited", order, resolved, buyer)
 	}
-	testenv.Eventually(t, 20*time.Second, "the buyer's wallet refunded", func() bool { return e.wallet(t, "u-late").Balance == 9400 })
+	testenv.Eventually(t, 20*time.Second, "the buyer's wallet refunded", func() bool { return e.wallet(t, buyer).Balance == amount })
 }
 
 // A transfer whose depositor name the bank cut short is an orphan that
@@ -344,34 +363,15 @@ func TestScenarioAnOrphanStillSuggestsItsOrderOnceCancelled(t *testing.T) {
 	if cut.Outcome != "orphaned" {
 		t.Fatalf("a cut-short depositor name: %+v", cut)
 	}
-	candidates := func() []string {
-		t.Helper()
-		var orphans api.OrphansReply
-		e.call(t, subjOrphans, struct{}{}, &orphans, nil)
-		for _, d := range orphans.Deposits {
-			if d.DepositID == cut.DepositID {
-				return d.Candidates
-			}
-		}
-		t.Fatalf("orphan %s not queued", cut.DepositID)
-		return nil
-	}
-	if got := candidates(); !slices.Equal(got, []string{o.OrderID}) {
+	if got := e.orphanCandidates(t, cut.DepositID, cut.Seq); !slices.Equal(got, []string{o.OrderID}) {
 		t.Fatalf("candidates while the order is open: %v, want [%s]", got, o.OrderID)
 	}
 	var cancelled api.CancelOrderReply
 	e.call(t, subjCancel, map[string]any{"order_id": o.OrderID, "deposited": false}, &cancelled, nil)
-	var orphans api.OrphansReply
-	e.call(t, subjOrphans, map[string]any{"min_seq": cancelled.Seq}, &orphans, nil)
-	if got := candidates(); !slices.Equal(got, []string{o.OrderID}) {
+	if got := e.orphanCandidates(t, cut.DepositID, cancelled.Seq); !slices.Equal(got, []string{o.OrderID}) {
 		t.Fatalf("candidates once the order is cancelled: %v, want it still, [%s]", got, o.OrderID)
 	}
-	var resolved api.ResolveDepositReply
-	e.call(t, subjResolve, map[string]any{"deposit_id": cut.DepositID, "action": "assign_order", "order_id": o.OrderID}, &resolved, nil)
-	if resolved.UserID != "u-cut" {
-		t.Fatalf("assigned to the cancelled order: %+v, want the buyer's wallet credited", resolved)
-	}
-	testenv.Eventually(t, 20*time.Second, "the buyer's wallet refunded", func() bool { return e.wallet(t, "u-cut").Balance == 9400 })
+	e.assignRefundsBuyer(t, cut.DepositID, o.OrderID, "u-cut", 9400)
 }
 
 func TestScenarioCancelAfterPaymentRefunds(t *testing.T) {
