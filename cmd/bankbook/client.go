@@ -129,6 +129,12 @@ func fileExists(path string) bool {
 // call connects, sends req to ep and prints the reply: the raw JSON with
 // --json, otherwise what human makes of it, followed by the replay note.
 func call[Req, Rep any](ctx context.Context, cf *clientFlags, stdout io.Writer, ep api.Endpoint[Req, Rep], req Req, header nats.Header, human func(Rep) string) error {
+	return callConn(ctx, cf, stdout, ep, req, header, func(_ context.Context, _ *client.Client, rep Rep) string { return human(rep) })
+}
+
+// callConn is call with a human that may ask the engine more on the same
+// connection (within the command's --timeout).
+func callConn[Req, Rep any](ctx context.Context, cf *clientFlags, stdout io.Writer, ep api.Endpoint[Req, Rep], req Req, header nats.Header, human func(context.Context, *client.Client, Rep) string) error {
 	c, err := cf.connect()
 	if err != nil {
 		return err
@@ -148,7 +154,7 @@ func call[Req, Rep any](ctx context.Context, cf *clientFlags, stdout io.Writer, 
 		fmt.Fprintln(stdout, string(raw.Data))
 		return nil
 	}
-	out := human(rep)
+	out := human(ctx, c, rep)
 	if raw.Replayed {
 		out += "(replayed: this Idempotency-Key was seen before; nothing new happened)\n"
 	}

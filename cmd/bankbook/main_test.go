@@ -308,13 +308,22 @@ func TestExitStatusesAndVersion(t *testing.T) {
 	if _, err := cli(t, "deposit", "import", url, writeStatement(t, "B-1,123401-04-567890,최유나X,7000,2026-11-30T10:00:00Z\n")); err != nil {
 		t.Fatal(err)
 	}
+	// Each candidate says its order's status, and once closed, when.
+	orderID := strings.Fields(out)[1]
 	out, err = cli(t, "deposit", "orphans", url)
-	if err != nil || !strings.Contains(out, "candidates: ") {
+	if err != nil || !strings.Contains(out, "candidates: "+orderID+" (awaiting_deposit)") {
 		t.Fatalf("orphans: %q %v", out, err)
 	}
+	out, err = cli(t, "order", "cancel", url, "--order-id", orderID, "--deposited=false", "--json")
+	var cancelled struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &cancelled) != nil || cancelled.Seq == 0 {
+		t.Fatalf("cancel: %q %v", out, err)
+	}
 	id := domain.NewDepositID("123401-04-567890", "B-1")
-	out, err = cli(t, "deposit", "get", url, "--deposit-id", string(id))
-	if err != nil || !strings.Contains(out, string(id)) || !strings.Contains(out, "orphaned") || !strings.Contains(out, "candidates: ") ||
+	out, err = cli(t, "deposit", "get", url, "--deposit-id", string(id), "--min-seq", strconv.FormatUint(cancelled.Seq, 10))
+	if err != nil || !strings.Contains(out, string(id)) || !strings.Contains(out, "orphaned") || !strings.Contains(out, "candidates: "+orderID+" (cancelled 20") ||
 		!strings.Contains(out, "bank transaction B-1") {
 		t.Fatalf("deposit get: %q %v", out, err)
 	}

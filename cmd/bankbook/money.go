@@ -52,15 +52,16 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return call(ctx, cf, stdout, api.DepositOrphans, q, nil, func(r api.OrphansReply) string {
+		return callConn(ctx, cf, stdout, api.DepositOrphans, q, nil, func(ctx context.Context, c *client.Client, r api.OrphansReply) string {
 			var b strings.Builder
+			orders := map[string]string{}
 			for _, d := range r.Deposits {
 				fmt.Fprintf(&b, "%s  %s  %12s  %-16s %s", d.DepositID, d.DepositedAt, itoa(d.Amount), d.DepositorName, d.Reason)
 				if d.OrderID != "" {
 					fmt.Fprintf(&b, " (order %s)", d.OrderID)
 				}
 				b.WriteString("\n")
-				writeCandidates(&b, d)
+				writeCandidates(ctx, c, q.ReadAfter, orders, &b, d)
 			}
 			if len(r.Deposits) == 0 {
 				b.WriteString("no orphan deposits\n")
@@ -74,7 +75,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := parse(fs, args[1:]); err != nil {
 			return err
 		}
-		return call(ctx, cf, stdout, api.DepositGet, q, nil, func(d api.OrphanView) string {
+		return callConn(ctx, cf, stdout, api.DepositGet, q, nil, func(ctx context.Context, c *client.Client, d api.OrphanView) string {
 			var b strings.Builder
 			fmt.Fprintf(&b, "deposit %s  %s  %s on %s  %s  %s", d.DepositID, d.DepositedAt, itoa(d.Amount), d.AccountNumber, d.DepositorName, d.Outcome)
 			if d.Reason != "" {
@@ -104,7 +105,7 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				fmt.Fprintf(&b, ", landed on the collection account %s", d.LandedOn)
 			}
 			b.WriteString("\n")
-			writeCandidates(&b, d)
+			writeCandidates(ctx, c, q.ReadAfter, map[string]string{}, &b, d)
 			return b.String()
 		})
 	case "resolve":
@@ -145,11 +146,32 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // writeCandidates lists a waiting orphan's candidates on a line of their
-// own.
-func writeCandidates(b *strings.Builder, d api.OrphanView) {
-	if len(d.Candidates) > 0 {
-		fmt.Fprintf(b, "    candidates: %s\n", strings.Join(d.Candidates, ", "))
+// own, each with its order's status now (and when it closed, which the name
+// grace of an assignment counts from), read from the engine once per order
+// (orders holds those read) with the --min-seq of the deposit's query. A
+// candidate that cannot be read says why.
+func writeCandidates(ctx context.Context, c *client.Client, after api.ReadAfter, orders map[string]string, b *strings.Builder, d api.OrphanView) {
+	if len(d.Candidates) == 0 {
+		return
 	}
+	named := make([]string, len(d.Candidates))
+	for i, id := range d.Candidates {
+		s, ok := orders[id]
+		if !ok {
+			o, _, err := client.Do(ctx, c, api.OrderGet, api.GetOrderRequest{OrderID: id, ReadAfter: after}, nil)
+			switch {
+			case err != nil:
+				s = fmt.Sprintf("%s (not read: %v)", id, err)
+			case o.ClosedAt != "":
+				s = fmt.Sprintf("%s (%s %s)", id, o.Status, o.ClosedAt)
+			default:
+				s = fmt.Sprintf("%s (%s)", id, o.Status)
+			}
+			orders[id] = s
+		}
+		named[i] = s
+	}
+	fmt.Fprintf(b, "    candidates: %s\n", strings.Join(named, ", "))
 }
 
 // importCSV records every transaction of a bank statement. The file is
