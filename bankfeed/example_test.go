@@ -18,11 +18,12 @@ type mapRecorder struct {
 	got map[string]bankfeed.Transaction
 }
 
-func (m *mapRecorder) Record(_ context.Context, t bankfeed.Transaction) error {
+func (m *mapRecorder) Record(_ context.Context, t bankfeed.Transaction) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	_, seen := m.got[t.BankTxnID]
 	m.got[t.BankTxnID] = t
-	return nil
+	return !seen, nil
 }
 
 // mapWatermarks keeps watermarks in a map; they never move backwards.

@@ -96,7 +96,7 @@ type memRecorder struct {
 
 func newRecorder() *memRecorder { return &memRecorder{byID: map[string]Transaction{}} }
 
-func (r *memRecorder) Record(_ context.Context, t Transaction) error {
+func (r *memRecorder) Record(_ context.Context, t Transaction) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++
@@ -105,18 +105,18 @@ func (r *memRecorder) Record(_ context.Context, t Transaction) error {
 	}
 	if r.failOn != nil {
 		if err := r.failOn(r.calls, t); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if old, ok := r.byID[t.BankTxnID]; ok {
 		if !old.Equal(t) {
-			return errors.New("memRecorder: same id, different transaction")
+			return false, errors.New("memRecorder: same id, different transaction")
 		}
-		return nil
+		return false, nil
 	}
 	r.byID[t.BankTxnID] = t
 	r.order = append(r.order, t.BankTxnID)
-	return nil
+	return true, nil
 }
 
 func (r *memRecorder) recorded() map[string]Transaction {

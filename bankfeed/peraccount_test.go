@@ -14,11 +14,13 @@ type keyedRecorder struct {
 	got map[[2]string]Transaction
 }
 
-func (r *keyedRecorder) Record(_ context.Context, t Transaction) error {
+func (r *keyedRecorder) Record(_ context.Context, t Transaction) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.got[[2]string{NormalizeAccountNumber(t.AccountNumber), t.BankTxnID}] = t
-	return nil
+	k := [2]string{NormalizeAccountNumber(t.AccountNumber), t.BankTxnID}
+	_, seen := r.got[k]
+	r.got[k] = t
+	return !seen, nil
 }
 
 // TestScannerBankTxnIDsArePerAccount: banks number transactions per

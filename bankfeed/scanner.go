@@ -24,10 +24,11 @@ const (
 )
 
 // Recorder records one bank transaction. It must be idempotent on BankTxnID:
-// recording a transaction already recorded succeeds and changes nothing.
+// recording a transaction already recorded succeeds, changes nothing and
+// reports recorded false; a transaction this call recorded reports true.
 // The Scanner calls it from several goroutines at once (Concurrency).
 type Recorder interface {
-	Record(ctx context.Context, t Transaction) error
+	Record(ctx context.Context, t Transaction) (recorded bool, err error)
 }
 
 // Watermarks stores, per account, the instant before which every deposit has
@@ -114,6 +115,11 @@ type ScanStats struct {
 	// kept from it; OtherAccounts how many rows were for another account
 	// (neither the account nor one of its sub-accounts) and were dropped.
 	Repeats, OtherAccounts int
+	// Late are the bank_txn_ids of the transactions recorded for the first
+	// time though dated before the watermark the scan started from, in
+	// deposit order: an earlier scan (or a statement import) was told the
+	// data was complete up to the watermark, and it was not (see warnLate).
+	Late []string
 	// CompleteUpTo is what the Source reported (before any clamping to
 	// Now).
 	CompleteUpTo time.Time
@@ -235,14 +241,15 @@ func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
 		}
 	}
 	st.Seen = len(txns)
-	slices.SortStableFunc(txns, func(a, b Transaction) int {
-		if c := a.DepositedAt.Compare(b.DepositedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.BankTxnID, b.BankTxnID)
-	})
-	recorded, err := s.record(ctx, account, txns)
+	slices.SortStableFunc(txns, byDepositOrder)
+	recorded, late, err := s.record(ctx, account, txns, wm)
 	st.Recorded = recorded
+	if len(late) > 0 {
+		s.warnLate(wm, late)
+		for _, t := range late {
+			st.Late = append(st.Late, t.BankTxnID)
+		}
+	}
 	if err != nil {
 		return st, err
 	}
@@ -279,8 +286,9 @@ func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
 // order or bill one after another, in deposit order; with one lane, every
 // transaction in deposit order. The first error stops every lane (after the
 // transaction each is recording); every lane's error is returned, joined,
-// with how many were recorded.
-func (s *Scanner) record(ctx context.Context, account string, txns []Transaction) (int, error) {
+// with how many were recorded, and those recorded for the first time though
+// dated before the watermark wm (in deposit order).
+func (s *Scanner) record(ctx context.Context, account string, txns []Transaction, wm time.Time) (int, []Transaction, error) {
 	lanes := s.Concurrency
 	if lanes <= 0 {
 		lanes = DefaultScanConcurrency
@@ -299,6 +307,7 @@ func (s *Scanner) record(ctx context.Context, account string, txns []Transaction
 	var (
 		mu       sync.Mutex
 		recorded int
+		late     []Transaction
 		errs     []error
 		failed   atomic.Bool
 		wg       sync.WaitGroup
@@ -312,10 +321,13 @@ func (s *Scanner) record(ctx context.Context, account string, txns []Transaction
 				if failed.Load() {
 					return
 				}
-				err := s.recordOne(ctx, t)
+				created, err := s.recordOne(ctx, t)
 				mu.Lock()
 				if err == nil {
 					recorded++
+					if created && t.DepositedAt.Before(wm) {
+						late = append(late, t)
+					}
 				} else {
 					errs = append(errs, fmt.Errorf("record bank_txn_id %q: %w", t.BankTxnID, err))
 				}
@@ -328,16 +340,47 @@ func (s *Scanner) record(ctx context.Context, account string, txns []Transaction
 		})
 	}
 	wg.Wait()
-	return recorded, errors.Join(errs...)
+	slices.SortStableFunc(late, byDepositOrder)
+	return recorded, late, errors.Join(errs...)
+}
+
+// maxLateLogged is how many late transactions one warning names.
+const maxLateLogged = 10
+
+// warnLate warns about transactions recorded for the first time though
+// dated before the watermark wm. The watermark said every deposit before it
+// was recorded, so what was decided on it may have come too early: a
+// reserved cancellation or an expiry made final before such a deposit
+// arrived. Its money is not lost (a late deposit for a closed order is
+// refunded to the buyer's wallet within the name grace, and waits in the
+// orphan queue after it), but the provider's data was not complete when it
+// said so. The scan's overlap is what finds such a transaction at all.
+func (s *Scanner) warnLate(wm time.Time, late []Transaction) {
+	ids := make([]string, 0, min(len(late), maxLateLogged))
+	for _, t := range late[:min(len(late), maxLateLogged)] {
+		ids = append(ids, t.BankTxnID)
+	}
+	s.Log.Warn().Str("account", s.Account).Time("watermark", wm).Int("late", len(late)).Strs("bank_txn_ids", ids).
+		Time("earliest_deposited_at", late[0].DepositedAt).
+		Msg("transactions dated before the scan watermark were recorded only now: the bank feed reported its data complete too early; reserved cancellations and expiries made final before them may have come too soon (their money goes to the buyer's wallet within the name grace, else to the orphan queue)")
+}
+
+// byDepositOrder orders transactions as a scan records them: by DepositedAt,
+// then BankTxnID.
+func byDepositOrder(a, b Transaction) int {
+	if c := a.DepositedAt.Compare(b.DepositedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.BankTxnID, b.BankTxnID)
 }
 
 // recordOne records t, turning a panic of the Recorder into an error (with
 // its stack) as the supervisor would for the scanner's own goroutine: a
 // lane is a goroutine of its own.
-func (s *Scanner) recordOne(ctx context.Context, t Transaction) (err error) {
+func (s *Scanner) recordOne(ctx context.Context, t Transaction) (recorded bool, err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = &supervisor.PanicError{Value: v, Stack: debug.Stack()}
+			recorded, err = false, &supervisor.PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()
 	return s.Recorder.Record(ctx, t)

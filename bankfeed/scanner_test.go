@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,6 +64,11 @@ func TestScannerRecordsEachTransactionOnce(t *testing.T) {
 		}
 		if wm.get(collect).Before(before) {
 			t.Fatalf("watermark moved back from %v to %v", before, wm.get(collect))
+		}
+		// An honest provider, however late it shows a transfer, never
+		// brings one dated before the watermark it gave.
+		if len(st.Late) > 0 {
+			t.Fatalf("late transactions %v from a provider whose completeness holds", st.Late)
 		}
 		// The watermark's promise: every deposit before it is recorded.
 		got := rec.recorded()
@@ -283,6 +290,48 @@ func TestScannerWarnsWhenCompletenessGoesBack(t *testing.T) {
 		!strings.Contains(out, `"complete_up_to":"`+t0.Add(-10*time.Minute).Format(time.RFC3339)) ||
 		!strings.Contains(out, `"watermark":"`+t0.Add(10*time.Minute).Format(time.RFC3339)) {
 		t.Errorf("no warning naming both instants when the provider took its claim back:\n%s", out)
+	}
+}
+
+// TestScannerWarnsOfTransactionsDatedBeforeTheWatermark: a transaction the
+// overlap of a later scan brings in for the first time, though dated before
+// the watermark an earlier scan set, shows that the provider reported its
+// data complete too early. The scan records it and says so at warn, naming
+// it; a repeat inside the overlap, and a new transaction after the
+// watermark, are not late.
+func TestScannerWarnsOfTransactionsDatedBeforeTheWatermark(t *testing.T) {
+	first := Transaction{BankTxnID: "T1", AccountNumber: collect, DepositorName: "김민수042", Amount: 35000, DepositedAt: t0}
+	late := Transaction{BankTxnID: "T2", AccountNumber: collect, DepositorName: "이서연117", Amount: 12000, DepositedAt: t0.Add(5 * time.Minute)}
+	after := Transaction{BankTxnID: "T3", AccountNumber: collect, DepositorName: "박지훈568", Amount: 25000, DepositedAt: t0.Add(11 * time.Minute)}
+	src := &scriptedSource{results: []ScanResult{
+		{Transactions: []Transaction{first}, CompleteUpTo: t0.Add(10 * time.Minute)},
+		{Transactions: []Transaction{first, late, after}, CompleteUpTo: t0.Add(12 * time.Minute)},
+		{Transactions: []Transaction{first, late, after}, CompleteUpTo: t0.Add(12 * time.Minute)}, // all repeats now
+	}}
+	var logs testenv.SyncBuffer
+	s, rec, _ := newScanner(src)
+	s.Log = zerolog.New(&logs)
+	s.Overlap = 15 * time.Minute
+	if st := scanOnce(t, s); len(st.Late) != 0 {
+		t.Fatalf("first scan: late %v, want none (no watermark yet)", st.Late)
+	}
+	if strings.Contains(logs.String(), `"level":"warn"`) {
+		t.Fatalf("warned on the first scan:\n%s", logs.String())
+	}
+	if st := scanOnce(t, s); !slices.Equal(st.Late, []string{"T2"}) {
+		t.Fatalf("second scan: late %v, want [T2]", st.Late)
+	}
+	if got := slices.Sorted(maps.Keys(rec.recorded())); !slices.Equal(got, []string{"T1", "T2", "T3"}) {
+		t.Fatalf("recorded %v, want T1, T2 and T3", got)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"level":"warn"`) || !strings.Contains(out, "reported its data complete too early") ||
+		!strings.Contains(out, `"bank_txn_ids":["T2"]`) || !strings.Contains(out, `"late":1`) ||
+		!strings.Contains(out, `"watermark":"`+t0.Add(10*time.Minute).Format(time.RFC3339)) {
+		t.Fatalf("no warning naming the late transaction and the watermark:\n%s", out)
+	}
+	if st := scanOnce(t, s); len(st.Late) != 0 || strings.Count(logs.String(), `"level":"warn"`) != 1 {
+		t.Fatalf("third scan (repeats only): late %v, logs:\n%s", st.Late, logs.String())
 	}
 }
 
@@ -634,7 +683,7 @@ func TestScannerSubAccounts(t *testing.T) {
 				st := scanOnce(t, s)
 				want := tc.want
 				want.CompleteUpTo, want.Watermark = res.CompleteUpTo, res.CompleteUpTo
-				if st != want {
+				if !reflect.DeepEqual(st, want) {
 					t.Fatalf("scan %d: stats %+v, want %+v", scan, st, want)
 				}
 			}
@@ -828,7 +877,10 @@ func TestScannerSubAccountsOverHTTP(t *testing.T) {
 // recorderFunc is a Recorder made of a function.
 type recorderFunc func(context.Context, Transaction) error
 
-func (f recorderFunc) Record(ctx context.Context, t Transaction) error { return f(ctx, t) }
+func (f recorderFunc) Record(ctx context.Context, t Transaction) (bool, error) {
+	err := f(ctx, t)
+	return err == nil, err
+}
 
 // One scan's transactions are recorded several at once, except those that
 // can touch the same order or bill: the same depositor name (as names are

@@ -661,10 +661,10 @@ func openReadModels(path string, opts *projections.Options, log zerolog.Logger) 
 // recorder records the scanner's transactions as deposits.
 type recorder struct{ h *commands.Deposits }
 
-func (r recorder) Record(ctx context.Context, t bankfeed.Transaction) error {
-	_, err := r.h.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject, CorrelationID: r.h.NewID(), Actor: "scanner"},
+func (r recorder) Record(ctx context.Context, t bankfeed.Transaction) (bool, error) {
+	rep, err := r.h.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject, CorrelationID: r.h.NewID(), Actor: "scanner"},
 		api.RecordDepositRequest{BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt})
-	return err
+	return err == nil && rep.Outcome != domain.OutcomeDuplicate, err
 }
 
 // simTransfers serves bankbook.sim.bank.transfer from the simulated bank.

@@ -201,13 +201,13 @@ type storePayments struct {
 	payments atomic.Int64
 }
 
-func (r *storePayments) Record(ctx context.Context, t bankfeed.Transaction) error {
+func (r *storePayments) Record(ctx context.Context, t bankfeed.Transaction) (bool, error) {
 	rep, err := r.h.RecordDeposit(ctx, commands.Meta{Command: "bench", Actor: "scanner"}, api.RecordDepositRequest{
 		BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt})
 	if err == nil && rep.Outcome == domain.OutcomeStorePayment && rep.BillID != "" {
 		r.payments.Add(1)
 	}
-	return err
+	return err == nil && rep.Outcome != domain.OutcomeDuplicate, err
 }
 
 // benchSize is the positive integer in environment variable name, or def

@@ -30,6 +30,7 @@ import (
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/benchkit"
@@ -43,13 +44,13 @@ type countingRecorder struct {
 	matched atomic.Int64
 }
 
-func (r *countingRecorder) Record(ctx context.Context, t bankfeed.Transaction) error {
+func (r *countingRecorder) Record(ctx context.Context, t bankfeed.Transaction) (bool, error) {
 	rep, err := r.h.RecordDeposit(ctx, commands.Meta{Command: "bench", Actor: "scanner"}, api.RecordDepositRequest{
 		BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt})
 	if err == nil && rep.Outcome == "matched" {
 		r.matched.Add(1)
 	}
-	return err
+	return err == nil && rep.Outcome != domain.OutcomeDuplicate, err
 }
 
 func benchOrders() int {
