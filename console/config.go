@@ -39,7 +39,9 @@ type Config struct {
 	// NameGrace is the engine's name grace (how long after its closing an
 	// order closed unpaid takes a deposit assigned to it, as a refund to
 	// its buyer's wallet): the resolution's confirmation says which it
-	// is. 0 when unknown (then the page says it depends on it).
+	// is. 0 is a grace of none (--name-grace 0: every assignment to a
+	// closed order is refused); negative when unknown (then the page says
+	// it depends on it).
 	NameGrace time.Duration
 	// IdleTimeout ends a session this long after its last request.
 	// Default 30m.

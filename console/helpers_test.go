@@ -129,7 +129,7 @@ func start(t *testing.T, mutate func(*console.Config), engineMutate ...func(*eng
 		Readiness: ops.ReadinessFunc(func(context.Context) ([]ops.PartStatus, error) {
 			return []ops.PartStatus{{Name: "api", Ready: true, State: ops.StateRunning}, {Name: "bank-scanner", State: ops.StateFailing, LastError: "scan refused: 401"}}, nil
 		}),
-		FailureDelay: time.Millisecond, Now: clk.Now,
+		FailureDelay: time.Millisecond, Now: clk.Now, NameGrace: time.Duration(cfg.NameGrace),
 	}
 	if mutate != nil {
 		mutate(&ccfg)

@@ -98,11 +98,11 @@ const (
 // now, by the engine's rule (domain.DecideDeposit, with the resolution's
 // time as the deposit's). An order closed unpaid takes a refund within the
 // name grace of its closing: with the grace unknown here
-// (Config.NameGrace 0), or no closed_at, that is all it can say.
+// (Config.NameGrace negative), or no closed_at, that is all it can say.
 func (c *Console) assignment(ov api.OrderView, amount int64) assignmentEffect {
 	o := domain.Order{ID: domain.OrderID(ov.OrderID), Version: ov.Version, Status: domain.OrderStatus(ov.Status), Amount: domain.Money{Amount: ov.Amount}}
 	closed, err := time.Parse(time.RFC3339Nano, ov.ClosedAt)
-	if (o.Status == domain.StatusCancelled || o.Status == domain.StatusExpired) && (c.cfg.NameGrace <= 0 || err != nil) {
+	if (o.Status == domain.StatusCancelled || o.Status == domain.StatusExpired) && (c.cfg.NameGrace < 0 || err != nil) {
 		return assignRefundsInGrace
 	}
 	o.ClosedAt = closed

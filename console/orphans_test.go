@@ -339,6 +339,27 @@ func TestAssignToCancelledCandidateSaysWalletRefund(t *testing.T) {
 	}
 }
 
+// An engine run with --name-grace 0 frees a closed order's name at once: an
+// assignment to a cancelled candidate is refused (order_gone), and the list
+// and the confirmation say so, as they do past a longer grace, instead of
+// taking the grace for unknown.
+func TestAssignToACandidateWithNoNameGraceSaysRefused(t *testing.T) {
+	env := start(t, func(c *console.Config) { c.NameGrace = 0 }, func(c *engine.Config) { c.NameGrace = 0 })
+	closed, dep := env.closedOrphanScene(t, "buyer-z", 15000, "txn-z")
+	env.waitOrphans(t, 1)
+	env.clock.Add(time.Hour) // the console's clock well past the order's closing
+	b := env.browser(t)
+	b.loginOK(opsName, env.seeds[opsName])
+	b.get("/console/orphans").must(t, http.StatusOK, "refused: the order closed longer ago than the name grace")
+	confirm := b.get("/console/orphans/"+dep.DepositID+"/resolve?"+url.Values{"action": {"assign_order"}, "order_id": {closed.OrderID}}.Encode()).
+		must(t, http.StatusOK, `data-testid="effect-warning">`, "order_gone")
+	if confirm.has("drains by") {
+		t.Error("the confirmation says the suspense account drains, for an assignment the engine refuses")
+	}
+	form := url.Values{"csrf": {confirm.field(t, csrfRE)}, "idempotency_key": {confirm.field(t, keyRE)}, "action": {"assign_order"}, "order_id": {closed.OrderID}}
+	b.post("/console/orphans/"+dep.DepositID+"/resolve", form).must(t, http.StatusUnprocessableEntity, `data-testid="error-code">order_gone<`)
+}
+
 // With the engine's name grace known, the console says what an assignment
 // to a cancelled candidate does: within the grace its buyer's wallet is
 // credited; past it the engine refuses (order_gone), and the list and the
