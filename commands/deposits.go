@@ -444,14 +444,6 @@ func (h *Deposits) ResolveDeposit(ctx context.Context, meta Meta, req api.Resolv
 	res := domain.DepositResolved{DepositID: d.ID, Action: req.Action, ResolvedAt: now}
 	switch req.Action {
 	case domain.ResolveAssignOrder:
-		// Refuse up front what the order would refuse.
-		o, _, err := h.orders.Get(ctx, req.OrderID)
-		if err != nil {
-			return api.ResolveDepositReply{}, err
-		}
-		if _, _, err := domain.DecideDeposit(o, domain.ApplyDeposit{DepositID: d.ID, Amount: d.Amount, FromAccount: domain.AccountSuspense, DepositedAt: now, Now: now, NameGrace: h.cfg.NameGrace}); err != nil {
-			return api.ResolveDepositReply{}, err
-		}
 		res.OrderID = domain.OrderID(req.OrderID)
 	case domain.ResolveRefundToWallet:
 		res.UserID = domain.UserID(req.UserID)
@@ -460,6 +452,23 @@ func (h *Deposits) ResolveDeposit(ctx context.Context, meta Meta, req api.Resolv
 			return api.ResolveDepositReply{}, err
 		}
 		res.PayoutID, res.To = domain.PayoutID(req.PayoutID), req.BankAccount
+	}
+	// A deposit that is no orphan is refused as such (409 not_an_orphan),
+	// whatever its target would say; the same resolution again needs no
+	// check: it is answered as it was.
+	again, err := domain.DecideResolve(d, res)
+	if err != nil {
+		return api.ResolveDepositReply{}, err
+	}
+	if req.Action == domain.ResolveAssignOrder && len(again) > 0 {
+		// Refuse up front what the order would refuse.
+		o, _, err := h.orders.Get(ctx, req.OrderID)
+		if err != nil {
+			return api.ResolveDepositReply{}, err
+		}
+		if _, _, err := domain.DecideDeposit(o, domain.ApplyDeposit{DepositID: d.ID, Amount: d.Amount, FromAccount: domain.AccountSuspense, DepositedAt: now, Now: now, NameGrace: h.cfg.NameGrace}); err != nil {
+			return api.ResolveDepositReply{}, err
+		}
 	}
 	out, err := h.deposits.Execute(ctx, meta, req.DepositID, func(d domain.Deposit) ([]domain.Event, error) {
 		return domain.DecideResolve(d, res)

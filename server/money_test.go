@@ -168,8 +168,13 @@ func TestResolvingOrphans(t *testing.T) {
 	if r.Outcome != "refund_to_wallet" || r.UserID != "u-x" {
 		t.Fatalf("same resolution again: %+v", r)
 	}
+	// Refused as no orphan whatever the order would say: an open order of
+	// another amount, or an unknown one, is not why it is refused.
+	open := e.submit(t, "u-q", "권지민", 9000)
 	for _, other := range []map[string]any{
 		{"deposit_id": forWallet.DepositID, "action": "assign_order", "order_id": o.OrderID},
+		{"deposit_id": forWallet.DepositID, "action": "assign_order", "order_id": open.OrderID},
+		{"deposit_id": forWallet.DepositID, "action": "assign_order", "order_id": "o-unknown"},
 		{"deposit_id": forWallet.DepositID, "action": "refund_to_wallet", "user_id": "u-y"},
 	} {
 		if ce := e.callErr(t, subjResolve, other, nil); ce.Status != 409 || ce.Code != "not_an_orphan" {
