@@ -57,6 +57,26 @@ func applyDeposits(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.En
 		})
 	case domain.DepositReopened:
 		return updateDeposit(b, idx, c.Seq, e.DepositID, func(v *OrphanView) { v.Resolution, v.PayoutID = "", "" })
+	case domain.WalletCredited:
+		// An orphan assigned to an order that did not take it as its
+		// payment went to the buyer's wallet (a deposit_refund through the
+		// order, or an orphan_refund when the order changed meanwhile): the
+		// deposit names that wallet, as the resolution's reply did.
+		if e.Kind != domain.CreditDepositRefund && e.Kind != domain.CreditOrphanRefund {
+			return nil
+		}
+		raw := b.Get([]byte(e.Ref))
+		if raw == nil {
+			return nil
+		}
+		var v OrphanView
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return err
+		}
+		if v.Resolution != domain.ResolveAssignOrder || v.UserID != "" {
+			return nil
+		}
+		return updateDeposit(b, idx, c.Seq, domain.DepositID(e.Ref), func(v *OrphanView) { v.UserID = string(e.UserID) })
 	}
 	return nil
 }

@@ -52,7 +52,7 @@ type Projection struct {
 //	                   orders_by_depositor, orders_by_buyer_name
 //	wallets   2        wallets, wallet_entries
 //	ledger    1        ledger_balances, ledger_entries
-//	deposits  3        deposits, orphans
+//	deposits  4        deposits, orphans
 //	candidates 5       candidate_orders, candidate_order_ids, candidate_orphans,
 //	                   candidate_orphans_by_amount, candidate_refs,
 //	                   candidate_closed_orders, candidate_closed_by_time
@@ -78,7 +78,7 @@ func DefaultProjections() []Projection {
 		}, Apply: applyOrders},
 		{Name: "wallets", Version: 2, Buckets: []string{string(bucketWallets), string(bucketWalletEntries)}, Apply: applyWallets},
 		{Name: "ledger", Version: 1, Buckets: []string{string(bucketLedgerBalances), string(bucketLedgerEntries)}, Apply: applyLedger},
-		{Name: "deposits", Version: 3, Buckets: []string{string(bucketDeposits), string(bucketOrphans)}, Apply: applyDeposits},
+		{Name: "deposits", Version: 4, Buckets: []string{string(bucketDeposits), string(bucketOrphans)}, Apply: applyDeposits},
 		{Name: "candidates", Version: 5, Buckets: []string{
 			string(bucketCandOrders), string(bucketCandOrderIDs), string(bucketCandOrphans), string(bucketCandByAmount), string(bucketCandRefs),
 			string(bucketCandClosed), string(bucketCandClosedByTime),

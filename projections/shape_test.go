@@ -25,7 +25,7 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		}},
 		"wallets":  {2, map[string]string{"WalletSummary": "balance entries seq user_id", "WalletEntry": "amount at kind ref"}},
 		"ledger":   {1, map[string]string{"LedgerEntry": "amount at memo seq tx_id"}},
-		"deposits": {3, map[string]string{"OrphanView": "account_number amount bank_txn_id bill_id candidates deposit_id deposited_at depositor_name landed_on link_id order_id outcome payout_id reason resolution seq user_id"}}, // 3: link_id, bill_id
+		"deposits": {4, map[string]string{"OrphanView": "account_number amount bank_txn_id bill_id candidates deposit_id deposited_at depositor_name landed_on link_id order_id outcome payout_id reason resolution seq user_id"}}, // 3: link_id, bill_id; 4: user_id of an assign_order refunded to the buyer
 		"candidates": {5, map[string]string{ // 3: names normalised without default ignorables; 4: ranked orders that close unpaid stay; 5: orders closed unpaid after the transfer searched
 			"CandOrphan": "amount at more name open ranked", "RankedOrder": "closed dist gap later order_id",
 		}},

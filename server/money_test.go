@@ -149,6 +149,15 @@ func TestResolvingOrphans(t *testing.T) {
 	if w := e.wallet(t, "u-o"); w.Balance != 15000 {
 		t.Fatalf("buyer's wallet: %+v", w)
 	}
+	// The deposit says so too, once the refund is in the read models; the
+	// one that paid the order names no wallet.
+	for id, user := range map[string]string{twice.DepositID: "u-o", typo.DepositID: ""} {
+		var v api.OrphanView
+		e.call(t, api.DepositGet.Subject, api.DepositRequest{DepositID: id, ReadAfter: api.ReadAfter{MinSeq: r.Seq}}, &v, nil)
+		if v.Resolution != "assign_order" || v.OrderID != o.OrderID || v.UserID != user {
+			t.Fatalf("deposit %s after assign_order: %+v, want user_id %q", id, v, user)
+		}
+	}
 	e.call(t, subjResolve, map[string]any{"deposit_id": forWallet.DepositID, "action": "refund_to_wallet", "user_id": "u-x"}, &r, nil)
 	if w := e.wallet(t, "u-x"); w.Balance != 3000 {
 		t.Fatalf("wallet: %+v", w)
