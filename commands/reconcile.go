@@ -178,13 +178,14 @@ func (h *Deposits) Scanned(number string) bool {
 // recordRun records a run once (expected sequence 0: a new aggregate) and
 // answers it; if the run was recorded meanwhile, it answers that one.
 func (h *Deposits) recordRun(ctx context.Context, meta Meta, id domain.ReconciliationID, run domain.ReconciliationCompleted) (api.ReconcileReply, error) {
-	// Every timing difference is kept (the next run settles them from this
-	// event), so a run with very many must be refused rather than cut.
+	// Every timing difference and every account is kept (the next run
+	// settles them from this event), so a run with very many must be
+	// refused rather than cut.
 	if b, err := json.Marshal(run); err != nil {
 		return api.ReconcileReply{}, err
 	} else if len(b) > maxRunBytes {
-		return api.ReconcileReply{}, domain.Invalid("lines", "the run's %d timing differences do not fit in one message (%d KiB of at most %d): reconcile a shorter period",
-			run.Counts.TimingDifference, len(b)>>10, maxRunBytes>>10)
+		return api.ReconcileReply{}, domain.Invalid("lines", "the run's %d accounts and %d timing differences do not fit in one message (%d KiB of at most %d): reconcile a shorter period or fewer accounts at once",
+			len(run.Accounts), run.Counts.TimingDifference, len(b)>>10, maxRunBytes>>10)
 	}
 	out, err := h.runs.Execute(ctx, meta, string(id), func(r domain.Reconciliation) ([]domain.Event, error) {
 		return domain.DecideReconcile(r, run)

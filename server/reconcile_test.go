@@ -580,6 +580,40 @@ func TestReconcileKeepsEveryTimingDifference(t *testing.T) {
 	}
 }
 
+// The next statement of many accounts, its request within its limits,
+// makes a run whose accounts alone (each with its carry and the gap since
+// its previous run) do not fit in one message: it is refused, writing
+// nothing, with a message that says what does not fit.
+func TestReconcileBankRefusesARunWhoseAccountsDoNotFit(t *testing.T) {
+	e := startEngine(t)
+	const n = 6000
+	statement := func(at time.Time) api.ReconcileBankRequest {
+		var lines []api.StatementLine
+		for i := range n {
+			lines = append(lines, api.StatementLine{BankTxnID: fmt.Sprintf("N%d", i), AccountNumber: fmt.Sprintf("9%06d", i), DepositorName: "x",
+				Amount: 1, DepositedAt: at})
+		}
+		sum := sha256.Sum256([]byte(t.Name() + at.String()))
+		return api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: lines}
+	}
+	at := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	if _, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, statement(at), nil); err != nil {
+		t.Fatal(err)
+	}
+	before := e.lastSeq(t)
+	var ae *api.Error
+	_, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, statement(at.Add(time.Hour)), nil)
+	if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != api.CodeInvalidInput {
+		t.Fatalf("a run whose accounts cannot fit: %v, want 400 %s", err, api.CodeInvalidInput)
+	}
+	if want := fmt.Sprintf("%d accounts", n); !strings.Contains(ae.Message, want) {
+		t.Errorf("message %q does not say what does not fit (%q)", ae.Message, want)
+	}
+	if after := e.lastSeq(t); after != before {
+		t.Fatalf("the refused run wrote: last seq %d → %d", before, after)
+	}
+}
+
 // A store's dedicated account is a sub-account of the collection account:
 // one feed, one scan watermark, the collection account's. A statement line
 // on it after that watermark is not scanned yet, a timing difference, not
