@@ -336,3 +336,18 @@ func FuzzParseCSV(f *testing.F) {
 		}
 	})
 }
+
+// TestParseCSVQuotesAnUnknownColumnOfControlCharacters: an unknown header
+// column is the file's own text, so an error shows it quoted wherever it
+// names it: an escape sequence in a bank file never reaches the operator's
+// terminal as it is.
+func TestParseCSVQuotesAnUnknownColumnOfControlCharacters(t *testing.T) {
+	header := "bank_txn_id,account_number,depositor_name,amount,deposited_at,\x1b[31mred\x1b[0m"
+	_, err := ParseCSV(strings.NewReader(header + "\nT-1,123,Kim,1000,2024-05-01T00:00:00Z,x\n"))
+	if !errors.Is(err, ErrBadHeader) {
+		t.Fatalf("ParseCSV: %v; want ErrBadHeader", err)
+	}
+	if msg := err.Error(); strings.ContainsRune(msg, '\x1b') || !strings.Contains(msg, `\x1b[31mred\x1b[0m`) {
+		t.Fatalf("the error shows the column as it is, or not at all: %q", msg)
+	}
+}

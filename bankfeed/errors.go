@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Compare with errors.Is; the errors returned by this
@@ -91,7 +94,19 @@ func (e *LineError) Error() string {
 	if fe, ok := e.Err.(*FieldError); ok && fe.Field == e.Column {
 		return fmt.Sprintf("line %d: %s: %s", e.Line, e.Column, fe.Reason)
 	}
-	return fmt.Sprintf("line %d: %s: %v", e.Line, e.Column, e.Err)
+	// An unknown column is the file's own text: anything but a plain name
+	// is shown quoted, so that no control character of a file reaches the
+	// operator's terminal.
+	column := e.Column
+	if strings.IndexFunc(column, notPlain) >= 0 {
+		column = strconv.Quote(column)
+	}
+	return fmt.Sprintf("line %d: %s: %v", e.Line, column, e.Err)
+}
+
+// notPlain reports whether r has no place in a plain column name.
+func notPlain(r rune) bool {
+	return r >= utf8.RuneSelf || !(r == '_' || r == '-' || r == ' ' || unicode.IsLetter(r) || unicode.IsDigit(r))
 }
 
 // Unwrap returns the underlying error.
