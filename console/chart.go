@@ -103,6 +103,19 @@ func drawChart(account string, pts []api.SeriesPoint, now time.Time) chart {
 	return ch
 }
 
+// shortDuration shows a duration without its zero tails ("24h", "1h30m",
+// "90s" as "1m30s", "1s"), as an operator writes it on the command line.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s") // "24h0m0s" → "24h0m"
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m") // "24h0m" → "24h"
+	}
+	return s
+}
+
 // roundAge shows a duration to the minute ("3h12m", "2h", "0m").
 func roundAge(d time.Duration) string {
 	d = d.Round(time.Minute)

@@ -175,12 +175,12 @@ func (c *Console) orderEffect(ov api.OrderView, amount int64) (effect string, re
 	case assignRefunds:
 		state := " and takes no payment"
 		if st := domain.OrderStatus(ov.Status); st == domain.StatusCancelled || st == domain.StatusExpired {
-			state = " (closed " + ov.ClosedAt + ", within the name grace of " + c.cfg.NameGrace.String() + ")"
+			state = " (closed " + ov.ClosedAt + ", within the name grace of " + shortDuration(c.cfg.NameGrace) + ")"
 		}
 		return "The order is " + ov.Status + state + ": the engine credits the deposit's " + won(amount) +
 			" to its buyer's wallet (" + ov.BuyerID + ") instead, as a refund (deposit_refund).", false
 	case assignGone:
-		return "The order is " + ov.Status + " and closed " + ov.ClosedAt + ", longer ago than the name grace (" + c.cfg.NameGrace.String() +
+		return "The order is " + ov.Status + " and closed " + ov.ClosedAt + ", longer ago than the name grace (" + shortDuration(c.cfg.NameGrace) +
 			"): the engine will refuse (order_gone).", true
 	}
 	return "The order is " + ov.Status + ": the engine credits the deposit's " + won(amount) + " to its buyer's wallet (" + ov.BuyerID +

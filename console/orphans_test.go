@@ -311,7 +311,7 @@ func TestAssignToCancelledCandidateSaysWalletRefund(t *testing.T) {
 	b := env.browser(t)
 	b.loginOK(opsName, env.seeds[opsName])
 	confirm := b.get("/console/orphans/"+dep.DepositID+"/resolve?"+url.Values{"action": {"assign_order"}, "order_id": {closed.OrderID}}.Encode()).
-		must(t, http.StatusOK, `data-testid="effect-order-status">cancelled<`, "wallet (buyer-c)")
+		must(t, http.StatusOK, `data-testid="effect-order-status">cancelled<`, "wallet (buyer-c)", "within the name grace of 24h)")
 	if confirm.has("becomes paid") {
 		t.Error("the confirmation says the cancelled order becomes paid")
 	}
