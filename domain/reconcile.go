@@ -499,7 +499,10 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		}
 		// Recorded, not on an earlier statement: it belongs on this one
 		// once this one ends past it.
-		if p, covered := period[acct]; covered && p.To.After(c.At.Add(ReconcileTimingWindow)) {
+		// Once the window before its end no longer holds it (as for a
+		// deposit this run reads first, exactly the window before the end
+		// is outside it).
+		if p, covered := period[acct]; covered && !p.To.Before(c.At.Add(ReconcileTimingWindow)) {
 			it.Note = "not on the next statement either"
 			items.MissingAtBank = append(items.MissingAtBank, it)
 			continue

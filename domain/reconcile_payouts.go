@@ -215,7 +215,7 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 	}
 	// Carried items the report does not name are settled by what is
 	// recorded now once the report covers their time, or carried again.
-	covers := func(at time.Time) bool { return len(in.Lines) > 0 && period.To.After(at.Add(ReconcileTimingWindow)) }
+	covers := func(at time.Time) bool { return len(in.Lines) > 0 && !nearEnd(at) }
 	for _, c := range in.Carried {
 		if done[c.PayoutID] {
 			continue

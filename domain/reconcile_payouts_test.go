@@ -283,3 +283,38 @@ func TestReconcilePayoutsComparesResultsRecordedSinceTheyWereMissing(t *testing.
 		}
 	}
 }
+
+// A payout recorded settled exactly ReconcileTimingWindow before the end of
+// a report's period is not within the window: missing at the provider,
+// whether the report is the first to cover it or a later one whose period
+// ends exactly that long after it was carried.
+func TestReconcilePayoutsTimingWindowEdgeIsTheSameForACarriedItem(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	rec := func(id string, at time.Time) domain.RecordedPayout {
+		return domain.RecordedPayout{PayoutID: id, Status: domain.PayoutSettledStatus, Amount: 1000, Fee: 500, FinalAt: at}
+	}
+	end := t0.Add(10 * time.Hour)
+	first := domain.ReconcilePayouts(domain.PayoutReconcileInput{
+		RunID: "rec_first",
+		Lines: []domain.PayoutReportLine{
+			{PayoutID: "po-a", Status: "settled", Amount: 1000, Fee: 500, SettledAt: t0},
+			{PayoutID: "po-end", Status: "settled", Amount: 1000, Fee: 500, SettledAt: end},
+		},
+		Recorded: []domain.RecordedPayout{rec("po-a", t0), rec("po-end", end), rec("po-edge", end.Add(-domain.ReconcileTimingWindow)), rec("po-after", end.Add(time.Minute))},
+		Now:      end.Add(time.Hour),
+	})
+	wantPayoutCategories(t, first, map[string][]string{"missing_at_bank": {"po-edge"}, "timing_difference": {"po-after"}})
+	carried := slices.Clone(first.TimingDifference)
+	for i := range carried {
+		carried[i].CarriedFrom = first.RunID
+	}
+	next := end.Add(time.Minute + domain.ReconcileTimingWindow)
+	second := domain.ReconcilePayouts(domain.PayoutReconcileInput{
+		RunID:    "rec_second",
+		Lines:    []domain.PayoutReportLine{{PayoutID: "po-b", Status: "settled", Amount: 1000, Fee: 500, SettledAt: next}},
+		Recorded: []domain.RecordedPayout{rec("po-after", end.Add(time.Minute)), rec("po-b", next)},
+		Carried:  carried,
+		Now:      next.Add(time.Hour),
+	})
+	wantPayoutCategories(t, second, map[string][]string{"missing_at_bank": {"po-after"}, "timing_difference": {}})
+}

@@ -587,3 +587,52 @@ func TestReconcileBankComparesDepositsRecordedAfterTheEarlierRuns(t *testing.T) 
 		t.Errorf("missing_at_bank %v without late_after, want none", refsOf(got.MissingAtBank))
 	}
 }
+
+// A recorded deposit exactly ReconcileTimingWindow before the end of a
+// statement is not within the window: it is missing at the bank, whether
+// the statement is the first to cover it or a later one that ends exactly
+// that long after it was carried.
+func TestReconcileBankTimingWindowEdgeIsTheSameForACarriedItem(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	const acct = "110-123-456789"
+	n := domain.NormalizeAccountNumber(acct)
+	line := func(id string, at time.Time) domain.StatementLine {
+		return domain.StatementLine{BankTxnID: id, AccountNumber: acct, DepositorName: "아무개", Amount: 1000, DepositedAt: at}
+	}
+	rec := func(id string, at time.Time) domain.RecordedDeposit {
+		return domain.RecordedDeposit{DepositID: string(domain.NewDepositID(acct, id)), BankTxnID: id, AccountNumber: acct,
+			Amount: 1000, DepositedAt: at, RecordedAt: at.Add(time.Minute)}
+	}
+	end := t0.Add(10 * time.Hour)
+	first := domain.ReconcileBank(domain.BankReconcileInput{
+		RunID: "rec_first", FileSHA256: strings.Repeat("a", 64),
+		Lines:      []domain.StatementLine{line("T-a", t0), line("T-end", end)},
+		Recorded:   []domain.RecordedDeposit{rec("T-a", t0), rec("T-end", end), rec("T-edge", end.Add(-domain.ReconcileTimingWindow)), rec("T-after", end.Add(time.Minute))},
+		Watermarks: map[string]time.Time{n: end.Add(time.Hour)},
+		Now:        end.Add(time.Hour),
+	})
+	if got := refsOf(first.MissingAtBank); !slices.Equal(got, []string{"T-edge"}) {
+		t.Fatalf("first run's missing_at_bank = %v, want [T-edge] (exactly the window before the end)", got)
+	}
+	if got := refsOf(first.TimingDifference); !slices.Equal(got, []string{"T-after"}) {
+		t.Fatalf("first run's timing differences = %v, want [T-after]", got)
+	}
+	carried := slices.Clone(first.TimingDifference)
+	for i := range carried {
+		carried[i].CarriedFrom = first.RunID
+	}
+	// The next statement ends exactly the window after the carried item.
+	next := end.Add(time.Minute + domain.ReconcileTimingWindow)
+	second := domain.ReconcileBank(domain.BankReconcileInput{
+		RunID: "rec_second", FileSHA256: strings.Repeat("b", 64),
+		Lines:      []domain.StatementLine{line("T-b", next)},
+		Recorded:   []domain.RecordedDeposit{rec("T-after", end.Add(time.Minute)), rec("T-b", next)},
+		Watermarks: map[string]time.Time{n: next.Add(time.Hour)},
+		Carried:    carried,
+		Now:        next.Add(time.Hour),
+	})
+	if got := refsOf(second.MissingAtBank); !slices.Equal(got, []string{"T-after"}) {
+		t.Fatalf("second run's missing_at_bank = %v, want [T-after] (carried, and exactly the window before the end); timing differences %v",
+			got, refsOf(second.TimingDifference))
+	}
+}
