@@ -93,7 +93,7 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 			// Another request may have stored an order under the
 			// client's ID since it was read, and the expiry armed above
 			// replaced that order's: arm the stored order's again.
-			if _, err := h.rearm(ctx, id); err != nil {
+			if _, _, err := h.rearm(ctx, id); err != nil {
 				h.log.Warn().Err(err).Str("order_id", string(id)).Msg("arming again the timer of an order a failed submit may have raced with")
 			}
 		}
@@ -146,7 +146,7 @@ func (h *Orders) SubmitOrder(ctx context.Context, meta Meta, req api.SubmitOrder
 		// An earlier attempt under this key stored the order, which this
 		// attempt found only when its append conflicted: the expiry armed
 		// above replaced that order's timer.
-		if _, err := h.rearm(ctx, id); err != nil {
+		if _, _, err := h.rearm(ctx, id); err != nil {
 			h.log.Warn().Err(err).Str("order_id", req.OrderID).Msg("arming again the timer of an order an earlier attempt stored")
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/bankbook/bankbook/domain"
 )
@@ -31,16 +33,23 @@ import (
 // It goes on past an order it cannot load or arm (logged), and then
 // returns an error counting them, wrapping the first; it stops at once
 // when ctx ends.
+//
+// It also warns of open orders that quote another collection account than
+// the configured one (see warnOtherAccount).
 func (h *Orders) RearmTimers(ctx context.Context, ids []domain.OrderID) (int, error) {
 	var (
 		armed, failed int
 		first         error
+		other         []domain.Order
 	)
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return armed, fmt.Errorf("rearm timers: %d of %d orders done: %w", armed, len(ids), err)
 		}
-		ok, err := h.rearm(ctx, id)
+		o, ok, err := h.rearm(ctx, id)
+		if ok && domain.NormalizeAccountNumber(o.CollectAccount.Number) != domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number) {
+			other = append(other, o)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return armed, fmt.Errorf("rearm timers: %d of %d orders done: %w", armed, len(ids), err)
@@ -57,20 +66,49 @@ func (h *Orders) RearmTimers(ctx context.Context, ids []domain.OrderID) (int, er
 		}
 	}
 	h.log.Info().Int("orders", len(ids)).Int("armed", armed).Int("failed", failed).Msg("timers of open orders re-armed")
+	h.warnOtherAccount(other)
 	if failed > 0 {
 		return armed, fmt.Errorf("rearm timers: %d of %d orders failed, the first: %w", failed, len(ids), first)
 	}
 	return armed, nil
 }
 
-// rearm arms the timer order id needs, if any, and reports whether it
-// armed one.
-func (h *Orders) rearm(ctx context.Context, id domain.OrderID) (bool, error) {
+// rearm arms the timer order id needs, if any, and returns the order and
+// whether it is open (it armed, or tried to arm, its timer).
+func (h *Orders) rearm(ctx context.Context, id domain.OrderID) (domain.Order, bool, error) {
 	o, _, err := h.orders.Get(ctx, string(id))
 	if err != nil {
-		return false, err
+		return o, false, err
 	}
-	return h.armTimerOf(ctx, o)
+	ok, err := h.armTimerOf(ctx, o)
+	return o, ok, err
+}
+
+// maxOtherAccountLogged is how many orders warnOtherAccount names.
+const maxOtherAccountLogged = 10
+
+// warnOtherAccount warns of the open orders that quote another collection
+// account than --collect-number: the collection account was changed while
+// they were open. Their buyers pay as the order says, into an account the
+// scanner no longer polls, so nothing pays them; they expire (or their
+// reserved cancellation becomes final) on the new account's scan, and
+// their money reaches the engine only from the old account's statements
+// (deposit import: an unknown_account orphan, for an operator to assign).
+func (h *Orders) warnOtherAccount(other []domain.Order) {
+	if len(other) == 0 {
+		return
+	}
+	ids := make([]string, 0, min(len(other), maxOtherAccountLogged))
+	accounts := map[string]bool{}
+	for i, o := range other {
+		if i < maxOtherAccountLogged {
+			ids = append(ids, string(o.ID))
+		}
+		accounts[o.CollectAccount.Number] = true
+	}
+	h.log.Warn().Int("orders", len(other)).Strs("order_ids", ids).Strs("their_accounts", slices.Sorted(maps.Keys(accounts))).
+		Str("collect_number", h.cfg.CollectAccount.Number).
+		Msg("open orders quote another collection account than --collect-number: the scanner does not poll it, so a transfer made as they say pays nothing; run with the old number until they close, or record its statements with 'deposit import' and assign the orphans")
 }
 
 // armTimerOf arms the timer order o needs, if any, and reports whether it

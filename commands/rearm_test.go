@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,5 +160,46 @@ func TestRearmSkipsWhatIsNotOpen(t *testing.T) {
 	n, err := s.h.Orders.RearmTimers(ctx, []domain.OrderID{"o-1", "o-never"})
 	if err != nil || n != 0 {
 		t.Fatalf("rearm: %d, %v; want nothing armed", n, err)
+	}
+}
+
+// TestRearmWarnsOfOpenOrdersQuotingAnotherCollectionAccount: an engine
+// started with another --collect-number than its open orders were given
+// warns at start, naming them: their buyers pay into an account the
+// scanner does not poll. Closed orders are not named, nor is anything with
+// the account unchanged.
+func TestRearmWarnsOfOpenOrdersQuotingAnotherCollectionAccount(t *testing.T) {
+	s := newRealStack(t, commands.Config{})
+	ctx := context.Background()
+	s.submit(t, "o-1", "김민수", 1000)
+	s.submit(t, "o-2", "이영희", 2000)
+	s.submit(t, "o-3", "박지성", 3000)
+	no := false
+	if _, err := s.h.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-3", Deposited: &no}); err != nil {
+		t.Fatal(err)
+	}
+	ids := []domain.OrderID{"o-1", "o-2", "o-3"}
+	const warning = "open orders quote another collection account"
+	if _, err := s.h.Orders.RearmTimers(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(s.log.String(), warning) {
+		t.Fatalf("warned with the account unchanged:\n%s", s.log.String())
+	}
+
+	var logs testenv.SyncBuffer
+	moved, err := commands.New(commands.Deps{Events: s.es, Codec: domain.Events(), Names: s.names, Timers: s.tm, Watermarks: s.marks},
+		commands.Config{CollectAccount: domain.BankAccount{Bank: "신한은행", Number: "110-999-888777", Holder: "bankbook"}}, zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := moved.Orders.RearmTimers(ctx, ids); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"level":"warn"`) || !strings.Contains(out, warning) || !strings.Contains(out, `"orders":2`) ||
+		!strings.Contains(out, `"order_ids":["o-1","o-2"]`) || !strings.Contains(out, `"their_accounts":["`+realCollect.Number+`"]`) ||
+		!strings.Contains(out, `"collect_number":"110-999-888777"`) {
+		t.Fatalf("no warning naming the two open orders and their account:\n%s", out)
 	}
 }
