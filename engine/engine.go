@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net"
 	"net/http"
@@ -984,9 +985,24 @@ func startEmbedded(cfg Config, storeDir string, log zerolog.Logger) (*embedded.S
 		storeDir = StoreDir(cfg.DataDir)
 	}
 	dir := filepath.Join(cfg.DataDir, "auth")
+	var missing []string // the roles without a seed: Identities creates them
+	for _, r := range auth.Roles {
+		if _, err := os.Stat(auth.SeedFile(dir, r)); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, string(r))
+		}
+	}
 	ids, err := auth.Identities(dir, cfg.AuthFile)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case len(missing) == len(auth.Roles):
+		log.Info().Str("dir", dir).Strs("roles", missing).Msg("generated one NKey seed per role")
+	case len(missing) > 0:
+		// A seed removed to rotate its key, or lost: say so, since
+		// clients with the old one are now refused without a word.
+		log.Warn().Str("dir", dir).Strs("roles", missing).
+			Msg("generated a new NKey seed for roles whose seed file was missing: clients holding an earlier seed of these roles are refused until given the new one")
 	}
 	accounts, err := auth.Render(auth.Tenant{Users: ids, Simulators: cfg.BankSim || cfg.ChatSim, MaxConnections: cfg.MaxConnectionsPerIdentity})
 	if err != nil {

@@ -267,3 +267,24 @@ func TestProviderURLWithCredentialsIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A seed file removed (to rotate its key, or lost) is generated again at
+// start, and the engine says so at warn, naming the role: clients holding
+// the old seed are refused from then on. The first start generates every
+// seed and says so at info; a start that finds them all says nothing.
+func TestARegeneratedSeedIsLogged(t *testing.T) {
+	cfg := testConfig(t)
+	const warning = "generated a new NKey seed for roles whose seed file was missing"
+	if out := startAndStop(t, cfg); !strings.Contains(out, "generated one NKey seed per role") || strings.Contains(out, warning) {
+		t.Fatalf("first start:\n%s", out)
+	}
+	if out := startAndStop(t, cfg); strings.Contains(out, "NKey seed") {
+		t.Fatalf("a start with every seed in place spoke of seeds:\n%s", out)
+	}
+	if err := os.Remove(auth.SeedFile(filepath.Join(cfg.DataDir, "auth"), auth.App)); err != nil {
+		t.Fatal(err)
+	}
+	if out := startAndStop(t, cfg); !strings.Contains(out, `"level":"warn"`) || !strings.Contains(out, warning) || !strings.Contains(out, `"roles":["app"]`) {
+		t.Fatalf("no warning naming the app role's new seed:\n%s", out)
+	}
+}
