@@ -191,6 +191,51 @@ func TestDecideRecord(t *testing.T) {
 	}
 }
 
+// TestDecideRecordUnknownOutcome: a deposit is recorded with what happened
+// to its money, or not at all: an outcome no posting rule knows would leave
+// the money nowhere in the ledger.
+func TestDecideRecordUnknownOutcome(t *testing.T) {
+	for _, outcome := range []domain.DepositOutcome{"", "pending", "refunded_to_bank"} {
+		t.Run("outcome "+string(outcome), func(t *testing.T) {
+			r := orphanRecorded()
+			r.Outcome = outcome
+			events, err := domain.DecideRecord(domain.Deposit{}, r)
+			if err == nil {
+				t.Fatalf("DecideRecord with outcome %q = %#v, want an error", outcome, events)
+			}
+			if events != nil {
+				t.Errorf("events = %#v, want none", events)
+			}
+		})
+	}
+}
+
+// TestDepositLanded: a refund to the bank pays from the company account the
+// money is in, which for a deposit to a dedicated account no store holds is
+// the collection account it landed on, not the number the sender wrote.
+func TestDepositLanded(t *testing.T) {
+	unheld := orphanRecorded()
+	unheld.AccountNumber, unheld.LandedOn, unheld.Reason = "5001000007", collect.Number, domain.ReasonUnknownAccount
+	tests := []struct {
+		name  string
+		given domain.DepositRecorded
+		want  string
+	}{
+		{"on the collection account", orphanRecorded(), collect.Number},
+		{"on a dedicated account no store holds", unheld, collect.Number},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := givenDeposit(tt.given).Landed(); got != tt.want {
+				t.Fatalf("Landed() = %q, want %q", got, tt.want)
+			}
+			if got := tt.given.Landed(); got != tt.want {
+				t.Fatalf("DepositRecorded.Landed() = %q, want %q (the deposit and its event disagree)", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestDecideResolve(t *testing.T) {
 	sameReformatted := senderAccount
 	sameReformatted.Number = "1002 123456 789"

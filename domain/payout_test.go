@@ -251,3 +251,103 @@ func TestCanonicalBankAccount(t *testing.T) {
 		}
 	}
 }
+
+func TestDecideResolvePayout(t *testing.T) {
+	settle := func(fee int64, ref string) domain.ResolvePayout {
+		return domain.ResolvePayout{Outcome: domain.PayoutSettledStatus, Fee: fee, ProviderRef: ref, Reason: "provider statement", Now: t0.Add(time.Hour)}
+	}
+	fail := func(forced bool) domain.ResolvePayout {
+		return domain.ResolvePayout{Outcome: domain.PayoutFailedStatus, Reason: "provider says not sent", Forced: forced, Now: t0.Add(time.Hour)}
+	}
+	tests := []struct {
+		name       string
+		given      []domain.Event
+		when       domain.ResolvePayout
+		then       []domain.Event
+		wantStatus domain.PayoutStatus // after the events
+	}{
+		{
+			// The amount and the account paid from are the payout's, not
+			// the operator's: the ledger credits the account that paid.
+			"settled by an operator", []domain.Event{payoutRequested()}, settle(500, "fb-9"),
+			[]domain.Event{domain.PayoutSettled{PayoutID: "po_1", Amount: 4000, Fee: 500, BankAccount: collect.Number, ProviderRef: "fb-9", SettledAt: t0.Add(time.Hour)}},
+			domain.PayoutSettledStatus,
+		},
+		{
+			"settled without a fee", []domain.Event{payoutRequested()}, settle(0, ""),
+			[]domain.Event{domain.PayoutSettled{PayoutID: "po_1", Amount: 4000, BankAccount: collect.Number, SettledAt: t0.Add(time.Hour)}},
+			domain.PayoutSettledStatus,
+		},
+		{
+			"failed by an operator says so", []domain.Event{payoutRequested()}, fail(false),
+			[]domain.Event{domain.PayoutFailed{PayoutID: "po_1", Reason: "operator: provider says not sent", FailedAt: t0.Add(time.Hour)}},
+			domain.PayoutFailedStatus,
+		},
+		{
+			"failed by force says it was forced", []domain.Event{payoutRequested()}, fail(true),
+			[]domain.Event{domain.PayoutFailed{PayoutID: "po_1", Reason: "operator (forced): provider says not sent", FailedAt: t0.Add(time.Hour)}},
+			domain.PayoutFailedStatus,
+		},
+		// A repeat of the result it has needs nothing, whatever its details.
+		{"settled again needs nothing", []domain.Event{payoutRequested(), payoutSettled(500)}, settle(500, "fb-1"), nil, domain.PayoutSettledStatus},
+		{"settled again with another fee needs nothing", []domain.Event{payoutRequested(), payoutSettled(500)}, settle(900, "fb-2"), nil, domain.PayoutSettledStatus},
+		{"failed again needs nothing", []domain.Event{payoutRequested(), payoutFailed()}, fail(false), nil, domain.PayoutFailedStatus},
+		{"failed again by force needs nothing", []domain.Event{payoutRequested(), payoutFailed()}, fail(true), nil, domain.PayoutFailedStatus},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := givenPayout(tt.given...)
+			events, err := domain.DecideResolvePayout(p, tt.when)
+			if err != nil {
+				t.Fatalf("DecideResolvePayout: %v", err)
+			}
+			if !reflect.DeepEqual(events, tt.then) {
+				t.Fatalf("events\n got %#v\nwant %#v", events, tt.then)
+			}
+			for _, e := range events {
+				p = p.Apply(e)
+			}
+			if p.Status != tt.wantStatus {
+				t.Errorf("status after = %q, want %q", p.Status, tt.wantStatus)
+			}
+		})
+	}
+}
+
+// TestDecideResolvePayoutRefused: an operator cannot turn a payout's final
+// result into the other one (a settled payout failed would return money the
+// provider sent; a failed one settled would take from the bank money that
+// went back to its source), nor resolve a payout never requested.
+func TestDecideResolvePayoutRefused(t *testing.T) {
+	settle := domain.ResolvePayout{Outcome: domain.PayoutSettledStatus, Fee: 500, Reason: "provider statement", Now: t0.Add(time.Hour)}
+	fail := domain.ResolvePayout{Outcome: domain.PayoutFailedStatus, Reason: "provider says not sent", Now: t0.Add(time.Hour)}
+	forced := fail
+	forced.Forced = true
+	tests := []struct {
+		name        string
+		given       []domain.Event
+		when        domain.ResolvePayout
+		want        *domain.Error
+		kind        domain.Kind
+		wantDetails map[string]any
+	}{
+		{"settled, unknown payout", nil, settle, domain.ErrPayoutNotFound, domain.KindNotFound, nil},
+		{"failed, unknown payout", nil, fail, domain.ErrPayoutNotFound, domain.KindNotFound, nil},
+		{"failed after settled", []domain.Event{payoutRequested(), payoutSettled(500)}, fail, domain.ErrPayoutFinal, domain.KindConflict, map[string]any{"status": "settled"}},
+		{"failed by force after settled", []domain.Event{payoutRequested(), payoutSettled(500)}, forced, domain.ErrPayoutFinal, domain.KindConflict, map[string]any{"status": "settled"}},
+		{"settled after failed", []domain.Event{payoutRequested(), payoutFailed()}, settle, domain.ErrPayoutFinal, domain.KindConflict, map[string]any{"status": "failed"}},
+		{"an outcome that is no result", []domain.Event{payoutRequested()}, domain.ResolvePayout{Outcome: "cancelled", Now: t0}, domain.ErrInvalidInput, domain.KindInvalid, map[string]any{"field": "outcome"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			events, err := domain.DecideResolvePayout(givenPayout(tt.given...), tt.when)
+			de := requireDomainError(t, err, tt.want, tt.kind)
+			if events != nil {
+				t.Errorf("events = %#v, want none", events)
+			}
+			if tt.wantDetails != nil && !reflect.DeepEqual(de.Details, tt.wantDetails) {
+				t.Errorf("details = %#v, want %#v", de.Details, tt.wantDetails)
+			}
+		})
+	}
+}
