@@ -3,6 +3,7 @@ package commands_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -406,6 +407,89 @@ func TestDepositMadeBeforeTheOrderIsNotItsPayment(t *testing.T) {
 		}
 		if st := u.order(t, o.OrderID).Status; st != domain.StatusAwaitingDeposit {
 			t.Fatalf("the order is %s, want still awaiting its deposit", st)
+		}
+	})
+}
+
+// TestReopenIsForTheFailedRefundOnly: given an orphan refunded to the
+// sender's bank, when the refund's payout fails and the deposit is
+// reopened, then it is an orphan again, once; a reopen naming another
+// payout (a late one, after the operator refunded it again) leaves the
+// deposit as it is, so one failure cannot return the money of a refund
+// still in flight to the orphan queue.
+func TestReopenIsForTheFailedRefundOnly(t *testing.T) {
+	sender := domain.BankAccount{Bank: "우리은행", Number: "1002-123", Holder: "박지훈"}
+	tests := []struct {
+		name           string
+		refunds        []string // payouts the deposit was refunded to the bank by, in order
+		reopenedBefore []string // reopens already made, after the refund they name
+		reopen         string
+		wantWrite      bool
+		wantUnresolved bool
+		wantPayout     domain.PayoutID // the refund in flight after
+	}{
+		{name: "the failed refund", refunds: []string{"po-1"}, reopen: "po-1", wantWrite: true, wantUnresolved: true},
+		{name: "the failed refund again", refunds: []string{"po-1"}, reopenedBefore: []string{"po-1"}, reopen: "po-1", wantUnresolved: true},
+		{name: "another payout", refunds: []string{"po-1"}, reopen: "po-9", wantPayout: "po-1"},
+		{name: "an earlier refund's late failure", refunds: []string{"po-1", "po-2"}, reopenedBefore: []string{"po-1"}, reopen: "po-1", wantPayout: "po-2"},
+		{name: "the second refund's failure", refunds: []string{"po-1", "po-2"}, reopenedBefore: []string{"po-1"}, reopen: "po-2", wantWrite: true, wantUnresolved: true},
+		{name: "a deposit never refunded", reopen: "po-1", wantUnresolved: true},
+		// Its money is in suspense already: a reopen would count it twice.
+		{name: "a deposit never refunded, a reopen naming no payout", reopen: "", wantUnresolved: true},
+	}
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				u := newUnit(t, es)
+				ctx := context.Background()
+				orphan := u.deposit(t, fmt.Sprint("t-reopen-", i), "모름", 4000)
+				id := domain.DepositID(orphan.DepositID)
+				payout := func(p string) domain.PayoutID {
+					if p == "" {
+						return ""
+					}
+					return domain.PayoutID(fmt.Sprint(p, "-", i))
+				}
+				reopen := func(p string) error {
+					return u.Deposits.Reopen(ctx, commands.Meta{}, domain.DepositReopened{DepositID: id, Amount: 4000, PayoutID: payout(p), Reason: "account closed", ReopenedAt: u.clock.Now()})
+				}
+				for j, p := range tt.refunds {
+					if _, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, api.ResolveDepositRequest{DepositID: orphan.DepositID, Action: domain.ResolveRefundToBank, BankAccount: &sender, PayoutID: string(payout(p))}); err != nil {
+						t.Fatalf("refund to the bank by %s: %v", p, err)
+					}
+					if j < len(tt.reopenedBefore) {
+						if err := reopen(tt.reopenedBefore[j]); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				before := len(u.commits(t, domain.AggregateDeposit, orphan.DepositID))
+				if err := reopen(tt.reopen); err != nil {
+					t.Fatalf("reopen: %v", err)
+				}
+				if n := len(u.commits(t, domain.AggregateDeposit, orphan.DepositID)) - before; n != map[bool]int{true: 1}[tt.wantWrite] {
+					t.Fatalf("reopen wrote %d commits, want a write %v", n, tt.wantWrite)
+				}
+				d, err := u.Deposits.Get(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantPayout := domain.PayoutID("")
+				if tt.wantPayout != "" {
+					wantPayout = payout(string(tt.wantPayout))
+				}
+				if d.Unresolved() != tt.wantUnresolved || d.PayoutID != wantPayout {
+					t.Fatalf("deposit after: unresolved %v, refund %q; want %v, %q", d.Unresolved(), d.PayoutID, tt.wantUnresolved, wantPayout)
+				}
+				if !tt.wantUnresolved {
+					return
+				}
+				// An orphan again: the operator can resolve it another way.
+				if _, err := u.Deposits.ResolveDeposit(ctx, commands.Meta{}, api.ResolveDepositRequest{DepositID: orphan.DepositID, Action: domain.ResolveRefundToWallet, UserID: fmt.Sprint("u-reopen-", i)}); err != nil {
+					t.Fatalf("resolve after the reopen: %v", err)
+				}
+				assertBalance(t, u, fmt.Sprint("u-reopen-", i), 4000)
+			})
 		}
 	})
 }

@@ -151,3 +151,42 @@ func TestResumedCancelAnswersTheCreditOfItsRefund(t *testing.T) {
 		assertBalance(t, u, string(refund.BuyerID), 4001)
 	})
 }
+
+// TestWithdrawRefusals: a withdrawal the request or the balance does not
+// allow debits nothing; the balance stays whole.
+func TestWithdrawRefusals(t *testing.T) {
+	to := domain.BankAccount{Bank: "KB", Number: "110-123", Holder: "김민수"}
+	tests := []struct {
+		name string
+		req  api.WithdrawRequest
+		want error
+	}{
+		{"one more than the balance", api.WithdrawRequest{UserID: "u", Amount: 1001, BankAccount: to, PayoutID: "po-1"}, domain.ErrInsufficientFunds},
+		{"zero", api.WithdrawRequest{UserID: "u", Amount: 0, BankAccount: to, PayoutID: "po-1"}, domain.ErrInvalidInput},
+		{"negative", api.WithdrawRequest{UserID: "u", Amount: -500, BankAccount: to, PayoutID: "po-1"}, domain.ErrInvalidInput},
+		{"another currency", api.WithdrawRequest{UserID: "u", Amount: 500, Currency: "USD", BankAccount: to, PayoutID: "po-1"}, domain.ErrUnsupportedCurrency},
+		{"an account firm banking refuses", api.WithdrawRequest{UserID: "u", Amount: 500, BankAccount: domain.BankAccount{Bank: "KB", Number: "110 123", Holder: "김민수"}, PayoutID: "po-1"}, domain.ErrInvalidInput},
+		{"no payout planned", api.WithdrawRequest{UserID: "u", Amount: 500, BankAccount: to}, domain.ErrInvalidInput},
+		{"no user", api.WithdrawRequest{Amount: 500, BankAccount: to, PayoutID: "po-1"}, domain.ErrInvalidInput},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := newUnit(t, storeOpeners[0].open(t))
+			ctx := context.Background()
+			if _, err := u.Wallets.Credit(ctx, commands.Meta{}, domain.CreditWallet{UserID: "u", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: "gift", FromAccount: domain.AccountSuspense, Now: u.clock.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := u.Wallets.Withdraw(ctx, commands.Meta{}, tt.req)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("withdraw: %+v %v, want %v", rep, err, tt.want)
+			}
+			if n := len(u.commits(t, domain.AggregateWallet, "u")); n != 1 {
+				t.Fatalf("%d wallet commits, want the credit only", n)
+			}
+			w, err := u.Wallets.Get(ctx, "u")
+			if err != nil || w.Balance != 1000 {
+				t.Fatalf("wallet after: %+v %v, want 1000", w, err)
+			}
+		})
+	}
+}
