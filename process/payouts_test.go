@@ -857,3 +857,74 @@ func TestPendingPayoutWaitsWhatAThrottledStatusAsked(t *testing.T) {
 		t.Fatalf("payout %+v, want still requested", p)
 	}
 }
+
+// statusProvider refuses every send, and answers the payout's status with
+// res or err: a provider whose earlier attempt of the payout the status
+// shows while its repeat is refused.
+type statusProvider struct {
+	firmbanking.Provider
+	res firmbanking.Result
+	err error
+}
+
+func (p statusProvider) Send(context.Context, firmbanking.Transfer) (firmbanking.Result, error) {
+	return firmbanking.Result{}, fmt.Errorf("%w: http 400: invalid_account", firmbanking.ErrRefused)
+}
+
+func (p statusProvider) Status(_ context.Context, id string) (firmbanking.Result, error) {
+	r := p.res
+	r.ID = id
+	return r, p.err
+}
+
+// TestRefusedPayoutFollowsTheStatusOfAnEarlierAttempt: given a payout whose
+// send is refused, when the provider's status shows an earlier attempt of
+// it, then that is the payout's result: settled keeps the money out (and
+// records the provider's fee), failed returns it, and pending or a
+// throttled status check waits, the money neither sent again nor returned.
+func TestRefusedPayoutFollowsTheStatusOfAnEarlierAttempt(t *testing.T) {
+	tests := []struct {
+		name        string
+		res         firmbanking.Result
+		err         error
+		wantWait    time.Duration // 0: a result is recorded
+		wantStatus  domain.PayoutStatus
+		wantFee     int64
+		wantBalance int64
+	}{
+		{name: "settled", res: firmbanking.Result{Status: firmbanking.StatusSettled, Fee: 300, ProviderRef: "fb-earlier"},
+			wantStatus: domain.PayoutSettledStatus, wantFee: 300, wantBalance: 300},
+		{name: "failed", res: firmbanking.Result{Status: firmbanking.StatusFailed, Reason: "account closed"},
+			wantStatus: domain.PayoutFailedStatus, wantBalance: 1000},
+		{name: "pending", res: firmbanking.Result{Status: firmbanking.StatusPending},
+			wantWait: 7 * time.Minute, wantStatus: domain.PayoutRequestedStatus, wantBalance: 300},
+		{name: "status check throttled", err: &firmbanking.ThrottledError{Wait: 11 * time.Minute, Err: firmbanking.ErrUnavailable},
+			wantWait: 11 * time.Minute, wantStatus: domain.PayoutRequestedStatus, wantBalance: 300},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, options{cfg: process.Config{PendingRetry: 7 * time.Minute},
+				provider: func(p firmbanking.Provider) firmbanking.Provider {
+					return statusProvider{Provider: p, res: tt.res, err: tt.err}
+				}})
+			c := f.requestPayout(t, "po-s", "123-456")
+			err := f.m.ReactToPayout(context.Background(), c)
+			if tt.wantWait != 0 {
+				wait(t, err, tt.wantWait)
+			} else {
+				if err != nil {
+					t.Fatalf("react: %v", err)
+				}
+				f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-s")
+			}
+			p := f.payout(t, "po-s")
+			if p.Status != tt.wantStatus || p.Fee != tt.wantFee {
+				t.Fatalf("payout %+v, want %s with fee %d", p, tt.wantStatus, tt.wantFee)
+			}
+			if tt.wantStatus == domain.PayoutFailedStatus && p.Reason != tt.res.Reason {
+				t.Errorf("reason %q, want the provider's %q", p.Reason, tt.res.Reason)
+			}
+			f.assertBalance(t, "u", tt.wantBalance)
+		})
+	}
+}
