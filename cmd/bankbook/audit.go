@@ -180,12 +180,13 @@ func printDigest(w io.Writer, asJSON bool, out digestResult) error {
 }
 
 // computeDigest connects as the auditor and digests the stream up to until.
-func computeDigest(ctx context.Context, cf *clientFlags, until eventstore.Seq) (eventstore.DigestResult, error) {
+func computeDigest(ctx context.Context, cf *clientFlags, until eventstore.Seq) (_ eventstore.DigestResult, err error) {
 	c, err := cf.connect()
 	if err != nil {
 		return eventstore.DigestResult{}, err
 	}
 	defer c.Close()
+	defer func() { err = explainRefusal(err, c) }()
 	js, err := jetstream.New(c.Conn())
 	if err != nil {
 		return eventstore.DigestResult{}, err

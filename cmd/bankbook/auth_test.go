@@ -414,3 +414,24 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// The commands that read the event stream say, when run with an identity
+// that may not (the operator's), that the NATS server refused it and whose
+// seed reads the stream, instead of only that a request timed out.
+func TestStreamReadersRefusedForTheirIdentitySayWhy(t *testing.T) {
+	e, cfg := startEngine(t)
+	url := "--nats-url=" + e.ClientURL()
+	op := "--nkey=" + e.SeedFile(auth.Operator)
+	for _, args := range [][]string{
+		{"audit", "verify", url, op, "--timeout", "2s", "--data-dir", cfg.DataDir},
+		{"audit", "digest", url, op, "--timeout", "2s"},
+		{"replay", url, op, "--timeout", "2s", "--out", filepath.Join(t.TempDir(), "out")},
+	} {
+		_, err := cli(t, args...)
+		if exitCode(err) != exitUsage || !strings.Contains(err.Error(), "could not run") ||
+			!strings.Contains(err.Error(), "refused this identity") || !strings.Contains(err.Error(), "auditor's seed") {
+			t.Errorf("%s %s as the operator: exit %d, %v; want exit %d saying the server refused it and the auditor's seed reads the stream",
+				args[0], args[1], exitCode(err), err, exitUsage)
+		}
+	}
+}

@@ -126,6 +126,21 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
+// explainRefusal adds to err, when the NATS server refused c something for
+// lack of permission, what it refused and whose seed reads the event
+// stream. A JetStream request the identity may not make gets no answer (the
+// server tells only the connection), so it fails as a timeout, and the
+// reason would be lost.
+func explainRefusal(err error, c *client.Client) error {
+	if err == nil || c == nil {
+		return err
+	}
+	if le := c.Conn().LastError(); errors.Is(le, nats.ErrPermissionViolation) {
+		return fmt.Errorf("%w (the NATS server refused this identity: %v; reading the event stream takes the auditor's seed, data/auth/auditor.nk, or a user of the auditor role)", err, le)
+	}
+	return err
+}
+
 // call connects, sends req to ep and prints the reply: the raw JSON with
 // --json, otherwise what human makes of it, followed by the replay note.
 func call[Req, Rep any](ctx context.Context, cf *clientFlags, stdout io.Writer, ep api.Endpoint[Req, Rep], req Req, header nats.Header, human func(Rep) string) error {

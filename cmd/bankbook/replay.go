@@ -86,7 +86,7 @@ type replayResult struct {
 // that ended short of the live read models is not compared.
 const notComparedPointInTime = "point-in-time replay: the live read models have no state at an earlier point to compare with"
 
-func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs, cf := newClientFlagSet("replay", stderr)
 	cf.role = auth.Auditor // reading the event stream is the auditor's
 	out := fs.String("out", "", "fresh directory to write the rebuilt read models to (required)")
@@ -129,6 +129,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer c.Close()
+	defer func() { err = explainRefusal(err, c) }()
 	js, err := jetstream.New(c.Conn())
 	if err != nil {
 		return err

@@ -52,7 +52,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // NATS, each answer is that one's with chance 1/n.
 const holderTries = 32
 
-func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs, cf := newClientFlagSet("audit verify", stderr)
 	cf.role = auth.Auditor // reading the event stream is the auditor's
 	dataDir := fs.String("data-dir", "./data", "the data directory whose DATA-DIR/"+readModelsFile+" to compare (default: the running engine's read models, or ./data when no engine answers)")
@@ -103,6 +103,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	defer c.Close()
+	defer func() { err = explainRefusal(err, c) }()
 	js, err := jetstream.New(c.Conn())
 	if err != nil {
 		return err
