@@ -258,7 +258,8 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, fmt.Errorf("%w: %s is there: run bankbook restore into %s again (it starts over), or remove the directory to start empty", ErrRestoreIncomplete, RestoreMarker, cfg.DataDir)
 	}
 	if cfg.NATSURL == "" {
-		if e.ns, err = startEmbedded(cfg, "", log); err != nil {
+		var generated []string
+		if e.ns, generated, err = startEmbedded(cfg, "", log); err != nil {
 			return nil, err
 		}
 		if cfg.GroupCommit {
@@ -287,6 +288,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			started.Str("auth_dir", filepath.Join(cfg.DataDir, "auth")).
 				Msg("embedded nats-server with JetStream started; clients authenticate with the seeds in auth_dir")
 		}
+		logGeneratedSeeds(log, filepath.Join(cfg.DataDir, "auth"), generated)
 		if cfg.Durability == string(embedded.Fast) {
 			log.Warn().Msg("durability profile fast: acknowledged writes are fsynced only every 2 minutes, and the read models only when the engine stops; a machine crash can lose writes, and the read models are then rebuilt from the event log")
 		}
@@ -963,7 +965,22 @@ const damagedTimerWait = time.Minute
 // connections only), its JetStream files in storeDir ("": where serve
 // keeps them, <data-dir>/jetstream). The caller locks the data directory.
 func StartEmbedded(cfg Config, storeDir string, log zerolog.Logger) (*embedded.Server, error) {
-	return startEmbedded(cfg, storeDir, log)
+	srv, _, err := startEmbedded(cfg, storeDir, log)
+	return srv, err
+}
+
+// logGeneratedSeeds says which roles' seeds the embedded server's start
+// generated in dir: all of them on a first start; some beside the others
+// when a seed file was removed to rotate its key, or lost, and clients
+// holding the old seed are now refused without a word from the server.
+func logGeneratedSeeds(log zerolog.Logger, dir string, roles []string) {
+	switch {
+	case len(roles) == len(auth.Roles):
+		log.Info().Str("dir", dir).Strs("roles", roles).Msg("generated one NKey seed per role")
+	case len(roles) > 0:
+		log.Warn().Str("dir", dir).Strs("roles", roles).
+			Msg("generated a new NKey seed for roles whose seed file was missing: clients holding an earlier seed of these roles are refused until given the new one")
+	}
 }
 
 // RestoreMarker is the file bankbook restore keeps in a data directory
@@ -980,39 +997,30 @@ func StoreDir(dataDir string) string { return filepath.Join(dataDir, "jetstream"
 // startEmbedded starts the embedded server with the identities in
 // <data-dir>/auth (created on first start) or the operator's --auth-file,
 // and its files in storeDir ("": StoreDir).
-func startEmbedded(cfg Config, storeDir string, log zerolog.Logger) (*embedded.Server, error) {
+func startEmbedded(cfg Config, storeDir string, log zerolog.Logger) (_ *embedded.Server, generated []string, err error) {
 	if storeDir == "" {
 		storeDir = StoreDir(cfg.DataDir)
 	}
 	dir := filepath.Join(cfg.DataDir, "auth")
-	var missing []string // the roles without a seed: Identities creates them
 	for _, r := range auth.Roles {
 		if _, err := os.Stat(auth.SeedFile(dir, r)); errors.Is(err, fs.ErrNotExist) {
-			missing = append(missing, string(r))
+			generated = append(generated, string(r)) // Identities creates it
 		}
 	}
 	ids, err := auth.Identities(dir, cfg.AuthFile)
 	if err != nil {
-		return nil, err
-	}
-	switch {
-	case len(missing) == len(auth.Roles):
-		log.Info().Str("dir", dir).Strs("roles", missing).Msg("generated one NKey seed per role")
-	case len(missing) > 0:
-		// A seed removed to rotate its key, or lost: say so, since
-		// clients with the old one are now refused without a word.
-		log.Warn().Str("dir", dir).Strs("roles", missing).
-			Msg("generated a new NKey seed for roles whose seed file was missing: clients holding an earlier seed of these roles are refused until given the new one")
+		return nil, nil, err
 	}
 	accounts, err := auth.Render(auth.Tenant{Users: ids, Simulators: cfg.BankSim || cfg.ChatSim, MaxConnections: cfg.MaxConnectionsPerIdentity})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	durability, _ := embedded.ParseDurability(cfg.Durability)
-	return embedded.Start(embedded.Config{
+	srv, err := embedded.Start(embedded.Config{
 		StoreDir: storeDir, Listen: cfg.Listen, Durability: durability, EngineSyncs: cfg.GroupCommit,
 		Accounts: accounts, EngineSeed: auth.SeedFile(dir, auth.Engine), MaxConnections: cfg.MaxConnections, Log: &log,
 	})
+	return srv, generated, err
 }
 
 // payoutStatus is server.Config.PayoutStatus for provider (nil: none).
