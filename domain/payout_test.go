@@ -126,15 +126,7 @@ func TestDecidePayoutResult(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DecidePayoutResult: %v", err)
 			}
-			if !reflect.DeepEqual(events, tt.then) {
-				t.Fatalf("events\n got %#v\nwant %#v", events, tt.then)
-			}
-			for _, e := range events {
-				p = p.Apply(e)
-			}
-			if p.Status != tt.wantStatus {
-				t.Errorf("status after = %q, want %q", p.Status, tt.wantStatus)
-			}
+			thenPayout(t, p, events, tt.then, tt.wantStatus)
 		})
 	}
 }
@@ -301,15 +293,7 @@ func TestDecideResolvePayout(t *testing.T) {
 			if err != nil {
 				t.Fatalf("DecideResolvePayout: %v", err)
 			}
-			if !reflect.DeepEqual(events, tt.then) {
-				t.Fatalf("events\n got %#v\nwant %#v", events, tt.then)
-			}
-			for _, e := range events {
-				p = p.Apply(e)
-			}
-			if p.Status != tt.wantStatus {
-				t.Errorf("status after = %q, want %q", p.Status, tt.wantStatus)
-			}
+			thenPayout(t, p, events, tt.then, tt.wantStatus)
 		})
 	}
 }
@@ -349,5 +333,20 @@ func TestDecideResolvePayoutRefused(t *testing.T) {
 				t.Errorf("details = %#v, want %#v", de.Details, tt.wantDetails)
 			}
 		})
+	}
+}
+
+// thenPayout checks that a decision on p made events (want), and that p
+// has wantStatus once they are applied.
+func thenPayout(t *testing.T, p domain.Payout, events, want []domain.Event, wantStatus domain.PayoutStatus) {
+	t.Helper()
+	if !reflect.DeepEqual(events, want) {
+		t.Fatalf("events\n got %#v\nwant %#v", events, want)
+	}
+	for _, e := range events {
+		p = p.Apply(e)
+	}
+	if p.Status != wantStatus {
+		t.Errorf("status after = %q, want %q", p.Status, wantStatus)
 	}
 }
