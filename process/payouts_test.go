@@ -928,3 +928,127 @@ func TestRefusedPayoutFollowsTheStatusOfAnEarlierAttempt(t *testing.T) {
 		})
 	}
 }
+
+// decidedStatusProvider answers the payout's status with res or err, and
+// counts the sends it is asked for (it takes none): a provider holding a
+// send made before an operator's forced failure.
+type decidedStatusProvider struct {
+	firmbanking.Provider
+	res   firmbanking.Result
+	err   error
+	sends *atomic.Int32
+}
+
+func (p decidedStatusProvider) Send(context.Context, firmbanking.Transfer) (firmbanking.Result, error) {
+	p.sends.Add(1)
+	return firmbanking.Result{}, fmt.Errorf("%w: http 400: invalid_account", firmbanking.ErrRefused)
+}
+
+func (p decidedStatusProvider) Status(_ context.Context, id string) (firmbanking.Result, error) {
+	r := p.res
+	r.ID = id
+	return r, p.err
+}
+
+// TestForcedFailureFollowsTheProviderOnASendMadeBeforeIt: given a payout
+// with a send noted (the provider may have taken it), when an operator's
+// forced failure is decided in the notes and the payouts part is handed
+// the payout again, then it sends nothing and follows the provider's
+// status of that send: settled keeps the money out (with the provider's
+// fee), failed returns it for the provider's reason, and pending or a
+// throttled status check waits, the payout still requested and its money
+// neither returned nor sent again.
+func TestForcedFailureFollowsTheProviderOnASendMadeBeforeIt(t *testing.T) {
+	const reason = "operator (forced): provider gone"
+	tests := []struct {
+		name        string
+		res         firmbanking.Result
+		err         error
+		wantWait    time.Duration // 0: a result is recorded
+		wantStatus  domain.PayoutStatus
+		wantFee     int64
+		wantReason  string
+		wantBalance int64
+	}{
+		{name: "settled", res: firmbanking.Result{Status: firmbanking.StatusSettled, Fee: 300, ProviderRef: "fb-before"},
+			wantStatus: domain.PayoutSettledStatus, wantFee: 300, wantBalance: 300},
+		{name: "failed", res: firmbanking.Result{Status: firmbanking.StatusFailed, Reason: "account closed"},
+			wantStatus: domain.PayoutFailedStatus, wantReason: "account closed", wantBalance: 1000},
+		{name: "pending", res: firmbanking.Result{Status: firmbanking.StatusPending},
+			wantWait: 7 * time.Minute, wantStatus: domain.PayoutRequestedStatus, wantBalance: 300},
+		{name: "status check throttled", err: &firmbanking.ThrottledError{Wait: 11 * time.Minute, Err: firmbanking.ErrUnavailable},
+			wantWait: 11 * time.Minute, wantStatus: domain.PayoutRequestedStatus, wantBalance: 300},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var sends atomic.Int32
+			f := newFixture(t, options{cfg: process.Config{PendingRetry: 7 * time.Minute},
+				provider: func(p firmbanking.Provider) firmbanking.Provider {
+					return decidedStatusProvider{Provider: p, res: tt.res, err: tt.err, sends: &sends}
+				}})
+			c := f.requestPayout(t, "po-f", "123-456")
+			ctx := context.Background()
+			if _, err := f.cfg.Sends.Begin(ctx, "po-f", time.Second); err != nil { // the send made before the decision
+				t.Fatal(err)
+			}
+			u, err := f.cfg.Sends.Uncertainty(ctx, "po-f")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.cfg.Sends.Decide(ctx, "po-f", u, reason); err != nil {
+				t.Fatal(err)
+			}
+			err = f.m.ReactToPayout(ctx, c)
+			if tt.wantWait != 0 {
+				wait(t, err, tt.wantWait)
+			} else {
+				if err != nil {
+					t.Fatalf("react: %v", err)
+				}
+				f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-f")
+			}
+			if n := sends.Load(); n != 0 {
+				t.Fatalf("%d sends after the decision, want none", n)
+			}
+			p := f.payout(t, "po-f")
+			if p.Status != tt.wantStatus || p.Fee != tt.wantFee || p.Reason != tt.wantReason {
+				t.Fatalf("payout %+v, want %s with fee %d and reason %q", p, tt.wantStatus, tt.wantFee, tt.wantReason)
+			}
+			f.assertBalance(t, "u", tt.wantBalance)
+		})
+	}
+}
+
+// TestProviderFailureOfAPayoutRecordedSettledIsDeadLettered: an operator
+// recorded a payout settled (payout.resolve) while its send was under way,
+// and the provider then failed it (a closed account). The recorded result
+// stands, the money is not returned (the payout is not failed), and the
+// payouts part gives up on the commit as a permanent failure naming the
+// contradiction and where the money is owed, for an operator to mend.
+func TestProviderFailureOfAPayoutRecordedSettledIsDeadLettered(t *testing.T) {
+	var f *fixture
+	f = newFixture(t, options{provider: func(p firmbanking.Provider) firmbanking.Provider {
+		return resolvingProvider{p, func() {
+			if _, err := f.Payouts.Resolve(context.Background(), commands.Meta{Actor: "operator"},
+				api.ResolvePayoutRequest{PayoutID: "po-cs", Outcome: "settled", Reason: "bank statement shows it"}); err != nil {
+				t.Error(err)
+			}
+		}}
+	}})
+	c := f.requestPayout(t, "po-cs", closed)
+	err := f.m.ReactToPayout(context.Background(), c)
+	if _, ok := errors.AsType[*worker.PermanentError](err); !ok ||
+		!strings.Contains(err.Error(), "the provider failed it, but it was recorded settled") || !strings.Contains(err.Error(), "owed back to wallet u") {
+		t.Fatalf("error %v, want a permanent failure naming the contradiction and the wallet owed", err)
+	}
+	if p := f.payout(t, "po-cs"); p.Status != domain.PayoutSettledStatus {
+		t.Fatalf("payout %+v, want the operator's settlement kept", p)
+	}
+	if n := len(f.commits(t, domain.AggregatePayout, "po-cs")); n != 2 {
+		t.Fatalf("%d payout commits, want requested and the operator's settlement", n)
+	}
+	if res, ok := f.bank.Result("po-cs"); !ok || res.Status != firmbanking.StatusFailed || len(f.bank.Sent()) != 0 {
+		t.Fatalf("the provider holds %+v (%v), sent %+v: want it failed, nothing sent", res, ok, f.bank.Sent())
+	}
+	f.assertBalance(t, "u", 300) // not returned by the engine: by hand
+}
