@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/commands/commandstest"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/eventstore"
 )
@@ -492,4 +495,92 @@ func TestReopenIsForTheFailedRefundOnly(t *testing.T) {
 			})
 		}
 	})
+}
+
+// depositState returns deposit id as its commits record it.
+func (u *unit) depositState(t *testing.T, id string) domain.Deposit {
+	t.Helper()
+	var d domain.Deposit
+	for _, c := range u.commits(t, domain.AggregateDeposit, id) {
+		for _, env := range c.Events {
+			ev, err := domain.Events().Decode(env.EventType, env.SchemaVersion, env.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d = d.Apply(ev)
+		}
+	}
+	return d
+}
+
+// TestRepeatedStorePaymentNamesItsBillAndPaysItOnce: a payment to a
+// store's dedicated account, recorded, then sent again: without its key
+// it is a duplicate that still names the bill it paid and the commit that
+// recorded it; with its key (resumed) it answers what the first attempt
+// did, a store payment to that bill. The bill counts the money once.
+func TestRepeatedStorePaymentNamesItsBillAndPaysItOnce(t *testing.T) {
+	onEachStore(t, func(t *testing.T, es commands.EventStore) {
+		u := newUnit(t, es)
+		ctx := context.Background()
+		acct := u.link(t, "d-1", "s-1").DedicatedAccount
+		bill := u.issue(t, "d-1", "s-1", 5000)
+		req := api.RecordDepositRequest{BankTxnID: "t-sp", AccountNumber: acct.Number, DepositorName: "가게", Amount: 3000, DepositedAt: u.clock.Now()}
+		meta := commands.Meta{Command: api.DepositRecord.Subject, IdempotencyKey: "k-sp"}
+		first, err := u.Deposits.RecordDeposit(ctx, meta, req)
+		if err != nil || first.Outcome != domain.OutcomeStorePayment || first.BillID != bill.BillID || first.Seq == 0 {
+			t.Fatalf("first: %+v %v, want a store payment to %s", first, err, bill.BillID)
+		}
+		again, err := u.Deposits.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject}, req)
+		if err != nil || again.Outcome != domain.OutcomeDuplicate || again.BillID != bill.BillID || again.Seq != first.Seq {
+			t.Fatalf("repeat: %+v %v, want a duplicate naming %s at seq %d", again, err, bill.BillID, first.Seq)
+		}
+		meta.Resumed = true
+		resumed, err := u.Deposits.RecordDeposit(ctx, meta, req)
+		if err != nil || resumed.Outcome != domain.OutcomeStorePayment || resumed.BillID != bill.BillID || resumed.Seq != first.Seq {
+			t.Fatalf("resumed repeat: %+v %v, want %+v", resumed, err, first)
+		}
+		if l := u.linkState(t, "d-1", "s-1"); l.Payments != 1 || l.Current.PaidAmount != 3000 {
+			t.Fatalf("the link counts %d payments, %d paid on the bill: want the payment once", l.Payments, l.Current.PaidAmount)
+		}
+	})
+}
+
+// TestDepositOnAnAccountNoStoreHoldsIsAnOrphan: a deposit on an account
+// that is not the collection account and no store holds is an
+// unknown_account orphan, not a refused deposit that would stop the bank
+// scan; a dedicated number never handed out is a virtual account of the
+// collection account, so the money is recorded as landed there, while a
+// number outside the dedicated range (or any, without store links) landed
+// on the account it names.
+func TestDepositOnAnAccountNoStoreHoldsIsAnOrphan(t *testing.T) {
+	accts := &commandstest.Accounts{From: 5001000000}
+	withLinks := newUnitOn(t, storeOpeners[0].open(t), accts, nil)
+	withLinks.link(t, "d-1", "s-1") // 5001000000 handed out
+	noLinks := &unit{es: storeOpeners[0].open(t), clock: &clock{now: withLinks.clock.Now()}}
+	h, err := commands.New(commands.Deps{Events: noLinks.es, Codec: domain.Events(), Names: commandstest.NewNames(noLinks.clock.Now), Timers: &commandstest.Timers{}, Watermarks: &commandstest.Watermarks{}},
+		commands.Config{CollectAccount: collect, Now: noLinks.clock.Now}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLinks.Handlers = h
+	for _, tc := range []struct {
+		name     string
+		u        *unit
+		account  string
+		landedOn string
+	}{
+		{"a dedicated number never handed out", withLinks, "5001000007", collect.Number},
+		{"a number outside the dedicated range", withLinks, "999-999", ""},
+		{"a dedicated-looking number without store links", noLinks, "5001000000", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := tc.u.pay(t, "t-"+tc.account, tc.account, 4000)
+			if rep.Outcome != domain.OutcomeOrphaned || rep.Reason != domain.ReasonUnknownAccount || rep.BillID != "" || rep.Seq == 0 {
+				t.Fatalf("deposit on %s: %+v, want an unknown_account orphan", tc.account, rep)
+			}
+			if d := tc.u.depositState(t, rep.DepositID); d.LandedOn != tc.landedOn || d.Amount != 4000 {
+				t.Fatalf("deposit %+v, want %d landed on %q", d, 4000, tc.landedOn)
+			}
+		})
+	}
 }
