@@ -558,3 +558,40 @@ func TestPaymentsAtABillsBoundaryGoWhereItsShownTimeSays(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelBillRefusals: a cancellation that names no bill of the link —
+// a malformed ID, a bill number the link has not issued, another link's
+// bill — is refused and writes nothing; the current bill stays current
+// and can still be cancelled.
+func TestCancelBillRefusals(t *testing.T) {
+	u := newUnit(t, storeOpeners[0].open(t))
+	ctx := context.Background()
+	u.link(t, "d-1", "s-1")
+	u.link(t, "d-1", "s-2")
+	b := u.issue(t, "d-1", "s-1", 5000)
+	link := domain.LinkID("d-1", "s-1")
+	other := domain.LinkID("d-1", "s-2")
+	for _, tc := range []struct {
+		name, bill, code string
+	}{
+		{"a malformed bill ID", "not-a-bill", "bill_not_found"},
+		{"a bill number the link has not issued", domain.BillID(link, 2), "bill_not_found"},
+		{"a bill of a link that has issued none", domain.BillID(other, 1), "bill_not_found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(u.commits(t, domain.AggregateLink, link))
+			if _, err := u.Links.CancelBill(ctx, commands.Meta{}, api.CancelBillRequest{BillID: tc.bill, Reason: "typo"}); domainCode(err) != tc.code {
+				t.Fatalf("cancel %s: %v, want %s", tc.bill, err, tc.code)
+			}
+			if n := len(u.commits(t, domain.AggregateLink, link)); n != before {
+				t.Fatalf("the link has %d commits, was %d: the refusal wrote", n, before)
+			}
+		})
+	}
+	if l := u.linkState(t, "d-1", "s-1"); l.Current.ID != b.BillID {
+		t.Fatalf("current bill %+v, want %s", l.Current, b.BillID)
+	}
+	if rep, err := u.Links.CancelBill(ctx, commands.Meta{}, api.CancelBillRequest{BillID: b.BillID, Reason: "typo"}); err != nil || rep.Status != string(domain.BillStatusCancelled) {
+		t.Fatalf("cancel the current bill: %+v %v", rep, err)
+	}
+}
