@@ -362,7 +362,7 @@ func (s *Scanner) warnLate(wm time.Time, late []Transaction) {
 	}
 	s.Log.Warn().Str("account", s.Account).Time("watermark", wm).Int("late", len(late)).Strs("bank_txn_ids", ids).
 		Time("earliest_deposited_at", late[0].DepositedAt).
-		Msg("transactions dated before the scan watermark were recorded only now: the bank feed reported its data complete too early; reserved cancellations and expiries made final before them may have come too soon (their money goes to the buyer's wallet within the name grace, else to the orphan queue)")
+		Msg("transactions dated before the scan watermark were recorded only now: the data was reported complete too early (by the bank feed, or a statement import's --complete-up-to); reserved cancellations and expiries made final before them may have come too soon (their money goes to the buyer's wallet within the name grace, else to the orphan queue)")
 }
 
 // byDepositOrder orders transactions as a scan records them: by DepositedAt,

@@ -325,7 +325,7 @@ func TestScannerWarnsOfTransactionsDatedBeforeTheWatermark(t *testing.T) {
 		t.Fatalf("recorded %v, want T1, T2 and T3", got)
 	}
 	out := logs.String()
-	if !strings.Contains(out, `"level":"warn"`) || !strings.Contains(out, "reported its data complete too early") ||
+	if !strings.Contains(out, `"level":"warn"`) || !strings.Contains(out, "the data was reported complete too early") ||
 		!strings.Contains(out, `"bank_txn_ids":["T2"]`) || !strings.Contains(out, `"late":1`) ||
 		!strings.Contains(out, `"watermark":"`+t0.Add(10*time.Minute).Format(time.RFC3339)) {
 		t.Fatalf("no warning naming the late transaction and the watermark:\n%s", out)

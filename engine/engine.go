@@ -259,6 +259,8 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	}
 	if cfg.NATSURL == "" {
 		var generated []string
+		_, serr := os.Stat(StoreDir(cfg.DataDir))
+		firstStart := errors.Is(serr, fs.ErrNotExist)
 		if e.ns, generated, err = startEmbedded(cfg, "", log); err != nil {
 			return nil, err
 		}
@@ -288,7 +290,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			started.Str("auth_dir", filepath.Join(cfg.DataDir, "auth")).
 				Msg("embedded nats-server with JetStream started; clients authenticate with the seeds in auth_dir")
 		}
-		logGeneratedSeeds(log, filepath.Join(cfg.DataDir, "auth"), generated)
+		logGeneratedSeeds(log, filepath.Join(cfg.DataDir, "auth"), generated, firstStart)
 		if cfg.Durability == string(embedded.Fast) {
 			log.Warn().Msg("durability profile fast: acknowledged writes are fsynced only every 2 minutes, and the read models only when the engine stops; a machine crash can lose writes, and the read models are then rebuilt from the event log")
 		}
@@ -970,14 +972,16 @@ func StartEmbedded(cfg Config, storeDir string, log zerolog.Logger) (*embedded.S
 }
 
 // logGeneratedSeeds says which roles' seeds the embedded server's start
-// generated in dir: all of them on a first start; some beside the others
-// when a seed file was removed to rotate its key, or lost, and clients
-// holding the old seed are now refused without a word from the server.
-func logGeneratedSeeds(log zerolog.Logger, dir string, roles []string) {
+// generated in dir: every one on the data directory's first start; any
+// other time a seed file was removed to rotate its key, or lost, and
+// clients holding the old seed are now refused without a word from the
+// server.
+func logGeneratedSeeds(log zerolog.Logger, dir string, roles []string, firstStart bool) {
 	switch {
-	case len(roles) == len(auth.Roles):
+	case len(roles) == 0:
+	case firstStart:
 		log.Info().Str("dir", dir).Strs("roles", roles).Msg("generated one NKey seed per role")
-	case len(roles) > 0:
+	default:
 		log.Warn().Str("dir", dir).Strs("roles", roles).
 			Msg("generated a new NKey seed for roles whose seed file was missing: clients holding an earlier seed of these roles are refused until given the new one")
 	}
@@ -1003,6 +1007,9 @@ func startEmbedded(cfg Config, storeDir string, log zerolog.Logger) (_ *embedded
 	}
 	dir := filepath.Join(cfg.DataDir, "auth")
 	for _, r := range auth.Roles {
+		if cfg.AuthFile != "" && r != auth.Engine {
+			continue // created too, but only the engine's is used
+		}
 		if _, err := os.Stat(auth.SeedFile(dir, r)); errors.Is(err, fs.ErrNotExist) {
 			generated = append(generated, string(r)) // Identities creates it
 		}

@@ -270,8 +270,9 @@ func TestProviderURLWithCredentialsIsRefused(t *testing.T) {
 
 // A seed file removed (to rotate its key, or lost) is generated again at
 // start, and the engine says so at warn, naming the role: clients holding
-// the old seed are refused from then on. The first start generates every
-// seed and says so at info; a start that finds them all says nothing.
+// the old seed are refused from then on; every seed too, when the data
+// directory has run before. The first start generates every seed and says
+// so at info; a start that finds them all says nothing.
 func TestARegeneratedSeedIsLogged(t *testing.T) {
 	cfg := testConfig(t)
 	const warning = "generated a new NKey seed for roles whose seed file was missing"
@@ -286,5 +287,13 @@ func TestARegeneratedSeedIsLogged(t *testing.T) {
 	}
 	if out := startAndStop(t, cfg); !strings.Contains(out, `"level":"warn"`) || !strings.Contains(out, warning) || !strings.Contains(out, `"roles":["app"]`) {
 		t.Fatalf("no warning naming the app role's new seed:\n%s", out)
+	}
+	// Every seed removed from a data directory that has run: every key
+	// rotated (or the auth/ folder lost), not a first start.
+	if err := os.RemoveAll(filepath.Join(cfg.DataDir, "auth")); err != nil {
+		t.Fatal(err)
+	}
+	if out := startAndStop(t, cfg); !strings.Contains(out, warning) || !strings.Contains(out, `"roles":["app","feed","operator","auditor","engine"]`) {
+		t.Fatalf("no warning naming every role's new seed:\n%s", out)
 	}
 }
