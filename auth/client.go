@@ -91,15 +91,17 @@ func (c Credentials) Options() ([]nats.Option, error) {
 
 // CheckURL refuses a NATS URL (or comma-separated list) that carries a
 // password or token: it would show in `ps`, logs and errors. Use a password
-// file or an NKey instead.
-func CheckURL(urls string) error {
+// file or an NKey instead. seedFlag is the caller's flag for an NKey seed
+// file ("nkey" for client commands, "nats-nkey" for serve), which the error
+// names.
+func CheckURL(urls, seedFlag string) error {
 	for _, s := range strings.Split(urls, ",") {
 		u, err := url.Parse(strings.TrimSpace(s))
 		if err != nil {
 			return fmt.Errorf("%w: a NATS URL does not parse", ErrCredentials)
 		}
 		if u.User != nil {
-			return fmt.Errorf("%w: the NATS URL %s carries credentials; give them with --nats-nkey, --nats-creds or --nats-user and --nats-password-file", ErrCredentials, Redact(s))
+			return fmt.Errorf("%w: the NATS URL %s carries credentials; give them with --%s, --nats-creds or --nats-user and --nats-password-file", ErrCredentials, Redact(s), seedFlag)
 		}
 	}
 	return nil

@@ -120,7 +120,7 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.URL == "" {
 		errs = append(errs, errors.New("url is required: the engine's NATS client URL"))
-	} else if err := auth.CheckURL(c.URL); err != nil {
+	} else if err := auth.CheckURL(c.URL, "nats-nkey"); err != nil {
 		errs = append(errs, err)
 	}
 	if len(c.Identities) == 0 {

@@ -302,7 +302,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("replicas must be between 1 and 5"))
 	}
 	if c.NATSURL != "" {
-		if err := auth.CheckURL(c.NATSURL); err != nil {
+		if err := auth.CheckURL(c.NATSURL, "nats-nkey"); err != nil {
 			errs = append(errs, err)
 		}
 		if err := c.Credentials.Check(); err != nil {

@@ -83,7 +83,7 @@ func minSeqFlag(fs *flag.FlagSet, r *api.ReadAfter) {
 // connect connects with the credentials given or, when none are, with
 // ./data/auth/<role>.nk if it exists (what `make run` generates).
 func (cf *clientFlags) connect() (*client.Client, error) {
-	if err := auth.CheckURL(cf.natsURL); err != nil {
+	if err := auth.CheckURL(cf.natsURL, "nkey"); err != nil {
 		return nil, usageError("%v", err)
 	}
 	if cf.timeout <= 0 {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -533,5 +534,27 @@ func TestVersionTakesNoArguments(t *testing.T) {
 	out, err := cli(t, "version", "--json")
 	if exitCode(err) != exitUsage || !strings.Contains(out, `"not_run"`) || strings.Count(out, "\n") != 1 {
 		t.Errorf("version --json: exit %d (%v), stdout %q; want exit %d and one JSON error", exitCode(err), err, out, exitUsage)
+	}
+}
+
+// A client command given a NATS URL with a password in it is refused, and
+// the error names the client's own credential flags, each of which it takes.
+func TestAPasswordInTheNATSURLNamesTheClientFlags(t *testing.T) {
+	_, err := cli(t, "order", "get", "--nats-url", "nats://bank:s3cret@127.0.0.1:1", "--order-id", "x")
+	if got := exitCode(err); got != exitUsage {
+		t.Fatalf("exit %d, want %d (%v)", got, exitUsage, err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the error shows the secret: %v", err)
+	}
+	fs, _ := newClientFlagSet("order get", io.Discard)
+	named := regexp.MustCompile(`--([a-z-]+)`).FindAllStringSubmatch(err.Error(), -1)
+	if len(named) == 0 {
+		t.Fatalf("the error names no flag to give the credentials with: %v", err)
+	}
+	for _, m := range named {
+		if fs.Lookup(m[1]) == nil {
+			t.Errorf("the error names --%s, which client commands do not take: %v", m[1], err)
+		}
 	}
 }
