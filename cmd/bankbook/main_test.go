@@ -558,3 +558,45 @@ func TestAPasswordInTheNATSURLNamesTheClientFlags(t *testing.T) {
 		}
 	}
 }
+
+// A simulator's command against an engine that does not run that
+// simulator says which serve flag runs it: refused by the NATS server (4)
+// where the engine runs no simulator, unanswered (5) where it runs only
+// the other one.
+func TestSimulatorCommandsSayWhichServeFlagRunsTheSimulator(t *testing.T) {
+	none, _ := startEngine(t)
+	noSims := "--nats-url=" + none.ClientURL()
+	bank, _ := startEngine(t, func(c *engine.Config) { c.BankSim = true })
+	bankOnly := "--nats-url=" + bank.ClientURL()
+	chat, _ := startEngine(t, func(c *engine.Config) { c.ChatSim = true })
+	chatOnly := "--nats-url=" + chat.ClientURL()
+	cases := []struct {
+		name string
+		args []string
+		seed string
+		want int
+		flag string
+	}{
+		{"bank-sim transfer, no simulator", []string{"bank-sim", "transfer", noSims, "--depositor", "김민수123", "--amount", "1000"}, none.SeedFile(auth.Operator), exitRefused, "--bank-sim"},
+		{"chat-sim messages, no simulator", []string{"chat-sim", "messages", noSims, "--limit", "5"}, none.SeedFile(auth.Operator), exitRefused, "--chat-sim"},
+		{"bank-sim transfer, the chat simulator only", []string{"bank-sim", "transfer", chatOnly, "--depositor", "김민수123", "--amount", "1000"}, chat.SeedFile(auth.Operator), exitUnavailable, "--bank-sim"},
+		{"chat-sim messages, the bank simulator only", []string{"chat-sim", "messages", bankOnly, "--limit", "5"}, bank.SeedFile(auth.Operator), exitUnavailable, "--chat-sim"},
+		{"every chat-sim message, the bank simulator only", []string{"chat-sim", "messages", bankOnly}, bank.SeedFile(auth.Operator), exitUnavailable, "--chat-sim"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(tc.args, "--nkey", tc.seed)
+			_, err := cli(t, args...)
+			if got := exitCode(err); got != tc.want {
+				t.Fatalf("exit %d, want %d (%v)", got, tc.want, err)
+			}
+			if !strings.Contains(err.Error(), "bankbook serve "+tc.flag) {
+				t.Errorf("the error does not say to run 'bankbook serve %s': %v", tc.flag, err)
+			}
+			out, err := cli(t, append(args, "--json")...)
+			if exitCode(err) != tc.want || !json.Valid([]byte(out)) {
+				t.Errorf("--json: exit %d, %q", exitCode(err), out)
+			}
+		})
+	}
+}

@@ -489,13 +489,13 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		if err := parse(fs, args); err != nil {
 			return err
 		}
-		return call(ctx, cf, stdout, api.SimBankTransfer, q, nil, func(r api.SimTransferReply) string {
+		return simServedBy("--bank-sim", call(ctx, cf, stdout, api.SimBankTransfer, q, nil, func(r api.SimTransferReply) string {
 			seen := "(the engine sees it after the bank's refresh lag and the next scan)"
 			if !r.Scanned {
 				seen = "(no scan covers that account: the engine never sees this transfer)"
 			}
 			return fmt.Sprintf("transferred %s as %q: bank transaction %s at %s\n%s\n", itoa(q.Amount), q.DepositorName, r.BankTxnID, r.DepositedAt, seen)
-		})
+		}))
 	}
 	return usageError("unknown %s command %q; %s", area, sub, usages[area])
 }

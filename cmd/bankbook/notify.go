@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/client"
@@ -93,9 +96,21 @@ func chatSim(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if q.Limit == 0 && q.From == 0 {
-		return chatSimAll(ctx, cf, stdout, q)
+		return simServedBy("--chat-sim", chatSimAll(ctx, cf, stdout, q))
 	}
-	return call(ctx, cf, stdout, api.SimChatMessages, q, nil, chatSimText(q.Channel))
+	return simServedBy("--chat-sim", call(ctx, cf, stdout, api.SimChatMessages, q, nil, chatSimText(q.Channel)))
+}
+
+// simServedBy adds to the failure of a simulator's request the serve flag
+// that runs the simulator: an engine with no simulator has the NATS server
+// refuse the request (403 forbidden), one with only the other simulator
+// answers it with no responder.
+func simServedBy(serveFlag string, err error) error {
+	var ae *api.Error
+	if errors.Is(err, nats.ErrNoResponders) || errors.As(err, &ae) && ae.Code == api.CodeForbidden {
+		return &exitError{code: exitCode(err), err: fmt.Errorf("%w (the engine serves it only when run with 'bankbook serve %s')", err, serveFlag)}
+	}
+	return err
 }
 
 // chatSimPage is how many messages chatSimAll asks for at a time.
