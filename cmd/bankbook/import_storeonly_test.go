@@ -37,3 +37,16 @@ func TestDepositImportOfStorePaymentsOnlyWithCompleteUpTo(t *testing.T) {
 		t.Fatalf("a statement whose row was just recorded is reported as having no transactions: %v", err)
 	}
 }
+
+// A header-only statement imports nothing, and --json says so with an
+// empty list, as for any other count of transactions, not null.
+func TestDepositImportOfAHeaderOnlyStatementListsNone(t *testing.T) {
+	e, _ := startEngine(t)
+	out, _ := cli(t, "deposit", "import", "--nats-url="+e.ClientURL(), "--json", writeStatement(t, ""))
+	var got struct {
+		Transactions []json.RawMessage `json:"transactions"`
+	}
+	if json.Unmarshal([]byte(out), &got) != nil || got.Transactions == nil || len(got.Transactions) != 0 {
+		t.Fatalf("import --json of a header-only statement: %q, want \"transactions\":[]", out)
+	}
+}

@@ -195,7 +195,7 @@ func importCSV(ctx context.Context, cf *clientFlags, path string, completeUpTo t
 	}
 	defer c.Close()
 	counts := map[string]int{}
-	var recorded []importedRow
+	recorded := []importedRow{} // [] in --json when the statement holds none
 	for _, t := range txns {
 		rep, err := recordRow(ctx, c, cf.timeout, api.RecordDepositRequest{
 			BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt,
