@@ -65,8 +65,12 @@ func applyDeposits(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.En
 		if e.Kind != domain.CreditDepositRefund && e.Kind != domain.CreditOrphanRefund {
 			return nil
 		}
+		// Most such credits are refunds to a wallet an operator chose (or
+		// not a deposit's at all): only an assigned deposit's view is
+		// decoded. Its JSON holds this member as written here, a string
+		// value's quotes being escaped.
 		raw := b.Get([]byte(e.Ref))
-		if raw == nil {
+		if raw == nil || !bytes.Contains(raw, assignedMember) {
 			return nil
 		}
 		var v OrphanView
@@ -80,6 +84,9 @@ func applyDeposits(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.En
 	}
 	return nil
 }
+
+// assignedMember is how a deposit view assigned to an order says so.
+var assignedMember = []byte(`"resolution":"` + domain.ResolveAssignOrder + `"`)
 
 func updateDeposit(b, idx *bbolt.Bucket, seq eventstore.Seq, id domain.DepositID, change func(*OrphanView)) error {
 	raw := b.Get([]byte(id))
