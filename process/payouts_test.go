@@ -860,14 +860,19 @@ func TestPendingPayoutWaitsWhatAThrottledStatusAsked(t *testing.T) {
 
 // statusProvider refuses every send, and answers the payout's status with
 // res or err: a provider whose earlier attempt of the payout the status
-// shows while its repeat is refused.
+// shows while its repeat is refused. sends, if not nil, counts the sends
+// it is asked for.
 type statusProvider struct {
 	firmbanking.Provider
-	res firmbanking.Result
-	err error
+	res   firmbanking.Result
+	err   error
+	sends *atomic.Int32
 }
 
 func (p statusProvider) Send(context.Context, firmbanking.Transfer) (firmbanking.Result, error) {
+	if p.sends != nil {
+		p.sends.Add(1)
+	}
 	return firmbanking.Result{}, fmt.Errorf("%w: http 400: invalid_account", firmbanking.ErrRefused)
 }
 
@@ -877,12 +882,16 @@ func (p statusProvider) Status(_ context.Context, id string) (firmbanking.Result
 	return r, p.err
 }
 
-// TestRefusedPayoutFollowsTheStatusOfAnEarlierAttempt: given a payout whose
-// send is refused, when the provider's status shows an earlier attempt of
-// it, then that is the payout's result: settled keeps the money out (and
-// records the provider's fee), failed returns it, and pending or a
-// throttled status check waits, the money neither sent again nor returned.
-func TestRefusedPayoutFollowsTheStatusOfAnEarlierAttempt(t *testing.T) {
+// followEarlierAttempt runs, for each status the provider may show of an
+// earlier attempt of payout id, the payouts part on the payout (after
+// before, which may be nil) and checks that it follows that status:
+// settled keeps the money out (and records the provider's fee), failed
+// returns it for the provider's reason, and pending or a throttled status
+// check waits as asked, the payout still requested and its money neither
+// returned nor sent again. With noSends, the part must not ask the provider
+// to send at all.
+func followEarlierAttempt(t *testing.T, id string, noSends bool, before func(*testing.T, *fixture)) {
+	t.Helper()
 	tests := []struct {
 		name        string
 		res         firmbanking.Result
@@ -903,11 +912,15 @@ func TestRefusedPayoutFollowsTheStatusOfAnEarlierAttempt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			var sends atomic.Int32
 			f := newFixture(t, options{cfg: process.Config{PendingRetry: 7 * time.Minute},
 				provider: func(p firmbanking.Provider) firmbanking.Provider {
-					return statusProvider{Provider: p, res: tt.res, err: tt.err}
+					return statusProvider{Provider: p, res: tt.res, err: tt.err, sends: &sends}
 				}})
-			c := f.requestPayout(t, "po-s", "123-456")
+			c := f.requestPayout(t, id, "123-456")
+			if before != nil {
+				before(t, f)
+			}
 			err := f.m.ReactToPayout(context.Background(), c)
 			if tt.wantWait != 0 {
 				wait(t, err, tt.wantWait)
@@ -915,108 +928,50 @@ func TestRefusedPayoutFollowsTheStatusOfAnEarlierAttempt(t *testing.T) {
 				if err != nil {
 					t.Fatalf("react: %v", err)
 				}
-				f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-s")
+				f.react(t, f.m.ReactToPayout, domain.AggregatePayout, id)
 			}
-			p := f.payout(t, "po-s")
-			if p.Status != tt.wantStatus || p.Fee != tt.wantFee {
-				t.Fatalf("payout %+v, want %s with fee %d", p, tt.wantStatus, tt.wantFee)
+			if n := sends.Load(); noSends && n != 0 {
+				t.Fatalf("%d sends, want none", n)
 			}
-			if tt.wantStatus == domain.PayoutFailedStatus && p.Reason != tt.res.Reason {
-				t.Errorf("reason %q, want the provider's %q", p.Reason, tt.res.Reason)
+			wantReason := ""
+			if tt.wantStatus == domain.PayoutFailedStatus {
+				wantReason = tt.res.Reason // the provider's
+			}
+			p := f.payout(t, id)
+			if p.Status != tt.wantStatus || p.Fee != tt.wantFee || p.Reason != wantReason {
+				t.Fatalf("payout %+v, want %s with fee %d and reason %q", p, tt.wantStatus, tt.wantFee, wantReason)
 			}
 			f.assertBalance(t, "u", tt.wantBalance)
 		})
 	}
 }
 
-// decidedStatusProvider answers the payout's status with res or err, and
-// counts the sends it is asked for (it takes none): a provider holding a
-// send made before an operator's forced failure.
-type decidedStatusProvider struct {
-	firmbanking.Provider
-	res   firmbanking.Result
-	err   error
-	sends *atomic.Int32
-}
-
-func (p decidedStatusProvider) Send(context.Context, firmbanking.Transfer) (firmbanking.Result, error) {
-	p.sends.Add(1)
-	return firmbanking.Result{}, fmt.Errorf("%w: http 400: invalid_account", firmbanking.ErrRefused)
-}
-
-func (p decidedStatusProvider) Status(_ context.Context, id string) (firmbanking.Result, error) {
-	r := p.res
-	r.ID = id
-	return r, p.err
+// TestRefusedPayoutFollowsTheStatusOfAnEarlierAttempt: given a payout whose
+// send is refused, when the provider's status shows an earlier attempt of
+// it, then that is the payout's result (followEarlierAttempt).
+func TestRefusedPayoutFollowsTheStatusOfAnEarlierAttempt(t *testing.T) {
+	followEarlierAttempt(t, "po-s", false, nil)
 }
 
 // TestForcedFailureFollowsTheProviderOnASendMadeBeforeIt: given a payout
 // with a send noted (the provider may have taken it), when an operator's
 // forced failure is decided in the notes and the payouts part is handed
 // the payout again, then it sends nothing and follows the provider's
-// status of that send: settled keeps the money out (with the provider's
-// fee), failed returns it for the provider's reason, and pending or a
-// throttled status check waits, the payout still requested and its money
-// neither returned nor sent again.
+// status of that send (followEarlierAttempt), not the operator's failure.
 func TestForcedFailureFollowsTheProviderOnASendMadeBeforeIt(t *testing.T) {
-	const reason = "operator (forced): provider gone"
-	tests := []struct {
-		name        string
-		res         firmbanking.Result
-		err         error
-		wantWait    time.Duration // 0: a result is recorded
-		wantStatus  domain.PayoutStatus
-		wantFee     int64
-		wantReason  string
-		wantBalance int64
-	}{
-		{name: "settled", res: firmbanking.Result{Status: firmbanking.StatusSettled, Fee: 300, ProviderRef: "fb-before"},
-			wantStatus: domain.PayoutSettledStatus, wantFee: 300, wantBalance: 300},
-		{name: "failed", res: firmbanking.Result{Status: firmbanking.StatusFailed, Reason: "account closed"},
-			wantStatus: domain.PayoutFailedStatus, wantReason: "account closed", wantBalance: 1000},
-		{name: "pending", res: firmbanking.Result{Status: firmbanking.StatusPending},
-			wantWait: 7 * time.Minute, wantStatus: domain.PayoutRequestedStatus, wantBalance: 300},
-		{name: "status check throttled", err: &firmbanking.ThrottledError{Wait: 11 * time.Minute, Err: firmbanking.ErrUnavailable},
-			wantWait: 11 * time.Minute, wantStatus: domain.PayoutRequestedStatus, wantBalance: 300},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var sends atomic.Int32
-			f := newFixture(t, options{cfg: process.Config{PendingRetry: 7 * time.Minute},
-				provider: func(p firmbanking.Provider) firmbanking.Provider {
-					return decidedStatusProvider{Provider: p, res: tt.res, err: tt.err, sends: &sends}
-				}})
-			c := f.requestPayout(t, "po-f", "123-456")
-			ctx := context.Background()
-			if _, err := f.cfg.Sends.Begin(ctx, "po-f", time.Second); err != nil { // the send made before the decision
-				t.Fatal(err)
-			}
-			u, err := f.cfg.Sends.Uncertainty(ctx, "po-f")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.cfg.Sends.Decide(ctx, "po-f", u, reason); err != nil {
-				t.Fatal(err)
-			}
-			err = f.m.ReactToPayout(ctx, c)
-			if tt.wantWait != 0 {
-				wait(t, err, tt.wantWait)
-			} else {
-				if err != nil {
-					t.Fatalf("react: %v", err)
-				}
-				f.react(t, f.m.ReactToPayout, domain.AggregatePayout, "po-f")
-			}
-			if n := sends.Load(); n != 0 {
-				t.Fatalf("%d sends after the decision, want none", n)
-			}
-			p := f.payout(t, "po-f")
-			if p.Status != tt.wantStatus || p.Fee != tt.wantFee || p.Reason != tt.wantReason {
-				t.Fatalf("payout %+v, want %s with fee %d and reason %q", p, tt.wantStatus, tt.wantFee, tt.wantReason)
-			}
-			f.assertBalance(t, "u", tt.wantBalance)
-		})
-	}
+	followEarlierAttempt(t, "po-f", true, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		if _, err := f.cfg.Sends.Begin(ctx, "po-f", time.Second); err != nil { // the send made before the decision
+			t.Fatal(err)
+		}
+		u, err := f.cfg.Sends.Uncertainty(ctx, "po-f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.cfg.Sends.Decide(ctx, "po-f", u, "operator (forced): provider gone"); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestProviderFailureOfAPayoutRecordedSettledIsDeadLettered: an operator
