@@ -500,17 +500,7 @@ func TestReopenIsForTheFailedRefundOnly(t *testing.T) {
 // depositState returns deposit id as its commits record it.
 func (u *unit) depositState(t *testing.T, id string) domain.Deposit {
 	t.Helper()
-	var d domain.Deposit
-	for _, c := range u.commits(t, domain.AggregateDeposit, id) {
-		for _, env := range c.Events {
-			ev, err := domain.Events().Decode(env.EventType, env.SchemaVersion, env.Data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d = d.Apply(ev)
-		}
-	}
-	return d
+	return fold[domain.Deposit](t, u, domain.AggregateDeposit, id)
 }
 
 // TestRepeatedStorePaymentNamesItsBillAndPaysItOnce: a payment to a

@@ -109,3 +109,20 @@ func (u *unit) commits(t *testing.T, typ, id string) []eventstore.Commit {
 	}
 	return c
 }
+
+// fold returns the state of aggregate typ id as its commits in u's store
+// record it.
+func fold[S interface{ Apply(domain.Event) S }](t *testing.T, u *unit, typ, id string) S {
+	t.Helper()
+	var s S
+	for _, c := range u.commits(t, typ, id) {
+		for _, env := range c.Events {
+			ev, err := domain.Events().Decode(env.EventType, env.SchemaVersion, env.Data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s = s.Apply(ev)
+		}
+	}
+	return s
+}

@@ -48,17 +48,7 @@ func (u *unit) pay(t *testing.T, txn, account string, amount int64) api.RecordDe
 
 func (u *unit) linkState(t *testing.T, dist, store string) domain.Link {
 	t.Helper()
-	var l domain.Link
-	for _, c := range u.commits(t, domain.AggregateLink, domain.LinkID(domain.DistributorID(dist), domain.StoreID(store))) {
-		for _, env := range c.Events {
-			ev, err := domain.Events().Decode(env.EventType, env.SchemaVersion, env.Data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			l = l.Apply(ev)
-		}
-	}
-	return l
+	return fold[domain.Link](t, u, domain.AggregateLink, domain.LinkID(domain.DistributorID(dist), domain.StoreID(store)))
 }
 
 func domainCode(err error) string {

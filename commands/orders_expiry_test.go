@@ -64,17 +64,7 @@ func (u *unit) scanned(t *testing.T, upTo time.Time) {
 
 func (u *unit) order(t *testing.T, id string) domain.Order {
 	t.Helper()
-	var o domain.Order
-	for _, c := range u.commits(t, domain.AggregateOrder, id) {
-		for _, env := range c.Events {
-			ev, err := domain.Events().Decode(env.EventType, env.SchemaVersion, env.Data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			o = o.Apply(ev)
-		}
-	}
-	return o
+	return fold[domain.Order](t, u, domain.AggregateOrder, id)
 }
 
 // orderIDTrying returns an order ID starting with prefix whose first
