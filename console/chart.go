@@ -122,9 +122,5 @@ func roundAge(d time.Duration) string {
 	if d == 0 {
 		return "0m"
 	}
-	s := strings.TrimSuffix(d.String(), "0s") // "1h5m0s" → "1h5m"
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m") // "1h0m" → "1h"
-	}
-	return s
+	return shortDuration(d)
 }

@@ -50,3 +50,15 @@ func TestDrawChart(t *testing.T) {
 		t.Errorf("a chart never in debit is flagged: %+v", ch)
 	}
 }
+
+// Durations read as an operator writes them: no zero tails.
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		24 * time.Hour: "24h", 90 * time.Minute: "1h30m", 90 * time.Second: "1m30s", time.Second: "1s",
+		time.Hour + time.Second: "1h0m1s", 0: "0s", 5 * time.Minute: "5m",
+	} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
