@@ -365,6 +365,7 @@ func TestExitStatusesAndVersion(t *testing.T) {
 		{"bad flag", []string{"order", "get", "--no-such-flag"}, exitUsage},
 		{"timeout of 0", []string{"order", "get", url, "--order-id", "x", "--timeout", "0s"}, exitUsage},
 		{"negative timeout", []string{"audit", "verify", url, "--timeout", "-1s"}, exitUsage},
+		{"account without complete-up-to", []string{"deposit", "import", url, "--account", "123401-04-567890", writeStatement(t, "")}, exitUsage},
 		{"not found", []string{"order", "get", url, "--order-id", "nope"}, exitNotFound},
 		{"refused", []string{"order", "submit", url, "--buyer-id", "u9", "--buyer-name", "최유나", "--amount", "0"}, exitRefused},
 		{"unavailable", []string{"order", "get", "--nats-url", "nats://127.0.0.1:1", "--order-id", "x"}, exitUnavailable},
@@ -440,6 +441,19 @@ func TestImportSummaryCountsEveryOutcome(t *testing.T) {
 	}
 	if got, want := summary(counts), " matched 1, refunded_to_wallet 2, store_payment 3, orphaned 4, duplicate 5"; got != want {
 		t.Fatalf("summary %q, want %q", got, want)
+	}
+}
+
+// TestCountsSayOneFindingAndTwoFindings: what audit verify and reconcile
+// print of their findings and lines.
+func TestCountsSayOneFindingAndTwoFindings(t *testing.T) {
+	for n, want := range map[int]string{0: "0 findings", 1: "1 finding", 2: "2 findings"} {
+		if got := counted(n, "finding"); got != want {
+			t.Errorf("counted(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := formatRun(api.ReconcileReply{Findings: 1}); !strings.HasSuffix(got, "\n1 finding\n") {
+		t.Errorf("a run with one finding ends %q", got)
 	}
 }
 

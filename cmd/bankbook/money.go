@@ -43,6 +43,8 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				return usageError("--complete-up-to is in the future: nothing imported")
 			}
 			complete = t
+		} else if *account != "" {
+			return usageError("--account names the account of --complete-up-to: give both, or neither")
 		}
 		return importCSV(ctx, cf, files[0], complete, *account, stdout, stderr)
 	case "orphans":

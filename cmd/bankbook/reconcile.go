@@ -91,7 +91,7 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return call(ctx, cf, stdout, api.ReconcileList, q, nil, func(r api.ReconcileListReply) string {
 			var b strings.Builder
 			for _, run := range r.Runs {
-				fmt.Fprintf(&b, "%s  %-7s %s  %5d lines  %d findings  (", run.RunID, run.Kind, run.CompletedAt, run.Lines, run.Findings)
+				fmt.Fprintf(&b, "%s  %-7s %s  %11s  %s  (", run.RunID, run.Kind, run.CompletedAt, counted(run.Lines, "line"), counted(run.Findings, "finding"))
 				for i, c := range slices.Sorted(maps.Keys(run.Counts)) {
 					if i > 0 {
 						b.WriteString(", ")
@@ -279,7 +279,7 @@ func runReconcile[Req any](ctx context.Context, cf *clientFlags, stdout io.Write
 		fmt.Fprint(stdout, formatRun(rep))
 	}
 	if !rep.Clean {
-		return &exitError{code: exitReconcileFindings, err: fmt.Errorf("reconciliation %s: %d findings", rep.RunID, rep.Findings)}
+		return &exitError{code: exitReconcileFindings, err: fmt.Errorf("reconciliation %s: %s", rep.RunID, counted(rep.Findings, "finding"))}
 	}
 	return nil
 }
@@ -362,7 +362,7 @@ func formatRun(r api.ReconcileReply) string {
 	if r.Clean {
 		b.WriteString("clean\n")
 	} else {
-		fmt.Fprintf(&b, "%d findings\n", r.Findings)
+		b.WriteString(counted(r.Findings, "finding") + "\n")
 	}
 	return b.String()
 }

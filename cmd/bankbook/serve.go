@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -201,6 +202,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 // itoa formats an amount with thousands separators.
 func itoa(n int64) string { return domain.GroupThousands(n) }
+
+// counted is n followed by noun, with an s unless n is 1: "1 finding",
+// "3 findings".
+func counted(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
 
 // isFlag matches a command-line argument that sets the named flag.
 func isFlag(name string) func(string) bool {

@@ -211,7 +211,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 		fmt.Fprint(stdout, verifyText(rep))
 	}
 	if !rep.OK {
-		return &exitError{code: exitFailed, err: fmt.Errorf("audit verify: %d findings", len(rep.Findings))}
+		return &exitError{code: exitFailed, err: fmt.Errorf("audit verify: %s", counted(len(rep.Findings), "finding"))}
 	}
 	return nil
 }
