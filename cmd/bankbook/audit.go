@@ -22,7 +22,7 @@ import (
 func auditUsage() string {
 	return "usage: bankbook audit history TYPE ID [--limit N] [--cursor C | --all] [--min-seq N] [--json]\n" +
 		"       bankbook audit digest [--at N | --check N:HEX] [--json]\n" +
-		"       bankbook audit verify [--data-dir DIR] [--json]\n" +
+		"       bankbook audit verify [--data-dir DIR] [--digest N:HEX] [--stopped] [--json]\n" +
 		"  TYPE is one of " + strings.Join(api.AggregateTypes(), ", ")
 }
 

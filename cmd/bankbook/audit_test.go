@@ -1,7 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -83,5 +88,23 @@ func TestAuditHistoryCommand(t *testing.T) {
 				t.Fatalf("exit %d, want %d (%v)", exitCode(err), tc.want, err)
 			}
 		})
+	}
+}
+
+// The usage of `audit` names every flag of each of its commands, apart from
+// the connection and credential flags every client command takes.
+func TestAuditUsageNamesEveryFlag(t *testing.T) {
+	client, _ := newClientFlagSet("client", io.Discard)
+	for _, cmd := range []string{"history", "digest", "verify"} {
+		var stderr strings.Builder
+		if err := run(context.Background(), []string{"audit", cmd, "-h"}, io.Discard, &stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("audit %s -h: %v", cmd, err)
+		}
+		line := regexp.MustCompile(`bankbook audit ` + cmd + `\b.*`).FindString(auditUsage())
+		for _, m := range regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(stderr.String(), -1) {
+			if name := m[1]; (client.Lookup(name) == nil || name == "json") && !strings.Contains(line, "--"+name) {
+				t.Errorf("audit %s takes --%s, which its usage does not name: %q", cmd, name, line)
+			}
+		}
 	}
 }
