@@ -27,8 +27,9 @@ var auditTypes = []string{
 func AggregateTypes() []string { return slices.Clone(auditTypes) }
 
 // AuditHistoryRequest is the body of bankbook.q.audit.history: one page of
-// an aggregate's events, oldest first. A page is Limit events (default 50,
-// at most 500), fewer when they would not fit in one reply.
+// an aggregate's events, oldest first. A page is Limit events (at most 500;
+// without a limit, the whole history: WholeLimit), fewer when they would
+// not fit in one reply.
 type AuditHistoryRequest struct {
 	AggregateType string `json:"aggregate_type"`
 	AggregateID   string `json:"aggregate_id"`

@@ -64,10 +64,11 @@ type recentPayment struct {
 
 // Link is the state of one (distributor, store) link. It is bounded: it
 // holds the current bill only, counts and totals of the rest, and rings of
-// the last RecentDeposits payments and RecentCancels cancellations, so a
-// link with any number of bills and payments loads in the same time from a
-// snapshot. Link is a value: its rings are arrays, so Apply, which works on
-// a copy, never changes the state it was given.
+// the last RecentDeposits payments, RecentCancels cancellations and
+// RecentEnded bills no longer current, so a link with any number of bills
+// and payments loads in the same time from a snapshot. Link is a value: its
+// rings are arrays, so Apply, which works on a copy, never changes the
+// state it was given.
 type Link struct {
 	ID               string
 	DistributorID    DistributorID
