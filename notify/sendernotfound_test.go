@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/bankbook/bankbook/chat"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/notify"
+	"github.com/bankbook/bankbook/worker"
 )
 
 // TestMissingSenderUserIsNotAnEndlessChannelCreation: Sendbird answers a
@@ -151,4 +153,35 @@ func quickNotifier(t *testing.T, w *dispatchWorld, url string) *notify.Notifier 
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestAWrongProviderURLIsRetriedNotDead: a --chat-url with a wrong path
+// answers 404 or 405 with no provider error code. That is the deployment's
+// fault, not the message's: the notification fails, counted, and waits for
+// its retry; it is not dead at once, so fixing the URL needs no redrive.
+func TestAWrongProviderURLIsRetriedNotDead(t *testing.T) {
+	for _, status := range []int{http.StatusNotFound, http.StatusMethodNotAllowed} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			w := newDispatchWorld(t)
+			ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				rw.Header().Set("Content-Type", "text/html")
+				rw.WriteHeader(status)
+				_, _ = rw.Write([]byte("<html>not here</html>"))
+			}))
+			t.Cleanup(ts.Close)
+			n := quickNotifier(t, w, ts.URL)
+			id, c := w.pending(t, "store:s-wrong-url")
+			err := n.Dispatch(context.Background(), c)
+			if ra, ok := errors.AsType[*worker.RetryAfterError](err); !ok || ra.Err != nil {
+				t.Fatalf("a send to a wrong URL: %v, want a wait until its retry", err)
+			}
+			note, err := w.notes.Get(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if note.Status != domain.NotificationStatusPending || note.AttemptsSinceRedrive != 1 {
+				t.Fatalf("after a %d without a provider code: %s with %d counted attempts, want pending with 1 (last error %q)", status, note.Status, note.AttemptsSinceRedrive, note.LastError)
+			}
+		})
+	}
 }
