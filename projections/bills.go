@@ -240,7 +240,9 @@ func (s *Store) ActiveBills(distributorID string, limit int, cursor string) (api
 	out := api.ActiveBillsReply{Bills: []BillView{}}
 	limit = max(limit, 1)
 	after, err := hex.DecodeString(cursor)
-	if err != nil {
+	// A cursor handed out is the last store ID of a page, so anything that
+	// is not an ID was never handed out.
+	if err != nil || (len(after) > 0 && domain.ValidateID("cursor", string(after)) != nil) {
 		return api.ActiveBillsReply{}, fmt.Errorf("%w: cursor", ErrBadCursor)
 	}
 	err = s.view(func(tx *bbolt.Tx) error {

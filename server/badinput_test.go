@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -414,6 +415,9 @@ func TestBadInputTable(t *testing.T) {
 		{name: "sim_bank_transfer: blank depositor_name", subject: api.SimBankTransfer.Subject, body: `{"depositor_name":" ","amount":5}`, field: "depositor_name"},
 		{name: "notify_list: limit 501 with a status", subject: api.NotifyList.Subject, body: `{"status":"dead","limit":501}`, field: "limit"},
 		{name: "notify_list: cursor 00, not handed out", subject: api.NotifyList.Subject, body: `{"cursor":"00"}`, field: "cursor"},
+		{name: "bill_active: cursor 00, not handed out", subject: api.BillActive.Subject, body: `{"distributor_id":"d-1","cursor":"00"}`, field: "cursor"},
+		{name: "bill_active: cursor ff, not handed out", subject: api.BillActive.Subject, body: `{"distributor_id":"d-1","limit":10,"cursor":"ff"}`, field: "cursor"},
+		{name: "bill_active: cursor of a store ID with a space", subject: api.BillActive.Subject, body: `{"distributor_id":"d-1","cursor":"` + hex.EncodeToString([]byte("s 1")) + `"}`, field: "cursor"},
 		{name: "notify_list: status given twice, differently", subject: api.NotifyList.Subject, body: `{"status":"dead","status":"sent"}`, field: "status"},
 		{name: "notify_list: recipient given twice, differently", subject: api.NotifyList.Subject, body: `{"recipient":"store:s-1","recipient":"store:s-2"}`, field: "recipient"},
 		{name: "notify_list: a misspelt field", subject: api.NotifyList.Subject, body: `{"state":"dead"}`, field: "state"},
