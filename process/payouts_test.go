@@ -1007,3 +1007,74 @@ func TestProviderFailureOfAPayoutRecordedSettledIsDeadLettered(t *testing.T) {
 	}
 	f.assertBalance(t, "u", 300) // not returned by the engine: by hand
 }
+
+// TestProviderResultAfterAnOperatorsRecordWhileThePayoutWaitedIsDeadLettered:
+// a payout the provider keeps pending waits in the payouts part; meanwhile
+// an operator records its result by force (payout.resolve: a failure is
+// decided in the notes first, as the server does). The provider then
+// finalises the transfer the other way. When the part is handed the
+// payout's commit again, it asks the provider rather than take the
+// recorded result as the end of it: while the provider still reports it
+// pending the part keeps waiting, and once the provider's final result
+// contradicts the recorded one the commit is dead-lettered as a permanent
+// failure naming the contradiction. A provider that agrees with the
+// record ends the work.
+func TestProviderResultAfterAnOperatorsRecordWhileThePayoutWaitedIsDeadLettered(t *testing.T) {
+	const pendingRetry = 7 * time.Minute
+	tests := []struct {
+		name     string
+		to       string              // the receiving account: closed fails at the provider
+		recorded domain.PayoutStatus // the operator's forced result
+		want     string              // the contradiction named; "" for none
+		balance  int64               // user u's wallet at the end
+	}{
+		{name: "recorded failed, the provider settles", to: "123-456", recorded: domain.PayoutFailedStatus,
+			want: "the provider settled it, but it was recorded failed", balance: 1000},
+		{name: "recorded settled, the provider fails", to: closed, recorded: domain.PayoutSettledStatus,
+			want: "the provider failed it, but it was recorded settled", balance: 300},
+		{name: "recorded failed, the provider fails too", to: closed, recorded: domain.PayoutFailedStatus, balance: 1000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, options{bank: firmbanking.FakeOptions{SettleAfter: time.Hour}, cfg: process.Config{PendingRetry: pendingRetry}})
+			ctx := context.Background()
+			c := f.requestPayout(t, "po-w", tt.to)
+			wait(t, f.m.ReactToPayout(ctx, c), pendingRetry) // pending at the provider
+
+			const reason = "provider support says it will not go out"
+			if tt.recorded == domain.PayoutFailedStatus {
+				u, err := f.cfg.Sends.Uncertainty(ctx, "po-w")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := f.cfg.Sends.Decide(ctx, "po-w", u, "operator (forced): "+reason); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := f.Payouts.Resolve(ctx, commands.Meta{Actor: "operator"},
+				api.ResolvePayoutRequest{PayoutID: "po-w", Outcome: string(tt.recorded), Reason: reason, Force: true}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.recorded == domain.PayoutFailedStatus {
+				f.react(t, f.m.ReturnFailedPayouts, domain.AggregatePayout, "po-w") // the money back in the wallet
+			}
+
+			// Still pending at the provider: the part keeps following it.
+			wait(t, f.m.ReactToPayout(ctx, c), pendingRetry)
+
+			f.bank.Advance(time.Hour) // the provider finalises the transfer
+			err := f.m.ReactToPayout(ctx, c)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("the provider agrees with the record: %v, want the work done", err)
+				}
+			} else if _, ok := errors.AsType[*worker.PermanentError](err); !ok || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want a permanent failure naming the contradiction (%s)", err, tt.want)
+			}
+			if p := f.payout(t, "po-w"); p.Status != tt.recorded {
+				t.Fatalf("payout %+v, want the operator's %s kept", p, tt.recorded)
+			}
+			f.assertBalance(t, "u", tt.balance)
+		})
+	}
+}

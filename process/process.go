@@ -283,6 +283,10 @@ func (m *Managers) requestRefundToBank(ctx context.Context, meta commands.Meta, 
 //   - the ID already used for a different transfer
 //     (firmbanking.ErrIdempotencyMismatch) → worker.Permanent: that transfer
 //     may have been sent, so an operator decides;
+//   - a payout an operator recorded meanwhile (payout.resolve) while a send
+//     of it may have been taken → the provider is asked again: pending is a
+//     wait of PendingRetry, a final result that contradicts the record is
+//     worker.Permanent (followRecorded);
 //   - anything else (provider unavailable, timeouts, 429, a wrong token) →
 //     a failure, retried after a backoff and dead-lettered when the
 //     reactor's attempts run out.
@@ -342,7 +346,7 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 		return err
 	}
 	if p.Status != domain.PayoutRequestedStatus {
-		return nil // recorded meanwhile (payout.resolve)
+		return m.followRecorded(ctx, p) // recorded meanwhile (payout.resolve)
 	}
 	result, err := m.send(ctx, p)
 	if err != nil {
@@ -352,6 +356,51 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 		return err
 	}
 	if err := contradiction(p, result); err != nil {
+		m.cfg.Log.Error().Err(err).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Msg("the provider's result contradicts the recorded one")
+		return worker.Permanent(err)
+	}
+	return nil
+}
+
+// followRecorded checks payout p, whose result an operator recorded
+// (payout.resolve) while the part still worked on it, against the
+// provider each time the part is handed its commit again. A send made
+// before the record may have been taken (its note not ended), and a
+// transfer the provider reported pending when the operator forced a
+// result may end the other way: while the provider reports it pending,
+// the part waits (PendingRetry) and asks again; a final result that
+// contradicts the record is a permanent failure naming it
+// (contradiction), for an operator to mend by hand (the money went out
+// twice, or never left). Nothing ends the work quietly before the
+// provider has had its say: a payout it does not know counts as such
+// only once a send taken before would show (refusalWait). No send the
+// provider may have taken, or a result that agrees, ends the work.
+func (m *Managers) followRecorded(ctx context.Context, p domain.Payout) error {
+	u, err := m.cfg.Sends.Uncertainty(ctx, p.ID)
+	if err != nil {
+		return fmt.Errorf("payout %s recorded %s; reading the sends made before: %w", p.ID, p.Status, err)
+	}
+	if u.LastOpen.IsZero() {
+		return nil
+	}
+	st, err := m.cfg.Provider.Status(ctx, string(p.ID))
+	var throttled *firmbanking.ThrottledError
+	switch {
+	case errors.Is(err, firmbanking.ErrUnknownTransfer):
+		if wait := m.refusalWait(u); wait > 0 {
+			return worker.RetryAfter(wait, nil)
+		}
+		return nil
+	case errors.As(err, &throttled):
+		return worker.RetryAfter(throttled.Wait, nil)
+	case err != nil:
+		return fmt.Errorf("payout %s recorded %s; asking the provider whether a send made before agrees: %w", p.ID, p.Status, err)
+	case !st.Status.Final():
+		m.cfg.Log.Info().Str("payout_id", string(p.ID)).Str("status", string(p.Status)).
+			Msg("payout recorded by an operator, but a send of it is pending at the provider; asking again later")
+		return worker.RetryAfter(m.cfg.PendingRetry, nil)
+	}
+	if err := contradiction(p, finalResult(p, st, m.cfg.Payouts.Now())); err != nil {
 		m.cfg.Log.Error().Err(err).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Msg("the provider's result contradicts the recorded one")
 		return worker.Permanent(err)
 	}
