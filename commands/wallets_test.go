@@ -10,6 +10,7 @@ import (
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/commands/commandstest"
 	"github.com/bankbook/bankbook/domain"
 )
 
@@ -49,6 +50,54 @@ func TestConcurrentWithdrawalsNeverOverdraw(t *testing.T) {
 		}
 		assertBalance(t, u, "u", 100)
 	})
+}
+
+// TestConcurrentWithdrawalsOnTwoInstancesNeverOverdraw: as
+// TestConcurrentWithdrawalsNeverOverdraw, with the withdrawals shared by two
+// instances over one JetStream event store, each with its own cache of the
+// wallet: only the compare-and-swap on the wallet's subject serialises
+// them. Sixteen withdrawals of 300 from 1000: exactly three are debited.
+func TestConcurrentWithdrawalsOnTwoInstancesNeverOverdraw(t *testing.T) {
+	es := storeOpeners[1].open(t)
+	accts := &commandstest.Accounts{From: 5001000000}
+	a, b := newUnitOn(t, es, accts, nil), newUnitOn(t, es, accts, nil)
+	ctx := context.Background()
+	if _, err := a.Wallets.Credit(ctx, commands.Meta{}, domain.CreditWallet{UserID: "u", Amount: 1000, Kind: domain.CreditOrphanRefund, Ref: "gift", FromAccount: domain.AccountSuspense, Now: a.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []*unit{a, b} { // both instances know the wallet as credited
+		if _, err := u.Wallets.Get(ctx, "u"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+		ok int
+	)
+	for i := range 16 {
+		u := []*unit{a, b}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := u.Wallets.Withdraw(ctx, commands.Meta{}, api.WithdrawRequest{UserID: "u", Amount: 300, PayoutID: fmt.Sprint("po-", i),
+				BankAccount: domain.BankAccount{Bank: "KB", Number: "1", Holder: "u"}})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, domain.ErrInsufficientFunds):
+			default:
+				t.Errorf("withdraw: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	w := fold[domain.Wallet](t, a, domain.AggregateWallet, "u")
+	if ok != 3 || w.Balance != 100 {
+		t.Fatalf("%d withdrawals debited, balance %d; want 3 and 100", ok, w.Balance)
+	}
 }
 
 // TestCreditIsOncePerRef: crediting the same ref again appends nothing and
