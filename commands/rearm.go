@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/bankbook/bankbook/domain"
 )
@@ -114,16 +115,77 @@ func (h *Orders) warnOtherAccount(other []domain.Order) {
 // armTimerOf arms the timer order o needs, if any, and reports whether it
 // armed one.
 func (h *Orders) armTimerOf(ctx context.Context, o domain.Order) (bool, error) {
+	kind, at, ok, err := h.timerOf(o)
+	if !ok || err != nil {
+		return false, err
+	}
+	return true, h.timers.Arm(ctx, kind, string(o.ID), at, nil)
+}
+
+// timerOf returns the timer order o needs, if any: its kind and time.
+func (h *Orders) timerOf(o domain.Order) (kind string, at time.Time, ok bool, err error) {
 	switch {
 	case !o.Exists():
-		return false, nil
+		return "", time.Time{}, false, nil
 	case o.Status == domain.StatusCancelReserved:
 		if o.CancelAt.IsZero() {
-			return false, errors.New("cancel-reserved order without a cancel time")
+			return "", time.Time{}, false, errors.New("cancel-reserved order without a cancel time")
 		}
-		return true, h.timers.Arm(ctx, TimerFinaliseCancel, string(o.ID), o.CancelAt, nil)
+		return TimerFinaliseCancel, o.CancelAt, true, nil
 	case o.Status == domain.StatusAwaitingDeposit:
-		return true, h.timers.Arm(ctx, TimerExpireOrder, string(o.ID), o.ExpiryTime(h.cfg.PaymentDeadline), nil)
+		return TimerExpireOrder, o.ExpiryTime(h.cfg.PaymentDeadline), true, nil
 	}
-	return false, nil
+	return "", time.Time{}, false, nil
+}
+
+// RearmStalled arms again the timer of each open order among ids whose
+// schedule the NATS server still holds although it was due before before:
+// the server did not fire it (timers.Timers.Stalled), and would not until
+// it restarts. Arming it again fires it at once. ids may be a stale list:
+// each order is loaded from the event store first, and one that is not
+// open, or whose timer is not due before before, is skipped. It returns how
+// many timers it armed again, logging each at warn; it goes on past an
+// order it cannot look at or arm, and then returns an error counting them,
+// wrapping the first.
+func (h *Orders) RearmStalled(ctx context.Context, ids []domain.OrderID, before time.Time) (int, error) {
+	var (
+		armed, failed int
+		first         error
+	)
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return armed, err
+		}
+		err := func() error {
+			o, _, err := h.orders.Get(ctx, string(id))
+			if err != nil {
+				return err
+			}
+			kind, at, ok, err := h.timerOf(o)
+			if !ok || err != nil || !at.Before(before) {
+				return err
+			}
+			due, stalled, err := h.timers.Stalled(ctx, kind, string(id), before)
+			if !stalled || err != nil {
+				return err
+			}
+			if err := h.timers.Arm(ctx, kind, string(id), at, nil); err != nil {
+				return err
+			}
+			armed++
+			h.log.Warn().Str("order_id", string(id)).Str("timer", kind).Time("due", due).
+				Msg("the NATS server held this timer past its time without firing it (a write it refused, such as a full JetStream storage): armed it again")
+			return nil
+		}()
+		if err != nil {
+			failed++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if failed > 0 {
+		return armed, fmt.Errorf("rearm stalled timers: %d of %d orders failed, the first: %w", failed, len(ids), first)
+	}
+	return armed, nil
 }

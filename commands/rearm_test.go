@@ -147,6 +147,28 @@ func TestRearmRepairsAPurgedTimersStream(t *testing.T) {
 	}
 }
 
+// TestRearmStalledLeavesTimersTheServerFired: a reserved cancellation
+// whose timer fell due and fired (its schedule gone, the firing waiting to
+// be handled) and an expiry not due yet are not armed again; nor is an
+// order that is not open.
+func TestRearmStalledLeavesTimersTheServerFired(t *testing.T) {
+	clk := &clock{now: time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond)}
+	s := newRealStack(t, commands.Config{Now: clk.Now})
+	ctx := context.Background()
+	s.submit(t, "o-reserved", "김민수", 1000)
+	yes := true
+	if _, err := s.h.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-reserved", Deposited: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	s.submit(t, "o-awaiting", "이영희", 2000)
+	s.armed(t, 2) // the two expiries, a day away; the cancellation fired
+	n, err := s.h.Orders.RearmStalled(ctx, []domain.OrderID{"o-reserved", "o-awaiting", "o-never"}, time.Now())
+	if err != nil || n != 0 {
+		t.Fatalf("rearm stalled: %d, %v; want nothing armed", n, err)
+	}
+	s.armed(t, 2)
+}
+
 // TestRearmSkipsWhatIsNotOpen: a stale list (orders closed since, orders
 // that never existed) arms nothing for them.
 func TestRearmSkipsWhatIsNotOpen(t *testing.T) {

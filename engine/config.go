@@ -221,6 +221,11 @@ type Config struct {
 	// Default 15s; 0 never. Under memtrim.BufferExpiry (10s) the engine
 	// warns: a trim then comes before nats-server lets its write buffers go.
 	IdleTrim Duration `json:"idle_trim"`
+	// TimerCheck is how often the engine looks for open orders whose timer
+	// the NATS server holds past its time without firing it, and arms each
+	// again (timercheck.go); a timer counts as held once it is this long
+	// overdue. Default 1m.
+	TimerCheck Duration `json:"timer_check"`
 }
 
 // Defaults returns the configuration `bankbook serve` starts from.
@@ -258,6 +263,7 @@ func Defaults() Config {
 		FirmbankSimListen:         "127.0.0.1:0",
 		ChatSimRate:               5,
 		IdleTrim:                  Duration(idleTrimAfter),
+		TimerCheck:                Duration(time.Minute),
 	}
 }
 
@@ -388,6 +394,9 @@ func (c Config) Validate() error {
 	}
 	if d := time.Duration(c.IdleTrim); d < 0 || d != 0 && d < 100*time.Millisecond {
 		errs = append(errs, errors.New("idle-trim must be 0 (never) or at least 100ms"))
+	}
+	if d := time.Duration(c.TimerCheck); d < 100*time.Millisecond || d > time.Hour {
+		errs = append(errs, errors.New("timer-check must be between 100ms and 1h"))
 	}
 	if time.Duration(c.DuplicateWindow) < 100*time.Millisecond {
 		errs = append(errs, errors.New("duplicate-window must be at least 100ms"))

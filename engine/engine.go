@@ -495,6 +495,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if e.ns != nil {
 		parts = append(parts, supervisor.Part{Name: partJetStream, Run: e.watchJetStream, ReportsReady: true})
 	}
+	parts = append(parts, supervisor.Part{Name: partTimerCheck, Run: func(ctx context.Context) error { return e.checkTimers(ctx, cmds.Orders) }})
 	for _, l := range append(append(loops, timerLoop), notifyLoops...) {
 		e.Loops[l.Name()] = l
 		parts = append(parts, supervisor.Part{Name: l.Name(), Run: l.Run, ReportsReady: true}) // ready once its consumer is there

@@ -79,6 +79,7 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.CollectHolder, "collect-holder", cfg.CollectHolder, "holder of the collection account")
 	fs.Var(&cfg.DuplicateWindow, "duplicate-window", "event stream Nats-Msg-Id dedup window")
 	fs.Var(&cfg.IdleTrim, "idle-trim", "return the memory a burst left behind to the operating system once the engine has been idle this long (0: never; keep it over 10s, how long nats-server keeps its write buffers)")
+	fs.Var(&cfg.TimerCheck, "timer-check", "how often to look for open orders whose timer the NATS server holds past its time without firing it (a write it refused), and arm each again; a timer that overdue counts as held")
 	fs.StringVar(&cfg.StoreAccountRange, "store-account-range", cfg.StoreAccountRange, "FROM-TO: the numbers dedicated store accounts are allocated from (widen it, never move it)")
 	fs.IntVar(&cfg.StoreFeeBps, "store-fee-bps", cfg.StoreFeeBps, "platform fee on a store payment, in basis points (recorded on each payment)")
 	fs.IntVar(&cfg.SettlementDays, "settlement-days", cfg.SettlementDays, "business days until a store payment is settled to its distributor (D+N, Asia/Seoul; recorded on each payment)")

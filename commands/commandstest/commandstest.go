@@ -206,6 +206,20 @@ func (t *Timers) Disarm(_ context.Context, kind, id string) error {
 	return nil
 }
 
+// Stalled reports the latest timer armed for (kind, id) as stalled when it
+// was due before before: nothing fires here, so every armed timer stays
+// stored, as one the NATS server holds without firing it.
+func (t *Timers) Stalled(_ context.Context, kind, id string, before time.Time) (time.Time, bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, a := range slices.Backward(t.armed) {
+		if a.Kind == kind && a.ID == id {
+			return a.At, a.At.Before(before), nil
+		}
+	}
+	return time.Time{}, false, nil
+}
+
 // Armed returns the timers armed and not disarmed so far, oldest first.
 func (t *Timers) Armed() []Armed {
 	t.mu.Lock()
