@@ -2,12 +2,9 @@ package engine
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/bankbook/bankbook/commands"
-	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/supervisor"
 )
 
@@ -36,7 +33,7 @@ func (e *Engine) checkTimers(ctx context.Context, orders *commands.Orders) error
 		case <-tick.C:
 		}
 		before := time.Now().Add(-every)
-		ids, err := e.overdueOrders(before)
+		ids, err := e.Models.OverdueOpenOrders(before)
 		if err == nil && len(ids) > 0 {
 			_, err = orders.RearmStalled(ctx, ids, before)
 		}
@@ -45,34 +42,4 @@ func (e *Engine) checkTimers(ctx context.Context, orders *commands.Orders) error
 		}
 		supervisor.From(ctx).Report(err)
 	}
-}
-
-// overdueOrders returns the open orders of the read models whose timer (a
-// reserved cancellation's, an expiry's) was due before before.
-func (e *Engine) overdueOrders(before time.Time) ([]domain.OrderID, error) {
-	ids, err := e.Models.OpenOrderIDs()
-	if err != nil {
-		return nil, fmt.Errorf("open orders: %w", err)
-	}
-	var overdue []domain.OrderID
-	var errs []error
-	for _, id := range ids {
-		v, ok, err := e.Models.Order(string(id))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		due := v.ExpiresAt
-		if v.Status == string(domain.StatusCancelReserved) {
-			due = v.CancelAt
-		}
-		if !ok || due == "" {
-			continue
-		}
-		at, err := time.Parse(time.RFC3339Nano, due)
-		if err == nil && at.Before(before) {
-			overdue = append(overdue, id)
-		}
-	}
-	return overdue, errors.Join(errs...)
 }

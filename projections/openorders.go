@@ -1,7 +1,9 @@
 package projections
 
 import (
+	"encoding/json"
 	"fmt"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -30,4 +32,58 @@ func (s *Store) OpenOrderIDs() ([]domain.OrderID, error) {
 		})
 	})
 	return ids, err
+}
+
+// OverdueOpenOrders returns the IDs of the open orders whose timer was due
+// before before, as the read models show them: a cancel-reserved order's
+// cancel_at, an order awaiting its deposit's expires_at (one from before
+// payment deadlines has none). It reads them in one transaction and decodes
+// only those two times and the status of each, so that a periodic check of
+// many open orders stays cheap (the engine's timer-check part).
+func (s *Store) OverdueOpenOrders(before time.Time) ([]domain.OrderID, error) {
+	var overdue []domain.OrderID
+	err := s.view(func(tx *bbolt.Tx) error {
+		open, err := queryBucket(tx, bucketOpenByAmount)
+		if err != nil {
+			return err
+		}
+		orders, err := queryBucket(tx, bucketOrders)
+		if err != nil {
+			return err
+		}
+		return open.ForEach(func(k, _ []byte) error {
+			if len(k) <= 8 {
+				return fmt.Errorf("%w: key %x in %s has no order ID", ErrInconsistent, k, bucketOpenByAmount)
+			}
+			id := k[8:]
+			raw := orders.Get(id)
+			if raw == nil {
+				return fmt.Errorf("%w: open order %s has no view", ErrInconsistent, id)
+			}
+			var v struct {
+				Status    string `json:"status"`
+				CancelAt  string `json:"cancel_at"`
+				ExpiresAt string `json:"expires_at"`
+			}
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return fmt.Errorf("view %s: %w", id, err)
+			}
+			due := v.ExpiresAt
+			if v.Status == string(domain.StatusCancelReserved) {
+				due = v.CancelAt
+			}
+			if due == "" {
+				return nil
+			}
+			at, err := time.Parse(time.RFC3339Nano, due)
+			if err != nil {
+				return fmt.Errorf("%w: order %s is due at %q", ErrInconsistent, id, due)
+			}
+			if at.Before(before) {
+				overdue = append(overdue, domain.OrderID(id))
+			}
+			return nil
+		})
+	})
+	return overdue, err
 }

@@ -1,6 +1,7 @@
 package projections_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -55,5 +56,51 @@ func TestOrderViewSaysWhenTheOrderClosed(t *testing.T) {
 		if got, want := order(t, d.st, id).ClosedAt, domain.FormatTime(at(m)); got != want {
 			t.Errorf("%s: closed_at %q, want %q", id, got, want)
 		}
+	}
+}
+
+// TestOverdueOpenOrdersAreThoseWhoseTimerWasDue: the open orders whose timer
+// fell due before a time: an order awaiting its deposit by its payment
+// deadline, a cancel-reserved one by its cancel time; not an order due
+// later, a closed one, nor one from before payment deadlines.
+func TestOverdueOpenOrdersAreThoseWhoseTimerWasDue(t *testing.T) {
+	f := newFixture(t)
+	st := openStore(t, tempPath(t, "rm.db"))
+	withDeadline := func(id string, i int, deadline time.Duration) eventstore.Commit {
+		ev := submitted(id, i)
+		ev.PaymentDeadlineS = int64(deadline / time.Second)
+		return f.append(t, id, f.envelope(t, ev, ev.SubmittedAt))
+	}
+	// Submitted at t0+1s…: due at t0+1h+1s (AWAIT-DUE), t0+3h+2s (AWAIT-LATER).
+	commits := []eventstore.Commit{
+		withDeadline("AWAIT-DUE", 1, time.Hour),
+		withDeadline("AWAIT-LATER", 2, 3*time.Hour),
+		withDeadline("RESERVED-DUE", 3, 3*time.Hour),
+		withDeadline("RESERVED-LATER", 4, time.Hour),
+		withDeadline("CLOSED-DUE", 5, time.Hour),
+		f.submit(t, "NO-DEADLINE", 6),
+	}
+	reserve := func(id string, cancelAt time.Time) eventstore.Commit {
+		ev := domain.OrderCancelReserved{OrderID: domain.OrderID(id), CancelAt: cancelAt, ReservedAt: t0.Add(time.Minute)}
+		return f.append(t, id, f.envelope(t, ev, ev.ReservedAt))
+	}
+	commits = append(commits,
+		reserve("RESERVED-DUE", t0.Add(10*time.Minute)), // its expiry (3h) is later, its cancel time is what counts
+		reserve("RESERVED-LATER", t0.Add(5*time.Hour)),  // its expiry (1h) would be due: its cancel time is not
+		f.cancel(t, "CLOSED-DUE", "closed before its deadline", t0.Add(time.Minute)),
+	)
+	if err := st.Apply(commits); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.OverdueOpenOrders(t0.Add(2 * time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if want := []domain.OrderID{"AWAIT-DUE", "RESERVED-DUE"}; !slices.Equal(got, want) {
+		t.Fatalf("overdue before t0+2h: %v, want %v", got, want)
+	}
+	if got, err := st.OverdueOpenOrders(t0); err != nil || len(got) != 0 {
+		t.Fatalf("overdue before t0: %v %v, want none", got, err)
 	}
 }

@@ -36,7 +36,7 @@ func TestATimerDueWhileStorageIsFullFiresOnceSpaceIsFreed(t *testing.T) {
 	cfg.DataDir, cfg.Listen, cfg.HTTPListen = dir, "", "off"
 	cfg.NATSURL, cfg.NKey = ns.ClientURL(), auth.SeedFile(filepath.Join(dir, "auth"), auth.Engine)
 	cfg.BankSim, cfg.BankSimLag, cfg.ScanInterval = true, engine.Duration(0), engine.Duration(100*time.Millisecond)
-	cfg.PaymentDeadline = engine.Duration(3 * time.Second)
+	cfg.PaymentDeadline = engine.Duration(10 * time.Second) // long enough to fill the storage before it on a loaded machine
 	cfg.TimerCheck = engine.Duration(200 * time.Millisecond)
 	e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
 	if err != nil {
