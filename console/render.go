@@ -126,10 +126,13 @@ func statusOf(e *errView) int {
 
 // won formats an amount of KRW: ₩12,000.
 func won(n int64) string {
+	s := domain.GroupThousands(n)
 	if n < 0 {
-		return "-₩" + domain.GroupThousands(-n)
+		// The sign moves before the unit. The digits are not negated:
+		// -2^63 has no positive int64.
+		return "-₩" + s[1:]
 	}
-	return "₩" + domain.GroupThousands(n)
+	return "₩" + s
 }
 
 // ts shows an API time (RFC 3339) to the second, in UTC.
