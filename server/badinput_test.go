@@ -110,6 +110,10 @@ var (
 		"missing (null)":    `null`,
 		"boolean":           `true`,
 		"exponent notation": `1e3`,
+		"one past int64":    `9223372036854775808`,
+		"below int64":       `-9223372036854775809`,
+		"negative zero":     `-0`,
+		"whole fraction":    `100.0`,
 	}
 	badBankAccounts = map[string]struct{ value, field string }{
 		"blank bank":             {`{"bank":"  ","number":"110-123-456789","holder":"이영희"}`, "bank_account.bank"},
