@@ -132,6 +132,9 @@ func TestParseCSVBadRows(t *testing.T) {
 		/* 28 */ "T-28,123,Long ago,1000,0001-01-01T00:00:00Z",
 		/* 29 */ "T-29,12\x0134,Control in account,1000,2024-05-01T00:00:00Z",
 		/* 30 */ "T-30,12.34,Dot in account,1000,2024-05-01T00:00:00Z",
+		/* 31 */ "T-31,123,Full-width digits,１２３,2024-05-01T00:00:00Z",
+		/* 32 */ "T-32,123,Exponent,1e3,2024-05-01T00:00:00Z",
+		/* 33 */ "T-33,123,One past int64,9223372036854775808,2024-05-01T00:00:00Z",
 	}
 	got, err := ParseCSV(strings.NewReader(strings.Join(lines, "\n") + "\n"))
 	if got != nil {
@@ -166,6 +169,9 @@ func TestParseCSVBadRows(t *testing.T) {
 		{28, "deposited_at", inv},
 		{29, "account_number", inv},
 		{30, "account_number", inv},
+		{31, "amount", inv},
+		{32, "amount", inv},
+		{33, "amount", inv},
 	})
 	if !strings.Contains(err.Error(), "line 22: bank_txn_id: ") || !strings.Contains(err.Error(), "differs from line 2") {
 		t.Errorf("the duplicate error does not point at both lines:\n%v", err)
