@@ -364,7 +364,8 @@ func (n *streamNotes) conditions(ctx context.Context, down string) []ops.PartSta
 // account's limit (a tenant's share of a server, `bankbook auth config
 // --engine-max-store`) or of a tier's (an account managed with JWTs), when
 // it has one. JetStream refuses writes then, and commands that write
-// answer 503. One account-information request per probe, none while the
+// answer 503. Failing too while the account has no JetStream on the
+// server. One account-information request per probe, none while the
 // connection is down (down is why); an unanswered one leaves the condition
 // ready, saying so.
 func (n *streamNotes) storage(ctx context.Context, down string) ops.PartStatus {
@@ -375,6 +376,14 @@ func (n *streamNotes) storage(ctx context.Context, down string) ops.PartStatus {
 	defer cancel()
 	st := ops.PartStatus{Name: partStorage, State: ops.StateRunning, Ready: true}
 	info, err := n.JetStream.AccountInfo(ctx)
+	if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+		// The server says so, or nothing answers the JetStream API at all
+		// (nats.go maps no responders to ErrJetStreamNotEnabled): every
+		// part that reads or writes a stream fails with "no responders".
+		st.Ready, st.State = false, ops.StateFailing
+		st.Reason = fmt.Sprintf("JetStream is not enabled for this account on the NATS server (%v): nothing is stored, and every part that consumes fails with no responders until it is enabled for the account again", err)
+		return st
+	}
 	if err != nil {
 		st.Reason = fmt.Sprintf("could not read the account's JetStream use just now: %v", err)
 		return st
