@@ -1,7 +1,10 @@
 package projections_test
 
 import (
+	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -103,4 +106,45 @@ func TestOverdueOpenOrdersAreThoseWhoseTimerWasDue(t *testing.T) {
 	if got, err := st.OverdueOpenOrders(t0); err != nil || len(got) != 0 {
 		t.Fatalf("overdue before t0: %v %v, want none", got, err)
 	}
+}
+
+// BenchmarkOverdueOpenOrders is the engine's timer-check part reading the
+// open orders (BANKBOOK_BENCH_OPEN_ORDERS, default 100,000, each with a
+// payment deadline, none overdue) to find those whose timer is overdue:
+// once every --timer-check (1 minute).
+//
+//	go test -run '^$' -bench OverdueOpenOrders ./projections/
+func BenchmarkOverdueOpenOrders(b *testing.B) {
+	n := 100_000
+	if s := os.Getenv("BANKBOOK_BENCH_OPEN_ORDERS"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+	d := newOrphanDesk(b)
+	var batch []eventstore.Commit
+	for i := range n {
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		id := fmt.Sprintf("o%07d", i)
+		batch = append(batch, d.l.commit(b, orderRef(id), at, domain.OrderSubmitted{
+			OrderID: domain.OrderID(id), BuyerID: domain.UserID("b" + id), BuyerName: "김민수", Amount: domain.Money{Amount: int64(10_000 + i%5000), Currency: "KRW"},
+			DepositorName: fmt.Sprintf("김민수%03d", i%1000), CollectAccount: domain.BankAccount{Bank: "KB", Number: "1", Holder: "h"},
+			CancelWindowS: 600, PaymentDeadlineS: 86400, SubmittedAt: at,
+		}))
+		if len(batch) == 1000 || i == n-1 {
+			if err := d.st.Apply(batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		ids, err := d.st.OverdueOpenOrders(t0)
+		if err != nil || len(ids) != 0 {
+			b.Fatal(len(ids), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/order")
 }
