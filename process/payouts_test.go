@@ -1078,3 +1078,44 @@ func TestProviderResultAfterAnOperatorsRecordWhileThePayoutWaitedIsDeadLettered(
 		})
 	}
 }
+
+// TestAPayoutRecordedSettledThatTheProviderNeverTookIsDeadLettered: the
+// sends of the payout failed on the way (503s: the provider may have
+// taken one), and an operator then recorded the payout settled by force.
+// Once the provider would show a transfer it took, it does not know the
+// payout: its money never left, though recorded gone, and the commit is
+// dead-lettered naming that. Recorded failed instead, the provider not
+// knowing it agrees, and the work ends.
+func TestAPayoutRecordedSettledThatTheProviderNeverTookIsDeadLettered(t *testing.T) {
+	for _, recorded := range []domain.PayoutStatus{domain.PayoutSettledStatus, domain.PayoutFailedStatus} {
+		t.Run(string(recorded), func(t *testing.T) {
+			f := newFixture(t, options{cfg: process.Config{SettleTimeout: 2 * time.Second, SendArrival: 100 * time.Millisecond}})
+			ctx := context.Background()
+			c := f.requestPayout(t, "po-n", "123-456")
+			f.bank.FailNext(1000) // the provider down: every send answered 503
+			if err := f.m.ReactToPayout(ctx, c); err == nil {
+				t.Fatal("sends answered 503 ended the work")
+			}
+			f.bank.FailNext(0)
+			if _, err := f.Payouts.Resolve(ctx, commands.Meta{Actor: "operator"},
+				api.ResolvePayoutRequest{PayoutID: "po-n", Outcome: string(recorded), Reason: "the operator's reading", Force: true}); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			testenv.Eventually(t, 10*time.Second, "the provider's silence counts", func() bool {
+				err = f.m.ReactToPayout(ctx, c)
+				_, waiting := errors.AsType[*worker.RetryAfterError](err)
+				return !waiting
+			})
+			if recorded == domain.PayoutFailedStatus {
+				if err != nil {
+					t.Fatalf("recorded failed, unknown to the provider: %v, want the work done", err)
+				}
+				return
+			}
+			if _, ok := errors.AsType[*worker.PermanentError](err); !ok || !strings.Contains(err.Error(), "does not know it, but it was recorded settled") {
+				t.Fatalf("error %v, want a permanent failure naming the contradiction", err)
+			}
+		})
+	}
+}

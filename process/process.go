@@ -373,8 +373,9 @@ func (m *Managers) payout(ctx context.Context, meta commands.Meta, req domain.Pa
 // (contradiction), for an operator to mend by hand (the money went out
 // twice, or never left). Nothing ends the work quietly before the
 // provider has had its say: a payout it does not know counts as such
-// only once a send taken before would show (refusalWait). No send the
-// provider may have taken, or a result that agrees, ends the work.
+// only once a send taken before would show (refusalWait), and then
+// contradicts a record of it settled. No send the provider may have
+// taken, or a result that agrees, ends the work.
 func (m *Managers) followRecorded(ctx context.Context, p domain.Payout) error {
 	u, err := m.cfg.Sends.Uncertainty(ctx, p.ID)
 	if err != nil {
@@ -389,6 +390,12 @@ func (m *Managers) followRecorded(ctx context.Context, p domain.Payout) error {
 	case errors.Is(err, firmbanking.ErrUnknownTransfer):
 		if wait := m.refusalWait(u); wait > 0 {
 			return worker.RetryAfter(wait, nil)
+		}
+		if p.Status == domain.PayoutSettledStatus {
+			// No send was taken: the money recorded as gone never left.
+			err := fmt.Errorf("payout %s: the provider does not know it, but it was recorded settled: its money never left and is owed back to %s %s; return it by hand", p.ID, p.Source, p.SourceID)
+			m.cfg.Log.Error().Err(err).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Msg("the provider's result contradicts the recorded one")
+			return worker.Permanent(err)
 		}
 		return nil
 	case errors.As(err, &throttled):
