@@ -141,12 +141,15 @@ func (h *Orders) timerOf(o domain.Order) (kind string, at time.Time, ok bool, er
 // RearmStalled arms again the timer of each open order among ids whose
 // schedule the NATS server still holds although it was due before before:
 // the server did not fire it (timers.Timers.Stalled), and would not until
-// it restarts. Arming it again fires it at once. ids may be a stale list:
-// each order is loaded from the event store first, and one that is not
-// open, or whose timer is not due before before, is skipped. It returns how
-// many timers it armed again, logging each at warn; it goes on past an
-// order it cannot look at or arm, and then returns an error counting them,
-// wrapping the first.
+// it restarts. Arming it again fires it at once. The server is asked first,
+// for either timer an open order has: a timer that fired (an order whose
+// finalisation waits for the bank scan, say) has no schedule left, and
+// costs that one look, not a load of the order. ids may be a stale list:
+// an order with a stalled schedule is loaded from the event store, and one
+// that is not open, or whose timer is not that one or not due before
+// before, is skipped. It returns how many timers it armed again, logging
+// each at warn; it goes on past an order it cannot look at or arm, and
+// then returns an error counting them, wrapping the first.
 func (h *Orders) RearmStalled(ctx context.Context, ids []domain.OrderID, before time.Time) (int, error) {
 	var (
 		armed, failed int
@@ -157,23 +160,32 @@ func (h *Orders) RearmStalled(ctx context.Context, ids []domain.OrderID, before 
 			return armed, err
 		}
 		err := func() error {
+			var stalled []string
+			for _, kind := range []string{TimerFinaliseCancel, TimerExpireOrder} {
+				_, held, err := h.timers.Stalled(ctx, kind, string(id), before)
+				if err != nil {
+					return err
+				}
+				if held {
+					stalled = append(stalled, kind)
+				}
+			}
+			if len(stalled) == 0 {
+				return nil
+			}
 			o, _, err := h.orders.Get(ctx, string(id))
 			if err != nil {
 				return err
 			}
 			kind, at, ok, err := h.timerOf(o)
-			if !ok || err != nil || !at.Before(before) {
-				return err
-			}
-			due, stalled, err := h.timers.Stalled(ctx, kind, string(id), before)
-			if !stalled || err != nil {
+			if !ok || err != nil || !at.Before(before) || !slices.Contains(stalled, kind) {
 				return err
 			}
 			if err := h.timers.Arm(ctx, kind, string(id), at, nil); err != nil {
 				return err
 			}
 			armed++
-			h.log.Warn().Str("order_id", string(id)).Str("timer", kind).Time("due", due).
+			h.log.Warn().Str("order_id", string(id)).Str("timer", kind).Time("due", at).
 				Msg("the NATS server held this timer past its time without firing it (a write it refused, such as a full JetStream storage): armed it again")
 			return nil
 		}()

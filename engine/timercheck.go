@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/bankbook/bankbook/commands"
@@ -21,11 +22,24 @@ import (
 // fired and waits as a delivery), so it is not armed again.
 const partTimerCheck = "timer-check"
 
+// stalledPerCheck bounds how many overdue open orders one check asks the
+// server about, a look each: while the bank scan is down, every order
+// whose timer fired waits for it, overdue, with no schedule left. The
+// checks take the overdue orders in turns, so every one is looked at
+// within a few intervals.
+const stalledPerCheck = 1000
+
+// timerCheckFailures is how many checks in a row must fail before the
+// part reports itself failing (not ready): one slow answer of a busy
+// server is a warning, not an outage.
+const timerCheckFailures = 3
+
 // checkTimers is the timer-check part.
 func (e *Engine) checkTimers(ctx context.Context, orders *commands.Orders) error {
 	every := time.Duration(e.cfg.TimerCheck)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	var from, failedInARow int
 	for {
 		select {
 		case <-ctx.Done():
@@ -34,12 +48,26 @@ func (e *Engine) checkTimers(ctx context.Context, orders *commands.Orders) error
 		}
 		before := time.Now().Add(-every)
 		ids, err := e.Models.OverdueOpenOrders(before)
-		if err == nil && len(ids) > 0 {
-			_, err = orders.RearmStalled(ctx, ids, before)
+		if from >= len(ids) {
+			from = 0
+		}
+		if n := min(len(ids)-from, stalledPerCheck); n > 0 {
+			_, rerr := orders.RearmStalled(ctx, ids[from:from+n], before)
+			err = errors.Join(err, rerr)
+			from += n
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		supervisor.From(ctx).Report(err)
+		if err == nil {
+			failedInARow = 0
+			supervisor.From(ctx).Report(nil)
+			continue
+		}
+		failedInARow++
+		e.log.Warn().Err(err).Int("checks_failed_in_a_row", failedInARow).Msg("timer check: some open orders' timers could not be checked")
+		if failedInARow >= timerCheckFailures {
+			supervisor.From(ctx).Report(err)
+		}
 	}
 }
