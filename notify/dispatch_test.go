@@ -311,7 +311,10 @@ func TestLimiterUnavailableIsAWait(t *testing.T) {
 // answered 429 (a shared pause of 3 s from then), or the limiter's NATS
 // goes away. Its last look before sending (bounded by the limiter's own
 // timeout, not the handler's) sees it: it does not send, records the
-// attempt as not sent (not counted, not in doubt) and waits.
+// attempt as not sent (not counted, not in doubt) and waits. A dispatcher
+// that wakes past its slot (a loaded machine; here every wake is, with a
+// MaxLateness of 1 ns) makes no last look but asks for a new slot, gets
+// none, and does the same.
 func TestNoSendOnASlotLostMeanwhile(t *testing.T) {
 	for name, lose := range map[string]func(t *testing.T, w *dispatchWorld, other *ratelimit.Limiter){
 		"a 429 pause": func(t *testing.T, _ *dispatchWorld, other *ratelimit.Limiter) {
@@ -321,15 +324,21 @@ func TestNoSendOnASlotLostMeanwhile(t *testing.T) {
 		},
 		"the limiter unreachable": func(_ *testing.T, w *dispatchWorld, _ *ratelimit.Limiter) { w.limitSrv.Shutdown() },
 	} {
-		t.Run(name, func(t *testing.T) {
-			w := newDispatchWorld(t)
-			n, other := w.notifier(t), w.limiter(t)
-			const rcpt = "store:s-lost"
-			id, c := w.pending(t, rcpt)
-			done := dispatchHeld(t, n, other, holdSlots(t, other), c)
-			lose(t, w, other)
-			w.wantNotSent(t, <-done, time.Second, id, rcpt)
-		})
+		for wake, maxLateness := range map[string]time.Duration{"on time": 0, "late": time.Nanosecond} {
+			t.Run(name+", waking "+wake, func(t *testing.T) {
+				w := newDispatchWorld(t)
+				other := w.limiter(t)
+				n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: w.limiter(t), MaxLateness: maxLateness})
+				if err != nil {
+					t.Fatal(err)
+				}
+				const rcpt = "store:s-lost"
+				id, c := w.pending(t, rcpt)
+				done := dispatchHeld(t, n, other, holdSlots(t, other), c)
+				lose(t, w, other)
+				w.wantNotSent(t, <-done, time.Second, id, rcpt)
+			})
+		}
 	}
 }
 

@@ -39,7 +39,10 @@
 //     otherwise giving the commit back until then. The limiter failing
 //     (KV unavailable) fails closed: the notification waits. A dispatcher
 //     that wakes more than Config.MaxLateness after its slot takes a new
-//     one, so a stall never crowds the provider's window.
+//     one, so a stall never crowds the provider's window; with none
+//     within the attempt's lease of step 3 (a pause since, the limiter
+//     unreachable) the attempt is recorded as not sent, neither counted
+//     nor in doubt, and the notification waits.
 //  3. It records notification.attempted, which starts the attempt's lease
 //     (Config.AttemptLease), and sends only while the lease runs: a
 //     dispatcher that stalled past it leaves the attempt in doubt for

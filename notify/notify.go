@@ -428,9 +428,15 @@ func (n *Notifier) deliver(ctx context.Context, m commands.Meta, id domain.Notif
 		}
 		// The process stalled past the slot: sending now could crowd the
 		// slots after it, so take a new one. The attempt stays recorded,
-		// and one send follows it.
-		if r, err = n.reserve(ctx, note); err != nil {
-			return err
+		// and one send follows it; when no new slot comes within the
+		// lease (a pause since, the schedule full, the limiter
+		// unreachable) nothing is sent.
+		r, err = n.reserve(ctx, note)
+		if err == nil && time.Since(leased)+r.Delay > n.cfg.AttemptLease {
+			err = worker.RetryAfter(r.Delay, nil)
+		}
+		if err != nil {
+			return n.noNewSlot(ctx, m, attempt, err)
 		}
 		reserved = time.Now()
 	}
@@ -540,6 +546,24 @@ func (n *Notifier) notSent(ctx context.Context, m commands.Meta, note domain.Not
 	}
 	n.cfg.Log.Info().Str("notification_id", string(note.ID)).Str("retry_in", wait.String()).Msg(reason)
 	return worker.RetryAfter(wait, nil)
+}
+
+// noNewSlot records an attempt whose dispatcher woke past its slot and got
+// no new one within the attempt's lease (err: the wait for a slot, or for
+// the limiter) as not sent, like a forfeit slot: it is neither counted
+// towards dead-lettering nor in doubt, and the notification is due again
+// after the wait.
+func (n *Notifier) noNewSlot(ctx context.Context, m commands.Meta, note domain.Notification, err error) error {
+	ra, ok := errors.AsType[*worker.RetryAfterError](err)
+	if !ok || ra.Err != nil || ctx.Err() != nil {
+		return err // stopping: the attempt is settled by whoever takes it over
+	}
+	const reason = "not sent: the dispatcher woke past its slot and got no new one within the attempt's lease"
+	if _, terr := n.cfg.Notifications.Throttled(ctx, m, note.ID, note.Attempts, reason, n.cfg.Notifications.Now().Add(ra.Delay)); terr != nil {
+		return terr
+	}
+	n.cfg.Log.Info().Str("notification_id", string(note.ID)).Str("retry_in", ra.Delay.String()).Msg(reason)
+	return err
 }
 
 // doubtWait is how long after an attempt was recorded its dispatcher may
