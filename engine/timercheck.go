@@ -23,7 +23,8 @@ import (
 const partTimerCheck = "timer-check"
 
 // stalledPerCheck bounds how many overdue open orders one check asks the
-// server about, a look each: while the bank scan is down, every order
+// server about, two looks each (one per timer an open order may have):
+// while the bank scan is down, every order
 // whose timer fired waits for it, overdue, with no schedule left. The
 // checks take the overdue orders in turns, so every one is looked at
 // within a few intervals.
