@@ -24,10 +24,9 @@ const partTimerCheck = "timer-check"
 
 // stalledPerCheck bounds how many overdue open orders one check asks the
 // server about, two looks each (one per timer an open order may have):
-// while the bank scan is down, every order
-// whose timer fired waits for it, overdue, with no schedule left. The
-// checks take the overdue orders in turns, so every one is looked at
-// within a few intervals.
+// while the bank scan is down, every order whose timer fired waits for
+// it, overdue, with no schedule left. The checks take the overdue orders
+// in turns, so every one is looked at within a few intervals.
 const stalledPerCheck = 1000
 
 // timerCheckFailures is how many checks in a row must fail before the
