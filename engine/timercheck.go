@@ -52,7 +52,12 @@ func (e *Engine) checkTimers(ctx context.Context, orders *commands.Orders) error
 			from = 0
 		}
 		if n := min(len(ids)-from, stalledPerCheck); n > 0 {
-			_, rerr := orders.RearmStalled(ctx, ids[from:from+n], before)
+			// A check ends within its interval: while the timers stream
+			// has no leader every look waits out its timeout, and the
+			// next check starts over.
+			cctx, cancel := context.WithTimeout(ctx, every)
+			_, rerr := orders.RearmStalled(cctx, ids[from:from+n], before)
+			cancel()
 			err = errors.Join(err, rerr)
 			from += n
 		}
