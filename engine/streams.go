@@ -55,6 +55,9 @@ type streamNotes struct {
 	// gone then.
 	checked time.Time
 	gone    []string
+	// unlisted is when the listings began to fail, since the last one
+	// answered (zero while the last one did).
+	unlisted time.Time
 }
 
 func noteStreams(js jetstream.JetStream, replicas int, log zerolog.Logger) *streamNotes {
@@ -255,10 +258,11 @@ func (n *streamNotes) changedTo(ctx context.Context, name string, before *jetstr
 // answer fails this condition alone.
 const streamsCheckTimeout = time.Second
 
-// streamsUnknownAfter is how long the streams may go unlisted (no answer,
-// an error) before the condition fails for that alone. A cluster electing
-// its metadata leader answers no listing for seconds, while commands go on
-// through the streams' own leaders: until then the last answer stands.
+// streamsUnknownAfter is how long the listings of the streams may fail (no
+// answer, an error), from the first that did, before the condition fails
+// for that alone. A cluster electing its metadata leader answers no
+// listing for seconds, while commands go on through the streams' own
+// leaders: until then the last answer stands.
 const streamsUnknownAfter = 30 * time.Second
 
 // status is the readiness of the streams: failing, naming them, while any
@@ -267,7 +271,8 @@ const streamsUnknownAfter = 30 * time.Second
 // one created or deleted between two of its pages is not taken for gone);
 // none is made while the connection is down (down is why, "" when it is
 // up), which the "nats" condition reports. A check that gets no answer
-// reports the last one that did, for streamsUnknownAfter.
+// reports the last one that did, until the listings have failed for
+// streamsUnknownAfter.
 func (n *streamNotes) status(ctx context.Context, down string) ops.PartStatus {
 	if down != "" {
 		return ops.PartStatus{Name: partStreams, State: ops.StateFailing, Reason: "not known: the connection is " + down}
@@ -278,21 +283,27 @@ func (n *streamNotes) status(ctx context.Context, down string) ops.PartStatus {
 	gone, err := n.missing(ctx)
 	now := time.Now()
 	n.mu.Lock()
-	if err == nil && started.After(n.checked) {
+	switch {
+	case err == nil && started.After(n.checked):
 		// The answer of the listing that started last stands: of two
 		// probes at once, the older listing may have seen a stream the
 		// newer saw gone.
-		n.checked, n.gone = started, gone
+		n.checked, n.gone, n.unlisted = started, gone, time.Time{}
+	case err != nil && n.unlisted.IsZero():
+		n.unlisted = started
 	}
-	checked, advice := n.checked, maps.Clone(n.advice)
+	checked, unlisted, advice := n.checked, n.unlisted, maps.Clone(n.advice)
 	gone = slices.Clone(n.gone)
 	n.mu.Unlock()
 	var unknown string
 	if err != nil {
-		if checked.IsZero() || now.Sub(checked) >= streamsUnknownAfter {
+		// The allowance counts from the first listing that failed, not
+		// from the last that answered: /readyz probed seldom finds the
+		// last answer old, and one failed listing is no outage.
+		if checked.IsZero() || now.Sub(unlisted) >= streamsUnknownAfter {
 			since := "since the engine started"
 			if !checked.IsZero() {
-				since = "for " + now.Sub(checked).Round(time.Second).String()
+				since = "for " + now.Sub(unlisted).Round(time.Second).String()
 			}
 			return ops.PartStatus{Name: partStreams, State: ops.StateFailing, Reason: fmt.Sprintf("could not list the streams %s: %v", since, err)}
 		}

@@ -97,8 +97,20 @@ func TestReadinessOfStreamsThatCannotBeListed(t *testing.T) {
 	if st := e.streams.status(unanswered, ""); !st.Ready || !strings.Contains(st.Reason, "could not list the streams just now") {
 		t.Fatalf("streams not listed just after a listing with none gone: %+v, want ready, saying so", st)
 	}
+	// The last answer long ago (readiness probed seldom): one failed
+	// listing is not an outage.
+	if st := e.streams.status(t.Context(), ""); !st.Ready {
+		t.Fatalf("streams listed: %+v, want ready", st)
+	}
 	e.streams.mu.Lock()
-	e.streams.checked = e.streams.checked.Add(-streamsUnknownAfter)
+	e.streams.checked = e.streams.checked.Add(-5 * time.Minute)
+	e.streams.mu.Unlock()
+	if st := e.streams.status(unanswered, ""); !st.Ready || !strings.Contains(st.Reason, "could not list the streams just now") {
+		t.Fatalf("one failed listing, the last answer 5 minutes old: %+v, want ready, saying so", st)
+	}
+	// Failing for streamsUnknownAfter since the first that did: failing.
+	e.streams.mu.Lock()
+	e.streams.unlisted = e.streams.unlisted.Add(-streamsUnknownAfter)
 	e.streams.mu.Unlock()
 	if st := e.streams.status(unanswered, ""); st.Ready || !strings.Contains(st.Reason, "could not list the streams for 30s") {
 		t.Fatalf("streams not listed for %s: %+v, want failing", streamsUnknownAfter, st)
