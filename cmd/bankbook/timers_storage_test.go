@@ -23,9 +23,6 @@ import (
 // when that write is refused, the schedule stays stored and never fires
 // until the server restarts, so the engine arms it again.
 func TestATimerDueWhileStorageIsFullFiresOnceSpaceIsFreed(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits for a payment deadline")
-	}
 	dir := t.TempDir()
 	conf, err := cli(t, "auth", "config", "--data-dir", dir, "--simulators", "--engine-max-store", "8MiB")
 	if err != nil {
