@@ -162,7 +162,7 @@ func (h *Orders) RearmStalled(ctx context.Context, ids []domain.OrderID, before 
 		err := func() error {
 			var stalled []string
 			for _, kind := range []string{TimerFinaliseCancel, TimerExpireOrder} {
-				_, held, err := h.timers.Stalled(ctx, kind, string(id), before)
+				held, err := h.timers.Stalled(ctx, kind, string(id), before)
 				if err != nil {
 					return err
 				}

@@ -60,7 +60,7 @@ type Timers interface {
 	Disarm(ctx context.Context, kind, id string) error
 	// Stalled reports whether the schedule of (kind, id) is still stored
 	// although it was due before before (timers.Timers.Stalled).
-	Stalled(ctx context.Context, kind, id string, before time.Time) (time.Time, bool, error)
+	Stalled(ctx context.Context, kind, id string, before time.Time) (bool, error)
 }
 
 // Watermarks tells how far the bank's data is known complete, per account

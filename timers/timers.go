@@ -150,31 +150,30 @@ func (t *Timers) Disarm(ctx context.Context, kind, id string) error {
 }
 
 // Stalled reports whether the schedule of (kind, id) is still stored
-// although it was due before before, and when it was due. nats-server fires
-// a schedule once: when it cannot store the firing (JetStream refused the
-// write, its storage or the account's full), the schedule stays stored and
-// does not fire again until the server restarts or the stream's leader
-// changes. Arming it again (Arm) makes it fire. A schedule that fired is
-// gone, so a timer that fell due and waits to be handled again is not
-// stalled.
-func (t *Timers) Stalled(ctx context.Context, kind, id string, before time.Time) (time.Time, bool, error) {
+// although it was due before before. nats-server fires a schedule once:
+// when it cannot store the firing (JetStream refused the write, its
+// storage or the account's full), the schedule stays stored and does not
+// fire again until the server restarts or the stream's leader changes.
+// Arming it again (Arm) makes it fire. A schedule that fired is gone, so a
+// timer that fell due and waits to be handled again is not stalled.
+func (t *Timers) Stalled(ctx context.Context, kind, id string, before time.Time) (bool, error) {
 	if !subject.Token(kind) || !subject.Token(id) {
-		return time.Time{}, false, fmt.Errorf("timers: kind %q and id %q must be subject tokens", kind, id)
+		return false, fmt.Errorf("timers: kind %q and id %q must be subject tokens", kind, id)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	m, err := t.stream.GetLastMsgForSubject(ctx, t.cfg.Prefix+".sched."+kind+"."+id)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return time.Time{}, false, nil
+		return false, nil
 	}
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("timer %s/%s: %w", kind, id, err)
+		return false, fmt.Errorf("timer %s/%s: %w", kind, id, err)
 	}
 	at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(m.Header.Get(jetstream.ScheduleHeader), "@at "))
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("timer %s/%s: schedule %q: %w", kind, id, m.Header.Get(jetstream.ScheduleHeader), err)
+		return false, fmt.Errorf("timer %s/%s: schedule %q: %w", kind, id, m.Header.Get(jetstream.ScheduleHeader), err)
 	}
-	return at, at.Before(before), nil
+	return at.Before(before), nil
 }
 
 // Due is a timer that fell due.

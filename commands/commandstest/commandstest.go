@@ -209,15 +209,15 @@ func (t *Timers) Disarm(_ context.Context, kind, id string) error {
 // Stalled reports the latest timer armed for (kind, id) as stalled when it
 // was due before before: nothing fires here, so every armed timer stays
 // stored, as one the NATS server holds without firing it.
-func (t *Timers) Stalled(_ context.Context, kind, id string, before time.Time) (time.Time, bool, error) {
+func (t *Timers) Stalled(_ context.Context, kind, id string, before time.Time) (bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, a := range slices.Backward(t.armed) {
 		if a.Kind == kind && a.ID == id {
-			return a.At, a.At.Before(before), nil
+			return a.At.Before(before), nil
 		}
 	}
-	return time.Time{}, false, nil
+	return false, nil
 }
 
 // Armed returns the timers armed and not disarmed so far, oldest first.
