@@ -166,9 +166,13 @@ func CountsByCategory(c domain.ReconcileCounts) map[string]int {
 // clears it.
 
 // SeriesAccounts returns the accounts bankbook.q.ledger.series follows: the
-// suspense account (items keyed by deposit ID: orphan deposits) and payouts
-// pending (items keyed by payout ID: payouts requested and not settled).
-func SeriesAccounts() []string { return []string{domain.AccountSuspense, domain.AccountPayoutsPending} }
+// suspense account (items keyed by deposit ID: orphan deposits), payouts
+// pending (items keyed by payout ID: payouts requested and not settled) and
+// wallet payments pending (items keyed by order ID: a wallet's payment of an
+// order that the order has not taken or returned yet).
+func SeriesAccounts() []string {
+	return []string{domain.AccountSuspense, domain.AccountPayoutsPending, domain.AccountWalletPayments}
+}
 
 // Limits of bankbook.q.ledger.series.
 const (
@@ -196,7 +200,7 @@ func (q LedgerSeriesRequest) Validate() error {
 		return err
 	}
 	if !IsSeriesAccount(q.Account) {
-		return invalid("account", "must be an account that holds open items: %s", strings.Join(SeriesAccounts(), " or "))
+		return invalid("account", "must be an account that holds open items: %s", strings.Join(SeriesAccounts(), ", "))
 	}
 	if q.Limit < 0 || q.Limit > MaxSeriesPoints {
 		return invalid("limit", "must be between 1 and %d (0 or absent: %d)", MaxSeriesPoints, DefaultSeriesPoints)

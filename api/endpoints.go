@@ -6,6 +6,7 @@ package api
 var (
 	OrderSubmit = command[SubmitOrderRequest, SubmitOrderReply]("bankbook.cmd.order.submit", true)
 	OrderCancel = command[CancelOrderRequest, CancelOrderReply]("bankbook.cmd.order.cancel", true)
+	OrderPay    = command[PayFromWalletRequest, PayFromWalletReply]("bankbook.cmd.order.pay_from_wallet", true)
 	OrderGet    = query[GetOrderRequest, OrderView]("bankbook.q.order.get")
 	OrderSearch = query[OrderSearchRequest, OrderSearchReply]("bankbook.q.order.search")
 

@@ -105,6 +105,26 @@ type CancelOrderReply struct {
 	Written
 }
 
+// PayFromWalletRequest is the body of bankbook.cmd.order.pay_from_wallet:
+// the order to pay, awaiting its payment, from its buyer's wallet.
+type PayFromWalletRequest struct {
+	OrderID string `json:"order_id"`
+}
+
+// Validate checks the request fields.
+func (r PayFromWalletRequest) Validate() error { return domain.ValidateID("order_id", r.OrderID) }
+
+// PayFromWalletReply is the reply of bankbook.cmd.order.pay_from_wallet.
+type PayFromWalletReply struct {
+	OrderID string             `json:"order_id"`
+	Status  domain.OrderStatus `json:"status"`
+	// Amount is what the wallet paid: the order's amount.
+	Amount int64 `json:"amount"`
+	// WalletBalance is the wallet's balance right after the payment.
+	WalletBalance int64 `json:"wallet_balance"`
+	Written
+}
+
 // GetOrderRequest is the body of bankbook.q.order.get.
 type GetOrderRequest struct {
 	OrderID string `json:"order_id"`

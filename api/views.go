@@ -15,6 +15,10 @@ type OrderView struct {
 	CollectAccount domain.BankAccount `json:"collect_account"`
 	CancelWindowS  int64              `json:"cancel_window_s"`
 	PaidAmount     int64              `json:"paid_amount"`
+	// PaidFrom is "wallet" for an order its buyer paid from the wallet
+	// (bankbook.cmd.order.pay_from_wallet); absent for one paid by a bank
+	// transfer (its deposit is in DepositIDs) or not paid.
+	PaidFrom string `json:"paid_from,omitempty"`
 	// DepositIDs lists the deposits applied to the order (the one that paid
 	// it, and any refunded to the buyer's wallet); never nil.
 	DepositIDs []string `json:"deposit_ids"`
@@ -39,6 +43,10 @@ type OrderView struct {
 	// Seq is the stream sequence of the last commit applied to the view.
 	Seq Seq `json:"seq"`
 }
+
+// PaidFromWallet is OrderView.PaidFrom of an order paid from its buyer's
+// wallet.
+const PaidFromWallet = "wallet"
 
 // OrphanView is one deposit as the read models hold it, and an entry of the
 // orphan queue (bankbook.q.deposit.orphans).

@@ -124,8 +124,9 @@ type Finding struct {
 // OpenItem is an item that explains part of a clearing account's balance.
 type OpenItem struct {
 	Account string `json:"account"`
-	// Kind is "orphan_deposit" (suspense) or "payout" (payouts pending);
-	// ID is the deposit's or the payout's.
+	// Kind is "orphan_deposit" (suspense), "payout" (payouts pending) or
+	// "wallet_payment" (wallet payments pending); ID is the deposit's, the
+	// payout's or the order's.
 	Kind   string `json:"kind"`
 	ID     string `json:"id"`
 	Amount int64  `json:"amount"`

@@ -19,6 +19,7 @@ import (
 const (
 	KindOrphanDeposit = "orphan_deposit"
 	KindPayout        = "payout"
+	KindWalletPayment = "wallet_payment"
 )
 
 // walletPrefix is the ledger account prefix of wallets (domain.AccountWallet).
@@ -72,6 +73,9 @@ type folder struct {
 	// or deposit.resolved that moved it to payouts pending): where it goes
 	// back to if the payout fails.
 	sources map[domain.PayoutID]*payoutSource
+	// spenders holds whose wallet spent money on each order
+	// (wallet.spent): the order's buyer takes it, or gets it back.
+	spenders map[domain.OrderID]domain.UserID
 
 	// aggregates: each aggregate's last version
 	aggs map[eventstore.Ref]*aggState
@@ -135,12 +139,12 @@ func newFolder(opts Options, setAside map[eventstore.Seq]bool) *folder {
 		bankTxns: map[string]eventstore.Seq{}, inflows: map[domain.DepositID]*inflow{},
 		wallets: map[domain.UserID]*walletState{}, refunds: map[refundKey]*refund{},
 		orders: map[domain.OrderID]domain.Order{}, inDebit: map[string]bool{},
-		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}},
+		open:     map[string]map[string]*OpenItem{domain.AccountSuspense: {}, domain.AccountPayoutsPending: {}, domain.AccountWalletPayments: {}},
 		resolved: map[domain.DepositID]domain.DepositResolved{}, failed: map[domain.PayoutID]bool{},
-		sources: map[domain.PayoutID]*payoutSource{},
-		aggs:    map[eventstore.Ref]*aggState{},
-		chains:  map[eventstore.Ref][]eventstore.Commit{},
-		runs:    map[string]eventstore.Seq{},
+		sources: map[domain.PayoutID]*payoutSource{}, spenders: map[domain.OrderID]domain.UserID{},
+		aggs:   map[eventstore.Ref]*aggState{},
+		chains: map[eventstore.Ref][]eventstore.Commit{},
+		runs:   map[string]eventstore.Seq{},
 
 		storeLinks:   map[domain.DepositID]*storeLink{},
 		uses:         map[domain.DepositID]*depositUse{},
@@ -626,6 +630,11 @@ func (f *folder) wallet(c eventstore.Commit, ev domain.Event, touched map[domain
 			f.add(Finding{Check: CheckWallets, Seq: c.Seq, Aggregate: c.Ref().String(),
 				Message: fmt.Sprintf("wallet.debited at seq %d names user %s on wallet %s", c.Seq, e.UserID, u)})
 		}
+	case domain.WalletSpent:
+		if e.UserID != u {
+			f.add(Finding{Check: CheckWallets, Seq: c.Seq, Aggregate: c.Ref().String(),
+				Message: fmt.Sprintf("wallet.spent at seq %d names user %s on wallet %s", c.Seq, e.UserID, u)})
+		}
 	}
 	ws.w = ws.w.Apply(ev)
 }
@@ -662,8 +671,8 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 		if c.AggregateType != domain.AggregateOrder || string(e.OrderID) != c.AggregateID {
 			bad(CheckAggregates, "order.paid of order %s at seq %d is on %s", e.OrderID, c.Seq, c.Ref())
 		}
-		if !strings.HasPrefix(e.FromAccount, bankPrefix) && e.FromAccount != domain.AccountSuspense {
-			bad(CheckBankTransactions, "order.paid at seq %d pays order %s %d from %s: an order is paid from the bank account its deposit arrived on, or from suspense", c.Seq, e.OrderID, e.Amount, e.FromAccount)
+		if !strings.HasPrefix(e.FromAccount, bankPrefix) && e.FromAccount != domain.AccountSuspense && e.FromAccount != domain.AccountWalletPayments {
+			bad(CheckBankTransactions, "order.paid at seq %d pays order %s %d from %s: an order is paid from the bank account its deposit arrived on, from suspense, or from wallet payments", c.Seq, e.OrderID, e.Amount, e.FromAccount)
 		}
 		// An order is paid once, while it awaits its deposit, with its
 		// amount (domain.DecideDeposit); any other deposit under its name
@@ -773,6 +782,10 @@ func (f *folder) backed(seq eventstore.Seq, e domain.WalletCredited) string {
 	case domain.CreditPayoutReversal:
 		if e.FromAccount != domain.AccountPayoutsPending {
 			return "a failed payout's money comes back from " + domain.AccountPayoutsPending
+		}
+	case domain.CreditPaymentReversal:
+		if e.FromAccount != domain.AccountWalletPayments || e.Ref != domain.PaymentReversalRef(e.OrderID) {
+			return "a wallet's payment of an order comes back from " + domain.AccountWalletPayments + ", under the order's reversal ref"
 		}
 	default:
 		return "no such kind of credit"
@@ -986,6 +999,8 @@ func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
 		}
 	case domain.WalletDebited:
 		f.source(c, ev, e.PayoutID, &payoutSource{kind: domain.PayoutFromWallet, id: string(e.UserID), amount: e.Amount, to: e.To, at: c.Seq})
+	case domain.WalletSpent:
+		f.spenders[e.OrderID] = e.UserID
 	case domain.PayoutRequested:
 		f.requested(c, e)
 	case domain.PayoutFailed:
@@ -997,8 +1012,11 @@ func (f *folder) clearing(c eventstore.Commit, ev domain.Event) {
 			since = eventTime(c)
 		}
 		kind := KindPayout
-		if o.Account == domain.AccountSuspense {
+		switch o.Account {
+		case domain.AccountSuspense:
 			kind = KindOrphanDeposit
+		case domain.AccountWalletPayments:
+			kind = KindWalletPayment
 		}
 		f.open[o.Account][o.Key] = &OpenItem{Account: o.Account, Kind: kind, ID: o.Key, Amount: o.Amount, Since: since, Seq: c.Seq, Status: o.Status}
 	}
@@ -1128,6 +1146,13 @@ func (f *folder) release(c eventstore.Commit, ev domain.Event) {
 	problem := ""
 	switch e := ev.(type) {
 	case domain.OrderPaid:
+		if e.FromAccount == domain.AccountWalletPayments {
+			// A wallet pays its own user's orders (domain.DecidePayFromWallet).
+			if u, buyer := f.spenders[e.OrderID], f.orders[e.OrderID].BuyerID; u != buyer {
+				problem = fmt.Sprintf("order.paid pays order %s %d from %s with the payment of wallet %q; the order is %s's", e.OrderID, e.Amount, domain.AccountWalletPayments, u, buyer)
+			}
+			break
+		}
 		r, ok := f.resolved[e.DepositID]
 		switch {
 		case !ok:
@@ -1136,6 +1161,14 @@ func (f *folder) release(c eventstore.Commit, ev domain.Event) {
 			problem = fmt.Sprintf("order.paid pays order %s %d from suspense with deposit %s, which was resolved to %s (order %q, %d)", e.OrderID, e.Amount, e.DepositID, r.Action, r.OrderID, r.Amount)
 		}
 	case domain.WalletCredited:
+		if e.FromAccount == domain.AccountWalletPayments {
+			// A payment the order did not take goes back to the wallet that
+			// spent it, to no one else.
+			if u := f.spenders[e.OrderID]; u != e.UserID {
+				problem = fmt.Sprintf("wallet.credited returns %d of a payment of order %s to wallet %s; wallet %q spent it", e.Amount, e.OrderID, e.UserID, u)
+			}
+			break
+		}
 		if e.FromAccount == domain.AccountPayoutsPending {
 			p := domain.PayoutID(strings.TrimPrefix(e.Ref, domain.ReversalRef("")))
 			switch src, ok := f.sources[p]; {
@@ -1201,7 +1234,7 @@ func (f *folder) finish(rep *Report) {
 	// clearing: each account's balance is the sum of its open items.
 	now := f.now
 	f.finishInflows(now)
-	for _, acct := range []string{domain.AccountSuspense, domain.AccountPayoutsPending} {
+	for _, acct := range []string{domain.AccountSuspense, domain.AccountPayoutsPending, domain.AccountWalletPayments} {
 		items := slices.SortedFunc(maps.Values(f.open[acct]), func(a, b *OpenItem) int {
 			return cmp.Or(cmp.Compare(a.Seq, b.Seq), strings.Compare(a.ID, b.ID))
 		})

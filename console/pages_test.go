@@ -52,6 +52,18 @@ func TestReadPages(t *testing.T) {
 		return err
 	})
 
+	// A second transfer for the paid order goes to its buyer's wallet,
+	// which then pays the buyer's next order.
+	env.recordDeposit(t, "txn-r3", paid.DepositorName, 8000)
+	fromWallet, _, err := client.Do(ctxT(t), env.op, api.OrderSubmit, api.SubmitOrderRequest{BuyerID: "buyer-s", BuyerName: "이영희", Amount: 8000}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		_, _, err := client.Do(ctxT(t), env.op, api.OrderPay, api.PayFromWalletRequest{OrderID: fromWallet.OrderID}, nil)
+		return err
+	})
+
 	for _, who := range []struct{ name, secret string }{{opsName, env.seeds[opsName]}, {audreyName, env.seeds[audreyName]}} {
 		t.Run(who.name, func(t *testing.T) {
 			b := env.browser(t)
@@ -66,6 +78,10 @@ func TestReadPages(t *testing.T) {
 			}
 			b.get("/console/orders?"+url.Values{"order_id": {"no-such-order"}}.Encode()).must(t, http.StatusOK, `data-testid="orders-empty"`)
 			b.get("/console/orders/"+order.OrderID).must(t, http.StatusOK, `data-testid="order-status">cancel_reserved<`, `data-testid="order-cancel-at"`)
+			b.get("/console/orders/"+fromWallet.OrderID).must(t, http.StatusOK, `data-testid="order-status">paid<`, `data-testid="order-paid-from">from the buyer's wallet<`)
+			if b.get("/console/orders/" + paid.OrderID).has(`data-testid="order-paid-from"`) {
+				t.Error("an order paid by a transfer says it was paid from the wallet")
+			}
 			b.get("/console/orders/no-such-order").must(t, http.StatusNotFound, `data-testid="error-code">order_not_found<`)
 			b.get("/console/orders?status=lost").must(t, http.StatusBadRequest, `data-testid="error-code">invalid_input<`)
 

@@ -6,8 +6,9 @@ import (
 )
 
 // ClearingItem is one open item of a clearing account: money the account
-// holds for one deposit (AccountSuspense, keyed by deposit ID) or one payout
-// (AccountPayoutsPending, keyed by payout ID) until it moves on.
+// holds for one deposit (AccountSuspense, keyed by deposit ID), one payout
+// (AccountPayoutsPending, keyed by payout ID) or one wallet payment
+// (AccountWalletPayments, keyed by order ID) until it moves on.
 type ClearingItem struct {
 	Account string
 	Key     string
@@ -51,9 +52,14 @@ func Clearing(ev Event) ClearingMove {
 		}
 		return ClearingMove{Note: ClearingItem{Account: AccountSuspense, Key: string(e.DepositID), Status: "resolved (" + e.Action + "), money not yet moved"}}
 	case OrderPaid:
-		if e.FromAccount == AccountSuspense {
+		switch e.FromAccount {
+		case AccountSuspense:
 			return ClearingMove{Close: ClearingItem{Account: AccountSuspense, Key: string(e.DepositID)}}
+		case AccountWalletPayments:
+			return ClearingMove{Close: ClearingItem{Account: AccountWalletPayments, Key: string(e.OrderID)}}
 		}
+	case WalletSpent:
+		return ClearingMove{Open: ClearingItem{Account: AccountWalletPayments, Key: string(e.OrderID), Amount: e.Amount, Since: e.SpentAt, Status: "spent"}}
 	case DepositReopened:
 		return ClearingMove{
 			Close: ClearingItem{Account: AccountPayoutsPending, Key: string(e.PayoutID)},
@@ -71,6 +77,8 @@ func Clearing(ev Event) ClearingMove {
 			return ClearingMove{Close: ClearingItem{Account: AccountPayoutsPending, Key: strings.TrimPrefix(e.Ref, ReversalRef(""))}}
 		case AccountSuspense: // an orphan refunded to a wallet: its ref is the deposit
 			return ClearingMove{Close: ClearingItem{Account: AccountSuspense, Key: e.Ref}}
+		case AccountWalletPayments: // a payment the order did not take: its ref is PaymentReversalRef
+			return ClearingMove{Close: ClearingItem{Account: AccountWalletPayments, Key: strings.TrimPrefix(e.Ref, PaymentReversalRef(""))}}
 		}
 	}
 	return ClearingMove{}

@@ -133,6 +133,7 @@ func Events() *Codec {
 	Register[DepositRecorded](c, 1)
 	Register[WalletCredited](c, 1)
 	Register[WalletDebited](c, 1)
+	Register[WalletSpent](c, 1)
 	Register[DepositResolved](c, 1)
 	Register[DepositReopened](c, 1)
 	Register[PayoutRequested](c, 1)

@@ -57,7 +57,9 @@ type Posting struct {
 // the ledger can be rebuilt from the log at any time. Each money movement
 // posts from exactly one event — the one that moves the money:
 //
-//	order.paid                    debit from_account (bank, or suspense)  credit liabilities:payable:orders
+//	order.paid                    debit from_account (bank, suspense,     credit liabilities:payable:orders
+//	                              or wallet payments)
+//	wallet.spent                  debit liabilities:wallet:<user>         credit liabilities:wallet-payments:pending
 //	wallet.credited               debit from_account                      credit liabilities:wallet:<user>
 //	deposit.recorded (orphaned)   debit assets:bank:<account>             credit liabilities:suspense:unmatched
 //	wallet.debited                debit liabilities:wallet:<user>         credit liabilities:payouts:pending
@@ -93,7 +95,13 @@ func Postings(e Event) []Posting {
 	case DepositReopened:
 		return []Posting{{Debit: AccountPayoutsPending, Credit: AccountSuspense, Amount: e.Amount, Memo: "refund " + string(e.PayoutID) + " failed: " + e.Reason}}
 	case OrderPaid:
-		return []Posting{{Debit: e.FromAccount, Credit: AccountPayableOrders, Amount: e.Amount, Memo: "order " + string(e.OrderID) + " paid by " + string(e.DepositID)}}
+		by := "by " + string(e.DepositID)
+		if e.DepositID == "" {
+			by = "from the buyer's wallet"
+		}
+		return []Posting{{Debit: e.FromAccount, Credit: AccountPayableOrders, Amount: e.Amount, Memo: "order " + string(e.OrderID) + " paid " + by}}
+	case WalletSpent:
+		return []Posting{{Debit: AccountWallet(e.UserID), Credit: AccountWalletPayments, Amount: e.Amount, Memo: "order " + string(e.OrderID) + " paid from the wallet"}}
 	case WalletCredited:
 		return []Posting{{Debit: e.FromAccount, Credit: AccountWallet(e.UserID), Amount: e.Amount, Memo: e.Kind + " " + e.Ref}}
 	case StorePaymentReceived:

@@ -122,7 +122,9 @@ type OrderPaid struct {
 	DepositID DepositID `json:"deposit_id"`
 	Amount    int64     `json:"amount"`
 	// FromAccount is the ledger account the money comes from: the bank
-	// account it arrived on, or suspense for an orphan assigned later.
+	// account it arrived on, suspense for an orphan assigned later, or
+	// AccountWalletPayments for a payment from the buyer's wallet (then
+	// DepositID is empty).
 	FromAccount string    `json:"from_account"`
 	PaidAt      time.Time `json:"paid_at"`
 }
@@ -175,7 +177,8 @@ type Order struct {
 	CancelAt       time.Time // when a reserved cancellation becomes final
 	ClosedAt       time.Time // when the order left the open statuses
 	PaidAmount     int64
-	PaidBy         DepositID   // the deposit that paid the order
+	PaidBy         DepositID   // the deposit that paid the order (empty: paid from the wallet)
+	PaidFrom       string      // the ledger account the payment came from (OrderPaid.FromAccount)
 	DepositIDs     []DepositID // deposits applied to the order: paid it or refunded
 	RefundedAmount int64
 	SubmittedAt    time.Time
@@ -258,9 +261,11 @@ func (o Order) Apply(e Event) Order {
 		o.CancelAt, o.UpdatedAt = e.CancelAt, e.ReservedAt
 	case OrderPaid:
 		o.Status = StatusPaid
-		o.PaidBy = e.DepositID
+		o.PaidBy, o.PaidFrom = e.DepositID, e.FromAccount
 		o.PaidAmount += e.Amount
-		o.DepositIDs = append(slices.Clip(o.DepositIDs), e.DepositID)
+		if e.DepositID != "" {
+			o.DepositIDs = append(slices.Clip(o.DepositIDs), e.DepositID)
+		}
 		o.ClosedAt, o.UpdatedAt = e.PaidAt, e.PaidAt
 	case OrderRefunded:
 		o.RefundedAmount += e.Amount
@@ -451,6 +456,31 @@ const (
 	// payment to its distributor (store.payment_received on the link).
 	OutcomeStorePayment DepositOutcome = "store_payment"
 )
+
+// PaidFromWallet reports whether the order was paid from its buyer's
+// wallet.
+func (o Order) PaidFromWallet() bool { return o.PaidFrom == AccountWalletPayments }
+
+// DecidePayFromWallet pays an order awaiting its deposit with money the
+// wallet of user, its buyer, spent on it (wallet.spent, in
+// AccountWalletPayments), for its amount. An order paid so already needs
+// nothing; another status, another user or another amount is an error (the
+// wallet's payment goes back to the wallet).
+func DecidePayFromWallet(o Order, user UserID, amount int64, now time.Time) ([]Event, error) {
+	switch {
+	case !o.Exists():
+		return nil, ErrOrderNotFound
+	case o.BuyerID != user:
+		return nil, ErrWrongState.With("the order is another buyer's: a wallet pays only its own user's orders", map[string]any{"order_id": string(o.ID)})
+	case o.PaidFromWallet():
+		return nil, nil
+	case o.Status != StatusAwaitingDeposit:
+		return nil, ErrWrongState.With("only an order awaiting its payment can be paid from the wallet", map[string]any{"order_id": string(o.ID), "status": string(o.Status)})
+	case amount != o.Amount.Amount:
+		return nil, ErrAmountMismatch.With("", map[string]any{"order_id": string(o.ID), "expected": o.Amount.Amount, "amount": amount})
+	}
+	return []Event{OrderPaid{OrderID: o.ID, Amount: amount, FromAccount: AccountWalletPayments, PaidAt: now}}, nil
+}
 
 // ApplyDeposit is a deposit whose depositor name belongs to the order.
 type ApplyDeposit struct {

@@ -16,7 +16,37 @@ const (
 	CreditOrderRefund    = "order_refund"    // the paid amount of an order cancelled after payment
 	CreditOrphanRefund   = "orphan_refund"   // an orphan deposit an operator gave to the user
 	CreditPayoutReversal = "payout_reversal" // a withdrawal the provider failed to send (ref: ReversalRef)
+	// CreditPaymentReversal returns a payment from the wallet that its
+	// order did not take (ref: PaymentReversalRef).
+	CreditPaymentReversal = "payment_reversal"
 )
+
+// AccountWalletPayments is the clearing account of wallet money on its way
+// to an order (wallet.spent, then order.paid, or the payment_reversal credit
+// that returns it).
+const AccountWalletPayments = "liabilities:wallet-payments:pending"
+
+// PaymentRef is the ref under which a wallet pays order id: a wallet pays
+// an order once.
+func PaymentRef(id OrderID) string { return "payment:" + string(id) }
+
+// PaymentReversalRef is the ref of the credit that returns a wallet's
+// payment of order id, which the order did not take.
+func PaymentReversalRef(id OrderID) string { return "payment-reversal:" + string(id) }
+
+// WalletSpent records money leaving a wallet to pay one of its user's
+// orders. The money waits in AccountWalletPayments until the order takes it
+// (order.paid from that account) or, if the order no longer awaits its
+// payment, it returns (wallet.credited, payment_reversal).
+type WalletSpent struct {
+	UserID  UserID    `json:"user_id"`
+	Amount  int64     `json:"amount"`
+	OrderID OrderID   `json:"order_id"`
+	SpentAt time.Time `json:"spent_at"`
+}
+
+// EventType implements Event.
+func (WalletSpent) EventType() string { return "wallet.spent" }
 
 // WalletDebited records money leaving a wallet for a payout (a withdrawal).
 type WalletDebited struct {
@@ -77,6 +107,14 @@ func (w Wallet) Apply(e Event) Wallet {
 			w.refs = map[string]bool{}
 		}
 		w.refs["payout:"+string(e.PayoutID)] = true
+	case WalletSpent:
+		w.UserID = e.UserID
+		w.Balance -= e.Amount
+		w.refs = maps.Clone(w.refs)
+		if w.refs == nil {
+			w.refs = map[string]bool{}
+		}
+		w.refs[PaymentRef(e.OrderID)] = true
 	}
 	w.Version++
 	return w
@@ -166,6 +204,34 @@ func DecideWithdraw(w Wallet, c Withdraw) ([]Event, error) {
 		return nil, ErrInsufficientFunds.With("", map[string]any{"balance": w.Balance, "amount": c.Amount})
 	}
 	return []Event{WalletDebited{UserID: c.UserID, Amount: c.Amount, PayoutID: c.PayoutID, To: c.To, DebitAt: c.Now}}, nil
+}
+
+// Spend asks to pay an order of the wallet's user from the wallet.
+type Spend struct {
+	UserID  UserID
+	OrderID OrderID
+	Amount  int64
+	Now     time.Time
+}
+
+// DecideSpend debits the wallet to pay order c.OrderID, once per order. A
+// wallet never goes negative: a payment above the balance is refused
+// (insufficient_funds). A payment of the order that was returned (the order
+// did not take it) is not made again: the order no longer awaits it.
+func DecideSpend(w Wallet, c Spend) ([]Event, error) {
+	if c.Amount <= 0 || c.Amount > MaxAmount {
+		return nil, Invalid("amount", "must be between 1 and %d", MaxAmount)
+	}
+	if w.refs[PaymentReversalRef(c.OrderID)] {
+		return nil, ErrWrongState.With("the order did not take the wallet's payment, which was returned to the wallet", map[string]any{"order_id": string(c.OrderID)})
+	}
+	if w.refs[PaymentRef(c.OrderID)] {
+		return nil, nil
+	}
+	if c.Amount > w.Balance {
+		return nil, ErrInsufficientFunds.With("", map[string]any{"balance": w.Balance, "amount": c.Amount})
+	}
+	return []Event{WalletSpent{UserID: c.UserID, Amount: c.Amount, OrderID: c.OrderID, SpentAt: c.Now}}, nil
 }
 
 // ReversalRef is the ref of the credit that returns failed payout id's money

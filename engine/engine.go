@@ -388,7 +388,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err := restoreNames(ctx, e.Events, names, cmds.Orders, codec, log); err != nil {
 		return nil, err
 	}
-	procs, err := process.New(process.Config{Codec: codec, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Payouts: cmds.Payouts, Provider: payouts,
+	procs, err := process.New(process.Config{Codec: codec, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Payouts: cmds.Payouts, Provider: payouts,
 		RefusalLag: time.Duration(cfg.FirmbankStatusLag), Sends: process.SendsIn(e.DeadLetters, partPayouts), Log: log})
 	if err != nil {
 		return nil, err

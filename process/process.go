@@ -20,8 +20,9 @@ import (
 type Config struct {
 	// Codec decodes the events of the commits reacted to. Required.
 	Codec *domain.Codec
-	// Deposits, Wallets and Payouts are the command handlers the steps run
-	// through. Required.
+	// Orders, Deposits, Wallets and Payouts are the command handlers the
+	// steps run through. Required.
+	Orders   *commands.Orders
 	Deposits *commands.Deposits
 	Wallets  *commands.Wallets
 	Payouts  *commands.Payouts
@@ -132,8 +133,8 @@ func (c Config) Validate() error {
 	if c.Codec == nil {
 		errs = append(errs, errors.New("a codec is required"))
 	}
-	if c.Deposits == nil || c.Wallets == nil || c.Payouts == nil {
-		errs = append(errs, errors.New("the deposits, wallets and payouts handlers are required"))
+	if c.Orders == nil || c.Deposits == nil || c.Wallets == nil || c.Payouts == nil {
+		errs = append(errs, errors.New("the orders, deposits, wallets and payouts handlers are required"))
 	}
 	if c.SettleTimeout < 0 || c.SendArrival < 0 {
 		errs = append(errs, errors.New("settle timeout and send arrival must not be negative"))
@@ -211,8 +212,9 @@ func (m *Managers) ReactToOrder(ctx context.Context, c eventstore.Commit) error 
 
 // ReactToMoney carries out, for every wallet and deposit commit, what must
 // follow for sure: withdrawals and refunds to the bank are recorded as
-// payouts (payout.requested), which SendPayouts sends, and resolved
-// orphans are paid out of suspense. It never calls the provider, so a slow
+// payouts (payout.requested), which SendPayouts sends, resolved orphans
+// are paid out of suspense, and a wallet's payment of an order is taken by
+// the order or returned to the wallet. It never calls the provider, so a slow
 // or refusing provider delays no wallet or deposit reaction. It runs
 // through a reactor shared by all instances; every step is idempotent.
 //
@@ -229,6 +231,11 @@ func (m *Managers) ReactToMoney(ctx context.Context, c eventstore.Commit) error 
 		case domain.WalletDebited:
 			_, err = m.cfg.Payouts.Request(ctx, meta, domain.PayoutRequested{PayoutID: e.PayoutID, Amount: e.Amount, To: e.To, PayFrom: m.cfg.Wallets.Config().CollectAccount.Number,
 				Source: domain.PayoutFromWallet, SourceID: string(e.UserID), FromAccount: domain.AccountWallet(e.UserID), RequestedAt: e.DebitAt})
+		case domain.WalletSpent:
+			var returned *commands.PaymentReturnedError
+			if _, err = m.cfg.Orders.CompleteWalletPayment(ctx, meta, e); errors.As(err, &returned) {
+				err = nil // the order did not take it: the money is back in the wallet
+			}
 		case domain.DepositResolved:
 			if e.Action == domain.ResolveRefundToBank {
 				err = m.requestRefundToBank(ctx, meta, e)

@@ -113,7 +113,7 @@ func newFixture(t testing.TB, o options) *fixture {
 		// holds the refusal for this much longer than RefusalLag.
 		cfg.SettleTimeout, cfg.SendArrival = time.Second, 100*time.Millisecond
 	}
-	cfg.Codec, cfg.Deposits, cfg.Wallets, cfg.Payouts, cfg.Log = f.codec, f.Deposits, f.Wallets, f.Payouts, o.log
+	cfg.Codec, cfg.Orders, cfg.Deposits, cfg.Wallets, cfg.Payouts, cfg.Log = f.codec, f.Orders, f.Deposits, f.Wallets, f.Payouts, o.log
 	cfg.Sends = process.SendsIn(f.dead, "payouts") // as the engine does
 	if !o.noProvider {
 		f.bank, f.provider = fakeBank(t, o.bank)

@@ -112,7 +112,12 @@ func applyOrders(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Enve
 		return update(ev.OrderID, func(v *OrderView) {
 			v.Status = string(domain.StatusPaid)
 			v.PaidAmount += ev.Amount
-			v.DepositIDs = append(v.DepositIDs, string(ev.DepositID))
+			if ev.DepositID != "" {
+				v.DepositIDs = append(v.DepositIDs, string(ev.DepositID))
+			}
+			if ev.FromAccount == domain.AccountWalletPayments {
+				v.PaidFrom = api.PaidFromWallet
+			}
 			v.UpdatedAt = domain.FormatTime(ev.PaidAt)
 			v.ClosedAt = v.UpdatedAt
 		})

@@ -48,7 +48,7 @@ type Projection struct {
 // call (a caller may change its copy):
 //
 //	name      version  buckets
-//	orders    6        orders, orders_open_by_amount, orders_by_status,
+//	orders    7        orders, orders_open_by_amount, orders_by_status,
 //	                   orders_by_depositor, orders_by_buyer_name
 //	wallets   2        wallets, wallet_entries
 //	ledger    1        ledger_balances, ledger_entries
@@ -73,7 +73,7 @@ type Projection struct {
 //	                   reconcile_payouts_named
 func DefaultProjections() []Projection {
 	return []Projection{
-		{Name: "orders", Version: 6, Buckets: []string{
+		{Name: "orders", Version: 7, Buckets: []string{
 			string(bucketOrders), string(bucketOpenByAmount), string(bucketOrdersByStatus), string(bucketOrdersByDepositor), string(bucketOrdersByBuyerName),
 		}, Apply: applyOrders},
 		{Name: "wallets", Version: 2, Buckets: []string{string(bucketWallets), string(bucketWalletEntries)}, Apply: applyWallets},

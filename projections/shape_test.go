@@ -19,8 +19,8 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		version int
 		shapes  map[string]string
 	}{
-		"orders": {6, map[string]string{ // 4: names normalised without default ignorables; 5: orders_by_buyer_name; 6: closed_at
-			"OrderView": "amount buyer_id buyer_name cancel_at cancel_reason cancel_window_s closed_at collect_account currency deposit_ids depositor_name expires_at order_id paid_amount refunds seq status submitted_at updated_at version",
+		"orders": {7, map[string]string{ // 4: names normalised without default ignorables; 5: orders_by_buyer_name; 6: closed_at; 7: paid_from
+			"OrderView": "amount buyer_id buyer_name cancel_at cancel_reason cancel_window_s closed_at collect_account currency deposit_ids depositor_name expires_at order_id paid_amount paid_from refunds seq status submitted_at updated_at version",
 			"Refund":    "amount at to",
 		}},
 		"wallets":  {2, map[string]string{"WalletSummary": "balance entries seq user_id", "WalletEntry": "amount at kind ref"}},

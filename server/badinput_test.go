@@ -187,6 +187,7 @@ func TestBadInputTable(t *testing.T) {
 			ids: []string{"buyer_id", "order_id?"}, amounts: []string{"amount"}},
 		api.OrderCancel.Subject: {valid: []member{{"order_id", `"exists"`}, {"deposited", `false`}, {"reason", `"변심"`}}, ids: []string{"order_id"}},
 		api.OrderGet.Subject:    {valid: []member{{"order_id", `"exists"`}, {"min_seq", `0`}}, ids: []string{"order_id"}},
+		api.OrderPay.Subject:    {valid: []member{{"order_id", `"exists"`}}, ids: []string{"order_id"}},
 		api.OrderSearch.Subject: {valid: []member{{"depositor_name", `"김민수"`}, {"buyer_name", `"김민수"`}, {"status", `"awaiting_deposit"`}, {"limit", `10`}, {"min_seq", `0`}},
 			ids: []string{"order_id?"}, page: true},
 		api.DepositRecord.Subject: {valid: []member{{"bank_txn_id", `"T-new"`}, {"account_number", jsonString(e.cfg.CollectNumber)}, {"depositor_name", `"아무개"`},

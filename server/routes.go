@@ -8,6 +8,7 @@ func (s *Server) routeTable() []route {
 	return []route{
 		commandRoute(s, api.OrderSubmit, s.submitOrder()),
 		commandRoute(s, api.OrderCancel, commandSpec[api.CancelOrderRequest, api.CancelOrderReply]{exec: s.cfg.Orders.CancelOrder}),
+		commandRoute(s, api.OrderPay, commandSpec[api.PayFromWalletRequest, api.PayFromWalletReply]{exec: s.cfg.Orders.PayFromWallet}),
 		queryRoute(s, api.OrderGet, s.getOrder),
 		queryRoute(s, api.OrderSearch, s.searchOrders),
 

@@ -502,7 +502,7 @@ func TestHelpOfACommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"help", "order"}, "usage: bankbook order submit|cancel|get|search"},
+		{[]string{"help", "order"}, "usage: bankbook order submit|cancel|pay-from-wallet|get|search"},
 		{[]string{"help", "version"}, "usage: bankbook version"},
 		{[]string{"version", "-h"}, "usage: bankbook version"},
 		{[]string{"help"}, "usage:\n  bankbook serve"},

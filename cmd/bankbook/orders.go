@@ -13,7 +13,7 @@ import (
 
 func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || isHelp(args[0]) {
-		return groupUsage(args, stdout, "usage: bankbook order submit|cancel|get|search [flags]")
+		return groupUsage(args, stdout, "usage: bankbook order submit|cancel|pay-from-wallet|get|search [flags]")
 	}
 	fs, cf := newClientFlagSet("order "+args[0], stderr)
 	switch args[0] {
@@ -61,6 +61,16 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			return s
 		})
+	case "pay-from-wallet":
+		var req api.PayFromWalletRequest
+		fs.StringVar(&req.OrderID, "order-id", "", "order to pay in full from its buyer's wallet (required)")
+		key := fs.String("idempotency-key", "", "Idempotency-Key header")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.OrderPay, req, client.WithIdempotencyKey(*key), func(r api.PayFromWalletReply) string {
+			return fmt.Sprintf("order %s  %s  (seq %d)\n  paid %s from the wallet; the wallet now holds %s\n", r.OrderID, r.Status, r.Seq, itoa(r.Amount), itoa(r.WalletBalance))
+		})
 	case "get":
 		var req api.GetOrderRequest
 		fs.StringVar(&req.OrderID, "order-id", "", "order to show (required)")
@@ -83,6 +93,9 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			if v.CancelReason != "" {
 				fmt.Fprintf(&b, "  cancel reason: %s\n", v.CancelReason)
+			}
+			if v.PaidFrom == api.PaidFromWallet {
+				b.WriteString("  paid from the buyer's wallet\n")
 			}
 			if len(v.DepositIDs) > 0 {
 				fmt.Fprintf(&b, "  deposits: %s\n", strings.Join(v.DepositIDs, ", "))
@@ -118,7 +131,7 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return b.String() + nextPage(r.NextCursor)
 		})
 	}
-	return usageError("unknown order command %q (submit, cancel, get, search)", args[0])
+	return usageError("unknown order command %q (submit, cancel, pay-from-wallet, get, search)", args[0])
 }
 
 // optionalBool is a boolean flag that knows whether it was given:
