@@ -135,6 +135,10 @@ func (e *StatusError) Error() string {
 	return b.String()
 }
 
+// WithheldText is the provider's own words in the error (its body), which
+// a part's status does not show (supervisor.Text).
+func (e *StatusError) WithheldText() string { return e.Body }
+
 // Is reports whether target is ErrUnauthorized and the status is 401 or 403.
 func (e *StatusError) Is(target error) bool {
 	return target == ErrUnauthorized && (e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden)

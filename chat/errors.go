@@ -102,6 +102,10 @@ func (e *RateLimitedError) Error() string {
 	return fmt.Sprintf("chat: rate limited: retry after %v: %s", e.RetryAfter, e.Body)
 }
 
+// WithheldText is the provider's own words in the error (its body), which
+// a part's status does not show (supervisor.Text).
+func (e *RateLimitedError) WithheldText() string { return e.Body }
+
 // Is reports whether target is ErrRateLimited.
 func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
 
@@ -125,6 +129,10 @@ func (e *RejectedError) Error() string {
 	}
 	return fmt.Sprintf("chat: message refused: http %d %s: %s", e.Status, http.StatusText(e.Status), e.Message)
 }
+
+// WithheldText is the provider's own words in the error (its message),
+// which a part's status does not show (supervisor.Text).
+func (e *RejectedError) WithheldText() string { return e.Message }
 
 // Is reports whether target is ErrRejected.
 func (e *RejectedError) Is(target error) bool { return target == ErrRejected }

@@ -283,7 +283,7 @@ func (c Client) attempt(ctx context.Context, r request) (Result, error) {
 	case code == http.StatusNotFound && r.notFound:
 		return Result{}, ErrUnknownTransfer
 	case retryable(code):
-		err := fmt.Errorf("http %d %s: %s", code, http.StatusText(code), snippet(data))
+		var err error = &answerError{status: code, body: snippet(data)}
 		if code == http.StatusTooManyRequests {
 			// Throttled: the provider did not act on the request.
 			err = fmt.Errorf("%w: %w", errNotProcessed, err)

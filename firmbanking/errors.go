@@ -64,6 +64,21 @@ type ThrottledError struct {
 func (e *ThrottledError) Error() string { return e.Err.Error() }
 func (e *ThrottledError) Unwrap() error { return e.Err }
 
+// answerError is an answer worth asking again (retryable), with the start
+// of its body.
+type answerError struct {
+	status int
+	body   string
+}
+
+func (e *answerError) Error() string {
+	return fmt.Sprintf("http %d %s: %s", e.status, http.StatusText(e.status), e.body)
+}
+
+// WithheldText is the provider's own words in the error (its body), which
+// a part's status does not show (supervisor.Text).
+func (e *answerError) WithheldText() string { return e.body }
+
 // PermanentError is a 4xx answer that retrying will not change (any 4xx
 // other than 404 on Status, 408, 409, 425 and 429). It matches ErrPermanent,
 // and ErrIdempotencyMismatch when Status is 422.
@@ -77,6 +92,10 @@ type PermanentError struct {
 func (e *PermanentError) Error() string {
 	return fmt.Sprintf("firmbanking: request refused: http %d %s: %s", e.Status, http.StatusText(e.Status), e.Body)
 }
+
+// WithheldText is the provider's own words in the error (its body), which
+// a part's status does not show (supervisor.Text).
+func (e *PermanentError) WithheldText() string { return e.Body }
 
 // Is reports whether target is ErrPermanent, or ErrIdempotencyMismatch for a
 // 422.

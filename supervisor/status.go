@@ -130,12 +130,12 @@ func (h *Handle) ReportFrom(source string, err error) {
 	if p.failures == nil {
 		p.failures = map[string]failure{}
 	}
-	p.failures[source] = failure{err: err.Error(), at: now}
+	p.failures[source] = failure{err: Text(err), at: now}
 	if p.st.State != Failing {
 		p.st.State, p.st.Since = Failing, now
 		h.s.cfg.Log.Warn().Err(err).Str("part", p.Name).Str("source", source).Msg("part failing")
 	}
-	p.st.LastError, p.st.LastErrorAt = err.Error(), now
+	p.st.LastError, p.st.LastErrorAt = Text(err), now
 }
 
 // failure is a source's open failure.

@@ -165,7 +165,7 @@ func (s *Supervisor) failed(p *part, err error, retryIn time.Duration) {
 		p.st.Since = now
 	}
 	p.st.State, p.st.Ready = Failing, false
-	p.st.LastError, p.st.LastErrorAt = err.Error(), now
+	p.st.LastError, p.st.LastErrorAt = Text(err), now
 	p.st.NextStart = now.Add(retryIn)
 	p.run++ // the run is over: its Handle is ignored from now on
 	restarts := p.st.Restarts
@@ -184,7 +184,7 @@ func (s *Supervisor) end(p *part, err error) {
 	p.run++
 	p.st.State, p.st.Since, p.st.Ready, p.st.NextStart = Stopped, s.cfg.Now(), false, time.Time{}
 	if err != nil && !errors.Is(err, context.Canceled) {
-		p.st.LastError, p.st.LastErrorAt = err.Error(), p.st.Since
+		p.st.LastError, p.st.LastErrorAt = Text(err), p.st.Since
 	}
 	s.mu.Unlock()
 	if err != nil && !errors.Is(err, context.Canceled) {
