@@ -328,6 +328,35 @@ func (s *Store) Begin(ctx context.Context, scope, key, bodyHash string, plan jso
 	return claim, nil, nil
 }
 
+// Replayed returns the reply stored for a request that ran under (scope,
+// key) with a body hashing to bodyHash, or nil when there is none: no
+// record, one for another body, or one still executing or abandoned. It
+// claims nothing. The engine asks it for a keyed request it refuses as
+// invalid before claiming: an earlier engine, whose validation was looser,
+// may have executed it, and its repeat is answered what the first attempt
+// was.
+func (s *Store) Replayed(ctx context.Context, scope, key, bodyHash string) (*Reply, error) {
+	if !ValidKey(key) {
+		return nil, nil
+	}
+	k := kvKey(scope, key)
+	e, err := transient.Do(ctx, s.cfg.retry(), func(ctx context.Context) (jetstream.KeyValueEntry, error) { return s.kv.Get(ctx, k) })
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("idempotency record %s: %w", k, err)
+	}
+	var rec record
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return nil, fmt.Errorf("idempotency record %s: %w", k, err)
+	}
+	if rec.State != stateDone || rec.BodyHash != bodyHash || rec.Reply == nil {
+		return nil, nil
+	}
+	return rec.Reply, nil
+}
+
 // Complete stores the reply of a claimed request. Repeats get it from now on.
 func (s *Store) Complete(ctx context.Context, c *Claim, reply Reply) error {
 	return s.finish(ctx, c, record{State: stateDone, BodyHash: c.bodyHash, Plan: c.Plan, Since: c.Since, Reply: &reply})

@@ -82,6 +82,9 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 	}
 	req = canonical(req)
 	if err := req.Validate(); err != nil {
+		if rep, ok := replayRefused(s, ctx, r, ep, req); ok {
+			return rep
+		}
 		return failed(err)
 	}
 	key, keyPresent, err := header(r.headers, api.HeaderIdempotencyKey)
@@ -149,19 +152,7 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 		}
 		return failed(err)
 	case stored != nil:
-		if err := s.durable(ctx); err != nil {
-			return failed(err) // the first attempt may not have synced its record yet
-		}
-		h := nats.Header{api.HeaderIdempotencyReplayed: []string{"true"}}
-		if stored.Status != 200 {
-			e := api.ParseErrorBody(stored.Body)
-			if e == nil {
-				return reply{err: &api.Error{Status: 500, Code: api.CodeInternal, Message: "stored reply unreadable"}, headers: h}
-			}
-			e.Status = stored.Status
-			return reply{err: e, headers: h}
-		}
-		return reply{body: stored.Body, headers: h}
+		return replayStored(s, ctx, stored)
 	}
 	if claim.Resumed && spec.resume != nil {
 		if err := spec.resume(&req, claim.Plan); err != nil {
@@ -218,6 +209,54 @@ func runCommand[Req validator, Rep written](s *Server, ctx context.Context, r *r
 		finish(func(ctx context.Context) error { return s.cfg.Idempotency.Abandon(s.deferred(ctx), claim) })
 	}
 	return rep
+}
+
+// replayStored answers a repeat with the reply its first attempt stored.
+func replayStored(s *Server, ctx context.Context, stored *idempotency.Reply) reply {
+	if err := s.durable(ctx); err != nil {
+		return failed(err) // the first attempt may not have synced its record yet
+	}
+	h := nats.Header{api.HeaderIdempotencyReplayed: []string{"true"}}
+	if stored.Status != 200 {
+		e := api.ParseErrorBody(stored.Body)
+		if e == nil {
+			return reply{err: &api.Error{Status: 500, Code: api.CodeInternal, Message: "stored reply unreadable"}, headers: h}
+		}
+		e.Status = stored.Status
+		return reply{err: e, headers: h}
+	}
+	return reply{body: stored.Body, headers: h}
+}
+
+// replayRefused answers a keyed request that fails validation with the
+// reply stored for it, when there is one: an engine before this one, whose
+// validation was looser (a reason with a zero-width space, a payout holder
+// with a variation selector), executed it, and its repeat after the upgrade
+// is answered as any repeat is, not refused as if it had never run. ok is
+// false when there is no such reply (or it cannot be read): the request is
+// refused as invalid. Nothing is claimed.
+func replayRefused[Req any](s *Server, ctx context.Context, r *request, ep api.Info, req Req) (_ reply, ok bool) {
+	if !ep.Idempotent {
+		return reply{}, false
+	}
+	key, present, err := header(r.headers, api.HeaderIdempotencyKey)
+	if err != nil || !present || !idempotency.ValidKey(key) {
+		return reply{}, false
+	}
+	actor, err := auth.Actor(r.subject, s.cfg.Tenant)
+	if err != nil {
+		return reply{}, false
+	}
+	body, _ := json.Marshal(keyForm(req)) // as the first attempt hashed it: canonical, before planned IDs
+	stored, err := s.cfg.Idempotency.Replayed(ctx, ep.Subject+"."+actor, key, idempotency.HashBody(body))
+	if err != nil {
+		s.cfg.Log.Warn().Err(err).Str("subject", ep.Subject).Msg("idempotency record of a refused request unreadable; refusing it")
+		return reply{}, false
+	}
+	if stored == nil {
+		return reply{}, false
+	}
+	return replayStored(s, ctx, stored), true
 }
 
 // completion is a success answered to a keyed request whose idempotency
