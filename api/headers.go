@@ -6,6 +6,10 @@ const (
 	HeaderIdempotencyKey      = "Idempotency-Key"
 	HeaderIdempotencyReplayed = "Idempotency-Replayed"
 	HeaderCorrelationID       = "Correlation-Id"
+	// HeaderRetryAfter is on an error reply that says when to retry
+	// (details.retry_after_s): the same whole seconds, as HTTP's
+	// Retry-After gives them.
+	HeaderRetryAfter = "Retry-After"
 )
 
 // ServiceName is the micro service name clients and $SRV.* tooling use.

@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/idempotency"
 	"github.com/bankbook/bankbook/internal/testenv"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 )
 
 // Two requests that mean the same are one request for an Idempotency-Key:
@@ -178,5 +181,53 @@ func TestInProgressSaysWhenToRetry(t *testing.T) {
 	retry, ok := ae.Details["retry_after_s"].(float64)
 	if !ok || retry < 1 || retry > idempotency.DefaultLease.Seconds() {
 		t.Fatalf("details %v: want retry_after_s between 1 and %v", ae.Details, idempotency.DefaultLease.Seconds())
+	}
+}
+
+// An error reply that says when to retry says it in a Retry-After header
+// too, in whole seconds, as retrying clients and HTTP gateways read it.
+func TestRetryAfterHeader(t *testing.T) {
+	e := startEngine(t)
+	idem, _ := e.idempotencyStore(t)
+	canonical, _ := json.Marshal(api.SubmitOrderRequest{BuyerID: "u-8", BuyerName: "차범근", Amount: 13000})
+	if _, _, err := idem.Begin(ctxT(t), subjSubmit+".operator", "held", idempotency.HashBody(canonical), json.RawMessage(`{"order_id":"planned-10"}`)); err != nil {
+		t.Fatal(err)
+	}
+	msg := nats.NewMsg(subjSubmit)
+	msg.Header.Set(api.HeaderIdempotencyKey, "held")
+	msg.Data = []byte(`{"buyer_id":"u-8","buyer_name":"차범근","amount":13000}`)
+	resp, err := e.nc.RequestMsg(msg, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Error struct {
+			Code    string         `json:"code"`
+			Details map[string]any `json:"details"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &body); err != nil || body.Error.Code != "in_progress" {
+		t.Fatalf("reply %s (%v): want in_progress", resp.Data, err)
+	}
+	retry, ok := body.Error.Details["retry_after_s"].(float64)
+	if !ok {
+		t.Fatalf("details %v: no retry_after_s", body.Error.Details)
+	}
+	if got, want := resp.Header.Get(api.HeaderRetryAfter), strconv.Itoa(int(retry)); got != want {
+		t.Fatalf("Retry-After header %q, want %q (details.retry_after_s)", got, want)
+	}
+
+	// An error that names no wait carries no header.
+	msg = nats.NewMsg(subjCancel)
+	msg.Data = []byte(`{"order_id":"nope","deposited":false}`)
+	resp, err = e.nc.RequestMsg(msg, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Header.Get(micro.ErrorCodeHeader); got != "404" {
+		t.Fatalf("cancel of an unknown order: status %q, want 404", got)
+	}
+	if got := resp.Header.Values(api.HeaderRetryAfter); len(got) != 0 {
+		t.Fatalf("404 carries Retry-After %q", got)
 	}
 }

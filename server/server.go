@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -310,6 +311,9 @@ func (s *Server) respond(req *request, ep *serviceEndpoint, start time.Time, rep
 		s.logFailure(ep.info.Subject, correlation, rep)
 		msg.Header.Set(micro.ErrorCodeHeader, strconv.Itoa(code))
 		msg.Header.Set(micro.ErrorHeader, rep.err.Code)
+		if ra, ok := retryAfterHeader(rep.err.Details); ok {
+			msg.Header.Set(api.HeaderRetryAfter, ra)
+		}
 		msg.Data = rep.err.Body()
 	} else {
 		msg.Data = rep.body
@@ -325,6 +329,20 @@ func (s *Server) respond(req *request, ep *serviceEndpoint, start time.Time, rep
 	if err := s.cfg.Conn.PublishMsg(msg); err != nil {
 		s.cfg.Log.Warn().Err(err).Str("subject", ep.info.Subject).Msg("reply not sent")
 	}
+}
+
+// retryAfterHeader is the Retry-After header of an error whose details say
+// when to retry (retry_after_s): the same whole seconds.
+func retryAfterHeader(details map[string]any) (string, bool) {
+	switch v := details["retry_after_s"].(type) {
+	case int:
+		return strconv.Itoa(max(v, 0)), true
+	case int64:
+		return strconv.FormatInt(max(v, 0), 10), true
+	case float64:
+		return strconv.FormatInt(max(int64(math.Ceil(v)), 0), 10), true
+	}
+	return "", false
 }
 
 // replyHeaderRoom is the room a reply's headers may take of the
