@@ -69,8 +69,12 @@ func (h *Orders) CompleteWalletPayment(ctx context.Context, meta Meta, e domain.
 	out, err := h.orders.Execute(ctx, meta, string(e.OrderID), func(o domain.Order) ([]domain.Event, error) {
 		return domain.DecidePayFromWallet(o, e.UserID, e.Amount, h.Now())
 	}, nil)
+	// Only the order's own refusal returns the money. An order that cannot
+	// be read (a damaged commit in its history) has refused nothing: it may
+	// have taken the payment already, and takes it once the commit is set
+	// aside; the money waits in wallet payments meanwhile.
 	var refused *domain.Error
-	if err == nil || !errors.As(err, &refused) || refused.Kind == domain.KindInvalid {
+	if err == nil || errors.Is(err, ErrAggregateDamaged) || !errors.As(err, &refused) || refused.Kind == domain.KindInvalid {
 		return out.Seq, err
 	}
 	seq, cerr := h.wallets.Credit(ctx, meta, domain.CreditWallet{UserID: e.UserID, Amount: e.Amount, Kind: domain.CreditPaymentReversal,
