@@ -47,7 +47,15 @@ func (h *Orders) PayFromWallet(ctx context.Context, meta Meta, req api.PayFromWa
 	}
 	balance := out.State.Balance
 	if len(out.Events) == 0 {
-		balance = w.Balance // spent on this order before: its balance now
+		// Spent on this order before, by another request (a request with
+		// this key that spent it finds its own wallet.spent instead): an
+		// order paid so and cancelled since is not paid any more, and is
+		// refused like any cancelled order.
+		if o.PaidFromWallet() && o.Status != domain.StatusPaid {
+			return api.PayFromWalletReply{}, domain.ErrWrongState.With("the order was paid from the wallet and is "+string(o.Status)+" since",
+				map[string]any{"order_id": string(o.ID), "status": string(o.Status)})
+		}
+		balance = w.Balance // its balance now
 	}
 	seq, err := h.CompleteWalletPayment(ctx, meta, domain.WalletSpent{UserID: spend.UserID, Amount: spend.Amount, OrderID: spend.OrderID, SpentAt: spend.Now})
 	if err != nil {

@@ -64,3 +64,55 @@ func TestWalletPaymentOfADamagedOrderIsNotReturned(t *testing.T) {
 		t.Fatalf("wallet after the set-aside: %d, want 15000", w.Balance)
 	}
 }
+
+// An order paid from the wallet and cancelled since (its amount refunded
+// to the wallet) is not "already paid": paying it again is refused
+// wrong_state, as for any cancelled order, not answered "paid".
+func TestPayingACancelledOrderPaidFromTheWalletIsRefused(t *testing.T) {
+	u := newUnit(t, storeOpeners[1].open(t)) // jetstream
+	ctx := context.Background()
+	fundWallet(t, u, "buyer-o-c", 20000)
+	u.submit(t, "o-c", 5000)
+	if _, err := u.Orders.PayFromWallet(ctx, commands.Meta{}, api.PayFromWalletRequest{OrderID: "o-c"}); err != nil {
+		t.Fatalf("pay from the wallet: %v", err)
+	}
+	yes := true
+	if rep, err := u.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-c", Deposited: &yes}); err != nil || rep.Status != domain.StatusCancelled {
+		t.Fatalf("cancel the paid order: %+v, %v", rep, err)
+	}
+	rep, err := u.Orders.PayFromWallet(ctx, commands.Meta{}, api.PayFromWalletRequest{OrderID: "o-c"})
+	if !errors.Is(err, domain.ErrWrongState) {
+		t.Fatalf("pay the cancelled order again: %+v, %v; want wrong_state", rep, err)
+	}
+	if w := fold[domain.Wallet](t, u, domain.AggregateWallet, "buyer-o-c"); w.Balance != 20000 {
+		t.Fatalf("wallet: %d, want 20000", w.Balance)
+	}
+}
+
+// A keyed repeat of a payment whose first attempt paid the order and died
+// before its reply was stored finds that attempt's events and answers what
+// it did, even though the order was cancelled since.
+func TestResumedWalletPaymentOfAnOrderCancelledSinceAnswersItsFirstAttempt(t *testing.T) {
+	u := newUnit(t, storeOpeners[1].open(t)) // jetstream
+	ctx := context.Background()
+	fundWallet(t, u, "buyer-o-r", 20000)
+	u.submit(t, "o-r", 5000)
+	first := commands.Meta{Command: "bankbook.cmd.order.pay_from_wallet", Actor: "app", IdempotencyKey: "k-1"}
+	rep, err := u.Orders.PayFromWallet(ctx, first, api.PayFromWalletRequest{OrderID: "o-r"})
+	if err != nil || rep.WalletBalance != 15000 {
+		t.Fatalf("pay from the wallet: %+v, %v", rep, err)
+	}
+	yes := true
+	if _, err := u.Orders.CancelOrder(ctx, commands.Meta{}, api.CancelOrderRequest{OrderID: "o-r", Deposited: &yes}); err != nil {
+		t.Fatalf("cancel the paid order: %v", err)
+	}
+	resumed := first
+	resumed.Resumed, resumed.ClaimedAt = true, u.clock.Now()
+	again, err := newUnit(t, u.es).Orders.PayFromWallet(ctx, resumed, api.PayFromWalletRequest{OrderID: "o-r"})
+	if err != nil || again.Status != domain.StatusPaid || again.WalletBalance != 15000 {
+		t.Fatalf("resumed repeat: %+v, %v; want the first attempt's reply %+v", again, err, rep)
+	}
+	if w := fold[domain.Wallet](t, u, domain.AggregateWallet, "buyer-o-r"); w.Balance != 20000 {
+		t.Fatalf("wallet: %d, want 20000", w.Balance)
+	}
+}
