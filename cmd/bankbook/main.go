@@ -1,7 +1,7 @@
 // Command bankbook runs the bankbook payments engine and talks to it.
 //
 //	bankbook serve [flags]                      run the engine
-//	bankbook order submit|cancel|get ...        orders
+//	bankbook order submit|cancel|pay-from-wallet|get ...  orders
 //	bankbook deposit import|orphans|resolve     deposits and the orphan queue
 //	bankbook wallet get|withdraw                wallets and payouts
 //	bankbook store link ...                     link a distributor's store: its dedicated account
@@ -53,6 +53,8 @@ usage:
   bankbook serve [flags]                  run the engine (embedded NATS by default)
   bankbook order submit [flags]           submit a smart bank-transfer order
   bankbook order cancel [flags]           cancel an order
+  bankbook order pay-from-wallet --order-id ID
+                                          pay an order in full from its buyer's wallet
   bankbook order get --order-id ID        show an order
   bankbook order search [--order-id ID] [--depositor-name N] [--buyer-name N] [--status S]
                                           orders, newest first
