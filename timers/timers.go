@@ -252,7 +252,23 @@ func (t *Timers) handle(ctx context.Context, m worker.Msg, handle Handler) error
 	case wait > 0:
 		return worker.RetryAfter(wait, nil)
 	}
+	t.forget(ctx, m)
 	return nil
+}
+
+// forget removes a handled firing from the stream: under limits retention
+// it would otherwise stay for MaxAge (about two per order for 90 days,
+// millions of messages and subjects the server keeps in memory), though
+// nothing reads it again. A work that armed the same timer again stored a
+// new schedule, which fires as a new message. A firing that cannot be
+// removed now ages out; it is not a failure of the work, which is done.
+func (t *Timers) forget(ctx context.Context, m worker.Msg) {
+	if m.Stream != t.cfg.Stream || m.Seq == 0 {
+		return
+	}
+	if err := t.stream.DeleteMsg(ctx, m.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.cfg.Log.Debug().Err(err).Uint64("seq", m.Seq).Str("subject", m.Subject).Msg("a handled timer firing was not removed; it ages out")
+	}
 }
 
 // Armed returns how many timers are armed and not yet due (their schedules
