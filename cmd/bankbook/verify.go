@@ -264,6 +264,9 @@ func verifyText(r verification.Report) string {
 	if k.Damaged > 0 {
 		fmt.Fprintf(&b, "damaged commits: %d (%d set aside)\n", k.Damaged, k.SetAside)
 	}
+	if k.Unchained > 0 {
+		fmt.Fprintf(&b, "commits of format 1 (written before the hash chains): %d; they are checked in sequence, not by hash\n", k.Unchained)
+	}
 	switch k.ReadModels {
 	case "file":
 		fmt.Fprintf(&b, "live read models (file %s) compared with a fresh replay at seq %d\n", k.ReadModelsFile, k.ReadModelsSeq)
