@@ -72,7 +72,8 @@ type NotificationIntent struct {
 //	order.cancelled         order_cancelled   user (buyer) order, amount, reason
 //	order.expired           order_cancelled   user (buyer) order, amount (the payment deadline passed)
 //	wallet.credited         wallet_refund     user         amount, what it refunds (kind deposit_refund,
-//	                                                       order_refund or orphan_refund; not payout_reversal)
+//	                                                       order_refund, orphan_refund or payment_reversal;
+//	                                                       not payout_reversal)
 //
 // Every other event calls for nothing. An event without the recipient's ID
 // calls for no message to it: order.cancelled and order.expired written
@@ -121,6 +122,11 @@ func refundReason(kind string) (why string, ok bool) {
 		return "취소된 주문의 결제 금액", true
 	case CreditOrphanRefund:
 		return "주문과 연결되지 않은 입금", true
+	case CreditPaymentReversal:
+		// The order stopped awaiting its payment before it took the
+		// wallet's: the command answered so, but a reactor that finished
+		// a payment whose command died answers no one.
+		return "결제되지 않은 주문의 지갑 결제 금액", true
 	}
 	return "", false
 }

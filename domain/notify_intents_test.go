@@ -150,6 +150,11 @@ func TestNotificationIntents(t *testing.T) {
 				"[환불] 15,000원이 지갑으로 환불되었습니다.\n사유: 취소·만료되었거나 이미 결제된 주문으로 보내신 입금\n주문번호: o-1",
 				map[string]string{"user_id": "u-1", "amount": "15000", "refund_kind": "deposit_refund", "ref": "dep_2", "order_id": "o-1", "credited_at": "2025-03-14T09:26:53.589000Z"}),
 		}},
+		{"wallet.credited, payment_reversal", refundCredited(domain.CreditPaymentReversal, "payment-reversal:o-1", "o-1"), []domain.NotificationIntent{
+			intent(domain.NotifyWalletRefund, "user:u-1", "wallet.credited",
+				"[환불] 15,000원이 지갑으로 환불되었습니다.\n사유: 결제되지 않은 주문의 지갑 결제 금액\n주문번호: o-1",
+				map[string]string{"user_id": "u-1", "amount": "15000", "refund_kind": "payment_reversal", "ref": "payment-reversal:o-1", "order_id": "o-1", "credited_at": "2025-03-14T09:26:53.589000Z"}),
+		}},
 		{"wallet.credited, orphan_refund (no order)", refundCredited(domain.CreditOrphanRefund, "dep_3", ""), []domain.NotificationIntent{
 			intent(domain.NotifyWalletRefund, "user:u-1", "wallet.credited",
 				"[환불] 15,000원이 지갑으로 환불되었습니다.\n사유: 주문과 연결되지 않은 입금",
