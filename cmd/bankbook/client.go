@@ -43,7 +43,7 @@ func newClientFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *clientFlag
 	if url == "" {
 		url = defaultNATSURL
 	}
-	fs.StringVar(&cf.natsURL, "nats-url", url, "NATS URL of the engine")
+	fs.StringVar(&cf.natsURL, "nats-url", url, "NATS URL of the engine (env BANKBOOK_NATS_URL)")
 	fs.BoolVar(&cf.json, "json", false, "print the raw JSON reply")
 	fs.DurationVar(&cf.timeout, "timeout", 15*time.Second, "request timeout")
 	cf.role = auth.Operator

@@ -142,7 +142,8 @@ ledger trial-balance, ledger account, order get, wallet get and bill get take
 --offline DIR to answer from a replay's read models, without NATS. Any command
 takes -h for its flags; "bankbook help order submit" is the same.
 
-Client commands authenticate with --nkey FILE (env BANKBOOK_NKEY) or
+Client commands reach the engine at --nats-url (env BANKBOOK_NATS_URL; default
+nats://127.0.0.1:4222) and authenticate with --nkey FILE (env BANKBOOK_NKEY) or
 --nats-creds / --nats-user with --nats-password-file; without them, with
 ./data/auth/operator.nk (replay, audit verify, audit digest: auditor.nk) when it exists.
 
