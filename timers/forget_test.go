@@ -65,6 +65,10 @@ func TestHandledFiringsLeaveTheStream(t *testing.T) {
 		if n := count("bankbook.timer.due.>"); n != 0 {
 			return fmt.Errorf("%d handled firings still in the stream", n)
 		}
+		// Removed before its ack, a firing is still acknowledged.
+		if st := loop.Stats(); st.Processed != 3 || st.InFlight != 0 {
+			return fmt.Errorf("loop: %+v, want the 3 firings acknowledged", st)
+		}
 		return nil
 	})
 	if n := count("bankbook.timer.sched.>"); n != 1 {
