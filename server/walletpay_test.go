@@ -172,8 +172,8 @@ func TestTheReactorFinishesAWalletPaymentWhoseCommandDied(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testenv.Eventually(t, 10*time.Second, "the reactor paid the open order", func() bool { return e.order(t, open.OrderID).Status == "paid" })
-	testenv.Eventually(t, 10*time.Second, "the reactor returned the other payment", func() bool { return e.wallet(t, "u-d").Balance == 20000-6000 })
+	testenv.Eventually(t, 30*time.Second, "the reactor paid the open order", func() bool { return e.order(t, open.OrderID).Status == "paid" })
+	testenv.Eventually(t, 30*time.Second, "the reactor returned the other payment", func() bool { return e.wallet(t, "u-d").Balance == 20000-6000 })
 	time.Sleep(300 * time.Millisecond) // a second delivery must move nothing again
 	w := e.wallet(t, "u-d")
 	if last := w.Entries[len(w.Entries)-1]; w.Balance != 14000 || last.Kind != domain.CreditPaymentReversal || last.Amount != 5000 {
