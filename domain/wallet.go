@@ -92,31 +92,27 @@ type Wallet struct {
 func (w Wallet) Apply(e Event) Wallet {
 	switch e := e.(type) {
 	case WalletCredited:
-		w.UserID = e.UserID
-		w.Balance += e.Amount
-		w.refs = maps.Clone(w.refs)
-		if w.refs == nil {
-			w.refs = map[string]bool{}
-		}
-		w.refs[e.Ref] = true
+		w = w.moved(e.UserID, e.Amount, e.Ref)
 	case WalletDebited:
-		w.UserID = e.UserID
-		w.Balance -= e.Amount
-		w.refs = maps.Clone(w.refs)
-		if w.refs == nil {
-			w.refs = map[string]bool{}
-		}
-		w.refs["payout:"+string(e.PayoutID)] = true
+		w = w.moved(e.UserID, -e.Amount, "payout:"+string(e.PayoutID))
 	case WalletSpent:
-		w.UserID = e.UserID
-		w.Balance -= e.Amount
-		w.refs = maps.Clone(w.refs)
-		if w.refs == nil {
-			w.refs = map[string]bool{}
-		}
-		w.refs[PaymentRef(e.OrderID)] = true
+		w = w.moved(e.UserID, -e.Amount, PaymentRef(e.OrderID))
 	}
 	w.Version++
+	return w
+}
+
+// moved returns w after a movement of amount (negative: a debit) under
+// ref, with a copy of the refs map, never the one w shares with the
+// previous state.
+func (w Wallet) moved(user UserID, amount int64, ref string) Wallet {
+	w.UserID = user
+	w.Balance += amount
+	w.refs = maps.Clone(w.refs)
+	if w.refs == nil {
+		w.refs = map[string]bool{}
+	}
+	w.refs[ref] = true
 	return w
 }
 
