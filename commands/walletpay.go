@@ -37,26 +37,22 @@ func (h *Orders) PayFromWallet(ctx context.Context, meta Meta, req api.PayFromWa
 		return api.PayFromWalletReply{}, err
 	}
 	spend := domain.Spend{UserID: o.BuyerID, OrderID: o.ID, Amount: o.Amount.Amount, Now: h.Now()}
-	var w domain.Wallet
-	out, err := h.wallets.wallets.Execute(ctx, meta, string(o.BuyerID), func(cur domain.Wallet) ([]domain.Event, error) {
-		w = cur
-		return domain.DecideSpend(cur, spend)
+	out, err := h.wallets.wallets.Execute(ctx, meta, string(o.BuyerID), func(w domain.Wallet) ([]domain.Event, error) {
+		return domain.DecideSpend(w, spend)
 	}, nil)
 	if err != nil {
 		return api.PayFromWalletReply{}, err
 	}
-	balance := out.State.Balance
-	if len(out.Events) == 0 {
-		// Spent on this order before, by another request (a request with
-		// this key that spent it finds its own wallet.spent instead): an
-		// order paid so and cancelled since is not paid any more, and is
-		// refused like any cancelled order.
-		if o.PaidFromWallet() && o.Status != domain.StatusPaid {
-			return api.PayFromWalletReply{}, domain.ErrWrongState.With("the order was paid from the wallet and is "+string(o.Status)+" since",
-				map[string]any{"order_id": string(o.ID), "status": string(o.Status)})
-		}
-		balance = w.Balance // its balance now
+	// Spent on this order before, by another request (a request with this
+	// key that spent it finds its own wallet.spent instead): an order paid
+	// so and cancelled since is not paid any more, and is refused like any
+	// cancelled order. Otherwise the reply has the wallet's balance after
+	// the payment, or now for a payment made before.
+	if len(out.Events) == 0 && o.PaidFromWallet() && o.Status != domain.StatusPaid {
+		return api.PayFromWalletReply{}, domain.ErrWrongState.With("the order was paid from the wallet and is "+string(o.Status)+" since",
+			map[string]any{"order_id": string(o.ID), "status": string(o.Status)})
 	}
+	balance := out.State.Balance
 	seq, err := h.CompleteWalletPayment(ctx, meta, domain.WalletSpent{UserID: spend.UserID, Amount: spend.Amount, OrderID: spend.OrderID, SpentAt: spend.Now})
 	if err != nil {
 		return api.PayFromWalletReply{}, err

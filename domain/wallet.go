@@ -94,7 +94,7 @@ func (w Wallet) Apply(e Event) Wallet {
 	case WalletCredited:
 		w = w.moved(e.UserID, e.Amount, e.Ref)
 	case WalletDebited:
-		w = w.moved(e.UserID, -e.Amount, "payout:"+string(e.PayoutID))
+		w = w.moved(e.UserID, -e.Amount, WithdrawalRef(e.PayoutID))
 	case WalletSpent:
 		w = w.moved(e.UserID, -e.Amount, PaymentRef(e.OrderID))
 	}
@@ -190,16 +190,27 @@ type Withdraw struct {
 // negative: a withdrawal above the balance is refused. The same payout is
 // debited once.
 func DecideWithdraw(w Wallet, c Withdraw) ([]Event, error) {
-	if c.Amount <= 0 || c.Amount > MaxAmount {
+	return decideDebit(w, c.Amount, WithdrawalRef(c.PayoutID), WalletDebited{UserID: c.UserID, Amount: c.Amount, PayoutID: c.PayoutID, To: c.To, DebitAt: c.Now})
+}
+
+// WithdrawalRef is the ref under which a wallet is debited for payout id:
+// a payout is debited once.
+func WithdrawalRef(id PayoutID) string { return "payout:" + string(id) }
+
+// decideDebit is the rule of every debit of a wallet: an amount within
+// bounds, once per ref (a debit made already needs nothing), and never
+// above the balance, so that a wallet never goes negative.
+func decideDebit(w Wallet, amount int64, ref string, debit Event) ([]Event, error) {
+	if amount <= 0 || amount > MaxAmount {
 		return nil, Invalid("amount", "must be between 1 and %d", MaxAmount)
 	}
-	if w.refs["payout:"+string(c.PayoutID)] {
+	if w.refs[ref] {
 		return nil, nil
 	}
-	if c.Amount > w.Balance {
-		return nil, ErrInsufficientFunds.With("", map[string]any{"balance": w.Balance, "amount": c.Amount})
+	if amount > w.Balance {
+		return nil, ErrInsufficientFunds.With("", map[string]any{"balance": w.Balance, "amount": amount})
 	}
-	return []Event{WalletDebited{UserID: c.UserID, Amount: c.Amount, PayoutID: c.PayoutID, To: c.To, DebitAt: c.Now}}, nil
+	return []Event{debit}, nil
 }
 
 // Spend asks to pay an order of the wallet's user from the wallet.
@@ -215,19 +226,10 @@ type Spend struct {
 // (insufficient_funds). A payment of the order that was returned (the order
 // did not take it) is not made again: the order no longer awaits it.
 func DecideSpend(w Wallet, c Spend) ([]Event, error) {
-	if c.Amount <= 0 || c.Amount > MaxAmount {
-		return nil, Invalid("amount", "must be between 1 and %d", MaxAmount)
-	}
 	if w.refs[PaymentReversalRef(c.OrderID)] {
 		return nil, ErrWrongState.With("the order did not take the wallet's payment, which was returned to the wallet", map[string]any{"order_id": string(c.OrderID)})
 	}
-	if w.refs[PaymentRef(c.OrderID)] {
-		return nil, nil
-	}
-	if c.Amount > w.Balance {
-		return nil, ErrInsufficientFunds.With("", map[string]any{"balance": w.Balance, "amount": c.Amount})
-	}
-	return []Event{WalletSpent{UserID: c.UserID, Amount: c.Amount, OrderID: c.OrderID, SpentAt: c.Now}}, nil
+	return decideDebit(w, c.Amount, PaymentRef(c.OrderID), WalletSpent{UserID: c.UserID, Amount: c.Amount, OrderID: c.OrderID, SpentAt: c.Now})
 }
 
 // ReversalRef is the ref of the credit that returns failed payout id's money

@@ -51,7 +51,7 @@ func applyWallets(buckets []*bbolt.Bucket, c eventstore.Commit, env eventstore.E
 	case domain.WalletCredited:
 		user, entry = e.UserID, WalletEntry{At: domain.FormatTime(e.CreditedAt), Amount: e.Amount, Kind: e.Kind, Ref: e.Ref}
 	case domain.WalletDebited:
-		user, entry = e.UserID, WalletEntry{At: domain.FormatTime(e.DebitAt), Amount: -e.Amount, Kind: "withdrawal", Ref: "payout:" + string(e.PayoutID)}
+		user, entry = e.UserID, WalletEntry{At: domain.FormatTime(e.DebitAt), Amount: -e.Amount, Kind: "withdrawal", Ref: domain.WithdrawalRef(e.PayoutID)}
 	case domain.WalletSpent:
 		user, entry = e.UserID, WalletEntry{At: domain.FormatTime(e.SpentAt), Amount: -e.Amount, Kind: "order_payment", Ref: domain.PaymentRef(e.OrderID)}
 	default:
