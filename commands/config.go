@@ -56,6 +56,10 @@ type Config struct {
 	// domain.ErrTooManyUnpaidOrders. It keeps one buyer from using up the
 	// depositor names of a buyer name. Default 20.
 	MaxUnpaidOrders int
+	// MinWithdrawal is the smallest amount a wallet withdrawal may move
+	// (each payout costs a firm-banking fee); a smaller one is refused with
+	// invalid_input. 0: any amount.
+	MinWithdrawal int64
 	// NameProbes is how many of a buyer name's 1000 depositor names a
 	// submit tries before it is refused with
 	// domain.ErrDepositorNamesExhausted, which bounds what a refused submit
@@ -146,6 +150,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConflictRetries < 1 {
 		errs = append(errs, errors.New("conflict retries must be at least 1"))
+	}
+	if c.MinWithdrawal < 0 || c.MinWithdrawal > domain.MaxAmount {
+		errs = append(errs, fmt.Errorf("min withdrawal must be between 0 and %d", domain.MaxAmount))
 	}
 	if c.StoreFeeBps < 0 || c.StoreFeeBps > domain.MaxFeeBps {
 		errs = append(errs, fmt.Errorf("store fee must be between 0 and %d basis points", domain.MaxFeeBps))

@@ -29,7 +29,7 @@ func (h *Wallets) Withdraw(ctx context.Context, meta Meta, req api.WithdrawReque
 	}
 	now := h.Now()
 	out, err := h.wallets.Execute(ctx, meta, req.UserID, func(w domain.Wallet) ([]domain.Event, error) {
-		return domain.DecideWithdraw(w, domain.Withdraw{UserID: domain.UserID(req.UserID), Amount: req.Amount, PayoutID: domain.PayoutID(req.PayoutID), To: req.BankAccount, Now: now})
+		return domain.DecideWithdraw(w, domain.Withdraw{UserID: domain.UserID(req.UserID), Amount: req.Amount, PayoutID: domain.PayoutID(req.PayoutID), To: req.BankAccount, Now: now, Min: h.cfg.MinWithdrawal})
 	}, nil)
 	if err != nil {
 		return api.WithdrawReply{}, err

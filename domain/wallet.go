@@ -184,12 +184,21 @@ type Withdraw struct {
 	PayoutID PayoutID
 	To       BankAccount
 	Now      time.Time
+	// Min is the smallest amount a withdrawal may move (the engine's
+	// --min-withdrawal); 0: any. Each payout costs a firm-banking fee.
+	Min int64
 }
 
 // DecideWithdraw debits the wallet for a payout. A wallet never goes
-// negative: a withdrawal above the balance is refused. The same payout is
-// debited once.
+// negative: a withdrawal above the balance is refused, and so is one below
+// c.Min. The same payout is debited once, and a repeat of one debited
+// already is answered as done even if c.Min has risen since.
 func DecideWithdraw(w Wallet, c Withdraw) ([]Event, error) {
+	if c.Min > 0 && c.Amount < c.Min && !w.refs[WithdrawalRef(c.PayoutID)] {
+		err := Invalid("amount", "must be at least %d, the smallest withdrawal (each costs a firm-banking fee)", c.Min)
+		err.Details["min"] = c.Min
+		return nil, err
+	}
 	return decideDebit(w, c.Amount, WithdrawalRef(c.PayoutID), WalletDebited{UserID: c.UserID, Amount: c.Amount, PayoutID: c.PayoutID, To: c.To, DebitAt: c.Now})
 }
 

@@ -231,6 +231,27 @@ func TestDecideWithdraw(t *testing.T) {
 	}
 }
 
+// TestDecideWithdrawMinimum: below Min a withdrawal is refused, naming
+// the minimum; at Min it is made; a payout debited before Min rose is
+// still answered as done.
+func TestDecideWithdrawMinimum(t *testing.T) {
+	w := givenWallet(credited(15000, "dep_1"), debited(500, "po_0"))
+	withdraw := func(amount int64, id domain.PayoutID) domain.Withdraw {
+		return domain.Withdraw{UserID: "u-1", Amount: amount, PayoutID: id, To: payee, Now: t0, Min: 1000}
+	}
+	events, err := domain.DecideWithdraw(w, withdraw(999, "po_1"))
+	de := requireDomainError(t, err, domain.ErrInvalidInput, domain.KindInvalid)
+	if events != nil || !reflect.DeepEqual(de.Details, map[string]any{"field": "amount", "min": int64(1000)}) {
+		t.Errorf("999 with a minimum of 1000: events %#v, details %#v", events, de.Details)
+	}
+	if events, err := domain.DecideWithdraw(w, withdraw(1000, "po_1")); err != nil || len(events) != 1 {
+		t.Errorf("1000 with a minimum of 1000: %#v, %v; want one debit", events, err)
+	}
+	if events, err := domain.DecideWithdraw(w, withdraw(500, "po_0")); err != nil || events != nil {
+		t.Errorf("a repeat of a payout made before the minimum: %#v, %v; want nothing to do", events, err)
+	}
+}
+
 func TestDecideWithdrawRefused(t *testing.T) {
 	tests := []struct {
 		name    string

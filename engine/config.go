@@ -99,6 +99,9 @@ type Config struct {
 	// expired unpaid within the name grace) one buyer may hold; more are
 	// refused with too_many_unpaid_orders. Default 20.
 	MaxUnpaidOrders int `json:"max_unpaid_orders"`
+	// MinWithdrawal is the smallest amount a wallet withdrawal may move:
+	// each costs the company a firm-banking fee. 0 (the default): any.
+	MinWithdrawal int64 `json:"min_withdrawal"`
 	// ScanInterval is how often the bank scanner polls. Default 5m.
 	ScanInterval Duration `json:"scan_interval"`
 	// FinaliseRetry is how long a due cancellation waits for the bank scan
@@ -362,6 +365,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUnpaidOrders < 1 {
 		errs = append(errs, errors.New("max-unpaid-orders must be at least 1"))
+	}
+	if c.MinWithdrawal < 0 || c.MinWithdrawal > domain.MaxAmount {
+		errs = append(errs, fmt.Errorf("min-withdrawal must be between 0 and %d", domain.MaxAmount))
 	}
 	if time.Duration(c.ScanInterval) < 100*time.Millisecond {
 		errs = append(errs, errors.New("scan-interval must be at least 100ms"))

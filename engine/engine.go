@@ -377,6 +377,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		NameGrace:        time.Duration(cfg.NameGrace),
 		PaymentDeadline:  time.Duration(cfg.PaymentDeadline),
 		MaxUnpaidOrders:  cfg.MaxUnpaidOrders,
+		MinWithdrawal:    cfg.MinWithdrawal,
 		FinaliseRetry:    cfg.finaliseRetry(),
 		Snapshots:        snaps,
 		BeforeAppend:     e.syncs.SyncPointFunc(),

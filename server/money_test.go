@@ -75,6 +75,34 @@ func TestWithdrawalSettlesWithTheProvidersFee(t *testing.T) {
 	verifiesClean(t, e)
 }
 
+// TestWithdrawalBelowTheMinimumIsRefused: with --min-withdrawal 1000, a
+// withdrawal of 999 is refused naming the minimum, and writes nothing; one
+// of 1000 is made.
+func TestWithdrawalBelowTheMinimumIsRefused(t *testing.T) {
+	e, bk := scenarioEngine(t, func(c *engine.Config) {
+		c.BankSim = true
+		c.ScanInterval = engine.Duration(200 * time.Millisecond)
+		c.MinWithdrawal = 1000
+	})
+	fund(t, e, bk, "u-m", "김민수", 5000)
+	before := e.lastSeq(t)
+	_, err := e.c.Call(ctxT(t), subjWithdraw, map[string]any{"user_id": "u-m", "amount": 999, "bank_account": payee}, nil, nil)
+	if ce, _ := err.(*client.Error); ce == nil || ce.Status != 400 || ce.Code != "invalid_input" || ce.Details["min"] != float64(1000) {
+		t.Fatalf("withdrawing 999 with a minimum of 1000: %v, want 400 invalid_input with details.min 1000", err)
+	}
+	if after := e.lastSeq(t); after != before {
+		t.Fatalf("the refused withdrawal wrote: last seq %d → %d", before, after)
+	}
+	var rep api.WithdrawReply
+	e.call(t, subjWithdraw, map[string]any{"user_id": "u-m", "amount": 1000, "bank_account": payee}, &rep, nil)
+	if rep.Status != "requested" {
+		t.Fatalf("withdrawing the minimum: %+v", rep)
+	}
+	if w := e.wallet(t, "u-m"); w.Balance != 4000 {
+		t.Fatalf("wallet after withdrawing the minimum: %+v", w)
+	}
+}
+
 func TestFailedWithdrawalReturnsToTheWallet(t *testing.T) {
 	e, bk := moneyEngine(t)
 	fund(t, e, bk, "u-f", "이영희", 8000)

@@ -51,6 +51,7 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.NameGrace, "name-grace", "how long a closed order keeps its depositor name (late deposits go to the wallet)")
 	fs.Var(&cfg.PaymentDeadline, "payment-deadline", "how long after submission an unpaid order waits for its deposit before it expires")
 	fs.IntVar(&cfg.MaxUnpaidOrders, "max-unpaid-orders", cfg.MaxUnpaidOrders, "unpaid orders one buyer may hold (open, or closed unpaid within the name grace)")
+	fs.Int64Var(&cfg.MinWithdrawal, "min-withdrawal", cfg.MinWithdrawal, "smallest amount a wallet withdrawal may move, each costing a firm-banking fee (0: any)")
 	fs.Var(&cfg.ScanInterval, "scan-interval", "how often the bank feed is scanned")
 	fs.Var(&cfg.FinaliseRetry, "finalise-retry", "how long a due cancellation waits for the bank scan before looking again (0: the scan interval; at most 10s on an instance that runs no scanner)")
 	fs.BoolVar(&cfg.BankSim, "bank-sim", cfg.BankSim, "run the simulated bank in-process and scan it (demos, tests)")
