@@ -26,12 +26,9 @@ import (
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cf := newClientFlagSet("backup", stderr)
 	cf.role = auth.Engine // the JetStream API of the engine's account is the engine's
-	out := fs.String("out", "", "directory to write the backup to; it must not exist (required)")
-	if err := parse(fs, args); err != nil {
+	out := fs.String("out", "", "directory to write the backup to; it must not exist")
+	if err := parse(fs, args, required("out")); err != nil {
 		return err
-	}
-	if *out == "" {
-		return usageError("backup: --out DIR is required")
 	}
 	if _, err := os.Lstat(*out); err == nil {
 		return usageError("backup: %s exists: give a new directory", *out)
@@ -62,14 +59,11 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the result as JSON")
-	from := fs.String("from", "", "the backup directory (required)")
-	dataDir := fs.String("data-dir", "", "the data directory to restore into: new, or without jetstream/ and readmodels.db (required)")
+	from := fs.String("from", "", "the backup directory")
+	dataDir := fs.String("data-dir", "", "the data directory to restore into: new, or without jetstream/ and readmodels.db")
 	authFile := fs.String("auth-file", "", "the identities file the engine will run with (as serve's --auth-file); default: <data-dir>/auth, created when missing")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, required("from", "data-dir")); err != nil {
 		return err
-	}
-	if *from == "" || *dataDir == "" {
-		return usageError("restore: --from DIR and --data-dir DIR are required")
 	}
 	if _, err := backup.ReadManifest(*from); err != nil {
 		return fmt.Errorf("restore: %s: %w", *from, err)

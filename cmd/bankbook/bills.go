@@ -43,11 +43,11 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 	switch area + " " + sub {
 	case "store link":
 		var q api.LinkStoreRequest
-		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")
-		fs.StringVar(&q.StoreID, "store-id", "", "the distributor's store (required)")
-		fs.StringVar(&q.StoreName, "store-name", "", "the store's name, 1-100 characters (required; a repeat keeps the first)")
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
+		fs.StringVar(&q.StoreID, "store-id", "", "the distributor's store")
+		fs.StringVar(&q.StoreName, "store-name", "", "the store's name, 1-100 characters (a repeat keeps the first)")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("distributor-id", "store-id", "store-name")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.StoreLink, q, client.WithIdempotencyKey(*key), func(r api.LinkStoreReply) string {
@@ -60,12 +60,12 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		})
 	case "bill issue":
 		var q api.IssueBillRequest
-		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")
-		fs.StringVar(&q.StoreID, "store-id", "", "the linked store (required)")
-		fs.Int64Var(&q.Amount, "amount", 0, "amount in won, as the distributor's ERP has it (required)")
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
+		fs.StringVar(&q.StoreID, "store-id", "", "the linked store")
+		fs.Int64Var(&q.Amount, "amount", 0, "amount in won, as the distributor's ERP has it")
 		fs.StringVar(&q.Memo, "memo", "", fmt.Sprintf("a note for the store, 1-%d characters", api.MaxMemo))
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("distributor-id", "store-id", "amount")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.BillIssue, q, client.WithIdempotencyKey(*key), func(r api.IssueBillReply) string {
@@ -78,10 +78,10 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		})
 	case "bill cancel":
 		var q api.CancelBillRequest
-		fs.StringVar(&q.BillID, "bill-id", "", "the store's current bill (required)")
+		fs.StringVar(&q.BillID, "bill-id", "", "the store's current bill")
 		fs.StringVar(&q.Reason, "reason", "", "why")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("bill-id")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.BillCancel, q, client.WithIdempotencyKey(*key), func(r api.CancelBillReply) string {
@@ -89,19 +89,19 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		})
 	case "bill get":
 		var q api.GetBillRequest
-		fs.StringVar(&q.BillID, "bill-id", "", "the bill (required)")
+		fs.StringVar(&q.BillID, "bill-id", "", "the bill")
 		minSeqFlag(fs, &q.ReadAfter)
 		offline := offlineFlag(fs)
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("bill-id")); err != nil {
 			return err
 		}
 		return query(ctx, cf, *offline, stdout, api.BillGet, q, billText)
 	case "bill active":
 		var q api.ActiveBillsRequest
-		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
 		wholeFlags(fs, &q.PageRequest, "bills")
 		minSeqFlag(fs, &q.ReadAfter)
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("distributor-id")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.BillActive, q, nil, func(r api.ActiveBillsReply) string {
@@ -116,9 +116,9 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		})
 	case "bill remind":
 		var q api.RemindUnpaidRequest
-		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("distributor-id")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.BillRemind, q, client.WithIdempotencyKey(*key), func(r api.RemindUnpaidReply) string {
@@ -137,16 +137,13 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 			store string
 		)
 		fs.StringVar(&dist.DistributorID, "distributor-id", "", "a distributor's payments")
-		fs.StringVar(&store, "store-id", "", "or a store's payments (to every distributor)")
+		fs.StringVar(&store, "store-id", "", "a store's payments (to every distributor)")
 		fs.Func("from", "paid at or after (RFC 3339)", timeFlag(&dist.From))
 		fs.Func("to", "paid before (RFC 3339)", timeFlag(&dist.To))
 		wholeFlags(fs, &dist.PageRequest, "payments")
 		minSeqFlag(fs, &dist.ReadAfter)
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, oneOf("distributor-id", "store-id")); err != nil {
 			return err
-		}
-		if (dist.DistributorID == "") == (store == "") {
-			return usageError("%s", paymentUsage)
 		}
 		if store != "" {
 			q := api.PaymentsByStoreRequest{StoreID: store, PageRequest: dist.PageRequest}
@@ -155,9 +152,9 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		return call(ctx, cf, stdout, api.PaymentsByDistributor, dist, nil, paymentsText)
 	case "settlement expected":
 		var q api.SettlementRequest
-		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor (required)")
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
 		minSeqFlag(fs, &q.ReadAfter)
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("distributor-id")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.SettlementExpected, q, nil, func(r api.SettlementReply) string {
@@ -171,9 +168,9 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 			return b.String()
 		})
 	case "bill import":
-		dist := fs.String("distributor-id", "", "the distributor whose stores the file bills (required)")
+		dist := fs.String("distributor-id", "", "the distributor whose stores the file bills")
 		key := fs.String("idempotency-key", "", "base Idempotency-Key of the requests (default: derived from the distributor and the file's bills; give a new one only to issue the same bills again)")
-		files, err := parseInterspersed(fs, args)
+		files, err := parseInterspersed(fs, args, required("distributor-id"))
 		if err != nil {
 			return err
 		}

@@ -35,13 +35,13 @@ func deadLetter(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		})
 	case "redrive", "discard":
 		var req api.DeadLetterRequest
-		fs.Uint64Var(&req.ID, "id", 0, "the dead letter (required)")
-		ep := api.DeadLetterRedrive
+		fs.Uint64Var(&req.ID, "id", 0, "the dead letter")
+		ep, needs := api.DeadLetterRedrive, required("id")
 		if args[0] == "discard" {
-			fs.StringVar(&req.Reason, "reason", "", "why the work is set aside (required)")
-			ep = api.DeadLetterDiscard
+			fs.StringVar(&req.Reason, "reason", "", "why the work is set aside")
+			ep, needs = api.DeadLetterDiscard, required("id", "reason")
 		}
-		if err := parse(fs, args[1:]); err != nil {
+		if err := parse(fs, args[1:], needs); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, ep, req, nil, func(r api.DeadLetterReply) string {

@@ -21,7 +21,7 @@ func event(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "set-aside":
 		var req api.SetAsideRequest
-		fs.Func("seq", "stream sequence of the damaged commit (required; /readyz, the logs and 'deadletter list' name it)", func(s string) error {
+		fs.Func("seq", "stream sequence of the damaged commit (/readyz, the logs and 'deadletter list' name it)", func(s string) error {
 			n, err := strconv.ParseUint(s, 10, 64)
 			if err != nil || n == 0 {
 				return errors.New("must be a stream sequence: a whole number above 0")
@@ -29,8 +29,8 @@ func event(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			req.Seq = api.Seq(n)
 			return nil
 		})
-		fs.StringVar(&req.Reason, "reason", "", "why it is set aside (required; recorded with who and when)")
-		if err := parse(fs, args[1:]); err != nil {
+		fs.StringVar(&req.Reason, "reason", "", "why it is set aside (recorded with who and when)")
+		if err := parse(fs, args[1:], required("seq", "reason")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.EventSetAside, req, nil, func(r api.SetAsideReply) string {

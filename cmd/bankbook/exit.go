@@ -21,7 +21,7 @@ import (
 const (
 	exitOK          = 0
 	exitFailed      = 1 // anything else; for replay and audits: findings
-	exitUsage       = 2 // bad command line
+	exitUsage       = 2 // bad command line, a required flag missing included (need)
 	exitNotFound    = 3 // the engine answered 404
 	exitRefused     = 4 // the engine refused the request (400, 403, 409, 422, 429), or the NATS server the key
 	exitUnavailable = 5 // no engine to answer, a timeout, or 500/503
@@ -77,16 +77,17 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
-// parse parses a command's flags; a bad flag or a stray argument is a
-// usage error.
-func parse(fs *flag.FlagSet, args []string) error {
+// parse parses a command's flags; a bad flag, a stray argument or a
+// required flag left out (needs) is a usage error.
+func parse(fs *flag.FlagSet, args []string, needs ...need) error {
+	markRequired(fs, needs)
 	if err := parseWithArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError("%s takes no arguments, got %q", fs.Name(), fs.Args())
 	}
-	return nil
+	return checkNeeds(fs, needs)
 }
 
 // parseWithArgs parses a command's flags and leaves its arguments in fs.Args.
@@ -103,7 +104,8 @@ func parseWithArgs(fs *flag.FlagSet, args []string) error {
 // parseInterspersed parses flags that may come before, between or after
 // the command's arguments (`audit history order o-1 --limit 5`) and
 // returns the arguments.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+func parseInterspersed(fs *flag.FlagSet, args []string, needs ...need) ([]string, error) {
+	markRequired(fs, needs)
 	var pos []string
 	for {
 		if err := parseWithArgs(fs, args); err != nil {
@@ -111,10 +113,95 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		args = fs.Args()
 		if len(args) == 0 {
-			return pos, nil
+			return pos, checkNeeds(fs, needs)
 		}
 		pos, args = append(pos, args[0]), args[1:]
 	}
+}
+
+// A need is what a command line must give for the command to be sent: the
+// fields its request requires (API.md, docs/api.md). A command names its
+// needs where it parses the flags it declared (parse, parseInterspersed),
+// which marks them "(required)" in its -h and, before anything is read or
+// sent, reports every one missing as a usage error (exit 2) with the
+// command's usage, as the flag package does for an unknown flag. A flag
+// left out is missing, and so is a string flag given empty (--order-id=):
+// the request would carry no value either way. Any other value is the
+// engine's to judge (--amount 0 is its 400).
+type need struct {
+	names []string
+	oneOf bool // exactly one of names; else each of them
+}
+
+// required needs each of the flags names.
+func required(names ...string) need { return need{names: names} }
+
+// oneOf needs exactly one of the flags names: a request that takes either
+// field (payment list: --distributor-id or --store-id).
+func oneOf(names ...string) need { return need{names: names, oneOf: true} }
+
+// markRequired adds to the help of each needed flag that it is required
+// (for oneOf, with the flags that can stand for it).
+func markRequired(fs *flag.FlagSet, needs []need) {
+	for _, n := range needs {
+		for _, name := range n.names {
+			f := fs.Lookup(name)
+			if f == nil {
+				panic("bankbook: " + fs.Name() + " needs --" + name + ", which it does not declare")
+			}
+			mark := " (required)"
+			if n.oneOf {
+				others := slices.DeleteFunc(slices.Clone(n.names), func(o string) bool { return o == name })
+				mark = " (required: this or --" + strings.Join(others, " or --") + ")"
+			}
+			f.Usage += mark
+		}
+	}
+}
+
+// checkNeeds reports every need of fs the command line did not meet.
+func checkNeeds(fs *flag.FlagSet, needs []need) error {
+	given := givenFlags(fs)
+	present := func(name string) bool {
+		if !given[name] {
+			return false
+		}
+		if g, ok := fs.Lookup(name).Value.(flag.Getter); ok {
+			if s, ok := g.Get().(string); ok && s == "" {
+				return false
+			}
+		}
+		return true
+	}
+	var missing, several []string
+	for _, n := range needs {
+		var have []string
+		for _, name := range n.names {
+			if present(name) {
+				have = append(have, name)
+			} else if !n.oneOf {
+				missing = append(missing, "--"+name)
+			}
+		}
+		switch {
+		case n.oneOf && len(have) == 0:
+			missing = append(missing, "--"+strings.Join(n.names, " or --"))
+		case n.oneOf && len(have) > 1:
+			several = append(several, "give only one of --"+strings.Join(n.names, ", --"))
+		}
+	}
+	if len(missing) == 0 && len(several) == 0 {
+		return nil
+	}
+	var problems []string
+	if len(missing) > 0 {
+		problems = append(problems, "missing "+strings.Join(missing, ", "))
+	}
+	problems = append(problems, several...)
+	msg := strings.Join(problems, "; ")
+	fmt.Fprintln(fs.Output(), msg)
+	fs.Usage()
+	return usageError("%s: %s", fs.Name(), msg)
 }
 
 // describe is how the CLI prints an error: an API error with its details.

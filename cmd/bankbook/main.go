@@ -25,9 +25,10 @@
 //	bankbook version                            the version of this binary
 //
 // Exit status: 0 done, 1 failed (replay: the rebuilt read models differ),
-// 2 usage error, 3 not found, 4 refused by the engine (400, 403, 409, 422,
-// 429) or by the NATS server (a key it does not know), 5 unavailable (no
-// engine, a timeout, 500, 503).
+// 2 usage error (a required flag missing too: nothing is sent), 3 not
+// found, 4 refused by the engine (400, 403, 409, 422, 429) or by the NATS
+// server (a key it does not know), 5 unavailable (no engine, a timeout,
+// 500, 503).
 //
 // Run any command with -h for its flags.
 package main
@@ -147,9 +148,10 @@ nats://127.0.0.1:4222) and authenticate with --nkey FILE (env BANKBOOK_NKEY) or
 --nats-creds / --nats-user with --nats-password-file; without them, with
 ./data/auth/operator.nk (replay, audit verify, audit digest: auditor.nk) when it exists.
 
-Exit status: 0 done, 1 failed, 2 usage error, 3 not found, 4 refused by the
-engine (400, 403, 409, 422, 429) or the NATS server (a key it does not
-know), 5 unavailable (no engine, timeout, 500, 503).
+Exit status: 0 done, 1 failed, 2 usage error (a required flag missing: -h
+marks them; nothing is sent), 3 not found, 4 refused by the engine (400, 403,
+409, 422, 429) or the NATS server (a key it does not know), 5 unavailable (no
+engine, timeout, 500, 503).
 `
 
 func main() {

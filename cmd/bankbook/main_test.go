@@ -347,8 +347,11 @@ func TestExitStatusesAndVersion(t *testing.T) {
 	if _, err := cli(t, "payout", "resolve", url, "--payout-id", "po_missing", "--outcome", "failed", "--reason", "provider statement"); exitCode(err) != exitNotFound {
 		t.Fatalf("payout resolve of an unknown payout: exit %d (%v)", exitCode(err), err)
 	}
-	if _, err := cli(t, "payout", "resolve", url, "--payout-id", "po_missing", "--outcome", "failed"); exitCode(err) != exitRefused {
+	if _, err := cli(t, "payout", "resolve", url, "--payout-id", "po_missing", "--outcome", "failed"); exitCode(err) != exitUsage {
 		t.Fatalf("payout resolve without a reason: exit %d (%v)", exitCode(err), err)
+	}
+	if _, err := cli(t, "payout", "resolve", url, "--payout-id", "po_missing", "--outcome", "failed", "--reason", " "); exitCode(err) != exitRefused {
+		t.Fatalf("payout resolve with a blank reason: exit %d (%v)", exitCode(err), err)
 	}
 
 	cases := []struct {

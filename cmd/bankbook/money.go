@@ -72,9 +72,9 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		})
 	case "get":
 		var q api.DepositRequest
-		fs.StringVar(&q.DepositID, "deposit-id", "", "the deposit (required)")
+		fs.StringVar(&q.DepositID, "deposit-id", "", "the deposit")
 		minSeqFlag(fs, &q.ReadAfter)
-		if err := parse(fs, args[1:]); err != nil {
+		if err := parse(fs, args[1:], required("deposit-id")); err != nil {
 			return err
 		}
 		return callConn(ctx, cf, stdout, api.DepositGet, q, nil, func(ctx context.Context, c *client.Client, d api.OrphanView) string {
@@ -113,15 +113,15 @@ func deposit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "resolve":
 		var q api.ResolveDepositRequest
 		var to domain.BankAccount
-		fs.StringVar(&q.DepositID, "deposit-id", "", "the orphan deposit (required)")
-		fs.StringVar(&q.Action, "action", "", "assign_order, refund_to_wallet or refund_to_bank (required)")
+		fs.StringVar(&q.DepositID, "deposit-id", "", "the orphan deposit")
+		fs.StringVar(&q.Action, "action", "", "assign_order, refund_to_wallet or refund_to_bank")
 		fs.StringVar(&q.OrderID, "order-id", "", "assign_order: the order")
 		fs.StringVar(&q.UserID, "user-id", "", "refund_to_wallet: the user")
 		fs.StringVar(&to.Bank, "bank", "", "refund_to_bank: the sender's bank")
 		fs.StringVar(&to.Number, "number", "", "refund_to_bank: the sender's account number")
 		fs.StringVar(&to.Holder, "holder", "", "refund_to_bank: the account holder")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := parse(fs, args[1:]); err != nil {
+		if err := parse(fs, args[1:], required("deposit-id", "action")); err != nil {
 			return err
 		}
 		if to != (domain.BankAccount{}) {
@@ -333,11 +333,11 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 	switch area + " " + sub {
 	case "wallet get":
 		var q api.WalletRequest
-		fs.StringVar(&q.UserID, "user-id", "", "the wallet's user (required)")
+		fs.StringVar(&q.UserID, "user-id", "", "the wallet's user")
 		pageFlags(fs, &q.PageRequest, "movements (oldest first)")
 		minSeqFlag(fs, &q.ReadAfter)
 		offline := offlineFlag(fs)
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("user-id")); err != nil {
 			return err
 		}
 		return query(ctx, cf, *offline, stdout, api.WalletGet, q, func(w api.WalletView) string {
@@ -350,13 +350,13 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		})
 	case "wallet withdraw":
 		var q api.WithdrawRequest
-		fs.StringVar(&q.UserID, "user-id", "", "the wallet's user (required)")
-		fs.Int64Var(&q.Amount, "amount", 0, "amount (required)")
-		fs.StringVar(&q.BankAccount.Bank, "bank", "", "destination bank (required)")
-		fs.StringVar(&q.BankAccount.Number, "number", "", "destination account number (required)")
-		fs.StringVar(&q.BankAccount.Holder, "holder", "", "destination account holder (required)")
+		fs.StringVar(&q.UserID, "user-id", "", "the wallet's user")
+		fs.Int64Var(&q.Amount, "amount", 0, "amount")
+		fs.StringVar(&q.BankAccount.Bank, "bank", "", "destination bank")
+		fs.StringVar(&q.BankAccount.Number, "number", "", "destination account number")
+		fs.StringVar(&q.BankAccount.Holder, "holder", "", "destination account holder")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("user-id", "amount", "bank", "number", "holder")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.WalletWithdraw, q, client.WithIdempotencyKey(*key), func(r api.WithdrawReply) string {
@@ -364,9 +364,9 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		})
 	case "payout get":
 		var q api.PayoutRequest
-		fs.StringVar(&q.PayoutID, "payout-id", "", "the payout (required)")
+		fs.StringVar(&q.PayoutID, "payout-id", "", "the payout")
 		minSeqFlag(fs, &q.ReadAfter)
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("payout-id")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.PayoutGet, q, nil, func(p api.PayoutView) string {
@@ -382,14 +382,14 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		})
 	case "payout resolve":
 		var q api.ResolvePayoutRequest
-		fs.StringVar(&q.PayoutID, "payout-id", "", "the payout (required)")
-		fs.StringVar(&q.Outcome, "outcome", "", "the provider's result: settled or failed (required)")
+		fs.StringVar(&q.PayoutID, "payout-id", "", "the payout")
+		fs.StringVar(&q.Outcome, "outcome", "", "the provider's result: settled or failed")
 		fs.Int64Var(&q.Fee, "fee", 0, "settled: the provider's fee")
 		fs.StringVar(&q.ProviderRef, "provider-ref", "", "settled: the provider's reference")
-		fs.StringVar(&q.Reason, "reason", "", "how the result is known, e.g. the provider's statement (required)")
+		fs.StringVar(&q.Reason, "reason", "", "how the result is known, e.g. the provider's statement")
 		fs.BoolVar(&q.Force, "force", false, "record it without asking the provider (provider gone for good, no provider, a transfer it keeps pending): you answer for it; still refused while a redrive of its dead letter runs or (failed) a send of it may still reach the provider")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("payout-id", "outcome", "reason")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.PayoutResolve, q, client.WithIdempotencyKey(*key), func(r api.ResolvePayoutReply) string {
@@ -445,11 +445,11 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		})
 	case "ledger account":
 		var q api.LedgerAccountRequest
-		fs.StringVar(&q.Account, "account", "", "the account, e.g. liabilities:suspense:unmatched (required)")
+		fs.StringVar(&q.Account, "account", "", "the account, e.g. liabilities:suspense:unmatched")
 		pageFlags(fs, &q.PageRequest, "entries")
 		minSeqFlag(fs, &q.ReadAfter)
 		offline := offlineFlag(fs)
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("account")); err != nil {
 			return err
 		}
 		return query(ctx, cf, *offline, stdout, api.LedgerAccount, q, func(r api.LedgerAccountReply) string {
@@ -461,10 +461,10 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		})
 	case "ledger series":
 		var q api.LedgerSeriesRequest
-		fs.StringVar(&q.Account, "account", "", strings.Join(api.SeriesAccounts(), " or ")+" (required)")
+		fs.StringVar(&q.Account, "account", "", strings.Join(api.SeriesAccounts(), " or "))
 		fs.IntVar(&q.Limit, "limit", 0, fmt.Sprintf("the most recent points (default %d, at most %d)", api.DefaultSeriesPoints, api.MaxSeriesPoints))
 		minSeqFlag(fs, &q.ReadAfter)
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("account")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.LedgerSeries, q, nil, func(r api.LedgerSeriesReply) string {
@@ -485,10 +485,10 @@ func money(ctx context.Context, area string, args []string, stdout, stderr io.Wr
 		})
 	case "bank-sim transfer":
 		var q api.SimTransferRequest
-		fs.StringVar(&q.DepositorName, "depositor", "", "the depositor name written on the transfer (required)")
-		fs.Int64Var(&q.Amount, "amount", 0, "amount (required)")
+		fs.StringVar(&q.DepositorName, "depositor", "", "the depositor name written on the transfer")
+		fs.Int64Var(&q.Amount, "amount", 0, "amount")
 		fs.StringVar(&q.AccountNumber, "account", "", "account number (default: the collection account)")
-		if err := parse(fs, args); err != nil {
+		if err := parse(fs, args, required("depositor", "amount")); err != nil {
 			return err
 		}
 		return simServedBy("--bank-sim", call(ctx, cf, stdout, api.SimBankTransfer, q, nil, func(r api.SimTransferReply) string {

@@ -53,10 +53,10 @@ func notifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		})
 	case "redrive":
 		var req api.NotifyRedriveRequest
-		fs.StringVar(&req.NotificationID, "notification-id", "", "the dead notification (required)")
+		fs.StringVar(&req.NotificationID, "notification-id", "", "the dead notification")
 		fs.StringVar(&req.Reason, "reason", "", "why it is tried again")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := parse(fs, args[1:]); err != nil {
+		if err := parse(fs, args[1:], required("notification-id")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.NotifyRedrive, req, client.WithIdempotencyKey(*key), func(r api.NotifyRedriveReply) string {

@@ -110,7 +110,7 @@ func TestNotifyCommandsAgainstARunningEngine(t *testing.T) {
 	}{
 		{"redrive of an unknown notification", []string{"notify", "redrive", url, "--notification-id", "ntf_000000000000000000000000"}, exitNotFound},
 		{"redrive of a sent notification", []string{"notify", "redrive", url, "--notification-id", sent.NotificationID}, exitRefused},
-		{"redrive without an id", []string{"notify", "redrive", url}, exitRefused},
+		{"redrive without an id", []string{"notify", "redrive", url}, exitUsage},
 		{"redrive of a wildcard", []string{"notify", "redrive", url, "--notification-id", "*"}, exitRefused},
 		{"list of an unknown status", []string{"notify", "list", url, "--status", "gone"}, exitRefused},
 		{"list of a recipient of no kind", []string{"notify", "list", url, "--recipient", "shop:1"}, exitRefused},

@@ -19,13 +19,13 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "submit":
 		var req api.SubmitOrderRequest
-		fs.StringVar(&req.BuyerID, "buyer-id", "", "buyer's user ID (required)")
-		fs.StringVar(&req.BuyerName, "buyer-name", "", "buyer's name; the depositor name is built from it (required)")
-		fs.Int64Var(&req.Amount, "amount", 0, "amount in minor units (KRW: won) (required)")
+		fs.StringVar(&req.BuyerID, "buyer-id", "", "buyer's user ID")
+		fs.StringVar(&req.BuyerName, "buyer-name", "", "buyer's name; the depositor name is built from it")
+		fs.Int64Var(&req.Amount, "amount", 0, "amount in minor units (KRW: won)")
 		fs.StringVar(&req.Currency, "currency", "", "currency (default KRW)")
 		fs.StringVar(&req.OrderID, "order-id", "", "order ID (default: generated)")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := parse(fs, args[1:]); err != nil {
+		if err := parse(fs, args[1:], required("buyer-id", "buyer-name", "amount")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.OrderSubmit, req, client.WithIdempotencyKey(*key), func(r api.SubmitOrderReply) string {
@@ -39,16 +39,13 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		})
 	case "cancel":
 		var req api.CancelOrderRequest
-		fs.StringVar(&req.OrderID, "order-id", "", "order to cancel (required)")
+		fs.StringVar(&req.OrderID, "order-id", "", "order to cancel")
 		var deposited optionalBool
-		fs.Var(&deposited, "deposited", "required: true if the buyer says the money was already transferred (the cancellation waits for the bank scan), false if not")
+		fs.Var(&deposited, "deposited", "true if the buyer says the money was already transferred (the cancellation waits for the bank scan), false if not")
 		fs.StringVar(&req.Reason, "reason", "", "why")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := parse(fs, args[1:]); err != nil {
+		if err := parse(fs, args[1:], required("order-id", "deposited")); err != nil {
 			return err
-		}
-		if deposited.v == nil {
-			return usageError("order cancel: --deposited=true|false is required: say whether the buyer has already transferred the money")
 		}
 		req.Deposited = deposited.v
 		return call(ctx, cf, stdout, api.OrderCancel, req, client.WithIdempotencyKey(*key), func(r api.CancelOrderReply) string {
@@ -63,9 +60,9 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		})
 	case "pay-from-wallet":
 		var req api.PayFromWalletRequest
-		fs.StringVar(&req.OrderID, "order-id", "", "order to pay in full from its buyer's wallet (required)")
+		fs.StringVar(&req.OrderID, "order-id", "", "order to pay in full from its buyer's wallet")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
-		if err := parse(fs, args[1:]); err != nil {
+		if err := parse(fs, args[1:], required("order-id")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.OrderPay, req, client.WithIdempotencyKey(*key), func(r api.PayFromWalletReply) string {
@@ -73,10 +70,10 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		})
 	case "get":
 		var req api.GetOrderRequest
-		fs.StringVar(&req.OrderID, "order-id", "", "order to show (required)")
+		fs.StringVar(&req.OrderID, "order-id", "", "order to show")
 		minSeqFlag(fs, &req.ReadAfter)
 		offline := offlineFlag(fs)
-		if err := parse(fs, args[1:]); err != nil {
+		if err := parse(fs, args[1:], required("order-id")); err != nil {
 			return err
 		}
 		return query(ctx, cf, *offline, stdout, api.OrderGet, req, func(v api.OrderView) string {

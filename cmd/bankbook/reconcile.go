@@ -48,11 +48,8 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch args[0] {
 	case "bank":
 		statement := fs.String("statement", "", "the bank statement: a CSV file in the dialect of 'deposit import'")
-		if err := parse(fs, args[1:]); err != nil {
+		if err := parse(fs, args[1:], required("statement")); err != nil {
 			return err
-		}
-		if *statement == "" {
-			return usageError("%s", reconcileUsage)
 		}
 		req, err := readStatement(*statement)
 		if err != nil {
@@ -61,11 +58,8 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return runReconcile(ctx, cf, stdout, api.ReconcileBank, req)
 	case "payouts":
 		report := fs.String("report", "", "the payout provider's report: a CSV file with columns "+strings.Join(payoutReportColumns, ","))
-		if err := parse(fs, args[1:]); err != nil {
+		if err := parse(fs, args[1:], required("report")); err != nil {
 			return err
-		}
-		if *report == "" {
-			return usageError("%s", reconcileUsage)
 		}
 		req, err := readPayoutReport(*report)
 		if err != nil {

@@ -89,15 +89,12 @@ const notComparedPointInTime = "point-in-time replay: the live read models have 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs, cf := newClientFlagSet("replay", stderr)
 	cf.role = auth.Auditor // reading the event stream is the auditor's
-	out := fs.String("out", "", "fresh directory to write the rebuilt read models to (required)")
+	out := fs.String("out", "", "fresh directory to write the rebuilt read models to")
 	compare := fs.Bool("compare", true, "compare the content hash with the live engine's (a replay that ends where the live read models are)")
 	untilSeq := fs.Uint64("until-seq", 0, "end the replay with the commit at this stream sequence (1 or more; at most the stream's last)")
 	untilTime := fs.String("until-time", "", "end the replay with the last commit recorded at or before this RFC 3339 time (the commits' recorded_at)")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, required("out")); err != nil {
 		return err
-	}
-	if *out == "" {
-		return usageError("replay: --out DIR is required")
 	}
 	var ro projections.ReplayOptions
 	given := givenFlags(fs)

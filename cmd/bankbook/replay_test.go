@@ -423,7 +423,7 @@ func TestOfflineQueriesFailAsTheEngineDoes(t *testing.T) {
 		want int
 	}{
 		{"the readmodels.db file itself", []string{"order", "get", "--order-id", sub.OrderID, "--offline", filepath.Join(dir, "readmodels.db")}, exitOK},
-		{"bad input", []string{"order", "get", "--order-id", "", "--offline", dir}, exitRefused},
+		{"bad input", []string{"order", "get", "--order-id", "a b", "--offline", dir}, exitRefused},
 		{"a cursor it did not hand out", []string{"ledger", "account", "--account", "x", "--cursor", "zz", "--offline", dir}, exitRefused},
 		{"a directory without read models", []string{"ledger", "trial-balance", "--offline", t.TempDir()}, exitUsage},
 		{"a directory that does not exist", []string{"wallet", "get", "--user-id", "u1", "--offline", filepath.Join(dir, "nope")}, exitUsage},
