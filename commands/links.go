@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,9 +98,12 @@ func issueReply(id string, out Outcome[domain.Link]) (api.IssueBillReply, error)
 }
 
 // IssueBulk issues one bill per line, in request order. A bad line gets its
-// own error and does not stop the others. With an Idempotency-Key, each line
-// carries the key and its line number, so a repeat after a crash finds the
-// lines that were done and issues only the rest.
+// own error and does not stop the others. A store named on more than one
+// line is ambiguous (a store has at most one current bill: which amount was
+// meant?), so every line naming it is refused and nothing is issued to it.
+// With an Idempotency-Key, each line carries the key and its line number, so
+// a repeat after a crash finds the lines that were done and issues only the
+// rest.
 func (h *Links) IssueBulk(ctx context.Context, meta Meta, req api.IssueBulkRequest) (api.IssueBulkReply, error) {
 	if err := req.Validate(); err != nil {
 		return api.IssueBulkReply{}, err
@@ -111,8 +116,10 @@ func (h *Links) IssueBulk(ctx context.Context, meta Meta, req api.IssueBulkReque
 		mu   sync.Mutex
 		fail error // a failure that is not the line's fault (NATS away)
 	)
-	// Lines of one store run in request order (a later line supersedes an
-	// earlier one); stores run concurrently.
+	// Every line that names a store, by store, in request order: a line
+	// refused for its amount or memo names its store all the same. Store
+	// IDs compare exactly, as links are keyed (LinkID): S-1 and s-1 are
+	// two stores.
 	var stores []string
 	byStore := map[string][]int{}
 	for i, line := range req.Bills {
@@ -121,37 +128,63 @@ func (h *Links) IssueBulk(ctx context.Context, meta Meta, req api.IssueBulkReque
 		results[i] = api.BulkResult{Line: i + 1, StoreID: domain.Clip(line.StoreID, domain.MaxIDLength)}
 		if err := line.Validate(); err != nil {
 			results[i].Error = lineError(err)
-			continue
+		}
+		if domain.ValidateID("store_id", line.StoreID) != nil {
+			continue // names no store
 		}
 		if byStore[line.StoreID] == nil {
 			stores = append(stores, line.StoreID)
 		}
 		byStore[line.StoreID] = append(byStore[line.StoreID], i)
 	}
+	resuming := meta.Resumed && meta.IdempotencyKey != ""
 	for _, store := range stores {
+		named := byStore[store]
+		var lines []int // the store's lines to issue
+		for _, i := range named {
+			if results[i].Error == nil {
+				lines = append(lines, i)
+			}
+		}
+		repeated := len(named) > 1
+		if len(lines) == 0 || repeated && !resuming {
+			// A repeat of a request that an engine before this rule
+			// began may find lines of a repeated store done (below);
+			// any other attempt issues nothing to it.
+			refuseRepeated(results, store, named, lines)
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(lines []int) {
+		go func() {
 			defer func() { <-sem; wg.Done() }()
 			// A repeat looks for what earlier attempts issued on the
-			// store's link in one read, not one read per line: a store's
-			// lines run one after another, and each would read the whole
-			// link again.
+			// store's link in one read, not one read per line.
 			var earlier map[string]Outcome[domain.Link]
-			link := domain.LinkID(dist, domain.StoreID(req.Bills[lines[0]].StoreID))
-			if meta.Resumed && meta.IdempotencyKey != "" {
+			link := domain.LinkID(dist, domain.StoreID(store))
+			if resuming {
 				var err error
 				if earlier, err = h.links.Earlier(ctx, link, meta, meta.IdempotencyKey+"#"); err != nil {
 					mu.Lock()
-					fail = errors.Join(fail, fmt.Errorf("store %s: %w", req.Bills[lines[0]].StoreID, err))
+					fail = errors.Join(fail, fmt.Errorf("store %s: %w", store, err))
 					mu.Unlock()
 					return
 				}
 			}
+			if repeated && !slices.ContainsFunc(lines, func(i int) bool { _, ok := earlier[lineKey(meta.IdempotencyKey, i)]; return ok }) {
+				refuseRepeated(results, store, named, lines)
+				return
+			}
+			// Lines of one store run in request order, a later one
+			// superseding an earlier: only a repeat of a request an
+			// engine before the rule began, whose first attempt issued
+			// some of them, gets here with more than one. It is
+			// finished as it began, so that its reply tells what the
+			// store's link holds.
 			for _, i := range lines {
 				m := meta
 				if m.IdempotencyKey != "" {
-					m.IdempotencyKey += "#" + strconv.Itoa(i+1)
+					m.IdempotencyKey = lineKey(meta.IdempotencyKey, i)
 				}
 				var (
 					rep api.IssueBillReply
@@ -178,7 +211,7 @@ func (h *Links) IssueBulk(ctx context.Context, meta Meta, req api.IssueBulkReque
 				}
 				results[i].BillID, results[i].Status, results[i].SupersededBillID, results[i].Seq = rep.BillID, rep.Status, rep.SupersededBillID, rep.Seq
 			}
-		}(byStore[store])
+		}()
 	}
 	wg.Wait()
 	if fail != nil {
@@ -196,6 +229,40 @@ func (h *Links) IssueBulk(ctx context.Context, meta Meta, req api.IssueBulkReque
 		reply.Seq = max(reply.Seq, r.Seq)
 	}
 	return reply, nil
+}
+
+// lineKey is the idempotency key of line i (0-based) of a bulk request
+// sent with key.
+func lineKey(key string, i int) string { return key + "#" + strconv.Itoa(i+1) }
+
+// maxLinesNamed is how many line numbers a repeated store's refusal names:
+// the reply of 1,000 lines of one store must fit a NATS message.
+const maxLinesNamed = 10
+
+// refuseRepeated refuses lines, the lines of store not refused for their
+// own fields, for store is named on every line of named (0-based, in
+// request order, more than one; lines refused otherwise keep their error).
+func refuseRepeated(results []api.BulkResult, store string, named, lines []int) {
+	if len(named) < 2 {
+		return
+	}
+	numbers := make([]int, 0, min(len(named), maxLinesNamed))
+	words := make([]string, 0, cap(numbers))
+	for _, i := range named[:cap(numbers)] {
+		numbers = append(numbers, i+1)
+		words = append(words, strconv.Itoa(i+1))
+	}
+	list := strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
+	if more := len(named) - len(numbers); more > 0 {
+		list = strings.Join(words, ", ") + fmt.Sprintf(" and %d more", more)
+	}
+	err := domain.Invalid("store_id", "%s is named on lines %s of this request; a store has at most one active bill, so name it on one line only (nothing was issued to it)", store, list)
+	err.Details["store_id"] = store
+	err.Details["lines"] = numbers
+	err.Details["line_count"] = len(named)
+	for _, i := range lines {
+		results[i].Error = lineError(err)
+	}
 }
 
 // lineError is a refused line's error as the reply carries it.

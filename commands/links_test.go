@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -251,7 +252,8 @@ func TestConcurrentIssuesLeaveOneCurrentBill(t *testing.T) {
 }
 
 // A bulk issue answers every line in order; bad lines do not stop the
-// others, and the same request (same key) again issues nothing new.
+// others, a store named on two lines gets nothing (both lines refused), and
+// the same request (same key) again issues nothing new.
 func TestIssueBulk(t *testing.T) {
 	u := newUnit(t, storeOpeners[0].open(t))
 	for i := range 5 {
@@ -263,14 +265,15 @@ func TestIssueBulk(t *testing.T) {
 		{StoreID: "s-unlinked", Amount: 1000}, // not linked
 		{StoreID: "s-2", Amount: 2000, Memo: "5월분"},
 		{StoreID: "bad id!", Amount: 1000}, // bad store ID
-		{StoreID: "s-2", Amount: 2500},     // the same store again: supersedes line 4
+		{StoreID: "s-2", Amount: 2500},     // the same store again: lines 4 and 6 refused
+		{StoreID: "s-3", Amount: 3000},
 	}}
 	meta := commands.Meta{IdempotencyKey: "erp-2025-05"}
 	rep, err := u.Links.IssueBulk(context.Background(), meta, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantErr := []string{"", "invalid_input", "store_not_linked", "", "invalid_input", ""}
+	wantErr := []string{"", "invalid_input", "store_not_linked", "invalid_input", "invalid_input", "invalid_input", ""}
 	for i, r := range rep.Results {
 		got := ""
 		if r.Error != nil {
@@ -280,15 +283,20 @@ func TestIssueBulk(t *testing.T) {
 			t.Errorf("line %d: %+v, want error %q", i+1, r, wantErr[i])
 		}
 	}
-	if rep.Issued != 3 || rep.Failed != 3 {
+	if rep.Issued != 2 || rep.Failed != 5 {
 		t.Fatalf("issued %d failed %d", rep.Issued, rep.Failed)
 	}
-	if rep.Results[5].SupersededBillID != rep.Results[3].BillID {
-		t.Errorf("line 6 superseded %q, want line 4's bill %q", rep.Results[5].SupersededBillID, rep.Results[3].BillID)
+	for _, i := range []int{3, 5} {
+		if e := rep.Results[i].Error; e.Details["store_id"] != "s-2" || !strings.Contains(e.Message, "lines 4 and 6") {
+			t.Errorf("line %d: %+v, want s-2 named on lines 4 and 6", i+1, e)
+		}
+	}
+	if l := u.linkState(t, "d-1", "s-2"); l.BillsIssued != 0 {
+		t.Errorf("store s-2 named twice got %d bills, want none", l.BillsIssued)
 	}
 	// The instance died before the reply was stored: the repeat resumes and
 	// finds every line's commit by its key and line number.
-	before := len(u.commits(t, domain.AggregateLink, domain.LinkID("d-1", "s-2")))
+	before := len(u.commits(t, domain.AggregateLink, domain.LinkID("d-1", "s-3")))
 	meta.Resumed = true
 	again, err := u.Links.IssueBulk(context.Background(), meta, req)
 	if err != nil {
@@ -299,7 +307,7 @@ func TestIssueBulk(t *testing.T) {
 			t.Errorf("line %d again: bill %q, first %q", i+1, again.Results[i].BillID, rep.Results[i].BillID)
 		}
 	}
-	if after := len(u.commits(t, domain.AggregateLink, domain.LinkID("d-1", "s-2"))); after != before {
+	if after := len(u.commits(t, domain.AggregateLink, domain.LinkID("d-1", "s-3"))); after != before {
 		t.Errorf("the repeat appended %d commits", after-before)
 	}
 }
@@ -462,10 +470,12 @@ func (c *countLoads) Load(ctx context.Context, ref eventstore.Ref, after eventst
 	return c.EventStore.Load(ctx, ref, after)
 }
 
-// A resumed bulk of many lines for one store reads the store's link
-// history once to find what earlier attempts issued, not once per line
-// (which grew with the square of the lines and kept a 1,000-line repeat
-// from ever finishing), and issues only the lines not issued yet.
+// A resumed bulk of many lines for one store (a request an engine before
+// the one-line-per-store rule began: it issued such lines one after
+// another) reads the store's link history once to find what earlier
+// attempts issued, not once per line (which grew with the square of the
+// lines and kept a 1,000-line repeat from ever finishing), and issues only
+// the lines not issued yet.
 func TestResumedBulkReadsEachLinkOnce(t *testing.T) {
 	cs := &countLoads{EventStore: storeOpeners[0].open(t), typ: domain.AggregateLink}
 	u := newUnit(t, cs)
@@ -475,10 +485,17 @@ func TestResumedBulkReadsEachLinkOnce(t *testing.T) {
 		lines = append(lines, api.BillLine{StoreID: "s-1", Amount: int64(1000 + i)})
 	}
 	meta := commands.Meta{Command: api.BillIssueBulk.Subject, IdempotencyKey: "erp-big"}
-	// The first attempt got through 25 lines.
-	first, err := u.Links.IssueBulk(context.Background(), meta, api.IssueBulkRequest{DistributorID: "d-1", Bills: lines[:25]})
-	if err != nil || first.Issued != 25 {
-		t.Fatalf("first attempt: %+v %v", first, err)
+	// The first attempt, by an earlier engine, got through 25 lines, each
+	// a commit under the key and its line number.
+	var first api.IssueBulkReply
+	for i, l := range lines[:25] {
+		m := meta
+		m.IdempotencyKey = fmt.Sprintf("%s#%d", meta.IdempotencyKey, i+1)
+		rep, err := u.Links.IssueBill(context.Background(), m, api.IssueBillRequest{DistributorID: "d-1", StoreID: l.StoreID, Amount: l.Amount})
+		if err != nil {
+			t.Fatalf("first attempt, line %d: %v", i+1, err)
+		}
+		first.Results = append(first.Results, api.BulkResult{Line: i + 1, StoreID: l.StoreID, BillID: rep.BillID})
 	}
 	cs.whole.Store(0)
 	meta.Resumed = true

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -228,6 +230,13 @@ type csvBill struct {
 // them; no leading zero, sign, decimals, spaces or currency symbol. An
 // empty memo is no memo.
 //
+// A store is named on one row only: a store has at most one active bill,
+// so two rows for it leave the engine to guess which amount is meant (and
+// rows more than api.MaxBulkBills apart go in different requests, which no
+// check of the engine's sees together). Store IDs compare as written, as
+// the engine keys them: S-1 and s-1 are two stores. Every row naming a
+// store named elsewhere is a problem, a row bad otherwise included.
+//
 // It is all or nothing: when anything is wrong it returns the errors.Join
 // of one *billLineError per problem of the whole file, every bad cell of
 // every bad row, in file order.
@@ -245,6 +254,8 @@ func parseBillCSV(r io.Reader) ([]csvBill, error) {
 	var (
 		bills []csvBill
 		errs  []error
+		named = map[string][]csvtab.Row{} // the rows of each store
+		order []string
 	)
 	for {
 		row, err := t.Next()
@@ -269,12 +280,25 @@ func parseBillCSV(r io.Reader) ([]csvBill, error) {
 			continue
 		}
 		b, rowErrs := billRow(row)
+		if domain.ValidateID(colStoreID, b.StoreID) == nil {
+			if named[b.StoreID] == nil {
+				order = append(order, b.StoreID)
+			}
+			named[b.StoreID] = append(named[b.StoreID], row)
+		}
 		if len(rowErrs) > 0 {
 			errs = append(errs, rowErrs...)
 			continue
 		}
 		b.Line = row.Line
 		bills = append(bills, b)
+	}
+	if repeated := repeatedStores(named, order); len(repeated) > 0 {
+		// In file order, a row's store_id before its other cells.
+		errs = append(repeated, errs...)
+		slices.SortStableFunc(errs, func(a, b error) int {
+			return cmp.Compare(a.(*billLineError).Line, b.(*billLineError).Line)
+		})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -283,6 +307,29 @@ func parseBillCSV(r io.Reader) ([]csvBill, error) {
 		return nil, &billLineError{Line: 2, Reason: "the file holds no bills: a header and no rows"}
 	}
 	return bills, nil
+}
+
+// repeatedStores is one *billLineError for each row of a store named on
+// more than one row (named: the rows of each store, order: the stores).
+func repeatedStores(named map[string][]csvtab.Row, order []string) []error {
+	var errs []error
+	for _, store := range order {
+		rows := named[store]
+		if len(rows) < 2 {
+			continue
+		}
+		for _, row := range rows {
+			var others []int
+			for _, o := range rows {
+				if o.Line != row.Line {
+					others = append(others, o.Line)
+				}
+			}
+			errs = append(errs, &billLineError{Line: row.LineOf(colStoreID), Column: colStoreID,
+				Reason: fmt.Sprintf("%s is also on %s; a store has at most one active bill, so name it on one line only (keep the line with the amount meant)", store, lineList(others))})
+		}
+	}
+	return errs
 }
 
 // billHeader maps the header's columns.

@@ -69,6 +69,9 @@ func TestParseBillCSV(t *testing.T) {
 		{"memo too long", "store_id,amount,memo\ns-1,5," + strings.Repeat("가", api.MaxMemo+1) + "\n", []string{"line 2: memo: must be at most 200 characters"}},
 		{"a multi-line memo, a stray quote, and lines counted after them", "store_id,amount,memo\ns-1,5,\"a\nb\"\ns-2,5,x\"y\ns-3,x,\n",
 			[]string{"line 2: memo: must not contain control", "line 4: malformed CSV", "line 5: amount:"}},
+		{"a store named twice, exactly as written (S-1 is another store); a row refused for its amount names its store too", "store_id,amount,memo\ns-1,1000,\ns-2,2000,\nS-1,3000,\ns-1,\"1,0\",\"a\nb\"\ns-2,4000,\ns-1,5000,\n",
+			[]string{"line 2: store_id: s-1 is also on lines 5, 8;", "line 3: store_id: s-2 is also on line 7;", "line 5: store_id: s-1 is also on lines 2, 8;", `line 5: amount: "1,0" is not an amount`,
+				"line 5: memo: must not contain control", "line 7: store_id: s-2 is also on line 3;", "line 8: store_id: s-1 is also on lines 2, 5;"}},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -277,6 +280,17 @@ func TestBillImport(t *testing.T) {
 	if written() != before {
 		t.Fatal("a bad file issued something")
 	}
+	// So does a file that names a store on two lines: which amount is
+	// meant? Every line naming it is listed.
+	twice := writeBills(t, "store_id,amount,memo\ns-1,39000,\ns-2,1000,\ns-1,41000,\n")
+	_, err = cli(t, "bill", "import", url, "--distributor-id", "d-1", twice)
+	if exitCode(err) != exitFailed || err == nil || !strings.Contains(err.Error(), "nothing imported") ||
+		!strings.Contains(err.Error(), "line 2: store_id: s-1 is also on line 4;") || !strings.Contains(err.Error(), "line 4: store_id: s-1 is also on line 2;") || strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("a store twice: exit %d: %v", exitCode(err), err)
+	}
+	if written() != before {
+		t.Fatal("a file naming a store twice issued something")
+	}
 
 	// 50 lines, line 27 for a store that is not linked: refused, the
 	// others issued, exit 1 naming it.
@@ -365,8 +379,9 @@ func TestBillImportRefusedRequestSaysARepeatIsRefusedToo(t *testing.T) {
 	}
 }
 
-// TestBillImportOfMoreThanOneRequest: 1,001 lines go as two requests, and
-// the same file again replays both.
+// TestBillImportOfMoreThanOneRequest: 1,001 lines (one per store: a file
+// names a store once) go as two requests, and the same file again replays
+// both.
 func TestBillImportOfMoreThanOneRequest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("issues 1,001 bills")
@@ -374,8 +389,11 @@ func TestBillImportOfMoreThanOneRequest(t *testing.T) {
 	e, _ := startEngine(t)
 	url := "--nats-url=" + e.ClientURL()
 	ctx := context.Background()
-	const stores = 8
-	for i := range stores {
+	// Every 125th line is for a linked store, the first and the last
+	// (line 1002, in the second request) among them; the others are for
+	// stores the distributor never linked.
+	const every = 125
+	for i := 0; i <= api.MaxBulkBills; i += every {
 		if _, err := e.Commands.Links.LinkStore(ctx, commands.Meta{}, api.LinkStoreRequest{DistributorID: "d-1", StoreID: fmt.Sprintf("s-%d", i), StoreName: "가게"}); err != nil {
 			t.Fatal(err)
 		}
@@ -384,9 +402,9 @@ func TestBillImportOfMoreThanOneRequest(t *testing.T) {
 	b.WriteString("store_id,amount\n")
 	refused := 0
 	for i := range api.MaxBulkBills + 1 {
-		store := fmt.Sprintf("s-%d", i%stores)
-		if i%97 == 0 { // a store the distributor never linked, mixed in
-			store, refused = "s-unlinked", refused+1
+		store := fmt.Sprintf("s-%d", i)
+		if i%every != 0 {
+			store, refused = fmt.Sprintf("s-unlinked-%d", i), refused+1
 		}
 		fmt.Fprintf(&b, "%s,%d\n", store, 1000+i)
 	}
@@ -396,11 +414,10 @@ func TestBillImportOfMoreThanOneRequest(t *testing.T) {
 	if exitCode(err) != exitFailed || !strings.HasSuffix(out, want) {
 		t.Fatalf("import: %v\n%s\nwant the summary %q", err, tail(out), want)
 	}
-	// The last line of each store is its current bill: the 1,001st line
-	// (s-0) supersedes the one 8 lines before it.
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if last := lines[api.MaxBulkBills]; !strings.HasPrefix(last, "line 1002 ") || !strings.Contains(last, "supersedes "+strings.Fields(lines[api.MaxBulkBills-stores])[3]) {
-		t.Fatalf("line 1002: %q, line 994: %q", last, lines[api.MaxBulkBills-stores])
+	if first, last := lines[0], lines[api.MaxBulkBills]; !strings.HasPrefix(first, "line 2 ") || !strings.Contains(first, " bill_") ||
+		!strings.HasPrefix(last, "line 1002 ") || !strings.Contains(last, " bill_") || !strings.Contains(lines[1], "refused store_not_linked") {
+		t.Fatalf("line 2: %q, line 3: %q, line 1002: %q", first, lines[1], last)
 	}
 	seq := engineWrites(t, e).Last
 	out, err = cli(t, "bill", "import", url, "--distributor-id", "d-1", file)
