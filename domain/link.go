@@ -428,8 +428,9 @@ func DecideCancelBill(l Link, c CancelBill) ([]Event, error) {
 			map[string]any{"bill_id": c.BillID, "status": string(status)})
 	}
 	return []Event{BillCancelled{
-		LinkID: l.ID, BillID: c.BillID, DistributorID: l.DistributorID, StoreID: l.StoreID,
-		Reason: strings.TrimSpace(c.Reason), Amount: l.Current.Amount, PaidAmount: l.Current.PaidAmount, CancelledAt: c.Now,
+		LinkID: l.ID, BillID: c.BillID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName,
+		Reason: strings.TrimSpace(c.Reason), Amount: l.Current.Amount, PaidAmount: l.Current.PaidAmount,
+		IssuedAt: l.Current.IssuedAt, CancelledAt: c.Now,
 	}}, nil
 }
 

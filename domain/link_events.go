@@ -61,15 +61,19 @@ func (BillExpired) EventType() string { return "bill.expired" }
 
 // BillCancelled records that the distributor cancelled the current bill.
 // The store has no current bill afterwards: its payments are unbilled until
-// the next bill.
+// the next bill. StoreName and IssuedAt (the store's, and when the bill was
+// issued) are what the store's message says; cancellations recorded before
+// they were carried have neither, and tell the store nothing.
 type BillCancelled struct {
 	LinkID        string        `json:"link_id"`
 	BillID        string        `json:"bill_id"`
 	DistributorID DistributorID `json:"distributor_id"`
 	StoreID       StoreID       `json:"store_id"`
+	StoreName     string        `json:"store_name,omitempty"`
 	Reason        string        `json:"reason,omitempty"`
 	Amount        int64         `json:"amount"`
 	PaidAmount    int64         `json:"paid_amount"`
+	IssuedAt      time.Time     `json:"issued_at,omitzero"`
 	CancelledAt   time.Time     `json:"cancelled_at"`
 }
 

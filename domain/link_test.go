@@ -961,7 +961,7 @@ func billExpired() domain.BillExpired {
 }
 
 func billCancelled() domain.BillCancelled {
-	return domain.BillCancelled{LinkID: lnk, BillID: bill(1), DistributorID: distributor, StoreID: store, Reason: "wrong amount", Amount: 50_000, PaidAmount: 20_000, CancelledAt: t0.Add(time.Hour)}
+	return domain.BillCancelled{LinkID: lnk, BillID: bill(1), DistributorID: distributor, StoreID: store, StoreName: "행복식당", Reason: "wrong amount", Amount: 50_000, PaidAmount: 20_000, IssuedAt: t0, CancelledAt: t0.Add(time.Hour)}
 }
 
 // billedPayment is 20000 on bill 1 of 50000, at 2.5%, settled D+1 (t0 is a Friday).

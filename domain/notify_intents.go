@@ -10,6 +10,9 @@ const (
 	// NotifyBillIssued tells a store of a new bill: amount, the dedicated
 	// account number and holder.
 	NotifyBillIssued = "bill_issued"
+	// NotifyBillCancelled tells a store that a bill was cancelled and
+	// nothing is due on it: which bill, its amount and issue date.
+	NotifyBillCancelled = "bill_cancelled"
 	// NotifyPaymentReceived tells a distributor that a store paid.
 	NotifyPaymentReceived = "payment_received"
 	// NotifyPaymentComplete confirms to a store that its transfer arrived.
@@ -66,6 +69,7 @@ type NotificationIntent struct {
 // with the same IDs, on every engine instance and after any replay.
 //
 //	bill.issued             bill_issued       store        amount, dedicated account (bank, number, holder), memo
+//	bill.cancelled          bill_cancelled    store        the bill (ID, amount, issue date, what was paid), nothing due
 //	store.payment_received  payment_received  distributor  amount, fee, net, settlement date, the bill's balance
 //	                        payment_complete  store        amount, the bill's balance
 //	bill.reminded           unpaid_reminder   store        outstanding of amount, dedicated account
@@ -77,7 +81,10 @@ type NotificationIntent struct {
 //
 // Every other event calls for nothing. An event without the recipient's ID
 // calls for no message to it: order.cancelled and order.expired written
-// before they carried buyer_id notify no one.
+// before they carried buyer_id notify no one, nor does bill.cancelled
+// written before it carried issued_at. A bill that expires (bill.expired,
+// the next bill issued) calls for nothing: the next bill's bill_issued is
+// the store's news.
 func NotificationIntents(sourceEventID string, ev Event) []NotificationIntent {
 	var out []NotificationIntent
 	add := func(kind, recipientID, recipient, message string, data map[string]string) {
@@ -92,6 +99,10 @@ func NotificationIntents(sourceEventID string, ev Event) []NotificationIntent {
 	switch e := ev.(type) {
 	case BillIssued:
 		add(NotifyBillIssued, string(e.StoreID), StoreRecipient(e.StoreID), billIssuedText(e), billIssuedData(e))
+	case BillCancelled:
+		if !e.IssuedAt.IsZero() {
+			add(NotifyBillCancelled, string(e.StoreID), StoreRecipient(e.StoreID), billCancelledText(e), billCancelledData(e))
+		}
 	case StorePaymentReceived:
 		add(NotifyPaymentReceived, string(e.DistributorID), DistributorRecipient(e.DistributorID), paymentReceivedText(e), paymentData(e, true))
 		add(NotifyPaymentComplete, string(e.StoreID), StoreRecipient(e.StoreID), paymentCompleteText(e), paymentData(e, false))
@@ -149,6 +160,35 @@ func billIssuedData(e BillIssued) map[string]string {
 	accountData(d, e.DedicatedAccount)
 	if e.Memo != "" {
 		d["memo"] = e.Memo
+	}
+	return d
+}
+
+// billCancelledText tells the store which bill was cancelled and that
+// nothing is due on it. It names no account to pay to, and leaves out the
+// distributor's reason, a note for the distributor's own records.
+func billCancelledText(e BillCancelled) string {
+	var b strings.Builder
+	b.WriteString("[청구서 취소] ")
+	if e.StoreName != "" {
+		b.WriteString(e.StoreName + " 님, ")
+	}
+	b.WriteString(e.IssuedAt.In(Seoul()).Format("2006-01-02") + "에 발행된 " + Won(e.Amount) + " 청구서가 취소되었습니다.\n")
+	b.WriteString("청구서 번호: " + e.BillID + "\n")
+	if e.PaidAmount > 0 {
+		b.WriteString("이 청구서로 입금하신 " + Won(e.PaidAmount) + "은 입금 내역에 그대로 남습니다.\n")
+	}
+	b.WriteString("이 청구서로 입금하실 금액은 없습니다.")
+	return b.String()
+}
+
+func billCancelledData(e BillCancelled) map[string]string {
+	d := map[string]string{
+		"bill_id": e.BillID, "distributor_id": string(e.DistributorID), "store_id": string(e.StoreID),
+		"amount": itoa(e.Amount), "paid_amount": itoa(e.PaidAmount), "issued_at": FormatTime(e.IssuedAt), "cancelled_at": FormatTime(e.CancelledAt),
+	}
+	if e.StoreName != "" {
+		d["store_name"] = e.StoreName
 	}
 	return d
 }

@@ -54,6 +54,9 @@ func TestNotificationIntents(t *testing.T) {
 		}
 		return out
 	}
+	unpaidCancelled := billCancelled()
+	unpaidCancelled.PaidAmount = 0
+	unpaidCancelled.IssuedAt = time.Date(2025, 3, 14, 15, 30, 0, 0, time.UTC) // 00:30 on the 15th in Seoul
 	counted := billReminded()
 	counted.PaymentsCountedTo = time.Date(2025, 3, 16, 9, 55, 0, 0, time.UTC) // 18:55 in Seoul
 	tests := []struct {
@@ -70,6 +73,19 @@ func TestNotificationIntents(t *testing.T) {
 			intent(domain.NotifyBillIssued, store, "bill.issued",
 				"[청구서] 행복식당 님, 50,000원 청구서가 발행되었습니다.\n입금 계좌: KB 5001000042 (예금주 bankbook)",
 				with(map[string]string{"bill_id": bill(1), "distributor_id": "dist-1", "store_id": "store-1", "store_name": "행복식당", "amount": "50000", "issued_at": "2025-03-14T09:26:53.589000Z"}, account)),
+		}},
+		{"bill.cancelled: the store, which bill, what was paid, nothing due; no account, no reason", billCancelled(), []domain.NotificationIntent{
+			intent(domain.NotifyBillCancelled, store, "bill.cancelled",
+				"[청구서 취소] 행복식당 님, 2025-03-14에 발행된 50,000원 청구서가 취소되었습니다.\n청구서 번호: "+bill(1)+"\n"+
+					"이 청구서로 입금하신 20,000원은 입금 내역에 그대로 남습니다.\n이 청구서로 입금하실 금액은 없습니다.",
+				map[string]string{"bill_id": bill(1), "distributor_id": "dist-1", "store_id": "store-1", "store_name": "행복식당", "amount": "50000", "paid_amount": "20000",
+					"issued_at": "2025-03-14T09:26:53.589000Z", "cancelled_at": "2025-03-14T10:26:53.589000Z"}),
+		}},
+		{"bill.cancelled of a bill nothing was paid to, issued late in the day in Seoul", unpaidCancelled, []domain.NotificationIntent{
+			intent(domain.NotifyBillCancelled, store, "bill.cancelled",
+				"[청구서 취소] 행복식당 님, 2025-03-15에 발행된 50,000원 청구서가 취소되었습니다.\n청구서 번호: "+bill(1)+"\n이 청구서로 입금하실 금액은 없습니다.",
+				map[string]string{"bill_id": bill(1), "distributor_id": "dist-1", "store_id": "store-1", "store_name": "행복식당", "amount": "50000", "paid_amount": "0",
+					"issued_at": "2025-03-14T15:30:00.000000Z", "cancelled_at": "2025-03-14T10:26:53.589000Z"}),
 		}},
 		{"store.payment_received on a bill: the distributor, then the store", billedPayment(), []domain.NotificationIntent{
 			intent(domain.NotifyPaymentReceived, dist, "store.payment_received",
@@ -177,7 +193,7 @@ func TestNotificationIntents(t *testing.T) {
 // something DecideCreateNotification records.
 func checkIntents(t *testing.T, intents []domain.NotificationIntent) {
 	t.Helper()
-	kinds := []string{domain.NotifyBillIssued, domain.NotifyPaymentReceived, domain.NotifyPaymentComplete, domain.NotifyUnpaidReminder, domain.NotifyOrderCancelled, domain.NotifyWalletRefund}
+	kinds := []string{domain.NotifyBillIssued, domain.NotifyBillCancelled, domain.NotifyPaymentReceived, domain.NotifyPaymentComplete, domain.NotifyUnpaidReminder, domain.NotifyOrderCancelled, domain.NotifyWalletRefund}
 	recipients := map[string]bool{}
 	for _, in := range intents {
 		if recipients[in.Recipient] {
@@ -229,7 +245,7 @@ func TestNotificationIntentsNothing(t *testing.T) {
 		{"payout.failed", payoutFailed()},
 		{"store.linked", linked()},
 		{"bill.expired", billExpired()},
-		{"bill.cancelled", billCancelled()},
+		{"bill.cancelled written before issued_at", domain.BillCancelled{LinkID: lnk, BillID: bill(1), DistributorID: distributor, StoreID: store, Amount: 50_000, CancelledAt: t0}},
 		{"notification.created", ntfCreated()},
 		{"notification.attempted", ntfAttempted(1)},
 		{"notification.sent", ntfSent(1)},
@@ -259,9 +275,9 @@ var eventTypes = []string{
 // TestNotificationIntentsCoverEveryEvent: between them, the two tables
 // above speak of every event type docs/events.md lists.
 func TestNotificationIntentsCoverEveryEvent(t *testing.T) {
-	speaking := []domain.Event{billIssued(), billedPayment(), billReminded(), orderCancelled(), orderExpired(), refundCredited(domain.CreditOrderRefund, "order:o-1", "o-1")}
+	speaking := []domain.Event{billIssued(), billCancelled(), billedPayment(), billReminded(), orderCancelled(), orderExpired(), refundCredited(domain.CreditOrderRefund, "order:o-1", "o-1")}
 	silent := []domain.Event{submitted(), cancelReserved(), paidBy("dep_1", t0), domain.OrderRefunded{}, orphanRecorded(), resolvedToWallet("u-2"), reopened("po_1"),
-		debited(1, "po_1"), payoutRequested(), payoutSettled(0), payoutFailed(), linked(), billExpired(), billCancelled(),
+		debited(1, "po_1"), payoutRequested(), payoutSettled(0), payoutFailed(), linked(), billExpired(),
 		ntfCreated(), ntfAttempted(1), ntfSent(1), ntfFailed(1, false), ntfDead(1), ntfRedriven()}
 	seen := map[string]bool{}
 	for _, e := range append(speaking, silent...) {
@@ -281,7 +297,7 @@ func TestNotificationIntentsCoverEveryEvent(t *testing.T) {
 // TestNotificationIntentsDeterministic: the same event gives the same
 // intents, IDs included, every time; another source event other IDs.
 func TestNotificationIntentsDeterministic(t *testing.T) {
-	for _, e := range []domain.Event{billIssued(), billedPayment(), billReminded(), orderCancelled(), orderExpired(), refundCredited(domain.CreditDepositRefund, "dep_2", "o-1")} {
+	for _, e := range []domain.Event{billIssued(), billCancelled(), billedPayment(), billReminded(), orderCancelled(), orderExpired(), refundCredited(domain.CreditDepositRefund, "dep_2", "o-1")} {
 		a, b := domain.NotificationIntents(srcEvent, e), domain.NotificationIntents(srcEvent, e)
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("%s: two calls differ", e.EventType())
@@ -351,6 +367,19 @@ func TestIntentsFromDecisions(t *testing.T) {
 		}
 		if got := domain.NotificationIntents(srcEvent, reminded[0]); len(got) != 1 || got[0].Data["outstanding"] != "100000" {
 			t.Fatalf("reminder intents %#v", got)
+		}
+		// The next bill expires this one: no message of its own.
+		next := f.issue(90_000)
+		if got := domain.NotificationIntents(srcEvent, next[0]); next[0].EventType() != "bill.expired" || len(got) != 0 {
+			t.Fatalf("%s intents %#v, want none", next[0].EventType(), got)
+		}
+		cancelled := f.do(domain.DecideCancelBill(f.link, domain.CancelBill{BillID: f.link.Current.ID, Reason: "금액 오류", Now: f.at}))
+		got := domain.NotificationIntents(srcEvent, cancelled[0])
+		checkIntents(t, got)
+		second := next[1].(domain.BillIssued)
+		if len(got) != 1 || got[0].Kind != domain.NotifyBillCancelled || got[0].Data["bill_id"] != second.BillID ||
+			got[0].Data["amount"] != "90000" || got[0].Data["issued_at"] != domain.FormatTime(second.IssuedAt) || strings.Contains(got[0].Message, "금액 오류") {
+			t.Fatalf("cancellation intents %#v", got)
 		}
 	})
 }

@@ -6,7 +6,7 @@
 // engine instance:
 //
 //   - Record (part react-notify) turns the events that call for a message
-//     (domain.NotificationIntents: bills issued and reminded, store
+//     (domain.NotificationIntents: bills issued, cancelled and reminded, store
 //     payments, cancelled and expired orders, wallet refunds) into
 //     notification aggregates. Each is created with the expectation that
 //     its aggregate has no commit yet, and its ID is derived from the

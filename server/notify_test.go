@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/chat"
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
@@ -347,4 +349,155 @@ func TestNotifyIsNotReadyWhileTheLimiterCannotBeAsked(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestCancelledBillTellsTheStoreOnce: a cancelled bill tells its store
+// (bill_cancelled: which bill, its amount and issue date, and that nothing
+// is due on it), once, with two instances recording and sending, and again
+// once after react-notify is created anew and reads every event again
+// from where notifications began, on a restarted engine. A bill that
+// expires because the next is issued tells nothing: the next bill's
+// bill_issued does.
+func TestCancelledBillTellsTheStoreOnce(t *testing.T) {
+	sim := newChatSim(t, 100)
+	a := chatEngine(t, sim, 50)
+	b := chatEngine(t, sim, 50, func(c *engine.Config) { joinEngine(c, a.Engine) })
+	const d = "d-cancel"
+	stores := []string{d + "-st-0", d + "-st-1", d + "-st-2"}
+	bills := map[string]api.IssueBillReply{}
+	for i, s := range stores {
+		var link api.LinkStoreReply
+		a.call(t, api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: d, StoreID: s, StoreName: "가게 " + s}, &link, nil)
+		var bill api.IssueBillReply
+		a.call(t, api.BillIssue.Subject, api.IssueBillRequest{DistributorID: d, StoreID: s, Amount: 12_345_000 + int64(i)}, &bill, nil)
+		bills[s] = bill
+	}
+	onceEach(t, delivered(t, sim, "bill_issued", stores, time.Minute))
+
+	// Stores 0 and 1 have their bills cancelled (one through each
+	// instance); store 2's bill expires as the next is issued.
+	for i, e := range []*testEngine{a, b} {
+		var rep api.CancelBillReply
+		e.call(t, api.BillCancel.Subject, api.CancelBillRequest{BillID: bills[stores[i]].BillID, Reason: "금액 오류"}, &rep, nil)
+		if rep.Status != "cancelled" {
+			t.Fatalf("bill.cancel %s: %+v", bills[stores[i]].BillID, rep)
+		}
+	}
+	var next api.IssueBillReply
+	a.call(t, api.BillIssue.Subject, api.IssueBillRequest{DistributorID: d, StoreID: stores[2], Amount: 20_000}, &next, nil)
+	if next.SupersededBillID != bills[stores[2]].BillID {
+		t.Fatalf("the next bill of %s superseded %q, want %q", stores[2], next.SupersededBillID, bills[stores[2]].BillID)
+	}
+
+	cancelled := stores[:2]
+	msgs := delivered(t, sim, "bill_cancelled", cancelled, time.Minute)
+	onceEach(t, msgs)
+	for _, m := range msgs {
+		s := strings.TrimPrefix(m.Channel, "store:")
+		bill := bills[s]
+		issued, err := time.Parse(time.RFC3339Nano, bill.IssuedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		day := issued.In(domain.Seoul()).Format("2006-01-02")
+		amount := domain.Won(bill.Amount)
+		for _, want := range []string{bill.BillID, amount, day, "입금하실 금액은 없습니다"} {
+			if !strings.Contains(m.Message, want) {
+				t.Errorf("%s's bill_cancelled message %q lacks %q", s, m.Message, want)
+			}
+		}
+		var data map[string]string
+		if err := json.Unmarshal([]byte(m.Data), &data); err != nil {
+			t.Fatal(err)
+		}
+		if data["bill_id"] != bill.BillID || data["amount"] != fmt.Sprint(bill.Amount) || data["store_id"] != s || data["issued_at"] == "" || data["notification_id"] == "" {
+			t.Errorf("%s's bill_cancelled data: %v", s, data)
+		}
+		// Nothing is due: the message does not hand out the account to pay to.
+		if _, ok := data["account_number"]; ok || strings.Contains(m.Message, bill.DedicatedAccount.Number) {
+			t.Errorf("%s's bill_cancelled names the dedicated account: %q %v", s, m.Message, data)
+		}
+	}
+	// Store 2's second bill_issued is recorded from the commit that expired
+	// its first bill, after that commit's bill.expired: once it is there,
+	// a message about the expiry would be too.
+	testenv.CheckFor(t, time.Minute, func() error {
+		if n := kindCount(sim.Messages("store:"+stores[2]), "bill_issued"); n != 2 {
+			return fmt.Errorf("store %s has %d bill_issued messages, want 2", stores[2], n)
+		}
+		return nil
+	})
+
+	// react-notify created anew, on a restarted engine, reads every event
+	// again: the notifications it meets exist already.
+	if err := b.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := a.js.Stream(ctxT(t), a.Events.Config().Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.DeleteConsumer(ctxT(t), "react-notify"); err != nil {
+		t.Fatal(err)
+	}
+	a = a.restart(t)
+	last := uint64(next.Seq) // the last link commit
+	testenv.CheckFor(t, time.Minute, func() error {
+		stream, err := a.js.Stream(ctxT(t), a.Events.Config().Stream)
+		if err != nil {
+			return err
+		}
+		cons, err := stream.Consumer(ctxT(t), "react-notify")
+		if err != nil {
+			return err
+		}
+		info, err := cons.Info(ctxT(t))
+		if err != nil {
+			return err
+		}
+		if info.AckFloor.Stream < last || info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("react-notify acknowledged up to %d of %d, %d to deliver, %d unacknowledged", info.AckFloor.Stream, last, info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+	testenv.CheckFor(t, time.Minute, func() error {
+		for i, s := range stores {
+			var list api.NotifyListReply
+			if _, err := a.c.Call(ctxT(t), api.NotifyList.Subject, api.NotifyListRequest{Recipient: "store:" + s}, &list, nil); err != nil {
+				return err
+			}
+			want := map[bool]int{true: 1, false: 0}[i < 2]
+			got := 0
+			for _, n := range list.Notifications {
+				if n.Kind == "bill_cancelled" {
+					got++
+					if n.Status != api.NotificationSent {
+						return fmt.Errorf("%s's bill_cancelled is %s", s, n.Status)
+					}
+				}
+			}
+			if got != want {
+				return fmt.Errorf("notify.list: %s has %d bill_cancelled notifications, want %d", s, got, want)
+			}
+		}
+		return nil
+	})
+	onceEach(t, delivered(t, sim, "bill_cancelled", cancelled, time.Minute))
+	for _, s := range stores {
+		want := map[bool]int{true: 1, false: 0}[s != stores[2]]
+		if n := kindCount(sim.Messages("store:"+s), "bill_cancelled"); n != want {
+			t.Errorf("store %s got %d bill_cancelled messages, want %d", s, n, want)
+		}
+	}
+}
+
+// kindCount is how many of msgs are of kind.
+func kindCount(msgs []chat.SimMessage, kind string) int {
+	n := 0
+	for _, m := range msgs {
+		if m.CustomType == kind {
+			n++
+		}
+	}
+	return n
 }
