@@ -69,13 +69,13 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 		return repeatedRun(r.Run, seq, lines)
 	}
 
-	marks, err := h.marks.All(ctx)
-	if err != nil {
-		return api.ReconcileReply{}, fmt.Errorf("scan watermarks: %w", err)
-	}
 	watermarks := map[string]time.Time{}
 	for _, a := range domain.StatementAccounts(req.Lines) {
-		watermarks[a.AccountNumber] = marks[domain.NormalizeAccountNumber(h.feedAccount(a.AccountNumber))]
+		wm, err := h.marks.Watermark(ctx, h.feedAccount(a.AccountNumber))
+		if err != nil {
+			return api.ReconcileReply{}, fmt.Errorf("scan watermark of %s: %w", a.AccountNumber, err)
+		}
+		watermarks[a.AccountNumber] = wm
 	}
 	asOf, err := caughtUp(ctx)
 	if err != nil {

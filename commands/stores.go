@@ -67,7 +67,5 @@ type Timers interface {
 // (watermarks.Store).
 type Watermarks interface {
 	Watermark(ctx context.Context, account string) (time.Time, error)
-	// All returns every account's watermark by normalised account number.
-	All(ctx context.Context) (map[string]time.Time, error)
 	Advance(ctx context.Context, account string, upTo time.Time) error
 }

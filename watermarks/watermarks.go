@@ -118,41 +118,6 @@ func (s *Store) Watermark(ctx context.Context, account string) (time.Time, error
 	return decode(account, e.Value())
 }
 
-// All returns every account's watermark by normalised account number,
-// read at once (one watch of the bucket, not a read per account): a
-// statement that names thousands of accounts costs one round of reads.
-func (s *Store) All(ctx context.Context) (map[string]time.Time, error) {
-	out, err := transient.Do(ctx, s.retry, func(ctx context.Context) (map[string]time.Time, error) {
-		w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-		if err != nil {
-			return nil, err
-		}
-		defer func() { _ = w.Stop() }()
-		out := map[string]time.Time{}
-		for {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case e := <-w.Updates():
-				if e == nil { // every entry delivered
-					return out, nil
-				}
-				account, err := base64.RawURLEncoding.DecodeString(e.Key())
-				if err != nil {
-					return nil, fmt.Errorf("watermark key %q: %w", e.Key(), err)
-				}
-				if out[string(account)], err = decode(string(account), e.Value()); err != nil {
-					return nil, err
-				}
-			}
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("watermarks: %w", err)
-	}
-	return out, nil
-}
-
 func decode(account string, val []byte) (time.Time, error) {
 	var r record
 	if err := json.Unmarshal(val, &r); err != nil {

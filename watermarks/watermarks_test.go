@@ -83,33 +83,6 @@ func TestAccountsAreNormalisedAndIndependent(t *testing.T) {
 	}
 }
 
-// TestAllReadsEveryAccount: All answers what Watermark answers for each
-// account, by normalised number, and nothing for an account never advanced;
-// an empty bucket answers an empty map.
-func TestAllReadsEveryAccount(t *testing.T) {
-	s := openStore(t)
-	all, err := s.All(t.Context())
-	if err != nil || len(all) != 0 {
-		t.Fatalf("All of an empty bucket = %v, %v; want nothing", all, err)
-	}
-	advance(t, s, "123-456 789", t0)
-	advance(t, s, "555", t0.Add(time.Hour))
-	advance(t, s, "555", t0.Add(2*time.Hour))
-	all, err = s.All(t.Context())
-	if err != nil {
-		t.Fatalf("All: %v", err)
-	}
-	want := map[string]time.Time{"123456789": t0, "555": t0.Add(2 * time.Hour)}
-	if len(all) != len(want) {
-		t.Fatalf("All = %v, want %v", all, want)
-	}
-	for account, w := range want {
-		if !all[account].Equal(w) || !watermark(t, s, account).Equal(w) {
-			t.Errorf("watermark of %s: All %v, Watermark %v, want %v", account, all[account], watermark(t, s, account), w)
-		}
-	}
-}
-
 func TestAdvanceIsStoredInUTC(t *testing.T) {
 	s := openStore(t)
 	seoul := time.FixedZone("KST", 9*3600)

@@ -12,7 +12,6 @@ package commandstest
 
 import (
 	"context"
-	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -240,13 +239,6 @@ func (w *Watermarks) Watermark(_ context.Context, account string) (time.Time, er
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.m[domain.NormalizeAccountNumber(account)], nil
-}
-
-// All returns every account's watermark by normalised account number.
-func (w *Watermarks) All(context.Context) (map[string]time.Time, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return maps.Clone(w.m), nil
 }
 
 // Advance moves the account's watermark to upTo, never backwards.
