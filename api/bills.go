@@ -18,21 +18,31 @@ type LinkStoreRequest struct {
 	DistributorID string `json:"distributor_id"`
 	StoreID       string `json:"store_id"`
 	StoreName     string `json:"store_name"`
+	// DistributorName is optional: the distributor as its stores know it,
+	// which the store's messages name.
+	DistributorName string `json:"distributor_name,omitempty"`
 }
 
-// Validate checks the request fields.
+// Validate checks the request fields. The distributor name, when given, is
+// checked as the store name is.
 func (r LinkStoreRequest) Validate() error {
-	return first([]error{
+	errs := []error{
 		domain.ValidateID("distributor_id", r.DistributorID),
 		domain.ValidateID("store_id", r.StoreID),
-		domain.ValidateText("store_name", r.StoreName, 100),
-	})
+		domain.ValidateText("store_name", r.StoreName, domain.MaxStoreNameLength),
+	}
+	if r.DistributorName != "" {
+		errs = append(errs, domain.ValidateText("distributor_name", r.DistributorName, domain.MaxDistributorNameLength))
+	}
+	return first(errs)
 }
 
-// Canonical removes the store name's surrounding white space, as a bank
-// account's bank and holder lose theirs.
+// Canonical removes the store and distributor names' surrounding white
+// space, as a bank account's bank and holder lose theirs (a blank
+// distributor name is no distributor name).
 func (r LinkStoreRequest) Canonical() LinkStoreRequest {
 	r.StoreName = strings.TrimSpace(r.StoreName)
+	r.DistributorName = strings.TrimSpace(r.DistributorName)
 	return r
 }
 
@@ -40,10 +50,13 @@ func (r LinkStoreRequest) Canonical() LinkStoreRequest {
 type LinkStoreReply struct {
 	LinkID string `json:"link_id"`
 	// Status is LinkStatusLinked.
-	Status           string             `json:"status"`
-	DistributorID    string             `json:"distributor_id"`
-	StoreID          string             `json:"store_id"`
-	StoreName        string             `json:"store_name"`
+	Status        string `json:"status"`
+	DistributorID string `json:"distributor_id"`
+	StoreID       string `json:"store_id"`
+	StoreName     string `json:"store_name"`
+	// DistributorName is the link's, as first linked; absent when it was
+	// made without one.
+	DistributorName  string             `json:"distributor_name,omitempty"`
 	DedicatedAccount domain.BankAccount `json:"dedicated_account"`
 	LinkedAt         string             `json:"linked_at"`
 	Written
@@ -260,11 +273,13 @@ type BillPayment struct {
 // BillView is a bill as bankbook.q.bill.get and bankbook.q.bill.active
 // answer it.
 type BillView struct {
-	BillID           string             `json:"bill_id"`
-	LinkID           string             `json:"link_id"`
-	DistributorID    string             `json:"distributor_id"`
-	StoreID          string             `json:"store_id"`
-	StoreName        string             `json:"store_name"`
+	BillID        string `json:"bill_id"`
+	LinkID        string `json:"link_id"`
+	DistributorID string `json:"distributor_id"`
+	StoreID       string `json:"store_id"`
+	StoreName     string `json:"store_name"`
+	// DistributorName is the link's; absent when it has none.
+	DistributorName  string             `json:"distributor_name,omitempty"`
 	Amount           int64              `json:"amount"`
 	PaidAmount       int64              `json:"paid_amount"`
 	Outstanding      int64              `json:"outstanding"`

@@ -46,7 +46,7 @@ func (h *Links) LinkStore(ctx context.Context, meta Meta, req api.LinkStoreReque
 	}
 	account := domain.BankAccount{Bank: h.cfg.CollectAccount.Bank, Number: number, Holder: h.cfg.CollectAccount.Holder}
 	out, err := h.links.Execute(ctx, meta, id, func(l domain.Link) ([]domain.Event, error) {
-		return domain.DecideLink(l, domain.LinkStore{LinkID: id, DistributorID: dist, StoreID: store, StoreName: req.StoreName, Account: account, Now: h.Now()})
+		return domain.DecideLink(l, domain.LinkStore{LinkID: id, DistributorID: dist, StoreID: store, StoreName: req.StoreName, DistributorName: req.DistributorName, Account: account, Now: h.Now()})
 	}, nil)
 	if err != nil {
 		return api.LinkStoreReply{}, err
@@ -54,7 +54,7 @@ func (h *Links) LinkStore(ctx context.Context, meta Meta, req api.LinkStoreReque
 	l := out.State
 	return api.LinkStoreReply{
 		LinkID: l.ID, Status: api.LinkStatusLinked, DistributorID: string(l.DistributorID), StoreID: string(l.StoreID), StoreName: l.StoreName,
-		DedicatedAccount: l.DedicatedAccount, LinkedAt: domain.FormatTime(l.LinkedAt), Written: written(out.Seq),
+		DistributorName: l.DistributorName, DedicatedAccount: l.DedicatedAccount, LinkedAt: domain.FormatTime(l.LinkedAt), Written: written(out.Seq),
 	}, nil
 }
 

@@ -17,6 +17,10 @@ type StoreID string
 // MaxStoreNameLength is the longest store name accepted, in characters.
 const MaxStoreNameLength = 100
 
+// MaxDistributorNameLength is the longest distributor name accepted, in
+// characters.
+const MaxDistributorNameLength = 100
+
 // MaxMemoLength is the longest bill memo accepted, in characters.
 const MaxMemoLength = 200
 

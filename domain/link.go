@@ -70,10 +70,13 @@ type recentPayment struct {
 // rings are arrays, so Apply, which works on a copy, never changes the
 // state it was given.
 type Link struct {
-	ID               string
-	DistributorID    DistributorID
-	StoreID          StoreID
-	StoreName        string // as first linked: linking again does not rename
+	ID            string
+	DistributorID DistributorID
+	StoreID       StoreID
+	StoreName     string // as first linked: linking again does not rename
+	// DistributorName is the distributor's name as first linked ("" when
+	// the link was made without one): the store's messages name it.
+	DistributorName  string
 	DedicatedAccount BankAccount
 	LinkedAt         time.Time
 	// BillsIssued counts bills issued; the next is BillID(ID, BillsIssued+1).
@@ -138,7 +141,7 @@ func (l Link) BillStatus(n int) (status BillStatus, ok bool) {
 func (l Link) Apply(e Event) Link {
 	switch e := e.(type) {
 	case StoreLinked:
-		l.ID, l.DistributorID, l.StoreID, l.StoreName = e.LinkID, e.DistributorID, e.StoreID, e.StoreName
+		l.ID, l.DistributorID, l.StoreID, l.StoreName, l.DistributorName = e.LinkID, e.DistributorID, e.StoreID, e.StoreName, e.DistributorName
 		l.DedicatedAccount, l.LinkedAt = e.DedicatedAccount, e.LinkedAt
 	case BillIssued:
 		l.BillsIssued++
@@ -211,6 +214,7 @@ type linkJSON struct {
 	DistributorID    DistributorID    `json:"distributor_id"`
 	StoreID          StoreID          `json:"store_id"`
 	StoreName        string           `json:"store_name"`
+	DistributorName  string           `json:"distributor_name,omitempty"`
 	DedicatedAccount BankAccount      `json:"dedicated_account"`
 	LinkedAt         time.Time        `json:"linked_at"`
 	BillsIssued      int              `json:"bills_issued"`
@@ -248,7 +252,7 @@ type recentPayJSON struct {
 // UnmarshalJSON restores an equal Link.
 func (l Link) MarshalJSON() ([]byte, error) {
 	v := linkJSON{
-		ID: l.ID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName,
+		ID: l.ID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName, DistributorName: l.DistributorName,
 		DedicatedAccount: l.DedicatedAccount, LinkedAt: l.LinkedAt,
 		BillsIssued: l.BillsIssued, BillsCancelled: l.BillsCancelled,
 		Payments: l.Payments, PaidTotal: l.PaidTotal, Version: l.Version,
@@ -291,7 +295,7 @@ func (l *Link) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("link %s: %d recent ended bills for %d ended", v.ID, n, v.BillsEnded)
 	}
 	*l = Link{
-		ID: v.ID, DistributorID: v.DistributorID, StoreID: v.StoreID, StoreName: v.StoreName,
+		ID: v.ID, DistributorID: v.DistributorID, StoreID: v.StoreID, StoreName: v.StoreName, DistributorName: v.DistributorName,
 		DedicatedAccount: v.DedicatedAccount, LinkedAt: v.LinkedAt,
 		BillsIssued: v.BillsIssued, BillsCancelled: v.BillsCancelled, BillsEnded: v.BillsEnded,
 		Payments: v.Payments, PaidTotal: v.PaidTotal, Version: v.Version,
@@ -322,14 +326,20 @@ type LinkStore struct {
 	DistributorID DistributorID
 	StoreID       StoreID
 	StoreName     string
-	Account       BankAccount
-	Now           time.Time
+	// DistributorName is optional: the distributor as its stores know it,
+	// which their messages name (a store buys from several distributors
+	// and has one channel). Its surrounding white space is removed; blank
+	// is none.
+	DistributorName string
+	Account         BankAccount
+	Now             time.Time
 }
 
 // DecideLink links a pair the first time. Linking a pair already linked
 // needs nothing (no events): the link keeps its dedicated account and the
-// store name it was first linked with (a different name is not an update;
-// the reply shows the name on record).
+// store and distributor names it was first linked with (a different name,
+// or a distributor name for a link made without one, is not an update; the
+// reply shows the names on record).
 func DecideLink(l Link, c LinkStore) ([]Event, error) {
 	if err := ValidateID("distributor_id", string(c.DistributorID)); err != nil {
 		return nil, err
@@ -339,6 +349,12 @@ func DecideLink(l Link, c LinkStore) ([]Event, error) {
 	}
 	if err := ValidateText("store_name", c.StoreName, MaxStoreNameLength); err != nil {
 		return nil, err
+	}
+	distName := strings.TrimSpace(c.DistributorName)
+	if distName != "" {
+		if err := ValidateText("distributor_name", distName, MaxDistributorNameLength); err != nil {
+			return nil, err
+		}
 	}
 	if c.LinkID != LinkID(c.DistributorID, c.StoreID) {
 		return nil, Invalid("link_id", "is not the link of distributor_id and store_id")
@@ -350,7 +366,7 @@ func DecideLink(l Link, c LinkStore) ([]Event, error) {
 		return nil, Invalid("dedicated_account", "is required")
 	}
 	return []Event{StoreLinked{
-		LinkID: c.LinkID, DistributorID: c.DistributorID, StoreID: c.StoreID, StoreName: c.StoreName,
+		LinkID: c.LinkID, DistributorID: c.DistributorID, StoreID: c.StoreID, StoreName: c.StoreName, DistributorName: distName,
 		DedicatedAccount: c.Account, LinkedAt: c.Now,
 	}}, nil
 }
@@ -383,7 +399,7 @@ func DecideIssueBill(l Link, c IssueBill) ([]Event, error) {
 	}
 	id := BillID(l.ID, l.BillsIssued+1)
 	issued := BillIssued{
-		LinkID: l.ID, BillID: id, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName,
+		LinkID: l.ID, BillID: id, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName, DistributorName: l.DistributorName,
 		Amount: c.Amount, Memo: memo, DedicatedAccount: l.DedicatedAccount, IssuedAt: c.Now,
 	}
 	if !l.HasCurrentBill() {
@@ -428,7 +444,7 @@ func DecideCancelBill(l Link, c CancelBill) ([]Event, error) {
 			map[string]any{"bill_id": c.BillID, "status": string(status)})
 	}
 	return []Event{BillCancelled{
-		LinkID: l.ID, BillID: c.BillID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName,
+		LinkID: l.ID, BillID: c.BillID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName, DistributorName: l.DistributorName,
 		Reason: strings.TrimSpace(c.Reason), Amount: l.Current.Amount, PaidAmount: l.Current.PaidAmount,
 		IssuedAt: l.Current.IssuedAt, CancelledAt: c.Now,
 	}}, nil
@@ -486,7 +502,7 @@ func DecideStorePayment(l Link, c StorePayment) ([]Event, error) {
 	// earliest.
 	settle := max(SettlementDate(paidAt, c.SettlementDays), SettlementDate(c.Now, 0))
 	e := StorePaymentReceived{
-		LinkID: l.ID, DepositID: c.DepositID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName,
+		LinkID: l.ID, DepositID: c.DepositID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName, DistributorName: l.DistributorName,
 		Amount: c.Amount, Fee: fee, Net: c.Amount - fee, FeeBps: c.FeeBps, SettlementDate: settle,
 		PaidAt: paidAt, CollectAccount: c.CollectAccount, DedicatedAccount: l.DedicatedAccount,
 	}
@@ -520,7 +536,7 @@ func DecideRemind(l Link, c Remind) ([]Event, error) {
 		return nil, nil
 	}
 	return []Event{BillReminded{
-		LinkID: l.ID, BillID: b.ID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName,
+		LinkID: l.ID, BillID: b.ID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName, DistributorName: l.DistributorName,
 		Amount: b.Amount, PaidAmount: b.PaidAmount, Outstanding: b.Outstanding(), DedicatedAccount: l.DedicatedAccount,
 		RemindedAt: c.Now, PaymentsCountedTo: c.PaymentsCountedTo,
 	}}, nil

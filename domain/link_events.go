@@ -10,12 +10,16 @@ import "time"
 // account: a virtual sub-account of the collection account whose number
 // never changes.
 type StoreLinked struct {
-	LinkID           string        `json:"link_id"`
-	DistributorID    DistributorID `json:"distributor_id"`
-	StoreID          StoreID       `json:"store_id"`
-	StoreName        string        `json:"store_name"`
-	DedicatedAccount BankAccount   `json:"dedicated_account"`
-	LinkedAt         time.Time     `json:"linked_at"`
+	LinkID        string        `json:"link_id"`
+	DistributorID DistributorID `json:"distributor_id"`
+	StoreID       StoreID       `json:"store_id"`
+	StoreName     string        `json:"store_name"`
+	// DistributorName is the distributor's name as its stores know it,
+	// which the store's messages name; absent when the link was made
+	// without one.
+	DistributorName  string      `json:"distributor_name,omitempty"`
+	DedicatedAccount BankAccount `json:"dedicated_account"`
+	LinkedAt         time.Time   `json:"linked_at"`
 }
 
 // EventType implements Event.
@@ -31,6 +35,7 @@ type BillIssued struct {
 	DistributorID    DistributorID `json:"distributor_id"`
 	StoreID          StoreID       `json:"store_id"`
 	StoreName        string        `json:"store_name"`
+	DistributorName  string        `json:"distributor_name,omitempty"`
 	Amount           int64         `json:"amount"`
 	Memo             string        `json:"memo,omitempty"`
 	DedicatedAccount BankAccount   `json:"dedicated_account"`
@@ -64,17 +69,19 @@ func (BillExpired) EventType() string { return "bill.expired" }
 // the next bill. StoreName and IssuedAt (the store's, and when the bill was
 // issued) are what the store's message says; cancellations recorded before
 // they were carried have neither, and tell the store nothing.
+// DistributorName, the link's, is absent when the link has none.
 type BillCancelled struct {
-	LinkID        string        `json:"link_id"`
-	BillID        string        `json:"bill_id"`
-	DistributorID DistributorID `json:"distributor_id"`
-	StoreID       StoreID       `json:"store_id"`
-	StoreName     string        `json:"store_name,omitempty"`
-	Reason        string        `json:"reason,omitempty"`
-	Amount        int64         `json:"amount"`
-	PaidAmount    int64         `json:"paid_amount"`
-	IssuedAt      time.Time     `json:"issued_at,omitzero"`
-	CancelledAt   time.Time     `json:"cancelled_at"`
+	LinkID          string        `json:"link_id"`
+	BillID          string        `json:"bill_id"`
+	DistributorID   DistributorID `json:"distributor_id"`
+	StoreID         StoreID       `json:"store_id"`
+	StoreName       string        `json:"store_name,omitempty"`
+	DistributorName string        `json:"distributor_name,omitempty"`
+	Reason          string        `json:"reason,omitempty"`
+	Amount          int64         `json:"amount"`
+	PaidAmount      int64         `json:"paid_amount"`
+	IssuedAt        time.Time     `json:"issued_at,omitzero"`
+	CancelledAt     time.Time     `json:"cancelled_at"`
 }
 
 // EventType implements Event.
@@ -87,15 +94,16 @@ func (BillCancelled) EventType() string { return "bill.cancelled" }
 // Bill* fields give the bill's figures after this payment; without one
 // (BillID empty) the payment is unbilled.
 type StorePaymentReceived struct {
-	LinkID        string        `json:"link_id"`
-	DepositID     DepositID     `json:"deposit_id"`
-	DistributorID DistributorID `json:"distributor_id"`
-	StoreID       StoreID       `json:"store_id"`
-	StoreName     string        `json:"store_name"`
-	Amount        int64         `json:"amount"`
-	Fee           int64         `json:"fee"`
-	Net           int64         `json:"net"`
-	FeeBps        int           `json:"fee_bps"`
+	LinkID          string        `json:"link_id"`
+	DepositID       DepositID     `json:"deposit_id"`
+	DistributorID   DistributorID `json:"distributor_id"`
+	StoreID         StoreID       `json:"store_id"`
+	StoreName       string        `json:"store_name"`
+	DistributorName string        `json:"distributor_name,omitempty"`
+	Amount          int64         `json:"amount"`
+	Fee             int64         `json:"fee"`
+	Net             int64         `json:"net"`
+	FeeBps          int           `json:"fee_bps"`
 	// SettlementDate is when the distributor is paid Net: YYYY-MM-DD, a
 	// date in Asia/Seoul (SettlementDate).
 	SettlementDate string    `json:"settlement_date"`
@@ -123,6 +131,7 @@ type BillReminded struct {
 	DistributorID    DistributorID `json:"distributor_id"`
 	StoreID          StoreID       `json:"store_id"`
 	StoreName        string        `json:"store_name"`
+	DistributorName  string        `json:"distributor_name,omitempty"`
 	Amount           int64         `json:"amount"`
 	PaidAmount       int64         `json:"paid_amount"`
 	Outstanding      int64         `json:"outstanding"`

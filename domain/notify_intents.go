@@ -79,6 +79,12 @@ type NotificationIntent struct {
 //	                                                       order_refund, orphan_refund or payment_reversal;
 //	                                                       not payout_reversal)
 //
+// A store buys from several distributors and has one channel: the four
+// messages to a store name the distributor after their tag ("[청구서]
+// 한울유통: 행복식당 님, …") when its link was made with a distributor name,
+// and their data has distributor_name; a link without one gets them as
+// before.
+//
 // Every other event calls for nothing. An event without the recipient's ID
 // calls for no message to it: order.cancelled and order.expired written
 // before they carried buyer_id notify no one, nor does bill.cancelled
@@ -142,9 +148,28 @@ func refundReason(kind string) (why string, ok bool) {
 	return "", false
 }
 
+// fromText is what follows a store message's tag: the distributor's name
+// and a colon when the link has one, so that a store that buys from several
+// distributors knows whose message it is.
+func fromText(distributorName string) string {
+	if distributorName == "" {
+		return ""
+	}
+	return distributorName + ": "
+}
+
+// fromData adds the distributor's name, when the link has one, to the data
+// of a store's message.
+func fromData(d map[string]string, distributorName string) map[string]string {
+	if distributorName != "" {
+		d["distributor_name"] = distributorName
+	}
+	return d
+}
+
 func billIssuedText(e BillIssued) string {
 	var b strings.Builder
-	b.WriteString("[청구서] " + e.StoreName + " 님, " + Won(e.Amount) + " 청구서가 발행되었습니다.\n")
+	b.WriteString("[청구서] " + fromText(e.DistributorName) + e.StoreName + " 님, " + Won(e.Amount) + " 청구서가 발행되었습니다.\n")
 	b.WriteString("입금 계좌: " + accountText(e.DedicatedAccount))
 	if e.Memo != "" {
 		b.WriteString("\n메모: " + e.Memo)
@@ -161,7 +186,7 @@ func billIssuedData(e BillIssued) map[string]string {
 	if e.Memo != "" {
 		d["memo"] = e.Memo
 	}
-	return d
+	return fromData(d, e.DistributorName)
 }
 
 // billCancelledText tells the store which bill was cancelled and that
@@ -169,7 +194,7 @@ func billIssuedData(e BillIssued) map[string]string {
 // distributor's reason, a note for the distributor's own records.
 func billCancelledText(e BillCancelled) string {
 	var b strings.Builder
-	b.WriteString("[청구서 취소] ")
+	b.WriteString("[청구서 취소] " + fromText(e.DistributorName))
 	if e.StoreName != "" {
 		b.WriteString(e.StoreName + " 님, ")
 	}
@@ -190,7 +215,7 @@ func billCancelledData(e BillCancelled) map[string]string {
 	if e.StoreName != "" {
 		d["store_name"] = e.StoreName
 	}
-	return d
+	return fromData(d, e.DistributorName)
 }
 
 // billBalanceText is the line about the bill a payment went to.
@@ -220,11 +245,12 @@ func paymentReceivedText(e StorePaymentReceived) string {
 }
 
 func paymentCompleteText(e StorePaymentReceived) string {
-	return "[입금 완료] " + e.StoreName + " 님, " + Won(e.Amount) + " 입금이 확인되었습니다.\n" + billBalanceText(e)
+	return "[입금 완료] " + fromText(e.DistributorName) + e.StoreName + " 님, " + Won(e.Amount) + " 입금이 확인되었습니다.\n" + billBalanceText(e)
 }
 
 // paymentData is the data of a payment's message; the distributor's has
-// the fee and the settlement.
+// the fee and the settlement, the store's the distributor's name (when the
+// link has one).
 func paymentData(e StorePaymentReceived, distributor bool) map[string]string {
 	d := map[string]string{
 		"deposit_id": string(e.DepositID), "distributor_id": string(e.DistributorID), "store_id": string(e.StoreID), "store_name": e.StoreName,
@@ -232,6 +258,8 @@ func paymentData(e StorePaymentReceived, distributor bool) map[string]string {
 	}
 	if distributor {
 		d["fee"], d["net"], d["settlement_date"] = itoa(e.Fee), itoa(e.Net), e.SettlementDate
+	} else {
+		fromData(d, e.DistributorName)
 	}
 	if e.BillID != "" {
 		d["bill_id"], d["bill_amount"], d["bill_paid_amount"] = e.BillID, itoa(e.BillAmount), itoa(e.BillPaidAmount)
@@ -241,7 +269,7 @@ func paymentData(e StorePaymentReceived, distributor bool) map[string]string {
 }
 
 func reminderText(e BillReminded) string {
-	text := "[미납 안내] " + e.StoreName + " 님, 청구 금액 " + Won(e.Amount) + " 중 " + Won(e.Outstanding) + "이 아직 입금되지 않았습니다.\n" +
+	text := "[미납 안내] " + fromText(e.DistributorName) + e.StoreName + " 님, 청구 금액 " + Won(e.Amount) + " 중 " + Won(e.Outstanding) + "이 아직 입금되지 않았습니다.\n" +
 		"입금 계좌: " + accountText(e.DedicatedAccount)
 	if !e.PaymentsCountedTo.IsZero() {
 		// The bank is scanned now and then: a payment made since the last
@@ -260,7 +288,7 @@ func reminderData(e BillReminded) map[string]string {
 		d["payments_counted_to"] = FormatTime(e.PaymentsCountedTo)
 	}
 	accountData(d, e.DedicatedAccount)
-	return d
+	return fromData(d, e.DistributorName)
 }
 
 func orderClosedText(headline string, order OrderID, amount int64, reason string) string {

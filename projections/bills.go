@@ -71,7 +71,7 @@ func applyBills(buckets []*bbolt.Bucket, c eventstore.Commit, env eventstore.Env
 		}
 		return putJSON(bills, e.BillID, BillView{
 			BillID: e.BillID, LinkID: e.LinkID, DistributorID: string(e.DistributorID), StoreID: string(e.StoreID),
-			StoreName: e.StoreName, Amount: e.Amount, Outstanding: e.Amount, Status: string(domain.BillStatusActive),
+			StoreName: e.StoreName, DistributorName: e.DistributorName, Amount: e.Amount, Outstanding: e.Amount, Status: string(domain.BillStatusActive),
 			Memo: e.Memo, DedicatedAccount: e.DedicatedAccount, IssuedAt: domain.FormatTime(e.IssuedAt),
 			Payments: []BillPayment{}, Seq: api.Seq(c.Seq),
 		})

@@ -30,8 +30,8 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 			"CandOrphan": "amount at more name open ranked", "RankedOrder": "closed dist gap later order_id",
 		}},
 		"payouts": {2, map[string]string{"PayoutView": "amount failure fee pay_from payout_id provider_ref requested_at seq source source_id status to updated_at"}},
-		"bills": {2, map[string]string{
-			"BillView":    "amount bill_id closed_at dedicated_account distributor_id issued_at link_id memo outstanding paid_amount payment_count payments seq status store_id store_name superseded_by",
+		"bills": {3, map[string]string{ // 3: distributor_name
+			"BillView":    "amount bill_id closed_at dedicated_account distributor_id distributor_name issued_at link_id memo outstanding paid_amount payment_count payments seq status store_id store_name superseded_by",
 			"BillPayment": "amount bill_id deposit_id distributor_id fee net paid_at settlement_date store_id",
 			"BankAccount": "bank holder number",
 		}},

@@ -28,7 +28,7 @@ import (
 // ("Bills from ERP") and in parseBillCSV.
 
 const (
-	storeUsage      = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME"
+	storeUsage      = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME [--distributor-name NAME]"
 	billUsage       = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv | get --bill-id B [--offline DIR] | active --distributor-id D | remind --distributor-id D"
 	paymentUsage    = "usage: bankbook payment list --distributor-id D [--from T] [--to T] | --store-id S"
 	settlementUsage = "usage: bankbook settlement expected --distributor-id D"
@@ -48,15 +48,23 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
 		fs.StringVar(&q.StoreID, "store-id", "", "the distributor's store")
 		fs.StringVar(&q.StoreName, "store-name", "", "the store's name, 1-100 characters (a repeat keeps the first)")
+		fs.StringVar(&q.DistributorName, "distributor-name", "", "the distributor's name as its stores know it, which their messages name, 1-100 characters (optional; a repeat keeps the first, or none)")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
 		if err := parse(fs, args, required("distributor-id", "store-id", "store-name")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.StoreLink, q, client.WithIdempotencyKey(*key), func(r api.LinkStoreReply) string {
 			s := fmt.Sprintf("store %s (%s) of distributor %s: link %s  (seq %d)\n  dedicated account: %s %s (%s)\n  linked at %s\n",
-				r.StoreID, r.StoreName, r.DistributorID, r.LinkID, r.Seq, r.DedicatedAccount.Bank, r.DedicatedAccount.Number, r.DedicatedAccount.Holder, r.LinkedAt)
+				r.StoreID, r.StoreName, named(r.DistributorID, r.DistributorName), r.LinkID, r.Seq, r.DedicatedAccount.Bank, r.DedicatedAccount.Number, r.DedicatedAccount.Holder, r.LinkedAt)
 			if r.StoreName != strings.TrimSpace(q.StoreName) {
 				s += fmt.Sprintf("  (linked before as %s: a repeat keeps the first name, not %s)\n", r.StoreName, q.StoreName)
+			}
+			switch dist := strings.TrimSpace(q.DistributorName); {
+			case dist == "" || dist == r.DistributorName:
+			case r.DistributorName == "":
+				s += fmt.Sprintf("  (linked before without a distributor name: a repeat does not add %s)\n", q.DistributorName)
+			default:
+				s += fmt.Sprintf("  (linked before with distributor name %s: a repeat keeps the first distributor name, not %s)\n", r.DistributorName, q.DistributorName)
 			}
 			return s
 		})
@@ -632,9 +640,18 @@ func lineList(lines []int) string {
 	return "lines " + strings.Join(parts, ", ")
 }
 
+// named is a distributor as the output shows it: its ID, and its name in
+// parentheses when its link has one.
+func named(id, name string) string {
+	if name == "" {
+		return id
+	}
+	return id + " (" + name + ")"
+}
+
 func billText(v api.BillView) string {
 	s := fmt.Sprintf("bill %s  %s  store %s (%s) of %s\n  amount %s  paid %s  outstanding %s\n  pay to %s %s (%s)\n  issued at %s\n",
-		v.BillID, v.Status, v.StoreID, v.StoreName, v.DistributorID, itoa(v.Amount), itoa(v.PaidAmount), itoa(v.Outstanding),
+		v.BillID, v.Status, v.StoreID, v.StoreName, named(v.DistributorID, v.DistributorName), itoa(v.Amount), itoa(v.PaidAmount), itoa(v.Outstanding),
 		v.DedicatedAccount.Bank, v.DedicatedAccount.Number, v.DedicatedAccount.Holder, v.IssuedAt)
 	if v.ClosedAt != "" {
 		s += "  closed at " + v.ClosedAt

@@ -252,6 +252,55 @@ func TestBillCommandsAgainstARunningEngine(t *testing.T) {
 	}
 }
 
+// TestStoreLinkWithADistributorName: store link --distributor-name records
+// the name the store's messages give the distributor, shows it, and says
+// when a repeat keeps the first (or none); bill get shows it with the
+// store's name.
+func TestStoreLinkWithADistributorName(t *testing.T) {
+	e, _ := startEngine(t)
+	url := "--nats-url=" + e.ClientURL()
+	link := func(store string, more ...string) (string, error) {
+		return cli(t, append([]string{"store", "link", url, "--distributor-id", "d-n", "--store-id", store, "--store-name", "행복식당"}, more...)...)
+	}
+	out, err := link("s-n", "--distributor-name", " 한울유통 ")
+	if err != nil || !strings.Contains(out, "of distributor d-n (한울유통): link ") || strings.Contains(out, "a repeat") {
+		t.Fatalf("link with a distributor name: %q %v", out, err)
+	}
+	out, err = link("s-n", "--distributor-name", "다른유통")
+	if err != nil || !strings.Contains(out, "(한울유통)") || !strings.Contains(out, "a repeat keeps the first distributor name, not 다른유통") {
+		t.Fatalf("link again with another distributor name: %q %v", out, err)
+	}
+	if out, err = link("s-n"); err != nil || !strings.Contains(out, "(한울유통)") || strings.Contains(out, "a repeat") {
+		t.Fatalf("link again without a distributor name: %q %v", out, err)
+	}
+	out, err = link("s-p")
+	if err != nil || !strings.Contains(out, "of distributor d-n: link ") {
+		t.Fatalf("link without a distributor name: %q %v", out, err)
+	}
+	out, err = link("s-p", "--distributor-name", "한울유통", "--json")
+	var rep api.LinkStoreReply
+	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.DistributorName != "" {
+		t.Fatalf("link again, now with a distributor name: %q %v", out, err)
+	}
+	if out, err = link("s-p", "--distributor-name", "한울유통"); err != nil || !strings.Contains(out, "linked before without a distributor name: a repeat does not add 한울유통") {
+		t.Fatalf("link again, now with a distributor name: %q %v", out, err)
+	}
+	for what, name := range map[string]string{"of 101 characters": strings.Repeat("유", 101), "with a newline": "한울\n유통"} {
+		if _, err := link("s-z", "--distributor-name", name); exitCode(err) != exitRefused {
+			t.Errorf("a distributor name %s: %v, want refused", what, err)
+		}
+	}
+	out, err = cli(t, "bill", "issue", url, "--distributor-id", "d-n", "--store-id", "s-n", "--amount", "50000", "--json")
+	var bill api.IssueBillReply
+	if err != nil || json.Unmarshal([]byte(out), &bill) != nil {
+		t.Fatalf("issue: %q %v", out, err)
+	}
+	out, err = cli(t, "bill", "get", url, "--bill-id", bill.BillID, "--min-seq", fmt.Sprint(bill.Seq))
+	if err != nil || !strings.Contains(out, "store s-n (행복식당) of d-n (한울유통)") {
+		t.Fatalf("bill get: %q %v", out, err)
+	}
+}
+
 func TestBillImport(t *testing.T) {
 	e, _ := startEngine(t, func(c *engine.Config) { c.BankSim = false })
 	url := "--nats-url=" + e.ClientURL()
