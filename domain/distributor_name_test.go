@@ -131,15 +131,6 @@ func TestLinkEventsCarryTheDistributorName(t *testing.T) {
 func TestStoreMessagesNameTheDistributor(t *testing.T) {
 	store, dist := "store:store-1", "distributor:dist-1"
 	account := map[string]string{"bank": "KB", "account_number": "5001000042", "account_holder": "bankbook"}
-	with := func(base map[string]string, more ...map[string]string) map[string]string {
-		out := map[string]string{}
-		for _, m := range append([]map[string]string{base}, more...) {
-			for k, v := range m {
-				out[k] = v
-			}
-		}
-		return out
-	}
 	issued := billIssued()
 	issued.DistributorName = "한울유통"
 	cancelled := billCancelled()
@@ -151,11 +142,7 @@ func TestStoreMessagesNameTheDistributor(t *testing.T) {
 	reminded.PaymentsCountedTo = time.Date(2025, 3, 16, 9, 55, 0, 0, time.UTC)
 	oldCancel := billCancelled() // recorded before cancellations carried the store name
 	oldCancel.StoreName, oldCancel.DistributorName = "", "한울유통"
-	tests := []struct {
-		name  string
-		event domain.Event
-		want  []domain.NotificationIntent
-	}{
+	runIntentCases(t, []intentCase{
 		{"bill.issued", issued, []domain.NotificationIntent{
 			intent(domain.NotifyBillIssued, store, "bill.issued",
 				"[청구서] 한울유통: 행복식당 님, 50,000원 청구서가 발행되었습니다.\n입금 계좌: KB 5001000042 (예금주 bankbook)\n메모: 3월분",
@@ -195,14 +182,5 @@ func TestStoreMessagesNameTheDistributor(t *testing.T) {
 				with(map[string]string{"bill_id": bill(1), "distributor_id": "dist-1", "distributor_name": "한울유통", "store_id": "store-1", "store_name": "행복식당",
 					"amount": "50000", "paid_amount": "20000", "outstanding": "30000", "payments_counted_to": "2025-03-16T09:55:00.000000Z"}, account)),
 		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := domain.NotificationIntents(srcEvent, tt.event)
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Fatalf("NotificationIntents(%s)\n got %#v\nwant %#v", tt.event.EventType(), got, tt.want)
-			}
-			checkIntents(t, got)
-		})
-	}
+	})
 }

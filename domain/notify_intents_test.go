@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -45,25 +46,12 @@ func TestNotificationIntents(t *testing.T) {
 	store := "store:store-1"
 	dist := "distributor:dist-1"
 	account := map[string]string{"bank": "KB", "account_number": "5001000042", "account_holder": "bankbook"}
-	with := func(base map[string]string, more ...map[string]string) map[string]string {
-		out := map[string]string{}
-		for _, m := range append([]map[string]string{base}, more...) {
-			for k, v := range m {
-				out[k] = v
-			}
-		}
-		return out
-	}
 	unpaidCancelled := billCancelled()
 	unpaidCancelled.PaidAmount = 0
 	unpaidCancelled.IssuedAt = time.Date(2025, 3, 14, 15, 30, 0, 0, time.UTC) // 00:30 on the 15th in Seoul
 	counted := billReminded()
 	counted.PaymentsCountedTo = time.Date(2025, 3, 16, 9, 55, 0, 0, time.UTC) // 18:55 in Seoul
-	tests := []struct {
-		name  string
-		event domain.Event
-		want  []domain.NotificationIntent
-	}{
+	runIntentCases(t, []intentCase{
 		{"bill.issued: the store, with the account and the memo", billIssued(), []domain.NotificationIntent{
 			intent(domain.NotifyBillIssued, store, "bill.issued",
 				"[청구서] 행복식당 님, 50,000원 청구서가 발행되었습니다.\n입금 계좌: KB 5001000042 (예금주 bankbook)\n메모: 3월분",
@@ -176,8 +164,21 @@ func TestNotificationIntents(t *testing.T) {
 				"[환불] 15,000원이 지갑으로 환불되었습니다.\n사유: 주문과 연결되지 않은 입금",
 				map[string]string{"user_id": "u-1", "amount": "15000", "refund_kind": "orphan_refund", "ref": "dep_3", "credited_at": "2025-03-14T09:26:53.589000Z"}),
 		}},
-	}
-	for _, tt := range tests {
+	})
+}
+
+// intentCase is an event and the messages it calls for.
+type intentCase struct {
+	name  string
+	event domain.Event
+	want  []domain.NotificationIntent
+}
+
+// runIntentCases checks that each case's event calls for exactly its
+// messages, and that they are well formed.
+func runIntentCases(t *testing.T, cases []intentCase) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			got := domain.NotificationIntents(srcEvent, tt.event)
 			if !reflect.DeepEqual(got, tt.want) {
@@ -186,6 +187,15 @@ func TestNotificationIntents(t *testing.T) {
 			checkIntents(t, got)
 		})
 	}
+}
+
+// with is base and more merged into one map: a message's data.
+func with(base map[string]string, more ...map[string]string) map[string]string {
+	out := maps.Clone(base)
+	for _, m := range more {
+		maps.Copy(out, m)
+	}
+	return out
 }
 
 // checkIntents checks what every intent must be: one per recipient, its ID
