@@ -48,18 +48,121 @@ func (r LinkStoreRequest) Canonical() LinkStoreRequest {
 
 // LinkStoreReply is the reply of bankbook.cmd.store.link.
 type LinkStoreReply struct {
-	LinkID string `json:"link_id"`
 	// Status is LinkStatusLinked.
-	Status        string `json:"status"`
+	Status string `json:"status"`
+	LinkedStore
+	Written
+}
+
+// LinkedStore is a link as the engine holds it now: its store, its names and
+// its dedicated account. store.link and store.rename answer it, and the
+// store queries (StoreView).
+type LinkedStore struct {
+	LinkID        string `json:"link_id"`
 	DistributorID string `json:"distributor_id"`
 	StoreID       string `json:"store_id"`
 	StoreName     string `json:"store_name"`
-	// DistributorName is the link's, as first linked; absent when it was
-	// made without one.
+	// DistributorName is absent when the link has none.
 	DistributorName  string             `json:"distributor_name,omitempty"`
 	DedicatedAccount domain.BankAccount `json:"dedicated_account"`
 	LinkedAt         string             `json:"linked_at"`
+}
+
+// RenameStoreRequest is the body of bankbook.cmd.store.rename. A name
+// left out stays as it is; at least one must be given. DistributorName ""
+// (or blank) removes the link's distributor name.
+type RenameStoreRequest struct {
+	DistributorID   string  `json:"distributor_id"`
+	StoreID         string  `json:"store_id"`
+	StoreName       *string `json:"store_name,omitempty"`
+	DistributorName *string `json:"distributor_name,omitempty"`
+}
+
+// Validate checks the request fields as store.link checks them.
+func (r RenameStoreRequest) Validate() error {
+	errs := []error{
+		domain.ValidateID("distributor_id", r.DistributorID),
+		domain.ValidateID("store_id", r.StoreID),
+	}
+	switch {
+	case r.StoreName == nil && r.DistributorName == nil:
+		errs = append(errs, invalid("store_name", "give store_name, distributor_name or both"))
+	case r.StoreName != nil:
+		errs = append(errs, domain.ValidateText("store_name", *r.StoreName, domain.MaxStoreNameLength))
+	}
+	if r.DistributorName != nil && strings.TrimSpace(*r.DistributorName) != "" {
+		errs = append(errs, domain.ValidateText("distributor_name", *r.DistributorName, domain.MaxDistributorNameLength))
+	}
+	return first(errs)
+}
+
+// Canonical removes the names' surrounding white space, as the rename
+// records them.
+func (r RenameStoreRequest) Canonical() RenameStoreRequest {
+	trim := func(p *string) *string {
+		if p == nil {
+			return nil
+		}
+		s := strings.TrimSpace(*p)
+		return &s
+	}
+	r.StoreName, r.DistributorName = trim(r.StoreName), trim(r.DistributorName)
+	return r
+}
+
+// RenameStoreReply is the reply of bankbook.cmd.store.rename: the link
+// with its names now.
+type RenameStoreReply struct {
+	// Status is StoreStatusRenamed, or StoreStatusUnchanged when the link
+	// had those names already (nothing was written).
+	Status string `json:"status"`
+	LinkedStore
 	Written
+}
+
+// StoreView is one link of a distributor as bankbook.q.store.get and
+// bankbook.q.store.list answer it.
+type StoreView struct {
+	LinkedStore
+	// RenamedAt is when store.rename last changed a name; absent when
+	// never.
+	RenamedAt string `json:"renamed_at,omitempty"`
+	// Seq is the stream sequence of the link's last change the view shows
+	// (store.linked or store.renamed).
+	Seq Seq `json:"seq"`
+}
+
+// GetStoreRequest is the body of bankbook.q.store.get.
+type GetStoreRequest struct {
+	DistributorID string `json:"distributor_id"`
+	StoreID       string `json:"store_id"`
+	ReadAfter
+}
+
+// Validate checks the request fields.
+func (r GetStoreRequest) Validate() error {
+	return first([]error{domain.ValidateID("distributor_id", r.DistributorID), domain.ValidateID("store_id", r.StoreID)})
+}
+
+// StoreListRequest is the body of bankbook.q.store.list.
+type StoreListRequest struct {
+	DistributorID string `json:"distributor_id"`
+	PageRequest
+}
+
+// Validate checks the request fields.
+func (r StoreListRequest) Validate() error {
+	if err := domain.ValidateID("distributor_id", r.DistributorID); err != nil {
+		return err
+	}
+	return r.PageRequest.Validate()
+}
+
+// StoreListReply is the reply of bankbook.q.store.list: the distributor's
+// linked stores, by store_id.
+type StoreListReply struct {
+	Stores     []StoreView `json:"stores"`
+	NextCursor string      `json:"next_cursor,omitempty"`
 }
 
 // BillLine is one bill to issue: a line of bill.issue_bulk, and the bill
@@ -241,9 +344,11 @@ type RemindUnpaidReply struct {
 	Written
 }
 
-// The statuses of store.link and bill.remind_unpaid replies.
+// The statuses of store.link, store.rename and bill.remind_unpaid replies.
 const (
 	LinkStatusLinked     = "linked"
+	StoreStatusRenamed   = "renamed"
+	StoreStatusUnchanged = "unchanged"
 	RemindStatusReminded = "reminded"
 	RemindStatusNone     = "none"
 )
@@ -277,8 +382,10 @@ type BillView struct {
 	LinkID        string `json:"link_id"`
 	DistributorID string `json:"distributor_id"`
 	StoreID       string `json:"store_id"`
-	StoreName     string `json:"store_name"`
-	// DistributorName is the link's; absent when it has none.
+	// StoreName and DistributorName are the link's names when the bill
+	// was issued (a rename since does not change them); DistributorName
+	// is absent when it had none.
+	StoreName        string             `json:"store_name"`
 	DistributorName  string             `json:"distributor_name,omitempty"`
 	Amount           int64              `json:"amount"`
 	PaidAmount       int64              `json:"paid_amount"`

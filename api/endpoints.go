@@ -23,6 +23,9 @@ var (
 	PayoutResolve  = command[ResolvePayoutRequest, ResolvePayoutReply]("bankbook.cmd.payout.resolve", true)
 
 	StoreLink     = command[LinkStoreRequest, LinkStoreReply]("bankbook.cmd.store.link", true)
+	StoreRename   = command[RenameStoreRequest, RenameStoreReply]("bankbook.cmd.store.rename", true)
+	StoreGet      = query[GetStoreRequest, StoreView]("bankbook.q.store.get")
+	StoreList     = query[StoreListRequest, StoreListReply]("bankbook.q.store.list")
 	BillIssue     = command[IssueBillRequest, IssueBillReply]("bankbook.cmd.bill.issue", true)
 	BillIssueBulk = bulkCommand[IssueBulkRequest, IssueBulkReply]("bankbook.cmd.bill.issue_bulk", true, 768<<10)
 	BillCancel    = command[CancelBillRequest, CancelBillReply]("bankbook.cmd.bill.cancel", true)

@@ -91,6 +91,7 @@ func TestRolePermissions(t *testing.T) {
 		{"bankbook.cmd.order.cancel", app | op},
 		{"bankbook.cmd.wallet.withdraw", app | op},
 		{"bankbook.cmd.store.link", app | op},
+		{"bankbook.cmd.store.rename", app | op},
 		{"bankbook.cmd.bill.issue", app | op},
 		{"bankbook.cmd.deposit.record", feed | op},
 		{"bankbook.cmd.deposit.scan_complete", feed | op},

@@ -63,6 +63,7 @@ func grants(r Role, simulators bool, stream string) ([]grant, error) {
 			{subject: "bankbook.cmd.order.>"},
 			{subject: "bankbook.cmd.wallet.withdraw"},
 			{subject: "bankbook.cmd.store.link"},
+			{subject: "bankbook.cmd.store.rename"},
 			{subject: "bankbook.cmd.bill.>"},
 			queries, srv,
 		}, sims...), nil

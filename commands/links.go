@@ -51,11 +51,40 @@ func (h *Links) LinkStore(ctx context.Context, meta Meta, req api.LinkStoreReque
 	if err != nil {
 		return api.LinkStoreReply{}, err
 	}
-	l := out.State
-	return api.LinkStoreReply{
-		LinkID: l.ID, Status: api.LinkStatusLinked, DistributorID: string(l.DistributorID), StoreID: string(l.StoreID), StoreName: l.StoreName,
-		DistributorName: l.DistributorName, DedicatedAccount: l.DedicatedAccount, LinkedAt: domain.FormatTime(l.LinkedAt), Written: written(out.Seq),
-	}, nil
+	return api.LinkStoreReply{Status: api.LinkStatusLinked, LinkedStore: linkedStore(out.State), Written: written(out.Seq)}, nil
+}
+
+// linkedStore is link l as the store replies show it.
+func linkedStore(l domain.Link) api.LinkedStore {
+	return api.LinkedStore{
+		LinkID: l.ID, DistributorID: string(l.DistributorID), StoreID: string(l.StoreID), StoreName: l.StoreName,
+		DistributorName: l.DistributorName, DedicatedAccount: l.DedicatedAccount, LinkedAt: domain.FormatTime(l.LinkedAt),
+	}
+}
+
+// RenameStore changes a linked store's name, its distributor's name, or
+// both. The events written on the link afterwards carry the new names, so
+// the store's messages use them.
+func (h *Links) RenameStore(ctx context.Context, meta Meta, req api.RenameStoreRequest) (api.RenameStoreReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.RenameStoreReply{}, err
+	}
+	dist, store := domain.DistributorID(req.DistributorID), domain.StoreID(req.StoreID)
+	out, err := h.links.Execute(ctx, meta, domain.LinkID(dist, store), func(l domain.Link) ([]domain.Event, error) {
+		events, err := domain.DecideRename(l, domain.RenameStore{StoreName: req.StoreName, DistributorName: req.DistributorName, Now: h.Now()})
+		if errors.Is(err, domain.ErrStoreNotLinked) {
+			return nil, domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": string(dist), "store_id": string(store)})
+		}
+		return events, err
+	}, nil)
+	if err != nil {
+		return api.RenameStoreReply{}, err
+	}
+	status := api.StoreStatusUnchanged
+	if len(out.Events) > 0 {
+		status = api.StoreStatusRenamed
+	}
+	return api.RenameStoreReply{Status: status, LinkedStore: linkedStore(out.State), Written: written(out.Seq)}, nil
 }
 
 // IssueBill issues a bill to a linked store; the store's current bill, if

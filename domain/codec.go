@@ -140,6 +140,7 @@ func Events() *Codec {
 	Register[PayoutSettled](c, 1)
 	Register[PayoutFailed](c, 1)
 	Register[StoreLinked](c, 1)
+	Register[StoreRenamed](c, 1)
 	Register[BillIssued](c, 1)
 	Register[BillExpired](c, 1)
 	Register[BillCancelled](c, 1)

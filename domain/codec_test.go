@@ -24,6 +24,8 @@ func TestEventsRoundTrip(t *testing.T) {
 		{"order submitted with a payment deadline", submittedWithDeadline(), "order.submitted"},
 		{"order expired", domain.OrderExpired{OrderID: "o-1", ExpiresAt: t0, ExpiredAt: t0.Add(time.Minute)}, "order.expired"},
 		{"store linked", linked(), "store.linked"},
+		{"store renamed", renamed("행복식당 본점", "한울유통", "행복식당", ""), "store.renamed"},
+		{"store renamed, its distributor name removed", renamed("행복식당", "", "행복식당", "한울유통"), "store.renamed"},
 		{"bill issued", billIssued(), "bill.issued"},
 		{"bill issued superseding another", domain.BillIssued{LinkID: lnk, BillID: bill(2), DistributorID: distributor, StoreID: store, StoreName: "행복식당", Amount: 1, DedicatedAccount: dedicated, IssuedAt: t0, SupersededBillID: bill(1)}, "bill.issued"},
 		{"bill expired", billExpired(), "bill.expired"},

@@ -73,9 +73,9 @@ type Link struct {
 	ID            string
 	DistributorID DistributorID
 	StoreID       StoreID
-	StoreName     string // as first linked: linking again does not rename
-	// DistributorName is the distributor's name as first linked ("" when
-	// the link was made without one): the store's messages name it.
+	StoreName     string // as first linked or last renamed: linking again does not rename
+	// DistributorName is the distributor's name as first linked or last
+	// renamed ("" when the link has none): the store's messages name it.
 	DistributorName  string
 	DedicatedAccount BankAccount
 	LinkedAt         time.Time
@@ -143,6 +143,8 @@ func (l Link) Apply(e Event) Link {
 	case StoreLinked:
 		l.ID, l.DistributorID, l.StoreID, l.StoreName, l.DistributorName = e.LinkID, e.DistributorID, e.StoreID, e.StoreName, e.DistributorName
 		l.DedicatedAccount, l.LinkedAt = e.DedicatedAccount, e.LinkedAt
+	case StoreRenamed:
+		l.StoreName, l.DistributorName = e.StoreName, e.DistributorName
 	case BillIssued:
 		l.BillsIssued++
 		l.Current = CurrentBill{ID: e.BillID, Amount: e.Amount, Memo: e.Memo, IssuedAt: e.IssuedAt}
@@ -336,10 +338,10 @@ type LinkStore struct {
 }
 
 // DecideLink links a pair the first time. Linking a pair already linked
-// needs nothing (no events): the link keeps its dedicated account and the
-// store and distributor names it was first linked with (a different name,
-// or a distributor name for a link made without one, is not an update; the
-// reply shows the names on record).
+// needs nothing (no events): the link keeps its dedicated account and its
+// store and distributor names (a different name, or a distributor name for
+// a link made without one, is not an update: DecideRename is; the reply
+// shows the names on record).
 func DecideLink(l Link, c LinkStore) ([]Event, error) {
 	if err := ValidateID("distributor_id", string(c.DistributorID)); err != nil {
 		return nil, err
@@ -368,6 +370,56 @@ func DecideLink(l Link, c LinkStore) ([]Event, error) {
 	return []Event{StoreLinked{
 		LinkID: c.LinkID, DistributorID: c.DistributorID, StoreID: c.StoreID, StoreName: c.StoreName, DistributorName: distName,
 		DedicatedAccount: c.Account, LinkedAt: c.Now,
+	}}, nil
+}
+
+// RenameStore asks to change a link's names. A nil name stays as it is;
+// DistributorName "" (or blank) removes the distributor name. Both are
+// trimmed and checked as DecideLink checks them.
+type RenameStore struct {
+	StoreName       *string
+	DistributorName *string
+	Now             time.Time
+}
+
+// DecideRename renames a linked store, its distributor, or both:
+// store.renamed with the names from then on. Names the link already has
+// need nothing (no events). Neither name given is invalid_input; an
+// unlinked pair is ErrStoreNotLinked.
+func DecideRename(l Link, c RenameStore) ([]Event, error) {
+	if c.StoreName == nil && c.DistributorName == nil {
+		return nil, Invalid("store_name", "give store_name, distributor_name or both")
+	}
+	var storeName, distName string
+	if c.StoreName != nil {
+		storeName = strings.TrimSpace(*c.StoreName)
+		if err := ValidateText("store_name", storeName, MaxStoreNameLength); err != nil {
+			return nil, err
+		}
+	}
+	if c.DistributorName != nil {
+		distName = strings.TrimSpace(*c.DistributorName)
+		if distName != "" {
+			if err := ValidateText("distributor_name", distName, MaxDistributorNameLength); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if !l.Exists() {
+		return nil, ErrStoreNotLinked.With("", nil)
+	}
+	if c.StoreName == nil {
+		storeName = l.StoreName
+	}
+	if c.DistributorName == nil {
+		distName = l.DistributorName
+	}
+	if storeName == l.StoreName && distName == l.DistributorName {
+		return nil, nil
+	}
+	return []Event{StoreRenamed{
+		LinkID: l.ID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: storeName, DistributorName: distName,
+		PreviousStoreName: l.StoreName, PreviousDistributorName: l.DistributorName, RenamedAt: c.Now,
 	}}, nil
 }
 

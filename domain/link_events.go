@@ -25,6 +25,26 @@ type StoreLinked struct {
 // EventType implements Event.
 func (StoreLinked) EventType() string { return "store.linked" }
 
+// StoreRenamed records new names for a link: the store's, the
+// distributor's, or both. StoreName and DistributorName are the names from
+// now on (DistributorName absent: the link has none any more); the Previous
+// ones are those they replace. The events written after it carry the new
+// names, so the store's messages use them; a bill keeps the names it was
+// issued with.
+type StoreRenamed struct {
+	LinkID                  string        `json:"link_id"`
+	DistributorID           DistributorID `json:"distributor_id"`
+	StoreID                 StoreID       `json:"store_id"`
+	StoreName               string        `json:"store_name"`
+	DistributorName         string        `json:"distributor_name,omitempty"`
+	PreviousStoreName       string        `json:"previous_store_name"`
+	PreviousDistributorName string        `json:"previous_distributor_name,omitempty"`
+	RenamedAt               time.Time     `json:"renamed_at"`
+}
+
+// EventType implements Event.
+func (StoreRenamed) EventType() string { return "store.renamed" }
+
 // BillIssued records a bill: an amount the distributor typed, for the store
 // to pay to its dedicated account. It becomes the store's current bill; a
 // bill that was current expires in the same commit (BillExpired, written

@@ -238,12 +238,9 @@ func (s *Store) Bill(billID string) (BillView, bool, error) {
 // ErrBadCursor.
 func (s *Store) ActiveBills(distributorID string, limit int, cursor string) (api.ActiveBillsReply, error) {
 	out := api.ActiveBillsReply{Bills: []BillView{}}
-	limit = max(limit, 1)
-	after, err := hex.DecodeString(cursor)
-	// A cursor handed out is the last store ID of a page, so anything that
-	// is not an ID was never handed out.
-	if err != nil || (len(after) > 0 && domain.ValidateID("cursor", string(after)) != nil) {
-		return api.ActiveBillsReply{}, fmt.Errorf("%w: cursor", ErrBadCursor)
+	after, err := storeCursor(cursor)
+	if err != nil {
+		return api.ActiveBillsReply{}, err
 	}
 	err = s.view(func(tx *bbolt.Tx) error {
 		bills, err := queryBucket(tx, bucketBills)
@@ -258,41 +255,26 @@ func (s *Store) ActiveBills(distributorID string, limit int, cursor string) (api
 		if err != nil {
 			return err
 		}
-		prefix := append([]byte(distributorID), 0)
-		start := append(bytes.Clone(prefix), after...)
-		c := current.Cursor()
-		k, id := c.Seek(start)
-		if len(after) > 0 && bytes.Equal(k, start) {
-			k, id = c.Next()
-		}
-		var (
-			last []byte
-			size pageBytes
-		)
-		for ; k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
-			if len(out.Bills) == limit {
-				out.NextCursor = hex.EncodeToString(last)
-				return nil
-			}
+		var size pageBytes
+		out.NextCursor, err = byStore(current, distributorID, after, limit, func(id []byte) (bool, error) {
 			var v BillView
 			found, err := getJSON(bills, string(id), &v)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if !found {
-				return fmt.Errorf("%w: current bill %s has no view", ErrInconsistent, id)
+				return false, fmt.Errorf("%w: current bill %s has no view", ErrInconsistent, id)
 			}
 			if err := withPayments(payments, &v); err != nil {
-				return err
+				return false, err
 			}
 			if fits, err := size.fitsItem(len(out.Bills), v); err != nil || !fits {
-				out.NextCursor = hex.EncodeToString(last)
-				return err
+				return false, err
 			}
 			out.Bills = append(out.Bills, v)
-			last = k[len(prefix):]
-		}
-		return nil
+			return true, nil
+		})
+		return err
 	})
 	if err != nil {
 		return api.ActiveBillsReply{}, err
@@ -300,11 +282,58 @@ func (s *Store) ActiveBills(distributorID string, limit int, cursor string) (api
 	return out, nil
 }
 
+// storeCursor decodes a cursor of byStore: "" or the hex of a store ID. A
+// cursor handed out is the last store ID of a page, so anything that is not
+// an ID was never handed out: ErrBadCursor.
+func storeCursor(cursor string) ([]byte, error) {
+	after, err := hex.DecodeString(cursor)
+	if err != nil || (len(after) > 0 && domain.ValidateID("cursor", string(after)) != nil) {
+		return nil, fmt.Errorf("%w: cursor", ErrBadCursor)
+	}
+	return after, nil
+}
+
+// byStore pages through a distributor's entries of b, keyed
+// distributor_id 0x00 store_id, in store_id order after the store ID after
+// (none: from the first). add takes each value and says whether it still
+// fit the page. The walk stops after limit values (below 1 means 1) or at
+// the first that does not fit, and returns the next page's cursor: the
+// hex of the last store ID added, "" when the distributor has no more.
+// Ordering by store keeps a cursor valid while entries are added.
+func byStore(b *bbolt.Bucket, distributorID string, after []byte, limit int, add func(v []byte) (bool, error)) (string, error) {
+	limit = max(limit, 1)
+	prefix := append([]byte(distributorID), 0)
+	start := append(bytes.Clone(prefix), after...)
+	c := b.Cursor()
+	k, v := c.Seek(start)
+	if len(after) > 0 && bytes.Equal(k, start) {
+		k, v = c.Next()
+	}
+	var last []byte
+	for n := 0; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if n == limit {
+			return hex.EncodeToString(last), nil
+		}
+		fits, err := add(v)
+		if err != nil || !fits {
+			return hex.EncodeToString(last), err
+		}
+		n++
+		last = k[len(prefix):]
+	}
+	return "", nil
+}
+
 // The "links" projection: the links of each distributor, from
-// store.linked.
+// store.linked and store.renamed.
 //
-// bucketLinks maps distributor_id 0x00 store_id → link_id.
+// bucketLinks maps distributor_id 0x00 store_id → the JSON of its
+// StoreView.
 var bucketLinks = []byte("links_by_distributor")
+
+// StoreView is a link as bankbook.q.store.get and bankbook.q.store.list
+// show it.
+type StoreView = api.StoreView
 
 // LinkRef is one link of a distributor: the link aggregate's ID and its
 // store.
@@ -313,14 +342,38 @@ type LinkRef struct {
 	StoreID string
 }
 
-// applyLinks is the "links" projection: store.linked into bucketLinks
-// (buckets[0]). A pair is linked once; the link ID is derived from the pair.
-func applyLinks(buckets []*bbolt.Bucket, _ eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
-	e, ok := ev.(domain.StoreLinked)
-	if !ok {
-		return nil
+// applyLinks is the "links" projection: store.linked and store.renamed
+// into bucketLinks (buckets[0]). A pair is linked once; the link ID is
+// derived from the pair.
+func applyLinks(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+	links := buckets[0]
+	switch e := ev.(type) {
+	case domain.StoreLinked:
+		key := pairKey(string(e.DistributorID), string(e.StoreID))
+		if links.Get(key) != nil {
+			return fmt.Errorf("%w: store %s linked twice to distributor %s", ErrInconsistent, e.StoreID, e.DistributorID)
+		}
+		return putJSON(links, string(key), StoreView{
+			LinkedStore: api.LinkedStore{
+				LinkID: e.LinkID, DistributorID: string(e.DistributorID), StoreID: string(e.StoreID), StoreName: e.StoreName,
+				DistributorName: e.DistributorName, DedicatedAccount: e.DedicatedAccount, LinkedAt: domain.FormatTime(e.LinkedAt),
+			},
+			Seq: api.Seq(c.Seq),
+		})
+	case domain.StoreRenamed:
+		key := string(pairKey(string(e.DistributorID), string(e.StoreID)))
+		var v StoreView
+		found, err := getJSON(links, key, &v)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("%w: store %s of distributor %s renamed before it was linked", ErrInconsistent, e.StoreID, e.DistributorID)
+		}
+		v.StoreName, v.DistributorName, v.RenamedAt, v.Seq = e.StoreName, e.DistributorName, domain.FormatTime(e.RenamedAt), api.Seq(c.Seq)
+		return putJSON(links, key, v)
 	}
-	return buckets[0].Put(pairKey(string(e.DistributorID), string(e.StoreID)), []byte(e.LinkID))
+	return nil
 }
 
 // LinksOf returns every link of a distributor, in store_id order; none (an
@@ -336,12 +389,60 @@ func (s *Store) LinksOf(distributorID string) ([]LinkRef, error) {
 		prefix := append([]byte(distributorID), 0)
 		c := b.Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			out = append(out, LinkRef{LinkID: string(v), StoreID: string(k[len(prefix):])})
+			var view StoreView
+			if err := json.Unmarshal(v, &view); err != nil {
+				return fmt.Errorf("link view %q: %w", k, err)
+			}
+			out = append(out, LinkRef{LinkID: view.LinkID, StoreID: string(k[len(prefix):])})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// StoreLink returns the link of a distributor and a store; false when the
+// pair is not linked.
+func (s *Store) StoreLink(distributorID, storeID string) (StoreView, bool, error) {
+	var v StoreView
+	found, err := lookup(s, bucketLinks, string(pairKey(distributorID, storeID)), &v)
+	return v, found, err
+}
+
+// StoreLinks returns up to limit of a distributor's links
+// (bankbook.q.store.list), in store_id order, after cursor ("" for the
+// first page); NextCursor is the following page's cursor, "" at the end. A
+// limit below 1 means 1; a cursor this method did not hand out is
+// ErrBadCursor.
+func (s *Store) StoreLinks(distributorID string, limit int, cursor string) (api.StoreListReply, error) {
+	out := api.StoreListReply{Stores: []StoreView{}}
+	after, err := storeCursor(cursor)
+	if err != nil {
+		return api.StoreListReply{}, err
+	}
+	err = s.view(func(tx *bbolt.Tx) error {
+		links, err := queryBucket(tx, bucketLinks)
+		if err != nil {
+			return err
+		}
+		var size pageBytes
+		out.NextCursor, err = byStore(links, distributorID, after, limit, func(raw []byte) (bool, error) {
+			var v StoreView
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return false, fmt.Errorf("link view of distributor %s: %w", distributorID, err)
+			}
+			if fits, err := size.fitsItem(len(out.Stores), v); err != nil || !fits {
+				return false, err
+			}
+			out.Stores = append(out.Stores, v)
+			return true, nil
+		})
+		return err
+	})
+	if err != nil {
+		return api.StoreListReply{}, err
 	}
 	return out, nil
 }

@@ -153,7 +153,7 @@
 //	bills     bills                  bill_id → JSON of BillView (payments [] there)
 //	          bill_payments          bill_id 0x00 seq(8) version(4) → JSON of BillPayment, in recording order
 //	          bills_current          distributor_id 0x00 store_id → bill_id (current bills only)
-//	links     links_by_distributor   distributor_id 0x00 store_id → link_id
+//	links     links_by_distributor   distributor_id 0x00 store_id → JSON of StoreView
 //	store_payments store_payments_by_distributor  distributor_id 0x00 paid_at(8) deposit_id → JSON of BillPayment
 //	          store_payments_by_store             store_id 0x00 paid_at(8) deposit_id → JSON of BillPayment
 //	settlements settlements          distributor_id 0x00 date (YYYY-MM-DD) → JSON of Settlement

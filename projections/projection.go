@@ -58,7 +58,7 @@ type Projection struct {
 //	                   candidate_closed_orders, candidate_closed_by_time
 //	payouts   2        payouts, payouts_by_status
 //	bills     3        bills, bill_payments, bills_current
-//	links     1        links_by_distributor
+//	links     2        links_by_distributor
 //	store_payments 1   store_payments_by_distributor, store_payments_by_store
 //	settlements 1      settlements
 //	notifications 2    notifications, notifications_by_status,
@@ -85,7 +85,7 @@ func DefaultProjections() []Projection {
 		}, Apply: applyCandidates},
 		{Name: "payouts", Version: 2, Buckets: []string{string(bucketPayouts), string(bucketPayoutsByStatus)}, Apply: applyPayouts},
 		{Name: "bills", Version: 3, Buckets: []string{string(bucketBills), string(bucketBillPayments), string(bucketBillsCurrent)}, Apply: applyBills},
-		{Name: "links", Version: 1, Buckets: []string{string(bucketLinks)}, Apply: applyLinks},
+		{Name: "links", Version: 2, Buckets: []string{string(bucketLinks)}, Apply: applyLinks},
 		{Name: "store_payments", Version: 1, Buckets: []string{string(bucketPaymentsByDistributor), string(bucketPaymentsByStore)}, Apply: applyStorePayments},
 		{Name: "settlements", Version: 1, Buckets: []string{string(bucketSettlements)}, Apply: applySettlements},
 		{Name: "notifications", Version: 2, Buckets: []string{

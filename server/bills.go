@@ -27,6 +27,18 @@ func (s *Server) remindUnpaid() commandSpec[api.RemindUnpaidRequest, api.RemindU
 	}}
 }
 
+func (s *Server) getStore(_ context.Context, q api.GetStoreRequest) (api.StoreView, error) {
+	view, ok, err := s.cfg.ReadModels.StoreLink(q.DistributorID, q.StoreID)
+	if err != nil || ok {
+		return view, err
+	}
+	return view, domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": q.DistributorID, "store_id": q.StoreID})
+}
+
+func (s *Server) listStores(_ context.Context, q api.StoreListRequest) (api.StoreListReply, error) {
+	return s.cfg.ReadModels.StoreLinks(q.DistributorID, q.PageLimit(), q.Cursor)
+}
+
 func (s *Server) getBill(_ context.Context, q api.GetBillRequest) (api.BillView, error) {
 	view, ok, err := s.cfg.ReadModels.Bill(q.BillID)
 	return found(view, ok, err, domain.ErrBillNotFound, "bill_id", q.BillID)

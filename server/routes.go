@@ -25,6 +25,9 @@ func (s *Server) routeTable() []route {
 		commandRoute(s, api.PayoutResolve, commandSpec[api.ResolvePayoutRequest, api.ResolvePayoutReply]{exec: s.resolvePayout}),
 
 		commandRoute(s, api.StoreLink, commandSpec[api.LinkStoreRequest, api.LinkStoreReply]{exec: s.cfg.Links.LinkStore}),
+		commandRoute(s, api.StoreRename, commandSpec[api.RenameStoreRequest, api.RenameStoreReply]{exec: s.cfg.Links.RenameStore}),
+		queryRoute(s, api.StoreGet, s.getStore),
+		queryRoute(s, api.StoreList, s.listStores),
 		commandRoute(s, api.BillIssue, commandSpec[api.IssueBillRequest, api.IssueBillReply]{exec: s.cfg.Links.IssueBill}),
 		commandRoute(s, api.BillIssueBulk, commandSpec[api.IssueBulkRequest, api.IssueBulkReply]{exec: s.cfg.Links.IssueBulk}),
 		commandRoute(s, api.BillCancel, commandSpec[api.CancelBillRequest, api.CancelBillReply]{exec: s.cfg.Links.CancelBill}),

@@ -28,7 +28,7 @@ import (
 // ("Bills from ERP") and in parseBillCSV.
 
 const (
-	storeUsage      = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME [--distributor-name NAME]"
+	storeUsage      = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME [--distributor-name NAME] | rename --distributor-id D --store-id S [--store-name NAME] [--distributor-name NAME] | get --distributor-id D --store-id S | list --distributor-id D"
 	billUsage       = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv | get --bill-id B [--offline DIR] | active --distributor-id D | remind --distributor-id D"
 	paymentUsage    = "usage: bankbook payment list --distributor-id D [--from T] [--to T] | --store-id S"
 	settlementUsage = "usage: bankbook settlement expected --distributor-id D"
@@ -47,8 +47,8 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		var q api.LinkStoreRequest
 		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
 		fs.StringVar(&q.StoreID, "store-id", "", "the distributor's store")
-		fs.StringVar(&q.StoreName, "store-name", "", "the store's name, 1-100 characters (a repeat keeps the first)")
-		fs.StringVar(&q.DistributorName, "distributor-name", "", "the distributor's name as its stores know it, which their messages name, 1-100 characters (optional; a repeat keeps the first, or none)")
+		fs.StringVar(&q.StoreName, "store-name", "", "the store's name, 1-100 characters (a repeat does not rename: store rename does)")
+		fs.StringVar(&q.DistributorName, "distributor-name", "", "the distributor's name as its stores know it, which their messages name, 1-100 characters (optional; a repeat does not change it or add one: store rename does)")
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
 		if err := parse(fs, args, required("distributor-id", "store-id", "store-name")); err != nil {
 			return err
@@ -57,16 +57,76 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 			s := fmt.Sprintf("store %s (%s) of distributor %s: link %s  (seq %d)\n  dedicated account: %s %s (%s)\n  linked at %s\n",
 				r.StoreID, r.StoreName, named(r.DistributorID, r.DistributorName), r.LinkID, r.Seq, r.DedicatedAccount.Bank, r.DedicatedAccount.Number, r.DedicatedAccount.Holder, r.LinkedAt)
 			if r.StoreName != strings.TrimSpace(q.StoreName) {
-				s += fmt.Sprintf("  (linked before as %s: a repeat keeps the first name, not %s)\n", r.StoreName, q.StoreName)
+				s += fmt.Sprintf("  (linked before as %s: a repeat does not rename it to %s; 'bankbook store rename' does)\n", r.StoreName, q.StoreName)
 			}
 			switch dist := strings.TrimSpace(q.DistributorName); {
 			case dist == "" || dist == r.DistributorName:
 			case r.DistributorName == "":
-				s += fmt.Sprintf("  (linked before without a distributor name: a repeat does not add %s)\n", q.DistributorName)
+				s += fmt.Sprintf("  (linked before without a distributor name: a repeat does not add %s; 'bankbook store rename' does)\n", q.DistributorName)
 			default:
-				s += fmt.Sprintf("  (linked before with distributor name %s: a repeat keeps the first distributor name, not %s)\n", r.DistributorName, q.DistributorName)
+				s += fmt.Sprintf("  (linked before with distributor name %s: a repeat does not change it to %s; 'bankbook store rename' does)\n", r.DistributorName, q.DistributorName)
 			}
 			return s
+		})
+	case "store rename":
+		var (
+			q                   api.RenameStoreRequest
+			storeName, distName string
+		)
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
+		fs.StringVar(&q.StoreID, "store-id", "", "the linked store")
+		fs.StringVar(&storeName, "store-name", "", "the store's new name, 1-100 characters (absent: unchanged)")
+		fs.StringVar(&distName, "distributor-name", "", "the distributor's new name as its stores know it, 1-100 characters; \"\" removes it (absent: unchanged)")
+		key := fs.String("idempotency-key", "", "Idempotency-Key header")
+		if err := parse(fs, args, required("distributor-id", "store-id")); err != nil {
+			return err
+		}
+		given := givenFlags(fs)
+		if given["store-name"] {
+			q.StoreName = &storeName
+		}
+		if given["distributor-name"] {
+			q.DistributorName = &distName
+		}
+		if q.StoreName == nil && q.DistributorName == nil {
+			return usageError("store rename: give --store-name, --distributor-name or both\n%s", storeUsage)
+		}
+		return call(ctx, cf, stdout, api.StoreRename, q, client.WithIdempotencyKey(*key), func(r api.RenameStoreReply) string {
+			return fmt.Sprintf("store %s (%s) of distributor %s: %s  (seq %d)\n", r.StoreID, r.StoreName, named(r.DistributorID, r.DistributorName), r.Status, r.Seq)
+		})
+	case "store get":
+		var q api.GetStoreRequest
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
+		fs.StringVar(&q.StoreID, "store-id", "", "the linked store")
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args, required("distributor-id", "store-id")); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.StoreGet, q, nil, func(v api.StoreView) string {
+			s := fmt.Sprintf("store %s (%s) of distributor %s: link %s  (seq %d)\n  dedicated account: %s %s (%s)\n  linked at %s\n",
+				v.StoreID, v.StoreName, named(v.DistributorID, v.DistributorName), v.LinkID, v.Seq, v.DedicatedAccount.Bank, v.DedicatedAccount.Number, v.DedicatedAccount.Holder, v.LinkedAt)
+			if v.RenamedAt != "" {
+				s += "  renamed at " + v.RenamedAt + "\n"
+			}
+			return s
+		})
+	case "store list":
+		var q api.StoreListRequest
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
+		pageFlags(fs, &q.PageRequest, "stores")
+		minSeqFlag(fs, &q.ReadAfter)
+		if err := parse(fs, args, required("distributor-id")); err != nil {
+			return err
+		}
+		return call(ctx, cf, stdout, api.StoreList, q, nil, func(r api.StoreListReply) string {
+			var b strings.Builder
+			for _, v := range r.Stores {
+				fmt.Fprintf(&b, "%-10s %-20s %s %s  %s\n", v.StoreID, v.StoreName, v.DedicatedAccount.Bank, v.DedicatedAccount.Number, v.LinkID)
+			}
+			if len(r.Stores) == 0 {
+				b.WriteString("no linked stores\n")
+			}
+			return b.String() + nextPage(r.NextCursor)
 		})
 	case "bill issue":
 		var q api.IssueBillRequest

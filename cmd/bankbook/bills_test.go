@@ -193,11 +193,11 @@ func TestBillCommandsAgainstARunningEngine(t *testing.T) {
 	}
 	out, err := cli(t, "store", "link", url, "--distributor-id", "d-1", "--store-id", "s-1", "--store-name", "other name")
 	if err != nil || !strings.Contains(out, "dedicated account: ") || !strings.Contains(out, links[0].DedicatedAccount.Number) || !strings.Contains(out, links[0].LinkID) ||
-		!strings.Contains(out, "a repeat keeps the first name, not other name") {
+		!strings.Contains(out, "a repeat does not rename it to other name") {
 		t.Fatalf("link again: %q %v", out, err)
 	}
 	out, err = cli(t, "store", "link", url, "--distributor-id", "d-1", "--store-id", "s-1", "--store-name", "한울식당 s-1")
-	if err != nil || strings.Contains(out, "a repeat keeps") {
+	if err != nil || strings.Contains(out, "a repeat does not") {
 		t.Fatalf("link again under its name: %q %v", out, err)
 	}
 
@@ -267,7 +267,7 @@ func TestStoreLinkWithADistributorName(t *testing.T) {
 		t.Fatalf("link with a distributor name: %q %v", out, err)
 	}
 	out, err = link("s-n", "--distributor-name", "다른유통")
-	if err != nil || !strings.Contains(out, "(한울유통)") || !strings.Contains(out, "a repeat keeps the first distributor name, not 다른유통") {
+	if err != nil || !strings.Contains(out, "(한울유통)") || !strings.Contains(out, "a repeat does not change it to 다른유통; 'bankbook store rename' does") {
 		t.Fatalf("link again with another distributor name: %q %v", out, err)
 	}
 	if out, err = link("s-n"); err != nil || !strings.Contains(out, "(한울유통)") || strings.Contains(out, "a repeat") {
@@ -282,7 +282,7 @@ func TestStoreLinkWithADistributorName(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &rep) != nil || rep.DistributorName != "" {
 		t.Fatalf("link again, now with a distributor name: %q %v", out, err)
 	}
-	if out, err = link("s-p", "--distributor-name", "한울유통"); err != nil || !strings.Contains(out, "linked before without a distributor name: a repeat does not add 한울유통") {
+	if out, err = link("s-p", "--distributor-name", "한울유통"); err != nil || !strings.Contains(out, "linked before without a distributor name: a repeat does not add 한울유통; 'bankbook store rename' does") {
 		t.Fatalf("link again, now with a distributor name: %q %v", out, err)
 	}
 	for what, name := range map[string]string{"of 101 characters": strings.Repeat("유", 101), "with a newline": "한울\n유통"} {
@@ -298,6 +298,53 @@ func TestStoreLinkWithADistributorName(t *testing.T) {
 	out, err = cli(t, "bill", "get", url, "--bill-id", bill.BillID, "--min-seq", fmt.Sprint(bill.Seq))
 	if err != nil || !strings.Contains(out, "store s-n (행복식당) of d-n (한울유통)") {
 		t.Fatalf("bill get: %q %v", out, err)
+	}
+}
+
+// TestStoreRenameGetAndList: `store rename` sends only the names given (a
+// --distributor-name of "" removes it), and refuses a line with neither;
+// `store get` and `store list` show the links as they are now.
+func TestStoreRenameGetAndList(t *testing.T) {
+	e, _ := startEngine(t)
+	url := "--nats-url=" + e.ClientURL()
+	for _, s := range []string{"s-1", "s-2"} {
+		if out, err := cli(t, "store", "link", url, "--distributor-id", "d-r", "--store-id", s, "--store-name", "가게 "+s, "--distributor-name", "한울유통"); err != nil {
+			t.Fatalf("link %s: %q %v", s, out, err)
+		}
+	}
+	rename := func(more ...string) (api.RenameStoreReply, error) {
+		out, err := cli(t, append([]string{"store", "rename", url, "--distributor-id", "d-r", "--store-id", "s-1", "--json"}, more...)...)
+		var rep api.RenameStoreReply
+		if err == nil {
+			err = json.Unmarshal([]byte(out), &rep)
+		}
+		return rep, err
+	}
+	if rep, err := rename("--store-name", "행복식당"); err != nil || rep.Status != api.StoreStatusRenamed || rep.StoreName != "행복식당" || rep.DistributorName != "한울유통" {
+		t.Fatalf("rename the store: %+v %v", rep, err)
+	}
+	rep, err := rename("--distributor-name", "")
+	if err != nil || rep.Status != api.StoreStatusRenamed || rep.StoreName != "행복식당" || rep.DistributorName != "" {
+		t.Fatalf("remove the distributor name: %+v %v", rep, err)
+	}
+	if _, err := rename(); exitCode(err) != exitUsage || !strings.Contains(err.Error(), "give --store-name, --distributor-name or both") {
+		t.Errorf("rename with neither name: %v, want a usage error", err)
+	}
+	out, err := cli(t, "store", "get", url, "--distributor-id", "d-r", "--store-id", "s-1", "--min-seq", fmt.Sprint(rep.Seq))
+	if err != nil || !strings.Contains(out, "store s-1 (행복식당) of distributor d-r: link ") || !strings.Contains(out, "renamed at ") {
+		t.Errorf("store get: %q %v", out, err)
+	}
+	if _, err := cli(t, "store", "get", url, "--distributor-id", "d-r", "--store-id", "s-9"); exitCode(err) != exitNotFound {
+		t.Errorf("store get of a store not linked: %v, want exit %d", err, exitNotFound)
+	}
+	out, err = cli(t, "store", "list", url, "--distributor-id", "d-r", "--limit", "1")
+	if err != nil || !strings.Contains(out, "s-1        행복식당") || strings.Contains(out, "s-2") || !strings.Contains(out, "more: --cursor ") {
+		t.Errorf("store list, a page of 1: %q %v", out, err)
+	}
+	cursor := out[strings.Index(out, "more: --cursor ")+len("more: --cursor "):]
+	out, err = cli(t, "store", "list", url, "--distributor-id", "d-r", "--cursor", strings.TrimSpace(cursor))
+	if err != nil || !strings.Contains(out, "s-2        가게 s-2") || strings.Contains(out, "s-1 ") || strings.Contains(out, "more:") {
+		t.Errorf("store list, the next page: %q %v", out, err)
 	}
 }
 

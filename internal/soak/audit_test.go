@@ -27,7 +27,7 @@ func TestStorePaymentsStatement(t *testing.T) {
 	}
 	acks := []Ack{
 		{N: 1, Op: api.StoreLink.Name, Status: 200, Request: reply(api.LinkStoreRequest{DistributorID: "d-1", StoreID: "s-1"}),
-			Reply: reply(api.LinkStoreReply{StoreID: "s-1", DedicatedAccount: domain.BankAccount{Number: "456"}})},
+			Reply: reply(api.LinkStoreReply{LinkedStore: api.LinkedStore{StoreID: "s-1", DedicatedAccount: domain.BankAccount{Number: "456"}}})},
 		dep(2, "T2", "456", 200),
 		dep(3, "T3", "123", 200), // not a dedicated account
 		dep(4, "T2", "456", 200), // the same transfer, repeated
