@@ -77,9 +77,12 @@ type Config struct {
 	// of its amount (0–10000, rounded down). Recorded on each payment.
 	StoreFeeBps int
 	// SettlementDays is after how many business days a store payment is
-	// settled to its distributor (D+N, Asia/Seoul, weekends skipped).
-	// Recorded on each payment.
+	// settled to its distributor (D+N, Asia/Seoul, weekends and
+	// SettlementHolidays skipped). Recorded on each payment.
 	SettlementDays int
+	// SettlementHolidays are the weekdays that are no business days for
+	// settlement dates (domain.SettlementDate). The zero value: none.
+	SettlementHolidays domain.Holidays
 	// CacheSize is how many aggregates of each type keep their latest
 	// state in memory. Default 100000.
 	CacheSize int

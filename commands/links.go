@@ -424,7 +424,7 @@ func (h *Links) recordStorePayment(ctx context.Context, meta Meta, link string, 
 	out, err := h.links.Execute(ctx, meta, link, func(l domain.Link) ([]domain.Event, error) {
 		return domain.DecideStorePayment(l, domain.StorePayment{
 			DepositID: rec.DepositID, Amount: rec.Amount, PaidAt: rec.DepositedAt, CollectAccount: domain.NormalizeAccountNumber(h.cfg.CollectAccount.Number),
-			FeeBps: h.cfg.StoreFeeBps, SettlementDays: h.cfg.SettlementDays, Now: h.Now(),
+			FeeBps: h.cfg.StoreFeeBps, SettlementDays: h.cfg.SettlementDays, Holidays: h.cfg.SettlementHolidays, Now: h.Now(),
 		})
 	}, nil)
 	if err != nil {

@@ -503,9 +503,9 @@ func DecideCancelBill(l Link, c CancelBill) ([]Event, error) {
 }
 
 // StorePayment is a transfer to the link's dedicated account. The caller
-// has validated the deposit (an amount between 1 and MaxAmount). FeeBps and
-// SettlementDays are the engine's configuration at the time: they are
-// recorded in the event.
+// has validated the deposit (an amount between 1 and MaxAmount). FeeBps,
+// SettlementDays and Holidays are the engine's configuration at the time:
+// the fee and the settlement date they give are recorded in the event.
 type StorePayment struct {
 	DepositID DepositID
 	Amount    int64
@@ -517,6 +517,7 @@ type StorePayment struct {
 	CollectAccount string
 	FeeBps         int
 	SettlementDays int
+	Holidays       Holidays
 	Now            time.Time
 }
 
@@ -524,7 +525,7 @@ type StorePayment struct {
 // current bill (which becomes partially paid, or paid — overpayment
 // included), or, without one, it is unbilled. Fee and net are computed
 // here (Fee), and the settlement date (SettlementDate of PaidAt, but not
-// before the business day it is recorded on). A deposit
+// before the business day it is recorded on, both on c.Holidays). A deposit
 // among the link's last RecentDeposits payments needs nothing (no events;
 // PaymentApplied tells which bill it went to). A payment to an unlinked
 // pair is ErrStoreNotLinked. Nothing is refused for its amount.
@@ -552,7 +553,7 @@ func DecideStorePayment(l Link, c StorePayment) ([]Event, error) {
 	// A payment recorded late (a statement imported days after) cannot be
 	// settled before it is known: on its recording's business day at the
 	// earliest.
-	settle := max(SettlementDate(paidAt, c.SettlementDays), SettlementDate(c.Now, 0))
+	settle := max(SettlementDate(paidAt, c.SettlementDays, c.Holidays), SettlementDate(c.Now, 0, c.Holidays))
 	e := StorePaymentReceived{
 		LinkID: l.ID, DepositID: c.DepositID, DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: l.StoreName, DistributorName: l.DistributorName,
 		Amount: c.Amount, Fee: fee, Net: c.Amount - fee, FeeBps: c.FeeBps, SettlementDate: settle,

@@ -875,7 +875,7 @@ func TestLinkProperties(t *testing.T) {
 				if e.BillID != "" {
 					paidToCurrent += e.Amount
 				}
-				if e.Fee+e.Net != e.Amount || e.Fee != domain.Fee(e.Amount, e.FeeBps) || e.SettlementDate < domain.SettlementDate(e.PaidAt, 0) {
+				if e.Fee+e.Net != e.Amount || e.Fee != domain.Fee(e.Amount, e.FeeBps) || e.SettlementDate < domain.SettlementDate(e.PaidAt, 0, domain.Holidays{}) {
 					t.Fatalf("step %d (seed %d): payment figures %+v", step, seed, e)
 				}
 			}

@@ -38,7 +38,7 @@ func TestSettlementDate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := domain.SettlementDate(tt.paidAt, tt.days); got != tt.want {
+			if got := domain.SettlementDate(tt.paidAt, tt.days, domain.Holidays{}); got != tt.want {
 				t.Errorf("SettlementDate(%s, %d) = %s, want %s (%s)", tt.paidAt, tt.days, got, tt.want, tt.paidAt.In(kst).Weekday())
 			}
 		})
@@ -55,7 +55,7 @@ func TestSettlementDateIsABusinessDay(t *testing.T) {
 		paidDate := paidAt.In(domain.Seoul()).Format(domain.DateLayout)
 		prev := ""
 		for days := range 11 {
-			got := domain.SettlementDate(paidAt, days)
+			got := domain.SettlementDate(paidAt, days, domain.Holidays{})
 			d, err := time.Parse(domain.DateLayout, got)
 			if err != nil {
 				t.Fatalf("SettlementDate(%s, %d) = %q: %v", paidAt, days, got, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,9 +187,15 @@ type Config struct {
 	// (30 = 0.3 %). Recorded on each payment. Default 30.
 	StoreFeeBps int `json:"store_fee_bps"`
 	// SettlementDays is after how many business days a store payment is
-	// paid out to its distributor (D+N, Asia/Seoul, weekends skipped).
-	// Recorded on each payment. Default 1.
+	// paid out to its distributor (D+N, Asia/Seoul, weekends and
+	// SettlementHolidays skipped). Recorded on each payment. Default 1.
 	SettlementDays int `json:"settlement_days"`
+	// SettlementHolidays names a file of the weekdays banks are closed
+	// (one YYYY-MM-DD a line, '#' comments; domain.ParseHolidays), read at
+	// start: settlement dates skip them as they skip weekends. Every
+	// instance must be given the same file; the dates recorded on payments
+	// never move. Default none: weekends only.
+	SettlementHolidays string `json:"settlement_holidays"`
 	// DuplicateWindow is the event stream's Nats-Msg-Id window. Default 2m.
 	DuplicateWindow Duration `json:"duplicate_window"`
 	// MaxConnections is how many client connections the embedded server
@@ -420,6 +427,9 @@ func (c Config) Validate() error {
 	if c.SettlementDays < 0 || c.SettlementDays > 30 {
 		errs = append(errs, errors.New("settlement-days must be between 0 and 30"))
 	}
+	if _, err := c.settlementHolidays(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.ChatURL != "" && c.NotifyWebhookURL != "" {
 		errs = append(errs, errors.New("chat-url and notify-webhook-url exclude each other"))
 	}
@@ -551,3 +561,21 @@ func (c Config) finaliseRetry() time.Duration {
 // interval: a due timer waiting longer than the timers stream keeps it
 // (90 days) would never come back.
 const maxFinaliseRetry = time.Hour
+
+// settlementHolidays reads the holiday calendar SettlementHolidays names:
+// none without one.
+func (c Config) settlementHolidays() (domain.Holidays, error) {
+	if c.SettlementHolidays == "" {
+		return domain.Holidays{}, nil
+	}
+	f, err := os.Open(c.SettlementHolidays)
+	if err != nil {
+		return domain.Holidays{}, fmt.Errorf("settlement-holidays: %w", err)
+	}
+	defer f.Close()
+	h, err := domain.ParseHolidays(f)
+	if err != nil {
+		return domain.Holidays{}, fmt.Errorf("settlement-holidays %s: %w", c.SettlementHolidays, err)
+	}
+	return h, nil
+}

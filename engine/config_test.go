@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +52,49 @@ func TestOrderDurationsAreWholeSeconds(t *testing.T) {
 		c.set(&cfg)
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v; want %q", c.name, err, c.want)
+		}
+	}
+}
+
+// --settlement-holidays is read and checked at start: a file that cannot be
+// read, or a line that is not a date, is refused with the file's name and
+// the line's number; without the flag there are no holidays.
+func TestSettlementHolidaysFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	cfg := Defaults()
+	cfg.DataDir = dir
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	if h, err := cfg.settlementHolidays(); err != nil || h.Len() != 0 {
+		t.Fatalf("without a file: %d holidays, %v; want none", h.Len(), err)
+	}
+	cfg.SettlementHolidays = write("good.txt", "# 설날 2026\n2026-02-16\n2026-02-17 # 설날\n\n2026-02-18\n2026-02-17\n")
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("a good file: %v", err)
+	}
+	if h, err := cfg.settlementHolidays(); err != nil || strings.Join(h.Dates(), ",") != "2026-02-16,2026-02-17,2026-02-18" {
+		t.Fatalf("a good file: %v, %v", h.Dates(), err)
+	}
+	for _, c := range []struct {
+		name, path, want string
+	}{
+		{"an impossible date", write("feb30.txt", "2026-02-16\n# x\n2026-02-30\n"), "feb30.txt: line 3"},
+		{"a malformed line", write("words.txt", "2026-02-16 설날\n"), "words.txt: line 1"},
+		{"no such file", filepath.Join(dir, "missing.txt"), "missing.txt"},
+		{"a directory", dir, dir},
+	} {
+		cfg.SettlementHolidays = c.path
+		err := cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), "settlement-holidays") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want an error naming settlement-holidays and %q", c.name, err, c.want)
 		}
 	}
 }

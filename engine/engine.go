@@ -368,19 +368,25 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if err != nil {
 		return nil, err
 	}
+	holidays, err := cfg.settlementHolidays()
+	if err != nil {
+		return nil, err
+	}
+	logHolidays(log, cfg.SettlementHolidays, holidays)
 	e.Commands, err = commands.New(commands.Deps{Events: e.Events, Codec: codec, Names: names, Timers: tm, Watermarks: marks, Accounts: e.Accounts}, commands.Config{
-		StoreFeeBps:      cfg.StoreFeeBps,
-		SettlementDays:   cfg.SettlementDays,
-		CollectAccount:   domain.BankAccount{Bank: cfg.CollectBank, Number: cfg.CollectNumber, Holder: cfg.CollectHolder},
-		CancelWindow:     time.Duration(cfg.CancelWindow),
-		DepositorNameMax: cfg.DepositorNameMax,
-		NameGrace:        time.Duration(cfg.NameGrace),
-		PaymentDeadline:  time.Duration(cfg.PaymentDeadline),
-		MaxUnpaidOrders:  cfg.MaxUnpaidOrders,
-		MinWithdrawal:    cfg.MinWithdrawal,
-		FinaliseRetry:    cfg.finaliseRetry(),
-		Snapshots:        snaps,
-		BeforeAppend:     e.syncs.SyncPointFunc(),
+		StoreFeeBps:        cfg.StoreFeeBps,
+		SettlementDays:     cfg.SettlementDays,
+		SettlementHolidays: holidays,
+		CollectAccount:     domain.BankAccount{Bank: cfg.CollectBank, Number: cfg.CollectNumber, Holder: cfg.CollectHolder},
+		CancelWindow:       time.Duration(cfg.CancelWindow),
+		DepositorNameMax:   cfg.DepositorNameMax,
+		NameGrace:          time.Duration(cfg.NameGrace),
+		PaymentDeadline:    time.Duration(cfg.PaymentDeadline),
+		MaxUnpaidOrders:    cfg.MaxUnpaidOrders,
+		MinWithdrawal:      cfg.MinWithdrawal,
+		FinaliseRetry:      cfg.finaliseRetry(),
+		Snapshots:          snaps,
+		BeforeAppend:       e.syncs.SyncPointFunc(),
 	}, log)
 	if err != nil {
 		return nil, err
@@ -1117,6 +1123,32 @@ func connOptions(log zerolog.Logger, stopping func() bool, health *connHealth) [
 			ev.Msg("NATS reported an error")
 		}),
 	}
+}
+
+// logHolidays says which holiday calendar settlement dates are counted on,
+// and warns when it holds no date from today on (Asia/Seoul): a calendar
+// nobody has extended since.
+func logHolidays(log zerolog.Logger, file string, h domain.Holidays) {
+	if file == "" {
+		return
+	}
+	dates := h.Dates()
+	ev := log.Info()
+	today := time.Now().In(domain.Seoul()).Format(domain.DateLayout)
+	if len(dates) == 0 || dates[len(dates)-1] < today {
+		ev = log.Warn()
+	}
+	ev = ev.Str("settlement_holidays", file).Int("dates", len(dates))
+	if len(dates) == 0 {
+		ev.Msg("the settlement holiday calendar is empty: settlement dates skip weekends only")
+		return
+	}
+	ev = ev.Str("first", dates[0]).Str("last", dates[len(dates)-1])
+	if dates[len(dates)-1] < today {
+		ev.Msg("the settlement holiday calendar holds no date from today on: settlement dates skip weekends only until it is extended")
+		return
+	}
+	ev.Msg("settlement dates skip the holidays of the calendar")
 }
 
 // secret is value, or the contents of file when one is named.

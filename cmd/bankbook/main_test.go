@@ -617,3 +617,34 @@ func TestSimulatorCommandsSayWhichServeFlagRunsTheSimulator(t *testing.T) {
 		})
 	}
 }
+
+// The holiday calendar is named by --settlement-holidays or
+// BANKBOOK_SETTLEMENT_HOLIDAYS (the flag wins), and a bad line in it stops
+// serve with the file's name and the line's number.
+func TestServeSettlementHolidaysFlagAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "holidays.txt"), filepath.Join(dir, "bad.txt")
+	if err := os.WriteFile(good, []byte("2026-09-24 # 추석\n2026-09-25\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("2026-09-24\n2026-09-31\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadServeConfig(nil, func(k string) string { return map[string]string{"BANKBOOK_SETTLEMENT_HOLIDAYS": good}[k] }, io.Discard)
+	if err != nil || cfg.SettlementHolidays != good {
+		t.Fatalf("from the environment: %q, %v; want %s", cfg.SettlementHolidays, err, good)
+	}
+	cfg, err = loadServeConfig([]string{"--settlement-holidays", good}, func(k string) string { return map[string]string{"BANKBOOK_SETTLEMENT_HOLIDAYS": bad}[k] }, io.Discard)
+	if err != nil || cfg.SettlementHolidays != good {
+		t.Fatalf("the flag over the environment: %q, %v; want %s", cfg.SettlementHolidays, err, good)
+	}
+	for _, args := range [][]string{{"--settlement-holidays", bad}, nil} {
+		_, err = loadServeConfig(args, func(k string) string { return map[string]string{"BANKBOOK_SETTLEMENT_HOLIDAYS": bad}[k] }, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), bad+": line 2") {
+			t.Errorf("%q: %v; want an error naming %s and line 2", args, err, bad)
+		}
+	}
+	if cfg, err := loadServeConfig(nil, func(string) string { return "" }, io.Discard); err != nil || cfg.SettlementHolidays != "" {
+		t.Errorf("without it: %q, %v; want no calendar", cfg.SettlementHolidays, err)
+	}
+}

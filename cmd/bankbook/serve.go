@@ -84,6 +84,7 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.StoreAccountRange, "store-account-range", cfg.StoreAccountRange, "FROM-TO: the numbers dedicated store accounts are allocated from (widen it, never move it)")
 	fs.IntVar(&cfg.StoreFeeBps, "store-fee-bps", cfg.StoreFeeBps, "platform fee on a store payment, in basis points (recorded on each payment)")
 	fs.IntVar(&cfg.SettlementDays, "settlement-days", cfg.SettlementDays, "business days until a store payment is settled to its distributor (D+N, Asia/Seoul; recorded on each payment)")
+	fs.StringVar(&cfg.SettlementHolidays, "settlement-holidays", cfg.SettlementHolidays, "file of the weekdays banks are closed, one YYYY-MM-DD (Asia/Seoul) a line, '#' comments: settlement dates skip them as they skip weekends (read at start; give every instance the same file)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "client connections the embedded server takes at once, the engine's own included (0: what the open-file limit leaves, at most 65536)")
 	fs.IntVar(&cfg.MaxConnectionsPerIdentity, "max-connections-per-identity", cfg.MaxConnectionsPerIdentity, "connections each identity other than the engine's may hold at once on the embedded server (0: no limit)")
 	fs.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, `HOST:PORT of /healthz, /readyz, /metrics and the console /console/ ("off": none)`)
