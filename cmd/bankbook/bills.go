@@ -30,7 +30,7 @@ import (
 const (
 	storeUsage      = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME [--distributor-name NAME] | rename --distributor-id D --store-id S [--store-name NAME] [--distributor-name NAME] | get --distributor-id D --store-id S | list --distributor-id D"
 	billUsage       = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv | get --bill-id B [--offline DIR] | active --distributor-id D | remind --distributor-id D"
-	paymentUsage    = "usage: bankbook payment list --distributor-id D [--from T] [--to T] | --store-id S"
+	paymentUsage    = "usage: bankbook payment list --distributor-id D [--from T] [--to T] | --store-id S | export (--distributor-id D [--from T] [--to T] | --store-id S) [--out FILE.csv]"
 	settlementUsage = "usage: bankbook settlement expected --distributor-id D"
 )
 
@@ -220,6 +220,36 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 			return call(ctx, cf, stdout, api.PaymentsByStore, q, nil, paymentsText)
 		}
 		return call(ctx, cf, stdout, api.PaymentsByDistributor, dist, nil, paymentsText)
+	case "payment export":
+		var (
+			dist  api.PaymentsByDistributorRequest
+			store string
+		)
+		fs.StringVar(&dist.DistributorID, "distributor-id", "", "a distributor's payments")
+		fs.StringVar(&store, "store-id", "", "a store's payments (to every distributor)")
+		fs.Func("from", "paid at or after (RFC 3339; with --distributor-id)", timeFlag(&dist.From))
+		fs.Func("to", "paid before (RFC 3339; with --distributor-id)", timeFlag(&dist.To))
+		minSeqFlag(fs, &dist.ReadAfter)
+		outPath := fs.String("out", "", "write the CSV to this file, whole or not at all (default: stdout)")
+		if err := parse(fs, args, oneOf("distributor-id", "store-id")); err != nil {
+			return err
+		}
+		if store != "" && (dist.From != nil || dist.To != nil) {
+			return usageError("payment export: --from and --to bound a distributor's payments, not a store's\n%s", paymentUsage)
+		}
+		dist.Limit = exportPageSize
+		sum, err := writeExport(*outPath, stdout, func(w io.Writer) (exportTotals, error) {
+			if store != "" {
+				q := api.PaymentsByStoreRequest{StoreID: store, PageRequest: dist.PageRequest}
+				return exportPayments(ctx, cf, w, api.PaymentsByStore, q, func(q *api.PaymentsByStoreRequest, c string) { q.Cursor = c })
+			}
+			return exportPayments(ctx, cf, w, api.PaymentsByDistributor, dist, func(q *api.PaymentsByDistributorRequest, c string) { q.Cursor = c })
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stderr, exportSummary(sum, *outPath))
+		return nil
 	case "settlement expected":
 		var q api.SettlementRequest
 		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")

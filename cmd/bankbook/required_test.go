@@ -178,6 +178,9 @@ func TestMissingRequiredFlagsAreUsageErrors(t *testing.T) {
 			{[]string{"payment", "list", "--distributor-id", "d-1", "--store-id="}, exitUnavailable, ""},
 			{[]string{"payment", "list", "--distributor-id", "d-1"}, exitUnavailable, ""},
 			{[]string{"payment", "list", "--store-id", "s-1"}, exitUnavailable, ""},
+			{[]string{"payment", "export"}, exitUsage, "missing --distributor-id or --store-id"},
+			{[]string{"payment", "export", "--distributor-id", "d-1", "--store-id", "s-1"}, exitUsage, "give only one of --distributor-id, --store-id"},
+			{[]string{"payment", "export", "--store-id", "s-1"}, exitUnavailable, ""},
 		} {
 			args := append(c.args, nobody, "--timeout", "5s")
 			_, _, err := runCLI(args...)

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/client"
+)
+
+// `payment export` writes every payment a distributor received (or a store
+// made) as CSV, for the distributor's ERP to take in: the counterpart of
+// `bill import`. It follows the list's cursors to the end, oldest first.
+
+// paymentColumns is the header of an export; each line is one payment in
+// these columns (bill_id empty for an unbilled payment).
+var paymentColumns = []string{"deposit_id", "distributor_id", "store_id", "bill_id", "amount", "fee", "net", "paid_at", "settlement_date"}
+
+// exportPageSize is how many payments each request of an export asks for
+// (tests make it smaller).
+var exportPageSize = 500
+
+// exportTotals sums what an export wrote.
+type exportTotals struct {
+	payments        int
+	gross, fee, net int64
+}
+
+// exportPayments writes the header and every payment ep lists for q to w,
+// page after page (cursor sets the next page's cursor on q).
+func exportPayments[Req any](ctx context.Context, cf *clientFlags, w io.Writer, ep api.Endpoint[Req, api.PaymentsReply], q Req, cursor func(*Req, string)) (exportTotals, error) {
+	var sum exportTotals
+	c, err := cf.connect()
+	if err != nil {
+		return sum, err
+	}
+	defer c.Close()
+	out := csv.NewWriter(w)
+	if err := out.Write(paymentColumns); err != nil {
+		return sum, err
+	}
+	for {
+		rctx, cancel := context.WithTimeout(ctx, cf.timeout)
+		rep, _, err := client.Do(rctx, c, ep, q, nil)
+		cancel()
+		if err != nil {
+			return sum, requestFailed(err)
+		}
+		for _, p := range rep.Payments {
+			line := []string{p.DepositID, p.DistributorID, p.StoreID, p.BillID, strconv.FormatInt(p.Amount, 10),
+				strconv.FormatInt(p.Fee, 10), strconv.FormatInt(p.Net, 10), p.PaidAt, p.SettlementDate}
+			if err := out.Write(line); err != nil {
+				return sum, err
+			}
+			sum.payments++
+			sum.gross, sum.fee, sum.net = sum.gross+p.Amount, sum.fee+p.Fee, sum.net+p.Net
+		}
+		if rep.NextCursor == "" {
+			break
+		}
+		cursor(&q, rep.NextCursor)
+	}
+	out.Flush()
+	return sum, out.Error()
+}
+
+// writeExport runs export into the file path ("" or "-": stdout). A file
+// is written whole or not at all: into a temporary file beside it, renamed
+// over it once complete.
+func writeExport(path string, stdout io.Writer, export func(io.Writer) (exportTotals, error)) (exportTotals, error) {
+	if path == "" || path == "-" {
+		return export(stdout)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return exportTotals{}, err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, there is nothing to remove
+	sum, err := export(tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	return sum, err
+}
+
+// exportSummary is the line an export prints on stderr.
+func exportSummary(sum exportTotals, path string) string {
+	where := ""
+	if path != "" && path != "-" {
+		where = " to " + path
+	}
+	return fmt.Sprintf("%s%s: gross %s, fee %s, net %s\n", counted(sum.payments, "payment"), where, itoa(sum.gross), itoa(sum.fee), itoa(sum.net))
+}

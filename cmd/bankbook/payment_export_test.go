@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/engine"
+)
+
+// TestPaymentExport: `payment export` writes every payment the list holds,
+// across its pages, as CSV with the list's values (an unbilled payment with
+// an empty bill_id), to stdout or whole to --out, and sums them on stderr;
+// a store's export has its payments to every distributor.
+func TestPaymentExport(t *testing.T) {
+	e, _ := startEngine(t, func(c *engine.Config) { c.StoreFeeBps = 100 })
+	url := "--nats-url=" + e.ClientURL()
+	link := func(dist, store string) api.LinkStoreReply {
+		t.Helper()
+		out, err := cli(t, "store", "link", url, "--distributor-id", dist, "--store-id", store, "--store-name", "가게 "+store, "--json")
+		var rep api.LinkStoreReply
+		if err != nil || json.Unmarshal([]byte(out), &rep) != nil {
+			t.Fatalf("link %s: %q %v", store, out, err)
+		}
+		return rep
+	}
+	links := []api.LinkStoreReply{link("d-x", "s-1"), link("d-x", "s-2"), link("d-other", "s-1")}
+	pay := func(l api.LinkStoreReply, txn string, amount int64) api.Seq {
+		t.Helper()
+		rep, err := e.Commands.Deposits.RecordDeposit(context.Background(), commands.Meta{}, api.RecordDepositRequest{
+			BankTxnID: txn, AccountNumber: l.DedicatedAccount.Number, DepositorName: "입금자", Amount: amount, DepositedAt: time.Now().UTC()})
+		if err != nil || rep.Outcome != "store_payment" {
+			t.Fatalf("payment %s: %+v %v", txn, rep, err)
+		}
+		return rep.Seq
+	}
+	pay(links[0], "t-1", 10_000) // unbilled
+	if out, err := cli(t, "bill", "issue", url, "--distributor-id", "d-x", "--store-id", "s-1", "--amount", "50000"); err != nil {
+		t.Fatalf("issue: %q %v", out, err)
+	}
+	pay(links[0], "t-2", 20_000)
+	pay(links[1], "t-3", 30_000)
+	pay(links[1], "t-4", 1_234)
+	seq := pay(links[2], "t-5", 5_000) // another distributor's
+
+	exportPageSize = 2 // three pages for d-x
+	t.Cleanup(func() { exportPageSize = 500 })
+	var list api.PaymentsReply
+	out, err := cli(t, "payment", "list", url, "--distributor-id", "d-x", "--min-seq", fmt.Sprint(seq), "--json")
+	if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list.Payments) != 4 {
+		t.Fatalf("payment list: %q %v", out, err)
+	}
+	want := [][]string{paymentColumns}
+	var gross int64
+	for _, p := range list.Payments {
+		want = append(want, []string{p.DepositID, p.DistributorID, p.StoreID, p.BillID, strconv.FormatInt(p.Amount, 10),
+			strconv.FormatInt(p.Fee, 10), strconv.FormatInt(p.Net, 10), p.PaidAt, p.SettlementDate})
+		gross += p.Amount
+	}
+	if gross != 61_234 || want[1][3] != "" || want[2][3] == "" {
+		t.Fatalf("the list the export is checked against: %+v", list.Payments)
+	}
+	parse := func(text string) [][]string {
+		t.Helper()
+		rows, err := csv.NewReader(strings.NewReader(text)).ReadAll()
+		if err != nil {
+			t.Fatalf("the export is not CSV: %v\n%s", err, text)
+		}
+		return rows
+	}
+
+	stdout, stderr, err := runCLI("payment", "export", url, "--distributor-id", "d-x")
+	if err != nil || !slices.EqualFunc(parse(stdout), want, slices.Equal) {
+		t.Fatalf("export to stdout: %v\n got %q\nwant %q", err, parse(stdout), want)
+	}
+	if stderr != "4 payments: gross 61,234, fee 612, net 60,622\n" {
+		t.Errorf("export summary: %q", stderr)
+	}
+
+	file := filepath.Join(t.TempDir(), "payments.csv")
+	if _, stderr, err := runCLI("payment", "export", url, "--distributor-id", "d-x", "--out", file); err != nil || !strings.Contains(stderr, "to "+file) {
+		t.Fatalf("export to a file: %q %v", stderr, err)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil || !slices.EqualFunc(parse(string(b)), want, slices.Equal) {
+		t.Fatalf("the exported file: %v\n%s", err, b)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(file)); len(entries) != 1 {
+		t.Errorf("the export left %d files beside it, want only the export", len(entries))
+	}
+
+	// A store's payments, to both its distributors.
+	stdout, _, err = runCLI("payment", "export", url, "--store-id", "s-1")
+	rows := parse(stdout)
+	if err != nil || len(rows) != 4 {
+		t.Fatalf("export of s-1: %v %q", err, rows)
+	}
+	dists := map[string]int{}
+	for _, r := range rows[1:] {
+		dists[r[1]]++
+	}
+	if dists["d-x"] != 2 || dists["d-other"] != 1 {
+		t.Errorf("export of s-1 by distributor: %v", dists)
+	}
+
+	// A time window applies to a distributor's payments only; an engine
+	// that is not there leaves no file behind.
+	if _, _, err := runCLI("payment", "export", url, "--store-id", "s-1", "--from", "2026-01-01T00:00:00Z"); exitCode(err) != exitUsage {
+		t.Errorf("export of a store with --from: %v, want a usage error", err)
+	}
+	gone := filepath.Join(t.TempDir(), "none.csv")
+	if _, _, err := runCLI("payment", "export", "--nats-url", "nats://127.0.0.1:1", "--distributor-id", "d-x", "--out", gone); exitCode(err) != exitUnavailable {
+		t.Errorf("export with no engine: %v, want unavailable", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(gone)); len(entries) != 0 {
+		t.Errorf("a failed export left %d files", len(entries))
+	}
+}
