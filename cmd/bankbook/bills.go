@@ -54,8 +54,7 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 			return err
 		}
 		return call(ctx, cf, stdout, api.StoreLink, q, client.WithIdempotencyKey(*key), func(r api.LinkStoreReply) string {
-			s := fmt.Sprintf("store %s (%s) of distributor %s: link %s  (seq %d)\n  dedicated account: %s %s (%s)\n  linked at %s\n",
-				r.StoreID, r.StoreName, named(r.DistributorID, r.DistributorName), r.LinkID, r.Seq, r.DedicatedAccount.Bank, r.DedicatedAccount.Number, r.DedicatedAccount.Holder, r.LinkedAt)
+			s := linkText(r.LinkedStore, r.Seq)
 			if r.StoreName != strings.TrimSpace(q.StoreName) {
 				s += fmt.Sprintf("  (linked before as %s: a repeat does not rename it to %s; 'bankbook store rename' does)\n", r.StoreName, q.StoreName)
 			}
@@ -103,8 +102,7 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 			return err
 		}
 		return call(ctx, cf, stdout, api.StoreGet, q, nil, func(v api.StoreView) string {
-			s := fmt.Sprintf("store %s (%s) of distributor %s: link %s  (seq %d)\n  dedicated account: %s %s (%s)\n  linked at %s\n",
-				v.StoreID, v.StoreName, named(v.DistributorID, v.DistributorName), v.LinkID, v.Seq, v.DedicatedAccount.Bank, v.DedicatedAccount.Number, v.DedicatedAccount.Holder, v.LinkedAt)
+			s := linkText(v.LinkedStore, v.Seq)
 			if v.RenamedAt != "" {
 				s += "  renamed at " + v.RenamedAt + "\n"
 			}
@@ -732,6 +730,13 @@ func lineList(lines []int) string {
 
 // named is a distributor as the output shows it: its ID, and its name in
 // parentheses when its link has one.
+// linkText is the human form of a link: its store, distributor, dedicated
+// account and when it was linked.
+func linkText(l api.LinkedStore, seq api.Seq) string {
+	return fmt.Sprintf("store %s (%s) of distributor %s: link %s  (seq %d)\n  dedicated account: %s %s (%s)\n  linked at %s\n",
+		l.StoreID, l.StoreName, named(l.DistributorID, l.DistributorName), l.LinkID, seq, l.DedicatedAccount.Bank, l.DedicatedAccount.Number, l.DedicatedAccount.Holder, l.LinkedAt)
+}
+
 func named(id, name string) string {
 	if name == "" {
 		return id
