@@ -169,7 +169,7 @@ func chatSimText(channel string) func(api.SimChatMessagesReply) string {
 		if len(r.Messages) < r.Total {
 			shown = fmt.Sprintf(" (%d shown)", len(r.Messages))
 		}
-		fmt.Fprintf(&b, "%d messages accepted%s%s, %d requests refused with 429 (on every channel)\n", r.Total, on, shown, r.Refused)
+		fmt.Fprintf(&b, "%s accepted%s%s, %s refused with 429 (on every channel)\n", counted(r.Total, "message"), on, shown, counted(r.Refused, "request"))
 		return b.String()
 	}
 }

@@ -205,10 +205,10 @@ func TestChatSimMessagesNeedsTheChatSim(t *testing.T) {
 // which are counted on every channel.
 func TestChatSimTextNamesTheChannel(t *testing.T) {
 	r := api.SimChatMessagesReply{Messages: []api.SimChatMessage{{Channel: "store:s-1"}}, Total: 1}
-	if got, want := chatSimText("store:s-1")(r), "1 messages accepted on store:s-1, 0 requests refused with 429 (on every channel)\n"; !strings.HasSuffix(got, want) {
+	if got, want := chatSimText("store:s-1")(r), "1 message accepted on store:s-1, 0 requests refused with 429 (on every channel)\n"; !strings.HasSuffix(got, want) {
 		t.Errorf("with a channel: %q; want it to end with %q", got, want)
 	}
-	if got, want := chatSimText("")(r), "1 messages accepted, 0 requests refused with 429 (on every channel)\n"; !strings.HasSuffix(got, want) {
+	if got, want := chatSimText("")(r), "1 message accepted, 0 requests refused with 429 (on every channel)\n"; !strings.HasSuffix(got, want) {
 		t.Errorf("without a channel: %q; want it to end with %q", got, want)
 	}
 }
