@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -322,11 +323,37 @@ type CancelBillReply struct {
 // RemindUnpaidRequest is the body of bankbook.cmd.bill.remind_unpaid.
 type RemindUnpaidRequest struct {
 	DistributorID string `json:"distributor_id"`
+	// StoreIDs, when given, are the only stores considered (1 to
+	// MaxRemindStores, each once); absent, every linked store is.
+	StoreIDs []string `json:"store_ids,omitempty"`
 }
+
+// MaxRemindStores is the most stores one remind_unpaid may name.
+const MaxRemindStores = 1000
 
 // Validate checks the request fields.
 func (r RemindUnpaidRequest) Validate() error {
-	return domain.ValidateID("distributor_id", r.DistributorID)
+	if err := domain.ValidateID("distributor_id", r.DistributorID); err != nil {
+		return err
+	}
+	if r.StoreIDs == nil {
+		return nil
+	}
+	if n := len(r.StoreIDs); n < 1 || n > MaxRemindStores {
+		return invalid("store_ids", "must name 1 to %d stores, got %d (leave it out to remind every linked store)", MaxRemindStores, n)
+	}
+	seen := make(map[string]int, len(r.StoreIDs))
+	for i, id := range r.StoreIDs {
+		field := fmt.Sprintf("store_ids[%d]", i)
+		if err := domain.ValidateID(field, id); err != nil {
+			return err
+		}
+		if j, ok := seen[id]; ok {
+			return invalid(field, "%s is named twice (store_ids[%d])", id, j)
+		}
+		seen[id] = i
+	}
+	return nil
 }
 
 // RemindUnpaidReply is the reply of bankbook.cmd.bill.remind_unpaid: the
@@ -341,8 +368,26 @@ type RemindUnpaidReply struct {
 	// attempt recorded): payments made after it were not counted. Absent
 	// when no scan of the collection account has completed.
 	PaymentsCountedTo string `json:"payments_counted_to,omitempty"`
+	// NotReminded are the stores the request named (store_ids) that were
+	// not reminded, each with why; absent without store_ids.
+	NotReminded []NotReminded `json:"not_reminded,omitempty"`
 	Written
 }
+
+// NotReminded is a store remind_unpaid named and did not remind: Reason is
+// one of NotRemindedNotLinked, NotRemindedNoCurrentBill and
+// NotRemindedNothingOutstanding.
+type NotReminded struct {
+	StoreID string `json:"store_id"`
+	Reason  string `json:"reason"`
+}
+
+// Why a store remind_unpaid named was not reminded.
+const (
+	NotRemindedNotLinked          = "not_linked"
+	NotRemindedNoCurrentBill      = "no_current_bill"
+	NotRemindedNothingOutstanding = "nothing_outstanding"
+)
 
 // The statuses of store.link, store.rename and bill.remind_unpaid replies.
 const (

@@ -321,20 +321,23 @@ func (h *Links) CancelBill(ctx context.Context, meta Meta, req api.CancelBillReq
 	return api.CancelBillReply{BillID: req.BillID, Status: string(domain.BillStatusCancelled), Written: written(out.Seq)}, nil
 }
 
-// RemindUnpaid records one reminder per link of links whose current bill
-// has an outstanding balance (decided on each link's own state), and
-// returns the stores reminded, in the order of links. Links are visited
-// bulkConcurrency at a time; one that fails (NATS away, the command's time
-// up) does not stop the others, and the request then fails as a whole: its
-// repeat with the same key reminds only the stores not reminded yet.
-func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (api.RemindUnpaidReply, error) {
+// RemindUnpaid records one reminder per store of stores (each linked to
+// dist) whose current bill has an outstanding balance (decided on each
+// link's own state), and returns the stores reminded, in the order of
+// stores. With named (the request named the stores), it also says why each
+// other store was not reminded. Links are visited bulkConcurrency at a
+// time; one that fails (NATS away, the command's time up) does not stop
+// the others, and the request then fails as a whole: its repeat with the
+// same key reminds only the stores not reminded yet.
+func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, dist domain.DistributorID, stores []string, named bool) (api.RemindUnpaidReply, error) {
 	type result struct {
 		store   string
 		seq     api.Seq
 		counted time.Time
+		not     string // why it was not reminded ("": it was)
 	}
 	var (
-		results = make([]result, len(links))
+		results = make([]result, len(stores))
 		wg      sync.WaitGroup
 		sem     = make(chan struct{}, bulkConcurrency)
 		mu      sync.Mutex
@@ -350,7 +353,8 @@ func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (ap
 		}
 		counted = wm.UTC().Truncate(time.Microsecond) // as events record times
 	}
-	for i, id := range links {
+	for i, store := range stores {
+		id := domain.LinkID(dist, domain.StoreID(store))
 		m := meta
 		if m.IdempotencyKey != "" {
 			m.IdempotencyKey += "#" + id
@@ -368,9 +372,10 @@ func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (ap
 				mu.Unlock()
 				return
 			}
+			results[i] = result{store: store, not: notReminded(out.State)}
 			for _, e := range out.Events {
 				if r, ok := e.(domain.BillReminded); ok {
-					results[i] = result{store: string(r.StoreID), seq: written(out.Seq).Seq, counted: r.PaymentsCountedTo}
+					results[i] = result{store: store, seq: written(out.Seq).Seq, counted: r.PaymentsCountedTo}
 				}
 			}
 		}()
@@ -381,16 +386,20 @@ func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (ap
 	}
 	reply := api.RemindUnpaidReply{Status: api.RemindStatusNone, Reminded: []string{}}
 	for _, r := range results {
-		if r.store != "" {
-			if len(reply.Reminded) == 0 || r.counted.Before(counted) {
-				// A repeat finds the reminders its first attempt recorded,
-				// with the watermark of then: the reply names the earliest
-				// any reminder states (none if one states none).
-				counted = r.counted
+		if r.not != "" {
+			if named {
+				reply.NotReminded = append(reply.NotReminded, api.NotReminded{StoreID: r.store, Reason: r.not})
 			}
-			reply.Reminded = append(reply.Reminded, r.store)
-			reply.Seq = max(reply.Seq, r.seq)
+			continue
 		}
+		if len(reply.Reminded) == 0 || r.counted.Before(counted) {
+			// A repeat finds the reminders its first attempt recorded,
+			// with the watermark of then: the reply names the earliest
+			// any reminder states (none if one states none).
+			counted = r.counted
+		}
+		reply.Reminded = append(reply.Reminded, r.store)
+		reply.Seq = max(reply.Seq, r.seq)
 	}
 	if len(reply.Reminded) > 0 {
 		reply.Status = api.RemindStatusReminded
@@ -399,6 +408,18 @@ func (h *Links) RemindUnpaid(ctx context.Context, meta Meta, links []string) (ap
 		reply.PaymentsCountedTo = domain.FormatTime(counted)
 	}
 	return reply, nil
+}
+
+// notReminded says why a link whose remind_unpaid recorded no reminder
+// was not reminded, from its state then.
+func notReminded(l domain.Link) string {
+	switch {
+	case !l.Exists():
+		return api.NotRemindedNotLinked
+	case !l.HasCurrentBill():
+		return api.NotRemindedNoCurrentBill
+	}
+	return api.NotRemindedNothingOutstanding
 }
 
 // recordStorePayment records a deposit on link's dedicated account as a

@@ -350,12 +350,12 @@ func TestRemindUnpaidSaysWhetherItReminded(t *testing.T) {
 	u.link(t, "d-1", "s-1")
 	links := []string{domain.LinkID("d-1", "s-1")}
 	meta := commands.Meta{Command: api.BillRemind.Subject}
-	rep, err := u.Links.RemindUnpaid(ctx, meta, links)
+	rep, err := u.Links.RemindUnpaid(ctx, meta, "d-1", []string{"s-1"}, false)
 	if err != nil || rep.Status != api.RemindStatusNone || len(rep.Reminded) != 0 || rep.Seq != 0 {
 		t.Fatalf("nothing outstanding: %+v %v, want status none, nobody reminded, nothing written", rep, err)
 	}
 	u.issue(t, "d-1", "s-1", 10_000)
-	rep, err = u.Links.RemindUnpaid(ctx, meta, links)
+	rep, err = u.Links.RemindUnpaid(ctx, meta, "d-1", []string{"s-1"}, false)
 	if err != nil || rep.Status != api.RemindStatusReminded || !slices.Equal(rep.Reminded, []string{"s-1"}) || rep.Seq == 0 || rep.PaymentsCountedTo != "" {
 		t.Fatalf("a bill outstanding: %+v %v, want s-1 reminded, no scan named", rep, err)
 	}
@@ -365,7 +365,7 @@ func TestRemindUnpaidSaysWhetherItReminded(t *testing.T) {
 	if err := u.marks.Advance(ctx, u.Links.Config().CollectAccount.Number, wm); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = u.Links.RemindUnpaid(ctx, meta, links)
+	rep, err = u.Links.RemindUnpaid(ctx, meta, "d-1", []string{"s-1"}, false)
 	if want := "2025-05-01T09:55:00.123456Z"; err != nil || rep.PaymentsCountedTo != want {
 		t.Fatalf("with a watermark: %+v %v, want payments_counted_to %s", rep, err, want)
 	}
@@ -386,14 +386,13 @@ func TestResumedReminderNamesTheWatermarkItsRemindersState(t *testing.T) {
 	ctx := context.Background()
 	u.link(t, "d-1", "s-1")
 	u.issue(t, "d-1", "s-1", 10_000)
-	links := []string{domain.LinkID("d-1", "s-1")}
 	account := u.Links.Config().CollectAccount.Number
 	first := time.Date(2025, 5, 1, 9, 55, 0, 0, time.UTC)
 	if err := u.marks.Advance(ctx, account, first); err != nil {
 		t.Fatal(err)
 	}
 	meta := commands.Meta{Command: api.BillRemind.Subject, IdempotencyKey: "k-remind"}
-	rep, err := u.Links.RemindUnpaid(ctx, meta, links)
+	rep, err := u.Links.RemindUnpaid(ctx, meta, "d-1", []string{"s-1"}, false)
 	if want := domain.FormatTime(first); err != nil || rep.PaymentsCountedTo != want {
 		t.Fatalf("the first attempt: %+v %v, want payments counted to %s", rep, err, want)
 	}
@@ -401,7 +400,7 @@ func TestResumedReminderNamesTheWatermarkItsRemindersState(t *testing.T) {
 		t.Fatal(err)
 	}
 	meta.Resumed = true
-	again, err := u.Links.RemindUnpaid(ctx, meta, links)
+	again, err := u.Links.RemindUnpaid(ctx, meta, "d-1", []string{"s-1"}, false)
 	if err != nil || !slices.Equal(again.Reminded, rep.Reminded) || again.Seq != rep.Seq {
 		t.Fatalf("the repeat: %+v %v, want the first attempt's reminders %+v", again, err, rep)
 	}
@@ -438,14 +437,14 @@ func TestRemindUnpaidGoesOnPastAFailedLink(t *testing.T) {
 		}
 		fs.failNext(domain.AggregateLink)
 		meta := commands.Meta{Command: api.BillRemind.Subject, IdempotencyKey: "k-remind"}
-		if _, err := u.Links.RemindUnpaid(ctx, meta, links); err == nil {
+		if _, err := u.Links.RemindUnpaid(ctx, meta, "d-1", stores, false); err == nil {
 			t.Fatal("a link's reminder failed, but the request did not")
 		}
 		if n := reminders(); n != 19 {
 			t.Fatalf("%d stores reminded after one failed, want the other 19", n)
 		}
 		meta.Resumed = true
-		rep, err := u.Links.RemindUnpaid(ctx, meta, links)
+		rep, err := u.Links.RemindUnpaid(ctx, meta, "d-1", stores, false)
 		if err != nil || !slices.Equal(rep.Reminded, stores) {
 			t.Fatalf("the repeat: %+v %v, want every store in order", rep, err)
 		}

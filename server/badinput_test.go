@@ -213,7 +213,7 @@ func TestBadInputTable(t *testing.T) {
 		api.BillIssueBulk.Subject: {valid: []member{{"distributor_id", `"d-1"`}, {"bills", `[{"store_id":"s-1","amount":5000}]`}},
 			ids: []string{"distributor_id"}},
 		api.BillCancel.Subject: {valid: []member{{"bill_id", `"bill_x_1"`}, {"reason", `"typo"`}}, ids: []string{"bill_id"}},
-		api.BillRemind.Subject: {valid: []member{{"distributor_id", `"d-1"`}}, ids: []string{"distributor_id"}},
+		api.BillRemind.Subject: {valid: []member{{"distributor_id", `"d-1"`}, {"store_ids", `["s-1"]`}}, ids: []string{"distributor_id"}},
 		api.StoreRename.Subject: {valid: []member{{"distributor_id", `"d-1"`}, {"store_id", `"s-1"`}, {"store_name", `"한울식당 본점"`}, {"distributor_name", `"한울유통"`}},
 			ids: []string{"distributor_id", "store_id"}},
 		api.StoreGet.Subject:   {valid: []member{{"distributor_id", `"d-1"`}, {"store_id", `"s-1"`}, {"min_seq", `0`}}, ids: []string{"distributor_id", "store_id"}},

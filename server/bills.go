@@ -10,20 +10,28 @@ import (
 )
 
 // remindUnpaid reminds the distributor's stores whose current bill has an
-// outstanding balance. The distributor's links come from the read models
-// (a store linked a moment ago may be missed until they apply it); whether
-// a store is reminded is decided on its link's own state.
+// outstanding balance: the stores the request names, or else every store
+// linked to it, from the read models (a store linked a moment ago may be
+// missed until they apply it). Whether a store is reminded is decided on
+// its link's own state.
 func (s *Server) remindUnpaid() commandSpec[api.RemindUnpaidRequest, api.RemindUnpaidReply] {
 	return commandSpec[api.RemindUnpaidRequest, api.RemindUnpaidReply]{exec: func(ctx context.Context, meta commands.Meta, req api.RemindUnpaidRequest) (api.RemindUnpaidReply, error) {
+		if err := req.Validate(); err != nil {
+			return api.RemindUnpaidReply{}, err
+		}
+		dist := domain.DistributorID(req.DistributorID)
+		if req.StoreIDs != nil {
+			return s.cfg.Links.RemindUnpaid(ctx, meta, dist, req.StoreIDs, true)
+		}
 		links, err := s.cfg.ReadModels.LinksOf(req.DistributorID)
 		if err != nil {
 			return api.RemindUnpaidReply{}, err
 		}
-		ids := make([]string, len(links))
+		stores := make([]string, len(links))
 		for i, l := range links {
-			ids[i] = l.LinkID
+			stores[i] = l.StoreID
 		}
-		return s.cfg.Links.RemindUnpaid(ctx, meta, ids)
+		return s.cfg.Links.RemindUnpaid(ctx, meta, dist, stores, false)
 	}}
 }
 

@@ -29,7 +29,7 @@ import (
 
 const (
 	storeUsage      = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME [--distributor-name NAME] | rename --distributor-id D --store-id S [--store-name NAME] [--distributor-name NAME] | get --distributor-id D --store-id S | list --distributor-id D"
-	billUsage       = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv | get --bill-id B [--offline DIR] | active --distributor-id D | remind --distributor-id D"
+	billUsage       = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv | get --bill-id B [--offline DIR] | active --distributor-id D | remind --distributor-id D [--store-id S]..."
 	paymentUsage    = "usage: bankbook payment list --distributor-id D [--from T] [--to T] | --store-id S | export (--distributor-id D [--from T] [--to T] | --store-id S) [--out FILE.csv]"
 	settlementUsage = "usage: bankbook settlement expected --distributor-id D"
 )
@@ -185,19 +185,31 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 	case "bill remind":
 		var q api.RemindUnpaidRequest
 		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
+		fs.Func("store-id", "remind only this store (repeat for more; default: every linked store)", func(s string) error {
+			q.StoreIDs = append(q.StoreIDs, s)
+			return nil
+		})
 		key := fs.String("idempotency-key", "", "Idempotency-Key header")
 		if err := parse(fs, args, required("distributor-id")); err != nil {
 			return err
 		}
 		return call(ctx, cf, stdout, api.BillRemind, q, client.WithIdempotencyKey(*key), func(r api.RemindUnpaidReply) string {
-			counted := ""
+			var b strings.Builder
+			switch {
+			case len(r.Reminded) == 0 && q.StoreIDs == nil:
+				b.WriteString("no store has an outstanding balance\n")
+			case len(r.Reminded) == 0:
+				b.WriteString("no store reminded\n")
+			default:
+				fmt.Fprintf(&b, "reminded %d store(s): %s  (seq %d)\n", len(r.Reminded), strings.Join(r.Reminded, ", "), r.Seq)
+			}
+			for _, n := range r.NotReminded {
+				fmt.Fprintf(&b, "  not %s: %s\n", n.StoreID, strings.ReplaceAll(n.Reason, "_", " "))
+			}
 			if r.PaymentsCountedTo != "" {
-				counted = "payments counted up to " + r.PaymentsCountedTo + " (the bank scan's watermark)\n"
+				b.WriteString("payments counted up to " + r.PaymentsCountedTo + " (the bank scan's watermark)\n")
 			}
-			if len(r.Reminded) == 0 {
-				return "no store has an outstanding balance\n" + counted
-			}
-			return fmt.Sprintf("reminded %d store(s): %s  (seq %d)\n", len(r.Reminded), strings.Join(r.Reminded, ", "), r.Seq) + counted
+			return b.String()
 		})
 	case "payment list":
 		var (

@@ -611,6 +611,8 @@ func TestBillQueriesAgainstARunningEngine(t *testing.T) {
 		{[]string{"deposit", "get", "--deposit-id", string(rep.DepositID), "--min-seq", seq}, []string{"store_payment", "bill " + bill.BillID}},
 		{[]string{"settlement", "expected", "--distributor-id", "d-q", "--min-seq", seq}, []string{"gross       20,000", "net       19,800"}},
 		{[]string{"bill", "remind", "--distributor-id", "d-q"}, []string{"reminded 1 store(s): s-q"}},
+		{[]string{"bill", "remind", "--distributor-id", "d-q", "--store-id", "s-q", "--store-id", "s-none"}, []string{"reminded 1 store(s): s-q", "  not s-none: not linked"}},
+		{[]string{"bill", "remind", "--distributor-id", "d-q", "--store-id", "s-none"}, []string{"no store reminded\n  not s-none: not linked"}},
 	} {
 		out, err := cli(t, append(c.args, url)...)
 		if err != nil {
