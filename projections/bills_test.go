@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -410,6 +411,60 @@ func TestLinksOf(t *testing.T) {
 	}
 }
 
+// TestStoreLinks: a distributor's links page by store_id, never past its
+// own (dist-a's pages hold nothing of dist-ab or dist); a cursor at the
+// last link gives an empty page; a rename shows in the link's view with
+// when and at which sequence.
+func TestStoreLinks(t *testing.T) {
+	st := openStore(t, tempPath(t, "rm.db"))
+	w, _ := newBillWorld(t, st)
+	for _, s := range []string{"s2", "s10", "s1"} {
+		w.link("dist-a", s, kst(2, 9))
+	}
+	w.link("dist-ab", "s0", kst(2, 9))
+	w.link("dist", "s9", kst(2, 9))
+	name := "가게 본점"
+	c, _ := w.on("dist-a", "s10", kst(3, 9), func(l domain.Link) ([]domain.Event, error) {
+		return domain.DecideRename(l, domain.RenameStore{StoreName: &name, Now: kst(3, 9)})
+	})
+
+	for _, limit := range []int{1, 2, 3, 50} {
+		var got []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			page, err := st.StoreLinks("dist-a", limit, cursor)
+			if err != nil || pages > 3 {
+				t.Fatalf("limit %d, page %d: %+v %v", limit, pages, page, err)
+			}
+			for _, v := range page.Stores {
+				got = append(got, v.DistributorID+"/"+v.StoreID)
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			cursor = page.NextCursor
+		}
+		if want := []string{"dist-a/s1", "dist-a/s10", "dist-a/s2"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("limit %d: %v, want %v", limit, got, want)
+		}
+	}
+	last, err := st.StoreLinks("dist-a", 1, hex.EncodeToString([]byte("s2")))
+	if err != nil || len(last.Stores) != 0 || last.NextCursor != "" {
+		t.Errorf("the page after the last link: %+v %v, want none", last, err)
+	}
+	v, ok, err := st.StoreLink("dist-a", "s10")
+	if err != nil || !ok || v.StoreName != name || v.RenamedAt != domain.FormatTime(kst(3, 9)) || v.Seq != api.Seq(c.Seq) ||
+		v.LinkID != domain.LinkID("dist-a", "s10") || v.DedicatedAccount.Number == "" {
+		t.Errorf("the renamed link: %+v %v %v", v, ok, err)
+	}
+	if _, ok, err := st.StoreLink("dist-a", "s0"); ok || err != nil {
+		t.Errorf("dist-a's s0 (dist-ab's): found %v, %v", ok, err)
+	}
+	if _, err := st.StoreLinks("dist-a", 1, "00"); !errors.Is(err, projections.ErrBadCursor) {
+		t.Errorf("cursor 00: %v, want ErrBadCursor", err)
+	}
+}
+
 // TestPaymentListsPagesAndRanges: the lists are ordered by paid_at then
 // deposit_id (whatever order the payments were recorded in), a store's
 // list spans its distributors, from is inclusive and to exclusive, and
@@ -562,6 +617,12 @@ func billHistory(w *billWorld) {
 		w.issue(d, s, int64(50_000+i*1_000), "memo", kst(2, 10))
 		w.pay(d, s, fmt.Sprintf("d%d-1", i), 20_000, kst(3+i, 10), 250)
 		w.remind(d, s, kst(5, 9))
+		if i == 1 {
+			name, dist := "renamed "+s, "distributor "+d
+			w.on(d, s, kst(5, 10), func(l domain.Link) ([]domain.Event, error) {
+				return domain.DecideRename(l, domain.RenameStore{StoreName: &name, DistributorName: &dist, Now: kst(5, 10)})
+			})
+		}
 		_, b2 := w.issue(d, s, 30_000, "", kst(6, 9))
 		w.pay(d, s, fmt.Sprintf("d%d-2", i), 40_000, kst(7, 9), 100)
 		if i%2 == 0 {
