@@ -98,10 +98,11 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
 		fs.StringVar(&q.StoreID, "store-id", "", "the linked store")
 		minSeqFlag(fs, &q.ReadAfter)
+		offline := offlineFlag(fs)
 		if err := parse(fs, args, required("distributor-id", "store-id")); err != nil {
 			return err
 		}
-		return call(ctx, cf, stdout, api.StoreGet, q, nil, func(v api.StoreView) string {
+		return query(ctx, cf, *offline, stdout, api.StoreGet, q, func(v api.StoreView) string {
 			s := linkText(v.LinkedStore, v.Seq)
 			if v.RenamedAt != "" {
 				s += "  renamed at " + v.RenamedAt + "\n"
@@ -113,10 +114,11 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
 		pageFlags(fs, &q.PageRequest, "stores")
 		minSeqFlag(fs, &q.ReadAfter)
+		offline := offlineFlag(fs)
 		if err := parse(fs, args, required("distributor-id")); err != nil {
 			return err
 		}
-		return call(ctx, cf, stdout, api.StoreList, q, nil, func(r api.StoreListReply) string {
+		return query(ctx, cf, *offline, stdout, api.StoreList, q, func(r api.StoreListReply) string {
 			var b strings.Builder
 			for _, v := range r.Stores {
 				fmt.Fprintf(&b, "%-10s %-20s %s %s  %s\n", v.StoreID, v.StoreName, v.DedicatedAccount.Bank, v.DedicatedAccount.Number, v.LinkID)
@@ -169,10 +171,11 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
 		wholeFlags(fs, &q.PageRequest, "bills")
 		minSeqFlag(fs, &q.ReadAfter)
+		offline := offlineFlag(fs)
 		if err := parse(fs, args, required("distributor-id")); err != nil {
 			return err
 		}
-		return call(ctx, cf, stdout, api.BillActive, q, nil, func(r api.ActiveBillsReply) string {
+		return query(ctx, cf, *offline, stdout, api.BillActive, q, func(r api.ActiveBillsReply) string {
 			var b strings.Builder
 			for _, v := range r.Bills {
 				fmt.Fprintf(&b, "%-10s %-32s %-14s amount %12s  paid %12s  outstanding %12s\n", v.StoreID, v.BillID, v.Status, itoa(v.Amount), itoa(v.PaidAmount), itoa(v.Outstanding))
@@ -222,14 +225,15 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		fs.Func("to", "paid before (RFC 3339)", timeFlag(&dist.To))
 		wholeFlags(fs, &dist.PageRequest, "payments")
 		minSeqFlag(fs, &dist.ReadAfter)
+		offline := offlineFlag(fs)
 		if err := parse(fs, args, oneOf("distributor-id", "store-id")); err != nil {
 			return err
 		}
 		if store != "" {
 			q := api.PaymentsByStoreRequest{StoreID: store, PageRequest: dist.PageRequest}
-			return call(ctx, cf, stdout, api.PaymentsByStore, q, nil, paymentsText)
+			return query(ctx, cf, *offline, stdout, api.PaymentsByStore, q, paymentsText)
 		}
-		return call(ctx, cf, stdout, api.PaymentsByDistributor, dist, nil, paymentsText)
+		return query(ctx, cf, *offline, stdout, api.PaymentsByDistributor, dist, paymentsText)
 	case "payment export":
 		var (
 			dist  api.PaymentsByDistributorRequest
@@ -240,6 +244,7 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		fs.Func("from", "paid at or after (RFC 3339; with --distributor-id)", timeFlag(&dist.From))
 		fs.Func("to", "paid before (RFC 3339; with --distributor-id)", timeFlag(&dist.To))
 		minSeqFlag(fs, &dist.ReadAfter)
+		offline := offlineFlag(fs)
 		outPath := fs.String("out", "", "write the CSV to this file, whole or not at all (default: stdout)")
 		if err := parse(fs, args, oneOf("distributor-id", "store-id")); err != nil {
 			return err
@@ -251,9 +256,9 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		sum, err := writeExport(*outPath, stdout, func(w io.Writer) (exportTotals, error) {
 			if store != "" {
 				q := api.PaymentsByStoreRequest{StoreID: store, PageRequest: dist.PageRequest}
-				return exportPayments(ctx, cf, w, api.PaymentsByStore, q, func(q *api.PaymentsByStoreRequest, c string) { q.Cursor = c })
+				return exportPayments(ctx, cf, *offline, w, api.PaymentsByStore, q, func(q *api.PaymentsByStoreRequest, c string) { q.Cursor = c })
 			}
-			return exportPayments(ctx, cf, w, api.PaymentsByDistributor, dist, func(q *api.PaymentsByDistributorRequest, c string) { q.Cursor = c })
+			return exportPayments(ctx, cf, *offline, w, api.PaymentsByDistributor, dist, func(q *api.PaymentsByDistributorRequest, c string) { q.Cursor = c })
 		})
 		if err != nil {
 			return err

@@ -19,11 +19,12 @@ import (
 // Offline queries: `bankbook replay --out DIR` rebuilds the read models into
 // DIR/readmodels.db, and the queries below answer from that file with
 // --offline DIR, read-only and without NATS: the ledger's trial balance and
-// accounts, orders, wallets and bills, as the engine answered at the
+// accounts, orders, wallets, bills, and distributors' stores, current bills
+// and payments (payment export included), as the engine answered at the
 // sequence the replay ended at. The output is the online commands' (the
 // same reply types, --json the same bytes). Only this file imports
 // projections for the client commands; they name the flag with offlineFlag
-// and answer with query.
+// and answer with query (or pageOffline).
 
 // readModelsFile is the file replay writes in its --out directory.
 const readModelsFile = "readmodels.db"
@@ -53,6 +54,25 @@ var offlineAnswers = map[string]any{
 			err = domain.ErrBillNotFound.With("", map[string]any{"bill_id": q.BillID})
 		}
 		return v, err
+	},
+	api.BillActive.Subject: func(st *projections.Store, q api.ActiveBillsRequest) (api.ActiveBillsReply, error) {
+		return st.ActiveBills(q.DistributorID, q.WholeLimit(), q.Cursor)
+	},
+	api.StoreGet.Subject: func(st *projections.Store, q api.GetStoreRequest) (api.StoreView, error) {
+		v, ok, err := st.StoreLink(q.DistributorID, q.StoreID)
+		if err == nil && !ok {
+			err = domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": q.DistributorID, "store_id": q.StoreID})
+		}
+		return v, err
+	},
+	api.StoreList.Subject: func(st *projections.Store, q api.StoreListRequest) (api.StoreListReply, error) {
+		return st.StoreLinks(q.DistributorID, q.PageLimit(), q.Cursor)
+	},
+	api.PaymentsByDistributor.Subject: func(st *projections.Store, q api.PaymentsByDistributorRequest) (api.PaymentsReply, error) {
+		return st.PaymentsByDistributor(q.DistributorID, q.From, q.To, q.WholeLimit(), q.Cursor)
+	},
+	api.PaymentsByStore.Subject: func(st *projections.Store, q api.PaymentsByStoreRequest) (api.PaymentsReply, error) {
+		return st.PaymentsByStore(q.StoreID, q.WholeLimit(), q.Cursor)
 	},
 	api.LedgerTrialBalance.Subject: func(st *projections.Store, q api.TrialBalanceRequest) (api.TrialBalanceReply, error) {
 		accounts, total, asOf, next, err := st.TrialBalance(q.PageLimit(), q.Cursor)
@@ -102,19 +122,54 @@ func query[Req, Rep any](ctx context.Context, cf *clientFlags, offline string, s
 // *api.Error), a missing aggregate a 404.
 func answerOffline[Req, Rep any](dir string, req Req, answer func(*projections.Store, Req) (Rep, error)) (Rep, error) {
 	var zero Rep
-	if c, ok := any(req).(interface{ Canonical() Req }); ok {
-		req = c.Canonical()
-	}
-	if v, ok := any(req).(interface{ Validate() error }); ok {
-		if err := v.Validate(); err != nil {
-			return zero, offlineError(err)
-		}
+	req, err := checked(req) // a bad request is answered so before the file is looked for
+	if err != nil {
+		return zero, err
 	}
 	st, err := openOffline(dir)
 	if err != nil {
 		return zero, err
 	}
 	defer st.Close()
+	return answerFrom(st, dir, req, answer)
+}
+
+// checked is req in its canonical form, validated as the engine validates
+// it (a bad one is a 400 *api.Error).
+func checked[Req any](req Req) (Req, error) {
+	if c, ok := any(req).(interface{ Canonical() Req }); ok {
+		req = c.Canonical()
+	}
+	if v, ok := any(req).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return req, offlineError(err)
+		}
+	}
+	return req, nil
+}
+
+// pageOffline opens the read models at dir read-only for the pages of one
+// list: each call answers a request as answerOffline does, from the same
+// file. close closes it.
+func pageOffline[Req, Rep any](ep api.Endpoint[Req, Rep], dir string) (page func(Req) (Rep, error), close func(), err error) {
+	answer, ok := offlineAnswers[ep.Subject].(func(*projections.Store, Req) (Rep, error))
+	if !ok {
+		return nil, nil, usageError("%s cannot be answered offline", ep.Subject)
+	}
+	st, err := openOffline(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(req Req) (Rep, error) { return answerFrom(st, dir, req, answer) }, func() { st.Close() }, nil
+}
+
+// answerFrom answers req from the read models st (opened from dir).
+func answerFrom[Req, Rep any](st *projections.Store, dir string, req Req, answer func(*projections.Store, Req) (Rep, error)) (Rep, error) {
+	var zero Rep
+	req, err := checked(req)
+	if err != nil {
+		return zero, err
+	}
 	if ra, ok := any(req).(interface{ ReadAfterSeq() api.Seq }); ok && ra.ReadAfterSeq() > 0 {
 		cp, err := st.Checkpoint()
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,24 +33,50 @@ type exportTotals struct {
 }
 
 // exportPayments writes the header and every payment ep lists for q to w,
-// page after page (cursor sets the next page's cursor on q).
-func exportPayments[Req any](ctx context.Context, cf *clientFlags, w io.Writer, ep api.Endpoint[Req, api.PaymentsReply], q Req, cursor func(*Req, string)) (exportTotals, error) {
+// page after page (cursor sets the next page's cursor on q): from the
+// engine, or with offline from the read models 'bankbook replay' rebuilt
+// there.
+func exportPayments[Req any](ctx context.Context, cf *clientFlags, offline string, w io.Writer, ep api.Endpoint[Req, api.PaymentsReply], q Req, cursor func(*Req, string)) (exportTotals, error) {
 	var sum exportTotals
-	c, err := cf.connect()
-	if err != nil {
-		return sum, err
+	var page func(Req) (api.PaymentsReply, error)
+	if offline != "" {
+		answer, done, err := pageOffline(ep, offline)
+		if err != nil {
+			return sum, err
+		}
+		defer done()
+		page = func(q Req) (api.PaymentsReply, error) {
+			rep, err := answer(q)
+			var ae *api.Error
+			if errors.As(err, &ae) {
+				err = requestFailed(ae)
+			}
+			return rep, err
+		}
+	} else {
+		c, err := cf.connect()
+		if err != nil {
+			return sum, err
+		}
+		defer c.Close()
+		page = func(q Req) (api.PaymentsReply, error) {
+			rctx, cancel := context.WithTimeout(ctx, cf.timeout)
+			defer cancel()
+			rep, _, err := client.Do(rctx, c, ep, q, nil)
+			if err != nil {
+				return rep, requestFailed(err)
+			}
+			return rep, nil
+		}
 	}
-	defer c.Close()
 	out := csv.NewWriter(w)
 	if err := out.Write(paymentColumns); err != nil {
 		return sum, err
 	}
 	for {
-		rctx, cancel := context.WithTimeout(ctx, cf.timeout)
-		rep, _, err := client.Do(rctx, c, ep, q, nil)
-		cancel()
+		rep, err := page(q)
 		if err != nil {
-			return sum, requestFailed(err)
+			return sum, err
 		}
 		for _, p := range rep.Payments {
 			line := []string{p.DepositID, p.DistributorID, p.StoreID, p.BillID, strconv.FormatInt(p.Amount, 10),

@@ -109,6 +109,12 @@ func TestPointInTimeReplayAnswersAsTheLiveEngineDid(t *testing.T) {
 			{"wallet", "get", "--user-id", "u2"},
 			{"bill", "get", "--bill-id", billID, "--json"},
 			{"bill", "get", "--bill-id", billID},
+			{"bill", "active", "--distributor-id", "d-r", "--json"},
+			{"store", "get", "--distributor-id", "d-r", "--store-id", "s-r", "--json"},
+			{"store", "list", "--distributor-id", "d-r"},
+			{"payment", "list", "--distributor-id", "d-r", "--json"},
+			{"payment", "list", "--store-id", "s-r"},
+			{"payment", "export", "--distributor-id", "d-r"},
 		}
 		// Every account the ledger has, one entry per page.
 		var tb api.TrialBalanceReply
