@@ -473,6 +473,28 @@ type ActiveBillsReply struct {
 	NextCursor string     `json:"next_cursor,omitempty"`
 }
 
+// BillListRequest is the body of bankbook.q.bill.list.
+type BillListRequest struct {
+	DistributorID string `json:"distributor_id"`
+	StoreID       string `json:"store_id"`
+	PageRequest
+}
+
+// Validate checks the request fields.
+func (r BillListRequest) Validate() error {
+	if err := first([]error{domain.ValidateID("distributor_id", r.DistributorID), domain.ValidateID("store_id", r.StoreID)}); err != nil {
+		return err
+	}
+	return r.PageRequest.Validate()
+}
+
+// BillListReply is the reply of bankbook.q.bill.list: every bill of a
+// store's link, current, expired or cancelled, newest first.
+type BillListReply struct {
+	Bills      []BillView `json:"bills"`
+	NextCursor string     `json:"next_cursor,omitempty"`
+}
+
 // PaymentsByDistributorRequest is the body of bankbook.q.payment.by_distributor.
 type PaymentsByDistributorRequest struct {
 	DistributorID string `json:"distributor_id"`

@@ -32,6 +32,7 @@ var (
 	BillRemind    = command[RemindUnpaidRequest, RemindUnpaidReply]("bankbook.cmd.bill.remind_unpaid", true)
 	BillGet       = query[GetBillRequest, BillView]("bankbook.q.bill.get")
 	BillActive    = query[ActiveBillsRequest, ActiveBillsReply]("bankbook.q.bill.active")
+	BillList      = query[BillListRequest, BillListReply]("bankbook.q.bill.list")
 
 	PaymentsByDistributor = query[PaymentsByDistributorRequest, PaymentsReply]("bankbook.q.payment.by_distributor")
 	PaymentsByStore       = query[PaymentsByStoreRequest, PaymentsReply]("bankbook.q.payment.by_store")

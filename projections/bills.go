@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 
 	"go.etcd.io/bbolt"
 
@@ -280,6 +282,81 @@ func (s *Store) ActiveBills(distributorID string, limit int, cursor string) (api
 		return api.ActiveBillsReply{}, err
 	}
 	return out, nil
+}
+
+// StoreBills returns up to limit of the bills of a store's link to a
+// distributor (bankbook.q.bill.list), each with its recent payments,
+// newest first, after cursor ("" for the first page: the number of the
+// last bill of the previous page); NextCursor is the following page's
+// cursor, "" at the end. linked is false when the read models hold no
+// link of the pair. A limit below 1 means 1; a cursor this method did not
+// hand out is ErrBadCursor.
+func (s *Store) StoreBills(distributorID, storeID string, limit int, cursor string) (out api.BillListReply, linked bool, err error) {
+	out = api.BillListReply{Bills: []BillView{}}
+	limit = max(limit, 1)
+	before := math.MaxInt
+	if cursor != "" {
+		n, err := strconv.Atoi(cursor)
+		if err != nil || n < 1 || strconv.Itoa(n) != cursor {
+			return api.BillListReply{}, false, fmt.Errorf("%w: cursor", ErrBadCursor)
+		}
+		before = n
+	}
+	err = s.view(func(tx *bbolt.Tx) error {
+		links, err := queryBucket(tx, bucketLinks)
+		if err != nil {
+			return err
+		}
+		bills, err := queryBucket(tx, bucketBills)
+		if err != nil {
+			return err
+		}
+		payments, err := queryBucket(tx, bucketBillPayments)
+		if err != nil {
+			return err
+		}
+		var link StoreView
+		if linked, err = getJSON(links, string(pairKey(distributorID, storeID)), &link); !linked || err != nil {
+			return err
+		}
+		// Bill IDs end in their number, unpadded: gather the numbers, then
+		// take them newest first.
+		prefix := []byte(domain.BillID(link.LinkID, 1))
+		prefix = prefix[:len(prefix)-1]
+		var numbers []int
+		c := bills.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if _, n, err := domain.ParseBillID(string(k)); err == nil && n < before {
+				numbers = append(numbers, n)
+			}
+		}
+		slices.Sort(numbers)
+		slices.Reverse(numbers)
+		var size pageBytes
+		for i, n := range numbers {
+			if i == limit {
+				out.NextCursor = strconv.Itoa(numbers[i-1])
+				return nil
+			}
+			var v BillView
+			if _, err := getJSON(bills, domain.BillID(link.LinkID, n), &v); err != nil {
+				return err
+			}
+			if err := withPayments(payments, &v); err != nil {
+				return err
+			}
+			if fits, err := size.fitsItem(len(out.Bills), v); err != nil || !fits {
+				out.NextCursor = strconv.Itoa(numbers[i-1])
+				return err
+			}
+			out.Bills = append(out.Bills, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return api.BillListReply{}, false, err
+	}
+	return out, linked, nil
 }
 
 // storeCursor decodes a cursor of byStore: "" or the hex of a store ID. A

@@ -465,6 +465,65 @@ func TestStoreLinks(t *testing.T) {
 	}
 }
 
+// TestStoreBills: a store's bills, whatever became of them, newest first
+// by their number (bill 10 after bill 9, not after bill 1), in pages that
+// follow one another; each with its payments; none of another store's.
+func TestStoreBills(t *testing.T) {
+	st := openStore(t, tempPath(t, "rm.db"))
+	w, _ := newBillWorld(t, st)
+	w.link("dist-a", "s1", kst(2, 9))
+	w.link("dist-a", "s2", kst(2, 9))
+	var ids []string
+	for i := 1; i <= 12; i++ {
+		_, b := w.issue("dist-a", "s1", int64(i*1_000), "", kst(2, 10).Add(time.Duration(i)*time.Minute))
+		ids = append(ids, b.BillID)
+		if i == 11 {
+			w.pay("dist-a", "s1", "dep-11", 500, kst(2, 10).Add(time.Duration(i)*time.Minute+time.Second), 100)
+		}
+	}
+	w.cancel("dist-a", "s1", ids[11], kst(3, 9))
+	w.issue("dist-a", "s2", 7_000, "", kst(3, 9))
+
+	var got []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		page, linked, err := st.StoreBills("dist-a", "s1", 5, cursor)
+		if err != nil || !linked || pages > 3 {
+			t.Fatalf("page %d: %+v %v %v", pages, page, linked, err)
+		}
+		for _, v := range page.Bills {
+			got = append(got, v.BillID)
+			switch v.BillID {
+			case ids[11]:
+				if v.Status != "cancelled" {
+					t.Errorf("bill 12: %s, want cancelled", v.Status)
+				}
+			case ids[10]:
+				if v.Status != "expired" || v.PaidAmount != 500 || len(v.Payments) != 1 {
+					t.Errorf("bill 11: %+v, want expired with its payment", v)
+				}
+			}
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	want := slices.Clone(ids)
+	slices.Reverse(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("bills of s1\n got %v\nwant %v", got, want)
+	}
+	if page, linked, err := st.StoreBills("dist-a", "s3", 5, ""); linked || err != nil || len(page.Bills) != 0 {
+		t.Errorf("a pair not linked: %+v %v %v", page, linked, err)
+	}
+	for _, c := range []string{"0", "01", "x", "-1"} {
+		if _, _, err := st.StoreBills("dist-a", "s1", 5, c); !errors.Is(err, projections.ErrBadCursor) {
+			t.Errorf("cursor %q: %v, want ErrBadCursor", c, err)
+		}
+	}
+}
+
 // TestPaymentListsPagesAndRanges: the lists are ordered by paid_at then
 // deposit_id (whatever order the payments were recorded in), a store's
 // list spans its distributors, from is inclusive and to exclusive, and

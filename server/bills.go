@@ -56,6 +56,14 @@ func (s *Server) activeBills(_ context.Context, q api.ActiveBillsRequest) (api.A
 	return s.cfg.ReadModels.ActiveBills(q.DistributorID, q.WholeLimit(), q.Cursor)
 }
 
+func (s *Server) listBills(_ context.Context, q api.BillListRequest) (api.BillListReply, error) {
+	rep, linked, err := s.cfg.ReadModels.StoreBills(q.DistributorID, q.StoreID, q.PageLimit(), q.Cursor)
+	if err == nil && !linked {
+		err = domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": q.DistributorID, "store_id": q.StoreID})
+	}
+	return rep, err
+}
+
 func (s *Server) paymentsByDistributor(_ context.Context, q api.PaymentsByDistributorRequest) (api.PaymentsReply, error) {
 	return s.cfg.ReadModels.PaymentsByDistributor(q.DistributorID, q.From, q.To, q.WholeLimit(), q.Cursor)
 }

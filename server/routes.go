@@ -34,6 +34,7 @@ func (s *Server) routeTable() []route {
 		commandRoute(s, api.BillRemind, s.remindUnpaid()),
 		queryRoute(s, api.BillGet, s.getBill),
 		queryRoute(s, api.BillActive, s.activeBills),
+		queryRoute(s, api.BillList, s.listBills),
 		queryRoute(s, api.PaymentsByDistributor, s.paymentsByDistributor),
 		queryRoute(s, api.PaymentsByStore, s.paymentsByStore),
 		queryRoute(s, api.SettlementExpected, s.expectedSettlements),

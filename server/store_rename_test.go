@@ -123,6 +123,15 @@ func TestRenamingAStore(t *testing.T) {
 	e.call(t, api.BillCancel.Subject, api.CancelBillRequest{BillID: billA.BillID}, &cancelled, nil)
 	checkStoreMessages(t, delivered(t, sim, "bill_cancelled", []string{a}, time.Minute),
 		map[string]string{a: "[청구서 취소] 행복식당 본점 님, "})
+	// The store's bills: the one cancelled, as issued (its names then).
+	var list api.BillListReply
+	e.call(t, api.BillList.Subject, map[string]any{"distributor_id": d, "store_id": a, "min_seq": cancelled.Seq}, &list, nil)
+	if len(list.Bills) != 1 || list.Bills[0].BillID != billA.BillID || list.Bills[0].Status != "cancelled" || list.Bills[0].StoreName != "행복식당" || list.Bills[0].PaymentCount != 1 {
+		t.Errorf("bill.list of %s: %+v", a, list)
+	}
+	if ce := e.callErr(t, api.BillList.Subject, map[string]any{"distributor_id": d, "store_id": "nobody"}, nil); ce.Code != "store_not_linked" {
+		t.Errorf("bill.list of a pair not linked: %+v", ce)
+	}
 	// A rename is not told to the store: its messages are only these.
 	if n := len(sim.Messages("store:" + a)); n != 3 {
 		t.Errorf("store %s has %d messages, want 3 (bill, payment, cancellation)", a, n)

@@ -29,7 +29,7 @@ import (
 
 const (
 	storeUsage      = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME [--distributor-name NAME] | rename --distributor-id D --store-id S [--store-name NAME] [--distributor-name NAME] | get --distributor-id D --store-id S | list --distributor-id D"
-	billUsage       = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv | get --bill-id B [--offline DIR] | active --distributor-id D | remind --distributor-id D [--store-id S]..."
+	billUsage       = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv | get --bill-id B [--offline DIR] | active --distributor-id D | list --distributor-id D --store-id S | remind --distributor-id D [--store-id S]..."
 	paymentUsage    = "usage: bankbook payment list --distributor-id D [--from T] [--to T] | --store-id S | export (--distributor-id D [--from T] [--to T] | --store-id S) [--out FILE.csv]"
 	settlementUsage = "usage: bankbook settlement expected --distributor-id D"
 )
@@ -182,6 +182,26 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 			}
 			if len(r.Bills) == 0 {
 				b.WriteString("no current bills\n")
+			}
+			return b.String() + nextPage(r.NextCursor)
+		})
+	case "bill list":
+		var q api.BillListRequest
+		fs.StringVar(&q.DistributorID, "distributor-id", "", "the distributor")
+		fs.StringVar(&q.StoreID, "store-id", "", "the linked store")
+		pageFlags(fs, &q.PageRequest, "bills")
+		minSeqFlag(fs, &q.ReadAfter)
+		offline := offlineFlag(fs)
+		if err := parse(fs, args, required("distributor-id", "store-id")); err != nil {
+			return err
+		}
+		return query(ctx, cf, *offline, stdout, api.BillList, q, func(r api.BillListReply) string {
+			var b strings.Builder
+			for _, v := range r.Bills {
+				fmt.Fprintf(&b, "%-32s %-14s amount %12s  paid %12s  outstanding %12s  issued %s\n", v.BillID, v.Status, itoa(v.Amount), itoa(v.PaidAmount), itoa(v.Outstanding), v.IssuedAt)
+			}
+			if len(r.Bills) == 0 {
+				b.WriteString("no bills\n")
 			}
 			return b.String() + nextPage(r.NextCursor)
 		})

@@ -58,6 +58,13 @@ var offlineAnswers = map[string]any{
 	api.BillActive.Subject: func(st *projections.Store, q api.ActiveBillsRequest) (api.ActiveBillsReply, error) {
 		return st.ActiveBills(q.DistributorID, q.WholeLimit(), q.Cursor)
 	},
+	api.BillList.Subject: func(st *projections.Store, q api.BillListRequest) (api.BillListReply, error) {
+		rep, linked, err := st.StoreBills(q.DistributorID, q.StoreID, q.PageLimit(), q.Cursor)
+		if err == nil && !linked {
+			err = domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": q.DistributorID, "store_id": q.StoreID})
+		}
+		return rep, err
+	},
 	api.StoreGet.Subject: func(st *projections.Store, q api.GetStoreRequest) (api.StoreView, error) {
 		v, ok, err := st.StoreLink(q.DistributorID, q.StoreID)
 		if err == nil && !ok {

@@ -110,6 +110,7 @@ func TestPointInTimeReplayAnswersAsTheLiveEngineDid(t *testing.T) {
 			{"bill", "get", "--bill-id", billID, "--json"},
 			{"bill", "get", "--bill-id", billID},
 			{"bill", "active", "--distributor-id", "d-r", "--json"},
+			{"bill", "list", "--distributor-id", "d-r", "--store-id", "s-r"},
 			{"store", "get", "--distributor-id", "d-r", "--store-id", "s-r", "--json"},
 			{"store", "list", "--distributor-id", "d-r"},
 			{"payment", "list", "--distributor-id", "d-r", "--json"},

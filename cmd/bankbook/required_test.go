@@ -92,6 +92,7 @@ func TestMissingRequiredFlagsAreUsageErrors(t *testing.T) {
 		{[]string{"bill", "cancel"}, []string{"bill-id=b-1"}, exitUnavailable},
 		{[]string{"bill", "get"}, []string{"bill-id=b-1"}, exitUnavailable},
 		{[]string{"bill", "active"}, []string{"distributor-id=d-1"}, exitUnavailable},
+		{[]string{"bill", "list"}, []string{"distributor-id=d-1", "store-id=s-1"}, exitUnavailable},
 		{[]string{"bill", "remind"}, []string{"distributor-id=d-1"}, exitUnavailable},
 		{[]string{"bill", "import", erp}, []string{"distributor-id=d-1"}, exitUnavailable},
 		{[]string{"settlement", "expected"}, []string{"distributor-id=d-1"}, exitUnavailable},
