@@ -29,7 +29,7 @@ var (
 	BillIssue     = command[IssueBillRequest, IssueBillReply]("bankbook.cmd.bill.issue", true)
 	BillIssueBulk = bulkCommand[IssueBulkRequest, IssueBulkReply]("bankbook.cmd.bill.issue_bulk", true, 768<<10)
 	BillCancel    = command[CancelBillRequest, CancelBillReply]("bankbook.cmd.bill.cancel", true)
-	BillRemind    = command[RemindUnpaidRequest, RemindUnpaidReply]("bankbook.cmd.bill.remind_unpaid", true)
+	BillRemind    = bulkCommand[RemindUnpaidRequest, RemindUnpaidReply]("bankbook.cmd.bill.remind_unpaid", true, 128<<10) // MaxRemindStores IDs of the longest
 	BillGet       = query[GetBillRequest, BillView]("bankbook.q.bill.get")
 	BillActive    = query[ActiveBillsRequest, ActiveBillsReply]("bankbook.q.bill.active")
 	BillList      = query[BillListRequest, BillListReply]("bankbook.q.bill.list")

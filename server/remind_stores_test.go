@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
 
@@ -86,4 +87,28 @@ func TestRemindTheStoresNamed(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestRemindTheMostStoresWithTheLongestIDs: store_ids may name as many
+// stores as it allows (api.MaxRemindStores), each with an ID as long as one
+// may be, in one request.
+func TestRemindTheMostStoresWithTheLongestIDs(t *testing.T) {
+	e := startEngine(t)
+	const d = "d-many"
+	ids := make([]string, api.MaxRemindStores)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("s%0*d", domain.MaxIDLength-1, i)
+	}
+	e.call(t, api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: d, StoreID: ids[500], StoreName: "가게"}, nil, nil)
+	e.call(t, api.BillIssue.Subject, api.IssueBillRequest{DistributorID: d, StoreID: ids[500], Amount: 10_000}, nil, nil)
+
+	req := api.RemindUnpaidRequest{DistributorID: d, StoreIDs: ids}
+	if body, _ := json.Marshal(req); len(body) > api.BillRemind.MaxBodyBytes {
+		t.Errorf("a request of %d stores is %d bytes, more than the %d the endpoint takes", len(ids), len(body), api.BillRemind.MaxBodyBytes)
+	}
+	var rep api.RemindUnpaidReply
+	e.call(t, api.BillRemind.Subject, req, &rep, nil)
+	if !reflect.DeepEqual(rep.Reminded, []string{ids[500]}) || len(rep.NotReminded) != len(ids)-1 {
+		t.Fatalf("remind %d stores: reminded %v, %d not reminded", len(ids), rep.Reminded, len(rep.NotReminded))
+	}
 }
