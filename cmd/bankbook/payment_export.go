@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -98,17 +100,21 @@ func exportPayments[Req any](ctx context.Context, cf *clientFlags, offline strin
 
 // writeExport runs export into the file path ("" or "-": stdout). A file
 // is written whole or not at all: into a temporary file beside it, renamed
-// over it once complete.
+// over it once complete. It gets the mode of the file it replaces, or that
+// of a file the shell's > would create (0666 less the umask).
 func writeExport(path string, stdout io.Writer, export func(io.Writer) (exportTotals, error)) (exportTotals, error) {
 	if path == "" || path == "-" {
 		return export(stdout)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	tmp, err := createBeside(path)
 	if err != nil {
 		return exportTotals{}, err
 	}
 	defer os.Remove(tmp.Name()) // after the rename, there is nothing to remove
 	sum, err := export(tmp)
+	if fi, serr := os.Stat(path); err == nil && serr == nil && fi.Mode().IsRegular() {
+		err = tmp.Chmod(fi.Mode().Perm())
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -125,4 +131,18 @@ func exportSummary(sum exportTotals, path string) string {
 		where = " to " + path
 	}
 	return fmt.Sprintf("%s%s: gross %s, fee %s, net %s\n", counted(sum.payments, "payment"), where, itoa(sum.gross), itoa(sum.fee), itoa(sum.net))
+}
+
+// createBeside creates a new file of mode 0666 (less the umask) beside
+// path, named after it with a dot before and a random suffix: unlike
+// os.CreateTemp's, of mode 0600, what is renamed over path is readable by
+// whoever may read what the shell would have written.
+func createBeside(path string) (*os.File, error) {
+	dir, base := filepath.Dir(path), "."+filepath.Base(path)+"."
+	for {
+		f, err := os.OpenFile(filepath.Join(dir, base+strconv.FormatUint(rand.Uint64(), 36)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -124,5 +125,42 @@ func TestPaymentExport(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(gone)); len(entries) != 0 {
 		t.Errorf("a failed export left %d files", len(entries))
+	}
+}
+
+// TestPaymentExportFileMode: the file --out writes has the mode a file the
+// shell's > creates would have (0666 less the umask), and one it replaces
+// keeps its mode, so that whoever could read the previous export (the
+// ERP's account) can read the next one.
+func TestPaymentExportFileMode(t *testing.T) {
+	dir := t.TempDir()
+	ref, err := os.Create(filepath.Join(dir, "reference"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref.Close()
+	fi, err := os.Stat(ref.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	export := func(w io.Writer) (exportTotals, error) {
+		_, err := io.WriteString(w, "deposit_id\n")
+		return exportTotals{}, err
+	}
+	file := filepath.Join(dir, "payments.csv")
+	if _, err := writeExport(file, io.Discard, export); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.Stat(file); err != nil || got.Mode().Perm() != fi.Mode().Perm() {
+		t.Fatalf("a new export: %v %v, want the mode of a file created there, %v", got.Mode(), err, fi.Mode())
+	}
+	if err := os.Chmod(file, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writeExport(file, io.Discard, export); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.Stat(file); err != nil || got.Mode().Perm() != 0o640 {
+		t.Fatalf("an export over one of mode 0640: %v %v, want it kept", got.Mode(), err)
 	}
 }
