@@ -272,6 +272,9 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 		if store != "" && (dist.From != nil || dist.To != nil) {
 			return usageError("payment export: --from and --to bound a distributor's payments, not a store's\n%s", paymentUsage)
 		}
+		if cf.json {
+			return usageError("payment export writes CSV: --json does not apply (payment list --json gives JSON)")
+		}
 		dist.Limit = exportPageSize
 		sum, err := writeExport(*outPath, stdout, func(w io.Writer) (exportTotals, error) {
 			if store != "" {

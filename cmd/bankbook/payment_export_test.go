@@ -119,6 +119,9 @@ func TestPaymentExport(t *testing.T) {
 	if _, _, err := runCLI("payment", "export", url, "--store-id", "s-1", "--from", "2026-01-01T00:00:00Z"); exitCode(err) != exitUsage {
 		t.Errorf("export of a store with --from: %v, want a usage error", err)
 	}
+	if out, _, err := runCLI("payment", "export", url, "--store-id", "s-1", "--json"); exitCode(err) != exitUsage || !strings.Contains(out, `"code":"not_run"`) || strings.Contains(out, "deposit_id") {
+		t.Errorf("export with --json: %q %v, want a usage error (its JSON error body), no CSV", out, err)
+	}
 	gone := filepath.Join(t.TempDir(), "none.csv")
 	if _, _, err := runCLI("payment", "export", "--nats-url", "nats://127.0.0.1:1", "--distributor-id", "d-x", "--out", gone); exitCode(err) != exitUnavailable {
 		t.Errorf("export with no engine: %v, want unavailable", err)
