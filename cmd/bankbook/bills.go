@@ -28,7 +28,7 @@ import (
 // ("Bills from ERP") and in parseBillCSV.
 
 const (
-	storeUsage      = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME [--distributor-name NAME] | rename --distributor-id D --store-id S [--store-name NAME] [--distributor-name NAME] | get --distributor-id D --store-id S | list --distributor-id D"
+	storeUsage      = "usage: bankbook store link --distributor-id D --store-id S --store-name NAME [--distributor-name NAME] | import --distributor-id D [--distributor-name NAME] [--out ACCOUNTS.csv] STORES.csv | rename --distributor-id D --store-id S [--store-name NAME] [--distributor-name NAME] | get --distributor-id D --store-id S | list --distributor-id D"
 	billUsage       = "usage: bankbook bill issue --distributor-id D --store-id S --amount N [--memo M] | cancel --bill-id B [--reason R] | import --distributor-id D ERP.csv | get --bill-id B [--offline DIR] | active --distributor-id D | list --distributor-id D --store-id S | remind --distributor-id D [--store-id S]..."
 	paymentUsage    = "usage: bankbook payment list --distributor-id D [--from T] [--to T] | --store-id S | export (--distributor-id D [--from T] [--to T] | --store-id S) [--out FILE.csv]"
 	settlementUsage = "usage: bankbook settlement expected --distributor-id D"
@@ -305,6 +305,29 @@ func billing(ctx context.Context, area string, args []string, stdout, stderr io.
 			}
 			return b.String()
 		})
+	case "store import":
+		dist := fs.String("distributor-id", "", "the distributor whose stores the file links")
+		distName := fs.String("distributor-name", "", "the distributor's name as its stores know it, 1-100 characters, for the lines whose distributor_name is empty (optional)")
+		outPath := fs.String("out", "", "write the accounts CSV to this file, whole or not at all (default: stdout)")
+		files, err := parseInterspersed(fs, args, required("distributor-id"))
+		if err != nil {
+			return err
+		}
+		if len(files) != 1 {
+			return usageError("usage: bankbook store import --distributor-id D [--distributor-name NAME] [--out ACCOUNTS.csv] STORES.csv")
+		}
+		if err := domain.ValidateID("distributor_id", *dist); err != nil {
+			return usageError("--distributor-id: %s", reasonOf(err, "distributor_id"))
+		}
+		if name := strings.TrimSpace(*distName); name != "" {
+			if err := domain.ValidateText("distributor_name", name, domain.MaxDistributorNameLength); err != nil {
+				return usageError("--distributor-name: %s", reasonOf(err, "distributor_name"))
+			}
+		}
+		if cf.json {
+			return usageError("store import writes CSV: --json does not apply")
+		}
+		return importStores(ctx, cf, *dist, strings.TrimSpace(*distName), files[0], *outPath, stdout, stderr)
 	case "bill import":
 		dist := fs.String("distributor-id", "", "the distributor whose stores the file bills")
 		key := fs.String("idempotency-key", "", "base Idempotency-Key of the requests (default: derived from the distributor and the file's bills; give a new one only to issue the same bills again)")
@@ -429,7 +452,7 @@ func parseBillCSV(r io.Reader) ([]csvBill, error) {
 		b.Line = row.Line
 		bills = append(bills, b)
 	}
-	if repeated := repeatedStores(named, order); len(repeated) > 0 {
+	if repeated := repeatedStores(named, order, "a store has at most one active bill, so name it on one line only (keep the line with the amount meant)"); len(repeated) > 0 {
 		// In file order, a row's store_id before its other cells.
 		errs = append(repeated, errs...)
 		slices.SortStableFunc(errs, func(a, b error) int {
@@ -446,8 +469,9 @@ func parseBillCSV(r io.Reader) ([]csvBill, error) {
 }
 
 // repeatedStores is one *billLineError for each row of a store named on
-// more than one row (named: the rows of each store, order: the stores).
-func repeatedStores(named map[string][]csvtab.Row, order []string) []error {
+// more than one row (named: the rows of each store, order: the stores),
+// saying why the file may name it once.
+func repeatedStores(named map[string][]csvtab.Row, order []string, why string) []error {
 	var errs []error
 	for _, store := range order {
 		rows := named[store]
@@ -462,7 +486,7 @@ func repeatedStores(named map[string][]csvtab.Row, order []string) []error {
 				}
 			}
 			errs = append(errs, &billLineError{Line: row.LineOf(colStoreID), Column: colStoreID,
-				Reason: fmt.Sprintf("%s is also on %s; a store has at most one active bill, so name it on one line only (keep the line with the amount meant)", store, lineList(others))})
+				Reason: fmt.Sprintf("%s is also on %s; %s", store, lineList(others), why)})
 		}
 	}
 	return errs

@@ -102,13 +102,14 @@ func exportPayments[Req any](ctx context.Context, cf *clientFlags, offline strin
 // is written whole or not at all: into a temporary file beside it, renamed
 // over it once complete. It gets the mode of the file it replaces, or that
 // of a file the shell's > would create (0666 less the umask).
-func writeExport(path string, stdout io.Writer, export func(io.Writer) (exportTotals, error)) (exportTotals, error) {
+func writeExport[T any](path string, stdout io.Writer, export func(io.Writer) (T, error)) (T, error) {
 	if path == "" || path == "-" {
 		return export(stdout)
 	}
 	tmp, err := createBeside(path)
 	if err != nil {
-		return exportTotals{}, err
+		var none T
+		return none, err
 	}
 	defer os.Remove(tmp.Name()) // after the rename, there is nothing to remove
 	sum, err := export(tmp)

@@ -59,6 +59,7 @@ func TestMissingRequiredFlagsAreUsageErrors(t *testing.T) {
 	statement := file("statement.csv", "bank_txn_id,account_number,depositor_name,amount,deposited_at\nB-1,123401-04-567890,김민수123,1000,2026-11-30T10:00:00Z\n")
 	report := file("report.csv", "payout_id,status,amount,fee,settled_at\npo_x,settled,1000,500,2026-11-30T10:00:00Z\n")
 	erp := file("erp.csv", "store_id,amount,memo\ns-1,1000,\n")
+	stores := file("stores.csv", "store_id,store_name\ns-1,한울식당\n")
 
 	const notChecked = -1
 	for _, tc := range []struct {
@@ -95,6 +96,7 @@ func TestMissingRequiredFlagsAreUsageErrors(t *testing.T) {
 		{[]string{"bill", "list"}, []string{"distributor-id=d-1", "store-id=s-1"}, exitUnavailable},
 		{[]string{"bill", "remind"}, []string{"distributor-id=d-1"}, exitUnavailable},
 		{[]string{"bill", "import", erp}, []string{"distributor-id=d-1"}, exitUnavailable},
+		{[]string{"store", "import", stores}, []string{"distributor-id=d-1"}, exitUnavailable},
 		{[]string{"settlement", "expected"}, []string{"distributor-id=d-1"}, exitUnavailable},
 		{[]string{"deadletter", "redrive"}, []string{"id=1"}, exitUnavailable},
 		{[]string{"deadletter", "discard"}, []string{"id=1", "reason=set aside"}, exitUnavailable},
