@@ -166,7 +166,8 @@ func storeRow(row csvtab.Row, dist, distName string) (csvStore, []error) {
 // distributor, the store and a hash of the request (its names too, so
 // that a file naming a linked store otherwise is answered with the link,
 // not refused as a key used for another request). A repeat of the same
-// line replays the engine's stored answer.
+// line replays the engine's stored answer (a refusal stays one; a link is
+// asked again for its names now: linkStore).
 func storeImportKey(q api.LinkStoreRequest) string {
 	body, _ := json.Marshal(q)
 	sum := sha256.Sum256(body)
@@ -222,6 +223,22 @@ func lineRefusal(ae *api.Error) bool {
 	return true
 }
 
+// linkStore links one store of a file with the line's key. A key the
+// engine answers from a previous import replays that import's reply, whose
+// names may have changed since (store rename): the link is then asked
+// again without a key, which writes nothing for a linked pair and answers
+// its names now.
+func linkStore(ctx context.Context, c *client.Client, cf *clientFlags, q api.LinkStoreRequest) (api.LinkStoreReply, error) {
+	rctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	rep, raw, err := client.Do(rctx, c, api.StoreLink, q, client.WithIdempotencyKey(storeImportKey(q)))
+	if err != nil || !raw.Replayed {
+		return rep, err
+	}
+	rep, _, err = client.Do(rctx, c, api.StoreLink, q, nil)
+	return rep, err
+}
+
 // linkStores links every store, storeImportParallel at a time, and returns
 // the outcomes in file order. The first failure that is not a line's own
 // stops the import: no line after it is sent, the ones in flight finish,
@@ -255,9 +272,7 @@ func linkStores(ctx context.Context, cf *clientFlags, path string, stores []csvS
 				next++
 				mu.Unlock()
 				s := stores[i]
-				rctx, cancel := context.WithTimeout(ctx, cf.timeout)
-				rep, _, err := client.Do(rctx, c, api.StoreLink, s.LinkStoreRequest, client.WithIdempotencyKey(storeImportKey(s.LinkStoreRequest)))
-				cancel()
+				rep, err := linkStore(ctx, c, cf, s.LinkStoreRequest)
 				var ae *api.Error
 				mu.Lock()
 				switch {

@@ -95,6 +95,24 @@ func TestStoreImport(t *testing.T) {
 	if got := engineWrites(t, e).Last; got != seq {
 		t.Errorf("importing the same file again appended %d commits", got-seq)
 	}
+
+	// A store renamed since: the same file again (its keys answered from
+	// the first import) writes the link's names now, and says so.
+	if out, err := cli(t, "store", "rename", url, "--distributor-id", "d-1", "--store-id", "s-1", "--store-name", "한울식당 본점"); err != nil {
+		t.Fatalf("rename s-1: %q %v", out, err)
+	}
+	seq = engineWrites(t, e).Last
+	stdout, _, err = runCLI("store", "import", url, "--distributor-id", "d-1", "--distributor-name", "한울유통", file)
+	if err != nil {
+		t.Fatalf("import after a rename: %v", err)
+	}
+	rows = storeImportRows(t, stdout)
+	if len(rows) != 4 || rows[1][1] != "한울식당 본점" || rows[1][8] != "linked before as 한울식당 본점; store rename changes it" {
+		t.Errorf("the line of s-1, renamed since the first import: %q", rows)
+	}
+	if got := engineWrites(t, e).Last; got != seq {
+		t.Errorf("importing the same file after a rename appended %d commits", got-seq)
+	}
 }
 
 // TestStoreImportBadFile: a file with problems links nothing, and every
