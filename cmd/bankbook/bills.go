@@ -792,8 +792,6 @@ func lineList(lines []int) string {
 	return "lines " + strings.Join(parts, ", ")
 }
 
-// named is a distributor as the output shows it: its ID, and its name in
-// parentheses when its link has one.
 // linkText is the human form of a link: its store, distributor, dedicated
 // account and when it was linked.
 func linkText(l api.LinkedStore, seq api.Seq) string {
@@ -801,6 +799,8 @@ func linkText(l api.LinkedStore, seq api.Seq) string {
 		l.StoreID, l.StoreName, named(l.DistributorID, l.DistributorName), l.LinkID, seq, l.DedicatedAccount.Bank, l.DedicatedAccount.Number, l.DedicatedAccount.Holder, l.LinkedAt)
 }
 
+// named is a distributor as the output shows it: its ID, and its name in
+// parentheses when its link has one.
 func named(id, name string) string {
 	if name == "" {
 		return id
