@@ -73,7 +73,7 @@ func (h *Links) RenameStore(ctx context.Context, meta Meta, req api.RenameStoreR
 	out, err := h.links.Execute(ctx, meta, domain.LinkID(dist, store), func(l domain.Link) ([]domain.Event, error) {
 		events, err := domain.DecideRename(l, domain.RenameStore{StoreName: req.StoreName, DistributorName: req.DistributorName, Now: h.Now()})
 		if errors.Is(err, domain.ErrStoreNotLinked) {
-			return nil, domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": string(dist), "store_id": string(store)})
+			return nil, domain.StoreNotLinked(string(dist), string(store))
 		}
 		return events, err
 	}, nil)
@@ -102,7 +102,7 @@ func (h *Links) issue(ctx context.Context, meta Meta, dist domain.DistributorID,
 	out, err := h.links.Execute(ctx, meta, id, func(l domain.Link) ([]domain.Event, error) {
 		events, err := domain.DecideIssueBill(l, domain.IssueBill{Amount: line.Amount, Memo: line.Memo, Now: h.Now()})
 		if errors.Is(err, domain.ErrStoreNotLinked) {
-			return nil, domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": string(dist), "store_id": string(store)})
+			return nil, domain.StoreNotLinked(string(dist), string(store))
 		}
 		return events, err
 	}, nil)

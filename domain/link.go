@@ -320,6 +320,12 @@ func (l *Link) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// StoreNotLinked is ErrStoreNotLinked for the pair (distributor, store),
+// which its details name.
+func StoreNotLinked(distributor, store string) error {
+	return ErrStoreNotLinked.With("", map[string]any{"distributor_id": distributor, "store_id": store})
+}
+
 // LinkStore asks to link a (distributor, store) pair. Account is the
 // dedicated account the caller allocated for LinkID (the same number on
 // every retry).

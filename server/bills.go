@@ -16,9 +16,6 @@ import (
 // its link's own state.
 func (s *Server) remindUnpaid() commandSpec[api.RemindUnpaidRequest, api.RemindUnpaidReply] {
 	return commandSpec[api.RemindUnpaidRequest, api.RemindUnpaidReply]{exec: func(ctx context.Context, meta commands.Meta, req api.RemindUnpaidRequest) (api.RemindUnpaidReply, error) {
-		if err := req.Validate(); err != nil {
-			return api.RemindUnpaidReply{}, err
-		}
 		dist := domain.DistributorID(req.DistributorID)
 		if req.StoreIDs != nil {
 			return s.cfg.Links.RemindUnpaid(ctx, meta, dist, req.StoreIDs, true)
@@ -40,7 +37,7 @@ func (s *Server) getStore(_ context.Context, q api.GetStoreRequest) (api.StoreVi
 	if err != nil || ok {
 		return view, err
 	}
-	return view, domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": q.DistributorID, "store_id": q.StoreID})
+	return view, domain.StoreNotLinked(q.DistributorID, q.StoreID)
 }
 
 func (s *Server) listStores(_ context.Context, q api.StoreListRequest) (api.StoreListReply, error) {
@@ -59,7 +56,7 @@ func (s *Server) activeBills(_ context.Context, q api.ActiveBillsRequest) (api.A
 func (s *Server) listBills(_ context.Context, q api.BillListRequest) (api.BillListReply, error) {
 	rep, linked, err := s.cfg.ReadModels.StoreBills(q.DistributorID, q.StoreID, q.PageLimit(), q.Cursor)
 	if err == nil && !linked {
-		err = domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": q.DistributorID, "store_id": q.StoreID})
+		err = domain.StoreNotLinked(q.DistributorID, q.StoreID)
 	}
 	return rep, err
 }

@@ -410,8 +410,35 @@ func parseBillCSV(r io.Reader) ([]csvBill, error) {
 	if err := billHeader(t); err != nil {
 		return nil, err
 	}
+	var bills []csvBill
+	err = storeRows(t, "the amount 1,000", `"1,000"`,
+		"a store has at most one active bill, so name it on one line only (keep the line with the amount meant)",
+		func(row csvtab.Row) []error {
+			b, errs := billRow(row)
+			if len(errs) == 0 {
+				b.Line = row.Line
+				bills = append(bills, b)
+			}
+			return errs
+		})
+	if err != nil {
+		return nil, err
+	}
+	if len(bills) == 0 {
+		return nil, &billLineError{Line: 2, Reason: "the file holds no bills: a header and no rows"}
+	}
+	return bills, nil
+}
+
+// storeRows reads every row of t, a file of the bill-file dialect whose
+// rows each name a store (store_id), and gives each row that reads to take,
+// which returns the row's own problems. A store is named on one row only
+// (repeatedWhy says why). It returns nil, or the errors.Join of every
+// problem of the file in file order: rows that do not read (commaValue,
+// quoted as commaQuoted, is the example of a value that needs quoting), the
+// rows' own, and every row of a store named on more than one.
+func storeRows(t *csvtab.Table, commaValue, commaQuoted, repeatedWhy string, take func(csvtab.Row) []error) error {
 	var (
-		bills []csvBill
 		errs  []error
 		named = map[string][]csvtab.Row{} // the rows of each store
 		order []string
@@ -426,46 +453,34 @@ func parseBillCSV(r io.Reader) ([]csvBill, error) {
 		case errors.As(err, &we):
 			reason := fmt.Sprintf("the row has %d fields, the header %d", we.Got, we.Header)
 			if we.Got > we.Header {
-				reason += ` (a value holding a comma, such as the amount 1,000, must be quoted: "1,000")`
+				reason += fmt.Sprintf(" (a value holding a comma, such as %s, must be quoted: %s)", commaValue, commaQuoted)
 			}
 			errs = append(errs, &billLineError{Line: we.Line, Reason: reason})
 			continue
 		case err != nil:
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) {
-				return nil, fmt.Errorf("read CSV: %w", err)
+				return fmt.Errorf("read CSV: %w", err)
 			}
 			errs = append(errs, csvLineError(err))
 			continue
 		}
-		b, rowErrs := billRow(row)
-		if domain.ValidateID(colStoreID, b.StoreID) == nil {
-			if named[b.StoreID] == nil {
-				order = append(order, b.StoreID)
+		if store := row.Field(colStoreID); domain.ValidateID(colStoreID, store) == nil {
+			if named[store] == nil {
+				order = append(order, store)
 			}
-			named[b.StoreID] = append(named[b.StoreID], row)
+			named[store] = append(named[store], row)
 		}
-		if len(rowErrs) > 0 {
-			errs = append(errs, rowErrs...)
-			continue
-		}
-		b.Line = row.Line
-		bills = append(bills, b)
+		errs = append(errs, take(row)...)
 	}
-	if repeated := repeatedStores(named, order, "a store has at most one active bill, so name it on one line only (keep the line with the amount meant)"); len(repeated) > 0 {
+	if repeated := repeatedStores(named, order, repeatedWhy); len(repeated) > 0 {
 		// In file order, a row's store_id before its other cells.
 		errs = append(repeated, errs...)
 		slices.SortStableFunc(errs, func(a, b error) int {
 			return cmp.Compare(a.(*billLineError).Line, b.(*billLineError).Line)
 		})
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	if len(bills) == 0 {
-		return nil, &billLineError{Line: 2, Reason: "the file holds no bills: a header and no rows"}
-	}
-	return bills, nil
+	return errors.Join(errs...)
 }
 
 // repeatedStores is one *billLineError for each row of a store named on

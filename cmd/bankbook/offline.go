@@ -61,14 +61,14 @@ var offlineAnswers = map[string]any{
 	api.BillList.Subject: func(st *projections.Store, q api.BillListRequest) (api.BillListReply, error) {
 		rep, linked, err := st.StoreBills(q.DistributorID, q.StoreID, q.PageLimit(), q.Cursor)
 		if err == nil && !linked {
-			err = domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": q.DistributorID, "store_id": q.StoreID})
+			err = domain.StoreNotLinked(q.DistributorID, q.StoreID)
 		}
 		return rep, err
 	},
 	api.StoreGet.Subject: func(st *projections.Store, q api.GetStoreRequest) (api.StoreView, error) {
 		v, ok, err := st.StoreLink(q.DistributorID, q.StoreID)
 		if err == nil && !ok {
-			err = domain.ErrStoreNotLinked.With("", map[string]any{"distributor_id": q.DistributorID, "store_id": q.StoreID})
+			err = domain.StoreNotLinked(q.DistributorID, q.StoreID)
 		}
 		return v, err
 	},
@@ -157,8 +157,8 @@ func checked[Req any](req Req) (Req, error) {
 
 // pageOffline opens the read models at dir read-only for the pages of one
 // list: each call answers a request as answerOffline does, from the same
-// file. close closes it.
-func pageOffline[Req, Rep any](ep api.Endpoint[Req, Rep], dir string) (page func(Req) (Rep, error), close func(), err error) {
+// file. done closes it.
+func pageOffline[Req, Rep any](ep api.Endpoint[Req, Rep], dir string) (page func(Req) (Rep, error), done func(), err error) {
 	answer, ok := offlineAnswers[ep.Subject].(func(*projections.Store, Req) (Rep, error))
 	if !ok {
 		return nil, nil, usageError("%s cannot be answered offline", ep.Subject)
@@ -167,16 +167,21 @@ func pageOffline[Req, Rep any](ep api.Endpoint[Req, Rep], dir string) (page func
 	if err != nil {
 		return nil, nil, err
 	}
-	return func(req Req) (Rep, error) { return answerFrom(st, dir, req, answer) }, func() { st.Close() }, nil
+	page = func(req Req) (Rep, error) {
+		req, err := checked(req)
+		if err != nil {
+			var zero Rep
+			return zero, err
+		}
+		return answerFrom(st, dir, req, answer)
+	}
+	return page, func() { st.Close() }, nil
 }
 
-// answerFrom answers req from the read models st (opened from dir).
+// answerFrom answers req, checked, from the read models st (opened from
+// dir).
 func answerFrom[Req, Rep any](st *projections.Store, dir string, req Req, answer func(*projections.Store, Req) (Rep, error)) (Rep, error) {
 	var zero Rep
-	req, err := checked(req)
-	if err != nil {
-		return zero, err
-	}
 	if ra, ok := any(req).(interface{ ReadAfterSeq() api.Seq }); ok && ra.ReadAfterSeq() > 0 {
 		cp, err := st.Checkpoint()
 		if err != nil {

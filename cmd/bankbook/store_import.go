@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/csv"
@@ -11,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 
@@ -65,55 +63,17 @@ func parseStoreCSV(r io.Reader, dist, distName string) ([]csvStore, error) {
 	if err := storeHeader(t); err != nil {
 		return nil, err
 	}
-	var (
-		stores []csvStore
-		errs   []error
-		named  = map[string][]csvtab.Row{} // the rows of each store
-		order  []string
-	)
-	for {
-		row, err := t.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var we *csvtab.WidthError
-		switch {
-		case errors.As(err, &we):
-			reason := fmt.Sprintf("the row has %d fields, the header %d", we.Got, we.Header)
-			if we.Got > we.Header {
-				reason += ` (a value holding a comma, such as the name 쌀집, 본점, must be quoted: "쌀집, 본점")`
+	var stores []csvStore
+	err = storeRows(t, "the name 쌀집, 본점", `"쌀집, 본점"`, "a store is linked once, so name it on one line only",
+		func(row csvtab.Row) []error {
+			s, errs := storeRow(row, dist, distName)
+			if len(errs) == 0 {
+				stores = append(stores, s)
 			}
-			errs = append(errs, &billLineError{Line: we.Line, Reason: reason})
-			continue
-		case err != nil:
-			var pe *csv.ParseError
-			if !errors.As(err, &pe) {
-				return nil, fmt.Errorf("read CSV: %w", err)
-			}
-			errs = append(errs, csvLineError(err))
-			continue
-		}
-		s, rowErrs := storeRow(row, dist, distName)
-		if domain.ValidateID(colStoreID, s.StoreID) == nil {
-			if named[s.StoreID] == nil {
-				order = append(order, s.StoreID)
-			}
-			named[s.StoreID] = append(named[s.StoreID], row)
-		}
-		if len(rowErrs) > 0 {
-			errs = append(errs, rowErrs...)
-			continue
-		}
-		stores = append(stores, s)
-	}
-	if repeated := repeatedStores(named, order, "a store is linked once, so name it on one line only"); len(repeated) > 0 {
-		errs = append(repeated, errs...)
-		slices.SortStableFunc(errs, func(a, b error) int {
-			return cmp.Compare(a.(*billLineError).Line, b.(*billLineError).Line)
+			return errs
 		})
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err != nil {
+		return nil, err
 	}
 	if len(stores) == 0 {
 		return nil, &billLineError{Line: 2, Reason: "the file holds no stores: a header and no rows"}
