@@ -101,14 +101,37 @@ func exportPayments[Req any](ctx context.Context, cf *clientFlags, offline strin
 // writeExport runs export into the file path ("" or "-": stdout). A file
 // is written whole or not at all: into a temporary file beside it, renamed
 // over it once complete. It gets the mode of the file it replaces, or that
-// of a file the shell's > would create (0666 less the umask).
+// of a file the shell's > would create (0666 less the umask). A symbolic
+// link's target is what is replaced (the link stays), and what is neither
+// a regular file nor a directory (a named pipe, /dev/null, /dev/stdout) is
+// written to as > would: renaming over it would put a file in its place.
+// A directory is refused before export runs.
 func writeExport[T any](path string, stdout io.Writer, export func(io.Writer) (T, error)) (T, error) {
+	var none T
 	if path == "" || path == "-" {
 		return export(stdout)
 	}
+	if fi, err := os.Stat(path); err == nil {
+		switch {
+		case fi.IsDir():
+			return none, fmt.Errorf("%s is a directory", path)
+		case !fi.Mode().IsRegular():
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+			if err != nil {
+				return none, err
+			}
+			sum, err := export(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			return sum, err
+		}
+		if path, err = filepath.EvalSymlinks(path); err != nil {
+			return none, err
+		}
+	}
 	tmp, err := createBeside(path)
 	if err != nil {
-		var none T
 		return none, err
 	}
 	defer os.Remove(tmp.Name()) // after the rename, there is nothing to remove

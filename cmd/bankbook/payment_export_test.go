@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,5 +167,76 @@ func TestPaymentExportFileMode(t *testing.T) {
 	}
 	if got, err := os.Stat(file); err != nil || got.Mode().Perm() != 0o640 {
 		t.Fatalf("an export over one of mode 0640: %v %v, want it kept", got.Mode(), err)
+	}
+}
+
+// TestExportOutNotARegularFile: --out naming something other than a
+// regular file does what the shell's > would do to it, and never puts a
+// regular file in its place: a named pipe (or a device: /dev/null,
+// /dev/stdout) is written to, a symbolic link's target is replaced and the
+// link stays, and a directory is refused before anything is exported.
+func TestExportOutNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	exported := 0
+	export := func(w io.Writer) (exportTotals, error) {
+		exported++
+		_, err := io.WriteString(w, "deposit_id\n")
+		return exportTotals{}, err
+	}
+
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A reader opened without blocking: the export's open for writing
+	// finds it, and its read after the export sees what was written (or
+	// nothing, at once, if the pipe was never written).
+	r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := writeExport(fifo, io.Discard, export); err != nil {
+		t.Fatalf("export to a named pipe: %v", err)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		t.Fatalf("the named pipe is now %v (%v): the export put a file in its place", fi.Mode(), err)
+	}
+	buf := make([]byte, 100)
+	if n, _ := r.Read(buf); string(buf[:n]) != "deposit_id\n" {
+		t.Fatalf("the pipe's reader got %q, want the export", buf[:n])
+	}
+
+	target := filepath.Join(dir, "target.csv")
+	if err := os.WriteFile(target, []byte("old\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.csv")
+	if err := os.Symlink("target.csv", link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writeExport(link, io.Discard, export); err != nil {
+		t.Fatalf("export to a symbolic link: %v", err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Fatalf("the symbolic link is now %v (%v): the export replaced the link, not its target", fi.Mode(), err)
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "deposit_id\n" {
+		t.Fatalf("the link's target holds %q (%v), want the export", b, err)
+	}
+	if fi, err := os.Stat(target); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("the link's target: %v (%v), want its mode 0640 kept", fi.Mode(), err)
+	}
+
+	exported = 0
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writeExport(sub, io.Discard, export); err == nil || !strings.Contains(err.Error(), "is a directory") || exported != 0 {
+		t.Fatalf("export to a directory: %v after %d exports, want it refused as a directory before exporting", err, exported)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 4 {
+		t.Fatalf("the directory holds %d entries, want 4 (nothing left behind): %v", len(left), left)
 	}
 }
