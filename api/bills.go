@@ -324,8 +324,10 @@ type CancelBillReply struct {
 type RemindUnpaidRequest struct {
 	DistributorID string `json:"distributor_id"`
 	// StoreIDs, when given, are the only stores considered (1 to
-	// MaxRemindStores, each once); absent, every linked store is.
-	StoreIDs []string `json:"store_ids,omitempty"`
+	// MaxRemindStores, each once); absent (nil), every linked store is.
+	// An empty list is sent as [], which is refused: omitempty would send
+	// a selection that came out empty as no selection, every store.
+	StoreIDs []string `json:"store_ids,omitzero"`
 }
 
 // MaxRemindStores is the most stores one remind_unpaid may name.

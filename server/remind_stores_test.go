@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
@@ -110,5 +112,27 @@ func TestRemindTheMostStoresWithTheLongestIDs(t *testing.T) {
 	e.call(t, api.BillRemind.Subject, req, &rep, nil)
 	if !reflect.DeepEqual(rep.Reminded, []string{ids[500]}) || len(rep.NotReminded) != len(ids)-1 {
 		t.Fatalf("remind %d stores: reminded %v, %d not reminded", len(ids), rep.Reminded, len(rep.NotReminded))
+	}
+}
+
+// TestRemindAnEmptySelection: a Go client that sends the request type with
+// an empty (not nil) StoreIDs, a selection that came out empty, is refused
+// as the JSON [] is: it must not reach the engine as "every store".
+func TestRemindAnEmptySelection(t *testing.T) {
+	e := startEngine(t)
+	const d = "d-empty"
+	e.call(t, api.StoreLink.Subject, api.LinkStoreRequest{DistributorID: d, StoreID: "a", StoreName: "가게 a"}, nil, nil)
+	e.call(t, api.BillIssue.Subject, api.IssueBillRequest{DistributorID: d, StoreID: "a", Amount: 10_000}, nil, nil)
+	before := e.written(t)
+	_, _, err := client.Do(ctxT(t), e.c, api.BillRemind, api.RemindUnpaidRequest{DistributorID: d, StoreIDs: []string{}}, nil)
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.CodeInvalidInput || fmt.Sprint(ae.Details["field"]) != "store_ids" {
+		t.Fatalf("remind an empty selection: %v, want invalid_input on store_ids", err)
+	}
+	if after := e.written(t); after != before {
+		t.Errorf("the empty selection wrote %d commits (reminded every store)", after-before)
+	}
+	if body, _ := json.Marshal(api.RemindUnpaidRequest{DistributorID: d}); strings.Contains(string(body), "store_ids") {
+		t.Errorf("a request without a selection is %s, want store_ids left out", body)
 	}
 }
