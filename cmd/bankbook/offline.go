@@ -214,11 +214,14 @@ func openOffline(dir string) (*projections.Store, error) {
 		return nil, usageError("--offline %s: %v", dir, err)
 	}
 	st, err := projections.OpenReadOnly(path, &projections.Options{Codec: domain.Events()})
+	var damaged *projections.DamagedError
 	switch {
 	case errors.Is(err, projections.ErrLocked):
 		return nil, unavailable(fmt.Errorf("--offline %s: %w (an engine has it open: stop it, or query the engine instead)", dir, err))
 	case errors.Is(err, projections.ErrStale):
 		return nil, fmt.Errorf("--offline %s: %w (another version of bankbook built it: replay again with this one)", dir, err)
+	case errors.As(err, &damaged):
+		return nil, fmt.Errorf("--offline %s: %s is not whole read models (%s): replay again with 'bankbook replay --out DIR'", dir, damaged.Path, damaged.Reason)
 	case err != nil:
 		return nil, fmt.Errorf("--offline %s: %w", dir, err)
 	}

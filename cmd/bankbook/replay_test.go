@@ -419,6 +419,11 @@ func TestOfflineQueriesFailAsTheEngineDoes(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	notReadModels := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(notReadModels, []byte(strings.Repeat("not a bbolt file\n", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	online, onlineErr := cli(t, "order", "get", url, "--order-id", "nope", "--json")
 	offline, offlineErr := cli(t, "order", "get", "--offline", dir, "--order-id", "nope", "--json")
 	if exitCode(offlineErr) != exitNotFound || exitCode(onlineErr) != exitNotFound || offline != online || offlineErr.Error() != onlineErr.Error() {
@@ -433,6 +438,7 @@ func TestOfflineQueriesFailAsTheEngineDoes(t *testing.T) {
 		{"bad input", []string{"order", "get", "--order-id", "a b", "--offline", dir}, exitRefused},
 		{"a cursor it did not hand out", []string{"ledger", "account", "--account", "x", "--cursor", "zz", "--offline", dir}, exitRefused},
 		{"a directory without read models", []string{"ledger", "trial-balance", "--offline", t.TempDir()}, exitUsage},
+		{"a file that is no read models", []string{"ledger", "trial-balance", "--offline", notReadModels}, exitFailed},
 		{"a directory that does not exist", []string{"wallet", "get", "--user-id", "u1", "--offline", filepath.Join(dir, "nope")}, exitUsage},
 		{"a min-seq the replay did not reach", []string{"bill", "get", "--bill-id", "b1", "--min-seq", fmt.Sprint(sub.Seq + 1), "--offline", dir}, exitUsage},
 		{"a min-seq it reached", []string{"order", "get", "--order-id", sub.OrderID, "--min-seq", fmt.Sprint(sub.Seq), "--offline", dir}, exitOK},
@@ -445,6 +451,11 @@ func TestOfflineQueriesFailAsTheEngineDoes(t *testing.T) {
 				t.Fatalf("exit %d, want %d (%v)", got, tc.want, err)
 			}
 		})
+	}
+	// A file that is no read models is named as such, with what to do.
+	if _, err := cli(t, "ledger", "trial-balance", "--offline", notReadModels); err == nil ||
+		!strings.Contains(err.Error(), "is not whole read models") || !strings.Contains(err.Error(), "replay again") || strings.Contains(err.Error(), "the engine rebuilds") {
+		t.Errorf("--offline at a file that is no read models: %v", err)
 	}
 }
 
