@@ -508,12 +508,16 @@ func repeatedStores(named map[string][]csvtab.Row, order []string, why string) [
 }
 
 // billHeader maps the header's columns.
-func billHeader(t *csvtab.Table) error {
+func billHeader(t *csvtab.Table) error { return fileHeader(t, colAmount, colMemo) }
+
+// fileHeader maps the header of a file of the bill-file dialect: store_id
+// and required, and optionally optional, nothing else.
+func fileHeader(t *csvtab.Table, required, optional string) error {
 	var errs []error
-	for _, p := range t.Columns([]string{colStoreID, colAmount, colMemo}, []string{colStoreID, colAmount}) {
+	for _, p := range t.Columns([]string{colStoreID, required, optional}, []string{colStoreID, required}) {
 		switch p.Kind {
 		case csvtab.Unknown:
-			errs = append(errs, &billLineError{Line: 1, Reason: fmt.Sprintf("unknown column %q (want %s,%s and optionally %s)", p.Column, colStoreID, colAmount, colMemo)})
+			errs = append(errs, &billLineError{Line: 1, Reason: fmt.Sprintf("unknown column %q (want %s,%s and optionally %s)", p.Column, colStoreID, required, optional)})
 		case csvtab.Repeated:
 			errs = append(errs, &billLineError{Line: 1, Column: p.Column, Reason: "appears twice in the header"})
 		default:

@@ -82,20 +82,7 @@ func parseStoreCSV(r io.Reader, dist, distName string) ([]csvStore, error) {
 }
 
 // storeHeader maps the header's columns.
-func storeHeader(t *csvtab.Table) error {
-	var errs []error
-	for _, p := range t.Columns([]string{colStoreID, colStoreName, colDistributorName}, []string{colStoreID, colStoreName}) {
-		switch p.Kind {
-		case csvtab.Unknown:
-			errs = append(errs, &billLineError{Line: 1, Reason: fmt.Sprintf("unknown column %q (want %s,%s and optionally %s)", p.Column, colStoreID, colStoreName, colDistributorName)})
-		case csvtab.Repeated:
-			errs = append(errs, &billLineError{Line: 1, Column: p.Column, Reason: "appears twice in the header"})
-		default:
-			errs = append(errs, &billLineError{Line: 1, Column: p.Column, Reason: "missing from the header"})
-		}
-	}
-	return errors.Join(errs...)
-}
+func storeHeader(t *csvtab.Table) error { return fileHeader(t, colStoreName, colDistributorName) }
 
 // storeRow converts one record; its errors come in column order of the
 // dialect (store_id, store_name, distributor_name).
