@@ -111,6 +111,7 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("GET "+Prefix+"orders", c.authed(c.orders))
 	mux.HandleFunc("GET "+Prefix+"orders/{order}", c.authed(c.order))
 	mux.HandleFunc("GET "+Prefix+"wallets", c.authed(c.wallet))
+	mux.HandleFunc("GET "+Prefix+"bills", c.authed(c.bills))
 	mux.HandleFunc("GET "+Prefix+"payouts", c.authed(c.payouts))
 	mux.HandleFunc("GET "+Prefix+"payouts/{payout}", c.authed(c.payout))
 	mux.HandleFunc("GET "+Prefix+"notifications", c.authed(c.notifications))

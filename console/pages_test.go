@@ -64,6 +64,19 @@ func TestReadPages(t *testing.T) {
 		return err
 	})
 
+	// A distributor's store with a bill.
+	if _, _, err := client.Do(ctxT(t), env.op, api.StoreLink, api.LinkStoreRequest{DistributorID: "d-c", StoreID: "s-c", StoreName: "한울식당", DistributorName: "한울유통"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	bill, _, err := client.Do(ctxT(t), env.op, api.BillIssue, api.IssueBillRequest{DistributorID: "d-c", StoreID: "s-c", Amount: 50000, Memo: "12월분"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		_, _, err := client.Do(ctxT(t), env.op, api.BillList, api.BillListRequest{DistributorID: "d-c", StoreID: "s-c", PageRequest: api.PageRequest{ReadAfter: api.ReadAfter{MinSeq: bill.Seq}}}, nil)
+		return err
+	})
+
 	for _, who := range []struct{ name, secret string }{{opsName, env.seeds[opsName]}, {audreyName, env.seeds[audreyName]}} {
 		t.Run(who.name, func(t *testing.T) {
 			b := env.browser(t)
@@ -87,6 +100,13 @@ func TestReadPages(t *testing.T) {
 
 			b.get("/console/wallets").must(t, http.StatusOK, `data-testid="wallet-search"`)
 			b.get("/console/wallets?user_id=buyer-r").must(t, http.StatusOK, `data-testid="wallet-balance">₩0<`)
+			b.get("/console/bills").must(t, http.StatusOK, `data-testid="bills-search"`, `id="nav-bills" data-testid="nav-bills" href="/console/bills" class="active"`)
+			b.get("/console/bills?distributor_id=d-c").must(t, http.StatusOK, `data-store-id="s-c"`, `data-testid="store-account">`+bill.DedicatedAccount.Bank+" "+bill.DedicatedAccount.Number)
+			b.get("/console/bills?distributor_id=d-none").must(t, http.StatusOK, `data-testid="stores-empty"`)
+			b.get("/console/bills?distributor_id=d-c&store_id=s-c").must(t, http.StatusOK, `data-testid="store-name">한울식당<`,
+				`data-bill-id="`+bill.BillID+`"`, `data-testid="bill-status">active<`, `data-testid="bill-outstanding">₩50,000<`, "12월분")
+			b.get("/console/bills?distributor_id=d-c&store_id=s-none").must(t, http.StatusNotFound, `data-testid="error-code">store_not_linked<`)
+			b.get("/console/bills?distributor_id=d%20c").must(t, http.StatusBadRequest, `data-testid="error-code">invalid_input<`)
 			b.get("/console/payouts").must(t, http.StatusOK, `data-testid="payouts-empty"`)
 			b.get("/console/payouts/po_nothing").must(t, http.StatusNotFound, `data-testid="error-code">`)
 
