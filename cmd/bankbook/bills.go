@@ -780,7 +780,7 @@ func importBills(ctx context.Context, cf *clientFlags, dist, path, key string, s
 		if len(chunks) > 1 {
 			requests = fmt.Sprintf("%d requests", len(chunks))
 		}
-		fmt.Fprintf(stdout, "%d lines: %d issued, %d refused (in %s)\n", len(results), issued, len(refused), requests)
+		fmt.Fprintf(stdout, "%s: %d issued, %d refused (in %s)\n", counted(len(results), "line"), issued, len(refused), requests)
 		switch {
 		case replayed == len(chunks):
 			fmt.Fprintln(stdout, "(replayed: this file was imported before; nothing new happened)")

@@ -445,7 +445,7 @@ func TestBillImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err = cli(t, "bill", "import", url, "--distributor-id", "d-1", writeBills(t, "store_id,amount,memo\ns-unlinked,\"26,000\",12월 26\n"))
-	if err != nil || !strings.Contains(out, "1 lines: 1 issued, 0 refused") || strings.Contains(out, "replayed") {
+	if err != nil || !strings.Contains(out, "1 line: 1 issued, 0 refused") || strings.Contains(out, "replayed") {
 		t.Fatalf("the corrected line: %q %v", out, err)
 	}
 }

@@ -303,7 +303,7 @@ func importStores(ctx context.Context, cf *clientFlags, dist, distName, path, ou
 	if outPath != "" && outPath != "-" {
 		where = " to " + outPath
 	}
-	fmt.Fprintf(stderr, "%d lines: %d linked, %d refused%s\n", len(results), len(results)-len(refused), len(refused), where)
+	fmt.Fprintf(stderr, "%s: %d linked, %d refused%s\n", counted(len(results), "line"), len(results)-len(refused), len(refused), where)
 	if len(refused) > 0 {
 		return &exitError{code: exitFailed, err: fmt.Errorf("%s: %d of %d lines refused by the engine (%s); the others are linked. Running this file again answers those lines the same way while the engine keeps their keys (--idempotency-ttl): once the cause is fixed, link them with 'bankbook store link'",
 			path, len(refused), len(results), lineList(refused))}
