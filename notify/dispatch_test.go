@@ -314,11 +314,15 @@ func TestLimiterUnavailableIsAWait(t *testing.T) {
 // attempt as not sent (not counted, not in doubt) and waits. A dispatcher
 // that wakes past its slot (a loaded machine; here every wake is, with a
 // MaxLateness of 1 ns) makes no last look but asks for a new slot, gets
-// none, and does the same.
+// none, and does the same. The attempt's lease (10 s here) outlasts a
+// stall of the test machine, so that a dispatcher is not past it before it
+// looks (it would then, rightly, leave the attempt in doubt), and the pause
+// (12 s) outlasts the lease, so that no new slot comes within it.
 func TestNoSendOnASlotLostMeanwhile(t *testing.T) {
+	const lease, pause = 10 * time.Second, 12 * time.Second
 	for name, lose := range map[string]func(t *testing.T, w *dispatchWorld, other *ratelimit.Limiter){
 		"a 429 pause": func(t *testing.T, _ *dispatchWorld, other *ratelimit.Limiter) {
-			if err := other.Pause(context.Background(), 3*time.Second); err != nil {
+			if err := other.Pause(context.Background(), pause); err != nil {
 				t.Fatal(err)
 			}
 		},
@@ -328,7 +332,7 @@ func TestNoSendOnASlotLostMeanwhile(t *testing.T) {
 			t.Run(name+", waking "+wake, func(t *testing.T) {
 				w := newDispatchWorld(t)
 				other := w.limiter(t)
-				n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: w.limiter(t), MaxLateness: maxLateness})
+				n, err := notify.New(notify.Config{Codec: domain.Events(), Notifications: w.notes, Provider: w.provider, Limiter: w.limiter(t), MaxLateness: maxLateness, AttemptLease: lease})
 				if err != nil {
 					t.Fatal(err)
 				}
