@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -109,18 +106,6 @@ func storeRow(row csvtab.Row, dist, distName string) (csvStore, []error) {
 	return s, errs
 }
 
-// storeImportKey is the Idempotency-Key of one line's store.link: the
-// distributor, the store and a hash of the request (its names too, so
-// that a file naming a linked store otherwise is answered with the link,
-// not refused as a key used for another request). A repeat of the same
-// line replays the engine's stored answer (a refusal stays one; a link is
-// asked again for its names now: linkStore).
-func storeImportKey(q api.LinkStoreRequest) string {
-	body, _ := json.Marshal(q)
-	sum := sha256.Sum256(body)
-	return "store-import:" + q.DistributorID + ":" + q.StoreID + ":" + hex.EncodeToString(sum[:])
-}
-
 // importedStore is the outcome of one line of a store file: the link, or
 // the engine's refusal of the line.
 type importedStore struct {
@@ -158,31 +143,27 @@ func (s importedStore) record() []string {
 // the line's own sake (a bad name, no account number left, a damaged
 // link), so that the other lines go on. Anything else (the engine
 // unavailable, the caller not allowed to link, too many requests, a
-// request still executing or meeting a concurrent change) would be the
-// same for the lines after it, and stops the import.
+// request meeting a concurrent change) would be the same for the lines
+// after it, and stops the import.
 func lineRefusal(ae *api.Error) bool {
 	switch {
 	case ae.Status >= 500, ae.Status == 401, ae.Status == 403, ae.Status == 429:
 		return false
-	case ae.Code == "in_progress", ae.Code == "conflict":
+	case ae.Code == "conflict":
 		return false
 	}
 	return true
 }
 
-// linkStore links one store of a file with the line's key. A key the
-// engine answers from a previous import replays that import's reply, whose
-// names may have changed since (store rename): the link is then asked
-// again without a key, which writes nothing for a linked pair and answers
-// its names now.
+// linkStore links one store of a file. It sends no Idempotency-Key:
+// store.link is idempotent per distributor and store (linking again writes
+// nothing and answers the link with its names now, a rename since
+// included), and a line refused for a cause since fixed (no account number
+// left) is tried again when the file is run again.
 func linkStore(ctx context.Context, c *client.Client, cf *clientFlags, q api.LinkStoreRequest) (api.LinkStoreReply, error) {
 	rctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
-	rep, raw, err := client.Do(rctx, c, api.StoreLink, q, client.WithIdempotencyKey(storeImportKey(q)))
-	if err != nil || !raw.Replayed {
-		return rep, err
-	}
-	rep, _, err = client.Do(rctx, c, api.StoreLink, q, nil)
+	rep, _, err := client.Do(rctx, c, api.StoreLink, q, nil)
 	return rep, err
 }
 
@@ -246,7 +227,7 @@ func linkStores(ctx context.Context, cf *clientFlags, path string, stores []csvS
 	}
 	advice := "run the same import again to finish (the stores linked are answered again, not linked twice)"
 	var ae *api.Error
-	if errors.As(stop, &ae) && ae.Status < 500 && ae.Code != "in_progress" && ae.Code != "conflict" {
+	if errors.As(stop, &ae) && ae.Status < 500 && ae.Code != "conflict" {
 		advice = "fix the cause, then run the same import again to finish"
 	}
 	err = requestFailed(fmt.Errorf("%s: line %d (store %s): %w; the import stopped with %d of %d lines answered as linked (a line in flight may be linked too), nothing written; %s",
@@ -305,7 +286,7 @@ func importStores(ctx context.Context, cf *clientFlags, dist, distName, path, ou
 	}
 	fmt.Fprintf(stderr, "%s: %d linked, %d refused%s\n", counted(len(results), "line"), len(results)-len(refused), len(refused), where)
 	if len(refused) > 0 {
-		return &exitError{code: exitFailed, err: fmt.Errorf("%s: %d of %d lines refused by the engine (%s); the others are linked. Running this file again answers those lines the same way while the engine keeps their keys (--idempotency-ttl): once the cause is fixed, link them with 'bankbook store link'",
+		return &exitError{code: exitFailed, err: fmt.Errorf("%s: %d of %d lines refused by the engine (%s); the others are linked. Once the cause is fixed, running this file again links them (the stores linked are answered again, not linked twice)",
 			path, len(refused), len(results), lineList(refused))}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/engine"
+	"github.com/rs/zerolog"
 )
 
 // storeImportRows parses the CSV `store import` wrote.
@@ -187,7 +189,7 @@ func TestStoreImportBadFile(t *testing.T) {
 // linked, exit 1; with no engine, the import stops (exit 5) and a file
 // --out names keeps what it held.
 func TestStoreImportRefusedLinesAndAnEngineAway(t *testing.T) {
-	e, _ := startEngine(t, func(c *engine.Config) { c.BankSim = false; c.StoreAccountRange = "5001000000-5001000001" })
+	e, cfg := startEngine(t, func(c *engine.Config) { c.BankSim = false; c.StoreAccountRange = "5001000000-5001000001" })
 	url := "--nats-url=" + e.ClientURL()
 	file := writeBills(t, "store_id,store_name\ns-1,가게 1\ns-2,가게 2\ns-3,가게 3\ns-4,가게 4\n")
 	stdout, stderr, err := runCLI("store", "import", url, "--distributor-id", "d-1", file)
@@ -230,6 +232,28 @@ func TestStoreImportRefusedLinesAndAnEngineAway(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(out)); len(entries) != 1 {
 		t.Errorf("a failed import left %d files", len(entries))
+	}
+
+	// Once the range is widened, the same file links the lines refused
+	// before, and answers the others with the accounts they have.
+	if err := e.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cfg.StoreAccountRange, cfg.Listen, cfg.HTTPListen = "5001000000-5001000009", "127.0.0.1:0", "127.0.0.1:0"
+	e2, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e2.Stop(context.Background()) })
+	stdout, stderr, err = runCLI("store", "import", "--nats-url="+e2.ClientURL(), "--nkey", e2.SeedFile(auth.Operator), "--distributor-id", "d-1", file)
+	if err != nil || stderr != "4 lines: 4 linked, 0 refused\n" {
+		t.Fatalf("the import again, the range widened: %v\nstderr %q\n%s", err, stderr, stdout)
+	}
+	again := storeImportRows(t, stdout)
+	for i, r := range rows[1:] {
+		if r[7] == "linked" && again[i+1][5] != r[5] {
+			t.Errorf("store %s: account %s, then %s", r[0], r[5], again[i+1][5])
+		}
 	}
 }
 
