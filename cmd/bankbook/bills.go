@@ -400,14 +400,8 @@ type csvBill struct {
 // of one *billLineError per problem of the whole file, every bad cell of
 // every bad row, in file order.
 func parseBillCSV(r io.Reader) ([]csvBill, error) {
-	t, err := csvtab.Open(r)
-	if errors.Is(err, csvtab.ErrEmpty) {
-		return nil, &billLineError{Line: 1, Reason: "the file is empty: want a header row " + colStoreID + "," + colAmount + "," + colMemo}
-	}
+	t, err := openStoreFile(r, colAmount, colMemo)
 	if err != nil {
-		return nil, csvLineError(err)
-	}
-	if err := billHeader(t); err != nil {
 		return nil, err
 	}
 	var bills []csvBill
@@ -507,12 +501,18 @@ func repeatedStores(named map[string][]csvtab.Row, order []string, why string) [
 	return errs
 }
 
-// billHeader maps the header's columns.
-func billHeader(t *csvtab.Table) error { return fileHeader(t, colAmount, colMemo) }
-
-// fileHeader maps the header of a file of the bill-file dialect: store_id
-// and required, and optionally optional, nothing else.
-func fileHeader(t *csvtab.Table, required, optional string) error {
+// openStoreFile opens a file of the bill-file dialect whose header names
+// store_id and required, and optionally optional, nothing else: an empty
+// file, one that does not read, or a header that is not so is a
+// *billLineError (joined, for the header's problems).
+func openStoreFile(r io.Reader, required, optional string) (*csvtab.Table, error) {
+	t, err := csvtab.Open(r)
+	if errors.Is(err, csvtab.ErrEmpty) {
+		return nil, &billLineError{Line: 1, Reason: "the file is empty: want a header row " + colStoreID + "," + required + "," + optional}
+	}
+	if err != nil {
+		return nil, csvLineError(err)
+	}
 	var errs []error
 	for _, p := range t.Columns([]string{colStoreID, required, optional}, []string{colStoreID, required}) {
 		switch p.Kind {
@@ -524,7 +524,10 @@ func fileHeader(t *csvtab.Table, required, optional string) error {
 			errs = append(errs, &billLineError{Line: 1, Column: p.Column, Reason: "missing from the header"})
 		}
 	}
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // billRow converts one record; its errors come in column order of the

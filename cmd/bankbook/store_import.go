@@ -50,14 +50,8 @@ type csvStore struct {
 // It is all or nothing: when anything is wrong it returns the errors.Join
 // of one *billLineError per problem of the whole file, in file order.
 func parseStoreCSV(r io.Reader, dist, distName string) ([]csvStore, error) {
-	t, err := csvtab.Open(r)
-	if errors.Is(err, csvtab.ErrEmpty) {
-		return nil, &billLineError{Line: 1, Reason: "the file is empty: want a header row " + colStoreID + "," + colStoreName + "," + colDistributorName}
-	}
+	t, err := openStoreFile(r, colStoreName, colDistributorName)
 	if err != nil {
-		return nil, csvLineError(err)
-	}
-	if err := storeHeader(t); err != nil {
 		return nil, err
 	}
 	var stores []csvStore
@@ -77,9 +71,6 @@ func parseStoreCSV(r io.Reader, dist, distName string) ([]csvStore, error) {
 	}
 	return stores, nil
 }
-
-// storeHeader maps the header's columns.
-func storeHeader(t *csvtab.Table) error { return fileHeader(t, colStoreName, colDistributorName) }
 
 // storeRow converts one record; its errors come in column order of the
 // dialect (store_id, store_name, distributor_name).
