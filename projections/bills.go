@@ -239,49 +239,26 @@ func (s *Store) Bill(billID string) (BillView, bool, error) {
 // limit below 1 means 1; a cursor this method did not hand out is
 // ErrBadCursor.
 func (s *Store) ActiveBills(distributorID string, limit int, cursor string) (api.ActiveBillsReply, error) {
-	out := api.ActiveBillsReply{Bills: []BillView{}}
-	after, err := storeCursor(cursor)
-	if err != nil {
-		return api.ActiveBillsReply{}, err
-	}
-	err = s.view(func(tx *bbolt.Tx) error {
-		bills, err := queryBucket(tx, bucketBills)
+	bills, next, err := storePage(s, bucketBillsCurrent, distributorID, limit, cursor, func(tx *bbolt.Tx, id []byte) (BillView, error) {
+		var v BillView
+		b, err := queryBucket(tx, bucketBills)
 		if err != nil {
-			return err
+			return v, err
 		}
 		payments, err := queryBucket(tx, bucketBillPayments)
 		if err != nil {
-			return err
+			return v, err
 		}
-		current, err := queryBucket(tx, bucketBillsCurrent)
+		found, err := getJSON(b, string(id), &v)
 		if err != nil {
-			return err
+			return v, err
 		}
-		var size pageBytes
-		out.NextCursor, err = byStore(current, distributorID, after, limit, func(id []byte) (bool, error) {
-			var v BillView
-			found, err := getJSON(bills, string(id), &v)
-			if err != nil {
-				return false, err
-			}
-			if !found {
-				return false, fmt.Errorf("%w: current bill %s has no view", ErrInconsistent, id)
-			}
-			if err := withPayments(payments, &v); err != nil {
-				return false, err
-			}
-			if fits, err := size.fitsItem(len(out.Bills), v); err != nil || !fits {
-				return false, err
-			}
-			out.Bills = append(out.Bills, v)
-			return true, nil
-		})
-		return err
+		if !found {
+			return v, fmt.Errorf("%w: current bill %s has no view", ErrInconsistent, id)
+		}
+		return v, withPayments(payments, &v)
 	})
-	if err != nil {
-		return api.ActiveBillsReply{}, err
-	}
-	return out, nil
+	return api.ActiveBillsReply{Bills: bills, NextCursor: next}, err
 }
 
 // StoreBills returns up to limit of the bills of a store's link to a
@@ -359,46 +336,60 @@ func (s *Store) StoreBills(distributorID, storeID string, limit int, cursor stri
 	return out, linked, nil
 }
 
-// storeCursor decodes a cursor of byStore: "" or the hex of a store ID. A
-// cursor handed out is the last store ID of a page, so anything that is not
-// an ID was never handed out: ErrBadCursor.
-func storeCursor(cursor string) ([]byte, error) {
+// storePage reads a page of a distributor's entries of bucket, keyed
+// distributor_id 0x00 store_id, in store_id order, after cursor: "" for
+// the first page, else the hex of the store ID a page ended on (anything
+// that is not is ErrBadCursor). item makes each entry's value an item, in
+// the read transaction tx. The page ends after limit items (below 1 means
+// 1) or before the first that would take it past what a reply carries
+// (pageBytes); next is the following page's cursor, "" when the
+// distributor has no more. Ordering by store keeps a cursor valid while
+// entries are added.
+func storePage[T any](s *Store, bucket []byte, distributorID string, limit int, cursor string, item func(tx *bbolt.Tx, v []byte) (T, error)) (items []T, next string, err error) {
 	after, err := hex.DecodeString(cursor)
 	if err != nil || (len(after) > 0 && domain.ValidateID("cursor", string(after)) != nil) {
-		return nil, fmt.Errorf("%w: cursor", ErrBadCursor)
+		return nil, "", fmt.Errorf("%w: cursor", ErrBadCursor)
 	}
-	return after, nil
-}
-
-// byStore pages through a distributor's entries of b, keyed
-// distributor_id 0x00 store_id, in store_id order after the store ID after
-// (none: from the first). add takes each value and says whether it still
-// fit the page. The walk stops after limit values (below 1 means 1) or at
-// the first that does not fit, and returns the next page's cursor: the
-// hex of the last store ID added, "" when the distributor has no more.
-// Ordering by store keeps a cursor valid while entries are added.
-func byStore(b *bbolt.Bucket, distributorID string, after []byte, limit int, add func(v []byte) (bool, error)) (string, error) {
 	limit = max(limit, 1)
-	prefix := append([]byte(distributorID), 0)
-	start := append(bytes.Clone(prefix), after...)
-	c := b.Cursor()
-	k, v := c.Seek(start)
-	if len(after) > 0 && bytes.Equal(k, start) {
-		k, v = c.Next()
-	}
-	var last []byte
-	for n := 0; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if n == limit {
-			return hex.EncodeToString(last), nil
+	items = []T{}
+	err = s.view(func(tx *bbolt.Tx) error {
+		b, err := queryBucket(tx, bucket)
+		if err != nil {
+			return err
 		}
-		fits, err := add(v)
-		if err != nil || !fits {
-			return hex.EncodeToString(last), err
+		prefix := append([]byte(distributorID), 0)
+		start := append(bytes.Clone(prefix), after...)
+		c := b.Cursor()
+		k, v := c.Seek(start)
+		if len(after) > 0 && bytes.Equal(k, start) {
+			k, v = c.Next()
 		}
-		n++
-		last = k[len(prefix):]
+		var (
+			last []byte
+			size pageBytes
+		)
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(items) == limit {
+				next = hex.EncodeToString(last)
+				return nil
+			}
+			it, err := item(tx, v)
+			if err != nil {
+				return err
+			}
+			if fits, err := size.fitsItem(len(items), it); err != nil || !fits {
+				next = hex.EncodeToString(last)
+				return err
+			}
+			items = append(items, it)
+			last = k[len(prefix):]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
 	}
-	return "", nil
+	return items, next, nil
 }
 
 // The "links" projection: the links of each distributor, from
@@ -494,32 +485,12 @@ func (s *Store) StoreLink(distributorID, storeID string) (StoreView, bool, error
 // limit below 1 means 1; a cursor this method did not hand out is
 // ErrBadCursor.
 func (s *Store) StoreLinks(distributorID string, limit int, cursor string) (api.StoreListReply, error) {
-	out := api.StoreListReply{Stores: []StoreView{}}
-	after, err := storeCursor(cursor)
-	if err != nil {
-		return api.StoreListReply{}, err
-	}
-	err = s.view(func(tx *bbolt.Tx) error {
-		links, err := queryBucket(tx, bucketLinks)
-		if err != nil {
-			return err
+	stores, next, err := storePage(s, bucketLinks, distributorID, limit, cursor, func(_ *bbolt.Tx, raw []byte) (StoreView, error) {
+		var v StoreView
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return v, fmt.Errorf("link view of distributor %s: %w", distributorID, err)
 		}
-		var size pageBytes
-		out.NextCursor, err = byStore(links, distributorID, after, limit, func(raw []byte) (bool, error) {
-			var v StoreView
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return false, fmt.Errorf("link view of distributor %s: %w", distributorID, err)
-			}
-			if fits, err := size.fitsItem(len(out.Stores), v); err != nil || !fits {
-				return false, err
-			}
-			out.Stores = append(out.Stores, v)
-			return true, nil
-		})
-		return err
+		return v, nil
 	})
-	if err != nil {
-		return api.StoreListReply{}, err
-	}
-	return out, nil
+	return api.StoreListReply{Stores: stores, NextCursor: next}, err
 }
