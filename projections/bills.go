@@ -403,13 +403,6 @@ var bucketLinks = []byte("links_by_distributor")
 // show it.
 type StoreView = api.StoreView
 
-// LinkRef is one link of a distributor: the link aggregate's ID and its
-// store.
-type LinkRef struct {
-	LinkID  string
-	StoreID string
-}
-
 // applyLinks is the "links" projection: store.linked and store.renamed
 // into bucketLinks (buckets[0]). A pair is linked once; the link ID is
 // derived from the pair.
@@ -444,11 +437,12 @@ func applyLinks(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envel
 	return nil
 }
 
-// LinksOf returns every link of a distributor, in store_id order; none (an
-// empty slice) for a distributor that has linked no store. The
+// StoresOf returns the store IDs of every link of a distributor, in
+// store_id order (the keys alone: a link's ID derives from its pair); none
+// (an empty slice) for a distributor that has linked no store. The
 // bill.remind_unpaid command visits them.
-func (s *Store) LinksOf(distributorID string) ([]LinkRef, error) {
-	out := []LinkRef{}
+func (s *Store) StoresOf(distributorID string) ([]string, error) {
+	out := []string{}
 	err := s.view(func(tx *bbolt.Tx) error {
 		b, err := queryBucket(tx, bucketLinks)
 		if err != nil {
@@ -456,12 +450,8 @@ func (s *Store) LinksOf(distributorID string) ([]LinkRef, error) {
 		}
 		prefix := append([]byte(distributorID), 0)
 		c := b.Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var view StoreView
-			if err := json.Unmarshal(v, &view); err != nil {
-				return fmt.Errorf("link view %q: %w", k, err)
-			}
-			out = append(out, LinkRef{LinkID: view.LinkID, StoreID: string(k[len(prefix):])})
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			out = append(out, string(k[len(prefix):]))
 		}
 		return nil
 	})

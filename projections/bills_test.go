@@ -388,7 +388,7 @@ func TestActiveBillsPerDistributor(t *testing.T) {
 	})
 }
 
-func TestLinksOf(t *testing.T) {
+func TestStoresOf(t *testing.T) {
 	st := openStore(t, tempPath(t, "rm.db"))
 	w, _ := newBillWorld(t, st)
 	for _, s := range []string{"s2", "s10", "s1"} {
@@ -397,17 +397,12 @@ func TestLinksOf(t *testing.T) {
 	w.link("dist-ab", "s9", kst(2, 9))
 	w.link("dist", "s8", kst(2, 9))
 
-	got, err := st.LinksOf("dist-a")
-	want := []projections.LinkRef{
-		{LinkID: domain.LinkID("dist-a", "s1"), StoreID: "s1"},
-		{LinkID: domain.LinkID("dist-a", "s10"), StoreID: "s10"},
-		{LinkID: domain.LinkID("dist-a", "s2"), StoreID: "s2"},
+	got, err := st.StoresOf("dist-a")
+	if want := []string{"s1", "s10", "s2"}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("stores of dist-a = %+v, %v\nwant %+v", got, err, want)
 	}
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Fatalf("links of dist-a = %+v, %v\nwant %+v", got, err, want)
-	}
-	if got, err := st.LinksOf("dist-x"); err != nil || got == nil || len(got) != 0 {
-		t.Fatalf("links of a distributor without any = %#v, %v", got, err)
+	if got, err := st.StoresOf("dist-x"); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("stores of a distributor without any = %#v, %v", got, err)
 	}
 }
 
@@ -768,7 +763,7 @@ func TestBillProjectionsFollowTheStreamAndReplay(t *testing.T) {
 	if !reflect.DeepEqual(got.Settlements, want) {
 		t.Fatalf("settlements of dist-a\n got %+v\nwant %+v", got.Settlements, want)
 	}
-	if links, err := st.LinksOf("dist-b"); err != nil || len(links) != 2 {
+	if links, err := st.StoresOf("dist-b"); err != nil || len(links) != 2 {
 		t.Fatalf("links of dist-b = %+v, %v", links, err)
 	}
 

@@ -20,13 +20,9 @@ func (s *Server) remindUnpaid() commandSpec[api.RemindUnpaidRequest, api.RemindU
 		if req.StoreIDs != nil {
 			return s.cfg.Links.RemindUnpaid(ctx, meta, dist, req.StoreIDs, true)
 		}
-		links, err := s.cfg.ReadModels.LinksOf(req.DistributorID)
+		stores, err := s.cfg.ReadModels.StoresOf(req.DistributorID)
 		if err != nil {
 			return api.RemindUnpaidReply{}, err
-		}
-		stores := make([]string, len(links))
-		for i, l := range links {
-			stores[i] = l.StoreID
 		}
 		return s.cfg.Links.RemindUnpaid(ctx, meta, dist, stores, false)
 	}}
