@@ -345,8 +345,11 @@ func (p *progressBar) line(now time.Time) string {
 // microsecond (time.RFC3339Nano drops trailing zeros, and would write
 // .940993000 as .940993).
 func recordedAtText(t time.Time) string {
-	return t.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
+	return t.UTC().Format(toTheNanosecond)
 }
+
+// toTheNanosecond is RFC 3339 with all nine fraction digits.
+const toTheNanosecond = "2006-01-02T15:04:05.000000000Z07:00"
 
 // fractionDigits counts the digits of an RFC 3339 time's fraction of a
 // second (0 when it has none).

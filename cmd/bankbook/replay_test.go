@@ -268,8 +268,9 @@ func TestPointInTimeReplayAnswersAsTheLiveEngineDid(t *testing.T) {
 					}
 				}
 			}
-			// In Seoul's zone: the same instant.
-			res, dir := replayTo(t, "--until-time", at.In(time.FixedZone("KST", 9*3600)).Format(time.RFC3339Nano))
+			// In Seoul's zone: the same instant, to the nanosecond
+			// (six digits would cover the whole microsecond).
+			res, dir := replayTo(t, "--until-time", at.In(time.FixedZone("KST", 9*3600)).Format(toTheNanosecond))
 			if res.LastSeq != uint64(s.seq) || res.ContentHash != s.hash {
 				t.Fatalf("replay until %s: %+v; live at seq %d had content hash %s", at, res, s.seq, s.hash)
 			}
@@ -293,7 +294,9 @@ func TestPointInTimeReplayAnswersAsTheLiveEngineDid(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, dir := replayTo(t, "--until-time", c.Events[0].RecordedAt.Add(-time.Nanosecond).Format(time.RFC3339Nano))
+		// Nine digits always: RFC3339Nano drops trailing zeros, and a time
+		// that ends up with six digits covers its whole microsecond.
+		res, dir := replayTo(t, "--until-time", c.Events[0].RecordedAt.Add(-time.Nanosecond).Format(toTheNanosecond))
 		if res.LastSeq != 0 || res.Events != 0 {
 			t.Fatalf("replay before the first commit: %+v", res)
 		}
