@@ -22,6 +22,7 @@ func TestActorIsTheAccountInTheSubject(t *testing.T) {
 		// Names the engine records for its own work.
 		{auth.FromSubject("timer", "bankbook.cmd.order.cancel"), "", ""},
 		{auth.FromSubject("acme_scanner", "bankbook.cmd.deposit.record"), "acme", ""},
+		{auth.FromSubject("webhook", "bankbook.cmd.payout.resolve"), "", ""},
 		// Not a mapped command.
 		{"bankbook.cmd.order.submit", "", ""},
 		{"bankbook.from.app.q.order.get", "", ""},

@@ -28,7 +28,7 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
 // reserved are the actors the engine records for its own work: no user may
 // take one, or its actions would read as the engine's.
-var reserved = map[string]bool{"engine": true, "timer": true, "reactor": true, "scanner": true}
+var reserved = map[string]bool{"engine": true, "timer": true, "reactor": true, "scanner": true, "webhook": true}
 
 // Validate checks the name, the role and the credential.
 func (id Identity) Validate() error {

@@ -119,6 +119,7 @@ func TestLoadFileRefusesWhatIsNotAUser(t *testing.T) {
 		"repeated name":       `{"users":[{"name":"a","role":"app","nkey":"` + pub + `"},{"name":"a","role":"feed","nkey":"` + pub + `"}]}`,
 		"no users":            `{"users":[]}`,
 		"an engine's actor":   `{"users":[{"name":"timer","role":"operator","nkey":"` + pub + `"}]}`,
+		"the webhook's actor": `{"users":[{"name":"webhook","role":"operator","nkey":"` + pub + `"}]}`,
 	} {
 		f := filepath.Join(t.TempDir(), "u.json")
 		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {

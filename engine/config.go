@@ -18,6 +18,7 @@ import (
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/embedded"
+	"github.com/bankbook/bankbook/firmbanking"
 	"github.com/bankbook/bankbook/ops"
 	"github.com/bankbook/bankbook/worker"
 )
@@ -132,6 +133,21 @@ type Config struct {
 	// FirmbankStatusLag is how long the provider may take to show a
 	// transfer it accepted (process.Config.RefusalLag). Default 1m.
 	FirmbankStatusLag Duration `json:"firmbank_status_lag"`
+	// FirmbankSettleTimeout bounds how long one payout's send polls the
+	// provider for its final result (process.Config.SettleTimeout);
+	// FirmbankPendingRetry is how long a payout still pending after it
+	// waits before the provider is asked again (PendingRetry). Defaults
+	// 15s and 30s. With a webhook secret, results come by webhook as soon
+	// as the provider has them, and the polls are only the fallback.
+	FirmbankSettleTimeout Duration `json:"firmbank_settle_timeout"`
+	FirmbankPendingRetry  Duration `json:"firmbank_pending_retry"`
+	// FirmbankWebhookSecret, or the file FirmbankWebhookSecretFile (one
+	// secret per line: the current one and, while rotating, the previous),
+	// turns on POST /webhooks/firmbank on the HTTP listener: the provider's
+	// signed results (firmbanking.WebhookReceiver), confirmed with its
+	// status and recorded at once. Each secret is at least 16 bytes.
+	FirmbankWebhookSecret     string `json:"firmbank_webhook_secret"`
+	FirmbankWebhookSecretFile string `json:"firmbank_webhook_secret_file"`
 	// Sim, with BankSim, is the simulated bank to use instead of a new one,
 	// so that several engines in one process (tests) scan the same bank.
 	Sim *bankfeed.SimBank `json:"-"`
@@ -399,6 +415,23 @@ func (c Config) Validate() error {
 	if c.FirmbankStatusLag < 0 || time.Duration(c.FirmbankStatusLag) > worker.MaxUncertainWait {
 		errs = append(errs, fmt.Errorf("firmbank-status-lag must be between 0 and %v (the payout sends it counts from are noted for twice as long)", worker.MaxUncertainWait))
 	}
+	if d := time.Duration(c.FirmbankSettleTimeout); d < 0 || d > 10*time.Minute {
+		errs = append(errs, errors.New("firmbank-settle-timeout must be between 0 (15s) and 10m"))
+	}
+	if d := time.Duration(c.FirmbankPendingRetry); d < 0 || d > 24*time.Hour {
+		errs = append(errs, errors.New("firmbank-pending-retry must be between 0 (30s) and 24h"))
+	}
+	if c.FirmbankWebhookSecret != "" || c.FirmbankWebhookSecretFile != "" {
+		if c.FirmbankURL == "" && !c.BankSim {
+			errs = append(errs, errors.New("firmbank-webhook-secret-file needs a firm-banking provider (--firmbank-url or --bank-sim) to confirm the results with"))
+		}
+		if c.HTTPListen == "off" {
+			errs = append(errs, errors.New("firmbank-webhook-secret-file needs the HTTP listener (--http-listen) the webhooks arrive on"))
+		}
+		if _, err := c.webhookSecrets(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.BankSimLag < 0 {
 		errs = append(errs, errors.New("bank-sim-lag must not be negative"))
 	}
@@ -578,4 +611,33 @@ func (c Config) settlementHolidays() (domain.Holidays, error) {
 		return domain.Holidays{}, fmt.Errorf("settlement-holidays %s: %w", c.SettlementHolidays, err)
 	}
 	return h, nil
+}
+
+// webhookSecrets are the firm-banking webhook's secrets: FirmbankWebhookSecret,
+// or each non-blank line of FirmbankWebhookSecretFile; none without either.
+func (c Config) webhookSecrets() ([][]byte, error) {
+	text := c.FirmbankWebhookSecret
+	if c.FirmbankWebhookSecretFile != "" {
+		b, err := os.ReadFile(c.FirmbankWebhookSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("firmbank-webhook-secret-file: %w", err)
+		}
+		text = string(b)
+	}
+	var secrets [][]byte
+	for line := range strings.Lines(text) {
+		if s := strings.TrimSpace(line); s != "" {
+			if len(s) < firmbanking.MinWebhookSecretLen {
+				return nil, fmt.Errorf("firmbank-webhook-secret: a secret of %d bytes; each must have at least %d", len(s), firmbanking.MinWebhookSecretLen)
+			}
+			secrets = append(secrets, []byte(s))
+		}
+	}
+	if text != "" && len(secrets) == 0 {
+		return nil, errors.New("firmbank-webhook-secret: no secret in it")
+	}
+	if len(secrets) > 4 {
+		return nil, fmt.Errorf("firmbank-webhook-secret: %d secrets; at most 4 (the current one and those being rotated out)", len(secrets))
+	}
+	return secrets, nil
 }

@@ -10,6 +10,7 @@ package engine
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -113,6 +114,10 @@ type Engine struct {
 	// firmFee is the simulated firm-banking provider's fee per transfer
 	// (0: a real provider, whose fee is known on settlement).
 	firmFee int64
+	// firmSim is the simulated firm-banking provider (--bank-sim), whose
+	// webhooks go to this engine's own HTTP listener.
+	firmSim          *firmbanking.FakeService
+	simWebhookSecret string
 	// startHead is the stream's last sequence when the engine started: the
 	// read models are caught up once they have applied it.
 	startHead eventstore.Seq
@@ -396,7 +401,8 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		return nil, err
 	}
 	procs, err := process.New(process.Config{Codec: codec, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Payouts: cmds.Payouts, Provider: payouts,
-		RefusalLag: time.Duration(cfg.FirmbankStatusLag), Sends: process.SendsIn(e.DeadLetters, partPayouts), Log: log})
+		RefusalLag: time.Duration(cfg.FirmbankStatusLag), SettleTimeout: time.Duration(cfg.FirmbankSettleTimeout), PendingRetry: time.Duration(cfg.FirmbankPendingRetry),
+		Sends: process.SendsIn(e.DeadLetters, partPayouts), Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -538,8 +544,12 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		} else if e.console != nil {
 			consoleHandler = e.console.Handler()
 		}
+		webhooks, err := e.webhooks(cfg, procs, payouts)
+		if err != nil {
+			return nil, err
+		}
 		if e.opsServer, err = ops.New(ops.Config{Listen: cfg.HTTPListen, Metrics: e.Metrics, Readiness: e.readiness(), EnablePprof: cfg.Pprof,
-			Console: consoleHandler, Log: log}); err != nil {
+			Console: consoleHandler, Webhooks: webhooks, Log: log}); err != nil {
 			return nil, err
 		}
 		parts = append(parts, supervisor.Part{Name: "http", Run: e.opsServer.Run})
@@ -549,6 +559,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		if err := e.opsServer.Listen(ctx); err != nil {
 			return nil, err
 		}
+		e.sendSimWebhooks()
 	}
 	for _, p := range parts {
 		if err := e.Parts.Add(p); err != nil {
@@ -643,11 +654,62 @@ func (e *Engine) firmBanking(cfg Config) (firmbanking.Provider, error) {
 		srv := &http.Server{Handler: fake.Handler(), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		e.closers = append(e.closers, srv.Close)
+		e.firmSim = fake
 		e.log.Info().Str("url", "http://"+ln.Addr().String()).Msg("simulated firm banking: fee 500, settles after 2s, account 000000000000 fails")
 		return &firmbanking.Client{BaseURL: "http://" + ln.Addr().String(), Token: "sim"}, nil
 	}
 	e.log.Warn().Msg("no firm-banking provider: this instance runs no payouts part; withdrawals and refunds to the bank are recorded as requested and sent by an instance with a provider")
 	return nil, nil
+}
+
+// webhooksPath is where the firm-banking provider's webhooks arrive, under
+// ops.WebhooksPath.
+const webhooksPath = ops.WebhooksPath + "firmbank"
+
+// webhooks is the handler of the provider's webhooks (ops.WebhooksPath),
+// or nil: with a webhook secret, or with the simulated provider, which
+// signs with a secret made for this start when none is given.
+func (e *Engine) webhooks(cfg Config, procs *process.Managers, provider firmbanking.Provider) (http.Handler, error) {
+	secrets, err := cfg.webhookSecrets()
+	if err != nil {
+		return nil, err
+	}
+	if e.firmSim != nil && len(secrets) == 0 {
+		secrets = [][]byte{[]byte(rand.Text())}
+	}
+	if len(secrets) == 0 || provider == nil {
+		return nil, nil
+	}
+	if e.firmSim != nil {
+		e.simWebhookSecret = string(secrets[0])
+	}
+	mux := http.NewServeMux()
+	mux.Handle(webhooksPath, &firmbanking.WebhookReceiver{Secrets: secrets, Notify: procs.ResultNotified})
+	e.log.Info().Str("path", webhooksPath).Int("secrets", len(secrets)).Msg("firm-banking webhooks: signed results are confirmed with the provider's status and recorded at once")
+	return mux, nil
+}
+
+// sendSimWebhooks has the simulated provider post its webhooks to this
+// engine's HTTP listener, once a second, until the engine stops.
+func (e *Engine) sendSimWebhooks() {
+	if e.firmSim == nil || e.simWebhookSecret == "" {
+		return
+	}
+	addr, ok := e.opsServer.Addr().(*net.TCPAddr)
+	if !ok {
+		return
+	}
+	if addr.IP.IsUnspecified() {
+		addr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: addr.Port}
+	}
+	e.firmSim.SetWebhook("http://"+addr.String()+webhooksPath, e.simWebhookSecret)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.firmSim.RunWebhooks(ctx, time.Second)
+	}()
+	e.closers = append(e.closers, func() error { cancel(); <-done; return nil })
 }
 
 // openReadModels opens the read-model file. A damaged one (truncated,

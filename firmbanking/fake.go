@@ -55,6 +55,14 @@ type FakeOptions struct {
 	StatusLag time.Duration
 	// Now is the fake's clock; nil means time.Now. Advance moves it forward.
 	Now func() time.Time
+	// WebhookURL, when set, is where DeliverWebhooks (or RunWebhooks)
+	// posts each transfer's WebhookEvent once it is final, signed
+	// (SignWebhook) with WebhookSecret at the wall-clock time of the post.
+	WebhookURL    string
+	WebhookSecret string
+	// WebhookRepeat is how many more times each delivered event is posted
+	// (providers deliver at least once).
+	WebhookRepeat int
 }
 
 // FakeService is a fake firm-banking provider that behaves like the real
@@ -82,6 +90,8 @@ type FakeService struct {
 	transfers map[string]*fakeTransfer
 	order     []string        // IDs in acceptance order
 	inflight  map[string]bool // new IDs being processed (Latency)
+	hooks     map[string]*hookState
+	hookStats WebhookStats
 }
 
 type fakeTransfer struct {
@@ -102,6 +112,7 @@ func NewFakeService(opts FakeOptions) *FakeService {
 		limit:     simlimit.NewFixed(opts.RateLimit, time.Second),
 		transfers: make(map[string]*fakeTransfer),
 		inflight:  make(map[string]bool),
+		hooks:     make(map[string]*hookState),
 	}
 	if s.now == nil {
 		s.now = time.Now

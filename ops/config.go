@@ -18,6 +18,9 @@ const DefaultListen = "127.0.0.1:8080"
 // ConsolePath is where Config.Console is mounted.
 const ConsolePath = "/console/"
 
+// WebhooksPath is where Config.Webhooks is mounted.
+const WebhooksPath = "/webhooks/"
+
 // Config configures a Server. The zero value of every field but Readiness
 // means its default.
 type Config struct {
@@ -36,6 +39,10 @@ type Config struct {
 	// Console, when set, is served under ConsolePath (the ops console,
 	// package console, whose routes keep the prefix). Nil: no console.
 	Console http.Handler
+	// Webhooks, when set, is served under WebhooksPath: third parties'
+	// signed calls (the firm-banking provider's results). Its routes keep
+	// the prefix. Nil: no webhooks.
+	Webhooks http.Handler
 	// Log receives the server's own lines (start, stop, failed readiness
 	// checks). Default: discard.
 	Log zerolog.Logger

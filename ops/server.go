@@ -18,7 +18,7 @@ import (
 )
 
 // Server serves /healthz, /readyz, /metrics and, when enabled,
-// /debug/pprof/ and the ops console (/console/) over HTTP. Create it with New and run it with Run.
+// /debug/pprof/, the ops console (/console/) and webhooks (/webhooks/) over HTTP. Create it with New and run it with Run.
 type Server struct {
 	cfg     Config
 	handler http.Handler
@@ -79,6 +79,9 @@ func (s *Server) routes() http.Handler {
 		// The console's own routes all start with ConsolePath; the mux
 		// redirects /console to /console/.
 		mux.Handle(ConsolePath, s.cfg.Console)
+	}
+	if s.cfg.Webhooks != nil {
+		mux.Handle(WebhooksPath, s.cfg.Webhooks)
 	}
 	return mux
 }

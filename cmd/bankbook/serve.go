@@ -61,6 +61,9 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.FirmbankURL, "firmbank-url", cfg.FirmbankURL, "firm-banking provider for payouts (HTTP); with --bank-sim a simulated one runs")
 	fs.Var(&cfg.FirmbankStatusLag, "firmbank-status-lag", "how long the firm-banking provider may take to show a transfer it accepted: a refused payout it does not know is failed only this long after its first send and after the latest send it may have taken (at most 12h)")
 	fs.StringVar(&cfg.FirmbankTokenFile, "firmbank-token-file", cfg.FirmbankTokenFile, "file holding the firm-banking provider's bearer token (or env BANKBOOK_FIRMBANK_TOKEN)")
+	fs.Var(&cfg.FirmbankSettleTimeout, "firmbank-settle-timeout", "how long one payout's send polls the provider for its final result (0: 15s)")
+	fs.Var(&cfg.FirmbankPendingRetry, "firmbank-pending-retry", "how long a payout still pending at the provider waits before it is asked again (0: 30s); with webhooks only the fallback")
+	fs.StringVar(&cfg.FirmbankWebhookSecretFile, "firmbank-webhook-secret-file", cfg.FirmbankWebhookSecretFile, "file holding the secret(s), one per line, the provider signs its webhooks to POST /webhooks/firmbank with (or env BANKBOOK_FIRMBANK_WEBHOOK_SECRET)")
 	fs.StringVar(&cfg.ChatURL, "chat-url", cfg.ChatURL, "Sendbird-compatible chat provider for notifications (HTTP); with --chat-sim and no URL, the fake one")
 	fs.StringVar(&cfg.ChatTokenFile, "chat-token-file", cfg.ChatTokenFile, "file holding the chat provider's API token (or env BANKBOOK_CHAT_TOKEN)")
 	fs.StringVar(&cfg.ChatSender, "chat-sender", cfg.ChatSender, `user_id the chat provider sends messages as (must exist there; default "bankbook")`)
@@ -127,6 +130,7 @@ func loadServeConfig(args []string, getenv func(string) string, stderr io.Writer
 	// Secrets come from files or the environment, never from flags.
 	cfg.BankToken = cmp.Or(getenv("BANKBOOK_BANK_TOKEN"), cfg.BankToken)
 	cfg.FirmbankToken = cmp.Or(getenv("BANKBOOK_FIRMBANK_TOKEN"), cfg.FirmbankToken)
+	cfg.FirmbankWebhookSecret = cmp.Or(getenv("BANKBOOK_FIRMBANK_WEBHOOK_SECRET"), cfg.FirmbankWebhookSecret)
 	cfg.ChatToken = cmp.Or(getenv("BANKBOOK_CHAT_TOKEN"), cfg.ChatToken)
 	cfg.NotifyWebhookToken = cmp.Or(getenv("BANKBOOK_NOTIFY_WEBHOOK_TOKEN"), cfg.NotifyWebhookToken)
 	if err := parse(fs, args); err != nil {
