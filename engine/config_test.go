@@ -98,3 +98,61 @@ func TestSettlementHolidaysFile(t *testing.T) {
 		}
 	}
 }
+
+// The webhook's secrets come from the environment or a file of one secret
+// per line (rotation); each must be long enough, and the webhook needs a
+// provider to confirm results with and the HTTP listener to arrive on.
+func TestFirmbankWebhookSecrets(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	base := Defaults()
+	base.DataDir = dir
+	base.FirmbankURL = "https://firmbank.example"
+	if s, err := base.webhookSecrets(); err != nil || len(s) != 0 {
+		t.Fatalf("without a secret: %q, %v", s, err)
+	}
+	cfg := base
+	cfg.FirmbankWebhookSecretFile = write("two.txt", "whsec-the-new-one-0001\n\n  whsec-the-old-one-0002  \r\n")
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("two secrets: %v", err)
+	}
+	if s, _ := cfg.webhookSecrets(); len(s) != 2 || string(s[0]) != "whsec-the-new-one-0001" || string(s[1]) != "whsec-the-old-one-0002" {
+		t.Fatalf("two secrets read as %q", s)
+	}
+	cfg = base
+	cfg.FirmbankWebhookSecret = "whsec-from-the-environment"
+	if s, err := cfg.webhookSecrets(); err != nil || len(s) != 1 {
+		t.Fatalf("from the environment: %q, %v", s, err)
+	}
+	for _, c := range []struct {
+		name string
+		set  func(*Config)
+		want string
+	}{
+		{"a short secret", func(c *Config) { c.FirmbankWebhookSecret = "short" }, "at least 16"},
+		{"a short one among good ones", func(c *Config) {
+			c.FirmbankWebhookSecretFile = write("mixed.txt", "whsec-long-enough-0001\nshort\n")
+		}, "at least 16"},
+		{"an empty file", func(c *Config) { c.FirmbankWebhookSecretFile = write("empty.txt", "\n \n") }, "no secret"},
+		{"five secrets", func(c *Config) {
+			c.FirmbankWebhookSecretFile = write("five.txt", strings.Repeat("whsec-long-enough-0001\n", 5))
+		}, "at most 4"},
+		{"no such file", func(c *Config) { c.FirmbankWebhookSecretFile = filepath.Join(dir, "missing") }, "firmbank-webhook-secret-file"},
+		{"no provider", func(c *Config) { c.FirmbankURL, c.FirmbankWebhookSecret = "", "whsec-long-enough-0001" }, "needs a firm-banking provider"},
+		{"no HTTP listener", func(c *Config) { c.HTTPListen, c.FirmbankWebhookSecret = "off", "whsec-long-enough-0001" }, "needs the HTTP listener"},
+		{"a long settle timeout", func(c *Config) { c.FirmbankSettleTimeout = Duration(11 * time.Minute) }, "firmbank-settle-timeout"},
+		{"a negative pending retry", func(c *Config) { c.FirmbankPendingRetry = Duration(-time.Second) }, "firmbank-pending-retry"},
+	} {
+		cfg := base
+		c.set(&cfg)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want %q", c.name, err, c.want)
+		}
+	}
+}

@@ -663,8 +663,12 @@ func (e *Engine) firmBanking(cfg Config) (firmbanking.Provider, error) {
 }
 
 // webhooksPath is where the firm-banking provider's webhooks arrive, under
-// ops.WebhooksPath.
-const webhooksPath = ops.WebhooksPath + "firmbank"
+// ops.WebhooksPath; webhookEndpoint is their name in
+// bankbook_requests_total, with the status answered as its code.
+const (
+	webhooksPath    = ops.WebhooksPath + "firmbank"
+	webhookEndpoint = "webhook_firmbank"
+)
 
 // webhooks is the handler of the provider's webhooks (ops.WebhooksPath),
 // or nil: with a webhook secret, or with the simulated provider, which
@@ -684,7 +688,16 @@ func (e *Engine) webhooks(cfg Config, procs *process.Managers, provider firmbank
 		e.simWebhookSecret = string(secrets[0])
 	}
 	mux := http.NewServeMux()
-	mux.Handle(webhooksPath, &firmbanking.WebhookReceiver{Secrets: secrets, Notify: procs.ResultNotified})
+	notify := func(ctx context.Context, ev firmbanking.WebhookEvent) error {
+		err := procs.ResultNotified(ctx, ev)
+		if err != nil {
+			e.log.Warn().Err(err).Str("payout_id", ev.Transfer.ID).Str("event_id", ev.EventID).Msg("firm-banking webhook not taken")
+		}
+		return err
+	}
+	observe := func(status int, d time.Duration) { e.Metrics.ObserveRequest(webhookEndpoint, status, d) }
+	mux.Handle(webhooksPath, &firmbanking.WebhookReceiver{Secrets: secrets, Notify: notify, Observe: observe})
+	e.Metrics.DeclareEndpoints(webhookEndpoint)
 	e.log.Info().Str("path", webhooksPath).Int("secrets", len(secrets)).Msg("firm-banking webhooks: signed results are confirmed with the provider's status and recorded at once")
 	return mux, nil
 }

@@ -75,6 +75,25 @@
 // Any other 4xx is permanent (*PermanentError). A 2xx whose body is not a
 // Result for the requested ID is treated as a lost answer and retried.
 //
+// # Webhooks
+//
+// A provider may also tell a transfer's final result when it has it,
+// hours after the transfer was sent, by posting a WebhookEvent to a URL the
+// operator gave it, signed with a secret they share (SignatureHeader,
+// SignWebhook):
+//
+//	POST {webhook url}
+//	Firmbank-Signature: t=1796626710,v1=<hex HMAC-SHA256 of "1796626710." + body>
+//
+//	{"event_id":"evt_FB00000001","type":"transfer.settled","created_at":"2026-12-07T06:58:21Z",
+//	 "transfer":{"id":"P-1","status":"settled","fee":500,"provider_ref":"FB00000001"}}
+//
+// VerifyWebhook checks one; WebhookReceiver serves them and answers as
+// its documentation says. Deliveries are at least once, in any order; the
+// provider delivers again after a 5xx or no answer, and gives up on other
+// 4xx. A verified event is still only the provider's claim: the receiver's
+// Notify should confirm it with Status before it records money movements.
+//
 // # The fake
 //
 // FakeService serves that contract and misbehaves on demand the way real
@@ -84,5 +103,8 @@
 // (HangNext: the lost-response case), answers 409 while a slow transfer is
 // in progress (Latency), and settles or fails transfers SettleAfter after
 // accepting them on its own adjustable clock (Advance). Sent reports the
-// money that really left, once per ID.
+// money that really left, once per ID. With a WebhookURL, DeliverWebhooks
+// (or RunWebhooks) posts each final transfer's signed event, again after a
+// failure with a growing wait or the receiver's Retry-After, and
+// WebhookRepeat times more after a success, as providers do.
 package firmbanking

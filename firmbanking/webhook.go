@@ -218,9 +218,32 @@ type WebhookReceiver struct {
 	Now func() time.Time
 	// Notify is given each verified event.
 	Notify func(ctx context.Context, ev WebhookEvent) error
+	// Observe, if set, is told of each answer: its status and how long
+	// the request took.
+	Observe func(status int, d time.Duration)
 }
 
 func (rc *WebhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if rc.Observe != nil {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func(began time.Time) { rc.Observe(sw.status, time.Since(began)) }(time.Now())
+		w = sw
+	}
+	rc.serve(w, r)
+}
+
+// statusWriter notes the status of the answer it writes.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (rc *WebhookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		webhookAnswer(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")

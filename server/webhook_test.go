@@ -127,6 +127,19 @@ func TestPayoutResultsArriveByWebhook(t *testing.T) {
 	if st := e.Loops["payouts"].Stats(); st.Retried != 0 || st.DeadLettered != 0 {
 		t.Fatalf("payouts part %+v", st)
 	}
+	// Every answer is counted, refusals by their status.
+	_, metrics := e.get(t, "/metrics")
+	for _, want := range []string{
+		`bankbook_requests_total{code="200",endpoint="webhook_firmbank"} 4`,
+		`bankbook_requests_total{code="401",endpoint="webhook_firmbank"} 4`,
+		`bankbook_requests_total{code="503",endpoint="webhook_firmbank"} 1`,
+		`bankbook_requests_total{code="404",endpoint="webhook_firmbank"} 1`,
+		`bankbook_requests_total{code="413",endpoint="webhook_firmbank"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
 
 // postHook posts body to the webhook URL with signature sig (none if

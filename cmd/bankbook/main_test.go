@@ -648,3 +648,22 @@ func TestServeSettlementHolidaysFlagAndEnv(t *testing.T) {
 		t.Errorf("without it: %q, %v; want no calendar", cfg.SettlementHolidays, err)
 	}
 }
+
+// The webhook's secret is never a flag: a file, or the environment; the
+// poll settings are flags or environment like the others.
+func TestServeWebhookSecretAndPolls(t *testing.T) {
+	env := map[string]string{"BANKBOOK_FIRMBANK_WEBHOOK_SECRET": "whsec-from-the-environment", "BANKBOOK_FIRMBANK_PENDING_RETRY": "10m"}
+	cfg, err := loadServeConfig([]string{"--bank-sim", "--firmbank-settle-timeout", "5s"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.FirmbankWebhookSecret != "whsec-from-the-environment" || cfg.FirmbankPendingRetry != engine.Duration(10*time.Minute) || cfg.FirmbankSettleTimeout != engine.Duration(5*time.Second) {
+		t.Fatalf("config %+v", cfg)
+	}
+	if _, err := loadServeConfig([]string{"--firmbank-webhook-secret", "whsec-on-the-command-line"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Fatal("a secret given as a flag was taken")
+	}
+	if _, err := loadServeConfig([]string{"--bank-sim"}, func(k string) string { return map[string]string{"BANKBOOK_FIRMBANK_WEBHOOK_SECRET": "short"}[k] }, io.Discard); err == nil || !strings.Contains(err.Error(), "at least 16") {
+		t.Fatalf("a short secret: %v", err)
+	}
+}
