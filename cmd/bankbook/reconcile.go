@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,15 +12,12 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/client"
 	"github.com/bankbook/bankbook/domain"
-	"github.com/bankbook/bankbook/internal/csvtab"
 )
 
 const reconcileUsage = "usage: bankbook reconcile bank --statement FILE.csv [--json]\n" +
@@ -57,7 +53,7 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return runReconcile(ctx, cf, stdout, api.ReconcileBank, req)
 	case "payouts":
-		report := fs.String("report", "", "the payout provider's report: a CSV file with columns "+strings.Join(payoutReportColumns, ","))
+		report := fs.String("report", "", "the payout provider's report: a CSV file with columns "+strings.Join(api.PayoutReportColumns, ","))
 		if err := parse(fs, args[1:], required("report")); err != nil {
 			return err
 		}
@@ -131,10 +127,6 @@ func readStatement(path string) (api.ReconcileBankRequest, error) {
 	return req, nil
 }
 
-// payoutReportColumns are the columns of a payout provider's report
-// (docs/api.md, bankbook.cmd.reconcile.payouts), in any order.
-var payoutReportColumns = []string{"payout_id", "status", "amount", "fee", "settled_at"}
-
 // readPayoutReport reads a payout provider's report: its SHA-256 and its
 // lines in file order, repeats included. It is all or nothing: every bad
 // cell of the file is reported with its line, and then nothing is sent.
@@ -143,93 +135,9 @@ func readPayoutReport(path string) (api.ReconcilePayoutsRequest, error) {
 	if err != nil {
 		return api.ReconcilePayoutsRequest{}, err
 	}
-	req, err := parsePayoutReport(data)
+	req, err := api.ParsePayoutReport(data)
 	if err != nil {
 		return api.ReconcilePayoutsRequest{}, fmt.Errorf("%s: not reconciled:\n%w", path, err)
-	}
-	return req, nil
-}
-
-// parsePayoutReport parses the bytes of a payout report (see
-// readPayoutReport); the request it returns passes Validate.
-func parsePayoutReport(data []byte) (api.ReconcilePayoutsRequest, error) {
-	t, err := csvtab.Open(bytes.NewReader(data))
-	if errors.Is(err, csvtab.ErrEmpty) {
-		return api.ReconcilePayoutsRequest{}, fmt.Errorf("no header row (%s)", strings.Join(payoutReportColumns, ","))
-	}
-	if err != nil {
-		return api.ReconcilePayoutsRequest{}, err
-	}
-	var errs []error
-	for _, p := range t.Columns(payoutReportColumns, payoutReportColumns) {
-		if p.Kind == csvtab.Missing {
-			errs = append(errs, fmt.Errorf("line 1: missing column %q", p.Column))
-			continue
-		}
-		errs = append(errs, fmt.Errorf("line 1: column %q %s (want %s)", p.Column, p.Kind, strings.Join(payoutReportColumns, ",")))
-	}
-	if len(errs) > 0 {
-		return api.ReconcilePayoutsRequest{}, errors.Join(errs...)
-	}
-	sum := sha256.Sum256(data)
-	req := api.ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(sum[:])}
-	now := time.Now()
-	for {
-		row, err := t.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			errs = append(errs, err)
-			var pe *csv.ParseError
-			var we *csvtab.WidthError
-			if !errors.As(err, &pe) && !errors.As(err, &we) {
-				break // the input failed: reading stopped
-			}
-			continue
-		}
-		line, field := row.Line, row.Field
-		l := api.PayoutReportLine{PayoutID: field("payout_id"), Status: strings.ToLower(field("status"))}
-		// A cell that does not parse is reported as such; the line's other
-		// cells are checked as the engine would, that cell taken as valid.
-		check := l
-		for _, n := range []struct {
-			col         string
-			to, checked *int64
-			valid       int64
-		}{{"amount", &l.Amount, &check.Amount, 1}, {"fee", &l.Fee, &check.Fee, 0}} {
-			v, err := strconv.ParseInt(field(n.col), 10, 64)
-			if err != nil || !csvtab.Digits(field(n.col)) {
-				errs = append(errs, fmt.Errorf("line %d: %s %q is not an integer in minor units", line, n.col, field(n.col)))
-				*n.checked = n.valid
-			} else {
-				*n.checked = v
-			}
-			*n.to = v
-		}
-		at, err := time.Parse(time.RFC3339Nano, field("settled_at"))
-		l.SettledAt, check.SettledAt = at.UTC(), at.UTC()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("line %d: settled_at %q is not an RFC 3339 time with an offset", line, field("settled_at")))
-			check.SettledAt = now
-		}
-		for _, p := range api.PayoutLineProblems(check, func(name string) string { return name }, now) {
-			msg := p.Error()
-			if de := (*domain.Error)(nil); errors.As(p, &de) {
-				msg = de.Message
-			}
-			errs = append(errs, fmt.Errorf("line %d: %s", line, msg))
-		}
-		req.Lines = append(req.Lines, l)
-	}
-	if len(errs) > 0 {
-		return api.ReconcilePayoutsRequest{}, errors.Join(errs...)
-	}
-	if len(req.Lines) == 0 {
-		return api.ReconcilePayoutsRequest{}, errors.New("the report has no payouts")
-	}
-	if err := req.Validate(); err != nil {
-		return api.ReconcilePayoutsRequest{}, err
 	}
 	return req, nil
 }

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/internal/csvtab"
+)
+
+// PayoutReportColumns are the columns of a payout provider's report
+// (docs/api.md, bankbook.cmd.reconcile.payouts), in any order.
+var PayoutReportColumns = []string{"payout_id", "status", "amount", "fee", "settled_at"}
+
+// ParsePayoutReport parses the bytes of a payout provider's report (a CSV
+// file of PayoutReportColumns, docs/md "bankbook.cmd.reconcile.payouts")
+// into a request: its SHA-256 and its lines in file order, repeats
+// included. It is all or nothing: every bad cell is reported with its
+// line. The request it returns passes Validate.
+func ParsePayoutReport(data []byte) (ReconcilePayoutsRequest, error) {
+	t, err := csvtab.Open(bytes.NewReader(data))
+	if errors.Is(err, csvtab.ErrEmpty) {
+		return ReconcilePayoutsRequest{}, fmt.Errorf("no header row (%s)", strings.Join(PayoutReportColumns, ","))
+	}
+	if err != nil {
+		return ReconcilePayoutsRequest{}, err
+	}
+	var errs []error
+	for _, p := range t.Columns(PayoutReportColumns, PayoutReportColumns) {
+		if p.Kind == csvtab.Missing {
+			errs = append(errs, fmt.Errorf("line 1: missing column %q", p.Column))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("line 1: column %q %s (want %s)", p.Column, p.Kind, strings.Join(PayoutReportColumns, ",")))
+	}
+	if len(errs) > 0 {
+		return ReconcilePayoutsRequest{}, errors.Join(errs...)
+	}
+	sum := sha256.Sum256(data)
+	req := ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(sum[:])}
+	now := time.Now()
+	for {
+		row, err := t.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			errs = append(errs, err)
+			var pe *csv.ParseError
+			var we *csvtab.WidthError
+			if !errors.As(err, &pe) && !errors.As(err, &we) {
+				break // the input failed: reading stopped
+			}
+			continue
+		}
+		line, field := row.Line, row.Field
+		l := PayoutReportLine{PayoutID: field("payout_id"), Status: strings.ToLower(field("status"))}
+		// A cell that does not parse is reported as such; the line's other
+		// cells are checked as the engine would, that cell taken as valid.
+		check := l
+		for _, n := range []struct {
+			col         string
+			to, checked *int64
+			valid       int64
+		}{{"amount", &l.Amount, &check.Amount, 1}, {"fee", &l.Fee, &check.Fee, 0}} {
+			v, err := strconv.ParseInt(field(n.col), 10, 64)
+			if err != nil || !csvtab.Digits(field(n.col)) {
+				errs = append(errs, fmt.Errorf("line %d: %s %q is not an integer in minor units", line, n.col, field(n.col)))
+				*n.checked = n.valid
+			} else {
+				*n.checked = v
+			}
+			*n.to = v
+		}
+		at, err := time.Parse(time.RFC3339Nano, field("settled_at"))
+		l.SettledAt, check.SettledAt = at.UTC(), at.UTC()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("line %d: settled_at %q is not an RFC 3339 time with an offset", line, field("settled_at")))
+			check.SettledAt = now
+		}
+		for _, p := range PayoutLineProblems(check, func(name string) string { return name }, now) {
+			msg := p.Error()
+			if de := (*domain.Error)(nil); errors.As(p, &de) {
+				msg = de.Message
+			}
+			errs = append(errs, fmt.Errorf("line %d: %s", line, msg))
+		}
+		req.Lines = append(req.Lines, l)
+	}
+	if len(errs) > 0 {
+		return ReconcilePayoutsRequest{}, errors.Join(errs...)
+	}
+	if len(req.Lines) == 0 {
+		return ReconcilePayoutsRequest{}, errors.New("the report has no payouts")
+	}
+	if err := req.Validate(); err != nil {
+		return ReconcilePayoutsRequest{}, err
+	}
+	return req, nil
+}
