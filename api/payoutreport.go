@@ -20,6 +20,9 @@ import (
 // (docs/api.md, bankbook.cmd.reconcile.payouts), in any order.
 var PayoutReportColumns = []string{"payout_id", "status", "amount", "fee", "settled_at"}
 
+// ErrEmptyReport is ParsePayoutReport's error for a report without a line.
+var ErrEmptyReport = errors.New("the report has no payouts")
+
 // ParsePayoutReport parses the bytes of a payout provider's report (a CSV
 // file of PayoutReportColumns, docs/md "bankbook.cmd.reconcile.payouts")
 // into a request: its SHA-256 and its lines in file order, repeats
@@ -99,7 +102,7 @@ func ParsePayoutReport(data []byte) (ReconcilePayoutsRequest, error) {
 		return ReconcilePayoutsRequest{}, errors.Join(errs...)
 	}
 	if len(req.Lines) == 0 {
-		return ReconcilePayoutsRequest{}, errors.New("the report has no payouts")
+		return ReconcilePayoutsRequest{}, ErrEmptyReport
 	}
 	if err := req.Validate(); err != nil {
 		return ReconcilePayoutsRequest{}, err

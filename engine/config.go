@@ -212,6 +212,15 @@ type Config struct {
 	// instance must be given the same file; the dates recorded on payments
 	// never move. Default none: weekends only.
 	SettlementHolidays string `json:"settlement_holidays"`
+	// ReconcilePayoutsAt runs the payouts reconciliation every day at this
+	// time of day (HH:MM or HH:MM:SS) in ReconcileTimeZone, on the
+	// provider's report of the 24 hours before it, fetched from the
+	// firm-banking provider (GET /reports/transfers). "off" stops the
+	// nightly runs; empty leaves them as other instances set them.
+	ReconcilePayoutsAt string `json:"reconcile_payouts_at"`
+	// ReconcileTimeZone is the IANA zone of ReconcilePayoutsAt. Default
+	// Asia/Seoul.
+	ReconcileTimeZone string `json:"reconcile_time_zone"`
 	// DuplicateWindow is the event stream's Nats-Msg-Id window. Default 2m.
 	DuplicateWindow Duration `json:"duplicate_window"`
 	// MaxConnections is how many client connections the embedded server
@@ -258,6 +267,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		DataDir:                   "./data",
+		ReconcileTimeZone:         "Asia/Seoul",
 		Listen:                    "127.0.0.1:4222",
 		Durability:                string(embedded.Safe),
 		Replicas:                  1,
@@ -430,6 +440,14 @@ func (c Config) Validate() error {
 		}
 		if _, err := c.webhookSecrets(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if at := c.ReconcilePayoutsAt; at != "" && at != "off" {
+		if _, _, err := parseNightly(at, c.ReconcileTimeZone); err != nil {
+			errs = append(errs, err)
+		}
+		if c.FirmbankURL == "" && !c.BankSim {
+			errs = append(errs, errors.New("reconcile-payouts-at needs a firm-banking provider (--firmbank-url or --bank-sim) to fetch the report from"))
 		}
 	}
 	if c.BankSimLag < 0 {

@@ -483,6 +483,9 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			wait, err = cmds.Orders.FinaliseCancel(ctx, d.ID)
 		case commands.TimerExpireOrder:
 			wait, err = cmds.Orders.ExpireOrder(ctx, d.ID)
+		case timerReconcilePayouts:
+			reporter, _ := payouts.(firmbanking.Reporter)
+			return e.reconcileNightly(ctx, tm, reporter, d)
 		default:
 			return 0, worker.Permanent(fmt.Errorf("timer of unknown kind %q", d.Kind))
 		}
@@ -599,6 +602,9 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	e.streams.freeze()
 	e.serving.Store(true)
 	e.rearmTimers(cmds.Orders)
+	if err := e.armNightly(ctx, tm, cfg); err != nil {
+		return nil, fmt.Errorf("reconcile-payouts-at: %w", err)
+	}
 	log.Info().Str("service", api.ServiceName).Str("version", api.Version).Msg("bankbook is serving")
 	return e, nil
 }

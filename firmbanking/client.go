@@ -25,8 +25,12 @@ const (
 	DefaultMaxBackoff  = 10 * time.Second
 )
 
-// maxBody bounds how much of a response body is read.
-const maxBody = 1 << 20
+// maxBody bounds how much of a response body is read; maxReport, of a
+// report.
+const (
+	maxBody   = 1 << 20
+	maxReport = 16 << 20
+)
 
 // maxErrBody bounds how much of an error body is kept in errors.
 const maxErrBody = 512
@@ -200,6 +204,9 @@ type request struct {
 	// says nothing of whether the provider acted on it (an error worth
 	// retrying: a 5xx, a timeout, a lost answer).
 	unknown *bool
+	// raw, if not nil, receives a success's body as it is (a report),
+	// which must not exceed maxReport, instead of its decoded Result.
+	raw *[]byte
 }
 
 // do runs r with retries. c has its defaults set.
@@ -254,7 +261,11 @@ func (c Client) attempt(ctx context.Context, r request) (Result, error) {
 		return Result{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
-	req.Header.Set("Accept", "application/json")
+	if r.raw != nil {
+		req.Header.Set("Accept", "text/csv")
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
 	req.Header.Set("User-Agent", "bankbook-firmbanking")
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -265,7 +276,11 @@ func (c Client) attempt(ctx context.Context, r request) (Result, error) {
 		return Result{}, httpretry.Retry(err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	limit := int64(maxBody)
+	if r.raw != nil {
+		limit = maxReport + 1
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
 		// The provider may have acted on the request; only the answer is lost.
 		return Result{}, httpretry.Retry(fmt.Errorf("read response (http %d): %w", resp.StatusCode, err))
@@ -273,6 +288,12 @@ func (c Client) attempt(ctx context.Context, r request) (Result, error) {
 
 	code := resp.StatusCode
 	switch {
+	case slices.Contains(r.ok, code) && r.raw != nil:
+		if len(data) > maxReport {
+			return Result{}, fmt.Errorf("%w: the answer is larger than %d bytes", ErrPermanent, maxReport)
+		}
+		*r.raw = data
+		return Result{}, nil
 	case slices.Contains(r.ok, code):
 		res, err := decodeResult(data, r.id)
 		if err != nil {

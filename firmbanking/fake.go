@@ -271,6 +271,11 @@ func (s *FakeService) serve(w http.ResponseWriter, r *http.Request) {
 	for k, v := range rep.header {
 		w.Header()[k] = v
 	}
+	if raw, ok := rep.body.(rawBody); ok {
+		w.WriteHeader(rep.status)
+		_, _ = io.WriteString(w, string(raw))
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(rep.status)
 	_ = json.NewEncoder(w).Encode(rep.body)
@@ -324,6 +329,12 @@ func (s *FakeService) route(r *http.Request) reply {
 				body: fakeError{Error: "method_not_allowed", Message: "use GET"}}
 		}
 		return s.status(path[len("/transfers/"):])
+	case path == "/reports/transfers":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return reply{status: http.StatusMethodNotAllowed, header: http.Header{"Allow": {http.MethodGet}},
+				body: fakeError{Error: "method_not_allowed", Message: "use GET"}}
+		}
+		return s.report(r)
 	}
 	return errReply(http.StatusNotFound, "not_found", "no route for %s %s", r.Method, path)
 }

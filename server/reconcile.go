@@ -33,6 +33,15 @@ func (s *Server) reconcilePayouts() commandSpec[api.ReconcilePayoutsRequest, api
 	}
 }
 
+// ReconcilePayouts runs a payouts reconciliation as
+// bankbook.cmd.reconcile.payouts does, for the engine's own scheduled runs.
+func (s *Server) ReconcilePayouts(ctx context.Context, meta commands.Meta, req api.ReconcilePayoutsRequest) (api.ReconcileReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.ReconcileReply{}, err
+	}
+	return s.reconcilePayouts().exec(ctx, meta, req)
+}
+
 // ledgerCaughtUp waits until the read models have applied every commit the
 // stream holds now, and returns the sequence they have applied.
 func (s *Server) ledgerCaughtUp(ctx context.Context) (eventstore.Seq, error) {

@@ -157,23 +157,30 @@ func (t *Timers) Disarm(ctx context.Context, kind, id string) error {
 // Arming it again (Arm) makes it fire. A schedule that fired is gone, so a
 // timer that fell due and waits to be handled again is not stalled.
 func (t *Timers) Stalled(ctx context.Context, kind, id string, before time.Time) (bool, error) {
+	at, armed, err := t.ArmedAt(ctx, kind, id)
+	return armed && at.Before(before), err
+}
+
+// ArmedAt returns the time the schedule of (kind, id) falls due at, if
+// one is stored: armed and not fired yet (or stalled, see Stalled).
+func (t *Timers) ArmedAt(ctx context.Context, kind, id string) (time.Time, bool, error) {
 	if !subject.Token(kind) || !subject.Token(id) {
-		return false, fmt.Errorf("timers: kind %q and id %q must be subject tokens", kind, id)
+		return time.Time{}, false, fmt.Errorf("timers: kind %q and id %q must be subject tokens", kind, id)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	m, err := t.stream.GetLastMsgForSubject(ctx, t.cfg.Prefix+".sched."+kind+"."+id)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return false, nil
+		return time.Time{}, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("timer %s/%s: %w", kind, id, err)
+		return time.Time{}, false, fmt.Errorf("timer %s/%s: %w", kind, id, err)
 	}
 	at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(m.Header.Get(jetstream.ScheduleHeader), "@at "))
 	if err != nil {
-		return false, fmt.Errorf("timer %s/%s: schedule %q: %w", kind, id, m.Header.Get(jetstream.ScheduleHeader), err)
+		return time.Time{}, false, fmt.Errorf("timer %s/%s: schedule %q: %w", kind, id, m.Header.Get(jetstream.ScheduleHeader), err)
 	}
-	return at.Before(before), nil
+	return at, true, nil
 }
 
 // Due is a timer that fell due.

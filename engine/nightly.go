@@ -1,0 +1,192 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	_ "time/tzdata" // --reconcile-time-zone names a zone on machines without a zone database too
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/firmbanking"
+	"github.com/bankbook/bankbook/timers"
+	"github.com/bankbook/bankbook/worker"
+)
+
+// The nightly payouts reconciliation is one timer, (timerReconcilePayouts,
+// nightlyID), armed for the next run; each run arms the one after it
+// before it reconciles, so a run that fails (and is retried, or
+// dead-lettered) does not stop the next.
+const (
+	timerReconcilePayouts = "reconcile_payouts"
+	nightlyID             = "daily"
+	// nightlyNoProvider is how long a run handed to an instance without a
+	// provider to fetch the report from waits for one with it.
+	nightlyNoProvider = time.Minute
+)
+
+// nightly is when the payouts reconciliation runs: every day at a time of
+// day in a zone. It is also the timer's payload, so the instance that
+// handles a run needs no flag of its own.
+type nightly struct {
+	At   string `json:"at"`   // HH:MM or HH:MM:SS
+	Zone string `json:"zone"` // an IANA zone
+	// To is the run's scheduled time: it reconciles the provider's report
+	// of the day before it, [the previous scheduled time, To).
+	To time.Time `json:"to"`
+}
+
+// parseNightly reads --reconcile-payouts-at and --reconcile-time-zone.
+func parseNightly(at, zone string) (nightly, *time.Location, error) {
+	loc, err := time.LoadLocation(zone)
+	if err != nil || zone == "" {
+		return nightly{}, nil, fmt.Errorf("reconcile-time-zone %q is not an IANA time zone such as Asia/Seoul", zone)
+	}
+	if _, _, _, err := clock(at); err != nil {
+		return nightly{}, nil, err
+	}
+	return nightly{At: at, Zone: zone}, loc, nil
+}
+
+// clock parses HH:MM or HH:MM:SS.
+func clock(at string) (h, m, s int, err error) {
+	for _, layout := range []string{"15:04:05", "15:04"} {
+		if t, perr := time.Parse(layout, at); perr == nil && len(at) == len(layout) {
+			return t.Hour(), t.Minute(), t.Second(), nil
+		}
+	}
+	return 0, 0, 0, fmt.Errorf("reconcile-payouts-at %q must be a time of day, HH:MM or HH:MM:SS (or off)", at)
+}
+
+// next is the first scheduled time after t; prev, the scheduled time a day
+// before to (the start of the run at to's period). Both are in n's zone,
+// so a day is 23 or 25 hours where the clocks change.
+func (n nightly) next(t time.Time) (time.Time, error) {
+	loc, err := time.LoadLocation(n.Zone)
+	if err != nil {
+		return time.Time{}, err
+	}
+	h, m, s, err := clock(n.At)
+	if err != nil {
+		return time.Time{}, err
+	}
+	l := t.In(loc)
+	at := time.Date(l.Year(), l.Month(), l.Day(), h, m, s, 0, loc)
+	for !at.After(t) {
+		l = l.AddDate(0, 0, 1)
+		at = time.Date(l.Year(), l.Month(), l.Day(), h, m, s, 0, loc)
+	}
+	return at, nil
+}
+
+func (n nightly) prev(to time.Time) (time.Time, error) {
+	loc, err := time.LoadLocation(n.Zone)
+	if err != nil {
+		return time.Time{}, err
+	}
+	h, m, s, err := clock(n.At)
+	if err != nil {
+		return time.Time{}, err
+	}
+	d := to.In(loc).AddDate(0, 0, -1)
+	return time.Date(d.Year(), d.Month(), d.Day(), h, m, s, 0, loc), nil
+}
+
+// armNightly arms the nightly run as --reconcile-payouts-at says: "off"
+// disarms it, a time of day arms the next run unless one is armed already
+// (a run that fell due while the engine was down fires when it comes
+// back; a changed time takes effect from the run after it), and "" leaves
+// it as other instances set it.
+func (e *Engine) armNightly(ctx context.Context, tm *timers.Timers, cfg Config) error {
+	switch cfg.ReconcilePayoutsAt {
+	case "":
+		return nil
+	case "off":
+		return tm.Disarm(ctx, timerReconcilePayouts, nightlyID)
+	}
+	n, _, err := parseNightly(cfg.ReconcilePayoutsAt, cfg.ReconcileTimeZone)
+	if err != nil {
+		return err
+	}
+	if at, armed, err := tm.ArmedAt(ctx, timerReconcilePayouts, nightlyID); err != nil {
+		return err
+	} else if armed {
+		e.log.Info().Time("next_run", at).Msg("nightly payouts reconciliation armed")
+		return nil
+	}
+	if n.To, err = n.next(time.Now()); err != nil {
+		return err
+	}
+	return e.armRun(ctx, tm, n)
+}
+
+func (e *Engine) armRun(ctx context.Context, tm *timers.Timers, n nightly) error {
+	payload, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	if err := tm.Arm(ctx, timerReconcilePayouts, nightlyID, n.To, payload); err != nil {
+		return err
+	}
+	e.log.Info().Time("next_run", n.To).Str("at", n.At).Str("zone", n.Zone).Msg("nightly payouts reconciliation armed")
+	return nil
+}
+
+// reconcileNightly handles a run: it arms the next one, fetches the
+// provider's report of the day before the run's scheduled time, and
+// reconciles it as `bankbook reconcile payouts` does, as the actor
+// "timer". The same report again is the same run (its file_sha256), so a
+// run handled twice is recorded once.
+func (e *Engine) reconcileNightly(ctx context.Context, tm *timers.Timers, reporter firmbanking.Reporter, d timers.Due) (time.Duration, error) {
+	var n nightly
+	if err := json.Unmarshal(d.Payload, &n); err != nil || n.To.IsZero() {
+		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: payload %q: %v", d.Payload, err))
+	}
+	if reporter == nil || !e.serving.Load() {
+		// An instance with a provider takes it; this one once it serves
+		// (e.server is set before serving is).
+		return nightlyNoProvider, nil
+	}
+	from, err := n.prev(n.To)
+	if err != nil {
+		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: %w", err))
+	}
+	following := n
+	if following.To, err = n.next(n.To); err != nil {
+		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: %w", err))
+	}
+	if err := e.armRun(ctx, tm, following); err != nil {
+		return 0, err
+	}
+	log := e.log.With().Time("from", from).Time("to", n.To).Logger()
+	data, err := reporter.Report(ctx, from, n.To)
+	if err != nil {
+		return 0, fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), n.To.Format(time.RFC3339), err)
+	}
+	req, err := api.ParsePayoutReport(data)
+	if errors.Is(err, api.ErrEmptyReport) {
+		log.Info().Msg("nightly payouts reconciliation: the provider reported no payouts for the day; the next run compares what this one would have")
+		return 0, nil
+	}
+	if err != nil {
+		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), n.To.Format(time.RFC3339), err))
+	}
+	rep, err := e.server.ReconcilePayouts(ctx, commands.Meta{Command: "timer.reconcile_payouts", Actor: "timer"}, req)
+	if errors.Is(err, domain.ErrInvalidInput) {
+		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: %w", err))
+	}
+	if err != nil {
+		return 0, err
+	}
+	ev := log.Info()
+	if rep.Findings > 0 {
+		ev = log.Error()
+	}
+	ev.Str("run_id", string(rep.RunID)).Int("findings", rep.Findings).Int("matched", len(rep.Matched)).
+		Int("timing_difference", len(rep.TimingDifference)).Bool("repeated", rep.Repeated).
+		Msg("nightly payouts reconciliation: 'bankbook reconcile get RUN_ID' lists what was found")
+	return 0, nil
+}

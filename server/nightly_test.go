@@ -1,0 +1,95 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/engine"
+	"github.com/bankbook/bankbook/firmbanking"
+	"github.com/bankbook/bankbook/internal/testenv"
+)
+
+// TestNightlyPayoutsReconciliation: an instance started with
+// --reconcile-payouts-at arms the daily run; at that time one instance
+// fetches the provider's report of the day before and reconciles it, as
+// the actor timer, recording the run like `reconcile payouts` does (the
+// payouts the engine made match; a transfer the provider holds that no
+// payout recorded is a finding), and the next run is armed a day later.
+func TestNightlyPayoutsReconciliation(t *testing.T) {
+	g := newGatedBank(t, firmbanking.FakeOptions{})
+	a, bk := payoutEngine(t, g)
+	fund(t, a, bk, "u-n", "김야간", 10000)
+	w1 := a.withdraw(t, "u-n", 3000, payee)
+	w2 := a.withdraw(t, "u-n", 2000, payee)
+	a.waitPayouts(t, "settled", w1, w2)
+	// A transfer the provider made that the engine never recorded.
+	ghost := firmbanking.Transfer{ID: "po_ghost", Amount: 7000, To: payee}
+	if _, err := (&firmbanking.Client{BaseURL: g.url, Token: "test"}).Send(context.Background(), ghost); err != nil {
+		t.Fatal(err)
+	}
+
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(8 * time.Second).Truncate(time.Second)
+	startEngine(t, func(c *engine.Config) {
+		joinEngine(c, a.Engine)
+		c.FirmbankURL, c.FirmbankToken = g.url, "test"
+		c.ReconcilePayoutsAt = at.In(seoul).Format("15:04:05")
+	})
+	var run api.ReconcileRunSummary
+	testenv.CheckFor(t, 60*time.Second, func() error {
+		var list api.ReconcileListReply
+		if _, err := a.c.Call(ctxT(t), api.ReconcileList.Subject, api.ReconcileListRequest{}, &list, nil); err != nil {
+			return err
+		}
+		if len(list.Runs) == 0 {
+			return errors.New("no run yet")
+		}
+		run = list.Runs[0]
+		return nil
+	})
+	var rep api.ReconcileReply
+	a.call(t, api.ReconcileGet.Subject, api.ReconcileGetRequest{RunID: run.RunID}, &rep, nil)
+	matched := map[string]bool{}
+	for _, it := range rep.Matched {
+		matched[it.PayoutID] = true
+	}
+	if rep.Kind != "payouts" || len(rep.Matched) != 2 || !matched[w1] || !matched[w2] ||
+		len(rep.MissingInLedger) != 1 || rep.MissingInLedger[0].PayoutID != "po_ghost" || rep.Findings != 1 {
+		t.Fatalf("the nightly run: %+v", rep)
+	}
+	auditor := connectAs(t, a.ClientURL(), a.SeedFile(auth.Auditor))
+	evs, _ := wholeHistory(t, auditor, "reconciliation", string(rep.RunID), 0)
+	if len(evs) != 1 || evs[0].Actor != "timer" {
+		t.Fatalf("the run's history: %+v", evs)
+	}
+	// The next run is armed, a day after this one.
+	stream, err := a.js.Stream(ctxT(t), "BANKBOOK_TIMERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		m, err := stream.GetLastMsgForSubject(ctxT(t), "bankbook.timer.sched.reconcile_payouts.daily")
+		if err != nil {
+			return err
+		}
+		next, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(m.Header.Get(jetstream.ScheduleHeader), "@at "))
+		if err != nil {
+			return err
+		}
+		if !next.Equal(at.Add(24 * time.Hour)) {
+			return fmt.Errorf("next run at %s, want %s", next, at.Add(24*time.Hour))
+		}
+		return nil
+	})
+}
