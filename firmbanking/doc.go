@@ -75,6 +75,17 @@
 // Any other 4xx is permanent (*PermanentError). A 2xx whose body is not a
 // Result for the requested ID is treated as a lost answer and retried.
 //
+// The provider's report of the transfers that became final in a period
+// (Report; the nightly reconciliation reads it):
+//
+//	GET {base}/reports/transfers?from=<RFC 3339>&to=<RFC 3339>
+//
+// answers 200 text/csv, with a header row, one line per transfer final
+// in [from, to):
+//
+//	payout_id,status,amount,fee,settled_at
+//	P-1,settled,50000,500,2026-12-06T18:00:02Z
+//
 // # Webhooks
 //
 // A provider may also tell a transfer's final result when it has it,
