@@ -58,7 +58,11 @@ const (
 	CodeNotCaughtUp   = "not_caught_up"
 	// CodeOverloaded (503): the instance has more requests waiting than it
 	// takes; this one was not executed. Retry in a moment.
-	CodeOverloaded     = "overloaded"
+	CodeOverloaded = "overloaded"
+	// CodeThrottled (429): the requesting identity has its share of the
+	// instance's request slots executing (--max-requests-per-identity);
+	// this one was not executed. details.in_flight, details.retry_after_s.
+	CodeThrottled      = "throttled"
 	CodeConflict       = "conflict"
 	CodeInvalidIdemKey = "invalid_idempotency_key"
 	// CodeForbidden (403) is a request the NATS server refused to carry:

@@ -25,6 +25,18 @@ func FromSubject(account, subject string) string {
 	return fromPrefix + account + "." + strings.TrimPrefix(subject, "bankbook.")
 }
 
+// AccountOf returns the account a request arrived from: the token FromSubject
+// put into its subject (a command's or a query's), or "" for a subject
+// that carries none.
+func AccountOf(subject string) string {
+	rest, ok := strings.CutPrefix(subject, fromPrefix)
+	acc, _, found := strings.Cut(rest, ".")
+	if !ok || !found {
+		return ""
+	}
+	return acc
+}
+
 // FromAnySubject is what the engine subscribes to for the command on
 // subject: FromSubject of every account.
 func FromAnySubject(subject string) string { return FromSubject("*", subject) }

@@ -41,3 +41,18 @@ func TestActorIsTheAccountInTheSubject(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountOf(t *testing.T) {
+	for subject, want := range map[string]string{
+		auth.FromSubject("app", "bankbook.cmd.order.submit"):  "app",
+		auth.FromSubject("acme_feed", "bankbook.q.order.get"): "acme_feed",
+		auth.FromSubject("kim", "bankbook.sim.bank.transfer"): "kim",
+		"bankbook.cmd.order.submit":                           "",
+		"bankbook.from.app":                                   "",
+		"$SRV.PING.bankbook":                                  "",
+	} {
+		if got := auth.AccountOf(subject); got != want {
+			t.Errorf("AccountOf(%q) = %q, want %q", subject, got, want)
+		}
+	}
+}

@@ -231,6 +231,11 @@ type Config struct {
 	// other than the engine's may hold at once on the embedded server (and
 	// in `bankbook auth config`'s accounts); 0 sets none. Default 1,000.
 	MaxConnectionsPerIdentity int `json:"max_connections_per_identity"`
+	// MaxRequestsPerIdentity is how many requests each identity may have
+	// executing at once on an instance (of its 1024); more are answered
+	// 429 throttled at once (server.Config.MaxPerIdentity). 0: no bound.
+	// Default 256.
+	MaxRequestsPerIdentity int `json:"max_requests_per_identity"`
 	// HTTPListen is where /healthz, /readyz and /metrics are served.
 	// Default 127.0.0.1:8080; "off" serves none.
 	HTTPListen string `json:"http_listen"`
@@ -291,6 +296,7 @@ func Defaults() Config {
 		SettlementDays:            1,
 		HTTPListen:                ops.DefaultListen,
 		MaxConnectionsPerIdentity: 1000,
+		MaxRequestsPerIdentity:    256,
 		Console:                   true,
 		NotifyRate:                5,
 		NotifyBurst:               1,
@@ -333,6 +339,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConnections != 0 && c.MaxConnections < 64 {
 		errs = append(errs, errors.New("max-connections must be 0 (from the open-file limit) or at least 64 (the engine's own connections count)"))
+	}
+	if c.MaxRequestsPerIdentity < 0 || c.MaxRequestsPerIdentity > 1024 {
+		errs = append(errs, errors.New("max-requests-per-identity must be between 0 (no bound) and 1024"))
 	}
 	if c.MaxConnectionsPerIdentity < 0 {
 		errs = append(errs, errors.New("max-connections-per-identity must be 0 (no limit) or more"))

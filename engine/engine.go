@@ -580,8 +580,13 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if e.ChatSim != nil {
 		chatSim = chatSimMessages{e.ChatSim}
 	}
+	perIdentity := cfg.MaxRequestsPerIdentity
+	if perIdentity == 0 {
+		perIdentity = -1 // no bound
+	}
 	e.server, err = server.New(server.Config{
-		Conn: e.svc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Payouts: cmds.Payouts,
+		MaxPerIdentity: perIdentity,
+		Conn:           e.svc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Payouts: cmds.Payouts,
 		PayoutStatus: payoutStatus(payouts), PayoutStatusLag: cmp.Or(time.Duration(cfg.FirmbankStatusLag), time.Minute), Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log, Tenant: cfg.Tenant, LockID: lockID,
 		Notifications: cmds.Notifications, Limiter: limiterState{e.Limiter}, ChatSim: chatSim,

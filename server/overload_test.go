@@ -15,12 +15,14 @@ import (
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/internal/testenv"
 )
 
 // Every request of a flood gets an answer: executed, or 503 overloaded
-// (nothing written) once more requests wait than the instance takes; and
+// (nothing written) once more requests wait than the instance takes, or
+// 429 throttled once the identity has its share executing; and
 // only the executed ones wrote. On a machine busy with other work some
 // requests taken run out of their budget (503 unavailable: written or not,
 // a repeat with the key finds out); nothing else is answered.
@@ -64,11 +66,93 @@ func TestAFloodIsShedNotQueued(t *testing.T) {
 		return nil
 	})
 	mu.Lock()
-	ok, shed, late := codes[" "], codes["503 "+api.CodeOverloaded], codes["503 "+api.CodeUnavailable]
+	ok, late := codes[" "], codes["503 "+api.CodeUnavailable]
+	shed := codes["503 "+api.CodeOverloaded] + codes["429 "+api.CodeThrottled]
 	mu.Unlock()
 	t.Logf("answers: %v", codes)
 	if shed == 0 || ok+shed+late != n {
-		t.Fatalf("answers %v: want every request executed or shed as 503 %s (or out of its budget), some shed", codes, api.CodeOverloaded)
+		t.Fatalf("answers %v: want every request executed or shed as 503 %s or 429 %s (or out of its budget), some shed", codes, api.CodeOverloaded, api.CodeThrottled)
+	}
+	testenv.CheckFor(t, 10*time.Second, func() error {
+		if wrote := e.streamSeq(t) - before; wrote < eventstore.Seq(ok) || wrote > eventstore.Seq(ok+late) {
+			return fmt.Errorf("%d commits for %d executed submits and %d out of their budget", wrote, ok, late)
+		}
+		return nil
+	})
+}
+
+// TestOneIdentityCannotTakeEverySlot: an identity flooding an instance
+// gets its share of the request slots executing (here 2) and 429
+// throttled, at once and unexecuted, for the rest, with a Retry-After;
+// another identity's requests meanwhile are executed, none throttled.
+func TestOneIdentityCannotTakeEverySlot(t *testing.T) {
+	e := startEngine(t, func(c *engine.Config) { c.MaxRequestsPerIdentity = 2 })
+	app := connectAs(t, e.ClientURL(), e.SeedFile(auth.App)).Conn()
+	operator := connectAs(t, e.ClientURL(), e.SeedFile(auth.Operator))
+	const n = 600
+	var (
+		mu    sync.Mutex
+		codes = map[string]int{}
+		got   int
+		bad   []string
+	)
+	inbox := nats.NewInbox()
+	sub, err := app.Subscribe(inbox+".*", func(m *nats.Msg) {
+		code := m.Header.Get(micro.ErrorCodeHeader) + " " + m.Header.Get(micro.ErrorHeader)
+		mu.Lock()
+		defer mu.Unlock()
+		codes[code]++
+		got++
+		if code == "429 "+api.CodeThrottled {
+			apiErr := api.ParseErrorBody(m.Data)
+			if apiErr == nil || apiErr.Details["in_flight"] != float64(2) || m.Header.Get(api.HeaderRetryAfter) != "1" {
+				bad = append(bad, string(m.Data)+" Retry-After "+m.Header.Get(api.HeaderRetryAfter))
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		t.Fatal(err)
+	}
+	before := e.streamSeq(t)
+	done := make(chan struct{})
+	var opErrs []error
+	go func() {
+		defer close(done)
+		for range 40 {
+			var tb map[string]any
+			if _, err := operator.Call(ctxT(t), subjTrial, map[string]any{}, &tb, nil); err != nil {
+				opErrs = append(opErrs, err)
+			}
+		}
+	}()
+	for i := range n {
+		body, _ := json.Marshal(api.SubmitOrderRequest{BuyerID: fmt.Sprintf("share-%d", i), BuyerName: fmt.Sprintf("Share%d", i), Amount: 1_000})
+		if err := app.PublishMsg(&nats.Msg{Subject: subjSubmit, Reply: fmt.Sprintf("%s.%d", inbox, i), Data: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	if len(opErrs) > 0 {
+		t.Fatalf("the operator's queries during the app's flood: %v", opErrs)
+	}
+	testenv.CheckFor(t, 2*time.Minute, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if got < n {
+			return fmt.Errorf("%d of %d requests answered: %v", got, n, codes)
+		}
+		return nil
+	})
+	mu.Lock()
+	ok, throttled, late := codes[" "], codes["429 "+api.CodeThrottled], codes["503 "+api.CodeUnavailable]
+	mu.Unlock()
+	t.Logf("answers: %v", codes)
+	if throttled == 0 || ok == 0 || ok+throttled+late != n || len(bad) > 0 {
+		t.Fatalf("answers %v (malformed 429s: %v): want each executed or throttled, both", codes, bad)
 	}
 	testenv.CheckFor(t, 10*time.Second, func() error {
 		if wrote := e.streamSeq(t) - before; wrote < eventstore.Seq(ok) || wrote > eventstore.Seq(ok+late) {

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/auth"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/idempotency"
@@ -72,6 +73,12 @@ type Config struct {
 	Tenant string
 	// MaxInFlight bounds the requests executing at once. Default 1024.
 	MaxInFlight int
+	// MaxPerIdentity bounds the requests one identity (the account in
+	// the request's subject, auth.AccountOf) has executing at once on this
+	// instance: beyond it a request is answered 429 throttled at once,
+	// unexecuted, so that one identity's slow or many requests leave the
+	// other identities slots. Default MaxInFlight/4; negative: no bound.
+	MaxPerIdentity int
 	// MaxWaiting bounds the requests of one endpoint waiting for a slot
 	// (delivered to this instance, not dispatched yet): beyond it a request
 	// is answered 503 overloaded at once, unexecuted, so that a flood
@@ -116,6 +123,9 @@ type Server struct {
 	// completing holds the successes this instance has answered whose
 	// idempotency record is still being written (completion).
 	completing sync.Map
+
+	idMu       sync.Mutex
+	byIdentity map[string]int // requests executing, per account (MaxPerIdentity)
 }
 
 // New checks the configuration and returns a server; Start serves.
@@ -128,6 +138,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxWaiting == 0 {
 		cfg.MaxWaiting = cfg.MaxInFlight
+	}
+	if cfg.MaxPerIdentity == 0 {
+		cfg.MaxPerIdentity = max(1, cfg.MaxInFlight/4)
 	}
 	if cfg.MaxWaitingBytes == 0 {
 		cfg.MaxWaitingBytes = 32 << 20
@@ -233,6 +246,15 @@ func (s *Server) dispatch(ep *serviceEndpoint, m *nats.Msg) {
 		s.leave()
 		return
 	}
+	account := auth.AccountOf(strings.TrimPrefix(m.Subject, forwardPrefix))
+	if n, ok := s.admit(account); !ok {
+		// Its share is taken: nothing executed, the retry (same key) is safe.
+		s.respond(req, ep, start, reply{err: &api.Error{Status: 429, Code: api.CodeThrottled,
+			Message: fmt.Sprintf("throttled: this identity has %d requests executing on this instance, its share; retry in a moment", n),
+			Details: map[string]any{"in_flight": n, "retry_after_s": 1}}})
+		s.leave()
+		return
+	}
 	s.slots <- struct{}{}
 	go func() {
 		defer func() {
@@ -241,6 +263,7 @@ func (s *Server) dispatch(ep *serviceEndpoint, m *nats.Msg) {
 				s.respond(req, ep, start, reply{err: &api.Error{Status: 500, Code: api.CodeInternal, Message: "internal error"}})
 			}
 			<-s.slots
+			s.release(account)
 			s.leave()
 		}()
 		timeout := s.cfg.CommandTimeout
@@ -371,6 +394,39 @@ func fit(rep reply, maxPayload int64, command bool) reply {
 }
 
 // enter counts a request in, unless Stop has finished draining.
+// admit counts a request of account in, unless account has
+// MaxPerIdentity executing already; n is how many it has.
+func (s *Server) admit(account string) (n int, ok bool) {
+	if s.cfg.MaxPerIdentity < 0 {
+		return 0, true
+	}
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	n = s.byIdentity[account]
+	if n >= s.cfg.MaxPerIdentity {
+		return n, false
+	}
+	if s.byIdentity == nil {
+		s.byIdentity = make(map[string]int)
+	}
+	s.byIdentity[account] = n + 1
+	return n + 1, true
+}
+
+// release counts a request of account out.
+func (s *Server) release(account string) {
+	if s.cfg.MaxPerIdentity < 0 {
+		return
+	}
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	if s.byIdentity[account] <= 1 {
+		delete(s.byIdentity, account)
+		return
+	}
+	s.byIdentity[account]--
+}
+
 func (s *Server) enter() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

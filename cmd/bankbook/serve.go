@@ -92,6 +92,7 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.SettlementHolidays, "settlement-holidays", cfg.SettlementHolidays, "file of the weekdays banks are closed, one YYYY-MM-DD (Asia/Seoul) a line, '#' comments: settlement dates skip them as they skip weekends (read at start; give every instance the same file)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "client connections the embedded server takes at once, the engine's own included (0: what the open-file limit leaves, at most 65536)")
 	fs.IntVar(&cfg.MaxConnectionsPerIdentity, "max-connections-per-identity", cfg.MaxConnectionsPerIdentity, "connections each identity other than the engine's may hold at once on the embedded server (0: no limit)")
+	fs.IntVar(&cfg.MaxRequestsPerIdentity, "max-requests-per-identity", cfg.MaxRequestsPerIdentity, "requests each identity may have executing at once on this instance (of 1024); more are answered 429 throttled at once (0: no bound)")
 	fs.StringVar(&cfg.HTTPListen, "http-listen", cfg.HTTPListen, `HOST:PORT of /healthz, /readyz, /metrics and the console /console/ ("off": none)`)
 	fs.BoolVar(&cfg.Pprof, "pprof", cfg.Pprof, "also serve /debug/pprof on --http-listen")
 	fs.BoolVar(&cfg.Console, "console", cfg.Console, "serve the ops console at /console/ on --http-listen (embedded server only; docs/console.md)")
