@@ -14,7 +14,9 @@ import (
 
 // Webhook delivery by the fake, as real providers deliver: at least once,
 // again after a failure with a growing wait (or the receiver's
-// Retry-After), given up on a 4xx other than 408, 409, 425 and 429.
+// Retry-After), given up on a 4xx other than 408, 425 and 429. A 409 is
+// given up too: WebhookReceiver answers it to a result that contradicts
+// the record, which is mended by hand, not by delivering it again.
 const (
 	fakeHookFirstRetry = time.Second
 	fakeHookMaxRetry   = time.Hour
@@ -102,7 +104,7 @@ func (s *FakeService) DeliverWebhooks(ctx context.Context) int {
 			h.delivered = true
 			s.hookStats.Delivered++
 			delivered++
-		case code >= 400 && code < 500 && code != http.StatusRequestTimeout && code != http.StatusConflict &&
+		case code >= 400 && code < 500 && code != http.StatusRequestTimeout &&
 			code != http.StatusTooEarly && code != http.StatusTooManyRequests:
 			h.gaveUp = true
 			s.hookStats.GivenUp++

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -268,5 +269,27 @@ func TestFakeDeliversWebhooksLikeAProvider(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	if n := h.fake.DeliverWebhooks(ctx); n != 1 || len(seen) != 6 || seen[5].Transfer.ID != "P-retry" {
 		t.Fatalf("a second later: %d delivered, seen %+v", n, seen[5:])
+	}
+}
+
+// TestFakeGivesUpOnAContradiction: a receiver answers a result that
+// contradicts its record 409 (ErrResultContradicts), which is mended by
+// hand and not worth delivering again: the fake gives it up at once, as a
+// provider does, instead of posting it again for as long as it runs.
+func TestFakeGivesUpOnAContradiction(t *testing.T) {
+	var notified atomic.Int32
+	recv := httptest.NewServer(&WebhookReceiver{Secrets: [][]byte{hookSecret}, Notify: func(context.Context, WebhookEvent) error {
+		notified.Add(1)
+		return fmt.Errorf("payout P-contra: %w", ErrResultContradicts)
+	}})
+	defer recv.Close()
+	h := newHarness(t, FakeOptions{SettleAfter: time.Minute, WebhookURL: recv.URL, WebhookSecret: string(hookSecret)})
+	mustSend(t, h.client, transfer("P-contra"))
+	h.fake.Advance(time.Minute)
+	if n := h.fake.DeliverWebhooks(context.Background()); n != 0 {
+		t.Fatalf("%d delivered, want none (answered 409)", n)
+	}
+	if st := h.fake.WebhookStats(); notified.Load() != 1 || st.Posts != 1 || st.Failed != 1 || st.GivenUp != 1 {
+		t.Fatalf("after a 409: %d notified, stats %+v; want it posted once and given up", notified.Load(), st)
 	}
 }
