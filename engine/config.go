@@ -642,6 +642,8 @@ func (c Config) settlementHolidays() (domain.Holidays, error) {
 
 // webhookSecrets are the firm-banking webhook's secrets: FirmbankWebhookSecret,
 // or each non-blank line of FirmbankWebhookSecretFile; none without either.
+// A file without one (empty, or blank lines) is an error: it would turn the
+// webhooks off.
 func (c Config) webhookSecrets() ([][]byte, error) {
 	text := c.FirmbankWebhookSecret
 	if c.FirmbankWebhookSecretFile != "" {
@@ -660,7 +662,7 @@ func (c Config) webhookSecrets() ([][]byte, error) {
 			secrets = append(secrets, []byte(s))
 		}
 	}
-	if text != "" && len(secrets) == 0 {
+	if (text != "" || c.FirmbankWebhookSecretFile != "") && len(secrets) == 0 {
 		return nil, errors.New("firmbank-webhook-secret: no secret in it")
 	}
 	if len(secrets) > 4 {

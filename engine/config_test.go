@@ -156,3 +156,30 @@ func TestFirmbankWebhookSecrets(t *testing.T) {
 		}
 	}
 }
+
+// A firm-banking webhook secret file that holds no secret is refused, as
+// one of blank lines is: an empty file (a secret not written yet) must not
+// start an engine without the webhooks, whose provider then gives up on
+// every result it posts (404).
+func TestFirmbankWebhookSecretFileMustHoldASecret(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Defaults()
+	cfg.DataDir = dir
+	cfg.FirmbankURL, cfg.FirmbankToken = "https://firmbank.example", "token"
+	for name, text := range map[string]string{"an empty file": "", "blank lines": "\n  \n"} {
+		path := filepath.Join(dir, "secret")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg.FirmbankWebhookSecretFile = path
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "no secret") {
+			t.Errorf("%s: %v; want no secret in it", name, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("whsec-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("a secret: %v", err)
+	}
+}
