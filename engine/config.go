@@ -134,7 +134,8 @@ type Config struct {
 	// transfer it accepted (process.Config.RefusalLag). Default 1m.
 	FirmbankStatusLag Duration `json:"firmbank_status_lag"`
 	// FirmbankSettleTimeout bounds how long one payout's send polls the
-	// provider for its final result (process.Config.SettleTimeout);
+	// provider for its final result (process.Config.SettleTimeout), at
+	// most maxFirmbankSettleTimeout;
 	// FirmbankPendingRetry is how long a payout still pending after it
 	// waits before the provider is asked again (PendingRetry). Defaults
 	// 15s and 30s. With a webhook secret, results come by webhook as soon
@@ -434,8 +435,8 @@ func (c Config) Validate() error {
 	if c.FirmbankStatusLag < 0 || time.Duration(c.FirmbankStatusLag) > worker.MaxUncertainWait {
 		errs = append(errs, fmt.Errorf("firmbank-status-lag must be between 0 and %v (the payout sends it counts from are noted for twice as long)", worker.MaxUncertainWait))
 	}
-	if d := time.Duration(c.FirmbankSettleTimeout); d < 0 || d > 10*time.Minute {
-		errs = append(errs, errors.New("firmbank-settle-timeout must be between 0 (15s) and 10m"))
+	if d := time.Duration(c.FirmbankSettleTimeout); d < 0 || d > maxFirmbankSettleTimeout {
+		errs = append(errs, fmt.Errorf("firmbank-settle-timeout must be between 0 (15s) and %v: the payouts part's handler, which records the result after the polls, is cut at %v", maxFirmbankSettleTimeout, payoutsHandlerTimeout))
 	}
 	if d := time.Duration(c.FirmbankPendingRetry); d < 0 || d > 24*time.Hour {
 		errs = append(errs, errors.New("firmbank-pending-retry must be between 0 (30s) and 24h"))

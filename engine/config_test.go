@@ -183,3 +183,24 @@ func TestFirmbankWebhookSecretFileMustHoldASecret(t *testing.T) {
 		t.Fatalf("a secret: %v", err)
 	}
 }
+
+// --firmbank-settle-timeout must leave the payouts part's handler (20 s)
+// time to record the result: a longer one was cut at 20 s, and a payout
+// the provider settled after 25 s, with a settle timeout of a minute,
+// waited the pending retry (an hour) instead.
+func TestFirmbankSettleTimeoutFitsThePayoutsHandler(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir = t.TempDir()
+	for _, d := range []time.Duration{0, time.Second, 15 * time.Second} {
+		cfg.FirmbankSettleTimeout = Duration(d)
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("settle timeout %v: %v", d, err)
+		}
+	}
+	for _, d := range []time.Duration{16 * time.Second, time.Minute, 10 * time.Minute} {
+		cfg.FirmbankSettleTimeout = Duration(d)
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "firmbank-settle-timeout") {
+			t.Errorf("settle timeout %v: %v; want it refused", d, err)
+		}
+	}
+}

@@ -79,6 +79,16 @@ const (
 // than a reactor's or a timer's handler may take (20s).
 const partsStopTimeout = 25 * time.Second
 
+// payoutsHandlerTimeout bounds one call of the payouts part's handler (a
+// reactor's, under partsStopTimeout): a payout's send, its polls
+// (--firmbank-settle-timeout) and the recording of its result.
+const payoutsHandlerTimeout = 20 * time.Second
+
+// maxFirmbankSettleTimeout is the longest --firmbank-settle-timeout: the
+// polls leave the handler time to record the result. A longer one was cut
+// by the handler's deadline, and the payout waited the pending retry.
+const maxFirmbankSettleTimeout = payoutsHandlerTimeout - 5*time.Second
+
 // Engine is a running bankbook instance.
 type Engine struct {
 	cfg Config
@@ -466,7 +476,8 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			// A payout pending at the provider waits unacknowledged, for
 			// hours if the provider takes that long: room for many, so
 			// pending ones never stop new payouts.
-			MaxAckPending: payoutsMaxAckPending,
+			MaxAckPending:  payoutsMaxAckPending,
+			HandlerTimeout: payoutsHandlerTimeout,
 		}, e.durableFirst(procs.SendPayouts))
 		if err != nil {
 			return nil, err
