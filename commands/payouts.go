@@ -66,6 +66,8 @@ func (h *Payouts) RecordResult(ctx context.Context, meta Meta, id domain.PayoutI
 		return domain.Payout{}, err
 	}
 	p := out.State
-	h.log.Info().Str("payout_id", string(p.ID)).Str("status", string(p.Status)).Int64("fee", p.Fee).Msg("payout result")
+	if len(out.Events) > 0 { // a repeat (a webhook delivered again, the part and a webhook both) records nothing
+		h.log.Info().Str("payout_id", string(p.ID)).Str("status", string(p.Status)).Int64("fee", p.Fee).Str("actor", meta.Actor).Msg("payout result")
+	}
 	return p, nil
 }

@@ -438,8 +438,11 @@ func (c Config) Validate() error {
 	if d := time.Duration(c.FirmbankSettleTimeout); d < 0 || d > maxFirmbankSettleTimeout {
 		errs = append(errs, fmt.Errorf("firmbank-settle-timeout must be between 0 (15s) and %v: the payouts part's handler, which records the result after the polls, is cut at %v", maxFirmbankSettleTimeout, payoutsHandlerTimeout))
 	}
-	if d := time.Duration(c.FirmbankPendingRetry); d < 0 || d > 24*time.Hour {
-		errs = append(errs, errors.New("firmbank-pending-retry must be between 0 (30s) and 24h"))
+	if d := time.Duration(c.FirmbankPendingRetry); d < 0 || d > worker.MaxUncertainWait {
+		// The payouts part's notes of its sends are kept a day: a payout it
+		// follows (recorded by an operator while a send was pending) must
+		// be asked again while they are.
+		errs = append(errs, fmt.Errorf("firmbank-pending-retry must be between 0 (30s) and %v (the notes of the payout sends it follows are kept twice as long)", worker.MaxUncertainWait))
 	}
 	if c.FirmbankWebhookSecret != "" || c.FirmbankWebhookSecretFile != "" {
 		if c.FirmbankURL == "" && !c.BankSim {

@@ -148,6 +148,7 @@ func TestFirmbankWebhookSecrets(t *testing.T) {
 		{"no HTTP listener", func(c *Config) { c.HTTPListen, c.FirmbankWebhookSecret = "off", "whsec-long-enough-0001" }, "needs the HTTP listener"},
 		{"a long settle timeout", func(c *Config) { c.FirmbankSettleTimeout = Duration(11 * time.Minute) }, "firmbank-settle-timeout"},
 		{"a negative pending retry", func(c *Config) { c.FirmbankPendingRetry = Duration(-time.Second) }, "firmbank-pending-retry"},
+		{"a pending retry past the notes' half life", func(c *Config) { c.FirmbankPendingRetry = Duration(13 * time.Hour) }, "firmbank-pending-retry"},
 	} {
 		cfg := base
 		c.set(&cfg)

@@ -62,7 +62,7 @@ func serveFlags(cfg *engine.Config, stderr io.Writer) *flag.FlagSet {
 	fs.Var(&cfg.FirmbankStatusLag, "firmbank-status-lag", "how long the firm-banking provider may take to show a transfer it accepted: a refused payout it does not know is failed only this long after its first send and after the latest send it may have taken (at most 12h)")
 	fs.StringVar(&cfg.FirmbankTokenFile, "firmbank-token-file", cfg.FirmbankTokenFile, "file holding the firm-banking provider's bearer token (or env BANKBOOK_FIRMBANK_TOKEN)")
 	fs.Var(&cfg.FirmbankSettleTimeout, "firmbank-settle-timeout", "how long one payout's send polls the provider for its final result (0: 15s; at most 15s)")
-	fs.Var(&cfg.FirmbankPendingRetry, "firmbank-pending-retry", "how long a payout still pending at the provider waits before it is asked again (0: 30s); with webhooks only the fallback")
+	fs.Var(&cfg.FirmbankPendingRetry, "firmbank-pending-retry", "how long a payout still pending at the provider waits before it is asked again (0: 30s; at most 12h); with webhooks only the fallback")
 	fs.StringVar(&cfg.ReconcilePayoutsAt, "reconcile-payouts-at", cfg.ReconcilePayoutsAt, "reconcile the firm-banking provider's report of the day before every day at this time (HH:MM or HH:MM:SS, in --reconcile-time-zone); off stops it")
 	fs.StringVar(&cfg.ReconcileTimeZone, "reconcile-time-zone", cfg.ReconcileTimeZone, "the IANA time zone of --reconcile-payouts-at")
 	fs.StringVar(&cfg.FirmbankWebhookSecretFile, "firmbank-webhook-secret-file", cfg.FirmbankWebhookSecretFile, "file holding the secret(s), one per line, the provider signs its webhooks to POST /webhooks/firmbank with (or env BANKBOOK_FIRMBANK_WEBHOOK_SECRET)")
