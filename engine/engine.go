@@ -1022,6 +1022,21 @@ func (e *Engine) metricSources(tm *timers.Timers, marks *watermarks.Store, accou
 			return out, nil
 		},
 		TimersPending: tm.Armed,
+		Reconciliations: func(context.Context) (map[string]ops.LastRun, error) {
+			runs, err := e.Models.LatestReconcileRuns()
+			if err != nil {
+				return nil, err
+			}
+			out := make(map[string]ops.LastRun, len(runs))
+			for kind, r := range runs {
+				at, err := time.Parse(time.RFC3339Nano, r.CompletedAt)
+				if err != nil {
+					return nil, fmt.Errorf("reconciliation run %s: completed_at %q: %w", r.RunID, r.CompletedAt, err)
+				}
+				out[kind] = ops.LastRun{At: at, Findings: r.Findings}
+			}
+			return out, nil
+		},
 		Notifications: func(context.Context) (map[string]uint64, error) {
 			counts, err := e.Models.NotificationCounts()
 			out := make(map[string]uint64, len(counts))

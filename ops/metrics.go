@@ -86,11 +86,23 @@ type Sources struct {
 	// the embedded server holds now and takes at most:
 	// bankbook_embedded_connections{count}. Nil with an external NATS.
 	Connections func(ctx context.Context) (map[string]uint64, error)
+	// Reconciliations is, per kind (bank, payouts), the latest recorded
+	// reconciliation run: bankbook_reconcile_last_run_age_seconds{kind}
+	// and bankbook_reconcile_last_run_findings{kind}. A kind never run is
+	// left out.
+	Reconciliations func(ctx context.Context) (map[string]LastRun, error)
 	// Parts is the supervisor's view of every part:
 	// bankbook_part_up{part}, bankbook_part_ready{part} and
 	// bankbook_part_restarts_total{part}.
 	// Usually the same source as Config.Readiness.
 	Parts Readiness
+}
+
+// LastRun is a kind's latest reconciliation run: when it completed and
+// how many of its items need an operator.
+type LastRun struct {
+	At       time.Time
+	Findings int
 }
 
 // Source names, the source label of bankbook_metrics_source_errors_total.
@@ -107,6 +119,7 @@ const (
 	sourceNotifications   = "notifications"
 	sourceStoreAccounts   = "store_accounts"
 	sourceConnections     = "connections"
+	sourceReconciliations = "reconciliations"
 )
 
 // Metrics is bankbook's Prometheus registry: the Go runtime and process
@@ -247,6 +260,7 @@ func (m *Metrics) SetSources(s Sources) {
 		sourceNotifications:   s.Notifications != nil,
 		sourceStoreAccounts:   s.StoreAccountsRemaining != nil,
 		sourceConnections:     s.Connections != nil,
+		sourceReconciliations: s.Reconciliations != nil,
 	} {
 		if set {
 			m.sourceErrors.WithLabelValues(name)
@@ -278,6 +292,10 @@ var (
 		"How old a scanned account's watermark is: bank data after it is not known complete.", []string{"account"}, nil)
 	descStoreAccounts = prometheus.NewDesc("bankbook_store_accounts_remaining",
 		"Dedicated account numbers the store account range has left for new store links (store.link answers account_range_exhausted at 0).", nil, nil)
+	descReconcileAge = prometheus.NewDesc("bankbook_reconcile_last_run_age_seconds",
+		"Seconds since the latest reconciliation run of each kind (bank, payouts) completed: above a day, a nightly run did not happen.", []string{"kind"}, nil)
+	descReconcileFindings = prometheus.NewDesc("bankbook_reconcile_last_run_findings",
+		"Items of the latest reconciliation run of each kind that need an operator (every category but matched and timing_difference).", []string{"kind"}, nil)
 	descConnections = prometheus.NewDesc("bankbook_embedded_connections",
 		"The embedded NATS server's client connections: open now (the engine's own, clients', those not yet authenticated) and the most it takes (max; new ones are refused at it).", []string{"count"}, nil)
 	descPartUp = prometheus.NewDesc("bankbook_part_up",
@@ -299,7 +317,7 @@ var (
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	c.m.sourceErrors.Describe(ch)
 	for _, d := range []*prometheus.Desc{descProjectionLag, descConsumerPending, descTimersPending,
-		descDeadLetters, descStoreAccounts, descConnections, descWatermarkAge, descPartUp, descPartReady, descPartRestarts, descPartWork, descGroupCommit, descRateLimit, descNotifications} {
+		descDeadLetters, descStoreAccounts, descConnections, descWatermarkAge, descPartUp, descPartReady, descPartRestarts, descPartWork, descGroupCommit, descRateLimit, descNotifications, descReconcileAge, descReconcileFindings} {
 		ch <- d
 	}
 }
@@ -438,6 +456,28 @@ func (c *sourceCollector) reads(s *Sources) []sourceRead {
 	labelled(sourceGroupCommit, descGroupCommit, prometheus.CounterValue, s.GroupCommit)
 	labelled(sourceRateLimit, descRateLimit, prometheus.CounterValue, s.RateLimit)
 	labelled(sourceConnections, descConnections, prometheus.GaugeValue, s.Connections)
+	if f := s.Reconciliations; f != nil {
+		rs = append(rs, sourceRead{sourceReconciliations, func(ctx context.Context) ([]prometheus.Metric, error) {
+			runs, err := f(ctx)
+			if err != nil {
+				return nil, err
+			}
+			now := c.m.now()
+			var ms []prometheus.Metric
+			for kind, r := range runs {
+				age, err := prometheus.NewConstMetric(descReconcileAge, prometheus.GaugeValue, now.Sub(r.At).Seconds(), kind)
+				if err != nil {
+					return nil, fmt.Errorf("kind %q: %w", kind, err)
+				}
+				found, err := prometheus.NewConstMetric(descReconcileFindings, prometheus.GaugeValue, float64(r.Findings), kind)
+				if err != nil {
+					return nil, fmt.Errorf("kind %q: %w", kind, err)
+				}
+				ms = append(ms, age, found)
+			}
+			return ms, nil
+		}})
+	}
 	if f := s.ScanWatermarks; f != nil {
 		rs = append(rs, sourceRead{sourceScanWatermarks, func(ctx context.Context) ([]prometheus.Metric, error) {
 			marks, err := f(ctx)

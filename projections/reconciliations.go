@@ -34,6 +34,30 @@ func applyReconciliations(buckets []*bbolt.Bucket, c eventstore.Commit, _ events
 	return putJSON(buckets[0], string(append(k, run.RunID...)), api.NewReconcileRunSummary(run, api.Seq(c.Seq)))
 }
 
+// LatestReconcileRuns returns the most recently recorded run of each kind
+// (bank, payouts) there is, looking back over at most the latest 10,000.
+func (s *Store) LatestReconcileRuns() (map[string]ReconcileRunSummary, error) {
+	latest := map[string]ReconcileRunSummary{}
+	cursor := ""
+	for read := 0; read < 10_000 && len(latest) < 2; {
+		runs, next, err := s.ReconcileRuns(500, cursor)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range runs {
+			if _, ok := latest[r.Kind]; !ok {
+				latest[r.Kind] = r
+			}
+		}
+		read += len(runs)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	return latest, nil
+}
+
 // ReconcileRuns returns up to limit runs, the most recently recorded first,
 // after cursor ("" for the first page; a cursor that is not hex is
 // ErrBadCursor, and any other is a position in the index to continue from),

@@ -73,6 +73,12 @@ func TestNightlyPayoutsReconciliation(t *testing.T) {
 	if len(evs) != 1 || evs[0].Actor != "timer" {
 		t.Fatalf("the run's history: %+v", evs)
 	}
+	// /metrics shows the latest run of each kind: its findings and age.
+	_, metrics := a.get(t, "/metrics")
+	if !strings.Contains(metrics, `bankbook_reconcile_last_run_findings{kind="payouts"} 1`) || !strings.Contains(metrics, `bankbook_reconcile_last_run_age_seconds{kind="payouts"} `) ||
+		strings.Contains(metrics, `bankbook_reconcile_last_run_age_seconds{kind="bank"}`) {
+		t.Errorf("/metrics of the reconciliations:\n%s", grepLines(metrics, "bankbook_reconcile_"))
+	}
 	// The next run is armed, a day after this one.
 	stream, err := a.js.Stream(ctxT(t), "BANKBOOK_TIMERS")
 	if err != nil {
@@ -92,4 +98,15 @@ func TestNightlyPayoutsReconciliation(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for line := range strings.Lines(text) {
+		if strings.Contains(line, s) {
+			out = append(out, strings.TrimRight(line, "\n"))
+		}
+	}
+	return strings.Join(out, "\n")
 }
