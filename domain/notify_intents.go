@@ -26,6 +26,10 @@ const (
 	// NotifyWalletRefund tells a buyer that money was refunded to the
 	// wallet.
 	NotifyWalletRefund = "wallet_refund"
+	// NotifyWithdrawalReturned tells a buyer that a withdrawal could not
+	// be sent (the provider failed or refused it) and its money is back in
+	// the wallet.
+	NotifyWithdrawalReturned = "withdrawal_returned"
 )
 
 // StoreRecipient is the recipient (the provider's channel) of a store.
@@ -76,8 +80,9 @@ type NotificationIntent struct {
 //	order.cancelled         order_cancelled   user (buyer) order, amount, reason
 //	order.expired           order_cancelled   user (buyer) order, amount (the payment deadline passed)
 //	wallet.credited         wallet_refund     user         amount, what it refunds (kind deposit_refund,
-//	                                                       order_refund, orphan_refund or payment_reversal;
-//	                                                       not payout_reversal)
+//	                                                       order_refund, orphan_refund or payment_reversal)
+//	                        withdrawal_returned user       amount, the payout (kind payout_reversal: a
+//	                                                       withdrawal the bank did not send)
 //
 // A store buys from several distributors and has one channel: the four
 // messages to a store name the distributor after their tag ("[청구서]
@@ -121,7 +126,9 @@ func NotificationIntents(sourceEventID string, ev Event) []NotificationIntent {
 		add(NotifyOrderCancelled, string(e.BuyerID), UserRecipient(e.BuyerID), orderClosedText("입금 기한이 지나 주문이 취소되었습니다.", e.OrderID, e.Amount, ""),
 			orderClosedData(e.OrderID, e.Amount, string(StatusExpired), ""))
 	case WalletCredited:
-		if why, ok := refundReason(e.Kind); ok {
+		if e.Kind == CreditPayoutReversal {
+			add(NotifyWithdrawalReturned, string(e.UserID), UserRecipient(e.UserID), withdrawalReturnedText(e), withdrawalReturnedData(e))
+		} else if why, ok := refundReason(e.Kind); ok {
 			add(NotifyWalletRefund, string(e.UserID), UserRecipient(e.UserID), walletRefundText(e, why), walletRefundData(e))
 		}
 	}
@@ -320,6 +327,14 @@ func walletRefundText(e WalletCredited, why string) string {
 		s += "\n주문번호: " + string(e.OrderID)
 	}
 	return s
+}
+
+func withdrawalReturnedText(e WalletCredited) string {
+	return "[출금 반환] 출금하신 " + Won(e.Amount) + "을 은행에서 보내지 못해 지갑으로 돌려드렸습니다.\n출금번호: " + strings.TrimPrefix(e.Ref, "reversal:")
+}
+
+func withdrawalReturnedData(e WalletCredited) map[string]string {
+	return map[string]string{"user_id": string(e.UserID), "amount": itoa(e.Amount), "payout_id": strings.TrimPrefix(e.Ref, "reversal:"), "credited_at": FormatTime(e.CreditedAt)}
 }
 
 func walletRefundData(e WalletCredited) map[string]string {

@@ -159,6 +159,11 @@ func TestNotificationIntents(t *testing.T) {
 				"[환불] 15,000원이 지갑으로 환불되었습니다.\n사유: 결제되지 않은 주문의 지갑 결제 금액\n주문번호: o-1",
 				map[string]string{"user_id": "u-1", "amount": "15000", "refund_kind": "payment_reversal", "ref": "payment-reversal:o-1", "order_id": "o-1", "credited_at": "2025-03-14T09:26:53.589000Z"}),
 		}},
+		{"wallet.credited, payout_reversal", refundCredited(domain.CreditPayoutReversal, "reversal:po_1", ""), []domain.NotificationIntent{
+			intent(domain.NotifyWithdrawalReturned, "user:u-1", "wallet.credited",
+				"[출금 반환] 출금하신 15,000원을 은행에서 보내지 못해 지갑으로 돌려드렸습니다.\n출금번호: po_1",
+				map[string]string{"user_id": "u-1", "amount": "15000", "payout_id": "po_1", "credited_at": "2025-03-14T09:26:53.589000Z"}),
+		}},
 		{"wallet.credited, orphan_refund (no order)", refundCredited(domain.CreditOrphanRefund, "dep_3", ""), []domain.NotificationIntent{
 			intent(domain.NotifyWalletRefund, "user:u-1", "wallet.credited",
 				"[환불] 15,000원이 지갑으로 환불되었습니다.\n사유: 주문과 연결되지 않은 입금",
@@ -203,7 +208,7 @@ func with(base map[string]string, more ...map[string]string) map[string]string {
 // something DecideCreateNotification records.
 func checkIntents(t *testing.T, intents []domain.NotificationIntent) {
 	t.Helper()
-	kinds := []string{domain.NotifyBillIssued, domain.NotifyBillCancelled, domain.NotifyPaymentReceived, domain.NotifyPaymentComplete, domain.NotifyUnpaidReminder, domain.NotifyOrderCancelled, domain.NotifyWalletRefund}
+	kinds := []string{domain.NotifyBillIssued, domain.NotifyBillCancelled, domain.NotifyPaymentReceived, domain.NotifyPaymentComplete, domain.NotifyUnpaidReminder, domain.NotifyOrderCancelled, domain.NotifyWalletRefund, domain.NotifyWithdrawalReturned}
 	recipients := map[string]bool{}
 	for _, in := range intents {
 		if recipients[in.Recipient] {
@@ -248,7 +253,6 @@ func TestNotificationIntentsNothing(t *testing.T) {
 		{"deposit.recorded", orphanRecorded()},
 		{"deposit.resolved", resolvedToWallet("u-2")},
 		{"deposit.reopened", reopened("po_1")},
-		{"wallet.credited, payout_reversal", refundCredited(domain.CreditPayoutReversal, "reversal:po_1", "")},
 		{"wallet.debited", debited(4000, "po_1")},
 		{"payout.requested", payoutRequested()},
 		{"payout.settled", payoutSettled(500)},

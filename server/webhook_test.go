@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -32,7 +33,9 @@ var closedAccount = domain.BankAccount{Bank: "국민은행", Number: "444-000-44
 // unsigned, wrongly signed, stale or oversized ones are refused.
 func TestPayoutResultsArriveByWebhook(t *testing.T) {
 	g := newGatedBank(t, firmbanking.FakeOptions{SettleAfter: time.Hour, FailAccounts: []string{closedAccount.Number}, WebhookRepeat: 1})
+	sim := newChatSim(t, 100)
 	e, bk := scenarioEngine(t, func(c *engine.Config) {
+		c.ChatSim, c.ChatSimInstance, c.NotifyRate = true, sim, 100
 		c.FirmbankURL, c.FirmbankToken = g.url, "test"
 		c.FirmbankStatusLag = engine.Duration(50 * time.Millisecond)
 		c.FirmbankSettleTimeout = engine.Duration(300 * time.Millisecond)
@@ -107,6 +110,19 @@ func TestPayoutResultsArriveByWebhook(t *testing.T) {
 	e.waitPayouts(t, "failed", fails)
 	// The failed payout's money is back; the settled one cost the fee.
 	testenv.Eventually(t, 20*time.Second, "the failed payout's money back", func() bool { return e.wallet(t, "u-wh").Balance == 7000 })
+	// The user is told, once.
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		var returned []string
+		for _, m := range sim.Messages("user:u-wh") {
+			if m.CustomType == "withdrawal_returned" {
+				returned = append(returned, m.Message+" "+m.Data)
+			}
+		}
+		if len(returned) != 1 || !strings.Contains(returned[0], "2,000원") || !strings.Contains(returned[0], fails) {
+			return fmt.Errorf("withdrawal_returned messages to user:u-wh: %q", returned)
+		}
+		return nil
+	})
 	if bal := e.balanced(t); bal[domain.AccountBankFees] != 500 || bal[domain.AccountWallet("u-wh")] != -7000 {
 		t.Fatalf("ledger: %v", bal)
 	}
