@@ -34,9 +34,14 @@ const (
 type nightly struct {
 	At   string `json:"at"`   // HH:MM or HH:MM:SS
 	Zone string `json:"zone"` // an IANA zone
-	// To is the run's scheduled time: it reconciles the provider's report
-	// of the day before it, [the previous scheduled time, To).
-	To time.Time `json:"to"`
+	// From and To are the run's period: it reconciles the provider's
+	// report of [From, To). To is the run's scheduled time; From is the
+	// scheduled time of the run before it, so that consecutive runs leave
+	// no gap and no overlap (also where the time of day does not exist
+	// on a day, or after the time of day changed). Zero, for the first
+	// run: the same time of day the day before To (prev).
+	From time.Time `json:"from,omitzero"`
+	To   time.Time `json:"to"`
 }
 
 // parseNightly reads --reconcile-payouts-at and --reconcile-time-zone.
@@ -62,7 +67,7 @@ func clock(at string) (h, m, s int, err error) {
 }
 
 // next is the first scheduled time after t; prev, the scheduled time a day
-// before to (the start of the run at to's period). Both are in n's zone,
+// before to (the start of the first run's period, see period). Both are in n's zone,
 // so a day is 23 or 25 hours where the clocks change.
 func (n nightly) next(t time.Time) (time.Time, error) {
 	loc, err := time.LoadLocation(n.Zone)
@@ -95,11 +100,33 @@ func (n nightly) prev(to time.Time) (time.Time, error) {
 	return time.Date(d.Year(), d.Month(), d.Day(), h, m, s, 0, loc), nil
 }
 
+// period is the run's period, [from, to): to is its scheduled time, from
+// the scheduled time of the run before it (prev, for the first run).
+func (n nightly) period() (from, to time.Time, err error) {
+	if !n.From.IsZero() {
+		return n.From, n.To, nil
+	}
+	from, err = n.prev(n.To)
+	return from, n.To, err
+}
+
+// following is the run after n: at the next scheduled time, its period
+// starting where n's ends.
+func (n nightly) following() (nightly, error) {
+	to, err := n.next(n.To)
+	if err != nil {
+		return nightly{}, err
+	}
+	return nightly{At: n.At, Zone: n.Zone, From: n.To, To: to}, nil
+}
+
 // armNightly arms the nightly run as --reconcile-payouts-at says: "off"
 // disarms it, a time of day arms the next run unless one is armed already
 // (a run that fell due while the engine was down fires when it comes
-// back; a changed time takes effect from the run after it), and "" leaves
-// it as other instances set it.
+// back; a changed time takes effect from the run after it: the armed run
+// keeps its time and period, and is armed again with the new time of day
+// and zone, which the run arms the next one with), and "" leaves it as
+// other instances set it.
 func (e *Engine) armNightly(ctx context.Context, tm *timers.Timers, cfg Config) error {
 	switch cfg.ReconcilePayoutsAt {
 	case "":
@@ -111,11 +138,26 @@ func (e *Engine) armNightly(ctx context.Context, tm *timers.Timers, cfg Config) 
 	if err != nil {
 		return err
 	}
-	if at, armed, err := tm.ArmedAt(ctx, timerReconcilePayouts, nightlyID); err != nil {
+	if at, payload, armed, err := tm.Schedule(ctx, timerReconcilePayouts, nightlyID); err != nil {
 		return err
 	} else if armed {
-		e.log.Info().Time("next_run", at).Msg("nightly payouts reconciliation armed")
-		return nil
+		var cur nightly
+		if json.Unmarshal(payload, &cur) == nil && cur.At == n.At && cur.Zone == n.Zone && cur.To.Equal(at) {
+			e.log.Info().Time("next_run", at).Msg("nightly payouts reconciliation armed")
+			return nil
+		}
+		// Armed with another time of day or zone: armed again, at its
+		// time and for its period, with this one. Should the run fire
+		// meanwhile, it fires once more: the same report again, the same
+		// run (and its next is armed again).
+		cur.To = at
+		if cur.From.IsZero() {
+			if cur.From, _, err = cur.period(); err != nil {
+				cur.From = time.Time{} // an unreadable payload: the day before, at the new time
+			}
+		}
+		cur.At, cur.Zone = n.At, n.Zone
+		return e.armRun(ctx, tm, cur)
 	}
 	if n.To, err = n.next(time.Now()); err != nil {
 		return err
@@ -150,12 +192,12 @@ func (e *Engine) reconcileNightly(ctx context.Context, tm *timers.Timers, report
 		// (e.server is set before serving is).
 		return nightlyNoProvider, nil
 	}
-	from, err := n.prev(n.To)
+	from, _, err := n.period()
 	if err != nil {
 		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: %w", err))
 	}
-	following := n
-	if following.To, err = n.next(n.To); err != nil {
+	following, err := n.following()
+	if err != nil {
 		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: %w", err))
 	}
 	if err := e.armRun(ctx, tm, following); err != nil {

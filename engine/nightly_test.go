@@ -1,9 +1,19 @@
 package engine
 
 import (
+	"context"
+	"encoding/json"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/timers"
 )
 
 // A nightly run's period is the day before it in its zone, the run's
@@ -60,5 +70,141 @@ func TestNightlySchedule(t *testing.T) {
 	cfg.BankSim = true
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("with the simulated one: %v", err)
+	}
+}
+
+// Consecutive runs chain: each run's period starts where the one before
+// it ended, also where the run's time of day does not exist on a day (the
+// clocks jump from midnight to one in Santiago), so the day before it in
+// the zone is not where the run before it was.
+func TestNightlyRunsChain(t *testing.T) {
+	santiago, err := time.LoadLocation("America/Santiago")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, at := range []string{"00:00", "00:30", "03:00"} {
+		n, _, err := parseNightly(at, "America/Santiago")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.To, err = n.next(time.Date(2026, 8, 20, 12, 0, 0, 0, santiago)); err != nil {
+			t.Fatal(err)
+		}
+		for range 40 { // across 2026-09-06, when 00:00 to 01:00 does not exist
+			from, to, err := n.period()
+			if err != nil || !to.Equal(n.To) || !from.Before(to) {
+				t.Fatalf("%s: the period of the run at %s: %s to %s, %v", at, n.To, from, to, err)
+			}
+			following, err := n.following()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next, _, _ := following.period(); !next.Equal(n.To) {
+				t.Fatalf("%s: the run at %s starts its period at %s, the run before it ended at %s", at, following.To, next, n.To)
+			}
+			n = following
+		}
+	}
+}
+
+// reportsSeen is a provider's report that is always empty, noting the
+// periods it was asked for.
+type reportsSeen struct {
+	mu      sync.Mutex
+	periods [][2]time.Time
+}
+
+func (r *reportsSeen) Report(_ context.Context, from, to time.Time) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.periods = append(r.periods, [2]time.Time{from, to})
+	return []byte(strings.Join(api.PayoutReportColumns, ",") + "\n"), nil
+}
+
+// A changed --reconcile-payouts-at applies from the run after the one
+// armed: that run keeps its time, the next one is at the new time, and
+// its period starts where the armed one's ended (no gap, no overlap).
+func TestNightlyChangedTimeAppliesFromTheRunAfter(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "off", "fast"
+	e, err := Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := timers.Open(ctx, js, timers.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, "BANKBOOK_TIMERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// armed returns the armed run's time and payload.
+	armed := func() (time.Time, []byte) {
+		t.Helper()
+		m, err := stream.GetLastMsgForSubject(ctx, "bankbook.timer.sched."+timerReconcilePayouts+"."+nightlyID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(m.Header.Get(jetstream.ScheduleHeader), "@at "))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at, m.Data
+	}
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Armed for the next 03:00 in Seoul; then an instance starts with 05:30.
+	cfg.ReconcilePayoutsAt, cfg.BankSim = "03:00", true
+	if err := e.armNightly(ctx, tm, cfg); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := armed()
+	if l := first.In(seoul); l.Hour() != 3 || l.Minute() != 0 || !first.After(time.Now()) {
+		t.Fatalf("armed at %s, want the next 03:00 in Seoul", l)
+	}
+	cfg.ReconcilePayoutsAt = "05:30"
+	if err := e.armNightly(ctx, tm, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := armed(); !at.Equal(first) {
+		t.Fatalf("the armed run moved from %s to %s: a changed time applies from the run after it", first, at)
+	}
+	// The armed run fires (handled here, as the worker would), then the
+	// run after it.
+	reports := &reportsSeen{}
+	fire := func() {
+		t.Helper()
+		_, payload := armed()
+		if wait, err := e.reconcileNightly(ctx, tm, reports, timers.Due{Kind: timerReconcilePayouts, ID: nightlyID, Payload: payload, Delivered: 1}); wait != 0 || err != nil {
+			t.Fatalf("run: wait %v, %v", wait, err)
+		}
+	}
+	fire()
+	second, payload := armed()
+	if want := first.Add(150 * time.Minute); !second.Equal(want) {
+		t.Fatalf("the run after the one at %s is armed at %s (payload %s), want %s, at the new time", first.In(seoul), second.In(seoul), payload, want.In(seoul))
+	}
+	var n nightly
+	if err := json.Unmarshal(payload, &n); err != nil || n.At != "05:30" {
+		t.Fatalf("the next run's payload %s: %v", payload, err)
+	}
+	fire()
+	if third, _ := armed(); !third.Equal(second.Add(24 * time.Hour)) {
+		t.Fatalf("the run after the one at %s is armed at %s", second.In(seoul), third.In(seoul))
+	}
+	want := [][2]time.Time{{first.Add(-24 * time.Hour), first}, {first, second}}
+	if len(reports.periods) != 2 || !reports.periods[0][0].Equal(want[0][0]) || !reports.periods[0][1].Equal(want[0][1]) ||
+		!reports.periods[1][0].Equal(want[1][0]) || !reports.periods[1][1].Equal(want[1][1]) {
+		t.Fatalf("the reports asked for: %v, want %v: each run's period starts where the one before it ended", reports.periods, want)
 	}
 }

@@ -164,23 +164,30 @@ func (t *Timers) Stalled(ctx context.Context, kind, id string, before time.Time)
 // ArmedAt returns the time the schedule of (kind, id) falls due at, if
 // one is stored: armed and not fired yet (or stalled, see Stalled).
 func (t *Timers) ArmedAt(ctx context.Context, kind, id string) (time.Time, bool, error) {
+	at, _, armed, err := t.Schedule(ctx, kind, id)
+	return at, armed, err
+}
+
+// Schedule returns the schedule of (kind, id), if one is stored (see
+// ArmedAt): the time it falls due at and the payload it was armed with.
+func (t *Timers) Schedule(ctx context.Context, kind, id string) (at time.Time, payload []byte, armed bool, err error) {
 	if !subject.Token(kind) || !subject.Token(id) {
-		return time.Time{}, false, fmt.Errorf("timers: kind %q and id %q must be subject tokens", kind, id)
+		return time.Time{}, nil, false, fmt.Errorf("timers: kind %q and id %q must be subject tokens", kind, id)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	m, err := t.stream.GetLastMsgForSubject(ctx, t.cfg.Prefix+".sched."+kind+"."+id)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return time.Time{}, false, nil
+		return time.Time{}, nil, false, nil
 	}
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("timer %s/%s: %w", kind, id, err)
+		return time.Time{}, nil, false, fmt.Errorf("timer %s/%s: %w", kind, id, err)
 	}
-	at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(m.Header.Get(jetstream.ScheduleHeader), "@at "))
+	at, err = time.Parse(time.RFC3339Nano, strings.TrimPrefix(m.Header.Get(jetstream.ScheduleHeader), "@at "))
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("timer %s/%s: schedule %q: %w", kind, id, m.Header.Get(jetstream.ScheduleHeader), err)
+		return time.Time{}, nil, false, fmt.Errorf("timer %s/%s: schedule %q: %w", kind, id, m.Header.Get(jetstream.ScheduleHeader), err)
 	}
-	return at, true, nil
+	return at, m.Data, true, nil
 }
 
 // Due is a timer that fell due.
