@@ -70,24 +70,17 @@ func clock(at string) (h, m, s int, err error) {
 // before to (the start of the first run's period, see period). Both are in n's zone,
 // so a day is 23 or 25 hours where the clocks change.
 func (n nightly) next(t time.Time) (time.Time, error) {
-	loc, err := time.LoadLocation(n.Zone)
-	if err != nil {
-		return time.Time{}, err
+	at, err := n.on(t, 0)
+	for days := 1; err == nil && !at.After(t); days++ {
+		at, err = n.on(t, days)
 	}
-	h, m, s, err := clock(n.At)
-	if err != nil {
-		return time.Time{}, err
-	}
-	l := t.In(loc)
-	at := time.Date(l.Year(), l.Month(), l.Day(), h, m, s, 0, loc)
-	for !at.After(t) {
-		l = l.AddDate(0, 0, 1)
-		at = time.Date(l.Year(), l.Month(), l.Day(), h, m, s, 0, loc)
-	}
-	return at, nil
+	return at, err
 }
 
-func (n nightly) prev(to time.Time) (time.Time, error) {
+func (n nightly) prev(to time.Time) (time.Time, error) { return n.on(to, -1) }
+
+// on is the scheduled time of the day days after t's, in n's zone.
+func (n nightly) on(t time.Time, days int) (time.Time, error) {
 	loc, err := time.LoadLocation(n.Zone)
 	if err != nil {
 		return time.Time{}, err
@@ -96,7 +89,7 @@ func (n nightly) prev(to time.Time) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	d := to.In(loc).AddDate(0, 0, -1)
+	d := t.In(loc).AddDate(0, 0, days)
 	return time.Date(d.Year(), d.Month(), d.Day(), h, m, s, 0, loc), nil
 }
 
@@ -210,7 +203,23 @@ func (e *Engine) reconcileNightly(ctx context.Context, tm *timers.Timers, report
 	}
 	req, err := api.ParsePayoutReport(data)
 	if errors.Is(err, api.ErrEmptyReport) {
-		log.Info().Msg("nightly payouts reconciliation: the provider reported no payouts for the day; the next run compares what this one would have")
+		// Nothing to record a run of: a run needs lines. Payouts the
+		// engine recorded final meanwhile are what the provider should
+		// have reported: said loudly, as a run would find them missing.
+		recorded, rerr := e.Models.PayoutsFinalIn(from, n.To)
+		if rerr != nil {
+			return 0, fmt.Errorf("nightly reconciliation: read the payouts of the day: %w", rerr)
+		}
+		if len(recorded) > 0 {
+			ids := make([]string, 0, min(len(recorded), 10))
+			for _, p := range recorded[:cap(ids)] {
+				ids = append(ids, p.PayoutID)
+			}
+			log.Error().Int("recorded", len(recorded)).Strs("payout_ids", ids).
+				Msg("nightly payouts reconciliation: the provider reported no payouts for a day in which the engine recorded some: ask the provider, and reconcile its report once it has them (bankbook reconcile payouts --report)")
+			return 0, nil
+		}
+		log.Info().Msg("nightly payouts reconciliation: no payouts that day, at the provider or here")
 		return 0, nil
 	}
 	if err != nil {
