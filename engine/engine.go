@@ -690,6 +690,9 @@ func (e *Engine) firmBanking(cfg Config) (firmbanking.Provider, error) {
 const (
 	webhooksPath    = ops.WebhooksPath + "firmbank"
 	webhookEndpoint = "webhook_firmbank"
+	// webhookTimeout bounds the handling of one webhook: past it the
+	// provider is answered 500 and delivers it again.
+	webhookTimeout = 15 * time.Second
 )
 
 // webhooks is the handler of the provider's webhooks (ops.WebhooksPath),
@@ -711,6 +714,10 @@ func (e *Engine) webhooks(cfg Config, procs *process.Managers, provider firmbank
 	}
 	mux := http.NewServeMux()
 	notify := func(ctx context.Context, ev firmbanking.WebhookEvent) error {
+		// The provider waits for the answer: a status call and a command,
+		// bounded as a command is.
+		ctx, cancel := context.WithTimeout(ctx, webhookTimeout)
+		defer cancel()
 		err := procs.ResultNotified(ctx, ev)
 		if err != nil {
 			e.log.Warn().Err(err).Str("payout_id", ev.Transfer.ID).Str("event_id", ev.EventID).Msg("firm-banking webhook not taken")

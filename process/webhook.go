@@ -39,8 +39,7 @@ func (m *Managers) ResultNotified(ctx context.Context, ev firmbanking.WebhookEve
 		return fmt.Errorf("payout %s: %w", id, err)
 	}
 	if p.Version == 0 {
-		m.cfg.Log.Warn().Str("payout_id", string(id)).Str("event_id", ev.EventID).Msg("webhook about a payout this engine never requested")
-		return fmt.Errorf("payout %s: %w", id, firmbanking.ErrUnknownTransfer)
+		return fmt.Errorf("payout %s: this engine never requested it: %w", id, firmbanking.ErrUnknownTransfer)
 	}
 	st, err := m.cfg.Provider.Status(ctx, string(id))
 	var throttled *firmbanking.ThrottledError
