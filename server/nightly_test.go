@@ -4,11 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
@@ -109,4 +115,63 @@ func grepLines(text, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestNightlyRunOfAnEmptyReport: a provider whose report of the day holds
+// no transfer, although the engine recorded a payout settled in it: no run
+// can be recorded (a run needs lines), and the engine says so as an error
+// naming the payout.
+func TestNightlyRunOfAnEmptyReport(t *testing.T) {
+	g := newGatedBank(t, firmbanking.FakeOptions{})
+	target, err := url.Parse(g.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forward := httputil.NewSingleHostReverseProxy(target)
+	lost := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/reports/transfers" {
+			w.Header().Set("Content-Type", "text/csv")
+			_, _ = io.WriteString(w, "payout_id,status,amount,fee,settled_at\n")
+			return
+		}
+		forward.ServeHTTP(w, r)
+	}))
+	t.Cleanup(lost.Close)
+	a, bk := scenarioEngine(t, func(c *engine.Config) {
+		c.FirmbankURL, c.FirmbankToken = lost.URL, "test"
+		c.FirmbankStatusLag = engine.Duration(50 * time.Millisecond)
+	})
+	fund(t, a, bk, "u-e", "김빈날", 10000)
+	w := a.withdraw(t, "u-e", 3000, payee)
+	a.waitPayouts(t, "settled", w)
+
+	// Started again with the nightly run due in a few seconds, its log kept.
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := a.cfg
+	cfg.ReconcilePayoutsAt = time.Now().Add(4 * time.Second).In(seoul).Format("15:04:05")
+	var logs testenv.SyncBuffer
+	b, err := engine.Start(context.Background(), cfg, zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Stop(context.Background()) })
+	testenv.CheckFor(t, 60*time.Second, func() error {
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, `"level":"error"`) && strings.Contains(line, "reported no payouts for a day in which the engine recorded some") && strings.Contains(line, w) {
+				return nil
+			}
+		}
+		return errors.New("no error naming the payout the provider left out")
+	})
+	c := connectAs(t, b.ClientURL(), operatorSeed(cfg, b))
+	var list api.ReconcileListReply
+	if _, err := c.Call(ctxT(t), api.ReconcileList.Subject, api.ReconcileListRequest{}, &list, nil); err != nil || len(list.Runs) != 0 {
+		t.Fatalf("runs %+v, %v: a report without lines records none", list.Runs, err)
+	}
 }
