@@ -30,6 +30,9 @@ const (
 	// be sent (the provider failed or refused it) and its money is back in
 	// the wallet.
 	NotifyWithdrawalReturned = "withdrawal_returned"
+	// NotifyWithdrawalSent tells a buyer that a withdrawal was sent to
+	// the bank account.
+	NotifyWithdrawalSent = "withdrawal_sent"
 )
 
 // StoreRecipient is the recipient (the provider's channel) of a store.
@@ -83,6 +86,8 @@ type NotificationIntent struct {
 //	                                                       order_refund, orphan_refund or payment_reversal)
 //	                        withdrawal_returned user       amount, the payout (kind payout_reversal: a
 //	                                                       withdrawal the bank did not send)
+//	payout.settled          withdrawal_sent   user         amount, the payout (a wallet's; not events
+//	                                                       written before they named their source)
 //
 // A store buys from several distributors and has one channel: the four
 // messages to a store name the distributor after their tag ("[청구서]
@@ -125,6 +130,10 @@ func NotificationIntents(sourceEventID string, ev Event) []NotificationIntent {
 	case OrderExpired:
 		add(NotifyOrderCancelled, string(e.BuyerID), UserRecipient(e.BuyerID), orderClosedText("입금 기한이 지나 주문이 취소되었습니다.", e.OrderID, e.Amount, ""),
 			orderClosedData(e.OrderID, e.Amount, string(StatusExpired), ""))
+	case PayoutSettled:
+		if e.Source == PayoutFromWallet {
+			add(NotifyWithdrawalSent, e.SourceID, UserRecipient(UserID(e.SourceID)), withdrawalSentText(e), withdrawalSentData(e))
+		}
 	case WalletCredited:
 		if e.Kind == CreditPayoutReversal {
 			add(NotifyWithdrawalReturned, string(e.UserID), UserRecipient(e.UserID), withdrawalReturnedText(e), withdrawalReturnedData(e))
@@ -331,6 +340,14 @@ func walletRefundText(e WalletCredited, why string) string {
 
 func withdrawalReturnedText(e WalletCredited) string {
 	return "[출금 반환] 출금하신 " + Won(e.Amount) + "을 은행에서 보내지 못해 지갑으로 돌려드렸습니다.\n출금번호: " + strings.TrimPrefix(e.Ref, "reversal:")
+}
+
+func withdrawalSentText(e PayoutSettled) string {
+	return "[출금 완료] 출금하신 " + Won(e.Amount) + "을 보냈습니다.\n출금번호: " + string(e.PayoutID)
+}
+
+func withdrawalSentData(e PayoutSettled) map[string]string {
+	return map[string]string{"user_id": e.SourceID, "amount": itoa(e.Amount), "payout_id": string(e.PayoutID), "settled_at": FormatTime(e.SettledAt)}
 }
 
 func withdrawalReturnedData(e WalletCredited) map[string]string {

@@ -164,6 +164,15 @@ func TestNotificationIntents(t *testing.T) {
 				"[출금 반환] 출금하신 15,000원을 은행에서 보내지 못해 지갑으로 돌려드렸습니다.\n출금번호: po_1",
 				map[string]string{"user_id": "u-1", "amount": "15000", "payout_id": "po_1", "credited_at": "2025-03-14T09:26:53.589000Z"}),
 		}},
+		{"payout.settled of a withdrawal", func() domain.PayoutSettled {
+			e := payoutSettled(500)
+			e.Source, e.SourceID = domain.PayoutFromWallet, "u-1"
+			return e
+		}(), []domain.NotificationIntent{
+			intent(domain.NotifyWithdrawalSent, "user:u-1", "payout.settled",
+				"[출금 완료] 출금하신 4,000원을 보냈습니다.\n출금번호: po_1",
+				map[string]string{"user_id": "u-1", "amount": "4000", "payout_id": "po_1", "settled_at": "2025-03-14T09:27:53.589000Z"}),
+		}},
 		{"wallet.credited, orphan_refund (no order)", refundCredited(domain.CreditOrphanRefund, "dep_3", ""), []domain.NotificationIntent{
 			intent(domain.NotifyWalletRefund, "user:u-1", "wallet.credited",
 				"[환불] 15,000원이 지갑으로 환불되었습니다.\n사유: 주문과 연결되지 않은 입금",
@@ -208,7 +217,7 @@ func with(base map[string]string, more ...map[string]string) map[string]string {
 // something DecideCreateNotification records.
 func checkIntents(t *testing.T, intents []domain.NotificationIntent) {
 	t.Helper()
-	kinds := []string{domain.NotifyBillIssued, domain.NotifyBillCancelled, domain.NotifyPaymentReceived, domain.NotifyPaymentComplete, domain.NotifyUnpaidReminder, domain.NotifyOrderCancelled, domain.NotifyWalletRefund, domain.NotifyWithdrawalReturned}
+	kinds := []string{domain.NotifyBillIssued, domain.NotifyBillCancelled, domain.NotifyPaymentReceived, domain.NotifyPaymentComplete, domain.NotifyUnpaidReminder, domain.NotifyOrderCancelled, domain.NotifyWalletRefund, domain.NotifyWithdrawalReturned, domain.NotifyWithdrawalSent}
 	recipients := map[string]bool{}
 	for _, in := range intents {
 		if recipients[in.Recipient] {
@@ -255,7 +264,12 @@ func TestNotificationIntentsNothing(t *testing.T) {
 		{"deposit.reopened", reopened("po_1")},
 		{"wallet.debited", debited(4000, "po_1")},
 		{"payout.requested", payoutRequested()},
-		{"payout.settled", payoutSettled(500)},
+		{"payout.settled written before it named its source", payoutSettled(500)},
+		{"payout.settled of an orphan refunded to the bank", func() domain.PayoutSettled {
+			e := payoutSettled(500)
+			e.Source, e.SourceID = domain.PayoutFromDeposit, "dep_1"
+			return e
+		}()},
 		{"payout.failed", payoutFailed()},
 		{"store.linked", linked()},
 		{"bill.expired", billExpired()},

@@ -48,6 +48,11 @@ type PayoutSettled struct {
 	BankAccount string    `json:"bank_account"` // the company account it was paid from
 	ProviderRef string    `json:"provider_ref,omitempty"`
 	SettledAt   time.Time `json:"settled_at"`
+	// Source and SourceID repeat the payout's (wallet and user, say), so
+	// that the message telling the user needs no other event. Empty on
+	// events written before they were added.
+	Source   string `json:"source,omitempty"`
+	SourceID string `json:"source_id,omitempty"`
 }
 
 // EventType implements Event.
@@ -150,7 +155,8 @@ func DecideResolvePayout(p Payout, c ResolvePayout) ([]Event, error) {
 	case p.Status != PayoutRequestedStatus:
 		return nil, ErrPayoutFinal.With("", map[string]any{"status": string(p.Status)})
 	case c.Outcome == PayoutSettledStatus:
-		return []Event{PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: c.Fee, BankAccount: p.PayFrom, ProviderRef: c.ProviderRef, SettledAt: c.Now}}, nil
+		return []Event{PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: c.Fee, BankAccount: p.PayFrom, ProviderRef: c.ProviderRef, SettledAt: c.Now,
+			Source: p.Source, SourceID: p.SourceID}}, nil
 	case c.Outcome == PayoutFailedStatus:
 		who := "operator: "
 		if c.Forced {

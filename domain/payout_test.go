@@ -262,12 +262,12 @@ func TestDecideResolvePayout(t *testing.T) {
 			// The amount and the account paid from are the payout's, not
 			// the operator's: the ledger credits the account that paid.
 			"settled by an operator", []domain.Event{payoutRequested()}, settle(500, "fb-9"),
-			[]domain.Event{domain.PayoutSettled{PayoutID: "po_1", Amount: 4000, Fee: 500, BankAccount: collect.Number, ProviderRef: "fb-9", SettledAt: t0.Add(time.Hour)}},
+			[]domain.Event{domain.PayoutSettled{PayoutID: "po_1", Amount: 4000, Fee: 500, BankAccount: collect.Number, ProviderRef: "fb-9", SettledAt: t0.Add(time.Hour), Source: domain.PayoutFromWallet, SourceID: "u-1"}},
 			domain.PayoutSettledStatus,
 		},
 		{
 			"settled without a fee", []domain.Event{payoutRequested()}, settle(0, ""),
-			[]domain.Event{domain.PayoutSettled{PayoutID: "po_1", Amount: 4000, BankAccount: collect.Number, SettledAt: t0.Add(time.Hour)}},
+			[]domain.Event{domain.PayoutSettled{PayoutID: "po_1", Amount: 4000, BankAccount: collect.Number, SettledAt: t0.Add(time.Hour), Source: domain.PayoutFromWallet, SourceID: "u-1"}},
 			domain.PayoutSettledStatus,
 		},
 		{

@@ -289,7 +289,7 @@ func (n *Notifier) decode(c eventstore.Commit, env eventstore.Envelope) (domain.
 
 // SourceTypes are the aggregate types whose events can call for a message:
 // the ones Record reacts to.
-var SourceTypes = []string{domain.AggregateLink, domain.AggregateOrder, domain.AggregateWallet}
+var SourceTypes = []string{domain.AggregateLink, domain.AggregateOrder, domain.AggregateWallet, domain.AggregatePayout}
 
 // Record records the notifications the events of c call for, each once.
 func (n *Notifier) Record(ctx context.Context, c eventstore.Commit) error {

@@ -110,16 +110,17 @@ func TestPayoutResultsArriveByWebhook(t *testing.T) {
 	e.waitPayouts(t, "failed", fails)
 	// The failed payout's money is back; the settled one cost the fee.
 	testenv.Eventually(t, 20*time.Second, "the failed payout's money back", func() bool { return e.wallet(t, "u-wh").Balance == 7000 })
-	// The user is told, once.
+	// The user is told of each, once.
 	testenv.CheckFor(t, 30*time.Second, func() error {
-		var returned []string
+		byKind := map[string][]string{}
 		for _, m := range sim.Messages("user:u-wh") {
-			if m.CustomType == "withdrawal_returned" {
-				returned = append(returned, m.Message+" "+m.Data)
-			}
+			byKind[m.CustomType] = append(byKind[m.CustomType], m.Message+" "+m.Data)
 		}
-		if len(returned) != 1 || !strings.Contains(returned[0], "2,000원") || !strings.Contains(returned[0], fails) {
-			return fmt.Errorf("withdrawal_returned messages to user:u-wh: %q", returned)
+		if r := byKind["withdrawal_returned"]; len(r) != 1 || !strings.Contains(r[0], "2,000원") || !strings.Contains(r[0], fails) {
+			return fmt.Errorf("withdrawal_returned messages to user:u-wh: %q", r)
+		}
+		if s := byKind["withdrawal_sent"]; len(s) != 1 || !strings.Contains(s[0], "3,000원") || !strings.Contains(s[0], settles) {
+			return fmt.Errorf("withdrawal_sent messages to user:u-wh: %q", s)
 		}
 		return nil
 	})
