@@ -61,13 +61,7 @@ func TestOrderDurationsAreWholeSeconds(t *testing.T) {
 // the line's number; without the flag there are no holidays.
 func TestSettlementHolidaysFile(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, text string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := fileWriter(t, dir)
 	cfg := Defaults()
 	cfg.DataDir = dir
 	if err := cfg.Validate(); err != nil {
@@ -104,13 +98,7 @@ func TestSettlementHolidaysFile(t *testing.T) {
 // provider to confirm results with and the HTTP listener to arrive on.
 func TestFirmbankWebhookSecrets(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, text string) string {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	write := fileWriter(t, dir)
 	base := Defaults()
 	base.DataDir = dir
 	base.FirmbankURL = "https://firmbank.example"
@@ -203,5 +191,18 @@ func TestFirmbankSettleTimeoutFitsThePayoutsHandler(t *testing.T) {
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "firmbank-settle-timeout") {
 			t.Errorf("settle timeout %v: %v; want it refused", d, err)
 		}
+	}
+}
+
+// fileWriter returns a function that writes text to the file name in dir
+// and returns its path.
+func fileWriter(t *testing.T, dir string) func(name, text string) string {
+	return func(name, text string) string {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
 	}
 }
