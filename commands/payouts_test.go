@@ -47,7 +47,7 @@ func TestOperatorResolvesAPayoutOnce(t *testing.T) {
 		wantCommits int
 	}{
 		{name: "settled", request: true, when: settle, wantStatus: domain.PayoutSettledStatus, wantWritten: true,
-			wantEvent: `{"payout_id":"po-1","amount":800,"fee":50,"bank_account":"100-200","provider_ref":"fb-7","settled_at":"2025-05-01T10:00:00Z"}`, wantCommits: 2},
+			wantEvent: `{"payout_id":"po-1","amount":800,"fee":50,"bank_account":"100-200","provider_ref":"fb-7","settled_at":"2025-05-01T10:00:00Z","source":"wallet","source_id":"u"}`, wantCommits: 2},
 		{name: "failed, the reason trimmed", request: true, when: fail, wantStatus: domain.PayoutFailedStatus, wantWritten: true,
 			wantEvent: `{"payout_id":"po-1","reason":"operator: provider says not sent","failed_at":"2025-05-01T10:00:00Z"}`, wantCommits: 2},
 		{name: "failed by force", request: true, when: forced, wantStatus: domain.PayoutFailedStatus, wantWritten: true,
