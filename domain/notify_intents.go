@@ -339,7 +339,7 @@ func walletRefundText(e WalletCredited, why string) string {
 }
 
 func withdrawalReturnedText(e WalletCredited) string {
-	return "[출금 반환] 출금하신 " + Won(e.Amount) + "을 은행에서 보내지 못해 지갑으로 돌려드렸습니다.\n출금번호: " + strings.TrimPrefix(e.Ref, "reversal:")
+	return "[출금 반환] 출금하신 " + Won(e.Amount) + "을 은행에서 보내지 못해 지갑으로 돌려드렸습니다.\n출금번호: " + string(PayoutOfReversal(e.Ref))
 }
 
 func withdrawalSentText(e PayoutSettled) string {
@@ -351,7 +351,7 @@ func withdrawalSentData(e PayoutSettled) map[string]string {
 }
 
 func withdrawalReturnedData(e WalletCredited) map[string]string {
-	return map[string]string{"user_id": string(e.UserID), "amount": itoa(e.Amount), "payout_id": strings.TrimPrefix(e.Ref, "reversal:"), "credited_at": FormatTime(e.CreditedAt)}
+	return map[string]string{"user_id": string(e.UserID), "amount": itoa(e.Amount), "payout_id": string(PayoutOfReversal(e.Ref)), "credited_at": FormatTime(e.CreditedAt)}
 }
 
 func walletRefundData(e WalletCredited) map[string]string {

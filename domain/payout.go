@@ -58,6 +58,13 @@ type PayoutSettled struct {
 // EventType implements Event.
 func (PayoutSettled) EventType() string { return "payout.settled" }
 
+// Settled is the payout.settled of p: its amount paid from its account,
+// with the provider's fee and reference, at at.
+func (p Payout) Settled(fee int64, providerRef string, at time.Time) PayoutSettled {
+	return PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: fee, BankAccount: p.PayFrom, ProviderRef: providerRef, SettledAt: at,
+		Source: p.Source, SourceID: p.SourceID}
+}
+
 // PayoutFailed records that the provider definitively did not send the
 // money; its source takes it back.
 type PayoutFailed struct {
@@ -155,8 +162,7 @@ func DecideResolvePayout(p Payout, c ResolvePayout) ([]Event, error) {
 	case p.Status != PayoutRequestedStatus:
 		return nil, ErrPayoutFinal.With("", map[string]any{"status": string(p.Status)})
 	case c.Outcome == PayoutSettledStatus:
-		return []Event{PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: c.Fee, BankAccount: p.PayFrom, ProviderRef: c.ProviderRef, SettledAt: c.Now,
-			Source: p.Source, SourceID: p.SourceID}}, nil
+		return []Event{p.Settled(c.Fee, c.ProviderRef, c.Now)}, nil
 	case c.Outcome == PayoutFailedStatus:
 		who := "operator: "
 		if c.Forced {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -243,4 +244,9 @@ func DecideSpend(w Wallet, c Spend) ([]Event, error) {
 
 // ReversalRef is the ref of the credit that returns failed payout id's money
 // to its wallet: a wallet takes it once.
-func ReversalRef(id PayoutID) string { return "reversal:" + string(id) }
+func ReversalRef(id PayoutID) string { return reversalPrefix + string(id) }
+
+// PayoutOfReversal is the payout whose money a ReversalRef credit returns.
+func PayoutOfReversal(ref string) PayoutID { return PayoutID(strings.TrimPrefix(ref, reversalPrefix)) }
+
+const reversalPrefix = "reversal:"

@@ -456,7 +456,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if at := c.ReconcilePayoutsAt; at != "" && at != "off" {
-		if _, _, err := parseNightly(at, c.ReconcileTimeZone); err != nil {
+		if _, err := parseNightly(at, c.ReconcileTimeZone); err != nil {
 			errs = append(errs, err)
 		}
 		if c.FirmbankURL == "" && !c.BankSim {

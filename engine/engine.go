@@ -591,12 +591,8 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	if e.ChatSim != nil {
 		chatSim = chatSimMessages{e.ChatSim}
 	}
-	perIdentity := cfg.MaxRequestsPerIdentity
-	if perIdentity == 0 {
-		perIdentity = -1 // no bound
-	}
 	e.server, err = server.New(server.Config{
-		MaxPerIdentity: perIdentity,
+		MaxPerIdentity: cfg.MaxRequestsPerIdentity,
 		Conn:           e.svc, Orders: cmds.Orders, Deposits: cmds.Deposits, Wallets: cmds.Wallets, Links: cmds.Links, Payouts: cmds.Payouts,
 		PayoutStatus: payoutStatus(payouts), PayoutStatusLag: cmp.Or(time.Duration(cfg.FirmbankStatusLag), time.Minute), Events: e.Events, Idempotency: idem,
 		ReadModels: e.Models, Runner: e.Runner, BankSim: sim, Observer: e.Metrics, Log: log, Tenant: cfg.Tenant, LockID: lockID,
@@ -714,12 +710,14 @@ func (e *Engine) webhooks(cfg Config, procs *process.Managers, provider firmbank
 	}
 	mux := http.NewServeMux()
 	notify := func(ctx context.Context, ev firmbanking.WebhookEvent) error {
-		// The provider waits for the answer: a status call and a command,
-		// bounded as a command is.
+		// The provider waits for the answer: a status call and a command.
 		ctx, cancel := context.WithTimeout(ctx, webhookTimeout)
 		defer cancel()
 		err := procs.ResultNotified(ctx, ev)
-		if err != nil {
+		switch {
+		case errors.Is(err, firmbanking.ErrResultContradicts):
+			e.log.Error().Err(err).Str("payout_id", ev.Transfer.ID).Str("event_id", ev.EventID).Msg("the provider's result contradicts the recorded one")
+		case err != nil:
 			e.log.Warn().Err(err).Str("payout_id", ev.Transfer.ID).Str("event_id", ev.EventID).Msg("firm-banking webhook not taken")
 		}
 		return err

@@ -45,15 +45,14 @@ type nightly struct {
 }
 
 // parseNightly reads --reconcile-payouts-at and --reconcile-time-zone.
-func parseNightly(at, zone string) (nightly, *time.Location, error) {
-	loc, err := time.LoadLocation(zone)
-	if err != nil || zone == "" {
-		return nightly{}, nil, fmt.Errorf("reconcile-time-zone %q is not an IANA time zone such as Asia/Seoul", zone)
+func parseNightly(at, zone string) (nightly, error) {
+	if _, err := time.LoadLocation(zone); err != nil || zone == "" {
+		return nightly{}, fmt.Errorf("reconcile-time-zone %q is not an IANA time zone such as Asia/Seoul", zone)
 	}
 	if _, _, _, err := clock(at); err != nil {
-		return nightly{}, nil, err
+		return nightly{}, err
 	}
-	return nightly{At: at, Zone: zone}, loc, nil
+	return nightly{At: at, Zone: zone}, nil
 }
 
 // clock parses HH:MM or HH:MM:SS.
@@ -93,14 +92,13 @@ func (n nightly) on(t time.Time, days int) (time.Time, error) {
 	return time.Date(d.Year(), d.Month(), d.Day(), h, m, s, 0, loc), nil
 }
 
-// period is the run's period, [from, to): to is its scheduled time, from
-// the scheduled time of the run before it (prev, for the first run).
-func (n nightly) period() (from, to time.Time, err error) {
+// from is the start of the run's period, [from, To): the scheduled time
+// of the run before it (prev, for the first run).
+func (n nightly) from() (time.Time, error) {
 	if !n.From.IsZero() {
-		return n.From, n.To, nil
+		return n.From, nil
 	}
-	from, err = n.prev(n.To)
-	return from, n.To, err
+	return n.prev(n.To)
 }
 
 // following is the run after n: at the next scheduled time, its period
@@ -127,7 +125,7 @@ func (e *Engine) armNightly(ctx context.Context, tm *timers.Timers, cfg Config) 
 	case "off":
 		return tm.Disarm(ctx, timerReconcilePayouts, nightlyID)
 	}
-	n, _, err := parseNightly(cfg.ReconcilePayoutsAt, cfg.ReconcileTimeZone)
+	n, err := parseNightly(cfg.ReconcilePayoutsAt, cfg.ReconcileTimeZone)
 	if err != nil {
 		return err
 	}
@@ -145,9 +143,7 @@ func (e *Engine) armNightly(ctx context.Context, tm *timers.Timers, cfg Config) 
 		// run (and its next is armed again).
 		cur.To = at
 		if cur.From.IsZero() {
-			if cur.From, _, err = cur.period(); err != nil {
-				cur.From = time.Time{} // an unreadable payload: the day before, at the new time
-			}
+			cur.From, _ = cur.prev(at) // zero from an unreadable payload: the day before, at the new time
 		}
 		cur.At, cur.Zone = n.At, n.Zone
 		return e.armRun(ctx, tm, cur)
@@ -185,7 +181,7 @@ func (e *Engine) reconcileNightly(ctx context.Context, tm *timers.Timers, report
 		// (e.server is set before serving is).
 		return nightlyNoProvider, nil
 	}
-	from, _, err := n.period()
+	from, err := n.from()
 	if err != nil {
 		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: %w", err))
 	}

@@ -21,7 +21,7 @@ import (
 // clocks change), and the next run is the first such time after a moment.
 func TestNightlySchedule(t *testing.T) {
 	seoul, _ := time.LoadLocation("Asia/Seoul")
-	n, _, err := parseNightly("03:00", "Asia/Seoul")
+	n, err := parseNightly("03:00", "Asia/Seoul")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestNightlySchedule(t *testing.T) {
 		t.Errorf("prev: %s, %v", from, err)
 	}
 	ny, _ := time.LoadLocation("America/New_York")
-	n, _, err = parseNightly("02:30:15", "America/New_York")
+	n, err = parseNightly("02:30:15", "America/New_York")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestNightlySchedule(t *testing.T) {
 		{"03:00", "Mars/Olympus", "IANA"},
 		{"03:00", "", "IANA"},
 	} {
-		if _, _, err := parseNightly(c.at, c.zone); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := parseNightly(c.at, c.zone); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q in %q: %v, want %q", c.at, c.zone, err, c.want)
 		}
 	}
@@ -83,7 +83,7 @@ func TestNightlyRunsChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, at := range []string{"00:00", "00:30", "03:00"} {
-		n, _, err := parseNightly(at, "America/Santiago")
+		n, err := parseNightly(at, "America/Santiago")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,15 +91,15 @@ func TestNightlyRunsChain(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 40 { // across 2026-09-06, when 00:00 to 01:00 does not exist
-			from, to, err := n.period()
-			if err != nil || !to.Equal(n.To) || !from.Before(to) {
-				t.Fatalf("%s: the period of the run at %s: %s to %s, %v", at, n.To, from, to, err)
+			from, err := n.from()
+			if err != nil || !from.Before(n.To) {
+				t.Fatalf("%s: the period of the run at %s: from %s, %v", at, n.To, from, err)
 			}
 			following, err := n.following()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if next, _, _ := following.period(); !next.Equal(n.To) {
+			if next, _ := following.from(); !next.Equal(n.To) {
 				t.Fatalf("%s: the run at %s starts its period at %s, the run before it ended at %s", at, following.To, next, n.To)
 			}
 			n = following

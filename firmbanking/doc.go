@@ -101,8 +101,8 @@
 //
 // VerifyWebhook checks one; WebhookReceiver serves them and answers as
 // its documentation says. Deliveries are at least once, in any order; the
-// provider delivers again after a 5xx or no answer, and gives up on other
-// 4xx. A verified event is still only the provider's claim: the receiver's
+// provider delivers again after no answer, a 5xx, 408, 425 or 429, and
+// gives up on any other answer. A verified event is still only the provider's claim: the receiver's
 // Notify should confirm it with Status before it records money movements.
 //
 // # The fake

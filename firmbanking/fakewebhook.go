@@ -13,10 +13,11 @@ import (
 )
 
 // Webhook delivery by the fake, as real providers deliver: at least once,
-// again after a failure with a growing wait (or the receiver's
-// Retry-After), given up on a 4xx other than 408, 425 and 429. A 409 is
-// given up too: WebhookReceiver answers it to a result that contradicts
-// the record, which is mended by hand, not by delivering it again.
+// again after no answer or an answer the Client would retry (retryable)
+// with a growing wait (or the receiver's Retry-After), and given up on any
+// other. A 409 is given up too: WebhookReceiver answers it to a result
+// that contradicts the record, which is mended by hand, not by delivering
+// it again.
 const (
 	fakeHookFirstRetry = time.Second
 	fakeHookMaxRetry   = time.Hour
@@ -104,13 +105,12 @@ func (s *FakeService) DeliverWebhooks(ctx context.Context) int {
 			h.delivered = true
 			s.hookStats.Delivered++
 			delivered++
-		case code >= 400 && code < 500 && code != http.StatusRequestTimeout &&
-			code != http.StatusTooEarly && code != http.StatusTooManyRequests:
-			h.gaveUp = true
-			s.hookStats.GivenUp++
-		default:
+		case code == 0 || retryable(code) && code != http.StatusConflict:
 			h.next = time.Now().Add(max(wait, httpretry.ExpDelay(fakeHookFirstRetry, fakeHookMaxRetry, 2, h.attempts)))
 			h.attempts++
+		default:
+			h.gaveUp = true
+			s.hookStats.GivenUp++
 		}
 		s.mu.Unlock()
 		if code >= 200 && code < 300 {

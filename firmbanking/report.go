@@ -7,17 +7,16 @@ import (
 	"net/url"
 	"strings"
 	"time"
-)
 
-// ReportColumns are the columns of a provider's report, the dialect
-// `bankbook reconcile payouts --report` reads (api.PayoutReportColumns).
-var ReportColumns = []string{"payout_id", "status", "amount", "fee", "settled_at"}
+	"github.com/bankbook/bankbook/api"
+)
 
 // Reporter is a provider that reports the transfers it finished.
 type Reporter interface {
 	// Report returns the provider's report of the transfers that became
 	// final (settled or failed) in [from, to): a CSV file of
-	// ReportColumns, with its header row.
+	// api.PayoutReportColumns (the dialect `bankbook reconcile payouts
+	// --report` reads), with its header row.
 	Report(ctx context.Context, from, to time.Time) ([]byte, error)
 }
 
@@ -60,7 +59,7 @@ func (s *FakeService) report(r *http.Request) reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
-	b.WriteString(strings.Join(ReportColumns, ",") + "\n")
+	b.WriteString(strings.Join(api.PayoutReportColumns, ",") + "\n")
 	for _, id := range s.order {
 		ft := s.transfers[id]
 		res := s.resultLocked(ft)

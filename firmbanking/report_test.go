@@ -75,7 +75,7 @@ func TestReportTooLarge(t *testing.T) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.HasPrefix(r.URL.Path, "/reports/") {
 				w.Header().Set("Content-Type", "text/csv")
-				_, _ = w.Write([]byte(strings.Join(ReportColumns, ",") + "\n"))
+				_, _ = w.Write([]byte(strings.Join(api.PayoutReportColumns, ",") + "\n"))
 				line := []byte("P-1,settled,1000,0,2026-03-14T09:00:00Z\n")
 				for n := 0; n <= maxReport/len(line); n++ {
 					if _, err := w.Write(line); err != nil {

@@ -206,7 +206,8 @@ func decodeWebhook(body []byte) (WebhookEvent, error) {
 //	500 error                             anything else Notify returned
 //	503 pending (Retry-After: 30)         Notify cannot confirm it yet (ErrPending)
 //
-// Providers deliver again on 5xx and give up on other 4xx.
+// Providers deliver again after no answer, a 5xx, 408, 425 or 429, and
+// give up on any other answer (409 included).
 type WebhookReceiver struct {
 	// Secrets are the shared secrets a webhook may be signed with (the
 	// current one, and the previous one while they rotate).
@@ -224,39 +225,25 @@ type WebhookReceiver struct {
 }
 
 func (rc *WebhookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	began := time.Now()
+	status := rc.serve(w, r)
 	if rc.Observe != nil {
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		defer func(began time.Time) { rc.Observe(sw.status, time.Since(began)) }(time.Now())
-		w = sw
+		rc.Observe(status, time.Since(began))
 	}
-	rc.serve(w, r)
 }
 
-// statusWriter notes the status of the answer it writes.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(status int) {
-	w.status = status
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (rc *WebhookReceiver) serve(w http.ResponseWriter, r *http.Request) {
+// serve answers one webhook and returns the status it answered.
+func (rc *WebhookReceiver) serve(w http.ResponseWriter, r *http.Request) int {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		webhookAnswer(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
-		return
+		return webhookAnswer(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
 	if err != nil {
 		if errors.As(err, new(*http.MaxBytesError)) {
-			webhookAnswer(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", maxWebhookBody))
-			return
+			return webhookAnswer(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", maxWebhookBody))
 		}
-		webhookAnswer(w, http.StatusBadRequest, "bad_request", "could not read the body")
-		return
+		return webhookAnswer(w, http.StatusBadRequest, "bad_request", "could not read the body")
 	}
 	now := time.Now
 	if rc.Now != nil {
@@ -265,30 +252,31 @@ func (rc *WebhookReceiver) serve(w http.ResponseWriter, r *http.Request) {
 	ev, err := VerifyWebhook(rc.Secrets, r.Header.Get(SignatureHeader), body, now(), rc.Tolerance)
 	switch {
 	case errors.Is(err, ErrBadSignature):
-		webhookAnswer(w, http.StatusUnauthorized, "bad_signature", err.Error())
-		return
+		return webhookAnswer(w, http.StatusUnauthorized, "bad_signature", err.Error())
 	case err != nil:
-		webhookAnswer(w, http.StatusBadRequest, "bad_request", err.Error())
-		return
+		return webhookAnswer(w, http.StatusBadRequest, "bad_request", err.Error())
 	}
 	switch err := rc.Notify(r.Context(), ev); {
 	case err == nil:
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"received":true}`+"\n")
+		return http.StatusOK
 	case errors.Is(err, ErrUnknownTransfer):
-		webhookAnswer(w, http.StatusNotFound, "unknown_transfer", fmt.Sprintf("no transfer %q was sent from here", ev.Transfer.ID))
+		return webhookAnswer(w, http.StatusNotFound, "unknown_transfer", fmt.Sprintf("no transfer %q was sent from here", ev.Transfer.ID))
 	case errors.Is(err, ErrResultContradicts):
-		webhookAnswer(w, http.StatusConflict, "contradicts", fmt.Sprintf("transfer %q has another result on record; it is mended by hand", ev.Transfer.ID))
+		return webhookAnswer(w, http.StatusConflict, "contradicts", fmt.Sprintf("transfer %q has another result on record; it is mended by hand", ev.Transfer.ID))
 	case errors.Is(err, ErrPending):
 		w.Header().Set("Retry-After", "30")
-		webhookAnswer(w, http.StatusServiceUnavailable, "pending", fmt.Sprintf("the result of transfer %q cannot be confirmed yet; deliver it again later", ev.Transfer.ID))
+		return webhookAnswer(w, http.StatusServiceUnavailable, "pending", fmt.Sprintf("the result of transfer %q cannot be confirmed yet; deliver it again later", ev.Transfer.ID))
 	default:
-		webhookAnswer(w, http.StatusInternalServerError, "error", "the result could not be recorded now; deliver it again")
+		return webhookAnswer(w, http.StatusInternalServerError, "error", "the result could not be recorded now; deliver it again")
 	}
 }
 
-func webhookAnswer(w http.ResponseWriter, status int, code, msg string) {
+// webhookAnswer writes an error answer and returns its status.
+func webhookAnswer(w http.ResponseWriter, status int, code, msg string) int {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(fakeError{Error: code, Message: msg})
+	return status
 }

@@ -554,8 +554,7 @@ func finalResult(p domain.Payout, res firmbanking.Result, now time.Time) domain.
 	if res.Status == firmbanking.StatusFailed {
 		return domain.PayoutFailed{PayoutID: p.ID, Reason: res.Reason, FailedAt: now}
 	}
-	return domain.PayoutSettled{PayoutID: p.ID, Amount: p.Amount, Fee: res.Fee, BankAccount: p.PayFrom, ProviderRef: res.ProviderRef, SettledAt: now,
-		Source: p.Source, SourceID: p.SourceID}
+	return p.Settled(res.Fee, res.ProviderRef, now)
 }
 
 // failRefused fails payout p, refused (refusal) and unknown to the

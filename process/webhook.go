@@ -27,8 +27,8 @@ const WebhookActor = "webhook"
 // requested, firmbanking.ErrPending while the status is not final yet (or
 // not shown yet, or throttled: the provider delivers again), and
 // firmbanking.ErrResultContradicts when the payout was recorded with the
-// other result (an operator's payout.resolve): that is logged, and the
-// payouts part dead-letters it too, for mending by hand.
+// other result (an operator's payout.resolve), which the payouts part
+// dead-letters too, for mending by hand. It logs nothing: its caller does.
 func (m *Managers) ResultNotified(ctx context.Context, ev firmbanking.WebhookEvent) error {
 	if m.cfg.Provider == nil {
 		return errors.New("no firm-banking provider to confirm the result with")
@@ -42,9 +42,8 @@ func (m *Managers) ResultNotified(ctx context.Context, ev firmbanking.WebhookEve
 		return fmt.Errorf("payout %s: this engine never requested it: %w", id, firmbanking.ErrUnknownTransfer)
 	}
 	st, err := m.cfg.Provider.Status(ctx, string(id))
-	var throttled *firmbanking.ThrottledError
 	switch {
-	case errors.Is(err, firmbanking.ErrUnknownTransfer), errors.As(err, &throttled):
+	case errors.Is(err, firmbanking.ErrUnknownTransfer), errors.As(err, new(*firmbanking.ThrottledError)):
 		return fmt.Errorf("payout %s: the provider's status does not show it yet: %w (%w)", id, firmbanking.ErrPending, err)
 	case err != nil:
 		return fmt.Errorf("payout %s: asking the provider for its status: %w", id, err)
@@ -61,7 +60,6 @@ func (m *Managers) ResultNotified(ctx context.Context, ev firmbanking.WebhookEve
 		return err
 	}
 	if err := contradiction(p, result); err != nil {
-		m.cfg.Log.Error().Err(err).Str("payout_id", string(p.ID)).Int64("amount", p.Amount).Msg("the provider's result contradicts the recorded one")
 		return fmt.Errorf("%w: %w", firmbanking.ErrResultContradicts, err)
 	}
 	return nil

@@ -77,7 +77,7 @@ type Config struct {
 	// the request's subject, auth.AccountOf) has executing at once on this
 	// instance: beyond it a request is answered 429 throttled at once,
 	// unexecuted, so that one identity's slow or many requests leave the
-	// other identities slots. Default MaxInFlight/4; negative: no bound.
+	// other identities slots. 0: no bound.
 	MaxPerIdentity int
 	// MaxWaiting bounds the requests of one endpoint waiting for a slot
 	// (delivered to this instance, not dispatched yet): beyond it a request
@@ -139,9 +139,6 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxWaiting == 0 {
 		cfg.MaxWaiting = cfg.MaxInFlight
 	}
-	if cfg.MaxPerIdentity == 0 {
-		cfg.MaxPerIdentity = max(1, cfg.MaxInFlight/4)
-	}
 	if cfg.MaxWaitingBytes == 0 {
 		cfg.MaxWaitingBytes = 32 << 20
 	}
@@ -151,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.QueryWait == 0 {
 		cfg.QueryWait = 2 * time.Second
 	}
-	s := &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight), routes: map[string]route{}}
+	s := &Server{cfg: cfg, slots: make(chan struct{}, cfg.MaxInFlight), routes: map[string]route{}, byIdentity: map[string]int{}}
 	var infos []api.Info
 	for _, r := range s.routeTable() {
 		if r.off {
@@ -393,11 +390,10 @@ func fit(rep reply, maxPayload int64, command bool) reply {
 	return rep
 }
 
-// enter counts a request in, unless Stop has finished draining.
 // admit counts a request of account in, unless account has
 // MaxPerIdentity executing already; n is how many it has.
 func (s *Server) admit(account string) (n int, ok bool) {
-	if s.cfg.MaxPerIdentity < 0 {
+	if s.cfg.MaxPerIdentity <= 0 {
 		return 0, true
 	}
 	s.idMu.Lock()
@@ -406,16 +402,13 @@ func (s *Server) admit(account string) (n int, ok bool) {
 	if n >= s.cfg.MaxPerIdentity {
 		return n, false
 	}
-	if s.byIdentity == nil {
-		s.byIdentity = make(map[string]int)
-	}
 	s.byIdentity[account] = n + 1
 	return n + 1, true
 }
 
 // release counts a request of account out.
 func (s *Server) release(account string) {
-	if s.cfg.MaxPerIdentity < 0 {
+	if s.cfg.MaxPerIdentity <= 0 {
 		return
 	}
 	s.idMu.Lock()
@@ -427,6 +420,7 @@ func (s *Server) release(account string) {
 	s.byIdentity[account]--
 }
 
+// enter counts a request in, unless Stop has finished draining.
 func (s *Server) enter() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -157,19 +157,13 @@ func (t *Timers) Disarm(ctx context.Context, kind, id string) error {
 // Arming it again (Arm) makes it fire. A schedule that fired is gone, so a
 // timer that fell due and waits to be handled again is not stalled.
 func (t *Timers) Stalled(ctx context.Context, kind, id string, before time.Time) (bool, error) {
-	at, armed, err := t.ArmedAt(ctx, kind, id)
+	at, _, armed, err := t.Schedule(ctx, kind, id)
 	return armed && at.Before(before), err
 }
 
-// ArmedAt returns the time the schedule of (kind, id) falls due at, if
-// one is stored: armed and not fired yet (or stalled, see Stalled).
-func (t *Timers) ArmedAt(ctx context.Context, kind, id string) (time.Time, bool, error) {
-	at, _, armed, err := t.Schedule(ctx, kind, id)
-	return at, armed, err
-}
-
-// Schedule returns the schedule of (kind, id), if one is stored (see
-// ArmedAt): the time it falls due at and the payload it was armed with.
+// Schedule returns the schedule of (kind, id), if one is stored (armed and
+// not fired yet, or stalled, see Stalled): the time it falls due at and the
+// payload it was armed with.
 func (t *Timers) Schedule(ctx context.Context, kind, id string) (at time.Time, payload []byte, armed bool, err error) {
 	if !subject.Token(kind) || !subject.Token(id) {
 		return time.Time{}, nil, false, fmt.Errorf("timers: kind %q and id %q must be subject tokens", kind, id)
