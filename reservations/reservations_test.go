@@ -738,6 +738,7 @@ func TestRenewalsThatKeepLosingAreConflicts(t *testing.T) {
 func TestKeptMark(t *testing.T) {
 	srv := testenv.Start(t, "")
 	_, js := srv.Connect(t)
+	testenv.KeepStreamsDir(t, js)
 	ctx := context.Background()
 	s, err := reservations.Open(ctx, js, reservations.Config{})
 	if err != nil {

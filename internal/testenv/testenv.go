@@ -196,3 +196,19 @@ func RequireOnLinux(t testing.TB, ok bool, what string) {
 	}
 	t.Skipf("%s: missing on %s", what, runtime.GOOS)
 }
+
+// KeepStreamsDir creates an empty file stream in js's account so that the
+// account's streams directory is never left empty. When an account's last
+// stream is deleted, nats-server removes that directory in a goroutine; a
+// stream created meanwhile can fail with "could not create storage
+// directory" (error creating store for stream). A test that deletes the only
+// stream of its account and creates it again calls this first; an engine's
+// account always holds other streams.
+func KeepStreamsDir(t testing.TB, js jetstream.JetStream) {
+	t.Helper()
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{
+		Name: "TESTENV_KEEP", Subjects: []string{"testenv.keep"}, Storage: jetstream.FileStorage,
+	}); err != nil {
+		t.Fatalf("keep the streams directory: %v", err)
+	}
+}
