@@ -176,3 +176,21 @@ func csvSyntaxError(err error) error {
 	}
 	return fmt.Errorf("read CSV: %w", err)
 }
+
+// WriteCSV writes txns as a statement in the dialect ParseCSV reads: the
+// header in the canonical column order, then a row per transaction in the
+// order given, times in UTC with nanoseconds.
+func WriteCSV(w io.Writer, txns []Transaction) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvColumns); err != nil {
+		return err
+	}
+	for _, t := range txns {
+		if err := cw.Write([]string{t.BankTxnID, t.AccountNumber, t.DepositorName,
+			strconv.FormatInt(t.Amount, 10), t.DepositedAt.UTC().Format(time.RFC3339Nano)}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -12,7 +12,11 @@
 //     the misbehaviour of a real service: 401, 429 with Retry-After, 503,
 //     hangs, lag, overlapping and repeated results);
 //   - ParseCSV imports a bank statement file (dialect below), for a manual
-//     import or a nightly reconciliation.
+//     import or a reconciliation.
+//
+// Statement reads the statement of a period from a Source, once the bank
+// vouches for the whole period, for the engine's nightly reconciliation;
+// WriteCSV writes transactions in the CSV dialect.
 //
 // The package does no storage of its own: the Recorder and the Watermarks are
 // small interfaces the engine implements over its event store.

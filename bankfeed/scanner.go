@@ -208,38 +208,15 @@ func (s *Scanner) ScanOnce(ctx context.Context) (ScanStats, error) {
 	st.CompleteUpTo = res.CompleteUpTo
 
 	account := NormalizeAccountNumber(s.Account)
-	byID := make(map[string]int, len(res.Transactions))
-	var txns []Transaction
-	for _, t := range res.Transactions {
-		// A transaction without an account number is not dropped: it
-		// fails validation below.
-		sub := false
-		if n := NormalizeAccountNumber(t.AccountNumber); n != "" && n != account {
-			if s.IsSubAccount == nil || !s.IsSubAccount(n) {
-				st.OtherAccounts++
-				continue
-			}
-			sub = true
-		}
-		// Banks number transactions per account: one bank_txn_id on two
-		// accounts of the feed is two transactions (as deposit IDs are).
-		key := NormalizeAccountNumber(t.AccountNumber) + "\x00" + t.BankTxnID
-		if i, ok := byID[key]; ok {
-			if !txns[i].Equal(t) {
-				return st, fmt.Errorf("scan %s: %w: %q", s.Account, ErrConflictingDuplicate, t.BankTxnID)
-			}
-			st.Repeats++
-			continue
-		}
-		if err := t.Validate(); err != nil {
-			return st, fmt.Errorf("scan %s: bank_txn_id %q: %w", s.Account, t.BankTxnID, err)
-		}
-		byID[key] = len(txns)
-		txns = append(txns, t)
-		if sub {
-			st.SubAccounts++
-		}
+	f, err := selectFeed(account, s.IsSubAccount, res.Transactions)
+	st.Repeats, st.OtherAccounts, st.SubAccounts = f.repeats, f.others, f.subs
+	if err != nil {
+		return st, fmt.Errorf("scan %s: %w", s.Account, err)
 	}
+	if len(f.conflicts) > 0 {
+		return st, fmt.Errorf("scan %s: %w: %q", s.Account, ErrConflictingDuplicate, f.conflicts[0].BankTxnID)
+	}
+	txns := f.txns
 	st.Seen = len(txns)
 	slices.SortStableFunc(txns, byDepositOrder)
 	recorded, late, err := s.record(ctx, account, txns, wm)

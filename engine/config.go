@@ -219,8 +219,16 @@ type Config struct {
 	// firm-banking provider (GET /reports/transfers). "off" stops the
 	// nightly runs; empty leaves them as other instances set them.
 	ReconcilePayoutsAt string `json:"reconcile_payouts_at"`
-	// ReconcileTimeZone is the IANA zone of ReconcilePayoutsAt. Default
-	// Asia/Seoul.
+	// ReconcileBankAt runs the bank reconciliation every day at this time
+	// of day (HH:MM or HH:MM:SS) in ReconcileTimeZone, on the bank's
+	// statement of the collection account and its dedicated accounts for
+	// the 24 hours before it, read from the account-scan API (BankURL, or
+	// the simulated bank) once the bank says its data of that time is
+	// complete. "off" stops the nightly runs; empty leaves them as other
+	// instances set them.
+	ReconcileBankAt string `json:"reconcile_bank_at"`
+	// ReconcileTimeZone is the IANA zone of ReconcilePayoutsAt and
+	// ReconcileBankAt. Default Asia/Seoul.
 	ReconcileTimeZone string `json:"reconcile_time_zone"`
 	// DuplicateWindow is the event stream's Nats-Msg-Id window. Default 2m.
 	DuplicateWindow Duration `json:"duplicate_window"`
@@ -455,12 +463,23 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if at := c.ReconcilePayoutsAt; at != "" && at != "off" {
-		if _, err := parseNightly(at, c.ReconcileTimeZone); err != nil {
-			errs = append(errs, err)
+	for _, n := range []struct {
+		job   nightlyJob
+		at    string
+		has   bool
+		needs string
+	}{
+		{payoutsNightly, c.ReconcilePayoutsAt, c.FirmbankURL != "" || c.BankSim, "a firm-banking provider (--firmbank-url or --bank-sim) to fetch the report from"},
+		{bankNightly, c.ReconcileBankAt, c.BankURL != "" || c.BankSim, "a bank feed (--bank-url or --bank-sim) to read the statement from"},
+	} {
+		if n.at == "" || n.at == "off" {
+			continue
 		}
-		if c.FirmbankURL == "" && !c.BankSim {
-			errs = append(errs, errors.New("reconcile-payouts-at needs a firm-banking provider (--firmbank-url or --bank-sim) to fetch the report from"))
+		if _, err := parseNightly(n.at, c.ReconcileTimeZone); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.job.flag, err))
+		}
+		if !n.has {
+			errs = append(errs, fmt.Errorf("%s needs %s", n.job.flag, n.needs))
 		}
 	}
 	if c.BankSimLag < 0 {

@@ -484,6 +484,10 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		}
 		loops = append(loops, payoutReactor)
 	}
+	source, err := e.bankSource(cfg)
+	if err != nil {
+		return nil, err
+	}
 	timerLoop, err := tm.Worker(ctx, func(ctx context.Context, d timers.Due) (time.Duration, error) {
 		var (
 			wait time.Duration
@@ -495,8 +499,10 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		case commands.TimerExpireOrder:
 			wait, err = cmds.Orders.ExpireOrder(ctx, d.ID)
 		case timerReconcilePayouts:
-			reporter, _ := payouts.(firmbanking.Reporter)
-			return e.reconcileNightly(ctx, tm, reporter, d)
+			reporter, ok := payouts.(firmbanking.Reporter)
+			return e.runNightly(ctx, tm, payoutsNightly, ok, d, e.reconcilePayoutsNightly(reporter))
+		case timerReconcileBank:
+			return e.runNightly(ctx, tm, bankNightly, source != nil, d, e.reconcileBankNightly(source, cfg.CollectNumber))
 		default:
 			return 0, worker.Permanent(fmt.Errorf("timer of unknown kind %q", d.Kind))
 		}
@@ -526,10 +532,6 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	for _, l := range append(append(loops, timerLoop), notifyLoops...) {
 		e.Loops[l.Name()] = l
 		parts = append(parts, supervisor.Part{Name: l.Name(), Run: l.Run, ReportsReady: true}) // ready once its consumer is there
-	}
-	source, err := e.bankSource(cfg)
-	if err != nil {
-		return nil, err
 	}
 	if source != nil {
 		scanner := &bankfeed.Scanner{
@@ -614,8 +616,13 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 	e.streams.freeze()
 	e.serving.Store(true)
 	e.rearmTimers(cmds.Orders)
-	if err := e.armNightly(ctx, tm, cfg); err != nil {
-		return nil, fmt.Errorf("reconcile-payouts-at: %w", err)
+	for _, n := range []struct {
+		job nightlyJob
+		at  string
+	}{{payoutsNightly, cfg.ReconcilePayoutsAt}, {bankNightly, cfg.ReconcileBankAt}} {
+		if err := e.armNightly(ctx, tm, n.job, n.at, cfg.ReconcileTimeZone); err != nil {
+			return nil, fmt.Errorf("%s: %w", n.job.flag, err)
+		}
 	}
 	log.Info().Str("service", api.ServiceName).Str("version", api.Version).Msg("bankbook is serving")
 	return e, nil

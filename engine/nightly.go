@@ -1,14 +1,21 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 	_ "time/tzdata" // --reconcile-time-zone names a zone on machines without a zone database too
 
+	"github.com/rs/zerolog"
+
 	"github.com/bankbook/bankbook/api"
+	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/firmbanking"
@@ -16,19 +23,32 @@ import (
 	"github.com/bankbook/bankbook/worker"
 )
 
-// The nightly payouts reconciliation is one timer, (timerReconcilePayouts,
-// nightlyID), armed for the next run; each run arms the one after it
-// before it reconciles, so a run that fails (and is retried, or
-// dead-lettered) does not stop the next.
+// A nightly reconciliation is one timer, (its kind, nightlyID), armed for
+// the next run; each run arms the one after it before it reconciles, so a
+// run that fails (and is retried, or dead-lettered) does not stop the
+// next.
 const (
 	timerReconcilePayouts = "reconcile_payouts"
+	timerReconcileBank    = "reconcile_bank"
 	nightlyID             = "daily"
 	// nightlyNoProvider is how long a run handed to an instance without a
 	// provider to fetch the report from waits for one with it.
 	nightlyNoProvider = time.Minute
 )
 
-// nightly is when the payouts reconciliation runs: every day at a time of
+// nightlyJob is one of the nightly reconciliations.
+type nightlyJob struct {
+	timer string // the timer's kind
+	what  string // what it reconciles, in logs: "payouts" or "bank"
+	flag  string // the serve flag that sets its time of day
+}
+
+var (
+	payoutsNightly = nightlyJob{timer: timerReconcilePayouts, what: "payouts", flag: "reconcile-payouts-at"}
+	bankNightly    = nightlyJob{timer: timerReconcileBank, what: "bank", flag: "reconcile-bank-at"}
+)
+
+// nightly is when a nightly reconciliation runs: every day at a time of
 // day in a zone. It is also the timer's payload, so the instance that
 // handles a run needs no flag of its own.
 type nightly struct {
@@ -44,7 +64,8 @@ type nightly struct {
 	To   time.Time `json:"to"`
 }
 
-// parseNightly reads --reconcile-payouts-at and --reconcile-time-zone.
+// parseNightly reads a time of day (--reconcile-payouts-at,
+// --reconcile-bank-at) and --reconcile-time-zone.
 func parseNightly(at, zone string) (nightly, error) {
 	if _, err := time.LoadLocation(zone); err != nil || zone == "" {
 		return nightly{}, fmt.Errorf("reconcile-time-zone %q is not an IANA time zone such as Asia/Seoul", zone)
@@ -62,7 +83,7 @@ func clock(at string) (h, m, s int, err error) {
 			return t.Hour(), t.Minute(), t.Second(), nil
 		}
 	}
-	return 0, 0, 0, fmt.Errorf("reconcile-payouts-at %q must be a time of day, HH:MM or HH:MM:SS (or off)", at)
+	return 0, 0, 0, fmt.Errorf("%q must be a time of day, HH:MM or HH:MM:SS (or off)", at)
 }
 
 // next is the first scheduled time after t; prev, the scheduled time a day
@@ -111,129 +132,228 @@ func (n nightly) following() (nightly, error) {
 	return nightly{At: n.At, Zone: n.Zone, From: n.To, To: to}, nil
 }
 
-// armNightly arms the nightly run as --reconcile-payouts-at says: "off"
-// disarms it, a time of day arms the next run unless one is armed already
-// (a run that fell due while the engine was down fires when it comes
-// back; a changed time takes effect from the run after it: the armed run
-// keeps its time and period, and is armed again with the new time of day
-// and zone, which the run arms the next one with), and "" leaves it as
-// other instances set it.
-func (e *Engine) armNightly(ctx context.Context, tm *timers.Timers, cfg Config) error {
-	switch cfg.ReconcilePayoutsAt {
+// armNightly arms job's nightly run as its flag (at) says: "off" disarms
+// it, a time of day arms the next run unless one is armed already (a run
+// that fell due while the engine was down fires when it comes back; a
+// changed time takes effect from the run after it: the armed run keeps its
+// time and period, and is armed again with the new time of day and zone,
+// which the run arms the next one with), and "" leaves it as other
+// instances set it.
+func (e *Engine) armNightly(ctx context.Context, tm *timers.Timers, job nightlyJob, at, zone string) error {
+	switch at {
 	case "":
 		return nil
 	case "off":
-		return tm.Disarm(ctx, timerReconcilePayouts, nightlyID)
+		return tm.Disarm(ctx, job.timer, nightlyID)
 	}
-	n, err := parseNightly(cfg.ReconcilePayoutsAt, cfg.ReconcileTimeZone)
+	n, err := parseNightly(at, zone)
 	if err != nil {
 		return err
 	}
-	if at, payload, armed, err := tm.Schedule(ctx, timerReconcilePayouts, nightlyID); err != nil {
+	if at, payload, armed, err := tm.Schedule(ctx, job.timer, nightlyID); err != nil {
 		return err
 	} else if armed {
 		var cur nightly
 		if json.Unmarshal(payload, &cur) == nil && cur.At == n.At && cur.Zone == n.Zone && cur.To.Equal(at) {
-			e.log.Info().Time("next_run", at).Msg("nightly payouts reconciliation armed")
+			e.log.Info().Time("next_run", at).Msgf("nightly %s reconciliation armed", job.what)
 			return nil
 		}
 		// Armed with another time of day or zone: armed again, at its
 		// time and for its period, with this one. Should the run fire
-		// meanwhile, it fires once more: the same report again, the same
+		// meanwhile, it fires once more: the same input again, the same
 		// run (and its next is armed again).
 		cur.To = at
 		if cur.From.IsZero() {
 			cur.From, _ = cur.prev(at) // zero from an unreadable payload: the day before, at the new time
 		}
 		cur.At, cur.Zone = n.At, n.Zone
-		return e.armRun(ctx, tm, cur)
+		return e.armRun(ctx, tm, job, cur)
 	}
 	if n.To, err = n.next(time.Now()); err != nil {
 		return err
 	}
-	return e.armRun(ctx, tm, n)
+	return e.armRun(ctx, tm, job, n)
 }
 
-func (e *Engine) armRun(ctx context.Context, tm *timers.Timers, n nightly) error {
+func (e *Engine) armRun(ctx context.Context, tm *timers.Timers, job nightlyJob, n nightly) error {
 	payload, err := json.Marshal(n)
 	if err != nil {
 		return err
 	}
-	if err := tm.Arm(ctx, timerReconcilePayouts, nightlyID, n.To, payload); err != nil {
+	if err := tm.Arm(ctx, job.timer, nightlyID, n.To, payload); err != nil {
 		return err
 	}
-	e.log.Info().Time("next_run", n.To).Str("at", n.At).Str("zone", n.Zone).Msg("nightly payouts reconciliation armed")
+	e.log.Info().Time("next_run", n.To).Str("at", n.At).Str("zone", n.Zone).Msgf("nightly %s reconciliation armed", job.what)
 	return nil
 }
 
-// reconcileNightly handles a run: it arms the next one, fetches the
-// provider's report of the day before the run's scheduled time, and
-// reconciles it as `bankbook reconcile payouts` does, as the actor
-// "timer". The same report again is the same run (its file_sha256), so a
-// run handled twice is recorded once.
-func (e *Engine) reconcileNightly(ctx context.Context, tm *timers.Timers, reporter firmbanking.Reporter, d timers.Due) (time.Duration, error) {
+// nightlyRun is what a run of a nightly job does with its period [from,
+// to): a positive wait to be called again after it (its input is not
+// ready yet), or an error to be retried.
+type nightlyRun func(ctx context.Context, log zerolog.Logger, from, to time.Time) (time.Duration, error)
+
+// runNightly handles a due run of job: once this instance serves, and if
+// ready (it has the provider to fetch the input from; otherwise an
+// instance that has takes it), it arms the next run and calls run with
+// the run's period.
+func (e *Engine) runNightly(ctx context.Context, tm *timers.Timers, job nightlyJob, ready bool, d timers.Due, run nightlyRun) (time.Duration, error) {
 	var n nightly
 	if err := json.Unmarshal(d.Payload, &n); err != nil || n.To.IsZero() {
-		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: payload %q: %v", d.Payload, err))
+		return 0, worker.Permanent(fmt.Errorf("nightly %s reconciliation: payload %q: %v", job.what, d.Payload, err))
 	}
-	if reporter == nil || !e.serving.Load() {
-		// An instance with a provider takes it; this one once it serves
-		// (e.server is set before serving is).
+	if !ready || !e.serving.Load() {
+		// e.server is set before serving is.
 		return nightlyNoProvider, nil
 	}
 	from, err := n.from()
 	if err != nil {
-		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: %w", err))
+		return 0, worker.Permanent(fmt.Errorf("nightly %s reconciliation: %w", job.what, err))
 	}
 	following, err := n.following()
 	if err != nil {
-		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: %w", err))
+		return 0, worker.Permanent(fmt.Errorf("nightly %s reconciliation: %w", job.what, err))
 	}
-	if err := e.armRun(ctx, tm, following); err != nil {
+	if err := e.armRun(ctx, tm, job, following); err != nil {
 		return 0, err
 	}
-	log := e.log.With().Time("from", from).Time("to", n.To).Logger()
-	data, err := reporter.Report(ctx, from, n.To)
-	if err != nil {
-		return 0, fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), n.To.Format(time.RFC3339), err)
-	}
-	req, err := api.ParsePayoutReport(data)
-	if errors.Is(err, api.ErrEmptyReport) {
-		// Nothing to record a run of: a run needs lines. Payouts the
-		// engine recorded final meanwhile are what the provider should
-		// have reported: said loudly, as a run would find them missing.
-		recorded, rerr := e.Models.PayoutsFinalIn(from, n.To)
-		if rerr != nil {
-			return 0, fmt.Errorf("nightly reconciliation: read the payouts of the day: %w", rerr)
-		}
-		if len(recorded) > 0 {
-			ids := make([]string, 0, min(len(recorded), 10))
-			for _, p := range recorded[:cap(ids)] {
-				ids = append(ids, p.PayoutID)
-			}
-			log.Error().Int("recorded", len(recorded)).Strs("payout_ids", ids).
-				Msg("nightly payouts reconciliation: the provider reported no payouts for a day in which the engine recorded some: ask the provider, and reconcile its report once it has them (bankbook reconcile payouts --report)")
-			return 0, nil
-		}
-		log.Info().Msg("nightly payouts reconciliation: no payouts that day, at the provider or here")
-		return 0, nil
-	}
-	if err != nil {
-		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), n.To.Format(time.RFC3339), err))
-	}
-	rep, err := e.server.ReconcilePayouts(ctx, commands.Meta{Command: "timer.reconcile_payouts", Actor: "timer"}, req)
-	if errors.Is(err, domain.ErrInvalidInput) {
-		return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: %w", err))
-	}
-	if err != nil {
-		return 0, err
-	}
+	return run(ctx, e.log.With().Str("reconcile", job.what).Time("from", from).Time("to", n.To).Logger(), from, n.To)
+}
+
+// logNightlyRun logs a recorded run: at error if it found anything.
+func logNightlyRun(log zerolog.Logger, what string, rep api.ReconcileReply) {
 	ev := log.Info()
 	if rep.Findings > 0 {
 		ev = log.Error()
 	}
 	ev.Str("run_id", string(rep.RunID)).Int("findings", rep.Findings).Int("matched", len(rep.Matched)).
 		Int("timing_difference", len(rep.TimingDifference)).Bool("repeated", rep.Repeated).
-		Msg("nightly payouts reconciliation: 'bankbook reconcile get RUN_ID' lists what was found")
-	return 0, nil
+		Msgf("nightly %s reconciliation: 'bankbook reconcile get RUN_ID' lists what was found", what)
+}
+
+// reconcilePayoutsNightly is a run of the payouts reconciliation: it
+// fetches the provider's report of the run's period and reconciles it as
+// `bankbook reconcile payouts` does, as the actor "timer". The same report
+// again is the same run (its file_sha256), so a run handled twice is
+// recorded once.
+func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyRun {
+	return func(ctx context.Context, log zerolog.Logger, from, to time.Time) (time.Duration, error) {
+		data, err := reporter.Report(ctx, from, to)
+		if err != nil {
+			return 0, fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+		}
+		req, err := api.ParsePayoutReport(data)
+		if errors.Is(err, api.ErrEmptyReport) {
+			// Nothing to record a run of: a run needs lines. Payouts the
+			// engine recorded final meanwhile are what the provider should
+			// have reported: said loudly, as a run would find them missing.
+			recorded, rerr := e.Models.PayoutsFinalIn(from, to)
+			if rerr != nil {
+				return 0, fmt.Errorf("nightly reconciliation: read the payouts of the day: %w", rerr)
+			}
+			if len(recorded) > 0 {
+				ids := make([]string, 0, min(len(recorded), 10))
+				for _, p := range recorded[:cap(ids)] {
+					ids = append(ids, p.PayoutID)
+				}
+				log.Error().Int("recorded", len(recorded)).Strs("payout_ids", ids).
+					Msg("nightly payouts reconciliation: the provider reported no payouts for a day in which the engine recorded some: ask the provider, and reconcile its report once it has them (bankbook reconcile payouts --report)")
+				return 0, nil
+			}
+			log.Info().Msg("nightly payouts reconciliation: no payouts that day, at the provider or here")
+			return 0, nil
+		}
+		if err != nil {
+			return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err))
+		}
+		rep, err := e.server.ReconcilePayouts(ctx, commands.Meta{Command: "timer.reconcile_payouts", Actor: "timer"}, req)
+		if errors.Is(err, domain.ErrInvalidInput) {
+			return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: %w", err))
+		}
+		if err != nil {
+			return 0, err
+		}
+		logNightlyRun(log, "payouts", rep)
+		return 0, nil
+	}
+}
+
+// How long a bank run waits for the bank to say its data is complete up to
+// the period's end: nightlyIncomplete, or nightlyIncompleteLate (and said
+// at warn) once the period ended nightlyLate ago.
+const (
+	nightlyIncomplete     = time.Minute
+	nightlyIncompleteLate = 10 * time.Minute
+	nightlyLate           = 30 * time.Minute
+	// nightlyNamed is how many deposits an empty statement's log line names.
+	nightlyNamed = 10
+)
+
+// reconcileBankNightly is a run of the bank reconciliation: the bank's
+// statement of account and its dedicated accounts for the run's period,
+// read from the account-scan API once the bank says its data is complete
+// up to the period's end (bankfeed.Statement), reconciled as `bankbook
+// reconcile bank` does, as the actor "timer". A day of more than
+// api.MaxReconcileLines deposits is several runs, in deposit order. Each
+// run's file is its lines written in the import dialect
+// (bankfeed.WriteCSV), so a run handled twice is recorded once.
+func (e *Engine) reconcileBankNightly(src bankfeed.Source, account string) nightlyRun {
+	return func(ctx context.Context, log zerolog.Logger, from, to time.Time) (time.Duration, error) {
+		txns, err := bankfeed.Statement(ctx, src, account, e.Accounts.InRange, from, to)
+		var incomplete *bankfeed.IncompleteError
+		if errors.As(err, &incomplete) {
+			if time.Since(to) > nightlyLate {
+				log.Warn().Err(err).Msg("nightly bank reconciliation: waiting for the bank's data of the day")
+				return nightlyIncompleteLate, nil
+			}
+			log.Info().Err(err).Msg("nightly bank reconciliation: waiting for the bank's data of the day")
+			return nightlyIncomplete, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("nightly bank reconciliation: the bank's statement of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+		}
+		for lines := range slices.Chunk(txns, api.MaxReconcileLines) {
+			var file bytes.Buffer
+			if err := bankfeed.WriteCSV(&file, lines); err != nil {
+				return 0, err
+			}
+			sum := sha256.Sum256(file.Bytes())
+			req := api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: make([]api.StatementLine, 0, len(lines))}
+			for _, t := range lines {
+				req.Lines = append(req.Lines, api.StatementLine{BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber,
+					DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt})
+			}
+			rep, err := e.server.ReconcileBank(ctx, commands.Meta{Command: "timer.reconcile_bank", Actor: "timer"}, req)
+			if errors.Is(err, domain.ErrInvalidInput) {
+				return 0, worker.Permanent(fmt.Errorf("nightly bank reconciliation: %w", err))
+			}
+			if err != nil {
+				return 0, err
+			}
+			logNightlyRun(log, "bank", rep)
+		}
+		// A run compares the accounts it has lines for. Deposits the
+		// engine recorded in the day on an account the bank shows no
+		// transfer to (on any, for a day without transfers, which records
+		// no run: a run needs lines) are what the bank should have shown:
+		// said loudly, as a run would find them missing at the bank.
+		lined := map[string]bool{}
+		for _, t := range txns {
+			lined[domain.NormalizeAccountNumber(t.AccountNumber)] = true
+		}
+		unlined, n, err := e.Models.DepositsIn(from, to, lined, nightlyNamed)
+		if err != nil {
+			return 0, fmt.Errorf("nightly bank reconciliation: read the deposits of the day: %w", err)
+		}
+		if n > 0 {
+			ids := make([]string, 0, len(unlined))
+			for _, d := range unlined {
+				ids = append(ids, d.DepositID)
+			}
+			log.Error().Int("recorded", n).Strs("deposit_ids", ids).
+				Msg("nightly bank reconciliation: the bank shows no transfer that day to accounts on which the engine recorded deposits dated in it: ask the bank, and reconcile its statement (bankbook reconcile bank --statement)")
+		} else if len(txns) == 0 {
+			log.Info().Msg("nightly bank reconciliation: no deposits that day, at the bank or here")
+		}
+		return 0, nil
+	}
 }

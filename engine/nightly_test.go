@@ -3,16 +3,15 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
-	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/timers"
 )
 
@@ -67,9 +66,17 @@ func TestNightlySchedule(t *testing.T) {
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "needs a firm-banking provider") {
 		t.Errorf("without a provider: %v", err)
 	}
-	cfg.BankSim = true
+	cfg.ReconcilePayoutsAt, cfg.ReconcileBankAt = "", "04:00"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "reconcile-bank-at needs a bank feed") {
+		t.Errorf("without a bank feed: %v", err)
+	}
+	cfg.ReconcileBankAt = "4 o'clock"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "reconcile-bank-at: \"4 o'clock\" must be a time of day") {
+		t.Errorf("a bank run at no time of day: %v", err)
+	}
+	cfg.ReconcilePayoutsAt, cfg.ReconcileBankAt, cfg.BankSim = "03:00", "04:00", true
 	if err := cfg.Validate(); err != nil {
-		t.Errorf("with the simulated one: %v", err)
+		t.Errorf("with the simulated ones: %v", err)
 	}
 }
 
@@ -107,23 +114,10 @@ func TestNightlyRunsChain(t *testing.T) {
 	}
 }
 
-// reportsSeen is a provider's report that is always empty, noting the
-// periods it was asked for.
-type reportsSeen struct {
-	mu      sync.Mutex
-	periods [][2]time.Time
-}
-
-func (r *reportsSeen) Report(_ context.Context, from, to time.Time) ([]byte, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.periods = append(r.periods, [2]time.Time{from, to})
-	return []byte(strings.Join(api.PayoutReportColumns, ",") + "\n"), nil
-}
-
-// A changed --reconcile-payouts-at applies from the run after the one
-// armed: that run keeps its time, the next one is at the new time, and
-// its period starts where the armed one's ended (no gap, no overlap).
+// A changed --reconcile-payouts-at (or --reconcile-bank-at) applies from
+// the run after the one armed: that run keeps its time, the next one is at
+// the new time, and its period starts where the armed one's ended (no gap,
+// no overlap).
 func TestNightlyChangedTimeAppliesFromTheRunAfter(t *testing.T) {
 	cfg := Defaults()
 	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "off", "fast"
@@ -146,65 +140,77 @@ func TestNightlyChangedTimeAppliesFromTheRunAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// armed returns the armed run's time and payload.
-	armed := func() (time.Time, []byte) {
-		t.Helper()
-		m, err := stream.GetLastMsgForSubject(ctx, "bankbook.timer.sched."+timerReconcilePayouts+"."+nightlyID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(m.Header.Get(jetstream.ScheduleHeader), "@at "))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return at, m.Data
-	}
 	seoul, err := time.LoadLocation("Asia/Seoul")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Armed for the next 03:00 in Seoul; then an instance starts with 05:30.
-	cfg.ReconcilePayoutsAt, cfg.BankSim = "03:00", true
-	if err := e.armNightly(ctx, tm, cfg); err != nil {
-		t.Fatal(err)
-	}
-	first, _ := armed()
-	if l := first.In(seoul); l.Hour() != 3 || l.Minute() != 0 || !first.After(time.Now()) {
-		t.Fatalf("armed at %s, want the next 03:00 in Seoul", l)
-	}
-	cfg.ReconcilePayoutsAt = "05:30"
-	if err := e.armNightly(ctx, tm, cfg); err != nil {
-		t.Fatal(err)
-	}
-	if at, _ := armed(); !at.Equal(first) {
-		t.Fatalf("the armed run moved from %s to %s: a changed time applies from the run after it", first, at)
-	}
-	// The armed run fires (handled here, as the worker would), then the
-	// run after it.
-	reports := &reportsSeen{}
-	fire := func() {
-		t.Helper()
-		_, payload := armed()
-		if wait, err := e.reconcileNightly(ctx, tm, reports, timers.Due{Kind: timerReconcilePayouts, ID: nightlyID, Payload: payload, Delivered: 1}); wait != 0 || err != nil {
-			t.Fatalf("run: wait %v, %v", wait, err)
-		}
-	}
-	fire()
-	second, payload := armed()
-	if want := first.Add(150 * time.Minute); !second.Equal(want) {
-		t.Fatalf("the run after the one at %s is armed at %s (payload %s), want %s, at the new time", first.In(seoul), second.In(seoul), payload, want.In(seoul))
-	}
-	var n nightly
-	if err := json.Unmarshal(payload, &n); err != nil || n.At != "05:30" {
-		t.Fatalf("the next run's payload %s: %v", payload, err)
-	}
-	fire()
-	if third, _ := armed(); !third.Equal(second.Add(24 * time.Hour)) {
-		t.Fatalf("the run after the one at %s is armed at %s", second.In(seoul), third.In(seoul))
-	}
-	want := [][2]time.Time{{first.Add(-24 * time.Hour), first}, {first, second}}
-	if len(reports.periods) != 2 || !reports.periods[0][0].Equal(want[0][0]) || !reports.periods[0][1].Equal(want[0][1]) ||
-		!reports.periods[1][0].Equal(want[1][0]) || !reports.periods[1][1].Equal(want[1][1]) {
-		t.Fatalf("the reports asked for: %v, want %v: each run's period starts where the one before it ended", reports.periods, want)
+	for _, job := range []nightlyJob{payoutsNightly, bankNightly} {
+		t.Run(job.what, func(t *testing.T) {
+			// armed returns the armed run's time and payload.
+			armed := func() (time.Time, []byte) {
+				t.Helper()
+				m, err := stream.GetLastMsgForSubject(ctx, "bankbook.timer.sched."+job.timer+"."+nightlyID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				at, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(m.Header.Get(jetstream.ScheduleHeader), "@at "))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return at, m.Data
+			}
+			// Armed for the next 03:00 in Seoul; then an instance starts with 05:30.
+			if err := e.armNightly(ctx, tm, job, "03:00", "Asia/Seoul"); err != nil {
+				t.Fatal(err)
+			}
+			first, _ := armed()
+			if l := first.In(seoul); l.Hour() != 3 || l.Minute() != 0 || !first.After(time.Now()) {
+				t.Fatalf("armed at %s, want the next 03:00 in Seoul", l)
+			}
+			if err := e.armNightly(ctx, tm, job, "05:30", "Asia/Seoul"); err != nil {
+				t.Fatal(err)
+			}
+			if at, _ := armed(); !at.Equal(first) {
+				t.Fatalf("the armed run moved from %s to %s: a changed time applies from the run after it", first, at)
+			}
+			// The armed run fires (handled here, as the worker would), then the
+			// run after it.
+			var periods [][2]time.Time
+			run := func(_ context.Context, _ zerolog.Logger, from, to time.Time) (time.Duration, error) {
+				periods = append(periods, [2]time.Time{from, to})
+				return 0, nil
+			}
+			fire := func() {
+				t.Helper()
+				_, payload := armed()
+				if wait, err := e.runNightly(ctx, tm, job, true, timers.Due{Kind: job.timer, ID: nightlyID, Payload: payload, Delivered: 1}, run); wait != 0 || err != nil {
+					t.Fatalf("run: wait %v, %v", wait, err)
+				}
+			}
+			fire()
+			second, payload := armed()
+			if want := first.Add(150 * time.Minute); !second.Equal(want) {
+				t.Fatalf("the run after the one at %s is armed at %s (payload %s), want %s, at the new time", first.In(seoul), second.In(seoul), payload, want.In(seoul))
+			}
+			var n nightly
+			if err := json.Unmarshal(payload, &n); err != nil || n.At != "05:30" {
+				t.Fatalf("the next run's payload %s: %v", payload, err)
+			}
+			fire()
+			if third, _ := armed(); !third.Equal(second.Add(24 * time.Hour)) {
+				t.Fatalf("the run after the one at %s is armed at %s", second.In(seoul), third.In(seoul))
+			}
+			want := [][2]time.Time{{first.Add(-24 * time.Hour), first}, {first, second}}
+			if len(periods) != 2 || !periods[0][0].Equal(want[0][0]) || !periods[0][1].Equal(want[0][1]) ||
+				!periods[1][0].Equal(want[1][0]) || !periods[1][1].Equal(want[1][1]) {
+				t.Fatalf("the periods run: %v, want %v: each run's period starts where the one before it ended", periods, want)
+			}
+			if err := e.armNightly(ctx, tm, job, "off", "Asia/Seoul"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := stream.GetLastMsgForSubject(ctx, "bankbook.timer.sched."+job.timer+"."+nightlyID); !errors.Is(err, jetstream.ErrMsgNotFound) {
+				t.Fatalf("after off: %v, want no run armed", err)
+			}
+		})
 	}
 }

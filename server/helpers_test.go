@@ -32,6 +32,12 @@ type testEngine struct {
 
 func startEngine(t testing.TB, mutate ...func(*engine.Config)) *testEngine {
 	t.Helper()
+	return startEngineLogged(t, io.Discard, mutate...)
+}
+
+// startEngineLogged is startEngine with the engine's log written to logs.
+func startEngineLogged(t testing.TB, logs io.Writer, mutate ...func(*engine.Config)) *testEngine {
+	t.Helper()
 	cfg := engine.Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
@@ -39,7 +45,7 @@ func startEngine(t testing.TB, mutate ...func(*engine.Config)) *testEngine {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	return startEngineWith(t, cfg)
+	return startEngineLog(t, cfg, zerolog.New(logs))
 }
 
 // restart stops e and starts an engine again on its data directory: the
@@ -54,7 +60,12 @@ func (e *testEngine) restart(t testing.TB) *testEngine {
 
 func startEngineWith(t testing.TB, cfg engine.Config) *testEngine {
 	t.Helper()
-	e, err := engine.Start(context.Background(), cfg, zerolog.New(io.Discard))
+	return startEngineLog(t, cfg, zerolog.New(io.Discard))
+}
+
+func startEngineLog(t testing.TB, cfg engine.Config, log zerolog.Logger) *testEngine {
+	t.Helper()
+	e, err := engine.Start(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatalf("start engine: %v", err)
 	}

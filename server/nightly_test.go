@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/engine"
 	"github.com/bankbook/bankbook/firmbanking"
 	"github.com/bankbook/bankbook/internal/testenv"
@@ -174,4 +177,114 @@ func TestNightlyRunOfAnEmptyReport(t *testing.T) {
 	if _, err := c.Call(ctxT(t), api.ReconcileList.Subject, api.ReconcileListRequest{}, &list, nil); err != nil || len(list.Runs) != 0 {
 		t.Fatalf("runs %+v, %v: a report without lines records none", list.Runs, err)
 	}
+}
+
+// TestNightlyBankReconciliation: an engine started with
+// --reconcile-bank-at reads, at that time, the bank's statement of the day
+// before from its bank feed and reconciles it as the actor timer, as
+// `reconcile bank` does: the transfers the scanner recorded match, and a
+// deposit recorded with a bank_txn_id the bank never showed (a forged or
+// mistyped one) is missing at the bank. The next run is armed a day later.
+func TestNightlyBankReconciliation(t *testing.T) {
+	seoul, err := time.LoadLocation("Asia/Seoul")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bank's clock runs behind for the transfers, so that the forged
+	// deposit lies inside the statement's period and more than the timing
+	// window before its end; it only moves forward.
+	var behind atomic.Int64
+	sim := newSimBank(t, bankfeed.SimOptions{Now: func() time.Time { return time.Now().Add(-time.Duration(behind.Load())) }})
+	behind.Store(int64(20 * time.Minute))
+	at := time.Now().Add(8 * time.Second).Truncate(time.Second)
+	var logs testenv.SyncBuffer
+	e := startEngineLogged(t, &logs, func(c *engine.Config) {
+		c.BankSim, c.Sim, c.BankSimLag, c.ScanInterval = true, sim, 0, engine.Duration(200*time.Millisecond)
+		c.ReconcileBankAt = at.In(seoul).Format("15:04:05")
+	})
+	bk := newBank(t, e)
+	scanned := func(txn bankfeed.Transaction) {
+		t.Helper()
+		testenv.CheckFor(t, 20*time.Second, func() error {
+			got, err := e.Models.DepositsWithTxn([]string{txn.BankTxnID})
+			if err != nil || len(got) == 0 {
+				return fmt.Errorf("%s not recorded yet (%v)", txn.BankTxnID, err)
+			}
+			return nil
+		})
+	}
+	first, err := sim.Transfer("김은행", 12000, e.cfg.CollectNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scanned(first)
+	forged := bk.depositAt("박위조", 50000, time.Now().Add(-10*time.Minute))
+	// And one on an account the bank shows no transfer to that day.
+	var elsewhere api.RecordDepositReply
+	e.call(t, subjRecord, api.RecordDepositRequest{BankTxnID: "TXN-ELSE", AccountNumber: "333-44-555555", DepositorName: "최다른",
+		Amount: 7000, DepositedAt: time.Now().Add(-5 * time.Minute)}, &elsewhere, nil)
+	behind.Store(int64(time.Minute))
+	second, err := sim.Transfer("이은행", 8000, e.cfg.CollectNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scanned(second)
+	behind.Store(0)
+
+	var run api.ReconcileRunSummary
+	testenv.CheckFor(t, 60*time.Second, func() error {
+		var list api.ReconcileListReply
+		if _, err := e.c.Call(ctxT(t), api.ReconcileList.Subject, api.ReconcileListRequest{}, &list, nil); err != nil {
+			return err
+		}
+		if len(list.Runs) == 0 {
+			return errors.New("no run yet")
+		}
+		run = list.Runs[0]
+		return nil
+	})
+	var rep api.ReconcileReply
+	e.call(t, api.ReconcileGet.Subject, api.ReconcileGetRequest{RunID: run.RunID}, &rep, nil)
+	if rep.Kind != "bank" || rep.Lines != 2 || !slices.Equal(itemIDs(rep.Matched), []string{first.BankTxnID, second.BankTxnID}) ||
+		!slices.Equal(itemIDs(rep.MissingAtBank), []string{"TXN-0001"}) || !slices.Equal(rep.MissingAtBank[0].DepositIDs, []string{forged.DepositID}) || rep.Findings != 1 {
+		t.Fatalf("the nightly run: %+v", rep)
+	}
+	auditor := connectAs(t, e.ClientURL(), e.SeedFile(auth.Auditor))
+	evs, _ := wholeHistory(t, auditor, "reconciliation", string(rep.RunID), 0)
+	if len(evs) != 1 || evs[0].Actor != "timer" {
+		t.Fatalf("the run's history: %+v", evs)
+	}
+	// The run compares only the accounts it has lines for: the deposit on
+	// the other account is said as an error.
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, `"level":"error"`) && strings.Contains(line, "the bank shows no transfer that day to accounts on which the engine recorded deposits") &&
+				strings.Contains(line, elsewhere.DepositID) && !strings.Contains(line, forged.DepositID) {
+				return nil
+			}
+		}
+		return errors.New("no error naming the deposit on an account without a line")
+	})
+	_, metrics := e.get(t, "/metrics")
+	if !strings.Contains(metrics, `bankbook_reconcile_last_run_findings{kind="bank"} 1`) {
+		t.Errorf("/metrics of the reconciliations:\n%s", grepLines(metrics, "bankbook_reconcile_"))
+	}
+	stream, err := e.js.Stream(ctxT(t), "BANKBOOK_TIMERS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 20*time.Second, func() error {
+		m, err := stream.GetLastMsgForSubject(ctxT(t), "bankbook.timer.sched.reconcile_bank.daily")
+		if err != nil {
+			return err
+		}
+		next, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(m.Header.Get(jetstream.ScheduleHeader), "@at "))
+		if err != nil {
+			return err
+		}
+		if !next.Equal(at.Add(24 * time.Hour)) {
+			return fmt.Errorf("next run at %s, want %s", next, at.Add(24*time.Hour))
+		}
+		return nil
+	})
 }

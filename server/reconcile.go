@@ -33,6 +33,15 @@ func (s *Server) reconcilePayouts() commandSpec[api.ReconcilePayoutsRequest, api
 	}
 }
 
+// ReconcileBank runs a bank reconciliation as
+// bankbook.cmd.reconcile.bank does, for the engine's own scheduled runs.
+func (s *Server) ReconcileBank(ctx context.Context, meta commands.Meta, req api.ReconcileBankRequest) (api.ReconcileReply, error) {
+	if err := req.Validate(); err != nil {
+		return api.ReconcileReply{}, err
+	}
+	return s.reconcileBank().exec(ctx, meta, req)
+}
+
 // ReconcilePayouts runs a payouts reconciliation as
 // bankbook.cmd.reconcile.payouts does, for the engine's own scheduled runs.
 func (s *Server) ReconcilePayouts(ctx context.Context, meta commands.Meta, req api.ReconcilePayoutsRequest) (api.ReconcileReply, error) {
