@@ -194,8 +194,8 @@ type nightlyRun func(ctx context.Context, log zerolog.Logger, from, to time.Time
 
 // runNightly handles a due run of job: once this instance serves, and if
 // ready (it has the provider to fetch the input from; otherwise an
-// instance that has takes it), it arms the next run and calls run with
-// the run's period.
+// instance that has takes it), it arms the next run (unless a later run
+// is armed already) and calls run with the run's period.
 func (e *Engine) runNightly(ctx context.Context, tm *timers.Timers, job nightlyJob, ready bool, d timers.Due, run nightlyRun) (time.Duration, error) {
 	var n nightly
 	if err := json.Unmarshal(d.Payload, &n); err != nil || n.To.IsZero() {
@@ -213,8 +213,15 @@ func (e *Engine) runNightly(ctx context.Context, tm *timers.Timers, job nightlyJ
 	if err != nil {
 		return 0, worker.Permanent(fmt.Errorf("nightly %s reconciliation: %w", job.what, err))
 	}
-	if err := e.armRun(ctx, tm, job, following); err != nil {
+	// A run handed again (it waited, or failed) finds the run after it
+	// armed already, maybe at a time of day changed since, or fired and
+	// the one after it armed: that stays.
+	if at, _, armed, err := tm.Schedule(ctx, job.timer, nightlyID); err != nil {
 		return 0, err
+	} else if !armed || !at.After(n.To) {
+		if err := e.armRun(ctx, tm, job, following); err != nil {
+			return 0, err
+		}
 	}
 	return run(ctx, e.log.With().Str("reconcile", job.what).Time("from", from).Time("to", n.To).Logger(), from, n.To)
 }

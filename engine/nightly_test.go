@@ -214,3 +214,79 @@ func TestNightlyChangedTimeAppliesFromTheRunAfter(t *testing.T) {
 		})
 	}
 }
+
+// A run handed again (it waits for its input, or failed) arms the run
+// after it only while that one is not armed yet: a time of day changed
+// meanwhile (another instance, or a restart) stays, and a run waiting for
+// more than a day does not arm again a run that has fired already.
+func TestNightlyRunHandedAgainKeepsTheNextRun(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "off", "fast"
+	e, err := Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := timers.Open(ctx, js, timers.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := bankNightly
+	armed := func() (time.Time, nightly) {
+		t.Helper()
+		at, payload, ok, err := tm.Schedule(ctx, job.timer, nightlyID)
+		if err != nil || !ok {
+			t.Fatalf("schedule: armed %v, %v", ok, err)
+		}
+		var n nightly
+		if err := json.Unmarshal(payload, &n); err != nil {
+			t.Fatal(err)
+		}
+		return at, n
+	}
+	if err := e.armNightly(ctx, tm, job, "03:00", "Asia/Seoul"); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := armed()
+	_, payload, _, _ := tm.Schedule(ctx, job.timer, nightlyID)
+	due := timers.Due{Kind: job.timer, ID: nightlyID, Payload: payload, Delivered: 1}
+	waiting := func(context.Context, zerolog.Logger, time.Time, time.Time) (time.Duration, error) {
+		return nightlyIncomplete, nil
+	}
+	// The run fires and waits for the bank; meanwhile an instance starts
+	// with 05:30, which applies from the run after it.
+	if wait, err := e.runNightly(ctx, tm, job, true, due, waiting); wait != nightlyIncomplete || err != nil {
+		t.Fatalf("run: wait %v, %v", wait, err)
+	}
+	second, _ := armed()
+	if err := e.armNightly(ctx, tm, job, "05:30", "Asia/Seoul"); err != nil {
+		t.Fatal(err)
+	}
+	due.Delivered++
+	if wait, err := e.runNightly(ctx, tm, job, true, due, waiting); wait != nightlyIncomplete || err != nil {
+		t.Fatalf("run again: wait %v, %v", wait, err)
+	}
+	if at, n := armed(); !at.Equal(second) || n.At != "05:30" || !n.From.Equal(first) {
+		t.Fatalf("after the waiting run was handed again the next run is armed at %s with %+v, want at %s with 05:30 from %s", at, n, second, first)
+	}
+	// The run after it fired and armed the one after that; the first run,
+	// still waiting, is handed again.
+	_, payload, _, _ = tm.Schedule(ctx, job.timer, nightlyID)
+	if _, err := e.runNightly(ctx, tm, job, true, timers.Due{Kind: job.timer, ID: nightlyID, Payload: payload, Delivered: 1}, waiting); err != nil {
+		t.Fatal(err)
+	}
+	third, _ := armed()
+	due.Delivered++
+	if _, err := e.runNightly(ctx, tm, job, true, due, waiting); err != nil {
+		t.Fatal(err)
+	}
+	if at, _ := armed(); !at.Equal(third) || !third.After(second) {
+		t.Fatalf("the run at %s armed again after the run at %s fired: %s", second, third, at)
+	}
+}
