@@ -1,6 +1,9 @@
 package bankfeed
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // feed is what a scan result holds for one account and its sub-accounts.
 type feed struct {
@@ -9,7 +12,7 @@ type feed struct {
 	txns []Transaction
 	// conflicts are rows that name a kept transaction's account and
 	// bank_txn_id with other values: two different transactions under one
-	// ID.
+	// ID, each once.
 	conflicts []Transaction
 	// repeats counts the rows that repeated a kept transaction, others the
 	// rows for other accounts (dropped), subs the kept transactions of a
@@ -40,7 +43,7 @@ func selectFeed(account string, isSub func(string) bool, ts []Transaction) (feed
 		// accounts of the feed is two transactions (as deposit IDs are).
 		key := NormalizeAccountNumber(t.AccountNumber) + "\x00" + t.BankTxnID
 		if i, ok := byID[key]; ok {
-			if f.txns[i].Equal(t) {
+			if f.txns[i].Equal(t) || slices.ContainsFunc(f.conflicts, t.Equal) {
 				f.repeats++
 			} else {
 				f.conflicts = append(f.conflicts, t)

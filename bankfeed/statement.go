@@ -1,6 +1,7 @@
 package bankfeed
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -25,7 +26,7 @@ func (e *IncompleteError) Error() string {
 // Statement is the statement of account and its sub-accounts (the numbers
 // isSub accepts; nil: none) for [from, to), read from src: every
 // transaction deposited in that time, in deposit order (DepositedAt, then
-// BankTxnID). It scans from from and needs the result complete up to to
+// BankTxnID, then the other fields). It scans from from and needs the result complete up to to
 // (the Source's promise); until the bank says so it is *IncompleteError.
 // Repeats of a transaction are dropped, as the Scanner drops them; two
 // different transactions under one account and bank_txn_id are both kept,
@@ -50,6 +51,14 @@ func Statement(ctx context.Context, src Source, account string, isSub func(strin
 			out = append(out, t)
 		}
 	}
-	slices.SortStableFunc(out, byDepositOrder)
+	// In an order the feed's does not change, so that the same period
+	// read again is the same statement.
+	slices.SortFunc(out, statementOrder)
 	return out, nil
+}
+
+// statementOrder is deposit order, ties broken by every other field.
+func statementOrder(a, b Transaction) int {
+	return cmp.Or(byDepositOrder(a, b), cmp.Compare(a.AccountNumber, b.AccountNumber),
+		cmp.Compare(a.Amount, b.Amount), cmp.Compare(a.DepositorName, b.DepositorName))
 }

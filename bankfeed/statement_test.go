@@ -70,3 +70,41 @@ func TestStatement(t *testing.T) {
 		t.Fatalf("an invalid transaction: %v", err)
 	}
 }
+
+// A repeat of a conflicting row is a repeat too: the statement holds each
+// of the two transactions under one ID once, however often the feed
+// repeats either, so the same period read again is the same statement.
+func TestStatementRepeatedConflict(t *testing.T) {
+	from, to := t0, t0.Add(24*time.Hour)
+	kept := Transaction{BankTxnID: "T-2", AccountNumber: collect, DepositorName: "김하루", Amount: 4000, DepositedAt: from.Add(time.Hour)}
+	other := kept
+	other.Amount = 4500
+	src := &scriptedSource{results: []ScanResult{
+		{Transactions: []Transaction{kept, other, other, kept, other}, CompleteUpTo: to},
+	}}
+	got, err := Statement(context.Background(), src, collect, nil, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Transaction{kept, other}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("statement:\n got %+v\nwant %+v", got, want)
+	}
+	// The feed in another order (and one ID on two accounts at one
+	// instant) reads as the same statement.
+	sub := kept
+	sub.AccountNumber = "100-0001"
+	isSub := func(n string) bool { return strings.HasPrefix(n, "1000") }
+	var first []Transaction
+	for i, rows := range [][]Transaction{{sub, kept, other}, {other, kept, sub, other}} {
+		src := &scriptedSource{results: []ScanResult{{Transactions: rows, CompleteUpTo: to}}}
+		got, err := Statement(context.Background(), src, collect, isSub, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = got
+		} else if !reflect.DeepEqual(got, first) {
+			t.Fatalf("the feed in another order:\n got %+v\nwant %+v", got, first)
+		}
+	}
+}
