@@ -35,7 +35,20 @@ type StatementLine = domain.StatementLine
 type ReconcileBankRequest struct {
 	FileSHA256 string          `json:"file_sha256"`
 	Lines      []StatementLine `json:"lines"`
+	// Period, when given, is the time the statement covers, both ends
+	// inclusive: every account it covers is compared over all of it, not
+	// only from its first to its last line (a statement of a day, which
+	// vouches for the hours before its first transfer and after its
+	// last). Every line must be in it.
+	Period *ReconcilePeriod `json:"period,omitempty"`
+	// Accounts, with a period, are accounts the statement covers besides
+	// those of its lines: accounts it shows no transfer to in the period,
+	// whose deposits recorded in it are then missing at the bank.
+	Accounts []string `json:"accounts,omitempty"`
 }
+
+// ReconcilePeriod is a period, both ends inclusive.
+type ReconcilePeriod = domain.ReconcilePeriod
 
 // Validate checks the request: file_sha256 is 64 lower-case hex digits;
 // 1 to MaxReconcileLines lines, each as bankbook.cmd.deposit.record checks
@@ -63,6 +76,26 @@ func (r ReconcileBankRequest) Validate() error {
 			return invalid(fmt.Sprintf("lines[%d]", i), "%v", err)
 		}
 	}
+	if p := r.Period; p != nil {
+		if p.From.IsZero() || p.To.IsZero() || p.To.Before(p.From) {
+			return invalid("period", "must have a from and a to, from not after to")
+		}
+		for i, l := range r.Lines {
+			if l.DepositedAt.Before(p.From) || l.DepositedAt.After(p.To) {
+				return invalid(fmt.Sprintf("lines[%d].deposited_at", i), "is outside the period")
+			}
+		}
+	} else if len(r.Accounts) > 0 {
+		return invalid("accounts", "need a period")
+	}
+	if len(r.Accounts) > MaxReconcileLines {
+		return invalid("accounts", "must hold at most %d accounts, got %d", MaxReconcileLines, len(r.Accounts))
+	}
+	for i, a := range r.Accounts {
+		if err := domain.ValidateAccountNumber(fmt.Sprintf("accounts[%d]", i), a); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -74,6 +107,9 @@ func (r ReconcileBankRequest) Canonical() ReconcileBankRequest {
 		lines[i] = l
 	}
 	r.Lines = lines
+	if p := r.Period; p != nil {
+		r.Period = &ReconcilePeriod{From: p.From.UTC(), To: p.To.UTC()}
+	}
 	return r
 }
 

@@ -69,8 +69,9 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 		return repeatedRun(r.Run, seq, lines)
 	}
 
+	covered := domain.CoveredAccounts(req.Lines, req.Period, req.Accounts)
 	watermarks := map[string]time.Time{}
-	for _, a := range domain.StatementAccounts(req.Lines) {
+	for _, a := range covered {
 		wm, err := h.marks.Watermark(ctx, h.feedAccount(a.AccountNumber))
 		if err != nil {
 			return api.ReconcileReply{}, fmt.Errorf("scan watermark of %s: %w", a.AccountNumber, err)
@@ -82,7 +83,7 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 		return api.ReconcileReply{}, err
 	}
 	in := domain.BankReconcileInput{RunID: id, FileSHA256: req.FileSHA256, Lines: req.Lines,
-		Watermarks: watermarks, LedgerAsOfSeq: uint64(asOf), Now: h.Now()}
+		Watermarks: watermarks, LedgerAsOfSeq: uint64(asOf), Now: h.Now(), Period: req.Period, Accounts: req.Accounts}
 	txns := make([]string, 0, len(req.Lines))
 	for _, l := range req.Lines {
 		txns = append(txns, l.BankTxnID)
@@ -90,7 +91,7 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 	in.CarryBases, in.CoveredTo = map[string]domain.ReconciliationID{}, map[string]time.Time{}
 	in.ComparedSeqs, in.LateAfter = map[string]uint64{}, map[string]uint64{}
 	carries := map[string]domain.ReconcileCarry{}
-	for _, a := range domain.StatementAccounts(req.Lines) {
+	for _, a := range covered {
 		carry, err := ledger.Carry(domain.ReconcileKindBank, a.AccountNumber)
 		if err != nil {
 			return api.ReconcileReply{}, fmt.Errorf("read the timing differences carried on %s: %w", a.AccountNumber, err)
@@ -108,7 +109,7 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 		return api.ReconcileReply{}, fmt.Errorf("read recorded deposits: %w", err)
 	}
 	in.Recorded = recorded
-	for _, a := range domain.StatementAccounts(req.Lines) {
+	for _, a := range covered {
 		// Late deposits are those dated before from; a gap's first
 		// moment is not in the gap (the run that covered it compared it).
 		from, lateBefore := a.From, a.From

@@ -231,8 +231,9 @@ type ReconciliationCompleted struct {
 	// Accounts are the accounts and periods a bank statement covers (none
 	// for a payouts run).
 	Accounts []ReconcileAccount `json:"accounts"`
-	// Period is the period a payouts report covers: its first to its last
-	// settled_at (nil for a bank run).
+	// Period is the period a payouts report covers (its first to its last
+	// settled_at), or the period a bank statement was given with (nil
+	// otherwise: each account's period is its own).
 	Period *ReconcilePeriod `json:"period,omitempty"`
 	// CarryBase, on a payouts run, is the run that last wrote the
 	// provider's open timing differences, which this run took in and
@@ -327,6 +328,34 @@ type BankReconcileInput struct {
 	Unrecorded    []ReconcileItem
 	LedgerAsOfSeq uint64
 	Now           time.Time
+	// Period and Accounts, when Period is set, are the statement's period
+	// and the accounts it covers besides its lines' (CoveredAccounts).
+	Period   *ReconcilePeriod
+	Accounts []string
+}
+
+// CoveredAccounts returns the accounts a statement covers, each with its
+// period, sorted by account number: without a period, its lines' accounts,
+// each from its first to its last line (StatementAccounts); with one,
+// those and accounts, each over the whole period.
+func CoveredAccounts(lines []StatementLine, period *ReconcilePeriod, accounts []string) []ReconcileAccount {
+	out := StatementAccounts(lines)
+	if period == nil {
+		return out
+	}
+	seen := map[string]bool{}
+	for i := range out {
+		out[i].From, out[i].To = period.From.UTC(), period.To.UTC()
+		seen[out[i].AccountNumber] = true
+	}
+	for _, a := range accounts {
+		if n := NormalizeAccountNumber(a); !seen[n] {
+			seen[n] = true
+			out = append(out, ReconcileAccount{AccountNumber: n, From: period.From.UTC(), To: period.To.UTC()})
+		}
+	}
+	slices.SortFunc(out, func(a, b ReconcileAccount) int { return cmp.Compare(a.AccountNumber, b.AccountNumber) })
+	return out
 }
 
 // StatementAccounts returns the accounts lines cover, each with its period,
@@ -396,7 +425,7 @@ func GapFrom(coveredTo, from time.Time) time.Time {
 //   - timing_difference (ledger side): recorded, not on the statement,
 //     within ReconcileTimingWindow of the end of the period.
 func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
-	accounts := StatementAccounts(in.Lines)
+	accounts := CoveredAccounts(in.Lines, in.Period, in.Accounts)
 	period := map[string]ReconcileAccount{}
 	for i, a := range accounts {
 		if wm := in.Watermarks[a.AccountNumber]; !wm.IsZero() {
@@ -573,6 +602,9 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 			Matched: len(items.Matched), MissingInLedger: len(items.MissingInLedger), MissingAtBank: len(items.MissingAtBank),
 			AmountMismatch: len(items.AmountMismatch), Duplicate: len(items.Duplicate), TimingDifference: len(items.TimingDifference),
 		},
+	}
+	if p := in.Period; p != nil {
+		out.Period = &ReconcilePeriod{From: p.From.UTC(), To: p.To.UTC()}
 	}
 	out.ReconcileItems, out.Truncated = items.bounded(MaxReconcileItems)
 	return out

@@ -502,7 +502,7 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			reporter, ok := payouts.(firmbanking.Reporter)
 			return e.runNightly(ctx, tm, payoutsNightly, ok, d, e.reconcilePayoutsNightly(reporter))
 		case timerReconcileBank:
-			return e.runNightly(ctx, tm, bankNightly, source != nil, d, e.reconcileBankNightly(source, cfg.CollectNumber))
+			return e.runNightly(ctx, tm, bankNightly, source != nil, d, e.reconcileBankNightly(source, marks, cfg.CollectNumber, time.Duration(cfg.ScanInterval)))
 		default:
 			return 0, worker.Permanent(fmt.Errorf("timer of unknown kind %q", d.Kind))
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 	_ "time/tzdata" // --reconcile-time-zone names a zone on machines without a zone database too
@@ -285,47 +286,110 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 }
 
 // How long a bank run waits for the bank to say its data is complete up to
-// the period's end: nightlyIncomplete, or nightlyIncompleteLate (and said
-// at warn) once the period ended nightlyLate ago.
+// the period's end, and for the scanner to have recorded it: a scan
+// interval, at least a second and at most nightlyIncomplete, or
+// nightlyIncompleteLate (and said at warn) once the period ended
+// nightlyLate ago.
 const (
 	nightlyIncomplete     = time.Minute
 	nightlyIncompleteLate = 10 * time.Minute
 	nightlyLate           = 30 * time.Minute
-	// nightlyNamed is how many deposits an empty statement's log line names.
-	nightlyNamed = 10
+	// nightlyAccounts bounds the accounts of one bank run's lines: a run
+	// records each account it covers, and must fit in one message.
+	nightlyAccounts = 1000
 )
 
 // reconcileBankNightly is a run of the bank reconciliation: the bank's
 // statement of account and its dedicated accounts for the run's period,
 // read from the account-scan API once the bank says its data is complete
-// up to the period's end (bankfeed.Statement), reconciled as `bankbook
-// reconcile bank` does, as the actor "timer". A day of more than
-// api.MaxReconcileLines deposits is several runs, in deposit order. Each
-// run's file is its lines written in the import dialect
-// (bankfeed.WriteCSV), so a run handled twice is recorded once.
-func (e *Engine) reconcileBankNightly(src bankfeed.Source, account string) nightlyRun {
+// up to the period's end (bankfeed.Statement) and the scanner's watermark
+// has passed it, reconciled as `bankbook reconcile bank` does with the
+// period given, as the actor "timer". Every account of the feed is covered
+// over the whole period: the collection account, the accounts of the
+// lines, and the dedicated accounts deposits were recorded on in it. A
+// day of more than api.MaxReconcileLines deposits is several runs, each
+// over its part of the period. Each run's file is its lines written in the
+// import dialect (bankfeed.WriteCSV), so a run handled twice is recorded
+// once.
+func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Watermarks, account string, scanInterval time.Duration) nightlyRun {
+	collect := domain.NormalizeAccountNumber(account)
+	inFeed := func(n string) bool { return n == collect || e.Accounts.InRange(n) }
 	return func(ctx context.Context, log zerolog.Logger, from, to time.Time) (time.Duration, error) {
-		txns, err := bankfeed.Statement(ctx, src, account, e.Accounts.InRange, from, to)
-		var incomplete *bankfeed.IncompleteError
-		if errors.As(err, &incomplete) {
+		wait := func(err error) (time.Duration, error) {
 			if time.Since(to) > nightlyLate {
 				log.Warn().Err(err).Msg("nightly bank reconciliation: waiting for the bank's data of the day")
 				return nightlyIncompleteLate, nil
 			}
 			log.Info().Err(err).Msg("nightly bank reconciliation: waiting for the bank's data of the day")
-			return nightlyIncomplete, nil
+			// The scanner's next scan may bring it.
+			return min(nightlyIncomplete, max(scanInterval, time.Second)), nil
+		}
+		txns, err := bankfeed.Statement(ctx, src, account, e.Accounts.InRange, from, to)
+		var incomplete *bankfeed.IncompleteError
+		if errors.As(err, &incomplete) {
+			return wait(err)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("nightly bank reconciliation: the bank's statement of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 		}
-		for lines := range slices.Chunk(txns, api.MaxReconcileLines) {
+		// What the scanner has not recorded yet would be a timing
+		// difference, carried for as long as its account has no run.
+		if wm, err := marks.Watermark(ctx, account); err != nil {
+			return 0, fmt.Errorf("nightly bank reconciliation: scan watermark of %s: %w", account, err)
+		} else if wm.Before(to) {
+			return wait(fmt.Errorf("the scanner has recorded the deposits up to %s, not yet up to %s", wm.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano)))
+		}
+		// The accounts of the feed deposits were recorded on in a period
+		// (to inclusive), with how many on each.
+		feedDeposits := func(from, to time.Time) (map[string]int, error) {
+			recorded, err := e.Models.DepositAccountsIn(from, to.Add(time.Nanosecond))
+			if err != nil {
+				return nil, fmt.Errorf("nightly bank reconciliation: read the deposits of the day: %w", err)
+			}
+			maps.DeleteFunc(recorded, func(n string, _ int) bool { return !inFeed(n) })
+			return recorded, nil
+		}
+		if len(txns) == 0 {
+			// Nothing to record a run of: a run needs lines. Deposits the
+			// engine recorded in the day are what the bank should have
+			// shown: said loudly, as a run would find them missing at the
+			// bank.
+			recorded, err := feedDeposits(from, to.Add(-time.Nanosecond))
+			if err != nil {
+				return 0, err
+			}
+			n := 0
+			for _, c := range recorded {
+				n += c
+			}
+			if n > 0 {
+				with := slices.Sorted(maps.Keys(recorded))
+				log.Error().Int("recorded", n).Strs("accounts", with).
+					Msg("nightly bank reconciliation: the bank shows no deposits for a day in which the engine recorded some: ask the bank, and reconcile its statement (bankbook reconcile bank --statement)")
+				return 0, nil
+			}
+			log.Info().Msg("nightly bank reconciliation: no deposits that day, at the bank or here")
+			return 0, nil
+		}
+		for _, part := range statementParts(txns, from, to, api.MaxReconcileLines, nightlyAccounts) {
+			recorded, err := feedDeposits(part.period.From, part.period.To)
+			if err != nil {
+				return 0, err
+			}
+			accounts := []string{collect}
+			for _, n := range slices.Sorted(maps.Keys(recorded)) {
+				if n != collect {
+					accounts = append(accounts, n)
+				}
+			}
 			var file bytes.Buffer
-			if err := bankfeed.WriteCSV(&file, lines); err != nil {
+			if err := bankfeed.WriteCSV(&file, part.lines); err != nil {
 				return 0, err
 			}
 			sum := sha256.Sum256(file.Bytes())
-			req := api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: make([]api.StatementLine, 0, len(lines))}
-			for _, t := range lines {
+			req := api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: make([]api.StatementLine, 0, len(part.lines)),
+				Period: &part.period, Accounts: accounts}
+			for _, t := range part.lines {
 				req.Lines = append(req.Lines, api.StatementLine{BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber,
 					DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt})
 			}
@@ -338,29 +402,60 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, account string) night
 			}
 			logNightlyRun(log, "bank", rep)
 		}
-		// A run compares the accounts it has lines for. Deposits the
-		// engine recorded in the day on an account the bank shows no
-		// transfer to (on any, for a day without transfers, which records
-		// no run: a run needs lines) are what the bank should have shown:
-		// said loudly, as a run would find them missing at the bank.
-		lined := map[string]bool{}
-		for _, t := range txns {
-			lined[domain.NormalizeAccountNumber(t.AccountNumber)] = true
-		}
-		unlined, n, err := e.Models.DepositsIn(from, to, lined, nightlyNamed)
-		if err != nil {
-			return 0, fmt.Errorf("nightly bank reconciliation: read the deposits of the day: %w", err)
-		}
-		if n > 0 {
-			ids := make([]string, 0, len(unlined))
-			for _, d := range unlined {
-				ids = append(ids, d.DepositID)
-			}
-			log.Error().Int("recorded", n).Strs("deposit_ids", ids).
-				Msg("nightly bank reconciliation: the bank shows no transfer that day to accounts on which the engine recorded deposits dated in it: ask the bank, and reconcile its statement (bankbook reconcile bank --statement)")
-		} else if len(txns) == 0 {
-			log.Info().Msg("nightly bank reconciliation: no deposits that day, at the bank or here")
-		}
 		return 0, nil
 	}
+}
+
+// statementPart is the lines of one run of a day's statement and the part
+// of the day it covers (both ends inclusive).
+type statementPart struct {
+	lines  []bankfeed.Transaction
+	period api.ReconcilePeriod
+}
+
+// statementParts splits the statement of [from, to) (txns, in deposit
+// order) into runs of at most maxLines lines on at most maxAccounts
+// accounts, each covering from its first line's time (from, for the
+// first) to just before the next run's: lines of one instant stay in one
+// run, unless more than a run holds share it (then two runs share that
+// instant).
+func statementParts(txns []bankfeed.Transaction, from, to time.Time, maxLines, maxAccounts int) []statementPart {
+	var parts []statementPart
+	start := from
+	for len(txns) > 0 {
+		limit, accounts := min(len(txns), maxLines), map[string]bool{}
+		for i, t := range txns[:limit] {
+			if a := domain.NormalizeAccountNumber(t.AccountNumber); !accounts[a] {
+				if len(accounts) == maxAccounts {
+					limit = i
+					break
+				}
+				accounts[a] = true
+			}
+		}
+		n := limit
+		for n < len(txns) && n > 1 && txns[n].DepositedAt.Equal(txns[n-1].DepositedAt) {
+			n--
+		}
+		if n < len(txns) && txns[n].DepositedAt.Equal(txns[n-1].DepositedAt) {
+			n = limit
+		}
+		end := to.Add(-time.Nanosecond)
+		if n < len(txns) {
+			end = later(txns[n].DepositedAt.Add(-time.Nanosecond), txns[n-1].DepositedAt)
+		}
+		parts = append(parts, statementPart{lines: txns[:n], period: api.ReconcilePeriod{From: start, To: end}})
+		if n < len(txns) {
+			start = txns[n].DepositedAt
+		}
+		txns = txns[n:]
+	}
+	return parts
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/timers"
 )
 
@@ -288,5 +291,54 @@ func TestNightlyRunHandedAgainKeepsTheNextRun(t *testing.T) {
 	}
 	if at, _ := armed(); !at.Equal(third) || !third.After(second) {
 		t.Fatalf("the run at %s armed again after the run at %s fired: %s", second, third, at)
+	}
+}
+
+// A day's statement of more lines than a run holds is several runs, each
+// over its part of the day: from its first line (the day's start, for the
+// first) to just before the next run's first line, so that together they
+// cover the day once; lines of one instant stay in one run unless more
+// than a run holds share it.
+func TestStatementParts(t *testing.T) {
+	from := time.Date(2026, 12, 6, 18, 0, 0, 0, time.UTC)
+	to := from.Add(24 * time.Hour)
+	at := func(h int) time.Time { return from.Add(time.Duration(h) * time.Hour) }
+	var txns []bankfeed.Transaction
+	for i, h := range []int{1, 2, 3, 3, 4, 5, 5, 5, 5, 6} {
+		txns = append(txns, bankfeed.Transaction{BankTxnID: fmt.Sprintf("T-%d", i), DepositedAt: at(h)})
+	}
+	type part struct {
+		ids      string
+		from, to time.Time
+	}
+	var got []part
+	for _, p := range statementParts(txns, from, to, 3, 10) {
+		var ids []string
+		for _, l := range p.lines {
+			ids = append(ids, l.BankTxnID)
+		}
+		got = append(got, part{strings.Join(ids, ","), p.period.From, p.period.To})
+	}
+	ns := time.Nanosecond
+	want := []part{
+		{"T-0,T-1", from, at(3).Add(-ns)},
+		{"T-2,T-3,T-4", at(3), at(5).Add(-ns)},
+		{"T-5,T-6,T-7", at(5), at(5)},
+		{"T-8,T-9", at(5), to.Add(-ns)},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("parts:\n got %v\nwant %v", got, want)
+	}
+	if one := statementParts(txns, from, to, 10, 10); len(one) != 1 || len(one[0].lines) != 10 || !one[0].period.From.Equal(from) || !one[0].period.To.Equal(to.Add(-ns)) {
+		t.Fatalf("a day within one run: %+v", one)
+	}
+	// A run also holds the lines of at most so many accounts.
+	var on []bankfeed.Transaction
+	for i, a := range []string{"1-1", "2-2", "11", "3-3"} {
+		on = append(on, bankfeed.Transaction{BankTxnID: fmt.Sprintf("A-%d", i), AccountNumber: a, DepositedAt: at(i + 1)})
+	}
+	if parts := statementParts(on, from, to, 10, 2); len(parts) != 2 || len(parts[0].lines) != 3 || !parts[0].period.To.Equal(at(4).Add(-ns)) ||
+		len(parts[1].lines) != 1 || !parts[1].period.From.Equal(at(4)) {
+		t.Fatalf("two accounts a run: %+v", parts)
 	}
 }

@@ -97,13 +97,12 @@ func (s *Store) DepositsOn(account string, from, to time.Time) ([]domain.Recorde
 	return out, asOf, err
 }
 
-// DepositsIn returns how many deposits were recorded deposited from from
-// and before to on any account but those skip holds (normalised), and the
-// first limit of them (by account, then time). It reads each account's
-// deposits of that time only.
-func (s *Store) DepositsIn(from, to time.Time, skip map[string]bool, limit int) ([]domain.RecordedDeposit, int, error) {
+// DepositAccountsIn returns the accounts (normalised) deposits were
+// recorded on deposited from from and before to, with how many on each. It
+// reads each account's deposits of that time only.
+func (s *Store) DepositAccountsIn(from, to time.Time) (map[string]int, error) {
 	first, end := domain.FormatTime(from), domain.FormatTime(to)
-	out, n := []domain.RecordedDeposit{}, 0
+	out := map[string]int{}
 	err := s.view(func(tx *bbolt.Tx) error {
 		b, err := queryBucket(tx, bucketDepositsByAccount)
 		if err != nil {
@@ -112,27 +111,18 @@ func (s *Store) DepositsIn(from, to time.Time, skip map[string]bool, limit int) 
 		c := b.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Seek(nextAccount(k)) {
 			account, _, _ := bytes.Cut(k, []byte{0})
-			if skip[string(account)] {
-				continue
-			}
 			prefix := append(bytes.Clone(account), 0)
-			for k, v := c.Seek(append(bytes.Clone(prefix), first...)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			for k, _ := c.Seek(append(bytes.Clone(prefix), first...)); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 				at, _, _ := bytes.Cut(k[len(prefix):], []byte{0})
 				if string(at) >= end {
 					break
 				}
-				if n++; len(out) < limit {
-					var d domain.RecordedDeposit
-					if err := json.Unmarshal(v, &d); err != nil {
-						return err
-					}
-					out = append(out, d)
-				}
+				out[string(account)]++
 			}
 		}
 		return nil
 	})
-	return out, n, err
+	return out, err
 }
 
 // nextAccount is where the keys of the account after k's begin.

@@ -469,6 +469,14 @@ func TestBadInputTable(t *testing.T) {
 		{name: "reconcile_bank: a line with a bad account", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", lineOf("account_number", `"a.b"`)}), field: "lines[0].account_number"},
 		{name: "reconcile_bank: a line in the far future", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", lineOf("deposited_at", `"2999-01-01T00:00:00Z"`)}), field: "lines[0].deposited_at"},
 		{name: "reconcile_bank: a line with a space in bank_txn_id", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", lineOf("bank_txn_id", `"T 1"`)}), field: "lines[0].bank_txn_id"},
+		{name: "reconcile_bank: a period that ends before it starts", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", reconcileLine},
+			member{"period", `{"from":"2026-01-02T00:00:00Z","to":"2026-01-01T00:00:00Z"}`}), field: "period"},
+		{name: "reconcile_bank: a line outside the period", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", reconcileLine},
+			member{"period", `{"from":"2020-01-01T00:00:00Z","to":"2020-01-02T00:00:00Z"}`}), field: "lines[0].deposited_at"},
+		{name: "reconcile_bank: accounts without a period", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", reconcileLine},
+			member{"accounts", `["5001000777"]`}), field: "accounts"},
+		{name: "reconcile_bank: a bad account", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", reconcileLine},
+			member{"period", `{"from":"2020-01-01T00:00:00Z","to":"2999-01-02T00:00:00Z"}`}, member{"accounts", `["a.b"]`}), field: "accounts[0]"},
 		{name: "reconcile_bank: a line with an unknown field", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", lineOf("amout", `1`)}), field: "lines[0].amout"},
 	} {
 		add(c)

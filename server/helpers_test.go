@@ -32,12 +32,6 @@ type testEngine struct {
 
 func startEngine(t testing.TB, mutate ...func(*engine.Config)) *testEngine {
 	t.Helper()
-	return startEngineLogged(t, io.Discard, mutate...)
-}
-
-// startEngineLogged is startEngine with the engine's log written to logs.
-func startEngineLogged(t testing.TB, logs io.Writer, mutate ...func(*engine.Config)) *testEngine {
-	t.Helper()
 	cfg := engine.Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
@@ -45,7 +39,7 @@ func startEngineLogged(t testing.TB, logs io.Writer, mutate ...func(*engine.Conf
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	return startEngineLog(t, cfg, zerolog.New(logs))
+	return startEngineWith(t, cfg)
 }
 
 // restart stops e and starts an engine again on its data directory: the
@@ -60,12 +54,7 @@ func (e *testEngine) restart(t testing.TB) *testEngine {
 
 func startEngineWith(t testing.TB, cfg engine.Config) *testEngine {
 	t.Helper()
-	return startEngineLog(t, cfg, zerolog.New(io.Discard))
-}
-
-func startEngineLog(t testing.TB, cfg engine.Config, log zerolog.Logger) *testEngine {
-	t.Helper()
-	e, err := engine.Start(context.Background(), cfg, log)
+	e, err := engine.Start(context.Background(), cfg, zerolog.New(io.Discard))
 	if err != nil {
 		t.Fatalf("start engine: %v", err)
 	}
