@@ -340,8 +340,17 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			return wait(fmt.Errorf("the scanner has recorded the deposits up to %s, not yet up to %s", wm.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano)))
 		}
 		// The accounts of the feed deposits were recorded on in a period
-		// (to inclusive), with how many on each.
+		// (to inclusive), with how many on each, read once the read models
+		// hold every deposit recorded so far (the scanner's, just before,
+		// too) and every run before (BankAccountsOpen, below).
 		feedDeposits := func(from, to time.Time) (map[string]int, error) {
+			last, err := e.Events.LastSeq(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("nightly bank reconciliation: the stream's last sequence: %w", err)
+			}
+			if err := e.Runner.WaitFor(ctx, last); err != nil {
+				return nil, fmt.Errorf("nightly bank reconciliation: %w", err)
+			}
 			recorded, err := e.Models.DepositAccountsIn(from, to.Add(time.Nanosecond))
 			if err != nil {
 				return nil, fmt.Errorf("nightly bank reconciliation: read the deposits of the day: %w", err)
@@ -375,6 +384,18 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			recorded, err := feedDeposits(part.period.From, part.period.To)
 			if err != nil {
 				return 0, err
+			}
+			// And those an earlier run left something open on (a timing
+			// difference, a deposit recorded since in a time it covered),
+			// which only a run of the account settles.
+			open, err := e.Models.BankAccountsOpen(part.period.From)
+			if err != nil {
+				return 0, fmt.Errorf("nightly bank reconciliation: read the accounts earlier runs left open: %w", err)
+			}
+			for _, n := range open {
+				if inFeed(n) {
+					recorded[n] += 0
+				}
 			}
 			accounts := []string{collect}
 			for _, n := range slices.Sorted(maps.Keys(recorded)) {

@@ -8,14 +8,19 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/bankfeed"
+	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/timers"
+	"github.com/bankbook/bankbook/watermarks"
 )
 
 // A nightly run's period is the day before it in its zone, the run's
@@ -340,5 +345,111 @@ func TestStatementParts(t *testing.T) {
 	if parts := statementParts(on, from, to, 10, 2); len(parts) != 2 || len(parts[0].lines) != 3 || !parts[0].period.To.Equal(at(4).Add(-ns)) ||
 		len(parts[1].lines) != 1 || !parts[1].period.From.Equal(at(4)) {
 		t.Fatalf("two accounts a run: %+v", parts)
+	}
+}
+
+// A deposit the bank never showed, dated within the timing window before
+// the end of a night's period on a dedicated account, is a timing
+// difference that night and missing at the bank the night after, also
+// when the bank shows no transfer to that account and the engine records
+// no deposit on it the day after; and so is a deposit recorded after a
+// night's run, dated in its day, on an account it covered: every account a
+// run left something open on is covered by the next night's run.
+func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "off", "fast"
+	e, err := Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks, err := watermarks.Open(ctx, js, "", cfg.Replicas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two days in the past: the bank shows one transfer to the collection
+	// account on each.
+	day0 := time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Hour)
+	day1, day2 := day0.Add(24*time.Hour), day0.Add(48*time.Hour)
+	var clock atomic.Pointer[time.Time]
+	sim, err := bankfeed.NewSimBank(bankfeed.SimOptions{Now: func() time.Time {
+		if at := clock.Load(); at != nil {
+			return *at
+		}
+		return time.Now()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(txn, account string, amount int64, at time.Time) string {
+		t.Helper()
+		rep, err := e.Commands.Deposits.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject, Actor: "test"},
+			api.RecordDepositRequest{BankTxnID: txn, AccountNumber: account, DepositorName: "김은행", Amount: amount, DepositedAt: at})
+		if err != nil {
+			t.Fatalf("record %s: %v", txn, err)
+		}
+		return rep.DepositID
+	}
+	for _, tr := range []struct {
+		at      time.Time
+		account string
+	}{{day0.Add(time.Hour), cfg.CollectNumber}, {day0.Add(3 * time.Hour), "5001-000888"}, {day1.Add(time.Hour), cfg.CollectNumber}} {
+		clock.Store(&tr.at)
+		tx, err := sim.Transfer("김은행", 12000, tr.account)
+		if err != nil {
+			t.Fatal(err)
+		}
+		record(tx.BankTxnID, tx.AccountNumber, tx.Amount, tx.DepositedAt)
+	}
+	clock.Store(nil)
+	forged := record("FORGE-LATE", "5001-000777", 30000, day1.Add(-2*time.Minute))
+	if err := marks.Advance(ctx, cfg.CollectNumber, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	run := e.reconcileBankNightly(sim, marks, cfg.CollectNumber, time.Second)
+	night := func(from, to time.Time) api.ReconcileReply {
+		t.Helper()
+		var logs testenv.SyncBuffer
+		if wait, err := run(ctx, zerolog.New(&logs), from, to); wait != 0 || err != nil {
+			t.Fatalf("the run of %s: wait %v, %v", from, wait, err)
+		}
+		var line struct {
+			RunID string `json:"run_id"`
+		}
+		if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &line); err != nil || line.RunID == "" {
+			t.Fatalf("the run of %s logged %s: %v", from, logs.String(), err)
+		}
+		rep, err := e.Commands.Deposits.Reconciliation(ctx, line.RunID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	first := night(day0, day1)
+	if len(first.TimingDifference) != 1 || first.TimingDifference[0].BankTxnID != "FORGE-LATE" || first.Findings != 0 || len(first.Matched) != 2 {
+		t.Fatalf("the first night: %+v, want the forged deposit carried as a timing difference", first)
+	}
+	// Recorded after the first night, dated in its day, on an account the
+	// bank shows no transfer to the day after either.
+	late := record("LATE-IMPORT", "5001-000888", 9000, day0.Add(4*time.Hour))
+	second := night(day1, day2)
+	var covered []string
+	for _, a := range second.Accounts {
+		covered = append(covered, a.AccountNumber)
+	}
+	missing := map[string]string{}
+	for _, it := range second.MissingAtBank {
+		missing[it.BankTxnID] = strings.Join(it.DepositIDs, ",")
+	}
+	if len(missing) != 2 || missing["FORGE-LATE"] != forged || missing["LATE-IMPORT"] != late || len(second.TimingDifference) != 0 {
+		t.Fatalf("the second night covers %v and finds missing at the bank %v, %d timing differences: want the carried deposit %s and the late one %s",
+			covered, missing, len(second.TimingDifference), forged, late)
 	}
 }

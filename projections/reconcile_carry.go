@@ -1,6 +1,8 @@
 package projections
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"time"
 
@@ -243,6 +245,60 @@ func carryKey(kind, account string) string {
 		return kind + "\x00" + domain.NormalizeAccountNumber(account)
 	}
 	return kind
+}
+
+// BankAccountsOpen returns the accounts (normalised) on which bank runs
+// left something for the account's next run to settle: timing differences
+// still open, or a deposit recorded after the latest sequence the runs
+// read the account's deposits as of, deposited from the earliest time they
+// covered and before before (the next run, from before, compares it as
+// recorded late).
+func (s *Store) BankAccountsOpen(before time.Time) ([]string, error) {
+	var out []string
+	err := s.view(func(tx *bbolt.Tx) error {
+		carries, err := queryBucket(tx, bucketReconcileCarry)
+		if err != nil {
+			return err
+		}
+		byAcct, err := queryBucket(tx, bucketDepositsByAccount)
+		if err != nil {
+			return err
+		}
+		bySeq, err := queryBucket(tx, bucketDepositsBySeq)
+		if err != nil {
+			return err
+		}
+		scope := []byte(carryKey(domain.ReconcileKindBank, ""))
+		c, seqs := carries.Cursor(), bySeq.Cursor()
+		for k, raw := c.Seek(scope); k != nil && bytes.HasPrefix(k, scope); k, raw = c.Next() {
+			account := string(k[len(scope):])
+			var rec carryRecord
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				return err
+			}
+			if len(rec.Items) > 0 {
+				out = append(out, account)
+				continue
+			}
+			if rec.ComparedSeq == 0 || rec.CoveredFrom.IsZero() {
+				continue
+			}
+			prefix := []byte(account + "\x00")
+			start := binary.BigEndian.AppendUint64(bytes.Clone(prefix), rec.ComparedSeq+1)
+			for sk, key := seqs.Seek(start); sk != nil && bytes.HasPrefix(sk, prefix); sk, key = seqs.Next() {
+				var d domain.RecordedDeposit
+				if err := json.Unmarshal(byAcct.Get(key), &d); err != nil {
+					return err
+				}
+				if !d.DepositedAt.Before(rec.CoveredFrom) && d.DepositedAt.Before(before) {
+					out = append(out, account)
+					break
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Carry returns what a scope's runs left for its next run: kind
