@@ -77,7 +77,17 @@ func (r ReconcileBankRequest) Validate() error {
 		}
 	}
 	if p := r.Period; p != nil {
-		if p.From.IsZero() || p.To.IsZero() || p.To.Before(p.From) {
+		// A bank time, as a line's: an account's runs compare from the
+		// latest end of a period they covered on (gap_from), so one in
+		// the far future would hide every later gap on its accounts.
+		now := time.Now()
+		if err := domain.ValidateBankTime("period.from", p.From, now); err != nil {
+			return err
+		}
+		if err := domain.ValidateBankTime("period.to", p.To, now); err != nil {
+			return err
+		}
+		if p.To.Before(p.From) {
 			return invalid("period", "must have a from and a to, from not after to")
 		}
 		for i, l := range r.Lines {

@@ -476,7 +476,11 @@ func TestBadInputTable(t *testing.T) {
 		{name: "reconcile_bank: accounts without a period", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", reconcileLine},
 			member{"accounts", `["5001000777"]`}), field: "accounts"},
 		{name: "reconcile_bank: a bad account", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", reconcileLine},
-			member{"period", `{"from":"2020-01-01T00:00:00Z","to":"2999-01-02T00:00:00Z"}`}, member{"accounts", `["a.b"]`}), field: "accounts[0]"},
+			member{"period", `{"from":"2020-01-01T00:00:00Z","to":` + jsonString(recent) + `}`}, member{"accounts", `["a.b"]`}), field: "accounts[0]"},
+		{name: "reconcile_bank: a period ending in the far future", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", reconcileLine},
+			member{"period", `{"from":"2020-01-01T00:00:00Z","to":"2999-01-02T00:00:00Z"}`}), field: "period.to"},
+		{name: "reconcile_bank: a period starting before 2000", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", reconcileLine},
+			member{"period", `{"from":"1990-01-01T00:00:00Z","to":` + jsonString(recent) + `}`}), field: "period.from"},
 		{name: "reconcile_bank: a line with an unknown field", subject: api.ReconcileBank.Subject, body: body(member{"file_sha256", jsonString(strings.Repeat("ab", 32))}, member{"lines", lineOf("amout", `1`)}), field: "lines[0].amout"},
 	} {
 		add(c)
