@@ -227,15 +227,25 @@ func (e *Engine) runNightly(ctx context.Context, tm *timers.Timers, job nightlyJ
 	return run(ctx, e.log.With().Str("reconcile", job.what).Time("from", from).Time("to", n.To).Logger(), from, n.To)
 }
 
-// logNightlyRun logs a recorded run: at error if it found anything.
-func logNightlyRun(log zerolog.Logger, what string, rep api.ReconcileReply) {
+// recordNightly records a run of job with reconcile, as the actor "timer",
+// and logs it: at error if it found anything. An input the command refuses
+// is refused again if retried: a dead letter at once.
+func recordNightly(log zerolog.Logger, job nightlyJob, reconcile func(commands.Meta) (api.ReconcileReply, error)) error {
+	rep, err := reconcile(commands.Meta{Command: "timer." + job.timer, Actor: "timer"})
+	if errors.Is(err, domain.ErrInvalidInput) {
+		return worker.Permanent(fmt.Errorf("nightly %s reconciliation: %w", job.what, err))
+	}
+	if err != nil {
+		return err
+	}
 	ev := log.Info()
 	if rep.Findings > 0 {
 		ev = log.Error()
 	}
 	ev.Str("run_id", string(rep.RunID)).Int("findings", rep.Findings).Int("matched", len(rep.Matched)).
 		Int("timing_difference", len(rep.TimingDifference)).Bool("repeated", rep.Repeated).
-		Msgf("nightly %s reconciliation: 'bankbook reconcile get RUN_ID' lists what was found", what)
+		Msgf("nightly %s reconciliation: 'bankbook reconcile get RUN_ID' lists what was found", job.what)
+	return nil
 }
 
 // reconcilePayoutsNightly is a run of the payouts reconciliation: it
@@ -273,15 +283,9 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 		if err != nil {
 			return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err))
 		}
-		rep, err := e.server.ReconcilePayouts(ctx, commands.Meta{Command: "timer.reconcile_payouts", Actor: "timer"}, req)
-		if errors.Is(err, domain.ErrInvalidInput) {
-			return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: %w", err))
-		}
-		if err != nil {
-			return 0, err
-		}
-		logNightlyRun(log, "payouts", rep)
-		return 0, nil
+		return 0, recordNightly(log, payoutsNightly, func(meta commands.Meta) (api.ReconcileReply, error) {
+			return e.server.ReconcilePayouts(ctx, meta, req)
+		})
 	}
 }
 
@@ -414,14 +418,11 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 				req.Lines = append(req.Lines, api.StatementLine{BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber,
 					DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt})
 			}
-			rep, err := e.server.ReconcileBank(ctx, commands.Meta{Command: "timer.reconcile_bank", Actor: "timer"}, req)
-			if errors.Is(err, domain.ErrInvalidInput) {
-				return 0, worker.Permanent(fmt.Errorf("nightly bank reconciliation: %w", err))
-			}
-			if err != nil {
+			if err := recordNightly(log, bankNightly, func(meta commands.Meta) (api.ReconcileReply, error) {
+				return e.server.ReconcileBank(ctx, meta, req)
+			}); err != nil {
 				return 0, err
 			}
-			logNightlyRun(log, "bank", rep)
 		}
 		return 0, nil
 	}

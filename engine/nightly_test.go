@@ -127,23 +127,7 @@ func TestNightlyRunsChain(t *testing.T) {
 // the new time, and its period starts where the armed one's ended (no gap,
 // no overlap).
 func TestNightlyChangedTimeAppliesFromTheRunAfter(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "off", "fast"
-	e, err := Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	js, err := jetstream.New(e.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm, err := timers.Open(ctx, js, timers.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, ctx, js, tm := nightlyEngine(t)
 	stream, err := js.Stream(ctx, "BANKBOOK_TIMERS")
 	if err != nil {
 		t.Fatal(err)
@@ -228,23 +212,7 @@ func TestNightlyChangedTimeAppliesFromTheRunAfter(t *testing.T) {
 // meanwhile (another instance, or a restart) stays, and a run waiting for
 // more than a day does not arm again a run that has fired already.
 func TestNightlyRunHandedAgainKeepsTheNextRun(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "off", "fast"
-	e, err := Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	js, err := jetstream.New(e.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tm, err := timers.Open(ctx, js, timers.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, ctx, _, tm := nightlyEngine(t)
 	job := bankNightly
 	armed := func() (time.Time, nightly) {
 		t.Helper()
@@ -356,20 +324,8 @@ func TestStatementParts(t *testing.T) {
 // night's run, dated in its day, on an account it covered: every account a
 // run left something open on is covered by the next night's run.
 func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "off", "fast"
-	e, err := Start(context.Background(), cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Stop(context.Background()) })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	js, err := jetstream.New(e.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	marks, err := watermarks.Open(ctx, js, "", cfg.Replicas)
+	e, ctx, js, _ := nightlyEngine(t)
+	marks, err := watermarks.Open(ctx, js, "", e.cfg.Replicas)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +355,7 @@ func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
 	for _, tr := range []struct {
 		at      time.Time
 		account string
-	}{{day0.Add(time.Hour), cfg.CollectNumber}, {day0.Add(3 * time.Hour), "5001-000888"}, {day1.Add(time.Hour), cfg.CollectNumber}} {
+	}{{day0.Add(time.Hour), e.cfg.CollectNumber}, {day0.Add(3 * time.Hour), "5001-000888"}, {day1.Add(time.Hour), e.cfg.CollectNumber}} {
 		clock.Store(&tr.at)
 		tx, err := sim.Transfer("김은행", 12000, tr.account)
 		if err != nil {
@@ -409,11 +365,11 @@ func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
 	}
 	clock.Store(nil)
 	forged := record("FORGE-LATE", "5001-000777", 30000, day1.Add(-2*time.Minute))
-	if err := marks.Advance(ctx, cfg.CollectNumber, time.Now()); err != nil {
+	if err := marks.Advance(ctx, e.cfg.CollectNumber, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 
-	run := e.reconcileBankNightly(sim, marks, cfg.CollectNumber, time.Second)
+	run := e.reconcileBankNightly(sim, marks, e.cfg.CollectNumber, time.Second)
 	night := func(from, to time.Time) api.ReconcileReply {
 		t.Helper()
 		var logs testenv.SyncBuffer
@@ -452,4 +408,29 @@ func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
 		t.Fatalf("the second night covers %v and finds missing at the bank %v, %d timing differences: want the carried deposit %s and the late one %s",
 			covered, missing, len(second.TimingDifference), forged, late)
 	}
+}
+
+// nightlyEngine starts an engine with its own embedded server (fast, no
+// HTTP) for a nightly test, and opens its timers; ctx ends with the test,
+// or after two minutes.
+func nightlyEngine(t *testing.T) (*Engine, context.Context, jetstream.JetStream, *timers.Timers) {
+	t.Helper()
+	cfg := Defaults()
+	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "off", "fast"
+	e, err := Start(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	js, err := jetstream.New(e.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := timers.Open(ctx, js, timers.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, ctx, js, tm
 }

@@ -55,20 +55,7 @@ func TestNightlyPayoutsReconciliation(t *testing.T) {
 		c.FirmbankURL, c.FirmbankToken = g.url, "test"
 		c.ReconcilePayoutsAt = at.In(seoul).Format("15:04:05")
 	})
-	var run api.ReconcileRunSummary
-	testenv.CheckFor(t, 60*time.Second, func() error {
-		var list api.ReconcileListReply
-		if _, err := a.c.Call(ctxT(t), api.ReconcileList.Subject, api.ReconcileListRequest{}, &list, nil); err != nil {
-			return err
-		}
-		if len(list.Runs) == 0 {
-			return errors.New("no run yet")
-		}
-		run = list.Runs[0]
-		return nil
-	})
-	var rep api.ReconcileReply
-	a.call(t, api.ReconcileGet.Subject, api.ReconcileGetRequest{RunID: run.RunID}, &rep, nil)
+	rep := firstRun(t, a)
 	matched := map[string]bool{}
 	for _, it := range rep.Matched {
 		matched[it.PayoutID] = true
@@ -89,12 +76,39 @@ func TestNightlyPayoutsReconciliation(t *testing.T) {
 		t.Errorf("/metrics of the reconciliations:\n%s", grepLines(metrics, "bankbook_reconcile_"))
 	}
 	// The next run is armed, a day after this one.
-	stream, err := a.js.Stream(ctxT(t), "BANKBOOK_TIMERS")
+	requireNextRun(t, a, "reconcile_payouts", at.Add(24*time.Hour))
+}
+
+// firstRun waits for e's first reconciliation run and returns it.
+func firstRun(t *testing.T, e *testEngine) api.ReconcileReply {
+	t.Helper()
+	var run api.ReconcileRunSummary
+	testenv.CheckFor(t, 60*time.Second, func() error {
+		var list api.ReconcileListReply
+		if _, err := e.c.Call(ctxT(t), api.ReconcileList.Subject, api.ReconcileListRequest{}, &list, nil); err != nil {
+			return err
+		}
+		if len(list.Runs) == 0 {
+			return errors.New("no run yet")
+		}
+		run = list.Runs[0]
+		return nil
+	})
+	var rep api.ReconcileReply
+	e.call(t, api.ReconcileGet.Subject, api.ReconcileGetRequest{RunID: run.RunID}, &rep, nil)
+	return rep
+}
+
+// requireNextRun waits until the nightly run of timer kind is armed at
+// want.
+func requireNextRun(t *testing.T, e *testEngine, kind string, want time.Time) {
+	t.Helper()
+	stream, err := e.js.Stream(ctxT(t), "BANKBOOK_TIMERS")
 	if err != nil {
 		t.Fatal(err)
 	}
 	testenv.CheckFor(t, 20*time.Second, func() error {
-		m, err := stream.GetLastMsgForSubject(ctxT(t), "bankbook.timer.sched.reconcile_payouts.daily")
+		m, err := stream.GetLastMsgForSubject(ctxT(t), "bankbook.timer.sched."+kind+".daily")
 		if err != nil {
 			return err
 		}
@@ -102,8 +116,8 @@ func TestNightlyPayoutsReconciliation(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if !next.Equal(at.Add(24 * time.Hour)) {
-			return fmt.Errorf("next run at %s, want %s", next, at.Add(24*time.Hour))
+		if !next.Equal(want) {
+			return fmt.Errorf("next run at %s, want %s", next, want)
 		}
 		return nil
 	})
@@ -230,20 +244,7 @@ func TestNightlyBankReconciliation(t *testing.T) {
 	}
 	scanned(second)
 
-	var run api.ReconcileRunSummary
-	testenv.CheckFor(t, 60*time.Second, func() error {
-		var list api.ReconcileListReply
-		if _, err := e.c.Call(ctxT(t), api.ReconcileList.Subject, api.ReconcileListRequest{}, &list, nil); err != nil {
-			return err
-		}
-		if len(list.Runs) == 0 {
-			return errors.New("no run yet")
-		}
-		run = list.Runs[0]
-		return nil
-	})
-	var rep api.ReconcileReply
-	e.call(t, api.ReconcileGet.Subject, api.ReconcileGetRequest{RunID: run.RunID}, &rep, nil)
+	rep := firstRun(t, e)
 	missing := map[string]string{}
 	for _, it := range rep.MissingAtBank {
 		missing[it.BankTxnID] = strings.Join(it.DepositIDs, ",")
@@ -270,22 +271,5 @@ func TestNightlyBankReconciliation(t *testing.T) {
 	if !strings.Contains(metrics, `bankbook_reconcile_last_run_findings{kind="bank"} 2`) {
 		t.Errorf("/metrics of the reconciliations:\n%s", grepLines(metrics, "bankbook_reconcile_"))
 	}
-	stream, err := e.js.Stream(ctxT(t), "BANKBOOK_TIMERS")
-	if err != nil {
-		t.Fatal(err)
-	}
-	testenv.CheckFor(t, 20*time.Second, func() error {
-		m, err := stream.GetLastMsgForSubject(ctxT(t), "bankbook.timer.sched.reconcile_bank.daily")
-		if err != nil {
-			return err
-		}
-		next, err := time.Parse(time.RFC3339Nano, strings.TrimPrefix(m.Header.Get(jetstream.ScheduleHeader), "@at "))
-		if err != nil {
-			return err
-		}
-		if !next.Equal(at.Add(24 * time.Hour)) {
-			return fmt.Errorf("next run at %s, want %s", next, at.Add(24*time.Hour))
-		}
-		return nil
-	})
+	requireNextRun(t, e, "reconcile_bank", at.Add(24*time.Hour))
 }
