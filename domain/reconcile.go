@@ -86,7 +86,8 @@ type RecordedDeposit struct {
 }
 
 // ReconcileAccount is one account a statement covers, and the period: from
-// its first to its last transaction on that account (inclusive).
+// its first to its last transaction on that account, or the statement's period
+// when it was given one (inclusive).
 type ReconcileAccount struct {
 	AccountNumber string    `json:"account_number"` // normalised
 	From          time.Time `json:"from"`
