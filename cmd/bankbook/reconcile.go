@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/bankfeed"
@@ -20,7 +21,7 @@ import (
 	"github.com/bankbook/bankbook/domain"
 )
 
-const reconcileUsage = "usage: bankbook reconcile bank --statement FILE.csv [--json]\n" +
+const reconcileUsage = "usage: bankbook reconcile bank --statement FILE.csv [--from T --to T [--account N ...]] [--json]\n" +
 	"       bankbook reconcile payouts --report FILE.csv [--json]\n" +
 	"       bankbook reconcile get RUN_ID [--json]\n" +
 	"       bankbook reconcile list [--limit N] [--cursor C] [--json]\n" +
@@ -44,12 +45,31 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch args[0] {
 	case "bank":
 		statement := fs.String("statement", "", "the bank statement: a CSV file in the dialect of 'deposit import'")
+		var (
+			from, to *time.Time
+			accounts []string
+		)
+		fs.Func("from", "the first instant the statement vouches for (RFC 3339; with --to): every account it covers is compared over the whole period, not only from its first to its last line", timeFlag(&from))
+		fs.Func("to", "the last instant the statement vouches for (RFC 3339, inclusive; with --from)", timeFlag(&to))
+		fs.Func("account", "an account the statement covers though it shows no transfer to it in the period (repeat for more; needs --from and --to)", func(s string) error {
+			accounts = append(accounts, s)
+			return nil
+		})
 		if err := parse(fs, args[1:], required("statement")); err != nil {
 			return err
+		}
+		if (from == nil) != (to == nil) {
+			return usageError("--from and --to go together")
+		}
+		if len(accounts) > 0 && from == nil {
+			return usageError("--account needs --from and --to")
 		}
 		req, err := readStatement(*statement)
 		if err != nil {
 			return &exitError{code: exitReconcileNotRun, err: err}
+		}
+		if from != nil {
+			req.Period, req.Accounts = &api.ReconcilePeriod{From: *from, To: *to}, accounts
 		}
 		return runReconcile(ctx, cf, stdout, api.ReconcileBank, req)
 	case "payouts":

@@ -202,3 +202,69 @@ func TestReconcilePayoutsCommand(t *testing.T) {
 		}
 	}
 }
+
+// `reconcile bank --from T --to T [--account N]` sends the period the
+// statement vouches for: every account it covers is compared over all of
+// it, so a deposit dated before the statement's first line, or on an
+// account the statement shows no transfer to, is missing at the bank.
+func TestReconcileBankCommandOverAPeriod(t *testing.T) {
+	e, cfg := startEngine(t)
+	url := "--nats-url=" + e.ClientURL()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t0 := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)
+	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
+	const header = "bank_txn_id,account_number,depositor_name,amount,deposited_at\n"
+	acct := cfg.CollectNumber
+	recorded := write("recorded.csv", header+
+		"T-0,"+acct+",가,5000,"+at(-30*time.Minute)+"\n"+
+		"T-1,"+acct+",나,8000,"+at(time.Hour)+"\n"+
+		"D-1,5001000555,다,1000,"+at(90*time.Minute)+"\n")
+	if _, err := cli(t, "deposit", "import", url, recorded); err != nil {
+		t.Fatal(err)
+	}
+	statement := write("statement.csv", header+"T-1,"+acct+",나,8000,"+at(time.Hour)+"\n")
+
+	out, err := cli(t, "reconcile", "bank", url, "--statement", statement, "--from", at(-time.Hour), "--to", at(4*time.Hour), "--account", "5001000555", "--json")
+	var run api.ReconcileReply
+	if exitCode(err) != 1 || json.Unmarshal([]byte(out), &run) != nil {
+		t.Fatalf("exit %d (%v), want 1 with findings:\n%s", exitCode(err), err, out)
+	}
+	if !slices.Equal(itemTxns(run.MissingAtBank), []string{"T-0", "D-1"}) || len(run.Matched) != 1 || run.Period == nil || len(run.Accounts) != 2 {
+		t.Fatalf("the run over the period: %+v", run)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"--from without --to", []string{"--from", at(-time.Hour)}},
+		{"--account without a period", []string{"--account", "5001000555"}},
+		{"a bad time", []string{"--from", "yesterday", "--to", at(time.Hour)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := cli(t, append([]string{"reconcile", "bank", url, "--statement", statement}, tc.args...)...); exitCode(err) != exitUsage {
+				t.Fatalf("exit %d (%v), want %d", exitCode(err), err, exitUsage)
+			}
+		})
+	}
+	// A line outside the period is the engine's refusal: not run.
+	if _, err := cli(t, "reconcile", "bank", url, "--statement", write("late.csv", header+"T-9,"+acct+",라,100,"+at(3*time.Hour)+"\n"),
+		"--from", at(-time.Hour), "--to", at(time.Hour)); exitCode(err) != 2 {
+		t.Fatalf("a line outside the period: exit %d (%v), want 2", exitCode(err), err)
+	}
+}
+
+func itemTxns(items []api.ReconcileItem) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, it.BankTxnID)
+	}
+	return out
+}
