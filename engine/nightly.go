@@ -343,17 +343,24 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 		} else if wm.Before(to) {
 			return wait(fmt.Errorf("the scanner has recorded the deposits up to %s, not yet up to %s", wm.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano)))
 		}
-		// The accounts of the feed deposits were recorded on in a period
-		// (to inclusive), with how many on each, read once the read models
-		// hold every deposit recorded so far (the scanner's, just before,
-		// too) and every run before (BankAccountsOpen, below).
-		feedDeposits := func(from, to time.Time) (map[string]int, error) {
+		// The read models are read once they hold every commit so far:
+		// the deposits the scanner recorded just before, and each run
+		// before (BankAccountsOpen, below), the previous part's too.
+		caughtUp := func() error {
 			last, err := e.Events.LastSeq(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("nightly bank reconciliation: the stream's last sequence: %w", err)
+				return fmt.Errorf("nightly bank reconciliation: the stream's last sequence: %w", err)
 			}
 			if err := e.Runner.WaitFor(ctx, last); err != nil {
-				return nil, fmt.Errorf("nightly bank reconciliation: %w", err)
+				return fmt.Errorf("nightly bank reconciliation: %w", err)
+			}
+			return nil
+		}
+		// feedDeposits returns the accounts of the feed deposits were
+		// recorded on in [from, to], with how many on each.
+		feedDeposits := func(from, to time.Time) (map[string]int, error) {
+			if err := caughtUp(); err != nil {
+				return nil, err
 			}
 			recorded, err := e.Models.DepositAccountsIn(from, to.Add(time.Nanosecond))
 			if err != nil {
@@ -371,13 +378,12 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			if err != nil {
 				return 0, err
 			}
-			n := 0
-			for _, c := range recorded {
-				n += c
-			}
-			if n > 0 {
-				with := slices.Sorted(maps.Keys(recorded))
-				log.Error().Int("recorded", n).Strs("accounts", with).
+			if len(recorded) > 0 {
+				n := 0
+				for _, c := range recorded {
+					n += c
+				}
+				log.Error().Int("recorded", n).Strs("accounts", slices.Sorted(maps.Keys(recorded))).
 					Msg("nightly bank reconciliation: the bank shows no deposits for a day in which the engine recorded some: ask the bank, and reconcile its statement (bankbook reconcile bank --statement)")
 				return 0, nil
 			}
@@ -396,17 +402,13 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			if err != nil {
 				return 0, fmt.Errorf("nightly bank reconciliation: read the accounts earlier runs left open: %w", err)
 			}
-			for _, n := range open {
-				if inFeed(n) {
-					recorded[n] += 0
+			covered := map[string]bool{}
+			for _, n := range slices.Concat(slices.Collect(maps.Keys(recorded)), open) {
+				if n != collect && inFeed(n) {
+					covered[n] = true
 				}
 			}
-			accounts := []string{collect}
-			for _, n := range slices.Sorted(maps.Keys(recorded)) {
-				if n != collect {
-					accounts = append(accounts, n)
-				}
-			}
+			accounts := append([]string{collect}, slices.Sorted(maps.Keys(covered))...)
 			var file bytes.Buffer
 			if err := bankfeed.WriteCSV(&file, part.lines); err != nil {
 				return 0, err

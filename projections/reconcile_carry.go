@@ -2,8 +2,8 @@ package projections
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
+	"math"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -254,51 +254,45 @@ func carryKey(kind, account string) string {
 // covered and before before (the next run, from before, compares it as
 // recorded late).
 func (s *Store) BankAccountsOpen(before time.Time) ([]string, error) {
-	var out []string
+	scope := []byte(carryKey(domain.ReconcileKindBank, ""))
+	var (
+		accounts []string
+		recs     []carryRecord
+	)
 	err := s.view(func(tx *bbolt.Tx) error {
 		carries, err := queryBucket(tx, bucketReconcileCarry)
 		if err != nil {
 			return err
 		}
-		byAcct, err := queryBucket(tx, bucketDepositsByAccount)
-		if err != nil {
-			return err
-		}
-		bySeq, err := queryBucket(tx, bucketDepositsBySeq)
-		if err != nil {
-			return err
-		}
-		scope := []byte(carryKey(domain.ReconcileKindBank, ""))
-		c, seqs := carries.Cursor(), bySeq.Cursor()
+		c := carries.Cursor()
 		for k, raw := c.Seek(scope); k != nil && bytes.HasPrefix(k, scope); k, raw = c.Next() {
-			account := string(k[len(scope):])
 			var rec carryRecord
 			if err := json.Unmarshal(raw, &rec); err != nil {
 				return err
 			}
-			if len(rec.Items) > 0 {
-				out = append(out, account)
-				continue
-			}
-			if rec.ComparedSeq == 0 || rec.CoveredFrom.IsZero() {
-				continue
-			}
-			prefix := []byte(account + "\x00")
-			start := binary.BigEndian.AppendUint64(bytes.Clone(prefix), rec.ComparedSeq+1)
-			for sk, key := seqs.Seek(start); sk != nil && bytes.HasPrefix(sk, prefix); sk, key = seqs.Next() {
-				var d domain.RecordedDeposit
-				if err := json.Unmarshal(byAcct.Get(key), &d); err != nil {
-					return err
-				}
-				if !d.DepositedAt.Before(rec.CoveredFrom) && d.DepositedAt.Before(before) {
-					out = append(out, account)
-					break
-				}
-			}
+			accounts, recs = append(accounts, string(k[len(scope):])), append(recs, rec)
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, account := range accounts {
+		rec := recs[i]
+		open := len(rec.Items) > 0
+		if !open && rec.ComparedSeq > 0 && !rec.CoveredFrom.IsZero() {
+			late, err := s.DepositsRecordedBetween(account, eventstore.Seq(rec.ComparedSeq), math.MaxUint64, rec.CoveredFrom, before)
+			if err != nil {
+				return nil, err
+			}
+			open = len(late) > 0
+		}
+		if open {
+			out = append(out, account)
+		}
+	}
+	return out, nil
 }
 
 // Carry returns what a scope's runs left for its next run: kind

@@ -667,3 +667,16 @@ func TestServeWebhookSecretAndPolls(t *testing.T) {
 		t.Fatalf("a short secret: %v", err)
 	}
 }
+
+// fileWriter returns a function that writes content to the file name in
+// dir and returns its path.
+func fileWriter(t *testing.T, dir string) func(name, content string) string {
+	return func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+}

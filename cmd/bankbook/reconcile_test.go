@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -22,14 +21,7 @@ func TestReconcileBankCommand(t *testing.T) {
 	e, cfg := startEngine(t)
 	url := "--nats-url=" + e.ClientURL()
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := fileWriter(t, dir)
 	t0 := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)
 	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
 	const header = "bank_txn_id,account_number,depositor_name,amount,deposited_at\n"
@@ -139,14 +131,7 @@ func TestReconcilePayoutsCommand(t *testing.T) {
 	e, _ := startEngine(t)
 	url := "--nats-url=" + e.ClientURL()
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := fileWriter(t, dir)
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Format(time.RFC3339)
 	report := write("report.csv", "\uFEFFsettled_at,payout_id,status,amount,fee\n"+
 		at+",po-1,settled,5000,500\n"+
@@ -211,14 +196,7 @@ func TestReconcileBankCommandOverAPeriod(t *testing.T) {
 	e, cfg := startEngine(t)
 	url := "--nats-url=" + e.ClientURL()
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := fileWriter(t, dir)
 	t0 := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)
 	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
 	const header = "bank_txn_id,account_number,depositor_name,amount,deposited_at\n"

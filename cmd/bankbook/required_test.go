@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -49,13 +48,7 @@ func TestMissingRequiredFlagsAreUsageErrors(t *testing.T) {
 	t.Setenv("BANKBOOK_NKEY", "")
 	nobody := closedURL(t)
 	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	file := fileWriter(t, dir)
 	statement := file("statement.csv", "bank_txn_id,account_number,depositor_name,amount,deposited_at\nB-1,123401-04-567890,김민수123,1000,2026-11-30T10:00:00Z\n")
 	report := file("report.csv", "payout_id,status,amount,fee,settled_at\npo_x,settled,1000,500,2026-11-30T10:00:00Z\n")
 	erp := file("erp.csv", "store_id,amount,memo\ns-1,1000,\n")
