@@ -15,6 +15,9 @@ func start(t *testing.T) (*testenv.Server, jetstream.JetStream) {
 	t.Helper()
 	srv := testenv.Start(t, "")
 	_, js := srv.Connect(t)
+	// Tests here delete the directory's bucket, the account's only stream,
+	// and open it again.
+	testenv.KeepStreamsDir(t, js)
 	return srv, js
 }
 

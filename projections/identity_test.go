@@ -51,6 +51,7 @@ func recreate(t *testing.T, f *fixture, change func(*jetstream.StreamConfig)) {
 	t.Helper()
 	ctx := context.Background()
 	cfg := f.es.Config().StreamConfig()
+	testenv.KeepStreamsDir(t, f.js) // the event stream is the account's only one
 	if err := f.js.DeleteStream(ctx, cfg.Name); err != nil {
 		t.Fatalf("delete the event stream: %v", err)
 	}
