@@ -181,12 +181,15 @@ func (h *Deposits) Scanned(number string) bool {
 func (h *Deposits) recordRun(ctx context.Context, meta Meta, id domain.ReconciliationID, run domain.ReconciliationCompleted) (api.ReconcileReply, error) {
 	// Every timing difference and every account is kept (the next run
 	// settles them from this event), so a run with very many must be
-	// refused rather than cut.
-	if b, err := json.Marshal(run); err != nil {
+	// refused rather than cut. The reply writes every time with its
+	// microseconds, so it is larger than the event: both must fit, or the
+	// run would be recorded and its client told only that its answer was
+	// lost.
+	if n, err := runBytes(run); err != nil {
 		return api.ReconcileReply{}, err
-	} else if len(b) > maxRunBytes {
+	} else if n > maxRunBytes {
 		return api.ReconcileReply{}, domain.Invalid("lines", "the run's %d accounts and %d timing differences do not fit in one message (%d KiB of at most %d): reconcile a shorter period or fewer accounts at once",
-			len(run.Accounts), run.Counts.TimingDifference, len(b)>>10, maxRunBytes>>10)
+			len(run.Accounts), run.Counts.TimingDifference, n>>10, maxRunBytes>>10)
 	}
 	out, err := h.runs.Execute(ctx, meta, string(id), func(r domain.Reconciliation) ([]domain.Event, error) {
 		return domain.DecideReconcile(r, run)
@@ -208,6 +211,19 @@ func (h *Deposits) recordRun(ctx context.Context, meta Meta, id domain.Reconcili
 // maxRunBytes bounds a run's event, which its reply carries too: both must
 // fit in one NATS message (1 MiB) with their envelopes.
 const maxRunBytes = 900 << 10
+
+// runBytes is the size of run's event or of its reply, whichever is larger.
+func runBytes(run domain.ReconciliationCompleted) (int, error) {
+	event, err := json.Marshal(run)
+	if err != nil {
+		return 0, err
+	}
+	reply, err := json.Marshal(reconcileReply(run, 0, false))
+	if err != nil {
+		return 0, err
+	}
+	return max(len(event), len(reply)), nil
+}
 
 // Reconciliation returns a recorded run; domain.ErrReconciliationNotFound
 // for an ID that names none.

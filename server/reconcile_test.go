@@ -614,6 +614,36 @@ func TestReconcileBankRefusesARunWhoseAccountsDoNotFit(t *testing.T) {
 	}
 }
 
+// A run over a period covering as many accounts as a request may name
+// makes an event that fits in a message but a reply that does not (the
+// reply writes every time with its microseconds): it is refused, writing
+// nothing, rather than recorded with its answer lost (500
+// reply_too_large).
+func TestReconcileBankRefusesARunWhoseReplyWouldNotFit(t *testing.T) {
+	e := startEngine(t)
+	at := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	accounts := make([]string, api.MaxReconcileLines)
+	for i := range accounts {
+		accounts[i] = fmt.Sprintf("9%09d", i)
+	}
+	sum := sha256.Sum256([]byte(t.Name()))
+	before := e.lastSeq(t)
+	var ae *api.Error
+	_, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]),
+		Lines:    []api.StatementLine{{BankTxnID: "R1", AccountNumber: e.cfg.CollectNumber, DepositorName: "x", Amount: 1, DepositedAt: at}},
+		Period:   &api.ReconcilePeriod{From: at.Add(-time.Hour), To: at.Add(time.Hour)},
+		Accounts: accounts}, nil)
+	if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != api.CodeInvalidInput {
+		t.Fatalf("a run whose reply cannot fit: %v, want 400 %s", err, api.CodeInvalidInput)
+	}
+	if want := fmt.Sprintf("%d accounts", len(accounts)+1); !strings.Contains(ae.Message, want) {
+		t.Errorf("message %q does not say what does not fit (%q)", ae.Message, want)
+	}
+	if after := e.lastSeq(t); after != before {
+		t.Fatalf("the refused run wrote: last seq %d → %d", before, after)
+	}
+}
+
 // A store's dedicated account is a sub-account of the collection account:
 // one feed, one scan watermark, the collection account's. A statement line
 // on it after that watermark is not scanned yet, a timing difference, not
