@@ -59,8 +59,9 @@ type nightly struct {
 	// report of [From, To). To is the run's scheduled time; From is the
 	// scheduled time of the run before it, so that consecutive runs leave
 	// no gap and no overlap (also where the time of day does not exist
-	// on a day, or after the time of day changed). Zero, for the first
-	// run: the same time of day the day before To (prev).
+	// on a day, or after the time of day changed), or the start of that
+	// run's period if it had nothing to record (carryPeriod). Zero, for
+	// the first run: the same time of day the day before To (prev).
 	From time.Time `json:"from,omitzero"`
 	To   time.Time `json:"to"`
 }
@@ -190,7 +191,8 @@ func (e *Engine) armRun(ctx context.Context, tm *timers.Timers, job nightlyJob, 
 
 // nightlyRun is what a run of a nightly job does with its period [from,
 // to): a positive wait to be called again after it (its input is not
-// ready yet), or an error to be retried.
+// ready yet), errNothingToRun (no input: the next run covers the period
+// too), or an error to be retried.
 type nightlyRun func(ctx context.Context, log zerolog.Logger, from, to time.Time) (time.Duration, error)
 
 // runNightly handles a due run of job: once this instance serves, and if
@@ -224,7 +226,42 @@ func (e *Engine) runNightly(ctx context.Context, tm *timers.Timers, job nightlyJ
 			return 0, err
 		}
 	}
-	return run(ctx, e.log.With().Str("reconcile", job.what).Time("from", from).Time("to", n.To).Logger(), from, n.To)
+	log := e.log.With().Str("reconcile", job.what).Time("from", from).Time("to", n.To).Logger()
+	wait, err := run(ctx, log, from, n.To)
+	if errors.Is(err, errNothingToRun) {
+		return 0, e.carryPeriod(ctx, log, tm, job, n.To, from)
+	}
+	return wait, err
+}
+
+// errNothingToRun is what a nightlyRun returns for a period it has no
+// input to record a run of (a day without transfers at the bank): its
+// period is carried into the next run's (carryPeriod).
+var errNothingToRun = errors.New("nothing to reconcile in the period")
+
+// carryPeriod extends the next run's period back to from, the start of
+// the run at end that had nothing to record, so that the next run compares
+// that period too: deposits recorded in a day the bank showed no transfer
+// are then missing at the bank in the next run, not only logged. The
+// next run is the one runNightly armed, its period starting at end; one
+// that starts elsewhere (carried already, or a later run fired since)
+// stays as it is.
+func (e *Engine) carryPeriod(ctx context.Context, log zerolog.Logger, tm *timers.Timers, job nightlyJob, end, from time.Time) error {
+	at, payload, armed, err := tm.Schedule(ctx, job.timer, nightlyID)
+	if err != nil {
+		return err
+	}
+	var next nightly
+	if !armed || json.Unmarshal(payload, &next) != nil || !next.From.Equal(end) || !next.To.Equal(at) {
+		log.Warn().Bool("armed", armed).Msgf("nightly %s reconciliation: the run after this one does not start where it ends: its period is not carried", job.what)
+		return nil
+	}
+	next.From = from
+	if err := e.armRun(ctx, tm, job, next); err != nil {
+		return err
+	}
+	log.Info().Time("next_run", at).Msgf("nightly %s reconciliation: nothing to record; the next run covers this period too", job.what)
+	return nil
 }
 
 // recordNightly records a run of job with reconcile, as the actor "timer",
@@ -370,10 +407,11 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			return recorded, nil
 		}
 		if len(txns) == 0 {
-			// Nothing to record a run of: a run needs lines. Deposits the
-			// engine recorded in the day are what the bank should have
-			// shown: said loudly, as a run would find them missing at the
-			// bank.
+			// Nothing to record a run of: a run needs lines. The next run
+			// covers the day too (errNothingToRun). Deposits the engine
+			// recorded in it are what the bank should have shown: said
+			// loudly now, and missing at the bank in that run unless the
+			// bank shows them by then.
 			recorded, err := feedDeposits(from, to.Add(-time.Nanosecond))
 			if err != nil {
 				return 0, err
@@ -384,11 +422,11 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 					n += c
 				}
 				log.Error().Int("recorded", n).Strs("accounts", slices.Sorted(maps.Keys(recorded))).
-					Msg("nightly bank reconciliation: the bank shows no deposits for a day in which the engine recorded some: ask the bank, and reconcile its statement (bankbook reconcile bank --statement)")
-				return 0, nil
+					Msg("nightly bank reconciliation: the bank shows no deposits for a day in which the engine recorded some: ask the bank; the next run compares this day too")
+			} else {
+				log.Info().Msg("nightly bank reconciliation: no deposits that day, at the bank or here")
 			}
-			log.Info().Msg("nightly bank reconciliation: no deposits that day, at the bank or here")
-			return 0, nil
+			return 0, errNothingToRun
 		}
 		for _, part := range statementParts(txns, from, to, api.MaxReconcileLines, nightlyAccounts) {
 			recorded, err := feedDeposits(part.period.From, part.period.To)

@@ -410,6 +410,100 @@ func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
 	}
 }
 
+// A day in which the bank shows no transfer records no run, and the run
+// after it covers that day too: a deposit recorded in it that the bank
+// never showed is missing at the bank the night after, not only logged.
+func TestNightlyBankDayWithoutTransfersIsComparedTheNightAfter(t *testing.T) {
+	e, ctx, js, tm := nightlyEngine(t)
+	marks, err := watermarks.Open(ctx, js, "", e.cfg.Replicas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day0 := time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Hour)
+	day1, day2 := day0.Add(24*time.Hour), day0.Add(48*time.Hour)
+	var clock atomic.Pointer[time.Time]
+	sim, err := bankfeed.NewSimBank(bankfeed.SimOptions{Now: func() time.Time {
+		if at := clock.Load(); at != nil {
+			return *at
+		}
+		return time.Now()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(txn string, amount int64, at time.Time) string {
+		t.Helper()
+		rep, err := e.Commands.Deposits.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject, Actor: "test"},
+			api.RecordDepositRequest{BankTxnID: txn, AccountNumber: e.cfg.CollectNumber, DepositorName: "김은행", Amount: amount, DepositedAt: at})
+		if err != nil {
+			t.Fatalf("record %s: %v", txn, err)
+		}
+		return rep.DepositID
+	}
+	// A deposit on day 0, in which the bank shows no transfer, and one
+	// transfer on day 1.
+	forged := record("FORGED", 50000, day0.Add(2*time.Hour))
+	at := day1.Add(time.Hour)
+	clock.Store(&at)
+	tx, err := sim.Transfer("김은행", 12000, e.cfg.CollectNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Store(nil)
+	record(tx.BankTxnID, tx.Amount, tx.DepositedAt)
+	if err := marks.Advance(ctx, e.cfg.CollectNumber, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	run := e.reconcileBankNightly(sim, marks, e.cfg.CollectNumber, time.Second)
+	fire := func(n nightly) {
+		t.Helper()
+		payload, err := json.Marshal(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wait, err := e.runNightly(ctx, tm, bankNightly, true, timers.Due{Kind: bankNightly.timer, ID: nightlyID, Payload: payload, Delivered: 1}, run); wait != 0 || err != nil {
+			t.Fatalf("the run of %s to %s: wait %v, %v", n.From, n.To, wait, err)
+		}
+	}
+	armed := func() nightly {
+		t.Helper()
+		_, payload, ok, err := tm.Schedule(ctx, bankNightly.timer, nightlyID)
+		var n nightly
+		if err != nil || !ok || json.Unmarshal(payload, &n) != nil {
+			t.Fatalf("schedule: armed %v, %v", ok, err)
+		}
+		return n
+	}
+	fire(nightly{At: day1.Format("15:04"), Zone: "UTC", From: day0, To: day1})
+	next := armed()
+	if !next.From.Equal(day0) || !next.To.Equal(day2) {
+		t.Fatalf("after a day without transfers the next run is armed for %s to %s, want %s to %s", next.From, next.To, day0, day2)
+	}
+	fire(next)
+	last, err := e.Events.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Runner.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	runs, _, err := e.Models.ReconcileRuns(10, "")
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs %+v, %v: want the one of the second night", runs, err)
+	}
+	rep, err := e.Commands.Deposits.Reconciliation(ctx, string(runs[0].RunID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.MissingAtBank) != 1 || !slices.Equal(rep.MissingAtBank[0].DepositIDs, []string{forged}) || len(rep.Matched) != 1 {
+		t.Fatalf("the second night: missing at the bank %+v, matched %d: want the deposit %s of the day without transfers, and the day's transfer matched",
+			rep.MissingAtBank, len(rep.Matched), forged)
+	}
+	if p := rep.Period; p == nil || !p.From.Equal(day0) {
+		t.Errorf("the second night's period %+v, want from %s", p, day0)
+	}
+}
+
 // nightlyEngine starts an engine with its own embedded server (fast, no
 // HTTP) for a nightly test, and opens its timers; ctx ends with the test,
 // or after two minutes.
