@@ -324,52 +324,17 @@ func TestStatementParts(t *testing.T) {
 // night's run, dated in its day, on an account it covered: every account a
 // run left something open on is covered by the next night's run.
 func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
-	e, ctx, js, _ := nightlyEngine(t)
-	marks, err := watermarks.Open(ctx, js, "", e.cfg.Replicas)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Two days in the past: the bank shows one transfer to the collection
-	// account on each.
-	day0 := time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Hour)
-	day1, day2 := day0.Add(24*time.Hour), day0.Add(48*time.Hour)
-	var clock atomic.Pointer[time.Time]
-	sim, err := bankfeed.NewSimBank(bankfeed.SimOptions{Now: func() time.Time {
-		if at := clock.Load(); at != nil {
-			return *at
-		}
-		return time.Now()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	record := func(txn, account string, amount int64, at time.Time) string {
-		t.Helper()
-		rep, err := e.Commands.Deposits.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject, Actor: "test"},
-			api.RecordDepositRequest{BankTxnID: txn, AccountNumber: account, DepositorName: "김은행", Amount: amount, DepositedAt: at})
-		if err != nil {
-			t.Fatalf("record %s: %v", txn, err)
-		}
-		return rep.DepositID
-	}
-	for _, tr := range []struct {
-		at      time.Time
-		account string
-	}{{day0.Add(time.Hour), e.cfg.CollectNumber}, {day0.Add(3 * time.Hour), "5001-000888"}, {day1.Add(time.Hour), e.cfg.CollectNumber}} {
-		clock.Store(&tr.at)
-		tx, err := sim.Transfer("김은행", 12000, tr.account)
-		if err != nil {
-			t.Fatal(err)
-		}
-		record(tx.BankTxnID, tx.AccountNumber, tx.Amount, tx.DepositedAt)
-	}
-	clock.Store(nil)
-	forged := record("FORGE-LATE", "5001-000777", 30000, day1.Add(-2*time.Minute))
-	if err := marks.Advance(ctx, e.cfg.CollectNumber, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	b := newBankNights(t)
+	e, ctx, day0, day1, day2 := b.e, b.ctx, b.day0, b.day1, b.day2
+	// The bank shows one transfer to the collection account on each of
+	// two days in the past, and one to a dedicated account.
+	b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
+	b.transfer(t, "5001-000888", day0.Add(3*time.Hour))
+	b.transfer(t, e.cfg.CollectNumber, day1.Add(time.Hour))
+	forged := b.record(t, "FORGE-LATE", "5001-000777", 30000, day1.Add(-2*time.Minute))
+	b.scanned(t)
 
-	run := e.reconcileBankNightly(sim, marks, e.cfg.CollectNumber, time.Second)
+	run := e.reconcileBankNightly(b.sim, b.marks, e.cfg.CollectNumber, time.Second)
 	night := func(from, to time.Time) api.ReconcileReply {
 		t.Helper()
 		var logs testenv.SyncBuffer
@@ -394,7 +359,7 @@ func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
 	}
 	// Recorded after the first night, dated in its day, on an account the
 	// bank shows no transfer to the day after either.
-	late := record("LATE-IMPORT", "5001-000888", 9000, day0.Add(4*time.Hour))
+	late := b.record(t, "LATE-IMPORT", "5001-000888", 9000, day0.Add(4*time.Hour))
 	second := night(day1, day2)
 	var covered []string
 	for _, a := range second.Accounts {
@@ -414,47 +379,14 @@ func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
 // after it covers that day too: a deposit recorded in it that the bank
 // never showed is missing at the bank the night after, not only logged.
 func TestNightlyBankDayWithoutTransfersIsComparedTheNightAfter(t *testing.T) {
-	e, ctx, js, tm := nightlyEngine(t)
-	marks, err := watermarks.Open(ctx, js, "", e.cfg.Replicas)
-	if err != nil {
-		t.Fatal(err)
-	}
-	day0 := time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Hour)
-	day1, day2 := day0.Add(24*time.Hour), day0.Add(48*time.Hour)
-	var clock atomic.Pointer[time.Time]
-	sim, err := bankfeed.NewSimBank(bankfeed.SimOptions{Now: func() time.Time {
-		if at := clock.Load(); at != nil {
-			return *at
-		}
-		return time.Now()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	record := func(txn string, amount int64, at time.Time) string {
-		t.Helper()
-		rep, err := e.Commands.Deposits.RecordDeposit(ctx, commands.Meta{Command: api.DepositRecord.Subject, Actor: "test"},
-			api.RecordDepositRequest{BankTxnID: txn, AccountNumber: e.cfg.CollectNumber, DepositorName: "김은행", Amount: amount, DepositedAt: at})
-		if err != nil {
-			t.Fatalf("record %s: %v", txn, err)
-		}
-		return rep.DepositID
-	}
+	b := newBankNights(t)
+	e, ctx, tm, day0, day1, day2 := b.e, b.ctx, b.tm, b.day0, b.day1, b.day2
 	// A deposit on day 0, in which the bank shows no transfer, and one
 	// transfer on day 1.
-	forged := record("FORGED", 50000, day0.Add(2*time.Hour))
-	at := day1.Add(time.Hour)
-	clock.Store(&at)
-	tx, err := sim.Transfer("김은행", 12000, e.cfg.CollectNumber)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clock.Store(nil)
-	record(tx.BankTxnID, tx.Amount, tx.DepositedAt)
-	if err := marks.Advance(ctx, e.cfg.CollectNumber, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	run := e.reconcileBankNightly(sim, marks, e.cfg.CollectNumber, time.Second)
+	forged := b.record(t, "FORGED", e.cfg.CollectNumber, 50000, day0.Add(2*time.Hour))
+	b.transfer(t, e.cfg.CollectNumber, day1.Add(time.Hour))
+	b.scanned(t)
+	run := e.reconcileBankNightly(b.sim, b.marks, e.cfg.CollectNumber, time.Second)
 	fire := func(n nightly) {
 		t.Helper()
 		payload, err := json.Marshal(n)
@@ -501,6 +433,73 @@ func TestNightlyBankDayWithoutTransfersIsComparedTheNightAfter(t *testing.T) {
 	}
 	if p := rep.Period; p == nil || !p.From.Equal(day0) {
 		t.Errorf("the second night's period %+v, want from %s", p, day0)
+	}
+}
+
+// bankNights is a nightly engine with a simulated bank, for the bank
+// run's tests; day0, day1 and day2 are whole hours 72, 48 and 24 hours
+// (about) ago.
+type bankNights struct {
+	e                *Engine
+	ctx              context.Context
+	tm               *timers.Timers
+	marks            *watermarks.Store
+	sim              *bankfeed.SimBank
+	clock            atomic.Pointer[time.Time] // the bank's clock; nil: now
+	day0, day1, day2 time.Time
+}
+
+func newBankNights(t *testing.T) *bankNights {
+	t.Helper()
+	b := &bankNights{}
+	var js jetstream.JetStream
+	b.e, b.ctx, js, b.tm = nightlyEngine(t)
+	var err error
+	if b.marks, err = watermarks.Open(b.ctx, js, "", b.e.cfg.Replicas); err != nil {
+		t.Fatal(err)
+	}
+	b.day0 = time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Hour)
+	b.day1, b.day2 = b.day0.Add(24*time.Hour), b.day0.Add(48*time.Hour)
+	if b.sim, err = bankfeed.NewSimBank(bankfeed.SimOptions{Now: func() time.Time {
+		if at := b.clock.Load(); at != nil {
+			return *at
+		}
+		return time.Now()
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// record records a deposit, as the scanner or an import would; its ID.
+func (b *bankNights) record(t *testing.T, txn, account string, amount int64, at time.Time) string {
+	t.Helper()
+	rep, err := b.e.Commands.Deposits.RecordDeposit(b.ctx, commands.Meta{Command: api.DepositRecord.Subject, Actor: "test"},
+		api.RecordDepositRequest{BankTxnID: txn, AccountNumber: account, DepositorName: "김은행", Amount: amount, DepositedAt: at})
+	if err != nil {
+		t.Fatalf("record %s: %v", txn, err)
+	}
+	return rep.DepositID
+}
+
+// transfer makes a transfer of 12,000 won to account at the bank at at,
+// and records its deposit.
+func (b *bankNights) transfer(t *testing.T, account string, at time.Time) {
+	t.Helper()
+	b.clock.Store(&at)
+	defer b.clock.Store(nil)
+	tx, err := b.sim.Transfer("김은행", 12000, account)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.record(t, tx.BankTxnID, tx.AccountNumber, tx.Amount, tx.DepositedAt)
+}
+
+// scanned advances the collection account's scan watermark to now.
+func (b *bankNights) scanned(t *testing.T) {
+	t.Helper()
+	if err := b.marks.Advance(b.ctx, b.e.cfg.CollectNumber, time.Now()); err != nil {
+		t.Fatal(err)
 	}
 }
 
