@@ -439,7 +439,7 @@ func (h *Orders) FinaliseCancel(ctx context.Context, orderID string) (time.Durat
 		return 0, err
 	}
 	now := h.Now()
-	meta := Meta{Command: "timer." + TimerFinaliseCancel, CorrelationID: h.NewID(), Actor: "timer"}
+	meta := Meta{Command: "timer." + TimerFinaliseCancel, CorrelationID: h.NewID(), Actor: domain.ActorTimer}
 	out, err := h.orders.Execute(ctx, meta, orderID, func(o domain.Order) ([]domain.Event, error) {
 		return domain.FinaliseCancel(o, wm, now)
 	}, nil)
@@ -475,7 +475,7 @@ func (h *Orders) ExpireOrder(ctx context.Context, orderID string) (time.Duration
 		return 0, err
 	}
 	now := h.Now()
-	meta := Meta{Command: "timer." + TimerExpireOrder, CorrelationID: h.NewID(), Actor: "timer"}
+	meta := Meta{Command: "timer." + TimerExpireOrder, CorrelationID: h.NewID(), Actor: domain.ActorTimer}
 	var at time.Time
 	out, err := h.orders.Execute(ctx, meta, orderID, func(o domain.Order) ([]domain.Event, error) {
 		at = o.ExpiryTime(h.cfg.PaymentDeadline)

@@ -26,6 +26,10 @@ const (
 	ReconcileKindPayouts = "payouts" // a provider's report against the payouts
 )
 
+// ActorTimer is the actor of what the engine does when a timer falls due:
+// an order's expiry or cancellation, a nightly reconciliation run.
+const ActorTimer = "timer"
+
 // NewReconciliationID derives a run's ID from its kind and the SHA-256 (lower
 // case hex) of its input file's bytes: "rec_" and the first 24 hex digits of
 // SHA-256(kind NUL file_sha256). The same file of the same kind is the same

@@ -59,9 +59,10 @@ type nightly struct {
 	// report of [From, To). To is the run's scheduled time; From is the
 	// scheduled time of the run before it, so that consecutive runs leave
 	// no gap and no overlap (also where the time of day does not exist
-	// on a day, or after the time of day changed), or the start of that
-	// run's period if it had nothing to record (carryPeriod). Zero, for
-	// the first run: the same time of day the day before To (prev).
+	// on a day, or after the time of day changed). Zero, for the first
+	// run: the same time of day the day before To (prev). A bank run
+	// starts earlier where the runs before it left a period uncovered
+	// (reconcileBankNightly).
 	From time.Time `json:"from,omitzero"`
 	To   time.Time `json:"to"`
 }
@@ -191,8 +192,7 @@ func (e *Engine) armRun(ctx context.Context, tm *timers.Timers, job nightlyJob, 
 
 // nightlyRun is what a run of a nightly job does with its period [from,
 // to): a positive wait to be called again after it (its input is not
-// ready yet), errNothingToRun (no input: the next run covers the period
-// too), or an error to be retried.
+// ready yet), or an error to be retried.
 type nightlyRun func(ctx context.Context, log zerolog.Logger, from, to time.Time) (time.Duration, error)
 
 // runNightly handles a due run of job: once this instance serves, and if
@@ -226,49 +226,14 @@ func (e *Engine) runNightly(ctx context.Context, tm *timers.Timers, job nightlyJ
 			return 0, err
 		}
 	}
-	log := e.log.With().Str("reconcile", job.what).Time("from", from).Time("to", n.To).Logger()
-	wait, err := run(ctx, log, from, n.To)
-	if errors.Is(err, errNothingToRun) {
-		return 0, e.carryPeriod(ctx, log, tm, job, n.To, from)
-	}
-	return wait, err
-}
-
-// errNothingToRun is what a nightlyRun returns for a period it has no
-// input to record a run of (a day without transfers at the bank): its
-// period is carried into the next run's (carryPeriod).
-var errNothingToRun = errors.New("nothing to reconcile in the period")
-
-// carryPeriod extends the next run's period back to from, the start of
-// the run at end that had nothing to record, so that the next run compares
-// that period too: deposits recorded in a day the bank showed no transfer
-// are then missing at the bank in the next run, not only logged. The
-// next run is the one runNightly armed, its period starting at end; one
-// that starts elsewhere (carried already, or a later run fired since)
-// stays as it is.
-func (e *Engine) carryPeriod(ctx context.Context, log zerolog.Logger, tm *timers.Timers, job nightlyJob, end, from time.Time) error {
-	at, payload, armed, err := tm.Schedule(ctx, job.timer, nightlyID)
-	if err != nil {
-		return err
-	}
-	var next nightly
-	if !armed || json.Unmarshal(payload, &next) != nil || !next.From.Equal(end) || !next.To.Equal(at) {
-		log.Warn().Bool("armed", armed).Msgf("nightly %s reconciliation: the run after this one does not start where it ends: its period is not carried", job.what)
-		return nil
-	}
-	next.From = from
-	if err := e.armRun(ctx, tm, job, next); err != nil {
-		return err
-	}
-	log.Info().Time("next_run", at).Msgf("nightly %s reconciliation: nothing to record; the next run covers this period too", job.what)
-	return nil
+	return run(ctx, e.log.With().Str("reconcile", job.what).Time("from", from).Time("to", n.To).Logger(), from, n.To)
 }
 
 // recordNightly records a run of job with reconcile, as the actor "timer",
 // and logs it: at error if it found anything. An input the command refuses
 // is refused again if retried: a dead letter at once.
 func recordNightly(log zerolog.Logger, job nightlyJob, reconcile func(commands.Meta) (api.ReconcileReply, error)) error {
-	rep, err := reconcile(commands.Meta{Command: "timer." + job.timer, Actor: "timer"})
+	rep, err := reconcile(commands.Meta{Command: "timer." + job.timer, Actor: domain.ActorTimer})
 	if errors.Is(err, domain.ErrInvalidInput) {
 		return worker.Permanent(fmt.Errorf("nightly %s reconciliation: %w", job.what, err))
 	}
@@ -335,14 +300,19 @@ const (
 	nightlyIncomplete     = time.Minute
 	nightlyIncompleteLate = 10 * time.Minute
 	nightlyLate           = 30 * time.Minute
+	// nightlyCatchUp is how far before its own period a bank run reaches
+	// back to cover what no nightly run covered.
+	nightlyCatchUp = 7 * 24 * time.Hour
 	// nightlyAccounts bounds the accounts of one bank run's lines: a run
 	// records each account it covers, and must fit in one message.
 	nightlyAccounts = 1000
 )
 
 // reconcileBankNightly is a run of the bank reconciliation: the bank's
-// statement of account and its dedicated accounts for the run's period,
-// read from the account-scan API once the bank says its data is complete
+// statement of account and its dedicated accounts for the run's period
+// (from where the last recorded nightly bank run's period ended, when that
+// is earlier, by at most nightlyCatchUp; nothing when a later run covered
+// it), read from the account-scan API once the bank says its data is complete
 // up to the period's end (bankfeed.Statement) and the scanner's watermark
 // has passed it, reconciled as `bankbook reconcile bank` does with the
 // period given, as the actor "timer". Every account of the feed is covered
@@ -356,6 +326,46 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 	collect := domain.NormalizeAccountNumber(account)
 	inFeed := func(n string) bool { return n == collect || e.Accounts.InRange(n) }
 	return func(ctx context.Context, log zerolog.Logger, from, to time.Time) (time.Duration, error) {
+		// The read models are read once they hold every commit so far:
+		// the deposits the scanner recorded just before, and each run
+		// before (BankAccountsOpen, below), the previous part's too.
+		caughtUp := func() error {
+			last, err := e.Events.LastSeq(ctx)
+			if err != nil {
+				return fmt.Errorf("nightly bank reconciliation: the stream's last sequence: %w", err)
+			}
+			if err := e.Runner.WaitFor(ctx, last); err != nil {
+				return fmt.Errorf("nightly bank reconciliation: %w", err)
+			}
+			return nil
+		}
+		// The period starts where the last nightly run's ended, if that is
+		// earlier: a day without transfers at the bank records no run, and
+		// a run that has not finished (it waits for the bank, or was
+		// dead-lettered) may be overtaken by the run after it, which then
+		// covers its day too. A period a later run covered is not run
+		// again.
+		if err := caughtUp(); err != nil {
+			return 0, err
+		}
+		covered, err := e.Models.NightlyBankCovered()
+		if err != nil {
+			return 0, fmt.Errorf("nightly bank reconciliation: how far the nightly runs covered: %w", err)
+		}
+		switch reached := covered.Add(time.Nanosecond); {
+		case covered.IsZero(): // the first nightly run
+		case !reached.Before(to):
+			log.Info().Time("covered_to", covered).Msg("nightly bank reconciliation: a later run has covered this period")
+			return 0, nil
+		case reached.Before(from):
+			if earliest := from.Add(-nightlyCatchUp); reached.Before(earliest) {
+				log.Error().Time("uncovered_from", reached).Time("uncovered_to", earliest).
+					Msg("nightly bank reconciliation: no nightly run compared this time, which is more than 7 days before this run's period: reconcile the bank's statement of it by hand (bankbook reconcile bank --statement F --from T --to T)")
+				reached = earliest
+			}
+			log.Info().Time("period_from", reached).Msg("nightly bank reconciliation: the period starts where the last recorded run's ended (a day without transfers at the bank, or a run that has not finished)")
+			from = reached
+		}
 		wait := func(err error) (time.Duration, error) {
 			if time.Since(to) > nightlyLate {
 				log.Warn().Err(err).Msg("nightly bank reconciliation: waiting for the bank's data of the day")
@@ -380,19 +390,6 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 		} else if wm.Before(to) {
 			return wait(fmt.Errorf("the scanner has recorded the deposits up to %s, not yet up to %s", wm.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano)))
 		}
-		// The read models are read once they hold every commit so far:
-		// the deposits the scanner recorded just before, and each run
-		// before (BankAccountsOpen, below), the previous part's too.
-		caughtUp := func() error {
-			last, err := e.Events.LastSeq(ctx)
-			if err != nil {
-				return fmt.Errorf("nightly bank reconciliation: the stream's last sequence: %w", err)
-			}
-			if err := e.Runner.WaitFor(ctx, last); err != nil {
-				return fmt.Errorf("nightly bank reconciliation: %w", err)
-			}
-			return nil
-		}
 		// feedDeposits returns the accounts of the feed deposits were
 		// recorded on in [from, to], with how many on each.
 		feedDeposits := func(from, to time.Time) (map[string]int, error) {
@@ -408,10 +405,10 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 		}
 		if len(txns) == 0 {
 			// Nothing to record a run of: a run needs lines. The next run
-			// covers the day too (errNothingToRun). Deposits the engine
-			// recorded in it are what the bank should have shown: said
-			// loudly now, and missing at the bank in that run unless the
-			// bank shows them by then.
+			// covers the day too (it starts where the last recorded run
+			// ended). Deposits the engine recorded in it are what the bank
+			// should have shown: said loudly now, and missing at the bank
+			// in that run unless the bank shows them by then.
 			recorded, err := feedDeposits(from, to.Add(-time.Nanosecond))
 			if err != nil {
 				return 0, err
@@ -426,7 +423,7 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			} else {
 				log.Info().Msg("nightly bank reconciliation: no deposits that day, at the bank or here")
 			}
-			return 0, errNothingToRun
+			return 0, nil
 		}
 		for _, part := range statementParts(txns, from, to, api.MaxReconcileLines, nightlyAccounts) {
 			recorded, err := feedDeposits(part.period.From, part.period.To)

@@ -325,7 +325,7 @@ func TestStatementParts(t *testing.T) {
 // run left something open on is covered by the next night's run.
 func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
 	b := newBankNights(t)
-	e, ctx, day0, day1, day2 := b.e, b.ctx, b.day0, b.day1, b.day2
+	e, day0, day1, day2 := b.e, b.day0, b.day1, b.day2
 	// The bank shows one transfer to the collection account on each of
 	// two days in the past, and one to a dedicated account.
 	b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
@@ -334,22 +334,11 @@ func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
 	forged := b.record(t, "FORGE-LATE", "5001-000777", 30000, day1.Add(-2*time.Minute))
 	b.scanned(t)
 
-	run := e.reconcileBankNightly(b.sim, b.marks, e.cfg.CollectNumber, time.Second)
 	night := func(from, to time.Time) api.ReconcileReply {
 		t.Helper()
-		var logs testenv.SyncBuffer
-		if wait, err := run(ctx, zerolog.New(&logs), from, to); wait != 0 || err != nil {
-			t.Fatalf("the run of %s: wait %v, %v", from, wait, err)
-		}
-		var line struct {
-			RunID string `json:"run_id"`
-		}
-		if err := json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &line); err != nil || line.RunID == "" {
-			t.Fatalf("the run of %s logged %s: %v", from, logs.String(), err)
-		}
-		rep, err := e.Commands.Deposits.Reconciliation(ctx, line.RunID)
-		if err != nil {
-			t.Fatal(err)
+		rep, ok := b.night(t, from, to)
+		if !ok {
+			t.Fatalf("the run of %s recorded nothing", from)
 		}
 		return rep
 	}
@@ -380,59 +369,52 @@ func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
 // never showed is missing at the bank the night after, not only logged.
 func TestNightlyBankDayWithoutTransfersIsComparedTheNightAfter(t *testing.T) {
 	b := newBankNights(t)
-	e, ctx, tm, day0, day1, day2 := b.e, b.ctx, b.tm, b.day0, b.day1, b.day2
-	// A deposit on day 0, in which the bank shows no transfer, and one
-	// transfer on day 1.
-	forged := b.record(t, "FORGED", e.cfg.CollectNumber, 50000, day0.Add(2*time.Hour))
-	b.transfer(t, e.cfg.CollectNumber, day1.Add(time.Hour))
+	e, day0, day1, day2, day3 := b.e, b.day0, b.day1, b.day2, b.day2.Add(24*time.Hour)
+	b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
+	// Day 1: no transfer at the bank, and a deposit recorded.
+	forged := b.record(t, "FORGED", e.cfg.CollectNumber, 50000, day1.Add(2*time.Hour))
+	b.transfer(t, e.cfg.CollectNumber, day2.Add(time.Hour))
 	b.scanned(t)
-	run := e.reconcileBankNightly(b.sim, b.marks, e.cfg.CollectNumber, time.Second)
-	fire := func(n nightly) {
-		t.Helper()
-		payload, err := json.Marshal(n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if wait, err := e.runNightly(ctx, tm, bankNightly, true, timers.Due{Kind: bankNightly.timer, ID: nightlyID, Payload: payload, Delivered: 1}, run); wait != 0 || err != nil {
-			t.Fatalf("the run of %s to %s: wait %v, %v", n.From, n.To, wait, err)
-		}
+	if _, ok := b.night(t, day0, day1); !ok {
+		t.Fatal("the first night recorded no run")
 	}
-	armed := func() nightly {
-		t.Helper()
-		_, payload, ok, err := tm.Schedule(ctx, bankNightly.timer, nightlyID)
-		var n nightly
-		if err != nil || !ok || json.Unmarshal(payload, &n) != nil {
-			t.Fatalf("schedule: armed %v, %v", ok, err)
-		}
-		return n
+	if rep, ok := b.night(t, day1, day2); ok {
+		t.Fatalf("a day without transfers at the bank recorded %+v", rep)
 	}
-	fire(nightly{At: day1.Format("15:04"), Zone: "UTC", From: day0, To: day1})
-	next := armed()
-	if !next.From.Equal(day0) || !next.To.Equal(day2) {
-		t.Fatalf("after a day without transfers the next run is armed for %s to %s, want %s to %s", next.From, next.To, day0, day2)
-	}
-	fire(next)
-	last, err := e.Events.LastSeq(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Runner.WaitFor(ctx, last); err != nil {
-		t.Fatal(err)
-	}
-	runs, _, err := e.Models.ReconcileRuns(10, "")
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("runs %+v, %v: want the one of the second night", runs, err)
-	}
-	rep, err := e.Commands.Deposits.Reconciliation(ctx, string(runs[0].RunID))
-	if err != nil {
-		t.Fatal(err)
+	rep, ok := b.night(t, day2, day3)
+	if !ok {
+		t.Fatal("the third night recorded no run")
 	}
 	if len(rep.MissingAtBank) != 1 || !slices.Equal(rep.MissingAtBank[0].DepositIDs, []string{forged}) || len(rep.Matched) != 1 {
-		t.Fatalf("the second night: missing at the bank %+v, matched %d: want the deposit %s of the day without transfers, and the day's transfer matched",
+		t.Fatalf("the third night: missing at the bank %+v, matched %d: want the deposit %s of the day without transfers, and the day's transfer matched",
 			rep.MissingAtBank, len(rep.Matched), forged)
 	}
-	if p := rep.Period; p == nil || !p.From.Equal(day0) {
-		t.Errorf("the second night's period %+v, want from %s", p, day0)
+	if p := rep.Period; p == nil || !p.From.Equal(day1) {
+		t.Errorf("the third night's period %+v, want from %s", p, day1)
+	}
+}
+
+// A night's run that has not finished (it waits for the bank, or was
+// dead-lettered) is overtaken by the next night's, which covers its day
+// too; when it runs after all, it finds its period covered and records
+// nothing. Run in the other order, the later night would find the earlier
+// day's transfer missing at the bank (uncompared since the run before).
+func TestNightlyBankRunOvertakenCoversTheDayBefore(t *testing.T) {
+	b := newBankNights(t)
+	e, day0, day1, day2, day3 := b.e, b.day0, b.day1, b.day2, b.day2.Add(24*time.Hour)
+	for _, d := range []time.Time{day0, day1, day2} {
+		b.transfer(t, e.cfg.CollectNumber, d.Add(time.Hour))
+	}
+	b.scanned(t)
+	if _, ok := b.night(t, day0, day1); !ok {
+		t.Fatal("the first night recorded no run")
+	}
+	third, ok := b.night(t, day2, day3)
+	if !ok || third.Findings != 0 || len(third.Matched) != 2 || third.Period == nil || !third.Period.From.Equal(day1) {
+		t.Fatalf("the third night run before the second: recorded %v, %+v; want the transfers of both days matched, from %s", ok, third, day1)
+	}
+	if rep, ok := b.night(t, day1, day2); ok {
+		t.Fatalf("the second night, run after the third covered it, recorded %+v", rep)
 	}
 }
 
@@ -442,7 +424,7 @@ func TestNightlyBankDayWithoutTransfersIsComparedTheNightAfter(t *testing.T) {
 type bankNights struct {
 	e                *Engine
 	ctx              context.Context
-	tm               *timers.Timers
+	run              nightlyRun
 	marks            *watermarks.Store
 	sim              *bankfeed.SimBank
 	clock            atomic.Pointer[time.Time] // the bank's clock; nil: now
@@ -453,7 +435,7 @@ func newBankNights(t *testing.T) *bankNights {
 	t.Helper()
 	b := &bankNights{}
 	var js jetstream.JetStream
-	b.e, b.ctx, js, b.tm = nightlyEngine(t)
+	b.e, b.ctx, js, _ = nightlyEngine(t)
 	var err error
 	if b.marks, err = watermarks.Open(b.ctx, js, "", b.e.cfg.Replicas); err != nil {
 		t.Fatal(err)
@@ -468,7 +450,34 @@ func newBankNights(t *testing.T) *bankNights {
 	}}); err != nil {
 		t.Fatal(err)
 	}
+	b.run = b.e.reconcileBankNightly(b.sim, b.marks, b.e.cfg.CollectNumber, time.Second)
 	return b
+}
+
+// night runs the nightly bank run of [from, to) and returns the run it
+// recorded; false if it recorded none.
+func (b *bankNights) night(t *testing.T, from, to time.Time) (api.ReconcileReply, bool) {
+	t.Helper()
+	var logs testenv.SyncBuffer
+	if wait, err := b.run(b.ctx, zerolog.New(&logs), from, to); wait != 0 || err != nil {
+		t.Fatalf("the run of %s: wait %v, %v (logged %s)", from, wait, err, logs.String())
+	}
+	for line := range strings.Lines(logs.String()) {
+		var l struct {
+			RunID string `json:"run_id"`
+		}
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("the run of %s logged %q: %v", from, line, err)
+		}
+		if l.RunID != "" {
+			rep, err := b.e.Commands.Deposits.Reconciliation(b.ctx, l.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rep, true
+		}
+	}
+	return api.ReconcileReply{}, false
 }
 
 // record records a deposit, as the scanner or an import would; its ID.

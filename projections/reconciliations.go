@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.etcd.io/bbolt"
 
@@ -20,19 +21,58 @@ import (
 // reads them from the stream).
 var bucketReconcileRuns = []byte("reconcile_runs")
 
+// bucketReconcileNightly holds how far the engine's nightly runs have
+// covered, by kind: "bank" → JSON of nightlyCovered, the latest end of a
+// period a bank run of the actor "timer" covered.
+var bucketReconcileNightly = []byte("reconcile_nightly")
+
+type nightlyCovered struct {
+	To time.Time `json:"to"` // inclusive
+}
+
 // ReconcileRunSummary is one run without its items (the wire type of
 // package api).
 type ReconcileRunSummary = api.ReconcileRunSummary
 
 // applyReconciliations is the "reconciliations" projection: every
-// reconcile.completed into bucketReconcileRuns (buckets[0]).
-func applyReconciliations(buckets []*bbolt.Bucket, c eventstore.Commit, _ eventstore.Envelope, ev domain.Event) error {
+// reconcile.completed into bucketReconcileRuns (buckets[0]), and how far
+// the nightly bank runs covered into bucketReconcileNightly (buckets[1]).
+func applyReconciliations(buckets []*bbolt.Bucket, c eventstore.Commit, env eventstore.Envelope, ev domain.Event) error {
 	run, ok := ev.(domain.ReconciliationCompleted)
 	if !ok {
 		return nil
 	}
 	k := binary.BigEndian.AppendUint64(nil, uint64(c.Seq))
-	return putJSON(buckets[0], string(append(k, run.RunID...)), api.NewReconcileRunSummary(run, api.Seq(c.Seq)))
+	if err := putJSON(buckets[0], string(append(k, run.RunID...)), api.NewReconcileRunSummary(run, api.Seq(c.Seq))); err != nil {
+		return err
+	}
+	if run.Kind != domain.ReconcileKindBank || env.Actor != domain.ActorTimer || run.Period == nil {
+		return nil
+	}
+	var cur nightlyCovered
+	if _, err := getJSON(buckets[1], run.Kind, &cur); err != nil {
+		return err
+	}
+	if !run.Period.To.After(cur.To) {
+		return nil
+	}
+	return putJSON(buckets[1], run.Kind, nightlyCovered{To: run.Period.To})
+}
+
+// NightlyBankCovered returns the latest end (inclusive) of a period a bank
+// reconciliation run of the engine's nightly job (the actor "timer")
+// covered; the zero time if it has none.
+func (s *Store) NightlyBankCovered() (time.Time, error) {
+	var cur nightlyCovered
+	err := s.view(func(tx *bbolt.Tx) error {
+		b, err := queryBucket(tx, bucketReconcileNightly)
+		if err != nil {
+			return err
+		}
+		_, err = getJSON(b, domain.ReconcileKindBank, &cur)
+		return err
+	})
+	return cur.To, err
 }
 
 // LatestReconcileRuns returns the most recently recorded run of each kind

@@ -245,6 +245,52 @@ func TestListReconcileRuns(t *testing.T) {
 	}
 }
 
+// How far the nightly bank runs covered is the latest end of a period a
+// bank run of the actor "timer" was given: an operator's run, a run
+// without a period and a payouts run do not count, and a run recorded
+// after a later one does not move it back.
+func TestNightlyBankCovered(t *testing.T) {
+	st := openStore(t, tempPath(t, "rm.db"))
+	l := newCommitLog()
+	covered := func() time.Time {
+		t.Helper()
+		at, err := st.NightlyBankCovered()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	if at := covered(); !at.IsZero() {
+		t.Fatalf("with no run: %s", at)
+	}
+	day := func(n int) time.Time { return t0.Add(time.Duration(n) * 24 * time.Hour) }
+	for i, r := range []struct {
+		kind, actor string
+		to          int // the period's end, a day; -1: no period
+		want        int
+	}{
+		{domain.ReconcileKindBank, domain.ActorTimer, 1, 1},
+		{domain.ReconcileKindBank, "operator", 5, 1},
+		{domain.ReconcileKindPayouts, domain.ActorTimer, 6, 1},
+		{domain.ReconcileKindBank, domain.ActorTimer, -1, 1},
+		{domain.ReconcileKindBank, domain.ActorTimer, 3, 3},
+		{domain.ReconcileKindBank, domain.ActorTimer, 2, 3},
+	} {
+		sha := fmt.Sprintf("%064x", i+1)
+		id := domain.NewReconciliationID(r.kind, sha)
+		run := domain.ReconciliationCompleted{RunID: id, Kind: r.kind, FileSHA256: sha, Lines: 1, CompletedAt: day(7)}
+		if r.to >= 0 {
+			run.Period = &domain.ReconcilePeriod{From: day(r.to - 1), To: day(r.to).Add(-time.Nanosecond)}
+		}
+		c := l.commit(t, eventstore.Ref{Type: domain.AggregateReconciliation, ID: string(id)}, day(7), run)
+		c.Events[0].Actor = r.actor
+		apply(t, st, c)
+		if want := day(r.want).Add(-time.Nanosecond); !covered().Equal(want) {
+			t.Fatalf("after run %d (%s by %s, to day %d): covered to %s, want %s", i, r.kind, r.actor, r.to, covered(), want)
+		}
+	}
+}
+
 // The lists of orders and notifications (payouts and reconciliation runs
 // page as orders do) end a page before the item that would take its
 // encoding past api.MaxPageBytes (made 4,000 bytes here), as the bills
