@@ -218,11 +218,18 @@ func (e *Engine) runNightly(ctx context.Context, tm *timers.Timers, job nightlyJ
 	}
 	// A run handed again (it waited, or failed) finds the run after it
 	// armed already, maybe at a time of day changed since, or fired and
-	// the one after it armed: that stays.
-	if at, _, armed, err := tm.Schedule(ctx, job.timer, nightlyID); err != nil {
+	// the one after it armed: that stays. One armed without a period
+	// start (armNightly found none armed: this run's schedule had fired,
+	// and it waited for an instance to run it) starts where this one ends.
+	if at, payload, armed, err := tm.Schedule(ctx, job.timer, nightlyID); err != nil {
 		return 0, err
 	} else if !armed || !at.After(n.To) {
 		if err := e.armRun(ctx, tm, job, following); err != nil {
+			return 0, err
+		}
+	} else if next := (nightly{}); json.Unmarshal(payload, &next) == nil && next.From.IsZero() && next.To.Equal(at) {
+		next.From = n.To
+		if err := e.armRun(ctx, tm, job, next); err != nil {
 			return 0, err
 		}
 	}

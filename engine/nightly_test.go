@@ -267,6 +267,51 @@ func TestNightlyRunHandedAgainKeepsTheNextRun(t *testing.T) {
 	}
 }
 
+// A run whose schedule fired while no instance could run it (none with
+// the provider, or none serving yet) arms nothing until one can; an
+// instance starting meanwhile finds no run armed and arms the next one
+// from its own clock. When the waiting run is handed at last, that run's
+// period starts where the waiting one's ends: no day between them is left
+// out (the engine was down for days), whatever the time of day.
+func TestNightlyRunChainsTheRunArmedWhileItWaited(t *testing.T) {
+	e, ctx, _, tm := nightlyEngine(t)
+	job := bankNightly
+	end := time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Hour)
+	at := end.Format("15:04")
+	payload, err := json.Marshal(nightly{At: at, Zone: "UTC", From: end.Add(-24 * time.Hour), To: end})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiting := timers.Due{Kind: job.timer, ID: nightlyID, Payload: payload, Delivered: 1}
+	var periods [][2]time.Time
+	run := func(_ context.Context, _ zerolog.Logger, from, to time.Time) (time.Duration, error) {
+		periods = append(periods, [2]time.Time{from, to})
+		return 0, nil
+	}
+	// Handed to an instance without the provider: it waits, arming nothing.
+	if wait, err := e.runNightly(ctx, tm, job, false, waiting, run); wait != nightlyNoProvider || err != nil {
+		t.Fatalf("without the provider: wait %v, %v", wait, err)
+	}
+	// An instance with it starts, days later, and arms the next run.
+	if err := e.armNightly(ctx, tm, job, at, "UTC"); err != nil {
+		t.Fatal(err)
+	}
+	waiting.Delivered++
+	if wait, err := e.runNightly(ctx, tm, job, true, waiting, run); wait != 0 || err != nil {
+		t.Fatalf("the waiting run: wait %v, %v", wait, err)
+	}
+	next, payload, ok, err := tm.Schedule(ctx, job.timer, nightlyID)
+	if err != nil || !ok {
+		t.Fatalf("schedule: armed %v, %v", ok, err)
+	}
+	if wait, err := e.runNightly(ctx, tm, job, true, timers.Due{Kind: job.timer, ID: nightlyID, Payload: payload, Delivered: 1}, run); wait != 0 || err != nil {
+		t.Fatalf("the run at %s: wait %v, %v", next, wait, err)
+	}
+	if len(periods) != 2 || !periods[1][0].Equal(end) || !periods[1][1].Equal(next) {
+		t.Fatalf("the periods run: %v, want the second from %s (where the first ended) to %s", periods, end, next)
+	}
+}
+
 // A day's statement of more lines than a run holds is several runs, each
 // over its part of the day: from its first line (the day's start, for the
 // first) to just before the next run's first line, so that together they
