@@ -66,7 +66,7 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 	if r, seq, err := h.runs.Get(ctx, string(id)); err != nil {
 		return api.ReconcileReply{}, err
 	} else if r.Exists() {
-		return repeatedRun(r.Run, seq, lines)
+		return repeatedRun(r.Run, seq, runInput{lines: lines, bank: true, period: req.Period})
 	}
 
 	covered := domain.CoveredAccounts(req.Lines, req.Period, req.Accounts)
@@ -148,16 +148,47 @@ func linesSHA256(lines any) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// runInput is what a repeat under a file hash must share with the run
+// recorded for it: its lines (their linesSHA256) and, for a bank
+// statement, the period it was given (nil: none).
+type runInput struct {
+	lines  string
+	bank   bool
+	period *domain.ReconcilePeriod
+}
+
 // repeatedRun answers a run recorded before under the same file hash, if
-// its lines were these (lines: their linesSHA256). The run's ID names the
-// file by the hash its client sent, which the engine cannot check against
-// bytes it never sees: other lines under a hash already reconciled are
-// refused, or that file would be answered clean from then on.
-func repeatedRun(run domain.ReconciliationCompleted, seq eventstore.Seq, lines string) (api.ReconcileReply, error) {
-	if run.LinesSHA256 != "" && run.LinesSHA256 != lines {
+// it was recorded for this input. The run's ID names the file by the hash
+// its client sent, which the engine cannot check against bytes it never
+// sees: other lines under a hash already reconciled are refused, or that
+// file would be answered clean from then on; so is a bank statement over
+// another period than its run's, which compared other times (and the
+// accounts of that period), or its run would answer clean for times it
+// never compared.
+func repeatedRun(run domain.ReconciliationCompleted, seq eventstore.Seq, in runInput) (api.ReconcileReply, error) {
+	if run.LinesSHA256 != "" && run.LinesSHA256 != in.lines {
 		return api.ReconcileReply{}, domain.Invalid("file_sha256", "run %s was recorded for this file_sha256 with other lines (%d): send the SHA-256 of the file these lines come from", run.RunID, run.Lines)
 	}
+	if in.bank && !samePeriod(run.Period, in.period) {
+		return api.ReconcileReply{}, domain.Invalid("period", "run %s was recorded for this file_sha256 over %s, not %s: the same statement is one run; reconcile it over that period, or the statement of this one",
+			run.RunID, describePeriod(run.Period), describePeriod(in.period))
+	}
 	return reconcileReply(run, seq, true), nil
+}
+
+// samePeriod reports whether a and b are both absent or the same instants.
+func samePeriod(a, b *domain.ReconcilePeriod) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.From.Equal(b.From) && a.To.Equal(b.To)
+}
+
+func describePeriod(p *domain.ReconcilePeriod) string {
+	if p == nil {
+		return "no period"
+	}
+	return "the period " + domain.FormatTime(p.From) + " to " + domain.FormatTime(p.To)
 }
 
 // feedAccount is the account whose scan watermark covers number: the
@@ -198,7 +229,7 @@ func (h *Deposits) recordRun(ctx context.Context, meta Meta, id domain.Reconcili
 		return api.ReconcileReply{}, err
 	}
 	if len(out.Events) == 0 { // recorded meanwhile, by another attempt
-		return repeatedRun(out.State.Run, out.Seq, run.LinesSHA256)
+		return repeatedRun(out.State.Run, out.Seq, runInput{lines: run.LinesSHA256, bank: run.Kind == domain.ReconcileKindBank, period: run.Period})
 	}
 	c := run.Counts
 	h.log.Info().Str("run_id", string(id)).Str("kind", run.Kind).Str("file_sha256", run.FileSHA256).Int("lines", run.Lines).
@@ -278,7 +309,7 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 	if r, seq, err := h.runs.Get(ctx, string(id)); err != nil {
 		return api.ReconcileReply{}, err
 	} else if r.Exists() {
-		return repeatedRun(r.Run, seq, lines)
+		return repeatedRun(r.Run, seq, runInput{lines: lines})
 	}
 	in := domain.PayoutReconcileInput{RunID: id, FileSHA256: req.FileSHA256, Lines: req.Lines, LedgerAsOfSeq: uint64(asOf), Now: h.Now()}
 	add := func(v api.PayoutView) error {

@@ -237,6 +237,66 @@ func reconcileOneRecorded(t *testing.T, n int) api.ReconcileReply {
 	return run
 }
 
+// The same file sent again with a period it was not reconciled over is
+// refused, not answered with the recorded run: that run compared other
+// times (and, with accounts, other accounts), so its clean result would
+// vouch for what it never compared. Over the recorded period it is the
+// recorded run.
+func TestReconcileBankRefusesTheSameFileOverAnotherPeriod(t *testing.T) {
+	e := startEngine(t)
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var rep api.RecordDepositReply
+	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-1", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개",
+		Amount: 5000, DepositedAt: at}, &rep, nil)
+	// A deposit the statement does not show, on an account its lines do
+	// not name: only a run given the period and the account compares it.
+	e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: "T-forged", AccountNumber: "777-777", DepositorName: "아무개",
+		Amount: 900, DepositedAt: at.Add(-10 * time.Minute)}, &rep, nil)
+	line := api.StatementLine{BankTxnID: "T-1", AccountNumber: e.cfg.CollectNumber, DepositorName: "아무개", Amount: 5000, DepositedAt: at}
+	sum := sha256.Sum256([]byte(t.Name()))
+	req := api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: []api.StatementLine{line}}
+	first, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.Clean || first.Period != nil {
+		t.Fatalf("first run: clean %v period %v, want clean without a period", first.Clean, first.Period)
+	}
+	day := &api.ReconcilePeriod{From: at.Add(-time.Hour), To: at.Add(time.Minute)}
+	withPeriod := req
+	withPeriod.Period, withPeriod.Accounts = day, []string{"777-777"}
+	var fe *api.Error
+	if rep, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, withPeriod, nil); !errors.As(err, &fe) || fe.Status != 400 ||
+		fe.Code != api.CodeInvalidInput || fe.Details["field"] != "period" {
+		t.Fatalf("the same file with a period: %v (repeated %v clean %v), want 400 invalid_input on period", err, rep.Repeated, rep.Clean)
+	}
+
+	// Recorded over a period: the same period again is the run, another
+	// one (or none) is refused.
+	sum = sha256.Sum256([]byte(t.Name() + " over a day"))
+	req.FileSHA256, req.Period = hex.EncodeToString(sum[:]), day
+	run, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, req, nil)
+	if err != nil || !again.Repeated || again.RunID != run.RunID {
+		t.Fatalf("the same file over the same period: %v repeated %v run %s, want the recorded run %s", err, again.Repeated, again.RunID, run.RunID)
+	}
+	for name, p := range map[string]*api.ReconcilePeriod{
+		"a later end":   {From: day.From, To: day.To.Add(time.Second)},
+		"no period":     nil,
+		"another start": {From: day.From.Add(-time.Hour), To: day.To},
+	} {
+		other := req
+		other.Period = p
+		if _, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, other, nil); !errors.As(err, &fe) || fe.Status != 400 ||
+			fe.Code != api.CodeInvalidInput || fe.Details["field"] != "period" {
+			t.Errorf("the same file with %s: %v, want 400 invalid_input on period", name, err)
+		}
+	}
+}
+
 // A statement whose every transaction is recorded at its amount is clean.
 func TestReconcileBankClean(t *testing.T) {
 	run := reconcileOneRecorded(t, 1)
