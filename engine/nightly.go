@@ -315,6 +315,9 @@ const (
 	nightlyAccounts = 1000
 )
 
+// nightlyLines bounds the lines of one bank run (a variable for tests).
+var nightlyLines = api.MaxReconcileLines
+
 // reconcileBankNightly is a run of the bank reconciliation: the bank's
 // statement of account and its dedicated accounts for the run's period
 // (from where the last recorded nightly bank run's period ended, when that
@@ -364,6 +367,12 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 		case !reached.Before(to):
 			log.Info().Time("covered_to", covered).Msg("nightly bank reconciliation: a later run has covered this period")
 			return 0, nil
+		case !covered.Before(from):
+			// An earlier attempt recorded this period's first parts (maybe
+			// from an earlier start): the rest, from the last one's end on
+			// (that instant included: a part may share it with the next).
+			log.Info().Time("period_from", covered).Msg("nightly bank reconciliation: the period's first parts are recorded; the rest")
+			from = covered
 		case reached.Before(from):
 			if earliest := from.Add(-nightlyCatchUp); reached.Before(earliest) {
 				log.Error().Time("uncovered_from", reached).Time("uncovered_to", earliest).
@@ -432,7 +441,7 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			}
 			return 0, nil
 		}
-		for _, part := range statementParts(txns, from, to, api.MaxReconcileLines, nightlyAccounts) {
+		for _, part := range statementParts(txns, from, to, nightlyLines, nightlyAccounts) {
 			recorded, err := feedDeposits(part.period.From, part.period.To)
 			if err != nil {
 				return 0, err

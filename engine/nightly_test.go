@@ -463,6 +463,65 @@ func TestNightlyBankRunOvertakenCoversTheDayBefore(t *testing.T) {
 	}
 }
 
+// A run interrupted after its first part (here: its context ends) goes on
+// from where that part ended when handed again: its lines are not sent
+// again over another period (which the command refuses) when the first
+// attempt started earlier than the run's own period, after a day without
+// transfers at the bank.
+func TestNightlyBankRunResumesAfterItsRecordedParts(t *testing.T) {
+	nightlyLines = 2
+	t.Cleanup(func() { nightlyLines = api.MaxReconcileLines })
+	b := newBankNights(t)
+	e, day0, day1, day2, day3 := b.e, b.day0, b.day1, b.day2, b.day2.Add(24*time.Hour)
+	b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
+	forged := b.record(t, "FORGED", e.cfg.CollectNumber, 50000, day1.Add(2*time.Hour)) // day 1: no transfer at the bank
+	for h := range 3 {
+		b.transfer(t, e.cfg.CollectNumber, day2.Add(time.Duration(h+1)*time.Hour))
+	}
+	b.scanned(t)
+	if _, ok := b.night(t, day0, day1); !ok {
+		t.Fatal("the first night recorded no run")
+	}
+	if rep, ok := b.night(t, day1, day2); ok {
+		t.Fatalf("a day without transfers at the bank recorded %+v", rep)
+	}
+	// The third night, from day 1 on: its first part (day 1 and two of day
+	// 2's transfers) is recorded, then the attempt ends.
+	ctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	var first string
+	if _, err := b.run(ctx, zerolog.New(writerFunc(func(p []byte) {
+		var l struct {
+			RunID string `json:"run_id"`
+		}
+		if json.Unmarshal(p, &l) == nil && l.RunID != "" {
+			first = l.RunID
+			cancel()
+		}
+	})), day2, day3); err == nil || first == "" {
+		t.Fatalf("the interrupted attempt: %v, first part %q", err, first)
+	}
+	rep, err := e.Commands.Deposits.Reconciliation(b.ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.MissingAtBank) != 1 || !slices.Equal(rep.MissingAtBank[0].DepositIDs, []string{forged}) || len(rep.Matched) != 2 || !rep.Period.From.Equal(day1) {
+		t.Fatalf("the first part: %+v", rep)
+	}
+	rest, ok := b.night(t, day2, day3)
+	if !ok || rest.Findings != 0 || len(rest.Matched) != 1 || rest.Lines != 1 {
+		t.Fatalf("the attempt after it: recorded %v, %+v; want the third transfer alone, matched", ok, rest)
+	}
+	if _, ok := b.night(t, day2, day3); ok {
+		t.Fatal("the night handed once more recorded a run")
+	}
+}
+
+// writerFunc is an io.Writer that hands each write to a func.
+type writerFunc func([]byte)
+
+func (w writerFunc) Write(p []byte) (int, error) { w(p); return len(p), nil }
+
 // bankNights is a nightly engine with a simulated bank, for the bank
 // run's tests; day0, day1 and day2 are whole hours 72, 48 and 24 hours
 // (about) ago.
