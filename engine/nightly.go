@@ -70,7 +70,9 @@ type nightly struct {
 // parseNightly reads a time of day (--reconcile-payouts-at,
 // --reconcile-bank-at) and --reconcile-time-zone.
 func parseNightly(at, zone string) (nightly, error) {
-	if _, err := time.LoadLocation(zone); err != nil || zone == "" {
+	// "Local" (which LoadLocation takes) is each machine's own zone:
+	// instances configured alike could disagree on the time of a run.
+	if _, err := time.LoadLocation(zone); err != nil || zone == "" || zone == "Local" {
 		return nightly{}, fmt.Errorf("reconcile-time-zone %q is not an IANA time zone such as Asia/Seoul", zone)
 	}
 	if _, _, _, err := clock(at); err != nil {
