@@ -641,3 +641,92 @@ func nightlyEngine(t *testing.T) (*Engine, context.Context, jetstream.JetStream,
 	}
 	return e, ctx, js, tm
 }
+
+// interruptAfterFirstPart runs the nightly bank run of [from, to) until
+// it records its first part, and returns that part's run ID.
+func (b *bankNights) interruptAfterFirstPart(t *testing.T, from, to time.Time) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	var first string
+	if _, err := b.run(ctx, zerolog.New(writerFunc(func(p []byte) {
+		var l struct {
+			RunID string `json:"run_id"`
+		}
+		if json.Unmarshal(p, &l) == nil && l.RunID != "" && first == "" {
+			first = l.RunID
+			cancel()
+		}
+	})), from, to); err == nil || first == "" {
+		t.Fatalf("the interrupted attempt of %s: %v, first part %q", from, err, first)
+	}
+	return first
+}
+
+// compared returns the bank_txn_ids the nightly runs recorded so far
+// list as matched or missing in the ledger; it fails t on any other
+// finding than the one a day split within an instant makes (the later
+// part finds the earlier part's transfers of that instant missing at the
+// bank, which that part matched).
+func (b *bankNights) compared(t *testing.T) map[string]int {
+	t.Helper()
+	last, err := b.e.Events.LastSeq(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.e.Runner.WaitFor(b.ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	runs, _, err := b.e.Models.ReconcileRuns(1000, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen, missing := map[string]int{}, map[string]api.ReconcileReply{}
+	for _, r := range runs {
+		rep, err := b.e.Commands.Deposits.Reconciliation(b.ctx, string(r.RunID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range slices.Concat(rep.Matched, rep.MissingInLedger) {
+			seen[it.BankTxnID]++
+		}
+		for _, it := range rep.MissingAtBank {
+			missing[it.BankTxnID] = rep
+		}
+		if n := len(rep.MissingAtBank) + len(rep.MissingInLedger); rep.Findings != n {
+			t.Errorf("run %s over %+v: %d findings, %d of them missing", rep.RunID, rep.Period, rep.Findings, n)
+		}
+	}
+	for txn, rep := range missing {
+		if seen[txn] == 0 {
+			t.Errorf("run %s over %+v finds %s missing at the bank, which no run compared with the bank's line", rep.RunID, rep.Period, txn)
+		}
+	}
+	return seen
+}
+
+// More transfers share an instant than a run holds, at the start of a
+// night's period: the first part (from the period's start to that
+// instant) is recorded, then the attempt ends. Handed again, the run goes
+// on within that instant: its first part is not sent again over another
+// period (refused: a dead letter), and every transfer of the instant is
+// compared.
+func TestNightlyBankRunResumesWithinAnInstantItsFirstPartShared(t *testing.T) {
+	nightlyLines = 2
+	t.Cleanup(func() { nightlyLines = api.MaxReconcileLines })
+	b := newBankNights(t)
+	e, day0, day1 := b.e, b.day0, b.day1
+	for range 3 {
+		b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
+	}
+	b.scanned(t)
+	b.interruptAfterFirstPart(t, day0, day1)
+	var logs testenv.SyncBuffer
+	if wait, err := b.run(b.ctx, zerolog.New(&logs), day0, day1); wait != 0 || err != nil {
+		t.Fatalf("the run handed again: wait %v, %v (logged %s)", wait, err, logs.String())
+	}
+	seen := b.compared(t)
+	if len(seen) != 3 {
+		t.Fatalf("the transfers compared: %v, want all three of the instant", seen)
+	}
+}
