@@ -364,7 +364,11 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 		if err != nil {
 			return 0, fmt.Errorf("nightly bank reconciliation: how far the nightly runs covered: %w", err)
 		}
-		switch reached := covered.Add(time.Nanosecond); {
+		// Where a part ended within an instant it shares with the next
+		// (more transfers share it than a run holds), the rest of that
+		// instant's transfers are read from it (below).
+		reached, within := covered.Add(time.Nanosecond), false
+		switch {
 		case covered.IsZero(): // the first nightly run
 		case !reached.Before(to):
 			log.Info().Time("covered_to", covered).Msg("nightly bank reconciliation: a later run has covered this period")
@@ -380,9 +384,14 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 				log.Error().Time("uncovered_from", reached).Time("uncovered_to", earliest).
 					Msg("nightly bank reconciliation: no nightly run compared this time, which is more than 7 days before this run's period: reconcile the bank's statement of it by hand (bankbook reconcile bank --statement F --from T --to T)")
 				reached = earliest
+			} else {
+				within = true
 			}
 			log.Info().Time("period_from", reached).Msg("nightly bank reconciliation: the period starts where the last recorded run's ended (a day without transfers at the bank, or a run that has not finished)")
 			from = reached
+			if within {
+				from = covered
+			}
 		}
 		wait := func(err error) (time.Duration, error) {
 			if time.Since(to) > nightlyLate {
@@ -400,6 +409,9 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 		}
 		if err != nil {
 			return 0, fmt.Errorf("nightly bank reconciliation: the bank's statement of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+		}
+		if within && (len(txns) == 0 || !txns[0].DepositedAt.Equal(covered)) {
+			from = reached // the last recorded run compared that instant whole
 		}
 		// What the scanner has not recorded yet would be a timing
 		// difference, carried for as long as its account has no run.

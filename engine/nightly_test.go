@@ -730,3 +730,29 @@ func TestNightlyBankRunResumesWithinAnInstantItsFirstPartShared(t *testing.T) {
 		t.Fatalf("the transfers compared: %v, want all three of the instant", seen)
 	}
 }
+
+// A night's first part ends within an instant more transfers share than a
+// run holds, and the attempt ends there; the next night's run, starting
+// where that part ended, compares the rest of that instant's transfers.
+func TestNightlyBankRunAfterAPartEndingWithinAnInstant(t *testing.T) {
+	nightlyLines = 2
+	t.Cleanup(func() { nightlyLines = api.MaxReconcileLines })
+	b := newBankNights(t)
+	e, day0, day1, day2 := b.e, b.day0, b.day1, b.day2
+	for range 3 {
+		b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
+	}
+	b.transfer(t, e.cfg.CollectNumber, day1.Add(time.Hour))
+	b.scanned(t)
+	b.interruptAfterFirstPart(t, day0, day1)
+	// The night after runs (the first night's run is dead-lettered, or
+	// still waits).
+	var logs testenv.SyncBuffer
+	if wait, err := b.run(b.ctx, zerolog.New(&logs), day1, day2); wait != 0 || err != nil {
+		t.Fatalf("the night after: wait %v, %v (logged %s)", wait, err, logs.String())
+	}
+	seen := b.compared(t)
+	if len(seen) != 4 {
+		t.Fatalf("the transfers compared: %v, want the three of the first night's instant and the one of the day after (logged %s)", seen, logs.String())
+	}
+}
