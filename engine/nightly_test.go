@@ -488,20 +488,7 @@ func TestNightlyBankRunResumesAfterItsRecordedParts(t *testing.T) {
 	}
 	// The third night, from day 1 on: its first part (day 1 and two of day
 	// 2's transfers) is recorded, then the attempt ends.
-	ctx, cancel := context.WithCancel(b.ctx)
-	defer cancel()
-	var first string
-	if _, err := b.run(ctx, zerolog.New(writerFunc(func(p []byte) {
-		var l struct {
-			RunID string `json:"run_id"`
-		}
-		if json.Unmarshal(p, &l) == nil && l.RunID != "" {
-			first = l.RunID
-			cancel()
-		}
-	})), day2, day3); err == nil || first == "" {
-		t.Fatalf("the interrupted attempt: %v, first part %q", err, first)
-	}
+	first := b.interruptAfterFirstPart(t, day2, day3)
 	rep, err := e.Commands.Deposits.Reconciliation(b.ctx, first)
 	if err != nil {
 		t.Fatal(err)
