@@ -383,15 +383,11 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			if earliest := from.Add(-nightlyCatchUp); reached.Before(earliest) {
 				log.Error().Time("uncovered_from", reached).Time("uncovered_to", earliest).
 					Msg("nightly bank reconciliation: no nightly run compared this time, which is more than 7 days before this run's period: reconcile the bank's statement of it by hand (bankbook reconcile bank --statement F --from T --to T)")
-				reached = earliest
+				from = earliest
 			} else {
-				within = true
+				from, within = covered, true
 			}
-			log.Info().Time("period_from", reached).Msg("nightly bank reconciliation: the period starts where the last recorded run's ended (a day without transfers at the bank, or a run that has not finished)")
-			from = reached
-			if within {
-				from = covered
-			}
+			log.Info().Time("period_from", from).Msg("nightly bank reconciliation: the period starts where the last recorded run's ended (a day without transfers at the bank, or a run that has not finished)")
 		}
 		wait := func(err error) (time.Duration, error) {
 			if time.Since(to) > nightlyLate {
