@@ -162,26 +162,28 @@ type runInput struct {
 // its client sent, which the engine cannot check against bytes it never
 // sees: other lines under a hash already reconciled are refused, or that
 // file would be answered clean from then on; so is a bank statement over
-// another period than its run's, which compared other times (and the
-// accounts of that period), or its run would answer clean for times it
-// never compared.
+// a period its run's does not hold (or none, or one where the run had
+// none), which compared other times (and the accounts of that period), or
+// its run would answer clean for times it never compared. Within the
+// run's period, the run compared all of it: the run answers.
 func repeatedRun(run domain.ReconciliationCompleted, seq eventstore.Seq, in runInput) (api.ReconcileReply, error) {
 	if run.LinesSHA256 != "" && run.LinesSHA256 != in.lines {
 		return api.ReconcileReply{}, domain.Invalid("file_sha256", "run %s was recorded for this file_sha256 with other lines (%d): send the SHA-256 of the file these lines come from", run.RunID, run.Lines)
 	}
-	if in.bank && !samePeriod(run.Period, in.period) {
-		return api.ReconcileReply{}, domain.Invalid("period", "run %s was recorded for this file_sha256 over %s, not %s: the same statement is one run; reconcile it over that period, or the statement of this one",
+	if in.bank && !periodWithin(in.period, run.Period) {
+		return api.ReconcileReply{}, domain.Invalid("period", "run %s was recorded for this file_sha256 over %s, which does not hold %s: the same statement is one run; reconcile it over that period, or the statement of this one",
 			run.RunID, describePeriod(run.Period), describePeriod(in.period))
 	}
 	return reconcileReply(run, seq, true), nil
 }
 
-// samePeriod reports whether a and b are both absent or the same instants.
-func samePeriod(a, b *domain.ReconcilePeriod) bool {
-	if a == nil || b == nil {
-		return a == b
+// periodWithin reports whether p and run are both absent, or p lies
+// within run.
+func periodWithin(p, run *domain.ReconcilePeriod) bool {
+	if p == nil || run == nil {
+		return p == run
 	}
-	return a.From.Equal(b.From) && a.To.Equal(b.To)
+	return !p.From.Before(run.From) && !p.To.After(run.To)
 }
 
 func describePeriod(p *domain.ReconcilePeriod) string {

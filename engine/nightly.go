@@ -483,18 +483,8 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			}
 			// A run going on within an instant its last part shared with
 			// the next reads that instant's transfers again: a part of
-			// them recorded before, over a period holding this one (from
-			// an earlier start, for a run's first part), is not sent again
-			// (the same lines over another period are refused).
-			if rep, err := e.Commands.Deposits.Reconciliation(ctx, string(domain.NewReconciliationID(domain.ReconcileKindBank, req.FileSHA256))); err == nil {
-				if p := rep.Period; p != nil && !p.From.After(part.period.From) && !p.To.Before(part.period.To) &&
-					(!p.From.Equal(part.period.From) || !p.To.Equal(part.period.To)) {
-					log.Info().Str("recorded_run_id", string(rep.RunID)).Msg("nightly bank reconciliation: a part recorded before, over a period holding this one's")
-					continue
-				}
-			} else if !errors.Is(err, domain.ErrReconciliationNotFound) {
-				return 0, fmt.Errorf("nightly bank reconciliation: read the run of a part: %w", err)
-			}
+			// them recorded before, over a period holding this one's, is
+			// that run again (repeated).
 			if err := recordNightly(log, bankNightly, func(meta commands.Meta) (api.ReconcileReply, error) {
 				return e.server.ReconcileBank(ctx, meta, req)
 			}); err != nil {

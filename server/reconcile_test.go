@@ -271,8 +271,8 @@ func TestReconcileBankRefusesTheSameFileOverAnotherPeriod(t *testing.T) {
 		t.Fatalf("the same file with a period: %v (repeated %v clean %v), want 400 invalid_input on period", err, rep.Repeated, rep.Clean)
 	}
 
-	// Recorded over a period: the same period again is the run, another
-	// one (or none) is refused.
+	// Recorded over a period: the same period again, or one within it, is
+	// the run; another one (or none) is refused.
 	sum = sha256.Sum256([]byte(t.Name() + " over a day"))
 	req.FileSHA256, req.Period = hex.EncodeToString(sum[:]), day
 	run, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, req, nil)
@@ -282,6 +282,12 @@ func TestReconcileBankRefusesTheSameFileOverAnotherPeriod(t *testing.T) {
 	again, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, req, nil)
 	if err != nil || !again.Repeated || again.RunID != run.RunID {
 		t.Fatalf("the same file over the same period: %v repeated %v run %s, want the recorded run %s", err, again.Repeated, again.RunID, run.RunID)
+	}
+	// Within the run's period: the run compared all of it.
+	within := req
+	within.Period = &api.ReconcilePeriod{From: at, To: at}
+	if again, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, within, nil); err != nil || !again.Repeated || again.RunID != run.RunID {
+		t.Fatalf("the same file over a period within the run's: %v repeated %v run %s, want the recorded run %s", err, again.Repeated, again.RunID, run.RunID)
 	}
 	for name, p := range map[string]*api.ReconcilePeriod{
 		"a later end":   {From: day.From, To: day.To.Add(time.Second)},

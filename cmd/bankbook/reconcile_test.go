@@ -12,28 +12,23 @@ import (
 
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/auth"
+	"github.com/bankbook/bankbook/engine"
 )
 
 // `reconcile bank --statement FILE` compares a statement with the deposits
 // the engine recorded: exit 1 with findings, the same run again for the
 // same file, 0 for a clean statement, 2 when it cannot run.
 func TestReconcileBankCommand(t *testing.T) {
-	e, cfg := startEngine(t)
-	url := "--nats-url=" + e.ClientURL()
-	dir := t.TempDir()
-	write := fileWriter(t, dir)
-	t0 := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)
-	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
-	const header = "bank_txn_id,account_number,depositor_name,amount,deposited_at\n"
-	acct := cfg.CollectNumber
-	recorded := write("recorded.csv", header+
+	s := newStatementEngine(t)
+	e, url, dir, write, at, acct := s.e, s.url, s.dir, s.write, s.at, s.acct
+	recorded := write("recorded.csv", statementHeader+
 		"T-1,"+acct+",가,5000,"+at(0)+"\n"+
 		"T-2,"+acct+",나,8000,"+at(time.Hour)+"\n"+
 		"T-3,"+acct+",다,1000,"+at(2*time.Hour)+"\n")
 	if _, err := cli(t, "deposit", "import", url, recorded); err != nil {
 		t.Fatal(err)
 	}
-	statement := write("statement.csv", header+
+	statement := write("statement.csv", statementHeader+
 		"T-1,"+acct+",가,5000,"+at(0)+"\n"+
 		"T-2,"+acct+",나,9000,"+at(time.Hour)+"\n"+
 		"T-4,"+acct+",라,7000,"+at(90*time.Minute)+"\n"+
@@ -80,7 +75,7 @@ func TestReconcileBankCommand(t *testing.T) {
 	// A statement larger than one request may carry is refused before it
 	// is sent, saying so (it used to reach NATS's payload limit).
 	var big strings.Builder
-	big.WriteString(header)
+	big.WriteString(statementHeader)
 	for i := range 10_000 {
 		fmt.Fprintf(&big, "B-%05d,%s,누군가,%d,%s\n", i, acct, 1000+i, at(time.Duration(i)*time.Second))
 	}
@@ -88,7 +83,7 @@ func TestReconcileBankCommand(t *testing.T) {
 		t.Fatalf("a statement of 10,000 lines: exit %d (%v), want 2 saying the body is too large", exitCode(err), err)
 	}
 
-	clean := write("clean.csv", header+"T-1,"+acct+",가,5000,"+at(0)+"\n")
+	clean := write("clean.csv", statementHeader+"T-1,"+acct+",가,5000,"+at(0)+"\n")
 	if out, err := cli(t, "reconcile", "bank", url, "--statement", clean); err != nil || !strings.Contains(out, "clean") {
 		t.Fatalf("clean statement: %v\n%s", err, out)
 	}
@@ -103,7 +98,7 @@ func TestReconcileBankCommand(t *testing.T) {
 		want int
 	}{
 		{"the app may not", []string{"reconcile", "bank", url, "--statement", statement, "--nkey", e.SeedFile(auth.App)}, 2},
-		{"a bad statement", []string{"reconcile", "bank", url, "--statement", write("bad.csv", header+"T-1,"+acct+",가,12x,"+at(0)+"\n")}, 2},
+		{"a bad statement", []string{"reconcile", "bank", url, "--statement", write("bad.csv", statementHeader+"T-1,"+acct+",가,12x,"+at(0)+"\n")}, 2},
 		{"no such file", []string{"reconcile", "bank", url, "--statement", filepath.Join(dir, "none.csv")}, 2},
 		{"no engine", []string{"reconcile", "bank", "--nats-url", "nats://127.0.0.1:1", "--statement", statement}, 2},
 		{"no statement", []string{"reconcile", "bank", url}, exitUsage},
@@ -193,22 +188,16 @@ func TestReconcilePayoutsCommand(t *testing.T) {
 // it, so a deposit dated before the statement's first line, or on an
 // account the statement shows no transfer to, is missing at the bank.
 func TestReconcileBankCommandOverAPeriod(t *testing.T) {
-	e, cfg := startEngine(t)
-	url := "--nats-url=" + e.ClientURL()
-	dir := t.TempDir()
-	write := fileWriter(t, dir)
-	t0 := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)
-	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }
-	const header = "bank_txn_id,account_number,depositor_name,amount,deposited_at\n"
-	acct := cfg.CollectNumber
-	recorded := write("recorded.csv", header+
+	s := newStatementEngine(t)
+	url, write, at, acct := s.url, s.write, s.at, s.acct
+	recorded := write("recorded.csv", statementHeader+
 		"T-0,"+acct+",가,5000,"+at(-30*time.Minute)+"\n"+
 		"T-1,"+acct+",나,8000,"+at(time.Hour)+"\n"+
 		"D-1,5001000555,다,1000,"+at(90*time.Minute)+"\n")
 	if _, err := cli(t, "deposit", "import", url, recorded); err != nil {
 		t.Fatal(err)
 	}
-	statement := write("statement.csv", header+"T-1,"+acct+",나,8000,"+at(time.Hour)+"\n")
+	statement := write("statement.csv", statementHeader+"T-1,"+acct+",나,8000,"+at(time.Hour)+"\n")
 
 	out, err := cli(t, "reconcile", "bank", url, "--statement", statement, "--from", at(-time.Hour), "--to", at(4*time.Hour), "--account", "5001000555", "--json")
 	var run api.ReconcileReply
@@ -233,7 +222,7 @@ func TestReconcileBankCommandOverAPeriod(t *testing.T) {
 		})
 	}
 	// A line outside the period is the engine's refusal: not run.
-	if _, err := cli(t, "reconcile", "bank", url, "--statement", write("late.csv", header+"T-9,"+acct+",라,100,"+at(3*time.Hour)+"\n"),
+	if _, err := cli(t, "reconcile", "bank", url, "--statement", write("late.csv", statementHeader+"T-9,"+acct+",라,100,"+at(3*time.Hour)+"\n"),
 		"--from", at(-time.Hour), "--to", at(time.Hour)); exitCode(err) != 2 {
 		t.Fatalf("a line outside the period: exit %d (%v), want 2", exitCode(err), err)
 	}
@@ -245,4 +234,27 @@ func itemTxns(items []api.ReconcileItem) []string {
 		out = append(out, it.BankTxnID)
 	}
 	return out
+}
+
+// statementHeader is the header row of the `deposit import` dialect.
+const statementHeader = "bank_txn_id,account_number,depositor_name,amount,deposited_at\n"
+
+// statementEngine is an engine for the `reconcile bank` tests: its
+// --nats-url flag, a temp dir and a writer of files in it, the collection
+// account, and at, the time d after five hours ago in RFC 3339.
+type statementEngine struct {
+	e        *engine.Engine
+	url, dir string
+	acct     string
+	write    func(name, content string) string
+	at       func(d time.Duration) string
+}
+
+func newStatementEngine(t *testing.T) statementEngine {
+	t.Helper()
+	e, cfg := startEngine(t)
+	dir := t.TempDir()
+	t0 := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)
+	return statementEngine{e: e, url: "--nats-url=" + e.ClientURL(), dir: dir, acct: cfg.CollectNumber, write: fileWriter(t, dir),
+		at: func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339) }}
 }
