@@ -411,32 +411,54 @@ func TestNightlyBankRunSettlesWhatTheNightBeforeCarried(t *testing.T) {
 }
 
 // A day in which the bank shows no transfer records no run, and the run
-// after it covers that day too: a deposit recorded in it that the bank
-// never showed is missing at the bank the night after, not only logged.
+// after it covers that day too (two quiet days in a row: one longer
+// period): a deposit recorded in it that the bank never showed is missing
+// at the bank then, not only logged.
 func TestNightlyBankDayWithoutTransfersIsComparedTheNightAfter(t *testing.T) {
 	b := newBankNights(t)
-	e, day0, day1, day2, day3 := b.e, b.day0, b.day1, b.day2, b.day2.Add(24*time.Hour)
-	b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
-	// Day 1: no transfer at the bank, and a deposit recorded.
-	forged := b.record(t, "FORGED", e.cfg.CollectNumber, 50000, day1.Add(2*time.Hour))
+	e, dayBefore, day0, day1, day2, day3 := b.e, b.day0.Add(-24*time.Hour), b.day0, b.day1, b.day2, b.day2.Add(24*time.Hour)
+	b.transfer(t, e.cfg.CollectNumber, dayBefore.Add(time.Hour))
+	// Days 0 and 1: no transfer at the bank, and a deposit recorded on
+	// day 0.
+	forged := b.record(t, "FORGED", e.cfg.CollectNumber, 50000, day0.Add(2*time.Hour))
 	b.transfer(t, e.cfg.CollectNumber, day2.Add(time.Hour))
 	b.scanned(t)
-	if _, ok := b.night(t, day0, day1); !ok {
+	if _, ok := b.night(t, dayBefore, day0); !ok {
 		t.Fatal("the first night recorded no run")
 	}
-	if rep, ok := b.night(t, day1, day2); ok {
-		t.Fatalf("a day without transfers at the bank recorded %+v", rep)
+	for _, d := range []time.Time{day0, day1} {
+		if rep, ok := b.night(t, d, d.Add(24*time.Hour)); ok {
+			t.Fatalf("the day %s without transfers at the bank recorded %+v", d, rep)
+		}
 	}
 	rep, ok := b.night(t, day2, day3)
 	if !ok {
-		t.Fatal("the third night recorded no run")
+		t.Fatal("the night after recorded no run")
 	}
 	if len(rep.MissingAtBank) != 1 || !slices.Equal(rep.MissingAtBank[0].DepositIDs, []string{forged}) || len(rep.Matched) != 1 {
-		t.Fatalf("the third night: missing at the bank %+v, matched %d: want the deposit %s of the day without transfers, and the day's transfer matched",
+		t.Fatalf("the night after: missing at the bank %+v, matched %d: want the deposit %s of the days without transfers, and the day's transfer matched",
 			rep.MissingAtBank, len(rep.Matched), forged)
 	}
-	if p := rep.Period; p == nil || !p.From.Equal(day1) {
-		t.Errorf("the third night's period %+v, want from %s", p, day1)
+	if p := rep.Period; p == nil || !p.From.Equal(day0) {
+		t.Errorf("the night after's period %+v, want from %s", p, day0)
+	}
+}
+
+// A run reaches back for what no nightly run covered by at most 7 days
+// before its own period (nightlyCatchUp).
+func TestNightlyBankCatchUpReachesBackAWeek(t *testing.T) {
+	b := newBankNights(t)
+	e, day2, day3 := b.e, b.day2, b.day2.Add(24*time.Hour)
+	old := b.day0.Add(-8 * 24 * time.Hour)
+	b.transfer(t, e.cfg.CollectNumber, old.Add(time.Hour))
+	b.transfer(t, e.cfg.CollectNumber, day2.Add(time.Hour))
+	b.scanned(t)
+	if _, ok := b.night(t, old, old.Add(24*time.Hour)); !ok {
+		t.Fatal("the night ten days ago recorded no run")
+	}
+	rep, ok := b.night(t, day2, day3)
+	if want := day2.Add(-nightlyCatchUp); !ok || rep.Period == nil || !rep.Period.From.Equal(want) {
+		t.Fatalf("the night after nine days without a run: recorded %v over %+v, want from %s", ok, rep.Period, want)
 	}
 }
 
@@ -470,9 +492,8 @@ func TestNightlyBankRunOvertakenCoversTheDayBefore(t *testing.T) {
 // attempt started earlier than the run's own period, after a day without
 // transfers at the bank.
 func TestNightlyBankRunResumesAfterItsRecordedParts(t *testing.T) {
-	nightlyLines = 2
-	t.Cleanup(func() { nightlyLines = api.MaxReconcileLines })
 	b := newBankNights(t)
+	b.partsOf(t, 2)
 	e, day0, day1, day2, day3 := b.e, b.day0, b.day1, b.day2, b.day2.Add(24*time.Hour)
 	b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
 	forged := b.record(t, "FORGED", e.cfg.CollectNumber, 50000, day1.Add(2*time.Hour)) // day 1: no transfer at the bank
@@ -596,6 +617,12 @@ func (b *bankNights) transfer(t *testing.T, account string, at time.Time) {
 	b.record(t, tx.BankTxnID, tx.AccountNumber, tx.Amount, tx.DepositedAt)
 }
 
+// partsOf makes a run's parts hold at most lines lines until t ends.
+func (b *bankNights) partsOf(t *testing.T, lines int) {
+	nightlyLines = lines
+	t.Cleanup(func() { nightlyLines = api.MaxReconcileLines })
+}
+
 // scanned advances the collection account's scan watermark to now.
 func (b *bankNights) scanned(t *testing.T) {
 	t.Helper()
@@ -699,19 +726,15 @@ func (b *bankNights) compared(t *testing.T) map[string]int {
 // period (refused: a dead letter), and every transfer of the instant is
 // compared.
 func TestNightlyBankRunResumesWithinAnInstantItsFirstPartShared(t *testing.T) {
-	nightlyLines = 2
-	t.Cleanup(func() { nightlyLines = api.MaxReconcileLines })
 	b := newBankNights(t)
+	b.partsOf(t, 2)
 	e, day0, day1 := b.e, b.day0, b.day1
 	for range 3 {
 		b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
 	}
 	b.scanned(t)
 	b.interruptAfterFirstPart(t, day0, day1)
-	var logs testenv.SyncBuffer
-	if wait, err := b.run(b.ctx, zerolog.New(&logs), day0, day1); wait != 0 || err != nil {
-		t.Fatalf("the run handed again: wait %v, %v (logged %s)", wait, err, logs.String())
-	}
+	b.night(t, day0, day1) // handed again
 	seen := b.compared(t)
 	if len(seen) != 3 {
 		t.Fatalf("the transfers compared: %v, want all three of the instant", seen)
@@ -722,9 +745,8 @@ func TestNightlyBankRunResumesWithinAnInstantItsFirstPartShared(t *testing.T) {
 // run holds, and the attempt ends there; the next night's run, starting
 // where that part ended, compares the rest of that instant's transfers.
 func TestNightlyBankRunAfterAPartEndingWithinAnInstant(t *testing.T) {
-	nightlyLines = 2
-	t.Cleanup(func() { nightlyLines = api.MaxReconcileLines })
 	b := newBankNights(t)
+	b.partsOf(t, 2)
 	e, day0, day1, day2 := b.e, b.day0, b.day1, b.day2
 	for range 3 {
 		b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
@@ -734,12 +756,9 @@ func TestNightlyBankRunAfterAPartEndingWithinAnInstant(t *testing.T) {
 	b.interruptAfterFirstPart(t, day0, day1)
 	// The night after runs (the first night's run is dead-lettered, or
 	// still waits).
-	var logs testenv.SyncBuffer
-	if wait, err := b.run(b.ctx, zerolog.New(&logs), day1, day2); wait != 0 || err != nil {
-		t.Fatalf("the night after: wait %v, %v (logged %s)", wait, err, logs.String())
-	}
+	b.night(t, day1, day2)
 	seen := b.compared(t)
 	if len(seen) != 4 {
-		t.Fatalf("the transfers compared: %v, want the three of the first night's instant and the one of the day after (logged %s)", seen, logs.String())
+		t.Fatalf("the transfers compared: %v, want the three of the first night's instant and the one of the day after", seen)
 	}
 }
