@@ -29,12 +29,27 @@ var ErrEmptyReport = errors.New("the report has no payouts")
 // included. It is all or nothing: every bad cell is reported with its
 // line. The request it returns passes Validate.
 func ParsePayoutReport(data []byte) (ReconcilePayoutsRequest, error) {
-	t, err := csvtab.Open(bytes.NewReader(data))
-	if errors.Is(err, csvtab.ErrEmpty) {
-		return ReconcilePayoutsRequest{}, fmt.Errorf("no header row (%s)", strings.Join(PayoutReportColumns, ","))
-	}
+	lines, err := ParsePayoutReportLines(data)
 	if err != nil {
 		return ReconcilePayoutsRequest{}, err
+	}
+	sum := sha256.Sum256(data)
+	req := ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: lines}
+	if err := req.Validate(); err != nil {
+		return ReconcilePayoutsRequest{}, err
+	}
+	return req, nil
+}
+
+// ParsePayoutReportLines is ParsePayoutReport's lines, however many: a
+// report of more than MaxReconcileLines is several runs.
+func ParsePayoutReportLines(data []byte) ([]PayoutReportLine, error) {
+	t, err := csvtab.Open(bytes.NewReader(data))
+	if errors.Is(err, csvtab.ErrEmpty) {
+		return nil, fmt.Errorf("no header row (%s)", strings.Join(PayoutReportColumns, ","))
+	}
+	if err != nil {
+		return nil, err
 	}
 	var errs []error
 	for _, p := range t.Columns(PayoutReportColumns, PayoutReportColumns) {
@@ -45,10 +60,9 @@ func ParsePayoutReport(data []byte) (ReconcilePayoutsRequest, error) {
 		errs = append(errs, fmt.Errorf("line 1: column %q %s (want %s)", p.Column, p.Kind, strings.Join(PayoutReportColumns, ",")))
 	}
 	if len(errs) > 0 {
-		return ReconcilePayoutsRequest{}, errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
-	sum := sha256.Sum256(data)
-	req := ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(sum[:])}
+	var lines []PayoutReportLine
 	now := time.Now()
 	for {
 		row, err := t.Next()
@@ -96,16 +110,30 @@ func ParsePayoutReport(data []byte) (ReconcilePayoutsRequest, error) {
 			}
 			errs = append(errs, fmt.Errorf("line %d: %s", line, msg))
 		}
-		req.Lines = append(req.Lines, l)
+		lines = append(lines, l)
 	}
 	if len(errs) > 0 {
-		return ReconcilePayoutsRequest{}, errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
-	if len(req.Lines) == 0 {
-		return ReconcilePayoutsRequest{}, ErrEmptyReport
+	if len(lines) == 0 {
+		return nil, ErrEmptyReport
 	}
-	if err := req.Validate(); err != nil {
-		return ReconcilePayoutsRequest{}, err
+	return lines, nil
+}
+
+// WritePayoutReport writes lines as a report of PayoutReportColumns, with
+// its header row: the dialect ParsePayoutReport reads, settled_at in UTC.
+func WritePayoutReport(w io.Writer, lines []PayoutReportLine) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(PayoutReportColumns); err != nil {
+		return err
 	}
-	return req, nil
+	for _, l := range lines {
+		if err := cw.Write([]string{l.PayoutID, l.Status, strconv.FormatInt(l.Amount, 10), strconv.FormatInt(l.Fee, 10),
+			l.SettledAt.UTC().Format(time.RFC3339Nano)}); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
 }

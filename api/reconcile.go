@@ -77,23 +77,10 @@ func (r ReconcileBankRequest) Validate() error {
 		}
 	}
 	if p := r.Period; p != nil {
-		// A bank time, as a line's: an account's runs compare from the
-		// latest end of a period they covered on (gap_from), so one in
-		// the far future would hide every later gap on its accounts.
-		now := time.Now()
-		if err := domain.ValidateBankTime("period.from", p.From, now); err != nil {
+		if err := validatePeriod(*p, len(r.Lines), func(i int) (time.Time, string) {
+			return r.Lines[i].DepositedAt, fmt.Sprintf("lines[%d].deposited_at", i)
+		}); err != nil {
 			return err
-		}
-		if err := domain.ValidateBankTime("period.to", p.To, now); err != nil {
-			return err
-		}
-		if p.To.Before(p.From) {
-			return invalid("period", "must have a from and a to, from not after to")
-		}
-		for i, l := range r.Lines {
-			if l.DepositedAt.Before(p.From) || l.DepositedAt.After(p.To) {
-				return invalid(fmt.Sprintf("lines[%d].deposited_at", i), "is outside the period")
-			}
 		}
 	} else if len(r.Accounts) > 0 {
 		return invalid("accounts", "need a period")
@@ -121,6 +108,30 @@ func (r ReconcileBankRequest) Canonical() ReconcileBankRequest {
 		r.Period = &ReconcilePeriod{From: p.From.UTC(), To: p.To.UTC()}
 	}
 	return r
+}
+
+// validatePeriod checks a run's period and that each of its n lines'
+// times (at) is in it.
+func validatePeriod(p ReconcilePeriod, n int, at func(i int) (time.Time, string)) error {
+	// A bank time, as a line's: the runs compare from the latest end of
+	// a period they covered (an account's gap_from, the payouts runs'
+	// span), so one in the far future would hide every later gap.
+	now := time.Now()
+	if err := domain.ValidateBankTime("period.from", p.From, now); err != nil {
+		return err
+	}
+	if err := domain.ValidateBankTime("period.to", p.To, now); err != nil {
+		return err
+	}
+	if p.To.Before(p.From) {
+		return invalid("period", "must have a from and a to, from not after to")
+	}
+	for i := range n {
+		if t, field := at(i); t.Before(p.From) || t.After(p.To) {
+			return invalid(field, "is outside the period")
+		}
+	}
+	return nil
 }
 
 func validateSHA256(field, s string) error {
@@ -265,6 +276,11 @@ type PayoutReportLine = domain.PayoutReportLine
 type ReconcilePayoutsRequest struct {
 	FileSHA256 string             `json:"file_sha256"`
 	Lines      []PayoutReportLine `json:"lines"`
+	// Period, when given, is the time the report covers, both ends
+	// inclusive (the provider's report of a day), rather than its first
+	// to its last settled_at: the payouts recorded final in all of it are
+	// compared. Every line's settled_at must be in it.
+	Period *ReconcilePeriod `json:"period,omitempty"`
 }
 
 // Validate checks the request: file_sha256 is 64 lower-case hex digits;
@@ -284,6 +300,11 @@ func (r ReconcilePayoutsRequest) Validate() error {
 		if p := PayoutLineProblems(l, func(name string) string { return fmt.Sprintf("lines[%d].%s", i, name) }, now); len(p) > 0 {
 			return p[0]
 		}
+	}
+	if p := r.Period; p != nil {
+		return validatePeriod(*p, len(r.Lines), func(i int) (time.Time, string) {
+			return r.Lines[i].SettledAt, fmt.Sprintf("lines[%d].settled_at", i)
+		})
 	}
 	return nil
 }
@@ -318,5 +339,8 @@ func (r ReconcilePayoutsRequest) Canonical() ReconcilePayoutsRequest {
 		lines[i] = l
 	}
 	r.Lines = lines
+	if p := r.Period; p != nil {
+		r.Period = &ReconcilePeriod{From: p.From.UTC(), To: p.To.UTC()}
+	}
 	return r
 }

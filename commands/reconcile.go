@@ -150,7 +150,9 @@ func linesSHA256(lines any) (string, error) {
 
 // runInput is what a repeat under a file hash must share with the run
 // recorded for it: its lines (their linesSHA256) and, for a bank
-// statement, the period it was given (nil: none).
+// statement, the period it was given (nil: none); for a payouts report,
+// the period it was given, if any (without one, its period is its lines'
+// span, which its run's holds).
 type runInput struct {
 	lines  string
 	bank   bool
@@ -164,14 +166,15 @@ type runInput struct {
 // file would be answered clean from then on; so is a bank statement over
 // a period its run's does not hold (or none, or one where the run had
 // none), which compared other times (and the accounts of that period), or
-// its run would answer clean for times it never compared. Within the
-// run's period, the run compared all of it: the run answers.
+// its run would answer clean for times it never compared, and a payouts
+// report over a period its run's does not hold. Within the run's period,
+// the run compared all of it: the run answers.
 func repeatedRun(run domain.ReconciliationCompleted, seq eventstore.Seq, in runInput) (api.ReconcileReply, error) {
 	if run.LinesSHA256 != "" && run.LinesSHA256 != in.lines {
 		return api.ReconcileReply{}, domain.Invalid("file_sha256", "run %s was recorded for this file_sha256 with other lines (%d): send the SHA-256 of the file these lines come from", run.RunID, run.Lines)
 	}
-	if in.bank && !periodWithin(in.period, run.Period) {
-		return api.ReconcileReply{}, domain.Invalid("period", "run %s was recorded for this file_sha256 over %s, which does not hold %s: the same statement is one run; reconcile it over that period, or the statement of this one",
+	if (in.bank || in.period != nil) && !periodWithin(in.period, run.Period) {
+		return api.ReconcileReply{}, domain.Invalid("period", "run %s was recorded for this file_sha256 over %s, which does not hold %s: the same file is one run; reconcile it over that period, or the file of this one",
 			run.RunID, describePeriod(run.Period), describePeriod(in.period))
 	}
 	return reconcileReply(run, seq, true), nil
@@ -311,9 +314,9 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 	if r, seq, err := h.runs.Get(ctx, string(id)); err != nil {
 		return api.ReconcileReply{}, err
 	} else if r.Exists() {
-		return repeatedRun(r.Run, seq, runInput{lines: lines})
+		return repeatedRun(r.Run, seq, runInput{lines: lines, period: req.Period})
 	}
-	in := domain.PayoutReconcileInput{RunID: id, FileSHA256: req.FileSHA256, Lines: req.Lines, LedgerAsOfSeq: uint64(asOf), Now: h.Now()}
+	in := domain.PayoutReconcileInput{RunID: id, FileSHA256: req.FileSHA256, Lines: req.Lines, Period: req.Period, LedgerAsOfSeq: uint64(asOf), Now: h.Now()}
 	add := func(v api.PayoutView) error {
 		p := domain.RecordedPayout{PayoutID: v.PayoutID, Status: domain.PayoutStatus(v.Status), Amount: v.Amount, Fee: v.Fee}
 		if p.Status != domain.PayoutRequestedStatus {
@@ -355,7 +358,7 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 	}
 	// The payouts of the period, and those before it that no earlier run
 	// read (domain.EarlierPayoutRuns.unread).
-	period := domain.ReportPeriod(req.Lines)
+	period := domain.ReportPeriod(req.Lines, req.Period)
 	final, err := ledger.PayoutsFinalIn(period.From, period.To.Add(domain.ReconcileTimingWindow))
 	if err != nil {
 		return api.ReconcileReply{}, fmt.Errorf("read payouts of the period: %w", err)

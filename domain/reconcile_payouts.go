@@ -106,6 +106,8 @@ type PayoutReconcileInput struct {
 	// Lines are the report's lines in file order; a payout_id may repeat
 	// (a duplicate).
 	Lines []PayoutReportLine
+	// Period, if not nil, is the time the report covers (ReportPeriod).
+	Period *ReconcilePeriod
 	// Recorded are the recorded payouts of the report's payout_ids and
 	// every payout settled or failed from the start of the report's period
 	// to ReconcileTimingWindow after its end. Repeats are ignored.
@@ -133,9 +135,13 @@ type PayoutReconcileInput struct {
 	Now           time.Time
 }
 
-// ReportPeriod is the period a provider's report covers: its first to its
-// last settled_at.
-func ReportPeriod(lines []PayoutReportLine) ReconcilePeriod {
+// ReportPeriod is the period a provider's report covers: given, the
+// period it was sent with (the report of a day; every line is in it),
+// otherwise its first to its last settled_at.
+func ReportPeriod(lines []PayoutReportLine, given *ReconcilePeriod) ReconcilePeriod {
+	if given != nil {
+		return ReconcilePeriod{From: given.From.UTC(), To: given.To.UTC()}
+	}
 	var p ReconcilePeriod
 	for i, l := range lines {
 		at := l.SettledAt.UTC()
@@ -166,7 +172,7 @@ func ReportPeriod(lines []PayoutReportLine) ReconcilePeriod {
 //     period, or before it but unread by the earlier runs, not on the
 //     report, nor compared by an earlier run (Earlier).
 func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
-	period := ReportPeriod(in.Lines)
+	period := ReportPeriod(in.Lines, in.Period)
 	byID := map[string]RecordedPayout{}
 	var recorded []RecordedPayout
 	for _, p := range in.Recorded {

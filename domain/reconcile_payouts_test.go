@@ -318,3 +318,35 @@ func TestReconcilePayoutsTimingWindowEdgeIsTheSameForACarriedItem(t *testing.T) 
 	})
 	wantPayoutCategories(t, second, map[string][]string{"missing_at_bank": {"po-after"}, "timing_difference": {}})
 }
+
+// Given a report sent with the period it covers (the provider's report of
+// a day), when it is reconciled, then the payouts recorded final in all of
+// the period are compared, not only those from its first to its last
+// line: one made final after the last line and not on the report is
+// missing at the provider, one within 5 minutes of the period's end is a
+// timing difference, and the run's period is the one given. Without the
+// period, the first of them is left to the next report.
+func TestReconcilePayoutsOverTheGivenPeriod(t *testing.T) {
+	day := time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)
+	rec := func(id string, at time.Time) domain.RecordedPayout {
+		return domain.RecordedPayout{PayoutID: id, Status: domain.PayoutSettledStatus, Amount: 1000, Fee: 500, FinalAt: at, FinalSeq: 10}
+	}
+	period := domain.ReconcilePeriod{From: day, To: day.Add(24*time.Hour - time.Nanosecond)}
+	in := domain.PayoutReconcileInput{
+		Lines: []domain.PayoutReportLine{{PayoutID: "po-on-it", Status: "settled", Amount: 1000, Fee: 500, SettledAt: day.Add(time.Hour)}},
+		Recorded: []domain.RecordedPayout{
+			rec("po-on-it", day.Add(time.Hour)),
+			rec("po-after-the-last-line", day.Add(20*time.Hour)),
+			rec("po-near-the-end", period.To.Add(-time.Minute)),
+		},
+		Period: &period,
+	}
+	got := domain.ReconcilePayouts(in)
+	wantPayoutCategories(t, got, map[string][]string{"matched": {"po-on-it"}, "missing_at_bank": {"po-after-the-last-line"}, "timing_difference": {"po-near-the-end"}})
+	if got.Period == nil || *got.Period != period {
+		t.Errorf("the run's period %+v, want %+v", got.Period, period)
+	}
+	in.Period = nil
+	got = domain.ReconcilePayouts(in)
+	wantPayoutCategories(t, got, map[string][]string{"matched": {"po-on-it"}, "missing_at_bank": {}, "timing_difference": {}})
+}

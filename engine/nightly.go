@@ -39,14 +39,18 @@ const (
 
 // nightlyJob is one of the nightly reconciliations.
 type nightlyJob struct {
-	timer string // the timer's kind
-	what  string // what it reconciles, in logs: "payouts" or "bank"
-	flag  string // the serve flag that sets its time of day
+	timer  string // the timer's kind
+	what   string // what it reconciles, in logs: "payouts" or "bank"
+	kind   string // its runs' kind (domain.ReconcileKindBank, ReconcileKindPayouts)
+	flag   string // the serve flag that sets its time of day
+	byHand string // how an operator reconciles a period by hand
 }
 
 var (
-	payoutsNightly = nightlyJob{timer: timerReconcilePayouts, what: "payouts", flag: "reconcile-payouts-at"}
-	bankNightly    = nightlyJob{timer: timerReconcileBank, what: "bank", flag: "reconcile-bank-at"}
+	payoutsNightly = nightlyJob{timer: timerReconcilePayouts, what: "payouts", kind: domain.ReconcileKindPayouts, flag: "reconcile-payouts-at",
+		byHand: "bankbook reconcile payouts --report F --from T --to T"}
+	bankNightly = nightlyJob{timer: timerReconcileBank, what: "bank", kind: domain.ReconcileKindBank, flag: "reconcile-bank-at",
+		byHand: "bankbook reconcile bank --statement F --from T --to T"}
 )
 
 // nightly is when a nightly reconciliation runs: every day at a time of
@@ -60,9 +64,9 @@ type nightly struct {
 	// scheduled time of the run before it, so that consecutive runs leave
 	// no gap and no overlap (also where the time of day does not exist
 	// on a day, or after the time of day changed). Zero, for the first
-	// run: the same time of day the day before To (prev). A bank run
-	// starts earlier where the runs before it left a period uncovered
-	// (reconcileBankNightly).
+	// run: the same time of day the day before To (prev). A run starts
+	// earlier where the runs before it left a period uncovered
+	// (nightlyStart).
 	From time.Time `json:"from,omitzero"`
 	To   time.Time `json:"to"`
 }
@@ -259,25 +263,131 @@ func recordNightly(log zerolog.Logger, job nightlyJob, reconcile func(commands.M
 	return nil
 }
 
+// nightlyStart is where a run of job over [from, to) starts, from how far
+// the nightly runs of its kind recorded so far covered (covered, the
+// latest end of a period one covered, inclusive; zero: none yet). A day
+// with nothing to compare records no run, and a run that has not finished
+// (it waits for its input, or was dead-lettered) may be overtaken by the
+// run after it: a run starts where the last recorded one ended when that
+// is earlier, by at most nightlyCatchUp, so that it covers those days
+// too: from that run's end, that instant included (within: a run's last
+// part may end within an instant it shares with the next, when more items
+// share it than a run holds; a caller that finds no item at that instant
+// starts just after it). A run an earlier attempt recorded the first
+// parts of goes on from the last one's end, that instant included. ok is
+// false when a later run covered the whole period: nothing to run. recordedIn counts what the engine recorded in
+// [from, to) (deposits on the feed's accounts, payouts made final): time
+// beyond the bound that no run compared is an error only where it holds
+// some (a quiet week is not).
+func nightlyStart(log zerolog.Logger, job nightlyJob, covered, from, to time.Time, recordedIn func(from, to time.Time) (int, error)) (start time.Time, within, ok bool, err error) {
+	reached := covered.Add(time.Nanosecond)
+	switch {
+	case covered.IsZero(): // the first nightly run
+		return from, false, true, nil
+	case !reached.Before(to):
+		log.Info().Time("covered_to", covered).Msgf("nightly %s reconciliation: a later run has covered this period", job.what)
+		return from, false, false, nil
+	case !covered.Before(from):
+		log.Info().Time("period_from", covered).Msgf("nightly %s reconciliation: the period's first parts are recorded; the rest", job.what)
+		return covered, false, true, nil
+	case !reached.Before(from):
+		return from, false, true, nil
+	}
+	if earliest := from.Add(-nightlyCatchUp); reached.Before(earliest) {
+		n, err := recordedIn(reached, earliest)
+		if err != nil {
+			return from, false, false, fmt.Errorf("nightly %s reconciliation: read what was recorded before the catch-up's start: %w", job.what, err)
+		}
+		ev := log.Info()
+		if n > 0 {
+			ev = log.Error().Int("recorded", n)
+		}
+		ev.Time("uncovered_from", reached).Time("uncovered_to", earliest).
+			Msgf("nightly %s reconciliation: no nightly run compared this time, which is more than 7 days before this run's period: reconcile it by hand if anything was recorded in it (%s)", job.what, job.byHand)
+		from = earliest
+	} else {
+		from, within = covered, true
+	}
+	log.Info().Time("period_from", from).Msgf("nightly %s reconciliation: the period starts where the last recorded run's ended (a day with nothing to compare, or a run that has not finished)", job.what)
+	return from, within, true, nil
+}
+
+// modelsCaughtUp waits until the read models hold every commit the stream holds
+// so far: what was recorded just before a nightly run, and each run
+// recorded before it (its coverage, its carry).
+func (e *Engine) modelsCaughtUp(ctx context.Context, job nightlyJob) error {
+	last, err := e.Events.LastSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("nightly %s reconciliation: the stream's last sequence: %w", job.what, err)
+	}
+	if err := e.Runner.WaitFor(ctx, last); err != nil {
+		return fmt.Errorf("nightly %s reconciliation: %w", job.what, err)
+	}
+	return nil
+}
+
+// nightlyFrom reads how far the nightly runs of job covered, once the
+// read models hold every run recorded so far, and returns where a run of
+// [from, to) starts (nightlyStart).
+func (e *Engine) nightlyFrom(ctx context.Context, log zerolog.Logger, job nightlyJob, from, to time.Time, recordedIn func(from, to time.Time) (int, error)) (start time.Time, within, ok bool, err error) {
+	if err := e.modelsCaughtUp(ctx, job); err != nil {
+		return from, false, false, err
+	}
+	covered, err := e.Models.NightlyCovered(job.kind)
+	if err != nil {
+		return from, false, false, fmt.Errorf("nightly %s reconciliation: how far the nightly runs covered: %w", job.what, err)
+	}
+	return nightlyStart(log, job, covered, from, to, recordedIn)
+}
+
 // reconcilePayoutsNightly is a run of the payouts reconciliation: it
-// fetches the provider's report of the run's period and reconciles it as
-// `bankbook reconcile payouts` does, as the actor "timer". The same report
-// again is the same run (its file_sha256), so a run handled twice is
+// fetches the provider's report of the run's period (from where the last
+// recorded nightly payouts run's period ended, when that is earlier, by
+// at most nightlyCatchUp; nothing when a later run covered it:
+// nightlyStart) and reconciles it as `bankbook reconcile payouts` does
+// with the period given, as the actor "timer". A report of more than
+// nightlyLines lines is several runs, in settled_at order, each over its
+// part of the period. Each run's file is its lines written in the
+// report's dialect (api.WritePayoutReport), so a run handled twice is
 // recorded once.
 func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyRun {
 	return func(ctx context.Context, log zerolog.Logger, from, to time.Time) (time.Duration, error) {
+		final := func(from, to time.Time) ([]api.PayoutView, error) {
+			recorded, err := e.Models.PayoutsFinalIn(from, to.Add(-time.Nanosecond))
+			if err != nil {
+				return nil, fmt.Errorf("nightly payouts reconciliation: read the payouts made final from %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+			}
+			return recorded, nil
+		}
+		start, within, ok, err := e.nightlyFrom(ctx, log, payoutsNightly, from, to, func(from, to time.Time) (int, error) {
+			recorded, err := final(from, to)
+			return len(recorded), err
+		})
+		if err != nil || !ok {
+			return 0, err
+		}
+		from = start
 		data, err := reporter.Report(ctx, from, to)
 		if err != nil {
 			return 0, fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 		}
-		req, err := api.ParsePayoutReport(data)
+		lines, err := api.ParsePayoutReportLines(data)
+		if err == nil {
+			slices.SortStableFunc(lines, func(a, b api.PayoutReportLine) int { return a.SettledAt.Compare(b.SettledAt) })
+			if within && !lines[0].SettledAt.Equal(start) {
+				from = start.Add(time.Nanosecond) // the last recorded run compared that instant whole
+			}
+		}
 		if errors.Is(err, api.ErrEmptyReport) {
-			// Nothing to record a run of: a run needs lines. Payouts the
-			// engine recorded final meanwhile are what the provider should
-			// have reported: said loudly, as a run would find them missing.
-			recorded, rerr := e.Models.PayoutsFinalIn(from, to)
-			if rerr != nil {
-				return 0, fmt.Errorf("nightly reconciliation: read the payouts of the day: %w", rerr)
+			// Nothing to record a run of: a run needs lines. The next run
+			// covers the day too (it starts where the last recorded run
+			// ended). Payouts the engine recorded final meanwhile are what
+			// the provider should have reported: said loudly now, and
+			// missing at the provider in that run unless its report has
+			// them by then.
+			recorded, err := final(from, to)
+			if err != nil {
+				return 0, err
 			}
 			if len(recorded) > 0 {
 				ids := make([]string, 0, min(len(recorded), 10))
@@ -285,7 +395,7 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 					ids = append(ids, p.PayoutID)
 				}
 				log.Error().Int("recorded", len(recorded)).Strs("payout_ids", ids).
-					Msg("nightly payouts reconciliation: the provider reported no payouts for a day in which the engine recorded some: ask the provider, and reconcile its report once it has them (bankbook reconcile payouts --report)")
+					Msg("nightly payouts reconciliation: the provider reported no payouts for a day in which the engine recorded some: ask the provider; the next run compares this day too")
 				return 0, nil
 			}
 			log.Info().Msg("nightly payouts reconciliation: no payouts that day, at the provider or here")
@@ -294,9 +404,21 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 		if err != nil {
 			return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err))
 		}
-		return 0, recordNightly(log, payoutsNightly, func(meta commands.Meta) (api.ReconcileReply, error) {
-			return e.server.ReconcilePayouts(ctx, meta, req)
-		})
+		for _, part := range nightlyParts(len(lines), func(i int) time.Time { return lines[i].SettledAt }, from, to, func(int) int { return nightlyLines }) {
+			req := api.ReconcilePayoutsRequest{Lines: lines[part.start:part.end], Period: &part.period}
+			var file bytes.Buffer
+			if err := api.WritePayoutReport(&file, req.Lines); err != nil {
+				return 0, err
+			}
+			sum := sha256.Sum256(file.Bytes())
+			req.FileSHA256 = hex.EncodeToString(sum[:])
+			if err := recordNightly(log, payoutsNightly, func(meta commands.Meta) (api.ReconcileReply, error) {
+				return e.server.ReconcilePayouts(ctx, meta, req)
+			}); err != nil {
+				return 0, err
+			}
+		}
+		return 0, nil
 	}
 }
 
@@ -338,57 +460,36 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 	collect := domain.NormalizeAccountNumber(account)
 	inFeed := func(n string) bool { return n == collect || e.Accounts.InRange(n) }
 	return func(ctx context.Context, log zerolog.Logger, from, to time.Time) (time.Duration, error) {
-		// The read models are read once they hold every commit so far:
-		// the deposits the scanner recorded just before, and each run
-		// before (BankAccountsOpen, below), the previous part's too.
-		caughtUp := func() error {
-			last, err := e.Events.LastSeq(ctx)
+		// feedDeposits returns the accounts of the feed deposits were
+		// recorded on in [from, to], with how many on each, once the read
+		// models hold every commit so far: the deposits the scanner
+		// recorded just before, and each part of the run before.
+		feedDeposits := func(from, to time.Time) (map[string]int, error) {
+			if err := e.modelsCaughtUp(ctx, bankNightly); err != nil {
+				return nil, err
+			}
+			recorded, err := e.Models.DepositAccountsIn(from, to.Add(time.Nanosecond))
 			if err != nil {
-				return fmt.Errorf("nightly bank reconciliation: the stream's last sequence: %w", err)
+				return nil, fmt.Errorf("nightly bank reconciliation: read the deposits of the day: %w", err)
 			}
-			if err := e.Runner.WaitFor(ctx, last); err != nil {
-				return fmt.Errorf("nightly bank reconciliation: %w", err)
-			}
-			return nil
-		}
-		// The period starts where the last nightly run's ended, if that is
-		// earlier: a day without transfers at the bank records no run, and
-		// a run that has not finished (it waits for the bank, or was
-		// dead-lettered) may be overtaken by the run after it, which then
-		// covers its day too. A period a later run covered is not run
-		// again.
-		if err := caughtUp(); err != nil {
-			return 0, err
-		}
-		covered, err := e.Models.NightlyBankCovered()
-		if err != nil {
-			return 0, fmt.Errorf("nightly bank reconciliation: how far the nightly runs covered: %w", err)
+			maps.DeleteFunc(recorded, func(n string, _ int) bool { return !inFeed(n) })
+			return recorded, nil
 		}
 		// Where a part ended within an instant it shares with the next
 		// (more transfers share it than a run holds), the rest of that
 		// instant's transfers are read from it (below).
-		reached, within := covered.Add(time.Nanosecond), false
-		switch {
-		case covered.IsZero(): // the first nightly run
-		case !reached.Before(to):
-			log.Info().Time("covered_to", covered).Msg("nightly bank reconciliation: a later run has covered this period")
-			return 0, nil
-		case !covered.Before(from):
-			// An earlier attempt recorded this period's first parts (maybe
-			// from an earlier start): the rest, from the last one's end on
-			// (that instant included: a part may share it with the next).
-			log.Info().Time("period_from", covered).Msg("nightly bank reconciliation: the period's first parts are recorded; the rest")
-			from = covered
-		case reached.Before(from):
-			if earliest := from.Add(-nightlyCatchUp); reached.Before(earliest) {
-				log.Error().Time("uncovered_from", reached).Time("uncovered_to", earliest).
-					Msg("nightly bank reconciliation: no nightly run compared this time, which is more than 7 days before this run's period: reconcile the bank's statement of it by hand (bankbook reconcile bank --statement F --from T --to T)")
-				from = earliest
-			} else {
-				from, within = covered, true
+		start, within, ok, err := e.nightlyFrom(ctx, log, bankNightly, from, to, func(from, to time.Time) (int, error) {
+			recorded, err := feedDeposits(from, to.Add(-time.Nanosecond))
+			n := 0
+			for _, c := range recorded {
+				n += c
 			}
-			log.Info().Time("period_from", from).Msg("nightly bank reconciliation: the period starts where the last recorded run's ended (a day without transfers at the bank, or a run that has not finished)")
+			return n, err
+		})
+		if err != nil || !ok {
+			return 0, err
 		}
+		from = start
 		wait := func(err error) (time.Duration, error) {
 			if time.Since(to) > nightlyLate {
 				log.Warn().Err(err).Msg("nightly bank reconciliation: waiting for the bank's data of the day")
@@ -406,8 +507,8 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 		if err != nil {
 			return 0, fmt.Errorf("nightly bank reconciliation: the bank's statement of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 		}
-		if within && (len(txns) == 0 || !txns[0].DepositedAt.Equal(covered)) {
-			from = reached // the last recorded run compared that instant whole
+		if within && (len(txns) == 0 || !txns[0].DepositedAt.Equal(start)) {
+			from = start.Add(time.Nanosecond) // the last recorded run compared that instant whole
 		}
 		// What the scanner has not recorded yet would be a timing
 		// difference, carried for as long as its account has no run.
@@ -415,19 +516,6 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			return 0, fmt.Errorf("nightly bank reconciliation: scan watermark of %s: %w", account, err)
 		} else if wm.Before(to) {
 			return wait(fmt.Errorf("the scanner has recorded the deposits up to %s, not yet up to %s", wm.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano)))
-		}
-		// feedDeposits returns the accounts of the feed deposits were
-		// recorded on in [from, to], with how many on each.
-		feedDeposits := func(from, to time.Time) (map[string]int, error) {
-			if err := caughtUp(); err != nil {
-				return nil, err
-			}
-			recorded, err := e.Models.DepositAccountsIn(from, to.Add(time.Nanosecond))
-			if err != nil {
-				return nil, fmt.Errorf("nightly bank reconciliation: read the deposits of the day: %w", err)
-			}
-			maps.DeleteFunc(recorded, func(n string, _ int) bool { return !inFeed(n) })
-			return recorded, nil
 		}
 		if len(txns) == 0 {
 			// Nothing to record a run of: a run needs lines. The next run
@@ -504,40 +592,59 @@ type statementPart struct {
 
 // statementParts splits the statement of [from, to) (txns, in deposit
 // order) into runs of at most maxLines lines on at most maxAccounts
-// accounts, each covering from its first line's time (from, for the
-// first) to just before the next run's: lines of one instant stay in one
-// run, unless more than a run holds share it (then two runs share that
-// instant).
+// accounts (nightlyParts).
 func statementParts(txns []bankfeed.Transaction, from, to time.Time, maxLines, maxAccounts int) []statementPart {
-	var parts []statementPart
-	start := from
-	for len(txns) > 0 {
-		limit, accounts := min(len(txns), maxLines), map[string]bool{}
-		for i, t := range txns[:limit] {
+	var out []statementPart
+	for _, p := range nightlyParts(len(txns), func(i int) time.Time { return txns[i].DepositedAt }, from, to, func(start int) int {
+		limit, accounts := min(len(txns)-start, maxLines), map[string]bool{}
+		for i, t := range txns[start : start+limit] {
 			if a := domain.NormalizeAccountNumber(t.AccountNumber); !accounts[a] {
 				if len(accounts) == maxAccounts {
-					limit = i
-					break
+					return i
 				}
 				accounts[a] = true
 			}
 		}
-		n := limit
-		for n < len(txns) && n > 1 && txns[n].DepositedAt.Equal(txns[n-1].DepositedAt) {
-			n--
+		return limit
+	}) {
+		out = append(out, statementPart{lines: txns[p.start:p.end], period: p.period})
+	}
+	return out
+}
+
+// nightlyPart is the items [start, end) of one run of a night's input and
+// the part of the night it covers (both ends inclusive).
+type nightlyPart struct {
+	start, end int
+	period     api.ReconcilePeriod
+}
+
+// nightlyParts splits n items of [from, to) in time order (at) into runs
+// of at most limit(start) items from start on, each covering from its
+// first item's time (from, for the first) to just before the next run's:
+// items of one instant stay in one run, unless more than a run holds
+// share it (then two runs share that instant).
+func nightlyParts(n int, at func(i int) time.Time, from, to time.Time, limit func(start int) int) []nightlyPart {
+	var parts []nightlyPart
+	start, first := from, 0
+	for first < n {
+		l := min(n, first+limit(first))
+		e := l
+		for e < n && e > first+1 && at(e).Equal(at(e-1)) {
+			e--
 		}
-		if n < len(txns) && txns[n].DepositedAt.Equal(txns[n-1].DepositedAt) {
-			n = limit
+		if e < n && at(e).Equal(at(e-1)) {
+			e = l
 		}
 		end := to.Add(-time.Nanosecond)
-		if n < len(txns) {
-			end = later(txns[n].DepositedAt.Add(-time.Nanosecond), txns[n-1].DepositedAt)
+		if e < n {
+			end = later(at(e).Add(-time.Nanosecond), at(e-1))
 		}
-		parts = append(parts, statementPart{lines: txns[:n], period: api.ReconcilePeriod{From: start, To: end}})
-		if n < len(txns) {
-			start = txns[n].DepositedAt
+		parts = append(parts, nightlyPart{start: first, end: e, period: api.ReconcilePeriod{From: start, To: end}})
+		if e < n {
+			start = at(e)
 		}
-		txns = txns[n:]
+		first = e
 	}
 	return parts
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -445,20 +446,31 @@ func TestNightlyBankDayWithoutTransfersIsComparedTheNightAfter(t *testing.T) {
 }
 
 // A run reaches back for what no nightly run covered by at most 7 days
-// before its own period (nightlyCatchUp).
+// before its own period (nightlyCatchUp). The time beyond that is said at
+// error where deposits were recorded in it (no run compared them with the
+// bank), at info where none were (a quiet week).
 func TestNightlyBankCatchUpReachesBackAWeek(t *testing.T) {
-	b := newBankNights(t)
-	e, day2, day3 := b.e, b.day2, b.day2.Add(24*time.Hour)
-	old := b.day0.Add(-8 * 24 * time.Hour)
-	b.transfer(t, e.cfg.CollectNumber, old.Add(time.Hour))
-	b.transfer(t, e.cfg.CollectNumber, day2.Add(time.Hour))
-	b.scanned(t)
-	if _, ok := b.night(t, old, old.Add(24*time.Hour)); !ok {
-		t.Fatal("the night ten days ago recorded no run")
-	}
-	rep, ok := b.night(t, day2, day3)
-	if want := day2.Add(-nightlyCatchUp); !ok || rep.Period == nil || !rep.Period.From.Equal(want) {
-		t.Fatalf("the night after nine days without a run: recorded %v over %+v, want from %s", ok, rep.Period, want)
+	for _, forged := range []bool{false, true} {
+		b := newBankNights(t)
+		e, day2, day3 := b.e, b.day2, b.day2.Add(24*time.Hour)
+		old := b.day0.Add(-8 * 24 * time.Hour)
+		b.transfer(t, e.cfg.CollectNumber, old.Add(time.Hour))
+		b.transfer(t, e.cfg.CollectNumber, day2.Add(time.Hour))
+		if forged {
+			b.record(t, "FORGED", e.cfg.CollectNumber, 50000, old.Add(36*time.Hour))
+		}
+		b.scanned(t)
+		if _, ok := b.night(t, old, old.Add(24*time.Hour)); !ok {
+			t.Fatal("the night ten days ago recorded no run")
+		}
+		rep, ok := b.night(t, day2, day3)
+		if want := day2.Add(-nightlyCatchUp); !ok || rep.Period == nil || !rep.Period.From.Equal(want) {
+			t.Fatalf("the night after nine days without a run: recorded %v over %+v, want from %s", ok, rep.Period, want)
+		}
+		const said = "no nightly run compared this time"
+		if b.logged("error", said) != forged || !b.logged(map[bool]string{false: "info", true: "error"}[forged], said) {
+			t.Errorf("a deposit recorded in the time beyond the week: %v; logged:\n%s", forged, b.logs)
+		}
 	}
 }
 
@@ -493,7 +505,7 @@ func TestNightlyBankRunOvertakenCoversTheDayBefore(t *testing.T) {
 // transfers at the bank.
 func TestNightlyBankRunResumesAfterItsRecordedParts(t *testing.T) {
 	b := newBankNights(t)
-	b.partsOf(t, 2)
+	partsOf(t, 2)
 	e, day0, day1, day2, day3 := b.e, b.day0, b.day1, b.day2, b.day2.Add(24*time.Hour)
 	b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
 	forged := b.record(t, "FORGED", e.cfg.CollectNumber, 50000, day1.Add(2*time.Hour)) // day 1: no transfer at the bank
@@ -535,9 +547,7 @@ func (w writerFunc) Write(p []byte) (int, error) { w(p); return len(p), nil }
 // run's tests; day0, day1 and day2 are whole hours 72, 48 and 24 hours
 // (about) ago.
 type bankNights struct {
-	e                *Engine
-	ctx              context.Context
-	run              nightlyRun
+	nights
 	marks            *watermarks.Store
 	sim              *bankfeed.SimBank
 	clock            atomic.Pointer[time.Time] // the bank's clock; nil: now
@@ -567,15 +577,36 @@ func newBankNights(t *testing.T) *bankNights {
 	return b
 }
 
-// night runs the nightly bank run of [from, to) and returns the run it
+// nights runs one nightly job's runs by hand, on an engine of its own.
+type nights struct {
+	e    *Engine
+	ctx  context.Context
+	run  nightlyRun
+	logs string // what the last night logged
+}
+
+// night runs the nightly run of [from, to) and returns the first run it
 // recorded; false if it recorded none.
-func (b *bankNights) night(t *testing.T, from, to time.Time) (api.ReconcileReply, bool) {
+func (n *nights) night(t *testing.T, from, to time.Time) (api.ReconcileReply, bool) {
+	t.Helper()
+	if runs := n.runs(t, from, to); len(runs) > 0 {
+		return runs[0], true
+	}
+	return api.ReconcileReply{}, false
+}
+
+// runs runs the nightly run of [from, to) and returns the runs it
+// recorded, in order.
+func (n *nights) runs(t *testing.T, from, to time.Time) []api.ReconcileReply {
 	t.Helper()
 	var logs testenv.SyncBuffer
-	if wait, err := b.run(b.ctx, zerolog.New(&logs), from, to); wait != 0 || err != nil {
-		t.Fatalf("the run of %s: wait %v, %v (logged %s)", from, wait, err, logs.String())
+	wait, err := n.run(n.ctx, zerolog.New(&logs), from, to)
+	n.logs = logs.String()
+	if wait != 0 || err != nil {
+		t.Fatalf("the run of %s: wait %v, %v (logged %s)", from, wait, err, n.logs)
 	}
-	for line := range strings.Lines(logs.String()) {
+	var runs []api.ReconcileReply
+	for line := range strings.Lines(n.logs) {
 		var l struct {
 			RunID string `json:"run_id"`
 		}
@@ -583,14 +614,25 @@ func (b *bankNights) night(t *testing.T, from, to time.Time) (api.ReconcileReply
 			t.Fatalf("the run of %s logged %q: %v", from, line, err)
 		}
 		if l.RunID != "" {
-			rep, err := b.e.Commands.Deposits.Reconciliation(b.ctx, l.RunID)
+			rep, err := n.e.Commands.Deposits.Reconciliation(n.ctx, l.RunID)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return rep, true
+			runs = append(runs, rep)
 		}
 	}
-	return api.ReconcileReply{}, false
+	return runs
+}
+
+// logged reports whether the last night logged a line at level holding
+// msg.
+func (n *nights) logged(level, msg string) bool {
+	for line := range strings.Lines(n.logs) {
+		if strings.Contains(line, `"level":"`+level+`"`) && strings.Contains(line, msg) {
+			return true
+		}
+	}
+	return false
 }
 
 // record records a deposit, as the scanner or an import would; its ID.
@@ -618,7 +660,7 @@ func (b *bankNights) transfer(t *testing.T, account string, at time.Time) {
 }
 
 // partsOf makes a run's parts hold at most lines lines until t ends.
-func (b *bankNights) partsOf(t *testing.T, lines int) {
+func partsOf(t *testing.T, lines int) {
 	nightlyLines = lines
 	t.Cleanup(func() { nightlyLines = api.MaxReconcileLines })
 }
@@ -656,9 +698,9 @@ func nightlyEngine(t *testing.T) (*Engine, context.Context, jetstream.JetStream,
 	return e, ctx, js, tm
 }
 
-// interruptAfterFirstPart runs the nightly bank run of [from, to) until
-// it records its first part, and returns that part's run ID.
-func (b *bankNights) interruptAfterFirstPart(t *testing.T, from, to time.Time) string {
+// interruptAfterFirstPart runs the nightly run of [from, to) until it
+// records its first part, and returns that part's run ID.
+func (b *nights) interruptAfterFirstPart(t *testing.T, from, to time.Time) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(b.ctx)
 	defer cancel()
@@ -727,7 +769,7 @@ func (b *bankNights) compared(t *testing.T) map[string]int {
 // compared.
 func TestNightlyBankRunResumesWithinAnInstantItsFirstPartShared(t *testing.T) {
 	b := newBankNights(t)
-	b.partsOf(t, 2)
+	partsOf(t, 2)
 	e, day0, day1 := b.e, b.day0, b.day1
 	for range 3 {
 		b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
@@ -746,7 +788,7 @@ func TestNightlyBankRunResumesWithinAnInstantItsFirstPartShared(t *testing.T) {
 // where that part ended, compares the rest of that instant's transfers.
 func TestNightlyBankRunAfterAPartEndingWithinAnInstant(t *testing.T) {
 	b := newBankNights(t)
-	b.partsOf(t, 2)
+	partsOf(t, 2)
 	e, day0, day1, day2 := b.e, b.day0, b.day1, b.day2
 	for range 3 {
 		b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
@@ -760,5 +802,160 @@ func TestNightlyBankRunAfterAPartEndingWithinAnInstant(t *testing.T) {
 	seen := b.compared(t)
 	if len(seen) != 4 {
 		t.Fatalf("the transfers compared: %v, want the three of the first night's instant and the one of the day after", seen)
+	}
+}
+
+// payoutNights is a nightly engine and a provider whose report holds the
+// lines the test gives it, for the payouts run's tests; the engine records
+// no payout, so every line is missing in the ledger. day0, day1 and day2
+// are whole hours 72, 48 and 24 hours (about) ago.
+type payoutNights struct {
+	nights
+	mu               sync.Mutex
+	lines            []api.PayoutReportLine
+	day0, day1, day2 time.Time
+}
+
+func newPayoutNights(t *testing.T) *payoutNights {
+	t.Helper()
+	p := &payoutNights{}
+	p.e, p.ctx, _, _ = nightlyEngine(t)
+	p.day0 = time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Hour)
+	p.day1, p.day2 = p.day0.Add(24*time.Hour), p.day0.Add(48*time.Hour)
+	p.run = p.e.reconcilePayoutsNightly(p)
+	return p
+}
+
+// settled has the provider report a payout settled at at; its ID.
+func (p *payoutNights) settled(at time.Time) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	id := fmt.Sprintf("po-%d", len(p.lines)+1)
+	p.lines = append(p.lines, api.PayoutReportLine{PayoutID: id, Status: "settled", Amount: 1000, Fee: 500, SettledAt: at})
+	return id
+}
+
+// Report implements firmbanking.Reporter: the lines of [from, to), in the
+// order they were given.
+func (p *payoutNights) Report(_ context.Context, from, to time.Time) ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var in []api.PayoutReportLine
+	for _, l := range p.lines {
+		if !l.SettledAt.Before(from) && l.SettledAt.Before(to) {
+			in = append(in, l)
+		}
+	}
+	var b strings.Builder
+	err := api.WritePayoutReport(&b, in)
+	return []byte(b.String()), err
+}
+
+// reported returns the payout IDs a run found on its report.
+func reported(rep api.ReconcileReply) []string {
+	var ids []string
+	for _, it := range slices.Concat(rep.Matched, rep.MissingInLedger, rep.AmountMismatch, rep.Duplicate) {
+		ids = append(ids, it.PayoutID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// A day of more payouts than a run holds is several runs, in settled_at
+// order (whatever the report's), each over its part of the day: from the
+// day's start, or its first line, to just before the next part's first
+// line, or the day's end. Handed again, the night records nothing more.
+func TestNightlyPayoutsDayOfMoreThanARunHolds(t *testing.T) {
+	p := newPayoutNights(t)
+	partsOf(t, 3)
+	var at []time.Time
+	for h := range 7 {
+		at = append(at, p.day1.Add(time.Duration(h+1)*time.Hour))
+	}
+	ids := map[time.Time]string{}
+	for _, i := range []int{6, 0, 1, 5, 2, 3, 4} { // not in time order
+		ids[at[i]] = p.settled(at[i])
+	}
+	runs := p.runs(t, p.day1, p.day2)
+	want := []struct {
+		from, to time.Time
+		lines    []time.Time
+	}{
+		{p.day1, at[3].Add(-time.Nanosecond), at[0:3]},
+		{at[3], at[6].Add(-time.Nanosecond), at[3:6]},
+		{at[6], p.day2.Add(-time.Nanosecond), at[6:7]},
+	}
+	if len(runs) != len(want) {
+		t.Fatalf("%d runs, want %d", len(runs), len(want))
+	}
+	for i, w := range want {
+		var lines []string
+		for _, a := range w.lines {
+			lines = append(lines, ids[a])
+		}
+		slices.Sort(lines)
+		r := runs[i]
+		if r.Period == nil || !r.Period.From.Equal(w.from) || !r.Period.To.Equal(w.to) || !slices.Equal(reported(r), lines) || r.Findings != len(lines) {
+			t.Errorf("run %d: period %+v, lines %v, %d findings; want %s to %s, %v", i, r.Period, reported(r), r.Findings, w.from, w.to, lines)
+		}
+	}
+	if runs := p.runs(t, p.day1, p.day2); len(runs) != 0 {
+		t.Fatalf("the night handed again recorded %d runs", len(runs))
+	}
+}
+
+// A night's payouts run that has not finished (the provider down, a dead
+// letter) is overtaken by the next night's, which covers its day too, and
+// records nothing when it runs after all; a day without payouts at the
+// provider records no run, and the next night covers it.
+func TestNightlyPayoutsRunOvertakenCoversTheDayBefore(t *testing.T) {
+	p := newPayoutNights(t)
+	var day [6]time.Time // the last ends about now
+	for i := range day {
+		day[i] = p.day2.Add(time.Duration(i-4) * 24 * time.Hour)
+	}
+	first := p.settled(day[0].Add(time.Hour))
+	second := p.settled(day[1].Add(time.Hour))
+	third := p.settled(day[2].Add(time.Hour))
+	if rep, ok := p.night(t, day[0], day[1]); !ok || !slices.Equal(reported(rep), []string{first}) {
+		t.Fatalf("the first night: %v, %+v", ok, rep)
+	}
+	rep, ok := p.night(t, day[2], day[3])
+	if !ok || !slices.Equal(reported(rep), []string{second, third}) || rep.Period == nil || !rep.Period.From.Equal(day[1]) {
+		t.Fatalf("the third night run before the second: recorded %v, %+v; want the payouts of both days, from %s", ok, rep, day[1])
+	}
+	if rep, ok := p.night(t, day[1], day[2]); ok {
+		t.Fatalf("the second night, run after the third covered it, recorded %+v", rep)
+	}
+	// Day 3: no payout at the provider. Day 4's night covers it.
+	if rep, ok := p.night(t, day[3], day[4]); ok {
+		t.Fatalf("a day without payouts recorded %+v", rep)
+	}
+	fourth := p.settled(day[4].Add(time.Hour))
+	if rep, ok := p.night(t, day[4], day[5]); !ok || !slices.Equal(reported(rep), []string{fourth}) || !rep.Period.From.Equal(day[3]) {
+		t.Fatalf("the night after a day without payouts: %v, %+v; want from %s", ok, rep, day[3])
+	}
+}
+
+// A payouts run interrupted after its first part goes on from where that
+// part ended when handed again.
+func TestNightlyPayoutsRunResumesAfterItsRecordedParts(t *testing.T) {
+	p := newPayoutNights(t)
+	partsOf(t, 2)
+	var ids []string
+	for h := range 3 {
+		ids = append(ids, p.settled(p.day1.Add(time.Duration(h+1)*time.Hour)))
+	}
+	first := p.interruptAfterFirstPart(t, p.day1, p.day2)
+	rep, err := p.e.Commands.Deposits.Reconciliation(p.ctx, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(reported(rep), ids[:2]) {
+		t.Fatalf("the first part: %+v", rep)
+	}
+	runs := p.runs(t, p.day1, p.day2)
+	if len(runs) != 1 || !slices.Equal(reported(runs[0]), ids[2:]) {
+		t.Fatalf("the attempt after it recorded %+v; want the third payout alone", runs)
 	}
 }

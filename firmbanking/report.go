@@ -58,8 +58,7 @@ func (s *FakeService) report(r *http.Request) reply {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var b strings.Builder
-	b.WriteString(strings.Join(api.PayoutReportColumns, ",") + "\n")
+	var lines []api.PayoutReportLine
 	for _, id := range s.order {
 		ft := s.transfers[id]
 		res := s.resultLocked(ft)
@@ -67,7 +66,11 @@ func (s *FakeService) report(r *http.Request) reply {
 		if !res.Status.Final() || at.Before(from) || !at.Before(to) {
 			continue
 		}
-		fmt.Fprintf(&b, "%s,%s,%d,%d,%s\n", id, res.Status, ft.t.Amount, res.Fee, at.UTC().Format(time.RFC3339Nano))
+		lines = append(lines, api.PayoutReportLine{PayoutID: id, Status: string(res.Status), Amount: ft.t.Amount, Fee: res.Fee, SettledAt: at})
+	}
+	var b strings.Builder
+	if err := api.WritePayoutReport(&b, lines); err != nil {
+		return errReply(http.StatusInternalServerError, "internal", "%v", err)
 	}
 	return reply{status: http.StatusOK, header: http.Header{"Content-Type": {"text/csv; charset=utf-8"}}, body: rawBody(b.String())}
 }

@@ -66,7 +66,7 @@ type Projection struct {
 //	                   notifications_pending_by_recipient
 //	deposit_index 2    deposits_by_account, deposits_by_txn, deposits_by_seq
 //	payout_index 2     payouts_by_final, payouts_final_by_seq
-//	reconciliations 2  reconcile_runs, reconcile_nightly
+//	reconciliations 3  reconcile_runs, reconcile_nightly
 //	series    1        series_state, series_open, series_open_by_since,
 //	                   series_points
 //	reconcile_carry 7  reconcile_carry, reconcile_payout_runs,
@@ -94,7 +94,7 @@ func DefaultProjections() []Projection {
 		}, Apply: applyNotifications},
 		{Name: "deposit_index", Version: 2, Buckets: []string{string(bucketDepositsByAccount), string(bucketDepositsByTxn), string(bucketDepositsBySeq)}, Apply: applyDepositIndex},
 		{Name: "payout_index", Version: 2, Buckets: []string{string(bucketPayoutsByFinal), string(bucketPayoutsFinalBySeq)}, Apply: applyPayoutIndex},
-		{Name: "reconciliations", Version: 2, Buckets: []string{string(bucketReconcileRuns), string(bucketReconcileNightly)}, Apply: applyReconciliations},
+		{Name: "reconciliations", Version: 3, Buckets: []string{string(bucketReconcileRuns), string(bucketReconcileNightly)}, Apply: applyReconciliations},
 		{Name: "series", Version: 1, Buckets: []string{
 			string(bucketSeriesState), string(bucketSeriesOpen), string(bucketSeriesOpenBySince), string(bucketSeriesPoints),
 		}, Apply: applySeries},

@@ -22,8 +22,8 @@ import (
 var bucketReconcileRuns = []byte("reconcile_runs")
 
 // bucketReconcileNightly holds how far the engine's nightly runs have
-// covered, by kind: "bank" → JSON of nightlyCovered, the latest end of a
-// period a bank run of the actor "timer" covered.
+// covered, by kind ("bank", "payouts") → JSON of nightlyCovered, the
+// latest end of a period a run of that kind by the actor "timer" covered.
 var bucketReconcileNightly = []byte("reconcile_nightly")
 
 type nightlyCovered struct {
@@ -36,7 +36,7 @@ type ReconcileRunSummary = api.ReconcileRunSummary
 
 // applyReconciliations is the "reconciliations" projection: every
 // reconcile.completed into bucketReconcileRuns (buckets[0]), and how far
-// the nightly bank runs covered into bucketReconcileNightly (buckets[1]).
+// the nightly runs covered into bucketReconcileNightly (buckets[1]).
 func applyReconciliations(buckets []*bbolt.Bucket, c eventstore.Commit, env eventstore.Envelope, ev domain.Event) error {
 	run, ok := ev.(domain.ReconciliationCompleted)
 	if !ok {
@@ -46,7 +46,7 @@ func applyReconciliations(buckets []*bbolt.Bucket, c eventstore.Commit, env even
 	if err := putJSON(buckets[0], string(append(k, run.RunID...)), api.NewReconcileRunSummary(run, api.Seq(c.Seq))); err != nil {
 		return err
 	}
-	if run.Kind != domain.ReconcileKindBank || env.Actor != domain.ActorTimer || run.Period == nil {
+	if env.Actor != domain.ActorTimer || run.Period == nil {
 		return nil
 	}
 	var cur nightlyCovered
@@ -59,17 +59,18 @@ func applyReconciliations(buckets []*bbolt.Bucket, c eventstore.Commit, env even
 	return putJSON(buckets[1], run.Kind, nightlyCovered{To: run.Period.To})
 }
 
-// NightlyBankCovered returns the latest end (inclusive) of a period a bank
-// reconciliation run of the engine's nightly job (the actor "timer")
+// NightlyCovered returns the latest end (inclusive) of a period a
+// reconciliation run of kind (domain.ReconcileKindBank,
+// ReconcileKindPayouts) by the engine's nightly job (the actor "timer")
 // covered; the zero time if it has none.
-func (s *Store) NightlyBankCovered() (time.Time, error) {
+func (s *Store) NightlyCovered(kind string) (time.Time, error) {
 	var cur nightlyCovered
 	err := s.view(func(tx *bbolt.Tx) error {
 		b, err := queryBucket(tx, bucketReconcileNightly)
 		if err != nil {
 			return err
 		}
-		_, err = getJSON(b, domain.ReconcileKindBank, &cur)
+		_, err = getJSON(b, kind, &cur)
 		return err
 	})
 	return cur.To, err

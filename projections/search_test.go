@@ -245,49 +245,59 @@ func TestListReconcileRuns(t *testing.T) {
 	}
 }
 
-// How far the nightly bank runs covered is the latest end of a period a
-// bank run of the actor "timer" was given: an operator's run, a run
-// without a period and a payouts run do not count, and a run recorded
-// after a later one does not move it back.
-func TestNightlyBankCovered(t *testing.T) {
+// How far the nightly runs of a kind covered is the latest end of a
+// period a run of that kind by the actor "timer" was given: an
+// operator's run, a run without a period and a run of the other kind do
+// not count, and a run recorded after a later one does not move it back.
+func TestNightlyCovered(t *testing.T) {
 	st := openStore(t, tempPath(t, "rm.db"))
 	l := newCommitLog()
-	covered := func() time.Time {
-		t.Helper()
-		at, err := st.NightlyBankCovered()
-		if err != nil {
-			t.Fatal(err)
+	day := func(n int) time.Time {
+		if n < 0 {
+			return time.Time{}
 		}
-		return at
+		return t0.Add(time.Duration(n) * 24 * time.Hour).Add(-time.Nanosecond)
 	}
-	if at := covered(); !at.IsZero() {
-		t.Fatalf("with no run: %s", at)
+	covered := map[string]int{domain.ReconcileKindBank: -1, domain.ReconcileKindPayouts: -1}
+	check := func(after string) {
+		t.Helper()
+		for kind, want := range covered {
+			at, err := st.NightlyCovered(kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !at.Equal(day(want)) {
+				t.Fatalf("after %s: %s covered to %s, want %s", after, kind, at, day(want))
+			}
+		}
 	}
-	day := func(n int) time.Time { return t0.Add(time.Duration(n) * 24 * time.Hour) }
+	check("no run")
 	for i, r := range []struct {
 		kind, actor string
 		to          int // the period's end, a day; -1: no period
-		want        int
+		want        int // the kind's covered end after it, a day
 	}{
 		{domain.ReconcileKindBank, domain.ActorTimer, 1, 1},
 		{domain.ReconcileKindBank, "operator", 5, 1},
-		{domain.ReconcileKindPayouts, domain.ActorTimer, 6, 1},
+		{domain.ReconcileKindPayouts, domain.ActorTimer, 6, 6},
+		{domain.ReconcileKindPayouts, "operator", 8, 6},
 		{domain.ReconcileKindBank, domain.ActorTimer, -1, 1},
 		{domain.ReconcileKindBank, domain.ActorTimer, 3, 3},
 		{domain.ReconcileKindBank, domain.ActorTimer, 2, 3},
+		{domain.ReconcileKindPayouts, domain.ActorTimer, 4, 6},
+		{domain.ReconcileKindPayouts, domain.ActorTimer, 7, 7},
 	} {
 		sha := fmt.Sprintf("%064x", i+1)
 		id := domain.NewReconciliationID(r.kind, sha)
-		run := domain.ReconciliationCompleted{RunID: id, Kind: r.kind, FileSHA256: sha, Lines: 1, CompletedAt: day(7)}
+		run := domain.ReconciliationCompleted{RunID: id, Kind: r.kind, FileSHA256: sha, Lines: 1, CompletedAt: day(9)}
 		if r.to >= 0 {
-			run.Period = &domain.ReconcilePeriod{From: day(r.to - 1), To: day(r.to).Add(-time.Nanosecond)}
+			run.Period = &domain.ReconcilePeriod{From: day(r.to - 1), To: day(r.to)}
 		}
-		c := l.commit(t, eventstore.Ref{Type: domain.AggregateReconciliation, ID: string(id)}, day(7), run)
+		c := l.commit(t, eventstore.Ref{Type: domain.AggregateReconciliation, ID: string(id)}, day(9), run)
 		c.Events[0].Actor = r.actor
 		apply(t, st, c)
-		if want := day(r.want).Add(-time.Nanosecond); !covered().Equal(want) {
-			t.Fatalf("after run %d (%s by %s, to day %d): covered to %s, want %s", i, r.kind, r.actor, r.to, covered(), want)
-		}
+		covered[r.kind] = r.want
+		check(fmt.Sprintf("run %d (%s by %s, to day %d)", i, r.kind, r.actor, r.to))
 	}
 }
 

@@ -45,7 +45,7 @@ func TestStoredViewShapesMatchProjectionVersions(t *testing.T) {
 		}},
 		"deposit_index": {2, map[string]string{"RecordedDeposit": "account_number amount bank_txn_id deposit_id deposited_at recorded_at"}}, // 2: deposits_by_seq
 		"payout_index":  {2, map[string]string{}},                                                                                           // payout_id as raw bytes; 2: indexed by seq too
-		"reconciliations": {2, map[string]string{ // 2: reconcile_nightly
+		"reconciliations": {3, map[string]string{ // 2: reconcile_nightly; 3: the payouts runs' too
 			"ReconcileRunSummary": "completed_at counts file_sha256 findings kind lines run_id seq",
 		}},
 		"series": {1, map[string]string{"SeriesPoint": "at balance oldest_open_since open_count seq", "OpenItem": "amount key since"}},

@@ -303,6 +303,52 @@ func TestReconcileBankRefusesTheSameFileOverAnotherPeriod(t *testing.T) {
 	}
 }
 
+// A payouts report sent with the period it covers is recorded over that
+// period. The same file again is its run over that period, one within it,
+// or none (its lines' span is within it); over one the run's does not
+// hold, it is refused, as a report first sent without a period is with
+// one.
+func TestReconcilePayoutsOverAPeriod(t *testing.T) {
+	e := startEngine(t)
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	line := api.PayoutReportLine{PayoutID: "po-unknown", Status: "settled", Amount: 5000, Fee: 500, SettledAt: at}
+	sum := sha256.Sum256([]byte(t.Name()))
+	day := &api.ReconcilePeriod{From: at.Add(-time.Hour), To: at.Add(time.Minute)}
+	req := api.ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: []api.PayoutReportLine{line}, Period: day}
+	run, _, err := client.Do(ctxT(t), e.c, api.ReconcilePayouts, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Period == nil || !run.Period.From.Equal(day.From) || !run.Period.To.Equal(day.To) || len(run.MissingInLedger) != 1 {
+		t.Fatalf("the run: period %+v, missing in the ledger %+v; want over %+v, the line missing", run.Period, run.MissingInLedger, day)
+	}
+	for name, p := range map[string]*api.ReconcilePeriod{"the same period": day, "one within it": {From: at, To: at}, "none": nil} {
+		again := req
+		again.Period = p
+		if rep, _, err := client.Do(ctxT(t), e.c, api.ReconcilePayouts, again, nil); err != nil || !rep.Repeated || rep.RunID != run.RunID {
+			t.Errorf("the same file over %s: %v repeated %v run %s, want the recorded run %s", name, err, rep.Repeated, rep.RunID, run.RunID)
+		}
+	}
+	var fe *api.Error
+	refused := func(name string, req api.ReconcilePayoutsRequest) {
+		t.Helper()
+		if _, _, err := client.Do(ctxT(t), e.c, api.ReconcilePayouts, req, nil); !errors.As(err, &fe) || fe.Status != 400 ||
+			fe.Code != api.CodeInvalidInput || fe.Details["field"] != "period" {
+			t.Errorf("%s: %v, want 400 invalid_input on period", name, err)
+		}
+	}
+	later := req
+	later.Period = &api.ReconcilePeriod{From: day.From, To: day.To.Add(time.Second)}
+	refused("the same file over a later end", later)
+	sum = sha256.Sum256([]byte(t.Name() + " without a period"))
+	req.FileSHA256, req.Period = hex.EncodeToString(sum[:]), nil
+	if _, _, err := client.Do(ctxT(t), e.c, api.ReconcilePayouts, req, nil); err != nil {
+		t.Fatal(err)
+	}
+	req.Period = day
+	refused("a file sent without a period, again with one", req)
+}
+
 // A statement whose every transaction is recorded at its amount is clean.
 func TestReconcileBankClean(t *testing.T) {
 	run := reconcileOneRecorded(t, 1)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -22,7 +23,7 @@ import (
 )
 
 const reconcileUsage = "usage: bankbook reconcile bank --statement FILE.csv [--from T --to T [--account N ...]] [--json]\n" +
-	"       bankbook reconcile payouts --report FILE.csv [--json]\n" +
+	"       bankbook reconcile payouts --report FILE.csv [--from T --to T] [--json]\n" +
 	"       bankbook reconcile get RUN_ID [--json]\n" +
 	"       bankbook reconcile list [--limit N] [--cursor C] [--json]\n" +
 	"  exit status 0: clean; 1: findings; 2: could not run (bank, payouts);\n" +
@@ -45,12 +46,8 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch args[0] {
 	case "bank":
 		statement := fs.String("statement", "", "the bank statement: a CSV file in the dialect of 'deposit import'")
-		var (
-			from, to *time.Time
-			accounts []string
-		)
-		fs.Func("from", "the first instant the statement vouches for (RFC 3339; with --to): every account it covers is compared over the whole period, not only from its first to its last line", timeFlag(&from))
-		fs.Func("to", "the last instant the statement vouches for (RFC 3339, inclusive; with --from)", timeFlag(&to))
+		var accounts []string
+		period := periodFlags(fs, "statement", "every account it covers is compared over the whole period, not only from its first to its last line")
 		fs.Func("account", "an account the statement covers though it shows no transfer to it in the period (repeat for more; needs --from and --to)", func(s string) error {
 			accounts = append(accounts, s)
 			return nil
@@ -58,29 +55,36 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err := parse(fs, args[1:], required("statement")); err != nil {
 			return err
 		}
-		if (from == nil) != (to == nil) {
-			return usageError("--from and --to go together")
+		p, err := period()
+		if err != nil {
+			return err
 		}
-		if len(accounts) > 0 && from == nil {
+		if len(accounts) > 0 && p == nil {
 			return usageError("--account needs --from and --to")
 		}
 		req, err := readStatement(*statement)
 		if err != nil {
 			return &exitError{code: exitReconcileNotRun, err: err}
 		}
-		if from != nil {
-			req.Period, req.Accounts = &api.ReconcilePeriod{From: *from, To: *to}, accounts
+		if p != nil {
+			req.Period, req.Accounts = p, accounts
 		}
 		return runReconcile(ctx, cf, stdout, api.ReconcileBank, req)
 	case "payouts":
 		report := fs.String("report", "", "the payout provider's report: a CSV file with columns "+strings.Join(api.PayoutReportColumns, ","))
+		period := periodFlags(fs, "report", "the payouts recorded settled or failed in all of it are compared, not only from its first to its last line")
 		if err := parse(fs, args[1:], required("report")); err != nil {
+			return err
+		}
+		p, err := period()
+		if err != nil {
 			return err
 		}
 		req, err := readPayoutReport(*report)
 		if err != nil {
 			return &exitError{code: exitReconcileNotRun, err: err}
 		}
+		req.Period = p
 		return runReconcile(ctx, cf, stdout, api.ReconcilePayouts, req)
 	case "get":
 		pos, err := parseInterspersed(fs, args[1:])
@@ -117,6 +121,24 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		})
 	}
 	return usageError("unknown reconcile command %q (bank, payouts, get, list)", args[0])
+}
+
+// periodFlags defines --from and --to on fs: the period a file (what)
+// vouches for, and what that means (compared). The func it returns, once
+// fs is parsed, gives the period (nil without the flags).
+func periodFlags(fs *flag.FlagSet, what, compared string) func() (*api.ReconcilePeriod, error) {
+	var from, to *time.Time
+	fs.Func("from", fmt.Sprintf("the first instant the %s vouches for (RFC 3339; with --to): %s", what, compared), timeFlag(&from))
+	fs.Func("to", fmt.Sprintf("the last instant the %s vouches for (RFC 3339, inclusive; with --from)", what), timeFlag(&to))
+	return func() (*api.ReconcilePeriod, error) {
+		if (from == nil) != (to == nil) {
+			return nil, usageError("--from and --to go together")
+		}
+		if from == nil {
+			return nil, nil
+		}
+		return &api.ReconcilePeriod{From: *from, To: *to}, nil
+	}
 }
 
 // readStatement reads a statement file: its SHA-256 and its lines, checked

@@ -151,6 +151,17 @@ func TestReconcilePayoutsCommand(t *testing.T) {
 	if exitCode(err) != 1 || !strings.Contains(out, "missing_in_ledger  po-1") || !strings.Contains(out, "missing_at_bank 0") {
 		t.Fatalf("human output (%v):\n%s", err, out)
 	}
+	// --from and --to: the period the report covers, sent with it.
+	from, to := time.Now().UTC().Add(-2*time.Hour).Truncate(time.Second), time.Now().UTC().Truncate(time.Second)
+	day := write("day.csv", "payout_id,status,amount,fee,settled_at\npo-9,settled,5000,500,"+at+"\n")
+	out, err = cli(t, "reconcile", "payouts", url, "--report", day, "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339), "--json")
+	var overDay api.ReconcileReply
+	if exitCode(err) != 1 || json.Unmarshal([]byte(out), &overDay) != nil || overDay.Period == nil || !overDay.Period.From.Equal(from) || !overDay.Period.To.Equal(to) {
+		t.Fatalf("a report over a period: exit %d (%v), want 1 over %s to %s\n%s", exitCode(err), err, from, to, out)
+	}
+	if _, err := cli(t, "reconcile", "payouts", url, "--report", day, "--to", to.Format(time.RFC3339)); exitCode(err) != exitUsage {
+		t.Fatalf("--to without --from: exit %d (%v), want %d", exitCode(err), err, exitUsage)
+	}
 	for name, content := range map[string]string{
 		"a fee with a sign":     "payout_id,status,amount,fee,settled_at\npo-1,settled,5000,-5," + at + "\n",
 		"a status unknown":      "payout_id,status,amount,fee,settled_at\npo-1,pending,5000,5," + at + "\n",
