@@ -281,6 +281,10 @@ type ReconcilePayoutsRequest struct {
 	// to its last settled_at: the payouts recorded final in all of it are
 	// compared. Every line's settled_at must be in it.
 	Period *ReconcilePeriod `json:"period,omitempty"`
+	// Later, in the engine only (never on the wire), are the payout_ids
+	// of the same report's later parts, which their own runs compare: the
+	// nightly run of a day of more than MaxReconcileLines payouts.
+	Later []string `json:"-"`
 }
 
 // Validate checks the request: file_sha256 is 64 lower-case hex digits;

@@ -317,6 +317,12 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 		return repeatedRun(r.Run, seq, runInput{lines: lines, period: req.Period})
 	}
 	in := domain.PayoutReconcileInput{RunID: id, FileSHA256: req.FileSHA256, Lines: req.Lines, Period: req.Period, LedgerAsOfSeq: uint64(asOf), Now: h.Now()}
+	if len(req.Later) > 0 {
+		in.Later = map[string]bool{}
+		for _, id := range req.Later {
+			in.Later[id] = true
+		}
+	}
 	add := func(v api.PayoutView) error {
 		p := domain.RecordedPayout{PayoutID: v.PayoutID, Status: domain.PayoutStatus(v.Status), Amount: v.Amount, Fee: v.Fee}
 		if p.Status != domain.PayoutRequestedStatus {

@@ -108,6 +108,11 @@ type PayoutReconcileInput struct {
 	Lines []PayoutReportLine
 	// Period, if not nil, is the time the report covers (ReportPeriod).
 	Period *ReconcilePeriod
+	// Later are payouts on a later part of the same report (a day of more
+	// than a run holds, reconciled as several runs): that part's run
+	// compares them, so this one leaves them out, not on its report though
+	// they may be recorded final by its end.
+	Later map[string]bool
 	// Recorded are the recorded payouts of the report's payout_ids and
 	// every payout settled or failed from the start of the report's period
 	// to ReconcileTimingWindow after its end. Repeats are ignored.
@@ -218,6 +223,9 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 		default:
 			items.compareResult(it, p)
 		}
+	}
+	for id := range in.Later {
+		done[id] = true
 	}
 	// Carried items the report does not name are settled by what is
 	// recorded now once the report covers their time, or carried again.

@@ -350,3 +350,33 @@ func TestReconcilePayoutsOverTheGivenPeriod(t *testing.T) {
 	got = domain.ReconcilePayouts(in)
 	wantPayoutCategories(t, got, map[string][]string{"matched": {"po-on-it"}, "missing_at_bank": {}, "timing_difference": {}})
 }
+
+// Given a part of a day's report whose later parts hold payouts recorded
+// final just after its end (a burst across it), when it is reconciled,
+// then it leaves those to their parts: not timing differences (a burst of
+// thousands would not fit one run), nor a carried item missing at the
+// provider. One on no part is still carried.
+func TestReconcilePayoutsLeavesTheLaterPartsPayouts(t *testing.T) {
+	day := time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)
+	end := day.Add(2 * time.Hour)
+	rec := func(id string, at time.Time) domain.RecordedPayout {
+		return domain.RecordedPayout{PayoutID: id, Status: domain.PayoutSettledStatus, Amount: 1000, Fee: 500, FinalAt: at, FinalSeq: 10}
+	}
+	in := domain.PayoutReconcileInput{
+		Lines:  []domain.PayoutReportLine{{PayoutID: "po-on-it", Status: "settled", Amount: 1000, Fee: 500, SettledAt: day.Add(time.Hour)}},
+		Period: &domain.ReconcilePeriod{From: day, To: end},
+		Recorded: []domain.RecordedPayout{
+			rec("po-on-it", day.Add(time.Hour)),
+			rec("po-later-part", end.Add(time.Second)),
+			rec("po-on-no-part", end.Add(2*time.Second)),
+			rec("po-carried", day.Add(-time.Minute)),
+		},
+		Carried: []domain.ReconcileItem{{PayoutID: "po-carried", LedgerAmount: 1000, LedgerFee: 500, LedgerStatus: "settled", At: day.Add(-time.Minute)}},
+		Later:   map[string]bool{"po-later-part": true, "po-carried": true},
+	}
+	got := domain.ReconcilePayouts(in)
+	wantPayoutCategories(t, got, map[string][]string{"matched": {"po-on-it"}, "missing_at_bank": {}, "timing_difference": {"po-on-no-part"}})
+	in.Later = nil
+	got = domain.ReconcilePayouts(in)
+	wantPayoutCategories(t, got, map[string][]string{"matched": {"po-on-it"}, "missing_at_bank": {"po-carried"}, "timing_difference": {"po-later-part", "po-on-no-part"}})
+}

@@ -275,10 +275,11 @@ func recordNightly(log zerolog.Logger, job nightlyJob, reconcile func(commands.M
 // share it than a run holds; a caller that finds no item at that instant
 // starts just after it). A run an earlier attempt recorded the first
 // parts of goes on from the last one's end, that instant included. ok is
-// false when a later run covered the whole period: nothing to run. recordedIn counts what the engine recorded in
-// [from, to) (deposits on the feed's accounts, payouts made final): time
-// beyond the bound that no run compared is an error only where it holds
-// some (a quiet week is not).
+// false when a later run covered the whole period: nothing to run.
+// recordedIn counts what the engine recorded in [from, to) (deposits on
+// the feed's accounts, payouts made final): time beyond the bound that no
+// run compared is an error only where it holds some (a quiet week is
+// not).
 func nightlyStart(log zerolog.Logger, job nightlyJob, covered, from, to time.Time, recordedIn func(from, to time.Time) (int, error)) (start time.Time, within, ok bool, err error) {
 	reached := covered.Add(time.Nanosecond)
 	switch {
@@ -405,7 +406,13 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 			return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err))
 		}
 		for _, part := range nightlyParts(len(lines), func(i int) time.Time { return lines[i].SettledAt }, from, to, func(int) int { return nightlyLines }) {
+			// A later part's payouts, recorded final just after this
+			// part's end (a burst across it), are not this part's timing
+			// differences: that part compares them.
 			req := api.ReconcilePayoutsRequest{Lines: lines[part.start:part.end], Period: &part.period}
+			for _, l := range lines[part.end:] {
+				req.Later = append(req.Later, l.PayoutID)
+			}
 			var file bytes.Buffer
 			if err := api.WritePayoutReport(&file, req.Lines); err != nil {
 				return 0, err
@@ -628,7 +635,7 @@ func nightlyParts(n int, at func(i int) time.Time, from, to time.Time, limit fun
 	var parts []nightlyPart
 	start, first := from, 0
 	for first < n {
-		l := min(n, first+limit(first))
+		l := min(n, first+max(1, limit(first)))
 		e := l
 		for e < n && e > first+1 && at(e).Equal(at(e-1)) {
 			e--

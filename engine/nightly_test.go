@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +20,8 @@ import (
 	"github.com/bankbook/bankbook/api"
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/commands"
+	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/firmbanking"
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/timers"
 	"github.com/bankbook/bankbook/watermarks"
@@ -676,10 +679,13 @@ func (b *bankNights) scanned(t *testing.T) {
 // nightlyEngine starts an engine with its own embedded server (fast, no
 // HTTP) for a nightly test, and opens its timers; ctx ends with the test,
 // or after two minutes.
-func nightlyEngine(t *testing.T) (*Engine, context.Context, jetstream.JetStream, *timers.Timers) {
+func nightlyEngine(t *testing.T, opts ...func(*Config)) (*Engine, context.Context, jetstream.JetStream, *timers.Timers) {
 	t.Helper()
 	cfg := Defaults()
 	cfg.DataDir, cfg.Listen, cfg.HTTPListen, cfg.Durability = filepath.Join(t.TempDir(), "data"), "127.0.0.1:0", "off", "fast"
+	for _, o := range opts {
+		o(&cfg)
+	}
 	e, err := Start(context.Background(), cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -957,5 +963,74 @@ func TestNightlyPayoutsRunResumesAfterItsRecordedParts(t *testing.T) {
 	runs := p.runs(t, p.day1, p.day2)
 	if len(runs) != 1 || !slices.Equal(reported(runs[0]), ids[2:]) {
 		t.Fatalf("the attempt after it recorded %+v; want the third payout alone", runs)
+	}
+}
+
+// A day of 10,001 payouts is two runs, of 10,000 and of 1 (each lists at
+// most 1,000 items of a category, and counts them all).
+func TestNightlyPayoutsDayOfMoreThanTenThousand(t *testing.T) {
+	p := newPayoutNights(t)
+	for i := range api.MaxReconcileLines + 1 {
+		p.settled(p.day1.Add(time.Hour + time.Duration(i)*time.Second))
+	}
+	runs := p.runs(t, p.day1, p.day2)
+	if len(runs) != 2 || runs[0].Lines != api.MaxReconcileLines || runs[0].Findings != api.MaxReconcileLines || runs[1].Lines != 1 {
+		var lines []int
+		for _, r := range runs {
+			lines = append(lines, r.Lines)
+		}
+		t.Fatalf("%d runs of %v lines", len(runs), lines)
+	}
+}
+
+// A day's payouts split into parts across a burst: the payouts of the
+// later part, recorded final just after the earlier part's end, are
+// compared by their own part, not carried by the earlier one as timing
+// differences (a burst of thousands would not fit one run). Real payouts,
+// made through the provider the report comes from.
+func TestNightlyPayoutsPartsAcrossABurst(t *testing.T) {
+	provider := firmbanking.NewFakeService(firmbanking.FakeOptions{Token: "test", Fee: 500})
+	srv := httptest.NewServer(provider.Handler())
+	t.Cleanup(srv.Close)
+	e, ctx, _, _ := nightlyEngine(t, func(c *Config) {
+		c.FirmbankURL, c.FirmbankToken, c.FirmbankStatusLag = srv.URL, "test", Duration(50*time.Millisecond)
+	})
+	from := time.Now().Add(-time.Minute)
+	meta := commands.Meta{Command: "test", Actor: "test"}
+	dep, err := e.Commands.Deposits.RecordDeposit(ctx, meta, api.RecordDepositRequest{BankTxnID: "FUND-1", AccountNumber: e.cfg.CollectNumber,
+		DepositorName: "김지갑", Amount: 100000, DepositedAt: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Commands.Deposits.ResolveDeposit(ctx, meta, api.ResolveDepositRequest{DepositID: dep.DepositID, Action: domain.ResolveRefundToWallet, UserID: "u-burst"}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 4 {
+		rep, err := e.Commands.Wallets.Withdraw(ctx, meta, api.WithdrawRequest{UserID: "u-burst", Amount: int64(1000 + i), PayoutID: "po_" + e.Commands.Wallets.NewID(),
+			BankAccount: domain.BankAccount{Bank: "신한은행", Number: "110-123-456789", Holder: "김지갑"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, rep.PayoutID)
+	}
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		for _, id := range ids {
+			if v, ok, err := e.Models.Payout(id); err != nil || !ok || v.Status != "settled" {
+				return fmt.Errorf("payout %s: %+v, %v", id, v, err)
+			}
+		}
+		return nil
+	})
+	partsOf(t, 2)
+	p := &nights{e: e, ctx: ctx, run: e.reconcilePayoutsNightly(&firmbanking.Client{BaseURL: srv.URL, Token: "test"})}
+	runs := p.runs(t, from, time.Now())
+	if len(runs) != 2 {
+		t.Fatalf("%d runs, want 2", len(runs))
+	}
+	for i, r := range runs {
+		if len(r.Matched) != 2 || r.Findings != 0 || len(r.TimingDifference) != 0 {
+			t.Errorf("part %d over %+v: matched %v, %d findings, timing differences %v", i, r.Period, reported(r), r.Findings, r.TimingDifference)
+		}
 	}
 }
