@@ -375,8 +375,30 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 		lines, err := api.ParsePayoutReportLines(data)
 		if err == nil {
 			slices.SortStableFunc(lines, func(a, b api.PayoutReportLine) int { return a.SettledAt.Compare(b.SettledAt) })
-			if within && !lines[0].SettledAt.Equal(start) {
-				from = start.Add(time.Nanosecond) // the last recorded run compared that instant whole
+			if within {
+				// The lines of that instant are a run of their own already
+				// where the last recorded run's report ended there (one
+				// recorded without its day, before the runs were sent with
+				// it): sent again over this period, refused.
+				n := 0
+				for n < len(lines) && lines[n].SettledAt.Equal(start) {
+					n++
+				}
+				if n > 0 {
+					recorded, rerr := e.payoutsRunRecorded(ctx, lines[:n])
+					if rerr != nil {
+						return 0, rerr
+					}
+					if recorded {
+						lines, n = lines[n:], 0
+					}
+				}
+				if n == 0 {
+					from = start.Add(time.Nanosecond) // the last recorded run compared that instant whole
+				}
+				if len(lines) == 0 {
+					err = api.ErrEmptyReport
+				}
 			}
 		}
 		if errors.Is(err, api.ErrEmptyReport) {
@@ -413,12 +435,9 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 			for _, l := range lines[part.end:] {
 				req.Later = append(req.Later, l.PayoutID)
 			}
-			var file bytes.Buffer
-			if err := api.WritePayoutReport(&file, req.Lines); err != nil {
+			if req.FileSHA256, err = payoutsFileSHA256(req.Lines); err != nil {
 				return 0, err
 			}
-			sum := sha256.Sum256(file.Bytes())
-			req.FileSHA256 = hex.EncodeToString(sum[:])
 			if err := recordNightly(log, payoutsNightly, func(meta commands.Meta) (api.ReconcileReply, error) {
 				return e.server.ReconcilePayouts(ctx, meta, req)
 			}); err != nil {
@@ -427,6 +446,34 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 		}
 		return 0, nil
 	}
+}
+
+// payoutsFileSHA256 is the file_sha256 of a nightly payouts run of lines:
+// the SHA-256 of lines written in the report's dialect.
+func payoutsFileSHA256(lines []api.PayoutReportLine) (string, error) {
+	var file bytes.Buffer
+	if err := api.WritePayoutReport(&file, lines); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(file.Bytes())
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// payoutsRunRecorded reports whether a payouts run of lines, as a nightly
+// run sends them (payoutsFileSHA256), is recorded.
+func (e *Engine) payoutsRunRecorded(ctx context.Context, lines []api.PayoutReportLine) (bool, error) {
+	sum, err := payoutsFileSHA256(lines)
+	if err != nil {
+		return false, err
+	}
+	_, err = e.Commands.Deposits.Reconciliation(ctx, string(domain.NewReconciliationID(domain.ReconcileKindPayouts, sum)))
+	if errors.Is(err, domain.ErrReconciliationNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("nightly payouts reconciliation: read the run of the lines at the start of its period: %w", err)
+	}
+	return true, nil
 }
 
 // How long a bank run waits for the bank to say its data is complete up to

@@ -1034,3 +1034,35 @@ func TestNightlyPayoutsPartsAcrossABurst(t *testing.T) {
 		}
 	}
 }
+
+// A nightly payouts run recorded before the runs were sent with their day
+// (by an engine before projection reconciliations 3: its period is its
+// report's first to last line) is where the first night after the upgrade
+// starts. The line of that instant, the whole of that run's report, is
+// not sent again over the new night's period (refused: a dead letter
+// every night until the provider reports another payout): a quiet day
+// records no run, and the next run compares the day's payouts alone.
+func TestNightlyPayoutsAfterARunWithoutItsDay(t *testing.T) {
+	p := newPayoutNights(t)
+	old := p.settled(p.day0.Add(time.Hour))
+	data, err := p.Report(p.ctx, p.day0, p.day1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := api.ParsePayoutReport(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := p.e.server.ReconcilePayouts(p.ctx, commands.Meta{Command: "timer." + timerReconcilePayouts, Actor: domain.ActorTimer}, req)
+	if err != nil || !slices.Equal(reported(rep), []string{old}) {
+		t.Fatalf("the run before the upgrade: %+v, %v", rep, err)
+	}
+	if rep, ok := p.night(t, p.day1, p.day2); ok {
+		t.Fatalf("a day without payouts after it recorded %+v", rep)
+	}
+	next := p.settled(p.day2.Add(time.Hour))
+	rep, ok := p.night(t, p.day2, p.day2.Add(24*time.Hour))
+	if !ok || !slices.Equal(reported(rep), []string{next}) || rep.Period == nil || !rep.Period.From.Equal(p.day0.Add(time.Hour+time.Nanosecond)) {
+		t.Fatalf("the night after: %v, %+v; want %s alone, from just after the earlier run's end", ok, rep, next)
+	}
+}
