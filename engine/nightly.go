@@ -375,7 +375,23 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 		lines, err := api.ParsePayoutReportLines(data)
 		if err == nil {
 			slices.SortStableFunc(lines, func(a, b api.PayoutReportLine) int { return a.SettledAt.Compare(b.SettledAt) })
-			if within {
+			// A line outside the period asked for (a provider that takes
+			// its end as inclusive, say) is left to the run of its time:
+			// sent, it would be refused as outside the run's period.
+			var in, outside []api.PayoutReportLine
+			for _, l := range lines {
+				if l.SettledAt.Before(start) || !l.SettledAt.Before(to) {
+					outside = append(outside, l)
+				} else {
+					in = append(in, l)
+				}
+			}
+			if len(outside) > 0 {
+				log.Warn().Int("lines", len(outside)).Str("payout_id", outside[0].PayoutID).Time("settled_at", outside[0].SettledAt).
+					Msg("nightly payouts reconciliation: the provider reported payouts outside the period asked for: left to the run of their time")
+			}
+			lines = in
+			if within && len(lines) > 0 {
 				// The lines of that instant are a run of their own already
 				// where the last recorded run's report ended there (one
 				// recorded without its day, before the runs were sent with
@@ -396,9 +412,9 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 				if n == 0 {
 					from = start.Add(time.Nanosecond) // the last recorded run compared that instant whole
 				}
-				if len(lines) == 0 {
-					err = api.ErrEmptyReport
-				}
+			}
+			if len(lines) == 0 {
+				err = api.ErrEmptyReport
 			}
 		}
 		if errors.Is(err, api.ErrEmptyReport) {

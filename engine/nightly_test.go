@@ -820,6 +820,7 @@ type payoutNights struct {
 	mu               sync.Mutex
 	lines            []api.PayoutReportLine
 	day0, day1, day2 time.Time
+	inclusive        bool // the provider's report holds the lines at its end too
 }
 
 func newPayoutNights(t *testing.T) *payoutNights {
@@ -848,7 +849,7 @@ func (p *payoutNights) Report(_ context.Context, from, to time.Time) ([]byte, er
 	defer p.mu.Unlock()
 	var in []api.PayoutReportLine
 	for _, l := range p.lines {
-		if !l.SettledAt.Before(from) && l.SettledAt.Before(to) {
+		if !l.SettledAt.Before(from) && (l.SettledAt.Before(to) || p.inclusive && l.SettledAt.Equal(to)) {
 			in = append(in, l)
 		}
 	}
@@ -1064,5 +1065,23 @@ func TestNightlyPayoutsAfterARunWithoutItsDay(t *testing.T) {
 	rep, ok := p.night(t, p.day2, p.day2.Add(24*time.Hour))
 	if !ok || !slices.Equal(reported(rep), []string{next}) || rep.Period == nil || !rep.Period.From.Equal(p.day0.Add(time.Hour+time.Nanosecond)) {
 		t.Fatalf("the night after: %v, %+v; want %s alone, from just after the earlier run's end", ok, rep, next)
+	}
+}
+
+// A provider whose report holds the payouts settled at its end too (it
+// takes the period's end as inclusive): such a line is left to the night
+// of its time, said at warn, rather than sent outside its run's period
+// (refused: a dead letter).
+func TestNightlyPayoutsLineAtTheEndOfThePeriod(t *testing.T) {
+	p := newPayoutNights(t)
+	p.inclusive = true
+	inDay := p.settled(p.day1.Add(time.Hour))
+	atEnd := p.settled(p.day2)
+	rep, ok := p.night(t, p.day1, p.day2)
+	if !ok || !slices.Equal(reported(rep), []string{inDay}) || !p.logged("warn", "outside the period asked for") {
+		t.Fatalf("the night: %v, %+v; logged\n%s", ok, rep, p.logs)
+	}
+	if rep, ok := p.night(t, p.day2, p.day2.Add(time.Hour)); !ok || !slices.Equal(reported(rep), []string{atEnd}) {
+		t.Fatalf("the night after: %v, %+v", ok, rep)
 	}
 }
