@@ -319,8 +319,8 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 	in := domain.PayoutReconcileInput{RunID: id, FileSHA256: req.FileSHA256, Lines: req.Lines, Period: req.Period, LedgerAsOfSeq: uint64(asOf), Now: h.Now()}
 	if len(req.Later) > 0 {
 		in.Later = map[string]bool{}
-		for _, id := range req.Later {
-			in.Later[id] = true
+		for _, payout := range req.Later {
+			in.Later[payout] = true
 		}
 	}
 	add := func(v api.PayoutView) error {
