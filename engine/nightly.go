@@ -280,24 +280,25 @@ func recordNightly(log zerolog.Logger, job nightlyJob, reconcile func(commands.M
 // the feed's accounts, payouts made final): time beyond the bound that no
 // run compared is an error only where it holds some (a quiet week is
 // not).
-func nightlyStart(log zerolog.Logger, job nightlyJob, covered, from, to time.Time, recordedIn func(from, to time.Time) (int, error)) (start time.Time, within, ok bool, err error) {
+func nightlyStart(log zerolog.Logger, job nightlyJob, covered, from, to time.Time, recordedIn func(from, to time.Time) (int, error)) (_ nightlyFrom, ok bool, err error) {
 	reached := covered.Add(time.Nanosecond)
 	switch {
 	case covered.IsZero(): // the first nightly run
-		return from, false, true, nil
+		return nightlyFrom{start: from, first: true}, true, nil
 	case !reached.Before(to):
 		log.Info().Time("covered_to", covered).Msgf("nightly %s reconciliation: a later run has covered this period", job.what)
-		return from, false, false, nil
+		return nightlyFrom{}, false, nil
 	case !covered.Before(from):
 		log.Info().Time("period_from", covered).Msgf("nightly %s reconciliation: the period's first parts are recorded; the rest", job.what)
-		return covered, false, true, nil
+		return nightlyFrom{start: covered}, true, nil
 	case !reached.Before(from):
-		return from, false, true, nil
+		return nightlyFrom{start: from}, true, nil
 	}
+	within := false
 	if earliest := from.Add(-nightlyCatchUp); reached.Before(earliest) {
 		n, err := recordedIn(reached, earliest)
 		if err != nil {
-			return from, false, false, fmt.Errorf("nightly %s reconciliation: read what was recorded before the catch-up's start: %w", job.what, err)
+			return nightlyFrom{}, false, fmt.Errorf("nightly %s reconciliation: read what was recorded before the catch-up's start: %w", job.what, err)
 		}
 		ev := log.Info()
 		if n > 0 {
@@ -310,7 +311,28 @@ func nightlyStart(log zerolog.Logger, job nightlyJob, covered, from, to time.Tim
 		from, within = covered, true
 	}
 	log.Info().Time("period_from", from).Msgf("nightly %s reconciliation: the period starts where the last recorded run's ended (a day with nothing to compare, or a run that has not finished)", job.what)
-	return from, within, true, nil
+	return nightlyFrom{start: from, within: within}, true, nil
+}
+
+// nightlyFrom is where a nightly run's period starts (nightlyStart).
+type nightlyFrom struct {
+	start time.Time
+	// within: start is the last recorded run's end, an instant it may
+	// share with the next.
+	within bool
+	// first: no nightly run of the kind is recorded yet, so a day this
+	// run records nothing of is not compared by the next one (it starts
+	// where the last recorded run ended).
+	first bool
+}
+
+// uncompared is what a run that records nothing (its input had no line)
+// says of its day: the next run compares it, unless this is the first.
+func (n nightlyFrom) uncompared(job nightlyJob) string {
+	if n.first {
+		return "no nightly run is recorded yet, so no later one compares this day: reconcile it by hand (" + job.byHand + ")"
+	}
+	return "the next run compares this day too"
 }
 
 // modelsCaughtUp waits until the read models hold every commit the stream holds
@@ -327,16 +349,16 @@ func (e *Engine) modelsCaughtUp(ctx context.Context, job nightlyJob) error {
 	return nil
 }
 
-// nightlyFrom reads how far the nightly runs of job covered, once the
+// nightlyStartOf reads how far the nightly runs of job covered, once the
 // read models hold every run recorded so far, and returns where a run of
 // [from, to) starts (nightlyStart).
-func (e *Engine) nightlyFrom(ctx context.Context, log zerolog.Logger, job nightlyJob, from, to time.Time, recordedIn func(from, to time.Time) (int, error)) (start time.Time, within, ok bool, err error) {
+func (e *Engine) nightlyStartOf(ctx context.Context, log zerolog.Logger, job nightlyJob, from, to time.Time, recordedIn func(from, to time.Time) (int, error)) (nightlyFrom, bool, error) {
 	if err := e.modelsCaughtUp(ctx, job); err != nil {
-		return from, false, false, err
+		return nightlyFrom{}, false, err
 	}
 	covered, err := e.Models.NightlyCovered(job.kind)
 	if err != nil {
-		return from, false, false, fmt.Errorf("nightly %s reconciliation: how far the nightly runs covered: %w", job.what, err)
+		return nightlyFrom{}, false, fmt.Errorf("nightly %s reconciliation: how far the nightly runs covered: %w", job.what, err)
 	}
 	return nightlyStart(log, job, covered, from, to, recordedIn)
 }
@@ -360,13 +382,14 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 			}
 			return recorded, nil
 		}
-		start, within, ok, err := e.nightlyFrom(ctx, log, payoutsNightly, from, to, func(from, to time.Time) (int, error) {
+		at, ok, err := e.nightlyStartOf(ctx, log, payoutsNightly, from, to, func(from, to time.Time) (int, error) {
 			recorded, err := final(from, to)
 			return len(recorded), err
 		})
 		if err != nil || !ok {
 			return 0, err
 		}
+		start, within := at.start, at.within
 		from = start
 		data, err := reporter.Report(ctx, from, to)
 		if err != nil {
@@ -388,7 +411,7 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 			}
 			if len(outside) > 0 {
 				log.Warn().Int("lines", len(outside)).Str("payout_id", outside[0].PayoutID).Time("settled_at", outside[0].SettledAt).
-					Msg("nightly payouts reconciliation: the provider reported payouts outside the period asked for: left to the run of their time")
+					Msg("nightly payouts reconciliation: the provider reported payouts outside the period asked for: left out (one before it is an earlier night's, one at or after its end the next night's)")
 			}
 			lines = in
 			if within && len(lines) > 0 {
@@ -434,7 +457,7 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 					ids = append(ids, p.PayoutID)
 				}
 				log.Error().Int("recorded", len(recorded)).Strs("payout_ids", ids).
-					Msg("nightly payouts reconciliation: the provider reported no payouts for a day in which the engine recorded some: ask the provider; the next run compares this day too")
+					Msg("nightly payouts reconciliation: the provider reported no payouts for a day in which the engine recorded some: ask the provider; " + at.uncompared(payoutsNightly))
 				return 0, nil
 			}
 			log.Info().Msg("nightly payouts reconciliation: no payouts that day, at the provider or here")
@@ -548,7 +571,7 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 		// Where a part ended within an instant it shares with the next
 		// (more transfers share it than a run holds), the rest of that
 		// instant's transfers are read from it (below).
-		start, within, ok, err := e.nightlyFrom(ctx, log, bankNightly, from, to, func(from, to time.Time) (int, error) {
+		at, ok, err := e.nightlyStartOf(ctx, log, bankNightly, from, to, func(from, to time.Time) (int, error) {
 			recorded, err := feedDeposits(from, to.Add(-time.Nanosecond))
 			n := 0
 			for _, c := range recorded {
@@ -559,6 +582,7 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 		if err != nil || !ok {
 			return 0, err
 		}
+		start, within := at.start, at.within
 		from = start
 		wait := func(err error) (time.Duration, error) {
 			if time.Since(to) > nightlyLate {
@@ -603,7 +627,7 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 					n += c
 				}
 				log.Error().Int("recorded", n).Strs("accounts", slices.Sorted(maps.Keys(recorded))).
-					Msg("nightly bank reconciliation: the bank shows no deposits for a day in which the engine recorded some: ask the bank; the next run compares this day too")
+					Msg("nightly bank reconciliation: the bank shows no deposits for a day in which the engine recorded some: ask the bank; " + at.uncompared(bankNightly))
 			} else {
 				log.Info().Msg("nightly bank reconciliation: no deposits that day, at the bank or here")
 			}

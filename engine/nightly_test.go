@@ -434,6 +434,9 @@ func TestNightlyBankDayWithoutTransfersIsComparedTheNightAfter(t *testing.T) {
 		if rep, ok := b.night(t, d, d.Add(24*time.Hour)); ok {
 			t.Fatalf("the day %s without transfers at the bank recorded %+v", d, rep)
 		}
+		if d == day0 && !b.logged("error", "the next run compares this day too") {
+			t.Errorf("the day with a deposit and no transfer at the bank logged:\n%s", b.logs)
+		}
 	}
 	rep, ok := b.night(t, day2, day3)
 	if !ok {
@@ -445,6 +448,22 @@ func TestNightlyBankDayWithoutTransfersIsComparedTheNightAfter(t *testing.T) {
 	}
 	if p := rep.Period; p == nil || !p.From.Equal(day0) {
 		t.Errorf("the night after's period %+v, want from %s", p, day0)
+	}
+}
+
+// The first nightly run finding no transfer at the bank on a day the
+// engine recorded a deposit in records nothing, and no later run compares
+// that day (they start where the last recorded one ended): it says so, at
+// error, with how to reconcile it by hand.
+func TestNightlyBankFirstNightWithoutTransfers(t *testing.T) {
+	b := newBankNights(t)
+	b.record(t, "FORGED", b.e.cfg.CollectNumber, 50000, b.day0.Add(2*time.Hour))
+	b.scanned(t)
+	if rep, ok := b.night(t, b.day0, b.day1); ok {
+		t.Fatalf("a day without transfers at the bank recorded %+v", rep)
+	}
+	if !b.logged("error", "no nightly run is recorded yet, so no later one compares this day: reconcile it by hand (bankbook reconcile bank") {
+		t.Errorf("the first night logged:\n%s", b.logs)
 	}
 }
 

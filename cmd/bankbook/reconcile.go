@@ -232,8 +232,8 @@ func runReconcile[Req any](ctx context.Context, cf *clientFlags, stdout io.Write
 // item recorded except the matches.
 func formatRun(r api.ReconcileReply) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "run %s (%s), file sha256 %s, %d lines, ledger as of seq %d, %s\n",
-		r.RunID, r.Kind, r.FileSHA256, r.Lines, r.LedgerAsOfSeq, domain.FormatTime(r.CompletedAt))
+	fmt.Fprintf(&b, "run %s (%s), file sha256 %s, %s, ledger as of seq %d, %s\n",
+		r.RunID, r.Kind, r.FileSHA256, counted(r.Lines, "line"), r.LedgerAsOfSeq, domain.FormatTime(r.CompletedAt))
 	if r.Repeated {
 		b.WriteString("(this file was reconciled before: the recorded run)\n")
 	}
