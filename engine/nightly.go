@@ -389,64 +389,27 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 		if err != nil || !ok {
 			return 0, err
 		}
-		start, within := at.start, at.within
-		from = start
+		from = at.start
 		data, err := reporter.Report(ctx, from, to)
 		if err != nil {
 			return 0, fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 		}
 		lines, err := api.ParsePayoutReportLines(data)
+		if err != nil && !errors.Is(err, api.ErrEmptyReport) {
+			return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err))
+		}
 		if err == nil {
-			slices.SortStableFunc(lines, func(a, b api.PayoutReportLine) int { return a.SettledAt.Compare(b.SettledAt) })
-			// A line outside the period asked for (a provider that takes
-			// its end as inclusive, say) is left to the run of its time:
-			// sent, it would be refused as outside the run's period.
-			var in, outside []api.PayoutReportLine
-			for _, l := range lines {
-				if l.SettledAt.Before(start) || !l.SettledAt.Before(to) {
-					outside = append(outside, l)
-				} else {
-					in = append(in, l)
-				}
-			}
-			if len(outside) > 0 {
-				log.Warn().Int("lines", len(outside)).Str("payout_id", outside[0].PayoutID).Time("settled_at", outside[0].SettledAt).
-					Msg("nightly payouts reconciliation: the provider reported payouts outside the period asked for: left out (one before it is an earlier night's, one at or after its end the next night's)")
-			}
-			lines = in
-			if within && len(lines) > 0 {
-				// The lines of that instant are a run of their own already
-				// where the last recorded run's report ended there (one
-				// recorded without its day, before the runs were sent with
-				// it): sent again over this period, refused.
-				n := 0
-				for n < len(lines) && lines[n].SettledAt.Equal(start) {
-					n++
-				}
-				if n > 0 {
-					recorded, rerr := e.payoutsRunRecorded(ctx, lines[:n])
-					if rerr != nil {
-						return 0, rerr
-					}
-					if recorded {
-						lines, n = lines[n:], 0
-					}
-				}
-				if n == 0 {
-					from = start.Add(time.Nanosecond) // the last recorded run compared that instant whole
-				}
-			}
-			if len(lines) == 0 {
-				err = api.ErrEmptyReport
+			if lines, from, err = e.nightlyPayoutLines(ctx, log, lines, at, to); err != nil && !errors.Is(err, api.ErrEmptyReport) {
+				return 0, err
 			}
 		}
 		if errors.Is(err, api.ErrEmptyReport) {
 			// Nothing to record a run of: a run needs lines. The next run
 			// covers the day too (it starts where the last recorded run
-			// ended). Payouts the engine recorded final meanwhile are what
-			// the provider should have reported: said loudly now, and
-			// missing at the provider in that run unless its report has
-			// them by then.
+			// ended), unless none is recorded yet (at.uncompared). Payouts
+			// the engine recorded final meanwhile are what the provider
+			// should have reported: said loudly now, and missing at the
+			// provider in that run unless its report has them by then.
 			recorded, err := final(from, to)
 			if err != nil {
 				return 0, err
@@ -462,9 +425,6 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 			}
 			log.Info().Msg("nightly payouts reconciliation: no payouts that day, at the provider or here")
 			return 0, nil
-		}
-		if err != nil {
-			return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err))
 		}
 		for _, part := range nightlyParts(len(lines), func(i int) time.Time { return lines[i].SettledAt }, from, to, func(int) int { return nightlyLines }) {
 			// A later part's payouts, recorded final just after this
@@ -485,6 +445,56 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 		}
 		return 0, nil
 	}
+}
+
+// nightlyPayoutLines returns the lines of a provider's report that a
+// night starting at at (nightlyStart) and ending before to reconciles, in
+// settled_at order, and where its period starts; api.ErrEmptyReport if
+// none is left.
+func (e *Engine) nightlyPayoutLines(ctx context.Context, log zerolog.Logger, lines []api.PayoutReportLine, at nightlyFrom, to time.Time) ([]api.PayoutReportLine, time.Time, error) {
+	slices.SortStableFunc(lines, func(a, b api.PayoutReportLine) int { return a.SettledAt.Compare(b.SettledAt) })
+	// A line outside the period asked for (a provider that takes its end
+	// as inclusive, say) is left to the run of its time: sent, it would be
+	// refused as outside the run's period.
+	var in, outside []api.PayoutReportLine
+	for _, l := range lines {
+		if l.SettledAt.Before(at.start) || !l.SettledAt.Before(to) {
+			outside = append(outside, l)
+		} else {
+			in = append(in, l)
+		}
+	}
+	if len(outside) > 0 {
+		log.Warn().Int("lines", len(outside)).Str("payout_id", outside[0].PayoutID).Time("settled_at", outside[0].SettledAt).
+			Msg("nightly payouts reconciliation: the provider reported payouts outside the period asked for: left out (one before it is an earlier night's, one at or after its end the next night's)")
+	}
+	lines, from := in, at.start
+	if at.within && len(lines) > 0 {
+		// The lines of that instant are a run of their own already where
+		// the last recorded run's report ended there (one recorded without
+		// its day, before the runs were sent with it): sent again over
+		// this period, refused.
+		n := 0
+		for n < len(lines) && lines[n].SettledAt.Equal(at.start) {
+			n++
+		}
+		if n > 0 {
+			recorded, err := e.payoutsRunRecorded(ctx, lines[:n])
+			if err != nil {
+				return nil, from, err
+			}
+			if recorded {
+				lines, n = lines[n:], 0
+			}
+		}
+		if n == 0 {
+			from = at.start.Add(time.Nanosecond) // the last recorded run compared that instant whole
+		}
+	}
+	if len(lines) == 0 {
+		return nil, from, api.ErrEmptyReport
+	}
+	return lines, from, nil
 }
 
 // payoutsFileSHA256 is the file_sha256 of a nightly payouts run of lines:
@@ -614,7 +624,8 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 		if len(txns) == 0 {
 			// Nothing to record a run of: a run needs lines. The next run
 			// covers the day too (it starts where the last recorded run
-			// ended). Deposits the engine recorded in it are what the bank
+			// ended), unless none is recorded yet (at.uncompared).
+			// Deposits the engine recorded in it are what the bank
 			// should have shown: said loudly now, and missing at the bank
 			// in that run unless the bank shows them by then.
 			recorded, err := feedDeposits(from, to.Add(-time.Nanosecond))
