@@ -21,4 +21,8 @@
 //
 // Lock works on Linux, macOS and the BSDs; elsewhere it returns an error
 // matching errors.ErrUnsupported.
+//
+// LockDir locks a directory itself, with no file in it, the same way: a
+// replay holds it on its output directory so that a second replay into it
+// is refused instead of mixing their files.
 package datadir

@@ -145,3 +145,28 @@ func ExampleLock() {
 	fmt.Println(errors.Is(err, datadir.ErrLocked))
 	// Output: true
 }
+
+func TestLockDirIsExclusiveAndAddsNoFile(t *testing.T) {
+	dir := t.TempDir()
+	release, err := datadir.LockDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := datadir.LockDir(dir); !errors.Is(err, datadir.ErrDirBusy) {
+		t.Fatalf("a second LockDir: %v, want datadir.ErrDirBusy", err)
+	}
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := release(); err != nil {
+		t.Fatalf("a second release: %v", err)
+	}
+	again, err := datadir.LockDir(dir)
+	if err != nil {
+		t.Fatalf("LockDir after release: %v", err)
+	}
+	_ = again()
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Fatalf("the directory holds %v (%v), want nothing", entries, err)
+	}
+}

@@ -101,7 +101,9 @@ type ReplayResult struct {
 // commits per bbolt transaction without syncing the file; it syncs once, at
 // the end, before it returns the Hash. It writes PATH.partial and links it
 // to path only once it is synced, so a replay cut short by a crash leaves
-// no file at path (the next replay replaces the partial one).
+// no file at path (the next replay replaces the partial one). It holds a
+// lock on path's directory meanwhile: a second replay into the same
+// directory fails at once with ErrLocked.
 func ReplayWith(ctx context.Context, r *eventstore.Reader, path string, opts *Options, ro *ReplayOptions) (ReplayResult, error) {
 	if err := opts.Validate(); err != nil {
 		return ReplayResult{}, err
@@ -114,10 +116,31 @@ func ReplayWith(ctx context.Context, r *eventstore.Reader, path string, opts *Op
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
+	// One replay at a time writes beside path: another one started meanwhile
+	// (two auditors, a script run twice) would replace this one's partial
+	// file with its own, and this one would link that, still being written
+	// and of another end, to path and report its own hash for it. The lock
+	// is on path's directory itself, so nothing is added to it.
+	dir := filepath.Dir(path)
+	unlockDir, err := datadir.LockDir(dir)
+	switch {
+	case errors.Is(err, datadir.ErrDirBusy):
+		return ReplayResult{}, fmt.Errorf("%w: %s: another replay is writing into %s", ErrLocked, path, dir)
+	case errors.Is(err, errors.ErrUnsupported):
+		unlockDir = func() error { return nil }
+	case err != nil:
+		return ReplayResult{}, fmt.Errorf("replay: %w", err)
+	}
+	defer func() { _ = unlockDir() }()
+	// The other replay may have finished before the lock was taken.
+	if _, err := os.Lstat(path); err == nil {
+		return ReplayResult{}, fmt.Errorf("%w: %s", ErrExists, path)
+	}
 	// The replay writes a file beside path, without syncing until its end,
 	// and links it to path only once it is synced: path never holds a
-	// file a crash cut short. A partial file is a crashed replay's: it is
-	// nobody's, and is replaced.
+	// file a crash cut short. A partial file is a crashed replay's (a
+	// running one holds the directory's lock): it is nobody's, and is
+	// replaced.
 	partial := path + ".partial"
 	if err := os.Remove(partial); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return ReplayResult{}, fmt.Errorf("replay: %w", err)

@@ -277,3 +277,74 @@ func TestReplayProgress(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentReplaysIntoOnePathNeverMixTheirFiles: a second replay into
+// the path a replay is writing (two auditors, or a script run twice) must
+// not take the first one's file over. Whatever replay reports success
+// describes the file left at path, and the other one fails.
+func TestConcurrentReplaysIntoOnePathNeverMixTheirFiles(t *testing.T) {
+	f := newFixture(t)
+	for i := range 6 {
+		f.submit(t, fmt.Sprintf("c%d", i), i)
+	}
+	ctx := context.Background()
+	path := tempPath(t, "replay.db")
+
+	// The second replay starts while the first is applying, and is held
+	// inside its own progress callback until the first has returned.
+	secondStarted := make(chan struct{})
+	release := make(chan struct{})
+	type result struct {
+		res projections.ReplayResult
+		err error
+	}
+	secondDone := make(chan result, 1)
+	var once sync.Once
+	first, firstErr := projections.ReplayWith(ctx, f.es.Reader(), path, nil, &projections.ReplayOptions{
+		UntilSeq: 2,
+		Progress: func(projections.ReplayProgress) {
+			once.Do(func() {
+				go func() {
+					res, err := projections.ReplayWith(ctx, f.es.Reader(), path, nil, &projections.ReplayOptions{
+						UntilSeq: 6,
+						Progress: func(projections.ReplayProgress) {
+							close(secondStarted)
+							<-release
+						},
+					})
+					secondDone <- result{res, err}
+				}()
+				select {
+				case <-secondStarted:
+				case r := <-secondDone:
+					secondDone <- r // refused at once
+				}
+			})
+		},
+	})
+	close(release)
+	second := <-secondDone
+
+	if (firstErr == nil) == (second.err == nil) {
+		t.Fatalf("two replays into one path: first %v, second %v; want exactly one to succeed", firstErr, second.err)
+	}
+	want := first
+	if firstErr != nil {
+		want = second.res
+	}
+	st, err := projections.OpenReadOnly(path, nil)
+	if err != nil {
+		t.Fatalf("the replayed file: %v", err)
+	}
+	defer st.Close()
+	hash, seq, err := st.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq != want.Checkpoint || hash != want.Hash {
+		t.Fatalf("the file at path holds seq %d (hash %s), but the replay that succeeded reported seq %d (hash %s)", seq, hash, want.Checkpoint, want.Hash)
+	}
+	if _, err := os.Stat(path + ".partial"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a partial file is left: %v", err)
+	}
+}

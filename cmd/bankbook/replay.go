@@ -160,8 +160,10 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) (er
 	rep, err := projections.ReplayWith(ctx, eventstore.NewReader(js, eventstore.Config{Upcaster: codec, Timeout: cf.streamTimeout()}), path, &projections.Options{Codec: codec}, &ro)
 	bar.finish(err == nil)
 	if err != nil {
-		if errors.Is(statErr, os.ErrNotExist) {
-			_ = os.Remove(*out) // made for this replay, and empty (a failed replay removes its file)
+		if errors.Is(statErr, os.ErrNotExist) && !errors.Is(err, projections.ErrLocked) {
+			// Made for this replay, and empty (a failed replay removes its
+			// file); not when another replay, which made it too, writes there.
+			_ = os.Remove(*out)
 		}
 		return connError(err, c.Conn())
 	}
