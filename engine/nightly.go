@@ -272,8 +272,10 @@ func recordNightly(log zerolog.Logger, job nightlyJob, reconcile func(commands.M
 // is earlier, by at most nightlyCatchUp, so that it covers those days
 // too: from that run's end, that instant included (within: a run's last
 // part may end within an instant it shares with the next, when more items
-// share it than a run holds; a caller that finds no item at that instant
-// starts just after it). A run an earlier attempt recorded the first
+// share it than a run holds; the bank run, whose feed may date transfers
+// without their time, reads that instant again where it finds transfers
+// at it, and starts just after it otherwise; the payouts run always starts
+// just after it). A run an earlier attempt recorded the first
 // parts of goes on from the last one's end, that instant included. ok is
 // false when a later run covered the whole period: nothing to run.
 // recordedIn counts what the engine recorded in [from, to) (deposits on
@@ -389,7 +391,14 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 		if err != nil || !ok {
 			return 0, err
 		}
+		// A payouts run's parts share an instant only where more than
+		// 10,000 payouts were settled at one nanosecond: where the run
+		// starts at the last recorded run's end (within), that run
+		// compared that instant.
 		from = at.start
+		if at.within {
+			from = from.Add(time.Nanosecond)
+		}
 		data, err := reporter.Report(ctx, from, to)
 		if err != nil {
 			return 0, fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
@@ -398,12 +407,7 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 		if err != nil && !errors.Is(err, api.ErrEmptyReport) {
 			return 0, worker.Permanent(fmt.Errorf("nightly reconciliation: the provider's report of %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err))
 		}
-		if err == nil {
-			if lines, from, err = e.nightlyPayoutLines(ctx, log, lines, at, to); err != nil && !errors.Is(err, api.ErrEmptyReport) {
-				return 0, err
-			}
-		}
-		if errors.Is(err, api.ErrEmptyReport) {
+		if lines = nightlyPayoutLines(log, lines, from, to); len(lines) == 0 {
 			// Nothing to record a run of: a run needs lines. The next run
 			// covers the day too (it starts where the last recorded run
 			// ended), unless none is recorded yet (at.uncompared). Payouts
@@ -448,17 +452,15 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 }
 
 // nightlyPayoutLines returns the lines of a provider's report that a
-// night starting at at (nightlyStart) and ending before to reconciles, in
-// settled_at order, and where its period starts; api.ErrEmptyReport if
-// none is left.
-func (e *Engine) nightlyPayoutLines(ctx context.Context, log zerolog.Logger, lines []api.PayoutReportLine, at nightlyFrom, to time.Time) ([]api.PayoutReportLine, time.Time, error) {
+// night of [from, to) reconciles, in settled_at order. A line outside the
+// period asked for (a provider that takes its end as inclusive, say) is
+// left to the run of its time: sent, it would be refused as outside the
+// run's period.
+func nightlyPayoutLines(log zerolog.Logger, lines []api.PayoutReportLine, from, to time.Time) []api.PayoutReportLine {
 	slices.SortStableFunc(lines, func(a, b api.PayoutReportLine) int { return a.SettledAt.Compare(b.SettledAt) })
-	// A line outside the period asked for (a provider that takes its end
-	// as inclusive, say) is left to the run of its time: sent, it would be
-	// refused as outside the run's period.
 	var in, outside []api.PayoutReportLine
 	for _, l := range lines {
-		if l.SettledAt.Before(at.start) || !l.SettledAt.Before(to) {
+		if l.SettledAt.Before(from) || !l.SettledAt.Before(to) {
 			outside = append(outside, l)
 		} else {
 			in = append(in, l)
@@ -468,33 +470,7 @@ func (e *Engine) nightlyPayoutLines(ctx context.Context, log zerolog.Logger, lin
 		log.Warn().Int("lines", len(outside)).Str("payout_id", outside[0].PayoutID).Time("settled_at", outside[0].SettledAt).
 			Msg("nightly payouts reconciliation: the provider reported payouts outside the period asked for: left out (one before it is an earlier night's, one at or after its end the next night's)")
 	}
-	lines, from := in, at.start
-	if at.within && len(lines) > 0 {
-		// The lines of that instant are a run of their own already where
-		// the last recorded run's report ended there (one recorded without
-		// its day, before the runs were sent with it): sent again over
-		// this period, refused.
-		n := 0
-		for n < len(lines) && lines[n].SettledAt.Equal(at.start) {
-			n++
-		}
-		if n > 0 {
-			recorded, err := e.payoutsRunRecorded(ctx, lines[:n])
-			if err != nil {
-				return nil, from, err
-			}
-			if recorded {
-				lines, n = lines[n:], 0
-			}
-		}
-		if n == 0 {
-			from = at.start.Add(time.Nanosecond) // the last recorded run compared that instant whole
-		}
-	}
-	if len(lines) == 0 {
-		return nil, from, api.ErrEmptyReport
-	}
-	return lines, from, nil
+	return in
 }
 
 // payoutsFileSHA256 is the file_sha256 of a nightly payouts run of lines:
@@ -506,23 +482,6 @@ func payoutsFileSHA256(lines []api.PayoutReportLine) (string, error) {
 	}
 	sum := sha256.Sum256(file.Bytes())
 	return hex.EncodeToString(sum[:]), nil
-}
-
-// payoutsRunRecorded reports whether a payouts run of lines, as a nightly
-// run sends them (payoutsFileSHA256), is recorded.
-func (e *Engine) payoutsRunRecorded(ctx context.Context, lines []api.PayoutReportLine) (bool, error) {
-	sum, err := payoutsFileSHA256(lines)
-	if err != nil {
-		return false, err
-	}
-	_, err = e.Commands.Deposits.Reconciliation(ctx, string(domain.NewReconciliationID(domain.ReconcileKindPayouts, sum)))
-	if errors.Is(err, domain.ErrReconciliationNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("nightly payouts reconciliation: read the run of the lines at the start of its period: %w", err)
-	}
-	return true, nil
 }
 
 // How long a bank run waits for the bank to say its data is complete up to
