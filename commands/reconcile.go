@@ -66,7 +66,7 @@ func (h *Deposits) ReconcileBank(ctx context.Context, meta Meta, req api.Reconci
 	if r, seq, err := h.runs.Get(ctx, string(id)); err != nil {
 		return api.ReconcileReply{}, err
 	} else if r.Exists() {
-		return repeatedRun(r.Run, seq, runInput{lines: lines, bank: true, period: req.Period})
+		return repeatedRun(r.Run, seq, runInput{lines: lines, period: req.Period})
 	}
 
 	covered := domain.CoveredAccounts(req.Lines, req.Period, req.Accounts)
@@ -149,13 +149,11 @@ func linesSHA256(lines any) (string, error) {
 }
 
 // runInput is what a repeat under a file hash must share with the run
-// recorded for it: its lines (their linesSHA256) and, for a bank
-// statement, the period it was given (nil: none); for a payouts report,
-// the period it was given, if any (without one, its period is its lines'
-// span, which its run's holds).
+// recorded for it: its lines (their linesSHA256) and the period it was
+// given (nil: none; a payouts report's period is then its lines' span,
+// which its run's holds).
 type runInput struct {
 	lines  string
-	bank   bool
 	period *domain.ReconcilePeriod
 }
 
@@ -173,7 +171,7 @@ func repeatedRun(run domain.ReconciliationCompleted, seq eventstore.Seq, in runI
 	if run.LinesSHA256 != "" && run.LinesSHA256 != in.lines {
 		return api.ReconcileReply{}, domain.Invalid("file_sha256", "run %s was recorded for this file_sha256 with other lines (%d): send the SHA-256 of the file these lines come from", run.RunID, run.Lines)
 	}
-	if (in.bank || in.period != nil) && !periodWithin(in.period, run.Period) {
+	if (run.Kind == domain.ReconcileKindBank || in.period != nil) && !periodWithin(in.period, run.Period) {
 		return api.ReconcileReply{}, domain.Invalid("period", "run %s was recorded for this file_sha256 over %s, which does not hold %s: the same file is one run; reconcile it over that period, or the file of this one",
 			run.RunID, describePeriod(run.Period), describePeriod(in.period))
 	}
@@ -234,7 +232,7 @@ func (h *Deposits) recordRun(ctx context.Context, meta Meta, id domain.Reconcili
 		return api.ReconcileReply{}, err
 	}
 	if len(out.Events) == 0 { // recorded meanwhile, by another attempt
-		return repeatedRun(out.State.Run, out.Seq, runInput{lines: run.LinesSHA256, bank: run.Kind == domain.ReconcileKindBank, period: run.Period})
+		return repeatedRun(out.State.Run, out.Seq, runInput{lines: run.LinesSHA256, period: run.Period})
 	}
 	c := run.Counts
 	h.log.Info().Str("run_id", string(id)).Str("kind", run.Kind).Str("file_sha256", run.FileSHA256).Int("lines", run.Lines).

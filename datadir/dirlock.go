@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 )
 
 // ErrDirBusy means another process, or another LockDir in this one, holds
@@ -32,15 +31,5 @@ func LockDir(dir string) (release func() error, err error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("datadir: lock %s: %w", dir, err)
 	}
-	var once sync.Once
-	var rerr error
-	return func() error {
-		once.Do(func() {
-			rerr = errors.Join(unlock(f), f.Close())
-			if rerr != nil {
-				rerr = fmt.Errorf("datadir: release %s: %w", dir, rerr)
-			}
-		})
-		return rerr
-	}, nil
+	return releaser(f, dir, nil), nil
 }

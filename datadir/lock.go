@@ -43,20 +43,30 @@ func Lock(dir string) (release func() error, err error) {
 		_ = f.Close() // closing the file releases the lock
 		return nil, fmt.Errorf("datadir: lock %s: %w", path, err)
 	}
+	// Empty the file while still holding the lock, so that the next
+	// holder never reads a stale PID from us.
+	return releaser(f, path, func() error { return f.Truncate(0) }), nil
+}
+
+// releaser returns the release func of a lock held on f (named name in
+// errors): it calls before, if not nil, then unlocks and closes f, once;
+// later calls return what the first did.
+func releaser(f *os.File, name string, before func() error) func() error {
 	var once sync.Once
 	var rerr error
 	return func() error {
 		once.Do(func() {
-			// Empty the file while still holding the lock, so that the
-			// next holder never reads a stale PID from us.
-			terr := f.Truncate(0)
-			rerr = errors.Join(terr, unlock(f), f.Close())
+			var berr error
+			if before != nil {
+				berr = before()
+			}
+			rerr = errors.Join(berr, unlock(f), f.Close())
 			if rerr != nil {
-				rerr = fmt.Errorf("datadir: release %s: %w", path, rerr)
+				rerr = fmt.Errorf("datadir: release %s: %w", name, rerr)
 			}
 		})
 		return rerr
-	}, nil
+	}
 }
 
 // writeHolder replaces the file's content with pid and id, a line each,

@@ -111,11 +111,6 @@ func ReplayWith(ctx context.Context, r *eventstore.Reader, path string, opts *Op
 	if err := ro.Validate(); err != nil {
 		return ReplayResult{}, err
 	}
-	if _, err := os.Lstat(path); err == nil {
-		return ReplayResult{}, fmt.Errorf("%w: %s", ErrExists, path)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return ReplayResult{}, fmt.Errorf("replay: %w", err)
-	}
 	// One replay at a time writes beside path: another one started meanwhile
 	// (two auditors, a script run twice) would replace this one's partial
 	// file with its own, and this one would link that, still being written
@@ -132,9 +127,11 @@ func ReplayWith(ctx context.Context, r *eventstore.Reader, path string, opts *Op
 		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
 	defer func() { _ = unlockDir() }()
-	// The other replay may have finished before the lock was taken.
+	// Checked under the lock: another replay may have finished just before.
 	if _, err := os.Lstat(path); err == nil {
 		return ReplayResult{}, fmt.Errorf("%w: %s", ErrExists, path)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return ReplayResult{}, fmt.Errorf("replay: %w", err)
 	}
 	// The replay writes a file beside path, without syncing until its end,
 	// and links it to path only once it is synced: path never holds a
