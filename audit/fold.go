@@ -225,7 +225,7 @@ func (f *folder) commit(ctx context.Context, c eventstore.Commit) error {
 		f.postings(c, ev, deltas)
 		f.deposit(c, c.Events[i], ev)
 		f.outcome(c, ev)
-		f.order(c, ev)
+		f.order(c, ev, events[i+1:])
 		f.wallet(c, ev, touched)
 		f.clearing(c, ev)
 		f.storePayment(c, ev)
@@ -653,14 +653,40 @@ type refund struct {
 	credited eventstore.Seq
 }
 
+// orderMoves is, for each event that moves an order to another status,
+// the statuses it moves an order from (docs/domain.md's table:
+// domain.DecideCancel, FinaliseCancel, DecideExpire); "" is an order not
+// yet submitted. order.paid has its own check in order.
+var orderMoves = map[string][]domain.OrderStatus{
+	domain.OrderSubmitted{}.EventType():      {""},
+	domain.OrderCancelReserved{}.EventType(): {domain.StatusAwaitingDeposit},
+	domain.OrderCancelled{}.EventType():      {domain.StatusAwaitingDeposit, domain.StatusCancelReserved, domain.StatusPaid},
+	domain.OrderExpired{}.EventType():        {domain.StatusAwaitingDeposit},
+}
+
 // order folds the events of orders: it remembers each order's buyer, and
 // each refund for backed, by order and deposit, and a deposit's also by
 // the deposit alone (a credit written before credits named their order
 // has only the deposit). A refund goes to the order's buyer; an order's
-// events are on the order's own aggregate.
-func (f *folder) order(c eventstore.Commit, ev domain.Event) {
+// events are on the order's own aggregate, and move it only as
+// orderMoves says. rest are the events after ev in its commit.
+func (f *folder) order(c eventstore.Commit, ev domain.Event, rest []domain.Event) {
 	bad := func(check, format string, a ...any) {
 		f.add(Finding{Check: check, Seq: c.Seq, Aggregate: c.Ref().String(), Message: fmt.Sprintf(format, a...)})
+	}
+	if from, moves := orderMoves[ev.EventType()]; moves && c.AggregateType == domain.AggregateOrder {
+		o := f.orders[domain.OrderID(c.AggregateID)]
+		switch {
+		case !slices.Contains(from, o.Status) && o.Status == "":
+			bad(CheckAggregates, "%s at seq %d moves order %s, which was never submitted", ev.EventType(), c.Seq, c.AggregateID)
+		case !slices.Contains(from, o.Status):
+			bad(CheckAggregates, "%s at seq %d moves order %s, which is %s already: the engine writes it only for an order that is %s", ev.EventType(), c.Seq, c.AggregateID, o.Status, statusList(from))
+		case o.Status == domain.StatusPaid && !refundsPaid(rest, o.ID):
+			// domain.DecideCancel: the paid amount goes back with the
+			// cancellation. Without it, the buyer's money stays in orders
+			// payable for an order that is over.
+			bad(CheckAggregates, "%s at seq %d cancels paid order %s without the refund of its paid amount %d in the same commit: the buyer's money stays in %s", ev.EventType(), c.Seq, o.ID, o.PaidAmount, domain.AccountPayableOrders)
+		}
 	}
 	switch e := ev.(type) {
 	case domain.OrderSubmitted:
@@ -743,6 +769,27 @@ func (f *folder) order(c eventstore.Commit, ev domain.Event) {
 		id := domain.OrderID(c.AggregateID)
 		f.orders[id] = f.orders[id].Apply(ev)
 	}
+}
+
+// refundsPaid reports whether events hold the refund of order's paid
+// amount (from orders payable, not of a deposit).
+func refundsPaid(events []domain.Event, order domain.OrderID) bool {
+	return slices.ContainsFunc(events, func(ev domain.Event) bool {
+		r, ok := ev.(domain.OrderRefunded)
+		return ok && r.OrderID == order && r.DepositID == "" && r.FromAccount == domain.AccountPayableOrders
+	})
+}
+
+// statusList writes statuses as "a, b or c"; "" is "not yet submitted".
+func statusList(statuses []domain.OrderStatus) string {
+	words := make([]string, len(statuses))
+	for i, st := range statuses {
+		words[i] = cmp.Or(string(st), "not yet submitted")
+	}
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // backed says why a wallet credit is not backed by what its kind says it
