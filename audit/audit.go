@@ -172,9 +172,11 @@ type Checked struct {
 	OpenItems int `json:"open_items"`
 	// ReadModels says how the live read models were compared: "file"
 	// (opened read-only), "engine" (the engine's hash, the file being
-	// held), or "not checked" with why.
+	// held), or "not checked" with why (a read_models finding says why a
+	// file was not: it cannot be read).
 	ReadModels string `json:"read_models"`
-	// ReadModelsFile is the file compared ("file").
+	// ReadModelsFile is the file compared ("file"), or the one that could
+	// not be.
 	ReadModelsFile string `json:"read_models_file,omitempty"`
 	// ReadModelsSeq is the live checkpoint compared at.
 	ReadModelsSeq eventstore.Seq `json:"read_models_seq,omitempty"`
@@ -379,6 +381,7 @@ func liveState(ctx context.Context, opts Options, rep *Report) (live, error) {
 					}
 				}
 				rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Message: fmt.Sprintf("the live read models %s have no content hash: %v", opts.ReadModels, err)})
+				rep.Checked.ReadModels = notCompared
 				return l, nil
 			}
 			rep.Checked.ReadModels, rep.Checked.ReadModelsFile = "file", opts.ReadModels
@@ -388,7 +391,7 @@ func liveState(ctx context.Context, opts Options, rep *Report) (live, error) {
 			// The engine holds the file: its own hash instead.
 		case errors.Is(err, projections.ErrDamaged), errors.Is(err, projections.ErrStale):
 			rep.Findings = append(rep.Findings, Finding{Check: CheckReadModels, Message: fmt.Sprintf("the live read models cannot be read: %v", err)})
-			rep.Checked.ReadModels, rep.Checked.ReadModelsFile = "file", opts.ReadModels
+			rep.Checked.ReadModels, rep.Checked.ReadModelsFile = notCompared, opts.ReadModels
 			return l, nil
 		default:
 			return l, fmt.Errorf("%w: live read models: %w", ErrCannotRun, err)
@@ -406,6 +409,10 @@ func liveState(ctx context.Context, opts Options, rep *Report) (live, error) {
 	l.ok, l.state = true, st
 	return l, nil
 }
+
+// notCompared is Checked.ReadModels for a read-model file that could not
+// be compared (a read_models finding says why).
+const notCompared = "not checked: the file cannot be compared (see the read_models finding)"
 
 // compareReadModels replays the stream up to the live checkpoint into a
 // temporary file and compares the content hashes; when they differ and the

@@ -274,6 +274,9 @@ func verifyText(r verification.Report) string {
 		fmt.Fprintf(&b, "live read models (the engine's) compared with a fresh replay at seq %d\n", k.ReadModelsSeq)
 	default:
 		fmt.Fprintf(&b, "live read models: %s\n", k.ReadModels)
+		if k.ReadModelsFile != "" {
+			fmt.Fprintf(&b, "  file %s\n", k.ReadModelsFile)
+		}
 	}
 	for _, p := range k.ReadModelsBehind {
 		fmt.Fprintf(&b, "  projection %s stands behind, at checkpoint %d: compared with a fresh replay at seq %d\n", p.Projection, p.Seq, p.Seq)

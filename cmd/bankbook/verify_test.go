@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -417,10 +418,13 @@ func TestAuditVerify(t *testing.T) {
 					t.Fatalf("read_models finding from a file that is not the engine's: %+v", f)
 				}
 			}
-			// Named with --data-dir, the file is compared, and named.
+			// Named with --data-dir, the file is the one checked, and
+			// named: its mangled record is a finding, and nothing is
+			// said to be compared.
 			rep, _, _ = runAuditVerify(t, url, auditor, "--data-dir=data", "--json")
-			if rep.Checked.ReadModels != "file" || rep.Checked.ReadModelsFile != filepath.Join("data", readModelsFile) {
-				t.Fatalf("with --data-dir: checked %+v", rep.Checked)
+			if !strings.HasPrefix(rep.Checked.ReadModels, "not checked") || rep.Checked.ReadModelsFile != filepath.Join("data", readModelsFile) ||
+				!slices.ContainsFunc(rep.Findings, func(f verification.Finding) bool { return f.Check == verification.CheckReadModels }) {
+				t.Fatalf("with --data-dir: checked %+v, findings %+v", rep.Checked, rep.Findings)
 			}
 		})
 
@@ -508,6 +512,13 @@ func TestAuditVerify(t *testing.T) {
 			}
 			if !found {
 				t.Fatalf("no read_models finding for a damaged file: %+v", rep.Findings)
+			}
+			// Not compared, and not said to be.
+			if !strings.HasPrefix(rep.Checked.ReadModels, "not checked") || rep.Checked.ReadModelsFile == "" || rep.Checked.ReadModelsSeq != 0 {
+				t.Fatalf("checked %+v for a file that could not be read", rep.Checked)
+			}
+			if _, text, _ := runAuditVerify(t, url, auditor, "--data-dir="+dir); !strings.Contains(text, "live read models: not checked") || strings.Contains(text, "fresh replay") {
+				t.Fatalf("the human output of a file that could not be read:\n%s", text)
 			}
 		})
 	})
