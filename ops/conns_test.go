@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,4 +159,37 @@ func TestStalledBodyHoldsNoLongerThanStalledHeaders(t *testing.T) {
 		t.Errorf("the server ended the request with stalled headers before the earlier one with a stalled body: a body holds a place longer than the header timeout")
 	}
 	<-ended
+}
+
+// Request headers are bounded well below net/http's default of 1 MiB:
+// nothing this port serves needs more than a few cookies. Before, anyone
+// who reaches the port could send MaxConns requests of a megabyte of
+// headers each, renewed every read timeout, and hold about 600 MB of the
+// engine's memory.
+func TestLargeHeadersAreRefused(t *testing.T) {
+	s := start(t, ops.Config{Readiness: &parts{}})
+	addr := s.Addr().String()
+	send := func(headerBytes int) (int, error) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second)) // a bound for a broken test, not the assertion
+		go func() {
+			_, _ = fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: %s\r\nCookie: big=%s\r\n\r\n", addr, strings.Repeat("a", headerBytes))
+		}()
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return 0, err
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	if code, err := send(16 << 10); err != nil || code != http.StatusOK {
+		t.Errorf("16 KiB of headers: %d, %v; want 200 (a browser's cookies)", code, err)
+	}
+	if code, err := send(128 << 10); err != nil || code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("128 KiB of headers: %d, %v; want 431", code, err)
+	}
 }

@@ -132,6 +132,13 @@ const MaxConns = 256
 // newcomer waiting.
 const requestReadTimeout = 5 * time.Second
 
+// maxHeaderBytes bounds a request's headers (net/http allows 4 KiB more):
+// a browser's cookies and a scraper's headers take a few. net/http's
+// default of 1 MiB let MaxConns requests that need no credentials, each
+// renewed every requestReadTimeout, hold about 600 MB of the process's
+// memory.
+const maxHeaderBytes = 64 << 10
+
 func listen(ctx context.Context, addr string) (*connLimit, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
@@ -187,11 +194,12 @@ func (s *Server) Run(ctx context.Context) error {
 		// It bounds reading the request only (the server clears it once
 		// the body is in): /metrics and pprof profiles are answered, not
 		// read.
-		ReadTimeout: requestReadTimeout,
-		IdleTimeout: time.Minute,
-		BaseContext: func(net.Listener) context.Context { return ctx },
-		ErrorLog:    log.New(zerologWriter{s.cfg.Log}, "", 0),
-		ConnState:   ln.track,
+		ReadTimeout:    requestReadTimeout,
+		IdleTimeout:    time.Minute,
+		MaxHeaderBytes: maxHeaderBytes,
+		BaseContext:    func(net.Listener) context.Context { return ctx },
+		ErrorLog:       log.New(zerologWriter{s.cfg.Log}, "", 0),
+		ConnState:      ln.track,
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
