@@ -71,6 +71,14 @@ usage:
                                           record a dead-lettered payout's result (failed: its money
                                           goes back); the provider is asked first unless --force
   bankbook store link [flags]             link a distributor's store; prints its dedicated account
+  bankbook store import --distributor-id D STORES.csv [--out ACCOUNTS.csv]
+                                          link many stores at once; writes their dedicated accounts
+  bankbook store rename --distributor-id D --store-id S [--store-name N] [--distributor-name N]
+                                          rename a linked store or its distributor (later messages
+                                          carry the new names)
+  bankbook store get --distributor-id D --store-id S
+                                          a link: its names and dedicated account
+  bankbook store list --distributor-id D  a distributor's linked stores, with their dedicated accounts
   bankbook bill issue [flags]             issue a store's bill (its current bill, if any, expires)
   bankbook bill cancel --bill-id ID       cancel a store's current bill
   bankbook bill import --distributor-id D ERP.csv
@@ -78,9 +86,13 @@ usage:
                                           running the same file again changes nothing
   bankbook bill get --bill-id ID          a bill: status, paid, outstanding, payments
   bankbook bill active --distributor-id D a distributor's current bills
+  bankbook bill list --distributor-id D --store-id S
+                                          a store's bills, newest first, ended ones included
   bankbook bill remind --distributor-id D remind every store with an outstanding balance
   bankbook payment list --distributor-id D [--from T --to T] | --store-id S
                                           payments received, oldest first
+  bankbook payment export (--distributor-id D [--from T --to T] | --store-id S) [--out FILE.csv]
+                                          the same payments as CSV
   bankbook settlement expected --distributor-id D
                                           what the distributor is paid, by settlement date
   bankbook ledger trial-balance           every account's balance (sums to 0)
@@ -139,7 +151,8 @@ usage:
 
 Run 'bankbook COMMAND -h' for a command's flags. Queries take --min-seq N to
 answer only once the read models have applied a command reply's seq.
-ledger trial-balance, ledger account, order get, wallet get and bill get take
+ledger trial-balance, ledger account, order get, wallet get, bill get, bill
+active, bill list, store get, store list, payment list and payment export take
 --offline DIR to answer from a replay's read models, without NATS. Any command
 takes -h for its flags; "bankbook help order submit" is the same.
 
