@@ -127,7 +127,25 @@ func ValidateNewBuyerName(name string) error {
 			return Invalid("buyer_name", "must be printable: no private-use or unassigned characters (found %U)", r)
 		}
 	}
+	// The letter that shows must survive into the depositor name: NFKC
+	// makes some letters a space and a combining mark (U+037A, the Arabic
+	// isolated vowel forms U+FE70…), which would leave the buyer a bare
+	// diacritic to type before the suffix.
+	if !hasVisibleLetter(depositorBase(name)) {
+		return Invalid("buyer_name", "must contain a letter or a digit that stays in the depositor name (in NFKC, this one leaves only marks)")
+	}
 	return nil
+}
+
+// hasVisibleLetter reports whether s holds a letter or a digit that shows.
+func hasVisibleLetter(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return (unicode.IsLetter(r) || unicode.IsNumber(r)) && !invisible(r) }) >= 0
+}
+
+// depositorBase is the buyer name as the depositor name is made of it,
+// before the cut and the suffix.
+func depositorBase(buyerName string) string {
+	return norm.NFKC.String(stripInvisible(norm.NFKC.String(buyerName)))
 }
 
 // DepositorName builds the name a buyer writes on the transfer: the buyer
@@ -138,7 +156,7 @@ func ValidateNewBuyerName(name string) error {
 // and a truncated suffix could never match), then the suffix. Letter case is
 // kept: it is what the buyer sees.
 func DepositorName(buyerName string, suffix, maxRunes int) string {
-	base := []rune(norm.NFKC.String(stripInvisible(norm.NFKC.String(buyerName))))
+	base := []rune(depositorBase(buyerName))
 	if keep := maxRunes - 3; keep > 0 && len(base) > keep {
 		base = base[:keep]
 	}

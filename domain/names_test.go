@@ -386,3 +386,48 @@ func TestSameName(t *testing.T) {
 		t.Error(`SameName("BOB123", "BOB124") = true`)
 	}
 }
+
+// TestValidateNewBuyerNameNeedsALetterInTheDepositorName: a letter that
+// NFKC turns into a space and a combining mark (U+037A GREEK
+// YPOGEGRAMMENI, the Arabic isolated vowel forms U+FE70…) shows by itself
+// in the buyer name, but the depositor name made of it holds only the bare
+// mark before the suffix ("\u0345042"): the buyer is asked to type a
+// diacritic on nothing, and a transfer written "042" is an orphan. Such a
+// name is refused like a name of Hangul fillers; a name with a letter left
+// beside the mark is not.
+func TestValidateNewBuyerNameNeedsALetterInTheDepositorName(t *testing.T) {
+	refused := []struct{ name, input string }{
+		{"Greek ypogegrammeni", "\u037a"},
+		{"Arabic fathatan isolated form", "\ufe70"},
+		{"Arabic isolated forms with spaces", "\ufe70 \ufe72\u3000\ufe74"},
+		{"ypogegrammeni and a Hangul filler", "\u037a\u3164"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			err := domain.ValidateNewBuyerName(tt.input)
+			if !errors.Is(err, domain.ErrInvalidInput) {
+				t.Fatalf("ValidateNewBuyerName(%q) = %v, want invalid input; its depositor name is %q",
+					tt.input, err, domain.DepositorName(tt.input, 42, 20))
+			}
+			de := requireDomainError(t, err, domain.ErrInvalidInput, domain.KindInvalid)
+			if de.Details["field"] != "buyer_name" {
+				t.Errorf("details = %v, want field buyer_name", de.Details)
+			}
+		})
+	}
+	accepted := []struct{ name, input, depositor string }{
+		{"ypogegrammeni after a letter", "a\u037a", "a\u0345042"},
+		{"Arabic isolated form after a letter", "\u0628\ufe70", "\u0628\u064b042"},
+		{"a letter after a leading mark", "\u0301a", "\u0301a042"},
+	}
+	for _, tt := range accepted {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := domain.ValidateNewBuyerName(tt.input); err != nil {
+				t.Fatalf("ValidateNewBuyerName(%q) = %v", tt.input, err)
+			}
+			if got := domain.DepositorName(tt.input, 42, 20); got != tt.depositor {
+				t.Errorf("DepositorName(%q) = %q, want %q", tt.input, got, tt.depositor)
+			}
+		})
+	}
+}
