@@ -94,7 +94,6 @@ func ValidateName(field, name string) error {
 	if n := len([]rune(name)); n > MaxBuyerNameLength {
 		return Invalid(field, "must be at most %d characters, got %d", MaxBuyerNameLength, n)
 	}
-	visible := false
 	for _, r := range name {
 		if r == unicode.ReplacementChar || unicode.IsControl(r) {
 			return Invalid(field, "must be printable UTF-8")
@@ -104,9 +103,8 @@ func ValidateName(field, name string) error {
 			// as "321BOB"); no name needs them.
 			return Invalid(field, "must not contain bidirectional control characters (U+%04X)", r)
 		}
-		visible = visible || (unicode.IsLetter(r) || unicode.IsNumber(r)) && !invisible(r)
 	}
-	if !visible {
+	if !hasVisibleLetter(name) {
 		return Invalid(field, "must contain a letter or a digit")
 	}
 	return nil
