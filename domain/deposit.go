@@ -249,7 +249,10 @@ func DecideResolve(d Deposit, r DepositResolved) ([]Event, error) {
 	return []Event{r}, nil
 }
 
-// sameTarget reports whether r names what the deposit was resolved to.
+// sameTarget reports whether r names what the deposit was resolved to. A
+// bank account is its bank and number (the number however grouped) and
+// its holder: the same number at another bank is another account, and
+// another holder is a transfer the provider checks against someone else.
 func (d Deposit) sameTarget(r DepositResolved) bool {
 	switch r.Action {
 	case ResolveAssignOrder:
@@ -257,7 +260,11 @@ func (d Deposit) sameTarget(r DepositResolved) bool {
 	case ResolveRefundToWallet:
 		return d.UserID == r.UserID
 	}
-	return d.To != nil && r.To != nil && NormalizeAccountNumber(d.To.Number) == NormalizeAccountNumber(r.To.Number)
+	if d.To == nil || r.To == nil {
+		return false
+	}
+	was, now := CanonicalBankAccount(*d.To), CanonicalBankAccount(*r.To)
+	return was.Bank == now.Bank && was.Holder == now.Holder && NormalizeAccountNumber(was.Number) == NormalizeAccountNumber(now.Number)
 }
 
 // DecideReopen puts a deposit whose refund to the bank failed back in the

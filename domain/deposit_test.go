@@ -292,6 +292,10 @@ func TestDecideResolve(t *testing.T) {
 func TestDecideResolveRefused(t *testing.T) {
 	other := senderAccount
 	other.Number = "1002-123-000000"
+	// The same number at another bank is another account; to another
+	// holder, a refund the provider checks against someone else.
+	otherBank, otherHolder := senderAccount, senderAccount
+	otherBank.Bank, otherHolder.Holder = senderAccount.Bank+"2", senderAccount.Holder+"씨"
 	refunded := matchedRecorded()
 	refunded.Outcome = domain.OutcomeRefundedToWallet
 	tests := []struct {
@@ -333,6 +337,14 @@ func TestDecideResolveRefused(t *testing.T) {
 		},
 		{
 			"resolved to the bank, then to another bank account", []domain.Event{orphanRecorded(), resolvedToBank("po_1", senderAccount)}, resolvedToBank("po_2", other), domain.ErrNotOrphan, domain.KindConflict,
+			map[string]any{"deposit_id": "dep_1", "outcome": "orphaned", "resolution": "refund_to_bank"},
+		},
+		{
+			"resolved to the bank, then to the same number at another bank", []domain.Event{orphanRecorded(), resolvedToBank("po_1", senderAccount)}, resolvedToBank("po_2", otherBank), domain.ErrNotOrphan, domain.KindConflict,
+			map[string]any{"deposit_id": "dep_1", "outcome": "orphaned", "resolution": "refund_to_bank"},
+		},
+		{
+			"resolved to the bank, then to the same account of another holder", []domain.Event{orphanRecorded(), resolvedToBank("po_1", senderAccount)}, resolvedToBank("po_2", otherHolder), domain.ErrNotOrphan, domain.KindConflict,
 			map[string]any{"deposit_id": "dep_1", "outcome": "orphaned", "resolution": "refund_to_bank"},
 		},
 		{
