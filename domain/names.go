@@ -121,6 +121,11 @@ func ValidateNewBuyerName(name string) error {
 		return err
 	}
 	for _, r := range name {
+		if unicode.In(r, unicode.Zl, unicode.Zp) {
+			// White space to the depositor name, but a line break
+			// wherever the buyer name is shown (console, CLI, exports).
+			return Invalid("buyer_name", "must not contain line or paragraph separators (found %U)", r)
+		}
 		if !unicode.IsGraphic(r) && !unicode.IsSpace(r) && !invisible(r) {
 			return Invalid("buyer_name", "must be printable: no private-use or unassigned characters (found %U)", r)
 		}

@@ -401,6 +401,8 @@ func TestValidateNewBuyerNameNeedsALetterInTheDepositorName(t *testing.T) {
 		{"Arabic fathatan isolated form", "\ufe70"},
 		{"Arabic isolated forms with spaces", "\ufe70 \ufe72\u3000\ufe74"},
 		{"ypogegrammeni and a Hangul filler", "\u037a\u3164"},
+		{"a line separator between letters", "김\u2028민수"},
+		{"a paragraph separator after a letter", "김\u2029"},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
