@@ -346,9 +346,9 @@ func (s *Store) StoreBills(distributorID, storeID string, limit int, cursor stri
 // distributor has no more. Ordering by store keeps a cursor valid while
 // entries are added.
 func storePage[T any](s *Store, bucket []byte, distributorID string, limit int, cursor string, item func(tx *bbolt.Tx, v []byte) (T, error)) (items []T, next string, err error) {
-	after, err := hex.DecodeString(cursor)
-	if err != nil || (len(after) > 0 && domain.ValidateID("cursor", string(after)) != nil) {
-		return nil, "", fmt.Errorf("%w: cursor", ErrBadCursor)
+	after, err := cursorAfter(cursor, func(after []byte) bool { return domain.ValidateID("cursor", string(after)) == nil })
+	if err != nil {
+		return nil, "", err
 	}
 	limit = max(limit, 1)
 	items = []T{}

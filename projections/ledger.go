@@ -69,13 +69,17 @@ func addBalance(b *bbolt.Bucket, account string, delta int64) error {
 }
 
 func entryKey(account string, seq eventstore.Seq, version, posting int) []byte {
-	k := make([]byte, 0, len(account)+1+14)
+	k := make([]byte, 0, len(account)+1+entryKeyRest)
 	k = append(k, account...)
 	k = append(k, 0)
 	k = binary.BigEndian.AppendUint64(k, uint64(seq))
 	k = binary.BigEndian.AppendUint32(k, uint32(version))
 	return binary.BigEndian.AppendUint16(k, uint16(posting))
 }
+
+// entryKeyRest is the length of an entry's key after its account and 0x00
+// (seq, version, posting): what an account's page cursor holds.
+const entryKeyRest = 8 + 4 + 2
 
 // TrialBalance returns accounts' balances, the sum of all of them (0 unless
 // there is a bug) and the stream sequence they are as of (the ledger
@@ -86,9 +90,9 @@ func entryKey(account string, seq eventstore.Seq, version, posting int) []byte {
 // the end); total is the sum over every account, whatever the page.
 func (s *Store) TrialBalance(limit int, cursor string) (accounts []AccountBalance, total int64, asOf eventstore.Seq, next string, err error) {
 	accounts = []AccountBalance{}
-	after, err := hex.DecodeString(cursor)
+	after, err := cursorAfter(cursor, nil)
 	if err != nil {
-		return nil, 0, 0, "", fmt.Errorf("%w: cursor", ErrBadCursor)
+		return nil, 0, 0, "", err
 	}
 	err = s.view(func(tx *bbolt.Tx) error {
 		asOf = s.bucketCheckpoint(tx, bucketLedgerBalances)
@@ -117,9 +121,9 @@ func (s *Store) TrialBalance(limit int, cursor string) (accounts []AccountBalanc
 // the following page, "" at the end.
 func (s *Store) Account(account string, limit int, cursor string) (balance int64, entries []LedgerEntry, next string, err error) {
 	entries = []LedgerEntry{}
-	after, err := hex.DecodeString(cursor)
+	after, err := cursorAfter(cursor, sized(entryKeyRest))
 	if err != nil {
-		return 0, nil, "", fmt.Errorf("%w: cursor", ErrBadCursor)
+		return 0, nil, "", err
 	}
 	err = s.view(func(tx *bbolt.Tx) error {
 		bal, err := queryBucket(tx, bucketLedgerBalances)

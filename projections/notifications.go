@@ -275,9 +275,9 @@ func (s *Store) PendingAhead(id string) (NotificationQueue, error) {
 func (s *Store) Notifications(status, recipient string, limit int, cursor string) (api.NotifyListReply, error) {
 	out := api.NotifyListReply{Notifications: []NotificationView{}}
 	limit = max(limit, 1)
-	after, err := hex.DecodeString(cursor)
-	if err != nil || (len(after) > 0 && len(after) <= 8) {
-		return api.NotifyListReply{}, fmt.Errorf("%w: cursor", ErrBadCursor)
+	after, err := cursorAfter(cursor, func(after []byte) bool { return len(after) > 8 })
+	if err != nil {
+		return api.NotifyListReply{}, err
 	}
 	bucket, prefixKey := bucketNotificationIndex, allStatuses
 	switch {

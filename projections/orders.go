@@ -3,7 +3,6 @@ package projections
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"time"
@@ -297,9 +296,9 @@ type OrderSearch struct {
 func (s *Store) SearchOrders(q OrderSearch, limit int, cursor string) ([]OrderView, string, error) {
 	out := []OrderView{}
 	limit = max(limit, 1)
-	after, err := hex.DecodeString(cursor)
+	after, err := cursorAfter(cursor, nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: cursor", ErrBadCursor)
+		return nil, "", err
 	}
 	name, buyer := "", ""
 	if q.DepositorName != "" {

@@ -176,9 +176,9 @@ func (s *Store) Deposit(id string) (OrphanView, bool, error) {
 // keeps them, so a page costs the same whatever the number of open orders.
 func (s *Store) Orphans(limit int, cursor string) ([]OrphanView, string, error) {
 	out := []OrphanView{}
-	after, err := hex.DecodeString(cursor)
+	after, err := cursorAfter(cursor, nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: cursor", ErrBadCursor)
+		return nil, "", err
 	}
 	var next string
 	err = s.view(func(tx *bbolt.Tx) error {

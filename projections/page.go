@@ -1,7 +1,9 @@
 package projections
 
 import (
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 
 	"github.com/bankbook/bankbook/api"
 )
@@ -32,4 +34,21 @@ func (p *pageBytes) fitsItem(n int, item any) (bool, error) {
 		return false, err
 	}
 	return p.fits(n, len(enc)), nil
+}
+
+// cursorAfter decodes a page cursor: the hex of the key (or the rest of
+// the key) the previous page ended on, "" for the first page. A cursor
+// that is not hex, or that valid (if not nil) says no page of the list
+// hands out, is ErrBadCursor.
+func cursorAfter(cursor string, valid func(after []byte) bool) ([]byte, error) {
+	after, err := hex.DecodeString(cursor)
+	if err != nil || (len(after) > 0 && valid != nil && !valid(after)) {
+		return nil, fmt.Errorf("%w: cursor", ErrBadCursor)
+	}
+	return after, nil
+}
+
+// sized is a cursorAfter validity check: the key rest is n bytes long.
+func sized(n int) func([]byte) bool {
+	return func(after []byte) bool { return len(after) == n }
 }

@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"encoding/hex"
 	"fmt"
 
 	"go.etcd.io/bbolt"
@@ -111,9 +110,9 @@ func putPayout(b, idx *bbolt.Bucket, v PayoutView) error {
 // other is a position in the index to continue from), and the next page's
 // cursor ("" at the end).
 func (s *Store) Payouts(status string, limit int, cursor string) ([]PayoutView, string, error) {
-	after, err := hex.DecodeString(cursor)
+	after, err := cursorAfter(cursor, nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: cursor", ErrBadCursor)
+		return nil, "", err
 	}
 	prefix := allStatuses
 	if status != "" {

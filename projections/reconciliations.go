@@ -2,7 +2,6 @@ package projections
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -109,9 +108,9 @@ func (s *Store) LatestReconcileRuns() (map[string]ReconcileRunSummary, error) {
 // ErrBadCursor, and any other is a position in the index to continue from),
 // and the next page's cursor ("" at the end).
 func (s *Store) ReconcileRuns(limit int, cursor string) ([]ReconcileRunSummary, string, error) {
-	after, err := hex.DecodeString(cursor)
+	after, err := cursorAfter(cursor, nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: cursor", ErrBadCursor)
+		return nil, "", err
 	}
 	var (
 		out  []ReconcileRunSummary

@@ -100,9 +100,9 @@ func (s *Store) PaymentsByStore(storeID string, limit int, cursor string) (api.P
 func (s *Store) payments(bucket []byte, id string, from, to *time.Time, limit int, cursor string) (api.PaymentsReply, error) {
 	out := api.PaymentsReply{Payments: []BillPayment{}}
 	limit = max(limit, 1)
-	after, err := hex.DecodeString(cursor)
-	if err != nil || (len(after) > 0 && len(after) <= paidAtLen) {
-		return api.PaymentsReply{}, fmt.Errorf("%w: cursor", ErrBadCursor)
+	after, err := cursorAfter(cursor, func(after []byte) bool { return len(after) > paidAtLen })
+	if err != nil {
+		return api.PaymentsReply{}, err
 	}
 	prefix := append([]byte(id), 0)
 	start := append(bytes.Clone(prefix), after...)

@@ -94,9 +94,9 @@ func walletEntryKey(user string, seq eventstore.Seq, version int) []byte {
 func (s *Store) Wallet(user string, limit int, cursor string) (WalletView, error) {
 	v := WalletView{UserID: user, Entries: []WalletEntry{}}
 	limit = max(limit, 1)
-	after, err := hex.DecodeString(cursor)
-	if err != nil || (len(after) != 0 && len(after) != 12) {
-		return WalletView{}, fmt.Errorf("%w: cursor", ErrBadCursor)
+	after, err := cursorAfter(cursor, sized(12))
+	if err != nil {
+		return WalletView{}, err
 	}
 	err = s.view(func(tx *bbolt.Tx) error {
 		sums, err := queryBucket(tx, bucketWallets)
