@@ -430,12 +430,12 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 			log.Info().Msg("nightly payouts reconciliation: no payouts that day, at the provider or here")
 			return 0, nil
 		}
-		for _, part := range nightlyParts(len(lines), func(i int) time.Time { return lines[i].SettledAt }, from, to, func(int) int { return nightlyLines }) {
+		for _, part := range api.TimeParts(len(lines), func(i int) time.Time { return lines[i].SettledAt }, from, to, func(int) int { return nightlyLines }) {
 			// A later part's payouts, recorded final just after this
 			// part's end (a burst across it), are not this part's timing
 			// differences: that part compares them.
-			req := api.ReconcilePayoutsRequest{Lines: lines[part.start:part.end], Period: &part.period}
-			for _, l := range lines[part.end:] {
+			req := api.ReconcilePayoutsRequest{Lines: lines[part.Start:part.End], Period: &part.Period}
+			for _, l := range lines[part.End:] {
 				req.Later = append(req.Later, l.PayoutID)
 			}
 			if req.FileSHA256, err = payoutsFileSHA256(req.Lines); err != nil {
@@ -656,10 +656,10 @@ type statementPart struct {
 
 // statementParts splits the statement of [from, to) (txns, in deposit
 // order) into runs of at most maxLines lines on at most maxAccounts
-// accounts (nightlyParts).
+// accounts (api.TimeParts).
 func statementParts(txns []bankfeed.Transaction, from, to time.Time, maxLines, maxAccounts int) []statementPart {
 	var out []statementPart
-	for _, p := range nightlyParts(len(txns), func(i int) time.Time { return txns[i].DepositedAt }, from, to, func(start int) int {
+	for _, p := range api.TimeParts(len(txns), func(i int) time.Time { return txns[i].DepositedAt }, from, to, func(start int) int {
 		limit, accounts := min(len(txns)-start, maxLines), map[string]bool{}
 		for i, t := range txns[start : start+limit] {
 			if a := domain.NormalizeAccountNumber(t.AccountNumber); !accounts[a] {
@@ -671,51 +671,7 @@ func statementParts(txns []bankfeed.Transaction, from, to time.Time, maxLines, m
 		}
 		return limit
 	}) {
-		out = append(out, statementPart{lines: txns[p.start:p.end], period: p.period})
+		out = append(out, statementPart{lines: txns[p.Start:p.End], period: p.Period})
 	}
 	return out
-}
-
-// nightlyPart is the items [start, end) of one run of a night's input and
-// the part of the night it covers (both ends inclusive).
-type nightlyPart struct {
-	start, end int
-	period     api.ReconcilePeriod
-}
-
-// nightlyParts splits n items of [from, to) in time order (at) into runs
-// of at most limit(start) items from start on, each covering from its
-// first item's time (from, for the first) to just before the next run's:
-// items of one instant stay in one run, unless more than a run holds
-// share it (then two runs share that instant).
-func nightlyParts(n int, at func(i int) time.Time, from, to time.Time, limit func(start int) int) []nightlyPart {
-	var parts []nightlyPart
-	start, first := from, 0
-	for first < n {
-		l := min(n, first+max(1, limit(first)))
-		e := l
-		for e < n && e > first+1 && at(e).Equal(at(e-1)) {
-			e--
-		}
-		if e < n && at(e).Equal(at(e-1)) {
-			e = l
-		}
-		end := to.Add(-time.Nanosecond)
-		if e < n {
-			end = later(at(e).Add(-time.Nanosecond), at(e-1))
-		}
-		parts = append(parts, nightlyPart{start: first, end: e, period: api.ReconcilePeriod{From: start, To: end}})
-		if e < n {
-			start = at(e)
-		}
-		first = e
-	}
-	return parts
-}
-
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
 }

@@ -69,7 +69,22 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if p != nil {
 			req.Period, req.Accounts = p, accounts
 		}
-		return runReconcile(ctx, cf, stdout, api.ReconcileBank, req)
+		return reconcileFile(ctx, cf, stdout, api.ReconcileBank, req, req.Lines, func(l api.StatementLine) time.Time { return l.DepositedAt }, p,
+			func(lines []api.StatementLine, period *api.ReconcilePeriod) (api.ReconcileBankRequest, error) {
+				txns := make([]bankfeed.Transaction, len(lines))
+				for i, l := range lines {
+					txns[i] = bankfeed.Transaction(l)
+				}
+				var file bytes.Buffer
+				if err := bankfeed.WriteCSV(&file, txns); err != nil {
+					return api.ReconcileBankRequest{}, err
+				}
+				part := api.ReconcileBankRequest{FileSHA256: fileSHA256(file.Bytes()), Lines: lines}
+				if period != nil {
+					part.Period, part.Accounts = period, accounts
+				}
+				return part, nil
+			})
 	case "payouts":
 		report := fs.String("report", "", "the payout provider's report: a CSV file with columns "+strings.Join(api.PayoutReportColumns, ","))
 		period := periodFlags(fs, "report", "the payouts recorded settled or failed in all of it are compared, not only from its first to its last line")
@@ -85,7 +100,14 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return &exitError{code: exitReconcileNotRun, err: err}
 		}
 		req.Period = p
-		return runReconcile(ctx, cf, stdout, api.ReconcilePayouts, req)
+		return reconcileFile(ctx, cf, stdout, api.ReconcilePayouts, req, req.Lines, func(l api.PayoutReportLine) time.Time { return l.SettledAt }, p,
+			func(lines []api.PayoutReportLine, period *api.ReconcilePeriod) (api.ReconcilePayoutsRequest, error) {
+				var file bytes.Buffer
+				if err := api.WritePayoutReport(&file, lines); err != nil {
+					return api.ReconcilePayoutsRequest{}, err
+				}
+				return api.ReconcilePayoutsRequest{FileSHA256: fileSHA256(file.Bytes()), Lines: lines, Period: period}, nil
+			})
 	case "get":
 		pos, err := parseInterspersed(fs, args[1:])
 		if err != nil {
@@ -158,8 +180,7 @@ func readStatement(path string) (api.ReconcileBankRequest, error) {
 	if len(txns) == 0 {
 		return api.ReconcileBankRequest{}, fmt.Errorf("%s: the statement has no transactions", path)
 	}
-	sum := sha256.Sum256(data)
-	req := api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:])}
+	req := api.ReconcileBankRequest{FileSHA256: fileSHA256(data)}
 	for i, t := range txns {
 		l := api.StatementLine{BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt}
 		for range rows[i] {
@@ -184,15 +205,104 @@ func readPayoutReport(path string) (api.ReconcilePayoutsRequest, error) {
 	return req, nil
 }
 
+// fileSHA256 is the file_sha256 of a file: the lower-case hex of its
+// SHA-256.
+func fileSHA256(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// partSlack is what a part's request may take beyond the whole request's
+// size without its lines: another period's times, another hash.
+const partSlack = 1 << 10
+
+// reconcileFile sends req, a file's reconcile request, as one run; or,
+// when its body is over ep's limit, the file as several runs, one after
+// the other: its lines in time order (at), each run as many as a request
+// carries (at most api.MaxReconcileLines), the lines of one instant in one
+// run (api.TimeParts), each run over its part of period when one is given.
+// part makes a run's request of its lines and period: its file_sha256 is
+// that of its lines written in the file's dialect, so the same file sent
+// again makes the same runs, repeats then. The first run that cannot be
+// made stops the rest (sending the file again resends the runs made).
+// Each run is printed as a run alone is; the exit status is the worst.
+func reconcileFile[Req, L any](ctx context.Context, cf *clientFlags, stdout io.Writer, ep api.Endpoint[Req, api.ReconcileReply], req Req,
+	lines []L, at func(L) time.Time, period *api.ReconcilePeriod, part func([]L, *api.ReconcilePeriod) (Req, error)) error {
+	notRun := func(err error) error { return &exitError{code: exitReconcileNotRun, err: err} }
+	if body, err := json.Marshal(req); err != nil {
+		return notRun(err)
+	} else if len(body) <= ep.MaxBodyBytes {
+		return runReconcile(ctx, cf, stdout, ep, req)
+	}
+	lines = slices.Clone(lines)
+	slices.SortStableFunc(lines, func(a, b L) int { return at(a).Compare(at(b)) })
+	from, to := at(lines[0]), at(lines[len(lines)-1])
+	if period != nil {
+		from, to = period.From, period.To
+	}
+	bare, err := part(nil, period)
+	if err != nil {
+		return notRun(err)
+	}
+	body, err := json.Marshal(bare)
+	if err != nil {
+		return notRun(err)
+	}
+	budget := ep.MaxBodyBytes - len(body) - partSlack
+	size := make([]int, len(lines))
+	for i, l := range lines {
+		b, err := json.Marshal(l)
+		if err != nil {
+			return notRun(err)
+		}
+		size[i] = len(b) + 1 // and a comma
+		if size[i] > budget {
+			return notRun(fmt.Errorf("not reconciled: a line makes a request of more than the %d KiB %s takes", ep.MaxBodyBytes>>10, ep.Subject))
+		}
+	}
+	parts := api.TimeParts(len(lines), func(i int) time.Time { return at(lines[i]) }, from, to.Add(time.Nanosecond), func(start int) int {
+		n, sum := 0, 0
+		for i := start; i < len(lines) && n < api.MaxReconcileLines && sum+size[i] <= budget; i++ {
+			sum += size[i]
+			n++
+		}
+		return n
+	})
+	var findings error
+	for i, p := range parts {
+		var within *api.ReconcilePeriod
+		if period != nil {
+			within = &p.Period
+		}
+		r, err := part(lines[p.Start:p.End], within)
+		if err != nil {
+			return notRun(err)
+		}
+		if !cf.json {
+			fmt.Fprintf(stdout, "part %d of %d: lines %d to %d of %d in time order, %s to %s\n", i+1, len(parts), p.Start+1, p.End, len(lines),
+				domain.FormatTime(at(lines[p.Start])), domain.FormatTime(at(lines[p.End-1])))
+		}
+		err = runReconcile(ctx, cf, stdout, ep, r)
+		var ee *exitError
+		switch {
+		case errors.As(err, &ee) && ee.code == exitReconcileFindings:
+			findings = err
+		case err != nil:
+			return err
+		}
+	}
+	return findings
+}
+
 // runReconcile sends a reconcile request and prints the run; its findings
 // set the exit status.
 func runReconcile[Req any](ctx context.Context, cf *clientFlags, stdout io.Writer, ep api.Endpoint[Req, api.ReconcileReply], req Req) error {
-	// The engine refuses a body over the endpoint's limit; say so before
-	// sending, with what to do about it.
+	// The engine refuses a body over the endpoint's limit (reconcileFile
+	// sends a long file in parts): say so before sending.
 	if b, err := json.Marshal(req); err != nil {
 		return &exitError{code: exitReconcileNotRun, err: err}
 	} else if len(b) > ep.MaxBodyBytes {
-		return &exitError{code: exitReconcileNotRun, err: fmt.Errorf("not reconciled: the file makes a request of %d KiB, more than the %d KiB %s takes: reconcile it as shorter periods (split the file by date)", len(b)>>10, ep.MaxBodyBytes>>10, ep.Subject)}
+		return &exitError{code: exitReconcileNotRun, err: fmt.Errorf("not reconciled: a request of %d KiB, more than the %d KiB %s takes", len(b)>>10, ep.MaxBodyBytes>>10, ep.Subject)}
 	}
 	isQuery := ep.Subject == api.ReconcileGet.Subject
 	c, err := cf.connect()
