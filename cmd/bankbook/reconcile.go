@@ -234,6 +234,15 @@ func reconcileFile[Req, L any](ctx context.Context, cf *clientFlags, stdout io.W
 	} else if len(body) <= ep.MaxBodyBytes {
 		return runReconcile(ctx, cf, stdout, ep, req)
 	}
+	if period != nil {
+		// Said of the file's lines, as the engine says it of a whole
+		// file's request (a part's would count within the part).
+		for i, l := range lines {
+			if t := at(l); t.Before(period.From) || t.After(period.To) {
+				return notRun(fmt.Errorf("not reconciled: lines[%d] at %s is outside --from %s --to %s", i, domain.FormatTime(t), domain.FormatTime(period.From), domain.FormatTime(period.To)))
+			}
+		}
+	}
 	lines = slices.Clone(lines)
 	slices.SortStableFunc(lines, func(a, b L) int { return at(a).Compare(at(b)) })
 	from, to := at(lines[0]), at(lines[len(lines)-1])

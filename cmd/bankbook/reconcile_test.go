@@ -336,6 +336,12 @@ func TestReconcileALongFileInParts(t *testing.T) {
 				t.Fatalf("run %d again: %s repeated %v, want %s repeated", i, r.RunID, r.Repeated, runs[i].RunID)
 			}
 		}
+		// A line outside the period is named as in the file, before any
+		// run is made.
+		outside := []string{"reconcile", "bank", url, "--statement", statement, "--from", at(time.Hour), "--to", to}
+		if out, err := cli(t, outside...); exitCode(err) != 2 || err == nil || !strings.Contains(err.Error(), "lines[6400] at ") || !strings.Contains(err.Error(), "outside --from") {
+			t.Fatalf("a line outside the period: exit %d (%v)\n%.500s", exitCode(err), err, out)
+		}
 		out, _ := cli(t, args...)
 		if n := len(runs); !strings.Contains(out, "part 1 of "+fmt.Sprint(n)+": lines 1 to ") || !strings.Contains(out, fmt.Sprintf("part %d of %d", n, n)) {
 			t.Fatalf("human output names no parts:\n%.2000s", out)
