@@ -69,7 +69,10 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if p != nil {
 			req.Period, req.Accounts = p, accounts
 		}
-		return reconcileFile(ctx, cf, stdout, api.ReconcileBank, req, req.Lines, func(l api.StatementLine) time.Time { return l.DepositedAt }, p,
+		return reconcileFile(ctx, cf, stdout, api.ReconcileBank, req, req.Lines, func(l api.StatementLine) time.Time { return l.DepositedAt },
+			func(l api.StatementLine) string {
+				return domain.NormalizeAccountNumber(l.AccountNumber) + " " + l.BankTxnID
+			}, p,
 			func(lines []api.StatementLine, period *api.ReconcilePeriod) (api.ReconcileBankRequest, error) {
 				txns := make([]bankfeed.Transaction, len(lines))
 				for i, l := range lines {
@@ -100,7 +103,8 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return &exitError{code: exitReconcileNotRun, err: err}
 		}
 		req.Period = p
-		return reconcileFile(ctx, cf, stdout, api.ReconcilePayouts, req, req.Lines, func(l api.PayoutReportLine) time.Time { return l.SettledAt }, p,
+		return reconcileFile(ctx, cf, stdout, api.ReconcilePayouts, req, req.Lines, func(l api.PayoutReportLine) time.Time { return l.SettledAt },
+			func(l api.PayoutReportLine) string { return l.PayoutID }, p,
 			func(lines []api.PayoutReportLine, period *api.ReconcilePeriod) (api.ReconcilePayoutsRequest, error) {
 				var file bytes.Buffer
 				if err := api.WritePayoutReport(&file, lines); err != nil {
@@ -220,14 +224,15 @@ const partSlack = 1 << 10
 // when its body is over ep's limit, the file as several runs, one after
 // the other: its lines in time order (at), each run as many as a request
 // carries (at most api.MaxReconcileLines), the lines of one instant in one
-// run (api.TimeParts), each run over its part of period when one is given.
+// run (api.TimeParts), and the lines of one key (bank_txn_id, payout_id)
+// too (fileParts), each run over its part of period when one is given.
 // part makes a run's request of its lines and period: its file_sha256 is
 // that of its lines written in the file's dialect, so the same file sent
 // again makes the same runs, repeats then. The first run that cannot be
 // made stops the rest (sending the file again resends the runs made).
 // Each run is printed as a run alone is; the exit status is the worst.
 func reconcileFile[Req, L any](ctx context.Context, cf *clientFlags, stdout io.Writer, ep api.Endpoint[Req, api.ReconcileReply], req Req,
-	lines []L, at func(L) time.Time, period *api.ReconcilePeriod, part func([]L, *api.ReconcilePeriod) (Req, error)) error {
+	lines []L, at func(L) time.Time, key func(L) string, period *api.ReconcilePeriod, part func([]L, *api.ReconcilePeriod) (Req, error)) error {
 	notRun := func(err error) error { return &exitError{code: exitReconcileNotRun, err: err} }
 	if body, err := json.Marshal(req); err != nil {
 		return notRun(err)
@@ -269,14 +274,10 @@ func reconcileFile[Req, L any](ctx context.Context, cf *clientFlags, stdout io.W
 			return notRun(fmt.Errorf("not reconciled: a line makes a request of more than the %d KiB %s takes", ep.MaxBodyBytes>>10, ep.Subject))
 		}
 	}
-	parts := api.TimeParts(len(lines), func(i int) time.Time { return at(lines[i]) }, from, to.Add(time.Nanosecond), func(start int) int {
-		n, sum := 0, 0
-		for i := start; i < len(lines) && n < api.MaxReconcileLines && sum+size[i] <= budget; i++ {
-			sum += size[i]
-			n++
-		}
-		return n
-	})
+	parts, err := fileParts(lines, at, key, size, budget, from, to)
+	if err != nil {
+		return notRun(err)
+	}
 	var findings error
 	for i, p := range parts {
 		var within *api.ReconcilePeriod
@@ -301,6 +302,49 @@ func reconcileFile[Req, L any](ctx context.Context, cf *clientFlags, stdout io.W
 		}
 	}
 	return findings
+}
+
+// fileParts splits lines (in time order, at) of the period [from, to]
+// into runs of at most api.MaxReconcileLines lines whose sizes (size)
+// add up to at most budget (api.TimeParts). The lines of one key (a
+// bank_txn_id, a payout_id) stay in one run, which finds them a
+// duplicate: a run ends before a repeated key's first line rather than
+// after it. Lines of one key further apart than a run holds are an
+// error: each run would take its line for the only one.
+func fileParts[L any](lines []L, at func(L) time.Time, key func(L) string, size []int, budget int, from, to time.Time) ([]api.TimePart, error) {
+	last := map[string]int{}
+	for i, l := range lines {
+		last[key(l)] = i
+	}
+	// reach[b] is the last line of a key one of the lines before b has:
+	// a run may end before b only if it is below b.
+	reach := make([]int, len(lines)+1)
+	for i, l := range lines {
+		reach[i+1] = max(reach[i], last[key(l)])
+	}
+	parts := api.TimeParts(len(lines), func(i int) time.Time { return at(lines[i]) }, from, to.Add(time.Nanosecond), func(start int) int {
+		n, sum := 0, 0
+		for i := start; i < len(lines) && n < api.MaxReconcileLines && sum+size[i] <= budget; i++ {
+			sum += size[i]
+			n++
+		}
+		for b := start + n; b > start; b-- {
+			if b == len(lines) || reach[b] < b {
+				return b - start
+			}
+		}
+		return n
+	})
+	for _, p := range parts {
+		for i := p.Start; i < p.End; i++ {
+			if j := last[key(lines[i])]; j >= p.End {
+				return nil, fmt.Errorf("not reconciled: %q is on the file more than once (a duplicate), at %s and at %s, further apart than one request carries: "+
+					"each of the runs the file is sent as would take its line for the only one; reconcile the lines from %s to %s as a file of their own",
+					key(lines[i]), domain.FormatTime(at(lines[i])), domain.FormatTime(at(lines[j])), domain.FormatTime(at(lines[i])), domain.FormatTime(at(lines[j])))
+			}
+		}
+	}
+	return parts, nil
 }
 
 // runReconcile sends a reconcile request and prints the run; its findings

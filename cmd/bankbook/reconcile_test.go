@@ -365,3 +365,39 @@ func TestReconcileALongFileInParts(t *testing.T) {
 		}
 	})
 }
+
+// A payout_id the report repeats is a duplicate only if one run has both
+// lines: a long file's runs keep a repeated line's lines together, moving
+// the run's end before the first.
+func TestFilePartsKeepARepeatedLineInOneRun(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	var lines []api.PayoutReportLine
+	for i := range 10 {
+		lines = append(lines, api.PayoutReportLine{PayoutID: fmt.Sprintf("po-%d", i), Status: "settled", Amount: 1000, SettledAt: t0.Add(time.Duration(i) * time.Second)})
+	}
+	lines[4].PayoutID = lines[3].PayoutID // the 4th and 5th: a run of 4 would part them
+	size := slices.Repeat([]int{10}, len(lines))
+	at, key := func(l api.PayoutReportLine) time.Time { return l.SettledAt }, func(l api.PayoutReportLine) string { return l.PayoutID }
+	parts, err := fileParts(lines, at, key, size, 40, t0, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runOf := map[string]int{}
+	for i, p := range parts {
+		for _, l := range lines[p.Start:p.End] {
+			if r, ok := runOf[l.PayoutID]; ok && r != i {
+				t.Fatalf("%s is in runs %d and %d: %+v", l.PayoutID, r, i, parts)
+			}
+			runOf[l.PayoutID] = i
+		}
+	}
+	if len(parts) != 3 || parts[0].End != 3 {
+		t.Fatalf("parts %+v, want the first to end before the repeated line", parts)
+	}
+
+	// Further apart than a run holds: not sent at all.
+	lines[9].PayoutID = lines[0].PayoutID
+	if parts, err := fileParts(lines, at, key, size, 40, t0, t0.Add(time.Minute)); err == nil || !strings.Contains(err.Error(), `"po-0" is on the file more than once`) {
+		t.Fatalf("po-0 on the first and the last line: parts %+v, %v", parts, err)
+	}
+}
