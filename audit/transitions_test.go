@@ -24,11 +24,12 @@ func TestVerifyNamesAnOrderMovedOutOfTurn(t *testing.T) {
 			paidOrder(s, "oA", "u1", 1000)
 			return s.append(domain.AggregateOrder, "oA", cancelled("oA"))
 		},
-		"a paid order cancelled with another order's refund": func(s *stream) eventstore.Seq {
+		"a paid order cancelled with a deposit's refund in place of its paid amount's": func(s *stream) eventstore.Seq {
 			paidOrder(s, "oA", "u1", 1000)
-			paidOrder(s, "oB", "u1", 1000)
+			late := depID(bankAcct, "X-late")
+			s.append(domain.AggregateDeposit, string(late), domain.DepositRecorded{DepositID: late, BankTxnID: "X-late", AccountNumber: bankAcct, DepositorName: "김001", Amount: 1000, DepositedAt: t0, Outcome: domain.OutcomeRefundedToWallet, OrderID: "oA"})
 			return s.append(domain.AggregateOrder, "oA", cancelled("oA"),
-				domain.OrderRefunded{OrderID: "oB", BuyerID: "u1", Amount: 1000, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
+				domain.OrderRefunded{OrderID: "oA", BuyerID: "u1", DepositID: late, Amount: 1000, FromAccount: domain.AccountPayableOrders, RefundedAt: t0})
 		},
 		"a paid order expired": func(s *stream) eventstore.Seq {
 			paidOrder(s, "oA", "u1", 1000)
