@@ -44,3 +44,46 @@ func TimeParts(n int, at func(i int) time.Time, from, to time.Time, limit func(s
 	}
 	return parts
 }
+
+// SplitKey is a key whose lines are further apart than a run holds: its
+// lines First and Last (indexes, in time order) are in different runs,
+// each of which takes its line for the only one.
+type SplitKey struct {
+	Key         string
+	First, Last int
+}
+
+// KeyedTimeParts is TimeParts keeping the lines of one key (an account's
+// bank_txn_id, a payout_id) in one run, which finds them a duplicate: a
+// run ends before a repeated key's first line rather than after it. The
+// first key whose lines are further apart than a run holds, in two runs
+// all the same, is returned too (nil: none).
+func KeyedTimeParts(n int, at func(i int) time.Time, key func(i int) string, from, to time.Time, limit func(start int) int) ([]TimePart, *SplitKey) {
+	last := make(map[string]int, n)
+	for i := range n {
+		last[key(i)] = i
+	}
+	// reach[b] is the last line of a key of the lines before b: a run may
+	// end before b only if that is below b.
+	reach := make([]int, n+1)
+	for i := range n {
+		reach[i+1] = max(reach[i], last[key(i)])
+	}
+	parts := TimeParts(n, at, from, to, func(start int) int {
+		l := max(1, limit(start))
+		for b := min(n, start+l); b > start; b-- {
+			if b == n || reach[b] < b {
+				return b - start
+			}
+		}
+		return l
+	})
+	for _, p := range parts {
+		for i := p.Start; i < p.End; i++ {
+			if j := last[key(i)]; j >= p.End {
+				return parts, &SplitKey{Key: key(i), First: i, Last: j}
+			}
+		}
+	}
+	return parts, nil
+}

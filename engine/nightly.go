@@ -430,7 +430,13 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 			log.Info().Msg("nightly payouts reconciliation: no payouts that day, at the provider or here")
 			return 0, nil
 		}
-		for _, part := range api.TimeParts(len(lines), func(i int) time.Time { return lines[i].SettledAt }, from, to, func(int) int { return nightlyLines }) {
+		parts, split := api.KeyedTimeParts(len(lines), func(i int) time.Time { return lines[i].SettledAt }, func(i int) string { return lines[i].PayoutID },
+			from, to, func(int) int { return nightlyLines })
+		if split != nil {
+			log.Error().Str("payout_id", split.Key).Time("first", lines[split.First].SettledAt).Time("last", lines[split.Last].SettledAt).
+				Msg("nightly payouts reconciliation: the provider reported a payout more than once, further apart than a run holds: each of the day's runs takes its line for the only one, no duplicate is found; reconcile those lines by hand as a report of their own")
+		}
+		for _, part := range parts {
 			// A later part's payouts, recorded final just after this
 			// part's end (a burst across it), are not this part's timing
 			// differences: that part compares them.
@@ -603,7 +609,12 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			}
 			return 0, nil
 		}
-		for _, part := range statementParts(txns, from, to, nightlyLines, nightlyAccounts) {
+		parts, split := statementParts(txns, from, to, nightlyLines, nightlyAccounts)
+		if split != nil {
+			log.Error().Str("transaction", split.Key).Time("first", txns[split.First].DepositedAt).Time("last", txns[split.Last].DepositedAt).
+				Msg("nightly bank reconciliation: the bank showed a transaction more than once, further apart than a run holds: each of the day's runs takes its line for the only one, no duplicate is found; reconcile those lines by hand as a statement of their own")
+		}
+		for _, part := range parts {
 			recorded, err := feedDeposits(part.period.From, part.period.To)
 			if err != nil {
 				return 0, err
@@ -656,10 +667,12 @@ type statementPart struct {
 
 // statementParts splits the statement of [from, to) (txns, in deposit
 // order) into runs of at most maxLines lines on at most maxAccounts
-// accounts (api.TimeParts).
-func statementParts(txns []bankfeed.Transaction, from, to time.Time, maxLines, maxAccounts int) []statementPart {
+// accounts, a transaction's lines in one run (api.KeyedTimeParts).
+func statementParts(txns []bankfeed.Transaction, from, to time.Time, maxLines, maxAccounts int) ([]statementPart, *api.SplitKey) {
 	var out []statementPart
-	for _, p := range api.TimeParts(len(txns), func(i int) time.Time { return txns[i].DepositedAt }, from, to, func(start int) int {
+	parts, split := api.KeyedTimeParts(len(txns), func(i int) time.Time { return txns[i].DepositedAt }, func(i int) string {
+		return domain.NormalizeAccountNumber(txns[i].AccountNumber) + " " + txns[i].BankTxnID
+	}, from, to, func(start int) int {
 		limit, accounts := min(len(txns)-start, maxLines), map[string]bool{}
 		for i, t := range txns[start : start+limit] {
 			if a := domain.NormalizeAccountNumber(t.AccountNumber); !accounts[a] {
@@ -670,8 +683,9 @@ func statementParts(txns []bankfeed.Transaction, from, to time.Time, maxLines, m
 			}
 		}
 		return limit
-	}) {
+	})
+	for _, p := range parts {
 		out = append(out, statementPart{lines: txns[p.Start:p.End], period: p.Period})
 	}
-	return out
+	return out, split
 }

@@ -335,7 +335,8 @@ func TestStatementParts(t *testing.T) {
 		from, to time.Time
 	}
 	var got []part
-	for _, p := range statementParts(txns, from, to, 3, 10) {
+	parts, _ := statementParts(txns, from, to, 3, 10)
+	for _, p := range parts {
 		var ids []string
 		for _, l := range p.lines {
 			ids = append(ids, l.BankTxnID)
@@ -352,7 +353,7 @@ func TestStatementParts(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("parts:\n got %v\nwant %v", got, want)
 	}
-	if one := statementParts(txns, from, to, 10, 10); len(one) != 1 || len(one[0].lines) != 10 || !one[0].period.From.Equal(from) || !one[0].period.To.Equal(to.Add(-ns)) {
+	if one, _ := statementParts(txns, from, to, 10, 10); len(one) != 1 || len(one[0].lines) != 10 || !one[0].period.From.Equal(from) || !one[0].period.To.Equal(to.Add(-ns)) {
 		t.Fatalf("a day within one run: %+v", one)
 	}
 	// A run also holds the lines of at most so many accounts.
@@ -360,7 +361,7 @@ func TestStatementParts(t *testing.T) {
 	for i, a := range []string{"1-1", "2-2", "11", "3-3"} {
 		on = append(on, bankfeed.Transaction{BankTxnID: fmt.Sprintf("A-%d", i), AccountNumber: a, DepositedAt: at(i + 1)})
 	}
-	if parts := statementParts(on, from, to, 10, 2); len(parts) != 2 || len(parts[0].lines) != 3 || !parts[0].period.To.Equal(at(4).Add(-ns)) ||
+	if parts, _ := statementParts(on, from, to, 10, 2); len(parts) != 2 || len(parts[0].lines) != 3 || !parts[0].period.To.Equal(at(4).Add(-ns)) ||
 		len(parts[1].lines) != 1 || !parts[1].period.From.Equal(at(4)) {
 		t.Fatalf("two accounts a run: %+v", parts)
 	}
@@ -927,6 +928,40 @@ func TestNightlyPayoutsDayOfMoreThanARunHolds(t *testing.T) {
 	}
 	if runs := p.runs(t, p.day1, p.day2); len(runs) != 0 {
 		t.Fatalf("the night handed again recorded %d runs", len(runs))
+	}
+}
+
+// A payout the provider reports twice in a day of several runs is one
+// run's duplicate, wherever the day's parts would have ended: that run
+// ends before its first line rather than between its two. Each run used
+// to take its line for the only one, and match it.
+func TestNightlyPayoutsKeepsADuplicateInOneRun(t *testing.T) {
+	p := newPayoutNights(t)
+	partsOf(t, 3)
+	var ids []string
+	for h := range 6 {
+		ids = append(ids, p.settled(p.day1.Add(time.Duration(h+1)*time.Hour)))
+	}
+	p.mu.Lock()
+	p.lines[3].PayoutID = ids[2] // the 3rd and 4th lines: runs of 3 would part them
+	p.mu.Unlock()
+	runs := p.runs(t, p.day1, p.day2)
+	var dup []string
+	for i, r := range runs {
+		for _, it := range r.Duplicate {
+			dup = append(dup, it.PayoutID)
+			if it.StatementCount != 2 {
+				t.Errorf("run %d: %s on the report %d times, want 2", i, it.PayoutID, it.StatementCount)
+			}
+		}
+		for _, it := range slices.Concat(r.Matched, r.MissingInLedger, r.AmountMismatch) {
+			if it.PayoutID == ids[2] {
+				t.Errorf("run %d took %s, reported twice, for a payout reported once", i, ids[2])
+			}
+		}
+	}
+	if !slices.Equal(dup, []string{ids[2]}) || len(runs) < 2 {
+		t.Fatalf("%d runs, duplicates %v; want several runs and %s a duplicate once", len(runs), dup, ids[2])
 	}
 }
 

@@ -306,43 +306,24 @@ func reconcileFile[Req, L any](ctx context.Context, cf *clientFlags, stdout io.W
 
 // fileParts splits lines (in time order, at) of the period [from, to]
 // into runs of at most api.MaxReconcileLines lines whose sizes (size)
-// add up to at most budget (api.TimeParts). The lines of one key (a
-// bank_txn_id, a payout_id) stay in one run, which finds them a
-// duplicate: a run ends before a repeated key's first line rather than
-// after it. Lines of one key further apart than a run holds are an
-// error: each run would take its line for the only one.
+// add up to at most budget, the lines of one key in one run
+// (api.KeyedTimeParts). Lines of one key further apart than a run holds
+// are an error: each run would take its line for the only one.
 func fileParts[L any](lines []L, at func(L) time.Time, key func(L) string, size []int, budget int, from, to time.Time) ([]api.TimePart, error) {
-	last := map[string]int{}
-	for i, l := range lines {
-		last[key(l)] = i
-	}
-	// reach[b] is the last line of a key one of the lines before b has:
-	// a run may end before b only if it is below b.
-	reach := make([]int, len(lines)+1)
-	for i, l := range lines {
-		reach[i+1] = max(reach[i], last[key(l)])
-	}
-	parts := api.TimeParts(len(lines), func(i int) time.Time { return at(lines[i]) }, from, to.Add(time.Nanosecond), func(start int) int {
-		n, sum := 0, 0
-		for i := start; i < len(lines) && n < api.MaxReconcileLines && sum+size[i] <= budget; i++ {
-			sum += size[i]
-			n++
-		}
-		for b := start + n; b > start; b-- {
-			if b == len(lines) || reach[b] < b {
-				return b - start
+	parts, split := api.KeyedTimeParts(len(lines), func(i int) time.Time { return at(lines[i]) }, func(i int) string { return key(lines[i]) },
+		from, to.Add(time.Nanosecond), func(start int) int {
+			n, sum := 0, 0
+			for i := start; i < len(lines) && n < api.MaxReconcileLines && sum+size[i] <= budget; i++ {
+				sum += size[i]
+				n++
 			}
-		}
-		return n
-	})
-	for _, p := range parts {
-		for i := p.Start; i < p.End; i++ {
-			if j := last[key(lines[i])]; j >= p.End {
-				return nil, fmt.Errorf("not reconciled: %q is on the file more than once (a duplicate), at %s and at %s, further apart than one request carries: "+
-					"each of the runs the file is sent as would take its line for the only one; reconcile the lines from %s to %s as a file of their own",
-					key(lines[i]), domain.FormatTime(at(lines[i])), domain.FormatTime(at(lines[j])), domain.FormatTime(at(lines[i])), domain.FormatTime(at(lines[j])))
-			}
-		}
+			return n
+		})
+	if split != nil {
+		first, last := domain.FormatTime(at(lines[split.First])), domain.FormatTime(at(lines[split.Last]))
+		return nil, fmt.Errorf("not reconciled: %q is on the file more than once (a duplicate), at %s and at %s, further apart than one request carries: "+
+			"each of the runs the file is sent as would take its line for the only one; reconcile the lines from %s to %s as a file of their own",
+			split.Key, first, last, first, last)
 	}
 	return parts, nil
 }
