@@ -69,6 +69,16 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if p != nil {
 			req.Period, req.Accounts = p, accounts
 		}
+		// Sent in parts over a period, each run covers every account the
+		// whole statement covers, as one run would: an account whose
+		// first transfer is in a later part is compared over the earlier
+		// parts' time too.
+		covered := slices.Clone(accounts)
+		for _, l := range req.Lines {
+			covered = append(covered, domain.NormalizeAccountNumber(l.AccountNumber))
+		}
+		slices.Sort(covered)
+		covered = slices.Compact(covered)
 		return reconcileFile(ctx, cf, stdout, api.ReconcileBank, req, req.Lines, func(l api.StatementLine) time.Time { return l.DepositedAt },
 			func(l api.StatementLine) string {
 				return domain.NormalizeAccountNumber(l.AccountNumber) + " " + l.BankTxnID
@@ -84,7 +94,7 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				}
 				part := api.ReconcileBankRequest{FileSHA256: fileSHA256(file.Bytes()), Lines: lines}
 				if period != nil {
-					part.Period, part.Accounts = period, accounts
+					part.Period, part.Accounts = period, covered
 				}
 				return part, nil
 			})

@@ -300,11 +300,23 @@ func TestReconcileALongFileInParts(t *testing.T) {
 	}
 
 	t.Run("a statement over a period", func(t *testing.T) {
+		// A deposit recorded early in the period on an account the
+		// statement shows transfers to only at its end, in its last run,
+		// and not the early one: missing at the bank, as one run of the
+		// whole statement would find it.
+		const other = "999-000-111"
+		if _, err := cli(t, "deposit", "import", url, write("early.csv", statementHeader+"EARLY-1,"+other+",누군가,777,"+at(10*time.Second)+"\n")); err != nil {
+			t.Fatal(err)
+		}
 		var big strings.Builder
 		big.WriteString(statementHeader)
 		for i := range 10_000 {
 			j := 9_999 - i // newest first: the runs go in time order
-			fmt.Fprintf(&big, "B-%05d,%s,누군가,%d,%s\n", j, acct, 1000+j, at(time.Duration(j)*time.Second))
+			account := acct
+			if j >= 9_995 {
+				account = other
+			}
+			fmt.Fprintf(&big, "B-%05d,%s,누군가,%d,%s\n", j, account, 1000+j, at(time.Duration(j)*time.Second))
 		}
 		statement := write("big.csv", big.String())
 		from, to := at(-time.Minute), at(3*time.Hour)
@@ -325,6 +337,13 @@ func TestReconcileALongFileInParts(t *testing.T) {
 				// A reply's times are in microseconds: the run ended a
 				// nanosecond before the next one starts.
 				t.Fatalf("run %d ends at %s, run %d starts at %s: not contiguous", i-1, runs[i-1].Period.To, i, r.Period.From)
+			}
+		}
+		// (Counted: each run lists at most 1,000 items, and its thousands
+		// of lines missing in the ledger come first.)
+		for i, r := range runs {
+			if want := min(1, 1-i); r.Counts.MissingAtBank != want {
+				t.Fatalf("run %d: %d missing at the bank, want %d (the deposit on %s recorded early in the period, in run 0)", i, r.Counts.MissingAtBank, want, other)
 			}
 		}
 		again := runsOf(t, args...)
