@@ -30,7 +30,16 @@ type RecordedPayout struct {
 	// unknown).
 	FinalAt  time.Time
 	FinalSeq uint64
+	// NeverTaken is a payout failed because the provider refused it and
+	// did not know it (its failure PayoutRefusedPrefix): no report of the
+	// provider's holds it, so leaving it out is no finding.
+	NeverTaken bool
 }
+
+// PayoutRefusedPrefix begins the failure of a payout the provider refused
+// and, asked, did not know: the engine failed it, and the provider never
+// took it.
+const PayoutRefusedPrefix = "refused: "
 
 // EarlierPayoutRuns is what the payouts runs recorded before a run
 // compared: a payout one of them compared is not missing at the provider
@@ -242,10 +251,13 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 			it.LedgerAmount, it.LedgerFee, it.LedgerStatus = p.Amount, p.Fee, string(p.Status)
 		}
 		if c.StatementStatus == "" { // recorded final, not on an earlier report
-			if covers(c.At) {
+			switch {
+			case ok && p.NeverTaken:
+				// Never at the provider: no report holds it.
+			case covers(c.At):
 				it.Note = "not on the next report either"
 				items.MissingAtBank = append(items.MissingAtBank, it)
-			} else {
+			default:
 				it.Note = "not covered yet: carried to the next run"
 				items.TimingDifference = append(items.TimingDifference, it)
 			}
@@ -284,7 +296,7 @@ func ReconcilePayouts(in PayoutReconcileInput) ReconciliationCompleted {
 		return cmp.Or(a.FinalAt.Compare(b.FinalAt), cmp.Compare(a.PayoutID, b.PayoutID))
 	})
 	for _, p := range recorded {
-		if done[p.PayoutID] || p.FinalAt.IsZero() || len(in.Lines) == 0 ||
+		if done[p.PayoutID] || p.FinalAt.IsZero() || len(in.Lines) == 0 || p.NeverTaken ||
 			p.FinalAt.After(period.To.Add(ReconcileTimingWindow)) || in.Earlier.compared(p) {
 			continue
 		}

@@ -380,3 +380,38 @@ func TestReconcilePayoutsLeavesTheLaterPartsPayouts(t *testing.T) {
 	got = domain.ReconcilePayouts(in)
 	wantPayoutCategories(t, got, map[string][]string{"matched": {"po-on-it"}, "missing_at_bank": {"po-carried"}, "timing_difference": {"po-later-part", "po-on-no-part"}})
 }
+
+// Given a payout the engine failed because the provider refused it and
+// did not know it (NeverTaken: nothing of it is at the provider), when a
+// report leaves it out, then it is not missing at the provider, nor
+// carried as a timing difference: no report will ever hold it. A failure
+// the provider gave, left out, is still missing; and a refused one the
+// report does hold is compared as any line.
+func TestReconcilePayoutsLeavesOutAPayoutTheProviderNeverTook(t *testing.T) {
+	day := time.Date(2026, 12, 5, 15, 0, 0, 0, time.UTC)
+	period := domain.ReconcilePeriod{From: day, To: day.Add(24*time.Hour - time.Nanosecond)}
+	failed := func(id string, at time.Time, neverTaken bool) domain.RecordedPayout {
+		return domain.RecordedPayout{PayoutID: id, Status: domain.PayoutFailedStatus, Amount: 1000, FinalAt: at, FinalSeq: 10, NeverTaken: neverTaken}
+	}
+	in := domain.PayoutReconcileInput{
+		Lines: []domain.PayoutReportLine{
+			{PayoutID: "po-on-it", Status: "failed", Amount: 1000, SettledAt: day.Add(time.Hour)},
+			{PayoutID: "po-refused-but-reported", Status: "settled", Amount: 1000, Fee: 500, SettledAt: day.Add(2 * time.Hour)},
+		},
+		Recorded: []domain.RecordedPayout{
+			failed("po-on-it", day.Add(time.Hour), false),
+			failed("po-refused-but-reported", day.Add(2*time.Hour), true),
+			failed("po-refused", day.Add(3*time.Hour), true),
+			failed("po-refused-near-the-end", period.To.Add(-time.Minute), true),
+			failed("po-failed-not-reported", day.Add(4*time.Hour), false),
+			failed("po-refused-carried", day.Add(-time.Minute), true),
+		},
+		Carried: []domain.ReconcileItem{{PayoutID: "po-refused-carried", LedgerAmount: 1000, LedgerStatus: "failed", At: day.Add(-time.Minute)}},
+		Period:  &period,
+	}
+	got := domain.ReconcilePayouts(in)
+	wantPayoutCategories(t, got, map[string][]string{
+		"matched": {"po-on-it"}, "amount_mismatch": {"po-refused-but-reported"},
+		"missing_at_bank": {"po-failed-not-reported"}, "timing_difference": {},
+	})
+}

@@ -636,7 +636,7 @@ func refusalReason(err error) string {
 	if r := []rune(msg); len(r) > maxReasonLen {
 		msg = string(r[:maxReasonLen]) + "…"
 	}
-	return "refused: " + msg
+	return domain.PayoutRefusedPrefix + msg
 }
 
 // returnMoney gives the money of a failed payout back to its source, once.

@@ -785,3 +785,42 @@ func TestReconcileBankUsesTheFeedsWatermarkForDedicatedAccounts(t *testing.T) {
 		t.Errorf("accounts %+v, want the dedicated account with the collection account's watermark %v", rep.Accounts, wm)
 	}
 }
+
+// Given a withdrawal the provider refused and never knew (failed,
+// "refused: …", its money back) and one it settled, when the provider's
+// report, which holds only the settled one, is reconciled, then the
+// refused payout is in no category: no report ever holds a transfer the
+// provider never took, so it is neither missing at the provider nor a
+// timing difference carried to be found missing by the next run.
+func TestReconcilePayoutsLeavesOutARefusedPayout(t *testing.T) {
+	g := newGatedBank(t, firmbanking.FakeOptions{RefuseAccounts: []string{refusedAccount.Number}})
+	e, bk := payoutEngine(t, g)
+	fund(t, e, bk, "u-r", "최거절", 10000)
+	refused := e.withdraw(t, "u-r", 1000, refusedAccount)
+	ok := e.withdraw(t, "u-r", 2000, payee)
+	e.waitPayouts(t, "failed", refused)
+	e.waitPayouts(t, "settled", ok)
+	v, _ := e.payout(t, ok)
+	at, err := time.Parse(time.RFC3339Nano, v.UpdatedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := at.Add(-time.Hour).UTC()
+	period := &domain.ReconcilePeriod{From: from, To: time.Now().UTC()}
+	rep, _, err := client.Do(ctxT(t), e.c, api.ReconcilePayouts, api.ReconcilePayoutsRequest{
+		FileSHA256: hex.EncodeToString(append(make([]byte, 31), 7)), Period: period,
+		Lines: []api.PayoutReportLine{{PayoutID: ok, Status: "settled", Amount: v.Amount, Fee: v.Fee, SettledAt: at}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(itemPayoutIDs(rep.Matched), []string{ok}) {
+		t.Errorf("matched %v, want %s", itemPayoutIDs(rep.Matched), ok)
+	}
+	for name, list := range map[string][]api.ReconcileItem{"missing_at_bank": rep.MissingAtBank, "timing_difference": rep.TimingDifference,
+		"missing_in_ledger": rep.MissingInLedger, "amount_mismatch": rep.AmountMismatch, "duplicate": rep.Duplicate} {
+		if slices.Contains(itemPayoutIDs(list), refused) {
+			t.Errorf("the refused payout %s is in %s: %+v", refused, name, rep.Counts)
+		}
+	}
+}
