@@ -591,7 +591,7 @@ func ReconcileBank(in BankReconcileInput) ReconciliationCompleted {
 		if u, ok := unrecorded[k]; ok {
 			items.placeRecorded(ReconcileItem{BankTxnID: d.BankTxnID, AccountNumber: acct, StatementAmount: u.StatementAmount, At: u.At.UTC(),
 				DepositIDs: depositIDs(byKey[k]), CarriedFrom: u.CarriedFrom,
-				Note: fmt.Sprintf("on the statement of run %s, which found it missing in the ledger; recorded since", u.CarriedFrom)}, byKey[k])
+				Note: fmt.Sprintf("found missing in the ledger by run %s, recorded since", u.CarriedFrom)}, byKey[k])
 			continue
 		}
 		items.MissingAtBank = append(items.MissingAtBank, ReconcileItem{BankTxnID: d.BankTxnID, AccountNumber: acct, LedgerAmount: d.Amount, At: d.DepositedAt.UTC(),

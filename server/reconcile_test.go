@@ -219,6 +219,61 @@ func TestReconcileBankCarriesTimingDifferencesToTheNextStatement(t *testing.T) {
 	}
 }
 
+// A timing difference the scanner then passed without recording it is
+// found missing in the ledger by the next run, though that run's statement
+// does not hold it. Recorded since, the run after matches it with the line
+// of the statement that held it, carried from the run that found it
+// missing, and its note does not say that run's statement held it.
+func TestReconcileBankNotesACarriedTransactionRecordedSinceItWasMissing(t *testing.T) {
+	e := startEngine(t)
+	acct := e.cfg.CollectNumber
+	t0 := time.Now().UTC().Add(-20 * time.Hour).Truncate(time.Second)
+	var sc api.ScanCompleteReply
+	e.call(t, api.DepositScanComplete.Subject, api.ScanCompleteRequest{AccountNumber: acct, CompleteUpTo: t0}, &sc, nil)
+	var rep api.RecordDepositReply
+	record := func(id string, amount int64, at time.Time) {
+		t.Helper()
+		e.call(t, api.DepositRecord.Subject, api.RecordDepositRequest{BankTxnID: id, AccountNumber: acct, DepositorName: "아무개",
+			Amount: amount, DepositedAt: at}, &rep, nil)
+	}
+	run := func(name string, lines ...api.StatementLine) api.ReconcileReply {
+		t.Helper()
+		sum := sha256.Sum256([]byte(t.Name() + name))
+		r, _, err := client.Do(ctxT(t), e.c, api.ReconcileBank, api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: lines}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	line := func(id string, amount int64, at time.Time) api.StatementLine {
+		return api.StatementLine{BankTxnID: id, AccountNumber: acct, DepositorName: "아무개", Amount: amount, DepositedAt: at}
+	}
+	first := run("first", line("T-lost", 4000, t0.Add(time.Minute)))
+	if got := itemIDs(first.TimingDifference); !slices.Equal(got, []string{"T-lost"}) {
+		t.Fatalf("first run's timing differences = %v", got)
+	}
+	// The scan passes T-lost without recording it (a feed that lost it).
+	e.call(t, api.DepositScanComplete.Subject, api.ScanCompleteRequest{AccountNumber: acct, CompleteUpTo: t0.Add(time.Hour)}, &sc, nil)
+	record("T-second", 300, t0.Add(2*time.Minute))
+	second := run("second", line("T-second", 300, t0.Add(2*time.Minute)))
+	if got := itemIDs(second.MissingInLedger); !slices.Equal(got, []string{"T-lost"}) || second.MissingInLedger[0].CarriedFrom != first.RunID {
+		t.Fatalf("second run's missing_in_ledger = %v (%+v), want T-lost carried from the first", got, second.MissingInLedger)
+	}
+	record("T-lost", 4000, t0.Add(time.Minute)) // by the operator, from the bank's statement
+	record("T-third", 200, t0.Add(3*time.Minute))
+	third := run("third", line("T-third", 200, t0.Add(3*time.Minute)))
+	if got := itemIDs(third.Matched); !slices.Equal(got, []string{"T-third", "T-lost"}) || third.Counts.MissingAtBank != 0 {
+		t.Fatalf("third run: matched %v, counts %+v; want T-third and T-lost", got, third.Counts)
+	}
+	it := third.Matched[1]
+	if it.CarriedFrom != second.RunID {
+		t.Errorf("T-lost carried_from %q, want the run that found it missing, %q", it.CarriedFrom, second.RunID)
+	}
+	if strings.Contains(it.Note, "on the statement of run "+string(second.RunID)) || !strings.Contains(it.Note, string(second.RunID)) {
+		t.Errorf("T-lost note %q: the second run found it missing, but its statement did not hold it", it.Note)
+	}
+}
+
 // reconcileOneRecorded records one transfer (T-1, 5,000) and reconciles a
 // statement that lists it n times.
 func reconcileOneRecorded(t *testing.T, n int) api.ReconcileReply {
