@@ -99,6 +99,12 @@ func getDirectBatch(ctx context.Context, js jetstream.JetStream, stream string, 
 		}
 		batch = append(batch, RawMessage{Seq: Seq(m.Sequence), Subject: m.Subject, Data: m.Data})
 	}
+	if len(batch) == 0 && ctx.Err() != nil {
+		// The answer ends silently when the request's time runs out: no
+		// answer (the server went away, or was too slow) is no sign of
+		// messages missing from the stream.
+		return nil, fmt.Errorf("eventstore: direct get from %d: no answer within %v: %w", next, timeout, ctx.Err())
+	}
 	return batch, nil
 }
 

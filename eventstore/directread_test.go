@@ -154,3 +154,25 @@ func TestReadPreparedPanicIsAnError(t *testing.T) {
 		t.Fatalf("ReadPrepared = %v, want the panic as an error", err)
 	}
 }
+
+// A direct get the server never answers (it went away while the stream was
+// read) is an error of the read, not messages missing from the log: the
+// stream lost nothing, and saying that commits were removed from inside it
+// would send an operator after damage there is not.
+func TestReadDirectUnansweredIsNotMissingMessages(t *testing.T) {
+	srv := testenv.Start(t, "")
+	_, js := srv.Connect(t)
+	s := open(t, js, eventstore.Config{})
+	appendEvents(t, s, eventstore.Ref{Type: "t", ID: "a"}, 600, 1)
+	var read int
+	_, err := eventstore.ReadDirect(t.Context(), js, "BANKBOOK_EVENTS", 300*time.Millisecond, func(eventstore.RawMessage) error {
+		if read++; read == 1 {
+			srv.Shutdown() // the next batch is asked of a server that is gone
+		}
+		return nil
+	})
+	var missing *eventstore.MissingError
+	if err == nil || errors.As(err, &missing) || errors.Is(err, eventstore.ErrNoMessage) {
+		t.Fatalf("read %d messages, then %v; want an error that is not messages missing from the log", read, err)
+	}
+}
