@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/bankbook/bankbook/api"
@@ -324,7 +323,7 @@ func (h *Deposits) ReconcilePayouts(ctx context.Context, meta Meta, req api.Reco
 	}
 	add := func(v api.PayoutView) error {
 		p := domain.RecordedPayout{PayoutID: v.PayoutID, Status: domain.PayoutStatus(v.Status), Amount: v.Amount, Fee: v.Fee,
-			NeverTaken: v.Status == string(domain.PayoutFailedStatus) && strings.HasPrefix(v.Failure, domain.PayoutRefusedPrefix)}
+			NeverTaken: domain.PayoutNeverTaken(domain.PayoutStatus(v.Status), v.Failure)}
 		if p.Status != domain.PayoutRequestedStatus {
 			at, err := time.Parse(time.RFC3339Nano, v.UpdatedAt)
 			if err != nil {

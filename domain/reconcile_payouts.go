@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -40,6 +41,13 @@ type RecordedPayout struct {
 // and, asked, did not know: the engine failed it, and the provider never
 // took it.
 const PayoutRefusedPrefix = "refused: "
+
+// PayoutNeverTaken reports whether a payout of status and failure is one
+// the provider refused and did not know (PayoutRefusedPrefix): none of
+// its reports holds it.
+func PayoutNeverTaken(status PayoutStatus, failure string) bool {
+	return status == PayoutFailedStatus && strings.HasPrefix(failure, PayoutRefusedPrefix)
+}
 
 // EarlierPayoutRuns is what the payouts runs recorded before a run
 // compared: a payout one of them compared is not missing at the provider

@@ -377,12 +377,17 @@ func (e *Engine) nightlyStartOf(ctx context.Context, log zerolog.Logger, job nig
 // recorded once.
 func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyRun {
 	return func(ctx context.Context, log zerolog.Logger, from, to time.Time) (time.Duration, error) {
+		// final returns the payouts made final in [from, to) that a
+		// report of the provider's holds: not those it refused and never
+		// took (domain.PayoutNeverTaken).
 		final := func(from, to time.Time) ([]api.PayoutView, error) {
 			recorded, err := e.Models.PayoutsFinalIn(from, to.Add(-time.Nanosecond))
 			if err != nil {
 				return nil, fmt.Errorf("nightly payouts reconciliation: read the payouts made final from %s to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 			}
-			return recorded, nil
+			return slices.DeleteFunc(recorded, func(v api.PayoutView) bool {
+				return domain.PayoutNeverTaken(domain.PayoutStatus(v.Status), v.Failure)
+			}), nil
 		}
 		at, ok, err := e.nightlyStartOf(ctx, log, payoutsNightly, from, to, func(from, to time.Time) (int, error) {
 			recorded, err := final(from, to)

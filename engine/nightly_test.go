@@ -1090,6 +1090,48 @@ func TestNightlyPayoutsPartsAcrossABurst(t *testing.T) {
 	}
 }
 
+// A payout the provider refused and never took (failed "refused: …",
+// its money returned) is on none of its reports: a day whose only payout
+// it is has nothing to compare, and says so at info, not as payouts the
+// provider left out ("ask the provider").
+func TestNightlyPayoutsLeaveARefusedPayoutOut(t *testing.T) {
+	const refused = "110-000-000000"
+	provider := firmbanking.NewFakeService(firmbanking.FakeOptions{Token: "test", Fee: 500, RefuseAccounts: []string{refused}})
+	srv := httptest.NewServer(provider.Handler())
+	t.Cleanup(srv.Close)
+	e, ctx, _, _ := nightlyEngine(t, func(c *Config) {
+		c.FirmbankURL, c.FirmbankToken, c.FirmbankStatusLag = srv.URL, "test", Duration(50*time.Millisecond)
+	})
+	from := time.Now().Add(-time.Minute)
+	meta := commands.Meta{Command: "test", Actor: "test"}
+	dep, err := e.Commands.Deposits.RecordDeposit(ctx, meta, api.RecordDepositRequest{BankTxnID: "FUND-1", AccountNumber: e.cfg.CollectNumber,
+		DepositorName: "김지갑", Amount: 100000, DepositedAt: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Commands.Deposits.ResolveDeposit(ctx, meta, api.ResolveDepositRequest{DepositID: dep.DepositID, Action: domain.ResolveRefundToWallet, UserID: "u-refused"}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.Commands.Wallets.Withdraw(ctx, meta, api.WithdrawRequest{UserID: "u-refused", Amount: 1000, PayoutID: "po_" + e.Commands.Wallets.NewID(),
+		BankAccount: domain.BankAccount{Bank: "신한은행", Number: refused, Holder: "김지갑"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.CheckFor(t, 30*time.Second, func() error {
+		if v, ok, err := e.Models.Payout(rep.PayoutID); err != nil || !ok || !domain.PayoutNeverTaken(domain.PayoutStatus(v.Status), v.Failure) {
+			return fmt.Errorf("payout %s: %+v, %v", rep.PayoutID, v, err)
+		}
+		return nil
+	})
+	p := &nights{e: e, ctx: ctx, run: e.reconcilePayoutsNightly(&firmbanking.Client{BaseURL: srv.URL, Token: "test"})}
+	if runs := p.runs(t, from, time.Now()); len(runs) != 0 {
+		t.Fatalf("%d runs of a day without a payout the provider took", len(runs))
+	}
+	if p.logged("error", "reported no payouts") || !p.logged("info", "no payouts that day") {
+		t.Fatalf("a day whose only payout the provider refused logged:\n%s", p.logs)
+	}
+}
+
 // A nightly payouts run recorded before the runs were sent with their day
 // (by an engine before projection reconciliations 3: its period is its
 // report's first to last line) is where the first night after the upgrade
