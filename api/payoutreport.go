@@ -2,9 +2,7 @@ package api
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,8 +31,7 @@ func ParsePayoutReport(data []byte) (ReconcilePayoutsRequest, error) {
 	if err != nil {
 		return ReconcilePayoutsRequest{}, err
 	}
-	sum := sha256.Sum256(data)
-	req := ReconcilePayoutsRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: lines}
+	req := ReconcilePayoutsRequest{FileSHA256: domain.FileSHA256(data), Lines: lines}
 	if err := req.Validate(); err != nil {
 		return ReconcilePayoutsRequest{}, err
 	}
@@ -136,4 +133,15 @@ func WritePayoutReport(w io.Writer, lines []PayoutReportLine) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// PayoutReportSHA256 is the file_sha256 of lines written as a report
+// (WritePayoutReport): a part of a report reconciled as several runs, a
+// night's report, is identified by its lines alone.
+func PayoutReportSHA256(lines []PayoutReportLine) (string, error) {
+	var file bytes.Buffer
+	if err := WritePayoutReport(&file, lines); err != nil {
+		return "", err
+	}
+	return domain.FileSHA256(file.Bytes()), nil
 }

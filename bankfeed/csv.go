@@ -1,6 +1,7 @@
 package bankfeed
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bankbook/bankbook/domain"
 	"github.com/bankbook/bankbook/internal/csvtab"
 )
 
@@ -193,4 +195,15 @@ func WriteCSV(w io.Writer, txns []Transaction) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// StatementSHA256 is the file_sha256 of txns written as a statement
+// (WriteCSV): a part of a statement reconciled as several runs, a night's
+// statement, is identified by its transactions alone.
+func StatementSHA256(txns []Transaction) (string, error) {
+	var file bytes.Buffer
+	if err := WriteCSV(&file, txns); err != nil {
+		return "", err
+	}
+	return domain.FileSHA256(file.Bytes()), nil
 }

@@ -30,6 +30,13 @@ const (
 // an order's expiry or cancellation, a nightly reconciliation run.
 const ActorTimer = "timer"
 
+// FileSHA256 is the file_sha256 of a reconciled file: the lower-case hex
+// SHA-256 of its bytes, which identifies its run (NewReconciliationID).
+func FileSHA256(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
 // NewReconciliationID derives a run's ID from its kind and the SHA-256 (lower
 // case hex) of its input file's bytes: "rec_" and the first 24 hex digits of
 // SHA-256(kind NUL file_sha256). The same file of the same kind is the same

@@ -1,10 +1,7 @@
 package engine
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -437,10 +434,7 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 		}
 		parts, split := api.KeyedTimeParts(len(lines), func(i int) time.Time { return lines[i].SettledAt }, func(i int) string { return lines[i].PayoutID },
 			from, to, func(int) int { return nightlyLines })
-		if split != nil {
-			log.Error().Str("payout_id", split.Key).Time("first", lines[split.First].SettledAt).Time("last", lines[split.Last].SettledAt).
-				Msg("nightly payouts reconciliation: the provider reported a payout more than once, further apart than a run holds: each of the day's runs takes its line for the only one, no duplicate is found; reconcile those lines by hand as a report of their own")
-		}
+		logSplit(log, payoutsNightly, split, func(i int) (string, time.Time) { return lines[i].PayoutID, lines[i].SettledAt })
 		for _, part := range parts {
 			// A later part's payouts, recorded final just after this
 			// part's end (a burst across it), are not this part's timing
@@ -449,7 +443,7 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 			for _, l := range lines[part.End:] {
 				req.Later = append(req.Later, l.PayoutID)
 			}
-			if req.FileSHA256, err = payoutsFileSHA256(req.Lines); err != nil {
+			if req.FileSHA256, err = api.PayoutReportSHA256(req.Lines); err != nil {
 				return 0, err
 			}
 			if err := recordNightly(log, payoutsNightly, func(meta commands.Meta) (api.ReconcileReply, error) {
@@ -482,17 +476,6 @@ func nightlyPayoutLines(log zerolog.Logger, lines []api.PayoutReportLine, from, 
 			Msg("nightly payouts reconciliation: the provider reported payouts outside the period asked for: left out (one before it is an earlier night's, one at or after its end the next night's)")
 	}
 	return in
-}
-
-// payoutsFileSHA256 is the file_sha256 of a nightly payouts run of lines:
-// the SHA-256 of lines written in the report's dialect.
-func payoutsFileSHA256(lines []api.PayoutReportLine) (string, error) {
-	var file bytes.Buffer
-	if err := api.WritePayoutReport(&file, lines); err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(file.Bytes())
-	return hex.EncodeToString(sum[:]), nil
 }
 
 // How long a bank run waits for the bank to say its data is complete up to
@@ -615,10 +598,7 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			return 0, nil
 		}
 		parts, split := statementParts(txns, from, to, nightlyLines, nightlyAccounts)
-		if split != nil {
-			log.Error().Str("transaction", split.Key).Time("first", txns[split.First].DepositedAt).Time("last", txns[split.Last].DepositedAt).
-				Msg("nightly bank reconciliation: the bank showed a transaction more than once, further apart than a run holds: each of the day's runs takes its line for the only one, no duplicate is found; reconcile those lines by hand as a statement of their own")
-		}
+		logSplit(log, bankNightly, split, func(i int) (string, time.Time) { return txns[i].BankTxnID, txns[i].DepositedAt })
 		for _, part := range parts {
 			recorded, err := feedDeposits(part.period.From, part.period.To)
 			if err != nil {
@@ -638,16 +618,14 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 				}
 			}
 			accounts := append([]string{collect}, slices.Sorted(maps.Keys(covered))...)
-			var file bytes.Buffer
-			if err := bankfeed.WriteCSV(&file, part.lines); err != nil {
+			sum, err := bankfeed.StatementSHA256(part.lines)
+			if err != nil {
 				return 0, err
 			}
-			sum := sha256.Sum256(file.Bytes())
-			req := api.ReconcileBankRequest{FileSHA256: hex.EncodeToString(sum[:]), Lines: make([]api.StatementLine, 0, len(part.lines)),
+			req := api.ReconcileBankRequest{FileSHA256: sum, Lines: make([]api.StatementLine, 0, len(part.lines)),
 				Period: &part.period, Accounts: accounts}
 			for _, t := range part.lines {
-				req.Lines = append(req.Lines, api.StatementLine{BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber,
-					DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt})
+				req.Lines = append(req.Lines, api.StatementLine(t))
 			}
 			// A run going on within an instant its last part shared with
 			// the next reads that instant's transfers again: a part of
@@ -663,6 +641,21 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 	}
 }
 
+// logSplit logs, at error, a line of a night's input whose key (a
+// transaction, a payout) is on it again further apart than a run holds
+// (split, api.KeyedTimeParts; nil: none): each of the day's runs takes its
+// line for the only one, and no duplicate is found. line gives a line's
+// ID and time.
+func logSplit(log zerolog.Logger, job nightlyJob, split *api.SplitKey, line func(i int) (string, time.Time)) {
+	if split == nil {
+		return
+	}
+	id, first := line(split.First)
+	_, last := line(split.Last)
+	log.Error().Str("id", id).Time("first", first).Time("last", last).
+		Msgf("nightly %s reconciliation: a line is on the input more than once, further apart than a run holds: each of the day's runs takes its line for the only one, and no duplicate is found; reconcile those lines by hand as a file of their own", job.what)
+}
+
 // statementPart is the lines of one run of a day's statement and the part
 // of the day it covers (both ends inclusive).
 type statementPart struct {
@@ -676,7 +669,7 @@ type statementPart struct {
 func statementParts(txns []bankfeed.Transaction, from, to time.Time, maxLines, maxAccounts int) ([]statementPart, *api.SplitKey) {
 	var out []statementPart
 	parts, split := api.KeyedTimeParts(len(txns), func(i int) time.Time { return txns[i].DepositedAt }, func(i int) string {
-		return domain.NormalizeAccountNumber(txns[i].AccountNumber) + " " + txns[i].BankTxnID
+		return string(domain.NewDepositID(txns[i].AccountNumber, txns[i].BankTxnID)) // the transaction
 	}, from, to, func(start int) int {
 		limit, accounts := min(len(txns)-start, maxLines), map[string]bool{}
 		for i, t := range txns[start : start+limit] {

@@ -1038,48 +1038,69 @@ func TestNightlyPayoutsDayOfMoreThanTenThousand(t *testing.T) {
 	}
 }
 
+// providerNights is a nightly payouts run on an engine that pays out
+// through a fake provider (opts; token and fee set here), the report's
+// source too, with a wallet holding 100,000 won since from.
+type providerNights struct {
+	nights
+	from time.Time
+}
+
+func newProviderNights(t *testing.T, opts firmbanking.FakeOptions) *providerNights {
+	t.Helper()
+	opts.Token, opts.Fee = "test", 500
+	srv := httptest.NewServer(firmbanking.NewFakeService(opts).Handler())
+	t.Cleanup(srv.Close)
+	w := &providerNights{from: time.Now().Add(-time.Minute)}
+	w.e, w.ctx, _, _ = nightlyEngine(t, func(c *Config) {
+		c.FirmbankURL, c.FirmbankToken, c.FirmbankStatusLag = srv.URL, "test", Duration(50*time.Millisecond)
+	})
+	w.run = w.e.reconcilePayoutsNightly(&firmbanking.Client{BaseURL: srv.URL, Token: "test"})
+	dep, err := w.e.Commands.Deposits.RecordDeposit(w.ctx, providerMeta, api.RecordDepositRequest{BankTxnID: "FUND-1", AccountNumber: w.e.cfg.CollectNumber,
+		DepositorName: "김지갑", Amount: 100000, DepositedAt: w.from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.e.Commands.Deposits.ResolveDeposit(w.ctx, providerMeta, api.ResolveDepositRequest{DepositID: dep.DepositID, Action: domain.ResolveRefundToWallet, UserID: "u-wallet"}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+var providerMeta = commands.Meta{Command: "test", Actor: "test"}
+
+// withdraw pays amount out of the wallet to account; the payout's ID.
+func (w *providerNights) withdraw(t *testing.T, amount int64, account string) string {
+	t.Helper()
+	rep, err := w.e.Commands.Wallets.Withdraw(w.ctx, providerMeta, api.WithdrawRequest{UserID: "u-wallet", Amount: amount, PayoutID: "po_" + w.e.Commands.Wallets.NewID(),
+		BankAccount: domain.BankAccount{Bank: "신한은행", Number: account, Holder: "김지갑"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep.PayoutID
+}
+
 // A day's payouts split into parts across a burst: the payouts of the
 // later part, recorded final just after the earlier part's end, are
 // compared by their own part, not carried by the earlier one as timing
 // differences (a burst of thousands would not fit one run). Real payouts,
 // made through the provider the report comes from.
 func TestNightlyPayoutsPartsAcrossABurst(t *testing.T) {
-	provider := firmbanking.NewFakeService(firmbanking.FakeOptions{Token: "test", Fee: 500})
-	srv := httptest.NewServer(provider.Handler())
-	t.Cleanup(srv.Close)
-	e, ctx, _, _ := nightlyEngine(t, func(c *Config) {
-		c.FirmbankURL, c.FirmbankToken, c.FirmbankStatusLag = srv.URL, "test", Duration(50*time.Millisecond)
-	})
-	from := time.Now().Add(-time.Minute)
-	meta := commands.Meta{Command: "test", Actor: "test"}
-	dep, err := e.Commands.Deposits.RecordDeposit(ctx, meta, api.RecordDepositRequest{BankTxnID: "FUND-1", AccountNumber: e.cfg.CollectNumber,
-		DepositorName: "김지갑", Amount: 100000, DepositedAt: from})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Commands.Deposits.ResolveDeposit(ctx, meta, api.ResolveDepositRequest{DepositID: dep.DepositID, Action: domain.ResolveRefundToWallet, UserID: "u-burst"}); err != nil {
-		t.Fatal(err)
-	}
+	w := newProviderNights(t, firmbanking.FakeOptions{})
 	var ids []string
 	for i := range 4 {
-		rep, err := e.Commands.Wallets.Withdraw(ctx, meta, api.WithdrawRequest{UserID: "u-burst", Amount: int64(1000 + i), PayoutID: "po_" + e.Commands.Wallets.NewID(),
-			BankAccount: domain.BankAccount{Bank: "신한은행", Number: "110-123-456789", Holder: "김지갑"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, rep.PayoutID)
+		ids = append(ids, w.withdraw(t, int64(1000+i), "110-123-456789"))
 	}
 	testenv.CheckFor(t, 30*time.Second, func() error {
 		for _, id := range ids {
-			if v, ok, err := e.Models.Payout(id); err != nil || !ok || v.Status != "settled" {
+			if v, ok, err := w.e.Models.Payout(id); err != nil || !ok || v.Status != "settled" {
 				return fmt.Errorf("payout %s: %+v, %v", id, v, err)
 			}
 		}
 		return nil
 	})
 	partsOf(t, 2)
-	p := &nights{e: e, ctx: ctx, run: e.reconcilePayoutsNightly(&firmbanking.Client{BaseURL: srv.URL, Token: "test"})}
-	runs := p.runs(t, from, time.Now())
+	runs := w.runs(t, w.from, time.Now())
 	if len(runs) != 2 {
 		t.Fatalf("%d runs, want 2", len(runs))
 	}
@@ -1096,39 +1117,19 @@ func TestNightlyPayoutsPartsAcrossABurst(t *testing.T) {
 // provider left out ("ask the provider").
 func TestNightlyPayoutsLeaveARefusedPayoutOut(t *testing.T) {
 	const refused = "110-000-000000"
-	provider := firmbanking.NewFakeService(firmbanking.FakeOptions{Token: "test", Fee: 500, RefuseAccounts: []string{refused}})
-	srv := httptest.NewServer(provider.Handler())
-	t.Cleanup(srv.Close)
-	e, ctx, _, _ := nightlyEngine(t, func(c *Config) {
-		c.FirmbankURL, c.FirmbankToken, c.FirmbankStatusLag = srv.URL, "test", Duration(50*time.Millisecond)
-	})
-	from := time.Now().Add(-time.Minute)
-	meta := commands.Meta{Command: "test", Actor: "test"}
-	dep, err := e.Commands.Deposits.RecordDeposit(ctx, meta, api.RecordDepositRequest{BankTxnID: "FUND-1", AccountNumber: e.cfg.CollectNumber,
-		DepositorName: "김지갑", Amount: 100000, DepositedAt: from})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Commands.Deposits.ResolveDeposit(ctx, meta, api.ResolveDepositRequest{DepositID: dep.DepositID, Action: domain.ResolveRefundToWallet, UserID: "u-refused"}); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := e.Commands.Wallets.Withdraw(ctx, meta, api.WithdrawRequest{UserID: "u-refused", Amount: 1000, PayoutID: "po_" + e.Commands.Wallets.NewID(),
-		BankAccount: domain.BankAccount{Bank: "신한은행", Number: refused, Holder: "김지갑"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newProviderNights(t, firmbanking.FakeOptions{RefuseAccounts: []string{refused}})
+	id := w.withdraw(t, 1000, refused)
 	testenv.CheckFor(t, 30*time.Second, func() error {
-		if v, ok, err := e.Models.Payout(rep.PayoutID); err != nil || !ok || !domain.PayoutNeverTaken(domain.PayoutStatus(v.Status), v.Failure) {
-			return fmt.Errorf("payout %s: %+v, %v", rep.PayoutID, v, err)
+		if v, ok, err := w.e.Models.Payout(id); err != nil || !ok || !domain.PayoutNeverTaken(domain.PayoutStatus(v.Status), v.Failure) {
+			return fmt.Errorf("payout %s: %+v, %v", id, v, err)
 		}
 		return nil
 	})
-	p := &nights{e: e, ctx: ctx, run: e.reconcilePayoutsNightly(&firmbanking.Client{BaseURL: srv.URL, Token: "test"})}
-	if runs := p.runs(t, from, time.Now()); len(runs) != 0 {
+	if runs := w.runs(t, w.from, time.Now()); len(runs) != 0 {
 		t.Fatalf("%d runs of a day without a payout the provider took", len(runs))
 	}
-	if p.logged("error", "reported no payouts") || !p.logged("info", "no payouts that day") {
-		t.Fatalf("a day whose only payout the provider refused logged:\n%s", p.logs)
+	if w.logged("error", "reported no payouts") || !w.logged("info", "no payouts that day") {
+		t.Fatalf("a day whose only payout the provider refused logged:\n%s", w.logs)
 	}
 }
 

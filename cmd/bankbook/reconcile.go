@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -80,19 +78,17 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		slices.Sort(covered)
 		covered = slices.Compact(covered)
 		return reconcileFile(ctx, cf, stdout, api.ReconcileBank, req, req.Lines, func(l api.StatementLine) time.Time { return l.DepositedAt },
-			func(l api.StatementLine) string {
-				return domain.NormalizeAccountNumber(l.AccountNumber) + " " + l.BankTxnID
-			}, p,
+			func(l api.StatementLine) string { return string(domain.NewDepositID(l.AccountNumber, l.BankTxnID)) }, p,
 			func(lines []api.StatementLine, period *api.ReconcilePeriod) (api.ReconcileBankRequest, error) {
 				txns := make([]bankfeed.Transaction, len(lines))
 				for i, l := range lines {
 					txns[i] = bankfeed.Transaction(l)
 				}
-				var file bytes.Buffer
-				if err := bankfeed.WriteCSV(&file, txns); err != nil {
+				sum, err := bankfeed.StatementSHA256(txns)
+				if err != nil {
 					return api.ReconcileBankRequest{}, err
 				}
-				part := api.ReconcileBankRequest{FileSHA256: fileSHA256(file.Bytes()), Lines: lines}
+				part := api.ReconcileBankRequest{FileSHA256: sum, Lines: lines}
 				if period != nil {
 					part.Period, part.Accounts = period, covered
 				}
@@ -116,11 +112,8 @@ func reconcile(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return reconcileFile(ctx, cf, stdout, api.ReconcilePayouts, req, req.Lines, func(l api.PayoutReportLine) time.Time { return l.SettledAt },
 			func(l api.PayoutReportLine) string { return l.PayoutID }, p,
 			func(lines []api.PayoutReportLine, period *api.ReconcilePeriod) (api.ReconcilePayoutsRequest, error) {
-				var file bytes.Buffer
-				if err := api.WritePayoutReport(&file, lines); err != nil {
-					return api.ReconcilePayoutsRequest{}, err
-				}
-				return api.ReconcilePayoutsRequest{FileSHA256: fileSHA256(file.Bytes()), Lines: lines, Period: period}, nil
+				sum, err := api.PayoutReportSHA256(lines)
+				return api.ReconcilePayoutsRequest{FileSHA256: sum, Lines: lines, Period: period}, err
 			})
 	case "get":
 		pos, err := parseInterspersed(fs, args[1:])
@@ -194,7 +187,7 @@ func readStatement(path string) (api.ReconcileBankRequest, error) {
 	if len(txns) == 0 {
 		return api.ReconcileBankRequest{}, fmt.Errorf("%s: the statement has no transactions", path)
 	}
-	req := api.ReconcileBankRequest{FileSHA256: fileSHA256(data)}
+	req := api.ReconcileBankRequest{FileSHA256: domain.FileSHA256(data)}
 	for i, t := range txns {
 		l := api.StatementLine{BankTxnID: t.BankTxnID, AccountNumber: t.AccountNumber, DepositorName: t.DepositorName, Amount: t.Amount, DepositedAt: t.DepositedAt}
 		for range rows[i] {
@@ -217,13 +210,6 @@ func readPayoutReport(path string) (api.ReconcilePayoutsRequest, error) {
 		return api.ReconcilePayoutsRequest{}, fmt.Errorf("%s: not reconciled:\n%w", path, err)
 	}
 	return req, nil
-}
-
-// fileSHA256 is the file_sha256 of a file: the lower-case hex of its
-// SHA-256.
-func fileSHA256(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
 }
 
 // partSlack is what a part's request may take beyond the whole request's
@@ -330,10 +316,11 @@ func fileParts[L any](lines []L, at func(L) time.Time, key func(L) string, size 
 			return n
 		})
 	if split != nil {
+		line, _ := json.Marshal(lines[split.First])
 		first, last := domain.FormatTime(at(lines[split.First])), domain.FormatTime(at(lines[split.Last]))
-		return nil, fmt.Errorf("not reconciled: %q is on the file more than once (a duplicate), at %s and at %s, further apart than one request carries: "+
+		return nil, fmt.Errorf("not reconciled: the line %s is on the file more than once (a duplicate), at %s and at %s, further apart than one request carries: "+
 			"each of the runs the file is sent as would take its line for the only one; reconcile the lines from %s to %s as a file of their own",
-			split.Key, first, last, first, last)
+			line, first, last, first, last)
 	}
 	return parts, nil
 }

@@ -416,7 +416,7 @@ func TestFilePartsKeepARepeatedLineInOneRun(t *testing.T) {
 
 	// Further apart than a run holds: not sent at all.
 	lines[9].PayoutID = lines[0].PayoutID
-	if parts, err := fileParts(lines, at, key, size, 40, t0, t0.Add(time.Minute)); err == nil || !strings.Contains(err.Error(), `"po-0" is on the file more than once`) {
+	if parts, err := fileParts(lines, at, key, size, 40, t0, t0.Add(time.Minute)); err == nil || !strings.Contains(err.Error(), `"payout_id":"po-0"`) || !strings.Contains(err.Error(), "is on the file more than once") {
 		t.Fatalf("po-0 on the first and the last line: parts %+v, %v", parts, err)
 	}
 }
