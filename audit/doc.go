@@ -53,7 +53,9 @@
 //     that).
 //   - aggregates: the events of each aggregate have versions 1, 2, 3, …
 //     without a gap or a repeat (after a damaged commit the count resumes
-//     from the next readable one).
+//     from the next readable one). Orders move only as docs/domain.md's
+//     table says (orderMoves), and a bill command's events on a link are
+//     what the engine decides again on the link as it was (links).
 //   - no_event_skipped: no commit of the stream is damaged (not a commit,
 //     or an event the codec cannot decode, such as an unknown event type)
 //     unless an operator set it aside (as recorded in the live read
