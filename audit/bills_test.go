@@ -170,3 +170,20 @@ func TestVerifyNamesABillMovedOutOfTurn(t *testing.T) {
 		})
 	}
 }
+
+// A bill whose memo today's rules refuse (an older engine took it) is not
+// a finding: the check is of moves, not of a command's inputs.
+func TestVerifyTakesABillMemoAnOlderEngineTook(t *testing.T) {
+	s := newStream(t)
+	b := newBilling(s)
+	memo := "11월분\u2028추가"
+	if _, err := domain.DecideIssueBill(b.l, domain.IssueBill{Amount: 1000, Memo: memo, Now: t0}); err == nil {
+		t.Fatalf("the memo %q is taken today; the test needs one that is refused", memo)
+	}
+	b.write(nil, domain.BillIssued{LinkID: b.id, BillID: domain.BillID(b.id, 1), DistributorID: "dist1", StoreID: "s1", StoreName: "가게",
+		Amount: 1000, Memo: memo, DedicatedAccount: domain.BankAccount{Number: "900-1"}, IssuedAt: t0.Add(time.Minute)})
+	b.issue(2000, 2*time.Minute, nil)
+	if rep := s.verify(); !rep.OK {
+		t.Fatalf("findings: %+v", rep.Findings)
+	}
+}
