@@ -6,6 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -218,5 +221,44 @@ func TestPermanent(t *testing.T) {
 		if got := Permanent(tc.err); got != tc.want {
 			t.Errorf("Permanent(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestRedirectsAreNotFollowed: a provider URL that answers with a redirect
+// (an http:// URL moved to https://, a path without its trailing slash)
+// is not followed. Followed, a 301, 302 or 303 turns the POST into a GET
+// without the message, whose 200 read as the message delivered: it was
+// recorded sent and never arrived. And the token went to wherever the
+// redirect pointed. The answer is a refusal that names the status and
+// where it points.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			var moved atomic.Int64
+			mux := http.NewServeMux()
+			mux.HandleFunc("/moved/", func(w http.ResponseWriter, r *http.Request) {
+				moved.Add(1)
+				_, _ = w.Write([]byte(`{"messages":[],"id":"1"}`))
+			})
+			mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, "/moved"+r.URL.Path, status)
+			})
+			srv := httptest.NewServer(mux)
+			t.Cleanup(srv.Close)
+			for _, p := range adapters(t, srv.URL) {
+				_, err := p.Send(context.Background(), message("ntf_1", "store_1"))
+				rej, ok := errors.AsType[*RejectedError](err)
+				if !ok || rej.Status != status || !strings.Contains(rej.Message, "/moved/") || !Permanent(err) || MayHaveStored(err) {
+					t.Fatalf("%s: Send = %v, want a refusal with status %d naming where it points", p.Name(), err, status)
+				}
+			}
+			sb := adapters(t, srv.URL)[0]
+			if _, _, err := sb.Delivered(context.Background(), message("ntf_1", "store_1"), time.Now()); err == nil {
+				t.Fatalf("%s: Delivered through a redirect answered, want an error", sb.Name())
+			}
+			if n := moved.Load(); n != 0 {
+				t.Fatalf("the redirect was followed %d time(s)", n)
+			}
+		})
 	}
 }

@@ -25,7 +25,10 @@
 //     the message may have arrived (MayHaveStored) — ask Delivered first;
 //     other ErrUnavailable errors (408, a refused connection) are taken as
 //     not stored. A 2xx is always a stored message, even when its body is
-//     unreadable (the Receipt then has no Ref).
+//     unreadable (the Receipt then has no Ref). A redirect is never
+//     followed: it is a *RejectedError saying where it points (followed,
+//     a 301 made the POST a GET without the message, and its 2xx a
+//     message recorded sent that never arrived).
 //   - A 429 becomes a *RateLimitedError whose RetryAfter is the provider's
 //     wait (X-RateLimit-RetryAfter, else Retry-After, else Sendbird's
 //     "retry_after: 0.165s" in the body, else 1s), capped at MaxRetryAfter.

@@ -32,7 +32,8 @@ type SendbirdConfig struct {
 	// DefaultTimeout.
 	Timeout time.Duration
 	// Client sends the requests; nil means a client of the adapter's own.
-	// Its own Timeout, if any, also applies.
+	// Its own Timeout, if any, also applies; its CheckRedirect does not:
+	// a redirect is never followed.
 	Client *http.Client
 	// ChannelURL maps a recipient to its channel_url. nil means the
 	// recipient itself, as API.md names channels; use SafeChannelURL against
@@ -109,7 +110,7 @@ func NewSendbird(cfg SendbirdConfig) (*Sendbird, error) {
 	return &Sendbird{
 		cfg: cfg,
 		t: transport{
-			client:    cfg.Client,
+			client:    noRedirects(cfg.Client),
 			timeout:   cfg.Timeout,
 			userAgent: "bankbook-chat",
 			auth:      func(h http.Header) { h.Set("Api-Token", token) },

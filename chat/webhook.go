@@ -20,6 +20,7 @@ type WebhookConfig struct {
 	// DefaultTimeout.
 	Timeout time.Duration
 	// Client sends the requests; nil means a client of the adapter's own.
+	// Its CheckRedirect does not apply: a redirect is never followed.
 	Client *http.Client
 }
 
@@ -83,7 +84,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	cfg = cfg.withDefaults()
 	token := cfg.Token
 	return &Webhook{cfg: cfg, t: transport{
-		client:    cfg.Client,
+		client:    noRedirects(cfg.Client),
 		timeout:   cfg.Timeout,
 		userAgent: "bankbook-chat",
 		auth: func(h http.Header) {

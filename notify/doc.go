@@ -52,9 +52,9 @@
 //     throttled failure, which does not count towards dead-lettering; a
 //     refusal of the message (a 4xx other than those below, or a message
 //     the adapter finds invalid) dead-letters it at once; a refused token
-//     (401, 403) or a 404/405 without a provider error code (a wrong URL),
-//     the deployment's fault, not the message's, a 5xx, a connection
-//     error or a timeout is a failure, tried again after an
+//     (401, 403), a 404/405 without a provider error code or a redirect
+//     (a wrong URL), the deployment's fault, not the message's, a 5xx, a
+//     connection error or a timeout is a failure, tried again after an
 //     exponential backoff with jitter (half of each wait random), until
 //     Config.MaxAttempts failures since the last redrive dead-letter it. A
 //     timeout or a 5xx (a provider, or a gateway in front of it, may fail

@@ -782,8 +782,9 @@ func (n *Notifier) failed(ctx context.Context, m commands.Meta, note domain.Noti
 }
 
 // deploymentError reports whether a refusal is the deployment's fault, not
-// the message's: a refused token (401, 403), or a 404/405 without a
-// provider error code (a wrong --chat-url path). Those are retried like an
+// the message's: a refused token (401, 403), a 404/405 without a provider
+// error code (a wrong --chat-url path), or a redirect (3xx, never
+// followed: an http:// URL moved to https://). Those are retried like an
 // outage, so fixing the deployment needs no redrive of every message.
 func deploymentError(r *chat.RejectedError) bool {
 	switch r.Status {
@@ -792,7 +793,7 @@ func deploymentError(r *chat.RejectedError) bool {
 	case http.StatusNotFound, http.StatusMethodNotAllowed:
 		return r.Code == 0
 	}
-	return false
+	return r.Status >= 300 && r.Status <= 399
 }
 
 // channelCreatedMark is how a failure recorded for chat.ErrChannelCreated

@@ -189,3 +189,49 @@ func TestAWrongProviderURLIsRetriedNotDead(t *testing.T) {
 		})
 	}
 }
+
+// TestARedirectingProviderURLIsRetriedNotSent: a --notify-webhook-url (or
+// --chat-url) that answers with a redirect, an http:// URL the receiver
+// moved to https:// say, has not taken the message. Followed, the POST
+// became a GET without the message, and the receiver's 200 to that GET
+// recorded the notification sent: it never arrived. Like a wrong path, it
+// is the deployment's fault: the notification fails, counted, and waits
+// for its retry, so fixing the URL needs no redrive.
+func TestARedirectingProviderURLIsRetriedNotSent(t *testing.T) {
+	w := newDispatchWorld(t)
+	var posts, moved atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/hook/") {
+			moved.Add(1)
+			_, _ = rw.Write([]byte("ok"))
+			return
+		}
+		posts.Add(1)
+		http.Redirect(rw, r, "/hook/", http.StatusMovedPermanently)
+	}))
+	t.Cleanup(ts.Close)
+	provider, err := chat.NewWebhook(chat.WebhookConfig{URL: ts.URL + "/hook"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := notify.New(notify.Config{
+		Codec: domain.Events(), Notifications: w.notes, Provider: provider, Limiter: w.limiter(t), Log: zerolog.Nop(),
+		MaxAttempts: 3, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
+		MaxSlotWait: 50 * time.Millisecond, AttemptLease: time.Second, SendTimeout: time.Second, ClockSkew: time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, c := w.pending(t, "store:s-moved")
+	err = n.Dispatch(context.Background(), c)
+	note := w.get(t, id)
+	if ra, ok := errors.AsType[*worker.RetryAfterError](err); !ok || ra.Err != nil {
+		t.Fatalf("a send to a redirecting URL: %v (notification %s, last error %q), want a wait until its retry", err, note.Status, note.LastError)
+	}
+	if note.Status != domain.NotificationStatusPending || note.AttemptsSinceRedrive != 1 || !strings.Contains(note.LastError, "301") {
+		t.Fatalf("after a 301: %s with %d counted attempts (last error %q), want pending with 1, the 301 its last error", note.Status, note.AttemptsSinceRedrive, note.LastError)
+	}
+	if posts.Load() != 1 || moved.Load() != 0 {
+		t.Fatalf("%d request(s) to the URL, %d to where it redirects; want 1 and 0", posts.Load(), moved.Load())
+	}
+}
