@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -172,9 +173,28 @@ var eventIDRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
 // transfer, its type agreeing with the result. Unknown fields are
 // ignored: providers add them.
 func decodeWebhook(body []byte) (WebhookEvent, error) {
-	var ev WebhookEvent
-	if err := json.Unmarshal(body, &ev); err != nil {
-		return WebhookEvent{}, fmt.Errorf("decode: %w", err)
+	// created_at is read here, so that a time that is not one is named by
+	// its field rather than by encoding/json's layout.
+	var in struct {
+		EventID   string          `json:"event_id"`
+		Type      string          `json:"type"`
+		CreatedAt json.RawMessage `json:"created_at"`
+		Transfer  Result          `json:"transfer"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return WebhookEvent{}, jsonProblem(err)
+	}
+	ev := WebhookEvent{EventID: in.EventID, Type: in.Type, Transfer: in.Transfer}
+	if len(in.CreatedAt) > 0 && string(in.CreatedAt) != "null" {
+		var at string
+		if json.Unmarshal(in.CreatedAt, &at) != nil {
+			return WebhookEvent{}, errors.New("created_at: must be a JSON string")
+		}
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return WebhookEvent{}, fmt.Errorf("created_at: %q is not an RFC 3339 time", at)
+		}
+		ev.CreatedAt = t
 	}
 	if !eventIDRE.MatchString(ev.EventID) {
 		return WebhookEvent{}, errors.New("event_id must be 1–128 characters of A-Z, a-z, 0-9, '_', '-', '.' and ':'")
@@ -191,6 +211,34 @@ func decodeWebhook(body []byte) (WebhookEvent, error) {
 		return ev, nil
 	}
 	return WebhookEvent{}, fmt.Errorf("type %q with a %q transfer: only final transfers are told", ev.Type, ev.Transfer.Status)
+}
+
+// jsonProblem says what encoding/json found wrong with a webhook's body
+// in the provider's terms: the field and the JSON it must be, never the
+// engine's Go types.
+func jsonProblem(err error) error {
+	if typ, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		field := typ.Field
+		if field == "" {
+			field = "the body"
+		}
+		want := "a JSON object"
+		switch typ.Type.Kind() {
+		case reflect.String:
+			want = "a JSON string"
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+			want = "a JSON number"
+		case reflect.Bool:
+			want = "true or false"
+		case reflect.Slice, reflect.Array:
+			want = "a JSON array"
+		}
+		return fmt.Errorf("%s: must be %s, not %s", field, want, typ.Value)
+	}
+	if syn, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return fmt.Errorf("malformed JSON at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	}
+	return fmt.Errorf("malformed JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 }
 
 // WebhookReceiver serves a provider's webhooks: POST with a body of one
@@ -250,11 +298,17 @@ func (rc *WebhookReceiver) serve(w http.ResponseWriter, r *http.Request) int {
 		now = rc.Now
 	}
 	ev, err := VerifyWebhook(rc.Secrets, r.Header.Get(SignatureHeader), body, now(), rc.Tolerance)
+	// The answer says what is wrong, not in which of the engine's
+	// packages it was found.
+	msg := ""
+	if err != nil {
+		msg = strings.TrimPrefix(err.Error(), "firmbanking: ")
+	}
 	switch {
 	case errors.Is(err, ErrBadSignature):
-		return webhookAnswer(w, http.StatusUnauthorized, "bad_signature", err.Error())
+		return webhookAnswer(w, http.StatusUnauthorized, "bad_signature", msg)
 	case err != nil:
-		return webhookAnswer(w, http.StatusBadRequest, "bad_request", err.Error())
+		return webhookAnswer(w, http.StatusBadRequest, "bad_request", msg)
 	}
 	switch err := rc.Notify(r.Context(), ev); {
 	case err == nil:

@@ -293,3 +293,42 @@ func TestFakeGivesUpOnAContradiction(t *testing.T) {
 		t.Fatalf("after a 409: %d notified, stats %+v; want it posted once and given up", notified.Load(), st)
 	}
 }
+
+// TestWebhookErrorsNameNoInternals: a signed body that is not the
+// provider's JSON is answered 400 with what is wrong in the provider's
+// terms (the field, the JSON it must be), not the engine's Go types or
+// packages.
+func TestWebhookErrorsNameNoInternals(t *testing.T) {
+	rc := &WebhookReceiver{Secrets: [][]byte{hookSecret}, Now: func() time.Time { return t0 }, Notify: func(context.Context, WebhookEvent) error {
+		t.Error("Notify was told of a malformed webhook")
+		return nil
+	}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	for name, tc := range map[string]struct{ body, want string }{
+		"an array":              {`[1]`, "must be a JSON object, not array"},
+		"a string":              {`"x"`, "must be a JSON object, not string"},
+		"a fee as a string":     {`{"event_id":"e1","type":"transfer.settled","transfer":{"id":"P-1","status":"settled","fee":"500"}}`, "transfer.fee: must be a JSON number, not string"},
+		"a transfer as a list":  {`{"event_id":"e1","type":"transfer.settled","transfer":[]}`, "transfer: must be a JSON object, not array"},
+		"a time that is not":    {`{"event_id":"e1","type":"transfer.settled","created_at":"yesterday","transfer":{"id":"P-1","status":"settled"}}`, `created_at: \"yesterday\" is not an RFC 3339 time`},
+		"truncated":             {`{"event_id":"e1"`, "malformed JSON"},
+		"an event ID as a list": {`{"event_id":["e1"]}`, "event_id: must be a JSON string, not array"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(tc.body))
+		req.Header.Set(SignatureHeader, SignWebhook(hookSecret, t0, []byte(tc.body)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), tc.want) {
+			t.Errorf("%s: %d %s, want 400 saying %q", name, resp.StatusCode, b, tc.want)
+		}
+		for _, internal := range []string{"firmbanking", "Go ", "int64", "Result", "WebhookEvent", "2006"} {
+			if strings.Contains(string(b), internal) {
+				t.Errorf("%s: %s names %q", name, b, internal)
+			}
+		}
+	}
+}
