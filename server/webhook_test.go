@@ -29,7 +29,8 @@ var closedAccount = domain.BankAccount{Bank: "국민은행", Number: "444-000-44
 // hour after taking them tells the result by a signed webhook, and the
 // result is recorded at once, although the payouts part would not ask
 // again for an hour; what is recorded is what the provider's status says,
-// so a signed webhook about a transfer still pending records nothing, and
+// so a signed webhook about a transfer still pending records nothing, one
+// whose claim the final status contradicts records the status, and
 // unsigned, wrongly signed, stale or oversized ones are refused.
 func TestPayoutResultsArriveByWebhook(t *testing.T) {
 	g := newGatedBank(t, firmbanking.FakeOptions{SettleAfter: time.Hour, FailAccounts: []string{closedAccount.Number}, WebhookRepeat: 1})
@@ -100,6 +101,24 @@ func TestPayoutResultsArriveByWebhook(t *testing.T) {
 	// An hour later at the provider: both are final, and their webhooks
 	// (each delivered twice) record them.
 	g.fake.Advance(time.Hour)
+	// A signed claim that the provider's final status contradicts records
+	// the status: the failed payout is recorded failed, not settled.
+	contra, _ := json.Marshal(firmbanking.WebhookEvent{EventID: "evt_contra", Type: firmbanking.EventTransferSettled, CreatedAt: time.Now(),
+		Transfer: firmbanking.Result{ID: fails, Status: firmbanking.StatusSettled, Fee: 500}})
+	lagged := 1 // the forged claim's 503 above
+	testenv.Eventually(t, 20*time.Second, "the contradicted claim answered", func() bool {
+		code, body := postHook(t, hook, contra, firmbanking.SignWebhook([]byte(webhookSecret), time.Now(), contra))
+		switch code {
+		case http.StatusServiceUnavailable: // the status lags the provider
+			lagged++
+			return false
+		case http.StatusOK:
+			return true
+		}
+		t.Fatalf("a claim the provider's final status contradicts: %d %s", code, body)
+		return false
+	})
+	e.waitPayouts(t, "failed", fails)
 	if n := g.fake.DeliverWebhooks(context.Background()); n != 2 {
 		t.Fatalf("%d webhooks delivered, want 2 (%+v)", n, g.fake.WebhookStats())
 	}
@@ -147,9 +166,9 @@ func TestPayoutResultsArriveByWebhook(t *testing.T) {
 	// Every answer is counted, refusals by their status.
 	_, metrics := e.get(t, "/metrics")
 	for _, want := range []string{
-		`bankbook_requests_total{code="200",endpoint="webhook_firmbank"} 4`,
+		`bankbook_requests_total{code="200",endpoint="webhook_firmbank"} 5`,
 		`bankbook_requests_total{code="401",endpoint="webhook_firmbank"} 4`,
-		`bankbook_requests_total{code="503",endpoint="webhook_firmbank"} 1`,
+		fmt.Sprintf(`bankbook_requests_total{code="503",endpoint="webhook_firmbank"} %d`, lagged),
 		`bankbook_requests_total{code="404",endpoint="webhook_firmbank"} 1`,
 		`bankbook_requests_total{code="413",endpoint="webhook_firmbank"} 1`,
 	} {
