@@ -146,7 +146,7 @@
 // retried, honouring Retry-After (delay-seconds or an HTTP date) up to
 // MaxRetryAfter (a longer one ends the Scan with a *WaitError, and
 // Scanner.Run waits for it before its next scan); any other status is
-// permanent. Network errors and the per-attempt Timeout are transient.
+// permanent, a redirect too: it is never followed (internal/nofollow). Network errors and the per-attempt Timeout are transient.
 // After MaxAttempts transient failures the Scan returns ErrGaveUp wrapping
 // the last one.
 package bankfeed

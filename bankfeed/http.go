@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bankbook/bankbook/internal/httpretry"
+	"github.com/bankbook/bankbook/internal/nofollow"
 	"github.com/bankbook/bankbook/internal/retryafter"
 )
 
@@ -56,7 +57,8 @@ type HTTPSource struct {
 	// Token is sent as a bearer token. Required.
 	Token string
 	// Client sends the requests; nil means http.DefaultClient. Its own
-	// Timeout, if any, applies on top of Timeout.
+	// Timeout, if any, applies on top of Timeout; its CheckRedirect does
+	// not: a redirect is never followed.
 	Client *http.Client
 	// Timeout bounds each attempt, reading the body included.
 	Timeout time.Duration
@@ -111,9 +113,7 @@ func (s *HTTPSource) Validate() error {
 // withDefaults returns a copy with every zero field set to its default.
 func (s *HTTPSource) withDefaults() HTTPSource {
 	c := *s
-	if c.Client == nil {
-		c.Client = http.DefaultClient
-	}
+	c.Client = nofollow.Client(c.Client) // a redirect is a *StatusError, never followed
 	if c.Timeout == 0 {
 		c.Timeout = DefaultHTTPTimeout
 	}

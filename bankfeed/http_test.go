@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -527,4 +528,29 @@ func FuzzDecodeScanResponse(f *testing.F) {
 			t.Fatalf("round trip: %+v, %v; want %+v", res2, err, res)
 		}
 	})
+}
+
+// TestHTTPSourceDoesNotFollowRedirects: a scan URL that redirects is a
+// wrong URL; followed, the engine would read whatever feed the redirect
+// points to as its bank's. The redirect is a *StatusError with its status,
+// not retried, and the place it points to is never asked.
+func TestHTTPSourceDoesNotFollowRedirects(t *testing.T) {
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			clock := newClock()
+			elsewhere, other := newFake(t, newBank(t, clock, SimOptions{}), FakeOptions{Now: clock.Now})
+			redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, other.URL+r.URL.RequestURI(), status)
+			}))
+			t.Cleanup(redirect.Close)
+			src, sl := newSource(redirect.URL, clock)
+			_, err := src.Scan(context.Background(), time.Time{})
+			if se, ok := errors.AsType[*StatusError](err); !ok || se.StatusCode != status || errors.Is(err, ErrGaveUp) {
+				t.Fatalf("Scan through a redirect: %v, want a *StatusError with status %d", err, status)
+			}
+			if n := elsewhere.Requests(); n != 0 || len(sl.get()) != 0 {
+				t.Fatalf("the redirect was followed (%d requests where it points) or retried (%v)", n, sl.get())
+			}
+		})
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bankbook/bankbook/internal/nofollow"
 )
 
 // DefaultSenderID is the Sendbird user_id messages are sent as.
@@ -110,7 +112,7 @@ func NewSendbird(cfg SendbirdConfig) (*Sendbird, error) {
 	return &Sendbird{
 		cfg: cfg,
 		t: transport{
-			client:    noRedirects(cfg.Client),
+			client:    nofollow.Client(cfg.Client),
 			timeout:   cfg.Timeout,
 			userAgent: "bankbook-chat",
 			auth:      func(h http.Header) { h.Set("Api-Token", token) },

@@ -113,7 +113,7 @@ func (r response) failure(now time.Time) error {
 		return fmt.Errorf("%w: http %d %s: %s", ErrUnavailable, r.status, http.StatusText(r.status), snippet(r.body))
 	}
 	if r.status >= 300 && r.status <= 399 {
-		// Never followed (noRedirects): the URL is not where the provider
+		// Never followed (nofollow): the URL is not where the provider
 		// takes requests.
 		msg := "a redirect, not followed"
 		if loc := r.header.Get("Location"); loc != "" {
@@ -296,20 +296,6 @@ func (f *flexID) UnmarshalJSON(b []byte) error {
 // a send rarely pays for a new connection (a TLS handshake) after its slot,
 // which the limiter's margin does not cover. Go's default keeps 2.
 const idleConnsPerHost = 16
-
-// noRedirects is c answering every redirect as it is, never following it.
-// Followed, a 301, 302 or 303 turns a message's POST into a GET without
-// it, whose 2xx (a Sendbird channel's list, a receiver's page) read as the
-// message stored: recorded sent, it never arrived. And net/http would
-// send the Api-Token along to another host, as it strips only standard
-// credentials there. A provider's URL that redirects is a wrong URL (an
-// http:// one moved to https://): failure refuses the answer and says
-// where it points.
-func noRedirects(c *http.Client) *http.Client {
-	own := *c
-	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &own
-}
 
 // newClient is the HTTP client of an adapter given none.
 func newClient() *http.Client {

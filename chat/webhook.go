@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/bankbook/bankbook/internal/nofollow"
 )
 
 // WebhookConfig configures a webhook adapter. Zero fields take the defaults
@@ -84,7 +86,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 	cfg = cfg.withDefaults()
 	token := cfg.Token
 	return &Webhook{cfg: cfg, t: transport{
-		client:    noRedirects(cfg.Client),
+		client:    nofollow.Client(cfg.Client),
 		timeout:   cfg.Timeout,
 		userAgent: "bankbook-chat",
 		auth: func(h http.Header) {

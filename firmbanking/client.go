@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bankbook/bankbook/internal/httpretry"
+	"github.com/bankbook/bankbook/internal/nofollow"
 	"github.com/bankbook/bankbook/internal/retryafter"
 )
 
@@ -44,7 +45,8 @@ type Client struct {
 	BaseURL string
 	// Token is sent as "Authorization: Bearer <Token>". Required.
 	Token string
-	// HTTP sends the requests. Its own Timeout, if any, also applies.
+	// HTTP sends the requests. Its own Timeout, if any, also applies; its
+	// CheckRedirect does not: a redirect is never followed.
 	HTTP *http.Client
 	// Timeout bounds one attempt, response body included.
 	Timeout time.Duration
@@ -68,9 +70,7 @@ var _ Provider = (*Client)(nil)
 // withDefaults returns a copy of c with zero fields filled in.
 func (c *Client) withDefaults() Client {
 	d := *c
-	if d.HTTP == nil {
-		d.HTTP = http.DefaultClient
-	}
+	d.HTTP = nofollow.Client(d.HTTP) // a redirect is a refusal (PermanentError), never followed
 	if d.Timeout == 0 {
 		d.Timeout = DefaultTimeout
 	}

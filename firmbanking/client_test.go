@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -534,5 +535,34 @@ func TestRetryAfterOnlyOn429And503(t *testing.T) {
 	}
 	if len(slept) != 1 || slept[0] >= 30*time.Second {
 		t.Fatalf("slept %v, want one backoff, not the 500's Retry-After", slept)
+	}
+}
+
+// TestClientDoesNotFollowRedirects: a provider URL that redirects is a
+// wrong URL. Followed, a 307 or 308 sends the transfer, with its
+// Idempotency-Key, to wherever the redirect points, and a 301, 302 or 303
+// asks that place with a GET; either answer could be taken for the
+// provider's. The redirect is a refusal (*PermanentError with its status),
+// and the place it points to is never asked.
+func TestClientDoesNotFollowRedirects(t *testing.T) {
+	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			elsewhere := newHarness(t, FakeOptions{})
+			h := newHarnessBehind(t, FakeOptions{}, func(http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					http.Redirect(w, r, elsewhere.srv.URL+r.URL.Path, status)
+				})
+			})
+			_, err := h.client.Send(context.Background(), transfer("P-1"))
+			if pe, ok := errors.AsType[*PermanentError](err); !ok || pe.Status != status || errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Send through a redirect: %v, want a *PermanentError with status %d", err, status)
+			}
+			if _, err := h.client.Status(context.Background(), "P-1"); err == nil {
+				t.Fatal("Status through a redirect answered")
+			}
+			if n := elsewhere.fake.Requests(); n != 0 {
+				t.Fatalf("the redirect was followed: %d request(s) where it points", n)
+			}
+		})
 	}
 }

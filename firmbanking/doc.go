@@ -30,7 +30,8 @@
 //     earlier attempt under the same ID may still have been accepted (a
 //     rule or an account changed since), so the payout can be failed and its
 //     money returned only when Status answers ErrUnknownTransfer. Other
-//     permanent answers (401, 403, 422 ...) are about the caller or the ID,
+//     permanent answers (401, 403, 422, a redirect, which is never
+//     followed: internal/nofollow ...) are about the caller or the ID,
 //     not the transfer: they do not match ErrRefused.
 //   - A transfer is final only when its Status is settled (money sent, Fee
 //     charged) or failed (definitively not sent, Reason says why). Pending
