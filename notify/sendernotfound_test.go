@@ -148,6 +148,12 @@ func quickNotifier(t *testing.T, w *dispatchWorld, url string) *notify.Notifier 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return quickNotifierOf(t, w, provider)
+}
+
+// quickNotifierOf is quickNotifier with another provider.
+func quickNotifierOf(t *testing.T, w *dispatchWorld, provider chat.Provider) *notify.Notifier {
+	t.Helper()
 	n, err := notify.New(notify.Config{
 		Codec: domain.Events(), Notifications: w.notes, Provider: provider, Limiter: w.limiter(t), Log: zerolog.Nop(),
 		MaxAttempts: 3, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
@@ -214,14 +220,7 @@ func TestARedirectingProviderURLIsRetriedNotSent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := notify.New(notify.Config{
-		Codec: domain.Events(), Notifications: w.notes, Provider: provider, Limiter: w.limiter(t), Log: zerolog.Nop(),
-		MaxAttempts: 3, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
-		MaxSlotWait: 50 * time.Millisecond, AttemptLease: time.Second, SendTimeout: time.Second, ClockSkew: time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := quickNotifierOf(t, w, provider)
 	id, c := w.pending(t, "store:s-moved")
 	err = n.Dispatch(context.Background(), c)
 	note := w.get(t, id)
