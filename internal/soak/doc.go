@@ -1,5 +1,7 @@
 // Package soak is bankbook's kill -9 reliability run: a separate engine
-// process (the real bankbook binary, 'bankbook serve --bank-sim --chat-sim'), clients
+// process (the real bankbook binary, 'bankbook serve --bank-sim --chat-sim'),
+// paying out through a simulated firm-banking provider in the run's own
+// process that outlives every kill, as a real provider does, clients
 // that retry every request with the same Idempotency-Key until it gets a
 // definitive answer, and SIGKILL of the engine every few seconds, restarted
 // on the same data directory each time (halfway through without its
@@ -47,8 +49,8 @@
 // goes to 127.0.0.1 only. The engine process is killed when Run returns, on
 // a panic too, and the child dies with the run's process (Pdeathsig).
 //
-// The simulated bank and firm-banking provider live inside the engine
-// process and die with it: a transfer the simulated bank acknowledged but
+// The simulated bank and chat provider live inside the engine process and
+// die with it: a transfer the simulated bank acknowledged but
 // the scanner had not yet recorded is lost with it, as a real bank's would
 // not be. Those transfers are counted, not failed.
 package soak

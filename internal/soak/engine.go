@@ -33,21 +33,18 @@ func engineArgs() []string {
 		"--notify-rate", "500", "--notify-burst", "50"}
 }
 
-// newEngines makes n engine instances in dir (none started). The first
-// embeds the NATS server that the clients and the other instances connect
-// to, and runs the simulated bank, firm banking and chat provider; the
-// others join it as docs/operations.md "Several instances" says (--nats-url
-// with the engine's key, the first's simulated firm banking and chat
-// provider), each with its own data directory and read models.
-func newEngines(bin, dir string, n int, extra []string) ([]*engineProc, error) {
-	first := append(engineArgs(), "--bank-sim", "--scan-interval", scanInterval.String(), "--chat-sim", "--chat-sim-rate", "1000")
-	var sims []string // the first's simulators, for the others
+// newEngines makes n engine instances in dir (none started), all paying
+// out through prov. The first embeds the NATS server that the clients and
+// the other instances connect to, and runs the simulated bank and chat
+// provider; the others join it as docs/operations.md "Several instances"
+// says (--nats-url with the engine's key, the first's simulated chat
+// provider), each with its own data directory and read models. The
+// provider's webhooks go to the first.
+func newEngines(bin, dir string, n int, extra []string, prov *provider) ([]*engineProc, error) {
+	first := append(append(engineArgs(), prov.args()...), "--bank-sim", "--scan-interval", scanInterval.String(), "--chat-sim", "--chat-sim-rate", "1000")
+	var sims []string // the first's simulator, for the others
 	if n > 1 {
 		chat, err := engineproc.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		firmbank, err := engineproc.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -55,9 +52,8 @@ func newEngines(bin, dir string, n int, extra []string) ([]*engineProc, error) {
 		if err := os.WriteFile(token, []byte("sim\n"), 0o600); err != nil {
 			return nil, err
 		}
-		first = append(first, "--chat-sim-listen", fmt.Sprintf("127.0.0.1:%d", chat), "--firmbank-sim-listen", fmt.Sprintf("127.0.0.1:%d", firmbank))
-		sims = []string{"--chat-url", fmt.Sprintf("http://127.0.0.1:%d", chat), "--chat-token-file", token,
-			"--firmbank-url", fmt.Sprintf("http://127.0.0.1:%d", firmbank), "--firmbank-token-file", token}
+		first = append(first, "--chat-sim-listen", fmt.Sprintf("127.0.0.1:%d", chat))
+		sims = append(prov.args(), "--chat-url", fmt.Sprintf("http://127.0.0.1:%d", chat), "--chat-token-file", token)
 	}
 	var out []*engineProc
 	for i := range n {
@@ -76,6 +72,7 @@ func newEngines(bin, dir string, n int, extra []string) ([]*engineProc, error) {
 		}
 		out = append(out, &engineProc{Proc: p, name: name})
 	}
+	prov.hooks(out[0].HTTPAddr())
 	return out, nil
 }
 

@@ -45,7 +45,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, err
 	}
 	defer acks.Close()
-	engs, err := newEngines(cfg.Binary, cfg.Dir, cfg.Instances, cfg.ServeArgs)
+	prov, err := newProvider(cfg.Dir)
+	if err != nil {
+		return rep, err
+	}
+	defer prov.close()
+	engs, err := newEngines(cfg.Binary, cfg.Dir, cfg.Instances, cfg.ServeArgs, prov)
 	if err != nil {
 		return rep, err
 	}
