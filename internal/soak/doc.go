@@ -31,7 +31,8 @@
 //     notification per event and recipient (every one the stream's events
 //     call for), each sent once (none left pending or dead-lettered); a command
 //     refused with a definitive error wrote nothing under its key; a repeat
-//     with the same key gets the same answer.
+//     with the same key gets the same answer, during the kills and, for
+//     every key, once more after them.
 //   - Reconciliation: bank statements reconciled while the engine was
 //     killed are answered as recorded when made again; a statement with a
 //     line made up, one at another amount and one twice finds exactly

@@ -186,6 +186,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		idle.fail("%v", err)
 	}
 	rep.Drain = time.Since(drainBegan)
+	resendAll(ctx, rep, cfg, conns[:cfg.Clients], all)
 	f, err := readStream(ctx, conns[cfg.Clients])
 	if err != nil {
 		rep.check("event stream read").fail("%v", err)
