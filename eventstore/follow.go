@@ -65,8 +65,9 @@ type Handler func(ctx context.Context, batch []Commit) error
 // delivers past the next expected sequence (a replicated consumer's new
 // leader goes on after deliveries its old leader dropped) is rewound in
 // place to the first commit fn has not had, with a warning, and Follow goes
-// on; a gap that comes back at the same sequence after maxGapResets rewinds
-// is returned.
+// on (clearing what opts.OnHealth was told before: the rewound consumer
+// answered); a gap that comes back at the same sequence after maxGapResets
+// rewinds is returned.
 //
 // A message that is not a commit this store can read fails Follow with a
 // *DamagedError (ErrDamaged) naming its sequence, before the batch reaches
@@ -116,6 +117,13 @@ func (s *Store) Follow(ctx context.Context, opts FollowOptions, fn Handler) erro
 				return ErrClosed
 			}
 			return fmt.Errorf("%w (rewinding the consumer: %w)", err, rerr)
+		}
+		// The consumer answered its rewind: it is there, as a check that
+		// clears a report finds it. The subscription that reported trouble
+		// is stopped and can no longer clear it; the next one reports
+		// whatever trouble goes on.
+		if opts.OnHealth != nil {
+			opts.OnHealth(nil)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,6 +55,72 @@ func TestFollowRewindsAConsumerThatSkipped(t *testing.T) {
 	if fmt.Sprint(got) != "[1 2 3 4 5 6 7 8]" {
 		t.Fatalf("handled %v", got)
 	}
+}
+
+// Trouble the consumption reported (here a paused consumer) before a
+// rewind does not outlive it: the rewind finds the consumer there, and the
+// report is cleared, as a check that finds the consumer clears it. Before,
+// the subscription the rewind replaced took the report's end with it, and
+// the read models' part stayed failing (/readyz 503) while they applied
+// every commit.
+func TestFollowClearsTroubleReportedBeforeARewind(t *testing.T) {
+	ctx, s, stream := followStream(t, false)
+	appendCommits(ctx, t, s, 1, 3)
+	var (
+		mu   sync.Mutex
+		last error
+	)
+	handled := make(chan eventstore.Seq, 100)
+	fctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Follow(fctx, eventstore.FollowOptions{Durable: "readmodels-h",
+			OnHealth: func(err error) {
+				mu.Lock()
+				last = err
+				mu.Unlock()
+			}}, func(_ context.Context, b []eventstore.Commit) error {
+			for _, c := range b {
+				handled <- c.Seq
+			}
+			return nil
+		})
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	report := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return last
+	}
+	waitHandled := func(want eventstore.Seq) {
+		t.Helper()
+		for seq := eventstore.Seq(0); seq < want; {
+			select {
+			case seq = <-handled:
+			case err := <-done:
+				t.Fatalf("follow: %v", err)
+			case <-time.After(15 * time.Second):
+				t.Fatalf("commit %d not handled", want)
+			}
+		}
+	}
+	waitHandled(3)
+	waitConsumer(ctx, t, stream, "readmodels-h", "batch acknowledged", func(info *jetstream.ConsumerInfo) bool { return info.AckFloor.Stream == 3 })
+	if _, err := stream.PauseConsumer(ctx, "readmodels-h", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 15*time.Second, "the paused consumer reported", func() bool { return report() != nil })
+	t.Logf("reported: %v", report())
+	// While paused, the consumer skips 4 and 5; resumed, it delivers 6 on.
+	if _, err := stream.ResetConsumerToSequence(ctx, "readmodels-h", 6); err != nil {
+		t.Fatal(err)
+	}
+	appendCommits(ctx, t, s, 4, 8)
+	if _, err := stream.ResumeConsumer(ctx, "readmodels-h"); err != nil {
+		t.Fatal(err)
+	}
+	waitHandled(8)
+	testenv.Eventually(t, 10*time.Second, "the report cleared once the rewound consumer delivers", func() bool { return report() == nil })
 }
 
 // A skip that comes in the middle of what Follow has read (4 delivered,
