@@ -56,3 +56,19 @@ func TestAccountOf(t *testing.T) {
 		}
 	}
 }
+
+// TenantOfEngineAccount is Account's inverse for engine identities, and
+// names no tenant for any other account.
+func TestTenantOfEngineAccount(t *testing.T) {
+	for _, tenant := range []string{"", "acme", "b2"} {
+		got, ok := auth.TenantOfEngineAccount(auth.Account(tenant, auth.Identity{Role: auth.Engine}))
+		if !ok || got != tenant {
+			t.Errorf("tenant %q: got %q, %v", tenant, got, ok)
+		}
+	}
+	for _, account := range []string{"acme_app", "$G", "_ENGINE", "Acme_ENGINE", "acme_ENGINE_ENGINE", "ADSBU5Y6DUMGFQ3ZRLLBQLEP5FZAPAQ5E3MULS3AJLMTSODHLKN3SBL4"} {
+		if got, ok := auth.TenantOfEngineAccount(account); ok {
+			t.Errorf("%s: tenant %q, want none", account, got)
+		}
+	}
+}

@@ -58,6 +58,21 @@ func Account(tenant string, id Identity) string {
 	return tenant + "_" + name
 }
 
+// TenantOfEngineAccount returns the tenant whose engine account (Account of
+// an engine identity) account is: "" for EngineAccount, "acme" for
+// "acme_ENGINE"; ok is false for an account that is no tenant's engine
+// account.
+func TenantOfEngineAccount(account string) (tenant string, ok bool) {
+	if account == EngineAccount {
+		return "", true
+	}
+	tenant, ok = strings.CutSuffix(account, "_"+EngineAccount)
+	if !ok || !tenantRE.MatchString(tenant) {
+		return "", false
+	}
+	return tenant, true
+}
+
 // Render returns the accounts block of a nats-server configuration for the
 // tenants: what the embedded server runs and what `bankbook auth config`
 // prints for an external cluster.

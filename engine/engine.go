@@ -322,7 +322,13 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 		if e.svc, err = nats.Connect(cfg.NATSURL, svcOpts...); err != nil {
 			return nil, &connectError{fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)}
 		}
-		log.Info().Str("nats_url", auth.Redact(cfg.NATSURL)).Int("replicas", cfg.Replicas).Str("tenant", cfg.Tenant).
+		// Before anything is opened: in another account the engine would
+		// serve that account's streams and clients.
+		account, err := checkAccount(ctx, e.nc, cfg.Tenant, log)
+		if err != nil {
+			return nil, err
+		}
+		log.Info().Str("nats_url", auth.Redact(cfg.NATSURL)).Int("replicas", cfg.Replicas).Str("tenant", cfg.Tenant).Str("account", account).
 			Msg("connected to external NATS; durability is the cluster's sync_interval and replica count")
 	}
 	js, err := jetstream.New(e.nc)

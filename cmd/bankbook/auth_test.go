@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -152,6 +153,49 @@ func TestTenantsOnOneServerShareNothing(t *testing.T) {
 		if commits, _ := c.e.Events.Load(ctx, eventstore.Ref{Type: "order", ID: c.other}, 0); len(commits) != 0 {
 			t.Errorf("the other tenant's order is in this tenant's stream")
 		}
+	}
+}
+
+// An engine whose seed puts it in another account than its tenant's engine
+// account (another tenant's seed, a --tenant misspelt or left out) does not
+// start: it would join that account's engines and answer a share of its
+// commands 403 forbidden (their accounts lack the tenant prefix it strips),
+// or record them under the account's full name. It is refused at once,
+// naming the account and the tenant; waiting does not mend it.
+func TestAnEngineOutsideItsTenantsAccountDoesNotStart(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	conf, err := cli(t, "auth", "config", "--tenant", "acme="+dirA, "--tenant", "bolt="+dirB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := startNATSServer(t, conf)
+	for _, c := range []struct {
+		name, seedDir, tenant string
+		want                  []string
+	}{
+		{"another tenant's seed", dirB, "acme", []string{"bolt_ENGINE", `"acme"`}},
+		{"a tenant the server does not have", dirA, "zeta", []string{"acme_ENGINE", `"zeta"`}},
+		{"no tenant", dirA, "", []string{"acme_ENGINE", "--tenant acme"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := engine.Defaults()
+			cfg.DataDir, cfg.Listen, cfg.HTTPListen = t.TempDir(), "", "off"
+			cfg.NATSURL, cfg.NKey, cfg.Tenant = ns.ClientURL(), auth.SeedFile(filepath.Join(c.seedDir, "auth"), auth.Engine), c.tenant
+			began := time.Now()
+			e, err := engine.Start(context.Background(), cfg, zerolog.Nop())
+			if err == nil {
+				_ = e.Stop(context.Background())
+				t.Fatal("the engine started")
+			}
+			if took := time.Since(began); took > 20*time.Second {
+				t.Errorf("refused after %v: waited for what waiting does not mend", took)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %s", err, w)
+				}
+			}
+		})
 	}
 }
 
