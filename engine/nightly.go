@@ -239,11 +239,13 @@ func (e *Engine) runNightly(ctx context.Context, tm *timers.Timers, job nightlyJ
 	return run(ctx, e.log.With().Str("reconcile", job.what).Time("from", from).Time("to", n.To).Logger(), from, n.To)
 }
 
-// recordNightly records a run of job with reconcile, as the actor "timer",
-// and logs it: at error if it found anything. An input the command refuses
-// is refused again if retried: a dead letter at once.
-func recordNightly(log zerolog.Logger, job nightlyJob, reconcile func(commands.Meta) (api.ReconcileReply, error)) error {
-	rep, err := reconcile(commands.Meta{Command: "timer." + job.timer, Actor: domain.ActorTimer})
+// recordNightly records a run of job with reconcile, as the actor "timer"
+// with a correlation ID of its own (as every command of the engine's own
+// work has), and logs it: at error if it found anything. An input the
+// command refuses is refused again if retried: a dead letter at once.
+func (e *Engine) recordNightly(log zerolog.Logger, job nightlyJob, reconcile func(commands.Meta) (api.ReconcileReply, error)) error {
+	meta := commands.Meta{Command: "timer." + job.timer, CorrelationID: e.Commands.Deposits.NewID(), Actor: domain.ActorTimer}
+	rep, err := reconcile(meta)
 	if errors.Is(err, domain.ErrInvalidInput) {
 		return worker.Permanent(fmt.Errorf("nightly %s reconciliation: %w", job.what, err))
 	}
@@ -254,7 +256,7 @@ func recordNightly(log zerolog.Logger, job nightlyJob, reconcile func(commands.M
 	if rep.Findings > 0 {
 		ev = log.Error()
 	}
-	ev.Str("run_id", string(rep.RunID)).Int("findings", rep.Findings).Int("matched", len(rep.Matched)).
+	ev.Str("run_id", string(rep.RunID)).Str("correlation_id", meta.CorrelationID).Int("findings", rep.Findings).Int("matched", len(rep.Matched)).
 		Int("timing_difference", len(rep.TimingDifference)).Bool("repeated", rep.Repeated).
 		Msgf("nightly %s reconciliation: 'bankbook reconcile get RUN_ID' lists what was found", job.what)
 	return nil
@@ -446,7 +448,7 @@ func (e *Engine) reconcilePayoutsNightly(reporter firmbanking.Reporter) nightlyR
 			if req.FileSHA256, err = api.PayoutReportSHA256(req.Lines); err != nil {
 				return 0, err
 			}
-			if err := recordNightly(log, payoutsNightly, func(meta commands.Meta) (api.ReconcileReply, error) {
+			if err := e.recordNightly(log, payoutsNightly, func(meta commands.Meta) (api.ReconcileReply, error) {
 				return e.server.ReconcilePayouts(ctx, meta, req)
 			}); err != nil {
 				return 0, err
@@ -631,7 +633,7 @@ func (e *Engine) reconcileBankNightly(src bankfeed.Source, marks bankfeed.Waterm
 			// the next reads that instant's transfers again: a part of
 			// them recorded before, over a period holding this one's, is
 			// that run again (repeated).
-			if err := recordNightly(log, bankNightly, func(meta commands.Meta) (api.ReconcileReply, error) {
+			if err := e.recordNightly(log, bankNightly, func(meta commands.Meta) (api.ReconcileReply, error) {
 				return e.server.ReconcileBank(ctx, meta, req)
 			}); err != nil {
 				return 0, err

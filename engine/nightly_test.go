@@ -21,6 +21,7 @@ import (
 	"github.com/bankbook/bankbook/bankfeed"
 	"github.com/bankbook/bankbook/commands"
 	"github.com/bankbook/bankbook/domain"
+	"github.com/bankbook/bankbook/eventstore"
 	"github.com/bankbook/bankbook/firmbanking"
 	"github.com/bankbook/bankbook/internal/testenv"
 	"github.com/bankbook/bankbook/timers"
@@ -465,6 +466,31 @@ func TestNightlyBankFirstNightWithoutTransfers(t *testing.T) {
 	}
 	if !b.logged("error", "no nightly run is recorded yet, so no later one compares this day: reconcile it by hand (bankbook reconcile bank") {
 		t.Errorf("the first night logged:\n%s", b.logs)
+	}
+}
+
+// A nightly run's events carry a correlation ID of their own, as the
+// events of the engine's other work do (the scanner's, the timers'):
+// every event's envelope has one, and audit.history shows it.
+func TestNightlyRunIsCorrelated(t *testing.T) {
+	b := newBankNights(t)
+	b.transfer(t, b.e.cfg.CollectNumber, b.day0.Add(time.Hour))
+	b.scanned(t)
+	rep, ok := b.night(t, b.day0, b.day1)
+	if !ok {
+		t.Fatal("the night recorded no run")
+	}
+	commits, err := b.e.Events.Load(b.ctx, eventstore.Ref{Type: domain.AggregateReconciliation, ID: string(rep.RunID)}, 0)
+	if err != nil || len(commits) == 0 {
+		t.Fatalf("load run %s: %d commits, %v", rep.RunID, len(commits), err)
+	}
+	for _, c := range commits {
+		for _, env := range c.Events {
+			if env.CorrelationID == "" || env.Actor != domain.ActorTimer {
+				t.Errorf("run %s: %s at seq %d has correlation_id %q, actor %q; want a generated correlation ID, actor %q",
+					rep.RunID, env.EventType, c.Seq, env.CorrelationID, env.Actor, domain.ActorTimer)
+			}
+		}
 	}
 }
 
