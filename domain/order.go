@@ -379,7 +379,7 @@ func DecideCancel(o Order, c CancelOrder) ([]Event, error) {
 			OrderRefunded{OrderID: o.ID, BuyerID: o.BuyerID, Amount: o.PaidAmount, FromAccount: AccountPayableOrders, RefundedAt: c.Now},
 		}, nil
 	}
-	return nil, ErrWrongState.With("order is "+string(o.Status)+"; it cannot be cancelled again",
+	return nil, ErrWrongState.With("order is "+string(o.Status)+"; only an order awaiting its deposit or paid can be cancelled",
 		map[string]any{"order_id": string(o.ID), "status": string(o.Status)})
 }
 
