@@ -38,6 +38,11 @@ type AuditHistoryRequest struct {
 
 // Validate checks the request.
 func (q AuditHistoryRequest) Validate() error {
+	if link, _, err := domain.ParseBillID(q.AggregateID); err == nil && q.AggregateType == "bill" {
+		// A bill is no aggregate of its own: its store's link holds its
+		// events (docs/domain.md).
+		return invalid("aggregate_type", "a bill's events are on its store's link: aggregate_type link, aggregate_id %s", link)
+	}
 	if !slices.Contains(auditTypes, q.AggregateType) {
 		return invalid("aggregate_type", "must be one of %s", strings.Join(auditTypes, ", "))
 	}

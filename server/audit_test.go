@@ -277,6 +277,11 @@ func TestAuditHistoryRefusals(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Status != 404 || ae.Code != api.CodeAggregateNotFound || ae.Details["aggregate_id"] != "o-never" || ae.Details["aggregate_type"] != "order" {
 		t.Fatalf("unknown order: %v", err)
 	}
+	// A bill is no aggregate: the answer names the link that holds its events.
+	link := domain.LinkID("d-1", "s-1")
+	if _, err := history(t, e.c, api.AuditHistoryRequest{AggregateType: "bill", AggregateID: domain.BillID(link, 3)}); !errors.As(err, &ae) || ae.Status != 400 || ae.Details["field"] != "aggregate_type" || !strings.Contains(ae.Message, link) {
+		t.Fatalf("a bill's history: %v, want 400 naming link %s", err, link)
+	}
 	// The wallet of a buyer who never had one: the order exists, the wallet does not.
 	if _, err := history(t, e.c, api.AuditHistoryRequest{AggregateType: "wallet", AggregateID: "u-1"}); !errors.As(err, &ae) || ae.Status != 404 {
 		t.Fatalf("unknown wallet: %v", err)
