@@ -27,11 +27,21 @@ const buttonsOutOfSight = `(() => {
 	return out.join("; ");
 })()`
 
+// pageWiderThanWindow says how wide the page is when it reaches past the
+// window's right edge, "" when it does not: text pushed past the edge is
+// cut off on a laptop screen until the operator scrolls sideways.
+const pageWiderThanWindow = `(() => {
+	const d = document.documentElement;
+	return d.scrollWidth > d.clientWidth ? "page is " + d.scrollWidth + "px wide" : "";
+})()`
+
 // TestConsoleLongWordsKeepButtonsInSight: text from outside the console
 // can be one long word: a depositor name as the bank wrote it (64
-// characters), the subject of a message on the event stream. It wraps in
-// its cell instead of widening the table past the screen, which would take
-// the resolve and discard buttons of every row out of sight.
+// characters), the subject of a message on the event stream, a store's or
+// its distributor's name (100). It wraps in its cell instead of widening
+// the table past the screen, which would take the resolve and discard
+// buttons of every row out of sight, and in a heading instead of running
+// past the window's edge.
 func TestConsoleLongWordsKeepButtonsInSight(t *testing.T) {
 	e, cfg := startEngine(t)
 	c, err := client.Connect(e.ClientURL(), testenv.NKey(t, e.SeedFile(auth.Operator)))
@@ -74,20 +84,29 @@ func TestConsoleLongWordsKeepButtonsInSight(t *testing.T) {
 		return nil
 	})
 
+	// A store whose names are one word of 100 letters each.
+	if _, _, err := client.Do(ctx(), c, api.StoreLink, api.LinkStoreRequest{DistributorID: "d-long", StoreID: "s-long",
+		StoreName: strings.Repeat("S", 100), DistributorName: strings.Repeat("D", 100)}, nil); err != nil {
+		t.Fatal(err)
+	}
+
 	op := &page{t: t, ctx: newBrowser(t, 2*time.Minute), base: "http://" + e.HTTPAddr().String() + "/console"}
 	op.login("operator", e.SeedFile(auth.Operator))
 	for _, pg := range []struct{ path, sel string }{
 		{"/orphans", `[data-testid="orphan-row"] [data-testid="refund-bank"]`},
 		{"/deadletters", `[data-testid="deadletter-row"] [data-testid="discard-deadletter"]`},
+		{"/bills?distributor_id=d-long&store_id=s-long", `[data-testid="store-name"]`},
 	} {
 		op.open(pg.path, pg.sel)
-		out, err := chromedp.Run(op.ctx, chromedp.Evaluate[string](buttonsOutOfSight))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if out != "" {
-			screenshot(t, op.ctx, "long-words"+strings.ReplaceAll(pg.path, "/", "-"))
-			t.Errorf("%s: buttons out of sight on a %s-wide window: %s", pg.path, "1366px", out)
+		for _, check := range []string{buttonsOutOfSight, pageWiderThanWindow} {
+			out, err := chromedp.Run(op.ctx, chromedp.Evaluate[string](check))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out != "" {
+				screenshot(t, op.ctx, "long-words"+strings.NewReplacer("/", "-", "?", "-", "&", "-", "=", "-").Replace(pg.path))
+				t.Errorf("%s on a %s-wide window: %s", pg.path, "1366px", out)
+			}
 		}
 	}
 }
