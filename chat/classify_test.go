@@ -262,3 +262,26 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		})
 	}
 }
+
+// TestProviderTextIsMadeSafe: what a provider writes in an error (its
+// message, its body) is kept and shown (a notification's last_error, the
+// CLI, the logs) without control characters: a terminal escape in it does
+// not reach an operator's terminal.
+func TestProviderTextIsMadeSafe(t *testing.T) {
+	for _, body := range []string{
+		`{"error":true,"code":400201,"message":"bad\u001b]0;owned\u0007channel"}`,
+		"bad\x1b]0;owned\x07channel",
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(body))
+		}))
+		for _, p := range adapters(t, srv.URL) {
+			_, err := p.Send(context.Background(), message("ntf_1", "store_1"))
+			if err == nil || strings.ContainsAny(err.Error(), "\x1b\x07") || !strings.Contains(err.Error(), "owned") {
+				t.Errorf("%s: %q, want the provider's words without control characters", p.Name(), err)
+			}
+		}
+		srv.Close()
+	}
+}

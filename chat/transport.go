@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bankbook/bankbook/internal/outside"
 	"github.com/bankbook/bankbook/internal/retryafter"
 )
 
@@ -153,7 +154,7 @@ func errorBody(body []byte) (code int, msg string) {
 			code, _ = strconv.Atoi(c)
 		}
 		if b.Message != "" {
-			return code, b.Message
+			return code, outside.Text(b.Message, maxErrBody)
 		}
 	}
 	return code, snippet(body)
@@ -232,13 +233,7 @@ func bodyRetryAfter(body []byte) (time.Duration, bool) {
 }
 
 // snippet is the start of a body, for errors and logs.
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > maxErrBody {
-		s = strings.ToValidUTF8(s[:maxErrBody], "") + "…"
-	}
-	return s
-}
+func snippet(b []byte) string { return outside.Snippet(b, maxErrBody) }
 
 // validateBaseURL checks an adapter's URL: absolute http(s), no query or
 // fragment.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bankbook/bankbook/internal/httpretry"
 	"github.com/bankbook/bankbook/internal/nofollow"
+	"github.com/bankbook/bankbook/internal/outside"
 	"github.com/bankbook/bankbook/internal/retryafter"
 )
 
@@ -344,8 +345,15 @@ func decodeResult(data []byte, id string) (Result, error) {
 	if err := res.check(id); err != nil {
 		return Result{}, fmt.Errorf("decode result: %w", err)
 	}
+	// The provider's own words are recorded and shown as they are, but no
+	// longer than maxProviderText and without control characters.
+	res.ProviderRef, res.Reason = outside.Text(res.ProviderRef, maxProviderText), outside.Text(res.Reason, maxProviderText)
 	return res, nil
 }
+
+// maxProviderText is the most of a provider's reference or failure reason
+// the engine keeps, in bytes.
+const maxProviderText = 256
 
 // parseRetryAfter is retryafter.Parse, capped at a day.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
@@ -353,10 +361,4 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return min(d, 24*time.Hour), ok
 }
 
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > maxErrBody {
-		s = strings.ToValidUTF8(s[:maxErrBody], "") + "…"
-	}
-	return s
-}
+func snippet(b []byte) string { return outside.Snippet(b, maxErrBody) }

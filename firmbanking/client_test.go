@@ -566,3 +566,23 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 		})
 	}
 }
+
+// TestClientMakesTheProvidersWordsSafe: a provider's reference and failure
+// reason are recorded (payout.settled, payout.failed) and printed by the
+// CLI: kept without control characters, and no longer than
+// maxProviderText.
+func TestClientMakesTheProvidersWordsSafe(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"id":"P-1","status":"failed","fee":0,"provider_ref":"` + strings.Repeat("R", 1000) + `","reason":"account\u001b[2Jclosed\u202e"}`))
+	}))
+	t.Cleanup(srv.Close)
+	c := &Client{BaseURL: srv.URL, Token: token}
+	res, err := c.Status(context.Background(), "P-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(res.Reason, "\x1b\u202e") || !strings.HasPrefix(res.Reason, "account") || len(res.ProviderRef) > maxProviderText+len("…") {
+		t.Fatalf("reason %q, reference of %d bytes", res.Reason, len(res.ProviderRef))
+	}
+}
