@@ -187,3 +187,57 @@ func TestVerifyTakesABillMemoAnOlderEngineTook(t *testing.T) {
 		t.Fatalf("findings: %+v", rep.Findings)
 	}
 }
+
+// The first engines gave a payment to the bill current when it was
+// recorded, whatever its paid_at: one recorded after the next bill, though
+// paid before it, went to that next bill. Their streams are no finding.
+func TestVerifyTakesALatePaymentTheFirstEnginesGaveToTheBillCurrentWhenRecorded(t *testing.T) {
+	s := newStream(t)
+	b := newBilling(s)
+	b.issue(1_000, time.Minute, nil)
+	b.issue(2_000, 3*time.Minute, nil)
+	b.pay(500, 2*time.Minute, 4*time.Minute, func(events []domain.Event) []domain.Event {
+		e := events[0].(domain.StorePaymentReceived)
+		e.BillID, e.BillAmount, e.BillPaidAmount, e.BillOutstanding, e.BillStatus = domain.BillID(b.id, 2), 2_000, 500, 1_500, domain.BillStatusPartiallyPaid
+		return []domain.Event{e}
+	})
+	if rep := s.verify(); !rep.OK {
+		t.Fatalf("findings on the first engines' late payment: %+v", rep.Findings)
+	}
+}
+
+// A command's inputs that today's rules refuse (an older engine took them)
+// do not hide its move: a bill issued over a current one, or a bill
+// cancelled that is not current, is named whatever its memo or reason.
+func TestVerifyNamesABillMovedOutOfTurnWhateverItsInputs(t *testing.T) {
+	odd := "11월분\u2028추가" // a line separator: refused today
+	for name, forge := range map[string]func(b *billing) eventstore.Seq{
+		"a bill issued while another is current, with a memo refused today": func(b *billing) eventstore.Seq {
+			b.issue(1000, time.Minute, nil)
+			return b.issue(2000, 2*time.Minute, func(events []domain.Event) []domain.Event {
+				e := events[len(events)-1].(domain.BillIssued)
+				e.Memo, e.SupersededBillID = odd, ""
+				return []domain.Event{e}
+			})
+		},
+		"a bill issued over a current one for an amount refused today": func(b *billing) eventstore.Seq {
+			b.issue(1000, time.Minute, nil)
+			return b.issue(2000, 2*time.Minute, func(events []domain.Event) []domain.Event {
+				e := events[len(events)-1].(domain.BillIssued)
+				e.Amount, e.SupersededBillID = 0, ""
+				return []domain.Event{e}
+			})
+		},
+		"an expired bill cancelled, with a reason refused today": func(b *billing) eventstore.Seq {
+			b.issue(1000, time.Minute, nil)
+			b.issue(2000, 2*time.Minute, nil)
+			return b.write(nil, domain.BillCancelled{LinkID: b.id, BillID: domain.BillID(b.id, 1), DistributorID: "dist1", StoreID: "s1", StoreName: "가게",
+				Reason: odd, Amount: 1000, CancelledAt: t0.Add(3 * time.Minute)})
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newStream(t)
+			s.wantFinding(audit.CheckAggregates, forge(newBilling(s)))
+		})
+	}
+}
