@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,14 +34,19 @@ var ErrWrongAccount = errors.New("the engine's identity is not in its tenant's e
 // must be tenant's; with a tenant, the account must be that tenant's
 // engine account. A deployment of one business may name its engine
 // account otherwise (its own accounts, the global account). A server
-// without the system service (no system account) cannot say: the check is
-// skipped, with a warning.
+// that cannot say (no system account: no responders), or whose
+// permissions do not let the engine ask, is not checked, with a warning:
+// the engine started there before it asked.
+//
+// A permission the server refuses stays nc's last error, which start
+// reads to tell a refused start from one to make again: nc is not the
+// connection start reads it on.
 func checkAccount(ctx context.Context, nc *nats.Conn, tenant string, log zerolog.Logger) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, userInfoTimeout)
 	defer cancel()
-	msg, err := nc.RequestWithContext(ctx, userInfoSubject, nil)
-	if errors.Is(err, nats.ErrNoResponders) {
-		log.Warn().Str("tenant", tenant).Msg("the NATS server does not say which account the engine is in (no responders): the engine cannot check that it is its tenant's engine account")
+	msg, err := askUserInfo(ctx, nc)
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrPermissionViolation) {
+		log.Warn().Err(err).Str("tenant", tenant).Msg("the NATS server does not say which account the engine is in: the engine cannot check that it is its tenant's engine account")
 		return "", nil
 	}
 	if err != nil {
@@ -81,6 +87,37 @@ func checkAccount(ctx context.Context, nc *nats.Conn, tenant string, log zerolog
 	}
 	return "", fmt.Errorf("%w: the NATS server put it in account %s, not %s, the engine account of %s: %s, or --tenant the tenant whose engine seed it is",
 		ErrWrongAccount, account, auth.Account(tenant, auth.Identity{Role: auth.Engine}), tenantName(tenant), fix)
+}
+
+// askUserInfo asks the server's system service about nc's user. A
+// request the engine may not publish is dropped by the server, which says
+// so on the connection before it answers a flush: that is the error
+// (nats.ErrPermissionViolation), at once rather than at ctx's end. No
+// system service is nats.ErrNoResponders.
+func askUserInfo(ctx context.Context, nc *nats.Conn) (*nats.Msg, error) {
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.PublishRequest(userInfoSubject, inbox, nil); err != nil {
+		return nil, err
+	}
+	if err := nc.FlushWithContext(ctx); err != nil {
+		return nil, err
+	}
+	if last := nc.LastError(); errors.Is(last, nats.ErrPermissionViolation) && strings.Contains(last.Error(), userInfoSubject) {
+		return nil, last
+	}
+	msg, err := sub.NextMsgWithContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if msg.Header.Get("Status") == "503" && len(msg.Data) == 0 {
+		return nil, nats.ErrNoResponders
+	}
+	return msg, nil
 }
 
 // tenantName names tenant in a message.

@@ -323,8 +323,9 @@ func start(ctx context.Context, cfg Config, log zerolog.Logger) (_ *Engine, err 
 			return nil, &connectError{fmt.Errorf("connect to %s: %w", auth.Redact(cfg.NATSURL), err)}
 		}
 		// Before anything is opened: in another account the engine would
-		// serve that account's streams and clients.
-		account, err := checkAccount(ctx, e.nc, cfg.Tenant, log)
+		// serve that account's streams and clients. On the service
+		// connection, whose last error start does not read.
+		account, err := checkAccount(ctx, e.svc, cfg.Tenant, log)
 		if err != nil {
 			return nil, err
 		}
