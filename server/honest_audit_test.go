@@ -30,8 +30,10 @@ import (
 // wallet), of another amount or an unknown name (orphans); orphans
 // assigned, refunded to a wallet or to the bank (some of which the
 // provider fails, reopening them, and are resolved again); withdrawals
-// that settle or fail; store links, bills issued, superseded and
-// cancelled, store payments (partial, over, unbilled); one bank
+// that settle or fail; store links, renamed; bills issued (one at a time,
+// in bulk, and two at once for one store), superseded, cancelled and
+// reminded; store payments (partial, over, unbilled, and dated before the
+// bill issued since, as a scan's lag records them); one bank
 // transaction ID on two accounts; repeated recordings; concurrent commands
 // on one order, one orphan, one wallet — lets the reactors settle, and
 // requires audit verify to find nothing: a finding on an honest engine's
@@ -71,6 +73,9 @@ type honestRun struct {
 	open   map[string]bool
 	stores []api.LinkStoreReply
 	bills  []string
+	// asked holds, by link, when its latest bill was asked for: a
+	// transfer dated before it was made before that bill.
+	asked  map[string]time.Time
 	counts map[string]int
 	log    []string
 }
@@ -126,7 +131,7 @@ func runHonestTraffic(t *testing.T, seed uint64, feeBps, run int) {
 		c.StoreFeeBps = feeBps
 		c.FirmbankURL, c.FirmbankToken = "http://"+ln.Addr().String(), "sim"
 	})
-	r := &honestRun{t: t, e: e, rng: rng, collect: e.cfg.CollectNumber, buyers: map[string]string{}, open: map[string]bool{}, counts: map[string]int{},
+	r := &honestRun{t: t, e: e, rng: rng, collect: e.cfg.CollectNumber, buyers: map[string]string{}, open: map[string]bool{}, counts: map[string]int{}, asked: map[string]time.Time{},
 		app: connectAs(t, e.ClientURL(), e.SeedFile(auth.App))}
 	defer func() {
 		if t.Failed() || os.Getenv("BANKBOOK_TEST_LOG") != "" {
@@ -152,7 +157,12 @@ func runHonestTraffic(t *testing.T, seed uint64, feeBps, run int) {
 		{"link", 2, r.link},
 		{"bill_issue", 3, r.issueBill},
 		{"bill_cancel", 1, r.cancelBill},
+		{"bill_bulk", 1, r.issueBulk},
+		{"concurrent_bills", 1, r.concurrentBills},
+		{"bill_remind", 1, r.remind},
+		{"store_rename", 1, r.rename},
 		{"store_payment", 4, r.storePayment},
+		{"late_store_payment", 2, r.lateStorePayment},
 		{"one_txn_two_accounts", 1, r.oneTxnTwoAccounts},
 		{"record_again", 2, r.recordAgain},
 		{"concurrent_order", 2, r.concurrentOrder},
@@ -495,12 +505,99 @@ func (r *honestRun) issueBill() {
 		return
 	}
 	var rep api.IssueBillReply
+	r.asked[l.LinkID] = time.Now().UTC()
 	if r.try(r.app, api.BillIssue.Subject, api.IssueBillRequest{DistributorID: l.DistributorID, StoreID: l.StoreID, Amount: 1000 * int64(1+r.pick(200))}, &rep) == nil {
 		r.bills = append(r.bills, rep.BillID)
 		r.count("bill_issued")
 		if rep.SupersededBillID != "" {
 			r.count("bill_superseded")
 		}
+	}
+}
+
+// issueBulk issues bills to up to three of one distributor's stores in
+// one bill.issue_bulk.
+func (r *honestRun) issueBulk() {
+	l, ok := r.aStore()
+	if !ok {
+		return
+	}
+	req := api.IssueBulkRequest{DistributorID: l.DistributorID}
+	for _, s := range r.stores {
+		if s.DistributorID == l.DistributorID && len(req.Bills) < 3 && r.pick(2) == 0 {
+			req.Bills = append(req.Bills, api.BillLine{StoreID: s.StoreID, Amount: 1000 * int64(1+r.pick(200)), Memo: "묶음"})
+		}
+	}
+	if len(req.Bills) == 0 {
+		req.Bills = []api.BillLine{{StoreID: l.StoreID, Amount: 1000 * int64(1+r.pick(200))}}
+	}
+	for _, b := range req.Bills {
+		r.asked[domain.LinkID(domain.DistributorID(req.DistributorID), domain.StoreID(b.StoreID))] = time.Now().UTC()
+	}
+	var rep api.IssueBulkReply
+	if r.try(r.app, api.BillIssueBulk.Subject, req, &rep) == nil {
+		for _, b := range rep.Results {
+			if b.BillID != "" {
+				r.bills = append(r.bills, b.BillID)
+				r.count("bill_issued_in_bulk")
+			}
+		}
+	}
+}
+
+// concurrentBills races two bills for one store: each supersedes what is
+// current when it is appended.
+func (r *honestRun) concurrentBills() {
+	l, ok := r.aStore()
+	if !ok {
+		return
+	}
+	amounts := []int64{1000 * int64(1+r.pick(200)), 1000 * int64(1+r.pick(200))}
+	r.asked[l.LinkID] = time.Now().UTC()
+	var wg sync.WaitGroup
+	for _, amount := range amounts {
+		wg.Go(func() {
+			var rep api.IssueBillReply
+			if r.try(r.app, api.BillIssue.Subject, api.IssueBillRequest{DistributorID: l.DistributorID, StoreID: l.StoreID, Amount: amount}, &rep) == nil {
+				r.mu.Lock()
+				r.bills = append(r.bills, rep.BillID)
+				r.mu.Unlock()
+				r.count("bill_issued_at_once")
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// remind reminds every store of a distributor that owes on its bill.
+func (r *honestRun) remind() {
+	l, ok := r.aStore()
+	if !ok {
+		return
+	}
+	var rep api.RemindUnpaidReply
+	if r.try(r.app, api.BillRemind.Subject, api.RemindUnpaidRequest{DistributorID: l.DistributorID}, &rep) == nil {
+		r.mu.Lock()
+		r.counts["bill_reminded"] += len(rep.Reminded)
+		r.mu.Unlock()
+	}
+}
+
+// rename renames a store, and sometimes its distributor: the bills and
+// payments after it carry the new names.
+func (r *honestRun) rename() {
+	l, ok := r.aStore()
+	if !ok {
+		return
+	}
+	name := fmt.Sprintf("가게 %s %d", l.StoreID, r.pick(100))
+	req := api.RenameStoreRequest{DistributorID: l.DistributorID, StoreID: l.StoreID, StoreName: &name}
+	if r.pick(2) == 0 {
+		dist := fmt.Sprintf("도매 %d", r.pick(100))
+		req.DistributorName = &dist
+	}
+	if r.try(r.app, api.StoreRename.Subject, req, nil) == nil {
+		r.count("store_renamed")
 	}
 }
 
@@ -520,6 +617,26 @@ func (r *honestRun) storePayment() {
 		return
 	}
 	r.deposit(l.DedicatedAccount.Number, l.StoreName, 1+r.rng.Int64N(150_000))
+}
+
+// lateStorePayment records a store's transfer made before its latest
+// bill was issued, as a scan's lag records it: that bill does not take
+// it; the bill current then does, or none.
+func (r *honestRun) lateStorePayment() {
+	l, ok := r.aStore()
+	if !ok {
+		return
+	}
+	at, ok := r.asked[l.LinkID]
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	r.n++
+	id := fmt.Sprintf("HT-%05d", r.n)
+	r.mu.Unlock()
+	at = at.Add(-time.Duration(r.rng.Int64N(int64(3 * time.Second))))
+	r.record(api.RecordDepositRequest{BankTxnID: id, AccountNumber: l.DedicatedAccount.Number, DepositorName: l.StoreName, Amount: 1 + r.rng.Int64N(150_000), DepositedAt: at})
 }
 
 // oneTxnTwoAccounts records one bank transaction ID on the collection
