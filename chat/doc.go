@@ -28,7 +28,9 @@
 //     unreadable (the Receipt then has no Ref). A redirect is never
 //     followed: it is a *RejectedError saying where it points (followed,
 //     a 301 made the POST a GET without the message, and its 2xx a
-//     message recorded sent that never arrived).
+//     message recorded sent that never arrived), but for a webhook
+//     receiver's 303 See Other, which says it took the POST: a stored
+//     message.
 //   - A 429 becomes a *RateLimitedError whose RetryAfter is the provider's
 //     wait (X-RateLimit-RetryAfter, else Retry-After, else Sendbird's
 //     "retry_after: 0.165s" in the body, else 1s), capped at MaxRetryAfter.

@@ -129,6 +129,13 @@ func (w *Webhook) Send(ctx context.Context, m Message) (Receipt, error) {
 	if err != nil {
 		return Receipt{}, fmt.Errorf("send %q to %q: %w", m.ID, m.Recipient, err)
 	}
+	if resp.status == http.StatusSeeOther {
+		// The receiver took the POST and points to its result (RFC 9110
+		// 15.4.4), which is not fetched: the message is taken. Any other
+		// redirect is a refusal (failure): a 301, 307 or 308 says the
+		// message went nowhere, and a 302 cannot tell.
+		return Receipt{}, nil
+	}
 	if !resp.success() {
 		return Receipt{}, fmt.Errorf("send %q to %q: %w", m.ID, m.Recipient, resp.failure(w.t.now()))
 	}
