@@ -339,11 +339,16 @@ func (r *honestRun) record(req api.RecordDepositRequest) api.RecordDepositReply 
 	return rep
 }
 
-func (r *honestRun) deposit(account, name string, amount int64) api.RecordDepositReply {
+// nextTxnID is a bank transaction ID the run has not used.
+func (r *honestRun) nextTxnID() string {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.n++
-	id := fmt.Sprintf("HT-%05d", r.n)
-	r.mu.Unlock()
+	return fmt.Sprintf("HT-%05d", r.n)
+}
+
+func (r *honestRun) deposit(account, name string, amount int64) api.RecordDepositReply {
+	id := r.nextTxnID()
 	return r.record(api.RecordDepositRequest{BankTxnID: id, AccountNumber: account, DepositorName: name, Amount: amount, DepositedAt: time.Now().UTC()})
 }
 
@@ -631,10 +636,7 @@ func (r *honestRun) lateStorePayment() {
 	if !ok {
 		return
 	}
-	r.mu.Lock()
-	r.n++
-	id := fmt.Sprintf("HT-%05d", r.n)
-	r.mu.Unlock()
+	id := r.nextTxnID()
 	at = at.Add(-time.Duration(r.rng.Int64N(int64(3 * time.Second))))
 	r.record(api.RecordDepositRequest{BankTxnID: id, AccountNumber: l.DedicatedAccount.Number, DepositorName: l.StoreName, Amount: 1 + r.rng.Int64N(150_000), DepositedAt: at})
 }
@@ -646,10 +648,7 @@ func (r *honestRun) oneTxnTwoAccounts() {
 	if !ok {
 		return
 	}
-	r.mu.Lock()
-	r.n++
-	id := fmt.Sprintf("HT-%05d", r.n)
-	r.mu.Unlock()
+	id := r.nextTxnID()
 	now := time.Now().UTC()
 	name, amount := "모르는사람", int64(7000)
 	if o, ok := r.anOrder(); ok {
