@@ -32,6 +32,13 @@ const (
 	// nightlyNoProvider is how long a run handed to an instance without a
 	// provider to fetch the report from waits for one with it.
 	nightlyNoProvider = time.Minute
+	// nightlyTurn is how long a run holds its kind's turn at most: longer
+	// than a timer's handler runs (20 s), so that it runs out, should the
+	// instance holding it die, before a run of the kind waits long.
+	nightlyTurn = 30 * time.Second
+	// nightlyTurnWait is how long a run waits for the turn another run of
+	// its kind holds before it looks again.
+	nightlyTurnWait = 2 * time.Second
 )
 
 // nightlyJob is one of the nightly reconciliations.
@@ -201,7 +208,17 @@ type nightlyRun func(ctx context.Context, log zerolog.Logger, from, to time.Time
 // runNightly handles a due run of job: once this instance serves, and if
 // ready (it has the provider to fetch the input from; otherwise an
 // instance that has takes it), it arms the next run (unless a later run
-// is armed already) and calls run with the run's period.
+// is armed already) and calls run with the run's period, holding the
+// turn of job's runs (timers.TakeTurn).
+//
+// The runs of a kind take turns, whatever instance handles them: the run
+// after this one, armed before this one reads anything, fires at once
+// when its time has passed too (the engine was down), and would
+// otherwise read how far the runs got while this one reads its input,
+// cover this one's day too, and be recorded first; this one, recorded
+// after it over its day again, would carry as timing differences what the
+// later run had matched, which the next night finds missing. Waiting for
+// the turn, it reads how far the runs got once this one has recorded.
 func (e *Engine) runNightly(ctx context.Context, tm *timers.Timers, job nightlyJob, ready bool, d timers.Due, run nightlyRun) (time.Duration, error) {
 	var n nightly
 	if err := json.Unmarshal(d.Payload, &n); err != nil || n.To.IsZero() {
@@ -236,7 +253,17 @@ func (e *Engine) runNightly(ctx context.Context, tm *timers.Timers, job nightlyJ
 			return 0, err
 		}
 	}
-	return run(ctx, e.log.With().Str("reconcile", job.what).Time("from", from).Time("to", n.To).Logger(), from, n.To)
+	log := e.log.With().Str("reconcile", job.what).Time("from", from).Time("to", n.To).Logger()
+	end, err := tm.TakeTurn(ctx, job.timer, nightlyID, nightlyTurn)
+	if held := (*timers.TurnHeldError)(nil); errors.As(err, &held) {
+		log.Info().Time("held_until", held.Until).Msgf("nightly %s reconciliation: another run of it is reading or recording; this one waits for its turn", job.what)
+		return nightlyTurnWait, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("nightly %s reconciliation: %w", job.what, err)
+	}
+	defer end()
+	return run(ctx, log, from, n.To)
 }
 
 // recordNightly records a run of job with reconcile, as the actor "timer"

@@ -547,6 +547,119 @@ func TestNightlyBankRunOvertakenCoversTheDayBefore(t *testing.T) {
 	}
 }
 
+// Two nights fall due at once (the engine was down): a run arms the
+// next one before it reads anything, and that one fires at once, handled
+// by another instance while the first still reads the bank's statement.
+// The runs of a kind take turns: the night after waits for the night
+// before to record its run, and then runs over its own day, so the runs
+// are recorded in the order of their periods. Otherwise the night after
+// covers both days, and the night before, recorded after it over its
+// day again, carries as a timing difference a transfer of the day after
+// that the later run had matched: the next night finds it missing at the
+// bank.
+func TestNightlyBankRunsOfTwoNightsDueAtOnceTakeTurns(t *testing.T) {
+	b := newBankNights(t)
+	e, ctx, day0, day1, day2 := b.e, b.ctx, b.day0, b.day1, b.day2
+	day3 := day2.Add(24 * time.Hour)
+	b.transfer(t, e.cfg.CollectNumber, day0.Add(time.Hour))
+	b.transfer(t, e.cfg.CollectNumber, day1.Add(time.Hour))
+	b.transfer(t, e.cfg.CollectNumber, day2.Add(time.Minute)) // a timing difference of the night of day 1
+	b.transfer(t, e.cfg.CollectNumber, day2.Add(time.Hour))
+	b.scanned(t)
+	if _, ok := b.night(t, day0, day1); !ok {
+		t.Fatal("the first night recorded no run")
+	}
+	// The night of day 1 reads the statement slowly; the night after it,
+	// which it armed, is handed to another instance meanwhile.
+	reading, proceed := make(chan struct{}), make(chan struct{})
+	slow := b.e.reconcileBankNightly(&gatedSource{Source: b.sim, reading: reading, proceed: proceed}, b.marks, e.cfg.CollectNumber, time.Second)
+	at := day2.Format("15:04")
+	before := nightly{At: at, Zone: "UTC", From: day1, To: day2}
+	after, err := before.following()
+	if err != nil || !after.To.Equal(day3) {
+		t.Fatalf("the night after %+v: %+v, %v", before, after, err)
+	}
+	due := func(n nightly) timers.Due {
+		payload, err := json.Marshal(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return timers.Due{Kind: bankNightly.timer, ID: nightlyID, Payload: payload, Delivered: 1}
+	}
+	type result struct {
+		wait time.Duration
+		err  error
+	}
+	first := make(chan result, 1)
+	go func() {
+		wait, err := e.runNightly(ctx, b.tm, bankNightly, true, due(before), slow)
+		first <- result{wait, err}
+	}()
+	select {
+	case <-reading:
+	case r := <-first:
+		t.Fatalf("the night of day 1 ended before it read the statement: %+v", r)
+	}
+	wait, err := e.runNightly(ctx, b.tm, bankNightly, true, due(after), b.run)
+	close(proceed)
+	if r := <-first; r.wait != 0 || r.err != nil {
+		t.Fatalf("the night of day 1: wait %v, %v", r.wait, r.err)
+	}
+	if err != nil {
+		t.Fatalf("the night of day 2 while the night before read: %v", err)
+	}
+	if wait > 0 {
+		// It waited for its turn: handed again.
+		if wait, err = e.runNightly(ctx, b.tm, bankNightly, true, due(after), b.run); wait != 0 || err != nil {
+			t.Fatalf("the night of day 2 handed again: wait %v, %v", wait, err)
+		}
+	}
+	if err := e.modelsCaughtUp(ctx, bankNightly); err != nil {
+		t.Fatal(err)
+	}
+	runs, _, err := e.Models.ReconcileRuns(10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(runs) // in the order they were recorded
+	var (
+		end  time.Time
+		last api.ReconcileReply
+	)
+	for _, r := range runs {
+		if last, err = e.Commands.Deposits.Reconciliation(ctx, r.RunID); err != nil {
+			t.Fatal(err)
+		}
+		if last.Period == nil || last.Period.From.Before(end) {
+			t.Errorf("run %s over %+v recorded after a run up to %s: an older period after a later one", last.RunID, last.Period, end)
+			continue
+		}
+		end = last.Period.To
+	}
+	if len(last.TimingDifference) > 0 {
+		t.Errorf("the last run recorded, %s over %+v, carries %+v to the next night, which finds the bank's transfer missing at the bank", last.RunID, last.Period, last.TimingDifference)
+	}
+	if len(runs) != 3 || !end.Before(day3) || day3.Sub(end) > time.Microsecond {
+		t.Errorf("%d runs, up to %s: want one a night, the last up to just before %s", len(runs), end, day3)
+	}
+}
+
+// gatedSource is a bank whose first scan waits, once it is asked, for
+// proceed: a slow statement.
+type gatedSource struct {
+	bankfeed.Source
+	reading, proceed chan struct{}
+	once             sync.Once
+}
+
+func (g *gatedSource) Scan(ctx context.Context, since time.Time) (bankfeed.ScanResult, error) {
+	g.once.Do(func() {
+		close(g.reading)
+		<-g.proceed
+	})
+	return g.Source.Scan(ctx, since)
+}
+
 // A run interrupted after its first part (here: its context ends) goes on
 // from where that part ended when handed again: its lines are not sent
 // again over another period (which the command refuses) when the first
@@ -607,7 +720,7 @@ func newBankNights(t *testing.T) *bankNights {
 	t.Helper()
 	b := &bankNights{}
 	var js jetstream.JetStream
-	b.e, b.ctx, js, _ = nightlyEngine(t)
+	b.e, b.ctx, js, b.tm = nightlyEngine(t)
 	var err error
 	if b.marks, err = watermarks.Open(b.ctx, js, "", b.e.cfg.Replicas); err != nil {
 		t.Fatal(err)
@@ -629,6 +742,7 @@ func newBankNights(t *testing.T) *bankNights {
 // nights runs one nightly job's runs by hand, on an engine of its own.
 type nights struct {
 	e    *Engine
+	tm   *timers.Timers
 	ctx  context.Context
 	run  nightlyRun
 	logs string // what the last night logged

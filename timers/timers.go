@@ -14,6 +14,10 @@
 // survives restarts and never counts as a failure. A firing that keeps
 // failing is dead-lettered: recorded in the dead-letter stream, listable and
 // redrivable. Handlers must be idempotent: delivery is at least once.
+//
+// TakeTurn lets the handlers of one timer's firings take turns across
+// instances (a turn on <prefix>.turn.<kind>.<id>), where a work arms its
+// next firing before it is done and the two must not run at once.
 package timers
 
 import (
